@@ -1,0 +1,57 @@
+"""``edge-agent``: one command, one subcommand per job.
+
+Each stage registers its own subcommands (``register(subparsers)`` in its ``commands``
+module), so this file only wires them together and owns exit codes:
+0 ok, 1 the job ran but something failed, 2 bad usage or invalid config.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from edge_agent import __version__
+
+# Modules that add subcommands; each has ``register(subparsers) -> None``.
+COMMAND_MODULES = (
+    "edge_agent.config.commands",
+    "edge_agent.perception.commands",
+    "edge_agent.runtime.commands",
+    "edge_agent.web.commands",
+    "edge_agent.ops.commands",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="edge-agent", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"edge-agent {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            mod = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:  # stage not built yet
+                continue
+            raise
+        mod.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130

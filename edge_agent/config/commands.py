@@ -1,0 +1,29 @@
+"""``edge-agent check-config FILE``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from edge_agent.config.load import ConfigError, load_config
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("check-config", help="validate a config file (exit 2 with every problem listed)")
+    p.add_argument("file")
+    p.set_defaults(func=_check)
+
+
+def _check(args: argparse.Namespace) -> int:
+    try:
+        cfg = load_config(args.file)
+    except ConfigError as exc:
+        print(exc.report(), file=sys.stderr)
+        return 2
+    locks = sum(1 for b in cfg.bays if b.lock_id)
+    print(
+        f"{args.file}: ok — site {cfg.site.site_id}, device {cfg.site.device_id}, "
+        f"{len(cfg.bays)} bay(s), {locks} lock(s), camera {cfg.camera.source}, "
+        f"MQTT {'on' if cfg.mqtt.enabled else 'off'}, web {'on' if cfg.web.enabled else 'off'}"
+    )
+    return 0

@@ -1,0 +1,45 @@
+"""The root config model: one YAML file, one section per stage, validated once at start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, PrivateAttr
+
+from edge_agent.config.base import StrictModel
+from edge_agent.config.bays import BayConfig, ListsConfig, TimersConfig
+from edge_agent.config.camera import CameraConfig
+from edge_agent.config.locks import LockConfig
+from edge_agent.config.mqtt import MqttConfig
+from edge_agent.config.perception import PerceptionConfig
+from edge_agent.config.web import WebConfig
+
+
+class SiteConfig(StrictModel):
+    site_id: str = Field(..., min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    device_id: str = Field(..., min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    timezone: str = "Asia/Shanghai"
+
+
+class AgentConfig(StrictModel):
+    site: SiteConfig
+    camera: CameraConfig
+    bays: list[BayConfig]
+    timers: TimersConfig = Field(default_factory=TimersConfig)
+    lists: ListsConfig = Field(default_factory=ListsConfig)
+    perception: PerceptionConfig = Field(default_factory=PerceptionConfig)
+    mqtt: MqttConfig = Field(default_factory=MqttConfig)
+    locks: list[LockConfig] = Field(default_factory=list)
+    web: WebConfig = Field(default_factory=WebConfig)
+    data_dir: str = "/var/lib/edge-agent"
+
+    _source_path: Path | None = PrivateAttr(default=None)
+    _hash: str = PrivateAttr(default="")
+
+    @property
+    def source_path(self) -> Path | None:
+        return self._source_path
+
+    @property
+    def config_hash(self) -> str:
+        return self._hash

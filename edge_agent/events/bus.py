@@ -1,0 +1,69 @@
+"""In-process publish/subscribe between the core and its sinks (MQTT, locks, evidence, web).
+
+Synchronous on purpose: a subscriber sees events in publication order, and the MQTT
+outbox has the event on disk before ``publish`` returns. A failing subscriber is logged
+and never breaks the publisher or the other subscribers.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Callable
+
+from edge_agent.events.types import BayState, Event
+
+log = logging.getLogger(__name__)
+
+EventHandler = Callable[[Event], None]
+StateHandler = Callable[[BayState], None]
+
+
+class EventBus:
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._event_subs: list[tuple[EventHandler, frozenset[str] | None]] = []
+        self._state_subs: list[StateHandler] = []
+        self._states: dict[str, BayState] = {}
+
+    def subscribe(self, handler: EventHandler, types: set[str] | None = None) -> Callable[[], None]:
+        """Call ``handler`` for each event (of ``types`` only, if given). Returns an unsubscribe."""
+        entry = (handler, frozenset(types) if types else None)
+        with self._lock:
+            self._event_subs.append(entry)
+        return lambda: self._remove(self._event_subs, entry)
+
+    def subscribe_state(self, handler: StateHandler) -> Callable[[], None]:
+        with self._lock:
+            self._state_subs.append(handler)
+        return lambda: self._remove(self._state_subs, handler)
+
+    def publish(self, event: Event) -> None:
+        with self._lock:
+            subs = list(self._event_subs)
+            for handler, types in subs:
+                if types is None or event.type in types:
+                    self._call(handler, event)
+
+    def publish_state(self, state: BayState) -> None:
+        with self._lock:
+            self._states[state.bay_id] = state
+            for handler in list(self._state_subs):
+                self._call(handler, state)
+
+    def states(self) -> dict[str, BayState]:
+        """The latest state of every bay published so far."""
+        with self._lock:
+            return dict(self._states)
+
+    def _remove(self, lst: list, entry: object) -> None:
+        with self._lock:
+            if entry in lst:
+                lst.remove(entry)
+
+    @staticmethod
+    def _call(handler: Callable, arg: object) -> None:
+        try:
+            handler(arg)
+        except Exception:  # a sink's bug must not stop the agent
+            log.exception("event subscriber %r failed", handler)

@@ -1,0 +1,105 @@
+"""The event and state records every stage shares.
+
+One ``Event`` type for everything the backend must receive (bay story, lock moves,
+faults, health changes). Each has a UUID ``event_id`` so consumers can de-duplicate,
+a timezone-aware ISO-8601 ``ts``, and ``visit_id`` linking the events of one stay.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from edge_agent.clock import Clock, iso
+
+
+class EventType:
+    """Known event types (strings on the wire)."""
+
+    VEHICLE_ARRIVED = "vehicle_arrived"
+    VEHICLE_IDENTIFIED = "vehicle_identified"
+    VIOLATION_STARTED = "violation_started"
+    VIOLATION_ENDED = "violation_ended"
+    OVERSTAY_STARTED = "overstay_started"
+    OVERSTAY_ENDED = "overstay_ended"
+    VEHICLE_DEPARTED = "vehicle_departed"
+    # locks
+    LOCK_MOVED = "lock_moved"
+    LOCK_REFUSED = "lock_refused"
+    LOCK_FAULT = "lock_fault"
+    LOCK_WARNING = "lock_warning"
+    LOCK_TAMPER = "lock_tamper"
+    # device health
+    CAMERA_LOST = "camera_lost"
+    CAMERA_RESTORED = "camera_restored"
+
+    BAY_STORY = (
+        VEHICLE_ARRIVED,
+        VEHICLE_IDENTIFIED,
+        VIOLATION_STARTED,
+        VIOLATION_ENDED,
+        OVERSTAY_STARTED,
+        OVERSTAY_ENDED,
+        VEHICLE_DEPARTED,
+    )
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str
+    ts: str
+    bay_id: str | None = None
+    visit_id: str | None = None
+    evidence_id: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    event_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    @classmethod
+    def make(cls, type: str, clock: Clock, **kw: Any) -> "Event":
+        """Create an event stamped with the injected clock's wall time."""
+        return cls(type=type, ts=iso(clock.now()), **kw)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        return {k: d[k] for k in ("event_id", "type", "ts", "bay_id", "visit_id", "evidence_id", "data")}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Event":
+        return cls(
+            type=d["type"],
+            ts=d["ts"],
+            bay_id=d.get("bay_id"),
+            visit_id=d.get("visit_id"),
+            evidence_id=d.get("evidence_id"),
+            data=dict(d.get("data") or {}),
+            event_id=d["event_id"],
+        )
+
+
+@dataclass(frozen=True)
+class BayState:
+    """What the retained ``bays/{bay}/state`` topic and the live page show."""
+
+    bay_id: str
+    state: str  # free | occupied | identified | violation | overstay | unknown
+    since: str  # ISO-8601
+    visit_id: str | None = None
+    plate: str | None = None
+    colour: str | None = None
+    nev: bool | None = None
+    nev_reason: str | None = None
+    lock: str | None = None  # up | down | moving | fault | None (no lock)
+    camera_ok: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def now_iso(clock: Clock) -> str:
+    return iso(clock.now())
+
+
+def parse_iso(ts: str) -> datetime:
+    return datetime.fromisoformat(ts)

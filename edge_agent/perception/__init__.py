@@ -1,0 +1,1 @@
+"""Perception: frame → plate detect → rectify → read → colour → NEV verdict."""

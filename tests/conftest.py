@@ -1,0 +1,42 @@
+"""Fixtures every stage's tests share: repo paths, the shared dataset, models, a fake clock."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edge_agent.clock import FakeClock
+
+REPO = Path(__file__).resolve().parents[1]
+MODELS = REPO / "models"
+SHARED = REPO.parent / "shared"
+PLATES_DEV = SHARED / "datasets" / "plates-dev"
+
+
+@pytest.fixture
+def repo() -> Path:
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def models_dir() -> Path:
+    from edge_agent.perception.fetch import verify
+
+    bad = verify(MODELS)
+    if bad:
+        pytest.fail(f"model files missing: run `edge-agent models fetch` ({bad[0][0].dest}: {bad[0][1]})")
+    return MODELS
+
+
+@pytest.fixture(scope="session")
+def plates_dev() -> Path:
+    """The shared labelled photos; tests using them skip cleanly when ../shared is absent."""
+    if not (PLATES_DEV / "labels.csv").is_file():
+        pytest.skip("../shared/datasets/plates-dev is not present")
+    return PLATES_DEV
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
