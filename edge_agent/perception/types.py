@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 
@@ -20,10 +20,14 @@ class PlateRead:
     double_row: bool = False
     char_confidences: tuple[float, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
+    # rectified plate image (BGR, e.g. 168x48) for evidence; never serialised
+    crop: Any = field(default=None, repr=False, compare=False)
 
     def to_json(self) -> dict[str, Any]:
         """The shape of the ``recognize --json`` contract (plus a few extra keys)."""
-        d = asdict(self)
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "crop"}
+        d["extra"] = dict(self.extra)
+        d["char_confidences"] = list(self.char_confidences)
         d["corners"] = [[round(x, 1), round(y, 1)] for x, y in self.corners]
         d["box"] = [round(v, 1) for v in self.box]
         d["confidence"] = round(self.confidence, 4)

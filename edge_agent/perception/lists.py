@@ -1,0 +1,62 @@
+"""The operator's allow / deny lists: the site's word overrides format and colour.
+
+Shared by the verdict (reads), the MQTT ``set-lists`` command and the web page (write),
+so it is one small thread-safe object passed to all of them.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+
+
+def normalise_plate(text: str) -> str:
+    """Upper-case, no spaces, dots or dashes: ``皖A·D1234 5`` → ``皖AD12345``."""
+    return "".join(ch for ch in text.upper() if ch not in " .·-_\t")
+
+
+class PlateLists:
+    def __init__(self, allow: Iterable[str] = (), deny: Iterable[str] = ()) -> None:
+        self._lock = threading.Lock()
+        self._allow = frozenset(normalise_plate(p) for p in allow)
+        self._deny = frozenset(normalise_plate(p) for p in deny)
+
+    def update(self, allow: Iterable[str] | None = None, deny: Iterable[str] | None = None) -> None:
+        """Replace either list (``None`` keeps it)."""
+        with self._lock:
+            if allow is not None:
+                self._allow = frozenset(normalise_plate(p) for p in allow)
+            if deny is not None:
+                self._deny = frozenset(normalise_plate(p) for p in deny)
+
+    def add(self, plate: str, which: str) -> None:
+        p = normalise_plate(plate)
+        with self._lock:
+            if which == "allow":
+                self._allow |= {p}
+                self._deny -= {p}
+            elif which == "deny":
+                self._deny |= {p}
+                self._allow -= {p}
+            else:
+                raise ValueError(f"unknown list {which!r}")
+
+    def lookup(self, plate: str) -> str | None:
+        """``"deny"`` (wins), ``"allow"`` or ``None``."""
+        p = normalise_plate(plate)
+        with self._lock:
+            if p in self._deny:
+                return "deny"
+            if p in self._allow:
+                return "allow"
+        return None
+
+    @property
+    def allow(self) -> list[str]:
+        with self._lock:
+            return sorted(self._allow)
+
+    @property
+    def deny(self) -> list[str]:
+        with self._lock:
+            return sorted(self._deny)

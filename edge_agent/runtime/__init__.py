@@ -1,0 +1,1 @@
+"""Runtime: wires camera, perception, bays and the sinks into one process."""

@@ -1,0 +1,47 @@
+"""What remote commands (MQTT) and the web page may ask of the running agent.
+
+The MQTT and web layers depend on this protocol only, never on the runtime's classes,
+so each can be tested against any object that implements it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+class ControlError(Exception):
+    """A command was understood but refused (unknown bay, interlock, …); ``code`` is machine-readable."""
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        super().__init__(message)
+
+
+@dataclass
+class ControlResult:
+    ok: bool
+    message: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+CHARGER_STATES = ("charging", "finished", "idle")
+
+
+class AgentControl(Protocol):
+    def bay_ids(self) -> list[str]: ...
+
+    def lock(self, bay_id: str, reason: str, operator: str) -> ControlResult:
+        """Raise the bay's lock (the interlock may refuse: ``ok=False`` with the reason)."""
+
+    def unlock(self, bay_id: str, reason: str, operator: str) -> ControlResult: ...
+
+    def snapshot(self, bay_id: str | None) -> str:
+        """Store an annotated frame as evidence now; returns its evidence id."""
+
+    def reload_config(self) -> ControlResult: ...
+
+    def set_lists(self, allow: list[str] | None, deny: list[str] | None) -> ControlResult: ...
+
+    def charger_status(self, bay_id: str, status: str) -> ControlResult:
+        """``status`` in CHARGER_STATES; ``finished`` while parked starts the overstay timer."""
