@@ -1,0 +1,103 @@
+"""GA 36-2018 plate formats: which text is a valid plate, which kind, which GA 24.7 type code.
+
+Text only. Colour is a separate vote (``colour.py``) and the verdict (``verdict.py``) fuses them,
+so a rule here never guesses a colour — except that the same 7-character text is a blue small
+plate or a yellow large one, which ``parse_plate(text, colour=...)`` resolves when told.
+
+The NEV checks look at the serial *after* the province on purpose: the province is every
+recogniser's weakest character, so "is this an NEV serial" must not depend on it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from edge_agent.perception.lists import normalise_plate
+
+PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+DIGITS = "0123456789"
+SPECIAL = "港澳学警使领挂民航"
+#: Every character a Chinese civil plate can show (what a recogniser's CTC may emit).
+PLATE_VOCAB = PROVINCES + DIGITS + LETTERS + SPECIAL
+
+# Serial characters never include I or O (they read as 1 and 0).
+_SER = "[A-HJ-NP-Z0-9]"
+_SER_LETTER = "[A-HJ-NP-Z]"
+# Issuing authority: A–Z without I; 'O' is real (provincial offices, e.g. 粤O).
+_ISSUER = "[A-HJ-Z]"
+_PROV = f"[{PROVINCES}]"
+BATTERY_LETTERS = "ABCDE"  # D first, then A B C E when the D series runs out
+OTHER_ENERGY_LETTERS = "FGHJK"  # F first, then G H J K
+ENERGY_LETTERS = BATTERY_LETTERS + OTHER_ENERGY_LETTERS
+
+#: NEV serial after the province (7 characters), small and large.
+SMALL_NEV_TAIL = re.compile(f"^{_SER_LETTER}[{ENERGY_LETTERS}]{_SER}[0-9]{{4}}$")
+LARGE_NEV_TAIL = re.compile(f"^{_SER_LETTER}[0-9]{{5}}[{ENERGY_LETTERS}]$")
+
+# (kind, type code, pattern). Order matters: first match wins.
+_FORMATS: tuple[tuple[str, str, re.Pattern[str]], ...] = (
+    ("civil_aviation", "99", re.compile(f"^民航{_SER}{{5}}$")),
+    ("embassy", "03", re.compile("^使[0-9]{6}$")),
+    ("consulate", "04", re.compile(f"^{_PROV}{_ISSUER}[0-9]{{4}}领$")),
+    ("hk", "26", re.compile(f"^粤Z{_SER}{{4}}港$")),
+    ("macau", "27", re.compile(f"^粤Z{_SER}{{4}}澳$")),
+    ("police", "23", re.compile(f"^{_PROV}{_ISSUER}{_SER}{{4}}警$")),
+    ("coach", "16", re.compile(f"^{_PROV}{_ISSUER}{_SER}{{4}}学$")),
+    ("trailer", "15", re.compile(f"^{_PROV}{_ISSUER}{_SER}{{4}}挂$")),
+    ("agricultural", "99", re.compile(f"^{_PROV}[0-9]{{7}}$")),
+    ("armed_police", "31", re.compile("^WJ[0-9]{2}[A-Z0-9]{5}$")),
+    ("military", "32", re.compile("^[A-Z]{2}[0-9]{5}$")),
+    ("ordinary", "02", re.compile(f"^{_PROV}{_ISSUER}{_SER}{{5}}$")),
+)
+
+
+@dataclass(frozen=True)
+class PlateInfo:
+    text: str  # normalised (no dots/spaces, upper case)
+    valid: bool  # a GA 36-2018 (or armed-police/military) format, province included
+    kind: str  # small | large | small_nev | large_nev | trailer | coach | police | embassy | ... | unknown
+    type_code: str  # GA 24.7 style: 01 02 03 04 15 16 23 26 27 31 32 51 52 99
+    is_nev_format: bool  # 8 characters whose serial is an NEV serial (province not checked)
+    energy: str | None  # "battery" | "other" for NEV formats, else None
+    province: str | None = None  # first character when it is a province
+
+
+def energy_of(letter: str) -> str | None:
+    """Energy letter → ``battery`` (A B C D E) / ``other`` (F G H J K)."""
+    if letter and letter in BATTERY_LETTERS:
+        return "battery"
+    if letter and letter in OTHER_ENERGY_LETTERS:
+        return "other"
+    return None
+
+
+def nev_tail(serial: str) -> tuple[str, str] | None:
+    """The 7 characters after the province as an NEV serial → (kind, energy), else None.
+
+    Used for 8-character text (``text[1:]``) and for 7-character text whose province the
+    recogniser dropped — the latter is only trusted together with a green, dark-character plate.
+    """
+    if SMALL_NEV_TAIL.match(serial):
+        return "small_nev", energy_of(serial[1]) or "other"
+    if LARGE_NEV_TAIL.match(serial):
+        return "large_nev", energy_of(serial[-1]) or "other"
+    return None
+
+
+def parse_plate(text: str, colour: str | None = None) -> PlateInfo:
+    """Classify plate text. ``colour`` (optional) separates small (blue) from large (yellow)."""
+    t = normalise_plate(text or "")
+    prov = t[0] if t[:1] and t[0] in PROVINCES else None
+    if len(t) == 8:
+        tail = nev_tail(t[1:])
+        if tail is not None:
+            kind, energy = tail
+            return PlateInfo(t, prov is not None, kind, "51" if kind == "large_nev" else "52", True, energy, prov)
+    for kind, code, pat in _FORMATS:
+        if pat.match(t):
+            if kind == "ordinary":
+                kind, code = ("large", "01") if colour in ("yellow", "yellow_green") else ("small", "02")
+            return PlateInfo(t, True, kind, code, False, None, prov)
+    return PlateInfo(t, False, "unknown", "99", False, None, prov)
