@@ -1,0 +1,1 @@
+"""Operations: systemd watchdog, metrics, logging, signals, doctor."""

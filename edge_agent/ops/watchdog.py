@@ -1,0 +1,199 @@
+"""systemd readiness and watchdog: ``sd_notify`` plus a watchdog that pings only while every loop makes progress.
+
+Why a hand-written ``sd_notify``: the protocol is one datagram of ``KEY=value`` lines sent to the
+AF_UNIX socket named by ``$NOTIFY_SOCKET``; a dependency (systemd-python, sdnotify) would add a
+compiled package or an unmaintained one for ten lines of code. Outside systemd (no
+``$NOTIFY_SOCKET``) every call is a no-op, so the agent runs the same from a shell.
+
+Why per-loop progress: a process whose main thread is alive but whose camera reader or perception
+loop is stuck must be restarted. ``Watchdog.tick()`` sends ``WATCHDOG=1`` only when every
+registered loop reported progress within its own deadline; one stuck loop stops the pings and
+systemd (``WatchdogSec=``) kills and restarts the service.
+
+Runtime hooks::
+
+    notifier = Notifier.from_env()
+    wd = Watchdog(notifier, clock)
+    cam = wd.register("camera", deadline_s=10)      # in the camera reader: cam.progress() per frame
+    per = wd.register("perception", deadline_s=10)  # in the perception loop: per.progress() per cycle
+    notifier.ready(status="running")               # once everything is started
+    wd.start()                                     # background thread calling wd.tick()
+    ...
+    notifier.stopping(); wd.stop()
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from dataclasses import dataclass
+from typing import Mapping
+
+from edge_agent.clock import Clock, SystemClock
+
+log = logging.getLogger(__name__)
+
+
+def _address(path: str) -> str | bytes:
+    # A leading '@' names a socket in the Linux abstract namespace (systemd uses these too).
+    return "\0" + path[1:] if path.startswith("@") else path
+
+
+class Notifier:
+    """Sends ``sd_notify`` datagrams to one socket; a no-op when there is none."""
+
+    def __init__(self, socket_path: str | None) -> None:
+        self.socket_path = socket_path or None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Notifier":
+        env = os.environ if env is None else env
+        return cls(env.get("NOTIFY_SOCKET"))
+
+    @property
+    def enabled(self) -> bool:
+        return self.socket_path is not None
+
+    def send(self, *lines: str) -> bool:
+        """Send one datagram; returns False (and logs) on failure — notification never crashes the agent."""
+        if not self.socket_path:
+            return False
+        payload = "\n".join(lines).encode()
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as s:
+                s.connect(_address(self.socket_path))
+                s.sendall(payload)
+            return True
+        except OSError as exc:
+            log.warning("sd_notify to %s failed: %s", self.socket_path, exc)
+            return False
+
+    def ready(self, status: str | None = None) -> bool:
+        return self.send("READY=1", *([f"STATUS={status}"] if status else []))
+
+    def reloading(self) -> bool:
+        return self.send("RELOADING=1")
+
+    def stopping(self, status: str | None = None) -> bool:
+        return self.send("STOPPING=1", *([f"STATUS={status}"] if status else []))
+
+    def status(self, text: str) -> bool:
+        return self.send(f"STATUS={text}")
+
+    def watchdog(self) -> bool:
+        return self.send("WATCHDOG=1")
+
+
+def watchdog_interval(env: Mapping[str, str] | None = None, pid: int | None = None) -> float | None:
+    """The ping period systemd asks for: half of ``$WATCHDOG_USEC`` (None when the watchdog is off).
+
+    ``$WATCHDOG_PID``, when set, must be this process — a child that inherited the variables must not ping.
+    """
+    env = os.environ if env is None else env
+    usec = env.get("WATCHDOG_USEC")
+    if not usec:
+        return None
+    wpid = env.get("WATCHDOG_PID")
+    if wpid and int(wpid) != (os.getpid() if pid is None else pid):
+        return None
+    try:
+        return max(int(usec) / 1e6 / 2, 0.01)
+    except ValueError:
+        return None
+
+
+@dataclass
+class LoopHandle:
+    """What a loop holds: call ``progress()`` once per iteration that did real work."""
+
+    name: str
+    deadline_s: float
+    _watchdog: "Watchdog"
+
+    def progress(self) -> None:
+        self._watchdog.progress(self.name)
+
+
+class Watchdog:
+    """Pings systemd only while every registered loop has reported progress within its deadline."""
+
+    def __init__(self, notifier: Notifier, clock: Clock | None = None, interval_s: float | None = None) -> None:
+        self.notifier = notifier
+        self.clock = clock or SystemClock()
+        self.interval_s = interval_s if interval_s is not None else (watchdog_interval() or 5.0)
+        self._lock = threading.Lock()
+        self._loops: dict[str, tuple[float, float]] = {}  # name -> (deadline_s, last progress)
+        self._last_ping: float | None = None
+        self._last_stuck: tuple[str, ...] = ()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def register(self, name: str, deadline_s: float) -> LoopHandle:
+        """Watch a loop; it counts as fresh from now, so a slow start is covered by its deadline."""
+        if deadline_s <= 0:
+            raise ValueError("deadline_s must be > 0")
+        with self._lock:
+            self._loops[name] = (deadline_s, self.clock.monotonic())
+        return LoopHandle(name, deadline_s, self)
+
+    def unregister(self, name: str) -> None:
+        with self._lock:
+            self._loops.pop(name, None)
+
+    def progress(self, name: str) -> None:
+        with self._lock:
+            if name not in self._loops:
+                raise KeyError(f"loop {name!r} is not registered with the watchdog")
+            deadline, _ = self._loops[name]
+            self._loops[name] = (deadline, self.clock.monotonic())
+
+    def stuck(self) -> list[str]:
+        """Names of loops whose last progress is older than their deadline."""
+        now = self.clock.monotonic()
+        with self._lock:
+            return sorted(n for n, (dl, last) in self._loops.items() if now - last > dl)
+
+    def tick(self) -> bool:
+        """Ping when every loop is healthy and a ping is due; returns whether ``WATCHDOG=1`` was sent.
+
+        A newly stuck (or recovered) set of loops is reported once in ``STATUS=`` so
+        ``systemctl status`` shows which loop stopped the pings before systemd restarts the agent.
+        """
+        stuck = tuple(self.stuck())
+        if stuck != self._last_stuck:
+            self._last_stuck = stuck
+            if stuck:
+                log.error("watchdog: loop(s) stuck, pings stopped: %s", ", ".join(stuck))
+                self.notifier.status(f"stuck: {', '.join(stuck)}")
+            else:
+                log.info("watchdog: all loops progressing again")
+                self.notifier.status("running")
+        if stuck:
+            return False
+        now = self.clock.monotonic()
+        if self._last_ping is not None and now - self._last_ping < self.interval_s:
+            return False
+        self._last_ping = now
+        return self.notifier.watchdog()
+
+    def start(self, period_s: float | None = None) -> None:
+        """Call ``tick()`` from a daemon thread every ``period_s`` (default: a quarter of the interval)."""
+        if self._thread is not None:
+            return
+        period = period_s if period_s is not None else max(self.interval_s / 4, 0.05)
+        self._stop.clear()
+
+        def _run() -> None:
+            while not self._stop.wait(period):
+                self.tick()
+
+        self._thread = threading.Thread(target=_run, name="systemd-watchdog", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+            self._thread = None
