@@ -11,6 +11,7 @@ from edge_agent.config.bays import BayConfig, ListsConfig, TimersConfig
 from edge_agent.config.camera import CameraConfig
 from edge_agent.config.locks import LockConfig
 from edge_agent.config.mqtt import MqttConfig
+from edge_agent.config.ops import OpsConfig
 from edge_agent.config.perception import PerceptionConfig
 from edge_agent.config.web import WebConfig
 
@@ -31,6 +32,7 @@ class AgentConfig(StrictModel):
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     locks: list[LockConfig] = Field(default_factory=list)
     web: WebConfig = Field(default_factory=WebConfig)
+    ops: OpsConfig = Field(default_factory=OpsConfig)
     data_dir: str = "/var/lib/edge-agent"
 
     _source_path: Path | None = PrivateAttr(default=None)

@@ -1,0 +1,39 @@
+"""Operations settings: log format, metrics endpoint, watchdog deadlines, shutdown and doctor limits (ops stage)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from edge_agent.config.base import StrictModel
+
+
+class LoggingConfig(StrictModel):
+    format: Literal["plain", "json"] = "plain"  # json: one object per line, for journald → Loki/ELK
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class MetricsConfig(StrictModel):
+    enabled: bool = False
+    host: str = "127.0.0.1"  # 0.0.0.0 to let a Prometheus server on the LAN scrape it
+    port: int = Field(9108, ge=1, le=65535)
+
+
+class WatchdogConfig(StrictModel):
+    camera_deadline_s: float = Field(15.0, gt=0, description="no frame for this long → stop pinging systemd")
+    perception_deadline_s: float = Field(15.0, gt=0, description="no perception cycle for this long → same")
+
+
+class DoctorConfig(StrictModel):
+    min_free_mb: int = Field(500, ge=0, description="free space the data directory needs")
+    camera_timeout_s: float = Field(10.0, gt=0)
+    broker_timeout_s: float = Field(5.0, gt=0)
+
+
+class OpsConfig(StrictModel):
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    watchdog: WatchdogConfig = Field(default_factory=WatchdogConfig)
+    doctor: DoctorConfig = Field(default_factory=DoctorConfig)
+    stop_timeout_s: float = Field(5.0, gt=0, le=60, description="SIGTERM → exit within this budget")
