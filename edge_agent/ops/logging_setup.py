@@ -1,0 +1,113 @@
+"""Log format (plain or one JSON object per line) with secrets scrubbed from every record.
+
+Why JSON: journald forwards lines verbatim, and a fleet's log pipeline (Loki, ELK) indexes fields
+only when each line is one object. Why a redaction filter on the handler rather than care at each
+call site: one forgotten ``log.debug("%s", cfg)`` must not leak the MQTT password into a central log
+store. The filter masks the known secret values (passwords read from env/files) and common shapes
+(``password=…``, ``"secret": "…"``, ``scheme://user:pass@host``) in the message and exception text.
+
+Runtime hook: ``setup_logging(cfg.ops.logging, secrets=[mqtt_password, hmac_key])`` once after the
+config is loaded (it replaces the handlers ``cli.main`` installed).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+from datetime import datetime, timezone
+from typing import IO, Iterable
+
+from edge_agent.config.ops import LoggingConfig
+
+MASK = "***"
+_KEYS = r"(?:password|passwd|secret|token|api[_-]?key|hmac[_-]?key|psk)"
+_PATTERNS = [
+    # key=value and key: value (also "key": "value" in JSON/dict reprs)
+    re.compile(rf"(?i)(['\"]?{_KEYS}['\"]?\s*[=:]\s*['\"]?)([^'\"\s,}}&]+)"),
+    # credentials inside URLs: mqtts://user:pass@host
+    re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^/\s:@]+:)([^@\s/]+)(?=@)"),
+]
+# LogRecord attributes that are not user "extra" fields.
+_STD_ATTRS = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime", "taskName"}
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """Mask known secret values and anything that looks like a credential."""
+    for s in sorted((s for s in secrets if s and len(s) >= 3), key=len, reverse=True):
+        text = text.replace(s, MASK)
+    for pat in _PATTERNS:
+        text = pat.sub(lambda m: m.group(1) + MASK, text)
+    return text
+
+
+class RedactFilter(logging.Filter):
+    """Rewrites each record's message (args merged) and exception text with secrets masked."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        super().__init__()
+        self.secrets = [s for s in secrets if s]
+
+    def add_secret(self, value: str | None) -> None:
+        if value:
+            self.secrets.append(value)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact(record.getMessage(), self.secrets)
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text, self.secrets)
+        for key, value in list(vars(record).items()):
+            if key not in _STD_ATTRS and isinstance(value, str):
+                setattr(record, key, redact(value, self.secrets))
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts (UTC ISO-8601), level, logger, msg, plus any ``extra=`` fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out = {
+            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key, value in vars(record).items():
+            if key not in _STD_ATTRS and key not in out:
+                out[key] = value if isinstance(value, (str, int, float, bool, type(None))) else repr(value)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            out["exc"] = record.exc_text
+        return json.dumps(out, ensure_ascii=False)
+
+
+PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def setup_logging(
+    cfg: LoggingConfig | None = None,
+    secrets: Iterable[str] = (),
+    stream: IO[str] | None = None,
+    verbose: bool = False,
+) -> RedactFilter:
+    """Replace the root logger's handlers with one stream handler in the configured format.
+
+    Returns the redaction filter so secrets loaded later (e.g. a password file read at connect) can
+    be added with ``add_secret``.
+    """
+    cfg = cfg or LoggingConfig()
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JsonFormatter() if cfg.format == "json" else logging.Formatter(PLAIN_FORMAT))
+    redactor = RedactFilter(secrets)
+    handler.addFilter(redactor)
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else getattr(logging, cfg.level))
+    return redactor

@@ -1,0 +1,81 @@
+"""Log format option (plain / JSON lines) and secrets never reaching the log."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+import pytest
+
+from edge_agent.config.ops import LoggingConfig
+from edge_agent.ops.logging_setup import redact, setup_logging
+
+SECRET = "s3cr3t-broker-pw"
+
+
+@pytest.fixture
+def root_restored():
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    for h in handlers:
+        root.addHandler(h)
+    root.setLevel(level)
+
+
+def test_json_lines_with_fields_and_exception(root_restored):
+    buf = io.StringIO()
+    setup_logging(LoggingConfig(format="json", level="INFO"), stream=buf)
+    log = logging.getLogger("edge_agent.test")
+    log.debug("hidden at INFO")
+    log.info("bay %s is %s", "A1", "free", extra={"bay_id": "A1", "fps": 4.9})
+    try:
+        raise RuntimeError("camera gone")
+    except RuntimeError:
+        log.exception("reader failed")
+    lines = buf.getvalue().splitlines()
+    assert len(lines) == 2
+    first, second = (json.loads(ln) for ln in lines)
+    assert first["msg"] == "bay A1 is free" and first["level"] == "INFO" and first["logger"] == "edge_agent.test"
+    assert first["bay_id"] == "A1" and first["fps"] == 4.9
+    assert first["ts"].endswith("+00:00")
+    assert second["level"] == "ERROR" and "RuntimeError: camera gone" in second["exc"]
+
+
+def test_plain_format(root_restored):
+    buf = io.StringIO()
+    setup_logging(LoggingConfig(format="plain"), stream=buf)
+    logging.getLogger("edge_agent.x").warning("disk %d%% full", 91)
+    line = buf.getvalue().strip()
+    assert line.endswith("WARNING edge_agent.x: disk 91% full")
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(line)
+
+
+@pytest.mark.parametrize("fmt", ["plain", "json"])
+def test_secrets_never_logged(root_restored, fmt):
+    buf = io.StringIO()
+    redactor = setup_logging(LoggingConfig(format=fmt), secrets=[SECRET], stream=buf)
+    redactor.add_secret("late-hmac-key-123")
+    log = logging.getLogger("edge_agent.mqtt")
+    log.info("connecting with %s", {"username": "dev1", "password": "pw-in-a-dict"})
+    log.info("broker url mqtts://dev1:urlpass@broker.example:8883")
+    log.info("password=plainpw token: tok123 extra %s", SECRET)
+    log.info("config", extra={"detail": f"hmac key late-hmac-key-123 and {SECRET}"})
+    try:
+        raise ConnectionError(f"auth failed for password {SECRET}")
+    except ConnectionError:
+        log.exception("connect failed")
+    out = buf.getvalue()
+    for leaked in (SECRET, "pw-in-a-dict", "urlpass", "plainpw", "tok123", "late-hmac-key-123"):
+        assert leaked not in out, leaked
+    assert "dev1" in out and "broker.example:8883" in out and "***" in out
+    assert "ConnectionError" in out
+
+
+def test_redact_leaves_ordinary_text_alone():
+    text = "bay A1 vehicle_identified 粤B12345 nev=true conf=0.93"
+    assert redact(text, ["xy"]) == text  # too-short secrets are not masked everywhere
