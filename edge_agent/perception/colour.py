@@ -1,0 +1,172 @@
+"""Plate colour and character polarity from a rectified plate crop.
+
+Why polarity first: the background is what carries the plate colour, and only the character
+polarity says which pixels are background. It is also half of the NEV evidence on its own —
+dark characters on green is an NEV plate, white characters on green is civil aviation or an
+agricultural plate. Polarity comes from morphology (top-hat vs black-hat energy with a kernel
+a little wider than a stroke), which survives dark, night and over-exposed plates where a
+global threshold flips.
+
+Colour is then a hue vote over the saturated, not-too-dark background pixels of the inner
+rows (frame and bumper rows dropped). The thresholds are few, named and explained where they
+are defined; they were set on the whole of ../shared/datasets/plates-dev, never per plate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from edge_agent.perception.rules import parse_plate
+
+COLOURS = ("blue", "green", "yellow", "yellow_green", "white", "black", "unknown")
+
+WORK_SIZE = (168, 48)  # the rectified crop size; other inputs are resized to it
+# Inner region: the detector's corners often take in a strip of frame or bumper above and
+# below, and the rivet border at the sides.
+ROWS = (0.15, 0.85)
+COLS = (0.04, 0.96)
+STROKE_GROW = 5  # px at WORK_SIZE: JPEG chroma subsampling smears character colour this far
+# OpenCV hue (0..180). Over-exposed blue drifts towards cyan, so blue starts at 90, not 100.
+HUE_YELLOW = (8, 34)
+HUE_GREEN = (34, 90)
+HUE_BLUE = (90, 135)
+# A background pixel votes for a hue only when it carries colour: grey, white and black
+# pixels, and noise in deep shadow, do not.
+VOTE_S = 50
+VOTE_V = 40
+# Share of background pixels that must vote before the plate counts as chromatic at all.
+CHROMA_MIN = 0.22
+# Large NEV plates are two-tone: one of green/yellow wins, the other keeps a solid share.
+YELLOW_GREEN_SHARE = 0.18
+# Weakly tinted plates (night, haze, dark blue): when at least TINT_COVER of the background
+# has saturation ≥ TINT_S and TINT_MIN of those pixels are blue-ish, the plate is blue —
+# blue plates outnumber black ones a hundred to one.
+TINT_S = 18
+TINT_COVER = 0.3
+TINT_MIN = 0.5
+# An infrared / monochrome frame has (almost) equal channels everywhere: colour is unknown,
+# which tells the verdict to let the text format decide. Real colour photos of white and
+# black plates measured ≥ 9 at the 99th percentile of the channel spread.
+MONO_SPREAD = 5
+# Plate kinds whose colour GA 36-2018 fixes, with the pixel colours they are confused with.
+KIND_COLOUR = {
+    "embassy": "black", "consulate": "black", "hk": "black", "macau": "black",
+    "police": "white", "armed_police": "white", "military": "white",
+    "coach": "yellow", "trailer": "yellow",
+}
+
+
+@dataclass(frozen=True)
+class ColourResult:
+    colour: str  # one of COLOURS
+    dark_chars: bool | None  # True: dark characters on a light background; None: cannot tell
+    scores: dict[str, float] = field(default_factory=dict)  # vote shares among background pixels
+    confidence: float = 0.0
+
+    @property
+    def is_green(self) -> bool:
+        return self.colour in ("green", "yellow_green")
+
+
+UNKNOWN = ColourResult("unknown", None, {}, 0.0)
+
+
+def _inner(crop: np.ndarray) -> np.ndarray:
+    h, w = crop.shape[:2]
+    r0, c0 = int(h * ROWS[0]), int(w * COLS[0])
+    return crop[r0:max(int(h * ROWS[1]), r0 + 1), c0:max(int(w * COLS[1]), c0 + 1)]
+
+
+def polarity(gray: np.ndarray, plate_height: int) -> tuple[bool | None, np.ndarray, float]:
+    """(dark_chars, stroke mask, strength). Strokes are thin: whichever of top-hat (bright
+    thin things) or black-hat (dark thin things) carries more energy is the character colour."""
+    k = max(3, int(round(plate_height / 7)) | 1)
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (k, k))
+    g = gray.astype(np.float32)
+    top = cv2.morphologyEx(g, cv2.MORPH_TOPHAT, kernel)
+    black = cv2.morphologyEx(g, cv2.MORPH_BLACKHAT, kernel)
+    t, b = float(top.mean()), float(black.mean())
+    if max(t, b) < 1.0:  # a flat patch: no characters to judge by
+        return None, np.zeros(g.shape, bool), 0.0
+    dark = b > t
+    hat = black if dark else top
+    strokes = hat > max(12.0, 0.5 * float(np.percentile(hat, 95)))
+    strokes = cv2.dilate(strokes.astype(np.uint8), np.ones((STROKE_GROW, STROKE_GROW), np.uint8)) > 0
+    return dark, strokes, abs(b - t) / (b + t)
+
+
+def _background(gray: np.ndarray, strokes: np.ndarray, dark_chars: bool | None) -> np.ndarray:
+    """Pixels that show the plate's own colour: off the grown strokes and on the background
+    side of the median brightness, which also drops glare around bright characters."""
+    mask = ~strokes
+    if dark_chars is not None and mask.sum() > 0.1 * mask.size:
+        med = np.median(gray[mask])
+        side = mask & ((gray >= med) if dark_chars else (gray <= med))
+        if side.sum() > 0.1 * mask.size:
+            mask = side
+    if mask.sum() < 0.1 * mask.size:
+        mask = np.ones_like(mask)
+    return mask
+
+
+def classify_colour(crop_bgr: np.ndarray | None, text: str | None = None) -> ColourResult:
+    """Colour and polarity of a rectified plate crop (BGR, e.g. 168×48).
+
+    ``text`` (optional, the recogniser's read) settles the plate kinds whose colour the
+    standard fixes (使/领/港/澳 black, 警 white, 学/挂 yellow) — pixels cannot tell a black
+    plate from a dark blue one, but those characters can."""
+    if crop_bgr is None or crop_bgr.ndim != 3 or crop_bgr.shape[0] < 8 or crop_bgr.shape[1] < 16:
+        return UNKNOWN
+    src = crop_bgr[:, :, :3]
+    interp = cv2.INTER_AREA if src.shape[1] > WORK_SIZE[0] else cv2.INTER_LINEAR
+    crop = cv2.resize(src, WORK_SIZE, interpolation=interp)  # stroke-sized kernels mean the same
+    inner = _inner(crop)
+    gray = cv2.cvtColor(inner, cv2.COLOR_BGR2GRAY)
+    dark_chars, strokes, strength = polarity(gray, WORK_SIZE[1])
+    spread = np.abs(np.diff(inner.astype(np.int16), axis=2)).max(axis=2)
+    if float(np.percentile(spread, 99)) < MONO_SPREAD:
+        return ColourResult("unknown", dark_chars, {"mono": 1.0, "polarity": strength}, 0.0)
+    hsv = cv2.cvtColor(inner, cv2.COLOR_BGR2HSV)[_background(gray, strokes, dark_chars)]
+    h, s, v = (hsv[:, i].astype(np.int32) for i in range(3))
+    vote = (s >= VOTE_S) & (v >= VOTE_V)
+    shares = {name: float(((h >= lo) & (h < hi) & vote).mean())
+              for name, (lo, hi) in (("yellow", HUE_YELLOW), ("green", HUE_GREEN), ("blue", HUE_BLUE))}
+    chroma = sum(shares.values())
+    scores = dict(shares, chroma=chroma, polarity=strength)
+    if chroma >= CHROMA_MIN:
+        colour = max(shares, key=shares.__getitem__)
+        if colour in ("green", "yellow") and min(shares["green"], shares["yellow"]) >= YELLOW_GREEN_SHARE * chroma:
+            colour = "yellow_green"
+        confidence = max(shares.values()) / chroma * min(1.0, chroma / 0.5)
+    else:
+        colour = _achromatic(h, s, dark_chars)
+        confidence = 0.5 * (1.0 - chroma)
+    return _with_text(ColourResult(colour, dark_chars, scores, round(confidence, 3)), text)
+
+
+def _achromatic(h: np.ndarray, s: np.ndarray, dark_chars: bool | None) -> str:
+    """Few saturated pixels: white or black, or a blue plate gone grey at night or in haze."""
+    tinted = s >= TINT_S
+    if dark_chars is not True and tinted.mean() >= TINT_COVER:
+        blueish = ((h[tinted] >= HUE_BLUE[0] - 5) & (h[tinted] < HUE_BLUE[1] + 10)).mean()
+        if blueish >= TINT_MIN:
+            return "blue"
+    if dark_chars is None:
+        return "unknown"
+    return "white" if dark_chars else "black"
+
+
+def _with_text(res: ColourResult, text: str | None) -> ColourResult:
+    """Let a special plate's text settle its colour (never under an unknown/IR colour)."""
+    if not text or res.colour == "unknown":
+        return res
+    fixed = KIND_COLOUR.get(parse_plate(text).kind)
+    if fixed is None or fixed == res.colour:
+        return res
+    dark = fixed != "black"
+    if res.dark_chars is not None and res.dark_chars != dark:
+        return res  # the pixels contradict the text's polarity: keep what we saw
+    return ColourResult(fixed, dark, dict(res.scores, text_kind=1.0), res.confidence)
