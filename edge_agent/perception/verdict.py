@@ -1,0 +1,108 @@
+"""The NEV verdict: operator lists, then plate format fused with colour and character polarity.
+
+Why this order and these vetoes (plate-rules.md, perception-facts.md):
+- The operator's allow/deny lists override everything (old EVs on blue plates, disputes).
+- A blue plate is never NEV, whatever the text says: a misread can turn 7 characters into an
+  8-character "NEV" string, and a fuel car let onto a charger is the costly error.
+- Green with *white* characters is civil aviation or agricultural: never NEV.
+- Green (or the large-NEV yellow-green) with dark characters plus an NEV serial is NEV — the
+  serial is checked without the province (``text[-7:]``), the recogniser's weakest character,
+  so a dropped or wrong province changes nothing.
+- Infrared / monochrome frames have no colour: the 8-character format decides alone.
+- Green with dark characters but a text that reads as an ordinary plate is left undecided
+  (``None``): that is what a yellow truck plate looks like at night under sodium light.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from edge_agent.perception.colour import ColourResult
+from edge_agent.perception.lists import PlateLists, normalise_plate
+from edge_agent.perception.rules import PROVINCES, nev_tail, parse_plate
+
+
+@dataclass(frozen=True)
+class Verdict:
+    nev: bool | None  # None: cannot tell from this read
+    reason: str  # allow_list | deny_list | format+colour | colour | colour+polarity | format
+    # | format+polarity | conflict | unread
+    type_code: str = "99"
+    kind: str = "unknown"  # plate kind from rules (small_nev, civil_aviation, ...)
+    energy: str | None = None  # battery | other for NEV serials
+
+
+def _list_entry(text: str, lists: PlateLists | None) -> str | None:
+    """Exact match first; then, only when the read has no valid province (dropped, or read as
+    some other character), match list entries on everything after the province — never
+    across two different valid provinces."""
+    if lists is None or not text:
+        return None
+    hit = lists.lookup(text)
+    t = normalise_plate(text)
+    if hit is not None or not t or t[0] in PROVINCES:
+        return hit
+    for which, entries in (("deny", lists.deny), ("allow", lists.allow)):
+        for e in entries:
+            if (len(t) == len(e) and t[1:] == e[1:]) or (len(t) == len(e) - 1 and t == e[1:]):
+                return which
+    return None
+
+
+def decide(text: str, colour: ColourResult, lists: PlateLists | None = None) -> Verdict:
+    """Fuse lists, format and colour into one explainable NEV verdict."""
+    info = parse_plate(text or "", colour.colour)
+    t = info.text
+    listed = _list_entry(t, lists)
+    if listed is not None:
+        return Verdict(listed == "allow", f"{listed}_list", info.type_code, info.kind, info.energy)
+
+    tail = nev_tail(t[-7:]) if len(t) >= 7 else None
+    nev_format = info.is_nev_format  # exactly 8 characters with an NEV serial after the first
+    kind, energy = tail if tail else (info.kind, info.energy)
+    code = {"small_nev": "52", "large_nev": "51"}.get(kind, info.type_code)
+    c, dark = colour.colour, colour.dark_chars
+
+    if c == "blue":
+        if nev_format and dark is True:
+            # blue with dark characters is not a blue plate: an over-exposed (cyan) green one
+            return Verdict(True, "format+polarity", code, kind, energy)
+        return _not_nev(t, c, "colour")
+    if c in ("green", "yellow_green"):
+        if dark is False:
+            return _not_nev(t, c, "colour+polarity")  # civil aviation, agricultural
+        if nev_format:
+            return Verdict(True, "format+colour", code, kind, energy)
+        if tail is not None and dark is True:
+            return Verdict(True, "colour", code, kind, energy)  # province dropped or junk before it
+        return Verdict(None, "conflict" if t else "unread", info.type_code, info.kind, None)
+    if c == "yellow":
+        # a large NEV plate's yellow part can win the vote; a small NEV plate is never yellow
+        if nev_format and kind == "large_nev" and dark is not False:
+            return Verdict(True, "format+colour", code, kind, energy)
+        return _not_nev(t, c, "colour")
+    if c == "white":
+        # white plates (police, military) never carry an NEV serial; an over-exposed gradient
+        # green plate does and reads white — trust the format when polarity agrees
+        if nev_format and dark is not False:
+            return Verdict(True, "format", code, kind, energy)
+        return _not_nev(t, c, "colour")
+    if c == "black":
+        return _not_nev(t, c, "colour")
+    # unknown colour (infrared night, monochrome camera): the format alone decides
+    if nev_format:
+        return Verdict(True, "format", code, kind, energy)
+    if tail is not None:
+        return Verdict(None, "format", code, kind, energy)
+    return _not_nev(t, c, "format") if info.valid else Verdict(None, "unread", info.type_code, info.kind, None)
+
+
+_COLOUR_TYPE = {"blue": "02", "yellow": "01"}
+
+
+def _not_nev(text: str, colour: str, reason: str) -> Verdict:
+    """A non-NEV verdict whose kind/type code never claims an NEV plate."""
+    p = parse_plate(text, colour)
+    if p.valid and not p.is_nev_format:
+        return Verdict(False, reason, p.type_code, p.kind, None)
+    return Verdict(False, reason, _COLOUR_TYPE.get(colour, "99"), "unknown", None)
