@@ -51,10 +51,11 @@ TINT_MIN = 0.5
 # which tells the verdict to let the text format decide. Real colour photos of white and
 # black plates measured ≥ 9 at the 99th percentile of the channel spread.
 MONO_SPREAD = 5
-# Plate kinds whose colour GA 36-2018 fixes, with the pixel colours they are confused with.
+# Plate kinds whose colour GA 36-2018 fixes by a special character (military plates are left
+# out: their two-letters-five-digits text is what an NEV serial without its province looks like).
 KIND_COLOUR = {
     "embassy": "black", "consulate": "black", "hk": "black", "macau": "black",
-    "police": "white", "armed_police": "white", "military": "white",
+    "police": "white", "armed_police": "white",
     "coach": "yellow", "trailer": "yellow",
 }
 
@@ -169,4 +170,6 @@ def _with_text(res: ColourResult, text: str | None) -> ColourResult:
     dark = fixed != "black"
     if res.dark_chars is not None and res.dark_chars != dark:
         return res  # the pixels contradict the text's polarity: keep what we saw
+    if dark and res.is_green:
+        return res  # green with dark characters is NEV evidence; a misread must not erase it
     return ColourResult(fixed, dark, dict(res.scores, text_kind=1.0), res.confidence)

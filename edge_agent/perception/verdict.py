@@ -86,6 +86,8 @@ def decide(text: str, colour: ColourResult, lists: PlateLists | None = None) -> 
         # green plate does and reads white — trust the format when polarity agrees
         if nev_format and dark is not False:
             return Verdict(True, "format", code, kind, energy)
+        if tail is not None and dark is not False:
+            return Verdict(None, "format", code, kind, energy)
         return _not_nev(t, c, "colour")
     if c == "black":
         return _not_nev(t, c, "colour")
