@@ -1,0 +1,84 @@
+"""Doctor's broker row: a short paho connect per configured broker, with the config's TLS and credentials.
+
+Why its own client id (``<client_id>-doctor``): a broker disconnects the older session when a
+second client connects with the same id, so reusing the agent's would knock the running agent
+off the broker every time someone runs ``doctor``. Nothing is published or subscribed.
+"""
+
+from __future__ import annotations
+
+import ssl
+import time
+from typing import TYPE_CHECKING
+
+import paho.mqtt.client as mqtt
+
+from edge_agent.config.mqtt import BrokerAddress, SecretError, read_secrets
+from edge_agent.ops.checks import Check, with_timeout
+
+if TYPE_CHECKING:
+    from edge_agent.config.models import AgentConfig
+
+
+def check_brokers(cfg: "AgentConfig") -> list[Check]:
+    m = cfg.mqtt
+    if not m.enabled:
+        return [Check("broker", "skip", "mqtt.enabled is false")]
+    try:
+        password = read_secrets(m).password
+    except SecretError as exc:
+        return [Check("broker", "fail", str(exc))]
+    timeout = cfg.ops.doctor.broker_timeout_s
+    rows = []
+    for addr in m.broker_addresses():
+        name = f"broker {addr}"
+        rows.append(with_timeout(lambda a=addr, n=name: _probe(cfg, a, password, timeout, n), timeout + 2, name,
+                                 "connect"))
+    return rows
+
+
+def _probe(cfg: "AgentConfig", addr: BrokerAddress, password: str | None, timeout: float, name: str) -> Check:
+    m = cfg.mqtt
+    v5 = m.protocol == "5"
+    client = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2,
+        client_id=f"{m.client_id or cfg.site.device_id}-doctor",
+        protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
+    )
+    client.connect_timeout = timeout
+    how = []
+    if addr.tls:
+        tls = m.tls
+        client.tls_set(
+            ca_certs=tls.ca_file if tls else None,
+            certfile=tls.cert_file if tls else None,
+            keyfile=tls.key_file if tls else None,
+            cert_reqs=ssl.CERT_REQUIRED,
+        )
+        if tls and not tls.check_hostname:
+            client.tls_insecure_set(True)
+        how.append("TLS" + (" + client cert" if tls and tls.cert_file else ""))
+    if m.username:
+        client.username_pw_set(m.username, password)
+        how.append(f"user {m.username}")
+    result: dict[str, object] = {}
+    client.on_connect = lambda c, u, flags, rc, props=None: result.setdefault("rc", rc)
+    try:
+        client.connect(addr.host, addr.port, keepalive=max(m.keepalive_s, 5))
+    except ssl.SSLError as exc:
+        return Check(name, "fail", f"TLS handshake failed: {exc.reason or exc}")
+    except OSError as exc:
+        return Check(name, "fail", f"cannot connect: {exc.strerror or exc}")
+    deadline = time.monotonic() + timeout
+    try:
+        while "rc" not in result and time.monotonic() < deadline:
+            if client.loop(timeout=0.1) != mqtt.MQTT_ERR_SUCCESS and "rc" not in result:
+                return Check(name, "fail", "connection closed by the broker before CONNACK")
+        rc = result.get("rc")
+        if rc is None:
+            return Check(name, "fail", f"no CONNACK within {timeout:g} s")
+        if rc.is_failure:  # type: ignore[attr-defined]
+            return Check(name, "fail", f"refused: {rc} ({', '.join(how) or 'anonymous'})")
+        return Check(name, "pass", f"connected, MQTT {m.protocol}" + (f", {', '.join(how)}" if how else ", anonymous"))
+    finally:
+        client.disconnect()

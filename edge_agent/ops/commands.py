@@ -1,0 +1,39 @@
+"""``edge-agent doctor --config FILE``: the pass/fail/skip table (exit 1 on any failure, 2 on a bad config)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from edge_agent.config.load import ConfigError, load_config
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("doctor", help="check camera, models, broker, GPIO, disk and clock on this device")
+    p.add_argument("--config", required=True, help="the agent's YAML config")
+    p.add_argument("--json", action="store_true", help="one JSON object per check instead of a table")
+    p.add_argument("--skip", action="append", default=[], metavar="CHECK",
+                   help="leave out a check (camera, models, onnx providers, broker, gpio, disk, clock); repeatable")
+    p.set_defaults(func=_doctor)
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from edge_agent.ops.doctor import CHECKS, render_table, run_doctor
+
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as exc:
+        print(exc.report(), file=sys.stderr)
+        return 2
+    unknown = sorted(set(args.skip) - set(CHECKS))
+    if unknown:
+        print(f"doctor: unknown check(s) {', '.join(unknown)}; known: {', '.join(CHECKS)}", file=sys.stderr)
+        return 2
+    checks = run_doctor(cfg, skip=set(args.skip))
+    if args.json:
+        for c in checks:
+            print(json.dumps(c.to_dict(), ensure_ascii=False))
+    else:
+        print(render_table(checks))
+    return 1 if any(c.status == "fail" for c in checks) else 0

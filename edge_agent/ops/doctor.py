@@ -1,0 +1,173 @@
+"""``edge-agent doctor``: can this device do its job? One row per check: pass, fail or skip (with why).
+
+Why a separate tool and not only health events: on a pole at install time there is no backend
+yet to read them. Each check opens the real thing the agent will use — the camera, the model
+files against their checksums, the broker with the configured TLS and credentials, the GPIO chip —
+and stops after a timeout, so the installer sees the one thing to fix.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+import warnings
+from pathlib import Path
+from typing import Callable
+
+from edge_agent.config.models import AgentConfig
+from edge_agent.ops.broker_check import check_brokers
+from edge_agent.ops.checks import Check, resolve_path, with_timeout
+from edge_agent.ops.logging_setup import redact
+
+Runner = Callable[..., subprocess.CompletedProcess]
+
+
+def check_camera(cfg: AgentConfig) -> Check:
+    from edge_agent.camera.source import default_opener, describe_source
+
+    source = cfg.camera.source
+    kind = describe_source(source)
+    shown = redact(source)  # rtsp://user:pass@… must not reach the terminal or a ticket
+    if kind in ("folder", "file") and not Path(source).exists():
+        return Check("camera", "fail", f"{shown}: no such file or folder")
+
+    def probe() -> Check:
+        cap = default_opener(source, False)()
+        try:
+            if not cap.isOpened():
+                return Check("camera", "fail", f"{kind} {shown}: cannot open")
+            ok, img = cap.read()
+            if not ok or img is None:
+                return Check("camera", "fail", f"{kind} {shown}: opened but no frame could be decoded")
+            h, w = img.shape[:2]
+            return Check("camera", "pass", f"{kind} {shown}: one frame read, {w}x{h}")
+        finally:
+            cap.release()
+
+    return with_timeout(probe, cfg.ops.doctor.camera_timeout_s, "camera", f"{kind} {shown}")
+
+
+def check_models(cfg: AgentConfig) -> Check:
+    from edge_agent.perception.fetch import MANIFEST, verify
+
+    models = resolve_path(cfg, cfg.perception.models_dir)
+    if not (models / MANIFEST).is_file():
+        return Check("models", "fail", f"{models}: no {MANIFEST} (was `edge-agent models fetch --dir` run?)")
+    groups = {"default"} | ({"paddle"} if cfg.perception.recognizer == "paddleocr" else set())
+    bad = verify(models, groups)
+    extra = [cfg.perception.detector_model] if cfg.perception.detector_model else []
+    missing_extra = [m for m in extra if not resolve_path(cfg, m).is_file()]
+    if bad or missing_extra:
+        items = [f"{f.dest} ({why})" for f, why in bad] + [f"{m} (missing)" for m in missing_extra]
+        return Check("models", "fail", f"{models}: " + ", ".join(items) + " — run `edge-agent models fetch`")
+    return Check("models", "pass", f"{models}: all files present, sha256 verified")
+
+
+def check_providers(cfg: AgentConfig) -> Check:
+    import onnxruntime as ort
+
+    have = ort.get_available_providers()
+    wanted = cfg.perception.providers
+    missing = [p for p in wanted if p not in have]
+    if missing:
+        return Check("onnx providers", "fail",
+                     f"not in this onnxruntime build: {', '.join(missing)} (would fall back to CPU; have {', '.join(have)})")
+    return Check("onnx providers", "pass", ", ".join(wanted))
+
+
+def check_gpio(cfg: AgentConfig, env: dict[str, str] | None = None, chips: list[str] | None = None) -> Check:
+    env = dict(os.environ) if env is None else env
+    drivers = sorted({lock.driver for lock in cfg.locks})
+    real = [d for d in drivers if d != "simulator"]
+    if not real:
+        return Check("gpio", "skip", "no GPIO locks configured" + (" (simulator)" if drivers else ""))
+    chips = sorted(glob.glob("/dev/gpiochip*")) if chips is None else chips
+    mock = env.get("GPIOZERO_PIN_FACTORY") == "mock"
+    if not chips and not mock:
+        return Check("gpio", "fail", "no /dev/gpiochip* on this machine")
+    denied = [c for c in chips if not os.access(c, os.R_OK | os.W_OK)]
+    if denied:
+        return Check("gpio", "fail", f"no read/write access to {', '.join(denied)} (add the user to group gpio)")
+    details = []
+    for driver in real:
+        with warnings.catch_warnings(record=True) as fallbacks:  # gpiozero warns per factory it cannot load
+            warnings.simplefilter("always")
+            try:
+                if driver == "gpiozero":
+                    from gpiozero import Device
+
+                    factory = Device.pin_factory or Device._default_pin_factory()  # opens the chip, as the agent will
+                    details.append(f"gpiozero {type(factory).__name__}")
+                elif driver == "jetson":
+                    import Jetson.GPIO  # noqa: F401 - raises when no GPIO chip exists
+
+                    details.append("Jetson.GPIO")
+            except Exception as exc:
+                tried = "; ".join(str(w.message) for w in fallbacks)
+                return Check("gpio", "fail", f"{driver}: {type(exc).__name__}: {exc}" + (f" ({tried})" if tried else ""))
+    return Check("gpio", "pass", "; ".join(details) + (f" ({', '.join(chips)})" if chips else ""))
+
+
+def check_disk(cfg: AgentConfig) -> Check:
+    data = resolve_path(cfg, cfg.data_dir)
+    if not data.is_dir():
+        return Check("disk", "fail", f"{data}: missing (install.sh creates it)")
+    if not os.access(data, os.W_OK | os.X_OK):
+        return Check("disk", "fail", f"{data}: not writable by this user")
+    usage = shutil.disk_usage(data)
+    free_mb = usage.free / 2**20
+    need = cfg.ops.doctor.min_free_mb
+    detail = f"{data}: {free_mb / 1024:.1f} GiB free of {usage.total / 2**30:.1f} GiB"
+    if free_mb < need:
+        return Check("disk", "fail", f"{detail}; needs ≥ {need} MiB")
+    return Check("disk", "pass", detail)
+
+
+def check_clock(runner: Runner = subprocess.run) -> Check:
+    try:
+        res = runner(["timedatectl", "show", "-p", "NTPSynchronized", "--value"],
+                     capture_output=True, text=True, timeout=5)
+    except FileNotFoundError:
+        return Check("clock", "skip", "timedatectl not installed (no systemd)")
+    except subprocess.TimeoutExpired:
+        return Check("clock", "skip", "timedatectl did not answer (no systemd-timedated)")
+    if res.returncode != 0:
+        why = (res.stderr or res.stdout).strip().splitlines()
+        return Check("clock", "skip", f"timedatectl failed: {why[-1] if why else res.returncode} (not booted with systemd?)")
+    value = res.stdout.strip()
+    if value == "yes":
+        return Check("clock", "pass", "NTP synchronised")
+    return Check("clock", "fail", f"NTPSynchronized={value or '?'}: event timestamps may be wrong (check systemd-timesyncd/chrony)")
+
+
+CHECKS: dict[str, Callable[[AgentConfig, Runner], list[Check]]] = {
+    "camera": lambda cfg, run: [check_camera(cfg)],
+    "models": lambda cfg, run: [check_models(cfg)],
+    "onnx providers": lambda cfg, run: [check_providers(cfg)],
+    "broker": lambda cfg, run: check_brokers(cfg),
+    "gpio": lambda cfg, run: [check_gpio(cfg)],
+    "disk": lambda cfg, run: [check_disk(cfg)],
+    "clock": lambda cfg, run: [check_clock(run)],
+}
+
+
+def run_doctor(cfg: AgentConfig, runner: Runner = subprocess.run, skip: set[str] = frozenset()) -> list[Check]:
+    """Every check in order; those named in ``skip`` (e.g. ``clock`` in a lab without NTP) are listed as skipped."""
+    unknown = set(skip) - set(CHECKS)
+    if unknown:
+        raise ValueError(f"unknown check(s): {', '.join(sorted(unknown))} (known: {', '.join(CHECKS)})")
+    checks: list[Check] = []
+    for name, run in CHECKS.items():
+        checks += [Check(name, "skip", "skipped on request (--skip)")] if name in skip else run(cfg, runner)
+    return checks
+
+
+def render_table(checks: list[Check]) -> str:
+    w = max(len("CHECK"), *(len(c.name) for c in checks))
+    lines = [f"{'CHECK':<{w}}  STATUS  DETAIL"]
+    lines += [f"{c.name:<{w}}  {c.status.upper():<6}  {c.detail}" for c in checks]
+    failed = [c.name for c in checks if c.status == "fail"]
+    lines.append(f"{len(failed)} failed: {', '.join(failed)}" if failed else "all checks passed or skipped")
+    return "\n".join(lines)

@@ -1,0 +1,167 @@
+"""``edge-agent doctor`` against a good and a broken config (real broker, real models, real image folder)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edge_agent.config.load import load_config
+from edge_agent.ops.doctor import check_clock, check_gpio, run_doctor
+
+from .conftest import PASSWORD, USER
+
+pytestmark = pytest.mark.broker
+
+
+def doctor(config: Path, *extra: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "edge_agent", "doctor", "--config", str(config), *extra],
+        capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})},
+    )
+
+
+def rows(out: str) -> dict[str, str]:
+    return {r["name"]: r["status"] for r in map(json.loads, out.splitlines())}
+
+
+def test_good_config_passes(write_config, camera_folder, models_dir, password_broker, tmp_path):
+    (tmp_path / "pw").write_text(PASSWORD + "\n")
+    cfg = write_config(
+        perception={"models_dir": str(models_dir)},
+        mqtt={"enabled": True, "brokers": [password_broker.url()], "username": USER, "password_file": "pw"},
+    )
+    res = doctor(cfg, "--skip", "clock")  # the host's NTP state is not this test's business (rows tested below)
+    assert res.returncode == 0, res.stdout + res.stderr
+    table = res.stdout
+    assert "camera" in table and "one frame read, 640x480" in table
+    assert f"broker {password_broker.url()}" in table and "user dev1" in table
+    assert PASSWORD not in res.stdout + res.stderr
+    status = rows(doctor(cfg, "--json", "--skip", "clock").stdout)
+    assert status["camera"] == status["models"] == status["disk"] == status["onnx providers"] == "pass"
+    assert status[f"broker {password_broker.url()}"] == "pass"
+    assert status["gpio"] == "skip"  # no GPIO locks
+    assert status["clock"] == "skip"
+
+
+def test_broken_config_names_each_failing_row(write_config, models_dir, tmp_path, closed_port):
+    broken_models = tmp_path / "models"
+    broken_models.mkdir()
+    (broken_models / "manifest.json").write_bytes((models_dir / "manifest.json").read_bytes())
+    for f in models_dir.glob("*.onnx"):
+        if f.name != "clp_det.onnx":  # the detector is missing
+            (broken_models / f.name).symlink_to(f)
+    for f in models_dir.iterdir():
+        if f.is_dir() or f.suffix == ".txt":
+            (broken_models / f.name).symlink_to(f)
+    cfg = write_config(
+        camera={"source": str(tmp_path / "no-such-camera")},
+        perception={"models_dir": "models"},  # relative: beside the config file
+        mqtt={"enabled": True, "brokers": [f"mqtt://127.0.0.1:{closed_port}"]},
+    )
+    res = doctor(cfg)
+    assert res.returncode == 1, res.stdout + res.stderr
+    lines = {ln.split()[0]: ln for ln in res.stdout.splitlines()[1:-1]}
+    assert "FAIL" in lines["camera"] and "no such file or folder" in lines["camera"]
+    assert "FAIL" in lines["models"] and "clp_det.onnx (missing)" in lines["models"]
+    broker_line = next(ln for ln in res.stdout.splitlines() if ln.startswith("broker "))
+    assert "FAIL" in broker_line and "refused" in broker_line.lower()
+    assert res.stdout.splitlines()[-1].startswith("3 failed: camera, models, broker")
+
+
+def test_wrong_password_and_anonymous_fail(write_config, camera_folder, models_dir, password_broker, tmp_path):
+    (tmp_path / "pw").write_text("not-the-password\n")
+    wrong = load_config(write_config("wrong.yaml", perception={"models_dir": str(models_dir)}, mqtt={
+        "enabled": True, "brokers": [password_broker.url()], "username": USER, "password_file": "pw"}))
+    anon = load_config(write_config("anon.yaml", perception={"models_dir": str(models_dir)}, mqtt={
+        "enabled": True, "brokers": [password_broker.url()]}))
+    for cfg in (wrong, anon):
+        row = next(c for c in run_doctor(cfg) if c.name.startswith("broker"))
+        assert row.status == "fail" and "refused" in row.detail and "authori" in row.detail.lower(), row
+
+
+def test_missing_password_env_is_a_failure(write_config, camera_folder, models_dir, monkeypatch):
+    monkeypatch.delenv("EDGE_TEST_NO_SUCH_PW", raising=False)
+    cfg = load_config(write_config(perception={"models_dir": str(models_dir)}, mqtt={
+        "enabled": True, "username": USER, "password_env": "EDGE_TEST_NO_SUCH_PW"}))
+    row = next(c for c in run_doctor(cfg) if c.name.startswith("broker"))
+    assert row.status == "fail" and "EDGE_TEST_NO_SUCH_PW" in row.detail
+
+
+def test_invalid_config_exits_2(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("site: {site_id: a}\n")
+    res = doctor(bad)
+    assert res.returncode == 2 and "site.device_id" in res.stderr
+
+
+def test_unknown_skip_is_a_usage_error(write_config):
+    res = doctor(write_config(), "--skip", "clok")
+    assert res.returncode == 2 and "clok" in res.stderr
+
+
+def _run(stdout: str, rc: int = 0, stderr: str = ""):
+    return lambda *a, **k: subprocess.CompletedProcess(a, rc, stdout, stderr)
+
+
+def test_clock_rows():
+    assert check_clock(_run("yes\n")).status == "pass"
+    assert check_clock(_run("no\n")).status == "fail"
+    skipped = check_clock(_run("", 1, "System has not been booted with systemd as init system (PID 1)."))
+    assert skipped.status == "skip" and "booted with systemd" in skipped.detail
+
+    def missing(*a, **k):
+        raise FileNotFoundError("timedatectl")
+
+    assert check_clock(missing).status == "skip"
+
+
+def test_gpio_rows(write_config, tmp_path, monkeypatch):
+    from gpiozero import Device
+
+    monkeypatch.setattr(Device, "pin_factory", None)  # whatever another test left behind
+    monkeypatch.delenv("GPIOZERO_PIN_FACTORY", raising=False)
+    sim = load_config(write_config("sim.yaml", locks=[{"id": "L1", "driver": "simulator"}]))
+    assert check_gpio(sim, env={}, chips=[]).status == "skip"
+    chip = tmp_path / "gpiochip0"
+    chip.write_bytes(b"")
+    os.chmod(chip, 0o600)
+    cfg = load_config(write_config("pi.yaml", locks=[_gpiozero_lock()]))
+    no_chip = check_gpio(cfg, env={}, chips=[])
+    assert no_chip.status == "fail" and "no /dev/gpiochip" in no_chip.detail
+    # A chip is there but this is no Raspberry Pi and lgpio is not installed: gpiozero finds no pin factory.
+    if importlib.util.find_spec("lgpio") is None:  # on a real Pi this would pass
+        no_factory = check_gpio(cfg, env={}, chips=[str(chip)])
+        assert no_factory.status == "fail" and "gpiozero" in no_factory.detail and "lgpio" in no_factory.detail
+    if os.geteuid() != 0:  # root can read anything
+        os.chmod(chip, 0o000)
+        denied = check_gpio(cfg, env={}, chips=[str(chip)])
+        assert denied.status == "fail" and "group gpio" in denied.detail
+
+
+def test_gpio_with_gpiozero_mock_factory(write_config):
+    from gpiozero import Device
+    from gpiozero.pins.mock import MockFactory
+
+    cfg = load_config(write_config("pi.yaml", locks=[_gpiozero_lock()]))
+    old = Device.pin_factory
+    Device.pin_factory = MockFactory()
+    try:
+        row = check_gpio(cfg, env={"GPIOZERO_PIN_FACTORY": "mock"}, chips=[])
+    finally:
+        Device.pin_factory.close()
+        Device.pin_factory = old
+    assert row.status == "pass" and "MockFactory" in row.detail
+
+
+def _gpiozero_lock() -> dict:
+    return {
+        "id": "L1", "driver": "gpiozero",
+        "motor": {"up": {"pin": 17}, "down": {"pin": 27}},
+        "switches": {"down": {"pin": 5}, "up": {"pin": 6}},
+    }
