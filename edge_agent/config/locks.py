@@ -1,10 +1,155 @@
-"""Parking-lock settings (owned by the locks stage)."""
+"""Parking-lock settings (owned by the locks stage).
+
+One entry per lock: which driver talks to it, the pins of its motor, limit switches,
+presence sensor and warning output, and the timers of its policy. Pin numbers mean what
+the driver means by them: BCM numbers (or gpiozero names such as ``"GPIO17"`` /
+``"BOARD11"``) for ``gpiozero``, BOARD (physical header) numbers for ``jetson``.
+"""
 
 from __future__ import annotations
 
+from typing import Literal
+
+from pydantic import Field, model_validator
+
 from edge_agent.config.base import StrictModel
+
+PinId = int | str
+
+
+class OutputPin(StrictModel):
+    """A relay / H-bridge input / buzzer line. Most relay boards switch on a LOW input."""
+
+    pin: PinId
+    active_high: bool = True
+
+
+class InputPin(StrictModel):
+    """A switch or sensor line.
+
+    As in gpiozero: with a pull resistor the active level follows the pull (pull-up →
+    active when LOW, i.e. a switch to ground); ``pull_up: null`` (external resistor, and
+    always on Jetson) needs ``active_high`` to say which level means "active".
+    """
+
+    pin: PinId
+    pull_up: bool | None = True
+    active_high: bool | None = None
+
+    @model_validator(mode="after")
+    def _levels(self) -> "InputPin":
+        if self.pull_up is None and self.active_high is None:
+            raise ValueError("active_high is required when pull_up is null (no internal pull resistor)")
+        if self.pull_up is not None and self.active_high is not None:
+            raise ValueError(
+                "active_high may only be set with pull_up: null (a pull-up means active LOW, a pull-down active HIGH)"
+            )
+        return self
+
+    @property
+    def is_active_high(self) -> bool:
+        return self.active_high if self.active_high is not None else not self.pull_up
+
+
+class MotorConfig(StrictModel):
+    """Two relays (one per direction) or an H-bridge (IN1/IN2, optional EN). Stop = both off."""
+
+    kind: Literal["relays", "hbridge"] = "relays"
+    up: OutputPin
+    down: OutputPin
+    enable: OutputPin | None = None
+
+
+class SwitchesConfig(StrictModel):
+    """Limit switches / position sensors; "active" means the arm is at that end."""
+
+    down: InputPin
+    up: InputPin
+
+
+class PresenceConfig(StrictModel):
+    """Vehicle-presence sensor on or under the arm.
+
+    ``digital``: an IR / geomagnetic / radar module output (``pin`` active = vehicle) and
+    optionally its health output (``health_pin`` active = sensor OK). Wire it fail-safe
+    (vehicle = contact open) so a cut wire reads as "vehicle".
+    ``ultrasonic``: an HC-SR04 style sensor on ``trigger`` / ``echo``; a distance below
+    ``threshold_m`` is a vehicle, no echo for ``stale_s`` is "sensor lost".
+    """
+
+    kind: Literal["digital", "ultrasonic"] = "digital"
+    pin: InputPin | None = None
+    health_pin: InputPin | None = None
+    trigger: PinId | None = None
+    echo: PinId | None = None
+    threshold_m: float = Field(0.5, gt=0)
+    max_distance_m: float = Field(2.0, gt=0, le=4.0)
+    stale_s: float = Field(1.0, gt=0, le=10)
+
+    @model_validator(mode="after")
+    def _wiring(self) -> "PresenceConfig":
+        if self.kind == "digital" and self.pin is None:
+            raise ValueError("a digital presence sensor needs pin")
+        if self.kind == "ultrasonic":
+            if self.trigger is None or self.echo is None:
+                raise ValueError("an ultrasonic presence sensor needs trigger and echo")
+            if self.threshold_m >= self.max_distance_m:
+                raise ValueError("threshold_m must be below max_distance_m")
+        return self
+
+
+class SimulatorConfig(StrictModel):
+    travel_time_s: float = Field(3.0, gt=0, le=20, description="full stroke, down ↔ up")
+    start: Literal["down", "up", "middle"] = "down"
+    presence: bool = True  # whether the simulated lock has a presence sensor
+
+
+class PolicyConfig(StrictModel):
+    lower_for_nev: bool = True
+    auto_raise: bool = True
+    warn_fuel: bool = True
+    warn_unidentified: bool = True
 
 
 class LockConfig(StrictModel):
-    id: str
-    driver: str = "simulator"
+    id: str = Field(..., min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    bay: str | None = Field(None, description="bay id; may instead be given by the bay's lock_id")
+    driver: Literal["gpiozero", "jetson", "simulator"] = "simulator"
+    motor: MotorConfig | None = None
+    switches: SwitchesConfig | None = None
+    presence: PresenceConfig | None = None
+    warning: OutputPin | None = None
+    motor_timeout_s: float = Field(5.0, ge=1, le=30, description="a move that reaches no limit switch → FAULT")
+    reverse_delay_s: float = Field(0.3, ge=0, le=2, description="motor stopped this long before reversing")
+    auto_raise_delay_s: float = Field(30.0, ge=20, le=600, description="bay confirmed free this long → UP")
+    admit_window_s: float = Field(120.0, ge=10, le=1800, description="lowered, nobody parks this long → UP")
+    recent_read_s: float = Field(15.0, ge=0, le=600, description="a plate read this recent blocks UP")
+    warning_s: float = Field(10.0, ge=0, le=300, description="how long the warning output stays on")
+    flap_changes: int = Field(3, ge=2, le=20, description="uncommanded switch changes that mean 'flapping'")
+    flap_window_s: float = Field(10.0, gt=0, le=300)
+    simulator: SimulatorConfig = Field(default_factory=SimulatorConfig)
+    policy: PolicyConfig = Field(default_factory=PolicyConfig)
+
+    @model_validator(mode="after")
+    def _driver_wiring(self) -> "LockConfig":
+        if self.driver == "simulator":
+            if self.simulator.travel_time_s >= self.motor_timeout_s:
+                raise ValueError("simulator.travel_time_s must be below motor_timeout_s")
+            return self
+        if self.motor is None or self.switches is None:
+            raise ValueError(f"driver {self.driver} needs motor and switches pins")
+        if self.driver == "jetson" and self.presence is not None and self.presence.kind == "ultrasonic":
+            raise ValueError("presence.kind ultrasonic is only supported by the gpiozero driver")
+        pins = [p for p in self._pins() if p is not None]
+        dup = sorted({str(p) for p in pins if pins.count(p) > 1})
+        if dup:
+            raise ValueError(f"pin {dup[0]} is used twice in this lock")
+        return self
+
+    def _pins(self) -> list[PinId | None]:
+        m, s, pr = self.motor, self.switches, self.presence
+        out: list[PinId | None] = [m.up.pin, m.down.pin, m.enable.pin if m.enable else None]
+        out += [s.down.pin, s.up.pin, self.warning.pin if self.warning else None]
+        if pr is not None:
+            out += [pr.pin.pin if pr.pin else None, pr.health_pin.pin if pr.health_pin else None, pr.trigger, pr.echo]
+        return out

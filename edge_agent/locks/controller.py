@@ -1,0 +1,151 @@
+"""Per-bay lock policy: when to ask the interlock for UP or DOWN.
+
+- Bay free (camera, presence sensor and recent reads all agree) → keep the lock UP,
+  reserving the bay for NEVs.
+- ``vehicle_identified`` with ``nev: true`` → DOWN at once (the decision cycle is the
+  bus event itself, not the next tick).
+- Fuel car or unidentified vehicle → no lowering; ``lock_warning`` event and the warning
+  output for ``warning_s``.
+- Lowered (NEV or remote unlock) and nobody arrives within ``admit_window_s`` → UP.
+- A vehicle was there and left: bay confirmed free for ``auto_raise_delay_s`` → UP.
+- Remote ``lock`` / ``unlock`` with a reason; maintenance mode holds DOWN, no automatic moves.
+The controller never touches the motor: every move is a request the interlock may refuse.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from edge_agent.clock import Clock
+from edge_agent.config.locks import LockConfig
+from edge_agent.events.bus import EventBus
+from edge_agent.events.types import BayState, Event, EventType
+from edge_agent.locks.interlock import Decision, Interlock
+
+# codes of vehicle_possible() that mean "a vehicle is (or was just) there", not "unknown"
+_VEHICLE_CODES = {"vehicle_present", "bay_occupied", "recent_read"}
+_READ_EVENTS = set(EventType.BAY_STORY) - {EventType.VEHICLE_DEPARTED}
+
+
+class LockController:
+    def __init__(self, cfg: LockConfig, bay_id: str, interlock: Interlock, bus: EventBus, clock: Clock) -> None:
+        self.cfg, self.bay_id, self.il, self.bus, self.clock = cfg, bay_id, interlock, bus, clock
+        self.mode: Literal["auto", "maintenance"] = "auto"
+        self.free_since: float | None = None
+        self.admitted_at: float | None = None
+        self.vehicle_since_admission = False
+        self._warning_until: float | None = None
+        self._warned_visit: str | None = None
+
+    # -- inputs from the bay stage --------------------------------------------------------------
+    def on_event(self, ev: Event) -> None:
+        if ev.bay_id != self.bay_id:
+            return
+        with self.il.lock:
+            if ev.type in _READ_EVENTS:
+                self.il.evidence.last_read_at = self.clock.monotonic()
+            if ev.type == EventType.VEHICLE_IDENTIFIED:
+                nev = ev.data.get("nev")
+                if nev is True:
+                    if self.mode == "auto" and self.cfg.policy.lower_for_nev:
+                        plate = ev.data.get("plate") or "?"
+                        self._admit(f"NEV {plate} identified")
+                elif (nev is False and self.cfg.policy.warn_fuel) or (nev is None and self.cfg.policy.warn_unidentified):
+                    self._warn(ev, "fuel vehicle" if nev is False else "unidentified vehicle")
+            elif ev.type == EventType.VIOLATION_STARTED and self.cfg.policy.warn_unidentified:
+                self._warn(ev, "violation: " + str(ev.data.get("kind") or ev.data.get("reason") or "vehicle"))
+            self.il.check()
+            self._track_free()
+
+    def on_state(self, st: BayState) -> None:
+        if st.bay_id != self.bay_id:
+            return
+        with self.il.lock:
+            self.il.evidence.bay_state = st
+            self.il.check()
+            self._track_free()
+
+    # -- commands -------------------------------------------------------------------------------------
+    def lock(self, reason: str, operator: str | None) -> Decision:
+        with self.il.lock:
+            if self.mode == "maintenance":
+                return self.il.refuse("maintenance", "bay in maintenance mode", reason, operator)
+            d = self.il.request("up", reason, operator)
+            if d.ok:
+                self.admitted_at = None
+            return d
+
+    def unlock(self, reason: str, operator: str | None) -> Decision:
+        with self.il.lock:
+            return self._admit(reason, operator)
+
+    def set_maintenance(self, on: bool, operator: str | None = None) -> Decision:
+        with self.il.lock:
+            if on:
+                self.mode = "maintenance"
+                self.admitted_at = None
+                return self.il.request("down", "maintenance mode", operator)
+            self.mode = "auto"
+            self.free_since = None  # the confirm delay starts again from now
+            self._track_free()
+            return Decision(True, "automatic mode")
+
+    # -- time -------------------------------------------------------------------------------------------
+    def tick(self) -> None:
+        with self.il.lock:
+            self.il.tick()
+            now = self.clock.monotonic()
+            if self._warning_until is not None and now >= self._warning_until:
+                self._warning_until = None
+                self.il.driver.set_warning(False)
+            self._track_free()
+            due = self.raise_due()
+            if due is not None and now >= due:
+                d = self.il.request("up", self._raise_reason())
+                if d.ok:
+                    self.admitted_at = None
+
+    def raise_due(self) -> float | None:
+        """When the policy wants the lock UP again (None: not waiting to raise)."""
+        il = self.il
+        if self.mode != "auto" or not self.cfg.policy.auto_raise or il.fault or il.state != "down":
+            return None
+        if self.free_since is None:
+            return None
+        if self.admitted_at is not None and not self.vehicle_since_admission:
+            return self.admitted_at + self.cfg.admit_window_s
+        return self.free_since + self.cfg.auto_raise_delay_s
+
+    # -- internals --------------------------------------------------------------------------------------
+    def _raise_reason(self) -> str:
+        if self.admitted_at is not None and not self.vehicle_since_admission:
+            return f"nobody parked within the admit window ({self.cfg.admit_window_s:g}s)"
+        return f"bay free for {self.cfg.auto_raise_delay_s:g}s"
+
+    def _admit(self, reason: str, operator: str | None = None) -> Decision:
+        d = self.il.request("down", reason, operator)
+        if d.ok and self.mode == "auto":
+            self.admitted_at = self.clock.monotonic()
+            self.vehicle_since_admission = False
+        return d
+
+    def _track_free(self) -> None:
+        why = self.il.vehicle_possible()
+        if why is None:
+            if self.free_since is None:
+                self.free_since = self.clock.monotonic()
+            return
+        self.free_since = None
+        if self.admitted_at is not None and why[0] in _VEHICLE_CODES and why[0] != "recent_read":
+            self.vehicle_since_admission = True
+
+    def _warn(self, ev: Event, what: str) -> None:
+        visit = ev.visit_id or ev.event_id
+        if self._warned_visit == visit and ev.type == EventType.VIOLATION_STARTED:
+            return
+        self._warned_visit = visit
+        self.il.emit(EventType.LOCK_WARNING, reason=what, plate=ev.data.get("plate"), nev=ev.data.get("nev"),
+                      lock=self.il.public_state)
+        if self.cfg.warning is not None or self.cfg.driver == "simulator":
+            self.il.driver.set_warning(True)
+            self._warning_until = self.clock.monotonic() + self.cfg.warning_s

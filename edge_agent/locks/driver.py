@@ -1,0 +1,143 @@
+"""The lock-driver interface: what the interlock may do to a lock, and nothing more.
+
+A driver drives the motor (up / down / stop), reads the two limit switches and the
+presence sensor, and switches the warning output. It holds no policy and never decides
+whether a move is safe — that is ``interlock.py``'s one job. Which driver a lock gets is
+decided by its config through :func:`make_driver`, never by the driver itself.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Callable, Literal
+
+from edge_agent.clock import Clock
+from edge_agent.config.locks import LockConfig
+
+Direction = Literal["up", "down"]
+
+
+class DriverUnavailable(RuntimeError):
+    """The configured driver cannot run here (library missing, no GPIO chip)."""
+
+
+@dataclass(frozen=True)
+class Switches:
+    down: bool
+    up: bool
+
+    @property
+    def position(self) -> str:
+        """``down`` / ``up`` when exactly one end is reported, else ``both`` / ``neither``."""
+        if self.down and self.up:
+            return "both"
+        if self.down:
+            return "down"
+        if self.up:
+            return "up"
+        return "neither"
+
+
+class LockDriver(ABC):
+    """Motor outputs, limit-switch inputs, presence input and warning output of one lock."""
+
+    #: whether a presence sensor is fitted (``read_presence`` is meaningful)
+    has_presence: bool = False
+
+    @abstractmethod
+    def motor_up(self) -> None: ...
+
+    @abstractmethod
+    def motor_down(self) -> None: ...
+
+    @abstractmethod
+    def motor_stop(self) -> None: ...
+
+    @property
+    @abstractmethod
+    def motor(self) -> Direction | None:
+        """The direction currently driven (read back from the outputs), ``None`` when stopped."""
+
+    @abstractmethod
+    def read_switches(self) -> Switches: ...
+
+    def read_presence(self) -> bool | None:
+        """True: vehicle; False: clear; None: sensor lost / unhealthy (or none fitted)."""
+        return None
+
+    @abstractmethod
+    def set_warning(self, on: bool) -> None: ...
+
+    def on_input_change(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` (from any thread) when a switch or presence input changes.
+
+        Lets the interlock stop a rising arm the moment presence appears instead of at
+        the next tick. Drivers without edge events need not implement it.
+        """
+
+    def close(self) -> None:
+        """Stop the motor and release the hardware."""
+        self.motor_stop()
+
+    def __enter__(self) -> "LockDriver":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class TwoLineMotor(LockDriver):
+    """Motor logic shared by the GPIO drivers: two direction lines and an optional enable.
+
+    Break before make: the opposite line is switched off before a direction is switched
+    on, so both relays (or both H-bridge inputs) are never on together.
+    """
+
+    @abstractmethod
+    def _line(self, name: Literal["up", "down", "enable"], on: bool) -> None:
+        """Set one output line (``enable`` is a no-op when not wired)."""
+
+    @abstractmethod
+    def _line_state(self, name: Literal["up", "down"]) -> bool: ...
+
+    def motor_up(self) -> None:
+        self._line("down", False)
+        self._line("up", True)
+        self._line("enable", True)
+
+    def motor_down(self) -> None:
+        self._line("up", False)
+        self._line("down", True)
+        self._line("enable", True)
+
+    def motor_stop(self) -> None:
+        self._line("enable", False)
+        self._line("up", False)
+        self._line("down", False)
+
+    @property
+    def motor(self) -> Direction | None:
+        up, down = self._line_state("up"), self._line_state("down")
+        if up and not down:
+            return "up"
+        if down and not up:
+            return "down"
+        return None
+
+
+def make_driver(cfg: LockConfig, clock: Clock, pin_factory: object | None = None) -> LockDriver:
+    """Build the driver ``cfg.driver`` names. ``pin_factory`` is passed to every gpiozero device."""
+    if cfg.driver == "gpiozero":
+        from edge_agent.locks.gpiozero_driver import GpiozeroLock
+
+        return GpiozeroLock(cfg, clock, pin_factory=pin_factory)
+    if cfg.driver == "jetson":
+        from edge_agent.locks.jetson_driver import JetsonLock
+
+        return JetsonLock(cfg)
+    if cfg.driver == "simulator":
+        from edge_agent.locks.simulator import SimulatedLock
+
+        return SimulatedLock.from_config(cfg, clock)
+    raise DriverUnavailable(f"lock {cfg.id}: unknown driver {cfg.driver!r}")

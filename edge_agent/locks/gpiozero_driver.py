@@ -1,0 +1,140 @@
+"""A lock on Raspberry Pi GPIO, composed of gpiozero devices.
+
+Wiring (BCM numbers from the config)::
+
+    motor.up / motor.down  → DigitalOutputDevice  (relay or H-bridge IN1 / IN2)
+    motor.enable           → DigitalOutputDevice  (H-bridge EN, optional)
+    switches.down / .up    → DigitalInputDevice   (limit switch to GND, internal pull-up)
+    presence.pin           → DigitalInputDevice   (IR / geomagnetic / radar module output)
+    presence.trigger/echo  → DistanceSensor       (HC-SR04, alternative to presence.pin)
+    warning                → DigitalOutputDevice  (buzzer / LED / voice module trigger)
+
+Every device gets ``pin_factory=`` from the caller; the global ``Device.pin_factory`` is
+never touched, so tests hand in gpiozero's ``MockFactory`` and production the default
+(lgpio on a Pi 5)::
+
+    factory = MockFactory()
+    with GpiozeroLock(cfg, clock, pin_factory=factory) as lock:
+        lock.motor_down()
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Literal
+
+from gpiozero import DigitalInputDevice, DigitalOutputDevice, DistanceSensor
+
+from edge_agent.clock import Clock
+from edge_agent.config.locks import InputPin, LockConfig, OutputPin
+from edge_agent.locks.driver import DriverUnavailable, Switches, TwoLineMotor
+
+
+class _TimedDistanceSensor(DistanceSensor):
+    """A DistanceSensor that remembers when its last echo came back (no echo = sensor lost)."""
+
+    def __init__(self, *args: object, clock: Clock, **kw: object) -> None:
+        self._clock = clock
+        self.last_echo_at: float | None = None
+        super().__init__(*args, **kw)
+
+    def _read(self) -> float | None:
+        value = super()._read()
+        if value is not None:
+            self.last_echo_at = self._clock.monotonic()
+        return value
+
+
+class GpiozeroLock(TwoLineMotor):
+    def __init__(self, cfg: LockConfig, clock: Clock, pin_factory: object | None = None) -> None:
+        if cfg.motor is None or cfg.switches is None:
+            raise DriverUnavailable(f"lock {cfg.id}: gpiozero driver needs motor and switches pins")
+        self._cfg = cfg
+        self._clock = clock
+        self._factory = pin_factory
+        self._devices: list = []
+        try:
+            self._up = self._output(cfg.motor.up)
+            self._down = self._output(cfg.motor.down)
+            self._enable = self._output(cfg.motor.enable) if cfg.motor.enable else None
+            self._sw_down = self._input(cfg.switches.down)
+            self._sw_up = self._input(cfg.switches.up)
+            self._warning = self._output(cfg.warning) if cfg.warning else None
+            self._presence = self._health = self._sonar = None
+            pr = cfg.presence
+            if pr is not None and pr.kind == "digital":
+                self._presence = self._input(pr.pin)
+                self._health = self._input(pr.health_pin) if pr.health_pin else None
+            elif pr is not None:
+                self._sonar = _TimedDistanceSensor(
+                    echo=pr.echo,
+                    trigger=pr.trigger,
+                    max_distance=pr.max_distance_m,
+                    threshold_distance=pr.threshold_m,
+                    queue_len=3,
+                    partial=True,
+                    clock=clock,
+                    pin_factory=pin_factory,
+                )
+                self._devices.append(self._sonar)
+        except Exception as exc:
+            self.close()
+            if exc.__class__.__name__ in ("BadPinFactory", "PinFactoryFallback"):
+                raise DriverUnavailable(f"lock {cfg.id}: no GPIO here ({exc}); use driver: simulator") from exc
+            raise
+        self.has_presence = pr is not None
+        self._started_at = clock.monotonic()
+
+    def _output(self, p: OutputPin) -> DigitalOutputDevice:
+        dev = DigitalOutputDevice(p.pin, active_high=p.active_high, initial_value=False, pin_factory=self._factory)
+        self._devices.append(dev)
+        return dev
+
+    def _input(self, p: InputPin) -> DigitalInputDevice:
+        active = p.is_active_high if p.pull_up is None else None
+        dev = DigitalInputDevice(p.pin, pull_up=p.pull_up, active_state=active, pin_factory=self._factory)
+        self._devices.append(dev)
+        return dev
+
+    # -- TwoLineMotor -------------------------------------------------------------------
+    def _line(self, name: Literal["up", "down", "enable"], on: bool) -> None:
+        dev = {"up": self._up, "down": self._down, "enable": self._enable}[name]
+        if dev is not None:
+            dev.value = on
+
+    def _line_state(self, name: Literal["up", "down"]) -> bool:
+        return bool((self._up if name == "up" else self._down).value)
+
+    # -- inputs ---------------------------------------------------------------------------
+    def read_switches(self) -> Switches:
+        return Switches(down=bool(self._sw_down.is_active), up=bool(self._sw_up.is_active))
+
+    def read_presence(self) -> bool | None:
+        if self._presence is not None:
+            if self._health is not None and not self._health.is_active:
+                return None
+            return bool(self._presence.is_active)
+        if self._sonar is not None:
+            last = self._sonar.last_echo_at
+            stale = self._cfg.presence.stale_s
+            if last is None or self._clock.monotonic() - last > stale:
+                return None
+            return self._sonar.distance < self._cfg.presence.threshold_m
+        return None
+
+    def set_warning(self, on: bool) -> None:
+        if self._warning is not None:
+            self._warning.value = on
+
+    def on_input_change(self, callback: Callable[[], None]) -> None:
+        for dev in (self._sw_down, self._sw_up, self._presence, self._health):
+            if dev is not None:
+                dev.when_activated = lambda: callback()
+                dev.when_deactivated = lambda: callback()
+
+    def close(self) -> None:
+        for dev in reversed(self._devices):
+            if isinstance(dev, DigitalOutputDevice) and not dev.closed:
+                dev.off()
+        for dev in reversed(self._devices):
+            dev.close()
+        self._devices.clear()

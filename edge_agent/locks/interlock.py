@@ -1,0 +1,319 @@
+"""The safety interlock: the ONE place a lock's motor is switched, for every caller.
+
+Rules (README "locks" lists them for the field):
+- UP only while nothing says a vehicle may be there: camera occupancy, the presence
+  sensor, a recent plate read — and not while any of them is unknown (no bay state yet,
+  camera not ok, presence sensor lost).
+- Re-checked on every input edge, bus update and tick while rising: a vehicle appearing
+  stops the motor and sends the arm DOWN after ``reverse_delay_s``.
+- A move that reaches no limit switch within ``motor_timeout_s`` → stop, FAULT.
+- Both switches active → stop, FAULT. Uncommanded switch changes → ``lock_tamper``;
+  leaving a rest position → lower to the safe end; too many in a window → FAULT (flapping).
+- At start-up the switches say where the arm is; between them → FAULT, lower.
+- A FAULT lowers the arm if it can, holds it there, and only ``reset()`` clears it.
+DOWN is always allowed: a lowered arm cannot hurt a car.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from edge_agent.clock import Clock
+from edge_agent.config.locks import LockConfig
+from edge_agent.events.bus import EventBus
+from edge_agent.events.types import BayState, Event, EventType
+from edge_agent.locks.driver import Direction, LockDriver, Switches
+
+log = logging.getLogger(__name__)
+
+State = Literal["up", "down", "moving", "reversing", "fault"]
+
+
+@dataclass
+class Decision:
+    ok: bool
+    message: str
+    code: str = ""
+
+
+@dataclass
+class VehicleEvidence:
+    """What the camera side last said about the bay (fed by the controller from the bus)."""
+
+    bay_state: BayState | None = None
+    last_read_at: float | None = None  # monotonic time of the last plate read / bay-story event
+
+
+@dataclass
+class _Motion:
+    target: Direction
+    started: float
+    reason: str
+    operator: str | None = None
+    recovery: bool = False  # a lowering the interlock started itself (fault, tamper, start-up)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Interlock:
+    def __init__(self, cfg: LockConfig, bay_id: str, driver: LockDriver, bus: EventBus, clock: Clock,
+                 evidence: VehicleEvidence | None = None) -> None:
+        self.cfg, self.bay_id, self.driver, self.bus, self.clock = cfg, bay_id, driver, bus, clock
+        self.evidence = evidence or VehicleEvidence()
+        self.lock = threading.RLock()
+        self.state: State = "down"
+        self.fault: str | None = None
+        self._motion: _Motion | None = None
+        self._reverse_at: float | None = None
+        self._switches = Switches(down=False, up=False)
+        self._uncommanded: deque[float] = deque()
+        self._last_refusal: str | None = None
+        self._published: str | None = None
+        self._recovery_timed_out = False
+
+    # -- public -----------------------------------------------------------------------------
+    def start(self) -> None:
+        """Learn the real position from the switches; never assume it."""
+        with self.lock:
+            self.driver.motor_stop()
+            sw = self._switches = self.driver.read_switches()
+            if sw.position == "both":
+                self._enter_fault("switches_both", "both limit switches active at start-up", lower=False)
+            elif sw.position == "neither":
+                self._enter_fault("position_unknown", "arm between the limit switches at start-up "
+                                  "(power lost mid-move?)", lower=True)
+            else:
+                self._set_state(sw.position, "position read from limit switches at start-up")
+            self.driver.on_input_change(self.check)
+            self.check()
+
+    def vehicle_possible(self) -> tuple[str, str] | None:
+        """``(code, message)`` when anything says a vehicle may be over the arm, else None."""
+        d = self.driver
+        if d.has_presence:
+            p = d.read_presence()
+            if p is None:
+                return "presence_unknown", "presence sensor lost or unhealthy"
+            if p:
+                return "vehicle_present", "presence sensor detects a vehicle"
+        st = self.evidence.bay_state
+        if st is None or st.state == "unknown":
+            return "bay_unknown", "bay state unknown (no camera report)"
+        if not st.camera_ok:
+            return "camera_not_ok", "camera not ok: occupancy unknown"
+        if st.state != "free":
+            return "bay_occupied", f"camera reports the bay {st.state}"
+        last = self.evidence.last_read_at
+        if last is not None and self.clock.monotonic() - last < self.cfg.recent_read_s:
+            return "recent_read", f"plate read {self.clock.monotonic() - last:.0f}s ago"
+        return None
+
+    def request(self, target: Direction, reason: str, operator: str | None = None) -> Decision:
+        """Ask for a move; UP is refused (with a ``lock_refused`` event) when unsafe."""
+        with self.lock:
+            self.check()
+            if target == "down":
+                return self._request_down(reason, operator)
+            if self.fault:
+                return self.refuse("fault", f"lock in fault ({self.fault}): needs reset", reason, operator)
+            if self.state == "up" or (self._motion and self._motion.target == "up"):
+                return Decision(True, "already up")
+            why = self.vehicle_possible()
+            if why:
+                return self.refuse(why[0], why[1], reason, operator)
+            if self.state == "reversing":
+                return self.refuse("busy", "lock is reversing", reason, operator)
+            self._start(_Motion("up", self.clock.monotonic(), reason, operator))
+            return Decision(True, "raising")
+
+    def reset(self, operator: str | None = None) -> Decision:
+        """Clear a FAULT once its cause is gone; the arm goes (or stays) down."""
+        with self.lock:
+            if not self.fault:
+                return Decision(True, "no fault")
+            sw = self.driver.read_switches()
+            if sw.position == "both":
+                return self.refuse("switches_both", "both limit switches still active", "reset", operator)
+            if self.driver.has_presence and self.driver.read_presence() is None:
+                return self.refuse("presence_unknown", "presence sensor still lost", "reset", operator)
+            old, self.fault, self._recovery_timed_out = self.fault, None, False
+            self._uncommanded.clear()
+            self.driver.motor_stop()
+            self._motion, self._reverse_at, self._switches = None, None, sw
+            reason = f"fault {old} reset"
+            if sw.position == "neither":
+                self._start(_Motion("down", self.clock.monotonic(), reason, operator, recovery=True))
+            else:
+                self._set_state(sw.position, reason, operator)
+            return Decision(True, reason)
+
+    @property
+    def public_state(self) -> str:
+        return {"reversing": "moving"}.get(self.state, self.state)
+
+    def tick(self) -> None:
+        self.check()
+
+    def check(self) -> None:
+        """Re-evaluate every rule now (input edge, bus update, tick)."""
+        with self.lock:
+            now = self.clock.monotonic()
+            sw = self.driver.read_switches()
+            self._note_changes(sw, now)
+            self._switches = sw
+            if sw.position == "both":
+                if self.fault != "switches_both":
+                    self._enter_fault("switches_both", "both limit switches active", lower=False)
+                return
+            if self.driver.has_presence and self.driver.read_presence() is None and not self.fault:
+                self._enter_fault("presence_unknown", "presence sensor lost or unhealthy", lower=True)
+            if self._flapping(now) and self.fault != "switch_flapping":
+                self._enter_fault("switch_flapping", f"{len(self._uncommanded)} uncommanded switch changes "
+                                  f"in {self.cfg.flap_window_s:g}s", lower=True)
+            if self._reverse_at is not None and now >= self._reverse_at:
+                self._reverse_at = None
+                reason = "safe position after fault" if self.fault else "lowering after aborted rise"
+                self._start(_Motion("down", now, reason, recovery=True))
+            m = self._motion
+            if m is not None:
+                self._check_motion(m, sw, now)
+            elif self.state in ("up", "down") and sw.position != self.state:
+                self._tamper(sw)
+
+    # -- internals ----------------------------------------------------------------------------
+    def _check_motion(self, m: _Motion, sw: Switches, now: float) -> None:
+        if m.target == "up":
+            why = self.vehicle_possible()
+            if why:
+                self._abort_rise(why)
+                return
+        if (m.target == "up" and sw.up) or (m.target == "down" and sw.down):
+            self.driver.motor_stop()
+            self._motion = None
+            if not self.fault:
+                self._set_state(m.target, m.reason, m.operator)
+            return
+        if now - m.started >= self.cfg.motor_timeout_s:
+            msg = f"moving {m.target}: no limit switch after {self.cfg.motor_timeout_s:g}s (stall?)"
+            if self.fault:
+                self.driver.motor_stop()
+                self._motion = None
+                if not self._recovery_timed_out:
+                    self._recovery_timed_out = True
+                    self.emit(EventType.LOCK_FAULT, code="motor_timeout", message=msg, fault=self.fault)
+                return
+            self._enter_fault("motor_timeout", msg, lower=m.target == "up")
+
+    def _request_down(self, reason: str, operator: str | None) -> Decision:
+        m = self._motion
+        if self.state == "down" and not m:
+            return Decision(True, "already down")
+        if m and m.target == "down" or self._reverse_at is not None:
+            return Decision(True, "already lowering")
+        if m and m.target == "up":
+            self.driver.motor_stop()
+            self._motion = None
+            self._reverse(reason)
+            return Decision(True, "rise stopped; lowering")
+        if self.fault and self._switches.down:
+            return Decision(True, "already down (fault)")
+        self._start(_Motion("down", self.clock.monotonic(), reason, operator, recovery=bool(self.fault)))
+        return Decision(True, "lowering")
+
+    def _start(self, m: _Motion) -> None:
+        if m.target == "up":
+            if self.fault or self.vehicle_possible():  # the last gate before the UP line
+                log.error("lock %s: UP start while unsafe ignored", self.cfg.id)
+                return
+            self.driver.motor_up()
+        else:
+            self.driver.motor_down()
+        self._motion = m
+        self._last_refusal = None
+        if not self.fault:
+            self._set_state("moving", m.reason, m.operator, direction=m.target)
+
+    def _abort_rise(self, why: tuple[str, str]) -> None:
+        self.driver.motor_stop()
+        m, self._motion = self._motion, None
+        self.emit(EventType.LOCK_REFUSED, code=why[0], reason=f"rise aborted: {why[1]}; lowering",
+                   operator=m.operator if m else None)
+        self._reverse("vehicle possible while rising")
+
+    def _reverse(self, reason: str) -> None:
+        self._reverse_at = self.clock.monotonic() + self.cfg.reverse_delay_s
+        if not self.fault:
+            self._set_state("reversing", reason)
+        if self.cfg.reverse_delay_s == 0:
+            self.check()
+
+    def _enter_fault(self, code: str, message: str, lower: bool) -> None:
+        was_rising = bool(self._motion and self._motion.target == "up")
+        self.driver.motor_stop()
+        self._motion, self._reverse_at = None, None
+        self.fault = code
+        self.state = "fault"
+        sw = self.driver.read_switches()
+        self.emit(EventType.LOCK_FAULT, code=code, message=message, switches=sw.position)
+        self._publish_state("fault", message)
+        if lower and sw.position not in ("down", "both"):
+            if was_rising and self.cfg.reverse_delay_s > 0:
+                self._reverse_at = self.clock.monotonic() + self.cfg.reverse_delay_s
+            else:
+                self._start(_Motion("down", self.clock.monotonic(), "safe position after fault", recovery=True))
+
+    def _tamper(self, sw: Switches) -> None:
+        was = self.state
+        self.emit(EventType.LOCK_TAMPER, was=was, switches=sw.position,
+                   message=f"arm moved without a command ({was} → {sw.position})")
+        if sw.position == "down":
+            self._set_state("down", f"arm forced down while {was}")
+        else:  # off its rest switch (or lifted): lower it to the safe end
+            self._start(_Motion("down", self.clock.monotonic(), f"arm moved off {was} without a command",
+                                recovery=True))
+
+    def _note_changes(self, sw: Switches, now: float) -> None:
+        prev, m = self._switches, self._motion
+        for name in ("down", "up"):
+            before, after = getattr(prev, name), getattr(sw, name)
+            if before == after:
+                continue
+            expected = m is not None and (
+                (name == m.target and after) or (name != m.target and not after)
+            )
+            if not expected:
+                self._uncommanded.append(now)
+
+    def _flapping(self, now: float) -> bool:
+        while self._uncommanded and now - self._uncommanded[0] > self.cfg.flap_window_s:
+            self._uncommanded.popleft()
+        return len(self._uncommanded) >= self.cfg.flap_changes
+
+    def refuse(self, code: str, message: str, reason: str, operator: str | None) -> Decision:
+        if operator is not None or self._last_refusal != code:
+            self._last_refusal = code
+            self.emit(EventType.LOCK_REFUSED, code=code, reason=message, request=reason, operator=operator)
+        return Decision(False, message, code)
+
+    def _set_state(self, state: State, reason: str, operator: str | None = None, **extra: Any) -> None:
+        self.state = state
+        self._publish_state(self.public_state, reason, operator, **extra)
+
+    def _publish_state(self, public: str, reason: str, operator: str | None = None, **extra: Any) -> None:
+        if public == self._published and public != "moving":
+            return
+        self._published = public
+        data: dict[str, Any] = {"state": public, "reason": reason, **extra}
+        if operator:
+            data["operator"] = operator
+        self.emit(EventType.LOCK_MOVED, **data)
+
+    def emit(self, type_: str, **data: Any) -> None:
+        """Publish a lock event for this bay (``lock_id`` added, None values dropped)."""
+        payload = {"lock_id": self.cfg.id, **{k: v for k, v in data.items() if v is not None}}
+        st = self.evidence.bay_state
+        visit = st.visit_id if st is not None and st.state != "free" else None
+        self.bus.publish(Event.make(type_, self.clock, bay_id=self.bay_id, visit_id=visit, data=payload))

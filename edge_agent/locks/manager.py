@@ -1,0 +1,171 @@
+"""All locks of the agent: built from the config, wired to the bus, driven by the runtime.
+
+The runtime calls::
+
+    locks = build_locks(cfg, bus, clock)           # pin_factory=None → gpiozero's default
+    locks.start()                                  # reads every lock's switches, subscribes
+    every 0.1 s:  locks.tick()                     # motor timeouts, timers, auto-raise
+    occupancy:    locks.presence(bay_id)           # presence sensor → bay occupancy fusion
+    at exit:      locks.stop()                     # motors off, pins released
+
+Remote commands (MQTT, web) call ``lock`` / ``unlock`` / ``reset`` / ``set_maintenance``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from edge_agent.clock import Clock
+from edge_agent.config.models import AgentConfig
+from edge_agent.events.bus import EventBus
+from edge_agent.locks.controller import LockController
+from edge_agent.locks.driver import LockDriver, make_driver
+from edge_agent.locks.interlock import Decision, Interlock
+from edge_agent.runtime.control import ControlError, ControlResult
+
+
+class LockSetupError(ValueError):
+    """Locks and bays in the config do not fit together."""
+
+
+@dataclass
+class LockUnit:
+    bay_id: str
+    driver: LockDriver
+    interlock: Interlock
+    controller: LockController
+
+
+class LockManager:
+    def __init__(self, units: list[LockUnit], bus: EventBus) -> None:
+        self._units = {u.bay_id: u for u in units}
+        self._bus = bus
+        self._unsubscribe: list = []
+
+    def start(self) -> None:
+        for u in self._units.values():
+            u.interlock.start()
+            states = self._bus.states()
+            if u.bay_id in states:
+                u.controller.on_state(states[u.bay_id])
+            self._unsubscribe.append(self._bus.subscribe(u.controller.on_event))
+            self._unsubscribe.append(self._bus.subscribe_state(u.controller.on_state))
+
+    def stop(self) -> None:
+        for unsub in self._unsubscribe:
+            unsub()
+        self._unsubscribe.clear()
+        for u in self._units.values():
+            with u.interlock.lock:
+                u.driver.close()
+
+    def tick(self) -> None:
+        """Call every ~0.1 s (≤ 0.25 s): motor timeouts, reversal, warning and raise timers."""
+        for u in self._units.values():
+            u.controller.tick()
+
+    # -- commands ------------------------------------------------------------------------------
+    def bay_ids(self) -> list[str]:
+        return list(self._units)
+
+    def lock(self, bay_id: str, reason: str, operator: str) -> ControlResult:
+        u = self._unit(bay_id)
+        return self._result(u, u.controller.lock(reason, operator))
+
+    def unlock(self, bay_id: str, reason: str, operator: str) -> ControlResult:
+        u = self._unit(bay_id)
+        return self._result(u, u.controller.unlock(reason, operator))
+
+    def reset(self, bay_id: str, operator: str = "operator") -> ControlResult:
+        u = self._unit(bay_id)
+        return self._result(u, u.interlock.reset(operator))
+
+    def set_maintenance(self, bay_id: str, on: bool, operator: str = "operator") -> ControlResult:
+        u = self._unit(bay_id)
+        return self._result(u, u.controller.set_maintenance(on, operator))
+
+    # -- readings ------------------------------------------------------------------------------------
+    def presence(self, bay_id: str) -> bool | None:
+        """The bay's presence sensor: True vehicle, False clear, None no sensor / sensor lost."""
+        u = self._units.get(bay_id)
+        if u is None or not u.driver.has_presence:
+            return None
+        with u.interlock.lock:
+            return u.driver.read_presence()
+
+    def driver(self, bay_id: str) -> LockDriver:
+        """The bay's lock driver (the demo injects simulator faults through it)."""
+        return self._unit(bay_id).driver
+
+    def state(self, bay_id: str) -> str | None:
+        """up | down | moving | fault (None: the bay has no lock)."""
+        u = self._units.get(bay_id)
+        return u.interlock.public_state if u else None
+
+    def status(self) -> dict[str, dict[str, Any]]:
+        out = {}
+        for bay_id, u in self._units.items():
+            with u.interlock.lock:
+                out[bay_id] = {
+                    "lock_id": u.interlock.cfg.id,
+                    "state": u.interlock.public_state,
+                    "fault": u.interlock.fault,
+                    "mode": u.controller.mode,
+                    "presence": u.driver.read_presence() if u.driver.has_presence else None,
+                    "raise_due_in_s": _due_in(u),
+                }
+        return out
+
+    def _unit(self, bay_id: str) -> LockUnit:
+        u = self._units.get(bay_id)
+        if u is None:
+            raise ControlError("no_lock", f"bay {bay_id!r} has no lock (locks on: {', '.join(self._units) or 'none'})")
+        return u
+
+    @staticmethod
+    def _result(u: LockUnit, d: Decision) -> ControlResult:
+        data = {"lock_id": u.interlock.cfg.id, "state": u.interlock.public_state}
+        if d.code:
+            data["code"] = d.code
+        return ControlResult(ok=d.ok, message=d.message, data=data)
+
+
+def _due_in(u: LockUnit) -> float | None:
+    due = u.controller.raise_due()
+    return None if due is None else max(0.0, round(due - u.controller.clock.monotonic(), 1))
+
+
+def resolve_bays(cfg: AgentConfig) -> dict[str, str]:
+    """lock id → bay id, from ``locks[].bay`` or ``bays[].lock_id`` (which must agree)."""
+    by_lock_id = {b.lock_id: b.id for b in cfg.bays if b.lock_id}
+    bay_ids = {b.id for b in cfg.bays}
+    out: dict[str, str] = {}
+    for i, lk in enumerate(cfg.locks):
+        bay = lk.bay or by_lock_id.get(lk.id)
+        if bay is None:
+            raise LockSetupError(f"locks[{i}].bay: lock {lk.id!r} is not assigned to a bay")
+        if bay not in bay_ids:
+            raise LockSetupError(f"locks[{i}].bay: unknown bay {bay!r}")
+        if lk.id in by_lock_id and by_lock_id[lk.id] != bay:
+            raise LockSetupError(f"locks[{i}].bay: {bay!r} but bay {by_lock_id[lk.id]!r} names this lock")
+        if bay in out.values():
+            raise LockSetupError(f"locks[{i}].bay: bay {bay!r} already has a lock")
+        out[lk.id] = bay
+    return out
+
+
+def build_locks(cfg: AgentConfig, bus: EventBus, clock: Clock, pin_factory: object | None = None) -> LockManager:
+    """One driver + interlock + controller per configured lock. ``pin_factory`` goes to gpiozero."""
+    bays = resolve_bays(cfg)
+    units: list[LockUnit] = []
+    try:
+        for lk in cfg.locks:
+            driver = make_driver(lk, clock, pin_factory=pin_factory)
+            il = Interlock(lk, bays[lk.id], driver, bus, clock)
+            units.append(LockUnit(bays[lk.id], driver, il, LockController(lk, bays[lk.id], il, bus, clock)))
+    except Exception:
+        for u in units:
+            u.driver.close()
+        raise
+    return LockManager(units, bus)

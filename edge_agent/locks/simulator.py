@@ -1,0 +1,149 @@
+"""A simulated lock: an arm that travels between two limit switches on the injected clock.
+
+``Arm`` is the physics (position 0 = down … 1 = up, full stroke in ``travel_time_s``)
+plus the faults a field lock shows: a stalled motor, a stuck or flapping switch, a
+vehicle over the arm, a lost presence sensor, power cut mid-move, the arm forced down.
+``SimulatedLock`` is the driver on top of it. The arm outlives the driver, so "power
+loss, then restart" is: ``arm.power_loss()``, build a new ``SimulatedLock`` on the same arm.
+The tests also drive gpiozero ``MockFactory`` pins from an ``Arm`` (see tests/locks).
+
+    arm = Arm(clock, travel_time_s=3.0)
+    lock = SimulatedLock(arm)
+    lock.motor_up(); clock.advance(3.0); lock.read_switches().up  # → True
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from edge_agent.clock import Clock
+from edge_agent.config.locks import LockConfig
+from edge_agent.locks.driver import Direction, LockDriver, Switches
+
+_EPS = 1e-6
+
+
+class Arm:
+    """Physics and fault hooks of one lock arm (no policy)."""
+
+    def __init__(self, clock: Clock, travel_time_s: float = 3.0, position: float = 0.0,
+                 has_presence: bool = True) -> None:
+        self.clock = clock
+        self.travel_time_s = travel_time_s
+        self.position = position
+        self.drive: Direction | None = None
+        self.has_presence = has_presence
+        self.vehicle = False
+        self.presence_lost = False
+        self.stalled = False
+        self.stuck: dict[str, bool | None] = {"down": None, "up": None}
+        self.history: list[tuple[float, Direction | None]] = []  # (monotonic, drive) on each change
+        self._t = clock.monotonic()
+        self._listeners: list[Callable[[], None]] = []
+
+    # -- physics ---------------------------------------------------------------------------
+    def update(self) -> None:
+        """Move the arm for the time elapsed since the last update."""
+        now = self.clock.monotonic()
+        dt, self._t = now - self._t, now
+        if self.drive and not self.stalled and dt > 0:
+            step = dt / self.travel_time_s
+            self.position = min(1.0, self.position + step) if self.drive == "up" else max(0.0, self.position - step)
+
+    def set_drive(self, drive: Direction | None) -> None:
+        self.update()
+        if drive != self.drive:
+            self.drive = drive
+            self.history.append((self.clock.monotonic(), drive))
+
+    def switches(self) -> Switches:
+        self.update()
+        down = self.position <= _EPS if self.stuck["down"] is None else self.stuck["down"]
+        up = self.position >= 1.0 - _EPS if self.stuck["up"] is None else self.stuck["up"]
+        return Switches(down=down, up=up)
+
+    def presence(self) -> bool | None:
+        if not self.has_presence or self.presence_lost:
+            return None
+        return self.vehicle
+
+    # -- fault injection -----------------------------------------------------------------
+    def listen(self, callback: Callable[[], None]) -> None:
+        self._listeners.append(callback)
+
+    def _changed(self) -> None:
+        for cb in list(self._listeners):
+            cb()
+
+    def set_vehicle(self, present: bool) -> None:
+        self.vehicle = present
+        self._changed()
+
+    def lose_presence(self, lost: bool = True) -> None:
+        self.presence_lost = lost
+        self._changed()
+
+    def stall(self, stalled: bool = True) -> None:
+        self.update()
+        self.stalled = stalled
+
+    def stick_switch(self, which: str, value: bool | None) -> None:
+        """Force a switch to read ``value`` (``None`` releases it to follow the arm)."""
+        self.stuck[which] = value
+        self._changed()
+
+    def force_down(self) -> None:
+        """A car drives over the raised arm and pushes it flat."""
+        self.update()
+        self.position = 0.0
+        self._changed()
+
+    def move_to(self, position: float) -> None:
+        self.update()
+        self.position = position
+        self._changed()
+
+    def power_loss(self) -> None:
+        """Cut the motor supply: the arm stops wherever it is; listeners are dropped (driver is gone)."""
+        self.update()
+        self.set_drive(None)
+        self._listeners.clear()
+
+
+class SimulatedLock(LockDriver):
+    """The driver for an :class:`Arm`; ``warning_on`` and ``arm.history`` are what tests read."""
+
+    def __init__(self, arm: Arm) -> None:
+        self.arm = arm
+        self.has_presence = arm.has_presence
+        self.warning_on = False
+
+    @classmethod
+    def from_config(cls, cfg: LockConfig, clock: Clock) -> "SimulatedLock":
+        start = {"down": 0.0, "up": 1.0, "middle": 0.5}[cfg.simulator.start]
+        return cls(Arm(clock, cfg.simulator.travel_time_s, start, has_presence=cfg.simulator.presence))
+
+    def motor_up(self) -> None:
+        self.arm.set_drive("up")
+
+    def motor_down(self) -> None:
+        self.arm.set_drive("down")
+
+    def motor_stop(self) -> None:
+        self.arm.set_drive(None)
+
+    @property
+    def motor(self) -> Direction | None:
+        return self.arm.drive
+
+    def read_switches(self) -> Switches:
+        return self.arm.switches()
+
+    def read_presence(self) -> bool | None:
+        return self.arm.presence()
+
+    def set_warning(self, on: bool) -> None:
+        self.warning_on = on
+
+    def on_input_change(self, callback: Callable[[], None]) -> None:
+        self.arm.listen(callback)

@@ -1,0 +1,236 @@
+"""A test rig: one bay with one lock, on gpiozero's MockFactory or on the simulator driver.
+
+Both kinds share the simulator's :class:`Arm` as the physical lock: for ``gpio`` the rig
+reads the motor output pins of the MockFactory, moves the arm, and drives the limit
+switch / presence pins from it (so the code under test sees only pins); for ``sim`` the
+arm is the driver's own. ``rig.violations`` collects every moment the UP output was
+active while a vehicle was possible — every test ends by asserting it is empty.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from gpiozero.pins.mock import MockFactory
+
+from edge_agent.clock import FakeClock, iso
+from edge_agent.config.load import parse_config
+from edge_agent.events.bus import EventBus
+from edge_agent.events.types import BayState, Event, EventType
+from edge_agent.locks import build_locks
+from edge_agent.locks.simulator import Arm
+
+BAY = "B1"
+UP, DOWN, SW_DOWN, SW_UP, PRESENCE, HEALTH, WARN = 17, 27, 5, 6, 13, 19, 26
+NEV_PLATE = "粤B12345D"  # NEV-looking plate (the bay stage decides; here it is just data)
+FUEL_PLATE = "粤B1234X"
+
+
+def gpio_lock(**over: Any) -> dict:
+    d = {
+        "id": "L1", "bay": BAY, "driver": "gpiozero",
+        "motor": {"kind": "relays", "up": {"pin": UP}, "down": {"pin": DOWN}},
+        "switches": {"down": {"pin": SW_DOWN}, "up": {"pin": SW_UP}},
+        "presence": {"kind": "digital", "pin": {"pin": PRESENCE, "pull_up": None, "active_high": True},
+                     "health_pin": {"pin": HEALTH, "pull_up": None, "active_high": True}},
+        "warning": {"pin": WARN},
+        "simulator": {"travel_time_s": 3.0},
+    }
+    d.update(over)
+    return d
+
+
+def sim_lock(**over: Any) -> dict:
+    d = {"id": "L1", "bay": BAY, "driver": "simulator", "simulator": {"travel_time_s": 3.0}}
+    d.update(over)
+    return d
+
+
+def agent_config(lock: dict) -> Any:
+    return parse_config({
+        "site": {"site_id": "s1", "device_id": "d1"},
+        "camera": {"source": "0"},
+        "bays": [{"id": BAY, "polygon": [[0, 0], [100, 0], [100, 100]]}],
+        "locks": [lock],
+    })
+
+
+class Rig:
+    def __init__(self, kind: str, clock: FakeClock, position: float = 1.0, bay_state: str | None = "free",
+                 start: bool = True, **lock_over: Any) -> None:
+        self.kind, self.clock = kind, clock
+        self.bus = EventBus()
+        self.events: list[Event] = []
+        self.bus.subscribe(self.events.append)
+        self.violations: list[str] = []
+        self.visit = 0
+        self.factory = MockFactory() if kind == "gpio" else None
+        lock = gpio_lock(**lock_over) if kind == "gpio" else sim_lock(**lock_over)
+        self.cfg = agent_config(lock)
+        self.lock_cfg = self.cfg.locks[0]
+        if bay_state is not None:
+            self.bay(bay_state, check=False)
+        self.manager = build_locks(self.cfg, self.bus, clock, pin_factory=self.factory)
+        driver = self.manager.driver(BAY)
+        self.arm: Arm = driver.arm if kind == "sim" else Arm(clock, 3.0)
+        self.arm.position = position
+        if start:
+            self.start()
+
+    def start(self) -> None:
+        self.sync()
+        self.manager.start()
+        self.sync()
+
+    def restart(self) -> None:
+        """Process death and restart: drivers closed, a new manager finds the arm where it is."""
+        self.manager.stop()
+        if self.factory is not None:
+            self.factory.reset()
+        self.manager = build_locks(self.cfg, self.bus, self.clock, pin_factory=self.factory)
+        if self.kind == "sim":
+            self.manager.driver(BAY).arm = self.arm
+        self.start()
+
+    # -- physics <-> pins --------------------------------------------------------------------
+    def pin(self, n: int):  # noqa: ANN201 - gpiozero MockPin
+        return self.factory.pin(n)
+
+    def _level(self, n: int, high: bool) -> None:
+        p = self.pin(n)
+        p.drive_high() if high else p.drive_low()
+
+    def sync(self) -> None:
+        """Move the arm per the motor outputs; drive the input pins from the arm (gpio only)."""
+        if self.kind != "gpio":
+            self.arm.update()
+            return
+        for _ in range(5):
+            up, down = self.pin(UP).state, self.pin(DOWN).state
+            self.arm.set_drive("up" if up and not down else "down" if down and not up else None)
+            sw, p = self.arm.switches(), self.arm.presence()
+            self._level(SW_DOWN, not sw.down)  # switch to ground with pull-up: active = LOW
+            self._level(SW_UP, not sw.up)
+            self._level(HEALTH, p is not None)
+            self._level(PRESENCE, bool(p))
+            if (self.pin(UP).state, self.pin(DOWN).state) == (up, down):
+                break
+
+    def up_active(self) -> bool:
+        if self.kind == "gpio":
+            return bool(self.pin(UP).state)
+        return self.arm.drive == "up"
+
+    def down_active(self) -> bool:
+        if self.kind == "gpio":
+            return bool(self.pin(DOWN).state)
+        return self.arm.drive == "down"
+
+    def warning_on(self) -> bool:
+        if self.kind == "gpio":
+            return bool(self.pin(WARN).state)
+        return self.manager.driver(BAY).warning_on
+
+    def vehicle_possible(self) -> str | None:
+        """The ground truth the test knows: anything that says a car may be over the arm."""
+        if self.arm.vehicle:
+            return "vehicle over the arm"
+        if self.arm.presence_lost:
+            return "presence sensor lost"
+        st = self.bus.states().get(BAY)
+        if st is None or st.state != "free" or not st.camera_ok:
+            return f"bay {st.state if st else 'unknown'}"
+        return None
+
+    def observe(self, what: str = "") -> None:
+        why = self.vehicle_possible()
+        if why and self.up_active():
+            self.violations.append(f"t={self.clock.monotonic():.1f} UP active while {why} ({what})")
+
+    # -- time --------------------------------------------------------------------------------------
+    def step(self, seconds: float = 0.1, dt: float = 0.1) -> None:
+        n = max(1, round(seconds / dt))
+        for _ in range(n):
+            self.clock.advance(dt)
+            self.sync()
+            self.observe("before tick")
+            self.manager.tick()
+            self.sync()
+            self.observe("after tick")
+
+    # -- the bay stage's side ----------------------------------------------------------------------
+    def bay(self, state: str, camera_ok: bool = True, check: bool = True) -> None:
+        if state == "occupied" and (st := self.bus.states().get(BAY)) and st.state == "free":
+            self.visit += 1
+        visit = f"v{self.visit}" if state != "free" else None
+        self.bus.publish_state(BayState(BAY, state, since=iso(self.clock.now()), visit_id=visit, camera_ok=camera_ok))
+        if check:
+            self.sync()
+            self.observe(f"bay {state}")
+
+    def event(self, type_: str, **data: Any) -> None:
+        self.bus.publish(Event.make(type_, self.clock, bay_id=BAY, visit_id=f"v{self.visit}", data=data))
+        self.sync()
+        self.observe(type_)
+
+    def vehicle_arrives(self, plate: str, nev: bool | None, over_arm: bool = False) -> None:
+        self.bay("occupied")
+        if over_arm:
+            self.set_vehicle(True)
+        self.event(EventType.VEHICLE_ARRIVED)
+        self.event(EventType.VEHICLE_IDENTIFIED, plate=plate, nev=nev, reason="test")
+
+    def vehicle_leaves(self) -> None:
+        self.set_vehicle(False)
+        self.event(EventType.VEHICLE_DEPARTED)
+        self.bay("free")
+
+    # -- faults (through the arm: pins follow in sync) -----------------------------------------
+    def set_vehicle(self, present: bool) -> None:
+        self.arm.set_vehicle(present)
+        self.sync()
+        self.observe("vehicle over arm" if present else "vehicle gone")
+
+    def inject(self, name: str, *args: Any) -> None:
+        getattr(self.arm, name)(*args)
+        self.sync()
+        self.observe(name)
+
+    # -- assertions ----------------------------------------------------------------------------------
+    def of(self, type_: str) -> list[Event]:
+        return [e for e in self.events if e.type == type_]
+
+    @property
+    def state(self) -> str | None:
+        return self.manager.state(BAY)
+
+    def safe(self) -> None:
+        """The common ending of every fault test: no unsafe UP ever, arm down or motor stopped."""
+        assert not self.violations, self.violations
+        assert not self.up_active()
+        assert self.arm.position <= 1e-6 or self.arm.drive is None
+
+    def close(self) -> None:
+        self.manager.stop()
+        if self.factory is not None:
+            self.factory.reset()
+
+
+@pytest.fixture(params=["gpio", "sim"])
+def kind(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def make_rig(clock: FakeClock):  # noqa: ANN201
+    rigs: list[Rig] = []
+
+    def make(kind: str, **kw: Any) -> Rig:
+        r = Rig(kind, clock, **kw)
+        rigs.append(r)
+        return r
+
+    yield make
+    for r in rigs:
+        r.close()
