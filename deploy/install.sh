@@ -88,6 +88,7 @@ preflight() {
   fi
   local codename=""
   if [[ -r /etc/os-release ]]; then
+    # shellcheck source=/dev/null
     codename="$(. /etc/os-release && printf '%s' "${VERSION_CODENAME:-}")"
   fi
   [[ "$codename" == bookworm ]] || note "warning: written for Debian/Raspberry Pi OS bookworm, this is '${codename:-unknown}'"
