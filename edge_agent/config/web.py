@@ -1,11 +1,38 @@
-"""Review web page settings (owned by the web stage)."""
+"""Review web page settings (owned by the web stage).
+
+Relative paths (users file, session secret) are resolved against the config file's folder,
+so a config and its users file can travel together.
+"""
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationInfo, field_validator
 
 from edge_agent.config.base import StrictModel
 
 
 class WebConfig(StrictModel):
     enabled: bool = False
-    host: str = "127.0.0.1"
-    port: int = 8080
+    host: str = Field("127.0.0.1", description="bind address; 0.0.0.0 exposes the page on the site network")
+    port: int = Field(8080, ge=1, le=65535)
+    users_file: str = Field("users.txt", description="`NAME:argon2-hash` lines, managed by `edge-agent users`")
+    session_secret_file: str = Field(
+        "web-secret.key", description="key that signs session cookies; created (mode 600) when missing"
+    )
+    language: Literal["zh", "en"] = "zh"
+    session_max_age_s: int = Field(12 * 3600, ge=60)
+    login_max_failures: int = Field(5, ge=1, description="failed logins per IP or per user name in the window")
+    login_window_s: float = Field(300.0, gt=0)
+    page_size: int = Field(50, ge=5, le=500)
+
+    @field_validator("users_file", "session_secret_file")
+    @classmethod
+    def _resolve(cls, v: str, info: ValidationInfo) -> str:
+        base = (info.context or {}).get("base_dir") if info.context else None
+        p = Path(v).expanduser()
+        if not p.is_absolute() and base is not None:
+            p = Path(base) / p
+        return str(p)

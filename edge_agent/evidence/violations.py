@@ -1,0 +1,333 @@
+"""The violation log: every bus event, the violations built from them, and managers' decisions.
+
+It lives in the evidence store's SQLite file (its own tables: ``events``, ``violations``,
+``decisions``) so one backup holds the photos' index and the story around them. It
+subscribes to the event bus and keeps a row per violation (bay, plate, colour, NEV verdict
+and why, start / end, evidence ids) that the review page lists, filters and decides on.
+Indexed on start time, bay, decision and plate so 10,000 rows list in a few milliseconds.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable
+
+from edge_agent.clock import Clock, iso
+from edge_agent.events.types import Event, EventType
+from edge_agent.perception.lists import normalise_plate
+
+DECISIONS = ("open", "confirmed", "dismissed")
+LOCK_PREFIX = "lock_"
+LOCK_MARGIN_S = 5.0  # lock moves a moment after the departure still belong to the visit
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    event_id TEXT PRIMARY KEY, type TEXT NOT NULL, ts TEXT NOT NULL, ts_epoch REAL NOT NULL,
+    bay_id TEXT, visit_id TEXT, evidence_id TEXT, data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS events_visit ON events(visit_id, ts_epoch);
+CREATE INDEX IF NOT EXISTS events_bay ON events(bay_id, ts_epoch);
+CREATE TABLE IF NOT EXISTS violations (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT UNIQUE NOT NULL,
+    bay_id TEXT NOT NULL, visit_id TEXT, plate TEXT NOT NULL DEFAULT '', colour TEXT, nev INTEGER,
+    nev_reason TEXT, reason TEXT, type_code TEXT, confidence REAL,
+    started_at TEXT NOT NULL, started_epoch REAL NOT NULL, ended_at TEXT, ended_epoch REAL,
+    evidence_id TEXT, end_evidence_id TEXT,
+    decision TEXT NOT NULL DEFAULT 'open', decision_reason TEXT, decided_by TEXT, decided_at TEXT);
+CREATE INDEX IF NOT EXISTS violations_started ON violations(started_epoch DESC);
+CREATE INDEX IF NOT EXISTS violations_bay ON violations(bay_id, started_epoch DESC);
+CREATE INDEX IF NOT EXISTS violations_decision ON violations(decision, started_epoch DESC);
+CREATE INDEX IF NOT EXISTS violations_plate ON violations(plate);
+CREATE INDEX IF NOT EXISTS violations_visit ON violations(visit_id);
+CREATE TABLE IF NOT EXISTS decisions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, violation_id INTEGER NOT NULL, decision TEXT NOT NULL,
+    reason TEXT, user TEXT NOT NULL, ts TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, ts TEXT NOT NULL, user TEXT NOT NULL, action TEXT NOT NULL,
+    target TEXT, detail TEXT, ip TEXT);
+"""
+
+
+@dataclass
+class ViolationFilter:
+    bay_id: str | None = None
+    decision: str | None = None
+    plate: str | None = None  # substring of the normalised plate
+    since: datetime | None = None  # tz-aware, inclusive
+    until: datetime | None = None  # tz-aware, exclusive
+
+    def where(self) -> tuple[str, list[Any]]:
+        sql, args = [], []
+        if self.bay_id:
+            sql.append("bay_id = ?")
+            args.append(self.bay_id)
+        if self.decision:
+            sql.append("decision = ?")
+            args.append(self.decision)
+        if self.plate:
+            sql.append("plate LIKE ? ESCAPE '\\'")
+            esc = normalise_plate(self.plate).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            args.append(f"%{esc}%")
+        if self.since:
+            sql.append("started_epoch >= ?")
+            args.append(self.since.timestamp())
+        if self.until:
+            sql.append("started_epoch < ?")
+            args.append(self.until.timestamp())
+        return (" WHERE " + " AND ".join(sql)) if sql else "", args
+
+
+@dataclass
+class Violation:
+    id: int
+    event_id: str
+    bay_id: str
+    visit_id: str | None
+    plate: str
+    colour: str | None
+    nev: bool | None
+    nev_reason: str | None
+    reason: str | None
+    type_code: str | None
+    confidence: float | None
+    started_at: str
+    ended_at: str | None
+    evidence_id: str | None
+    end_evidence_id: str | None
+    decision: str
+    decision_reason: str | None
+    decided_by: str | None
+    decided_at: str | None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> "Violation":
+        d = dict(row)
+        for k in ("started_epoch", "ended_epoch"):
+            d.pop(k, None)
+        d["nev"] = None if d["nev"] is None else bool(d["nev"])
+        return cls(**d)
+
+
+@dataclass
+class Page:
+    items: list[Violation]
+    total: int
+    page: int
+    page_size: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.page_size))
+
+
+def _epoch(ts: str) -> float:
+    return datetime.fromisoformat(ts).timestamp()
+
+
+class ViolationLog:
+    """Records bus events and answers the review page's queries. Thread-safe (one locked connection)."""
+
+    def __init__(self, db_path: str | Path, clock: Clock) -> None:
+        self.db_path = Path(db_path)
+        self.db_path.parent.mkdir(parents=True, exist_ok=True)
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(str(self.db_path), check_same_thread=False, timeout=10)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        self._unsubscribe: Callable[[], None] | None = None
+
+    # -- writing -------------------------------------------------------------------------------
+    def attach(self, bus: Any) -> None:
+        """Subscribe to every event on ``bus`` (call once; ``close`` unsubscribes)."""
+        self._unsubscribe = bus.subscribe(self.record)
+
+    def record(self, event: Event) -> None:
+        """Store ``event``; violation_started / _ended open and close a violation row. Idempotent."""
+        with self._lock, self._db:
+            self._record(event)
+
+    def record_many(self, events: list[Event]) -> None:
+        """One transaction for many events (bulk import, benchmarks)."""
+        with self._lock, self._db:
+            for e in events:
+                self._record(e)
+
+    def _record(self, e: Event) -> None:
+        cur = self._db.execute(
+            "INSERT OR IGNORE INTO events VALUES (?,?,?,?,?,?,?,?)",
+            (e.event_id, e.type, e.ts, _epoch(e.ts), e.bay_id, e.visit_id, e.evidence_id,
+             json.dumps(e.data, ensure_ascii=False, default=str)),
+        )
+        if cur.rowcount == 0:
+            return  # a duplicate delivery
+        if e.type == EventType.VIOLATION_STARTED:
+            self._open(e)
+        elif e.type == EventType.VIOLATION_ENDED:
+            self._close(e)
+
+    def _identified(self, visit_id: str | None) -> dict[str, Any]:
+        if not visit_id:
+            return {}
+        row = self._db.execute(
+            "SELECT data FROM events WHERE visit_id=? AND type=? ORDER BY ts_epoch DESC LIMIT 1",
+            (visit_id, EventType.VEHICLE_IDENTIFIED),
+        ).fetchone()
+        return json.loads(row["data"]) if row else {}
+
+    def _open(self, e: Event) -> None:
+        # violation_started carries plate and colour when known; the verdict and its reason come
+        # from the visit's vehicle_identified ("reason" there is the NEV reason, here the violation's)
+        ident = self._identified(e.visit_id)
+        d = e.data
+
+        def pick(key: str, ident_key: str | None = None) -> Any:
+            v = d.get(key)
+            return v if v is not None else ident.get(ident_key or key)
+
+        nev = pick("nev")
+        self._db.execute(
+            """INSERT OR IGNORE INTO violations (event_id, bay_id, visit_id, plate, colour, nev, nev_reason,
+               reason, type_code, confidence, started_at, started_epoch, evidence_id)
+               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+            (e.event_id, e.bay_id or "", e.visit_id, normalise_plate(str(pick("plate") or "")),
+             pick("colour"), None if nev is None else int(bool(nev)), pick("nev_reason", "reason"),
+             d.get("reason"), pick("type_code"), pick("confidence"), e.ts, _epoch(e.ts), e.evidence_id),
+        )
+
+    def _close(self, e: Event) -> None:
+        if e.visit_id:
+            where, args = "visit_id=?", [e.visit_id]
+        else:
+            where, args = "bay_id=?", [e.bay_id]
+        self._db.execute(
+            f"""UPDATE violations SET ended_at=?, ended_epoch=?, end_evidence_id=?
+                WHERE id=(SELECT id FROM violations WHERE {where} AND ended_at IS NULL
+                          ORDER BY started_epoch DESC LIMIT 1)""",
+            (e.ts, _epoch(e.ts), e.evidence_id, *args),
+        )
+
+    def decide(self, violation_id: int, decision: str, user: str, reason: str = "") -> Violation:
+        """Set the decision (``open`` re-opens); every change is kept in ``decisions``."""
+        if decision not in DECISIONS:
+            raise ValueError(f"unknown decision {decision!r}")
+        if decision == "dismissed" and not reason.strip():
+            raise ValueError("a dismissal needs a reason")
+        now = iso(self._clock.now())
+        with self._lock, self._db:
+            cur = self._db.execute(
+                "UPDATE violations SET decision=?, decision_reason=?, decided_by=?, decided_at=? WHERE id=?",
+                (decision, reason.strip() or None, user, now, violation_id),
+            )
+            if cur.rowcount == 0:
+                raise KeyError(violation_id)
+            self._db.execute(
+                "INSERT INTO decisions (violation_id, decision, reason, user, ts) VALUES (?,?,?,?,?)",
+                (violation_id, decision, reason.strip() or None, user, now),
+            )
+        v = self.get(violation_id)
+        assert v is not None
+        return v
+
+    def audit(self, user: str, action: str, target: str = "", detail: str = "", ip: str = "") -> None:
+        """Who did what, when (every web action, failed logins included)."""
+        with self._lock, self._db:
+            self._db.execute(
+                "INSERT INTO audit (ts, user, action, target, detail, ip) VALUES (?,?,?,?,?,?)",
+                (iso(self._clock.now()), user, action, target, detail, ip),
+            )
+
+    def audit_entries(self, limit: int = 200) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM audit ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+        return [dict(r) for r in rows]
+
+    # -- reading -------------------------------------------------------------------------------
+    def get(self, violation_id: int) -> Violation | None:
+        with self._lock:
+            row = self._db.execute("SELECT * FROM violations WHERE id=?", (violation_id,)).fetchone()
+        return Violation.from_row(row) if row else None
+
+    def query(self, flt: ViolationFilter, page: int = 1, page_size: int = 50) -> Page:
+        """Newest first, one page of ``page_size`` (pages count from 1)."""
+        where, args = flt.where()
+        page = max(1, page)
+        with self._lock:
+            total = self._db.execute(f"SELECT COUNT(*) FROM violations{where}", args).fetchone()[0]
+            rows = self._db.execute(
+                f"SELECT * FROM violations{where} ORDER BY started_epoch DESC, id DESC LIMIT ? OFFSET ?",
+                [*args, page_size, (page - 1) * page_size],
+            ).fetchall()
+        return Page([Violation.from_row(r) for r in rows], total, page, page_size)
+
+    def iter_all(self, flt: ViolationFilter, batch: int = 500):
+        """Every matching violation, newest first, in batches (CSV export without loading all)."""
+        page = 1
+        while True:
+            p = self.query(flt, page, batch)
+            yield from p.items
+            if page >= p.pages:
+                return
+            page += 1
+
+    def timeline(self, visit_id: str | None, bay_id: str | None = None,
+                 start: str | None = None, end: str | None = None) -> list[Event]:
+        """The visit's events in order, plus the bay's lock events (they carry no visit id) from the
+        visit's first event until shortly after its last (or now, while the car is still there)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT * FROM events WHERE visit_id=? ORDER BY ts_epoch", (visit_id,)
+            ).fetchall() if visit_id else []
+            lo = rows[0]["ts_epoch"] if rows else (_epoch(start) if start else None)
+            departed = any(r["type"] == EventType.VEHICLE_DEPARTED for r in rows)
+            if departed:
+                hi = rows[-1]["ts_epoch"] + LOCK_MARGIN_S
+            else:
+                hi = _epoch(end) + LOCK_MARGIN_S if end and not rows else self._clock.now().timestamp()
+            if bay_id and lo is not None:
+                rows += self._db.execute(
+                    "SELECT * FROM events WHERE bay_id=? AND visit_id IS NULL AND type LIKE 'lock\\_%' ESCAPE '\\'"
+                    " AND ts_epoch BETWEEN ? AND ?", (bay_id, lo, hi),
+                ).fetchall()
+        rows.sort(key=lambda r: r["ts_epoch"])
+        return [Event(type=r["type"], ts=r["ts"], bay_id=r["bay_id"], visit_id=r["visit_id"],
+                      evidence_id=r["evidence_id"], data=json.loads(r["data"]), event_id=r["event_id"])
+                for r in rows]
+
+    def lock_actions(self, v: Violation) -> list[Event]:
+        return [e for e in self.timeline(v.visit_id, v.bay_id, v.started_at, v.ended_at)
+                if e.type.startswith(LOCK_PREFIX)]
+
+    def decisions(self, violation_id: int) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT decision, reason, user, ts FROM decisions WHERE violation_id=? ORDER BY id", (violation_id,)
+            ).fetchall()
+        return [dict(r) for r in rows]
+
+    def last_evidence(self, bay_id: str) -> str | None:
+        """The newest evidence id any event of ``bay_id`` points at (the live page's picture)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT evidence_id FROM events WHERE bay_id=? AND evidence_id IS NOT NULL"
+                " ORDER BY ts_epoch DESC LIMIT 1", (bay_id,),
+            ).fetchone()
+        return row["evidence_id"] if row else None
+
+    def bay_ids(self) -> list[str]:
+        with self._lock:
+            return [r[0] for r in self._db.execute("SELECT DISTINCT bay_id FROM violations ORDER BY bay_id")]
+
+    def close(self) -> None:
+        if self._unsubscribe:
+            self._unsubscribe()
+            self._unsubscribe = None
+        with self._lock:
+            self._db.close()

@@ -1,0 +1,85 @@
+"""The review web app: FastAPI with server-rendered Jinja2 pages, signed session cookie, CSRF on POST.
+
+Everything it touches is passed in (config, evidence store, violation log, agent control, plate
+lists, event bus, clock), so ``edge-agent run`` and ``edge-agent review`` and the tests build the
+same app around different parts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+from fastapi import FastAPI, Request
+from fastapi.responses import PlainTextResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.middleware.sessions import SessionMiddleware
+
+from edge_agent.clock import Clock
+from edge_agent.config.models import AgentConfig
+from edge_agent.evidence.violations import ViolationLog
+from edge_agent.perception.lists import PlateLists
+from edge_agent.web import routes_auth, routes_site, routes_violations
+from edge_agent.web.auth import LoginLimiter, UsersFile, session_secret
+from edge_agent.web.configfile import ConfigFile
+from edge_agent.web.context import TEMPLATES, CsrfFailed, NotAuthenticated, WebContext
+
+STATIC = Path(__file__).parent / "static"
+
+
+def create_app(
+    cfg: AgentConfig,
+    store: Any,
+    log: ViolationLog,
+    control: Any,
+    lists: PlateLists,
+    bus: Any,
+    clock: Clock,
+    config_path: str | Path | None = None,
+) -> FastAPI:
+    """Build the app. ``config_path`` is the YAML the installer and list edits write (None: read-only)."""
+    web = cfg.web
+    app = FastAPI(title="edge-agent review", docs_url=None, redoc_url=None, openapi_url=None)
+    path = config_path or cfg.source_path
+    app.state.ctx = WebContext(
+        cfg=cfg, store=store, log=log, control=control, lists=lists, bus=bus, clock=clock,
+        config_file=ConfigFile(path, clock) if path else None,
+        users=UsersFile(web.users_file),
+        limiter=LoginLimiter(clock, web.login_max_failures, web.login_window_s),
+        tz=ZoneInfo(cfg.site.timezone),
+        templates=Jinja2Templates(directory=str(TEMPLATES)),
+    )
+    app.add_middleware(
+        SessionMiddleware, secret_key=session_secret(web.session_secret_file), session_cookie="edge_session",
+        max_age=web.session_max_age_s, same_site="lax", https_only=False,
+    )
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next):
+        response = await call_next(request)
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        if "cache-control" not in response.headers:
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+    @app.exception_handler(NotAuthenticated)
+    async def _login_first(request: Request, exc: NotAuthenticated):
+        if request.method == "GET" and "text/html" in request.headers.get("accept", ""):
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+        return PlainTextResponse("login required", status_code=401)
+
+    @app.exception_handler(CsrfFailed)
+    async def _csrf(request: Request, exc: CsrfFailed):
+        return PlainTextResponse("missing or wrong CSRF token", status_code=403)
+
+    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+    app.include_router(routes_auth.router)
+    app.include_router(routes_violations.router)
+    app.include_router(routes_site.router)
+    return app

@@ -1,0 +1,145 @@
+"""``edge-agent review`` (the page on stored evidence, no camera loop) and ``edge-agent users``."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+import threading
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from edge_agent.config.load import ConfigError, load_config
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("review", help="serve the review web page on the stored evidence (no camera loop)")
+    p.add_argument("--config", required=True, help="agent YAML config")
+    p.add_argument("--host", help="bind address (default: web.host from the config)")
+    p.add_argument("--port", type=int, help="port (default: web.port from the config)")
+    p.set_defaults(func=_review)
+
+    u = sub.add_parser("users", help="manage review page users (argon2 hashes in web.users_file)")
+    us = u.add_subparsers(dest="users_cmd", metavar="ACTION", required=True)
+    cfg = argparse.ArgumentParser(add_help=False)
+    cfg.add_argument("--config", required=True, help="agent YAML config (names the users file)")
+    a = us.add_parser("add", parents=[cfg], help="add a user or set a new password (prompts unless --password-file)")
+    a.add_argument("name")
+    a.add_argument("--password-file", help="read the password from the first line of this file ('-': stdin)")
+    a.set_defaults(func=_users_add)
+    r = us.add_parser("remove", parents=[cfg], help="remove a user")
+    r.add_argument("name")
+    r.set_defaults(func=_users_remove)
+    ls = us.add_parser("list", parents=[cfg], help="list user names")
+    ls.set_defaults(func=_users_list)
+
+
+def _load(path: str):
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        print(exc.report(), file=sys.stderr)
+        return None
+
+
+def _users(args: argparse.Namespace):
+    from edge_agent.web.auth import UsersFile
+
+    cfg = _load(args.config)
+    return None if cfg is None else UsersFile(cfg.web.users_file)
+
+
+def _read_password(args: argparse.Namespace) -> str | None:
+    if args.password_file:
+        f = sys.stdin if args.password_file == "-" else open(args.password_file, encoding="utf-8")
+        with f:
+            return f.readline().rstrip("\r\n")
+    first = getpass.getpass(f"password for {args.name}: ")
+    if getpass.getpass("again: ") != first:
+        print("passwords differ; nothing changed", file=sys.stderr)
+        return None
+    return first
+
+
+def _users_add(args: argparse.Namespace) -> int:
+    users = _users(args)
+    if users is None:
+        return 2
+    try:
+        password = _read_password(args)
+    except OSError as exc:
+        print(f"cannot read the password file: {exc}", file=sys.stderr)
+        return 2
+    if password is None:
+        return 1
+    try:
+        users.set(args.name, password)
+    except ValueError as exc:
+        print(f"{args.name}: {exc}", file=sys.stderr)
+        return 2
+    print(f"{args.name}: saved in {users.path}")
+    return 0
+
+
+def _users_remove(args: argparse.Namespace) -> int:
+    users = _users(args)
+    if users is None:
+        return 2
+    if not users.remove(args.name):
+        print(f"{args.name}: no such user in {users.path}", file=sys.stderr)
+        return 1
+    print(f"{args.name}: removed")
+    return 0
+
+
+def _users_list(args: argparse.Namespace) -> int:
+    users = _users(args)
+    if users is None:
+        return 2
+    for name in sorted(users.load()):
+        print(name)
+    return 0
+
+
+def _review(args: argparse.Namespace) -> int:
+    from edge_agent.clock import SystemClock
+    from edge_agent.events.bus import EventBus
+    from edge_agent.evidence.store import EvidenceStore
+    from edge_agent.evidence.violations import ViolationLog
+    from edge_agent.perception.lists import PlateLists
+    from edge_agent.web.auth import UsersFile
+    from edge_agent.web.offline import OfflineControl
+    from edge_agent.web.server import build_web
+
+    cfg = _load(args.config)
+    if cfg is None:
+        return 2
+    if args.host:
+        cfg.web.host = args.host
+    if args.port is not None:
+        cfg.web.port = args.port
+    if not UsersFile(cfg.web.users_file).load():
+        print(f"no users in {cfg.web.users_file}: add one with "
+              f"`edge-agent users --config {args.config} add NAME`", file=sys.stderr)
+        return 2
+    clock = SystemClock(ZoneInfo(cfg.site.timezone))
+    store = EvidenceStore(Path(cfg.data_dir) / "evidence", clock)
+    vlog = ViolationLog(store.db_path, clock)
+    lists = PlateLists(cfg.lists.allow, cfg.lists.deny)
+    server = build_web(cfg, store, vlog, OfflineControl(cfg, store, lists, clock), lists, EventBus(), clock,
+                       args.config)
+    try:
+        server.start()
+    except (OSError, RuntimeError) as exc:
+        print(f"cannot serve on {cfg.web.host}:{cfg.web.port}: {exc}", file=sys.stderr)
+        return 1
+    print(f"review page on {server.url} (Ctrl-C stops)", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+        vlog.close()
+        store.close()
+    return 0

@@ -1,0 +1,111 @@
+"""What every route needs: the injected parts, the current user, CSRF check, rendering.
+
+Routes take ``ctx = request.app.state.ctx`` instead of globals, so tests build an app per case.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import Request
+from fastapi.templating import Jinja2Templates
+
+from edge_agent.clock import Clock
+from edge_agent.config.models import AgentConfig
+from edge_agent.evidence.violations import ViolationLog
+from edge_agent.perception.lists import PlateLists
+from edge_agent.web.auth import LoginLimiter, UsersFile
+from edge_agent.web.configfile import ConfigFile
+from edge_agent.web.i18n import LANGUAGES, translator
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+class NotAuthenticated(Exception):
+    """Raised by ``require_user``; pages redirect to the login form, images and actions get 401."""
+
+
+class CsrfFailed(Exception):
+    pass
+
+
+@dataclass
+class WebContext:
+    cfg: AgentConfig
+    store: Any  # edge_agent.evidence.store.EvidenceStore
+    log: ViolationLog
+    control: Any  # edge_agent.runtime.control.AgentControl
+    lists: PlateLists
+    bus: Any  # edge_agent.events.bus.EventBus
+    clock: Clock
+    config_file: ConfigFile | None
+    users: UsersFile
+    limiter: LoginLimiter
+    tz: ZoneInfo
+    templates: Jinja2Templates
+
+    def local(self, ts: str | datetime | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
+        """An ISO timestamp shown in the site's time zone."""
+        if not ts:
+            return ""
+        dt = datetime.fromisoformat(ts) if isinstance(ts, str) else ts
+        return dt.astimezone(self.tz).strftime(fmt)
+
+
+def ctx_of(request: Request) -> WebContext:
+    return request.app.state.ctx
+
+
+def require_user(request: Request) -> str:
+    user = request.session.get("user")
+    if not user:
+        raise NotAuthenticated()
+    return user
+
+
+def csrf_token(request: Request) -> str:
+    tok = request.session.get("csrf")
+    if not tok:
+        tok = request.session["csrf"] = secrets.token_urlsafe(32)
+    return tok
+
+
+async def require_csrf(request: Request) -> None:
+    """Every POST carries the session's token in the form (``csrf``) or the ``X-CSRF-Token`` header."""
+    expected = request.session.get("csrf")
+    sent = request.headers.get("x-csrf-token")
+    if sent is None and request.headers.get("content-type", "").startswith(
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
+        sent = (await request.form()).get("csrf")
+    if not expected or not isinstance(sent, str) or not hmac.compare_digest(expected, sent):
+        raise CsrfFailed()
+
+
+def lang_of(request: Request) -> str:
+    lang = request.session.get("lang")
+    return lang if lang in LANGUAGES else ctx_of(request).cfg.web.language
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "?"
+
+
+def render(request: Request, name: str, status_code: int = 200, **context: Any):
+    ctx = ctx_of(request)
+    lang = lang_of(request)
+    context.update(
+        t=translator(lang), lang=lang, user=request.session.get("user"), csrf=csrf_token(request),
+        local=ctx.local, site=ctx.cfg.site, active=request.url.path.strip("/").split("/")[0].split(".")[0],
+    )
+    return ctx.templates.TemplateResponse(request, name, context, status_code=status_code)
+
+
+def audit(request: Request, action: str, target: str = "", detail: str = "") -> None:
+    ctx_of(request).log.audit(request.session.get("user") or "-", action, target, detail, client_ip(request))

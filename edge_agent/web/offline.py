@@ -1,0 +1,62 @@
+"""``AgentControl`` for ``edge-agent review``: the page without the camera loop.
+
+Decisions, exports and list edits work on the stored evidence; the installer still gets a
+fresh picture by opening the camera once per snapshot. Lock commands are refused (no agent
+is driving the locks in this mode).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from edge_agent.clock import Clock
+from edge_agent.config.models import AgentConfig
+from edge_agent.perception.lists import PlateLists
+from edge_agent.runtime.control import ControlError, ControlResult
+
+log = logging.getLogger(__name__)
+
+
+class OfflineControl:
+    def __init__(self, cfg: AgentConfig, store, lists: PlateLists, clock: Clock) -> None:  # noqa: ANN001
+        self.cfg = cfg
+        self.store = store
+        self.lists = lists
+        self.clock = clock
+
+    def bay_ids(self) -> list[str]:
+        return [b.id for b in self.cfg.bays]
+
+    def lock(self, bay_id: str, reason: str, operator: str) -> ControlResult:
+        return ControlResult(False, "review mode: no agent drives the locks")
+
+    def unlock(self, bay_id: str, reason: str, operator: str) -> ControlResult:
+        return ControlResult(False, "review mode: no agent drives the locks")
+
+    def snapshot(self, bay_id: str | None) -> str:
+        """Open the camera, take one frame, store it as ``snapshot`` evidence."""
+        import cv2
+
+        from edge_agent.camera.source import default_opener
+
+        cap = default_opener(self.cfg.camera.source, False)()
+        try:
+            ok, frame = cap.read() if cap.isOpened() else (False, None)
+        finally:
+            cap.release()
+        if not ok or frame is None:
+            raise ControlError("camera", f"no frame from {self.cfg.camera.source}")
+        ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 88])
+        if not ok:
+            raise ControlError("camera", "could not encode the frame")
+        return self.store.save(bay_id, None, "snapshot", buf.tobytes(), None, None, {"source": "review"})
+
+    def reload_config(self) -> ControlResult:
+        return ControlResult(True, "saved; review mode has no running agent to reload")
+
+    def set_lists(self, allow: list[str] | None, deny: list[str] | None) -> ControlResult:
+        self.lists.update(allow, deny)
+        return ControlResult(True, "lists updated")
+
+    def charger_status(self, bay_id: str, status: str) -> ControlResult:
+        return ControlResult(False, "review mode: no bay state machine")

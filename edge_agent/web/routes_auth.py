@@ -1,0 +1,70 @@
+"""Log in, log out, switch language."""
+
+from __future__ import annotations
+
+import secrets
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import RedirectResponse
+
+from edge_agent.web.context import audit, client_ip, ctx_of, render, require_csrf
+from edge_agent.web.i18n import LANGUAGES, translator
+
+router = APIRouter()
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site paths: never bounce a fresh login to another host."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/violations"
+
+
+@router.get("/login")
+def login_form(request: Request, next: str | None = None):
+    return render(request, "login.html", next=_safe_next(next), error=None)
+
+
+@router.post("/login", dependencies=[Depends(require_csrf)])
+def login(request: Request, username: str = Form(""), password: str = Form(""), next: str = Form("")):
+    ctx = ctx_of(request)
+    ip = client_ip(request)
+    name = username.strip()
+    t = translator(request.session.get("lang") or ctx.cfg.web.language)
+    wait = ctx.limiter.blocked(ip, name)
+    if wait > 0:
+        ctx.log.audit(name or "-", "login_blocked", "", f"retry in {wait:.0f} s", ip)
+        return _limited(request, next, t("login_limited"), wait)
+    if not name or not ctx.users.verify(name, password):
+        ctx.limiter.failed(ip, name)
+        ctx.log.audit(name or "-", "login_failed", "", "", ip)
+        return render(request, "login.html", status_code=401, next=_safe_next(next), error=t("login_failed"))
+    ctx.limiter.succeeded(ip, name)
+    lang = request.session.get("lang")
+    request.session.clear()  # a fresh session (and CSRF token) on every login
+    request.session.update(user=name, csrf=secrets.token_urlsafe(32))
+    if lang:
+        request.session["lang"] = lang
+    audit(request, "login")
+    return RedirectResponse(_safe_next(next), status_code=303)
+
+
+def _limited(request: Request, next: str, message: str, wait: float):
+    resp = render(request, "login.html", status_code=429, next=_safe_next(next), error=message)
+    resp.headers["Retry-After"] = str(max(1, int(wait + 0.999)))
+    return resp
+
+
+@router.post("/logout", dependencies=[Depends(require_csrf)])
+def logout(request: Request):
+    if request.session.get("user"):
+        audit(request, "logout")
+    request.session.clear()
+    return RedirectResponse("/login", status_code=303)
+
+
+@router.post("/lang", dependencies=[Depends(require_csrf)])
+def set_lang(request: Request, lang: str = Form("zh"), next: str = Form("")):
+    if lang in LANGUAGES:
+        request.session["lang"] = lang
+    return RedirectResponse(_safe_next(next), status_code=303)

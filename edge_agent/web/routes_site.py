@@ -1,0 +1,95 @@
+"""Live bays, the installer's bay drawing page, and the audit log."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import JSONResponse, RedirectResponse
+
+from edge_agent.config.load import ConfigError
+from edge_agent.web.context import audit, ctx_of, render, require_csrf, require_user
+
+router = APIRouter(dependencies=[Depends(require_user)])
+log = logging.getLogger(__name__)
+
+
+@router.get("/bays")
+def live_bays(request: Request):
+    ctx = ctx_of(request)
+    states = ctx.bus.states() if ctx.bus is not None else {}
+    ids = [b.id for b in ctx.cfg.bays] + sorted(set(states) - {b.id for b in ctx.cfg.bays})
+    bays = [{"id": i, "state": states.get(i), "evidence": ctx.log.last_evidence(i)} for i in ids]
+    return render(request, "bays.html", bays=bays, flash=request.session.pop("flash", []))
+
+
+@router.post("/bays/{bay_id}/snapshot", dependencies=[Depends(require_csrf)])
+def take_snapshot(request: Request, bay_id: str):
+    ctx = ctx_of(request)
+    try:
+        evidence_id = ctx.control.snapshot(bay_id)
+        audit(request, "snapshot", f"bay:{bay_id}", evidence_id)
+    except Exception as exc:  # the camera may be away; say so on the page
+        log.warning("snapshot for %s failed: %s", bay_id, exc)
+        request.session.setdefault("flash", []).append(["error", f"{bay_id}: {exc}"])
+    return RedirectResponse("/bays", status_code=303)
+
+
+@router.get("/installer")
+def installer(request: Request):
+    ctx = ctx_of(request)
+    evidence_id, error = None, None
+    try:
+        evidence_id = ctx.control.snapshot(None)
+    except Exception as exc:
+        error = str(exc)
+        log.warning("installer snapshot failed: %s", exc)
+    cam = ctx.cfg.camera
+    bays = [{"id": b.id, "polygon": [list(p) for p in b.polygon]} for b in ctx.cfg.bays]
+    return render(request, "installer.html", evidence_id=evidence_id, error=error, bays=bays,
+                  size=[cam.width or 1280, cam.height or 720], writable=ctx.config_file is not None)
+
+
+def _parse_bays(body: Any) -> list[dict[str, Any]]:
+    if not isinstance(body, dict) or not isinstance(body.get("bays"), list):
+        raise ValueError("body must be {\"bays\": [{\"id\": …, \"polygon\": [[x, y], …]}, …]}")
+    out = []
+    for i, b in enumerate(body["bays"]):
+        poly = b.get("polygon") if isinstance(b, dict) else None
+        if not isinstance(poly, list) or not all(
+            isinstance(p, (list, tuple)) and len(p) == 2 and all(isinstance(c, (int, float)) for c in p) for p in poly
+        ):
+            raise ValueError(f"bays[{i}].polygon: must be a list of [x, y] numbers")
+        out.append({"id": str(b.get("id", "")).strip(), "polygon": poly})
+    return out
+
+
+@router.post("/installer", dependencies=[Depends(require_csrf)])
+async def save_bays(request: Request):
+    """Validate like check-config, write the YAML (previous file kept), then ask the agent to reload."""
+    ctx = ctx_of(request)
+    if ctx.config_file is None:
+        raise HTTPException(409, "this page was started without a config file to write")
+    try:
+        bays = _parse_bays(await request.json())
+        cfg, backup = ctx.config_file.set_bays(bays)
+    except ConfigError as exc:
+        return JSONResponse({"ok": False, "problems": exc.problems}, status_code=422)
+    except ValueError as exc:
+        return JSONResponse({"ok": False, "problems": [str(exc)]}, status_code=400)
+    ctx.cfg.bays = cfg.bays  # the page shows what was saved even before the agent reloads
+    try:
+        result = ctx.control.reload_config()
+        reload = {"ok": result.ok, "message": result.message}
+    except Exception as exc:
+        reload = {"ok": False, "message": str(exc)}
+    audit(request, "save_bays", str(ctx.config_file.path),
+          ", ".join(f"{b['id']}:{len(b['polygon'])}pts" for b in bays) + f"; backup {backup.name}")
+    return JSONResponse({"ok": True, "backup": str(backup), "reload": reload,
+                         "bays": [b["id"] for b in bays]})
+
+
+@router.get("/audit")
+def audit_page(request: Request):
+    return render(request, "audit.html", entries=ctx_of(request).log.audit_entries(300))

@@ -1,0 +1,92 @@
+"""Run the review app with uvicorn in a background thread, as one component of the agent.
+
+The socket is bound in ``start()`` (port 0 picks a free one), so a port clash is an error at
+start-up, not a silent thread death, and tests can read the real port from ``.port``.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from edge_agent.clock import Clock
+from edge_agent.config.models import AgentConfig
+from edge_agent.evidence.violations import ViolationLog
+from edge_agent.perception.lists import PlateLists
+
+logger = logging.getLogger(__name__)
+
+
+class WebServer:
+    """``start()`` / ``stop()`` around a uvicorn server on ``host:port``."""
+
+    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 8080) -> None:
+        self.app = app
+        self.host = host
+        self.port = port
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._sock: socket.socket | None = None
+
+    @property
+    def url(self) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
+        return f"http://{host}:{self.port}"
+
+    def start(self, timeout: float = 10.0) -> None:
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self.port))  # OSError here: port taken or address not ours
+        self.port = sock.getsockname()[1]
+        self._sock = sock
+        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
+                                        name="web", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"web server did not start on {self.host}:{self.port}")
+            time.sleep(0.02)
+        logger.info("review page on %s", self.url)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout)
+        if self._sock is not None:
+            self._sock.close()
+        self._server = self._thread = self._sock = None
+
+    def __enter__(self) -> "WebServer":
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def build_web(
+    cfg: AgentConfig,
+    store: Any,
+    log: ViolationLog,
+    control: Any,
+    lists: PlateLists,
+    bus: Any,
+    clock: Clock,
+    config_path: str | Path | None = None,
+) -> WebServer:
+    """The review page as an agent component (not started): bind address and port from ``cfg.web``."""
+    from edge_agent.web.app import create_app
+
+    app = create_app(cfg, store, log, control, lists, bus, clock, config_path)
+    return WebServer(app, cfg.web.host, cfg.web.port)
