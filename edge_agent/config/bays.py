@@ -1,27 +1,103 @@
-"""Bays, timers and plate lists (owned by the bays stage)."""
+"""Bays, timers, occupancy tuning and plate lists (owned by the bays stage).
+
+Checks that need another section (polygon inside the camera frame, lock ids that exist)
+live in ``models.AgentConfig``'s validator; the rest is here, next to the fields.
+"""
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from edge_agent.config.base import StrictModel
 
 
+def _polygon_area(pts: list[tuple[float, float]]) -> float:
+    return 0.5 * abs(sum(x1 * y2 - x2 * y1 for (x1, y1), (x2, y2) in zip(pts, pts[1:] + pts[:1])))
+
+
 class BayConfig(StrictModel):
-    id: str
-    polygon: list[tuple[float, float]]
+    id: str = Field(..., min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    polygon: list[tuple[float, float]] = Field(..., description="bay outline in image pixels, in order")
     charger_id: str | None = None
     lock_id: str | None = None
 
+    @field_validator("polygon")
+    @classmethod
+    def _polygon(cls, v: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        if len(v) < 3:
+            raise ValueError("needs at least 3 points")
+        if any(x < 0 or y < 0 for x, y in v):
+            raise ValueError("points must have non-negative pixel coordinates")
+        if _polygon_area(v) < 1.0:
+            raise ValueError("points are in a line (the polygon has no area)")
+        return v
+
 
 class TimersConfig(StrictModel):
-    arrival_confirm_s: float = Field(3.0, ge=0)
-    departure_confirm_s: float = Field(10.0, ge=0)
-    fuel_grace_s: float = Field(120.0, ge=0)
-    unidentified_timeout_s: float = Field(300.0, ge=0)
-    overstay_s: float = Field(900.0, ge=0)
+    arrival_confirm_s: float = Field(3.0, ge=0, description="vehicle present this long → vehicle_arrived")
+    departure_confirm_s: float = Field(10.0, ge=0, description="bay empty this long → vehicle_departed")
+    fuel_grace_s: float = Field(120.0, ge=0, description="fuel car parked this long → violation")
+    unidentified_timeout_s: float = Field(300.0, ge=0, description="no plate read this long → violation")
+    overstay_s: float = Field(900.0, ge=0, description="charger finished and still parked this long → overstay")
+
+
+class OccupancyConfig(StrictModel):
+    """How image change and plate reads decide that a bay holds a vehicle."""
+
+    change_threshold: float = Field(25.0, gt=0, le=255, description="grey-level difference counted as changed")
+    enter_fraction: float = Field(0.30, gt=0, le=1, description="changed share of the bay that means 'maybe a car'")
+    exit_fraction: float = Field(0.12, ge=0, lt=1, description="changed share below which the bay looks empty")
+    learn_rate: float = Field(0.05, ge=0, le=1, description="how fast the empty-bay reference follows light")
+    plate_hold_s: float = Field(1.0, ge=0, description="a plate read counts as presence this long")
+    identify_reads: int = Field(3, ge=1, le=50, description="plate reads a visit needs before it is identified")
+    probe_s: float = Field(10.0, gt=0, description="run the plate detector at least this often, even when idle")
+    assign_margin_px: float = Field(8.0, ge=0, description="a plate this close outside a bay still belongs to it")
+
+    @field_validator("exit_fraction")
+    @classmethod
+    def _exit_below_enter(cls, v: float, info) -> float:  # noqa: ANN001 - pydantic's ValidationInfo
+        enter = info.data.get("enter_fraction")
+        if enter is not None and v >= enter:
+            raise ValueError("must be below enter_fraction (hysteresis)")
+        return v
 
 
 class ListsConfig(StrictModel):
     allow: list[str] = Field(default_factory=list)
     deny: list[str] = Field(default_factory=list)
+
+
+def cross_section_problems(cfg) -> list[tuple[tuple, str]]:  # noqa: ANN001 - AgentConfig (import cycle)
+    """Checks that span sections: ``[(key path, message)]`` for ``AgentConfig``'s validator.
+
+    Each problem names the exact key (``bays[1].polygon``) so ``check-config`` can point at it.
+    """
+    problems: list[tuple[tuple, str]] = []
+    seen: dict[str, int] = {}
+    for i, bay in enumerate(cfg.bays):
+        if bay.id in seen:
+            problems.append((("bays", i, "id"), f"duplicate bay id {bay.id!r} (also bays[{seen[bay.id]}])"))
+        seen.setdefault(bay.id, i)
+    w, h = cfg.camera.width, cfg.camera.height
+    if w and h:
+        for i, bay in enumerate(cfg.bays):
+            outside = [(x, y) for x, y in bay.polygon if x > w or y > h]
+            if outside:
+                x, y = outside[0]
+                problems.append(
+                    (("bays", i, "polygon"), f"point ({x:g}, {y:g}) is outside the {w}x{h} camera frame")
+                )
+    lock_ids = [lk.id for lk in cfg.locks]
+    used: dict[str, str] = {}
+    for i, bay in enumerate(cfg.bays):
+        if bay.lock_id is None:
+            continue
+        if bay.lock_id not in lock_ids:
+            known = ", ".join(lock_ids) or "none configured"
+            problems.append((("bays", i, "lock_id"), f"unknown lock {bay.lock_id!r} (locks: {known})"))
+        elif bay.lock_id in used:
+            problems.append((("bays", i, "lock_id"), f"lock {bay.lock_id!r} is already used by bay {used[bay.lock_id]!r}"))
+        used.setdefault(bay.lock_id, bay.id)
+    if not cfg.bays:
+        problems.append((("bays",), "needs at least one bay"))
+    return problems

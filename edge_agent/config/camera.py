@@ -1,14 +1,32 @@
-"""Camera settings (owned by the camera stage)."""
+"""Camera settings (owned by the camera stage).
+
+``source`` is one string so an installer can paste whatever they have: an RTSP/HTTP URL,
+a USB index (``"0"``), a video file or a folder of images (replayed in name order).
+"""
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from edge_agent.config.base import StrictModel
 
 
 class CameraConfig(StrictModel):
-    source: str = Field(..., description="rtsp://…, a USB index like '0', a video file, or a folder of images")
+    source: str = Field(..., min_length=1, description="rtsp://…, a USB index like '0', a video file, or a folder of images")
     fps: float = Field(5.0, gt=0, le=60, description="frames sampled per second")
-    width: int | None = None
-    height: int | None = None
+    width: int | None = Field(None, gt=0, description="frame width in pixels (bay polygons are checked against it)")
+    height: int | None = Field(None, gt=0, description="frame height in pixels")
+    loop: bool = Field(False, description="replay a file or folder forever (demos)")
+    reconnect_min_s: float = Field(1.0, gt=0, description="first reconnect delay; doubles up to reconnect_max_s")
+    reconnect_max_s: float = Field(30.0, gt=0)
+    lost_after_s: float = Field(5.0, gt=0, description="no frame for this long → camera_lost")
+    frozen_after_s: float = Field(30.0, gt=0, description="identical frames for this long → frozen")
+    black_level: float = Field(8.0, ge=0, le=255, description="mean grey below this is a black frame")
+
+    @model_validator(mode="after")
+    def _sizes(self) -> "CameraConfig":
+        if (self.width is None) != (self.height is None):
+            raise ValueError("width and height go together (give both or neither)")
+        if self.reconnect_max_s < self.reconnect_min_s:
+            raise ValueError("reconnect_max_s must be ≥ reconnect_min_s")
+        return self

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, PrivateAttr
+from pydantic import Field, PrivateAttr, ValidationError, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from edge_agent.config.base import StrictModel
-from edge_agent.config.bays import BayConfig, ListsConfig, TimersConfig
+from edge_agent.config.bays import BayConfig, ListsConfig, OccupancyConfig, TimersConfig, cross_section_problems
 from edge_agent.config.camera import CameraConfig
 from edge_agent.config.locks import LockConfig
 from edge_agent.config.mqtt import MqttConfig
@@ -27,6 +28,7 @@ class AgentConfig(StrictModel):
     camera: CameraConfig
     bays: list[BayConfig]
     timers: TimersConfig = Field(default_factory=TimersConfig)
+    occupancy: OccupancyConfig = Field(default_factory=OccupancyConfig)
     lists: ListsConfig = Field(default_factory=ListsConfig)
     perception: PerceptionConfig = Field(default_factory=PerceptionConfig)
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
@@ -37,6 +39,22 @@ class AgentConfig(StrictModel):
 
     _source_path: Path | None = PrivateAttr(default=None)
     _hash: str = PrivateAttr(default="")
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _cross_section(cls, data, handler):  # noqa: ANN001, ANN206 - pydantic wrap validator
+        """Checks spanning sections (see ``bays.cross_section_problems``), reported at their key path."""
+        cfg = handler(data)
+        problems = cross_section_problems(cfg)
+        if problems:
+            raise ValidationError.from_exception_data(
+                cls.__name__,
+                [
+                    InitErrorDetails(type=PydanticCustomError("config", "{msg}", {"msg": msg}), loc=loc, input=None)
+                    for loc, msg in problems
+                ],
+            )
+        return cfg
 
     @property
     def source_path(self) -> Path | None:

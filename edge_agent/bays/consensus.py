@@ -1,0 +1,74 @@
+"""Plate consensus over one bay visit: one misread frame must not decide the verdict.
+
+Reads are grouped by text length (a dropped or doubled character shifts every position,
+so mixing lengths would vote apples against oranges); the heaviest length wins, then each
+character position is voted, weighted by that character's confidence.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from edge_agent.perception.lists import normalise_plate
+from edge_agent.perception.types import PlateRead
+
+
+@dataclass(frozen=True)
+class Consensus:
+    text: str
+    confidence: float  # mean over positions of the winning character's weight share × its mean confidence
+    colour: str
+    colour_share: float
+    reads: int  # reads that voted for the winning length
+    total_reads: int
+
+
+class PlateVote:
+    """Accumulates the reads of one visit; ``result()`` is cheap enough to call every frame."""
+
+    def __init__(self, min_confidence: float = 0.3) -> None:
+        self.min_confidence = min_confidence
+        self._reads: list[tuple[str, tuple[float, ...], float, str]] = []
+
+    def __len__(self) -> int:
+        return len(self._reads)
+
+    def add(self, read: PlateRead) -> bool:
+        """Count ``read`` if it says something; returns whether it was counted."""
+        text = normalise_plate(read.text)
+        if not text or read.confidence < self.min_confidence:
+            return False
+        cc = tuple(read.char_confidences)
+        if len(cc) != len(text):  # recogniser gave no per-character scores: spread the plate's
+            cc = (read.confidence,) * len(text)
+        self._reads.append((text, cc, read.confidence, read.colour or "unknown"))
+        return True
+
+    def result(self) -> Consensus | None:
+        if not self._reads:
+            return None
+        by_len: dict[int, float] = defaultdict(float)
+        for text, _, conf, _ in self._reads:
+            by_len[len(text)] += conf
+        n = max(by_len, key=lambda k: (by_len[k], k))
+        group = [r for r in self._reads if len(r[0]) == n]
+        chars, score = [], 0.0
+        for i in range(n):
+            votes: dict[str, list[float]] = defaultdict(list)
+            for text, cc, _, _ in group:
+                votes[text[i]].append(cc[i])
+            total = sum(sum(v) for v in votes.values()) or 1.0
+            ch, ws = max(votes.items(), key=lambda kv: (sum(kv[1]), len(kv[1])))
+            chars.append(ch)
+            score += (sum(ws) / total) * (sum(ws) / len(ws))
+        colours: dict[str, float] = defaultdict(float)
+        for _, _, conf, colour in self._reads:
+            if colour != "unknown":
+                colours[colour] += conf
+        if colours:
+            colour = max(colours, key=colours.get)
+            share = colours[colour] / sum(colours.values())
+        else:
+            colour, share = "unknown", 0.0
+        return Consensus("".join(chars), score / n, colour, share, len(group), len(self._reads))

@@ -1,0 +1,247 @@
+"""The per-bay state machine: pure (observations and a clock in, events out, no I/O).
+
+Phases (README has the diagram)::
+
+    free ──present ≥ arrival_confirm──▶ occupied ──consensus──▶ identified (NEV / allowed)
+                                          │                    └──▶ identified (fuel) ──grace──▶ violation
+                                          └──unidentified_timeout──▶ violation
+    any occupied phase ──absent ≥ departure_confirm──▶ free   (blind frames never count as absent)
+
+Overstay runs beside the phases: charger ``finished`` while parked starts a timer.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from edge_agent.bays.consensus import Consensus, PlateVote
+from edge_agent.bays.verdict import Verdict
+from edge_agent.clock import Clock, iso
+from edge_agent.config.bays import TimersConfig
+from edge_agent.events.types import BayState, Event, EventType
+from edge_agent.perception.types import PlateRead
+
+VerdictFn = Callable[[str, str], Verdict]
+
+FREE, OCCUPIED, IDENTIFIED, VIOLATION = "free", "occupied", "identified", "violation"
+
+
+@dataclass
+class Visit:
+    visit_id: str
+    arrived_at: float
+    consensus: Consensus | None = None
+    verdict: Verdict | None = None
+    violation: str | None = None  # reason while a violation is open
+    violation_at: float | None = None
+    finished_at: float | None = None  # charger reported finished
+    overstay: bool = False
+
+
+class BayMachine:
+    """One bay's story. Call ``step`` per analysed frame, ``tick`` when time passes without one."""
+
+    def __init__(
+        self,
+        bay_id: str,
+        timers: TimersConfig,
+        verdict: VerdictFn,
+        clock: Clock,
+        identify_reads: int = 3,
+        has_lock: bool = False,
+    ) -> None:
+        self.bay_id = bay_id
+        self.t = timers
+        self._verdict = verdict
+        self._clock = clock
+        self.identify_reads = identify_reads
+        self.visit: Visit | None = None
+        self.vote = PlateVote()
+        self._pending_since: float | None = None
+        self._absent_since: float | None = None
+        self.camera_ok = True
+        self.lock: str | None = "unknown" if has_lock else None
+        self._label = FREE
+        self._since = iso(clock.now())
+
+    # ---- inputs -------------------------------------------------------------------------
+    def step(self, present: bool | None, reads: Iterable[PlateRead] = ()) -> list[Event]:
+        """One observation: ``present`` True/False, or None when the camera cannot tell."""
+        now = self._clock.monotonic()
+        out: list[Event] = []
+        if present is None:  # blind: keep the story as it is, restart both confirmations
+            self._pending_since = self._absent_since = None
+        elif self.visit is None:
+            if present:
+                if self._pending_since is None:
+                    self._pending_since = now
+                    self.vote = PlateVote()
+            else:
+                self._pending_since = None
+        else:
+            self._absent_since = None if present else (self._absent_since if self._absent_since is not None else now)
+        if present is not False:
+            for r in reads:
+                self.vote.add(r)
+        out += self._timers(now)
+        return out
+
+    def tick(self) -> list[Event]:
+        return self._timers(self._clock.monotonic())
+
+    def charger(self, status: str) -> list[Event]:
+        """Charger ``charging`` / ``finished`` / ``idle``; only ``finished`` while parked starts overstay."""
+        v = self.visit
+        if v is None:
+            return []
+        out: list[Event] = []
+        if status == "finished":
+            if v.finished_at is None:
+                v.finished_at = self._clock.monotonic()
+        else:
+            v.finished_at = None
+            if v.overstay:
+                out += self._end_overstay(v, "charging" if status == "charging" else "charger_idle")
+        return out + self.tick()
+
+    def lock_moved(self, state: str) -> None:
+        self.lock = state
+
+    def set_camera(self, ok: bool) -> None:
+        self.camera_ok = ok
+        if not ok:
+            self._pending_since = self._absent_since = None
+
+    def reverify(self) -> list[Event]:
+        """Re-decide after the allow/deny lists changed: an allowed plate ends its violation."""
+        v = self.visit
+        if v is None or v.consensus is None:
+            return []
+        v.verdict = self._verdict(v.consensus.text, v.consensus.colour)
+        if v.violation and v.verdict.nev is True and v.violation != "unidentified":
+            return self._end_violation(v, "allowed")
+        return self.tick()
+
+    # ---- outputs ------------------------------------------------------------------------
+    def state(self) -> BayState:
+        v = self.visit
+        c, vd = (v.consensus, v.verdict) if v else (None, None)
+        return BayState(
+            bay_id=self.bay_id,
+            state=self._label if (self.camera_ok or v) else "unknown",
+            since=self._since,
+            visit_id=v.visit_id if v else None,
+            plate=c.text if c else None,
+            colour=c.colour if c else None,
+            nev=vd.nev if vd else None,
+            nev_reason=vd.reason if vd else None,
+            lock=self.lock,
+            camera_ok=self.camera_ok,
+        )
+
+    @property
+    def phase(self) -> str:
+        return self._label
+
+    # ---- internals ----------------------------------------------------------------------
+    def _timers(self, now: float) -> list[Event]:
+        out: list[Event] = []
+        t = self.t
+        if self.visit is None:
+            if self._pending_since is not None and now - self._pending_since >= t.arrival_confirm_s:
+                self._pending_since = None
+                self.visit = Visit(str(uuid.uuid4()), now)
+                self._absent_since = None
+                out.append(self._event(EventType.VEHICLE_ARRIVED, {}))
+                self._set(OCCUPIED)
+            else:
+                return out
+        v = self.visit
+        if self._absent_since is not None and now - self._absent_since >= t.departure_confirm_s:
+            return out + self._depart(v, now)
+        if v.consensus is None:
+            c = self.vote.result()
+            if c is not None and c.reads >= self.identify_reads:
+                vd = self._verdict(c.text, c.colour)
+                if vd.nev is not None:
+                    out += self._identify(v, c, vd)
+        if v.violation is None:
+            if v.verdict is None and now - v.arrived_at >= t.unidentified_timeout_s:
+                out += self._start_violation(v, "unidentified", now)
+            elif v.verdict is not None and v.verdict.nev is False and now - v.arrived_at >= t.fuel_grace_s:
+                out += self._start_violation(v, "deny_list" if v.verdict.reason == "deny_list" else "fuel_vehicle", now)
+        if v.finished_at is not None and not v.overstay and now - v.finished_at >= t.overstay_s:
+            v.overstay = True
+            out.append(self._event(EventType.OVERSTAY_STARTED, {"finished_for_s": round(now - v.finished_at, 1)}))
+            self._relabel()
+        return out
+
+    def _identify(self, v: Visit, c: Consensus, vd: Verdict) -> list[Event]:
+        v.consensus, v.verdict = c, vd
+        out = [self._event(EventType.VEHICLE_IDENTIFIED, {
+            "plate": c.text, "colour": c.colour, "type_code": vd.type_code, "nev": vd.nev,
+            "reason": vd.reason, "confidence": round(c.confidence, 3), "reads": c.reads,
+        })]
+        if v.violation == "unidentified" and vd.nev:
+            out += self._end_violation(v, "identified")
+        self._relabel()
+        return out
+
+    def _start_violation(self, v: Visit, reason: str, now: float) -> list[Event]:
+        v.violation, v.violation_at = reason, now
+        data = {"reason": reason, "parked_s": round(now - v.arrived_at, 1)}
+        if v.consensus:
+            data.update(plate=v.consensus.text, colour=v.consensus.colour)
+        ev = self._event(EventType.VIOLATION_STARTED, data)
+        self._relabel()
+        return [ev]
+
+    def _end_violation(self, v: Visit, reason: str) -> list[Event]:
+        now = self._clock.monotonic()
+        ev = self._event(EventType.VIOLATION_ENDED, {
+            "reason": reason, "violation": v.violation, "duration_s": round(now - (v.violation_at or now), 1)})
+        v.violation = v.violation_at = None
+        self._relabel()
+        return [ev]
+
+    def _end_overstay(self, v: Visit, reason: str) -> list[Event]:
+        v.overstay = False
+        ev = self._event(EventType.OVERSTAY_ENDED, {"reason": reason})
+        self._relabel()
+        return [ev]
+
+    def _depart(self, v: Visit, now: float) -> list[Event]:
+        out: list[Event] = []
+        if v.violation:
+            out += self._end_violation(v, "departed")
+        if v.overstay:
+            out += self._end_overstay(v, "departed")
+        data = {"stayed_s": round(now - v.arrived_at, 1)}
+        if v.consensus:
+            data["plate"] = v.consensus.text
+        out.append(self._event(EventType.VEHICLE_DEPARTED, data))
+        self.visit, self._absent_since, self.vote = None, None, PlateVote()
+        self._set(FREE)
+        return out
+
+    def _relabel(self) -> None:
+        v = self.visit
+        if v is None:
+            self._set(FREE)
+        elif v.violation:
+            self._set(VIOLATION)
+        elif v.overstay:
+            self._set("overstay")
+        else:
+            self._set(IDENTIFIED if v.consensus else OCCUPIED)
+
+    def _set(self, label: str) -> None:
+        if label != self._label:
+            self._label = label
+            self._since = iso(self._clock.now())
+
+    def _event(self, type_: str, data: dict) -> Event:
+        return Event.make(type_, self._clock, bay_id=self.bay_id, visit_id=self.visit.visit_id if self.visit else None,
+                          data=data)

@@ -1,0 +1,221 @@
+"""The bays stage: frame in → plate reads assigned → presence fused → state machines →
+events (with evidence) and bay states on the bus.
+
+Everything with a side effect (bus, evidence files) is here; the decisions are in
+``machine.py`` (pure) and ``occupancy.py`` / ``geometry.py`` / ``consensus.py``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+from typing import Protocol
+
+import numpy as np
+
+from edge_agent.bays.geometry import BayShape, assign_bay
+from edge_agent.bays.machine import BayMachine
+from edge_agent.bays.occupancy import ChangeDetector, PresenceFusion, PresenceSensor
+from edge_agent.bays.verdict import decide_visit
+from edge_agent.clock import Clock, iso
+from edge_agent.config.models import AgentConfig
+from edge_agent.events.bus import EventBus
+from edge_agent.events.types import Event, EventType
+from edge_agent.evidence.annotate import annotate, encode_jpeg
+from edge_agent.evidence.store import EvidenceStore
+from edge_agent.perception.lists import PlateLists
+from edge_agent.perception.types import PlateRead
+
+log = logging.getLogger(__name__)
+
+EVIDENCE_EVENTS = (EventType.VEHICLE_IDENTIFIED, EventType.VIOLATION_STARTED)
+
+class PlateReader(Protocol):
+    """All the bays stage needs from perception."""
+
+    def process(self, frame_bgr: np.ndarray) -> list[PlateRead]: ...
+
+class BayMonitor:
+    def __init__(self, cfg: AgentConfig, bus: EventBus, clock: Clock, lists: PlateLists,
+                 evidence: EvidenceStore | None = None) -> None:
+        self.cfg = cfg
+        self.bus = bus
+        self.clock = clock
+        self.lists = lists
+        self.evidence = evidence
+        self.shapes = [BayShape(b.id, b.polygon) for b in cfg.bays]
+        self.change = ChangeDetector(self.shapes, cfg.occupancy)
+        self.fusion = {b.id: PresenceFusion(cfg.occupancy) for b in cfg.bays}
+        self.machines = {
+            b.id: BayMachine(b.id, cfg.timers, self._verdict, clock, cfg.occupancy.identify_reads, bool(b.lock_id))
+            for b in cfg.bays
+        }
+        self._best: dict[str, tuple[float, np.ndarray, PlateRead]] = {}
+        self._last_frame: np.ndarray | None = None
+        self._last_probe = float("-inf")
+        self._lock = threading.RLock()
+        self.frames = 0
+        self.detector_runs = 0
+        self.fractions: dict[str, float] = {b.id: 0.0 for b in cfg.bays}
+        self._unsubscribe = bus.subscribe(self._on_lock_moved, {EventType.LOCK_MOVED})
+        for m in self.machines.values():
+            bus.publish_state(m.state())
+
+    def close(self) -> None:
+        """Stop listening to the bus (a reload replaces this monitor)."""
+        self._unsubscribe()
+
+    def _verdict(self, text: str, colour: str):  # noqa: ANN202 - Verdict
+        return decide_visit(text, colour, self.lists)
+
+    def bay_ids(self) -> list[str]:
+        return list(self.machines)
+
+    def set_sensor(self, bay_id: str, sensor: PresenceSensor | None) -> None:
+        """The lock stage's presence input for a bay (``None`` detaches it)."""
+        self.fusion[bay_id].sensor = sensor
+
+    # ---- per frame ----------------------------------------------------------------------
+    def on_frame(self, image: np.ndarray, reader: PlateReader | None, usable: bool = True) -> list[Event]:
+        """Judge one frame. ``usable=False`` (black / frozen) counts as blind, not as empty."""
+        with self._lock:
+            self.frames += 1
+            now = self.clock.monotonic()
+            if not usable:
+                return self._step_all({b: self._blind_presence(b) for b in self.machines}, {})
+            self._last_frame = image
+            grey = self.change.prepare(image)
+            self.fractions = self.change.measure(grey)
+            reads_by_bay: dict[str, list[PlateRead]] = {b: [] for b in self.machines}
+            if reader is not None and self._wants_reads(now):
+                self.detector_runs += 1
+                self._last_probe = now
+                for r in reader.process(image):
+                    bay = assign_bay(r.corners, self.shapes, self.cfg.occupancy.assign_margin_px)
+                    if bay is None:
+                        continue
+                    reads_by_bay[bay].append(r)
+                    if r.text:
+                        self.fusion[bay].plate_seen(now)
+                        self._keep_best(bay, image, r)
+            present = {b: self.fusion[b].update(now, self.fractions[b]) for b in self.machines}
+            events = self._step_all(present, reads_by_bay)
+            free = {b for b, m in self.machines.items() if m.visit is None and not present[b]}
+            self.change.learn(grey, free)
+            return events
+
+    def tick(self) -> list[Event]:
+        """Let timers run when no frame came (camera lost, slow source)."""
+        with self._lock:
+            return self._publish_all({b: m.tick() for b, m in self.machines.items()})
+
+    def camera(self, ok: bool) -> None:
+        with self._lock:
+            for b, m in self.machines.items():
+                before = m.state()
+                m.set_camera(ok)
+                if m.state() != before:
+                    self.bus.publish_state(m.state())
+
+    def charger_status(self, bay_id: str, status: str) -> list[Event]:
+        with self._lock:
+            return self._publish_all({bay_id: self.machines[bay_id].charger(status)})
+
+    def reverify(self) -> list[Event]:
+        """The lists changed: re-decide every open visit."""
+        with self._lock:
+            return self._publish_all({b: m.reverify() for b, m in self.machines.items()})
+
+    def snapshot(self, bay_id: str | None) -> str | None:
+        """Store the latest frame (annotated with the bay) as evidence now."""
+        with self._lock:
+            if self.evidence is None or self._last_frame is None:
+                return None
+            shape = next((s for s in self.shapes if s.bay_id == bay_id), None)
+            m = self.machines.get(bay_id) if bay_id else None
+            img = annotate(self._last_frame, shape.polygon.tolist() if shape else None, None,
+                           [f"snapshot {bay_id or 'all bays'}", iso(self.clock.now())])
+            return self.evidence.save(bay_id, m.visit.visit_id if m and m.visit else None, "snapshot",
+                                      encode_jpeg(img), None)
+
+    # ---- internals ----------------------------------------------------------------------
+    def _wants_reads(self, now: float) -> bool:
+        """Run the detector only while some bay has something unidentified in it (or a slow probe)."""
+        occ = self.cfg.occupancy
+        if now - self._last_probe >= occ.probe_s:
+            return True
+        for b, m in self.machines.items():
+            busy = self.fractions[b] >= occ.exit_fraction or self.fusion[b].camera_present
+            if busy and (m.visit is None or m.visit.consensus is None):
+                return True
+        return False
+
+    def _blind_presence(self, bay: str) -> bool | None:
+        sensor = self.fusion[bay].sensor
+        return sensor() if sensor is not None else None
+
+    def _keep_best(self, bay: str, image: np.ndarray, r: PlateRead) -> None:
+        best = self._best.get(bay)
+        if best is None or r.confidence > best[0]:
+            self._best[bay] = (r.confidence, image, r)
+
+    def _step_all(self, present: dict[str, bool | None], reads: dict[str, list[PlateRead]]) -> list[Event]:
+        out = {}
+        for b, m in self.machines.items():
+            was_free = m.visit is None and m._pending_since is None
+            out[b] = m.step(present[b], reads.get(b, ()))
+            if was_free and m.visit is None and m._pending_since is None:
+                self._best.pop(b, None)  # nothing there: forget a passer-by's picture
+        return self._publish_all(out)
+
+    def _publish_all(self, per_bay: dict[str, list[Event]]) -> list[Event]:
+        published: list[Event] = []
+        for bay, events in per_bay.items():
+            m = self.machines[bay]
+            for ev in events:
+                if ev.type in EVIDENCE_EVENTS:
+                    ev = dataclasses.replace(ev, evidence_id=self._save_evidence(bay, ev))
+                self.bus.publish(ev)
+                published.append(ev)
+                if ev.type == EventType.VEHICLE_DEPARTED:
+                    self._best.pop(bay, None)
+            if events:
+                self.bus.publish_state(m.state())
+        return published
+
+    def _save_evidence(self, bay: str, ev: Event) -> str | None:
+        if self.evidence is None:
+            return None
+        best = self._best.get(bay)
+        image = best[1] if best else self._last_frame
+        if image is None:
+            return None
+        read = best[2] if best else None
+        d = ev.data
+        violation = ev.type == EventType.VIOLATION_STARTED
+        verdict = "violation" if violation else ("ok" if d.get("nev") else "unknown")
+        plate = d.get("plate")
+        nev = {True: "NEV", False: "not NEV", None: "?"}[d.get("nev")] if "nev" in d else ""
+        lines = [f"{bay}  {plate or '(no plate read)'}  {d.get('colour', '')}  {nev}".rstrip(),
+                 f"{ev.type}{'  ' + d['reason'] if d.get('reason') else ''}",
+                 ev.ts]
+        shape = next(s for s in self.shapes if s.bay_id == bay)
+        try:
+            img = annotate(image, shape.polygon.tolist(), read.corners if read else None, lines, verdict)
+            crop = encode_jpeg(read.crop) if read is not None and read.crop is not None else None
+            return self.evidence.save(bay, ev.visit_id, ev.type, encode_jpeg(img), crop, plate,
+                                      {"event_id": ev.event_id, **d})
+        except Exception:  # evidence is worth a lot, but never the event itself
+            log.exception("saving evidence for %s failed", ev.type)
+            return None
+
+    def _on_lock_moved(self, ev: Event) -> None:
+        m = self.machines.get(ev.bay_id or "")
+        state = (ev.data or {}).get("state")
+        if m is None or state not in ("up", "down", "moving", "fault"):
+            return
+        with self._lock:
+            if m.lock != state:
+                m.lock_moved(state)
+                self.bus.publish_state(m.state())

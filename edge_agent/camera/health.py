@@ -1,0 +1,84 @@
+"""Camera health as the consumer sees it: fps, last-frame age, frozen and black frames.
+
+Judged on the frames the agent actually gets, so a stream that "connects" but delivers
+grey garbage or the same frame forever still reads as unhealthy.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from edge_agent.clock import Clock
+
+
+@dataclass(frozen=True)
+class CameraHealth:
+    ok: bool
+    fps: float
+    last_frame_age_s: float | None
+    frozen: bool
+    black: bool
+    corrupt_frames: int
+    reconnects: int
+    reason: str = ""  # why not ok: no_frames | frozen | black | ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class HealthTracker:
+    """Feed it every frame taken from the source; ask ``health()`` (and ``usable()``) any time."""
+
+    def __init__(self, clock: Clock, lost_after_s: float = 5.0, frozen_after_s: float = 30.0,
+                 black_level: float = 8.0) -> None:
+        self.clock = clock
+        self.lost_after_s = lost_after_s
+        self.frozen_after_s = frozen_after_s
+        self.black_level = black_level
+        self._times: deque[float] = deque(maxlen=50)
+        self._last: float | None = None
+        self._sig: bytes | None = None
+        self._same_since: float | None = None
+        self._black = False
+        self.corrupt = 0
+        self.reconnects = 0
+
+    def on_frame(self, image: object) -> bool:
+        """Record a frame; returns False (and counts it) when it is not a usable image."""
+        if not isinstance(image, np.ndarray) or image.ndim not in (2, 3) or image.size == 0 \
+                or image.shape[0] < 8 or image.shape[1] < 8 or image.dtype != np.uint8:
+            self.corrupt += 1
+            return False
+        now = self.clock.monotonic()
+        self._times.append(now)
+        self._last = now
+        small = image[:: max(1, image.shape[0] // 32), :: max(1, image.shape[1] // 32)]
+        sig = small.tobytes()
+        if sig != self._sig:
+            self._sig, self._same_since = sig, now
+        self._black = float(small.mean()) < self.black_level
+        return True
+
+    def usable(self) -> bool:
+        """A frame the bays may judge: not black, not frozen, recent."""
+        h = self.health()
+        return h.ok
+
+    def health(self) -> CameraHealth:
+        now = self.clock.monotonic()
+        age = None if self._last is None else now - self._last
+        recent = [t for t in self._times if now - t <= 5.0]
+        fps = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 1 and recent[-1] > recent[0] else 0.0
+        frozen = self._same_since is not None and age is not None and (now - self._same_since) >= self.frozen_after_s
+        reason = ""
+        if age is None or age > self.lost_after_s:
+            reason = "no_frames"
+        elif frozen:
+            reason = "frozen"
+        elif self._black:
+            reason = "black"
+        return CameraHealth(not reason, round(fps, 2), None if age is None else round(age, 2), frozen, self._black,
+                            self.corrupt, self.reconnects, reason)

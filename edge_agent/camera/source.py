@@ -1,0 +1,191 @@
+"""OpenCV frame sources read in their own thread, keeping only the newest frame.
+
+The agent is slower than the camera at times (a detector run); a queue would grow and
+the bays would judge the past. So the reader overwrites one slot and the agent takes
+whatever is newest. A source that fails is reopened with exponential backoff; a corrupt
+frame is counted, never raised.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from edge_agent.clock import Clock
+
+log = logging.getLogger(__name__)
+
+IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+
+
+@dataclass(frozen=True)
+class Frame:
+    image: np.ndarray
+    seq: int  # increases by one per frame the source produced (gaps = frames skipped)
+    t: float  # the clock's monotonic time when it was captured
+
+
+class FrameSource(Protocol):
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def latest(self) -> Frame | None:
+        """The newest frame not yet returned, or None when nothing new arrived."""
+
+    @property
+    def reconnects(self) -> int: ...
+
+
+class _ImageFolder:
+    """A folder of images as a ``cv2.VideoCapture``-like reader (name order)."""
+
+    def __init__(self, folder: Path, loop: bool) -> None:
+        self.files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTS)
+        self.loop = loop
+        self.i = 0
+
+    def isOpened(self) -> bool:  # noqa: N802 - VideoCapture's name
+        return bool(self.files)
+
+    def read(self) -> tuple[bool, np.ndarray | None]:
+        if self.i >= len(self.files):
+            if not self.loop:
+                return False, None
+            self.i = 0
+        p = self.files[self.i]
+        self.i += 1
+        img = cv2.imread(str(p), cv2.IMREAD_COLOR)
+        return True, img  # img None → corrupt file, reported as such
+
+    def release(self) -> None:
+        pass
+
+
+def describe_source(source: str) -> str:
+    if source.isdigit():
+        return "usb"
+    if "://" in source:
+        return "stream"
+    p = Path(source)
+    return "folder" if p.is_dir() else "file"
+
+
+def default_opener(source: str, loop: bool) -> Callable[[], object]:
+    """A function that opens ``source`` → object with ``isOpened/read/release``."""
+    kind = describe_source(source)
+
+    def open_() -> object:
+        if kind == "folder":
+            return _ImageFolder(Path(source), loop)
+        if kind == "usb":
+            return cv2.VideoCapture(int(source))
+        cap = cv2.VideoCapture(source)
+        if kind == "stream":
+            cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)
+        return cap
+
+    return open_
+
+
+class OpenCVSource:
+    """Reads ``source`` in a daemon thread at up to ``fps`` frames per second."""
+
+    def __init__(self, source: str, clock: Clock, fps: float = 5.0, loop: bool = False,
+                 reconnect_min_s: float = 1.0, reconnect_max_s: float = 30.0,
+                 opener: Callable[[], object] | None = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.source = source
+        self.clock = clock
+        self.period = 1.0 / fps
+        self.kind = describe_source(source)
+        self._open = opener or default_opener(source, loop)
+        self._sleep = sleep
+        self._min, self._max = reconnect_min_s, reconnect_max_s
+        self._slot: Frame | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._seq = 0
+        self._reconnects = 0
+        self.corrupt = 0
+        self.finished = False  # a non-looping file or folder reached its end
+
+    @property
+    def reconnects(self) -> int:
+        return self._reconnects
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=f"camera:{self.kind}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=5)
+
+    def latest(self) -> Frame | None:
+        with self._lock:
+            f, self._slot = self._slot, None
+        return f
+
+    def _run(self) -> None:
+        delay = self._min
+        while not self._stop.is_set():
+            cap = None
+            try:
+                cap = self._open()
+                if not cap.isOpened():
+                    raise OSError("cannot open")
+                delay = self._min
+                self._pump(cap)
+                if self.finished:
+                    return
+            except Exception as exc:  # any driver error → reconnect, never a dead thread
+                log.warning("camera %s: %s; retrying in %.1f s", self.kind, exc, delay)
+            finally:
+                if cap is not None:
+                    try:
+                        cap.release()
+                    except Exception:  # noqa: BLE001 - releasing a broken capture
+                        pass
+            if self._stop.wait(delay):
+                return
+            delay = min(self._max, delay * 2)
+            self._reconnects += 1
+
+    def _pump(self, cap: object) -> None:
+        next_t = self.clock.monotonic()
+        realtime = self.kind in ("usb", "stream")
+        while not self._stop.is_set():
+            ok, img = cap.read()
+            if not ok:
+                if self.kind in ("file", "folder"):
+                    self.finished = True
+                    return
+                raise OSError("read failed (stream ended)")
+            now = self.clock.monotonic()
+            if realtime and now < next_t:
+                continue  # drain the driver's buffer; keep only what we sample
+            next_t = max(next_t + self.period, now)
+            if img is None or not isinstance(img, np.ndarray) or img.size == 0:
+                self.corrupt += 1
+                continue
+            self._seq += 1
+            with self._lock:
+                self._slot = Frame(img, self._seq, now)
+            if not realtime:  # files play at the configured rate
+                self._sleep(self.period)
+
+
+def open_source(cfg, clock: Clock) -> OpenCVSource:  # noqa: ANN001 - CameraConfig
+    return OpenCVSource(cfg.source, clock, fps=cfg.fps, loop=cfg.loop,
+                        reconnect_min_s=cfg.reconnect_min_s, reconnect_max_s=cfg.reconnect_max_s)

@@ -1,0 +1,61 @@
+"""The evidence picture: what a reviewer needs to trust a violation at a glance.
+
+Bay polygon, plate corners, plate text, colour and verdict, and the time — drawn on the
+frame the decision was based on. Text goes through Pillow because OpenCV cannot draw
+Chinese characters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+from edge_agent.evidence.fonts import FontMissing, cjk_font
+
+VERDICT_COLOURS = {"violation": (40, 40, 230), "ok": (60, 180, 60), "unknown": (0, 190, 255)}  # BGR
+
+
+def annotate(frame_bgr: np.ndarray, polygon: Sequence[tuple[float, float]] | None,
+             corners: Sequence[tuple[float, float]] | None, lines: Sequence[str],
+             verdict: str = "unknown") -> np.ndarray:
+    """A copy of ``frame_bgr`` with the bay, the plate and a caption box (``lines``)."""
+    img = frame_bgr.copy()
+    colour = VERDICT_COLOURS.get(verdict, VERDICT_COLOURS["unknown"])
+    if polygon:
+        cv2.polylines(img, [np.round(np.asarray(polygon)).astype(np.int32)], True, colour, 2, cv2.LINE_AA)
+    if corners and len(corners) == 4:
+        cv2.polylines(img, [np.round(np.asarray(corners)).astype(np.int32)], True, (255, 255, 0), 2, cv2.LINE_AA)
+    return _caption(img, lines, colour)
+
+
+def _caption(img: np.ndarray, lines: Sequence[str], colour: tuple[int, int, int]) -> np.ndarray:
+    if not lines:
+        return img
+    size = max(14, img.shape[0] // 28)
+    h = (size + 6) * len(lines) + 8
+    w = min(img.shape[1], int(size * 0.62 * max(len(s) for s in lines)) + 20)
+    cv2.rectangle(img, (0, 0), (w, h), (0, 0, 0), -1)
+    cv2.rectangle(img, (0, 0), (6, h), colour, -1)
+    try:
+        font = cjk_font(size)
+    except FontMissing:  # evidence must still be written: ASCII-only caption
+        for i, s in enumerate(lines):
+            cv2.putText(img, s.encode("ascii", "replace").decode(), (12, 4 + (size + 6) * (i + 1)),
+                        cv2.FONT_HERSHEY_SIMPLEX, size / 30, (255, 255, 255), 1, cv2.LINE_AA)
+        return img
+    from PIL import Image, ImageDraw
+
+    pil = Image.fromarray(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
+    d = ImageDraw.Draw(pil)
+    for i, s in enumerate(lines):
+        d.text((12, 4 + (size + 6) * i), s, font=font, fill=(255, 255, 255))
+    return cv2.cvtColor(np.asarray(pil), cv2.COLOR_RGB2BGR)
+
+
+def encode_jpeg(img: np.ndarray | None, quality: int = 85) -> bytes | None:
+    if img is None or not isinstance(img, np.ndarray) or img.size == 0:
+        return None
+    ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return buf.tobytes() if ok else None

@@ -1,0 +1,153 @@
+"""Evidence on disk + an SQLite (WAL) index, with retention by age and total size.
+
+Files live under ``root/YYYY-MM-DD/``; the index is ``root/evidence.db`` (the web helper's
+violations log shares the file, so every table here is named ``evidence*``). When space
+runs out, plain identification pictures go before violation pictures: a reviewer may
+still need those.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edge_agent.clock import Clock, iso
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS evidence (
+    id TEXT PRIMARY KEY,
+    bay_id TEXT,
+    visit_id TEXT,
+    kind TEXT NOT NULL,
+    ts TEXT NOT NULL,
+    epoch REAL NOT NULL,
+    plate TEXT,
+    protected INTEGER NOT NULL DEFAULT 0,
+    frame_file TEXT,
+    crop_file TEXT,
+    bytes INTEGER NOT NULL DEFAULT 0,
+    meta TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS evidence_epoch ON evidence(protected, epoch);
+CREATE INDEX IF NOT EXISTS evidence_visit ON evidence(visit_id);
+"""
+
+PROTECTED_KINDS = ("violation", "violation_started", "overstay_started")
+
+
+@dataclass(frozen=True)
+class EvidenceRecord:
+    evidence_id: str
+    bay_id: str | None
+    visit_id: str | None
+    kind: str
+    ts: str
+    plate: str | None
+    protected: bool
+    frame_file: str | None
+    crop_file: str | None
+    bytes: int
+    meta: dict[str, Any]
+
+
+class EvidenceStore:
+    def __init__(self, root: Path, clock: Clock, max_age_days: float = 30.0, max_bytes: int = 2 * 1024**3) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.clock = clock
+        self.max_age_days = max_age_days
+        self.max_bytes = max_bytes
+        self.db_path = self.root / "evidence.db"
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.db_path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def save(self, bay_id: str | None, visit_id: str | None, kind: str, image_jpeg: bytes | None,
+             crop_jpeg: bytes | None, plate: str | None = None, meta: dict[str, Any] | None = None) -> str:
+        """Write the files, then the index row (a crash leaves an orphan file, never a dangling row)."""
+        eid = str(uuid.uuid4())
+        now = self.clock.now()
+        day = self.root / now.strftime("%Y-%m-%d")
+        day.mkdir(exist_ok=True)
+        files: dict[str, str | None] = {"frame": None, "crop": None}
+        size = 0
+        for which, data in (("frame", image_jpeg), ("crop", crop_jpeg)):
+            if data:
+                p = day / f"{eid}{'' if which == 'frame' else '_crop'}.jpg"
+                p.write_bytes(data)
+                files[which] = str(p.relative_to(self.root))
+                size += len(data)
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO evidence VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (eid, bay_id, visit_id, kind, iso(now), now.timestamp(), plate, int(kind in PROTECTED_KINDS),
+                 files["frame"], files["crop"], size, json.dumps(meta or {}, ensure_ascii=False, default=str)),
+            )
+        return eid
+
+    def get(self, evidence_id: str) -> EvidenceRecord | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT id,bay_id,visit_id,kind,ts,plate,protected,frame_file,crop_file,bytes,meta "
+                "FROM evidence WHERE id=?", (evidence_id,)).fetchone()
+        if row is None:
+            return None
+        return EvidenceRecord(row[0], row[1], row[2], row[3], row[4], row[5], bool(row[6]), row[7], row[8], row[9],
+                              json.loads(row[10]))
+
+    def for_visit(self, visit_id: str) -> list[EvidenceRecord]:
+        with self._lock:
+            ids = [r[0] for r in self._db.execute(
+                "SELECT id FROM evidence WHERE visit_id=? ORDER BY epoch", (visit_id,))]
+        return [r for r in map(self.get, ids) if r]
+
+    def image_path(self, evidence_id: str, which: str = "frame") -> Path | None:
+        if which not in ("frame", "crop"):
+            raise ValueError("which must be 'frame' or 'crop'")
+        rec = self.get(evidence_id)
+        rel = None if rec is None else (rec.frame_file if which == "frame" else rec.crop_file)
+        return None if rel is None else self.root / rel
+
+    def total_bytes(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COALESCE(SUM(bytes),0) FROM evidence").fetchone()[0])
+
+    def enforce_retention(self) -> int:
+        """Delete evidence older than ``max_age_days``, then the oldest (unprotected first) until
+        the total fits ``max_bytes``. Returns how many records went."""
+        cutoff = self.clock.now().timestamp() - self.max_age_days * 86400
+        removed = 0
+        with self._lock:
+            old = self._db.execute("SELECT id,frame_file,crop_file FROM evidence WHERE epoch < ?", (cutoff,)).fetchall()
+            removed += self._delete(old)
+            total = int(self._db.execute("SELECT COALESCE(SUM(bytes),0) FROM evidence").fetchone()[0])
+            if total > self.max_bytes:
+                rows = self._db.execute(
+                    "SELECT id,frame_file,crop_file,bytes FROM evidence ORDER BY protected, epoch").fetchall()
+                doomed = []
+                for r in rows:
+                    if total <= self.max_bytes:
+                        break
+                    doomed.append(r[:3])
+                    total -= r[3]
+                removed += self._delete(doomed)
+        return removed
+
+    def _delete(self, rows: list) -> int:
+        for eid, frame, crop in rows:
+            for rel in (frame, crop):
+                if rel:
+                    (self.root / rel).unlink(missing_ok=True)
+            self._db.execute("DELETE FROM evidence WHERE id=?", (eid,))
+        return len(rows)

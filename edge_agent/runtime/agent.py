@@ -1,0 +1,227 @@
+"""The running agent: camera → perception → bays → bus (→ sinks: log, MQTT, locks, web).
+
+One object that owns the loop and implements ``AgentControl`` for remote commands. Sinks
+are components with ``start()`` / ``stop()`` that subscribe to ``agent.bus``; the agent
+starts them after itself and stops them in reverse order.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+from edge_agent.bays.monitor import BayMonitor, PlateReader
+from edge_agent.camera.health import HealthTracker
+from edge_agent.camera.source import FrameSource, open_source
+from edge_agent.clock import Clock, SystemClock
+from edge_agent.config.load import ConfigError, load_config
+from edge_agent.config.models import AgentConfig
+from edge_agent.events.bus import EventBus
+from edge_agent.events.types import Event, EventType
+from edge_agent.evidence.store import EvidenceStore
+from edge_agent.perception.lists import PlateLists
+from edge_agent.runtime.control import CHARGER_STATES, ControlError, ControlResult
+
+log = logging.getLogger(__name__)
+
+
+class Component(Protocol):
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+class LockManager(Protocol):
+    """What the lock stage offers the agent for remote commands."""
+
+    def lock(self, bay_id: str, reason: str, operator: str) -> ControlResult: ...
+
+    def unlock(self, bay_id: str, reason: str, operator: str) -> ControlResult: ...
+
+
+def default_reader(cfg: AgentConfig, lists: PlateLists) -> PlateReader:
+    from edge_agent.perception.pipeline import Pipeline
+
+    models = Path(cfg.perception.models_dir)
+    if not models.is_absolute() and cfg.source_path is not None and not models.exists():
+        models = cfg.source_path.parent / models
+    return Pipeline.from_config(cfg.perception, models, lists)
+
+
+class Agent:
+    def __init__(self, cfg: AgentConfig, clock: Clock | None = None, bus: EventBus | None = None,
+                 source: FrameSource | None = None, reader: PlateReader | None = None,
+                 lists: PlateLists | None = None, evidence: EvidenceStore | None = None,
+                 reader_factory: Callable[[AgentConfig, PlateLists], PlateReader] = default_reader) -> None:
+        self.cfg = cfg
+        self.clock = clock or SystemClock()
+        self.bus = bus or EventBus()
+        self.lists = lists or PlateLists(cfg.lists.allow, cfg.lists.deny)
+        self.data_dir = Path(cfg.data_dir)
+        self.evidence = evidence or EvidenceStore(self.data_dir / "evidence", self.clock)
+        self.source = source or open_source(cfg.camera, self.clock)
+        self._reader_factory = reader_factory
+        self.reader = reader or reader_factory(cfg, self.lists)
+        self.monitor = BayMonitor(cfg, self.bus, self.clock, self.lists, self.evidence)
+        self.health = self._new_health()
+        self.lock_manager: LockManager | None = None
+        self.components: list[Component] = []
+        self.camera_ok = True
+        self._lost_at: float | None = None
+        self._stop = threading.Event()
+        self._started = False
+
+    # ---- composition --------------------------------------------------------------------
+    def add_component(self, component: Component) -> Component:
+        """Attach a sink (MQTT, locks, web…). Started with the agent, stopped before it."""
+        self.components.append(component)
+        if self._started:
+            component.start()
+        return component
+
+    def attach_lock_manager(self, manager: LockManager) -> None:
+        """Route ``lock`` / ``unlock`` commands to the lock stage (it adds itself as a component too)."""
+        self.lock_manager = manager
+
+    def start(self) -> None:
+        self.source.start()
+        self._started = True
+        for c in self.components:
+            c.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for c in reversed(self.components):
+            try:
+                c.stop()
+            except Exception:  # one sink failing to stop must not keep the others running
+                log.exception("stopping %r failed", c)
+        self.source.stop()
+        self._started = False
+
+    # ---- the loop -----------------------------------------------------------------------
+    def step(self) -> bool:
+        """One loop turn: judge the newest frame if there is one, else let timers run.
+        Returns whether a frame was processed."""
+        frame = self.source.latest()
+        got = frame is not None
+        if got:
+            good = self.health.on_frame(frame.image)
+            if good:
+                self.monitor.on_frame(frame.image, self.reader, usable=self.health.usable())
+        self._check_camera()
+        if not got:
+            self.monitor.tick()
+        return got
+
+    def run_forever(self, sleep: Callable[[float], None] = time.sleep) -> None:
+        """Loop until ``stop()``; polls the latest-frame slot a few times per frame period."""
+        idle = 1.0 / self.cfg.camera.fps / 4
+        last_retention = float("-inf")
+        while not self._stop.is_set():
+            if not self.step():
+                sleep(idle)
+            now = self.clock.monotonic()
+            if now - last_retention > 3600:
+                last_retention = now
+                self.evidence.enforce_retention()
+
+    def _new_health(self) -> HealthTracker:
+        c = self.cfg.camera
+        return HealthTracker(self.clock, c.lost_after_s, c.frozen_after_s, c.black_level)
+
+    def _check_camera(self) -> None:
+        h = self.health.health()
+        if h.ok == self.camera_ok:
+            return
+        self.camera_ok = h.ok
+        now = self.clock.monotonic()
+        if not h.ok:
+            self._lost_at = now
+            ev = Event.make(EventType.CAMERA_LOST, self.clock, data={"reason": h.reason,
+                            "last_frame_age_s": h.last_frame_age_s, "reconnects": self.source.reconnects})
+        else:
+            blind = None if self._lost_at is None else round(now - self._lost_at, 1)
+            ev = Event.make(EventType.CAMERA_RESTORED, self.clock, data={"blind_s": blind, "fps": h.fps})
+        self.monitor.camera(h.ok)
+        self.bus.publish(ev)
+
+    def status(self) -> dict[str, Any]:
+        """For health reports (MQTT heartbeat, web): camera health and detector load."""
+        return {"camera": self.health.health().to_dict(), "frames": self.monitor.frames,
+                "detector_runs": self.monitor.detector_runs,
+                "bays": {b: s.to_dict() for b, s in self.bus.states().items()}}
+
+    # ---- AgentControl -------------------------------------------------------------------
+    def bay_ids(self) -> list[str]:
+        return self.monitor.bay_ids()
+
+    def _bay(self, bay_id: str) -> str:
+        if bay_id not in self.monitor.machines:
+            raise ControlError("unknown_bay", f"no bay {bay_id!r} (bays: {', '.join(self.bay_ids())})")
+        return bay_id
+
+    def lock(self, bay_id: str, reason: str, operator: str) -> ControlResult:
+        self._bay(bay_id)
+        if self.lock_manager is None:
+            raise ControlError("no_lock", "this agent has no lock controller attached")
+        return self.lock_manager.lock(bay_id, reason, operator)
+
+    def unlock(self, bay_id: str, reason: str, operator: str) -> ControlResult:
+        self._bay(bay_id)
+        if self.lock_manager is None:
+            raise ControlError("no_lock", "this agent has no lock controller attached")
+        return self.lock_manager.unlock(bay_id, reason, operator)
+
+    def snapshot(self, bay_id: str | None) -> str:
+        if bay_id is not None:
+            self._bay(bay_id)
+        eid = self.monitor.snapshot(bay_id)
+        if eid is None:
+            raise ControlError("no_frame", "no camera frame yet")
+        return eid
+
+    def set_lists(self, allow: list[str] | None, deny: list[str] | None) -> ControlResult:
+        self.lists.update(allow=allow, deny=deny)
+        events = self.monitor.reverify()
+        return ControlResult(True, f"lists updated ({len(self.lists.allow)} allowed, {len(self.lists.deny)} denied)",
+                             {"events": [e.event_id for e in events]})
+
+    def charger_status(self, bay_id: str, status: str) -> ControlResult:
+        self._bay(bay_id)
+        if status not in CHARGER_STATES:
+            raise ControlError("bad_status", f"status must be one of {', '.join(CHARGER_STATES)}")
+        events = self.monitor.charger_status(bay_id, status)
+        return ControlResult(True, f"{bay_id}: charger {status}", {"events": [e.type for e in events]})
+
+    def reload_config(self) -> ControlResult:
+        """Re-read the YAML; lists apply at once, bay / timer / occupancy changes restart monitoring."""
+        path = self.cfg.source_path
+        if path is None:
+            raise ControlError("no_config_file", "the agent was not started from a config file")
+        try:
+            new = load_config(path)
+        except ConfigError as exc:
+            return ControlResult(False, "config invalid, kept the running one", {"problems": exc.problems})
+        changed = [k for k in ("bays", "timers", "occupancy", "camera", "perception")
+                   if getattr(new, k) != getattr(self.cfg, k)]
+        self.lists.update(allow=new.lists.allow, deny=new.lists.deny)
+        old_monitor = self.monitor
+        self.cfg = new
+        if {"bays", "timers", "occupancy"} & set(changed):
+            old_monitor.close()
+            self.monitor = BayMonitor(new, self.bus, self.clock, self.lists, self.evidence)
+            for bay, fusion in old_monitor.fusion.items():  # keep presence sensors the lock stage attached
+                if bay in self.monitor.fusion and fusion.sensor is not None:
+                    self.monitor.set_sensor(bay, fusion.sensor)
+        else:
+            self.monitor.reverify()
+        if "perception" in changed:
+            self.reader = self._reader_factory(new, self.lists)
+        return ControlResult(True, "config reloaded" + (f" ({', '.join(changed)} changed)" if changed else ""),
+                             {"changed": changed, "config_hash": new.config_hash,
+                              "restart_needed": ["camera"] if "camera" in changed else []})

@@ -1,0 +1,79 @@
+"""Sinks that print the bus: JSON lines (``run`` until MQTT exists) and the demo's story."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
+
+from edge_agent.events.bus import EventBus
+from edge_agent.events.types import BayState, Event
+
+
+class JsonLinesSink:
+    """Every event (and bay state, when ``states``) as one JSON line to a stream and a log file."""
+
+    def __init__(self, bus: EventBus, path: Path | None, stream: IO[str] | None, states: bool = True) -> None:
+        self.bus, self.path, self.stream, self.states = bus, path, stream, states
+        self._file: IO[str] | None = None
+        self._unsub: list[Callable[[], None]] = []
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = self.path.open("a", encoding="utf-8")
+        self._unsub.append(self.bus.subscribe(lambda e: self._write({"kind": "event", **e.to_dict()})))
+        if self.states:
+            self._unsub.append(self.bus.subscribe_state(lambda s: self._write({"kind": "state", **s.to_dict()})))
+
+    def stop(self) -> None:
+        for u in self._unsub:
+            u()
+        self._unsub.clear()
+        if self._file:
+            self._file.close()
+            self._file = None
+
+    def _write(self, obj: dict) -> None:
+        line = json.dumps(obj, ensure_ascii=False, default=str)
+        with self._lock:
+            for out in (self.stream, self._file):
+                if out is not None:
+                    out.write(line + "\n")
+                    out.flush()
+
+
+ICONS = {
+    "vehicle_arrived": "arrived", "vehicle_identified": "identified", "violation_started": "VIOLATION",
+    "violation_ended": "violation ended", "overstay_started": "OVERSTAY", "overstay_ended": "overstay ended",
+    "vehicle_departed": "departed", "camera_lost": "CAMERA LOST", "camera_restored": "camera back",
+}
+
+
+def describe(ev: Event) -> str:
+    """One readable line for an event (the demo's story)."""
+    d = ev.data
+    what = ICONS.get(ev.type, ev.type)
+    if ev.type == "vehicle_identified":
+        nev = {True: "NEV", False: "not an NEV", None: "undecided"}[d.get("nev")]
+        what += f": {d.get('plate')} ({d.get('colour')} plate) → {nev} [{d.get('reason')}], " \
+                f"{d.get('reads')} reads, confidence {d.get('confidence')}"
+    elif ev.type == "violation_started":
+        what += f": {d.get('reason')}" + (f" {d['plate']}" if d.get("plate") else "") + f" after {d.get('parked_s')} s"
+    elif ev.type == "violation_ended":
+        what += f" ({d.get('reason')}, lasted {d.get('duration_s')} s)"
+    elif ev.type == "vehicle_departed":
+        what += f" after {d.get('stayed_s')} s" + (f" ({d['plate']})" if d.get("plate") else "")
+    elif ev.type.startswith("camera_"):
+        what += f" ({', '.join(f'{k}={v}' for k, v in d.items())})"
+    where = f"bay {ev.bay_id}" if ev.bay_id else "camera"
+    tail = f"  evidence {ev.evidence_id[:8]}" if ev.evidence_id else ""
+    return f"{where:<7} {what}{tail}"
+
+
+def describe_state(s: BayState) -> str:
+    plate = f" {s.plate}" if s.plate else ""
+    return f"bay {s.bay_id}: {s.state}{plate}"
