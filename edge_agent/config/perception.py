@@ -1,4 +1,8 @@
-"""Perception settings (owned by the perception stage)."""
+"""Perception settings (owned by the perception stage).
+
+Defaults are the settings measured best on ../shared/datasets/plates-dev (see README,
+perception section): change them only with a new `edge-agent eval` run to back it.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,16 @@ class PerceptionConfig(StrictModel):
     detector: Literal["clp_det", "yolo_onnx", "yolo_pt"] = "clp_det"
     detector_model: str | None = None  # path for yolo_onnx / yolo_pt
     det_size: int = Field(960, ge=160, le=4096, description="longest side the detector sees")
-    det_threshold: float = Field(0.5, gt=0, lt=1)
+    det_max_upscale: float = Field(2.0, ge=1.0, le=4.0, description="small images are enlarged at most this much")
+    det_threshold: float = Field(0.2, gt=0, lt=1, description="detector score a candidate needs")
+    det_confirm: float = Field(0.5, gt=0, le=1, description="below this score a plate is kept only if it reads like one")
+    weak_det_min_text_conf: float = Field(0.8, ge=0, le=1)
+    det_nms: float = Field(0.4, gt=0, lt=1, description="NMS IoU")
+    refine_below: float = Field(90.0, ge=0, description="plates narrower than this (px) get a zoomed second pass")
+    refine_target: float = Field(160.0, ge=40, description="plate width (px) of the zoomed second pass")
+    pad_x: float = Field(0.0, ge=0, lt=0.3, description="rectified crop margin, fraction of width per side")
+    pad_y: float = Field(0.0, ge=0, lt=0.3, description="rectified crop margin, fraction of height per side")
+    province_widen: float = Field(0.15, ge=0, le=0.5, description="re-read widened left by this when the province is missing")
     recognizer: Literal["ppocr_v4", "clp_crnn", "paddleocr"] = "ppocr_v4"
     threads: int = Field(2, ge=1, le=64)
     providers: list[str] = Field(default_factory=lambda: ["CPUExecutionProvider"])

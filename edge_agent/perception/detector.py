@@ -1,0 +1,143 @@
+"""Plate detector on ``clp_det.onnx``: a RetinaFace-style net giving a box and 4 corners.
+
+Why per-image scale: the net's anchors cover plates of roughly 24–768 px. Small street
+plates vanish when a 1080p frame is shrunk, while phone close-ups are already above the
+largest anchor — so the longest side is brought to ``size`` (small images are enlarged up
+to ``max_upscale``), and plates that come out small get a second, zoomed-in pass that
+both finds their corners more exactly and keeps the province character inside them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import ceil
+
+import cv2
+import numpy as np
+
+MIN_SIZES = ((24, 48), (96, 192), (384, 768))
+STEPS = (8, 16, 32)
+VARIANCES = (0.1, 0.2)
+MEAN_BGR = np.array([104.0, 117.0, 123.0], dtype=np.float32)
+# landms order in the model: bottom-right, bottom-left, top-left, top-right → TL, TR, BR, BL
+_LANDMARK_TO_TL_TR_BR_BL = (2, 3, 0, 1)
+
+
+@dataclass(frozen=True)
+class Detection:
+    corners: np.ndarray  # (4, 2) float32 TL, TR, BR, BL in image pixels
+    box: tuple[float, float, float, float]  # x1, y1, x2, y2
+    score: float
+
+    @property
+    def width(self) -> float:
+        c = self.corners
+        return float((np.linalg.norm(c[1] - c[0]) + np.linalg.norm(c[2] - c[3])) / 2)
+
+
+def make_priors(height: int, width: int) -> np.ndarray:
+    """RetinaFace priors (cx, cy, w, h), normalised to the input size."""
+    # reference order: per level, per cell (row-major), per anchor size
+    priors = []
+    for (sizes, step) in zip(MIN_SIZES, STEPS):
+        fh, fw = ceil(height / step), ceil(width / step)
+        cy, cx = np.meshgrid((np.arange(fh) + 0.5) * step / height, (np.arange(fw) + 0.5) * step / width, indexing="ij")
+        cells = np.stack([cx.ravel(), cy.ravel()], axis=-1)
+        wh = np.array([[s / width, s / height] for s in sizes], dtype=np.float64)
+        lvl = np.concatenate([np.repeat(cells, len(sizes), axis=0), np.tile(wh, (len(cells), 1))], axis=1)
+        priors.append(lvl)
+    return np.concatenate(priors).astype(np.float32)
+
+
+def decode(loc: np.ndarray, landms: np.ndarray, priors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Boxes (x1,y1,x2,y2) and landmarks (4 points) normalised to [0,1] of the input."""
+    v0, v1 = VARIANCES
+    centres = priors[:, :2] + loc[:, :2] * v0 * priors[:, 2:]
+    sizes = priors[:, 2:] * np.exp(loc[:, 2:] * v1)
+    boxes = np.concatenate([centres - sizes / 2, centres + sizes / 2], axis=1)
+    pts = priors[:, None, :2] + landms.reshape(-1, 4, 2) * v0 * priors[:, None, 2:]
+    return boxes, pts
+
+
+class PlateDetector:
+    """``detect(image_bgr) -> list[Detection]`` in the image's own pixels."""
+
+    def __init__(self, session, size: int = 960, threshold: float = 0.5, nms: float = 0.4,
+                 max_upscale: float = 2.0, refine_below: float = 0.0, refine_target: float = 160.0) -> None:
+        self.session = session
+        self.size = size
+        self.threshold = threshold
+        self.nms = nms
+        self.max_upscale = max_upscale
+        self.refine_below = refine_below  # plates narrower than this (px in the image) get a zoomed second pass
+        self.refine_target = refine_target
+        self._priors: dict[tuple[int, int], np.ndarray] = {}
+        self._input = session.get_inputs()[0].name
+
+    def scale_for(self, h: int, w: int) -> float:
+        return min(self.size / max(h, w), self.max_upscale)
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        h, w = image.shape[:2]
+        dets = self._run(image, self.scale_for(h, w))
+        if self.refine_below > 0:
+            dets = [self._refine(image, d) if d.width < self.refine_below else d for d in dets]
+        return dets
+
+    def _run(self, image: np.ndarray, scale: float, offset: tuple[float, float] = (0.0, 0.0)) -> list[Detection]:
+        h, w = image.shape[:2]
+        nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+        interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+        resized = cv2.resize(image, (nw, nh), interpolation=interp) if (nh, nw) != (h, w) else image
+        ph, pw = ceil(nh / 32) * 32, ceil(nw / 32) * 32  # pad so every level's grid is whole
+        blob = np.zeros((ph, pw, 3), np.float32)
+        blob[:nh, :nw] = resized
+        blob -= MEAN_BGR
+        blob[nh:, :] = 0
+        blob[:, nw:] = 0
+        loc, conf, landms = self.session.run(None, {self._input: blob.transpose(2, 0, 1)[None]})
+        priors = self._priors.get((ph, pw))
+        if priors is None:
+            priors = self._priors[(ph, pw)] = make_priors(ph, pw)
+        scores = conf[0, :, 1]
+        keep = np.flatnonzero(scores > self.threshold)
+        if keep.size == 0:
+            return []
+        boxes, pts = decode(loc[0, keep], landms[0, keep], priors[keep])
+        size = np.array([pw, ph], np.float32) / scale
+        boxes = boxes * np.tile(size, 2) + np.tile(np.asarray(offset, np.float32), 2)
+        pts = pts * size + np.asarray(offset, np.float32)
+        sc = scores[keep]
+        xywh = [[float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1])] for b in boxes]
+        idx = cv2.dnn.NMSBoxes(xywh, sc.astype(float).tolist(), self.threshold, self.nms)
+        out = []
+        for i in np.asarray(idx).reshape(-1):
+            corners = pts[i][list(_LANDMARK_TO_TL_TR_BR_BL)].astype(np.float32)
+            out.append(Detection(corners, tuple(float(v) for v in boxes[i]), float(sc[i])))
+        return sorted(out, key=lambda d: -d.score)
+
+    def _refine(self, image: np.ndarray, det: Detection) -> Detection:
+        """Re-detect inside a window around a small plate, enlarged so the plate is ``refine_target`` px wide."""
+        h, w = image.shape[:2]
+        x1, y1, x2, y2 = det.box
+        bw, bh = x2 - x1, y2 - y1
+        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+        half = max(bw, bh * 3) * 1.5
+        wx1, wy1 = int(max(0, cx - half)), int(max(0, cy - half))
+        wx2, wy2 = int(min(w, cx + half)), int(min(h, cy + half))
+        if wx2 - wx1 < 8 or wy2 - wy1 < 8:
+            return det
+        scale = min(self.refine_target / max(det.width, 1.0), 8.0)
+        found = self._run(image[wy1:wy2, wx1:wx2], scale, (wx1, wy1))
+        if not found:
+            return det
+        best = max(found, key=lambda d: _iou(d.box, det.box))
+        return best if _iou(best.box, det.box) > 0.3 else det
+
+
+def _iou(a, b) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0

@@ -1,0 +1,187 @@
+"""``edge-agent eval``: score the Pipeline on a labels file (plates-dev format).
+
+Why these metrics: the product question is "NEV or not", so besides detection and text the
+report counts the two costly mistakes separately — blue plates called NEV and green
+non-NEV plates (civil aviation, agricultural: labels whose note says "NOT an NEV") called NEV.
+Labelled plates without a box are matched to the remaining detection that reads most alike.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edge_agent.perception.imageio import ImageReadError, read_image
+from edge_agent.perception.types import PlateRead
+
+NEV_COLOURS = ("green", "yellow_green")
+
+
+@dataclass
+class Label:
+    file: str
+    text: str
+    colour: str
+    box: tuple[float, float, float, float] | None
+    note: str
+
+    @property
+    def double_row(self) -> bool:
+        return "double" in self.note.lower()
+
+    @property
+    def nev(self) -> bool:
+        return self.colour in NEV_COLOURS and "not an nev" not in self.note.lower()
+
+    @property
+    def trap(self) -> bool:
+        return self.colour in NEV_COLOURS and not self.nev
+
+
+@dataclass
+class Outcome:
+    label: Label
+    read: PlateRead | None  # the matched detection, None when missed
+
+
+@dataclass
+class Report:
+    outcomes: list[Outcome] = field(default_factory=list)
+    latencies_ms: list[float] = field(default_factory=list)
+    errors: list[tuple[str, str]] = field(default_factory=list)
+
+    def metrics(self) -> dict:
+        o = self.outcomes
+        found = [x for x in o if x.read is not None]
+        single = [x for x in o if x.label.text and not x.label.double_row]
+        exact = [x for x in single if x.read is not None and x.read.text == x.label.text]
+        noprov = [x for x in single if x.read is not None and x.read.text[-len(x.label.text) + 1:] == x.label.text[1:]
+                  and len(x.read.text) in (len(x.label.text), len(x.label.text) - 1)]
+        per_colour = {}
+        for c in sorted({x.label.colour for x in o if x.label.colour != "unknown"}):
+            rows = [x for x in found if x.label.colour == c]
+            per_colour[c] = {"n": len(rows), "correct": sum(x.read.colour == c for x in rows),
+                             "accuracy": _ratio(sum(x.read.colour == c for x in rows), len(rows))}
+        coloured = [x for x in found if x.label.colour != "unknown"]
+        nev = [x for x in o if x.label.nev]
+        blue = [x for x in o if x.label.colour == "blue"]
+        traps = [x for x in o if x.label.trap]
+        lat = np.array(self.latencies_ms or [0.0])
+        return {
+            "plates": len(o), "images": len(self.latencies_ms), "errors": len(self.errors),
+            "detection_recall": _ratio(len(found), len(o)),
+            "exact_text_single_row": _ratio(len(exact), len(single)), "single_row_plates": len(single),
+            "text_ignoring_province": _ratio(len(noprov), len(single)),
+            "colour_accuracy": _ratio(sum(x.read.colour == x.label.colour for x in coloured), len(coloured)),
+            "colour_per_class": per_colour,
+            "nev_plates": len(nev), "nev_recall": _ratio(sum(x.read is not None and x.read.nev is True for x in nev), len(nev)),
+            "blue_called_nev": sum(x.read is not None and x.read.nev is True for x in blue),
+            "green_non_nev_called_nev": sum(x.read is not None and x.read.nev is True for x in traps),
+            "green_non_nev_plates": len(traps),
+            "latency_ms_median": round(float(np.median(lat)), 1), "latency_ms_p90": round(float(np.percentile(lat, 90)), 1),
+        }
+
+    def failures(self) -> list[tuple[Outcome, str]]:
+        out = []
+        for x in self.outcomes:
+            lab, r = x.label, x.read
+            if r is None:
+                out.append((x, "missed"))
+            elif lab.text and not lab.double_row and r.text != lab.text:
+                out.append((x, "text"))
+            elif lab.colour != "unknown" and r.colour != lab.colour:
+                out.append((x, "colour"))
+            elif (r.nev is True) != lab.nev:
+                out.append((x, "nev"))
+        return out
+
+
+def _ratio(a: int, b: int) -> float:
+    return round(a / b, 4) if b else 0.0
+
+
+def load_labels(csv_path: Path, scene: str | None = "full") -> dict[str, list[Label]]:
+    by_file: dict[str, list[Label]] = {}
+    with open(csv_path, newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            if scene and row.get("scene", scene) != scene:
+                continue
+            box = None
+            if row.get("bbox_x1"):
+                box = tuple(float(row[k]) for k in ("bbox_x1", "bbox_y1", "bbox_x2", "bbox_y2"))
+            by_file.setdefault(row["file"], []).append(
+                Label(row["file"], row.get("plate_text", ""), row.get("plate_color", "unknown") or "unknown",
+                      box, row.get("note", "")))
+    return by_file
+
+
+def iou(a, b) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - ix * iy
+    return ix * iy / union if union > 0 else 0.0
+
+
+def match(labels: list[Label], reads: list[PlateRead]) -> list[Outcome]:
+    """Boxed labels take the detection overlapping most (IoU ≥ 0.3 or its centre inside the
+    box); box-less labels then take the remaining detection whose text is most alike."""
+    free = list(range(len(reads)))
+    out: dict[int, Outcome] = {}
+    for li, lab in enumerate(labels):
+        if lab.box is None:
+            continue
+        best, best_v = None, 0.0
+        for i in free:
+            b = reads[i].box
+            cx, cy = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
+            inside = lab.box[0] <= cx <= lab.box[2] and lab.box[1] <= cy <= lab.box[3]
+            v = max(iou(b, lab.box), 0.3 if inside else 0.0)
+            if v >= 0.3 and v > best_v:
+                best, best_v = i, v
+        if best is not None:
+            free.remove(best)
+        out[li] = Outcome(lab, reads[best] if best is not None else None)
+    for li, lab in enumerate(labels):
+        if lab.box is not None:
+            continue
+        best = max(free, default=None, key=lambda i: (difflib.SequenceMatcher(None, reads[i].text, lab.text).ratio(),
+                                                      reads[i].det_score))
+        if best is not None:
+            free.remove(best)
+        out[li] = Outcome(lab, reads[best] if best is not None else None)
+    return [out[i] for i in range(len(labels))]
+
+
+def evaluate(process: Callable, labels_csv: Path, root: Path | None = None, progress: bool = True) -> Report:
+    """Run ``process(frame_bgr) -> list[PlateRead]`` over every image of ``labels_csv``."""
+    root = root or labels_csv.parent
+    by_file = load_labels(labels_csv)
+    rep = Report()
+    for n, (name, labels) in enumerate(by_file.items(), 1):
+        if progress:
+            _bar(n, len(by_file))
+        try:
+            img = read_image(root / name)
+        except ImageReadError as exc:
+            rep.errors.append((name, str(exc)))
+            rep.outcomes.extend(Outcome(lab, None) for lab in labels)
+            continue
+        t = time.perf_counter()
+        reads = process(img)
+        rep.latencies_ms.append((time.perf_counter() - t) * 1000)
+        rep.outcomes.extend(match(labels, reads))
+    if progress:
+        print(file=sys.stderr)
+    return rep
+
+
+def _bar(n: int, total: int, width: int = 30) -> None:
+    done = int(width * n / total)
+    print(f"\r[{'#' * done}{'.' * (width - done)}] {n}/{total}", end="", file=sys.stderr, flush=True)

@@ -1,0 +1,108 @@
+"""One ``Pipeline``: BGR frame → list of ``PlateRead`` (detect → rectify → read → colour → verdict).
+
+Sessions are created once here and injected into the stages, so a Pipeline is the one
+thing the agent, the CLI and the benchmarks build from a ``PerceptionConfig``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from edge_agent.config.perception import PerceptionConfig
+from edge_agent.perception.colour import classify_colour
+from edge_agent.perception.detector import Detection, PlateDetector
+from edge_agent.perception.lists import PlateLists
+from edge_agent.perception.recognizer import SPECIAL_LEADS, Recognizer, create_recognizer
+from edge_agent.perception.rectify import rectify
+from edge_agent.perception.rules import PROVINCES
+from edge_agent.perception.sessions import SessionFactory
+from edge_agent.perception.types import PlateRead
+from edge_agent.perception.verdict import decide
+
+log = logging.getLogger(__name__)
+
+
+class Pipeline:
+    def __init__(self, detector, recognizer: Recognizer, cfg: PerceptionConfig,
+                 lists: PlateLists | None = None) -> None:
+        self.detector = detector
+        self.recognizer = recognizer
+        self.cfg = cfg
+        self.lists = lists
+
+    @classmethod
+    def from_config(cls, cfg: PerceptionConfig | None = None, models_dir: str | Path | None = None,
+                    lists: PlateLists | None = None) -> Pipeline:
+        cfg = cfg or PerceptionConfig()
+        models = Path(models_dir if models_dir is not None else cfg.models_dir)
+        sessions = SessionFactory(cfg.threads, cfg.providers)
+        detector = make_detector(cfg, models, sessions)
+        recognizer = create_recognizer(cfg.recognizer, models, sessions)
+        return cls(detector, recognizer, cfg, lists)
+
+    def process(self, frame_bgr: np.ndarray) -> list[PlateRead]:
+        dets = self.detector.detect(frame_bgr)
+        if not dets:
+            return []
+        cfg = self.cfg
+        crops = [rectify(frame_bgr, d.corners, pad_x=cfg.pad_x, pad_y=cfg.pad_y) for d in dets]
+        reads = self.recognizer.read(crops)
+        reads = self._recover_province(frame_bgr, dets, reads)
+        out = []
+        for det, crop, (text, conf, char_confs) in zip(dets, crops, reads):
+            if not self._keep(det, text, conf):
+                continue
+            out.append(self._plate(det, crop, text, conf, char_confs))
+        return out
+
+    def _recover_province(self, frame, dets: list[Detection], reads: list) -> list:
+        """Re-read plates whose province slot came out empty with the crop widened to the left:
+        small plates' corners often cut the province character off. Kept only when the new
+        reading adds a province in front of the same serial."""
+        todo = [i for i, (text, _, _) in enumerate(reads)
+                if 5 <= len(text) <= 7 and text[0] not in PROVINCES + SPECIAL_LEADS]
+        if not todo:
+            return reads
+        widened = [rectify(frame, widen_left(dets[i].corners, self.cfg.province_widen)) for i in todo]
+        out = list(reads)
+        for i, (text, conf, confs) in zip(todo, self.recognizer.read(widened)):
+            if text[:1] in PROVINCES and text[1:].endswith(reads[i][0][-5:]) and len(text) <= len(reads[i][0]) + 1:
+                out[i] = (text, conf, confs)
+        return out
+
+    def _keep(self, det: Detection, text: str, conf: float) -> bool:
+        """Weak detections survive only when they read like a plate (drops logos, timestamps)."""
+        if det.score >= self.cfg.det_confirm:
+            return True
+        return len(text) >= 7 and conf >= self.cfg.weak_det_min_text_conf
+
+    def _plate(self, det: Detection, crop, text: str, conf: float, char_confs) -> PlateRead:
+        colour = classify_colour(crop)
+        v = decide(text, colour, self.lists)
+        return PlateRead(
+            text=text, confidence=conf, colour=colour.colour, nev=v.nev, nev_reason=v.reason,
+            corners=tuple((float(x), float(y)) for x, y in det.corners), box=det.box,
+            det_score=det.score, type_code=v.type_code, char_confidences=tuple(char_confs),
+            extra={"dark_chars": colour.dark_chars, "kind": v.kind, "energy": v.energy}, crop=crop,
+        )
+
+
+def widen_left(corners: np.ndarray, frac: float) -> np.ndarray:
+    """Move the left edge (TL, BL) outwards by ``frac`` of the plate's width."""
+    c = np.asarray(corners, np.float32).copy()
+    c[0] -= (c[1] - c[0]) * frac
+    c[3] -= (c[2] - c[3]) * frac
+    return c
+
+
+def make_detector(cfg: PerceptionConfig, models: Path, sessions: SessionFactory):
+    if cfg.detector == "clp_det":
+        return PlateDetector(sessions.get(models / "clp_det.onnx"), size=cfg.det_size,
+                             threshold=cfg.det_threshold, nms=cfg.det_nms, max_upscale=cfg.det_max_upscale,
+                             refine_below=cfg.refine_below, refine_target=cfg.refine_target)
+    from edge_agent.perception import yolo  # operator-supplied models (P2's backend)
+
+    return yolo.make_detector(cfg, models, sessions)

@@ -1,0 +1,193 @@
+"""Plate text recognisers behind one small interface, with plate-vocabulary CTC decoding.
+
+Why restrict the vocabulary: a general OCR model reads 领 as 锁, O as 0 and I as 1. Only the
+characters a plate can hold compete in the CTC argmax, and then each decoded position picks
+the best character its slot allows (position 1 province, 2 an issuing-authority letter —
+``O`` is real there, e.g. 粤O — and the serial never holds I or O).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import cv2
+import numpy as np
+
+from edge_agent.perception.rules import DIGITS, LETTERS, PLATE_VOCAB, PROVINCES
+
+ISSUERS = LETTERS.replace("I", "")  # issuing authority: 'O' is real there (粤O), 'I' is not
+SERIAL = LETTERS.replace("I", "").replace("O", "") + DIGITS  # serial: never I or O
+SUFFIXES = "港澳学警使领挂"
+SPECIAL_LEADS = "使民"  # embassy 使123456, civil aviation 民航
+
+ReadResult = tuple[str, float, tuple[float, ...]]  # text, confidence, per-character confidences
+
+
+@runtime_checkable
+class Recognizer(Protocol):
+    """Reads rectified plate crops (BGR); one result per crop, in order."""
+
+    def read(self, crops: Sequence[np.ndarray]) -> list[ReadResult]: ...
+
+
+@dataclass(frozen=True)
+class Segment:
+    char: str
+    probs: np.ndarray  # peak probability of every vocabulary character over the segment's frames
+
+
+def _allowed(pos: int, n: int, lead: str) -> str:
+    """Characters plate slot ``pos`` of an ``n``-character reading may hold."""
+    if lead == "民":
+        return "民航"[pos] if pos < 2 else SERIAL
+    if lead == "使":
+        return "使" if pos == 0 else SERIAL
+    if pos == 0:
+        return PROVINCES
+    if pos == 1:
+        return ISSUERS
+    if pos == n - 1:
+        return SERIAL + SUFFIXES
+    return SERIAL
+
+
+class CtcPlateDecoder:
+    """Greedy CTC over the plate vocabulary, then per-position format constraints."""
+
+    def __init__(self, classes: Sequence[str], blank: int = 0, vocab: str = PLATE_VOCAB,
+                 province_floor: float = 0.1) -> None:
+        index = {c: i for i, c in enumerate(classes) if c}
+        missing = [c for c in vocab if c not in index]
+        self.vocab = "".join(c for c in vocab if c in index)
+        self.columns = np.array([blank] + [index[c] for c in self.vocab])
+        self.missing = missing
+        self.province_floor = province_floor
+        self._pos = {c: i for i, c in enumerate(self.vocab)}
+
+    def segments(self, probs: np.ndarray) -> list[Segment]:
+        """``probs`` [T, C] softmax output → collapsed non-blank segments over the vocabulary."""
+        p = probs[:, self.columns]
+        p = p / np.maximum(p.sum(axis=1, keepdims=True), 1e-9)
+        best = p.argmax(axis=1)
+        segs: list[Segment] = []
+        t = 0
+        while t < len(best):
+            k = best[t]
+            end = t
+            while end + 1 < len(best) and best[end + 1] == k:
+                end += 1
+            if k != 0:
+                segs.append(Segment(self.vocab[k - 1], p[t:end + 1, 1:].max(axis=0)))
+            t = end + 1
+        return segs
+
+    def decode(self, probs: np.ndarray) -> ReadResult:
+        segs = self.segments(probs)
+        if not segs:
+            return "", 0.0, ()
+        lead = segs[0].char if segs[0].char in SPECIAL_LEADS else ""
+        if not lead and segs[0].char not in PROVINCES and len(segs) != 8:
+            # No province read: keep the reading unless a province is still plausible there
+            # (plates outside GA 36, e.g. military GA13189 or WJ…, start with letters).
+            # 8 characters is an NEV plate: its first slot is the province however it reads.
+            prov = self._best(segs[0], PROVINCES)
+            if prov[1] < self.province_floor:
+                return self._plain(segs)
+        chars, confs = [], []
+        for pos, seg in enumerate(segs):
+            c, pr = self._best(seg, _allowed(pos, len(segs), lead))
+            chars.append(c)
+            confs.append(pr)
+        return "".join(chars), float(np.prod(confs) ** (1 / len(confs))), tuple(confs)
+
+    def _best(self, seg: Segment, allowed: str) -> tuple[str, float]:
+        cols = [self._pos[c] for c in allowed if c in self._pos]
+        j = cols[int(np.argmax(seg.probs[cols]))]
+        return self.vocab[j], float(seg.probs[j])
+
+    def _plain(self, segs: list[Segment]) -> ReadResult:
+        """A reading without a province: only the serial rule (no I / O after two characters) applies."""
+        picks = [self._best(s, SERIAL + SUFFIXES) if i >= 2 else (s.char, float(s.probs[self._pos[s.char]]))
+                 for i, s in enumerate(segs)]
+        confs = [p for _, p in picks]
+        return "".join(c for c, _ in picks), float(np.prod(confs) ** (1 / len(confs))), tuple(confs)
+
+
+def _normalise(crops: Sequence[np.ndarray], height: int, width: int) -> np.ndarray:
+    batch = np.empty((len(crops), 3, height, width), np.float32)
+    for i, c in enumerate(crops):
+        if c.shape[:2] != (height, width):
+            c = cv2.resize(c, (width, height), interpolation=cv2.INTER_LINEAR)
+        batch[i] = c.transpose(2, 0, 1)
+    return batch * (2 / 255.0) - 1.0
+
+
+class OnnxCtcRecognizer:
+    """A CTC text model on onnxruntime: input [N,3,H,W] BGR in [-1,1], output [N,T,C] softmax."""
+
+    def __init__(self, session, classes: Sequence[str], height: int, width: int,
+                 vocab: str = PLATE_VOCAB, batch: int = 8) -> None:
+        self.session = session
+        self.height, self.width = height, width
+        self.decoder = CtcPlateDecoder(classes, vocab=vocab)
+        self.batch = batch
+        self._input = session.get_inputs()[0].name
+
+    def logits(self, crops: Sequence[np.ndarray]) -> np.ndarray:
+        return self.session.run(None, {self._input: _normalise(crops, self.height, self.width)})[0]
+
+    def read(self, crops: Sequence[np.ndarray]) -> list[ReadResult]:
+        out: list[ReadResult] = []
+        for i in range(0, len(crops), self.batch):
+            probs = self.logits(crops[i:i + self.batch])
+            out.extend(self.decoder.decode(p) for p in probs)
+        return out
+
+
+def ppocr_classes(session) -> list[str]:
+    """PP-OCR stores its dictionary in the ONNX metadata: classes = blank + dict + space."""
+    chars = session.get_modelmeta().custom_metadata_map["character"].splitlines()
+    return ["", *chars, " "]
+
+
+# --- backend registry -----------------------------------------------------------------------
+
+RecognizerFactory = Callable[..., Recognizer]
+_REGISTRY: dict[str, RecognizerFactory] = {}
+
+
+def register_recognizer(key: str, factory: RecognizerFactory) -> None:
+    """``factory(models_dir: Path, sessions: SessionFactory, **options) -> Recognizer``."""
+    _REGISTRY[key] = factory
+
+
+def create_recognizer(key: str, models_dir: Path, sessions, **options) -> Recognizer:
+    if key not in _REGISTRY and key == "paddleocr":
+        import edge_agent.perception.paddle_backend  # noqa: F401  (registers itself; needs the extra)
+    try:
+        factory = _REGISTRY[key]
+    except KeyError:
+        raise ValueError(f"unknown recogniser {key!r}; known: {', '.join(sorted(_REGISTRY))}") from None
+    return factory(Path(models_dir), sessions, **options)
+
+
+def recognizer_keys() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def _ppocr_v4(models_dir: Path, sessions, width: int = 168, vocab: str = PLATE_VOCAB) -> OnnxCtcRecognizer:
+    s = sessions.get(models_dir / "ch_PP-OCRv4_rec_infer.onnx")
+    return OnnxCtcRecognizer(s, ppocr_classes(s), 48, width, vocab=vocab)
+
+
+def _clp_crnn(models_dir: Path, sessions, width: int = 112, vocab: str = PLATE_VOCAB) -> OnnxCtcRecognizer:
+    s = sessions.get(models_dir / "clp_v2_c_rec.onnx")
+    chars = (models_dir / "clp_dict.txt").read_text(encoding="utf-8").splitlines()
+    return OnnxCtcRecognizer(s, ["", *chars], 32, width, vocab=vocab)
+
+
+register_recognizer("ppocr_v4", _ppocr_v4)
+register_recognizer("clp_crnn", _clp_crnn)
