@@ -11,6 +11,7 @@ Runtime hooks::
     metrics.attach(bus)                              # events by type, lock moves/faults, camera reconnects
     metrics.outbox_depth.set_function(outbox.depth)  # or metrics.outbox_depth.set(n)
     metrics.fps.set(reader.fps)                      # per health tick
+    metrics.loops_stuck.set_function(lambda: len(watchdog.stuck()))
     with metrics.inference_seconds.time(): pipeline.process(frame)
     server = start_metrics_server(cfg.ops.metrics.port, metrics.registry, cfg.ops.metrics.host)
     ... server.shutdown() on stop
@@ -50,6 +51,8 @@ class AgentMetrics:
         self.camera_reconnects = Counter(
             "edge_agent_camera_reconnects", "Camera connections restored after a loss", registry=r
         )
+        # For liveness probes outside systemd (containers): the watchdog's view, 0 when all loops progress.
+        self.loops_stuck = Gauge("edge_agent_loops_stuck", "Watched loops past their progress deadline", registry=r)
 
     def on_event(self, event: Event) -> None:
         """Count one bus event (also usable without a bus)."""

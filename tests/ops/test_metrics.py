@@ -45,6 +45,7 @@ def test_scrape_shows_bus_events_and_gauges(served, clock):
     bus.publish(Event.make(EventType.CAMERA_RESTORED, clock))
     metrics.fps.set(4.8)
     metrics.outbox_depth.set_function(lambda: 17)
+    metrics.loops_stuck.set_function(lambda: 1)
     for seconds in (0.04, 0.3, 0.3, 2.0):
         metrics.inference_seconds.observe(seconds)
 
@@ -58,6 +59,7 @@ def test_scrape_shows_bus_events_and_gauges(served, clock):
     assert m[("edge_agent_camera_reconnects_total", ())] == 1
     assert m[("edge_agent_camera_fps", ())] == 4.8
     assert m[("edge_agent_outbox_depth", ())] == 17
+    assert m[("edge_agent_loops_stuck", ())] == 1
     assert m[("edge_agent_inference_seconds_count", ())] == 4
     assert m[("edge_agent_inference_seconds_bucket", (("le", "0.05"),))] == 1
     assert m[("edge_agent_inference_seconds_bucket", (("le", "0.35"),))] == 3
