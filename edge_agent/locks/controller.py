@@ -23,7 +23,7 @@ from edge_agent.events.types import BayState, Event, EventType
 from edge_agent.locks.interlock import Decision, Interlock
 
 # codes of vehicle_possible() that mean "a vehicle is (or was just) there", not "unknown"
-_VEHICLE_CODES = {"vehicle_present", "bay_occupied", "recent_read"}
+_VEHICLE_CODES = {"vehicle_present", "bay_occupied"}
 _READ_EVENTS = set(EventType.BAY_STORY) - {EventType.VEHICLE_DEPARTED}
 
 
@@ -131,12 +131,13 @@ class LockController:
 
     def _track_free(self) -> None:
         why = self.il.vehicle_possible()
-        if why is None:
+        # a recent read only blocks the raise itself (interlock); the free timer runs from departure
+        if why is None or why[0] == "recent_read":
             if self.free_since is None:
                 self.free_since = self.clock.monotonic()
             return
         self.free_since = None
-        if self.admitted_at is not None and why[0] in _VEHICLE_CODES and why[0] != "recent_read":
+        if self.admitted_at is not None and why[0] in _VEHICLE_CODES:
             self.vehicle_since_admission = True
 
     def _warn(self, ev: Event, what: str) -> None:

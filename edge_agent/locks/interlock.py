@@ -239,9 +239,9 @@ class Interlock:
     def _abort_rise(self, why: tuple[str, str]) -> None:
         self.driver.motor_stop()
         m, self._motion = self._motion, None
-        self.emit(EventType.LOCK_REFUSED, code=why[0], reason=f"rise aborted: {why[1]}; lowering",
-                   operator=m.operator if m else None)
         self._reverse("vehicle possible while rising")
+        self.emit(EventType.LOCK_REFUSED, code=why[0], reason=f"rise aborted: {why[1]}; lowering",
+                  operator=m.operator if m else None)
 
     def _reverse(self, reason: str) -> None:
         self._reverse_at = self.clock.monotonic() + self.cfg.reverse_delay_s
@@ -266,14 +266,14 @@ class Interlock:
                 self._start(_Motion("down", self.clock.monotonic(), "safe position after fault", recovery=True))
 
     def _tamper(self, sw: Switches) -> None:
-        was = self.state
-        self.emit(EventType.LOCK_TAMPER, was=was, switches=sw.position,
-                   message=f"arm moved without a command ({was} → {sw.position})")
+        was = self.state  # state changes first, then events: subscribers may call back in
         if sw.position == "down":
             self._set_state("down", f"arm forced down while {was}")
         else:  # off its rest switch (or lifted): lower it to the safe end
             self._start(_Motion("down", self.clock.monotonic(), f"arm moved off {was} without a command",
                                 recovery=True))
+        self.emit(EventType.LOCK_TAMPER, was=was, switches=sw.position,
+                  message=f"arm moved without a command ({was} → {sw.position})")
 
     def _note_changes(self, sw: Switches, now: float) -> None:
         prev, m = self._switches, self._motion

@@ -19,6 +19,7 @@ from typing import Any
 from edge_agent.clock import Clock
 from edge_agent.config.models import AgentConfig
 from edge_agent.events.bus import EventBus
+from edge_agent.events.types import EventType
 from edge_agent.locks.controller import LockController
 from edge_agent.locks.driver import LockDriver, make_driver
 from edge_agent.locks.interlock import Decision, Interlock
@@ -49,7 +50,7 @@ class LockManager:
             states = self._bus.states()
             if u.bay_id in states:
                 u.controller.on_state(states[u.bay_id])
-            self._unsubscribe.append(self._bus.subscribe(u.controller.on_event))
+            self._unsubscribe.append(self._bus.subscribe(u.controller.on_event, set(EventType.BAY_STORY)))
             self._unsubscribe.append(self._bus.subscribe_state(u.controller.on_state))
 
     def stop(self) -> None:

@@ -48,7 +48,8 @@ class Arm:
         dt, self._t = now - self._t, now
         if self.drive and not self.stalled and dt > 0:
             step = dt / self.travel_time_s
-            self.position = min(1.0, self.position + step) if self.drive == "up" else max(0.0, self.position - step)
+            pos = self.position + step if self.drive == "up" else self.position - step
+            self.position = 1.0 if pos >= 1.0 - _EPS else 0.0 if pos <= _EPS else pos  # at the end stop
 
     def set_drive(self, drive: Direction | None) -> None:
         self.update()

@@ -1,0 +1,207 @@
+"""The fault-injection table: one test per fault, each on MockFactory pins and on the simulator.
+
+Every test ends with ``rig.safe()``: UP was never driven while a vehicle was possible,
+and the arm is down or its motor stopped. Each also asserts its fault / refusal event.
+"""
+
+from __future__ import annotations
+
+from edge_agent.events.types import EventType
+from tests.locks.conftest import DOWN, NEV_PLATE, UP, Rig
+
+
+def codes(rig: Rig, type_: str) -> list[str]:
+    return [e.data.get("code") for e in rig.of(type_)]
+
+
+def rising(rig: Rig, seconds: float = 1.5) -> None:
+    res = rig.manager.lock("B1", reason="test raise", operator="ops")
+    assert res.ok, res.message
+    rig.step(seconds)
+    assert rig.up_active() and 0.0 < rig.arm.position < 1.0
+
+
+def test_presence_while_rising_stops_and_lowers(make_rig, kind):
+    rig = make_rig(kind, position=0.0)
+    rising(rig)
+    rig.set_vehicle(True)  # a car noses in over the rising arm
+    assert not rig.up_active(), "UP must drop on the presence edge, not at the next tick"
+    assert codes(rig, EventType.LOCK_REFUSED) == ["vehicle_present"]
+    assert "rise aborted" in rig.of(EventType.LOCK_REFUSED)[0].data["reason"]
+    rig.step(0.2)
+    assert not rig.down_active()  # reverse_delay_s = 0.3: relays never reverse instantly
+    rig.step(0.2)
+    assert rig.down_active()
+    rig.step(3)
+    assert rig.state == "down" and rig.arm.position == 0.0
+    if kind == "gpio":
+        rig.pin(UP).assert_states([False, True, False])
+        rig.pin(DOWN).assert_states([False, True, False])
+        assert len(rig.pin(UP).states) == 3
+    rig.safe()
+
+
+def test_motor_stall_times_out_into_fault(make_rig, kind):
+    rig = make_rig(kind, position=0.0)
+    rig.inject("stall")
+    assert rig.manager.lock("B1", reason="raise", operator="ops").ok
+    rig.step(4.9)
+    assert rig.up_active() and not rig.of(EventType.LOCK_FAULT)
+    rig.step(0.2)
+    assert codes(rig, EventType.LOCK_FAULT)[0] == "motor_timeout"
+    assert rig.state == "fault" and not rig.up_active()
+    rig.step(10)  # the arm never left the down switch: nothing to lower, motor stays off
+    assert rig.arm.drive is None and rig.state == "fault" and rig.arm.position == 0.0
+    assert codes(rig, EventType.LOCK_FAULT) == ["motor_timeout"]
+    res = rig.manager.lock("B1", reason="again", operator="ops")
+    assert not res.ok and res.data["code"] == "fault"
+    rig.safe()
+
+
+def test_stall_mid_rise_then_lowers_to_safe_position(make_rig, kind):
+    rig = make_rig(kind, position=0.0)
+    rising(rig, 1.5)
+    rig.inject("stall")
+    rig.step(3.6)
+    assert rig.state == "fault" and codes(rig, EventType.LOCK_FAULT) == ["motor_timeout"]
+    rig.step(0.4)
+    assert rig.down_active()  # the fault lowers the arm to the safe end …
+    rig.step(5.1)  # … but it is still stalled: stopped again, reported once more
+    assert rig.arm.drive is None and codes(rig, EventType.LOCK_FAULT) == ["motor_timeout"] * 2
+    rig.step(10)
+    assert len(rig.of(EventType.LOCK_FAULT)) == 2
+    rig.inject("stall", False)  # the obstruction is cleared; the operator lowers it
+    assert rig.manager.unlock("B1", reason="after repair", operator="tech").ok
+    rig.step(3)
+    assert rig.arm.position == 0.0 and rig.state == "fault"
+    assert rig.manager.reset("B1").ok and rig.state == "down"
+    rig.safe()
+
+
+def test_both_switches_active_is_a_fault(make_rig, kind):
+    rig = make_rig(kind, position=1.0)
+    rig.inject("stick_switch", "down", True)
+    assert rig.state == "fault" and codes(rig, EventType.LOCK_FAULT) == ["switches_both"]
+    assert rig.arm.drive is None
+    res = rig.manager.lock("B1", reason="x", operator="ops")
+    assert not res.ok
+    assert not rig.manager.reset("B1").ok  # cause still there
+    rig.inject("stick_switch", "down", None)
+    assert rig.manager.reset("B1").ok and rig.state == "up"
+    rig.safe()
+
+
+def test_both_switches_at_start_up(make_rig, kind):
+    rig = make_rig(kind, position=0.0, start=False)
+    rig.arm.stick_switch("up", True)
+    rig.start()
+    assert rig.state == "fault" and codes(rig, EventType.LOCK_FAULT) == ["switches_both"]
+    rig.step(6)
+    assert rig.arm.drive is None
+    rig.safe()
+
+
+def test_switch_flapping_is_a_fault(make_rig, kind):
+    rig = make_rig(kind, position=1.0)
+    for value in (False, True, False, True):
+        rig.inject("stick_switch", "up", value)
+        rig.step(0.2)
+    assert "switch_flapping" in codes(rig, EventType.LOCK_FAULT)
+    assert rig.of(EventType.LOCK_TAMPER)
+    rig.inject("stick_switch", "up", None)
+    rig.step(4)
+    assert rig.state == "fault" and rig.arm.position == 0.0
+    assert not rig.manager.lock("B1", reason="x", operator="ops").ok
+    rig.safe()
+
+
+def test_presence_sensor_disconnected(make_rig, kind):
+    rig = make_rig(kind, position=1.0)
+    rig.inject("lose_presence")
+    assert rig.state == "fault" and codes(rig, EventType.LOCK_FAULT) == ["presence_unknown"]
+    rig.step(3.5)
+    assert rig.arm.position == 0.0
+    res = rig.manager.reset("B1")
+    assert not res.ok and "presence" in res.message
+    rig.inject("lose_presence", False)
+    assert rig.manager.reset("B1").ok
+    rig.step(30.5)  # healthy again, bay free → auto-raise resumes
+    rig.step(3.2)
+    assert rig.state == "up"
+    rig.safe()
+
+
+def test_presence_sensor_lost_while_rising(make_rig, kind):
+    rig = make_rig(kind, position=0.0)
+    rising(rig)
+    rig.inject("lose_presence")
+    assert not rig.up_active()
+    rig.step(4)
+    assert rig.arm.position == 0.0 and rig.state == "fault"
+    rig.safe()
+
+
+def test_power_loss_mid_move_restarts_between_switches(make_rig, kind):
+    rig = make_rig(kind, position=0.0)
+    rising(rig, 1.5)
+    rig.inject("power_loss")
+    rig.step(1)
+    rig.restart()  # the process comes back; the arm is half-way
+    assert 0.0 < rig.arm.position < 1.0
+    faults = rig.of(EventType.LOCK_FAULT)
+    assert faults and faults[-1].data["code"] == "position_unknown"
+    assert rig.state == "fault" and rig.down_active()
+    rig.step(3)
+    assert rig.arm.position == 0.0 and not rig.down_active()
+    assert rig.manager.reset("B1").ok and rig.state == "down"
+    rig.safe()
+
+
+def test_forced_down_while_up_is_tamper(make_rig, kind):
+    rig = make_rig(kind, position=1.0)
+    rig.vehicle_arrives("粤B1234X", nev=False)
+    rig.inject("move_to", 0.6)  # the car pushes the arm
+    tamper = rig.of(EventType.LOCK_TAMPER)
+    assert len(tamper) == 1 and tamper[0].data["was"] == "up"
+    rig.inject("force_down")
+    rig.set_vehicle(True)
+    rig.step(0.5)
+    assert rig.state == "down"
+    rig.step(300)  # the car stays: never raised under it
+    assert rig.state == "down" and rig.arm.position == 0.0
+    rig.safe()
+
+
+def test_remote_lock_refused_while_a_car_is_present(make_rig, kind):
+    rig = make_rig(kind, position=1.0)
+    rig.vehicle_arrives(NEV_PLATE, nev=True)
+    rig.step(3.2)
+    rig.set_vehicle(True)
+    res = rig.manager.lock("B1", reason="operator wants it up", operator="alice")
+    assert not res.ok and res.data["code"] == "vehicle_present"
+    assert "presence sensor" in res.message
+    ref = rig.of(EventType.LOCK_REFUSED)[-1]
+    assert ref.data["operator"] == "alice" and ref.data["request"] == "operator wants it up"
+    rig.set_vehicle(False)  # sensor clear, camera still sees the car
+    res = rig.manager.lock("B1", reason="again", operator="alice")
+    assert not res.ok and res.data["code"] == "bay_occupied"
+    assert rig.state == "down"
+    rig.safe()
+
+
+def test_camera_loss_blocks_raising(make_rig, kind):
+    rig = make_rig(kind, position=0.0)
+    rig.bay("free", camera_ok=False)
+    res = rig.manager.lock("B1", reason="x", operator="ops")
+    assert not res.ok and res.data["code"] == "camera_not_ok"
+    rig.step(120)
+    assert rig.state == "down"
+    rig.safe()
+
+
+def test_startup_without_bay_state_never_raises(make_rig, kind):
+    rig = make_rig(kind, position=0.0, bay_state=None)
+    rig.step(700)
+    assert rig.state == "down"
+    assert not rig.manager.lock("B1", reason="x", operator="ops").ok
+    rig.safe()
