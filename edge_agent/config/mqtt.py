@@ -1,10 +1,226 @@
-"""MQTT settings (owned by the events stage)."""
+"""MQTT settings (owned by the events stage).
+
+Secrets never sit in the YAML: the password and the command-signing key are named by an
+environment variable or a file, read once at start by :func:`read_secrets`. Relative file
+paths are resolved against the config file's folder, like the web section's.
+"""
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
+
 from edge_agent.config.base import StrictModel
+
+DEFAULT_PROTECTED = [
+    "violation_started",
+    "violation_ended",
+    "overstay_started",
+    "overstay_ended",
+    "lock_fault",
+    "lock_tamper",
+    "lock_refused",
+    "outbox_overflow",
+]
+
+
+def _resolve(v: str | None, info: ValidationInfo) -> str | None:
+    if v is None:
+        return None
+    base = (info.context or {}).get("base_dir") if info.context else None
+    p = Path(v).expanduser()
+    if not p.is_absolute() and base is not None:
+        p = Path(base) / p
+    return str(p)
+
+
+ConfigPath = Annotated[str | None, AfterValidator(_resolve)]
+
+
+@dataclass(frozen=True)
+class BrokerAddress:
+    scheme: str  # mqtt | mqtts
+    host: str
+    port: int
+
+    @property
+    def tls(self) -> bool:
+        return self.scheme == "mqtts"
+
+    def __str__(self) -> str:
+        return f"{self.scheme}://{self.host}:{self.port}"
+
+
+def parse_broker(url: str) -> BrokerAddress:
+    parts = urlsplit(url)
+    if parts.scheme not in ("mqtt", "mqtts"):
+        raise ValueError(f"{url!r}: scheme must be mqtt:// or mqtts://")
+    if parts.username or parts.password:
+        raise ValueError(f"{url!r}: put credentials in mqtt.username / mqtt.password_env, not in the URL")
+    if not parts.hostname:
+        raise ValueError(f"{url!r}: no host")
+    if parts.path not in ("", "/"):
+        raise ValueError(f"{url!r}: no path expected")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"{url!r}: bad port") from None
+    return BrokerAddress(parts.scheme, parts.hostname, port or (8883 if parts.scheme == "mqtts" else 1883))
+
+
+class TlsConfig(StrictModel):
+    ca_file: ConfigPath = Field(None, description="PEM CA bundle; empty = the system's trust store")
+    cert_file: ConfigPath = Field(None, description="client certificate (mutual TLS)")
+    key_file: ConfigPath = None
+    check_hostname: bool = True
+
+    @model_validator(mode="after")
+    def _pair(self) -> "TlsConfig":
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together (mutual TLS needs both)")
+        return self
+
+
+class OutboxConfig(StrictModel):
+    path: ConfigPath = Field(None, description="SQLite file; default {data_dir}/mqtt-outbox.sqlite")
+    max_rows: int = Field(100_000, ge=10, description="pending messages kept before the overflow policy applies")
+    overflow: Literal["drop_oldest", "drop_newest"] = Field(
+        "drop_oldest",
+        description="which unprotected message goes when full; protected types are never dropped",
+    )
+    protected_types: list[str] = Field(default_factory=lambda: list(DEFAULT_PROTECTED))
+    synchronous: Literal["full", "normal"] = Field(
+        "full", description="full survives power cuts; normal only process crashes (faster on SD cards)"
+    )
+    window: int = Field(200, ge=1, le=10_000, description="messages handed to the client before PUBACKs return")
+
+
+class HomeAssistantConfig(StrictModel):
+    enabled: bool = False
+    discovery_prefix: str = "homeassistant"
 
 
 class MqttConfig(StrictModel):
     enabled: bool = False
-    brokers: list[str] = ["mqtt://127.0.0.1:1883"]
+    brokers: list[str] = Field(
+        default_factory=lambda: ["mqtt://127.0.0.1:1883"],
+        min_length=1,
+        description="tried in order on failure (failover); all mqtt:// or all mqtts://",
+    )
+    protocol: Literal["5", "3.1.1"] = "5"
+    client_id: str | None = Field(None, description="default: the site's device_id")
+    username: str | None = None
+    password_env: str | None = Field(None, description="environment variable holding the password")
+    password_file: ConfigPath = Field(None, description="file holding the password (first line)")
+    tls: TlsConfig | None = None
+    keepalive_s: int = Field(30, ge=5, le=3600)
+    reconnect_min_s: int = Field(1, ge=1)
+    reconnect_max_s: int = Field(60, ge=1)
+    topic_prefix: str = Field("edge/{site}/{device}", description="{site} and {device} are filled in")
+    heartbeat_s: float = Field(60.0, gt=0)
+    command_max_age_s: float = Field(60.0, gt=0, description="older (or further in the future) commands are refused")
+    hmac_secret_env: str | None = Field(None, description="when set (or _file), every command must be signed")
+    hmac_secret_file: ConfigPath = None
+    home_assistant: HomeAssistantConfig = Field(default_factory=HomeAssistantConfig)
+    outbox: OutboxConfig = Field(default_factory=OutboxConfig)
+
+    @field_validator("protocol", mode="before")
+    @classmethod
+    def _proto(cls, v: object) -> object:
+        return {5: "5", 5.0: "5", "3": "3.1.1", "311": "3.1.1", "v5": "5"}.get(v, str(v) if v is not None else v)  # type: ignore[arg-type]
+
+    @field_validator("brokers")
+    @classmethod
+    def _brokers(cls, v: list[str]) -> list[str]:
+        schemes = {parse_broker(u).scheme for u in v}
+        if len(schemes) > 1:
+            raise ValueError("mix of mqtt:// and mqtts:// brokers: TLS settings apply to the whole list")
+        return v
+
+    @field_validator("topic_prefix")
+    @classmethod
+    def _prefix(cls, v: str) -> str:
+        if not v or v.startswith("/") or v.endswith("/") or "+" in v or "#" in v or "//" in v:
+            raise ValueError("must be a topic like edge/{site}/{device} (no wildcards, no leading/trailing '/')")
+        try:
+            v.format(site="s", device="d")
+        except (KeyError, IndexError, ValueError):
+            raise ValueError("only {site} and {device} may appear in braces") from None
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "MqttConfig":
+        if self.password_env and self.password_file:
+            raise ValueError("password_env and password_file: choose one")
+        if self.hmac_secret_env and self.hmac_secret_file:
+            raise ValueError("hmac_secret_env and hmac_secret_file: choose one")
+        if (self.password_env or self.password_file) and not self.username:
+            raise ValueError("a password needs mqtt.username")
+        if self.tls is not None and not self.broker_addresses()[0].tls:
+            raise ValueError("mqtt.tls is set but the brokers use mqtt:// (use mqtts://)")
+        if self.reconnect_max_s < self.reconnect_min_s:
+            raise ValueError("reconnect_max_s must be >= reconnect_min_s")
+        return self
+
+    def broker_addresses(self) -> list[BrokerAddress]:
+        return [parse_broker(u) for u in self.brokers]
+
+    def prefix(self, site: str, device: str) -> str:
+        return self.topic_prefix.format(site=site, device=device)
+
+    @property
+    def signing(self) -> bool:
+        return bool(self.hmac_secret_env or self.hmac_secret_file)
+
+
+class SecretError(Exception):
+    """A configured secret source is missing; ``key`` names the config key."""
+
+    def __init__(self, key: str, message: str) -> None:
+        self.key = key
+        super().__init__(f"{key}: {message}")
+
+
+@dataclass(frozen=True)
+class MqttSecrets:
+    password: str | None
+    hmac_key: bytes | None
+
+    def __repr__(self) -> str:  # never print the values
+        return f"MqttSecrets(password={'***' if self.password else None}, hmac_key={'***' if self.hmac_key else None})"
+
+    def values(self) -> list[str]:
+        """For the log redaction filter."""
+        out = [self.password] if self.password else []
+        if self.hmac_key:
+            out.append(self.hmac_key.decode("utf-8", "replace"))
+        return out
+
+
+def _read(env_key: str, env: str | None, file_key: str, file: str | None) -> str | None:
+    if env:
+        value = os.environ.get(env)
+        if not value:
+            raise SecretError(env_key, f"environment variable {env} is not set")
+        return value
+    if file:
+        try:
+            lines = Path(file).read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise SecretError(file_key, f"cannot read {file}: {exc.strerror or exc}") from None
+        if not lines or not lines[0].strip():
+            raise SecretError(file_key, f"{file} is empty")
+        return lines[0].strip()
+    return None
+
+
+def read_secrets(cfg: MqttConfig) -> MqttSecrets:
+    """Read the password and HMAC key from their env var / file (raises :class:`SecretError`)."""
+    password = _read("mqtt.password_env", cfg.password_env, "mqtt.password_file", cfg.password_file)
+    key = _read("mqtt.hmac_secret_env", cfg.hmac_secret_env, "mqtt.hmac_secret_file", cfg.hmac_secret_file)
+    return MqttSecrets(password, key.encode() if key else None)

@@ -1,0 +1,142 @@
+"""A throw-away mosquitto on loopback, for tests, the outbox benchmark and the demo.
+
+Why here and not in tests/: the benchmark (``make bench``) and ``make demo`` need a real
+broker too, and all three should start it the same way (foreground, own config, own
+persistence folder, waited on and reaped).
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class BrokerError(RuntimeError):
+    """mosquitto is missing or did not come up."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def mosquitto_path() -> str | None:
+    return shutil.which("mosquitto") or (
+        "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
+    )
+
+
+@dataclass
+class BrokerTls:
+    cafile: Path
+    certfile: Path
+    keyfile: Path
+    require_certificate: bool = False
+
+
+@dataclass
+class LocalBroker:
+    """``mosquitto -c FILE`` in the foreground; ``start()``/``stop()`` may be repeated.
+
+    The port and the persistence folder stay the same across restarts, so persistent
+    sessions and retained messages survive a stop/start like a real broker's would.
+    """
+
+    workdir: Path
+    port: int = field(default_factory=free_port)
+    tls: BrokerTls | None = None
+    password_file: Path | None = None
+    acl_file: Path | None = None
+    log_path: Path | None = None
+    _proc: subprocess.Popen | None = None
+    _log: object = None
+
+    def config_text(self) -> str:
+        lines = [
+            f"listener {self.port} 127.0.0.1",
+            "persistence true",
+            f"persistence_location {self.workdir}/",
+            "user root",
+            "log_dest stderr",
+            "log_type error",
+            "log_type warning",
+            "log_type notice",
+            "log_type information",
+            "connection_messages true",
+            # a backend's persistent session may queue a long outage's events
+            "max_queued_messages 1000000",
+            f"allow_anonymous {'false' if self.password_file else 'true'}",
+        ]
+        if self.password_file:
+            lines.append(f"password_file {self.password_file}")
+        if self.acl_file:
+            lines.append(f"acl_file {self.acl_file}")
+        if self.tls:
+            lines += [
+                f"cafile {self.tls.cafile}",
+                f"certfile {self.tls.certfile}",
+                f"keyfile {self.tls.keyfile}",
+                f"require_certificate {'true' if self.tls.require_certificate else 'false'}",
+            ]
+        return "\n".join(lines) + "\n"
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def start(self, timeout: float = 10.0) -> "LocalBroker":
+        exe = mosquitto_path()
+        if exe is None:
+            raise BrokerError("mosquitto is not installed (apt-get install mosquitto)")
+        if self.running:
+            return self
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        conf = self.workdir / "mosquitto.conf"
+        conf.write_text(self.config_text())
+        log_path = self.log_path or self.workdir / "mosquitto.log"
+        self._log = open(log_path, "ab")
+        self._proc = subprocess.Popen([exe, "-c", str(conf)], stdout=self._log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                self._close_log()
+                raise BrokerError(f"mosquitto exited with {self._proc.returncode}; see {log_path}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return self
+            except OSError:
+                time.sleep(0.02)  # waiting on a real process's port, not on time-based behaviour
+        self.stop()
+        raise BrokerError(f"mosquitto did not open port {self.port} within {timeout} s; see {log_path}")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM (mosquitto saves its persistence file) and reap."""
+        if self._proc is not None:
+            if self._proc.poll() is None:
+                self._proc.terminate()
+                try:
+                    self._proc.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    self._proc.kill()
+                    self._proc.wait()
+            self._proc = None
+        self._close_log()
+
+    def _close_log(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def url(self, scheme: str | None = None) -> str:
+        return f"{scheme or ('mqtts' if self.tls else 'mqtt')}://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> "LocalBroker":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

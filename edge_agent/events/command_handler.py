@@ -1,0 +1,170 @@
+"""Remote commands: checked, then dispatched to the runtime's ``AgentControl``; always a reply.
+
+Broker ACLs are the first line of defence; here every command must also be well-formed
+JSON matching its schema, fresh (``ts`` within ``command_max_age_s`` of our clock, either
+way, so a recorded command cannot be replayed later) and, when a per-device key is
+configured, signed: ``sig`` = hex HMAC-SHA256(key, name + "\\n" + canonical JSON of the
+payload without ``sig``), canonical = keys sorted, no spaces, UTF-8. A signature seen once
+is refused again while it is fresh (replay). Anything refused changes nothing and is logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from edge_agent.clock import Clock, iso
+from edge_agent.events.schemas import command_schema, first_error
+from edge_agent.events.topics import COMMANDS, Topics
+from edge_agent.runtime.control import AgentControl, ControlError, ControlResult
+
+log = logging.getLogger(__name__)
+
+
+def canonical(name: str, body: dict[str, Any]) -> bytes:
+    unsigned = {k: v for k, v in body.items() if k != "sig"}
+    text = json.dumps(unsigned, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return name.encode() + b"\n" + text.encode("utf-8")
+
+
+def sign_command(name: str, body: dict[str, Any], key: bytes) -> dict[str, Any]:
+    """What a backend does before publishing: returns ``body`` with ``sig`` added."""
+    return {**body, "sig": hmac.new(key, canonical(name, body), hashlib.sha256).hexdigest()}
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    payload: bytes
+    response_topic: str | None = None  # MQTT 5 property
+    correlation: bytes | None = None  # MQTT 5 property
+
+
+@dataclass
+class Reply:
+    topic: str
+    body: dict[str, Any]
+    correlation: bytes | None = None
+
+
+class Refused(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        super().__init__(message)
+
+
+@dataclass
+class CommandHandler:
+    control: AgentControl
+    topics: Topics
+    device: str
+    clock: Clock
+    max_age_s: float = 60.0
+    hmac_key: bytes | None = None
+    _seen: dict[str, float] = field(default_factory=dict)  # signature -> monotonic expiry
+
+    def handle(self, cmd: Command) -> Reply:
+        body: dict[str, Any] = {}
+        try:
+            body = self._parse(cmd)
+            self._check(cmd.name, body)
+            ok, code, message, data = self._dispatch(cmd.name, body)
+        except Refused as exc:
+            ok, code, message, data = False, exc.code, str(exc), {}
+            log.warning("command %s refused: %s: %s", cmd.name, exc.code, exc)
+        except ControlError as exc:
+            ok, code, message, data = False, exc.code, str(exc), {}
+            log.warning("command %s refused by the agent: %s: %s", cmd.name, exc.code, exc)
+        except Exception as exc:  # the agent's bug: still a reply, never a dead command thread
+            log.exception("command %s failed", cmd.name)
+            ok, code, message, data = False, "internal_error", f"{type(exc).__name__}: {exc}", {}
+        else:
+            log.info("command %s: %s %s", cmd.name, code, message)
+        reply_to = cmd.response_topic or (body.get("reply_to") if isinstance(body.get("reply_to"), str) else None)
+        corr = body.get("correlation_id")
+        return Reply(
+            topic=self.topics.safe_reply_topic(reply_to),
+            correlation=cmd.correlation,
+            body={
+                "ok": ok,
+                "command": cmd.name if cmd.name in COMMANDS else None,
+                "code": code,
+                "message": message,
+                "data": data,
+                "ts": iso(self.clock.now()),
+                "device": self.device,
+                "correlation_id": corr if isinstance(corr, str) else None,
+                "id": body.get("id") if isinstance(body.get("id"), str) else None,
+            },
+        )
+
+    def _parse(self, cmd: Command) -> dict[str, Any]:
+        try:
+            body = json.loads(cmd.payload.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise Refused("malformed_json", f"payload is not JSON: {exc}") from None
+        if not isinstance(body, dict):
+            raise Refused("schema_violation", "payload must be a JSON object")
+        return body
+
+    def _check(self, name: str, body: dict[str, Any]) -> None:
+        if name not in COMMANDS:
+            raise Refused("unknown_command", f"unknown command {name!r}; known: {', '.join(COMMANDS)}")
+        if self.hmac_key is not None:
+            sig = body.get("sig")
+            if not isinstance(sig, str) or not sig:
+                raise Refused("missing_signature", "signing is on: the command needs a 'sig'")
+            good = hmac.new(self.hmac_key, canonical(name, body), hashlib.sha256).hexdigest()
+            if not hmac.compare_digest(sig.lower(), good):
+                raise Refused("bad_signature", "the signature does not match the payload")
+        problem = first_error(command_schema(name), body)
+        if problem:
+            raise Refused("schema_violation", problem)
+        self._check_fresh(body["ts"])
+        if self.hmac_key is not None:
+            self._check_replay(body["sig"].lower())
+        bay = body.get("bay")
+        if bay is not None and bay not in self.control.bay_ids():
+            raise Refused("unknown_bay", f"no bay {bay!r} on this device")
+
+    def _check_fresh(self, ts: str) -> None:
+        try:
+            sent = datetime.fromisoformat(ts[:-1] + "+00:00" if ts.endswith("Z") else ts)  # 3.10 lacks "Z"
+        except ValueError:
+            raise Refused("schema_violation", f"ts: {ts!r} is not ISO-8601") from None
+        if sent.tzinfo is None:
+            raise Refused("schema_violation", "ts: needs a UTC offset (e.g. +08:00 or Z)")
+        age = (self.clock.now() - sent).total_seconds()
+        if abs(age) > self.max_age_s:
+            side = "old" if age > 0 else "in the future"
+            raise Refused("stale", f"ts is {abs(age):.0f} s {side} (limit {self.max_age_s:.0f} s)")
+
+    def _check_replay(self, sig: str) -> None:
+        now = self.clock.monotonic()
+        self._seen = {s: t for s, t in self._seen.items() if t > now}
+        if sig in self._seen:
+            raise Refused("replay", "this signed command was already received")
+        self._seen[sig] = now + 2 * self.max_age_s
+
+    def _dispatch(self, name: str, b: dict[str, Any]) -> tuple[bool, str, str, dict[str, Any]]:
+        c = self.control
+        if name == "snapshot":
+            evidence_id = c.snapshot(b.get("bay"))
+            return True, "ok", "snapshot stored", {"evidence_id": evidence_id}
+        result: ControlResult
+        if name == "lock":
+            result = c.lock(b["bay"], b["reason"], b["operator"])
+        elif name == "unlock":
+            result = c.unlock(b["bay"], b["reason"], b["operator"])
+        elif name == "reload-config":
+            result = c.reload_config()
+        elif name == "set-lists":
+            result = c.set_lists(b.get("allow"), b.get("deny"))
+        else:  # charger-status
+            result = c.charger_status(b["bay"], b["status"])
+        return result.ok, "ok" if result.ok else "refused", result.message, dict(result.data)

@@ -1,0 +1,259 @@
+"""One paho-mqtt 2.x client: TLS, login, LWT, reconnect with backoff, broker failover.
+
+paho's own loop (``connect_async`` + ``loop_start``) reconnects with exponential backoff
+(``reconnect_delay_set``) and never raises when a broker is down. We add:
+- failover: after a failed attempt or a lost connection the next attempt goes to the next
+  broker in the list (``connect_async`` from the callback only re-targets the loop);
+- a clear log line and a ``LinkStatus`` for every failure kind: refused login, TLS
+  trouble, plain MQTT sent to a TLS port (closed before CONNACK), nothing listening;
+- callbacks guarded so that a bug in one cannot kill paho's network thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import ssl
+import threading
+from dataclasses import dataclass, replace
+from typing import Callable
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.properties import Properties
+from paho.mqtt.packettypes import PacketTypes
+
+from edge_agent.config.mqtt import BrokerAddress, MqttConfig, MqttSecrets
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LinkStatus:
+    """What the health page / doctor show: ``state`` is one of starting, connecting, connected,
+    refused (login), tls_error, closed_early (no CONNACK), unreachable, stopped."""
+
+    state: str = "starting"
+    broker: str = ""
+    last_error: str | None = None
+    connects: int = 0
+    failures: int = 0  # consecutive
+
+    @property
+    def connected(self) -> bool:
+        return self.state == "connected"
+
+
+class _Client(mqtt.Client):
+    """paho's loop swallows the OSError of a failed connect; keep it for the log line."""
+
+    last_connect_error: OSError | None = None
+
+    def reconnect(self) -> mqtt.MQTTErrorCode:
+        try:
+            return super().reconnect()
+        except OSError as exc:
+            self.last_connect_error = exc
+            raise
+
+
+def describe_connect_error(exc: OSError) -> tuple[str, str]:
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return "tls_error", f"TLS certificate check failed ({exc.verify_message}): check mqtt.tls.ca_file and the broker's name"
+    if isinstance(exc, ssl.SSLError):
+        return "tls_error", f"TLS handshake failed ({exc.reason or exc}): is that port a TLS listener?"
+    if isinstance(exc, ConnectionRefusedError):
+        return "unreachable", "connection refused: is the broker running on that port?"
+    if isinstance(exc, socket.gaierror):
+        return "unreachable", f"cannot resolve the host ({exc.strerror})"
+    if isinstance(exc, (TimeoutError, socket.timeout)):
+        return "unreachable", "connect timed out"
+    return "unreachable", f"cannot connect ({exc.strerror or exc})"
+
+
+class Connection:
+    def __init__(
+        self,
+        cfg: MqttConfig,
+        secrets: MqttSecrets,
+        client_id: str,
+        will: tuple[str, bytes],
+        on_up: Callable[[], None],
+        on_down: Callable[[], None],
+        on_ack: Callable[[int, bool], None],
+        on_message: Callable[[mqtt.MQTTMessage], None],
+    ) -> None:
+        self._cfg = cfg
+        self._brokers: list[BrokerAddress] = cfg.broker_addresses()
+        self._index = 0
+        self._v5 = cfg.protocol == "5"
+        self._on_up, self._on_down, self._on_ack, self._on_msg = on_up, on_down, on_ack, on_message
+        self._lock = threading.Lock()
+        self._status = LinkStatus(broker=str(self._brokers[0]))
+        self._stopping = False
+        self._connack = False
+        self._last_text: str | None = None
+        self._auth_hint = (
+            f"mqtt.username={cfg.username!r} and the password from "
+            + (f"${cfg.password_env}" if cfg.password_env else cfg.password_file or "nowhere (none configured)")
+            if cfg.username
+            else "no mqtt.username is configured (anonymous login)"
+        )
+        c = _Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            protocol=mqtt.MQTTv5 if self._v5 else mqtt.MQTTv311,
+            clean_session=None if self._v5 else True,
+        )
+        c.suppress_exceptions = True  # and logged through enable_logger
+        c.enable_logger(logging.getLogger(f"{__name__}.paho"))
+        if cfg.username:
+            c.username_pw_set(cfg.username, secrets.password)
+        if self._brokers[0].tls:
+            tls = cfg.tls
+            c.tls_set(
+                ca_certs=tls.ca_file if tls else None,
+                certfile=tls.cert_file if tls else None,
+                keyfile=tls.key_file if tls else None,
+                cert_reqs=ssl.CERT_REQUIRED,
+                tls_version=ssl.PROTOCOL_TLS_CLIENT,
+            )
+            if tls is not None and not tls.check_hostname:
+                c.tls_insecure_set(True)
+        c.will_set(will[0], will[1], qos=1, retain=True)
+        c.reconnect_delay_set(cfg.reconnect_min_s, cfg.reconnect_max_s)
+        c.on_pre_connect = self._guard(self._pre_connect)
+        c.on_connect = self._guard(self._connected)
+        c.on_connect_fail = self._guard(self._connect_failed)
+        c.on_disconnect = self._guard(self._disconnected)
+        c.on_publish = self._guard(lambda _c, _u, mid, rc, _p: self._published(mid, rc))
+        c.on_message = self._guard(lambda _c, _u, msg: self._on_msg(msg))
+        self.client = c
+
+    @property
+    def v5(self) -> bool:
+        return self._v5
+
+    def status(self) -> LinkStatus:
+        with self._lock:
+            return self._status
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def start(self) -> None:
+        self._target(self._brokers[self._index])
+        self.client.loop_start()
+
+    def stop(self, final: tuple[str, bytes] | None = None, timeout: float = 3.0) -> bool:
+        """Publish ``final`` (retained, QoS 1) if connected, disconnect cleanly, stop the loop.
+        Returns whether ``final`` was acked."""
+        delivered = False
+        with self._lock:
+            self._stopping = True
+            connected = self._status.connected
+        if final is not None and connected:
+            info = self.client.publish(final[0], final[1], qos=1, retain=True)
+            info.wait_for_publish(timeout)
+            delivered = info.is_published()
+        self.client.disconnect()
+        self.client.loop_stop()
+        self._set(state="stopped")
+        return delivered
+
+    def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False, props: Properties | None = None) -> int:
+        return self.client.publish(topic, payload, qos=qos, retain=retain, properties=props if self._v5 else None).mid
+
+    def subscribe(self, topic_filter: str, qos: int = 1) -> None:
+        self.client.subscribe(topic_filter, qos=qos)
+
+    @staticmethod
+    def reply_properties(correlation: bytes | None) -> Properties:
+        props = Properties(PacketTypes.PUBLISH)
+        props.ContentType = "application/json"
+        if correlation is not None:
+            props.CorrelationData = correlation
+        return props
+
+    # -- paho callbacks (network thread) ---------------------------------------------------
+    def _target(self, broker: BrokerAddress) -> None:
+        kw = {"clean_start": True} if self._v5 else {}
+        self.client.connect_async(broker.host, broker.port, self._cfg.keepalive_s, **kw)
+        self._set(broker=str(broker))
+
+    def _pre_connect(self, _c: object, _u: object) -> None:
+        self._connack = False
+        self.client.last_connect_error = None
+        if self._status.state == "starting":
+            self._set(state="connecting")
+
+    def _connected(self, _c: object, _u: object, _flags: object, rc: mqtt.ReasonCode, _p: object) -> None:
+        self._connack = True
+        if rc.is_failure:
+            login = rc.value in (0x86, 0x87, 4, 5)  # v5 bad credentials / not authorised; v3 codes 4, 5
+            hint = f": check {self._auth_hint}" if login else ""
+            self._fail("refused" if login else "closed_early", f"broker refused the connection: {rc}{hint}")
+            return
+        with self._lock:
+            self._status = replace(
+                self._status, state="connected", last_error=None, failures=0, connects=self._status.connects + 1
+            )
+        self._last_text = None
+        log.info("MQTT %s: connected (MQTT %s)", self._status.broker, self._cfg.protocol)
+        self._on_up()
+
+    def _connect_failed(self, _c: object, _u: object) -> None:
+        exc = self.client.last_connect_error
+        state, text = describe_connect_error(exc) if exc else ("unreachable", "connect failed")
+        self._fail(state, text)
+        self._failover()
+
+    def _disconnected(self, _c: object, _u: object, _f: object, rc: mqtt.ReasonCode, _p: object) -> None:
+        was_up = self._status.connected
+        if was_up:
+            self._on_down()
+        if self._stopping:
+            return
+        if was_up:
+            self._fail("connecting", f"connection lost ({rc}); reconnecting")
+        elif not self._connack:
+            self._fail(
+                "closed_early",
+                "connection closed before the broker answered: plain mqtt:// to a TLS port? (use mqtts://)",
+            )
+        self._failover()
+
+    def _published(self, mid: int, rc: mqtt.ReasonCode) -> None:
+        if rc.is_failure:
+            log.error("MQTT broker refused message %d (%s): check the broker ACL for this device", mid, rc)
+        self._on_ack(mid, not rc.is_failure)
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _fail(self, state: str, text: str) -> None:
+        with self._lock:
+            failures = self._status.failures + 1
+            self._status = replace(self._status, state=state, last_error=text, failures=failures)
+        level = logging.WARNING if text != self._last_text or failures % 10 == 0 else logging.DEBUG
+        self._last_text = text
+        log.log(
+            level,
+            "MQTT %s: %s (attempt %d; retrying with backoff up to %d s)",
+            self._status.broker, text, failures, self._cfg.reconnect_max_s,
+        )
+
+    def _failover(self) -> None:
+        if len(self._brokers) > 1 and not self._stopping:
+            self._index = (self._index + 1) % len(self._brokers)
+            self._target(self._brokers[self._index])
+
+    def _set(self, **kw: object) -> None:
+        with self._lock:
+            self._status = replace(self._status, **kw)
+
+    @staticmethod
+    def _guard(fn: Callable[..., None]) -> Callable[..., None]:
+        def call(*args: object) -> None:
+            try:
+                fn(*args)
+            except Exception:
+                log.exception("MQTT callback %s failed", getattr(fn, "__name__", fn))
+
+        return call

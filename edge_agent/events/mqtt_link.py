@@ -1,0 +1,255 @@
+"""The MQTT component: bus → durable outbox → broker, status/health out, commands in.
+
+    link = build_mqtt(cfg, bus, control, clock, health)   # opens the outbox, joins the bus
+    link.start()                                          # returns at once; connects in the background
+    ...
+    link.stop()                                           # flush, retained ``offline``, disconnect
+
+Topic tree (prefix default ``edge/{site}/{device}``): ``status`` (retained; the LWT is the
+offline document), ``bays/{bay}/state`` (retained), ``events`` (QoS 1), ``health``
+(heartbeat), ``cmd/{name}`` in, replies to the MQTT 5 response topic / ``reply_to`` /
+``replies``. Events and states go through the outbox (on disk first); status, health,
+replies and discovery are about *now* and are published directly.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+
+from edge_agent import __version__
+from edge_agent.clock import Clock, iso
+from edge_agent.config.load import ConfigError
+from edge_agent.config.models import AgentConfig
+from edge_agent.config.mqtt import MqttSecrets, SecretError, read_secrets
+from edge_agent.events.bus import EventBus
+from edge_agent.events.command_handler import Command, CommandHandler
+from edge_agent.events.connection import Connection, LinkStatus
+from edge_agent.events.discovery import discovery_messages
+from edge_agent.events.health import HealthSource, cpu_temp_c, disk_use
+from edge_agent.events.outbox import Outbox
+from edge_agent.events.pump import OutboxPump
+from edge_agent.events.topics import Topics, valid_topic_level
+from edge_agent.events.types import BayState, Event
+from edge_agent.runtime.control import AgentControl
+
+log = logging.getLogger(__name__)
+
+OVERFLOW_EVENT = "outbox_overflow"
+
+
+def _json(obj: Any) -> bytes:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+class MqttLink:
+    def __init__(
+        self,
+        cfg: AgentConfig,
+        bus: EventBus,
+        control: AgentControl,
+        clock: Clock,
+        health: HealthSource,
+        secrets: MqttSecrets,
+        outbox_path: Path,
+    ) -> None:
+        m = cfg.mqtt
+        self._cfg, self._m, self._clock, self._health = cfg, m, clock, health
+        self.site, self.device = cfg.site.site_id, cfg.site.device_id
+        self.topics = Topics(m.prefix(self.site, self.device))
+        self._protected = frozenset(m.outbox.protected_types)
+        self._started_at = clock.now()
+        self._started_mono = clock.monotonic()
+        try:
+            self.outbox = Outbox(
+                outbox_path, m.outbox.max_rows, m.outbox.overflow, m.outbox.synchronous, notice=self._overflow_notice
+            )
+        except (OSError, sqlite3.Error) as exc:
+            raise ConfigError("mqtt", [f"mqtt.outbox.path: cannot open {outbox_path}: {exc}"]) from None
+        try:
+            self.conn = Connection(
+                m, secrets, m.client_id or self.device, (self.topics.status, _json(self._status_doc(False))),
+                on_up=self._on_up, on_down=lambda: self.pump.connected(False),
+                on_ack=lambda mid, ok: self.pump.acked(mid, ok), on_message=self._on_message,
+            )  # fmt: skip
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError: unreadable CA / cert / key
+            self.outbox.close()
+            raise ConfigError("mqtt", [f"mqtt.tls: cannot load the TLS files: {exc}"]) from None
+        self.pump = OutboxPump(self.outbox, self._publish_row, m.outbox.window)
+        self.commands = CommandHandler(control, self.topics, self.device, clock, m.command_max_age_s, secrets.hmac_key)
+        self._cmd_q: queue.Queue[Command | None] = queue.Queue()
+        self._stop = threading.Event()
+        self._next_beat: float | None = None  # monotonic; None until connected
+        self._beat_lock = threading.Lock()
+        self.heartbeats = 0
+        self._threads: list[threading.Thread] = []
+        self._unsubscribe = [bus.subscribe(self._on_event), bus.subscribe_state(self._on_state)]
+
+    # -- public API --------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start publishing; never blocks on the broker and never raises when it is down."""
+        self.pump.start()
+        for name, target in (("mqtt-commands", self._command_loop), ("mqtt-ticker", self._tick_loop)):
+            t = threading.Thread(target=target, name=name, daemon=True)
+            t.start()
+            self._threads.append(t)
+        self.conn.start()
+
+    def stop(self, flush_s: float = 3.0) -> None:
+        """Deliver what the outbox holds (up to ``flush_s``), publish ``offline``, disconnect.
+        Undelivered rows stay on disk for the next start."""
+        for unsub in self._unsubscribe:
+            unsub()
+        self._unsubscribe = []
+        if self.conn.status().connected and not self.pump.flush(flush_s):
+            log.warning("MQTT stop: %d message(s) left in the outbox for the next start", self.outbox.depth())
+        self._stop.set()
+        self._cmd_q.put(None)
+        self.conn.stop(final=(self.topics.status, _json(self._status_doc(False, clean=True))))
+        for t in self._threads:
+            if t is not threading.current_thread():  # reload-config may stop us from the command thread
+                t.join(5)
+        self.pump.stop()
+        self.outbox.close()
+
+    def outbox_depth(self) -> int:
+        return self.outbox.depth()
+
+    def status(self) -> LinkStatus:
+        return self.conn.status()
+
+    def tick(self) -> None:
+        """Publish the heartbeat when due on the injected clock (the ticker thread calls this)."""
+        if not self.conn.status().connected:  # a heartbeat is about now: none queued while offline
+            return
+        with self._beat_lock:
+            due = self._next_beat is not None and self._clock.monotonic() >= self._next_beat
+            if due:
+                self._next_beat = self._clock.monotonic() + self._m.heartbeat_s
+        if due:
+            self.publish_health()
+
+    def publish_health(self) -> None:
+        try:
+            figures = self._health()
+        except Exception:
+            log.exception("health source failed")
+            figures = None
+        used_pct, free_mb = disk_use(self.outbox.path.parent)
+        st = self.conn.status()
+        doc = {
+            "ts": iso(self._clock.now()),
+            "device": self.device,
+            "uptime_s": round(self._clock.monotonic() - self._started_mono, 1),
+            "fps": figures.fps if figures else None,
+            "inference_ms": figures.inference_ms if figures else None,
+            "camera_ok": figures.camera_ok if figures else None,
+            "outbox_depth": self.outbox.depth(),
+            "outbox_dropped": self.outbox.dropped(),
+            "disk_used_pct": used_pct,
+            "disk_free_mb": free_mb,
+            "cpu_temp_c": cpu_temp_c(),
+            "mqtt": {"broker": st.broker, "connects": st.connects},
+        }
+        if figures and figures.extra:
+            doc["extra"] = figures.extra
+        self.conn.publish(self.topics.health, _json(doc), qos=0)
+        self.heartbeats += 1
+
+    # -- bus → outbox --------------------------------------------------------------------------
+    def _on_event(self, event: Event) -> None:
+        protected = event.type in self._protected
+        self.outbox.put(self.topics.events, _json(event.to_dict()), qos=1, protected=protected)
+        self.pump.wake()
+
+    def _on_state(self, state: BayState) -> None:
+        if not valid_topic_level(state.bay_id):
+            log.error("bay id %r cannot be a topic level; state not published", state.bay_id)
+            return
+        topic = self.topics.state(state.bay_id)
+        self.outbox.put(topic, _json(state.to_dict()), qos=1, retain=True, protected=True, key=topic)
+        self.pump.wake()
+
+    def _overflow_notice(self, dropped_total: int) -> tuple[str, bytes]:
+        o = self._m.outbox
+        data = {"dropped_total": dropped_total, "max_rows": o.max_rows, "policy": o.overflow}
+        return self.topics.events, _json(Event.make(OVERFLOW_EVENT, self._clock, data=data).to_dict())
+
+    def _publish_row(self, topic: str, payload: bytes, qos: int, retain: bool) -> int:
+        return self.conn.publish(topic, payload, qos=qos, retain=retain)
+
+    # -- connection ------------------------------------------------------------------------------
+    def _on_up(self) -> None:
+        self.conn.subscribe(self.topics.command_filter, qos=1)
+        self.conn.publish(self.topics.status, _json(self._status_doc(True)), qos=1, retain=True)
+        if self._m.home_assistant.enabled:
+            bays = [(b.id, bool(b.lock_id)) for b in self._cfg.bays]
+            ha = self._m.home_assistant.discovery_prefix
+            for topic, config in discovery_messages(self.topics, self.site, self.device, bays, ha):
+                self.conn.publish(topic, _json(config), qos=1, retain=True)
+        self.pump.connected(True)
+        with self._beat_lock:
+            self._next_beat = self._clock.monotonic()  # a first heartbeat right away
+
+    def _status_doc(self, online: bool, clean: bool = False) -> dict[str, Any]:
+        doc: dict[str, Any] = {"state": "online" if online else "offline", "site": self.site, "device": self.device,
+                               "started": iso(self._started_at)}  # fmt: skip
+        if online:
+            doc.update(version=__version__, config_hash=self._cfg.config_hash or "none", protocol=self._m.protocol)
+            doc["ts"] = iso(self._clock.now())
+        else:
+            doc["clean"] = clean
+            if clean:
+                doc["ts"] = iso(self._clock.now())
+        return doc
+
+    # -- commands --------------------------------------------------------------------------------
+    def _on_message(self, msg: mqtt.MQTTMessage) -> None:
+        name = self.topics.command_name(msg.topic)
+        if name is None:
+            return
+        props = getattr(msg, "properties", None)
+        self._cmd_q.put(
+            Command(
+                name=name,
+                payload=bytes(msg.payload),
+                response_topic=getattr(props, "ResponseTopic", None),
+                correlation=getattr(props, "CorrelationData", None),
+            )
+        )
+
+    def _command_loop(self) -> None:
+        """Commands run one at a time off paho's thread: a lock move may take seconds."""
+        while (cmd := self._cmd_q.get()) is not None:
+            reply = self.commands.handle(cmd)
+            props = self.conn.reply_properties(reply.correlation) if self.conn.v5 else None
+            try:
+                self.conn.publish(reply.topic, _json(reply.body), qos=1, props=props)
+            except ValueError as exc:
+                log.error("reply to %r not sent: %s", reply.topic, exc)
+
+    def _tick_loop(self) -> None:
+        while not self._stop.wait(0.25):
+            try:
+                self.tick()
+            except Exception:
+                log.exception("MQTT heartbeat failed")
+
+
+def build_mqtt(cfg: AgentConfig, bus: EventBus, control: AgentControl, clock: Clock, health: HealthSource) -> MqttLink:
+    """Create the link from the validated config (raises ``ConfigError`` for a missing secret,
+    an unreadable TLS file or an unusable outbox path — exit 2 material)."""
+    m = cfg.mqtt
+    try:
+        secrets = read_secrets(m)
+    except SecretError as exc:
+        raise ConfigError("mqtt", [str(exc)]) from None
+    path = Path(m.outbox.path) if m.outbox.path else Path(cfg.data_dir) / "mqtt-outbox.sqlite"
+    return MqttLink(cfg, bus, control, clock, health, secrets, path)

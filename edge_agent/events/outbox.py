@@ -1,0 +1,219 @@
+"""Durable outbox: every message the backend must get is on disk before it is published.
+
+Why: paho keeps QoS 1 messages published while disconnected only in memory, so a power cut
+or a SIGKILL during a broker outage would lose them. Rows are written here first (SQLite in
+WAL mode, ``synchronous=FULL`` by default so a committed row survives a power cut), handed
+to the MQTT client in ``seq`` order, and deleted only when the broker's PUBACK arrives.
+After a restart every row left is sent again, in order; consumers de-duplicate by
+``event_id``, so the cost of a crash is a few repeats, never a loss.
+
+Bounded: at ``max_rows`` the overflow policy drops an *unprotected* row (the oldest, or the
+new one) and counts it; protected rows (violation, lock-fault … events, retained bay
+states) are never dropped — the bound is exceeded instead, loudly. Each overflow updates one
+protected notice row (``notice`` callback) so the backend learns how many were dropped.
+
+Rows with a ``key`` coalesce: a newer retained bay state replaces a pending older one.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Literal
+
+log = logging.getLogger(__name__)
+
+NOTICE_KEY = "__overflow__"
+Notice = Callable[[int], "tuple[str, bytes] | None"]  # dropped_total -> (topic, payload)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    topic TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    qos INTEGER NOT NULL,
+    retain INTEGER NOT NULL,
+    protected INTEGER NOT NULL,
+    key TEXT
+);
+CREATE INDEX IF NOT EXISTS outbox_unprotected ON outbox(protected, seq);
+CREATE UNIQUE INDEX IF NOT EXISTS outbox_key ON outbox(key) WHERE key IS NOT NULL;
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    seq: int
+    topic: str
+    payload: bytes
+    qos: int
+    retain: bool
+
+
+class Outbox:
+    """Thread-safe: the bus thread writes, the publisher thread reads and deletes."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        max_rows: int = 100_000,
+        overflow: Literal["drop_oldest", "drop_newest"] = "drop_oldest",
+        synchronous: Literal["full", "normal"] = "full",
+        notice: Notice | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.max_rows = max_rows
+        self.overflow = overflow
+        self._notice = notice
+        self._lock = threading.Lock()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = self._open(synchronous)
+        self._depth = self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+        self._over_logged = 0
+
+    def _open(self, synchronous: str) -> sqlite3.Connection:
+        try:
+            return self._connect(synchronous)
+        except sqlite3.DatabaseError as exc:
+            # A damaged file must not stop the agent; keep it for inspection, start empty.
+            aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
+            log.error("outbox %s is unreadable (%s); moved to %s, starting empty", self.path, exc, aside)
+            self.path.rename(aside)
+            for suffix in ("-wal", "-shm"):
+                Path(str(self.path) + suffix).unlink(missing_ok=True)
+            return self._connect(synchronous)
+
+    def _connect(self, synchronous: str) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(f"PRAGMA synchronous={synchronous.upper()}")
+            db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError:
+            db.close()
+            raise
+        return db
+
+    # -- writing ---------------------------------------------------------------------
+    def put(
+        self,
+        topic: str,
+        payload: bytes,
+        *,
+        qos: int = 1,
+        retain: bool = False,
+        protected: bool = False,
+        key: str | None = None,
+    ) -> int | None:
+        """Store one message; returns its ``seq``, or None when the overflow policy refused it."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                if key is not None:
+                    self._depth -= self._db.execute("DELETE FROM outbox WHERE key = ?", (key,)).rowcount
+                dropped = 0
+                if self._depth >= self.max_rows:
+                    dropped = self._make_room(protected)
+                    if dropped < 0:  # the new unprotected row itself is the one dropped
+                        self._count_drop(1)
+                        self._db.execute("COMMIT")
+                        return None
+                seq = self._insert(topic, payload, qos, retain, protected, key)
+                if dropped:
+                    self._count_drop(dropped)
+                self._db.execute("COMMIT")
+                return seq
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                self._depth = self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+                raise
+
+    def _insert(self, topic: str, payload: bytes, qos: int, retain: bool, protected: bool, key: str | None) -> int:
+        cur = self._db.execute(
+            "INSERT INTO outbox (topic, payload, qos, retain, protected, key) VALUES (?, ?, ?, ?, ?, ?)",
+            (topic, payload, qos, int(retain), int(protected), key),
+        )
+        self._depth += 1
+        return int(cur.lastrowid)
+
+    def _make_room(self, protected: bool) -> int:
+        """Drop one unprotected row per policy: 1 dropped, 0 none (exceed), -1 refuse the new row."""
+        if self.overflow == "drop_newest" and not protected:
+            return -1
+        row = self._db.execute("SELECT seq FROM outbox WHERE protected = 0 ORDER BY seq LIMIT 1").fetchone()
+        if row is None:
+            if not protected:
+                return -1
+            if self._over_logged % 1000 == 0:
+                log.error(
+                    "outbox holds %d protected messages (limit %d): keeping them all, the disk is the limit",
+                    self._depth,
+                    self.max_rows,
+                )
+            self._over_logged += 1
+            return 0
+        self._db.execute("DELETE FROM outbox WHERE seq = ?", (row[0],))
+        self._depth -= 1
+        return 1
+
+    def _count_drop(self, n: int) -> None:
+        self._db.execute(
+            "INSERT INTO counters (name, value) VALUES ('dropped', ?) "
+            "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+            (n,),
+        )
+        total = self._db.execute("SELECT value FROM counters WHERE name = 'dropped'").fetchone()[0]
+        if total == n or total % 1000 == 0:
+            log.error("outbox full (%d rows): %d unprotected message(s) dropped so far", self.max_rows, total)
+        notice = self._notice(total) if self._notice else None
+        if notice is not None:
+            self._depth -= self._db.execute("DELETE FROM outbox WHERE key = ?", (NOTICE_KEY,)).rowcount
+            self._insert(notice[0], notice[1], 1, False, True, NOTICE_KEY)
+
+    # -- reading / acknowledging ---------------------------------------------------------
+    def pending(self, after: int = 0, limit: int = 100) -> list[OutboxRow]:
+        """Rows with ``seq > after`` in order (the publisher's cursor)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, topic, payload, qos, retain FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
+                (after, limit),
+            ).fetchall()
+        return [OutboxRow(s, t, bytes(p), q, bool(r)) for s, t, p, q, r in rows]
+
+    def remove(self, seqs: Iterable[int]) -> int:
+        """Delete delivered rows (one transaction for a batch of PUBACKs)."""
+        batch = [(s,) for s in seqs]
+        if not batch:
+            return 0
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            n = 0
+            for args in batch:
+                n += self._db.execute("DELETE FROM outbox WHERE seq = ?", args).rowcount
+            self._db.execute("COMMIT")
+            self._depth -= n
+        return n
+
+    def depth(self) -> int:
+        with self._lock:
+            return self._depth
+
+    def dropped(self) -> int:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM counters WHERE name = 'dropped'").fetchone()
+        return int(row[0]) if row else 0
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> "Outbox":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,115 @@
+"""Moves outbox rows to the MQTT client in order and deletes them when the broker acks.
+
+One thread owns the ``mid → seq`` map, fed by a queue: paho calls ``on_publish`` on its
+network thread while holding its own message lock, so doing the bookkeeping there (or
+taking our lock around ``publish``) invites a deadlock, and a PUBACK can even arrive before
+``publish()`` has returned its mid. Queued, the ack is handled after the mid is recorded.
+
+Rows are handed over only while connected, at most ``window`` unacked at a time, so a long
+outage fills the disk, not paho's memory. Rows already handed over stay with paho across a
+reconnect (paho re-sends its unacked QoS 1 messages, in order, after CONNACK); the cursor
+never rewinds within a process, and a restarted process starts from the first row on disk.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from typing import Callable
+
+from edge_agent.events.outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+# (topic, payload, qos, retain) -> mid; raises ValueError for a topic paho refuses
+PublishFn = Callable[[str, bytes, int, bool], int]
+
+
+class OutboxPump:
+    def __init__(self, outbox: Outbox, publish: PublishFn, window: int = 200) -> None:
+        self._outbox = outbox
+        self._publish = publish
+        self._window = window
+        self._q: queue.Queue[tuple[str, object]] = queue.Queue()
+        self._inflight: dict[int, int] = {}  # mid -> seq, pump thread only
+        self._cursor = 0
+        self._online = False
+        self._idle = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self.published = 0
+        self.rejected = 0
+
+    # -- called from any thread ---------------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="mqtt-outbox", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._q.put(("stop", None))
+            self._thread.join(10)
+            self._thread = None
+
+    def wake(self) -> None:
+        """New rows are on disk."""
+        self._q.put(("wake", None))
+
+    def connected(self, up: bool) -> None:
+        self._q.put(("up" if up else "down", None))
+
+    def acked(self, mid: int, ok: bool) -> None:
+        self._q.put(("ack" if ok else "nack", mid))
+
+    def flush(self, timeout: float) -> bool:
+        """Wait until every row on disk has been acked (True) or ``timeout`` passes (False)."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._outbox.depth() == 0, timeout)
+
+    # -- pump thread --------------------------------------------------------------------
+    def _run(self) -> None:
+        running = True
+        while running:
+            items = [self._q.get()]
+            while True:
+                try:
+                    items.append(self._q.get_nowait())
+                except queue.Empty:
+                    break
+            done: list[int] = []
+            for kind, arg in items:
+                if kind == "stop":
+                    running = False
+                elif kind in ("up", "down"):
+                    self._online = kind == "up"
+                elif kind in ("ack", "nack"):
+                    seq = self._inflight.pop(arg, None)  # type: ignore[arg-type]
+                    if seq is not None:
+                        done.append(seq)
+                        if kind == "nack":
+                            self.rejected += 1
+            try:
+                if done:
+                    self._outbox.remove(done)
+                if running and self._online:
+                    self._fill()
+            except Exception:  # a disk error must not kill the thread; the next item retries
+                log.exception("outbox pump failed")
+            with self._idle:
+                self._idle.notify_all()
+
+    def _fill(self) -> None:
+        room = self._window - len(self._inflight)
+        if room <= 0:
+            return
+        for row in self._outbox.pending(self._cursor, room):
+            try:
+                mid = self._publish(row.topic, row.payload, row.qos, row.retain)
+            except ValueError as exc:  # a topic paho refuses would block the queue for ever
+                log.error("outbox row %d to %r cannot be published (%s); discarded", row.seq, row.topic, exc)
+                self._outbox.remove([row.seq])
+                self.rejected += 1
+            else:
+                self._inflight[mid] = row.seq
+                self.published += 1
+            self._cursor = row.seq

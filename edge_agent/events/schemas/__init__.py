@@ -1,0 +1,72 @@
+"""JSON Schemas of every MQTT payload, the contract shared with the backend.
+
+The same files validate incoming commands at run time and every published payload in the
+tests, so the documentation cannot drift from the code. ``date-time`` is checked as
+ISO-8601 *with an offset* (naive timestamps are a bug on devices in other time zones).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+
+from jsonschema import Draft202012Validator, FormatChecker
+from referencing import Registry, Resource
+
+DIR = Path(__file__).resolve().parent
+
+# topic kind -> schema file
+PAYLOAD_SCHEMAS = {
+    "status": "status.json",
+    "state": "bay-state.json",
+    "event": "event.json",
+    "health": "health.json",
+    "reply": "reply.json",
+    "discovery": "ha-discovery.json",
+}
+
+
+def command_schema(name: str) -> str:
+    return f"cmd-{name}.json"
+
+
+FORMATS = FormatChecker(formats=())
+
+
+@FORMATS.checks("date-time", raises=ValueError)
+def _aware_iso(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    return datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith("Z") else value).tzinfo is not None
+
+
+@lru_cache(maxsize=1)
+def _registry() -> Registry:
+    resources = []
+    for path in DIR.glob("*.json"):
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        resources.append((path.name, Resource.from_contents(doc)))
+    return Registry().with_resources(resources)
+
+
+@lru_cache(maxsize=None)
+def validator(filename: str) -> Draft202012Validator:
+    """A validator for one schema file (``$ref`` between the files resolves by file name)."""
+    schema = _registry().contents(filename)
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema, registry=_registry(), format_checker=FORMATS)
+
+
+def first_error(filename: str, instance: object) -> str | None:
+    """A one-line description of the first violation, or None when valid."""
+    errors = sorted(validator(filename).iter_errors(instance), key=lambda e: list(e.path))
+    if not errors:
+        return None
+    e = errors[0]
+    where = "/".join(str(p) for p in e.path) or "(payload)"
+    message = e.message
+    if e.validator == "anyOf" and all(set(b) == {"required"} for b in e.validator_value):
+        message = "needs at least one of: " + ", ".join(k for b in e.validator_value for k in b["required"])
+    return f"{where}: {message}"

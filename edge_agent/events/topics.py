@@ -1,0 +1,54 @@
+"""The agent's topic tree under one prefix (default ``edge/{site}/{device}``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+COMMANDS = ("lock", "unlock", "snapshot", "reload-config", "set-lists", "charger-status")
+
+
+@dataclass(frozen=True)
+class Topics:
+    prefix: str
+
+    @property
+    def status(self) -> str:
+        return f"{self.prefix}/status"
+
+    @property
+    def events(self) -> str:
+        return f"{self.prefix}/events"
+
+    @property
+    def health(self) -> str:
+        return f"{self.prefix}/health"
+
+    @property
+    def replies(self) -> str:
+        """Where replies go when a command names no response topic (and malformed ones)."""
+        return f"{self.prefix}/replies"
+
+    @property
+    def command_filter(self) -> str:
+        return f"{self.prefix}/cmd/+"
+
+    def state(self, bay_id: str) -> str:
+        return f"{self.prefix}/bays/{bay_id}/state"
+
+    def command(self, name: str) -> str:
+        return f"{self.prefix}/cmd/{name}"
+
+    def command_name(self, topic: str) -> str | None:
+        head = f"{self.prefix}/cmd/"
+        return topic[len(head):] if topic.startswith(head) and "/" not in topic[len(head):] else None
+
+    def safe_reply_topic(self, topic: str | None) -> str:
+        """``topic`` if a reply may go there; never wildcards, never back into our command inbox."""
+        if not topic or any(c in topic for c in "+#\0") or topic.startswith(f"{self.prefix}/cmd/"):
+            return self.replies
+        return topic
+
+
+def valid_topic_level(name: str) -> bool:
+    """A bay id must be one topic level: no '/', no wildcards."""
+    return bool(name) and not any(c in name for c in "/+#\0")

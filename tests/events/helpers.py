@@ -1,0 +1,179 @@
+"""Test side of the MQTT link: a real paho subscriber, a recording AgentControl, configs."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import paho.mqtt.client as mqtt
+import yaml
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from edge_agent.config import AgentConfig, parse_config
+from edge_agent.runtime.control import ControlError, ControlResult
+
+BAYS = ["B1", "B2", "B3", "B4"]
+
+
+def wait_until(pred: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
+    """Poll a condition on a real broker/process with a deadline (never a fixed sleep)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = pred()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.02)
+
+
+def config_dict(broker_url: str, data_dir: Path, **mqtt: Any) -> dict[str, Any]:
+    square = [[0, 0], [100, 0], [100, 100], [0, 100]]
+    return {
+        "site": {"site_id": "s1", "device_id": "dev1"},
+        "camera": {"source": "none"},
+        "bays": [{"id": b, "polygon": square} for b in BAYS],
+        "data_dir": str(data_dir),
+        "mqtt": {"enabled": True, "brokers": [broker_url], "reconnect_max_s": 2, **mqtt},
+    }
+
+
+def make_config(broker_url: str, data_dir: Path, **mqtt: Any) -> AgentConfig:
+    return parse_config(config_dict(broker_url, data_dir, **mqtt), base_dir=data_dir)
+
+
+def write_config(path: Path, broker_url: str, data_dir: Path, **mqtt: Any) -> Path:
+    path.write_text(yaml.safe_dump(config_dict(broker_url, data_dir, **mqtt)))
+    return path
+
+
+@dataclass
+class Received:
+    topic: str
+    payload: bytes
+    retain: bool
+    props: Any = None
+
+    def json(self) -> Any:
+        return json.loads(self.payload)
+
+
+class Subscriber:
+    """A real paho client on the backend side; collects every message it gets."""
+
+    def __init__(
+        self,
+        port: int,
+        topics: list[str] | str = "#",
+        client_id: str = "",
+        persistent: bool = False,
+        v5: bool = True,
+        **tls_auth: Any,
+    ) -> None:
+        self.messages: list[Received] = []
+        self._lock = threading.Lock()
+        self._connected = threading.Event()
+        self.port = port
+        self.topics = [topics] if isinstance(topics, str) else topics
+        self.persistent = persistent
+        self.c = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
+            clean_session=None if v5 else not persistent,
+        )
+        if tls_auth.get("ca"):
+            self.c.tls_set(ca_certs=str(tls_auth["ca"]))
+        if tls_auth.get("username"):
+            self.c.username_pw_set(tls_auth["username"], tls_auth.get("password"))
+        self.v5 = v5
+        self.c.reconnect_delay_set(1, 1)
+        self.c.on_connect = self._on_connect
+        self.c.on_message = self._on_message
+
+    def _on_connect(self, c: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
+        if not rc.is_failure:
+            c.subscribe([(t, 1) for t in self.topics])
+            self._connected.set()
+
+    def _on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        with self._lock:
+            self.messages.append(Received(msg.topic, bytes(msg.payload), bool(msg.retain), msg.properties))
+
+    def start(self) -> "Subscriber":
+        kw: dict[str, Any] = {}
+        if self.v5:
+            props = Properties(PacketTypes.CONNECT)
+            if self.persistent:
+                props.SessionExpiryInterval = 3600
+            kw = {"clean_start": not self.persistent, "properties": props}
+        self.c.connect_async("127.0.0.1", self.port, 30, **kw)
+        self.c.loop_start()
+        wait_until(self._connected.is_set, 10, "the subscriber to connect")
+        return self
+
+    def stop(self) -> None:
+        self.c.disconnect()
+        self.c.loop_stop()
+
+    def on(self, topic: str) -> list[Received]:
+        with self._lock:
+            return [m for m in self.messages if m.topic == topic]
+
+    def all(self) -> list[Received]:
+        with self._lock:
+            return list(self.messages)
+
+    def wait_for(self, topic: str, pred: Callable[[Received], bool] = lambda m: True, timeout: float = 10.0) -> Received:
+        return wait_until(lambda: next((m for m in reversed(self.on(topic)) if pred(m)), None), timeout, f"{topic}")
+
+    def request(self, topic: str, body: Any, response_topic: str, correlation: bytes, raw: bytes | None = None) -> None:
+        props = Properties(PacketTypes.PUBLISH)
+        props.ResponseTopic = response_topic
+        props.CorrelationData = correlation
+        payload = raw if raw is not None else json.dumps(body).encode()
+        self.c.publish(topic, payload, qos=1, properties=props if self.v5 else None).wait_for_publish(5)
+
+
+@dataclass
+class RecordingControl:
+    """AgentControl for tests: records each call; ``lock`` refuses on bays in ``occupied``."""
+
+    bays: list[str] = field(default_factory=lambda: list(BAYS))
+    occupied: set[str] = field(default_factory=set)
+    calls: list[tuple] = field(default_factory=list)
+
+    def bay_ids(self) -> list[str]:
+        return list(self.bays)
+
+    def lock(self, bay_id: str, reason: str, operator: str) -> ControlResult:
+        self.calls.append(("lock", bay_id, reason, operator))
+        if bay_id in self.occupied:
+            return ControlResult(False, "vehicle present: the lock stays down")
+        return ControlResult(True, "raised", {"lock": "up"})
+
+    def unlock(self, bay_id: str, reason: str, operator: str) -> ControlResult:
+        self.calls.append(("unlock", bay_id, reason, operator))
+        return ControlResult(True, "lowered", {"lock": "down"})
+
+    def snapshot(self, bay_id: str | None) -> str:
+        self.calls.append(("snapshot", bay_id))
+        return f"ev-{len(self.calls)}"
+
+    def reload_config(self) -> ControlResult:
+        self.calls.append(("reload_config",))
+        raise ControlError("config_invalid", "bays[0].polygon: needs at least 3 points")
+
+    def set_lists(self, allow: list[str] | None, deny: list[str] | None) -> ControlResult:
+        self.calls.append(("set_lists", allow, deny))
+        return ControlResult(True, "lists replaced", {"allow": len(allow or []), "deny": len(deny or [])})
+
+    def charger_status(self, bay_id: str, status: str) -> ControlResult:
+        self.calls.append(("charger_status", bay_id, status))
+        return ControlResult(True, f"charger {status}")

@@ -1,0 +1,84 @@
+"""The MQTT link against a real mosquitto: status, events, retained states, heartbeat, stop."""
+
+from __future__ import annotations
+
+import pytest
+
+from edge_agent.clock import FakeClock
+from edge_agent.events.bus import EventBus
+from edge_agent.events.health import HealthFigures
+from edge_agent.events.mqtt_link import build_mqtt
+from edge_agent.events.types import BayState, Event, EventType
+from tests.events.helpers import RecordingControl, Subscriber, make_config, wait_until
+
+pytestmark = pytest.mark.broker
+
+PREFIX = "edge/s1/dev1"
+
+
+@pytest.fixture
+def link_parts(broker, tmp_path):
+    clock = FakeClock()
+    bus = EventBus()
+    control = RecordingControl()
+    figures = HealthFigures(fps=4.8, inference_ms=61.5, camera_ok=True, extra={"frames": 12})
+    sub = Subscriber(broker.port, "edge/#").start()
+    made = []
+
+    def make(**mqtt):
+        link = build_mqtt(make_config(broker.url(), tmp_path / "data", **mqtt), bus, control, clock, lambda: figures)
+        made.append(link)
+        return link
+
+    yield make, bus, clock, sub, control
+    for link in made:
+        if link.status().state != "stopped":
+            link.stop()
+    sub.stop()
+
+
+def test_events_states_and_status_reach_the_broker(link_parts):
+    make, bus, clock, sub, _ = link_parts
+    link = make()
+    link.start()
+    online = sub.wait_for(f"{PREFIX}/status", lambda m: m.json()["state"] == "online")
+    assert online.json()["config_hash"] and online.json()["version"]
+
+    events = [Event.make(EventType.VEHICLE_ARRIVED, clock, bay_id=f"B{i % 4 + 1}", data={"n": i}) for i in range(20)]
+    for e in events:
+        bus.publish(e)
+    bus.publish_state(BayState("B2", "occupied", "2026-01-01T08:00:00.000+08:00", plate="京AD12345", lock=None))
+    wait_until(lambda: len(sub.on(f"{PREFIX}/events")) == 20, what="20 events")
+    assert [m.json()["event_id"] for m in sub.on(f"{PREFIX}/events")] == [e.event_id for e in events]
+    wait_until(lambda: link.outbox_depth() == 0, what="the outbox to drain")
+
+    # a late subscriber gets the retained status and bay state
+    late = Subscriber(sub.port, "edge/#").start()
+    try:
+        state = late.wait_for(f"{PREFIX}/bays/B2/state")
+        assert state.retain and state.json()["plate"] == "京AD12345"
+        assert late.wait_for(f"{PREFIX}/status").json()["state"] == "online"
+    finally:
+        late.stop()
+
+    link.stop()
+    offline = sub.wait_for(f"{PREFIX}/status", lambda m: m.json()["state"] == "offline")
+    assert offline.json()["clean"] is True
+
+
+def test_heartbeat_follows_the_injected_clock(link_parts):
+    make, _bus, clock, sub, _ = link_parts
+    link = make(heartbeat_s=60)
+    link.start()
+    first = sub.wait_for(f"{PREFIX}/health").json()  # one right after connecting
+    assert first["fps"] == 4.8 and first["camera_ok"] is True and first["outbox_depth"] == 0
+    assert first["extra"] == {"frames": 12}
+    wait_until(lambda: link.heartbeats == 1, what="the first heartbeat count")
+    clock.advance(59)
+    link.tick()
+    assert link.heartbeats == 1  # not due yet
+    clock.advance(1)
+    link.tick()  # (or the ticker thread, whichever comes first)
+    wait_until(lambda: link.heartbeats == 2, what="the second heartbeat count")
+    wait_until(lambda: len(sub.on(f"{PREFIX}/health")) == 2, what="the second heartbeat")
+    assert sub.on(f"{PREFIX}/health")[1].json()["uptime_s"] == 60.0
