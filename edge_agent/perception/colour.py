@@ -100,12 +100,12 @@ def polarity(gray: np.ndarray, plate_height: int) -> tuple[bool | None, np.ndarr
 
 
 def _background(gray: np.ndarray, strokes: np.ndarray, dark_chars: bool | None) -> np.ndarray:
-    """Pixels that show the plate's own colour: off the grown strokes and on the background
-    side of the median brightness, which also drops glare around bright characters."""
+    """Pixels that show the plate's own colour: off the grown strokes and, behind light
+    characters, on the dark side of the median, which drops the glare around them. (Behind
+    dark characters all of it counts: the NEV gradient is white at the top, green below.)"""
     mask = ~strokes
-    if dark_chars is not None and mask.sum() > 0.1 * mask.size:
-        med = np.median(gray[mask])
-        side = mask & ((gray >= med) if dark_chars else (gray <= med))
+    if dark_chars is False and mask.sum() > 0.1 * mask.size:
+        side = mask & (gray <= np.median(gray[mask]))
         if side.sum() > 0.1 * mask.size:
             mask = side
     if mask.sum() < 0.1 * mask.size:
