@@ -1,0 +1,50 @@
+"""The scenario harness: rendered (or real-photo) frame sequences through the real agent,
+driven by a FakeClock, recording every event and bay state with its scenario time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edge_agent.clock import FakeClock
+from edge_agent.events.types import BayState, Event
+from edge_agent.runtime.agent import Agent
+from edge_agent.runtime.scenario import ScriptedSource, Segment, run_scripted, scene_config
+
+
+@dataclass
+class Run:
+    agent: Agent
+    clock: FakeClock
+    t0: float
+    events: list[tuple[float, Event]] = field(default_factory=list)
+    states: list[BayState] = field(default_factory=list)
+
+    def story(self, bay: str | None = None) -> list[str]:
+        """Event types in order (of one bay, or all bay-story events when ``bay`` is None)."""
+        return [e.type for _, e in self.events if (bay is None or e.bay_id == bay)]
+
+    def of(self, type_: str, bay: str | None = None) -> list[tuple[float, Event]]:
+        return [(t, e) for t, e in self.events if e.type == type_ and (bay is None or e.bay_id == bay)]
+
+    def one(self, type_: str, bay: str | None = None) -> tuple[float, Event]:
+        found = self.of(type_, bay)
+        assert len(found) == 1, f"expected one {type_} in {self.story()}"
+        return found[0]
+
+
+def play(segments: list[Segment], reader, tmp_path: Path, fps: float = 5.0, source=None, lists=None,  # noqa: ANN001
+         **overrides: object) -> Run:
+    """Play ``segments`` through an Agent with the given plate reader; returns what it emitted."""
+    clock = FakeClock()
+    cfg = scene_config(str(tmp_path / "data"), **overrides)
+    src = source or ScriptedSource(segments, clock)
+    agent = Agent(cfg, clock=clock, source=src, reader=reader, lists=lists)
+    run = Run(agent, clock, clock.monotonic())
+    agent.bus.subscribe(lambda e: run.events.append((round(clock.monotonic() - run.t0, 3), e)))
+    agent.bus.subscribe_state(run.states.append)
+    agent.start()
+    duration = sum(s.seconds for s in segments)
+    run_scripted(agent.step, clock, duration, fps)
+    agent.stop()
+    return run
