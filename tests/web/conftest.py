@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 import yaml
 
-from edge_agent.clock import FakeClock
+from edge_agent.clock import FakeClock, iso
 from edge_agent.config.load import load_config
 from edge_agent.events.bus import EventBus
-from edge_agent.events.types import Event, EventType
+from edge_agent.events.types import BayState, Event, EventType
 from edge_agent.evidence.store import EvidenceStore
 from edge_agent.evidence.violations import ViolationLog
 from edge_agent.perception.lists import PlateLists
@@ -145,7 +145,7 @@ def publish_visit(site: Site, bay: str, plate: str, colour: str, nev, nev_reason
 def site(tmp_path: Path) -> Site:
     config_path = write_config(tmp_path)
     UsersFile(tmp_path / "users.txt").set("admin", PASSWORD)
-    clock = FakeClock(datetime(2026, 3, 2, 9, 0, tzinfo=timezone(timedelta(hours=8))))
+    clock = FakeClock(datetime(2026, 3, 2, 1, 0, tzinfo=timezone.utc))  # events in UTC; the page shows +08:00
     store = EvidenceStore(tmp_path / "data" / "evidence", clock)
     log = ViolationLog(store.db_path, clock)
     bus = EventBus()
@@ -153,10 +153,13 @@ def site(tmp_path: Path) -> Site:
     s = Site(tmp_path, config_path, clock, store, log, bus, PlateLists(["粤BD00001"], []))
     s.control = RecordingControl(s)
     for bay, plate, colour, nev, why, reason, day in VIOLATIONS:
-        target = datetime(2026, 3, 2 + day, 9, 0, tzinfo=timezone(timedelta(hours=8)))
+        target = datetime(2026, 3, 2 + day, 1, 0, tzinfo=timezone.utc)
         if target > clock.now():
             clock.advance((target - clock.now()).total_seconds())
         publish_visit(s, bay, plate, colour, nev, why, reason, with_lock=(bay == "A1"))
+    bus.publish_state(BayState("A1", "violation", iso(clock.now()), "v-live", "粤B99999", "blue", False,
+                               "format+colour", lock="up"))
+    bus.publish_state(BayState("A2", "free", iso(clock.now()), lock=None))
     yield s
     log.close()
     store.close()

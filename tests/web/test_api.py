@@ -1,0 +1,199 @@
+"""The app through HTTP (FastAPI's TestClient): auth, CSRF, rate limit, filters, CSV, images,
+list edits, installer saves, audit, language and time zone."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+
+import warnings
+
+import pytest
+import yaml
+
+with warnings.catch_warnings():  # starlette nudges towards httpx2; httpx is what the venv has
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from fastapi.testclient import TestClient
+
+from edge_agent.config.load import load_config
+from tests.web.conftest import PASSWORD
+
+HTML = {"accept": "text/html"}
+
+
+def token(client: TestClient, path: str = "/login") -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', client.get(path).text).group(1)
+
+
+def logged_in(site) -> TestClient:
+    c = TestClient(site.app())
+    r = c.post("/login", data={"username": "admin", "password": PASSWORD, "csrf": token(c)}, follow_redirects=False)
+    assert r.status_code == 303
+    return c
+
+
+@pytest.fixture
+def client(site):
+    return logged_in(site)
+
+
+def test_everything_needs_a_login(site):
+    c = TestClient(site.app())
+    eid = site.log.get(1).evidence_id
+    for path in ("/", "/violations", "/violations/1", "/violations.csv", "/bays", "/installer", "/audit"):
+        r = c.get(path, headers=HTML, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"].startswith("/login?next="), path
+    assert c.get(f"/evidence/{eid}/frame.jpg", follow_redirects=False).status_code == 401
+    assert c.get("/violations.csv", follow_redirects=False).status_code == 401  # non-browser: 401
+    tok = token(c)
+    for path, data in (("/violations/1/decide", {"decision": "confirmed"}), ("/violations/1/list", {"which": "allow"}),
+                       ("/bays/A1/snapshot", {})):
+        assert c.post(path, data={**data, "csrf": tok}, follow_redirects=False).status_code == 401, path
+    assert c.post("/installer", json={"bays": []}, headers={"X-CSRF-Token": tok}).status_code == 401
+    assert site.log.get(1).decision == "open" and not site.control.list_calls
+
+
+def test_login_cookie_is_signed_httponly_lax(site):
+    c = TestClient(site.app())
+    r = c.post("/login", data={"username": "admin", "password": PASSWORD, "csrf": token(c)}, follow_redirects=False)
+    cookie = r.headers["set-cookie"].lower()
+    assert "edge_session=" in cookie and "httponly" in cookie and "samesite=lax" in cookie
+    forged = TestClient(site.app(), cookies={"edge_session": "eyJ1c2VyIjogImFkbWluIn0="})  # {"user": "admin"}
+    assert forged.get("/violations", headers=HTML, follow_redirects=False).status_code == 303
+
+
+def test_post_without_or_with_wrong_csrf_is_refused(client, site):
+    assert client.post("/violations/1/decide", data={"decision": "confirmed"}).status_code == 403
+    assert client.post("/violations/1/decide", data={"decision": "confirmed", "csrf": "nope"}).status_code == 403
+    assert client.post("/installer", json={"bays": []}).status_code == 403
+    assert client.post("/logout").status_code == 403
+    assert site.log.get(1).decision == "open"
+    other = TestClient(site.app())  # the login form needs a token too (login CSRF)
+    assert other.post("/login", data={"username": "admin", "password": PASSWORD}).status_code == 403
+
+
+def test_failed_logins_are_rate_limited_per_user_and_ip(site):
+    c = TestClient(site.app())
+    tok = token(c)
+    for _ in range(3):
+        assert c.post("/login", data={"username": "admin", "password": "wrong", "csrf": tok}).status_code == 401
+    r = c.post("/login", data={"username": "admin", "password": PASSWORD, "csrf": tok})
+    assert r.status_code == 429 and int(r.headers["retry-after"]) == 60  # even the right password waits
+    site.clock.advance(59)
+    assert c.post("/login", data={"username": "admin", "password": PASSWORD, "csrf": tok}).status_code == 429
+    site.clock.advance(1.5)
+    r = c.post("/login", data={"username": "admin", "password": PASSWORD, "csrf": tok}, follow_redirects=False)
+    assert r.status_code == 303
+    actions = [a["action"] for a in site.log.audit_entries()]
+    assert actions.count("login_failed") == 3 and actions.count("login_blocked") == 2 and actions[0] == "login"
+
+
+def test_list_filters_and_pagination(client):
+    def ids(query: str) -> list[str]:
+        return re.findall(r'<tr class="row" data-id="(\d+)"', client.get("/violations" + query).text)
+
+    assert ids("") == ["7", "6", "5", "4", "3"]
+    assert ids("?page=2") == ["2", "1"]
+    assert ids("?bay=A2") == ["6", "4", "2"]
+    assert ids("?plate=粤B1") == ["7", "6", "1"]
+    assert ids("?from=2026-03-03&to=2026-03-04") == ["5", "4", "3"]  # site days, 'to' inclusive
+    assert ids("?from=bad-date") == ids("")
+    page2 = client.get("/violations?decision=open&page=1").text
+    assert 'href="?decision=open&amp;page=2"' in page2  # pager keeps the filter
+
+
+def test_csv_export_follows_the_filter(client, site):
+    client.post("/violations/6/decide", data={"decision": "dismissed", "reason": "staff car", "csrf": token(client, "/violations")})
+    r = client.get("/violations.csv?bay=A2")
+    assert r.headers["content-type"].startswith("text/csv") and "attachment" in r.headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"))))
+    assert [(x["id"], x["plate"], x["decision"], x["decision_reason"]) for x in rows] == [
+        ("6", "粤B13579", "dismissed", "staff car"), ("4", "京A88888", "open", ""), ("2", "粤B67890", "open", "")]
+    assert rows[0]["started"] == "2026-03-05 09:02:05"  # site time zone
+    assert site.log.audit_entries()[0]["action"] == "export_csv"
+
+
+def test_images_are_jpeg_with_cache_headers(client, site):
+    v = site.log.get(1)
+    r = client.get(f"/evidence/{v.evidence_id}/frame.jpg")
+    assert r.status_code == 200 and r.content[:2] == b"\xff\xd8"
+    assert "max-age" in r.headers["cache-control"] and "private" in r.headers["cache-control"]
+    assert client.get(f"/evidence/{v.evidence_id}/crop.jpg").status_code == 200
+    assert client.get("/evidence/no-such-id/frame.jpg").status_code == 404
+    assert client.get(f"/evidence/{v.evidence_id}/other.jpg").status_code == 404
+    assert client.get("/violations").headers["cache-control"] == "no-store"  # pages are not cached
+
+
+def test_decisions_are_audited(client, site):
+    tok = token(client, "/violations")
+    assert client.post("/violations/2/decide", data={"decision": "dismissed", "csrf": tok}).status_code == 400
+    r = client.post("/violations/2/decide", data={"decision": "confirmed", "csrf": tok}, follow_redirects=False)
+    assert r.status_code == 303 and site.log.get(2).decision == "confirmed"
+    a = site.log.audit_entries()[0]
+    assert (a["user"], a["action"], a["target"]) == ("admin", "violation_confirmed", "violation:2")
+    assert "violation_confirmed" in client.get("/audit").text
+
+
+def test_add_plate_to_allow_list_reaches_agent_and_config(client, site):
+    tok = token(client, "/violations")
+    r = client.post("/violations/1/list", data={"which": "allow", "csrf": tok}, follow_redirects=False)
+    assert r.status_code == 303
+    assert site.lists.lookup("粤B12345") == "allow"  # through control.set_lists: the running agent
+    assert site.control.list_calls[-1] == (["粤B12345", "粤BD00001"], [])
+    cfg = load_config(site.config_path)
+    assert sorted(cfg.lists.allow) == ["粤B12345", "粤BD00001"] and cfg.lists.deny == []
+    assert len(list(site.root.glob("agent.yaml.bak-*"))) == 1
+    # moving it to the deny-list takes it off the allow-list
+    client.post("/violations/1/list", data={"which": "deny", "csrf": tok})
+    assert site.lists.lookup("粤B12345") == "deny"
+    cfg = load_config(site.config_path)
+    assert cfg.lists.allow == ["粤BD00001"] and cfg.lists.deny == ["粤B12345"]
+    assert [a["action"] for a in site.log.audit_entries()[:2]] == ["list_deny", "list_allow"]
+    assert "在黑名单中" in client.get("/violations/1").text
+
+
+def test_installer_save_validates_backs_up_and_reloads(client, site):
+    tok = token(client, "/installer")
+    before = site.config_path.read_text(encoding="utf-8")
+    bad = {"bays": [{"id": "A1", "polygon": [[0, 0], [10, 10]]}, {"id": "A1", "polygon": [[0, 0], [9, 0], [9, 9]]}]}
+    r = client.post("/installer", json=bad, headers={"X-CSRF-Token": tok})
+    assert r.status_code == 422
+    assert "bays[0].polygon: needs at least 3 points" in r.json()["problems"]
+    assert site.config_path.read_text(encoding="utf-8") == before and not site.control.reloads
+    assert client.post("/installer", json={"bays": "x"}, headers={"X-CSRF-Token": tok}).status_code == 400
+
+    good = {"bays": [{"id": "A1", "polygon": [[10, 300], [400, 300], [400, 530], [10, 530]]},
+                     {"id": "C3", "polygon": [[500, 100], [700, 100], [700, 250]]}]}
+    r = client.post("/installer", json=good, headers={"X-CSRF-Token": tok})
+    assert r.status_code == 200 and r.json()["ok"] and r.json()["reload"]["ok"]
+    saved = yaml.safe_load(site.config_path.read_text(encoding="utf-8"))
+    assert saved["bays"] == [{"id": "A1", "polygon": [[10.0, 300.0], [400.0, 300.0], [400.0, 530.0], [10.0, 530.0]],
+                              "lock_id": "L1"},
+                             {"id": "C3", "polygon": [[500.0, 100.0], [700.0, 100.0], [700.0, 250.0]]}]
+    assert saved["site"]["site_id"] == "plaza-7"  # the rest of the file is kept
+    assert [b.id for b in site.control.reloads[0].bays] == ["A1", "C3"]
+    assert site.log.audit_entries()[0]["action"] == "save_bays"
+
+
+def test_live_bays_page_shows_state_lock_and_picture(client, site):
+    html = client.get("/bays").text
+    assert "粤B99999" in html and "违规" in html and "升起" in html
+    assert f"/evidence/{site.log.last_evidence('A1')}/frame.jpg" in html
+    r = client.post("/bays/A2/snapshot", data={"csrf": token(client, "/bays")}, follow_redirects=False)
+    assert r.status_code == 303
+    assert site.log.audit_entries()[0]["action"] == "snapshot"
+
+
+def test_english_on_request_chinese_by_default(client):
+    assert "违规记录" in client.get("/violations").text
+    client.post("/lang", data={"lang": "en", "next": "/violations", "csrf": token(client, "/violations")})
+    html = client.get("/violations/4").text
+    assert "Violations" in html and "plate on the deny-list" in html and "违规记录" not in html
+
+
+def test_open_redirect_is_refused(site):
+    c = TestClient(site.app())
+    r = c.post("/login", data={"username": "admin", "password": PASSWORD, "csrf": token(c),
+                               "next": "//evil.example/x"}, follow_redirects=False)
+    assert r.headers["location"] == "/violations"

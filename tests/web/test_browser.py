@@ -1,0 +1,194 @@
+"""The review page in a real headless Chromium (Debian's, driven by Playwright): what a manager and
+an installer do, plus refusals for anonymous requests and POSTs without the CSRF token.
+Screenshots of each page at phone and laptop size go to test-output/screenshots/."""
+
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from edge_agent.web.server import WebServer
+from tests.conftest import REPO
+from tests.web.conftest import PASSWORD
+
+pytestmark = pytest.mark.browser
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SHOTS = REPO / "test-output" / "screenshots"
+SIZES = {"phone": (390, 844), "laptop": (1366, 768)}
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def server(site):
+    with WebServer(site.app(), "127.0.0.1", 0) as srv:
+        yield srv
+
+
+def login(browser, url: str, size: str = "laptop"):
+    w, h = SIZES[size]
+    ctx = browser.new_context(viewport={"width": w, "height": h}, device_scale_factor=1,
+                              accept_downloads=True, locale="zh-CN")
+    page = ctx.new_page()
+    page.goto(url + "/violations")
+    assert "/login" in page.url  # everything is behind the login
+    page.fill("input[name=username]", "admin")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit].primary")
+    page.wait_for_url(url + "/violations")
+    return ctx, page
+
+
+def shot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def image_ok(page, selector: str) -> bool:
+    page.wait_for_function(f"document.querySelector('{selector}').complete")
+    return page.eval_on_selector(selector, "img => img.naturalWidth > 0 && img.naturalHeight > 0")
+
+
+def test_manager_filters_opens_dismisses_and_exports(browser, server, site):
+    ctx, page = login(browser, server.url)
+    rows = page.locator("tr.row")
+    assert rows.count() == 5  # page_size 5 of 7 violations, newest first
+    assert page.locator("text=共 7 条").count() == 1
+    assert rows.first.get_attribute("data-id") == "7"
+
+    page.select_option("select[name=bay]", "A2")
+    page.click("form.filters button[type=submit]")
+    page.wait_for_url("**bay=A2**")
+    bays = page.locator("tr.row td[data-label='车位']").all_inner_texts()
+    assert bays == ["A2", "A2", "A2"]
+
+    page.locator("tr.row[data-id='4'] td.pl a").click()
+    page.wait_for_url(server.url + "/violations/4")
+    assert image_ok(page, "#frame") and image_ok(page, "#crop")
+    body = page.inner_text("main")
+    assert "京A88888" in body and "黑名单" in body  # the verdict and why (deny-list)
+    assert "2026-03-03 09:14:11" in body  # stored as 01:14:11 UTC, shown in Asia/Shanghai
+
+    page.fill("#dismiss-reason", "车主已缴费")
+    page.click("#dismiss")
+    page.wait_for_selector(".badge.dismissed")
+    v = site.log.get(4)
+    assert (v.decision, v.decision_reason, v.decided_by) == ("dismissed", "车主已缴费", "admin")
+
+    page.goto(server.url + "/violations?decision=dismissed")
+    with page.expect_download() as dl:
+        page.click("#export")
+    text = Path(dl.value.path()).read_text(encoding="utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [(r["id"], r["plate"], r["decision"], r["decision_reason"]) for r in rows] == \
+        [("4", "京A88888", "dismissed", "车主已缴费")]
+    actions = [a["action"] for a in site.log.audit_entries()]
+    assert {"login", "violation_dismissed", "export_csv"} <= set(actions)
+    ctx.close()
+
+
+def test_screenshots_list_and_detail(browser, server, site):
+    for size in SIZES:
+        ctx, page = login(browser, server.url, size)
+        shot(page, f"list-{size}")
+        page.goto(server.url + "/violations/7")
+        assert image_ok(page, "#frame")
+        shot(page, f"detail-{size}")
+        page.goto(server.url + "/bays")
+        shot(page, f"bays-{size}")
+        ctx.close()
+
+
+def test_installer_draws_a_bay_and_saves_it(browser, server, site):
+    before = site.config_path.read_text(encoding="utf-8")
+    for size in SIZES:
+        ctx, page = login(browser, server.url, size)
+        page.goto(server.url + "/installer")
+        assert image_ok(page, "#snap")
+        shot(page, f"installer-{size}")
+        ctx.close()
+
+    ctx, page = login(browser, server.url)
+    page.goto(server.url + "/installer")
+    assert image_ok(page, "#snap")
+    page.click("#add-bay")
+    page.fill("#bay-id", "B7")
+    box = page.locator("#draw").bounding_box()
+    sx, sy = box["width"] / 960, box["height"] / 540  # the canvas shows the 960x540 snapshot scaled
+    corners = [(100, 40), (300, 40), (320, 220), (80, 220)]
+    for x, y in corners:
+        page.mouse.click(box["x"] + x * sx, box["y"] + y * sy)
+    # move the last corner by dragging it
+    page.mouse.move(box["x"] + 80 * sx, box["y"] + 220 * sy)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 90 * sx, box["y"] + 250 * sy, steps=4)
+    page.mouse.up()
+    assert "B7 · 4" in page.inner_text("#bay-list")
+    shot(page, "installer-drawn-laptop")
+    page.click("#save")
+    page.wait_for_selector("#result.flash.ok")
+
+    saved = yaml.safe_load(site.config_path.read_text(encoding="utf-8"))
+    b7 = next(b for b in saved["bays"] if b["id"] == "B7")
+    expected = corners[:3] + [(90, 250)]
+    assert all(abs(x - ex) <= 3 and abs(y - ey) <= 3 for (x, y), (ex, ey) in zip(b7["polygon"], expected))
+    assert [b["id"] for b in saved["bays"]] == ["A1", "A2", "B7"]
+    assert saved["bays"][0]["lock_id"] == "L1"  # untouched keys survive
+    backups = list(site.root.glob("agent.yaml.bak-*"))
+    assert len(backups) == 1 and backups[0].read_text(encoding="utf-8") == before
+    assert len(site.control.reloads) == 1 and [b.id for b in site.control.reloads[0].bays][-1] == "B7"
+
+    # a bay with 2 corners is refused with check-config's message and the file stays as it was
+    page.click("#add-bay")
+    page.fill("#bay-id", "B8")
+    page.mouse.click(box["x"] + 600 * sx, box["y"] + 40 * sy)
+    page.mouse.click(box["x"] + 700 * sx, box["y"] + 40 * sy)
+    page.click("#save")
+    page.wait_for_selector("#result.flash.error")
+    assert "bays[3].polygon: needs at least 3 points" in page.inner_text("#result")
+    assert "B8" not in site.config_path.read_text(encoding="utf-8")
+    ctx.close()
+
+
+def test_anonymous_requests_and_missing_csrf_are_refused(browser, server, site):
+    anon = browser.new_context()
+    eid = site.log.get(1).evidence_id
+    for path in ("/violations", "/violations/1", "/violations.csv", "/bays", "/installer", "/audit",
+                 f"/evidence/{eid}/frame.jpg"):
+        r = anon.request.get(server.url + path, max_redirects=0)
+        assert r.status in (303, 401), path
+        assert eid not in r.text() and "粤B" not in r.text()
+    r = anon.request.post(server.url + "/violations/1/decide", form={"decision": "confirmed"}, max_redirects=0)
+    assert r.status == 401
+    assert site.log.get(1).decision == "open"
+    anon.close()
+
+    ctx, page = login(browser, server.url)
+    r = ctx.request.post(server.url + "/violations/1/decide", form={"decision": "confirmed"}, max_redirects=0)
+    assert r.status == 403
+    r = ctx.request.post(server.url + "/installer", data={"bays": []}, max_redirects=0)
+    assert r.status == 403
+    assert site.log.get(1).decision == "open"
+    assert [b["id"] for b in yaml.safe_load(site.config_path.read_text())["bays"]] == ["A1", "A2"]
+    # the same request with the page's token goes through
+    token = page.get_attribute("input[name=csrf]", "value")
+    r = ctx.request.post(server.url + "/violations/1/decide", form={"decision": "confirmed", "csrf": token},
+                         max_redirects=0)
+    assert r.status == 303 and site.log.get(1).decision == "confirmed"
+    ctx.close()

@@ -1,0 +1,88 @@
+"""ViolationLog: violations built from bus events, decisions, filters, pagination, timelines."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from edge_agent.events.types import Event, EventType
+from edge_agent.evidence.violations import ViolationFilter, ViolationLog
+
+SH = timezone(timedelta(hours=8))
+
+
+def test_violations_are_built_from_the_bus_story(site):
+    page = site.log.query(ViolationFilter(), 1, 50)
+    assert page.total == 7
+    assert [v.id for v in page.items] == [7, 6, 5, 4, 3, 2, 1]  # newest first
+    v = site.log.get(4)
+    assert (v.bay_id, v.plate, v.colour, v.nev, v.nev_reason, v.reason) == \
+        ("A2", "京A88888", "blue", False, "deny_list", "deny_list")
+    assert v.type_code == "02" and v.confidence == pytest.approx(0.93)
+    assert v.evidence_id and site.store.image_path(v.evidence_id).exists()
+    assert v.ended_at and v.ended_at > v.started_at
+    unread = site.log.get(3)
+    assert (unread.plate, unread.nev, unread.reason) == ("", None, "unidentified")
+
+
+def test_timeline_and_lock_actions_of_a_visit(site):
+    v = site.log.get(1)
+    types = [e.type for e in site.log.timeline(v.visit_id, v.bay_id, v.started_at, v.ended_at)]
+    assert types == ["vehicle_arrived", "vehicle_identified", "violation_started", "lock_moved",
+                     "violation_ended", "vehicle_departed"]
+    locks = site.log.lock_actions(v)
+    assert [(e.type, e.data["state"]) for e in locks] == [("lock_moved", "up")]
+    assert site.log.lock_actions(site.log.get(2)) == []  # A2 has no lock; A1's move is not A2's
+
+
+def test_duplicate_delivery_is_ignored(site):
+    ev = Event.make(EventType.VIOLATION_STARTED, site.clock, bay_id="A1", visit_id="dup",
+                    data={"reason": "fuel_vehicle", "plate": "粤B00001"})
+    site.log.record(ev)
+    site.log.record(ev)
+    assert site.log.query(ViolationFilter(plate="粤B00001")).total == 1
+
+
+def test_filters(site):
+    q = site.log.query
+    assert q(ViolationFilter(bay_id="A2")).total == 3
+    assert [v.id for v in q(ViolationFilter(plate="b 1")).items] == [7, 6, 1]  # normalised substring
+    day = datetime(2026, 3, 3, tzinfo=SH)
+    assert [v.id for v in q(ViolationFilter(since=day, until=day + timedelta(days=1))).items] == [4, 3]
+    site.log.decide(5, "confirmed", "amy")
+    assert [v.id for v in q(ViolationFilter(decision="confirmed")).items] == [5]
+    assert q(ViolationFilter(decision="open", bay_id="A1")).total == 3
+    assert q(ViolationFilter(plate="%")).total == 0  # LIKE wildcards are literal
+
+
+def test_pagination_pages_are_disjoint_and_complete(site):
+    seen = []
+    for n in (1, 2, 3):
+        page = site.log.query(ViolationFilter(), n, 3)
+        assert page.pages == 3 and page.total == 7
+        seen += [v.id for v in page.items]
+    assert seen == [7, 6, 5, 4, 3, 2, 1]
+    assert list(v.id for v in site.log.iter_all(ViolationFilter(), batch=2)) == seen
+
+
+def test_decisions_keep_history_and_dismissal_needs_a_reason(site):
+    with pytest.raises(ValueError):
+        site.log.decide(1, "dismissed", "amy", "  ")
+    with pytest.raises(ValueError):
+        site.log.decide(1, "maybe", "amy")
+    with pytest.raises(KeyError):
+        site.log.decide(999, "confirmed", "amy")
+    site.log.decide(1, "confirmed", "amy")
+    site.clock.advance(60)
+    v = site.log.decide(1, "dismissed", "bob", "charging card shown")
+    assert (v.decision, v.decision_reason, v.decided_by) == ("dismissed", "charging card shown", "bob")
+    assert [(d["decision"], d["user"]) for d in site.log.decisions(1)] == [("confirmed", "amy"), ("dismissed", "bob")]
+
+
+def test_survives_reopen_on_the_same_file(site):
+    path = site.log.db_path
+    site.log.decide(2, "confirmed", "amy")
+    again = ViolationLog(path, site.clock)
+    assert again.get(2).decision == "confirmed" and again.query(ViolationFilter()).total == 7
+    again.close()
