@@ -24,6 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--dir", type=Path, default=DEFAULT_MODELS)
     v.add_argument("--group", action="append", default=None)
     v.set_defaults(func=_verify)
+    register_perception(sub)
 
 
 def _groups(args: argparse.Namespace) -> set[str]:
@@ -46,3 +47,168 @@ def _verify(args: argparse.Namespace) -> int:
     if not bad:
         print(f"models: all files verified in {args.dir}")
     return 1 if bad else 0
+
+
+# --- recognize / eval / bench ---------------------------------------------------------------
+
+def register_perception(sub: argparse._SubParsersAction) -> None:
+    r = sub.add_parser("recognize", help="read plates in image files (JSON Lines with --json)")
+    r.add_argument("paths", nargs="+", metavar="PATH", help="image files")
+    r.add_argument("--json", action="store_true", help="one JSON object per image per line")
+    r.add_argument("--annotate", type=Path, metavar="DIR", help="write annotated copies here")
+    _common(r)
+    r.set_defaults(func=_recognize)
+    e = sub.add_parser("eval", help="score perception on a labels CSV (plates-dev format)")
+    e.add_argument("--labels", type=Path, required=True, metavar="CSV")
+    e.add_argument("--root", type=Path, default=None, metavar="DIR", help="image root (default: the CSV's folder)")
+    e.add_argument("--json", type=Path, default=None, metavar="OUT", help="write the metrics as JSON here")
+    e.add_argument("--failures", type=Path, default=None, metavar="DIR", help="write failures + contact sheet here")
+    _common(e)
+    e.set_defaults(func=_eval)
+    b = sub.add_parser("bench", help="latency medians per stage, thread count and frame size")
+    b.add_argument("--image", type=Path, default=None, help="frame to time (default: a plates-dev scene)")
+    b.add_argument("--labels", type=Path, default=None, metavar="CSV",
+                   help="labels for the speed/accuracy curve (default: plates-dev when present)")
+    b.add_argument("--repeat", type=int, default=15, help="timed runs per measurement")
+    b.add_argument("--sizes", default="640,800,960,1280", help="detector sizes for the curve")
+    b.add_argument("--no-curve", action="store_true", help="skip the speed/accuracy curve")
+    b.add_argument("--json", type=Path, default=None, metavar="OUT")
+    _common(b)
+    b.set_defaults(func=_bench)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", type=Path, default=None, metavar="FILE",
+                   help="agent YAML config: its perception section and allow/deny lists are used")
+    p.add_argument("--models", type=Path, default=None, metavar="DIR", help="models directory")
+    p.add_argument("--threads", type=int, default=None, help="onnxruntime threads (overrides the config)")
+
+
+def _settings(args: argparse.Namespace):
+    """(PerceptionConfig, models dir, PlateLists | None) from --config / --models / --threads."""
+    from edge_agent.config.perception import PerceptionConfig
+    from edge_agent.perception.lists import PlateLists
+
+    lists = None
+    models = DEFAULT_MODELS
+    if args.config is not None:
+        from edge_agent.config.load import load_config
+
+        agent = load_config(args.config)
+        cfg = agent.perception
+        lists = PlateLists(agent.lists.allow, agent.lists.deny)
+        md = Path(cfg.models_dir)
+        models = md if md.is_absolute() else (args.config.resolve().parent / md)
+        if not models.is_dir():
+            models = DEFAULT_MODELS
+    else:
+        cfg = PerceptionConfig()
+    if args.threads:
+        cfg = cfg.model_copy(update={"threads": args.threads})
+    return cfg, (args.models or models), lists
+
+
+def _pipeline(args: argparse.Namespace):
+    from edge_agent.config.load import ConfigError
+    from edge_agent.perception.pipeline import Pipeline
+    from edge_agent.perception.sessions import ModelMissingError
+
+    try:
+        cfg, models, lists = _settings(args)
+        return Pipeline.from_config(cfg, models, lists), None
+    except ConfigError as exc:
+        return None, exc.report()
+    except (ModelMissingError, ValueError) as exc:
+        return None, str(exc)
+
+
+def _recognize(args: argparse.Namespace) -> int:
+    import json
+    import time
+
+    import cv2
+
+    from edge_agent.perception.annotate import annotate
+    from edge_agent.perception.imageio import ImageReadError, read_image_scaled
+
+    pipe, err = _pipeline(args)
+    if pipe is None:
+        print(f"recognize: {err}", file=sys.stderr)
+        return 2
+    if args.annotate:
+        args.annotate.mkdir(parents=True, exist_ok=True)
+    failed = 0
+    if not args.json:
+        print(f"{'file':40} {'plate':10} {'colour':12} {'NEV':7} {'reason':16} {'conf':>5} {'ms':>6}")
+    for path in args.paths:
+        t = time.perf_counter()
+        try:
+            img, factor = read_image_scaled(path)
+        except ImageReadError as exc:
+            failed += 1
+            if args.json:
+                print(json.dumps({"file": path, "error": str(exc), "plates": []}, ensure_ascii=False), flush=True)
+            else:
+                print(f"{path:40} error: {exc}")
+            continue
+        plates = pipe.process(img)
+        ms = (time.perf_counter() - t) * 1000
+        if args.annotate:
+            out = args.annotate / (Path(path).stem + ".jpg")
+            cv2.imwrite(str(out), annotate(img, plates))
+        if args.json:
+            rows = [_scaled(p.to_json(), factor) for p in plates]
+            print(json.dumps({"file": path, "ms": round(ms, 1), "plates": rows}, ensure_ascii=False), flush=True)
+        else:
+            for i, p in enumerate(plates or [None]):
+                name = path if i == 0 else ""
+                if p is None:
+                    print(f"{name:40} {'(none)':10} {'':12} {'':7} {'':16} {'':>5} {ms:6.1f}")
+                    continue
+                nev = {True: "NEV", False: "no", None: "?"}[p.nev]
+                text = p.text or ("2-row" if p.double_row else "?")
+                print(f"{name:40} {text:10} {p.colour:12} {nev:7} {p.nev_reason:16} {p.confidence:5.2f} "
+                      f"{ms if i == 0 else 0:6.1f}")
+    return 1 if failed else 0
+
+
+def _scaled(d: dict, factor: int) -> dict:
+    """Coordinates back to the file's pixels when a huge image was decoded reduced."""
+    if factor != 1:
+        d["corners"] = [[round(x * factor, 1), round(y * factor, 1)] for x, y in d["corners"]]
+        d["box"] = [round(v * factor, 1) for v in d["box"]]
+    return d
+
+
+def _eval(args: argparse.Namespace) -> int:
+    import json
+
+    from edge_agent.perception.evaluate import evaluate, format_metrics, write_failures
+
+    if not args.labels.is_file():
+        print(f"eval: no labels file {args.labels}", file=sys.stderr)
+        return 2
+    pipe, err = _pipeline(args)
+    if pipe is None:
+        print(f"eval: {err}", file=sys.stderr)
+        return 2
+    rep = evaluate(pipe.process, args.labels, args.root)
+    m = rep.metrics()
+    print(format_metrics(m))
+    if args.json:
+        args.json.write_text(json.dumps(m, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    if args.failures:
+        n = write_failures(rep, args.failures, args.root or args.labels.parent)
+        print(f"{n} failures written to {args.failures}")
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from edge_agent.perception import bench
+
+    try:
+        cfg, models, _ = _settings(args)
+    except Exception as exc:  # ConfigError and friends: one readable line
+        print(f"bench: {exc}", file=sys.stderr)
+        return 2
+    return bench.run(cfg, models, args)

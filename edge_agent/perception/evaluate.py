@@ -185,3 +185,58 @@ def evaluate(process: Callable, labels_csv: Path, root: Path | None = None, prog
 def _bar(n: int, total: int, width: int = 30) -> None:
     done = int(width * n / total)
     print(f"\r[{'#' * done}{'.' * (width - done)}] {n}/{total}", end="", file=sys.stderr, flush=True)
+
+
+def format_metrics(m: dict) -> str:
+    pc = ", ".join(f"{c} {v['accuracy']:.2f} ({v['correct']}/{v['n']})" for c, v in m["colour_per_class"].items())
+    return "\n".join([
+        f"plates {m['plates']} in {m['images']} images ({m['errors']} unreadable)",
+        f"detection recall          {m['detection_recall']:.4f}",
+        f"exact text (single-row)   {m['exact_text_single_row']:.4f}  of {m['single_row_plates']}",
+        f"text ignoring province    {m['text_ignoring_province']:.4f}",
+        f"colour accuracy           {m['colour_accuracy']:.4f}  [{pc}]",
+        f"NEV recall                {m['nev_recall']:.4f}  of {m['nev_plates']}",
+        f"blue called NEV           {m['blue_called_nev']}",
+        f"green non-NEV called NEV  {m['green_non_nev_called_nev']}  of {m['green_non_nev_plates']}",
+        f"latency ms median / p90   {m['latency_ms_median']} / {m['latency_ms_p90']}",
+    ])
+
+
+def write_failures(rep: Report, out_dir: Path, root: Path, limit: int = 200) -> int:
+    """One annotated crop per failure plus ``contact_sheet.jpg`` and ``failures.csv``."""
+    import cv2
+
+    from edge_agent.perception.annotate import annotate, contact_sheet
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fails = rep.failures()
+    tiles = []
+    with open(out_dir / "failures.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["file", "why", "label_text", "label_colour", "read_text", "read_colour", "nev", "nev_reason"])
+        for k, (o, why) in enumerate(fails[:limit]):
+            r = o.read
+            w.writerow([o.label.file, why, o.label.text, o.label.colour, r.text if r else "", r.colour if r else "",
+                        r.nev if r else "", r.nev_reason if r else ""])
+            try:
+                img = read_image(root / o.label.file)
+            except ImageReadError:
+                continue
+            view = _around(annotate(img, [r] if r else []), o.label.box or (r.box if r else None))
+            cv2.imwrite(str(out_dir / f"{k:03d}_{why}.jpg"), view)
+            got = f"{r.text or '-'} {r.colour} nev={r.nev}" if r else "not found"
+            tiles.append((view, f"{why}: {o.label.text or '?'} {o.label.colour}\n→ {got}"))
+    cv2.imwrite(str(out_dir / "contact_sheet.jpg"), contact_sheet(tiles))
+    return len(fails)
+
+
+def _around(img: np.ndarray, box, margin: float = 1.5) -> np.ndarray:
+    """The region around a plate (a few plate widths), or the whole image without a box."""
+    if box is None:
+        return img
+    h, w = img.shape[:2]
+    bw, bh = box[2] - box[0], box[3] - box[1]
+    m = max(bw, bh * 3) * margin
+    x1, y1 = int(max(0, box[0] - m)), int(max(0, box[1] - m))
+    x2, y2 = int(min(w, box[2] + m)), int(min(h, box[3] + m))
+    return img[y1:y2, x1:x2] if x2 > x1 and y2 > y1 else img

@@ -13,6 +13,7 @@ import numpy as np
 
 from edge_agent.config.perception import PerceptionConfig
 from edge_agent.perception.colour import classify_colour
+from edge_agent.perception.double_row import is_double_row, read_double_row
 from edge_agent.perception.detector import Detection, PlateDetector
 from edge_agent.perception.lists import PlateLists
 from edge_agent.perception.recognizer import SPECIAL_LEADS, Recognizer, create_recognizer
@@ -23,6 +24,8 @@ from edge_agent.perception.types import PlateRead
 from edge_agent.perception.verdict import decide
 
 log = logging.getLogger(__name__)
+
+DOUBLE_ROW_SIZE = (192, 96)  # a 2:1 warp keeps the small top-row characters legible
 
 
 class Pipeline:
@@ -53,9 +56,13 @@ class Pipeline:
         reads = self._recover_province(frame_bgr, dets, reads)
         out = []
         for det, crop, (text, conf, char_confs) in zip(dets, crops, reads):
-            if not self._keep(det, text, conf):
+            double = is_double_row(det.corners, crop)
+            if double:  # a single-row read of it is the bottom row only: confidently wrong
+                plate_img = rectify(frame_bgr, det.corners, *DOUBLE_ROW_SIZE)
+                text, conf, char_confs = read_double_row(self.recognizer, plate_img)
+            if not self._keep(det, text, conf) and not (double and det.score >= self.cfg.det_confirm):
                 continue
-            out.append(self._plate(det, crop, text, conf, char_confs))
+            out.append(self._plate(det, crop, text, conf, char_confs, double))
         return out
 
     def _recover_province(self, frame, dets: list[Detection], reads: list) -> list:
@@ -79,13 +86,13 @@ class Pipeline:
             return True
         return len(text) >= 7 and conf >= self.cfg.weak_det_min_text_conf
 
-    def _plate(self, det: Detection, crop, text: str, conf: float, char_confs) -> PlateRead:
+    def _plate(self, det: Detection, crop, text: str, conf: float, char_confs, double: bool) -> PlateRead:
         colour = classify_colour(crop)
         v = decide(text, colour, self.lists)
         return PlateRead(
             text=text, confidence=conf, colour=colour.colour, nev=v.nev, nev_reason=v.reason,
             corners=tuple((float(x), float(y)) for x, y in det.corners), box=det.box,
-            det_score=det.score, type_code=v.type_code, char_confidences=tuple(char_confs),
+            det_score=det.score, type_code=v.type_code, double_row=double, char_confidences=tuple(char_confs),
             extra={"dark_chars": colour.dark_chars, "kind": v.kind, "energy": v.energy}, crop=crop,
         )
 

@@ -58,13 +58,14 @@ class CtcPlateDecoder:
     """Greedy CTC over the plate vocabulary, then per-position format constraints."""
 
     def __init__(self, classes: Sequence[str], blank: int = 0, vocab: str = PLATE_VOCAB,
-                 province_floor: float = 0.1) -> None:
+                 province_floor: float = 0.1, constrained: bool = True) -> None:
         index = {c: i for i, c in enumerate(classes) if c}
         missing = [c for c in vocab if c not in index]
         self.vocab = "".join(c for c in vocab if c in index)
         self.columns = np.array([blank] + [index[c] for c in self.vocab])
         self.missing = missing
         self.province_floor = province_floor
+        self.constrained = constrained
         self._pos = {c: i for i, c in enumerate(self.vocab)}
 
     def segments(self, probs: np.ndarray) -> list[Segment]:
@@ -88,6 +89,9 @@ class CtcPlateDecoder:
         segs = self.segments(probs)
         if not segs:
             return "", 0.0, ()
+        if not self.constrained:
+            confs = [float(s.probs[self._pos[s.char]]) for s in segs]
+            return "".join(s.char for s in segs), float(np.prod(confs) ** (1 / len(confs))), tuple(confs)
         lead = segs[0].char if segs[0].char in SPECIAL_LEADS else ""
         if not lead and segs[0].char not in PROVINCES and len(segs) != 8:
             # No province read: keep the reading unless a province is still plausible there
@@ -116,28 +120,33 @@ class CtcPlateDecoder:
         return "".join(c for c, _ in picks), float(np.prod(confs) ** (1 / len(confs))), tuple(confs)
 
 
-def _normalise(crops: Sequence[np.ndarray], height: int, width: int) -> np.ndarray:
-    batch = np.empty((len(crops), 3, height, width), np.float32)
+def _normalise(crops: Sequence[np.ndarray], height: int, width: int, pad_to: int | None = None) -> np.ndarray:
+    """BGR crops → [N,3,H,W] in [-1,1]. ``pad_to``: keep the aspect and zero-pad to that width
+    (how general PP-OCR feeds text lines; only the naive benchmark baseline uses it)."""
+    out_w = pad_to or width
+    batch = np.zeros((len(crops), 3, height, out_w), np.float32)
     for i, c in enumerate(crops):
-        if c.shape[:2] != (height, width):
-            c = cv2.resize(c, (width, height), interpolation=cv2.INTER_LINEAR)
-        batch[i] = c.transpose(2, 0, 1)
-    return batch * (2 / 255.0) - 1.0
+        w = width if pad_to is None else min(pad_to, max(1, round(c.shape[1] * height / c.shape[0])))
+        if c.shape[:2] != (height, w):
+            c = cv2.resize(c, (w, height), interpolation=cv2.INTER_LINEAR)
+        batch[i, :, :, :w] = c.transpose(2, 0, 1) * (2 / 255.0) - 1.0
+    return batch
 
 
 class OnnxCtcRecognizer:
     """A CTC text model on onnxruntime: input [N,3,H,W] BGR in [-1,1], output [N,T,C] softmax."""
 
     def __init__(self, session, classes: Sequence[str], height: int, width: int,
-                 vocab: str = PLATE_VOCAB, batch: int = 8) -> None:
+                 vocab: str = PLATE_VOCAB, batch: int = 8, pad_to: int | None = None,
+                 constrained: bool = True) -> None:
         self.session = session
-        self.height, self.width = height, width
-        self.decoder = CtcPlateDecoder(classes, vocab=vocab)
+        self.height, self.width, self.pad_to = height, width, pad_to
+        self.decoder = CtcPlateDecoder(classes, vocab=vocab, constrained=constrained)
         self.batch = batch
         self._input = session.get_inputs()[0].name
 
     def logits(self, crops: Sequence[np.ndarray]) -> np.ndarray:
-        return self.session.run(None, {self._input: _normalise(crops, self.height, self.width)})[0]
+        return self.session.run(None, {self._input: _normalise(crops, self.height, self.width, self.pad_to)})[0]
 
     def read(self, crops: Sequence[np.ndarray]) -> list[ReadResult]:
         out: list[ReadResult] = []
@@ -181,6 +190,15 @@ def recognizer_keys() -> list[str]:
 def _ppocr_v4(models_dir: Path, sessions, width: int = 168, vocab: str = PLATE_VOCAB) -> OnnxCtcRecognizer:
     s = sessions.get(models_dir / "ch_PP-OCRv4_rec_infer.onnx")
     return OnnxCtcRecognizer(s, ppocr_classes(s), 48, width, vocab=vocab)
+
+
+def ppocr_v4_naive(models_dir: Path, sessions) -> OnnxCtcRecognizer:
+    """PP-OCRv4 as a general OCR uses it: padded to width 320, whole 6,623-character dictionary,
+    no plate rules — the benchmark's baseline."""
+    s = sessions.get(models_dir / "ch_PP-OCRv4_rec_infer.onnx")
+    classes = ppocr_classes(s)
+    return OnnxCtcRecognizer(s, classes, 48, 168, vocab="".join(dict.fromkeys(c for c in classes if c)),
+                             pad_to=320, constrained=False)
 
 
 def _clp_crnn(models_dir: Path, sessions, width: int = 112, vocab: str = PLATE_VOCAB) -> OnnxCtcRecognizer:
