@@ -124,8 +124,8 @@ class Interlock:
             why = self.vehicle_possible()
             if why:
                 return self.refuse(why[0], why[1], reason, operator)
-            if self.state == "reversing":
-                return self.refuse("busy", "lock is reversing", reason, operator)
+            if self.state == "reversing" or self._motion is not None:
+                return self.refuse("busy", "lock is lowering: raise once it is down", reason, operator)
             self._start(_Motion("up", self.clock.monotonic(), reason, operator))
             return Decision(True, "raising")
 

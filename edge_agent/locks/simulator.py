@@ -72,6 +72,10 @@ class Arm:
     def listen(self, callback: Callable[[], None]) -> None:
         self._listeners.append(callback)
 
+    def unlisten(self, callback: Callable[[], None]) -> None:
+        if callback in self._listeners:
+            self._listeners.remove(callback)
+
     def _changed(self) -> None:
         for cb in list(self._listeners):
             cb()
@@ -118,6 +122,7 @@ class SimulatedLock(LockDriver):
         self.arm = arm
         self.has_presence = arm.has_presence
         self.warning_on = False
+        self._callbacks: list[Callable[[], None]] = []
 
     @classmethod
     def from_config(cls, cfg: LockConfig, clock: Clock) -> "SimulatedLock":
@@ -147,4 +152,13 @@ class SimulatedLock(LockDriver):
         self.warning_on = on
 
     def on_input_change(self, callback: Callable[[], None]) -> None:
+        self._callbacks.append(callback)
         self.arm.listen(callback)
+
+    def close(self) -> None:
+        """Stop the motor and stop reporting (the arm itself stays where it is)."""
+        self.motor_stop()
+        self.warning_on = False
+        for cb in self._callbacks:
+            self.arm.unlisten(cb)
+        self._callbacks.clear()
