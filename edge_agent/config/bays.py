@@ -98,6 +98,11 @@ def cross_section_problems(cfg) -> list[tuple[tuple, str]]:  # noqa: ANN001 - Ag
         elif bay.lock_id in used:
             problems.append((("bays", i, "lock_id"), f"lock {bay.lock_id!r} is already used by bay {used[bay.lock_id]!r}"))
         used.setdefault(bay.lock_id, bay.id)
+    bay_ids = [b.id for b in cfg.bays]
+    for i, lock in enumerate(cfg.locks):
+        bay = getattr(lock, "bay", None)
+        if bay is not None and bay not in bay_ids:
+            problems.append((("locks", i, "bay"), f"unknown bay {bay!r} (bays: {', '.join(bay_ids) or 'none'})"))
     if not cfg.bays:
         problems.append((("bays",), "needs at least one bay"))
     return problems

@@ -1,0 +1,108 @@
+"""Config errors a person can act on: every problem named by its key path, exit 2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from edge_agent.config import ConfigError, load_config, parse_config
+
+GOOD = {
+    "site": {"site_id": "s1", "device_id": "d1"},
+    "camera": {"source": "rtsp://cam/1", "width": 640, "height": 480},
+    "bays": [{"id": "A", "polygon": [[10, 10], [300, 10], [300, 470], [10, 470]]},
+             {"id": "B", "polygon": [[320, 10], [630, 10], [630, 470], [320, 470]]}],
+}
+
+
+def problems(**changes) -> list[str]:  # noqa: ANN003
+    data = {**GOOD, **changes}
+    with pytest.raises(ConfigError) as exc:
+        parse_config(data)
+    return exc.value.problems
+
+
+def test_good_config_parses():
+    cfg = parse_config(GOOD)
+    assert [b.id for b in cfg.bays] == ["A", "B"] and cfg.timers.fuel_grace_s == 120
+
+
+def test_polygon_with_two_points():
+    bays = [GOOD["bays"][0], {"id": "B", "polygon": [[1, 1], [5, 5]]}]
+    assert problems(bays=bays) == ["bays[1].polygon: needs at least 3 points"]
+
+
+def test_polygon_outside_the_frame():
+    bays = [GOOD["bays"][0], {"id": "B", "polygon": [[320, 10], [700, 10], [630, 470]]}]
+    assert problems(bays=bays) == ["bays[1].polygon: point (700, 10) is outside the 640x480 camera frame"]
+
+
+def test_polygon_in_a_line_and_negative():
+    bays = [{"id": "A", "polygon": [[0, 0], [5, 5], [10, 10]]}, {"id": "B", "polygon": [[-1, 0], [5, 5], [0, 9]]}]
+    assert problems(bays=bays) == ["bays[0].polygon: points are in a line (the polygon has no area)",
+                                   "bays[1].polygon: points must have non-negative pixel coordinates"]
+
+
+def test_duplicate_bay_ids():
+    bays = [GOOD["bays"][0], {**GOOD["bays"][1], "id": "A"}]
+    assert problems(bays=bays) == ["bays[1].id: duplicate bay id 'A' (also bays[0])"]
+
+
+def test_unknown_key_and_negative_timer_together():
+    out = problems(timers={"fuel_grace_s": -1}, colour="red")
+    assert "colour: Extra inputs are not permitted" in out
+    assert "timers.fuel_grace_s: Input should be greater than or equal to 0" in out
+
+
+def test_camera_size_half_given():
+    assert problems(camera={"source": "0", "width": 640}) == [
+        "camera: width and height go together (give both or neither)"]
+
+
+def test_unknown_lock_id():
+    bays = [{**GOOD["bays"][0], "lock_id": "L9"}, GOOD["bays"][1]]
+    assert problems(bays=bays) == ["bays[0].lock_id: unknown lock 'L9' (locks: none configured)"]
+
+
+def test_occupancy_hysteresis_must_be_ordered():
+    out = problems(occupancy={"enter_fraction": 0.2, "exit_fraction": 0.3})
+    assert out == ["occupancy.exit_fraction: must be below enter_fraction (hysteresis)"]
+
+
+def run_check(path) -> subprocess.CompletedProcess:  # noqa: ANN001
+    return subprocess.run([sys.executable, "-m", "edge_agent", "check-config", str(path)],
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("site: {site_id: s\n  device_id: [", "(yaml): line "),
+    ("site: {site_id: s, device_id: d}\ncamera: {source: '0'}\nbays: []\nbogus: 1\n", "bogus: Extra inputs"),
+    ("site: {site_id: s, device_id: d}\ncamera: {source: '0'}\nbays:\n  - {id: A, polygon: [[0, 0], [1, 1]]}\n",
+     "bays[0].polygon: needs at least 3 points"),
+    ("site: {site_id: s, device_id: d}\ncamera: {source: '0', width: 100, height: 100}\nbays:\n"
+     "  - {id: A, polygon: [[0, 0], [90, 0], [90, 90]]}\n  - {id: A, polygon: [[0, 0], [190, 0], [90, 90]]}\n",
+     "bays[1].id: duplicate bay id 'A'"),
+])
+def test_check_config_exits_2_naming_the_key(tmp_path, text, expected):
+    p = tmp_path / "bad.yaml"
+    p.write_text(textwrap.dedent(text), encoding="utf-8")
+    r = run_check(p)
+    assert r.returncode == 2
+    assert expected in r.stderr and "Traceback" not in r.stderr
+    with pytest.raises(ConfigError):
+        load_config(p)
+
+
+def test_check_config_lists_every_problem(tmp_path):
+    p = tmp_path / "bad.yaml"
+    p.write_text("site: {site_id: s, device_id: d}\ncamera: {source: '0', width: 100, height: 100}\nbays:\n"
+                 "  - {id: A, polygon: [[0, 0], [1, 1]]}\n  - {id: B, polygon: [[0, 0], [190, 0], [90, 90]]}\n"
+                 "timers: {arrival_confirm_s: -3}\n", encoding="utf-8")
+    r = run_check(p)
+    assert r.returncode == 2
+    assert "(2 problems)" in r.stderr  # field errors first; cross-section checks run once fields are valid
+    assert "bays[0].polygon: needs at least 3 points" in r.stderr
+    assert "timers.arrival_confirm_s" in r.stderr
