@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 with warnings.catch_warnings():  # starlette nudges towards httpx2; httpx is what the venv has
-    warnings.simplefilter("ignore", DeprecationWarning)
+    warnings.simplefilter("ignore")  # starlette suggests httpx2; httpx works
     from fastapi.testclient import TestClient
 
 from edge_agent.config.load import load_config

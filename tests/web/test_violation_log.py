@@ -86,3 +86,11 @@ def test_survives_reopen_on_the_same_file(site):
     again = ViolationLog(path, site.clock)
     assert again.get(2).decision == "confirmed" and again.query(ViolationFilter()).total == 7
     again.close()
+
+
+def test_bench_fills_and_measures_without_asserting_speed(tmp_path):
+    from edge_agent.web.bench import run
+
+    res = run(n=40, repeat=2, workdir=tmp_path)
+    assert res["violations"] == 40 and set(res["median_ms"]) == {"list", "list_page_100", "list_filtered", "detail"}
+    assert all(ms > 0 for ms in res["median_ms"].values())
