@@ -143,15 +143,15 @@ class Outbox:
 
     def _make_room(self, protected: bool) -> int:
         """Drop one unprotected row per policy: 1 dropped, 0 none (exceed), -1 refuse the new row."""
-        if self.overflow == "drop_newest" and not protected:
-            return -1
-        row = self._db.execute("SELECT seq FROM outbox WHERE protected = 0 ORDER BY seq LIMIT 1").fetchone()
+        row = None
+        if self.overflow == "drop_oldest":
+            row = self._db.execute("SELECT seq FROM outbox WHERE protected = 0 ORDER BY seq LIMIT 1").fetchone()
         if row is None:
             if not protected:
                 return -1
             if self._over_logged % 1000 == 0:
                 log.error(
-                    "outbox holds %d protected messages (limit %d): keeping them all, the disk is the limit",
+                    "outbox at %d messages (limit %d): keeping this protected one anyway, the disk is the limit",
                     self._depth,
                     self.max_rows,
                 )

@@ -177,3 +177,47 @@ class RecordingControl:
     def charger_status(self, bay_id: str, status: str) -> ControlResult:
         self.calls.append(("charger_status", bay_id, status))
         return ControlResult(True, f"charger {status}")
+
+
+class ChildAgent:
+    """``python -m tests.events.agent_child`` as a real process we can SIGKILL."""
+
+    def __init__(self, config: Path, events: int = 0) -> None:
+        import subprocess
+        import sys
+
+        repo = Path(__file__).resolve().parents[2]
+        args = [sys.executable, "-m", "tests.events.agent_child", str(config)]
+        if events:
+            args += ["--events", str(events)]
+        self.log_path = config.with_suffix(f".{time.monotonic_ns()}.log")
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(args, cwd=repo, stdout=subprocess.PIPE, stderr=self._log)
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for raw in self.proc.stdout:
+            self.lines.append(raw.decode().strip())
+
+    def wait_line(self, prefix: str, timeout: float = 30.0) -> str:
+        def seen() -> str | None:
+            if self.proc.poll() is not None and not any(line.startswith(prefix) for line in self.lines):
+                raise AssertionError(f"agent exited ({self.proc.returncode}): {self.log_path.read_text()[-2000:]}")
+            return next((line for line in self.lines if line.startswith(prefix)), None)
+
+        return wait_until(seen, timeout, f"agent output {prefix!r}")
+
+    def kill(self) -> None:
+        """SIGKILL: no clean-up, no DISCONNECT — what a power cut or OOM kill looks like."""
+        import signal
+
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+        self._log.close()
+
+    def log(self) -> str:
+        return self.log_path.read_text()

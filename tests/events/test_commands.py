@@ -1,0 +1,168 @@
+"""Commands over a real broker: every one round-trips with correlation data; every bad one
+gets an error reply and changes nothing."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from datetime import timedelta
+
+import pytest
+
+from edge_agent.clock import FakeClock, iso
+from edge_agent.events.bus import EventBus
+from edge_agent.events.command_handler import sign_command
+from edge_agent.events.health import no_health
+from edge_agent.events.mqtt_link import build_mqtt
+from tests.events.helpers import RecordingControl, Subscriber, make_config
+
+pytestmark = pytest.mark.broker
+
+PREFIX = "edge/s1/dev1"
+KEY = "k3y-for-dev1-only"
+_corr = itertools.count(1)
+
+
+@pytest.fixture
+def agent(broker, tmp_path, monkeypatch):
+    """(make_link, backend subscriber, control, clock); links are stopped at teardown."""
+    monkeypatch.setenv("EDGE_TEST_HMAC", KEY)
+    clock, control, links = FakeClock(), RecordingControl(occupied={"B3"}), []
+    backend = Subscriber(broker.port, ["backend/#", f"{PREFIX}/replies", f"{PREFIX}/status"], v5=True).start()
+
+    def make(protocol: str = "5", **mqtt):
+        link = build_mqtt(make_config(broker.url(), tmp_path / f"data{len(links)}", protocol=protocol, **mqtt),
+                          EventBus(), control, clock, no_health)  # fmt: skip
+        links.append(link)
+        link.start()
+        backend.wait_for(f"{PREFIX}/status", lambda m: m.json()["state"] == "online")
+        return link
+
+    yield make, backend, control, clock
+    for link in links:
+        link.stop()
+    backend.stop()
+
+
+def ask(backend: Subscriber, name: str, body=None, raw: bytes | None = None, response_topic="backend/replies/7"):
+    corr = f"req-{next(_corr)}".encode()
+    backend.request(f"{PREFIX}/cmd/{name}", body, response_topic, corr, raw=raw)
+    msg = backend.wait_for(response_topic, lambda m: m.props.CorrelationData == corr)
+    return msg.json()
+
+
+def now(clock, shift_s: float = 0) -> str:
+    return iso(clock.now() + timedelta(seconds=shift_s))
+
+
+def test_every_command_round_trips_with_correlation_data(agent):
+    make, backend, control, clock = agent
+    make()
+    ts = now(clock)
+    r = ask(backend, "lock", {"ts": ts, "bay": "B1", "reason": "fuel car", "operator": "alice", "id": "c-1"})
+    assert (r["ok"], r["code"], r["data"], r["id"], r["command"]) == (True, "ok", {"lock": "up"}, "c-1", "lock")
+    r = ask(backend, "lock", {"ts": ts, "bay": "B3", "reason": "fuel car", "operator": "alice"})
+    assert (r["ok"], r["code"]) == (False, "refused") and "vehicle present" in r["message"]
+    r = ask(backend, "unlock", {"ts": ts, "bay": "B1", "reason": "NEV", "operator": "bob"})
+    assert r["ok"] and r["data"] == {"lock": "down"}
+    r = ask(backend, "snapshot", {"ts": ts, "bay": "B2"})
+    assert r["ok"] and r["data"]["evidence_id"] == "ev-4"
+    r = ask(backend, "reload-config", {"ts": ts})
+    assert (r["ok"], r["code"]) == (False, "config_invalid")
+    r = ask(backend, "set-lists", {"ts": ts, "allow": ["京AD12345"], "deny": []})
+    assert r["ok"] and r["data"] == {"allow": 1, "deny": 0}
+    r = ask(backend, "charger-status", {"ts": ts, "bay": "B2", "status": "finished"})
+    assert r["ok"] and r["message"] == "charger finished"
+    assert control.calls == [
+        ("lock", "B1", "fuel car", "alice"),
+        ("lock", "B3", "fuel car", "alice"),
+        ("unlock", "B1", "NEV", "bob"),
+        ("snapshot", "B2"),
+        ("reload_config",),
+        ("set_lists", ["京AD12345"], []),
+        ("charger_status", "B2", "finished"),
+    ]
+
+
+BAD = [
+    # (command, body or raw bytes, expected code)
+    ("explode", {"ts": None}, "unknown_command"),
+    ("lock", b"{not json", "malformed_json"),
+    ("lock", b"\xff\xfe", "malformed_json"),
+    ("lock", [1, 2], "schema_violation"),
+    ("lock", {"bay": "B1", "reason": "x", "operator": "o"}, "schema_violation"),  # no ts
+    ("lock", {"ts": 0, "bay": "B1", "reason": "x"}, "schema_violation"),  # no operator
+    ("lock", {"ts": 0, "bay": "B1", "reason": "x", "operator": "o", "force": True}, "schema_violation"),
+    ("charger-status", {"ts": 0, "bay": "B1", "status": "maybe"}, "schema_violation"),
+    ("set-lists", {"ts": 0}, "schema_violation"),
+    ("lock", {"ts": "yesterday-ish", "bay": "B1", "reason": "x", "operator": "o"}, "schema_violation"),
+    ("lock", {"ts": "2026-01-01T08:00:00", "bay": "B1", "reason": "x", "operator": "o"}, "schema_violation"),
+    ("lock", {"ts": -61, "bay": "B1", "reason": "x", "operator": "o"}, "stale"),
+    ("unlock", {"ts": +61, "bay": "B1", "reason": "x", "operator": "o"}, "stale"),
+    ("lock", {"ts": 0, "bay": "B9", "reason": "x", "operator": "o"}, "unknown_bay"),
+]
+
+
+def _materialise(body, clock):
+    if isinstance(body, dict) and isinstance(body.get("ts"), int):
+        body = {**body, "ts": now(clock, body["ts"])}
+    return body
+
+
+def test_bad_commands_get_an_error_reply_and_change_nothing(agent, caplog):
+    make, backend, control, clock = agent
+    make()
+    for name, body, code in BAD:
+        raw = body if isinstance(body, bytes) else None
+        r = ask(backend, name, None if raw else _materialise(body, clock), raw=raw)
+        assert (r["ok"], r["code"]) == (False, code), (name, body, r)
+        assert r["message"]
+    assert control.calls == []
+    assert sum("refused" in rec.getMessage() for rec in caplog.records) == len(BAD)
+
+
+def test_signed_commands(agent):
+    make, backend, control, clock = agent
+    make(hmac_secret_env="EDGE_TEST_HMAC")
+    body = {"ts": now(clock), "bay": "B2", "reason": "fuel car", "operator": "alice"}
+    assert ask(backend, "lock", body)["code"] == "missing_signature"
+    signed = sign_command("lock", body, KEY.encode())
+    assert ask(backend, "lock", {**signed, "bay": "B1"})["code"] == "bad_signature"  # tampered
+    assert ask(backend, "unlock", signed)["code"] == "bad_signature"  # signed for another command
+    assert ask(backend, "lock", sign_command("lock", body, b"another device's key"))["code"] == "bad_signature"
+    stale = sign_command("lock", {**body, "ts": now(clock, -120)}, KEY.encode())
+    assert ask(backend, "lock", stale)["code"] == "stale"
+    assert control.calls == []
+
+    r = ask(backend, "lock", signed)
+    assert (r["ok"], r["code"]) == (True, "ok")
+    assert ask(backend, "lock", signed)["code"] == "replay"
+    assert control.calls == [("lock", "B2", "fuel car", "alice")]
+
+
+def test_mqtt_311_replies_to_reply_to_with_correlation_id(agent, broker):
+    make, backend, control, clock = agent
+    make(protocol="3.1.1")
+    old = Subscriber(broker.port, ["backend/#", f"{PREFIX}/replies"], v5=False).start()
+    try:
+        body = {"ts": now(clock), "bay": "B4", "status": "charging", "reply_to": "backend/r311", "correlation_id": "x-9"}
+        old.c.publish(f"{PREFIX}/cmd/charger-status", json.dumps(body), qos=1)
+        r = old.wait_for("backend/r311").json()
+        assert (r["ok"], r["correlation_id"]) == (True, "x-9")
+        old.c.publish(f"{PREFIX}/cmd/lock", b"{oops", qos=1)  # no reply_to readable: the default topic
+        assert old.wait_for(f"{PREFIX}/replies").json()["code"] == "malformed_json"
+    finally:
+        old.stop()
+    assert control.calls == [("charger_status", "B4", "charging")]
+
+
+def test_reply_never_goes_back_into_the_command_inbox(agent):
+    make, backend, control, clock = agent
+    make()
+    body = {"ts": now(clock), "bay": "B9", "reason": "x", "operator": "o"}
+    r = ask(backend, "lock", body, response_topic=f"{PREFIX}/replies")
+    assert r["code"] == "unknown_bay"
+    corr = b"loop"
+    backend.request(f"{PREFIX}/cmd/lock", body, f"{PREFIX}/cmd/lock", corr)
+    assert backend.wait_for(f"{PREFIX}/replies", lambda m: m.props.CorrelationData == corr).json()["code"] == "unknown_bay"
+    assert control.calls == []

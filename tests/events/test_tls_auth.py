@@ -1,0 +1,93 @@
+"""TLS and passwords against a mosquitto with a CA made by the fixture."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from edge_agent.clock import FakeClock
+from edge_agent.config import ConfigError
+from edge_agent.events.bus import EventBus
+from edge_agent.events.health import no_health
+from edge_agent.events.mqtt_link import build_mqtt
+from edge_agent.events.types import Event
+from tests.events.conftest import DEVICE_PASSWORD, DEVICE_USER
+from tests.events.helpers import RecordingControl, Subscriber, make_config, wait_until
+
+pytestmark = pytest.mark.broker
+
+PREFIX = "edge/s1/dev1"
+
+
+def _link(url, tmp_path, name, **mqtt):
+    cfg = make_config(url, tmp_path / name, reconnect_min_s=1, reconnect_max_s=2, **mqtt)
+    return build_mqtt(cfg, EventBus(), RecordingControl(), FakeClock(), no_health)
+
+
+def test_good_credentials_connect_over_tls(tls_broker, tls_material, tmp_path, monkeypatch, caplog):
+    caplog.set_level(logging.DEBUG)
+    (tmp_path / "pw").write_text(DEVICE_PASSWORD + "\n")
+    backend = Subscriber(tls_broker.port, f"{PREFIX}/#", ca=tls_material.ca, username="backend",
+                         password="backend-pass").start()  # fmt: skip
+    cfg = make_config(tls_broker.url(), tmp_path / "data", username=DEVICE_USER, password_file=str(tmp_path / "pw"),
+                      tls={"ca_file": str(tls_material.ca)})  # fmt: skip
+    bus = EventBus()
+    link = build_mqtt(cfg, bus, RecordingControl(), FakeClock(), no_health)
+    link.start()
+    try:
+        assert backend.wait_for(f"{PREFIX}/status").json()["state"] == "online"
+        assert link.status().connected and link.status().broker == tls_broker.url()
+        bus.publish(Event(type="vehicle_arrived", ts="2026-01-01T08:00:00.000+08:00", bay_id="B1"))
+        backend.wait_for(f"{PREFIX}/events")
+    finally:
+        link.stop()
+        backend.stop()
+    assert DEVICE_PASSWORD not in caplog.text
+
+
+def test_wrong_password_anonymous_and_plain_tcp_retry_with_clear_errors(tls_broker, tls_material, tmp_path,
+                                                                         monkeypatch, caplog):  # fmt: skip
+    caplog.set_level(logging.INFO)
+    monkeypatch.setenv("EDGE_MQTT_PW", "not-the-password")
+    ca = {"ca_file": str(tls_material.ca)}
+    links = {
+        "wrong_password": _link(tls_broker.url(), tmp_path, "a", username=DEVICE_USER, password_env="EDGE_MQTT_PW",
+                                tls=ca),  # fmt: skip
+        "anonymous": _link(tls_broker.url(), tmp_path, "b", tls=ca),
+        "plain_to_tls_port": _link(tls_broker.url("mqtt"), tmp_path, "c", username=DEVICE_USER),
+        "unknown_ca": _link(tls_broker.url(), tmp_path, "d", tls={"ca_file": str(tls_material.other_ca)}),
+    }
+    expected = {
+        "wrong_password": ("refused", "check mqtt.username='dev1' and the password from $EDGE_MQTT_PW"),
+        "anonymous": ("refused", "anonymous login"),
+        "plain_to_tls_port": ("closed_early", "use mqtts://"),
+        "unknown_ca": ("tls_error", "TLS certificate check failed"),
+    }
+    for link in links.values():
+        link.start()
+    try:
+        # each keeps retrying (with backoff) and stays alive
+        wait_until(lambda: all(link.status().failures >= 3 for link in links.values()), 30, "three attempts each")
+        for name, link in links.items():
+            state, hint = expected[name]
+            st = link.status()
+            assert (st.state, st.connected) == (state, False), (name, st)
+            assert hint in st.last_error, (name, st.last_error)
+            assert any(hint in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records), name
+            assert link.conn.client._thread.is_alive(), f"{name}: the network loop died"
+    finally:
+        for link in links.values():
+            link.stop()
+    assert "not-the-password" not in caplog.text
+    assert all(link.status().state == "stopped" for link in links.values())
+
+
+def test_missing_secret_or_tls_file_is_a_config_error(tmp_path, tls_material, monkeypatch):
+    monkeypatch.delenv("EDGE_MQTT_PW", raising=False)
+    with pytest.raises(ConfigError, match=r"mqtt.password_env: environment variable EDGE_MQTT_PW is not set"):
+        _link("mqtts://127.0.0.1:1", tmp_path, "a", username="u", password_env="EDGE_MQTT_PW")
+    with pytest.raises(ConfigError, match=r"mqtt.password_file: cannot read"):
+        _link("mqtts://127.0.0.1:1", tmp_path, "b", username="u", password_file=str(tmp_path / "nope"))
+    with pytest.raises(ConfigError, match=r"mqtt.tls: cannot load the TLS files"):
+        _link("mqtts://127.0.0.1:1", tmp_path, "c", tls={"ca_file": str(tmp_path / "missing-ca.pem")})
