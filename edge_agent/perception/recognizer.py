@@ -93,19 +93,25 @@ class CtcPlateDecoder:
             confs = [float(s.probs[self._pos[s.char]]) for s in segs]
             return "".join(s.char for s in segs), float(np.prod(confs) ** (1 / len(confs))), tuple(confs)
         lead = segs[0].char if segs[0].char in SPECIAL_LEADS else ""
-        if not lead and segs[0].char not in PROVINCES and len(segs) != 8:
-            # No province read: keep the reading unless a province is still plausible there
-            # (plates outside GA 36, e.g. military GA13189 or WJ…, start with letters).
-            # 8 characters is an NEV plate: its first slot is the province however it reads.
-            prov = self._best(segs[0], PROVINCES)
-            if prov[1] < self.province_floor:
-                return self._plain(segs)
+        if not lead and segs[0].char not in PROVINCES and not self._province_slot(segs):
+            return self._plain(segs)
         chars, confs = [], []
         for pos, seg in enumerate(segs):
             c, pr = self._best(seg, _allowed(pos, len(segs), lead))
             chars.append(c)
             confs.append(pr)
         return "".join(chars), float(np.prod(confs) ** (1 / len(confs))), tuple(confs)
+
+    def _province_slot(self, segs: list[Segment]) -> bool:
+        """Is the first (non-province) character a misread province, or was the province dropped?
+
+        8 characters is an NEV plate and 7 starting with a digit fits no format: the first slot
+        is the province however it reads. Otherwise (6 characters: province dropped; letters
+        first: military GA13189, armed police WJ…) only a plausible province there counts."""
+        n, first = len(segs), segs[0].char
+        if n == 8 or (n == 7 and first in DIGITS):
+            return True
+        return self._best(segs[0], PROVINCES)[1] >= self.province_floor
 
     def _best(self, seg: Segment, allowed: str) -> tuple[str, float]:
         cols = [self._pos[c] for c in allowed if c in self._pos]
