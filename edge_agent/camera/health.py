@@ -45,6 +45,7 @@ class HealthTracker:
         self._black = False
         self.corrupt = 0
         self.reconnects = 0
+        self._born = clock.monotonic()  # a camera gets lost_after_s to deliver its first frame
 
     def on_frame(self, image: object) -> bool:
         """Record a frame; returns False (and counts it) when it is not a usable image."""
@@ -74,7 +75,7 @@ class HealthTracker:
         fps = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 1 and recent[-1] > recent[0] else 0.0
         frozen = self._same_since is not None and age is not None and (now - self._same_since) >= self.frozen_after_s
         reason = ""
-        if age is None or age > self.lost_after_s:
+        if (now - self._born if age is None else age) > self.lost_after_s:
             reason = "no_frames"
         elif frozen:
             reason = "frozen"

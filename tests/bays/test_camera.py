@@ -1,0 +1,173 @@
+"""Frame sources on real OpenCV readers (image folder, video file) and camera health."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from edge_agent.camera.health import HealthTracker
+from edge_agent.camera.source import Frame, OpenCVSource
+from edge_agent.clock import SystemClock
+from edge_agent.runtime.scenario import EMPTY, NEV, Scene, scene_config
+from edge_agent.runtime.synthetic import render
+
+
+def wait_for(pred, timeout: float = 10.0) -> None:  # noqa: ANN001
+    """Poll a real reader thread (never asserts on wall time)."""
+    end = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > end:
+            pytest.fail("reader thread produced nothing in time")
+        time.sleep(0.005)
+
+
+def collect(src: OpenCVSource, n: int) -> list[Frame]:
+    got: list[Frame] = []
+
+    def more() -> bool:
+        f = src.latest()
+        if f is not None:
+            got.append(f)
+        return len(got) >= n or src.finished
+
+    wait_for(more)
+    return got
+
+
+def test_image_folder_replays_in_order_and_counts_corrupt_files(tmp_path):
+    for i, shade in enumerate((40, 120, 200)):
+        cv2.imwrite(str(tmp_path / f"{i:03d}.png"), np.full((60, 80, 3), shade, np.uint8))
+    (tmp_path / "001b.jpg").write_bytes(b"not a jpeg at all")
+    src = OpenCVSource(str(tmp_path), SystemClock(), fps=60, sleep=lambda s: None)
+    seen: list[int] = []
+    frames_done = threading.Event()
+    src.start()
+
+    def grab() -> bool:
+        f = src.latest()
+        if f is not None:
+            seen.append(int(f.image[0, 0, 0]))
+        if src.finished and src.latest() is None:
+            frames_done.set()
+        return frames_done.is_set()
+
+    wait_for(grab)
+    src.stop()
+    assert src.corrupt == 1
+    assert seen == sorted(seen) and seen[-1] == 200  # order kept; newest always reaches the consumer
+
+
+def test_latest_frame_semantics_skip_what_the_agent_missed(tmp_path):
+    for i in range(30):
+        cv2.imwrite(str(tmp_path / f"{i:03d}.png"), np.full((40, 40, 3), i * 8, np.uint8))
+    src = OpenCVSource(str(tmp_path), SystemClock(), fps=1000, sleep=lambda s: None)
+    src.start()
+    wait_for(lambda: src.finished)
+    f = src.latest()
+    assert f is not None and f.seq == 30 and src.latest() is None  # one slot, the newest, taken once
+    src.stop()
+
+
+def test_video_file_is_read(tmp_path):
+    path = tmp_path / "clip.avi"
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 5, (96, 64))
+    for i in range(10):
+        w.write(np.full((64, 96, 3), i * 20, np.uint8))
+    w.release()
+    src = OpenCVSource(str(path), SystemClock(), fps=100, sleep=lambda s: None)
+    src.start()
+    frames = collect(src, 1)
+    wait_for(lambda: src.finished)
+    src.stop()
+    assert frames and frames[0].image.shape == (64, 96, 3)
+
+
+def test_failing_source_reconnects_with_backoff():
+    opened = []
+
+    class Cap:
+        def __init__(self, ok: bool) -> None:
+            self.ok, self.n = ok, 0
+
+        def isOpened(self) -> bool:  # noqa: N802
+            return self.ok
+
+        def read(self):  # noqa: ANN201
+            self.n += 1
+            if self.n > 3:
+                raise cv2.error("stream dropped")
+            return True, np.full((32, 32, 3), 99, np.uint8)
+
+        def release(self) -> None:
+            pass
+
+    def opener() -> Cap:
+        opened.append(1)
+        return Cap(ok=len(opened) > 2)  # refused twice, then a stream that drops after 3 frames
+
+    src = OpenCVSource("rtsp://camera/1", SystemClock(), fps=1000, reconnect_min_s=0.001, reconnect_max_s=0.004,
+                       opener=opener)
+    src.start()
+    wait_for(lambda: src.reconnects >= 4)
+    src.stop()
+    assert len(opened) >= 4 and src.latest() is not None
+
+
+def test_health_fps_lost_frozen_black_corrupt(clock):
+    h = HealthTracker(clock, lost_after_s=5, frozen_after_s=30, black_level=8)
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        assert h.on_frame(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8))
+        clock.advance(0.2)
+    s = h.health()
+    assert s.ok and s.fps == pytest.approx(5.0, rel=0.01)
+    clock.advance(5.0)
+    assert h.health().reason == "no_frames"
+    still = rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)
+    for _ in range(160):
+        h.on_frame(still)
+        clock.advance(0.2)
+    assert h.health().reason == "frozen"
+    h.on_frame(np.zeros((48, 64, 3), np.uint8))
+    assert h.health().reason == "black"
+    assert not h.on_frame(None) and not h.on_frame(np.zeros((0, 0, 3), np.uint8))
+    assert not h.on_frame(np.zeros((48, 64, 3), np.float32))
+    assert h.health().corrupt_frames == 3
+
+
+def test_agent_survives_corrupt_and_black_frames(tmp_path, clock):
+    from edge_agent.runtime.agent import Agent
+
+    bad = [None, np.zeros((2, 2), np.uint8), np.zeros((540, 960, 3), np.uint8), "junk"]
+
+    class Garbage:
+        reconnects = 0
+        i = 0
+
+        def start(self) -> None: ...
+
+        def stop(self) -> None: ...
+
+        def latest(self) -> Frame:
+            self.i += 1
+            img = bad[self.i % len(bad)] if self.i < 40 else render(Scene(cars=(NEV,)) if self.i > 45 else EMPTY)
+            return Frame(img, self.i, clock.monotonic())
+
+    class NoReader:
+        def process(self, frame):  # noqa: ANN001, ANN201
+            return []
+
+    cfg = scene_config(str(tmp_path))
+    agent = Agent(cfg, clock=clock, source=Garbage(), reader=NoReader())
+    events = []
+    agent.bus.subscribe(events.append)
+    for _ in range(60):
+        agent.step()
+        clock.advance(0.2)
+    assert agent.health.health().corrupt_frames >= 20
+    assert [e.type for e in events][:2] == ["camera_lost", "camera_restored"]
+    assert events[0].data["reason"] == "black"  # garbage is counted; black frames make the camera "lost"

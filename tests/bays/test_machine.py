@@ -1,0 +1,112 @@
+"""The pure bay state machine: observations and a FakeClock in, events out."""
+
+from __future__ import annotations
+
+from edge_agent.bays.machine import BayMachine
+from edge_agent.bays.verdict import decide_visit
+from edge_agent.config.bays import TimersConfig
+from edge_agent.perception.lists import PlateLists
+from edge_agent.perception.types import PlateRead
+
+T = TimersConfig(arrival_confirm_s=3, departure_confirm_s=5, fuel_grace_s=20, unidentified_timeout_s=30,
+                 overstay_s=10)
+
+
+def read(text: str, colour: str = "blue", conf: float = 0.95) -> PlateRead:
+    return PlateRead(text=text, confidence=conf, colour=colour, nev=None, nev_reason="", corners=((0, 0),) * 4,
+                     box=(0, 0, 1, 1))
+
+
+def machine(clock, lists=None):  # noqa: ANN001, ANN201
+    lists = lists or PlateLists()
+    return BayMachine("A", T, lambda t, c: decide_visit(t, c, lists), clock, identify_reads=3, has_lock=True)
+
+
+def feed(m, clock, seconds, present, reads=(), dt=0.2):  # noqa: ANN001, ANN201
+    out = []
+    for _ in range(round(seconds / dt)):
+        out += m.step(present, reads)
+        clock.advance(dt)
+    return out
+
+
+def types(evs) -> list[str]:  # noqa: ANN001
+    return [e.type for e in evs]
+
+
+def test_short_presence_is_nothing(clock):
+    m = machine(clock)
+    assert feed(m, clock, 2.8, True, [read("京A12345")]) + feed(m, clock, 5, False) == []
+    assert m.state().state == "free"
+
+
+def test_fuel_story_with_exact_timing(clock):
+    m = machine(clock)
+    evs = feed(m, clock, 3.2, True, [read("京A12345")])
+    assert types(evs) == ["vehicle_arrived", "vehicle_identified"]
+    t_arr = clock.monotonic() - 0.2
+    evs = feed(m, clock, 25, True)
+    assert types(evs) == ["violation_started"]
+    assert m.state().state == "violation" and m.state().plate == "京A12345" and m.state().nev is False
+    assert evs[0].data["parked_s"] == 20.0 and clock.monotonic() > t_arr + 20
+    evs = feed(m, clock, 6, False)
+    assert types(evs) == ["violation_ended", "vehicle_departed"]
+    assert len({e.visit_id for e in evs}) == 1
+
+
+def test_blind_frames_never_count_as_absence(clock):
+    m = machine(clock)
+    feed(m, clock, 4, True, [read("粤BD12345", "green")])
+    assert m.state().state == "identified" and m.state().nev is True
+    m.set_camera(False)
+    assert feed(m, clock, 120, None) == [] and m.state().state == "identified"
+    m.set_camera(True)
+    assert feed(m, clock, 4.8, False) == []  # absence counts from the first seeing frame
+    assert types(feed(m, clock, 0.4, False)) == ["vehicle_departed"]
+
+
+def test_unidentified_then_identified_as_nev_ends_the_violation(clock):
+    m = machine(clock)
+    evs = feed(m, clock, 33.4, True)  # arrival at 3 s + 30 s timeout
+    assert types(evs) == ["vehicle_arrived", "violation_started"] and evs[1].data["reason"] == "unidentified"
+    evs = feed(m, clock, 1, True, [read("粤BD12345", "green")])
+    assert types(evs) == ["vehicle_identified", "violation_ended"] and evs[1].data["reason"] == "identified"
+    assert m.state().state == "identified"
+
+
+def test_allow_list_change_ends_a_fuel_violation(clock):
+    lists = PlateLists()
+    m = machine(clock, lists)
+    feed(m, clock, 25, True, [read("京A12345")])
+    assert m.state().state == "violation"
+    lists.add("京A12345", "allow")
+    evs = m.reverify()
+    assert types(evs) == ["violation_ended"] and evs[0].data["reason"] == "allowed"
+
+
+def test_overstay_starts_after_finished_and_ends_on_charging(clock):
+    m = machine(clock)
+    feed(m, clock, 4, True, [read("粤BD12345", "green")])
+    assert m.charger("finished") == []
+    evs = feed(m, clock, 10.2, True)
+    assert types(evs) == ["overstay_started"] and m.state().state == "overstay"
+    assert types(m.charger("charging")) == ["overstay_ended"]
+    assert m.state().state == "identified"
+    assert m.charger("finished") == [] and types(feed(m, clock, 10.2, True)) == ["overstay_started"]
+    assert types(feed(m, clock, 6, False)) == ["overstay_ended", "vehicle_departed"]
+
+
+def test_charger_while_free_is_ignored_and_lock_state_is_kept(clock):
+    m = machine(clock)
+    assert m.charger("finished") == [] and m.state().lock == "unknown"
+    m.lock_moved("up")
+    assert m.state().lock == "up"
+
+
+def test_events_carry_ids_and_offset_timestamps(clock):
+    m = machine(clock)
+    evs = feed(m, clock, 3.2, True, [read("京A12345")])
+    for e in evs:
+        assert e.bay_id == "A" and e.visit_id and len(e.event_id) == 36 and e.ts.endswith("+08:00")
+    assert evs[1].data == {"plate": "京A12345", "colour": "blue", "type_code": "02", "nev": False, "reason": "colour",
+                           "confidence": evs[1].data["confidence"], "reads": 16}

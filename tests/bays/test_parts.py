@@ -1,0 +1,72 @@
+"""Consensus voting, plate→bay assignment and the change detector, each on its own."""
+
+from __future__ import annotations
+
+from edge_agent.bays.consensus import PlateVote
+from edge_agent.bays.geometry import BayShape, assign_bay
+from edge_agent.bays.occupancy import ChangeDetector, PresenceFusion
+from edge_agent.config.bays import OccupancyConfig
+from edge_agent.perception.types import PlateRead
+from edge_agent.runtime.scenario import EMPTY, FUEL, NEV, Scene
+from edge_agent.runtime.synthetic import BAYS, render
+
+
+def read(text, conf=0.9, chars=None, colour="blue", corners=((0, 0),) * 4):  # noqa: ANN001, ANN201
+    return PlateRead(text=text, confidence=conf, colour=colour, nev=None, nev_reason="", corners=corners,
+                     box=(0, 0, 1, 1), char_confidences=tuple(chars or ()))
+
+
+def test_vote_per_position_weighted_by_character_confidence():
+    v = PlateVote()
+    v.add(read("京A12345", chars=[0.9] * 7))
+    v.add(read("京A12345", chars=[0.9] * 7))
+    v.add(read("京A12845", chars=[0.9, 0.9, 0.9, 0.9, 0.99, 0.9, 0.9]))
+    v.add(read("京A1284", conf=0.95))  # a dropped character votes in its own length group
+    c = v.result()
+    assert c.text == "京A12345" and c.reads == 3 and c.total_reads == 4 and c.colour == "blue"
+
+
+def test_confident_character_beats_two_doubtful_ones():
+    v = PlateVote()
+    v.add(read("京A12345", chars=[0.9, 0.9, 0.9, 0.9, 0.2, 0.9, 0.9]))
+    v.add(read("京A12345", chars=[0.9, 0.9, 0.9, 0.9, 0.2, 0.9, 0.9]))
+    v.add(read("京A12845", chars=[0.9, 0.9, 0.9, 0.9, 0.95, 0.9, 0.9]))
+    assert v.result().text == "京A12845"
+
+
+def test_empty_and_weak_reads_do_not_vote():
+    v = PlateVote()
+    assert not v.add(read("", conf=0.0)) and not v.add(read("京A12345", conf=0.1))
+    assert v.result() is None
+
+
+def test_plate_goes_to_the_bay_under_its_bottom_edge():
+    shapes = [BayShape(b, p) for b, p in BAYS.items()]
+    left = ((200, 440), (300, 440), (300, 480), (200, 480))
+    right = ((650, 440), (760, 440), (760, 480), (650, 480))
+    road = ((200, 100), (300, 100), (300, 140), (200, 140))
+    assert assign_bay(left, shapes) == "A" and assign_bay(right, shapes) == "B" and assign_bay(road, shapes) is None
+    straddle = ((430, 440), (520, 440), (520, 480), (430, 480))  # bottom-centre x=475: in the gap, nearer A
+    assert assign_bay(straddle, shapes, margin_px=8) == "A"
+
+
+def test_change_detector_sees_cars_not_light():
+    shapes = [BayShape(b, p) for b, p in BAYS.items()]
+    cd = ChangeDetector(shapes, OccupancyConfig())
+    cd.measure(cd.prepare(render(EMPTY)))
+    dark = cd.measure(cd.prepare(render(Scene(brightness=0.5))))
+    assert max(dark.values()) < 0.05
+    both = cd.measure(cd.prepare(render(Scene(cars=(NEV, FUEL)))))
+    assert both["A"] > 0.3 and both["B"] > 0.3
+    only_b = cd.measure(cd.prepare(render(Scene(cars=(FUEL,)))))
+    assert only_b["A"] < 0.05 and only_b["B"] > 0.3
+
+
+def test_fusion_hysteresis_and_sensor():
+    f = PresenceFusion(OccupancyConfig(enter_fraction=0.3, exit_fraction=0.1, plate_hold_s=1.0))
+    assert f.update(0, 0.2) is False and f.update(1, 0.35) is True
+    assert f.update(2, 0.15) is True and f.update(3, 0.05) is False  # in between keeps the last answer
+    f.plate_seen(4.0)
+    assert f.update(4.5, 0.0) is True and f.update(5.5, 0.0) is False
+    f.sensor = lambda: True
+    assert f.update(6, 0.0) is True
