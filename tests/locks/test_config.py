@@ -1,0 +1,82 @@
+"""The ``locks`` config section: field practice limits and wiring mistakes → one line per problem."""
+
+from __future__ import annotations
+
+import pytest
+
+from edge_agent.clock import FakeClock
+from edge_agent.config.load import ConfigError
+from edge_agent.events.bus import EventBus
+from edge_agent.locks import build_locks
+from edge_agent.locks.manager import LockSetupError
+from edge_agent.runtime.control import ControlError
+from tests.locks.conftest import SW_DOWN, UP, agent_config, gpio_lock, sim_lock
+
+
+def problems(lock: dict) -> list[str]:
+    with pytest.raises(ConfigError) as err:
+        agent_config(lock)
+    return err.value.problems
+
+
+def test_defaults_follow_field_practice():
+    lk = agent_config(sim_lock()).locks[0]
+    assert (lk.motor_timeout_s, lk.auto_raise_delay_s, lk.admit_window_s) == (5.0, 30.0, 120.0)
+
+
+@pytest.mark.parametrize(
+    ("lock", "expected"),
+    [
+        (sim_lock(auto_raise_delay_s=10), "locks[0].auto_raise_delay_s: Input should be greater than or equal to 20"),
+        (sim_lock(auto_raise_delay_s=900), "locks[0].auto_raise_delay_s: Input should be less than or equal to 600"),
+        (sim_lock(driver="relay"), "locks[0].driver: Input should be 'gpiozero', 'jetson' or 'simulator'"),
+        (gpio_lock(motor=None), "locks[0]: driver gpiozero needs motor and switches pins"),
+        (gpio_lock(switches={"down": {"pin": UP}, "up": {"pin": 6}}), "locks[0]: pin 17 is used twice in this lock"),
+        (gpio_lock(switches={"down": {"pin": SW_DOWN, "active_high": True}, "up": {"pin": 6}}),
+         "locks[0].switches.down: active_high may only be set with pull_up: null"),
+        (gpio_lock(switches={"down": {"pin": SW_DOWN, "pull_up": None}, "up": {"pin": 6}}),
+         "locks[0].switches.down: active_high is required when pull_up is null"),
+        (gpio_lock(driver="jetson", presence={"kind": "ultrasonic", "trigger": 23, "echo": 24}),
+         "locks[0]: presence.kind ultrasonic is only supported by the gpiozero driver"),
+        (gpio_lock(presence={"kind": "ultrasonic", "trigger": 23}),
+         "locks[0].presence: an ultrasonic presence sensor needs trigger and echo"),
+        (sim_lock(simulator={"travel_time_s": 6}), "locks[0]: simulator.travel_time_s must be below motor_timeout_s"),
+        (sim_lock(colour="red"), "locks[0].colour: Extra inputs are not permitted"),
+    ],
+)
+def test_bad_lock_config_names_the_key(lock, expected):
+    found = problems(lock)
+    assert any(p.startswith(expected) for p in found), found
+
+
+def test_lock_must_sit_on_a_known_bay():
+    assert problems(sim_lock(bay="B9")) == ["locks[0].bay: unknown bay 'B9' (bays: B1)"]
+    with pytest.raises(LockSetupError, match="not assigned to a bay"):
+        build_locks(agent_config(sim_lock(bay=None)), EventBus(), FakeClock())
+
+
+def test_unknown_bay_command_is_a_control_error():
+    mgr = build_locks(agent_config(sim_lock()), EventBus(), FakeClock())
+    mgr.start()
+    with pytest.raises(ControlError) as err:
+        mgr.lock("B7", reason="x", operator="y")
+    assert err.value.code == "no_lock"
+    mgr.stop()
+
+
+def test_example_pi_config_builds_on_mock_pins(repo):
+    from gpiozero.pins.mock import MockFactory
+
+    from edge_agent.config.load import load_config
+
+    cfg = load_config(repo / "config" / "rpi5-two-bays.yaml")
+    factory = MockFactory()
+    try:
+        mgr = build_locks(cfg, EventBus(), FakeClock(), pin_factory=factory)
+        mgr.start()
+        # nothing wired to the switch inputs: pull-ups read "neither" → fault, lower, never raise
+        assert set(mgr.bay_ids()) == {b.id for b in cfg.bays if b.lock_id}
+        assert all(s["state"] == "fault" for s in mgr.status().values())
+        mgr.stop()
+    finally:
+        factory.reset()

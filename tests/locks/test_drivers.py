@@ -1,0 +1,198 @@
+"""Drivers on their own: pin levels and factories (gpiozero), Jetson.GPIO wiring, clear errors."""
+
+from __future__ import annotations
+
+import time
+import types
+
+import pytest
+from gpiozero import Device
+from gpiozero.pins.mock import MockFactory, MockPin, MockTriggerPin
+
+from edge_agent.clock import FakeClock
+from edge_agent.config.locks import LockConfig
+from edge_agent.locks.driver import DriverUnavailable, make_driver
+from edge_agent.locks.gpiozero_driver import GpiozeroLock
+from edge_agent.locks.jetson_driver import JetsonLock, load_jetson_gpio
+from tests.locks.conftest import DOWN, HEALTH, PRESENCE, SW_DOWN, SW_UP, UP, WARN, gpio_lock
+
+
+@pytest.fixture
+def factory():  # noqa: ANN201
+    f = MockFactory()
+    yield f
+    f.reset()
+
+
+class RecordingPin(MockPin):
+    """A MockPin that appends every state change to a log shared by several pins (ordering)."""
+
+    def __init__(self, factory, info, log: list) -> None:  # noqa: ANN001
+        self.log = log
+        super().__init__(factory, info)
+
+    def _change_state(self, value: bool) -> bool:
+        changed = super()._change_state(value)
+        if changed:
+            self.log.append((self.info.name, value))
+        return changed
+
+
+def test_active_low_relays_idle_high_and_break_before_make(factory, clock):
+    log: list = []
+    up_pin = factory.pin(UP, pin_class=RecordingPin, log=log)
+    down_pin = factory.pin(DOWN, pin_class=RecordingPin, log=log)
+    cfg = LockConfig.model_validate(gpio_lock(motor={
+        "kind": "relays", "up": {"pin": UP, "active_high": False}, "down": {"pin": DOWN, "active_high": False}}))
+    with GpiozeroLock(cfg, clock, pin_factory=factory) as lock:
+        assert up_pin.state and down_pin.state  # relay inputs HIGH = relays off
+        lock.motor_up()
+        assert (up_pin.state, down_pin.state) == (False, True) and lock.motor == "up"
+        lock.motor_down()
+        assert (up_pin.state, down_pin.state) == (True, False) and lock.motor == "down"
+        lock.motor_up()
+        lock.motor_stop()
+        assert lock.motor is None
+    # replay every change in order: both relays (active LOW) are never on together
+    level = {"GPIO17": True, "GPIO27": True}
+    for name, value in log[2:]:  # after both outputs were set up HIGH
+        level[name] = value
+        assert level["GPIO17"] or level["GPIO27"], log
+    up_pin.assert_states([False, True, False, True, False, True])  # input, idle, up, stop…
+    assert Device.pin_factory is None  # the driver never sets the global factory
+
+
+def test_hbridge_enable_line_follows_the_motor(factory, clock):
+    cfg = LockConfig.model_validate(gpio_lock(motor={
+        "kind": "hbridge", "up": {"pin": UP}, "down": {"pin": DOWN}, "enable": {"pin": 22}}))
+    with GpiozeroLock(cfg, clock, pin_factory=factory) as lock:
+        lock.motor_down()
+        assert factory.pin(22).state and factory.pin(DOWN).state
+        lock.motor_stop()
+        factory.pin(22).assert_states([False, True, False])
+
+
+def test_inputs_switches_presence_health_and_warning(factory, clock):
+    cfg = LockConfig.model_validate(gpio_lock())
+    with GpiozeroLock(cfg, clock, pin_factory=factory) as lock:
+        factory.pin(SW_DOWN).drive_low()  # switch closed to ground → active
+        factory.pin(SW_UP).drive_high()
+        assert lock.read_switches().position == "down"
+        factory.pin(HEALTH).drive_high()
+        factory.pin(PRESENCE).drive_high()
+        assert lock.read_presence() is True
+        factory.pin(HEALTH).drive_low()  # module reports a fault → reading unknown
+        assert lock.read_presence() is None
+        seen = []
+        lock.on_input_change(lambda: seen.append(1))
+        factory.pin(SW_UP).drive_low()
+        assert seen and lock.read_switches().position == "both"
+        lock.set_warning(True)
+        assert factory.pin(WARN).state
+    assert not factory.pin(WARN).state  # close() switches outputs off
+
+
+@pytest.mark.filterwarnings("ignore::gpiozero.PWMSoftwareFallback")
+def test_ultrasonic_presence_and_lost_echo(factory):
+    clock = FakeClock()
+    cfg = LockConfig.model_validate(gpio_lock(presence={
+        "kind": "ultrasonic", "trigger": 23, "echo": 24, "threshold_m": 0.5, "max_distance_m": 2.0}))
+    echo = factory.pin(24)
+    trig = factory.pin(23, pin_class=MockTriggerPin, echo_pin=echo, echo_time=0.002)  # ≈ 0.34 m
+    with GpiozeroLock(cfg, clock, pin_factory=factory) as lock:
+
+        def wait_for(value: bool | None, timeout: float = 5.0) -> None:
+            # the DistanceSensor samples in its own (real-time) thread: poll with a timeout
+            end = time.monotonic() + timeout
+            while time.monotonic() < end:
+                if value is None:
+                    clock.advance(1.1)
+                if lock.read_presence() is value:
+                    return
+                time.sleep(0.02)
+            pytest.fail(f"presence never became {value}")
+
+        wait_for(True)
+        trig.echo_time = 0.008  # ≈ 1.4 m: nothing over the arm
+        wait_for(False)
+        trig.echo_pin = factory.pin(25)  # echo wire cut
+        wait_for(None)
+
+
+@pytest.mark.filterwarnings("ignore::gpiozero.PinFactoryFallback")
+def test_gpiozero_without_gpio_is_a_clear_error(clock):
+    cfg = LockConfig.model_validate(gpio_lock())
+    with pytest.raises(DriverUnavailable, match="no GPIO here"):
+        make_driver(cfg, clock)  # no pin_factory, no Pi: gpiozero finds no pin library
+    assert Device.pin_factory is None
+
+
+class FakeJetsonGPIO(types.SimpleNamespace):
+    """Records what the driver asks of Jetson.GPIO (no Jetson here); levels by BOARD pin."""
+
+    BOARD, IN, OUT, HIGH, LOW, BOTH = "BOARD", "in", "out", 1, 0, "both"
+
+    def __init__(self) -> None:
+        super().__init__(mode=None, levels={}, setups={}, events=[], cleaned=None)
+
+    def setwarnings(self, flag: bool) -> None: ...
+
+    def setmode(self, mode: str) -> None:
+        self.mode = mode
+
+    def setup(self, ch: int, direction: str, initial: int | None = None) -> None:
+        self.setups[ch] = direction
+        if initial is not None:
+            self.levels[ch] = initial
+
+    def output(self, ch: int, level: int) -> None:
+        assert self.setups[ch] == self.OUT
+        self.levels[ch] = level
+
+    def input(self, ch: int) -> int:
+        return self.levels.get(ch, self.LOW)
+
+    def add_event_detect(self, ch: int, edge: str, callback) -> None:  # noqa: ANN001
+        self.events.append((ch, edge, callback))
+
+    def cleanup(self, channels: list[int]) -> None:
+        self.cleaned = list(channels)
+
+
+def test_jetson_driver_uses_board_numbers_and_levels():
+    cfg = LockConfig.model_validate({
+        "id": "J1", "driver": "jetson",
+        "motor": {"up": {"pin": 31, "active_high": False}, "down": {"pin": 33, "active_high": False}},
+        "switches": {"down": {"pin": 29, "pull_up": None, "active_high": False},
+                     "up": {"pin": 32, "pull_up": None, "active_high": False}},
+        "presence": {"pin": {"pin": 35, "pull_up": None, "active_high": True}},
+        "warning": {"pin": 37},
+    })
+    g = FakeJetsonGPIO()
+    lock = JetsonLock(cfg, gpio=g)
+    assert g.mode == "BOARD" and g.levels[31] == g.HIGH and g.levels[33] == g.HIGH  # active-low relays off
+    lock.motor_up()
+    assert (g.levels[31], g.levels[33], lock.motor) == (g.LOW, g.HIGH, "up")
+    g.levels[29], g.levels[32] = g.HIGH, g.LOW  # up switch closed (active low)
+    assert lock.read_switches().position == "up"
+    g.levels[35] = g.HIGH
+    assert lock.read_presence() is True
+    lock.on_input_change(lambda: None)
+    assert {ch for ch, _, _ in g.events} == {29, 32, 35}
+    lock.close()
+    assert g.levels[31] == g.HIGH and sorted(g.cleaned) == [29, 31, 32, 33, 35, 37]
+
+
+def test_jetson_gpio_missing_is_a_clear_error():
+    with pytest.raises(DriverUnavailable, match="Jetson.GPIO"):
+        load_jetson_gpio()
+
+
+def test_jetson_gpio_raising_at_import_is_a_clear_error(tmp_path, monkeypatch):
+    pkg = tmp_path / "Jetson" / "GPIO"
+    pkg.mkdir(parents=True)
+    (tmp_path / "Jetson" / "__init__.py").write_text("")
+    (pkg / "__init__.py").write_text("raise RuntimeError('Could not determine Jetson model')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(DriverUnavailable, match="cannot run on this machine: Could not determine Jetson model"):
+        load_jetson_gpio()
