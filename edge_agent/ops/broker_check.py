@@ -65,6 +65,8 @@ def _probe(cfg: "AgentConfig", addr: BrokerAddress, password: str | None, timeou
     client.on_connect = lambda c, u, flags, rc, props=None: result.setdefault("rc", rc)
     try:
         client.connect(addr.host, addr.port, keepalive=max(m.keepalive_s, 5))
+    except ssl.SSLCertVerificationError as exc:
+        return Check(name, "fail", f"TLS: certificate verify failed ({exc.verify_message}); check mqtt.tls.ca_file")
     except ssl.SSLError as exc:
         return Check(name, "fail", f"TLS handshake failed: {exc.reason or exc}")
     except OSError as exc:

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from edge_agent.events.broker import LocalBroker, free_port, mosquitto_path
+from tests.events.conftest import broker, tls_broker, tls_material  # noqa: F401 - helper M's fixtures, reused
 
 USER, PASSWORD = "dev1", "doctor-test-pw"
 

@@ -165,3 +165,28 @@ def _gpiozero_lock() -> dict:
         "motor": {"up": {"pin": 17}, "down": {"pin": 27}},
         "switches": {"down": {"pin": 5}, "up": {"pin": 6}},
     }
+
+
+def test_broker_row_with_tls(write_config, camera_folder, models_dir, tls_broker, tls_material, tmp_path):
+    """The configured CA and password connect; another CA, a wrong password or plain TCP each fail clearly."""
+    from tests.events.conftest import DEVICE_PASSWORD, DEVICE_USER
+
+    (tmp_path / "pw").write_text(DEVICE_PASSWORD + "\n")
+    (tmp_path / "bad-pw").write_text("wrong\n")
+    tls_url = tls_broker.url("mqtts")
+
+    def broker_row(name: str, url: str, ca: Path | None, pw: str = "pw"):
+        mqtt = {"enabled": True, "brokers": [url], "username": DEVICE_USER, "password_file": pw}
+        if ca is not None:
+            mqtt["tls"] = {"ca_file": str(ca)}
+        cfg = load_config(write_config(name, perception={"models_dir": str(models_dir)}, mqtt=mqtt))
+        return next(c for c in run_doctor(cfg, skip={"clock"}) if c.name.startswith("broker"))
+
+    good = broker_row("good.yaml", tls_url, tls_material.ca)
+    assert good.status == "pass" and "TLS" in good.detail and "user dev1" in good.detail, good
+    other_ca = broker_row("ca.yaml", tls_url, tls_material.other_ca)
+    assert other_ca.status == "fail" and "certificate verify failed" in other_ca.detail, other_ca
+    wrong_pw = broker_row("pw.yaml", tls_url, tls_material.ca, pw="bad-pw")
+    assert wrong_pw.status == "fail" and "refused" in wrong_pw.detail, wrong_pw
+    plain = broker_row("plain.yaml", tls_broker.url("mqtt"), None)
+    assert plain.status == "fail" and ("closed" in plain.detail or "CONNACK" in plain.detail), plain
