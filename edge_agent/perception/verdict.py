@@ -105,6 +105,8 @@ _COLOUR_TYPE = {"blue": "02", "yellow": "01"}
 def _not_nev(text: str, colour: str, reason: str) -> Verdict:
     """A non-NEV verdict whose kind/type code never claims an NEV plate."""
     p = parse_plate(text, colour)
-    if p.valid and not p.is_nev_format:
+    # two letters + five digits is also an NEV serial without its province: military only on white
+    military_elsewhere = p.kind == "military" and colour not in ("white", "unknown")
+    if p.valid and not p.is_nev_format and not military_elsewhere:
         return Verdict(False, reason, p.type_code, p.kind, None)
     return Verdict(False, reason, _COLOUR_TYPE.get(colour, "99"), "unknown", None)

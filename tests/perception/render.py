@@ -22,7 +22,7 @@ YELLOW = (20, 190, 240)
 GREEN = (90, 190, 40)
 DARK_GREEN = (60, 120, 20)
 WHITE = (238, 242, 245)
-BLACK = (30, 24, 20)  # real black plates carry a faint tint; pure grey reads as infrared
+BLACK = (20, 23, 28)  # real black plates carry a faint (here warm) tint; pure grey reads as infrared
 RED = (30, 30, 210)
 
 

@@ -1,0 +1,133 @@
+"""Plate colour and character polarity: rendered plates of every colour, the known failure
+modes (night, over-exposure, infrared), bad input, and an accuracy floor on plates-dev."""
+
+from __future__ import annotations
+
+import csv
+
+import cv2
+import numpy as np
+import pytest
+
+from edge_agent.perception.colour import COLOURS, classify_colour
+from tests.perception.render import STYLES, plate_crop
+
+SAMPLES = {
+    "blue": "皖A12345",
+    "small_nev": "皖AD12345",
+    "large_nev": "皖A12345D",
+    "yellow": "皖A12345",
+    "yellow_double": "京EA5331",
+    "police": "鄂F8888警",
+    "black": "使198476",
+    "green_white": "民航B9016",
+}
+
+
+def _hsv_edit(img: np.ndarray, s_mul: float = 1.0, v_mul: float = 1.0, h_add: int = 0) -> np.ndarray:
+    hsv = cv2.cvtColor(img, cv2.COLOR_BGR2HSV).astype(np.float32)
+    hsv[..., 0] = (hsv[..., 0] + h_add) % 180
+    hsv[..., 1] = np.clip(hsv[..., 1] * s_mul, 0, 255)
+    hsv[..., 2] = np.clip(hsv[..., 2] * v_mul, 0, 255)
+    return cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2BGR)
+
+
+@pytest.mark.parametrize("style", sorted(SAMPLES))
+@pytest.mark.parametrize("seed", [0, 1])
+def test_every_rendered_colour_and_polarity(style, seed):
+    res = classify_colour(plate_crop(SAMPLES[style], style, seed=seed))
+    assert (res.colour, res.dark_chars) == (STYLES[style].colour, STYLES[style].dark_chars)
+    assert 0.0 < res.confidence <= 1.0
+
+
+@pytest.mark.parametrize("size", [(94, 24), (168, 48), (440, 140)])
+def test_crop_size_does_not_matter(size):
+    res = classify_colour(plate_crop("皖AD12345", "small_nev", size=size))
+    assert (res.colour, res.dark_chars) == ("green", True)
+
+
+def test_green_polarity_separates_nev_from_civil_aviation():
+    nev = classify_colour(plate_crop("皖AD12345", "small_nev"))
+    aviation = classify_colour(plate_crop("民航B9016", "green_white"))
+    assert nev.is_green and aviation.is_green
+    assert nev.dark_chars is True and aviation.dark_chars is False
+
+
+def test_dark_desaturated_night_blue_is_blue_not_black():
+    night = _hsv_edit(plate_crop("苏A12345", "blue"), s_mul=0.35, v_mul=0.35)
+    res = classify_colour(night)
+    assert res.colour == "blue" and res.dark_chars is False
+
+
+def test_over_exposed_cyan_blue_stays_blue():
+    cyan = _hsv_edit(plate_crop("苏A12345", "blue"), s_mul=0.6, v_mul=1.3, h_add=-12)  # hue ≈ 93
+    assert classify_colour(cyan).colour == "blue"
+
+
+def test_infrared_monochrome_crop_has_unknown_colour_but_keeps_polarity():
+    gray = cv2.cvtColor(plate_crop("皖AD12345", "small_nev"), cv2.COLOR_BGR2GRAY)
+    res = classify_colour(cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR))
+    assert res.colour == "unknown" and res.dark_chars is True
+
+
+def test_text_settles_black_plates_that_pixels_call_dark_blue():
+    tinted = _hsv_edit(plate_crop("使198476", "black"), s_mul=1.0, v_mul=1.0)
+    tinted = cv2.add(tinted, np.full_like(tinted, (60, 10, 0)))  # a blue cast, as at night
+    assert classify_colour(tinted).colour == "blue"
+    res = classify_colour(tinted, text="使198476")
+    assert res.colour == "black" and res.dark_chars is False
+
+
+def test_text_never_turns_green_with_dark_characters_into_another_colour():
+    crop = plate_crop("皖AD12345", "small_nev")
+    # a coach/police reading of a green NEV plate must not erase the NEV colour evidence
+    assert classify_colour(crop, text="皖A1234学").colour == "green"
+    assert classify_colour(crop, text="皖A1234警").colour == "green"
+
+
+@pytest.mark.parametrize("bad", [None, np.zeros((0, 0, 3), np.uint8), np.zeros((4, 10, 3), np.uint8),
+                                 np.zeros((48, 168), np.uint8)])
+def test_bad_input_is_unknown_not_an_error(bad):
+    res = classify_colour(bad)
+    assert res.colour == "unknown" and res.dark_chars is None
+
+
+def test_flat_patch_has_no_polarity():
+    res = classify_colour(np.full((48, 168, 3), (170, 75, 10), np.uint8))
+    assert res.dark_chars is None
+
+
+def test_four_channel_crop_is_accepted():
+    bgra = cv2.cvtColor(plate_crop("皖A12345", "yellow"), cv2.COLOR_BGR2BGRA)
+    assert classify_colour(bgra).colour == "yellow"
+
+
+# --- accuracy floor on real photos -----------------------------------------------------------
+
+FLOOR = 0.93  # the issue's target; measured 0.97 on both sets (see README perception section)
+
+
+def _rows(plates_dev, scene):
+    with open(plates_dev / "labels.csv", newline="", encoding="utf-8") as f:
+        return [r for r in csv.DictReader(f) if r["scene"] == scene and r["plate_color"] in COLOURS
+                and r["plate_color"] != "unknown"]
+
+
+@pytest.mark.dataset
+def test_accuracy_floor_on_plate_crops(plates_dev):
+    rows = _rows(plates_dev, "crop")
+    hits = sum(classify_colour(cv2.imread(str(plates_dev / r["file"]))).colour == r["plate_color"] for r in rows)
+    assert len(rows) > 500
+    assert hits / len(rows) >= FLOOR
+
+
+@pytest.mark.dataset
+def test_accuracy_floor_on_labelled_boxes_in_full_scenes(plates_dev):
+    rows = [r for r in _rows(plates_dev, "full") if r["bbox_x1"]]
+    hits = 0
+    for r in rows:
+        img = cv2.imread(str(plates_dev / r["file"]))
+        x1, y1, x2, y2 = (int(float(r[k])) for k in ("bbox_x1", "bbox_y1", "bbox_x2", "bbox_y2"))
+        hits += classify_colour(img[max(0, y1):y2, max(0, x1):x2]).colour == r["plate_color"]
+    assert len(rows) > 100
+    assert hits / len(rows) >= FLOOR

@@ -1,0 +1,97 @@
+"""GA 36-2018 plate formats, table-driven, with the traps that fool a naive NEV rule."""
+
+from __future__ import annotations
+
+import pytest
+
+from edge_agent.perception.rules import (
+    ENERGY_LETTERS,
+    PLATE_VOCAB,
+    PROVINCES,
+    SPECIAL,
+    nev_tail,
+    parse_plate,
+)
+
+# text, valid, kind, type code, NEV format, energy
+CASES = [
+    ("皖AD12345", True, "small_nev", "52", True, "battery"),
+    ("皖AF12345", True, "small_nev", "52", True, "other"),
+    ("沪AF71017", True, "small_nev", "52", True, "other"),
+    ("鲁ADS2952", True, "small_nev", "52", True, "battery"),  # letter in serial position 4
+    ("青A00109D", True, "large_nev", "51", True, "battery"),
+    ("粤B12345F", True, "large_nev", "51", True, "other"),
+    ("皖A12345", True, "small", "02", False, None),
+    ("粤OA2160", True, "small", "02", False, None),  # O as issuing authority is real
+    ("民航B9016", True, "civil_aviation", "99", False, None),  # green, not NEV
+    ("皖1946673", True, "agricultural", "99", False, None),  # green, not NEV
+    ("鄂F8888警", True, "police", "23", False, None),
+    ("渝B3587学", True, "coach", "16", False, None),
+    ("皖Q0686学", True, "coach", "16", False, None),
+    ("浙A1234挂", True, "trailer", "15", False, None),
+    ("使198476", True, "embassy", "03", False, None),
+    ("沪A0001领", True, "consulate", "04", False, None),
+    ("粤Z1234港", True, "hk", "26", False, None),
+    ("粤ZJ541澳", True, "macau", "27", False, None),
+    ("WJ07X0230", True, "armed_police", "31", False, None),
+    ("VA30093", True, "military", "32", False, None),
+    # I and O never appear in a serial
+    ("皖AI12345", False, "unknown", "99", False, None),
+    ("京AO1234", False, "unknown", "99", False, None),
+    ("京A1234O", False, "unknown", "99", False, None),
+    ("皖AD1234I", False, "unknown", "99", False, None),
+    # not an energy letter in position 3 (L) and a 6-char serial → no format at all
+    ("皖AL12345", False, "unknown", "99", False, None),
+    ("", False, "unknown", "99", False, None),
+    ("皖A1234", False, "unknown", "99", False, None),
+    ("使19847", False, "unknown", "99", False, None),
+    ("领A1234沪", False, "unknown", "99", False, None),  # 领 trails, never leads
+    ("粤A1234港", False, "unknown", "99", False, None),  # HK plates are 粤Z
+]
+
+
+@pytest.mark.parametrize("text,valid,kind,code,nev,energy", CASES)
+def test_parse_plate_table(text, valid, kind, code, nev, energy):
+    info = parse_plate(text)
+    assert (info.valid, info.kind, info.type_code, info.is_nev_format, info.energy) == (valid, kind, code, nev, energy)
+
+
+@pytest.mark.parametrize("letter", list(ENERGY_LETTERS))
+def test_every_extended_energy_letter_is_nev(letter):
+    small = parse_plate(f"浙A{letter}12345")
+    large = parse_plate(f"浙A12345{letter}")
+    expected = "battery" if letter in "ABCDE" else "other"
+    assert (small.kind, small.energy) == ("small_nev", expected)
+    assert (large.kind, large.energy) == ("large_nev", expected)
+
+
+@pytest.mark.parametrize("letter", [c for c in "LMNPQRSTUVWXYZ"])
+def test_other_letters_in_position_three_are_not_nev(letter):
+    assert not parse_plate(f"浙A{letter}12345").is_nev_format
+
+
+def test_colour_separates_small_from_large_ordinary_plates():
+    assert (parse_plate("皖A12345", "yellow").kind, parse_plate("皖A12345", "yellow").type_code) == ("large", "01")
+    assert (parse_plate("皖A12345", "blue").kind, parse_plate("皖A12345", "blue").type_code) == ("small", "02")
+
+
+def test_dots_spaces_and_lower_case_are_normalised():
+    info = parse_plate("皖a·d1234 5")
+    assert info.text == "皖AD12345" and info.kind == "small_nev"
+
+
+def test_nev_format_does_not_depend_on_the_province():
+    """The province is the weakest character: any first character keeps an NEV serial NEV-shaped,
+    but only a real province makes the plate valid."""
+    wrong = parse_plate("XAD12345")
+    assert wrong.is_nev_format and not wrong.valid and wrong.province is None
+    assert nev_tail("AD12345") == ("small_nev", "battery")
+    assert nev_tail("A12345K") == ("large_nev", "other")
+    assert nev_tail("A12345") is None and nev_tail("AI12345") is None
+
+
+def test_vocabulary_constants_cover_every_plate_character():
+    assert len(PROVINCES) == 31 and len(set(PROVINCES)) == 31
+    for text, *_ in CASES:
+        assert set(text) <= set(PLATE_VOCAB) | {"·", " "}, text
+    assert set("港澳学警使领挂民航") == set(SPECIAL)

@@ -1,0 +1,112 @@
+"""The NEV verdict: lists, format, colour and polarity — and which of them decided."""
+
+from __future__ import annotations
+
+import pytest
+
+from edge_agent.perception.colour import ColourResult, classify_colour
+from edge_agent.perception.lists import PlateLists
+from edge_agent.perception.rules import PROVINCES
+from edge_agent.perception.verdict import decide
+from tests.perception.render import plate_crop
+
+
+def col(colour: str, dark: bool | None) -> ColourResult:
+    return ColourResult(colour, dark, {}, 0.9)
+
+
+# text, colour, dark characters → nev, reason, type code
+TABLE = [
+    # NEV plates
+    ("皖AD12345", "green", True, True, "format+colour", "52"),
+    ("皖A12345D", "yellow_green", True, True, "format+colour", "51"),
+    ("皖A12345D", "yellow", True, True, "format+colour", "51"),  # the yellow part won the vote
+    ("皖AK12345", "green", True, True, "format+colour", "52"),  # extended energy letter
+    ("AD12345", "green", True, True, "colour", "52"),  # province dropped by the reader
+    ("皖皖AD12345", "green", True, True, "colour", "52"),  # junk before the serial
+    ("皖AD12345", "unknown", True, True, "format", "52"),  # infrared night: format alone
+    ("皖AD12345", "white", True, True, "format", "52"),  # washed-out gradient green
+    ("皖AD12345", "blue", True, True, "format+polarity", "52"),  # cyan green: dark characters
+    # blue is never NEV, whatever the text
+    ("皖AD12345", "blue", False, False, "colour", "02"),
+    ("皖A12345", "blue", False, False, "colour", "02"),
+    ("AD12345", "blue", False, False, "colour", "02"),
+    ("皖A12345D", "blue", False, False, "colour", "02"),
+    # green but not NEV: white characters
+    ("民航B9016", "green", False, False, "colour+polarity", "99"),
+    ("皖1946673", "green", False, False, "colour+polarity", "99"),
+    ("皖AD12345", "green", False, False, "colour+polarity", "99"),  # even if it reads NEV-shaped
+    # yellow / white / black plates
+    ("皖A12345", "yellow", True, False, "colour", "01"),
+    ("皖AD12345", "yellow", True, False, "colour", "01"),  # a small NEV plate is never yellow
+    ("鄂F8888警", "white", True, False, "colour", "23"),
+    ("使198476", "black", False, False, "colour", "03"),
+    ("粤Z1234港", "black", False, False, "colour", "26"),
+    # undecided rather than wrong
+    ("皖A12345", "green", True, None, "conflict", "02"),  # a yellow plate at night looks lime
+    ("", "green", True, None, "unread", "99"),
+    ("AD12345", "unknown", True, None, "format", "52"),  # IR + dropped province: could be blue
+    ("AD12345", "white", True, None, "format", "52"),
+    ("皖A12345", "unknown", False, False, "format", "02"),
+    ("", "unknown", None, None, "unread", "99"),
+]
+
+
+@pytest.mark.parametrize("text,colour,dark,nev,reason,code", TABLE)
+def test_verdict_table(text, colour, dark, nev, reason, code):
+    v = decide(text, col(colour, dark), None)
+    assert (v.nev, v.reason, v.type_code) == (nev, reason, code)
+
+
+@pytest.mark.parametrize("province", list(PROVINCES) + ["A", "1", ""])
+@pytest.mark.parametrize("colour,dark", [("green", True), ("blue", False), ("green", False), ("yellow_green", True)])
+def test_verdict_never_depends_on_the_province(province, colour, dark):
+    base = decide("皖AD12345", col(colour, dark)).nev
+    assert decide(f"{province}AD12345", col(colour, dark)).nev == base
+
+
+@pytest.mark.parametrize("text", ["皖AD12345", "皖A12345D", "AD12345", "皖A12345", "民航B9016", ""])
+@pytest.mark.parametrize("colour", ["blue", "black"])
+def test_blue_and_black_plates_are_never_nev_without_the_operator(text, colour):
+    assert decide(text, col(colour, False)).nev is not True
+
+
+def test_lists_override_format_and_colour():
+    lists = PlateLists(allow=["皖A12345"], deny=["皖AD12345"])
+    allowed = decide("皖A12345", col("blue", False), lists)
+    denied = decide("皖AD12345", col("green", True), lists)
+    assert (allowed.nev, allowed.reason) == (True, "allow_list")
+    assert (denied.nev, denied.reason) == (False, "deny_list")
+
+
+def test_lists_match_a_read_without_its_province_but_never_across_provinces():
+    lists = PlateLists(allow=["皖A12345"])
+    assert decide("A12345", col("blue", False), lists).reason == "allow_list"  # province dropped
+    assert decide("XA12345", col("blue", False), lists).reason == "allow_list"  # province garbled
+    assert decide("沪A12345", col("blue", False), lists).reason == "colour"  # another car
+
+
+def test_deny_wins_over_allow():
+    lists = PlateLists(allow=["皖AD12345"])
+    lists.add("皖AD12345", "deny")
+    assert decide("皖AD12345", col("green", True), lists).reason == "deny_list"
+
+
+@pytest.mark.parametrize("text,style,nev", [
+    ("皖AD12345", "small_nev", True),
+    ("沪AF71017", "small_nev", True),
+    ("皖A12345D", "large_nev", True),
+    ("皖A12345", "blue", False),
+    ("民航B9016", "green_white", False),
+    ("鄂F8888警", "police", False),
+    ("使198476", "black", False),
+])
+def test_rendered_plates_end_to_end_through_colour(text, style, nev):
+    crop = plate_crop(text, style, seed=7)
+    assert decide(text, classify_colour(crop, text)).nev is nev
+
+
+def test_blue_plate_misread_as_nev_is_vetoed_by_its_pixels():
+    crop = plate_crop("皖AD1234", "blue", seed=3)  # a 7-char blue plate …
+    v = decide("皖AD12345", classify_colour(crop))  # … read with one character too many
+    assert v.nev is False and v.reason == "colour"
