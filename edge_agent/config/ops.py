@@ -17,12 +17,18 @@ class LoggingConfig(StrictModel):
 class MetricsConfig(StrictModel):
     enabled: bool = False
     host: str = "127.0.0.1"  # 0.0.0.0 to let a Prometheus server on the LAN scrape it
-    port: int = Field(9108, ge=1, le=65535)
+    port: int = Field(9108, ge=0, le=65535, description="0 picks a free port (tests)")
 
 
 class WatchdogConfig(StrictModel):
-    camera_deadline_s: float = Field(15.0, gt=0, description="no frame for this long → stop pinging systemd")
-    perception_deadline_s: float = Field(15.0, gt=0, description="no perception cycle for this long → same")
+    """A loop silent past its deadline stops the systemd pings (restart after ``WatchdogSec`` more).
+
+    The camera reader reports each frame and each reconnect attempt, so the deadline must exceed
+    ``camera.reconnect_max_s`` plus the time an RTSP open may hang (~30 s).
+    """
+
+    camera_deadline_s: float = Field(90.0, gt=0, description="camera reader silent this long → stuck")
+    perception_deadline_s: float = Field(30.0, gt=0, description="main loop silent this long → stuck")
 
 
 class DoctorConfig(StrictModel):

@@ -28,6 +28,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from typing import Mapping
 
@@ -74,7 +75,8 @@ class Notifier:
         return self.send("READY=1", *([f"STATUS={status}"] if status else []))
 
     def reloading(self) -> bool:
-        return self.send("RELOADING=1")
+        # systemd ≥ 253 wants the monotonic time with RELOADING=1; older ones ignore the extra line.
+        return self.send("RELOADING=1", f"MONOTONIC_USEC={time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000}")
 
     def stopping(self, status: str | None = None) -> bool:
         return self.send("STOPPING=1", *([f"STATUS={status}"] if status else []))
@@ -127,6 +129,7 @@ class Watchdog:
         self._loops: dict[str, tuple[float, float]] = {}  # name -> (deadline_s, last progress)
         self._last_ping: float | None = None
         self._last_stuck: tuple[str, ...] = ()
+        self._tick_lock = threading.Lock()  # the ping thread and a caller may both tick
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -161,6 +164,10 @@ class Watchdog:
         A newly stuck (or recovered) set of loops is reported once in ``STATUS=`` so
         ``systemctl status`` shows which loop stopped the pings before systemd restarts the agent.
         """
+        with self._tick_lock:
+            return self._tick()
+
+    def _tick(self) -> bool:
         stuck = tuple(self.stuck())
         if stuck != self._last_stuck:
             self._last_stuck = stuck

@@ -1,0 +1,101 @@
+"""The ops side of one agent process, built from the config: sd_notify + watchdog, metrics, signals, stop plan.
+
+Why one object: the runtime should need a handful of calls, not to know the systemd protocol, the
+Prometheus registry and the signal rules. Everything here is also usable on its own (see each module).
+
+    setup_logging(cfg.ops.logging, secrets=read_secrets(cfg.mqtt).values())   # first, right after load_config
+    ops = OpsRuntime(cfg, agent.bus, clock)
+    ops.plan.add("stop frames", agent.source.stop)
+    ops.plan.add("locks safe", locks.hold_safe)
+    ops.plan.add("mqtt flush + offline", lambda left: link.stop(flush_s=max(left - 1, 0.5)))
+    ops.metrics.outbox_depth.set_function(link.outbox_depth)
+    ops.start(on_reload=agent.reload_config)      # main thread: installs SIGHUP/SIGTERM, sends READY=1
+    while not ops.stop_requested.is_set():
+        got = agent.step()
+        ops.loop_turn(got_frame=got, camera_reconnects=agent.source.reconnects)
+    ops.finish()                                  # STOPPING=1, runs the plan within ops.stop_timeout_s
+    return 0
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from typing import Callable, Mapping
+
+from edge_agent.clock import Clock, SystemClock
+from edge_agent.config.models import AgentConfig
+from edge_agent.events.bus import EventBus
+from edge_agent.ops.metrics import AgentMetrics, MetricsServer, start_metrics_server
+from edge_agent.ops.signals import ShutdownPlan, SignalHandlers, StepResult, install_signal_handlers
+from edge_agent.ops.watchdog import Notifier, Watchdog, watchdog_interval
+
+log = logging.getLogger(__name__)
+
+
+class OpsRuntime:
+    def __init__(self, cfg: AgentConfig, bus: EventBus, clock: Clock | None = None,
+                 env: Mapping[str, str] | None = None) -> None:
+        env = os.environ if env is None else env
+        o = cfg.ops
+        self.cfg = cfg
+        self.notifier = Notifier.from_env(env)
+        self.watchdog = Watchdog(self.notifier, clock or SystemClock(), interval_s=watchdog_interval(env) or 5.0)
+        # Camera: a new frame or a reconnect attempt proves the reader thread is cycling (a camera that is
+        # away is the reader's job — reconnect with backoff — not a reason to restart the process).
+        self.camera = self.watchdog.register("camera", o.watchdog.camera_deadline_s)
+        self.perception = self.watchdog.register("perception", o.watchdog.perception_deadline_s)
+        self.metrics = AgentMetrics()
+        self._unsubscribe = self.metrics.attach(bus)
+        self.metrics.loops_stuck.set_function(lambda: len(self.watchdog.stuck()))
+        self.plan = ShutdownPlan(budget_s=o.stop_timeout_s)
+        self.stop_requested = threading.Event()
+        self.metrics_server: MetricsServer | None = None
+        self._signals: SignalHandlers | None = None
+        self._reconnects: int | None = None
+
+    def start(self, on_reload: Callable[[], object] | None = None, ping_thread: bool = True) -> None:
+        """From the main thread, once every component runs: signals, metrics endpoint, watchdog, READY=1.
+
+        ``ping_thread=False`` leaves ``watchdog.tick()`` to the caller (tests on a fake clock)."""
+        self._signals = install_signal_handlers(
+            on_reload=self._reload(on_reload) if on_reload else None, on_stop=self.stop_requested.set
+        )
+        m = self.cfg.ops.metrics
+        if m.enabled:
+            self.metrics_server = start_metrics_server(m.port, self.metrics.registry, m.host)
+            log.info("metrics on http://%s:%d/metrics", m.host, self.metrics_server.port)
+        if ping_thread:
+            self.watchdog.start()
+        self.notifier.ready(status=f"running: {len(self.cfg.bays)} bay(s)")
+
+    def loop_turn(self, got_frame: bool, camera_reconnects: int) -> None:
+        """Call once per main-loop turn: the loop itself is alive; the camera if it delivered or retried."""
+        self.perception.progress()
+        if got_frame or camera_reconnects != self._reconnects:
+            self._reconnects = camera_reconnects
+            self.camera.progress()
+
+    def finish(self) -> list[StepResult]:
+        """STOPPING=1, run the stop plan (bounded), then close what ops itself opened."""
+        self.notifier.stopping(status="stopping")
+        results = self.plan.run()
+        self.watchdog.stop()
+        if self.metrics_server is not None:
+            self.metrics_server.shutdown()
+        if self._signals is not None:
+            self._signals.restore()
+        self._unsubscribe()
+        return results
+
+    def _reload(self, on_reload: Callable[[], object]) -> Callable[[], None]:
+        def reload() -> None:
+            # systemd's reload protocol: RELOADING=1 … READY=1 when done.
+            self.notifier.reloading()
+            try:
+                on_reload()
+            finally:
+                self.notifier.ready(status="running (reloaded)")
+
+        return reload
