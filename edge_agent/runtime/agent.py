@@ -95,13 +95,15 @@ class Agent:
 
     def stop(self) -> None:
         self._stop.set()
+        if not self._started:
+            return
+        self._started = False
         for c in reversed(self.components):
             try:
                 c.stop()
             except Exception:  # one sink failing to stop must not keep the others running
                 log.exception("stopping %r failed", c)
         self.source.stop()
-        self._started = False
 
     # ---- the loop -----------------------------------------------------------------------
     def step(self) -> bool:
@@ -119,11 +121,14 @@ class Agent:
         return got
 
     def run_forever(self, sleep: Callable[[float], None] = time.sleep) -> None:
-        """Loop until ``stop()``; polls the latest-frame slot a few times per frame period."""
+        """Loop until ``stop()`` (or a non-looping file ends); polls the latest-frame slot a few
+        times per frame period."""
         idle = 1.0 / self.cfg.camera.fps / 4
         last_retention = float("-inf")
         while not self._stop.is_set():
             if not self.step():
+                if getattr(self.source, "finished", False):  # a file or folder played to its end
+                    break
                 sleep(idle)
             now = self.clock.monotonic()
             if now - last_retention > 3600:

@@ -49,13 +49,16 @@ def _run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     if args.max_seconds is not None:
-        threading.Timer(args.max_seconds, _stop).start()
+        timer = threading.Timer(args.max_seconds, _stop)
+        timer.daemon = True
+        timer.start()
     agent.start()
     log.info("agent running: %d bay(s), camera %s", len(cfg.bays), cfg.camera.source)
     try:
         agent.run_forever()
     except KeyboardInterrupt:
-        _stop()
+        pass
+    _stop()
     return 0
 
 

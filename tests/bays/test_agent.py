@@ -1,0 +1,194 @@
+"""The Agent as the rest of the system sees it: AgentControl, components, lock state, CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import pytest
+import yaml
+
+from edge_agent.events.types import Event, EventType
+from edge_agent.runtime.agent import Agent
+from edge_agent.runtime.control import ControlError, ControlResult
+from edge_agent.runtime.scenario import EMPTY, FUEL, NEV, Scene, ScriptedSource, hold, run_scripted, scene_config
+from edge_agent.runtime.sinks import JsonLinesSink
+from edge_agent.runtime.synthetic import render
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def parked(pipeline, tmp_path, clock):  # noqa: ANN001, ANN201
+    """An agent that has watched a fuel car park in bay B for 10 s."""
+    src = ScriptedSource(hold(3, EMPTY) + hold(300, Scene(cars=(FUEL,))), clock)
+    agent = Agent(scene_config(str(tmp_path)), clock=clock, source=src, reader=pipeline)
+    agent.start()
+    run_scripted(agent.step, clock, 13, 5)
+    assert agent.bus.states()["B"].state == "identified"
+    return agent
+
+
+def test_control_protocol_errors_and_results(parked):
+    a = parked
+    assert a.bay_ids() == ["A", "B"]
+    with pytest.raises(ControlError) as exc:
+        a.lock("B", "test", "op")
+    assert exc.value.code == "no_lock"
+    with pytest.raises(ControlError) as exc:
+        a.charger_status("Z", "finished")
+    assert exc.value.code == "unknown_bay"
+    with pytest.raises(ControlError) as exc:
+        a.charger_status("B", "exploded")
+    assert exc.value.code == "bad_status"
+    eid = a.snapshot("B")
+    assert a.evidence.get(eid).kind == "snapshot" and a.evidence.image_path(eid).is_file()
+    with pytest.raises(ControlError):
+        a.reload_config()  # built from a dict, not a file
+
+
+def test_set_lists_clears_a_running_violation(parked, clock):
+    events: list[Event] = []
+    parked.bus.subscribe(events.append)
+    run_scripted(parked.step, clock, 20, 5)
+    assert [e.type for e in events] == ["violation_started"]
+    res = parked.set_lists(allow=["京A12345"], deny=None)
+    assert res.ok and [e.type for e in events] == ["violation_started", "violation_ended"]
+    assert events[-1].data["reason"] == "allowed" and parked.bus.states()["B"].state == "identified"
+
+
+def test_lock_manager_and_components_attach(parked):
+    calls, order = [], []
+
+    class Locks:
+        def lock(self, bay_id, reason, operator):  # noqa: ANN001, ANN201
+            calls.append(("lock", bay_id, reason, operator))
+            return ControlResult(False, "interlock: vehicle present")
+
+        def unlock(self, bay_id, reason, operator):  # noqa: ANN001, ANN201
+            calls.append(("unlock", bay_id))
+            return ControlResult(True)
+
+        def start(self) -> None:
+            order.append("locks.start")
+
+        def stop(self) -> None:
+            order.append("locks.stop")
+
+    class Sink:
+        def start(self) -> None:
+            order.append("sink.start")
+
+        def stop(self) -> None:
+            order.append("sink.stop")
+
+    locks = Locks()
+    parked.attach_lock_manager(locks)
+    parked.add_component(locks)  # agent already started: starts at once
+    parked.add_component(Sink())
+    assert parked.lock("B", "remote", "alice").message == "interlock: vehicle present"
+    assert parked.unlock("B", "remote", "alice").ok
+    parked.stop()
+    assert calls == [("lock", "B", "remote", "alice"), ("unlock", "B")]
+    assert order == ["locks.start", "sink.start", "sink.stop", "locks.stop"]
+
+
+def test_lock_moved_events_update_bay_state(parked):
+    states = []
+    parked.bus.subscribe_state(states.append)
+    parked.bus.publish(Event.make(EventType.LOCK_MOVED, parked.clock, bay_id="B", data={"state": "down"}))
+    parked.bus.publish(Event.make(EventType.LOCK_MOVED, parked.clock, bay_id="B", data={"state": "bogus"}))
+    assert [s.lock for s in states] == ["down"] and parked.bus.states()["B"].lock == "down"
+    assert parked.bus.states()["B"].plate == "京A12345"
+
+
+def test_charger_finished_via_control(parked, clock):
+    assert parked.charger_status("B", "finished").ok
+    events: list[Event] = []
+    parked.bus.subscribe(events.append)
+    run_scripted(parked.step, clock, 31, 5)
+    assert "overstay_started" in [e.type for e in events]
+
+
+def test_reload_config_from_file(pipeline, tmp_path, clock):
+    cfg_path = tmp_path / "agent.yaml"
+    data = yaml.safe_load((REPO / "config" / "demo.yaml").read_text(encoding="utf-8"))
+    data["data_dir"] = str(tmp_path / "data")
+    cfg_path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    from edge_agent.config import load_config
+
+    agent = Agent(load_config(cfg_path), clock=clock, source=ScriptedSource(hold(60, EMPTY), clock), reader=pipeline)
+    data["lists"]["deny"] = ["粤BD12345"]
+    cfg_path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    res = agent.reload_config()
+    assert res.ok and res.data["changed"] == [] and agent.lists.lookup("粤BD12345") == "deny"
+    data["timers"]["fuel_grace_s"] = 5
+    cfg_path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    assert agent.reload_config().data["changed"] == ["timers"] and agent.monitor.cfg.timers.fuel_grace_s == 5
+    cfg_path.write_text("bays: [", encoding="utf-8")
+    bad = agent.reload_config()
+    assert not bad.ok and bad.data["problems"] and agent.cfg.timers.fuel_grace_s == 5
+
+
+def test_json_lines_sink(tmp_path, clock):
+    from edge_agent.events.bus import EventBus
+
+    bus = EventBus()
+    out = tmp_path / "out.txt"
+    with out.open("w", encoding="utf-8") as stream:
+        sink = JsonLinesSink(bus, tmp_path / "log" / "events.jsonl", stream)
+        sink.start()
+        bus.publish(Event.make("vehicle_arrived", clock, bay_id="A", visit_id="v"))
+        sink.stop()
+        bus.publish(Event.make("vehicle_departed", clock, bay_id="A"))
+    lines = [json.loads(x) for x in (tmp_path / "log" / "events.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [x["type"] for x in lines] == ["vehicle_arrived"] and lines[0]["ts"].endswith("+08:00")
+    assert out.read_text(encoding="utf-8").count("\n") == 1
+
+
+def test_run_command_on_a_folder_of_frames(tmp_path):
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    seq = [EMPTY] * 5 + [Scene(cars=(NEV,))] * 20
+    for i, scene in enumerate(seq):
+        cv2.imwrite(str(frames / f"{i:04d}.jpg"), render(scene))
+    data = yaml.safe_load((REPO / "config" / "demo.yaml").read_text(encoding="utf-8"))
+    data.update(camera={**data["camera"], "source": str(frames)}, data_dir=str(tmp_path / "data"),
+                perception={"models_dir": str(REPO / "models"), "threads": 1})
+    data["timers"]["arrival_confirm_s"] = 1
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    r = subprocess.run([sys.executable, "-m", "edge_agent", "run", "--config", str(cfg), "--max-seconds", "120"],
+                       capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stderr[-2000:]
+    events = [json.loads(x) for x in r.stdout.splitlines() if x.startswith("{")]
+    story = [e["type"] for e in events if e["kind"] == "event"]
+    assert story[:2] == ["vehicle_arrived", "vehicle_identified"]
+    ident = next(e for e in events if e.get("type") == "vehicle_identified")
+    assert ident["data"]["plate"] == "粤BD12345" and ident["bay_id"] == "A"
+    logged = (tmp_path / "data" / "events.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(logged) == len(events)
+
+
+def test_run_command_rejects_a_bad_config(tmp_path):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("site: {site_id: s, device_id: d}\ncamera: {source: '0'}\nbays: [{id: A, polygon: [[0,0]]}]\n")
+    r = subprocess.run([sys.executable, "-m", "edge_agent", "run", "--config", str(cfg)], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 2 and "bays[0].polygon: needs at least 3 points" in r.stderr
+
+
+def test_demo_command_tells_the_story(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "edge_agent", "demo", "--data-dir", str(tmp_path)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    lines = [x for x in r.stdout.splitlines() if "bay " in x and "scene:" not in x and "final" not in x]
+    story = [(x.split("bay ")[1][:1], x.split("bay ")[1][2:].split()[0]) for x in lines]
+    assert story == [("A", "arrived"), ("A", "identified:"), ("A", "departed"), ("B", "arrived"),
+                     ("B", "identified:"), ("B", "VIOLATION:"), ("B", "violation"), ("B", "departed")]
+    assert "粤BD12345" in r.stdout and "→ NEV" in r.stdout and "京A12345" in r.stdout
+    assert "final: bay A free" in r.stdout and "final: bay B free" in r.stdout
+    assert len(list((tmp_path / "evidence").glob("*/*.jpg"))) >= 5
