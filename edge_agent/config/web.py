@@ -18,15 +18,23 @@ class WebConfig(StrictModel):
     enabled: bool = False
     host: str = Field("127.0.0.1", description="bind address; 0.0.0.0 exposes the page on the site network")
     port: int = Field(8080, ge=1, le=65535)
-    users_file: str = Field("users.txt", description="`NAME:argon2-hash` lines, managed by `edge-agent users`")
+    users_file: str = Field("users.txt", validate_default=True, description="`NAME:argon2-hash` lines, managed by `edge-agent users`")
     session_secret_file: str = Field(
-        "web-secret.key", description="key that signs session cookies; created (mode 600) when missing"
+        "web-secret.key", validate_default=True, description="key that signs session cookies; created (mode 600) when missing"
     )
     language: Literal["zh", "en"] = "zh"
     session_max_age_s: int = Field(12 * 3600, ge=60)
     login_max_failures: int = Field(5, ge=1, description="failed logins per IP or per user name in the window")
     login_window_s: float = Field(300.0, gt=0)
     page_size: int = Field(50, ge=5, le=500)
+
+    def file(self, value: str, config_path: Path | None) -> Path:
+        """``users_file`` / ``session_secret_file`` as a path; a default (section absent, so never
+        validated with the config's folder) is taken beside the config file too."""
+        p = Path(value)
+        if not p.is_absolute() and config_path is not None:
+            p = Path(config_path).resolve().parent / p
+        return p
 
     @field_validator("users_file", "session_secret_file")
     @classmethod

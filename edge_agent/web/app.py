@@ -41,19 +41,20 @@ def create_app(
     config_path: str | Path | None = None,
 ) -> FastAPI:
     """Build the app. ``config_path`` is the YAML the installer and list edits write (None: read-only)."""
+    cfg = cfg.model_copy(deep=True)  # the installer updates the page's view; the agent's copy changes on reload
     web = cfg.web
     app = FastAPI(title="edge-agent review", docs_url=None, redoc_url=None, openapi_url=None)
-    path = config_path or cfg.source_path
+    path = Path(config_path) if config_path else cfg.source_path
     app.state.ctx = WebContext(
         cfg=cfg, store=store, log=log, control=control, lists=lists, bus=bus, clock=clock,
         config_file=ConfigFile(path, clock) if path else None,
-        users=UsersFile(web.users_file),
+        users=UsersFile(web.file(web.users_file, path)),
         limiter=LoginLimiter(clock, web.login_max_failures, web.login_window_s),
         tz=ZoneInfo(cfg.site.timezone),
         templates=Jinja2Templates(directory=str(TEMPLATES)),
     )
     app.add_middleware(
-        SessionMiddleware, secret_key=session_secret(web.session_secret_file), session_cookie="edge_session",
+        SessionMiddleware, secret_key=session_secret(web.file(web.session_secret_file, path)), session_cookie="edge_session",
         max_age=web.session_max_age_s, same_site="lax", https_only=False,
     )
 

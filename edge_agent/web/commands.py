@@ -46,7 +46,7 @@ def _users(args: argparse.Namespace):
     from edge_agent.web.auth import UsersFile
 
     cfg = _load(args.config)
-    return None if cfg is None else UsersFile(cfg.web.users_file)
+    return None if cfg is None else UsersFile(cfg.web.file(cfg.web.users_file, cfg.source_path))
 
 
 def _read_password(args: argparse.Namespace) -> str | None:
@@ -118,8 +118,9 @@ def _review(args: argparse.Namespace) -> int:
         cfg.web.host = args.host
     if args.port is not None:
         cfg.web.port = args.port
-    if not UsersFile(cfg.web.users_file).load():
-        print(f"no users in {cfg.web.users_file}: add one with "
+    users = UsersFile(cfg.web.file(cfg.web.users_file, cfg.source_path))
+    if not users.load():
+        print(f"no users in {users.path}: add one with "
               f"`edge-agent users --config {args.config} add NAME`", file=sys.stderr)
         return 2
     clock = SystemClock(ZoneInfo(cfg.site.timezone))

@@ -10,15 +10,11 @@ import logging
 import socket
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import uvicorn
 
-from edge_agent.clock import Clock
 from edge_agent.config.models import AgentConfig
-from edge_agent.evidence.violations import ViolationLog
-from edge_agent.perception.lists import PlateLists
 
 logger = logging.getLogger(__name__)
 
@@ -75,18 +71,11 @@ class WebServer:
         self.stop()
 
 
-def build_web(
-    cfg: AgentConfig,
-    store: Any,
-    log: ViolationLog,
-    control: Any,
-    lists: PlateLists,
-    bus: Any,
-    clock: Clock,
-    config_path: str | Path | None = None,
-) -> WebServer:
-    """The review page as an agent component (not started): bind address and port from ``cfg.web``."""
+def build_web(cfg: AgentConfig, *parts: Any, **kw: Any) -> WebServer:
+    """The review page as an agent component (not started yet), bound to ``cfg.web.host:port``.
+
+    Takes exactly ``create_app``'s arguments: ``(cfg, store, log, control, lists, bus, clock, config_path)``.
+    """
     from edge_agent.web.app import create_app
 
-    app = create_app(cfg, store, log, control, lists, bus, clock, config_path)
-    return WebServer(app, cfg.web.host, cfg.web.port)
+    return WebServer(create_app(cfg, *parts, **kw), cfg.web.host, cfg.web.port)
