@@ -89,7 +89,9 @@ def test_default_users_file_lives_beside_the_config(site, tmp_path, monkeypatch)
     (folder / "agent.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     pw = tmp_path / "pw"
     pw.write_text("long enough pw\n")
-    monkeypatch.chdir(tmp_path)  # not the config's folder
+    cwd = tmp_path / "elsewhere"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)  # not the config's folder
     assert main(["users", "add", "ops", "--config", str(folder / "agent.yaml"), "--password-file", str(pw)]) == 0
     assert UsersFile(folder / "users.txt").verify("ops", "long enough pw")
-    assert not (tmp_path / "users.txt").exists()
+    assert list(cwd.iterdir()) == []
