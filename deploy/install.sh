@@ -185,12 +185,16 @@ install_unit() {
 
 run_doctor() {
   step "doctor"
+  # As the service user, so GPIO, camera and file permissions are checked as the agent will meet them.
+  local -a as_user=()
+  if ((DO_SYSTEM)); then as_user=(runuser -u "$SERVICE_USER" --); fi
   if ((DRY_RUN)); then
-    run "$VENV/bin/edge-agent" doctor --config "$CONFIG"
+    run "${as_user[@]}" "$VENV/bin/edge-agent" doctor --config "$CONFIG"
     return
   fi
   # Advice, not a gate: a fresh config still has the example's camera and broker.
-  "$VENV/bin/edge-agent" doctor --config "$CONFIG" || note "doctor found problems (above); fix them, then start the service"
+  "${as_user[@]}" "$VENV/bin/edge-agent" doctor --config "$CONFIG" ||
+    note "doctor found problems (above); fix them, then: sudo systemctl start $UNIT"
 }
 
 main() {

@@ -65,7 +65,7 @@ def test_dry_run_prints_every_step_in_order_and_touches_nothing(tmp_path, exampl
         f"edge-agent check-config {prefix}/etc/edge-agent/config.yaml",
         f"install -m 0644 {REPO}/deploy/edge-agent.service {prefix}/etc/systemd/system/edge-agent.service",
         "systemctl enable edge-agent.service",
-        f"edge-agent doctor --config {prefix}/etc/edge-agent/config.yaml",
+        f"runuser -u edge-agent -- {prefix}/opt/edge-agent/venv/bin/edge-agent doctor --config {prefix}/etc/edge-agent/config.yaml",
     ]
     positions = [index(f) for f in order]
     assert positions == sorted(positions)
