@@ -53,6 +53,7 @@ class LocalBroker:
     password_file: Path | None = None
     acl_file: Path | None = None
     log_path: Path | None = None
+    config: str | None = None  # a whole mosquitto.conf instead of the generated one
     _proc: subprocess.Popen | None = None
     _log: object = None
 
@@ -97,7 +98,7 @@ class LocalBroker:
             return self
         self.workdir.mkdir(parents=True, exist_ok=True)
         conf = self.workdir / "mosquitto.conf"
-        conf.write_text(self.config_text())
+        conf.write_text(self.config if self.config is not None else self.config_text())
         log_path = self.log_path or self.workdir / "mosquitto.log"
         self._log = open(log_path, "ab")
         self._proc = subprocess.Popen([exe, "-c", str(conf)], stdout=self._log, stderr=subprocess.STDOUT)

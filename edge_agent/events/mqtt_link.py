@@ -8,7 +8,7 @@
 Topic tree (prefix default ``edge/{site}/{device}``): ``status`` (retained; the LWT is the
 offline document), ``bays/{bay}/state`` (retained), ``events`` (QoS 1), ``health``
 (heartbeat), ``cmd/{name}`` in, replies to the MQTT 5 response topic / ``reply_to`` /
-``replies``. Events and states go through the outbox (on disk first); status, health,
+``reply``. Events and states go through the outbox (on disk first); status, health,
 replies and discovery are about *now* and are published directly.
 """
 

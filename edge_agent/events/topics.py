@@ -24,9 +24,10 @@ class Topics:
         return f"{self.prefix}/health"
 
     @property
-    def replies(self) -> str:
-        """Where replies go when a command names no response topic (and malformed ones)."""
-        return f"{self.prefix}/replies"
+    def reply(self) -> str:
+        """Where replies go when a command names no response topic (and malformed ones). Backends should
+        point response topics under it too (``{prefix}/reply/…``): the device ACL and site bridges allow it."""
+        return f"{self.prefix}/reply"
 
     @property
     def command_filter(self) -> str:
@@ -45,7 +46,7 @@ class Topics:
     def safe_reply_topic(self, topic: str | None) -> str:
         """``topic`` if a reply may go there; never wildcards, never back into our command inbox."""
         if not topic or any(c in topic for c in "+#\0") or topic.startswith(f"{self.prefix}/cmd/"):
-            return self.replies
+            return self.reply
         return topic
 
 

@@ -56,7 +56,8 @@ def tls_material(tmp_path_factory: pytest.TempPathFactory) -> TlsMaterial:
     _openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
              "-out", "server.crt", "-days", "2", "-extfile", "ext.cnf", cwd=d)  # fmt: skip
     subprocess.run(["mosquitto_passwd", "-c", "-b", str(d / "passwords"), DEVICE_USER, DEVICE_PASSWORD], check=True)
-    subprocess.run(["mosquitto_passwd", "-b", str(d / "passwords"), "backend", "backend-pass"], check=True)
+    for user, pw in (("backend", "backend-pass"), ("homeassistant", "ha-pass")):
+        subprocess.run(["mosquitto_passwd", "-b", str(d / "passwords"), user, pw], check=True)
     return TlsMaterial(d / "ca.crt", d / "server.crt", d / "server.key", d / "passwords", d / "other-ca.crt")
 
 

@@ -28,7 +28,7 @@ def agent(broker, tmp_path, monkeypatch):
     """(make_link, backend subscriber, control, clock); links are stopped at teardown."""
     monkeypatch.setenv("EDGE_TEST_HMAC", KEY)
     clock, control, links = FakeClock(), RecordingControl(occupied={"B3"}), []
-    backend = Subscriber(broker.port, ["backend/#", f"{PREFIX}/replies", f"{PREFIX}/status"], v5=True).start()
+    backend = Subscriber(broker.port, ["backend/#", f"{PREFIX}/reply", f"{PREFIX}/status"], v5=True).start()
 
     def make(protocol: str = "5", **mqtt):
         link = build_mqtt(make_config(broker.url(), tmp_path / f"data{len(links)}", protocol=protocol, **mqtt),
@@ -143,14 +143,14 @@ def test_signed_commands(agent):
 def test_mqtt_311_replies_to_reply_to_with_correlation_id(agent, broker):
     make, backend, control, clock = agent
     make(protocol="3.1.1")
-    old = Subscriber(broker.port, ["backend/#", f"{PREFIX}/replies"], v5=False).start()
+    old = Subscriber(broker.port, ["backend/#", f"{PREFIX}/reply"], v5=False).start()
     try:
         body = {"ts": now(clock), "bay": "B4", "status": "charging", "reply_to": "backend/r311", "correlation_id": "x-9"}
         old.c.publish(f"{PREFIX}/cmd/charger-status", json.dumps(body), qos=1)
         r = old.wait_for("backend/r311").json()
         assert (r["ok"], r["correlation_id"]) == (True, "x-9")
         old.c.publish(f"{PREFIX}/cmd/lock", b"{oops", qos=1)  # no reply_to readable: the default topic
-        assert old.wait_for(f"{PREFIX}/replies").json()["code"] == "malformed_json"
+        assert old.wait_for(f"{PREFIX}/reply").json()["code"] == "malformed_json"
     finally:
         old.stop()
     assert control.calls == [("charger_status", "B4", "charging")]
@@ -160,9 +160,9 @@ def test_reply_never_goes_back_into_the_command_inbox(agent):
     make, backend, control, clock = agent
     make()
     body = {"ts": now(clock), "bay": "B9", "reason": "x", "operator": "o"}
-    r = ask(backend, "lock", body, response_topic=f"{PREFIX}/replies")
+    r = ask(backend, "lock", body, response_topic=f"{PREFIX}/reply")
     assert r["code"] == "unknown_bay"
     corr = b"loop"
     backend.request(f"{PREFIX}/cmd/lock", body, f"{PREFIX}/cmd/lock", corr)
-    assert backend.wait_for(f"{PREFIX}/replies", lambda m: m.props.CorrelationData == corr).json()["code"] == "unknown_bay"
+    assert backend.wait_for(f"{PREFIX}/reply", lambda m: m.props.CorrelationData == corr).json()["code"] == "unknown_bay"
     assert control.calls == []

@@ -82,3 +82,36 @@ def test_heartbeat_follows_the_injected_clock(link_parts):
     wait_until(lambda: link.heartbeats == 2, what="the second heartbeat count")
     wait_until(lambda: len(sub.on(f"{PREFIX}/health")) == 2, what="the second heartbeat")
     assert sub.on(f"{PREFIX}/health")[1].json()["uptime_s"] == 60.0
+
+
+def test_failover_to_the_next_broker(link_parts, broker):
+    make, bus, clock, sub, _ = link_parts
+    from edge_agent.events.broker import free_port
+
+    dead = f"mqtt://127.0.0.1:{free_port()}"  # nothing listens there
+    link = make(brokers=[dead, broker.url()])
+    link.start()
+    wait_until(lambda: link.status().connected, 20, "failover to the live broker")
+    assert link.status().broker == broker.url()
+    bus.publish(Event.make(EventType.VEHICLE_ARRIVED, clock, bay_id="B1"))
+    sub.wait_for(f"{PREFIX}/events")
+
+
+def test_home_assistant_discovery_points_at_our_topics(link_parts, broker):
+    make, _bus, _clock, _sub, _ = link_parts
+    ha = Subscriber(broker.port, "homeassistant/#").start()
+    try:
+        link = make(home_assistant={"enabled": True})
+        link.start()
+        occupied = ha.wait_for("homeassistant/binary_sensor/dev1/B3_occupied/config")
+        cfg = occupied.json()
+        assert cfg["state_topic"] == f"{PREFIX}/bays/B3/state" and cfg["device_class"] == "occupancy"
+        assert cfg["availability"][0]["topic"] == f"{PREFIX}/status"
+        wait_until(lambda: len({m.topic for m in ha.all()}) == 4 * 4 + 3, what="16 bay + 3 health entities")
+    finally:
+        ha.stop()
+    late = Subscriber(broker.port, "homeassistant/#").start()
+    try:
+        assert late.wait_for("homeassistant/sensor/dev1/cpu_temp/config").retain
+    finally:
+        late.stop()

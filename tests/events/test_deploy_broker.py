@@ -1,0 +1,89 @@
+"""deploy/mosquitto/mosquitto-tls.conf + acl.example, run for real: agents work, devices stay in their lane."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from edge_agent.clock import FakeClock, iso
+from edge_agent.events.broker import LocalBroker, free_port
+from edge_agent.events.bus import EventBus
+from edge_agent.events.health import no_health
+from edge_agent.events.mqtt_link import build_mqtt
+from edge_agent.events.types import BayState, Event
+from tests.events.conftest import DEVICE_PASSWORD, DEVICE_USER
+from tests.events.helpers import RecordingControl, Subscriber, make_config, wait_until
+
+pytestmark = pytest.mark.broker
+
+
+@pytest.fixture
+def site_broker(repo, tmp_path, tls_material):
+    conf = (repo / "deploy/mosquitto/mosquitto-tls.conf").read_text()
+    port = free_port()
+    for old, new in {
+        "listener 8883": f"listener {port} 127.0.0.1",
+        "/etc/mosquitto/certs/ca.crt": str(tls_material.ca),
+        "/etc/mosquitto/certs/broker.crt": str(tls_material.cert),
+        "/etc/mosquitto/certs/broker.key": str(tls_material.key),
+        "/etc/mosquitto/passwd": str(tls_material.passwords),
+        "/etc/mosquitto/acl": str(repo / "deploy/mosquitto/acl.example"),
+        "/var/lib/mosquitto/": f"{tmp_path}/",
+        "log_dest syslog": "log_dest stderr\nuser root",
+    }.items():
+        assert old in conf, old
+        conf = conf.replace(old, new)
+    b = LocalBroker(tmp_path / "site", port=port, config=conf).start()
+    yield b
+    b.stop()
+
+
+def test_example_broker_config_and_acl(site_broker, tls_material, tmp_path, monkeypatch):
+    monkeypatch.setenv("DEV_PW", DEVICE_PASSWORD)
+    tls = {"ca_file": str(tls_material.ca)}
+    backend = Subscriber(site_broker.port, ["edge/#", "homeassistant/#"], ca=tls_material.ca, username="backend",
+                         password="backend-pass").start()  # fmt: skip
+    ha = Subscriber(site_broker.port, ["homeassistant/#", "edge/+/+/status"], ca=tls_material.ca,
+                    username="homeassistant", password="ha-pass").start()  # fmt: skip
+    clock, bus, control = FakeClock(), EventBus(), RecordingControl()
+    cfg = make_config(site_broker.url("mqtts"), tmp_path / "d", username=DEVICE_USER, password_env="DEV_PW", tls=tls,
+                      home_assistant={"enabled": True})  # fmt: skip
+    link = build_mqtt(cfg, bus, control, clock, no_health)
+    link.start()
+    try:
+        backend.wait_for("edge/s1/dev1/status")
+        bus.publish(Event.make("vehicle_arrived", clock, bay_id="B1"))
+        bus.publish_state(BayState("B1", "occupied", iso(clock.now())))
+        backend.wait_for("edge/s1/dev1/events")
+        backend.wait_for("edge/s1/dev1/bays/B1/state")
+        backend.wait_for("edge/s1/dev1/health")
+        ha.wait_for("homeassistant/sensor/dev1/B1_state/config")
+        ha.wait_for("edge/s1/dev1/status")
+        assert not backend.on("homeassistant/sensor/dev1/B1_state/config")  # the backend has no business there
+        # a command from the backend reaches the device; the reply comes back under {prefix}/reply/
+        body = {"ts": iso(clock.now()), "bay": "B2", "status": "idle"}
+        backend.request("edge/s1/dev1/cmd/charger-status", body, "edge/s1/dev1/reply/backend-7", b"k1")
+        assert backend.wait_for("edge/s1/dev1/reply/backend-7").json()["ok"] is True
+        assert control.calls == [("charger_status", "B2", "idle")]
+        wait_until(lambda: link.outbox_depth() == 0, what="PUBACKs")
+
+        # the device may not command itself, nor write where another device lives
+        rogue = Subscriber(site_broker.port, "edge/#", ca=tls_material.ca, username=DEVICE_USER,
+                           password=DEVICE_PASSWORD, client_id="rogue").start()  # fmt: skip
+        try:
+            rogue.c.publish("edge/s1/dev1/cmd/unlock", json.dumps({**body, "reason": "x", "operator": "o"}), qos=1)
+            rogue.c.publish("edge/s1/dev2/events", b"{}", qos=1).wait_for_publish(5)
+            rogue.c.publish("edge/s1/dev1/events", b'{"marker": 1}', qos=1).wait_for_publish(5)
+            backend.wait_for("edge/s1/dev1/events", lambda m: b"marker" in m.payload)  # allowed one arrived …
+            assert not backend.on("edge/s1/dev2/events")  # … the forbidden ones did not
+            assert not [m for m in backend.all() if m.topic == "edge/s1/dev1/cmd/unlock"]
+            # a device reads nothing but its own command topics (not even its own or others' events)
+            assert not [m for m in rogue.all() if not m.topic.startswith("edge/s1/dev1/cmd/")]
+        finally:
+            rogue.stop()
+        assert control.calls == [("charger_status", "B2", "idle")]
+    finally:
+        link.stop()
+        backend.stop()
+        ha.stop()
