@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from edge_agent.config.perception import PerceptionConfig
 from edge_agent.perception import fetch as fetch_mod
 
 DEFAULT_MODELS = Path(__file__).resolve().parents[2] / "models"
@@ -86,17 +87,13 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def _settings(args: argparse.Namespace):
     """(PerceptionConfig, models dir, PlateLists | None) from --config / --models / --threads."""
-    from edge_agent.config.perception import PerceptionConfig
     from edge_agent.perception.lists import PlateLists
 
     lists = None
     models = DEFAULT_MODELS
     if args.config is not None:
-        from edge_agent.config.load import load_config
-
-        agent = load_config(args.config)
-        cfg = agent.perception
-        lists = PlateLists(agent.lists.allow, agent.lists.deny)
+        cfg, allow, deny = _load_perception(args.config)
+        lists = PlateLists(allow, deny)
         md = Path(cfg.models_dir)
         models = md if md.is_absolute() else (args.config.resolve().parent / md)
         if not models.is_dir():
@@ -106,6 +103,33 @@ def _settings(args: argparse.Namespace):
     if args.threads:
         cfg = cfg.model_copy(update={"threads": args.threads})
     return cfg, (args.models or models), lists
+
+
+def _load_perception(path: Path):
+    """(PerceptionConfig, allow, deny) from a whole agent config, or from a file holding only
+    ``perception:`` (and ``lists:``) — enough for recognize / eval / bench on a workstation."""
+    import yaml
+    from pydantic import ValidationError
+
+    from edge_agent.config.bays import ListsConfig
+    from edge_agent.config.load import ConfigError, key_path, load_config
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        data = None  # load_config words the problem
+    if not isinstance(data, dict) or "site" in data or not set(data) <= {"perception", "lists"}:
+        agent = load_config(path)
+        return agent.perception, agent.lists.allow, agent.lists.deny
+    problems, parts = [], {}
+    for key, model in (("perception", PerceptionConfig), ("lists", ListsConfig)):
+        try:
+            parts[key] = model.model_validate(data.get(key) or {})
+        except ValidationError as exc:
+            problems += [f"{key_path((key, *e['loc']))}: {e['msg']}" for e in exc.errors()]
+    if problems:
+        raise ConfigError(str(path), problems)
+    return parts["perception"], parts["lists"].allow, parts["lists"].deny
 
 
 def _pipeline(args: argparse.Namespace):

@@ -1,0 +1,70 @@
+"""``edge-agent recognize``: the JSON Lines contract of perception-facts.md, through the real CLI."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from edge_agent.cli import main
+from tests.perception.render import render_plate, render_scene
+
+CONTRACT_KEYS = {"text", "confidence", "colour", "nev", "nev_reason", "corners", "box"}
+
+
+@pytest.fixture
+def images(tmp_path):
+    scene, truth = render_scene(render_plate("皖AD12345", "small_nev"), seed=4, frame=(1280, 720), plate_width=200)
+    good = tmp_path / "nev.png"
+    cv2.imwrite(str(good), scene)
+    bad = tmp_path / "bad.jpg"
+    bad.write_text("not an image")
+    return good, bad, tmp_path / "missing.jpg", truth
+
+
+def _lines(out: str) -> list[dict]:
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def test_json_lines_contract(images, capsys, models_dir):
+    good, bad, missing, truth = images
+    rc = main(["recognize", str(good), str(bad), str(missing), "--json", "--models", str(models_dir)])
+    out = capsys.readouterr().out
+    assert rc == 1  # some files failed, the run went on
+    assert "皖AD12345" in out  # UTF-8, not \\u escapes
+    first, second, third = _lines(out)
+    assert first["file"] == str(good) and isinstance(first["ms"], float)
+    [plate] = first["plates"]
+    assert CONTRACT_KEYS <= plate.keys()
+    assert plate["text"] == "皖AD12345" and plate["nev"] is True and plate["colour"] == "green"
+    assert plate["nev_reason"] and 0 < plate["confidence"] <= 1
+    assert len(plate["corners"]) == 4 and all(len(p) == 2 for p in plate["corners"])
+    assert np.abs(np.array(plate["corners"]) - truth).max() < 20
+    x1, y1, x2, y2 = plate["box"]
+    assert x1 < x2 and y1 < y2
+    for line, path in ((second, bad), (third, missing)):
+        assert line["file"] == str(path) and line["plates"] == [] and line["error"]
+    assert "no such file" in third["error"]
+
+
+def test_all_good_exits_zero_and_annotates(images, capsys, tmp_path, models_dir):
+    good, *_ = images
+    ann = tmp_path / "ann"
+    rc = main(["recognize", str(good), "--annotate", str(ann), "--models", str(models_dir)])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "皖AD12345" in out and "NEV" in out  # the readable table
+    drawn = cv2.imread(str(ann / "nev.jpg"))
+    original = cv2.imread(str(good))
+    assert drawn.shape == original.shape
+    assert np.abs(drawn.astype(int) - original.astype(int)).sum() > 0
+
+
+def test_bad_config_is_usage_error(tmp_path, capsys):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("perception: {det_size: 5}\n")
+    rc = main(["recognize", str(tmp_path / "x.jpg"), "--config", str(cfg)])
+    assert rc == 2
+    assert "perception.det_size" in capsys.readouterr().err  # names the key

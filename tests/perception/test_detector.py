@@ -1,0 +1,68 @@
+"""Detector decoding (priors, box / corner decode, per-image scale) and the real clp_det on rendered scenes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edge_agent.perception.detector import PlateDetector, decode, make_priors
+from edge_agent.perception.sessions import SessionFactory
+from tests.perception.render import render_plate, render_scene
+
+
+def test_priors_follow_retinaface_order():
+    p = make_priors(64, 96)
+    # per level: ceil(64/s) * ceil(96/s) cells, two anchor sizes each
+    assert len(p) == 2 * (8 * 12 + 4 * 6 + 2 * 3)
+    np.testing.assert_allclose(p[0], [4 / 96, 4 / 64, 24 / 96, 24 / 64], rtol=1e-6)
+    np.testing.assert_allclose(p[1], [4 / 96, 4 / 64, 48 / 96, 48 / 64], rtol=1e-6)
+    np.testing.assert_allclose(p[2][:2], [12 / 96, 4 / 64], rtol=1e-6)  # next cell to the right
+    first_l2 = 2 * 8 * 12
+    np.testing.assert_allclose(p[first_l2], [8 / 96, 8 / 64, 96 / 96, 96 / 64], rtol=1e-6)
+
+
+def test_decode_known_offsets():
+    priors = np.array([[0.5, 0.5, 0.2, 0.1]], np.float32)
+    loc = np.array([[1.0, -2.0, 0.0, np.log(2) / 0.2]], np.float32)  # centre shift, height ×2
+    landms = np.array([[0, 0, 1, 1, -1, -1, 2, 0]], np.float32)
+    boxes, pts = decode(loc, landms, priors)
+    cx, cy = 0.5 + 1.0 * 0.1 * 0.2, 0.5 - 2.0 * 0.1 * 0.1
+    np.testing.assert_allclose(boxes[0], [cx - 0.1, cy - 0.1, cx + 0.1, cy + 0.1], atol=1e-6)
+    np.testing.assert_allclose(pts[0], [[0.5, 0.5], [0.52, 0.51], [0.48, 0.49], [0.54, 0.5]], atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def detector(models_dir):
+    return PlateDetector(SessionFactory(2).get(models_dir / "clp_det.onnx"), size=960, threshold=0.5)
+
+
+def test_scale_enlarges_small_images_only(detector):
+    assert detector.scale_for(1080, 1920) == pytest.approx(0.5)
+    assert detector.scale_for(300, 400) == pytest.approx(2.0)  # capped by max_upscale
+    assert detector.scale_for(600, 960) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("plate_width,frame", [(220, (1280, 720)), (110, (1920, 1080))])
+def test_finds_rendered_plate_with_corners_in_order(detector, plate_width, frame):
+    scene, truth = render_scene(render_plate("苏E12345", "blue"), seed=3, frame=frame, plate_width=plate_width)
+    dets = detector.detect(scene)
+    assert len(dets) == 1
+    err = np.abs(dets[0].corners - truth).max()
+    assert err < 0.12 * plate_width, f"corners off by {err:.1f}px (TL, TR, BR, BL order)"
+    x1, y1, x2, y2 = dets[0].box
+    assert x1 < truth[:, 0].mean() < x2 and y1 < truth[:, 1].mean() < y2
+
+
+def test_blank_frame_has_no_plates(detector):
+    assert detector.detect(np.full((720, 1280, 3), 90, np.uint8)) == []
+
+
+def test_second_pass_refines_small_plate(models_dir):
+    """A plate ~50 px wide at detector scale: the zoomed second pass puts its corners closer."""
+    session = SessionFactory(2).get(models_dir / "clp_det.onnx")
+    scene, truth = render_scene(render_plate("苏E12345", "blue"), seed=3, frame=(1920, 1080), plate_width=100)
+    plain = PlateDetector(session, size=960, threshold=0.3).detect(scene)[0]
+    refined = PlateDetector(session, size=960, threshold=0.3, refine_below=120).detect(scene)[0]
+    err_plain = np.abs(plain.corners - truth).max()
+    err_refined = np.abs(refined.corners - truth).max()
+    assert err_refined < 5 < err_plain

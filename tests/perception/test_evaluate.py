@@ -1,0 +1,42 @@
+"""Eval's matching and metrics on hand-made reads: boxed labels by overlap, box-less by text."""
+
+from __future__ import annotations
+
+from edge_agent.perception.evaluate import Label, Outcome, Report, match
+from edge_agent.perception.types import PlateRead
+
+
+def read(text, box, colour="blue", nev=False):
+    x1, y1, x2, y2 = box
+    return PlateRead(text, 0.9, colour, nev, "colour", ((x1, y1), (x2, y1), (x2, y2), (x1, y2)), box)
+
+
+def test_match_by_overlap_then_text():
+    labels = [Label("a.jpg", "苏E12345", "blue", (100, 100, 200, 140), ""),
+              Label("a.jpg", "皖AD12345", "green", None, ""),
+              Label("a.jpg", "京A11111", "blue", (500, 500, 600, 540), "")]
+    reads = [read("皖AD12345", (300, 300, 400, 340), "green", True), read("苏E12345", (105, 98, 198, 142)),
+             read("浙B99999", (10, 10, 50, 30))]
+    out = match(labels, reads)
+    assert out[0].read.text == "苏E12345"
+    assert out[1].read.text == "皖AD12345"  # box-less: the remaining read most alike
+    assert out[2].read is None  # nothing overlaps its box
+
+
+def test_metrics_count_the_costly_mistakes():
+    trap = Label("b.jpg", "民航B9016", "green", None, "CIVIL AVIATION - NOT an NEV plate")
+    blue = Label("c.jpg", "苏E12345", "blue", None, "")
+    nev = Label("d.jpg", "皖AD12345", "green", None, "")
+    dbl = Label("e.jpg", "京EA5331", "yellow", None, "double-layer yellow")
+    rep = Report([Outcome(trap, read("民航B9016", (0, 0, 1, 1), "green", True)),
+                  Outcome(blue, read("苏E12346", (0, 0, 1, 1), "blue", True)),
+                  Outcome(nev, read("AD12345", (0, 0, 1, 1), "green", True)),
+                  Outcome(dbl, None)], latencies_ms=[10, 20, 30, 40])
+    m = rep.metrics()
+    assert m["green_non_nev_called_nev"] == 1 and m["blue_called_nev"] == 1
+    assert m["nev_recall"] == 1.0 and m["nev_plates"] == 1
+    assert m["single_row_plates"] == 3 and m["exact_text_single_row"] == round(1 / 3, 4)
+    assert m["text_ignoring_province"] == round(2 / 3, 4)  # the dropped province still counts here
+    assert m["detection_recall"] == 0.75
+    assert m["colour_per_class"]["green"]["accuracy"] == 1.0
+    assert {why for _, why in rep.failures()} == {"missed", "text", "nev"}

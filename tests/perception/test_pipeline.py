@@ -1,0 +1,71 @@
+"""The whole Pipeline on real models: rendered plates end to end, and accuracy floors on plates-dev."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edge_agent.config.perception import PerceptionConfig
+from edge_agent.perception.evaluate import evaluate, write_failures
+from edge_agent.perception.lists import PlateLists
+from edge_agent.perception.pipeline import Pipeline
+from tests.perception.render import render_plate, render_scene
+
+
+@pytest.fixture(scope="module")
+def pipeline(models_dir):
+    return Pipeline.from_config(PerceptionConfig(threads=2), models_dir)
+
+
+@pytest.mark.parametrize("text,style,nev,colour", [
+    ("苏E12345", "blue", False, "blue"),
+    ("皖AD12345", "small_nev", True, "green"),
+    ("青A00109D", "large_nev", True, "yellow_green"),
+    ("民航B9016", "green_white", False, "green"),  # green but NOT an NEV
+    ("浙A1234学", "yellow", False, "yellow"),
+])
+@pytest.mark.parametrize("plate_width", [220, 110])
+def test_rendered_scene_end_to_end(pipeline, text, style, nev, colour, plate_width):
+    scene, truth = render_scene(render_plate(text, style), seed=7, frame=(1920, 1080), plate_width=plate_width)
+    reads = pipeline.process(scene)
+    assert len(reads) == 1
+    r = reads[0]
+    assert (r.text, r.colour, r.nev) == (text, colour, nev), r.nev_reason
+    assert np.abs(np.asarray(r.corners) - truth).max() < 0.1 * plate_width
+    assert r.crop.shape == (48, 168, 3)
+    assert len(r.char_confidences) == len(text) and r.confidence > 0.5
+
+
+def test_double_row_plate_is_read_or_reported_unread(pipeline):
+    scene, _ = render_scene(render_plate("京EA5331", "yellow_double"), seed=2, frame=(1280, 720), plate_width=200)
+    [r] = pipeline.process(scene)
+    assert r.double_row
+    assert r.text in ("京EA5331", "")  # never the bottom row alone
+    assert r.nev is False
+
+
+def test_allow_list_overrides(models_dir):
+    p = Pipeline.from_config(PerceptionConfig(threads=2), models_dir, PlateLists(allow=["苏E12345"]))
+    scene, _ = render_scene(render_plate("苏E12345", "blue"), seed=1, plate_width=200)
+    [r] = p.process(scene)
+    assert (r.nev, r.nev_reason) == (True, "allow_list")
+
+
+def test_empty_frame(pipeline):
+    assert pipeline.process(np.full((720, 1280, 3), 80, np.uint8)) == []
+
+
+@pytest.mark.dataset
+def test_accuracy_floors_on_plates_dev(pipeline, plates_dev, tmp_path):
+    """The issue's acceptance numbers on the real photos (full scenes)."""
+    rep = evaluate(pipeline.process, plates_dev / "labels.csv", progress=False)
+    m = rep.metrics()
+    assert m["plates"] == 246 and m["errors"] == 0
+    assert m["detection_recall"] >= 0.97
+    assert m["exact_text_single_row"] >= 0.92
+    assert m["blue_called_nev"] == 0
+    assert m["green_non_nev_called_nev"] == 0 and m["green_non_nev_plates"] >= 2
+    assert m["nev_recall"] >= 0.95
+    assert m["colour_accuracy"] >= 0.93
+    n = write_failures(rep, tmp_path / "fail", plates_dev)
+    assert n == len(rep.failures()) and (tmp_path / "fail" / "contact_sheet.jpg").stat().st_size > 1000
