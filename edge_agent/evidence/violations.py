@@ -12,14 +12,16 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
 from edge_agent.clock import Clock, iso
 from edge_agent.events.types import Event, EventType
+from edge_agent.evidence.violation_records import Page, Violation, ViolationFilter
 from edge_agent.perception.lists import normalise_plate
+
+__all__ = ["DECISIONS", "Page", "Violation", "ViolationFilter", "ViolationLog"]
 
 DECISIONS = ("open", "confirmed", "dismissed")
 LOCK_PREFIX = "lock_"
@@ -50,79 +52,6 @@ CREATE TABLE IF NOT EXISTS audit (
     id INTEGER PRIMARY KEY AUTOINCREMENT, ts TEXT NOT NULL, user TEXT NOT NULL, action TEXT NOT NULL,
     target TEXT, detail TEXT, ip TEXT);
 """
-
-
-@dataclass
-class ViolationFilter:
-    bay_id: str | None = None
-    decision: str | None = None
-    plate: str | None = None  # substring of the normalised plate
-    since: datetime | None = None  # tz-aware, inclusive
-    until: datetime | None = None  # tz-aware, exclusive
-
-    def where(self) -> tuple[str, list[Any]]:
-        sql, args = [], []
-        if self.bay_id:
-            sql.append("bay_id = ?")
-            args.append(self.bay_id)
-        if self.decision:
-            sql.append("decision = ?")
-            args.append(self.decision)
-        if self.plate:
-            sql.append("plate LIKE ? ESCAPE '\\'")
-            esc = normalise_plate(self.plate).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            args.append(f"%{esc}%")
-        if self.since:
-            sql.append("started_epoch >= ?")
-            args.append(self.since.timestamp())
-        if self.until:
-            sql.append("started_epoch < ?")
-            args.append(self.until.timestamp())
-        return (" WHERE " + " AND ".join(sql)) if sql else "", args
-
-
-@dataclass
-class Violation:
-    id: int
-    event_id: str
-    bay_id: str
-    visit_id: str | None
-    plate: str
-    colour: str | None
-    nev: bool | None
-    nev_reason: str | None
-    reason: str | None
-    type_code: str | None
-    confidence: float | None
-    started_at: str
-    ended_at: str | None
-    evidence_id: str | None
-    end_evidence_id: str | None
-    decision: str
-    decision_reason: str | None
-    decided_by: str | None
-    decided_at: str | None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> "Violation":
-        d = dict(row)
-        for k in ("started_epoch", "ended_epoch"):
-            d.pop(k, None)
-        d["nev"] = None if d["nev"] is None else bool(d["nev"])
-        return cls(**d)
-
-
-@dataclass
-class Page:
-    items: list[Violation]
-    total: int
-    page: int
-    page_size: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.page_size))
 
 
 def _epoch(ts: str) -> float:
@@ -213,6 +142,24 @@ class ViolationLog:
                           ORDER BY started_epoch DESC LIMIT 1)""",
             (e.ts, _epoch(e.ts), e.evidence_id, *args),
         )
+
+    def prune(self, max_age_days: float) -> int:
+        """Forget events older than ``max_age_days`` unless they tell a violation's story: its visit's
+        events and the bay's lock moves during that visit stay as long as the violation row."""
+        cutoff = self._clock.now().timestamp() - max_age_days * 86400
+        with self._lock, self._db:
+            windows: dict[str, list[tuple[float, float]]] = {}
+            for bay, lo, hi in self._db.execute(
+                "SELECT v.bay_id, MIN(e.ts_epoch), MAX(e.ts_epoch) FROM violations v"
+                " JOIN events e ON e.visit_id = v.visit_id GROUP BY v.id"):
+                windows.setdefault(bay, []).append((lo, hi + LOCK_MARGIN_S))
+            doomed = [r["event_id"] for r in self._db.execute(
+                "SELECT event_id, bay_id, type, ts_epoch FROM events WHERE ts_epoch < ? AND (visit_id IS NULL"
+                " OR visit_id NOT IN (SELECT visit_id FROM violations WHERE visit_id IS NOT NULL))", (cutoff,))
+                if not (r["type"].startswith(LOCK_PREFIX)
+                        and any(lo <= r["ts_epoch"] <= hi for lo, hi in windows.get(r["bay_id"], ())))]
+            self._db.executemany("DELETE FROM events WHERE event_id=?", [(i,) for i in doomed])
+        return len(doomed)
 
     def decide(self, violation_id: int, decision: str, user: str, reason: str = "") -> Violation:
         """Set the decision (``open`` re-opens); every change is kept in ``decisions``."""

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import io
-import shutil
 from pathlib import Path
 
 import pytest
@@ -104,6 +103,10 @@ def test_manager_filters_opens_dismisses_and_exports(browser, server, site):
 
 
 def test_screenshots_list_and_detail(browser, server, site):
+    anon = browser.new_page(viewport={"width": 390, "height": 844})
+    anon.goto(server.url + "/login")
+    shot(anon, "login-phone")
+    anon.close()
     for size in SIZES:
         ctx, page = login(browser, server.url, size)
         shot(page, f"list-{size}")
@@ -112,6 +115,11 @@ def test_screenshots_list_and_detail(browser, server, site):
         shot(page, f"detail-{size}")
         page.goto(server.url + "/bays")
         shot(page, f"bays-{size}")
+        page.click("header.top button:has-text('English')")
+        page.wait_for_selector("text=Live bays")
+        page.goto(server.url + "/violations/4")
+        assert "plate on the deny-list" in page.inner_text("main")
+        shot(page, f"detail-en-{size}")
         ctx.close()
 
 

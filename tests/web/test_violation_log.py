@@ -94,3 +94,17 @@ def test_bench_fills_and_measures_without_asserting_speed(tmp_path):
     res = run(n=40, repeat=2, workdir=tmp_path)
     assert res["violations"] == 40 and set(res["median_ms"]) == {"list", "list_page_100", "list_filtered", "detail"}
     assert all(ms > 0 for ms in res["median_ms"].values())
+
+
+def test_prune_keeps_the_story_of_violations(site):
+    site.bus.publish(Event.make(EventType.VEHICLE_ARRIVED, site.clock, bay_id="A2", visit_id="nev-visit"))
+    site.bus.publish(Event.make(EventType.VEHICLE_DEPARTED, site.clock, bay_id="A2", visit_id="nev-visit"))
+    site.clock.advance(3600)  # an hour after the last violation's visit
+    site.bus.publish(Event.make(EventType.LOCK_MOVED, site.clock, bay_id="A1", data={"state": "down"}))
+    site.clock.advance(40 * 86400)
+    removed = site.log.prune(30)
+    assert removed == 3  # the NEV visit and a lock move outside any violation's visit
+    assert site.log.timeline("nev-visit") == []
+    v = site.log.get(1)
+    assert len(site.log.timeline(v.visit_id, v.bay_id, v.started_at, v.ended_at)) == 6
+    assert [e.data["state"] for e in site.log.lock_actions(v)] == ["up"]
