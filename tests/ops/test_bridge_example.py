@@ -1,6 +1,7 @@
 """deploy/mosquitto/bridge.conf run for real: a site mosquitto bridged to a "central" one, both on loopback.
 
-The example is used line for line except what cannot exist here: the central addresses become a closed
+The site broker runs with passwords and helper M's per-device ACL (deploy/mosquitto/acl.example), as in the
+field. The bridge example is used line for line except what cannot exist here: the central addresses become a closed
 port followed by the central test broker (so failover to the second address is exercised too), the TLS
 files and the password are dropped (the central test broker is plain and anonymous), and the restart
 back-off is shortened so the test does not wait on it.
@@ -9,6 +10,8 @@ back-off is shortened so the test does not wait on it.
 from __future__ import annotations
 
 import queue
+import shutil
+import subprocess
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +23,9 @@ from paho.mqtt.packettypes import PacketTypes
 
 from edge_agent.events.broker import LocalBroker, free_port, mosquitto_path
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "mosquitto" / "bridge.conf"
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "mosquitto"
+EXAMPLE = DEPLOY / "bridge.conf"
+DEVICE, DEVICE_PW = "pole-7", "pole-7-pw"
 DROP = ("bridge_cafile", "bridge_certfile", "bridge_keyfile", "remote_username", "remote_password")
 
 pytestmark = [pytest.mark.broker, pytest.mark.skipif(mosquitto_path() is None, reason="mosquitto not installed")]
@@ -53,11 +58,13 @@ def bridge_section(central_port: int) -> str:
 class Client:
     """A paho MQTT 5 client whose received messages land in a queue."""
 
-    def __init__(self, port: int, name: str) -> None:
+    def __init__(self, port: int, name: str, username: str | None = None, password: str | None = None) -> None:
         self.messages: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
         self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"{name}-{uuid.uuid4().hex[:6]}",
                              protocol=mqtt.MQTTv5)
         self.c.on_message = lambda c, u, msg: self.messages.put(msg)
+        if username:
+            self.c.username_pw_set(username, password)
         self.c.connect("127.0.0.1", port)
         self.c.loop_start()
 
@@ -90,12 +97,19 @@ class Client:
 
 @pytest.fixture
 def bridged(tmp_path):
+    if shutil.which("mosquitto_passwd") is None or not (DEPLOY / "acl.example").is_file():
+        pytest.skip("needs mosquitto_passwd and deploy/mosquitto/acl.example")
+    (tmp_path / "site").mkdir()
+    pwfile = tmp_path / "site" / "passwd"
+    subprocess.run(["mosquitto_passwd", "-c", "-b", str(pwfile), DEVICE, DEVICE_PW], check=True, capture_output=True)
     central = LocalBroker(tmp_path / "central").start()
-    site = SiteBroker(tmp_path / "site", bridge=bridge_section(central.port)).start()
+    site = SiteBroker(tmp_path / "site", password_file=pwfile, acl_file=DEPLOY / "acl.example",
+                      bridge=bridge_section(central.port)).start()
     clients: list[Client] = []
 
     def client(broker: LocalBroker, name: str) -> Client:
-        clients.append(Client(broker.port, name))
+        creds = (DEVICE, DEVICE_PW) if broker is site else (None, None)
+        clients.append(Client(broker.port, name, *creds))
         return clients[-1]
 
     # Wait for the bridge (it first tries the closed main address, then fails over to the central broker).
@@ -136,10 +150,9 @@ def test_telemetry_goes_out_commands_come_in_nothing_loops(bridged):
     # ...and is not echoed back out: the backend sees its own publish once, a loop would show it twice.
     assert backend.get().topic == "edge/site-a/pole-7/cmd/lock"
     assert backend.quiet()
-    # A command published on the site broker stays there.
+    # A device cannot inject commands (the ACL drops it) and nothing on cmd/ is bridged out.
     device.publish("edge/site-a/pole-7/cmd/unlock", "{}")
-    assert device.get().topic == "edge/site-a/pole-7/cmd/unlock"
-    assert backend.quiet()
+    assert device.quiet() and backend.quiet()
 
 
 def test_shared_subscription_splits_events_between_backend_consumers(bridged):
