@@ -25,7 +25,7 @@ EMPTY = Scene()
 @dataclass(frozen=True)
 class Segment:
     seconds: float
-    scene: Scene | None  # None: the camera delivers nothing (unplugged, network down)
+    scene: Scene | np.ndarray | None  # a rendered scene, a ready BGR frame, or None: no frames (camera gone)
     label: str = ""
 
 
@@ -87,7 +87,7 @@ class ScriptedSource:
         self.current = seg
         if seg is None or seg.scene is None:
             return None
-        img = render(seg.scene)
+        img = seg.scene if isinstance(seg.scene, np.ndarray) else render(seg.scene)
         img = self.noise.apply(img) if self.noise else img.copy()
         self._seq += 1
         return Frame(img, self._seq, self.clock.monotonic())
