@@ -24,12 +24,12 @@ class Check:
 
 
 def resolve_path(cfg: "AgentConfig", value: str) -> Path:
-    """A relative path means the config file's folder; the working directory only when that does not exist."""
+    """The runtime's rule (``runtime.agent.default_reader``): relative to the working directory when that
+    exists, else to the config file's folder — so the doctor checks the files the agent will load."""
     p = Path(value)
-    if p.is_absolute() or cfg.source_path is None:
-        return p
-    beside = cfg.source_path.parent / p
-    return beside if beside.exists() or not p.exists() else p.resolve()
+    if p.is_absolute() or cfg.source_path is None or p.exists():
+        return p.resolve()
+    return cfg.source_path.parent / p
 
 
 def with_timeout(fn: Callable[[], Check], timeout_s: float, name: str, what: str) -> Check:

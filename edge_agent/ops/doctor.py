@@ -111,7 +111,7 @@ def check_gpio(cfg: AgentConfig, env: dict[str, str] | None = None, chips: list[
 
 
 def check_disk(cfg: AgentConfig) -> Check:
-    data = resolve_path(cfg, cfg.data_dir)
+    data = Path(cfg.data_dir).resolve()  # the agent opens it as given (relative = working directory)
     if not data.is_dir():
         return Check("disk", "fail", f"{data}: missing (install.sh creates it)")
     if not os.access(data, os.W_OK | os.X_OK):

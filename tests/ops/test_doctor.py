@@ -50,7 +50,7 @@ def test_good_config_passes(write_config, camera_folder, models_dir, password_br
 
 
 def test_broken_config_names_each_failing_row(write_config, models_dir, tmp_path, closed_port):
-    broken_models = tmp_path / "models"
+    broken_models = tmp_path / "site-models"
     broken_models.mkdir()
     (broken_models / "manifest.json").write_bytes((models_dir / "manifest.json").read_bytes())
     for f in models_dir.glob("*.onnx"):
@@ -61,7 +61,7 @@ def test_broken_config_names_each_failing_row(write_config, models_dir, tmp_path
             (broken_models / f.name).symlink_to(f)
     cfg = write_config(
         camera={"source": str(tmp_path / "no-such-camera")},
-        perception={"models_dir": "models"},  # relative: beside the config file
+        perception={"models_dir": "site-models"},  # relative, not in the working dir: beside the config file
         mqtt={"enabled": True, "brokers": [f"mqtt://127.0.0.1:{closed_port}"]},
     )
     res = doctor(cfg)
