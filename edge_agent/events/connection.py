@@ -71,6 +71,24 @@ def describe_connect_error(exc: OSError) -> tuple[str, str]:
     return "unreachable", f"cannot connect ({exc.strerror or exc})"
 
 
+def apply_tls_and_login(client: mqtt.Client, cfg: MqttConfig, password: str | None) -> None:
+    """The config's credentials and TLS on a paho client (also for one-off probes such as doctor).
+    Raises OSError / ssl.SSLError when a CA, certificate or key file cannot be loaded."""
+    if cfg.username:
+        client.username_pw_set(cfg.username, password)
+    if cfg.broker_addresses()[0].tls:
+        tls = cfg.tls
+        client.tls_set(
+            ca_certs=tls.ca_file if tls else None,
+            certfile=tls.cert_file if tls else None,
+            keyfile=tls.key_file if tls else None,
+            cert_reqs=ssl.CERT_REQUIRED,
+            tls_version=ssl.PROTOCOL_TLS_CLIENT,
+        )
+        if tls is not None and not tls.check_hostname:
+            client.tls_insecure_set(True)
+
+
 class Connection:
     def __init__(
         self,
@@ -107,19 +125,7 @@ class Connection:
         )
         c.suppress_exceptions = True  # and logged through enable_logger
         c.enable_logger(logging.getLogger(f"{__name__}.paho"))
-        if cfg.username:
-            c.username_pw_set(cfg.username, secrets.password)
-        if self._brokers[0].tls:
-            tls = cfg.tls
-            c.tls_set(
-                ca_certs=tls.ca_file if tls else None,
-                certfile=tls.cert_file if tls else None,
-                keyfile=tls.key_file if tls else None,
-                cert_reqs=ssl.CERT_REQUIRED,
-                tls_version=ssl.PROTOCOL_TLS_CLIENT,
-            )
-            if tls is not None and not tls.check_hostname:
-                c.tls_insecure_set(True)
+        apply_tls_and_login(c, cfg, secrets.password)
         c.will_set(will[0], will[1], qos=1, retain=True)
         c.reconnect_delay_set(cfg.reconnect_min_s, cfg.reconnect_max_s)
         c.on_pre_connect = self._guard(self._pre_connect)

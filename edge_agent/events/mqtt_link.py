@@ -84,7 +84,7 @@ class MqttLink:
             raise ConfigError("mqtt", [f"mqtt.tls: cannot load the TLS files: {exc}"]) from None
         self.pump = OutboxPump(self.outbox, self._publish_row, m.outbox.window)
         self.commands = CommandHandler(control, self.topics, self.device, clock, m.command_max_age_s, secrets.hmac_key)
-        self._cmd_q: queue.Queue[Command | None] = queue.Queue()
+        self._cmd_q: queue.Queue[Command | None] = queue.Queue(maxsize=1000)
         self._stop = threading.Event()
         self._next_beat: float | None = None  # monotonic; None until connected
         self._beat_lock = threading.Lock()
@@ -104,14 +104,16 @@ class MqttLink:
 
     def stop(self, flush_s: float = 3.0) -> None:
         """Deliver what the outbox holds (up to ``flush_s``), publish ``offline``, disconnect.
-        Undelivered rows stay on disk for the next start."""
+        Undelivered rows stay on disk for the next start. Safe to call twice."""
+        if self._stop.is_set():
+            return
         for unsub in self._unsubscribe:
             unsub()
         self._unsubscribe = []
         if self.conn.status().connected and not self.pump.flush(flush_s):
             log.warning("MQTT stop: %d message(s) left in the outbox for the next start", self.outbox.depth())
         self._stop.set()
-        self._cmd_q.put(None)
+        self._cmd_q.put(None)  # after any queued commands
         self.conn.stop(final=(self.topics.status, _json(self._status_doc(False, clean=True))))
         for t in self._threads:
             if t is not threading.current_thread():  # reload-config may stop us from the command thread
@@ -123,7 +125,22 @@ class MqttLink:
         return self.outbox.depth()
 
     def status(self) -> LinkStatus:
+        """Connection state for health pages, doctor and metrics (``state``, ``last_error``…)."""
         return self.conn.status()
+
+    def stats(self) -> dict[str, Any]:
+        """Counters for metrics: outbox depth and drops, rows published / refused by the broker."""
+        st = self.conn.status()
+        return {
+            "connected": st.connected,
+            "state": st.state,
+            "connects": st.connects,
+            "outbox_depth": self.outbox.depth(),
+            "outbox_dropped": self.outbox.dropped() if not self._stop.is_set() else None,
+            "published": self.pump.published,
+            "rejected": self.pump.rejected,
+            "heartbeats": self.heartbeats,
+        }
 
     def tick(self) -> None:
         """Publish the heartbeat when due on the injected clock (the ticker thread calls this)."""
@@ -216,14 +233,16 @@ class MqttLink:
         if name is None:
             return
         props = getattr(msg, "properties", None)
-        self._cmd_q.put(
-            Command(
-                name=name,
-                payload=bytes(msg.payload),
-                response_topic=getattr(props, "ResponseTopic", None),
-                correlation=getattr(props, "CorrelationData", None),
-            )
+        cmd = Command(
+            name=name,
+            payload=bytes(msg.payload),
+            response_topic=getattr(props, "ResponseTopic", None),
+            correlation=getattr(props, "CorrelationData", None),
         )
+        try:
+            self._cmd_q.put_nowait(cmd)
+        except queue.Full:  # a flood must not grow memory without bound
+            log.warning("command %s dropped: %d commands already waiting", name, self._cmd_q.qsize())
 
     def _command_loop(self) -> None:
         """Commands run one at a time off paho's thread: a lock move may take seconds."""

@@ -51,6 +51,8 @@ def test_events_states_and_status_reach_the_broker(link_parts):
     wait_until(lambda: len(sub.on(f"{PREFIX}/events")) == 20, what="20 events")
     assert [m.json()["event_id"] for m in sub.on(f"{PREFIX}/events")] == [e.event_id for e in events]
     wait_until(lambda: link.outbox_depth() == 0, what="the outbox to drain")
+    stats = link.stats()
+    assert (stats["connected"], stats["published"], stats["rejected"], stats["outbox_dropped"]) == (True, 21, 0, 0)
 
     # a late subscriber gets the retained status and bay state
     late = Subscriber(sub.port, "edge/#").start()
@@ -62,6 +64,7 @@ def test_events_states_and_status_reach_the_broker(link_parts):
         late.stop()
 
     link.stop()
+    link.stop()  # idempotent
     offline = sub.wait_for(f"{PREFIX}/status", lambda m: m.json()["state"] == "offline")
     assert offline.json()["clean"] is True
 
