@@ -89,6 +89,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "snapshot_failed": ("无法获取摄像头画面", "Could not get a camera picture"),
     "config_invalid": ("配置无效", "Invalid config"),
     "config_saved": ("已保存，代理正在重新加载", "Saved; the agent is reloading"),
+    "readonly_config": ("页面启动时未指定配置文件，无法保存", "Started without a config file: saving is off"),
     "when": ("时间", "When"),
     "user": ("用户", "User"),
     "action": ("操作", "Action"),

@@ -17,7 +17,9 @@ from edge_agent.events.types import BayState, Event, EventType
 from edge_agent.evidence.store import EvidenceStore
 from edge_agent.evidence.violations import ViolationLog
 from edge_agent.perception.lists import PlateLists
+from edge_agent.runtime.agent import Agent
 from edge_agent.runtime.control import ControlResult
+from edge_agent.runtime.scenario import ScriptedSource, demo_story, run_scripted, scene_config
 from edge_agent.web.app import create_app
 from edge_agent.web.auth import UsersFile
 from tests.web import scenes
@@ -163,3 +165,22 @@ def site(tmp_path: Path) -> Site:
     yield s
     log.close()
     store.close()
+
+
+@pytest.fixture(scope="session")
+def recorded_agent(tmp_path_factory, models_dir):
+    """The demo scenario through the real agent (real models, fake clock) with the violation log on its bus."""
+    root = tmp_path_factory.mktemp("agent")
+    clock = FakeClock()
+    cfg = scene_config(str(root / "data"), perception={"models_dir": str(models_dir)},
+                       web={"users_file": str(root / "users.txt"), "session_secret_file": str(root / "key")})
+    source = ScriptedSource(demo_story(5.0), clock)
+    agent = Agent(cfg, clock=clock, source=source)
+    log = ViolationLog(agent.evidence.db_path, clock)
+    log.attach(agent.bus)
+    agent.start()
+    run_scripted(agent.step, clock, source.duration, 5.0)
+    agent.stop()
+    UsersFile(root / "users.txt").set("admin", "agent-password")
+    yield agent, log, clock
+    log.close()

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from edge_agent.web.app import create_app
 from edge_agent.web.server import WebServer
 from tests.conftest import REPO
 from tests.web.conftest import PASSWORD
@@ -200,3 +201,23 @@ def test_anonymous_requests_and_missing_csrf_are_refused(browser, server, site):
                          max_redirects=0)
     assert r.status == 303 and site.log.get(1).decision == "confirmed"
     ctx.close()
+
+
+def test_screenshots_of_real_agent_evidence(browser, recorded_agent):
+    agent, log, clock = recorded_agent
+    app = create_app(agent.cfg, agent.evidence, log, agent, agent.lists, agent.bus, clock, None)
+    with WebServer(app, "127.0.0.1", 0) as srv:
+        for size, (w, h) in SIZES.items():
+            ctx = browser.new_context(viewport={"width": w, "height": h})
+            page = ctx.new_page()
+            page.goto(srv.url + "/login")
+            page.fill("input[name=username]", "admin")
+            page.fill("input[name=password]", "agent-password")
+            page.click("button[type=submit].primary")
+            page.click("tr.row td.pl a")
+            assert image_ok(page, "#frame") and image_ok(page, "#crop")
+            shot(page, f"detail-agent-{size}")
+            page.goto(srv.url + "/installer")
+            assert image_ok(page, "#snap")
+            shot(page, f"installer-agent-{size}")
+            ctx.close()

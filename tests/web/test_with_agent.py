@@ -1,0 +1,46 @@
+"""The page on what the real agent records: the demo scenario (real detector and recogniser on
+rendered frames, fake clock) with the violation log on the bus, then the page and its images."""
+
+from __future__ import annotations
+
+import re
+import warnings
+
+from edge_agent.evidence.violations import ViolationFilter
+from edge_agent.web.app import create_app
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+
+def test_violation_from_the_real_bay_story(recorded_agent):
+    agent, log, _ = recorded_agent
+    page = log.query(ViolationFilter())
+    assert page.total == 1  # the demo: an NEV parks and leaves, a fuel car violates and leaves
+    v = page.items[0]
+    assert (v.bay_id, v.plate, v.colour, v.nev, v.reason) == ("B", "京A12345", "blue", False, "fuel_vehicle")
+    assert v.nev_reason and v.ended_at
+    types = [e.type for e in log.timeline(v.visit_id)]
+    assert types == ["vehicle_arrived", "vehicle_identified", "violation_started", "violation_ended",
+                     "vehicle_departed"]
+    assert agent.evidence.image_path(v.evidence_id, "frame").stat().st_size > 10_000
+    assert agent.evidence.image_path(v.evidence_id, "crop").exists()
+
+
+def test_page_shows_it_and_the_agent_takes_installer_snapshots(recorded_agent):
+    agent, log, clock = recorded_agent
+    app = create_app(agent.cfg, agent.evidence, log, agent, agent.lists, agent.bus, clock, None)
+    c = TestClient(app)
+    tok = re.search(r'name="csrf" value="([^"]+)"', c.get("/login").text).group(1)
+    c.post("/login", data={"username": "admin", "password": "agent-password", "csrf": tok})
+    v = log.query(ViolationFilter()).items[0]
+    html = c.get(f"/violations/{v.id}").text
+    assert "京A12345" in html and "燃油车占用" in html and "车辆驶入" in html
+    for which in ("frame", "crop"):
+        r = c.get(f"/evidence/{v.evidence_id}/{which}.jpg")
+        assert r.status_code == 200 and r.content[:2] == b"\xff\xd8"
+    html = c.get("/installer").text  # Agent.snapshot stores the latest frame as evidence
+    snap = re.search(r'id="snap" src="(/evidence/[^"]+)"', html).group(1)
+    assert c.get(snap).content[:2] == b"\xff\xd8"
+    assert "disabled" in re.search(r'<button[^>]*id="save"[^>]*>', html).group(0)  # no config file to write
