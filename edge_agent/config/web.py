@@ -17,7 +17,7 @@ from edge_agent.config.base import StrictModel
 class WebConfig(StrictModel):
     enabled: bool = False
     host: str = Field("127.0.0.1", description="bind address; 0.0.0.0 exposes the page on the site network")
-    port: int = Field(8080, ge=1, le=65535)
+    port: int = Field(8080, ge=0, le=65535, description="0 picks a free port (tests)")
     users_file: str = Field("users.txt", validate_default=True, description="`NAME:argon2-hash` lines, managed by `edge-agent users`")
     session_secret_file: str = Field(
         "web-secret.key", validate_default=True, description="key that signs session cookies; created (mode 600) when missing"

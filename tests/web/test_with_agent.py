@@ -44,3 +44,30 @@ def test_page_shows_it_and_the_agent_takes_installer_snapshots(recorded_agent):
     snap = re.search(r'id="snap" src="(/evidence/[^"]+)"', html).group(1)
     assert c.get(snap).content[:2] == b"\xff\xd8"
     assert "disabled" in re.search(r'<button[^>]*id="save"[^>]*>', html).group(0)  # no config file to write
+
+
+def test_review_component_inside_the_agent(tmp_path, models_dir):
+    import httpx
+
+    from edge_agent.clock import FakeClock
+    from edge_agent.events.types import Event
+    from edge_agent.runtime.agent import Agent
+    from edge_agent.runtime.scenario import ScriptedSource, demo_story, scene_config
+    from edge_agent.web.server import ReviewComponent
+
+    clock = FakeClock()
+    cfg = scene_config(str(tmp_path / "data"), perception={"models_dir": str(models_dir)},
+                       web={"enabled": True, "port": 0, "users_file": str(tmp_path / "u"),
+                            "session_secret_file": str(tmp_path / "k")})
+    agent = Agent(cfg, clock=clock, source=ScriptedSource(demo_story(5.0), clock))
+    review = agent.add_component(ReviewComponent(agent))
+    agent.start()
+    try:
+        assert httpx.get(review.server.url + "/login").status_code == 200
+        assert httpx.get(review.server.url + "/violations", follow_redirects=False).status_code == 401
+        agent.bus.publish(Event.make("violation_started", clock, bay_id="A", visit_id="v1",
+                                     data={"reason": "fuel_vehicle", "plate": "粤B12345"}))
+        assert review.log.get(1).plate == "粤B12345"
+    finally:
+        agent.stop()
+    assert review.server is None and review.log is None
