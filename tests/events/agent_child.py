@@ -1,7 +1,7 @@
 """A stand-in agent process for the kill/restart tests: the real config loader, bus, outbox
 and MQTT link, with a scripted event source instead of a camera.
 
-    python -m tests.events.agent_child CONFIG [--events N]
+    python -m tests.events.agent_child CONFIG [--events N] [--ids FILE]
 
 Prints ``started`` once the link runs and ``produced N`` once N events are on the bus (hence
 on disk), then waits to be killed.
@@ -27,6 +27,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("config")
     ap.add_argument("--events", type=int, default=0)
+    ap.add_argument("--ids", help="write the produced event ids here (one a line) before saying 'produced'")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s: %(message)s")
     cfg = load_config(args.config)
@@ -35,9 +36,15 @@ def main() -> int:
     link = build_mqtt(cfg, bus, RecordingControl(), clock, no_health)
     link.start()
     print("started", flush=True)
+    ids = []
     for i in range(args.events):
         bay = BAYS[i % len(BAYS)]
-        bus.publish(Event.make(EventType.VEHICLE_IDENTIFIED, clock, bay_id=bay, data={"seq": i // len(BAYS)}))
+        event = Event.make(EventType.VEHICLE_IDENTIFIED, clock, bay_id=bay, data={"seq": i // len(BAYS)})
+        bus.publish(event)
+        ids.append(event.event_id)
+    if args.ids:
+        with open(args.ids, "w") as f:
+            f.write("\n".join(ids) + "\n")
     if args.events:
         print(f"produced {args.events}", flush=True)
     threading.Event().wait()  # until SIGKILL / SIGTERM

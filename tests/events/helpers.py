@@ -182,7 +182,7 @@ class RecordingControl:
 class ChildAgent:
     """``python -m tests.events.agent_child`` as a real process we can SIGKILL."""
 
-    def __init__(self, config: Path, events: int = 0) -> None:
+    def __init__(self, config: Path, events: int = 0, ids: Path | None = None) -> None:
         import subprocess
         import sys
 
@@ -190,6 +190,8 @@ class ChildAgent:
         args = [sys.executable, "-m", "tests.events.agent_child", str(config)]
         if events:
             args += ["--events", str(events)]
+        if ids:
+            args += ["--ids", str(ids)]
         self.log_path = config.with_suffix(f".{time.monotonic_ns()}.log")
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(args, cwd=repo, stdout=subprocess.PIPE, stderr=self._log)
