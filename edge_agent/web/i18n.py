@@ -78,12 +78,13 @@ _TEXT: dict[str, tuple[str, str]] = {
     "st_overstay": ("超时占用", "overstay"),
     "st_unknown": ("未知", "unknown"),
     "installer_help": (
-        "点击画面添加角点；拖动角点移动；双击角点删除。至少 3 个角点。",
-        "Click the picture to add a corner; drag a corner to move it; double-click a corner to delete it. "
-        "At least 3 corners.",
+        "点击画面添加角点；拖动角点移动；双击角点（或选中后点“删除角点”）删除。每个车位至少 3 个角点。",
+        "Click the picture to add a corner; drag a corner to move it; double-click it (or touch it and press "
+        "Delete corner) to delete it. Each bay needs at least 3 corners.",
     ),
     "new_bay": ("新增车位", "New bay"),
     "delete_bay": ("删除车位", "Delete bay"),
+    "delete_corner": ("删除角点", "Delete corner"),
     "bay_id": ("车位编号", "Bay id"),
     "save_reload": ("保存并重新加载", "Save and reload"),
     "snapshot_failed": ("无法获取摄像头画面", "Could not get a camera picture"),
