@@ -26,12 +26,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     a = us.add_parser("add", parents=[cfg], help="add a user or set a new password (prompts unless --password-file)")
     a.add_argument("name")
     a.add_argument("--password-file", help="read the password from the first line of this file ('-': stdin)")
-    a.set_defaults(func=_users_add)
+    a.set_defaults(func=_users)
     r = us.add_parser("remove", parents=[cfg], help="remove a user")
     r.add_argument("name")
-    r.set_defaults(func=_users_remove)
+    r.set_defaults(func=_users)
     ls = us.add_parser("list", parents=[cfg], help="list user names")
-    ls.set_defaults(func=_users_list)
+    ls.set_defaults(func=_users)
 
 
 def _load(path: str):
@@ -42,11 +42,14 @@ def _load(path: str):
         return None
 
 
-def _users(args: argparse.Namespace):
+def _users(args: argparse.Namespace) -> int:
     from edge_agent.web.auth import UsersFile
 
     cfg = _load(args.config)
-    return None if cfg is None else UsersFile(cfg.web.file(cfg.web.users_file, cfg.source_path))
+    if cfg is None:
+        return 2
+    users = UsersFile(cfg.web.file(cfg.web.users_file, cfg.source_path))
+    return {"add": _users_add, "remove": _users_remove, "list": _users_list}[args.users_cmd](users, args)
 
 
 def _read_password(args: argparse.Namespace) -> str | None:
@@ -61,10 +64,7 @@ def _read_password(args: argparse.Namespace) -> str | None:
     return first
 
 
-def _users_add(args: argparse.Namespace) -> int:
-    users = _users(args)
-    if users is None:
-        return 2
+def _users_add(users, args: argparse.Namespace) -> int:  # noqa: ANN001 - UsersFile
     try:
         password = _read_password(args)
     except OSError as exc:
@@ -81,10 +81,7 @@ def _users_add(args: argparse.Namespace) -> int:
     return 0
 
 
-def _users_remove(args: argparse.Namespace) -> int:
-    users = _users(args)
-    if users is None:
-        return 2
+def _users_remove(users, args: argparse.Namespace) -> int:  # noqa: ANN001
     if not users.remove(args.name):
         print(f"{args.name}: no such user in {users.path}", file=sys.stderr)
         return 1
@@ -92,10 +89,7 @@ def _users_remove(args: argparse.Namespace) -> int:
     return 0
 
 
-def _users_list(args: argparse.Namespace) -> int:
-    users = _users(args)
-    if users is None:
-        return 2
+def _users_list(users, args: argparse.Namespace) -> int:  # noqa: ANN001
     for name in sorted(users.load()):
         print(name)
     return 0
