@@ -14,6 +14,7 @@ replies and discovery are about *now* and are published directly.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import queue
@@ -113,7 +114,10 @@ class MqttLink:
         if self.conn.status().connected and not self.pump.flush(flush_s):
             log.warning("MQTT stop: %d message(s) left in the outbox for the next start", self.outbox.depth())
         self._stop.set()
-        self._cmd_q.put(None)  # after any queued commands
+        try:
+            self._cmd_q.put_nowait(None)  # after the commands already queued
+        except queue.Full:
+            pass  # the command thread sees _stop once the queue is empty
         self.conn.stop(final=(self.topics.status, _json(self._status_doc(False, clean=True))))
         for t in self._threads:
             if t is not threading.current_thread():  # reload-config may stop us from the command thread
@@ -219,13 +223,17 @@ class MqttLink:
         doc: dict[str, Any] = {"state": "online" if online else "offline", "site": self.site, "device": self.device,
                                "started": iso(self._started_at)}  # fmt: skip
         if online:
-            doc.update(version=__version__, config_hash=self._cfg.config_hash or "none", protocol=self._m.protocol)
+            doc.update(version=__version__, config_hash=self._config_hash(), protocol=self._m.protocol)
             doc["ts"] = iso(self._clock.now())
         else:
             doc["clean"] = clean
             if clean:
                 doc["ts"] = iso(self._clock.now())
         return doc
+
+    def _config_hash(self) -> str:
+        """The loaded file's hash; for a config built in code, a hash of its validated content."""
+        return self._cfg.config_hash or hashlib.sha256(self._cfg.model_dump_json().encode()).hexdigest()[:16]
 
     # -- commands --------------------------------------------------------------------------------
     def _on_message(self, msg: mqtt.MQTTMessage) -> None:
@@ -246,7 +254,15 @@ class MqttLink:
 
     def _command_loop(self) -> None:
         """Commands run one at a time off paho's thread: a lock move may take seconds."""
-        while (cmd := self._cmd_q.get()) is not None:
+        while True:
+            try:
+                cmd = self._cmd_q.get(timeout=0.5)
+            except queue.Empty:
+                if self._stop.is_set():
+                    return
+                continue
+            if cmd is None:
+                return
             reply = self.commands.handle(cmd)
             props = self.conn.reply_properties(reply.correlation) if self.conn.v5 else None
             try:
