@@ -101,3 +101,17 @@ def test_bench_reports_latency_and_throughput():
     r = run_outbox_bench(events=60)
     assert r["undelivered"] == 0
     assert r["outbox_write_median_ms"] > 0 and r["publish_events_per_s"] > 0
+
+
+def test_unusable_outbox_path_is_a_config_error(tmp_path):
+    from edge_agent.clock import FakeClock
+    from edge_agent.events.bus import EventBus
+    from edge_agent.events.health import no_health
+    from edge_agent.events.mqtt_link import build_mqtt
+    from tests.events.helpers import RecordingControl, make_config
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    cfg = make_config("mqtt://127.0.0.1:1", tmp_path, outbox={"path": str(blocker / "outbox.sqlite")})
+    with pytest.raises(ConfigError, match=r"mqtt.outbox.path: cannot open .*a-file/outbox.sqlite"):
+        build_mqtt(cfg, EventBus(), RecordingControl(), FakeClock(), no_health)
