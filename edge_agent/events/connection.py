@@ -158,8 +158,11 @@ class Connection:
             connected = self._status.connected
         if final is not None and connected:
             info = self.client.publish(final[0], final[1], qos=1, retain=True)
-            info.wait_for_publish(timeout)
-            delivered = info.is_published()
+            try:
+                info.wait_for_publish(timeout)  # returns silently on timeout …
+                delivered = info.is_published()  # … hence this check
+            except (RuntimeError, ValueError):  # lost the connection meanwhile: the LWT speaks for us
+                delivered = False
         self.client.disconnect()
         self.client.loop_stop()
         self._set(state="stopped")
