@@ -76,6 +76,7 @@ def test_wrong_password_anonymous_and_plain_tcp_retry_with_clear_errors(tls_brok
             assert hint in st.last_error, (name, st.last_error)
             assert any(hint in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records), name
             assert link.conn.client._thread.is_alive(), f"{name}: the network loop died"
+            assert link.conn.client._reconnect_delay == 2, f"{name}: no backoff (1 s doubled, capped at 2 s)"
     finally:
         for link in links.values():
             link.stop()
