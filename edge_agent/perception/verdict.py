@@ -10,7 +10,8 @@ Why this order and these vetoes (plate-rules.md, perception-facts.md):
   so a dropped or wrong province changes nothing.
 - Infrared / monochrome frames have no colour: the 8-character format decides alone.
 - Green with dark characters but a text that reads as an ordinary plate is left undecided
-  (``None``): that is what a yellow truck plate looks like at night under sodium light.
+  (``None``): that is what a yellow truck plate looks like at night under sodium light. So is
+  a yellow plate whose text reads as a large-NEV serial (one spurious trailing letter).
 """
 
 from __future__ import annotations
@@ -77,9 +78,10 @@ def decide(text: str, colour: ColourResult, lists: PlateLists | None = None) -> 
             return Verdict(True, "colour", code, kind, energy)  # province dropped or junk before it
         return Verdict(None, "conflict" if t else "unread", info.type_code, info.kind, None)
     if c == "yellow":
-        # a large NEV plate's yellow part can win the vote; a small NEV plate is never yellow
+        # a large NEV plate's yellow part could win the vote under a colour cast, but a yellow
+        # truck plate with one spurious trailing letter reads the same: undecided, not NEV
         if nev_format and kind == "large_nev" and dark is not False:
-            return Verdict(True, "format+colour", code, kind, energy)
+            return Verdict(None, "conflict", code, kind, energy)
         return _not_nev(t, c, "colour")
     if c == "white":
         # white plates (police, military) never carry an NEV serial; an over-exposed gradient

@@ -20,7 +20,7 @@ TABLE = [
     # NEV plates
     ("皖AD12345", "green", True, True, "format+colour", "52"),
     ("皖A12345D", "yellow_green", True, True, "format+colour", "51"),
-    ("皖A12345D", "yellow", True, True, "format+colour", "51"),  # the yellow part won the vote
+    ("皖A12345D", "yellow", True, None, "conflict", "51"),  # large NEV in a colour cast, or a misread truck
     ("皖AK12345", "green", True, True, "format+colour", "52"),  # extended energy letter
     ("AD12345", "green", True, True, "colour", "52"),  # province dropped by the reader
     ("皖皖AD12345", "green", True, True, "colour", "52"),  # junk before the serial
