@@ -119,8 +119,10 @@ def classify_colour(crop_bgr: np.ndarray | None, text: str | None = None) -> Col
     ``text`` (optional, the recogniser's read) settles the plate kinds whose colour the
     standard fixes (使/领/港/澳 black, 警 white, 学/挂 yellow) — pixels cannot tell a black
     plate from a dark blue one, but those characters can."""
-    if crop_bgr is None or crop_bgr.ndim != 3 or crop_bgr.shape[0] < 8 or crop_bgr.shape[1] < 16:
+    if crop_bgr is None or crop_bgr.ndim not in (2, 3) or crop_bgr.shape[0] < 8 or crop_bgr.shape[1] < 16:
         return UNKNOWN
+    if crop_bgr.ndim == 2:  # a monochrome (infrared) camera: no colour, but polarity still counts
+        crop_bgr = cv2.cvtColor(crop_bgr, cv2.COLOR_GRAY2BGR)
     src = crop_bgr[:, :, :3]
     interp = cv2.INTER_AREA if src.shape[1] > WORK_SIZE[0] else cv2.INTER_LINEAR
     crop = cv2.resize(src, WORK_SIZE, interpolation=interp)  # stroke-sized kernels mean the same

@@ -64,9 +64,10 @@ def test_over_exposed_cyan_blue_stays_blue():
     assert classify_colour(cyan).colour == "blue"
 
 
-def test_infrared_monochrome_crop_has_unknown_colour_but_keeps_polarity():
+@pytest.mark.parametrize("as_bgr", [True, False])
+def test_infrared_monochrome_crop_has_unknown_colour_but_keeps_polarity(as_bgr):
     gray = cv2.cvtColor(plate_crop("皖AD12345", "small_nev"), cv2.COLOR_BGR2GRAY)
-    res = classify_colour(cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR))
+    res = classify_colour(cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR) if as_bgr else gray)
     assert res.colour == "unknown" and res.dark_chars is True
 
 
