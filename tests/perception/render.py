@@ -156,3 +156,8 @@ def render_scene(plate: np.ndarray, seed: int = 0, frame: tuple[int, int] = (128
     scene[mask] = warped[mask]
     scene = cv2.GaussianBlur(np.clip(scene, 0, 255).astype(np.uint8), (3, 3), 0)
     return scene, dst
+
+
+def scene(text: str, style: str, seed: int = 0, **kwargs) -> tuple[np.ndarray, np.ndarray]:
+    """``render_scene(render_plate(text, style), seed, ...)``: a frame and its plate corners."""
+    return render_scene(render_plate(text, style), seed=seed, **kwargs)
