@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+import time
 from typing import Protocol
 
 import numpy as np
@@ -57,6 +58,7 @@ class BayMonitor:
         self._lock = threading.RLock()
         self.frames = 0
         self.detector_runs = 0
+        self.inference_ms: float | None = None  # moving average of one detector + recogniser run
         self.fractions: dict[str, float] = {b.id: 0.0 for b in cfg.bays}
         self._unsubscribe = bus.subscribe(self._on_lock_moved, {EventType.LOCK_MOVED})
         for m in self.machines.values():
@@ -83,7 +85,7 @@ class BayMonitor:
             self.frames += 1
             now = self.clock.monotonic()
             if not usable:
-                return self._step_all({b: self._blind_presence(b) for b in self.machines}, {})
+                return self.on_blind()
             self._last_frame = image
             grey = self.change.prepare(image)
             self.fractions = self.change.measure(grey)
@@ -91,7 +93,11 @@ class BayMonitor:
             if reader is not None and self._wants_reads(now):
                 self.detector_runs += 1
                 self._last_probe = now
-                for r in reader.process(image):
+                t = time.perf_counter()  # compute cost, not scenario time: wall clock on purpose
+                reads = reader.process(image)
+                ms = (time.perf_counter() - t) * 1000
+                self.inference_ms = round(ms if self.inference_ms is None else 0.8 * self.inference_ms + 0.2 * ms, 1)
+                for r in reads:
                     bay = assign_bay(r.corners, self.shapes, self.cfg.occupancy.assign_margin_px)
                     if bay is None:
                         continue
@@ -104,6 +110,11 @@ class BayMonitor:
             free = {b for b, m in self.machines.items() if m.visit is None and not present[b]}
             self.change.learn(grey, free)
             return events
+
+    def on_blind(self) -> list[Event]:
+        """No usable frame: bays with a presence sensor follow it, the others hold their story."""
+        with self._lock:
+            return self._step_all({b: self._blind_presence(b) for b in self.machines}, {})
 
     def tick(self) -> list[Event]:
         """Let timers run when no frame came (camera lost, slow source)."""
@@ -203,8 +214,9 @@ class BayMonitor:
         shape = next(s for s in self.shapes if s.bay_id == bay)
         try:
             img = annotate(image, shape.polygon.tolist(), read.corners if read else None, lines, verdict)
-            crop = encode_jpeg(read.crop) if read is not None and read.crop is not None else None
-            return self.evidence.save(bay, ev.visit_id, ev.type, encode_jpeg(img), crop, plate,
+            q = self.cfg.evidence.jpeg_quality
+            crop = encode_jpeg(read.crop, q) if read is not None and read.crop is not None else None
+            return self.evidence.save(bay, ev.visit_id, ev.type, encode_jpeg(img, q), crop, plate,
                                       {"event_id": ev.event_id, **d})
         except Exception:  # evidence is worth a lot, but never the event itself
             log.exception("saving evidence for %s failed", ev.type)

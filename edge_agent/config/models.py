@@ -10,6 +10,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from edge_agent.config.base import StrictModel
 from edge_agent.config.bays import BayConfig, ListsConfig, OccupancyConfig, TimersConfig, cross_section_problems
 from edge_agent.config.camera import CameraConfig
+from edge_agent.config.evidence import EvidenceConfig
 from edge_agent.config.locks import LockConfig
 from edge_agent.config.mqtt import MqttConfig
 from edge_agent.config.ops import OpsConfig
@@ -34,6 +35,7 @@ class AgentConfig(StrictModel):
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     locks: list[LockConfig] = Field(default_factory=list)
     web: WebConfig = Field(default_factory=WebConfig)
+    evidence: EvidenceConfig = Field(default_factory=EvidenceConfig)
     ops: OpsConfig = Field(default_factory=OpsConfig)
     data_dir: str = "/var/lib/edge-agent"
 

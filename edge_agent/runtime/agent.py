@@ -62,7 +62,8 @@ class Agent:
         self.bus = bus or EventBus()
         self.lists = lists or PlateLists(cfg.lists.allow, cfg.lists.deny)
         self.data_dir = Path(cfg.data_dir)
-        self.evidence = evidence or EvidenceStore(self.data_dir / "evidence", self.clock)
+        self.evidence = evidence or EvidenceStore(self.data_dir / "evidence", self.clock,
+                                                  cfg.evidence.max_age_days, int(cfg.evidence.max_mb * 1024 * 1024))
         self.source = source or open_source(cfg.camera, self.clock)
         self._reader_factory = reader_factory
         self.reader = reader or reader_factory(cfg, self.lists)
@@ -70,6 +71,7 @@ class Agent:
         self.health = self._new_health()
         self.lock_manager: LockManager | None = None
         self.components: list[Component] = []
+        self._sensors: dict[str, Callable[[], bool | None] | None] = {}
         self.camera_ok = True
         self._lost_at: float | None = None
         self._stop = threading.Event()
@@ -86,6 +88,12 @@ class Agent:
     def attach_lock_manager(self, manager: LockManager) -> None:
         """Route ``lock`` / ``unlock`` commands to the lock stage (it adds itself as a component too)."""
         self.lock_manager = manager
+
+    def set_presence_sensor(self, bay_id: str, sensor: Callable[[], bool | None] | None) -> None:
+        """The lock stage's presence input for ``bay_id`` (kept across config reloads)."""
+        self._bay(bay_id)
+        self._sensors[bay_id] = sensor
+        self.monitor.set_sensor(bay_id, sensor)
 
     def start(self) -> None:
         self.source.start()
@@ -117,7 +125,10 @@ class Agent:
                 self.monitor.on_frame(frame.image, self.reader, usable=self.health.usable())
         self._check_camera()
         if not got:
-            self.monitor.tick()
+            if self.camera_ok:
+                self.monitor.tick()
+            else:  # blind: timers run, and a presence sensor (if any) still speaks
+                self.monitor.on_blind()
         return got
 
     def run_forever(self, sleep: Callable[[float], None] = time.sleep) -> None:
@@ -158,7 +169,7 @@ class Agent:
     def status(self) -> dict[str, Any]:
         """For health reports (MQTT heartbeat, web): camera health and detector load."""
         return {"camera": self.health.health().to_dict(), "frames": self.monitor.frames,
-                "detector_runs": self.monitor.detector_runs,
+                "detector_runs": self.monitor.detector_runs, "inference_ms": self.monitor.inference_ms,
                 "bays": {b: s.to_dict() for b, s in self.bus.states().items()}}
 
     # ---- AgentControl -------------------------------------------------------------------
@@ -220,9 +231,9 @@ class Agent:
         if {"bays", "timers", "occupancy"} & set(changed):
             old_monitor.close()
             self.monitor = BayMonitor(new, self.bus, self.clock, self.lists, self.evidence)
-            for bay, fusion in old_monitor.fusion.items():  # keep presence sensors the lock stage attached
-                if bay in self.monitor.fusion and fusion.sensor is not None:
-                    self.monitor.set_sensor(bay, fusion.sensor)
+            for bay, sensor in self._sensors.items():  # keep presence sensors the lock stage attached
+                if bay in self.monitor.fusion:
+                    self.monitor.set_sensor(bay, sensor)
         else:
             self.monitor.reverify()
         if "perception" in changed:

@@ -192,3 +192,21 @@ def test_demo_command_tells_the_story(tmp_path):
     assert "粤BD12345" in r.stdout and "→ NEV" in r.stdout and "京A12345" in r.stdout
     assert "final: bay A free" in r.stdout and "final: bay B free" in r.stdout
     assert len(list((tmp_path / "evidence").glob("*/*.jpg"))) >= 5
+
+
+def test_presence_sensor_decides_while_the_camera_is_blind(pipeline, tmp_path, clock):
+    """With a lock's presence sensor the bay is not blind: the sensor says when the car left."""
+    src = ScriptedSource(hold(3, EMPTY) + hold(10, Scene(cars=(NEV,))) + hold(60, None), clock)
+    agent = Agent(scene_config(str(tmp_path)), clock=clock, source=src, reader=pipeline)
+    over_lock = {"A": True}
+    agent.set_presence_sensor("A", lambda: over_lock["A"])
+    events: list[Event] = []
+    agent.bus.subscribe(events.append)
+    agent.start()
+    run_scripted(agent.step, clock, 30, 5)
+    assert [e.type for e in events] == ["vehicle_arrived", "vehicle_identified", "camera_lost"]
+    over_lock["A"] = False
+    run_scripted(agent.step, clock, 10, 5)
+    assert [e.type for e in events][-1] == "vehicle_departed"
+    with pytest.raises(ControlError):
+        agent.set_presence_sensor("Z", None)

@@ -1,0 +1,13 @@
+"""Evidence retention (owned by the evidence stage)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from edge_agent.config.base import StrictModel
+
+
+class EvidenceConfig(StrictModel):
+    max_age_days: float = Field(30.0, gt=0, description="older evidence is deleted")
+    max_mb: float = Field(2048.0, gt=0, description="total size cap; plain identifications go before violations")
+    jpeg_quality: int = Field(85, ge=30, le=100)
