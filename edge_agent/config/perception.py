@@ -23,7 +23,7 @@ class PerceptionConfig(StrictModel):
     det_confirm: float = Field(0.5, gt=0, le=1, description="below this score a plate is kept only if it reads like one")
     weak_det_min_text_conf: float = Field(0.8, ge=0, le=1)
     det_nms: float = Field(0.4, gt=0, lt=1, description="NMS IoU")
-    refine_below: float = Field(90.0, ge=0, description="plates narrower than this (px) get a zoomed second pass")
+    refine_below: float = Field(70.0, ge=0, description="plates narrower than this (px) get a zoomed second pass")
     refine_target: float = Field(160.0, ge=40, description="plate width (px) of the zoomed second pass")
     pad_x: float = Field(0.0, ge=0, lt=0.3, description="rectified crop margin, fraction of width per side")
     pad_y: float = Field(0.0, ge=0, lt=0.3, description="rectified crop margin, fraction of height per side")

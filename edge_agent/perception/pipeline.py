@@ -76,7 +76,8 @@ class Pipeline:
         widened = [rectify(frame, widen_left(dets[i].corners, self.cfg.province_widen)) for i in todo]
         out = list(reads)
         for i, (text, conf, confs) in zip(todo, self.recognizer.read(widened)):
-            if text[:1] in PROVINCES and text[1:].endswith(reads[i][0][-5:]) and len(text) <= len(reads[i][0]) + 1:
+            old = reads[i][0]
+            if text[:1] in PROVINCES and text[-4:] == old[-4:] and len(old) <= len(text) <= len(old) + 1:
                 out[i] = (text, conf, confs)
         return out
 
