@@ -61,7 +61,8 @@ def shot(page, name: str) -> None:
 
 
 def image_ok(page, selector: str) -> bool:
-    page.wait_for_function(f"document.querySelector('{selector}').complete")
+    page.wait_for_selector(selector, state="attached")
+    page.wait_for_function(f"(document.querySelector('{selector}') || {{}}).complete === true")
     return page.eval_on_selector(selector, "img => img.naturalWidth > 0 && img.naturalHeight > 0")
 
 
@@ -223,6 +224,7 @@ def test_screenshots_of_real_agent_evidence(browser, recorded_agent):
             page.fill("input[name=password]", "agent-password")
             page.click("button[type=submit].primary")
             page.click("tr.row td.pl a")
+            page.wait_for_url("**/violations/1")
             assert image_ok(page, "#frame") and image_ok(page, "#crop")
             shot(page, f"detail-agent-{size}")
             page.goto(srv.url + "/installer")
