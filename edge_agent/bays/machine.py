@@ -145,6 +145,11 @@ class BayMachine:
     def phase(self) -> str:
         return self._label
 
+    @property
+    def idle(self) -> bool:
+        """No visit and nothing waiting to become one."""
+        return self.visit is None and self._pending_since is None
+
     # ---- internals ----------------------------------------------------------------------
     def _timers(self, now: float) -> list[Event]:
         out: list[Event] = []

@@ -174,9 +174,9 @@ class BayMonitor:
     def _step_all(self, present: dict[str, bool | None], reads: dict[str, list[PlateRead]]) -> list[Event]:
         out = {}
         for b, m in self.machines.items():
-            was_free = m.visit is None and m._pending_since is None
+            was_idle = m.idle
             out[b] = m.step(present[b], reads.get(b, ()))
-            if was_free and m.visit is None and m._pending_since is None:
+            if was_idle and m.idle:
                 self._best.pop(b, None)  # nothing there: forget a passer-by's picture
         return self._publish_all(out)
 
@@ -199,10 +199,12 @@ class BayMonitor:
         if self.evidence is None:
             return None
         best = self._best.get(bay)
-        image = best[1] if best else self._last_frame
+        read = best[2] if best else None
+        image, corners = (best[1], read.corners) if best else (self._last_frame, None)
+        if ev.type == EventType.VIOLATION_STARTED and self._last_frame is not None:
+            image, corners = self._last_frame, None  # the car still there now; the crop shows the plate
         if image is None:
             return None
-        read = best[2] if best else None
         d = ev.data
         violation = ev.type == EventType.VIOLATION_STARTED
         verdict = "violation" if violation else ("ok" if d.get("nev") else "unknown")
@@ -213,7 +215,7 @@ class BayMonitor:
                  ev.ts]
         shape = next(s for s in self.shapes if s.bay_id == bay)
         try:
-            img = annotate(image, shape.polygon.tolist(), read.corners if read else None, lines, verdict)
+            img = annotate(image, shape.polygon.tolist(), corners, lines, verdict)
             q = self.cfg.evidence.jpeg_quality
             crop = encode_jpeg(read.crop, q) if read is not None and read.crop is not None else None
             return self.evidence.save(bay, ev.visit_id, ev.type, encode_jpeg(img, q), crop, plate,

@@ -15,8 +15,8 @@ import numpy as np
 
 from edge_agent.camera.source import Frame
 from edge_agent.clock import Clock, FakeClock
-from edge_agent.config.models import AgentConfig
 from edge_agent.config.load import parse_config
+from edge_agent.config.models import AgentConfig
 from edge_agent.runtime.synthetic import BAYS, H, W, Car, NoiseBank, Person, Scene, render
 
 EMPTY = Scene()
@@ -137,10 +137,6 @@ def demo_story(fps: float) -> list[Segment]:
         + drive(FUEL, FUEL.x, W + 200, 1.6, fps, label="the fuel car leaves")
         + hold(10, EMPTY, "empty bays")
     )
-
-
-def frame_of(scene: Scene) -> np.ndarray:
-    return render(scene)
 
 
 __all__ = ["EMPTY", "FUEL", "NEV", "Car", "Person", "Scene", "ScriptedSource", "Segment", "demo_story", "drive",
