@@ -104,6 +104,8 @@ _TEXT: dict[str, tuple[str, str]] = {
     "vr_fuel_vehicle": ("燃油车占用", "fuel car in the bay"),
     "vr_deny_list": ("黑名单车辆", "plate on the deny-list"),
     "vr_unidentified": ("无法识别车牌", "plate unreadable or covered"),
+    "vr_departed": ("车辆已离开", "vehicle left"),
+    "vr_identified": ("已识别为新能源车", "identified as an NEV"),
     "ev_vehicle_arrived": ("车辆驶入", "vehicle arrived"),
     "ev_vehicle_identified": ("车牌识别", "vehicle identified"),
     "ev_violation_started": ("违规开始", "violation started"),
