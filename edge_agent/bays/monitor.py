@@ -209,7 +209,9 @@ class BayMonitor:
         violation = ev.type == EventType.VIOLATION_STARTED
         verdict = "violation" if violation else ("ok" if d.get("nev") else "unknown")
         plate = d.get("plate")
-        nev = {True: "NEV", False: "not NEV", None: "?"}[d.get("nev")] if "nev" in d else ""
+        m = self.machines[bay]
+        vd = m.visit.verdict if m.visit else None
+        nev = f"{'NEV' if vd.nev else 'not NEV'} ({vd.reason})" if vd is not None and vd.nev is not None else ""
         lines = [f"{bay}  {plate or '(no plate read)'}  {d.get('colour', '')}  {nev}".rstrip(),
                  f"{ev.type}{'  ' + d['reason'] if d.get('reason') else ''}",
                  ev.ts]
