@@ -92,7 +92,7 @@ def test_bench_fills_and_measures_without_asserting_speed(tmp_path):
     from edge_agent.web.bench import run
 
     res = run(n=40, repeat=2, workdir=tmp_path)
-    assert res["violations"] == 40 and set(res["median_ms"]) == {"list", "list_page_100", "list_filtered", "detail"}
+    assert res["violations"] == 40 and set(res["median_ms"]) == {"list", "list_page_100", "list_filtered", "detail", "list_over_http"}
     assert all(ms > 0 for ms in res["median_ms"].values())
 
 
