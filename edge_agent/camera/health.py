@@ -54,11 +54,12 @@ class HealthTracker:
             self.corrupt += 1
             return False
         now = self.clock.monotonic()
+        gap = self._last is not None and now - self._last > self.lost_after_s
         self._times.append(now)
         self._last = now
         small = image[:: max(1, image.shape[0] // 32), :: max(1, image.shape[1] // 32)]
         sig = small.tobytes()
-        if sig != self._sig:
+        if sig != self._sig or gap:  # after an outage, "frozen" starts counting afresh
             self._sig, self._same_since = sig, now
         self._black = float(small.mean()) < self.black_level
         return True

@@ -171,3 +171,55 @@ def test_agent_survives_corrupt_and_black_frames(tmp_path, clock):
     assert agent.health.health().corrupt_frames >= 20
     assert [e.type for e in events][:2] == ["camera_lost", "camera_restored"]
     assert events[0].data["reason"] == "black"  # garbage is counted; black frames make the camera "lost"
+
+
+def test_stream_that_drops_for_a_minute_reconnects_with_health_events(tmp_path, clock):
+    """The real reader thread against a stream that dies and comes back; the agent's clock is fake."""
+    from edge_agent.runtime.agent import Agent
+
+    online = threading.Event()
+    online.set()
+
+    class Cap:
+        def isOpened(self) -> bool:  # noqa: N802
+            return online.is_set()
+
+        def read(self):  # noqa: ANN201
+            time.sleep(0.002)
+            if not online.is_set():
+                return False, None  # RTSP read failure
+            return True, render(EMPTY)
+
+        def release(self) -> None:
+            pass
+
+    class NoReader:
+        def process(self, frame):  # noqa: ANN001, ANN201
+            return []
+
+    src = OpenCVSource("rtsp://camera/1", clock, fps=5, reconnect_min_s=0.001, reconnect_max_s=0.01, opener=Cap)
+    agent = Agent(scene_config(str(tmp_path)), clock=clock, source=src, reader=NoReader())
+    events = []
+    agent.bus.subscribe(events.append)
+    agent.start()
+
+    def step_until(pred, seconds: float) -> None:  # noqa: ANN001
+        for _ in range(int(seconds / 0.2)):
+            wait_for(lambda: agent.step() or not online.is_set(), timeout=10)
+            clock.advance(0.2)
+            if pred():
+                return
+
+    step_until(lambda: False, 2)
+    r0 = src.reconnects
+    online.clear()
+    wait_for(lambda: src.reconnects > r0)  # the reader noticed (fake time must not race a read in flight)
+    step_until(lambda: False, 60)
+    assert [e.type for e in events] == ["camera_lost"]
+    reconnects_while_down = src.reconnects
+    online.set()
+    step_until(lambda: len(events) > 1, 10)
+    agent.stop()
+    assert [e.type for e in events] == ["camera_lost", "camera_restored"]
+    assert reconnects_while_down > 0 and events[1].data["blind_s"] >= 55
+    assert all(s.state == "free" for s in agent.bus.states().values())
