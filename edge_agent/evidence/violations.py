@@ -40,9 +40,9 @@ CREATE TABLE IF NOT EXISTS violations (
     started_at TEXT NOT NULL, started_epoch REAL NOT NULL, ended_at TEXT, ended_epoch REAL,
     evidence_id TEXT, end_evidence_id TEXT,
     decision TEXT NOT NULL DEFAULT 'open', decision_reason TEXT, decided_by TEXT, decided_at TEXT);
-CREATE INDEX IF NOT EXISTS violations_started ON violations(started_epoch DESC);
-CREATE INDEX IF NOT EXISTS violations_bay ON violations(bay_id, started_epoch DESC);
-CREATE INDEX IF NOT EXISTS violations_decision ON violations(decision, started_epoch DESC);
+CREATE INDEX IF NOT EXISTS violations_started ON violations(started_epoch, id);
+CREATE INDEX IF NOT EXISTS violations_bay ON violations(bay_id, started_epoch, id);
+CREATE INDEX IF NOT EXISTS violations_decision ON violations(decision, started_epoch, id);
 CREATE INDEX IF NOT EXISTS violations_plate ON violations(plate);
 CREATE INDEX IF NOT EXISTS violations_visit ON violations(visit_id);
 CREATE TABLE IF NOT EXISTS decisions (
