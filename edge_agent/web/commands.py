@@ -115,7 +115,7 @@ def _review(args: argparse.Namespace) -> int:
     users = UsersFile(cfg.web.file(cfg.web.users_file, cfg.source_path))
     if not users.load():
         print(f"no users in {users.path}: add one with "
-              f"`edge-agent users --config {args.config} add NAME`", file=sys.stderr)
+              f"`edge-agent users add NAME --config {args.config}`", file=sys.stderr)
         return 2
     clock = SystemClock(ZoneInfo(cfg.site.timezone))
     store = EvidenceStore(Path(cfg.data_dir) / "evidence", clock)

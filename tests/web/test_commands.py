@@ -95,3 +95,10 @@ def test_default_users_file_lives_beside_the_config(site, tmp_path, monkeypatch)
     assert main(["users", "add", "ops", "--config", str(folder / "agent.yaml"), "--password-file", str(pw)]) == 0
     assert UsersFile(folder / "users.txt").verify("ops", "long enough pw")
     assert list(cwd.iterdir()) == []
+
+
+def test_review_without_users_says_how_to_add_one(site, capsys):
+    (site.root / "users.txt").unlink()
+    assert main(["review", "--config", str(site.config_path)]) == 2
+    err = capsys.readouterr().err
+    assert "no users in" in err and "edge-agent users add NAME --config" in err
