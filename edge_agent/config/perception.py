@@ -6,7 +6,7 @@ perception section): change them only with a new `edge-agent eval` run to back i
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -29,5 +29,7 @@ class PerceptionConfig(StrictModel):
     pad_y: float = Field(0.0, ge=0, lt=0.3, description="rectified crop margin, fraction of height per side")
     province_widen: float = Field(0.15, ge=0, le=0.5, description="re-read widened left by this when the province is missing")
     recognizer: Literal["ppocr_v4", "clp_crnn", "paddleocr"] = "ppocr_v4"
+    recognizer_options: dict[str, Any] = Field(
+        default_factory=dict, description="keyword options for the recogniser backend, e.g. {pad_to: 320}")
     threads: int = Field(2, ge=1, le=64)
     providers: list[str] = Field(default_factory=lambda: ["CPUExecutionProvider"])

@@ -43,7 +43,7 @@ class Pipeline:
         models = Path(models_dir if models_dir is not None else cfg.models_dir)
         sessions = SessionFactory(cfg.threads, cfg.providers)
         detector = make_detector(cfg, models, sessions)
-        recognizer = create_recognizer(cfg.recognizer, models, sessions)
+        recognizer = create_recognizer(cfg.recognizer, models, sessions, **cfg.recognizer_options)
         return cls(detector, recognizer, cfg, lists)
 
     def process(self, frame_bgr: np.ndarray) -> list[PlateRead]:

@@ -193,9 +193,10 @@ def recognizer_keys() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def _ppocr_v4(models_dir: Path, sessions, width: int = 168, vocab: str = PLATE_VOCAB) -> OnnxCtcRecognizer:
+def _ppocr_v4(models_dir: Path, sessions, width: int = 168, pad_to: int | None = None,
+              vocab: str = PLATE_VOCAB) -> OnnxCtcRecognizer:
     s = sessions.get(models_dir / "ch_PP-OCRv4_rec_infer.onnx")
-    return OnnxCtcRecognizer(s, ppocr_classes(s), 48, width, vocab=vocab)
+    return OnnxCtcRecognizer(s, ppocr_classes(s), 48, width, vocab=vocab, pad_to=pad_to)
 
 
 def ppocr_v4_naive(models_dir: Path, sessions) -> OnnxCtcRecognizer:
