@@ -231,7 +231,8 @@ class BayMonitor:
         state = (ev.data or {}).get("state")
         if m is None or state not in ("up", "down", "moving", "fault"):
             return
-        with self._lock:
-            if m.lock != state:
-                m.lock_moved(state)
-                self.bus.publish_state(m.state())
+        # no self._lock here: the lock stage publishes from its own thread while the bus holds its
+        # lock, and the frame loop takes ours before the bus's — taking ours here could deadlock
+        if m.lock != state:
+            m.lock_moved(state)
+            self.bus.publish_state(m.state())

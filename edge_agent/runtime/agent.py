@@ -76,6 +76,8 @@ class Agent:
         self._lost_at: float | None = None
         self._stop = threading.Event()
         self._started = False
+        self._loop_lock = threading.RLock()  # a reload never swaps the monitor in the middle of a frame
+        self._size_seen: tuple[int, int] | None = None
 
     # ---- composition --------------------------------------------------------------------
     def add_component(self, component: Component) -> Component:
@@ -117,19 +119,28 @@ class Agent:
     def step(self) -> bool:
         """One loop turn: judge the newest frame if there is one, else let timers run.
         Returns whether a frame was processed."""
-        frame = self.source.latest()
-        got = frame is not None
-        if got:
-            good = self.health.on_frame(frame.image)
-            if good:
+        with self._loop_lock:
+            frame = self.source.latest()
+            got = frame is not None
+            if got and self.health.on_frame(frame.image):
+                self._check_size(frame.image)
                 self.monitor.on_frame(frame.image, self.reader, usable=self.health.usable())
-        self._check_camera()
-        if not got:
-            if self.camera_ok:
-                self.monitor.tick()
-            else:  # blind: timers run, and a presence sensor (if any) still speaks
-                self.monitor.on_blind()
-        return got
+            self._check_camera()
+            if not got:
+                if self.camera_ok:
+                    self.monitor.tick()
+                else:  # blind: timers run, and a presence sensor (if any) still speaks
+                    self.monitor.on_blind()
+            return got
+
+    def _check_size(self, image: Any) -> None:
+        """Bay polygons are in the configured frame's pixels: say so once if the camera sends another size."""
+        size = (image.shape[1], image.shape[0])
+        want = (self.cfg.camera.width, self.cfg.camera.height)
+        if size != self._size_seen and want[0] is not None and size != want:
+            log.warning("camera sends %dx%d frames but the config says %dx%d: bay polygons will be off",
+                        *size, *want)
+        self._size_seen = size
 
     def run_forever(self, sleep: Callable[[float], None] = time.sleep) -> None:
         """Loop until ``stop()`` (or a non-looping file ends); polls the latest-frame slot a few
@@ -223,6 +234,10 @@ class Agent:
             new = load_config(path)
         except ConfigError as exc:
             return ControlResult(False, "config invalid, kept the running one", {"problems": exc.problems})
+        with self._loop_lock:
+            return self._apply(new)
+
+    def _apply(self, new: AgentConfig) -> ControlResult:
         changed = [k for k in ("bays", "timers", "occupancy", "camera", "perception")
                    if getattr(new, k) != getattr(self.cfg, k)]
         self.lists.update(allow=new.lists.allow, deny=new.lists.deny)
