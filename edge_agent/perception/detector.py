@@ -131,11 +131,12 @@ class PlateDetector:
         found = self._run(image[wy1:wy2, wx1:wx2], scale, (wx1, wy1))
         if not found:
             return det
-        best = max(found, key=lambda d: _iou(d.box, det.box))
-        return best if _iou(best.box, det.box) > 0.3 else det
+        best = max(found, key=lambda d: iou(d.box, det.box))
+        return best if iou(best.box, det.box) > 0.3 else det
 
 
-def _iou(a, b) -> float:
+def iou(a, b) -> float:
+    """Intersection over union of two (x1, y1, x2, y2) boxes."""
     ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
     iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
     inter = ix * iy

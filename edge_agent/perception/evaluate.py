@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_agent.perception.detector import iou
 from edge_agent.perception.imageio import ImageReadError, read_image
 from edge_agent.perception.types import PlateRead
 
@@ -120,13 +121,6 @@ def load_labels(csv_path: Path, scene: str | None = "full") -> dict[str, list[La
                 Label(row["file"], row.get("plate_text", ""), row.get("plate_color", "unknown") or "unknown",
                       box, row.get("note", "")))
     return by_file
-
-
-def iou(a, b) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - ix * iy
-    return ix * iy / union if union > 0 else 0.0
 
 
 def match(labels: list[Label], reads: list[PlateRead]) -> list[Outcome]:
