@@ -66,3 +66,13 @@ def test_second_pass_refines_small_plate(models_dir):
     err_plain = np.abs(plain.corners - truth).max()
     err_refined = np.abs(refined.corners - truth).max()
     assert err_refined < 5 < err_plain
+
+
+def test_session_factory_falls_back_to_cpu_and_caches(models_dir):
+    f = SessionFactory(1, ["TensorrtExecutionProvider", "CUDAExecutionProvider"])
+    assert f.providers[-1] == "CPUExecutionProvider"
+    s = f.get(models_dir / "clp_det.onnx")
+    assert f.get(models_dir / "clp_det.onnx") is s  # created once
+    assert f.options().intra_op_num_threads == 1
+    with pytest.raises(FileNotFoundError, match="models fetch"):
+        f.get(models_dir / "missing.onnx")

@@ -40,3 +40,33 @@ def test_metrics_count_the_costly_mistakes():
     assert m["detection_recall"] == 0.75
     assert m["colour_per_class"]["green"]["accuracy"] == 1.0
     assert {why for _, why in rep.failures()} == {"missed", "text", "nev"}
+
+
+def test_eval_command_on_rendered_labels(tmp_path, models_dir, capsys):
+    """``edge-agent eval`` end to end on a labels CSV in the plates-dev format."""
+    import csv
+    import json
+
+    import cv2
+
+    from edge_agent.cli import main
+    from tests.perception.render import render_plate, render_scene
+
+    rows = [("blue.png", "苏E12345", "blue", "blue", ""), ("nev.png", "皖AD12345", "green", "small_nev", ""),
+            ("air.png", "民航B9016", "green", "green_white", "CIVIL AVIATION - NOT an NEV plate")]
+    with open(tmp_path / "labels.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["file", "plate_text", "plate_color", "scene", "bbox_x1", "bbox_y1", "bbox_x2", "bbox_y2", "note"])
+        for i, (name, text, colour, style, note) in enumerate(rows):
+            scene, c = render_scene(render_plate(text, style), seed=i, frame=(1280, 720), plate_width=200)
+            cv2.imwrite(str(tmp_path / name), scene)
+            w.writerow([name, text, colour, "full", *c.min(axis=0).round(), *c.max(axis=0).round(), note])
+    out = tmp_path / "m.json"
+    rc = main(["eval", "--labels", str(tmp_path / "labels.csv"), "--json", str(out), "--failures",
+               str(tmp_path / "fail"), "--models", str(models_dir)])
+    assert rc == 0
+    m = json.loads(out.read_text(encoding="utf-8"))
+    assert m["plates"] == 3 and m["detection_recall"] == 1.0 and m["exact_text_single_row"] == 1.0
+    assert m["nev_recall"] == 1.0 and m["green_non_nev_called_nev"] == 0 and m["green_non_nev_plates"] == 1
+    assert "detection recall" in capsys.readouterr().out
+    assert (tmp_path / "fail" / "contact_sheet.jpg").is_file()
