@@ -8,8 +8,9 @@ BR, BL); a box-only model gives the box's corners.
 
 ultralytics ONNX output (detect / pose, exported without NMS): ``[1, 4 + nc (+ K*3), N]`` —
 ``cx, cy, w, h`` in letterboxed input pixels, then per-class scores (already sigmoid), then
-``K`` keypoints as ``x, y, visibility``. The export also writes ``imgsz``, ``names`` and
-``kpt_shape`` into the ONNX metadata, which is read when present.
+``K`` keypoints as ``x, y, visibility``. NMS-free (end-to-end) heads such as YOLO26 export
+``[1, k, 6 (+ K*3)]`` instead: ``x1, y1, x2, y2, score, class`` per kept box. The export also
+writes ``imgsz``, ``names``, ``kpt_shape`` and ``end2end`` into the ONNX metadata, read here.
 """
 
 from __future__ import annotations
@@ -56,12 +57,16 @@ def letterbox(image: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, Let
 
 
 def decode(pred: np.ndarray, num_classes: int, num_keypoints: int = 0, kpt_dims: int = 3,
-           threshold: float = 0.25, iou: float = 0.45,
-           classes: tuple[int, ...] | None = None) -> list[tuple[np.ndarray, float, int, np.ndarray | None]]:
-    """Raw ``[1, 4+nc+K*d, N]`` output → [(box xyxy, score, class, keypoints [K,2] | None)],
-    after a class-aware NMS, best first. Coordinates stay in the model's input pixels."""
+           threshold: float = 0.25, iou: float = 0.45, classes: tuple[int, ...] | None = None,
+           end2end: bool = False) -> list[tuple[np.ndarray, float, int, np.ndarray | None]]:
+    """Raw model output → [(box xyxy, score, class, keypoints [K,2] | None)], best first.
+
+    ``[1, 4+nc+K*d, N]`` gets a class-aware NMS; an end-to-end ``[1, k, 6+K*d]`` output is
+    only thresholded. Coordinates stay in the model's input pixels."""
     p = np.asarray(pred, np.float32)
     p = p[0] if p.ndim == 3 else p
+    if end2end:
+        return _decode_end2end(p, num_keypoints, kpt_dims, threshold, classes)
     rows = 4 + num_classes + num_keypoints * kpt_dims
     if p.shape[0] != rows and p.shape[1] == rows:
         p = p.T  # some exports put the anchors first
@@ -80,21 +85,33 @@ def decode(pred: np.ndarray, num_classes: int, num_keypoints: int = 0, kpt_dims:
     cx, cy, w, h = p[:4, idx]
     boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
     # class-aware NMS: shift each class far apart so boxes of different classes never overlap
-    offset = cls[idx, None].astype(np.float32) * 1e5
-    shifted = boxes + offset
+    shifted = boxes + cls[idx, None].astype(np.float32) * 1e5
     xywh = [[float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1])] for b in shifted]
     kept = np.asarray(cv2.dnn.NMSBoxes(xywh, score[idx].astype(float).tolist(), threshold, iou)).reshape(-1)
-    kp = None
-    if num_keypoints:
-        kp = p[4 + num_classes:, idx].T.reshape(-1, num_keypoints, kpt_dims)[..., :2]
+    kp = p[4 + num_classes:, idx].T.reshape(-1, num_keypoints, kpt_dims)[..., :2] if num_keypoints else None
     out = [(boxes[i], float(score[idx[i]]), int(cls[idx[i]]), None if kp is None else kp[i]) for i in kept]
+    return sorted(out, key=lambda d: -d[1])
+
+
+def _decode_end2end(p: np.ndarray, num_keypoints: int, kpt_dims: int, threshold: float,
+                    classes: tuple[int, ...] | None) -> list[tuple[np.ndarray, float, int, np.ndarray | None]]:
+    cols = 6 + num_keypoints * kpt_dims
+    if p.shape[1] != cols:
+        raise ValueError(f"end-to-end YOLO output has {p.shape[1]} values per box, expected {cols}")
+    keep = p[:, 4] > threshold
+    if classes is not None:
+        keep &= np.isin(p[:, 5].astype(int), classes)
+    out = []
+    for row in p[keep]:
+        kp = row[6:].reshape(num_keypoints, kpt_dims)[:, :2] if num_keypoints else None
+        out.append((row[:4].copy(), float(row[4]), int(row[5]), kp))
     return sorted(out, key=lambda d: -d[1])
 
 
 def _metadata(session) -> dict[str, object]:
     meta = session.get_modelmeta().custom_metadata_map
     out: dict[str, object] = {}
-    for key in ("imgsz", "names", "kpt_shape", "task"):
+    for key in ("imgsz", "names", "kpt_shape", "task", "end2end"):
         if key in meta:
             try:
                 out[key] = ast.literal_eval(meta[key])
@@ -103,10 +120,13 @@ def _metadata(session) -> dict[str, object]:
     return out
 
 
-def _to_detection(box: np.ndarray, score: float, kpts: np.ndarray | None, lb: Letterbox) -> Detection:
-    b = lb.to_image(box.reshape(2, 2)).reshape(4)
+def _to_detection(box: np.ndarray, score: float, kpts: np.ndarray | None, lb: Letterbox,
+                  shape: tuple[int, ...]) -> Detection:
+    """Input pixels → image pixels, clipped to the image like ultralytics does."""
+    hi = np.array([shape[1], shape[0]], np.float32)
+    b = np.clip(lb.to_image(box.reshape(2, 2)), 0, hi).reshape(4)
     if kpts is not None and len(kpts) >= 4:
-        corners = lb.to_image(kpts[:4]).astype(np.float32)
+        corners = np.clip(lb.to_image(kpts[:4]), 0, hi).astype(np.float32)
     else:
         corners = np.float32([[b[0], b[1]], [b[2], b[1]], [b[2], b[3]], [b[0], b[3]]])
     return Detection(corners, tuple(float(v) for v in b), score)
@@ -117,7 +137,7 @@ class YoloOnnxDetector:
 
     def __init__(self, session, size: int | tuple[int, int] | None = None, threshold: float = 0.25,
                  iou: float = 0.45, num_classes: int | None = None, num_keypoints: int | None = None,
-                 classes: tuple[int, ...] | None = None) -> None:
+                 classes: tuple[int, ...] | None = None, end2end: bool | None = None) -> None:
         self.session = session
         meta = _metadata(session)
         inp = session.get_inputs()[0]
@@ -133,14 +153,19 @@ class YoloOnnxDetector:
         self.num_keypoints = num_keypoints if num_keypoints is not None else int(kshape[0])
         self.kpt_dims = int(kshape[1]) if self.num_keypoints else 3
         self.threshold, self.iou, self.classes = threshold, iou, classes
+        out_shape = session.get_outputs()[0].shape
+        rows = 4 + self.num_classes + self.num_keypoints * self.kpt_dims
+        self.end2end = end2end if end2end is not None else bool(
+            meta.get("end2end") is True or (out_shape[-1] == 6 + self.num_keypoints * self.kpt_dims
+                                             and rows not in out_shape[1:]))
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         boxed, lb = letterbox(image, self.size)
         blob = cv2.cvtColor(boxed, cv2.COLOR_BGR2RGB).transpose(2, 0, 1)[None].astype(np.float32) / 255.0
         pred = self.session.run(None, {self._input: blob})[0]
         found = decode(pred, self.num_classes, self.num_keypoints, self.kpt_dims, self.threshold, self.iou,
-                       self.classes)
-        return [_to_detection(box, score, kp, lb) for box, score, _, kp in found]
+                       self.classes, self.end2end)
+        return [_to_detection(box, score, kp, lb, image.shape) for box, score, _, kp in found]
 
 
 class YoloPtDetector:
@@ -170,7 +195,7 @@ class YoloPtDetector:
         scores = res.boxes.conf.cpu().numpy() if res.boxes is not None else np.zeros(0)
         kpts = res.keypoints.xy.cpu().numpy() if getattr(res, "keypoints", None) is not None else None
         ident = Letterbox(1.0, 0.0, 0.0)  # ultralytics already maps back to image pixels
-        out = [_to_detection(b, float(s), None if kpts is None else kpts[i], ident)
+        out = [_to_detection(b, float(s), None if kpts is None else kpts[i], ident, image.shape)
                for i, (b, s) in enumerate(zip(boxes, scores))]
         return sorted(out, key=lambda d: -d.score)
 

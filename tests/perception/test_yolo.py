@@ -150,22 +150,104 @@ def test_pt_model_without_the_extra_says_how_to_install_it(tmp_path):
         YoloPtDetector(tmp_path / "plates.pt")
 
 
+def test_end_to_end_export_is_thresholded_without_nms():
+    """NMS-free heads (YOLO26) export [1, k, 6]: x1 y1 x2 y2 score class, already deduplicated."""
+    pred = np.array([[[22, 27, 42, 37, 0.9, 0], [23, 27, 43, 37, 0.8, 0], [0, 0, 5, 5, 0.1, 0]]], np.float32)
+    det = YoloOnnxDetector(session(yolo_graph(pred, {"imgsz": "[64, 64]", "names": "{0: 'plate'}",
+                                                      "end2end": "True"})))
+    assert det.end2end
+    found = det.detect(FRAME)
+    assert [round(d.score, 2) for d in found] == [0.9, 0.8]  # no NMS: the model already did it
+    np.testing.assert_allclose(found[0].box, (*to_frame(22, 27), *to_frame(42, 37)), atol=1e-4)
+
+
+def test_boxes_are_clipped_to_the_frame():
+    pred = anchors([4, 32, 20, 10, 0.9])  # hangs over the left edge of the frame
+    (d,) = YoloOnnxDetector(session(yolo_graph(pred, {"imgsz": "[64, 64]"}))).detect(FRAME)
+    assert d.box[0] == 0.0 and d.corners[:, 0].min() == 0.0
+
+
+# --- with the yolo extra (torch + ultralytics): make test-yolo ------------------------------
+
+
+def _random_yolo(cfg: str, tmp_path):
+    """An untrained model from its bundled yaml (no download), its weights nudged at random so
+    that scores differ from anchor to anchor; saved as .pt and exported to a static ONNX.
+
+    Returns the .pt and .onnx paths and a score threshold that keeps a few dozen candidates."""
+    torch = pytest.importorskip("torch")
+    from ultralytics import YOLO
+
+    torch.manual_seed(0)
+    model = YOLO(cfg)
+    with torch.no_grad():
+        for p in model.model.parameters():
+            p.add_(torch.randn_like(p) * 0.02)
+    pt = tmp_path / f"{cfg.split('.')[0]}.pt"
+    model.save(str(pt))
+    onnx_path = YOLO(str(pt)).export(format="onnx", imgsz=320, simplify=False, dynamic=False)
+    sess = session(open(onnx_path, "rb").read())
+    frame = _scene_frame()
+    boxed, _ = letterbox(frame, (320, 320))
+    blob = boxed[:, :, ::-1].transpose(2, 0, 1)[None].astype(np.float32) / 255.0
+    out = sess.run(None, {"images": blob})[0][0]
+    scores = out[:, 4] if out.shape[-1] == 6 else out[4:].max(axis=0)
+    return pt, onnx_path, float(np.sort(scores)[-40])
+
+
+def _scene_frame() -> np.ndarray:
+    from tests.perception.render import scene
+
+    return scene("皖AD12345", "small_nev", seed=1)[0]
+
+
 @pytest.mark.yolo
-def test_pt_and_onnx_exports_of_one_model_agree(tmp_path):
-    """Build an (untrained) YOLOv8n from its bundled yaml, save it, export it to ONNX, and
-    check both backends find the same boxes on a rendered scene — offline throughout."""
+def test_decoder_matches_the_ultralytics_nms_reference():
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("ultralytics")
+    from ultralytics.utils.nms import non_max_suppression
+
+    rng = np.random.default_rng(0)
+    n, nc = 400, 3
+    xy = rng.uniform(20, 300, (2, n))
+    wh = rng.uniform(8, 60, (2, n))
+    scores = rng.uniform(0, 1, (nc, n)) ** 4
+    pred = np.concatenate([xy, wh, scores])[None].astype(np.float32)
+    ref = non_max_suppression(torch.from_numpy(pred), conf_thres=0.3, iou_thres=0.5, max_det=1000)[0].numpy()
+    ours = decode(pred, num_classes=nc, threshold=0.3, iou=0.5)
+    assert len(ours) == len(ref) > 10
+    ref = ref[np.argsort(-ref[:, 4], kind="stable")]
+    np.testing.assert_allclose(np.array([d[0] for d in ours]), ref[:, :4], atol=1e-3)
+    np.testing.assert_allclose([d[1] for d in ours], ref[:, 4], atol=1e-6)
+    assert [d[2] for d in ours] == ref[:, 5].astype(int).tolist()
+
+
+@pytest.mark.yolo
+@pytest.mark.parametrize("cfg", ["yolov8n.yaml", "yolo26n.yaml"])  # NMS head and NMS-free head
+def test_our_onnx_path_agrees_with_ultralytics_on_its_own_export(cfg, tmp_path):
     pytest.importorskip("ultralytics")
     from ultralytics import YOLO
 
-    from tests.perception.render import render_plate, render_scene
+    _, onnx_path, conf = _random_yolo(cfg, tmp_path)
+    frame = _scene_frame()
+    ref = YOLO(onnx_path, task="detect").predict(frame, imgsz=320, conf=conf, iou=0.45, verbose=False)[0].boxes
+    ours = YoloOnnxDetector(session(open(onnx_path, "rb").read()), threshold=conf, iou=0.45).detect(frame)
+    assert len(ours) == len(ref) > 0
+    order = np.argsort(-ref.conf.numpy(), kind="stable")
+    np.testing.assert_allclose([d.score for d in ours], ref.conf.numpy()[order], rtol=1e-3)
+    np.testing.assert_allclose(np.array([d.box for d in ours]), ref.xyxy.numpy()[order], atol=1.0)
 
-    model = YOLO("yolov8n.yaml")  # architecture only: no weights are fetched
-    pt = tmp_path / "tiny.pt"
-    model.save(str(pt))
-    onnx_path = YOLO(str(pt)).export(format="onnx", imgsz=320, simplify=False, dynamic=False)
-    frame, _ = render_scene(render_plate("皖AD12345", "small_nev"), seed=1)
-    a = YoloPtDetector(pt, size=320, threshold=0.01).detect(frame)
-    b = YoloOnnxDetector(session(open(onnx_path, "rb").read()), threshold=0.01).detect(frame)
-    assert len(a) == len(b)
-    for da, db in zip(a, b):
-        np.testing.assert_allclose(da.box, db.box, atol=2.0)
+
+@pytest.mark.yolo
+def test_pt_model_runs_through_ultralytics_offline(tmp_path):
+    pytest.importorskip("ultralytics")
+    from ultralytics import YOLO
+
+    pt, _, conf = _random_yolo("yolov8n.yaml", tmp_path)
+    frame = _scene_frame()
+    found = YoloPtDetector(pt, size=320, threshold=conf).detect(frame)
+    ref = YOLO(str(pt)).predict(frame, imgsz=320, conf=conf, iou=0.45, verbose=False)[0].boxes
+    assert len(found) == len(ref) > 0
+    h, w = frame.shape[:2]
+    for d in found:
+        assert 0 <= d.box[0] <= d.box[2] <= w and 0 <= d.box[1] <= d.box[3] <= h
