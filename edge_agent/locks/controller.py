@@ -41,7 +41,7 @@ class LockController:
     def on_event(self, ev: Event) -> None:
         if ev.bay_id != self.bay_id:
             return
-        with self.il.lock:
+        with self.il.guard():
             if ev.type in _READ_EVENTS:
                 self.il.evidence.last_read_at = self.clock.monotonic()
             if ev.type == EventType.VEHICLE_IDENTIFIED:
@@ -60,14 +60,14 @@ class LockController:
     def on_state(self, st: BayState) -> None:
         if st.bay_id != self.bay_id:
             return
-        with self.il.lock:
+        with self.il.guard():
             self.il.evidence.bay_state = st
             self.il.check()
             self._track_free()
 
     # -- commands -------------------------------------------------------------------------------------
     def lock(self, reason: str, operator: str | None) -> Decision:
-        with self.il.lock:
+        with self.il.guard():
             if self.mode == "maintenance":
                 return self.il.refuse("maintenance", "bay in maintenance mode", reason, operator)
             d = self.il.request("up", reason, operator)
@@ -76,11 +76,11 @@ class LockController:
             return d
 
     def unlock(self, reason: str, operator: str | None) -> Decision:
-        with self.il.lock:
+        with self.il.guard():
             return self._admit(reason, operator)
 
     def set_maintenance(self, on: bool, operator: str | None = None) -> Decision:
-        with self.il.lock:
+        with self.il.guard():
             if on:
                 self.mode = "maintenance"
                 self.admitted_at = None
@@ -92,7 +92,7 @@ class LockController:
 
     # -- time -------------------------------------------------------------------------------------------
     def tick(self) -> None:
-        with self.il.lock:
+        with self.il.guard():
             self.il.tick()
             now = self.clock.monotonic()
             if self._warning_until is not None and now >= self._warning_until:

@@ -19,8 +19,9 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Iterator, Literal
 
 from edge_agent.clock import Clock
 from edge_agent.config.locks import LockConfig
@@ -64,6 +65,9 @@ class Interlock:
         self.cfg, self.bay_id, self.driver, self.bus, self.clock = cfg, bay_id, driver, bus, clock
         self.evidence = evidence or VehicleEvidence()
         self.lock = threading.RLock()
+        self._depth = threading.local()
+        self._outbox: deque[Event] = deque()
+        self._flushing = threading.Lock()
         self.state: State = "down"
         self.fault: str | None = None
         self._motion: _Motion | None = None
@@ -74,10 +78,41 @@ class Interlock:
         self._published: str | None = None
         self._recovery_timed_out = False
 
+    # -- locking and events -------------------------------------------------------------------
+    @contextmanager
+    def guard(self) -> Iterator[None]:
+        """Hold the lock for a decision; publish its events after releasing it.
+
+        Events are never published while the lock is held: bus subscribers (the bay
+        monitor) take their own locks and call back in, possibly from another thread.
+        """
+        with self.lock:
+            self._depth.n = getattr(self._depth, "n", 0) + 1
+            try:
+                yield
+            finally:
+                self._depth.n -= 1
+        if self._depth.n == 0:
+            self._flush()
+
+    def _flush(self) -> None:
+        while self._outbox:
+            if not self._flushing.acquire(blocking=False):
+                return  # another thread (or an outer frame of this one) is draining: it publishes ours too
+            try:
+                while True:
+                    with self.lock:
+                        if not self._outbox:
+                            break
+                        ev = self._outbox.popleft()
+                    self.bus.publish(ev)
+            finally:
+                self._flushing.release()
+
     # -- public -----------------------------------------------------------------------------
     def start(self) -> None:
         """Learn the real position from the switches; never assume it."""
-        with self.lock:
+        with self.guard():
             self.driver.motor_stop()
             sw = self._switches = self.driver.read_switches()
             if sw.position == "both":
@@ -113,7 +148,7 @@ class Interlock:
 
     def request(self, target: Direction, reason: str, operator: str | None = None) -> Decision:
         """Ask for a move; UP is refused (with a ``lock_refused`` event) when unsafe."""
-        with self.lock:
+        with self.guard():
             self.check()
             if target == "down":
                 return self._request_down(reason, operator)
@@ -131,7 +166,7 @@ class Interlock:
 
     def reset(self, operator: str | None = None) -> Decision:
         """Clear a FAULT once its cause is gone; the arm goes (or stays) down."""
-        with self.lock:
+        with self.guard():
             if not self.fault:
                 return Decision(True, "no fault")
             sw = self.driver.read_switches()
@@ -159,7 +194,7 @@ class Interlock:
 
     def check(self) -> None:
         """Re-evaluate every rule now (input edge, bus update, tick)."""
-        with self.lock:
+        with self.guard():
             now = self.clock.monotonic()
             sw = self.driver.read_switches()
             self._note_changes(sw, now)
@@ -316,4 +351,5 @@ class Interlock:
         payload = {"lock_id": self.cfg.id, **{k: v for k, v in data.items() if v is not None}}
         st = self.evidence.bay_state
         visit = st.visit_id if st is not None and st.state != "free" else None
-        self.bus.publish(Event.make(type_, self.clock, bay_id=self.bay_id, visit_id=visit, data=payload))
+        with self.lock:  # queued; published by guard() once the lock is released
+            self._outbox.append(Event.make(type_, self.clock, bay_id=self.bay_id, visit_id=visit, data=payload))
