@@ -31,6 +31,8 @@ from edge_agent.perception.types import PlateRead
 log = logging.getLogger(__name__)
 
 EVIDENCE_EVENTS = (EventType.VEHICLE_IDENTIFIED, EventType.VIOLATION_STARTED)
+UNTRUSTED_READ_EVERY_S = 1.0  # detector rate for a bay whose empty reference holds a vehicle
+UNTRUSTED_HOLD_S = 3.0  # one read vouches for presence this long there (survives two missed reads)
 
 class PlateReader(Protocol):
     """All the bays stage needs from perception."""
@@ -53,6 +55,7 @@ class BayMonitor:
             for b in cfg.bays
         }
         self._best: dict[str, tuple[float, np.ndarray, PlateRead]] = {}
+        self._untrusted: set[str] = set()  # bays whose empty-bay reference holds a vehicle
         self._last_frame: np.ndarray | None = None
         self._last_probe = float("-inf")
         self._lock = threading.RLock()
@@ -73,6 +76,11 @@ class BayMonitor:
 
     def bay_ids(self) -> list[str]:
         return list(self.machines)
+
+    @property
+    def untrusted_bays(self) -> set[str]:
+        """Bays whose empty-bay reference holds a vehicle (parked before start); plates decide there."""
+        return set(self._untrusted)
 
     def set_sensor(self, bay_id: str, sensor: PresenceSensor | None) -> None:
         """The lock stage's presence input for a bay (``None`` detaches it)."""
@@ -105,11 +113,26 @@ class BayMonitor:
                     if r.text:
                         self.fusion[bay].plate_seen(now)
                         self._keep_best(bay, image, r)
-            present = {b: self.fusion[b].update(now, self.fractions[b]) for b in self.machines}
+            present = self._presence(now, reads_by_bay)
             events = self._step_all(present, reads_by_bay)
-            free = {b for b, m in self.machines.items() if m.visit is None and not present[b]}
+            for b in list(self._untrusted):
+                if not present[b] and self.machines[b].idle:  # the vehicle in the reference has left
+                    self.change.reset(grey, b)
+                    self._untrusted.discard(b)
+            free = {b for b, m in self.machines.items() if m.idle and not present[b]}
             self.change.learn(grey, free)
             return events
+
+    def _presence(self, now: float, reads_by_bay: dict[str, list[PlateRead]]) -> dict[str, bool]:
+        """Fused presence per bay. A plate read where the change test sees nothing means the
+        reference itself holds a vehicle (parked before the agent started): until it leaves, that
+        bay's presence comes from plate reads alone, taken every UNTRUSTED_READ_EVERY_S."""
+        occ = self.cfg.occupancy
+        for b, rs in reads_by_bay.items():
+            if any(r.text for r in rs) and self.fractions[b] < occ.exit_fraction and not self.fusion[b].camera_present:
+                self._untrusted.add(b)
+        return {b: (self.fusion[b].update(now, 0.0, UNTRUSTED_HOLD_S) if b in self._untrusted
+                    else self.fusion[b].update(now, self.fractions[b])) for b in self.machines}
 
     def on_blind(self) -> list[Event]:
         """No usable frame: bays with a presence sensor follow it, the others hold their story."""
@@ -154,7 +177,7 @@ class BayMonitor:
     def _wants_reads(self, now: float) -> bool:
         """Run the detector only while some bay has something unidentified in it (or a slow probe)."""
         occ = self.cfg.occupancy
-        if now - self._last_probe >= occ.probe_s:
+        if now - self._last_probe >= (UNTRUSTED_READ_EVERY_S if self._untrusted else occ.probe_s):
             return True
         for b, m in self.machines.items():
             busy = self.fractions[b] >= occ.exit_fraction or self.fusion[b].camera_present

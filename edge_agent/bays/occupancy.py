@@ -63,6 +63,12 @@ class ChangeDetector:
         changed = (np.abs(grey - self._ref * gain) > self.cfg.change_threshold).any(axis=2)
         return {bid: float(changed[m].mean()) if m.any() else 0.0 for bid, m in self._masks.items()}
 
+    def reset(self, grey: np.ndarray, bay_id: str) -> None:
+        """Take this frame as the bay's empty reference at once (the reference held a vehicle)."""
+        m = self._masks.get(bay_id)
+        if self._ref is not None and m is not None and self._ref.shape == grey.shape:
+            self._ref[m] = grey[m]
+
     def learn(self, grey: np.ndarray, free_bays: set[str]) -> None:
         """Blend the frame into the reference outside occupied bays (never learn a parked car)."""
         if self._ref is None or self._ref.shape != grey.shape:
@@ -94,11 +100,12 @@ class PresenceFusion:
     def plate_seen(self, now: float) -> None:
         self._last_plate = now
 
-    def update(self, now: float, fraction: float) -> bool:
+    def update(self, now: float, fraction: float, plate_hold_s: float | None = None) -> bool:
         if fraction >= self.cfg.enter_fraction:
             self.camera_present = True
         elif fraction < self.cfg.exit_fraction:
             self.camera_present = False
-        plate = self._last_plate is not None and now - self._last_plate <= self.cfg.plate_hold_s
+        hold = self.cfg.plate_hold_s if plate_hold_s is None else plate_hold_s
+        plate = self._last_plate is not None and now - self._last_plate <= hold
         sensed = self.sensor() if self.sensor is not None else None
         return bool(self.camera_present or plate or sensed)

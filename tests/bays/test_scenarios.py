@@ -149,3 +149,16 @@ def test_charger_finished_while_parked_is_an_overstay(pipeline, tmp_path):
     t_fin = 13.0
     assert abs(run.one("overstay_started")[0] - t_fin - 30) <= PERIOD + 1e-6
     assert run.one("overstay_ended")[1].data["reason"] == "departed"
+
+
+def test_car_already_parked_when_the_agent_starts(pipeline, tmp_path):
+    """After a restart the first frame (the reference) holds a car: plates must still tell the story,
+    and once it leaves the bay is learned empty again (no ghost)."""
+    parked = Scene(cars=(FUEL,))
+    run = play(hold(40, parked) + drive(FUEL, FUEL.x, W + 200, 1.6, FPS) + hold(20, EMPTY), pipeline, tmp_path)
+    assert run.story() == ["vehicle_arrived", "vehicle_identified", "violation_started", "violation_ended",
+                           "vehicle_departed"]
+    assert {e.bay_id for _, e in run.events} == {"B"}
+    t_dep, _ = run.one("vehicle_departed")
+    assert t_dep < 40 + 1.6 + 5 + 3 + 1  # departure confirm after the last plate hold
+    assert run.agent.bus.states()["B"].state == "free" and not run.agent.monitor.untrusted_bays
