@@ -199,9 +199,12 @@ class Interlock:
             sw = self.driver.read_switches()
             self._note_changes(sw, now)
             self._switches = sw
-            if sw.position == "both":
+            if sw.position == "both":  # position unknown: motor off whatever was going on
                 if self.fault != "switches_both":
                     self._enter_fault("switches_both", "both limit switches active", lower=False)
+                elif self._motion or self._reverse_at is not None:
+                    self.driver.motor_stop()
+                    self._motion, self._reverse_at = None, None
                 return
             if self.driver.has_presence and self.driver.read_presence() is None and not self.fault:
                 self._enter_fault("presence_unknown", "presence sensor lost or unhealthy", lower=True)

@@ -101,7 +101,7 @@ def test_ultrasonic_presence_and_lost_echo(factory):
     trig = factory.pin(23, pin_class=MockTriggerPin, echo_pin=echo, echo_time=0.002)  # ≈ 0.34 m
     with GpiozeroLock(cfg, clock, pin_factory=factory) as lock:
 
-        def wait_for(value: bool | None, timeout: float = 5.0) -> None:
+        def wait_for(value: bool | None, timeout: float = 10.0) -> None:
             # the DistanceSensor samples in its own (real-time) thread: poll with a timeout
             end = time.monotonic() + timeout
             while time.monotonic() < end:
