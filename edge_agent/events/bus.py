@@ -1,8 +1,10 @@
 """In-process publish/subscribe between the core and its sinks (MQTT, locks, evidence, web).
 
-Synchronous on purpose: a subscriber sees events in publication order, and the MQTT
-outbox has the event on disk before ``publish`` returns. A failing subscriber is logged
-and never breaks the publisher or the other subscribers.
+Synchronous on purpose: a subscriber sees one publisher's events in publication order,
+and the MQTT outbox has the event on disk before ``publish`` returns. Handlers run
+without the bus's lock held, so a component that publishes from its own thread while
+holding its own lock cannot deadlock against the frame loop. A failing subscriber is
+logged and never breaks the publisher or the other subscribers.
 """
 
 from __future__ import annotations
@@ -41,15 +43,16 @@ class EventBus:
     def publish(self, event: Event) -> None:
         with self._lock:
             subs = list(self._event_subs)
-            for handler, types in subs:
-                if types is None or event.type in types:
-                    self._call(handler, event)
+        for handler, types in subs:
+            if types is None or event.type in types:
+                self._call(handler, event)
 
     def publish_state(self, state: BayState) -> None:
         with self._lock:
             self._states[state.bay_id] = state
-            for handler in list(self._state_subs):
-                self._call(handler, state)
+            subs = list(self._state_subs)
+        for handler in subs:
+            self._call(handler, state)
 
     def states(self) -> dict[str, BayState]:
         """The latest state of every bay published so far."""
