@@ -29,6 +29,8 @@ DOUBLE_ROW_SIZE = (192, 96)  # a 2:1 warp keeps the small top-row characters leg
 
 
 class Pipeline:
+    """Holds the stages and their sessions; ``process`` is not re-entrant (one frame at a time)."""
+
     def __init__(self, detector, recognizer: Recognizer, cfg: PerceptionConfig,
                  lists: PlateLists | None = None) -> None:
         self.detector = detector
@@ -56,13 +58,14 @@ class Pipeline:
         reads = self._recover_province(frame_bgr, dets, reads)
         out = []
         for det, crop, (text, conf, char_confs) in zip(dets, crops, reads):
+            evidence = crop
             double = is_double_row(det.corners, crop)
             if double:  # a single-row read of it is the bottom row only: confidently wrong
-                plate_img = rectify(frame_bgr, det.corners, *DOUBLE_ROW_SIZE)
-                text, conf, char_confs = read_double_row(self.recognizer, plate_img)
-            if not self._keep(det, text, conf) and not (double and det.score >= self.cfg.det_confirm):
+                evidence = rectify(frame_bgr, det.corners, *DOUBLE_ROW_SIZE)
+                text, conf, char_confs = read_double_row(self.recognizer, evidence)
+            if not self._keep(det, text, conf) and not (double and det.score >= cfg.det_confirm):
                 continue
-            out.append(self._plate(det, crop, text, conf, char_confs, double))
+            out.append(self._plate(det, crop, evidence, text, conf, char_confs, double))
         return out
 
     def _recover_province(self, frame, dets: list[Detection], reads: list) -> list:
@@ -87,14 +90,15 @@ class Pipeline:
             return True
         return len(text) >= 7 and conf >= self.cfg.weak_det_min_text_conf
 
-    def _plate(self, det: Detection, crop, text: str, conf: float, char_confs, double: bool) -> PlateRead:
+    def _plate(self, det: Detection, crop, evidence, text: str, conf: float, char_confs,
+               double: bool) -> PlateRead:
         colour = classify_colour(crop)
         v = decide(text, colour, self.lists)
         return PlateRead(
             text=text, confidence=conf, colour=colour.colour, nev=v.nev, nev_reason=v.reason,
             corners=tuple((float(x), float(y)) for x, y in det.corners), box=det.box,
             det_score=det.score, type_code=v.type_code, double_row=double, char_confidences=tuple(char_confs),
-            extra={"dark_chars": colour.dark_chars, "kind": v.kind, "energy": v.energy}, crop=crop,
+            extra={"dark_chars": colour.dark_chars, "kind": v.kind, "energy": v.energy}, crop=evidence,
         )
 
 
@@ -111,6 +115,6 @@ def make_detector(cfg: PerceptionConfig, models: Path, sessions: SessionFactory)
         return PlateDetector(sessions.get(models / "clp_det.onnx"), size=cfg.det_size,
                              threshold=cfg.det_threshold, nms=cfg.det_nms, max_upscale=cfg.det_max_upscale,
                              refine_below=cfg.refine_below, refine_target=cfg.refine_target)
-    from edge_agent.perception import yolo  # operator-supplied models (P2's backend)
+    from edge_agent.perception import yolo  # operator-supplied YOLO models (ONNX or .pt)
 
     return yolo.make_detector(cfg, models, sessions)

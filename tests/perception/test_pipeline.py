@@ -39,7 +39,7 @@ def test_rendered_scene_end_to_end(pipeline, text, style, nev, colour, plate_wid
 def test_double_row_plate_is_read_or_reported_unread(pipeline):
     scene, _ = render_scene(render_plate("京EA5331", "yellow_double"), seed=2, frame=(1280, 720), plate_width=200)
     [r] = pipeline.process(scene)
-    assert r.double_row
+    assert r.double_row and r.crop.shape == (96, 192, 3)  # evidence shows both rows
     assert r.text in ("京EA5331", "")  # never the bottom row alone
     assert r.nev is False
 
