@@ -7,7 +7,8 @@ Rules (README "locks" lists them for the field):
 - Re-checked on every input edge, bus update and tick while rising: a vehicle appearing
   stops the motor and sends the arm DOWN after ``reverse_delay_s``.
 - A move that reaches no limit switch within ``motor_timeout_s`` → stop, FAULT.
-- Both switches active → stop, FAULT. Uncommanded switch changes → ``lock_tamper``;
+- Both switches active → stop, FAULT. Uncommanded switch changes (held for
+  ``switch_debounce_s``, so contact bounce is ignored) → ``lock_tamper``;
   leaving a rest position → lower to the safe end; too many in a window → FAULT (flapping).
 - At start-up the switches say where the arm is; between them → FAULT, lower.
 - A FAULT lowers the arm if it can, holds it there, and only ``reset()`` clears it.
@@ -72,7 +73,8 @@ class Interlock:
         self.fault: str | None = None
         self._motion: _Motion | None = None
         self._reverse_at: float | None = None
-        self._switches = Switches(down=False, up=False)
+        self._switches = Switches(down=False, up=False)  # debounced view
+        self._pending: tuple[Switches, float] | None = None
         self._uncommanded: deque[float] = deque()
         self._last_refusal: str | None = None
         self._published: str | None = None
@@ -115,6 +117,7 @@ class Interlock:
         with self.guard():
             self.driver.motor_stop()
             sw = self._switches = self.driver.read_switches()
+            self._pending = None
             if sw.position == "both":
                 self._enter_fault("switches_both", "both limit switches active at start-up", lower=False)
             elif sw.position == "neither":
@@ -177,7 +180,7 @@ class Interlock:
             old, self.fault, self._recovery_timed_out = self.fault, None, False
             self._uncommanded.clear()
             self.driver.motor_stop()
-            self._motion, self._reverse_at, self._switches = None, None, sw
+            self._motion, self._reverse_at, self._switches, self._pending = None, None, sw, None
             reason = f"fault {old} reset"
             if sw.position == "neither":
                 self._start(_Motion("down", self.clock.monotonic(), reason, operator, recovery=True))
@@ -196,7 +199,8 @@ class Interlock:
         """Re-evaluate every rule now (input edge, bus update, tick)."""
         with self.guard():
             now = self.clock.monotonic()
-            sw = self.driver.read_switches()
+            raw = self.driver.read_switches()
+            sw = self._debounced(raw, now)
             self._note_changes(sw, now)
             self._switches = sw
             if sw.position == "both":  # position unknown: motor off whatever was going on
@@ -217,7 +221,7 @@ class Interlock:
                 self._start(_Motion("down", now, reason, recovery=True))
             m = self._motion
             if m is not None:
-                self._check_motion(m, sw, now)
+                self._check_motion(m, raw, now)  # the end stop is where the arm is now, not the debounced view
             elif self.state in ("up", "down") and sw.position != self.state:
                 self._tamper(sw)
 
@@ -228,7 +232,7 @@ class Interlock:
             if why:
                 self._abort_rise(why)
                 return
-        if (m.target == "up" and sw.up) or (m.target == "down" and sw.down):
+        if sw.position == m.target:
             self.driver.motor_stop()
             self._motion = None
             if not self.fault:
@@ -256,7 +260,7 @@ class Interlock:
             self._motion = None
             self._reverse(reason)
             return Decision(True, "rise stopped; lowering")
-        if self.fault and self._switches.down:
+        if self.fault and self.driver.read_switches().down:
             return Decision(True, "already down (fault)")
         self._start(_Motion("down", self.clock.monotonic(), reason, operator, recovery=bool(self.fault)))
         return Decision(True, "lowering")
@@ -312,6 +316,22 @@ class Interlock:
                                 recovery=True))
         self.emit(EventType.LOCK_TAMPER, was=was, switches=sw.position,
                   message=f"arm moved without a command ({was} → {sw.position})")
+
+    def _debounced(self, raw: Switches, now: float) -> Switches:
+        """Switch readings that held for ``switch_debounce_s`` (contact bounce is not tamper).
+
+        The target switch of a move counts at once: the motor must stop at the end stop.
+        """
+        m = self._motion
+        if raw == self._switches or (m and raw.position == m.target):
+            self._pending = None
+            return raw
+        if self._pending is None or self._pending[0] != raw:
+            self._pending = (raw, now)
+        if now - self._pending[1] >= self.cfg.switch_debounce_s:
+            self._pending = None
+            return raw
+        return self._switches
 
     def _note_changes(self, sw: Switches, now: float) -> None:
         prev, m = self._switches, self._motion

@@ -64,6 +64,7 @@ class Rig:
         self.events: list[Event] = []
         self.bus.subscribe(self.events.append)
         self.violations: list[str] = []
+        self._both_since: float | None = None
         self.visit = 0
         self.factory = MockFactory() if kind == "gpio" else None
         lock = gpio_lock(**lock_over) if kind == "gpio" else sim_lock(**lock_over)
@@ -144,9 +145,18 @@ class Rig:
         return None
 
     def observe(self, what: str = "") -> None:
+        now = self.clock.monotonic()
         why = self.vehicle_possible()
         if why and self.up_active():
-            self.violations.append(f"t={self.clock.monotonic():.1f} UP active while {why} ({what})")
+            self.violations.append(f"t={now:.1f} UP active while {why} ({what})")
+        sw = self.arm.switches()
+        if not (sw.down and sw.up):
+            self._both_since = None
+            return
+        self._both_since = now if self._both_since is None else self._both_since
+        # both switches may be a bounce for switch_debounce_s; held longer, the motor must be off by the next tick
+        if self.arm.drive is not None and now - self._both_since > self.lock_cfg.switch_debounce_s + 0.25:
+            self.violations.append(f"t={now:.1f} motor {self.arm.drive} with both switches active ({what})")
 
     # -- time --------------------------------------------------------------------------------------
     def step(self, seconds: float = 0.1, dt: float = 0.1) -> None:

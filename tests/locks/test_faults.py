@@ -81,6 +81,11 @@ def test_stall_mid_rise_then_lowers_to_safe_position(make_rig, kind):
 def test_both_switches_active_is_a_fault(make_rig, kind):
     rig = make_rig(kind, position=1.0)
     rig.inject("stick_switch", "down", True)
+    rig.inject("stick_switch", "down", None)  # a bounce shorter than switch_debounce_s: ignored
+    rig.step(0.1)
+    assert rig.state == "up" and not rig.of(EventType.LOCK_FAULT)
+    rig.inject("stick_switch", "down", True)
+    rig.step(0.1)  # held past the debounce
     assert rig.state == "fault" and codes(rig, EventType.LOCK_FAULT) == ["switches_both"]
     assert rig.arm.drive is None
     res = rig.manager.lock("B1", reason="x", operator="ops")
@@ -161,6 +166,7 @@ def test_forced_down_while_up_is_tamper(make_rig, kind):
     rig = make_rig(kind, position=1.0)
     rig.vehicle_arrives("粤B1234X", nev=False)
     rig.inject("move_to", 0.6)  # the car pushes the arm
+    rig.step(0.1)
     tamper = rig.of(EventType.LOCK_TAMPER)
     assert len(tamper) == 1 and tamper[0].data["was"] == "up"
     rig.inject("force_down")
