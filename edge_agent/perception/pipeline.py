@@ -26,6 +26,8 @@ from edge_agent.perception.verdict import decide
 log = logging.getLogger(__name__)
 
 DOUBLE_ROW_SIZE = (192, 96)  # a 2:1 warp keeps the small top-row characters legible
+PLATE_CROP_ASPECT = (2.0, 6.0)  # width / height of an image that may be a plate crop
+PLATE_CROP_MAX_W = 640
 
 
 class Pipeline:
@@ -49,7 +51,7 @@ class Pipeline:
         return cls(detector, recognizer, cfg, lists)
 
     def process(self, frame_bgr: np.ndarray) -> list[PlateRead]:
-        dets = self.detector.detect(frame_bgr)
+        dets = self.detector.detect(frame_bgr) or self._whole_image(frame_bgr)
         if not dets:
             return []
         cfg = self.cfg
@@ -67,6 +69,16 @@ class Pipeline:
                 continue
             out.append(self._plate(det, crop, evidence, text, conf, char_confs, double))
         return out
+
+    @staticmethod
+    def _whole_image(frame: np.ndarray) -> list[Detection]:
+        """An image shaped like a plate crop (operators feed those to ``recognize``) with no
+        detection is read as the plate itself; ``_keep`` still demands a plate-like reading."""
+        h, w = frame.shape[:2]
+        if not (PLATE_CROP_ASPECT[0] <= w / max(h, 1) <= PLATE_CROP_ASPECT[1] and w <= PLATE_CROP_MAX_W):
+            return []
+        corners = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], np.float32)
+        return [Detection(corners, (0.0, 0.0, float(w - 1), float(h - 1)), 0.0)]
 
     def _recover_province(self, frame, dets: list[Detection], reads: list) -> list:
         """Re-read plates whose province slot came out empty with the crop widened to the left:

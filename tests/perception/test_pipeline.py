@@ -69,3 +69,16 @@ def test_accuracy_floors_on_plates_dev(pipeline, plates_dev, tmp_path):
     assert m["colour_accuracy"] >= 0.93
     n = write_failures(rep, tmp_path / "fail", plates_dev)
     assert n == len(rep.failures()) and (tmp_path / "fail" / "contact_sheet.jpg").stat().st_size > 1000
+
+
+@pytest.mark.dataset
+def test_plate_crop_image_is_read_as_the_plate(pipeline, plates_dev):
+    """Operators feed tight crops to ``recognize``: a plate-shaped image with no detection
+    (this 94×24 LPRNet crop has none) is read whole."""
+    from edge_agent.perception.imageio import read_image
+
+    crop = read_image(plates_dev / "crops" / "lprnet__皖A82Z60.jpg")
+    assert pipeline.detector.detect(crop) == []
+    [r] = pipeline.process(crop)
+    assert (r.text, r.colour) == ("皖A82Z60", "blue")
+    assert pipeline.process(np.full((24, 94, 3), 128, np.uint8)) == []  # blank: no plate-like reading
