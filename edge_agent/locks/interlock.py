@@ -21,7 +21,7 @@ import logging
 import threading
 from collections import deque
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterator, Literal
 
 from edge_agent.clock import Clock
@@ -56,8 +56,7 @@ class _Motion:
     started: float
     reason: str
     operator: str | None = None
-    recovery: bool = False  # a lowering the interlock started itself (fault, tamper, start-up)
-    extra: dict[str, Any] = field(default_factory=dict)
+    recovery: bool = False  # a lowering the interlock started itself (fault, tamper, aborted rise, start-up)
 
 
 class Interlock:
@@ -276,7 +275,7 @@ class Interlock:
         self._motion = m
         self._last_refusal = None
         if not self.fault:
-            self._set_state("moving", m.reason, m.operator, direction=m.target)
+            self._set_state("moving", m.reason, m.operator, direction=m.target, safety=m.recovery or None)
 
     def _abort_rise(self, why: tuple[str, str]) -> None:
         self.driver.motor_stop()
