@@ -20,7 +20,7 @@ from edge_agent.perception.rules import DIGITS, LETTERS, PLATE_VOCAB, PROVINCES
 
 ISSUERS = LETTERS.replace("I", "")  # issuing authority: 'O' is real there (粤O), 'I' is not
 SERIAL = LETTERS.replace("I", "").replace("O", "") + DIGITS  # serial: never I or O
-SUFFIXES = "港澳学警使领挂"
+SUFFIXES = "港澳学警领挂"  # only ever the last character
 SPECIAL_LEADS = "使民"  # embassy 使123456, civil aviation 民航
 
 ReadResult = tuple[str, float, tuple[float, ...]]  # text, confidence, per-character confidences
@@ -63,7 +63,7 @@ class CtcPlateDecoder:
         missing = [c for c in vocab if c not in index]
         self.vocab = "".join(c for c in vocab if c in index)
         self.columns = np.array([blank] + [index[c] for c in self.vocab])
-        self.missing = missing
+        self.missing = missing  # plate characters this model cannot emit (clp_dict: no 民航, I, O)
         self.province_floor = province_floor
         self.constrained = constrained
         self._pos = {c: i for i, c in enumerate(self.vocab)}
@@ -128,7 +128,7 @@ class CtcPlateDecoder:
 
 def _normalise(crops: Sequence[np.ndarray], height: int, width: int, pad_to: int | None = None) -> np.ndarray:
     """BGR crops → [N,3,H,W] in [-1,1]. ``pad_to``: keep the aspect and zero-pad to that width
-    (how general PP-OCR feeds text lines; only the naive benchmark baseline uses it)."""
+    (how general PP-OCR feeds text lines: the naive benchmark baseline, or ``recognizer_options``)."""
     out_w = pad_to or width
     batch = np.zeros((len(crops), 3, height, out_w), np.float32)
     for i, c in enumerate(crops):
