@@ -104,7 +104,7 @@ class Pipeline:
 
     def _plate(self, det: Detection, crop, evidence, text: str, conf: float, char_confs,
                double: bool) -> PlateRead:
-        colour = classify_colour(crop)
+        colour = classify_colour(crop, text)
         v = decide(text, colour, self.lists)
         return PlateRead(
             text=text, confidence=conf, colour=colour.colour, nev=v.nev, nev_reason=v.reason,
