@@ -78,6 +78,7 @@ class Agent:
         self._started = False
         self._loop_lock = threading.RLock()  # a reload never swaps the monitor in the middle of a frame
         self._size_seen: tuple[int, int] | None = None
+        self._last_retention = float("-inf")
 
     # ---- composition --------------------------------------------------------------------
     def add_component(self, component: Component) -> Component:
@@ -126,6 +127,7 @@ class Agent:
                 self._check_size(frame.image)
                 self.monitor.on_frame(frame.image, self.reader, usable=self.health.usable())
             self._check_camera()
+            self._maybe_retain()
             if not got:
                 if self.camera_ok:
                     self.monitor.tick()
@@ -146,16 +148,18 @@ class Agent:
         """Loop until ``stop()`` (or a non-looping file ends); polls the latest-frame slot a few
         times per frame period."""
         idle = 1.0 / self.cfg.camera.fps / 4
-        last_retention = float("-inf")
         while not self._stop.is_set():
             if not self.step():
                 if getattr(self.source, "finished", False):  # a file or folder played to its end
                     break
                 sleep(idle)
-            now = self.clock.monotonic()
-            if now - last_retention > 3600:
-                last_retention = now
-                self.evidence.enforce_retention()
+
+    def _maybe_retain(self) -> None:
+        """Evidence retention once an hour, from the loop (no thread of its own)."""
+        now = self.clock.monotonic()
+        if now - self._last_retention > 3600:
+            self._last_retention = now
+            self.evidence.enforce_retention()
 
     def _new_health(self) -> HealthTracker:
         c = self.cfg.camera
@@ -182,6 +186,15 @@ class Agent:
         return {"camera": self.health.health().to_dict(), "frames": self.monitor.frames,
                 "detector_runs": self.monitor.detector_runs, "inference_ms": self.monitor.inference_ms,
                 "bays": {b: s.to_dict() for b, s in self.bus.states().items()}}
+
+    def health_figures(self) -> "HealthFigures":
+        """For the MQTT heartbeat (called on the link's thread; reads only)."""
+        from edge_agent.events.health import HealthFigures
+
+        h = self.health.health()
+        return HealthFigures(fps=h.fps, inference_ms=self.monitor.inference_ms, camera_ok=h.ok,
+                             extra={"frames": self.monitor.frames, "detector_runs": self.monitor.detector_runs,
+                                    "camera_reason": h.reason or None})
 
     # ---- AgentControl -------------------------------------------------------------------
     def bay_ids(self) -> list[str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
 import tempfile
 import threading
@@ -30,36 +29,61 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from edge_agent.runtime.agent import Agent
+    """The device's main loop: every configured sink, systemd watchdog, signals, metrics."""
+    from edge_agent.config.mqtt import read_secrets
+    from edge_agent.ops.lifecycle import OpsRuntime
+    from edge_agent.ops.logging_setup import setup_logging
+    from edge_agent.runtime.assemble import assemble
     from edge_agent.runtime.sinks import JsonLinesSink
 
     try:
         cfg = load_config(args.config)
+        secrets = read_secrets(cfg.mqtt).values() if cfg.mqtt.enabled else ()
+        setup_logging(cfg.ops.logging, secrets=secrets, verbose=getattr(args, "verbose", False))
+        parts = assemble(cfg, config_path=args.config)
     except ConfigError as exc:
         print(exc.report(), file=sys.stderr)
         return 2
-    agent = Agent(cfg)
+    agent = parts.agent
     agent.add_component(JsonLinesSink(agent.bus, Path(cfg.data_dir) / "events.jsonl",
                                       None if args.quiet else sys.stdout))
-    done = threading.Event()
-
-    def _stop(*_: object) -> None:
-        done.set()
-        agent.stop()
-
-    signal.signal(signal.SIGTERM, _stop)
+    ops = OpsRuntime(cfg, agent.bus, agent.clock)
+    ops.plan.add("stop frames", agent.source.stop, timeout_s=1.0)
+    if parts.link is not None:
+        link = parts.link
+        ops.metrics.outbox_depth.set_function(link.outbox_depth)
+        # sinks first (locks stop their motors, web closes), the MQTT link last: it flushes and says offline
+        ops.plan.add("stop sinks", lambda: _stop_except(agent, link), timeout_s=1.5)
+        ops.plan.add("mqtt flush + offline", lambda left: link.stop(flush_s=max(left - 1.0, 0.5)))
+    else:
+        ops.plan.add("stop sinks", agent.stop, timeout_s=2.0)
     if args.max_seconds is not None:
-        timer = threading.Timer(args.max_seconds, _stop)
+        timer = threading.Timer(args.max_seconds, ops.stop_requested.set)
         timer.daemon = True
         timer.start()
     agent.start()
+    ops.start(on_reload=agent.reload_config)
     log.info("agent running: %d bay(s), camera %s", len(cfg.bays), cfg.camera.source)
+    idle = 1.0 / cfg.camera.fps / 4
     try:
-        agent.run_forever()
+        while not ops.stop_requested.is_set():
+            got = agent.step()
+            ops.loop_turn(got_frame=got, camera_reconnects=agent.source.reconnects)
+            if not got:
+                if getattr(agent.source, "finished", False):  # a file or folder played to its end
+                    break
+                ops.stop_requested.wait(idle)
     except KeyboardInterrupt:
         pass
-    _stop()
+    for r in ops.finish():
+        log.info("shutdown step %s: %s", r.name, r.status)
     return 0
+
+
+def _stop_except(agent, keep) -> None:  # noqa: ANN001
+    """Stop every component but ``keep`` (in reverse order), then the agent's own parts."""
+    agent.components.remove(keep)
+    agent.stop()
 
 
 def _demo(args: argparse.Namespace) -> int:
