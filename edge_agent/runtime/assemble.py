@@ -2,15 +2,16 @@
 
 ``run`` and ``demo`` share this so the demo exercises exactly what a device runs:
 the MQTT link (when enabled) is added first so it stops last and can still publish
-``offline`` after the other sinks flushed; the locks attach their presence sensors and
-commands; the review component records every event for the web page.
+``offline`` after the other sinks flushed; recording sinks (the review log, ``sinks``)
+start before anything that produces events (the locks publish their position at start);
+the locks attach their presence sensors and commands.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from edge_agent.clock import Clock
 from edge_agent.config.models import AgentConfig
@@ -27,7 +28,7 @@ class Assembled:
 
 def assemble(cfg: AgentConfig, *, clock: Clock | None = None, source: Any = None,
              pin_factory: Any = None, lock_thread: bool = True, config_path: str | Path | None = None,
-             review: bool = True) -> Assembled:
+             review: bool = True, sinks: Callable[[Agent], list[Any]] | None = None) -> Assembled:
     """Compose an agent with every configured sink (nothing is started yet)."""
     from edge_agent.events.mqtt_link import build_mqtt
     from edge_agent.locks.stage import attach_locks
@@ -37,8 +38,10 @@ def assemble(cfg: AgentConfig, *, clock: Clock | None = None, source: Any = None
     out = Assembled(agent)
     if cfg.mqtt.enabled:
         out.link = agent.add_component(build_mqtt(cfg, agent.bus, agent, agent.clock, agent.health_figures))
-    if cfg.locks:
-        out.locks = attach_locks(agent, pin_factory=pin_factory, thread=lock_thread)
     if review:
         out.review = agent.add_component(ReviewComponent(agent, str(config_path) if config_path else None))
+    for sink in sinks(agent) if sinks else ():
+        agent.add_component(sink)
+    if cfg.locks:
+        out.locks = attach_locks(agent, pin_factory=pin_factory, thread=lock_thread)
     return out

@@ -40,13 +40,13 @@ def _run(args: argparse.Namespace) -> int:
         cfg = load_config(args.config)
         secrets = read_secrets(cfg.mqtt).values() if cfg.mqtt.enabled else ()
         setup_logging(cfg.ops.logging, secrets=secrets, verbose=getattr(args, "verbose", False))
-        parts = assemble(cfg, config_path=args.config)
+        events_log = Path(cfg.data_dir) / "events.jsonl"
+        parts = assemble(cfg, config_path=args.config, sinks=lambda a: [
+            JsonLinesSink(a.bus, events_log, None if args.quiet else sys.stdout)])
     except ConfigError as exc:
         print(exc.report(), file=sys.stderr)
         return 2
     agent = parts.agent
-    agent.add_component(JsonLinesSink(agent.bus, Path(cfg.data_dir) / "events.jsonl",
-                                      None if args.quiet else sys.stdout))
     ops = OpsRuntime(cfg, agent.bus, agent.clock)
     ops.plan.add("stop frames", agent.source.stop, timeout_s=1.0)
     if parts.link is not None:

@@ -1,0 +1,78 @@
+"""``edge-agent run`` as a device runs it: a camera (folder of frames), the real models, simulator
+locks, the review log, and MQTT to a real mosquitto — one process, checked from the backend's side."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import pytest
+import yaml
+
+from edge_agent.evidence.store import EvidenceStore
+from edge_agent.clock import SystemClock
+from edge_agent.runtime.scenario import FUEL
+from edge_agent.runtime.synthetic import BAYS, Scene, render
+from tests.events.conftest import broker  # noqa: F401  (fixture)
+from tests.events.helpers import Subscriber
+
+
+def _frames(folder: Path) -> None:
+    folder.mkdir()
+    empty, parked = render(Scene()), render(Scene(cars=(FUEL,)))
+    for i, img in enumerate([empty] * 5 + [parked] * 25):
+        cv2.imwrite(str(folder / f"{i:04d}.jpg"), img)
+
+
+def _config(tmp: Path, port: int, models: Path) -> Path:
+    cfg = {
+        "site": {"site_id": "s1", "device_id": "cam1"},
+        "camera": {"source": str(tmp / "frames"), "fps": 5, "width": 960, "height": 540},
+        "bays": [{"id": b, "polygon": [list(p) for p in poly], "lock_id": f"L{b}"} for b, poly in BAYS.items()],
+        "timers": {"arrival_confirm_s": 1, "departure_confirm_s": 2, "fuel_grace_s": 2,
+                   "unidentified_timeout_s": 5, "overstay_s": 5},
+        "locks": [{"id": f"L{b}", "driver": "simulator", "simulator": {"travel_time_s": 0.5}} for b in BAYS],
+        "mqtt": {"enabled": True, "brokers": [f"mqtt://127.0.0.1:{port}"]},
+        "perception": {"models_dir": str(models)},
+        "data_dir": str(tmp / "data"),
+    }
+    path = tmp / "agent.yaml"
+    path.write_text(yaml.safe_dump(cfg, allow_unicode=True))
+    return path
+
+
+@pytest.mark.broker
+def test_fuel_car_story_reaches_the_backend(tmp_path: Path, broker, models_dir: Path) -> None:  # noqa: F811
+    _frames(tmp_path / "frames")
+    config = _config(tmp_path, broker.port, models_dir)
+    sub = Subscriber(broker.port, "edge/s1/cam1/#").start()
+    try:
+        proc = subprocess.run([sys.executable, "-m", "edge_agent", "run", "--config", str(config)],
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        status = sub.wait_for("edge/s1/cam1/status", lambda m: m.json()["state"] == "offline")
+        assert status.json()["clean"] is True
+        events = [m.json() for m in sub.on("edge/s1/cam1/events")]
+    finally:
+        sub.stop()
+
+    story = [e for e in events if e["bay_id"] == "B" and e["type"] in
+             ("vehicle_arrived", "vehicle_identified", "violation_started")]
+    assert [e["type"] for e in story] == ["vehicle_arrived", "vehicle_identified", "violation_started"]
+    ident = story[1]
+    assert (ident["data"]["plate"], ident["data"]["nev"], ident["data"]["type_code"]) == ("京A12345", False, "02")
+    assert len({e["visit_id"] for e in story}) == 1
+    assert not [e for e in events if e["bay_id"] == "A" and e["type"].startswith("vehicle")]
+    # the fuel car meets a lock that must not lower for it: a warning, never a lowering for B
+    assert any(e["type"] == "lock_warning" and e["bay_id"] == "B" for e in events)
+    assert not [e for e in events if e["type"] == "lock_moved" and e["bay_id"] == "B"
+                and e["data"].get("reason") == "nev"]
+    # every event id once on stdout (the JSON lines sink) and on MQTT
+    printed = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert {e["event_id"] for e in events} <= {p["event_id"] for p in printed if p.get("kind") == "event"}
+    # the violation's evidence is on disk
+    store = EvidenceStore(tmp_path / "data" / "evidence", SystemClock(), 30, 1 << 30)
+    assert store.image_path(story[2]["evidence_id"], "frame").is_file()
