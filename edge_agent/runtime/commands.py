@@ -25,6 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--data-dir", default=None, help="where evidence goes (default: a temporary folder)")
     d.add_argument("--fps", type=float, default=5.0)
     d.add_argument("--json", action="store_true", help="print events as JSON lines instead of the story")
+    d.add_argument("--no-broker", action="store_true",
+                   help="do not start a local mosquitto: shows the outbox keeping events on disk")
     d.set_defaults(func=_demo)
 
 
@@ -90,6 +92,6 @@ def _demo(args: argparse.Namespace) -> int:
     from edge_agent.runtime.demo import run_demo
 
     if args.data_dir:
-        return run_demo(Path(args.data_dir), args.fps, json_lines=args.json)
+        return run_demo(Path(args.data_dir), args.fps, json_lines=args.json, broker=not args.no_broker)
     with tempfile.TemporaryDirectory(prefix="edge-agent-demo-") as tmp:
-        return run_demo(Path(tmp), args.fps, json_lines=args.json)
+        return run_demo(Path(tmp), args.fps, json_lines=args.json, broker=not args.no_broker)

@@ -1,54 +1,100 @@
-"""``edge-agent demo``: the real agent (real detector and recogniser) on a rendered scenario,
-driven by a fake clock so two minutes of parking lot play in seconds."""
+"""``edge-agent demo``: the real agent (real detector and recogniser, simulator locks, the MQTT
+link) on a rendered scenario, driven by a fake clock so two minutes of parking lot play in
+seconds.
+
+MQTT: with mosquitto installed the demo starts one on loopback and shows what reached it;
+without one the agent runs on and its outbox grows — which the demo shows too."""
 
 from __future__ import annotations
 
 import sys
+import tempfile
 import time
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from edge_agent.clock import FakeClock
 from edge_agent.evidence.fonts import FontMissing, cjk_font_path
-from edge_agent.runtime.agent import Agent
+from edge_agent.runtime.assemble import assemble
 from edge_agent.runtime.scenario import ScriptedSource, demo_story, run_scripted, scene_config
 from edge_agent.runtime.sinks import JsonLinesSink, describe
+from edge_agent.runtime.synthetic import BAYS
 
 REPO_MODELS = Path(__file__).resolve().parents[2] / "models"
 
 
-def run_demo(data_dir: Path, fps: float = 5.0, json_lines: bool = False, out=sys.stdout) -> int:  # noqa: ANN001
+def demo_config(data_dir: Path, broker_url: str | None, models: Path) -> Any:
+    """The scenario's two bays, each with a simulated lock that starts raised (reserved for NEVs)."""
+    locks = [{"id": f"lock-{b}", "bay": b, "driver": "simulator", "auto_raise_delay_s": 20,
+              "simulator": {"travel_time_s": 2.0, "start": "up"}} for b in BAYS]
+    mqtt = {"enabled": True, "brokers": [broker_url or "mqtt://127.0.0.1:9"],  # port 9: nothing listens
+            "outbox": {"path": str(data_dir / "outbox.db")}}
+    return scene_config(str(data_dir), perception={"models_dir": str(models)}, locks=locks, mqtt=mqtt)
+
+
+def _presence(source: ScriptedSource, locks: Any) -> None:
+    """The simulated presence sensors see a car only over a lowered arm (a raised one keeps it out)."""
+    seg = source.current
+    cars = seg.scene.cars if seg is not None and hasattr(seg.scene, "cars") else ()
+    for bay, poly in BAYS.items():
+        xs = [x for x, _ in poly]
+        over = any(min(xs) <= c.x <= max(xs) for c in cars) and locks.state(bay) == "down"
+        locks.driver(bay).arm.set_vehicle(over)
+
+
+def run_demo(data_dir: Path, fps: float = 5.0, json_lines: bool = False, out=sys.stdout,  # noqa: ANN001
+             broker: bool = True) -> int:
     try:
         cjk_font_path()
     except FontMissing as exc:
         print(f"demo: {exc}", file=sys.stderr)
         return 1
+    from edge_agent.events.broker import BrokerError, LocalBroker, mosquitto_path
+
+    want_broker, broker = broker, None
+    with tempfile.TemporaryDirectory(prefix="edge-agent-demo-broker-") as broker_dir:
+        if want_broker and mosquitto_path():
+            try:
+                broker = LocalBroker(Path(broker_dir)).start()
+            except BrokerError as exc:
+                print(f"demo: could not start mosquitto ({exc}); going on without a broker", file=out)
+                broker = None
+        try:
+            return _run(data_dir, fps, json_lines, out, broker)
+        finally:
+            if broker is not None:
+                broker.stop()
+
+
+def _run(data_dir: Path, fps: float, json_lines: bool, out, broker) -> int:  # noqa: ANN001
     clock = FakeClock()
     models = REPO_MODELS if REPO_MODELS.is_dir() else Path("models")
-    cfg = scene_config(str(data_dir), perception={"models_dir": str(models)})
-    segments = demo_story(fps)
-    source = ScriptedSource(segments, clock)
+    cfg = demo_config(data_dir, broker.url() if broker else None, models)
+    source = ScriptedSource(demo_story(fps), clock)
+    received: list[Any] = []
+    watcher = _watch(broker, cfg, received) if broker else None
     t0 = clock.monotonic()
+    sinks = (lambda a: [JsonLinesSink(a.bus, data_dir / "events.jsonl", out, states=False)]) if json_lines else None
     try:
-        agent = Agent(cfg, clock=clock, source=source)
+        parts = assemble(cfg, clock=clock, source=source, lock_thread=False, sinks=sinks)
     except FileNotFoundError as exc:
         print(f"demo: models missing ({exc}); run `edge-agent models fetch`", file=sys.stderr)
         return 1
+    agent, locks, link = parts.agent, parts.locks, parts.link
     last_label = [None]
-
-    def story(ev):  # noqa: ANN001, ANN202
-        t = clock.monotonic() - t0
-        print(f"  t={t:6.1f}s  {describe(ev)}", file=out)
-
-    if json_lines:
-        agent.add_component(JsonLinesSink(agent.bus, data_dir / "events.jsonl", out, states=False))
-    else:
-        print(f"edge-agent demo: 2 bays (A, B), camera at {fps:g} fps, fuel grace {cfg.timers.fuel_grace_s:g} s, "
-              f"real plate detector + recogniser; time is simulated.", file=out)
-        agent.bus.subscribe(story)
+    if not json_lines:
+        where = f"mosquitto on {broker.url()}" if broker else "no broker: events queue on disk"
+        print(f"edge-agent demo: 2 bays (A, B) with simulated locks, camera at {fps:g} fps, fuel grace "
+              f"{cfg.timers.fuel_grace_s:g} s, real plate detector + recogniser, MQTT → {where}; time is simulated.",
+              file=out)
+        agent.bus.subscribe(lambda ev: print(f"  t={clock.monotonic() - t0:6.1f}s  {describe(ev)}", file=out))
     agent.start()
 
     def step() -> None:
         agent.step()
+        _presence(source, locks)
+        locks.tick()
         seg = source.current
         if not json_lines and seg is not None and seg.label and seg.label != last_label[0]:
             last_label[0] = seg.label
@@ -56,12 +102,43 @@ def run_demo(data_dir: Path, fps: float = 5.0, json_lines: bool = False, out=sys
 
     wall = time.perf_counter()
     run_scripted(step, clock, source.duration, fps)
+    if broker is not None:  # let the link deliver what it has before the story's summary
+        deadline = time.monotonic() + 5
+        while link.outbox_depth() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    depth = link.outbox_depth()
     agent.stop()
+    if watcher is not None:
+        time.sleep(0.2)
+        watcher.disconnect()
+        watcher.loop_stop()
     if not json_lines:
         n = agent.evidence.total_bytes()
         print(f"done: {source.duration:.0f} s of scenario in {time.perf_counter() - wall:.1f} s wall time; "
               f"{agent.monitor.frames} frames, detector ran on {agent.monitor.detector_runs}; "
               f"evidence {n // 1024} KiB in {data_dir / 'evidence'}", file=out)
         for bay, s in sorted(agent.bus.states().items()):
-            print(f"  final: bay {bay} {s.state}", file=out)
+            print(f"  final: bay {bay} {s.state}, lock {s.lock}", file=out)
+        if broker is not None:
+            counts = Counter(topic for topic, _ in received)
+            print(f"MQTT: {len(received)} messages reached the broker:", file=out)
+            for topic, k in sorted(counts.items()):
+                print(f"  {k:4d}  {topic}", file=out)
+        else:
+            print(f"MQTT: no broker — {depth} event(s) wait in the outbox {cfg.mqtt.outbox.path}; "
+                  "they are delivered once a broker is reachable", file=out)
     return 0
+
+
+def _watch(broker: Any, cfg: Any, received: list) -> Any:
+    """A backend-side subscriber, so the demo can show what was published."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    prefix = cfg.mqtt.topic_prefix.format(site=cfg.site.site_id, device=cfg.site.device_id)
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="edge-agent-demo-watch", protocol=mqtt.MQTTv5)
+    c.on_connect = lambda cl, *_: cl.subscribe(f"{prefix}/#", qos=1)
+    c.on_message = lambda _c, _u, msg: received.append((msg.topic, bytes(msg.payload)))
+    c.connect("127.0.0.1", broker.port, 30)
+    c.loop_start()
+    return c

@@ -67,6 +67,10 @@ def describe(ev: Event) -> str:
         what += f" ({d.get('reason')}, lasted {d.get('duration_s')} s)"
     elif ev.type == "vehicle_departed":
         what += f" after {d.get('stayed_s')} s" + (f" ({d['plate']})" if d.get("plate") else "")
+    elif ev.type == "lock_moved":
+        what = f"lock {d.get('state')}" + (f" ({d['reason']})" if d.get("reason") else "")
+    elif ev.type in ("lock_warning", "lock_refused", "lock_fault", "lock_tamper"):
+        what = ev.type.replace("_", " ").upper() + f": {d.get('reason') or d.get('message') or d.get('code')}"
     elif ev.type.startswith("camera_"):
         what += f" ({', '.join(f'{k}={v}' for k, v in d.items())})"
     where = f"bay {ev.bay_id}" if ev.bay_id else "camera"

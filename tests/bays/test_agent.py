@@ -11,6 +11,7 @@ import cv2
 import pytest
 import yaml
 
+from edge_agent.events.broker import mosquitto_path
 from edge_agent.events.types import Event, EventType
 from edge_agent.runtime.agent import Agent
 from edge_agent.runtime.control import ControlError, ControlResult
@@ -181,17 +182,39 @@ def test_run_command_rejects_a_bad_config(tmp_path):
     assert r.returncode == 2 and "bays[0].polygon: needs at least 3 points" in r.stderr
 
 
-def test_demo_command_tells_the_story(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "edge_agent", "demo", "--data-dir", str(tmp_path)],
+def _demo(tmp_path, *extra):
+    r = subprocess.run([sys.executable, "-m", "edge_agent", "demo", "--data-dir", str(tmp_path), *extra],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
-    lines = [x for x in r.stdout.splitlines() if "bay " in x and "scene:" not in x and "final" not in x]
-    story = [(x.split("bay ")[1][:1], x.split("bay ")[1][2:].split()[0]) for x in lines]
+    return r.stdout
+
+
+def test_demo_command_tells_the_story(tmp_path):
+    out = _demo(tmp_path)
+    lines = [x for x in out.splitlines() if "  bay " in x and "scene:" not in x and "final" not in x]
+    bay_lines = [x for x in lines if "lock" not in x.split("bay ")[1][2:].lower()]
+    story = [(x.split("bay ")[1][:1], x.split("bay ")[1][2:].split()[0]) for x in bay_lines]
     assert story == [("A", "arrived"), ("A", "identified:"), ("A", "departed"), ("B", "arrived"),
                      ("B", "identified:"), ("B", "VIOLATION:"), ("B", "violation"), ("B", "departed")]
-    assert "粤BD12345" in r.stdout and "→ NEV" in r.stdout and "京A12345" in r.stdout
-    assert "final: bay A free" in r.stdout and "final: bay B free" in r.stdout
+    assert "粤BD12345" in out and "→ NEV" in out and "京A12345" in out
+    assert "final: bay A free" in out and "final: bay B free" in out
     assert len(list((tmp_path / "evidence").glob("*/*.jpg"))) >= 5
+    # the simulated locks: A lowers for the NEV, B stays up and warns the fuel car
+    locks = [x.split("bay ")[1].strip() for x in lines if "lock" in x.split("bay ")[1][2:].lower()]
+    assert any(x.startswith("A   lock down (NEV 粤BD12345") for x in locks), locks
+    assert any(x.startswith("B   LOCK WARNING: fuel vehicle") for x in locks), locks
+    assert not any(x.startswith("B   lock down") for x in locks), locks
+    if mosquitto_path():  # the demo starts a loopback broker and shows what reached it
+        assert "MQTT: " in out and "messages reached the broker" in out
+        assert "edge/demo-site/demo-cam/events" in out and "edge/demo-site/demo-cam/bays/B/state" in out
+
+
+def test_demo_without_a_broker_keeps_events_in_the_outbox(tmp_path):
+    out = _demo(tmp_path, "--no-broker")
+    tail = next(x for x in out.splitlines() if x.startswith("MQTT: no broker"))
+    waiting = int(tail.split("—")[1].split()[0])
+    assert waiting >= 10, tail  # every story and lock event of the run, on disk
+    assert (tmp_path / "outbox.db").is_file()
 
 
 def test_presence_sensor_decides_while_the_camera_is_blind(pipeline, tmp_path, clock):
