@@ -27,8 +27,12 @@ demo: models
 test: models
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
+# Medians and ratios, printed; nothing here is a pass/fail test.
 bench: models
 	$(AGENT) bench
+	$(PY) -m edge_agent.runtime.bench
+	$(PY) -m edge_agent.events.bench --events 2000
+	$(PY) -m edge_agent.web.bench
 
 # Optional extras, each in its own venv so the default install stays lean.
 test-paddle: models
