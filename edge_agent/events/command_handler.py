@@ -161,6 +161,10 @@ class CommandHandler:
             result = c.lock(b["bay"], b["reason"], b["operator"])
         elif name == "unlock":
             result = c.unlock(b["bay"], b["reason"], b["operator"])
+        elif name == "lock-reset":
+            result = c.reset_lock(b["bay"], b["operator"])
+        elif name == "maintenance":
+            result = c.set_maintenance(b["bay"], b["on"], b["operator"])
         elif name == "reload-config":
             result = c.reload_config()
         elif name == "set-lists":

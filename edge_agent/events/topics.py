@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-COMMANDS = ("lock", "unlock", "snapshot", "reload-config", "set-lists", "charger-status")
+COMMANDS = ("lock", "unlock", "lock-reset", "maintenance", "snapshot", "reload-config", "set-lists", "charger-status")
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,10 @@ class LockManager(Protocol):
 
     def unlock(self, bay_id: str, reason: str, operator: str) -> ControlResult: ...
 
+    def reset(self, bay_id: str, operator: str = "operator") -> ControlResult: ...
+
+    def set_maintenance(self, bay_id: str, on: bool, operator: str = "operator") -> ControlResult: ...
+
 
 def default_reader(cfg: AgentConfig, lists: PlateLists) -> PlateReader:
     from edge_agent.perception.pipeline import Pipeline
@@ -206,16 +210,22 @@ class Agent:
         return bay_id
 
     def lock(self, bay_id: str, reason: str, operator: str) -> ControlResult:
-        self._bay(bay_id)
-        if self.lock_manager is None:
-            raise ControlError("no_lock", "this agent has no lock controller attached")
-        return self.lock_manager.lock(bay_id, reason, operator)
+        return self._locks(bay_id).lock(bay_id, reason, operator)
 
     def unlock(self, bay_id: str, reason: str, operator: str) -> ControlResult:
+        return self._locks(bay_id).unlock(bay_id, reason, operator)
+
+    def reset_lock(self, bay_id: str, operator: str) -> ControlResult:
+        return self._locks(bay_id).reset(bay_id, operator)
+
+    def set_maintenance(self, bay_id: str, on: bool, operator: str) -> ControlResult:
+        return self._locks(bay_id).set_maintenance(bay_id, on, operator)
+
+    def _locks(self, bay_id: str) -> LockManager:
         self._bay(bay_id)
         if self.lock_manager is None:
             raise ControlError("no_lock", "this agent has no lock controller attached")
-        return self.lock_manager.unlock(bay_id, reason, operator)
+        return self.lock_manager
 
     def snapshot(self, bay_id: str | None) -> str:
         if bay_id is not None:

@@ -45,3 +45,9 @@ class AgentControl(Protocol):
 
     def charger_status(self, bay_id: str, status: str) -> ControlResult:
         """``status`` in CHARGER_STATES; ``finished`` while parked starts the overstay timer."""
+
+    def reset_lock(self, bay_id: str, operator: str) -> ControlResult:
+        """Clear a latched lock FAULT (refused while its cause persists); the lock stays down."""
+
+    def set_maintenance(self, bay_id: str, on: bool, operator: str) -> ControlResult:
+        """Maintenance mode: the lock is held DOWN and makes no automatic moves."""

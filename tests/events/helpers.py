@@ -178,6 +178,14 @@ class RecordingControl:
         self.calls.append(("charger_status", bay_id, status))
         return ControlResult(True, f"charger {status}")
 
+    def reset_lock(self, bay_id: str, operator: str) -> ControlResult:
+        self.calls.append(("reset_lock", bay_id, operator))
+        return ControlResult(True, "fault cleared", {"lock": "down"})
+
+    def set_maintenance(self, bay_id: str, on: bool, operator: str) -> ControlResult:
+        self.calls.append(("set_maintenance", bay_id, on, operator))
+        return ControlResult(True, f"maintenance {'on' if on else 'off'}", {"lock": "down"})
+
 
 class ChildAgent:
     """``python -m tests.events.agent_child`` as a real process we can SIGKILL."""

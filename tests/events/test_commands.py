@@ -73,6 +73,10 @@ def test_every_command_round_trips_with_correlation_data(agent):
     assert r["ok"] and r["data"] == {"allow": 1, "deny": 0}
     r = ask(backend, "charger-status", {"ts": ts, "bay": "B2", "status": "finished"})
     assert r["ok"] and r["message"] == "charger finished"
+    r = ask(backend, "lock-reset", {"ts": ts, "bay": "B1", "operator": "carol", "reason": "arm inspected"})
+    assert (r["ok"], r["command"], r["message"]) == (True, "lock-reset", "fault cleared")
+    r = ask(backend, "maintenance", {"ts": ts, "bay": "B1", "on": True, "operator": "carol"})
+    assert (r["ok"], r["message"]) == (True, "maintenance on")
     assert control.calls == [
         ("lock", "B1", "fuel car", "alice"),
         ("lock", "B3", "fuel car", "alice"),
@@ -81,6 +85,8 @@ def test_every_command_round_trips_with_correlation_data(agent):
         ("reload_config",),
         ("set_lists", ["京AD12345"], []),
         ("charger_status", "B2", "finished"),
+        ("reset_lock", "B1", "carol"),
+        ("set_maintenance", "B1", True, "carol"),
     ]
 
 
@@ -94,6 +100,8 @@ BAD = [
     ("lock", {"ts": 0, "bay": "B1", "reason": "x"}, "schema_violation"),  # no operator
     ("lock", {"ts": 0, "bay": "B1", "reason": "x", "operator": "o", "force": True}, "schema_violation"),
     ("charger-status", {"ts": 0, "bay": "B1", "status": "maybe"}, "schema_violation"),
+    ("maintenance", {"ts": 0, "bay": "B1", "on": "yes", "operator": "o"}, "schema_violation"),
+    ("lock-reset", {"ts": 0, "bay": "B1"}, "schema_violation"),  # no operator
     ("set-lists", {"ts": 0}, "schema_violation"),
     ("lock", {"ts": "yesterday-ish", "bay": "B1", "reason": "x", "operator": "o"}, "schema_violation"),
     ("lock", {"ts": "2026-01-01T08:00:00", "bay": "B1", "reason": "x", "operator": "o"}, "schema_violation"),

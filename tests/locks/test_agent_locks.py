@@ -10,7 +10,7 @@ import pytest
 
 from edge_agent.events.types import EventType
 from edge_agent.runtime.agent import Agent
-from edge_agent.runtime.scenario import ScriptedSource, demo_story, scene_config
+from edge_agent.runtime.scenario import EMPTY, ScriptedSource, demo_story, hold, scene_config
 from edge_agent.locks.stage import attach_locks
 
 FPS = 5.0
@@ -66,5 +66,51 @@ def test_demo_story_drives_the_locks(pipeline, tmp_path, clock):  # noqa: ANN001
         assert agent.lock("A", "night", "ops").ok is True  # already up
         res = agent.unlock("B", "let the tow truck in", "ops")
         assert res.ok and res.data["lock_id"] == "lock-B"
+    finally:
+        agent.stop()
+
+
+class _NoPlates:
+    def process(self, frame):  # noqa: ANN001, ANN201 - PlateReader: this test is about commands
+        return []
+
+
+def test_fault_reset_and_maintenance_commands_reach_the_lock(tmp_path, clock):  # noqa: ANN001
+    """A stalled motor latches a FAULT; ``reset_lock`` (MQTT ``lock-reset``) clears it once the cause is
+    gone; ``set_maintenance`` (MQTT ``maintenance``) holds the lock down with no automatic rise."""
+    locks = [{"id": "lock-A", "bay": "A", "driver": "simulator", "auto_raise_delay_s": 20,
+              "simulator": {"travel_time_s": 2.0, "start": "down"}}]
+    agent = Agent(scene_config(str(tmp_path), locks=locks), clock=clock,
+                  source=ScriptedSource(hold(300, EMPTY), clock), reader=_NoPlates())
+    manager = attach_locks(agent, thread=False)
+    seen: list = []
+    agent.bus.subscribe(seen.append)
+    agent.start()
+
+    def run(seconds: float) -> None:
+        for _ in range(int(seconds * 10)):
+            agent.step()
+            manager.tick()
+            clock.advance(0.1)
+
+    try:
+        arm = manager.driver("A").arm
+        arm.stall()
+        run(40)  # bay free → the controller tries to raise; the stalled motor times out
+        assert manager.state("A") == "fault"
+        assert [e.data["code"] for e in seen if e.type == EventType.LOCK_FAULT][:1] == ["motor_timeout"]
+        arm.stall(False)
+        res = agent.reset_lock("A", "ops")
+        assert res.ok, res.message
+        run(5)  # cleared, and the bay has long been free: the policy raises it now the motor works
+        assert manager.state("A") == "up"
+        assert agent.set_maintenance("A", True, "ops").ok
+        run(5)
+        assert manager.state("A") == "down"
+        run(60)  # free for a minute: in maintenance no automatic rise
+        assert manager.state("A") == "down"
+        assert agent.set_maintenance("A", False, "ops").ok
+        run(25)
+        assert manager.state("A") == "up"
     finally:
         agent.stop()
