@@ -99,10 +99,25 @@ def cross_section_problems(cfg) -> list[tuple[tuple, str]]:  # noqa: ANN001 - Ag
             problems.append((("bays", i, "lock_id"), f"lock {bay.lock_id!r} is already used by bay {used[bay.lock_id]!r}"))
         used.setdefault(bay.lock_id, bay.id)
     bay_ids = [b.id for b in cfg.bays]
+    by_lock = {b.lock_id: b.id for b in cfg.bays if b.lock_id}
+    locked_bays: dict[str, str] = {}
     for i, lock in enumerate(cfg.locks):
         bay = getattr(lock, "bay", None)
         if bay is not None and bay not in bay_ids:
             problems.append((("locks", i, "bay"), f"unknown bay {bay!r} (bays: {', '.join(bay_ids) or 'none'})"))
+            continue
+        named_by = by_lock.get(lock.id)
+        if bay is not None and named_by is not None and named_by != bay:
+            problems.append((("locks", i, "bay"), f"{bay!r}, but bay {named_by!r} names this lock in its lock_id"))
+            continue
+        bay = bay or named_by
+        if bay is None:
+            problems.append((("locks", i, "bay"), f"lock {lock.id!r} is not assigned to a bay "
+                                                  "(set locks[].bay or the bay's lock_id)"))
+        elif bay in locked_bays:
+            problems.append((("locks", i, "bay"), f"bay {bay!r} already has lock {locked_bays[bay]!r}"))
+        else:
+            locked_bays[bay] = lock.id
     if not cfg.bays:
         problems.append((("bays",), "needs at least one bay"))
     return problems

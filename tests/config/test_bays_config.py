@@ -67,6 +67,16 @@ def test_unknown_lock_id():
     assert problems(bays=bays) == ["bays[0].lock_id: unknown lock 'L9' (locks: none configured)"]
 
 
+@pytest.mark.parametrize("locks, bays, expected", [
+    ([{"id": "L1"}], None, "locks[0].bay: lock 'L1' is not assigned to a bay (set locks[].bay or the bay's lock_id)"),
+    ([{"id": "L1", "bay": "B"}], [{"lock_id": "L1"}, {}], "locks[0].bay: 'B', but bay 'A' names this lock in its lock_id"),
+    ([{"id": "L1", "bay": "A"}, {"id": "L2", "bay": "A"}], None, "locks[1].bay: bay 'A' already has lock 'L1'"),
+])
+def test_locks_must_each_guard_one_bay(locks, bays, expected):
+    data_bays = [{**b, **(extra or {})} for b, extra in zip(GOOD["bays"], bays or [{}, {}])]
+    assert problems(locks=locks, bays=data_bays) == [expected]
+
+
 def test_occupancy_hysteresis_must_be_ordered():
     out = problems(occupancy={"enter_fraction": 0.2, "exit_fraction": 0.3})
     assert out == ["occupancy.exit_fraction: must be below enter_fraction (hysteresis)"]
