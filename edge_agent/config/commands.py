@@ -20,7 +20,7 @@ def _check(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(exc.report(), file=sys.stderr)
         return 2
-    locks = sum(1 for b in cfg.bays if b.lock_id)
+    locks = len(cfg.locks)
     print(
         f"{args.file}: ok — site {cfg.site.site_id}, device {cfg.site.device_id}, "
         f"{len(cfg.bays)} bay(s), {locks} lock(s), camera {cfg.camera.source}, "
