@@ -28,6 +28,21 @@ from edge_agent.config.mqtt import BrokerAddress, MqttConfig, MqttSecrets
 log = logging.getLogger(__name__)
 
 
+class _NotConnectedIsDebug(logging.Filter):
+    """paho logs "Client is not connected" at ERROR on every retry while the broker is away;
+    our own connection-state lines already say that once, with the reason, so demote it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR and str(record.msg).startswith("Client is not connected"):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+        return True
+
+
+_PAHO_LOG = logging.getLogger(f"{__name__}.paho")
+_PAHO_LOG.addFilter(_NotConnectedIsDebug())
+
+
 @dataclass(frozen=True)
 class LinkStatus:
     """What the health page / doctor show: ``state`` is one of starting, connecting, connected,
@@ -124,7 +139,7 @@ class Connection:
             clean_session=None if self._v5 else True,
         )
         c.suppress_exceptions = True  # and logged through enable_logger
-        c.enable_logger(logging.getLogger(f"{__name__}.paho"))
+        c.enable_logger(_PAHO_LOG)
         apply_tls_and_login(c, cfg, secrets.password)
         c.will_set(will[0], will[1], qos=1, retain=True)
         c.reconnect_delay_set(cfg.reconnect_min_s, cfg.reconnect_max_s)
