@@ -23,7 +23,7 @@ def repo() -> Path:
 def models_dir() -> Path:
     from edge_agent.perception.fetch import verify
 
-    bad = verify(MODELS)
+    bad = verify(MODELS, {"default"})
     if bad:
         pytest.fail(f"model files missing: run `edge-agent models fetch` ({bad[0][0].dest}: {bad[0][1]})")
     return MODELS

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import paho.mqtt.client as mqtt
 
 from edge_agent.config.mqtt import BrokerAddress, SecretError, read_secrets
+from edge_agent.events.connection import apply_tls_and_login
 from edge_agent.ops.checks import Check, with_timeout
 
 if TYPE_CHECKING:
@@ -46,20 +47,11 @@ def _probe(cfg: "AgentConfig", addr: BrokerAddress, password: str | None, timeou
         protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
     )
     client.connect_timeout = timeout
+    apply_tls_and_login(client, m, password)  # exactly what the agent's own connection does
     how = []
     if addr.tls:
-        tls = m.tls
-        client.tls_set(
-            ca_certs=tls.ca_file if tls else None,
-            certfile=tls.cert_file if tls else None,
-            keyfile=tls.key_file if tls else None,
-            cert_reqs=ssl.CERT_REQUIRED,
-        )
-        if tls and not tls.check_hostname:
-            client.tls_insecure_set(True)
-        how.append("TLS" + (" + client cert" if tls and tls.cert_file else ""))
+        how.append("TLS" + (" + client cert" if m.tls and m.tls.cert_file else ""))
     if m.username:
-        client.username_pw_set(m.username, password)
         how.append(f"user {m.username}")
     result: dict[str, object] = {}
     client.on_connect = lambda c, u, flags, rc, props=None: result.setdefault("rc", rc)

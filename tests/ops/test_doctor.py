@@ -126,7 +126,7 @@ def test_gpio_rows(write_config, tmp_path, monkeypatch):
 
     monkeypatch.setattr(Device, "pin_factory", None)  # whatever another test left behind
     monkeypatch.delenv("GPIOZERO_PIN_FACTORY", raising=False)
-    sim = load_config(write_config("sim.yaml", locks=[{"id": "L1", "driver": "simulator"}]))
+    sim = load_config(write_config("sim.yaml", locks=[{"id": "L1", "bay": "A1", "driver": "simulator"}]))
     assert check_gpio(sim, env={}, chips=[]).status == "skip"
     chip = tmp_path / "gpiochip0"
     chip.write_bytes(b"")
@@ -161,7 +161,7 @@ def test_gpio_with_gpiozero_mock_factory(write_config):
 
 def _gpiozero_lock() -> dict:
     return {
-        "id": "L1", "driver": "gpiozero",
+        "id": "L1", "bay": "A1", "driver": "gpiozero",
         "motor": {"up": {"pin": 17}, "down": {"pin": 27}},
         "switches": {"down": {"pin": 5}, "up": {"pin": 6}},
     }
