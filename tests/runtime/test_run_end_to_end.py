@@ -76,3 +76,55 @@ def test_fuel_car_story_reaches_the_backend(tmp_path: Path, broker, models_dir: 
     # the violation's evidence is on disk
     store = EvidenceStore(tmp_path / "data" / "evidence", SystemClock(), 30, 1 << 30)
     assert store.image_path(story[2]["evidence_id"], "frame").is_file()
+
+
+def _start(config: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "edge_agent", "run", "--config", str(config), "--quiet"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.broker
+def test_sigterm_stops_cleanly_and_sigkill_leaves_offline(tmp_path: Path, broker, models_dir: Path) -> None:  # noqa: F811
+    """SIGTERM: exit 0 within 5 s, every logged event delivered, `offline` (clean) retained.
+    SIGKILL of a restarted agent: the broker's will says `offline` within 2 s."""
+    import signal
+    import time
+
+    _frames(tmp_path / "frames")
+    config = _config(tmp_path, broker.port, models_dir)
+    data = yaml.safe_load(config.read_text())
+    data["camera"]["loop"] = True  # a camera that never ends: only a signal stops the agent
+    config.write_text(yaml.safe_dump(data, allow_unicode=True))
+    sub = Subscriber(broker.port, "edge/s1/cam1/#").start()
+    try:
+        proc = _start(config)
+        sub.wait_for("edge/s1/cam1/events", lambda m: m.json()["type"] == "violation_started", timeout=60)
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(10)
+        took = time.monotonic() - t0
+        assert rc == 0, proc.stderr.read()[-3000:]
+        assert took < 5.0
+        status = sub.wait_for("edge/s1/cam1/status", lambda m: m.json()["state"] == "offline")
+        assert status.json()["clean"] is True
+        logged = [json.loads(x) for x in (tmp_path / "data" / "events.jsonl").read_text().splitlines()]
+        logged_ids = {e["event_id"] for e in logged if e.get("kind") == "event"}
+        got = {m.json()["event_id"] for m in sub.on("edge/s1/cam1/events")}
+        assert logged_ids and logged_ids <= got  # 0 lost through the shutdown
+
+        proc = _start(config)
+        sub.wait_for("edge/s1/cam1/status", lambda m: m.json()["state"] == "online" and m.json()["started"]
+                     != status.json()["started"], timeout=60)
+        proc.kill()
+        t1 = time.monotonic()
+        proc.wait(10)
+        sub.wait_for("edge/s1/cam1/status", lambda m: m.json()["state"] == "offline"
+                     and m.json().get("clean") is not True, timeout=5)  # the will, not a clean goodbye
+        assert time.monotonic() - t1 < 2.0
+    finally:
+        sub.stop()
+    late = Subscriber(broker.port, "edge/s1/cam1/status").start()  # a backend connecting later
+    try:
+        assert late.wait_for("edge/s1/cam1/status").json()["state"] == "offline"  # retained
+    finally:
+        late.stop()
