@@ -14,6 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+import yaml
+
 from edge_agent.bays.monitor import BayMonitor, PlateReader
 from edge_agent.camera.health import HealthTracker
 from edge_agent.camera.source import FrameSource, open_source
@@ -23,7 +25,7 @@ from edge_agent.config.models import AgentConfig
 from edge_agent.events.bus import EventBus
 from edge_agent.events.types import Event, EventType
 from edge_agent.evidence.store import EvidenceStore
-from edge_agent.perception.lists import PlateLists
+from edge_agent.perception.lists import PlateLists, normalise_plate
 from edge_agent.runtime.control import CHARGER_STATES, ControlError, ControlResult
 
 log = logging.getLogger(__name__)
@@ -236,10 +238,32 @@ class Agent:
         return eid
 
     def set_lists(self, allow: list[str] | None, deny: list[str] | None) -> ControlResult:
+        """Apply at once (open visits are re-decided) and keep them in the config file, so a
+        reload or restart does not bring the old lists back."""
         self.lists.update(allow=allow, deny=deny)
+        saved = self._save_lists()
         events = self.monitor.reverify()
-        return ControlResult(True, f"lists updated ({len(self.lists.allow)} allowed, {len(self.lists.deny)} denied)",
-                             {"events": [e.event_id for e in events]})
+        return ControlResult(True, f"lists updated ({len(self.lists.allow)} allowed, {len(self.lists.deny)} denied)"
+                             + ("" if saved else "; not saved to the config file"),
+                             {"events": [e.event_id for e in events], "saved": saved})
+
+    def _save_lists(self) -> bool:
+        path = self.cfg.source_path
+        if path is None:
+            return False
+        from edge_agent.config.configfile import ConfigFile
+
+        f = ConfigFile(path, self.clock)
+        try:
+            allow, deny = f.lists()
+            if sorted(map(normalise_plate, allow)) == self.lists.allow and \
+                    sorted(map(normalise_plate, deny)) == self.lists.deny:
+                return True  # already there (the web page writes the file first)
+            f.set_lists(self.lists.allow, self.lists.deny)
+        except (OSError, ConfigError, yaml.YAMLError) as exc:
+            log.warning("lists applied but not saved to %s: %s", path, exc)
+            return False
+        return True
 
     def charger_status(self, bay_id: str, status: str) -> ControlResult:
         self._bay(bay_id)

@@ -24,7 +24,7 @@ from edge_agent.evidence.violations import ViolationLog
 from edge_agent.perception.lists import PlateLists
 from edge_agent.web import routes_auth, routes_site, routes_violations
 from edge_agent.web.auth import LoginLimiter, UsersFile, session_secret
-from edge_agent.web.configfile import ConfigFile
+from edge_agent.config.configfile import ConfigFile
 from edge_agent.web.context import TEMPLATES, CsrfFailed, NotAuthenticated, WebContext
 
 STATIC = Path(__file__).parent / "static"

@@ -21,7 +21,7 @@ from edge_agent.config.models import AgentConfig
 from edge_agent.evidence.violations import ViolationLog
 from edge_agent.perception.lists import PlateLists
 from edge_agent.web.auth import LoginLimiter, UsersFile
-from edge_agent.web.configfile import ConfigFile
+from edge_agent.config.configfile import ConfigFile
 from edge_agent.web.i18n import LANGUAGES, translator
 
 TEMPLATES = Path(__file__).parent / "templates"

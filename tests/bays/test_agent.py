@@ -134,6 +134,25 @@ def test_reload_config_from_file(pipeline, tmp_path, clock):
     assert not bad.ok and bad.data["problems"] and agent.cfg.timers.fuel_grace_s == 5
 
 
+def test_lists_set_remotely_are_saved_and_survive_a_reload(pipeline, tmp_path, clock):
+    """MQTT ``set-lists`` → the config file, so a later reload (or restart) keeps them."""
+    cfg_path = tmp_path / "agent.yaml"
+    data = yaml.safe_load((REPO / "config" / "demo.yaml").read_text(encoding="utf-8"))
+    data["data_dir"] = str(tmp_path / "data")
+    cfg_path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    from edge_agent.config import load_config
+
+    agent = Agent(load_config(cfg_path), clock=clock, source=ScriptedSource(hold(60, EMPTY), clock), reader=pipeline)
+    res = agent.set_lists(allow=["粤B 12345"], deny=["京A12345"])
+    assert res.ok and res.data["saved"] is True
+    saved = yaml.safe_load(cfg_path.read_text(encoding="utf-8"))["lists"]
+    assert saved == {"allow": ["粤B12345"], "deny": ["京A12345"]}
+    assert len(list(tmp_path.glob("agent.yaml.bak-*"))) == 1
+    assert agent.reload_config().ok and agent.lists.lookup("粤B12345") == "allow"
+    assert agent.set_lists(allow=["粤B12345"], deny=None).data["saved"] is True
+    assert len(list(tmp_path.glob("agent.yaml.bak-*"))) == 1  # unchanged lists: the file is not rewritten
+
+
 def test_json_lines_sink(tmp_path, clock):
     from edge_agent.events.bus import EventBus
 

@@ -1,6 +1,7 @@
-"""Edits of the one YAML config from the page: validate like check-config, back up, replace atomically.
+"""Edits of the one YAML config at run time: validate like check-config, back up, replace atomically.
 
-The page changes two sections: ``bays`` (installer) and ``lists`` (allow / deny from a violation).
+The web page changes two sections: ``bays`` (installer) and ``lists`` (allow / deny from a
+violation); the agent persists lists changed over MQTT (``set-lists``) the same way.
 Lists live in the config's ``lists`` section rather than a side file so there is one source of
 truth that ``check-config`` validates and a restart picks up. Comments in the YAML are not kept
 (PyYAML drops them); the previous file is kept as ``NAME.bak-YYYYmmddTHHMMSS`` beside it.
@@ -62,6 +63,12 @@ class ConfigFile:
                 new.append(entry)
             data["bays"] = new
         return self.update(change)
+
+    def lists(self) -> tuple[list[str], list[str]]:
+        """The allow and deny lists as the file has them now."""
+        lists = self.read().get("lists")
+        lists = lists if isinstance(lists, dict) else {}
+        return list(lists.get("allow") or []), list(lists.get("deny") or [])
 
     def set_lists(self, allow: list[str], deny: list[str]) -> tuple[AgentConfig, Path]:
         def change(data: dict[str, Any]) -> None:
