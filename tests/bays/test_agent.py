@@ -185,8 +185,11 @@ def test_run_command_on_a_folder_of_frames(tmp_path):
                        capture_output=True, text=True, timeout=180)
     assert r.returncode == 0, r.stderr[-2000:]
     events = [json.loads(x) for x in r.stdout.splitlines() if x.startswith("{")]
-    story = [e["type"] for e in events if e["kind"] == "event"]
+    story = [e["type"] for e in events if e["kind"] == "event" and not e["type"].startswith("lock_")]
     assert story[:2] == ["vehicle_arrived", "vehicle_identified"]
+    # demo.yaml's simulated lock on bay A starts up and lowers for the NEV
+    lock_a = [e["data"]["state"] for e in events if e.get("type") == "lock_moved" and e["bay_id"] == "A"]
+    assert lock_a[0] == "up" and "down" in lock_a
     ident = next(e for e in events if e.get("type") == "vehicle_identified")
     assert ident["data"]["plate"] == "粤BD12345" and ident["bay_id"] == "A"
     logged = (tmp_path / "data" / "events.jsonl").read_text(encoding="utf-8").splitlines()

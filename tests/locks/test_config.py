@@ -8,7 +8,6 @@ from edge_agent.clock import FakeClock
 from edge_agent.config.load import ConfigError
 from edge_agent.events.bus import EventBus
 from edge_agent.locks import build_locks
-from edge_agent.locks.manager import LockSetupError
 from edge_agent.runtime.control import ControlError
 from tests.locks.conftest import SW_DOWN, UP, agent_config, gpio_lock, sim_lock
 
@@ -51,8 +50,8 @@ def test_bad_lock_config_names_the_key(lock, expected):
 
 def test_lock_must_sit_on_a_known_bay():
     assert problems(sim_lock(bay="B9")) == ["locks[0].bay: unknown bay 'B9' (bays: B1)"]
-    with pytest.raises(LockSetupError, match="not assigned to a bay"):
-        build_locks(agent_config(sim_lock(bay=None)), EventBus(), FakeClock())
+    assert problems(sim_lock(bay=None)) == [
+        "locks[0].bay: lock 'L1' is not assigned to a bay (set locks[].bay or the bay's lock_id)"]
 
 
 def test_unknown_bay_command_is_a_control_error():
