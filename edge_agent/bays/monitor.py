@@ -71,6 +71,35 @@ class BayMonitor:
         """Stop listening to the bus (a reload replaces this monitor)."""
         self._unsubscribe()
 
+    def set_timers(self, cfg: AgentConfig) -> None:
+        """A reload that changed only timers: running visits keep their story under the new times."""
+        with self._lock:
+            self.cfg = cfg
+            for m in self.machines.values():
+                m.t = cfg.timers
+
+    def adopt(self, old: "BayMonitor") -> list[str]:
+        """A reload that changed bays or occupancy: each bay whose polygon is unchanged keeps its
+        story (visit, plate consensus, violation) from ``old``. Its empty-bay reference is learned
+        anew, so an occupied bay is judged by plate reads until the car leaves (as after a start
+        with a car already parked). Returns the bays kept."""
+        kept = []
+        with self._lock:
+            before = {b.id: b.polygon for b in old.cfg.bays}
+            for b in self.cfg.bays:
+                if b.id not in old.machines or before.get(b.id) != b.polygon:
+                    continue
+                m = old.machines[b.id]
+                m.t, m.identify_reads = self.cfg.timers, self.cfg.occupancy.identify_reads
+                self.machines[b.id] = m
+                if b.id in old._best:
+                    self._best[b.id] = old._best[b.id]
+                if not m.idle:
+                    self._untrusted.add(b.id)
+                self.bus.publish_state(m.state())
+                kept.append(b.id)
+        return kept
+
     def _verdict(self, text: str, colour: str):  # noqa: ANN202 - Verdict
         return decide_visit(text, colour, self.lists)
 

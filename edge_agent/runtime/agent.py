@@ -290,16 +290,19 @@ class Agent:
         self.lists.update(allow=new.lists.allow, deny=new.lists.deny)
         old_monitor = self.monitor
         self.cfg = new
-        if {"bays", "timers", "occupancy"} & set(changed):
+        kept: list[str] = self.bay_ids()
+        if {"bays", "occupancy"} & set(changed):
             old_monitor.close()
             self.monitor = BayMonitor(new, self.bus, self.clock, self.lists, self.evidence)
+            kept = self.monitor.adopt(old_monitor)  # unchanged bays keep their story
             for bay, sensor in self._sensors.items():  # keep presence sensors the lock stage attached
                 if bay in self.monitor.fusion:
                     self.monitor.set_sensor(bay, sensor)
-        else:
-            self.monitor.reverify()
+        elif "timers" in changed:
+            self.monitor.set_timers(new)
+        self.monitor.reverify()
         if "perception" in changed:
             self.reader = self._reader_factory(new, self.lists)
         return ControlResult(True, "config reloaded" + (f" ({', '.join(changed)} changed)" if changed else ""),
-                             {"changed": changed, "config_hash": new.config_hash,
+                             {"changed": changed, "config_hash": new.config_hash, "bays_kept": kept,
                               "restart_needed": ["camera"] if "camera" in changed else []})

@@ -134,6 +134,41 @@ def test_reload_config_from_file(pipeline, tmp_path, clock):
     assert not bad.ok and bad.data["problems"] and agent.cfg.timers.fuel_grace_s == 5
 
 
+def test_reload_keeps_the_story_of_unchanged_bays(pipeline, tmp_path, clock):
+    """SIGHUP / MQTT reload-config: new timers or another bay's polygon never lose a parked car's visit."""
+    cfg_path = tmp_path / "agent.yaml"
+    data = yaml.safe_load((REPO / "config" / "demo.yaml").read_text(encoding="utf-8"))
+    data["data_dir"] = str(tmp_path / "data")
+    cfg_path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    from edge_agent.config import load_config
+
+    src = ScriptedSource(hold(3, EMPTY) + hold(300, Scene(cars=(FUEL,))), clock)
+    agent = Agent(load_config(cfg_path), clock=clock, source=src, reader=pipeline)
+    events: list[Event] = []
+    agent.bus.subscribe(events.append)
+    agent.start()
+    run_scripted(agent.step, clock, 10, 5)
+    before = agent.bus.states()["B"]
+    assert before.state == "identified" and before.plate == "京A12345"
+
+    data["timers"]["fuel_grace_s"] = 12  # parked ~7 s so far: the violation now comes sooner
+    cfg_path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    res = agent.reload_config()
+    assert res.data["changed"] == ["timers"] and res.data["bays_kept"] == ["A", "B"]
+    assert agent.bus.states()["B"].visit_id == before.visit_id
+
+    data["bays"][0]["polygon"][0] = [70, 205]  # the installer moves a corner of bay A
+    cfg_path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    res = agent.reload_config()
+    assert "bays" in res.data["changed"] and res.data["bays_kept"] == ["B"]
+    n = len(events)
+    run_scripted(agent.step, clock, 15, 5)
+    after = [e for e in events[n:] if e.bay_id == "B"]
+    assert [e.type for e in after] == ["violation_started"]  # no new arrival, no departure
+    assert after[0].visit_id == before.visit_id and after[0].data["parked_s"] <= 13
+    agent.stop()
+
+
 def test_lists_set_remotely_are_saved_and_survive_a_reload(pipeline, tmp_path, clock):
     """MQTT ``set-lists`` → the config file, so a later reload (or restart) keeps them."""
     cfg_path = tmp_path / "agent.yaml"
