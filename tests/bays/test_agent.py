@@ -114,14 +114,20 @@ def test_charger_finished_via_control(parked, clock):
     assert "overstay_started" in [e.type for e in events]
 
 
-def test_reload_config_from_file(pipeline, tmp_path, clock):
+def _demo_file(tmp_path):  # noqa: ANN001, ANN202
+    """config/demo.yaml copied to a file of the test's own (reload and list edits write it)."""
+    from edge_agent.config import load_config
+
     cfg_path = tmp_path / "agent.yaml"
     data = yaml.safe_load((REPO / "config" / "demo.yaml").read_text(encoding="utf-8"))
     data["data_dir"] = str(tmp_path / "data")
     cfg_path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    from edge_agent.config import load_config
+    return cfg_path, data, load_config(cfg_path)
 
-    agent = Agent(load_config(cfg_path), clock=clock, source=ScriptedSource(hold(60, EMPTY), clock), reader=pipeline)
+
+def test_reload_config_from_file(pipeline, tmp_path, clock):
+    cfg_path, data, cfg = _demo_file(tmp_path)
+    agent = Agent(cfg, clock=clock, source=ScriptedSource(hold(60, EMPTY), clock), reader=pipeline)
     data["lists"]["deny"] = ["粤BD12345"]
     cfg_path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     res = agent.reload_config()
@@ -136,14 +142,9 @@ def test_reload_config_from_file(pipeline, tmp_path, clock):
 
 def test_reload_keeps_the_story_of_unchanged_bays(pipeline, tmp_path, clock):
     """SIGHUP / MQTT reload-config: new timers or another bay's polygon never lose a parked car's visit."""
-    cfg_path = tmp_path / "agent.yaml"
-    data = yaml.safe_load((REPO / "config" / "demo.yaml").read_text(encoding="utf-8"))
-    data["data_dir"] = str(tmp_path / "data")
-    cfg_path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    from edge_agent.config import load_config
-
+    cfg_path, data, cfg = _demo_file(tmp_path)
     src = ScriptedSource(hold(3, EMPTY) + hold(300, Scene(cars=(FUEL,))), clock)
-    agent = Agent(load_config(cfg_path), clock=clock, source=src, reader=pipeline)
+    agent = Agent(cfg, clock=clock, source=src, reader=pipeline)
     events: list[Event] = []
     agent.bus.subscribe(events.append)
     agent.start()
@@ -171,13 +172,8 @@ def test_reload_keeps_the_story_of_unchanged_bays(pipeline, tmp_path, clock):
 
 def test_lists_set_remotely_are_saved_and_survive_a_reload(pipeline, tmp_path, clock):
     """MQTT ``set-lists`` → the config file, so a later reload (or restart) keeps them."""
-    cfg_path = tmp_path / "agent.yaml"
-    data = yaml.safe_load((REPO / "config" / "demo.yaml").read_text(encoding="utf-8"))
-    data["data_dir"] = str(tmp_path / "data")
-    cfg_path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    from edge_agent.config import load_config
-
-    agent = Agent(load_config(cfg_path), clock=clock, source=ScriptedSource(hold(60, EMPTY), clock), reader=pipeline)
+    cfg_path, data, cfg = _demo_file(tmp_path)
+    agent = Agent(cfg, clock=clock, source=ScriptedSource(hold(60, EMPTY), clock), reader=pipeline)
     res = agent.set_lists(allow=["粤B 12345"], deny=["京A12345"])
     assert res.ok and res.data["saved"] is True
     saved = yaml.safe_load(cfg_path.read_text(encoding="utf-8"))["lists"]
