@@ -2,7 +2,8 @@
 
 Each stage registers its own subcommands (``register(subparsers)`` in its ``commands``
 module), so this file only wires them together and owns exit codes:
-0 ok, 1 the job ran but something failed, 2 bad usage or invalid config.
+0 ok, 1 the job ran but something failed, 2 bad usage or invalid config (a ``ConfigError``
+raised by any command is reported here, with every problem and its key path).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import logging
 import sys
 
 from edge_agent import __version__
+from edge_agent.config.load import ConfigError
 
 # Modules that add subcommands; each has ``register(subparsers) -> None``.
 COMMAND_MODULES = (
@@ -53,5 +55,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
+    except ConfigError as exc:  # any command: one readable report naming the keys, exit 2
+        print(exc.report(), file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130

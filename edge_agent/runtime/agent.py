@@ -23,6 +23,7 @@ from edge_agent.clock import Clock, SystemClock
 from edge_agent.config.load import ConfigError, load_config
 from edge_agent.config.models import AgentConfig
 from edge_agent.events.bus import EventBus
+from edge_agent.events.health import HealthFigures
 from edge_agent.events.types import Event, EventType
 from edge_agent.evidence.store import EvidenceStore
 from edge_agent.perception.lists import PlateLists, normalise_plate
@@ -193,10 +194,8 @@ class Agent:
                 "detector_runs": self.monitor.detector_runs, "inference_ms": self.monitor.inference_ms,
                 "bays": {b: s.to_dict() for b, s in self.bus.states().items()}}
 
-    def health_figures(self) -> "HealthFigures":
+    def health_figures(self) -> HealthFigures:
         """For the MQTT heartbeat (called on the link's thread; reads only)."""
-        from edge_agent.events.health import HealthFigures
-
         h = self.health.health()
         return HealthFigures(fps=h.fps, inference_ms=self.monitor.inference_ms, camera_ok=h.ok,
                              extra={"frames": self.monitor.frames, "detector_runs": self.monitor.detector_runs,

@@ -9,7 +9,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from edge_agent.config.load import ConfigError, load_config
+from edge_agent.config.load import load_config
 
 log = logging.getLogger(__name__)
 
@@ -38,16 +38,12 @@ def _run(args: argparse.Namespace) -> int:
     from edge_agent.runtime.assemble import assemble
     from edge_agent.runtime.sinks import JsonLinesSink
 
-    try:
-        cfg = load_config(args.config)
-        secrets = read_secrets(cfg.mqtt).values() if cfg.mqtt.enabled else ()
-        setup_logging(cfg.ops.logging, secrets=secrets, verbose=getattr(args, "verbose", False))
-        events_log = Path(cfg.data_dir) / "events.jsonl"
-        parts = assemble(cfg, config_path=args.config, sinks=lambda a: [
-            JsonLinesSink(a.bus, events_log, None if args.quiet else sys.stdout)])
-    except ConfigError as exc:
-        print(exc.report(), file=sys.stderr)
-        return 2
+    cfg = load_config(args.config)  # ConfigError here or below: reported by the cli, exit 2
+    secrets = read_secrets(cfg.mqtt).values() if cfg.mqtt.enabled else ()
+    setup_logging(cfg.ops.logging, secrets=secrets, verbose=getattr(args, "verbose", False))
+    events_log = Path(cfg.data_dir) / "events.jsonl"
+    parts = assemble(cfg, config_path=args.config, sinks=lambda a: [
+        JsonLinesSink(a.bus, events_log, None if args.quiet else sys.stdout)])
     agent = parts.agent
     ops = OpsRuntime(cfg, agent.bus, agent.clock)
     ops.plan.add("stop frames", agent.source.stop, timeout_s=1.0)

@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from edge_agent.config.load import ConfigError, load_config
+from edge_agent.config.load import load_config
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,20 +34,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     ls.set_defaults(func=_users)
 
 
-def _load(path: str):
-    try:
-        return load_config(path)
-    except ConfigError as exc:
-        print(exc.report(), file=sys.stderr)
-        return None
-
-
 def _users(args: argparse.Namespace) -> int:
     from edge_agent.web.auth import UsersFile
 
-    cfg = _load(args.config)
-    if cfg is None:
-        return 2
+    cfg = load_config(args.config)
     users = UsersFile(cfg.web.file(cfg.web.users_file, cfg.source_path))
     return {"add": _users_add, "remove": _users_remove, "list": _users_list}[args.users_cmd](users, args)
 
@@ -105,9 +95,7 @@ def _review(args: argparse.Namespace) -> int:
     from edge_agent.web.offline import OfflineControl
     from edge_agent.web.server import build_web
 
-    cfg = _load(args.config)
-    if cfg is None:
-        return 2
+    cfg = load_config(args.config)
     if args.host:
         cfg.web.host = args.host
     if args.port is not None:
