@@ -29,7 +29,7 @@ class BayConfig(StrictModel):
         if any(x < 0 or y < 0 for x, y in v):
             raise ValueError("points must have non-negative pixel coordinates")
         if _polygon_area(v) < 1.0:
-            raise ValueError("points are in a line (the polygon has no area)")
+            raise ValueError("points are in a line (the polygon encloses under 1 square pixel)")
         return v
 
 

@@ -48,6 +48,8 @@ def parse_config(data: Any, source: str = "<config>", base_dir: Path | None = No
         for err in exc.errors():
             loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
             msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                msg = "unknown key (not a setting of this section; check the spelling)"
             problems.append(f"{key_path(loc)}: {msg}")
         raise ConfigError(source, problems) from None
     return cfg

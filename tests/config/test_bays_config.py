@@ -42,7 +42,7 @@ def test_polygon_outside_the_frame():
 
 def test_polygon_in_a_line_and_negative():
     bays = [{"id": "A", "polygon": [[0, 0], [5, 5], [10, 10]]}, {"id": "B", "polygon": [[-1, 0], [5, 5], [0, 9]]}]
-    assert problems(bays=bays) == ["bays[0].polygon: points are in a line (the polygon has no area)",
+    assert problems(bays=bays) == ["bays[0].polygon: points are in a line (the polygon encloses under 1 square pixel)",
                                    "bays[1].polygon: points must have non-negative pixel coordinates"]
 
 
@@ -53,7 +53,7 @@ def test_duplicate_bay_ids():
 
 def test_unknown_key_and_negative_timer_together():
     out = problems(timers={"fuel_grace_s": -1}, colour="red")
-    assert "colour: Extra inputs are not permitted" in out
+    assert "colour: unknown key (not a setting of this section; check the spelling)" in out
     assert "timers.fuel_grace_s: Input should be greater than or equal to 0" in out
 
 
@@ -89,7 +89,7 @@ def run_check(path) -> subprocess.CompletedProcess:  # noqa: ANN001
 
 @pytest.mark.parametrize("text, expected", [
     ("site: {site_id: s\n  device_id: [", "(yaml): line "),
-    ("site: {site_id: s, device_id: d}\ncamera: {source: '0'}\nbays: []\nbogus: 1\n", "bogus: Extra inputs"),
+    ("site: {site_id: s, device_id: d}\ncamera: {source: '0'}\nbays: []\nbogus: 1\n", "bogus: unknown key"),
     ("site: {site_id: s, device_id: d}\ncamera: {source: '0'}\nbays:\n  - {id: A, polygon: [[0, 0], [1, 1]]}\n",
      "bays[0].polygon: needs at least 3 points"),
     ("site: {site_id: s, device_id: d}\ncamera: {source: '0', width: 100, height: 100}\nbays:\n"

@@ -40,7 +40,7 @@ def test_defaults_follow_field_practice():
         (gpio_lock(presence={"kind": "ultrasonic", "trigger": 23}),
          "locks[0].presence: an ultrasonic presence sensor needs trigger and echo"),
         (sim_lock(simulator={"travel_time_s": 6}), "locks[0]: simulator.travel_time_s must be below motor_timeout_s"),
-        (sim_lock(colour="red"), "locks[0].colour: Extra inputs are not permitted"),
+        (sim_lock(colour="red"), "locks[0].colour: unknown key (not a setting of this section; check the spelling)"),
     ],
 )
 def test_bad_lock_config_names_the_key(lock, expected):
