@@ -128,3 +128,51 @@ def test_sigterm_stops_cleanly_and_sigkill_leaves_offline(tmp_path: Path, broker
         assert late.wait_for("edge/s1/cam1/status").json()["state"] == "offline"  # retained
     finally:
         late.stop()
+
+
+@pytest.mark.broker
+def test_backend_drives_a_lock_of_a_running_agent(tmp_path: Path, broker, models_dir: Path) -> None:  # noqa: F811
+    """Commands over MQTT reach the real lock through the interlock: unlock lowers it, a raise while a
+    car stands in the bay is refused with a reason, maintenance holds it down; every reply correlates."""
+    import itertools
+    import signal
+    from datetime import datetime, timezone
+
+    _frames(tmp_path / "frames")  # 1 s empty, then a fuel car in bay B; looped (1 s gaps < departure confirm)
+    config = _config(tmp_path, broker.port, models_dir)
+    data = yaml.safe_load(config.read_text())
+    data["camera"]["loop"] = True
+    config.write_text(yaml.safe_dump(data, allow_unicode=True))
+    prefix, replies = "edge/s1/cam1", "backend/replies"
+    sub = Subscriber(broker.port, [f"{prefix}/#", f"{replies}/#"]).start()
+    corr = itertools.count()
+
+    def ask(name: str, **body) -> dict:  # noqa: ANN003
+        c = f"req-{next(corr)}".encode()
+        body["ts"] = datetime.now(timezone.utc).isoformat()
+        sub.request(f"{prefix}/cmd/{name}", body, replies, c)
+        return sub.wait_for(replies, lambda m: m.props.CorrelationData == c, timeout=20).json()
+
+    proc = _start(config)
+    try:
+        sub.wait_for(f"{prefix}/events", lambda m: m.json()["type"] == "vehicle_identified", timeout=60)
+        r = ask("unlock", bay="A", reason="tow truck", operator="ops")
+        assert (r["ok"], r["command"]) == (True, "unlock"), r
+        sub.wait_for(f"{prefix}/events", lambda m: m.json()["type"] == "lock_moved" and m.json()["bay_id"] == "A"
+                     and m.json()["data"]["state"] == "down", timeout=20)
+        r = ask("lock", bay="B", reason="night", operator="ops")  # the fuel car stands in bay B
+        assert (r["ok"], r["code"]) == (False, "refused") and r["message"], r
+        refused = sub.wait_for(f"{prefix}/events", lambda m: m.json()["type"] == "lock_refused", timeout=20).json()
+        assert refused["bay_id"] == "B" and refused["data"]["operator"] == "ops"
+        r = ask("maintenance", bay="A", on=True, operator="ops")
+        assert r["ok"], r
+        r = ask("lock", bay="Z", reason="x", operator="ops")
+        assert (r["ok"], r["code"]) == (False, "unknown_bay"), r
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(15)
+        sub.stop()
+    moved_b = [m.json() for m in sub.on(f"{prefix}/events")
+               if m.json()["type"] == "lock_moved" and m.json()["bay_id"] == "B"]
+    assert all(e["data"]["state"] != "up" or e["data"].get("reason", "").startswith("position read")
+               for e in moved_b), moved_b  # B never rose with the car there
