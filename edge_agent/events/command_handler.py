@@ -52,10 +52,8 @@ class Reply:
     correlation: bytes | None = None
 
 
-class Refused(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        self.code = code
-        super().__init__(message)
+class Refused(ControlError):
+    """Refused by the command layer itself (JSON, schema, age, signature), before the agent sees it."""
 
 
 @dataclass
