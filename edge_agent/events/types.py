@@ -34,6 +34,8 @@ class EventType:
     # device health
     CAMERA_LOST = "camera_lost"
     CAMERA_RESTORED = "camera_restored"
+    CAMERA_MOVED = "camera_moved"  # the view shifted beyond tolerance: bays must be redrawn or confirmed
+    CAMERA_ALIGNED = "camera_aligned"  # back within tolerance, or the new view was confirmed
 
     BAY_STORY = (
         VEHICLE_ARRIVED,

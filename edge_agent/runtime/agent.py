@@ -13,11 +13,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 import yaml
 
 from edge_agent.bays.monitor import BayMonitor, PlateReader
+from edge_agent.bays.occupancy import OccupancyClassifier
 from edge_agent.camera.health import HealthTracker
+from edge_agent.camera.registration import Alignment, Registration
 from edge_agent.camera.source import FrameSource, open_source
 from edge_agent.clock import Clock, SystemClock
 from edge_agent.config.load import ConfigError, load_config
@@ -50,22 +53,39 @@ class LockManager(Protocol):
     def set_maintenance(self, bay_id: str, on: bool, operator: str = "operator") -> ControlResult: ...
 
 
-def default_reader(cfg: AgentConfig, lists: PlateLists) -> PlateReader:
-    from edge_agent.perception.pipeline import Pipeline
-
+def models_dir(cfg: AgentConfig) -> Path:
     models = Path(cfg.perception.models_dir)
     if not models.is_absolute() and cfg.source_path is not None and not models.exists():
         models = cfg.source_path.parent / models
-    return Pipeline.from_config(cfg.perception, models, lists)
+    return models
+
+
+def default_reader(cfg: AgentConfig, lists: PlateLists) -> PlateReader:
+    from edge_agent.perception.pipeline import Pipeline
+
+    return Pipeline.from_config(cfg.perception, models_dir(cfg), lists)
+
+
+def default_classifier(cfg: AgentConfig) -> OccupancyClassifier:
+    """The shipped per-bay occupancy model (``occupancy.model`` in ``perception.models_dir``)."""
+    from edge_agent.bays.classifier import BayClassifier
+
+    path = models_dir(cfg) / cfg.occupancy.model
+    if not path.is_file():
+        raise ConfigError(str(cfg.source_path or "<config>"),
+                          [f"occupancy.model: model file {path} not found (make models)"])
+    return BayClassifier.load(path, threads=1)
 
 
 class Agent:
     def __init__(self, cfg: AgentConfig, clock: Clock | None = None, bus: EventBus | None = None,
                  source: FrameSource | None = None, reader: PlateReader | None = None,
                  lists: PlateLists | None = None, evidence: EvidenceStore | None = None,
-                 reader_factory: Callable[[AgentConfig, PlateLists], PlateReader] = default_reader) -> None:
+                 reader_factory: Callable[[AgentConfig, PlateLists], PlateReader] = default_reader,
+                 classifier: OccupancyClassifier | None = None,
+                 classifier_factory: Callable[[AgentConfig], OccupancyClassifier] = default_classifier) -> None:
         self.cfg = cfg
-        self.clock = clock or SystemClock()
+        self.clock = clock or SystemClock(ZoneInfo(cfg.site.timezone))
         self.bus = bus or EventBus()
         self.lists = lists or PlateLists(cfg.lists.allow, cfg.lists.deny)
         self.data_dir = Path(cfg.data_dir)
@@ -74,7 +94,9 @@ class Agent:
         self.source = source or open_source(cfg.camera, self.clock)
         self._reader_factory = reader_factory
         self.reader = reader or reader_factory(cfg, self.lists)
-        self.monitor = BayMonitor(cfg, self.bus, self.clock, self.lists, self.evidence)
+        self.classifier = classifier or classifier_factory(cfg)
+        self.monitor = BayMonitor(cfg, self.bus, self.clock, self.lists, self.evidence, self.classifier)
+        self.alignment = self._new_alignment()
         self.health = self._new_health()
         self.lock_manager: LockManager | None = None
         self.components: list[Component] = []
@@ -132,6 +154,8 @@ class Agent:
             got = frame is not None
             if got and self.health.on_frame(frame.image):
                 self._check_size(frame.image)
+                if self.health.usable():
+                    self._align(frame.image)
                 self.monitor.on_frame(frame.image, self.reader, usable=self.health.usable())
             self._check_camera()
             self._maybe_retain()
@@ -141,6 +165,42 @@ class Agent:
                 else:  # blind: timers run, and a presence sensor (if any) still speaks
                     self.monitor.on_blind()
             return got
+
+    def _new_alignment(self) -> Alignment | None:
+        c = self.cfg.camera
+        if not c.track_shift:
+            return None
+        reg = Registration(c.shift_tolerance_px, [[b.id, b.polygon] for b in self.cfg.bays],
+                           self.data_dir / "camera")
+        return Alignment(reg, c.moved_confirm_s, c.shift_every_s)
+
+    def _align(self, image: Any) -> None:
+        """Camera shift: bays follow a small one; a large one is ``camera_moved`` and blinds the bays."""
+        if self.alignment is None:
+            return
+        shift, report = self.alignment.update(image, self.clock.monotonic())
+        if shift is not None and self.alignment.ok:
+            self.monitor.set_offset(shift.dx, shift.dy)
+        if self.monitor.aligned != self.alignment.ok:
+            self.monitor.set_aligned(self.alignment.ok)
+        if report is not None and shift is not None:
+            self.bus.publish(Event.make(EventType.CAMERA_MOVED if report == "moved" else EventType.CAMERA_ALIGNED,
+                                        self.clock, data={"dx": round(shift.dx, 1), "dy": round(shift.dy, 1),
+                                                          "tolerance_px": self.cfg.camera.shift_tolerance_px}))
+
+    def confirm_camera(self) -> ControlResult:
+        """The installer confirmed that the bays fit the current view: it becomes the reference."""
+        with self._loop_lock:
+            if self.alignment is None or self.monitor._last_frame is None:
+                raise ControlError("no_frame", "no camera frame yet (or camera.track_shift is off)")
+            self.alignment.reg.confirm(self.monitor._last_frame)
+            was_moved = self.alignment.reported_moved
+            self.alignment = self._new_alignment()
+            self.monitor.set_offset(0.0, 0.0)
+            self.monitor.set_aligned(True)
+            if was_moved:
+                self.bus.publish(Event.make(EventType.CAMERA_ALIGNED, self.clock, data={"confirmed": True}))
+            return ControlResult(True, "camera view confirmed as the new reference")
 
     def _check_size(self, image: Any) -> None:
         """Bay polygons are in the configured frame's pixels: say so once if the camera sends another size."""
@@ -190,7 +250,9 @@ class Agent:
 
     def status(self) -> dict[str, Any]:
         """For health reports (MQTT heartbeat, web): camera health and detector load."""
-        return {"camera": self.health.health().to_dict(), "frames": self.monitor.frames,
+        moved = self.alignment is not None and self.alignment.reported_moved
+        return {"camera": self.health.health().to_dict(), "frames": self.monitor.frames, "camera_moved": moved,
+                "camera_offset": [round(v, 1) for v in self.monitor.offset], "classified": self.monitor.classified,
                 "detector_runs": self.monitor.detector_runs, "inference_ms": self.monitor.inference_ms,
                 "bays": {b: s.to_dict() for b, s in self.bus.states().items()}}
 
@@ -292,7 +354,9 @@ class Agent:
         kept: list[str] = self.bay_ids()
         if {"bays", "occupancy"} & set(changed):
             old_monitor.close()
-            self.monitor = BayMonitor(new, self.bus, self.clock, self.lists, self.evidence)
+            self.monitor = BayMonitor(new, self.bus, self.clock, self.lists, self.evidence, self.classifier)
+            if "bays" in changed:  # redrawn bays: a new reference picture (registration starts over)
+                self.alignment = self._new_alignment()
             kept = self.monitor.adopt(old_monitor)  # unchanged bays keep their story
             for bay, sensor in self._sensors.items():  # keep presence sensors the lock stage attached
                 if bay in self.monitor.fusion:
