@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 AGENT := $(VENV)/bin/edge-agent
 STAMP := $(VENV)/.installed
 
-.PHONY: all venv models demo test test-extras test-paddle bench lint clean
+.PHONY: all venv models demo test test-extras test-paddle bench lint clean train-occupancy occupancy-folds
 
 all: test
 
@@ -48,5 +48,20 @@ test-yolo: models
 
 test-extras: test-paddle test-yolo
 
+# The bay occupancy classifier (models/occupancy.onnx, committed): torch in its own venv, CPU only.
+# Needs ../shared/datasets/bays-dev (BAYS_DEV=...); `make occupancy-folds` is the scene-held-out check.
+BAYS_DEV ?= ../shared/datasets/bays-dev
+$(VENV)-train/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)-train
+	$(VENV)-train/bin/pip install -q --disable-pip-version-check -e '.[dev,train]'
+	touch $@
+
+train-occupancy: $(VENV)-train/.installed
+	$(VENV)-train/bin/edge-agent occupancy train --data $(BAYS_DEV) --out models/occupancy.onnx
+	$(VENV)-train/bin/python -m pytest -q tests/occupancy
+
+occupancy-folds: $(VENV)-train/.installed
+	$(VENV)-train/bin/edge-agent occupancy folds --data $(BAYS_DEV) --out-dir test-output/occupancy-folds
+
 clean:
-	rm -rf $(VENV) $(VENV)-paddle $(VENV)-yolo test-output .pytest_cache
+	rm -rf $(VENV) $(VENV)-paddle $(VENV)-yolo $(VENV)-train test-output .pytest_cache

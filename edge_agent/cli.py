@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "edge_agent.runtime.commands",
     "edge_agent.web.commands",
     "edge_agent.ops.commands",
+    "edge_agent.occupancy.commands",
     "edge_agent.runtime.visits",  # joins the ``occupancy`` group: keep it after the module that makes it
 )
 

@@ -1,0 +1,100 @@
+"""Training augmentation: what a new camera changes, drawn at random (numpy + OpenCV, seeded).
+
+Geometric: how an installer frames the bay (the polygon drawn a bit bigger, smaller, shifted,
+rotated; a camera seeing the lot mirrored) — done as one affine warp from the stored crop
+(``PRE_SIZE``, a little larger than the model's input) to the model's input size.
+Photometric: exposure, contrast, gamma, white balance, hue, saturation, greyscale cameras,
+blur (focus, compression), sensor noise, JPEG, and shadows of trees and buildings that cover part
+of the bay. Every op is applied to a random subset so the clean picture is seen too.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+PRE_SIZE = 80  # stored crop size; the warp to the model's size zooms in or out around it
+
+
+def geometric(img: np.ndarray, out: int, rng: np.random.Generator) -> np.ndarray:
+    """Random framing of one crop: scale 0.8–1.25, aspect 0.75–1.33, shift ±10 %, rotation ±12°, flip."""
+    s = img.shape[0]
+    scale = np.exp(rng.uniform(np.log(0.8), np.log(1.25)))
+    aspect = np.exp(rng.uniform(np.log(0.75), np.log(1.33)))
+    sx, sy = scale * np.sqrt(aspect), scale / np.sqrt(aspect)
+    ang = np.deg2rad(rng.uniform(-12, 12)) if rng.random() < 0.6 else 0.0
+    tx, ty = rng.uniform(-0.1, 0.1, 2) * s
+    flip = -1.0 if rng.random() < 0.5 else 1.0
+    k = out / s
+    c, si = np.cos(ang), np.sin(ang)
+    # output = k * (R·S·F · (p - centre) + centre + t)
+    a = np.array([[c * sx * flip, -si * sy], [si * sx * flip, c * sy]]) * k
+    centre = np.array([s / 2.0, s / 2.0])
+    b = k * (centre + np.array([tx, ty])) - a @ centre
+    m = np.hstack([a, b[:, None]])
+    border = cv2.BORDER_REFLECT_101 if rng.random() < 0.5 else cv2.BORDER_REPLICATE
+    return cv2.warpAffine(img, m, (out, out), flags=cv2.INTER_LINEAR, borderMode=border)
+
+
+def _shadow(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Darken the part of the crop on one side of a random line (soft edge), or a blob."""
+    h, w = img.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    if rng.random() < 0.5:
+        ang = rng.uniform(0, 2 * np.pi)
+        d = (xx - w / 2) * np.cos(ang) + (yy - h / 2) * np.sin(ang) - rng.uniform(-0.3, 0.3) * w
+        mask = 1.0 / (1.0 + np.exp(-d / rng.uniform(1.0, 6.0)))
+    else:
+        cx, cy, r = rng.uniform(0, w), rng.uniform(0, h), rng.uniform(0.15, 0.5) * w
+        mask = np.exp(-(((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * r * r)))
+    depth = rng.uniform(0.3, 0.7)
+    return img * (1.0 - depth * mask[..., None])
+
+
+def photometric(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Random lighting / camera / compression changes on one uint8 BGR crop; returns uint8."""
+    x = img.astype(np.float32)
+    if rng.random() < 0.3:
+        x = _shadow(x, rng)
+    if rng.random() < 0.5:  # white balance / colour cast
+        x = x * rng.uniform(0.8, 1.2, 3).astype(np.float32)
+    if rng.random() < 0.3:  # hue / saturation
+        hsv = cv2.cvtColor(np.clip(x, 0, 255).astype(np.uint8), cv2.COLOR_BGR2HSV).astype(np.float32)
+        hsv[..., 0] = (hsv[..., 0] + rng.uniform(-12, 12)) % 180
+        hsv[..., 1] = np.clip(hsv[..., 1] * rng.uniform(0.4, 1.5), 0, 255)
+        x = cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2BGR).astype(np.float32)
+    if rng.random() < 0.8:  # exposure and contrast
+        mean = x.mean()
+        x = (x - mean) * rng.uniform(0.5, 1.5) + mean * rng.uniform(0.45, 1.6)
+    if rng.random() < 0.4:  # gamma (dusk, lamp light, over-exposure)
+        x = 255.0 * (np.clip(x, 0, 255) / 255.0) ** rng.uniform(0.5, 2.0)
+    if rng.random() < 0.15:  # greyscale / IR cameras
+        x = np.repeat(x.mean(axis=2, keepdims=True), 3, axis=2)
+    if rng.random() < 0.3:  # focus, haze, upscaled low-resolution bays
+        if rng.random() < 0.5:
+            x = cv2.GaussianBlur(x, (0, 0), rng.uniform(0.5, 1.6))
+        else:
+            h, w = x.shape[:2]
+            f = rng.uniform(0.25, 0.6)
+            small = cv2.resize(x, (max(4, int(w * f)), max(4, int(h * f))), interpolation=cv2.INTER_AREA)
+            x = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    if rng.random() < 0.3:  # sensor noise
+        x = x + rng.normal(0, rng.uniform(2, 12), x.shape).astype(np.float32)
+    out = np.clip(x, 0, 255).astype(np.uint8)
+    if rng.random() < 0.3:  # JPEG artefacts
+        ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(20, 80))])
+        if ok:
+            out = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    return out
+
+
+def augment_batch(crops: np.ndarray, out: int, rng: np.random.Generator) -> np.ndarray:
+    """[N, PRE_SIZE, PRE_SIZE, 3] uint8 → [N, out, out, 3] uint8, each crop framed and lit anew."""
+    return np.stack([photometric(geometric(c, out, rng), rng) for c in crops])
+
+
+def centre(crops: np.ndarray, out: int) -> np.ndarray:
+    """The evaluation view of stored crops: the plain resize to the model's size, no randomness."""
+    if crops.shape[1] == out:
+        return crops
+    return np.stack([cv2.resize(c, (out, out), interpolation=cv2.INTER_AREA) for c in crops])
