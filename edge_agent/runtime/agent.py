@@ -188,6 +188,11 @@ class Agent:
                                         self.clock, data={"dx": round(shift.dx, 1), "dy": round(shift.dy, 1),
                                                           "tolerance_px": self.cfg.camera.shift_tolerance_px}))
 
+    @property
+    def camera_moved(self) -> bool:
+        """Reported ``camera_moved`` and not yet aligned or confirmed (the live page's banner)."""
+        return self.alignment is not None and self.alignment.reported_moved
+
     def confirm_camera(self) -> ControlResult:
         """The installer confirmed that the bays fit the current view: it becomes the reference."""
         with self._loop_lock:
@@ -250,8 +255,8 @@ class Agent:
 
     def status(self) -> dict[str, Any]:
         """For health reports (MQTT heartbeat, web): camera health and detector load."""
-        moved = self.alignment is not None and self.alignment.reported_moved
-        return {"camera": self.health.health().to_dict(), "frames": self.monitor.frames, "camera_moved": moved,
+        return {"camera": self.health.health().to_dict(), "frames": self.monitor.frames,
+                "camera_moved": self.camera_moved,
                 "camera_offset": [round(v, 1) for v in self.monitor.offset], "classified": self.monitor.classified,
                 "detector_runs": self.monitor.detector_runs, "inference_ms": self.monitor.inference_ms,
                 "bays": {b: s.to_dict() for b, s in self.bus.states().items()}}
