@@ -1,6 +1,6 @@
 """Build replay sequences with truth from bays-dev (never copied into the repo: output goes to OUT).
 
-    python scripts/bays_dev_sequences.py BAYS_DEV OUT [--hold 20]
+    python scripts/bays_dev_sequences.py BAYS_DEV OUT [--hold 20] [--fps 1]
 
 - ``OUT/pklot``: the 30 PKLot UFPR05 frames in time order, each held ``hold`` s at 1 fps (a folder
   of links), 40 bays; truth from the per-bay labels (a label change between two frames is a
@@ -38,12 +38,12 @@ def intervals(flags: list[int], hold: float) -> list[tuple[float, float | None]]
 
 
 def write(out: Path, name: str, frames: list[Path], hold: int, bays: dict[str, list], flags: dict[str, list[int]],
-          size: tuple[int, int], models: str) -> None:
+          size: tuple[int, int], models: str, fps: int = 1) -> None:
     d = out / name
     (d / "frames").mkdir(parents=True, exist_ok=True)
     i = 0
     for f in frames:
-        for _ in range(hold):
+        for _ in range(hold * fps):
             link = d / "frames" / f"{i:06d}{f.suffix}"
             link.unlink(missing_ok=True)
             os.symlink(f.resolve(), link)
@@ -55,19 +55,20 @@ def write(out: Path, name: str, frames: list[Path], hold: int, bays: dict[str, l
             for a, e in intervals(fl, hold):
                 w.writerow([b, a, "" if e is None else e, name])
     cfg = {"site": {"site_id": "bays-dev", "device_id": name, "timezone": "America/Sao_Paulo"},
-           "camera": {"source": str(d / "frames"), "fps": 1, "width": size[0], "height": size[1]},
+           "camera": {"source": str(d / "frames"), "fps": fps, "width": size[0], "height": size[1]},
            "bays": [{"id": b, "polygon": p} for b, p in bays.items()],
            "perception": {"models_dir": models}, "data_dir": str(d / "data")}
     (d / "config.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True))
 
 
-def pklot(root: Path, out: Path, hold: int, models: str) -> None:
+def pklot(root: Path, out: Path, hold: int, models: str, fps: int = 1) -> None:
     rows = list(csv.DictReader((root / "frames.csv").open(encoding="utf-8")))
     files = sorted({r["file"] for r in rows})
     bays = {r["bay_id"]: json.loads(r["polygon"]) for r in rows}
     occ = {(r["file"], r["bay_id"]): int(r["occupied"]) for r in rows}
     flags = {b: [occ.get((f, b), 0) for f in files] for b in sorted(bays, key=int)}
-    write(out, "pklot", [root / f for f in files], hold, bays, flags, (1280, 720), models)
+    write(out, "pklot" if fps == 1 else f"pklot_{fps}fps", [root / f for f in files], hold, bays, flags,
+          (1280, 720), models, fps)
 
 
 def cnrpark(root: Path, out: Path, hold: int, models: str, scene: str = "cnrpark_camA") -> None:
@@ -106,7 +107,9 @@ if __name__ == "__main__":
     ap.add_argument("bays_dev", type=Path)
     ap.add_argument("out", type=Path)
     ap.add_argument("--hold", type=int, default=20, help="seconds (= frames at 1 fps) each labelled picture is held")
+    ap.add_argument("--fps", type=int, default=1, help="frames per second of the sequences (pklot only if > 1)")
     ap.add_argument("--models", default=str(Path(__file__).resolve().parents[1] / "models"))
     a = ap.parse_args()
-    pklot(a.bays_dev, a.out, a.hold, a.models)
-    cnrpark(a.bays_dev, a.out, a.hold, a.models)
+    pklot(a.bays_dev, a.out, a.hold, a.models, a.fps)
+    if a.fps == 1:
+        cnrpark(a.bays_dev, a.out, a.hold, a.models)
