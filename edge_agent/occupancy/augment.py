@@ -3,6 +3,7 @@
 Geometric: how an installer frames the bay (the polygon drawn a bit bigger, smaller, shifted,
 rotated; a camera seeing the lot mirrored) — done as one affine warp from the stored crop
 (``PRE_SIZE``, a little larger than the model's input) to the model's input size.
+Clutter: bay lines, kerbs and shrubs painted on both classes (see ``clutter``).
 Photometric: exposure, contrast, gamma, white balance, hue, saturation, greyscale cameras,
 blur (focus, compression), sensor noise, JPEG, and shadows of trees and buildings that cover part
 of the bay. Every op is applied to a random subset so the clean picture is seen too.
@@ -51,6 +52,43 @@ def _shadow(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return img * (1.0 - depth * mask[..., None])
 
 
+def clutter(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Ground clutter every lot has and CNRPark's empty slots rarely show: painted bay lines,
+    kerbs, small shrubs. Drawn on both classes, so none of it can mean "vehicle"."""
+    out = img.copy()
+    h, w = out.shape[:2]
+    if rng.random() < 0.5:  # bay markings: 1-3 roughly parallel stripes
+        ang = rng.uniform(0, np.pi)
+        d = np.array([np.cos(ang), np.sin(ang)])
+        n = np.array([-d[1], d[0]])
+        colour = tuple(int(c) for c in (rng.uniform(150, 255) * rng.uniform(0.8, 1.0, 3)))
+        if rng.random() < 0.3:  # yellow / red paint
+            colour = (int(rng.uniform(0, 90)), int(rng.uniform(120, 230)), int(rng.uniform(180, 255)))
+        thick = int(rng.integers(1, 4))
+        gap = rng.uniform(0.3, 0.9) * w
+        off = rng.uniform(-0.5, 0.5) * w
+        for k in range(int(rng.integers(1, 4))):
+            c = np.array([w / 2, h / 2]) + n * (off + k * gap)
+            length = rng.uniform(0.4, 1.5) * w
+            p0, p1 = c - d * length / 2, c + d * length / 2
+            cv2.line(out, tuple(int(v) for v in p0), tuple(int(v) for v in p1), colour, thick, cv2.LINE_AA)
+    if rng.random() < 0.2:  # a kerb: a straight step in brightness with a light edge
+        y = int(rng.uniform(0.05, 0.3) * h) if rng.random() < 0.5 else int(rng.uniform(0.7, 0.95) * h)
+        region = (slice(0, y), slice(None)) if y < h / 2 else (slice(y, None), slice(None))
+        out[region] = np.clip(out[region].astype(np.float32) * rng.uniform(0.6, 1.4), 0, 255).astype(np.uint8)
+        cv2.line(out, (0, y), (w, y), (200, 200, 200), int(rng.integers(1, 3)))
+        if rng.random() < 0.5:
+            out = cv2.warpAffine(out, cv2.getRotationMatrix2D((w / 2, h / 2), rng.uniform(-60, 60), 1.0), (w, h),
+                                 borderMode=cv2.BORDER_REFLECT_101)
+    if rng.random() < 0.2:  # shrubs / litter: a few small dark green or brown blobs near the edges
+        for _ in range(int(rng.integers(1, 3))):
+            cx, cy = int(rng.choice([rng.uniform(0, 0.25), rng.uniform(0.75, 1.0)]) * w), int(rng.uniform(0, h))
+            col = (int(rng.uniform(20, 60)), int(rng.uniform(50, 110)), int(rng.uniform(30, 90)))
+            ax = (int(rng.uniform(3, 9)), int(rng.uniform(3, 9)))
+            cv2.ellipse(out, (cx, cy), ax, rng.uniform(0, 180), 0, 360, col, -1, cv2.LINE_AA)
+    return out
+
+
 def photometric(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Random lighting / camera / compression changes on one uint8 BGR crop; returns uint8."""
     x = img.astype(np.float32)
@@ -90,7 +128,7 @@ def photometric(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def augment_batch(crops: np.ndarray, out: int, rng: np.random.Generator) -> np.ndarray:
     """[N, PRE_SIZE, PRE_SIZE, 3] uint8 → [N, out, out, 3] uint8, each crop framed and lit anew."""
-    return np.stack([photometric(geometric(c, out, rng), rng) for c in crops])
+    return np.stack([photometric(clutter(geometric(c, out, rng), rng), rng) for c in crops])
 
 
 def centre(crops: np.ndarray, out: int) -> np.ndarray:

@@ -46,6 +46,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--threads", type=int, default=1)
     e.set_defaults(func=_eval)
 
+    b = osub.add_parser("bench", help="ms per bay crop on one core (onnxruntime, intra_op_num_threads=1)")
+    b.add_argument("--model", type=Path, default=DEFAULT_MODEL, metavar="ONNX")
+    b.add_argument("--repeat", type=int, default=30)
+    b.set_defaults(func=_bench)
+
 
 def _train_opts(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=int, default=None)
@@ -166,3 +171,28 @@ def _eval(args: argparse.Namespace) -> int:
         args.json.write_text(json.dumps({"metrics": rep, "predictions": scored.predictions()}, indent=1) + "\n",
                              encoding="utf-8")
     return 1 if scored.missing else 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    import time
+
+    import numpy as np
+
+    from edge_agent.bays.classifier import BayClassifier
+
+    clf = BayClassifier.load(args.model, threads=1)
+    rng = np.random.default_rng(0)
+    print(f"{args.model}: {args.model.stat().st_size} bytes, input {clf.size}x{clf.size}")
+    for n in (1, 8, 32):
+        crops = list((rng.random((n, clf.size, clf.size, 3)) * 255).astype(np.uint8))
+        clf.predict(crops)
+        wall, cpu = [], []
+        for _ in range(max(1, args.repeat)):
+            t, c = time.perf_counter(), time.process_time()
+            clf.predict(crops)
+            wall.append(time.perf_counter() - t)
+            cpu.append(time.process_time() - c)
+        # CPU time too: on a shared machine the wall clock measures the neighbours as well.
+        print(f"batch {n:>2}: {np.median(wall) / n * 1000:.2f} ms wall, {np.median(cpu) / n * 1000:.2f} ms CPU "
+              f"per crop (median of {len(wall)})")
+    return 0
