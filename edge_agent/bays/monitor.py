@@ -183,7 +183,8 @@ class BayMonitor:
             f = self.fusion[s.bay_id]
             self.changes[s.bay_id] = change = self.gate.changed(grey, s.bay_id)
             last = f.verdict.measured_at
-            if change >= occ.gate_fraction or last is None or now - last >= occ.classify_every_s - 1e-6:
+            if (change >= occ.gate_fraction or last is None or f.hysteresis.unsettled
+                    or now - last >= occ.classify_every_s - 1e-6):
                 due[s.bay_id] = [tuple(map(float, p)) for p in s.polygon]
             if change >= occ.big_change_fraction and s.bay_id in self._read_since:
                 self._read_since[s.bay_id] = now  # something new in a bay still unidentified: read fast again

@@ -54,6 +54,12 @@ class Hysteresis:
         self.verdict = Verdict()
         self._up = self._down = 0
 
+    @property
+    def unsettled(self) -> bool:
+        """A change of verdict has begun but is not confirmed yet (classify the next frame too)."""
+        occupied = self.verdict.occupied
+        return (self._up > 0 and occupied is not True) or (self._down > 0 and occupied is not False)
+
     def update(self, p: float, now: float) -> Verdict:
         c = self.cfg
         if not np.isfinite(p):  # a broken model output is doubt, never a verdict

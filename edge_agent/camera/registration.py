@@ -32,7 +32,9 @@ log = logging.getLogger(__name__)
 WORK_WIDTH = 640
 MIN_INLIERS = 30  # fewer agreeing matches: no measurement (night without lamps, view blocked)
 BANK = 6  # reference views kept (the installation's + later ones at other light)
-FRESH_INLIERS = 120  # a view matching its best reference by fewer than this joins the bank
+FRESH_INLIERS = 120  # a view matching its best reference by fewer than this joins the bank...
+BANK_EVERY_S = 600.0  # ...at most this often: a view banked with a car driving through would match that
+#                       car in the next frames and read its motion as the camera's
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,7 @@ class Registration:
         self._matcher = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True)
         self._clahe = cv2.createCLAHE(2.0, (8, 8))
         self._bank: list[_View] = []
+        self._banked_at = float("-inf")
         self._scale = 1.0
         self._size: tuple[int, int] | None = None
         self.last: Shift | None = None
@@ -111,6 +114,7 @@ class Registration:
             (self.store / "reference.json").unlink(missing_ok=True)
         self._bank = []
         self._size = None
+        self._banked_at = float("-inf")
         self.measure(frame_bgr)
 
     def _match(self, ref: _View, cur: _View) -> tuple[float, float, int] | None:
@@ -124,8 +128,9 @@ class Registration:
             return None
         return float(m[0, 2]) / self._scale, float(m[1, 2]) / self._scale, int(inl.sum())
 
-    def measure(self, frame_bgr: np.ndarray) -> Shift | None:
-        """This frame's shift, or None when it cannot be matched (too little structure in view)."""
+    def measure(self, frame_bgr: np.ndarray, now: float = 0.0) -> Shift | None:
+        """This frame's shift, or None when it cannot be matched (too little structure in view).
+        ``now`` (monotonic s) paces how often a view may join the bank."""
         size = (frame_bgr.shape[1], frame_bgr.shape[0])
         if self._size != size:
             self._size, self._bank = size, []
@@ -134,6 +139,7 @@ class Registration:
                 self._size = None
                 return None
             self._bank.append(anchor)
+            self._banked_at = now
         cur = self._view(frame_bgr)
         if cur is None:
             return None
@@ -146,7 +152,9 @@ class Registration:
             return None
         ref, (dx, dy, n) = best
         self.last = Shift(ref.offset[0] + dx, ref.offset[1] + dy, min(1.0, n / 200))
-        if n < FRESH_INLIERS and not self.moved(self.last):  # the light moved on: remember this view too
+        if 2 * MIN_INLIERS <= n < FRESH_INLIERS and not self.moved(self.last) \
+                and now - self._banked_at >= BANK_EVERY_S:  # the light moved on: remember this view too
+            self._banked_at = now
             cur.offset = (self.last.dx, self.last.dy)
             self._bank = self._bank[:1] + self._bank[1:][-(BANK - 2):] + [cur]
         return self.last
@@ -178,7 +186,7 @@ class Alignment:
         if now - self._last_at < self.every_s:
             return None, None
         self._last_at = now
-        shift = self.reg.measure(frame_bgr)
+        shift = self.reg.measure(frame_bgr, now)
         if shift is None:
             return None, None
         moved = self.reg.moved(shift)

@@ -42,6 +42,18 @@ def test_reference_survives_a_restart_and_a_redraw_takes_a_new_one(tmp_path):
     assert not redrawn.moved(redrawn.measure(shifted(ref, 30, 0)))  # the installer redrew: new view is the reference
 
 
+def test_a_car_driving_through_is_not_a_camera_move():
+    """A car crossing the view is the largest moving thing in it: its motion must not be read
+    as the camera's (the scenario tests caught a bank of views that held the car)."""
+    from edge_agent.runtime.scenario import FUEL, drive
+
+    reg = Registration(24, [])
+    reg.measure(render(EMPTY), now=0.0)
+    for i, seg in enumerate(drive(FUEL, -200, 1100, 2.0, 10)):
+        s = reg.measure(render(seg.scene), now=0.1 * i)
+        assert not reg.moved(s), (i, s)
+
+
 def test_alignment_blinds_at_once_and_reports_after_confirm_s():
     ref = render(EMPTY)
     al = Alignment(Registration(24, []), confirm_s=2.0)
@@ -65,7 +77,7 @@ def test_real_lot_frames_hours_apart_do_not_read_as_a_moved_camera():
     frames = [cv2.imread(str(p)) for p in files[::3]]
     reg = Registration(24, [])
     reg.measure(frames[0])
-    shifts = [reg.measure(f) for f in frames[1:]]
+    shifts = [reg.measure(f, now=3600.0 * i) for i, f in enumerate(frames[1:], start=1)]  # hours apart
     assert all(s is None or not reg.moved(s) for s in shifts), [(s.dx, s.dy) for s in shifts if s]
-    pan = reg.measure(shifted(frames[len(frames) // 2], 30, 10))
+    pan = reg.measure(shifted(frames[len(frames) // 2], 30, 10), now=3600.0 * len(frames))
     assert pan is not None and reg.moved(pan) and pan.dx == pytest.approx(30, abs=4)

@@ -186,8 +186,9 @@ def test_unidentified_visit_backs_off_the_plate_detector(pipeline, tmp_path):
                timers={"unidentified_timeout_s": 300})
     assert run.story() == ["vehicle_arrived", "vehicle_departed"]
     frames = run.agent.monitor.frames
-    # ≈ 8 s x 5 fps + 52 x 1/s + 60 s / 5 s, plus the drives and the idle probe; was every frame (> 600)
-    assert run.agent.monitor.detector_runs < 140 < frames / 4
+    # ≈ 8 s x 5 fps + 52 x 1/s + 60 s / 5 s, fast again while it drives off (a big change), idle probes:
+    # ≈ 150; it was every frame the car was there (> 600)
+    assert run.agent.monitor.detector_runs < 165 < frames / 4
 
 
 def test_camera_moved_blinds_the_bays_until_the_view_is_confirmed(pipeline, tmp_path):
