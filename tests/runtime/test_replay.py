@@ -53,7 +53,10 @@ def test_replay_plays_a_file_on_clip_time_and_eval_visits_scores_it(tmp_path, mo
     assert main(["occupancy", "eval-visits", str(truth), str(out), "--json", str(tmp_path / "r.json")]) == 0
     r = json.loads((tmp_path / "r.json").read_text())["total"]
     assert (r["visits_found"], r["false_arrivals"], r["false_departures"]) == (1, 0, 0)
-    assert 0 < r["arrival_latency_s"]["mean"] <= 3 + 1.6 and r["accuracy"] > 0.8
+    assert 0 < r["arrival_latency_s"]["mean"] <= 3 + 1.6  # arrival_confirm_s 3 (+ the drive in)
+    assert 0 < r["departure_latency_s"]["mean"] <= 5 + 1.6 + 1  # departure_confirm_s 5
+    # the bay state follows the events, so the confirm times are its only disagreement (~8 of 33 s)
+    assert r["accuracy"] > 0.7
     assert "TOTAL" in capsys.readouterr().out
 
 
