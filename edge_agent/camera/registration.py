@@ -7,7 +7,9 @@ cannot be trusted until the installer redraws or confirms the bays.
 
 Why features and not phase correlation: on real lot frames hours apart (bays-dev PKLot, one
 fixed camera) phase correlation found false peaks of 50–180 px once shadows and parked cars
-changed; corners of kerbs, lines and buildings still matched there. Light changes over a
+changed; corners of kerbs, lines and buildings still matched there. Features are taken outside
+the bay polygons only: the bays are where vehicles come and go (a mosaic of bay patches, all
+bay, gave false shifts; masked, PKLot frames a day apart matched with 2–3x more inliers). Light changes over a
 day are bridged by a small bank of later views whose offset to the reference was measured
 when they were still similar enough (each measurement picks the bank entry it matches best).
 
@@ -31,6 +33,7 @@ log = logging.getLogger(__name__)
 
 WORK_WIDTH = 640
 MIN_INLIERS = 30  # fewer agreeing matches: no measurement (night without lamps, view blocked)
+MASKED_MIN_KEYPOINTS = 200  # fewer outside the bays (a view that is nearly all bay): use the whole frame
 BANK = 6  # reference views kept (the installation's + later ones at other light)
 FRESH_INLIERS = 120  # a view matching its best reference by fewer than this joins the bank...
 BANK_EVERY_S = 600.0  # ...at most this often: a view banked with a car driving through would match that
@@ -73,6 +76,7 @@ class Registration:
         self._clahe = cv2.createCLAHE(2.0, (8, 8))
         self._bank: list[_View] = []
         self._banked_at = float("-inf")
+        self._masked = True  # features outside the bays only (decided on the reference)
         self._scale = 1.0
         self._size: tuple[int, int] | None = None
         self.last: Shift | None = None
@@ -81,7 +85,10 @@ class Registration:
         grey = img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
         self._scale = min(1.0, WORK_WIDTH / grey.shape[1])
         small = cv2.resize(grey, None, fx=self._scale, fy=self._scale, interpolation=cv2.INTER_AREA)
-        kp, des = self._orb.detectAndCompute(self._clahe.apply(small), None)
+        mask = np.full(small.shape, 255, np.uint8)
+        for _, poly in self.polygons if self._masked else ():  # bays change; kerbs, lines and walls do not
+            cv2.fillPoly(mask, [np.round(np.float32(poly) * self._scale).astype(np.int32)], 0)
+        kp, des = self._orb.detectAndCompute(self._clahe.apply(small), mask)
         if des is None or len(kp) < MIN_INLIERS:
             return None
         return _View(np.float32([k.pt for k in kp]), des, offset)
@@ -134,7 +141,12 @@ class Registration:
         size = (frame_bgr.shape[1], frame_bgr.shape[0])
         if self._size != size:
             self._size, self._bank = size, []
-            anchor = self._view(self._reference(frame_bgr))
+            ref = self._reference(frame_bgr)
+            self._masked = True
+            anchor = self._view(ref)
+            if anchor is None or len(anchor.keypoints) < MASKED_MIN_KEYPOINTS:
+                self._masked = False
+                anchor = self._view(ref)
             if anchor is None:
                 self._size = None
                 return None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import json
 import os
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import pytest
 
 from edge_agent.camera.registration import Alignment, Registration
 from edge_agent.runtime.scenario import EMPTY, NEV, Scene
-from edge_agent.runtime.synthetic import render
+from edge_agent.runtime.synthetic import BAYS, render
 
 SHARED = Path(os.environ.get("EDGE_AGENT_SHARED", Path(__file__).resolve().parents[3] / "shared"))
 PKLOT = SHARED / "datasets" / "bays-dev" / "frames" / "pklot_ufpr05"
@@ -47,7 +49,7 @@ def test_a_car_driving_through_is_not_a_camera_move():
     as the camera's (the scenario tests caught a bank of views that held the car)."""
     from edge_agent.runtime.scenario import FUEL, drive
 
-    reg = Registration(24, [])
+    reg = Registration(24, list(BAYS.items()))
     reg.measure(render(EMPTY), now=0.0)
     for i, seg in enumerate(drive(FUEL, -200, 1100, 2.0, 10)):
         s = reg.measure(render(seg.scene), now=0.1 * i)
@@ -75,7 +77,9 @@ def test_real_lot_frames_hours_apart_do_not_read_as_a_moved_camera():
     if not files:
         pytest.skip("../shared/datasets/bays-dev is not present")
     frames = [cv2.imread(str(p)) for p in files[::3]]
-    reg = Registration(24, [])
+    with (PKLOT.parents[1] / "frames.csv").open(encoding="utf-8") as f:
+        bays = {r["bay_id"]: json.loads(r["polygon"]) for r in csv.DictReader(f)}
+    reg = Registration(24, list(bays.items()))  # features outside the bays, as the agent does
     reg.measure(frames[0])
     shifts = [reg.measure(f, now=3600.0 * i) for i, f in enumerate(frames[1:], start=1)]  # hours apart
     assert all(s is None or not reg.moved(s) for s in shifts), [(s.dx, s.dy) for s in shifts if s]
