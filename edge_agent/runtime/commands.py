@@ -29,7 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="where the events go (default: SOURCE's name + .events.jsonl in the current folder)")
     r.add_argument("--start", default=None, metavar="ISO",
                    help="wall time of the clip's first frame, e.g. 2026-05-01T08:00:00 (default: now), site zone")
-    r.add_argument("--data-dir", default=None, metavar="DIR", help="evidence of the replay (default: a temporary folder)")
+    r.add_argument("--data-dir", default=None, metavar="DIR",
+                   help="evidence of the replay (default: a temporary folder)")
     r.set_defaults(func=_replay)
 
     d = sub.add_parser("demo", help="run the whole agent on a generated scenario and tell its story")

@@ -68,7 +68,8 @@ def read_truth(path: Path) -> list[TruthVisit]:
             except ValueError:
                 raise ValueError(f"{path}:{n}: start_s / end_s must be numbers") from None
             if not math.isfinite(start) or start < 0 or (end is not None and (not math.isfinite(end) or end <= start)):
-                raise ValueError(f"{path}:{n}: need 0 ≤ start_s < end_s (finite), got {r['start_s']!r}, {r['end_s']!r}")
+                raise ValueError(f"{path}:{n}: need 0 ≤ start_s < end_s (finite), "
+                                 f"got {r['start_s']!r}, {r['end_s']!r}")
             if not (r["bay_id"] or "").strip():
                 raise ValueError(f"{path}:{n}: bay_id is empty")
             out.append(TruthVisit(r["bay_id"].strip(), start, end, (r.get("scene") or "all").strip() or "all"))
@@ -211,7 +212,8 @@ def score(truth: list[TruthVisit], rep: Replay) -> dict:
 def format_report(r: dict) -> str:
     cols = ("accuracy", "arrivals_found", "arrivals", "departures_found", "departures", "visits_found", "complete",
             "parked_at_start_found", "parked_at_start", "false_arrivals", "false_departures")
-    head = f"{'':<16}{'acc':>7} {'arr':>7} {'dep':>7} {'visits':>7} {'at-start':>9} {'false a/d':>10}  latency a/d (mean s)"
+    head = (f"{'':<16}{'acc':>7} {'arr':>7} {'dep':>7} {'visits':>7} {'at-start':>9} {'false a/d':>10}"
+            "  latency a/d (mean s)")
     lines = [head]
     rows = [("TOTAL", r["total"])] + [(f"scene {s}", t) for s, t in r["scenes"].items()] + \
            [(f"  bay {b}", t) for b, t in r["bays"].items()]
