@@ -27,6 +27,7 @@ class WebConfig(StrictModel):
     login_max_failures: int = Field(5, ge=1, description="failed logins per IP or per user name in the window")
     login_window_s: float = Field(300.0, gt=0)
     page_size: int = Field(50, ge=5, le=500)
+    max_body_kib: int = Field(256, ge=16, le=16384, description="larger request bodies are refused (413)")
 
     def file(self, value: str, config_path: Path | None) -> Path:
         """``users_file`` / ``session_secret_file`` as a path; a default (section absent, so never

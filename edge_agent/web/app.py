@@ -13,6 +13,7 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -43,7 +44,8 @@ def create_app(
     """Build the app. ``config_path`` is the YAML the installer and list edits write (None: read-only)."""
     cfg = cfg.model_copy(deep=True)  # the installer updates the page's view; the agent's copy changes on reload
     web = cfg.web
-    app = FastAPI(title="edge-agent review", docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(title="edge-agent review", docs_url=None, redoc_url=None, openapi_url=None,
+                  max_body_size=web.max_body_kib * 1024)  # counted as read, chunked bodies too: 413 past it
     path = Path(config_path) if config_path else cfg.source_path
     app.state.ctx = WebContext(
         cfg=cfg, store=store, log=log, control=control, lists=lists, bus=bus, clock=clock,
@@ -74,6 +76,11 @@ def create_app(
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
         return PlainTextResponse("login required", status_code=401)
+
+    @app.exception_handler(RequestValidationError)
+    async def _bad_input(request: Request, exc: RequestValidationError):
+        where = lambda loc: ".".join(str(p) for p in loc if p not in ("body", "query", "path"))  # noqa: E731
+        return PlainTextResponse("; ".join(f"{where(e['loc'])}: {e['msg']}" for e in exc.errors()), status_code=400)
 
     @app.exception_handler(CsrfFailed)
     async def _csrf(request: Request, exc: CsrfFailed):
