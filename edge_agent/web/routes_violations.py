@@ -19,6 +19,7 @@ router = APIRouter(dependencies=[Depends(require_user)])
 IMAGE_CACHE = "private, max-age=604800, immutable"  # evidence never changes once written
 CSV_FIELDS = ("id", "bay_id", "plate", "colour", "nev", "nev_reason", "reason", "started", "ended",
               "decision", "decision_reason", "decided_by", "evidence_id")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _flash(request: Request, message: str, kind: str = "ok") -> None:
@@ -42,15 +43,22 @@ def violations(request: Request):
                   flash=request.session.pop("flash", []))
 
 
+def _cell(value: object) -> str:
+    """OWASP's CSV-injection rule: a cell a spreadsheet would run as a formula gets a leading quote."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
 def _csv_rows(ctx: WebContext, flt: ViolationFilter) -> Iterator[str]:
     buf = io.StringIO()
     w = csv.writer(buf)
     yield "\ufeff"  # BOM: spreadsheet programs then read the Chinese plates correctly
     w.writerow(CSV_FIELDS)
     for v in ctx.log.iter_all(flt):
-        w.writerow([v.id, v.bay_id, v.plate, v.colour or "", "" if v.nev is None else int(v.nev),
-                    v.nev_reason or "", v.reason or "", ctx.local(v.started_at), ctx.local(v.ended_at),
-                    v.decision, v.decision_reason or "", v.decided_by or "", v.evidence_id or ""])
+        w.writerow([_cell(c) for c in (
+            v.id, v.bay_id, v.plate, v.colour, "" if v.nev is None else int(v.nev), v.nev_reason, v.reason,
+            ctx.local(v.started_at), ctx.local(v.ended_at), v.decision, v.decision_reason, v.decided_by,
+            v.evidence_id)])
         yield buf.getvalue()
         buf.seek(0)
         buf.truncate()
