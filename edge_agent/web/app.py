@@ -24,9 +24,10 @@ from edge_agent.config.models import AgentConfig
 from edge_agent.evidence.violations import ViolationLog
 from edge_agent.perception.lists import PlateLists
 from edge_agent.web import routes_auth, routes_site, routes_violations
-from edge_agent.web.auth import LoginLimiter, UsersFile, session_secret
 from edge_agent.config.configfile import ConfigFile
+from edge_agent.web.auth import LoginLimiter, UsersFile, session_secret
 from edge_agent.web.context import TEMPLATES, CsrfFailed, NotAuthenticated, WebContext
+from edge_agent.web.sessions import SessionTable
 
 STATIC = Path(__file__).parent / "static"
 
@@ -52,6 +53,7 @@ def create_app(
         config_file=ConfigFile(path, clock) if path else None,
         users=UsersFile(web.file(web.users_file, path)),
         limiter=LoginLimiter(clock, web.login_max_failures, web.login_window_s),
+        sessions=SessionTable(log.db_path, clock, web.session_max_age_s),
         tz=ZoneInfo(cfg.site.timezone),
         templates=Jinja2Templates(directory=str(TEMPLATES)),
     )

@@ -7,6 +7,7 @@ client IP and per user name on the injected monotonic clock, so tests move time,
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import secrets
@@ -49,6 +50,12 @@ class UsersFile:
             return _hasher.verify(hashed, password)
         except (VerificationError, InvalidHashError):
             return False
+
+    def stamp(self, name: str) -> str | None:
+        """A fingerprint of ``name``'s current hash (None: no such user). A new password means a
+        new salt, so the stamp changes: sessions opened under the old one end."""
+        hashed = self.load().get(name)
+        return hashlib.sha256(hashed.encode()).hexdigest()[:32] if hashed is not None else None
 
     def set(self, name: str, password: str) -> None:
         if not NAME_RE.match(name):

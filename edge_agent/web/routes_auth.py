@@ -7,7 +7,7 @@ import secrets
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse
 
-from edge_agent.web.context import audit, client_ip, ctx_of, render, require_csrf
+from edge_agent.web.context import audit, client_ip, ctx_of, render, require_csrf, session_user
 from edge_agent.web.i18n import LANGUAGES, translator
 
 router = APIRouter()
@@ -42,7 +42,8 @@ def login(request: Request, username: str = Form(""), password: str = Form(""), 
     ctx.limiter.succeeded(ip, name)
     lang = request.session.get("lang")
     request.session.clear()  # a fresh session (and CSRF token) on every login
-    request.session.update(user=name, csrf=secrets.token_urlsafe(32))
+    request.session.update(sid=ctx.sessions.open(name, ctx.users.stamp(name) or ""), csrf=secrets.token_urlsafe(32))
+    request.state.user = name
     if lang:
         request.session["lang"] = lang
     audit(request, "login")
@@ -57,8 +58,11 @@ def _limited(request: Request, next: str, message: str, wait: float):
 
 @router.post("/logout", dependencies=[Depends(require_csrf)])
 def logout(request: Request):
-    if request.session.get("user"):
+    """Ends the session on the server too: a copy of the cookie is worth nothing afterwards."""
+    request.state.user = session_user(request)
+    if request.state.user:
         audit(request, "logout")
+    ctx_of(request).sessions.end(request.session.get("sid"))
     request.session.clear()
     return RedirectResponse("/login", status_code=303)
 

@@ -12,7 +12,7 @@ from fastapi.responses import FileResponse, RedirectResponse, StreamingResponse
 from edge_agent.config.load import ConfigError
 from edge_agent.evidence.violations import DECISIONS, ViolationFilter
 from edge_agent.perception.lists import normalise_plate
-from edge_agent.web.context import WebContext, audit, ctx_of, render, require_csrf, require_user
+from edge_agent.web.context import WebContext, audit, ctx_of, current_user, render, require_csrf, require_user
 from edge_agent.web.inputs import ListQuery, violation_id
 
 router = APIRouter(dependencies=[Depends(require_user)])
@@ -92,7 +92,7 @@ def detail(request: Request, vid: str):
 def decide(request: Request, vid: str, decision: str = Form(...), reason: str = Form("", max_length=500)):
     ctx = ctx_of(request)
     try:
-        v = ctx.log.decide(violation_id(vid), decision, request.session["user"], reason)
+        v = ctx.log.decide(violation_id(vid), decision, current_user(request), reason)
     except KeyError:
         raise HTTPException(404, "no such violation") from None
     except ValueError as exc:
