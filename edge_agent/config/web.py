@@ -25,7 +25,9 @@ class WebConfig(StrictModel):
     language: Literal["zh", "en"] = "zh"
     session_max_age_s: int = Field(12 * 3600, ge=60)
     login_max_failures: int = Field(5, ge=1, description="failed logins per IP or per user name in the window")
-    login_window_s: float = Field(300.0, gt=0)
+    login_window_s: float = Field(300.0, gt=0, le=86400)
+    login_concurrency: int = Field(
+        2, ge=1, le=8, description="password checks at once (argon2, low priority); more get 429 at once")
     page_size: int = Field(50, ge=5, le=500)
     max_body_kib: int = Field(256, ge=16, le=16384, description="larger request bodies are refused (413)")
 

@@ -25,7 +25,7 @@ from edge_agent.evidence.violations import ViolationLog
 from edge_agent.perception.lists import PlateLists
 from edge_agent.web import routes_auth, routes_site, routes_violations
 from edge_agent.config.configfile import ConfigFile
-from edge_agent.web.auth import LoginLimiter, UsersFile, session_secret
+from edge_agent.web.auth import LoginLimiter, PasswordChecks, UsersFile, session_secret
 from edge_agent.web.context import TEMPLATES, CsrfFailed, NotAuthenticated, WebContext
 from edge_agent.web.sessions import SessionTable
 
@@ -48,10 +48,11 @@ def create_app(
     app = FastAPI(title="edge-agent review", docs_url=None, redoc_url=None, openapi_url=None,
                   max_body_size=web.max_body_kib * 1024)  # counted as read, chunked bodies too: 413 past it
     path = Path(config_path) if config_path else cfg.source_path
+    users = UsersFile(web.file(web.users_file, path))
     app.state.ctx = WebContext(
         cfg=cfg, store=store, log=log, control=control, lists=lists, bus=bus, clock=clock,
         config_file=ConfigFile(path, clock) if path else None,
-        users=UsersFile(web.file(web.users_file, path)),
+        users=users, checks=PasswordChecks(users, web.login_concurrency),
         limiter=LoginLimiter(clock, web.login_max_failures, web.login_window_s),
         sessions=SessionTable(log.db_path, clock, web.session_max_age_s),
         tz=ZoneInfo(cfg.site.timezone),

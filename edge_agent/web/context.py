@@ -21,7 +21,7 @@ from edge_agent.config.models import AgentConfig
 from edge_agent.evidence.violations import ViolationLog
 from edge_agent.perception.lists import PlateLists
 from edge_agent.config.configfile import ConfigFile
-from edge_agent.web.auth import LoginLimiter, UsersFile
+from edge_agent.web.auth import LoginLimiter, PasswordChecks, UsersFile
 from edge_agent.web.i18n import LANGUAGES, translator
 from edge_agent.web.sessions import SessionTable
 
@@ -48,6 +48,7 @@ class WebContext:
     config_file: ConfigFile | None
     users: UsersFile
     limiter: LoginLimiter
+    checks: PasswordChecks
     sessions: SessionTable
     tz: ZoneInfo
     templates: Jinja2Templates

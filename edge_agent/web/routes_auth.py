@@ -26,17 +26,22 @@ def login_form(request: Request, next: str | None = None):
 
 
 @router.post("/login", dependencies=[Depends(require_csrf)])
-def login(request: Request, username: str = Form(""), password: str = Form(""), next: str = Form("")):
+def login(request: Request, username: str = Form("", max_length=64), password: str = Form("", max_length=1024),
+          next: str = Form("", max_length=2048)):
     ctx = ctx_of(request)
     ip = client_ip(request)
     name = username.strip()
     t = translator(request.session.get("lang") or ctx.cfg.web.language)
-    wait = ctx.limiter.blocked(ip, name)
+    wait = ctx.limiter.attempt(ip, name)  # counted before hashing: parallel requests cannot slip through
     if wait > 0:
         ctx.log.audit(name or "-", "login_blocked", "", f"retry in {wait:.0f} s", ip)
         return _limited(request, next, t("login_limited"), wait)
-    if not name or not ctx.users.verify(name, password):
-        ctx.limiter.failed(ip, name)
+    ok = ctx.checks.verify(name, password) if name else False
+    if ok is None:  # every password-check slot taken: refuse at once, nothing hashed, nothing counted
+        ctx.limiter.refund(ip, name)
+        ctx.log.audit(name, "login_busy", "", "", ip)
+        return _limited(request, next, t("login_busy"), 1.0)
+    if not ok:
         ctx.log.audit(name or "-", "login_failed", "", "", ip)
         return render(request, "login.html", status_code=401, next=_safe_next(next), error=t("login_failed"))
     ctx.limiter.succeeded(ip, name)
