@@ -161,9 +161,9 @@ class LoginLimiter:
                 q.pop()
 
 
-def _lower_priority(nice: int) -> None:
-    """Run this worker thread (and argon2's lane threads it starts) below the camera loop (Linux:
-    the nice value is per thread)."""
+def lower_priority(nice: int) -> None:
+    """Run the calling thread (and the threads it starts) ``nice`` steps below the camera loop
+    (Linux keeps a nice value per thread; elsewhere this does nothing)."""
     try:
         tid = threading.get_native_id()
         os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + nice)
@@ -184,7 +184,7 @@ class PasswordChecks:
         self.users = users
         self._slots = threading.BoundedSemaphore(limit)
         self._pool = ThreadPoolExecutor(limit, thread_name_prefix="password-check",
-                                        initializer=_lower_priority, initargs=(nice,))
+                                        initializer=lower_priority, initargs=(nice,))
 
     def verify(self, name: str, password: str) -> bool | None:
         """True / False, or None when ``limit`` checks are already running."""

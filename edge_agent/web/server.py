@@ -15,6 +15,7 @@ from typing import Any
 import uvicorn
 
 from edge_agent.config.models import AgentConfig
+from edge_agent.web.auth import lower_priority
 
 logger = logging.getLogger(__name__)
 
@@ -22,10 +23,11 @@ logger = logging.getLogger(__name__)
 class WebServer:
     """``start()`` / ``stop()`` around a uvicorn server on ``host:port``."""
 
-    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 8080) -> None:
+    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 8080, nice: int = 5) -> None:
         self.app = app
         self.host = host
         self.port = port
+        self.nice = nice  # the page's threads yield the CPU to the camera loop when both want it
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._sock: socket.socket | None = None
@@ -46,8 +48,7 @@ class WebServer:
         self._sock = sock
         config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off")
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
-                                        name="web", daemon=True)
+        self._thread = threading.Thread(target=self._serve, args=(self._server, sock), name="web", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + timeout
         while not self._server.started:
@@ -55,6 +56,10 @@ class WebServer:
                 raise RuntimeError(f"web server did not start on {self.host}:{self.port}")
             time.sleep(0.02)
         logger.info("review page on %s", self.url)
+
+    def _serve(self, server: uvicorn.Server, sock: socket.socket) -> None:
+        lower_priority(self.nice)  # inherited by the request threads this loop starts
+        server.run(sockets=[sock])
 
     def stop(self, timeout: float = 5.0) -> None:
         if self._server is not None:
