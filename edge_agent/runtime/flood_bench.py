@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import statistics
 import subprocess
@@ -57,7 +56,7 @@ class _RssSampler:
         while not self._stop.wait(self.every_s):
             self.samples.append(_status_kb("VmRSS"))
 
-    def __enter__(self) -> "_RssSampler":
+    def __enter__(self) -> _RssSampler:
         try:  # "5" resets VmHWM (Linux >= 4.0), so the peak below is this window's
             Path("/proc/self/clear_refs").write_text("5")
         except OSError:
@@ -168,9 +167,9 @@ def _case(models: Path, tmp: Path, mode: str, legacy_hash: bool, fps: float, sec
         with _RssSampler() as rss:
             ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
             # the attacker's CPU is on another machine; here it shares ours, so it yields to the agent
-            flood = subprocess.Popen([sys.executable, "-m", "edge_agent.runtime.flood_bench", "--flood",
-                                      parts.review.server.url, "--clients", str(clients), "--seconds", str(seconds)],
-                                     stdout=subprocess.PIPE, text=True, preexec_fn=lambda: os.nice(client_nice))
+            flood = subprocess.Popen(["nice", "-n", str(client_nice), sys.executable, "-m", "edge_agent.runtime.flood_bench",
+                                      "--flood", parts.review.server.url, "--clients", str(clients),
+                                      "--seconds", str(seconds)], stdout=subprocess.PIPE, text=True)
             during = _window(agent, timed, seconds)
             out, _ = flood.communicate(timeout=seconds + 120)
             ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -227,7 +226,7 @@ def flood(url: str, clients: int, seconds: float) -> dict[str, int]:
 
 def run(models: Path, modes: tuple[str, ...] = ("one-ip", "many-ips"), legacy_hash: bool = True,
         fps: float = 5.0, seconds: float = 8.0, clients: int = 40, threads: int = 2,
-        client_nice: int = 10) -> list[dict[str, Any]]:
+        client_nice: int = 19) -> list[dict[str, Any]]:
     if not Path("/proc/self/status").exists():
         raise SystemExit("this bench reads /proc (Linux)")
     with tempfile.TemporaryDirectory(prefix="edge-agent-flood-") as tmp:
@@ -244,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=8.0)
     p.add_argument("--clients", type=int, default=40)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--client-nice", type=int, default=10,
+    p.add_argument("--client-nice", type=int, default=19,
                    help="the flood process's nice value (on a device the attacker's CPU is elsewhere)")
     p.add_argument("--json", action="store_true")
     p.add_argument("--flood", metavar="URL", help=argparse.SUPPRESS)  # the attacker's side (a subprocess)

@@ -20,11 +20,11 @@ from fastapi.templating import Jinja2Templates
 from starlette.middleware.sessions import SessionMiddleware
 
 from edge_agent.clock import Clock
+from edge_agent.config.configfile import ConfigFile
 from edge_agent.config.models import AgentConfig
 from edge_agent.evidence.violations import ViolationLog
 from edge_agent.perception.lists import PlateLists
 from edge_agent.web import routes_auth, routes_site, routes_violations
-from edge_agent.config.configfile import ConfigFile
 from edge_agent.web.auth import LoginLimiter, PasswordChecks, UsersFile, session_secret
 from edge_agent.web.context import TEMPLATES, CsrfFailed, NotAuthenticated, WebContext
 from edge_agent.web.sessions import SessionTable
@@ -87,7 +87,9 @@ def create_app(
 
     @app.exception_handler(RequestValidationError)
     async def _bad_input(request: Request, exc: RequestValidationError):
-        where = lambda loc: ".".join(str(p) for p in loc if p not in ("body", "query", "path"))  # noqa: E731
+        def where(loc: tuple) -> str:
+            return ".".join(str(p) for p in loc if p not in ("body", "query", "path"))
+
         return PlainTextResponse("; ".join(f"{where(e['loc'])}: {e['msg']}" for e in exc.errors()), status_code=400)
 
     @app.exception_handler(CsrfFailed)

@@ -13,7 +13,14 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from fastapi import HTTPException
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from edge_agent.evidence.violations import ViolationFilter
 
@@ -52,7 +59,7 @@ class ListQuery(BaseModel):
         return v
 
     @classmethod
-    def parse(cls, query: dict[str, str]) -> "ListQuery":
+    def parse(cls, query: dict[str, str]) -> ListQuery:
         try:
             return cls.model_validate(query)
         except ValidationError as exc:

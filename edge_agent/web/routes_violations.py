@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Iterator
+from collections.abc import Iterator
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import FileResponse, RedirectResponse, StreamingResponse
@@ -12,7 +12,15 @@ from fastapi.responses import FileResponse, RedirectResponse, StreamingResponse
 from edge_agent.config.load import ConfigError
 from edge_agent.evidence.violations import DECISIONS, ViolationFilter
 from edge_agent.perception.lists import normalise_plate
-from edge_agent.web.context import WebContext, audit, ctx_of, current_user, render, require_csrf, require_user
+from edge_agent.web.context import (
+    WebContext,
+    audit,
+    ctx_of,
+    current_user,
+    render,
+    require_csrf,
+    require_user,
+)
 from edge_agent.web.inputs import ListQuery, violation_id
 
 router = APIRouter(dependencies=[Depends(require_user)])

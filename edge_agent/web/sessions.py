@@ -15,8 +15,8 @@ import hashlib
 import secrets
 import sqlite3
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from edge_agent.clock import Clock
 

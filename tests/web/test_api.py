@@ -211,7 +211,7 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(client, site):
                          "evidence_id='=1+1', bay_id='@A9' WHERE id=1")
     site.log._db.commit()
     rows = list(csv.reader(io.StringIO(client.get("/violations.csv").content.decode("utf-8-sig"))))
-    head, body = rows[0], {r[0]: dict(zip(rows[0], r)) for r in rows[1:]}
+    body = {r[0]: dict(zip(rows[0], r)) for r in rows[1:]}
     assert body["6"]["decision_reason"] == "'" + evil
     assert body["4"]["decision_reason"] == "'+1 staff" and body["2"]["decision_reason"] == "'@SUM(1+1)"
     one = body["1"]

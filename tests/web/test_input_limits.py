@@ -9,7 +9,6 @@ import pytest
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
-    from fastapi.testclient import TestClient
 
 from edge_agent.web.server import WebServer
 from tests.web.test_api import logged_in, token

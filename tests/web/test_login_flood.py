@@ -25,7 +25,7 @@ class Gate:
     """Holds every password check at the door until released (the real argon2 check runs after),
     counting how many are inside at once and at which scheduling priority they run."""
 
-    def __init__(self, users) -> None:  # noqa: ANN001
+    def __init__(self, users) -> None:
         self.inner, self.active, self.peak, self.calls, self.nice = users.verify, 0, 0, 0, []
         self.entered, self.open = threading.Semaphore(0), threading.Event()
         self._lock = threading.Lock()
@@ -112,7 +112,7 @@ def test_many_addresses_at_most_n_checks_at_once_rest_429_at_once(site):
 
 def test_one_address_attempts_are_counted_before_hashing(site):
     """login_max_failures is 3 here: of 40 parallel attempts at most 3 reach a password check."""
-    gate, refused, inside, checked, _, app = run_flood(site, 2)  # default login_concurrency: 2
+    gate, refused, _, checked, _, app = run_flood(site, 2)  # default login_concurrency: 2
     assert gate.calls == 2 and gate.peak == 2
     assert [code for code, _ in refused] == [429] * (CLIENTS - 2)
     assert sorted(code for code, _ in checked) == [401, 401]
