@@ -25,7 +25,7 @@ from edge_agent.config.models import AgentConfig
 from edge_agent.evidence.violations import ViolationLog
 from edge_agent.perception.lists import PlateLists
 from edge_agent.web import routes_auth, routes_site, routes_violations
-from edge_agent.web.auth import LoginLimiter, PasswordChecks, UsersFile, session_secret
+from edge_agent.web.auth import LoginLimiter, PasswordChecks, RefusalLog, UsersFile, session_secret
 from edge_agent.web.context import TEMPLATES, CsrfFailed, NotAuthenticated, WebContext
 from edge_agent.web.sessions import SessionTable
 
@@ -57,7 +57,7 @@ def create_app(
         cfg=cfg, store=store, log=log, control=control, lists=lists, bus=bus, clock=clock,
         config_file=ConfigFile(path, clock) if path else None,
         users=users, checks=PasswordChecks(users, web.login_concurrency),
-        limiter=LoginLimiter(clock, web.login_max_failures, web.login_window_s),
+        limiter=LoginLimiter(clock, web.login_max_failures, web.login_window_s), refusals=RefusalLog(clock),
         sessions=SessionTable(log.db_path, clock, web.session_max_age_s),
         tz=ZoneInfo(cfg.site.timezone),
         templates=Jinja2Templates(directory=str(TEMPLATES)),

@@ -161,6 +161,32 @@ class LoginLimiter:
                 q.pop()
 
 
+class RefusalLog:
+    """Which refused logins get an audit row: the first per address and kind in each ``every_s``;
+    the next row says how many came in between. A flood then costs a few rows, not one per
+    request (each a write on the database the agent records its events in)."""
+
+    def __init__(self, clock: Clock, every_s: float = 10.0) -> None:
+        self._clock = clock
+        self._every = every_s
+        self._last: dict[tuple[str, str], float] = {}
+        self._skipped: dict[tuple[str, str], int] = {}
+        self._lock = threading.Lock()
+
+    def note(self, ip: str, kind: str) -> int | None:
+        """None: counted, no row now; else write a row, with this many unrecorded since the last."""
+        now, key = self._clock.monotonic(), (ip, kind)
+        with self._lock:
+            last = self._last.get(key)
+            if last is not None and now - last < self._every:
+                self._skipped[key] = self._skipped.get(key, 0) + 1
+                return None
+            if len(self._last) > SWEEP_AT:
+                self._last = {k: t for k, t in self._last.items() if now - t < self._every or k in self._skipped}
+            self._last[key] = now
+            return self._skipped.pop(key, 0)
+
+
 def lower_priority(nice: int) -> None:
     """Run the calling thread (and the threads it starts) ``nice`` steps below the camera loop
     (Linux keeps a nice value per thread; elsewhere this does nothing)."""

@@ -21,7 +21,7 @@ from edge_agent.config.configfile import ConfigFile
 from edge_agent.config.models import AgentConfig
 from edge_agent.evidence.violations import ViolationLog
 from edge_agent.perception.lists import PlateLists
-from edge_agent.web.auth import LoginLimiter, PasswordChecks, UsersFile
+from edge_agent.web.auth import LoginLimiter, PasswordChecks, RefusalLog, UsersFile
 from edge_agent.web.i18n import LANGUAGES, translator
 from edge_agent.web.sessions import SessionTable
 
@@ -49,6 +49,7 @@ class WebContext:
     users: UsersFile
     limiter: LoginLimiter
     checks: PasswordChecks
+    refusals: RefusalLog
     sessions: SessionTable
     tz: ZoneInfo
     templates: Jinja2Templates

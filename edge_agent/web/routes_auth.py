@@ -41,12 +41,12 @@ def login(request: Request, username: str = Form("", max_length=64), password: s
     t = translator(request.session.get("lang") or ctx.cfg.web.language)
     wait = ctx.limiter.attempt(ip, name)  # counted before hashing: parallel requests cannot slip through
     if wait > 0:
-        ctx.log.audit(name or "-", "login_blocked", "", f"retry in {wait:.0f} s", ip)
+        _refused(ctx, name, "login_blocked", f"retry in {wait:.0f} s", ip)
         return _limited(request, next, t("login_limited"), wait)
     ok = ctx.checks.verify(name, password) if name else False
     if ok is None:  # every password-check slot taken: refuse at once, nothing hashed, nothing counted
         ctx.limiter.refund(ip, name)
-        ctx.log.audit(name, "login_busy", "", "", ip)
+        _refused(ctx, name, "login_busy", "", ip)
         return _limited(request, next, t("login_busy"), 1.0)
     if not ok:
         ctx.log.audit(name or "-", "login_failed", "", "", ip)
@@ -60,6 +60,14 @@ def login(request: Request, username: str = Form("", max_length=64), password: s
         request.session["lang"] = lang
     audit(request, "login")
     return RedirectResponse(_safe_next(next), status_code=303)
+
+
+def _refused(ctx: WebContext, name: str, kind: str, detail: str, ip: str) -> None:
+    """Audit a refused login, coalesced: a flood must not write one row per request."""
+    skipped = ctx.refusals.note(ip, kind)
+    if skipped is not None:
+        more = f"{skipped} more refused since the last entry" if skipped else ""
+        ctx.log.audit(name or "-", kind, "", "; ".join(p for p in (detail, more) if p), ip)
 
 
 def _limited(request: Request, next: str, message: str, wait: float):
