@@ -25,7 +25,13 @@ from edge_agent.config.models import AgentConfig
 from edge_agent.evidence.violations import ViolationLog
 from edge_agent.perception.lists import PlateLists
 from edge_agent.web import routes_auth, routes_site, routes_violations
-from edge_agent.web.auth import LoginLimiter, PasswordChecks, RefusalLog, UsersFile, session_secret
+from edge_agent.web.auth import (
+    LoginLimiter,
+    PasswordChecks,
+    RefusalLog,
+    UsersFile,
+    session_secret,
+)
 from edge_agent.web.context import TEMPLATES, CsrfFailed, NotAuthenticated, WebContext
 from edge_agent.web.sessions import SessionTable
 
