@@ -7,7 +7,15 @@ import secrets
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse
 
-from edge_agent.web.context import WebContext, audit, client_ip, ctx_of, render, require_csrf, session_user
+from edge_agent.web.context import (
+    WebContext,
+    audit,
+    client_ip,
+    ctx_of,
+    render,
+    require_csrf,
+    session_user,
+)
 from edge_agent.web.i18n import LANGUAGES, translator
 
 router = APIRouter()
