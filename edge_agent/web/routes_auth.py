@@ -89,7 +89,7 @@ def logout(request: Request):
 
 
 @router.post("/lang", dependencies=[Depends(require_csrf)])
-def set_lang(request: Request, lang: str = Form("zh"), next: str = Form("")):
+def set_lang(request: Request, lang: str = Form("zh", max_length=8), next: str = Form("", max_length=2048)):
     if lang in LANGUAGES:
         request.session["lang"] = lang
     return RedirectResponse(_safe_next(next), status_code=303)

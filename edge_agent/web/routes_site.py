@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 
 from edge_agent.config.load import ConfigError
@@ -26,7 +26,7 @@ def live_bays(request: Request):
 
 
 @router.post("/bays/{bay_id}/snapshot", dependencies=[Depends(require_csrf)])
-def take_snapshot(request: Request, bay_id: str):
+def take_snapshot(request: Request, bay_id: str = Path(max_length=64)):
     ctx = ctx_of(request)
     try:
         evidence_id = ctx.control.snapshot(bay_id)

@@ -88,3 +88,12 @@ def test_normal_installer_save_fits_under_the_cap(client):
             for i in range(40)] + [{"id": "A1", "polygon": [[40, 300], [460, 300], [470, 530], [20, 530]]}]
     r = client.post("/installer", json={"bays": bays}, headers={"X-CSRF-Token": tok})
     assert r.status_code == 200, r.text
+
+
+def test_long_path_and_form_values_are_400_not_stored_in_the_cookie(client, site):
+    tok = token(client, "/bays")
+    r = client.post("/bays/" + "A" * 3000 + "/snapshot", data={"csrf": tok}, follow_redirects=False)
+    assert r.status_code == 400 and "bay_id" in r.text
+    assert len(r.headers.get("set-cookie", "")) < 1000  # no 3 kB flash message in the session cookie
+    r = client.post("/lang", data={"lang": "en", "next": "/" + "x" * 5000, "csrf": tok}, follow_redirects=False)
+    assert r.status_code == 400 and "next" in r.text
