@@ -301,3 +301,12 @@ def test_frame_size_other_than_configured_is_reported_once(tmp_path, clock, capl
     run_scripted(agent.step, clock, 3, 5)
     warnings = [r.message for r in caplog.records if "bay polygons will be off" in r.message]
     assert warnings == ["camera sends 640x360 frames but the config says 960x540: bay polygons will be off"]
+
+
+def test_set_lists_refuses_a_non_plate_and_changes_nothing(tmp_path, clock, pipeline):
+    cfg_path, data, cfg = _demo_file(tmp_path)
+    agent = Agent(cfg, clock=clock, source=ScriptedSource(hold(60, EMPTY), clock), reader=pipeline)
+    with pytest.raises(ControlError) as err:
+        agent.set_lists(allow=["粤B12345", "<script>x"], deny=None)
+    assert err.value.code == "bad_plate" and "allow[1]" in str(err.value) and "<script>x" in str(err.value)
+    assert agent.lists.allow == [] and not list(tmp_path.glob("agent.yaml.bak-*"))
