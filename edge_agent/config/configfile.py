@@ -65,10 +65,14 @@ class ConfigFile:
     def set_bays(self, bays: list[dict[str, Any]]) -> tuple[AgentConfig, Path | None]:
         """Replace bay ids and polygons; charger and lock ids of bays that keep their id stay
         (they come from the config file's bay of that id)."""
+        base_ids = [b.get("id") for b in self._base().get("bays") or [] if isinstance(b, dict)]
+
         def change(over: dict[str, Any], _now: dict[str, Any]) -> None:
             over["bays"] = [{"id": b.get("id"),
                              "polygon": [[round(float(x), 1), round(float(y), 1)] for x, y in b.get("polygon", [])]}
                             for b in bays]
+            kept = {b.get("id") for b in bays}
+            over["removed_bays"] = [i for i in base_ids if i not in kept]
         return self.update(change)
 
     def lists(self) -> tuple[list[str], list[str]]:

@@ -8,8 +8,11 @@ deny lists) write this file instead; every load (start, reload, ``check-config``
 
 Merge rule — the merged document goes through the same models as any config:
 
-- ``bays``: the overrides' list decides which bays exist and their ``polygon``; every other
-  key of a bay (``charger_id``, ``lock_id`` …) comes from the config's bay with the same id.
+- ``bays``: the bays the installer saved, with their ``polygon``; every other key of a bay
+  (``charger_id``, ``lock_id`` …) comes from the config's bay with the same id.
+  ``removed_bays``: config bays the installer deleted. A bay of the config in neither list
+  (added to the config after the last save) is kept, after the saved ones: an operator's
+  new bay is never silently dropped.
 - ``lists.allow`` / ``lists.deny``: each replaces the config's list when present.
 
 Nothing else may appear in the file (an error names the key). To hand control back to the
@@ -68,8 +71,11 @@ def read_overrides(path: Path) -> tuple[dict[str, Any], str] | None:
 def _shape_problems(data: Any) -> list[str]:
     if not isinstance(data, dict):
         return ["(top level): must be a mapping with bays and/or lists"]
-    problems = [f"{k}: not allowed in overrides (only bays and lists; set it in the config file)"
-                for k in data if k not in ("bays", "lists")]
+    problems = [f"{k}: not allowed in overrides (only bays, removed_bays and lists; set it in the config file)"
+                for k in data if k not in ("bays", "removed_bays", "lists")]
+    removed = data.get("removed_bays", [])
+    if not isinstance(removed, list) or not all(isinstance(x, str) for x in removed):
+        problems.append("removed_bays: must be a list of bay ids")
     bays = data.get("bays", [])
     if not isinstance(bays, list):
         problems.append("bays: must be a list of {id, polygon}")
@@ -91,9 +97,13 @@ def _shape_problems(data: Any) -> list[str]:
 def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     """The config ``base`` with the overrides ``over`` applied (neither is changed)."""
     out = copy.deepcopy(base)
-    if "bays" in over:
-        known = {b.get("id"): b for b in base.get("bays") or [] if isinstance(b, dict)}
-        out["bays"] = [{**copy.deepcopy(known.get(b.get("id"), {})), **copy.deepcopy(b)} for b in over["bays"]]
+    if "bays" in over or "removed_bays" in over:
+        config_bays = [b for b in base.get("bays") or [] if isinstance(b, dict)]
+        known = {b.get("id"): b for b in config_bays}
+        saved = over.get("bays") or []
+        skip = {b.get("id") for b in saved} | set(over.get("removed_bays") or [])
+        out["bays"] = [{**copy.deepcopy(known.get(b.get("id"), {})), **copy.deepcopy(b)} for b in saved]
+        out["bays"] += [copy.deepcopy(b) for b in config_bays if b.get("id") not in skip]
     if over.get("lists"):
         lists = out.get("lists") if isinstance(out.get("lists"), dict) else {}
         lists.update({k: list(v or []) for k, v in over["lists"].items()})
@@ -105,10 +115,9 @@ def describe(base: dict[str, Any], over: dict[str, Any]) -> str:
     """One line for ``check-config``: what the overrides change."""
     parts = []
     if "bays" in over:
-        ids = [str(b.get("id")) for b in over["bays"]]
-        dropped = [str(b.get("id")) for b in base.get("bays") or [] if isinstance(b, dict) and b.get("id") not in ids]
-        parts.append(f"bays {', '.join(ids) or '(none)'} (polygons)"
-                     + (f"; config bays not in the overrides, so not monitored: {', '.join(dropped)}" if dropped else ""))
+        parts.append(f"bays {', '.join(str(b.get('id')) for b in over['bays']) or '(none)'} (polygons)")
+    if over.get("removed_bays"):
+        parts.append(f"bays removed by the installer: {', '.join(over['removed_bays'])}")
     for k in ("allow", "deny"):
         if k in (over.get("lists") or {}):
             parts.append(f"{k} list ({len(over['lists'][k] or [])} plates)")

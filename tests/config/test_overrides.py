@@ -112,4 +112,15 @@ def test_check_config_says_that_overrides_apply(config):
     lines = r.stdout.strip().splitlines()
     assert ": ok" in lines[0] and "1 bay(s)" in lines[0]
     assert "overrides applied from" in lines[1] and "overrides.yaml" in lines[1]
-    assert "bays A (polygons)" in lines[1] and "not monitored: B" in lines[1]
+    assert "bays A (polygons)" in lines[1] and "bays removed by the installer: B" in lines[1]
+
+
+def test_a_bay_the_operator_adds_to_the_config_after_an_installer_save_is_monitored(config):
+    f = ConfigFile(config, FakeClock())
+    f.set_bays([{"id": "C", "polygon": SQUARE}, {"id": "A", "polygon": [[1, 1], [90, 1], [90, 90]]}])
+    assert [b.id for b in load_config(config).bays] == ["C", "A"]  # B removed by the installer
+    data = yaml.safe_load(config.read_text(encoding="utf-8"))
+    data["bays"].append({"id": "D", "polygon": SQUARE, "charger_id": "C4"})
+    config.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")  # the operator, as root
+    cfg = load_config(config)
+    assert [(b.id, b.charger_id) for b in cfg.bays] == [("C", None), ("A", "C1"), ("D", "C4")]
