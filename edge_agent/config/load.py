@@ -76,9 +76,9 @@ def load_config(path: str | Path) -> AgentConfig:
     if over is None:
         cfg = parse_config(data, str(p), base_dir=p.parent)
     else:
-        where = overrides_path(data)
-        cfg = parse_config(merge(data, over[0]), f"{p} with the overrides in {where}", base_dir=p.parent)
-        cfg._overrides_path = where
+        over_path = overrides_path(data)
+        cfg = parse_config(merge(data, over[0]), f"{p} with the overrides in {over_path}", base_dir=p.parent)
+        cfg._overrides_path = over_path
         text += "\n" + over[1]
     cfg._source_path = p.resolve()
     cfg._hash = hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -105,7 +105,7 @@ def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
         out["bays"] = [{**copy.deepcopy(known.get(b.get("id"), {})), **copy.deepcopy(b)} for b in saved]
         out["bays"] += [copy.deepcopy(b) for b in config_bays if b.get("id") not in skip]
     if over.get("lists"):
-        lists = out.get("lists") if isinstance(out.get("lists"), dict) else {}
+        lists: dict[str, Any] = out["lists"] if isinstance(out.get("lists"), dict) else {}
         lists.update({k: list(v or []) for k, v in over["lists"].items()})
         out["lists"] = lists
     return out

@@ -152,9 +152,9 @@ class CommandHandler:
         if problem:
             raise Refused("schema_violation", problem)
         sent = self._check_fresh(body["ts"])
-        if self.replay is not None and self.hmac_key is not None:
-            if not self.replay.remember(body["sig"].lower(), sent, self.max_age_s):
-                raise Refused("replay", "this signed command was already received")
+        memory = self.replay if self.hmac_key is not None else None
+        if memory is not None and not memory.remember(body["sig"].lower(), sent, self.max_age_s):
+            raise Refused("replay", "this signed command was already received")
         bay = body.get("bay")
         if bay is not None and bay not in self.control.bay_ids():
             raise Refused("unknown_bay", f"no bay {quote(bay, 70)} on this device")

@@ -80,8 +80,8 @@ async def save_bays(request: Request):
         return JSONResponse({"ok": False, "problems": [str(exc)]}, status_code=400)
     except OSError as exc:  # a data dir the agent cannot write: say where, keep running
         log.error("installer save: cannot write %s: %s", ctx.config_file.overrides, exc)
-        return JSONResponse({"ok": False, "problems": [f"cannot write {ctx.config_file.overrides}: "
-                                                       f"{exc.strerror or exc}"]}, status_code=500)
+        problem = f"cannot write {ctx.config_file.overrides}: {exc.strerror or exc}"
+        return JSONResponse({"ok": False, "problems": [problem]}, status_code=500)
     ctx.cfg.bays = cfg.bays  # the page shows what was saved even before the agent reloads
     try:
         result = ctx.control.reload_config()

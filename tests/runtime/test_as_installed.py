@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import configparser
 import grp
-import json
 import os
 import pwd
 import re

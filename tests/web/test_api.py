@@ -10,7 +10,6 @@ import re
 import warnings
 
 import pytest
-import yaml
 
 with warnings.catch_warnings():  # starlette nudges towards httpx2; httpx is what the venv has
     warnings.simplefilter("ignore")  # starlette suggests httpx2; httpx works

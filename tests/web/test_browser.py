@@ -9,7 +9,6 @@ import io
 from pathlib import Path
 
 import pytest
-import yaml
 
 from edge_agent.config import load_config
 from edge_agent.web.app import create_app
