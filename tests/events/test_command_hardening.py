@@ -247,3 +247,16 @@ def test_a_signed_command_replayed_after_a_restart_is_refused(setup, tmp_path):
     clock.advance(200)  # both commands are stale now: their entries go
     memory.prune()
     assert len(memory) == 0
+
+
+def test_a_corrupt_replay_memory_is_moved_aside_and_a_fresh_one_works(tmp_path, caplog):
+    from edge_agent.events.replay import ReplayMemory
+
+    clock = FakeClock()
+    path = tmp_path / "command-replay.sqlite"
+    path.write_bytes(b"this is not a database" * 100)
+    memory = ReplayMemory(path, clock)
+    assert [p.name.startswith("command-replay.sqlite.corrupt-") for p in tmp_path.iterdir()].count(True) == 1
+    assert "moved to" in caplog.text
+    assert memory.remember("ab" * 32, clock.now(), 60) and not memory.remember("ab" * 32, clock.now(), 60)
+    memory.close()
