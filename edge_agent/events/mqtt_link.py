@@ -36,10 +36,10 @@ from edge_agent.events.connection import Connection, LinkStatus
 from edge_agent.events.discovery import discovery_messages
 from edge_agent.events.health import HealthSource, cpu_temp_c, disk_use
 from edge_agent.events.outbox import Outbox
-from edge_agent.events.schemas import quote
 from edge_agent.events.pump import OutboxPump
 from edge_agent.events.refusals import RefusalLimiter
 from edge_agent.events.replay import ReplayMemory
+from edge_agent.events.schemas import quote
 from edge_agent.events.topics import Topics, valid_topic_level
 from edge_agent.events.types import BayState, Event
 from edge_agent.runtime.control import AgentControl
@@ -91,11 +91,12 @@ class MqttLink:
         self.pump = OutboxPump(self.outbox, self._publish_row, m.outbox.window)
         replay = None
         if secrets.hmac_key is not None:
+            replay_path = outbox_path.parent / REPLAY_FILE
             try:
-                replay = ReplayMemory(outbox_path.parent / REPLAY_FILE, clock)
+                replay = ReplayMemory(replay_path, clock)
             except (OSError, sqlite3.Error) as exc:
                 self.outbox.close()
-                raise ConfigError("mqtt", [f"mqtt.outbox.path: cannot open {outbox_path.parent / REPLAY_FILE}: {exc}"]) from None
+                raise ConfigError("mqtt", [f"mqtt.outbox.path: cannot open {replay_path}: {exc}"]) from None
         self.commands = CommandHandler(control, self.topics, self.device, clock, m.command_max_age_s,
                                        secrets.hmac_key, replay)
         self.refusals = RefusalLimiter(clock, m.outbox.repeat_refusal_s)
