@@ -264,6 +264,7 @@ def test_run_as_an_unprivileged_user_keeps_installer_bays_and_mqtt_lists_across_
             assert all(f'"{k}"' in page for k in new_bays) and '"B"' not in page
         finally:
             assert agent.stop() == 0, agent.output.read_text()[-3000:]
+        assert f"apply from {data / 'overrides.yaml'}" in agent.output.read_text()
     finally:
         backend.stop()
 
