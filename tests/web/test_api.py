@@ -10,6 +10,7 @@ import re
 import warnings
 
 import pytest
+import yaml
 
 with warnings.catch_warnings():  # starlette nudges towards httpx2; httpx is what the venv has
     warnings.simplefilter("ignore")  # starlette suggests httpx2; httpx works
@@ -199,3 +200,21 @@ def test_open_redirect_is_refused(site):
     r = c.post("/login", data={"username": "admin", "password": PASSWORD, "csrf": token(c),
                                "next": "//evil.example/x"}, follow_redirects=False)
     assert r.headers["location"] == "/violations"
+
+
+def test_three_installer_saves_in_one_second_keep_every_version_and_the_commented_original(client, site):
+    """Issue 15 §2 'Backups lost': saves named to the second collapsed into one backup, and the
+    operator's commented config was rewritten. Now: the config is never written, each save backs up
+    the previous overrides under its own name."""
+    tok = token(client, "/installer")
+    site.config_path.write_text("# operator's comment\n" + site.config_path.read_text(encoding="utf-8"),
+                                encoding="utf-8")
+    original = site.config_path.read_bytes()
+    for n in range(3):  # the site's clock does not move: all in one second
+        poly = [[10 + n, 300], [400, 300], [400, 530], [10, 530]]
+        r = client.post("/installer", json={"bays": [{"id": "A1", "polygon": poly}]}, headers={"X-CSRF-Token": tok})
+        assert r.status_code == 200, r.text
+    backups = sorted((site.root / "data" / "config-backups").iterdir())
+    assert len(backups) == 2 and len({p.name for p in backups}) == 2
+    assert [yaml.safe_load(p.read_text(encoding="utf-8"))["bays"][0]["polygon"][0][0] for p in backups] == [10, 11]
+    assert site.config_path.read_bytes() == original
