@@ -53,4 +53,4 @@ clean:
 
 # The AsyncAPI parser (npm) that tests/events/test_asyncapi.py runs against docs/asyncapi.yaml.
 asyncapi-tools:
-	cd tests/asyncapi && npm install --silent --no-audit --no-fund
+	cd tests/asyncapi && npm ci --silent --no-audit --no-fund
