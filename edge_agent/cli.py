@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "edge_agent.runtime.commands",
     "edge_agent.web.commands",
     "edge_agent.ops.commands",
+    "edge_agent.consumer.commands",
 )
 
 
