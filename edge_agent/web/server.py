@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 class WebServer:
     """``start()`` / ``stop()`` around a uvicorn server on ``host:port``."""
 
-    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 8080, nice: int = 5,
+    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 8080, nice: int = 10,
                  trusted_proxies: list[str] | None = None) -> None:
         self.app = app
         self.host = host
