@@ -31,6 +31,8 @@ from edge_agent.runtime.control import CHARGER_STATES, ControlError, ControlResu
 
 log = logging.getLogger(__name__)
 
+DECODE_WARNING_EVERY_S = 600.0
+
 
 class Component(Protocol):
     def start(self) -> None: ...
@@ -86,6 +88,7 @@ class Agent:
         self._loop_lock = threading.RLock()  # a reload never swaps the monitor in the middle of a frame
         self._size_seen: tuple[int, int] | None = None
         self._last_retention = float("-inf")
+        self._decode_told: dict[str, tuple[int, float]] = {}  # kind → (count announced, when)
 
     # ---- composition --------------------------------------------------------------------
     def add_component(self, component: Component) -> Component:
@@ -134,6 +137,7 @@ class Agent:
                 self._check_size(frame.image)
                 self.monitor.on_frame(frame.image, self.reader, usable=self.health.usable())
             self._check_camera()
+            self._check_decode()
             self._maybe_retain()
             if not got:
                 if self.camera_ok:
@@ -150,6 +154,20 @@ class Agent:
             log.warning("camera sends %dx%d frames but the config says %dx%d: bay polygons will be off",
                         *size, *want)
         self._size_seen = size
+
+    def _check_decode(self) -> None:
+        """Announce still images the decode path truncated, reduced or refused: the first of each
+        kind at once, then the running count at most every ``DECODE_WARNING_EVERY_S``."""
+        counts = getattr(self.source, "decode_counts", None)
+        if counts is None:
+            return
+        now = self.clock.monotonic()
+        for kind, n in counts.snapshot().items():
+            told, at = self._decode_told.get(kind, (0, float("-inf")))
+            if n > told and (told == 0 or now - at >= DECODE_WARNING_EVERY_S):
+                self._decode_told[kind] = (n, now)
+                self.bus.publish(Event.make(EventType.CAMERA_IMAGE_WARNING, self.clock, data={
+                    "kind": kind, "count": n, "detail": counts.last.get(kind, "")[:200]}))
 
     def run_forever(self, sleep: Callable[[float], None] = time.sleep) -> None:
         """Loop until ``stop()`` (or a non-looping file ends); polls the latest-frame slot a few
@@ -199,7 +217,11 @@ class Agent:
         h = self.health.health()
         return HealthFigures(fps=h.fps, inference_ms=self.monitor.inference_ms, camera_ok=h.ok,
                              extra={"frames": self.monitor.frames, "detector_runs": self.monitor.detector_runs,
-                                    "camera_reason": h.reason or None})
+                                    "camera_reason": h.reason or None, **self._decode_extra()})
+
+    def _decode_extra(self) -> dict[str, int]:
+        counts = getattr(self.source, "decode_counts", None)
+        return {f"images_{k}": n for k, n in counts.snapshot().items() if n} if counts is not None else {}
 
     # ---- AgentControl -------------------------------------------------------------------
     def bay_ids(self) -> list[str]:
