@@ -4,15 +4,24 @@ Files live under ``root/YYYY-MM-DD/``; the index is ``root/evidence.db`` (the we
 violations log shares the file, so every table here is named ``evidence*``). When space
 runs out, plain identification pictures go before violation pictures: a reviewer may
 still need those.
+
+An unreadable index (a power cut mid-write, a bad SD card) must not stop the agent on every
+start: like the outbox, the file is moved aside for inspection, a fresh index is started and
+the photos still on disk are indexed again (kind ``reindexed``); ``recovered`` says what
+happened so the runtime can announce it.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import re
 import sqlite3
 import threading
+import time
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +47,10 @@ CREATE INDEX IF NOT EXISTS evidence_visit ON evidence(visit_id);
 """
 
 PROTECTED_KINDS = ("violation", "violation_started", "overstay_started")
+REINDEXED = "reindexed"
+_PHOTO = re.compile(r"^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})(_crop)?\.jpg$")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -64,10 +77,60 @@ class EvidenceStore:
         self.max_bytes = max_bytes
         self.db_path = self.root / "evidence.db"
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.db_path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
+        self.recovered: dict[str, Any] | None = None  # set when an unreadable index was replaced
+        try:
+            self._db = self._connect()
+        except sqlite3.DatabaseError as exc:
+            self._db = self._recover(exc)
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.db_path, check_same_thread=False, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            bad = [r[0] for r in db.execute("PRAGMA quick_check")]
+            if bad != ["ok"]:
+                raise sqlite3.DatabaseError("; ".join(bad[:3]))
+            db.executescript(SCHEMA)
+        except sqlite3.DatabaseError:
+            db.close()
+            raise
+        return db
+
+    def _recover(self, exc: Exception) -> sqlite3.Connection:
+        """Move the damaged index aside, start afresh, index the photos still on disk."""
+        aside = self.db_path.with_name(f"{self.db_path.name}.corrupt-{int(time.time())}")
+        self.db_path.rename(aside)
+        for suffix in ("-wal", "-shm"):
+            p = Path(str(self.db_path) + suffix)
+            if p.exists():
+                p.rename(Path(str(aside) + suffix))
+        db = self._connect()
+        n = self._reindex(db)
+        self.recovered = {"reason": str(exc)[:200], "moved_to": str(aside), "reindexed": n}
+        log.error("evidence index %s is unreadable (%s); moved to %s, started a fresh one and "
+                  "re-indexed %d photo record(s) from disk", self.db_path, exc, aside, n)
+        return db
+
+    def _reindex(self, db: sqlite3.Connection) -> int:
+        """One row per photo (frame and/or crop) found under ``root/*/``; what the old index knew
+        beyond the files (bay, plate, visit) is gone, so those stay empty."""
+        found: dict[str, dict[str, Path]] = {}
+        for p in self.root.glob("*/*.jpg"):
+            m = _PHOTO.match(p.name)
+            if m:
+                found.setdefault(m.group(1), {})["crop" if m.group(2) else "frame"] = p
+        db.execute("BEGIN")
+        for eid, files in found.items():
+            paths = list(files.values())
+            epoch = min(p.stat().st_mtime for p in paths)
+            rel = {k: str(v.relative_to(self.root)) for k, v in files.items()}
+            db.execute("INSERT OR IGNORE INTO evidence VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                       (eid, None, None, REINDEXED, iso(datetime.fromtimestamp(epoch, timezone.utc)), epoch, None, 0,
+                        rel.get("frame"), rel.get("crop"), sum(p.stat().st_size for p in paths),
+                        json.dumps({"reindexed": True})))
+        db.execute("COMMIT")
+        return len(found)
 
     def close(self) -> None:
         with self._lock:

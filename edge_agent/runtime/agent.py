@@ -113,6 +113,9 @@ class Agent:
         self._started = True
         for c in self.components:
             c.start()
+        recovered = getattr(self.evidence, "recovered", None)
+        if recovered:  # announced once the sinks listen: the backend must learn the index was rebuilt
+            self.bus.publish(Event.make(EventType.EVIDENCE_INDEX_RESET, self.clock, data=dict(recovered)))
 
     def stop(self) -> None:
         self._stop.set()
