@@ -9,13 +9,20 @@ An unreadable index (a power cut mid-write, a bad SD card) must not stop the age
 start: like the outbox, the file is moved aside for inspection, a fresh index is started and
 the photos still on disk are indexed again (kind ``reindexed``); ``recovered`` says what
 happened so the runtime can announce it.
+
+Events outrank photos: a save never takes the file system under ``min_free_bytes`` (the
+outbox's reserve). Short of space, the oldest evidence goes first (plain before protected,
+as retention does); if that is not enough the new photo is skipped (``EvidenceSkipped``),
+counted in ``space``, and the runtime announces it.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import re
+import shutil
 import sqlite3
 import threading
 import time
@@ -53,6 +60,23 @@ _PHOTO = re.compile(r"^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]
 log = logging.getLogger(__name__)
 
 
+INDEX_SLACK = 64 * 1024  # an index row and its WAL frames, beside the photo's own bytes
+
+
+class EvidenceSkipped(OSError):
+    """Not saved: the disk is (nearly) full and the outbox's reserve comes first."""
+
+
+@dataclass
+class SpaceState:
+    """How the free-space reserve has been defended (read by the runtime to announce it)."""
+
+    low: bool = False  # the last save found less than the reserve before pruning
+    pruned: int = 0  # records deleted early to keep the reserve
+    skipped: int = 0  # photos not saved at all
+    free_mb: float | None = None
+
+
 @dataclass(frozen=True)
 class EvidenceRecord:
     evidence_id: str
@@ -69,8 +93,11 @@ class EvidenceRecord:
 
 
 class EvidenceStore:
-    def __init__(self, root: Path, clock: Clock, max_age_days: float = 30.0, max_bytes: int = 2 * 1024**3) -> None:
+    def __init__(self, root: Path, clock: Clock, max_age_days: float = 30.0, max_bytes: int = 2 * 1024**3,
+                 min_free_bytes: int = 0) -> None:
         self.root = Path(root)
+        self.min_free_bytes = min_free_bytes
+        self.space = SpaceState()
         self.root.mkdir(parents=True, exist_ok=True)
         self.clock = clock
         self.max_age_days = max_age_days
@@ -138,19 +165,31 @@ class EvidenceStore:
 
     def save(self, bay_id: str | None, visit_id: str | None, kind: str, image_jpeg: bytes | None,
              crop_jpeg: bytes | None, plate: str | None = None, meta: dict[str, Any] | None = None) -> str:
-        """Write the files, then the index row (a crash leaves an orphan file, never a dangling row)."""
+        """Write the files, then the index row (a crash leaves an orphan file, never a dangling row).
+        Raises ``EvidenceSkipped`` when the reserve cannot be kept."""
         eid = str(uuid.uuid4())
         now = self.clock.now()
+        self._make_room(len(image_jpeg or b"") + len(crop_jpeg or b"") + INDEX_SLACK, kind in PROTECTED_KINDS)
         day = self.root / now.strftime("%Y-%m-%d")
-        day.mkdir(exist_ok=True)
         files: dict[str, str | None] = {"frame": None, "crop": None}
         size = 0
-        for which, data in (("frame", image_jpeg), ("crop", crop_jpeg)):
-            if data:
-                p = day / f"{eid}{'' if which == 'frame' else '_crop'}.jpg"
-                p.write_bytes(data)
-                files[which] = str(p.relative_to(self.root))
-                size += len(data)
+        written: list[Path] = []
+        try:
+            day.mkdir(exist_ok=True)
+            for which, data in (("frame", image_jpeg), ("crop", crop_jpeg)):
+                if data:
+                    p = day / f"{eid}{'' if which == 'frame' else '_crop'}.jpg"
+                    written.append(p)
+                    p.write_bytes(data)
+                    files[which] = str(p.relative_to(self.root))
+                    size += len(data)
+        except OSError as exc:
+            for p in written:  # a half-written photo is worth nothing and holds space the events need
+                p.unlink(missing_ok=True)
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                self.space.skipped += 1
+                raise EvidenceSkipped(exc.errno, f"disk full writing evidence: {exc.strerror}") from None
+            raise
         with self._lock:
             self._db.execute(
                 "INSERT INTO evidence VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -158,6 +197,41 @@ class EvidenceStore:
                  files["frame"], files["crop"], size, json.dumps(meta or {}, ensure_ascii=False, default=str)),
             )
         return eid
+
+    def _free(self) -> int:
+        return shutil.disk_usage(self.root).free
+
+    def _make_room(self, need: int, protected: bool) -> None:
+        """Keep ``min_free_bytes`` free after writing ``need`` bytes: prune the oldest evidence
+        (plain first; protected only for a protected photo), else skip this one."""
+        if self.min_free_bytes <= 0:
+            return
+        free = self._free()
+        self.space.free_mb = round(free / 1e6, 1)
+        if free - need >= self.min_free_bytes:
+            self.space.low = False
+            return
+        self.space.low = True
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id,frame_file,crop_file FROM evidence WHERE protected <= ? ORDER BY protected, epoch",
+                (int(protected),)).fetchall()
+            for row in rows:
+                self._delete([row])
+                self.space.pruned += 1
+                free = self._free()
+                if free - need >= self.min_free_bytes:
+                    break
+        self.space.free_mb = round(free / 1e6, 1)
+        if free - need < self.min_free_bytes:
+            self.space.skipped += 1
+            if self.space.skipped == 1 or self.space.skipped % 100 == 0:
+                log.error("disk nearly full (%.1f MB free, reserve %.1f MB): evidence skipped (%d so far)",
+                          free / 1e6, self.min_free_bytes / 1e6, self.space.skipped)
+            raise EvidenceSkipped(errno.ENOSPC, f"evidence skipped: {free / 1e6:.1f} MB free, the outbox's "
+                                  f"reserve is {self.min_free_bytes / 1e6:.1f} MB")
+        log.warning("disk nearly full: pruned the oldest evidence to keep %.1f MB free for events (%d pruned so far)",
+                    self.min_free_bytes / 1e6, self.space.pruned)
 
     def get(self, evidence_id: str) -> EvidenceRecord | None:
         with self._lock:

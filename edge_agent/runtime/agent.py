@@ -25,13 +25,12 @@ from edge_agent.config.models import AgentConfig
 from edge_agent.events.bus import EventBus
 from edge_agent.events.health import HealthFigures
 from edge_agent.events.types import Event, EventType
-from edge_agent.evidence.store import EvidenceStore
+from edge_agent.evidence.store import EvidenceSkipped, EvidenceStore
 from edge_agent.perception.lists import PlateLists, normalise_plate
 from edge_agent.runtime.control import CHARGER_STATES, ControlError, ControlResult
+from edge_agent.runtime.notices import DeviceNotices
 
 log = logging.getLogger(__name__)
-
-DECODE_WARNING_EVERY_S = 600.0
 
 
 class Component(Protocol):
@@ -72,7 +71,8 @@ class Agent:
         self.lists = lists or PlateLists(cfg.lists.allow, cfg.lists.deny)
         self.data_dir = Path(cfg.data_dir)
         self.evidence = evidence or EvidenceStore(self.data_dir / "evidence", self.clock,
-                                                  cfg.evidence.max_age_days, int(cfg.evidence.max_mb * 1024 * 1024))
+                                                  cfg.evidence.max_age_days, int(cfg.evidence.max_mb * 1024 * 1024),
+                                                  int(cfg.evidence.min_free_mb * 1e6))
         self.source = source or open_source(cfg.camera, self.clock)
         self._reader_factory = reader_factory
         self.reader = reader or reader_factory(cfg, self.lists)
@@ -88,7 +88,7 @@ class Agent:
         self._loop_lock = threading.RLock()  # a reload never swaps the monitor in the middle of a frame
         self._size_seen: tuple[int, int] | None = None
         self._last_retention = float("-inf")
-        self._decode_told: dict[str, tuple[int, float]] = {}  # kind → (count announced, when)
+        self.notices = DeviceNotices(self.bus, self.clock)
 
     # ---- composition --------------------------------------------------------------------
     def add_component(self, component: Component) -> Component:
@@ -113,9 +113,7 @@ class Agent:
         self._started = True
         for c in self.components:
             c.start()
-        recovered = getattr(self.evidence, "recovered", None)
-        if recovered:  # announced once the sinks listen: the backend must learn the index was rebuilt
-            self.bus.publish(Event.make(EventType.EVIDENCE_INDEX_RESET, self.clock, data=dict(recovered)))
+        self.notices.started(self.evidence)  # once the sinks listen
 
     def stop(self) -> None:
         self._stop.set()
@@ -140,7 +138,7 @@ class Agent:
                 self._check_size(frame.image)
                 self.monitor.on_frame(frame.image, self.reader, usable=self.health.usable())
             self._check_camera()
-            self._check_decode()
+            self.notices.check(self.source, self.evidence)
             self._maybe_retain()
             if not got:
                 if self.camera_ok:
@@ -157,20 +155,6 @@ class Agent:
             log.warning("camera sends %dx%d frames but the config says %dx%d: bay polygons will be off",
                         *size, *want)
         self._size_seen = size
-
-    def _check_decode(self) -> None:
-        """Announce still images the decode path truncated, reduced or refused: the first of each
-        kind at once, then the running count at most every ``DECODE_WARNING_EVERY_S``."""
-        counts = getattr(self.source, "decode_counts", None)
-        if counts is None:
-            return
-        now = self.clock.monotonic()
-        for kind, n in counts.snapshot().items():
-            told, at = self._decode_told.get(kind, (0, float("-inf")))
-            if n > told and (told == 0 or now - at >= DECODE_WARNING_EVERY_S):
-                self._decode_told[kind] = (n, now)
-                self.bus.publish(Event.make(EventType.CAMERA_IMAGE_WARNING, self.clock, data={
-                    "kind": kind, "count": n, "detail": counts.last.get(kind, "")[:200]}))
 
     def run_forever(self, sleep: Callable[[float], None] = time.sleep) -> None:
         """Loop until ``stop()`` (or a non-looping file ends); polls the latest-frame slot a few
@@ -220,11 +204,8 @@ class Agent:
         h = self.health.health()
         return HealthFigures(fps=h.fps, inference_ms=self.monitor.inference_ms, camera_ok=h.ok,
                              extra={"frames": self.monitor.frames, "detector_runs": self.monitor.detector_runs,
-                                    "camera_reason": h.reason or None, **self._decode_extra()})
-
-    def _decode_extra(self) -> dict[str, int]:
-        counts = getattr(self.source, "decode_counts", None)
-        return {f"images_{k}": n for k, n in counts.snapshot().items() if n} if counts is not None else {}
+                                    "camera_reason": h.reason or None,
+                                    **self.notices.figures(self.source, self.evidence)})
 
     # ---- AgentControl -------------------------------------------------------------------
     def bay_ids(self) -> list[str]:
@@ -256,7 +237,10 @@ class Agent:
     def snapshot(self, bay_id: str | None) -> str:
         if bay_id is not None:
             self._bay(bay_id)
-        eid = self.monitor.snapshot(bay_id)
+        try:
+            eid = self.monitor.snapshot(bay_id)
+        except EvidenceSkipped as exc:
+            raise ControlError("disk_full", str(exc)) from None
         if eid is None:
             raise ControlError("no_frame", "no camera frame yet")
         return eid

@@ -67,9 +67,12 @@ def _build(args: argparse.Namespace):  # noqa: ANN202 - (Agent, OpsRuntime)
     agent = parts.agent
     ops = OpsRuntime(cfg, agent.bus, agent.clock)
     ops.plan.add("stop frames", agent.source.stop, timeout_s=1.0)
+    ops.metrics.evidence_skipped.set_function(lambda: agent.evidence.space.skipped)
     if parts.link is not None:
         link = parts.link
         ops.metrics.outbox_depth.set_function(link.outbox_depth)
+        ops.metrics.outbox_dropped.set_function(link.outbox.dropped)
+        ops.metrics.outbox_lost.set_function(link.outbox.lost)
         # sinks first (locks stop their motors, web closes), the MQTT link last: it flushes and says offline
         ops.plan.add("stop sinks", lambda: _stop_except(agent, link), timeout_s=1.5)
         ops.plan.add("mqtt flush + offline", lambda left: link.stop(flush_s=max(left - 1.0, 0.5)))

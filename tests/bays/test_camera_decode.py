@@ -74,7 +74,8 @@ def test_single_image_file_source_goes_through_the_same_path(tmp_path):
 
 
 def test_agent_announces_decode_warnings_once_per_kind(tmp_path, clock):
-    from edge_agent.runtime.agent import DECODE_WARNING_EVERY_S, Agent
+    from edge_agent.runtime.agent import Agent
+    from edge_agent.runtime.notices import DECODE_WARNING_EVERY_S
 
     class NoReader:
         def process(self, frame):  # noqa: ANN001, ANN201
