@@ -60,6 +60,7 @@ _PHOTO = re.compile(r"^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]
 log = logging.getLogger(__name__)
 
 
+RESTORED_FACTOR = 1.5  # "low" ends when this multiple of the reserve is free again
 INDEX_SLACK = 64 * 1024  # an index row and its WAL frames, beside the photo's own bytes
 
 
@@ -115,6 +116,10 @@ class EvidenceStore:
         try:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
+            # a few writes a minute: fold the WAL in often and keep it short, so on a small disk the
+            # index holds ~0.5 MB, not the ~4 MB SQLite's defaults allow
+            db.execute("PRAGMA wal_autocheckpoint=100")
+            db.execute("PRAGMA journal_size_limit=524288")
             bad = [r[0] for r in db.execute("PRAGMA quick_check")]
             if bad != ["ok"]:
                 raise sqlite3.DatabaseError("; ".join(bad[:3]))
@@ -209,19 +214,31 @@ class EvidenceStore:
         free = self._free()
         self.space.free_mb = round(free / 1e6, 1)
         if free - need >= self.min_free_bytes:
-            self.space.low = False
+            if free - need >= self.min_free_bytes * RESTORED_FACTOR:  # hysteresis: one low/restored pair, no flapping
+                self.space.low = False
             return
-        self.space.low = True
         with self._lock:
+            self._fold_wal()  # the index's WAL grows to ~4 MB before SQLite folds it in by itself
+            free = self._free()
+            if free - need >= self.min_free_bytes:
+                return
+            self.space.low = True  # evidence has to give way: announced by the runtime
             rows = self._db.execute(
                 "SELECT id,frame_file,crop_file FROM evidence WHERE protected <= ? ORDER BY protected, epoch",
                 (int(protected),)).fetchall()
-            for row in rows:
+            for i, row in enumerate(rows):
                 self._delete([row])
                 self.space.pruned += 1
+                if i % 8 == 7:
+                    self._fold_wal()
                 free = self._free()
                 if free - need >= self.min_free_bytes:
                     break
+            self._fold_wal()
+            free = self._free()
+        if rows and free - need >= self.min_free_bytes:
+            log.warning("disk nearly full: pruned the oldest evidence to keep %.1f MB free for events "
+                        "(%d pruned so far)", self.min_free_bytes / 1e6, self.space.pruned)
         self.space.free_mb = round(free / 1e6, 1)
         if free - need < self.min_free_bytes:
             self.space.skipped += 1
@@ -230,8 +247,12 @@ class EvidenceStore:
                           free / 1e6, self.min_free_bytes / 1e6, self.space.skipped)
             raise EvidenceSkipped(errno.ENOSPC, f"evidence skipped: {free / 1e6:.1f} MB free, the outbox's "
                                   f"reserve is {self.min_free_bytes / 1e6:.1f} MB")
-        log.warning("disk nearly full: pruned the oldest evidence to keep %.1f MB free for events (%d pruned so far)",
-                    self.min_free_bytes / 1e6, self.space.pruned)
+
+    def _fold_wal(self) -> None:
+        try:
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        except sqlite3.Error as exc:  # best effort: pruning goes on without it
+            log.debug("evidence index checkpoint failed: %s", exc)
 
     def get(self, evidence_id: str) -> EvidenceRecord | None:
         with self._lock:
