@@ -24,8 +24,6 @@ The reserve is re-made when the disk has room.
 from __future__ import annotations
 
 import logging
-import os
-import shutil
 import sqlite3
 import threading
 import time
@@ -33,12 +31,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Literal
 
+from edge_agent.events.outbox_space import SpaceKeeper
+
 log = logging.getLogger(__name__)
 
 NOTICE_KEY = "__overflow__"
 LOST_KEY = "__lost__"
 Notice = Callable[[int], "tuple[str, bytes] | None"]  # dropped_total / lost_total -> (topic, payload)
-LOW_SPACE_BYTES = 1 << 20  # under this much free space the WAL is folded in after every write
 _SPACE_ERRORS = (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR)  # a full disk surfaces as either
 
 
@@ -97,10 +96,7 @@ class Outbox:
         self._depth = self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
         self._over_logged = 0
         self._lost_unsaved = 0  # lost while nothing could be written; saved with the next row that fits
-        self.reserve_path = self.path.with_name(self.path.name + ".reserve")
-        self.reserve_bytes = reserve_bytes
-        self.reserve_used = 0  # times the reserve was released for a write
-        self._ensure_reserve()
+        self.space = SpaceKeeper(self.path, reserve_bytes, self._fold_wal)
 
     def _open(self, synchronous: str) -> sqlite3.Connection:
         try:
@@ -139,7 +135,7 @@ class Outbox:
         """Store one message; returns its ``seq``, or None when the overflow policy refused it or
         the disk is full even after releasing the reserve (then it is counted in ``lost()``)."""
         with self._lock:
-            remedies = iter((self._checkpoint, self._release_reserve))  # each tried once, in order
+            remedies = iter((self.space.fold_wal, self.space.release))  # each tried once, in order
             while True:
                 try:
                     seq = self._put(topic, payload, qos, retain, protected, key)
@@ -150,7 +146,7 @@ class Outbox:
                         continue
                     self._lose(topic, exc)
                     return None
-                self._after_write()
+                self.space.after_write()
                 return seq
 
     def _put(self, topic: str, payload: bytes, qos: int, retain: bool, protected: bool, key: str | None) -> int | None:
@@ -184,51 +180,16 @@ class Outbox:
         return seq
 
     # -- a full disk -------------------------------------------------------------------
-    def _ensure_reserve(self) -> None:
-        """(Re)make the reserve file when the disk has clear room for it (twice its size)."""
-        if self.reserve_bytes <= 0 or self.reserve_path.exists():
-            return
-        try:
-            if shutil.disk_usage(self.path.parent).free < 2 * self.reserve_bytes:
-                return
-            with open(self.reserve_path, "wb") as f:
-                f.write(b"\0" * self.reserve_bytes)  # written, not sparse: it must really hold the space
-                f.flush()
-                os.fsync(f.fileno())
-        except OSError as exc:
-            self.reserve_path.unlink(missing_ok=True)
-            log.warning("outbox reserve %s not made: %s", self.reserve_path, exc)
+    def _fold_wal(self) -> None:
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
 
-    def _after_write(self) -> None:
-        """Short of space, keep the WAL from growing (each commit adds a few pages to it until
-        SQLite's own checkpoint at ~4 MB, which a nearly full disk never reaches); with room
-        again, re-make the reserve."""
-        free = shutil.disk_usage(self.path.parent).free
-        if free < max(2 * self.reserve_bytes, LOW_SPACE_BYTES):
-            self._checkpoint(None)
-        elif self.reserve_used and not self.reserve_path.exists():
-            self._ensure_reserve()
+    @property
+    def reserve_path(self) -> Path:
+        return self.space.reserve_path
 
-    def _checkpoint(self, exc: sqlite3.Error | None) -> bool:
-        """Fold the WAL into the database and truncate it: on a nearly full disk the WAL (up to
-        ~4 MB before SQLite's own checkpoint) is what holds the space. True when it shrank."""
-        wal = Path(str(self.path) + "-wal")
-        before = wal.stat().st_size if wal.exists() else 0
-        try:
-            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-        except sqlite3.Error:
-            return False
-        return before > 0 and (wal.stat().st_size if wal.exists() else 0) < before
-
-    def _release_reserve(self, exc: sqlite3.Error) -> bool:
-        if not self.reserve_path.exists():
-            return False
-        self.reserve_path.unlink()
-        self.reserve_used += 1
-        log.error("disk full writing the outbox (%s): released its %.1f MB reserve so events still go in",
-                  exc, self.reserve_bytes / 1e6)
-        self._checkpoint(exc)  # with room now, fold the WAL in: it gives back far more than the reserve
-        return True
+    @property
+    def reserve_used(self) -> int:
+        return self.space.used
 
     def _lose(self, topic: str, exc: sqlite3.Error) -> None:
         self._lost_unsaved += 1
