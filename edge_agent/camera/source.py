@@ -22,12 +22,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from edge_agent.camera.decode import (
-    MAX_PIXELS,
-    ImageReadError,
-    ImageTooLarge,
-    decode_file,
-)
+from edge_agent.camera.decode import MAX_PIXELS, ImageReadError, ImageTooLarge, decode_file
 from edge_agent.clock import Clock
 
 log = logging.getLogger(__name__)
