@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 AGENT := $(VENV)/bin/edge-agent
 STAMP := $(VENV)/.installed
 
-.PHONY: all venv models demo test test-extras test-paddle bench lint clean
+.PHONY: all venv models demo test test-extras test-paddle bench lint clean asyncapi-tools
 
 all: test
 
@@ -50,3 +50,7 @@ test-extras: test-paddle test-yolo
 
 clean:
 	rm -rf $(VENV) $(VENV)-paddle $(VENV)-yolo test-output .pytest_cache
+
+# The AsyncAPI parser (npm) that tests/events/test_asyncapi.py runs against docs/asyncapi.yaml.
+asyncapi-tools:
+	cd tests/asyncapi && npm ci --silent --no-audit --no-fund
