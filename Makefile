@@ -58,11 +58,11 @@ $(VENV)-train/.installed: pyproject.toml
 	touch $@
 
 train-occupancy: $(VENV)-train/.installed
-	$(VENV)-train/bin/edge-agent occupancy train --data $(BAYS_DEV) --out models/occupancy.onnx
+	$(VENV)-train/bin/edge-agent occupancy train --data $(BAYS_DEV) --out models/occupancy.onnx --threads 1
 	$(VENV)-train/bin/python -m pytest -q tests/occupancy
 
 occupancy-folds: $(VENV)-train/.installed
-	$(VENV)-train/bin/edge-agent occupancy folds --data $(BAYS_DEV) --out-dir test-output/occupancy-folds
+	$(VENV)-train/bin/edge-agent occupancy folds --data $(BAYS_DEV) --out-dir test-output/occupancy-folds --threads 1
 
 clean:
 	rm -rf $(VENV) $(VENV)-paddle $(VENV)-yolo $(VENV)-train test-output .pytest_cache

@@ -80,6 +80,7 @@ def _train_and_score(data: Path, train_scenes: list[str], out: Path, args: argpa
     train_labels = [b for b in every if b.scene in train_scenes]
     if not train_labels:
         raise ValueError(f"no labelled bays of scenes {train_scenes} in {data}")
+    train_scenes = sorted({b.scene for b in train_labels})  # what was really there
     meta = {"trained_on": ",".join(train_scenes), "seed": str(args.seed)}
     if set(train_scenes) <= {"cnrpark_camA", "cnrpark_camB"}:
         meta["notice"] = ("Made with CNRPark+EXT (ODbL 1.0); Amato et al., 'Deep learning for decentralized "
