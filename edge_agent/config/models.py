@@ -10,6 +10,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from edge_agent.config.base import StrictModel
 from edge_agent.config.bays import BayConfig, ListsConfig, OccupancyConfig, TimersConfig, cross_section_problems
 from edge_agent.config.camera import CameraConfig
+from edge_agent.config.chargers import ChargerHealthConfig
 from edge_agent.config.evidence import EvidenceConfig
 from edge_agent.config.locks import LockConfig
 from edge_agent.config.mqtt import MqttConfig
@@ -37,6 +38,7 @@ class AgentConfig(StrictModel):
     web: WebConfig = Field(default_factory=WebConfig)
     evidence: EvidenceConfig = Field(default_factory=EvidenceConfig)
     ops: OpsConfig = Field(default_factory=OpsConfig)
+    charger_health: ChargerHealthConfig = Field(default_factory=ChargerHealthConfig)
     data_dir: str = "/var/lib/edge-agent"
 
     _source_path: Path | None = PrivateAttr(default=None)

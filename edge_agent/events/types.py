@@ -34,6 +34,11 @@ class EventType:
     # device health
     CAMERA_LOST = "camera_lost"
     CAMERA_RESTORED = "camera_restored"
+    # chargers (bays/charger_health.py); each warning ends with "<kind>_cleared"
+    CHARGER_STATUS = "charger_status"
+    CHARGER_SUSPECT = "charger_suspect"
+    CHARGER_MISMATCH = "charger_mismatch"
+    CHARGER_SILENT = "charger_silent"
 
     BAY_STORY = (
         VEHICLE_ARRIVED,

@@ -16,6 +16,8 @@ from typing import Any, Protocol
 
 import yaml
 
+from edge_agent.bays.charger_health import WATCHED as CHARGER_WATCHED
+from edge_agent.bays.charger_health import ChargerHealth
 from edge_agent.bays.monitor import BayMonitor, PlateReader
 from edge_agent.camera.health import HealthTracker
 from edge_agent.camera.source import FrameSource, open_source
@@ -87,6 +89,10 @@ class Agent:
         self._loop_lock = threading.RLock()  # a reload never swaps the monitor in the middle of a frame
         self._size_seen: tuple[int, int] | None = None
         self._last_retention = float("-inf")
+        self.chargers = ChargerHealth(cfg.charger_health, _chargers(cfg), self.clock)
+        self._charger_lock = threading.Lock()
+        self._charger_out: list[Event] = []  # warnings found inside a bus handler, published after it
+        self.bus.subscribe(self._on_bay_event, set(CHARGER_WATCHED))
 
     # ---- composition --------------------------------------------------------------------
     def add_component(self, component: Component) -> Component:
@@ -136,6 +142,7 @@ class Agent:
                 self.monitor.on_frame(frame.image, self.reader, usable=self.health.usable())
             self._check_camera()
             self._maybe_retain()
+            self._charger_flush(tick=True)
             if not got:
                 if self.camera_ok:
                     self.monitor.tick()
@@ -169,6 +176,25 @@ class Agent:
             self._last_retention = now
             self.evidence.enforce_retention()
 
+    def _on_bay_event(self, ev: Event) -> None:
+        with self._charger_lock:
+            self._charger_out += self.chargers.on_event(ev)
+
+    def _charger_flush(self, tick: bool = False, extra: list[Event] | None = None) -> list[Event]:
+        """Publish charger warnings outside the bus handler that found them (bay events stay in order)."""
+        with self._charger_lock:
+            out, self._charger_out = self._charger_out + (extra or []), []
+            if tick:
+                out += self.chargers.tick()
+        for ev in out:
+            self.bus.publish(ev)
+        return out
+
+    def charger_warnings(self) -> dict[str, list[dict[str, Any]]]:
+        """Open charger warnings per bay (live page, heartbeat)."""
+        with self._charger_lock:
+            return self.chargers.active()
+
     def _new_health(self) -> HealthTracker:
         c = self.cfg.camera
         return HealthTracker(self.clock, c.lost_after_s, c.frozen_after_s, c.black_level)
@@ -193,14 +219,16 @@ class Agent:
         """For health reports (MQTT heartbeat, web): camera health and detector load."""
         return {"camera": self.health.health().to_dict(), "frames": self.monitor.frames,
                 "detector_runs": self.monitor.detector_runs, "inference_ms": self.monitor.inference_ms,
-                "bays": {b: s.to_dict() for b, s in self.bus.states().items()}}
+                "bays": {b: s.to_dict() for b, s in self.bus.states().items()},
+                "charger_warnings": self.charger_warnings()}
 
     def health_figures(self) -> HealthFigures:
         """For the MQTT heartbeat (called on the link's thread; reads only)."""
         h = self.health.health()
         return HealthFigures(fps=h.fps, inference_ms=self.monitor.inference_ms, camera_ok=h.ok,
                              extra={"frames": self.monitor.frames, "detector_runs": self.monitor.detector_runs,
-                                    "camera_reason": h.reason or None})
+                                    "camera_reason": h.reason or None,
+                                    "charger_warnings": self.charger_warnings()})
 
     # ---- AgentControl -------------------------------------------------------------------
     def bay_ids(self) -> list[str]:
@@ -274,7 +302,13 @@ class Agent:
         self._bay(bay_id)
         if status not in CHARGER_STATES:
             raise ControlError("bad_status", f"status must be one of {', '.join(CHARGER_STATES)}")
-        events = self.monitor.charger_status(bay_id, status)
+        with self._charger_lock:
+            previous = self.chargers.status(bay_id)
+            found = self.chargers.on_status(bay_id, status)
+        if status != previous:  # a change is worth keeping (statistics: time charging); repeats are not
+            self.bus.publish(Event.make(EventType.CHARGER_STATUS, self.clock, bay_id=bay_id,
+                                        data={"status": status, "previous": previous}))
+        events = self.monitor.charger_status(bay_id, status) + self._charger_flush(extra=found)
         return ControlResult(True, f"{bay_id}: charger {status}", {"events": [e.type for e in events]})
 
     def reload_config(self) -> ControlResult:
@@ -305,9 +339,16 @@ class Agent:
                     self.monitor.set_sensor(bay, sensor)
         elif "timers" in changed:
             self.monitor.set_timers(new)
+        with self._charger_lock:
+            self._charger_out += self.chargers.reconfigure(new.charger_health, _chargers(new))
         self.monitor.reverify()
         if "perception" in changed:
             self.reader = self._reader_factory(new, self.lists)
         return ControlResult(True, "config reloaded" + (f" ({', '.join(changed)} changed)" if changed else ""),
                              {"changed": changed, "config_hash": new.config_hash, "bays_kept": kept,
                               "restart_needed": ["camera"] if "camera" in changed else []})
+
+
+def _chargers(cfg: AgentConfig) -> dict[str, str]:
+    """bay id → charger id, for the bays that have a charger."""
+    return {b.id: b.charger_id for b in cfg.bays if b.charger_id}

@@ -1,0 +1,22 @@
+"""The live-bays page shows open charger warnings (from the real tracker) and drops them when cleared."""
+
+from __future__ import annotations
+
+from edge_agent.events.types import Event, EventType
+from tests.web.test_api import logged_in
+
+
+def test_live_bays_page_shows_a_charger_mismatch_until_it_clears(site):
+    c = logged_in(site)
+    assert "charger-warning" not in c.get("/bays").text
+    control = site.control
+    site.control.chargers.on_event(Event.make(EventType.VEHICLE_DEPARTED, site.clock, bay_id="A2", visit_id="v"))
+    control.charger_status("A2", "charging")
+    site.clock.advance(14 * 60)
+    assert control.chargers.tick() == []
+    site.clock.advance(2 * 60)
+    assert [e.type for e in control.chargers.tick()] == ["charger_mismatch"]
+    html = c.get("/bays").text
+    assert html.count("charger-warning") == 1 and "充电状态与车位不符" in html and "bay empty 16.0 min" in html
+    control.charger_status("A2", "idle")
+    assert "charger-warning" not in c.get("/bays").text
