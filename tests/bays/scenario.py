@@ -10,7 +10,12 @@ from pathlib import Path
 from edge_agent.clock import FakeClock
 from edge_agent.events.types import BayState, Event
 from edge_agent.runtime.agent import Agent
-from edge_agent.runtime.scenario import ScriptedSource, Segment, run_scripted, scene_config
+from edge_agent.runtime.scenario import (
+    ScriptedSource,
+    Segment,
+    run_scripted,
+    scene_config,
+)
 
 
 @dataclass
@@ -34,7 +39,7 @@ class Run:
         return found[0]
 
 
-def play(segments: list[Segment], reader, tmp_path: Path, fps: float = 5.0, source=None, lists=None,  # noqa: ANN001
+def play(segments: list[Segment], reader, tmp_path: Path, fps: float = 5.0, source=None, lists=None,
          actions: list[tuple[float, Callable[[Agent], object]]] = (), **overrides: object) -> Run:
     """Play ``segments`` through an Agent with the given plate reader; returns what it emitted.
 

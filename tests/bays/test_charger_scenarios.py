@@ -17,7 +17,7 @@ def park(seconds: float) -> list:
     return drive(NEV, -200, NEV.x, 1.6, FPS) + hold(seconds, Scene(cars=(NEV,))) + drive(NEV, NEV.x, -200, 1.6, FPS)
 
 
-def report(bay: str, status: str):  # noqa: ANN201
+def report(bay: str, status: str):
     return lambda agent: agent.charger_status(bay, status)
 
 
