@@ -14,6 +14,7 @@ from edge_agent.config.chargers import ChargerHealthConfig
 from edge_agent.config.evidence import EvidenceConfig
 from edge_agent.config.locks import LockConfig
 from edge_agent.config.mqtt import MqttConfig
+from edge_agent.config.notify import NotifyConfig
 from edge_agent.config.ops import OpsConfig
 from edge_agent.config.perception import PerceptionConfig
 from edge_agent.config.web import WebConfig
@@ -39,6 +40,7 @@ class AgentConfig(StrictModel):
     evidence: EvidenceConfig = Field(default_factory=EvidenceConfig)
     ops: OpsConfig = Field(default_factory=OpsConfig)
     charger_health: ChargerHealthConfig = Field(default_factory=ChargerHealthConfig)
+    notify: NotifyConfig = Field(default_factory=NotifyConfig)
     data_dir: str = "/var/lib/edge-agent"
 
     _source_path: Path | None = PrivateAttr(default=None)

@@ -28,6 +28,8 @@ class WebConfig(StrictModel):
     login_max_failures: int = Field(5, ge=1, description="failed logins per IP or per user name in the window")
     login_window_s: float = Field(300.0, gt=0)
     page_size: int = Field(50, ge=5, le=500)
+    public_url: str | None = Field(None, pattern=r"^https?://[^\s?#]+$",
+                                   description="how people reach this page (links in notifications)")
 
     def file(self, value: str, config_path: Path | None) -> Path:
         """``users_file`` / ``session_secret_file`` as a path; a default (section absent, so never

@@ -40,6 +40,10 @@ def assemble(cfg: AgentConfig, *, clock: Clock | None = None, source: Any = None
         out.link = agent.add_component(build_mqtt(cfg, agent.bus, agent, agent.clock, agent.health_figures))
     if review:
         out.review = agent.add_component(ReviewComponent(agent, str(config_path) if config_path else None))
+    if cfg.notify.sinks:
+        from edge_agent.notify.service import NotifyService
+
+        agent.add_component(NotifyService(cfg, agent.bus, agent.clock))
     for sink in sinks(agent) if sinks else ():
         agent.add_component(sink)
     if cfg.locks:

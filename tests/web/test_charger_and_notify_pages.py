@@ -20,3 +20,11 @@ def test_live_bays_page_shows_a_charger_mismatch_until_it_clears(site):
     assert html.count("charger-warning") == 1 and "充电状态与车位不符" in html and "bay empty 16.0 min" in html
     control.charger_status("A2", "idle")
     assert "charger-warning" not in c.get("/bays").text
+
+
+def test_a_notification_link_lands_on_its_violation(site):
+    c = logged_in(site)
+    event_id = site.log.get(3).event_id
+    r = c.get(f"/violations/by-event/{event_id}", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/violations/3"
+    assert c.get("/violations/by-event/not-an-event", follow_redirects=False).status_code == 404
