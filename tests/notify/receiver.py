@@ -39,14 +39,14 @@ class Receiver:
         host, port = self.server.server_address[:2]
         return f"http://{host}:{port}/hook"
 
-    def start(self) -> "Receiver":
+    def start(self) -> Receiver:
         rec = self
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *a: object) -> None:
                 pass
 
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 parts = urlsplit(self.path)
                 r = Received(parts.path, parse_qs(parts.query), {k.lower(): v for k, v in self.headers.items()}, body)

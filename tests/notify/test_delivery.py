@@ -28,12 +28,12 @@ def receiver():
     r.stop()
 
 
-def config(tmp_path, sinks, **web):  # noqa: ANN001, ANN201
+def config(tmp_path, sinks, **web):
     return scene_config(str(tmp_path / "data"), notify={"sinks": sinks},
                         web={"public_url": "https://review.plaza-7.example", **web})
 
 
-def violation(clock, bay="A", plate="京A12345", i=0):  # noqa: ANN001, ANN201
+def violation(clock, bay="A", plate="京A12345", i=0):
     return Event.make("violation_started", clock, bay_id=bay, visit_id=f"v{i}",
                       data={"reason": "fuel_vehicle", "plate": plate, "colour": "blue", "parked_s": 125.0})
 
