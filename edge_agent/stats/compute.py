@@ -17,9 +17,10 @@ from __future__ import annotations
 import bisect
 import statistics
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import Any, Iterable
+from typing import Any
 from zoneinfo import ZoneInfo
 
 ARRIVED, IDENT, DEPARTED = "vehicle_arrived", "vehicle_identified", "vehicle_departed"
@@ -211,8 +212,8 @@ def compute(rows: Iterable[Row], bays: list[str], start: date, end: date, tz: Zo
             if v.t1 is not None and not v.cut:
                 c._dwell.append(v.t1 - v.t0)
     for bay, t0, t1, visit in vio:
-        end = t1 if t1 is not None else (end_of(visits[visit]) if visit in visits else w1)
-        spread(bay, t0, end, "violation_s")
+        stop = t1 if t1 is not None else (end_of(visits[visit]) if visit in visits else w1)
+        spread(bay, t0, stop, "violation_s")
         i = day_of(t0)
         if i is not None and (i, bay) in cells:
             cells[(i, bay)].violations += 1

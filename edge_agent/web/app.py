@@ -22,7 +22,7 @@ from edge_agent.clock import Clock
 from edge_agent.config.models import AgentConfig
 from edge_agent.evidence.violations import ViolationLog
 from edge_agent.perception.lists import PlateLists
-from edge_agent.web import routes_auth, routes_site, routes_violations
+from edge_agent.web import routes_auth, routes_site, routes_stats, routes_violations
 from edge_agent.web.auth import LoginLimiter, UsersFile, session_secret
 from edge_agent.config.configfile import ConfigFile
 from edge_agent.web.context import TEMPLATES, CsrfFailed, NotAuthenticated, WebContext
@@ -83,4 +83,5 @@ def create_app(
     app.include_router(routes_auth.router)
     app.include_router(routes_violations.router)
     app.include_router(routes_site.router)
+    app.include_router(routes_stats.router)
     return app

@@ -107,3 +107,11 @@ def test_heat_map_by_weekday_and_hour(story):
     assert local(2, 8).weekday() == 0
     assert s.heat[0][8] == 1.0 and s.heat[0][9] == 1.0 and s.heat[0][10] == 0.0 and s.heat[1][8] == 0.0
     assert sum(v for row in s.heat for v in row) == 4.0 / 2  # 2 hours × 2 Mondays over 2 Monday-hours each
+
+
+def test_the_window_is_reported_as_asked_even_with_an_open_violation(story):
+    story.visit("A", local(2, 8), None, nev=False, violation=None)
+    story.at(local(2, 8, 2)).emit("violation_started", "A", None, reason="fuel_vehicle", parked_s=1.0)
+    s, by = figures(story, date(2026, 3, 1), date(2026, 3, 2), now=local(2, 9))
+    assert (s.start, s.end) == (date(2026, 3, 1), date(2026, 3, 2))
+    assert by[("2026-03-02", "A")].violation_s == 58 * 60 and by[("2026-03-02", "A")].violations == 1
