@@ -26,8 +26,7 @@ def load_rows(db: sqlite3.Connection, bay: str, t0: float, t1: float) -> list[Ro
                         "WHERE bay_id = ? AND type = ? AND ts_epoch < ? ORDER BY ts_epoch DESC LIMIT 1",
                         (bay, CHARGER, t0)).fetchall()  # the charger's state as the window opens
     rows = before + db.execute(q, (bay, t0, t1, *TYPES)).fetchall()
-    return [Row(t, ts, bay, v, {"nev": None if nev is None else bool(nev), "status": st})
-            for t, ts, v, nev, st in rows]
+    return [Row(t, ts, bay, v, None if nev is None else bool(nev), st) for t, ts, v, nev, st in rows]
 
 
 def query(db_path: str | Path, bays: list[str], start: date, end: date, tz: ZoneInfo, now: float) -> Stats:
