@@ -55,6 +55,9 @@ def channels() -> list[Channel]:
         Channel("reply", t.reply + "/{path}", PAYLOAD_SCHEMAS["reply"], "send", 1, False,
                 "Command replies: to the MQTT 5 response topic (correlation data echoed), else the command's "
                 "`reply_to`, else `{prefix}/reply`. Point response topics under `{prefix}/reply/`."),
+        Channel("statsDaily", t.stats_daily, PAYLOAD_SCHEMAS["stats_daily"], "send", 1, True,
+                "Yesterday's figures per bay (site time zone), retained; published after local midnight and at "
+                "start, through the durable outbox."),
         Channel("homeAssistantDiscovery", "homeassistant/{component}/{device}/{object}/config",
                 PAYLOAD_SCHEMAS["discovery"], "send", 1, True,
                 "Home Assistant MQTT discovery, only with `mqtt.home_assistant.enabled`."),

@@ -226,6 +226,11 @@ class MqttLink:
         self.outbox.put(topic, _json(state.to_dict()), qos=1, retain=True, protected=True, key=topic)
         self.pump.wake()
 
+    def publish_retained(self, topic: str, doc: dict[str, Any]) -> None:
+        """A retained document through the durable outbox (a newer one for ``topic`` replaces a pending one)."""
+        self.outbox.put(topic, _json(doc), qos=1, retain=True, protected=True, key=topic)
+        self.pump.wake()
+
     def _overflow_notice(self, dropped_total: int) -> tuple[str, bytes]:
         o = self._m.outbox
         data = {"dropped_total": dropped_total, "max_rows": o.max_rows, "policy": o.overflow}

@@ -24,6 +24,11 @@ class Topics:
         return f"{self.prefix}/health"
 
     @property
+    def stats_daily(self) -> str:
+        """Retained: yesterday's per-bay figures (``edge_agent/stats/daily.py``)."""
+        return f"{self.prefix}/stats/daily"
+
+    @property
     def reply(self) -> str:
         """Where replies go when a command names no response topic (and malformed ones). Backends should
         point response topics under it too (``{prefix}/reply/…``): the device ACL and site bridges allow it."""

@@ -38,6 +38,13 @@ def assemble(cfg: AgentConfig, *, clock: Clock | None = None, source: Any = None
     out = Assembled(agent)
     if cfg.mqtt.enabled:
         out.link = agent.add_component(build_mqtt(cfg, agent.bus, agent, agent.clock, agent.health_figures))
+        if review:  # the review component keeps the event log the figures come from
+            from zoneinfo import ZoneInfo
+
+            from edge_agent.stats.daily import DailyStats
+
+            agent.add_component(DailyStats(out.link, agent.evidence.db_path, [b.id for b in cfg.bays],
+                                           ZoneInfo(cfg.site.timezone), agent.clock, cfg.site.device_id))
     if review:
         out.review = agent.add_component(ReviewComponent(agent, str(config_path) if config_path else None))
     if cfg.notify.sinks:

@@ -29,6 +29,7 @@ PAYLOAD_SCHEMAS = {
     "health": "health.json",
     "reply": "reply.json",
     "discovery": "ha-discovery.json",
+    "stats_daily": "stats-daily.json",
 }
 
 
