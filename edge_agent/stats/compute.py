@@ -191,7 +191,7 @@ def compute(rows: Iterable[Row], bays: list[str], start: date, end: date, tz: Zo
         while i < ndays and bounds[i] < t1:
             c = cells[(i, bay)]
             a, b = bounds[i], bounds[i + 1]
-            setattr(c, attr, (getattr(c, attr) or 0.0) + (t1 if t1 < b else b) - (t0 if t0 > a else a))
+            setattr(c, attr, (getattr(c, attr) or 0.0) + (min(b, t1)) - (max(a, t0)))
             i += 1
 
     def day_of(t: float) -> int | None:

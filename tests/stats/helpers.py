@@ -14,7 +14,7 @@ class Story:
     def __init__(self, log: ViolationLog, clock: FakeClock) -> None:
         self.log, self.clock = log, clock
 
-    def at(self, when: datetime) -> "Story":
+    def at(self, when: datetime) -> Story:
         self.clock.advance((when - self.clock.now()).total_seconds())
         return self
 

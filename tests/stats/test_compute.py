@@ -3,7 +3,7 @@ restarts, charging, kinds, violations, dwell, the hour × weekday map."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -28,7 +28,7 @@ def story(tmp_path):
     log.close()
 
 
-def figures(story, start: date, end: date, bays=("A", "B"), now: datetime | None = None):  # noqa: ANN001, ANN201
+def figures(story, start: date, end: date, bays=("A", "B"), now: datetime | None = None):
     now = now or datetime(2026, 4, 1, tzinfo=timezone.utc)
     s = query(story.log.db_path, list(bays), start, end, SH, now.timestamp())
     return s, {(r.day, r.bay): r for r in s.rows}

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
@@ -44,7 +45,7 @@ def server(site):
     app = site.app()
 
     @app.middleware("http")
-    async def csp(request, call_next):  # noqa: ANN001, ANN202
+    async def csp(request, call_next):
         response = await call_next(request)
         response.headers["Content-Security-Policy"] = CSP
         return response
@@ -74,7 +75,7 @@ def test_statistics_page_draws_three_charts_under_the_strict_csp(browser, server
     shot(page, f"stats-{size}")
     with page.expect_download() as dl:
         page.click("#table-bays >> xpath=../../summary/a")
-    rows = list(csv.DictReader(io.StringIO(open(dl.value.path(), encoding="utf-8-sig").read())))
+    rows = list(csv.DictReader(io.StringIO(Path(dl.value.path()).read_text(encoding="utf-8-sig"))))
     assert [r["bay"] for r in rows] == ["A1", "A2"] and float(rows[0]["charging_s"]) == 60 * 3600
     assert not [p for p in problems if "Content Security Policy" in p or "Refused" in p], problems
     ctx.close()
