@@ -45,7 +45,7 @@ def fill(log: ViolationLog, clock: FakeClock, days: int, bays: int, visits_per_d
                 bay, visit, fuel = f"A{b + 1}", f"y-{day}-{v}-{b}", (day + v + b) % 11 == 0
                 t0 = clock.now()
 
-                def at(offset_s: float, type_: str, t0: datetime = t0, bay: str = bay, visit: str = visit, out=events,  # noqa: ANN001
+                def at(offset_s: float, type_: str, t0: datetime = t0, bay: str = bay, visit: str = visit, out=events,
                        **data: Any) -> None:
                     out.append(Event(type=type_, ts=(t0 + timedelta(seconds=offset_s)).isoformat(), bay_id=bay,
                                         visit_id=visit if type_.startswith(("vehicle", "violation")) else None,
