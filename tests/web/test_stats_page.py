@@ -60,7 +60,8 @@ def test_statistics_page_draws_three_charts_under_the_strict_csp(browser, server
     problems: list[str] = []
     page.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None)
     page.on("pageerror", lambda e: problems.append(str(e)))
-    page.goto(server.url + "/stats")
+    r = page.goto(server.url + "/stats")
+    assert r.headers["content-security-policy"] == CSP  # the app's own, strict one
     page.wait_for_selector("body[data-charts-ready='3']")
     for chart in ("chart-violations", "chart-bays", "chart-heat"):
         box = page.locator(f"#{chart} canvas").first.bounding_box()
@@ -78,4 +79,6 @@ def test_statistics_page_draws_three_charts_under_the_strict_csp(browser, server
     rows = list(csv.DictReader(io.StringIO(Path(dl.value.path()).read_text(encoding="utf-8-sig"))))
     assert [r["bay"] for r in rows] == ["A1", "A2"] and float(rows[0]["charging_s"]) == 60 * 3600
     assert not [p for p in problems if "Content Security Policy" in p or "Refused" in p], problems
+    js = page.request.get(server.url + "/static/vendor/echarts/echarts.min.js")
+    assert js.ok and js.headers["cache-control"] == "public, max-age=86400" and len(js.body()) > 900_000
     ctx.close()
