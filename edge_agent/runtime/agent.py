@@ -92,6 +92,7 @@ class Agent:
         self._size_seen: tuple[int, int] | None = None
         self._last_retention = float("-inf")
         self.notices = DeviceNotices(self.bus, self.clock)
+        self.health_extras: dict[str, Callable[[], Any]] = {}  # sinks' own figures for the heartbeat (notify)
         self.chargers = ChargerHealth(cfg.charger_health, _chargers(cfg), self.clock)
         self._charger_lock = threading.Lock()
         self._charger_out: list[Event] = []  # warnings found inside a bus handler, published after it
@@ -234,6 +235,7 @@ class Agent:
                              extra={"frames": self.monitor.frames, "detector_runs": self.monitor.detector_runs,
                                     "camera_reason": h.reason or None,
                                     "charger_warnings": self.charger_warnings(),
+                                    **{name: fn() for name, fn in self.health_extras.items()},
                                     **self.notices.figures(self.source, self.evidence)})
 
     # ---- AgentControl -------------------------------------------------------------------

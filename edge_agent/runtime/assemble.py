@@ -50,7 +50,8 @@ def assemble(cfg: AgentConfig, *, clock: Clock | None = None, source: Any = None
     if cfg.notify.sinks:
         from edge_agent.notify.service import NotifyService
 
-        agent.add_component(NotifyService(cfg, agent.bus, agent.clock))
+        notify = agent.add_component(NotifyService(cfg, agent.bus, agent.clock))
+        agent.health_extras["notify"] = notify.status  # per sink: waiting, delivered, last error
     for sink in sinks(agent) if sinks else ():
         agent.add_component(sink)
     if cfg.locks:

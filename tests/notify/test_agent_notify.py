@@ -26,6 +26,8 @@ def test_assembled_agent_pushes_the_demo_violation(tmp_path, models_dir, monkeyp
         try:
             run_scripted(a.agent.step, clock, source.duration, 5.0)
             assert receiver.wait_for(1)
+            health = a.agent.health_figures().extra["notify"]["backend"]
+            assert health["error"] is None and health["delivered"] + health["waiting"] == 1
         finally:
             a.agent.stop()
         (doc,) = [json.loads(r.body) for r in receiver.unique.values()]
