@@ -88,7 +88,12 @@ class Delivery:
             return 60.0  # held, not dropped: sent when the quiet hours end
         rows = self.outbox.pending(limit=limit)
         for row in rows:
-            ev = Event.from_dict(json.loads(row.payload))
+            try:
+                ev = Event.from_dict(json.loads(row.payload))
+            except (ValueError, KeyError, TypeError) as exc:  # never sendable: must not block the rows behind it
+                log.error("notify %s: dropping unreadable outbox row %d: %s", self.sink.name, row.seq, exc)
+                self.outbox.remove([row.seq])
+                continue
             if not self._send(ev):
                 self._fails += 1
                 self.counts.failures += 1

@@ -220,3 +220,17 @@ def test_a_missing_secret_stops_the_start_naming_the_key(tmp_path, monkeypatch):
     cfg = config(tmp_path, [{"name": "w", "kind": "wecom", "secret_env": "NO_SUCH_KEY"}])
     with pytest.raises(SecretError, match=r"notify.sinks\[0\].secret_env: environment variable NO_SUCH_KEY"):
         NotifyService(cfg, EventBus(), FakeClock()).open()
+
+
+def test_an_unreadable_outbox_row_does_not_block_the_ones_behind_it(tmp_path, receiver):
+    clock = FakeClock()
+    cfg = config(tmp_path, [{"name": "a", "kind": "webhook", "url": receiver.url}])
+    bus = EventBus()
+    svc = NotifyService(cfg, bus, clock)
+    (d,) = svc.open()
+    d.outbox.put("a", b"{not json", protected=True)  # a damaged row (disk, an old version)
+    ev = violation(clock)
+    bus.publish(ev)
+    d.pump()
+    svc.stop()
+    assert [eid for _, eid in receiver.unique] == [ev.event_id] and d.counts.delivered == 1
