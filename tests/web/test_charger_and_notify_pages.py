@@ -28,3 +28,16 @@ def test_a_notification_link_lands_on_its_violation(site):
     r = c.get(f"/violations/by-event/{event_id}", follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/violations/3"
     assert c.get("/violations/by-event/not-an-event", follow_redirects=False).status_code == 404
+
+
+def test_stats_page_refuses_bad_windows_and_exports_each_table(site):
+    c = logged_in(site)
+    assert c.get("/stats?from=2026-3-1").status_code == 400
+    assert c.get("/stats?from=2026-03-05&to=2026-03-01").status_code == 400
+    assert c.get("/stats?from=2025-01-01&to=2026-03-01").status_code == 400  # over 366 days
+    assert c.get("/stats.csv?table=nope").status_code == 400
+    for table, first in (("days", "day"), ("bays", "bay"), ("heat", "weekday"), ("bay_days", "day")):
+        r = c.get(f"/stats.csv?table={table}&from=2026-03-01&to=2026-03-07")
+        assert r.status_code == 200 and r.text.lstrip("\ufeff").split(",")[0] == first
+    days = c.get("/stats.csv?table=days&from=2026-03-02&to=2026-03-03").text.lstrip("\ufeff").splitlines()
+    assert [line.split(",")[:2] for line in days[1:]] == [["2026-03-02", "2"], ["2026-03-03", "2"]]
