@@ -55,9 +55,9 @@ class LockManager(Protocol):
 def default_reader(cfg: AgentConfig, lists: PlateLists) -> PlateReader:
     from edge_agent.perception.pipeline import Pipeline
 
-    models = Path(cfg.perception.models_dir)
-    if not models.is_absolute() and cfg.source_path is not None and not models.exists():
-        models = cfg.source_path.parent / models
+    from edge_agent.perception.locate import resolve_models_dir
+
+    models = resolve_models_dir(cfg.perception.models_dir, cfg.data_dir, cfg.source_path)
     return Pipeline.from_config(cfg.perception, models, lists)
 
 
