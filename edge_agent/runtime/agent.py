@@ -51,11 +51,12 @@ class LockManager(Protocol):
 
     def set_maintenance(self, bay_id: str, on: bool, operator: str = "operator") -> ControlResult: ...
 
+    def simulate(self, bay_id: str, action: str, fields: dict[str, Any]) -> ControlResult: ...
+
 
 def default_reader(cfg: AgentConfig, lists: PlateLists) -> PlateReader:
-    from edge_agent.perception.pipeline import Pipeline
-
     from edge_agent.perception.locate import resolve_models_dir
+    from edge_agent.perception.pipeline import Pipeline
 
     models = resolve_models_dir(cfg.perception.models_dir, cfg.data_dir, cfg.source_path)
     return Pipeline.from_config(cfg.perception, models, lists)
@@ -228,6 +229,9 @@ class Agent:
 
     def set_maintenance(self, bay_id: str, on: bool, operator: str) -> ControlResult:
         return self._locks(bay_id).set_maintenance(bay_id, on, operator)
+
+    def simulate(self, bay_id: str, action: str, fields: dict[str, Any]) -> ControlResult:
+        return self._locks(bay_id).simulate(bay_id, action, fields)
 
     def _locks(self, bay_id: str) -> LockManager:
         self._bay(bay_id)

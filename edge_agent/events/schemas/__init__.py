@@ -36,6 +36,10 @@ def command_schema(name: str) -> str:
     return f"cmd-{name}.json"
 
 
+def sim_schema(name: str) -> str:
+    return f"sim-{name}.json"
+
+
 FORMATS = FormatChecker(formats=())
 
 
