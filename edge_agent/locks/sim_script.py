@@ -23,7 +23,7 @@ POSITIONS = {"down": 0.0, "up": 1.0, "middle": 0.5}
 STUCK = {"active": True, "inactive": False, "released": None}
 
 
-def apply_step(arm: "Arm", step: SimStep) -> str:
+def apply_step(arm: Arm, step: SimStep) -> str:
     """Do what ``step`` says to ``arm`` now; the interlock hears it through the arm's listeners."""
     if isinstance(step, SimPresence):
         arm.lose_presence(step.state == "lost")
@@ -48,7 +48,7 @@ def apply_step(arm: "Arm", step: SimStep) -> str:
 class FaultScript:
     """The config's steps, played in ``at_s`` order on the arm's clock from the moment it was built."""
 
-    def __init__(self, arm: "Arm", steps: Sequence[SimStep]) -> None:
+    def __init__(self, arm: Arm, steps: Sequence[SimStep]) -> None:
         self.arm = arm
         self.steps = sorted(steps, key=lambda s: s.at_s)  # stable: equal times keep the config's order
         self.t0 = arm.clock.monotonic()

@@ -21,10 +21,10 @@ PREFIX = "edge/demo-site/demo-cam"
 
 def _demo(*args: str, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "edge_agent", "demo", *args], capture_output=True, text=True,
-                          timeout=300, env={**os.environ, "PYTHONPATH": str(REPO), **env})
+                          timeout=300, check=False, env={**os.environ, "PYTHONPATH": str(REPO), **env})
 
 
-def test_demo_publishes_to_an_outside_tls_broker_with_a_login(tls_broker, tls_material, tmp_path, models_dir):  # noqa: ARG001
+def test_demo_publishes_to_an_outside_tls_broker_with_a_login(tls_broker, tls_material, tmp_path, models_dir):
     backend = Subscriber(tls_broker.port, f"{PREFIX}/#", ca=tls_material.ca, username="backend",
                          password="backend-pass").start()
     try:
@@ -39,7 +39,7 @@ def test_demo_publishes_to_an_outside_tls_broker_with_a_login(tls_broker, tls_ma
     published = [m.json() for m in backend.on(f"{PREFIX}/events")]
     assert {e["event_id"] for e in told} == {e["event_id"] for e in published}  # all it told reached the broker
     assert {"vehicle_identified", "violation_started"} <= {e["type"] for e in told}
-    assert [m.json()["state"] for m in backend.on(f"{PREFIX}/status")][0] == "online"
+    assert backend.on(f"{PREFIX}/status")[0].json()["state"] == "online"
 
 
 def test_login_options_without_a_broker_are_a_usage_error(tmp_path):

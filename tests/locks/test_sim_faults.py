@@ -50,7 +50,7 @@ def test_scripted_stall_ends_in_a_motor_timeout_fault(clock):
     assert rig.manager.lock(BAY, "test", "tester").ok
     rig.step(rig.lock_cfg.motor_timeout_s + 0.5)
     assert rig.state == "fault"
-    assert [e.data["code"] for e in rig.of(EventType.LOCK_FAULT)][0] == "motor_timeout"
+    assert rig.of(EventType.LOCK_FAULT)[0].data["code"] == "motor_timeout"
     assert not rig.manager.lock(BAY, "again", "tester").ok  # a fault needs a reset
     rig.safe()
 
@@ -121,7 +121,7 @@ def test_bad_scripts_are_config_errors_naming_the_key(lock, key):
 class _Control:
     """The part of AgentControl a sim command reaches, on a real LockManager."""
 
-    def __init__(self, manager) -> None:  # noqa: ANN001
+    def __init__(self, manager) -> None:
         self.manager = manager
 
     def bay_ids(self) -> list[str]:
@@ -131,7 +131,7 @@ class _Control:
         return self.manager.simulate(bay_id, action, fields)
 
 
-def _handler(rig: Rig, tmp_path, key: bytes | None = None) -> CommandHandler:  # noqa: ANN001
+def _handler(rig: Rig, tmp_path, key: bytes | None = None) -> CommandHandler:
     replay = ReplayMemory(tmp_path / "replay.sqlite", rig.clock) if key else None
     return CommandHandler(_Control(rig.manager), Topics("edge/s1/d1"), "d1", rig.clock, 60.0, key, replay)
 
