@@ -195,8 +195,8 @@ class CommandHandler:
         c, name = self.control, cmd.name
         if cmd.namespace == "sim":
             fields = {k: v for k, v in b.items() if k not in ENVELOPE and k != "bay"}
-            result = c.simulate(b["bay"], name, fields)
-            return result.ok, "ok" if result.ok else "refused", result.message, dict(result.data)
+            sim = c.simulate(b["bay"], name, fields)
+            return sim.ok, "ok" if sim.ok else "refused", sim.message, dict(sim.data)
         if name == "snapshot":
             evidence_id = c.snapshot(b.get("bay"))
             return True, "ok", "snapshot stored", {"evidence_id": evidence_id}
