@@ -72,7 +72,8 @@ class LockManager:
         """Call every ~0.1 s (≤ 0.25 s): motor timeouts, reversal, warning and raise timers."""
         for u in self._units.values():
             if isinstance(u.driver, SimulatedLock):
-                u.driver.run_script()
+                with u.interlock.guard():  # as for sim commands: one thread at the arm at a time
+                    u.driver.run_script()
             u.controller.tick()
 
     # -- commands ------------------------------------------------------------------------------
@@ -106,8 +107,9 @@ class LockManager:
             e = exc.errors()[0]
             where = ".".join(str(p) for p in e["loc"][1:]) or action
             raise ControlError("bad_value", f"sim {action}: {where}: {e['msg']}") from None
-        done = u.driver.inject(step)
-        u.interlock.check()  # judge the fault now, not at the next tick
+        with u.interlock.guard():  # one thread at the arm (the tick thread reads it); events after release
+            done = u.driver.inject(step)
+            u.interlock.check()  # judge the fault now, not at the next tick
         return ControlResult(True, done, {"lock_id": u.interlock.cfg.id, "state": u.interlock.public_state})
 
     # -- readings ------------------------------------------------------------------------------------
