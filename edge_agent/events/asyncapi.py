@@ -17,8 +17,8 @@ import yaml
 
 from edge_agent import __version__
 from edge_agent.events.schemas import DIR as SCHEMA_DIR
-from edge_agent.events.schemas import PAYLOAD_SCHEMAS, SCHEMA_VERSION, command_schema
-from edge_agent.events.topics import COMMANDS, Topics
+from edge_agent.events.schemas import PAYLOAD_SCHEMAS, SCHEMA_VERSION, command_schema, sim_schema
+from edge_agent.events.topics import COMMANDS, SIM_COMMANDS, Topics
 
 PREFIX = "edge/{site}/{device}"  # mqtt.topic_prefix's default; a site may choose another prefix
 PARAMS = {
@@ -66,6 +66,12 @@ def channels() -> list[Channel]:
         key = "cmd" + "".join(part.capitalize() for part in name.split("-"))
         out.append(Channel(key, t.command(name), command_schema(name), "receive", 1, False,
                            f"Command `{name}`; every command gets exactly one reply on the reply channel."))
+    for name in SIM_COMMANDS:
+        key = "sim" + "".join(part.capitalize() for part in name.split("-"))
+        out.append(Channel(key, t.sim(name), sim_schema(name), "receive", 1, False,
+                           f"Simulator fault `{name}` for integration tests: subscribed only when a lock has "
+                           "`driver: simulator`, refused (`no_simulator`) for a real lock; checked and signed like a "
+                           "command (the signature covers `sim/{name}`), one reply on the reply channel."))
     return out
 
 

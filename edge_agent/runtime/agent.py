@@ -53,13 +53,14 @@ class LockManager(Protocol):
 
     def set_maintenance(self, bay_id: str, on: bool, operator: str = "operator") -> ControlResult: ...
 
+    def simulate(self, bay_id: str, action: str, fields: dict[str, Any]) -> ControlResult: ...
+
 
 def default_reader(cfg: AgentConfig, lists: PlateLists) -> PlateReader:
+    from edge_agent.perception.locate import resolve_models_dir
     from edge_agent.perception.pipeline import Pipeline
 
-    models = Path(cfg.perception.models_dir)
-    if not models.is_absolute() and cfg.source_path is not None and not models.exists():
-        models = cfg.source_path.parent / models
+    models = resolve_models_dir(cfg.perception.models_dir, cfg.data_dir, cfg.source_path)
     return Pipeline.from_config(cfg.perception, models, lists)
 
 
@@ -258,6 +259,9 @@ class Agent:
 
     def set_maintenance(self, bay_id: str, on: bool, operator: str) -> ControlResult:
         return self._locks(bay_id).set_maintenance(bay_id, on, operator)
+
+    def simulate(self, bay_id: str, action: str, fields: dict[str, Any]) -> ControlResult:
+        return self._locks(bay_id).simulate(bay_id, action, fields)
 
     def _locks(self, bay_id: str) -> LockManager:
         self._bay(bay_id)

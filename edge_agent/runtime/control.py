@@ -54,3 +54,6 @@ class AgentControl(Protocol):
 
     def set_maintenance(self, bay_id: str, on: bool, operator: str) -> ControlResult:
         """Maintenance mode: the lock is held DOWN and makes no automatic moves."""
+
+    def simulate(self, bay_id: str, action: str, fields: dict[str, Any]) -> ControlResult:
+        """Inject a fault into the bay's simulated lock (``sim/{action}``); ``no_simulator`` for a real one."""

@@ -23,7 +23,7 @@ def schema_for(topic: str) -> str | None:
     if topic.startswith("backend/") or topic == f"{PREFIX}/reply":
         return PAYLOAD_SCHEMAS["reply"]
     rest = topic.removeprefix(PREFIX + "/")
-    if rest.startswith("cmd/"):
+    if rest.startswith(("cmd/", "sim/")):
         return None  # the backend's own messages
     if rest.startswith("bays/") and rest.endswith("/state"):
         return PAYLOAD_SCHEMAS["state"]
@@ -33,10 +33,11 @@ def schema_for(topic: str) -> str | None:
 
 def test_all_schema_files_are_valid_2020_12():
     names = sorted(p.name for p in DIR.glob("*.json"))
-    from edge_agent.events.topics import COMMANDS
+    from edge_agent.events.topics import COMMANDS, SIM_COMMANDS
 
     assert {n for n in names if n.startswith("cmd-")} == {f"cmd-{c}.json" for c in COMMANDS}
-    assert {n for n in names if not n.startswith("cmd-")} == {
+    assert {n for n in names if n.startswith("sim-")} == {f"sim-{c}.json" for c in SIM_COMMANDS}
+    assert {n for n in names if not n.startswith(("cmd-", "sim-"))} == {
         "bay-state.json", "command-envelope.json", "event.json", "ha-discovery.json", "health.json",
         "reply.json", "stats-daily.json", "status.json"}
     for name in names:

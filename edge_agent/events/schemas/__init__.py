@@ -37,6 +37,10 @@ def command_schema(name: str) -> str:
     return f"cmd-{name}.json"
 
 
+def sim_schema(name: str) -> str:
+    return f"sim-{name}.json"
+
+
 FORMATS = FormatChecker(formats=())
 
 
