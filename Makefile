@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 AGENT := $(VENV)/bin/edge-agent
 STAMP := $(VENV)/.installed
 
-.PHONY: all venv models demo test test-extras test-paddle bench lint clean train-occupancy occupancy-folds
+.PHONY: all venv models demo test test-extras test-paddle bench lint clean asyncapi-tools train-occupancy occupancy-folds
 
 all: test
 
@@ -33,6 +33,8 @@ bench: models
 	$(PY) -m edge_agent.runtime.bench
 	$(PY) -m edge_agent.events.bench --events 2000
 	$(PY) -m edge_agent.web.bench
+	$(PY) -m edge_agent.stats.bench
+	$(PY) -m edge_agent.runtime.flood_bench
 
 # Optional extras, each in its own venv so the default install stays lean.
 test-paddle: models
@@ -57,11 +59,15 @@ $(VENV)-train/.installed: pyproject.toml
 	touch $@
 
 train-occupancy: $(VENV)-train/.installed
-	$(VENV)-train/bin/edge-agent occupancy train --data $(BAYS_DEV) --out models/occupancy.onnx
+	$(VENV)-train/bin/edge-agent occupancy train --data $(BAYS_DEV) --out models/occupancy.onnx --threads 1
 	$(VENV)-train/bin/python -m pytest -q tests/occupancy
 
 occupancy-folds: $(VENV)-train/.installed
-	$(VENV)-train/bin/edge-agent occupancy folds --data $(BAYS_DEV) --out-dir test-output/occupancy-folds
+	$(VENV)-train/bin/edge-agent occupancy folds --data $(BAYS_DEV) --out-dir test-output/occupancy-folds --threads 1
 
 clean:
 	rm -rf $(VENV) $(VENV)-paddle $(VENV)-yolo $(VENV)-train test-output .pytest_cache
+
+# The AsyncAPI parser (npm) that tests/events/test_asyncapi.py runs against docs/asyncapi.yaml.
+asyncapi-tools:
+	cd tests/asyncapi && npm ci --silent --no-audit --no-fund

@@ -20,9 +20,12 @@ from edge_agent.config.load import ConfigError
 COMMAND_MODULES = (
     "edge_agent.config.commands",
     "edge_agent.perception.commands",
+    "edge_agent.events.commands",
     "edge_agent.runtime.commands",
     "edge_agent.web.commands",
+    "edge_agent.stats.commands",
     "edge_agent.ops.commands",
+    "edge_agent.consumer.commands",
     "edge_agent.occupancy.commands",
     "edge_agent.runtime.visits",  # joins the ``occupancy`` group: keep it after the module that makes it
 )

@@ -11,17 +11,30 @@ of the bay. Every op is applied to a random subset so the clean picture is seen 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
 PRE_SIZE = 80  # stored crop size; the warp to the model's size zooms in or out around it
 
 
-def geometric(img: np.ndarray, out: int, rng: np.random.Generator) -> np.ndarray:
-    """Random framing of one crop: scale 0.8–1.25, aspect 0.75–1.33, shift ±10 %, rotation ±12°, flip."""
+@dataclass(frozen=True)
+class Framing:
+    """Ranges of the geometric jitter (log-uniform for zoom and aspect)."""
+
+    zoom: tuple[float, float] = (0.8, 1.25)  # >1: the bay fills more than the crop (a tight polygon)
+    aspect: tuple[float, float] = (0.75, 1.33)  # a long bay is stretched to a square by the crop
+    quarter_turn: float = 0.0  # share of crops turned by 90°
+
+
+def geometric(img: np.ndarray, out: int, rng: np.random.Generator, framing: Framing = Framing()) -> np.ndarray:
+    """Random framing of one crop: zoom, aspect, shift ±10 %, rotation ±12°, quarter turn, flip."""
     s = img.shape[0]
-    scale = np.exp(rng.uniform(np.log(0.8), np.log(1.25)))
-    aspect = np.exp(rng.uniform(np.log(0.75), np.log(1.33)))
+    if framing.quarter_turn and rng.random() < framing.quarter_turn:
+        img = np.ascontiguousarray(np.rot90(img, 1 if rng.random() < 0.5 else 3))
+    scale = np.exp(rng.uniform(*np.log(framing.zoom)))
+    aspect = np.exp(rng.uniform(*np.log(framing.aspect)))
     sx, sy = scale * np.sqrt(aspect), scale / np.sqrt(aspect)
     ang = np.deg2rad(rng.uniform(-12, 12)) if rng.random() < 0.6 else 0.0
     tx, ty = rng.uniform(-0.1, 0.1, 2) * s
@@ -57,7 +70,7 @@ def clutter(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     kerbs, small shrubs. Drawn on both classes, so none of it can mean "vehicle"."""
     out = img.copy()
     h, w = out.shape[:2]
-    if rng.random() < 0.5:  # bay markings: 1-3 roughly parallel stripes
+    if rng.random() < 0.6:  # bay markings: 1-3 roughly parallel stripes
         ang = rng.uniform(0, np.pi)
         d = np.array([np.cos(ang), np.sin(ang)])
         n = np.array([-d[1], d[0]])
@@ -72,7 +85,7 @@ def clutter(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
             length = rng.uniform(0.4, 1.5) * w
             p0, p1 = c - d * length / 2, c + d * length / 2
             cv2.line(out, tuple(int(v) for v in p0), tuple(int(v) for v in p1), colour, thick, cv2.LINE_AA)
-    if rng.random() < 0.2:  # a kerb: a straight step in brightness with a light edge
+    if rng.random() < 0.3:  # a kerb: a straight step in brightness with a light edge
         y = int(rng.uniform(0.05, 0.3) * h) if rng.random() < 0.5 else int(rng.uniform(0.7, 0.95) * h)
         region = (slice(0, y), slice(None)) if y < h / 2 else (slice(y, None), slice(None))
         out[region] = np.clip(out[region].astype(np.float32) * rng.uniform(0.6, 1.4), 0, 255).astype(np.uint8)
@@ -80,12 +93,19 @@ def clutter(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         if rng.random() < 0.5:
             out = cv2.warpAffine(out, cv2.getRotationMatrix2D((w / 2, h / 2), rng.uniform(-60, 60), 1.0), (w, h),
                                  borderMode=cv2.BORDER_REFLECT_101)
-    if rng.random() < 0.2:  # shrubs / litter: a few small dark green or brown blobs near the edges
+    if rng.random() < 0.25:  # shrubs / litter: a few small dark green or brown blobs near the edges
         for _ in range(int(rng.integers(1, 3))):
             cx, cy = int(rng.choice([rng.uniform(0, 0.25), rng.uniform(0.75, 1.0)]) * w), int(rng.uniform(0, h))
             col = (int(rng.uniform(20, 60)), int(rng.uniform(50, 110)), int(rng.uniform(30, 90)))
-            ax = (int(rng.uniform(3, 9)), int(rng.uniform(3, 9)))
+            ax = (int(rng.uniform(3, 10)), int(rng.uniform(3, 10)))
             cv2.ellipse(out, (cx, cy), ax, rng.uniform(0, 180), 0, 360, col, -1, cv2.LINE_AA)
+    if rng.random() < 0.25:  # oil stains, wet patches, tar repairs: soft dark blotches anywhere
+        m = np.zeros((h, w), np.float32)
+        for _ in range(int(rng.integers(1, 4))):
+            ax = (int(rng.uniform(3, 16)), int(rng.uniform(2, 10)))
+            cv2.ellipse(m, (int(rng.uniform(0, w)), int(rng.uniform(0, h))), ax, rng.uniform(0, 180), 0, 360, 1.0, -1)
+        m = cv2.GaussianBlur(m, (0, 0), rng.uniform(1, 3))[..., None]
+        out = np.clip(out * (1 - rng.uniform(0.2, 0.5) * m), 0, 255).astype(np.uint8)
     return out
 
 
@@ -103,7 +123,9 @@ def photometric(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         x = cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2BGR).astype(np.float32)
     if rng.random() < 0.8:  # exposure and contrast
         mean = x.mean()
-        x = (x - mean) * rng.uniform(0.5, 1.5) + mean * rng.uniform(0.45, 1.6)
+        x = (x - mean) * np.exp(rng.uniform(np.log(0.5), np.log(2.5))) + mean * rng.uniform(0.45, 1.6)
+    if rng.random() < 0.2:  # sharpening (many CCTV cameras over-sharpen)
+        x = cv2.addWeighted(x, 1.8, cv2.GaussianBlur(x, (0, 0), 1.5), -0.8, 0)
     if rng.random() < 0.4:  # gamma (dusk, lamp light, over-exposure)
         x = 255.0 * (np.clip(x, 0, 255) / 255.0) ** rng.uniform(0.5, 2.0)
     if rng.random() < 0.15:  # greyscale / IR cameras
@@ -126,9 +148,9 @@ def photometric(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
-def augment_batch(crops: np.ndarray, out: int, rng: np.random.Generator) -> np.ndarray:
+def augment_batch(crops: np.ndarray, out: int, rng: np.random.Generator, framing: Framing = Framing()) -> np.ndarray:
     """[N, PRE_SIZE, PRE_SIZE, 3] uint8 → [N, out, out, 3] uint8, each crop framed and lit anew."""
-    return np.stack([photometric(clutter(geometric(c, out, rng), rng), rng) for c in crops])
+    return np.stack([photometric(clutter(geometric(c, out, rng, framing), rng), rng) for c in crops])
 
 
 def centre(crops: np.ndarray, out: int) -> np.ndarray:

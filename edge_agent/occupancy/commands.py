@@ -80,6 +80,7 @@ def _train_and_score(data: Path, train_scenes: list[str], out: Path, args: argpa
     train_labels = [b for b in every if b.scene in train_scenes]
     if not train_labels:
         raise ValueError(f"no labelled bays of scenes {train_scenes} in {data}")
+    train_scenes = sorted({b.scene for b in train_labels})  # what was really there
     meta = {"trained_on": ",".join(train_scenes), "seed": str(args.seed)}
     if set(train_scenes) <= {"cnrpark_camA", "cnrpark_camB"}:
         meta["notice"] = ("Made with CNRPark+EXT (ODbL 1.0); Amato et al., 'Deep learning for decentralized "
@@ -168,8 +169,9 @@ def _eval(args: argparse.Namespace) -> int:
               f"({', '.join(rep['missing_images'][:5])})", file=sys.stderr)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"metrics": rep, "predictions": scored.predictions()}, indent=1) + "\n",
-                             encoding="utf-8")
+        doc = {"model": str(args.model), "metrics": rep,
+               "predictions": scored.predictions()}
+        args.json.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
     return 1 if scored.missing else 0
 
 
@@ -195,4 +197,13 @@ def _bench(args: argparse.Namespace) -> int:
         # CPU time too: on a shared machine the wall clock measures the neighbours as well.
         print(f"batch {n:>2}: {np.median(wall) / n * 1000:.2f} ms wall, {np.median(cpu) / n * 1000:.2f} ms CPU "
               f"per crop (median of {len(wall)})")
+    from edge_agent.bays.crop import bay_crop
+
+    frame = (rng.random((1080, 1920, 3)) * 255).astype(np.uint8)
+    for name, poly in (("small bay 90x60 px", [(900, 500), (990, 505), (985, 565), (895, 560)]),
+                       ("big bay 600x400 px", [(600, 500), (1200, 520), (1190, 920), (590, 900)])):
+        t = time.process_time()
+        for _ in range(max(1, args.repeat)):
+            bay_crop(frame, poly, clf.size)
+        print(f"bay_crop, 1920x1080 frame, {name}: {(time.process_time() - t) / max(1, args.repeat) * 1000:.2f} ms CPU")
     return 0

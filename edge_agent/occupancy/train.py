@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_agent.bays.crop import CROP_SIZE
-from edge_agent.occupancy.augment import PRE_SIZE, augment_batch
+from edge_agent.occupancy.augment import PRE_SIZE, Framing, augment_batch
 from edge_agent.occupancy.dataset import BayLabel, load_crops
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,7 @@ class TrainConfig:
     threads: int = 2
     size: int = CROP_SIZE
     widths: tuple[int, ...] = (24, 32, 48, 64)
+    framing: Framing = field(default_factory=Framing)
     metadata: dict[str, str] = field(default_factory=dict)
 
 
@@ -62,7 +63,7 @@ def build_net(widths: Sequence[int]):  # noqa: ANN201 - torch.nn.Module
             x = x / 255.0
             mean = x.mean(dim=(1, 2, 3), keepdim=True)
             std = ((x - mean) ** 2).mean(dim=(1, 2, 3), keepdim=True).sqrt()
-            x = (x - mean) / (std + 0.05)
+            x = (x - mean) / (std + 0.02)
             f = self.features(x)
             return self.head(f.mean(dim=(2, 3))).squeeze(1)
 
@@ -111,7 +112,7 @@ def train(labels: Sequence[BayLabel], out: Path, cfg: TrainConfig) -> dict:
         total, seen, correct = 0.0, 0, 0
         for s in range(0, len(idx) - cfg.batch + 1, cfg.batch):
             bi = idx[s:s + cfg.batch]
-            x = augment_batch(crops[bi], cfg.size, rng)
+            x = augment_batch(crops[bi], cfg.size, rng, cfg.framing)
             xb = torch.from_numpy(x.transpose(0, 3, 1, 2).astype(np.float32))
             yb = torch.from_numpy(y_all[bi])
             ys = yb * 0.96 + 0.02  # mild label smoothing: a few labels in every source are wrong
