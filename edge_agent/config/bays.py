@@ -89,6 +89,12 @@ def cross_section_problems(cfg) -> list[tuple[tuple, str]]:  # noqa: ANN001 - Ag
                 problems.append(
                     (("bays", i, "polygon"), f"point ({x:g}, {y:g}) is outside the {w}x{h} camera frame")
                 )
+    for i, lk in enumerate(cfg.locks):  # a lock must see at least two frames' measurements within its limit
+        least = 2.0 / cfg.camera.fps
+        if lk.occupancy_max_age_s < least:
+            problems.append((("locks", i, "occupancy_max_age_s"),
+                             f"{lk.occupancy_max_age_s:g}s is under two frame periods at camera.fps "
+                             f"{cfg.camera.fps:g} (needs ≥ {least:g}s)"))
     lock_ids = [lk.id for lk in cfg.locks]
     used: dict[str, str] = {}
     for i, bay in enumerate(cfg.bays):

@@ -112,3 +112,13 @@ def test_inf_timer_in_yaml_is_refused(tmp_path) -> None:  # noqa: ANN001
     with pytest.raises(ConfigError) as exc:
         load_config(path)
     assert any(p.startswith("timers.overstay_s: ") and "finite" in p for p in exc.value.problems)
+
+
+def test_occupancy_max_age_needs_two_frame_periods() -> None:
+    data = with_key("camera.fps", 0.5)
+    assert problems(data) == ["locks[0].occupancy_max_age_s: 3s is under two frame periods at camera.fps 0.5 "
+                              "(needs ≥ 4s)"]
+    data["locks"][0]["occupancy_max_age_s"] = 4
+    assert parse_config(data).locks[0].occupancy_max_age_s == 4
+    assert any(p.startswith("locks[0].occupancy_max_age_s: ") and "finite" in p
+               for p in problems(with_key("locks[0].occupancy_max_age_s", NAN)))
