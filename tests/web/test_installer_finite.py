@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from edge_agent.config.load import load_config
 from tests.web.test_api import logged_in, token
 
 BODIES = [
@@ -23,10 +24,14 @@ def test_installer_save_refuses_non_finite_points(site, body: bytes) -> None:  #
     client = logged_in(site)
     tok = token(client, "/installer")
     before = site.config_path.read_text(encoding="utf-8")
+    bays_before = [(b.id, b.polygon) for b in load_config(site.config_path).bays]
+    overrides = site.root / "data" / "overrides.yaml"  # where installer saves go
+    assert not overrides.exists()
     r = client.post("/installer", content=body,
                     headers={"X-CSRF-Token": tok, "content-type": "application/json"})
     assert r.status_code in (400, 422), (r.status_code, r.text)
     problems = r.json()["problems"]
     assert any("bays[0].polygon" in p and "finite" in p for p in problems), problems
-    assert site.config_path.read_text(encoding="utf-8") == before  # nothing written
+    assert site.config_path.read_text(encoding="utf-8") == before and not overrides.exists()  # nothing written
+    assert [(b.id, b.polygon) for b in load_config(site.config_path).bays] == bays_before
     assert not site.control.reloads  # nothing reloaded
