@@ -64,8 +64,13 @@ class BayFeed:
         """A new monitor starts from nothing: its bays have no measurement; other bays are gone."""
         bays = set(bay_ids)
         with self._lock:
+            gone = [b for b in self._vision if b not in bays]
             self._vision = {b: v for b, v in self._vision.items() if b in bays}
-        for b in bays:
+            watchers = list(self._watchers)
+        for b in gone:  # a lock on a bay that left the config hears of it now, not at its next tick
+            for w in watchers:
+                w(b)
+        for b in sorted(bays):
             self.publish_vision(b, BayVision(measured_at=None, confident=False, vision="ok"))
 
     def watch(self, watcher: VisionWatcher) -> Callable[[], None]:

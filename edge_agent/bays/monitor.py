@@ -44,15 +44,16 @@ class PlateReader(Protocol):
 
 class BayMonitor:
     def __init__(self, cfg: AgentConfig, bus: EventBus, clock: Clock, lists: PlateLists,
-                 evidence: EvidenceStore | None = None, feed: BayFeed | None = None) -> None:
+                 evidence: EvidenceStore | None = None, *, feed: BayFeed) -> None:
         """``feed``: presence sensors in, camera evidence out; the agent passes the one it keeps
-        across reloads (see ``bays.feed``)."""
+        across reloads (see ``bays.feed``). Required: a monitor with a feed of its own would lose
+        the lock stage's sensors and hide its evidence from the locks."""
         self.cfg = cfg
         self.bus = bus
         self.clock = clock
         self.lists = lists
         self.evidence = evidence
-        self.feed = feed if feed is not None else BayFeed()
+        self.feed = feed
         self.shapes = [BayShape(b.id, b.polygon) for b in cfg.bays]
         self.change = ChangeDetector(self.shapes, cfg.occupancy)
         self.fusion = {b.id: PresenceFusion(cfg.occupancy, partial(self.feed.read_sensor, b.id)) for b in cfg.bays}

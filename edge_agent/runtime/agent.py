@@ -79,7 +79,7 @@ class Agent:
         self._reader_factory = reader_factory
         self.reader = reader or reader_factory(cfg, self.lists)
         self.feed = BayFeed()  # outlives every monitor: lock presence sensors in, camera evidence out
-        self.monitor = BayMonitor(cfg, self.bus, self.clock, self.lists, self.evidence, self.feed)
+        self.monitor = BayMonitor(cfg, self.bus, self.clock, self.lists, self.evidence, feed=self.feed)
         self.health = self._new_health()
         self.lock_manager: LockManager | None = None
         self.components: list[Component] = []
@@ -309,7 +309,7 @@ class Agent:
         if {"bays", "occupancy"} & set(changed):
             old_monitor.close()
             # the same feed: presence sensors stay plugged in, and the new monitor's bays start unmeasured
-            self.monitor = BayMonitor(new, self.bus, self.clock, self.lists, self.evidence, self.feed)
+            self.monitor = BayMonitor(new, self.bus, self.clock, self.lists, self.evidence, feed=self.feed)
             kept = self.monitor.adopt(old_monitor)  # unchanged bays keep their story
         elif "timers" in changed:
             self.monitor.set_timers(new)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from edge_agent.bays.feed import BayFeed
 from edge_agent.bays.monitor import BayMonitor
 from edge_agent.camera.health import HealthTracker
 from edge_agent.camera.source import Frame
@@ -99,7 +100,7 @@ def test_nan_polygon_that_slipped_past_validation_has_no_mask(clock):  # noqa: A
     cfg = scene_config("/tmp/unused")
     nan = float("nan")
     bays = [*cfg.bays, BayConfig.model_construct(id="N", polygon=[(nan, nan)] * 4, charger_id=None, lock_id=None)]
-    mon = BayMonitor(cfg.model_copy(update={"bays": bays}), EventBus(), clock, PlateLists())
+    mon = BayMonitor(cfg.model_copy(update={"bays": bays}), EventBus(), clock, PlateLists(), feed=BayFeed())
     with pytest.warns(RuntimeWarning):  # numpy: NaN cast to int while rasterising
         mon.on_frame(render(EMPTY), None)
     assert mon.feed.vision("N").vision == "mask_empty" and mon.feed.vision("A").vision == "ok"
@@ -176,3 +177,22 @@ def test_health_flat_frame(clock):  # noqa: ANN001
     assert h.health().reason == "flat"
     assert h.on_frame(np.random.default_rng(1).integers(0, 255, (48, 64, 3), dtype=np.uint8))
     assert h.health().ok
+
+
+def test_feed_tells_watchers_only_what_is_new() -> None:
+    """A newer measurement saying the same is no news (staleness is the reader's judgement);
+    a change of code, occupancy or confidence is, at once."""
+    from edge_agent.events.types import BayVision
+
+    feed, heard = BayFeed(), []
+    unsubscribe = feed.watch(heard.append)
+    feed.publish_vision("A", BayVision(1.0, None, False, True, "ok"))
+    feed.publish_vision("A", BayVision(1.2, None, False, True, "ok"))
+    feed.publish_vision("A", BayVision(1.4, None, True, True, "ok"))
+    feed.publish_vision("A", BayVision(1.4, None, True, False, "camera_black"))
+    assert heard == ["A", "A", "A"]
+    feed.reset_vision(["B"])  # a new monitor with bay B only: A is gone, B unmeasured
+    assert feed.vision("A") is None and feed.vision("B").measured_at is None and heard[-2:] == ["A", "B"]
+    unsubscribe()
+    feed.publish_vision("B", BayVision(2.0, None, False, True, "ok"))
+    assert heard == ["A", "A", "A", "A", "B"]
