@@ -1,13 +1,10 @@
 """The safety interlock: the ONE place a lock's motor is switched, for every caller.
 
 Rules (README "locks" lists them for the field):
-- UP only on positive evidence that the bay is empty (``vehicle_possible``): the presence
-  sensor healthy and clear, the bay free with no visit open, and the camera's evidence
-  (``BayVision``) trustworthy (camera not lost / frozen / black, bay mask not empty),
-  recent (``occupancy_max_age_s``), saying "empty" and confident; no plate read in ``recent_read_s``.
-  Anything unknown counts as "a vehicle may be there".
-- Re-checked on every input edge, bus update and tick while rising: a vehicle appearing
-  stops the motor and sends the arm DOWN after ``reverse_delay_s``.
+- UP only on positive evidence that the bay is empty: the rule and its reason codes are in
+  ``locks/rule.py``, asked before the UP line is switched and again on every input edge,
+  bus update, camera-evidence change and tick while rising.
+- A vehicle possible while rising stops the motor and sends the arm DOWN after ``reverse_delay_s``.
 - A move that reaches no limit switch within ``motor_timeout_s`` → stop, FAULT.
 - Both switches active → stop, FAULT. Uncommanded switch changes (held for
   ``switch_debounce_s``, so contact bounce is ignored) → ``lock_tamper``;
@@ -24,13 +21,14 @@ import threading
 from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Literal
+from typing import Any, Iterator, Literal
 
 from edge_agent.clock import Clock
 from edge_agent.config.locks import LockConfig
 from edge_agent.events.bus import EventBus
-from edge_agent.events.types import BayState, BayVision, Event, EventType
+from edge_agent.events.types import Event, EventType
 from edge_agent.locks.driver import Direction, LockDriver, Switches
+from edge_agent.locks.rule import VehicleEvidence, vehicle_possible
 
 log = logging.getLogger(__name__)
 
@@ -42,16 +40,6 @@ class Decision:
     ok: bool
     message: str
     code: str = ""
-
-
-@dataclass
-class VehicleEvidence:
-    """What the camera side says about the bay: the bay state and last read (fed by the
-    controller from the bus) and the camera's evidence itself (pulled at every decision)."""
-
-    bay_state: BayState | None = None
-    last_read_at: float | None = None  # monotonic time of the last plate read / bay-story event
-    vision: Callable[[], BayVision | None] | None = None  # None: nothing wired → never UP
 
 
 @dataclass
@@ -132,53 +120,8 @@ class Interlock:
             self.check()
 
     def vehicle_possible(self) -> tuple[str, str] | None:
-        """``(code, message)`` unless there is positive evidence that the bay is empty, else None.
-
-        THE rule for every UP (remote lock, policy timer, a rise in progress): not the absence of
-        a vehicle seen, but a trustworthy, recent, confident camera measurement saying "free",
-        and a healthy presence sensor (where fitted) saying "clear". Codes, in order:
-        presence_unknown, vehicle_present, bay_occupied, bay_in_visit, vision_unknown, the
-        vision code (camera_lost, camera_frozen, camera_black, camera_flat, camera_unusable,
-        mask_empty, mask_outside_frame, …), bay_unknown, camera_not_ok, occupancy_stale,
-        vision_occupied, occupancy_unsure, recent_read.
-        """
-        d = self.driver
-        if d.has_presence:
-            p = d.read_presence()
-            if p is None:
-                return "presence_unknown", "presence sensor lost or unhealthy"
-            if p:
-                return "vehicle_present", "presence sensor detects a vehicle"
-        st = self.evidence.bay_state
-        if st is not None and st.state not in ("free", "unknown"):
-            return "bay_occupied", f"camera reports the bay {st.state}"
-        if st is not None and st.visit_id is not None:
-            return "bay_in_visit", "a visit is still open (departure not confirmed)"
-        feed = self.evidence.vision
-        v = feed() if feed is not None else None
-        if v is None:
-            return "vision_unknown", "no camera evidence for this bay"
-        if v.vision != "ok":
-            return v.vision, f"the camera's view of the bay cannot be trusted ({v.vision})"
-        if st is None or st.state == "unknown":
-            return "bay_unknown", "bay state unknown (no camera report)"
-        if not st.camera_ok:
-            return "camera_not_ok", "camera not ok: occupancy unknown"
-        now = self.clock.monotonic()
-        if v.measured_at is None:
-            return "occupancy_stale", "occupancy never measured since start or reload"
-        if not now - v.measured_at <= self.cfg.occupancy_max_age_s:
-            return "occupancy_stale", (f"occupancy last measured {now - v.measured_at:.1f}s ago "
-                                       f"(limit {self.cfg.occupancy_max_age_s:g}s)")
-        if v.occupied is not False:
-            return "vision_occupied", "the camera sees something in the bay (arrival not confirmed yet)"
-        if not v.confident or (v.p_occupied is not None and not 0.0 <= v.p_occupied < 0.5):
-            p_txt = "" if v.p_occupied is None else f", p_occupied {v.p_occupied:.2f}"
-            return "occupancy_unsure", f"the camera is not sure the bay is empty{p_txt}"
-        last = self.evidence.last_read_at
-        if last is not None and now - last < self.cfg.recent_read_s:
-            return "recent_read", f"plate read {now - last:.0f}s ago"
-        return None
+        """``(code, message)`` unless there is positive evidence that the bay is empty (``locks.rule``)."""
+        return vehicle_possible(self.driver, self.evidence, self.cfg, self.clock.monotonic())
 
     def request(self, target: Direction, reason: str, operator: str | None = None) -> Decision:
         """Ask for a move; UP is refused (with a ``lock_refused`` event) when unsafe."""

@@ -24,7 +24,8 @@ from edge_agent.events.bus import EventBus
 from edge_agent.events.types import BayVision, EventType
 from edge_agent.locks.controller import LockController
 from edge_agent.locks.driver import LockDriver, make_driver
-from edge_agent.locks.interlock import Decision, Interlock, VehicleEvidence
+from edge_agent.locks.interlock import Decision, Interlock
+from edge_agent.locks.rule import VehicleEvidence
 from edge_agent.runtime.control import ControlError, ControlResult
 
 

@@ -30,7 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="run the agent (events as JSON lines to stdout and data_dir/events.jsonl)")
     p.add_argument("--config", "-c", required=True, help="YAML config file")
     p.add_argument("--quiet", action="store_true", help="events only to the log file, not stdout")
-    p.add_argument("--max-seconds", type=positive_seconds, default=None, help="stop after this long (tests, benchmarks)")
+    p.add_argument("--max-seconds", type=positive_seconds, default=None,
+                   help="stop after this long (tests, benchmarks)")
     p.set_defaults(func=_run)
 
     d = sub.add_parser("demo", help="run the whole agent on a generated scenario and tell its story")

@@ -17,7 +17,7 @@ from edge_agent.config.bays import BayConfig
 from edge_agent.events.bus import EventBus
 from edge_agent.perception.lists import PlateLists
 from edge_agent.runtime.agent import Agent
-from edge_agent.runtime.scenario import EMPTY, ScriptedSource, hold, scene_config
+from edge_agent.runtime.scenario import EMPTY, scene_config
 from edge_agent.runtime.synthetic import BAYS, render
 
 FPS = 5.0

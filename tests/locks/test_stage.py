@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import threading
 
+from edge_agent.bays.feed import BayFeed
 from edge_agent.clock import FakeClock, iso
 from edge_agent.events.bus import EventBus
-from edge_agent.bays.feed import BayFeed
 from edge_agent.events.types import BayState, BayVision, EventType
 from edge_agent.locks import build_locks
 from edge_agent.locks.stage import LockTicker
