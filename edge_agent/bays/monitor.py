@@ -11,14 +11,17 @@ import dataclasses
 import logging
 import threading
 import time
+from functools import partial
 from typing import Protocol
 
 import numpy as np
 
+from edge_agent.bays.feed import BayFeed
 from edge_agent.bays.geometry import BayShape, assign_bay
 from edge_agent.bays.machine import BayMachine
-from edge_agent.bays.occupancy import ChangeGate, OccupancyClassifier, PresenceFusion, PresenceSensor, Verdict
+from edge_agent.bays.occupancy import ChangeGate, OccupancyClassifier, PresenceFusion, Verdict
 from edge_agent.bays.verdict import decide_visit
+from edge_agent.bays.vision import blind_vision, classifier_vision
 from edge_agent.clock import Clock, iso
 from edge_agent.config.models import AgentConfig
 from edge_agent.events.bus import EventBus
@@ -41,19 +44,25 @@ class PlateReader(Protocol):
 
 class BayMonitor:
     def __init__(self, cfg: AgentConfig, bus: EventBus, clock: Clock, lists: PlateLists,
-                 evidence: EvidenceStore | None = None, classifier: OccupancyClassifier | None = None) -> None:
+                 evidence: EvidenceStore | None = None, *, feed: BayFeed,
+                 classifier: OccupancyClassifier | None = None) -> None:
+        """``feed``: presence sensors in, camera evidence out; the agent passes the one it keeps
+        across reloads (see ``bays.feed``). Required: a monitor with a feed of its own would lose
+        the lock stage's sensors and hide its evidence from the locks. ``classifier``: the per-bay
+        occupancy model (None: the camera never says anything about a bay)."""
         self.cfg = cfg
         self.bus = bus
         self.clock = clock
         self.lists = lists
         self.evidence = evidence
+        self.feed = feed
         self.classifier = classifier
         self.drawn = [BayShape(b.id, b.polygon) for b in cfg.bays]
         self.shapes = list(self.drawn)  # the drawn polygons moved by the measured camera shift
         self.offset = (0.0, 0.0)
         self.gate = ChangeGate(cfg.occupancy)
         self.gate.set_shapes(self.shapes)
-        self.fusion = {b.id: PresenceFusion(cfg.occupancy) for b in cfg.bays}
+        self.fusion = {b.id: PresenceFusion(cfg.occupancy, partial(self.feed.read_sensor, b.id)) for b in cfg.bays}
         self.machines = {
             b.id: BayMachine(b.id, cfg.timers, self._verdict, clock, cfg.occupancy.identify_reads, bool(b.lock_id))
             for b in cfg.bays
@@ -72,6 +81,7 @@ class BayMonitor:
         self.inference_ms: float | None = None  # moving average of one detector + recogniser run
         self.changes: dict[str, float] = {b.id: 0.0 for b in cfg.bays}  # change-gate share per bay
         self._unsubscribe = bus.subscribe(self._on_lock_moved, {EventType.LOCK_MOVED})
+        self.feed.reset_vision(self.machines)  # nothing measured yet: no lock trusts a previous monitor
         for m in self.machines.values():
             bus.publish_state(m.state())
 
@@ -125,10 +135,6 @@ class BayMonitor:
         """Frames arrive, are usable, and the camera looks where the bays were drawn."""
         return self.camera_ok and self.aligned
 
-    def set_sensor(self, bay_id: str, sensor: PresenceSensor | None) -> None:
-        """The lock stage's presence input for a bay (``None`` detaches it)."""
-        self.fusion[bay_id].sensor = sensor
-
     def set_offset(self, dx: float, dy: float) -> None:
         """The camera shifted by (dx, dy) px within tolerance: bay polygons follow it (≥ 1 px steps)."""
         with self._lock:
@@ -142,17 +148,21 @@ class BayMonitor:
         """Registration: False while the camera points elsewhere than where the bays were drawn."""
         with self._lock:
             self.aligned = ok
+            if not ok:
+                self._publish_blind("moved")
             self._camera_changed()
 
     # ---- per frame ----------------------------------------------------------------------
-    def on_frame(self, image: np.ndarray, reader: PlateReader | None, usable: bool = True) -> list[Event]:
+    def on_frame(self, image: np.ndarray, reader: PlateReader | None, usable: bool = True,
+                 why: str = "") -> list[Event]:
         """Judge one frame. ``usable=False`` (black / frozen) counts as blind, not as empty; so does
-        a frame from a camera that moved beyond tolerance (the polygons miss the bays)."""
+        a frame from a camera that moved beyond tolerance (the polygons miss the bays). ``why`` is
+        the camera health's reason (no_frames | frozen | black | flat)."""
         with self._lock:
             self.frames += 1
             now = self.clock.monotonic()
             if not usable or not self.aligned:
-                return self.on_blind()
+                return self.on_blind(why if not usable else "moved")
             self._last_frame = image
             self._classify(image, now)
             reads_by_bay: dict[str, list[PlateRead]] = {b: [] for b in self.machines}
@@ -172,7 +182,21 @@ class BayMonitor:
                         self.fusion[bay].plate_seen(now)
                         self._keep_best(bay, image, r)
             present = {b: self.fusion[b].update(now) for b in self.machines}
-            return self._step_all(present, reads_by_bay)
+            events = self._step_all(present, reads_by_bay)
+            self._publish_vision(present)
+            return events
+
+    def _publish_vision(self, present: dict[str, bool | None]) -> None:
+        """The camera's evidence per bay, for the lock interlock (see ``bays.vision``)."""
+        occ = self.cfg.occupancy
+        for b, v in classifier_vision(self.verdicts(), present, self.gate.mask_problems, occ.enter_p).items():
+            self.feed.publish_vision(b, v)
+
+    def _publish_blind(self, why: str) -> None:
+        """No usable view: say why; the last classification's time stays, so it ages into staleness."""
+        measured = {b: f.verdict.measured_at for b, f in self.fusion.items()}
+        for b, v in blind_vision(self.machines, why, measured).items():
+            self.feed.publish_vision(b, v)
 
     def _classify(self, image: np.ndarray, now: float) -> None:
         """Classify the bays whose gate opened or whose verdict is due (every ``classify_every_s``)."""
@@ -198,20 +222,23 @@ class BayMonitor:
             if v.occupied is False:
                 self._seen_empty.add(b)
 
-    def on_blind(self) -> list[Event]:
+    def on_blind(self, why: str = "") -> list[Event]:
         """No usable frame: bays with a presence sensor follow it, the others hold their story."""
         with self._lock:
-            return self._step_all({b: self._blind_presence(b) for b in self.machines}, {})
+            self._publish_blind(why)
+            return self._step_all({b: self.feed.read_sensor(b) for b in self.machines}, {})
 
     def tick(self) -> list[Event]:
         """Let timers run when no frame came (camera lost, slow source)."""
         with self._lock:
             return self._publish_all({b: m.tick() for b, m in self.machines.items()})
 
-    def camera(self, ok: bool) -> None:
-        """Camera health (frames arrive and are usable)."""
+    def camera(self, ok: bool, why: str = "") -> None:
+        """Camera health (frames arrive and are usable); ``why`` the health's reason when not."""
         with self._lock:
             self.camera_ok = ok
+            if not ok:
+                self._publish_blind(why)
             self._camera_changed()
 
     def _camera_changed(self) -> None:
@@ -261,10 +288,6 @@ class BayMonitor:
             wait = min(wait, 0.0 if age < occ.read_fast_s else 1.0 if age < occ.read_medium_s
                        else occ.read_slow_every_s)
         return now - self._last_probe >= wait - 1e-6
-
-    def _blind_presence(self, bay: str) -> bool | None:
-        sensor = self.fusion[bay].sensor
-        return sensor() if sensor is not None else None
 
     def _keep_best(self, bay: str, image: np.ndarray, r: PlateRead) -> None:
         best = self._best.get(bay)

@@ -23,6 +23,8 @@ from edge_agent.config.bays import OccupancyConfig
 PresenceSensor = Callable[[], "bool | None"]  # True: something over the lock; None: sensor unhealthy
 
 WORK_WIDTH = 320
+MIN_MASK_PX = 20  # a bay covering fewer working pixels than this cannot be judged at all
+MIN_MASK_SHARE = 0.5  # under this share of its polygon inside the frame, a bay is mostly unseen
 
 
 class OccupancyClassifier(Protocol):
@@ -92,6 +94,7 @@ class ChangeGate:
         self._boxes: dict[str, tuple[slice, slice, np.ndarray]] = {}
         self._ref: dict[str, np.ndarray] = {}
         self._shapes: list[BayShape] = []
+        self.mask_problems: dict[str, str] = {}  # bay → mask_empty | mask_outside_frame (judged per frame size)
 
     def set_shapes(self, shapes: Sequence[BayShape]) -> None:
         """New (or shifted) polygons: every bay's reference is dropped, so all are classified next."""
@@ -107,10 +110,14 @@ class ChangeGate:
             self._scale = min(1.0, WORK_WIDTH / w)
             self._boxes = {}
             self._ref.clear()
+            self.mask_problems = {}
             sh, sw = max(1, round(h * self._scale)), max(1, round(w * self._scale))
             for s in self._shapes:
                 scaled = BayShape(s.bay_id, [(x * self._scale, y * self._scale) for x, y in s.polygon])
                 m = scaled.mask((sh, sw)) > 0
+                problem = _mask_problem(int(m.sum()), _area(scaled.polygon))
+                if problem:
+                    self.mask_problems[s.bay_id] = problem
                 ys, xs = np.nonzero(m)
                 if len(xs) == 0:
                     continue
@@ -139,6 +146,21 @@ class ChangeGate:
         if box is not None:
             sy, sx, _ = box
             self._ref[bay_id] = grey[sy, sx].copy()
+
+
+def _area(poly: np.ndarray) -> float:
+    x, y = poly[:, 0].astype(np.float64), poly[:, 1].astype(np.float64)
+    return float(0.5 * abs(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1))))
+
+
+def _mask_problem(pixels: int, area: float) -> str:
+    """Why a bay's mask cannot vouch for an empty bay ("" when it can). A mask with no pixel
+    measures nothing (a NaN polygon did that); a bay mostly outside the frame is mostly unseen."""
+    if pixels < MIN_MASK_PX:
+        return "mask_empty"
+    if not pixels >= MIN_MASK_SHARE * area:  # NaN area fails too
+        return "mask_outside_frame"
+    return ""
 
 
 class PresenceFusion:
