@@ -34,6 +34,8 @@ from edge_agent.perception.types import PlateRead
 log = logging.getLogger(__name__)
 
 EVIDENCE_EVENTS = (EventType.VEHICLE_IDENTIFIED, EventType.VIOLATION_STARTED)
+VOUCH_READ_EVERY_S = 1.0  # detector rate for a visit only the plates see (the classifier says empty)
+VOUCH_HOLD_S = 3.0  # one read vouches for presence this long there (survives two missed reads)
 
 
 class PlateReader(Protocol):
@@ -181,7 +183,8 @@ class BayMonitor:
                     if r.text:
                         self.fusion[bay].plate_seen(now)
                         self._keep_best(bay, image, r)
-            present = {b: self.fusion[b].update(now) for b in self.machines}
+            present = {b: self.fusion[b].update(now, VOUCH_HOLD_S if self._vouching(b) else None)
+                       for b in self.machines}
             events = self._step_all(present, reads_by_bay)
             self._publish_vision(present)
             return events
@@ -274,11 +277,15 @@ class BayMonitor:
         """Run the plate detector for bays with something unidentified in them, backing off while
         it stays unidentified (plates are often not visible from the camera): every frame for
         ``read_fast_s``, then once a second until ``read_medium_s``, then every ``read_slow_every_s``.
-        A new arrival or a big change in the bay starts again at every frame. Idle: a slow probe."""
+        A new arrival or a big change in the bay starts again at every frame. A visit the camera
+        does not see (plates opened it, the classifier says empty) is read once a second: the reads
+        are what keeps it alive. Idle: a slow probe."""
         occ = self.cfg.occupancy
         wait = occ.probe_s
         for b, m in self.machines.items():
             v = self.fusion[b].verdict
+            if self._vouching(b):
+                wait = min(wait, VOUCH_READ_EVERY_S)
             busy = (v.occupied or (v.p_occupied is not None and v.p_occupied > occ.exit_p)
                     or not m.idle) and (m.visit is None or m.visit.consensus is None)
             if not busy:
@@ -288,6 +295,10 @@ class BayMonitor:
             wait = min(wait, 0.0 if age < occ.read_fast_s else 1.0 if age < occ.read_medium_s
                        else occ.read_slow_every_s)
         return now - self._last_probe >= wait - 1e-6
+
+    def _vouching(self, bay: str) -> bool:
+        """An open visit the classifier does not see: plate reads (and the sensor) vouch for it."""
+        return self.machines[bay].visit is not None and not self.fusion[bay].verdict.occupied
 
     def _keep_best(self, bay: str, image: np.ndarray, r: PlateRead) -> None:
         best = self._best.get(bay)

@@ -187,8 +187,9 @@ class PresenceFusion:
     def plate_seen(self, now: float) -> None:
         self._last_plate = now
 
-    def update(self, now: float) -> bool | None:
-        plate = self._last_plate is not None and now - self._last_plate <= self.cfg.plate_hold_s
+    def update(self, now: float, plate_hold_s: float | None = None) -> bool | None:
+        hold = self.cfg.plate_hold_s if plate_hold_s is None else max(plate_hold_s, self.cfg.plate_hold_s)
+        plate = self._last_plate is not None and now - self._last_plate <= hold
         sensed = self.sensor() if self.sensor is not None else None
         if self.verdict.occupied or plate or sensed:
             return True
