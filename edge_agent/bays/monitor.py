@@ -71,6 +71,7 @@ class BayMonitor:
         }
         self._best: dict[str, tuple[float, np.ndarray, PlateRead]] = {}
         self._seen_empty: set[str] = set()  # bays the classifier has called empty since the start
+        self._camera_saw: dict[str, str] = {}  # bay → the visit the classifier has called occupied
         self._read_since: dict[str, float] = {}  # per busy unidentified bay: when fast plate reading (re)started
         self._last_frame: np.ndarray | None = None
         self._last_probe = float("-inf")
@@ -297,8 +298,14 @@ class BayMonitor:
         return now - self._last_probe >= wait - 1e-6
 
     def _vouching(self, bay: str) -> bool:
-        """An open visit the classifier does not see: plate reads (and the sensor) vouch for it."""
-        return self.machines[bay].visit is not None and not self.fusion[bay].verdict.occupied
+        """An open visit the classifier has not once called occupied: plate reads (and the sensor)
+        vouch for it. A visit the camera did see ends as the camera says (no extra hold)."""
+        visit = self.machines[bay].visit
+        if visit is None:
+            return False
+        if self.fusion[bay].verdict.occupied:
+            self._camera_saw[bay] = visit.visit_id
+        return self._camera_saw.get(bay) != visit.visit_id
 
     def _keep_best(self, bay: str, image: np.ndarray, r: PlateRead) -> None:
         best = self._best.get(bay)
