@@ -86,6 +86,9 @@ class Report:
             "blue_called_nev": sum(x.read is not None and x.read.nev is True for x in blue),
             "green_non_nev_called_nev": sum(x.read is not None and x.read.nev is True for x in traps),
             "green_non_nev_plates": len(traps),
+            "partial_reads": sum(x.read is not None and not x.read.complete for x in o),
+            "partial_wrong": sum(x.read is not None and not x.read.complete and _contradicts(x.read.text, x.label.text)
+                                 for x in single),
             "latency_ms_median": round(float(np.median(lat)), 1), "latency_ms_p90": round(float(np.percentile(lat, 90)), 1),
         }
 
@@ -102,6 +105,11 @@ class Report:
             elif (r.nev is True) != lab.nev:
                 out.append((x, "nev"))
         return out
+
+
+def _contradicts(partial: str, truth: str) -> bool:
+    """A partial read is honest when every position it claims matches the plate."""
+    return len(partial) != len(truth) or any(p != "?" and p != t for p, t in zip(partial, truth))
 
 
 def _ratio(a: int, b: int) -> float:
@@ -192,6 +200,7 @@ def format_metrics(m: dict) -> str:
         f"NEV recall                {m['nev_recall']:.4f}  of {m['nev_plates']}",
         f"blue called NEV           {m['blue_called_nev']}",
         f"green non-NEV called NEV  {m['green_non_nev_called_nev']}  of {m['green_non_nev_plates']}",
+        f"partial reads             {m['partial_reads']}  ({m['partial_wrong']} not matching the plate where read)",
         f"latency ms median / p90   {m['latency_ms_median']} / {m['latency_ms_p90']}",
     ])
 

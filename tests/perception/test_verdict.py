@@ -79,11 +79,14 @@ def test_lists_override_format_and_colour():
     assert (denied.nev, denied.reason) == (False, "deny_list")
 
 
-def test_lists_match_a_read_without_its_province_but_never_across_provinces():
-    lists = PlateLists(allow=["皖A12345"])
-    assert decide("A12345", col("blue", False), lists).reason == "allow_list"  # province dropped
-    assert decide("XA12345", col("blue", False), lists).reason == "allow_list"  # province garbled
-    assert decide("沪A12345", col("blue", False), lists).reason == "colour"  # another car
+@pytest.mark.parametrize("read", ["A12345", "?A12345", "XA12345", "皖A1234?", "沪A12345"])
+def test_lists_match_only_a_complete_plate_exactly(read):
+    """Issue 10: a partial read (province dropped or garbled, tail missing) is not the listed
+    plate — 沪A12345 and 皖A12345 share that serial — so it never matches a list."""
+    lists = PlateLists(allow=["皖A12345"], deny=["皖AD12345"])
+    assert decide(read, col("blue", False), lists).reason == "colour"
+    assert decide("?AD12345", col("green", True), lists).reason != "deny_list"
+    assert lists.lookup("?A12345") is None
 
 
 def test_deny_wins_over_allow():
