@@ -64,6 +64,9 @@ def register_perception(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--root", type=Path, default=None, metavar="DIR", help="image root (default: the CSV's folder)")
     e.add_argument("--json", type=Path, default=None, metavar="OUT", help="write the metrics as JSON here")
     e.add_argument("--failures", type=Path, default=None, metavar="DIR", help="write failures + contact sheet here")
+    e.add_argument("--degrade", nargs="?", const="all", default=None, metavar="NAMES",
+                   help="also score degraded copies (motion_blur, defocus, low_light_noise, jpeg_q20, half_size, "
+                        "night_ir, rain; comma-separated, default all) beside the clean run")
     _common(e)
     e.set_defaults(func=_eval)
     b = sub.add_parser("bench", help="latency medians per stage, thread count and frame size")
@@ -207,7 +210,8 @@ def _scaled(d: dict, factor: int) -> dict:
 def _eval(args: argparse.Namespace) -> int:
     import json
 
-    from edge_agent.perception.evaluate import evaluate, format_metrics, write_failures
+    from edge_agent.perception.degrade import DEGRADATIONS
+    from edge_agent.perception.evaluate import degrade_table, evaluate, format_metrics, write_failures
 
     if not args.labels.is_file():
         print(f"eval: no labels file {args.labels}", file=sys.stderr)
@@ -216,15 +220,36 @@ def _eval(args: argparse.Namespace) -> int:
     if pipe is None:
         print(f"eval: {err}", file=sys.stderr)
         return 2
+    names = _degradations(args.degrade)
+    if names is None:
+        print(f"eval: unknown degradation in {args.degrade!r}; known: {', '.join(DEGRADATIONS)}", file=sys.stderr)
+        return 2
     rep = evaluate(pipe.process, args.labels, args.root)
     m = rep.metrics()
     print(format_metrics(m))
+    if names:
+        rows = [("clean", m)]
+        for name in names:
+            print(f"degraded: {name}", file=sys.stderr)
+            rows.append((name, evaluate(pipe.process, args.labels, args.root, transform=DEGRADATIONS[name]).metrics()))
+        print(degrade_table(rows))
+        m = dict(m, degraded={name: dm for name, dm in rows[1:]})
     if args.json:
         args.json.write_text(json.dumps(m, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     if args.failures:
         n = write_failures(rep, args.failures, args.root or args.labels.parent)
         print(f"{n} failures written to {args.failures}")
     return 0
+
+
+def _degradations(arg: str | None) -> list[str] | None:
+    """``--degrade`` value → names ([] when absent, None when one is unknown)."""
+    from edge_agent.perception.degrade import DEGRADATIONS
+
+    if arg is None:
+        return []
+    names = list(DEGRADATIONS) if arg == "all" else [n.strip() for n in arg.split(",") if n.strip()]
+    return names if names and all(n in DEGRADATIONS for n in names) else None
 
 
 def _bench(args: argparse.Namespace) -> int:

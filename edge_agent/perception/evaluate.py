@@ -9,6 +9,7 @@ Labelled plates without a box are matched to the remaining detection that reads 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import difflib
 import sys
 import time
@@ -161,8 +162,12 @@ def match(labels: list[Label], reads: list[PlateRead]) -> list[Outcome]:
     return [out[i] for i in range(len(labels))]
 
 
-def evaluate(process: Callable, labels_csv: Path, root: Path | None = None, progress: bool = True) -> Report:
-    """Run ``process(frame_bgr) -> list[PlateRead]`` over every image of ``labels_csv``."""
+def evaluate(process: Callable, labels_csv: Path, root: Path | None = None, progress: bool = True,
+             transform: Callable[[np.ndarray], np.ndarray] | None = None) -> Report:
+    """Run ``process(frame_bgr) -> list[PlateRead]`` over every image of ``labels_csv``.
+
+    ``transform`` (``degrade.py``) alters each image first; reads on a resized copy are
+    mapped back to the original's pixels so the labelled boxes still match."""
     root = root or labels_csv.parent
     by_file = load_labels(labels_csv)
     rep = Report()
@@ -175,13 +180,31 @@ def evaluate(process: Callable, labels_csv: Path, root: Path | None = None, prog
             rep.errors.append((name, str(exc)))
             rep.outcomes.extend(Outcome(lab, None) for lab in labels)
             continue
+        frame = transform(img) if transform is not None else img
         t = time.perf_counter()
-        reads = process(img)
+        reads = process(frame)
         rep.latencies_ms.append((time.perf_counter() - t) * 1000)
+        if frame.shape[:2] != img.shape[:2]:
+            reads = [_rescale(r, img.shape[1] / frame.shape[1]) for r in reads]
         rep.outcomes.extend(match(labels, reads))
     if progress:
         print(file=sys.stderr)
     return rep
+
+
+def _rescale(r: PlateRead, k: float) -> PlateRead:
+    return dataclasses.replace(r, box=tuple(v * k for v in r.box),
+                               corners=tuple((x * k, y * k) for x, y in r.corners))
+
+
+def degrade_table(rows: list[tuple[str, dict]]) -> str:
+    """One line per condition: the numbers that matter beside the clean run."""
+    head = f"{'condition':16} {'exact':>6} {'colour':>6} {'NEV rec':>7} {'blue/green-trap called NEV':>27} {'partial':>7}"
+    lines = [head]
+    for name, m in rows:
+        lines.append(f"{name:16} {m['exact_text_single_row']:6.3f} {m['colour_accuracy']:6.3f} {m['nev_recall']:7.3f} "
+                     f"{m['blue_called_nev']:>13d} / {m['green_non_nev_called_nev']:<11d} {m['partial_reads']:7d}")
+    return "\n".join(lines)
 
 
 def _bar(n: int, total: int, width: int = 30) -> None:
