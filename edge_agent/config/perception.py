@@ -37,6 +37,8 @@ class PerceptionConfig(StrictModel):
     recognizer_options: dict[str, Any] = Field(
         default_factory=dict, description="keyword options for the recogniser backend, e.g. {pad_to: 320}")
     threads: int = Field(2, ge=1, le=64)
+    precision: Literal["fp32", "int8"] = Field(
+        "fp32", description="int8: the quantised detector/recogniser written by `edge-agent models quantize`")
     providers: list[str] = Field(default_factory=lambda: ["CPUExecutionProvider"])
 
     @field_validator("priority_provinces")

@@ -25,6 +25,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--dir", type=Path, default=DEFAULT_MODELS)
     v.add_argument("--group", action="append", default=None)
     v.set_defaults(func=_verify)
+    q = msub.add_parser("quantize", help="write int8 copies of the detector and recogniser, calibrated on your images")
+    q.add_argument("--dir", type=Path, default=DEFAULT_MODELS, help="models directory")
+    q.add_argument("--calibration", type=Path, required=True, metavar="DIR",
+                   help="images like the camera's (its snapshots, or plates-dev/images); up to 64 are used")
+    q.set_defaults(func=_quantize)
     register_perception(sub)
 
 
@@ -48,6 +53,24 @@ def _verify(args: argparse.Namespace) -> int:
     if not bad:
         print(f"models: all files verified in {args.dir}")
     return 1 if bad else 0
+
+
+def _quantize(args: argparse.Namespace) -> int:
+    from edge_agent.perception.pipeline import Pipeline
+    from edge_agent.perception.quantize import calibration_frames, quantize
+    from edge_agent.perception.sessions import ModelMissingError
+
+    if not args.calibration.is_dir():
+        print(f"models quantize: no calibration folder {args.calibration}", file=sys.stderr)
+        return 2
+    try:
+        pipe = Pipeline.from_config(PerceptionConfig(), args.dir)
+        for path in quantize(args.dir, calibration_frames(args.calibration), pipe):
+            print(f"wrote {path}")
+    except (ModelMissingError, ValueError) as exc:
+        print(f"models quantize: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 # --- recognize / eval / bench ---------------------------------------------------------------
