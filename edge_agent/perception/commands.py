@@ -64,6 +64,11 @@ def _quantize(args: argparse.Namespace) -> int:
         print(f"models quantize: no calibration folder {args.calibration}", file=sys.stderr)
         return 2
     try:
+        import onnx  # noqa: F401
+    except ImportError:
+        print("models quantize: needs the onnx package (pip install 'edge-agent[quantize]')", file=sys.stderr)
+        return 2
+    try:
         pipe = Pipeline.from_config(PerceptionConfig(), args.dir)
         for path in quantize(args.dir, calibration_frames(args.calibration), pipe):
             print(f"wrote {path}")
