@@ -10,8 +10,9 @@ ranking among the colours consistent with the read's kind and the measured polar
 partial read, with polarity alone (white-on-green stays possible there).
 
 Two guards keep the NEV verdict exactly as safe as the pixels made it:
-- the text only chooses among colours the pixels show some sign of (``EVIDENCE_MIN``), so a
-  misread cannot invent a colour;
+- green is the pixels' NEV evidence: the text takes it away only for a colour the pixels show
+  some sign of (``EVIDENCE_MIN``), so a misread (an NEV plate read with a character dropped
+  looks like a 7-character civil plate) cannot erase it;
 - the rules never make a plate green unless the verdict on the pixels' own colour already
   calls it NEV (an over-exposed NEV plate read white or cyan): they never create NEV evidence.
 """
@@ -37,7 +38,7 @@ KIND_COLOURS = {
     "civil_aviation": {"green"}, "agricultural": {"green"},  # white characters on green
 }
 WHITE_ON_GREEN = ("civil_aviation", "agricultural")
-EVIDENCE_MIN = 0.03  # a colour the classifier gives less than this is not a candidate
+EVIDENCE_MIN = 0.03  # leaving green: the new colour needs at least this much pixel evidence
 
 
 def consistent(kind: str | None, dark_chars: bool | None) -> frozenset[str]:
@@ -63,7 +64,7 @@ def choose_colour(res: ColourResult, text: str, complete: bool) -> ColourResult:
         return res
     top = res.colour
     for colour, score in res.ranking:
-        if colour not in allowed or score < EVIDENCE_MIN:
+        if colour not in allowed or (top in GREENS and score < EVIDENCE_MIN):
             continue
         if colour in GREENS and top not in GREENS and decide(text, res).nev is not True:
             continue  # never create NEV evidence

@@ -28,10 +28,11 @@ def test_polarity_and_kind_sets():
     ("苏E12345", True, "green", False, (("green", 1.0), ("blue", 0.2)), "blue"),
     # a yellow plate gone lime under sodium light: dark characters, 7 characters → yellow
     ("鲁B12345", True, "green", True, (("green", 0.8), ("yellow", 0.2)), "yellow"),
-    # blue called black: light characters on an ordinary plate → blue when the pixels show any blue
-    ("川A561WP", True, "black", False, (("black", 0.4), ("blue", 0.06)), "blue"),
-    # no evidence for any consistent colour: keep what the pixels said
-    ("苏E12345", True, "green", False, (("green", 1.0), ("blue", 0.0)), "green"),
+    # blue called black: light characters on an ordinary plate can only be blue
+    ("川A561WP", True, "black", False, (("black", 0.4), ("blue", 0.0)), "blue"),
+    # green is NEV evidence: a read that looks ordinary takes it away only towards a colour
+    # the pixels show some sign of (an NEV plate read with a character dropped stays green)
+    ("皖AD1234", True, "green", True, (("green", 1.0), ("yellow", 0.0)), "green"),
     # an over-exposed NEV plate read white: the verdict already says NEV → green
     ("皖AD11166", True, "white", True, (("white", 0.4), ("green", 0.1)), "green"),
 ])
