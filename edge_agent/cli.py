@@ -15,6 +15,7 @@ import sys
 
 from edge_agent import __version__
 from edge_agent.config.load import ConfigError
+from edge_agent.perception.heap import heap_returns_large_blocks
 
 # Modules that add subcommands; each has ``register(subparsers) -> None``.
 COMMAND_MODULES = (
@@ -53,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    heap_returns_large_blocks()
     try:
         return int(args.func(args) or 0)
     except ConfigError as exc:  # any command: one readable report naming the keys, exit 2

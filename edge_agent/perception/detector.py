@@ -136,6 +136,8 @@ class PlateDetector:
         if wx2 - wx1 < 8 or wy2 - wy1 < 8:
             return det
         scale = min((target or self.refine_target) / max(det.width, 1.0), 8.0)
+        # never a bigger input than a whole frame's pass: memory and time grow with its area
+        scale = min(scale, self.size / max(wx2 - wx1, wy2 - wy1))
         found = self._run(image[wy1:wy2, wx1:wx2], scale, (wx1, wy1))
         if not found:
             return det

@@ -57,6 +57,11 @@ class SessionFactory:
         so.add_session_config_entry("session.intra_op.allow_spinning", "0")
         so.add_session_config_entry("session.inter_op.allow_spinning", "0")
         so.log_severity_level = 3
+        # Frames, refine windows and plate batches change shape from call to call: the CPU arena
+        # keeps every shape's peak and memory patterns are planned per shape, so both only grow
+        # resident memory (measured with heap_returns_large_blocks(): 301 → 250 MB peak).
+        so.enable_cpu_mem_arena = False
+        so.enable_mem_pattern = False
         return so
 
     def get(self, path: str | Path) -> ort.InferenceSession:
