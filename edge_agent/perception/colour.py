@@ -33,6 +33,9 @@ STROKE_GROW = 5  # px at WORK_SIZE: JPEG chroma subsampling smears character col
 HUE_YELLOW = (8, 34)
 HUE_GREEN = (34, 90)
 HUE_BLUE = (90, 135)
+# Below this hue a "blue" pixel is cyan: what an over-exposed green plate turns into. A real
+# blue plate sits around 100–125 even when blurred; the verdict's cyan-green rule needs cyan.
+CYAN_MAX = 100
 # A background pixel votes for a hue only when it carries colour: grey, white and black
 # pixels, and noise in deep shadow, do not.
 VOTE_S = 50
@@ -140,7 +143,9 @@ def classify_colour(crop_bgr: np.ndarray | None, text: str | None = None) -> Col
     shares = {name: float(((h >= lo) & (h < hi) & vote).mean())
               for name, (lo, hi) in (("yellow", HUE_YELLOW), ("green", HUE_GREEN), ("blue", HUE_BLUE))}
     chroma = sum(shares.values())
-    scores = dict(shares, chroma=chroma, polarity=strength)
+    blue_votes = vote & (h >= HUE_BLUE[0]) & (h < HUE_BLUE[1])
+    cyan = float((blue_votes & (h < CYAN_MAX)).sum() / blue_votes.sum()) if blue_votes.any() else 0.0
+    scores = dict(shares, chroma=chroma, polarity=strength, cyan=cyan)
     if chroma >= CHROMA_MIN:
         colour = max(shares, key=shares.__getitem__)
         if colour in ("green", "yellow") and min(shares["green"], shares["yellow"]) >= YELLOW_GREEN_SHARE * chroma:
@@ -157,7 +162,7 @@ def _ranking(colour: str, confidence: float, shares: dict[str, float], chroma: f
              s: np.ndarray, dark_chars: bool | None) -> tuple[tuple[str, float], ...]:
     """The decided colour first, then every other colour by the evidence the pixels give it:
     a hue's share of the voting pixels, two-tone for yellow-green, the weak blue tint of a
-    night plate, and for white / black the share of pixels that carry no colour (the one the
+    night plate, and for white / black how little of the plate carries a hue (the one the
     character polarity fits first)."""
     scale = min(1.0, chroma / 0.5)
     ev = {c: shares[c] / max(chroma, 1e-6) * scale for c in ("blue", "green", "yellow")}
@@ -166,7 +171,7 @@ def _ranking(colour: str, confidence: float, shares: dict[str, float], chroma: f
     if tinted.any():
         blueish = float(((h[tinted] >= HUE_BLUE[0] - 5) & (h[tinted] < HUE_BLUE[1] + 10)).mean())
         ev["blue"] = max(ev["blue"], 0.5 * float(tinted.mean()) * blueish)
-    grey = 0.5 * (1.0 - min(1.0, chroma))
+    grey = 0.5 * max(0.0, 1.0 - chroma / 0.5)  # no white/black evidence once half the plate votes a hue
     ev["white"] = grey if dark_chars is not False else 0.5 * grey
     ev["black"] = grey if dark_chars is not True else 0.5 * grey
     ev.pop(colour, None)

@@ -34,6 +34,12 @@ class Verdict:
     energy: str | None = None  # battery | other for NEV serials
 
 
+# Share of a "blue" plate's hue votes that must be cyan (hue < colour.CYAN_MAX) before dark
+# characters make it an over-exposed green plate: blur fakes dark characters on deep-blue
+# plates (a blue 粤NB… plate read 豫NB19579, dark, under motion blur; hue all ≥ 100).
+CYAN_SHARE = 0.5
+
+
 def _list_entry(text: str, lists: PlateLists | None) -> str | None:
     """An exact match of a complete plate only. A read without its province, or with some
     other position missing, is partial: it matches no list entry (two plates of different
@@ -59,7 +65,7 @@ def decide(text: str, colour: ColourResult, lists: PlateLists | None = None) -> 
     c, dark = colour.colour, colour.dark_chars
 
     if c == "blue":
-        if nev_format and dark is True:
+        if nev_format and dark is True and colour.scores.get("cyan", 1.0) >= CYAN_SHARE:
             # blue with dark characters is not a blue plate: an over-exposed (cyan) green one
             return Verdict(True, "format+polarity", code, kind, energy)
         return _not_nev(t, c, "colour")

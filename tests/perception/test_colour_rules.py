@@ -54,3 +54,12 @@ def test_rendered_plates_keep_their_colour(text, style):
     r = classify_colour(plate_crop(text, style, seed=3), text)
     assert choose_colour(r, text, True).colour == r.colour
     assert r.ranking[0][0] == r.colour and len(r.ranking) == 6
+
+
+def test_weak_polarity_does_not_turn_a_clearly_blue_plate_yellow():
+    """Blur measured dark characters (strength 0.01) on a plate whose pixels are all blue: the
+    colour stays blue — neither a weak polarity nor a hue without pixel evidence moves it."""
+    r = ColourResult("blue", True, {"polarity": 0.01}, 1.0, (("blue", 1.0), ("yellow", 0.0), ("white", 0.0)))
+    assert choose_colour(r, "苏A85Z95", True).colour == "blue"
+    strong = ColourResult("blue", True, {"polarity": 0.2}, 1.0, (("blue", 1.0), ("yellow", 0.0), ("white", 0.0)))
+    assert choose_colour(strong, "苏A85Z95", True).colour == "blue"  # no pixel sign of yellow either
