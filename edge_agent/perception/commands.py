@@ -239,7 +239,12 @@ def _eval(args: argparse.Namespace) -> int:
     import json
 
     from edge_agent.perception.degrade import DEGRADATIONS
-    from edge_agent.perception.evaluate import degrade_table, evaluate, format_metrics, write_failures
+    from edge_agent.perception.evaluate import (
+        degrade_table,
+        evaluate,
+        format_metrics,
+        write_failures,
+    )
 
     if not args.labels.is_file():
         print(f"eval: no labels file {args.labels}", file=sys.stderr)

@@ -24,7 +24,7 @@ def _rng(img: np.ndarray, salt: int) -> np.random.Generator:
 
 def motion_blur(img: np.ndarray, length: int = 9) -> np.ndarray:
     """Horizontal motion over ``length`` px of a 1080p frame (scaled to the image)."""
-    n = max(3, int(round(length * max(img.shape[:2]) / 1920)) | 1)
+    n = max(3, round(length * max(img.shape[:2]) / 1920) | 1)
     k = np.zeros((n, n), np.float32)
     k[n // 2, :] = 1.0 / n
     return cv2.filter2D(img, -1, k)
@@ -32,7 +32,7 @@ def motion_blur(img: np.ndarray, length: int = 9) -> np.ndarray:
 
 def defocus(img: np.ndarray, radius: int = 3) -> np.ndarray:
     """A disc (out-of-focus) blur of ``radius`` px at 1080p."""
-    r = max(1, int(round(radius * max(img.shape[:2]) / 1920)))
+    r = max(1, round(radius * max(img.shape[:2]) / 1920))
     k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)).astype(np.float32)
     return cv2.filter2D(img, -1, k / k.sum())
 

@@ -15,15 +15,15 @@ import numpy as np
 from edge_agent.config.perception import PerceptionConfig
 from edge_agent.perception.colour import classify_colour
 from edge_agent.perception.colour_rules import choose_colour
-from edge_agent.perception.double_row import is_double_row, read_double_row
 from edge_agent.perception.detector import Detection, PlateDetector
+from edge_agent.perception.double_row import is_double_row, read_double_row
 from edge_agent.perception.lists import PlateLists
 from edge_agent.perception.province import ProvinceReader
 from edge_agent.perception.recognizer import Recognizer, create_recognizer
 from edge_agent.perception.rectify import rectify
 from edge_agent.perception.retry import DOUBLE_ROW_SIZE, Completer
-from edge_agent.perception.shape import PARTIAL_CONFIDENCE, plate_shape
 from edge_agent.perception.sessions import SessionFactory
+from edge_agent.perception.shape import PARTIAL_CONFIDENCE, plate_shape
 from edge_agent.perception.types import PlateRead
 from edge_agent.perception.verdict import decide
 
@@ -127,6 +127,8 @@ def make_detector(cfg: PerceptionConfig, models: Path, sessions: SessionFactory)
         return PlateDetector(sessions.get(models / "clp_det.onnx"), size=cfg.det_size,
                              threshold=cfg.det_threshold, nms=cfg.det_nms, max_upscale=cfg.det_max_upscale,
                              refine_below=cfg.refine_below, refine_target=cfg.refine_target)
-    from edge_agent.perception import yolo  # operator-supplied YOLO models (ONNX or .pt)
+    from edge_agent.perception import (
+        yolo,  # operator-supplied YOLO models (ONNX or .pt)
+    )
 
     return yolo.make_detector(cfg, models, sessions)

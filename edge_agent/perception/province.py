@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge_agent.perception.rectify import rectify
 from edge_agent.perception.recognizer import province_ranking
+from edge_agent.perception.rectify import rectify
 from edge_agent.perception.retry import widen
 from edge_agent.perception.rules import PROVINCES
 

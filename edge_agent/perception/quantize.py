@@ -46,7 +46,7 @@ class _Reader:
     def __init__(self, name: str, inputs: list[np.ndarray]) -> None:
         self._it = iter([{name: x} for x in inputs])
 
-    def get_next(self):  # noqa: ANN201 - the protocol's signature
+    def get_next(self):
         return next(self._it, None)
 
 
@@ -76,7 +76,12 @@ def _opset13(src: Path, dst: Path) -> None:
 
 def quantize(models: Path, frames: Iterable[np.ndarray], pipe) -> list[Path]:
     """Write ``*.int8.onnx`` for the detector and the recogniser; ``pipe`` is the fp32 Pipeline."""
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import (
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     from edge_agent.perception.recognizer import _normalise

@@ -33,7 +33,7 @@ class Read(tuple):
 
     province_ranking: tuple[tuple[str, float], ...]
 
-    def __new__(cls, text: str, confidence: float, char_confidences: tuple[float, ...],
+    def __new__(cls, text: str, confidence: float, char_confidences: tuple[float, ...],  # noqa: PYI034
                 province_ranking: tuple[tuple[str, float], ...] = ()) -> Read:
         self = super().__new__(cls, (text, confidence, char_confidences))
         self.province_ranking = province_ranking

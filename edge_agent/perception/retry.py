@@ -11,6 +11,7 @@ with what was already read wins; a retry may fill in, never swap the plate for a
 from __future__ import annotations
 
 import difflib
+
 import numpy as np
 
 from edge_agent.perception.detector import Detection

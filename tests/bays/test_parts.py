@@ -11,7 +11,7 @@ from edge_agent.runtime.scenario import EMPTY, FUEL, NEV, Scene
 from edge_agent.runtime.synthetic import BAYS, render
 
 
-def read(text, conf=0.9, chars=None, colour="blue", corners=((0, 0),) * 4):  # noqa: ANN001, ANN201
+def read(text, conf=0.9, chars=None, colour="blue", corners=((0, 0),) * 4):
     return PlateRead(text=text, confidence=conf, colour=colour, nev=None, nev_reason="", corners=corners,
                      box=(0, 0, 1, 1), char_confidences=tuple(chars or ()))
 
@@ -72,7 +72,7 @@ def test_fusion_hysteresis_and_sensor():
     assert f.update(6, 0.0) is True
 
 
-def _partial(text, conf=0.3):  # noqa: ANN001, ANN201
+def _partial(text, conf=0.3):
     return PlateRead(text=text, confidence=conf, colour="green", nev=None, nev_reason="", corners=((0, 0),) * 4,
                      box=(0, 0, 1, 1), complete=False)
 

@@ -11,7 +11,7 @@ from edge_agent.perception.verdict import decide
 from tests.perception.render import plate_crop
 
 
-def res(colour, dark, *ranking):  # noqa: ANN001, ANN201
+def res(colour, dark, *ranking):
     return ColourResult(colour, dark, {}, ranking[0][1] if ranking else 0.5, tuple(ranking))
 
 

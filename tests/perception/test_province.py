@@ -14,7 +14,7 @@ from edge_agent.perception.rectify import rectify
 from tests.perception.render import render_plate, render_scene
 
 
-def read(*ranking):  # noqa: ANN001, ANN201
+def read(*ranking):
     return Read(ranking[0][0] + "A12345", 0.9, (ranking[0][1],) + (0.9,) * 6, tuple(ranking))
 
 
