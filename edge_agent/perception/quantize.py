@@ -74,7 +74,8 @@ def _opset13(src: Path, dst: Path) -> None:
     onnx.save(model, str(dst))
 
 
-def quantize(models: Path, frames: Iterable[np.ndarray], pipe) -> list[Path]:
+def quantize(models: Path, frames: Iterable[np.ndarray], pipe, activations: str = "QInt8",
+             calibration: str = "Percentile") -> list[Path]:
     """Write ``*.int8.onnx`` for the detector and the recogniser; ``pipe`` is the fp32 Pipeline."""
     from onnxruntime.quantization import (
         CalibrationMethod,
@@ -105,8 +106,8 @@ def quantize(models: Path, frames: Iterable[np.ndarray], pipe) -> list[Path]:
         quant_pre_process(str(pre), str(pre), skip_symbolic_shape=True)
         try:
             quantize_static(str(pre), str(dst), _Reader(input_name, inputs), quant_format=QuantFormat.QDQ,
-                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True,
-                            calibrate_method=CalibrationMethod.MinMax)
+                            activation_type=QuantType[activations], weight_type=QuantType.QInt8, per_channel=True,
+                            calibrate_method=CalibrationMethod[calibration])
         finally:
             pre.unlink(missing_ok=True)
         log.info("wrote %s (%d calibration inputs)", dst, len(inputs))

@@ -57,3 +57,15 @@ def test_province_reread_crop_reads_the_province(models_dir):
     scene, truth = render_scene(render_plate("渝A12345", "blue"), seed=2, frame=(1280, 720), plate_width=200)
     got = pipe.recognizer.read_padded([rectify(scene, left_part(truth), 72, 64)])[0]
     assert got.province_ranking[0][0] == "渝"
+
+
+def test_an_over_confident_wrong_province_is_corrected_by_the_reread(models_dir):
+    """Real model: the main read said 新 0.91 / 浙 0.05 (margin 0.86 — the recogniser is
+    over-confident); the larger look at the left third reads 浙 and the fused ranking wins."""
+    pipe = Pipeline.from_config(PerceptionConfig(threads=2), models_dir)
+    scene, truth = render_scene(render_plate("浙A88888", "blue"), seed=6, frame=(1280, 720), plate_width=200)
+    wrong = Read("新A88888", 0.9, (0.91,) + (0.99,) * 6, (("新", 0.91), ("浙", 0.05)))
+    call = pipe.provinces.call(scene, truth, wrong)
+    assert (call.province, call.source) == ("浙", "reread")
+    confident = Read("新A88888", 0.9, (0.999,) + (0.99,) * 6, (("新", 0.999), ("浙", 0.0005)))
+    assert pipe.provinces.call(scene, truth, confident).source == "read"  # no second look needed
