@@ -80,6 +80,7 @@ class Pipeline:
             text, conf, char_confs = read
             if not shape.complete:
                 text, conf = shape.text, min(conf, PARTIAL_CONFIDENCE)
+                char_confs = _aligned(text, char_confs)
             if not self._keep(det, text, conf) and not (double and det.score >= cfg.det_confirm):
                 continue
             prov = self.provinces.call(frame_bgr, read_det.corners, read) if shape.complete else None
@@ -120,6 +121,12 @@ class Pipeline:
             province_confidence=prov.confidence if prov is not None else None,
             colour_confidence=colour.confidence,
         )
+
+
+def _aligned(marked: str, confs) -> tuple[float, ...]:
+    """Per-character confidences for a ``?``-marked text: 0 on the missing positions."""
+    it = iter(confs)
+    return tuple(0.0 if ch == "?" else next(it, 0.0) for ch in marked)
 
 
 def make_detector(cfg: PerceptionConfig, models: Path, sessions: SessionFactory):

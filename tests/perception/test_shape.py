@@ -72,6 +72,7 @@ def test_a_plate_that_is_not_complete_is_reported_partial(pipeline, text, marked
     [r] = pipeline.process(scene)
     assert (r.text, r.complete) == (marked, False)
     assert r.confidence <= PARTIAL_CONFIDENCE
+    assert len(r.char_confidences) == len(marked) and r.char_confidences[marked.index("?")] == 0.0
     assert r.to_json()["complete"] is False
 
 
