@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 AGENT := $(VENV)/bin/edge-agent
 STAMP := $(VENV)/.installed
 
-.PHONY: all venv models demo test test-extras test-paddle bench lint clean
+.PHONY: all venv models demo test test-extras test-paddle bench lint clean asyncapi-tools
 
 all: test
 
@@ -33,6 +33,8 @@ bench: models
 	$(PY) -m edge_agent.runtime.bench
 	$(PY) -m edge_agent.events.bench --events 2000
 	$(PY) -m edge_agent.web.bench
+	$(PY) -m edge_agent.stats.bench
+	$(PY) -m edge_agent.runtime.flood_bench
 
 # Optional extras, each in its own venv so the default install stays lean.
 test-paddle: models
@@ -50,3 +52,7 @@ test-extras: test-paddle test-yolo
 
 clean:
 	rm -rf $(VENV) $(VENV)-paddle $(VENV)-yolo test-output .pytest_cache
+
+# The AsyncAPI parser (npm) that tests/events/test_asyncapi.py runs against docs/asyncapi.yaml.
+asyncapi-tools:
+	cd tests/asyncapi && npm ci --silent --no-audit --no-fund

@@ -21,9 +21,12 @@ from edge_agent.perception.heap import heap_returns_large_blocks
 COMMAND_MODULES = (
     "edge_agent.config.commands",
     "edge_agent.perception.commands",
+    "edge_agent.events.commands",
     "edge_agent.runtime.commands",
     "edge_agent.web.commands",
+    "edge_agent.stats.commands",
     "edge_agent.ops.commands",
+    "edge_agent.consumer.commands",
 )
 
 

@@ -31,12 +31,15 @@ from edge_agent.config.load import ConfigError
 from edge_agent.config.models import AgentConfig
 from edge_agent.config.mqtt import MqttSecrets, SecretError, read_secrets
 from edge_agent.events.bus import EventBus
-from edge_agent.events.command_handler import Command, CommandHandler
+from edge_agent.events.command_handler import Command, CommandHandler, Reply
 from edge_agent.events.connection import Connection, LinkStatus
 from edge_agent.events.discovery import discovery_messages
 from edge_agent.events.health import HealthSource, cpu_temp_c, disk_use
 from edge_agent.events.outbox import Outbox
 from edge_agent.events.pump import OutboxPump
+from edge_agent.events.refusals import RefusalLimiter
+from edge_agent.events.replay import ReplayMemory
+from edge_agent.events.schemas import quote
 from edge_agent.events.topics import Topics, valid_topic_level
 from edge_agent.events.types import BayState, Event
 from edge_agent.runtime.control import AgentControl
@@ -44,6 +47,8 @@ from edge_agent.runtime.control import AgentControl
 log = logging.getLogger(__name__)
 
 OVERFLOW_EVENT = "outbox_overflow"
+LOST_EVENT = "outbox_lost"
+REPLAY_FILE = "command-replay.sqlite"  # beside the outbox: signed commands already received
 
 
 def _json(obj: Any) -> bytes:
@@ -60,17 +65,20 @@ class MqttLink:
         health: HealthSource,
         secrets: MqttSecrets,
         outbox_path: Path,
+        command_queue: int = 1000,
     ) -> None:
         m = cfg.mqtt
         self._cfg, self._m, self._clock, self._health = cfg, m, clock, health
         self.site, self.device = cfg.site.site_id, cfg.site.device_id
         self.topics = Topics(m.prefix(self.site, self.device))
+        self.simulator = any(lk.driver == "simulator" for lk in cfg.locks)  # only then: {prefix}/sim/+
         self._protected = frozenset(m.outbox.protected_types)
         self._started_at = clock.now()
         self._started_mono = clock.monotonic()
         try:
             self.outbox = Outbox(
-                outbox_path, m.outbox.max_rows, m.outbox.overflow, m.outbox.synchronous, notice=self._overflow_notice
+                outbox_path, m.outbox.max_rows, m.outbox.overflow, m.outbox.synchronous, notice=self._overflow_notice,
+                reserve_bytes=int(m.outbox.reserve_mb * 1e6), lost_notice=self._lost_notice, on_lost=self._on_lost,
             )
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError("mqtt", [f"mqtt.outbox.path: cannot open {outbox_path}: {exc}"]) from None
@@ -84,12 +92,23 @@ class MqttLink:
             self.outbox.close()
             raise ConfigError("mqtt", [f"mqtt.tls: cannot load the TLS files: {exc}"]) from None
         self.pump = OutboxPump(self.outbox, self._publish_row, m.outbox.window)
-        self.commands = CommandHandler(control, self.topics, self.device, clock, m.command_max_age_s, secrets.hmac_key)
-        self._cmd_q: queue.Queue[Command | None] = queue.Queue(maxsize=1000)
+        replay = None
+        if secrets.hmac_key is not None:
+            replay_path = outbox_path.parent / REPLAY_FILE
+            try:
+                replay = ReplayMemory(replay_path, clock)
+            except (OSError, sqlite3.Error) as exc:
+                self.outbox.close()
+                raise ConfigError("mqtt", [f"mqtt.outbox.path: cannot open {replay_path}: {exc}"]) from None
+        self.commands = CommandHandler(control, self.topics, self.device, clock, m.command_max_age_s,
+                                       secrets.hmac_key, replay)
+        self.refusals = RefusalLimiter(clock, m.outbox.repeat_refusal_s)
+        self._cmd_q: queue.Queue[Command | None] = queue.Queue(maxsize=command_queue)
         self._stop = threading.Event()
         self._next_beat: float | None = None  # monotonic; None until connected
         self._beat_lock = threading.Lock()
         self.heartbeats = 0
+        self.commands_busy = 0
         self._threads: list[threading.Thread] = []
         self._unsubscribe = [bus.subscribe(self._on_event), bus.subscribe_state(self._on_state)]
 
@@ -124,6 +143,8 @@ class MqttLink:
                 t.join(5)
         self.pump.stop()
         self.outbox.close()
+        if self.commands.replay is not None:
+            self.commands.replay.close()
 
     def outbox_depth(self) -> int:
         return self.outbox.depth()
@@ -141,9 +162,12 @@ class MqttLink:
             "connects": st.connects,
             "outbox_depth": self.outbox.depth(),
             "outbox_dropped": self.outbox.dropped() if not self._stop.is_set() else None,
+            "outbox_lost": self.outbox.lost() if not self._stop.is_set() else None,
             "published": self.pump.published,
             "rejected": self.pump.rejected,
             "heartbeats": self.heartbeats,
+            "refusals_suppressed": self.refusals.suppressed_total,
+            "commands_busy": self.commands_busy,
         }
 
     def tick(self) -> None:
@@ -174,6 +198,7 @@ class MqttLink:
             "camera_ok": figures.camera_ok if figures else None,
             "outbox_depth": self.outbox.depth(),
             "outbox_dropped": self.outbox.dropped(),
+            "outbox_lost": self.outbox.lost(),
             "disk_used_pct": used_pct,
             "disk_free_mb": free_mb,
             "cpu_temp_c": cpu_temp_c(),
@@ -186,6 +211,10 @@ class MqttLink:
 
     # -- bus → outbox --------------------------------------------------------------------------
     def _on_event(self, event: Event) -> None:
+        admitted = self.refusals.admit(event)
+        if admitted is None:  # the same refusal again within the interval: counted, not stored
+            return
+        event = admitted
         protected = event.type in self._protected
         self.outbox.put(self.topics.events, _json(event.to_dict()), qos=1, protected=protected)
         self.pump.wake()
@@ -198,10 +227,34 @@ class MqttLink:
         self.outbox.put(topic, _json(state.to_dict()), qos=1, retain=True, protected=True, key=topic)
         self.pump.wake()
 
+    def publish_retained(self, topic: str, doc: dict[str, Any]) -> None:
+        """A retained document through the durable outbox (a newer one for ``topic`` replaces a pending one)."""
+        self.outbox.put(topic, _json(doc), qos=1, retain=True, protected=True, key=topic)
+        self.pump.wake()
+
     def _overflow_notice(self, dropped_total: int) -> tuple[str, bytes]:
         o = self._m.outbox
         data = {"dropped_total": dropped_total, "max_rows": o.max_rows, "policy": o.overflow}
         return self.topics.events, _json(Event.make(OVERFLOW_EVENT, self._clock, data=data).to_dict())
+
+    def _lost_notice(self, lost_total: int) -> tuple[str, bytes]:
+        """The durable notice, written with the first row that fits after a loss."""
+        return self.topics.events, _json(Event.make(LOST_EVENT, self._clock, data=self._lost_data(lost_total)).to_dict())
+
+    def _on_lost(self, lost_total: int) -> None:
+        """At the moment of the loss, straight to the broker (the disk cannot hold it): about now,
+        like the heartbeat; the durable notice follows once the outbox can write again."""
+        if not self.conn.status().connected:
+            return
+        doc = Event.make(LOST_EVENT, self._clock, data={**self._lost_data(lost_total), "live": True}).to_dict()
+        try:
+            self.conn.publish(self.topics.events, _json(doc), qos=1)
+        except Exception:  # noqa: BLE001 - best effort; the count is kept either way
+            log.exception("publishing %s failed", LOST_EVENT)
+
+    def _lost_data(self, lost_total: int) -> dict[str, Any]:
+        used_pct, free_mb = disk_use(self.outbox.path.parent)
+        return {"lost_total": lost_total, "disk_free_mb": free_mb, "reason": "disk_full"}
 
     def _publish_row(self, topic: str, payload: bytes, qos: int, retain: bool) -> int:
         return self.conn.publish(topic, payload, qos=qos, retain=retain)
@@ -209,6 +262,8 @@ class MqttLink:
     # -- connection ------------------------------------------------------------------------------
     def _on_up(self) -> None:
         self.conn.subscribe(self.topics.command_filter, qos=1)
+        if self.simulator:
+            self.conn.subscribe(self.topics.sim_filter, qos=1)
         self.conn.publish(self.topics.status, _json(self._status_doc(True)), qos=1, retain=True)
         if self._m.home_assistant.enabled:
             bays = [(b.id, bool(b.lock_id)) for b in self._cfg.bays]
@@ -237,7 +292,9 @@ class MqttLink:
 
     # -- commands --------------------------------------------------------------------------------
     def _on_message(self, msg: mqtt.MQTTMessage) -> None:
-        name = self.topics.command_name(msg.topic)
+        namespace, name = "cmd", self.topics.command_name(msg.topic)
+        if name is None and self.simulator:
+            namespace, name = "sim", self.topics.command_name(msg.topic, "sim")
         if name is None:
             return
         props = getattr(msg, "properties", None)
@@ -246,11 +303,16 @@ class MqttLink:
             payload=bytes(msg.payload),
             response_topic=getattr(props, "ResponseTopic", None),
             correlation=getattr(props, "CorrelationData", None),
+            namespace=namespace,
         )
         try:
             self._cmd_q.put_nowait(cmd)
-        except queue.Full:  # a flood must not grow memory without bound
-            log.warning("command %s dropped: %d commands already waiting", name, self._cmd_q.qsize())
+        except queue.Full:  # a flood must not grow memory without bound; the sender still learns it
+            self.commands_busy += 1
+            if self.commands_busy == 1 or self.commands_busy % 100 == 0:
+                log.warning("command %s dropped (busy reply): %d commands already waiting; %d dropped so far",
+                            quote(name, 60), self._cmd_q.qsize(), self.commands_busy)
+            self._send_reply(self.commands.busy(cmd))
 
     def _command_loop(self) -> None:
         """Commands run one at a time off paho's thread: a lock move may take seconds."""
@@ -263,12 +325,14 @@ class MqttLink:
                 continue
             if cmd is None:
                 return
-            reply = self.commands.handle(cmd)
-            props = self.conn.reply_properties(reply.correlation) if self.conn.v5 else None
-            try:
-                self.conn.publish(reply.topic, _json(reply.body), qos=1, props=props)
-            except ValueError as exc:
-                log.error("reply to %r not sent: %s", reply.topic, exc)
+            self._send_reply(self.commands.handle(cmd))
+
+    def _send_reply(self, reply: Reply) -> None:
+        props = self.conn.reply_properties(reply.correlation) if self.conn.v5 else None
+        try:
+            self.conn.publish(reply.topic, _json(reply.body), qos=1, props=props)
+        except ValueError as exc:
+            log.error("reply to %s not sent: %s", quote(reply.topic, 100), exc)
 
     def _tick_loop(self) -> None:
         while not self._stop.wait(0.25):
@@ -278,7 +342,8 @@ class MqttLink:
                 log.exception("MQTT heartbeat failed")
 
 
-def build_mqtt(cfg: AgentConfig, bus: EventBus, control: AgentControl, clock: Clock, health: HealthSource) -> MqttLink:
+def build_mqtt(cfg: AgentConfig, bus: EventBus, control: AgentControl, clock: Clock, health: HealthSource,
+               command_queue: int = 1000) -> MqttLink:
     """Create the link from the validated config (raises ``ConfigError`` for a missing secret,
     an unreadable TLS file or an unusable outbox path — exit 2 material)."""
     m = cfg.mqtt
@@ -287,4 +352,4 @@ def build_mqtt(cfg: AgentConfig, bus: EventBus, control: AgentControl, clock: Cl
     except SecretError as exc:
         raise ConfigError("mqtt", [str(exc)]) from None
     path = Path(m.outbox.path) if m.outbox.path else Path(cfg.data_dir) / "mqtt-outbox.sqlite"
-    return MqttLink(cfg, bus, control, clock, health, secrets, path)
+    return MqttLink(cfg, bus, control, clock, health, secrets, path, command_queue)

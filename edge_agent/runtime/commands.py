@@ -27,34 +27,101 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--json", action="store_true", help="print events as JSON lines instead of the story")
     d.add_argument("--no-broker", action="store_true",
                    help="do not start a local mosquitto: shows the outbox keeping events on disk")
+    _demo_outside(d)
     d.set_defaults(func=_demo)
+
+
+def _demo_outside(d: argparse.ArgumentParser) -> None:
+    """The demo as a black box for a backend's tests: its broker, its event log, its frames."""
+    g = d.add_argument_group("outside broker and outputs (integration tests)")
+    g.add_argument("--broker", metavar="URL", help="publish to this broker (mqtt://host:port or mqtts://…) "
+                   "instead of starting a local mosquitto")
+    g.add_argument("--ca", metavar="FILE", help="CA bundle for mqtts:// (mqtt.tls.ca_file)")
+    g.add_argument("--cert", metavar="FILE", help="client certificate for mutual TLS (mqtt.tls.cert_file)")
+    g.add_argument("--key", metavar="FILE", help="client key for mutual TLS (mqtt.tls.key_file)")
+    g.add_argument("--username", help="MQTT login (mqtt.username)")
+    g.add_argument("--password-env", metavar="VAR", help="environment variable holding the password")
+    g.add_argument("--events", metavar="FILE", help="write every event told as JSON lines to FILE (overwritten)")
+    g.add_argument("--frames-out", metavar="DIR",
+                   help="write the frames seen (frame-000001.jpg …) and DIR/scenario.yaml to replay them with run")
+    g.add_argument("--frames-format", choices=("jpg", "png"), default="jpg")
+
+
+def _demo_options(args: argparse.Namespace):  # noqa: ANN202 - DemoOptions
+    from edge_agent.runtime.demo import DemoOptions
+
+    mqtt: dict = {}
+    if args.username:
+        mqtt["username"] = args.username
+    if args.password_env:
+        mqtt["password_env"] = args.password_env
+    tls = {k: str(Path(v).resolve()) for k, v in (("ca_file", args.ca), ("cert_file", args.cert),
+                                                  ("key_file", args.key)) if v}
+    if tls:
+        mqtt["tls"] = tls
+    if mqtt and not args.broker:
+        print("demo: --ca/--cert/--key/--username/--password-env need --broker", file=sys.stderr)
+        return None
+    return DemoOptions(broker_url=args.broker, mqtt=mqtt, events_path=Path(args.events) if args.events else None,
+                       frames_out=Path(args.frames_out) if args.frames_out else None, frames_format=args.frames_format)
 
 
 def _run(args: argparse.Namespace) -> int:
     """The device's main loop: every configured sink, systemd watchdog, signals, metrics."""
+    from edge_agent.runtime.preflight import StartupError, explain
+
+    try:
+        agent, ops = _build(args)
+    except StartupError as exc:  # one line naming what to fix, as `doctor` would say it
+        print(f"edge-agent run: {exc}", file=sys.stderr)
+        return exc.code
+    except Exception as exc:
+        known = explain(exc)
+        if known is None:
+            raise
+        log.debug("start-up failed", exc_info=True)
+        print(f"edge-agent run: {known}", file=sys.stderr)
+        return known.code
+    return _loop(args, agent, ops)
+
+
+def _build(args: argparse.Namespace):  # noqa: ANN202 - (Agent, OpsRuntime)
     from edge_agent.config.mqtt import read_secrets
     from edge_agent.ops.lifecycle import OpsRuntime
     from edge_agent.ops.logging_setup import setup_logging
     from edge_agent.runtime.assemble import assemble
+    from edge_agent.runtime.preflight import check_data_dir
     from edge_agent.runtime.sinks import JsonLinesSink
 
     cfg = load_config(args.config)  # ConfigError here or below: reported by the cli, exit 2
+    check_data_dir(cfg)
     secrets = read_secrets(cfg.mqtt).values() if cfg.mqtt.enabled else ()
     setup_logging(cfg.ops.logging, secrets=secrets, verbose=getattr(args, "verbose", False))
+    if cfg.overrides_path is not None:
+        log.info("bays / lists saved at run time apply from %s (delete it to use the config file's)",
+                 cfg.overrides_path)
     events_log = Path(cfg.data_dir) / "events.jsonl"
     parts = assemble(cfg, config_path=args.config, sinks=lambda a: [
         JsonLinesSink(a.bus, events_log, None if args.quiet else sys.stdout)])
     agent = parts.agent
     ops = OpsRuntime(cfg, agent.bus, agent.clock)
     ops.plan.add("stop frames", agent.source.stop, timeout_s=1.0)
+    ops.metrics.evidence_skipped.set_function(lambda: agent.evidence.space.skipped)
     if parts.link is not None:
         link = parts.link
         ops.metrics.outbox_depth.set_function(link.outbox_depth)
+        ops.metrics.outbox_dropped.set_function(link.outbox.dropped)
+        ops.metrics.outbox_lost.set_function(link.outbox.lost)
         # sinks first (locks stop their motors, web closes), the MQTT link last: it flushes and says offline
         ops.plan.add("stop sinks", lambda: _stop_except(agent, link), timeout_s=1.5)
         ops.plan.add("mqtt flush + offline", lambda left: link.stop(flush_s=max(left - 1.0, 0.5)))
     else:
         ops.plan.add("stop sinks", agent.stop, timeout_s=2.0)
+    return agent, ops
+
+
+def _loop(args: argparse.Namespace, agent, ops) -> int:  # noqa: ANN001
+    cfg = agent.cfg
     if args.max_seconds is not None:
         timer = threading.Timer(args.max_seconds, ops.stop_requested.set)
         timer.daemon = True
@@ -87,7 +154,10 @@ def _stop_except(agent, keep) -> None:  # noqa: ANN001
 def _demo(args: argparse.Namespace) -> int:
     from edge_agent.runtime.demo import run_demo
 
+    opts = _demo_options(args)
+    if opts is None:
+        return 2
     if args.data_dir:
-        return run_demo(Path(args.data_dir), args.fps, json_lines=args.json, broker=not args.no_broker)
+        return run_demo(Path(args.data_dir), args.fps, json_lines=args.json, broker=not args.no_broker, opts=opts)
     with tempfile.TemporaryDirectory(prefix="edge-agent-demo-") as tmp:
-        return run_demo(Path(tmp), args.fps, json_lines=args.json, broker=not args.no_broker)
+        return run_demo(Path(tmp), args.fps, json_lines=args.json, broker=not args.no_broker, opts=opts)

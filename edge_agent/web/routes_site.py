@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 
 from edge_agent.config.load import ConfigError
 from edge_agent.web.context import audit, ctx_of, render, require_csrf, require_user
+from edge_agent.web.inputs import json_body
 
 router = APIRouter(dependencies=[Depends(require_user)])
 log = logging.getLogger(__name__)
@@ -20,12 +21,14 @@ def live_bays(request: Request):
     ctx = ctx_of(request)
     states = ctx.bus.states() if ctx.bus is not None else {}
     ids = [b.id for b in ctx.cfg.bays] + sorted(set(states) - {b.id for b in ctx.cfg.bays})
-    bays = [{"id": i, "state": states.get(i), "evidence": ctx.log.last_evidence(i)} for i in ids]
+    warnings = ctx.control.charger_warnings()
+    bays = [{"id": i, "state": states.get(i), "evidence": ctx.log.last_evidence(i), "chargers": warnings.get(i, [])}
+            for i in ids]
     return render(request, "bays.html", bays=bays, flash=request.session.pop("flash", []))
 
 
 @router.post("/bays/{bay_id}/snapshot", dependencies=[Depends(require_csrf)])
-def take_snapshot(request: Request, bay_id: str):
+def take_snapshot(request: Request, bay_id: str = Path(max_length=64)):
     ctx = ctx_of(request)
     try:
         evidence_id = ctx.control.snapshot(bay_id)
@@ -67,26 +70,31 @@ def _parse_bays(body: Any) -> list[dict[str, Any]]:
 
 @router.post("/installer", dependencies=[Depends(require_csrf)])
 async def save_bays(request: Request):
-    """Validate like check-config, write the YAML (previous file kept), then ask the agent to reload."""
+    """Validate like check-config, write the data dir's overrides (previous one kept), then ask the agent to reload."""
     ctx = ctx_of(request)
     if ctx.config_file is None:
         raise HTTPException(409, "this page was started without a config file to write")
     try:
-        bays = _parse_bays(await request.json())
+        bays = _parse_bays(json_body(await request.body()))
         cfg, backup = ctx.config_file.set_bays(bays)
     except ConfigError as exc:
         return JSONResponse({"ok": False, "problems": exc.problems}, status_code=422)
     except ValueError as exc:
         return JSONResponse({"ok": False, "problems": [str(exc)]}, status_code=400)
+    except OSError as exc:  # a data dir the agent cannot write: say where, keep running
+        log.error("installer save: cannot write %s: %s", ctx.config_file.overrides, exc)
+        problem = f"cannot write {ctx.config_file.overrides}: {exc.strerror or exc}"
+        return JSONResponse({"ok": False, "problems": [problem]}, status_code=500)
     ctx.cfg.bays = cfg.bays  # the page shows what was saved even before the agent reloads
     try:
         result = ctx.control.reload_config()
         reload = {"ok": result.ok, "message": result.message}
     except Exception as exc:
         reload = {"ok": False, "message": str(exc)}
-    audit(request, "save_bays", str(ctx.config_file.path),
-          ", ".join(f"{b['id']}:{len(b['polygon'])}pts" for b in bays) + f"; backup {backup.name}")
-    return JSONResponse({"ok": True, "backup": str(backup), "reload": reload,
+    audit(request, "save_bays", str(ctx.config_file.overrides),
+          ", ".join(f"{b['id']}:{len(b['polygon'])}pts" for b in bays) + f"; backup {backup.name if backup else '-'}")
+    return JSONResponse({"ok": True, "saved": str(ctx.config_file.overrides),
+                         "backup": str(backup) if backup else None, "reload": reload,
                          "bays": [b["id"] for b in bays]})
 
 

@@ -10,7 +10,7 @@ from edge_agent.clock import FakeClock, iso
 from edge_agent.events.bus import EventBus
 from edge_agent.events.health import HealthFigures
 from edge_agent.events.mqtt_link import build_mqtt
-from edge_agent.events.schemas import DIR, PAYLOAD_SCHEMAS, first_error, validator
+from edge_agent.events.schemas import SCHEMA_VERSION, DIR, PAYLOAD_SCHEMAS, first_error, validator
 from edge_agent.events.types import BayState, Event, EventType
 from tests.events.helpers import RecordingControl, Subscriber, make_config, wait_until
 
@@ -23,21 +23,23 @@ def schema_for(topic: str) -> str | None:
     if topic.startswith("backend/") or topic == f"{PREFIX}/reply":
         return PAYLOAD_SCHEMAS["reply"]
     rest = topic.removeprefix(PREFIX + "/")
-    if rest.startswith("cmd/"):
+    if rest.startswith(("cmd/", "sim/")):
         return None  # the backend's own messages
     if rest.startswith("bays/") and rest.endswith("/state"):
         return PAYLOAD_SCHEMAS["state"]
-    return PAYLOAD_SCHEMAS[{"events": "event", "status": "status", "health": "health"}[rest]]
+    return PAYLOAD_SCHEMAS[{"events": "event", "status": "status", "health": "health",
+                            "stats/daily": "stats_daily"}[rest]]
 
 
 def test_all_schema_files_are_valid_2020_12():
     names = sorted(p.name for p in DIR.glob("*.json"))
-    from edge_agent.events.topics import COMMANDS
+    from edge_agent.events.topics import COMMANDS, SIM_COMMANDS
 
     assert {n for n in names if n.startswith("cmd-")} == {f"cmd-{c}.json" for c in COMMANDS}
-    assert {n for n in names if not n.startswith("cmd-")} == {
+    assert {n for n in names if n.startswith("sim-")} == {f"sim-{c}.json" for c in SIM_COMMANDS}
+    assert {n for n in names if not n.startswith(("cmd-", "sim-"))} == {
         "bay-state.json", "command-envelope.json", "event.json", "ha-discovery.json", "health.json",
-        "reply.json", "status.json"}
+        "reply.json", "stats-daily.json", "status.json"}
     for name in names:
         validator(name)  # raises SchemaError when the schema itself is broken
 
@@ -63,6 +65,10 @@ def test_every_published_payload_matches_its_schema(broker, tmp_path):
         for body in ({"ts": iso(clock.now()), "bay": "B1", "reason": "r", "operator": "o"}, {"ts": "old"}):
             backend.request(f"{PREFIX}/cmd/lock", body, "backend/replies", b"c")
         wait_until(lambda: len(backend.on("backend/replies")) == 2, what="two replies")
+        from edge_agent.stats.daily import summary
+
+        link.publish_retained(link.topics.stats_daily, summary(tmp_path / "none.db", ["B1"], clock.now().date(),
+                                                               clock.now().tzinfo, 0, "dev1", iso(clock.now())))
         wait_until(lambda: link.outbox_depth() == 0, what="the outbox to drain")
     finally:
         link.stop()
@@ -76,6 +82,8 @@ def test_every_published_payload_matches_its_schema(broker, tmp_path):
             continue
         problem = first_error(schema, json.loads(m.payload))
         assert problem is None, f"{m.topic}: {problem}"
+        # MQTT 5: every payload says which contract version it follows (the LWT and retained ones too)
+        assert ("schema-version", SCHEMA_VERSION) in getattr(m.props, "UserProperty", []), m.topic
         seen.add(schema)
     assert seen == set(PAYLOAD_SCHEMAS.values())
     events = [m.json() for m in backend.on(f"{PREFIX}/events")]

