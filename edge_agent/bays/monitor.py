@@ -198,7 +198,8 @@ class BayMonitor:
             shape = next((s for s in self.shapes if s.bay_id == bay_id), None)
             m = self.machines.get(bay_id) if bay_id else None
             img = annotate(self._last_frame, shape.polygon.tolist() if shape else None, None,
-                           [f"snapshot {bay_id or 'all bays'}", iso(self.clock.now())])
+                           [f"snapshot {bay_id or 'all bays'}", iso(self.clock.now())],
+                           models_dir=self.cfg.perception.models_dir)
             return self.evidence.save(bay_id, m.visit.visit_id if m and m.visit else None, "snapshot",
                                       encode_jpeg(img), None)
 
@@ -269,7 +270,7 @@ class BayMonitor:
                  ev.ts]
         shape = next(s for s in self.shapes if s.bay_id == bay)
         try:
-            img = annotate(image, shape.polygon.tolist(), corners, lines, verdict)
+            img = annotate(image, shape.polygon.tolist(), corners, lines, verdict, self.cfg.perception.models_dir)
             q = self.cfg.evidence.jpeg_quality
             crop = encode_jpeg(read.crop, q) if read is not None and read.crop is not None else None
             return self.evidence.save(bay, ev.visit_id, ev.type, encode_jpeg(img, q), crop, plate,

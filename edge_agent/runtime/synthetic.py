@@ -13,7 +13,7 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from edge_agent.evidence.fonts import cjk_font
+from edge_agent.fonts import cjk_font
 
 W, H = 960, 540
 BAY_A = [(60.0, 200.0), (460.0, 200.0), (470.0, 530.0), (30.0, 530.0)]
