@@ -1,12 +1,13 @@
 # edge-agent: `make demo` runs the agent on a generated scenario; `make test` runs the tests.
-# Both create the venv, install the project and fetch the models when missing.
+# Both create the venv, install the project and fetch the models (and the CJK font) when missing;
+# `make test` also installs the Debian packages the tests need (deploy/dev-deps.sh).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 AGENT := $(VENV)/bin/edge-agent
 STAMP := $(VENV)/.installed
 
-.PHONY: all venv models demo test test-extras test-paddle bench lint clean
+.PHONY: all venv models dev-deps demo test test-extras test-paddle bench lint clean
 
 all: test
 
@@ -24,7 +25,12 @@ models: $(STAMP)
 demo: models
 	$(AGENT) demo
 
-test: models
+# The Debian packages the tests need (mosquitto, chromium, …), installed when missing; first, so a
+# machine without root or sudo stops in seconds with the exact apt-get line, before any test runs.
+dev-deps:
+	deploy/dev-deps.sh
+
+test: dev-deps models
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 # Medians and ratios, printed; nothing here is a pass/fail test.
@@ -36,6 +42,7 @@ bench: models
 
 # Optional extras, each in its own venv so the default install stays lean.
 test-paddle: models
+	deploy/dev-deps.sh --extras paddle
 	$(PYTHON) -m venv $(VENV)-paddle
 	$(VENV)-paddle/bin/pip install -q --disable-pip-version-check -e '.[dev,paddle]'
 	$(VENV)-paddle/bin/edge-agent models fetch --group paddle
