@@ -33,6 +33,11 @@ dev-deps:
 test: dev-deps models
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
+# ruff (errors, import order, bugbear) and mypy (strict on bays, locks, events); settings in pyproject.toml.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
 # Medians and ratios, printed; nothing here is a pass/fail test.
 bench: models
 	$(AGENT) bench

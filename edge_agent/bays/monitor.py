@@ -11,6 +11,7 @@ import dataclasses
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from typing import Protocol
 
 import numpy as np
@@ -27,6 +28,7 @@ from edge_agent.evidence.annotate import annotate, encode_jpeg
 from edge_agent.evidence.store import EvidenceStore
 from edge_agent.perception.lists import PlateLists
 from edge_agent.perception.types import PlateRead
+from edge_agent.perception.verdict import Verdict
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +102,7 @@ class BayMonitor:
                 kept.append(b.id)
         return kept
 
-    def _verdict(self, text: str, colour: str):  # noqa: ANN202 - Verdict
+    def _verdict(self, text: str, colour: str) -> Verdict:
         return decide_visit(text, colour, self.lists)
 
     def bay_ids(self) -> list[str]:
@@ -175,7 +177,7 @@ class BayMonitor:
 
     def camera(self, ok: bool) -> None:
         with self._lock:
-            for b, m in self.machines.items():
+            for m in self.machines.values():
                 before = m.state()
                 m.set_camera(ok)
                 if m.state() != before:
@@ -224,7 +226,7 @@ class BayMonitor:
         if best is None or r.confidence > best[0]:
             self._best[bay] = (r.confidence, image, r)
 
-    def _step_all(self, present: dict[str, bool | None], reads: dict[str, list[PlateRead]]) -> list[Event]:
+    def _step_all(self, present: Mapping[str, bool | None], reads: dict[str, list[PlateRead]]) -> list[Event]:
         out = {}
         for b, m in self.machines.items():
             was_idle = m.idle
@@ -253,7 +255,7 @@ class BayMonitor:
             return None
         best = self._best.get(bay)
         read = best[2] if best else None
-        image, corners = (best[1], read.corners) if best else (self._last_frame, None)
+        image, corners = (best[1], best[2].corners) if best else (self._last_frame, None)
         if ev.type == EventType.VIOLATION_STARTED and self._last_frame is not None:
             image, corners = self._last_frame, None  # the car still there now; the crop shows the plate
         if image is None:

@@ -60,7 +60,7 @@ class ChangeDetector:
             self._ref = grey.copy()
             return {s.bay_id: 0.0 for s in self.shapes}
         gain = float(np.median(grey[::2, ::2] / (self._ref[::2, ::2] + 1.0)))
-        changed = (np.abs(grey - self._ref * gain) > self.cfg.change_threshold).any(axis=2)
+        changed = np.asarray((np.abs(grey - self._ref * gain) > self.cfg.change_threshold).any(axis=2))
         return {bid: float(changed[m].mean()) if m.any() else 0.0 for bid, m in self._masks.items()}
 
     def reset(self, grey: np.ndarray, bay_id: str) -> None:

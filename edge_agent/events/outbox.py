@@ -73,7 +73,7 @@ class Outbox:
         self._lock = threading.Lock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = self._open(synchronous)
-        self._depth = self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+        self._depth: int = self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
         self._over_logged = 0
 
     def _open(self, synchronous: str) -> sqlite3.Connection:
@@ -139,7 +139,7 @@ class Outbox:
             (topic, payload, qos, int(retain), int(protected), key),
         )
         self._depth += 1
-        return int(cur.lastrowid)
+        return int(cur.lastrowid or 0)  # always set after an INSERT
 
     def _make_room(self, protected: bool) -> int:
         """Drop one unprotected row per policy: 1 dropped, 0 none (exceed), -1 refuse the new row."""

@@ -28,7 +28,7 @@ class Switches:
     up: bool
 
     @property
-    def position(self) -> str:
+    def position(self) -> Literal["down", "up", "both", "neither"]:
         """``down`` / ``up`` when exactly one end is reported, else ``both`` / ``neither``."""
         if self.down and self.up:
             return "both"

@@ -13,6 +13,7 @@ Remote commands (MQTT, web) call ``lock`` / ``unlock`` / ``reset`` / ``set_maint
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,7 +43,7 @@ class LockManager:
     def __init__(self, units: list[LockUnit], bus: EventBus) -> None:
         self._units = {u.bay_id: u for u in units}
         self._bus = bus
-        self._unsubscribe: list = []
+        self._unsubscribe: list[Callable[[], None]] = []
 
     def start(self) -> None:
         for u in self._units.values():

@@ -19,12 +19,12 @@ from fastapi.templating import Jinja2Templates
 from starlette.middleware.sessions import SessionMiddleware
 
 from edge_agent.clock import Clock
+from edge_agent.config.configfile import ConfigFile
 from edge_agent.config.models import AgentConfig
 from edge_agent.evidence.violations import ViolationLog
 from edge_agent.perception.lists import PlateLists
 from edge_agent.web import routes_auth, routes_site, routes_violations
 from edge_agent.web.auth import LoginLimiter, UsersFile, session_secret
-from edge_agent.config.configfile import ConfigFile
 from edge_agent.web.context import TEMPLATES, CsrfFailed, NotAuthenticated, WebContext
 
 STATIC = Path(__file__).parent / "static"

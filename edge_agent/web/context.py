@@ -17,11 +17,11 @@ from fastapi import Request
 from fastapi.templating import Jinja2Templates
 
 from edge_agent.clock import Clock
+from edge_agent.config.configfile import ConfigFile
 from edge_agent.config.models import AgentConfig
 from edge_agent.evidence.violations import ViolationLog
 from edge_agent.perception.lists import PlateLists
 from edge_agent.web.auth import LoginLimiter, UsersFile
-from edge_agent.config.configfile import ConfigFile
 from edge_agent.web.i18n import LANGUAGES, translator
 
 TEMPLATES = Path(__file__).parent / "templates"
