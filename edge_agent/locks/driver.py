@@ -44,6 +44,8 @@ class LockDriver(ABC):
 
     #: whether a presence sensor is fitted (``read_presence`` is meaningful)
     has_presence: bool = False
+    #: whether a warning light / buzzer is fitted (``set_warning`` does something)
+    has_warning: bool = False
 
     @abstractmethod
     def motor_up(self) -> None: ...

@@ -83,6 +83,7 @@ class GpiozeroLock(TwoLineMotor):
                 raise DriverUnavailable(f"lock {cfg.id}: no GPIO here ({exc}); use driver: simulator") from exc
             raise
         self.has_presence = pr is not None
+        self.has_warning = cfg.warning is not None
         self._started_at = clock.monotonic()
 
     def _output(self, p: OutputPin) -> DigitalOutputDevice:

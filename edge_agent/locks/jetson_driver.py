@@ -62,6 +62,7 @@ class JetsonLock(TwoLineMotor):
             self._channels.append(int(i.pin))
         self._on = dict.fromkeys(self._outputs, False)
         self.has_presence = pr is not None
+        self.has_warning = cfg.warning is not None
 
     def _level(self, active_high: bool, on: bool) -> int:
         return int(self._gpio.HIGH if on == active_high else self._gpio.LOW)
