@@ -286,8 +286,10 @@ class BayMonitor:
         state = (ev.data or {}).get("state")
         if m is None or state not in ("up", "down", "moving", "fault"):
             return
-        # no self._lock here: the lock stage publishes from its own thread while the bus holds its
-        # lock, and the frame loop takes ours before the bus's — taking ours here could deadlock
+        # no self._lock here: the bus holds no lock while it calls us, but a lock-stage thread can
+        # publish this while still holding its interlock's lock, and the frame loop takes ours before
+        # the interlock's (bay events → lock controller) — taking ours here could deadlock. One
+        # field is set.
         if m.lock != state:
             m.lock_moved(state)
             self.bus.publish_state(m.state())
