@@ -6,8 +6,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 AGENT := $(VENV)/bin/edge-agent
 STAMP := $(VENV)/.installed
+ASYNCAPI_TOOLS := tests/asyncapi/node_modules/.installed
 
-.PHONY: all venv models dev-deps demo test test-extras test-paddle bench lint clean
+.PHONY: all venv models dev-deps demo test test-extras test-paddle bench lint clean asyncapi-tools
 
 all: test
 
@@ -30,7 +31,7 @@ demo: models
 dev-deps:
 	deploy/dev-deps.sh
 
-test: dev-deps models
+test: dev-deps models $(ASYNCAPI_TOOLS)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 # ruff (errors, import order, bugbear) and mypy (strict on bays, locks, events); settings in pyproject.toml.
@@ -62,3 +63,11 @@ test-extras: test-paddle test-yolo
 
 clean:
 	rm -rf $(VENV) $(VENV)-paddle $(VENV)-yolo test-output .pytest_cache
+
+# The AsyncAPI parser (npm) that tests/events/test_asyncapi.py runs against docs/asyncapi.yaml; `make test`
+# installs it when the lockfile is newer than the last install (node and npm come from dev-deps).
+asyncapi-tools: $(ASYNCAPI_TOOLS)
+
+$(ASYNCAPI_TOOLS): tests/asyncapi/package-lock.json
+	cd tests/asyncapi && npm ci --silent --no-audit --no-fund
+	touch $@

@@ -12,8 +12,12 @@
 set -euo pipefail
 
 # mosquitto (+ mosquitto_passwd): the real broker of the MQTT tests; chromium: the review page's browser
-# tests; shellcheck + systemd (systemd-analyze): the deploy/ checks; openssl: the tests' CA.
-PACKAGES=(mosquitto chromium shellcheck systemd openssl)
+# tests; shellcheck + systemd (systemd-analyze): the deploy/ checks; openssl: the tests' CA; postgresql:
+# the reference consumer's database; nodejs + npm: the AsyncAPI parser that checks docs/asyncapi.yaml.
+PACKAGES=(mosquitto chromium shellcheck systemd openssl postgresql nodejs npm)
+# A package whose command is already on PATH counts as present whatever installed it (NodeSource's nodejs
+# ships npm, and Debian's npm package would fight it).
+declare -A PROVIDES=([nodejs]=node [npm]=npm)
 # The paddle extra pulls a non-headless OpenCV build.
 PADDLE_PACKAGES=(libgl1 libglib2.0-0)
 
@@ -42,6 +46,9 @@ fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
+  if [[ -n "${PROVIDES[$p]:-}" ]] && command -v "${PROVIDES[$p]}" >/dev/null 2>&1; then
+    continue
+  fi
   [[ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)" == installed ]] || missing+=("$p")
 done
 if ((${#missing[@]} == 0)); then

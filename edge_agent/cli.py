@@ -20,9 +20,11 @@ from edge_agent.config.load import ConfigError
 COMMAND_MODULES = (
     "edge_agent.config.commands",
     "edge_agent.perception.commands",
+    "edge_agent.events.commands",
     "edge_agent.runtime.commands",
     "edge_agent.web.commands",
     "edge_agent.ops.commands",
+    "edge_agent.consumer.commands",
 )
 
 

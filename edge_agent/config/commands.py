@@ -21,4 +21,18 @@ def _check(args: argparse.Namespace) -> int:
         f"{len(cfg.bays)} bay(s), {locks} lock(s), camera {cfg.camera.source}, "
         f"MQTT {'on' if cfg.mqtt.enabled else 'off'}, web {'on' if cfg.web.enabled else 'off'}"
     )
+    if cfg.overrides_path is not None:
+        print(f"  overrides applied from {cfg.overrides_path} (installer page, set-lists): {_overrides_line(args.file)}")
     return 0
+
+
+def _overrides_line(path: str) -> str:
+    from pathlib import Path
+
+    import yaml
+
+    from edge_agent.config.overrides import describe, overrides_path, read_overrides
+
+    base = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    found = read_overrides(overrides_path(base))
+    return describe(base, found[0]) if found else "nothing"

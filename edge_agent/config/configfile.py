@@ -1,16 +1,14 @@
-"""Edits of the one YAML config at run time: validate like check-config, back up, replace atomically.
+"""Edits at run time: validated like check-config, written to ``<data_dir>/overrides.yaml``.
 
 The web page changes two sections: ``bays`` (installer) and ``lists`` (allow / deny from a
-violation); the agent persists lists changed over MQTT (``set-lists``) the same way.
-Lists live in the config's ``lists`` section rather than a side file so there is one source of
-truth that ``check-config`` validates and a restart picks up. Comments in the YAML are not kept
-(PyYAML drops them); the previous file is kept as ``NAME.bak-YYYYmmddTHHMMSS`` beside it.
+violation); the agent persists lists changed over MQTT (``set-lists``) the same way. The
+operator's config file is only read: on a device it is root-owned and the unit may write
+only its data dir (``config/overrides.py`` has the why and the merge rule). The previous
+overrides file is kept in ``<data_dir>/config-backups/`` under a new name every time.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 import threading
 from pathlib import Path
 from typing import Any, Callable
@@ -20,62 +18,72 @@ import yaml
 from edge_agent.clock import Clock
 from edge_agent.config.load import ConfigError, parse_config
 from edge_agent.config.models import AgentConfig
+from edge_agent.config.overrides import merge, overrides_path, read_overrides, write_overrides
+
+Change = Callable[[dict[str, Any], dict[str, Any]], None]  # (overrides, merged config now) -> edit overrides
 
 
 class ConfigFile:
     def __init__(self, path: str | Path, clock: Clock) -> None:
-        self.path = Path(path)
+        self.path = Path(path)  # the operator's config: read, never written
         self._clock = clock
         self._lock = threading.Lock()
 
     def read(self) -> dict[str, Any]:
+        """The config as the agent loads it: the file with the overrides merged."""
+        base = self._base()
+        over = read_overrides(overrides_path(base))
+        return merge(base, over[0]) if over else base
+
+    @property
+    def overrides(self) -> Path:
+        """Where the edits go."""
+        return overrides_path(self._base())
+
+    def _base(self) -> dict[str, Any]:
         data = yaml.safe_load(self.path.read_text(encoding="utf-8"))
         return data if isinstance(data, dict) else {}
 
-    def update(self, change: Callable[[dict[str, Any]], None]) -> tuple[AgentConfig, Path]:
-        """Apply ``change`` to the raw YAML mapping, validate, back up and write.
+    def update(self, change: Change) -> tuple[AgentConfig, Path | None]:
+        """Apply ``change`` to the overrides, validate the merged config, back up and write.
 
-        Raises ``ConfigError`` (file untouched) when the result would not pass check-config.
-        Returns the validated config and the backup's path.
+        Raises ``ConfigError`` (nothing written) when the result would not pass check-config,
+        ``OSError`` when the data dir is not writable. Returns the validated config and the
+        previous overrides' backup (None on the first save: the config file is the original).
         """
         with self._lock:
-            data = self.read()
-            change(data)
-            cfg = parse_config(data, str(self.path), base_dir=self.path.parent)
-            stamp = self._clock.now().strftime("%Y%m%dT%H%M%S")
-            backup = self.path.with_name(f"{self.path.name}.bak-{stamp}")
-            shutil.copy2(self.path, backup)
-            text = yaml.safe_dump(data, allow_unicode=True, sort_keys=False, default_flow_style=None)
-            tmp = self.path.with_name(self.path.name + ".tmp")
-            tmp.write_text(text, encoding="utf-8")
-            os.replace(tmp, self.path)
+            base = self._base()
+            target = overrides_path(base)
+            found = read_overrides(target)
+            over = found[0] if found else {}
+            change(over, merge(base, over))
+            cfg = parse_config(merge(base, over), f"{self.path} with the overrides in {target}",
+                               base_dir=self.path.parent)
+            backup = write_overrides(target, over, self._clock)
             return cfg, backup
 
-    def set_bays(self, bays: list[dict[str, Any]]) -> tuple[AgentConfig, Path]:
-        """Replace bay ids and polygons; charger and lock ids of bays that keep their id stay."""
-        def change(data: dict[str, Any]) -> None:
-            old = {b.get("id"): b for b in data.get("bays") or [] if isinstance(b, dict)}
-            new = []
-            for b in bays:
-                entry = dict(old.get(b.get("id"), {}))
-                entry["id"] = b.get("id")
-                entry["polygon"] = [[round(float(x), 1), round(float(y), 1)] for x, y in b.get("polygon", [])]
-                new.append(entry)
-            data["bays"] = new
+    def set_bays(self, bays: list[dict[str, Any]]) -> tuple[AgentConfig, Path | None]:
+        """Replace bay ids and polygons; charger and lock ids of bays that keep their id stay
+        (they come from the config file's bay of that id)."""
+        base_ids = [b.get("id") for b in self._base().get("bays") or [] if isinstance(b, dict)]
+
+        def change(over: dict[str, Any], _now: dict[str, Any]) -> None:
+            over["bays"] = [{"id": b.get("id"),
+                             "polygon": [[round(float(x), 1), round(float(y), 1)] for x, y in b.get("polygon", [])]}
+                            for b in bays]
+            kept = {b.get("id") for b in bays}
+            over["removed_bays"] = [i for i in base_ids if i not in kept]
         return self.update(change)
 
     def lists(self) -> tuple[list[str], list[str]]:
-        """The allow and deny lists as the file has them now."""
+        """The allow and deny lists as the agent would load them now."""
         lists = self.read().get("lists")
         lists = lists if isinstance(lists, dict) else {}
         return list(lists.get("allow") or []), list(lists.get("deny") or [])
 
-    def set_lists(self, allow: list[str], deny: list[str]) -> tuple[AgentConfig, Path]:
-        def change(data: dict[str, Any]) -> None:
-            lists = data.get("lists") if isinstance(data.get("lists"), dict) else {}
-            lists["allow"] = list(allow)
-            lists["deny"] = list(deny)
-            data["lists"] = lists
+    def set_lists(self, allow: list[str], deny: list[str]) -> tuple[AgentConfig, Path | None]:
+        def change(over: dict[str, Any], _now: dict[str, Any]) -> None:
+            over["lists"] = {"allow": list(allow), "deny": list(deny)}
         return self.update(change)
 
 

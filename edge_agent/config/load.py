@@ -56,7 +56,10 @@ def parse_config(data: Any, source: str = "<config>", base_dir: Path | None = No
 
 
 def load_config(path: str | Path) -> AgentConfig:
-    """Read ``path`` → validated config. Raises ``ConfigError`` (never a traceback)."""
+    """Read ``path`` and the run-time overrides in its data dir (``config/overrides.py``) →
+    validated config. Raises ``ConfigError`` (never a traceback)."""
+    from edge_agent.config.overrides import merge, overrides_path, read_overrides  # it raises our ConfigError
+
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
@@ -69,7 +72,14 @@ def load_config(path: str | Path) -> AgentConfig:
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(str(p), [f"(yaml): {where}{problem}"]) from None
-    cfg = parse_config(data, str(p), base_dir=p.parent)
+    over = read_overrides(overrides_path(data)) if isinstance(data, dict) else None
+    if over is None:
+        cfg = parse_config(data, str(p), base_dir=p.parent)
+    else:
+        over_path = overrides_path(data)
+        cfg = parse_config(merge(data, over[0]), f"{p} with the overrides in {over_path}", base_dir=p.parent)
+        cfg._overrides_path = over_path
+        text += "\n" + over[1]
     cfg._source_path = p.resolve()
     cfg._hash = hashlib.sha256(text.encode()).hexdigest()[:16]
     return cfg

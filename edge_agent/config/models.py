@@ -41,6 +41,7 @@ class AgentConfig(StrictModel):
 
     _source_path: Path | None = PrivateAttr(default=None)
     _hash: str = PrivateAttr(default="")
+    _overrides_path: Path | None = PrivateAttr(default=None)  # <data_dir>/overrides.yaml when it applied
 
     @model_validator(mode="wrap")
     @classmethod
@@ -61,6 +62,11 @@ class AgentConfig(StrictModel):
     @property
     def source_path(self) -> Path | None:
         return self._source_path
+
+    @property
+    def overrides_path(self) -> Path | None:
+        """The run-time overrides file merged into this config, if there was one."""
+        return self._overrides_path
 
     @property
     def config_hash(self) -> str:

@@ -98,6 +98,11 @@ class OutboxConfig(StrictModel):
         "full", description="full survives power cuts; normal only process crashes (faster on SD cards)"
     )
     window: int = Field(200, ge=1, le=10_000, description="messages handed to the client before PUBACKs return")
+    repeat_refusal_s: float = Field(
+        60.0, ge=0, le=86_400,
+        description="identical lock_refused events (same bay, same code) within this many seconds are counted, "
+        "not stored; the next one stored carries data.suppressed. 0 = store every one",
+    )
 
 
 class HomeAssistantConfig(StrictModel):

@@ -19,8 +19,9 @@ class WebConfig(StrictModel):
     host: str = Field("127.0.0.1", description="bind address; 0.0.0.0 exposes the page on the site network")
     port: int = Field(8080, ge=0, le=65535, description="0 picks a free port (tests)")
     users_file: str = Field("users.txt", validate_default=True, description="`NAME:argon2-hash` lines, managed by `edge-agent users`")
-    session_secret_file: str = Field(
-        "web-secret.key", validate_default=True, description="key that signs session cookies; created (mode 600) when missing"
+    session_secret_file: str | None = Field(
+        None, description="key that signs session cookies; created (mode 600) when missing. "
+        "Default: {data_dir}/web-secret.key (the agent writes only its data dir)"
     )
     language: Literal["zh", "en"] = "zh"
     session_max_age_s: int = Field(12 * 3600, ge=60)
@@ -36,9 +37,18 @@ class WebConfig(StrictModel):
             p = Path(config_path).resolve().parent / p
         return p
 
+    def secret_file(self, config_path: Path | None, data_dir: str) -> Path:
+        """Where the session key lives: the configured file, else in the data dir — it is created at
+        run time, and on a device the unit may write only there (ReadWritePaths)."""
+        if self.session_secret_file is None:
+            return Path(data_dir) / "web-secret.key"
+        return self.file(self.session_secret_file, config_path)
+
     @field_validator("users_file", "session_secret_file")
     @classmethod
-    def _resolve(cls, v: str, info: ValidationInfo) -> str:
+    def _resolve(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if v is None:
+            return None
         base = (info.context or {}).get("base_dir") if info.context else None
         p = Path(v).expanduser()
         if not p.is_absolute() and base is not None:

@@ -5,7 +5,9 @@ JSON matching its schema, fresh (``ts`` within ``command_max_age_s`` of our cloc
 way, so a recorded command cannot be replayed later) and, when a per-device key is
 configured, signed: ``sig`` = hex HMAC-SHA256(key, name + "\\n" + canonical JSON of the
 payload without ``sig``), canonical = keys sorted, no spaces, UTF-8. A signature seen once
-is refused again while it is fresh (replay). Anything refused changes nothing and is logged.
+is refused again while it is fresh (replay), also after a restart (``ReplayMemory`` on disk).
+Anything refused changes nothing and is logged; replies and logs quote at most
+``QUOTE_MAX`` characters of any received value.
 """
 
 from __future__ import annotations
@@ -14,13 +16,15 @@ import hashlib
 import hmac
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from edge_agent.clock import Clock, iso
-from edge_agent.events.schemas import command_schema, first_error
+from edge_agent.events.replay import ReplayMemory
+from edge_agent.events.schemas import QUOTE_MAX, clip, command_schema, first_error, quote
 from edge_agent.events.topics import COMMANDS, Topics
+from edge_agent.perception.rules import check_plate_list
 from edge_agent.runtime.control import AgentControl, ControlError, ControlResult
 
 log = logging.getLogger(__name__)
@@ -64,30 +68,54 @@ class CommandHandler:
     clock: Clock
     max_age_s: float = 60.0
     hmac_key: bytes | None = None
-    _seen: dict[str, float] = field(default_factory=dict)  # signature -> monotonic expiry
+    replay: ReplayMemory | None = None  # required when hmac_key is set
+
+    def __post_init__(self) -> None:
+        if self.hmac_key is not None and self.replay is None:
+            raise ValueError("signed commands need a ReplayMemory (on disk, so a restart does not forget)")
 
     def handle(self, cmd: Command) -> Reply:
         body: dict[str, Any] = {}
+        name = quote(cmd.name, 60)
         try:
             body = self._parse(cmd)
             self._check(cmd.name, body)
             ok, code, message, data = self._dispatch(cmd.name, body)
         except Refused as exc:
-            ok, code, message, data = False, exc.code, str(exc), {}
-            log.warning("command %s refused: %s: %s", cmd.name, exc.code, exc)
+            ok, code, message, data = False, exc.code, clip(str(exc)), {}
+            log.warning("command %s refused: %s: %s", name, exc.code, message)
         except ControlError as exc:
-            ok, code, message, data = False, exc.code, str(exc), {}
-            log.warning("command %s refused by the agent: %s: %s", cmd.name, exc.code, exc)
+            ok, code, message, data = False, exc.code, clip(str(exc)), {}
+            log.warning("command %s refused by the agent: %s: %s", name, exc.code, message)
         except Exception as exc:  # the agent's bug: still a reply, never a dead command thread
-            log.exception("command %s failed", cmd.name)
-            ok, code, message, data = False, "internal_error", f"{type(exc).__name__}: {exc}", {}
+            log.exception("command %s failed", name)
+            ok, code, message, data = False, "internal_error", clip(f"{type(exc).__name__}: {exc}"), {}
         else:
-            log.info("command %s: %s %s", cmd.name, code, message)
+            log.info("command %s: %s %s", name, code, clip(message))
+        return self._reply(cmd, body, ok, code, message, data)
+
+    def busy(self, cmd: Command) -> Reply:
+        """The reply for a command the full queue dropped: nothing ran, try again later."""
+        body: dict[str, Any] = {}
+        if len(cmd.payload) <= 64 * 1024:  # enough to find reply_to / correlation_id; a flood stays cheap
+            try:
+                body = self._parse(cmd)
+            except Refused:
+                pass
+        return self._reply(cmd, body, False, "busy", "too many commands waiting; nothing done, send it again later", {})
+
+    def _reply(self, cmd: Command, body: dict[str, Any], ok: bool, code: str, message: str,
+               data: dict[str, Any]) -> Reply:
         reply_to = cmd.response_topic or (body.get("reply_to") if isinstance(body.get("reply_to"), str) else None)
-        corr = body.get("correlation_id")
+        topic = self.topics.safe_reply_topic(reply_to)
+        if reply_to and topic != reply_to:
+            log.warning("command %s: reply_to %s not allowed (own tree or a command inbox): replying on %s",
+                        quote(cmd.name, 60), quote(reply_to, 100), topic)
+        corr, cid = body.get("correlation_id"), body.get("id")
+        correlation = cmd.correlation if cmd.correlation is None or len(cmd.correlation) <= QUOTE_MAX else None
         return Reply(
-            topic=self.topics.safe_reply_topic(reply_to),
-            correlation=cmd.correlation,
+            topic=topic,
+            correlation=correlation,
             body={
                 "ok": ok,
                 "command": cmd.name if cmd.name in COMMANDS else None,
@@ -96,8 +124,8 @@ class CommandHandler:
                 "data": data,
                 "ts": iso(self.clock.now()),
                 "device": self.device,
-                "correlation_id": corr if isinstance(corr, str) else None,
-                "id": body.get("id") if isinstance(body.get("id"), str) else None,
+                "correlation_id": corr if isinstance(corr, str) and len(corr) <= QUOTE_MAX else None,
+                "id": cid if isinstance(cid, str) and len(cid) <= 128 else None,
             },
         )
 
@@ -112,7 +140,7 @@ class CommandHandler:
 
     def _check(self, name: str, body: dict[str, Any]) -> None:
         if name not in COMMANDS:
-            raise Refused("unknown_command", f"unknown command {name!r}; known: {', '.join(COMMANDS)}")
+            raise Refused("unknown_command", f"unknown command {quote(name, 60)}; known: {', '.join(COMMANDS)}")
         if self.hmac_key is not None:
             sig = body.get("sig")
             if not isinstance(sig, str) or not sig:
@@ -123,31 +151,32 @@ class CommandHandler:
         problem = first_error(command_schema(name), body)
         if problem:
             raise Refused("schema_violation", problem)
-        self._check_fresh(body["ts"])
-        if self.hmac_key is not None:
-            self._check_replay(body["sig"].lower())
+        sent = self._check_fresh(body["ts"])
+        memory = self.replay if self.hmac_key is not None else None
+        if memory is not None and not memory.remember(body["sig"].lower(), sent, self.max_age_s):
+            raise Refused("replay", "this signed command was already received")
         bay = body.get("bay")
         if bay is not None and bay not in self.control.bay_ids():
-            raise Refused("unknown_bay", f"no bay {bay!r} on this device")
+            raise Refused("unknown_bay", f"no bay {quote(bay, 70)} on this device")
+        if name == "set-lists":
+            try:
+                for key in ("allow", "deny"):
+                    check_plate_list(key, body.get(key) or [])
+            except ValueError as exc:
+                raise Refused("bad_plate", str(exc)) from None
 
-    def _check_fresh(self, ts: str) -> None:
+    def _check_fresh(self, ts: str) -> datetime:
         try:
             sent = datetime.fromisoformat(ts[:-1] + "+00:00" if ts.endswith("Z") else ts)  # 3.10 lacks "Z"
         except ValueError:
-            raise Refused("schema_violation", f"ts: {ts!r} is not ISO-8601") from None
+            raise Refused("schema_violation", f"ts: {quote(ts, 60)} is not ISO-8601") from None
         if sent.tzinfo is None:
             raise Refused("schema_violation", "ts: needs a UTC offset (e.g. +08:00 or Z)")
         age = (self.clock.now() - sent).total_seconds()
         if abs(age) > self.max_age_s:
             side = "old" if age > 0 else "in the future"
             raise Refused("stale", f"ts is {abs(age):.0f} s {side} (limit {self.max_age_s:.0f} s)")
-
-    def _check_replay(self, sig: str) -> None:
-        now = self.clock.monotonic()
-        self._seen = {s: t for s, t in self._seen.items() if t > now}
-        if sig in self._seen:
-            raise Refused("replay", "this signed command was already received")
-        self._seen[sig] = now + 2 * self.max_age_s
+        return sent
 
     def _dispatch(self, name: str, b: dict[str, Any]) -> tuple[bool, str, str, dict[str, Any]]:
         c = self.control

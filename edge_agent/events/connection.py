@@ -25,6 +25,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from edge_agent.config.mqtt import BrokerAddress, MqttConfig, MqttSecrets
+from edge_agent.events.schemas import SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +143,12 @@ class Connection:
         c.suppress_exceptions = True  # and logged through enable_logger
         c.enable_logger(_PAHO_LOG)
         apply_tls_and_login(c, cfg, secrets.password)
-        c.will_set(will[0], will[1], qos=1, retain=True)
+        will_props = None
+        if self._v5:
+            will_props = Properties(PacketTypes.WILLMESSAGE)  # type: ignore[no-untyped-call]
+            will_props.ContentType = "application/json"
+            will_props.UserProperty = ("schema-version", SCHEMA_VERSION)
+        c.will_set(will[0], will[1], qos=1, retain=True, properties=will_props)
         c.reconnect_delay_set(cfg.reconnect_min_s, cfg.reconnect_max_s)
         c.on_pre_connect = self._guard(self._pre_connect)
         c.on_connect = self._guard(self._connected)
@@ -173,7 +179,8 @@ class Connection:
             self._stopping = True
             connected = self._status.connected
         if final is not None and connected:
-            info = self.client.publish(final[0], final[1], qos=1, retain=True)
+            info = self.client.publish(final[0], final[1], qos=1, retain=True,
+                                       properties=self.payload_properties() if self._v5 else None)
             try:
                 info.wait_for_publish(timeout)  # returns silently on timeout …
                 delivered = info.is_published()  # … hence this check
@@ -185,15 +192,25 @@ class Connection:
         return delivered
 
     def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False, props: Properties | None = None) -> int:
+        """Publish; with MQTT 5 every message says which payload contract it follows (``schema-version``)."""
+        if self._v5:
+            props = props or self.payload_properties()
         return self.client.publish(topic, payload, qos=qos, retain=retain, properties=props if self._v5 else None).mid
+
+    @staticmethod
+    def payload_properties() -> Properties:
+        """JSON content type and the contract's version, so a consumer can tell payload versions apart."""
+        props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        props.ContentType = "application/json"
+        props.UserProperty = ("schema-version", SCHEMA_VERSION)
+        return props
 
     def subscribe(self, topic_filter: str, qos: int = 1) -> None:
         self.client.subscribe(topic_filter, qos=qos)
 
     @staticmethod
     def reply_properties(correlation: bytes | None) -> Properties:
-        props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
-        props.ContentType = "application/json"
+        props = Connection.payload_properties()
         if correlation is not None:
             props.CorrelationData = correlation
         return props

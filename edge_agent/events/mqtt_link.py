@@ -31,12 +31,15 @@ from edge_agent.config.load import ConfigError
 from edge_agent.config.models import AgentConfig
 from edge_agent.config.mqtt import MqttSecrets, SecretError, read_secrets
 from edge_agent.events.bus import EventBus
-from edge_agent.events.command_handler import Command, CommandHandler
+from edge_agent.events.command_handler import Command, CommandHandler, Reply
 from edge_agent.events.connection import Connection, LinkStatus
 from edge_agent.events.discovery import discovery_messages
 from edge_agent.events.health import HealthSource, cpu_temp_c, disk_use
 from edge_agent.events.outbox import Outbox
 from edge_agent.events.pump import OutboxPump
+from edge_agent.events.refusals import RefusalLimiter
+from edge_agent.events.replay import ReplayMemory
+from edge_agent.events.schemas import quote
 from edge_agent.events.topics import Topics, valid_topic_level
 from edge_agent.events.types import BayState, Event
 from edge_agent.runtime.control import AgentControl
@@ -44,6 +47,7 @@ from edge_agent.runtime.control import AgentControl
 log = logging.getLogger(__name__)
 
 OVERFLOW_EVENT = "outbox_overflow"
+REPLAY_FILE = "command-replay.sqlite"  # beside the outbox: signed commands already received
 
 
 def _json(obj: Any) -> bytes:
@@ -60,6 +64,7 @@ class MqttLink:
         health: HealthSource,
         secrets: MqttSecrets,
         outbox_path: Path,
+        command_queue: int = 1000,
     ) -> None:
         m = cfg.mqtt
         self._cfg, self._m, self._clock, self._health = cfg, m, clock, health
@@ -84,12 +89,23 @@ class MqttLink:
             self.outbox.close()
             raise ConfigError("mqtt", [f"mqtt.tls: cannot load the TLS files: {exc}"]) from None
         self.pump = OutboxPump(self.outbox, self._publish_row, m.outbox.window)
-        self.commands = CommandHandler(control, self.topics, self.device, clock, m.command_max_age_s, secrets.hmac_key)
-        self._cmd_q: queue.Queue[Command | None] = queue.Queue(maxsize=1000)
+        replay = None
+        if secrets.hmac_key is not None:
+            replay_path = outbox_path.parent / REPLAY_FILE
+            try:
+                replay = ReplayMemory(replay_path, clock)
+            except (OSError, sqlite3.Error) as exc:
+                self.outbox.close()
+                raise ConfigError("mqtt", [f"mqtt.outbox.path: cannot open {replay_path}: {exc}"]) from None
+        self.commands = CommandHandler(control, self.topics, self.device, clock, m.command_max_age_s,
+                                       secrets.hmac_key, replay)
+        self.refusals = RefusalLimiter(clock, m.outbox.repeat_refusal_s)
+        self._cmd_q: queue.Queue[Command | None] = queue.Queue(maxsize=command_queue)
         self._stop = threading.Event()
         self._next_beat: float | None = None  # monotonic; None until connected
         self._beat_lock = threading.Lock()
         self.heartbeats = 0
+        self.commands_busy = 0
         self._threads: list[threading.Thread] = []
         self._unsubscribe = [bus.subscribe(self._on_event), bus.subscribe_state(self._on_state)]
 
@@ -124,6 +140,8 @@ class MqttLink:
                 t.join(5)
         self.pump.stop()
         self.outbox.close()
+        if self.commands.replay is not None:
+            self.commands.replay.close()
 
     def outbox_depth(self) -> int:
         return self.outbox.depth()
@@ -144,6 +162,8 @@ class MqttLink:
             "published": self.pump.published,
             "rejected": self.pump.rejected,
             "heartbeats": self.heartbeats,
+            "refusals_suppressed": self.refusals.suppressed_total,
+            "commands_busy": self.commands_busy,
         }
 
     def tick(self) -> None:
@@ -186,6 +206,10 @@ class MqttLink:
 
     # -- bus → outbox --------------------------------------------------------------------------
     def _on_event(self, event: Event) -> None:
+        admitted = self.refusals.admit(event)
+        if admitted is None:  # the same refusal again within the interval: counted, not stored
+            return
+        event = admitted
         protected = event.type in self._protected
         self.outbox.put(self.topics.events, _json(event.to_dict()), qos=1, protected=protected)
         self.pump.wake()
@@ -249,8 +273,12 @@ class MqttLink:
         )
         try:
             self._cmd_q.put_nowait(cmd)
-        except queue.Full:  # a flood must not grow memory without bound
-            log.warning("command %s dropped: %d commands already waiting", name, self._cmd_q.qsize())
+        except queue.Full:  # a flood must not grow memory without bound; the sender still learns it
+            self.commands_busy += 1
+            if self.commands_busy == 1 or self.commands_busy % 100 == 0:
+                log.warning("command %s dropped (busy reply): %d commands already waiting; %d dropped so far",
+                            quote(name, 60), self._cmd_q.qsize(), self.commands_busy)
+            self._send_reply(self.commands.busy(cmd))
 
     def _command_loop(self) -> None:
         """Commands run one at a time off paho's thread: a lock move may take seconds."""
@@ -263,12 +291,14 @@ class MqttLink:
                 continue
             if cmd is None:
                 return
-            reply = self.commands.handle(cmd)
-            props = self.conn.reply_properties(reply.correlation) if self.conn.v5 else None
-            try:
-                self.conn.publish(reply.topic, _json(reply.body), qos=1, props=props)
-            except ValueError as exc:
-                log.error("reply to %r not sent: %s", reply.topic, exc)
+            self._send_reply(self.commands.handle(cmd))
+
+    def _send_reply(self, reply: Reply) -> None:
+        props = self.conn.reply_properties(reply.correlation) if self.conn.v5 else None
+        try:
+            self.conn.publish(reply.topic, _json(reply.body), qos=1, props=props)
+        except ValueError as exc:
+            log.error("reply to %s not sent: %s", quote(reply.topic, 100), exc)
 
     def _tick_loop(self) -> None:
         while not self._stop.wait(0.25):
@@ -278,7 +308,8 @@ class MqttLink:
                 log.exception("MQTT heartbeat failed")
 
 
-def build_mqtt(cfg: AgentConfig, bus: EventBus, control: AgentControl, clock: Clock, health: HealthSource) -> MqttLink:
+def build_mqtt(cfg: AgentConfig, bus: EventBus, control: AgentControl, clock: Clock, health: HealthSource,
+               command_queue: int = 1000) -> MqttLink:
     """Create the link from the validated config (raises ``ConfigError`` for a missing secret,
     an unreadable TLS file or an unusable outbox path — exit 2 material)."""
     m = cfg.mqtt
@@ -287,4 +318,4 @@ def build_mqtt(cfg: AgentConfig, bus: EventBus, control: AgentControl, clock: Cl
     except SecretError as exc:
         raise ConfigError("mqtt", [str(exc)]) from None
     path = Path(m.outbox.path) if m.outbox.path else Path(cfg.data_dir) / "mqtt-outbox.sqlite"
-    return MqttLink(cfg, bus, control, clock, health, secrets, path)
+    return MqttLink(cfg, bus, control, clock, health, secrets, path, command_queue)

@@ -44,10 +44,26 @@ class Topics:
         return topic[len(head):] if topic.startswith(head) and "/" not in topic[len(head):] else None
 
     def safe_reply_topic(self, topic: str | None) -> str:
-        """``topic`` if a reply may go there; never wildcards, never back into our command inbox."""
-        if not topic or any(c in topic for c in "+#\0") or topic.startswith(f"{self.prefix}/cmd/"):
+        """``topic`` if a reply may go there, else :attr:`reply`.
+
+        The rule (a backend can read it in the README): a reply goes to our reply namespace
+        (``{prefix}/reply`` or below it) or to a topic outside our own tree, never into our
+        own ``status`` / ``events`` / ``bays/…`` (a forged retained state or event), never
+        into any command inbox (a ``cmd`` level anywhere: ours or another device's), never
+        to ``$``-topics, wildcards or over-long names.
+        """
+        if not topic or len(topic) > MAX_REPLY_TOPIC or any(c in topic for c in "+#\0") or topic.startswith("$"):
+            return self.reply
+        if "cmd" in topic.split("/"):
+            return self.reply
+        if topic == self.reply or topic.startswith(self.reply + "/"):
+            return topic
+        if topic == self.prefix or topic.startswith(self.prefix + "/"):
             return self.reply
         return topic
+
+
+MAX_REPLY_TOPIC = 512
 
 
 def valid_topic_level(name: str) -> bool:

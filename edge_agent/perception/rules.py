@@ -101,3 +101,16 @@ def parse_plate(text: str, colour: str | None = None) -> PlateInfo:
                 kind, code = ("large", "01") if colour in ("yellow", "yellow_green") else ("small", "02")
             return PlateInfo(t, True, kind, code, False, None, prov)
     return PlateInfo(t, False, "unknown", "99", False, None, prov)
+
+
+def check_plate_list(key: str, plates: list[str]) -> None:
+    """Raise ``ValueError`` naming the first entry of an allow / deny list that is no plate.
+
+    Lists hold what the site decided about real plates: a string that no GA 36 (or armed
+    police / military) format matches can never be read from a car, so it is a typo or an
+    injection attempt (``<script>``) — refused with its index rather than saved.
+    """
+    for i, text in enumerate(plates):
+        if not isinstance(text, str) or not parse_plate(text).valid:
+            shown = repr(text) if len(repr(text)) <= 40 else repr(text)[:40] + "…"
+            raise ValueError(f"{key}[{i}]: {shown} is not a plate (GA 36 format, e.g. 京AD12345 or 粤B12345)")

@@ -27,6 +27,7 @@ from edge_agent.events.health import HealthFigures
 from edge_agent.events.types import Event, EventType
 from edge_agent.evidence.store import EvidenceStore
 from edge_agent.perception.lists import PlateLists, normalise_plate
+from edge_agent.perception.rules import check_plate_list
 from edge_agent.runtime.control import CHARGER_STATES, ControlError, ControlResult
 
 log = logging.getLogger(__name__)
@@ -238,7 +239,12 @@ class Agent:
 
     def set_lists(self, allow: list[str] | None, deny: list[str] | None) -> ControlResult:
         """Apply at once (open visits are re-decided) and keep them in the config file, so a
-        reload or restart does not bring the old lists back."""
+        reload or restart does not bring the old lists back. Every entry must be a plate."""
+        try:
+            for key, plates in (("allow", allow), ("deny", deny)):
+                check_plate_list(key, plates or [])
+        except ValueError as exc:
+            raise ControlError("bad_plate", str(exc)) from None
         self.lists.update(allow=allow, deny=deny)
         saved = self._save_lists()
         events = self.monitor.reverify()

@@ -41,6 +41,9 @@ def _run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)  # ConfigError here or below: reported by the cli, exit 2
     secrets = read_secrets(cfg.mqtt).values() if cfg.mqtt.enabled else ()
     setup_logging(cfg.ops.logging, secrets=secrets, verbose=getattr(args, "verbose", False))
+    if cfg.overrides_path is not None:
+        log.info("bays / lists saved at run time apply from %s (delete it to use the config file's)",
+                 cfg.overrides_path)
     events_log = Path(cfg.data_dir) / "events.jsonl"
     parts = assemble(cfg, config_path=args.config, sinks=lambda a: [
         JsonLinesSink(a.bus, events_log, None if args.quiet else sys.stdout)])

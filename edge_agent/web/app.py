@@ -54,7 +54,7 @@ def create_app(
         templates=Jinja2Templates(directory=str(TEMPLATES)),
     )
     app.add_middleware(
-        SessionMiddleware, secret_key=session_secret(web.file(web.session_secret_file, path)), session_cookie="edge_session",
+        SessionMiddleware, secret_key=session_secret(web.secret_file(path, cfg.data_dir)), session_cookie="edge_session",
         max_age=web.session_max_age_s, same_site="lax", https_only=False,
     )
 

@@ -67,7 +67,7 @@ def _parse_bays(body: Any) -> list[dict[str, Any]]:
 
 @router.post("/installer", dependencies=[Depends(require_csrf)])
 async def save_bays(request: Request):
-    """Validate like check-config, write the YAML (previous file kept), then ask the agent to reload."""
+    """Validate like check-config, write the data dir's overrides (previous one kept), then ask the agent to reload."""
     ctx = ctx_of(request)
     if ctx.config_file is None:
         raise HTTPException(409, "this page was started without a config file to write")
@@ -78,15 +78,20 @@ async def save_bays(request: Request):
         return JSONResponse({"ok": False, "problems": exc.problems}, status_code=422)
     except ValueError as exc:
         return JSONResponse({"ok": False, "problems": [str(exc)]}, status_code=400)
+    except OSError as exc:  # a data dir the agent cannot write: say where, keep running
+        log.error("installer save: cannot write %s: %s", ctx.config_file.overrides, exc)
+        problem = f"cannot write {ctx.config_file.overrides}: {exc.strerror or exc}"
+        return JSONResponse({"ok": False, "problems": [problem]}, status_code=500)
     ctx.cfg.bays = cfg.bays  # the page shows what was saved even before the agent reloads
     try:
         result = ctx.control.reload_config()
         reload = {"ok": result.ok, "message": result.message}
     except Exception as exc:
         reload = {"ok": False, "message": str(exc)}
-    audit(request, "save_bays", str(ctx.config_file.path),
-          ", ".join(f"{b['id']}:{len(b['polygon'])}pts" for b in bays) + f"; backup {backup.name}")
-    return JSONResponse({"ok": True, "backup": str(backup), "reload": reload,
+    audit(request, "save_bays", str(ctx.config_file.overrides),
+          ", ".join(f"{b['id']}:{len(b['polygon'])}pts" for b in bays) + f"; backup {backup.name if backup else '-'}")
+    return JSONResponse({"ok": True, "saved": str(ctx.config_file.overrides),
+                         "backup": str(backup) if backup else None, "reload": reload,
                          "bays": [b["id"] for b in bays]})
 
 

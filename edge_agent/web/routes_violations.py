@@ -13,6 +13,7 @@ from fastapi.responses import FileResponse, RedirectResponse, StreamingResponse
 from edge_agent.config.load import ConfigError
 from edge_agent.evidence.violations import DECISIONS, ViolationFilter
 from edge_agent.perception.lists import normalise_plate
+from edge_agent.perception.rules import check_plate_list
 from edge_agent.web.context import WebContext, audit, ctx_of, render, require_csrf, require_user
 
 router = APIRouter(dependencies=[Depends(require_user)])
@@ -125,6 +126,10 @@ def add_to_list(request: Request, vid: int, which: str = Form(...)):
     if which not in ("allow", "deny") or not v.plate:
         raise HTTPException(400, "which must be allow or deny, and the violation needs a plate")
     plate = normalise_plate(v.plate)
+    try:
+        check_plate_list(which, [plate])
+    except ValueError as exc:  # a misread: the lists hold plates only (set-lists refuses the same)
+        raise HTTPException(400, str(exc)) from None
     other = "deny" if which == "allow" else "allow"
     new = {which: sorted(set(getattr(ctx.lists, which)) | {plate}),
            other: [p for p in getattr(ctx.lists, other) if p != plate]}
@@ -133,6 +138,8 @@ def add_to_list(request: Request, vid: int, which: str = Form(...)):
             ctx.config_file.set_lists(new["allow"], new["deny"])
         except ConfigError as exc:
             raise HTTPException(400, "; ".join(exc.problems)) from None
+        except OSError as exc:
+            raise HTTPException(500, f"cannot write {ctx.config_file.overrides}: {exc.strerror or exc}") from None
     result = ctx.control.set_lists(new["allow"], new["deny"])
     audit(request, f"list_{which}", f"plate:{plate}", f"violation:{vid}; agent: {result.message or result.ok}")
     _flash(request, f"{plate} → {which}", "ok" if result.ok else "error")

@@ -10,7 +10,7 @@ from edge_agent.clock import FakeClock, iso
 from edge_agent.events.bus import EventBus
 from edge_agent.events.health import HealthFigures
 from edge_agent.events.mqtt_link import build_mqtt
-from edge_agent.events.schemas import DIR, PAYLOAD_SCHEMAS, first_error, validator
+from edge_agent.events.schemas import DIR, PAYLOAD_SCHEMAS, SCHEMA_VERSION, first_error, validator
 from edge_agent.events.types import BayState, Event, EventType
 from tests.events.helpers import RecordingControl, Subscriber, make_config, wait_until
 
@@ -76,6 +76,8 @@ def test_every_published_payload_matches_its_schema(broker, tmp_path):
             continue
         problem = first_error(schema, json.loads(m.payload))
         assert problem is None, f"{m.topic}: {problem}"
+        # MQTT 5: every payload says which contract version it follows (the LWT and retained ones too)
+        assert ("schema-version", SCHEMA_VERSION) in getattr(m.props, "UserProperty", []), m.topic
         seen.add(schema)
     assert seen == set(PAYLOAD_SCHEMAS.values())
     events = [m.json() for m in backend.on(f"{PREFIX}/events")]

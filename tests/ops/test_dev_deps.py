@@ -13,7 +13,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "deploy" / "dev-deps.sh"
-NEEDED = ["mosquitto", "chromium", "shellcheck", "systemd", "openssl"]
+NEEDED = ["mosquitto", "chromium", "shellcheck", "systemd", "openssl", "postgresql", "nodejs", "npm"]
 
 FAKE_DPKG_QUERY = """#!/bin/sh
 # dpkg-query -W -f=FORMAT PKG: "installed" for the packages listed in $FAKE_INSTALLED, else not found
@@ -26,14 +26,15 @@ echo "$(basename "$0") $*" >> "$FAKE_LOG"
 
 
 def run(tmp_path: Path, installed: list[str], *args: str, uid: int = 0, sudo: bool = False,
-        dpkg: bool = True) -> tuple[subprocess.CompletedProcess, list[str]]:
+        dpkg: bool = True, commands: tuple[str, ...] = ()) -> tuple[subprocess.CompletedProcess, list[str]]:
     bin_dir = tmp_path / "bin"
-    bin_dir.mkdir(exist_ok=True)
+    bin_dir.mkdir(parents=True)
     tools = {"id": f"#!/bin/sh\necho {uid}\n", "apt-get": FAKE_LOGGER}
     if dpkg:
         tools["dpkg-query"] = FAKE_DPKG_QUERY
     if sudo:  # logs itself, then runs the command (the fake apt-get logs too)
         tools["sudo"] = FAKE_LOGGER + 'while [ "${1#-}" != "$1" ]; do shift; done\nexec "$@"\n'
+    tools.update(dict.fromkeys(commands, "#!/bin/sh\n"))  # e.g. a node that some other installer put there
     for name, body in tools.items():
         (bin_dir / name).write_text(body)
         (bin_dir / name).chmod(0o755)
@@ -61,24 +62,33 @@ def test_nothing_missing_installs_nothing(tmp_path):
 
 
 def test_root_installs_exactly_the_missing_packages(tmp_path):
-    res, calls = run(tmp_path, ["mosquitto", "systemd", "openssl"])
+    res, calls = run(tmp_path, ["mosquitto", "systemd", "openssl", "postgresql", "nodejs", "npm"])
     assert res.returncode == 0, res.stderr
     assert calls == ["apt-get update -qq",
                      "apt-get install -y -qq --no-install-recommends chromium shellcheck"]
 
 
 def test_not_root_goes_through_sudo_without_waiting_for_a_password(tmp_path):
-    res, calls = run(tmp_path, ["chromium", "shellcheck", "systemd", "openssl"], uid=1000, sudo=True)
+    res, calls = run(tmp_path, [p for p in NEEDED if p != "mosquitto"], uid=1000, sudo=True)
     assert res.returncode == 0, res.stderr
     assert calls[0] == "sudo -n apt-get update -qq"  # stdin is not a terminal: -n, never a hanging prompt
     assert calls[-1] == "apt-get install -y -qq --no-install-recommends mosquitto"
 
 
 def test_no_root_no_sudo_one_line_naming_the_packages_and_exit_1(tmp_path):
-    res, calls = run(tmp_path, ["mosquitto", "systemd"], uid=1000)
+    res, calls = run(tmp_path, ["mosquitto", "systemd", "postgresql", "nodejs", "npm"], uid=1000)
     assert res.returncode == 1 and calls == []
     assert res.stderr.splitlines() == [
         "dev-deps: the tests need these Debian packages; as root run: apt-get install chromium shellcheck openssl"]
+
+
+def test_a_command_already_on_path_counts_as_installed(tmp_path):
+    """NodeSource's nodejs ships npm: no Debian nodejs / npm packages, yet nothing to install."""
+    debian_only = [p for p in NEEDED if p not in ("nodejs", "npm")]
+    res, calls = run(tmp_path / "both", debian_only, "--check", commands=("node", "npm"))
+    assert res.returncode == 0 and calls == []
+    res, _ = run(tmp_path / "node-only", debian_only, "--check", commands=("node",))
+    assert res.returncode == 1 and res.stderr.strip() == "dev-deps: missing: npm"
 
 
 def test_check_only_reports(tmp_path):

@@ -171,17 +171,20 @@ def test_reload_keeps_the_story_of_unchanged_bays(pipeline, tmp_path, clock):
 
 
 def test_lists_set_remotely_are_saved_and_survive_a_reload(pipeline, tmp_path, clock):
-    """MQTT ``set-lists`` → the config file, so a later reload (or restart) keeps them."""
+    """MQTT ``set-lists`` → the data dir's overrides, so a later reload (or restart) keeps them."""
     cfg_path, data, cfg = _demo_file(tmp_path)
+    before = cfg_path.read_bytes()
     agent = Agent(cfg, clock=clock, source=ScriptedSource(hold(60, EMPTY), clock), reader=pipeline)
     res = agent.set_lists(allow=["粤B 12345"], deny=["京A12345"])
     assert res.ok and res.data["saved"] is True
-    saved = yaml.safe_load(cfg_path.read_text(encoding="utf-8"))["lists"]
-    assert saved == {"allow": ["粤B12345"], "deny": ["京A12345"]}
-    assert len(list(tmp_path.glob("agent.yaml.bak-*"))) == 1
+    overrides = Path(cfg.data_dir) / "overrides.yaml"
+    assert yaml.safe_load(overrides.read_text(encoding="utf-8"))["lists"] == {"allow": ["粤B12345"],
+                                                                            "deny": ["京A12345"]}
+    assert cfg_path.read_bytes() == before
     assert agent.reload_config().ok and agent.lists.lookup("粤B12345") == "allow"
+    written = overrides.stat().st_mtime_ns
     assert agent.set_lists(allow=["粤B12345"], deny=None).data["saved"] is True
-    assert len(list(tmp_path.glob("agent.yaml.bak-*"))) == 1  # unchanged lists: the file is not rewritten
+    assert overrides.stat().st_mtime_ns == written  # unchanged lists: the file is not rewritten
 
 
 def test_json_lines_sink(tmp_path, clock):
@@ -301,3 +304,12 @@ def test_frame_size_other_than_configured_is_reported_once(tmp_path, clock, capl
     run_scripted(agent.step, clock, 3, 5)
     warnings = [r.message for r in caplog.records if "bay polygons will be off" in r.message]
     assert warnings == ["camera sends 640x360 frames but the config says 960x540: bay polygons will be off"]
+
+
+def test_set_lists_refuses_a_non_plate_and_changes_nothing(tmp_path, clock, pipeline):
+    cfg_path, data, cfg = _demo_file(tmp_path)
+    agent = Agent(cfg, clock=clock, source=ScriptedSource(hold(60, EMPTY), clock), reader=pipeline)
+    with pytest.raises(ControlError) as err:
+        agent.set_lists(allow=["粤B12345", "<script>x"], deny=None)
+    assert err.value.code == "bad_plate" and "allow[1]" in str(err.value) and "<script>x" in str(err.value)
+    assert agent.lists.allow == [] and not (Path(cfg.data_dir) / "overrides.yaml").exists()

@@ -136,13 +136,15 @@ def test_decisions_are_audited(client, site):
 
 def test_add_plate_to_allow_list_reaches_agent_and_config(client, site):
     tok = token(client, "/violations")
+    before = site.config_path.read_bytes()
     r = client.post("/violations/1/list", data={"which": "allow", "csrf": tok}, follow_redirects=False)
     assert r.status_code == 303
     assert site.lists.lookup("粤B12345") == "allow"  # through control.set_lists: the running agent
     assert site.control.list_calls[-1] == (["粤B12345", "粤BD00001"], [])
     cfg = load_config(site.config_path)
     assert sorted(cfg.lists.allow) == ["粤B12345", "粤BD00001"] and cfg.lists.deny == []
-    assert len(list(site.root.glob("agent.yaml.bak-*"))) == 1
+    assert cfg.overrides_path == site.root / "data" / "overrides.yaml"  # the data dir, never the config file
+    assert site.config_path.read_bytes() == before
     # moving it to the deny-list takes it off the allow-list
     client.post("/violations/1/list", data={"which": "deny", "csrf": tok})
     assert site.lists.lookup("粤B12345") == "deny"
@@ -166,11 +168,12 @@ def test_installer_save_validates_backs_up_and_reloads(client, site):
                      {"id": "C3", "polygon": [[500, 100], [700, 100], [700, 250]]}]}
     r = client.post("/installer", json=good, headers={"X-CSRF-Token": tok})
     assert r.status_code == 200 and r.json()["ok"] and r.json()["reload"]["ok"]
-    saved = yaml.safe_load(site.config_path.read_text(encoding="utf-8"))
-    assert saved["bays"] == [{"id": "A1", "polygon": [[10.0, 300.0], [400.0, 300.0], [400.0, 530.0], [10.0, 530.0]],
-                              "lock_id": "L1"},
-                             {"id": "C3", "polygon": [[500.0, 100.0], [700.0, 100.0], [700.0, 250.0]]}]
-    assert saved["site"]["site_id"] == "plaza-7"  # the rest of the file is kept
+    assert site.config_path.read_text(encoding="utf-8") == before  # the operator's file is never written
+    saved = load_config(site.config_path)  # the overrides in the data dir, merged
+    assert [(b.id, [list(p) for p in b.polygon], b.lock_id) for b in saved.bays] == [
+        ("A1", [[10.0, 300.0], [400.0, 300.0], [400.0, 530.0], [10.0, 530.0]], "L1"),
+        ("C3", [[500.0, 100.0], [700.0, 100.0], [700.0, 250.0]], None)]
+    assert saved.site.site_id == "plaza-7" and r.json()["saved"] == str(site.root / "data" / "overrides.yaml")
     assert [b.id for b in site.control.reloads[0].bays] == ["A1", "C3"]
     assert site.log.audit_entries()[0]["action"] == "save_bays"
 
@@ -196,3 +199,21 @@ def test_open_redirect_is_refused(site):
     r = c.post("/login", data={"username": "admin", "password": PASSWORD, "csrf": token(c),
                                "next": "//evil.example/x"}, follow_redirects=False)
     assert r.headers["location"] == "/violations"
+
+
+def test_three_installer_saves_in_one_second_keep_every_version_and_the_commented_original(client, site):
+    """Issue 15 §2 'Backups lost': saves named to the second collapsed into one backup, and the
+    operator's commented config was rewritten. Now: the config is never written, each save backs up
+    the previous overrides under its own name."""
+    tok = token(client, "/installer")
+    site.config_path.write_text("# operator's comment\n" + site.config_path.read_text(encoding="utf-8"),
+                                encoding="utf-8")
+    original = site.config_path.read_bytes()
+    for n in range(3):  # the site's clock does not move: all in one second
+        poly = [[10 + n, 300], [400, 300], [400, 530], [10, 530]]
+        r = client.post("/installer", json={"bays": [{"id": "A1", "polygon": poly}]}, headers={"X-CSRF-Token": tok})
+        assert r.status_code == 200, r.text
+    backups = sorted((site.root / "data" / "config-backups").iterdir())
+    assert len(backups) == 2 and len({p.name for p in backups}) == 2
+    assert [yaml.safe_load(p.read_text(encoding="utf-8"))["bays"][0]["polygon"][0][0] for p in backups] == [10, 11]
+    assert site.config_path.read_bytes() == original

@@ -9,8 +9,8 @@ import io
 from pathlib import Path
 
 import pytest
-import yaml
 
+from edge_agent.config import load_config
 from edge_agent.web.app import create_app
 from edge_agent.web.server import WebServer
 from tests.conftest import REPO
@@ -162,14 +162,13 @@ def test_installer_draws_a_bay_and_saves_it(browser, server, site):
     page.click("#save")
     page.wait_for_selector("#result.flash.ok")
 
-    saved = yaml.safe_load(site.config_path.read_text(encoding="utf-8"))
+    assert site.config_path.read_text(encoding="utf-8") == before  # the operator's file is only read
+    saved = load_config(site.config_path).model_dump()  # the data dir's overrides merged over it
     b7 = next(b for b in saved["bays"] if b["id"] == "B7")
     expected = corners[:3] + [(90, 250)]
     assert all(abs(x - ex) <= 3 and abs(y - ey) <= 3 for (x, y), (ex, ey) in zip(b7["polygon"], expected))
     assert [b["id"] for b in saved["bays"]] == ["A1", "A2", "B7"]
     assert saved["bays"][0]["lock_id"] == "L1"  # untouched keys survive
-    backups = list(site.root.glob("agent.yaml.bak-*"))
-    assert len(backups) == 1 and backups[0].read_text(encoding="utf-8") == before
     assert len(site.control.reloads) == 1 and [b.id for b in site.control.reloads[0].bays][-1] == "B7"
 
     # a bay with 2 corners is refused with check-config's message and the file stays as it was
@@ -181,6 +180,7 @@ def test_installer_draws_a_bay_and_saves_it(browser, server, site):
     page.wait_for_selector("#result.flash.error")
     assert "bays[3].polygon: needs at least 3 points" in page.inner_text("#result")
     assert "B8" not in site.config_path.read_text(encoding="utf-8")
+    assert [b.id for b in load_config(site.config_path).bays] == ["A1", "A2", "B7"]  # the overrides unchanged
     ctx.close()
 
 
@@ -203,7 +203,7 @@ def test_anonymous_requests_and_missing_csrf_are_refused(browser, server, site):
     r = ctx.request.post(server.url + "/installer", data={"bays": []}, max_redirects=0)
     assert r.status == 403
     assert site.log.get(1).decision == "open"
-    assert [b["id"] for b in yaml.safe_load(site.config_path.read_text())["bays"]] == ["A1", "A2"]
+    assert [b.id for b in load_config(site.config_path).bays] == ["A1", "A2"]
     # the same request with the page's token goes through
     token = page.get_attribute("input[name=csrf]", "value")
     r = ctx.request.post(server.url + "/violations/1/decide", form={"decision": "confirmed", "csrf": token},

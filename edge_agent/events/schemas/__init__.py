@@ -17,6 +17,10 @@ from referencing import Registry, Resource
 
 DIR = Path(__file__).resolve().parent
 
+# Version of the payload contract (semantic: minor = compatible additions, major = a field removed or changed).
+# Sent as the MQTT 5 user property ``schema-version`` on every publish and as ``info.version`` in docs/asyncapi.yaml.
+SCHEMA_VERSION = "1.1.0"
+
 # topic kind -> schema file
 PAYLOAD_SCHEMAS = {
     "status": "status.json",
@@ -61,14 +65,33 @@ def validator(filename: str) -> Draft202012Validator:
     return Draft202012Validator(schema, registry=_registry(), format_checker=FORMATS)
 
 
+QUOTE_MAX = 200  # characters of a received value that an error reply or a log line may repeat
+
+
+def quote(value: object, limit: int = QUOTE_MAX) -> str:
+    """``repr(value)`` cut to ``limit`` characters: a hostile 1 MB value is never echoed whole."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    size = f"{len(value)} characters" if isinstance(value, (str, bytes, list, dict)) else "long"
+    return f"{text[:limit]}… ({size})"
+
+
+def clip(text: str, limit: int = 2 * QUOTE_MAX) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def first_error(filename: str, instance: object) -> str | None:
-    """A one-line description of the first violation, or None when valid."""
+    """A one-line description of the first violation, or None when valid (values quoted short)."""
     errors = sorted(validator(filename).iter_errors(instance), key=lambda e: list(e.path))
     if not errors:
         return None
     e = errors[0]
     where = "/".join(str(p) for p in e.path) or "(payload)"
     message = e.message
+    full = repr(e.instance)
+    if len(full) > QUOTE_MAX and full in message:
+        message = message.replace(full, quote(e.instance))
     if e.validator == "anyOf" and all(set(b) == {"required"} for b in e.validator_value):
         message = "needs at least one of: " + ", ".join(k for b in e.validator_value for k in b["required"])
-    return f"{where}: {message}"
+    return clip(f"{clip(where, 80)}: {message}")

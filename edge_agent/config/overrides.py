@@ -1,0 +1,172 @@
+"""What the agent changes at run time lives in ``<data_dir>/overrides.yaml``, merged over the config.
+
+Why: on a device the operator's config is ``/etc/edge-agent/config.yaml`` (root-owned, 0640)
+and the unit runs with ``ProtectSystem=strict`` and ``ReadWritePaths=/var/lib/edge-agent``:
+the agent cannot write the config, and should not (its comments and layout are the
+operator's). The installer page (bay polygons) and ``set-lists`` / the review page (allow and
+deny lists) write this file instead; every load (start, reload, ``check-config``) merges it.
+
+Merge rule — the merged document goes through the same models as any config:
+
+- ``bays``: the bays the installer saved, with their ``polygon``; every other key of a bay
+  (``charger_id``, ``lock_id`` …) comes from the config's bay with the same id.
+  ``removed_bays``: config bays the installer deleted. A bay of the config in neither list
+  (added to the config after the last save) is kept, after the saved ones: an operator's
+  new bay is never silently dropped.
+- ``lists.allow`` / ``lists.deny``: each replaces the config's list when present.
+
+Nothing else may appear in the file (an error names the key). To hand control back to the
+config file, delete the overrides file (its backups stay in ``config-backups/``).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from edge_agent.clock import Clock
+from edge_agent.config.load import ConfigError
+
+OVERRIDES_NAME = "overrides.yaml"
+BACKUPS_DIR = "config-backups"
+KEEP_BACKUPS = 20  # the newest ones; the first backup (the first version written) is never pruned
+_BAY_KEYS = {"id", "polygon"}
+_LIST_KEYS = {"allow", "deny"}
+DEFAULT_DATA_DIR = "/var/lib/edge-agent"
+
+
+def data_dir_of(raw: dict[str, Any]) -> Path:
+    value = raw.get("data_dir")
+    return Path(value if isinstance(value, str) and value else DEFAULT_DATA_DIR)
+
+
+def overrides_path(raw: dict[str, Any]) -> Path:
+    """Where the overrides of the config ``raw`` (its YAML mapping) live."""
+    return data_dir_of(raw) / OVERRIDES_NAME
+
+
+def read_overrides(path: Path) -> tuple[dict[str, Any], str] | None:
+    """The file's mapping and text, or None when there is none. Raises ``ConfigError`` naming the key."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ConfigError(str(path), [f"(file): cannot read: {exc.strerror or exc}"]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(str(path), [f"(yaml): {getattr(exc, 'problem', None) or exc}"]) from None
+    data = {} if data is None else data
+    problems = _shape_problems(data)
+    if problems:
+        raise ConfigError(str(path), problems)
+    return data, text
+
+
+def _shape_problems(data: Any) -> list[str]:
+    if not isinstance(data, dict):
+        return ["(top level): must be a mapping with bays and/or lists"]
+    problems = [f"{k}: not allowed in overrides (only bays, removed_bays and lists; set it in the config file)"
+                for k in data if k not in ("bays", "removed_bays", "lists")]
+    removed = data.get("removed_bays", [])
+    if not isinstance(removed, list) or not all(isinstance(x, str) for x in removed):
+        problems.append("removed_bays: must be a list of bay ids")
+    bays = data.get("bays", [])
+    if not isinstance(bays, list):
+        problems.append("bays: must be a list of {id, polygon}")
+    else:
+        for i, b in enumerate(bays):
+            if not isinstance(b, dict):
+                problems.append(f"bays[{i}]: must be a mapping with id and polygon")
+                continue
+            problems += [f"bays[{i}].{k}: not allowed in overrides (set it in the config file)"
+                         for k in b if k not in _BAY_KEYS]
+    lists = data.get("lists", {})
+    if not isinstance(lists, dict):
+        problems.append("lists: must be a mapping with allow and/or deny")
+    else:
+        problems += [f"lists.{k}: unknown key (allow or deny)" for k in lists if k not in _LIST_KEYS]
+    return problems
+
+
+def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """The config ``base`` with the overrides ``over`` applied (neither is changed)."""
+    out = copy.deepcopy(base)
+    if "bays" in over or "removed_bays" in over:
+        config_bays = [b for b in base.get("bays") or [] if isinstance(b, dict)]
+        known = {b.get("id"): b for b in config_bays}
+        saved = over.get("bays") or []
+        skip = {b.get("id") for b in saved} | set(over.get("removed_bays") or [])
+        out["bays"] = [{**copy.deepcopy(known.get(b.get("id"), {})), **copy.deepcopy(b)} for b in saved]
+        out["bays"] += [copy.deepcopy(b) for b in config_bays if b.get("id") not in skip]
+    if over.get("lists"):
+        lists: dict[str, Any] = out["lists"] if isinstance(out.get("lists"), dict) else {}
+        lists.update({k: list(v or []) for k, v in over["lists"].items()})
+        out["lists"] = lists
+    return out
+
+
+def describe(base: dict[str, Any], over: dict[str, Any]) -> str:
+    """One line for ``check-config``: what the overrides change."""
+    parts = []
+    if "bays" in over:
+        parts.append(f"bays {', '.join(str(b.get('id')) for b in over['bays']) or '(none)'} (polygons)")
+    if over.get("removed_bays"):
+        parts.append(f"bays removed by the installer: {', '.join(over['removed_bays'])}")
+    for k in ("allow", "deny"):
+        if k in (over.get("lists") or {}):
+            parts.append(f"{k} list ({len(over['lists'][k] or [])} plates)")
+    return "; ".join(parts) or "nothing"
+
+
+def write_overrides(path: Path, data: dict[str, Any], clock: Clock) -> Path | None:
+    """Back up the current file (if any) and replace it atomically. Returns the backup's path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    backup = _backup(path, clock) if path.exists() else None
+    text = ("# Written by edge-agent (installer page, set-lists): merged over the config file at load.\n"
+            "# Delete this file to go back to the config file's bays and lists.\n"
+            + yaml.safe_dump(data, allow_unicode=True, sort_keys=False, default_flow_style=None))
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return backup
+
+
+def backups(path: Path) -> list[Path]:
+    """Backups of ``path``, oldest first (by sequence number, never by a clock's resolution)."""
+    folder = path.parent / BACKUPS_DIR
+    found = [p for p in folder.glob(f"{path.name}.*") if p.name.split(".")[-1].split("-")[0].isdigit()]
+    return sorted(found, key=lambda p: int(p.name.split(".")[-1].split("-")[0]))
+
+
+def _backup(path: Path, clock: Clock) -> Path:
+    """Copy ``path`` to ``config-backups/NAME.<seq>-<time>``: a new sequence number each time, so two
+    saves in one second are two backups; the first backup is kept for ever, the newest few too."""
+    folder = path.parent / BACKUPS_DIR
+    folder.mkdir(exist_ok=True)
+    old = backups(path)
+    seq = int(old[-1].name.split(".")[-1].split("-")[0]) + 1 if old else 1
+    stamp = clock.now().strftime("%Y%m%dT%H%M%S")
+    data = path.read_bytes()
+    while True:
+        target = folder / f"{path.name}.{seq:06d}-{stamp}"
+        try:
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+        except FileExistsError:  # another process saved at the same moment
+            seq += 1
+            continue
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        break
+    kept = backups(path)
+    for p in kept[1:-KEEP_BACKUPS] if len(kept) > KEEP_BACKUPS + 1 else []:
+        p.unlink(missing_ok=True)
+    return target

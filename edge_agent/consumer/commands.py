@@ -1,0 +1,41 @@
+"""``edge-agent consume``: run one member of a consumer group until SIGTERM / Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import threading
+
+
+def _consume(args: argparse.Namespace) -> int:
+    from edge_agent.consumer.service import Consumer
+    from edge_agent.consumer.store import open_store
+
+    password = os.environ.get(args.password_env) if args.password_env else None
+    consumer = Consumer(args.broker, open_store(args.db), group=args.group, client_id=args.client_id,
+                        root=args.root, username=args.username, password=password)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    consumer.start()
+    if consumer.wait_ready(30):
+        print(f"consuming {args.root}/+/+ as {args.client_id} in group {args.group} into {args.db}", flush=True)
+    stop.wait()
+    consumer.stop()
+    c = consumer.counters
+    print(f"stopped: {c.received} messages, {c.written} written, {c.rejected} rejected", flush=True)
+    return 0
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("consume", help="reference backend consumer: MQTT events into PostgreSQL or SQLite")
+    p.add_argument("--broker", default="mqtt://127.0.0.1:1883", help="mqtt://host:port or mqtts://host:port")
+    p.add_argument("--db", default="edge-events.sqlite",
+                   help="postgresql://user@host/db (needs the consumer extra) or a SQLite file path")
+    p.add_argument("--group", default="edge-consumers", help="shared-subscription group: instances split the load")
+    p.add_argument("--client-id", default="consumer-1", help="stable per instance (its session keeps its messages)")
+    p.add_argument("--root", default="edge", help="first topic level of the agents' prefix")
+    p.add_argument("--username")
+    p.add_argument("--password-env", help="environment variable holding the password")
+    p.set_defaults(func=_consume)

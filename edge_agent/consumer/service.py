@@ -1,0 +1,160 @@
+"""Shared-subscription MQTT consumer: several instances in one group split the agents' messages.
+
+Exactly once per ``event_id`` in the database, from at-least-once delivery:
+1. the session is persistent (MQTT 5 ``clean_start=False`` + session expiry) and the client id stable, so
+   messages sent to an instance that was killed wait for it at the broker;
+2. paho runs with ``manual_ack``: a message is acknowledged only after the transaction holding it committed,
+   so a crash between receive and commit means redelivery, never loss;
+3. the store's writes are idempotent (``ON CONFLICT``), so a redelivery never becomes a second row.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlparse
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from edge_agent.consumer.store import Record, Store
+
+log = logging.getLogger(__name__)
+
+KINDS = {"events": "event", "health": "health", "status": "status"}
+
+
+def subscriptions(group: str, root: str = "edge") -> list[str]:
+    """The filters one consumer group shares (``$share`` splits each message to one member)."""
+    base = f"$share/{group}/{root}/+/+"
+    return [f"{base}/events", f"{base}/bays/+/state", f"{base}/health", f"{base}/status"]
+
+
+def parse(topic: str, payload: bytes) -> Record | None:
+    """``{root}/{site}/{device}/…`` → a Record; None for anything that is not one of ours or not JSON."""
+    parts = topic.split("/")
+    if len(parts) < 4:
+        return None
+    site, device, rest = parts[1], parts[2], parts[3:]
+    if len(rest) == 3 and rest[0] == "bays" and rest[2] == "state":
+        kind, bay = "state", rest[1]
+    elif len(rest) == 1 and rest[0] in KINDS:
+        kind, bay = KINDS[rest[0]], None
+    else:
+        return None
+    try:
+        doc = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if not isinstance(doc, dict) or (kind == "event" and not (isinstance(doc.get("event_id"), str)
+                                                              and isinstance(doc.get("type"), str)
+                                                              and isinstance(doc.get("ts"), str))):
+        return None
+    return Record(site, device, kind, bay, doc)
+
+
+@dataclass
+class Counters:
+    received: int = 0
+    written: int = 0
+    rejected: int = 0
+    batches: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+
+class Consumer:
+    """One member of a consumer group. ``start()``, then ``stop()``; ``counters`` for the curious."""
+
+    def __init__(self, broker_url: str, store: Store, group: str = "edge-consumers", client_id: str = "consumer-1",
+                 root: str = "edge", username: str | None = None, password: str | None = None,
+                 batch_max: int = 500, session_expiry_s: int = 86400) -> None:
+        u = urlparse(broker_url)
+        self.host, self.port = u.hostname or "127.0.0.1", u.port or (8883 if u.scheme == "mqtts" else 1883)
+        self.store, self.group, self.root = store, group, root
+        self.batch_max = batch_max
+        self.counters = Counters()
+        self._q: queue.Queue[tuple[int, int, Record | None] | None] = queue.Queue()
+        self._ready = threading.Event()
+        self._worker = threading.Thread(target=self._work, name="consumer-writer", daemon=True)
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, manual_ack=True)
+        if u.scheme == "mqtts":
+            c.tls_set()
+        if username:
+            c.username_pw_set(username, password)
+        c.on_connect = self._on_connect
+        c.on_message = self._on_message
+        c.reconnect_delay_set(1, 30)
+        self._session_expiry = session_expiry_s
+        self.client = c
+
+    def start(self) -> "Consumer":
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = self._session_expiry
+        self.client.connect_async(self.host, self.port, keepalive=30, clean_start=False, properties=props)
+        self._worker.start()
+        self.client.loop_start()
+        return self
+
+    def wait_ready(self, timeout: float = 10.0) -> bool:
+        return self._ready.wait(timeout)
+
+    def stop(self) -> None:
+        """Write what was received, acknowledge it, disconnect (unacked messages stay with the session)."""
+        self._q.put(None)
+        self._worker.join(30)
+        self.client.disconnect()
+        self.client.loop_stop()
+        self.store.close()
+
+    # -- paho thread ------------------------------------------------------------------------------
+    def _on_connect(self, client: mqtt.Client, _u: Any, _flags: Any, rc: Any, _p: Any) -> None:
+        if rc.is_failure:
+            log.warning("consumer: broker refused the connection: %s", rc)
+            return
+        client.subscribe([(f, 1) for f in subscriptions(self.group, self.root)])
+        self._ready.set()
+
+    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        self._q.put((msg.mid, msg.qos, parse(msg.topic, bytes(msg.payload))))
+
+    # -- writer thread ----------------------------------------------------------------------------
+    def _work(self) -> None:
+        done = False
+        while not done:
+            item = self._q.get()
+            batch = [item]
+            while len(batch) < self.batch_max:
+                try:
+                    batch.append(self._q.get_nowait())
+                except queue.Empty:
+                    break
+            if None in batch:
+                done = True
+                batch = [b for b in batch if b is not None]
+            self._commit([b for b in batch if b is not None])
+
+    def _commit(self, batch: list[tuple[int, int, Record | None]]) -> None:
+        if not batch:
+            return
+        records = [r for _, _, r in batch if r is not None]
+        while True:
+            try:
+                self.store.write(records)
+                break
+            except Exception:  # database down: hold the acks (the broker keeps the messages) and retry
+                log.exception("consumer: write failed; retrying in 2 s")
+                threading.Event().wait(2.0)
+        for mid, qos, _ in batch:
+            if qos > 0:
+                self.client.ack(mid, qos)
+        with self.counters.lock:
+            self.counters.received += len(batch)
+            self.counters.written += len(records)
+            self.counters.rejected += len(batch) - len(records)
+            self.counters.batches += 1

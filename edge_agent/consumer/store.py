@@ -1,0 +1,180 @@
+"""Where consumed messages land: PostgreSQL for a fleet, SQLite as the embedded default.
+
+Every write is idempotent, so a redelivered message (QoS 1 is at-least-once; a consumer killed
+before its PUBACK gets it again) never makes a second row:
+
+- ``events``       one row per ``event_id`` (primary key; ``ON CONFLICT DO NOTHING``)
+- ``health``       one row per (site, device, ts)
+- ``bay_states``   the current state per (site, device, bay): the newest ``since`` wins
+- ``devices``      the current per-device view: status (online/offline), last health, last seen
+
+A batch is one transaction; the caller acknowledges the batch's messages only after ``write`` returns.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class Record:
+    """One parsed message: which device it came from, what kind, and its JSON document."""
+
+    site: str
+    device: str
+    kind: str  # "event" | "state" | "health" | "status"
+    bay_id: str | None
+    doc: dict[str, Any]
+
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    event_id    TEXT PRIMARY KEY,
+    site        TEXT NOT NULL,
+    device      TEXT NOT NULL,
+    type        TEXT NOT NULL,
+    ts          TEXT NOT NULL,
+    bay_id      TEXT,
+    visit_id    TEXT,
+    evidence_id TEXT,
+    data        {json} NOT NULL,
+    received_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_site_ts ON events (site, device, ts);
+CREATE TABLE IF NOT EXISTS health (
+    site   TEXT NOT NULL,
+    device TEXT NOT NULL,
+    ts     TEXT NOT NULL,
+    doc    {json} NOT NULL,
+    PRIMARY KEY (site, device, ts)
+);
+CREATE TABLE IF NOT EXISTS bay_states (
+    site       TEXT NOT NULL,
+    device     TEXT NOT NULL,
+    bay_id     TEXT NOT NULL,
+    state      TEXT NOT NULL,
+    since      TEXT NOT NULL,
+    doc        {json} NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (site, device, bay_id)
+);
+CREATE TABLE IF NOT EXISTS devices (
+    site        TEXT NOT NULL,
+    device      TEXT NOT NULL,
+    status      TEXT,
+    last_health {json},
+    last_seen   TEXT NOT NULL,
+    PRIMARY KEY (site, device)
+);
+"""
+
+_EVENT = ("INSERT INTO events (event_id, site, device, type, ts, bay_id, visit_id, evidence_id, data, received_at) "
+          "VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}) ON CONFLICT (event_id) DO NOTHING")
+_HEALTH = "INSERT INTO health (site, device, ts, doc) VALUES ({p}, {p}, {p}, {p}) ON CONFLICT DO NOTHING"
+_STATE = ("INSERT INTO bay_states (site, device, bay_id, state, since, doc, updated_at) "
+          "VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}) ON CONFLICT (site, device, bay_id) DO UPDATE SET "
+          "state = excluded.state, since = excluded.since, doc = excluded.doc, updated_at = excluded.updated_at "
+          "WHERE excluded.since >= bay_states.since")
+_SEEN = ("INSERT INTO devices (site, device, last_seen) VALUES ({p}, {p}, {p}) "
+         "ON CONFLICT (site, device) DO UPDATE SET last_seen = excluded.last_seen")
+_STATUS = "UPDATE devices SET status = {p} WHERE site = {p} AND device = {p}"
+_LAST_HEALTH = "UPDATE devices SET last_health = {p} WHERE site = {p} AND device = {p}"
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+class Store(Protocol):
+    def write(self, batch: list[Record]) -> None: ...
+    def close(self) -> None: ...
+
+
+class _SqlStore:
+    """The statements both engines share; subclasses say how to connect and how placeholders look."""
+
+    placeholder = "?"
+    json_type = "TEXT"
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self._before_schema()
+        for stmt in SCHEMA.format(json=self.json_type).split(";"):
+            if stmt.strip():
+                self.conn.execute(stmt)
+        self.conn.commit()
+
+    def _before_schema(self) -> None:
+        """Hook run inside the schema-creating transaction."""
+
+    def _sql(self, template: str) -> str:
+        return template.format(p=self.placeholder)
+
+    def write(self, batch: list[Record]) -> None:
+        now = _now()
+        cur = self.conn.cursor()
+        try:
+            for r in batch:
+                body = json.dumps(r.doc, ensure_ascii=False)
+                cur.execute(self._sql(_SEEN), (r.site, r.device, now))
+                if r.kind == "event":
+                    d = r.doc
+                    cur.execute(self._sql(_EVENT), (d["event_id"], r.site, r.device, d["type"], d["ts"], d.get("bay_id"),
+                                                    d.get("visit_id"), d.get("evidence_id"),
+                                                    json.dumps(d.get("data", {}), ensure_ascii=False), now))
+                elif r.kind == "health":
+                    cur.execute(self._sql(_HEALTH), (r.site, r.device, r.doc.get("ts", now), body))
+                    cur.execute(self._sql(_LAST_HEALTH), (body, r.site, r.device))
+                elif r.kind == "state" and r.bay_id is not None:
+                    cur.execute(self._sql(_STATE), (r.site, r.device, r.bay_id, r.doc.get("state", "unknown"),
+                                                    r.doc.get("since", now), body, now))
+                elif r.kind == "status":
+                    cur.execute(self._sql(_STATUS), (r.doc.get("state"), r.site, r.device))
+            self.conn.commit()
+        except Exception:
+            self.conn.rollback()
+            raise
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class SqliteStore(_SqlStore):
+    """The embedded default: one file, WAL, a committed batch survives a power cut."""
+
+    def __init__(self, path: str | Path) -> None:
+        conn = sqlite3.connect(str(path), check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        super().__init__(conn)
+
+
+class PostgresStore(_SqlStore):
+    """PostgreSQL through psycopg 3 (the ``consumer`` extra)."""
+
+    placeholder = "%s"
+    json_type = "JSONB"
+
+    def __init__(self, dsn: str) -> None:
+        try:
+            import psycopg
+        except ImportError as exc:  # pragma: no cover - depends on the install
+            raise RuntimeError("PostgreSQL needs psycopg: pip install 'edge_agent[consumer]'") from exc
+        super().__init__(psycopg.connect(dsn))
+
+    def _before_schema(self) -> None:
+        # Consumers starting together would race on CREATE TABLE IF NOT EXISTS (PostgreSQL raises a unique
+        # violation on its catalogue); one transaction-scoped advisory lock serialises the schema set-up.
+        self.conn.execute("SELECT pg_advisory_xact_lock(7312040)")
+
+
+def open_store(url: str) -> Store:
+    """``postgresql://…`` → PostgreSQL; ``sqlite:///path`` or a plain path → SQLite."""
+    if url.startswith(("postgresql://", "postgres://")):
+        return PostgresStore(url)
+    return SqliteStore(url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url)

@@ -1,0 +1,25 @@
+"""``edge-agent api asyncapi``: print or write the MQTT API document (docs/asyncapi.yaml)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def _asyncapi(args: argparse.Namespace) -> int:
+    from edge_agent.events.asyncapi import render
+
+    text = render()
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+    else:
+        print(text, end="")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    api = sub.add_parser("api", help="the MQTT API description")
+    api_sub = api.add_subparsers(dest="api_command", metavar="WHAT", required=True)
+    p = api_sub.add_parser("asyncapi", help="AsyncAPI 3.0 document generated from the topic table and JSON Schemas")
+    p.add_argument("--out", help="write to this file instead of stdout")
+    p.set_defaults(func=_asyncapi)

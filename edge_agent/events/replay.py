@@ -1,0 +1,80 @@
+"""Signatures of signed commands already received, on disk, so a restart does not forget them.
+
+Why on disk: a command is accepted while its ``ts`` is within ``command_max_age_s`` of our
+clock. Kept in memory only, a signed command recorded on the wire could be replayed right
+after a restart (a crash, a power cut, a systemd restart) and would be accepted again.
+
+Entries expire at the command's own ``ts`` + the freshness window, in wall-clock time (the
+monotonic clock restarts with the process). A wall clock stepped backwards keeps entries
+longer, never shorter; one stepped forwards makes the old commands stale anyway.
+SQLite with ``synchronous=FULL``: signed commands are rare, and the point is to survive a
+power cut. A corrupt file is moved aside and a fresh one started (announced in the log):
+refusing every command for ever would be worse.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from datetime import datetime
+from pathlib import Path
+
+from edge_agent.clock import Clock
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS seen (sig TEXT PRIMARY KEY, expires REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS seen_expires ON seen(expires);
+"""
+
+
+class ReplayMemory:
+    def __init__(self, path: str | Path, clock: Clock) -> None:
+        self.path = Path(path)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = self._open()
+        except sqlite3.DatabaseError as exc:
+            aside = self.path.with_name(f"{self.path.name}.corrupt-{clock.now().strftime('%Y%m%dT%H%M%S')}")
+            log.error("replay memory %s unreadable (%s): moved to %s, starting a fresh one", self.path, exc, aside.name)
+            self.path.replace(aside)
+            self._db = self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            db.executescript(_SCHEMA)
+            db.execute("SELECT COUNT(*) FROM seen").fetchone()
+        except sqlite3.DatabaseError:
+            db.close()
+            raise
+        return db
+
+    def _now(self) -> float:
+        return self._clock.now().timestamp()
+
+    def remember(self, sig: str, sent: datetime, window_s: float) -> bool:
+        """Record ``sig``; False when it was already there (a replay). Prunes expired entries."""
+        expires = max(sent.timestamp(), self._now()) + window_s
+        with self._lock:
+            self._db.execute("DELETE FROM seen WHERE expires < ?", (self._now(),))
+            cur = self._db.execute("INSERT OR IGNORE INTO seen (sig, expires) VALUES (?, ?)", (sig, expires))
+            return cur.rowcount == 1
+
+    def prune(self) -> int:
+        with self._lock:
+            return self._db.execute("DELETE FROM seen WHERE expires < ?", (self._now(),)).rowcount
+
+    def __len__(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM seen").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

@@ -1,0 +1,126 @@
+"""Run-time edits go to ``<data_dir>/overrides.yaml``: merged over the config, validated the same
+way, backed up under unique names with the first one kept, shown by check-config."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from edge_agent.clock import FakeClock
+from edge_agent.config import ConfigError, load_config
+from edge_agent.config.configfile import ConfigFile
+from edge_agent.config.overrides import BACKUPS_DIR, KEEP_BACKUPS, backups
+
+SQUARE = [[0, 0], [100, 0], [100, 100], [0, 100]]
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    cfg = {
+        "site": {"site_id": "s1", "device_id": "d1"},
+        "camera": {"source": "none", "width": 960, "height": 540},
+        "bays": [{"id": "A", "polygon": SQUARE, "lock_id": "L1", "charger_id": "C1"},
+                 {"id": "B", "polygon": SQUARE}],
+        "locks": [{"id": "L1"}],
+        "lists": {"allow": ["粤BD00001"], "deny": []},
+        "data_dir": str(tmp_path / "data"),
+    }
+    path = tmp_path / "etc" / "config.yaml"
+    path.parent.mkdir()
+    path.write_text("# the operator's comment stays\n" + yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def test_bays_and_lists_saved_at_run_time_are_merged_over_the_config_which_is_never_written(config):
+    before = config.read_bytes()
+    f = ConfigFile(config, FakeClock())
+    cfg, backup = f.set_bays([{"id": "A", "polygon": [[10, 10], [200, 10], [200, 200]]},
+                              {"id": "C", "polygon": SQUARE}])
+    assert backup is None  # the first save: the config file itself is the original
+    f.set_lists(["粤B12345"], ["京A12345"])
+    assert config.read_bytes() == before
+    loaded = load_config(config)
+    assert loaded.overrides_path == config.parent.parent / "data" / "overrides.yaml"
+    assert [(b.id, b.lock_id, b.charger_id) for b in loaded.bays] == [("A", "L1", "C1"), ("C", None, None)]
+    assert [list(p) for p in loaded.bays[0].polygon] == [[10, 10], [200, 10], [200, 200]]
+    assert (loaded.lists.allow, loaded.lists.deny) == (["粤B12345"], ["京A12345"])
+    assert loaded.config_hash != load_config_without_overrides(config).config_hash
+    assert f.lists() == (["粤B12345"], ["京A12345"])
+
+
+def load_config_without_overrides(config: Path):
+    data = yaml.safe_load(config.read_text(encoding="utf-8"))
+    moved = Path(data["data_dir"]) / "overrides.yaml"
+    aside = moved.with_name("aside.yaml")
+    moved.rename(aside)
+    try:
+        return load_config(config)
+    finally:
+        aside.rename(moved)
+
+
+def test_an_edit_that_would_not_pass_check_config_writes_nothing(config):
+    f = ConfigFile(config, FakeClock())
+    with pytest.raises(ConfigError) as err:
+        f.set_bays([{"id": "A", "polygon": [[0, 0], [10, 10]]}])
+    assert "bays[0].polygon" in err.value.report()
+    assert not f.overrides.exists()
+
+
+def test_three_saves_in_one_second_leave_distinct_backups_and_the_first_is_always_kept(config):
+    clock = FakeClock()  # never moves: every save in the same second
+    f = ConfigFile(config, clock)
+    for n in range(3):
+        f.set_lists([f"粤B1234{n}"], [])
+    kept = backups(f.overrides)
+    assert len(kept) == 2 and len({p.name for p in kept}) == 2
+    assert [yaml.safe_load(p.read_text(encoding="utf-8"))["lists"]["allow"] for p in kept] == [["粤B12340"],
+                                                                                                 ["粤B12341"]]
+    first = kept[0]
+    for n in range(KEEP_BACKUPS + 10):
+        f.set_lists([f"粤B{n:05d}"], [])
+    kept = backups(f.overrides)
+    assert len(kept) == KEEP_BACKUPS + 1 and kept[0] == first and first.exists()
+    assert kept[0].parent.name == BACKUPS_DIR and kept[0].parent.parent == f.overrides.parent
+
+
+def test_a_broken_or_overreaching_overrides_file_is_a_config_error_naming_file_and_key(config, tmp_path):
+    over = tmp_path / "data" / "overrides.yaml"
+    over.parent.mkdir()
+    over.write_text(yaml.safe_dump({"bays": [{"id": "A", "polygon": SQUARE, "lock_id": "L9"}],
+                                    "mqtt": {"enabled": True}}), encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_config(config)
+    assert err.value.source == str(over)
+    assert "mqtt: not allowed in overrides" in err.value.report()
+    assert "bays[0].lock_id: not allowed in overrides" in err.value.report()
+    over.write_text(yaml.safe_dump({"bays": [{"id": "A", "polygon": [[0, 0], [5000, 0], [5000, 50]]}]}))
+    with pytest.raises(ConfigError) as err:
+        load_config(config)
+    assert str(over) in err.value.source and "bays[0].polygon" in err.value.report()
+
+
+def test_check_config_says_that_overrides_apply(config):
+    ConfigFile(config, FakeClock()).set_bays([{"id": "A", "polygon": SQUARE}])
+    r = subprocess.run([sys.executable, "-m", "edge_agent", "check-config", str(config)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.strip().splitlines()
+    assert ": ok" in lines[0] and "1 bay(s)" in lines[0]
+    assert "overrides applied from" in lines[1] and "overrides.yaml" in lines[1]
+    assert "bays A (polygons)" in lines[1] and "bays removed by the installer: B" in lines[1]
+
+
+def test_a_bay_the_operator_adds_to_the_config_after_an_installer_save_is_monitored(config):
+    f = ConfigFile(config, FakeClock())
+    f.set_bays([{"id": "C", "polygon": SQUARE}, {"id": "A", "polygon": [[1, 1], [90, 1], [90, 90]]}])
+    assert [b.id for b in load_config(config).bays] == ["C", "A"]  # B removed by the installer
+    data = yaml.safe_load(config.read_text(encoding="utf-8"))
+    data["bays"].append({"id": "D", "polygon": SQUARE, "charger_id": "C4"})
+    config.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")  # the operator, as root
+    cfg = load_config(config)
+    assert [(b.id, b.charger_id) for b in cfg.bays] == [("C", None), ("A", "C1"), ("D", "C4")]

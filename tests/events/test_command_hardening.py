@@ -1,0 +1,262 @@
+"""Issue 15 §4 over a real mosquitto: where replies may go, how much of a hostile value is echoed,
+a full command queue, lock-refusal floods, plate syntax in set-lists, replay memory across restarts."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from edge_agent.clock import FakeClock, iso
+from edge_agent.events.bus import EventBus
+from edge_agent.events.command_handler import sign_command
+from edge_agent.events.health import no_health
+from edge_agent.events.mqtt_link import build_mqtt
+from edge_agent.events.types import Event, EventType
+from tests.events.helpers import RecordingControl, Subscriber, make_config, wait_until
+
+pytestmark = pytest.mark.broker
+
+PREFIX = "edge/s1/dev1"
+KEY = "k3y-for-dev1-only"
+_corr = itertools.count(1)
+
+
+@pytest.fixture
+def setup(broker, tmp_path, monkeypatch):
+    """(make_link(data_dir=…, **kw), backend subscribed to everything, control, clock)."""
+    monkeypatch.setenv("EDGE_TEST_HMAC", KEY)
+    clock, control, links = FakeClock(), RecordingControl(occupied={"B3"}), []
+    backend = Subscriber(broker.port, ["#"], v5=True).start()
+
+    def make(data_dir: Path | None = None, bus: EventBus | None = None, command_queue: int = 1000, ctl=None, **mqtt):
+        cfg = make_config(broker.url(), data_dir or tmp_path / f"data{len(links)}", **mqtt)
+        link = build_mqtt(cfg, bus or EventBus(), ctl or control, clock, no_health, command_queue=command_queue)
+        links.append(link)
+        before = len(backend.on(f"{PREFIX}/status"))
+        link.start()
+        wait_until(lambda: any(m.json()["state"] == "online" for m in backend.on(f"{PREFIX}/status")[before:]),
+                   what="the link online")
+        return link
+
+    yield make, backend, control, clock
+    for link in links:
+        link.stop()
+    backend.stop()
+
+
+def now(clock, shift_s: float = 0) -> str:
+    return iso(clock.now() + timedelta(seconds=shift_s))
+
+
+def send(backend: Subscriber, name: str, body, response_topic: str, raw: bytes | None = None) -> tuple[bytes, str]:
+    corr = f"req-{next(_corr)}".encode()
+    backend.request(f"{PREFIX}/cmd/{name}", body, response_topic, corr, raw=raw)
+    return corr, f"{PREFIX}/cmd/{name}"
+
+
+def reply_with(backend: Subscriber, sent: tuple[bytes, str]):
+    """The one reply carrying the request's correlation data, wherever it was published."""
+    corr, request_topic = sent
+    def found():
+        hits = [m for m in backend.all() if m.topic != request_topic and m.props is not None
+                and getattr(m.props, "CorrelationData", None) == corr]
+        return hits or None
+    hits = wait_until(found, what=f"the reply to {corr!r}")
+    assert len(hits) == 1, [h.topic for h in hits]
+    return hits[0]
+
+
+# -- 1. reply_to ----------------------------------------------------------------------------------
+OWN_TREE = [f"{PREFIX}/events", f"{PREFIX}/bays/B1/state", f"{PREFIX}/status", f"{PREFIX}/health", PREFIX,
+            f"{PREFIX}/cmd/lock", "edge/s1/dev2/cmd/lock", "$SYS/broker/x", "x" * 600]
+ALLOWED = [f"{PREFIX}/reply", f"{PREFIX}/reply/backend-7", "backend/replies/7", "edge/s1/dev2/reply"]
+
+
+def test_replies_never_land_in_the_agents_own_tree_or_a_command_inbox(setup):
+    make, backend, control, clock = setup
+    make()
+    body = {"ts": now(clock), "bay": "B1", "status": "charging"}
+    for topic in OWN_TREE:
+        msg = reply_with(backend, send(backend, "charger-status", body, topic))
+        assert msg.topic == f"{PREFIX}/reply", topic
+    for topic in ALLOWED:
+        msg = reply_with(backend, send(backend, "charger-status", body, topic))
+        assert msg.topic == topic
+    assert not list(backend.on(f"{PREFIX}/events"))
+    assert len(control.calls) == len(OWN_TREE) + len(ALLOWED)  # the command itself still ran
+
+
+def test_mqtt_311_reply_to_into_events_goes_to_the_reply_topic(setup, broker):
+    make, backend, control, clock = setup
+    make(protocol="3.1.1")
+    old = Subscriber(broker.port, ["#"], v5=False).start()
+    try:
+        for i, topic in enumerate((f"{PREFIX}/events", f"{PREFIX}/bays/B2/state")):
+            body = {"ts": now(clock), "bay": "B4", "status": "idle", "reply_to": topic, "correlation_id": f"c{i}"}
+            old.c.publish(f"{PREFIX}/cmd/charger-status", __import__("json").dumps(body), qos=1)
+            got = old.wait_for(f"{PREFIX}/reply", lambda m, i=i: m.json().get("correlation_id") == f"c{i}")
+            assert got.json()["ok"]
+        assert not old.on(f"{PREFIX}/events") and not old.on(f"{PREFIX}/bays/B2/state")
+    finally:
+        old.stop()
+
+
+# -- 3. field lengths ----------------------------------------------------------------------------
+MB = "x" * 1_000_000
+
+
+@pytest.mark.parametrize("field", ["correlation_id", "bay", "reason", "operator", "id", "reply_to"])
+def test_a_1mb_value_is_refused_and_quoted_short(setup, caplog, field):
+    make, backend, control, clock = setup
+    make()
+    caplog.set_level(logging.INFO)
+    body = {"ts": now(clock), "bay": "B1", "reason": "fuel car", "operator": "alice", field: MB}
+    msg = reply_with(backend, send(backend, "lock", body, "backend/r"))
+    r = msg.json()
+    assert (r["ok"], r["code"]) == (False, "schema_violation")
+    assert r["message"].startswith(f"{field}: ")
+    assert len(msg.payload) < 1500, len(msg.payload)
+    assert r["correlation_id"] is None and r["id"] is None
+    assert control.calls == []
+    assert max(len(rec.getMessage()) for rec in caplog.records) < 1000
+
+
+def test_a_huge_command_name_and_unknown_bay_are_quoted_short(setup, caplog):
+    make, backend, control, clock = setup
+    make()
+    name = "n" * 20_000
+    msg = reply_with(backend, send(backend, name, {"ts": now(clock)}, "backend/r"))
+    assert msg.json()["code"] == "unknown_command" and len(msg.payload) < 1500
+    body = {"ts": now(clock), "bay": "B" * 64, "reason": "r", "operator": "o"}
+    msg = reply_with(backend, send(backend, "lock", body, "backend/r"))
+    assert msg.json()["code"] == "unknown_bay" and len(msg.payload) < 1500
+    assert max(len(rec.getMessage()) for rec in caplog.records) < 1000
+
+
+def test_plates_in_set_lists_are_capped_and_checked(setup):
+    make, backend, control, clock = setup
+    make()
+    r = reply_with(backend, send(backend, "set-lists", {"ts": now(clock), "allow": ["京AD12345"] * 3 + [MB]},
+                                 "backend/r")).json()
+    assert (r["code"], r["message"][:9]) == ("schema_violation", "allow/3: ")
+    assert len(r["message"]) < 400
+
+
+# -- 5. plate syntax -------------------------------------------------------------------------------
+def test_set_lists_refuses_strings_that_are_not_plates_naming_the_entry(setup):
+    make, backend, control, clock = setup
+    make()
+    body = {"ts": now(clock), "allow": ["京AD12345", "<script>x"], "deny": ["粤B12345"]}
+    r = reply_with(backend, send(backend, "set-lists", body, "backend/r")).json()
+    assert (r["ok"], r["code"]) == (False, "bad_plate")
+    assert "allow[1]" in r["message"] and "<script>x" in r["message"]
+    r = reply_with(backend, send(backend, "set-lists", {"ts": now(clock), "deny": ["京A12345", "京A1234"]},
+                                 "backend/r")).json()
+    assert r["code"] == "bad_plate" and "deny[1]" in r["message"]
+    assert control.calls == []
+    good = ["京AD12345", "皖A·D1234 5", "粤Z1234港", "沪A12345", "使123456", "WJ01A1234"]
+    r = reply_with(backend, send(backend, "set-lists", {"ts": now(clock), "allow": good}, "backend/r")).json()
+    assert r["ok"], r
+    assert control.calls == [("set_lists", good, None)]
+
+
+# -- 4. full queue, refusal flood --------------------------------------------------------------------
+class BlockingControl(RecordingControl):
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered, self.release = threading.Event(), threading.Event()
+
+    def charger_status(self, bay_id: str, status: str):
+        self.entered.set()
+        assert self.release.wait(20)
+        return super().charger_status(bay_id, status)
+
+
+def test_commands_dropped_by_a_full_queue_get_a_busy_reply(setup, broker, tmp_path):
+    make, backend, _, clock = setup
+    control = BlockingControl()
+    link = make(ctl=control, command_queue=2)
+    try:
+        body = {"ts": now(clock), "bay": "B1", "status": "charging"}
+        first = send(backend, "charger-status", body, "backend/busy")
+        wait_until(control.entered.is_set, what="the first command to run")
+        queued = [send(backend, "charger-status", body, "backend/busy") for _ in range(2)]
+        wait_until(lambda: link._cmd_q.full(), what="the queue to fill")
+        dropped = [send(backend, "charger-status", body, "backend/busy") for _ in range(3)]
+        for corr in dropped:
+            r = reply_with(backend, corr).json()
+            assert (r["ok"], r["code"], r["command"]) == (False, "busy", "charger-status")
+        control.release.set()
+        for corr in [first, *queued]:
+            assert reply_with(backend, corr).json()["ok"]
+        assert len(control.calls) == 3
+    finally:
+        control.release.set()
+
+
+def _refusal(clock, bay: str, code: str) -> Event:
+    return Event.make(EventType.LOCK_REFUSED, clock, bay_id=bay,
+                      data={"lock_id": f"L-{bay}", "code": code, "reason": "vehicle present", "operator": "mallory"})
+
+
+def test_identical_lock_refusals_are_rate_limited_with_a_suppressed_count(setup):
+    make, backend, control, clock = setup
+    bus = EventBus()
+    link = make(bus=bus)
+    link.pump.connected(False)  # keep rows in the outbox so the test can count them
+    base = link.outbox.depth()
+    for _ in range(500):
+        bus.publish(_refusal(clock, "B1", "bay_occupied"))
+    bus.publish(_refusal(clock, "B1", "camera_not_ok"))  # another reason: its own event
+    bus.publish(_refusal(clock, "B2", "bay_occupied"))  # another bay: its own event
+    assert link.outbox.depth() - base == 3
+    clock.advance(link._m.outbox.repeat_refusal_s + 1)
+    bus.publish(_refusal(clock, "B1", "bay_occupied"))
+    assert link.outbox.depth() - base == 4
+    link.pump.connected(True)
+    link.pump.wake()
+    events = wait_until(lambda: [m.json() for m in backend.on(f"{PREFIX}/events")] if len(
+        backend.on(f"{PREFIX}/events")) >= 4 else None, what="4 events")
+    b1 = [e for e in events if e["bay_id"] == "B1" and e["data"]["code"] == "bay_occupied"]
+    assert [e["data"].get("suppressed", 0) for e in b1] == [0, 499]
+
+
+# -- 2. replay memory across restarts -------------------------------------------------------------
+def test_a_signed_command_replayed_after_a_restart_is_refused(setup, tmp_path):
+    make, backend, control, clock = setup
+    data = tmp_path / "same-data-dir"
+    body = sign_command("lock", {"ts": now(clock), "bay": "B2", "reason": "fuel car", "operator": "alice"},
+                        KEY.encode())
+    link = make(data_dir=data, hmac_secret_env="EDGE_TEST_HMAC")
+    assert reply_with(backend, send(backend, "lock", body, "backend/r")).json()["ok"]
+    link.stop()
+    clock.advance(30)  # still within the 60 s freshness window
+    link = make(data_dir=data, hmac_secret_env="EDGE_TEST_HMAC")
+    assert reply_with(backend, send(backend, "lock", body, "backend/r")).json()["code"] == "replay"
+    assert control.calls == [("lock", "B2", "fuel car", "alice")]
+    fresh = sign_command("lock", {"ts": now(clock), "bay": "B1", "reason": "fuel car", "operator": "alice"},
+                         KEY.encode())
+    assert reply_with(backend, send(backend, "lock", fresh, "backend/r")).json()["ok"]
+    memory = link.commands.replay
+    assert memory is not None and memory.path.parent == data and len(memory) == 2
+    clock.advance(200)  # both commands are stale now: their entries go
+    memory.prune()
+    assert len(memory) == 0
+
+
+def test_a_corrupt_replay_memory_is_moved_aside_and_a_fresh_one_works(tmp_path, caplog):
+    from edge_agent.events.replay import ReplayMemory
+
+    clock = FakeClock()
+    path = tmp_path / "command-replay.sqlite"
+    path.write_bytes(b"this is not a database" * 100)
+    memory = ReplayMemory(path, clock)
+    assert [p.name.startswith("command-replay.sqlite.corrupt-") for p in tmp_path.iterdir()].count(True) == 1
+    assert "moved to" in caplog.text
+    assert memory.remember("ab" * 32, clock.now(), 60) and not memory.remember("ab" * 32, clock.now(), 60)
+    memory.close()
