@@ -25,7 +25,7 @@ from edge_agent.config.models import AgentConfig
 from edge_agent.events.bus import EventBus
 from edge_agent.events.types import Event, EventType
 from edge_agent.evidence.annotate import annotate, encode_jpeg
-from edge_agent.evidence.store import EvidenceStore
+from edge_agent.evidence.store import EvidenceSkipped, EvidenceStore
 from edge_agent.perception.lists import PlateLists
 from edge_agent.perception.types import PlateRead
 from edge_agent.perception.verdict import Verdict
@@ -277,6 +277,8 @@ class BayMonitor:
             crop = encode_jpeg(read.crop, q) if read is not None and read.crop is not None else None
             return self.evidence.save(bay, ev.visit_id, ev.type, encode_jpeg(img, q), crop, plate,
                                       {"event_id": ev.event_id, **d})
+        except EvidenceSkipped:  # the disk is full: the store counted and logged it; the event goes on
+            return None
         except Exception:  # evidence is worth a lot, but never the event itself
             log.exception("saving evidence for %s failed", ev.type)
             return None

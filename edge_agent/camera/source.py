@@ -3,7 +3,10 @@
 The agent is slower than the camera at times (a detector run); a queue would grow and
 the bays would judge the past. So the reader overwrites one slot and the agent takes
 whatever is newest. A source that fails is reopened with exponential backoff; a corrupt
-frame is counted, never raised.
+frame is counted, never raised. Still images (folder and single-file sources) go through
+the one decode path (:mod:`edge_agent.camera.decode`): a huge image is reduced or refused
+before it is decoded, a truncated JPEG is used with its missing rows grey; each is counted
+in ``decode_counts`` for the agent to announce.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from edge_agent.camera.decode import MAX_PIXELS, ImageReadError, ImageTooLarge, decode_file
 from edge_agent.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -45,12 +49,41 @@ class FrameSource(Protocol):
     def reconnects(self) -> int: ...
 
 
-class _ImageFolder:
-    """A folder of images as a ``cv2.VideoCapture``-like reader (name order)."""
+class DecodeCounts:
+    """What the decode path reported for still images, thread-safe (the reader thread writes,
+    the agent's loop reads). Kinds: ``truncated``, ``reduced``, ``too_large``, ``unreadable``."""
 
-    def __init__(self, folder: Path, loop: bool) -> None:
-        self.files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTS)
+    KINDS = ("truncated", "reduced", "too_large", "unreadable")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._n = dict.fromkeys(self.KINDS, 0)
+        self.last: dict[str, str] = {}  # kind → the last file and what was wrong with it
+
+    def add(self, kind: str, detail: str) -> None:
+        with self._lock:
+            self._n[kind] += 1
+            self.last[kind] = detail
+            first = self._n[kind] == 1
+        (log.warning if first else log.debug)("camera: %s", detail)
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._n)
+
+
+class _ImageFolder:
+    """Still images (a folder's, in name order, or one file) as a ``cv2.VideoCapture``-like reader."""
+
+    def __init__(self, source: Path, loop: bool, counts: DecodeCounts | None = None,
+                 max_pixels: int = MAX_PIXELS) -> None:
+        if source.is_dir():
+            self.files = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_EXTS)
+        else:
+            self.files = [source]
         self.loop = loop
+        self.counts = counts or DecodeCounts()
+        self.max_pixels = max_pixels
         self.i = 0
 
     def isOpened(self) -> bool:  # noqa: N802 - VideoCapture's name
@@ -63,8 +96,17 @@ class _ImageFolder:
             self.i = 0
         p = self.files[self.i]
         self.i += 1
-        img = cv2.imread(str(p), cv2.IMREAD_COLOR)
-        return True, img  # img None → corrupt file, reported as such
+        try:
+            d = decode_file(p, self.max_pixels)
+        except ImageReadError as exc:
+            self.counts.add("too_large" if isinstance(exc, ImageTooLarge) else "unreadable", str(exc))
+            return True, None  # None → corrupt frame, counted by the source
+        except Exception as exc:  # noqa: BLE001 - whatever a decoder throws is a bad frame, not a dead reader
+            self.counts.add("unreadable", f"cannot decode {p}: {exc}")
+            return True, None
+        for kind in d.warnings:
+            self.counts.add(kind, f"{kind} image: {p}" + (f" (decoded at 1/{d.factor})" if kind == "reduced" else ""))
+        return True, d.image
 
     def release(self) -> None:
         pass
@@ -79,13 +121,15 @@ def describe_source(source: str) -> str:
     return "folder" if p.is_dir() else "file"
 
 
-def default_opener(source: str, loop: bool) -> Callable[[], object]:
+def default_opener(source: str, loop: bool, counts: DecodeCounts | None = None,
+                   max_pixels: int = MAX_PIXELS) -> Callable[[], object]:
     """A function that opens ``source`` → object with ``isOpened/read/release``."""
     kind = describe_source(source)
+    still = kind == "folder" or (kind == "file" and Path(source).suffix.lower() in IMAGE_EXTS)
 
     def open_() -> object:
-        if kind == "folder":
-            return _ImageFolder(Path(source), loop)
+        if still:
+            return _ImageFolder(Path(source), loop, counts, max_pixels)
         if kind == "usb":
             return cv2.VideoCapture(int(source))
         cap = cv2.VideoCapture(source)
@@ -102,12 +146,13 @@ class OpenCVSource:
     def __init__(self, source: str, clock: Clock, fps: float = 5.0, loop: bool = False,
                  reconnect_min_s: float = 1.0, reconnect_max_s: float = 30.0,
                  opener: Callable[[], object] | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, max_pixels: int = MAX_PIXELS) -> None:
         self.source = source
         self.clock = clock
         self.period = 1.0 / fps
         self.kind = describe_source(source)
-        self._open = opener or default_opener(source, loop)
+        self.decode_counts = DecodeCounts()
+        self._open = opener or default_opener(source, loop, self.decode_counts, max_pixels)
         self._sleep = sleep
         self._min, self._max = reconnect_min_s, reconnect_max_s
         self._slot: Frame | None = None

@@ -11,3 +11,7 @@ class EvidenceConfig(StrictModel):
     max_age_days: float = Field(30.0, gt=0, description="older evidence is deleted")
     max_mb: float = Field(2048.0, gt=0, description="total size cap; plain identifications go before violations")
     jpeg_quality: int = Field(85, ge=30, le=100)
+    min_free_mb: float = Field(
+        64.0, ge=0, le=1_000_000, allow_inf_nan=False,
+        description="free space kept for the event outbox: below it the oldest evidence is pruned, "
+                    "then new evidence skipped (events outrank photos)")

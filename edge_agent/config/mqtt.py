@@ -26,6 +26,9 @@ DEFAULT_PROTECTED = [
     "lock_tamper",
     "lock_refused",
     "outbox_overflow",
+    "outbox_lost",
+    "storage_low",
+    "evidence_index_reset",
 ]
 
 
@@ -98,6 +101,9 @@ class OutboxConfig(StrictModel):
         "full", description="full survives power cuts; normal only process crashes (faster on SD cards)"
     )
     window: int = Field(200, ge=1, le=10_000, description="messages handed to the client before PUBACKs return")
+    reserve_mb: float = Field(
+        1.0, ge=0, le=1024, allow_inf_nan=False,
+        description="space held in a file beside the outbox, released the moment the disk fills so events still go in")
     repeat_refusal_s: float = Field(
         60.0, ge=0, le=86_400,
         description="identical lock_refused events (same bay, same code) within this many seconds are counted, "

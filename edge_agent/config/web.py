@@ -6,6 +6,7 @@ so a config and its users file can travel together.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Literal
 
@@ -24,10 +25,17 @@ class WebConfig(StrictModel):
         "Default: {data_dir}/web-secret.key (the agent writes only its data dir)"
     )
     language: Literal["zh", "en"] = "zh"
-    session_max_age_s: int = Field(12 * 3600, ge=60)
+    session_max_age_s: int = Field(12 * 3600, ge=60, le=30 * 86400)
+    secure_cookies: bool = Field(False, description="session cookie only over HTTPS (turn on behind TLS)")
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="reverse proxies (addresses or networks) whose X-Forwarded-For is believed; empty: none")
     login_max_failures: int = Field(5, ge=1, description="failed logins per IP or per user name in the window")
-    login_window_s: float = Field(300.0, gt=0)
+    login_window_s: float = Field(300.0, gt=0, le=86400)
+    login_concurrency: int = Field(
+        2, ge=1, le=8, description="password checks at once (argon2, low priority); more get 429 at once")
     page_size: int = Field(50, ge=5, le=500)
+    max_body_kib: int = Field(256, ge=16, le=16384, description="larger request bodies are refused (413)")
 
     def file(self, value: str, config_path: Path | None) -> Path:
         """``users_file`` / ``session_secret_file`` as a path; a default (section absent, so never
@@ -36,6 +44,16 @@ class WebConfig(StrictModel):
         if not p.is_absolute() and config_path is not None:
             p = Path(config_path).resolve().parent / p
         return p
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses(cls, v: list[str]) -> list[str]:
+        for item in v:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or network (e.g. 127.0.0.1, 10.0.0.0/8)") from None
+        return v
 
     def secret_file(self, config_path: Path | None, data_dir: str) -> Path:
         """Where the session key lives: the configured file, else in the data dir — it is created at

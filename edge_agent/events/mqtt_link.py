@@ -47,6 +47,7 @@ from edge_agent.runtime.control import AgentControl
 log = logging.getLogger(__name__)
 
 OVERFLOW_EVENT = "outbox_overflow"
+LOST_EVENT = "outbox_lost"
 REPLAY_FILE = "command-replay.sqlite"  # beside the outbox: signed commands already received
 
 
@@ -75,7 +76,8 @@ class MqttLink:
         self._started_mono = clock.monotonic()
         try:
             self.outbox = Outbox(
-                outbox_path, m.outbox.max_rows, m.outbox.overflow, m.outbox.synchronous, notice=self._overflow_notice
+                outbox_path, m.outbox.max_rows, m.outbox.overflow, m.outbox.synchronous, notice=self._overflow_notice,
+                reserve_bytes=int(m.outbox.reserve_mb * 1e6), lost_notice=self._lost_notice, on_lost=self._on_lost,
             )
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError("mqtt", [f"mqtt.outbox.path: cannot open {outbox_path}: {exc}"]) from None
@@ -159,6 +161,7 @@ class MqttLink:
             "connects": st.connects,
             "outbox_depth": self.outbox.depth(),
             "outbox_dropped": self.outbox.dropped() if not self._stop.is_set() else None,
+            "outbox_lost": self.outbox.lost() if not self._stop.is_set() else None,
             "published": self.pump.published,
             "rejected": self.pump.rejected,
             "heartbeats": self.heartbeats,
@@ -194,6 +197,7 @@ class MqttLink:
             "camera_ok": figures.camera_ok if figures else None,
             "outbox_depth": self.outbox.depth(),
             "outbox_dropped": self.outbox.dropped(),
+            "outbox_lost": self.outbox.lost(),
             "disk_used_pct": used_pct,
             "disk_free_mb": free_mb,
             "cpu_temp_c": cpu_temp_c(),
@@ -226,6 +230,25 @@ class MqttLink:
         o = self._m.outbox
         data = {"dropped_total": dropped_total, "max_rows": o.max_rows, "policy": o.overflow}
         return self.topics.events, _json(Event.make(OVERFLOW_EVENT, self._clock, data=data).to_dict())
+
+    def _lost_notice(self, lost_total: int) -> tuple[str, bytes]:
+        """The durable notice, written with the first row that fits after a loss."""
+        return self.topics.events, _json(Event.make(LOST_EVENT, self._clock, data=self._lost_data(lost_total)).to_dict())
+
+    def _on_lost(self, lost_total: int) -> None:
+        """At the moment of the loss, straight to the broker (the disk cannot hold it): about now,
+        like the heartbeat; the durable notice follows once the outbox can write again."""
+        if not self.conn.status().connected:
+            return
+        doc = Event.make(LOST_EVENT, self._clock, data={**self._lost_data(lost_total), "live": True}).to_dict()
+        try:
+            self.conn.publish(self.topics.events, _json(doc), qos=1)
+        except Exception:  # noqa: BLE001 - best effort; the count is kept either way
+            log.exception("publishing %s failed", LOST_EVENT)
+
+    def _lost_data(self, lost_total: int) -> dict[str, Any]:
+        used_pct, free_mb = disk_use(self.outbox.path.parent)
+        return {"lost_total": lost_total, "disk_free_mb": free_mb, "reason": "disk_full"}
 
     def _publish_row(self, topic: str, payload: bytes, qos: int, retain: bool) -> int:
         return self.conn.publish(topic, payload, qos=qos, retain=retain)

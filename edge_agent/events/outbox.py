@@ -13,6 +13,12 @@ states) are never dropped — the bound is exceeded instead, loudly. Each overfl
 protected notice row (``notice`` callback) so the backend learns how many were dropped.
 
 Rows with a ``key`` coalesce: a newer retained bay state replaces a pending older one.
+
+A full disk loses nothing silently: the outbox keeps a small reserve file beside its database
+(``reserve_bytes``) and releases it the first time a write fails for space, so the event goes
+in after all; a write that still fails is counted (``lost()``), logged and reported through
+``on_lost`` at once, and as a protected notice row (``lost_notice``) once rows fit again.
+The reserve is re-made when the disk has room.
 """
 
 from __future__ import annotations
@@ -25,10 +31,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Literal
 
+from edge_agent.events.outbox_space import SpaceKeeper
+
 log = logging.getLogger(__name__)
 
 NOTICE_KEY = "__overflow__"
-Notice = Callable[[int], "tuple[str, bytes] | None"]  # dropped_total -> (topic, payload)
+LOST_KEY = "__lost__"
+Notice = Callable[[int], "tuple[str, bytes] | None"]  # dropped_total / lost_total -> (topic, payload)
+# SQLITE_FULL, SQLITE_IOERR: a full disk surfaces as either (numbers: sqlite3 names them only from
+# Python 3.11, and the Jetson's JetPack 6 runs 3.10)
+_SPACE_ERRORS = (13, 10)
+
+
+def _disk_full(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return (code is not None and code & 0xFF in _SPACE_ERRORS) or "full" in str(exc)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -65,16 +82,23 @@ class Outbox:
         overflow: Literal["drop_oldest", "drop_newest"] = "drop_oldest",
         synchronous: Literal["full", "normal"] = "full",
         notice: Notice | None = None,
+        reserve_bytes: int = 0,
+        lost_notice: Notice | None = None,
+        on_lost: Callable[[int], None] | None = None,
     ) -> None:
         self.path = Path(path)
         self.max_rows = max_rows
         self.overflow = overflow
         self._notice = notice
+        self._lost_notice = lost_notice
+        self._on_lost = on_lost
         self._lock = threading.Lock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = self._open(synchronous)
         self._depth: int = self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
         self._over_logged = 0
+        self._lost_unsaved = 0  # lost while nothing could be written; saved with the next row that fits
+        self.space = SpaceKeeper(self.path, reserve_bytes, self._fold_wal)
 
     def _open(self, synchronous: str) -> sqlite3.Connection:
         try:
@@ -110,28 +134,95 @@ class Outbox:
         protected: bool = False,
         key: str | None = None,
     ) -> int | None:
-        """Store one message; returns its ``seq``, or None when the overflow policy refused it."""
+        """Store one message; returns its ``seq``, or None when the overflow policy refused it or
+        the disk is full even after releasing the reserve (then it is counted in ``lost()``)."""
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                if key is not None:
-                    self._depth -= self._db.execute("DELETE FROM outbox WHERE key = ?", (key,)).rowcount
-                dropped = 0
-                if self._depth >= self.max_rows:
-                    dropped = self._make_room(protected)
-                    if dropped < 0:  # the new unprotected row itself is the one dropped
-                        self._count_drop(1)
-                        self._db.execute("COMMIT")
-                        return None
+            remedies = iter((self.space.fold_wal, self.space.release))  # each tried once, in order
+            while True:
+                try:
+                    seq = self._put(topic, payload, qos, retain, protected, key)
+                except sqlite3.Error as exc:
+                    if not _disk_full(exc):
+                        raise
+                    if any(remedy(exc) for remedy in remedies):  # stops at the first that freed space
+                        continue
+                    self._lose(topic, exc)
+                    return None
+                self.space.after_write()
+                return seq
+
+    def _put(self, topic: str, payload: bytes, qos: int, retain: bool, protected: bool, key: str | None) -> int | None:
+        """One transaction: the message, and the count of what was lost before it (if any)."""
+        saving = self._lost_unsaved
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            if saving:
+                self._save_lost(saving)
+            if key is not None:
+                self._depth -= self._db.execute("DELETE FROM outbox WHERE key = ?", (key,)).rowcount
+            dropped = 0
+            seq = None
+            if self._depth >= self.max_rows:
+                dropped = self._make_room(protected)
+            if dropped < 0:  # the new unprotected row itself is the one dropped
+                self._count_drop(1)
+            else:
                 seq = self._insert(topic, payload, qos, retain, protected, key)
                 if dropped:
                     self._count_drop(dropped)
-                self._db.execute("COMMIT")
-                return seq
-            except BaseException:
+            self._db.execute("COMMIT")
+        except BaseException:
+            if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
-                self._depth = self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
-                raise
+            self._depth = self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+            raise
+        if saving:
+            self._lost_unsaved -= saving
+            log.warning("outbox writable again: %d message(s) lost in all, the backend is told", self._lost_total())
+        return seq
+
+    # -- a full disk -------------------------------------------------------------------
+    def _fold_wal(self) -> None:
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+
+    @property
+    def reserve_path(self) -> Path:
+        return self.space.reserve_path
+
+    @property
+    def reserve_used(self) -> int:
+        return self.space.used
+
+    def _lose(self, topic: str, exc: sqlite3.Error) -> None:
+        self._lost_unsaved += 1
+        total = self._lost_total()
+        if total == 1 or total % 100 == 0 or self._lost_unsaved == 1:
+            log.error("outbox cannot write (%s): message to %s lost, %d lost so far", exc, topic, total)
+        if self._on_lost is not None:
+            try:
+                self._on_lost(total)
+            except Exception:  # noqa: BLE001 - an announcement must not turn a loss into a crash
+                log.exception("announcing a lost outbox message failed")
+
+    def _lost_total(self) -> int:
+        """Saved + unsaved; the saved count includes rows of a transaction in progress (so a
+        notice written inside one reads its own addition, and ``_lost_unsaved`` is lowered after COMMIT)."""
+        try:
+            row = self._db.execute("SELECT value FROM counters WHERE name = 'lost'").fetchone()
+        except sqlite3.Error:
+            row = None
+        return (int(row[0]) if row else 0) + self._lost_unsaved
+
+    def _save_lost(self, n: int) -> None:
+        """Inside a transaction: add ``n`` unsaved losses to the counter and (re)write the notice row."""
+        self._db.execute(
+            "INSERT INTO counters (name, value) VALUES ('lost', ?) "
+            "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value", (n,))
+        total = self._db.execute("SELECT value FROM counters WHERE name = 'lost'").fetchone()[0]
+        notice = self._lost_notice(total) if self._lost_notice else None
+        if notice is not None:
+            self._depth -= self._db.execute("DELETE FROM outbox WHERE key = ?", (LOST_KEY,)).rowcount
+            self._insert(notice[0], notice[1], 1, False, True, LOST_KEY)
 
     def _insert(self, topic: str, payload: bytes, qos: int, retain: bool, protected: bool, key: str | None) -> int:
         cur = self._db.execute(
@@ -202,6 +293,11 @@ class Outbox:
     def depth(self) -> int:
         with self._lock:
             return self._depth
+
+    def lost(self) -> int:
+        """Messages that could not be written at all (disk full), since the file was created."""
+        with self._lock:
+            return self._lost_total()
 
     def dropped(self) -> int:
         with self._lock:

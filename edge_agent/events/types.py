@@ -34,6 +34,10 @@ class EventType:
     # device health
     CAMERA_LOST = "camera_lost"
     CAMERA_RESTORED = "camera_restored"
+    CAMERA_IMAGE_WARNING = "camera_image_warning"  # a still image truncated / reduced / refused on decode
+    STORAGE_LOW = "storage_low"  # free space under the reserve: evidence pruned or skipped
+    STORAGE_RESTORED = "storage_restored"
+    EVIDENCE_INDEX_RESET = "evidence_index_reset"  # evidence.db was unreadable: moved aside, rebuilt
 
     BAY_STORY = (
         VEHICLE_ARRIVED,

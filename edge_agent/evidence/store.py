@@ -4,15 +4,31 @@ Files live under ``root/YYYY-MM-DD/``; the index is ``root/evidence.db`` (the we
 violations log shares the file, so every table here is named ``evidence*``). When space
 runs out, plain identification pictures go before violation pictures: a reviewer may
 still need those.
+
+An unreadable index (a power cut mid-write, a bad SD card) must not stop the agent on every
+start: like the outbox, the file is moved aside for inspection, a fresh index is started and
+the photos still on disk are indexed again (kind ``reindexed``); ``recovered`` says what
+happened so the runtime can announce it.
+
+Events outrank photos: a save never takes the file system under ``min_free_bytes`` (the
+outbox's reserve). Short of space, the oldest evidence goes first (plain before protected,
+as retention does); if that is not enough the new photo is skipped (``EvidenceSkipped``),
+counted in ``space``, and the runtime announces it.
 """
 
 from __future__ import annotations
 
+import errno
 import json
+import logging
+import re
+import shutil
 import sqlite3
 import threading
+import time
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +54,28 @@ CREATE INDEX IF NOT EXISTS evidence_visit ON evidence(visit_id);
 """
 
 PROTECTED_KINDS = ("violation", "violation_started", "overstay_started")
+REINDEXED = "reindexed"
+_PHOTO = re.compile(r"^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})(_crop)?\.jpg$")
+
+log = logging.getLogger(__name__)
+
+
+RESTORED_FACTOR = 1.5  # "low" ends when this multiple of the reserve is free again
+INDEX_SLACK = 64 * 1024  # an index row and its WAL frames, beside the photo's own bytes
+
+
+class EvidenceSkipped(OSError):
+    """Not saved: the disk is (nearly) full and the outbox's reserve comes first."""
+
+
+@dataclass
+class SpaceState:
+    """How the free-space reserve has been defended (read by the runtime to announce it)."""
+
+    low: bool = False  # the last save found less than the reserve before pruning
+    pruned: int = 0  # records deleted early to keep the reserve
+    skipped: int = 0  # photos not saved at all
+    free_mb: float | None = None
 
 
 @dataclass(frozen=True)
@@ -56,18 +94,75 @@ class EvidenceRecord:
 
 
 class EvidenceStore:
-    def __init__(self, root: Path, clock: Clock, max_age_days: float = 30.0, max_bytes: int = 2 * 1024**3) -> None:
+    def __init__(self, root: Path, clock: Clock, max_age_days: float = 30.0, max_bytes: int = 2 * 1024**3,
+                 min_free_bytes: int = 0) -> None:
         self.root = Path(root)
+        self.min_free_bytes = min_free_bytes
+        self.space = SpaceState()
         self.root.mkdir(parents=True, exist_ok=True)
         self.clock = clock
         self.max_age_days = max_age_days
         self.max_bytes = max_bytes
         self.db_path = self.root / "evidence.db"
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.db_path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
+        self.recovered: dict[str, Any] | None = None  # set when an unreadable index was replaced
+        try:
+            self._db = self._connect()
+        except sqlite3.DatabaseError as exc:
+            self._db = self._recover(exc)
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.db_path, check_same_thread=False, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            # a few writes a minute: fold the WAL in often and keep it short, so on a small disk the
+            # index holds ~0.5 MB, not the ~4 MB SQLite's defaults allow
+            db.execute("PRAGMA wal_autocheckpoint=100")
+            db.execute("PRAGMA journal_size_limit=524288")
+            bad = [r[0] for r in db.execute("PRAGMA quick_check")]
+            if bad != ["ok"]:
+                raise sqlite3.DatabaseError("; ".join(bad[:3]))
+            db.executescript(SCHEMA)
+        except sqlite3.DatabaseError:
+            db.close()
+            raise
+        return db
+
+    def _recover(self, exc: Exception) -> sqlite3.Connection:
+        """Move the damaged index aside, start afresh, index the photos still on disk."""
+        aside = self.db_path.with_name(f"{self.db_path.name}.corrupt-{int(time.time())}")
+        self.db_path.rename(aside)
+        for suffix in ("-wal", "-shm"):
+            p = Path(str(self.db_path) + suffix)
+            if p.exists():
+                p.rename(Path(str(aside) + suffix))
+        db = self._connect()
+        n = self._reindex(db)
+        self.recovered = {"reason": str(exc)[:200], "moved_to": str(aside), "reindexed": n}
+        log.error("evidence index %s is unreadable (%s); moved to %s, started a fresh one and "
+                  "re-indexed %d photo record(s) from disk", self.db_path, exc, aside, n)
+        return db
+
+    def _reindex(self, db: sqlite3.Connection) -> int:
+        """One row per photo (frame and/or crop) found under ``root/*/``; what the old index knew
+        beyond the files (bay, plate, visit) is gone, so those stay empty."""
+        found: dict[str, dict[str, Path]] = {}
+        for p in self.root.glob("*/*.jpg"):
+            m = _PHOTO.match(p.name)
+            if m:
+                found.setdefault(m.group(1), {})["crop" if m.group(2) else "frame"] = p
+        db.execute("BEGIN")
+        for eid, files in found.items():
+            paths = list(files.values())
+            epoch = min(p.stat().st_mtime for p in paths)
+            rel = {k: str(v.relative_to(self.root)) for k, v in files.items()}
+            db.execute("INSERT OR IGNORE INTO evidence VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                       (eid, None, None, REINDEXED, iso(datetime.fromtimestamp(epoch, timezone.utc)), epoch, None, 0,
+                        rel.get("frame"), rel.get("crop"), sum(p.stat().st_size for p in paths),
+                        json.dumps({"reindexed": True})))
+        db.execute("COMMIT")
+        return len(found)
 
     def close(self) -> None:
         with self._lock:
@@ -75,19 +170,31 @@ class EvidenceStore:
 
     def save(self, bay_id: str | None, visit_id: str | None, kind: str, image_jpeg: bytes | None,
              crop_jpeg: bytes | None, plate: str | None = None, meta: dict[str, Any] | None = None) -> str:
-        """Write the files, then the index row (a crash leaves an orphan file, never a dangling row)."""
+        """Write the files, then the index row (a crash leaves an orphan file, never a dangling row).
+        Raises ``EvidenceSkipped`` when the reserve cannot be kept."""
         eid = str(uuid.uuid4())
         now = self.clock.now()
+        self._make_room(len(image_jpeg or b"") + len(crop_jpeg or b"") + INDEX_SLACK, kind in PROTECTED_KINDS)
         day = self.root / now.strftime("%Y-%m-%d")
-        day.mkdir(exist_ok=True)
         files: dict[str, str | None] = {"frame": None, "crop": None}
         size = 0
-        for which, data in (("frame", image_jpeg), ("crop", crop_jpeg)):
-            if data:
-                p = day / f"{eid}{'' if which == 'frame' else '_crop'}.jpg"
-                p.write_bytes(data)
-                files[which] = str(p.relative_to(self.root))
-                size += len(data)
+        written: list[Path] = []
+        try:
+            day.mkdir(exist_ok=True)
+            for which, data in (("frame", image_jpeg), ("crop", crop_jpeg)):
+                if data:
+                    p = day / f"{eid}{'' if which == 'frame' else '_crop'}.jpg"
+                    written.append(p)
+                    p.write_bytes(data)
+                    files[which] = str(p.relative_to(self.root))
+                    size += len(data)
+        except OSError as exc:
+            for p in written:  # a half-written photo is worth nothing and holds space the events need
+                p.unlink(missing_ok=True)
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                self.space.skipped += 1
+                raise EvidenceSkipped(exc.errno, f"disk full writing evidence: {exc.strerror}") from None
+            raise
         with self._lock:
             self._db.execute(
                 "INSERT INTO evidence VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -95,6 +202,57 @@ class EvidenceStore:
                  files["frame"], files["crop"], size, json.dumps(meta or {}, ensure_ascii=False, default=str)),
             )
         return eid
+
+    def _free(self) -> int:
+        return shutil.disk_usage(self.root).free
+
+    def _make_room(self, need: int, protected: bool) -> None:
+        """Keep ``min_free_bytes`` free after writing ``need`` bytes: prune the oldest evidence
+        (plain first; protected only for a protected photo), else skip this one."""
+        if self.min_free_bytes <= 0:
+            return
+        free = self._free()
+        self.space.free_mb = round(free / 1e6, 1)
+        if free - need >= self.min_free_bytes:
+            if free - need >= self.min_free_bytes * RESTORED_FACTOR:  # hysteresis: one low/restored pair, no flapping
+                self.space.low = False
+            return
+        with self._lock:
+            self._fold_wal()  # the index's WAL grows to ~4 MB before SQLite folds it in by itself
+            free = self._free()
+            if free - need >= self.min_free_bytes:
+                return
+            self.space.low = True  # evidence has to give way: announced by the runtime
+            rows = self._db.execute(
+                "SELECT id,frame_file,crop_file FROM evidence WHERE protected <= ? ORDER BY protected, epoch",
+                (int(protected),)).fetchall()
+            for i, row in enumerate(rows):
+                self._delete([row])
+                self.space.pruned += 1
+                if i % 8 == 7:
+                    self._fold_wal()
+                free = self._free()
+                if free - need >= self.min_free_bytes:
+                    break
+            self._fold_wal()
+            free = self._free()
+        if rows and free - need >= self.min_free_bytes:
+            log.warning("disk nearly full: pruned the oldest evidence to keep %.1f MB free for events "
+                        "(%d pruned so far)", self.min_free_bytes / 1e6, self.space.pruned)
+        self.space.free_mb = round(free / 1e6, 1)
+        if free - need < self.min_free_bytes:
+            self.space.skipped += 1
+            if self.space.skipped == 1 or self.space.skipped % 100 == 0:
+                log.error("disk nearly full (%.1f MB free, reserve %.1f MB): evidence skipped (%d so far)",
+                          free / 1e6, self.min_free_bytes / 1e6, self.space.skipped)
+            raise EvidenceSkipped(errno.ENOSPC, f"evidence skipped: {free / 1e6:.1f} MB free, the outbox's "
+                                  f"reserve is {self.min_free_bytes / 1e6:.1f} MB")
+
+    def _fold_wal(self) -> None:
+        try:
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        except sqlite3.Error as exc:  # best effort: pruning goes on without it
+            log.debug("evidence index checkpoint failed: %s", exc)
 
     def get(self, evidence_id: str) -> EvidenceRecord | None:
         with self._lock:

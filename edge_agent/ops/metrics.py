@@ -45,6 +45,12 @@ class AgentMetrics:
             registry=r,
         )
         self.outbox_depth = Gauge("edge_agent_outbox_depth", "Messages waiting in the MQTT outbox", registry=r)
+        self.outbox_dropped = Gauge("edge_agent_outbox_dropped", "Unprotected messages dropped at max_rows",
+                                    registry=r)
+        self.outbox_lost = Gauge("edge_agent_outbox_lost", "Messages the outbox could not write (disk full)",
+                                 registry=r)
+        self.evidence_skipped = Gauge("edge_agent_evidence_skipped",
+                                      "Evidence photos not saved to keep the outbox's free-space reserve", registry=r)
         self.events = Counter("edge_agent_events", "Events published on the bus", ["type"], registry=r)
         self.lock_moves = Counter("edge_agent_lock_moves", "Parking-lock moves", ["bay", "to"], registry=r)
         self.lock_faults = Counter("edge_agent_lock_faults", "Parking-lock faults", ["bay"], registry=r)

@@ -153,7 +153,7 @@ def _recognize(args: argparse.Namespace) -> int:
     import cv2
 
     from edge_agent.perception.annotate import annotate
-    from edge_agent.perception.imageio import ImageReadError, read_image_scaled
+    from edge_agent.perception.imageio import ImageReadError, decode_file
 
     pipe, err = _pipeline(args)
     if pipe is None:
@@ -161,13 +161,13 @@ def _recognize(args: argparse.Namespace) -> int:
         return 2
     if args.annotate:
         args.annotate.mkdir(parents=True, exist_ok=True)
-    failed = 0
+    failed = warned = 0
     if not args.json:
         print(f"{'file':40} {'plate':10} {'colour':12} {'NEV':7} {'reason':16} {'conf':>5} {'ms':>6}")
     for path in args.paths:
         t = time.perf_counter()
         try:
-            img, factor = read_image_scaled(path)
+            decoded = decode_file(path)
         except ImageReadError as exc:
             failed += 1
             if args.json:
@@ -175,6 +175,12 @@ def _recognize(args: argparse.Namespace) -> int:
             else:
                 print(f"{path:40} error: {exc}")
             continue
+        img, factor = decoded.image, decoded.factor
+        if decoded.warnings:
+            warned += 1
+            print(f"recognize: warning: {path}: {', '.join(decoded.warnings)}"
+                  + (" (partial image, the missing part is grey)" if "truncated" in decoded.warnings else ""),
+                  file=sys.stderr)
         plates = pipe.process(img)
         ms = (time.perf_counter() - t) * 1000
         if args.annotate:
@@ -182,7 +188,10 @@ def _recognize(args: argparse.Namespace) -> int:
             cv2.imwrite(str(out), annotate(img, plates))
         if args.json:
             rows = [_scaled(p.to_json(), factor) for p in plates]
-            print(json.dumps({"file": path, "ms": round(ms, 1), "plates": rows}, ensure_ascii=False), flush=True)
+            doc = {"file": path, "ms": round(ms, 1), "plates": rows}
+            if decoded.warnings:
+                doc["warnings"] = list(decoded.warnings)
+            print(json.dumps(doc, ensure_ascii=False), flush=True)
         else:
             for i, p in enumerate(plates or [None]):
                 name = path if i == 0 else ""
@@ -193,6 +202,8 @@ def _recognize(args: argparse.Namespace) -> int:
                 text = p.text or ("2-row" if p.double_row else "?")
                 print(f"{name:40} {text:10} {p.colour:12} {nev:7} {p.nev_reason:16} {p.confidence:5.2f} "
                       f"{ms if i == 0 else 0:6.1f}")
+    if warned:
+        print(f"recognize: {warned} image(s) decoded with warnings", file=sys.stderr)
     return 1 if failed else 0
 
 

@@ -20,6 +20,10 @@ class ModelMissingError(FileNotFoundError):
     """A model file is absent: tell the user how to fetch it."""
 
 
+class ModelLoadError(ValueError):
+    """A model file is there but onnxruntime cannot load it (truncated download, wrong file)."""
+
+
 def resolve_providers(wanted: Sequence[str]) -> list[str]:
     """Keep the configured providers this onnxruntime build has, always ending with CPU."""
     have = set(ort.get_available_providers())
@@ -56,5 +60,10 @@ class SessionFactory:
         if path not in self._cache:
             if not path.is_file():
                 raise ModelMissingError(f"model file {path} is missing: run `edge-agent models fetch`")
-            self._cache[path] = ort.InferenceSession(str(path), self.options(), providers=self.providers)
+            try:
+                self._cache[path] = ort.InferenceSession(str(path), self.options(), providers=self.providers)
+            except Exception as exc:  # onnxruntime's own types (InvalidProtobuf, Fail…), no common base
+                why = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+                raise ModelLoadError(f"model file {path} cannot be loaded ({why}): run "
+                                     "`edge-agent models verify` / `edge-agent models fetch`") from None
         return self._cache[path]

@@ -25,10 +25,11 @@ from edge_agent.config.models import AgentConfig
 from edge_agent.events.bus import EventBus
 from edge_agent.events.health import HealthFigures
 from edge_agent.events.types import Event, EventType
-from edge_agent.evidence.store import EvidenceStore
+from edge_agent.evidence.store import EvidenceSkipped, EvidenceStore
 from edge_agent.perception.lists import PlateLists, normalise_plate
 from edge_agent.perception.rules import check_plate_list
 from edge_agent.runtime.control import CHARGER_STATES, ControlError, ControlResult
+from edge_agent.runtime.notices import DeviceNotices
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,8 @@ class Agent:
         self.lists = lists or PlateLists(cfg.lists.allow, cfg.lists.deny)
         self.data_dir = Path(cfg.data_dir)
         self.evidence = evidence or EvidenceStore(self.data_dir / "evidence", self.clock,
-                                                  cfg.evidence.max_age_days, int(cfg.evidence.max_mb * 1024 * 1024))
+                                                  cfg.evidence.max_age_days, int(cfg.evidence.max_mb * 1024 * 1024),
+                                                  int(cfg.evidence.min_free_mb * 1e6))
         self.source = source or open_source(cfg.camera, self.clock)
         self._reader_factory = reader_factory
         self.reader = reader or reader_factory(cfg, self.lists)
@@ -87,6 +89,7 @@ class Agent:
         self._loop_lock = threading.RLock()  # a reload never swaps the monitor in the middle of a frame
         self._size_seen: tuple[int, int] | None = None
         self._last_retention = float("-inf")
+        self.notices = DeviceNotices(self.bus, self.clock)
 
     # ---- composition --------------------------------------------------------------------
     def add_component(self, component: Component) -> Component:
@@ -111,6 +114,7 @@ class Agent:
         self._started = True
         for c in self.components:
             c.start()
+        self.notices.started(self.evidence)  # once the sinks listen
 
     def stop(self) -> None:
         self._stop.set()
@@ -135,6 +139,7 @@ class Agent:
                 self._check_size(frame.image)
                 self.monitor.on_frame(frame.image, self.reader, usable=self.health.usable())
             self._check_camera()
+            self.notices.check(self.source, self.evidence)
             self._maybe_retain()
             if not got:
                 if self.camera_ok:
@@ -200,7 +205,8 @@ class Agent:
         h = self.health.health()
         return HealthFigures(fps=h.fps, inference_ms=self.monitor.inference_ms, camera_ok=h.ok,
                              extra={"frames": self.monitor.frames, "detector_runs": self.monitor.detector_runs,
-                                    "camera_reason": h.reason or None})
+                                    "camera_reason": h.reason or None,
+                                    **self.notices.figures(self.source, self.evidence)})
 
     # ---- AgentControl -------------------------------------------------------------------
     def bay_ids(self) -> list[str]:
@@ -232,7 +238,10 @@ class Agent:
     def snapshot(self, bay_id: str | None) -> str:
         if bay_id is not None:
             self._bay(bay_id)
-        eid = self.monitor.snapshot(bay_id)
+        try:
+            eid = self.monitor.snapshot(bay_id)
+        except EvidenceSkipped as exc:
+            raise ControlError("disk_full", str(exc)) from None
         if eid is None:
             raise ControlError("no_frame", "no camera frame yet")
         return eid

@@ -32,13 +32,33 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     """The device's main loop: every configured sink, systemd watchdog, signals, metrics."""
+    from edge_agent.runtime.preflight import StartupError, explain
+
+    try:
+        agent, ops = _build(args)
+    except StartupError as exc:  # one line naming what to fix, as `doctor` would say it
+        print(f"edge-agent run: {exc}", file=sys.stderr)
+        return exc.code
+    except Exception as exc:
+        known = explain(exc)
+        if known is None:
+            raise
+        log.debug("start-up failed", exc_info=True)
+        print(f"edge-agent run: {known}", file=sys.stderr)
+        return known.code
+    return _loop(args, agent, ops)
+
+
+def _build(args: argparse.Namespace):  # noqa: ANN202 - (Agent, OpsRuntime)
     from edge_agent.config.mqtt import read_secrets
     from edge_agent.ops.lifecycle import OpsRuntime
     from edge_agent.ops.logging_setup import setup_logging
     from edge_agent.runtime.assemble import assemble
+    from edge_agent.runtime.preflight import check_data_dir
     from edge_agent.runtime.sinks import JsonLinesSink
 
     cfg = load_config(args.config)  # ConfigError here or below: reported by the cli, exit 2
+    check_data_dir(cfg)
     secrets = read_secrets(cfg.mqtt).values() if cfg.mqtt.enabled else ()
     setup_logging(cfg.ops.logging, secrets=secrets, verbose=getattr(args, "verbose", False))
     if cfg.overrides_path is not None:
@@ -50,14 +70,22 @@ def _run(args: argparse.Namespace) -> int:
     agent = parts.agent
     ops = OpsRuntime(cfg, agent.bus, agent.clock)
     ops.plan.add("stop frames", agent.source.stop, timeout_s=1.0)
+    ops.metrics.evidence_skipped.set_function(lambda: agent.evidence.space.skipped)
     if parts.link is not None:
         link = parts.link
         ops.metrics.outbox_depth.set_function(link.outbox_depth)
+        ops.metrics.outbox_dropped.set_function(link.outbox.dropped)
+        ops.metrics.outbox_lost.set_function(link.outbox.lost)
         # sinks first (locks stop their motors, web closes), the MQTT link last: it flushes and says offline
         ops.plan.add("stop sinks", lambda: _stop_except(agent, link), timeout_s=1.5)
         ops.plan.add("mqtt flush + offline", lambda left: link.stop(flush_s=max(left - 1.0, 0.5)))
     else:
         ops.plan.add("stop sinks", agent.stop, timeout_s=2.0)
+    return agent, ops
+
+
+def _loop(args: argparse.Namespace, agent, ops) -> int:  # noqa: ANN001
+    cfg = agent.cfg
     if args.max_seconds is not None:
         timer = threading.Timer(args.max_seconds, ops.stop_requested.set)
         timer.daemon = True

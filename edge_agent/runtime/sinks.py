@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -10,6 +11,8 @@ from typing import IO
 
 from edge_agent.events.bus import EventBus
 from edge_agent.events.types import BayState, Event
+
+log = logging.getLogger(__name__)
 
 
 class JsonLinesSink:
@@ -20,6 +23,7 @@ class JsonLinesSink:
         self._file: IO[str] | None = None
         self._unsub: list[Callable[[], None]] = []
         self._lock = threading.Lock()
+        self.failed = 0  # lines the log file could not take (disk full): counted, not a traceback per event
 
     def start(self) -> None:
         if self.path is not None:
@@ -41,9 +45,16 @@ class JsonLinesSink:
         line = json.dumps(obj, ensure_ascii=False, default=str)
         with self._lock:
             for out in (self.stream, self._file):
-                if out is not None:
+                if out is None:
+                    continue
+                try:
                     out.write(line + "\n")
                     out.flush()
+                except OSError as exc:
+                    self.failed += 1
+                    if self.failed == 1 or self.failed % 100 == 0:
+                        log.error("event log %s: %s (%d line(s) not written)", self.path, exc.strerror or exc,
+                                  self.failed)
 
 
 ICONS = {

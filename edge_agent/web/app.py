@@ -13,6 +13,7 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -24,10 +25,21 @@ from edge_agent.config.models import AgentConfig
 from edge_agent.evidence.violations import ViolationLog
 from edge_agent.perception.lists import PlateLists
 from edge_agent.web import routes_auth, routes_site, routes_violations
-from edge_agent.web.auth import LoginLimiter, UsersFile, session_secret
+from edge_agent.web.auth import (
+    LoginLimiter,
+    PasswordChecks,
+    RefusalLog,
+    UsersFile,
+    session_secret,
+)
 from edge_agent.web.context import TEMPLATES, CsrfFailed, NotAuthenticated, WebContext
+from edge_agent.web.sessions import SessionTable
 
 STATIC = Path(__file__).parent / "static"
+# No inline script or style anywhere (the pages' code is in /static), so an injected <script>
+# or on*= attribute would not run even if escaping ever failed.
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; object-src 'none'; "
+       "base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
 
 
 def create_app(
@@ -43,19 +55,22 @@ def create_app(
     """Build the app. ``config_path`` is the YAML the installer and list edits write (None: read-only)."""
     cfg = cfg.model_copy(deep=True)  # the installer updates the page's view; the agent's copy changes on reload
     web = cfg.web
-    app = FastAPI(title="edge-agent review", docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(title="edge-agent review", docs_url=None, redoc_url=None, openapi_url=None,
+                  max_body_size=web.max_body_kib * 1024)  # counted as read, chunked bodies too: 413 past it
     path = Path(config_path) if config_path else cfg.source_path
+    users = UsersFile(web.file(web.users_file, path))
     app.state.ctx = WebContext(
         cfg=cfg, store=store, log=log, control=control, lists=lists, bus=bus, clock=clock,
         config_file=ConfigFile(path, clock) if path else None,
-        users=UsersFile(web.file(web.users_file, path)),
-        limiter=LoginLimiter(clock, web.login_max_failures, web.login_window_s),
+        users=users, checks=PasswordChecks(users, web.login_concurrency),
+        limiter=LoginLimiter(clock, web.login_max_failures, web.login_window_s), refusals=RefusalLog(clock),
+        sessions=SessionTable(log.db_path, clock, web.session_max_age_s),
         tz=ZoneInfo(cfg.site.timezone),
         templates=Jinja2Templates(directory=str(TEMPLATES)),
     )
     app.add_middleware(
         SessionMiddleware, secret_key=session_secret(web.secret_file(path, cfg.data_dir)), session_cookie="edge_session",
-        max_age=web.session_max_age_s, same_site="lax", https_only=False,
+        max_age=web.session_max_age_s, same_site="lax", https_only=web.secure_cookies,
     )
 
     @app.middleware("http")
@@ -64,6 +79,7 @@ def create_app(
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("Content-Security-Policy", CSP)
         if "cache-control" not in response.headers:
             response.headers["Cache-Control"] = "no-store"
         return response
@@ -74,6 +90,13 @@ def create_app(
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
         return PlainTextResponse("login required", status_code=401)
+
+    @app.exception_handler(RequestValidationError)
+    async def _bad_input(request: Request, exc: RequestValidationError):
+        def where(loc: tuple) -> str:
+            return ".".join(str(p) for p in loc if p not in ("body", "query", "path"))
+
+        return PlainTextResponse("; ".join(f"{where(e['loc'])}: {e['msg']}" for e in exc.errors()), status_code=400)
 
     @app.exception_handler(CsrfFailed)
     async def _csrf(request: Request, exc: CsrfFailed):

@@ -1,17 +1,20 @@
 """Who may use the page: an argon2 users file, the cookie-signing key, and a login rate limit.
 
 The users file is ``NAME:HASH`` per line (like htpasswd, argon2id hashes from argon2-cffi), so
-an installer can manage it with ``edge-agent users`` or by hand. Failed logins are counted per
-client IP and per user name on the injected monotonic clock, so tests move time, not sleep.
+an installer can manage it with ``edge-agent users`` or by hand. Login attempts are counted per
+client IP and per user name on the injected monotonic clock (tests move time, not sleep), and
+counted *before* the password is hashed, so parallel requests cannot all slip under the limit.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import secrets
 import threading
-from collections import defaultdict, deque
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from argon2 import PasswordHasher
@@ -20,7 +23,11 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from edge_agent.clock import Clock
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
-_hasher = PasswordHasher()
+# OWASP's argon2id profile (19 MiB, 2 passes, 1 lane) rather than argon2-cffi's 64 MiB / 4 lanes:
+# a Pi shares its memory and cores with the camera loop. Older hashes keep their own parameters
+# (they are in the hash) and still verify; `edge-agent users add NAME` again re-hashes one.
+_hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
+SWEEP_AT = 10_000  # limiter keys kept before expired ones are swept
 
 
 class UsersFile:
@@ -28,6 +35,7 @@ class UsersFile:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        self._dummy: str | None = None  # checked against for unknown names
 
     def load(self) -> dict[str, str]:
         users: dict[str, str] = {}
@@ -42,13 +50,19 @@ class UsersFile:
 
     def verify(self, name: str, password: str) -> bool:
         hashed = self.load().get(name)
-        if hashed is None:
-            _hasher.hash(password)  # same cost as a real check: no user-name oracle by timing
-            return False
+        if hashed is None:  # same cost as a real check: no user-name oracle by timing
+            self._dummy = self._dummy or _hasher.hash(secrets.token_urlsafe(16))
+            hashed, password = self._dummy, password + "\0"  # never this hash's password
         try:
             return _hasher.verify(hashed, password)
         except (VerificationError, InvalidHashError):
             return False
+
+    def stamp(self, name: str) -> str | None:
+        """A fingerprint of ``name``'s current hash (None: no such user). A new password means a
+        new salt, so the stamp changes: sessions opened under the old one end."""
+        hashed = self.load().get(name)
+        return hashlib.sha256(hashed.encode()).hexdigest()[:32] if hashed is not None else None
 
     def set(self, name: str, password: str) -> None:
         if not NAME_RE.match(name):
@@ -90,38 +104,119 @@ def session_secret(path: str | Path) -> str:
 
 
 class LoginLimiter:
-    """At most ``max_failures`` failed logins per IP and per user name within ``window_s``."""
+    """At most ``max_failures`` login attempts per IP and per user name within ``window_s``.
+
+    ``attempt`` counts before the password is checked; a success takes its count back (so the
+    limit is on failures), and so does a check that never ran (all slots busy)."""
 
     def __init__(self, clock: Clock, max_failures: int = 5, window_s: float = 300.0) -> None:
         self._clock = clock
         self._max = max_failures
         self._window = window_s
-        self._fails: dict[str, deque[float]] = defaultdict(deque)
+        self._fails: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
 
     def _keys(self, ip: str, user: str) -> tuple[str, str]:
         return f"ip:{ip}", f"user:{user.lower()}"
 
-    def _trim(self, key: str, now: float) -> deque[float]:
-        q = self._fails[key]
+    def _live(self, key: str, now: float) -> deque[float]:
+        q = self._fails.get(key) or deque()
         while q and now - q[0] >= self._window:
             q.popleft()
         return q
 
-    def blocked(self, ip: str, user: str) -> float:
-        """Seconds until a login may be tried again (0: allowed)."""
+    def _sweep(self, now: float) -> None:
+        """Forget keys with nothing left in the window: made-up names must not pile up."""
+        if len(self._fails) > SWEEP_AT:
+            self._fails = {k: q for k, q in self._fails.items() if now - q[-1] < self._window}
+
+    def attempt(self, ip: str, user: str) -> float:
+        """Count one attempt: 0.0 when it may go on, else the seconds until one may (not counted)."""
         now = self._clock.monotonic()
+        keys = self._keys(ip, user)
         with self._lock:
-            waits = [q[0] + self._window - now for k in self._keys(ip, user)
-                     if len(q := self._trim(k, now)) >= self._max]
+            self._sweep(now)
+            queues = [self._live(k, now) for k in keys]
+            waits = [q[0] + self._window - now for q in queues if len(q) >= self._max]
+            for k, q in zip(keys, queues):
+                if not waits:
+                    q.append(now)
+                if q:
+                    self._fails[k] = q
+                else:
+                    self._fails.pop(k, None)
         return max(waits, default=0.0)
 
-    def failed(self, ip: str, user: str) -> None:
-        now = self._clock.monotonic()
+    def refund(self, ip: str, user: str) -> None:
+        """Take back an attempt whose password was never checked."""
         with self._lock:
             for k in self._keys(ip, user):
-                self._trim(k, now).append(now)
+                if q := self._fails.get(k):
+                    q.pop()
 
     def succeeded(self, ip: str, user: str) -> None:
         with self._lock:
             self._fails.pop(self._keys(ip, user)[1], None)
+            if q := self._fails.get(self._keys(ip, user)[0]):
+                q.pop()
+
+
+class RefusalLog:
+    """Which refused logins get an audit row: the first per address and kind in each ``every_s``;
+    the next row says how many came in between. A flood then costs a few rows, not one per
+    request (each a write on the database the agent records its events in)."""
+
+    def __init__(self, clock: Clock, every_s: float = 10.0) -> None:
+        self._clock = clock
+        self._every = every_s
+        self._last: dict[tuple[str, str], float] = {}
+        self._skipped: dict[tuple[str, str], int] = {}
+        self._lock = threading.Lock()
+
+    def note(self, ip: str, kind: str) -> int | None:
+        """None: counted, no row now; else write a row, with this many unrecorded since the last."""
+        now, key = self._clock.monotonic(), (ip, kind)
+        with self._lock:
+            last = self._last.get(key)
+            if last is not None and now - last < self._every:
+                self._skipped[key] = self._skipped.get(key, 0) + 1
+                return None
+            if len(self._last) > SWEEP_AT:
+                self._last = {k: t for k, t in self._last.items() if now - t < self._every or k in self._skipped}
+            self._last[key] = now
+            return self._skipped.pop(key, 0)
+
+
+def lower_priority(nice: int) -> None:
+    """Run the calling thread (and the threads it starts) ``nice`` steps below the camera loop
+    (Linux keeps a nice value per thread; elsewhere this does nothing)."""
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + nice)
+    except (AttributeError, OSError):  # not Linux: equal priority, still bounded
+        pass
+
+
+class PasswordChecks:
+    """At most ``limit`` argon2 checks at once, in worker threads of lowered priority.
+
+    Each check of a legacy hash takes 64 MiB and a core for a good part of a second; run
+    unbounded, a flood of logins ate the agent's memory and starved its camera loop. A request
+    that finds every slot taken gets ``None`` at once, never a place in a queue: a queue would
+    keep its memory and make staff wait behind the flood.
+    """
+
+    def __init__(self, users: UsersFile, limit: int = 2, nice: int = 10) -> None:
+        self.users = users
+        self._slots = threading.BoundedSemaphore(limit)
+        self._pool = ThreadPoolExecutor(limit, thread_name_prefix="password-check",
+                                        initializer=lower_priority, initargs=(nice,))
+
+    def verify(self, name: str, password: str) -> bool | None:
+        """True / False, or None when ``limit`` checks are already running."""
+        if not self._slots.acquire(blocking=False):
+            return None
+        try:
+            return self._pool.submit(self.users.verify, name, password).result()
+        finally:
+            self._slots.release()

@@ -75,7 +75,7 @@ def _users_remove(users, args: argparse.Namespace) -> int:  # noqa: ANN001
     if not users.remove(args.name):
         print(f"{args.name}: no such user in {users.path}", file=sys.stderr)
         return 1
-    print(f"{args.name}: removed")
+    print(f"{args.name}: removed (their open sessions on the page end at once)")
     return 0
 
 

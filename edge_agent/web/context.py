@@ -21,8 +21,9 @@ from edge_agent.config.configfile import ConfigFile
 from edge_agent.config.models import AgentConfig
 from edge_agent.evidence.violations import ViolationLog
 from edge_agent.perception.lists import PlateLists
-from edge_agent.web.auth import LoginLimiter, UsersFile
+from edge_agent.web.auth import LoginLimiter, PasswordChecks, RefusalLog, UsersFile
 from edge_agent.web.i18n import LANGUAGES, translator
+from edge_agent.web.sessions import SessionTable
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -47,6 +48,9 @@ class WebContext:
     config_file: ConfigFile | None
     users: UsersFile
     limiter: LoginLimiter
+    checks: PasswordChecks
+    refusals: RefusalLog
+    sessions: SessionTable
     tz: ZoneInfo
     templates: Jinja2Templates
 
@@ -62,11 +66,24 @@ def ctx_of(request: Request) -> WebContext:
     return request.app.state.ctx
 
 
+def session_user(request: Request) -> str | None:
+    """The user of this request's session, checked against the server's table (see sessions.py)."""
+    ctx = ctx_of(request)
+    return ctx.sessions.user(request.session.get("sid"), ctx.users.stamp)
+
+
 def require_user(request: Request) -> str:
-    user = request.session.get("user")
+    user = session_user(request)
     if not user:
+        request.session.pop("sid", None)
         raise NotAuthenticated()
+    request.state.user = user
     return user
+
+
+def current_user(request: Request) -> str | None:
+    """Who ``require_user`` let in for this request (None on the login page)."""
+    return getattr(request.state, "user", None)
 
 
 def csrf_token(request: Request) -> str:
@@ -101,11 +118,11 @@ def render(request: Request, name: str, status_code: int = 200, **context: Any):
     ctx = ctx_of(request)
     lang = lang_of(request)
     context.update(
-        t=translator(lang), lang=lang, user=request.session.get("user"), csrf=csrf_token(request),
+        t=translator(lang), lang=lang, user=current_user(request), csrf=csrf_token(request),
         local=ctx.local, site=ctx.cfg.site, active=request.url.path.strip("/").split("/")[0].split(".")[0],
     )
     return ctx.templates.TemplateResponse(request, name, context, status_code=status_code)
 
 
 def audit(request: Request, action: str, target: str = "", detail: str = "") -> None:
-    ctx_of(request).log.audit(request.session.get("user") or "-", action, target, detail, client_ip(request))
+    ctx_of(request).log.audit(current_user(request) or "-", action, target, detail, client_ip(request))

@@ -7,7 +7,15 @@ import secrets
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse
 
-from edge_agent.web.context import audit, client_ip, ctx_of, render, require_csrf
+from edge_agent.web.context import (
+    WebContext,
+    audit,
+    client_ip,
+    ctx_of,
+    render,
+    require_csrf,
+    session_user,
+)
 from edge_agent.web.i18n import LANGUAGES, translator
 
 router = APIRouter()
@@ -26,27 +34,41 @@ def login_form(request: Request, next: str | None = None):
 
 
 @router.post("/login", dependencies=[Depends(require_csrf)])
-def login(request: Request, username: str = Form(""), password: str = Form(""), next: str = Form("")):
+def login(request: Request, username: str = Form("", max_length=64), password: str = Form("", max_length=1024),
+          next: str = Form("", max_length=2048)):
     ctx = ctx_of(request)
     ip = client_ip(request)
     name = username.strip()
     t = translator(request.session.get("lang") or ctx.cfg.web.language)
-    wait = ctx.limiter.blocked(ip, name)
+    wait = ctx.limiter.attempt(ip, name)  # counted before hashing: parallel requests cannot slip through
     if wait > 0:
-        ctx.log.audit(name or "-", "login_blocked", "", f"retry in {wait:.0f} s", ip)
+        _refused(ctx, name, "login_blocked", f"retry in {wait:.0f} s", ip)
         return _limited(request, next, t("login_limited"), wait)
-    if not name or not ctx.users.verify(name, password):
-        ctx.limiter.failed(ip, name)
+    ok = ctx.checks.verify(name, password) if name else False
+    if ok is None:  # every password-check slot taken: refuse at once, nothing hashed, nothing counted
+        ctx.limiter.refund(ip, name)
+        _refused(ctx, name, "login_busy", "", ip)
+        return _limited(request, next, t("login_busy"), 1.0)
+    if not ok:
         ctx.log.audit(name or "-", "login_failed", "", "", ip)
         return render(request, "login.html", status_code=401, next=_safe_next(next), error=t("login_failed"))
     ctx.limiter.succeeded(ip, name)
     lang = request.session.get("lang")
     request.session.clear()  # a fresh session (and CSRF token) on every login
-    request.session.update(user=name, csrf=secrets.token_urlsafe(32))
+    request.session.update(sid=ctx.sessions.open(name, ctx.users.stamp(name) or ""), csrf=secrets.token_urlsafe(32))
+    request.state.user = name
     if lang:
         request.session["lang"] = lang
     audit(request, "login")
     return RedirectResponse(_safe_next(next), status_code=303)
+
+
+def _refused(ctx: WebContext, name: str, kind: str, detail: str, ip: str) -> None:
+    """Audit a refused login, coalesced: a flood must not write one row per request."""
+    skipped = ctx.refusals.note(ip, kind)
+    if skipped is not None:
+        more = f"{skipped} more refused since the last entry" if skipped else ""
+        ctx.log.audit(name or "-", kind, "", "; ".join(p for p in (detail, more) if p), ip)
 
 
 def _limited(request: Request, next: str, message: str, wait: float):
@@ -57,14 +79,17 @@ def _limited(request: Request, next: str, message: str, wait: float):
 
 @router.post("/logout", dependencies=[Depends(require_csrf)])
 def logout(request: Request):
-    if request.session.get("user"):
+    """Ends the session on the server too: a copy of the cookie is worth nothing afterwards."""
+    request.state.user = session_user(request)
+    if request.state.user:
         audit(request, "logout")
+    ctx_of(request).sessions.end(request.session.get("sid"))
     request.session.clear()
     return RedirectResponse("/login", status_code=303)
 
 
 @router.post("/lang", dependencies=[Depends(require_csrf)])
-def set_lang(request: Request, lang: str = Form("zh"), next: str = Form("")):
+def set_lang(request: Request, lang: str = Form("zh", max_length=8), next: str = Form("", max_length=2048)):
     if lang in LANGUAGES:
         request.session["lang"] = lang
     return RedirectResponse(_safe_next(next), status_code=303)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 
 from edge_agent.config.load import ConfigError
 from edge_agent.web.context import audit, ctx_of, render, require_csrf, require_user
+from edge_agent.web.inputs import json_body
 
 router = APIRouter(dependencies=[Depends(require_user)])
 log = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ def live_bays(request: Request):
 
 
 @router.post("/bays/{bay_id}/snapshot", dependencies=[Depends(require_csrf)])
-def take_snapshot(request: Request, bay_id: str):
+def take_snapshot(request: Request, bay_id: str = Path(max_length=64)):
     ctx = ctx_of(request)
     try:
         evidence_id = ctx.control.snapshot(bay_id)
@@ -72,7 +73,7 @@ async def save_bays(request: Request):
     if ctx.config_file is None:
         raise HTTPException(409, "this page was started without a config file to write")
     try:
-        bays = _parse_bays(await request.json())
+        bays = _parse_bays(json_body(await request.body()))
         cfg, backup = ctx.config_file.set_bays(bays)
     except ConfigError as exc:
         return JSONResponse({"ok": False, "problems": exc.problems}, status_code=422)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date, datetime, time, timedelta
-from typing import Iterator
+from collections.abc import Iterator
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import FileResponse, RedirectResponse, StreamingResponse
@@ -14,31 +13,22 @@ from edge_agent.config.load import ConfigError
 from edge_agent.evidence.violations import DECISIONS, ViolationFilter
 from edge_agent.perception.lists import normalise_plate
 from edge_agent.perception.rules import check_plate_list
-from edge_agent.web.context import WebContext, audit, ctx_of, render, require_csrf, require_user
+from edge_agent.web.context import (
+    WebContext,
+    audit,
+    ctx_of,
+    current_user,
+    render,
+    require_csrf,
+    require_user,
+)
+from edge_agent.web.inputs import ListQuery, violation_id
 
 router = APIRouter(dependencies=[Depends(require_user)])
 IMAGE_CACHE = "private, max-age=604800, immutable"  # evidence never changes once written
 CSV_FIELDS = ("id", "bay_id", "plate", "colour", "nev", "nev_reason", "reason", "started", "ended",
               "decision", "decision_reason", "decided_by", "evidence_id")
-
-
-def _day(s: str | None) -> date | None:
-    try:
-        return date.fromisoformat(s) if s else None
-    except ValueError:
-        return None
-
-
-def _filter(ctx: WebContext, q: dict[str, str]) -> ViolationFilter:
-    """Query string → filter; dates are whole days in the site's time zone, ``to`` inclusive."""
-    since, until = _day(q.get("from")), _day(q.get("to"))
-    return ViolationFilter(
-        bay_id=q.get("bay") or None,
-        decision=q.get("decision") if q.get("decision") in DECISIONS else None,
-        plate=q.get("plate") or None,
-        since=datetime.combine(since, time(), ctx.tz) if since else None,
-        until=datetime.combine(until + timedelta(days=1), time(), ctx.tz) if until else None,
-    )
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _flash(request: Request, message: str, kind: str = "ok") -> None:
@@ -54,15 +44,18 @@ def home():
 def violations(request: Request):
     ctx = ctx_of(request)
     q = dict(request.query_params)
-    try:
-        page_no = int(q.get("page", "1"))
-    except ValueError:
-        page_no = 1
-    page = ctx.log.query(_filter(ctx, q), page_no, ctx.cfg.web.page_size)
+    lq = ListQuery.parse(q)
+    page = ctx.log.query(lq.filter(ctx.tz), lq.page, ctx.cfg.web.page_size)
     bays = sorted({b.id for b in ctx.cfg.bays} | set(ctx.log.bay_ids()))
     keep = {k: v for k, v in q.items() if k != "page" and v}
     return render(request, "violations.html", page=page, q=q, keep=keep, bays=bays, decisions=DECISIONS,
                   flash=request.session.pop("flash", []))
+
+
+def _cell(value: object) -> str:
+    """OWASP's CSV-injection rule: a cell a spreadsheet would run as a formula gets a leading quote."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_START) else text
 
 
 def _csv_rows(ctx: WebContext, flt: ViolationFilter) -> Iterator[str]:
@@ -71,9 +64,10 @@ def _csv_rows(ctx: WebContext, flt: ViolationFilter) -> Iterator[str]:
     yield "\ufeff"  # BOM: spreadsheet programs then read the Chinese plates correctly
     w.writerow(CSV_FIELDS)
     for v in ctx.log.iter_all(flt):
-        w.writerow([v.id, v.bay_id, v.plate, v.colour or "", "" if v.nev is None else int(v.nev),
-                    v.nev_reason or "", v.reason or "", ctx.local(v.started_at), ctx.local(v.ended_at),
-                    v.decision, v.decision_reason or "", v.decided_by or "", v.evidence_id or ""])
+        w.writerow([_cell(c) for c in (
+            v.id, v.bay_id, v.plate, v.colour, "" if v.nev is None else int(v.nev), v.nev_reason, v.reason,
+            ctx.local(v.started_at), ctx.local(v.ended_at), v.decision, v.decision_reason, v.decided_by,
+            v.evidence_id)])
         yield buf.getvalue()
         buf.seek(0)
         buf.truncate()
@@ -83,44 +77,45 @@ def _csv_rows(ctx: WebContext, flt: ViolationFilter) -> Iterator[str]:
 def export_csv(request: Request):
     ctx = ctx_of(request)
     q = dict(request.query_params)
+    flt = ListQuery.parse(q).filter(ctx.tz)
     audit(request, "export_csv", "", "&".join(f"{k}={v}" for k, v in sorted(q.items()) if v))
     name = f"violations-{ctx.cfg.site.site_id}-{ctx.clock.now().astimezone(ctx.tz):%Y%m%d-%H%M}.csv"
-    return StreamingResponse(_csv_rows(ctx, _filter(ctx, q)), media_type="text/csv; charset=utf-8",
+    return StreamingResponse(_csv_rows(ctx, flt), media_type="text/csv; charset=utf-8",
                              headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 @router.get("/violations/{vid}")
-def detail(request: Request, vid: int):
+def detail(request: Request, vid: str):
     ctx = ctx_of(request)
-    v = ctx.log.get(vid)
+    v = ctx.log.get(violation_id(vid))
     if v is None:
         raise HTTPException(404, "no such violation")
     timeline = ctx.log.timeline(v.visit_id, v.bay_id, v.started_at, v.ended_at)
     return render(request, "detail.html", v=v, timeline=timeline,
                   locks=[e for e in timeline if e.type.startswith("lock_")],
-                  decisions=ctx.log.decisions(vid), listed=ctx.lists.lookup(v.plate) if v.plate else None,
+                  decisions=ctx.log.decisions(v.id), listed=ctx.lists.lookup(v.plate) if v.plate else None,
                   flash=request.session.pop("flash", []))
 
 
 @router.post("/violations/{vid}/decide", dependencies=[Depends(require_csrf)])
-def decide(request: Request, vid: int, decision: str = Form(...), reason: str = Form("")):
+def decide(request: Request, vid: str, decision: str = Form(...), reason: str = Form("", max_length=500)):
     ctx = ctx_of(request)
     try:
-        v = ctx.log.decide(vid, decision, request.session["user"], reason)
+        v = ctx.log.decide(violation_id(vid), decision, current_user(request), reason)
     except KeyError:
         raise HTTPException(404, "no such violation") from None
     except ValueError as exc:
         raise HTTPException(400, str(exc)) from None
-    audit(request, f"violation_{decision}", f"violation:{vid}", reason.strip())
+    audit(request, f"violation_{decision}", f"violation:{v.id}", reason.strip())
     _flash(request, f"#{v.id}: {decision}")
-    return RedirectResponse(f"/violations/{vid}", status_code=303)
+    return RedirectResponse(f"/violations/{v.id}", status_code=303)
 
 
 @router.post("/violations/{vid}/list", dependencies=[Depends(require_csrf)])
-def add_to_list(request: Request, vid: int, which: str = Form(...)):
+def add_to_list(request: Request, vid: str, which: str = Form(...)):
     """Put the plate on the allow- or deny-list: persisted in the config, then handed to the agent."""
     ctx = ctx_of(request)
-    v = ctx.log.get(vid)
+    v = ctx.log.get(violation_id(vid))
     if v is None:
         raise HTTPException(404, "no such violation")
     if which not in ("allow", "deny") or not v.plate:
@@ -141,9 +136,9 @@ def add_to_list(request: Request, vid: int, which: str = Form(...)):
         except OSError as exc:
             raise HTTPException(500, f"cannot write {ctx.config_file.overrides}: {exc.strerror or exc}") from None
     result = ctx.control.set_lists(new["allow"], new["deny"])
-    audit(request, f"list_{which}", f"plate:{plate}", f"violation:{vid}; agent: {result.message or result.ok}")
+    audit(request, f"list_{which}", f"plate:{plate}", f"violation:{v.id}; agent: {result.message or result.ok}")
     _flash(request, f"{plate} → {which}", "ok" if result.ok else "error")
-    return RedirectResponse(f"/violations/{vid}", status_code=303)
+    return RedirectResponse(f"/violations/{v.id}", status_code=303)
 
 
 @router.get("/evidence/{evidence_id}/{which}.jpg")

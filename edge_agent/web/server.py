@@ -15,6 +15,7 @@ from typing import Any
 import uvicorn
 
 from edge_agent.config.models import AgentConfig
+from edge_agent.web.auth import lower_priority
 
 logger = logging.getLogger(__name__)
 
@@ -22,10 +23,15 @@ logger = logging.getLogger(__name__)
 class WebServer:
     """``start()`` / ``stop()`` around a uvicorn server on ``host:port``."""
 
-    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 8080) -> None:
+    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 8080, nice: int = 10,
+                 trusted_proxies: list[str] | None = None) -> None:
         self.app = app
         self.host = host
         self.port = port
+        # uvicorn by default believes X-Forwarded-For from 127.0.0.1, which let one client dodge the
+        # per-IP login limit; here only the configured proxies are believed, and none by default
+        self.trusted_proxies = list(trusted_proxies or [])
+        self.nice = nice  # the page's threads yield the CPU to the camera loop when both want it
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._sock: socket.socket | None = None
@@ -44,10 +50,11 @@ class WebServer:
         sock.bind((self.host, self.port))  # OSError here: port taken or address not ours
         self.port = sock.getsockname()[1]
         self._sock = sock
-        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off")
+        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off",
+                                proxy_headers=bool(self.trusted_proxies),
+                                forwarded_allow_ips=self.trusted_proxies or None, server_header=False)
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
-                                        name="web", daemon=True)
+        self._thread = threading.Thread(target=self._serve, args=(self._server, sock), name="web", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + timeout
         while not self._server.started:
@@ -55,6 +62,10 @@ class WebServer:
                 raise RuntimeError(f"web server did not start on {self.host}:{self.port}")
             time.sleep(0.02)
         logger.info("review page on %s", self.url)
+
+    def _serve(self, server: uvicorn.Server, sock: socket.socket) -> None:
+        lower_priority(self.nice)  # inherited by the request threads this loop starts
+        server.run(sockets=[sock])
 
     def stop(self, timeout: float = 5.0) -> None:
         if self._server is not None:
@@ -80,7 +91,8 @@ def build_web(cfg: AgentConfig, *parts: Any, **kw: Any) -> WebServer:
     """
     from edge_agent.web.app import create_app
 
-    return WebServer(create_app(cfg, *parts, **kw), cfg.web.host, cfg.web.port)
+    return WebServer(create_app(cfg, *parts, **kw), cfg.web.host, cfg.web.port,
+                     trusted_proxies=cfg.web.trusted_proxies)
 
 
 class ReviewComponent:

@@ -68,3 +68,18 @@ def test_bad_config_is_usage_error(tmp_path, capsys):
     rc = main(["recognize", str(tmp_path / "x.jpg"), "--config", str(cfg)])
     assert rc == 2
     assert "perception.det_size" in capsys.readouterr().err  # names the key
+
+
+def test_truncated_jpeg_is_read_with_a_counted_warning(tmp_path, capsys, models_dir):
+    """A snapshot cut short below the plate: the plate is still read, the cut is reported, exit 0."""
+    scene, truth = render_scene(render_plate("皖AD12345", "small_nev"), seed=4, frame=(1280, 720), plate_width=200)
+    ok, buf = cv2.imencode(".jpg", scene, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    cut = tmp_path / "snapshot.jpg"
+    cut.write_bytes(buf.tobytes()[: int(len(buf) * 0.9)])  # the last ~80 rows never arrived
+    rc = main(["recognize", str(cut), "--json", "--models", str(models_dir)])
+    captured = capsys.readouterr()
+    assert rc == 0
+    [line] = _lines(captured.out)
+    assert line["warnings"] == ["truncated"]
+    assert [p["text"] for p in line["plates"]] == ["皖AD12345"]
+    assert "truncated" in captured.err and "1 image(s) decoded with warnings" in captured.err

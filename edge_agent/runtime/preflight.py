@@ -1,0 +1,51 @@
+"""Start-up failures an operator can fix, said in one line with an exit code — never a traceback.
+
+Why: under systemd a traceback scrolls past in the journal on every restart and hides the one
+thing to fix. ``run`` checks the data folder before anything opens files in it, and turns the
+errors of building the agent into the words ``edge-agent doctor`` uses: exit 2 for what the
+config points at (``data_dir``, ``perception.models_dir``), 1 for anything else.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import tempfile
+from pathlib import Path
+
+from edge_agent.config.models import AgentConfig
+
+
+class StartupError(Exception):
+    """``str()`` is the one line to print; ``code`` the exit status."""
+
+    def __init__(self, line: str, code: int) -> None:
+        super().__init__(line)
+        self.code = code
+
+
+def check_data_dir(cfg: AgentConfig) -> None:
+    """The data folder exists (or can be made) and a file can be written in it, else exit 2."""
+    data = Path(cfg.data_dir)
+    try:
+        data.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-probe-", dir=data)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise StartupError(f"data_dir {data.resolve()}: not writable ({exc.strerror or exc}); "
+                           "`edge-agent doctor` checks this", 2) from None
+
+
+def explain(exc: BaseException) -> StartupError | None:
+    """The one-line form of an error raised while the agent was built, or None (a bug: let it show)."""
+    from edge_agent.perception.sessions import ModelLoadError, ModelMissingError
+
+    if isinstance(exc, (ModelMissingError, ModelLoadError)):
+        return StartupError(f"perception.models_dir: {exc}", 2)
+    if isinstance(exc, OSError):
+        where = f": {exc.filename}" if exc.filename else ""
+        return StartupError(f"cannot start: {exc.strerror or exc}{where}", 1)
+    if isinstance(exc, sqlite3.Error):
+        return StartupError(f"cannot start: database error: {exc}", 1)
+    return None

@@ -1,0 +1,90 @@
+"""What the page accepts from a browser, checked before it reaches a query or a file.
+
+Every value from the web is parsed here into a bounded type: a bad value is a 400 naming the
+field (or a 404 for an id that cannot exist), never an overflow deep in SQLite or ``datetime``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date, datetime, time, timedelta
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from fastapi import HTTPException
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from edge_agent.evidence.violations import ViolationFilter
+
+FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(2999, 12, 31)
+MAX_PAGE = 1_000_000
+_ID = re.compile(r"[1-9][0-9]{0,17}")  # below 2**63: SQLite's INTEGER
+
+
+def problems(exc: ValidationError) -> str:
+    """``field: message`` per problem, as check-config words them."""
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'query'}: {e['msg']}" for e in exc.errors())
+
+
+class ListQuery(BaseModel):
+    """The violation list's and CSV export's query string. An empty field (the filter form sends
+    them) means "any"; dates are whole site days, ``to`` inclusive."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+    bay: str | None = Field(None, max_length=64)
+    decision: Literal["open", "confirmed", "dismissed"] | None = None
+    plate: str | None = Field(None, max_length=16)
+    since: date | None = Field(None, alias="from")
+    until: date | None = Field(None, alias="to")
+    page: int = Field(1, ge=1, le=MAX_PAGE)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _blank_is_any(cls, data: Any) -> Any:
+        return {k: v for k, v in data.items() if v != ""} if isinstance(data, dict) else data
+
+    @field_validator("since", "until")
+    @classmethod
+    def _in_range(cls, v: date | None) -> date | None:
+        if v is not None and not FIRST_DAY <= v <= LAST_DAY:
+            raise ValueError(f"must be a day from {FIRST_DAY} to {LAST_DAY}")
+        return v
+
+    @classmethod
+    def parse(cls, query: dict[str, str]) -> ListQuery:
+        try:
+            return cls.model_validate(query)
+        except ValidationError as exc:
+            raise HTTPException(400, problems(exc)) from None
+
+    def filter(self, tz: ZoneInfo) -> ViolationFilter:
+        return ViolationFilter(
+            bay_id=self.bay, decision=self.decision, plate=self.plate,
+            since=datetime.combine(self.since, time(), tz) if self.since else None,
+            until=datetime.combine(self.until + timedelta(days=1), time(), tz) if self.until else None,
+        )
+
+
+def violation_id(text: str) -> int:
+    """A violation id from the path; anything that cannot be a row id is simply not found."""
+    if not _ID.fullmatch(text):
+        raise HTTPException(404, "no such violation")
+    return int(text)
+
+
+def json_body(raw: bytes) -> Any:
+    """Strict JSON from a (size-capped) body; too deep a nesting is bad input, not a crash."""
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise ValueError("body: JSON nested too deeply") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"body: not JSON ({exc})") from None

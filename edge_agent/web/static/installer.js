@@ -1,0 +1,96 @@
+// The installer's bay drawing (page: templates/installer.html, which hands over its data as JSON).
+(function () {
+  "use strict";
+  const data = JSON.parse(document.getElementById("installer-data").textContent);  // no inline script: strict CSP
+  const csrf = data.csrf, T = data.t, bays = data.bays;
+  const canvas = document.getElementById("draw"), ctx = canvas.getContext("2d");
+  const img = document.getElementById("snap");
+  const list = document.getElementById("bay-list"), idInput = document.getElementById("bay-id");
+  const COLOURS = ["#16a34a", "#2563eb", "#ea580c", "#9333ea", "#0891b2", "#ca8a04"];
+  let sel = bays.length ? 0 : -1, drag = -1, last = -1;  // last: the corner touched last (phones have no double-click)
+
+  function fit() {  // the canvas uses image pixels; CSS scales it, so saved points are never guessed
+    if (img && img.naturalWidth) { canvas.width = img.naturalWidth; canvas.height = img.naturalHeight; }
+    draw();
+  }
+  function scale() { return canvas.width / canvas.getBoundingClientRect().width; }
+  function pos(ev) {
+    const r = canvas.getBoundingClientRect(), s = scale();
+    return [Math.round((ev.clientX - r.left) * s), Math.round((ev.clientY - r.top) * s)];
+  }
+  function hit(p) {  // index of a corner of the selected bay near p, or -1
+    if (sel < 0) return -1;
+    const tol = 14 * scale();
+    return bays[sel].polygon.findIndex(q => Math.hypot(q[0] - p[0], q[1] - p[1]) <= tol);
+  }
+  function draw() {
+    const s = scale() || 1;
+    ctx.clearRect(0, 0, canvas.width, canvas.height);
+    bays.forEach((b, i) => {
+      const c = COLOURS[i % COLOURS.length], pts = b.polygon;
+      ctx.lineWidth = (i === sel ? 4 : 2.5) * s; ctx.strokeStyle = c; ctx.fillStyle = c + (i === sel ? "40" : "22");
+      if (pts.length) {
+        ctx.beginPath(); pts.forEach((p, k) => k ? ctx.lineTo(p[0], p[1]) : ctx.moveTo(p[0], p[1]));
+        ctx.closePath(); if (pts.length > 2) ctx.fill(); ctx.stroke();
+        pts.forEach(p => { ctx.beginPath(); ctx.arc(p[0], p[1], (i === sel ? 8 : 5) * s, 0, 7);
+          ctx.fillStyle = i === sel ? "#fff" : c; ctx.fill(); ctx.stroke(); });
+        const cx = pts.reduce((a, p) => a + p[0], 0) / pts.length, cy = pts.reduce((a, p) => a + p[1], 0) / pts.length;
+        ctx.font = `bold ${Math.round(22 * s)}px sans-serif`; ctx.textAlign = "center";
+        ctx.lineWidth = 4 * s; ctx.strokeStyle = "#000a"; ctx.strokeText(b.id, cx, cy); ctx.fillStyle = "#fff"; ctx.fillText(b.id, cx, cy);
+      }
+    });
+    list.innerHTML = "";
+    bays.forEach((b, i) => {
+      const li = document.createElement("li");
+      li.textContent = `${b.id} · ${b.polygon.length} ${T.corners}`;
+      li.style.borderLeftColor = COLOURS[i % COLOURS.length];
+      if (i === sel) li.className = "on";
+      li.onclick = () => select(i);
+      list.appendChild(li);
+    });
+    idInput.disabled = sel < 0;
+  }
+  function select(i) { sel = i; last = -1; idInput.value = sel >= 0 ? bays[sel].id : ""; draw(); }
+  canvas.addEventListener("pointerdown", ev => {
+    const p = pos(ev); let k = hit(p);
+    if (sel < 0) { bays.push({id: "bay" + (bays.length + 1), polygon: []}); select(bays.length - 1); }
+    if (k < 0) { bays[sel].polygon.push(p); k = bays[sel].polygon.length - 1; }
+    drag = last = k; canvas.setPointerCapture(ev.pointerId); draw();
+  });
+  canvas.addEventListener("pointermove", ev => {
+    if (drag < 0) return;
+    const p = pos(ev);
+    bays[sel].polygon[drag] = [Math.max(0, Math.min(canvas.width, p[0])), Math.max(0, Math.min(canvas.height, p[1]))];
+    draw();
+  });
+  canvas.addEventListener("pointerup", () => { drag = -1; });
+  canvas.addEventListener("dblclick", ev => {
+    const k = hit(pos(ev));
+    if (k >= 0) { bays[sel].polygon.splice(k, 1); draw(); }
+  });
+  document.getElementById("add-bay").onclick = () => {
+    let n = bays.length + 1; while (bays.some(b => b.id === "bay" + n)) n++;
+    bays.push({id: "bay" + n, polygon: []}); select(bays.length - 1); idInput.focus();
+  };
+  document.getElementById("del-corner").onclick = () => {
+    if (sel < 0 || !bays[sel].polygon.length) return;
+    const pts = bays[sel].polygon;
+    pts.splice(last >= 0 && last < pts.length ? last : pts.length - 1, 1); last = -1; draw();
+  };
+  document.getElementById("del-bay").onclick = () => {
+    if (sel >= 0) { bays.splice(sel, 1); select(bays.length - 1); }
+  };
+  idInput.addEventListener("input", () => { if (sel >= 0) { bays[sel].id = idInput.value.trim(); draw(); } });
+  document.getElementById("save").onclick = async () => {
+    const out = document.getElementById("result");
+    out.className = ""; out.textContent = "…";
+    const r = await fetch("/installer", {method: "POST", credentials: "same-origin",
+      headers: {"Content-Type": "application/json", "X-CSRF-Token": csrf}, body: JSON.stringify({bays})});
+    const body = await r.json().catch(() => ({problems: [r.status + " " + r.statusText]}));
+    if (r.ok && body.ok) { out.className = "flash ok"; out.textContent = `${T.saved} (${body.reload.message || ""})`; }
+    else { out.className = "flash error"; out.textContent = `${T.invalid}: ` + (body.problems || []).join("; "); }
+  };
+  window.addEventListener("resize", draw);
+  if (img) { img.complete ? fit() : img.addEventListener("load", fit); }
+  select(sel);
+})();

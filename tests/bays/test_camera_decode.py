@@ -1,0 +1,130 @@
+"""Still-image camera sources (folder, single file) decode through the one bounded path:
+a truncated JPEG is used with a grey band, a huge image is refused before decoding, each
+counted and announced as a health event — never a crash, never gigabytes.
+
+The sources are driven synchronously (``_run`` returns when a non-looping folder ends), so
+no test waits on a thread.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge_agent.camera.source import OpenCVSource, default_opener
+from edge_agent.clock import SystemClock
+from edge_agent.runtime.scenario import scene_config
+from tests.perception.bigimage import huge_png
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _cut_jpeg(path: Path, shade: int = 200) -> Path:
+    ok, buf = cv2.imencode(".jpg", np.full((120, 160, 3), shade, np.uint8))
+    path.write_bytes(buf.tobytes()[: len(buf) * 2 // 3])
+    return path
+
+
+def _folder(tmp_path: Path) -> Path:
+    d = tmp_path / "frames"
+    d.mkdir()
+    cv2.imwrite(str(d / "000.png"), np.full((120, 160, 3), 40, np.uint8))
+    _cut_jpeg(d / "001.jpg")
+    huge_png(d / "002.png", 20000, 20000)
+    (d / "003.jpg").write_bytes(b"not a jpeg at all")
+    cv2.imwrite(str(d / "004.png"), np.full((120, 160, 3), 90, np.uint8))
+    return d
+
+
+def _read_all(source: str) -> list[np.ndarray | None]:
+    cap = default_opener(source, loop=False)()
+    out = []
+    while True:
+        ok, img = cap.read()
+        if not ok:
+            return out
+        out.append(img)
+
+
+def test_folder_source_uses_truncated_jpegs_and_refuses_huge_images(tmp_path):
+    frames = _read_all(str(_folder(tmp_path)))
+    assert [None if f is None else int(f[0, 0, 0]) for f in frames] == [40, 200, None, None, 90]
+    cut = frames[1]
+    assert cut.shape == (120, 160, 3) and abs(int(cut[-1, -1, 0]) - 128) <= 2  # grey where bytes were missing
+
+
+def test_source_counts_each_kind_and_keeps_going(tmp_path):
+    src = OpenCVSource(str(_folder(tmp_path)), SystemClock(), fps=100, sleep=lambda s: None)
+    src._run()  # a non-looping folder: returns at its end
+    assert src.finished and src.corrupt == 2
+    assert src.decode_counts.snapshot() == {"truncated": 1, "reduced": 0, "too_large": 1, "unreadable": 1}
+    assert "20000x20000" in src.decode_counts.last["too_large"]
+    assert int(src.latest().image[0, 0, 0]) == 90  # the frame after the bad ones arrived
+
+
+def test_single_image_file_source_goes_through_the_same_path(tmp_path):
+    frames = _read_all(str(_cut_jpeg(tmp_path / "snap.jpg", 180)))
+    assert len(frames) == 1 and frames[0].shape == (120, 160, 3) and int(frames[0][0, 0, 0]) == 180
+    assert _read_all(str(huge_png(tmp_path / "huge.png", 20000, 20000))) == [None]
+
+
+def test_agent_announces_decode_warnings_once_per_kind(tmp_path, clock):
+    from edge_agent.runtime.agent import Agent
+    from edge_agent.runtime.notices import DECODE_WARNING_EVERY_S
+
+    class NoReader:
+        def process(self, frame):  # noqa: ANN001, ANN201
+            return []
+
+    src = OpenCVSource(str(_folder(tmp_path)), clock, fps=100, sleep=lambda s: None)
+    agent = Agent(scene_config(str(tmp_path / "data")), clock=clock, source=src, reader=NoReader())
+    events = []
+    agent.bus.subscribe(events.append)
+    src._run()
+    for _ in range(3):
+        agent.step()
+    warned = {e.data["kind"]: e.data for e in events if e.type == "camera_image_warning"}
+    assert set(warned) == {"truncated", "too_large", "unreadable"}
+    assert len([e for e in events if e.type == "camera_image_warning"]) == 3
+    assert "20000x20000" in warned["too_large"]["detail"]
+    extra = agent.health_figures().extra
+    assert extra["images_truncated"] == 1 and extra["images_too_large"] == 1
+    # more of the same: announced again only after the quiet period, with the running count
+    src2_counts = src.decode_counts
+    src2_counts.add("truncated", "x.jpg")
+    agent.step()
+    assert len([e for e in events if e.type == "camera_image_warning"]) == 3
+    clock.advance(DECODE_WARNING_EVERY_S)
+    agent.step()
+    last = [e for e in events if e.type == "camera_image_warning"][-1]
+    assert last.data["kind"] == "truncated" and last.data["count"] == 2
+
+
+CHILD = """
+import resource, sys
+from edge_agent.camera.source import OpenCVSource
+from edge_agent.clock import SystemClock
+src = OpenCVSource(sys.argv[1], SystemClock(), fps=100, sleep=lambda s: None)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+src._run()
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+import json; print(json.dumps({"grew_mb": (after - before) / 1024, "corrupt": src.corrupt}))
+"""
+
+
+def test_huge_png_in_a_folder_costs_no_memory(tmp_path):
+    """Measured in a child process: its peak RSS is its own, not the test session's."""
+    d = tmp_path / "huge"
+    d.mkdir()
+    huge_png(d / "a.png", 20000, 20000)
+    out = subprocess.run([sys.executable, "-c", CHILD, str(d)], capture_output=True, text=True, timeout=120,
+                         cwd=ROOT, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout.splitlines()[-1])
+    assert got["corrupt"] == 1
+    assert got["grew_mb"] < 50, got  # decoded whole it is 1.2 GB (BGR)

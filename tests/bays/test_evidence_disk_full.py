@@ -1,0 +1,102 @@
+"""Evidence on a really small disk (a 3 MB tmpfs): photos never eat the outbox's reserve.
+Oldest first (plain before violations) goes to make room; when that is not enough the new
+photo is skipped, counted, and the agent says so once (storage_low / storage_restored)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from edge_agent.evidence.store import INDEX_SLACK, EvidenceSkipped, EvidenceStore
+from tests.tmpfs import fill, tiny_disk  # noqa: F401  (fixture)
+
+RESERVE = 1_000_000
+PHOTO = os.urandom(100_000)  # incompressible, like a JPEG
+
+
+def test_oldest_plain_evidence_is_pruned_to_keep_the_reserve(tiny_disk, clock):  # noqa: F811
+    disk = tiny_disk(3)
+    s = EvidenceStore(disk, clock, min_free_bytes=RESERVE)
+    ids = []
+    for i in range(40):  # 4 MB of photos into a 3 MB disk
+        ids.append(s.save("A", f"v{i}", "vehicle_identified", PHOTO, None))
+        clock.advance(60)
+        assert shutil.disk_usage(disk).free >= RESERVE - INDEX_SLACK  # the reserve holds after every save
+    assert s.space.low and s.space.pruned > 0 and s.space.skipped == 0
+    alive = [i for i in ids if s.get(i) is not None]
+    assert alive == ids[-len(alive):] and len(alive) >= 10  # the oldest went, the newest stayed
+    assert all(s.image_path(i).is_file() for i in alive)
+    assert not [p for p in disk.glob("*/*.jpg") if p.name[:36] not in alive]  # no orphan files
+
+
+def test_violation_photos_outlive_plain_ones_and_plain_ones_are_skipped(tiny_disk, clock):  # noqa: F811
+    disk = tiny_disk(3)
+    s = EvidenceStore(disk, clock, min_free_bytes=RESERVE)
+    plain = s.save("A", "v0", "vehicle_identified", PHOTO, None)
+    violations = []
+    for i in range(25):
+        violations.append(s.save("B", f"w{i}", "violation_started", PHOTO, None))
+        clock.advance(60)
+    assert s.get(plain) is None  # the plain one went first
+    kept = [v for v in violations if s.get(v) is not None]
+    assert kept == violations[-len(kept):]  # then the oldest violations, for newer violations
+    with pytest.raises(EvidenceSkipped):  # a plain photo never pushes out a violation photo
+        s.save("A", "v1", "vehicle_identified", PHOTO, None)
+    assert s.space.skipped == 1 and [v for v in violations if s.get(v) is not None] == kept
+
+
+def test_a_write_that_hits_a_full_disk_leaves_nothing_behind(tiny_disk, clock):  # noqa: F811
+    disk = tiny_disk(3)
+    s = EvidenceStore(disk, clock)  # no reserve configured: the disk itself says no
+    fill(disk, leave_bytes=50_000)
+    with pytest.raises(EvidenceSkipped):
+        s.save("A", "v", "vehicle_identified", PHOTO, PHOTO[:1000])
+    assert not list(disk.glob("*/*.jpg")) and s.space.skipped == 1
+
+
+def test_agent_announces_low_storage_once_and_its_end(tiny_disk, clock):  # noqa: F811
+    from edge_agent.runtime.agent import Agent
+    from edge_agent.runtime.scenario import scene_config
+
+    disk = tiny_disk(3)
+
+    class NoReader:
+        def process(self, frame):  # noqa: ANN001, ANN201
+            return []
+
+    class NoFrames:
+        reconnects = 0
+
+        def start(self) -> None: ...
+
+        def stop(self) -> None: ...
+
+        def latest(self):  # noqa: ANN201
+            return None
+
+    agent = Agent(scene_config(str(disk), evidence={"min_free_mb": 1.0}), clock=clock, source=NoFrames(),
+                  reader=NoReader())
+    events = []
+    agent.bus.subscribe(events.append)
+    for i in range(30):
+        agent.evidence.save("A", f"v{i}", "vehicle_identified", PHOTO, None)
+        agent.step()
+    low = [e for e in events if e.type == "storage_low"]
+    assert len(low) == 1 and low[0].data["reserve_mb"] == 1.0 and low[0].data["evidence_pruned"] >= 1
+    assert agent.health_figures().extra["evidence_pruned"] >= 1
+    for p in disk.rglob("*.jpg"):  # an operator clears space
+        p.unlink()
+    agent.evidence.save("A", "v", "vehicle_identified", PHOTO, None)
+    agent.step()
+    assert [e.type for e in events if e.type.startswith("storage_")] == ["storage_low", "storage_restored"]
+
+
+def test_reserve_must_be_a_finite_non_negative_number():
+    from edge_agent.config.load import ConfigError
+    from edge_agent.runtime.scenario import scene_config
+
+    for bad in (float("nan"), float("inf"), -1):
+        with pytest.raises(ConfigError, match="evidence.min_free_mb"):
+            scene_config("/tmp/x", evidence={"min_free_mb": bad})

@@ -1,0 +1,83 @@
+"""A damaged evidence index (``evidence/evidence.db``) never stops the agent: it is moved aside,
+a fresh one started, the photos on disk indexed again, and the backend told."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import yaml
+
+from edge_agent.evidence.store import REINDEXED, EvidenceStore
+from edge_agent.runtime.synthetic import BAYS, Scene, render
+
+JPEG = b"\xff\xd8" + b"x" * 998
+
+
+def _store_with_photos(root: Path, clock) -> tuple[str, str]:  # noqa: ANN001
+    s = EvidenceStore(root, clock)
+    a = s.save("A", "v1", "violation_started", JPEG, JPEG[:300], "京A12345")
+    clock.advance(60)
+    b = s.save("B", "v2", "vehicle_identified", JPEG, None)
+    s.close()
+    return a, b
+
+
+def test_garbage_index_is_moved_aside_and_photos_reindexed(tmp_path, clock):
+    a, b = _store_with_photos(tmp_path, clock)
+    (tmp_path / "evidence.db").write_bytes(b"this is not an sqlite file" * 100)
+    s = EvidenceStore(tmp_path, clock)
+    assert s.recovered is not None and s.recovered["reindexed"] == 2
+    aside = Path(s.recovered["moved_to"])
+    assert aside.read_bytes().startswith(b"this is not an sqlite file")  # kept for inspection
+    ra, rb = s.get(a), s.get(b)
+    assert ra.kind == rb.kind == REINDEXED and ra.bytes == 1300 and ra.ts.endswith("+00:00")
+    assert s.image_path(a).read_bytes() == JPEG and s.image_path(a, "crop").stat().st_size == 300
+    assert s.image_path(b, "crop") is None
+    assert s.get(s.save("A", None, "snapshot", JPEG, None)) is not None  # the new index works
+    s.close()
+    assert EvidenceStore(tmp_path, clock).recovered is None  # and stays healthy on the next start
+
+
+def test_damaged_pages_inside_a_valid_file_are_caught_at_open(tmp_path, clock):
+    s = EvidenceStore(tmp_path, clock)
+    for i in range(300):
+        s.save("A", f"v{i}", "vehicle_identified", None, None, meta={"pad": "x" * 200})
+    s._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    s.close()
+    db = tmp_path / "evidence.db"
+    raw = bytearray(db.read_bytes())
+    page = 4096
+    raw[3 * page:6 * page] = b"\x07" * (3 * page)  # scribble over three pages, header intact
+    db.write_bytes(bytes(raw))
+    s = EvidenceStore(tmp_path, clock)
+    assert s.recovered is not None
+    assert s.save("A", None, "snapshot", JPEG, None)
+
+
+def test_run_starts_with_a_corrupt_index_and_announces_it(tmp_path, models_dir):
+    """The real CLI: before the fix every start ended in a traceback (exit 1, a systemd restart loop)."""
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(frames / f"{i:03d}.jpg"), render(Scene()))
+    evidence = tmp_path / "data" / "evidence"
+    evidence.mkdir(parents=True)
+    (evidence / "evidence.db").write_bytes(b"\x00garbage" * 512)
+    cfg = {"site": {"site_id": "s1", "device_id": "cam1"},
+           "camera": {"source": str(frames), "fps": 20, "width": 960, "height": 540},
+           "bays": [{"id": b, "polygon": [list(p) for p in poly]} for b, poly in BAYS.items()],
+           "perception": {"models_dir": str(models_dir)}, "data_dir": str(tmp_path / "data")}
+    config = tmp_path / "agent.yaml"
+    config.write_text(yaml.safe_dump(cfg))
+    proc = subprocess.run([sys.executable, "-m", "edge_agent", "run", "--config", str(config)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    assert "evidence index" in proc.stderr and "unreadable" in proc.stderr  # the log says it
+    events = [json.loads(x) for x in proc.stdout.splitlines() if x.startswith("{")]
+    [reset] = [e for e in events if e.get("type") == "evidence_index_reset"]
+    assert reset["data"]["moved_to"].startswith(str(evidence / "evidence.db.corrupt-"))

@@ -1,0 +1,53 @@
+"""The MQTT link when its disk is full (a real tmpfs, a real mosquitto): an event the outbox
+cannot write is announced to the backend at once (``outbox_lost``, straight to the broker),
+counted in the heartbeat, and noted durably once the disk has room again."""
+
+from __future__ import annotations
+
+import pytest
+
+from edge_agent.clock import FakeClock
+from edge_agent.events.bus import EventBus
+from edge_agent.events.health import HealthFigures
+from edge_agent.events.mqtt_link import build_mqtt
+from edge_agent.events.types import Event, EventType
+from tests.events.helpers import RecordingControl, Subscriber, make_config, wait_until
+from tests.tmpfs import fill, tiny_disk  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.broker
+
+PREFIX = "edge/s1/dev1"
+
+
+def test_lost_events_are_announced_live_counted_and_noted_later(broker, tiny_disk):  # noqa: F811
+    disk = tiny_disk(3)
+    clock, bus = FakeClock(), EventBus()
+    sub = Subscriber(broker.port, "edge/#").start()
+    link = build_mqtt(make_config(broker.url(), disk, outbox={"reserve_mb": 0}), bus, RecordingControl(), clock,
+                      lambda: HealthFigures())
+    try:
+        link.start()
+        sub.wait_for(f"{PREFIX}/status", lambda m: m.json()["state"] == "online")
+        filler = fill(disk)
+        lost = [Event.make(EventType.VEHICLE_ARRIVED, clock, bay_id="A", data={"n": i}) for i in range(3)]
+        for e in lost:
+            bus.publish(e)
+        assert link.outbox.lost() == 3
+        live = sub.wait_for(f"{PREFIX}/events", lambda m: m.json()["data"].get("lost_total") == 3).json()
+        assert live["type"] == "outbox_lost" and live["data"]["live"] is True and live["data"]["reason"] == "disk_full"
+        assert link.stats()["outbox_lost"] == 3
+        link.publish_health()
+        assert sub.wait_for(f"{PREFIX}/health", lambda m: m.json()["outbox_lost"] == 3)
+        filler.unlink()  # room again: the next event goes in with a durable notice before it
+        after = Event.make(EventType.VEHICLE_DEPARTED, clock, bay_id="A")
+        bus.publish(after)
+        wait_until(lambda: any(m.json()["event_id"] == after.event_id for m in sub.on(f"{PREFIX}/events")),
+                   what="the event after the loss")
+        durable = [m.json() for m in sub.on(f"{PREFIX}/events")
+                   if m.json()["type"] == "outbox_lost" and "live" not in m.json()["data"]]
+        assert [d["data"]["lost_total"] for d in durable] == [3]
+        sent = {m.json()["event_id"] for m in sub.on(f"{PREFIX}/events")}
+        assert not sent & {e.event_id for e in lost}  # really lost (and said so), not quietly delivered
+    finally:
+        link.stop()
+        sub.stop()

@@ -1,0 +1,57 @@
+"""The outbox on a really full disk (a 3 MB tmpfs): its reserve file takes the first shock, every
+message that still cannot be written is counted, announced at once and noted durably later."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+from edge_agent.events.outbox import LOST_KEY, Outbox
+from tests.tmpfs import fill, tiny_disk  # noqa: F401  (fixture)
+
+
+def _notice(total: int) -> tuple[str, bytes]:
+    return "t/events", json.dumps({"type": "outbox_lost", "lost_total": total}).encode()
+
+
+def test_reserve_then_counted_losses_then_a_durable_notice(tiny_disk):  # noqa: F811
+    disk = tiny_disk(3)
+    announced: list[int] = []
+    box = Outbox(disk / "o.sqlite", reserve_bytes=256 * 1024, lost_notice=_notice, on_lost=announced.append)
+    assert box.reserve_path.stat().st_size == 256 * 1024
+    assert box.put("t/events", b"before") is not None
+    filler = fill(disk)  # something else (logs, photos, another program) takes every byte left
+    payload = b"e" * 2000
+    written = lost = 0
+    for _ in range(400):  # far more than the reserve holds
+        if box.put("t/events", payload) is None:
+            lost += 1
+        else:
+            written += 1
+    assert box.reserve_used == 1 and not box.reserve_path.exists()  # released once, when the disk filled
+    assert written > 50  # the reserve let events in after the disk was full
+    assert lost > 0 and box.lost() == lost  # and whatever did not fit is counted, not silent
+    assert announced == list(range(1, lost + 1))  # each loss announced at the moment it happened
+    assert box.depth() == written + 1
+    filler.unlink()  # space comes back
+    assert box.put("t/events", b"after") is not None
+    rows = box.pending(limit=1000)
+    notices = [r for r in rows if r.payload.startswith(b'{"type": "outbox_lost"')]
+    assert [json.loads(r.payload)["lost_total"] for r in notices] == [lost]  # one durable notice row
+    assert rows[-1].payload == b"after"
+    assert box.reserve_path.stat().st_size == 256 * 1024  # re-made once there was room
+    box.close()
+    with Outbox(disk / "o.sqlite") as again:  # the count survives a restart
+        assert again.lost() == lost
+        assert again._db.execute("SELECT COUNT(*) FROM outbox WHERE key=?", (LOST_KEY,)).fetchone()[0] == 1
+
+
+def test_without_a_reserve_losses_are_still_counted(tiny_disk):  # noqa: F811
+    disk = tiny_disk(3)
+    box = Outbox(disk / "o.sqlite", lost_notice=_notice)
+    fill(disk)
+    results = [box.put("t/events", b"x" * 4000) for _ in range(50)]
+    lost = results.count(None)
+    assert lost > 0 and box.lost() == lost
+    assert shutil.disk_usage(disk).free < 64 * 1024
+    box.close()

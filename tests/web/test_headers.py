@@ -1,0 +1,92 @@
+"""Cookie flags, the Content-Security-Policy and whose X-Forwarded-For is believed."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+
+from edge_agent.config.load import ConfigError, load_config
+from edge_agent.web.server import WebServer, build_web
+from tests.web.conftest import PASSWORD
+from tests.web.test_api import logged_in, token
+from tests.web.test_login_flood import set_web
+
+PAGES = ("/violations", "/violations/4", "/bays", "/installer", "/audit")
+
+
+def test_session_cookie_is_secure_when_configured(site):
+    assert "secure" not in logged_in(site).get("/login").headers.get("set-cookie", "").lower()
+    c = logged_in(site)
+    r = c.post("/lang", data={"lang": "en", "next": "/violations", "csrf": token(c, "/violations")},
+               follow_redirects=False)
+    assert "secure" not in r.headers["set-cookie"].lower()  # plain http on a site LAN: off by default
+    set_web(site, secure_cookies=True)
+    from fastapi.testclient import TestClient
+
+    c = TestClient(site.app(), base_url="https://testserver")
+    r = c.post("/login", data={"username": "admin", "password": PASSWORD, "csrf": token(c)}, follow_redirects=False)
+    cookie = r.headers["set-cookie"].lower()
+    assert r.status_code == 303 and "; secure" in cookie and "httponly" in cookie
+
+
+def test_every_page_has_a_strict_csp_and_no_inline_code(site):
+    c = logged_in(site)
+    for path in ("/login",) + PAGES:
+        r = c.get(path)
+        assert r.status_code == 200, path
+        csp = {d.split()[0]: d.split()[1:] for d in r.headers["content-security-policy"].split(";") if d.strip()}
+        assert csp["default-src"] == ["'self'"] and csp["script-src"] == ["'self'"], path
+        assert csp["style-src"] == ["'self'"] and csp["object-src"] == ["'none'"], path
+        assert csp["frame-ancestors"] == ["'none'"] and csp["base-uri"] == ["'none'"], path
+        assert csp["form-action"] == ["'self'"], path
+        assert not any("unsafe" in v for vs in csp.values() for v in vs), path
+        html = r.text
+        # what a strict CSP would block: inline scripts, event-handler attributes, style attributes
+        inline = [s for s in re.findall(r"<script\b([^>]*)>", html) if "src=" not in s and "application/json" not in s]
+        assert not inline, (path, inline)
+        assert not re.search(r"\son[a-z]+\s*=", html), path
+        assert not re.search(r"<[^>]+\sstyle\s*=", html) and "<style" not in html, path
+    assert "content-security-policy" in c.get("/static/style.css").headers
+
+
+def attempts(url: str, forwarded: list[str]) -> list[int]:
+    codes = []
+    with httpx.Client(base_url=url) as c:
+        tok = re.search(r'name="csrf" value="([^"]+)"', c.get("/login").text).group(1)
+        for i, addr in enumerate(forwarded):
+            r = c.post("/login", data={"username": f"guess{i}", "password": "wrong", "csrf": tok},
+                       headers={"X-Forwarded-For": addr})
+            codes.append(r.status_code)
+    return codes
+
+
+def test_x_forwarded_for_is_ignored_unless_the_proxy_is_trusted(site):
+    """The per-IP limit (3 here) cannot be dodged by sending a new X-Forwarded-For each time."""
+    forwarded = ["203.0.113.1", "203.0.113.2", "203.0.113.3", "203.0.113.4"]
+    with WebServer(site.app(), "127.0.0.1", 0) as srv:  # uvicorn's own default trusts 127.0.0.1
+        assert attempts(srv.url, forwarded) == [401, 401, 401, 429]
+    assert {a["ip"] for a in site.log.audit_entries()} == {"127.0.0.1"}
+
+    set_web(site, trusted_proxies=["127.0.0.1"])  # behind a reverse proxy on this host
+    cfg = load_config(site.config_path)
+    srv = build_web(cfg, site.store, site.log, site.control, site.lists, site.bus, site.clock, site.config_path)
+    srv.port = 0
+    with srv:
+        assert attempts(srv.url, ["198.51.100.7"] * 4) == [401, 401, 401, 429]  # limited per real client
+        assert attempts(srv.url, ["198.51.100.8"]) == [401]
+    assert {"198.51.100.7", "198.51.100.8"} <= {a["ip"] for a in site.log.audit_entries()}
+
+
+@pytest.mark.parametrize("bad", [["not-an-ip"], ["10.0.0.0/33"], "127.0.0.1", ["*"]])
+def test_trusted_proxies_must_be_addresses_or_networks(site, bad):
+    set_web(site, trusted_proxies=bad)
+    with pytest.raises(ConfigError) as err:
+        load_config(site.config_path)
+    assert "web.trusted_proxies" in str(err.value)
+
+
+def test_trusted_proxies_take_addresses_and_networks(site):
+    set_web(site, trusted_proxies=["127.0.0.1", "10.0.0.0/8", "::1"])
+    assert load_config(site.config_path).web.trusted_proxies == ["127.0.0.1", "10.0.0.0/8", "::1"]

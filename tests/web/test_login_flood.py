@@ -1,0 +1,168 @@
+"""A login flood over real HTTP: attempts are counted before any password is hashed, and at most
+``web.login_concurrency`` argon2 checks run at once (low priority, off the event loop); the rest
+get 429 at once instead of queueing 64 MiB each."""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import threading
+import warnings
+
+import httpx
+import pytest
+import yaml
+from argon2 import PasswordHasher, extract_parameters
+
+from edge_agent.web.auth import UsersFile
+from edge_agent.web.server import WebServer
+from tests.web.conftest import PASSWORD
+from tests.web.test_api import token
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+CLIENTS = 40
+
+
+class Gate:
+    """Holds every password check at the door until released (the real argon2 check runs after),
+    counting how many are inside at once and at which scheduling priority they run."""
+
+    def __init__(self, users) -> None:
+        self.inner, self.active, self.peak, self.calls, self.nice = users.verify, 0, 0, 0, []
+        self.entered, self.open = threading.Semaphore(0), threading.Event()
+        self._lock = threading.Lock()
+        users.verify = self
+
+    def __call__(self, name: str, password: str) -> bool:
+        with self._lock:
+            self.active += 1
+            self.calls += 1
+            self.peak = max(self.peak, self.active)
+            self.nice.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        self.entered.release()
+        self.open.wait(60)
+        try:
+            return self.inner(name, password)
+        finally:
+            with self._lock:
+                self.active -= 1
+
+
+def set_web(site, **web) -> None:
+    data = yaml.safe_load(site.config_path.read_text(encoding="utf-8"))
+    data["web"].update(web)
+    site.config_path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+
+
+def flood(url: str, replies: queue.Queue, password: str = "wrong") -> list[threading.Thread]:
+    with httpx.Client(base_url=url) as c:
+        tok = re.search(r'name="csrf" value="([^"]+)"', c.get("/login").text).group(1)
+        cookies = dict(c.cookies)
+    start = threading.Barrier(CLIENTS)
+
+    def one() -> None:
+        with httpx.Client(base_url=url, cookies=cookies, timeout=90) as c:
+            start.wait()
+            r = c.post("/login", data={"username": "admin", "password": password, "csrf": tok})
+            replies.put((r.status_code, r.headers.get("retry-after")))
+
+    threads = [threading.Thread(target=one, daemon=True) for _ in range(CLIENTS)]
+    for t in threads:
+        t.start()
+    return threads
+
+
+def take(replies: queue.Queue, n: int) -> list[tuple[int, str | None]]:
+    try:
+        return [replies.get(timeout=20) for _ in range(n)]
+    except queue.Empty:
+        pytest.fail("the flood's refusals did not come back at once: requests queued behind password checks")
+
+
+def run_flood(site, concurrency_expected: int):
+    app = site.app()
+    gate = Gate(app.state.ctx.users)
+    replies: queue.Queue = queue.Queue()
+    with WebServer(app, "127.0.0.1", 0) as srv:
+        threads = flood(srv.url, replies)
+        try:
+            refused = take(replies, CLIENTS - concurrency_expected)  # while the checks are held inside
+            inside = gate.active
+        finally:
+            gate.open.set()
+        checked = take(replies, concurrency_expected)
+        for t in threads:
+            t.join(30)
+        return gate, refused, inside, checked, app
+
+
+def login_status(client: httpx.Client, password: str) -> int:
+    tok = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text).group(1)
+    return client.post("/login", data={"username": "admin", "password": password, "csrf": tok}).status_code
+
+
+def test_many_addresses_at_most_n_checks_at_once_rest_429_at_once(site):
+    set_web(site, login_max_failures=1000, login_concurrency=2)  # as if each came from another address
+    gate, refused, inside, checked, _ = run_flood(site, 2)
+    assert inside == 2 and gate.peak == 2 and gate.calls == 2
+    assert all(code == 429 and retry == "1" for code, retry in refused), refused
+    assert sorted(code for code, _ in checked) == [401, 401]
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    assert gate.nice and all(n > base for n in gate.nice)  # the camera loop outranks password checks
+
+
+def test_one_address_attempts_are_counted_before_hashing(site):
+    """login_max_failures is 3 here: of 40 parallel attempts at most 3 reach a password check."""
+    gate, refused, _, checked, app = run_flood(site, 2)  # default login_concurrency: 2
+    assert gate.calls == 2 and gate.peak == 2
+    assert [code for code, _ in refused] == [429] * (CLIENTS - 2)
+    assert sorted(code for code, _ in checked) == [401, 401]
+    with WebServer(app, "127.0.0.1", 0) as srv, httpx.Client(base_url=srv.url) as c:
+        assert login_status(c, "wrong again") == 401  # the third counted failure
+        assert login_status(c, PASSWORD) == 429  # now even the right password waits
+    assert gate.calls == 3
+    actions = [a["action"] for a in site.log.audit_entries(500)]
+    assert actions.count("login_failed") == 3
+
+
+def test_a_flood_of_refusals_writes_a_few_audit_rows_not_one_each(site):
+    """Each refused login used to add an audit row (under a sustained flood: a growing table and a
+    write on the agent's database per request). Now one row per address and kind per 10 s; the
+    next row says how many went unrecorded in between."""
+    _, refused, _, _, _ = run_flood(site, 2)
+    blocked = sum(1 for _, retry in refused if retry != "1")  # busy slots say "retry in 1 s"
+    busy = len(refused) - blocked
+    kinds = [a["action"] for a in site.log.audit_entries(500)]
+    assert kinds.count("login_blocked") == min(blocked, 1) and kinds.count("login_busy") == min(busy, 1)
+
+
+def test_refusal_rows_say_how_many_went_unrecorded(site):
+    c = TestClient(site.app())
+    tok = token(c)
+
+    def post(pw: str) -> int:
+        return c.post("/login", data={"username": "admin", "password": pw, "csrf": tok}).status_code
+
+    assert [post("wrong") for _ in range(3)] == [401] * 3
+    assert [post(PASSWORD) for _ in range(5)] == [429] * 5
+    rows = [a for a in site.log.audit_entries() if a["action"] == "login_blocked"]
+    assert len(rows) == 1
+    site.clock.advance(10)
+    assert post(PASSWORD) == 429
+    rows = [a for a in site.log.audit_entries() if a["action"] == "login_blocked"]
+    assert len(rows) == 2 and "4 more refused" in rows[0]["detail"], rows
+
+
+def test_new_hashes_are_light_enough_for_a_pi_and_old_ones_still_verify(tmp_path):
+    users = UsersFile(tmp_path / "users.txt")
+    users.set("new", "a good password")
+    p = extract_parameters(users.load()["new"])
+    assert p.memory_cost <= 32 * 1024 and p.parallelism == 1  # KiB; one lane: one core per check
+    legacy = PasswordHasher().hash("an old password")  # argon2-cffi's default: 64 MiB, 4 lanes
+    users.path.write_text(users.path.read_text() + f"old:{legacy}\n")
+    assert users.verify("old", "an old password") and not users.verify("old", "wrong")
+    assert users.verify("new", "a good password")
