@@ -45,6 +45,7 @@ bench: models
 	$(PY) -m edge_agent.runtime.bench
 	$(PY) -m edge_agent.events.bench --events 2000
 	$(PY) -m edge_agent.web.bench
+	$(PY) -m edge_agent.stats.bench
 	$(PY) -m edge_agent.runtime.flood_bench
 
 # Optional extras, each in its own venv so the default install stays lean.

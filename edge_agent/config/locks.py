@@ -8,7 +8,7 @@ the driver means by them: BCM numbers (or gpiozero names such as ``"GPIO17"`` /
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal, Union
 
 from pydantic import Field, model_validator
 
@@ -98,10 +98,58 @@ class PresenceConfig(StrictModel):
         return self
 
 
+class _SimStep(StrictModel):
+    at_s: float = Field(0.0, ge=0, le=7 * 86_400, allow_inf_nan=False,
+                        description="seconds after the lock started (simulator script only)")
+
+
+class SimPresence(_SimStep):
+    """The presence sensor sees a vehicle, sees none, or is lost (no answer / unhealthy)."""
+
+    action: Literal["presence"]
+    state: Literal["vehicle", "clear", "lost"]
+
+
+class SimStall(_SimStep):
+    """The motor runs but the arm does not move (jammed, broken gear); ``on: false`` frees it."""
+
+    action: Literal["stall"]
+    on: bool = True
+
+
+class SimSwitch(_SimStep):
+    """A limit switch reads ``active`` / ``inactive`` whatever the arm does; ``released`` follows the arm again."""
+
+    action: Literal["switch"]
+    switch: Literal["down", "up"]
+    stuck: Literal["active", "inactive", "released"]
+
+
+class SimTamper(_SimStep):
+    """Someone moves the arm by hand (``down``: a car pushes a raised arm flat)."""
+
+    action: Literal["tamper"]
+    to: Literal["down", "up", "middle"] = "down"
+
+
+class SimPowerLoss(_SimStep):
+    """The lock's motor supply is cut (``on: false``: restored): the arm stops where it is."""
+
+    action: Literal["power-loss"]
+    on: bool = True
+
+
+SimStep = Annotated[Union[SimPresence, SimStall, SimSwitch, SimTamper, SimPowerLoss], Field(discriminator="action")]
+SIM_ACTIONS = ("presence", "stall", "switch", "tamper", "power-loss")
+
+
 class SimulatorConfig(StrictModel):
     travel_time_s: float = Field(3.0, gt=0, le=20, description="full stroke, down ↔ up")
     start: Literal["down", "up", "middle"] = "down"
     presence: bool = True  # whether the simulated lock has a presence sensor
+    script: list[SimStep] = Field(
+        default_factory=list, max_length=1000,
+        description="faults played at at_s seconds after start (presence, stall, switch, tamper, power-loss)")
 
 
 class PolicyConfig(StrictModel):
@@ -133,6 +181,8 @@ class LockConfig(StrictModel):
 
     @model_validator(mode="after")
     def _driver_wiring(self) -> "LockConfig":
+        if self.driver != "simulator" and self.simulator.script:
+            raise ValueError("simulator.script is only played by driver: simulator")
         if self.driver == "simulator":
             if self.simulator.travel_time_s >= self.motor_timeout_s:
                 raise ValueError("simulator.travel_time_s must be below motor_timeout_s")

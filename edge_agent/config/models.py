@@ -10,9 +10,11 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from edge_agent.config.base import StrictModel
 from edge_agent.config.bays import BayConfig, ListsConfig, OccupancyConfig, TimersConfig, cross_section_problems
 from edge_agent.config.camera import CameraConfig
+from edge_agent.config.chargers import ChargerHealthConfig
 from edge_agent.config.evidence import EvidenceConfig
 from edge_agent.config.locks import LockConfig
 from edge_agent.config.mqtt import MqttConfig
+from edge_agent.config.notify import NotifyConfig
 from edge_agent.config.ops import OpsConfig
 from edge_agent.config.perception import PerceptionConfig
 from edge_agent.config.web import WebConfig
@@ -37,6 +39,8 @@ class AgentConfig(StrictModel):
     web: WebConfig = Field(default_factory=WebConfig)
     evidence: EvidenceConfig = Field(default_factory=EvidenceConfig)
     ops: OpsConfig = Field(default_factory=OpsConfig)
+    charger_health: ChargerHealthConfig = Field(default_factory=ChargerHealthConfig)
+    notify: NotifyConfig = Field(default_factory=NotifyConfig)
     data_dir: str = "/var/lib/edge-agent"
 
     _source_path: Path | None = PrivateAttr(default=None)

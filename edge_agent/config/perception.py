@@ -14,7 +14,8 @@ from edge_agent.config.base import StrictModel
 
 
 class PerceptionConfig(StrictModel):
-    models_dir: str = "models"
+    models_dir: str | None = Field(
+        None, description="model files; unset: the installed models (the checkout's models/, the install's, or data_dir/models)")
     detector: Literal["clp_det", "yolo_onnx", "yolo_pt"] = "clp_det"
     detector_model: str | None = None  # path for yolo_onnx / yolo_pt
     det_size: int = Field(960, ge=160, le=4096, description="longest side the detector sees")

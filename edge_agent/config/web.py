@@ -36,6 +36,8 @@ class WebConfig(StrictModel):
         2, ge=1, le=8, description="password checks at once (argon2, low priority); more get 429 at once")
     page_size: int = Field(50, ge=5, le=500)
     max_body_kib: int = Field(256, ge=16, le=16384, description="larger request bodies are refused (413)")
+    public_url: str | None = Field(None, pattern=r"^https?://[^\s?#]+$",
+                                   description="how people reach this page (links in notifications)")
 
     def file(self, value: str, config_path: Path | None) -> Path:
         """``users_file`` / ``session_secret_file`` as a path; a default (section absent, so never

@@ -17,8 +17,8 @@ import yaml
 
 from edge_agent import __version__
 from edge_agent.events.schemas import DIR as SCHEMA_DIR
-from edge_agent.events.schemas import PAYLOAD_SCHEMAS, SCHEMA_VERSION, command_schema
-from edge_agent.events.topics import COMMANDS, Topics
+from edge_agent.events.schemas import PAYLOAD_SCHEMAS, SCHEMA_VERSION, command_schema, sim_schema
+from edge_agent.events.topics import COMMANDS, SIM_COMMANDS, Topics
 
 PREFIX = "edge/{site}/{device}"  # mqtt.topic_prefix's default; a site may choose another prefix
 PARAMS = {
@@ -55,6 +55,9 @@ def channels() -> list[Channel]:
         Channel("reply", t.reply + "/{path}", PAYLOAD_SCHEMAS["reply"], "send", 1, False,
                 "Command replies: to the MQTT 5 response topic (correlation data echoed), else the command's "
                 "`reply_to`, else `{prefix}/reply`. Point response topics under `{prefix}/reply/`."),
+        Channel("statsDaily", t.stats_daily, PAYLOAD_SCHEMAS["stats_daily"], "send", 1, True,
+                "Yesterday's figures per bay (site time zone), retained; published after local midnight and at "
+                "start, through the durable outbox."),
         Channel("homeAssistantDiscovery", "homeassistant/{component}/{device}/{object}/config",
                 PAYLOAD_SCHEMAS["discovery"], "send", 1, True,
                 "Home Assistant MQTT discovery, only with `mqtt.home_assistant.enabled`."),
@@ -63,6 +66,12 @@ def channels() -> list[Channel]:
         key = "cmd" + "".join(part.capitalize() for part in name.split("-"))
         out.append(Channel(key, t.command(name), command_schema(name), "receive", 1, False,
                            f"Command `{name}`; every command gets exactly one reply on the reply channel."))
+    for name in SIM_COMMANDS:
+        key = "sim" + "".join(part.capitalize() for part in name.split("-"))
+        out.append(Channel(key, t.sim(name), sim_schema(name), "receive", 1, False,
+                           f"Simulator fault `{name}` for integration tests: subscribed only when a lock has "
+                           "`driver: simulator`, refused (`no_simulator`) for a real lock; checked and signed like a "
+                           "command (the signature covers `sim/{name}`), one reply on the reply channel."))
     return out
 
 

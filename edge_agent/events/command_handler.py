@@ -22,12 +22,15 @@ from typing import Any
 
 from edge_agent.clock import Clock, iso
 from edge_agent.events.replay import ReplayMemory
-from edge_agent.events.schemas import QUOTE_MAX, clip, command_schema, first_error, quote
-from edge_agent.events.topics import COMMANDS, Topics
+from edge_agent.events.schemas import QUOTE_MAX, clip, command_schema, first_error, quote, sim_schema
+from edge_agent.events.topics import COMMANDS, SIM_COMMANDS, Topics
 from edge_agent.perception.rules import check_plate_list
 from edge_agent.runtime.control import AgentControl, ControlError, ControlResult
 
 log = logging.getLogger(__name__)
+
+
+ENVELOPE = ("ts", "id", "reply_to", "correlation_id", "sig")  # command-envelope.json's fields
 
 
 def canonical(name: str, body: dict[str, Any]) -> bytes:
@@ -47,6 +50,12 @@ class Command:
     payload: bytes
     response_topic: str | None = None  # MQTT 5 property
     correlation: bytes | None = None  # MQTT 5 property
+    namespace: str = "cmd"  # "sim": a simulator fault (``{prefix}/sim/{name}``), same checks as a command
+
+    @property
+    def signed_name(self) -> str:
+        """What the signature covers: ``sim/stall`` for a sim command, so a signed command is never both."""
+        return self.name if self.namespace == "cmd" else f"{self.namespace}/{self.name}"
 
 
 @dataclass
@@ -76,11 +85,11 @@ class CommandHandler:
 
     def handle(self, cmd: Command) -> Reply:
         body: dict[str, Any] = {}
-        name = quote(cmd.name, 60)
+        name = quote(cmd.signed_name, 60)
         try:
             body = self._parse(cmd)
-            self._check(cmd.name, body)
-            ok, code, message, data = self._dispatch(cmd.name, body)
+            self._check(cmd, body)
+            ok, code, message, data = self._dispatch(cmd, body)
         except Refused as exc:
             ok, code, message, data = False, exc.code, clip(str(exc)), {}
             log.warning("command %s refused: %s: %s", name, exc.code, message)
@@ -118,7 +127,8 @@ class CommandHandler:
             correlation=correlation,
             body={
                 "ok": ok,
-                "command": cmd.name if cmd.name in COMMANDS else None,
+                "command": cmd.signed_name if cmd.name in (SIM_COMMANDS if cmd.namespace == "sim" else COMMANDS)
+                else None,
                 "code": code,
                 "message": message,
                 "data": data,
@@ -138,17 +148,20 @@ class CommandHandler:
             raise Refused("schema_violation", "payload must be a JSON object")
         return body
 
-    def _check(self, name: str, body: dict[str, Any]) -> None:
-        if name not in COMMANDS:
-            raise Refused("unknown_command", f"unknown command {quote(name, 60)}; known: {', '.join(COMMANDS)}")
+    def _check(self, cmd: Command, body: dict[str, Any]) -> None:
+        name = cmd.name
+        known = SIM_COMMANDS if cmd.namespace == "sim" else COMMANDS
+        if name not in known:
+            raise Refused("unknown_command", f"unknown {cmd.namespace} command {quote(name, 60)}; "
+                          f"known: {', '.join(known)}")
         if self.hmac_key is not None:
             sig = body.get("sig")
             if not isinstance(sig, str) or not sig:
                 raise Refused("missing_signature", "signing is on: the command needs a 'sig'")
-            good = hmac.new(self.hmac_key, canonical(name, body), hashlib.sha256).hexdigest()
+            good = hmac.new(self.hmac_key, canonical(cmd.signed_name, body), hashlib.sha256).hexdigest()
             if not hmac.compare_digest(sig.lower(), good):
                 raise Refused("bad_signature", "the signature does not match the payload")
-        problem = first_error(command_schema(name), body)
+        problem = first_error(sim_schema(name) if cmd.namespace == "sim" else command_schema(name), body)
         if problem:
             raise Refused("schema_violation", problem)
         sent = self._check_fresh(body["ts"])
@@ -178,8 +191,12 @@ class CommandHandler:
             raise Refused("stale", f"ts is {abs(age):.0f} s {side} (limit {self.max_age_s:.0f} s)")
         return sent
 
-    def _dispatch(self, name: str, b: dict[str, Any]) -> tuple[bool, str, str, dict[str, Any]]:
-        c = self.control
+    def _dispatch(self, cmd: Command, b: dict[str, Any]) -> tuple[bool, str, str, dict[str, Any]]:
+        c, name = self.control, cmd.name
+        if cmd.namespace == "sim":
+            fields = {k: v for k, v in b.items() if k not in ENVELOPE and k != "bay"}
+            sim = c.simulate(b["bay"], name, fields)
+            return sim.ok, "ok" if sim.ok else "refused", sim.message, dict(sim.data)
         if name == "snapshot":
             evidence_id = c.snapshot(b.get("bay"))
             return True, "ok", "snapshot stored", {"evidence_id": evidence_id}

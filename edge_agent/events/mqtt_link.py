@@ -71,6 +71,7 @@ class MqttLink:
         self._cfg, self._m, self._clock, self._health = cfg, m, clock, health
         self.site, self.device = cfg.site.site_id, cfg.site.device_id
         self.topics = Topics(m.prefix(self.site, self.device))
+        self.simulator = any(lk.driver == "simulator" for lk in cfg.locks)  # only then: {prefix}/sim/+
         self._protected = frozenset(m.outbox.protected_types)
         self._started_at = clock.now()
         self._started_mono = clock.monotonic()
@@ -226,6 +227,11 @@ class MqttLink:
         self.outbox.put(topic, _json(state.to_dict()), qos=1, retain=True, protected=True, key=topic)
         self.pump.wake()
 
+    def publish_retained(self, topic: str, doc: dict[str, Any]) -> None:
+        """A retained document through the durable outbox (a newer one for ``topic`` replaces a pending one)."""
+        self.outbox.put(topic, _json(doc), qos=1, retain=True, protected=True, key=topic)
+        self.pump.wake()
+
     def _overflow_notice(self, dropped_total: int) -> tuple[str, bytes]:
         o = self._m.outbox
         data = {"dropped_total": dropped_total, "max_rows": o.max_rows, "policy": o.overflow}
@@ -256,6 +262,8 @@ class MqttLink:
     # -- connection ------------------------------------------------------------------------------
     def _on_up(self) -> None:
         self.conn.subscribe(self.topics.command_filter, qos=1)
+        if self.simulator:
+            self.conn.subscribe(self.topics.sim_filter, qos=1)
         self.conn.publish(self.topics.status, _json(self._status_doc(True)), qos=1, retain=True)
         if self._m.home_assistant.enabled:
             bays = [(b.id, bool(b.lock_id)) for b in self._cfg.bays]
@@ -284,7 +292,9 @@ class MqttLink:
 
     # -- commands --------------------------------------------------------------------------------
     def _on_message(self, msg: mqtt.MQTTMessage) -> None:
-        name = self.topics.command_name(msg.topic)
+        namespace, name = "cmd", self.topics.command_name(msg.topic)
+        if name is None and self.simulator:
+            namespace, name = "sim", self.topics.command_name(msg.topic, "sim")
         if name is None:
             return
         props = getattr(msg, "properties", None)
@@ -293,6 +303,7 @@ class MqttLink:
             payload=bytes(msg.payload),
             response_topic=getattr(props, "ResponseTopic", None),
             correlation=getattr(props, "CorrelationData", None),
+            namespace=namespace,
         )
         try:
             self._cmd_q.put_nowait(cmd)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from edge_agent.config.locks import SIM_ACTIONS
+
 COMMANDS = ("lock", "unlock", "lock-reset", "maintenance", "snapshot", "reload-config", "set-lists", "charger-status")
+SIM_COMMANDS = SIM_ACTIONS  # {prefix}/sim/{name}: only subscribed when a lock has driver: simulator
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,11 @@ class Topics:
         return f"{self.prefix}/health"
 
     @property
+    def stats_daily(self) -> str:
+        """Retained: yesterday's per-bay figures (``edge_agent/stats/daily.py``)."""
+        return f"{self.prefix}/stats/daily"
+
+    @property
     def reply(self) -> str:
         """Where replies go when a command names no response topic (and malformed ones). Backends should
         point response topics under it too (``{prefix}/reply/…``): the device ACL and site bridges allow it."""
@@ -39,9 +47,16 @@ class Topics:
     def command(self, name: str) -> str:
         return f"{self.prefix}/cmd/{name}"
 
-    def command_name(self, topic: str) -> str | None:
-        head = f"{self.prefix}/cmd/"
+    def command_name(self, topic: str, namespace: str = "cmd") -> str | None:
+        head = f"{self.prefix}/{namespace}/"
         return topic[len(head):] if topic.startswith(head) and "/" not in topic[len(head):] else None
+
+    @property
+    def sim_filter(self) -> str:
+        return f"{self.prefix}/sim/+"
+
+    def sim(self, name: str) -> str:
+        return f"{self.prefix}/sim/{name}"
 
     def safe_reply_topic(self, topic: str | None) -> str:
         """``topic`` if a reply may go there, else :attr:`reply`.
@@ -49,12 +64,12 @@ class Topics:
         The rule (a backend can read it in the README): a reply goes to our reply namespace
         (``{prefix}/reply`` or below it) or to a topic outside our own tree, never into our
         own ``status`` / ``events`` / ``bays/…`` (a forged retained state or event), never
-        into any command inbox (a ``cmd`` level anywhere: ours or another device's), never
+        into any command inbox (a ``cmd`` or ``sim`` level anywhere: ours or another device's), never
         to ``$``-topics, wildcards or over-long names.
         """
         if not topic or len(topic) > MAX_REPLY_TOPIC or any(c in topic for c in "+#\0") or topic.startswith("$"):
             return self.reply
-        if "cmd" in topic.split("/"):
+        if {"cmd", "sim"} & set(topic.split("/")):
             return self.reply
         if topic == self.reply or topic.startswith(self.reply + "/"):
             return topic

@@ -38,6 +38,11 @@ class EventType:
     STORAGE_LOW = "storage_low"  # free space under the reserve: evidence pruned or skipped
     STORAGE_RESTORED = "storage_restored"
     EVIDENCE_INDEX_RESET = "evidence_index_reset"  # evidence.db was unreadable: moved aside, rebuilt
+    # chargers (bays/charger_health.py); each warning ends with "<kind>_cleared"
+    CHARGER_STATUS = "charger_status"
+    CHARGER_SUSPECT = "charger_suspect"
+    CHARGER_MISMATCH = "charger_mismatch"
+    CHARGER_SILENT = "charger_silent"
 
     BAY_STORY = (
         VEHICLE_ARRIVED,

@@ -202,6 +202,12 @@ class ViolationLog:
             row = self._db.execute("SELECT * FROM violations WHERE id=?", (violation_id,)).fetchone()
         return Violation.from_row(row) if row else None
 
+    def id_of_event(self, event_id: str) -> int | None:
+        """The violation row opened by ``violation_started`` event ``event_id`` (notification links)."""
+        with self._lock:
+            row = self._db.execute("SELECT id FROM violations WHERE event_id=?", (event_id,)).fetchone()
+        return int(row[0]) if row else None
+
     def query(self, flt: ViolationFilter, page: int = 1, page_size: int = 50) -> Page:
         """Newest first, one page of ``page_size`` (pages count from 1)."""
         where, args = flt.where()

@@ -17,14 +17,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import TypeAdapter, ValidationError
+
 from edge_agent.clock import Clock
+from edge_agent.config.locks import SimStep
 from edge_agent.config.models import AgentConfig
 from edge_agent.events.bus import EventBus
 from edge_agent.events.types import EventType
 from edge_agent.locks.controller import LockController
 from edge_agent.locks.driver import LockDriver, make_driver
 from edge_agent.locks.interlock import Decision, Interlock
+from edge_agent.locks.simulator import SimulatedLock
 from edge_agent.runtime.control import ControlError, ControlResult
+
+
+SIM_STEP: TypeAdapter[Any] = TypeAdapter(SimStep)
 
 
 class LockSetupError(ValueError):
@@ -65,6 +72,9 @@ class LockManager:
     def tick(self) -> None:
         """Call every ~0.1 s (≤ 0.25 s): motor timeouts, reversal, warning and raise timers."""
         for u in self._units.values():
+            if isinstance(u.driver, SimulatedLock):
+                with u.interlock.guard():  # as for sim commands: one thread at the arm at a time
+                    u.driver.run_script()
             u.controller.tick()
 
     # -- commands ------------------------------------------------------------------------------
@@ -86,6 +96,22 @@ class LockManager:
     def set_maintenance(self, bay_id: str, on: bool, operator: str = "operator") -> ControlResult:
         u = self._unit(bay_id)
         return self._result(u, u.controller.set_maintenance(on, operator))
+
+    def simulate(self, bay_id: str, action: str, fields: dict[str, Any]) -> ControlResult:
+        """Inject a fault into a simulated lock now (MQTT ``sim/{action}``); refused for a real lock."""
+        u = self._unit(bay_id)
+        if not isinstance(u.driver, SimulatedLock):
+            raise ControlError("no_simulator", f"bay {bay_id!r}: lock {u.interlock.cfg.id} is not driver: simulator")
+        try:
+            step = SIM_STEP.validate_python({**fields, "action": action})
+        except ValidationError as exc:
+            e = exc.errors()[0]
+            where = ".".join(str(p) for p in e["loc"][1:]) or action
+            raise ControlError("bad_value", f"sim {action}: {where}: {e['msg']}") from None
+        with u.interlock.guard():  # one thread at the arm (the tick thread reads it); events after release
+            done = u.driver.inject(step)
+            u.interlock.check()  # judge the fault now, not at the next tick
+        return ControlResult(True, done, {"lock_id": u.interlock.cfg.id, "state": u.interlock.public_state})
 
     # -- readings ------------------------------------------------------------------------------------
     def presence(self, bay_id: str) -> bool | None:

@@ -17,8 +17,9 @@ from __future__ import annotations
 from typing import Callable
 
 from edge_agent.clock import Clock
-from edge_agent.config.locks import LockConfig
+from edge_agent.config.locks import LockConfig, SimStep
 from edge_agent.locks.driver import Direction, LockDriver, Switches
+from edge_agent.locks.sim_script import FaultScript, apply_step
 
 _EPS = 1e-6
 
@@ -36,6 +37,7 @@ class Arm:
         self.vehicle = False
         self.presence_lost = False
         self.stalled = False
+        self.powered = True  # False: the motor supply is cut, the arm does not move whatever is driven
         self.stuck: dict[str, bool | None] = {"down": None, "up": None}
         self.history: list[tuple[float, Direction | None]] = []  # (monotonic, drive) on each change
         self._t = clock.monotonic()
@@ -46,7 +48,7 @@ class Arm:
         """Move the arm for the time elapsed since the last update."""
         now = self.clock.monotonic()
         dt, self._t = now - self._t, now
-        if self.drive and not self.stalled and dt > 0:
+        if self.drive and not self.stalled and self.powered and dt > 0:
             step = dt / self.travel_time_s
             pos = self.position + step if self.drive == "up" else self.position - step
             self.position = 1.0 if pos >= 1.0 - _EPS else 0.0 if pos <= _EPS else pos  # at the end stop
@@ -92,6 +94,11 @@ class Arm:
         self.update()
         self.stalled = stalled
 
+    def set_power(self, on: bool) -> None:
+        """Cut (or restore) the motor supply while the agent runs on: the arm stops where it is."""
+        self.update()
+        self.powered = on
+
     def stick_switch(self, which: str, value: bool | None) -> None:
         """Force a switch to read ``value`` (``None`` releases it to follow the arm)."""
         self.stuck[which] = value
@@ -118,17 +125,28 @@ class Arm:
 class SimulatedLock(LockDriver):
     """The driver for an :class:`Arm`; ``warning_on`` and ``arm.history`` are what tests read."""
 
-    def __init__(self, arm: Arm) -> None:
+    def __init__(self, arm: Arm, script: FaultScript | None = None) -> None:
         self.arm = arm
         self.has_presence = arm.has_presence
         self.has_warning = True  # a simulated beacon: tests and the demo read warning_on
         self.warning_on = False
+        self.script = script
         self._callbacks: list[Callable[[], None]] = []
 
     @classmethod
     def from_config(cls, cfg: LockConfig, clock: Clock) -> "SimulatedLock":
         start = {"down": 0.0, "up": 1.0, "middle": 0.5}[cfg.simulator.start]
-        return cls(Arm(clock, cfg.simulator.travel_time_s, start, has_presence=cfg.simulator.presence))
+        arm = Arm(clock, cfg.simulator.travel_time_s, start, has_presence=cfg.simulator.presence)
+        return cls(arm, FaultScript(arm, cfg.simulator.script) if cfg.simulator.script else None)
+
+    def inject(self, step: SimStep) -> str:
+        """Apply one fault now (MQTT ``sim/…``); returns what was done, in words."""
+        return apply_step(self.arm, step)
+
+    def run_script(self) -> None:
+        """Play the configured fault script's due steps (the lock manager calls this every tick)."""
+        if self.script is not None:
+            self.script.run()
 
     def motor_up(self) -> None:
         self.arm.set_drive("up")

@@ -52,7 +52,9 @@ def check_camera(cfg: AgentConfig) -> Check:
 def check_models(cfg: AgentConfig) -> Check:
     from edge_agent.perception.fetch import MANIFEST, verify
 
-    models = resolve_path(cfg, cfg.perception.models_dir)
+    from edge_agent.perception.locate import resolve_models_dir
+
+    models = resolve_models_dir(cfg.perception.models_dir, cfg.data_dir, cfg.source_path)
     if not (models / MANIFEST).is_file():
         return Check("models", "fail", f"{models}: no {MANIFEST} (was `edge-agent models fetch --dir` run?)")
     groups = {"default"} | ({"paddle"} if cfg.perception.recognizer == "paddleocr" else set())

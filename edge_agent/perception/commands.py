@@ -94,7 +94,7 @@ def _settings(args: argparse.Namespace):
     if args.config is not None:
         cfg, allow, deny = _load_perception(args.config)
         lists = PlateLists(allow, deny)
-        md = Path(cfg.models_dir)
+        md = Path(cfg.models_dir) if cfg.models_dir else DEFAULT_MODELS
         models = md if md.is_absolute() else (args.config.resolve().parent / md)
         if not models.is_dir():
             models = DEFAULT_MODELS

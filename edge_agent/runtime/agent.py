@@ -16,6 +16,8 @@ from typing import Any, Protocol
 
 import yaml
 
+from edge_agent.bays.charger_health import WATCHED as CHARGER_WATCHED
+from edge_agent.bays.charger_health import ChargerHealth
 from edge_agent.bays.monitor import BayMonitor, PlateReader
 from edge_agent.camera.health import HealthTracker
 from edge_agent.camera.source import FrameSource, open_source
@@ -51,13 +53,14 @@ class LockManager(Protocol):
 
     def set_maintenance(self, bay_id: str, on: bool, operator: str = "operator") -> ControlResult: ...
 
+    def simulate(self, bay_id: str, action: str, fields: dict[str, Any]) -> ControlResult: ...
+
 
 def default_reader(cfg: AgentConfig, lists: PlateLists) -> PlateReader:
+    from edge_agent.perception.locate import resolve_models_dir
     from edge_agent.perception.pipeline import Pipeline
 
-    models = Path(cfg.perception.models_dir)
-    if not models.is_absolute() and cfg.source_path is not None and not models.exists():
-        models = cfg.source_path.parent / models
+    models = resolve_models_dir(cfg.perception.models_dir, cfg.data_dir, cfg.source_path)
     return Pipeline.from_config(cfg.perception, models, lists)
 
 
@@ -90,6 +93,11 @@ class Agent:
         self._size_seen: tuple[int, int] | None = None
         self._last_retention = float("-inf")
         self.notices = DeviceNotices(self.bus, self.clock)
+        self.health_extras: dict[str, Callable[[], Any]] = {}  # sinks' own figures for the heartbeat (notify)
+        self.chargers = ChargerHealth(cfg.charger_health, _chargers(cfg), self.clock)
+        self._charger_lock = threading.Lock()
+        self._charger_out: list[Event] = []  # warnings found inside a bus handler, published after it
+        self.bus.subscribe(self._on_bay_event, set(CHARGER_WATCHED))
 
     # ---- composition --------------------------------------------------------------------
     def add_component(self, component: Component) -> Component:
@@ -141,6 +149,7 @@ class Agent:
             self._check_camera()
             self.notices.check(self.source, self.evidence)
             self._maybe_retain()
+            self._charger_flush(tick=True)
             if not got:
                 if self.camera_ok:
                     self.monitor.tick()
@@ -174,6 +183,25 @@ class Agent:
             self._last_retention = now
             self.evidence.enforce_retention()
 
+    def _on_bay_event(self, ev: Event) -> None:
+        with self._charger_lock:
+            self._charger_out += self.chargers.on_event(ev)
+
+    def _charger_flush(self, tick: bool = False, extra: list[Event] | None = None) -> list[Event]:
+        """Publish charger warnings outside the bus handler that found them (bay events stay in order)."""
+        with self._charger_lock:
+            out, self._charger_out = self._charger_out + (extra or []), []
+            if tick:
+                out += self.chargers.tick()
+        for ev in out:
+            self.bus.publish(ev)
+        return out
+
+    def charger_warnings(self) -> dict[str, list[dict[str, Any]]]:
+        """Open charger warnings per bay (live page, heartbeat)."""
+        with self._charger_lock:
+            return self.chargers.active()
+
     def _new_health(self) -> HealthTracker:
         c = self.cfg.camera
         return HealthTracker(self.clock, c.lost_after_s, c.frozen_after_s, c.black_level)
@@ -198,7 +226,8 @@ class Agent:
         """For health reports (MQTT heartbeat, web): camera health and detector load."""
         return {"camera": self.health.health().to_dict(), "frames": self.monitor.frames,
                 "detector_runs": self.monitor.detector_runs, "inference_ms": self.monitor.inference_ms,
-                "bays": {b: s.to_dict() for b, s in self.bus.states().items()}}
+                "bays": {b: s.to_dict() for b, s in self.bus.states().items()},
+                "charger_warnings": self.charger_warnings()}
 
     def health_figures(self) -> HealthFigures:
         """For the MQTT heartbeat (called on the link's thread; reads only)."""
@@ -206,6 +235,8 @@ class Agent:
         return HealthFigures(fps=h.fps, inference_ms=self.monitor.inference_ms, camera_ok=h.ok,
                              extra={"frames": self.monitor.frames, "detector_runs": self.monitor.detector_runs,
                                     "camera_reason": h.reason or None,
+                                    "charger_warnings": self.charger_warnings(),
+                                    **{name: fn() for name, fn in self.health_extras.items()},
                                     **self.notices.figures(self.source, self.evidence)})
 
     # ---- AgentControl -------------------------------------------------------------------
@@ -228,6 +259,9 @@ class Agent:
 
     def set_maintenance(self, bay_id: str, on: bool, operator: str) -> ControlResult:
         return self._locks(bay_id).set_maintenance(bay_id, on, operator)
+
+    def simulate(self, bay_id: str, action: str, fields: dict[str, Any]) -> ControlResult:
+        return self._locks(bay_id).simulate(bay_id, action, fields)
 
     def _locks(self, bay_id: str) -> LockManager:
         self._bay(bay_id)
@@ -283,7 +317,13 @@ class Agent:
         self._bay(bay_id)
         if status not in CHARGER_STATES:
             raise ControlError("bad_status", f"status must be one of {', '.join(CHARGER_STATES)}")
-        events = self.monitor.charger_status(bay_id, status)
+        with self._charger_lock:
+            previous = self.chargers.status(bay_id)
+            found = self.chargers.on_status(bay_id, status)
+        if status != previous:  # a change is worth keeping (statistics: time charging); repeats are not
+            self.bus.publish(Event.make(EventType.CHARGER_STATUS, self.clock, bay_id=bay_id,
+                                        data={"status": status, "previous": previous}))
+        events = self.monitor.charger_status(bay_id, status) + self._charger_flush(extra=found)
         return ControlResult(True, f"{bay_id}: charger {status}", {"events": [e.type for e in events]})
 
     def reload_config(self) -> ControlResult:
@@ -314,9 +354,16 @@ class Agent:
                     self.monitor.set_sensor(bay, sensor)
         elif "timers" in changed:
             self.monitor.set_timers(new)
+        with self._charger_lock:
+            self._charger_out += self.chargers.reconfigure(new.charger_health, _chargers(new))
         self.monitor.reverify()
         if "perception" in changed:
             self.reader = self._reader_factory(new, self.lists)
         return ControlResult(True, "config reloaded" + (f" ({', '.join(changed)} changed)" if changed else ""),
                              {"changed": changed, "config_hash": new.config_hash, "bays_kept": kept,
                               "restart_needed": ["camera"] if "camera" in changed else []})
+
+
+def _chargers(cfg: AgentConfig) -> dict[str, str]:
+    """bay id → charger id, for the bays that have a charger."""
+    return {b.id: b.charger_id for b in cfg.bays if b.charger_id}

@@ -38,8 +38,20 @@ def assemble(cfg: AgentConfig, *, clock: Clock | None = None, source: Any = None
     out = Assembled(agent)
     if cfg.mqtt.enabled:
         out.link = agent.add_component(build_mqtt(cfg, agent.bus, agent, agent.clock, agent.health_figures))
+        if review:  # the review component keeps the event log the figures come from
+            from zoneinfo import ZoneInfo
+
+            from edge_agent.stats.daily import DailyStats
+
+            agent.add_component(DailyStats(out.link, agent.evidence.db_path, [b.id for b in cfg.bays],
+                                           ZoneInfo(cfg.site.timezone), agent.clock, cfg.site.device_id))
     if review:
         out.review = agent.add_component(ReviewComponent(agent, str(config_path) if config_path else None))
+    if cfg.notify.sinks:
+        from edge_agent.notify.service import NotifyService
+
+        notify = agent.add_component(NotifyService(cfg, agent.bus, agent.clock))
+        agent.health_extras["notify"] = notify.status  # per sink: waiting, delivered, last error
     for sink in sinks(agent) if sinks else ():
         agent.add_component(sink)
     if cfg.locks:

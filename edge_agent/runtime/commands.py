@@ -27,7 +27,43 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--json", action="store_true", help="print events as JSON lines instead of the story")
     d.add_argument("--no-broker", action="store_true",
                    help="do not start a local mosquitto: shows the outbox keeping events on disk")
+    _demo_outside(d)
     d.set_defaults(func=_demo)
+
+
+def _demo_outside(d: argparse.ArgumentParser) -> None:
+    """The demo as a black box for a backend's tests: its broker, its event log, its frames."""
+    g = d.add_argument_group("outside broker and outputs (integration tests)")
+    g.add_argument("--broker", metavar="URL", help="publish to this broker (mqtt://host:port or mqtts://…) "
+                   "instead of starting a local mosquitto")
+    g.add_argument("--ca", metavar="FILE", help="CA bundle for mqtts:// (mqtt.tls.ca_file)")
+    g.add_argument("--cert", metavar="FILE", help="client certificate for mutual TLS (mqtt.tls.cert_file)")
+    g.add_argument("--key", metavar="FILE", help="client key for mutual TLS (mqtt.tls.key_file)")
+    g.add_argument("--username", help="MQTT login (mqtt.username)")
+    g.add_argument("--password-env", metavar="VAR", help="environment variable holding the password")
+    g.add_argument("--events", metavar="FILE", help="write every event told as JSON lines to FILE (overwritten)")
+    g.add_argument("--frames-out", metavar="DIR",
+                   help="write the frames seen (frame-000001.jpg …) and DIR/scenario.yaml to replay them with run")
+    g.add_argument("--frames-format", choices=("jpg", "png"), default="jpg")
+
+
+def _demo_options(args: argparse.Namespace):  # noqa: ANN202 - DemoOptions
+    from edge_agent.runtime.demo import DemoOptions
+
+    mqtt: dict = {}
+    if args.username:
+        mqtt["username"] = args.username
+    if args.password_env:
+        mqtt["password_env"] = args.password_env
+    tls = {k: str(Path(v).resolve()) for k, v in (("ca_file", args.ca), ("cert_file", args.cert),
+                                                  ("key_file", args.key)) if v}
+    if tls:
+        mqtt["tls"] = tls
+    if mqtt and not args.broker:
+        print("demo: --ca/--cert/--key/--username/--password-env need --broker", file=sys.stderr)
+        return None
+    return DemoOptions(broker_url=args.broker, mqtt=mqtt, events_path=Path(args.events) if args.events else None,
+                       frames_out=Path(args.frames_out) if args.frames_out else None, frames_format=args.frames_format)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -118,7 +154,10 @@ def _stop_except(agent, keep) -> None:  # noqa: ANN001
 def _demo(args: argparse.Namespace) -> int:
     from edge_agent.runtime.demo import run_demo
 
+    opts = _demo_options(args)
+    if opts is None:
+        return 2
     if args.data_dir:
-        return run_demo(Path(args.data_dir), args.fps, json_lines=args.json, broker=not args.no_broker)
+        return run_demo(Path(args.data_dir), args.fps, json_lines=args.json, broker=not args.no_broker, opts=opts)
     with tempfile.TemporaryDirectory(prefix="edge-agent-demo-") as tmp:
-        return run_demo(Path(tmp), args.fps, json_lines=args.json, broker=not args.no_broker)
+        return run_demo(Path(tmp), args.fps, json_lines=args.json, broker=not args.no_broker, opts=opts)

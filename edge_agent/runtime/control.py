@@ -46,8 +46,14 @@ class AgentControl(Protocol):
     def charger_status(self, bay_id: str, status: str) -> ControlResult:
         """``status`` in CHARGER_STATES; ``finished`` while parked starts the overstay timer."""
 
+    def charger_warnings(self) -> dict[str, list[dict[str, Any]]]:
+        """Open charger health warnings per bay: ``[{"kind", "since", "event_id", "reason"}]``."""
+
     def reset_lock(self, bay_id: str, operator: str) -> ControlResult:
         """Clear a latched lock FAULT (refused while its cause persists); the lock stays down."""
 
     def set_maintenance(self, bay_id: str, on: bool, operator: str) -> ControlResult:
         """Maintenance mode: the lock is held DOWN and makes no automatic moves."""
+
+    def simulate(self, bay_id: str, action: str, fields: dict[str, Any]) -> ControlResult:
+        """Inject a fault into the bay's simulated lock (``sim/{action}``); ``no_simulator`` for a real one."""

@@ -3,7 +3,9 @@ link) on a rendered scenario, driven by a fake clock so two minutes of parking l
 seconds.
 
 MQTT: with mosquitto installed the demo starts one on loopback and shows what reached it;
-without one the agent runs on and its outbox grows — which the demo shows too."""
+without one the agent runs on and its outbox grows — which the demo shows too. With
+``DemoOptions.broker_url`` it publishes to an outside broker instead (a backend's integration
+test); ``events_path`` and ``frames_out`` keep what it told and what it saw."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +27,24 @@ from edge_agent.runtime.synthetic import BAYS
 REPO_MODELS = Path(__file__).resolve().parents[2] / "models"
 
 
-def demo_config(data_dir: Path, broker_url: str | None, models: Path) -> Any:
+@dataclass(frozen=True)
+class DemoOptions:
+    """What a backend's integration test asks of the demo (all optional)."""
+
+    broker_url: str | None = None  # publish here instead of starting a mosquitto
+    mqtt: dict[str, Any] = field(default_factory=dict)  # username, password_env, tls: {ca_file, …}
+    events_path: Path | None = None  # every event told, as JSON lines (overwritten each run)
+    frames_out: Path | None = None  # the frames seen, numbered, plus scenario.yaml to replay them
+    frames_format: str = "jpg"
+
+
+def demo_config(data_dir: Path, broker_url: str | None, models: Path, mqtt_extra: dict[str, Any] | None = None
+                ) -> Any:
     """The scenario's two bays, each with a simulated lock that starts raised (reserved for NEVs)."""
     locks = [{"id": f"lock-{b}", "bay": b, "driver": "simulator", "auto_raise_delay_s": 20,
               "simulator": {"travel_time_s": 2.0, "start": "up"}} for b in BAYS]
     mqtt = {"enabled": True, "brokers": [broker_url or "mqtt://127.0.0.1:9"],  # port 9: nothing listens
-            "outbox": {"path": str(data_dir / "outbox.db")}}
+            "outbox": {"path": str(data_dir / "outbox.db")}, **(mqtt_extra or {})}
     return scene_config(str(data_dir), perception={"models_dir": str(models)}, locks=locks, mqtt=mqtt)
 
 
@@ -44,7 +59,7 @@ def _presence(source: ScriptedSource, locks: Any) -> None:
 
 
 def run_demo(data_dir: Path, fps: float = 5.0, json_lines: bool = False, out=sys.stdout,  # noqa: ANN001
-             broker: bool = True) -> int:
+             broker: bool = True, opts: DemoOptions | None = None) -> int:
     try:
         cjk_font_path()
     except FontMissing as exc:
@@ -52,7 +67,8 @@ def run_demo(data_dir: Path, fps: float = 5.0, json_lines: bool = False, out=sys
         return 1
     from edge_agent.events.broker import BrokerError, LocalBroker, mosquitto_path
 
-    want_broker, broker = broker, None
+    opts = opts or DemoOptions()
+    want_broker, broker = broker and opts.broker_url is None, None
     with tempfile.TemporaryDirectory(prefix="edge-agent-demo-broker-") as broker_dir:
         if want_broker and mosquitto_path():
             try:
@@ -61,21 +77,26 @@ def run_demo(data_dir: Path, fps: float = 5.0, json_lines: bool = False, out=sys
                 print(f"demo: could not start mosquitto ({exc}); going on without a broker", file=out)
                 broker = None
         try:
-            return _run(data_dir, fps, json_lines, out, broker)
+            return _run(data_dir, fps, json_lines, out, broker, opts)
         finally:
             if broker is not None:
                 broker.stop()
 
 
-def _run(data_dir: Path, fps: float, json_lines: bool, out, broker) -> int:  # noqa: ANN001
+def _run(data_dir: Path, fps: float, json_lines: bool, out, broker, opts: DemoOptions) -> int:  # noqa: ANN001
     clock = FakeClock()
     models = REPO_MODELS if REPO_MODELS.is_dir() else Path("models")
-    cfg = demo_config(data_dir, broker.url() if broker else None, models)
+    cfg = demo_config(data_dir, broker.url() if broker else opts.broker_url, models, opts.mqtt)
     source = ScriptedSource(demo_story(fps), clock)
+    if opts.frames_out is not None:
+        from edge_agent.runtime.frames_out import FrameRecorder, write_replay_config
+
+        source = FrameRecorder(source, opts.frames_out, opts.frames_format)
+        write_replay_config(cfg, opts.frames_out)
     received: list[Any] = []
     watcher = _watch(broker, cfg, received) if broker else None
     t0 = clock.monotonic()
-    sinks = (lambda a: [JsonLinesSink(a.bus, data_dir / "events.jsonl", out, states=False)]) if json_lines else None
+    sinks = _sinks(data_dir, json_lines, out, opts.events_path)
     try:
         parts = assemble(cfg, clock=clock, source=source, lock_thread=False, sinks=sinks)
     except FileNotFoundError as exc:
@@ -102,7 +123,7 @@ def _run(data_dir: Path, fps: float, json_lines: bool, out, broker) -> int:  # n
 
     wall = time.perf_counter()
     run_scripted(step, clock, source.duration, fps)
-    if broker is not None:  # let the link deliver what it has before the story's summary
+    if broker is not None or opts.broker_url:  # let the link deliver what it has before the story's summary
         deadline = time.monotonic() + 5
         while link.outbox_depth() and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -119,7 +140,14 @@ def _run(data_dir: Path, fps: float, json_lines: bool, out, broker) -> int:  # n
               f"evidence {n // 1024} KiB in {data_dir / 'evidence'}", file=out)
         for bay, s in sorted(agent.bus.states().items()):
             print(f"  final: bay {bay} {s.state}, lock {s.lock}", file=out)
-        if broker is not None:
+        if opts.frames_out is not None:
+            print(f"frames: {source.written} in {opts.frames_out}; replay with "
+                  f"`edge-agent run -c {opts.frames_out / 'scenario.yaml'}`", file=out)
+        if opts.events_path is not None:
+            print(f"events: {opts.events_path} (JSON lines)", file=out)
+        if opts.broker_url:
+            print(f"MQTT: published to {opts.broker_url}; {depth} event(s) still wait in the outbox", file=out)
+        elif broker is not None:
             counts = Counter(topic for topic, _ in received)
             print(f"MQTT: {len(received)} messages reached the broker:", file=out)
             for topic, k in sorted(counts.items()):
@@ -128,6 +156,21 @@ def _run(data_dir: Path, fps: float, json_lines: bool, out, broker) -> int:  # n
             print(f"MQTT: no broker — {depth} event(s) wait in the outbox {cfg.mqtt.outbox.path}; "
                   "they are delivered once a broker is reachable", file=out)
     return 0
+
+
+def _sinks(data_dir: Path, json_lines: bool, out, events_path: Path | None):  # noqa: ANN001, ANN202
+    """JSON lines to stdout (``--json``) and/or to ``events_path`` (``--events``), events only."""
+    if not json_lines and events_path is None:
+        return None
+    if events_path is not None:
+        events_path.parent.mkdir(parents=True, exist_ok=True)
+        events_path.write_text("", encoding="utf-8")  # one run, one file
+
+    def make(a: Any) -> list[Any]:
+        made = [JsonLinesSink(a.bus, data_dir / "events.jsonl", out, states=False)] if json_lines else []
+        return made + ([JsonLinesSink(a.bus, events_path, None, states=False)] if events_path else [])
+
+    return make
 
 
 def _watch(broker: Any, cfg: Any, received: list) -> Any:

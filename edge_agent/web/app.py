@@ -24,7 +24,7 @@ from edge_agent.config.configfile import ConfigFile
 from edge_agent.config.models import AgentConfig
 from edge_agent.evidence.violations import ViolationLog
 from edge_agent.perception.lists import PlateLists
-from edge_agent.web import routes_auth, routes_site, routes_violations
+from edge_agent.web import routes_auth, routes_site, routes_stats, routes_violations
 from edge_agent.web.auth import (
     LoginLimiter,
     PasswordChecks,
@@ -40,6 +40,16 @@ STATIC = Path(__file__).parent / "static"
 # or on*= attribute would not run even if escaping ever failed.
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; object-src 'none'; "
        "base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
+
+
+class VendorFiles(StaticFiles):
+    """Third-party release files (ECharts: 1 MB) change only with an upgrade: let browsers keep them a day."""
+
+    async def get_response(self, path: str, scope):  # noqa: ANN001, ANN201 - Starlette's signature
+        response = await super().get_response(path, scope)
+        if response.status_code == 200:
+            response.headers["Cache-Control"] = "public, max-age=86400"
+        return response
 
 
 def create_app(
@@ -102,8 +112,10 @@ def create_app(
     async def _csrf(request: Request, exc: CsrfFailed):
         return PlainTextResponse("missing or wrong CSRF token", status_code=403)
 
+    app.mount("/static/vendor", VendorFiles(directory=str(STATIC / "vendor")), name="vendor")
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     app.include_router(routes_auth.router)
     app.include_router(routes_violations.router)
     app.include_router(routes_site.router)
+    app.include_router(routes_stats.router)
     return app

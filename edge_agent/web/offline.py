@@ -60,3 +60,6 @@ class OfflineControl:
 
     def charger_status(self, bay_id: str, status: str) -> ControlResult:
         return ControlResult(False, "review mode: no bay state machine")
+
+    def charger_warnings(self) -> dict[str, list[dict]]:
+        return {}  # review mode runs no charger health tracker

@@ -21,7 +21,9 @@ def live_bays(request: Request):
     ctx = ctx_of(request)
     states = ctx.bus.states() if ctx.bus is not None else {}
     ids = [b.id for b in ctx.cfg.bays] + sorted(set(states) - {b.id for b in ctx.cfg.bays})
-    bays = [{"id": i, "state": states.get(i), "evidence": ctx.log.last_evidence(i)} for i in ids]
+    warnings = ctx.control.charger_warnings()
+    bays = [{"id": i, "state": states.get(i), "evidence": ctx.log.last_evidence(i), "chargers": warnings.get(i, [])}
+            for i in ids]
     return render(request, "bays.html", bays=bays, flash=request.session.pop("flash", []))
 
 

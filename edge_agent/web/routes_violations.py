@@ -84,6 +84,15 @@ def export_csv(request: Request):
                              headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
+@router.get("/violations/by-event/{event_id}")
+def by_event(request: Request, event_id: str):
+    """Where a notification's link lands: the violation its ``violation_started`` event opened."""
+    vid = ctx_of(request).log.id_of_event(event_id[:64])
+    if vid is None:
+        raise HTTPException(404, "no violation for that event (yet)")
+    return RedirectResponse(f"/violations/{vid}", status_code=303)
+
+
 @router.get("/violations/{vid}")
 def detail(request: Request, vid: str):
     ctx = ctx_of(request)

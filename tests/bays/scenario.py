@@ -3,13 +3,19 @@ driven by a FakeClock, recording every event and bay state with its scenario tim
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from edge_agent.clock import FakeClock
 from edge_agent.events.types import BayState, Event
 from edge_agent.runtime.agent import Agent
-from edge_agent.runtime.scenario import ScriptedSource, Segment, run_scripted, scene_config
+from edge_agent.runtime.scenario import (
+    ScriptedSource,
+    Segment,
+    run_scripted,
+    scene_config,
+)
 
 
 @dataclass
@@ -33,9 +39,12 @@ class Run:
         return found[0]
 
 
-def play(segments: list[Segment], reader, tmp_path: Path, fps: float = 5.0, source=None, lists=None,  # noqa: ANN001
-         **overrides: object) -> Run:
-    """Play ``segments`` through an Agent with the given plate reader; returns what it emitted."""
+def play(segments: list[Segment], reader, tmp_path: Path, fps: float = 5.0, source=None, lists=None,
+         actions: list[tuple[float, Callable[[Agent], object]]] = (), **overrides: object) -> Run:
+    """Play ``segments`` through an Agent with the given plate reader; returns what it emitted.
+
+    ``actions``: ``(scenario second, fn(agent))`` pairs, each run once when the scenario reaches it
+    (a charger report, a command), between two frames."""
     clock = FakeClock()
     cfg = scene_config(str(tmp_path / "data"), **overrides)
     src = source or ScriptedSource(segments, clock)
@@ -45,6 +54,14 @@ def play(segments: list[Segment], reader, tmp_path: Path, fps: float = 5.0, sour
     agent.bus.subscribe_state(run.states.append)
     agent.start()
     duration = sum(s.seconds for s in segments)
-    run_scripted(agent.step, clock, duration, fps)
+    todo = sorted(actions, key=lambda a: a[0])
+
+    def step() -> None:
+        while todo and clock.monotonic() - run.t0 >= todo[0][0] - 1e-9:
+            todo.pop(0)[1](agent)
+        agent.step()
+
+    run_scripted(step, clock, duration, fps)
+    assert not todo, f"actions after the scenario's end: {todo}"
     agent.stop()
     return run

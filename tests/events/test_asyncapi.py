@@ -12,7 +12,7 @@ import yaml
 
 from edge_agent.events.asyncapi import PREFIX, build, render
 from edge_agent.events.schemas import DIR as SCHEMA_DIR
-from edge_agent.events.topics import COMMANDS, Topics
+from edge_agent.events.topics import COMMANDS, SIM_COMMANDS, Topics
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "asyncapi.yaml"
@@ -31,6 +31,7 @@ def test_every_topic_and_every_schema_is_in_the_document():
     addresses = {c["address"] for c in doc["channels"].values()}
     assert {t.status, t.events, t.health, t.state("{bay}")} <= addresses
     assert {t.command(name) for name in COMMANDS} <= addresses
+    assert {t.sim(name) for name in SIM_COMMANDS} <= addresses
     assert set(doc["components"]["schemas"]) == {p.stem for p in SCHEMA_DIR.glob("*.json")}
     # every command is answered on the reply channel; every agent publish says its QoS and retain flag
     for name, op in doc["operations"].items():

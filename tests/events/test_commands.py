@@ -174,3 +174,14 @@ def test_reply_never_goes_back_into_the_command_inbox(agent):
     backend.request(f"{PREFIX}/cmd/lock", body, f"{PREFIX}/cmd/lock", corr)
     assert backend.wait_for(f"{PREFIX}/reply", lambda m: m.props.CorrelationData == corr).json()["code"] == "unknown_bay"
     assert control.calls == []
+
+
+def test_sim_topics_are_not_even_subscribed_without_a_simulator_lock(agent):
+    """No lock has driver: simulator here: a sim command reaches nothing and gets no reply."""
+    make, backend, control, clock = agent
+    link = make()
+    assert not link.simulator
+    backend.request(f"{PREFIX}/sim/stall", {"ts": now(clock), "bay": "B1"}, "backend/replies/sim", b"sim-1")
+    r = ask(backend, "snapshot", {"ts": now(clock), "bay": "B2"})  # sent after it, answered: the sim one was not
+    assert r["ok"] and not backend.on("backend/replies/sim")
+    assert control.calls == [("snapshot", "B2")]

@@ -23,21 +23,23 @@ def schema_for(topic: str) -> str | None:
     if topic.startswith("backend/") or topic == f"{PREFIX}/reply":
         return PAYLOAD_SCHEMAS["reply"]
     rest = topic.removeprefix(PREFIX + "/")
-    if rest.startswith("cmd/"):
+    if rest.startswith(("cmd/", "sim/")):
         return None  # the backend's own messages
     if rest.startswith("bays/") and rest.endswith("/state"):
         return PAYLOAD_SCHEMAS["state"]
-    return PAYLOAD_SCHEMAS[{"events": "event", "status": "status", "health": "health"}[rest]]
+    return PAYLOAD_SCHEMAS[{"events": "event", "status": "status", "health": "health",
+                            "stats/daily": "stats_daily"}[rest]]
 
 
 def test_all_schema_files_are_valid_2020_12():
     names = sorted(p.name for p in DIR.glob("*.json"))
-    from edge_agent.events.topics import COMMANDS
+    from edge_agent.events.topics import COMMANDS, SIM_COMMANDS
 
     assert {n for n in names if n.startswith("cmd-")} == {f"cmd-{c}.json" for c in COMMANDS}
-    assert {n for n in names if not n.startswith("cmd-")} == {
+    assert {n for n in names if n.startswith("sim-")} == {f"sim-{c}.json" for c in SIM_COMMANDS}
+    assert {n for n in names if not n.startswith(("cmd-", "sim-"))} == {
         "bay-state.json", "command-envelope.json", "event.json", "ha-discovery.json", "health.json",
-        "reply.json", "status.json"}
+        "reply.json", "stats-daily.json", "status.json"}
     for name in names:
         validator(name)  # raises SchemaError when the schema itself is broken
 
@@ -63,6 +65,10 @@ def test_every_published_payload_matches_its_schema(broker, tmp_path):
         for body in ({"ts": iso(clock.now()), "bay": "B1", "reason": "r", "operator": "o"}, {"ts": "old"}):
             backend.request(f"{PREFIX}/cmd/lock", body, "backend/replies", b"c")
         wait_until(lambda: len(backend.on("backend/replies")) == 2, what="two replies")
+        from edge_agent.stats.daily import summary
+
+        link.publish_retained(link.topics.stats_daily, summary(tmp_path / "none.db", ["B1"], clock.now().date(),
+                                                               clock.now().tzinfo, 0, "dev1", iso(clock.now())))
         wait_until(lambda: link.outbox_depth() == 0, what="the outbox to drain")
     finally:
         link.stop()

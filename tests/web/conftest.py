@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 import yaml
 
+from edge_agent.bays.charger_health import ChargerHealth
 from edge_agent.clock import FakeClock, iso
+from edge_agent.config.chargers import ChargerHealthConfig
 from edge_agent.config.load import load_config
 from edge_agent.events.bus import EventBus
 from edge_agent.events.types import BayState, Event, EventType
@@ -46,6 +48,7 @@ class RecordingControl:
         self.site = site
         self.reloads: list[Any] = []
         self.list_calls: list[tuple] = []
+        self.chargers = ChargerHealth(ChargerHealthConfig(), {b: f"ch-{b}" for b in BAYS}, site.clock)
 
     def bay_ids(self) -> list[str]:
         return list(BAYS)
@@ -70,7 +73,11 @@ class RecordingControl:
         return ControlResult(True, "lists updated")
 
     def charger_status(self, bay_id, status):
+        self.chargers.on_status(bay_id, status)
         return ControlResult(True)
+
+    def charger_warnings(self):
+        return self.chargers.active()
 
 
 @dataclass

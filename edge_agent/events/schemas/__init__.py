@@ -19,7 +19,7 @@ DIR = Path(__file__).resolve().parent
 
 # Version of the payload contract (semantic: minor = compatible additions, major = a field removed or changed).
 # Sent as the MQTT 5 user property ``schema-version`` on every publish and as ``info.version`` in docs/asyncapi.yaml.
-SCHEMA_VERSION = "1.1.0"
+SCHEMA_VERSION = "1.2.0"
 
 # topic kind -> schema file
 PAYLOAD_SCHEMAS = {
@@ -29,11 +29,16 @@ PAYLOAD_SCHEMAS = {
     "health": "health.json",
     "reply": "reply.json",
     "discovery": "ha-discovery.json",
+    "stats_daily": "stats-daily.json",
 }
 
 
 def command_schema(name: str) -> str:
     return f"cmd-{name}.json"
+
+
+def sim_schema(name: str) -> str:
+    return f"sim-{name}.json"
 
 
 FORMATS = FormatChecker(formats=())

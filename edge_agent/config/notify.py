@@ -1,0 +1,128 @@
+"""Push notifications (owned by the notify stage): where violations and faults are sent.
+
+Secrets (the webhook's signing key, a robot's key / token) never sit in the YAML: each is named
+by an environment variable or a file, read once at start like mqtt's. Relative files resolve
+against the config file's folder.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import time
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator, model_validator
+
+from edge_agent.config.base import StrictModel
+from edge_agent.config.mqtt import ConfigPath, SecretError, _read
+
+DEFAULT_EVENTS = ["violation_started", "lock_fault", "lock_tamper", "camera_lost",
+                  "charger_suspect", "charger_mismatch", "charger_silent"]
+OFFICIAL_URL = {
+    "wecom": "https://qyapi.weixin.qq.com/cgi-bin/webhook/send",
+    "dingtalk": "https://oapi.dingtalk.com/robot/send",
+}
+_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+class QuietHours(StrictModel):
+    """Local time (site.timezone) when this sink is not sent to; what comes in is held and sent after."""
+
+    start: str = Field(..., description="HH:MM")
+    end: str = Field(..., description="HH:MM; before start = over midnight")
+
+    @field_validator("start", "end")
+    @classmethod
+    def _hhmm(cls, v: str) -> str:
+        if not _HHMM.match(v):
+            raise ValueError(f"{v!r} is not HH:MM (00:00 to 23:59)")
+        return v
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> QuietHours:
+        if self.start == self.end:
+            raise ValueError("start and end are equal: quiet for no time or all day? Remove the section instead")
+        return self
+
+    def contains(self, t: time) -> bool:
+        start, end = time.fromisoformat(self.start), time.fromisoformat(self.end)
+        return start <= t < end if start < end else (t >= start or t < end)
+
+
+class SinkConfig(StrictModel):
+    name: str = Field(..., min_length=1, pattern=r"^[A-Za-z0-9_.-]+$", description="names the sink's outbox file")
+    kind: Literal["webhook", "wecom", "dingtalk"]
+    url: str | None = Field(None, description="webhook: required; wecom/dingtalk: the official robot URL by default")
+    secret_env: str | None = Field(None, description="webhook: HMAC key; wecom: robot key; dingtalk: access_token")
+    secret_file: ConfigPath = None
+    sign_secret_env: str | None = Field(None, description="dingtalk only: the robot's 加签 secret (SEC…)")
+    sign_secret_file: ConfigPath = None
+    events: list[str] = Field(default_factory=lambda: list(DEFAULT_EVENTS), min_length=1)
+    quiet_hours: QuietHours | None = None
+    timeout_s: float = Field(5.0, gt=0, le=120, allow_inf_nan=False)
+    backoff_s: float = Field(2.0, gt=0, le=3600, allow_inf_nan=False, description="first retry after this")
+    max_backoff_s: float = Field(300.0, gt=0, le=86400, allow_inf_nan=False, description="retries back off up to this")
+
+    @field_validator("events")
+    @classmethod
+    def _types(cls, v: list[str]) -> list[str]:
+        bad = [t for t in v if not re.match(r"^[a-z][a-z0-9_]*$", t)]
+        if bad:
+            raise ValueError(f"not event type names: {bad}")
+        return v
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        parts = urlsplit(v)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{v!r}: needs http:// or https:// and a host")
+        if parts.username or parts.password or parts.query:
+            raise ValueError(f"{v!r}: no credentials or query in the URL (keys go in secret_env / secret_file)")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SinkConfig:
+        if self.kind == "webhook" and not self.url:
+            raise ValueError("a webhook sink needs url")
+        if self.kind != "webhook" and not (self.secret_env or self.secret_file):
+            raise ValueError(f"a {self.kind} robot needs its key: secret_env or secret_file")
+        if self.secret_env and self.secret_file:
+            raise ValueError("secret_env and secret_file: choose one")
+        if self.sign_secret_env and self.sign_secret_file:
+            raise ValueError("sign_secret_env and sign_secret_file: choose one")
+        if (self.sign_secret_env or self.sign_secret_file) and self.kind != "dingtalk":
+            raise ValueError("sign_secret_* is for dingtalk robots only")
+        if self.max_backoff_s < self.backoff_s:
+            raise ValueError("max_backoff_s must be at least backoff_s")
+        return self
+
+    @property
+    def endpoint(self) -> str:
+        return self.url or OFFICIAL_URL[self.kind]
+
+    def secrets(self, index: int) -> tuple[str | None, str | None]:
+        """(key, sign secret) read from env / file now (raises SecretError naming the key)."""
+        at = f"notify.sinks[{index}]"
+        return (_read(f"{at}.secret_env", self.secret_env, f"{at}.secret_file", self.secret_file),
+                _read(f"{at}.sign_secret_env", self.sign_secret_env, f"{at}.sign_secret_file", self.sign_secret_file))
+
+
+class NotifyConfig(StrictModel):
+    sinks: list[SinkConfig] = Field(default_factory=list)
+    max_rows: int = Field(10_000, ge=100, le=10_000_000, description="per sink outbox; beyond it, loud but kept")
+
+    @field_validator("sinks")
+    @classmethod
+    def _unique(cls, v: list[SinkConfig]) -> list[SinkConfig]:
+        names = [s.name for s in v]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"duplicate sink names {dup}")
+        return v
+
+
+__all__ = ["DEFAULT_EVENTS", "NotifyConfig", "QuietHours", "SecretError", "SinkConfig"]

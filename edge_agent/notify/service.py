@@ -1,0 +1,110 @@
+"""The notify stage as an agent component: bus events → each sink's outbox → its delivery thread.
+
+One outbox file and one thread per sink (``{data_dir}/notify-<name>.sqlite``), so a dead
+DingTalk robot never delays the backend's webhook. Secrets are read at ``start`` and a
+missing one stops the start with the config key named.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+
+from edge_agent.clock import Clock
+from edge_agent.config.models import AgentConfig
+from edge_agent.events.outbox import Outbox
+from edge_agent.notify.delivery import Delivery, Post, Site
+from edge_agent.notify.messages import Request
+
+log = logging.getLogger(__name__)
+
+
+def httpx_post(client: httpx.Client) -> Post:
+    def post(req: Request, timeout: float) -> tuple[int, str]:
+        try:
+            r = client.post(req.url, content=req.body, headers=req.headers, timeout=timeout)
+        except httpx.TimeoutException as exc:
+            raise TimeoutError(f"no answer in {timeout:g} s ({type(exc).__name__})") from None
+        except httpx.HTTPError as exc:
+            raise ConnectionError(f"{type(exc).__name__}: {exc}") from None
+        return r.status_code, r.text
+
+    return post
+
+
+class NotifyService:
+    def __init__(self, cfg: AgentConfig, bus: Any, clock: Clock, post: Post | None = None) -> None:
+        self.cfg = cfg
+        self.bus = bus
+        self.clock = clock
+        self._post = post
+        self._client: httpx.Client | None = None
+        self.deliveries: list[Delivery] = []
+        self._threads: list[threading.Thread] = []
+        self._wake: list[threading.Event] = []
+        self._stop = threading.Event()
+        self._unsubscribe: Any = None
+
+    def open(self) -> list[Delivery]:
+        """Read secrets and open the outboxes (no thread yet): ``start`` and tests use it."""
+        c = self.cfg
+        site = Site(c.site.site_id, c.site.device_id, ZoneInfo(c.site.timezone), c.web.language, c.web.public_url)
+        if self._post is None:
+            self._client = httpx.Client(follow_redirects=False)
+            self._post = httpx_post(self._client)
+        for i, sink in enumerate(c.notify.sinks):
+            key, sign = sink.secrets(i)  # SecretError names notify.sinks[i].secret_env / _file
+            box = Outbox(Path(c.data_dir) / f"notify-{sink.name}.sqlite", max_rows=c.notify.max_rows)
+            self.deliveries.append(Delivery(sink, box, self._post, self.clock, site, key, sign))
+        types = {t for d in self.deliveries for t in d.sink.events}
+        self._unsubscribe = self.bus.subscribe(self._on_event, types)
+        return self.deliveries
+
+    def start(self) -> None:
+        self.open()
+        for d in self.deliveries:
+            wake = threading.Event()
+            t = threading.Thread(target=self._run, args=(d, wake), name=f"notify-{d.sink.name}", daemon=True)
+            self._wake.append(wake)
+            self._threads.append(t)
+            t.start()
+
+    def _on_event(self, ev: Any) -> None:
+        for i, d in enumerate(self.deliveries):
+            if d.enqueue(ev) and i < len(self._wake):
+                self._wake[i].set()
+
+    def _run(self, d: Delivery, wake: threading.Event) -> None:
+        while not self._stop.is_set():
+            try:
+                wait = d.pump()
+            except Exception:  # a bug in one sink must not end its thread for good
+                log.exception("notify %s failed", d.sink.name)
+                wait = 30.0
+            if wait > 0:
+                wake.wait(wait)
+                wake.clear()
+
+    def status(self) -> dict[str, Any]:
+        """For the heartbeat: per sink, waiting rows and the last error."""
+        return {d.sink.name: {"waiting": d.depth(), "delivered": d.counts.delivered, "error": d.last_error}
+                for d in self.deliveries}
+
+    def stop(self) -> None:
+        self._stop.set()
+        for w in self._wake:
+            w.set()
+        for t in self._threads:
+            t.join(5)
+        if self._unsubscribe:
+            self._unsubscribe()
+        for d in self.deliveries:
+            d.outbox.close()
+        if self._client is not None:
+            self._client.close()
+        self.deliveries, self._threads, self._wake = [], [], []

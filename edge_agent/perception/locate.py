@@ -1,0 +1,35 @@
+"""Where the model files are when the config does not say (``perception.models_dir`` unset).
+
+Why: a config written anywhere (a test's temp folder, /etc/edge-agent, a laptop's home) must
+find the models ``edge-agent models fetch`` installed, instead of a ``models`` folder relative to
+wherever the agent happened to be started. The first candidate holding ``manifest.json`` wins:
+the source checkout's ``models/`` (a git clone or an editable install), the install layout of
+``deploy/install.sh`` (``/opt/edge-agent/venv`` → ``/opt/edge-agent/models``), then the data
+folder's ``models/``. A relative ``models_dir`` keeps its rule: the working directory when it
+exists there, else the config file's folder.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+MANIFEST = "manifest.json"
+CHECKOUT_MODELS = Path(__file__).resolve().parents[2] / "models"
+
+
+def candidates(data_dir: str | Path) -> list[Path]:
+    """Folders searched when ``models_dir`` is unset, in order."""
+    out = [CHECKOUT_MODELS, Path(sys.prefix).resolve().parent / "models", Path(data_dir).resolve() / "models"]
+    return list(dict.fromkeys(out))
+
+
+def resolve_models_dir(models_dir: str | None, data_dir: str | Path, config_path: Path | None = None) -> Path:
+    """The folder the agent loads models from (it may not exist: loading then names it)."""
+    if models_dir is None:
+        found = candidates(data_dir)
+        return next((p for p in found if (p / MANIFEST).is_file()), found[0])
+    p = Path(models_dir)
+    if p.is_absolute() or config_path is None or p.exists():
+        return p.resolve()
+    return config_path.parent / p

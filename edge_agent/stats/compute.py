@@ -1,0 +1,260 @@
+"""Per bay, per local day: occupancy, charging, visits by kind, violations, dwell — from stored events.
+
+Pure: event rows in, figures out; the days are the site's (``site.timezone``), so a visit over
+midnight counts on both days by the minute. Nothing is kept between calls, so a restart of the agent
+changes nothing: the stored events are the truth. How visits are rebuilt:
+
+* a visit runs from ``vehicle_arrived`` to ``vehicle_departed`` (same ``visit_id``); one left open
+  (the agent stopped mid-visit) ends at the bay's next arrival, else at the end of the window / now;
+* its kind comes from ``vehicle_identified`` (``nev`` true → NEV, false → fuel), else unidentified;
+* a violation runs from ``violation_started`` to ``violation_ended`` (or the visit's end);
+* charging is where the bay's last ``charger_status`` is ``charging`` *and* a vehicle is parked;
+  a bay whose charger never reported has no charging figures (None), not zero.
+"""
+
+from __future__ import annotations
+
+import bisect
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
+
+ARRIVED, IDENT, DEPARTED = "vehicle_arrived", "vehicle_identified", "vehicle_departed"
+V_START, V_END, CHARGER = "violation_started", "violation_ended", "charger_status"
+TYPES = (ARRIVED, IDENT, DEPARTED, V_START, V_END, CHARGER)
+
+
+class Row(NamedTuple):
+    """One stored event, as much of it as statistics need (a tuple: a year is 150,000 of them)."""
+
+    type: str
+    t: float  # epoch seconds
+    bay: str
+    visit: str | None
+    nev: bool | None = None  # vehicle_identified
+    status: str | None = None  # charger_status
+
+
+@dataclass
+class BayDay:
+    day: str  # YYYY-MM-DD, site time
+    bay: str
+    day_s: float  # 86400, or the part of the day inside the window (today: until now)
+    occupied_s: float = 0.0
+    charging_s: float | None = None  # None: no charger status known for this bay
+    parked_not_charging_s: float | None = None
+    visits_nev: int = 0
+    visits_fuel: int = 0
+    visits_unidentified: int = 0
+    violations: int = 0
+    violation_s: float = 0.0
+    fuel_on_bay_s: float = 0.0
+    median_dwell_s: float | None = None
+    _dwell: list[float] = field(default_factory=list, repr=False)
+
+    @property
+    def occupied_share(self) -> float:
+        return self.occupied_s / self.day_s if self.day_s > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {k: (round(v, 1) if isinstance(v, float) else v) for k, v in asdict(self).items() if k != "_dwell"}
+        d["occupied_share"] = round(self.occupied_share, 4)
+        return d
+
+
+@dataclass
+class Stats:
+    start: date
+    end: date  # inclusive
+    tz: str
+    bays: list[str]
+    rows: list[BayDay]  # one per (day, bay), days ascending
+    heat: list[list[float | None]]  # [weekday 0=Mon][hour] occupied share over the window, None: no such hour
+
+    def days(self) -> list[str]:
+        return sorted({r.day for r in self.rows})
+
+    def per_day(self) -> list[dict[str, Any]]:
+        """All bays added up per day (the violations chart)."""
+        out: dict[str, dict[str, Any]] = {}
+        for r in self.rows:
+            d = out.setdefault(r.day, {"day": r.day, "violations": 0, "violation_s": 0.0, "occupied_s": 0.0,
+                                       "fuel_on_bay_s": 0.0, "visits": 0})
+            d["violations"] += r.violations
+            d["violation_s"] += r.violation_s
+            d["occupied_s"] += r.occupied_s
+            d["fuel_on_bay_s"] += r.fuel_on_bay_s
+            d["visits"] += r.visits_nev + r.visits_fuel + r.visits_unidentified
+        return list(out.values())
+
+    def per_bay(self) -> list[dict[str, Any]]:
+        """The window per bay (the occupied / charging / free chart)."""
+        out = []
+        for bay in self.bays:
+            rs = [r for r in self.rows if r.bay == bay]
+            total = sum(r.day_s for r in rs)
+            occ = sum(r.occupied_s for r in rs)
+            known = [r.charging_s for r in rs if r.charging_s is not None]
+            charging = sum(known) if known else None
+            out.append({"bay": bay, "window_s": total, "occupied_s": occ, "charging_s": charging,
+                        "parked_not_charging_s": occ - charging if charging is not None else None,
+                        "free_s": max(0.0, total - occ), "violations": sum(r.violations for r in rs),
+                        "violation_s": sum(r.violation_s for r in rs),
+                        "fuel_on_bay_s": sum(r.fuel_on_bay_s for r in rs)})
+        return out
+
+
+def _overlap(a0: float, a1: float, b0: float, b1: float) -> float:
+    return max(0.0, min(a1, b1) - max(a0, b0))
+
+
+def _intersect(xs: list[tuple[float, float]], ys: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Intersection of two sorted lists of disjoint intervals."""
+    out, i, j = [], 0, 0
+    while i < len(xs) and j < len(ys):
+        lo, hi = max(xs[i][0], ys[j][0]), min(xs[i][1], ys[j][1])
+        if lo < hi:
+            out.append((lo, hi))
+        if xs[i][1] < ys[j][1]:
+            i += 1
+        else:
+            j += 1
+    return out
+
+
+def day_bounds(start: date, end: date, tz: ZoneInfo) -> list[float]:
+    """Epoch of each local midnight from ``start`` to the day after ``end`` (len = days + 1)."""
+    n = (end - start).days + 1
+    return [datetime.combine(start + timedelta(days=i), time(0), tz).timestamp() for i in range(n + 1)]
+
+
+@dataclass
+class _Visit:
+    bay: str
+    t0: float
+    t1: float | None = None
+    kind: str = "unidentified"
+    cut: bool = False  # ended by the next arrival, not seen leaving: its dwell is unknown
+
+
+def compute(rows: Iterable[Row], bays: list[str], start: date, end: date, tz: ZoneInfo, now: float) -> Stats:
+    """Figures for local days ``start``..``end`` (inclusive); ``rows`` sorted by time, from before
+    ``start`` as far back as a visit can last (the caller loads a margin)."""
+    bounds = day_bounds(start, end, tz)
+    w0, w1 = bounds[0], min(bounds[-1], now)
+    visits: dict[str, _Visit] = {}
+    open_by_bay: dict[str, str] = {}
+    vio: list[tuple[str, float, float | None, str | None]] = []  # bay, t0, t1, visit
+    vio_open: dict[str, int] = {}
+    status: dict[str, list[tuple[float, str]]] = defaultdict(list)
+    for r in rows:
+        if r.type == ARRIVED and r.visit:
+            prev = open_by_bay.pop(r.bay, None)
+            if prev is not None and visits[prev].t1 is None:
+                visits[prev].t1, visits[prev].cut = r.t, True  # left open by a restart: ends where the next begins
+            visits[r.visit] = _Visit(r.bay, r.t)
+            open_by_bay[r.bay] = r.visit
+        elif r.type == IDENT and r.visit in visits:
+            nev = r.nev
+            visits[r.visit].kind = "nev" if nev is True else "fuel" if nev is False else "unidentified"
+        elif r.type == DEPARTED and r.visit in visits:
+            visits[r.visit].t1 = r.t
+            if open_by_bay.get(r.bay) == r.visit:
+                del open_by_bay[r.bay]
+        elif r.type == V_START:
+            vio_open[r.visit or r.bay] = len(vio)
+            vio.append((r.bay, r.t, None, r.visit))
+        elif r.type == V_END:
+            i = vio_open.pop(r.visit or r.bay, None)
+            if i is not None:
+                vio[i] = (*vio[i][:2], r.t, vio[i][3])
+        elif r.type == CHARGER:
+            status[r.bay].append((r.t, str(r.status)))
+
+    def end_of(v: _Visit) -> float:
+        return v.t1 if v.t1 is not None else max(v.t0, w1)
+
+    ndays = len(bounds) - 1
+    cells = {(i, b): BayDay((start + timedelta(days=i)).isoformat(), b, _overlap(bounds[i], bounds[i + 1], w0, w1))
+             for i in range(ndays) for b in bays}
+
+    def spread(bay: str, t0: float, t1: float, attr: str) -> None:
+        """Add the interval's seconds to each day it covers (clipped to the window)."""
+        t0, t1 = max(t0, w0), min(t1, w1)
+        if t1 <= t0 or (0, bay) not in cells:
+            return
+        i = max(0, bisect.bisect_right(bounds, t0) - 1)
+        while i < ndays and bounds[i] < t1:
+            c = cells[(i, bay)]
+            a, b = bounds[i], bounds[i + 1]
+            setattr(c, attr, (getattr(c, attr) or 0.0) + (min(b, t1)) - (max(a, t0)))
+            i += 1
+
+    def day_of(t: float) -> int | None:
+        if not w0 <= t < w1:
+            return None
+        return bisect.bisect_right(bounds, t) - 1
+
+    parked: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for v in visits.values():
+        t1 = end_of(v)
+        parked[v.bay].append((v.t0, t1))
+        spread(v.bay, v.t0, t1, "occupied_s")
+        if v.kind == "fuel":
+            spread(v.bay, v.t0, t1, "fuel_on_bay_s")
+        i = day_of(v.t0)
+        if i is not None and (i, v.bay) in cells:
+            c = cells[(i, v.bay)]
+            setattr(c, f"visits_{v.kind}", getattr(c, f"visits_{v.kind}") + 1)
+            if v.t1 is not None and not v.cut:
+                c._dwell.append(v.t1 - v.t0)
+    for bay, t0, t1, visit in vio:
+        stop = t1 if t1 is not None else (end_of(visits[visit]) if visit in visits else w1)
+        spread(bay, t0, stop, "violation_s")
+        i = day_of(t0)
+        if i is not None and (i, bay) in cells:
+            cells[(i, bay)].violations += 1
+    for bay, changes in status.items():
+        if (0, bay) not in cells:
+            continue
+        for i in range(ndays):  # a fed charger: zero until shown otherwise
+            cells[(i, bay)].charging_s = 0.0
+        on = [(t, changes[k + 1][0] if k + 1 < len(changes) else w1) for k, (t, s) in enumerate(changes)
+              if s == "charging"]
+        for a, b in _intersect(sorted(parked[bay]), on):
+            spread(bay, a, b, "charging_s")
+    for c in cells.values():
+        if c.charging_s is not None:
+            c.parked_not_charging_s = max(0.0, c.occupied_s - c.charging_s)
+        c.median_dwell_s = statistics.median(c._dwell) if c._dwell else None
+    return Stats(start, end, str(tz), list(bays), [cells[(i, b)] for i in range(ndays) for b in bays],
+                 _heat(parked, bays, w0, w1, tz))
+
+
+def _heat(parked: dict[str, list[tuple[float, float]]], bays: list[str], w0: float, w1: float,
+          tz: ZoneInfo) -> list[list[float | None]]:
+    """Occupied share by (local weekday, hour) over the window: hours step 3600 s from local midnight."""
+    occ = [[0.0] * 24 for _ in range(7)]
+    seen = [[0.0] * 24 for _ in range(7)]
+    if w1 <= w0 or not bays:
+        return [[None] * 24 for _ in range(7)]
+    n = int((w1 - w0) // 3600) + 1
+    labels = []
+    for k in range(n):
+        lt = datetime.fromtimestamp(w0 + k * 3600, tz)
+        labels.append((lt.weekday(), lt.hour))
+        seen[lt.weekday()][lt.hour] += _overlap(w0 + k * 3600, w0 + (k + 1) * 3600, w0, w1) * len(bays)
+    for bay in bays:
+        for t0, t1 in parked.get(bay, ()):
+            t0, t1 = max(t0, w0), min(t1, w1)
+            k = int((t0 - w0) // 3600)
+            while k < n and w0 + k * 3600 < t1:  # only the hours this visit touches
+                h0 = w0 + k * 3600
+                wd, hr = labels[k]
+                occ[wd][hr] += min(h0 + 3600, t1) - max(h0, t0)
+                k += 1
+    return [[round(occ[d][h] / seen[d][h], 4) if seen[d][h] else None for h in range(24)] for d in range(7)]

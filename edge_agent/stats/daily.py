@@ -1,0 +1,70 @@
+"""Yesterday's figures, retained at ``{prefix}/stats/daily``: a backend or a dashboard that connects
+in the morning finds the last complete local day without asking.
+
+Computed from the stored events like the page (so a restart changes nothing), published through the
+MQTT link's durable outbox, once per local day after midnight and once at start. ``check()`` does the
+work on the injected clock; the component's thread only calls it every minute.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from edge_agent.clock import Clock, iso
+from edge_agent.stats.source import query
+
+log = logging.getLogger(__name__)
+
+
+def summary(db_path: str | Path, bays: list[str], day: date, tz: ZoneInfo, now: float, device: str,
+            ts: str) -> dict[str, Any]:
+    s = query(db_path, bays, day, day, tz, now)
+    totals = s.per_day()[0] if s.rows else {"violations": 0, "violation_s": 0.0, "occupied_s": 0.0,
+                                            "fuel_on_bay_s": 0.0, "visits": 0}
+    return {"ts": ts, "device": device, "day": day.isoformat(), "tz": str(tz),
+            "bays": [r.to_dict() for r in s.rows],
+            "totals": {k: (round(v, 1) if isinstance(v, float) else v) for k, v in totals.items()}}
+
+
+class DailyStats:
+    """Agent component: ``DailyStats(link, db_path, bay_ids, tz, clock, device)``."""
+
+    def __init__(self, link: Any, db_path: str | Path, bays: list[str], tz: ZoneInfo, clock: Clock,
+                 device: str) -> None:
+        self.link, self.db_path, self.bays, self.tz, self.clock, self.device = link, db_path, bays, tz, clock, device
+        self.published: date | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def check(self) -> date | None:
+        """Publish the last complete day if not done yet; returns the day published now, else None."""
+        yesterday = self.clock.now().astimezone(self.tz).date() - timedelta(days=1)
+        if self.published == yesterday:
+            return None
+        doc = summary(self.db_path, self.bays, yesterday, self.tz, self.clock.now().timestamp(), self.device,
+                      iso(self.clock.now()))
+        self.link.publish_retained(self.link.topics.stats_daily, doc)
+        self.published = yesterday
+        return yesterday
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="stats-daily", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.check()
+            except Exception:  # a bad read must not end the thread; the next minute tries again
+                log.exception("daily statistics failed")
+            self._stop.wait(60)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)

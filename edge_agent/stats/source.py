@@ -1,0 +1,49 @@
+"""Read the events statistics need from the violation log's SQLite file (the durable record).
+
+Every bus event is stored there once (``events`` table, keyed by ``event_id``) by the review
+component, whatever the MQTT link's state, so figures survive restarts and broker outages.
+Reads go through the ``(bay_id, ts_epoch)`` index, one bay at a time, and pull only the two JSON
+fields used (``nev``, ``status``) so a month of 8 busy bays reads in milliseconds.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import date
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from edge_agent.stats.compute import CHARGER, TYPES, Row, Stats, compute, day_bounds
+
+MARGIN_S = 2 * 86400  # visits that began this long before the window still count in it
+
+
+def load_rows(db: sqlite3.Connection, bay: str, t0: float, t1: float) -> list[Row]:
+    marks = ",".join("?" * len(TYPES))
+    q = (f"SELECT type, ts_epoch, visit_id, json_extract(data, '$.nev'), json_extract(data, '$.status') "
+         f"FROM events WHERE bay_id = ? AND ts_epoch >= ? AND ts_epoch < ? AND type IN ({marks}) ORDER BY ts_epoch")
+    before = db.execute("SELECT type, ts_epoch, visit_id, NULL, json_extract(data, '$.status') FROM events "
+                        "WHERE bay_id = ? AND type = ? AND ts_epoch < ? ORDER BY ts_epoch DESC LIMIT 1",
+                        (bay, CHARGER, t0)).fetchall()  # the charger's state as the window opens
+    rows = before + db.execute(q, (bay, t0, t1, *TYPES)).fetchall()
+    return [Row(t, ts, bay, v, None if nev is None else bool(nev), st) for t, ts, v, nev, st in rows]
+
+
+def query(db_path: str | Path, bays: list[str], start: date, end: date, tz: ZoneInfo, now: float) -> Stats:
+    """Statistics for local days ``start``..``end`` (inclusive) from the events in ``db_path``."""
+    if end < start:
+        raise ValueError(f"--to {end} is before --from {start}")
+    bounds = day_bounds(start, end, tz)
+    path = Path(db_path)
+    rows: list[Row] = []
+    if path.exists():
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+        try:
+            for bay in bays:
+                rows += load_rows(db, bay, bounds[0] - MARGIN_S, bounds[-1])
+        except sqlite3.OperationalError as exc:
+            if "no such table" not in str(exc):
+                raise  # a store without events yet has no table: empty figures, not an error
+        finally:
+            db.close()
+    return compute(rows, bays, start, end, tz, now)

@@ -1,0 +1,92 @@
+"""A real HTTP receiver on loopback that can be told to fail, hang past the client's timeout, or
+answer like a WeCom / DingTalk robot; it records every request and de-duplicates by X-Event-Id."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+
+@dataclass
+class Received:
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def event_id(self) -> str | None:
+        return self.headers.get("x-event-id")
+
+
+@dataclass
+class Receiver:
+    mode: str = "ok"  # ok | fail | hang | robot_busy
+    hang_s: float = 0.6
+    requests: list[Received] = field(default_factory=list)
+    unique: dict[tuple[str, str], Received] = field(default_factory=dict)  # (path, id): what a deduping consumer keeps
+    order: list[str] = field(default_factory=list)
+    taken: int = 0  # requests taken in (answered 200, or answered too late)
+    lock: threading.Condition = field(default_factory=threading.Condition)
+    server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}/hook"
+
+    def start(self) -> Receiver:
+        rec = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *a: object) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                parts = urlsplit(self.path)
+                r = Received(parts.path, parse_qs(parts.query), {k.lower(): v for k, v in self.headers.items()}, body)
+                with rec.lock:
+                    rec.requests.append(r)
+                    mode = rec.mode
+                    rec.taken += mode in ("ok", "hang")
+                    if mode in ("ok", "hang") and r.event_id and (r.path, r.event_id) not in rec.unique:
+                        rec.unique[(r.path, r.event_id)] = r  # taken in: a hang loses the answer, not the message
+                        rec.order.append(r.event_id)
+                    rec.lock.notify_all()
+                if mode == "fail":
+                    return self._answer(503, b"down for maintenance")
+                if mode == "robot_busy":
+                    return self._answer(200, json.dumps({"errcode": 45009, "errmsg": "api freq out of limit"}).encode())
+                if mode == "hang":
+                    time.sleep(rec.hang_s)
+                self._answer(200, json.dumps({"errcode": 0, "errmsg": "ok"}).encode())
+
+            def _answer(self, status: int, payload: bytes) -> None:
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except OSError:
+                    pass  # the client gave up (timeout)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def wait_for(self, n: int, timeout: float = 10.0) -> bool:
+        """Block until ``n`` distinct messages arrived (a condition, not a sleep)."""
+        with self.lock:
+            return self.lock.wait_for(lambda: len(self.unique) >= n, timeout)
+
+    def stop(self) -> None:
+        if self.server:
+            self.server.shutdown()
+            self.server.server_close()

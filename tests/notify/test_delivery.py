@@ -1,0 +1,236 @@
+"""Notifications through a real loopback HTTP server that fails, hangs past the timeout and
+recovers, across a restart of the sender: nothing lost, nothing twice for a receiver that
+de-duplicates by X-Event-Id. Backoff runs on a FakeClock; only the hang costs real time."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from edge_agent.clock import FakeClock
+from edge_agent.events.bus import EventBus
+from edge_agent.events.types import Event
+from edge_agent.notify.service import NotifyService
+from edge_agent.runtime.scenario import scene_config
+from tests.notify.receiver import Receiver
+
+KEY = "webhook-signing-key-0123456789"
+
+
+@pytest.fixture
+def receiver():
+    r = Receiver().start()
+    yield r
+    r.stop()
+
+
+def config(tmp_path, sinks, **web):
+    return scene_config(str(tmp_path / "data"), notify={"sinks": sinks},
+                        web={"public_url": "https://review.plaza-7.example", **web})
+
+
+def violation(clock, bay="A", plate="京A12345", i=0):
+    return Event.make("violation_started", clock, bay_id=bay, visit_id=f"v{i}",
+                      data={"reason": "fuel_vehicle", "plate": plate, "colour": "blue", "parked_s": 125.0})
+
+
+def drain(service: NotifyService, clock: FakeClock, max_rounds: int = 200) -> int:
+    """Pump every sink until its outbox is empty, advancing the fake clock over each backoff."""
+    rounds = 0
+    while any(d.depth() for d in service.deliveries) and rounds < max_rounds:
+        waits = [d.pump() for d in service.deliveries]
+        clock.advance(max(0.0, min(w for w in waits)) or 0.0)
+        rounds += 1
+    return rounds
+
+
+def test_outage_timeouts_and_a_restart_lose_nothing_and_deliver_each_once(tmp_path, receiver, monkeypatch):
+    monkeypatch.setenv("HOOK_KEY", KEY)
+    clock = FakeClock()
+    cfg = config(tmp_path, [{"name": "backend", "kind": "webhook", "url": receiver.url, "secret_env": "HOOK_KEY",
+                             "timeout_s": 0.2, "backoff_s": 1, "max_backoff_s": 60,
+                             "events": ["violation_started", "charger_suspect"]}])
+    bus = EventBus()
+    svc = NotifyService(cfg, bus, clock)
+    (d,) = svc.open()
+    sent: list[str] = []
+
+    def publish(n: int) -> None:
+        for _ in range(n):
+            ev = violation(clock, i=len(sent))
+            bus.publish(ev)
+            bus.publish(Event.make("vehicle_arrived", clock, bay_id="A"))  # not this sink's: never sent
+            sent.append(ev.event_id)
+            clock.advance(1)
+
+    publish(10)
+    drain(svc, clock)
+    assert len(receiver.unique) == 10 and d.counts.failures == 0
+
+    receiver.mode = "fail"  # 503s
+    publish(10)
+    waits = [d.pump() for _ in range(1)]
+    for _ in range(6):
+        clock.advance(waits[-1])
+        waits.append(d.pump())
+    assert waits[:6] == [1, 2, 4, 8, 16, 32] and waits[6] == 60  # doubling, capped
+    assert d.depth() == 10 and "HTTP 503" in d.last_error
+
+    receiver.mode = "hang"  # takes the message but answers after the client's timeout
+    clock.advance(60)
+    assert d.pump() > 0 and "TimeoutError" in d.last_error
+    clock.advance(60)
+    d.pump()  # the same head row again: the receiver sees it twice, keeps it once
+    publish(5)
+    svc.stop()  # the agent restarts during the outage: 15 rows wait on disk
+
+    receiver.mode = "ok"
+    svc = NotifyService(cfg, bus, clock)
+    (d,) = svc.open()
+    assert d.depth() == 15
+    publish(5)
+    drain(svc, clock)
+    svc.stop()
+
+    raw = [r.event_id for r in receiver.requests if r.event_id]
+    lost = set(sent) - {eid for _, eid in receiver.unique}
+    print(f"\nnotify outage: sent {len(sent)}, requests {len(raw)} ({len(raw) - receiver.taken} refused), "
+          f"delivered (unique) {len(receiver.unique)}, duplicates taken in {receiver.taken - len(receiver.unique)} "
+          f"(discarded by X-Event-Id), lost {len(lost)}")
+    assert lost == set() and len(receiver.unique) == len(sent) == 30
+    assert receiver.order == sent  # in order, despite retries and a restart
+    assert receiver.taken > len(receiver.unique)  # the hang did cause redeliveries: the id header saves them
+    for r in receiver.requests:  # every request is signed, and the signature checks out
+        want = hmac.new(KEY.encode(), r.headers["x-edge-timestamp"].encode() + b"." + r.body, hashlib.sha256)
+        assert r.headers["x-edge-signature"] == "sha256=" + want.hexdigest()
+        doc = json.loads(r.body)
+        assert doc["event"]["event_id"] == r.event_id and doc["site"] == "demo-site"
+        assert doc["link"] == f"https://review.plaza-7.example/violations/by-event/{r.event_id}"
+
+
+def test_quiet_hours_hold_messages_until_morning(tmp_path, receiver, monkeypatch):
+    monkeypatch.setenv("HOOK_KEY", KEY)
+    # 22:30 in Shanghai (site.timezone of scene_config's default) = 14:30 UTC
+    clock = FakeClock(datetime(2026, 3, 2, 14, 30, tzinfo=timezone.utc))
+    cfg = config(tmp_path, [{"name": "night", "kind": "webhook", "url": receiver.url,
+                             "quiet_hours": {"start": "22:00", "end": "07:00"}}])
+    bus = EventBus()
+    svc = NotifyService(cfg, bus, clock)
+    (d,) = svc.open()
+    bus.publish(violation(clock))
+    for _ in range(8 * 60):  # every minute until 06:30: nothing goes out
+        if clock.now() >= datetime(2026, 3, 2, 22, 30, tzinfo=timezone.utc):
+            break
+        d.pump()
+        clock.advance(60)
+    assert receiver.requests == [] and d.depth() == 1
+    clock.advance((datetime(2026, 3, 2, 23, 0, tzinfo=timezone.utc) - clock.now()).total_seconds())  # 07:00
+    d.pump()
+    svc.stop()
+    assert len(receiver.unique) == 1 and "x-edge-signature" not in receiver.requests[0].headers  # no key: unsigned
+
+
+def test_wecom_and_dingtalk_robot_markdown_and_their_error_codes(tmp_path, receiver, monkeypatch):
+    monkeypatch.setenv("WECOM_KEY", "wk-123")
+    monkeypatch.setenv("DING_TOKEN", "dt-456")
+    (tmp_path / "ding.sec").write_text("SEC-abc\n")
+    clock = FakeClock(datetime(2026, 3, 2, 1, 0, tzinfo=timezone.utc))  # 09:00 in Shanghai
+    base = receiver.url.rsplit("/", 1)[0]
+    cfg = config(tmp_path, [
+        {"name": "wecom", "kind": "wecom", "url": base + "/cgi-bin/webhook/send", "secret_env": "WECOM_KEY",
+         "events": ["violation_started"]},
+        {"name": "ding", "kind": "dingtalk", "url": base + "/robot/send", "secret_env": "DING_TOKEN",
+         "sign_secret_file": str(tmp_path / "ding.sec"), "events": ["violation_started", "charger_suspect"]},
+    ])
+    bus = EventBus()
+    svc = NotifyService(cfg, bus, clock)
+    wecom, ding = svc.open()
+    receiver.mode = "robot_busy"  # HTTP 200 with errcode 45009: not delivered, retried
+    ev = violation(clock, bay="A1", plate="粤B12345")
+    bus.publish(ev)
+    bus.publish(Event.make("charger_suspect", clock, bay_id="A1",
+                           data={"charger_id": "c1", "reason": "3 NEV visits", "evidence": {"visits": []}}))
+    assert wecom.pump() > 0 and ding.pump() > 0 and "45009" in wecom.last_error
+    receiver.mode = "ok"
+    drain(svc, clock)
+    svc.stop()
+    w = [r for r in receiver.unique.values() if r.path.endswith("/webhook/send")]
+    g = [r for r in receiver.unique.values() if r.path.endswith("/robot/send")]
+    assert len(w) == 1 and len(g) == 2
+    assert w[0].query["key"] == ["wk-123"]
+    text = json.loads(w[0].body)["markdown"]["content"]
+    for part in ("违规占用充电车位", "A1", "粤B12345", "燃油车占用", "2 分钟", "2026-03-02 09:00:00",
+                 f"https://review.plaza-7.example/violations/by-event/{ev.event_id}"):
+        assert part in text, (part, text)
+    q = g[0].query
+    assert q["access_token"] == ["dt-456"]
+    import base64
+
+    want = base64.b64encode(hmac.new(b"SEC-abc", f"{q['timestamp'][0]}\nSEC-abc".encode(), hashlib.sha256).digest())
+    assert q["sign"] == [want.decode()]
+    md = json.loads(g[1].body)["markdown"]
+    assert md["title"] == "疑似僵尸桩" and md["text"].endswith("(https://review.plaza-7.example/bays)")
+    assert clock.now() - datetime(2026, 3, 2, 1, 0, tzinfo=timezone.utc) < timedelta(minutes=1)
+
+
+def test_the_running_service_delivers_from_its_own_threads(tmp_path, receiver):
+    clock = FakeClock()
+    cfg = config(tmp_path, [{"name": "a", "kind": "webhook", "url": receiver.url},
+                            {"name": "b", "kind": "webhook", "url": receiver.url.replace("/hook", "/other")}])
+    bus = EventBus()
+    svc = NotifyService(cfg, bus, clock)
+    svc.start()
+    try:
+        for i in range(5):
+            bus.publish(violation(clock, i=i))
+        assert receiver.wait_for(10), receiver.requests
+    finally:
+        svc.stop()
+    assert {p for p, _ in receiver.unique} == {"/hook", "/other"}
+    assert (tmp_path / "data" / "notify-a.sqlite").is_file()
+
+
+@pytest.mark.parametrize("sink,where", [
+    ({"name": "x", "kind": "webhook"}, "notify.sinks[0]"),
+    ({"name": "x", "kind": "wecom"}, "notify.sinks[0]"),
+    ({"name": "x", "kind": "webhook", "url": "https://h.example/x?key=abc"}, "notify.sinks[0].url"),
+    ({"name": "x", "kind": "webhook", "url": "ftp://h.example/"}, "notify.sinks[0].url"),
+    ({"name": "x", "kind": "webhook", "url": "https://h", "timeout_s": float("nan")}, "notify.sinks[0].timeout_s"),
+    ({"name": "x", "kind": "webhook", "url": "https://h", "quiet_hours": {"start": "25:00", "end": "07:00"}},
+     "notify.sinks[0].quiet_hours.start"),
+    ({"name": "x", "kind": "webhook", "url": "https://h", "events": ["Violation Started"]}, "notify.sinks[0].events"),
+    ({"name": "x", "kind": "webhook", "url": "https://h", "sign_secret_env": "S"}, "notify.sinks[0]"),
+])
+def test_bad_sinks_are_config_errors_naming_the_key(tmp_path, sink, where):
+    from edge_agent.config.load import ConfigError
+
+    with pytest.raises(ConfigError) as exc:
+        config(tmp_path, [sink])
+    assert any(p.startswith(where) for p in exc.value.problems), exc.value.problems
+
+
+def test_a_missing_secret_stops_the_start_naming_the_key(tmp_path, monkeypatch):
+    from edge_agent.config.mqtt import SecretError
+
+    monkeypatch.delenv("NO_SUCH_KEY", raising=False)
+    cfg = config(tmp_path, [{"name": "w", "kind": "wecom", "secret_env": "NO_SUCH_KEY"}])
+    with pytest.raises(SecretError, match=r"notify.sinks\[0\].secret_env: environment variable NO_SUCH_KEY"):
+        NotifyService(cfg, EventBus(), FakeClock()).open()
+
+
+def test_an_unreadable_outbox_row_does_not_block_the_ones_behind_it(tmp_path, receiver):
+    clock = FakeClock()
+    cfg = config(tmp_path, [{"name": "a", "kind": "webhook", "url": receiver.url}])
+    bus = EventBus()
+    svc = NotifyService(cfg, bus, clock)
+    (d,) = svc.open()
+    d.outbox.put("a", b"{not json", protected=True)  # a damaged row (disk, an old version)
+    ev = violation(clock)
+    bus.publish(ev)
+    d.pump()
+    svc.stop()
+    assert [eid for _, eid in receiver.unique] == [ev.event_id] and d.counts.delivered == 1

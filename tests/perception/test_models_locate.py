@@ -1,0 +1,59 @@
+"""``perception.models_dir`` unset: a config written anywhere finds the installed models."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from edge_agent.config.load import load_config
+from edge_agent.perception.locate import CHECKOUT_MODELS, resolve_models_dir
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _config(tmp_path: Path, **perception: object) -> Path:
+    cfg = {"site": {"site_id": "s", "device_id": "d"}, "camera": {"source": "0"},
+           "bays": [{"id": "A", "polygon": [[0, 0], [10, 0], [10, 10], [0, 10]]}],
+           "data_dir": str(tmp_path / "data")}
+    if perception:
+        cfg["perception"] = perception
+    path = tmp_path / "elsewhere" / "agent.yaml"
+    path.parent.mkdir()
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def test_unset_models_dir_finds_the_checkout_models_from_any_folder(tmp_path, models_dir):
+    cfg = load_config(_config(tmp_path))
+    assert cfg.perception.models_dir is None
+    got = resolve_models_dir(cfg.perception.models_dir, cfg.data_dir, cfg.source_path)
+    assert got == CHECKOUT_MODELS == models_dir.resolve()
+
+
+def test_data_dir_models_found_when_the_checkout_has_none(tmp_path, monkeypatch):
+    monkeypatch.setattr("edge_agent.perception.locate.CHECKOUT_MODELS", tmp_path / "no-checkout" / "models")
+    monkeypatch.setattr("sys.prefix", str(tmp_path / "venv"))  # no install layout either
+    data = tmp_path / "data"
+    (data / "models").mkdir(parents=True)
+    (data / "models" / "manifest.json").write_text("{}")
+    assert resolve_models_dir(None, data) == (data / "models").resolve()
+
+
+def test_given_models_dir_relative_to_the_config_file(tmp_path):
+    cfg = _config(tmp_path, models_dir="mine")
+    assert resolve_models_dir("mine", tmp_path / "data", cfg) == cfg.parent / "mine"
+    assert resolve_models_dir(str(tmp_path), tmp_path / "data", cfg) == tmp_path.resolve()
+
+
+def test_doctor_checks_the_models_found_without_models_dir(tmp_path, models_dir):
+    """Run from another working directory: the doctor's models check passes with no models_dir."""
+    path = _config(tmp_path)
+    skip = [a for c in ("camera", "onnx providers", "broker", "gpio", "disk", "clock") for a in ("--skip", c)]
+    proc = subprocess.run([sys.executable, "-m", "edge_agent", "doctor", "--config", str(path), "--json", *skip],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
+                          env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
+    assert "models" in proc.stdout + proc.stderr
+    assert str(models_dir.resolve()) in proc.stdout + proc.stderr, proc.stdout + proc.stderr

@@ -1,0 +1,40 @@
+"""``edge-agent stats`` on a config and its data dir: table, CSV, bad input named."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
+
+import yaml
+
+from edge_agent.cli import main
+from edge_agent.clock import FakeClock
+from edge_agent.evidence.violations import ViolationLog
+from edge_agent.runtime.scenario import scene_config
+from tests.stats.helpers import Story
+
+SH = ZoneInfo("Asia/Shanghai")
+
+
+def test_stats_command_table_csv_and_bad_dates(tmp_path, capsys):
+    cfg = scene_config(str(tmp_path / "data")).model_dump(mode="json", exclude_none=True)
+    path = tmp_path / "agent.yaml"
+    path.write_text(yaml.safe_dump(cfg, allow_unicode=True))
+    log = ViolationLog(tmp_path / "data" / "evidence" / "evidence.db", FakeClock(datetime(2026, 3, 1, tzinfo=timezone.utc)))
+    story = Story(log, log._clock)
+    story.visit("A", datetime(2026, 3, 2, 23, tzinfo=SH), datetime(2026, 3, 3, 0, 30, tzinfo=SH), nev=True)
+    log.close()
+
+    assert main(["stats", "--config", str(path), "--from", "2026-03-02", "--to", "2026-03-03", "--csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [(r["day"], r["bay"], r["occupied_s"]) for r in rows] == [
+        ("2026-03-02", "A", "3600.0"), ("2026-03-02", "B", "0.0"), ("2026-03-03", "A", "1800.0"), ("2026-03-03", "B", "0.0")]
+    assert main(["stats", "--config", str(path), "--from", "2026-03-02", "--to", "2026-03-02"]) == 0
+    out = capsys.readouterr().out
+    assert "2026-03-02  A" in out and "4.2" in out  # 1 h of 24 occupied
+    assert main(["stats", "--config", str(path), "--from", "2026-3-2"]) == 2
+    assert "--from '2026-3-2': expected a day as YYYY-MM-DD" in capsys.readouterr().err
+    assert main(["stats", "--config", str(path), "--from", "2026-03-04", "--to", "2026-03-02"]) == 2
+    assert "before --from" in capsys.readouterr().err

@@ -1,0 +1,117 @@
+"""Statistics from events stored in the real violation log: days in the site's zone, midnight,
+restarts, charging, kinds, violations, dwell, the hour × weekday map."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from edge_agent.clock import FakeClock
+from edge_agent.evidence.violations import ViolationLog
+from edge_agent.stats.source import query
+from tests.stats.helpers import Story
+
+SH = ZoneInfo("Asia/Shanghai")
+
+
+def local(d: int, h: int, m: int = 0) -> datetime:
+    return datetime(2026, 3, d, h, m, tzinfo=SH)
+
+
+@pytest.fixture
+def story(tmp_path):
+    clock = FakeClock(datetime(2026, 2, 25, tzinfo=timezone.utc))
+    log = ViolationLog(tmp_path / "evidence.db", clock)
+    yield Story(log, clock)
+    log.close()
+
+
+def figures(story, start: date, end: date, bays=("A", "B"), now: datetime | None = None):
+    now = now or datetime(2026, 4, 1, tzinfo=timezone.utc)
+    s = query(story.log.db_path, list(bays), start, end, SH, now.timestamp())
+    return s, {(r.day, r.bay): r for r in s.rows}
+
+
+def test_a_visit_over_local_midnight_counts_on_both_days(story):
+    # 23:00 on the 2nd to 01:30 on the 3rd, Shanghai time (15:00 to 17:30 UTC: one UTC day)
+    story.visit("A", local(2, 23), local(3, 1, 30), nev=True)
+    s, by = figures(story, date(2026, 3, 2), date(2026, 3, 3))
+    assert by[("2026-03-02", "A")].occupied_s == 3600 and by[("2026-03-03", "A")].occupied_s == 5400
+    assert by[("2026-03-02", "A")].visits_nev == 1 and by[("2026-03-03", "A")].visits_nev == 0  # by arrival day
+    assert by[("2026-03-02", "A")].median_dwell_s == 9000
+    assert by[("2026-03-02", "B")].occupied_s == 0 and by[("2026-03-02", "A")].day_s == 86400
+    assert s.heat[local(2, 23).weekday()][23] == 0.5  # one bay of two, the one such hour in the window
+
+
+def test_kinds_violations_fuel_minutes_and_median_dwell(story):
+    story.visit("A", local(2, 8), local(2, 8, 20), nev=True)
+    story.visit("A", local(2, 9), local(2, 9, 40), nev=True)
+    story.visit("A", local(2, 10), local(2, 11), nev=False, violation=(local(2, 10, 2), local(2, 11)))
+    story.visit("A", local(2, 12), local(2, 12, 40), nev=None, violation=(local(2, 12, 5), local(2, 12, 40)))
+    _, by = figures(story, date(2026, 3, 2), date(2026, 3, 2))
+    a = by[("2026-03-02", "A")]
+    assert (a.visits_nev, a.visits_fuel, a.visits_unidentified) == (2, 1, 1)
+    assert a.violations == 2 and a.violation_s == 58 * 60 + 35 * 60
+    assert a.fuel_on_bay_s == 3600 and a.occupied_s == (20 + 40 + 60 + 40) * 60
+    assert a.median_dwell_s == 40 * 60
+    assert a.charging_s is None and a.parked_not_charging_s is None  # no charger status fed
+
+
+def test_charging_is_charger_status_while_parked(story):
+    story.at(local(2, 7)).emit("charger_status", "A", status="idle", previous=None)
+    vid = story.visit("A", local(2, 8), None, nev=True)
+    story.at(local(2, 8, 10)).emit("charger_status", "A", status="charging", previous="idle")
+    story.at(local(2, 9, 10)).emit("charger_status", "A", status="finished", previous="charging")
+    story.at(local(2, 9, 30)).emit("vehicle_departed", "A", vid, stayed_s=5400)
+    story.at(local(2, 10)).emit("charger_status", "A", status="charging", previous="finished")  # bay empty: 0
+    _, by = figures(story, date(2026, 3, 2), date(2026, 3, 2))
+    a = by[("2026-03-02", "A")]
+    assert a.charging_s == 3600 and a.parked_not_charging_s == 1800 and a.occupied_s == 5400
+    assert by[("2026-03-02", "B")].charging_s is None
+
+
+def test_a_visit_left_open_by_a_restart_ends_at_the_next_arrival(story):
+    story.at(local(2, 8)).emit("vehicle_arrived", "A", "lost-visit")  # the agent stopped, never departed
+    story.visit("A", local(2, 10), local(2, 11), nev=True)
+    _, by = figures(story, date(2026, 3, 2), date(2026, 3, 2))
+    assert by[("2026-03-02", "A")].occupied_s == 3 * 3600
+    assert by[("2026-03-02", "A")].visits_unidentified == 1 and by[("2026-03-02", "A")].median_dwell_s == 3600
+
+
+def test_today_counts_until_now_and_a_parked_car_until_now(story):
+    story.visit("A", local(2, 8), None, nev=True)
+    now = local(2, 12).astimezone(timezone.utc)
+    _, by = figures(story, date(2026, 3, 2), date(2026, 3, 2), now=now)
+    a = by[("2026-03-02", "A")]
+    assert a.day_s == 12 * 3600 and a.occupied_s == 4 * 3600 and a.occupied_share == pytest.approx(1 / 3)
+
+
+def test_the_same_events_recorded_twice_count_once_and_an_empty_store_is_zeros(story, tmp_path):
+    vid = story.visit("A", local(2, 8), local(2, 9), nev=True)
+    for ev in story.log.timeline(vid):
+        story.log.record(ev)  # a redelivery: INSERT OR IGNORE by event_id
+    _, by = figures(story, date(2026, 3, 2), date(2026, 3, 2))
+    assert by[("2026-03-02", "A")].occupied_s == 3600 and by[("2026-03-02", "A")].visits_nev == 1
+    empty = query(tmp_path / "none.db", ["A"], date(2026, 3, 2), date(2026, 3, 2), SH, local(3, 0).timestamp())
+    assert [r.occupied_s for r in empty.rows] == [0.0]
+    with pytest.raises(ValueError, match="before"):
+        query(tmp_path / "none.db", ["A"], date(2026, 3, 2), date(2026, 3, 1), SH, 0)
+
+
+def test_heat_map_by_weekday_and_hour(story):
+    for d in (2, 9):  # two Mondays, 08:00-10:00 on A
+        story.visit("A", local(d, 8), local(d, 10), nev=True)
+    s, _ = figures(story, date(2026, 3, 2), date(2026, 3, 15), bays=("A",))
+    assert local(2, 8).weekday() == 0
+    assert s.heat[0][8] == 1.0 and s.heat[0][9] == 1.0 and s.heat[0][10] == 0.0 and s.heat[1][8] == 0.0
+    assert sum(v for row in s.heat for v in row) == 4.0 / 2  # 2 hours × 2 Mondays over 2 Monday-hours each
+
+
+def test_the_window_is_reported_as_asked_even_with_an_open_violation(story):
+    story.visit("A", local(2, 8), None, nev=False, violation=None)
+    story.at(local(2, 8, 2)).emit("violation_started", "A", None, reason="fuel_vehicle", parked_s=1.0)
+    s, by = figures(story, date(2026, 3, 1), date(2026, 3, 2), now=local(2, 9))
+    assert (s.start, s.end) == (date(2026, 3, 1), date(2026, 3, 2))
+    assert by[("2026-03-02", "A")].violation_s == 58 * 60 and by[("2026-03-02", "A")].violations == 1
