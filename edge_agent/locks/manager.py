@@ -30,7 +30,6 @@ from edge_agent.locks.interlock import Decision, Interlock
 from edge_agent.locks.simulator import SimulatedLock
 from edge_agent.runtime.control import ControlError, ControlResult
 
-
 SIM_STEP: TypeAdapter[Any] = TypeAdapter(SimStep)
 
 
