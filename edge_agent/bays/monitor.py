@@ -12,14 +12,17 @@ import logging
 import threading
 import time
 from collections.abc import Mapping
+from functools import partial
 from typing import Protocol
 
 import numpy as np
 
+from edge_agent.bays.feed import BayFeed
 from edge_agent.bays.geometry import BayShape, assign_bay
 from edge_agent.bays.machine import BayMachine
-from edge_agent.bays.occupancy import ChangeDetector, PresenceFusion, PresenceSensor
+from edge_agent.bays.occupancy import ChangeDetector, PresenceFusion
 from edge_agent.bays.verdict import decide_visit
+from edge_agent.bays.vision import blind_vision, change_vision
 from edge_agent.clock import Clock, iso
 from edge_agent.config.models import AgentConfig
 from edge_agent.events.bus import EventBus
@@ -43,15 +46,19 @@ class PlateReader(Protocol):
 
 class BayMonitor:
     def __init__(self, cfg: AgentConfig, bus: EventBus, clock: Clock, lists: PlateLists,
-                 evidence: EvidenceStore | None = None) -> None:
+                 evidence: EvidenceStore | None = None, *, feed: BayFeed) -> None:
+        """``feed``: presence sensors in, camera evidence out; the agent passes the one it keeps
+        across reloads (see ``bays.feed``). Required: a monitor with a feed of its own would lose
+        the lock stage's sensors and hide its evidence from the locks."""
         self.cfg = cfg
         self.bus = bus
         self.clock = clock
         self.lists = lists
         self.evidence = evidence
+        self.feed = feed
         self.shapes = [BayShape(b.id, b.polygon) for b in cfg.bays]
         self.change = ChangeDetector(self.shapes, cfg.occupancy)
-        self.fusion = {b.id: PresenceFusion(cfg.occupancy) for b in cfg.bays}
+        self.fusion = {b.id: PresenceFusion(cfg.occupancy, partial(self.feed.read_sensor, b.id)) for b in cfg.bays}
         self.machines = {
             b.id: BayMachine(b.id, cfg.timers, self._verdict, clock, cfg.occupancy.identify_reads, bool(b.lock_id))
             for b in cfg.bays
@@ -65,7 +72,9 @@ class BayMonitor:
         self.detector_runs = 0
         self.inference_ms: float | None = None  # moving average of one detector + recogniser run
         self.fractions: dict[str, float] = {b.id: 0.0 for b in cfg.bays}
+        self._measured_at: float | None = None
         self._unsubscribe = bus.subscribe(self._on_lock_moved, {EventType.LOCK_MOVED})
+        self.feed.reset_vision(self.machines)  # nothing measured yet: no lock trusts a previous monitor
         for m in self.machines.values():
             bus.publish_state(m.state())
 
@@ -113,18 +122,16 @@ class BayMonitor:
         """Bays whose empty-bay reference holds a vehicle (parked before start); plates decide there."""
         return set(self._untrusted)
 
-    def set_sensor(self, bay_id: str, sensor: PresenceSensor | None) -> None:
-        """The lock stage's presence input for a bay (``None`` detaches it)."""
-        self.fusion[bay_id].sensor = sensor
-
     # ---- per frame ----------------------------------------------------------------------
-    def on_frame(self, image: np.ndarray, reader: PlateReader | None, usable: bool = True) -> list[Event]:
-        """Judge one frame. ``usable=False`` (black / frozen) counts as blind, not as empty."""
+    def on_frame(self, image: np.ndarray, reader: PlateReader | None, usable: bool = True,
+                 why: str = "") -> list[Event]:
+        """Judge one frame. ``usable=False`` (black / frozen) counts as blind, not as empty;
+        ``why`` is the camera health's reason (no_frames | frozen | black | flat)."""
         with self._lock:
             self.frames += 1
             now = self.clock.monotonic()
             if not usable:
-                return self.on_blind()
+                return self.on_blind(why)
             self._last_frame = image
             grey = self.change.prepare(image)
             self.fractions = self.change.measure(grey)
@@ -152,7 +159,20 @@ class BayMonitor:
                     self._untrusted.discard(b)
             free = {b for b, m in self.machines.items() if m.idle and not present[b]}
             self.change.learn(grey, free)
+            self._publish_vision(now, present)
             return events
+
+    def _publish_vision(self, now: float, present: dict[str, bool]) -> None:
+        """The camera's evidence per bay, for the lock interlock (see ``bays.vision``)."""
+        self._measured_at = now
+        c = self.change
+        for b, v in change_vision(now, self.fractions, present, self.cfg.occupancy, c.compared, self._untrusted,
+                                  c.mask_problems).items():
+            self.feed.publish_vision(b, v)
+
+    def _publish_blind(self, why: str) -> None:
+        for b, v in blind_vision(self.machines, why, self._measured_at).items():
+            self.feed.publish_vision(b, v)
 
     def _presence(self, now: float, reads_by_bay: dict[str, list[PlateRead]]) -> dict[str, bool]:
         """Fused presence per bay. A plate read where the change test sees nothing means the
@@ -165,18 +185,21 @@ class BayMonitor:
         return {b: (self.fusion[b].update(now, 0.0, UNTRUSTED_HOLD_S) if b in self._untrusted
                     else self.fusion[b].update(now, self.fractions[b])) for b in self.machines}
 
-    def on_blind(self) -> list[Event]:
+    def on_blind(self, why: str = "") -> list[Event]:
         """No usable frame: bays with a presence sensor follow it, the others hold their story."""
         with self._lock:
-            return self._step_all({b: self._blind_presence(b) for b in self.machines}, {})
+            self._publish_blind(why)
+            return self._step_all({b: self.feed.read_sensor(b) for b in self.machines}, {})
 
     def tick(self) -> list[Event]:
         """Let timers run when no frame came (camera lost, slow source)."""
         with self._lock:
             return self._publish_all({b: m.tick() for b, m in self.machines.items()})
 
-    def camera(self, ok: bool) -> None:
+    def camera(self, ok: bool, why: str = "") -> None:
         with self._lock:
+            if not ok:
+                self._publish_blind(why)
             for m in self.machines.values():
                 before = m.state()
                 m.set_camera(ok)
@@ -216,10 +239,6 @@ class BayMonitor:
             if busy and (m.visit is None or m.visit.consensus is None):
                 return True
         return False
-
-    def _blind_presence(self, bay: str) -> bool | None:
-        sensor = self.fusion[bay].sensor
-        return sensor() if sensor is not None else None
 
     def _keep_best(self, bay: str, image: np.ndarray, r: PlateRead) -> None:
         best = self._best.get(bay)

@@ -65,6 +65,12 @@ class LockController:
             self.il.check()
             self._track_free()
 
+    def on_vision(self) -> None:
+        """The camera's evidence for the bay changed (code or confidence)."""
+        with self.il.guard():
+            self.il.check()
+            self._track_free()
+
     # -- commands -------------------------------------------------------------------------------------
     def lock(self, reason: str, operator: str | None) -> Decision:
         with self.il.guard():
