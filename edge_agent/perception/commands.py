@@ -277,7 +277,7 @@ def _eval(args: argparse.Namespace) -> int:
             print(f"degraded: {name}", file=sys.stderr)
             rows.append((name, evaluate(pipe.process, args.labels, args.root, transform=DEGRADATIONS[name]).metrics()))
         print(degrade_table(rows))
-        m = dict(m, degraded={name: dm for name, dm in rows[1:]})
+        m = dict(m, degraded=dict(rows[1:]))
     if args.json:
         args.json.write_text(json.dumps(m, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     if args.failures:
