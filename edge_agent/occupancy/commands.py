@@ -140,7 +140,11 @@ def _folds(args: argparse.Namespace) -> int:
     from edge_agent.occupancy.evaluate import Scored, format_table
     from edge_agent.occupancy.train import write_json
 
-    every = sorted({b.scene for b in read_bays_dev(args.data)})
+    try:
+        every = sorted({b.scene for b in read_bays_dev(args.data)})
+    except (ValueError, OSError) as exc:
+        print(f"occupancy folds: {exc}", file=sys.stderr)
+        return 1
     folds, parts = {}, []
     for fold in FOLDS:
         held = expand_scenes(fold)
