@@ -67,7 +67,7 @@ class PlateVote:
             if colour != "unknown":
                 colours[colour] += conf
         if colours:
-            colour = max(colours, key=colours.get)
+            colour = max(colours, key=colours.__getitem__)
             share = colours[colour] / sum(colours.values())
         else:
             colour, share = "unknown", 0.0

@@ -11,14 +11,18 @@ import dataclasses
 import logging
 import threading
 import time
+from collections.abc import Mapping
+from functools import partial
 from typing import Protocol
 
 import numpy as np
 
+from edge_agent.bays.feed import BayFeed
 from edge_agent.bays.geometry import BayShape, assign_bay
 from edge_agent.bays.machine import BayMachine
-from edge_agent.bays.occupancy import ChangeDetector, PresenceFusion, PresenceSensor
+from edge_agent.bays.occupancy import ChangeDetector, PresenceFusion
 from edge_agent.bays.verdict import decide_visit
+from edge_agent.bays.vision import blind_vision, change_vision
 from edge_agent.clock import Clock, iso
 from edge_agent.config.models import AgentConfig
 from edge_agent.events.bus import EventBus
@@ -27,6 +31,7 @@ from edge_agent.evidence.annotate import annotate, encode_jpeg
 from edge_agent.evidence.store import EvidenceSkipped, EvidenceStore
 from edge_agent.perception.lists import PlateLists
 from edge_agent.perception.types import PlateRead
+from edge_agent.perception.verdict import Verdict
 
 log = logging.getLogger(__name__)
 
@@ -41,15 +46,19 @@ class PlateReader(Protocol):
 
 class BayMonitor:
     def __init__(self, cfg: AgentConfig, bus: EventBus, clock: Clock, lists: PlateLists,
-                 evidence: EvidenceStore | None = None) -> None:
+                 evidence: EvidenceStore | None = None, *, feed: BayFeed) -> None:
+        """``feed``: presence sensors in, camera evidence out; the agent passes the one it keeps
+        across reloads (see ``bays.feed``). Required: a monitor with a feed of its own would lose
+        the lock stage's sensors and hide its evidence from the locks."""
         self.cfg = cfg
         self.bus = bus
         self.clock = clock
         self.lists = lists
         self.evidence = evidence
+        self.feed = feed
         self.shapes = [BayShape(b.id, b.polygon) for b in cfg.bays]
         self.change = ChangeDetector(self.shapes, cfg.occupancy)
-        self.fusion = {b.id: PresenceFusion(cfg.occupancy) for b in cfg.bays}
+        self.fusion = {b.id: PresenceFusion(cfg.occupancy, partial(self.feed.read_sensor, b.id)) for b in cfg.bays}
         self.machines = {
             b.id: BayMachine(b.id, cfg.timers, self._verdict, clock, cfg.occupancy.identify_reads, bool(b.lock_id))
             for b in cfg.bays
@@ -63,7 +72,9 @@ class BayMonitor:
         self.detector_runs = 0
         self.inference_ms: float | None = None  # moving average of one detector + recogniser run
         self.fractions: dict[str, float] = {b.id: 0.0 for b in cfg.bays}
+        self._measured_at: float | None = None
         self._unsubscribe = bus.subscribe(self._on_lock_moved, {EventType.LOCK_MOVED})
+        self.feed.reset_vision(self.machines)  # nothing measured yet: no lock trusts a previous monitor
         for m in self.machines.values():
             bus.publish_state(m.state())
 
@@ -100,7 +111,7 @@ class BayMonitor:
                 kept.append(b.id)
         return kept
 
-    def _verdict(self, text: str, colour: str):  # noqa: ANN202 - Verdict
+    def _verdict(self, text: str, colour: str) -> Verdict:
         return decide_visit(text, colour, self.lists)
 
     def bay_ids(self) -> list[str]:
@@ -111,18 +122,16 @@ class BayMonitor:
         """Bays whose empty-bay reference holds a vehicle (parked before start); plates decide there."""
         return set(self._untrusted)
 
-    def set_sensor(self, bay_id: str, sensor: PresenceSensor | None) -> None:
-        """The lock stage's presence input for a bay (``None`` detaches it)."""
-        self.fusion[bay_id].sensor = sensor
-
     # ---- per frame ----------------------------------------------------------------------
-    def on_frame(self, image: np.ndarray, reader: PlateReader | None, usable: bool = True) -> list[Event]:
-        """Judge one frame. ``usable=False`` (black / frozen) counts as blind, not as empty."""
+    def on_frame(self, image: np.ndarray, reader: PlateReader | None, usable: bool = True,
+                 why: str = "") -> list[Event]:
+        """Judge one frame. ``usable=False`` (black / frozen) counts as blind, not as empty;
+        ``why`` is the camera health's reason (no_frames | frozen | black | flat)."""
         with self._lock:
             self.frames += 1
             now = self.clock.monotonic()
             if not usable:
-                return self.on_blind()
+                return self.on_blind(why)
             self._last_frame = image
             grey = self.change.prepare(image)
             self.fractions = self.change.measure(grey)
@@ -150,7 +159,20 @@ class BayMonitor:
                     self._untrusted.discard(b)
             free = {b for b, m in self.machines.items() if m.idle and not present[b]}
             self.change.learn(grey, free)
+            self._publish_vision(now, present)
             return events
+
+    def _publish_vision(self, now: float, present: dict[str, bool]) -> None:
+        """The camera's evidence per bay, for the lock interlock (see ``bays.vision``)."""
+        self._measured_at = now
+        c = self.change
+        for b, v in change_vision(now, self.fractions, present, self.cfg.occupancy, c.compared, self._untrusted,
+                                  c.mask_problems).items():
+            self.feed.publish_vision(b, v)
+
+    def _publish_blind(self, why: str) -> None:
+        for b, v in blind_vision(self.machines, why, self._measured_at).items():
+            self.feed.publish_vision(b, v)
 
     def _presence(self, now: float, reads_by_bay: dict[str, list[PlateRead]]) -> dict[str, bool]:
         """Fused presence per bay. A plate read where the change test sees nothing means the
@@ -163,19 +185,22 @@ class BayMonitor:
         return {b: (self.fusion[b].update(now, 0.0, UNTRUSTED_HOLD_S) if b in self._untrusted
                     else self.fusion[b].update(now, self.fractions[b])) for b in self.machines}
 
-    def on_blind(self) -> list[Event]:
+    def on_blind(self, why: str = "") -> list[Event]:
         """No usable frame: bays with a presence sensor follow it, the others hold their story."""
         with self._lock:
-            return self._step_all({b: self._blind_presence(b) for b in self.machines}, {})
+            self._publish_blind(why)
+            return self._step_all({b: self.feed.read_sensor(b) for b in self.machines}, {})
 
     def tick(self) -> list[Event]:
         """Let timers run when no frame came (camera lost, slow source)."""
         with self._lock:
             return self._publish_all({b: m.tick() for b, m in self.machines.items()})
 
-    def camera(self, ok: bool) -> None:
+    def camera(self, ok: bool, why: str = "") -> None:
         with self._lock:
-            for b, m in self.machines.items():
+            if not ok:
+                self._publish_blind(why)
+            for m in self.machines.values():
                 before = m.state()
                 m.set_camera(ok)
                 if m.state() != before:
@@ -198,7 +223,8 @@ class BayMonitor:
             shape = next((s for s in self.shapes if s.bay_id == bay_id), None)
             m = self.machines.get(bay_id) if bay_id else None
             img = annotate(self._last_frame, shape.polygon.tolist() if shape else None, None,
-                           [f"snapshot {bay_id or 'all bays'}", iso(self.clock.now())])
+                           [f"snapshot {bay_id or 'all bays'}", iso(self.clock.now())],
+                           models_dir=self.cfg.perception.models_dir)
             return self.evidence.save(bay_id, m.visit.visit_id if m and m.visit else None, "snapshot",
                                       encode_jpeg(img), None)
 
@@ -214,16 +240,12 @@ class BayMonitor:
                 return True
         return False
 
-    def _blind_presence(self, bay: str) -> bool | None:
-        sensor = self.fusion[bay].sensor
-        return sensor() if sensor is not None else None
-
     def _keep_best(self, bay: str, image: np.ndarray, r: PlateRead) -> None:
         best = self._best.get(bay)
         if best is None or r.confidence > best[0]:
             self._best[bay] = (r.confidence, image, r)
 
-    def _step_all(self, present: dict[str, bool | None], reads: dict[str, list[PlateRead]]) -> list[Event]:
+    def _step_all(self, present: Mapping[str, bool | None], reads: dict[str, list[PlateRead]]) -> list[Event]:
         out = {}
         for b, m in self.machines.items():
             was_idle = m.idle
@@ -252,7 +274,7 @@ class BayMonitor:
             return None
         best = self._best.get(bay)
         read = best[2] if best else None
-        image, corners = (best[1], read.corners) if best else (self._last_frame, None)
+        image, corners = (best[1], best[2].corners) if best else (self._last_frame, None)
         if ev.type == EventType.VIOLATION_STARTED and self._last_frame is not None:
             image, corners = self._last_frame, None  # the car still there now; the crop shows the plate
         if image is None:
@@ -269,7 +291,7 @@ class BayMonitor:
                  ev.ts]
         shape = next(s for s in self.shapes if s.bay_id == bay)
         try:
-            img = annotate(image, shape.polygon.tolist(), corners, lines, verdict)
+            img = annotate(image, shape.polygon.tolist(), corners, lines, verdict, self.cfg.perception.models_dir)
             q = self.cfg.evidence.jpeg_quality
             crop = encode_jpeg(read.crop, q) if read is not None and read.crop is not None else None
             return self.evidence.save(bay, ev.visit_id, ev.type, encode_jpeg(img, q), crop, plate,
@@ -285,8 +307,10 @@ class BayMonitor:
         state = (ev.data or {}).get("state")
         if m is None or state not in ("up", "down", "moving", "fault"):
             return
-        # no self._lock here: the lock stage publishes from its own thread while the bus holds its
-        # lock, and the frame loop takes ours before the bus's — taking ours here could deadlock
+        # no self._lock here: the bus holds no lock while it calls us, but a lock-stage thread can
+        # publish this while still holding its interlock's lock, and the frame loop takes ours before
+        # the interlock's (bay events → lock controller) — taking ours here could deadlock. One
+        # field is set.
         if m.lock != state:
             m.lock_moved(state)
             self.bus.publish_state(m.state())

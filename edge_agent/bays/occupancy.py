@@ -18,6 +18,8 @@ from edge_agent.config.bays import OccupancyConfig
 PresenceSensor = Callable[[], "bool | None"]  # True: something over the lock; None: sensor unhealthy
 
 WORK_WIDTH = 320
+MIN_MASK_PX = 20  # a bay covering fewer working pixels than this cannot be judged at all
+MIN_MASK_SHARE = 0.5  # under this share of its polygon inside the frame, a bay is mostly unseen
 
 
 class ChangeDetector:
@@ -35,6 +37,8 @@ class ChangeDetector:
         self._masks: dict[str, np.ndarray] = {}
         self._scale = 1.0
         self._size: tuple[int, int] | None = None
+        self.mask_problems: dict[str, str] = {}  # bay → mask_empty | mask_outside_frame (judged per frame size)
+        self.compared = False  # the last measure() compared against a reference (False: it just took one)
 
     def prepare(self, frame_bgr: np.ndarray) -> np.ndarray:
         """Blurred, downscaled colour working copy of a frame (colour: a red car on grey asphalt
@@ -45,9 +49,13 @@ class ChangeDetector:
             self._scale = min(1.0, WORK_WIDTH / w)
             sz = (max(1, round(h * self._scale)), max(1, round(w * self._scale)))
             self._masks = {}
+            self.mask_problems = {}
             for s in self.shapes:
                 scaled = BayShape(s.bay_id, [(x * self._scale, y * self._scale) for x, y in s.polygon])
-                self._masks[s.bay_id] = scaled.mask(sz) > 0
+                self._masks[s.bay_id] = m = scaled.mask(sz) > 0
+                problem = _mask_problem(int(m.sum()), _area(scaled.polygon))
+                if problem:
+                    self.mask_problems[s.bay_id] = problem
             self._ref = None
         grey = frame_bgr if frame_bgr.ndim == 3 else cv2.cvtColor(frame_bgr, cv2.COLOR_GRAY2BGR)
         if self._scale < 1.0:
@@ -58,9 +66,11 @@ class ChangeDetector:
         """Changed share per bay (0..1). The first frame becomes the reference."""
         if self._ref is None or self._ref.shape != grey.shape:
             self._ref = grey.copy()
+            self.compared = False
             return {s.bay_id: 0.0 for s in self.shapes}
+        self.compared = True
         gain = float(np.median(grey[::2, ::2] / (self._ref[::2, ::2] + 1.0)))
-        changed = (np.abs(grey - self._ref * gain) > self.cfg.change_threshold).any(axis=2)
+        changed = np.asarray((np.abs(grey - self._ref * gain) > self.cfg.change_threshold).any(axis=2))
         return {bid: float(changed[m].mean()) if m.any() else 0.0 for bid, m in self._masks.items()}
 
     def reset(self, grey: np.ndarray, bay_id: str) -> None:
@@ -81,6 +91,21 @@ class ChangeDetector:
         a = self.cfg.learn_rate
         blended = cv2.addWeighted(self._ref, 1.0 - a, grey, a, 0.0)
         self._ref = np.where(keep[:, :, None], self._ref, blended)
+
+
+def _area(poly: np.ndarray) -> float:
+    x, y = poly[:, 0].astype(np.float64), poly[:, 1].astype(np.float64)
+    return float(0.5 * abs(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1))))
+
+
+def _mask_problem(pixels: int, area: float) -> str:
+    """Why a bay's mask cannot vouch for an empty bay ("" when it can). A mask with no pixel
+    measures nothing and would read 0 % changed — "free" — for ever (a NaN polygon did that)."""
+    if pixels < MIN_MASK_PX:
+        return "mask_empty"
+    if not pixels >= MIN_MASK_SHARE * area:  # NaN area fails too
+        return "mask_outside_frame"
+    return ""
 
 
 class PresenceFusion:

@@ -23,7 +23,7 @@ class CameraHealth:
     black: bool
     corrupt_frames: int
     reconnects: int
-    reason: str = ""  # why not ok: no_frames | frozen | black | ""
+    reason: str = ""  # why not ok: no_frames | frozen | black | flat | ""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -33,16 +33,18 @@ class HealthTracker:
     """Feed it every frame taken from the source; ask ``health()`` (and ``usable()``) any time."""
 
     def __init__(self, clock: Clock, lost_after_s: float = 5.0, frozen_after_s: float = 30.0,
-                 black_level: float = 8.0) -> None:
+                 black_level: float = 8.0, flat_level: float = 2.0) -> None:
         self.clock = clock
         self.lost_after_s = lost_after_s
         self.frozen_after_s = frozen_after_s
         self.black_level = black_level
+        self.flat_level = flat_level
         self._times: deque[float] = deque(maxlen=50)
         self._last: float | None = None
         self._sig: bytes | None = None
         self._same_since: float | None = None
         self._black = False
+        self._flat = False  # one grey level everywhere: nothing in it can be seen, empty bay or not
         self.corrupt = 0
         self.reconnects = 0
         self._born = clock.monotonic()  # a camera gets lost_after_s to deliver its first frame
@@ -62,6 +64,7 @@ class HealthTracker:
         if sig != self._sig or gap:  # after an outage, "frozen" starts counting afresh
             self._sig, self._same_since = sig, now
         self._black = float(small.mean()) < self.black_level
+        self._flat = float(small.std()) < self.flat_level
         return True
 
     def usable(self) -> bool:
@@ -82,5 +85,7 @@ class HealthTracker:
             reason = "frozen"
         elif self._black:
             reason = "black"
+        elif self._flat:
+            reason = "flat"
         return CameraHealth(not reason, round(fps, 2), None if age is None else round(age, 2), frozen, self._black,
                             self.corrupt, self.reconnects, reason)

@@ -26,9 +26,11 @@ class BayConfig(StrictModel):
     def _polygon(cls, v: list[tuple[float, float]]) -> list[tuple[float, float]]:
         if len(v) < 3:
             raise ValueError("needs at least 3 points")
-        if any(x < 0 or y < 0 for x, y in v):
+        # comparisons written so that a NaN fails them (the base model already refuses NaN;
+        # this stays right for a polygon built without validation)
+        if not all(x >= 0 and y >= 0 for x, y in v):
             raise ValueError("points must have non-negative pixel coordinates")
-        if _polygon_area(v) < 1.0:
+        if not _polygon_area(v) >= 1.0:
             raise ValueError("points are in a line (the polygon encloses under 1 square pixel)")
         return v
 
@@ -81,12 +83,18 @@ def cross_section_problems(cfg) -> list[tuple[tuple, str]]:  # noqa: ANN001 - Ag
     w, h = cfg.camera.width, cfg.camera.height
     if w and h:
         for i, bay in enumerate(cfg.bays):
-            outside = [(x, y) for x, y in bay.polygon if x > w or y > h]
+            outside = [(x, y) for x, y in bay.polygon if not (x <= w and y <= h)]
             if outside:
                 x, y = outside[0]
                 problems.append(
                     (("bays", i, "polygon"), f"point ({x:g}, {y:g}) is outside the {w}x{h} camera frame")
                 )
+    for i, lk in enumerate(cfg.locks):  # a lock must see at least two frames' measurements within its limit
+        least = 2.0 / cfg.camera.fps
+        if lk.occupancy_max_age_s < least:
+            problems.append((("locks", i, "occupancy_max_age_s"),
+                             f"{lk.occupancy_max_age_s:g}s is under two frame periods at camera.fps "
+                             f"{cfg.camera.fps:g} (needs ≥ {least:g}s)"))
     lock_ids = [lk.id for lk in cfg.locks]
     used: dict[str, str] = {}
     for i, bay in enumerate(cfg.bays):

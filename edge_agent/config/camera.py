@@ -22,6 +22,8 @@ class CameraConfig(StrictModel):
     lost_after_s: float = Field(5.0, gt=0, description="no frame for this long → camera_lost")
     frozen_after_s: float = Field(30.0, gt=0, description="identical frames for this long → frozen")
     black_level: float = Field(8.0, ge=0, le=255, description="mean grey below this is a black frame")
+    flat_level: float = Field(2.0, ge=0, le=64, description="grey spread (std) below this is a uniform frame: "
+                              "lens covered, blinded, or a decoder's grey fill")
 
     @model_validator(mode="after")
     def _sizes(self) -> "CameraConfig":

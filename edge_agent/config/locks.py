@@ -172,6 +172,8 @@ class LockConfig(StrictModel):
     auto_raise_delay_s: float = Field(30.0, ge=20, le=600, description="bay confirmed free this long → UP")
     admit_window_s: float = Field(120.0, ge=10, le=1800, description="lowered, nobody parks this long → UP")
     recent_read_s: float = Field(15.0, ge=0, le=600, description="a plate read this recent blocks UP")
+    occupancy_max_age_s: float = Field(3.0, gt=0, le=60, description="no occupancy measurement this recent "
+                                       "(camera stalled, slow inference) blocks UP; ≥ 2 frame periods")
     warning_s: float = Field(10.0, ge=0, le=300, description="how long the warning output stays on")
     switch_debounce_s: float = Field(0.05, ge=0, le=1, description="uncommanded switch change must hold this long")
     flap_changes: int = Field(3, ge=2, le=20, description="uncommanded switch changes that mean 'flapping'")

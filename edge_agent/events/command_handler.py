@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -42,6 +43,18 @@ def canonical(name: str, body: dict[str, Any]) -> bytes:
 def sign_command(name: str, body: dict[str, Any], key: bytes) -> dict[str, Any]:
     """What a backend does before publishing: returns ``body`` with ``sig`` added."""
     return {**body, "sig": hmac.new(key, canonical(name, body), hashlib.sha256).hexdigest()}
+
+
+def _not_finite(literal: str) -> float:
+    """``NaN`` / ``Infinity`` are not JSON (RFC 8259); Python's parser takes them unless told."""
+    raise ValueError(f"{literal} is not a finite number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999 overflows to inf
+        raise ValueError(f"{text[:40]} is not a finite number")
+    return value
 
 
 @dataclass(frozen=True)
@@ -141,8 +154,8 @@ class CommandHandler:
 
     def _parse(self, cmd: Command) -> dict[str, Any]:
         try:
-            body = json.loads(cmd.payload.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            body = json.loads(cmd.payload.decode("utf-8"), parse_constant=_not_finite, parse_float=_finite_float)
+        except ValueError as exc:  # bad UTF-8, bad JSON, a non-finite number, an integer too long to read
             raise Refused("malformed_json", f"payload is not JSON: {exc}") from None
         if not isinstance(body, dict):
             raise Refused("schema_violation", "payload must be a JSON object")

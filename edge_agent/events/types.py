@@ -106,6 +106,25 @@ class BayState:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class BayVision:
+    """How far the camera's view of one bay can be trusted now: the evidence a lock needs before
+    it may rise. Filled by the bays stage on every frame, read by the interlock; stays in the
+    process (``measured_at`` is monotonic, meaningless to anyone else).
+
+    Whatever measures occupancy (the change detector today, a classifier tomorrow) fills the
+    same four fields; the interlock's rules (locks/interlock.py) read only these.
+    """
+
+    measured_at: float | None  # monotonic time of the last occupancy measurement on a usable frame
+    p_occupied: float | None = None  # a classifier's probability; None where the measure gives none
+    occupied: bool | None = None  # what that measurement says now (fused with plate reads and the
+    #                               presence sensor), before the bay state's arrival confirmation
+    confident: bool = False  # the measurement is clear of its decision threshold(s)
+    vision: str = "ok"  # "ok", or why the view cannot be trusted: camera_lost | camera_frozen |
+    #                     camera_black | camera_flat | camera_unusable | mask_empty | mask_outside_frame
+
+
 def now_iso(clock: Clock) -> str:
     return iso(clock.now())
 

@@ -65,6 +65,12 @@ class LockController:
             self.il.check()
             self._track_free()
 
+    def on_vision(self) -> None:
+        """The camera's evidence for the bay changed (code or confidence)."""
+        with self.il.guard():
+            self.il.check()
+            self._track_free()
+
     # -- commands -------------------------------------------------------------------------------------
     def lock(self, reason: str, operator: str | None) -> Decision:
         with self.il.guard():
@@ -147,6 +153,6 @@ class LockController:
         self._warned_visit = visit
         self.il.emit(EventType.LOCK_WARNING, reason=what, plate=ev.data.get("plate"), nev=ev.data.get("nev"),
                       lock=self.il.public_state)
-        if self.cfg.warning is not None or self.cfg.driver == "simulator":
+        if self.il.driver.has_warning:
             self.il.driver.set_warning(True)
             self._warning_until = self.clock.monotonic() + self.cfg.warning_s

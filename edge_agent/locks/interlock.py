@@ -1,11 +1,10 @@
 """The safety interlock: the ONE place a lock's motor is switched, for every caller.
 
 Rules (README "locks" lists them for the field):
-- UP only while nothing says a vehicle may be there: camera occupancy, the presence
-  sensor, a recent plate read — and not while any of them is unknown (no bay state yet,
-  camera not ok, presence sensor lost).
-- Re-checked on every input edge, bus update and tick while rising: a vehicle appearing
-  stops the motor and sends the arm DOWN after ``reverse_delay_s``.
+- UP only on positive evidence that the bay is empty: the rule and its reason codes are in
+  ``locks/rule.py``, asked before the UP line is switched and again on every input edge,
+  bus update, camera-evidence change and tick while rising.
+- A vehicle possible while rising stops the motor and sends the arm DOWN after ``reverse_delay_s``.
 - A move that reaches no limit switch within ``motor_timeout_s`` → stop, FAULT.
 - Both switches active → stop, FAULT. Uncommanded switch changes (held for
   ``switch_debounce_s``, so contact bounce is ignored) → ``lock_tamper``;
@@ -27,8 +26,9 @@ from typing import Any, Iterator, Literal
 from edge_agent.clock import Clock
 from edge_agent.config.locks import LockConfig
 from edge_agent.events.bus import EventBus
-from edge_agent.events.types import BayState, Event, EventType
+from edge_agent.events.types import Event, EventType
 from edge_agent.locks.driver import Direction, LockDriver, Switches
+from edge_agent.locks.rule import VehicleEvidence, vehicle_possible
 
 log = logging.getLogger(__name__)
 
@@ -40,14 +40,6 @@ class Decision:
     ok: bool
     message: str
     code: str = ""
-
-
-@dataclass
-class VehicleEvidence:
-    """What the camera side last said about the bay (fed by the controller from the bus)."""
-
-    bay_state: BayState | None = None
-    last_read_at: float | None = None  # monotonic time of the last plate read / bay-story event
 
 
 @dataclass
@@ -128,25 +120,8 @@ class Interlock:
             self.check()
 
     def vehicle_possible(self) -> tuple[str, str] | None:
-        """``(code, message)`` when anything says a vehicle may be over the arm, else None."""
-        d = self.driver
-        if d.has_presence:
-            p = d.read_presence()
-            if p is None:
-                return "presence_unknown", "presence sensor lost or unhealthy"
-            if p:
-                return "vehicle_present", "presence sensor detects a vehicle"
-        st = self.evidence.bay_state
-        if st is None or st.state == "unknown":
-            return "bay_unknown", "bay state unknown (no camera report)"
-        if not st.camera_ok:
-            return "camera_not_ok", "camera not ok: occupancy unknown"
-        if st.state != "free":
-            return "bay_occupied", f"camera reports the bay {st.state}"
-        last = self.evidence.last_read_at
-        if last is not None and self.clock.monotonic() - last < self.cfg.recent_read_s:
-            return "recent_read", f"plate read {self.clock.monotonic() - last:.0f}s ago"
-        return None
+        """``(code, message)`` unless there is positive evidence that the bay is empty (``locks.rule``)."""
+        return vehicle_possible(self.driver, self.evidence, self.cfg, self.clock.monotonic())
 
     def request(self, target: Direction, reason: str, operator: str | None = None) -> Decision:
         """Ask for a move; UP is refused (with a ``lock_refused`` event) when unsafe."""

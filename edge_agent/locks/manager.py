@@ -2,7 +2,7 @@
 
 The runtime calls::
 
-    locks = build_locks(cfg, bus, clock)           # pin_factory=None → gpiozero's default
+    locks = build_locks(cfg, bus, clock, vision=feed)  # pin_factory=None → gpiozero's default
     locks.start()                                  # reads every lock's switches, subscribes
     every 0.1 s:  locks.tick()                     # motor timeouts, timers, auto-raise
     occupancy:    locks.presence(bay_id)           # presence sensor → bay occupancy fusion
@@ -13,8 +13,10 @@ Remote commands (MQTT, web) call ``lock`` / ``unlock`` / ``reset`` / ``set_maint
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, Protocol
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -22,15 +24,23 @@ from edge_agent.clock import Clock
 from edge_agent.config.locks import SimStep
 from edge_agent.config.models import AgentConfig
 from edge_agent.events.bus import EventBus
-from edge_agent.events.types import EventType
+from edge_agent.events.types import BayVision, EventType
 from edge_agent.locks.controller import LockController
 from edge_agent.locks.driver import LockDriver, make_driver
 from edge_agent.locks.interlock import Decision, Interlock
+from edge_agent.locks.rule import VehicleEvidence
 from edge_agent.locks.simulator import SimulatedLock
 from edge_agent.runtime.control import ControlError, ControlResult
 
-
 SIM_STEP: TypeAdapter[Any] = TypeAdapter(SimStep)
+
+
+class VisionFeed(Protocol):
+    """Where the camera's evidence per bay comes from (``bays.feed.BayFeed`` in the agent)."""
+
+    def vision(self, bay_id: str) -> BayVision | None: ...
+
+    def watch(self, watcher: Callable[[str], None]) -> Callable[[], None]: ...
 
 
 class LockSetupError(ValueError):
@@ -46,10 +56,11 @@ class LockUnit:
 
 
 class LockManager:
-    def __init__(self, units: list[LockUnit], bus: EventBus) -> None:
+    def __init__(self, units: list[LockUnit], bus: EventBus, vision: VisionFeed) -> None:
         self._units = {u.bay_id: u for u in units}
         self._bus = bus
-        self._unsubscribe: list = []
+        self._vision = vision
+        self._unsubscribe: list[Callable[[], None]] = []
 
     def start(self) -> None:
         for u in self._units.values():
@@ -59,6 +70,13 @@ class LockManager:
                 u.controller.on_state(states[u.bay_id])
             self._unsubscribe.append(self._bus.subscribe(u.controller.on_event, set(EventType.BAY_STORY)))
             self._unsubscribe.append(self._bus.subscribe_state(u.controller.on_state))
+        self._unsubscribe.append(self._vision.watch(self._on_vision))
+
+    def _on_vision(self, bay_id: str) -> None:
+        """The camera's evidence for a bay changed (frame loop's thread): judge it now, not at the next tick."""
+        u = self._units.get(bay_id)
+        if u is not None:
+            u.controller.on_vision()
 
     def stop(self) -> None:
         for unsub in self._unsubscribe:
@@ -182,17 +200,20 @@ def resolve_bays(cfg: AgentConfig) -> dict[str, str]:
     return out
 
 
-def build_locks(cfg: AgentConfig, bus: EventBus, clock: Clock, pin_factory: object | None = None) -> LockManager:
-    """One driver + interlock + controller per configured lock. ``pin_factory`` goes to gpiozero."""
+def build_locks(cfg: AgentConfig, bus: EventBus, clock: Clock, pin_factory: object | None = None, *,
+                vision: VisionFeed) -> LockManager:
+    """One driver + interlock + controller per configured lock. ``pin_factory`` goes to gpiozero;
+    ``vision`` is the camera's evidence per bay, without which no lock rises."""
     bays = resolve_bays(cfg)
     units: list[LockUnit] = []
     try:
         for lk in cfg.locks:
             driver = make_driver(lk, clock, pin_factory=pin_factory)
-            il = Interlock(lk, bays[lk.id], driver, bus, clock)
+            il = Interlock(lk, bays[lk.id], driver, bus, clock,
+                           VehicleEvidence(vision=partial(vision.vision, bays[lk.id])))
             units.append(LockUnit(bays[lk.id], driver, il, LockController(lk, bays[lk.id], il, bus, clock)))
     except Exception:
         for u in units:
             u.driver.close()
         raise
-    return LockManager(units, bus)
+    return LockManager(units, bus, vision)

@@ -2,7 +2,9 @@
 
 ``attach_locks(agent)`` builds the manager from the agent's config and wires it:
 - ``agent.attach_lock_manager(manager)`` — remote ``lock`` / ``unlock`` reach the controller;
-- ``agent.monitor.set_sensor(bay, …)`` — each bay's presence sensor feeds occupancy;
+- ``agent.feed.set_sensor(bay, …)`` — each bay's presence sensor feeds occupancy (the feed
+  outlives the bay monitor, so a config reload keeps the sensors);
+- ``vision=agent.feed`` — the camera's evidence per bay, which every raise needs;
 - a component that starts / stops the manager and, with ``thread=True`` (``edge-agent run``),
   ticks it every ``tick_s`` seconds on its own thread. Fake-clock loops (demo, tests) pass
   ``thread=False`` and call ``manager.tick()`` once per step instead.
@@ -55,9 +57,9 @@ class LockTicker:
 def attach_locks(agent: Any, pin_factory: object | None = None, thread: bool = True,
                  tick_s: float = DEFAULT_TICK_S) -> LockManager:
     """Build the agent's locks and wire them in (see the module docstring). No locks → still a manager."""
-    manager = build_locks(agent.cfg, agent.bus, agent.clock, pin_factory=pin_factory)
+    manager = build_locks(agent.cfg, agent.bus, agent.clock, pin_factory=pin_factory, vision=agent.feed)
     for bay in manager.bay_ids():
-        agent.monitor.set_sensor(bay, partial(manager.presence, bay))
+        agent.set_presence_sensor(bay, partial(manager.presence, bay))
     agent.attach_lock_manager(manager)
     agent.add_component(LockTicker(manager, tick_s, thread))
     return manager

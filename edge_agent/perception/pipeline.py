@@ -13,8 +13,8 @@ import numpy as np
 
 from edge_agent.config.perception import PerceptionConfig
 from edge_agent.perception.colour import classify_colour
-from edge_agent.perception.double_row import is_double_row, read_double_row
 from edge_agent.perception.detector import Detection, PlateDetector
+from edge_agent.perception.double_row import is_double_row, read_double_row
 from edge_agent.perception.lists import PlateLists
 from edge_agent.perception.recognizer import SPECIAL_LEADS, Recognizer, create_recognizer
 from edge_agent.perception.rectify import rectify

@@ -18,6 +18,7 @@ import yaml
 
 from edge_agent.bays.charger_health import WATCHED as CHARGER_WATCHED
 from edge_agent.bays.charger_health import ChargerHealth
+from edge_agent.bays.feed import BayFeed
 from edge_agent.bays.monitor import BayMonitor, PlateReader
 from edge_agent.camera.health import HealthTracker
 from edge_agent.camera.source import FrameSource, open_source
@@ -80,11 +81,11 @@ class Agent:
         self.source = source or open_source(cfg.camera, self.clock)
         self._reader_factory = reader_factory
         self.reader = reader or reader_factory(cfg, self.lists)
-        self.monitor = BayMonitor(cfg, self.bus, self.clock, self.lists, self.evidence)
+        self.feed = BayFeed()  # outlives every monitor: lock presence sensors in, camera evidence out
+        self.monitor = BayMonitor(cfg, self.bus, self.clock, self.lists, self.evidence, feed=self.feed)
         self.health = self._new_health()
         self.lock_manager: LockManager | None = None
         self.components: list[Component] = []
-        self._sensors: dict[str, Callable[[], bool | None] | None] = {}
         self.camera_ok = True
         self._lost_at: float | None = None
         self._stop = threading.Event()
@@ -112,10 +113,9 @@ class Agent:
         self.lock_manager = manager
 
     def set_presence_sensor(self, bay_id: str, sensor: Callable[[], bool | None] | None) -> None:
-        """The lock stage's presence input for ``bay_id`` (kept across config reloads)."""
+        """The lock stage's presence input for ``bay_id`` (in the feed: kept across config reloads)."""
         self._bay(bay_id)
-        self._sensors[bay_id] = sensor
-        self.monitor.set_sensor(bay_id, sensor)
+        self.feed.set_sensor(bay_id, sensor)
 
     def start(self) -> None:
         self.source.start()
@@ -145,7 +145,8 @@ class Agent:
             got = frame is not None
             if got and self.health.on_frame(frame.image):
                 self._check_size(frame.image)
-                self.monitor.on_frame(frame.image, self.reader, usable=self.health.usable())
+                h = self.health.health()
+                self.monitor.on_frame(frame.image, self.reader, usable=h.ok, why=h.reason)
             self._check_camera()
             self.notices.check(self.source, self.evidence)
             self._maybe_retain()
@@ -154,7 +155,7 @@ class Agent:
                 if self.camera_ok:
                     self.monitor.tick()
                 else:  # blind: timers run, and a presence sensor (if any) still speaks
-                    self.monitor.on_blind()
+                    self.monitor.on_blind(self.health.health().reason)
             return got
 
     def _check_size(self, image: Any) -> None:
@@ -204,7 +205,7 @@ class Agent:
 
     def _new_health(self) -> HealthTracker:
         c = self.cfg.camera
-        return HealthTracker(self.clock, c.lost_after_s, c.frozen_after_s, c.black_level)
+        return HealthTracker(self.clock, c.lost_after_s, c.frozen_after_s, c.black_level, c.flat_level)
 
     def _check_camera(self) -> None:
         h = self.health.health()
@@ -219,7 +220,7 @@ class Agent:
         else:
             blind = None if self._lost_at is None else round(now - self._lost_at, 1)
             ev = Event.make(EventType.CAMERA_RESTORED, self.clock, data={"blind_s": blind, "fps": h.fps})
-        self.monitor.camera(h.ok)
+        self.monitor.camera(h.ok, h.reason)
         self.bus.publish(ev)
 
     def status(self) -> dict[str, Any]:
@@ -347,11 +348,9 @@ class Agent:
         kept: list[str] = self.bay_ids()
         if {"bays", "occupancy"} & set(changed):
             old_monitor.close()
-            self.monitor = BayMonitor(new, self.bus, self.clock, self.lists, self.evidence)
+            # the same feed: presence sensors stay plugged in, and the new monitor's bays start unmeasured
+            self.monitor = BayMonitor(new, self.bus, self.clock, self.lists, self.evidence, feed=self.feed)
             kept = self.monitor.adopt(old_monitor)  # unchanged bays keep their story
-            for bay, sensor in self._sensors.items():  # keep presence sensors the lock stage attached
-                if bay in self.monitor.fusion:
-                    self.monitor.set_sensor(bay, sensor)
         elif "timers" in changed:
             self.monitor.set_timers(new)
         with self._charger_lock:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 import tempfile
 import threading
@@ -14,16 +15,28 @@ from edge_agent.config.load import load_config
 log = logging.getLogger(__name__)
 
 
+def positive_seconds(text: str) -> float:
+    """argparse type: a finite number above 0 (``float()`` alone takes "nan" and "inf")."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number above 0")
+    return value
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="run the agent (events as JSON lines to stdout and data_dir/events.jsonl)")
     p.add_argument("--config", "-c", required=True, help="YAML config file")
     p.add_argument("--quiet", action="store_true", help="events only to the log file, not stdout")
-    p.add_argument("--max-seconds", type=float, default=None, help="stop after this long (tests, benchmarks)")
+    p.add_argument("--max-seconds", type=positive_seconds, default=None,
+                   help="stop after this long (tests, benchmarks)")
     p.set_defaults(func=_run)
 
     d = sub.add_parser("demo", help="run the whole agent on a generated scenario and tell its story")
     d.add_argument("--data-dir", default=None, help="where evidence goes (default: a temporary folder)")
-    d.add_argument("--fps", type=float, default=5.0)
+    d.add_argument("--fps", type=positive_seconds, default=5.0)
     d.add_argument("--json", action="store_true", help="print events as JSON lines instead of the story")
     d.add_argument("--no-broker", action="store_true",
                    help="do not start a local mosquitto: shows the outbox keeping events on disk")

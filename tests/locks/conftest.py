@@ -14,10 +14,11 @@ from typing import Any
 import pytest
 from gpiozero.pins.mock import MockFactory
 
+from edge_agent.bays.feed import BayFeed
 from edge_agent.clock import FakeClock, iso
 from edge_agent.config.load import parse_config
 from edge_agent.events.bus import EventBus
-from edge_agent.events.types import BayState, Event, EventType
+from edge_agent.events.types import BayState, BayVision, Event, EventType
 from edge_agent.locks import build_locks
 from edge_agent.locks.simulator import Arm
 
@@ -25,6 +26,7 @@ BAY = "B1"
 UP, DOWN, SW_DOWN, SW_UP, PRESENCE, HEALTH, WARN = 17, 27, 5, 6, 13, 19, 26
 NEV_PLATE = "粤B12345D"  # NEV-looking plate (the bay stage decides; here it is just data)
 FUEL_PLATE = "粤B1234X"
+TICK_SLACK_S = 0.25  # staleness is judged on the lock's tick: the rig's longest step
 
 
 def gpio_lock(**over: Any) -> dict:
@@ -70,9 +72,16 @@ class Rig:
         lock = gpio_lock(**lock_over) if kind == "gpio" else sim_lock(**lock_over)
         self.cfg = agent_config(lock)
         self.lock_cfg = self.cfg.locks[0]
+        # the camera's evidence, as the bay monitor would publish it: measured every step while
+        # ``measuring``; ``see()`` changes what it says
+        self.feed = BayFeed()
+        self.measuring, self.vision_code, self.confident, self.p_occupied = True, "ok", True, None
+        self.occupied = False  # what the measurement itself says (before the bay state confirms it)
+        self.measured_at: float | None = None
+        self.measure()
         if bay_state is not None:
             self.bay(bay_state, check=False)
-        self.manager = build_locks(self.cfg, self.bus, clock, pin_factory=self.factory)
+        self.manager = build_locks(self.cfg, self.bus, clock, pin_factory=self.factory, vision=self.feed)
         driver = self.manager.driver(BAY)
         self.arm: Arm = driver.arm if kind == "sim" else Arm(clock, 3.0)
         self.arm.position = position
@@ -89,7 +98,7 @@ class Rig:
         self.manager.stop()
         if self.factory is not None:
             self.factory.reset()
-        self.manager = build_locks(self.cfg, self.bus, self.clock, pin_factory=self.factory)
+        self.manager = build_locks(self.cfg, self.bus, self.clock, pin_factory=self.factory, vision=self.feed)
         if self.kind == "sim":
             self.manager.driver(BAY).arm = self.arm
         self.start()
@@ -142,6 +151,18 @@ class Rig:
         st = self.bus.states().get(BAY)
         if st is None or st.state != "free" or not st.camera_ok:
             return f"bay {st.state if st else 'unknown'}"
+        if st.visit_id is not None:
+            return "bay in a visit"
+        v = self.feed.vision(BAY)
+        if v is None or v.vision != "ok":
+            return f"vision {v.vision if v else 'none'}"
+        if v.measured_at is None or self.clock.monotonic() - v.measured_at > self.lock_cfg.occupancy_max_age_s \
+                + TICK_SLACK_S:
+            return "occupancy not measured recently"
+        if v.occupied is not False:
+            return "the camera sees something in the bay"
+        if not v.confident or (v.p_occupied is not None and not 0.0 <= v.p_occupied < 0.5):
+            return "occupancy unsure"
         return None
 
     def observe(self, what: str = "") -> None:
@@ -164,16 +185,43 @@ class Rig:
         for _ in range(n):
             self.clock.advance(dt)
             self.sync()
+            if self.measuring:
+                self.measure()
             self.observe("before tick")
             self.manager.tick()
             self.sync()
             self.observe("after tick")
 
     # -- the bay stage's side ----------------------------------------------------------------------
-    def bay(self, state: str, camera_ok: bool = True, check: bool = True) -> None:
-        if state == "occupied" and (st := self.bus.states().get(BAY)) and st.state == "free":
+    def measure(self) -> None:
+        """Publish the camera's evidence now (a fresh measurement while ``measuring``)."""
+        if self.measuring:
+            self.measured_at = self.clock.monotonic()
+        self.feed.publish_vision(BAY, BayVision(self.measured_at, self.p_occupied, self.occupied, self.confident,
+                                                self.vision_code))
+
+    def see(self, vision: str | None = None, confident: bool | None = None, measuring: bool | None = None,
+            p_occupied: float | None | str = "keep", occupied: bool | None = None) -> None:
+        """Change what the camera's evidence says (``measuring=False``: no new measurement: it goes stale)."""
+        if vision is not None:
+            self.vision_code = vision
+        if confident is not None:
+            self.confident = confident
+        if measuring is not None:
+            self.measuring = measuring
+        if occupied is not None:
+            self.occupied = occupied
+        if p_occupied != "keep":
+            self.p_occupied = p_occupied  # type: ignore[assignment]
+        self.measure()
+        self.sync()
+        self.observe(f"vision {self.vision_code} confident={self.confident} measuring={self.measuring}")
+
+    def bay(self, state: str, camera_ok: bool = True, check: bool = True, visit_open: bool = False) -> None:
+        if (state == "occupied" or visit_open) and (st := self.bus.states().get(BAY)) and st.state == "free" \
+                and st.visit_id is None:
             self.visit += 1
-        visit = f"v{self.visit}" if state != "free" else None
+        visit = f"v{self.visit}" if state != "free" or visit_open else None
         self.bus.publish_state(BayState(BAY, state, since=iso(self.clock.now()), visit_id=visit, camera_ok=camera_ok))
         if check:
             self.sync()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from edge_agent.bays.feed import BayFeed
 from edge_agent.clock import FakeClock
 from edge_agent.config.load import ConfigError
 from edge_agent.events.bus import EventBus
@@ -55,7 +56,7 @@ def test_lock_must_sit_on_a_known_bay():
 
 
 def test_unknown_bay_command_is_a_control_error():
-    mgr = build_locks(agent_config(sim_lock()), EventBus(), FakeClock())
+    mgr = build_locks(agent_config(sim_lock()), EventBus(), FakeClock(), vision=BayFeed())
     mgr.start()
     with pytest.raises(ControlError) as err:
         mgr.lock("B7", reason="x", operator="y")
@@ -71,7 +72,7 @@ def test_example_pi_config_builds_on_mock_pins(repo):
     cfg = load_config(repo / "config" / "rpi5-two-bays.yaml")
     factory = MockFactory()
     try:
-        mgr = build_locks(cfg, EventBus(), FakeClock(), pin_factory=factory)
+        mgr = build_locks(cfg, EventBus(), FakeClock(), pin_factory=factory, vision=BayFeed())
         mgr.start()
         # nothing wired to the switch inputs: pull-ups read "neither" → fault, lower, never raise
         assert set(mgr.bay_ids()) == {b.id for b in cfg.bays if b.lock_id}

@@ -6,6 +6,8 @@ and the arm is down or its motor stopped. Each also asserts its fault / refusal 
 
 from __future__ import annotations
 
+import pytest
+
 from edge_agent.events.types import EventType
 from tests.locks.conftest import DOWN, NEV_PLATE, UP, Rig
 
@@ -210,4 +212,120 @@ def test_startup_without_bay_state_never_raises(make_rig, kind):
     rig.step(700)
     assert rig.state == "down"
     assert not rig.manager.lock("B1", reason="x", operator="ops").ok
+    rig.safe()
+
+
+# -- a raise needs positive evidence that the bay is empty ------------------------------------------
+# The probe: a NaN bay polygon gave a mask with no pixel, the bay read "free" for ever, and a remote
+# lock raised the arm under a parked car. Whatever the bay state says, the camera's evidence itself
+# must be trustworthy, recent and confident.
+
+UNTRUSTED_VISION = ["camera_lost", "camera_frozen", "camera_black", "camera_flat", "mask_empty",
+                    "mask_outside_frame"]
+
+
+def moved(rig: Rig, state: str) -> list:
+    return [e for e in rig.of(EventType.LOCK_MOVED) if e.data.get("state") == state]
+
+
+@pytest.mark.parametrize("vision", UNTRUSTED_VISION)
+def test_untrustworthy_vision_refuses_every_raise(make_rig, kind, vision):
+    rig = make_rig(kind, position=0.0)
+    rig.see(vision=vision)
+    res = rig.manager.lock("B1", reason="remote lock", operator="ops")
+    assert not res.ok and res.data["code"] == vision, res
+    assert codes(rig, EventType.LOCK_REFUSED) == [vision]
+    rig.step(120)  # the policy's auto-raise timer (30 s) never fires either
+    assert rig.state == "down" and not moved(rig, "moving")
+    rig.see(vision="ok")  # the camera is back: free for auto_raise_delay_s, then UP
+    rig.step(29)
+    assert rig.state == "down"
+    rig.step(5)
+    assert rig.state == "up"
+    rig.safe()
+
+
+@pytest.mark.parametrize("vision", ["camera_black", "mask_empty"])
+def test_vision_lost_while_rising_aborts_at_once(make_rig, kind, vision):
+    rig = make_rig(kind, position=0.0)
+    rising(rig)
+    rig.see(vision=vision)
+    assert not rig.up_active(), "UP must drop when the evidence goes, not at the next tick"
+    assert codes(rig, EventType.LOCK_REFUSED) == [vision]
+    rig.step(4)
+    assert rig.state == "down" and rig.arm.position == 0.0
+    rig.safe()
+
+
+def test_stale_occupancy_refuses_and_aborts_a_rise(make_rig, kind):
+    rig = make_rig(kind, position=0.0, occupancy_max_age_s=1.0)
+    rig.see(measuring=False)  # frames stop coming (the camera has not been declared lost yet)
+    rig.step(1.2)
+    res = rig.manager.lock("B1", reason="x", operator="ops")
+    assert not res.ok and res.data["code"] == "occupancy_stale", res
+    rig.see(measuring=True)
+    rising(rig, 1.0)
+    rig.see(measuring=False)
+    rig.step(0.9)
+    assert rig.up_active()  # 0.9 s old: still fresh
+    rig.step(0.3)
+    assert not rig.up_active() and codes(rig, EventType.LOCK_REFUSED)[-1] == "occupancy_stale"
+    rig.step(4)
+    assert rig.state == "down"
+    rig.safe()
+
+
+def test_never_measured_refuses(make_rig, kind):
+    rig = make_rig(kind, position=0.0)
+    rig.feed.reset_vision(["B1"])  # a monitor just built (start, reload): nothing measured yet
+    rig.measuring = False
+    res = rig.manager.lock("B1", reason="x", operator="ops")
+    assert not res.ok and res.data["code"] == "occupancy_stale" and "never" in res.message
+    rig.safe()
+
+
+@pytest.mark.parametrize("p", [None, float("nan"), 0.9, 0.5, -0.1])
+def test_unsure_occupancy_refuses(make_rig, kind, p):
+    rig = make_rig(kind, position=0.0)
+    rig.see(confident=p is not None, p_occupied=p)  # p=None: the change detector in its hysteresis band
+    res = rig.manager.lock("B1", reason="x", operator="ops")
+    assert not res.ok and res.data["code"] == "occupancy_unsure", res
+    rig.see(confident=True, p_occupied=0.02)
+    assert rig.manager.lock("B1", reason="x", operator="ops").ok
+    rig.step(4)
+    assert rig.state == "up"
+    rig.safe()
+
+
+def test_bay_in_a_visit_refuses_even_when_free(make_rig, kind):
+    """A visit still open (the car just left, departure not confirmed): not empty yet."""
+    rig = make_rig(kind, position=0.0)
+    rig.bay("free", visit_open=True)
+    res = rig.manager.lock("B1", reason="x", operator="ops")
+    assert not res.ok and res.data["code"] == "bay_in_visit", res
+    rig.safe()
+
+
+def test_no_vision_feed_refuses(make_rig, kind):
+    rig = make_rig(kind, position=0.0)
+    rig.feed.reset_vision([])  # no monitor speaks for this bay (it left the config)
+    rig.measuring = False
+    res = rig.manager.lock("B1", reason="x", operator="ops")
+    assert not res.ok and res.data["code"] == "vision_unknown", res
+    rig.safe()
+
+
+def test_something_seen_before_the_arrival_is_confirmed_refuses(make_rig, kind):
+    """The bay state stays "free" for arrival_confirm_s while a car pulls in; the measurement
+    itself already sees it, and that is no evidence of an empty bay."""
+    rig = make_rig(kind, position=0.0)
+    rig.see(occupied=True)
+    res = rig.manager.lock("B1", reason="x", operator="ops")
+    assert not res.ok and res.data["code"] == "vision_occupied", res
+    rig.see(occupied=False)
+    rising(rig)
+    rig.see(occupied=True)  # seen while rising: UP drops at once
+    assert not rig.up_active() and codes(rig, EventType.LOCK_REFUSED)[-1] == "vision_occupied"
+    rig.step(4)
+    assert rig.state == "down"
     rig.safe()

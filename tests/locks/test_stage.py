@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import threading
 
+from edge_agent.bays.feed import BayFeed
 from edge_agent.clock import FakeClock, iso
 from edge_agent.events.bus import EventBus
-from edge_agent.events.types import BayState, EventType
+from edge_agent.events.types import BayState, BayVision, EventType
 from edge_agent.locks import build_locks
 from edge_agent.locks.stage import LockTicker
 from tests.locks.conftest import BAY, agent_config, sim_lock
 
 
 def test_ticker_thread_and_bay_monitor_thread_do_not_deadlock():
-    clock, bus = FakeClock(), EventBus()
-    manager = build_locks(agent_config(sim_lock(reverse_delay_s=0)), bus, clock)
+    clock, bus, feed = FakeClock(), EventBus(), BayFeed()
+    manager = build_locks(agent_config(sim_lock(reverse_delay_s=0)), bus, clock, vision=feed)
     # like the bay monitor: its frame loop holds its own lock while publishing states; its
     # lock_moved handler (bus thread of whoever publishes) copies the state without that lock
     monitor_lock = threading.RLock()
@@ -31,8 +32,9 @@ def test_ticker_thread_and_bay_monitor_thread_do_not_deadlock():
 
     def camera_thread() -> None:
         for i in range(1500):
-            with monitor_lock:
+            with monitor_lock:  # the monitor publishes states and vision (whose watchers judge at once) under its lock
                 bus.publish_state(BayState(BAY, "free" if i % 3 else "occupied", since=iso(clock.now())))
+                feed.publish_vision(BAY, BayVision(clock.monotonic(), None, False, i % 5 != 0, "ok"))
             (manager.unlock if i % 2 else manager.lock)(BAY, "stress", "t")
             clock.advance(0.7)
         done.set()

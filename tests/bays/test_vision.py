@@ -1,0 +1,198 @@
+"""The camera's evidence per bay (``BayVision``), which every lock raise needs: fresh,
+confident, and "ok" only when the frame and the bay's mask can vouch for an empty bay.
+
+The probe's bay (a NaN polygon) had a mask with no pixel: 0 % changed, "free" for ever.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edge_agent.bays.feed import BayFeed
+from edge_agent.bays.monitor import BayMonitor
+from edge_agent.camera.health import HealthTracker
+from edge_agent.camera.source import Frame
+from edge_agent.config.bays import BayConfig
+from edge_agent.events.bus import EventBus
+from edge_agent.perception.lists import PlateLists
+from edge_agent.runtime.agent import Agent
+from edge_agent.runtime.scenario import EMPTY, scene_config
+from edge_agent.runtime.synthetic import BAYS, render
+
+FPS = 5.0
+
+
+class NoPlates:
+    def process(self, frame):  # noqa: ANN001, ANN201 - PlateReader: this is about the change measure
+        return []
+
+
+class Frames:
+    """A source that serves whatever the test puts in ``next`` (None: nothing new)."""
+
+    reconnects = 0
+
+    def __init__(self, clock) -> None:  # noqa: ANN001
+        self.clock, self.next, self.seq = clock, None, 0
+        self._noisy: tuple[int, list[np.ndarray]] | None = None
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def latest(self) -> Frame | None:
+        if self.next is None:
+            return None
+        self.seq += 1
+        if self._noisy is None or self._noisy[0] != id(self.next):  # sensor noise: a live camera never
+            rng = np.random.default_rng(0)                          # repeats a frame exactly
+            self._noisy = (id(self.next), [np.clip(self.next.astype(np.int16) + rng.integers(-2, 3, self.next.shape),
+                                                   0, 255).astype(np.uint8) for _ in range(4)])
+        return Frame(self._noisy[1][self.seq % 4], self.seq, self.clock.monotonic())
+
+
+def agent_with(tmp_path, clock, **over):  # noqa: ANN001, ANN003, ANN201
+    src = Frames(clock)
+    agent = Agent(scene_config(str(tmp_path), **over), clock=clock, source=src, reader=NoPlates())
+    agent.start()
+    return agent, src
+
+
+def run(agent, clock, seconds: float) -> None:  # noqa: ANN001
+    for _ in range(int(round(seconds * FPS))):
+        agent.step()
+        clock.advance(1 / FPS)
+
+
+def test_empty_bay_measured_fresh_and_confident_after_a_comparison(tmp_path, clock):  # noqa: ANN001
+    agent, src = agent_with(tmp_path, clock)
+    v = agent.feed.vision("A")
+    assert v is not None and v.measured_at is None and not v.confident  # nothing measured yet
+    src.next = render(EMPTY)
+    t0 = clock.monotonic()
+    agent.step()
+    v = agent.feed.vision("A")
+    assert v.measured_at == t0 and v.vision == "ok"
+    assert not v.confident, "the first frame only becomes the reference: it compared nothing"
+    clock.advance(0.2)
+    agent.step()
+    v = agent.feed.vision("A")
+    assert v.measured_at == t0 + 0.2 and v.confident and v.vision == "ok" and v.p_occupied is None
+
+
+def test_bay_outside_the_frame_has_no_mask(tmp_path, clock):  # noqa: ANN001
+    """No camera size in the config, so check-config cannot see it: the monitor must."""
+    bays = [{"id": "A", "polygon": [list(p) for p in BAYS["A"]]},
+            {"id": "OUT", "polygon": [[2000, 100], [2400, 100], [2400, 400]]},  # the frame is 960 wide
+            {"id": "HALF", "polygon": [[800, 100], [1300, 100], [1300, 300], [800, 300]]}]
+    agent, src = agent_with(tmp_path, clock, camera={"width": None, "height": None}, bays=bays)
+    src.next = render(EMPTY)
+    run(agent, clock, 2)
+    assert agent.bus.states()["OUT"].state == "free"  # what the bay machine says: "free" …
+    assert agent.feed.vision("OUT").vision == "mask_empty"  # … but on no evidence at all
+    assert agent.feed.vision("HALF").vision == "mask_outside_frame"
+    assert agent.feed.vision("A").vision == "ok" and agent.feed.vision("A").confident
+
+
+def test_nan_polygon_that_slipped_past_validation_has_no_mask(clock):  # noqa: ANN001
+    """Defence in depth: config validation refuses NaN; a polygon built without it still reads mask_empty."""
+    cfg = scene_config("/tmp/unused")
+    nan = float("nan")
+    bays = [*cfg.bays, BayConfig.model_construct(id="N", polygon=[(nan, nan)] * 4, charger_id=None, lock_id=None)]
+    mon = BayMonitor(cfg.model_copy(update={"bays": bays}), EventBus(), clock, PlateLists(), feed=BayFeed())
+    with pytest.warns(RuntimeWarning):  # numpy: NaN cast to int while rasterising
+        mon.on_frame(render(EMPTY), None)
+    assert mon.feed.vision("N").vision == "mask_empty" and mon.feed.vision("A").vision == "ok"
+
+
+def test_change_in_the_hysteresis_band_is_not_confident(tmp_path, clock):  # noqa: ANN001
+    agent, src = agent_with(tmp_path, clock)
+    empty = render(EMPTY)
+    src.next = empty
+    run(agent, clock, 2)
+    assert agent.feed.vision("A").confident
+    partly = empty.copy()
+    partly[200:262, 60:470] = (20, 200, 20)  # something covers a strip of bay A: not a car, not nothing
+    src.next = partly
+    agent.step()
+    occ = agent.cfg.occupancy
+    assert occ.exit_fraction <= agent.monitor.fractions["A"] < occ.enter_fraction, agent.monitor.fractions
+    assert agent.bus.states()["A"].state == "free" and not agent.feed.vision("A").confident
+    assert agent.feed.vision("B").confident
+
+
+@pytest.mark.parametrize("frame, code", [(np.zeros((540, 960, 3), np.uint8), "camera_black"),
+                                         (np.full((540, 960, 3), 128, np.uint8), "camera_flat")])
+def test_unusable_frames_say_why_and_age(tmp_path, clock, frame, code):  # noqa: ANN001
+    agent, src = agent_with(tmp_path, clock)
+    src.next = render(EMPTY)
+    run(agent, clock, 2)
+    last = agent.feed.vision("A").measured_at
+    src.next = frame
+    agent.step()  # exactly: no noise on a black or grey fill
+    v = agent.feed.vision("A")
+    assert v.vision == code and not v.confident and v.measured_at == last
+
+
+def test_camera_lost_says_so_and_the_measurement_ages(tmp_path, clock):  # noqa: ANN001
+    agent, src = agent_with(tmp_path, clock)
+    src.next = render(EMPTY)
+    run(agent, clock, 2)
+    last = agent.feed.vision("A").measured_at
+    src.next = None  # frames stop
+    run(agent, clock, 3)
+    assert agent.feed.vision("A").vision == "ok" and agent.feed.vision("A").measured_at == last  # aging
+    run(agent, clock, 3)  # past lost_after_s (5 s)
+    assert agent.feed.vision("A").vision == "camera_lost" and agent.feed.vision("B").vision == "camera_lost"
+
+
+def test_reload_starts_the_evidence_afresh(tmp_path, clock):  # noqa: ANN001
+    import yaml
+
+    from edge_agent.config.load import load_config
+
+    path = tmp_path / "agent.yaml"
+    data = {"site": {"site_id": "s", "device_id": "d"}, "camera": {"source": "x", "fps": FPS, "width": 960,
+            "height": 540}, "bays": [{"id": b, "polygon": [list(p) for p in poly]} for b, poly in BAYS.items()],
+            "data_dir": str(tmp_path / "data")}
+    path.write_text(yaml.safe_dump(data))
+    src = Frames(clock)
+    agent = Agent(load_config(path), clock=clock, source=src, reader=NoPlates())
+    agent.start()
+    src.next = render(EMPTY)
+    run(agent, clock, 2)
+    assert agent.feed.vision("B").measured_at is not None
+    data["bays"][1]["polygon"][0][0] += 4
+    path.write_text(yaml.safe_dump(data))
+    assert agent.reload_config().ok
+    assert agent.feed.vision("A").measured_at is None and agent.feed.vision("B").measured_at is None
+    run(agent, clock, 1)
+    assert agent.feed.vision("B").measured_at is not None
+
+
+def test_health_flat_frame(clock):  # noqa: ANN001
+    h = HealthTracker(clock, lost_after_s=5, frozen_after_s=30, black_level=8, flat_level=2)
+    assert h.on_frame(np.full((48, 64, 3), 200, np.uint8))
+    assert h.health().reason == "flat"
+    assert h.on_frame(np.random.default_rng(1).integers(0, 255, (48, 64, 3), dtype=np.uint8))
+    assert h.health().ok
+
+
+def test_feed_tells_watchers_only_what_is_new() -> None:
+    """A newer measurement saying the same is no news (staleness is the reader's judgement);
+    a change of code, occupancy or confidence is, at once."""
+    from edge_agent.events.types import BayVision
+
+    feed, heard = BayFeed(), []
+    unsubscribe = feed.watch(heard.append)
+    feed.publish_vision("A", BayVision(1.0, None, False, True, "ok"))
+    feed.publish_vision("A", BayVision(1.2, None, False, True, "ok"))
+    feed.publish_vision("A", BayVision(1.4, None, True, True, "ok"))
+    feed.publish_vision("A", BayVision(1.4, None, True, False, "camera_black"))
+    assert heard == ["A", "A", "A"]
+    feed.reset_vision(["B"])  # a new monitor with bay B only: A is gone, B unmeasured
+    assert feed.vision("A") is None and feed.vision("B").measured_at is None and heard[-2:] == ["A", "B"]
+    unsubscribe()
+    feed.publish_vision("B", BayVision(2.0, None, False, True, "ok"))
+    assert heard == ["A", "A", "A", "A", "B"]

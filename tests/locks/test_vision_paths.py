@@ -1,0 +1,118 @@
+"""Every path to UP goes through the one interlock rule: the policy timer, a remote ``lock``
+(MQTT / agent control) and a config reload. The real agent, the real bay monitor, simulated locks.
+
+Bay OUT lies outside the camera's frame (no camera size configured, so check-config cannot tell):
+its mask holds no pixel and the bay reads "free" for ever — as the probe's NaN bay did.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from edge_agent.config.load import load_config
+from edge_agent.events.types import EventType
+from edge_agent.locks.stage import attach_locks
+from edge_agent.runtime.agent import Agent
+from edge_agent.runtime.scenario import EMPTY
+from edge_agent.runtime.synthetic import BAYS, render
+from tests.bays.test_vision import Frames, NoPlates
+
+FPS = 5.0
+
+
+def write(path: Path, data_dir: Path, a_shift: float = 0.0) -> Path:
+    cfg = {
+        "site": {"site_id": "s", "device_id": "d"},
+        "camera": {"source": "synthetic", "fps": FPS},  # no size: polygons cannot be checked against it
+        "bays": [{"id": "A", "polygon": [[x + a_shift, y] for x, y in BAYS["A"]], "lock_id": "LA"},
+                 {"id": "OUT", "polygon": [[2000, 100], [2400, 100], [2400, 400]], "lock_id": "LO"}],
+        "timers": {"arrival_confirm_s": 2, "departure_confirm_s": 3},
+        "locks": [{"id": lk, "driver": "simulator", "auto_raise_delay_s": 20,
+                   "simulator": {"travel_time_s": 1.0, "start": "down"}} for lk in ("LA", "LO")],
+        "data_dir": str(data_dir),
+    }
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def test_every_path_to_up_needs_trustworthy_vision(tmp_path, clock):  # noqa: ANN001
+    path = write(tmp_path / "agent.yaml", tmp_path / "data")
+    src = Frames(clock)
+    agent = Agent(load_config(path), clock=clock, source=src, reader=NoPlates())
+    manager = attach_locks(agent, thread=False)
+    events: list = []
+    agent.bus.subscribe(events.append)
+    agent.start()
+
+    def run(seconds: float) -> None:
+        for _ in range(int(round(seconds * FPS))):
+            agent.step()
+            manager.tick()
+            assert not (manager.driver("OUT").arm.drive == "up"), "UP driven on a bay the camera cannot see"
+            clock.advance(1 / FPS)
+
+    try:
+        src.next = render(EMPTY)
+        run(40)
+        # the policy timer: A (seen, free 20 s) rises; OUT (no pixel of it seen) never does
+        assert manager.state("A") == "up" and manager.state("OUT") == "down"
+        # a remote lock (what the MQTT `lock` command calls) is refused with the reason
+        res = agent.lock("OUT", "close the bay", "ops")
+        assert not res.ok and res.data["code"] == "mask_empty", res
+        # camera black: A is lowered for a visitor, and a remote lock cannot raise it blind
+        assert agent.unlock("A", "visitor", "ops").ok
+        run(2)
+        src.next = np.zeros((540, 960, 3), np.uint8)
+        run(1)
+        res = agent.lock("A", "close the bay", "ops")
+        assert not res.ok and res.data["code"] == "camera_black", res
+        run(130)  # past admit_window_s (120 s): the policy wants A up, but the camera is blind
+        assert manager.state("A") == "down"
+        src.next = render(EMPTY)
+        run(2)  # the camera is back, the admit window long over: the policy raises A now
+        assert manager.state("A") == "up"
+        assert agent.unlock("A", "visitor", "ops").ok
+        run(2)
+        assert manager.state("A") == "down"
+        # a reload that changes bays: the new monitor has measured nothing yet
+        write(path, tmp_path / "data", a_shift=3)
+        assert agent.reload_config().ok
+        res = agent.lock("A", "close the bay", "ops")
+        assert not res.ok and res.data["code"] == "occupancy_stale", res
+        run(1)
+        assert agent.lock("A", "close the bay", "ops").ok  # measured again, empty, confident: UP
+        run(2)
+        assert manager.state("A") == "up" and manager.state("OUT") == "down"
+        refused = [e.data["code"] for e in events if e.type == EventType.LOCK_REFUSED]
+        assert refused == ["mask_empty", "camera_black", "occupancy_stale"], refused
+        assert manager.driver("OUT").arm.position == 0.0
+    finally:
+        agent.stop()
+
+
+def test_remote_lock_refused_while_a_car_pulls_in(tmp_path, clock):  # noqa: ANN001
+    """Within arrival_confirm_s the bay state still says "free"; the camera already sees the car."""
+    from edge_agent.runtime.scenario import NEV, Scene
+
+    path = write(tmp_path / "agent.yaml", tmp_path / "data")
+    src = Frames(clock)
+    agent = Agent(load_config(path), clock=clock, source=src, reader=NoPlates())
+    manager = attach_locks(agent, thread=False)
+    agent.start()
+    try:
+        src.next = render(EMPTY)
+        for _ in range(10):
+            agent.step()
+            manager.tick()
+            clock.advance(1 / FPS)
+        src.next = render(Scene(cars=(NEV,)))  # NEV parks in bay A
+        agent.step()
+        assert agent.bus.states()["A"].state == "free"  # arrival not confirmed yet (2 s)
+        res = agent.lock("A", "close the bay", "ops")
+        assert not res.ok and res.data["code"] == "vision_occupied", res
+        assert manager.driver("A").arm.drive is None
+    finally:
+        agent.stop()

@@ -1,0 +1,91 @@
+"""The outside probe, replayed against the real ``edge-agent run`` and a real mosquitto.
+
+The probe's config had a bay polygon of NaN points: ``check-config`` said ok, the bay's mask held no
+pixel, it read "free" for ever, and a remote MQTT ``lock`` replied ``ok: true, "raising"`` while the
+simulated arm rose under the parked car. NaN is now refused at the config (tests/config/test_finite.py);
+here the same blindness comes from a valid config: a bay that lies outside the camera's frame (no
+camera size configured, so nothing can check it before frames arrive). The agent must refuse with a
+reason code, and the arm must stay down; a bay the camera does see still rises on command.
+"""
+
+from __future__ import annotations
+
+import itertools
+import signal
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import cv2
+import pytest
+import yaml
+
+from edge_agent.runtime.synthetic import BAYS, Scene, render
+from tests.events.conftest import broker  # noqa: F401  (fixture)
+from tests.events.helpers import Subscriber, wait_until
+
+PREFIX, REPLIES = "edge/s1/cam1", "backend/replies"
+
+
+def _config(tmp: Path, port: int, models: Path) -> Path:
+    (tmp / "frames").mkdir()
+    empty = render(Scene())
+    for i in range(10):
+        cv2.imwrite(str(tmp / "frames" / f"{i:04d}.jpg"), empty)
+    cfg = {
+        "site": {"site_id": "s1", "device_id": "cam1"},
+        "camera": {"source": str(tmp / "frames"), "fps": 5, "loop": True},  # no width / height
+        "bays": [{"id": "A", "polygon": [list(p) for p in BAYS["A"]], "lock_id": "LA"},
+                 {"id": "OUT", "polygon": [[2000, 100], [2400, 100], [2400, 400], [2000, 400]], "lock_id": "LO"}],
+        "locks": [{"id": lk, "driver": "simulator", "simulator": {"travel_time_s": 0.5, "start": "down"}}
+                  for lk in ("LA", "LO")],
+        "mqtt": {"enabled": True, "brokers": [f"mqtt://127.0.0.1:{port}"]},
+        "perception": {"models_dir": str(models)},
+        "data_dir": str(tmp / "data"),
+    }
+    path = tmp / "agent.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+@pytest.mark.broker
+def test_remote_lock_on_a_bay_the_camera_cannot_see_is_refused(tmp_path: Path, broker, models_dir: Path) -> None:  # noqa: F811
+    config = _config(tmp_path, broker.port, models_dir)
+    sub = Subscriber(broker.port, [f"{PREFIX}/#", f"{REPLIES}/#"]).start()
+    corr = itertools.count()
+
+    def ask(name: str, **body) -> dict:  # noqa: ANN003
+        c = f"req-{next(corr)}".encode()
+        body["ts"] = datetime.now(timezone.utc).isoformat()
+        sub.request(f"{PREFIX}/cmd/{name}", body, REPLIES, c)
+        return sub.wait_for(REPLIES, lambda m: m.props.CorrelationData == c, timeout=20).json()
+
+    proc = subprocess.Popen([sys.executable, "-m", "edge_agent", "run", "--config", str(config), "--quiet"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        sub.wait_for(f"{PREFIX}/status", lambda m: m.json()["state"] == "online", timeout=60)
+        # bay A: once a couple of frames are measured, a remote lock raises it (the rule is not "never")
+        first = ask("lock", bay="A", reason="night", operator="ops")
+        ra = wait_until(lambda: (r := ask("lock", bay="A", reason="night", operator="ops"))["ok"] and r,
+                        timeout=30, what="bay A to be measured and raised")
+        assert ra["message"] in ("raising", "already up"), ra
+        sub.wait_for(f"{PREFIX}/events", lambda m: m.json()["type"] == "lock_moved" and m.json()["bay_id"] == "A"
+                     and m.json()["data"]["state"] == "up", timeout=20)
+        assert first["ok"] or first["data"].get("code") in ("occupancy_stale", "occupancy_unsure", "bay_unknown"), first
+        # bay OUT: the state says "free", but the camera sees no pixel of it
+        state = sub.wait_for(f"{PREFIX}/bays/OUT/state", lambda m: m.json()["state"] == "free").json()
+        r = ask("lock", bay="OUT", reason="night", operator="ops")
+        assert (r["ok"], r["code"], r["data"].get("code")) == (False, "refused", "mask_empty"), r
+        refused = sub.wait_for(f"{PREFIX}/events", lambda m: m.json()["type"] == "lock_refused"
+                               and m.json()["bay_id"] == "OUT").json()
+        assert refused["data"]["code"] == "mask_empty" and refused["data"]["operator"] == "ops"
+        assert state["lock"] == "down"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(15)
+        sub.stop()
+    assert rc == 0, proc.stderr.read()[-3000:]
+    moved_out = [m.json()["data"]["state"] for m in sub.on(f"{PREFIX}/events")
+                 if m.json()["type"] == "lock_moved" and m.json()["bay_id"] == "OUT"]
+    assert moved_out == ["down"], moved_out  # read from the switches at start-up; never moving, never up
