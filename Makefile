@@ -8,7 +8,7 @@ AGENT := $(VENV)/bin/edge-agent
 STAMP := $(VENV)/.installed
 ASYNCAPI_TOOLS := tests/asyncapi/node_modules/.installed
 
-.PHONY: all venv models dev-deps demo test test-extras test-paddle bench lint clean asyncapi-tools
+.PHONY: all venv models dev-deps demo test test-extras test-paddle bench lint clean asyncapi-tools train-occupancy occupancy-folds
 
 all: test
 
@@ -63,8 +63,23 @@ test-yolo: models
 
 test-extras: test-paddle test-yolo
 
+# The bay occupancy classifier (models/occupancy.onnx, committed): torch in its own venv, CPU only.
+# Needs ../shared/datasets/bays-dev (BAYS_DEV=...); `make occupancy-folds` is the scene-held-out check.
+BAYS_DEV ?= ../shared/datasets/bays-dev
+$(VENV)-train/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)-train
+	$(VENV)-train/bin/pip install -q --disable-pip-version-check -e '.[dev,train]'
+	touch $@
+
+train-occupancy: $(VENV)-train/.installed
+	$(VENV)-train/bin/edge-agent occupancy train --data $(BAYS_DEV) --out models/occupancy.onnx --threads 1
+	$(VENV)-train/bin/python -m pytest -q tests/occupancy
+
+occupancy-folds: $(VENV)-train/.installed
+	$(VENV)-train/bin/edge-agent occupancy folds --data $(BAYS_DEV) --out-dir test-output/occupancy-folds --threads 1
+
 clean:
-	rm -rf $(VENV) $(VENV)-paddle $(VENV)-yolo test-output .pytest_cache
+	rm -rf $(VENV) $(VENV)-paddle $(VENV)-yolo $(VENV)-train test-output .pytest_cache
 
 # The AsyncAPI parser (npm) that tests/events/test_asyncapi.py runs against docs/asyncapi.yaml; `make test`
 # installs it when the lockfile is newer than the last install (node and npm come from dev-deps).

@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "edge_agent.stats.commands",
     "edge_agent.ops.commands",
     "edge_agent.consumer.commands",
+    "edge_agent.occupancy.commands",
 )
 
 

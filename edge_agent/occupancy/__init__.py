@@ -1,0 +1,1 @@
+"""Occupancy classifier tools: train (torch, optional extra) and evaluate (onnxruntime)."""

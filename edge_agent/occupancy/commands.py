@@ -1,0 +1,227 @@
+"""``edge-agent occupancy train | folds | eval``: the bay classifier's training and scoring.
+
+``train`` and ``folds`` need the ``train`` extra (torch), imported only when they run;
+``eval`` needs only the default install.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from edge_agent.bays.classifier import DEFAULT_MODEL
+
+FOLDS = (("cnrpark",), ("norpark_trondheim",), ("pklot_ufpr05",))
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("occupancy", help="train / score the per-bay vehicle classifier")
+    osub = p.add_subparsers(dest="occupancy_cmd", metavar="ACTION", required=True)
+
+    t = osub.add_parser("train", help="train the classifier on a bays-dev folder, export ONNX (needs the train extra)")
+    t.add_argument("--data", type=Path, required=True, metavar="DIR", help="bays-dev style folder")
+    t.add_argument("--out", type=Path, default=DEFAULT_MODEL, metavar="ONNX")
+    t.add_argument("--scenes", default="shippable", metavar="LIST",
+                   help="scenes to train on: 'shippable' (licence allows committing the model: CNRPark), "
+                        "'all', or a comma list of scenes / lots (default: shippable)")
+    t.add_argument("--hold-out", action="append", default=[], metavar="SCENE",
+                   help="leave this scene or lot (cnrpark = camA + camB) out of training; repeatable")
+    t.add_argument("--report", type=Path, default=None, metavar="JSON",
+                   help="training summary + scores on every scene not trained on (default: OUT.json)")
+    _train_opts(t)
+    t.set_defaults(func=_train)
+
+    f = osub.add_parser("folds", help="scene-held-out validation: one model per fold, scored on its held-out lot")
+    f.add_argument("--data", type=Path, required=True, metavar="DIR")
+    f.add_argument("--out-dir", type=Path, required=True, metavar="DIR", help="fold models, folds.json, folds.md")
+    _train_opts(f)
+    f.set_defaults(func=_folds)
+
+    e = osub.add_parser("eval", help="score the classifier on a frames.csv-style labels file")
+    e.add_argument("labels", type=Path, metavar="LABELS.csv")
+    e.add_argument("--model", type=Path, default=DEFAULT_MODEL, metavar="ONNX")
+    e.add_argument("--json", type=Path, default=None, metavar="OUT", help="write metrics + per-bay predictions")
+    e.add_argument("--threads", type=int, default=1)
+    e.set_defaults(func=_eval)
+
+    b = osub.add_parser("bench", help="ms per bay crop on one core (onnxruntime, intra_op_num_threads=1)")
+    b.add_argument("--model", type=Path, default=DEFAULT_MODEL, metavar="ONNX")
+    b.add_argument("--repeat", type=int, default=30)
+    b.set_defaults(func=_bench)
+
+
+def _train_opts(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--samples", type=int, default=None, metavar="N", help="training crops per epoch")
+    p.add_argument("--seed", type=int, default=13)
+    p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+
+
+def _config(args: argparse.Namespace, **meta: str):  # noqa: ANN202
+    from edge_agent.occupancy.train import TrainConfig
+
+    cfg = TrainConfig(seed=args.seed, threads=args.threads, metadata=dict(meta))
+    if args.epochs is not None:
+        cfg.epochs = args.epochs
+    if args.samples is not None:
+        cfg.samples_per_epoch = args.samples
+    return cfg
+
+
+def _train_and_score(data: Path, train_scenes: list[str], out: Path, args: argparse.Namespace) -> dict:
+    from edge_agent.bays.classifier import BayClassifier
+    from edge_agent.occupancy.dataset import read_bays_dev
+    from edge_agent.occupancy.evaluate import score
+    from edge_agent.occupancy.train import train
+
+    every = read_bays_dev(data)
+    train_labels = [b for b in every if b.scene in train_scenes]
+    if not train_labels:
+        raise ValueError(f"no labelled bays of scenes {train_scenes} in {data}")
+    train_scenes = sorted({b.scene for b in train_labels})  # what was really there
+    meta = {"trained_on": ",".join(train_scenes), "seed": str(args.seed)}
+    if set(train_scenes) <= {"cnrpark_camA", "cnrpark_camB"}:
+        meta["notice"] = ("Made with CNRPark+EXT (ODbL 1.0); Amato et al., 'Deep learning for decentralized "
+                          "parking lot occupancy detection', Expert Systems with Applications 72, 2017")
+    summary = train(train_labels, out, _config(args, **meta))
+    unseen = [b for b in every if b.scene not in train_scenes]
+    scored = score(BayClassifier.load(out), unseen)
+    return {"model": str(out), "trained_on": train_scenes, **summary, "held_out": scored.report(),
+            "_scored": scored}
+
+
+def _need_torch(cmd: str) -> bool:
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None or importlib.util.find_spec("onnx") is None:
+        print(f"occupancy {cmd}: needs the train extra (torch, onnx): `make train-occupancy` builds .venv-train, "
+              "or pip install -e '.[train]'", file=sys.stderr)
+        return False
+    return True
+
+
+def _train(args: argparse.Namespace) -> int:
+    if not _need_torch("train"):
+        return 2
+    from edge_agent.occupancy.dataset import SHIPPABLE, expand_scenes, read_bays_dev
+    from edge_agent.occupancy.evaluate import format_table
+    from edge_agent.occupancy.train import write_json
+
+    if args.scenes == "shippable":
+        scenes = list(SHIPPABLE)
+    elif args.scenes == "all":
+        scenes = sorted({b.scene for b in read_bays_dev(args.data)})
+    else:
+        scenes = expand_scenes(s.strip() for s in args.scenes.split(",") if s.strip())
+    held = set(expand_scenes(args.hold_out))
+    scenes = [s for s in scenes if s not in held]
+    try:
+        res = _train_and_score(args.data, scenes, args.out, args)
+    except (ValueError, RuntimeError) as exc:
+        print(f"occupancy train: {exc}", file=sys.stderr)
+        return 1
+    res.pop("_scored")
+    write_json(args.report or args.out.with_suffix(".json"), res)
+    print(f"{args.out}: {res['params']} parameters, {res['bytes']} bytes, trained on {', '.join(scenes)}")
+    if res["held_out"]["overall"]["n"]:
+        print("scenes not trained on:")
+        print(format_table(res["held_out"]))
+    return 0
+
+
+def _folds(args: argparse.Namespace) -> int:
+    if not _need_torch("folds"):
+        return 2
+    import numpy as np
+
+    from edge_agent.occupancy.dataset import expand_scenes, read_bays_dev
+    from edge_agent.occupancy.evaluate import Scored, format_table
+    from edge_agent.occupancy.train import write_json
+
+    try:
+        every = sorted({b.scene for b in read_bays_dev(args.data)})
+    except (ValueError, OSError) as exc:
+        print(f"occupancy folds: {exc}", file=sys.stderr)
+        return 1
+    folds, parts = {}, []
+    for fold in FOLDS:
+        held = expand_scenes(fold)
+        name = "+".join(fold)
+        res = _train_and_score(args.data, [s for s in every if s not in held], args.out_dir / f"{name}.onnx", args)
+        scored: Scored = res.pop("_scored")
+        keep = [i for i, b in enumerate(scored.labels) if b.scene in held]  # only the held-out lot counts
+        parts.append(Scored([scored.labels[i] for i in keep], scored.p[keep], []))
+        folds[name] = {k: v for k, v in res.items() if k != "held_out"}
+        folds[name]["held_out"] = parts[-1].report()
+        print(f"fold {name}: accuracy {parts[-1].overall().accuracy:.3f}", flush=True)
+    allp = Scored([b for s in parts for b in s.labels], np.concatenate([s.p for s in parts]), [])
+    rep = {"folds": folds, "combined": allp.report()}
+    write_json(args.out_dir / "folds.json", rep)
+    table = format_table(rep["combined"])
+    (args.out_dir / "folds.md").write_text(table + "\n", encoding="utf-8")
+    print(table)
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from edge_agent.bays.classifier import BayClassifier
+    from edge_agent.occupancy.dataset import LabelError, read_frame_labels
+    from edge_agent.occupancy.evaluate import format_table, score
+
+    if not args.labels.is_file():
+        print(f"occupancy eval: no labels file {args.labels}", file=sys.stderr)
+        return 2
+    try:
+        labels = read_frame_labels(args.labels)
+        clf = BayClassifier.load(args.model, threads=args.threads)
+    except (LabelError, FileNotFoundError, ValueError) as exc:
+        print(f"occupancy eval: {exc}", file=sys.stderr)
+        return 2
+    scored = score(clf, labels)
+    rep = scored.report()
+    print(format_table(rep, ("scene", "scene_weather")))
+    if scored.missing:
+        print(f"{len(scored.missing)} labelled bays skipped: image unreadable "
+              f"({', '.join(rep['missing_images'][:5])})", file=sys.stderr)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        doc = {"model": str(args.model), "metrics": rep,
+               "predictions": scored.predictions()}
+        args.json.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    return 1 if scored.missing else 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    import time
+
+    import numpy as np
+
+    from edge_agent.bays.classifier import BayClassifier
+
+    clf = BayClassifier.load(args.model, threads=1)
+    rng = np.random.default_rng(0)
+    print(f"{args.model}: {args.model.stat().st_size} bytes, input {clf.size}x{clf.size}")
+    for n in (1, 8, 32):
+        crops = list((rng.random((n, clf.size, clf.size, 3)) * 255).astype(np.uint8))
+        clf.predict(crops)
+        wall, cpu = [], []
+        for _ in range(max(1, args.repeat)):
+            t, c = time.perf_counter(), time.process_time()
+            clf.predict(crops)
+            wall.append(time.perf_counter() - t)
+            cpu.append(time.process_time() - c)
+        # CPU time too: on a shared machine the wall clock measures the neighbours as well.
+        print(f"batch {n:>2}: {np.median(wall) / n * 1000:.2f} ms wall, {np.median(cpu) / n * 1000:.2f} ms CPU "
+              f"per crop (median of {len(wall)})")
+    from edge_agent.bays.crop import bay_crop
+
+    frame = (rng.random((1080, 1920, 3)) * 255).astype(np.uint8)
+    for name, poly in (("small bay 90x60 px", [(900, 500), (990, 505), (985, 565), (895, 560)]),
+                       ("big bay 600x400 px", [(600, 500), (1200, 520), (1190, 920), (590, 900)])):
+        t = time.process_time()
+        for _ in range(max(1, args.repeat)):
+            bay_crop(frame, poly, clf.size)
+        print(f"bay_crop, 1920x1080 frame, {name}: {(time.process_time() - t) / max(1, args.repeat) * 1000:.2f} ms CPU")
+    return 0

@@ -1,0 +1,149 @@
+"""Labelled bays from a bays-dev style folder: frame labels (``frames.csv``) and patch labels
+(``patches.csv``), read into one record type and cropped with the agent's own crop code.
+
+Frames and patches go through the same crop steps (``bay_crop`` / ``patch_crop``), so a model
+trained on patches sees frame bays the way the agent will show them.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edge_agent.bays.crop import bay_crop, patch_crop
+from edge_agent.perception.imageio import ImageReadError, read_image_scaled
+
+# Scenes that are one lot seen by several cameras: held out together, never split.
+LOTS: dict[str, tuple[str, ...]] = {"cnrpark": ("cnrpark_camA", "cnrpark_camB")}
+# Scenes whose licence allows committing a model trained on them (bays-dev README, "Sources and licences").
+SHIPPABLE = ("cnrpark_camA", "cnrpark_camB")
+FRAME_COLUMNS = ("file", "bay_id", "polygon", "occupied")
+
+
+class LabelError(ValueError):
+    """A labels file that cannot be used; the message names the file, row and column."""
+
+
+@dataclass(frozen=True)
+class BayLabel:
+    """One labelled bay: a patch file (``polygon`` None) or a bay of a frame file."""
+
+    file: str  # as written in the CSV (relative to its folder)
+    path: Path
+    scene: str
+    bay_id: str
+    occupied: bool
+    weather: str = "unknown"
+    daypart: str = "unknown"
+    polygon: tuple[tuple[float, float], ...] | None = None
+
+
+def expand_scenes(names: Iterable[str]) -> list[str]:
+    """Lot names (``cnrpark``) to their scenes; scene names pass through."""
+    out: list[str] = []
+    for n in names:
+        for s in LOTS.get(n, (n,)):
+            if s not in out:
+                out.append(s)
+    return out
+
+
+def _flag(value: str, where: str) -> bool:
+    v = (value or "").strip().lower()
+    if v in ("1", "true", "yes"):
+        return True
+    if v in ("0", "false", "no"):
+        return False
+    raise LabelError(f"{where}: column 'occupied' must be 0 or 1, got {value!r}")
+
+
+def _polygon(value: str, where: str) -> tuple[tuple[float, float], ...]:
+    try:
+        pts = json.loads(value)
+        poly = tuple((float(x), float(y)) for x, y in pts)
+    except (ValueError, TypeError) as exc:
+        raise LabelError(f"{where}: column 'polygon' must be a JSON list of [x, y] pairs, got {value!r}") from exc
+    if len(poly) < 3 or not all(math.isfinite(c) for p in poly for c in p):
+        raise LabelError(f"{where}: column 'polygon' needs >= 3 finite points, got {value!r}")
+    return poly
+
+
+def read_frame_labels(csv_path: Path) -> list[BayLabel]:
+    """Bays of frames (bays-dev ``frames.csv`` format); image paths are relative to the CSV's folder."""
+    csv_path = Path(csv_path)
+    root = csv_path.parent
+    out: list[BayLabel] = []
+    with csv_path.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        missing = [c for c in FRAME_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise LabelError(f"{csv_path}: missing column(s) {', '.join(missing)}")
+        for i, row in enumerate(reader, start=2):
+            where = f"{csv_path}:{i}"
+            out.append(BayLabel(
+                file=row["file"], path=root / row["file"], scene=row.get("scene") or "unknown",
+                bay_id=str(row["bay_id"]), occupied=_flag(row["occupied"], where),
+                weather=row.get("weather") or "unknown", daypart=row.get("daypart") or "unknown",
+                polygon=_polygon(row["polygon"], where)))
+    return out
+
+
+def read_patch_labels(csv_path: Path) -> list[BayLabel]:
+    """Bay patches (bays-dev ``patches.csv`` format)."""
+    csv_path = Path(csv_path)
+    out: list[BayLabel] = []
+    with csv_path.open(newline="", encoding="utf-8") as fh:
+        for i, row in enumerate(csv.DictReader(fh), start=2):
+            out.append(BayLabel(
+                file=row["file"], path=csv_path.parent / row["file"], scene=row["scene"],
+                bay_id=str(row.get("bay_id", "")), occupied=_flag(row["occupied"], f"{csv_path}:{i}"),
+                weather=row.get("weather") or "unknown", daypart=row.get("daypart") or "unknown"))
+    return out
+
+
+def read_bays_dev(root: Path, scenes: Sequence[str] | None = None) -> list[BayLabel]:
+    """Every labelled bay of a bays-dev folder (frames and patches), optionally only ``scenes``."""
+    root = Path(root)
+    labels: list[BayLabel] = []
+    if (root / "frames.csv").is_file():
+        labels += read_frame_labels(root / "frames.csv")
+    if (root / "patches.csv").is_file():
+        labels += read_patch_labels(root / "patches.csv")
+    if not labels:
+        raise LabelError(f"{root}: no frames.csv or patches.csv")
+    if scenes is not None:
+        wanted = set(scenes)
+        labels = [b for b in labels if b.scene in wanted]
+    return labels
+
+
+def load_crops(labels: Sequence[BayLabel], size: int) -> tuple[np.ndarray, list[BayLabel]]:
+    """uint8 BGR crops [N, size, size, 3] of every label whose image reads; frames are read once."""
+    crops: list[np.ndarray] = []
+    kept: list[BayLabel] = []
+    cache: dict[Path, tuple[np.ndarray, int] | None] = {}
+    for b in labels:
+        if b.path not in cache:
+            if len(cache) > 4:  # frames come grouped by file: keep a few, not all
+                cache.clear()
+            try:
+                cache[b.path] = read_image_scaled(b.path)
+            except (ImageReadError, OSError):
+                cache[b.path] = None
+        got = cache[b.path]
+        if got is None:
+            continue
+        img, factor = got  # a huge frame is decoded reduced: scale its polygon with it
+        if b.polygon is not None:
+            crops.append(bay_crop(img, [(x / factor, y / factor) for x, y in b.polygon], size))
+        else:
+            crops.append(patch_crop(img, size))
+        kept.append(b)
+    arr = np.stack(crops) if crops else np.zeros((0, size, size, 3), np.uint8)
+    return arr, kept

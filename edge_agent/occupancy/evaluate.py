@@ -1,0 +1,101 @@
+"""Score the occupancy classifier on labelled bays: accuracy, occupied recall, empty recall,
+overall and per scene / weather / daypart. Runs with the default install (onnxruntime only).
+
+Recall per class rather than precision: the interlock's costly mistakes are an occupied bay
+called empty (a lock rising under a car: occupied recall) and an empty bay called occupied
+(a charger blocked for nothing: empty recall); both are read straight off these two numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from edge_agent.bays.classifier import BayClassifier
+from edge_agent.occupancy.dataset import BayLabel, load_crops
+
+THRESHOLD = 0.5
+
+
+@dataclass(frozen=True)
+class Metrics:
+    n: int
+    occupied: int
+    empty: int
+    accuracy: float
+    occupied_recall: float | None  # None: no occupied bay in this group
+    empty_recall: float | None
+
+    @classmethod
+    def of(cls, truth: np.ndarray, pred: np.ndarray) -> Metrics:
+        truth, pred = truth.astype(bool), pred.astype(bool)
+        occ, emp = int(truth.sum()), int((~truth).sum())
+        return cls(
+            n=len(truth), occupied=occ, empty=emp,
+            accuracy=float((truth == pred).mean()) if len(truth) else float("nan"),
+            occupied_recall=float(pred[truth].mean()) if occ else None,
+            empty_recall=float((~pred[~truth]).mean()) if emp else None)
+
+    def as_dict(self) -> dict:
+        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
+
+
+@dataclass
+class Scored:
+    labels: list[BayLabel]
+    p: np.ndarray  # p(occupied) per label
+    missing: list[BayLabel]  # labels whose image could not be read
+
+    @property
+    def pred(self) -> np.ndarray:
+        return self.p >= THRESHOLD
+
+    @property
+    def truth(self) -> np.ndarray:
+        return np.array([b.occupied for b in self.labels], dtype=bool)
+
+    def overall(self) -> Metrics:
+        return Metrics.of(self.truth, self.pred)
+
+    def by(self, *keys: str) -> dict[str, Metrics]:
+        """Metrics per value of the label attributes ``keys`` (joined with '/')."""
+        groups: dict[str, list[int]] = {}
+        for i, b in enumerate(self.labels):
+            groups.setdefault(" / ".join(str(getattr(b, k)) for k in keys), []).append(i)
+        t, p = self.truth, self.pred
+        return {g: Metrics.of(t[ix], p[ix]) for g, ix in sorted(groups.items())}
+
+    def report(self) -> dict:
+        return {"overall": self.overall().as_dict(),
+                "scene": {k: m.as_dict() for k, m in self.by("scene").items()},
+                "scene_weather": {k: m.as_dict() for k, m in self.by("scene", "weather").items()},
+                "scene_daypart": {k: m.as_dict() for k, m in self.by("scene", "daypart").items()},
+                "missing_images": sorted({b.file for b in self.missing})}
+
+    def predictions(self) -> list[dict]:
+        return [{"file": b.file, "bay_id": b.bay_id, "occupied": int(b.occupied), "p_occupied": round(float(p), 4)}
+                for b, p in zip(self.labels, self.p)]
+
+
+def score(clf: BayClassifier, labels: Sequence[BayLabel]) -> Scored:
+    """Crop every label with the agent's crop code at the model's size and classify it."""
+    crops, kept = load_crops(labels, clf.size)
+    p = clf.predict(list(crops)) if len(kept) else np.zeros(0, np.float32)
+    kept_ids = {id(b) for b in kept}
+    return Scored(labels=list(kept), p=p, missing=[b for b in labels if id(b) not in kept_ids])
+
+
+def format_table(report: dict, sections: Sequence[str] = ("scene", "scene_weather", "scene_daypart")) -> str:
+    """Markdown table of a report (overall first, then each section's groups)."""
+    def pct(v: float | None) -> str:
+        return "—" if v is None else f"{v:.3f}"
+
+    lines = ["| group | bays | occupied | empty | accuracy | occupied recall | empty recall |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    rows = [("**all**", report["overall"])] + [(g, m) for s in sections for g, m in report.get(s, {}).items()]
+    for g, m in rows:
+        lines.append(f"| {g} | {m['n']} | {m['occupied']} | {m['empty']} | {pct(m['accuracy'])} | "
+                     f"{pct(m['occupied_recall'])} | {pct(m['empty_recall'])} |")
+    return "\n".join(lines)

@@ -1,0 +1,31 @@
+"""Fixtures for the occupancy classifier tests: the shipped model and the shared bays-dev set."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import MODELS, SHARED
+
+# A worktree is one level deeper than a checkout; EDGE_AGENT_SHARED points at the shared folder there.
+BAYS_DEV = Path(os.environ.get("EDGE_AGENT_SHARED", SHARED)) / "datasets" / "bays-dev"
+
+
+@pytest.fixture(scope="session")
+def classifier():  # noqa: ANN201 - the real shipped model
+    from edge_agent.bays.classifier import BayClassifier
+
+    path = MODELS / "occupancy.onnx"
+    if not path.is_file():
+        pytest.fail(f"{path} missing: it is committed with the repo (edge-agent occupancy train makes it)")
+    return BayClassifier.load(path)
+
+
+@pytest.fixture(scope="session")
+def bays_dev() -> Path:
+    """The shared labelled bays; tests using them skip cleanly when ../shared is absent."""
+    if not (BAYS_DEV / "frames.csv").is_file():
+        pytest.skip("../shared/datasets/bays-dev is not present (set EDGE_AGENT_SHARED in a worktree)")
+    return BAYS_DEV

@@ -1,0 +1,82 @@
+"""``edge-agent occupancy eval``: a frames.csv-style file of frames rendered here, scored end to end."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import cv2
+
+from edge_agent.cli import main
+from edge_agent.runtime.synthetic import BAYS, Car, Scene, render
+
+FIELDS = ["file", "scene", "bay_id", "polygon", "occupied", "weather", "daypart"]
+CAR_A = Car(x=250.0, plate=None)
+CAR_B = Car(x=700.0, plate=None, body=(200, 200, 205))
+
+
+def _write(tmp_path, frames):
+    (tmp_path / "img").mkdir()
+    rows = []
+    for name, scene, occupied in frames:
+        cv2.imwrite(str(tmp_path / "img" / name), render(scene))
+        for bay, poly in BAYS.items():
+            rows.append({"file": f"img/{name}", "scene": "rendered", "bay_id": bay, "polygon": json.dumps(poly),
+                         "occupied": int(bay in occupied), "weather": "sunny", "daypart": "midday"})
+    path = tmp_path / "frames.csv"
+    with path.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, FIELDS)
+        w.writeheader()
+        w.writerows(rows)
+    return path
+
+
+def test_eval_scores_every_bay_and_writes_predictions(tmp_path, capsys):
+    labels = _write(tmp_path, [("empty.png", Scene(), ""), ("a.png", Scene(cars=(CAR_A,)), "A"),
+                               ("ab.png", Scene(cars=(CAR_A, CAR_B)), "AB")])
+    out = tmp_path / "out" / "pred.json"
+    assert main(["occupancy", "eval", str(labels), "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "| rendered |" in printed and "| rendered / sunny |" in printed
+    doc = json.loads(out.read_text())
+    preds = doc["predictions"]
+    assert len(preds) == 6
+    assert {tuple(sorted(p)) for p in preds} == {("bay_id", "file", "occupied", "p_occupied")}
+    for p in preds:
+        assert (p["p_occupied"] >= 0.5) == bool(p["occupied"]), p
+    assert doc["metrics"]["overall"]["accuracy"] == 1.0
+
+
+def test_eval_names_the_bad_column(tmp_path, capsys):
+    path = tmp_path / "frames.csv"
+    path.write_text("file,scene,bay_id,polygon,occupied\nx.jpg,s,1,\"[[0,0],[1,1]]\",1\n")
+    assert main(["occupancy", "eval", str(path)]) == 2
+    assert "polygon" in capsys.readouterr().err
+    path.write_text("file,scene,bay_id,occupied\nx.jpg,s,1,1\n")
+    assert main(["occupancy", "eval", str(path)]) == 2
+    assert "missing column(s) polygon" in capsys.readouterr().err
+    path.write_text("file,scene,bay_id,polygon,occupied\nx.jpg,s,1,\"[[0,0],[9,0],[9,9]]\",maybe\n")
+    assert main(["occupancy", "eval", str(path)]) == 2
+    assert "'occupied'" in capsys.readouterr().err
+
+
+def test_unreadable_image_is_reported_not_fatal(tmp_path, capsys):
+    labels = _write(tmp_path, [("a.png", Scene(cars=(CAR_A,)), "A")])
+    with labels.open("a", newline="") as fh:
+        csv.writer(fh).writerow(["img/gone.png", "rendered", "A", json.dumps(BAYS["A"]), 1, "sunny", "midday"])
+    out = tmp_path / "pred.json"
+    assert main(["occupancy", "eval", str(labels), "--json", str(out)]) == 1
+    assert "gone.png" in capsys.readouterr().err
+    assert len(json.loads(out.read_text())["predictions"]) == 2
+
+
+def test_train_without_the_train_extra_says_how_to_get_it(tmp_path, capsys):
+    import importlib.util
+
+    import pytest
+
+    if importlib.util.find_spec("torch") is not None:
+        pytest.skip("torch is installed here (the train venv)")
+    assert main(["occupancy", "train", "--data", str(tmp_path), "--out", str(tmp_path / "m.onnx")]) == 2
+    err = capsys.readouterr().err
+    assert "train extra" in err and "make train-occupancy" in err

@@ -1,0 +1,63 @@
+"""``edge-agent occupancy train`` end to end on a tiny bays-dev-like folder rendered here
+(needs the train extra: runs in .venv-train, skips elsewhere)."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import cv2
+import pytest
+
+from edge_agent.bays.crop import bay_crop
+from edge_agent.cli import main
+from edge_agent.runtime.synthetic import BAYS, Car, Scene, render
+
+torch = pytest.importorskip("torch")
+onnx = pytest.importorskip("onnx")
+pytestmark = pytest.mark.train
+
+SCENES = {"cnrpark_camA": (Scene(), Scene(cars=(Car(x=250.0, plate=None),))),
+          "norpark_trondheim": (Scene(brightness=0.6), Scene(cars=(Car(x=700.0, plate=None),), brightness=0.6))}
+
+
+def _bays_dev(root):
+    rows = []
+    for scene, (empty, full) in SCENES.items():
+        for label, sc in (("empty", empty), ("occupied", full)):
+            d = root / "patches" / scene / label
+            d.mkdir(parents=True)
+            for bay, poly in BAYS.items():
+                name = f"{bay}.jpg"
+                cv2.imwrite(str(d / name), cv2.resize(bay_crop(render(sc), poly, 150), (150, 150)))
+                occupied = int(any(abs(c.x - (250 if bay == "A" else 700)) < 50 for c in sc.cars))
+                rows.append({"file": f"patches/{scene}/{label}/{name}", "scene": scene, "occupied": occupied,
+                             "weather": "sunny", "daypart": "midday", "bay_id": bay})
+    with (root / "patches.csv").open("w", newline="") as fh:
+        w = csv.DictWriter(fh, list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+
+
+def test_train_ships_only_licensed_scenes_and_scores_the_rest(tmp_path, capsys):
+    _bays_dev(tmp_path)
+    out = tmp_path / "m" / "occ.onnx"
+    assert main(["occupancy", "train", "--data", str(tmp_path), "--out", str(out), "--epochs", "1",
+                 "--samples", "128", "--threads", "1"]) == 0
+    model = onnx.load(str(out))
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert meta["trained_on"] == "cnrpark_camA"  # NORPark may not go into a shipped model
+    assert "CNRPark+EXT" in meta["notice"] and "ODbL" in meta["notice"]
+    report = json.loads(out.with_suffix(".json").read_text())
+    assert set(report["held_out"]["scene"]) == {"norpark_trondheim"}
+    assert report["held_out"]["overall"]["n"] == 4
+    assert "norpark_trondheim" in capsys.readouterr().out
+
+
+def test_hold_out_experiment_model_has_no_shipping_notice(tmp_path):
+    _bays_dev(tmp_path)
+    out = tmp_path / "exp.onnx"
+    assert main(["occupancy", "train", "--data", str(tmp_path), "--out", str(out), "--scenes", "all",
+                 "--hold-out", "cnrpark", "--epochs", "1", "--samples", "128", "--threads", "1"]) == 0
+    meta = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+    assert meta["trained_on"] == "norpark_trondheim" and "notice" not in meta
