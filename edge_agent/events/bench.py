@@ -25,7 +25,7 @@ from edge_agent.events.bus import EventBus
 from edge_agent.events.health import no_health
 from edge_agent.events.mqtt_link import build_mqtt
 from edge_agent.events.types import Event, EventType
-from edge_agent.runtime.control import ControlError, ControlResult
+from edge_agent.control import ControlError, ControlResult
 
 
 class _NoControl:

@@ -42,7 +42,7 @@ from edge_agent.events.replay import ReplayMemory
 from edge_agent.events.schemas import quote
 from edge_agent.events.topics import Topics, valid_topic_level
 from edge_agent.events.types import BayState, Event
-from edge_agent.runtime.control import AgentControl
+from edge_agent.control import AgentControl
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ from edge_agent.locks.driver import LockDriver, make_driver
 from edge_agent.locks.interlock import Decision, Interlock
 from edge_agent.locks.rule import VehicleEvidence
 from edge_agent.locks.simulator import SimulatedLock
-from edge_agent.runtime.control import ControlError, ControlResult
+from edge_agent.control import ControlError, ControlResult
 
 SIM_STEP: TypeAdapter[Any] = TypeAdapter(SimStep)
 

@@ -31,7 +31,7 @@ from edge_agent.events.types import Event, EventType
 from edge_agent.evidence.store import EvidenceSkipped, EvidenceStore
 from edge_agent.perception.lists import PlateLists, normalise_plate
 from edge_agent.perception.rules import check_plate_list
-from edge_agent.runtime.control import CHARGER_STATES, ControlError, ControlResult
+from edge_agent.control import CHARGER_STATES, ControlError, ControlResult
 from edge_agent.runtime.notices import DeviceNotices
 
 log = logging.getLogger(__name__)

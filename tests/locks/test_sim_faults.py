@@ -13,7 +13,7 @@ from edge_agent.events.command_handler import Command, CommandHandler, sign_comm
 from edge_agent.events.replay import ReplayMemory
 from edge_agent.events.topics import Topics
 from edge_agent.events.types import EventType
-from edge_agent.runtime.control import ControlError
+from edge_agent.control import ControlError
 from tests.locks.conftest import BAY, Rig, gpio_lock, sim_lock
 
 
