@@ -1,12 +1,14 @@
 # edge-agent: `make demo` runs the agent on a generated scenario; `make test` runs the tests.
-# Both create the venv, install the project and fetch the models when missing.
+# Both create the venv, install the project and fetch the models (and the CJK font) when missing;
+# `make test` also installs the Debian packages the tests need (deploy/dev-deps.sh).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 AGENT := $(VENV)/bin/edge-agent
 STAMP := $(VENV)/.installed
+ASYNCAPI_TOOLS := tests/asyncapi/node_modules/.installed
 
-.PHONY: all venv models demo test test-extras test-paddle bench lint clean asyncapi-tools train-occupancy occupancy-folds
+.PHONY: all venv models dev-deps demo test test-extras test-paddle bench lint clean asyncapi-tools train-occupancy occupancy-folds
 
 all: test
 
@@ -24,8 +26,18 @@ models: $(STAMP)
 demo: models
 	$(AGENT) demo
 
-test: models
+# The Debian packages the tests need (mosquitto, chromium, …), installed when missing; first, so a
+# machine without root or sudo stops in seconds with the exact apt-get line, before any test runs.
+dev-deps:
+	deploy/dev-deps.sh
+
+test: dev-deps models $(ASYNCAPI_TOOLS)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# ruff (errors, import order, bugbear) and mypy (strict on bays, locks, events); settings in pyproject.toml.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 # Medians and ratios, printed; nothing here is a pass/fail test.
 bench: models
@@ -38,6 +50,7 @@ bench: models
 
 # Optional extras, each in its own venv so the default install stays lean.
 test-paddle: models
+	deploy/dev-deps.sh --extras paddle
 	$(PYTHON) -m venv $(VENV)-paddle
 	$(VENV)-paddle/bin/pip install -q --disable-pip-version-check -e '.[dev,paddle]'
 	$(VENV)-paddle/bin/edge-agent models fetch --group paddle
@@ -68,6 +81,10 @@ occupancy-folds: $(VENV)-train/.installed
 clean:
 	rm -rf $(VENV) $(VENV)-paddle $(VENV)-yolo $(VENV)-train test-output .pytest_cache
 
-# The AsyncAPI parser (npm) that tests/events/test_asyncapi.py runs against docs/asyncapi.yaml.
-asyncapi-tools:
+# The AsyncAPI parser (npm) that tests/events/test_asyncapi.py runs against docs/asyncapi.yaml; `make test`
+# installs it when the lockfile is newer than the last install (node and npm come from dev-deps).
+asyncapi-tools: $(ASYNCAPI_TOOLS)
+
+$(ASYNCAPI_TOOLS): tests/asyncapi/package-lock.json
 	cd tests/asyncapi && npm ci --silent --no-audit --no-fund
+	touch $@

@@ -15,6 +15,7 @@ import sys
 
 from edge_agent import __version__
 from edge_agent.config.load import ConfigError
+from edge_agent.perception.heap import heap_returns_large_blocks
 
 # Modules that add subcommands; each has ``register(subparsers) -> None``.
 COMMAND_MODULES = (
@@ -36,14 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"edge-agent {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        try:
-            mod = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:  # stage not built yet
-                continue
-            raise
-        mod.register(sub)
+    for name in COMMAND_MODULES:  # a missing module is a broken install: fail, never a shorter menu
+        importlib.import_module(name).register(sub)
     return parser
 
 
@@ -58,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    heap_returns_large_blocks()
     try:
         return int(args.func(args) or 0)
     except ConfigError as exc:  # any command: one readable report naming the keys, exit 2

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from edge_agent.clock import FakeClock
+from edge_agent.perception.lists import PlateLists
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS = REPO / "models"
@@ -40,3 +41,11 @@ def plates_dev() -> Path:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+
+@pytest.fixture(scope="session")
+def pipeline(models_dir: Path):  # noqa: ANN201 - the real detector + recogniser, loaded once per session
+    from edge_agent.config.perception import PerceptionConfig
+    from edge_agent.perception.pipeline import Pipeline
+
+    return Pipeline.from_config(PerceptionConfig(threads=1), models_dir, PlateLists())

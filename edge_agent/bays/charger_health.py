@@ -79,10 +79,11 @@ class ChargerHealth:
         now = self.clock.monotonic()
         if ev.type in (EventType.CAMERA_LOST, EventType.CAMERA_RESTORED):
             self._blind = ev.type == EventType.CAMERA_LOST
-            for b in self._bays.values():  # a blind camera is no evidence that a bay is empty
-                b.empty_since = None if self._blind or b.visit else now
+            for each in self._bays.values():  # a blind camera is no evidence that a bay is empty
+                each.empty_since = None if self._blind or each.visit else now
             return self.tick()
-        b = self._bays.get(ev.bay_id or "")
+        bay_id = ev.bay_id or ""
+        b = self._bays.get(bay_id)
         if b is None or ev.type not in WATCHED:
             return []
         out: list[Event] = []
@@ -90,7 +91,7 @@ class ChargerHealth:
             b.visit = _Visit(ev.visit_id or ev.event_id, now, ev.ts, charging=b.status == "charging")
             b.empty_since = None
             b.unreported.append(b.visit.visit_id)
-            out += self._clear(ev.bay_id, b, MISMATCH, "vehicle_arrived")
+            out += self._clear(bay_id, b, MISMATCH, "vehicle_arrived")
         elif ev.type == EventType.VEHICLE_IDENTIFIED and b.visit is not None:
             b.visit.plate, b.visit.nev = ev.data.get("plate"), ev.data.get("nev")
         elif ev.type == EventType.VEHICLE_DEPARTED:
@@ -98,7 +99,7 @@ class ChargerHealth:
                 b.last_visit = {**b.visit.summary(now), "departed": ev.ts}
             b.visit = None
             b.empty_since = None if self._blind else now
-        return out + self._check(ev.bay_id, b, now)
+        return out + self._check(bay_id, b, now)
 
     def on_status(self, bay: str, status: str) -> list[Event]:
         """A charger report (``charging`` / ``finished`` / ``idle``) for ``bay``."""

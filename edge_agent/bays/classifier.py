@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -25,7 +26,7 @@ MAX_BATCH = 64  # bounds the activation memory of one run; a site has tens of ba
 class BayClassifier:
     """p(occupied) for bay crops, batched; one shared onnxruntime session."""
 
-    def __init__(self, session) -> None:  # noqa: ANN001 - onnxruntime.InferenceSession or alike
+    def __init__(self, session: Any) -> None:  # onnxruntime.InferenceSession or alike
         inp = session.get_inputs()[0]
         shape = inp.shape
         if len(shape) != 4 or shape[1] != 3 or not isinstance(shape[2], int) or shape[2] != shape[3]:
@@ -56,7 +57,8 @@ class BayClassifier:
         out = [self.session.run(None, {self._input: batch[i:i + MAX_BATCH]})[0]
                for i in range(0, len(batch), MAX_BATCH)]
         p = np.concatenate([np.asarray(o, dtype=np.float32).reshape(-1) for o in out])
-        return np.clip(np.nan_to_num(p, nan=0.5), 0.0, 1.0)
+        clipped: np.ndarray = np.clip(np.nan_to_num(p, nan=0.5), 0.0, 1.0)
+        return clipped
 
     def classify(self, frame_bgr: np.ndarray, polygons: Mapping[str, Polygon]) -> dict[str, float]:
         """p(occupied) per bay id for one frame."""

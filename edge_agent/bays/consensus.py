@@ -3,6 +3,11 @@
 Reads are grouped by text length (a dropped or doubled character shifts every position,
 so mixing lengths would vote apples against oranges); the heaviest length wins, then each
 character position is voted, weighted by that character's confidence.
+
+Only complete reads can make the identity: a partial read (``PlateRead.complete`` False,
+``?`` on the positions it lacks, e.g. ``?A12345``) is kept aside and votes only on the
+positions it saw, and only for complete reads of its length — it can agree with them,
+never stand for the plate alone.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ class PlateVote:
     def __init__(self, min_confidence: float = 0.3) -> None:
         self.min_confidence = min_confidence
         self._reads: list[tuple[str, tuple[float, ...], float, str]] = []
+        self._partial: list[tuple[str, tuple[float, ...], float, str]] = []
 
     def __len__(self) -> int:
         return len(self._reads)
@@ -40,9 +46,12 @@ class PlateVote:
         if not text or read.confidence < self.min_confidence:
             return False
         cc = tuple(read.char_confidences)
-        if len(cc) != len(text):  # recogniser gave no per-character scores: spread the plate's
+        partial = not getattr(read, "complete", True) or "?" in text
+        if partial:
+            cc = tuple(0.0 if ch == "?" else read.confidence for ch in text)
+        elif len(cc) != len(text):  # recogniser gave no per-character scores: spread the plate's
             cc = (read.confidence,) * len(text)
-        self._reads.append((text, cc, read.confidence, read.colour or "unknown"))
+        (self._partial if partial else self._reads).append((text, cc, read.confidence, read.colour or "unknown"))
         return True
 
     def result(self) -> Consensus | None:
@@ -53,11 +62,15 @@ class PlateVote:
             by_len[len(text)] += conf
         n = max(by_len, key=lambda k: (by_len[k], k))
         group = [r for r in self._reads if len(r[0]) == n]
+        support = [r for r in self._partial if len(r[0]) == n]
         chars, score = [], 0.0
         for i in range(n):
             votes: dict[str, list[float]] = defaultdict(list)
             for text, cc, _, _ in group:
                 votes[text[i]].append(cc[i])
+            for text, cc, _, _ in support:
+                if text[i] in votes:  # a partial read backs a character a complete read saw
+                    votes[text[i]].append(cc[i])
             total = sum(sum(v) for v in votes.values()) or 1.0
             ch, ws = max(votes.items(), key=lambda kv: (sum(kv[1]), len(kv[1])))
             chars.append(ch)
@@ -67,8 +80,8 @@ class PlateVote:
             if colour != "unknown":
                 colours[colour] += conf
         if colours:
-            colour = max(colours, key=colours.get)
+            colour = max(colours, key=colours.__getitem__)
             share = colours[colour] / sum(colours.values())
         else:
             colour, share = "unknown", 0.0
-        return Consensus("".join(chars), score / n, colour, share, len(group), len(self._reads))
+        return Consensus("".join(chars), score / n, colour, share, len(group), len(self._reads) + len(self._partial))

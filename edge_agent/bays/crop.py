@@ -39,7 +39,8 @@ def bay_quad(polygon: Sequence[tuple[float, float]], margin: float = MARGIN) -> 
     sides = np.linalg.norm(quad - np.roll(quad, -1, axis=0), axis=1)
     if sides.min() < 1.0 or abs(cv2.contourArea(quad.astype(np.float32))) < 4.0:
         raise ValueError(f"bay polygon is degenerate (a side or the area is ~0): {pts.tolist()}")
-    return quad.astype(np.float32)
+    out: np.ndarray = quad.astype(np.float32)
+    return out
 
 
 def _to_bgr(img: np.ndarray) -> np.ndarray:

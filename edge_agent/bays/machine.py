@@ -223,7 +223,7 @@ class BayMachine:
             out += self._end_violation(v, "departed")
         if v.overstay:
             out += self._end_overstay(v, "departed")
-        data = {"stayed_s": round(now - v.arrived_at, 1)}
+        data: dict[str, object] = {"stayed_s": round(now - v.arrived_at, 1)}
         if v.consensus:
             data["plate"] = v.consensus.text
         out.append(self._event(EventType.VEHICLE_DEPARTED, data))
@@ -247,6 +247,6 @@ class BayMachine:
             self._label = label
             self._since = iso(self._clock.now())
 
-    def _event(self, type_: str, data: dict) -> Event:
+    def _event(self, type_: str, data: dict[str, object]) -> Event:
         return Event.make(type_, self._clock, bay_id=self.bay_id, visit_id=self.visit.visit_id if self.visit else None,
                           data=data)

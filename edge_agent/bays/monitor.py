@@ -11,6 +11,7 @@ import dataclasses
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from functools import partial
 from typing import Protocol
 
@@ -30,6 +31,7 @@ from edge_agent.evidence.annotate import annotate, encode_jpeg
 from edge_agent.evidence.store import EvidenceSkipped, EvidenceStore
 from edge_agent.perception.lists import PlateLists
 from edge_agent.perception.types import PlateRead
+from edge_agent.perception.verdict import Verdict
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +124,7 @@ class BayMonitor:
                 kept.append(b.id)
         return kept
 
-    def _verdict(self, text: str, colour: str):  # noqa: ANN202 - Verdict
+    def _verdict(self, text: str, colour: str) -> Verdict:
         return decide_visit(text, colour, self.lists)
 
     def bay_ids(self) -> list[str]:
@@ -269,7 +271,8 @@ class BayMonitor:
             shape = next((s for s in self.shapes if s.bay_id == bay_id), None)
             m = self.machines.get(bay_id) if bay_id else None
             img = annotate(self._last_frame, shape.polygon.tolist() if shape else None, None,
-                           [f"snapshot {bay_id or 'all bays'}", iso(self.clock.now())])
+                           [f"snapshot {bay_id or 'all bays'}", iso(self.clock.now())],
+                           models_dir=self.cfg.perception.models_dir)
             return self.evidence.save(bay_id, m.visit.visit_id if m and m.visit else None, "snapshot",
                                       encode_jpeg(img), None)
 
@@ -312,7 +315,7 @@ class BayMonitor:
         if best is None or r.confidence > best[0]:
             self._best[bay] = (r.confidence, image, r)
 
-    def _step_all(self, present: dict[str, bool | None], reads: dict[str, list[PlateRead]]) -> list[Event]:
+    def _step_all(self, present: Mapping[str, bool | None], reads: dict[str, list[PlateRead]]) -> list[Event]:
         out = {}
         for b, m in self.machines.items():
             was_idle = m.idle
@@ -344,7 +347,7 @@ class BayMonitor:
             return None
         best = self._best.get(bay)
         read = best[2] if best else None
-        image, corners = (best[1], read.corners) if best else (self._last_frame, None)
+        image, corners = (best[1], best[2].corners) if best else (self._last_frame, None)
         if ev.type == EventType.VIOLATION_STARTED and self._last_frame is not None:
             image, corners = self._last_frame, None  # the car still there now; the crop shows the plate
         if image is None:
@@ -361,7 +364,7 @@ class BayMonitor:
                  ev.ts]
         shape = next(s for s in self.shapes if s.bay_id == bay)
         try:
-            img = annotate(image, shape.polygon.tolist(), corners, lines, verdict)
+            img = annotate(image, shape.polygon.tolist(), corners, lines, verdict, self.cfg.perception.models_dir)
             q = self.cfg.evidence.jpeg_quality
             crop = encode_jpeg(read.crop, q) if read is not None and read.crop is not None else None
             return self.evidence.save(bay, ev.visit_id, ev.type, encode_jpeg(img, q), crop, plate,
@@ -377,8 +380,10 @@ class BayMonitor:
         state = (ev.data or {}).get("state")
         if m is None or state not in ("up", "down", "moving", "fault"):
             return
-        # no self._lock here: the lock stage publishes from its own thread while the bus holds its
-        # lock, and the frame loop takes ours before the bus's — taking ours here could deadlock
+        # no self._lock here: the bus holds no lock while it calls us, but a lock-stage thread can
+        # publish this while still holding its interlock's lock, and the frame loop takes ours before
+        # the interlock's (bay events → lock controller) — taking ours here could deadlock. One
+        # field is set.
         if m.lock != state:
             m.lock_moved(state)
             self.bus.publish_state(m.state())

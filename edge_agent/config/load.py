@@ -58,7 +58,7 @@ def parse_config(data: Any, source: str = "<config>", base_dir: Path | None = No
 def load_config(path: str | Path) -> AgentConfig:
     """Read ``path`` and the run-time overrides in its data dir (``config/overrides.py``) →
     validated config. Raises ``ConfigError`` (never a traceback)."""
-    from edge_agent.config.overrides import overrides_path, read_overrides, merge  # it raises our ConfigError
+    from edge_agent.config.overrides import merge, overrides_path, read_overrides  # it raises our ConfigError
 
     p = Path(path)
     try:

@@ -143,7 +143,7 @@ class MqttConfig(StrictModel):
     @field_validator("protocol", mode="before")
     @classmethod
     def _proto(cls, v: object) -> object:
-        return {5: "5", 5.0: "5", "3": "3.1.1", "311": "3.1.1", "v5": "5"}.get(v, str(v) if v is not None else v)  # type: ignore[arg-type]
+        return {5: "5", "3": "3.1.1", "311": "3.1.1", "v5": "5"}.get(v, str(v) if v is not None else v)  # type: ignore[arg-type]
 
     @field_validator("brokers")
     @classmethod

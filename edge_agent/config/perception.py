@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from edge_agent.config.base import StrictModel
+
+#: The 31 GA 36-2018 province characters (perception.rules uses this same string).
+PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
 
 
 class PerceptionConfig(StrictModel):
@@ -28,9 +31,22 @@ class PerceptionConfig(StrictModel):
     refine_target: float = Field(160.0, ge=40, description="plate width (px) of the zoomed second pass")
     pad_x: float = Field(0.0, ge=0, lt=0.3, description="rectified crop margin, fraction of width per side")
     pad_y: float = Field(0.0, ge=0, lt=0.3, description="rectified crop margin, fraction of height per side")
-    province_widen: float = Field(0.15, ge=0, le=0.5, description="re-read widened left by this when the province is missing")
+    province_widen: float = Field(0.15, ge=0, le=0.5, description="an incomplete read missing its province is re-read widened left by this (and twice this)")
+    priority_provinces: list[str] = Field(
+        default_factory=list, description="provinces (e.g. [渝]) preferred only when the province slot is uncertain")
     recognizer: Literal["ppocr_v4", "clp_crnn", "paddleocr"] = "ppocr_v4"
     recognizer_options: dict[str, Any] = Field(
         default_factory=dict, description="keyword options for the recogniser backend, e.g. {pad_to: 320}")
     threads: int = Field(2, ge=1, le=64)
+    precision: Literal["fp32", "int8"] = Field(
+        "fp32", description="int8: the quantised detector/recogniser written by `edge-agent models quantize`")
     providers: list[str] = Field(default_factory=lambda: ["CPUExecutionProvider"])
+
+    @field_validator("priority_provinces")
+    @classmethod
+    def _known_provinces(cls, v: list[str]) -> list[str]:
+        """Each entry one of the 31 GA 36 province characters (a typo must not pass silently)."""
+        bad = [p for p in v if len(p) != 1 or p not in PROVINCES]
+        if bad:
+            raise ValueError(f"not a province character: {', '.join(map(repr, bad))} (one of {PROVINCES})")
+        return list(dict.fromkeys(v))

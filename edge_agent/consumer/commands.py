@@ -28,7 +28,7 @@ def _consume(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("consume", help="reference backend consumer: MQTT events into PostgreSQL or SQLite")
     p.add_argument("--broker", default="mqtt://127.0.0.1:1883", help="mqtt://host:port or mqtts://host:port")
     p.add_argument("--db", default="edge-events.sqlite",

@@ -94,7 +94,7 @@ class Consumer:
         self.client = c
 
     def start(self) -> "Consumer":
-        props = Properties(PacketTypes.CONNECT)
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = self._session_expiry
         self.client.connect_async(self.host, self.port, keepalive=30, clean_start=False, properties=props)
         self._worker.start()

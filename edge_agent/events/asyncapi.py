@@ -81,7 +81,7 @@ def _schema_name(filename: str) -> str:
 
 def _component_schema(filename: str) -> dict[str, Any]:
     """One schema file as a component: ``$ref`` between files become component references."""
-    doc = json.loads((SCHEMA_DIR / filename).read_text(encoding="utf-8"))
+    doc: dict[str, Any] = json.loads((SCHEMA_DIR / filename).read_text(encoding="utf-8"))
     doc = copy.deepcopy(doc)
     doc.pop("$schema", None)
     doc.pop("$id", None)
@@ -98,7 +98,8 @@ def _component_schema(filename: str) -> dict[str, Any]:
                 fix(v)
         return node
 
-    return fix(doc)
+    fix(doc)  # in place
+    return doc
 
 
 def _params(address: str) -> dict[str, Any]:

@@ -20,12 +20,12 @@ from typing import Any
 
 from edge_agent.clock import SystemClock
 from edge_agent.config import parse_config
+from edge_agent.control import ControlError, ControlResult
 from edge_agent.events.broker import BrokerError, LocalBroker
 from edge_agent.events.bus import EventBus
 from edge_agent.events.health import no_health
 from edge_agent.events.mqtt_link import build_mqtt
 from edge_agent.events.types import Event, EventType
-from edge_agent.runtime.control import ControlError, ControlResult
 
 
 class _NoControl:

@@ -13,6 +13,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 
 class BrokerError(RuntimeError):
@@ -22,7 +23,7 @@ class BrokerError(RuntimeError):
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        return int(s.getsockname()[1])
 
 
 def mosquitto_path() -> str | None:
@@ -54,8 +55,8 @@ class LocalBroker:
     acl_file: Path | None = None
     log_path: Path | None = None
     config: str | None = None  # a whole mosquitto.conf instead of the generated one
-    _proc: subprocess.Popen | None = None
-    _log: object = None
+    _proc: subprocess.Popen[bytes] | None = None
+    _log: BinaryIO | None = None
 
     def config_text(self) -> str:
         lines = [

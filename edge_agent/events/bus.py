@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Callable
+from typing import Any, Callable
 
 from edge_agent.events.types import BayState, Event
 
@@ -59,13 +59,13 @@ class EventBus:
         with self._lock:
             return dict(self._states)
 
-    def _remove(self, lst: list, entry: object) -> None:
+    def _remove(self, lst: list[Any], entry: object) -> None:
         with self._lock:
             if entry in lst:
                 lst.remove(entry)
 
     @staticmethod
-    def _call(handler: Callable, arg: object) -> None:
+    def _call(handler: Callable[[Any], object], arg: object) -> None:
         try:
             handler(arg)
         except Exception:  # a sink's bug must not stop the agent

@@ -22,11 +22,11 @@ from datetime import datetime
 from typing import Any
 
 from edge_agent.clock import Clock, iso
+from edge_agent.control import AgentControl, ControlError, ControlResult
 from edge_agent.events.replay import ReplayMemory
 from edge_agent.events.schemas import QUOTE_MAX, clip, command_schema, first_error, quote, sim_schema
 from edge_agent.events.topics import COMMANDS, SIM_COMMANDS, Topics
 from edge_agent.perception.rules import check_plate_list
-from edge_agent.runtime.control import AgentControl, ControlError, ControlResult
 
 log = logging.getLogger(__name__)
 

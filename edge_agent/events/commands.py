@@ -17,7 +17,7 @@ def _asyncapi(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     api = sub.add_parser("api", help="the MQTT API description")
     api_sub = api.add_subparsers(dest="api_command", metavar="WHAT", required=True)
     p = api_sub.add_parser("asyncapi", help="AsyncAPI 3.0 document generated from the topic table and JSON Schemas")

@@ -16,12 +16,13 @@ import socket
 import ssl
 import threading
 from dataclasses import dataclass, replace
-from typing import Callable
+from typing import Any, Callable
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.properties import Properties
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 from edge_agent.config.mqtt import BrokerAddress, MqttConfig, MqttSecrets
 from edge_agent.events.schemas import SCHEMA_VERSION
@@ -65,7 +66,7 @@ class _Client(mqtt.Client):
 
     last_connect_error: OSError | None = None
 
-    def reconnect(self) -> mqtt.MQTTErrorCode:
+    def reconnect(self) -> MQTTErrorCode:
         try:
             return super().reconnect()
         except OSError as exc:
@@ -144,7 +145,7 @@ class Connection:
         apply_tls_and_login(c, cfg, secrets.password)
         will_props = None
         if self._v5:
-            will_props = Properties(PacketTypes.WILLMESSAGE)
+            will_props = Properties(PacketTypes.WILLMESSAGE)  # type: ignore[no-untyped-call]
             will_props.ContentType = "application/json"
             will_props.UserProperty = ("schema-version", SCHEMA_VERSION)
         c.will_set(will[0], will[1], qos=1, retain=True, properties=will_props)
@@ -199,7 +200,7 @@ class Connection:
     @staticmethod
     def payload_properties() -> Properties:
         """JSON content type and the contract's version, so a consumer can tell payload versions apart."""
-        props = Properties(PacketTypes.PUBLISH)
+        props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
         props.ContentType = "application/json"
         props.UserProperty = ("schema-version", SCHEMA_VERSION)
         return props
@@ -216,8 +217,10 @@ class Connection:
 
     # -- paho callbacks (network thread) ---------------------------------------------------
     def _target(self, broker: BrokerAddress) -> None:
-        kw = {"clean_start": True} if self._v5 else {}
-        self.client.connect_async(broker.host, broker.port, self._cfg.keepalive_s, **kw)
+        if self._v5:
+            self.client.connect_async(broker.host, broker.port, self._cfg.keepalive_s, clean_start=True)
+        else:
+            self.client.connect_async(broker.host, broker.port, self._cfg.keepalive_s)
         self._set(broker=str(broker))
 
     def _pre_connect(self, _c: object, _u: object) -> None:
@@ -226,7 +229,7 @@ class Connection:
         if self._status.state == "starting":
             self._set(state="connecting")
 
-    def _connected(self, _c: object, _u: object, _flags: object, rc: mqtt.ReasonCode, _p: object) -> None:
+    def _connected(self, _c: object, _u: object, _flags: object, rc: ReasonCode, _p: object) -> None:
         self._connack = True
         if rc.is_failure:
             login = rc.value in (0x86, 0x87, 4, 5)  # v5 bad credentials / not authorised; v3 codes 4, 5
@@ -247,7 +250,7 @@ class Connection:
         self._fail(state, text)
         self._failover()
 
-    def _disconnected(self, _c: object, _u: object, _f: object, rc: mqtt.ReasonCode, _p: object) -> None:
+    def _disconnected(self, _c: object, _u: object, _f: object, rc: ReasonCode, _p: object) -> None:
         was_up = self._status.connected
         if was_up:
             self._on_down()
@@ -262,7 +265,7 @@ class Connection:
             )
         self._failover()
 
-    def _published(self, mid: int, rc: mqtt.ReasonCode) -> None:
+    def _published(self, mid: int, rc: ReasonCode) -> None:
         if rc.is_failure:
             log.error("MQTT broker refused message %d (%s): check the broker ACL for this device", mid, rc)
         self._on_ack(mid, not rc.is_failure)
@@ -285,7 +288,7 @@ class Connection:
             self._index = (self._index + 1) % len(self._brokers)
             self._target(self._brokers[self._index])
 
-    def _set(self, **kw: object) -> None:
+    def _set(self, **kw: Any) -> None:
         with self._lock:
             self._status = replace(self._status, **kw)
 

@@ -30,6 +30,7 @@ from edge_agent.clock import Clock, iso
 from edge_agent.config.load import ConfigError
 from edge_agent.config.models import AgentConfig
 from edge_agent.config.mqtt import MqttSecrets, SecretError, read_secrets
+from edge_agent.control import AgentControl
 from edge_agent.events.bus import EventBus
 from edge_agent.events.command_handler import Command, CommandHandler, Reply
 from edge_agent.events.connection import Connection, LinkStatus
@@ -42,7 +43,6 @@ from edge_agent.events.replay import ReplayMemory
 from edge_agent.events.schemas import quote
 from edge_agent.events.topics import Topics, valid_topic_level
 from edge_agent.events.types import BayState, Event
-from edge_agent.runtime.control import AgentControl
 
 log = logging.getLogger(__name__)
 

@@ -38,7 +38,9 @@ log = logging.getLogger(__name__)
 NOTICE_KEY = "__overflow__"
 LOST_KEY = "__lost__"
 Notice = Callable[[int], "tuple[str, bytes] | None"]  # dropped_total / lost_total -> (topic, payload)
-_SPACE_ERRORS = (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR)  # a full disk surfaces as either
+# SQLITE_FULL, SQLITE_IOERR: a full disk surfaces as either (numbers: sqlite3 names them only from
+# Python 3.11, and the Jetson's JetPack 6 runs 3.10)
+_SPACE_ERRORS = (13, 10)
 
 
 def _disk_full(exc: sqlite3.Error) -> bool:
@@ -93,7 +95,7 @@ class Outbox:
         self._lock = threading.Lock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = self._open(synchronous)
-        self._depth = self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+        self._depth: int = self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
         self._over_logged = 0
         self._lost_unsaved = 0  # lost while nothing could be written; saved with the next row that fits
         self.space = SpaceKeeper(self.path, reserve_bytes, self._fold_wal)
@@ -228,7 +230,7 @@ class Outbox:
             (topic, payload, qos, int(retain), int(protected), key),
         )
         self._depth += 1
-        return int(cur.lastrowid)
+        return int(cur.lastrowid or 0)  # always set after an INSERT
 
     def _make_room(self, protected: bool) -> int:
         """Drop one unprotected row per policy: 1 dropped, 0 none (exceed), -1 refuse the new row."""

@@ -83,7 +83,7 @@ class OutboxPump:
                 elif kind in ("up", "down"):
                     self._online = kind == "up"
                 elif kind in ("ack", "nack"):
-                    seq = self._inflight.pop(arg, None)  # type: ignore[arg-type]
+                    seq = self._inflight.pop(arg, None) if isinstance(arg, int) else None
                     if seq is not None:
                         done.append(seq)
                         if kind == "nack":

@@ -73,7 +73,7 @@ class ReplayMemory:
 
     def __len__(self) -> int:
         with self._lock:
-            return self._db.execute("SELECT COUNT(*) FROM seen").fetchone()[0]
+            return int(self._db.execute("SELECT COUNT(*) FROM seen").fetchone()[0])
 
     def close(self) -> None:
         with self._lock:

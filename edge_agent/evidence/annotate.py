@@ -8,29 +8,32 @@ Chinese characters.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import cv2
 import numpy as np
 
-from edge_agent.evidence.fonts import FontMissing, cjk_font
+from edge_agent.fonts import FontMissing, cjk_font
 
 VERDICT_COLOURS = {"violation": (40, 40, 230), "ok": (60, 180, 60), "unknown": (0, 190, 255)}  # BGR
 
 
 def annotate(frame_bgr: np.ndarray, polygon: Sequence[tuple[float, float]] | None,
              corners: Sequence[tuple[float, float]] | None, lines: Sequence[str],
-             verdict: str = "unknown") -> np.ndarray:
-    """A copy of ``frame_bgr`` with the bay, the plate and a caption box (``lines``)."""
+             verdict: str = "unknown", models_dir: str | Path | None = None) -> np.ndarray:
+    """A copy of ``frame_bgr`` with the bay, the plate and a caption box (``lines``); the caption's
+    font is the one fetched into ``models_dir`` (edge_agent.fonts), a system CJK font otherwise."""
     img = frame_bgr.copy()
     colour = VERDICT_COLOURS.get(verdict, VERDICT_COLOURS["unknown"])
     if polygon:
         cv2.polylines(img, [np.round(np.asarray(polygon)).astype(np.int32)], True, colour, 2, cv2.LINE_AA)
     if corners and len(corners) == 4:
         cv2.polylines(img, [np.round(np.asarray(corners)).astype(np.int32)], True, (255, 255, 0), 2, cv2.LINE_AA)
-    return _caption(img, lines, colour)
+    return _caption(img, lines, colour, models_dir)
 
 
-def _caption(img: np.ndarray, lines: Sequence[str], colour: tuple[int, int, int]) -> np.ndarray:
+def _caption(img: np.ndarray, lines: Sequence[str], colour: tuple[int, int, int],
+             models_dir: str | Path | None) -> np.ndarray:
     if not lines:
         return img
     size = max(14, img.shape[0] // 28)
@@ -39,7 +42,7 @@ def _caption(img: np.ndarray, lines: Sequence[str], colour: tuple[int, int, int]
     cv2.rectangle(img, (0, 0), (w, h), (0, 0, 0), -1)
     cv2.rectangle(img, (0, 0), (6, h), colour, -1)
     try:
-        font = cjk_font(size)
+        font = cjk_font(size, models_dir)
     except FontMissing:  # evidence must still be written: ASCII-only caption
         for i, s in enumerate(lines):
             cv2.putText(img, s.encode("ascii", "replace").decode(), (12, 4 + (size + 6) * (i + 1)),

@@ -153,6 +153,6 @@ class LockController:
         self._warned_visit = visit
         self.il.emit(EventType.LOCK_WARNING, reason=what, plate=ev.data.get("plate"), nev=ev.data.get("nev"),
                       lock=self.il.public_state)
-        if self.cfg.warning is not None or self.cfg.driver == "simulator":
+        if self.il.driver.has_warning:
             self.il.driver.set_warning(True)
             self._warning_until = self.clock.monotonic() + self.cfg.warning_s

@@ -28,7 +28,7 @@ class Switches:
     up: bool
 
     @property
-    def position(self) -> str:
+    def position(self) -> Literal["down", "up", "both", "neither"]:
         """``down`` / ``up`` when exactly one end is reported, else ``both`` / ``neither``."""
         if self.down and self.up:
             return "both"
@@ -44,6 +44,8 @@ class LockDriver(ABC):
 
     #: whether a presence sensor is fitted (``read_presence`` is meaningful)
     has_presence: bool = False
+    #: whether a warning light / buzzer is fitted (``set_warning`` does something)
+    has_warning: bool = False
 
     @abstractmethod
     def motor_up(self) -> None: ...

@@ -20,7 +20,7 @@ never touched, so tests hand in gpiozero's ``MockFactory`` and production the de
 
 from __future__ import annotations
 
-from typing import Callable, Literal
+from typing import Any, Callable, Literal
 
 from gpiozero import DigitalInputDevice, DigitalOutputDevice, DistanceSensor
 
@@ -29,7 +29,7 @@ from edge_agent.config.locks import InputPin, LockConfig, OutputPin
 from edge_agent.locks.driver import DriverUnavailable, Switches, TwoLineMotor
 
 
-class _TimedDistanceSensor(DistanceSensor):
+class _TimedDistanceSensor(DistanceSensor):  # type: ignore[misc]  # gpiozero has no type hints
     """A DistanceSensor that remembers when its last echo came back (no echo = sensor lost)."""
 
     def __init__(self, *args: object, clock: Clock, **kw: object) -> None:
@@ -38,7 +38,7 @@ class _TimedDistanceSensor(DistanceSensor):
         super().__init__(*args, **kw)
 
     def _read(self) -> float | None:
-        value = super()._read()
+        value: float | None = super()._read()
         if value is not None:
             self.last_echo_at = self._clock.monotonic()
         return value
@@ -51,7 +51,7 @@ class GpiozeroLock(TwoLineMotor):
         self._cfg = cfg
         self._clock = clock
         self._factory = pin_factory
-        self._devices: list = []
+        self._devices: list[Any] = []
         try:
             self._up = self._output(cfg.motor.up)
             self._down = self._output(cfg.motor.down)
@@ -62,6 +62,7 @@ class GpiozeroLock(TwoLineMotor):
             self._presence = self._health = self._sonar = None
             pr = cfg.presence
             if pr is not None and pr.kind == "digital":
+                assert pr.pin is not None  # PresenceConfig: a digital sensor has a pin
                 self._presence = self._input(pr.pin)
                 self._health = self._input(pr.health_pin) if pr.health_pin else None
             elif pr is not None:
@@ -82,6 +83,7 @@ class GpiozeroLock(TwoLineMotor):
                 raise DriverUnavailable(f"lock {cfg.id}: no GPIO here ({exc}); use driver: simulator") from exc
             raise
         self.has_presence = pr is not None
+        self.has_warning = cfg.warning is not None
         self._started_at = clock.monotonic()
 
     def _output(self, p: OutputPin) -> DigitalOutputDevice:
@@ -115,10 +117,10 @@ class GpiozeroLock(TwoLineMotor):
             return bool(self._presence.is_active)
         if self._sonar is not None:
             last = self._sonar.last_echo_at
-            stale = self._cfg.presence.stale_s
-            if last is None or self._clock.monotonic() - last > stale:
+            pr = self._cfg.presence  # set: the sonar is built from it
+            if pr is None or last is None or self._clock.monotonic() - last > pr.stale_s:
                 return None
-            return self._sonar.distance < self._cfg.presence.threshold_m
+            return bool(self._sonar.distance < pr.threshold_m)
         return None
 
     def set_warning(self, on: bool) -> None:

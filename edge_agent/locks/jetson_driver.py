@@ -28,7 +28,8 @@ def load_jetson_gpio() -> ModuleType:
         ) from exc
     except Exception as exc:  # RuntimeError: no GPIO chip / not a Jetson / no permission
         raise DriverUnavailable(f"Jetson.GPIO cannot run on this machine: {exc}") from exc
-    return GPIO
+    module: ModuleType = GPIO
+    return module
 
 
 class JetsonLock(TwoLineMotor):
@@ -48,7 +49,7 @@ class JetsonLock(TwoLineMotor):
             self._outputs["warning"] = cfg.warning
         self._inputs: dict[str, InputPin] = {"sw_down": s.down, "sw_up": s.up}
         pr = cfg.presence
-        if pr is not None:
+        if pr is not None and pr.pin is not None:  # config: the jetson driver takes digital presence only
             self._inputs["presence"] = pr.pin
             if pr.health_pin:
                 self._inputs["health"] = pr.health_pin
@@ -56,14 +57,15 @@ class JetsonLock(TwoLineMotor):
         for p in self._outputs.values():
             g.setup(int(p.pin), g.OUT, initial=self._level(p.active_high, False))
             self._channels.append(int(p.pin))
-        for p in self._inputs.values():
-            g.setup(int(p.pin), g.IN)
-            self._channels.append(int(p.pin))
-        self._on = {name: False for name in self._outputs}
+        for i in self._inputs.values():
+            g.setup(int(i.pin), g.IN)
+            self._channels.append(int(i.pin))
+        self._on = dict.fromkeys(self._outputs, False)
         self.has_presence = pr is not None
+        self.has_warning = cfg.warning is not None
 
     def _level(self, active_high: bool, on: bool) -> int:
-        return self._gpio.HIGH if on == active_high else self._gpio.LOW
+        return int(self._gpio.HIGH if on == active_high else self._gpio.LOW)
 
     def _write(self, name: str, on: bool) -> None:
         p = self._outputs.get(name)
@@ -73,7 +75,7 @@ class JetsonLock(TwoLineMotor):
 
     def _active(self, name: str) -> bool:
         p = self._inputs[name]
-        return (self._gpio.input(int(p.pin)) == self._gpio.HIGH) == p.is_active_high
+        return bool(self._gpio.input(int(p.pin)) == self._gpio.HIGH) == p.is_active_high
 
     def _line(self, name: Literal["up", "down", "enable"], on: bool) -> None:
         self._write(name, on)

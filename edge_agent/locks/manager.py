@@ -23,6 +23,7 @@ from pydantic import TypeAdapter, ValidationError
 from edge_agent.clock import Clock
 from edge_agent.config.locks import SimStep
 from edge_agent.config.models import AgentConfig
+from edge_agent.control import ControlError, ControlResult
 from edge_agent.events.bus import EventBus
 from edge_agent.events.types import BayVision, EventType
 from edge_agent.locks.controller import LockController
@@ -30,7 +31,6 @@ from edge_agent.locks.driver import LockDriver, make_driver
 from edge_agent.locks.interlock import Decision, Interlock
 from edge_agent.locks.rule import VehicleEvidence
 from edge_agent.locks.simulator import SimulatedLock
-from edge_agent.runtime.control import ControlError, ControlResult
 
 SIM_STEP: TypeAdapter[Any] = TypeAdapter(SimStep)
 
@@ -60,7 +60,7 @@ class LockManager:
         self._units = {u.bay_id: u for u in units}
         self._bus = bus
         self._vision = vision
-        self._unsubscribe: list = []
+        self._unsubscribe: list[Callable[[], None]] = []
 
     def start(self) -> None:
         for u in self._units.values():

@@ -128,6 +128,7 @@ class SimulatedLock(LockDriver):
     def __init__(self, arm: Arm, script: FaultScript | None = None) -> None:
         self.arm = arm
         self.has_presence = arm.has_presence
+        self.has_warning = True  # a simulated beacon: tests and the demo read warning_on
         self.warning_on = False
         self.script = script
         self._callbacks: list[Callable[[], None]] = []

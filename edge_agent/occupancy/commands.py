@@ -92,7 +92,19 @@ def _train_and_score(data: Path, train_scenes: list[str], out: Path, args: argpa
             "_scored": scored}
 
 
+def _need_torch(cmd: str) -> bool:
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None or importlib.util.find_spec("onnx") is None:
+        print(f"occupancy {cmd}: needs the train extra (torch, onnx): `make train-occupancy` builds .venv-train, "
+              "or pip install -e '.[train]'", file=sys.stderr)
+        return False
+    return True
+
+
 def _train(args: argparse.Namespace) -> int:
+    if not _need_torch("train"):
+        return 2
     from edge_agent.occupancy.dataset import SHIPPABLE, expand_scenes, read_bays_dev
     from edge_agent.occupancy.evaluate import format_table
     from edge_agent.occupancy.train import write_json
@@ -120,13 +132,19 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _folds(args: argparse.Namespace) -> int:
+    if not _need_torch("folds"):
+        return 2
     import numpy as np
 
     from edge_agent.occupancy.dataset import expand_scenes, read_bays_dev
     from edge_agent.occupancy.evaluate import Scored, format_table
     from edge_agent.occupancy.train import write_json
 
-    every = sorted({b.scene for b in read_bays_dev(args.data)})
+    try:
+        every = sorted({b.scene for b in read_bays_dev(args.data)})
+    except (ValueError, OSError) as exc:
+        print(f"occupancy folds: {exc}", file=sys.stderr)
+        return 1
     folds, parts = {}, []
     for fold in FOLDS:
         held = expand_scenes(fold)

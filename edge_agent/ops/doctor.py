@@ -51,7 +51,6 @@ def check_camera(cfg: AgentConfig) -> Check:
 
 def check_models(cfg: AgentConfig) -> Check:
     from edge_agent.perception.fetch import MANIFEST, verify
-
     from edge_agent.perception.locate import resolve_models_dir
 
     models = resolve_models_dir(cfg.perception.models_dir, cfg.data_dir, cfg.source_path)

@@ -6,7 +6,7 @@ Prometheus registry and the signal rules. Everything here is also usable on its 
     setup_logging(cfg.ops.logging, secrets=read_secrets(cfg.mqtt).values())   # first, right after load_config
     ops = OpsRuntime(cfg, agent.bus, clock)
     ops.plan.add("stop frames", agent.source.stop)
-    ops.plan.add("locks safe", locks.hold_safe)
+    ops.plan.add("stop sinks", stop_all_but_the_link)     # the lock stage stops its motors here
     ops.plan.add("mqtt flush + offline", lambda left: link.stop(flush_s=max(left - 1, 0.5)))
     ops.metrics.outbox_depth.set_function(link.outbox_depth)
     ops.start(on_reload=agent.reload_config)      # main thread: installs SIGHUP/SIGTERM, sends READY=1

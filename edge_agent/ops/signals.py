@@ -8,16 +8,15 @@ reentrant) and a small thread calls the callbacks.
 Why a ``ShutdownPlan``: systemd and operators expect ``exit 0`` within a few seconds, but a flush or a
 lock move can hang (broker gone, motor stalled). Each step runs in its own thread, bounded by
 what is left of the overall budget; a step that overruns is logged and skipped, never waited on.
-The step order is the safety order: stop taking frames → locks to their safe position → flush the
-outbox → publish ``offline`` → close.
+The step order is the safety order: stop taking frames → stop the sinks (the lock stage stops its
+motors and releases the pins) → flush the outbox and publish ``offline`` → close.
 
-Runtime hooks::
+Runtime hooks (as ``edge-agent run`` adds them, edge_agent/runtime/commands.py)::
 
     plan = ShutdownPlan(budget_s=cfg.ops.stop_timeout_s)
-    plan.add("stop frames", camera.stop)
-    plan.add("locks safe", locks.hold_safe)
-    plan.add("flush outbox", lambda left: mqtt.flush(timeout=left), timeout_s=3)  # gets its time left
-    plan.add("publish offline", mqtt.publish_offline)
+    plan.add("stop frames", agent.source.stop, timeout_s=1.0)
+    plan.add("stop sinks", stop_all_but_the_link, timeout_s=1.5)  # locks, web, …
+    plan.add("mqtt flush + offline", lambda left: link.stop(flush_s=max(left - 1.0, 0.5)))  # gets its time left
     signals = install_signal_handlers(on_reload=agent.reload_config, on_stop=stop_event.set)
     ... main loop until stop_event ...
     report = plan.run(); signals.restore(); return 0

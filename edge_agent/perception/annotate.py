@@ -1,35 +1,27 @@
 """Draw what perception saw onto the frame: plate corners, text, colour and the NEV verdict.
 
 Why Pillow for text: OpenCV's ``putText`` has no CJK glyphs and ``cv2.freetype`` is absent
-from headless builds; Pillow draws the province characters with the system's wqy font.
+from headless builds; Pillow draws the province characters with the fetched CJK font (edge_agent.fonts).
 """
 
 from __future__ import annotations
-
-from functools import lru_cache
-from pathlib import Path
 
 import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from edge_agent.fonts import FontMissing, cjk_font
 from edge_agent.perception.types import PlateRead
 
-FONT_CANDIDATES = (
-    "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
-    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
-    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
-)
 # BGR outline colour per verdict: NEV green, not NEV red, undecided amber
 VERDICT_BGR = {True: (60, 200, 60), False: (40, 40, 230), None: (0, 190, 255)}
 
 
-@lru_cache(maxsize=8)
-def font(size: int) -> ImageFont.ImageFont:
-    for path in FONT_CANDIDATES:
-        if Path(path).is_file():
-            return ImageFont.truetype(path, size)
-    return ImageFont.load_default()
+def font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    try:
+        return cjk_font(size)
+    except FontMissing:  # the picture is still worth writing: Latin-only labels
+        return ImageFont.load_default()
 
 
 def label_for(p: PlateRead) -> str:

@@ -33,6 +33,9 @@ STROKE_GROW = 5  # px at WORK_SIZE: JPEG chroma subsampling smears character col
 HUE_YELLOW = (8, 34)
 HUE_GREEN = (34, 90)
 HUE_BLUE = (90, 135)
+# Below this hue a "blue" pixel is cyan: what an over-exposed green plate turns into. A real
+# blue plate sits around 100–125 even when blurred; the verdict's cyan-green rule needs cyan.
+CYAN_MAX = 100
 # A background pixel votes for a hue only when it carries colour: grey, white and black
 # pixels, and noise in deep shadow, do not.
 VOTE_S = 50
@@ -66,6 +69,8 @@ class ColourResult:
     dark_chars: bool | None  # True: dark characters on a light background; None: cannot tell
     scores: dict[str, float] = field(default_factory=dict)  # vote shares among background pixels
     confidence: float = 0.0
+    # every colour with the evidence the pixels give it, best first (``colour`` leads)
+    ranking: tuple[tuple[str, float], ...] = ()
 
     @property
     def is_green(self) -> bool:
@@ -138,7 +143,9 @@ def classify_colour(crop_bgr: np.ndarray | None, text: str | None = None) -> Col
     shares = {name: float(((h >= lo) & (h < hi) & vote).mean())
               for name, (lo, hi) in (("yellow", HUE_YELLOW), ("green", HUE_GREEN), ("blue", HUE_BLUE))}
     chroma = sum(shares.values())
-    scores = dict(shares, chroma=chroma, polarity=strength)
+    blue_votes = vote & (h >= HUE_BLUE[0]) & (h < HUE_BLUE[1])
+    cyan = float((blue_votes & (h < CYAN_MAX)).sum() / blue_votes.sum()) if blue_votes.any() else 0.0
+    scores = dict(shares, chroma=chroma, polarity=strength, cyan=cyan)
     if chroma >= CHROMA_MIN:
         colour = max(shares, key=shares.__getitem__)
         if colour in ("green", "yellow") and min(shares["green"], shares["yellow"]) >= YELLOW_GREEN_SHARE * chroma:
@@ -147,7 +154,29 @@ def classify_colour(crop_bgr: np.ndarray | None, text: str | None = None) -> Col
     else:
         colour = _achromatic(h, s, dark_chars)
         confidence = 0.5 * (1.0 - chroma)
-    return _with_text(ColourResult(colour, dark_chars, scores, round(confidence, 3)), text)
+    ranking = _ranking(colour, round(confidence, 3), shares, chroma, h, s, dark_chars)
+    return _with_text(ColourResult(colour, dark_chars, scores, round(confidence, 3), ranking), text)
+
+
+def _ranking(colour: str, confidence: float, shares: dict[str, float], chroma: float, h: np.ndarray,
+             s: np.ndarray, dark_chars: bool | None) -> tuple[tuple[str, float], ...]:
+    """The decided colour first, then every other colour by the evidence the pixels give it:
+    a hue's share of the voting pixels, two-tone for yellow-green, the weak blue tint of a
+    night plate, and for white / black how little of the plate carries a hue (the one the
+    character polarity fits first)."""
+    scale = min(1.0, chroma / 0.5)
+    ev = {c: shares[c] / max(chroma, 1e-6) * scale for c in ("blue", "green", "yellow")}
+    ev["yellow_green"] = 2 * min(shares["green"], shares["yellow"]) / max(chroma, 1e-6) * scale
+    tinted = s >= TINT_S
+    if tinted.any():
+        blueish = float(((h[tinted] >= HUE_BLUE[0] - 5) & (h[tinted] < HUE_BLUE[1] + 10)).mean())
+        ev["blue"] = max(ev["blue"], 0.5 * float(tinted.mean()) * blueish)
+    grey = 0.5 * max(0.0, 1.0 - chroma / 0.5)  # no white/black evidence once half the plate votes a hue
+    ev["white"] = grey if dark_chars is not False else 0.5 * grey
+    ev["black"] = grey if dark_chars is not True else 0.5 * grey
+    ev.pop(colour, None)
+    rest = sorted(((c, round(v, 3)) for c, v in ev.items() if c != "unknown"), key=lambda kv: -kv[1])
+    return ((colour, confidence), *rest)
 
 
 def _achromatic(h: np.ndarray, s: np.ndarray, dark_chars: bool | None) -> str:
@@ -174,4 +203,5 @@ def _with_text(res: ColourResult, text: str | None) -> ColourResult:
         return res  # the pixels contradict the text's polarity: keep what we saw
     if dark and res.is_green:
         return res  # green with dark characters is NEV evidence; a misread must not erase it
-    return ColourResult(fixed, dark, dict(res.scores, text_kind=1.0), res.confidence)
+    ranking = ((fixed, res.confidence), *(kv for kv in res.ranking if kv[0] != fixed))
+    return ColourResult(fixed, dark, dict(res.scores, text_kind=1.0), res.confidence, ranking)

@@ -25,6 +25,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--dir", type=Path, default=DEFAULT_MODELS)
     v.add_argument("--group", action="append", default=None)
     v.set_defaults(func=_verify)
+    q = msub.add_parser("quantize", help="write int8 copies of the detector and recogniser, calibrated on your images")
+    q.add_argument("--dir", type=Path, default=DEFAULT_MODELS, help="models directory")
+    q.add_argument("--calibration", type=Path, required=True, metavar="DIR",
+                   help="images like the camera's (its snapshots, or plates-dev/images); up to 64 are used")
+    q.set_defaults(func=_quantize)
     register_perception(sub)
 
 
@@ -50,6 +55,29 @@ def _verify(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+def _quantize(args: argparse.Namespace) -> int:
+    from edge_agent.perception.pipeline import Pipeline
+    from edge_agent.perception.quantize import calibration_frames, quantize
+    from edge_agent.perception.sessions import ModelMissingError
+
+    if not args.calibration.is_dir():
+        print(f"models quantize: no calibration folder {args.calibration}", file=sys.stderr)
+        return 2
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        print("models quantize: needs the onnx package (pip install 'edge-agent[quantize]')", file=sys.stderr)
+        return 2
+    try:
+        pipe = Pipeline.from_config(PerceptionConfig(), args.dir)
+        for path in quantize(args.dir, calibration_frames(args.calibration), pipe):
+            print(f"wrote {path}")
+    except (ModelMissingError, ValueError) as exc:
+        print(f"models quantize: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 # --- recognize / eval / bench ---------------------------------------------------------------
 
 def register_perception(sub: argparse._SubParsersAction) -> None:
@@ -64,6 +92,9 @@ def register_perception(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--root", type=Path, default=None, metavar="DIR", help="image root (default: the CSV's folder)")
     e.add_argument("--json", type=Path, default=None, metavar="OUT", help="write the metrics as JSON here")
     e.add_argument("--failures", type=Path, default=None, metavar="DIR", help="write failures + contact sheet here")
+    e.add_argument("--degrade", nargs="?", const="all", default=None, metavar="NAMES",
+                   help="also score degraded copies (motion_blur, defocus, low_light_noise, jpeg_q20, half_size, "
+                        "night_ir, rain; comma-separated, default all) beside the clean run")
     _common(e)
     e.set_defaults(func=_eval)
     b = sub.add_parser("bench", help="latency medians per stage, thread count and frame size")
@@ -218,7 +249,13 @@ def _scaled(d: dict, factor: int) -> dict:
 def _eval(args: argparse.Namespace) -> int:
     import json
 
-    from edge_agent.perception.evaluate import evaluate, format_metrics, write_failures
+    from edge_agent.perception.degrade import DEGRADATIONS
+    from edge_agent.perception.evaluate import (
+        degrade_table,
+        evaluate,
+        format_metrics,
+        write_failures,
+    )
 
     if not args.labels.is_file():
         print(f"eval: no labels file {args.labels}", file=sys.stderr)
@@ -227,15 +264,36 @@ def _eval(args: argparse.Namespace) -> int:
     if pipe is None:
         print(f"eval: {err}", file=sys.stderr)
         return 2
+    names = _degradations(args.degrade)
+    if names is None:
+        print(f"eval: unknown degradation in {args.degrade!r}; known: {', '.join(DEGRADATIONS)}", file=sys.stderr)
+        return 2
     rep = evaluate(pipe.process, args.labels, args.root)
     m = rep.metrics()
     print(format_metrics(m))
+    if names:
+        rows = [("clean", m)]
+        for name in names:
+            print(f"degraded: {name}", file=sys.stderr)
+            rows.append((name, evaluate(pipe.process, args.labels, args.root, transform=DEGRADATIONS[name]).metrics()))
+        print(degrade_table(rows))
+        m = dict(m, degraded=dict(rows[1:]))
     if args.json:
         args.json.write_text(json.dumps(m, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     if args.failures:
         n = write_failures(rep, args.failures, args.root or args.labels.parent)
         print(f"{n} failures written to {args.failures}")
     return 0
+
+
+def _degradations(arg: str | None) -> list[str] | None:
+    """``--degrade`` value → names ([] when absent, None when one is unknown)."""
+    from edge_agent.perception.degrade import DEGRADATIONS
+
+    if arg is None:
+        return []
+    names = list(DEGRADATIONS) if arg == "all" else [n.strip() for n in arg.split(",") if n.strip()]
+    return names if names and all(n in DEGRADATIONS for n in names) else None
 
 
 def _bench(args: argparse.Namespace) -> int:

@@ -21,6 +21,7 @@ VARIANCES = (0.1, 0.2)
 MEAN_BGR = np.array([104.0, 117.0, 123.0], dtype=np.float32)
 # landms order in the model: bottom-right, bottom-left, top-left, top-right → TL, TR, BR, BL
 _LANDMARK_TO_TL_TR_BR_BL = (2, 3, 0, 1)
+REDETECT_MAX = 480.0  # px: wider than this a plate nears the largest anchor (384–768)
 
 
 @dataclass(frozen=True)
@@ -116,8 +117,15 @@ class PlateDetector:
             out.append(Detection(corners, tuple(float(v) for v in boxes[i]), float(sc[i])))
         return sorted(out, key=lambda d: -d.score)
 
-    def _refine(self, image: np.ndarray, det: Detection) -> Detection:
-        """Re-detect inside a window around a small plate, enlarged so the plate is ``refine_target`` px wide."""
+    def redetect(self, image: np.ndarray, det: Detection, zoom: float = 2.0) -> Detection:
+        """Re-detect one plate in an enlarged window, ``zoom`` times larger than a refine pass
+        would show it (capped where plates outgrow the largest anchor): an incomplete read's
+        second look. Returns ``det`` itself when nothing better is found."""
+        return self._refine(image, det, min(max(self.refine_target, det.width) * zoom, REDETECT_MAX))
+
+    def _refine(self, image: np.ndarray, det: Detection, target: float | None = None) -> Detection:
+        """Re-detect inside a window around a small plate, enlarged so the plate is ``target``
+        (default ``refine_target``) px wide."""
         h, w = image.shape[:2]
         x1, y1, x2, y2 = det.box
         bw, bh = x2 - x1, y2 - y1
@@ -127,7 +135,9 @@ class PlateDetector:
         wx2, wy2 = int(min(w, cx + half)), int(min(h, cy + half))
         if wx2 - wx1 < 8 or wy2 - wy1 < 8:
             return det
-        scale = min(self.refine_target / max(det.width, 1.0), 8.0)
+        scale = min((target or self.refine_target) / max(det.width, 1.0), 8.0)
+        # never a bigger input than a whole frame's pass: memory and time grow with its area
+        scale = min(scale, self.size / max(wx2 - wx1, wy2 - wy1))
         found = self._run(image[wy1:wy2, wx1:wx2], scale, (wx1, wy1))
         if not found:
             return det

@@ -9,6 +9,7 @@ Labelled plates without a box are matched to the remaining detection that reads 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import difflib
 import sys
 import time
@@ -86,6 +87,9 @@ class Report:
             "blue_called_nev": sum(x.read is not None and x.read.nev is True for x in blue),
             "green_non_nev_called_nev": sum(x.read is not None and x.read.nev is True for x in traps),
             "green_non_nev_plates": len(traps),
+            "partial_reads": sum(x.read is not None and not x.read.complete for x in o),
+            "partial_wrong": sum(x.read is not None and not x.read.complete and _contradicts(x.read.text, x.label.text)
+                                 for x in single),
             "latency_ms_median": round(float(np.median(lat)), 1), "latency_ms_p90": round(float(np.percentile(lat, 90)), 1),
         }
 
@@ -102,6 +106,11 @@ class Report:
             elif (r.nev is True) != lab.nev:
                 out.append((x, "nev"))
         return out
+
+
+def _contradicts(partial: str, truth: str) -> bool:
+    """A partial read is honest when every position it claims matches the plate."""
+    return len(partial) != len(truth) or any(p != "?" and p != t for p, t in zip(partial, truth))
 
 
 def _ratio(a: int, b: int) -> float:
@@ -153,8 +162,12 @@ def match(labels: list[Label], reads: list[PlateRead]) -> list[Outcome]:
     return [out[i] for i in range(len(labels))]
 
 
-def evaluate(process: Callable, labels_csv: Path, root: Path | None = None, progress: bool = True) -> Report:
-    """Run ``process(frame_bgr) -> list[PlateRead]`` over every image of ``labels_csv``."""
+def evaluate(process: Callable, labels_csv: Path, root: Path | None = None, progress: bool = True,
+             transform: Callable[[np.ndarray], np.ndarray] | None = None) -> Report:
+    """Run ``process(frame_bgr) -> list[PlateRead]`` over every image of ``labels_csv``.
+
+    ``transform`` (``degrade.py``) alters each image first; reads on a resized copy are
+    mapped back to the original's pixels so the labelled boxes still match."""
     root = root or labels_csv.parent
     by_file = load_labels(labels_csv)
     rep = Report()
@@ -167,13 +180,31 @@ def evaluate(process: Callable, labels_csv: Path, root: Path | None = None, prog
             rep.errors.append((name, str(exc)))
             rep.outcomes.extend(Outcome(lab, None) for lab in labels)
             continue
+        frame = transform(img) if transform is not None else img
         t = time.perf_counter()
-        reads = process(img)
+        reads = process(frame)
         rep.latencies_ms.append((time.perf_counter() - t) * 1000)
+        if frame.shape[:2] != img.shape[:2]:
+            reads = [_rescale(r, img.shape[1] / frame.shape[1]) for r in reads]
         rep.outcomes.extend(match(labels, reads))
     if progress:
         print(file=sys.stderr)
     return rep
+
+
+def _rescale(r: PlateRead, k: float) -> PlateRead:
+    return dataclasses.replace(r, box=tuple(v * k for v in r.box),
+                               corners=tuple((x * k, y * k) for x, y in r.corners))
+
+
+def degrade_table(rows: list[tuple[str, dict]]) -> str:
+    """One line per condition: the numbers that matter beside the clean run."""
+    head = f"{'condition':16} {'exact':>6} {'colour':>6} {'NEV rec':>7} {'blue/green-trap called NEV':>27} {'partial':>7}"
+    lines = [head]
+    for name, m in rows:
+        lines.append(f"{name:16} {m['exact_text_single_row']:6.3f} {m['colour_accuracy']:6.3f} {m['nev_recall']:7.3f} "
+                     f"{m['blue_called_nev']:>13d} / {m['green_non_nev_called_nev']:<11d} {m['partial_reads']:7d}")
+    return "\n".join(lines)
 
 
 def _bar(n: int, total: int, width: int = 30) -> None:
@@ -192,6 +223,7 @@ def format_metrics(m: dict) -> str:
         f"NEV recall                {m['nev_recall']:.4f}  of {m['nev_plates']}",
         f"blue called NEV           {m['blue_called_nev']}",
         f"green non-NEV called NEV  {m['green_non_nev_called_nev']}  of {m['green_non_nev_plates']}",
+        f"partial reads             {m['partial_reads']}  ({m['partial_wrong']} not matching the plate where read)",
         f"latency ms median / p90   {m['latency_ms_median']} / {m['latency_ms_p90']}",
     ])
 

@@ -42,8 +42,11 @@ class PlateLists:
                 raise ValueError(f"unknown list {which!r}")
 
     def lookup(self, plate: str) -> str | None:
-        """``"deny"`` (wins), ``"allow"`` or ``None``."""
+        """``"deny"`` (wins), ``"allow"`` or ``None``. A partial read (``?`` marks a position it
+        lacks) never matches: the operator listed a plate, not a plate's tail."""
         p = normalise_plate(plate)
+        if "?" in p:
+            return None
         with self._lock:
             if p in self._deny:
                 return "deny"

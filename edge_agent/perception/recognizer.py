@@ -26,6 +26,25 @@ SPECIAL_LEADS = "使民"  # embassy 使123456, civil aviation 民航
 ReadResult = tuple[str, float, tuple[float, ...]]  # text, confidence, per-character confidences
 
 
+class Read(tuple):
+    """A ``ReadResult`` (it *is* the 3-tuple every stage unpacks) that also carries the province
+    slot's ranking, best first: the province re-read and ``priority_provinces`` need a margin,
+    not just a winner."""
+
+    province_ranking: tuple[tuple[str, float], ...]
+
+    def __new__(cls, text: str, confidence: float, char_confidences: tuple[float, ...],  # noqa: PYI034
+                province_ranking: tuple[tuple[str, float], ...] = ()) -> Read:
+        self = super().__new__(cls, (text, confidence, char_confidences))
+        self.province_ranking = province_ranking
+        return self
+
+
+def province_ranking(read) -> tuple[tuple[str, float], ...]:
+    """The province ranking of any recogniser's result (plain tuples have none)."""
+    return getattr(read, "province_ranking", ())
+
+
 @runtime_checkable
 class Recognizer(Protocol):
     """Reads rectified plate crops (BGR); one result per crop, in order."""
@@ -100,7 +119,14 @@ class CtcPlateDecoder:
             c, pr = self._best(seg, _allowed(pos, len(segs), lead))
             chars.append(c)
             confs.append(pr)
-        return "".join(chars), float(np.prod(confs) ** (1 / len(confs))), tuple(confs)
+        ranking = self.ranking(segs[0], PROVINCES) if not lead else ()
+        return Read("".join(chars), float(np.prod(confs) ** (1 / len(confs))), tuple(confs), ranking)
+
+    def ranking(self, seg: Segment, allowed: str, top: int = 3) -> tuple[tuple[str, float], ...]:
+        """The ``top`` characters of ``allowed`` for one segment, best first."""
+        cols = [self._pos[c] for c in allowed if c in self._pos]
+        order = np.argsort(-seg.probs[cols])[:top]
+        return tuple((self.vocab[cols[k]], float(seg.probs[cols[k]])) for k in order)
 
     def _province_slot(self, segs: list[Segment]) -> bool:
         """Is the first (non-province) character a misread province, or was the province dropped?
@@ -160,6 +186,12 @@ class OnnxCtcRecognizer:
             probs = self.logits(crops[i:i + self.batch])
             out.extend(self.decoder.decode(p) for p in probs)
         return out
+
+    def read_padded(self, crops: Sequence[np.ndarray]) -> list[ReadResult]:
+        """Read short crops (a few characters) at their own aspect, padded to the input width,
+        as PP-OCR feeds text lines — stretching two characters to a plate's width would not read."""
+        probs = self.session.run(None, {self._input: _normalise(crops, self.height, self.width, self.width)})[0]
+        return [self.decoder.decode(p) for p in probs]
 
 
 def ppocr_classes(session) -> list[str]:

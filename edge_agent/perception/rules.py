@@ -13,9 +13,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from edge_agent.config.perception import PROVINCES  # the config validates priority_provinces with it
 from edge_agent.perception.lists import normalise_plate
 
-PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 DIGITS = "0123456789"
 SPECIAL = "港澳学警使领挂民航"

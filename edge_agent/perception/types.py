@@ -8,8 +8,8 @@ from typing import Any
 
 @dataclass(frozen=True)
 class PlateRead:
-    text: str  # "" when unread (e.g. double-row plate reported unread)
-    confidence: float  # 0..1, recogniser confidence for the text (0 when unread)
+    text: str  # "" when unread (e.g. double-row plate reported unread); "?" marks positions a partial read lacks
+    confidence: float  # 0..1, recogniser confidence for the text (0 when unread, ≤ 0.3 when partial)
     colour: str  # blue | green | yellow | yellow_green | white | black | unknown
     nev: bool | None  # None: cannot tell
     nev_reason: str  # what decided: "format+colour", "colour", "format", "allow_list", "deny_list", ...
@@ -20,6 +20,10 @@ class PlateRead:
     double_row: bool = False
     char_confidences: tuple[float, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
+    # False: not a complete GA 36 plate (never a list match, never a visit's identity)
+    complete: bool = True
+    province_confidence: float | None = None  # the province slot's own probability (None: no province)
+    colour_confidence: float = 0.0  # the chosen colour's share of the classifier's evidence
     # rectified plate image (BGR, e.g. 168x48) for evidence; never serialised
     crop: Any = field(default=None, repr=False, compare=False)
 
@@ -33,4 +37,7 @@ class PlateRead:
         d["confidence"] = round(self.confidence, 4)
         d["det_score"] = round(self.det_score, 4)
         d["char_confidences"] = [round(c, 4) for c in self.char_confidences]
+        d["colour_confidence"] = round(self.colour_confidence, 4)
+        if self.province_confidence is not None:
+            d["province_confidence"] = round(self.province_confidence, 4)
         return d

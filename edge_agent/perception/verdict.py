@@ -19,8 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from edge_agent.perception.colour import ColourResult
-from edge_agent.perception.lists import PlateLists, normalise_plate
-from edge_agent.perception.rules import PROVINCES, nev_tail, parse_plate
+from edge_agent.perception.lists import PlateLists
+from edge_agent.perception.rules import nev_tail, parse_plate
+from edge_agent.perception.shape import plate_shape
 
 
 @dataclass(frozen=True)
@@ -33,28 +34,27 @@ class Verdict:
     energy: str | None = None  # battery | other for NEV serials
 
 
+# Share of a "blue" plate's hue votes that must be cyan (hue < colour.CYAN_MAX) before dark
+# characters make it an over-exposed green plate: blur fakes dark characters on deep-blue
+# plates (a blue 粤NB… plate read 豫NB19579, dark, under motion blur; hue all ≥ 100).
+CYAN_SHARE = 0.5
+
+
 def _list_entry(text: str, lists: PlateLists | None) -> str | None:
-    """Exact match first; then, only when the read has no valid province (dropped, or read as
-    some other character), match list entries on everything after the province — never
-    across two different valid provinces."""
-    if lists is None or not text:
+    """An exact match of a complete plate only. A read without its province, or with some
+    other position missing, is partial: it matches no list entry (two plates of different
+    provinces share a serial, and the operator listed one of them)."""
+    if lists is None or not text or not plate_shape(text).complete:
         return None
-    hit = lists.lookup(text)
-    t = normalise_plate(text)
-    if hit is not None or not t or t[0] in PROVINCES:
-        return hit
-    for which, entries in (("deny", lists.deny), ("allow", lists.allow)):
-        for e in entries:
-            if (len(t) == len(e) and t[1:] == e[1:]) or (len(t) == len(e) - 1 and t == e[1:]):
-                return which
-    return None
+    return lists.lookup(text)
 
 
 def decide(text: str, colour: ColourResult, lists: PlateLists | None = None) -> Verdict:
-    """Fuse lists, format and colour into one explainable NEV verdict."""
-    info = parse_plate(text or "", colour.colour)
+    """Fuse lists, format and colour into one explainable NEV verdict. A partial read's ``?``
+    marks are dropped first: the format rules judge only what was read."""
+    listed = _list_entry(text, lists)
+    info = parse_plate((text or "").replace("?", ""), colour.colour)
     t = info.text
-    listed = _list_entry(t, lists)
     if listed is not None:
         return Verdict(listed == "allow", f"{listed}_list", info.type_code, info.kind, info.energy)
 
@@ -65,7 +65,7 @@ def decide(text: str, colour: ColourResult, lists: PlateLists | None = None) -> 
     c, dark = colour.colour, colour.dark_chars
 
     if c == "blue":
-        if nev_format and dark is True:
+        if nev_format and dark is True and colour.scores.get("cyan", 1.0) >= CYAN_SHARE:
             # blue with dark characters is not a blue plate: an over-exposed (cyan) green one
             return Verdict(True, "format+polarity", code, kind, energy)
         return _not_nev(t, c, "colour")

@@ -28,13 +28,13 @@ from edge_agent.camera.source import FrameSource, open_source
 from edge_agent.clock import Clock, SystemClock
 from edge_agent.config.load import ConfigError, load_config
 from edge_agent.config.models import AgentConfig
+from edge_agent.control import CHARGER_STATES, ControlError, ControlResult
 from edge_agent.events.bus import EventBus
 from edge_agent.events.health import HealthFigures
 from edge_agent.events.types import Event, EventType
 from edge_agent.evidence.store import EvidenceSkipped, EvidenceStore
 from edge_agent.perception.lists import PlateLists, normalise_plate
 from edge_agent.perception.rules import check_plate_list
-from edge_agent.runtime.control import CHARGER_STATES, ControlError, ControlResult
 from edge_agent.runtime.notices import DeviceNotices
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ from typing import Any
 
 from edge_agent.clock import FakeClock
 from edge_agent.config.load import ConfigError
-from edge_agent.evidence.fonts import FontMissing, cjk_font_path
+from edge_agent.fonts import FontMissing, cjk_font_path
 from edge_agent.runtime.assemble import assemble
 from edge_agent.runtime.scenario import ScriptedSource, demo_story, run_scripted, scene_config
 from edge_agent.runtime.sinks import JsonLinesSink, describe

@@ -13,7 +13,7 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from edge_agent.evidence.fonts import cjk_font
+from edge_agent.fonts import cjk_font
 
 W, H = 960, 540
 BAY_A = [(60.0, 200.0), (460.0, 200.0), (470.0, 530.0), (30.0, 530.0)]
@@ -103,7 +103,7 @@ def _draw_plate(img: Image.Image, car: Car) -> None:
     n = len(text)
     step = (w - 20) / (n + 0.6)
     x = 10.0
-    for i, ch in enumerate(head + "·" + tail):
+    for ch in head + "·" + tail:
         if ch == "·":
             d.ellipse((x + step * 0.15, h / 2 - 3, x + step * 0.15 + 6, h / 2 + 3), fill=fg)
             x += step * 0.6

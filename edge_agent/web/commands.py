@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import signal
 import sys
 import threading
 from pathlib import Path
@@ -117,10 +118,13 @@ def _review(args: argparse.Namespace) -> int:
         print(f"cannot serve on {cfg.web.host}:{cfg.web.port}: {exc}", file=sys.stderr)
         return 1
     print(f"review page on {server.url} (Ctrl-C stops)", flush=True)
+    stop = threading.Event()
+    # Our own handlers, not KeyboardInterrupt: a process started with SIGINT ignored (inherited) would
+    # never see one; SIGTERM (systemd, kill) closes the databases cleanly too.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
     try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
+        stop.wait()
     finally:
         server.stop()
         vlog.close()

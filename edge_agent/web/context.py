@@ -41,7 +41,7 @@ class WebContext:
     cfg: AgentConfig
     store: Any  # edge_agent.evidence.store.EvidenceStore
     log: ViolationLog
-    control: Any  # edge_agent.runtime.control.AgentControl
+    control: Any  # edge_agent.control.AgentControl
     lists: PlateLists
     bus: Any  # edge_agent.events.bus.EventBus
     clock: Clock

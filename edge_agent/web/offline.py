@@ -11,8 +11,8 @@ import logging
 
 from edge_agent.clock import Clock
 from edge_agent.config.models import AgentConfig
+from edge_agent.control import ControlError, ControlResult
 from edge_agent.perception.lists import PlateLists
-from edge_agent.runtime.control import ControlError, ControlResult
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from edge_agent.runtime.scenario import EMPTY, FUEL, NEV, Scene
 from edge_agent.runtime.synthetic import BAYS, render
 
 
-def read(text, conf=0.9, chars=None, colour="blue", corners=((0, 0),) * 4):  # noqa: ANN001, ANN201
+def read(text, conf=0.9, chars=None, colour="blue", corners=((0, 0),) * 4):
     return PlateRead(text=text, confidence=conf, colour=colour, nev=None, nev_reason="", corners=corners,
                      box=(0, 0, 1, 1), char_confidences=tuple(chars or ()))
 
@@ -91,3 +91,25 @@ def test_fusion_plate_and_sensor_mean_present_and_no_verdict_is_unknown():
     f.sensor = None
     f.hysteresis.update(0.95, 7)
     assert f.update(7) is True
+
+
+def _partial(text, conf=0.3):
+    return PlateRead(text=text, confidence=conf, colour="green", nev=None, nev_reason="", corners=((0, 0),) * 4,
+                     box=(0, 0, 1, 1), complete=False)
+
+
+def test_partial_reads_never_become_the_identity():
+    """Issue 10: five reads of ``?AD12345`` are not a plate; the visit stays unidentified."""
+    v = PlateVote()
+    for _ in range(5):
+        assert v.add(_partial("?AD12345"))
+    assert v.result() is None
+
+
+def test_partial_reads_back_a_complete_read_where_they_saw_the_same_characters():
+    v = PlateVote()
+    v.add(read("皖AD12345", chars=[0.9] * 8, colour="green"))
+    v.add(read("皖AD12845", chars=[0.9, 0.9, 0.9, 0.9, 0.95, 0.9, 0.9, 0.9], colour="green"))
+    v.add(_partial("?AD12345"))  # its serial sides with the first read
+    c = v.result()
+    assert c.text == "皖AD12345" and c.reads == 2 and c.total_reads == 3

@@ -11,8 +11,7 @@ from dataclasses import replace
 import pytest
 
 from edge_agent.perception.lists import PlateLists
-from edge_agent.runtime.scenario import EMPTY, FUEL, NEV, Scene, drive, flicker, hold, walk
-from edge_agent.runtime.scenario import run_scripted
+from edge_agent.runtime.scenario import EMPTY, FUEL, NEV, Scene, drive, flicker, hold, run_scripted, walk
 from edge_agent.runtime.synthetic import W, render
 from tests.bays.scenario import play
 

@@ -110,7 +110,10 @@ def test_fuel_violation_nev_admission_and_an_injected_lock_fault(frames, broker,
     assert agent.returncode == 0, agent.stderr.read()[-3000:]
 
     told = events(backend)
-    by_type = lambda t, bay: [e for e in told if e["type"] == t and e["bay_id"] == bay]
+
+    def by_type(t: str, bay: str) -> list[dict]:
+        return [e for e in told if e["type"] == t and e["bay_id"] == bay]
+
     nev = by_type("vehicle_identified", "A")
     assert nev and nev[0]["data"]["nev"] is True and nev[0]["data"]["plate"] == "粤BD12345", told
     lowered = [e for e in by_type("lock_moved", "A") if e["data"]["state"] == "down"]

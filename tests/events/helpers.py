@@ -16,7 +16,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from edge_agent.config import AgentConfig, parse_config
-from edge_agent.runtime.control import ControlError, ControlResult
+from edge_agent.control import ControlError, ControlResult
 
 BAYS = ["B1", "B2", "B3", "B4"]
 

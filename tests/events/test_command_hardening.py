@@ -87,7 +87,7 @@ def test_replies_never_land_in_the_agents_own_tree_or_a_command_inbox(setup):
     for topic in ALLOWED:
         msg = reply_with(backend, send(backend, "charger-status", body, topic))
         assert msg.topic == topic
-    assert not [m for m in backend.on(f"{PREFIX}/events")]
+    assert not list(backend.on(f"{PREFIX}/events"))
     assert len(control.calls) == len(OWN_TREE) + len(ALLOWED)  # the command itself still ran
 
 

@@ -10,7 +10,7 @@ from edge_agent.clock import FakeClock, iso
 from edge_agent.events.bus import EventBus
 from edge_agent.events.health import HealthFigures
 from edge_agent.events.mqtt_link import build_mqtt
-from edge_agent.events.schemas import SCHEMA_VERSION, DIR, PAYLOAD_SCHEMAS, first_error, validator
+from edge_agent.events.schemas import DIR, PAYLOAD_SCHEMAS, SCHEMA_VERSION, first_error, validator
 from edge_agent.events.types import BayState, Event, EventType
 from tests.events.helpers import RecordingControl, Subscriber, make_config, wait_until
 

@@ -7,9 +7,9 @@ import pytest
 from edge_agent.bays.feed import BayFeed
 from edge_agent.clock import FakeClock
 from edge_agent.config.load import ConfigError
+from edge_agent.control import ControlError
 from edge_agent.events.bus import EventBus
 from edge_agent.locks import build_locks
-from edge_agent.runtime.control import ControlError
 from tests.locks.conftest import SW_DOWN, UP, agent_config, gpio_lock, sim_lock
 
 

@@ -177,6 +177,7 @@ def test_jetson_driver_uses_board_numbers_and_levels():
     assert lock.read_switches().position == "up"
     g.levels[35] = g.HIGH
     assert lock.read_presence() is True
+    assert lock.has_presence and lock.has_warning
     lock.on_input_change(lambda: None)
     assert {ch for ch, _, _ in g.events} == {29, 32, 35}
     lock.close()

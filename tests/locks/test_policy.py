@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from edge_agent.events.types import EventType
-from tests.locks.conftest import DOWN, FUEL_PLATE, NEV_PLATE, UP, WARN
+from tests.locks.conftest import BAY, DOWN, FUEL_PLATE, NEV_PLATE, UP, WARN
 
 
 def moved(rig, state: str) -> list:
@@ -133,3 +133,21 @@ def test_presence_is_exposed_for_occupancy(make_rig, kind):
     rig.inject("lose_presence")
     assert rig.manager.presence("B1") is None
     assert rig.manager.presence("nope") is None
+
+
+def test_warning_follows_the_driver_capability_not_the_driver_name(make_rig):
+    """A simulated lock modelling a unit without a beacon gets no set_warning(True); the policy asks
+    the driver (``has_warning``, like ``has_presence``) instead of checking ``driver == "simulator"``."""
+    rig = make_rig("sim", position=1.0)
+    driver = rig.manager.driver(BAY)
+    assert driver.has_warning  # the simulator's beacon is simulated
+    driver.has_warning = False
+    rig.vehicle_arrives(FUEL_PLATE, nev=False)
+    assert len(rig.of(EventType.LOCK_WARNING)) == 1  # still reported upstream
+    assert not driver.warning_on
+    rig.safe()
+
+
+def test_hardware_drivers_report_a_warning_output_only_when_wired(make_rig):
+    assert make_rig("gpio").manager.driver(BAY).has_warning
+    assert not make_rig("gpio", warning=None).manager.driver(BAY).has_warning

@@ -9,11 +9,11 @@ import pytest
 
 from edge_agent.clock import iso
 from edge_agent.config.load import ConfigError, parse_config
+from edge_agent.control import ControlError
 from edge_agent.events.command_handler import Command, CommandHandler, sign_command
 from edge_agent.events.replay import ReplayMemory
 from edge_agent.events.topics import Topics
 from edge_agent.events.types import EventType
-from edge_agent.runtime.control import ControlError
 from tests.locks.conftest import BAY, Rig, gpio_lock, sim_lock
 
 

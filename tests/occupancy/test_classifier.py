@@ -79,3 +79,28 @@ def test_a_model_with_the_wrong_input_is_refused(tmp_path):
 def test_missing_model_file_names_the_path(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.onnx"):
         BayClassifier.load(tmp_path / "nope.onnx")
+
+
+def _model(tmp_path, scale: float, shift: float):
+    """A real ONNX graph: mean pixel * scale / shift — shift 0 turns 0 * x / 0 into NaN."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3, 8, 8])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n"])
+    nodes = [helper.make_node("ReduceMean", ["x"], ["m"], axes=[1, 2, 3], keepdims=0),
+             helper.make_node("Mul", ["m", "s"], ["ms"]), helper.make_node("Div", ["ms", "d"], ["y"])]
+    inits = [helper.make_tensor("s", TensorProto.FLOAT, [], [scale]), helper.make_tensor("d", TensorProto.FLOAT, [], [shift])]
+    path = tmp_path / "m.onnx"
+    onnx.save(helper.make_model(helper.make_graph(nodes, "g", [x], [y], inits),
+                                opset_imports=[helper.make_opsetid("", 13)]), str(path))
+    return BayClassifier.load(path)
+
+
+def test_a_nan_from_the_model_reads_as_unsure_not_empty(tmp_path):
+    clf = _model(tmp_path, 0.0, 0.0)
+    p = clf.predict([np.full((8, 8, 3), 100, np.uint8)])
+    assert p.tolist() == [0.5]  # 0.5: the interlock's "uncertain", never a confident "empty"
+
+
+def test_model_output_is_clipped_to_a_probability(tmp_path):
+    clf = _model(tmp_path, 1.0, 1.0)  # returns the mean pixel: 0..255
+    p = clf.predict([np.full((8, 8, 3), 200, np.uint8), np.zeros((8, 8, 3), np.uint8)])
+    assert p.tolist() == [1.0, 0.0]

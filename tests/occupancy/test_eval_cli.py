@@ -68,3 +68,15 @@ def test_unreadable_image_is_reported_not_fatal(tmp_path, capsys):
     assert main(["occupancy", "eval", str(labels), "--json", str(out)]) == 1
     assert "gone.png" in capsys.readouterr().err
     assert len(json.loads(out.read_text())["predictions"]) == 2
+
+
+def test_train_without_the_train_extra_says_how_to_get_it(tmp_path, capsys):
+    import importlib.util
+
+    import pytest
+
+    if importlib.util.find_spec("torch") is not None:
+        pytest.skip("torch is installed here (the train venv)")
+    assert main(["occupancy", "train", "--data", str(tmp_path), "--out", str(tmp_path / "m.onnx")]) == 2
+    err = capsys.readouterr().err
+    assert "train extra" in err and "make train-occupancy" in err

@@ -27,10 +27,10 @@ def password_broker(tmp_path):
     work.mkdir()
     pwfile = work / "passwd"
     subprocess.run(["mosquitto_passwd", "-c", "-b", str(pwfile), USER, PASSWORD], check=True, capture_output=True)
-    broker = LocalBroker(work, password_file=pwfile)
-    broker.start()
-    yield broker
-    broker.stop()
+    server = LocalBroker(work, password_file=pwfile)
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

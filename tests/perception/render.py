@@ -1,4 +1,4 @@
-"""Synthetic Chinese plates and scenes for tests, drawn with the Debian CJK font.
+"""Synthetic Chinese plates and scenes for tests, drawn with the fetched CJK font (edge_agent.fonts).
 
 Why render: tests need plates of every colour and polarity (and traps like civil aviation)
 with known text and known corners, which no small real sample covers. Everything is seeded,
@@ -8,13 +8,12 @@ so a test sees the same pixels on every run and machine (same font file, same Pi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-FONT_PATH = Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")
+from edge_agent.fonts import cjk_font
 
 # BGR colours of real plate backgrounds / characters.
 BLUE = (170, 75, 10)
@@ -47,9 +46,7 @@ STYLES = {
 
 
 def font(size: int) -> ImageFont.FreeTypeFont:
-    if not FONT_PATH.is_file():
-        raise FileNotFoundError(f"{FONT_PATH} missing: apt-get install fonts-wqy-zenhei")
-    return ImageFont.truetype(str(FONT_PATH), size)
+    return cjk_font(size)  # the same lookup as the agent's pictures: models/fonts/ first
 
 
 def _background(style: str, w: int, h: int) -> np.ndarray:

@@ -40,6 +40,8 @@ def test_json_lines_contract(images, capsys, models_dir):
     assert CONTRACT_KEYS <= plate.keys()
     assert plate["text"] == "皖AD12345" and plate["nev"] is True and plate["colour"] == "green"
     assert plate["nev_reason"] and 0 < plate["confidence"] <= 1
+    # issue 10: fields added, contract kept
+    assert plate["complete"] is True and 0 < plate["colour_confidence"] <= 1 and 0 < plate["province_confidence"] <= 1
     assert len(plate["corners"]) == 4 and all(len(p) == 2 for p in plate["corners"])
     assert np.abs(np.array(plate["corners"]) - truth).max() < 20
     x1, y1, x2, y2 = plate["box"]

@@ -60,7 +60,8 @@ def test_accuracy_floors_on_plates_dev(pipeline, plates_dev, tmp_path):
     """The issue's acceptance numbers on the real photos (full scenes)."""
     rep = evaluate(pipeline.process, plates_dev / "labels.csv", progress=False)
     m = rep.metrics()
-    assert m["plates"] == 246 and m["errors"] == 0
+    assert m["plates"] == 261 and m["errors"] == 0  # plates-dev README: 261 plates in full scenes
+    assert m["partial_wrong"] <= 1  # partial reads are honest where they read
     assert m["detection_recall"] >= 0.97
     assert m["exact_text_single_row"] >= 0.92
     assert m["blue_called_nev"] == 0

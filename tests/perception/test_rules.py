@@ -65,7 +65,7 @@ def test_every_extended_energy_letter_is_nev(letter):
     assert (large.kind, large.energy) == ("large_nev", expected)
 
 
-@pytest.mark.parametrize("letter", [c for c in "LMNPQRSTUVWXYZ"])
+@pytest.mark.parametrize("letter", list("LMNPQRSTUVWXYZ"))
 def test_other_letters_in_position_three_are_not_nev(letter):
     assert not parse_plate(f"浙A{letter}12345").is_nev_format
 

@@ -79,11 +79,14 @@ def test_lists_override_format_and_colour():
     assert (denied.nev, denied.reason) == (False, "deny_list")
 
 
-def test_lists_match_a_read_without_its_province_but_never_across_provinces():
-    lists = PlateLists(allow=["皖A12345"])
-    assert decide("A12345", col("blue", False), lists).reason == "allow_list"  # province dropped
-    assert decide("XA12345", col("blue", False), lists).reason == "allow_list"  # province garbled
-    assert decide("沪A12345", col("blue", False), lists).reason == "colour"  # another car
+@pytest.mark.parametrize("read", ["A12345", "?A12345", "XA12345", "皖A1234?", "沪A12345"])
+def test_lists_match_only_a_complete_plate_exactly(read):
+    """Issue 10: a partial read (province dropped or garbled, tail missing) is not the listed
+    plate — 沪A12345 and 皖A12345 share that serial — so it never matches a list."""
+    lists = PlateLists(allow=["皖A12345"], deny=["皖AD12345"])
+    assert decide(read, col("blue", False), lists).reason == "colour"
+    assert decide("?AD12345", col("green", True), lists).reason != "deny_list"
+    assert lists.lookup("?A12345") is None
 
 
 def test_deny_wins_over_allow():
@@ -110,3 +113,23 @@ def test_blue_plate_misread_as_nev_is_vetoed_by_its_pixels():
     crop = plate_crop("皖AD1234", "blue", seed=3)  # a 7-char blue plate …
     v = decide("皖AD12345", classify_colour(crop))  # … read with one character too many
     assert v.nev is False and v.reason == "colour"
+
+
+def test_deep_blue_plate_with_blur_faked_dark_characters_is_not_nev():
+    """Issue 10 §5 found it: under motion blur a deep-blue plate measured dark characters and
+    read as an NEV serial (豫NB19579) — the cyan-green rule called a fuel car NEV. That rule is
+    for over-exposed green plates, whose "blue" is cyan; a plate whose blue is deep is blue."""
+    deep = ColourResult("blue", True, {"blue": 1.0, "chroma": 1.0, "cyan": 0.0, "polarity": 0.01}, 1.0)
+    assert decide("豫NB19579", deep).nev is False
+    cyan = ColourResult("blue", True, {"blue": 0.9, "chroma": 0.9, "cyan": 0.9, "polarity": 0.2}, 0.9)
+    assert decide("皖AD12345", cyan).nev is True
+
+
+def test_blurred_rendered_blue_plate_is_never_nev():
+    from edge_agent.perception.degrade import defocus, motion_blur
+
+    for blur in (motion_blur, defocus):
+        crop = blur(plate_crop("豫NB1957", "blue", size=(336, 96), seed=2))
+        r = classify_colour(crop)
+        assert r.scores["cyan"] < 0.5
+        assert decide("豫NB19579", r).nev is not True

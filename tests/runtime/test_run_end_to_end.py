@@ -12,8 +12,8 @@ import cv2
 import pytest
 import yaml
 
-from edge_agent.evidence.store import EvidenceStore
 from edge_agent.clock import SystemClock
+from edge_agent.evidence.store import EvidenceStore
 from edge_agent.runtime.scenario import FUEL
 from edge_agent.runtime.synthetic import BAYS, Scene, render
 from tests.events.conftest import broker  # noqa: F401  (fixture)

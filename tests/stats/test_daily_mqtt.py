@@ -33,7 +33,7 @@ def test_daily_summary_is_retained_schema_valid_and_survives_a_restart(broker, t
     story.visit("B1", datetime(2026, 3, 2, 23, 0, tzinfo=SH), datetime(2026, 3, 3, 1, 0, tzinfo=SH), nev=True)
     clock.advance(3600 * 5)  # 06:00 on the 3rd
     docs = []
-    for restart in range(2):
+    for _restart in range(2):
         backend = Subscriber(broker.port, ["edge/s1/dev1/stats/#"]).start()
         link = build_mqtt(cfg, EventBus(), RecordingControl(), clock, lambda: HealthFigures())
         daily = DailyStats(link, log.db_path, BAYS, SH, clock, "dev1")

@@ -14,13 +14,13 @@ from edge_agent.bays.charger_health import ChargerHealth
 from edge_agent.clock import FakeClock, iso
 from edge_agent.config.chargers import ChargerHealthConfig
 from edge_agent.config.load import load_config
+from edge_agent.control import ControlResult
 from edge_agent.events.bus import EventBus
 from edge_agent.events.types import BayState, Event, EventType
 from edge_agent.evidence.store import EvidenceStore
 from edge_agent.evidence.violations import ViolationLog
 from edge_agent.perception.lists import PlateLists
 from edge_agent.runtime.agent import Agent
-from edge_agent.runtime.control import ControlResult
 from edge_agent.runtime.scenario import ScriptedSource, demo_story, run_scripted, scene_config
 from edge_agent.web.app import create_app
 from edge_agent.web.auth import UsersFile

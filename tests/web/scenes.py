@@ -4,17 +4,11 @@ from __future__ import annotations
 
 import io
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
-FONT = "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"
+from edge_agent.fonts import cjk_font
+
 PLATE_BG = {"blue": (29, 78, 216), "green": (95, 199, 127), "yellow": (250, 204, 21), "unknown": (200, 200, 200)}
-
-
-def _font(size: int):
-    try:
-        return ImageFont.truetype(FONT, size)
-    except OSError:
-        return ImageFont.load_default()
 
 
 def plate_crop(text: str, colour: str = "blue") -> bytes:
@@ -22,7 +16,7 @@ def plate_crop(text: str, colour: str = "blue") -> bytes:
     d = ImageDraw.Draw(img)
     d.rectangle([2, 2, 165, 45], outline=(255, 255, 255), width=2)
     ink = (255, 255, 255) if colour == "blue" else (10, 10, 10)
-    d.text((84, 24), text, font=_font(30), fill=ink, anchor="mm")
+    d.text((84, 24), text, font=cjk_font(30), fill=ink, anchor="mm")
     return _jpeg(img)
 
 

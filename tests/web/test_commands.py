@@ -62,7 +62,7 @@ def test_review_serves_the_stored_evidence(site):
         deadline = time.monotonic() + 30
         while True:  # a real subprocess: poll until it listens (never asserts on the time it took)
             try:
-                r = httpx.get(base + "/login")
+                httpx.get(base + "/login")
                 break
             except httpx.TransportError:
                 assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read() if proc.stdout else ""

@@ -143,7 +143,10 @@ def test_a_flood_of_refusals_writes_a_few_audit_rows_not_one_each(site):
 def test_refusal_rows_say_how_many_went_unrecorded(site):
     c = TestClient(site.app())
     tok = token(c)
-    post = lambda pw: c.post("/login", data={"username": "admin", "password": pw, "csrf": tok}).status_code
+
+    def post(pw: str) -> int:
+        return c.post("/login", data={"username": "admin", "password": pw, "csrf": tok}).status_code
+
     assert [post("wrong") for _ in range(3)] == [401] * 3
     assert [post(PASSWORD) for _ in range(5)] == [429] * 5
     rows = [a for a in site.log.audit_entries() if a["action"] == "login_blocked"]

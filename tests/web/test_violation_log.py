@@ -63,7 +63,7 @@ def test_pagination_pages_are_disjoint_and_complete(site):
         assert page.pages == 3 and page.total == 7
         seen += [v.id for v in page.items]
     assert seen == [7, 6, 5, 4, 3, 2, 1]
-    assert list(v.id for v in site.log.iter_all(ViolationFilter(), batch=2)) == seen
+    assert [v.id for v in site.log.iter_all(ViolationFilter(), batch=2)] == seen
 
 
 def test_decisions_keep_history_and_dismissal_needs_a_reason(site):

@@ -11,10 +11,10 @@ import cv2
 import pytest
 import yaml
 
+from edge_agent.control import ControlError, ControlResult
 from edge_agent.events.broker import mosquitto_path
 from edge_agent.events.types import Event, EventType
 from edge_agent.runtime.agent import Agent
-from edge_agent.runtime.control import ControlError, ControlResult
 from edge_agent.runtime.scenario import EMPTY, FUEL, NEV, Scene, ScriptedSource, hold, run_scripted, scene_config
 from edge_agent.runtime.sinks import JsonLinesSink
 from edge_agent.runtime.synthetic import render

@@ -1,0 +1,120 @@
+"""deploy/dev-deps.sh: finds the missing test packages and installs exactly those (root, else sudo), or
+stops with one line naming them. Run for real against fake ``dpkg-query``/``id``/``sudo``/``apt-get``
+on its PATH, so nothing on this machine is installed or removed."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = REPO / "deploy" / "dev-deps.sh"
+NEEDED = ["mosquitto", "chromium", "shellcheck", "systemd", "openssl", "postgresql", "nodejs", "npm"]
+
+FAKE_DPKG_QUERY = """#!/bin/sh
+# dpkg-query -W -f=FORMAT PKG: "installed" for the packages listed in $FAKE_INSTALLED, else not found
+pkg="$3"
+if grep -qx "$pkg" "$FAKE_INSTALLED"; then printf installed; else echo "no packages found matching $pkg" >&2; exit 1; fi
+"""
+FAKE_LOGGER = """#!/bin/sh
+echo "$(basename "$0") $*" >> "$FAKE_LOG"
+"""
+
+
+def run(tmp_path: Path, installed: list[str], *args: str, uid: int = 0, sudo: bool = False,
+        dpkg: bool = True, commands: tuple[str, ...] = ()) -> tuple[subprocess.CompletedProcess, list[str]]:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(parents=True)
+    tools = {"id": f"#!/bin/sh\necho {uid}\n", "apt-get": FAKE_LOGGER}
+    if dpkg:
+        tools["dpkg-query"] = FAKE_DPKG_QUERY
+    if sudo:  # logs itself, then runs the command (the fake apt-get logs too)
+        tools["sudo"] = FAKE_LOGGER + 'while [ "${1#-}" != "$1" ]; do shift; done\nexec "$@"\n'
+    tools.update(dict.fromkeys(commands, "#!/bin/sh\n"))  # e.g. a node that some other installer put there
+    for name, body in tools.items():
+        (bin_dir / name).write_text(body)
+        (bin_dir / name).chmod(0o755)
+    for real in ("env", "grep", "basename", "sed"):
+        (bin_dir / real).symlink_to(shutil.which(real))
+    (tmp_path / "installed").write_text("".join(f"{p}\n" for p in installed))
+    log = tmp_path / "log"
+    log.write_text("")
+    env = {"PATH": str(bin_dir), "FAKE_INSTALLED": str(tmp_path / "installed"), "FAKE_LOG": str(log)}
+    res = subprocess.run([shutil.which("bash"), str(SCRIPT), *args], env=env, capture_output=True, text=True,
+                         stdin=subprocess.DEVNULL, timeout=30)
+    return res, log.read_text().splitlines()
+
+
+def test_shellcheck_clean():
+    if shutil.which("shellcheck") is None:
+        pytest.skip("shellcheck not installed")
+    res = subprocess.run(["shellcheck", str(SCRIPT)], capture_output=True, text=True)
+    assert res.returncode == 0 and res.stdout == "", res.stdout + res.stderr
+
+
+def test_nothing_missing_installs_nothing(tmp_path):
+    res, calls = run(tmp_path, NEEDED, uid=1000)
+    assert res.returncode == 0 and calls == [] and res.stderr == ""
+
+
+def test_root_installs_exactly_the_missing_packages(tmp_path):
+    res, calls = run(tmp_path, ["mosquitto", "systemd", "openssl", "postgresql", "nodejs", "npm"])
+    assert res.returncode == 0, res.stderr
+    assert calls == ["apt-get update -qq",
+                     "apt-get install -y -qq --no-install-recommends chromium shellcheck"]
+
+
+def test_not_root_goes_through_sudo_without_waiting_for_a_password(tmp_path):
+    res, calls = run(tmp_path, [p for p in NEEDED if p != "mosquitto"], uid=1000, sudo=True)
+    assert res.returncode == 0, res.stderr
+    assert calls[0] == "sudo -n apt-get update -qq"  # stdin is not a terminal: -n, never a hanging prompt
+    assert calls[-1] == "apt-get install -y -qq --no-install-recommends mosquitto"
+
+
+def test_no_root_no_sudo_one_line_naming_the_packages_and_exit_1(tmp_path):
+    res, calls = run(tmp_path, ["mosquitto", "systemd", "postgresql", "nodejs", "npm"], uid=1000)
+    assert res.returncode == 1 and calls == []
+    assert res.stderr.splitlines() == [
+        "dev-deps: the tests need these Debian packages; as root run: apt-get install chromium shellcheck openssl"]
+
+
+def test_a_command_already_on_path_counts_as_installed(tmp_path):
+    """NodeSource's nodejs ships npm: no Debian nodejs / npm packages, yet nothing to install."""
+    debian_only = [p for p in NEEDED if p not in ("nodejs", "npm")]
+    res, calls = run(tmp_path / "both", debian_only, "--check", commands=("node", "npm"))
+    assert res.returncode == 0 and calls == []
+    res, _ = run(tmp_path / "node-only", debian_only, "--check", commands=("node",))
+    assert res.returncode == 1 and res.stderr.strip() == "dev-deps: missing: npm"
+
+
+def test_check_only_reports(tmp_path):
+    res, calls = run(tmp_path, NEEDED, "--check", "--extras", "paddle")
+    assert res.returncode == 1 and calls == []
+    assert res.stderr.strip() == "dev-deps: missing: libgl1 libglib2.0-0"
+
+
+def test_not_debian_lists_the_packages_and_lets_the_tests_run(tmp_path):
+    res, calls = run(tmp_path, [], dpkg=False)
+    assert res.returncode == 0 and calls == []
+    assert " ".join(NEEDED) in res.stderr
+
+
+def test_bad_option_is_usage_error(tmp_path):
+    res, _ = run(tmp_path, NEEDED, "--extras", "yolo")
+    assert res.returncode == 2 and "unknown extra 'yolo'" in res.stderr
+
+
+def test_make_test_runs_it_before_pytest_and_ci_uses_it():
+    if shutil.which("make") is None:
+        pytest.skip("make not installed")
+    plan = subprocess.run(["make", "-n", "-B", "test"], cwd=REPO, capture_output=True, text=True,
+                          env={**os.environ, "MAKEFLAGS": ""}).stdout.splitlines()
+    deps = next(i for i, ln in enumerate(plan) if "deploy/dev-deps.sh" in ln)
+    tests = next(i for i, ln in enumerate(plan) if "-m pytest" in ln)
+    assert deps < tests
+    ci = (REPO / ".ci" / "run").read_text(encoding="utf-8")
+    assert "deploy/dev-deps.sh" in ci and "apt-get" not in ci  # one list, in dev-deps.sh

@@ -1,0 +1,65 @@
+"""Issue 10 §3: the colour agrees with the plate's kind and its character polarity, and the
+rules never create NEV evidence."""
+
+from __future__ import annotations
+
+import pytest
+
+from edge_agent.perception.colour import ColourResult, classify_colour
+from edge_agent.perception.colour_rules import choose_colour, consistent
+from edge_agent.perception.verdict import decide
+from tests.perception.render import plate_crop
+
+
+def res(colour, dark, *ranking):
+    return ColourResult(colour, dark, {}, ranking[0][1] if ranking else 0.5, tuple(ranking))
+
+
+def test_polarity_and_kind_sets():
+    assert consistent("small", False) == {"blue"}  # 7-character civil plate, light characters
+    assert consistent("small", True) == {"yellow"}  # never green, never white
+    assert consistent("police", True) == {"white"}
+    assert consistent(None, False) == {"blue", "black", "green"}  # partial: polarity alone
+    assert consistent("civil_aviation", False) == {"green"}
+
+
+@pytest.mark.parametrize("text,complete,before,dark,ranking,after", [
+    # night blue plate called green with confidence 1.0: light characters, 7 characters → blue
+    ("苏E12345", True, "green", False, (("green", 1.0), ("blue", 0.2)), "blue"),
+    # a yellow plate gone lime under sodium light: dark characters, 7 characters → yellow
+    ("鲁B12345", True, "green", True, (("green", 0.8), ("yellow", 0.2)), "yellow"),
+    # blue called black: light characters on an ordinary plate can only be blue
+    ("川A561WP", True, "black", False, (("black", 0.4), ("blue", 0.0)), "blue"),
+    # green is NEV evidence: a read that looks ordinary takes it away only towards a colour
+    # the pixels show some sign of (an NEV plate read with a character dropped stays green)
+    ("皖AD1234", True, "green", True, (("green", 1.0), ("yellow", 0.0)), "green"),
+    # an over-exposed NEV plate read white: the verdict already says NEV → green
+    ("皖AD11166", True, "white", True, (("white", 0.4), ("green", 0.1)), "green"),
+])
+def test_colour_follows_kind_and_polarity(text, complete, before, dark, ranking, after):
+    assert choose_colour(res(before, dark, *ranking), text, complete).colour == after
+
+
+def test_rules_never_make_a_plate_green_that_the_pixels_did_not_call_nev():
+    """Blue with dark characters (a polarity error) and a partial NEV-looking read: turning it
+    green would call a fuel car NEV. The colour stays as the pixels said."""
+    r = res("blue", True, ("blue", 0.7), ("green", 0.3))
+    out = choose_colour(r, "?AD12345", False)
+    assert out.colour == "blue" and decide("?AD12345", out).nev is not True
+
+
+@pytest.mark.parametrize("text,style", [("苏E12345", "blue"), ("皖AD12345", "small_nev"),
+                                        ("民航B9016", "green_white"), ("浙A1234学", "yellow")])
+def test_rendered_plates_keep_their_colour(text, style):
+    r = classify_colour(plate_crop(text, style, seed=3), text)
+    assert choose_colour(r, text, True).colour == r.colour
+    assert r.ranking[0][0] == r.colour and len(r.ranking) == 6
+
+
+def test_weak_polarity_does_not_turn_a_clearly_blue_plate_yellow():
+    """Blur measured dark characters (strength 0.01) on a plate whose pixels are all blue: the
+    colour stays blue — neither a weak polarity nor a hue without pixel evidence moves it."""
+    r = ColourResult("blue", True, {"polarity": 0.01}, 1.0, (("blue", 1.0), ("yellow", 0.0), ("white", 0.0)))
+    assert choose_colour(r, "苏A85Z95", True).colour == "blue"
+    strong = ColourResult("blue", True, {"polarity": 0.2}, 1.0, (("blue", 1.0), ("yellow", 0.0), ("white", 0.0)))
+    assert choose_colour(strong, "苏A85Z95", True).colour == "blue"  # no pixel sign of yellow either
