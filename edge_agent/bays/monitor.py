@@ -20,7 +20,8 @@ import numpy as np
 from edge_agent.bays.feed import BayFeed
 from edge_agent.bays.geometry import BayShape, assign_bay
 from edge_agent.bays.machine import BayMachine
-from edge_agent.bays.occupancy import ChangeGate, OccupancyClassifier, PresenceFusion, Verdict
+from edge_agent.bays.occupancy import ChangeGate, OccupancyClassifier, PresenceFusion
+from edge_agent.bays.occupancy import Verdict as CameraVerdict
 from edge_agent.bays.verdict import decide_visit
 from edge_agent.bays.vision import blind_vision, classifier_vision
 from edge_agent.clock import Clock, iso
@@ -130,7 +131,7 @@ class BayMonitor:
     def bay_ids(self) -> list[str]:
         return list(self.machines)
 
-    def verdicts(self) -> dict[str, Verdict]:
+    def verdicts(self) -> dict[str, CameraVerdict]:
         """Each bay's camera verdict (p_occupied, confident, measured_at); what the interlock reads."""
         with self._lock:
             return {b: f.verdict for b, f in self.fusion.items()}
@@ -146,7 +147,8 @@ class BayMonitor:
             if abs(dx - self.offset[0]) < 1.0 and abs(dy - self.offset[1]) < 1.0:
                 return
             self.offset = (dx, dy)
-            self.shapes = [BayShape(s.bay_id, s.polygon + np.float32([dx, dy])) for s in self.drawn]
+            self.shapes = [BayShape(s.bay_id, [(float(x) + dx, float(y) + dy) for x, y in s.polygon])
+                           for s in self.drawn]
             self.gate.set_shapes(self.shapes)  # every bay is classified again on the next frame
 
     def set_aligned(self, ok: bool) -> None:
@@ -208,14 +210,14 @@ class BayMonitor:
         """Classify the bays whose gate opened or whose verdict is due (every ``classify_every_s``)."""
         occ = self.cfg.occupancy
         grey = self.gate.prepare(image)
-        due = {}
+        due: dict[str, list[tuple[float, float]]] = {}
         for s in self.shapes:
             f = self.fusion[s.bay_id]
             self.changes[s.bay_id] = change = self.gate.changed(grey, s.bay_id)
             last = f.verdict.measured_at
             if (change >= occ.gate_fraction or last is None or f.hysteresis.unsettled
                     or now - last >= occ.classify_every_s - 1e-6):
-                due[s.bay_id] = [tuple(map(float, p)) for p in s.polygon]
+                due[s.bay_id] = [(float(x), float(y)) for x, y in s.polygon]
             if change >= occ.big_change_fraction and s.bay_id in self._read_since:
                 self._read_since[s.bay_id] = now  # something new in a bay still unidentified: read fast again
         if not due or self.classifier is None:

@@ -7,7 +7,7 @@ from edge_agent.bays.geometry import BayShape, assign_bay
 from edge_agent.bays.occupancy import ChangeGate, Hysteresis, PresenceFusion
 from edge_agent.config.bays import OccupancyConfig
 from edge_agent.perception.types import PlateRead
-from edge_agent.runtime.scenario import EMPTY, FUEL, NEV, Scene
+from edge_agent.runtime.scenario import EMPTY, FUEL, Scene
 from edge_agent.runtime.synthetic import BAYS, render
 
 
