@@ -16,7 +16,7 @@ with warnings.catch_warnings():  # starlette nudges towards httpx2; httpx is wha
     from fastapi.testclient import TestClient
 
 from edge_agent.config.load import load_config
-from edge_agent.runtime.control import ControlResult
+from edge_agent.control import ControlResult
 from tests.web.conftest import PASSWORD
 
 HTML = {"accept": "text/html"}
