@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from edge_agent.bays.consensus import Consensus, PlateVote
-from edge_agent.bays.verdict import Verdict
+from edge_agent.bays.visit_verdict import Verdict
 from edge_agent.clock import Clock, iso
 from edge_agent.config.bays import TimersConfig
 from edge_agent.events.types import BayState, Event, EventType
@@ -53,7 +53,7 @@ class BayMachine:
         has_lock: bool = False,
     ) -> None:
         self.bay_id = bay_id
-        self.t = timers
+        self.timers = timers
         self._verdict = verdict
         self._clock = clock
         self.identify_reads = identify_reads
@@ -153,7 +153,7 @@ class BayMachine:
     # ---- internals ----------------------------------------------------------------------
     def _timers(self, now: float) -> list[Event]:
         out: list[Event] = []
-        t = self.t
+        t = self.timers
         if self.visit is None:
             if self._pending_since is not None and now - self._pending_since >= t.arrival_confirm_s:
                 self._pending_since = None

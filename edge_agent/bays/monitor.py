@@ -22,8 +22,8 @@ from edge_agent.bays.geometry import BayShape, assign_bay
 from edge_agent.bays.machine import BayMachine
 from edge_agent.bays.occupancy import ChangeGate, OccupancyClassifier, PresenceFusion
 from edge_agent.bays.occupancy import Verdict as CameraVerdict
-from edge_agent.bays.verdict import decide_visit
 from edge_agent.bays.vision import blind_vision, classifier_vision
+from edge_agent.bays.visit_verdict import decide_visit
 from edge_agent.clock import Clock, iso
 from edge_agent.config.models import AgentConfig
 from edge_agent.events.bus import EventBus
@@ -100,7 +100,7 @@ class BayMonitor:
         with self._lock:
             self.cfg = cfg
             for m in self.machines.values():
-                m.t = cfg.timers
+                m.timers = cfg.timers
 
     def adopt(self, old: "BayMonitor") -> list[str]:
         """A reload that changed bays or occupancy: each bay whose polygon is unchanged keeps its
@@ -115,7 +115,7 @@ class BayMonitor:
                 if b.id not in old.machines or before.get(b.id) != b.polygon:
                     continue
                 m = old.machines[b.id]
-                m.t, m.identify_reads = self.cfg.timers, self.cfg.occupancy.identify_reads
+                m.timers, m.identify_reads = self.cfg.timers, self.cfg.occupancy.identify_reads
                 self.machines[b.id] = m
                 if b.id in old._best:
                     self._best[b.id] = old._best[b.id]

@@ -46,7 +46,7 @@ class Component(Protocol):
     def stop(self) -> None: ...
 
 
-class LockManager(Protocol):
+class LockControl(Protocol):
     """What the lock stage offers the agent for remote commands."""
 
     def lock(self, bay_id: str, reason: str, operator: str) -> ControlResult: ...
@@ -107,7 +107,7 @@ class Agent:
                                   classifier=self.classifier)
         self.alignment = self._new_alignment()
         self.health = self._new_health()
-        self.lock_manager: LockManager | None = None
+        self.lock_manager: LockControl | None = None
         self.components: list[Component] = []
         self.camera_ok = True
         self._lost_at: float | None = None
@@ -131,7 +131,7 @@ class Agent:
             component.start()
         return component
 
-    def attach_lock_manager(self, manager: LockManager) -> None:
+    def attach_lock_manager(self, manager: LockControl) -> None:
         """Route ``lock`` / ``unlock`` commands to the lock stage (it adds itself as a component too)."""
         self.lock_manager = manager
 
@@ -332,7 +332,7 @@ class Agent:
     def simulate(self, bay_id: str, action: str, fields: dict[str, Any]) -> ControlResult:
         return self._locks(bay_id).simulate(bay_id, action, fields)
 
-    def _locks(self, bay_id: str) -> LockManager:
+    def _locks(self, bay_id: str) -> LockControl:
         self._bay(bay_id)
         if self.lock_manager is None:
             raise ControlError("no_lock", "this agent has no lock controller attached")

@@ -22,7 +22,7 @@ from edge_agent.runtime.agent import Agent
 class Assembled:
     agent: Agent
     link: Any = None  # MqttLink when mqtt.enabled
-    locks: Any = None  # LockManager when locks are configured
+    locks: Any = None  # locks.manager.LockManager when locks are configured
     review: Any = None  # ReviewComponent (violation log + web page when enabled)
 
 

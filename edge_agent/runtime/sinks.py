@@ -57,7 +57,7 @@ class JsonLinesSink:
                                   self.failed)
 
 
-ICONS = {
+EVENT_WORDS = {
     "vehicle_arrived": "arrived", "vehicle_identified": "identified", "violation_started": "VIOLATION",
     "violation_ended": "violation ended", "overstay_started": "OVERSTAY", "overstay_ended": "overstay ended",
     "vehicle_departed": "departed", "camera_lost": "CAMERA LOST", "camera_restored": "camera back",
@@ -67,7 +67,7 @@ ICONS = {
 def describe(ev: Event) -> str:
     """One readable line for an event (the demo's story)."""
     d = ev.data
-    what = ICONS.get(ev.type, ev.type)
+    what = EVENT_WORDS.get(ev.type, ev.type)
     if ev.type == "vehicle_identified":
         nev = {True: "NEV", False: "not an NEV", None: "undecided"}[d.get("nev")]
         what += f": {d.get('plate')} ({d.get('colour')} plate) → {nev} [{d.get('reason')}], " \

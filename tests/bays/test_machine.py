@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from edge_agent.bays.machine import BayMachine
-from edge_agent.bays.verdict import decide_visit
+from edge_agent.bays.visit_verdict import decide_visit
 from edge_agent.config.bays import TimersConfig
 from edge_agent.perception.lists import PlateLists
 from edge_agent.perception.types import PlateRead

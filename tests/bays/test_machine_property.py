@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edge_agent.bays.machine import BayMachine
-from edge_agent.bays.verdict import decide_visit
+from edge_agent.bays.visit_verdict import decide_visit
 from edge_agent.clock import FakeClock
 from edge_agent.config.bays import TimersConfig
 from edge_agent.perception.lists import PlateLists
