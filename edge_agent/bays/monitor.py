@@ -1,5 +1,5 @@
-"""The bays stage: frame in → plate reads assigned → presence fused → state machines →
-events (with evidence) and bay states on the bus.
+"""The bays stage: frame in → bays classified → plate reads assigned → presence fused → state
+machines → events (with evidence) and bay states on the bus.
 
 Everything with a side effect (bus, evidence files) is here; the decisions are in
 ``machine.py`` (pure) and ``occupancy.py`` / ``geometry.py`` / ``consensus.py``.
@@ -20,9 +20,10 @@ import numpy as np
 from edge_agent.bays.feed import BayFeed
 from edge_agent.bays.geometry import BayShape, assign_bay
 from edge_agent.bays.machine import BayMachine
-from edge_agent.bays.occupancy import ChangeDetector, PresenceFusion
+from edge_agent.bays.occupancy import ChangeGate, OccupancyClassifier, PresenceFusion
+from edge_agent.bays.occupancy import Verdict as CameraVerdict
 from edge_agent.bays.verdict import decide_visit
-from edge_agent.bays.vision import blind_vision, change_vision
+from edge_agent.bays.vision import blind_vision, classifier_vision
 from edge_agent.clock import Clock, iso
 from edge_agent.config.models import AgentConfig
 from edge_agent.events.bus import EventBus
@@ -36,43 +37,55 @@ from edge_agent.perception.verdict import Verdict
 log = logging.getLogger(__name__)
 
 EVIDENCE_EVENTS = (EventType.VEHICLE_IDENTIFIED, EventType.VIOLATION_STARTED)
-UNTRUSTED_READ_EVERY_S = 1.0  # detector rate for a bay whose empty reference holds a vehicle
-UNTRUSTED_HOLD_S = 3.0  # one read vouches for presence this long there (survives two missed reads)
+VOUCH_READ_EVERY_S = 1.0  # detector rate for a visit only the plates see (the classifier says empty)
+VOUCH_HOLD_S = 3.0  # one read vouches for presence this long there (survives two missed reads)
+
 
 class PlateReader(Protocol):
     """All the bays stage needs from perception."""
 
     def process(self, frame_bgr: np.ndarray) -> list[PlateRead]: ...
 
+
 class BayMonitor:
     def __init__(self, cfg: AgentConfig, bus: EventBus, clock: Clock, lists: PlateLists,
-                 evidence: EvidenceStore | None = None, *, feed: BayFeed) -> None:
+                 evidence: EvidenceStore | None = None, *, feed: BayFeed,
+                 classifier: OccupancyClassifier | None = None) -> None:
         """``feed``: presence sensors in, camera evidence out; the agent passes the one it keeps
         across reloads (see ``bays.feed``). Required: a monitor with a feed of its own would lose
-        the lock stage's sensors and hide its evidence from the locks."""
+        the lock stage's sensors and hide its evidence from the locks. ``classifier``: the per-bay
+        occupancy model (None: the camera never says anything about a bay)."""
         self.cfg = cfg
         self.bus = bus
         self.clock = clock
         self.lists = lists
         self.evidence = evidence
         self.feed = feed
-        self.shapes = [BayShape(b.id, b.polygon) for b in cfg.bays]
-        self.change = ChangeDetector(self.shapes, cfg.occupancy)
+        self.classifier = classifier
+        self.drawn = [BayShape(b.id, b.polygon) for b in cfg.bays]
+        self.shapes = list(self.drawn)  # the drawn polygons moved by the measured camera shift
+        self.offset = (0.0, 0.0)
+        self.gate = ChangeGate(cfg.occupancy)
+        self.gate.set_shapes(self.shapes)
         self.fusion = {b.id: PresenceFusion(cfg.occupancy, partial(self.feed.read_sensor, b.id)) for b in cfg.bays}
         self.machines = {
             b.id: BayMachine(b.id, cfg.timers, self._verdict, clock, cfg.occupancy.identify_reads, bool(b.lock_id))
             for b in cfg.bays
         }
         self._best: dict[str, tuple[float, np.ndarray, PlateRead]] = {}
-        self._untrusted: set[str] = set()  # bays whose empty-bay reference holds a vehicle
+        self._seen_empty: set[str] = set()  # bays the classifier has called empty since the start
+        self._camera_saw: dict[str, str] = {}  # bay → the visit the classifier has called occupied
+        self._read_since: dict[str, float] = {}  # per busy unidentified bay: when fast plate reading (re)started
         self._last_frame: np.ndarray | None = None
         self._last_probe = float("-inf")
         self._lock = threading.RLock()
+        self.camera_ok = True  # frames arrive and are usable (camera health)
+        self.aligned = True  # the camera looks where the bays were drawn (registration)
         self.frames = 0
         self.detector_runs = 0
+        self.classified = 0  # bay crops classified
         self.inference_ms: float | None = None  # moving average of one detector + recogniser run
-        self.fractions: dict[str, float] = {b.id: 0.0 for b in cfg.bays}
-        self._measured_at: float | None = None
+        self.changes: dict[str, float] = {b.id: 0.0 for b in cfg.bays}  # change-gate share per bay
         self._unsubscribe = bus.subscribe(self._on_lock_moved, {EventType.LOCK_MOVED})
         self.feed.reset_vision(self.machines)  # nothing measured yet: no lock trusts a previous monitor
         for m in self.machines.values():
@@ -91,12 +104,13 @@ class BayMonitor:
 
     def adopt(self, old: "BayMonitor") -> list[str]:
         """A reload that changed bays or occupancy: each bay whose polygon is unchanged keeps its
-        story (visit, plate consensus, violation) from ``old``. Its empty-bay reference is learned
-        anew, so an occupied bay is judged by plate reads until the car leaves (as after a start
-        with a car already parked). Returns the bays kept."""
+        story (visit, plate consensus, violation) from ``old``; the classifier judges it afresh.
+        Returns the bays kept."""
         kept = []
         with self._lock:
             before = {b.id: b.polygon for b in old.cfg.bays}
+            self.set_offset(*old.offset)
+            self.camera_ok, self.aligned = old.camera_ok, old.aligned
             for b in self.cfg.bays:
                 if b.id not in old.machines or before.get(b.id) != b.polygon:
                     continue
@@ -105,8 +119,8 @@ class BayMonitor:
                 self.machines[b.id] = m
                 if b.id in old._best:
                     self._best[b.id] = old._best[b.id]
-                if not m.idle:
-                    self._untrusted.add(b.id)
+                if b.id in old._seen_empty:
+                    self._seen_empty.add(b.id)
                 self.bus.publish_state(m.state())
                 kept.append(b.id)
         return kept
@@ -117,24 +131,47 @@ class BayMonitor:
     def bay_ids(self) -> list[str]:
         return list(self.machines)
 
+    def verdicts(self) -> dict[str, CameraVerdict]:
+        """Each bay's camera verdict (p_occupied, confident, measured_at); what the interlock reads."""
+        with self._lock:
+            return {b: f.verdict for b, f in self.fusion.items()}
+
     @property
-    def untrusted_bays(self) -> set[str]:
-        """Bays whose empty-bay reference holds a vehicle (parked before start); plates decide there."""
-        return set(self._untrusted)
+    def vision_ok(self) -> bool:
+        """Frames arrive, are usable, and the camera looks where the bays were drawn."""
+        return self.camera_ok and self.aligned
+
+    def set_offset(self, dx: float, dy: float) -> None:
+        """The camera shifted by (dx, dy) px within tolerance: bay polygons follow it (≥ 1 px steps)."""
+        with self._lock:
+            if abs(dx - self.offset[0]) < 1.0 and abs(dy - self.offset[1]) < 1.0:
+                return
+            self.offset = (dx, dy)
+            self.shapes = [BayShape(s.bay_id, [(float(x) + dx, float(y) + dy) for x, y in s.polygon])
+                           for s in self.drawn]
+            self.gate.set_shapes(self.shapes)  # every bay is classified again on the next frame
+
+    def set_aligned(self, ok: bool) -> None:
+        """Registration: False while the camera points elsewhere than where the bays were drawn."""
+        with self._lock:
+            self.aligned = ok
+            if not ok:
+                self._publish_blind("moved")
+            self._camera_changed()
 
     # ---- per frame ----------------------------------------------------------------------
     def on_frame(self, image: np.ndarray, reader: PlateReader | None, usable: bool = True,
                  why: str = "") -> list[Event]:
-        """Judge one frame. ``usable=False`` (black / frozen) counts as blind, not as empty;
-        ``why`` is the camera health's reason (no_frames | frozen | black | flat)."""
+        """Judge one frame. ``usable=False`` (black / frozen) counts as blind, not as empty; so does
+        a frame from a camera that moved beyond tolerance (the polygons miss the bays). ``why`` is
+        the camera health's reason (no_frames | frozen | black | flat)."""
         with self._lock:
             self.frames += 1
             now = self.clock.monotonic()
-            if not usable:
-                return self.on_blind(why)
+            if not usable or not self.aligned:
+                return self.on_blind(why if not usable else "moved")
             self._last_frame = image
-            grey = self.change.prepare(image)
-            self.fractions = self.change.measure(grey)
+            self._classify(image, now)
             reads_by_bay: dict[str, list[PlateRead]] = {b: [] for b in self.machines}
             if reader is not None and self._wants_reads(now):
                 self.detector_runs += 1
@@ -151,39 +188,47 @@ class BayMonitor:
                     if r.text:
                         self.fusion[bay].plate_seen(now)
                         self._keep_best(bay, image, r)
-            present = self._presence(now, reads_by_bay)
+            present = {b: self.fusion[b].update(now, VOUCH_HOLD_S if self._vouching(b) else None)
+                       for b in self.machines}
             events = self._step_all(present, reads_by_bay)
-            for b in list(self._untrusted):
-                if not present[b] and self.machines[b].idle:  # the vehicle in the reference has left
-                    self.change.reset(grey, b)
-                    self._untrusted.discard(b)
-            free = {b for b, m in self.machines.items() if m.idle and not present[b]}
-            self.change.learn(grey, free)
-            self._publish_vision(now, present)
+            self._publish_vision(present)
             return events
 
-    def _publish_vision(self, now: float, present: dict[str, bool]) -> None:
+    def _publish_vision(self, present: dict[str, bool | None]) -> None:
         """The camera's evidence per bay, for the lock interlock (see ``bays.vision``)."""
-        self._measured_at = now
-        c = self.change
-        for b, v in change_vision(now, self.fractions, present, self.cfg.occupancy, c.compared, self._untrusted,
-                                  c.mask_problems).items():
+        occ = self.cfg.occupancy
+        for b, v in classifier_vision(self.verdicts(), present, self.gate.mask_problems, occ.enter_p).items():
             self.feed.publish_vision(b, v)
 
     def _publish_blind(self, why: str) -> None:
-        for b, v in blind_vision(self.machines, why, self._measured_at).items():
+        """No usable view: say why; the last classification's time stays, so it ages into staleness."""
+        measured = {b: f.verdict.measured_at for b, f in self.fusion.items()}
+        for b, v in blind_vision(self.machines, why, measured).items():
             self.feed.publish_vision(b, v)
 
-    def _presence(self, now: float, reads_by_bay: dict[str, list[PlateRead]]) -> dict[str, bool]:
-        """Fused presence per bay. A plate read where the change test sees nothing means the
-        reference itself holds a vehicle (parked before the agent started): until it leaves, that
-        bay's presence comes from plate reads alone, taken every UNTRUSTED_READ_EVERY_S."""
+    def _classify(self, image: np.ndarray, now: float) -> None:
+        """Classify the bays whose gate opened or whose verdict is due (every ``classify_every_s``)."""
         occ = self.cfg.occupancy
-        for b, rs in reads_by_bay.items():
-            if any(r.text for r in rs) and self.fractions[b] < occ.exit_fraction and not self.fusion[b].camera_present:
-                self._untrusted.add(b)
-        return {b: (self.fusion[b].update(now, 0.0, UNTRUSTED_HOLD_S) if b in self._untrusted
-                    else self.fusion[b].update(now, self.fractions[b])) for b in self.machines}
+        grey = self.gate.prepare(image)
+        due: dict[str, list[tuple[float, float]]] = {}
+        for s in self.shapes:
+            f = self.fusion[s.bay_id]
+            self.changes[s.bay_id] = change = self.gate.changed(grey, s.bay_id)
+            last = f.verdict.measured_at
+            if (change >= occ.gate_fraction or last is None or f.hysteresis.unsettled
+                    or now - last >= occ.classify_every_s - 1e-6):
+                due[s.bay_id] = [(float(x), float(y)) for x, y in s.polygon]
+            if change >= occ.big_change_fraction and s.bay_id in self._read_since:
+                self._read_since[s.bay_id] = now  # something new in a bay still unidentified: read fast again
+        if not due or self.classifier is None:
+            return
+        probs = self.classifier.classify(image, due)
+        self.classified += len(due)
+        for b in due:
+            v = self.fusion[b].hysteresis.update(float(probs.get(b, float("nan"))), now)
+            self.gate.reset(grey, b)
+            if v.occupied is False:
+                self._seen_empty.add(b)
 
     def on_blind(self, why: str = "") -> list[Event]:
         """No usable frame: bays with a presence sensor follow it, the others hold their story."""
@@ -197,14 +242,19 @@ class BayMonitor:
             return self._publish_all({b: m.tick() for b, m in self.machines.items()})
 
     def camera(self, ok: bool, why: str = "") -> None:
+        """Camera health (frames arrive and are usable); ``why`` the health's reason when not."""
         with self._lock:
+            self.camera_ok = ok
             if not ok:
                 self._publish_blind(why)
-            for m in self.machines.values():
-                before = m.state()
-                m.set_camera(ok)
-                if m.state() != before:
-                    self.bus.publish_state(m.state())
+            self._camera_changed()
+
+    def _camera_changed(self) -> None:
+        for m in self.machines.values():
+            before = m.state()
+            m.set_camera(self.vision_ok)
+            if m.state() != before:
+                self.bus.publish_state(m.state())
 
     def charger_status(self, bay_id: str, status: str) -> list[Event]:
         with self._lock:
@@ -230,15 +280,37 @@ class BayMonitor:
 
     # ---- internals ----------------------------------------------------------------------
     def _wants_reads(self, now: float) -> bool:
-        """Run the detector only while some bay has something unidentified in it (or a slow probe)."""
+        """Run the plate detector for bays with something unidentified in them, backing off while
+        it stays unidentified (plates are often not visible from the camera): every frame for
+        ``read_fast_s``, then once a second until ``read_medium_s``, then every ``read_slow_every_s``.
+        A new arrival or a big change in the bay starts again at every frame. A visit the camera
+        does not see (plates opened it, the classifier says empty) is read once a second: the reads
+        are what keeps it alive. Idle: a slow probe."""
         occ = self.cfg.occupancy
-        if now - self._last_probe >= (UNTRUSTED_READ_EVERY_S if self._untrusted else occ.probe_s):
-            return True
+        wait = occ.probe_s
         for b, m in self.machines.items():
-            busy = self.fractions[b] >= occ.exit_fraction or self.fusion[b].camera_present
-            if busy and (m.visit is None or m.visit.consensus is None):
-                return True
-        return False
+            v = self.fusion[b].verdict
+            if self._vouching(b):
+                wait = min(wait, VOUCH_READ_EVERY_S)
+            busy = (v.occupied or (v.p_occupied is not None and v.p_occupied > occ.exit_p)
+                    or not m.idle) and (m.visit is None or m.visit.consensus is None)
+            if not busy:
+                self._read_since.pop(b, None)
+                continue
+            age = now - self._read_since.setdefault(b, now)
+            wait = min(wait, 0.0 if age < occ.read_fast_s else 1.0 if age < occ.read_medium_s
+                       else occ.read_slow_every_s)
+        return now - self._last_probe >= wait - 1e-6
+
+    def _vouching(self, bay: str) -> bool:
+        """An open visit the classifier has not once called occupied: plate reads (and the sensor)
+        vouch for it. A visit the camera did see ends as the camera says (no extra hold)."""
+        visit = self.machines[bay].visit
+        if visit is None:
+            return False
+        if self.fusion[bay].verdict.occupied:
+            self._camera_saw[bay] = visit.visit_id
+        return self._camera_saw.get(bay) != visit.visit_id
 
     def _keep_best(self, bay: str, image: np.ndarray, r: PlateRead) -> None:
         best = self._best.get(bay)
@@ -259,6 +331,9 @@ class BayMonitor:
         for bay, events in per_bay.items():
             m = self.machines[bay]
             for ev in events:
+                if ev.type == EventType.VEHICLE_ARRIVED and bay not in self._seen_empty:
+                    # the classifier never saw this bay empty: the car was there when we started looking
+                    ev = dataclasses.replace(ev, data={**ev.data, "parked_at_start": True})
                 if ev.type in EVIDENCE_EVENTS:
                     ev = dataclasses.replace(ev, evidence_id=self._save_evidence(bay, ev))
                 self.bus.publish(ev)

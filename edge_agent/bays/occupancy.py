@@ -1,13 +1,18 @@
-"""Is a vehicle in the bay? Image change against a learned empty-bay reference, fused with
-plate reads and an optional presence sensor, with separate enter / exit thresholds.
+"""Is a vehicle in the bay? A per-bay classifier's p_occupied with enter / exit hysteresis,
+fused with plate reads and an optional presence sensor.
 
-The change measure is cheap (a 320-px grey frame), so it also gates the plate detector:
-an idle camera costs one resize and a few array operations per frame.
+No reference picture decides anything: a car parked when the agent starts is a car. The only
+image-difference left is ``ChangeGate``, a cheap test of *when* to run the classifier again
+(it compares a bay with itself as the classifier last saw it), so an idle camera costs a
+resize and a few array operations per frame, plus one classification per bay every
+``classify_every_s``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -22,75 +27,125 @@ MIN_MASK_PX = 20  # a bay covering fewer working pixels than this cannot be judg
 MIN_MASK_SHARE = 0.5  # under this share of its polygon inside the frame, a bay is mostly unseen
 
 
-class ChangeDetector:
-    """Per-bay share of pixels that differ from the learned empty scene.
+class OccupancyClassifier(Protocol):
+    """What the bays stage needs from the classifier (``edge_agent.bays.classifier.BayClassifier``)."""
 
-    Lighting is compensated with one global gain (median ratio frame / reference), so a
-    cloud or a flickering lamp moves every pixel together and changes nothing; a car, a
-    person or a shadow cast by one moves only some pixels.
+    def classify(self, frame_bgr: np.ndarray, polygons: Mapping[str, Sequence[tuple[float, float]]]
+                 ) -> dict[str, float]: ...
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One bay's camera verdict after hysteresis.
+
+    ``occupied`` is None until the classifier has decided once; ``confident`` only while the
+    latest p agrees with the verdict beyond its threshold (not in the band between).
     """
 
-    def __init__(self, shapes: Sequence[BayShape], cfg: OccupancyConfig) -> None:
-        self.shapes = list(shapes)
+    occupied: bool | None = None
+    p_occupied: float | None = None
+    measured_at: float | None = None  # monotonic time of the last classification
+    confident: bool = False
+
+
+class Hysteresis:
+    """Enter at p ≥ enter_p, exit at p ≤ exit_p, each held for ``confirm_frames`` classifications."""
+
+    def __init__(self, cfg: OccupancyConfig) -> None:
         self.cfg = cfg
-        self._ref: np.ndarray | None = None
-        self._masks: dict[str, np.ndarray] = {}
+        self.verdict = Verdict()
+        self._up = self._down = 0
+
+    @property
+    def unsettled(self) -> bool:
+        """A change of verdict has begun but is not confirmed yet (classify the next frame too)."""
+        occupied = self.verdict.occupied
+        return (self._up > 0 and occupied is not True) or (self._down > 0 and occupied is not False)
+
+    def update(self, p: float, now: float) -> Verdict:
+        c = self.cfg
+        if not np.isfinite(p):  # a broken model output is doubt, never a verdict
+            self._up = self._down = 0
+            self.verdict = Verdict(self.verdict.occupied, None, now, False)
+            return self.verdict
+        self._up = self._up + 1 if p >= c.enter_p else 0
+        self._down = self._down + 1 if p <= c.exit_p else 0
+        occupied = self.verdict.occupied
+        if self._up >= c.confirm_frames:
+            occupied = True
+        elif self._down >= c.confirm_frames:
+            occupied = False
+        confident = (occupied is True and p >= c.enter_p) or (occupied is False and p <= c.exit_p)
+        self.verdict = Verdict(occupied, float(p), now, bool(confident))
+        return self.verdict
+
+
+class ChangeGate:
+    """Per bay: the share of its pixels that changed since the classifier last looked.
+
+    Light is compensated per bay (median ratio), so a cloud over one row of bays does not
+    open every gate; anything else that moves does, and the classifier then decides.
+    """
+
+    def __init__(self, cfg: OccupancyConfig) -> None:
+        self.cfg = cfg
         self._scale = 1.0
         self._size: tuple[int, int] | None = None
+        self._boxes: dict[str, tuple[slice, slice, np.ndarray]] = {}
+        self._ref: dict[str, np.ndarray] = {}
+        self._shapes: list[BayShape] = []
         self.mask_problems: dict[str, str] = {}  # bay → mask_empty | mask_outside_frame (judged per frame size)
-        self.compared = False  # the last measure() compared against a reference (False: it just took one)
+
+    def set_shapes(self, shapes: Sequence[BayShape]) -> None:
+        """New (or shifted) polygons: every bay's reference is dropped, so all are classified next."""
+        self._shapes = list(shapes)
+        self._size = None
+        self._ref.clear()
 
     def prepare(self, frame_bgr: np.ndarray) -> np.ndarray:
-        """Blurred, downscaled colour working copy of a frame (colour: a red car on grey asphalt
-        can have the asphalt's grey level)."""
+        """Blurred, downscaled grey working copy (what ``changed`` and ``reset`` take)."""
         h, w = frame_bgr.shape[:2]
         if self._size != (w, h):
             self._size = (w, h)
             self._scale = min(1.0, WORK_WIDTH / w)
-            sz = (max(1, round(h * self._scale)), max(1, round(w * self._scale)))
-            self._masks = {}
+            self._boxes = {}
+            self._ref.clear()
             self.mask_problems = {}
-            for s in self.shapes:
+            sh, sw = max(1, round(h * self._scale)), max(1, round(w * self._scale))
+            for s in self._shapes:
                 scaled = BayShape(s.bay_id, [(x * self._scale, y * self._scale) for x, y in s.polygon])
-                self._masks[s.bay_id] = m = scaled.mask(sz) > 0
+                m = scaled.mask((sh, sw)) > 0
                 problem = _mask_problem(int(m.sum()), _area(scaled.polygon))
                 if problem:
                     self.mask_problems[s.bay_id] = problem
-            self._ref = None
-        grey = frame_bgr if frame_bgr.ndim == 3 else cv2.cvtColor(frame_bgr, cv2.COLOR_GRAY2BGR)
+                ys, xs = np.nonzero(m)
+                if len(xs) == 0:
+                    continue
+                sy, sx = slice(ys.min(), ys.max() + 1), slice(xs.min(), xs.max() + 1)
+                self._boxes[s.bay_id] = (sy, sx, m[sy, sx])
+        grey = frame_bgr if frame_bgr.ndim == 2 else cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY)
         if self._scale < 1.0:
             grey = cv2.resize(grey, None, fx=self._scale, fy=self._scale, interpolation=cv2.INTER_AREA)
         return cv2.GaussianBlur(grey, (5, 5), 0).astype(np.float32)
 
-    def measure(self, grey: np.ndarray) -> dict[str, float]:
-        """Changed share per bay (0..1). The first frame becomes the reference."""
-        if self._ref is None or self._ref.shape != grey.shape:
-            self._ref = grey.copy()
-            self.compared = False
-            return {s.bay_id: 0.0 for s in self.shapes}
-        self.compared = True
-        gain = float(np.median(grey[::2, ::2] / (self._ref[::2, ::2] + 1.0)))
-        changed = np.asarray((np.abs(grey - self._ref * gain) > self.cfg.change_threshold).any(axis=2))
-        return {bid: float(changed[m].mean()) if m.any() else 0.0 for bid, m in self._masks.items()}
+    def changed(self, grey: np.ndarray, bay_id: str) -> float:
+        """0..1; 1.0 when the bay has no reference yet (classify it)."""
+        box, ref = self._boxes.get(bay_id), self._ref.get(bay_id)
+        if box is None or ref is None:
+            return 1.0
+        sy, sx, m = box
+        cur = grey[sy, sx]
+        if cur.shape != ref.shape:
+            return 1.0
+        gain = float(np.median(cur[m] / (ref[m] + 1.0)))
+        return float((np.abs(cur - ref * gain) > self.cfg.gate_threshold)[m].mean())
 
     def reset(self, grey: np.ndarray, bay_id: str) -> None:
-        """Take this frame as the bay's empty reference at once (the reference held a vehicle)."""
-        m = self._masks.get(bay_id)
-        if self._ref is not None and m is not None and self._ref.shape == grey.shape:
-            self._ref[m] = grey[m]
-
-    def learn(self, grey: np.ndarray, free_bays: set[str]) -> None:
-        """Blend the frame into the reference outside occupied bays (never learn a parked car)."""
-        if self._ref is None or self._ref.shape != grey.shape:
-            self._ref = grey.copy()
-            return
-        keep = np.zeros(grey.shape[:2], dtype=bool)
-        for bid, m in self._masks.items():
-            if bid not in free_bays:
-                keep |= m
-        a = self.cfg.learn_rate
-        blended = cv2.addWeighted(self._ref, 1.0 - a, grey, a, 0.0)
-        self._ref = np.where(keep[:, :, None], self._ref, blended)
+        """The classifier just looked at this frame: it becomes the bay's reference."""
+        box = self._boxes.get(bay_id)
+        if box is not None:
+            sy, sx, _ = box
+            self._ref[bay_id] = grey[sy, sx].copy()
 
 
 def _area(poly: np.ndarray) -> float:
@@ -100,7 +155,7 @@ def _area(poly: np.ndarray) -> float:
 
 def _mask_problem(pixels: int, area: float) -> str:
     """Why a bay's mask cannot vouch for an empty bay ("" when it can). A mask with no pixel
-    measures nothing and would read 0 % changed — "free" — for ever (a NaN polygon did that)."""
+    measures nothing (a NaN polygon did that); a bay mostly outside the frame is mostly unseen."""
     if pixels < MIN_MASK_PX:
         return "mask_empty"
     if not pixels >= MIN_MASK_SHARE * area:  # NaN area fails too
@@ -109,28 +164,35 @@ def _mask_problem(pixels: int, area: float) -> str:
 
 
 class PresenceFusion:
-    """One bay's presence from change share, recent plate reads and a sensor.
+    """One bay's presence from the camera verdict, recent plate reads and a sensor.
 
-    Enter needs ``enter_fraction`` of the bay changed; once in, only a share below
-    ``exit_fraction`` reads as empty (hysteresis against a half-visible car flickering).
-    Any recent plate read or a sensor saying "present" means present: doubt is presence.
+    Any recent plate read or a sensor saying "present" means present (doubt is presence);
+    with no verdict yet and nothing else speaking, presence is unknown (None), never "empty".
     """
 
     def __init__(self, cfg: OccupancyConfig, sensor: PresenceSensor | None = None) -> None:
         self.cfg = cfg
         self.sensor = sensor
-        self.camera_present = False
+        self.hysteresis = Hysteresis(cfg)
         self._last_plate: float | None = None
+
+    @property
+    def verdict(self) -> Verdict:
+        return self.hysteresis.verdict
+
+    @property
+    def camera_present(self) -> bool:
+        return self.verdict.occupied is True
 
     def plate_seen(self, now: float) -> None:
         self._last_plate = now
 
-    def update(self, now: float, fraction: float, plate_hold_s: float | None = None) -> bool:
-        if fraction >= self.cfg.enter_fraction:
-            self.camera_present = True
-        elif fraction < self.cfg.exit_fraction:
-            self.camera_present = False
-        hold = self.cfg.plate_hold_s if plate_hold_s is None else plate_hold_s
+    def update(self, now: float, plate_hold_s: float | None = None) -> bool | None:
+        hold = self.cfg.plate_hold_s if plate_hold_s is None else max(plate_hold_s, self.cfg.plate_hold_s)
         plate = self._last_plate is not None and now - self._last_plate <= hold
         sensed = self.sensor() if self.sensor is not None else None
-        return bool(self.camera_present or plate or sensed)
+        if self.verdict.occupied or plate or sensed:
+            return True
+        if self.verdict.occupied is None:
+            return None
+        return False

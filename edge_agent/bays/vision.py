@@ -1,37 +1,38 @@
 """The camera's evidence per bay (``BayVision``) from what the bays stage measured on a frame.
 
-The one place that turns a measurement into evidence for the lock interlock. The change
-detector gives no probability (``p_occupied`` None); a classifier would fill it and judge
-``confident`` by its own margin. Either way, ``occupied`` is the monitor's fused presence now
-and ``vision`` says whether the frame and the bay's mask can vouch for anything at all.
+The one place that turns a measurement into evidence for the lock interlock: the classifier's
+``p_occupied`` and hysteresis ``confident``, ``occupied`` the monitor's fused presence now, and
+``vision`` whether the frame, the bay's mask and the camera's alignment can vouch for anything.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from edge_agent.config.bays import OccupancyConfig
+from edge_agent.bays.occupancy import Verdict
 from edge_agent.events.types import BayVision
 
+# camera health reason (or registration's "moved") → BayVision.vision
 CAMERA_VISION = {"no_frames": "camera_lost", "frozen": "camera_frozen", "black": "camera_black",
-                 "flat": "camera_flat"}  # camera health reason → BayVision.vision
+                 "flat": "camera_flat", "moved": "camera_moved"}
 
 
-def change_vision(now: float, fractions: Mapping[str, float], present: Mapping[str, bool | None],
-                  occ: OccupancyConfig, compared: bool, untrusted: set[str],
-                  mask_problems: Mapping[str, str]) -> dict[str, BayVision]:
-    """Evidence from the change detector. Confident only when the changed share is clear of the
-    hysteresis band (below ``exit_fraction`` or at least ``enter_fraction``), measured against a
-    reference believed empty: not one just taken (``compared`` False), not one known to hold a
-    vehicle (``untrusted``)."""
+def classifier_vision(verdicts: Mapping[str, Verdict], present: Mapping[str, bool | None],
+                      mask_problems: Mapping[str, str], enter_p: float) -> dict[str, BayVision]:
+    """Evidence from the per-bay classifier: its last p_occupied and when it was measured (a bay is
+    classified at least every ``occupancy.classify_every_s``, so this stays fresh), confident only
+    while that p is clear of the hysteresis band on the side of the verdict (``Hysteresis``).
+    ``occupied`` is the fused presence, or True already at the first frame whose p reaches
+    ``enter_p``: the verdict waits for confirmation, the evidence of an empty bay does not."""
     out = {}
-    for b, f in fractions.items():
-        confident = compared and b not in untrusted and (f < occ.exit_fraction or f >= occ.enter_fraction)
-        out[b] = BayVision(now, None, present.get(b), confident, mask_problems.get(b, "ok"))
+    for b, v in verdicts.items():
+        seen = v.p_occupied is not None and v.p_occupied >= enter_p
+        occupied = True if seen else present.get(b)
+        out[b] = BayVision(v.measured_at, v.p_occupied, occupied, v.confident, mask_problems.get(b, "ok"))
     return out
 
 
-def blind_vision(bays: Iterable[str], why: str, measured_at: float | None) -> dict[str, BayVision]:
-    """No usable frame: say why; the last measurement's time stays, so it ages into staleness."""
+def blind_vision(bays: Iterable[str], why: str, measured_at: Mapping[str, float | None]) -> dict[str, BayVision]:
+    """No usable view: say why; each bay's last measurement time stays, so it ages into staleness."""
     code = CAMERA_VISION.get(why, "camera_unusable")
-    return {b: BayVision(measured_at, None, None, False, code) for b in bays}
+    return {b: BayVision(measured_at.get(b), None, None, False, code) for b in bays}

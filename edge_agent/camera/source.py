@@ -7,6 +7,10 @@ frame is counted, never raised. Still images (folder and single-file sources) go
 the one decode path (:mod:`edge_agent.camera.decode`): a huge image is reduced or refused
 before it is decoded, a truncated JPEG is used with its missing rows grey; each is counted
 in ``decode_counts`` for the agent to announce.
+
+Recorded footage is sampled at ``camera.fps`` by its own timestamps (``sample``): a 30 fps
+file gives every sixth frame and plays in its real duration, so every timer keeps its
+meaning. A folder of images (or one image) is frames at ``camera.fps`` (frame i at i / fps).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -110,6 +114,36 @@ class _ImageFolder:
 
     def release(self) -> None:
         pass
+
+
+def sample(cap: object, kind: str, fps: float) -> Iterator[tuple[np.ndarray | None, float]]:
+    """(image, media time in s) of the frames to use from a file or folder, ``fps`` per second of
+    media time. Video frames in between are only grabbed, not decoded into images. A file
+    without timestamps falls back to frame index / the file's own rate."""
+    period = 1.0 / fps
+    if kind == "folder" or not hasattr(cap, "grab"):  # still images: no timestamps, one frame each
+        i = 0
+        while True:
+            ok, img = cap.read()
+            if not ok:
+                return
+            yield img, i * period
+            i += 1
+    native = cap.get(cv2.CAP_PROP_FPS) if hasattr(cap, "get") else 0.0
+    native = native if native and np.isfinite(native) and 0 < native <= 1000 else fps
+    next_t, i = 0.0, -1
+    while True:
+        if not cap.grab():
+            return
+        i += 1
+        t = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0 if hasattr(cap, "get") else 0.0
+        if not np.isfinite(t) or (t <= 0 and i > 0):
+            t = i / native
+        if t + 1e-3 < next_t:
+            continue
+        next_t = max(next_t + period, t)  # a gap in the file is not made up with a burst
+        ok, img = cap.retrieve()
+        yield (img if ok else None), t
 
 
 def describe_source(source: str) -> str:
@@ -208,27 +242,38 @@ class OpenCVSource:
             self._reconnects += 1
 
     def _pump(self, cap: object) -> None:
+        if self.kind in ("file", "folder"):
+            return self._play(cap)
         next_t = self.clock.monotonic()
-        realtime = self.kind in ("usb", "stream")
         while not self._stop.is_set():
             ok, img = cap.read()
             if not ok:
-                if self.kind in ("file", "folder"):
-                    self.finished = True
-                    return
                 raise OSError("read failed (stream ended)")
             now = self.clock.monotonic()
-            if realtime and now < next_t:
+            if now < next_t:
                 continue  # drain the driver's buffer; keep only what we sample
             next_t = max(next_t + self.period, now)
-            if img is None or not isinstance(img, np.ndarray) or img.size == 0:
-                self.corrupt += 1
-                continue
-            self._seq += 1
-            with self._lock:
-                self._slot = Frame(img, self._seq, now)
-            if not realtime:  # files play at the configured rate
-                self._sleep(self.period)
+            self._put(img, now)
+
+    def _play(self, cap: object) -> None:
+        """A file or folder at its own pace: each sampled frame when its media time has come."""
+        start = self.clock.monotonic()
+        for img, t in sample(cap, self.kind, 1.0 / self.period):
+            if self._stop.is_set():
+                return
+            wait = start + t - self.clock.monotonic()
+            if wait > 0:
+                self._sleep(wait)
+            self._put(img, self.clock.monotonic())
+        self.finished = True
+
+    def _put(self, img: object, now: float) -> None:
+        if img is None or not isinstance(img, np.ndarray) or img.size == 0:
+            self.corrupt += 1
+            return
+        self._seq += 1
+        with self._lock:
+            self._slot = Frame(img, self._seq, now)
 
 
 def open_source(cfg, clock: Clock) -> OpenCVSource:  # noqa: ANN001 - CameraConfig

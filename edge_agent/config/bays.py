@@ -6,9 +6,13 @@ live in ``models.AgentConfig``'s validator; the rest is here, next to the fields
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+import logging
+
+from pydantic import Field, field_validator, model_validator
 
 from edge_agent.config.base import StrictModel
+
+log = logging.getLogger(__name__)
 
 
 def _polygon_area(pts: list[tuple[float, float]]) -> float:
@@ -43,24 +47,61 @@ class TimersConfig(StrictModel):
     overstay_s: float = Field(900.0, ge=0, description="charger finished and still parked this long → overstay")
 
 
-class OccupancyConfig(StrictModel):
-    """How image change and plate reads decide that a bay holds a vehicle."""
+DEPRECATED_OCCUPANCY_KEYS = ("change_threshold", "enter_fraction", "exit_fraction", "learn_rate")
 
-    change_threshold: float = Field(25.0, gt=0, le=255, description="grey-level difference counted as changed")
-    enter_fraction: float = Field(0.30, gt=0, le=1, description="changed share of the bay that means 'maybe a car'")
-    exit_fraction: float = Field(0.12, ge=0, lt=1, description="changed share below which the bay looks empty")
-    learn_rate: float = Field(0.05, ge=0, le=1, description="how fast the empty-bay reference follows light")
+
+class OccupancyConfig(StrictModel):
+    """How the per-bay classifier, plate reads and a presence sensor decide that a bay holds a vehicle.
+
+    The classifier gives p_occupied per bay crop; a bay becomes occupied after ``confirm_frames``
+    classifications at or above ``enter_p`` and empty after as many at or below ``exit_p``; in
+    between it keeps its verdict but is not *confident* (the lock interlock then refuses to raise).
+    """
+
+    model: str = Field("occupancy.onnx", min_length=1, description="classifier file in perception.models_dir")
+    enter_p: float = Field(0.7, gt=0, le=1, description="p_occupied at or above this counts toward 'occupied'")
+    exit_p: float = Field(0.3, ge=0, lt=1, description="p_occupied at or below this counts toward 'empty'")
+    confirm_frames: int = Field(2, ge=1, le=50, description="consecutive classifications that change the verdict")
+    classify_every_s: float = Field(1.0, gt=0, le=2.0, description="classify every bay at least this often "
+                                    "(the interlock needs a fresh verdict)")
+    gate_threshold: float = Field(18.0, gt=0, le=255, description="grey-level difference the change gate counts")
+    gate_fraction: float = Field(0.04, gt=0, le=1, description="changed share of a bay that makes it be classified "
+                                 "now instead of at its next periodic turn")
+    big_change_fraction: float = Field(0.25, gt=0, le=1, description="changed share that restarts fast plate reading")
+    read_fast_s: float = Field(8.0, ge=0, description="an unidentified visit is read every frame this long")
+    read_medium_s: float = Field(60.0, ge=0, description="then once a second until this long")
+    read_slow_every_s: float = Field(5.0, gt=0, le=600, description="then every this many seconds")
     plate_hold_s: float = Field(1.0, ge=0, description="a plate read counts as presence this long")
     identify_reads: int = Field(3, ge=1, le=50, description="plate reads a visit needs before it is identified")
     probe_s: float = Field(10.0, gt=0, description="run the plate detector at least this often, even when idle")
     assign_margin_px: float = Field(8.0, ge=0, description="a plate this close outside a bay still belongs to it")
 
-    @field_validator("exit_fraction")
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_deprecated(cls, data):  # noqa: ANN001, ANN206 - raw YAML mapping
+        """The change-fraction keys of the old reference-picture model: accepted, ignored, warned about."""
+        if isinstance(data, dict):
+            old = [k for k in DEPRECATED_OCCUPANCY_KEYS if k in data]
+            if old:
+                log.warning("occupancy: %s no longer used (the per-bay classifier decides); remove them",
+                            ", ".join(old))
+                data = {k: v for k, v in data.items() if k not in old}
+        return data
+
+    @field_validator("exit_p")
     @classmethod
     def _exit_below_enter(cls, v: float, info) -> float:  # noqa: ANN001 - pydantic's ValidationInfo
-        enter = info.data.get("enter_fraction")
+        enter = info.data.get("enter_p")
         if enter is not None and v >= enter:
-            raise ValueError("must be below enter_fraction (hysteresis)")
+            raise ValueError(f"must be below enter_p ({enter:g}): hysteresis")
+        return v
+
+    @field_validator("read_medium_s")
+    @classmethod
+    def _medium_after_fast(cls, v: float, info) -> float:  # noqa: ANN001
+        fast = info.data.get("read_fast_s")
+        if fast is not None and v < fast:
+            raise ValueError(f"must be ≥ read_fast_s ({fast:g})")
         return v
 
 

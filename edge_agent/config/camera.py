@@ -24,6 +24,11 @@ class CameraConfig(StrictModel):
     black_level: float = Field(8.0, ge=0, le=255, description="mean grey below this is a black frame")
     flat_level: float = Field(2.0, ge=0, le=64, description="grey spread (std) below this is a uniform frame: "
                               "lens covered, blinded, or a decoder's grey fill")
+    track_shift: bool = Field(True, description="measure camera shift against the reference picture")
+    shift_tolerance_px: float = Field(24.0, gt=0, le=1000, description="bays follow a smaller shift; a larger one "
+                                      "is camera_moved and the camera's verdicts stop counting")
+    shift_every_s: float = Field(1.0, ge=0, le=60, description="match a frame against the reference this often")
+    moved_confirm_s: float = Field(2.0, ge=0, le=600, description="a shift held this long is reported")
 
     @model_validator(mode="after")
     def _sizes(self) -> "CameraConfig":

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, PrivateAttr, ValidationError, model_validator
+from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from edge_agent.config.base import StrictModel
@@ -23,7 +24,17 @@ from edge_agent.config.web import WebConfig
 class SiteConfig(StrictModel):
     site_id: str = Field(..., min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     device_id: str = Field(..., min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
-    timezone: str = "Asia/Shanghai"
+    timezone: str = Field("Asia/Shanghai", description="IANA zone for event timestamps and the web page")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        """Checked here so a typo is a config error, not a crash at the first event."""
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r} (an IANA name such as Asia/Shanghai)") from None
+        return v
 
 
 class AgentConfig(StrictModel):

@@ -34,6 +34,8 @@ class EventType:
     # device health
     CAMERA_LOST = "camera_lost"
     CAMERA_RESTORED = "camera_restored"
+    CAMERA_MOVED = "camera_moved"  # the view shifted beyond tolerance: bays must be redrawn or confirmed
+    CAMERA_ALIGNED = "camera_aligned"  # back within tolerance, or the new view was confirmed
     CAMERA_IMAGE_WARNING = "camera_image_warning"  # a still image truncated / reduced / refused on decode
     STORAGE_LOW = "storage_low"  # free space under the reserve: evidence pruned or skipped
     STORAGE_RESTORED = "storage_restored"
@@ -122,7 +124,8 @@ class BayVision:
     #                               presence sensor), before the bay state's arrival confirmation
     confident: bool = False  # the measurement is clear of its decision threshold(s)
     vision: str = "ok"  # "ok", or why the view cannot be trusted: camera_lost | camera_frozen |
-    #                     camera_black | camera_flat | camera_unusable | mask_empty | mask_outside_frame
+    #                     camera_black | camera_flat | camera_unusable | camera_moved | mask_empty |
+    #                     mask_outside_frame
 
 
 def now_iso(clock: Clock) -> str:

@@ -64,9 +64,9 @@ def vehicle_possible(driver: LockDriver, evidence: VehicleEvidence, cfg: LockCon
     if not now - v.measured_at <= cfg.occupancy_max_age_s:
         return "occupancy_stale", (f"occupancy last measured {now - v.measured_at:.1f}s ago "
                                    f"(limit {cfg.occupancy_max_age_s:g}s)")
-    if v.occupied is not False:
+    if v.occupied is True:
         return "vision_occupied", "the camera sees something in the bay (arrival not confirmed yet)"
-    if not v.confident or (v.p_occupied is not None and not 0.0 <= v.p_occupied < 0.5):
+    if v.occupied is None or not v.confident or (v.p_occupied is not None and not 0.0 <= v.p_occupied < 0.5):
         p_txt = "" if v.p_occupied is None else f", p_occupied {v.p_occupied:.2f}"
         return "occupancy_unsure", f"the camera is not sure the bay is empty{p_txt}"
     last = evidence.last_read_at

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 import yaml
 
@@ -20,7 +21,9 @@ from edge_agent.bays.charger_health import WATCHED as CHARGER_WATCHED
 from edge_agent.bays.charger_health import ChargerHealth
 from edge_agent.bays.feed import BayFeed
 from edge_agent.bays.monitor import BayMonitor, PlateReader
+from edge_agent.bays.occupancy import OccupancyClassifier
 from edge_agent.camera.health import HealthTracker
+from edge_agent.camera.registration import Alignment, Registration
 from edge_agent.camera.source import FrameSource, open_source
 from edge_agent.clock import Clock, SystemClock
 from edge_agent.config.load import ConfigError, load_config
@@ -57,21 +60,38 @@ class LockManager(Protocol):
     def simulate(self, bay_id: str, action: str, fields: dict[str, Any]) -> ControlResult: ...
 
 
-def default_reader(cfg: AgentConfig, lists: PlateLists) -> PlateReader:
+def models_dir(cfg: AgentConfig) -> Path:
     from edge_agent.perception.locate import resolve_models_dir
+
+    return resolve_models_dir(cfg.perception.models_dir, cfg.data_dir, cfg.source_path)
+
+
+def default_reader(cfg: AgentConfig, lists: PlateLists) -> PlateReader:
     from edge_agent.perception.pipeline import Pipeline
 
-    models = resolve_models_dir(cfg.perception.models_dir, cfg.data_dir, cfg.source_path)
-    return Pipeline.from_config(cfg.perception, models, lists)
+    return Pipeline.from_config(cfg.perception, models_dir(cfg), lists)
+
+
+def default_classifier(cfg: AgentConfig) -> OccupancyClassifier:
+    """The shipped per-bay occupancy model (``occupancy.model`` in ``perception.models_dir``)."""
+    from edge_agent.bays.classifier import BayClassifier
+
+    path = models_dir(cfg) / cfg.occupancy.model
+    if not path.is_file():
+        raise ConfigError(str(cfg.source_path or "<config>"),
+                          [f"occupancy.model: model file {path} not found (make models)"])
+    return BayClassifier.load(path, threads=1)
 
 
 class Agent:
     def __init__(self, cfg: AgentConfig, clock: Clock | None = None, bus: EventBus | None = None,
                  source: FrameSource | None = None, reader: PlateReader | None = None,
                  lists: PlateLists | None = None, evidence: EvidenceStore | None = None,
-                 reader_factory: Callable[[AgentConfig, PlateLists], PlateReader] = default_reader) -> None:
+                 reader_factory: Callable[[AgentConfig, PlateLists], PlateReader] = default_reader,
+                 classifier: OccupancyClassifier | None = None,
+                 classifier_factory: Callable[[AgentConfig], OccupancyClassifier] = default_classifier) -> None:
         self.cfg = cfg
-        self.clock = clock or SystemClock()
+        self.clock = clock or SystemClock(ZoneInfo(cfg.site.timezone))
         self.bus = bus or EventBus()
         self.lists = lists or PlateLists(cfg.lists.allow, cfg.lists.deny)
         self.data_dir = Path(cfg.data_dir)
@@ -81,8 +101,11 @@ class Agent:
         self.source = source or open_source(cfg.camera, self.clock)
         self._reader_factory = reader_factory
         self.reader = reader or reader_factory(cfg, self.lists)
+        self.classifier = classifier or classifier_factory(cfg)
         self.feed = BayFeed()  # outlives every monitor: lock presence sensors in, camera evidence out
-        self.monitor = BayMonitor(cfg, self.bus, self.clock, self.lists, self.evidence, feed=self.feed)
+        self.monitor = BayMonitor(cfg, self.bus, self.clock, self.lists, self.evidence, feed=self.feed,
+                                  classifier=self.classifier)
+        self.alignment = self._new_alignment()
         self.health = self._new_health()
         self.lock_manager: LockManager | None = None
         self.components: list[Component] = []
@@ -146,6 +169,8 @@ class Agent:
             if got and self.health.on_frame(frame.image):
                 self._check_size(frame.image)
                 h = self.health.health()
+                if h.ok:
+                    self._align(frame.image)
                 self.monitor.on_frame(frame.image, self.reader, usable=h.ok, why=h.reason)
             self._check_camera()
             self.notices.check(self.source, self.evidence)
@@ -157,6 +182,47 @@ class Agent:
                 else:  # blind: timers run, and a presence sensor (if any) still speaks
                     self.monitor.on_blind(self.health.health().reason)
             return got
+
+    def _new_alignment(self) -> Alignment | None:
+        c = self.cfg.camera
+        if not c.track_shift:
+            return None
+        reg = Registration(c.shift_tolerance_px, [[b.id, b.polygon] for b in self.cfg.bays],
+                           self.data_dir / "camera")
+        return Alignment(reg, c.moved_confirm_s, c.shift_every_s)
+
+    def _align(self, image: Any) -> None:
+        """Camera shift: bays follow a small one; a large one is ``camera_moved`` and blinds the bays."""
+        if self.alignment is None:
+            return
+        shift, report = self.alignment.update(image, self.clock.monotonic())
+        if shift is not None and self.alignment.ok:
+            self.monitor.set_offset(shift.dx, shift.dy)
+        if self.monitor.aligned != self.alignment.ok:
+            self.monitor.set_aligned(self.alignment.ok)
+        if report is not None and shift is not None:
+            self.bus.publish(Event.make(EventType.CAMERA_MOVED if report == "moved" else EventType.CAMERA_ALIGNED,
+                                        self.clock, data={"dx": round(shift.dx, 1), "dy": round(shift.dy, 1),
+                                                          "tolerance_px": self.cfg.camera.shift_tolerance_px}))
+
+    @property
+    def camera_moved(self) -> bool:
+        """Reported ``camera_moved`` and not yet aligned or confirmed (the live page's banner)."""
+        return self.alignment is not None and self.alignment.reported_moved
+
+    def confirm_camera(self) -> ControlResult:
+        """The installer confirmed that the bays fit the current view: it becomes the reference."""
+        with self._loop_lock:
+            if self.alignment is None or self.monitor._last_frame is None:
+                raise ControlError("no_frame", "no camera frame yet (or camera.track_shift is off)")
+            self.alignment.reg.confirm(self.monitor._last_frame)
+            was_moved = self.alignment.reported_moved
+            self.alignment = self._new_alignment()
+            self.monitor.set_offset(0.0, 0.0)
+            self.monitor.set_aligned(True)
+            if was_moved:
+                self.bus.publish(Event.make(EventType.CAMERA_ALIGNED, self.clock, data={"confirmed": True}))
+            return ControlResult(True, "camera view confirmed as the new reference")
 
     def _check_size(self, image: Any) -> None:
         """Bay polygons are in the configured frame's pixels: say so once if the camera sends another size."""
@@ -226,6 +292,8 @@ class Agent:
     def status(self) -> dict[str, Any]:
         """For health reports (MQTT heartbeat, web): camera health and detector load."""
         return {"camera": self.health.health().to_dict(), "frames": self.monitor.frames,
+                "camera_moved": self.camera_moved,
+                "camera_offset": [round(v, 1) for v in self.monitor.offset], "classified": self.monitor.classified,
                 "detector_runs": self.monitor.detector_runs, "inference_ms": self.monitor.inference_ms,
                 "bays": {b: s.to_dict() for b, s in self.bus.states().items()},
                 "charger_warnings": self.charger_warnings()}
@@ -349,7 +417,10 @@ class Agent:
         if {"bays", "occupancy"} & set(changed):
             old_monitor.close()
             # the same feed: presence sensors stay plugged in, and the new monitor's bays start unmeasured
-            self.monitor = BayMonitor(new, self.bus, self.clock, self.lists, self.evidence, feed=self.feed)
+            self.monitor = BayMonitor(new, self.bus, self.clock, self.lists, self.evidence, feed=self.feed,
+                                      classifier=self.classifier)
+            if "bays" in changed:  # redrawn bays: a new reference picture (registration starts over)
+                self.alignment = self._new_alignment()
             kept = self.monitor.adopt(old_monitor)  # unchanged bays keep their story
         elif "timers" in changed:
             self.monitor.set_timers(new)

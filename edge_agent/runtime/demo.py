@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_agent.clock import FakeClock
+from edge_agent.config.load import ConfigError
 from edge_agent.fonts import FontMissing, cjk_font_path
 from edge_agent.runtime.assemble import assemble
 from edge_agent.runtime.scenario import ScriptedSource, demo_story, run_scripted, scene_config
@@ -99,7 +100,7 @@ def _run(data_dir: Path, fps: float, json_lines: bool, out, broker, opts: DemoOp
     sinks = _sinks(data_dir, json_lines, out, opts.events_path)
     try:
         parts = assemble(cfg, clock=clock, source=source, lock_thread=False, sinks=sinks)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, ConfigError) as exc:  # plate models, or the occupancy model
         print(f"demo: models missing ({exc}); run `edge-agent models fetch`", file=sys.stderr)
         return 1
     agent, locks, link = parts.agent, parts.locks, parts.link

@@ -24,7 +24,20 @@ def live_bays(request: Request):
     warnings = ctx.control.charger_warnings()
     bays = [{"id": i, "state": states.get(i), "evidence": ctx.log.last_evidence(i), "chargers": warnings.get(i, [])}
             for i in ids]
-    return render(request, "bays.html", bays=bays, flash=request.session.pop("flash", []))
+    moved = bool(getattr(ctx.control, "camera_moved", False))  # an agent without registration has none
+    return render(request, "bays.html", bays=bays, flash=request.session.pop("flash", []), camera_moved=moved)
+
+
+@router.post("/camera/confirm", dependencies=[Depends(require_csrf)])
+def confirm_camera(request: Request):
+    """The installer checked that the drawn bays fit the camera's current view."""
+    ctx = ctx_of(request)
+    try:
+        result = ctx.control.confirm_camera()
+        audit(request, "camera_confirm", "camera", result.message)
+    except Exception as exc:  # no frame yet, or an agent without registration
+        request.session.setdefault("flash", []).append(["error", str(exc)])
+    return RedirectResponse("/bays", status_code=303)
 
 
 @router.post("/bays/{bay_id}/snapshot", dependencies=[Depends(require_csrf)])

@@ -1,13 +1,13 @@
-"""Consensus voting, plate→bay assignment and the change detector, each on its own."""
+"""Consensus voting, plate→bay assignment, the classifier hysteresis and the change gate, each on its own."""
 
 from __future__ import annotations
 
 from edge_agent.bays.consensus import PlateVote
 from edge_agent.bays.geometry import BayShape, assign_bay
-from edge_agent.bays.occupancy import ChangeDetector, PresenceFusion
+from edge_agent.bays.occupancy import ChangeGate, Hysteresis, PresenceFusion
 from edge_agent.config.bays import OccupancyConfig
 from edge_agent.perception.types import PlateRead
-from edge_agent.runtime.scenario import EMPTY, FUEL, NEV, Scene
+from edge_agent.runtime.scenario import EMPTY, FUEL, Scene
 from edge_agent.runtime.synthetic import BAYS, render
 
 
@@ -50,26 +50,47 @@ def test_plate_goes_to_the_bay_under_its_bottom_edge():
     assert assign_bay(straddle, shapes, margin_px=8) == "A"
 
 
-def test_change_detector_sees_cars_not_light():
-    shapes = [BayShape(b, p) for b, p in BAYS.items()]
-    cd = ChangeDetector(shapes, OccupancyConfig())
-    cd.measure(cd.prepare(render(EMPTY)))
-    dark = cd.measure(cd.prepare(render(Scene(brightness=0.5))))
-    assert max(dark.values()) < 0.05
-    both = cd.measure(cd.prepare(render(Scene(cars=(NEV, FUEL)))))
-    assert both["A"] > 0.3 and both["B"] > 0.3
-    only_b = cd.measure(cd.prepare(render(Scene(cars=(FUEL,)))))
-    assert only_b["A"] < 0.05 and only_b["B"] > 0.3
+def test_change_gate_opens_for_cars_not_for_light_and_closes_once_classified():
+    gate = ChangeGate(OccupancyConfig())
+    gate.set_shapes([BayShape(b, p) for b, p in BAYS.items()])
+    empty = gate.prepare(render(EMPTY))
+    assert gate.changed(empty, "A") == 1.0  # never classified: classify it
+    for b in BAYS:
+        gate.reset(empty, b)
+    dark = gate.prepare(render(Scene(brightness=0.5)))
+    assert max(gate.changed(dark, b) for b in BAYS) < 0.04
+    only_b = gate.prepare(render(Scene(cars=(FUEL,))))
+    assert gate.changed(only_b, "A") < 0.04 and gate.changed(only_b, "B") > 0.2
+    gate.reset(only_b, "B")  # the classifier looked: a parked car keeps the gate shut
+    assert gate.changed(gate.prepare(render(Scene(cars=(FUEL,)))), "B") < 0.04
 
 
-def test_fusion_hysteresis_and_sensor():
-    f = PresenceFusion(OccupancyConfig(enter_fraction=0.3, exit_fraction=0.1, plate_hold_s=1.0))
-    assert f.update(0, 0.2) is False and f.update(1, 0.35) is True
-    assert f.update(2, 0.15) is True and f.update(3, 0.05) is False  # in between keeps the last answer
+def test_hysteresis_needs_confirm_frames_and_is_unsure_in_between():
+    h = Hysteresis(OccupancyConfig(enter_p=0.7, exit_p=0.3, confirm_frames=2))
+    assert h.update(0.9, 0).occupied is None  # one frame is not a verdict
+    v = h.update(0.8, 1)
+    assert v.occupied is True and v.confident and v.p_occupied == 0.8 and v.measured_at == 1
+    v = h.update(0.5, 2)
+    assert v.occupied is True and not v.confident  # keeps its verdict, but not sure of it
+    assert h.update(0.1, 3).occupied is True  # one low frame (a passer-by hiding it) is not an exit
+    v = h.update(0.2, 4)
+    assert v.occupied is False and v.confident
+    v = h.update(float("nan"), 5)
+    assert v.occupied is False and not v.confident and v.p_occupied is None  # a broken output is doubt
+
+
+def test_fusion_plate_and_sensor_mean_present_and_no_verdict_is_unknown():
+    f = PresenceFusion(OccupancyConfig(confirm_frames=1, plate_hold_s=1.0))
+    assert f.update(0) is None  # nothing said yet: unknown, never "empty"
+    f.hysteresis.update(0.1, 0)
+    assert f.update(0) is False
     f.plate_seen(4.0)
-    assert f.update(4.5, 0.0) is True and f.update(5.5, 0.0) is False
+    assert f.update(4.5) is True and f.update(5.5) is False
     f.sensor = lambda: True
-    assert f.update(6, 0.0) is True
+    assert f.update(6) is True
+    f.sensor = None
+    f.hysteresis.update(0.95, 7)
+    assert f.update(7) is True
 
 
 def _partial(text, conf=0.3):

@@ -1,5 +1,6 @@
 """The camera's evidence per bay (``BayVision``), which every lock raise needs: fresh,
-confident, and "ok" only when the frame and the bay's mask can vouch for an empty bay.
+confident, and "ok" only when the frame, the bay's mask and the camera's alignment can vouch
+for an empty bay. The classifier's p_occupied and hysteresis fill it.
 
 The probe's bay (a NaN polygon) had a mask with no pixel: 0 % changed, "free" for ever.
 """
@@ -24,7 +25,7 @@ FPS = 5.0
 
 
 class NoPlates:
-    def process(self, frame):  # noqa: ANN001, ANN201 - PlateReader: this is about the change measure
+    def process(self, frame):  # noqa: ANN001, ANN201 - PlateReader: this is about the camera's measure
         return []
 
 
@@ -65,7 +66,7 @@ def run(agent, clock, seconds: float) -> None:  # noqa: ANN001
         clock.advance(1 / FPS)
 
 
-def test_empty_bay_measured_fresh_and_confident_after_a_comparison(tmp_path, clock):  # noqa: ANN001
+def test_empty_bay_measured_fresh_and_confident_once_the_verdict_is_confirmed(tmp_path, clock):  # noqa: ANN001
     agent, src = agent_with(tmp_path, clock)
     v = agent.feed.vision("A")
     assert v is not None and v.measured_at is None and not v.confident  # nothing measured yet
@@ -73,12 +74,14 @@ def test_empty_bay_measured_fresh_and_confident_after_a_comparison(tmp_path, clo
     t0 = clock.monotonic()
     agent.step()
     v = agent.feed.vision("A")
-    assert v.measured_at == t0 and v.vision == "ok"
-    assert not v.confident, "the first frame only becomes the reference: it compared nothing"
+    assert v.measured_at == t0 and v.vision == "ok" and v.p_occupied < agent.cfg.occupancy.exit_p
+    assert not v.confident, "one classification is not a verdict (confirm_frames 2)"
     clock.advance(0.2)
-    agent.step()
+    agent.step()  # a verdict under way is confirmed on the next frame, not at the periodic turn
     v = agent.feed.vision("A")
-    assert v.measured_at == t0 + 0.2 and v.confident and v.vision == "ok" and v.p_occupied is None
+    assert v.measured_at == t0 + 0.2 and v.confident and v.vision == "ok" and v.occupied is False
+    run(agent, clock, 3)  # nothing changes: the gate stays shut, yet every bay is re-classified each second
+    assert clock.monotonic() - agent.feed.vision("A").measured_at < agent.cfg.occupancy.classify_every_s + 1 / FPS
 
 
 def test_bay_outside_the_frame_has_no_mask(tmp_path, clock):  # noqa: ANN001
@@ -106,19 +109,20 @@ def test_nan_polygon_that_slipped_past_validation_has_no_mask(clock):  # noqa: A
     assert mon.feed.vision("N").vision == "mask_empty" and mon.feed.vision("A").vision == "ok"
 
 
-def test_change_in_the_hysteresis_band_is_not_confident(tmp_path, clock):  # noqa: ANN001
+def test_a_car_appearing_makes_the_bay_unsure_at_once(tmp_path, clock):  # noqa: ANN001
+    """Before any arrival is confirmed (confirm_frames, arrival_confirm_s) the evidence that the
+    bay is empty is gone: the first frame with a car in it is enough."""
+    from edge_agent.runtime.scenario import NEV, Scene
+
     agent, src = agent_with(tmp_path, clock)
-    empty = render(EMPTY)
-    src.next = empty
+    src.next = render(EMPTY)
     run(agent, clock, 2)
     assert agent.feed.vision("A").confident
-    partly = empty.copy()
-    partly[200:262, 60:470] = (20, 200, 20)  # something covers a strip of bay A: not a car, not nothing
-    src.next = partly
+    src.next = render(Scene(cars=(NEV,)))
     agent.step()
-    occ = agent.cfg.occupancy
-    assert occ.exit_fraction <= agent.monitor.fractions["A"] < occ.enter_fraction, agent.monitor.fractions
-    assert agent.bus.states()["A"].state == "free" and not agent.feed.vision("A").confident
+    v = agent.feed.vision("A")
+    assert v.p_occupied > agent.cfg.occupancy.enter_p and not v.confident
+    assert agent.bus.states()["A"].state == "free"  # the bay story has not moved yet
     assert agent.feed.vision("B").confident
 
 

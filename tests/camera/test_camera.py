@@ -11,7 +11,7 @@ import pytest
 
 from edge_agent.camera.health import HealthTracker
 from edge_agent.camera.source import Frame, OpenCVSource
-from edge_agent.clock import SystemClock
+from edge_agent.clock import FakeClock, SystemClock
 from edge_agent.runtime.scenario import EMPTY, NEV, Scene, scene_config
 from edge_agent.runtime.synthetic import render
 
@@ -223,3 +223,29 @@ def test_stream_that_drops_for_a_minute_reconnects_with_health_events(tmp_path, 
     assert [e.type for e in events] == ["camera_lost", "camera_restored"]
     assert reconnects_while_down > 0 and events[1].data["blind_s"] >= 55
     assert all(s.state == "free" for s in agent.bus.states().values())
+
+
+def test_video_file_is_sampled_at_camera_fps_by_its_timestamps(tmp_path):
+    """Issue 14: a 30 fps file was played frame by frame with a 1/fps sleep (6x slow at 5 fps)."""
+    path = tmp_path / "clip30.avi"
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30, (96, 64))
+    for i in range(60):  # 2 s of media, frame i shows grey level 4 * i
+        w.write(np.full((64, 96, 3), 4 * i, np.uint8))
+    w.release()
+    clock = FakeClock()
+    t0 = clock.monotonic()
+    src = OpenCVSource(str(path), clock, fps=5, sleep=clock.advance)  # the reader's waits move the clock
+    src.start()
+    frames = []
+    wait_for(lambda: (f := src.latest()) is not None and frames.append(f) or src.finished)
+    src.stop()
+    while (f := src.latest()) is not None:
+        frames.append(f)
+    assert src.finished
+    # the reader thread may overwrite the slot before we take it, but every frame it kept is a sample:
+    idx = [round(int(f.image[0, 0, 0]) / 4) for f in frames]
+    assert all(i % 6 in (0, 5, 1) for i in idx), idx  # every 6th frame (±1 for the codec's rounding)
+    times = [f.t - t0 for f in frames]
+    for i, t in zip(idx, times):
+        assert t == pytest.approx(i / 30, abs=0.04)  # played at media time, not 1/fps per frame
+    assert times[-1] <= 2.0 and idx[-1] >= 50

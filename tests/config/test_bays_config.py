@@ -78,8 +78,27 @@ def test_locks_must_each_guard_one_bay(locks, bays, expected):
 
 
 def test_occupancy_hysteresis_must_be_ordered():
-    out = problems(occupancy={"enter_fraction": 0.2, "exit_fraction": 0.3})
-    assert out == ["occupancy.exit_fraction: must be below enter_fraction (hysteresis)"]
+    out = problems(occupancy={"enter_p": 0.5, "exit_p": 0.6, "read_fast_s": 10, "read_medium_s": 5})
+    assert out == ["occupancy.exit_p: must be below enter_p (0.5): hysteresis",
+                   "occupancy.read_medium_s: must be ≥ read_fast_s (10)"]
+
+
+@pytest.mark.parametrize("key, value", [("enter_p", float("nan")), ("exit_p", float("inf")), ("enter_p", 1.5),
+                                        ("classify_every_s", 5), ("confirm_frames", 0)])
+def test_occupancy_numbers_must_be_finite_and_in_range(key, value):
+    out = problems(occupancy={key: value})
+    assert len(out) == 1 and out[0].startswith(f"occupancy.{key}: ")
+
+
+def test_old_change_fraction_keys_are_accepted_with_a_warning(caplog):
+    cfg = parse_config({**GOOD, "occupancy": {"enter_fraction": 0.3, "exit_fraction": 0.1, "probe_s": 4}})
+    assert cfg.occupancy.probe_s == 4
+    assert "enter_fraction, exit_fraction no longer used" in caplog.text
+
+
+def test_site_timezone_must_be_a_known_zone():
+    assert problems(site={"site_id": "s", "device_id": "d", "timezone": "Mars/Olympus"}) == \
+        ["site.timezone: unknown time zone 'Mars/Olympus' (an IANA name such as Asia/Shanghai)"]
 
 
 def run_check(path) -> subprocess.CompletedProcess:  # noqa: ANN001

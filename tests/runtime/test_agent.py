@@ -306,6 +306,16 @@ def test_frame_size_other_than_configured_is_reported_once(tmp_path, clock, capl
     assert warnings == ["camera sends 640x360 frames but the config says 960x540: bay polygons will be off"]
 
 
+def test_run_stamps_events_in_the_site_zone_not_the_hosts(tmp_path, models_dir):
+    """Issue 14: event timestamps used the host's zone; the site's is in the config."""
+    from edge_agent.clock import FakeClock
+
+    cfg = scene_config(str(tmp_path), site={"site_id": "s", "device_id": "d", "timezone": "America/Sao_Paulo"},
+                       perception={"models_dir": str(models_dir)})
+    agent = Agent(cfg, source=ScriptedSource([], FakeClock()), reader_factory=lambda c, lists: None)
+    assert Event.make("vehicle_arrived", agent.clock).ts.endswith("-03:00")
+
+
 def test_set_lists_refuses_a_non_plate_and_changes_nothing(tmp_path, clock, pipeline):
     cfg_path, data, cfg = _demo_file(tmp_path)
     agent = Agent(cfg, clock=clock, source=ScriptedSource(hold(60, EMPTY), clock), reader=pipeline)

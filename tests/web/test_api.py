@@ -16,6 +16,7 @@ with warnings.catch_warnings():  # starlette nudges towards httpx2; httpx is wha
     from fastapi.testclient import TestClient
 
 from edge_agent.config.load import load_config
+from edge_agent.control import ControlResult
 from tests.web.conftest import PASSWORD
 
 HTML = {"accept": "text/html"}
@@ -185,6 +186,18 @@ def test_live_bays_page_shows_state_lock_and_picture(client, site):
     r = client.post("/bays/A2/snapshot", data={"csrf": token(client, "/bays")}, follow_redirects=False)
     assert r.status_code == 303
     assert site.log.audit_entries()[0]["action"] == "snapshot"
+
+
+def test_camera_moved_banner_and_confirm(client, site):
+    assert "摄像头已移动" not in client.get("/bays").text
+    confirmed = []
+    site.control.camera_moved = True  # what Agent.camera_moved says after a camera_moved event
+    site.control.confirm_camera = lambda: confirmed.append(1) or ControlResult(True, "view confirmed")
+    html = client.get("/bays").text
+    assert "摄像头已移动" in html and 'action="/camera/confirm"' in html
+    r = client.post("/camera/confirm", data={"csrf": token(client, "/bays")}, follow_redirects=False)
+    assert r.status_code == 303 and confirmed == [1]
+    assert site.log.audit_entries()[0]["action"] == "camera_confirm"
 
 
 def test_english_on_request_chinese_by_default(client):

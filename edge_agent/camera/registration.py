@@ -1,0 +1,216 @@
+"""Has the camera moved since the bays were drawn? Feature matching (ORB corners, RANSAC) against
+the installation's reference picture, on a 640-px grey frame.
+
+Small shifts (wind, a sagging mount) are measured and the bay polygons follow them; a shift
+beyond the tolerance means the polygons no longer describe the bays, so the camera's verdicts
+cannot be trusted until the installer redraws or confirms the bays.
+
+Why features and not phase correlation: on real lot frames hours apart (bays-dev PKLot, one
+fixed camera) phase correlation found false peaks of 50–180 px once shadows and parked cars
+changed; corners of kerbs, lines and buildings still matched there. Features are taken outside
+the bay polygons only: the bays are where vehicles come and go (a mosaic of bay patches, all
+bay, gave false shifts; masked, PKLot frames a day apart matched with 2–3x more inliers). Light changes over a
+day are bridged by a small bank of later views whose offset to the reference was measured
+when they were still similar enough (each measurement picks the bank entry it matches best).
+
+The reference is the frame the agent first saw with these bays (kept on disk next to a hash
+of the bay polygons and frame size, so a restart compares with the same picture and a redraw
+takes a new one).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+WORK_WIDTH = 640
+MIN_INLIERS = 30  # fewer agreeing matches: no measurement (night without lamps, view blocked)
+MASKED_MIN_KEYPOINTS = 200  # fewer outside the bays (a view that is nearly all bay): use the whole frame
+BANK = 6  # reference views kept (the installation's + later ones at other light)
+FRESH_INLIERS = 120  # a view matching its best reference by fewer than this joins the bank...
+BANK_EVERY_S = 600.0  # ...at most this often: a view banked with a car driving through would match that
+#                       car in the next frames and read its motion as the camera's
+
+
+@dataclass(frozen=True)
+class Shift:
+    dx: float  # full-frame pixels; the scene moved this far right
+    dy: float
+    response: float  # 0..1: RANSAC inliers / 200, how sure
+
+    @property
+    def px(self) -> float:
+        return float(np.hypot(self.dx, self.dy))
+
+
+def reference_key(size: tuple[int, int], polygons: list) -> str:
+    """What the reference belongs to: the frame size and the drawn bays."""
+    blob = json.dumps({"size": list(size), "bays": polygons}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+@dataclass
+class _View:
+    keypoints: np.ndarray  # (n, 2) in work pixels
+    descriptors: np.ndarray
+    offset: tuple[float, float]  # this view's shift from the installation's reference, full-frame px
+
+
+class Registration:
+    """Measures a frame's shift against the reference; ``moved`` beyond ``tolerance_px``."""
+
+    def __init__(self, tolerance_px: float, polygons: list, store: Path | None = None) -> None:
+        self.tolerance_px = tolerance_px
+        self.polygons = polygons
+        self.store = store
+        self._orb = cv2.ORB_create(800)
+        self._matcher = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True)
+        self._clahe = cv2.createCLAHE(2.0, (8, 8))
+        self._bank: list[_View] = []
+        self._banked_at = float("-inf")
+        self._masked = True  # features outside the bays only (decided on the reference)
+        self._scale = 1.0
+        self._size: tuple[int, int] | None = None
+        self.last: Shift | None = None
+
+    def _view(self, img: np.ndarray, offset: tuple[float, float] = (0.0, 0.0)) -> _View | None:
+        grey = img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+        self._scale = min(1.0, WORK_WIDTH / grey.shape[1])
+        small = cv2.resize(grey, None, fx=self._scale, fy=self._scale, interpolation=cv2.INTER_AREA)
+        mask = np.full(small.shape, 255, np.uint8)
+        for _, poly in self.polygons if self._masked else ():  # bays change; kerbs, lines and walls do not
+            cv2.fillPoly(mask, [np.round(np.float32(poly) * self._scale).astype(np.int32)], 0)
+        kp, des = self._orb.detectAndCompute(self._clahe.apply(small), mask)
+        if des is None or len(kp) < MIN_INLIERS:
+            return None
+        return _View(np.float32([k.pt for k in kp]), des, offset)
+
+    def _reference(self, frame_bgr: np.ndarray) -> np.ndarray:
+        """The stored reference for these bays, or this frame (then stored)."""
+        size = (frame_bgr.shape[1], frame_bgr.shape[0])
+        if self.store is None:
+            return frame_bgr
+        key = reference_key(size, self.polygons)
+        meta, pic = self.store / "reference.json", self.store / "reference.png"
+        try:
+            if json.loads(meta.read_text()).get("key") == key:
+                img = cv2.imread(str(pic), cv2.IMREAD_GRAYSCALE)
+                if img is not None and (img.shape[1], img.shape[0]) == size:
+                    return img
+        except (OSError, ValueError):
+            pass
+        try:
+            self.store.mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(pic), frame_bgr)
+            meta.write_text(json.dumps({"key": key}))
+        except OSError as exc:  # a read-only disk: measure against this run's first frame
+            log.warning("camera reference not saved (%s)", exc)
+        return frame_bgr
+
+    def confirm(self, frame_bgr: np.ndarray) -> None:
+        """The installer confirmed the bays on the current view: it becomes the reference."""
+        if self.store is not None:
+            (self.store / "reference.json").unlink(missing_ok=True)
+        self._bank = []
+        self._size = None
+        self._banked_at = float("-inf")
+        self.measure(frame_bgr)
+
+    def _match(self, ref: _View, cur: _View) -> tuple[float, float, int] | None:
+        matches = self._matcher.match(ref.descriptors, cur.descriptors)
+        if len(matches) < MIN_INLIERS:
+            return None
+        a = ref.keypoints[[m.queryIdx for m in matches]]
+        b = cur.keypoints[[m.trainIdx for m in matches]]
+        m, inl = cv2.estimateAffinePartial2D(a, b, method=cv2.RANSAC, ransacReprojThreshold=3.0)
+        if m is None or inl is None:
+            return None
+        return float(m[0, 2]) / self._scale, float(m[1, 2]) / self._scale, int(inl.sum())
+
+    def measure(self, frame_bgr: np.ndarray, now: float = 0.0) -> Shift | None:
+        """This frame's shift, or None when it cannot be matched (too little structure in view).
+        ``now`` (monotonic s) paces how often a view may join the bank."""
+        size = (frame_bgr.shape[1], frame_bgr.shape[0])
+        if self._size != size:
+            self._size, self._bank = size, []
+            ref = self._reference(frame_bgr)
+            self._masked = True
+            anchor = self._view(ref)
+            if anchor is None or len(anchor.keypoints) < MASKED_MIN_KEYPOINTS:
+                self._masked = False
+                anchor = self._view(ref)
+            if anchor is None:
+                self._size = None
+                return None
+            self._bank.append(anchor)
+            self._banked_at = now
+        cur = self._view(frame_bgr)
+        if cur is None:
+            return None
+        best = None
+        for ref in self._bank:
+            got = self._match(ref, cur)
+            if got is not None and (best is None or got[2] > best[1][2]):
+                best = (ref, got)
+        if best is None or best[1][2] < MIN_INLIERS:
+            return None
+        ref, (dx, dy, n) = best
+        self.last = Shift(ref.offset[0] + dx, ref.offset[1] + dy, min(1.0, n / 200))
+        if 2 * MIN_INLIERS <= n < FRESH_INLIERS and not self.moved(self.last) \
+                and now - self._banked_at >= BANK_EVERY_S:  # the light moved on: remember this view too
+            self._banked_at = now
+            cur.offset = (self.last.dx, self.last.dy)
+            self._bank = self._bank[:1] + self._bank[1:][-(BANK - 2):] + [cur]
+        return self.last
+
+    def moved(self, shift: Shift | None) -> bool:
+        return bool(shift is not None and shift.px > self.tolerance_px)
+
+
+class Alignment:
+    """Debounced "camera moved" over measured shifts.
+
+    ``ok`` drops at the first frame beyond tolerance (safe: the bays' verdicts stop counting at
+    once); the ``camera_moved`` / ``camera_aligned`` reports wait until the new state has held
+    for ``confirm_s``, so a truck filling the view for a moment is no event.
+    """
+
+    def __init__(self, registration: Registration, confirm_s: float = 2.0, every_s: float = 0.0) -> None:
+        self.reg = registration
+        self.confirm_s = confirm_s
+        self.every_s = every_s  # a frame is matched at most this often (~30 ms each at 640 px)
+        self._last_at = float("-inf")
+        self.ok = True
+        self.reported_moved = False
+        self._since: float | None = None  # when the measured state first differed from the reported one
+
+    def update(self, frame_bgr: np.ndarray, now: float) -> tuple[Shift | None, str | None]:
+        """Measure one frame → (shift, "moved" | "aligned" | None when nothing is to be reported);
+        (None, None) for a frame skipped or not matched."""
+        if now - self._last_at < self.every_s:
+            return None, None
+        self._last_at = now
+        shift = self.reg.measure(frame_bgr, now)
+        if shift is None:
+            return None, None
+        moved = self.reg.moved(shift)
+        self.ok = not moved and not self.reported_moved
+        if moved == self.reported_moved:
+            self._since = None
+            return shift, None
+        if self._since is None:
+            self._since = now
+        if now - self._since < self.confirm_s:
+            return shift, None
+        self._since = None
+        self.reported_moved = moved
+        self.ok = not moved
+        return shift, "moved" if moved else "aligned"

@@ -1,0 +1,124 @@
+"""``edge-agent replay CONFIG SOURCE``: recorded footage through the agent ``run`` uses, as fast
+as the CPU allows, on the clip's own time.
+
+The clock is injected: each sampled frame moves it to the frame's clip time (the file's
+timestamps, or index / fps for a folder), so every timer (arrival confirm, grace, timeouts)
+runs in clip seconds whatever the CPU speed. Events are written as JSON lines, starting with
+a ``replay_started`` marker whose ``ts`` is clip time 0 (``eval-visits`` subtracts it) and
+ending with ``replay_finished`` (clip length, frames, wall time, speed).
+
+What a replay leaves out on purpose: the MQTT link, the lock drivers and the web page (no
+backend, motor or browser should act on a recording); evidence goes to a folder of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import IO
+from zoneinfo import ZoneInfo
+
+from edge_agent.camera.source import Frame, default_opener, describe_source, sample
+from edge_agent.clock import FakeClock, iso
+from edge_agent.config.load import parse_config
+from edge_agent.config.models import AgentConfig
+
+log = logging.getLogger(__name__)
+
+
+class ClipSource:
+    """A FrameSource over a file or folder: one sampled frame per ``latest()``, no thread; each
+    frame moves the injected clock to its clip time."""
+
+    def __init__(self, path: str, clock: FakeClock, fps: float) -> None:
+        self.path, self.clock, self.kind = path, clock, describe_source(path)
+        if self.kind not in ("file", "folder"):
+            raise ValueError(f"replay needs a video file or a folder of images, not a {self.kind}: {path}")
+        if not Path(path).exists():
+            raise FileNotFoundError(f"no such file or folder: {path}")
+        self._cap = default_opener(path, loop=False)()
+        if not self._cap.isOpened():
+            raise ValueError(f"cannot open {path} as video or image folder")
+        self._frames = sample(self._cap, self.kind, fps)
+        self._t0 = clock.monotonic()
+        self.reconnects = 0
+        self.corrupt = 0
+        self.seq = 0
+        self.clip_s = 0.0
+        self.finished = False
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        self._cap.release()
+
+    def latest(self) -> Frame | None:
+        for img, t in self._frames:
+            ahead = self._t0 + t - self.clock.monotonic()
+            if ahead > 0:
+                self.clock.advance(ahead)
+            self.clip_s = max(self.clip_s, t)
+            if img is None or img.size == 0:
+                self.corrupt += 1
+                continue
+            self.seq += 1
+            return Frame(img, self.seq, self.clock.monotonic())
+        self.finished = True
+        return None
+
+
+def replay_config(cfg: AgentConfig, source: str, data_dir: Path) -> AgentConfig:
+    """``cfg`` for a recording: its source, no MQTT, no locks, no web, evidence under ``data_dir``."""
+    from edge_agent.runtime.agent import models_dir
+
+    data = cfg.model_dump(mode="json")
+    data["perception"]["models_dir"] = str(models_dir(cfg))  # found as for run, before data_dir moves
+    data["camera"]["source"] = source
+    data["camera"]["loop"] = False
+    data["mqtt"]["enabled"] = False
+    data["web"]["enabled"] = False
+    data["locks"] = []
+    for b in data["bays"]:
+        b["lock_id"] = None
+    data["data_dir"] = str(data_dir)
+    out = parse_config(data, str(cfg.source_path or "<replay>"))
+    out._source_path = cfg.source_path  # relative models_dir resolves as for run
+    return out
+
+
+def replay(cfg: AgentConfig, source: str, events_out: IO[str], data_dir: Path,
+           start: datetime | None = None) -> dict:
+    """Play ``source`` through the agent; events as JSON lines to ``events_out``. Returns the summary."""
+    from edge_agent.runtime.assemble import assemble
+    from edge_agent.runtime.sinks import JsonLinesSink
+
+    cfg = replay_config(cfg, source, data_dir)
+    tz = ZoneInfo(cfg.site.timezone)
+    clock = FakeClock(start.astimezone(tz) if start else datetime.now(tz))
+    clip = ClipSource(source, clock, cfg.camera.fps)
+    marker = {"kind": "marker", "type": "replay_started", "ts": iso(clock.now()), "source": source,
+              "fps": cfg.camera.fps, "config_hash": cfg.config_hash}
+    events_out.write(json.dumps(marker, ensure_ascii=False) + "\n")
+    parts = assemble(cfg, clock=clock, source=clip, review=False,
+                     sinks=lambda a: [JsonLinesSink(a.bus, None, events_out, states=False)])
+    agent = parts.agent
+    wall = time.perf_counter()  # replay speed is a compute figure: wall clock on purpose
+    cpu = time.process_time()
+    agent.start()
+    try:
+        agent.run_forever(sleep=lambda s: None)  # the loop run uses; a clip is never waited for
+    finally:
+        agent.stop()
+    wall = time.perf_counter() - wall
+    cpu = time.process_time() - cpu
+    summary = {"kind": "marker", "type": "replay_finished", "ts": iso(clock.now()), "clip_s": round(clip.clip_s, 3),
+               "frames": clip.seq, "corrupt": clip.corrupt, "classified": agent.monitor.classified,
+               "detector_runs": agent.monitor.detector_runs, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
+               "speed_x": round(clip.clip_s / wall, 2) if wall > 0 else None}
+    events_out.write(json.dumps(summary) + "\n")
+    events_out.flush()
+    return summary

@@ -1,0 +1,252 @@
+"""``edge-agent occupancy eval-visits TRUTH EVENTS``: score a replay's bay story against truth.
+
+TRUTH is a CSV with a header and one row per visit: ``bay_id,start_s,end_s[,scene]`` in clip
+seconds (the replay's ``replay_started`` marker is 0). ``start_s`` 0 means the car was there
+when the clip starts (parked at start); an empty ``end_s`` means it is still there at the end.
+EVENTS is what ``edge-agent replay`` wrote.
+
+Scores, per bay and per scene: per-frame accuracy (bay state sampled at the replay's fps:
+occupied from ``vehicle_arrived`` to ``vehicle_departed``), arrivals found (within
+``ARRIVE_S`` after the truth start), departures found (within ``DEPART_S`` after the truth end),
+visits found (both, for visits that end in the clip), false arrivals and departures (agent
+events matching no truth), latencies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import sys
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+ARRIVE_S = 10.0
+DEPART_S = 15.0
+EARLY_S = 2.0  # an event this much before the labelled moment still matches (labels are by eye)
+
+
+@dataclass
+class TruthVisit:
+    bay_id: str
+    start_s: float
+    end_s: float | None
+    scene: str = "all"
+
+
+@dataclass
+class AgentEvent:
+    t: float
+    bay_id: str
+    type: str
+    parked_at_start: bool = False
+    matched: bool = False
+
+
+@dataclass
+class Replay:
+    events: list[AgentEvent]
+    clip_s: float
+    fps: float
+
+
+def read_truth(path: Path) -> list[TruthVisit]:
+    """The truth CSV; every problem names its line and column."""
+    out = []
+    with path.open(encoding="utf-8", newline="") as f:
+        rows = csv.DictReader(f)
+        missing = {"bay_id", "start_s", "end_s"} - set(rows.fieldnames or [])
+        if missing:
+            raise ValueError(f"{path}: missing column(s) {', '.join(sorted(missing))} (need bay_id,start_s,end_s)")
+        for n, r in enumerate(rows, start=2):
+            try:
+                start = float(r["start_s"])
+                end = float(r["end_s"]) if (r["end_s"] or "").strip() else None
+            except ValueError:
+                raise ValueError(f"{path}:{n}: start_s / end_s must be numbers") from None
+            if not math.isfinite(start) or start < 0 or (end is not None and (not math.isfinite(end) or end <= start)):
+                raise ValueError(f"{path}:{n}: need 0 ≤ start_s < end_s (finite), "
+                                 f"got {r['start_s']!r}, {r['end_s']!r}")
+            if not (r["bay_id"] or "").strip():
+                raise ValueError(f"{path}:{n}: bay_id is empty")
+            out.append(TruthVisit(r["bay_id"].strip(), start, end, (r.get("scene") or "all").strip() or "all"))
+    return out
+
+
+def read_events(path: Path) -> Replay:
+    """A replay's JSON lines → bay-story events in clip seconds."""
+    t0: datetime | None = None
+    fps, clip_s, events = 5.0, None, []
+    with path.open(encoding="utf-8") as f:
+        for n, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                d = json.loads(line)
+                ts = datetime.fromisoformat(d["ts"])
+            except (ValueError, KeyError, TypeError):
+                raise ValueError(f"{path}:{n}: not a JSON event line with a ts") from None
+            if d.get("type") == "replay_started":
+                t0, fps = ts, float(d.get("fps") or fps)
+                continue
+            if t0 is None:
+                raise ValueError(f"{path}: no replay_started marker before line {n} (is this a replay's output?)")
+            if d.get("type") == "replay_finished":
+                clip_s = float(d["clip_s"])
+            elif d.get("type") in ("vehicle_arrived", "vehicle_departed") and d.get("bay_id"):
+                events.append(AgentEvent((ts - t0).total_seconds(), d["bay_id"], d["type"],
+                                         bool((d.get("data") or {}).get("parked_at_start"))))
+    if t0 is None:
+        raise ValueError(f"{path}: no replay_started marker")
+    end = clip_s if clip_s is not None else max((e.t for e in events), default=0.0)
+    return Replay(events, end, fps)
+
+
+def _take(events: list[AgentEvent], type_: str, bay: str, lo: float, hi: float) -> AgentEvent | None:
+    for e in events:
+        if not e.matched and e.type == type_ and e.bay_id == bay and lo <= e.t <= hi:
+            e.matched = True
+            return e
+    return None
+
+
+def _occupied(intervals: list[tuple[float, float | None]], t: float) -> bool:
+    return any(a <= t and (b is None or t < b) for a, b in intervals)
+
+
+@dataclass
+class Tally:
+    frames: int = 0
+    agree: int = 0
+    truth_visits: int = 0
+    arrivals: int = 0  # truth arrivals (parked-at-start cars excluded)
+    arrivals_found: int = 0
+    departures: int = 0
+    departures_found: int = 0
+    complete: int = 0
+    visits_found: int = 0
+    parked_at_start: int = 0
+    parked_at_start_found: int = 0  # the agent opened its visit at start, flagged parked_at_start
+    false_arrivals: int = 0
+    false_departures: int = 0
+    arrival_latency: list[float] = field(default_factory=list)
+    departure_latency: list[float] = field(default_factory=list)
+
+    def add(self, o: "Tally") -> None:
+        for k, v in vars(o).items():
+            setattr(self, k, getattr(self, k) + v)
+
+    def to_dict(self) -> dict:
+        d = {k: v for k, v in vars(self).items() if not isinstance(v, list)}
+        d["accuracy"] = round(self.agree / self.frames, 4) if self.frames else None
+        for k in ("arrival_latency", "departure_latency"):
+            xs = getattr(self, k)
+            d[k + "_s"] = {"mean": round(sum(xs) / len(xs), 2), "max": round(max(xs), 2)} if xs else None
+        return d
+
+
+def score(truth: list[TruthVisit], rep: Replay) -> dict:
+    """Per-bay and per-scene tallies plus the total."""
+    events = sorted(rep.events, key=lambda e: e.t)
+    bays = sorted({v.bay_id for v in truth} | {e.bay_id for e in events})
+    scene_of = {v.bay_id: v.scene for v in truth}
+    per_bay = {b: Tally() for b in bays}
+    for v in sorted(truth, key=lambda v: v.start_s):
+        t = per_bay[v.bay_id]
+        t.truth_visits += 1
+        at_start = v.start_s <= 0
+        arr = _take(events, "vehicle_arrived", v.bay_id, v.start_s - EARLY_S, v.start_s + ARRIVE_S)
+        if at_start:
+            t.parked_at_start += 1
+            t.parked_at_start_found += bool(arr is not None and arr.parked_at_start)
+        else:
+            t.arrivals += 1
+            if arr is not None:
+                t.arrivals_found += 1
+                t.arrival_latency.append(arr.t - v.start_s)
+        dep = None
+        if v.end_s is not None:
+            t.departures += 1
+            t.complete += 1
+            dep = _take(events, "vehicle_departed", v.bay_id, v.end_s - EARLY_S, v.end_s + DEPART_S)
+            if dep is not None:
+                t.departures_found += 1
+                t.departure_latency.append(dep.t - v.end_s)
+            t.visits_found += bool(arr is not None and dep is not None)
+    for e in events:
+        if not e.matched:
+            tally = per_bay[e.bay_id]
+            if e.type == "vehicle_arrived":
+                tally.false_arrivals += 1
+            else:
+                tally.false_departures += 1
+    step = 1.0 / rep.fps
+    n = int(rep.clip_s / step) + 1
+    for b in bays:
+        truth_iv = [(v.start_s, v.end_s) for v in truth if v.bay_id == b]
+        agent_iv, opened = [], None
+        for e in (e for e in events if e.bay_id == b):
+            if e.type == "vehicle_arrived" and opened is None:
+                opened = e.t
+            elif e.type == "vehicle_departed" and opened is not None:
+                agent_iv.append((opened, e.t))
+                opened = None
+        if opened is not None:
+            agent_iv.append((opened, None))
+        for i in range(n):
+            t = i * step
+            per_bay[b].frames += 1
+            per_bay[b].agree += _occupied(truth_iv, t) == _occupied(agent_iv, t)
+    scenes: dict[str, Tally] = defaultdict(Tally)
+    total = Tally()
+    for b, t in per_bay.items():
+        scenes[scene_of.get(b, "all")].add(t)
+        total.add(t)
+    return {"total": total.to_dict(), "scenes": {s: t.to_dict() for s, t in sorted(scenes.items())},
+            "bays": {b: t.to_dict() for b, t in per_bay.items()}, "clip_s": rep.clip_s, "fps": rep.fps}
+
+
+def format_report(r: dict) -> str:
+    cols = ("accuracy", "arrivals_found", "arrivals", "departures_found", "departures", "visits_found", "complete",
+            "parked_at_start_found", "parked_at_start", "false_arrivals", "false_departures")
+    head = (f"{'':<16}{'acc':>7} {'arr':>7} {'dep':>7} {'visits':>7} {'at-start':>9} {'false a/d':>10}"
+            "  latency a/d (mean s)")
+    lines = [head]
+    rows = [("TOTAL", r["total"])] + [(f"scene {s}", t) for s, t in r["scenes"].items()] + \
+           [(f"  bay {b}", t) for b, t in r["bays"].items()]
+    for name, t in rows:
+        v = {c: t[c] for c in cols}
+        lat = "/".join(f"{t[k]['mean']:.1f}" if t[k] else "-" for k in ("arrival_latency_s", "departure_latency_s"))
+        acc = f"{v['accuracy']:.3f}" if v["accuracy"] is not None else "-"
+        lines.append(f"{name:<16}{acc:>7} {v['arrivals_found']:>3}/{v['arrivals']:<3} "
+                     f"{v['departures_found']:>3}/{v['departures']:<3} {v['visits_found']:>3}/{v['complete']:<3} "
+                     f"{v['parked_at_start_found']:>4}/{v['parked_at_start']:<4} "
+                     f"{v['false_arrivals']:>4}/{v['false_departures']:<5}  {lat}")
+    return "\n".join(lines)
+
+
+def _eval_visits(args: argparse.Namespace) -> int:
+    try:
+        report = score(read_truth(args.truth), read_events(args.events))
+    except (OSError, ValueError) as exc:
+        print(f"eval-visits: {exc}", file=sys.stderr)
+        return 2
+    print(format_report(report))
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=1))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Adds ``eval-visits`` to the ``occupancy`` group (created here if no other module made it)."""
+    group = sub.choices.get("occupancy") or sub.add_parser("occupancy", help="score the bay occupancy")
+    actions = [a for a in group._actions if isinstance(a, argparse._SubParsersAction)]
+    osub = actions[0] if actions else group.add_subparsers(dest="occupancy_cmd", metavar="ACTION", required=True)
+    p = osub.add_parser("eval-visits", help="score a replay's events against truth visits per bay")
+    p.add_argument("truth", type=Path, metavar="TRUTH.csv", help="bay_id,start_s,end_s[,scene] in clip seconds")
+    p.add_argument("events", type=Path, metavar="EVENTS.jsonl", help="what edge-agent replay wrote")
+    p.add_argument("--json", type=Path, default=None, metavar="OUT", help="the full report as JSON")
+    p.set_defaults(func=_eval_visits)

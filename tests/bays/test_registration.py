@@ -1,0 +1,87 @@
+"""Camera shift: measured against the reference, bays follow small shifts, a large one is camera_moved."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edge_agent.camera.registration import Alignment, Registration
+from edge_agent.runtime.scenario import EMPTY, NEV, Scene
+from edge_agent.runtime.synthetic import BAYS, render
+
+SHARED = Path(os.environ.get("EDGE_AGENT_SHARED", Path(__file__).resolve().parents[3] / "shared"))
+PKLOT = SHARED / "datasets" / "bays-dev" / "frames" / "pklot_ufpr05"
+
+
+def shifted(img: np.ndarray, dx: float, dy: float) -> np.ndarray:
+    m = np.float32([[1, 0, dx], [0, 1, dy]])
+    return cv2.warpAffine(img, m, (img.shape[1], img.shape[0]), borderMode=cv2.BORDER_REPLICATE)
+
+
+@pytest.mark.parametrize("dx, dy", [(0, 0), (5, -3), (-12, 8), (40, 0)])
+def test_shift_is_measured_in_full_frame_pixels(dx, dy):
+    ref = render(EMPTY)
+    reg = Registration(24, [])
+    reg.measure(ref)  # the first frame becomes the reference when none is stored
+    s = reg.measure(shifted(render(Scene(cars=(NEV,))), dx, dy))  # a car parked meanwhile: still measured
+    assert s is not None and s.dx == pytest.approx(dx, abs=1.5) and s.dy == pytest.approx(dy, abs=1.5)
+    assert reg.moved(s) == bool(np.hypot(dx, dy) > 24)
+
+
+def test_reference_survives_a_restart_and_a_redraw_takes_a_new_one(tmp_path):
+    ref = render(EMPTY)
+    Registration(24, [["A", [[0, 0], [9, 0], [9, 9]]]], tmp_path).measure(ref)
+    again = Registration(24, [["A", [[0, 0], [9, 0], [9, 9]]]], tmp_path)
+    s = again.measure(shifted(ref, 30, 0))  # the camera moved while the agent was down
+    assert again.moved(s)
+    redrawn = Registration(24, [["A", [[1, 0], [9, 0], [9, 9]]]], tmp_path)
+    assert not redrawn.moved(redrawn.measure(shifted(ref, 30, 0)))  # the installer redrew: new view is the reference
+
+
+def test_a_car_driving_through_is_not_a_camera_move():
+    """A car crossing the view is the largest moving thing in it: its motion must not be read
+    as the camera's (the scenario tests caught a bank of views that held the car)."""
+    from edge_agent.runtime.scenario import FUEL, drive
+
+    reg = Registration(24, list(BAYS.items()))
+    reg.measure(render(EMPTY), now=0.0)
+    for i, seg in enumerate(drive(FUEL, -200, 1100, 2.0, 10)):
+        s = reg.measure(render(seg.scene), now=0.1 * i)
+        assert not reg.moved(s), (i, s)
+
+
+def test_alignment_blinds_at_once_and_reports_after_confirm_s():
+    ref = render(EMPTY)
+    al = Alignment(Registration(24, []), confirm_s=2.0)
+    assert al.update(ref, 0.0)[1] is None and al.ok
+    far = shifted(ref, 60, 0)
+    assert al.update(far, 1.0)[1] is None and not al.ok  # not yet reported, but no longer trusted
+    assert al.update(ref, 1.5)[1] is None and al.ok  # a moment (a truck in view): nothing to report
+    al.update(far, 2.0)
+    assert al.update(far, 3.0)[1] is None
+    assert al.update(far, 4.0)[1] == "moved" and not al.ok
+    assert al.update(ref, 5.0)[1] is None and not al.ok  # stays untrusted until back for confirm_s
+    assert al.update(ref, 7.0)[1] == "aligned" and al.ok
+
+
+@pytest.mark.dataset
+def test_real_lot_frames_hours_apart_do_not_read_as_a_moved_camera():
+    """Same fixed camera, different days and light: within tolerance; a 30 px pan is not."""
+    files = sorted(PKLOT.glob("*.jpg"))
+    if not files:
+        pytest.skip("../shared/datasets/bays-dev is not present")
+    frames = [cv2.imread(str(p)) for p in files[::3]]
+    with (PKLOT.parents[1] / "frames.csv").open(encoding="utf-8") as f:
+        bays = {r["bay_id"]: json.loads(r["polygon"]) for r in csv.DictReader(f)}
+    reg = Registration(24, list(bays.items()))  # features outside the bays, as the agent does
+    reg.measure(frames[0])
+    shifts = [reg.measure(f, now=3600.0 * i) for i, f in enumerate(frames[1:], start=1)]  # hours apart
+    assert all(s is None or not reg.moved(s) for s in shifts), [(s.dx, s.dy) for s in shifts if s]
+    pan = reg.measure(shifted(frames[len(frames) // 2], 30, 10), now=3600.0 * len(frames))
+    assert pan is not None and reg.moved(pan) and pan.dx == pytest.approx(30, abs=4)

@@ -1,0 +1,60 @@
+"""eval-visits: a replay's events scored against truth visits (matching windows, false events, accuracy)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from edge_agent.cli import main
+from edge_agent.runtime.visits import read_events, read_truth, score
+
+T0 = datetime(2026, 5, 1, 8, 0, tzinfo=timezone(timedelta(hours=8)))
+
+
+def write_events(path, events, clip_s=200.0, fps=1.0):  # noqa: ANN001
+    lines = [{"kind": "marker", "type": "replay_started", "ts": T0.isoformat(), "fps": fps}]
+    for t, bay, typ, *extra in events:
+        lines.append({"kind": "event", "type": typ, "bay_id": bay, "ts": (T0 + timedelta(seconds=t)).isoformat(),
+                      "data": extra[0] if extra else {}})
+    lines.append({"kind": "marker", "type": "replay_finished", "ts": (T0 + timedelta(seconds=clip_s)).isoformat(),
+                  "clip_s": clip_s})
+    path.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+
+
+def test_visits_found_false_events_latency_and_accuracy(tmp_path):
+    truth = tmp_path / "truth.csv"
+    truth.write_text("bay_id,start_s,end_s,scene\nA,0,60,lot\nA,100,150,lot\nB,20,,lot\n")
+    ev = tmp_path / "ev.jsonl"
+    write_events(ev, [(4, "A", "vehicle_arrived", {"parked_at_start": True}), (70, "A", "vehicle_departed"),
+                      (104, "A", "vehicle_arrived"), (180, "A", "vehicle_departed"),  # 30 s late: not found
+                      (25, "B", "vehicle_arrived"), (40, "B", "vehicle_departed"),  # the car is still there
+                      (90, "B", "vehicle_arrived")])
+    r = score(read_truth(truth), read_events(ev))
+    a, b, tot = r["bays"]["A"], r["bays"]["B"], r["total"]
+    assert (a["parked_at_start"], a["parked_at_start_found"], a["arrivals"], a["arrivals_found"]) == (1, 1, 1, 1)
+    assert (a["departures"], a["departures_found"], a["visits_found"], a["complete"]) == (2, 1, 1, 2)
+    assert a["false_departures"] == 1 and a["false_arrivals"] == 0
+    assert a["arrival_latency_s"] == {"mean": 4.0, "max": 4.0} and a["departure_latency_s"]["mean"] == 10.0
+    assert (b["arrivals_found"], b["false_departures"], b["false_arrivals"]) == (1, 1, 1)
+    assert tot["false_arrivals"] == 1 and tot["false_departures"] == 2 and r["scenes"]["lot"]["truth_visits"] == 3
+    # A: truth occupied 0-60 and 100-150; agent 4-70 and 104-180 → disagrees 4+10+4+30 of 201 samples
+    assert a["accuracy"] == pytest.approx((201 - 48) / 201, abs=1e-3)
+
+
+def test_cli_prints_the_table_and_names_bad_input(tmp_path, capsys):
+    truth = tmp_path / "truth.csv"
+    truth.write_text("bay_id,start_s,end_s\nA,10,5\n")
+    ev = tmp_path / "ev.jsonl"
+    write_events(ev, [])
+    assert main(["occupancy", "eval-visits", str(truth), str(ev)]) == 2
+    assert "truth.csv:2: need 0 ≤ start_s < end_s" in capsys.readouterr().err
+    truth.write_text("bay_id,start_s,end_s\nA,10,50\n")
+    ev.write_text('{"type": "vehicle_arrived", "ts": "2026-05-01T08:00:00+08:00"}\n')
+    assert main(["occupancy", "eval-visits", str(truth), str(ev)]) == 2
+    assert "no replay_started marker before line 1" in capsys.readouterr().err
+    write_events(ev, [(12, "A", "vehicle_arrived"), (55, "A", "vehicle_departed")], clip_s=60)
+    out = tmp_path / "r.json"
+    assert main(["occupancy", "eval-visits", str(truth), str(ev), "--json", str(out)]) == 0
+    assert "TOTAL" in capsys.readouterr().out and json.loads(out.read_text())["total"]["visits_found"] == 1
