@@ -42,11 +42,11 @@ lint: $(STAMP)
 # Medians and ratios, printed; nothing here is a pass/fail test.
 bench: models
 	$(AGENT) bench
-	$(PY) -m edge_agent.runtime.bench
+	$(PY) -m edge_agent.sim.bench
 	$(PY) -m edge_agent.events.bench --events 2000
 	$(PY) -m edge_agent.web.bench
 	$(PY) -m edge_agent.stats.bench
-	$(PY) -m edge_agent.runtime.flood_bench
+	$(PY) -m edge_agent.sim.flood_bench
 
 # Optional extras, each in its own venv so the default install stays lean.
 test-paddle: models

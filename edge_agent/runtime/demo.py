@@ -21,9 +21,9 @@ from edge_agent.clock import FakeClock
 from edge_agent.config.load import ConfigError
 from edge_agent.fonts import FontMissing, cjk_font_path
 from edge_agent.runtime.assemble import assemble
-from edge_agent.runtime.scenario import ScriptedSource, demo_story, run_scripted, scene_config
 from edge_agent.runtime.sinks import JsonLinesSink, describe
-from edge_agent.runtime.synthetic import BAYS
+from edge_agent.sim.scenario import ScriptedSource, demo_story, run_scripted, scene_config
+from edge_agent.sim.synthetic import BAYS
 
 REPO_MODELS = Path(__file__).resolve().parents[2] / "models"
 

@@ -13,8 +13,8 @@ import cv2
 import numpy as np
 
 from edge_agent.perception.imageio import read_image
-from edge_agent.runtime.scenario import EMPTY
-from edge_agent.runtime.synthetic import render
+from edge_agent.sim.scenario import EMPTY
+from edge_agent.sim.synthetic import render
 
 
 def labelled_photos(root: Path, colour: str, n: int) -> list[tuple[Path, str, tuple[int, int, int, int]]]:

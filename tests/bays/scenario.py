@@ -10,7 +10,7 @@ from pathlib import Path
 from edge_agent.clock import FakeClock
 from edge_agent.events.types import BayState, Event
 from edge_agent.runtime.agent import Agent
-from edge_agent.runtime.scenario import (
+from edge_agent.sim.scenario import (
     ScriptedSource,
     Segment,
     run_scripted,

@@ -12,7 +12,7 @@ from edge_agent.clock import FakeClock
 from edge_agent.config.chargers import ChargerHealthConfig
 from edge_agent.config.load import ConfigError, parse_config
 from edge_agent.events.types import Event, EventType
-from edge_agent.runtime.scenario import scene_config
+from edge_agent.sim.scenario import scene_config
 
 
 def tracker(**cfg: object) -> tuple[ChargerHealth, FakeClock]:

@@ -7,7 +7,7 @@ themselves are covered by the tracker tests (test_charger_health.py).
 
 from __future__ import annotations
 
-from edge_agent.runtime.scenario import EMPTY, NEV, Scene, drive, hold
+from edge_agent.sim.scenario import EMPTY, NEV, Scene, drive, hold
 from tests.bays.scenario import play
 
 FPS = 5.0

@@ -7,8 +7,8 @@ from edge_agent.bays.geometry import BayShape, assign_bay
 from edge_agent.bays.occupancy import ChangeGate, Hysteresis, PresenceFusion
 from edge_agent.config.bays import OccupancyConfig
 from edge_agent.perception.types import PlateRead
-from edge_agent.runtime.scenario import EMPTY, FUEL, Scene
-from edge_agent.runtime.synthetic import BAYS, render
+from edge_agent.sim.scenario import EMPTY, FUEL, Scene
+from edge_agent.sim.synthetic import BAYS, render
 
 
 def read(text, conf=0.9, chars=None, colour="blue", corners=((0, 0),) * 4):

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from edge_agent.camera.registration import Alignment, Registration
-from edge_agent.runtime.scenario import EMPTY, NEV, Scene
-from edge_agent.runtime.synthetic import BAYS, render
+from edge_agent.sim.scenario import EMPTY, NEV, Scene
+from edge_agent.sim.synthetic import BAYS, render
 
 SHARED = Path(os.environ.get("EDGE_AGENT_SHARED", Path(__file__).resolve().parents[3] / "shared"))
 PKLOT = SHARED / "datasets" / "bays-dev" / "frames" / "pklot_ufpr05"
@@ -47,7 +47,7 @@ def test_reference_survives_a_restart_and_a_redraw_takes_a_new_one(tmp_path):
 def test_a_car_driving_through_is_not_a_camera_move():
     """A car crossing the view is the largest moving thing in it: its motion must not be read
     as the camera's (the scenario tests caught a bank of views that held the car)."""
-    from edge_agent.runtime.scenario import FUEL, drive
+    from edge_agent.sim.scenario import FUEL, drive
 
     reg = Registration(24, list(BAYS.items()))
     reg.measure(render(EMPTY), now=0.0)

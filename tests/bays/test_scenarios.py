@@ -11,8 +11,8 @@ from dataclasses import replace
 import pytest
 
 from edge_agent.perception.lists import PlateLists
-from edge_agent.runtime.scenario import EMPTY, FUEL, NEV, Scene, drive, flicker, hold, run_scripted, walk
-from edge_agent.runtime.synthetic import W, render
+from edge_agent.sim.scenario import EMPTY, FUEL, NEV, Scene, drive, flicker, hold, run_scripted, walk
+from edge_agent.sim.synthetic import W, render
 from tests.bays.scenario import play
 
 FPS = 5.0

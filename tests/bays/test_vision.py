@@ -18,8 +18,8 @@ from edge_agent.config.bays import BayConfig
 from edge_agent.events.bus import EventBus
 from edge_agent.perception.lists import PlateLists
 from edge_agent.runtime.agent import Agent
-from edge_agent.runtime.scenario import EMPTY, scene_config
-from edge_agent.runtime.synthetic import BAYS, render
+from edge_agent.sim.scenario import EMPTY, scene_config
+from edge_agent.sim.synthetic import BAYS, render
 
 FPS = 5.0
 
@@ -112,7 +112,7 @@ def test_nan_polygon_that_slipped_past_validation_has_no_mask(clock):  # noqa: A
 def test_a_car_appearing_makes_the_bay_unsure_at_once(tmp_path, clock):  # noqa: ANN001
     """Before any arrival is confirmed (confirm_frames, arrival_confirm_s) the evidence that the
     bay is empty is gone: the first frame with a car in it is enough."""
-    from edge_agent.runtime.scenario import NEV, Scene
+    from edge_agent.sim.scenario import NEV, Scene
 
     agent, src = agent_with(tmp_path, clock)
     src.next = render(EMPTY)

@@ -12,8 +12,8 @@ import pytest
 from edge_agent.camera.health import HealthTracker
 from edge_agent.camera.source import Frame, OpenCVSource
 from edge_agent.clock import FakeClock, SystemClock
-from edge_agent.runtime.scenario import EMPTY, NEV, Scene, scene_config
-from edge_agent.runtime.synthetic import render
+from edge_agent.sim.scenario import EMPTY, NEV, Scene, scene_config
+from edge_agent.sim.synthetic import render
 
 
 def wait_for(pred, timeout: float = 10.0) -> None:  # noqa: ANN001

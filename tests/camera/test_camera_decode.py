@@ -18,7 +18,7 @@ import numpy as np
 
 from edge_agent.camera.source import OpenCVSource, default_opener
 from edge_agent.clock import SystemClock
-from edge_agent.runtime.scenario import scene_config
+from edge_agent.sim.scenario import scene_config
 from tests.perception.bigimage import huge_png
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from edge_agent.config import load_config
-from edge_agent.runtime.scenario import scene_config
+from edge_agent.sim.scenario import scene_config
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "config").glob("*.yaml"))
 

@@ -9,8 +9,8 @@ import numpy as np
 
 from edge_agent.evidence.annotate import annotate, encode_jpeg
 from edge_agent.evidence.store import EvidenceStore
-from edge_agent.runtime.scenario import FUEL, Scene
-from edge_agent.runtime.synthetic import BAY_B, plate_corners, render
+from edge_agent.sim.scenario import FUEL, Scene
+from edge_agent.sim.synthetic import BAY_B, plate_corners, render
 
 JPEG = b"\xff\xd8" + b"x" * 998  # 1000 bytes
 

@@ -58,7 +58,7 @@ def test_a_write_that_hits_a_full_disk_leaves_nothing_behind(tiny_disk, clock): 
 
 def test_agent_announces_low_storage_once_and_its_end(tiny_disk, clock):  # noqa: F811
     from edge_agent.runtime.agent import Agent
-    from edge_agent.runtime.scenario import scene_config
+    from edge_agent.sim.scenario import scene_config
 
     disk = tiny_disk(3)
 
@@ -95,7 +95,7 @@ def test_agent_announces_low_storage_once_and_its_end(tiny_disk, clock):  # noqa
 
 def test_reserve_must_be_a_finite_non_negative_number():
     from edge_agent.config.load import ConfigError
-    from edge_agent.runtime.scenario import scene_config
+    from edge_agent.sim.scenario import scene_config
 
     for bad in (float("nan"), float("inf"), -1):
         with pytest.raises(ConfigError, match="evidence.min_free_mb"):

@@ -12,7 +12,7 @@ import cv2
 import yaml
 
 from edge_agent.evidence.store import REINDEXED, EvidenceStore
-from edge_agent.runtime.synthetic import BAYS, Scene, render
+from edge_agent.sim.synthetic import BAYS, Scene, render
 
 JPEG = b"\xff\xd8" + b"x" * 998
 

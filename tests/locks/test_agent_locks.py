@@ -11,7 +11,7 @@ import pytest
 from edge_agent.events.types import EventType
 from edge_agent.locks.stage import attach_locks
 from edge_agent.runtime.agent import Agent
-from edge_agent.runtime.scenario import EMPTY, ScriptedSource, demo_story, hold, scene_config
+from edge_agent.sim.scenario import EMPTY, ScriptedSource, demo_story, hold, scene_config
 
 FPS = 5.0
 

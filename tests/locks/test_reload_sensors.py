@@ -14,8 +14,8 @@ import yaml
 from edge_agent.config.load import load_config
 from edge_agent.locks.stage import attach_locks
 from edge_agent.runtime.agent import Agent
-from edge_agent.runtime.scenario import EMPTY, ScriptedSource, hold
-from edge_agent.runtime.synthetic import BAYS, H, W
+from edge_agent.sim.scenario import EMPTY, ScriptedSource, hold
+from edge_agent.sim.synthetic import BAYS, H, W
 
 FPS = 5.0
 

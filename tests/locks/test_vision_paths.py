@@ -16,8 +16,8 @@ from edge_agent.config.load import load_config
 from edge_agent.events.types import EventType
 from edge_agent.locks.stage import attach_locks
 from edge_agent.runtime.agent import Agent
-from edge_agent.runtime.scenario import EMPTY
-from edge_agent.runtime.synthetic import BAYS, render
+from edge_agent.sim.scenario import EMPTY
+from edge_agent.sim.synthetic import BAYS, render
 from tests.bays.test_vision import Frames, NoPlates
 
 FPS = 5.0
@@ -95,7 +95,7 @@ def test_every_path_to_up_needs_trustworthy_vision(tmp_path, clock):  # noqa: AN
 
 def test_remote_lock_refused_while_a_car_pulls_in(tmp_path, clock):  # noqa: ANN001
     """Within arrival_confirm_s the bay state still says "free"; the camera already sees the car."""
-    from edge_agent.runtime.scenario import NEV, Scene
+    from edge_agent.sim.scenario import NEV, Scene
 
     path = write(tmp_path / "agent.yaml", tmp_path / "data")
     src = Frames(clock)

@@ -7,7 +7,7 @@ import json
 
 from edge_agent.clock import FakeClock
 from edge_agent.runtime.assemble import assemble
-from edge_agent.runtime.scenario import ScriptedSource, demo_story, run_scripted, scene_config
+from edge_agent.sim.scenario import ScriptedSource, demo_story, run_scripted, scene_config
 from tests.notify.receiver import Receiver
 
 

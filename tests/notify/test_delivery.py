@@ -15,7 +15,7 @@ from edge_agent.clock import FakeClock
 from edge_agent.events.bus import EventBus
 from edge_agent.events.types import Event
 from edge_agent.notify.service import NotifyService
-from edge_agent.runtime.scenario import scene_config
+from edge_agent.sim.scenario import scene_config
 from tests.notify.receiver import Receiver
 
 KEY = "webhook-signing-key-0123456789"

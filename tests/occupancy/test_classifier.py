@@ -10,7 +10,7 @@ from onnx import TensorProto, helper
 
 from edge_agent.bays.classifier import BayClassifier
 from edge_agent.bays.crop import bay_crop
-from edge_agent.runtime.synthetic import BAYS, Car, Scene, render
+from edge_agent.sim.synthetic import BAYS, Car, Scene, render
 
 CAR_A = Car(x=250.0, plate=None, body=(180, 30, 30))
 CAR_B = Car(x=700.0, plate=None, body=(200, 200, 205))

@@ -8,7 +8,7 @@ import json
 import cv2
 
 from edge_agent.cli import main
-from edge_agent.runtime.synthetic import BAYS, Car, Scene, render
+from edge_agent.sim.synthetic import BAYS, Car, Scene, render
 
 FIELDS = ["file", "scene", "bay_id", "polygon", "occupied", "weather", "daypart"]
 CAR_A = Car(x=250.0, plate=None)

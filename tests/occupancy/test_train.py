@@ -11,7 +11,7 @@ import pytest
 
 from edge_agent.bays.crop import bay_crop
 from edge_agent.cli import main
-from edge_agent.runtime.synthetic import BAYS, Car, Scene, render
+from edge_agent.sim.synthetic import BAYS, Car, Scene, render
 
 torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")

@@ -15,9 +15,9 @@ from edge_agent.control import ControlError, ControlResult
 from edge_agent.events.broker import mosquitto_path
 from edge_agent.events.types import Event, EventType
 from edge_agent.runtime.agent import Agent
-from edge_agent.runtime.scenario import EMPTY, FUEL, NEV, Scene, ScriptedSource, hold, run_scripted, scene_config
 from edge_agent.runtime.sinks import JsonLinesSink
-from edge_agent.runtime.synthetic import render
+from edge_agent.sim.scenario import EMPTY, FUEL, NEV, Scene, ScriptedSource, hold, run_scripted, scene_config
+from edge_agent.sim.synthetic import render
 
 REPO = Path(__file__).resolve().parents[2]
 

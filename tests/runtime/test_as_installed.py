@@ -32,7 +32,7 @@ import yaml
 from edge_agent.config import load_config
 from edge_agent.events.broker import free_port
 from edge_agent.events.command_handler import sign_command
-from edge_agent.runtime.synthetic import BAYS, Scene, render
+from edge_agent.sim.synthetic import BAYS, Scene, render
 from edge_agent.web.auth import UsersFile
 from tests.conftest import REPO
 from tests.events.conftest import broker  # noqa: F401  (fixture)

@@ -12,8 +12,8 @@ import socket
 import pytest
 
 from edge_agent.runtime.assemble import assemble
-from edge_agent.runtime.scenario import EMPTY, FUEL, Scene, ScriptedSource, hold, run_scripted, scene_config
-from edge_agent.runtime.synthetic import render
+from edge_agent.sim.scenario import EMPTY, FUEL, Scene, ScriptedSource, hold, run_scripted, scene_config
+from edge_agent.sim.synthetic import render
 from tests.tmpfs import tiny_disk  # noqa: F401  (fixture)
 
 VISITS = 12

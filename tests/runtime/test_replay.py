@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from edge_agent.cli import main
-from edge_agent.runtime.scenario import EMPTY, FUEL, Scene, drive, hold, scene_config
-from edge_agent.runtime.synthetic import H, W, render
+from edge_agent.sim.scenario import EMPTY, FUEL, Scene, drive, hold, scene_config
+from edge_agent.sim.synthetic import H, W, render
 
 NATIVE_FPS = 10
 

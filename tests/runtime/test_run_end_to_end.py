@@ -14,8 +14,8 @@ import yaml
 
 from edge_agent.clock import SystemClock
 from edge_agent.evidence.store import EvidenceStore
-from edge_agent.runtime.scenario import FUEL
-from edge_agent.runtime.synthetic import BAYS, Scene, render
+from edge_agent.sim.scenario import FUEL
+from edge_agent.sim.synthetic import BAYS, Scene, render
 from tests.events.conftest import broker  # noqa: F401  (fixture)
 from tests.events.helpers import Subscriber
 

@@ -21,7 +21,7 @@ import cv2
 import pytest
 import yaml
 
-from edge_agent.runtime.synthetic import BAYS, Scene, render
+from edge_agent.sim.synthetic import BAYS, Scene, render
 from tests.events.conftest import broker  # noqa: F401  (fixture)
 from tests.events.helpers import Subscriber, wait_until
 

@@ -16,7 +16,7 @@ import cv2
 import pytest
 import yaml
 
-from edge_agent.runtime.synthetic import BAYS, Scene, render
+from edge_agent.sim.synthetic import BAYS, Scene, render
 
 
 def _config(tmp: Path, models: Path, data: Path) -> Path:

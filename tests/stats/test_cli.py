@@ -12,7 +12,7 @@ import yaml
 from edge_agent.cli import main
 from edge_agent.clock import FakeClock
 from edge_agent.evidence.violations import ViolationLog
-from edge_agent.runtime.scenario import scene_config
+from edge_agent.sim.scenario import scene_config
 from tests.stats.helpers import Story
 
 SH = ZoneInfo("Asia/Shanghai")

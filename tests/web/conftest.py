@@ -21,7 +21,7 @@ from edge_agent.evidence.store import EvidenceStore
 from edge_agent.evidence.violations import ViolationLog
 from edge_agent.perception.lists import PlateLists
 from edge_agent.runtime.agent import Agent
-from edge_agent.runtime.scenario import ScriptedSource, demo_story, run_scripted, scene_config
+from edge_agent.sim.scenario import ScriptedSource, demo_story, run_scripted, scene_config
 from edge_agent.web.app import create_app
 from edge_agent.web.auth import UsersFile
 from tests.web import scenes

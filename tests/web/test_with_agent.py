@@ -52,7 +52,7 @@ def test_review_component_inside_the_agent(tmp_path, models_dir):
     from edge_agent.clock import FakeClock
     from edge_agent.events.types import Event
     from edge_agent.runtime.agent import Agent
-    from edge_agent.runtime.scenario import ScriptedSource, demo_story, scene_config
+    from edge_agent.sim.scenario import ScriptedSource, demo_story, scene_config
     from edge_agent.web.server import ReviewComponent
 
     clock = FakeClock()

@@ -17,7 +17,7 @@ from edge_agent.camera.source import Frame
 from edge_agent.clock import Clock, FakeClock
 from edge_agent.config.load import parse_config
 from edge_agent.config.models import AgentConfig
-from edge_agent.runtime.synthetic import BAYS, Car, H, NoiseBank, Person, Scene, W, render
+from edge_agent.sim.synthetic import BAYS, Car, H, NoiseBank, Person, Scene, W, render
 
 EMPTY = Scene()
 

@@ -25,8 +25,8 @@ from edge_agent.camera.source import OpenCVSource, _ImageFolder
 from edge_agent.clock import SystemClock
 from edge_agent.events.types import EventType
 from edge_agent.runtime.agent import Agent
-from edge_agent.runtime.scenario import EMPTY, NEV, Scene, scene_config
-from edge_agent.runtime.synthetic import BAYS, render
+from edge_agent.sim.scenario import EMPTY, NEV, Scene, scene_config
+from edge_agent.sim.synthetic import BAYS, render
 
 
 class _Marked:
@@ -155,5 +155,5 @@ def run(models: Path, seconds: float = 10.0, fps: float = 5.0, threads: int = 2,
     return rows
 
 
-if __name__ == "__main__":  # python -m edge_agent.runtime.bench
+if __name__ == "__main__":  # python -m edge_agent.sim.bench
     run(Path(__file__).resolve().parents[2] / "models")

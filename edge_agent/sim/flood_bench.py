@@ -108,8 +108,8 @@ class _Timed:
 
 
 def _write_frames(folder: Path, n: int) -> None:
-    from edge_agent.runtime.scenario import FUEL
-    from edge_agent.runtime.synthetic import NoiseBank, Scene, render
+    from edge_agent.sim.scenario import FUEL
+    from edge_agent.sim.synthetic import NoiseBank, Scene, render
 
     folder.mkdir(parents=True, exist_ok=True)
     noise, img = NoiseBank(), render(Scene(cars=(FUEL,)))
@@ -134,7 +134,7 @@ def _case(models: Path, tmp: Path, mode: str, legacy_hash: bool, fps: float, sec
 
     from edge_agent.clock import SystemClock
     from edge_agent.runtime.assemble import assemble
-    from edge_agent.runtime.scenario import scene_config
+    from edge_agent.sim.scenario import scene_config
     from edge_agent.web.auth import UsersFile
 
     frames = tmp / "frames"
@@ -167,7 +167,7 @@ def _case(models: Path, tmp: Path, mode: str, legacy_hash: bool, fps: float, sec
         with _RssSampler() as rss:
             ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
             # the attacker's CPU is on another machine; here it shares ours, so it yields to the agent
-            flood = subprocess.Popen(["nice", "-n", str(client_nice), sys.executable, "-m", "edge_agent.runtime.flood_bench",
+            flood = subprocess.Popen(["nice", "-n", str(client_nice), sys.executable, "-m", "edge_agent.sim.flood_bench",
                                       "--flood", parts.review.server.url, "--clients", str(clients),
                                       "--seconds", str(seconds)], stdout=subprocess.PIPE, text=True)
             during = _window(agent, timed, seconds)
@@ -272,5 +272,5 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if all(r["ok"] for r in rows) else 1
 
 
-if __name__ == "__main__":  # python -m edge_agent.runtime.flood_bench
+if __name__ == "__main__":  # python -m edge_agent.sim.flood_bench
     raise SystemExit(main())

@@ -1,6 +1,6 @@
 """Build replay sequences with truth from bays-dev (never copied into the repo: output goes to OUT).
 
-    python scripts/bays_dev_sequences.py BAYS_DEV OUT [--hold 20] [--fps 1]
+    python -m edge_agent.sim.bays_dev_sequences BAYS_DEV OUT [--hold 20] [--fps 1]
 
 - ``OUT/pklot``: the 30 PKLot UFPR05 frames in time order, each held ``hold`` s at 1 fps (a folder
   of links), 40 bays; truth from the per-bay labels (a label change between two frames is a
@@ -108,7 +108,7 @@ if __name__ == "__main__":
     ap.add_argument("out", type=Path)
     ap.add_argument("--hold", type=int, default=20, help="seconds (= frames at 1 fps) each labelled picture is held")
     ap.add_argument("--fps", type=int, default=1, help="frames per second of the sequences (pklot only if > 1)")
-    ap.add_argument("--models", default=str(Path(__file__).resolve().parents[1] / "models"))
+    ap.add_argument("--models", default=str(Path(__file__).resolve().parents[2] / "models"))
     a = ap.parse_args()
     pklot(a.bays_dev, a.out, a.hold, a.models, a.fps)
     if a.fps == 1:
