@@ -8,7 +8,7 @@ from edge_agent.config.base import StrictModel
 
 
 class ChargerHealthConfig(StrictModel):
-    """Thresholds of the three warnings (see docs/notes/stats.md). Bays without ``charger_id`` are skipped."""
+    """Thresholds of the three warnings (see docs/notify-and-stats.md). Bays without ``charger_id`` are skipped."""
 
     enabled: bool = True
     suspect_park_min: float = Field(10.0, gt=0, le=24 * 60, allow_inf_nan=False,
