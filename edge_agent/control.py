@@ -57,3 +57,17 @@ class AgentControl(Protocol):
 
     def simulate(self, bay_id: str, action: str, fields: dict[str, Any]) -> ControlResult:
         """Inject a fault into the bay's simulated lock (``sim/{action}``); ``no_simulator`` for a real one."""
+
+
+class LockControl(Protocol):
+    """What the lock stage (``locks.LockManager``) offers the agent for the lock commands."""
+
+    def lock(self, bay_id: str, reason: str, operator: str) -> ControlResult: ...
+
+    def unlock(self, bay_id: str, reason: str, operator: str) -> ControlResult: ...
+
+    def reset(self, bay_id: str, operator: str = "operator") -> ControlResult: ...
+
+    def set_maintenance(self, bay_id: str, on: bool, operator: str = "operator") -> ControlResult: ...
+
+    def simulate(self, bay_id: str, action: str, fields: dict[str, Any]) -> ControlResult: ...

@@ -24,7 +24,7 @@ class Check:
 
 
 def resolve_path(cfg: "AgentConfig", value: str) -> Path:
-    """The runtime's rule (``runtime.agent.default_reader``): relative to the working directory when that
+    """The runtime's rule (``runtime.models.default_reader``): relative to the working directory when that
     exists, else to the config file's folder — so the doctor checks the files the agent will load."""
     p = Path(value)
     if p.is_absolute() or cfg.source_path is None or p.exists():

@@ -73,7 +73,7 @@ class ClipSource:
 
 def replay_config(cfg: AgentConfig, source: str, data_dir: Path) -> AgentConfig:
     """``cfg`` for a recording: its source, no MQTT, no locks, no web, evidence under ``data_dir``."""
-    from edge_agent.runtime.agent import models_dir
+    from edge_agent.runtime.models import models_dir
 
     data = cfg.model_dump(mode="json")
     data["perception"]["models_dir"] = str(models_dir(cfg))  # found as for run, before data_dir moves

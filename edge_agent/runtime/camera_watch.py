@@ -1,0 +1,118 @@
+"""The camera as the agent watches it: health (lost / frozen / restored) and shift, turned into events.
+
+Kept apart from the frame loop so ``Agent.step`` reads as "frame in, bays judged": this unit
+decides whether a frame counts, tells the bays when they are blind or misaligned, and
+publishes ``camera_lost`` / ``camera_restored`` / ``camera_moved`` / ``camera_aligned``.
+The bay monitor is passed per call because a config reload replaces it.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from edge_agent.bays.monitor import BayMonitor
+from edge_agent.camera.health import CameraHealth, HealthTracker
+from edge_agent.camera.registration import Alignment, Registration
+from edge_agent.camera.source import FrameSource
+from edge_agent.clock import Clock
+from edge_agent.config.models import AgentConfig
+from edge_agent.control import ControlError, ControlResult
+from edge_agent.events.bus import EventBus
+from edge_agent.events.types import Event, EventType
+
+log = logging.getLogger(__name__)
+
+
+class CameraWatch:
+    def __init__(self, cfg: AgentConfig, bus: EventBus, clock: Clock, source: FrameSource) -> None:
+        self.cfg, self.bus, self.clock, self.source = cfg, bus, clock, source
+        self._ref_dir = Path(cfg.data_dir) / "camera"  # the reference view stays where the agent started
+        c = cfg.camera
+        self.health = HealthTracker(clock, c.lost_after_s, c.frozen_after_s, c.black_level, c.flat_level)
+        self.alignment = self._new_alignment()
+        self.ok = True
+        self._lost_at: float | None = None
+        self._size_seen: tuple[int, int] | None = None
+
+    def reconfigure(self, cfg: AgentConfig, bays_changed: bool) -> None:
+        """After a reload: redrawn bays need a new reference picture (registration starts over)."""
+        self.cfg = cfg
+        if bays_changed:
+            self.alignment = self._new_alignment()
+
+    def _new_alignment(self) -> Alignment | None:
+        c = self.cfg.camera
+        if not c.track_shift:
+            return None
+        reg = Registration(c.shift_tolerance_px, [[b.id, b.polygon] for b in self.cfg.bays], self._ref_dir)
+        return Alignment(reg, c.moved_confirm_s, c.shift_every_s)
+
+    def accept(self, image: Any, monitor: BayMonitor) -> CameraHealth | None:
+        """A new frame: its health if it counts (None: a repeat the tracker ignores); aligns the bays."""
+        if not self.health.on_frame(image):
+            return None
+        self._check_size(image)
+        h = self.health.health()
+        if h.ok:
+            self._align(image, monitor)
+        return h
+
+    def check(self, monitor: BayMonitor) -> None:
+        """Once per loop turn: ``camera_lost`` / ``camera_restored`` when health flips."""
+        h = self.health.health()
+        if h.ok == self.ok:
+            return
+        self.ok = h.ok
+        now = self.clock.monotonic()
+        if not h.ok:
+            self._lost_at = now
+            ev = Event.make(EventType.CAMERA_LOST, self.clock, data={"reason": h.reason,
+                            "last_frame_age_s": h.last_frame_age_s, "reconnects": self.source.reconnects})
+        else:
+            blind = None if self._lost_at is None else round(now - self._lost_at, 1)
+            ev = Event.make(EventType.CAMERA_RESTORED, self.clock, data={"blind_s": blind, "fps": h.fps})
+        monitor.camera(h.ok, h.reason)
+        self.bus.publish(ev)
+
+    def _align(self, image: Any, monitor: BayMonitor) -> None:
+        """Camera shift: bays follow a small one; a large one is ``camera_moved`` and blinds the bays."""
+        if self.alignment is None:
+            return
+        shift, report = self.alignment.update(image, self.clock.monotonic())
+        if shift is not None and self.alignment.ok:
+            monitor.set_offset(shift.dx, shift.dy)
+        if monitor.aligned != self.alignment.ok:
+            monitor.set_aligned(self.alignment.ok)
+        if report is not None and shift is not None:
+            self.bus.publish(Event.make(EventType.CAMERA_MOVED if report == "moved" else EventType.CAMERA_ALIGNED,
+                                        self.clock, data={"dx": round(shift.dx, 1), "dy": round(shift.dy, 1),
+                                                          "tolerance_px": self.cfg.camera.shift_tolerance_px}))
+
+    @property
+    def moved(self) -> bool:
+        """Reported ``camera_moved`` and not yet aligned or confirmed (the live page's banner)."""
+        return self.alignment is not None and self.alignment.reported_moved
+
+    def confirm(self, monitor: BayMonitor) -> ControlResult:
+        """The installer confirmed that the bays fit the current view: it becomes the reference."""
+        if self.alignment is None or monitor._last_frame is None:
+            raise ControlError("no_frame", "no camera frame yet (or camera.track_shift is off)")
+        self.alignment.reg.confirm(monitor._last_frame)
+        was_moved = self.alignment.reported_moved
+        self.alignment = self._new_alignment()
+        monitor.set_offset(0.0, 0.0)
+        monitor.set_aligned(True)
+        if was_moved:
+            self.bus.publish(Event.make(EventType.CAMERA_ALIGNED, self.clock, data={"confirmed": True}))
+        return ControlResult(True, "camera view confirmed as the new reference")
+
+    def _check_size(self, image: Any) -> None:
+        """Bay polygons are in the configured frame's pixels: say so once if the camera sends another size."""
+        size = (image.shape[1], image.shape[0])
+        want = (self.cfg.camera.width, self.cfg.camera.height)
+        if size != self._size_seen and want[0] is not None and size != want:
+            log.warning("camera sends %dx%d frames but the config says %dx%d: bay polygons will be off",
+                        *size, *want)
+        self._size_seen = size

@@ -1,0 +1,37 @@
+"""The agent's model-backed parts, built from the config: the plate reader and the occupancy classifier.
+
+Factories rather than constructors in ``Agent`` so tests and a reload can pass their own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edge_agent.bays.monitor import PlateReader
+from edge_agent.bays.occupancy import OccupancyClassifier
+from edge_agent.config.load import ConfigError
+from edge_agent.config.models import AgentConfig
+from edge_agent.perception.lists import PlateLists
+
+
+def models_dir(cfg: AgentConfig) -> Path:
+    from edge_agent.perception.locate import resolve_models_dir
+
+    return resolve_models_dir(cfg.perception.models_dir, cfg.data_dir, cfg.source_path)
+
+
+def default_reader(cfg: AgentConfig, lists: PlateLists) -> PlateReader:
+    from edge_agent.perception.pipeline import Pipeline
+
+    return Pipeline.from_config(cfg.perception, models_dir(cfg), lists)
+
+
+def default_classifier(cfg: AgentConfig) -> OccupancyClassifier:
+    """The shipped per-bay occupancy model (``occupancy.model`` in ``perception.models_dir``)."""
+    from edge_agent.bays.classifier import BayClassifier
+
+    path = models_dir(cfg) / cfg.occupancy.model
+    if not path.is_file():
+        raise ConfigError(str(cfg.source_path or "<config>"),
+                          [f"occupancy.model: model file {path} not found (make models)"])
+    return BayClassifier.load(path, threads=1)

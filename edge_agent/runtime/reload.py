@@ -1,0 +1,88 @@
+"""Config reload and list write-back for a running agent, beside it rather than inside it.
+
+``reload()`` re-reads the YAML and applies only what changed: lists at once, timers in place,
+bays / occupancy by a new ``BayMonitor`` that adopts the unchanged bays' story (the ``BayFeed``
+and so the lock presence sensors stay plugged in), perception by a new reader. Camera changes
+need a restart and are reported as such. ``save_lists()`` keeps lists set at run time in the
+config file, so a reload or restart does not bring the old ones back.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import yaml
+
+from edge_agent.bays.monitor import BayMonitor
+from edge_agent.config.load import ConfigError, load_config
+from edge_agent.config.models import AgentConfig
+from edge_agent.control import ControlError, ControlResult
+from edge_agent.perception.lists import normalise_plate
+
+if TYPE_CHECKING:
+    from edge_agent.runtime.agent import Agent
+
+log = logging.getLogger(__name__)
+
+RELOADABLE = ("bays", "timers", "occupancy", "camera", "perception")
+
+
+class ConfigReload:
+    def __init__(self, agent: Agent) -> None:
+        self.agent = agent
+
+    def reload(self) -> ControlResult:
+        """Re-read the YAML; an invalid file keeps the running config and says why."""
+        path = self.agent.cfg.source_path
+        if path is None:
+            raise ControlError("no_config_file", "the agent was not started from a config file")
+        try:
+            new = load_config(path)
+        except ConfigError as exc:
+            return ControlResult(False, "config invalid, kept the running one", {"problems": exc.problems})
+        with self.agent.loop_lock:  # never swap the monitor in the middle of a frame
+            return self.apply(new)
+
+    def apply(self, new: AgentConfig) -> ControlResult:
+        a = self.agent
+        changed = [k for k in RELOADABLE if getattr(new, k) != getattr(a.cfg, k)]
+        a.lists.update(allow=new.lists.allow, deny=new.lists.deny)
+        old_monitor = a.monitor
+        a.cfg = new
+        kept: list[str] = a.bay_ids()
+        if {"bays", "occupancy"} & set(changed):
+            old_monitor.close()
+            # the same feed: presence sensors stay plugged in, and the new monitor's bays start unmeasured
+            a.monitor = BayMonitor(new, a.bus, a.clock, a.lists, a.evidence, feed=a.feed, classifier=a.classifier)
+            a.camera.reconfigure(new, bays_changed="bays" in changed)
+            kept = a.monitor.adopt(old_monitor)  # unchanged bays keep their story
+        elif "timers" in changed:
+            a.monitor.set_timers(new)
+        a.chargers.reconfigure(new)
+        a.monitor.reverify()
+        if "perception" in changed:
+            a.reader = a.reader_factory(new, a.lists)
+        return ControlResult(True, "config reloaded" + (f" ({', '.join(changed)} changed)" if changed else ""),
+                             {"changed": changed, "config_hash": new.config_hash, "bays_kept": kept,
+                              "restart_needed": ["camera"] if "camera" in changed else []})
+
+    def save_lists(self) -> bool:
+        """Write the agent's lists to its config file; False (and a warning) when they could not be."""
+        a = self.agent
+        path = a.cfg.source_path
+        if path is None:
+            return False
+        from edge_agent.config.configfile import ConfigFile
+
+        f = ConfigFile(path, a.clock)
+        try:
+            allow, deny = f.lists()
+            if sorted(map(normalise_plate, allow)) == a.lists.allow and \
+                    sorted(map(normalise_plate, deny)) == a.lists.deny:
+                return True  # already there (the web page writes the file first)
+            f.set_lists(a.lists.allow, a.lists.deny)
+        except (OSError, ConfigError, yaml.YAMLError) as exc:
+            log.warning("lists applied but not saved to %s: %s", path, exc)
+            return False
+        return True
