@@ -2,7 +2,8 @@
 
 One object that owns the loop and implements ``AgentControl`` for remote commands. Sinks
 are components with ``start()`` / ``stop()`` that subscribe to ``agent.bus``; the agent
-starts them after itself and stops them in reverse order.
+starts them after itself and stops them in reverse order. ``runtime/assemble.py`` decides
+which components there are and in which order.
 """
 
 from __future__ import annotations
@@ -110,12 +111,15 @@ class Agent:
             c.start()
         self.notices.started(self.evidence)  # once the sinks listen
 
-    def stop(self) -> None:
+    def stop(self, keep: Component | None = None) -> None:
+        """Stop the loop, the components newest first (but ``keep``: its owner stops it), the camera."""
         self._stop.set()
         if not self._started:
             return
         self._started = False
         for c in reversed(self.components):
+            if c is keep:
+                continue
             try:
                 c.stop()
             except Exception:  # one sink failing to stop must not keep the others running

@@ -1,59 +1,142 @@
-"""Build the whole agent from one config: camera → perception → bays, plus the sinks.
+"""The one place the agent is put together: build every component, start them, stop them.
 
-``run`` and ``demo`` share this so the demo exercises exactly what a device runs:
-the MQTT link (when enabled) is added first so it stops last and can still publish
-``offline`` after the other sinks flushed; recording sinks (the review log, ``sinks``)
-start before anything that produces events (the locks publish their position at start);
-the locks attach their presence sensors and commands.
+Shaped like Frigate's ``app.py``: ``assemble`` is a readable list of ``_init_*`` steps; the
+agent starts its camera and then the components in exactly that order, and ``Assembled.stop``
+stops them in reverse. The order is the design:
+
+1. MQTT link — first, so it stops last and can still publish ``offline`` after the others flushed;
+2. daily statistics over MQTT (needs the link);
+3. violation recorder — recording sinks start before anything that produces events;
+4. review web page (reads the recorder's log, acts through the agent as ``AgentControl``);
+5. notifications;
+6. the caller's sinks (``run``: the JSON-lines event log; ``replay``: its output file);
+7. locks — last: they publish their position at start, and stop (motors off) first.
+
+``run``, ``demo``, ``replay`` and the benchmarks all build through here, so the demo exercises
+exactly what a device runs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
+from edge_agent.camera.source import FrameSource
 from edge_agent.clock import Clock
 from edge_agent.config.models import AgentConfig
-from edge_agent.runtime.agent import Agent
+from edge_agent.evidence.recorder import ViolationRecorder
+from edge_agent.locks.manager import LockManager, build_locks
+from edge_agent.locks.ticker import DEFAULT_TICK_S, LockTicker
+from edge_agent.runtime.agent import Agent, Component
+
+if TYPE_CHECKING:  # built lazily: paho, FastAPI and the notifiers load only when configured
+    from edge_agent.events.mqtt_link import MqttLink
+    from edge_agent.notify.service import NotifyService
+    from edge_agent.web.server import WebServer
+
+MQTT_FLUSH_S = 3.0
 
 
 @dataclass
 class Assembled:
+    """The built agent and its named parts (None: not configured or not asked for)."""
+
     agent: Agent
-    link: Any = None  # MqttLink when mqtt.enabled
-    locks: Any = None  # locks.manager.LockManager when locks are configured
-    review: Any = None  # ReviewComponent (violation log + web page when enabled)
+    link: MqttLink | None = None
+    recorder: ViolationRecorder | None = None
+    web: WebServer | None = None
+    notify: NotifyService | None = None
+    locks: LockManager | None = None
+
+    def start(self) -> None:
+        """Camera first, then every component in the order ``assemble`` added them."""
+        self.agent.start()
+
+    def stop_sinks(self) -> None:
+        """Every component but the MQTT link, in reverse order (locks first: motors off), then the camera."""
+        self.agent.stop(keep=self.link)
+
+    def stop_link(self, flush_s: float = MQTT_FLUSH_S) -> None:
+        """Last: the link sends what the others left in its outbox and says ``offline``."""
+        if self.link is not None:
+            self.link.stop(flush_s=flush_s)
+
+    def stop(self) -> None:
+        self.stop_sinks()
+        self.stop_link()
 
 
-def assemble(cfg: AgentConfig, *, clock: Clock | None = None, source: Any = None,
-             pin_factory: Any = None, lock_thread: bool = True, config_path: str | Path | None = None,
-             review: bool = True, sinks: Callable[[Agent], list[Any]] | None = None) -> Assembled:
-    """Compose an agent with every configured sink (nothing is started yet)."""
-    from edge_agent.events.mqtt_link import build_mqtt
-    from edge_agent.locks.stage import attach_locks
-    from edge_agent.web.server import ReviewComponent
+def assemble(cfg: AgentConfig, *, clock: Clock | None = None, source: FrameSource | None = None,
+             pin_factory: object | None = None, lock_thread: bool = True, config_path: str | Path | None = None,
+             review: bool = True, sinks: Callable[[Agent], list[Component]] | None = None) -> Assembled:
+    """Compose an agent with every configured component (nothing is started yet).
 
+    ``review=False`` (replay, benchmarks) leaves out the violation log and the web page.
+    """
     agent = Agent(cfg, clock=clock, source=source)
     out = Assembled(agent)
     if cfg.mqtt.enabled:
-        out.link = agent.add_component(build_mqtt(cfg, agent.bus, agent, agent.clock, agent.health_figures))
-        if review:  # the review component keeps the event log the figures come from
-            from zoneinfo import ZoneInfo
-
-            from edge_agent.stats.daily import DailyStats
-
-            agent.add_component(DailyStats(out.link, agent.evidence.db_path, [b.id for b in cfg.bays],
-                                           ZoneInfo(cfg.site.timezone), agent.clock, cfg.site.device_id))
+        out.link = _init_mqtt(agent)
+        if review:  # its figures come from the recorder's event log
+            _init_daily_stats(agent, out.link)
     if review:
-        out.review = agent.add_component(ReviewComponent(agent, str(config_path) if config_path else None))
+        out.recorder = agent.add_component(ViolationRecorder(agent.evidence.db_path, agent.clock, agent.bus))
+        if cfg.web.enabled:
+            out.web = _init_web(agent, out.recorder, config_path)
     if cfg.notify.sinks:
-        from edge_agent.notify.service import NotifyService
-
-        notify = agent.add_component(NotifyService(cfg, agent.bus, agent.clock))
-        agent.health_extras["notify"] = notify.status  # per sink: waiting, delivered, last error
+        out.notify = _init_notify(agent)
     for sink in sinks(agent) if sinks else ():
         agent.add_component(sink)
     if cfg.locks:
         out.locks = attach_locks(agent, pin_factory=pin_factory, thread=lock_thread)
     return out
+
+
+def _init_mqtt(agent: Agent) -> MqttLink:
+    from edge_agent.events.mqtt_link import build_mqtt
+
+    return agent.add_component(build_mqtt(agent.cfg, agent.bus, agent, agent.clock, agent.health_figures))
+
+
+def _init_daily_stats(agent: Agent, link: MqttLink) -> None:
+    from edge_agent.stats.daily import DailyStats
+
+    cfg = agent.cfg
+    agent.add_component(DailyStats(link, agent.evidence.db_path, [b.id for b in cfg.bays],
+                                   ZoneInfo(cfg.site.timezone), agent.clock, cfg.site.device_id))
+
+
+def _init_web(agent: Agent, recorder: ViolationRecorder, config_path: str | Path | None) -> WebServer:
+    from edge_agent.web.server import build_web
+
+    return agent.add_component(build_web(agent.cfg, agent.evidence, recorder.log, agent, agent.lists, agent.bus,
+                                         agent.clock, config_path or agent.cfg.source_path))
+
+
+def _init_notify(agent: Agent) -> NotifyService:
+    from edge_agent.notify.service import NotifyService
+
+    notify = agent.add_component(NotifyService(agent.cfg, agent.bus, agent.clock))
+    agent.health_extras["notify"] = notify.status  # per sink: waiting, delivered, last error
+    return notify
+
+
+def attach_locks(agent: Agent, pin_factory: object | None = None, thread: bool = True,
+                 tick_s: float = DEFAULT_TICK_S) -> LockManager:
+    """Build the agent's locks and wire them in; no locks configured → an empty manager.
+
+    - ``vision=agent.feed``: the camera's evidence per bay, which every raise needs;
+    - each bay's presence sensor into ``agent.feed`` (it outlives the bay monitor, so a reload keeps it);
+    - ``agent.attach_lock_manager``: remote ``lock`` / ``unlock`` reach the controllers;
+    - a ``LockTicker`` component: starts / stops the manager and ticks it (``thread=False``: the caller ticks).
+    """
+    manager = build_locks(agent.cfg, agent.bus, agent.clock, pin_factory=pin_factory, vision=agent.feed)
+    for bay in manager.bay_ids():
+        agent.set_presence_sensor(bay, partial(manager.presence, bay))
+    agent.attach_lock_manager(manager)
+    agent.add_component(LockTicker(manager, tick_s, thread))
+    return manager

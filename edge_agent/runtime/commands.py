@@ -9,8 +9,13 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edge_agent.config.load import load_config
+
+if TYPE_CHECKING:
+    from edge_agent.ops.lifecycle import OpsRuntime
+    from edge_agent.runtime.assemble import Assembled
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +101,7 @@ def _run(args: argparse.Namespace) -> int:
     from edge_agent.runtime.preflight import StartupError, explain
 
     try:
-        agent, ops = _build(args)
+        parts, ops = _build(args)
     except StartupError as exc:  # one line naming what to fix, as `doctor` would say it
         print(f"edge-agent run: {exc}", file=sys.stderr)
         return exc.code
@@ -107,10 +112,10 @@ def _run(args: argparse.Namespace) -> int:
         log.debug("start-up failed", exc_info=True)
         print(f"edge-agent run: {known}", file=sys.stderr)
         return known.code
-    return _loop(args, agent, ops)
+    return _loop(args, parts, ops)
 
 
-def _build(args: argparse.Namespace):  # noqa: ANN202 - (Agent, OpsRuntime)
+def _build(args: argparse.Namespace) -> tuple[Assembled, OpsRuntime]:
     from edge_agent.config.mqtt import read_secrets
     from edge_agent.ops.lifecycle import OpsRuntime
     from edge_agent.ops.logging_setup import setup_logging
@@ -132,29 +137,30 @@ def _build(args: argparse.Namespace):  # noqa: ANN202 - (Agent, OpsRuntime)
     ops = OpsRuntime(cfg, agent.bus, agent.clock)
     ops.plan.add("stop frames", agent.source.stop, timeout_s=1.0)
     ops.metrics.evidence_skipped.set_function(lambda: agent.evidence.space.skipped)
-    if parts.link is not None:
-        link = parts.link
+    link = parts.link
+    if link is not None:
         ops.metrics.outbox_depth.set_function(link.outbox_depth)
         ops.metrics.outbox_dropped.set_function(link.outbox.dropped)
         ops.metrics.outbox_lost.set_function(link.outbox.lost)
-        # sinks first (locks stop their motors, web closes), the MQTT link last: it flushes and says offline
-        ops.plan.add("stop sinks", lambda: _stop_except(agent, link), timeout_s=1.5)
-        ops.plan.add("mqtt flush + offline", lambda left: link.stop(flush_s=max(left - 1.0, 0.5)))
+        # the assembly's stop order, time-boxed: sinks first (locks stop their motors, web closes),
+        # the MQTT link last: it flushes and says offline
+        ops.plan.add("stop sinks", parts.stop_sinks, timeout_s=1.5)
+        ops.plan.add("mqtt flush + offline", lambda left: parts.stop_link(flush_s=max(left - 1.0, 0.5)))
     else:
-        ops.plan.add("stop sinks", agent.stop, timeout_s=2.0)
-    return agent, ops
+        ops.plan.add("stop sinks", parts.stop, timeout_s=2.0)
+    return parts, ops
 
 
-def _loop(args: argparse.Namespace, agent, ops) -> int:  # noqa: ANN001
-    cfg = agent.cfg
+def _loop(args: argparse.Namespace, parts: Assembled, ops: OpsRuntime) -> int:
+    agent = parts.agent
     if args.max_seconds is not None:
         timer = threading.Timer(args.max_seconds, ops.stop_requested.set)
         timer.daemon = True
         timer.start()
-    agent.start()
+    parts.start()
     ops.start(on_reload=agent.reload_config)
-    log.info("agent running: %d bay(s), camera %s", len(cfg.bays), cfg.camera.source)
-    idle = 1.0 / cfg.camera.fps / 4
+    log.info("agent running: %d bay(s), camera %s", len(agent.cfg.bays), agent.cfg.camera.source)
+    idle = 1.0 / agent.cfg.camera.fps / 4
     try:
         while not ops.stop_requested.is_set():
             got = agent.step()
@@ -168,12 +174,6 @@ def _loop(args: argparse.Namespace, agent, ops) -> int:  # noqa: ANN001
     for r in ops.finish():
         log.info("shutdown step %s: %s", r.name, r.status)
     return 0
-
-
-def _stop_except(agent, keep) -> None:  # noqa: ANN001
-    """Stop every component but ``keep`` (in reverse order), then the agent's own parts."""
-    agent.components.remove(keep)
-    agent.stop()
 
 
 def _replay(args: argparse.Namespace) -> int:

@@ -111,7 +111,7 @@ def _run(data_dir: Path, fps: float, json_lines: bool, out, broker, opts: DemoOp
               f"{cfg.timers.fuel_grace_s:g} s, real plate detector + recogniser, MQTT → {where}; time is simulated.",
               file=out)
         agent.bus.subscribe(lambda ev: print(f"  t={clock.monotonic() - t0:6.1f}s  {describe(ev)}", file=out))
-    agent.start()
+    parts.start()
 
     def step() -> None:
         agent.step()
@@ -129,7 +129,7 @@ def _run(data_dir: Path, fps: float, json_lines: bool, out, broker, opts: DemoOp
         while link.outbox_depth() and time.monotonic() < deadline:
             time.sleep(0.05)
     depth = link.outbox_depth()
-    agent.stop()
+    parts.stop()
     if watcher is not None:
         time.sleep(0.2)
         watcher.disconnect()

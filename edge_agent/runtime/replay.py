@@ -108,11 +108,11 @@ def replay(cfg: AgentConfig, source: str, events_out: IO[str], data_dir: Path,
     agent = parts.agent
     wall = time.perf_counter()  # replay speed is a compute figure: wall clock on purpose
     cpu = time.process_time()
-    agent.start()
+    parts.start()
     try:
         agent.run_forever(sleep=lambda s: None)  # the loop run uses; a clip is never waited for
     finally:
-        agent.stop()
+        parts.stop()
     wall = time.perf_counter() - wall
     cpu = time.process_time() - cpu
     summary = {"kind": "marker", "type": "replay_finished", "ts": iso(clock.now()), "clip_s": round(clip.clip_s, 3),

@@ -155,11 +155,11 @@ def _case(models: Path, tmp: Path, mode: str, legacy_hash: bool, fps: float, sec
     agent = parts.agent
     timed = _Timed(agent.reader)
     agent.reader = timed
-    agent.start()
+    parts.start()
     loop = threading.Thread(target=agent.run_forever, name="loop", daemon=True)
     loop.start()
     try:
-        ctx = parts.review.server.app.state.ctx
+        ctx = parts.web.app.state.ctx
         checks = _Counted(ctx.users)
         time.sleep(3.0)  # model warm-up and the change detector's first reference
         rss0 = _status_kb("VmRSS")
@@ -168,7 +168,7 @@ def _case(models: Path, tmp: Path, mode: str, legacy_hash: bool, fps: float, sec
             ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
             # the attacker's CPU is on another machine; here it shares ours, so it yields to the agent
             flood = subprocess.Popen(["nice", "-n", str(client_nice), sys.executable, "-m", "edge_agent.sim.flood_bench",
-                                      "--flood", parts.review.server.url, "--clients", str(clients),
+                                      "--flood", parts.web.url, "--clients", str(clients),
                                       "--seconds", str(seconds)], stdout=subprocess.PIPE, text=True)
             during = _window(agent, timed, seconds)
             out, _ = flood.communicate(timeout=seconds + 120)
@@ -177,7 +177,7 @@ def _case(models: Path, tmp: Path, mode: str, legacy_hash: bool, fps: float, sec
         replies = json.loads(out.strip().splitlines()[-1])
         client_cpu = ru1.ru_utime + ru1.ru_stime - ru0.ru_utime - ru0.ru_stime
     finally:
-        agent.stop()
+        parts.stop()
         loop.join(10)
     growth = round((rss.peak_kb - rss0) / 1024, 1)
     idle_fps = (idle["fps"] + after["fps"]) / 2

@@ -5,6 +5,6 @@ uvicorn server thread that ``edge-agent run`` starts and stops with the agent.
 """
 
 from edge_agent.web.app import create_app
-from edge_agent.web.server import ReviewComponent, WebServer, build_web
+from edge_agent.web.server import WebServer, build_web
 
-__all__ = ["ReviewComponent", "WebServer", "build_web", "create_app"]
+__all__ = ["WebServer", "build_web", "create_app"]

@@ -94,36 +94,3 @@ def build_web(cfg: AgentConfig, *parts: Any, **kw: Any) -> WebServer:
     return WebServer(create_app(cfg, *parts, **kw), cfg.web.host, cfg.web.port,
                      trusted_proxies=cfg.web.trusted_proxies)
 
-
-class ReviewComponent:
-    """For ``edge-agent run``: ``agent.add_component(ReviewComponent(agent, config_path))``.
-
-    Always records the agent's bus events in the violation log (so ``review`` can show them
-    later), and serves the page when ``web.enabled``. Uses ``agent.cfg / evidence / bus / lists /
-    clock`` and the agent itself as ``AgentControl``.
-    """
-
-    def __init__(self, agent: Any, config_path: str | None = None) -> None:
-        self.agent = agent
-        self.config_path = config_path
-        self.log: Any = None
-        self.server: WebServer | None = None
-
-    def start(self) -> None:
-        from edge_agent.evidence.violations import ViolationLog
-
-        a = self.agent
-        self.log = ViolationLog(a.evidence.db_path, a.clock)
-        self.log.attach(a.bus)
-        if a.cfg.web.enabled:
-            self.server = build_web(a.cfg, a.evidence, self.log, a, a.lists, a.bus, a.clock,
-                                    self.config_path or a.cfg.source_path)
-            self.server.start()
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.stop()
-            self.server = None
-        if self.log is not None:
-            self.log.close()
-            self.log = None

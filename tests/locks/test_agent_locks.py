@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 
 from edge_agent.events.types import EventType
-from edge_agent.locks.stage import attach_locks
 from edge_agent.runtime.agent import Agent
+from edge_agent.runtime.assemble import attach_locks
 from edge_agent.sim.scenario import EMPTY, ScriptedSource, demo_story, hold, scene_config
 
 FPS = 5.0

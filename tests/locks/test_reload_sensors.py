@@ -12,8 +12,8 @@ from pathlib import Path
 import yaml
 
 from edge_agent.config.load import load_config
-from edge_agent.locks.stage import attach_locks
 from edge_agent.runtime.agent import Agent
+from edge_agent.runtime.assemble import attach_locks
 from edge_agent.sim.scenario import EMPTY, ScriptedSource, hold
 from edge_agent.sim.synthetic import BAYS, H, W
 

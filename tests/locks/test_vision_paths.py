@@ -14,8 +14,8 @@ import yaml
 
 from edge_agent.config.load import load_config
 from edge_agent.events.types import EventType
-from edge_agent.locks.stage import attach_locks
 from edge_agent.runtime.agent import Agent
+from edge_agent.runtime.assemble import attach_locks
 from edge_agent.sim.scenario import EMPTY
 from edge_agent.sim.synthetic import BAYS, render
 from tests.bays.test_vision import Frames, NoPlates

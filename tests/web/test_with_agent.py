@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 import warnings
 
+import pytest
+
 from edge_agent.evidence.violations import ViolationFilter
 from edge_agent.web.app import create_app
 
@@ -46,28 +48,35 @@ def test_page_shows_it_and_the_agent_takes_installer_snapshots(recorded_agent):
     assert "disabled" in re.search(r'<button[^>]*id="save"[^>]*>', html).group(0)  # no config file to write
 
 
-def test_review_component_inside_the_agent(tmp_path, models_dir):
+def test_recorder_and_page_inside_the_assembled_agent(tmp_path, models_dir):
+    """The assembly builds the violation recorder and the page as two components: the page reads the
+    recorder's log, and stopping closes both."""
+    import sqlite3
+
     import httpx
 
     from edge_agent.clock import FakeClock
     from edge_agent.events.types import Event
-    from edge_agent.runtime.agent import Agent
+    from edge_agent.runtime.assemble import assemble
     from edge_agent.sim.scenario import ScriptedSource, demo_story, scene_config
-    from edge_agent.web.server import ReviewComponent
 
     clock = FakeClock()
     cfg = scene_config(str(tmp_path / "data"), perception={"models_dir": str(models_dir)},
                        web={"enabled": True, "port": 0, "users_file": str(tmp_path / "u"),
                             "session_secret_file": str(tmp_path / "k")})
-    agent = Agent(cfg, clock=clock, source=ScriptedSource(demo_story(5.0), clock))
-    review = agent.add_component(ReviewComponent(agent))
-    agent.start()
+    parts = assemble(cfg, clock=clock, source=ScriptedSource(demo_story(5.0), clock))
+    assert parts.recorder is not None and parts.web is not None
+    assert parts.agent.components.index(parts.recorder) < parts.agent.components.index(parts.web)
+    parts.start()
     try:
-        assert httpx.get(review.server.url + "/login").status_code == 200
-        assert httpx.get(review.server.url + "/violations", follow_redirects=False).status_code == 401
-        agent.bus.publish(Event.make("violation_started", clock, bay_id="A", visit_id="v1",
-                                     data={"reason": "fuel_vehicle", "plate": "粤B12345"}))
-        assert review.log.get(1).plate == "粤B12345"
+        assert httpx.get(parts.web.url + "/login").status_code == 200
+        assert httpx.get(parts.web.url + "/violations", follow_redirects=False).status_code == 401
+        parts.agent.bus.publish(Event.make("violation_started", clock, bay_id="A", visit_id="v1",
+                                           data={"reason": "fuel_vehicle", "plate": "粤B12345"}))
+        assert parts.recorder.log.get(1).plate == "粤B12345"
     finally:
-        agent.stop()
-    assert review.server is None and review.log is None
+        parts.stop()
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(parts.web.url + "/login")
+    with pytest.raises(sqlite3.ProgrammingError):  # closed
+        parts.recorder.log.get(1)

@@ -9,7 +9,7 @@ from edge_agent.clock import FakeClock, iso
 from edge_agent.events.bus import EventBus
 from edge_agent.events.types import BayState, BayVision, EventType
 from edge_agent.locks import build_locks
-from edge_agent.locks.stage import LockTicker
+from edge_agent.locks.ticker import LockTicker
 from tests.locks.conftest import BAY, agent_config, sim_lock
 
 
