@@ -6,13 +6,12 @@ Prometheus registry and the signal rules. Everything here is also usable on its 
     setup_logging(cfg.ops.logging, secrets=read_secrets(cfg.mqtt).values())   # first, right after load_config
     ops = OpsRuntime(cfg, agent.bus, clock)
     ops.plan.add("stop frames", agent.source.stop)
-    ops.plan.add("stop sinks", stop_all_but_the_link)     # the lock stage stops its motors here
-    ops.plan.add("mqtt flush + offline", lambda left: link.stop(flush_s=max(left - 1, 0.5)))
+    ops.plan.add("stop sinks", parts.stop_sinks)         # the assembly's order: locks stop their motors first
+    ops.plan.add("mqtt flush + offline", lambda left: parts.stop_link(flush_s=max(left - 1, 0.5)))
     ops.metrics.outbox_depth.set_function(link.outbox_depth)
     ops.start(on_reload=agent.reload_config)      # main thread: installs SIGHUP/SIGTERM, sends READY=1
-    while not ops.stop_requested.is_set():
-        got = agent.step()
-        ops.loop_turn(got_frame=got, camera_reconnects=agent.source.reconnects)
+    agent.run_forever(sleep=ops.stop_requested.wait, until=ops.stop_requested,    # the agent's loop, ops hooks
+                      on_turn=lambda got: ops.loop_turn(got, agent.source.reconnects))
     ops.finish()                                  # STOPPING=1, runs the plan within ops.stop_timeout_s
     return 0
 """

@@ -148,12 +148,20 @@ class Agent:
                     self.monitor.on_blind(self.health.health().reason)
             return got
 
-    def run_forever(self, sleep: Callable[[float], None] = time.sleep) -> None:
-        """Loop until ``stop()`` (or a non-looping file ends); polls the latest-frame slot a few
-        times per frame period."""
+    def run_forever(self, sleep: Callable[[float], object] = time.sleep, *, until: threading.Event | None = None,
+                    on_turn: Callable[[bool], None] | None = None) -> None:
+        """The one frame loop (``run``, ``replay``): until ``stop()`` or ``until`` is set, or a
+        non-looping file ends. Polls the latest-frame slot a few times per frame period; ``sleep``
+        is how it idles (``run`` waits on its stop event, ``replay`` never waits), ``on_turn(got)``
+        the caller's hook after every turn (``run``: the watchdog's pings)."""
         idle = 1.0 / self.cfg.camera.fps / 4
-        while not self._stop.is_set():
-            if not self.step():
+        stopped = (lambda: self._stop.is_set()) if until is None else \
+            (lambda: self._stop.is_set() or until.is_set())
+        while not stopped():
+            got = self.step()
+            if on_turn is not None:
+                on_turn(got)
+            if not got:
                 if getattr(self.source, "finished", False):  # a file or folder played to its end
                     break
                 sleep(idle)

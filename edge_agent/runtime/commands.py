@@ -152,6 +152,7 @@ def _build(args: argparse.Namespace) -> tuple[Assembled, OpsRuntime]:
 
 
 def _loop(args: argparse.Namespace, parts: Assembled, ops: OpsRuntime) -> int:
+    """The agent's own loop, with the ops hooks: the stop signal, the watchdog's per-turn pings."""
     agent = parts.agent
     if args.max_seconds is not None:
         timer = threading.Timer(args.max_seconds, ops.stop_requested.set)
@@ -160,15 +161,10 @@ def _loop(args: argparse.Namespace, parts: Assembled, ops: OpsRuntime) -> int:
     parts.start()
     ops.start(on_reload=agent.reload_config)
     log.info("agent running: %d bay(s), camera %s", len(agent.cfg.bays), agent.cfg.camera.source)
-    idle = 1.0 / agent.cfg.camera.fps / 4
     try:
-        while not ops.stop_requested.is_set():
-            got = agent.step()
-            ops.loop_turn(got_frame=got, camera_reconnects=agent.source.reconnects)
-            if not got:
-                if getattr(agent.source, "finished", False):  # a file or folder played to its end
-                    break
-                ops.stop_requested.wait(idle)
+        agent.run_forever(sleep=ops.stop_requested.wait, until=ops.stop_requested,
+                          on_turn=lambda got: ops.loop_turn(got_frame=got,
+                                                            camera_reconnects=agent.source.reconnects))
     except KeyboardInterrupt:
         pass
     for r in ops.finish():

@@ -40,9 +40,8 @@ def main() -> int:
     agent.start()
     ops.start(on_reload=agent.reload_config)
     print("started", flush=True)
-    while not ops.stop_requested.wait(0.02):
-        got = agent.step()
-        ops.loop_turn(got_frame=got, camera_reconnects=agent.source.reconnects)
+    agent.run_forever(sleep=ops.stop_requested.wait, until=ops.stop_requested,  # the agent's one loop, ops hooks
+                      on_turn=lambda got: ops.loop_turn(got_frame=got, camera_reconnects=agent.source.reconnects))
     results = ops.finish()
     print(" ".join(f"{r.name}={r.status}" for r in results), flush=True)
     return 0
