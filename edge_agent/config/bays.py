@@ -1,7 +1,9 @@
 """Bays, timers, occupancy tuning and plate lists (owned by the bays stage).
 
 Checks that need another section (polygon inside the camera frame, lock ids that exist)
-live in ``models.AgentConfig``'s validator; the rest is here, next to the fields.
+live in ``models.AgentConfig``'s validator; the rest is here, next to the fields. The lock↔bay
+rules have one owner, ``cross_section_problems``; ``lock_bays`` then reads the pairing from a
+config that passed them (the lock stage relies on it and checks nothing again).
 """
 
 from __future__ import annotations
@@ -170,3 +172,10 @@ def cross_section_problems(cfg) -> list[tuple[tuple, str]]:  # noqa: ANN001 - Ag
     if not cfg.bays:
         problems.append((("bays",), "needs at least one bay"))
     return problems
+
+
+def lock_bays(cfg) -> dict[str, str]:  # noqa: ANN001 - AgentConfig (import cycle)
+    """lock id → bay id, from ``locks[].bay`` or the bay's ``lock_id``, for a *validated* config:
+    ``cross_section_problems`` has made the pairing complete and one-to-one."""
+    named_by = {b.lock_id: b.id for b in cfg.bays if b.lock_id}
+    return {lk.id: lk.bay or named_by[lk.id] for lk in cfg.locks}

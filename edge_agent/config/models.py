@@ -9,7 +9,14 @@ from pydantic import Field, PrivateAttr, ValidationError, field_validator, model
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from edge_agent.config.base import StrictModel
-from edge_agent.config.bays import BayConfig, ListsConfig, OccupancyConfig, TimersConfig, cross_section_problems
+from edge_agent.config.bays import (
+    BayConfig,
+    ListsConfig,
+    OccupancyConfig,
+    TimersConfig,
+    cross_section_problems,
+    lock_bays,
+)
 from edge_agent.config.camera import CameraConfig
 from edge_agent.config.chargers import ChargerHealthConfig
 from edge_agent.config.evidence import EvidenceConfig
@@ -73,6 +80,10 @@ class AgentConfig(StrictModel):
                 ],
             )
         return cfg
+
+    def lock_bays(self) -> dict[str, str]:
+        """lock id → bay id (each lock's bay, however the YAML named it; checked at validation)."""
+        return lock_bays(self)
 
     @property
     def source_path(self) -> Path | None:

@@ -43,10 +43,6 @@ class VisionFeed(Protocol):
     def watch(self, watcher: Callable[[str], None]) -> Callable[[], None]: ...
 
 
-class LockSetupError(ValueError):
-    """Locks and bays in the config do not fit together."""
-
-
 @dataclass
 class LockUnit:
     bay_id: str
@@ -181,30 +177,12 @@ def _due_in(u: LockUnit) -> float | None:
     return None if due is None else max(0.0, round(due - u.controller.clock.monotonic(), 1))
 
 
-def resolve_bays(cfg: AgentConfig) -> dict[str, str]:
-    """lock id → bay id, from ``locks[].bay`` or ``bays[].lock_id`` (which must agree)."""
-    by_lock_id = {b.lock_id: b.id for b in cfg.bays if b.lock_id}
-    bay_ids = {b.id for b in cfg.bays}
-    out: dict[str, str] = {}
-    for i, lk in enumerate(cfg.locks):
-        bay = lk.bay or by_lock_id.get(lk.id)
-        if bay is None:
-            raise LockSetupError(f"locks[{i}].bay: lock {lk.id!r} is not assigned to a bay")
-        if bay not in bay_ids:
-            raise LockSetupError(f"locks[{i}].bay: unknown bay {bay!r}")
-        if lk.id in by_lock_id and by_lock_id[lk.id] != bay:
-            raise LockSetupError(f"locks[{i}].bay: {bay!r} but bay {by_lock_id[lk.id]!r} names this lock")
-        if bay in out.values():
-            raise LockSetupError(f"locks[{i}].bay: bay {bay!r} already has a lock")
-        out[lk.id] = bay
-    return out
-
-
 def build_locks(cfg: AgentConfig, bus: EventBus, clock: Clock, pin_factory: object | None = None, *,
                 vision: VisionFeed) -> LockManager:
     """One driver + interlock + controller per configured lock. ``pin_factory`` goes to gpiozero;
-    ``vision`` is the camera's evidence per bay, without which no lock rises."""
-    bays = resolve_bays(cfg)
+    ``vision`` is the camera's evidence per bay, without which no lock rises. Which bay each lock
+    guards comes from the validated config (``AgentConfig.lock_bays``; the config check owns those rules)."""
+    bays = cfg.lock_bays()
     units: list[LockUnit] = []
     try:
         for lk in cfg.locks:

@@ -80,3 +80,18 @@ def test_example_pi_config_builds_on_mock_pins(repo):
         mgr.stop()
     finally:
         factory.reset()
+
+
+def test_a_bay_can_name_its_lock_and_the_manager_takes_the_pairing_from_the_config():
+    """The lock↔bay rules live in the config check only; the manager reads the validated pairing."""
+    from edge_agent.config.load import parse_config
+
+    cfg = parse_config({
+        "site": {"site_id": "s1", "device_id": "d1"}, "camera": {"source": "0"},
+        "bays": [{"id": "B1", "polygon": [[0, 0], [100, 0], [100, 100]], "lock_id": "L1"},
+                 {"id": "B2", "polygon": [[0, 0], [100, 0], [100, 100]]}],
+        "locks": [sim_lock(bay=None), sim_lock(id="L2", bay="B2")],
+    })
+    assert cfg.lock_bays() == {"L1": "B1", "L2": "B2"}
+    mgr = build_locks(cfg, EventBus(), FakeClock(), vision=BayFeed())
+    assert mgr.bay_ids() == ["B1", "B2"] and mgr.state("B1") is not None and mgr.state("B2") is not None
