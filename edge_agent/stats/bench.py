@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import statistics
 import tempfile
 import time
 import warnings
@@ -28,6 +27,7 @@ from edge_agent.evidence.violations import ViolationLog
 from edge_agent.perception.lists import PlateLists
 from edge_agent.stats.source import query
 from edge_agent.web.auth import UsersFile
+from edge_agent.web.bench import median_get_ms
 
 TARGET_MS = 300.0
 START = datetime(2025, 1, 1, tzinfo=timezone(timedelta(hours=8)))
@@ -69,18 +69,6 @@ def fill(log: ViolationLog, clock: FakeClock, days: int, bays: int, visits_per_d
     return n
 
 
-def _time(client: Any, path: str, repeat: int) -> float:
-    client.get(path)
-    samples = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        r = client.get(path)
-        samples.append((time.perf_counter() - t0) * 1000)
-        if r.status_code != 200:
-            raise RuntimeError(f"{path}: HTTP {r.status_code}")
-    return statistics.median(samples)
-
-
 def run(days: int = 365, bays: int = 8, visits_per_day: int = 12, repeat: int = 9) -> dict[str, Any]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -111,7 +99,7 @@ def run(days: int = 365, bays: int = 8, visits_per_day: int = 12, repeat: int = 
             q90 = f"from={end - timedelta(days=89)}&to={end}"
             pages = {"page_30_days": "/stats", "page_90_days": f"/stats?{q90}",
                      "csv_30_days": "/stats.csv?table=bay_days"}
-            result = {name: round(_time(c, path, repeat), 1) for name, path in pages.items()}
+            result = {name: round(median_get_ms(c, path, repeat), 1) for name, path in pages.items()}
         ids = [b.id for b in cfg.bays]
         t0 = time.perf_counter()
         query(log.db_path, ids, end - timedelta(days=days - 1), end, ZoneInfo("Asia/Shanghai"), clock.now().timestamp())

@@ -54,7 +54,8 @@ def fill(log: ViolationLog, clock: FakeClock, n: int, bays: int = 4) -> None:
         log.decide(vid, "confirmed", "bench")
 
 
-def _time(client: Any, path: str, repeat: int) -> float:
+def median_get_ms(client: Any, path: str, repeat: int) -> float:
+    """Median ms of ``repeat`` GETs after one warm-up; any non-200 answer is an error, not a sample."""
     client.get(path)  # warm-up: template compile, SQLite page cache
     samples = []
     for _ in range(repeat):
@@ -75,7 +76,7 @@ def _over_http(app: Any, repeat: int) -> float:
     with WebServer(app, "127.0.0.1", 0) as srv, httpx.Client(base_url=srv.url) as c:
         tok = re.search(r'name="csrf" value="([^"]+)"', c.get("/login").text).group(1)
         c.post("/login", data={"username": "bench", "password": "bench-password", "csrf": tok})
-        return _time(c, "/violations", repeat)
+        return median_get_ms(c, "/violations", repeat)
 
 
 def run(n: int = 10_000, repeat: int = 25, workdir: str | Path | None = None) -> dict[str, Any]:
@@ -111,7 +112,7 @@ def run(n: int = 10_000, repeat: int = 25, workdir: str | Path | None = None) ->
                 "list_filtered": "/violations?bay=A2&decision=open&plate=B00&from=2026-01-10&to=2026-02-20",
                 "detail": f"/violations/{n // 2}",
             }
-            result = {name: round(_time(c, path, repeat), 2) for name, path in pages.items()}
+            result = {name: round(median_get_ms(c, path, repeat), 2) for name, path in pages.items()}
         result["list_over_http"] = round(_over_http(app, repeat), 2)
         log.close()
     return {"violations": n, "fill_s": round(fill_s, 2), "median_ms": result, "target_ms": TARGET_MS,
