@@ -81,6 +81,7 @@ class Consumer:
         self.counters = Counters()
         self._q: queue.Queue[tuple[int, int, Record | None] | None] = queue.Queue()
         self._ready = threading.Event()
+        self._stopping = threading.Event()
         self._worker = threading.Thread(target=self._work, name="consumer-writer", daemon=True)
         c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, manual_ack=True)
         if u.scheme == "mqtts":
@@ -88,6 +89,7 @@ class Consumer:
         if username:
             c.username_pw_set(username, password)
         c.on_connect = self._on_connect
+        c.on_subscribe = self._on_subscribe
         c.on_message = self._on_message
         c.reconnect_delay_set(1, 30)
         self._session_expiry = session_expiry_s
@@ -105,7 +107,9 @@ class Consumer:
         return self._ready.wait(timeout)
 
     def stop(self) -> None:
-        """Write what was received, acknowledge it, disconnect (unacked messages stay with the session)."""
+        """Write what was received, acknowledge it, disconnect (unacked messages stay with the session;
+        a batch the database still refuses is left unacknowledged, so the broker delivers it again)."""
+        self._stopping.set()
         self._q.put(None)
         self._worker.join(30)
         self.client.disconnect()
@@ -118,7 +122,13 @@ class Consumer:
             log.warning("consumer: broker refused the connection: %s", rc)
             return
         client.subscribe([(f, 1) for f in subscriptions(self.group, self.root)])
-        self._ready.set()
+
+    def _on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: int, codes: Any, _p: Any) -> None:
+        """Ready only once the broker granted the subscriptions: a message published before that is not ours."""
+        if all(not getattr(rc, "is_failure", False) for rc in codes):
+            self._ready.set()
+        else:
+            log.error("consumer: broker refused a subscription: %s", codes)
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         self._q.put((msg.mid, msg.qos, parse(msg.topic, bytes(msg.payload))))
@@ -149,7 +159,8 @@ class Consumer:
                 break
             except Exception:  # database down: hold the acks (the broker keeps the messages) and retry
                 log.exception("consumer: write failed; retrying in 2 s")
-                threading.Event().wait(2.0)
+                if self._stopping.wait(2.0):
+                    return  # stopping: leave the batch unacknowledged for redelivery
         for mid, qos, _ in batch:
             if qos > 0:
                 self.client.ack(mid, qos)
