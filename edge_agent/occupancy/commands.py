@@ -24,7 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--data", type=Path, required=True, metavar="DIR", help="bays-dev style folder")
     t.add_argument("--out", type=Path, default=DEFAULT_MODEL, metavar="ONNX")
     t.add_argument("--scenes", default="shippable", metavar="LIST",
-                   help="scenes to train on: 'shippable' (licence allows committing the model: CNRPark), "
+                   help="scenes to train on: 'shippable' (licence allows committing the model: CNRPark, and PKLot "
+                        "UFPR05 with the project's own labels), "
                         "'all', or a comma list of scenes / lots (default: shippable)")
     t.add_argument("--hold-out", action="append", default=[], metavar="SCENE",
                    help="leave this scene or lot (cnrpark = camA + camB) out of training; repeatable")
@@ -43,6 +44,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("labels", type=Path, metavar="LABELS.csv")
     e.add_argument("--model", type=Path, default=DEFAULT_MODEL, metavar="ONNX")
     e.add_argument("--json", type=Path, default=None, metavar="OUT", help="write metrics + per-bay predictions")
+    e.add_argument("--images", type=Path, default=None, metavar="DIR",
+                   help="folder the image paths are relative to (default: the CSV's folder)")
     e.add_argument("--threads", type=int, default=1)
     e.set_defaults(func=_eval)
 
@@ -53,6 +56,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _train_opts(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--own-labels", type=Path, action="append", default=None, metavar="CSV",
+                   help="this project's own frame annotations (file paths relative to --data); they replace "
+                        "the dataset's labels of the scenes they cover (default: models/labels/*.csv)")
+    p.add_argument("--no-own-labels", action="store_true", help="use only the dataset's own labels")
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--samples", type=int, default=None, metavar="N", help="training crops per epoch")
     p.add_argument("--seed", type=int, default=13)
@@ -70,21 +77,36 @@ def _config(args: argparse.Namespace, **meta: str):  # noqa: ANN202
     return cfg
 
 
-def _train_and_score(data: Path, train_scenes: list[str], out: Path, args: argparse.Namespace) -> dict:
+NOTICES = {
+    "cnrpark": ("Made with CNRPark+EXT (ODbL 1.0); Amato et al., 'Deep learning for decentralized parking lot "
+                "occupancy detection', Expert Systems with Applications 72, 2017"),
+    "pklot": ("PKLot UFPR05 images (CC BY 4.0; Almeida et al., 'PKLot - A robust dataset for parking lot "
+              "classification', Expert Systems with Applications 42, 2015) with edge_agent's own bay labels"),
+}
+
+
+def _labels(args: argparse.Namespace) -> list:
+    """Every labelled bay of ``--data``, with this project's own annotations where it has them."""
+    from edge_agent.occupancy.dataset import own_label_files, read_bays_dev
+
+    own = [] if args.no_own_labels else (args.own_labels if args.own_labels is not None else own_label_files())
+    return read_bays_dev(args.data, own_labels=own)
+
+
+def _train_and_score(every: list, train_scenes: list[str], out: Path, args: argparse.Namespace) -> dict:
     from edge_agent.bays.classifier import BayClassifier
-    from edge_agent.occupancy.dataset import read_bays_dev
+    from edge_agent.occupancy.dataset import shippable_scenes
     from edge_agent.occupancy.evaluate import score
     from edge_agent.occupancy.train import train
 
-    every = read_bays_dev(data)
     train_labels = [b for b in every if b.scene in train_scenes]
     if not train_labels:
-        raise ValueError(f"no labelled bays of scenes {train_scenes} in {data}")
+        raise ValueError(f"no labelled bays of scenes {train_scenes} in {args.data}")
     train_scenes = sorted({b.scene for b in train_labels})  # what was really there
-    meta = {"trained_on": ",".join(train_scenes), "seed": str(args.seed)}
-    if set(train_scenes) <= {"cnrpark_camA", "cnrpark_camB"}:
-        meta["notice"] = ("Made with CNRPark+EXT (ODbL 1.0); Amato et al., 'Deep learning for decentralized "
-                          "parking lot occupancy detection', Expert Systems with Applications 72, 2017")
+    meta = {"trained_on": ",".join(train_scenes), "seed": str(args.seed),
+            "own_labels": ",".join(sorted({b.scene for b in train_labels if b.own}))}
+    if set(train_scenes) <= set(shippable_scenes(every)):
+        meta["notice"] = "; ".join(v for k, v in NOTICES.items() if any(s.startswith(k) for s in train_scenes))
     summary = train(train_labels, out, _config(args, **meta))
     unseen = [b for b in every if b.scene not in train_scenes]
     scored = score(BayClassifier.load(out), unseen)
@@ -105,20 +127,25 @@ def _need_torch(cmd: str) -> bool:
 def _train(args: argparse.Namespace) -> int:
     if not _need_torch("train"):
         return 2
-    from edge_agent.occupancy.dataset import SHIPPABLE, expand_scenes, read_bays_dev
+    from edge_agent.occupancy.dataset import expand_scenes, shippable_scenes
     from edge_agent.occupancy.evaluate import format_table
     from edge_agent.occupancy.train import write_json
 
+    try:
+        every = _labels(args)
+    except (ValueError, OSError) as exc:
+        print(f"occupancy train: {exc}", file=sys.stderr)
+        return 1
     if args.scenes == "shippable":
-        scenes = list(SHIPPABLE)
+        scenes = shippable_scenes(every)
     elif args.scenes == "all":
-        scenes = sorted({b.scene for b in read_bays_dev(args.data)})
+        scenes = sorted({b.scene for b in every})
     else:
         scenes = expand_scenes(s.strip() for s in args.scenes.split(",") if s.strip())
     held = set(expand_scenes(args.hold_out))
     scenes = [s for s in scenes if s not in held]
     try:
-        res = _train_and_score(args.data, scenes, args.out, args)
+        res = _train_and_score(every, scenes, args.out, args)
     except (ValueError, RuntimeError) as exc:
         print(f"occupancy train: {exc}", file=sys.stderr)
         return 1
@@ -136,20 +163,21 @@ def _folds(args: argparse.Namespace) -> int:
         return 2
     import numpy as np
 
-    from edge_agent.occupancy.dataset import expand_scenes, read_bays_dev
+    from edge_agent.occupancy.dataset import expand_scenes
     from edge_agent.occupancy.evaluate import Scored, format_table
     from edge_agent.occupancy.train import write_json
 
     try:
-        every = sorted({b.scene for b in read_bays_dev(args.data)})
+        labels = _labels(args)
     except (ValueError, OSError) as exc:
         print(f"occupancy folds: {exc}", file=sys.stderr)
         return 1
+    every = sorted({b.scene for b in labels})
     folds, parts = {}, []
     for fold in FOLDS:
         held = expand_scenes(fold)
         name = "+".join(fold)
-        res = _train_and_score(args.data, [s for s in every if s not in held], args.out_dir / f"{name}.onnx", args)
+        res = _train_and_score(labels, [s for s in every if s not in held], args.out_dir / f"{name}.onnx", args)
         scored: Scored = res.pop("_scored")
         keep = [i for i, b in enumerate(scored.labels) if b.scene in held]  # only the held-out lot counts
         parts.append(Scored([scored.labels[i] for i in keep], scored.p[keep], []))
@@ -174,7 +202,7 @@ def _eval(args: argparse.Namespace) -> int:
         print(f"occupancy eval: no labels file {args.labels}", file=sys.stderr)
         return 2
     try:
-        labels = read_frame_labels(args.labels)
+        labels = read_frame_labels(args.labels, images_root=args.images)
         clf = BayClassifier.load(args.model, threads=args.threads)
     except (LabelError, FileNotFoundError, ValueError) as exc:
         print(f"occupancy eval: {exc}", file=sys.stderr)

@@ -11,9 +11,10 @@ import csv
 import json
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from edge_agent.bays.crop import bay_crop, patch_crop
@@ -23,6 +24,10 @@ from edge_agent.perception.imageio import ImageReadError, read_image_scaled
 LOTS: dict[str, tuple[str, ...]] = {"cnrpark": ("cnrpark_camA", "cnrpark_camB")}
 # Scenes whose licence allows committing a model trained on them (bays-dev README, "Sources and licences").
 SHIPPABLE = ("cnrpark_camA", "cnrpark_camB")
+# Scenes whose images allow it (PKLot: CC BY 4.0) but whose dataset labels carry no licence: shippable only
+# with this project's own annotations of the frames (``models/labels/``), which replace the dataset's.
+SHIPPABLE_WITH_OWN_LABELS = ("pklot_ufpr05",)
+OWN_LABELS_DIR = Path(__file__).resolve().parents[2] / "models" / "labels"
 FRAME_COLUMNS = ("file", "bay_id", "polygon", "occupied")
 
 
@@ -42,6 +47,7 @@ class BayLabel:
     weather: str = "unknown"
     daypart: str = "unknown"
     polygon: tuple[tuple[float, float], ...] | None = None
+    own: bool = False  # labelled by this project (models/labels/), not taken from the dataset
 
 
 def expand_scenes(names: Iterable[str]) -> list[str]:
@@ -74,10 +80,11 @@ def _polygon(value: str, where: str) -> tuple[tuple[float, float], ...]:
     return poly
 
 
-def read_frame_labels(csv_path: Path) -> list[BayLabel]:
-    """Bays of frames (bays-dev ``frames.csv`` format); image paths are relative to the CSV's folder."""
+def read_frame_labels(csv_path: Path, images_root: Path | None = None) -> list[BayLabel]:
+    """Bays of frames (bays-dev ``frames.csv`` format); image paths are relative to ``images_root``
+    (default: the CSV's folder)."""
     csv_path = Path(csv_path)
-    root = csv_path.parent
+    root = Path(images_root) if images_root is not None else csv_path.parent
     out: list[BayLabel] = []
     with csv_path.open(newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
@@ -107,8 +114,18 @@ def read_patch_labels(csv_path: Path) -> list[BayLabel]:
     return out
 
 
-def read_bays_dev(root: Path, scenes: Sequence[str] | None = None) -> list[BayLabel]:
-    """Every labelled bay of a bays-dev folder (frames and patches), optionally only ``scenes``."""
+def own_label_files(folder: Path = OWN_LABELS_DIR) -> list[Path]:
+    """This project's own annotations of bays-dev frames (``models/labels/*.csv``)."""
+    return sorted(Path(folder).glob("*.csv")) if Path(folder).is_dir() else []
+
+
+def read_bays_dev(root: Path, scenes: Sequence[str] | None = None,
+                  own_labels: Sequence[Path] = ()) -> list[BayLabel]:
+    """Every labelled bay of a bays-dev folder (frames and patches), optionally only ``scenes``.
+
+    ``own_labels``: frames.csv-style files whose ``file`` paths are relative to ``root``; for every
+    scene they cover they replace the dataset's labels (polygons and flags both).
+    """
     root = Path(root)
     labels: list[BayLabel] = []
     if (root / "frames.csv").is_file():
@@ -117,14 +134,40 @@ def read_bays_dev(root: Path, scenes: Sequence[str] | None = None) -> list[BayLa
         labels += read_patch_labels(root / "patches.csv")
     if not labels:
         raise LabelError(f"{root}: no frames.csv or patches.csv")
+    ours = [replace(b, own=True) for f in own_labels for b in read_frame_labels(f, images_root=root)]
+    ours = [b for b in ours if b.path.is_file()]  # annotations of frames this folder does not hold: not ours to use
+    if ours:
+        covered = {b.scene for b in ours}
+        labels = [b for b in labels if b.scene not in covered] + ours
     if scenes is not None:
         wanted = set(scenes)
         labels = [b for b in labels if b.scene in wanted]
     return labels
 
 
-def load_crops(labels: Sequence[BayLabel], size: int) -> tuple[np.ndarray, list[BayLabel]]:
-    """uint8 BGR crops [N, size, size, 3] of every label whose image reads; frames are read once."""
+def jitter_polygon(polygon: Sequence[tuple[float, float]], rng: np.random.Generator,
+                   amount: float = 0.15) -> list[tuple[float, float]]:
+    """The bay as another installer might have drawn it: the whole polygon shifted, scaled and turned a little,
+    and each corner moved on its own, all in proportion to the bay's size."""
+    pts = np.asarray(polygon, np.float64)
+    c = pts.mean(axis=0)
+    size = float(np.sqrt(max(abs(cv2.contourArea(pts.astype(np.float32))), 1.0)))
+    ang = np.deg2rad(rng.uniform(-8, 8))
+    rot = np.array([[np.cos(ang), -np.sin(ang)], [np.sin(ang), np.cos(ang)]])
+    out = (pts - c) @ rot.T * np.exp(rng.uniform(np.log(0.85), np.log(1.2))) + c
+    out += rng.uniform(-amount / 1.5, amount / 1.5, 2) * size + rng.uniform(-amount, amount, out.shape) * size
+    return [(float(x), float(y)) for x, y in out]
+
+
+def load_crops(labels: Sequence[BayLabel], size: int, variants: int = 0,
+               rng: np.random.Generator | None = None) -> tuple[np.ndarray, list[BayLabel]]:
+    """uint8 BGR crops [N, size, size, 3] of every label whose image reads; frames are read once.
+
+    ``variants`` > 0: every bay of a frame is also cropped that many more times from a jittered polygon
+    (``jitter_polygon``), so training sees the real surroundings that a looser or tighter polygon takes in
+    (kerbs, islands, the neighbour's car), which a warp of the exact crop cannot invent.
+    """
+    rng = rng if rng is not None else np.random.default_rng(0)
     crops: list[np.ndarray] = []
     kept: list[BayLabel] = []
     cache: dict[Path, tuple[np.ndarray, int] | None] = {}
@@ -141,9 +184,20 @@ def load_crops(labels: Sequence[BayLabel], size: int) -> tuple[np.ndarray, list[
             continue
         img, factor = got  # a huge frame is decoded reduced: scale its polygon with it
         if b.polygon is not None:
-            crops.append(bay_crop(img, [(x / factor, y / factor) for x, y in b.polygon], size))
+            poly = [(x / factor, y / factor) for x, y in b.polygon]
+            crops.append(bay_crop(img, poly, size))
+            kept.append(b)
+            for _ in range(variants):
+                crops.append(bay_crop(img, jitter_polygon(poly, rng), size))
+                kept.append(b)
         else:
             crops.append(patch_crop(img, size))
-        kept.append(b)
+            kept.append(b)
     arr = np.stack(crops) if crops else np.zeros((0, size, size, 3), np.uint8)
     return arr, kept
+
+
+def shippable_scenes(labels: Sequence[BayLabel]) -> list[str]:
+    """Scenes a committed model may be trained on: the licence allows it, or the labels are our own."""
+    own = {b.scene for b in labels if b.own}
+    return list(SHIPPABLE) + [s for s in SHIPPABLE_WITH_OWN_LABELS if s in own]
