@@ -33,6 +33,13 @@ class TrainConfig:
     lr: float = 3e-3
     weight_decay: float = 1e-3
     seed: int = 13
+    # Extra crops per frame bay from jittered polygons (dataset.jitter_polygon): installers draw bays looser or
+    # tighter than our labels. PKLot frames with the dataset's own, looser polygons: 0.883 -> 0.898 with 3.
+    polygon_variants: int = 3
+    # Loss weight of occupied bays relative to empty ones. A car called empty is the costly mistake (a lock
+    # could rise under it), and on a camera it never saw the net finds fewer of the cars than of the empty
+    # bays (scene-held-out recalls 0.85 / 0.92 at 1.0; 0.89 / 0.89 at 1.5, accuracy 0.879 -> 0.889).
+    occupied_weight: float = 1.5
     threads: int = 2
     size: int = CROP_SIZE
     widths: tuple[int, ...] = (24, 32, 48, 64)
@@ -93,7 +100,7 @@ def train(labels: Sequence[BayLabel], out: Path, cfg: TrainConfig) -> dict:
     torch.set_num_threads(cfg.threads)
     rng = np.random.default_rng(cfg.seed)
     t0 = time.monotonic()
-    crops, kept = load_crops(labels, PRE_SIZE)
+    crops, kept = load_crops(labels, PRE_SIZE, cfg.polygon_variants, np.random.default_rng(cfg.seed))
     if len(kept) == 0:
         raise ValueError("no training images could be read")
     y_all = np.array([b.occupied for b in kept], dtype=np.float32)
@@ -104,7 +111,7 @@ def train(labels: Sequence[BayLabel], out: Path, cfg: TrainConfig) -> dict:
     steps = cfg.epochs * (cfg.samples_per_epoch // cfg.batch)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=steps, pct_start=0.15)
-    loss_fn = torch.nn.BCEWithLogitsLoss()
+    loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(cfg.occupied_weight))
     history = []
     for epoch in range(cfg.epochs):
         net.train()

@@ -34,3 +34,15 @@ def test_centre_is_a_plain_resize():
     x = _crops(2)
     assert centre(x, 64).shape == (2, 64, 64, 3)
     assert centre(x, PRE_SIZE) is x
+
+
+def test_foliage_covers_part_of_the_crop_with_leaves_and_is_seeded():
+    from edge_agent.occupancy.augment import foliage
+
+    grey = np.full((64, 64, 3), 128, np.uint8)
+    a, b = foliage(grey, np.random.default_rng(3)), foliage(grey, np.random.default_rng(3))
+    assert np.array_equal(a, b) and a.shape == grey.shape and a.dtype == np.uint8
+    changed = np.abs(a.astype(int) - 128).sum(axis=2) > 30
+    assert 0.02 < changed.mean() < 0.95  # part of the bay, never all of it
+    leaf = a[changed].astype(float)
+    assert (leaf[:, 1] >= leaf[:, 0]).mean() > 0.8  # green-brown leaves, not a blue-grey shadow

@@ -43,7 +43,7 @@ def test_train_ships_only_licensed_scenes_and_scores_the_rest(tmp_path, capsys):
     _bays_dev(tmp_path)
     out = tmp_path / "m" / "occ.onnx"
     assert main(["occupancy", "train", "--data", str(tmp_path), "--out", str(out), "--epochs", "1",
-                 "--samples", "128", "--threads", "1"]) == 0
+                 "--samples", "128", "--threads", "1"]) == 0  # models/labels/ names frames not here: unused
     model = onnx.load(str(out))
     meta = {p.key: p.value for p in model.metadata_props}
     assert meta["trained_on"] == "cnrpark_camA"  # NORPark may not go into a shipped model
@@ -61,3 +61,30 @@ def test_hold_out_experiment_model_has_no_shipping_notice(tmp_path):
                  "--hold-out", "cnrpark", "--epochs", "1", "--samples", "128", "--threads", "1"]) == 0
     meta = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
     assert meta["trained_on"] == "norpark_trondheim" and "notice" not in meta
+
+
+def test_own_frame_labels_make_their_scene_shippable(tmp_path):
+    """Frames labelled by us (polygons + flags) of a scene whose dataset labels may not ship: trained on, with
+    the scene's notice, and each bay also cropped from jittered polygons."""
+    _bays_dev(tmp_path)
+    (tmp_path / "frames").mkdir()
+    rows = []
+    for k, sc in enumerate(SCENES["cnrpark_camA"]):
+        cv2.imwrite(str(tmp_path / "frames" / f"f{k}.jpg"), render(sc))
+        for bay, poly in BAYS.items():
+            occupied = int(any(abs(c.x - (250 if bay == "A" else 700)) < 50 for c in sc.cars))
+            rows.append({"file": f"frames/f{k}.jpg", "scene": "pklot_ufpr05", "bay_id": bay,
+                         "polygon": json.dumps([[int(x), int(y)] for x, y in poly]), "occupied": occupied})
+    ours = tmp_path / "ours.csv"
+    with ours.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    out = tmp_path / "occ.onnx"
+    assert main(["occupancy", "train", "--data", str(tmp_path), "--out", str(out), "--own-labels", str(ours),
+                 "--epochs", "1", "--samples", "128", "--threads", "1"]) == 0
+    meta = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+    assert meta["trained_on"] == "cnrpark_camA,pklot_ufpr05" and meta["own_labels"] == "pklot_ufpr05"
+    assert "CC BY 4.0" in meta["notice"] and "ODbL" in meta["notice"]
+    report = json.loads(out.with_suffix(".json").read_text())
+    assert report["train_crops"] == 4 + len(rows) * 4  # patches + each frame bay and its 3 jittered polygons
