@@ -4,6 +4,8 @@ The model (``models/occupancy.onnx``, trained by ``edge-agent occupancy train``)
 pixels, float32 [N, 3, S, S] in 0..255, and returns p(occupied) [N] in 0..1: the normalisation
 and the sigmoid live inside the graph, so this class only crops, stacks and transposes.
 The session is injected (one per process, shared by whoever needs it); ``load`` builds one.
+A model exported with a second output, ``features`` (the pooled features its linear head reads), can
+take a per-site calibration (``edge_agent.bays.calibration``): a head refitted on this camera's labels.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from edge_agent.bays.calibration import CalibrationError, Head, SiteCalibration, file_sha256
 from edge_agent.bays.crop import bay_crop
 
 Polygon = Sequence[tuple[float, float]]
@@ -26,17 +29,27 @@ MAX_BATCH = 64  # bounds the activation memory of one run; a site has tens of ba
 class BayClassifier:
     """p(occupied) for bay crops, batched; one shared onnxruntime session."""
 
-    def __init__(self, session: Any) -> None:  # onnxruntime.InferenceSession or alike
+    def __init__(self, session: Any, calibration: SiteCalibration | None = None,
+                 model_sha256: str = "") -> None:  # session: onnxruntime.InferenceSession or alike
         inp = session.get_inputs()[0]
         shape = inp.shape
         if len(shape) != 4 or shape[1] != 3 or not isinstance(shape[2], int) or shape[2] != shape[3]:
             raise ValueError(f"occupancy model input must be [N, 3, S, S], got {shape}")
         self.session = session
         self.size = int(shape[2])
+        self.model_sha256 = model_sha256
         self._input = inp.name
+        outputs = [o.name for o in session.get_outputs()]
+        self._p_out = outputs[0]
+        self._f_out = "features" if "features" in outputs else None
+        if calibration is not None and self._f_out is None:
+            raise CalibrationError("this occupancy model has no 'features' output: it cannot be calibrated")
+        self.calibration = calibration
 
     @classmethod
-    def load(cls, path: str | Path = DEFAULT_MODEL, threads: int = 1) -> BayClassifier:
+    def load(cls, path: str | Path = DEFAULT_MODEL, threads: int = 1,
+             calibration: str | Path | None = None) -> BayClassifier:
+        """The model at ``path``; with ``calibration``, that site head (refused if made for another model)."""
         import onnxruntime as ort
 
         path = Path(path)
@@ -46,19 +59,48 @@ class BayClassifier:
         so.intra_op_num_threads = max(1, int(threads))
         so.inter_op_num_threads = 1
         so.log_severity_level = 3
-        return cls(ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"]))
+        clf = cls(ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"]),
+                  model_sha256=file_sha256(path))
+        if calibration is not None:
+            if clf._f_out is None:
+                raise CalibrationError(f"{path}: this model has no 'features' output: it cannot be calibrated")
+            n = int(clf.session.get_outputs()[1].shape[1])
+            clf.calibration = SiteCalibration.load(Path(calibration), clf.model_sha256, n)
+        return clf
+
+    def head(self) -> Head:
+        """The shipped linear head (from the model's metadata): the prior a site calibration starts from."""
+        raw = self.session.get_modelmeta().custom_metadata_map.get("head")
+        if raw is None or self._f_out is None:
+            raise CalibrationError("this occupancy model carries no head weights: retrain it to calibrate")
+        import json
+
+        return Head.parse(json.loads(raw), "model metadata")
 
     def predict(self, crops: Sequence[np.ndarray]) -> np.ndarray:
-        """p(occupied) per crop, float32 [N] in [0, 1]. Crops are uint8 BGR; any other size is
-        resized to the model's (``bay_crop(..., size=clf.size)`` avoids that)."""
-        if len(crops) == 0:
-            return np.zeros(0, dtype=np.float32)
-        batch = np.stack([self._fit(c) for c in crops]).astype(np.float32).transpose(0, 3, 1, 2)
-        out = [self.session.run(None, {self._input: batch[i:i + MAX_BATCH]})[0]
-               for i in range(0, len(batch), MAX_BATCH)]
-        p = np.concatenate([np.asarray(o, dtype=np.float32).reshape(-1) for o in out])
+        """p(occupied) per crop, float32 [N] in [0, 1] (through the site head when calibrated). Crops are
+        uint8 BGR; any other size is resized to the model's (``bay_crop(..., size=clf.size)`` avoids that)."""
+        if self.calibration is not None:
+            z = self.calibration.head.logits(self.features(crops))
+            p = (1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))).astype(np.float32)
+        else:
+            p = self._run(crops, self._p_out).reshape(-1)
         clipped: np.ndarray = np.clip(np.nan_to_num(p, nan=0.5), 0.0, 1.0)
         return clipped
+
+    def features(self, crops: Sequence[np.ndarray]) -> np.ndarray:
+        """The pooled features [N, F] the head reads (models exported with a ``features`` output)."""
+        if self._f_out is None:
+            raise CalibrationError("this occupancy model has no 'features' output")
+        return self._run(crops, self._f_out)
+
+    def _run(self, crops: Sequence[np.ndarray], output: str) -> np.ndarray:
+        if len(crops) == 0:
+            return np.zeros((0,) if output == self._p_out else (0, 1), dtype=np.float32)
+        batch = np.stack([self._fit(c) for c in crops]).astype(np.float32).transpose(0, 3, 1, 2)
+        out = [np.asarray(self.session.run([output], {self._input: batch[i:i + MAX_BATCH]})[0], dtype=np.float32)
+               for i in range(0, len(batch), MAX_BATCH)]
+        return np.concatenate(out)
 
     def classify(self, frame_bgr: np.ndarray, polygons: Mapping[str, Polygon]) -> dict[str, float]:
         """p(occupied) per bay id for one frame."""

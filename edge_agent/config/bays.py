@@ -61,6 +61,8 @@ class OccupancyConfig(StrictModel):
     """
 
     model: str = Field("occupancy.onnx", min_length=1, description="classifier file in perception.models_dir")
+    calibration: str | None = Field(None, min_length=1, description="per-site head from `edge-agent occupancy "
+                                    "calibrate` (absolute, or relative to data_dir); none: the shipped head")
     enter_p: float = Field(0.7, gt=0, le=1, description="p_occupied at or above this counts toward 'occupied'")
     exit_p: float = Field(0.3, ge=0, lt=1, description="p_occupied at or below this counts toward 'empty'")
     confirm_frames: int = Field(2, ge=1, le=50, description="consecutive classifications that change the verdict")

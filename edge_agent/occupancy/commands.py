@@ -46,8 +46,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--json", type=Path, default=None, metavar="OUT", help="write metrics + per-bay predictions")
     e.add_argument("--images", type=Path, default=None, metavar="DIR",
                    help="folder the image paths are relative to (default: the CSV's folder)")
+    e.add_argument("--calibration", type=Path, default=None, metavar="JSON",
+                   help="score with this per-site calibration (edge-agent occupancy calibrate)")
     e.add_argument("--threads", type=int, default=1)
     e.set_defaults(func=_eval)
+
+    c = osub.add_parser("calibrate", help="fit a per-site head on this camera's labelled frames (default install)")
+    c.add_argument("labels", type=Path, metavar="LABELS.csv", help="frames.csv-style labels of this camera's frames")
+    c.add_argument("--out", type=Path, required=True, metavar="JSON",
+                   help="calibration file; point occupancy.calibration at it")
+    c.add_argument("--images", type=Path, default=None, metavar="DIR",
+                   help="folder the image paths are relative to (default: the CSV's folder)")
+    c.add_argument("--model", type=Path, default=DEFAULT_MODEL, metavar="ONNX")
+    c.add_argument("--l2", type=float, default=0.1, help="pull towards the shipped head (default 0.1)")
+    c.set_defaults(func=_calibrate)
 
     b = osub.add_parser("bench", help="ms per bay crop on one core (onnxruntime, intra_op_num_threads=1)")
     b.add_argument("--model", type=Path, default=DEFAULT_MODEL, metavar="ONNX")
@@ -203,7 +215,7 @@ def _eval(args: argparse.Namespace) -> int:
         return 2
     try:
         labels = read_frame_labels(args.labels, images_root=args.images)
-        clf = BayClassifier.load(args.model, threads=args.threads)
+        clf = BayClassifier.load(args.model, threads=args.threads, calibration=args.calibration)
     except (LabelError, FileNotFoundError, ValueError) as exc:
         print(f"occupancy eval: {exc}", file=sys.stderr)
         return 2
@@ -219,6 +231,44 @@ def _eval(args: argparse.Namespace) -> int:
                "predictions": scored.predictions()}
         args.json.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
     return 1 if scored.missing else 0
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    import math
+
+    import numpy as np
+
+    from edge_agent.bays.calibration import CalibrationError, calibrate
+    from edge_agent.bays.classifier import BayClassifier
+    from edge_agent.occupancy.dataset import LabelError, load_crops, read_frame_labels
+
+    if not math.isfinite(args.l2) or not 0 <= args.l2 <= 1e4:
+        print(f"occupancy calibrate: --l2 must be a finite number in [0, 10000], got {args.l2}", file=sys.stderr)
+        return 2
+    try:
+        labels = read_frame_labels(args.labels, images_root=args.images)
+        clf = BayClassifier.load(args.model)
+        prior = clf.head()
+        crops, kept = load_crops(labels, clf.size)
+        if len(kept) < len(labels):
+            print(f"occupancy calibrate: {len(labels) - len(kept)} labelled bays skipped: image unreadable",
+                  file=sys.stderr)
+        y = np.array([b.occupied for b in kept], dtype=bool)
+        cal = calibrate(clf.features(list(crops)), y, prior, clf.model_sha256, args.l2,
+                        groups=np.array([b.file for b in kept]))
+    except (LabelError, FileNotFoundError, CalibrationError, ValueError) as exc:
+        print(f"occupancy calibrate: {exc}", file=sys.stderr)
+        return 2
+    print(f"{cal.occupied} occupied + {cal.empty} empty labelled bays from {len({b.file for b in kept})} frames")
+    print(f"balanced accuracy on frames held out of the fit: shipped head {cal.cv_accuracy_before:.3f}, "
+          f"site head {cal.cv_accuracy_after:.3f}")
+    if cal.cv_accuracy_after < cal.cv_accuracy_before:
+        print("occupancy calibrate: the site head does worse than the shipped one on held-out frames: not written "
+              "(check the labels, or label more frames)", file=sys.stderr)
+        return 1
+    cal.save(args.out)
+    print(f"wrote {args.out}: set occupancy.calibration to it")
+    return 0
 
 
 def _bench(args: argparse.Namespace) -> int:

@@ -66,13 +66,16 @@ def build_net(widths: Sequence[int]):  # noqa: ANN201 - torch.nn.Module
             self.features = nn.Sequential(*layers)
             self.head = nn.Sequential(nn.Dropout(0.2), nn.Linear(w[3], 1))
 
-        def logits(self, x: torch.Tensor) -> torch.Tensor:
+        def embed(self, x: torch.Tensor) -> torch.Tensor:
+            """The pooled features the head reads: what a per-site calibration refits a head on."""
             x = x / 255.0
             mean = x.mean(dim=(1, 2, 3), keepdim=True)
             std = ((x - mean) ** 2).mean(dim=(1, 2, 3), keepdim=True).sqrt()
             x = (x - mean) / (std + 0.02)
-            f = self.features(x)
-            return self.head(f.mean(dim=(2, 3))).squeeze(1)
+            return self.features(x).mean(dim=(2, 3))
+
+        def logits(self, x: torch.Tensor) -> torch.Tensor:
+            return self.head(self.embed(x)).squeeze(1)
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return torch.sigmoid(self.logits(x))
@@ -142,9 +145,22 @@ def train(labels: Sequence[BayLabel], out: Path, cfg: TrainConfig) -> dict:
 
 
 def export(net, out: Path, cfg: TrainConfig, sample: np.ndarray) -> None:  # noqa: ANN001
-    """ONNX export (opset 17, dynamic batch), then check onnxruntime agrees with torch."""
+    """ONNX export (opset 17, dynamic batch), then check onnxruntime agrees with torch.
+
+    Two outputs: ``p_occupied`` [N] and ``features`` [N, F], the pooled features the linear head reads;
+    the head's weights go into the metadata (``head``), so a per-site calibration can refit it from there
+    (``edge_agent.bays.calibration``) without torch."""
     import onnx
     import torch
+
+    class _Both(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = net
+
+        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            f = self.net.embed(x)
+            return torch.sigmoid(self.net.head(f).squeeze(1)), f
 
     from edge_agent.bays.classifier import BayClassifier
     from edge_agent.occupancy.augment import centre
@@ -152,12 +168,16 @@ def export(net, out: Path, cfg: TrainConfig, sample: np.ndarray) -> None:  # noq
     out.parent.mkdir(parents=True, exist_ok=True)
     dummy = torch.zeros(1, 3, cfg.size, cfg.size)
     tmp = out.with_suffix(".tmp.onnx")
-    torch.onnx.export(net, dummy, str(tmp), input_names=["crops_bgr"], output_names=["p_occupied"],
-                      dynamic_axes={"crops_bgr": {0: "n"}, "p_occupied": {0: "n"}}, opset_version=17,
-                      dynamo=False)
+    torch.onnx.export(_Both().eval(), dummy, str(tmp), input_names=["crops_bgr"],
+                      output_names=["p_occupied", "features"],
+                      dynamic_axes={"crops_bgr": {0: "n"}, "p_occupied": {0: "n"}, "features": {0: "n"}},
+                      opset_version=17, dynamo=False)
     model = onnx.load(str(tmp))
+    linear = net.head[-1]
+    head = {"w": [round(float(v), 8) for v in linear.weight.detach().reshape(-1)],
+            "b": round(float(linear.bias.detach().reshape(-1)[0]), 8)}
     meta = {"crop": f"edge_agent.bays.crop.bay_crop size={cfg.size}", "input": "BGR float32 0..255 NCHW",
-            "output": "p_occupied [N]", **cfg.metadata}
+            "output": "p_occupied [N], features [N, F]", "head": json.dumps(head), **cfg.metadata}
     for k, v in meta.items():
         model.metadata_props.add(key=k, value=str(v))
     onnx.checker.check_model(model)

@@ -27,11 +27,20 @@ def default_reader(cfg: AgentConfig, lists: PlateLists) -> PlateReader:
 
 
 def default_classifier(cfg: AgentConfig) -> OccupancyClassifier:
-    """The shipped per-bay occupancy model (``occupancy.model`` in ``perception.models_dir``)."""
+    """The shipped per-bay occupancy model (``occupancy.model`` in ``perception.models_dir``), with the site's
+    calibration (``occupancy.calibration``) when there is one."""
     from edge_agent.bays.classifier import BayClassifier
 
     path = models_dir(cfg) / cfg.occupancy.model
     if not path.is_file():
         raise ConfigError(str(cfg.source_path or "<config>"),
                           [f"occupancy.model: model file {path} not found (make models)"])
-    return BayClassifier.load(path, threads=1)
+    from edge_agent.bays.calibration import CalibrationError
+
+    cal = None
+    if cfg.occupancy.calibration:
+        cal = Path(cfg.data_dir) / cfg.occupancy.calibration  # an absolute path stays as it is
+    try:
+        return BayClassifier.load(path, threads=1, calibration=cal)
+    except CalibrationError as exc:
+        raise ConfigError(str(cfg.source_path or "<config>"), [f"occupancy.calibration: {exc}"]) from exc

@@ -1,0 +1,166 @@
+"""Per-site calibration of the occupancy classifier: a new linear head fitted on one camera's labelled bays.
+
+The shipped CNN is trained on a few lots; a camera it never saw (trees over the bays, an odd angle) can
+cost it ten points. The installer labels a few frames of *this* camera (occupied / empty per bay);
+``fit`` refits only the last layer — a logistic regression on the CNN's pooled features, pulled towards
+the shipped head by an L2 penalty, so a handful of labels cannot undo what the big data taught. The result
+is a small JSON file bound to the model's sha256: a calibration made for another model is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+MIN_PER_CLASS = 10  # fewer labels of either class than this cannot say anything about the camera
+
+
+class CalibrationError(ValueError):
+    """A calibration that cannot be used (bad file, other model, too few labels); the message says why."""
+
+
+@dataclass(frozen=True)
+class Head:
+    """logit = w · features + b."""
+
+    w: tuple[float, ...]
+    b: float
+
+    def logits(self, features: np.ndarray) -> np.ndarray:
+        out: np.ndarray = features.astype(np.float64) @ np.asarray(self.w, np.float64) + self.b
+        return out
+
+    @classmethod
+    def parse(cls, obj: object, where: str) -> Head:
+        if not isinstance(obj, dict) or not isinstance(obj.get("w"), list):
+            raise CalibrationError(f"{where}: 'head' must be {{'w': [numbers], 'b': number}}")
+        try:
+            w = tuple(float(v) for v in obj["w"])
+            b = float(obj["b"])
+        except (TypeError, ValueError, KeyError) as exc:
+            raise CalibrationError(f"{where}: head weights must be numbers") from exc
+        if not w or not all(math.isfinite(v) and abs(v) < 1e4 for v in (*w, b)):
+            raise CalibrationError(f"{where}: head weights must be finite and below 1e4")
+        return cls(w, b)
+
+
+@dataclass(frozen=True)
+class SiteCalibration:
+    """A refitted head for one camera, and how it was measured."""
+
+    head: Head
+    model_sha256: str
+    occupied: int
+    empty: int
+    cv_accuracy_before: float  # cross-validated on the labels: the shipped head
+    cv_accuracy_after: float  # the refitted head
+    note: str = ""
+
+    def save(self, path: Path) -> None:
+        doc = asdict(self)
+        doc["head"] = {"w": list(self.head.w), "b": self.head.b}
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(path).with_suffix(".tmp")
+        tmp.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path, model_sha256: str, n_features: int) -> SiteCalibration:
+        where = str(path)
+        try:
+            doc = json.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise CalibrationError(f"{where}: no such file") from exc
+        except (OSError, ValueError) as exc:
+            raise CalibrationError(f"{where}: not a readable JSON file ({exc})") from exc
+        if not isinstance(doc, dict):
+            raise CalibrationError(f"{where}: not a calibration file")
+        head = Head.parse(doc.get("head"), where)
+        if len(head.w) != n_features:
+            raise CalibrationError(f"{where}: head has {len(head.w)} weights, the model has {n_features} features")
+        if doc.get("model_sha256") != model_sha256:
+            raise CalibrationError(f"{where}: made for another occupancy model (sha256 {doc.get('model_sha256')!s:.12}…, "
+                                   f"this one {model_sha256:.12}…): run `edge-agent occupancy calibrate` again")
+        try:
+            return cls(head=head, model_sha256=model_sha256, occupied=int(doc["occupied"]), empty=int(doc["empty"]),
+                       cv_accuracy_before=float(doc["cv_accuracy_before"]),
+                       cv_accuracy_after=float(doc["cv_accuracy_after"]), note=str(doc.get("note", "")))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CalibrationError(f"{where}: missing or bad field ({exc})") from exc
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def fit_head(features: np.ndarray, y: np.ndarray, prior: Head, l2: float = 0.1, steps: int = 50) -> Head:
+    """Logistic regression on ``features`` (Newton's method), penalised by ``l2 · |w - prior.w|²`` summed
+    over the samples' mean loss scale: small label sets stay near the shipped head, big ones move it.
+    Classes are weighted equally, whatever their counts."""
+    x = np.hstack([features.astype(np.float64), np.ones((len(features), 1))])
+    y = y.astype(np.float64)
+    n_pos, n_neg = max(y.sum(), 1.0), max((1 - y).sum(), 1.0)
+    sw = np.where(y > 0.5, 0.5 / n_pos, 0.5 / n_neg)  # balanced, sums to 1
+    theta0 = np.append(np.asarray(prior.w, np.float64), prior.b)
+    reg = np.full(len(theta0), l2 / len(features))
+    reg[-1] = 0.0  # the bias moves freely
+    theta = theta0.copy()
+    for _ in range(steps):
+        z = np.clip(x @ theta, -30, 30)
+        p = 1.0 / (1.0 + np.exp(-z))
+        grad = x.T @ (sw * (p - y)) + reg * (theta - theta0)
+        hess = (x * (sw * p * (1 - p))[:, None]).T @ x + np.diag(reg + 1e-9)
+        step = np.linalg.solve(hess, grad)
+        theta -= step
+        if float(np.abs(step).max()) < 1e-8:
+            break
+    if not np.all(np.isfinite(theta)):
+        raise CalibrationError("calibration did not converge (labels contradict each other?)")
+    return Head(tuple(float(v) for v in theta[:-1]), float(theta[-1]))
+
+
+def cross_validate(features: np.ndarray, y: np.ndarray, prior: Head, l2: float = 0.1,
+                   folds: int = 5, groups: np.ndarray | None = None) -> tuple[float, float]:
+    """Balanced accuracy of the shipped head and of a refitted one on held-out parts of the labels.
+    ``groups`` (e.g. the frame each bay comes from) keep one frame's bays together, as a later frame
+    would be unseen."""
+    y = y.astype(bool)
+    g = groups if groups is not None else np.arange(len(y))
+    uniq = np.unique(g)
+    rng = np.random.default_rng(0)
+    part = {u: i % folds for i, u in enumerate(rng.permutation(uniq))}
+    fold_of = np.array([part[v] for v in g])
+    before, after = np.zeros(len(y), bool), np.zeros(len(y), bool)
+    for k in range(min(folds, len(uniq))):
+        test = fold_of == k
+        train = ~test
+        if test.sum() == 0 or y[train].all() or (~y[train]).all():
+            before[test] = after[test] = (prior.logits(features[test]) >= 0) == y[test]
+            continue
+        head = fit_head(features[train], y[train], prior, l2)
+        before[test] = (prior.logits(features[test]) >= 0) == y[test]
+        after[test] = (head.logits(features[test]) >= 0) == y[test]
+
+    def balanced(ok: np.ndarray) -> float:
+        return float((ok[y].mean() + ok[~y].mean()) / 2)
+
+    return balanced(before), balanced(after)
+
+
+def calibrate(features: np.ndarray, y: np.ndarray, prior: Head, model_sha256: str, l2: float = 0.1,
+              groups: np.ndarray | None = None) -> SiteCalibration:
+    """Fit a site head on labelled features; refuse when the labels are too few or one-sided."""
+    y = np.asarray(y).astype(bool)
+    occ, emp = int(y.sum()), int((~y).sum())
+    if occ < MIN_PER_CLASS or emp < MIN_PER_CLASS:
+        raise CalibrationError(f"need at least {MIN_PER_CLASS} occupied and {MIN_PER_CLASS} empty labelled bays, "
+                               f"got {occ} occupied and {emp} empty")
+    before, after = cross_validate(features, y, prior, l2, groups=groups)
+    head = fit_head(features, y, prior, l2)
+    return SiteCalibration(head=head, model_sha256=model_sha256, occupied=occ, empty=emp,
+                           cv_accuracy_before=round(before, 4), cv_accuracy_after=round(after, 4))

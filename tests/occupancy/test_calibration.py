@@ -1,0 +1,144 @@
+"""Per-site calibration: a head refitted on one camera's labelled bays, bound to the model it was made for."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from edge_agent.bays.calibration import CalibrationError, Head, SiteCalibration, calibrate, fit_head
+from edge_agent.bays.classifier import DEFAULT_MODEL, BayClassifier
+from edge_agent.cli import main
+from edge_agent.sim.synthetic import BAYS, Car, Scene, render
+
+
+def _features(n=200, seed=0):
+    """Two classes the prior head gets half wrong: the site's cars live along another direction."""
+    rng = np.random.default_rng(seed)
+    y = rng.random(n) < 0.5
+    f = rng.normal(0, 1, (n, 8))
+    f[:, 3] += np.where(y, 2.5, -2.5)
+    return f, y
+
+
+def test_refit_head_fixes_what_the_prior_gets_wrong_and_stays_near_it_with_few_labels():
+    f, y = _features()
+    prior = Head(w=(1.0,) + (0.0,) * 7, b=0.0)  # reads feature 0: noise here
+    assert ((prior.logits(f) >= 0) == y).mean() < 0.65
+    head = fit_head(f, y, prior)
+    assert ((head.logits(f) >= 0) == y).mean() > 0.95
+    few = fit_head(f[:4], y[:4], prior, l2=100.0)  # four labels and a strong pull: barely moves
+    assert np.allclose(few.w, prior.w, atol=0.3)
+
+
+def test_calibrate_refuses_too_few_labels_of_a_class():
+    f, y = _features()
+    y[:] = True
+    y[:5] = False
+    with pytest.raises(CalibrationError, match="at least 10 occupied and 10 empty"):
+        calibrate(f, y, Head((0.0,) * 8, 0.0), "abc")
+
+
+def test_calibration_file_round_trip_and_refusals(tmp_path):
+    f, y = _features()
+    cal = calibrate(f, y, Head((1.0,) + (0.0,) * 7, 0.0), "sha-a")
+    assert cal.cv_accuracy_after > cal.cv_accuracy_before
+    path = tmp_path / "cal.json"
+    cal.save(path)
+    back = SiteCalibration.load(path, "sha-a", 8)
+    assert back.head == cal.head and back.occupied == cal.occupied
+    with pytest.raises(CalibrationError, match="another occupancy model"):
+        SiteCalibration.load(path, "sha-b", 8)
+    with pytest.raises(CalibrationError, match="has 8 weights, the model has 64"):
+        SiteCalibration.load(path, "sha-a", 64)
+    doc = json.loads(path.read_text())
+    doc["head"]["w"][0] = float("nan")
+    path.write_text(json.dumps(doc))
+    with pytest.raises(CalibrationError, match="finite"):
+        SiteCalibration.load(path, "sha-a", 8)
+    path.write_text("{not json")
+    with pytest.raises(CalibrationError, match="not a readable JSON"):
+        SiteCalibration.load(path, "sha-a", 8)
+
+
+def _site(tmp_path, n_frames=6):
+    """A camera's own labelled frames: rendered scenes, a car in bay A or B or none, brightness varying."""
+    rows = []
+    (tmp_path / "frames").mkdir()
+    for k in range(n_frames):
+        cars = [(Car(x=250.0, plate=None),), (Car(x=700.0, plate=None),), ()][k % 3]
+        img = render(Scene(cars=cars, brightness=0.6 + 0.08 * k))
+        cv2.imwrite(str(tmp_path / "frames" / f"{k}.jpg"), img)
+        for bay, poly in BAYS.items():
+            occupied = int(any(abs(c.x - (250 if bay == "A" else 700)) < 50 for c in cars))
+            rows.append({"file": f"frames/{k}.jpg", "bay_id": bay,
+                         "polygon": json.dumps([[float(x), float(y)] for x, y in poly]), "occupied": occupied})
+    labels = tmp_path / "labels.csv"
+    with labels.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return labels, rows
+
+
+def test_calibrate_command_needs_enough_labels_and_names_the_problem(tmp_path, capsys):
+    labels, _ = _site(tmp_path)
+    assert main(["occupancy", "calibrate", str(labels), "--out", str(tmp_path / "cal.json")]) == 2
+    assert "at least 10 occupied and 10 empty" in capsys.readouterr().err
+    assert not (tmp_path / "cal.json").exists()
+    assert main(["occupancy", "calibrate", str(labels), "--out", str(tmp_path / "c.json"), "--l2", "nan"]) == 2
+    assert "--l2 must be a finite number" in capsys.readouterr().err
+
+
+def test_calibrated_classifier_uses_the_site_head(tmp_path):
+    """The shipped model's features with a site head: same crops, the site head's probabilities; a
+    calibration is refused by a model it was not made for, and by the config with the key named."""
+    clf = BayClassifier.load(DEFAULT_MODEL)
+    prior = clf.head()
+    crops = list((np.random.default_rng(1).random((6, 64, 64, 3)) * 255).astype(np.uint8))
+    base = clf.predict(crops)
+    feats = clf.features(crops)
+    assert feats.shape == (6, len(prior.w))
+    z = prior.logits(feats)
+    assert np.allclose(1 / (1 + np.exp(-z)), base, atol=1e-4)  # the metadata head is the model's own head
+
+    flipped = Head(tuple(-v for v in prior.w), -prior.b)
+    cal = SiteCalibration(flipped, clf.model_sha256, 10, 10, 0.5, 0.6)
+    cal.save(tmp_path / "cal.json")
+    calibrated = BayClassifier.load(DEFAULT_MODEL, calibration=tmp_path / "cal.json")
+    assert np.allclose(calibrated.predict(crops), 1 - base, atol=1e-4)
+
+    SiteCalibration(flipped, "0" * 64, 10, 10, 0.5, 0.6).save(tmp_path / "other.json")
+    with pytest.raises(CalibrationError, match="another occupancy model"):
+        BayClassifier.load(DEFAULT_MODEL, calibration=tmp_path / "other.json")
+
+    from edge_agent.config.load import ConfigError
+    from edge_agent.config.models import AgentConfig
+    from edge_agent.runtime.models import default_classifier
+
+    cfg = AgentConfig.model_validate({
+        "site": {"site_id": "s", "device_id": "d"}, "camera": {"source": "x"}, "data_dir": str(tmp_path),
+        "bays": [{"id": "A", "polygon": [[0, 0], [10, 0], [10, 10], [0, 10]]}],
+        "perception": {"models_dir": str(DEFAULT_MODEL.parent)}, "occupancy": {"calibration": "other.json"}})
+    with pytest.raises(ConfigError, match="occupancy.calibration"):
+        default_classifier(cfg)
+    cfg.occupancy.calibration = "cal.json"
+    assert default_classifier(cfg).calibration is not None
+
+
+def test_calibrate_then_eval_with_it_end_to_end(tmp_path, capsys):
+    labels, rows = _site(tmp_path, n_frames=30)  # 20 occupied, 40 empty bays
+    out = tmp_path / "site" / "cal.json"
+    assert main(["occupancy", "calibrate", str(labels), "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "20 occupied + 40 empty labelled bays from 30 frames" in text and "site head" in text
+    doc = json.loads(out.read_text())
+    assert doc["model_sha256"] == BayClassifier.load(DEFAULT_MODEL).model_sha256
+    assert doc["cv_accuracy_after"] >= doc["cv_accuracy_before"]
+    pred = tmp_path / "pred.json"
+    assert main(["occupancy", "eval", str(labels), "--calibration", str(out), "--json", str(pred)]) == 0
+    got = {(p["file"], p["bay_id"]): p["occupied"] for p in json.loads(pred.read_text())["predictions"]}
+    assert sum(got[(r["file"], r["bay_id"])] == bool(r["occupied"]) for r in rows) >= 57  # of 60
