@@ -43,3 +43,5 @@ class OpsConfig(StrictModel):
     watchdog: WatchdogConfig = Field(default_factory=WatchdogConfig)
     doctor: DoctorConfig = Field(default_factory=DoctorConfig)
     stop_timeout_s: float = Field(5.0, gt=0, le=60, description="SIGTERM → exit within this budget")
+    heap_mmap_threshold_kb: int = Field(128, ge=64, le=65536, description="glibc mmap threshold: lower keeps "
+                                        "peak RSS low, higher reuses frame buffers (about half the CPU at 4096)")

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from edge_agent.config.load import load_config
+from edge_agent.perception.heap import set_heap_mmap_threshold
 
 if TYPE_CHECKING:
     from edge_agent.ops.lifecycle import OpsRuntime
@@ -125,6 +126,7 @@ def _build(args: argparse.Namespace) -> tuple[Assembled, OpsRuntime]:
 
     cfg = load_config(args.config)  # ConfigError here or below: reported by the cli, exit 2
     check_data_dir(cfg)
+    set_heap_mmap_threshold(cfg.ops.heap_mmap_threshold_kb)
     secrets = read_secrets(cfg.mqtt).values() if cfg.mqtt.enabled else ()
     setup_logging(cfg.ops.logging, secrets=secrets, verbose=getattr(args, "verbose", False))
     if cfg.overrides_path is not None:
@@ -179,6 +181,7 @@ def _replay(args: argparse.Namespace) -> int:
     from edge_agent.runtime.replay import replay
 
     cfg = load_config(args.config)
+    set_heap_mmap_threshold(cfg.ops.heap_mmap_threshold_kb)
     start = None
     if args.start:
         try:
