@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import csv
 import json
 
-import cv2
 import numpy as np
 import pytest
 
 from edge_agent.bays.calibration import CalibrationError, Head, SiteCalibration, calibrate, fit_head
 from edge_agent.bays.classifier import DEFAULT_MODEL, BayClassifier
 from edge_agent.cli import main
-from edge_agent.sim.synthetic import BAYS, Car, Scene, render
+from edge_agent.sim.synthetic import Car, Scene
+from tests.occupancy.rendered import write_labelled_frames
 
 
 def _features(n=200, seed=0):
@@ -66,22 +65,9 @@ def test_calibration_file_round_trip_and_refusals(tmp_path):
 
 def _site(tmp_path, n_frames=6):
     """A camera's own labelled frames: rendered scenes, a car in bay A or B or none, brightness varying."""
-    rows = []
-    (tmp_path / "frames").mkdir()
-    for k in range(n_frames):
-        cars = [(Car(x=250.0, plate=None),), (Car(x=700.0, plate=None),), ()][k % 3]
-        img = render(Scene(cars=cars, brightness=0.6 + 0.08 * k))
-        cv2.imwrite(str(tmp_path / "frames" / f"{k}.jpg"), img)
-        for bay, poly in BAYS.items():
-            occupied = int(any(abs(c.x - (250 if bay == "A" else 700)) < 50 for c in cars))
-            rows.append({"file": f"frames/{k}.jpg", "bay_id": bay,
-                         "polygon": json.dumps([[float(x), float(y)] for x, y in poly]), "occupied": occupied})
-    labels = tmp_path / "labels.csv"
-    with labels.open("w", newline="") as fh:
-        w = csv.DictWriter(fh, list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    return labels, rows
+    cars = [(Car(x=250.0, plate=None),), (Car(x=700.0, plate=None),), ()]
+    scenes = [Scene(cars=cars[k % 3], brightness=0.6 + 0.08 * k) for k in range(n_frames)]
+    return write_labelled_frames(tmp_path, scenes, "labels.csv")
 
 
 def test_calibrate_command_needs_enough_labels_and_names_the_problem(tmp_path, capsys):

@@ -12,6 +12,7 @@ import pytest
 from edge_agent.bays.crop import bay_crop
 from edge_agent.cli import main
 from edge_agent.sim.synthetic import BAYS, Car, Scene, render
+from tests.occupancy.rendered import write_labelled_frames
 
 torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
@@ -67,19 +68,7 @@ def test_own_frame_labels_make_their_scene_shippable(tmp_path):
     """Frames labelled by us (polygons + flags) of a scene whose dataset labels may not ship: trained on, with
     the scene's notice, and each bay also cropped from jittered polygons."""
     _bays_dev(tmp_path)
-    (tmp_path / "frames").mkdir()
-    rows = []
-    for k, sc in enumerate(SCENES["cnrpark_camA"]):
-        cv2.imwrite(str(tmp_path / "frames" / f"f{k}.jpg"), render(sc))
-        for bay, poly in BAYS.items():
-            occupied = int(any(abs(c.x - (250 if bay == "A" else 700)) < 50 for c in sc.cars))
-            rows.append({"file": f"frames/f{k}.jpg", "scene": "pklot_ufpr05", "bay_id": bay,
-                         "polygon": json.dumps([[int(x), int(y)] for x, y in poly]), "occupied": occupied})
-    ours = tmp_path / "ours.csv"
-    with ours.open("w", newline="") as fh:
-        w = csv.DictWriter(fh, list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    ours, rows = write_labelled_frames(tmp_path, SCENES["cnrpark_camA"], "ours.csv", scene="pklot_ufpr05")
     out = tmp_path / "occ.onnx"
     assert main(["occupancy", "train", "--data", str(tmp_path), "--out", str(out), "--own-labels", str(ours),
                  "--epochs", "1", "--samples", "128", "--threads", "1"]) == 0
