@@ -41,6 +41,8 @@ class PerceptionConfig(StrictModel):
     precision: Literal["fp32", "int8"] = Field(
         "fp32", description="int8: the quantised detector/recogniser written by `edge-agent models quantize`")
     providers: list[str] = Field(default_factory=lambda: ["CPUExecutionProvider"])
+    memory_arena: bool = Field(False, description="onnxruntime's CPU memory arena: reuse buffers between frames "
+                               "(about half the CPU of a fixed camera) at the cost of peak RSS when shapes vary")
 
     @field_validator("priority_provinces")
     @classmethod

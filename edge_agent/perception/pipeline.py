@@ -50,7 +50,7 @@ class Pipeline:
                     lists: PlateLists | None = None) -> Pipeline:
         cfg = cfg or PerceptionConfig()
         models = Path(models_dir if models_dir is not None else cfg.models_dir)
-        sessions = SessionFactory(cfg.threads, cfg.providers, cfg.precision)
+        sessions = SessionFactory(cfg.threads, cfg.providers, cfg.precision, cfg.memory_arena)
         detector = make_detector(cfg, models, sessions)
         recognizer = create_recognizer(cfg.recognizer, models, sessions, **cfg.recognizer_options)
         return cls(detector, recognizer, cfg, lists)

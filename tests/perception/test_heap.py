@@ -28,3 +28,15 @@ def test_config_keeps_the_threshold_in_range(bad):
     with pytest.raises(ValidationError, match="heap_mmap_threshold_kb"):
         OpsConfig.model_validate({"heap_mmap_threshold_kb": bad})
     assert OpsConfig().heap_mmap_threshold_kb == 128
+
+
+def test_memory_arena_reaches_the_sessions():
+    """perception.memory_arena (default off: low RSS) is what the detector/recogniser sessions get."""
+    from edge_agent.config.perception import PerceptionConfig
+    from edge_agent.perception.sessions import SessionFactory
+
+    assert PerceptionConfig().memory_arena is False
+    assert SessionFactory().options().enable_cpu_mem_arena is False
+    assert SessionFactory(memory_arena=True).options().enable_cpu_mem_arena is True
+    with pytest.raises(ValidationError, match="memory_arena"):
+        PerceptionConfig.model_validate({"memory_arena": "sometimes"})
