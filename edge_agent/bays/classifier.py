@@ -10,6 +10,7 @@ take a per-site calibration (``edge_agent.bays.calibration``): a head refitted o
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -39,9 +40,10 @@ class BayClassifier:
         self.size = int(shape[2])
         self.model_sha256 = model_sha256
         self._input = inp.name
-        outputs = [o.name for o in session.get_outputs()]
-        self._p_out = outputs[0]
+        outputs = {o.name: o for o in session.get_outputs()}
+        self._p_out = next(iter(outputs))
         self._f_out = "features" if "features" in outputs else None
+        self.n_features = int(outputs["features"].shape[1]) if self._f_out else 0
         if calibration is not None and self._f_out is None:
             raise CalibrationError("this occupancy model has no 'features' output: it cannot be calibrated")
         self.calibration = calibration
@@ -64,8 +66,7 @@ class BayClassifier:
         if calibration is not None:
             if clf._f_out is None:
                 raise CalibrationError(f"{path}: this model has no 'features' output: it cannot be calibrated")
-            n = int(clf.session.get_outputs()[1].shape[1])
-            clf.calibration = SiteCalibration.load(Path(calibration), clf.model_sha256, n)
+            clf.calibration = SiteCalibration.load(Path(calibration), clf.model_sha256, clf.n_features)
         return clf
 
     def head(self) -> Head:
@@ -73,8 +74,6 @@ class BayClassifier:
         raw = self.session.get_modelmeta().custom_metadata_map.get("head")
         if raw is None or self._f_out is None:
             raise CalibrationError("this occupancy model carries no head weights: retrain it to calibrate")
-        import json
-
         return Head.parse(json.loads(raw), "model metadata")
 
     def predict(self, crops: Sequence[np.ndarray]) -> np.ndarray:
@@ -96,7 +95,7 @@ class BayClassifier:
 
     def _run(self, crops: Sequence[np.ndarray], output: str) -> np.ndarray:
         if len(crops) == 0:
-            return np.zeros((0,) if output == self._p_out else (0, 1), dtype=np.float32)
+            return np.zeros((0,) if output == self._p_out else (0, self.n_features), dtype=np.float32)
         batch = np.stack([self._fit(c) for c in crops]).astype(np.float32).transpose(0, 3, 1, 2)
         out = [np.asarray(self.session.run([output], {self._input: batch[i:i + MAX_BATCH]})[0], dtype=np.float32)
                for i in range(0, len(batch), MAX_BATCH)]

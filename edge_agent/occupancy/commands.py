@@ -97,12 +97,17 @@ NOTICES = {
 }
 
 
-def _labels(args: argparse.Namespace) -> list:
-    """Every labelled bay of ``--data``, with this project's own annotations where it has them."""
+def _labels(args: argparse.Namespace, cmd: str) -> list | None:
+    """Every labelled bay of ``--data``, with this project's own annotations where it has them;
+    None (reported) when the folder cannot be read."""
     from edge_agent.occupancy.dataset import own_label_files, read_bays_dev
 
     own = [] if args.no_own_labels else (args.own_labels if args.own_labels is not None else own_label_files())
-    return read_bays_dev(args.data, own_labels=own)
+    try:
+        return read_bays_dev(args.data, own_labels=own)
+    except (ValueError, OSError) as exc:
+        print(f"occupancy {cmd}: {exc}", file=sys.stderr)
+        return None
 
 
 def _train_and_score(every: list, train_scenes: list[str], out: Path, args: argparse.Namespace) -> dict:
@@ -143,10 +148,8 @@ def _train(args: argparse.Namespace) -> int:
     from edge_agent.occupancy.evaluate import format_table
     from edge_agent.occupancy.train import write_json
 
-    try:
-        every = _labels(args)
-    except (ValueError, OSError) as exc:
-        print(f"occupancy train: {exc}", file=sys.stderr)
+    every = _labels(args, "train")
+    if every is None:
         return 1
     if args.scenes == "shippable":
         scenes = shippable_scenes(every)
@@ -179,10 +182,8 @@ def _folds(args: argparse.Namespace) -> int:
     from edge_agent.occupancy.evaluate import Scored, format_table
     from edge_agent.occupancy.train import write_json
 
-    try:
-        labels = _labels(args)
-    except (ValueError, OSError) as exc:
-        print(f"occupancy folds: {exc}", file=sys.stderr)
+    labels = _labels(args, "folds")
+    if labels is None:
         return 1
     every = sorted({b.scene for b in labels})
     folds, parts = {}, []

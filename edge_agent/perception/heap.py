@@ -9,13 +9,7 @@ def heap_returns_large_blocks(threshold: int = 128 * 1024) -> bool:
     Why: glibc raises its mmap threshold after each large free, so frame-sized numpy and
     onnxruntime buffers end up in a heap that fragments and never shrinks — the agent's peak
     RSS grew frame by frame. A fixed threshold stops that. Process-wide; a no-op off glibc."""
-    import ctypes
-
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        return bool(libc.mallopt(-3, threshold))  # M_MMAP_THRESHOLD
-    except (OSError, AttributeError):
-        return False
+    return set_heap_mmap_threshold(threshold // 1024)
 
 
 def set_heap_mmap_threshold(kib: int) -> bool:
