@@ -31,7 +31,7 @@ from edge_agent.events.types import Event, EventType
 from edge_agent.evidence.annotate import annotate, encode_jpeg
 from edge_agent.evidence.store import EvidenceSkipped, EvidenceStore
 from edge_agent.perception.lists import PlateLists
-from edge_agent.perception.types import PlateRead
+from edge_agent.perception.types import PlateRead, Region
 from edge_agent.perception.verdict import Verdict
 
 log = logging.getLogger(__name__)
@@ -39,12 +39,14 @@ log = logging.getLogger(__name__)
 EVIDENCE_EVENTS = (EventType.VEHICLE_IDENTIFIED, EventType.VIOLATION_STARTED)
 VOUCH_READ_EVERY_S = 1.0  # detector rate for a visit only the plates see (the classifier says empty)
 VOUCH_HOLD_S = 3.0  # one read vouches for presence this long there (survives two missed reads)
+READ_PAD = 0.5  # a bay's read region reaches this share of the bay's size beyond it: its plate and context
+READ_REGION_MAX = 0.5  # bays wanting reads over more of the frame than this: read the whole frame
 
 
 class PlateReader(Protocol):
     """All the bays stage needs from perception."""
 
-    def process(self, frame_bgr: np.ndarray) -> list[PlateRead]: ...
+    def process(self, frame_bgr: np.ndarray, region: Region | None = None) -> list[PlateRead]: ...
 
 
 class BayMonitor:
@@ -76,13 +78,15 @@ class BayMonitor:
         self._seen_empty: set[str] = set()  # bays the classifier has called empty since the start
         self._camera_saw: dict[str, str] = {}  # bay → the visit the classifier has called occupied
         self._read_since: dict[str, float] = {}  # per busy unidentified bay: when fast plate reading (re)started
+        self._last_read: dict[str, float] = {}  # per bay: when a detector run last covered it
         self._last_frame: np.ndarray | None = None
-        self._last_probe = float("-inf")
+        self._last_probe = float("-inf")  # the last whole-frame run
         self._lock = threading.RLock()
         self.camera_ok = True  # frames arrive and are usable (camera health)
         self.aligned = True  # the camera looks where the bays were drawn (registration)
         self.frames = 0
         self.detector_runs = 0
+        self.region_runs = 0  # detector runs on the bays that wanted a read, not the whole frame
         self.classified = 0  # bay crops classified
         self.inference_ms: float | None = None  # moving average of one detector + recogniser run
         self.changes: dict[str, float] = {b.id: 0.0 for b in cfg.bays}  # change-gate share per bay
@@ -173,11 +177,19 @@ class BayMonitor:
             self._last_frame = image
             self._classify(image, now)
             reads_by_bay: dict[str, list[PlateRead]] = {b: [] for b in self.machines}
-            if reader is not None and self._wants_reads(now):
+            due = self._reads_due(now) if reader is not None else None
+            if reader is not None and due is not None:
                 self.detector_runs += 1
-                self._last_probe = now
+                region = self._read_region(due, image.shape[:2])
+                covered = self._covered(region)
+                if region is None:
+                    self._last_probe = now
+                else:
+                    self.region_runs += 1
+                for b in covered:
+                    self._last_read[b] = now
                 t = time.perf_counter()  # compute cost, not scenario time: wall clock on purpose
-                reads = reader.process(image)
+                reads = reader.process(image) if region is None else reader.process(image, region)
                 ms = (time.perf_counter() - t) * 1000
                 self.inference_ms = round(ms if self.inference_ms is None else 0.8 * self.inference_ms + 0.2 * ms, 1)
                 for r in reads:
@@ -279,28 +291,62 @@ class BayMonitor:
                                       encode_jpeg(img), None)
 
     # ---- internals ----------------------------------------------------------------------
-    def _wants_reads(self, now: float) -> bool:
-        """Run the plate detector for bays with something unidentified in them, backing off while
-        it stays unidentified (plates are often not visible from the camera): every frame for
-        ``read_fast_s``, then once a second until ``read_medium_s``, then every ``read_slow_every_s``.
-        A new arrival or a big change in the bay starts again at every frame. A visit the camera
-        does not see (plates opened it, the classifier says empty) is read once a second: the reads
-        are what keeps it alive. Idle: a slow probe."""
+    def _reads_due(self, now: float) -> set[str] | None:
+        """The bays whose plate reads are due now (an empty set: the idle probe), or None.
+
+        A bay with something unidentified in it is read, backing off while it stays unidentified
+        (plates are often not visible from the camera): every frame for ``read_fast_s``, then once a
+        second until ``read_medium_s``, then every ``read_slow_every_s``. A new arrival or a big
+        change in the bay starts again at every frame. A visit the camera does not see (plates
+        opened it, the classifier says empty) is read once a second: the reads are what keeps it
+        alive. The whole frame is probed every ``probe_s`` (a plate before the classifier sees a car)."""
         occ = self.cfg.occupancy
-        wait = occ.probe_s
+        due: set[str] = set()
         for b, m in self.machines.items():
             v = self.fusion[b].verdict
-            if self._vouching(b):
-                wait = min(wait, VOUCH_READ_EVERY_S)
+            every = VOUCH_READ_EVERY_S if self._vouching(b) else float("inf")
             busy = (v.occupied or (v.p_occupied is not None and v.p_occupied > occ.exit_p)
                     or not m.idle) and (m.visit is None or m.visit.consensus is None)
             if not busy:
                 self._read_since.pop(b, None)
-                continue
-            age = now - self._read_since.setdefault(b, now)
-            wait = min(wait, 0.0 if age < occ.read_fast_s else 1.0 if age < occ.read_medium_s
-                       else occ.read_slow_every_s)
-        return now - self._last_probe >= wait - 1e-6
+            else:
+                age = now - self._read_since.setdefault(b, now)
+                every = min(every, 0.0 if age < occ.read_fast_s else 1.0 if age < occ.read_medium_s
+                            else occ.read_slow_every_s)
+            if every < float("inf") and now - self._last_read.get(b, float("-inf")) >= every - 1e-6:
+                due.add(b)
+        if due or now - self._last_probe >= occ.probe_s - 1e-6:
+            return due
+        return None
+
+    def _read_region(self, bays: set[str], frame: tuple[int, int]) -> Region | None:
+        """Where the detector looks for ``bays``: their bounding boxes grown by ``READ_PAD`` of their
+        size (a plate on the bumper, the context the detector needs) and by ``assign_margin_px``, in
+        one box. None (the whole frame) for the idle probe or when that box is most of the frame.
+        A plate outside it could not be assigned to these bays anyway."""
+        if not bays:
+            return None
+        h, w = frame
+        margin = self.cfg.occupancy.assign_margin_px
+        boxes = []
+        for s in self.shapes:
+            if s.bay_id in bays:
+                x, y, bw, bh = s.rect
+                pad = READ_PAD * max(bw, bh) + margin
+                boxes.append((x - pad, y - pad, x + bw + pad, y + bh + pad))
+        x1, y1 = max(0, int(min(b[0] for b in boxes))), max(0, int(min(b[1] for b in boxes)))
+        x2, y2 = min(w, int(max(b[2] for b in boxes)) + 1), min(h, int(max(b[3] for b in boxes)) + 1)
+        if x2 <= x1 or y2 <= y1 or (x2 - x1) * (y2 - y1) > READ_REGION_MAX * w * h:
+            return None
+        return x1, y1, x2, y2
+
+    def _covered(self, region: Region | None) -> list[str]:
+        """The bays a detector run over ``region`` reads (every bay for the whole frame)."""
+        if region is None:
+            return list(self.machines)
+        x1, y1, x2, y2 = region
+        return [s.bay_id for s in self.shapes
+                if s.rect[0] >= x1 and s.rect[1] >= y1 and s.rect[0] + s.rect[2] <= x2 and s.rect[1] + s.rect[3] <= y2]
 
     def _vouching(self, bay: str) -> bool:
         """An open visit the classifier has not once called occupied: plate reads (and the sensor)

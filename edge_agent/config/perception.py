@@ -41,8 +41,16 @@ class PerceptionConfig(StrictModel):
     precision: Literal["fp32", "int8"] = Field(
         "fp32", description="int8: the quantised detector/recogniser written by `edge-agent models quantize`")
     providers: list[str] = Field(default_factory=lambda: ["CPUExecutionProvider"])
-    memory_arena: bool = Field(False, description="onnxruntime's CPU memory arena: reuse buffers between frames "
-                               "(about half the CPU of a fixed camera) at the cost of peak RSS when shapes vary")
+    memory_arena: Literal["off", "detector", "all"] = Field(
+        "detector", description="onnxruntime's CPU memory arena (buffers reused between frames instead of page-faulted "
+        "anew): for the detector, whose frame pass has one shape on a fixed camera (half the CPU at 5 fps, +15 MB "
+        "peak RSS); 'all' adds the recogniser, whose batch shapes vary (another ~20 MB); true / false = all / off")
+
+    @field_validator("memory_arena", mode="before")
+    @classmethod
+    def _arena_bool(cls, v: object) -> object:
+        """``true`` / ``false`` (the key's earlier form) mean every session / none."""
+        return {True: "all", False: "off"}.get(v, v) if isinstance(v, bool) else v
 
     @field_validator("priority_provinces")
     @classmethod

@@ -15,6 +15,8 @@ from math import ceil
 import cv2
 import numpy as np
 
+from edge_agent.perception.types import Region
+
 MIN_SIZES = ((24, 48), (96, 192), (384, 768))
 STEPS = (8, 16, 32)
 VARIANCES = (0.1, 0.2)
@@ -22,6 +24,12 @@ MEAN_BGR = np.array([104.0, 117.0, 123.0], dtype=np.float32)
 # landms order in the model: bottom-right, bottom-left, top-left, top-right → TL, TR, BR, BL
 _LANDMARK_TO_TL_TR_BR_BL = (2, 3, 0, 1)
 REDETECT_MAX = 480.0  # px: wider than this a plate nears the largest anchor (384–768)
+PRIORS_KEPT = 32  # input shapes whose anchor grids are kept
+
+
+def clip_region(region: Region, w: int, h: int) -> Region:
+    x1, y1, x2, y2 = (int(v) for v in region)
+    return max(0, x1), max(0, y1), min(w, x2), min(h, y2)
 
 
 @dataclass(frozen=True)
@@ -73,32 +81,55 @@ class PlateDetector:
         self.refine_below = refine_below  # plates narrower than this (px in the image) get a zoomed second pass
         self.refine_target = refine_target
         self._priors: dict[tuple[int, int], np.ndarray] = {}
+        self._blobs: dict[tuple[int, int], np.ndarray] = {}
         self._input = session.get_inputs()[0].name
+
+    def _blob_for(self, ph: int, pw: int) -> np.ndarray:
+        """The input buffer, kept while the shape repeats (a fixed camera's frames): a fresh one per
+        frame costs the kernel zeroing 6 MB of pages each time (half the CPU with small heaps)."""
+        blob = self._blobs.pop((ph, pw), None)
+        if blob is None:
+            blob = np.empty((1, 3, ph, pw), np.float32)
+        self._blobs[(ph, pw)] = blob  # most recent last; two kept: the whole frame's and a bay region's
+        while len(self._blobs) > 2:
+            del self._blobs[next(iter(self._blobs))]
+        return blob
 
     def scale_for(self, h: int, w: int) -> float:
         return min(self.size / max(h, w), self.max_upscale)
 
-    def detect(self, image: np.ndarray) -> list[Detection]:
+    def detect(self, image: np.ndarray, region: Region | None = None) -> list[Detection]:
+        """Plates in ``image``; with ``region`` (x1, y1, x2, y2) only those inside it, found at the
+        scale the whole image would get (same plates, a fraction of the pixels)."""
         h, w = image.shape[:2]
-        dets = self._run(image, self.scale_for(h, w))
+        scale = self.scale_for(h, w)
+        if region is None:
+            dets = self._run(image, scale, reuse=True)
+        else:
+            x1, y1, x2, y2 = clip_region(region, w, h)
+            dets = self._run(image[y1:y2, x1:x2], scale, (x1, y1), True) if x2 - x1 >= 8 and y2 - y1 >= 8 else []
         if self.refine_below > 0:
             dets = [self._refine(image, d) if d.width < self.refine_below else d for d in dets]
         return dets
 
-    def _run(self, image: np.ndarray, scale: float, offset: tuple[float, float] = (0.0, 0.0)) -> list[Detection]:
+    def _run(self, image: np.ndarray, scale: float, offset: tuple[float, float] = (0.0, 0.0),
+             reuse: bool = False) -> list[Detection]:
+        """One pass of the net; ``reuse``: the frame's own pass, whose input buffer is kept for the next."""
         h, w = image.shape[:2]
         nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
         interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
         resized = cv2.resize(image, (nw, nh), interpolation=interp) if (nh, nw) != (h, w) else image
         ph, pw = ceil(nh / 32) * 32, ceil(nw / 32) * 32  # pad so every level's grid is whole
-        blob = np.zeros((ph, pw, 3), np.float32)
-        blob[:nh, :nw] = resized
-        blob -= MEAN_BGR
-        blob[nh:, :] = 0
-        blob[:, nw:] = 0
-        loc, conf, landms = self.session.run(None, {self._input: blob.transpose(2, 0, 1)[None]})
+        blob = self._blob_for(ph, pw) if reuse else np.empty((1, 3, ph, pw), np.float32)
+        blob[0, :, nh:, :] = 0
+        blob[0, :, :, nw:] = 0
+        for c in range(3):  # straight into the model's planar layout: no HWC float copy, no transpose copy
+            np.subtract(resized[:, :, c], MEAN_BGR[c], out=blob[0, c, :nh, :nw], dtype=np.float32)
+        loc, conf, landms = self.session.run(None, {self._input: blob})
         priors = self._priors.get((ph, pw))
         if priors is None:
+            if len(self._priors) >= PRIORS_KEPT:  # bay regions and refine windows come in many shapes
+                del self._priors[next(iter(self._priors))]
             priors = self._priors[(ph, pw)] = make_priors(ph, pw)
         scores = conf[0, :, 1]
         keep = np.flatnonzero(scores > self.threshold)

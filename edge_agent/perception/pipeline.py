@@ -24,7 +24,7 @@ from edge_agent.perception.rectify import rectify
 from edge_agent.perception.retry import DOUBLE_ROW_SIZE, Completer
 from edge_agent.perception.sessions import SessionFactory
 from edge_agent.perception.shape import PARTIAL_CONFIDENCE, plate_shape
-from edge_agent.perception.types import PlateRead
+from edge_agent.perception.types import PlateRead, Region
 from edge_agent.perception.verdict import decide
 
 log = logging.getLogger(__name__)
@@ -55,8 +55,13 @@ class Pipeline:
         recognizer = create_recognizer(cfg.recognizer, models, sessions, **cfg.recognizer_options)
         return cls(detector, recognizer, cfg, lists)
 
-    def process(self, frame_bgr: np.ndarray) -> list[PlateRead]:
-        dets = self.detector.detect(frame_bgr) or self._whole_image(frame_bgr)
+    def process(self, frame_bgr: np.ndarray, region: Region | None = None) -> list[PlateRead]:
+        """Every plate read in the frame; with ``region`` (x1, y1, x2, y2) only those the detector
+        finds inside it (the bays that want a read), at the whole frame's scale."""
+        if region is None:
+            dets = self.detector.detect(frame_bgr) or self._whole_image(frame_bgr)
+        else:
+            dets = self.detector.detect(frame_bgr, region)
         if not dets:
             return []
         cfg = self.cfg
@@ -131,7 +136,7 @@ def _aligned(marked: str, confs) -> tuple[float, ...]:
 
 def make_detector(cfg: PerceptionConfig, models: Path, sessions: SessionFactory):
     if cfg.detector == "clp_det":
-        return PlateDetector(sessions.get(models / "clp_det.onnx"), size=cfg.det_size,
+        return PlateDetector(sessions.get(models / "clp_det.onnx", detector=True), size=cfg.det_size,
                              threshold=cfg.det_threshold, nms=cfg.det_nms, max_upscale=cfg.det_max_upscale,
                              refine_below=cfg.refine_below, refine_target=cfg.refine_target)
     from edge_agent.perception import (

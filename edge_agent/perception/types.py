@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+Region = tuple[int, int, int, int]  # part of a frame: x1, y1, x2, y2 in pixels, end exclusive
+
 
 @dataclass(frozen=True)
 class PlateRead:

@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from edge_agent.perception.detector import Detection
+from edge_agent.perception.types import Region
 
 LETTERBOX_FILL = 114  # ultralytics pads with grey 114
 
@@ -159,7 +160,9 @@ class YoloOnnxDetector:
             meta.get("end2end") is True or (out_shape[-1] == 6 + self.num_keypoints * self.kpt_dims
                                              and rows not in out_shape[1:]))
 
-    def detect(self, image: np.ndarray) -> list[Detection]:
+    def detect(self, image: np.ndarray, region: Region | None = None) -> list[Detection]:
+        """``region`` is accepted and ignored: the input is letterboxed to a fixed size, so a crop would
+        cost the same and change the scale the model was trained at."""
         boxed, lb = letterbox(image, self.size)
         blob = cv2.cvtColor(boxed, cv2.COLOR_BGR2RGB).transpose(2, 0, 1)[None].astype(np.float32) / 255.0
         pred = self.session.run(None, {self._input: blob})[0]
@@ -188,7 +191,8 @@ class YoloPtDetector:
         self.model = YOLO(str(path))
         self.size, self.threshold, self.iou, self.device = size, threshold, iou, device
 
-    def detect(self, image: np.ndarray) -> list[Detection]:
+    def detect(self, image: np.ndarray, region: Region | None = None) -> list[Detection]:
+        """``region``: ignored, as for ``YoloOnnxDetector``."""
         res = self.model.predict(image, imgsz=self.size, conf=self.threshold, iou=self.iou,
                                  device=self.device, verbose=False)[0]
         boxes = res.boxes.xyxy.cpu().numpy() if res.boxes is not None else np.zeros((0, 4))
@@ -211,7 +215,7 @@ def make_detector(cfg, models_dir: Path, sessions):
     """The pipeline's hook for ``perception.detector: yolo_onnx | yolo_pt``."""
     path = model_path(cfg, models_dir)
     if cfg.detector == "yolo_onnx":
-        return YoloOnnxDetector(sessions.get(path), threshold=cfg.det_threshold, iou=cfg.det_nms)
+        return YoloOnnxDetector(sessions.get(path, detector=True), threshold=cfg.det_threshold, iou=cfg.det_nms)
     if cfg.detector == "yolo_pt":
         return YoloPtDetector(path, threshold=cfg.det_threshold, iou=cfg.det_nms)
     raise ValueError(f"not a YOLO detector: {cfg.detector!r}")

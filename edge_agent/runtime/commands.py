@@ -200,7 +200,7 @@ def _replay(args: argparse.Namespace) -> int:
         return 2
     print(f"{s['frames']} frames, {s['clip_s']} s of clip in {s['wall_s']} s ({s['speed_x']}x real time, "
           f"{s['cpu_s']} s CPU); {s['classified']} bay crops classified, plate detector on {s['detector_runs']} "
-          f"frames; events in {out}", file=sys.stderr)
+          f"frames ({s['region_runs']} of them on the bays that wanted a read only); events in {out}", file=sys.stderr)
     return 0
 
 

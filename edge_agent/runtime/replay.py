@@ -117,7 +117,7 @@ def replay(cfg: AgentConfig, source: str, events_out: IO[str], data_dir: Path,
     cpu = time.process_time() - cpu
     summary = {"kind": "marker", "type": "replay_finished", "ts": iso(clock.now()), "clip_s": round(clip.clip_s, 3),
                "frames": clip.seq, "corrupt": clip.corrupt, "classified": agent.monitor.classified,
-               "detector_runs": agent.monitor.detector_runs, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
+               "detector_runs": agent.monitor.detector_runs, "region_runs": agent.monitor.region_runs, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
                "speed_x": round(clip.clip_s / wall, 2) if wall > 0 else None}
     events_out.write(json.dumps(summary) + "\n")
     events_out.flush()

@@ -99,10 +99,10 @@ class _Timed:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
-    def process(self, image: Any) -> Any:
+    def process(self, image: Any, region: Any = None) -> Any:
         t = time.perf_counter()
         try:
-            return self.inner.process(image)
+            return self.inner.process(image) if region is None else self.inner.process(image, region)
         finally:
             self.ms.append((time.perf_counter() - t) * 1000)
 

@@ -210,3 +210,39 @@ def test_camera_moved_blinds_the_bays_until_the_view_is_confirmed(pipeline, tmp_
     assert all(not s.camera_ok and s.state == "unknown" for s in run.agent.bus.states().values())
     assert run.agent.confirm_camera().ok  # the installer checked the bays on the new view
     assert run.of("camera_aligned") and run.agent.monitor.vision_ok
+
+
+def test_unidentified_reads_look_only_at_the_bays_that_want_them(pipeline, tmp_path):
+    """Issue 14: the plate detector cost grows with the frame's pixels. A visit's reads look at its
+    bay (and a margin for the plate and context) at the whole frame's scale, not at the whole frame;
+    the idle probe still looks everywhere. Four bays in a 1920x1080 frame, a car in one."""
+    import numpy as np
+
+    from edge_agent.sim.synthetic import BAYS, H
+
+    def wide(scene) -> np.ndarray:  # noqa: ANN001 - the rendered scene top-left, an empty copy bottom-right
+        canvas = np.tile(render(EMPTY), (2, 2, 1))
+        canvas[:H, :W] = render(scene)
+        return canvas
+
+    bays = [{"id": b, "polygon": [list(p) for p in poly]} for b, poly in BAYS.items()]
+    bays += [{"id": b + "2", "polygon": [[x + W, y + H] for x, y in poly]} for b, poly in BAYS.items()]
+    regions: list = []
+
+    class Recorder:
+        def process(self, frame, region=None):  # noqa: ANN001, ANN201 - PlateReader
+            regions.append(region)
+            return pipeline.process(frame, region)
+
+    parked = Scene(cars=(NEV,))
+    run = play(hold(3, wide(EMPTY)) + hold(20, wide(parked)) + hold(8, wide(EMPTY)), Recorder(), tmp_path,
+               camera={"width": 2 * W, "height": 2 * H}, bays=bays)
+    assert run.story() == ["vehicle_arrived", "vehicle_identified", "vehicle_departed"]
+    assert run.one("vehicle_identified", "A")[1].data["plate"] == "粤BD12345"
+    looked = [r for r in regions if r is not None]
+    assert looked and len(looked) == run.agent.monitor.region_runs
+    ax, ay, aw, ah = run.agent.monitor.shapes[0].rect
+    for x1, y1, x2, y2 in looked:  # bay A and its surroundings, never the other quadrant's bays
+        assert x1 <= ax and y1 <= ay and x2 >= ax + aw and y2 >= ay + ah
+        assert (x2 - x1) * (y2 - y1) <= 0.5 * (2 * W) * (2 * H) and x2 <= W + W // 2 and y2 <= H + H // 2
+    assert regions.count(None) >= 2  # the idle probe of the whole frame, every probe_s

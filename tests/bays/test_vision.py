@@ -25,7 +25,7 @@ FPS = 5.0
 
 
 class NoPlates:
-    def process(self, frame):  # noqa: ANN001, ANN201 - PlateReader: this is about the camera's measure
+    def process(self, frame, region=None):  # noqa: ANN001, ANN201 - PlateReader: this is about the camera's measure
         return []
 
 

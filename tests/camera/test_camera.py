@@ -158,7 +158,7 @@ def test_agent_survives_corrupt_and_black_frames(tmp_path, clock):
             return Frame(img, self.i, clock.monotonic())
 
     class NoReader:
-        def process(self, frame):  # noqa: ANN001, ANN201
+        def process(self, frame, region=None):  # noqa: ANN001, ANN201
             return []
 
     cfg = scene_config(str(tmp_path))
@@ -194,7 +194,7 @@ def test_stream_that_drops_for_a_minute_reconnects_with_health_events(tmp_path, 
             pass
 
     class NoReader:
-        def process(self, frame):  # noqa: ANN001, ANN201
+        def process(self, frame, region=None):  # noqa: ANN001, ANN201
             return []
 
     src = OpenCVSource("rtsp://camera/1", clock, fps=5, reconnect_min_s=0.001, reconnect_max_s=0.01, opener=Cap)

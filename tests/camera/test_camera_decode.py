@@ -78,7 +78,7 @@ def test_agent_announces_decode_warnings_once_per_kind(tmp_path, clock):
     from edge_agent.runtime.notices import DECODE_WARNING_EVERY_S
 
     class NoReader:
-        def process(self, frame):  # noqa: ANN001, ANN201
+        def process(self, frame, region=None):  # noqa: ANN001, ANN201
             return []
 
     src = OpenCVSource(str(_folder(tmp_path)), clock, fps=100, sleep=lambda s: None)

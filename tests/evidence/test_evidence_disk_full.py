@@ -63,7 +63,7 @@ def test_agent_announces_low_storage_once_and_its_end(tiny_disk, clock):  # noqa
     disk = tiny_disk(3)
 
     class NoReader:
-        def process(self, frame):  # noqa: ANN001, ANN201
+        def process(self, frame, region=None):  # noqa: ANN001, ANN201
             return []
 
     class NoFrames:

@@ -71,7 +71,7 @@ def test_demo_story_drives_the_locks(pipeline, tmp_path, clock):  # noqa: ANN001
 
 
 class _NoPlates:
-    def process(self, frame):  # noqa: ANN001, ANN201 - PlateReader: this test is about commands
+    def process(self, frame, region=None):  # noqa: ANN001, ANN201 - PlateReader: this test is about commands
         return []
 
 

@@ -21,7 +21,7 @@ FPS = 5.0
 
 
 class NoPlates:
-    def process(self, frame):  # noqa: ANN001, ANN201 - PlateReader: presence comes from the sensor here
+    def process(self, frame, region=None):  # noqa: ANN001, ANN201 - PlateReader: presence comes from the sensor here
         return []
 
 

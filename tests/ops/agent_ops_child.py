@@ -22,7 +22,7 @@ from edge_agent.runtime.agent import Agent
 
 
 class NoPlates:
-    def process(self, frame_bgr):  # noqa: ANN001, ANN201 - PlateReader
+    def process(self, frame_bgr, region=None):  # noqa: ANN001, ANN201 - PlateReader
         return []
 
 

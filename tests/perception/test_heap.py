@@ -30,13 +30,23 @@ def test_config_keeps_the_threshold_in_range(bad):
     assert OpsConfig().heap_mmap_threshold_kb == 128
 
 
-def test_memory_arena_reaches_the_sessions():
-    """perception.memory_arena (default off: low RSS) is what the detector/recogniser sessions get."""
+def test_memory_arena_reaches_the_sessions(models_dir):
+    """perception.memory_arena: the detector's session gets the arena by default (one frame shape on a
+    fixed camera: half the CPU), the recogniser's only with 'all'; the old booleans still mean all / off."""
     from edge_agent.config.perception import PerceptionConfig
-    from edge_agent.perception.sessions import SessionFactory
+    from edge_agent.perception.pipeline import Pipeline
 
-    assert PerceptionConfig().memory_arena is False
-    assert SessionFactory().options().enable_cpu_mem_arena is False
-    assert SessionFactory(memory_arena=True).options().enable_cpu_mem_arena is True
+    assert PerceptionConfig().memory_arena == "detector"
+    assert PerceptionConfig.model_validate({"memory_arena": True}).memory_arena == "all"
+    assert PerceptionConfig.model_validate({"memory_arena": False}).memory_arena == "off"
     with pytest.raises(ValidationError, match="memory_arena"):
         PerceptionConfig.model_validate({"memory_arena": "sometimes"})
+
+    def arenas(mode: str) -> tuple[bool, bool]:
+        pipe = Pipeline.from_config(PerceptionConfig(memory_arena=mode), models_dir)
+        det, rec = pipe.detector.session, pipe.recognizer.session
+        return (det.get_session_options().enable_cpu_mem_arena, rec.get_session_options().enable_cpu_mem_arena)
+
+    assert arenas("detector") == (True, False)
+    assert arenas("all") == (True, True)
+    assert arenas("off") == (False, False)

@@ -295,7 +295,7 @@ def test_frame_size_other_than_configured_is_reported_once(tmp_path, clock, capl
     small = cv2.resize(render(EMPTY), (640, 360))
 
     class NoReader:
-        def process(self, frame):  # noqa: ANN001, ANN201
+        def process(self, frame, region=None):  # noqa: ANN001, ANN201
             return []
 
     agent = Agent(scene_config(str(tmp_path)), clock=clock, source=ScriptedSource(hold(5, small), clock),
