@@ -7,7 +7,8 @@ Clutter: bay lines, kerbs and shrubs painted on both classes (see ``clutter``).
 Foliage: tree canopy over part of the bay, the label unchanged (see ``foliage``).
 Photometric: exposure, contrast, gamma, white balance, hue, saturation, greyscale cameras,
 blur (focus, compression), sensor noise, JPEG, and shadows of trees and buildings that cover part
-of the bay. Every op is applied to a random subset so the clean picture is seen too.
+of the bay; night (lamp light, gain noise, IR) and fog, which no training source shows. Every op is
+applied to a random subset so the clean picture is seen too.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ import numpy as np
 
 PRE_SIZE = 80  # stored crop size; the warp to the model's size zooms in or out around it
 FOLIAGE_P = 0.3  # share of training crops with a tree canopy painted over part of the bay
+NIGHT_P = 0.15  # share of training crops seen at night (bays-dev has no night: lamps, gain noise, IR)
+FOG_P = 0.1  # share of training crops seen through fog or haze (bays-dev has none)
+NIGHT_MEAN = (44.0, 110.0)  # mean grey a night crop ends at after the camera's gain
 
 
 @dataclass(frozen=True)
@@ -111,9 +115,44 @@ def clutter(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
+def night(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A night view of a day crop: little light, tinted by the lamps (sodium orange, LED white, a
+    blue dusk sky), brighter under a lamp's pool, recorded at a few grey levels and lifted by the
+    camera's gain, which lifts the sensor noise with it. Float in, float out (0..255)."""
+    h, w = x.shape[:2]
+    tint = (np.array([0.35, 0.7, 1.0]), np.array([1.0, 0.95, 0.9]), np.array([1.0, 0.8, 0.6]))[rng.integers(3)]
+    light = rng.uniform(0.04, 0.25) * tint.astype(np.float32) * rng.uniform(0.85, 1.15, 3).astype(np.float32)
+    x = x * light
+    if rng.random() < 0.5:  # a lamp's pool of light over part of the bay
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        cx, cy, r = rng.uniform(-0.2, 1.2) * w, rng.uniform(-0.2, 1.2) * h, rng.uniform(0.3, 0.9) * w
+        x = x * (1.0 + rng.uniform(1.0, 4.0) * np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * r * r)))[..., None]
+    x = np.round(x + rng.normal(0, rng.uniform(0.5, 2.5), x.shape).astype(np.float32))  # few grey levels
+    gain = rng.uniform(*NIGHT_MEAN) / max(float(x.mean()), 1.0)
+    x = np.clip(x, 0, 255) * gain
+    if rng.random() < 0.3:  # night IR: the camera switches to greyscale
+        x = np.repeat(x.mean(axis=2, keepdims=True), 3, axis=2)
+    return x
+
+
+def fog(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Fog or haze: the scene fades towards the bright air light (thicker towards the top, farther
+    away, in some crops). Float in, float out."""
+    h = x.shape[0]
+    t = rng.uniform(0.3, 0.8)
+    if rng.random() < 0.5:
+        t = np.clip(t + rng.uniform(-0.2, 0.2) * np.linspace(-1, 1, h, dtype=np.float32), 0.15, 0.95)[:, None, None]
+    air = rng.uniform(150, 235) * rng.uniform(0.95, 1.05, 3).astype(np.float32)
+    return x * t + air * (1 - t)
+
+
 def photometric(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Random lighting / camera / compression changes on one uint8 BGR crop; returns uint8."""
     x = img.astype(np.float32)
+    if rng.random() < FOG_P:
+        x = fog(x, rng)
+    if rng.random() < NIGHT_P:
+        x = night(x, rng)
     if rng.random() < 0.3:
         x = _shadow(x, rng)
     if rng.random() < 0.5:  # white balance / colour cast

@@ -16,6 +16,10 @@ from edge_agent.bays.classifier import DEFAULT_MODEL
 FOLDS = (("cnrpark",), ("norpark_trondheim",), ("pklot_ufpr05",))
 
 
+DEGRADE_HELP = ("also score degraded copies of the images (night under lamps, IR night, low light, fog, rain, blur, "
+                "JPEG 20): one row each, the held-out lots together for folds (edge_agent/occupancy/degrade.py)")
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("occupancy", help="train / score the per-bay vehicle classifier")
     osub = p.add_subparsers(dest="occupancy_cmd", metavar="ACTION", required=True)
@@ -37,6 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     f = osub.add_parser("folds", help="scene-held-out validation: one model per fold, scored on its held-out lot")
     f.add_argument("--data", type=Path, required=True, metavar="DIR")
     f.add_argument("--out-dir", type=Path, required=True, metavar="DIR", help="fold models, folds.json, folds.md")
+    f.add_argument("--degrade", action="store_true", help=DEGRADE_HELP)
     _train_opts(f)
     f.set_defaults(func=_folds)
 
@@ -48,6 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="folder the image paths are relative to (default: the CSV's folder)")
     e.add_argument("--calibration", type=Path, default=None, metavar="JSON",
                    help="score with this per-site calibration (edge-agent occupancy calibrate)")
+    e.add_argument("--degrade", action="store_true", help=DEGRADE_HELP)
     e.add_argument("--threads", type=int, default=1)
     e.set_defaults(func=_eval)
 
@@ -178,8 +184,10 @@ def _folds(args: argparse.Namespace) -> int:
         return 2
     import numpy as np
 
+    from edge_agent.bays.classifier import BayClassifier
     from edge_agent.occupancy.dataset import expand_scenes
-    from edge_agent.occupancy.evaluate import Scored, format_table
+    from edge_agent.occupancy.degrade import DEGRADATIONS
+    from edge_agent.occupancy.evaluate import Scored, format_degraded, format_table, score
     from edge_agent.occupancy.train import write_json
 
     labels = _labels(args, "folds")
@@ -187,6 +195,7 @@ def _folds(args: argparse.Namespace) -> int:
         return 1
     every = sorted({b.scene for b in labels})
     folds, parts = {}, []
+    degraded: list[dict] = []
     for fold in FOLDS:
         held = expand_scenes(fold)
         name = "+".join(fold)
@@ -196,11 +205,21 @@ def _folds(args: argparse.Namespace) -> int:
         parts.append(Scored([scored.labels[i] for i in keep], scored.p[keep], []))
         folds[name] = {k: v for k, v in res.items() if k != "held_out"}
         folds[name]["held_out"] = parts[-1].report()
+        if args.degrade:
+            clf = BayClassifier.load(res["model"])
+            degraded.append({d: score(clf, parts[-1].labels, fn) for d, fn in DEGRADATIONS.items()})
         print(f"fold {name}: accuracy {parts[-1].overall().accuracy:.3f}", flush=True)
     allp = Scored([b for s in parts for b in s.labels], np.concatenate([s.p for s in parts]), [])
     rep = {"folds": folds, "combined": allp.report()}
-    write_json(args.out_dir / "folds.json", rep)
     table = format_table(rep["combined"])
+    if degraded:
+        rep["degraded"] = {"clean": allp.overall().as_dict()}
+        for d in DEGRADATIONS:
+            both = [f[d] for f in degraded]
+            rep["degraded"][d] = Scored([b for s in both for b in s.labels],
+                                        np.concatenate([s.p for s in both]), []).overall().as_dict()
+        table += "\n\nThe held-out lots on degraded copies of their images:\n\n" + format_degraded(rep["degraded"])
+    write_json(args.out_dir / "folds.json", rep)
     (args.out_dir / "folds.md").write_text(table + "\n", encoding="utf-8")
     print(table)
     return 0
@@ -209,7 +228,7 @@ def _folds(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     from edge_agent.bays.classifier import BayClassifier
     from edge_agent.occupancy.dataset import LabelError, read_frame_labels
-    from edge_agent.occupancy.evaluate import format_table, score
+    from edge_agent.occupancy.evaluate import degraded_reports, format_degraded, format_table, score
 
     if not args.labels.is_file():
         print(f"occupancy eval: no labels file {args.labels}", file=sys.stderr)
@@ -223,6 +242,10 @@ def _eval(args: argparse.Namespace) -> int:
     scored = score(clf, labels)
     rep = scored.report()
     print(format_table(rep, ("scene", "scene_weather")))
+    if args.degrade:
+        rep["degraded"] = degraded_reports(clf, labels, scored)
+        print("\ndegraded copies of the same images:")
+        print(format_degraded(rep["degraded"]))
     if scored.missing:
         print(f"{len(scored.missing)} labelled bays skipped: image unreadable "
               f"({', '.join(rep['missing_images'][:5])})", file=sys.stderr)

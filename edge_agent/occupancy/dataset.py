@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -160,8 +160,10 @@ def jitter_polygon(polygon: Sequence[tuple[float, float]], rng: np.random.Genera
 
 
 def load_crops(labels: Sequence[BayLabel], size: int, variants: int = 0,
-               rng: np.random.Generator | None = None) -> tuple[np.ndarray, list[BayLabel]]:
+               rng: np.random.Generator | None = None,
+               degrade: Callable[[np.ndarray], np.ndarray] | None = None) -> tuple[np.ndarray, list[BayLabel]]:
     """uint8 BGR crops [N, size, size, 3] of every label whose image reads; frames are read once.
+    ``degrade``: applied to each whole image before cropping (``occupancy eval --degrade``).
 
     ``variants`` > 0: every bay of a frame is also cropped that many more times from a jittered polygon
     (``jitter_polygon``), so training sees the real surroundings that a looser or tighter polygon takes in
@@ -176,7 +178,8 @@ def load_crops(labels: Sequence[BayLabel], size: int, variants: int = 0,
             if len(cache) > 4:  # frames come grouped by file: keep a few, not all
                 cache.clear()
             try:
-                cache[b.path] = read_image_scaled(b.path)
+                img, factor = read_image_scaled(b.path)
+                cache[b.path] = (degrade(img) if degrade is not None else img), factor
             except (ImageReadError, OSError):
                 cache[b.path] = None
         got = cache[b.path]

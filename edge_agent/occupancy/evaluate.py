@@ -8,7 +8,7 @@ called empty (a lock rising under a car: occupied recall) and an empty bay calle
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -79,23 +79,45 @@ class Scored:
                 for b, p in zip(self.labels, self.p)]
 
 
-def score(clf: BayClassifier, labels: Sequence[BayLabel]) -> Scored:
-    """Crop every label with the agent's crop code at the model's size and classify it."""
-    crops, kept = load_crops(labels, clf.size)
+def score(clf: BayClassifier, labels: Sequence[BayLabel],
+          degrade: Callable[[np.ndarray], np.ndarray] | None = None) -> Scored:
+    """Crop every label with the agent's crop code at the model's size and classify it (on a
+    ``degrade``d copy of each image when given)."""
+    crops, kept = load_crops(labels, clf.size, degrade=degrade)
     p = clf.predict(list(crops)) if len(kept) else np.zeros(0, np.float32)
     kept_ids = {id(b) for b in kept}
     return Scored(labels=list(kept), p=p, missing=[b for b in labels if id(b) not in kept_ids])
 
 
+def pct(v: float | None) -> str:
+    return "—" if v is None else f"{v:.3f}"
+
+
 def format_table(report: dict, sections: Sequence[str] = ("scene", "scene_weather", "scene_daypart")) -> str:
     """Markdown table of a report (overall first, then each section's groups)."""
-    def pct(v: float | None) -> str:
-        return "—" if v is None else f"{v:.3f}"
-
     lines = ["| group | bays | occupied | empty | accuracy | occupied recall | empty recall |",
              "|---|---:|---:|---:|---:|---:|---:|"]
     rows = [("**all**", report["overall"])] + [(g, m) for s in sections for g, m in report.get(s, {}).items()]
     for g, m in rows:
         lines.append(f"| {g} | {m['n']} | {m['occupied']} | {m['empty']} | {pct(m['accuracy'])} | "
                      f"{pct(m['occupied_recall'])} | {pct(m['empty_recall'])} |")
+    return "\n".join(lines)
+
+
+def degraded_reports(clf: BayClassifier, labels: Sequence[BayLabel], clean: Scored) -> dict[str, dict]:
+    """Overall metrics on every ``occupancy.degrade`` copy of the labelled images, clean first."""
+    from edge_agent.occupancy.degrade import DEGRADATIONS
+
+    out = {"clean": clean.overall().as_dict()}
+    for name, fn in DEGRADATIONS.items():
+        out[name] = score(clf, labels, fn).overall().as_dict()
+    return out
+
+
+def format_degraded(rows: dict[str, dict]) -> str:
+    """Markdown table: one row per degradation (accuracy, occupied recall, empty recall)."""
+    lines = ["| images | bays | accuracy | occupied recall | empty recall |", "|---|---:|---:|---:|---:|"]
+    for name, m in rows.items():
+        lines.append(f"| {name} | {m['n']} | {pct(m['accuracy'])} | {pct(m['occupied_recall'])} | "
+                     f"{pct(m['empty_recall'])} |")
     return "\n".join(lines)

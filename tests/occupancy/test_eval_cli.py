@@ -80,3 +80,24 @@ def test_train_without_the_train_extra_says_how_to_get_it(tmp_path, capsys):
     assert main(["occupancy", "train", "--data", str(tmp_path), "--out", str(tmp_path / "m.onnx")]) == 2
     err = capsys.readouterr().err
     assert "train extra" in err and "make train-occupancy" in err
+
+
+def test_eval_degrade_scores_every_degraded_copy(tmp_path, capsys):
+    """--degrade: one row per degradation of the same labelled images, each really a different picture."""
+    import numpy as np
+
+    from edge_agent.occupancy.degrade import DEGRADATIONS
+
+    labels = _write(tmp_path, [("empty.png", Scene(), ""), ("a.png", Scene(cars=(CAR_A,)), "A")])
+    out = tmp_path / "pred.json"
+    assert main(["occupancy", "eval", str(labels), "--degrade", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    rows = json.loads(out.read_text())["metrics"]["degraded"]
+    assert list(rows) == ["clean", *DEGRADATIONS] and "half_size" not in rows  # it would move the polygons
+    assert all(rows[d]["n"] == 4 for d in rows) and all(f"| {d} | 4 |" in printed for d in rows)
+    frame = render(Scene(cars=(CAR_A,)))
+    for name, fn in DEGRADATIONS.items():
+        got = fn(frame)
+        assert got.shape == frame.shape and got.dtype == np.uint8, name
+        assert np.abs(got.astype(int) - frame).mean() > 1.0, f"{name} left the image as it was"
+        assert np.array_equal(got, fn(frame)), f"{name} is not deterministic"
