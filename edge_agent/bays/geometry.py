@@ -55,3 +55,33 @@ def assign_bay(corners: Sequence[Point], shapes: Sequence[BayShape], margin_px: 
     pt = bottom_centre(corners)
     d, bay_id = max((s.distance(pt), s.bay_id) for s in shapes)
     return bay_id if d >= -margin_px else None
+
+
+Box = tuple[int, int, int, int]  # x1, y1, x2, y2 in pixels, end exclusive
+
+
+def merge_boxes(boxes: Sequence[Box], gain: float = 1.25) -> list[Box]:
+    """Disjoint boxes covering ``boxes``: two that overlap, or whose common box is hardly bigger than the
+    two together (at most ``gain`` times their summed area), become their common box, until none do.
+    Why: each detector run costs its pixels plus a fixed overhead, and a plate must not be found twice."""
+    out = [tuple(b) for b in boxes]
+    merged = True
+    while merged:
+        merged = False
+        for i in range(len(out)):
+            for j in range(i + 1, len(out)):
+                a, b = out[i], out[j]
+                u = (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
+                overlap = a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+                if overlap or _area_of(u) <= gain * (_area_of(a) + _area_of(b)):
+                    out[j] = u
+                    del out[i]
+                    merged = True
+                    break
+            if merged:
+                break
+    return [(int(b[0]), int(b[1]), int(b[2]), int(b[3])) for b in out]
+
+
+def _area_of(b: Sequence[int]) -> int:
+    return max(0, b[2] - b[0]) * max(0, b[3] - b[1])

@@ -18,7 +18,7 @@ from typing import Protocol
 import numpy as np
 
 from edge_agent.bays.feed import BayFeed
-from edge_agent.bays.geometry import BayShape, assign_bay
+from edge_agent.bays.geometry import BayShape, assign_bay, merge_boxes
 from edge_agent.bays.machine import BayMachine
 from edge_agent.bays.occupancy import ChangeGate, OccupancyClassifier, PresenceFusion
 from edge_agent.bays.occupancy import Verdict as CameraVerdict
@@ -86,7 +86,7 @@ class BayMonitor:
         self.aligned = True  # the camera looks where the bays were drawn (registration)
         self.frames = 0
         self.detector_runs = 0
-        self.region_runs = 0  # detector runs on the bays that wanted a read, not the whole frame
+        self.region_runs = 0  # frames read on the bays that wanted a read (one run per merged region), not whole
         self.classified = 0  # bay crops classified
         self.inference_ms: float | None = None  # moving average of one detector + recogniser run
         self.changes: dict[str, float] = {b.id: 0.0 for b in cfg.bays}  # change-gate share per bay
@@ -180,16 +180,18 @@ class BayMonitor:
             due = self._reads_due(now) if reader is not None else None
             if reader is not None and due is not None:
                 self.detector_runs += 1
-                region = self._read_region(due, image.shape[:2])
-                covered = self._covered(region)
-                if region is None:
+                regions = self._read_regions(due, image.shape[:2])
+                if regions is None:
                     self._last_probe = now
                 else:
                     self.region_runs += 1
-                for b in covered:
+                for b in self._covered(regions):
                     self._last_read[b] = now
                 t = time.perf_counter()  # compute cost, not scenario time: wall clock on purpose
-                reads = reader.process(image) if region is None else reader.process(image, region)
+                if regions is None:
+                    reads = reader.process(image)
+                else:
+                    reads = [r for region in regions for r in reader.process(image, region)]
                 ms = (time.perf_counter() - t) * 1000
                 self.inference_ms = round(ms if self.inference_ms is None else 0.8 * self.inference_ms + 0.2 * ms, 1)
                 for r in reads:
@@ -319,11 +321,11 @@ class BayMonitor:
             return due
         return None
 
-    def _read_region(self, bays: set[str], frame: tuple[int, int]) -> Region | None:
-        """Where the detector looks for ``bays``: their bounding boxes grown by ``READ_PAD`` of their
-        size (a plate on the bumper, the context the detector needs) and by ``assign_margin_px``, in
-        one box. None (the whole frame) for the idle probe or when that box is most of the frame.
-        A plate outside it could not be assigned to these bays anyway."""
+    def _read_regions(self, bays: set[str], frame: tuple[int, int]) -> list[Region] | None:
+        """Where the detector looks for ``bays``: each bay's bounding box grown by ``READ_PAD`` of its
+        size (a plate on the bumper, the context the detector needs) and by ``assign_margin_px``, boxes
+        that overlap or lie close merged (``merge_boxes``). None (the whole frame) for the idle probe or
+        when they cover most of the frame. A plate outside them could not be assigned to these bays anyway."""
         if not bays:
             return None
         h, w = frame
@@ -333,20 +335,22 @@ class BayMonitor:
             if s.bay_id in bays:
                 x, y, bw, bh = s.rect
                 pad = READ_PAD * max(bw, bh) + margin
-                boxes.append((x - pad, y - pad, x + bw + pad, y + bh + pad))
-        x1, y1 = max(0, int(min(b[0] for b in boxes))), max(0, int(min(b[1] for b in boxes)))
-        x2, y2 = min(w, int(max(b[2] for b in boxes)) + 1), min(h, int(max(b[3] for b in boxes)) + 1)
-        if x2 <= x1 or y2 <= y1 or (x2 - x1) * (y2 - y1) > READ_REGION_MAX * w * h:
+                x1, y1 = max(0, int(x - pad)), max(0, int(y - pad))
+                x2, y2 = min(w, int(x + bw + pad) + 1), min(h, int(y + bh + pad) + 1)
+                if x2 > x1 and y2 > y1:
+                    boxes.append((x1, y1, x2, y2))
+        regions = merge_boxes(boxes)
+        if not regions or sum((r[2] - r[0]) * (r[3] - r[1]) for r in regions) > READ_REGION_MAX * w * h:
             return None
-        return x1, y1, x2, y2
+        return regions
 
-    def _covered(self, region: Region | None) -> list[str]:
-        """The bays a detector run over ``region`` reads (every bay for the whole frame)."""
-        if region is None:
+    def _covered(self, regions: list[Region] | None) -> list[str]:
+        """The bays detector runs over ``regions`` read (every bay for the whole frame)."""
+        if regions is None:
             return list(self.machines)
-        x1, y1, x2, y2 = region
         return [s.bay_id for s in self.shapes
-                if s.rect[0] >= x1 and s.rect[1] >= y1 and s.rect[0] + s.rect[2] <= x2 and s.rect[1] + s.rect[3] <= y2]
+                if any(s.rect[0] >= x1 and s.rect[1] >= y1 and s.rect[0] + s.rect[2] <= x2 and s.rect[1] + s.rect[3] <= y2
+                       for x1, y1, x2, y2 in regions)]
 
     def _vouching(self, bay: str) -> bool:
         """An open visit the classifier has not once called occupied: plate reads (and the sensor)

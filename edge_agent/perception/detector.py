@@ -25,6 +25,7 @@ MEAN_BGR = np.array([104.0, 117.0, 123.0], dtype=np.float32)
 _LANDMARK_TO_TL_TR_BR_BL = (2, 3, 0, 1)
 REDETECT_MAX = 480.0  # px: wider than this a plate nears the largest anchor (384–768)
 PRIORS_KEPT = 32  # input shapes whose anchor grids are kept
+BLOBS_KEPT = 4  # input buffers kept: the whole frame's and those of the bay regions read every frame
 
 
 def clip_region(region: Region, w: int, h: int) -> Region:
@@ -90,8 +91,8 @@ class PlateDetector:
         blob = self._blobs.pop((ph, pw), None)
         if blob is None:
             blob = np.empty((1, 3, ph, pw), np.float32)
-        self._blobs[(ph, pw)] = blob  # most recent last; two kept: the whole frame's and a bay region's
-        while len(self._blobs) > 2:
+        self._blobs[(ph, pw)] = blob  # most recent last; the whole frame's and a few bay regions'
+        while len(self._blobs) > BLOBS_KEPT:
             del self._blobs[next(iter(self._blobs))]
         return blob
 

@@ -113,3 +113,21 @@ def test_partial_reads_back_a_complete_read_where_they_saw_the_same_characters()
     v.add(_partial("?AD12345"))  # its serial sides with the first read
     c = v.result()
     assert c.text == "皖AD12345" and c.reads == 2 and c.total_reads == 3
+
+
+def test_read_regions_merge_only_what_overlaps_or_lies_close():
+    """A plate read for some bays looks at their boxes: overlapping ones become one (a plate is never
+    found twice), far ones stay apart (two small runs cost less than one box spanning the frame)."""
+    from edge_agent.bays.geometry import merge_boxes
+
+    far = [(0, 0, 100, 100), (800, 500, 900, 600)]
+    assert sorted(merge_boxes(far)) == far
+    touching = [(0, 0, 100, 100), (90, 0, 190, 100), (180, 10, 260, 90)]
+    assert merge_boxes(touching) == [(0, 0, 260, 100)]
+    close = [(0, 0, 100, 100), (105, 0, 205, 100)]  # a 5-px gap: the common box is hardly bigger
+    assert merge_boxes(close) == [(0, 0, 205, 100)]
+    out = merge_boxes([(0, 0, 50, 50), (40, 40, 90, 90), (300, 0, 350, 50), (330, 30, 380, 80)])
+    assert sorted(out) == [(0, 0, 90, 90), (300, 0, 380, 80)]
+    for i, a in enumerate(out):  # disjoint
+        for b in out[i + 1:]:
+            assert not (a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3])
