@@ -60,6 +60,8 @@ class SiteCalibration:
     cv_accuracy_before: float  # cross-validated on the labels: the shipped head
     cv_accuracy_after: float  # the refitted head
     note: str = ""
+    cv_occupied_recall_before: float | None = None  # the same held-out frames: cars found (older files: None)
+    cv_occupied_recall_after: float | None = None
 
     def save(self, path: Path) -> None:
         doc = asdict(self)
@@ -125,8 +127,9 @@ def fit_head(features: np.ndarray, y: np.ndarray, prior: Head, l2: float = 0.1, 
 
 
 def cross_validate(features: np.ndarray, y: np.ndarray, prior: Head, l2: float = 0.1,
-                   folds: int = 5, groups: np.ndarray | None = None) -> tuple[float, float]:
-    """Balanced accuracy of the shipped head and of a refitted one on held-out parts of the labels.
+                   folds: int = 5, groups: np.ndarray | None = None) -> tuple[float, float, float, float]:
+    """Balanced accuracy of the shipped head and of a refitted one on held-out parts of the labels, then
+    the occupied recall of each (the interlock's costly mistake is a car called empty).
     ``groups`` (e.g. the frame each bay comes from) keep one frame's bays together, as a later frame
     would be unseen."""
     y = y.astype(bool)
@@ -149,7 +152,7 @@ def cross_validate(features: np.ndarray, y: np.ndarray, prior: Head, l2: float =
     def balanced(ok: np.ndarray) -> float:
         return float((ok[y].mean() + ok[~y].mean()) / 2)
 
-    return balanced(before), balanced(after)
+    return balanced(before), balanced(after), float(before[y].mean()), float(after[y].mean())
 
 
 def calibrate(features: np.ndarray, y: np.ndarray, prior: Head, model_sha256: str, l2: float = 0.1,
@@ -160,7 +163,9 @@ def calibrate(features: np.ndarray, y: np.ndarray, prior: Head, model_sha256: st
     if occ < MIN_PER_CLASS or emp < MIN_PER_CLASS:
         raise CalibrationError(f"need at least {MIN_PER_CLASS} occupied and {MIN_PER_CLASS} empty labelled bays, "
                                f"got {occ} occupied and {emp} empty")
-    before, after = cross_validate(features, y, prior, l2, groups=groups)
+    before, after, occ_before, occ_after = cross_validate(features, y, prior, l2, groups=groups)
     head = fit_head(features, y, prior, l2)
     return SiteCalibration(head=head, model_sha256=model_sha256, occupied=occ, empty=emp,
-                           cv_accuracy_before=round(before, 4), cv_accuracy_after=round(after, 4))
+                           cv_accuracy_before=round(before, 4), cv_accuracy_after=round(after, 4),
+                           cv_occupied_recall_before=round(occ_before, 4),
+                           cv_occupied_recall_after=round(occ_after, 4))

@@ -286,6 +286,12 @@ def _calibrate(args: argparse.Namespace) -> int:
     print(f"{cal.occupied} occupied + {cal.empty} empty labelled bays from {len({b.file for b in kept})} frames")
     print(f"balanced accuracy on frames held out of the fit: shipped head {cal.cv_accuracy_before:.3f}, "
           f"site head {cal.cv_accuracy_after:.3f}")
+    print(f"occupied recall (cars found) on the same frames: shipped head {cal.cv_occupied_recall_before:.3f}, "
+          f"site head {cal.cv_occupied_recall_after:.3f}")
+    if (cal.cv_occupied_recall_after or 0.0) < (cal.cv_occupied_recall_before or 0.0) - 0.01:
+        print("occupancy calibrate: warning: the site head finds fewer of the labelled cars than the shipped one "
+              "(it trades them for empty bays). A car called empty is the costly mistake: label more frames with "
+              "cars, above all dark, shaded or partly hidden ones, before using it", file=sys.stderr)
     if cal.cv_accuracy_after < cal.cv_accuracy_before:
         print("occupancy calibrate: the site head does worse than the shipped one on held-out frames: not written "
               "(check the labels, or label more frames)", file=sys.stderr)

@@ -43,8 +43,12 @@ def test_calibrate_refuses_too_few_labels_of_a_class():
 
 def test_calibration_file_round_trip_and_refusals(tmp_path):
     f, y = _features()
-    cal = calibrate(f, y, Head((1.0,) + (0.0,) * 7, 0.0), "sha-a")
+    prior = Head((1.0,) + (0.0,) * 7, 0.0)
+    cal = calibrate(f, y, prior, "sha-a")
     assert cal.cv_accuracy_after > cal.cv_accuracy_before
+    # cars found on the held-out parts, which together are every label once: the shipped head's is its own
+    assert cal.cv_occupied_recall_before == round(float((prior.logits(f) >= 0)[y.astype(bool)].mean()), 4)
+    assert 0.0 <= cal.cv_occupied_recall_after <= 1.0
     path = tmp_path / "cal.json"
     cal.save(path)
     back = SiteCalibration.load(path, "sha-a", 8)
@@ -121,6 +125,7 @@ def test_calibrate_then_eval_with_it_end_to_end(tmp_path, capsys):
     assert main(["occupancy", "calibrate", str(labels), "--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert "20 occupied + 40 empty labelled bays from 30 frames" in text and "site head" in text
+    assert "occupied recall (cars found) on the same frames" in text
     doc = json.loads(out.read_text())
     assert doc["model_sha256"] == BayClassifier.load(DEFAULT_MODEL).model_sha256
     assert doc["cv_accuracy_after"] >= doc["cv_accuracy_before"]
