@@ -91,9 +91,15 @@ class SiteCalibration:
         try:
             return cls(head=head, model_sha256=model_sha256, occupied=int(doc["occupied"]), empty=int(doc["empty"]),
                        cv_accuracy_before=float(doc["cv_accuracy_before"]),
-                       cv_accuracy_after=float(doc["cv_accuracy_after"]), note=str(doc.get("note", "")))
+                       cv_accuracy_after=float(doc["cv_accuracy_after"]), note=str(doc.get("note", "")),
+                       cv_occupied_recall_before=_optional_float(doc.get("cv_occupied_recall_before")),
+                       cv_occupied_recall_after=_optional_float(doc.get("cv_occupied_recall_after")))
         except (KeyError, TypeError, ValueError) as exc:
             raise CalibrationError(f"{where}: missing or bad field ({exc})") from exc
+
+
+def _optional_float(v: object) -> float | None:
+    return None if v is None else float(v)  # type: ignore[arg-type]  # bad types: the caller's ValueError
 
 
 def file_sha256(path: Path) -> str:

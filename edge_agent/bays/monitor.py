@@ -44,7 +44,8 @@ READ_REGION_MAX = 0.5  # bays wanting reads over more of the frame than this: re
 
 
 class PlateReader(Protocol):
-    """All the bays stage needs from perception."""
+    """All the bays stage needs from perception. A reader whose ``reads_regions`` is true is asked for
+    the bays that want a read only (``region``); others always read the whole frame."""
 
     def process(self, frame_bgr: np.ndarray, region: Region | None = None) -> list[PlateRead]: ...
 
@@ -180,7 +181,7 @@ class BayMonitor:
             due = self._reads_due(now) if reader is not None else None
             if reader is not None and due is not None:
                 self.detector_runs += 1
-                regions = self._read_regions(due, image.shape[:2])
+                regions = self._read_regions(due, image.shape[:2]) if getattr(reader, "reads_regions", False) else None
                 if regions is None:
                     self._last_probe = now
                 else:

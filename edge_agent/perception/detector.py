@@ -72,6 +72,8 @@ def decode(loc: np.ndarray, landms: np.ndarray, priors: np.ndarray) -> tuple[np.
 class PlateDetector:
     """``detect(image_bgr) -> list[Detection]`` in the image's own pixels."""
 
+    reads_regions = True  # any input size: a region is found at the whole frame's scale for its pixels' cost
+
     def __init__(self, session, size: int = 960, threshold: float = 0.5, nms: float = 0.4,
                  max_upscale: float = 2.0, refine_below: float = 0.0, refine_target: float = 160.0) -> None:
         self.session = session

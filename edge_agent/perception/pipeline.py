@@ -55,6 +55,11 @@ class Pipeline:
         recognizer = create_recognizer(cfg.recognizer, models, sessions, **cfg.recognizer_options)
         return cls(detector, recognizer, cfg, lists)
 
+    @property
+    def reads_regions(self) -> bool:
+        """Whether reading a region costs less than the whole frame (the detector takes any input size)."""
+        return bool(getattr(self.detector, "reads_regions", False))
+
     def process(self, frame_bgr: np.ndarray, region: Region | None = None) -> list[PlateRead]:
         """Every plate read in the frame; with ``region`` (x1, y1, x2, y2) only those the detector
         finds inside it (the bays that want a read), at the whole frame's scale."""

@@ -133,6 +133,14 @@ def _to_detection(box: np.ndarray, score: float, kpts: np.ndarray | None, lb: Le
     return Detection(corners, tuple(float(v) for v in b), score)
 
 
+def in_region(dets: list[Detection], region: Region | None) -> list[Detection]:
+    """The detections whose box centre lies in ``region`` (all of them without one)."""
+    if region is None:
+        return dets
+    x1, y1, x2, y2 = region
+    return [d for d in dets if x1 <= (d.box[0] + d.box[2]) / 2 < x2 and y1 <= (d.box[1] + d.box[3]) / 2 < y2]
+
+
 class YoloOnnxDetector:
     """``detect(image_bgr) -> list[Detection]`` for an ultralytics ONNX export."""
 
@@ -160,15 +168,17 @@ class YoloOnnxDetector:
             meta.get("end2end") is True or (out_shape[-1] == 6 + self.num_keypoints * self.kpt_dims
                                              and rows not in out_shape[1:]))
 
+    reads_regions = False  # a fixed-size letterboxed input: a region costs a whole frame's run
+
     def detect(self, image: np.ndarray, region: Region | None = None) -> list[Detection]:
-        """``region`` is accepted and ignored: the input is letterboxed to a fixed size, so a crop would
-        cost the same and change the scale the model was trained at."""
+        """Plates in ``image``; with ``region``, those whose box centre lies in it (found on the whole
+        frame: a crop would cost the same and change the scale the model was trained at)."""
         boxed, lb = letterbox(image, self.size)
         blob = cv2.cvtColor(boxed, cv2.COLOR_BGR2RGB).transpose(2, 0, 1)[None].astype(np.float32) / 255.0
         pred = self.session.run(None, {self._input: blob})[0]
         found = decode(pred, self.num_classes, self.num_keypoints, self.kpt_dims, self.threshold, self.iou,
                        self.classes, self.end2end)
-        return [_to_detection(box, score, kp, lb, image.shape) for box, score, _, kp in found]
+        return in_region([_to_detection(box, score, kp, lb, image.shape) for box, score, _, kp in found], region)
 
 
 class YoloPtDetector:
@@ -191,8 +201,10 @@ class YoloPtDetector:
         self.model = YOLO(str(path))
         self.size, self.threshold, self.iou, self.device = size, threshold, iou, device
 
+    reads_regions = False
+
     def detect(self, image: np.ndarray, region: Region | None = None) -> list[Detection]:
-        """``region``: ignored, as for ``YoloOnnxDetector``."""
+        """As ``YoloOnnxDetector.detect``."""
         res = self.model.predict(image, imgsz=self.size, conf=self.threshold, iou=self.iou,
                                  device=self.device, verbose=False)[0]
         boxes = res.boxes.xyxy.cpu().numpy() if res.boxes is not None else np.zeros((0, 4))
@@ -201,7 +213,7 @@ class YoloPtDetector:
         ident = Letterbox(1.0, 0.0, 0.0)  # ultralytics already maps back to image pixels
         out = [_to_detection(b, float(s), None if kpts is None else kpts[i], ident, image.shape)
                for i, (b, s) in enumerate(zip(boxes, scores))]
-        return sorted(out, key=lambda d: -d.score)
+        return in_region(sorted(out, key=lambda d: -d.score), region)
 
 
 def model_path(cfg, models_dir: Path) -> Path:

@@ -230,6 +230,8 @@ def test_unidentified_reads_look_only_at_the_bays_that_want_them(pipeline, tmp_p
     regions: list = []
 
     class Recorder:
+        reads_regions = pipeline.reads_regions
+
         def process(self, frame, region=None):  # noqa: ANN001, ANN201 - PlateReader
             regions.append(region)
             return pipeline.process(frame, region)

@@ -53,6 +53,7 @@ def test_calibration_file_round_trip_and_refusals(tmp_path):
     cal.save(path)
     back = SiteCalibration.load(path, "sha-a", 8)
     assert back.head == cal.head and back.occupied == cal.occupied
+    assert back.cv_occupied_recall_before == cal.cv_occupied_recall_before  # what the file records, kept
     with pytest.raises(CalibrationError, match="another occupancy model"):
         SiteCalibration.load(path, "sha-b", 8)
     with pytest.raises(CalibrationError, match="has 8 weights, the model has 64"):

@@ -48,5 +48,6 @@ def test_memory_arena_reaches_the_sessions(models_dir):
         return (det.get_session_options().enable_cpu_mem_arena, rec.get_session_options().enable_cpu_mem_arena)
 
     assert arenas("detector") == (True, False)
+    assert Pipeline.from_config(PerceptionConfig(), models_dir).reads_regions  # the agent may ask for bay regions
     assert arenas("all") == (True, True)
     assert arenas("off") == (False, False)

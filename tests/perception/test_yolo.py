@@ -167,6 +167,23 @@ def test_boxes_are_clipped_to_the_frame():
     assert d.box[0] == 0.0 and d.corners[:, 0].min() == 0.0
 
 
+
+def test_a_region_keeps_the_detections_centred_in_it_and_is_not_asked_for():
+    """A letterboxed fixed-size input costs a whole frame whatever the region: the agent does not ask
+    (reads_regions False), and a region given anyway keeps only the plates centred in it, so two
+    disjoint regions never read one plate twice."""
+    pred = np.array([[[22, 27, 42, 37, 0.9, 0], [2, 2, 12, 8, 0.8, 0]]], np.float32)
+    det = YoloOnnxDetector(session(yolo_graph(pred, {"imgsz": "[64, 64]", "names": "{0: 'plate'}",
+                                                      "end2end": "True"})))
+    assert det.reads_regions is False
+    every = det.detect(FRAME)
+    assert len(every) == 2
+    first = every[0].box
+    cx, cy = (first[0] + first[2]) / 2, (first[1] + first[3]) / 2
+    inside = det.detect(FRAME, (int(cx) - 5, int(cy) - 5, int(cx) + 5, int(cy) + 5))
+    assert [d.box for d in inside] == [first]
+    assert det.detect(FRAME, (0, 0, 1, 1)) == []
+
 # --- with the yolo extra (torch + ultralytics): make test-yolo ------------------------------
 
 
