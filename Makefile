@@ -63,7 +63,7 @@ test-yolo: models
 
 test-extras: test-paddle test-yolo
 
-# The bay occupancy classifier (models/occupancy.onnx, committed): torch in its own venv, CPU only.
+# The bay occupancy classifiers (models/occupancy.onnx and occupancy-site.onnx, committed): torch in its own venv, CPU only.
 # Needs ../shared/datasets/bays-dev (BAYS_DEV=...); `make occupancy-folds` is the scene-held-out check.
 BAYS_DEV ?= ../shared/datasets/bays-dev
 $(VENV)-train/.installed: pyproject.toml
@@ -72,7 +72,10 @@ $(VENV)-train/.installed: pyproject.toml
 	touch $@
 
 train-occupancy: $(VENV)-train/.installed
+	$(VENV)-train/bin/edge-agent models fetch --group train
 	$(VENV)-train/bin/edge-agent occupancy train --data $(BAYS_DEV) --out models/occupancy.onnx --threads 1
+	$(VENV)-train/bin/edge-agent occupancy train --data $(BAYS_DEV) --out models/occupancy-site.onnx --threads 1 \
+		--backbone mobilenetv2
 	$(VENV)-train/bin/python -m pytest -q tests/occupancy
 
 occupancy-folds: $(VENV)-train/.installed

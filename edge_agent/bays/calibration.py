@@ -62,6 +62,7 @@ class SiteCalibration:
     note: str = ""
     cv_occupied_recall_before: float | None = None  # the same held-out frames: cars found (older files: None)
     cv_occupied_recall_after: float | None = None
+    model: str = ""  # the model file's name when calibrated, for the message when another model is configured
 
     def save(self, path: Path) -> None:
         doc = asdict(self)
@@ -86,16 +87,31 @@ class SiteCalibration:
         if len(head.w) != n_features:
             raise CalibrationError(f"{where}: head has {len(head.w)} weights, the model has {n_features} features")
         if doc.get("model_sha256") != model_sha256:
-            raise CalibrationError(f"{where}: made for another occupancy model (sha256 {doc.get('model_sha256')!s:.12}…, "
-                                   f"this one {model_sha256:.12}…): run `edge-agent occupancy calibrate` again")
+            made_for = f"{doc['model']}, " if isinstance(doc.get("model"), str) and doc["model"] else ""
+            raise CalibrationError(f"{where}: made for another occupancy model ({made_for}sha256 "
+                                   f"{doc.get('model_sha256')!s:.12}…, this one {model_sha256:.12}…): set "
+                                   "occupancy.model to the model it was made for, or run `edge-agent occupancy "
+                                   "calibrate` again")
         try:
             return cls(head=head, model_sha256=model_sha256, occupied=int(doc["occupied"]), empty=int(doc["empty"]),
                        cv_accuracy_before=float(doc["cv_accuracy_before"]),
                        cv_accuracy_after=float(doc["cv_accuracy_after"]), note=str(doc.get("note", "")),
                        cv_occupied_recall_before=_optional_float(doc.get("cv_occupied_recall_before")),
-                       cv_occupied_recall_after=_optional_float(doc.get("cv_occupied_recall_after")))
+                       cv_occupied_recall_after=_optional_float(doc.get("cv_occupied_recall_after")),
+                       model=str(doc.get("model", "")))
         except (KeyError, TypeError, ValueError) as exc:
             raise CalibrationError(f"{where}: missing or bad field ({exc})") from exc
+
+
+def made_for(path: Path) -> str | None:
+    """The model file name a calibration file was made for (None: unreadable, or a file from before it was kept),
+    so that naming the calibration alone is enough to run the model it belongs to."""
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    name = doc.get("model") if isinstance(doc, dict) else None
+    return name if isinstance(name, str) and name and Path(name).name == name else None
 
 
 def _optional_float(v: object) -> float | None:
@@ -162,7 +178,7 @@ def cross_validate(features: np.ndarray, y: np.ndarray, prior: Head, l2: float =
 
 
 def calibrate(features: np.ndarray, y: np.ndarray, prior: Head, model_sha256: str, l2: float = 0.1,
-              groups: np.ndarray | None = None) -> SiteCalibration:
+              groups: np.ndarray | None = None, model: str = "") -> SiteCalibration:
     """Fit a site head on labelled features; refuse when the labels are too few or one-sided."""
     y = np.asarray(y).astype(bool)
     occ, emp = int(y.sum()), int((~y).sum())
@@ -174,4 +190,4 @@ def calibrate(features: np.ndarray, y: np.ndarray, prior: Head, model_sha256: st
     return SiteCalibration(head=head, model_sha256=model_sha256, occupied=occ, empty=emp,
                            cv_accuracy_before=round(before, 4), cv_accuracy_after=round(after, 4),
                            cv_occupied_recall_before=round(occ_before, 4),
-                           cv_occupied_recall_after=round(occ_after, 4))
+                           cv_occupied_recall_after=round(occ_after, 4), model=model)

@@ -24,6 +24,8 @@ from edge_agent.bays.crop import bay_crop
 Polygon = Sequence[tuple[float, float]]
 
 DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "models" / "occupancy.onnx"
+# ImageNet-pretrained MobileNetV2 features: the model to calibrate per site (edge_agent.occupancy.backbone)
+SITE_MODEL = DEFAULT_MODEL.with_name("occupancy-site.onnx")
 MAX_BATCH = 64  # bounds the activation memory of one run; a site has tens of bays, not thousands
 
 

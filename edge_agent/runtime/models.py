@@ -28,18 +28,22 @@ def default_reader(cfg: AgentConfig, lists: PlateLists) -> PlateReader:
 
 def default_classifier(cfg: AgentConfig) -> OccupancyClassifier:
     """The shipped per-bay occupancy model (``occupancy.model`` in ``perception.models_dir``), with the site's
-    calibration (``occupancy.calibration``) when there is one."""
+    calibration (``occupancy.calibration``) when there is one. A calibration names the model it was made
+    for; when ``occupancy.model`` is not set, that model is the one loaded."""
+    from edge_agent.bays.calibration import made_for
     from edge_agent.bays.classifier import BayClassifier
 
-    path = models_dir(cfg) / cfg.occupancy.model
+    name = cfg.occupancy.model
+    cal = Path(cfg.data_dir) / cfg.occupancy.calibration if cfg.occupancy.calibration else None
+    if cal is not None and "model" not in cfg.occupancy.model_fields_set:
+        other = made_for(cal)
+        name = other if other and (models_dir(cfg) / other).is_file() else name
+    path = models_dir(cfg) / name
     if not path.is_file():
         raise ConfigError(str(cfg.source_path or "<config>"),
                           [f"occupancy.model: model file {path} not found (make models)"])
     from edge_agent.bays.calibration import CalibrationError
 
-    cal = None
-    if cfg.occupancy.calibration:
-        cal = Path(cfg.data_dir) / cfg.occupancy.calibration  # an absolute path stays as it is
     try:
         return BayClassifier.load(path, threads=1, calibration=cal)
     except CalibrationError as exc:

@@ -13,11 +13,11 @@ from tests.conftest import MODELS, SHARED
 BAYS_DEV = Path(os.environ.get("EDGE_AGENT_SHARED", SHARED)) / "datasets" / "bays-dev"
 
 
-@pytest.fixture(scope="session")
-def classifier():  # noqa: ANN201 - the real shipped model
+@pytest.fixture(scope="session", params=["occupancy.onnx", "occupancy-site.onnx"])
+def classifier(request):  # noqa: ANN001, ANN201 - each real shipped model: the default and the one to calibrate
     from edge_agent.bays.classifier import BayClassifier
 
-    path = MODELS / "occupancy.onnx"
+    path = MODELS / request.param
     if not path.is_file():
         pytest.fail(f"{path} missing: it is committed with the repo (edge-agent occupancy train makes it)")
     return BayClassifier.load(path)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from edge_agent.bays.calibration import CalibrationError, Head, SiteCalibration, calibrate, fit_head
-from edge_agent.bays.classifier import DEFAULT_MODEL, BayClassifier
+from edge_agent.bays.classifier import DEFAULT_MODEL, SITE_MODEL, BayClassifier
 from edge_agent.cli import main
 from edge_agent.sim.synthetic import Car, Scene
 from tests.occupancy.rendered import write_labelled_frames
@@ -127,10 +127,35 @@ def test_calibrate_then_eval_with_it_end_to_end(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "20 occupied + 40 empty labelled bays from 30 frames" in text and "site head" in text
     assert "occupied recall (cars found) on the same frames" in text
+    assert "model: occupancy-site.onnx" in text and f"calibration: {out}" in text  # the config lines to set
     doc = json.loads(out.read_text())
-    assert doc["model_sha256"] == BayClassifier.load(DEFAULT_MODEL).model_sha256
+    assert doc["model_sha256"] == BayClassifier.load(SITE_MODEL).model_sha256 and doc["model"] == SITE_MODEL.name
     assert doc["cv_accuracy_after"] >= doc["cv_accuracy_before"]
     pred = tmp_path / "pred.json"
     assert main(["occupancy", "eval", str(labels), "--calibration", str(out), "--json", str(pred)]) == 0
+    assert json.loads(pred.read_text())["model"] == str(SITE_MODEL)  # the model the calibration was made for
     got = {(p["file"], p["bay_id"]): p["occupied"] for p in json.loads(pred.read_text())["predictions"]}
     assert sum(got[(r["file"], r["bay_id"])] == bool(r["occupied"]) for r in rows) >= 57  # of 60
+
+
+def test_a_calibration_brings_its_model_unless_the_config_names_another(tmp_path):
+    """Naming the calibration is enough: the agent runs the model it was made for. A config that names
+    another model is refused with the key and the model the calibration belongs to."""
+    from edge_agent.config.load import ConfigError
+    from edge_agent.config.models import AgentConfig
+    from edge_agent.runtime.models import default_classifier
+
+    site = BayClassifier.load(SITE_MODEL)
+    prior = site.head()
+    SiteCalibration(prior, site.model_sha256, 10, 10, 0.5, 0.6, model=SITE_MODEL.name).save(tmp_path / "cal.json")
+
+    def cfg(**occ):
+        return AgentConfig.model_validate({
+            "site": {"site_id": "s", "device_id": "d"}, "camera": {"source": "x"}, "data_dir": str(tmp_path),
+            "bays": [{"id": "A", "polygon": [[0, 0], [10, 0], [10, 10], [0, 10]]}],
+            "perception": {"models_dir": str(DEFAULT_MODEL.parent)}, "occupancy": {"calibration": "cal.json", **occ}})
+
+    clf = default_classifier(cfg())
+    assert clf.model_sha256 == site.model_sha256 and clf.calibration is not None
+    with pytest.raises(ConfigError, match=r"occupancy.calibration: .*occupancy-site.onnx.*set occupancy.model"):
+        default_classifier(cfg(model="occupancy.onnx"))

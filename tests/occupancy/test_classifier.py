@@ -66,6 +66,15 @@ def test_one_inference_per_bay_is_fast(classifier):
     assert per_crop_ms < 50, per_crop_ms  # an order of magnitude of slack: this checks no blow-up, not speed
 
 
+def test_the_shipped_models_fit_the_budget_and_can_be_calibrated(classifier):
+    """<= 2 MB on disk (the issue's budget); the pooled features and the head a per-site calibration refits."""
+    from tests.conftest import MODELS
+
+    assert all((MODELS / m).stat().st_size <= 2_000_000 for m in ("occupancy.onnx", "occupancy-site.onnx"))
+    crop = bay_crop(render(Scene(cars=(CAR_A,))), BAYS["A"], size=classifier.size)
+    assert classifier.model_sha256 and len(classifier.head().w) == classifier.features([crop]).shape[1]
+
+
 def test_a_model_with_the_wrong_input_is_refused(tmp_path):
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3, 64, 32])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 3, 64, 32])

@@ -77,3 +77,49 @@ def test_own_frame_labels_make_their_scene_shippable(tmp_path):
     assert "CC BY 4.0" in meta["notice"] and "ODbL" in meta["notice"]
     report = json.loads(out.with_suffix(".json").read_text())
     assert report["train_crops"] == 4 + len(rows) * 4  # patches + each frame bay and its 3 jittered polygons
+
+
+def _fake_imagenet_weights(path, cut=17):
+    """A state dict in the pinned file's layout ("features.N..."), random weights: what the loader needs."""
+    from edge_agent.occupancy.backbone import mobilenet_v2_features
+
+    torch.manual_seed(0)
+    net = mobilenet_v2_features(cut)
+    torch.save({f"features.{k}": v for k, v in net.state_dict().items()}, str(path))
+    return net
+
+
+def test_mobilenetv2_backbone_loads_its_weights_and_trains_a_calibratable_model(tmp_path):
+    from edge_agent.bays.classifier import BayClassifier
+    from edge_agent.occupancy.backbone import pretrained_features
+
+    src = _fake_imagenet_weights(tmp_path / "mnv2.pt")
+    cut = pretrained_features(tmp_path / "mnv2.pt", 10)
+    assert len(cut) == 11
+    for k, v in cut.state_dict().items():  # every kept layer carries the file's weights, none its own init
+        assert torch.equal(v, src.state_dict()[k]), k
+
+    _bays_dev(tmp_path)
+    out = tmp_path / "site.onnx"
+    assert main(["occupancy", "train", "--data", str(tmp_path), "--out", str(out), "--epochs", "1",
+                 "--samples", "128", "--threads", "1", "--backbone", "mobilenetv2",
+                 "--pretrained", str(tmp_path / "mnv2.pt")]) == 0
+    meta = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+    assert meta["backbone"] == "mobilenetv2"
+    clf = BayClassifier.load(out)
+    crop = bay_crop(render(Scene()), BAYS["A"], clf.size)
+    assert clf.features([crop]).shape == (1, 64) and len(clf.head().w) == 64  # stride-16 stage: 64 channels
+
+
+def test_mobilenetv2_backbone_refuses_missing_or_foreign_weights(tmp_path, capsys):
+    from edge_agent.occupancy.backbone import pretrained_features
+
+    with pytest.raises(FileNotFoundError, match="models fetch --group train"):
+        pretrained_features(tmp_path / "none.pt")
+    torch.save({"features.0.0.weight": torch.zeros(8, 3, 3, 3)}, str(tmp_path / "other.pt"))
+    with pytest.raises((ValueError, RuntimeError)):
+        pretrained_features(tmp_path / "other.pt")
+    _bays_dev(tmp_path)
+    assert main(["occupancy", "train", "--data", str(tmp_path), "--out", str(tmp_path / "x.onnx"), "--epochs", "1",
+                 "--samples", "128", "--backbone", "mobilenetv2", "--pretrained", str(tmp_path / "none.pt")]) == 1
+    assert "models fetch --group train" in capsys.readouterr().err
