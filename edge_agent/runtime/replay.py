@@ -84,6 +84,10 @@ def replay_config(cfg: AgentConfig, source: str, data_dir: Path) -> AgentConfig:
     data["locks"] = []
     for b in data["bays"]:
         b["lock_id"] = None
+    if cfg.occupancy.calibration:  # it was relative to the run's data_dir, which moves
+        data["occupancy"]["calibration"] = str(Path(cfg.data_dir) / cfg.occupancy.calibration)
+    if "model" not in cfg.occupancy.model_fields_set:
+        del data["occupancy"]["model"]  # unset, so a calibration still brings its own model
     data["data_dir"] = str(data_dir)
     out = parse_config(data, str(cfg.source_path or "<replay>"))
     out._source_path = cfg.source_path  # relative models_dir resolves as for run
@@ -102,9 +106,10 @@ def replay(cfg: AgentConfig, source: str, events_out: IO[str], data_dir: Path,
     clip = ClipSource(source, clock, cfg.camera.fps)
     marker = {"kind": "marker", "type": "replay_started", "ts": iso(clock.now()), "source": source,
               "fps": cfg.camera.fps, "config_hash": cfg.config_hash}
-    events_out.write(json.dumps(marker, ensure_ascii=False) + "\n")
     parts = assemble(cfg, clock=clock, source=clip, review=False,
                      sinks=lambda a: [JsonLinesSink(a.bus, None, events_out, states=False)])
+    # only once the agent is built: a config it refuses leaves no marker, so nothing scores an empty replay
+    events_out.write(json.dumps(marker, ensure_ascii=False) + "\n")
     agent = parts.agent
     wall = time.perf_counter()  # replay speed is a compute figure: wall clock on purpose
     cpu = time.process_time()

@@ -66,3 +66,46 @@ def test_replay_names_a_missing_source(tmp_path, capsys):
     p.write_text(yaml.safe_dump(cfg.model_dump(mode="json"), allow_unicode=True), encoding="utf-8")
     assert main(["replay", str(p), str(tmp_path / "nope.mp4"), "-o", str(tmp_path / "e.jsonl")]) == 2
     assert "nope.mp4" in capsys.readouterr().err
+
+
+def test_replay_keeps_the_runs_calibration_and_the_model_it_brings(tmp_path, models_dir):
+    """The replay moves data_dir: a calibration named relative to the run's data_dir is still found, and a
+    config that sets only the calibration still runs the model the calibration was made for."""
+    from edge_agent.bays.calibration import SiteCalibration
+    from edge_agent.bays.classifier import SITE_MODEL, BayClassifier
+    from edge_agent.config.load import parse_config
+    from edge_agent.runtime.models import default_classifier
+    from edge_agent.runtime.replay import replay_config
+
+    site = BayClassifier.load(SITE_MODEL)
+    (tmp_path / "data").mkdir()
+    SiteCalibration(site.head(), site.model_sha256, 10, 10, 0.5, 0.6, model=SITE_MODEL.name).save(
+        tmp_path / "data" / "cal.json")
+    data = {"site": {"site_id": "s", "device_id": "d"}, "camera": {"source": "x"}, "data_dir": str(tmp_path / "data"),
+            "bays": [{"id": "A", "polygon": [[0, 0], [10, 0], [10, 10], [0, 10]]}],
+            "perception": {"models_dir": str(models_dir)}, "occupancy": {"calibration": "cal.json"}}
+    rc = replay_config(parse_config(data, "site.yaml"), "clip.mp4", tmp_path / "replay")
+    assert rc.occupancy.calibration == str(tmp_path / "data" / "cal.json")
+    clf = default_classifier(rc)
+    assert clf.model_sha256 == site.model_sha256 and clf.calibration is not None
+
+
+def test_a_replay_the_config_refuses_leaves_no_start_marker(tmp_path, models_dir, capsys):
+    """No marker, so eval-visits cannot score an empty replay as if the clip had played."""
+    from edge_agent.bays.calibration import SiteCalibration
+    from edge_agent.bays.classifier import SITE_MODEL, BayClassifier
+
+    site = BayClassifier.load(SITE_MODEL)
+    SiteCalibration(site.head(), site.model_sha256, 10, 10, 0.5, 0.6, model=SITE_MODEL.name).save(tmp_path / "cal.json")
+    cfg = scene_config(str(tmp_path / "data"), perception={"models_dir": str(models_dir)},
+                       occupancy={"model": "occupancy.onnx", "calibration": str(tmp_path / "cal.json")})
+    p = tmp_path / "c.yaml"
+    p.write_text(yaml.safe_dump(cfg.model_dump(mode="json"), allow_unicode=True), encoding="utf-8")
+    clip = tmp_path / "clip.avi"
+    write_clip(clip, hold(1, EMPTY))
+    out = tmp_path / "e.jsonl"
+    assert main(["replay", str(p), str(clip), "-o", str(out)]) == 2
+    assert "occupancy.calibration" in capsys.readouterr().err
+    assert "replay_started" not in (out.read_text() if out.exists() else "")
+    (tmp_path / "t.csv").write_text("bay_id,start_s,end_s\nB,1,2\n")
+    assert main(["occupancy", "eval-visits", str(tmp_path / "t.csv"), str(out)]) != 0
