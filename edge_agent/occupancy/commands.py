@@ -97,9 +97,10 @@ def _train_opts(p: argparse.ArgumentParser) -> None:
 def _config(args: argparse.Namespace, **meta: str):  # noqa: ANN202
     from edge_agent.occupancy.train import TrainConfig
 
-    cfg = TrainConfig(seed=args.seed, threads=args.threads, metadata=dict(meta, backbone=args.backbone))
-    if args.backbone == "mobilenetv2":
+    cfg = TrainConfig(seed=args.seed, threads=args.threads, metadata=dict(meta))
+    if args.backbone == "mobilenetv2":  # (the small net's metadata stays as it was: same bytes as the shipped file)
         cfg.backbone, cfg.lr = "mobilenetv2", 1e-3  # fine-tuning: a third of the from-scratch rate
+        cfg.metadata["backbone"] = "mobilenetv2"
         cfg.pretrained = args.pretrained or DEFAULT_MODEL.parent / PRETRAINED
     if args.epochs is not None:
         cfg.epochs = args.epochs
