@@ -103,15 +103,17 @@ class SiteCalibration:
             raise CalibrationError(f"{where}: missing or bad field ({exc})") from exc
 
 
-def made_for(path: Path) -> str | None:
-    """The model file name a calibration file was made for (None: unreadable, or a file from before it was kept),
-    so that naming the calibration alone is enough to run the model it belongs to."""
+def made_for(path: Path, models_dir: Path) -> str | None:
+    """The model a calibration file was made for, when that file is in ``models_dir`` (None: unreadable, a file
+    from before the name was kept, or a model not here), so that naming the calibration alone is enough to run
+    the model it belongs to."""
     try:
         doc = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     name = doc.get("model") if isinstance(doc, dict) else None
-    return name if isinstance(name, str) and name and Path(name).name == name else None
+    ok = isinstance(name, str) and name and Path(name).name == name and (Path(models_dir) / name).is_file()
+    return name if ok else None
 
 
 def _optional_float(v: object) -> float | None:

@@ -249,8 +249,8 @@ def _eval(args: argparse.Namespace) -> int:
         print(f"occupancy eval: no labels file {args.labels}", file=sys.stderr)
         return 2
     if args.model is None:
-        name = made_for(args.calibration) if args.calibration else None
-        args.model = DEFAULT_MODEL.with_name(name) if name and DEFAULT_MODEL.with_name(name).is_file() else DEFAULT_MODEL
+        name = made_for(args.calibration, DEFAULT_MODEL.parent) if args.calibration else None
+        args.model = DEFAULT_MODEL.with_name(name or DEFAULT_MODEL.name)
     try:
         labels = read_frame_labels(args.labels, images_root=args.images)
         clf = BayClassifier.load(args.model, threads=args.threads, calibration=args.calibration)

@@ -36,8 +36,7 @@ def default_classifier(cfg: AgentConfig) -> OccupancyClassifier:
     name = cfg.occupancy.model
     cal = Path(cfg.data_dir) / cfg.occupancy.calibration if cfg.occupancy.calibration else None
     if cal is not None and "model" not in cfg.occupancy.model_fields_set:
-        other = made_for(cal)
-        name = other if other and (models_dir(cfg) / other).is_file() else name
+        name = made_for(cal, models_dir(cfg)) or name
     path = models_dir(cfg) / name
     if not path.is_file():
         raise ConfigError(str(cfg.source_path or "<config>"),

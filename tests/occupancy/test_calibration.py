@@ -14,6 +14,16 @@ from edge_agent.sim.synthetic import Car, Scene
 from tests.occupancy.rendered import write_labelled_frames
 
 
+def _agent_config(data_dir, **occupancy):
+    """A one-bay agent config over the shipped models, with ``occupancy`` keys set."""
+    from edge_agent.config.models import AgentConfig
+
+    return AgentConfig.model_validate({
+        "site": {"site_id": "s", "device_id": "d"}, "camera": {"source": "x"}, "data_dir": str(data_dir),
+        "bays": [{"id": "A", "polygon": [[0, 0], [10, 0], [10, 10], [0, 10]]}],
+        "perception": {"models_dir": str(DEFAULT_MODEL.parent)}, "occupancy": occupancy})
+
+
 def _features(n=200, seed=0):
     """Two classes the prior head gets half wrong: the site's cars live along another direction."""
     rng = np.random.default_rng(seed)
@@ -107,13 +117,9 @@ def test_calibrated_classifier_uses_the_site_head(tmp_path):
         BayClassifier.load(DEFAULT_MODEL, calibration=tmp_path / "other.json")
 
     from edge_agent.config.load import ConfigError
-    from edge_agent.config.models import AgentConfig
     from edge_agent.runtime.models import default_classifier
 
-    cfg = AgentConfig.model_validate({
-        "site": {"site_id": "s", "device_id": "d"}, "camera": {"source": "x"}, "data_dir": str(tmp_path),
-        "bays": [{"id": "A", "polygon": [[0, 0], [10, 0], [10, 10], [0, 10]]}],
-        "perception": {"models_dir": str(DEFAULT_MODEL.parent)}, "occupancy": {"calibration": "other.json"}})
+    cfg = _agent_config(tmp_path, calibration="other.json")
     with pytest.raises(ConfigError, match="occupancy.calibration"):
         default_classifier(cfg)
     cfg.occupancy.calibration = "cal.json"
@@ -142,20 +148,13 @@ def test_a_calibration_brings_its_model_unless_the_config_names_another(tmp_path
     """Naming the calibration is enough: the agent runs the model it was made for. A config that names
     another model is refused with the key and the model the calibration belongs to."""
     from edge_agent.config.load import ConfigError
-    from edge_agent.config.models import AgentConfig
     from edge_agent.runtime.models import default_classifier
 
     site = BayClassifier.load(SITE_MODEL)
     prior = site.head()
     SiteCalibration(prior, site.model_sha256, 10, 10, 0.5, 0.6, model=SITE_MODEL.name).save(tmp_path / "cal.json")
 
-    def cfg(**occ):
-        return AgentConfig.model_validate({
-            "site": {"site_id": "s", "device_id": "d"}, "camera": {"source": "x"}, "data_dir": str(tmp_path),
-            "bays": [{"id": "A", "polygon": [[0, 0], [10, 0], [10, 10], [0, 10]]}],
-            "perception": {"models_dir": str(DEFAULT_MODEL.parent)}, "occupancy": {"calibration": "cal.json", **occ}})
-
-    clf = default_classifier(cfg())
+    clf = default_classifier(_agent_config(tmp_path, calibration="cal.json"))
     assert clf.model_sha256 == site.model_sha256 and clf.calibration is not None
     with pytest.raises(ConfigError, match=r"occupancy.calibration: .*occupancy-site.onnx.*set occupancy.model"):
-        default_classifier(cfg(model="occupancy.onnx"))
+        default_classifier(_agent_config(tmp_path, calibration="cal.json", model="occupancy.onnx"))
