@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "edge_agent.consumer.commands",
     "edge_agent.occupancy.commands",
     "edge_agent.runtime.visits",  # joins the ``occupancy`` group: keep it after the module that makes it
+    "edge_agent.runtime.label",  # the same
 )
 
 

@@ -66,6 +66,8 @@ def _flag(value: str, where: str) -> bool:
         return True
     if v in ("0", "false", "no"):
         return False
+    if not v:
+        raise LabelError(f"{where}: column 'occupied' is blank: look at this bay and write 1 (a vehicle) or 0 (empty)")
     raise LabelError(f"{where}: column 'occupied' must be 0 or 1, got {value!r}")
 
 

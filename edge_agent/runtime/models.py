@@ -26,18 +26,24 @@ def default_reader(cfg: AgentConfig, lists: PlateLists) -> PlateReader:
     return Pipeline.from_config(cfg.perception, models_dir(cfg), lists)
 
 
-def default_classifier(cfg: AgentConfig) -> OccupancyClassifier:
-    """The shipped per-bay occupancy model (``occupancy.model`` in ``perception.models_dir``), with the site's
-    calibration (``occupancy.calibration``) when there is one. A calibration names the model it was made
-    for; when ``occupancy.model`` is not set, that model is the one loaded."""
+def classifier_files(cfg: AgentConfig) -> tuple[Path, Path | None]:
+    """The occupancy model file the agent runs and its site calibration (None without one). A calibration
+    names the model it was made for; when ``occupancy.model`` is not set, that model is the one run."""
     from edge_agent.bays.calibration import made_for
-    from edge_agent.bays.classifier import BayClassifier
 
     name = cfg.occupancy.model
     cal = Path(cfg.data_dir) / cfg.occupancy.calibration if cfg.occupancy.calibration else None
     if cal is not None and "model" not in cfg.occupancy.model_fields_set:
         name = made_for(cal, models_dir(cfg)) or name
-    path = models_dir(cfg) / name
+    return models_dir(cfg) / name, cal
+
+
+def default_classifier(cfg: AgentConfig) -> OccupancyClassifier:
+    """The shipped per-bay occupancy model (``occupancy.model`` in ``perception.models_dir``), with the site's
+    calibration (``occupancy.calibration``) when there is one (``classifier_files``)."""
+    from edge_agent.bays.classifier import BayClassifier
+
+    path, cal = classifier_files(cfg)
     if not path.is_file():
         raise ConfigError(str(cfg.source_path or "<config>"),
                           [f"occupancy.model: model file {path} not found (make models)"])

@@ -1,0 +1,225 @@
+"""``edge-agent occupancy label CONFIG [IMAGE|DIR ...] --out LABELS.csv``: the labels that
+``occupancy calibrate`` needs, pre-filled by the agent's own classifier.
+
+Writing ``file,bay_id,polygon,occupied`` by hand for 5 frames of 40 bays is what keeps a camera from
+being calibrated. This writes the config's bay polygons for each frame with the classifier's guess
+(``occupied`` 1 or 0 where it is sure, blank where it is not: ``calibrate`` refuses a blank, so every
+doubt gets a human answer) and draws a sheet per frame with every bay outlined in its guess's
+colour, so the installer corrects what the picture shows wrong instead of typing every bay.
+Without images it grabs one frame from the configured camera: run it at a few times of day.
+Rows already in the file are kept as they are (the installer's corrections survive a re-run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge_agent.config.models import AgentConfig
+
+COLUMNS = ("file", "bay_id", "polygon", "occupied", "p_occupied", "model")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+COLOURS = {"1": (40, 40, 230), "0": (60, 200, 60), "": (0, 215, 255)}  # BGR: occupied red, empty green, unsure amber
+GRAB_TRIES = 25  # frames read from the camera before giving up (a stream's first frames can be grey)
+
+
+class LabelInputError(ValueError):
+    """An image that cannot be labelled against this config; ``str()`` says which and why."""
+
+
+@dataclass(frozen=True)
+class Guess:
+    bay_id: str
+    p: float
+    occupied: str  # "1", "0" or "" (unsure: the installer decides)
+
+
+def guess(probs: Mapping[str, float], enter_p: float, exit_p: float) -> list[Guess]:
+    """The classifier's verdict per bay with the agent's own hysteresis thresholds: sure only beyond them."""
+    out = []
+    for b, p in probs.items():
+        flag = "1" if np.isfinite(p) and p >= enter_p else "0" if np.isfinite(p) and p <= exit_p else ""
+        out.append(Guess(b, float(p), flag))
+    return out
+
+
+def expand_images(paths: Sequence[Path]) -> list[Path]:
+    """Image files as given, folders as their images in name order."""
+    out: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            out += sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
+        else:
+            out.append(p)
+    return out
+
+
+def check_frame(image: np.ndarray, name: str, cfg: AgentConfig) -> None:
+    """The bay polygons are in the camera's pixels: a frame of another size would label the wrong ground."""
+    h, w = image.shape[:2]
+    cam = cfg.camera
+    if cam.width is not None and cam.height is not None and (w, h) != (cam.width, cam.height):
+        raise LabelInputError(f"{name}: the image is {w}x{h} but camera.width/height say {cam.width}x{cam.height} "
+                              "(the bay polygons are in the camera's pixels)")
+    for bay in cfg.bays:
+        xs, ys = [x for x, _ in bay.polygon], [y for _, y in bay.polygon]
+        if min(xs) < 0 or min(ys) < 0 or max(xs) > w or max(ys) > h:
+            raise LabelInputError(f"{name}: bay {bay.id} lies outside this {w}x{h} image "
+                                  "(the bay polygons are in the camera's pixels)")
+
+
+def grab(cfg: AgentConfig, folder: Path) -> Path:
+    """One frame from the configured camera, saved as ``folder/<site-local time>.jpg``."""
+    from zoneinfo import ZoneInfo
+
+    from edge_agent.camera.source import default_opener
+    from edge_agent.clock import SystemClock
+
+    cap = default_opener(cfg.camera.source, False)()
+    try:
+        frame = None
+        for _ in range(GRAB_TRIES if cap.isOpened() else 0):
+            ok, img = cap.read()
+            if ok and img is not None:
+                frame = img
+                break
+    finally:
+        cap.release()
+    if frame is None:
+        raise LabelInputError("camera.source: no frame could be read (a USB camera the running agent holds opens "
+                              "for one process only: stop the agent while grabbing; see `edge-agent doctor`)")
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = SystemClock(ZoneInfo(cfg.site.timezone)).now().strftime("%Y-%m-%d_%H_%M_%S")
+    path = folder / f"{stamp}.jpg"
+    if not cv2.imwrite(str(path), frame, [cv2.IMWRITE_JPEG_QUALITY, 95]):
+        raise LabelInputError(f"{path}: cannot write the grabbed frame")
+    return path
+
+
+def draw_sheet(image: np.ndarray, cfg: AgentConfig, guesses: Sequence[Guess]) -> np.ndarray:
+    """Every bay outlined in its guess's colour with its id and p, for the installer to check."""
+    out = image.copy()
+    by_id = {g.bay_id: g for g in guesses}
+    scale = max(0.4, min(out.shape[:2]) / 1000)
+    thick = max(1, round(2 * scale))
+    for bay in cfg.bays:
+        g = by_id[bay.id]
+        pts = np.round(np.array(bay.polygon, dtype=np.float64)).astype(np.int32)
+        colour = COLOURS[g.occupied]
+        cv2.polylines(out, [pts], True, colour, thick, cv2.LINE_AA)
+        text = f"{bay.id} {g.p:.2f}{'' if g.occupied else ' ?'}"
+        cx, cy = pts.mean(axis=0).astype(int)
+        (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.5 * scale, thick)
+        org = (int(cx - tw / 2), int(cy + th / 2))
+        cv2.rectangle(out, (org[0] - 2, org[1] - th - 2), (org[0] + tw + 2, org[1] + 4), (0, 0, 0), -1)
+        cv2.putText(out, text, org, cv2.FONT_HERSHEY_SIMPLEX, 0.5 * scale, colour, thick, cv2.LINE_AA)
+    return out
+
+
+def read_existing(path: Path) -> list[dict[str, str]]:
+    if not path.exists():
+        return []
+    with path.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        missing = [c for c in ("file", "bay_id", "polygon", "occupied") if c not in (reader.fieldnames or [])]
+        if missing:
+            raise LabelInputError(f"{path}: not a labels file (missing column(s) {', '.join(missing)})")
+        return list(reader)
+
+
+def relative(path: Path, folder: Path) -> str:
+    """The image as the labels file will name it: relative to the CSV's folder where possible."""
+    try:
+        return os.path.relpath(path.absolute(), folder.absolute())
+    except ValueError:  # another drive
+        return str(path.absolute())
+
+
+def label(cfg: AgentConfig, images: Sequence[Path], out: Path, classifier, model_name: str  # noqa: ANN001
+          ) -> tuple[list[dict[str, str]], int]:
+    """Guesses for every bay of every image, appended to ``out``; returns the new rows and the rows kept."""
+    from edge_agent.camera.decode import ImageReadError, decode_file
+
+    folder = out.parent
+    existing = read_existing(out)
+    done = {(r["file"], r["bay_id"]) for r in existing}
+    sheets = folder / "sheets"
+    polygons = {b.id: [tuple(p) for p in b.polygon] for b in cfg.bays}
+    occ = cfg.occupancy
+    new: list[dict[str, str]] = []
+    for path in images:
+        try:
+            decoded = decode_file(path)
+        except ImageReadError as exc:
+            raise LabelInputError(str(exc)) from exc
+        if decoded.factor != 1:
+            raise LabelInputError(f"{path}: over the pixel limit, decoded reduced: the bay polygons would not fit")
+        check_frame(decoded.image, str(path), cfg)
+        name = relative(path, folder)
+        guesses = guess(classifier.classify(decoded.image, polygons), occ.enter_p, occ.exit_p)
+        new += [{"file": name, "bay_id": g.bay_id, "polygon": json.dumps([list(p) for p in polygons[g.bay_id]]),
+                 "occupied": g.occupied, "p_occupied": f"{g.p:.3f}", "model": model_name}
+                for g in guesses if (name, g.bay_id) not in done]
+        sheets.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(sheets / f"{path.stem}.jpg"), draw_sheet(decoded.image, cfg, guesses))
+    rows = existing + new
+    fields = list(COLUMNS) + [c for r in existing for c in r if c not in COLUMNS]
+    fields = list(dict.fromkeys(fields))
+    tmp = out.with_name(out.name + ".tmp")
+    folder.mkdir(parents=True, exist_ok=True)
+    with tmp.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+    os.replace(tmp, out)
+    return new, len(existing)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Adds ``label`` to the ``occupancy`` group (made by ``edge_agent.occupancy.commands``)."""
+    group = sub.choices.get("occupancy") or sub.add_parser("occupancy", help="score the bay occupancy")
+    actions = [a for a in group._actions if isinstance(a, argparse._SubParsersAction)]
+    osub = actions[0] if actions else group.add_subparsers(dest="occupancy_cmd", metavar="ACTION", required=True)
+    p = osub.add_parser("label", help="pre-fill a labels file for `occupancy calibrate` from this camera's frames "
+                                      "(the classifier's guesses, a sheet per frame to check them)")
+    p.add_argument("config", type=Path, metavar="CONFIG", help="the agent's config (bays, camera, model)")
+    p.add_argument("images", type=Path, nargs="*", metavar="IMAGE|DIR",
+                   help="frames of this camera (default: grab one now from camera.source)")
+    p.add_argument("--out", type=Path, required=True, metavar="LABELS.csv",
+                   help="labels file, appended to (rows already there are kept)")
+    p.set_defaults(func=_label)
+
+
+def _label(args: argparse.Namespace) -> int:
+    from edge_agent.config.load import load_config
+    from edge_agent.runtime.models import classifier_files, default_classifier
+
+    cfg = load_config(args.config)  # ConfigError: reported by the cli, exit 2
+    classifier = default_classifier(cfg)  # the model (and calibration) the agent runs: its guesses, its mistakes
+    model, cal = classifier_files(cfg)
+    out: Path = args.out
+    try:
+        images = expand_images(args.images) if args.images else [grab(cfg, out.parent / "frames")]
+        if not images:
+            raise LabelInputError(f"no images in {', '.join(map(str, args.images))}")
+        new, kept = label(cfg, images, out, classifier, model.name + (f" + {cal.name}" if cal else ""))
+    except LabelInputError as exc:
+        print(f"occupancy label: {exc}", file=sys.stderr)
+        return 2
+    unsure = sum(1 for r in new if not r["occupied"])
+    occupied = sum(1 for r in new if r["occupied"] == "1")
+    print(f"{out}: {len(new)} bays of {len(images)} frame(s) added ({kept} rows kept): {occupied} guessed occupied, "
+          f"{len(new) - occupied - unsure} empty, {unsure} left blank (the classifier was unsure)")
+    print(f"Check every bay on the sheets in {out.parent / 'sheets'} (red: occupied, green: empty, amber: unsure), "
+          "correct the 'occupied' column (1 a vehicle, 0 empty, blanks must be filled), then run:\n"
+          f"  edge-agent occupancy calibrate {out} --out occupancy-calibration.json")
+    return 0

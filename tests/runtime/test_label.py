@@ -1,0 +1,122 @@
+"""edge-agent occupancy label: a labels file pre-filled by the agent's classifier, corrected by the
+installer, then calibrated on (rendered frames, the shipped models, the real CLI)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import cv2
+import yaml
+
+from edge_agent.bays.classifier import DEFAULT_MODEL
+from edge_agent.cli import main
+from edge_agent.sim.scenario import scene_config
+from edge_agent.sim.synthetic import Car, Scene, render
+from tests.occupancy.rendered import occupied
+
+CARS = [(Car(x=250.0, plate=None),), (Car(x=700.0, plate=None),), ()]
+
+
+def _camera(tmp_path: Path, n: int) -> tuple[Path, list[Scene]]:
+    """``n`` frames of the rendered camera, a car in bay A, in B or none, the light varying."""
+    cam = tmp_path / "cam"
+    cam.mkdir()
+    scenes = [Scene(cars=CARS[k % 3], brightness=0.6 + 0.05 * k) for k in range(n)]
+    for k, sc in enumerate(scenes):
+        cv2.imwrite(str(cam / f"{k:03d}.jpg"), render(sc))
+    return cam, scenes
+
+
+def _config(tmp_path: Path, source: Path) -> Path:
+    cfg = scene_config(str(tmp_path / "data"), camera={"source": str(source)},
+                       perception={"models_dir": str(DEFAULT_MODEL.parent)})
+    path = tmp_path / "site.yaml"
+    path.write_text(yaml.safe_dump(cfg.model_dump(mode="json"), allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def _rows(path: Path) -> list[dict]:
+    with path.open(newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_label_guesses_every_bay_keeps_corrections_and_feeds_calibrate(tmp_path, capsys):
+    cam, scenes = _camera(tmp_path, 30)
+    cfg = _config(tmp_path, cam)
+    labels = tmp_path / "site" / "labels.csv"
+    assert main(["occupancy", "label", str(cfg), str(cam), "--out", str(labels)]) == 0
+    out = capsys.readouterr().out
+    rows = _rows(labels)
+    assert len(rows) == 60 and "60 bays of 30 frame(s) added" in out and "occupancy calibrate" in out
+    truth = {(f"../cam/{k:03d}.jpg", b): occupied(b, sc) for k, sc in enumerate(scenes) for b in ("A", "B")}
+    assert {(r["file"], r["bay_id"]) for r in rows} == set(truth)  # relative to the labels file, like frames.csv
+    for r in rows:
+        assert json.loads(r["polygon"]) and r["model"] == "occupancy.onnx" and 0 <= float(r["p_occupied"]) <= 1
+        assert r["occupied"] in ("1", "0", "") and (r["occupied"] == "") == (0.3 < float(r["p_occupied"]) < 0.7)
+    sure = [r for r in rows if r["occupied"]]
+    assert len(sure) >= 50 and sum(int(r["occupied"]) == truth[(r["file"], r["bay_id"])] for r in sure) >= 48
+    assert sorted(p.name for p in (labels.parent / "sheets").iterdir()) == [f"{k:03d}.jpg" for k in range(30)]
+    sheet = cv2.imread(str(labels.parent / "sheets" / "000.jpg"))
+    assert sheet.shape == render(scenes[0]).shape and (sheet != render(scenes[0])).any()  # the bays drawn on it
+
+    # the installer corrects every row from the sheets; a re-run adds nothing and keeps the corrections
+    for r in rows:
+        r["occupied"] = str(truth[(r["file"], r["bay_id"])])
+    with labels.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    assert main(["occupancy", "label", str(cfg), str(cam), "--out", str(labels)]) == 0
+    assert "0 bays of 30 frame(s) added (60 rows kept)" in capsys.readouterr().out
+    assert _rows(labels) == rows
+    cal = tmp_path / "site" / "cal.json"
+    assert main(["occupancy", "calibrate", str(labels), "--out", str(cal)]) == 0
+    assert "20 occupied + 40 empty labelled bays from 30 frames" in capsys.readouterr().out and cal.is_file()
+
+
+def test_a_blank_guess_must_be_answered_before_calibrating(tmp_path, capsys):
+    cam, _ = _camera(tmp_path, 30)
+    labels = tmp_path / "labels.csv"
+    assert main(["occupancy", "label", str(_config(tmp_path, cam)), str(cam), "--out", str(labels)]) == 0
+    rows = _rows(labels)
+    rows[5]["occupied"] = ""  # what the command writes where the classifier is unsure
+    with labels.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    capsys.readouterr()
+    assert main(["occupancy", "calibrate", str(labels), "--out", str(tmp_path / "cal.json")]) == 2
+    assert f"{labels}:7: column 'occupied' is blank" in capsys.readouterr().err
+    assert not (tmp_path / "cal.json").exists()
+
+
+def test_label_refuses_a_frame_of_another_size_and_writes_nothing(tmp_path, capsys):
+    cam, scenes = _camera(tmp_path, 1)
+    small = tmp_path / "small.jpg"
+    cv2.imwrite(str(small), cv2.resize(render(scenes[0]), (480, 270)))
+    labels = tmp_path / "labels.csv"
+    assert main(["occupancy", "label", str(_config(tmp_path, cam)), str(small), "--out", str(labels)]) == 2
+    err = capsys.readouterr().err
+    assert "small.jpg: the image is 480x270 but camera.width/height say 960x540" in err
+    assert not labels.exists()
+
+
+def test_label_without_images_grabs_a_frame_from_the_camera(tmp_path, capsys):
+    cam, scenes = _camera(tmp_path, 2)
+    labels = tmp_path / "site" / "labels.csv"
+    assert main(["occupancy", "label", str(_config(tmp_path, cam)), "--out", str(labels)]) == 0
+    grabbed = list((labels.parent / "frames").glob("*.jpg"))
+    assert len(grabbed) == 1
+    assert {r["file"] for r in _rows(labels)} == {f"frames/{grabbed[0].name}"}
+    assert cv2.imread(str(grabbed[0])).shape == render(scenes[0]).shape
+
+
+def test_label_says_when_the_camera_gives_no_frame(tmp_path, capsys):
+    empty = tmp_path / "cam"
+    empty.mkdir()
+    labels = tmp_path / "labels.csv"
+    assert main(["occupancy", "label", str(_config(tmp_path, empty)), "--out", str(labels)]) == 2
+    assert "camera.source: no frame could be read" in capsys.readouterr().err
+    assert not labels.exists()
