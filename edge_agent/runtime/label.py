@@ -4,7 +4,7 @@
 Writing ``file,bay_id,polygon,occupied`` by hand for 5 frames of 40 bays is what keeps a camera from
 being calibrated. This writes the config's bay polygons for each frame with the classifier's guess
 (``occupied`` 1 or 0 where it is sure, blank where it is not: ``calibrate`` refuses a blank, so every
-doubt gets a human answer) and draws a sheet per frame with every bay outlined in its guess's
+doubt gets a human answer) and draws a sheet per frame (``sheets/``) with every bay outlined in its guess's
 colour, so the installer corrects what the picture shows wrong instead of typing every bay.
 Without images it grabs one frame from the configured camera: run it at a few times of day.
 Rows already in the file are kept as they are (the installer's corrections survive a re-run).
@@ -144,6 +144,13 @@ def relative(path: Path, folder: Path) -> str:
         return str(path.absolute())
 
 
+def sheet_name(file: str) -> str:
+    """The sheet of a labelled file: its path as the labels file names it, folders joined by "_" (two frames
+    called 000.jpg in two folders get two sheets)."""
+    parts = [p for p in Path(file).with_suffix(".jpg").parts if p not in ("..", ".") and p != Path(file).anchor]
+    return "_".join(parts)
+
+
 def label(cfg: AgentConfig, images: Sequence[Path], out: Path, classifier, model_name: str  # noqa: ANN001
           ) -> tuple[list[dict[str, str]], int]:
     """Guesses for every bay of every image, appended to ``out``; returns the new rows and the rows kept."""
@@ -170,7 +177,7 @@ def label(cfg: AgentConfig, images: Sequence[Path], out: Path, classifier, model
                  "occupied": g.occupied, "p_occupied": f"{g.p:.3f}", "model": model_name}
                 for g in guesses if (name, g.bay_id) not in done]
         sheets.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(sheets / f"{path.stem}.jpg"), draw_sheet(decoded.image, cfg, guesses))
+        cv2.imwrite(str(sheets / sheet_name(name)), draw_sheet(decoded.image, cfg, guesses))
     rows = existing + new
     fields = list(COLUMNS) + [c for r in existing for c in r if c not in COLUMNS]
     fields = list(dict.fromkeys(fields))

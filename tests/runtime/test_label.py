@@ -57,8 +57,8 @@ def test_label_guesses_every_bay_keeps_corrections_and_feeds_calibrate(tmp_path,
         assert r["occupied"] in ("1", "0", "") and (r["occupied"] == "") == (0.3 < float(r["p_occupied"]) < 0.7)
     sure = [r for r in rows if r["occupied"]]
     assert len(sure) >= 50 and sum(int(r["occupied"]) == truth[(r["file"], r["bay_id"])] for r in sure) >= 48
-    assert sorted(p.name for p in (labels.parent / "sheets").iterdir()) == [f"{k:03d}.jpg" for k in range(30)]
-    sheet = cv2.imread(str(labels.parent / "sheets" / "000.jpg"))
+    assert sorted(p.name for p in (labels.parent / "sheets").iterdir()) == [f"cam_{k:03d}.jpg" for k in range(30)]
+    sheet = cv2.imread(str(labels.parent / "sheets" / "cam_000.jpg"))
     assert sheet.shape == render(scenes[0]).shape and (sheet != render(scenes[0])).any()  # the bays drawn on it
 
     # the installer corrects every row from the sheets; a re-run adds nothing and keeps the corrections
@@ -111,6 +111,15 @@ def test_label_without_images_grabs_a_frame_from_the_camera(tmp_path, capsys):
     assert len(grabbed) == 1
     assert {r["file"] for r in _rows(labels)} == {f"frames/{grabbed[0].name}"}
     assert cv2.imread(str(grabbed[0])).shape == render(scenes[0]).shape
+    assert (labels.parent / "sheets" / f"frames_{grabbed[0].name}").is_file()
+
+
+def test_frames_of_the_same_name_in_two_folders_get_two_sheets(tmp_path):
+    from edge_agent.runtime.label import sheet_name
+
+    assert sheet_name("../cam/000.jpg") != sheet_name("../cam2/000.jpg")
+    assert sheet_name("frames/2026-12-02_08_00_00.png") == "frames_2026-12-02_08_00_00.jpg"
+    assert sheet_name("/srv/cam/000.jpeg") == "srv_cam_000.jpg"
 
 
 def test_label_says_when_the_camera_gives_no_frame(tmp_path, capsys):
