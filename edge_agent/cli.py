@@ -28,8 +28,8 @@ COMMAND_MODULES = (
     "edge_agent.ops.commands",
     "edge_agent.consumer.commands",
     "edge_agent.occupancy.commands",
-    "edge_agent.runtime.visits",  # joins the ``occupancy`` group: keep it after the module that makes it
-    "edge_agent.runtime.label",  # the same
+    "edge_agent.runtime.visits",  # eval-visits and label join the ``occupancy`` group (occupancy.commands.actions)
+    "edge_agent.runtime.label",
 )
 
 

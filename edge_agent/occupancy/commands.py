@@ -21,9 +21,17 @@ DEGRADE_HELP = ("also score degraded copies of the images (night under lamps, IR
                 "JPEG 20): one row each, the held-out lots together for folds (edge_agent/occupancy/degrade.py)")
 
 
+def actions(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
+    """The ``occupancy`` group's subcommands, the group made on first use: ``runtime`` adds the actions that
+    need the agent (``eval-visits``, ``label``) to the same group."""
+    group = sub.choices.get("occupancy") or sub.add_parser("occupancy", help="train / score the per-bay vehicle "
+                                                                             "classifier")
+    found = [a for a in group._actions if isinstance(a, argparse._SubParsersAction)]
+    return found[0] if found else group.add_subparsers(dest="occupancy_cmd", metavar="ACTION", required=True)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("occupancy", help="train / score the per-bay vehicle classifier")
-    osub = p.add_subparsers(dest="occupancy_cmd", metavar="ACTION", required=True)
+    osub = actions(sub)
 
     t = osub.add_parser("train", help="train the classifier on a bays-dev folder, export ONNX (needs the train extra)")
     t.add_argument("--data", type=Path, required=True, metavar="DIR", help="bays-dev style folder")

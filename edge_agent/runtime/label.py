@@ -24,10 +24,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edge_agent.bays.occupancy import OccupancyClassifier
+from edge_agent.camera.source import IMAGE_EXTS
 from edge_agent.config.models import AgentConfig
+from edge_agent.occupancy.dataset import FRAME_COLUMNS
 
-COLUMNS = ("file", "bay_id", "polygon", "occupied", "p_occupied", "model")
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+COLUMNS = (*FRAME_COLUMNS, "p_occupied", "model")
 COLOURS = {"1": (40, 40, 230), "0": (60, 200, 60), "": (0, 215, 255)}  # BGR: occupied red, empty green, unsure amber
 GRAB_TRIES = 25  # frames read from the camera before giving up (a stream's first frames can be grey)
 
@@ -57,7 +59,7 @@ def expand_images(paths: Sequence[Path]) -> list[Path]:
     out: list[Path] = []
     for p in paths:
         if p.is_dir():
-            out += sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
+            out += sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_EXTS and f.is_file())
         else:
             out.append(p)
     return out
@@ -130,7 +132,7 @@ def read_existing(path: Path) -> list[dict[str, str]]:
         return []
     with path.open(newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
-        missing = [c for c in ("file", "bay_id", "polygon", "occupied") if c not in (reader.fieldnames or [])]
+        missing = [c for c in FRAME_COLUMNS if c not in (reader.fieldnames or [])]
         if missing:
             raise LabelInputError(f"{path}: not a labels file (missing column(s) {', '.join(missing)})")
         return list(reader)
@@ -151,7 +153,7 @@ def sheet_name(file: str) -> str:
     return "_".join(parts)
 
 
-def label(cfg: AgentConfig, images: Sequence[Path], out: Path, classifier, model_name: str  # noqa: ANN001
+def label(cfg: AgentConfig, images: Sequence[Path], out: Path, classifier: OccupancyClassifier, model_name: str
           ) -> tuple[list[dict[str, str]], int]:
     """Guesses for every bay of every image, appended to ``out``; returns the new rows and the rows kept."""
     from edge_agent.camera.decode import ImageReadError, decode_file
@@ -193,9 +195,9 @@ def label(cfg: AgentConfig, images: Sequence[Path], out: Path, classifier, model
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Adds ``label`` to the ``occupancy`` group (made by ``edge_agent.occupancy.commands``)."""
-    group = sub.choices.get("occupancy") or sub.add_parser("occupancy", help="score the bay occupancy")
-    actions = [a for a in group._actions if isinstance(a, argparse._SubParsersAction)]
-    osub = actions[0] if actions else group.add_subparsers(dest="occupancy_cmd", metavar="ACTION", required=True)
+    from edge_agent.occupancy.commands import actions
+
+    osub = actions(sub)
     p = osub.add_parser("label", help="pre-fill a labels file for `occupancy calibrate` from this camera's frames "
                                       "(the classifier's guesses, a sheet per frame to check them)")
     p.add_argument("config", type=Path, metavar="CONFIG", help="the agent's config (bays, camera, model)")

@@ -242,9 +242,9 @@ def _eval_visits(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Adds ``eval-visits`` to the ``occupancy`` group (created here if no other module made it)."""
-    group = sub.choices.get("occupancy") or sub.add_parser("occupancy", help="score the bay occupancy")
-    actions = [a for a in group._actions if isinstance(a, argparse._SubParsersAction)]
-    osub = actions[0] if actions else group.add_subparsers(dest="occupancy_cmd", metavar="ACTION", required=True)
+    from edge_agent.occupancy.commands import actions
+
+    osub = actions(sub)
     p = osub.add_parser("eval-visits", help="score a replay's events against truth visits per bay")
     p.add_argument("truth", type=Path, metavar="TRUTH.csv", help="bay_id,start_s,end_s[,scene] in clip seconds")
     p.add_argument("events", type=Path, metavar="EVENTS.jsonl", help="what edge-agent replay wrote")
