@@ -55,3 +55,43 @@ def test_calibrate_the_site_model_on_five_frames_then_eval_the_rest(bays_dev, tm
     m = doc["metrics"]["overall"]
     for key, value in SITE_MEASURED.items():
         assert m[key] >= value - MARGIN, (key, m)
+
+
+def test_label_prefills_real_frames_and_the_corrected_file_calibrates(bays_dev, tmp_path, capsys):
+    """`occupancy label` on 5 real PKLot frames with the dataset's bays in the agent's config: the guesses it
+    is sure of agree with the dataset's flags (measured: sure of 162 of the 200 bays, 156 of those right),
+    the rest are blank; filled from the flags (the installer's work), the file calibrates."""
+    import csv
+
+    import yaml
+
+    with (bays_dev / "frames.csv").open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    frames = sorted({r["file"] for r in rows})[::6]
+    first = [r for r in rows if r["file"] == frames[0]]
+    truth = {(r["file"], r["bay_id"]): r["occupied"] for r in rows if r["file"] in frames}
+    cfg = {"site": {"site_id": "s", "device_id": "d"}, "data_dir": str(tmp_path / "data"),
+           "camera": {"source": str(bays_dev / frames[0]), "width": int(first[0]["width"]),
+                      "height": int(first[0]["height"])},
+           "bays": [{"id": r["bay_id"], "polygon": json.loads(r["polygon"])} for r in first]}
+    (tmp_path / "site.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    assert all((f, b["id"]) in truth for f in frames for b in cfg["bays"])  # one camera, the same bays in each
+    labels = tmp_path / "labels.csv"
+    assert main(["occupancy", "label", str(tmp_path / "site.yaml"), *[str(bays_dev / f) for f in frames],
+                 "--out", str(labels)]) == 0
+    with labels.open(newline="", encoding="utf-8") as fh:
+        got = list(csv.DictReader(fh))
+    assert len(got) == len(truth)
+    key = {r["file"]: (tmp_path / r["file"]).resolve().relative_to(bays_dev.resolve()).as_posix() for r in got}
+    sure = [r for r in got if r["occupied"]]
+    agree = sum(r["occupied"] == truth[(key[r["file"]], r["bay_id"])] for r in sure)
+    print(f"label on real frames: {len(sure)} sure of {len(got)}, {agree} agree")
+    assert len(sure) >= 0.75 * len(got) and agree >= 0.93 * len(sure)
+    for r in got:
+        r["occupied"] = truth[(key[r["file"]], r["bay_id"])]
+    with labels.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, list(got[0]))
+        w.writeheader()
+        w.writerows(got)
+    assert main(["occupancy", "calibrate", str(labels), "--out", str(tmp_path / "cal.json")]) == 0
+    assert "labelled bays from 5 frames" in capsys.readouterr().out
