@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from edge_agent.camera.decode import decode_bytes
 from edge_agent.perception.imageio import ImageReadError, decode_file, read_image, read_image_scaled
 from tests.perception.bigimage import huge_png
 
@@ -130,3 +131,28 @@ def test_moderately_large_png_is_reduced_and_said_so(tmp_path):
     cv2.imwrite(str(p), np.full((1000, 1200, 3), 90, np.uint8))
     d = decode_file(p, max_pixels=400_000)  # 1.2 MP: within 4× the limit → decoded, reduced by 2
     assert d.factor == 2 and d.image.shape[:2] == (500, 600) and d.warnings == ("reduced",)
+
+
+@pytest.mark.parametrize("name, shape, max_pixels", [("odd.jpg", (721, 1283, 3), 12_000_000),
+                                                     ("reduced.jpg", (1001, 1203, 3), 400_000),
+                                                     ("reduced.png", (1001, 1203, 3), 400_000)])
+def test_a_file_decodes_as_its_bytes_do(tmp_path, name, shape, max_pixels):
+    """decode_file reads the file with cv2.imread (no extra copy of the frame on its way to Python);
+    the result is the one decoding the bytes gives, pixel for pixel, reduced or not."""
+    rng = np.random.default_rng(3)
+    p = tmp_path / name
+    cv2.imwrite(str(p), cv2.GaussianBlur(rng.integers(0, 255, shape, np.uint8), (9, 9), 0))
+    from_file = decode_file(p, max_pixels=max_pixels)
+    from_bytes = decode_bytes(p.read_bytes(), name, max_pixels=max_pixels)
+    assert from_file.factor == from_bytes.factor and from_file.warnings == from_bytes.warnings
+    assert from_file.image.shape == from_bytes.image.shape and np.array_equal(from_file.image, from_bytes.image)
+
+
+def test_a_file_replaced_after_its_header_was_checked_is_not_trusted(tmp_path):
+    """The pixel limit is judged on the bytes read; if the file on disk decodes to other dimensions
+    (replaced since), those checked bytes are what is decoded."""
+    small, big = tmp_path / "small.png", tmp_path / "big.png"
+    cv2.imwrite(str(small), _scene())
+    cv2.imwrite(str(big), np.full((400, 500, 3), 7, np.uint8))
+    d = decode_bytes(small.read_bytes(), "small.png", path=big)
+    assert d.image.shape == (60, 80, 3) and d.image[0, 0, 0] == 255
