@@ -80,7 +80,9 @@ class BayMonitor:
         self._camera_saw: dict[str, str] = {}  # bay → the visit the classifier has called occupied
         self._read_since: dict[str, float] = {}  # per busy unidentified bay: when fast plate reading (re)started
         self._last_read: dict[str, float] = {}  # per bay: when a detector run last covered it
+        self._read_text: set[str] = set()  # bays whose last detector run read a plate's text there
         self._last_frame: np.ndarray | None = None
+        self._grey: np.ndarray | None = None  # the change gate's working copy of the current frame
         self._last_probe = float("-inf")  # the last whole-frame run
         self._lock = threading.RLock()
         self.camera_ok = True  # frames arrive and are usable (camera health)
@@ -186,8 +188,11 @@ class BayMonitor:
                     self._last_probe = now
                 else:
                     self.region_runs += 1
-                for b in self._covered(regions):
+                covered = self._covered(regions)
+                for b in covered:
                     self._last_read[b] = now
+                    if self._grey is not None:
+                        self.gate.reset(self._grey, b, "read")
                 t = time.perf_counter()  # compute cost, not scenario time: wall clock on purpose
                 if regions is None:
                     reads = reader.process(image)
@@ -203,6 +208,8 @@ class BayMonitor:
                     if r.text:
                         self.fusion[bay].plate_seen(now)
                         self._keep_best(bay, image, r)
+                self._read_text.difference_update(covered)
+                self._read_text.update(b for b in covered if any(r.text for r in reads_by_bay[b]))
             present = {b: self.fusion[b].update(now, VOUCH_HOLD_S if self._vouching(b) else None)
                        for b in self.machines}
             events = self._step_all(present, reads_by_bay)
@@ -224,7 +231,7 @@ class BayMonitor:
     def _classify(self, image: np.ndarray, now: float) -> None:
         """Classify the bays whose gate opened or whose verdict is due (every ``classify_every_s``)."""
         occ = self.cfg.occupancy
-        grey = self.gate.prepare(image)
+        self._grey = grey = self.gate.prepare(image)
         due: dict[str, list[tuple[float, float]]] = {}
         for s in self.shapes:
             f = self.fusion[s.bay_id]
@@ -300,7 +307,11 @@ class BayMonitor:
         A bay with something unidentified in it is read, backing off while it stays unidentified
         (plates are often not visible from the camera): every frame for ``read_fast_s``, then once a
         second until ``read_medium_s``, then every ``read_slow_every_s``. A new arrival or a big
-        change in the bay starts again at every frame. A visit the camera does not see (plates
+        change in the bay starts again at every frame. "Every frame" skips frames that cannot tell
+        anything new: when the last run read no plate in the bay and the bay has not changed since
+        (the change gate's ``gate_fraction``), the same pixels would give the same nothing, so such
+        a bay is read once a second until it changes. A plate read there keeps every frame coming
+        (the votes that identify the visit). A visit the camera does not see (plates
         opened it, the classifier says empty) is read once a second: the reads are what keeps it
         alive. The whole frame is probed every ``probe_s`` (a plate before the classifier sees a car)."""
         occ = self.cfg.occupancy
@@ -314,13 +325,21 @@ class BayMonitor:
                 self._read_since.pop(b, None)
             else:
                 age = now - self._read_since.setdefault(b, now)
-                every = min(every, 0.0 if age < occ.read_fast_s else 1.0 if age < occ.read_medium_s
-                            else occ.read_slow_every_s)
+                if age < occ.read_fast_s:
+                    new = b in self._read_text or self._changed_since_read(b)
+                    every = min(every, 0.0 if new else 1.0)
+                else:
+                    every = min(every, 1.0 if age < occ.read_medium_s else occ.read_slow_every_s)
             if every < float("inf") and now - self._last_read.get(b, float("-inf")) >= every - 1e-6:
                 due.add(b)
         if due or now - self._last_probe >= occ.probe_s - 1e-6:
             return due
         return None
+
+    def _changed_since_read(self, bay: str) -> bool:
+        """Whether the bay's pixels changed since the detector last ran over it (or it never did)."""
+        grey = self._grey
+        return grey is None or self.gate.changed(grey, bay, "read") >= self.cfg.occupancy.gate_fraction
 
     def _read_regions(self, bays: set[str], frame: tuple[int, int]) -> list[Region] | None:
         """Where the detector looks for ``bays``: each bay's bounding box grown by ``READ_PAD`` of its

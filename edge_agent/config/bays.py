@@ -72,7 +72,8 @@ class OccupancyConfig(StrictModel):
     gate_fraction: float = Field(0.04, gt=0, le=1, description="changed share of a bay that makes it be classified "
                                  "now instead of at its next periodic turn")
     big_change_fraction: float = Field(0.25, gt=0, le=1, description="changed share that restarts fast plate reading")
-    read_fast_s: float = Field(8.0, ge=0, description="an unidentified visit is read every frame this long")
+    read_fast_s: float = Field(8.0, ge=0, description="an unidentified visit is read every frame this long (a "
+                               "still bay whose last read found no plate: once a second)")
     read_medium_s: float = Field(60.0, ge=0, description="then once a second until this long")
     read_slow_every_s: float = Field(5.0, gt=0, le=600, description="then every this many seconds")
     plate_hold_s: float = Field(1.0, ge=0, description="a plate read counts as presence this long")

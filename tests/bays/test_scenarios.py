@@ -191,6 +191,26 @@ def test_unidentified_visit_backs_off_the_plate_detector(pipeline, tmp_path):
     assert run.agent.monitor.detector_runs < 165 < frames / 4
 
 
+def test_a_still_unreadable_car_is_not_read_again_every_frame(pipeline, tmp_path):
+    """CPU on busy real footage: "every frame" of read_fast_s is for new views of a plate. A car
+    standing still whose last read found no plate shows the same pixels (sensor noise aside) in
+    the next frame, so it is read once a second; when it moves, every frame is read again."""
+    covered = replace(NEV, plate="")
+    moved = replace(covered, x=covered.x + 200)
+    runs: dict[str, int] = {}
+
+    def mark(name: str):  # noqa: ANN202
+        return lambda agent: runs.setdefault(name, agent.monitor.detector_runs)
+
+    segments = (hold(2, EMPTY) + drive(covered, -200, covered.x, 1.6, FPS) + hold(8, Scene(cars=(covered,)))
+                + drive(covered, covered.x, moved.x, 1.6, FPS) + hold(2, Scene(cars=(moved,))))
+    run = play(segments, pipeline, tmp_path, occupancy={"read_fast_s": 30},
+               actions=[(4.6, mark("still")), (9.6, mark("still 5 s")), (11.6, mark("moves")), (13.2, mark("moved"))])
+    assert run.story() == ["vehicle_arrived"]
+    assert runs["still 5 s"] - runs["still"] <= 6  # 25 frames standing still: once a second (every frame: 25)
+    assert runs["moved"] - runs["moves"] >= 6  # 8 frames moving: read (nearly) each, not once a second
+
+
 def test_camera_moved_blinds_the_bays_until_the_view_is_confirmed(pipeline, tmp_path):
     """Issue 14: a shifted camera made occupied-looking change in several bays at once. A small
     shift moves the polygons; a large one is camera_moved and the bays are not judged."""
