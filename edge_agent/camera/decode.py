@@ -121,9 +121,8 @@ def truncated_jpeg(data: bytes) -> bool:
     return sos < 0 or data.find(b"\xff\xd9", sos) < 0
 
 
-def _plan(data: bytes, name: str, max_pixels: int) -> tuple[int, int]:
-    """(IMREAD flag, reduction factor) for ``data``, or ImageReadError when it is too large to decode."""
-    size = header_size(data)
+def _plan(data: bytes, size: tuple[int, int] | None, name: str, max_pixels: int) -> tuple[int, int]:
+    """(IMREAD flag, reduction factor) for ``data`` of header ``size``, or ImageReadError when it is too large."""
     if size is None:
         return cv2.IMREAD_COLOR, 1
     w, h = size
@@ -148,14 +147,15 @@ def decode_bytes(data: bytes, name: str = "image", max_pixels: int = MAX_PIXELS,
     ``path``: the file ``data`` was read from (``decode_file``), decoded from there when it can be."""
     if not data:
         raise ImageReadError(f"empty file: {name}")
-    flag, factor = _plan(data, name, max_pixels)
+    size = header_size(data)
+    flag, factor = _plan(data, size, name, max_pixels)
     notes: list[str] = [REDUCED] if factor > 1 else []
     cut = truncated_jpeg(data)
     if cut:
         notes.append(TRUNCATED)
         data = data + b"\xff\xd9"  # libjpeg then fills the missing rows grey instead of failing
     # IMREAD_COLOR applies EXIF orientation and turns gray / BGRA / 16-bit into 8-bit BGR.
-    img = _read_direct(path, flag, header_size(data), factor) if path is not None and not cut else None
+    img = _read_direct(path, flag, size, factor) if path is not None and not cut else None
     if img is None:
         img = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
     if img is None or img.size == 0:
