@@ -95,3 +95,33 @@ def test_label_prefills_real_frames_and_the_corrected_file_calibrates(bays_dev, 
         w.writerows(got)
     assert main(["occupancy", "calibrate", str(labels), "--out", str(tmp_path / "cal.json")]) == 0
     assert "labelled bays from 5 frames" in capsys.readouterr().out
+
+
+def test_a_real_lot_standing_still_is_not_re_read_every_frame(bays_dev, pipeline, tmp_path):
+    """A real PKLot picture with its 40 bays, held 12 s at 5 fps with the scenario's sensor noise.
+    Plates cannot be read from this camera, so every bay the classifier calls occupied is an
+    unidentified visit. Noise is not change: after the first read of each bay the detector runs
+    about once a second (every frame before: 40 runs in 8 s), and the bays keep being classified."""
+    import csv
+
+    import cv2
+
+    from edge_agent.sim.scenario import hold
+    from tests.bays.scenario import play
+
+    with (bays_dev / "frames.csv").open(newline="", encoding="utf-8") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["scene"] == "pklot_ufpr05"]
+    first = sorted({r["file"] for r in rows})[0]
+    bays = [{"id": f"P{r['bay_id']}", "polygon": json.loads(r["polygon"])} for r in rows if r["file"] == first]
+    frame = cv2.imread(str(bays_dev / first))
+    runs: dict[str, int] = {}
+
+    def mark(name: str):  # noqa: ANN202
+        return lambda agent: runs.setdefault(name, agent.monitor.detector_runs)
+
+    run = play(hold(12, frame), pipeline, tmp_path, camera={"width": 1280, "height": 720}, bays=bays,
+               occupancy={"read_fast_s": 30}, actions=[(4, mark("at 4 s")), (12 - 0.2, mark("at 12 s"))])
+    occupied = [b for b, v in run.agent.monitor.verdicts().items() if v.occupied]
+    assert occupied and run.of("vehicle_arrived")  # busy bays, unidentified visits: the reads were due
+    assert runs["at 12 s"] - runs["at 4 s"] <= 10  # 39 frames: once a second (+ a probe), not every frame
+    assert run.agent.monitor.classified >= 12 * len(bays)  # every bay still classified at least once a second
