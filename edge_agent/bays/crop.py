@@ -1,7 +1,7 @@
 """The one bay crop: what the occupancy classifier sees of a bay, in training, eval and the agent.
 
-Method: the bay's quadrilateral (its polygon if it has four corners, else the polygon's
-minimum-area rectangle), widened by ``MARGIN`` about its centre, is warped (perspective) onto a
+Method: the bay's quadrilateral (``edge_agent.quad.bay_quad``: its polygon if it has four points, its
+four corners if the other points lie on its sides, else its minimum-area rectangle), widened by ``MARGIN`` about its centre, is warped (perspective) onto a
 ``size`` x ``size`` square. The corners are put in a fixed order (clockwise from the one nearest
 the frame's top-left) so the same bay always comes out the same way up.
 
@@ -21,26 +21,12 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from edge_agent.quad import bay_quad
+
+__all__ = ["CROP_SIZE", "MARGIN", "bay_crop", "bay_quad", "patch_crop"]
+
 CROP_SIZE = 64
 MARGIN = 0.0  # share of the quad's size added about its centre (0: exactly the polygon)
-
-
-def bay_quad(polygon: Sequence[tuple[float, float]], margin: float = MARGIN) -> np.ndarray:
-    """The four corners [4, 2] float32 the crop maps to its square, in a fixed order."""
-    pts = np.asarray(polygon, dtype=np.float64).reshape(-1, 2) if len(polygon) else np.zeros((0, 2))
-    if len(pts) < 3 or not np.isfinite(pts).all():
-        raise ValueError(f"bay polygon needs >= 3 finite points, got {pts.tolist()}")
-    quad = pts if len(pts) == 4 else cv2.boxPoints(cv2.minAreaRect(pts.astype(np.float32))).astype(np.float64)
-    c = quad.mean(axis=0)
-    ang = np.arctan2(quad[:, 1] - c[1], quad[:, 0] - c[0])
-    quad = quad[np.argsort(ang)]  # clockwise on screen (y down)
-    quad = np.roll(quad, -int(np.argmin(quad[:, 0] + quad[:, 1])), axis=0)
-    quad = c + (quad - c) * (1.0 + 2.0 * margin)
-    sides = np.linalg.norm(quad - np.roll(quad, -1, axis=0), axis=1)
-    if sides.min() < 1.0 or abs(cv2.contourArea(quad.astype(np.float32))) < 4.0:
-        raise ValueError(f"bay polygon is degenerate (a side or the area is ~0): {pts.tolist()}")
-    out: np.ndarray = quad.astype(np.float32)
-    return out
 
 
 def _to_bgr(img: np.ndarray) -> np.ndarray:
@@ -80,7 +66,7 @@ def bay_crop(frame_bgr: np.ndarray, polygon: Sequence[tuple[float, float]], size
     """The bay's crop from a full frame: ``size`` x ``size`` uint8 BGR (see the module docstring)."""
     if frame_bgr is None or frame_bgr.size == 0:
         raise ValueError("bay_crop: empty frame")
-    return _warp(frame_bgr, bay_quad(polygon), size)
+    return _warp(frame_bgr, bay_quad(polygon, MARGIN), size)
 
 
 def patch_crop(patch_bgr: np.ndarray, size: int = CROP_SIZE) -> np.ndarray:

@@ -13,6 +13,7 @@ import logging
 from pydantic import Field, field_validator, model_validator
 
 from edge_agent.config.base import StrictModel
+from edge_agent.quad import quad_problem
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,9 @@ class BayConfig(StrictModel):
             raise ValueError("points must have non-negative pixel coordinates")
         if not _polygon_area(v) >= 1.0:
             raise ValueError("points are in a line (the polygon encloses under 1 square pixel)")
+        problem = quad_problem(v)  # the crop's own rule: accepted here means the classifier can crop it
+        if problem:
+            raise ValueError(problem)
         return v
 
 

@@ -265,6 +265,9 @@ def _eval(args: argparse.Namespace) -> int:
     except (LabelError, FileNotFoundError, ValueError) as exc:
         print(f"occupancy eval: {exc}", file=sys.stderr)
         return 2
+    if not labels:
+        print(f"occupancy eval: {args.labels} has a header but no labelled bay", file=sys.stderr)
+        return 2
     scored = score(clf, labels)
     rep = scored.report()
     print(format_table(rep, ("scene", "scene_weather")))
@@ -279,7 +282,7 @@ def _eval(args: argparse.Namespace) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         doc = {"model": str(args.model), "metrics": rep,
                "predictions": scored.predictions()}
-        args.json.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+        args.json.write_text(json.dumps(doc, indent=1, allow_nan=False) + "\n", encoding="utf-8")
     return 1 if scored.missing else 0
 
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from edge_agent.bays.crop import bay_crop, patch_crop
 from edge_agent.perception.imageio import ImageReadError, read_image_scaled
+from edge_agent.quad import quad_problem
 
 # Scenes that are one lot seen by several cameras: held out together, never split.
 LOTS: dict[str, tuple[str, ...]] = {"cnrpark": ("cnrpark_camA", "cnrpark_camB")}
@@ -68,7 +69,7 @@ def _flag(value: str, where: str) -> bool:
         return False
     if not v:
         raise LabelError(f"{where}: column 'occupied' is blank: look at this bay and write 1 (a vehicle) or 0 (empty)")
-    raise LabelError(f"{where}: column 'occupied' must be 0 or 1, got {value!r}")
+    raise LabelError(f"{where}: column 'occupied' must be 0 or 1 (true/false, yes/no are read too), got {value!r}")
 
 
 def _polygon(value: str, where: str) -> tuple[tuple[float, float], ...]:
@@ -79,35 +80,52 @@ def _polygon(value: str, where: str) -> tuple[tuple[float, float], ...]:
         raise LabelError(f"{where}: column 'polygon' must be a JSON list of [x, y] pairs, got {value!r}") from exc
     if len(poly) < 3 or not all(math.isfinite(c) for p in poly for c in p):
         raise LabelError(f"{where}: column 'polygon' needs >= 3 finite points, got {value!r}")
+    problem = quad_problem(poly)  # the crop's own rule, checked here so a bad row is named, not a traceback
+    if problem:
+        raise LabelError(f"{where}: column 'polygon': {problem}")
     return poly
 
 
 def read_frame_labels(csv_path: Path, images_root: Path | None = None) -> list[BayLabel]:
     """Bays of frames (bays-dev ``frames.csv`` format); image paths are relative to ``images_root``
-    (default: the CSV's folder)."""
+    (default: the CSV's folder). A spreadsheet's UTF-8 byte-order mark is accepted."""
     csv_path = Path(csv_path)
     root = Path(images_root) if images_root is not None else csv_path.parent
     out: list[BayLabel] = []
-    with csv_path.open(newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        missing = [c for c in FRAME_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise LabelError(f"{csv_path}: missing column(s) {', '.join(missing)}")
-        for i, row in enumerate(reader, start=2):
-            where = f"{csv_path}:{i}"
-            out.append(BayLabel(
-                file=row["file"], path=root / row["file"], scene=row.get("scene") or "unknown",
-                bay_id=str(row["bay_id"]), occupied=_flag(row["occupied"], where),
-                weather=row.get("weather") or "unknown", daypart=row.get("daypart") or "unknown",
-                polygon=_polygon(row["polygon"], where)))
+    try:
+        with csv_path.open(newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            missing = [c for c in FRAME_COLUMNS if c not in (reader.fieldnames or [])]
+            if missing:
+                raise LabelError(f"{csv_path}: missing column(s) {', '.join(missing)}")
+            for i, row in enumerate(reader, start=2):
+                where = f"{csv_path}:{i}"
+                out.append(BayLabel(
+                    file=row["file"], path=root / row["file"], scene=row.get("scene") or "unknown",
+                    bay_id=str(row["bay_id"]), occupied=_flag(row["occupied"], where),
+                    weather=row.get("weather") or "unknown", daypart=row.get("daypart") or "unknown",
+                    polygon=_polygon(row["polygon"], where)))
+    except UnicodeDecodeError:
+        raise LabelError(f"{csv_path}:{_first_non_utf8_line(csv_path)}: not UTF-8 text: save the labels file "
+                         "as UTF-8") from None
     return out
+
+
+def _first_non_utf8_line(path: Path) -> int:
+    """The line a decode error is on (the text reader decodes in chunks, so its position says little)."""
+    for n, raw in enumerate(path.read_bytes().split(b"\n"), start=1):
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return n
+    return 0
 
 
 def read_patch_labels(csv_path: Path) -> list[BayLabel]:
     """Bay patches (bays-dev ``patches.csv`` format)."""
     csv_path = Path(csv_path)
     out: list[BayLabel] = []
-    with csv_path.open(newline="", encoding="utf-8") as fh:
+    with csv_path.open(newline="", encoding="utf-8-sig") as fh:
         for i, row in enumerate(csv.DictReader(fh), start=2):
             out.append(BayLabel(
                 file=row["file"], path=csv_path.parent / row["file"], scene=row["scene"],

@@ -24,7 +24,7 @@ class Metrics:
     n: int
     occupied: int
     empty: int
-    accuracy: float
+    accuracy: float | None  # None: no bay in this group (every image unreadable); JSON has no NaN
     occupied_recall: float | None  # None: no occupied bay in this group
     empty_recall: float | None
 
@@ -34,7 +34,7 @@ class Metrics:
         occ, emp = int(truth.sum()), int((~truth).sum())
         return cls(
             n=len(truth), occupied=occ, empty=emp,
-            accuracy=float((truth == pred).mean()) if len(truth) else float("nan"),
+            accuracy=float((truth == pred).mean()) if len(truth) else None,
             occupied_recall=float(pred[truth].mean()) if occ else None,
             empty_recall=float((~pred[~truth]).mean()) if emp else None)
 

@@ -119,7 +119,7 @@ def _ratio(a: int, b: int) -> float:
 
 def load_labels(csv_path: Path, scene: str | None = "full") -> dict[str, list[Label]]:
     by_file: dict[str, list[Label]] = {}
-    with open(csv_path, newline="", encoding="utf-8") as f:
+    with open(csv_path, newline="", encoding="utf-8-sig") as f:
         for row in csv.DictReader(f):
             if scene and row.get("scene", scene) != scene:
                 continue

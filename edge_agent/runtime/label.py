@@ -130,7 +130,7 @@ def draw_sheet(image: np.ndarray, cfg: AgentConfig, guesses: Sequence[Guess]) ->
 def read_existing(path: Path) -> list[dict[str, str]]:
     if not path.exists():
         return []
-    with path.open(newline="", encoding="utf-8") as fh:
+    with path.open(newline="", encoding="utf-8-sig") as fh:
         reader = csv.DictReader(fh)
         missing = [c for c in FRAME_COLUMNS if c not in (reader.fieldnames or [])]
         if missing:

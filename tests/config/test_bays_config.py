@@ -46,6 +46,14 @@ def test_polygon_in_a_line_and_negative():
                                    "bays[1].polygon: points must have non-negative pixel coordinates"]
 
 
+def test_polygon_the_crop_cannot_use():
+    """A corner drawn twice (a zero-length side) encloses area, but the crop has no quad to warp: refused here,
+    by the crop's own rule, instead of a crash on the first frame of ``run``."""
+    bays = [{"id": "A", "polygon": [[100, 100], [200, 100], [200, 100], [100, 150]]}, GOOD["bays"][1]]
+    (problem,) = problems(bays=bays)
+    assert problem.startswith("bays[0].polygon: bay polygon is degenerate (two corners within 1 px")
+
+
 def test_duplicate_bay_ids():
     bays = [GOOD["bays"][0], {**GOOD["bays"][1], "id": "A"}]
     assert problems(bays=bays) == ["bays[1].id: duplicate bay id 'A' (also bays[0])"]

@@ -53,6 +53,18 @@ def test_other_polygons_use_their_min_area_rectangle():
     assert bay_crop(frame, [(150, 100), (250, 100), (200, 200)]).shape == (CROP_SIZE, CROP_SIZE, 3)
 
 
+def test_points_on_a_side_do_not_turn_the_crop():
+    """An installer's extra click in the middle of an edge (or a dataset's contour with a point on a side) is
+    the same bay: cropped by its four corners, not by a rotated rectangle around all five points."""
+    frame = _smooth_frame()
+    poly = [(200, 120), (330, 100), (340, 210), (190, 200)]
+    on_side = [poly[0], (265.2, 109.8), *poly[1:]]  # 0.1 px off the top side
+    assert np.array_equal(bay_crop(frame, on_side), bay_crop(frame, poly))
+    pentagon = [poly[0], (265, 80), *poly[1:]]  # a real fifth corner, 25 px out: the min-area rectangle
+    expected = cv2.boxPoints(cv2.minAreaRect(np.array(pentagon, np.float32)))
+    assert {tuple(np.round(p, 1)) for p in bay_quad(pentagon)} == {tuple(np.round(p, 1)) for p in expected}
+
+
 def test_polygon_off_the_frame_edge_repeats_the_border():
     frame = np.full((100, 100, 3), 77, np.uint8)
     crop = bay_crop(frame, [(60, 60), (120, 60), (120, 130), (60, 130)], size=32)

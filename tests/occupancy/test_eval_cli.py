@@ -101,3 +101,52 @@ def test_eval_degrade_scores_every_degraded_copy(tmp_path, capsys):
         assert got.shape == frame.shape and got.dtype == np.uint8, name
         assert np.abs(got.astype(int) - frame).mean() > 1.0, f"{name} left the image as it was"
         assert np.array_equal(got, fn(frame)), f"{name} is not deterministic"
+
+
+def test_eval_refuses_a_polygon_the_crop_cannot_use(tmp_path, capsys):
+    """Two corners on one spot: named by line and column (exit 2), not a traceback from the crop."""
+    path = tmp_path / "frames.csv"
+    path.write_text("file,scene,bay_id,polygon,occupied\n"
+                    "x.jpg,s,1,\"[[0,0],[90,0],[90,40],[0,40]]\",1\n"
+                    "x.jpg,s,2,\"[[100,100],[200,100],[200,100],[100,150]]\",0\n")
+    assert main(["occupancy", "eval", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}:3: column 'polygon'" in err and "degenerate" in err and "Traceback" not in err
+
+
+def test_eval_reads_a_spreadsheet_export(tmp_path, capsys):
+    """A byte-order mark and CRLF line ends (what spreadsheets save) score like the plain file."""
+    labels = _write(tmp_path, [("a.png", Scene(cars=(CAR_A,)), "A")])
+    plain = tmp_path / "plain.json"
+    assert main(["occupancy", "eval", str(labels), "--json", str(plain)]) == 0
+    exported = tmp_path / "exported.csv"
+    exported.write_bytes(b"\xef\xbb\xbf" + labels.read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"))
+    out = tmp_path / "exported.json"
+    assert main(["occupancy", "eval", str(exported), "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["predictions"] == json.loads(plain.read_text())["predictions"]
+
+
+def test_eval_names_the_line_that_is_not_utf8(tmp_path, capsys):
+    path = tmp_path / "frames.csv"
+    path.write_bytes(b"file,scene,bay_id,polygon,occupied\n"
+                     b"a.jpg,s,1,\"[[0,0],[90,0],[90,40]]\",1\n"
+                     b"caf\xe9.jpg,s,1,\"[[0,0],[90,0],[90,40]]\",1\n")
+    assert main(["occupancy", "eval", str(path)]) == 2
+    assert f"{path}:3: not UTF-8 text" in capsys.readouterr().err
+
+
+def test_eval_of_a_file_without_bays_is_an_error_and_json_is_strict(tmp_path, capsys):
+    path = tmp_path / "frames.csv"
+    path.write_text("file,scene,bay_id,polygon,occupied\n")
+    assert main(["occupancy", "eval", str(path)]) == 2
+    assert "no labelled bay" in capsys.readouterr().err
+    # every image unreadable: no accuracy to give, and the JSON stays standard (null, never NaN)
+    path.write_text("file,scene,bay_id,polygon,occupied\ngone.jpg,s,1,\"[[0,0],[90,0],[90,40]]\",1\n")
+    out = tmp_path / "pred.json"
+    assert main(["occupancy", "eval", str(path), "--json", str(out)]) == 1
+
+    def refuse(name: str) -> None:
+        raise AssertionError(f"non-standard JSON constant {name}")
+
+    doc = json.loads(out.read_text(), parse_constant=refuse)
+    assert doc["metrics"]["overall"]["accuracy"] is None and doc["predictions"] == []

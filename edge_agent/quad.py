@@ -1,0 +1,61 @@
+"""The bay quadrilateral: the four corners a bay polygon is cropped by, or why it has none.
+
+It sits at the bottom of the import order (beside ``clock`` and ``config``) because three places must
+agree on it: config validation (``bays[i].polygon``), the labels reader of ``occupancy eval`` /
+``calibrate`` / ``train``, and the crop itself (``bays/crop.py``). A polygon the config or a labels
+file accepts is then one the crop can use, instead of a crash on the first frame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+MIN_SIDE_PX = 1.0
+MIN_AREA_PX2 = 4.0
+SIDE_TOLERANCE = 0.02  # share of the outline's length a point may stray from a side and still lie on it
+
+
+def bay_quad(polygon: Sequence[tuple[float, float]], margin: float = 0.0) -> np.ndarray:
+    """The four corners [4, 2] float32 the crop maps to its square, in a fixed order: the polygon if it
+    has four points, its four corners if its other points lie on its sides, else its minimum-area
+    rectangle; clockwise from the corner nearest the image's top-left, widened by ``margin`` of its
+    size about its centre. ValueError when there is no such quad (under three finite points, two
+    corners within 1 px, or under 4 px² of area)."""
+    pts = np.asarray(polygon, dtype=np.float64).reshape(-1, 2) if len(polygon) else np.zeros((0, 2))
+    if len(pts) < 3 or not np.isfinite(pts).all():
+        raise ValueError(f"bay polygon needs >= 3 finite points, got {pts.tolist()}")
+    quad = pts if len(pts) == 4 else _four_corners(pts)
+    c = quad.mean(axis=0)
+    ang = np.arctan2(quad[:, 1] - c[1], quad[:, 0] - c[0])
+    quad = quad[np.argsort(ang)]  # clockwise on screen (y down)
+    quad = np.roll(quad, -int(np.argmin(quad[:, 0] + quad[:, 1])), axis=0)
+    quad = c + (quad - c) * (1.0 + 2.0 * margin)
+    sides = np.linalg.norm(quad - np.roll(quad, -1, axis=0), axis=1)
+    if sides.min() < MIN_SIDE_PX or abs(cv2.contourArea(quad.astype(np.float32))) < MIN_AREA_PX2:
+        raise ValueError(f"bay polygon is degenerate (two corners within {MIN_SIDE_PX:g} px of each other, or "
+                         f"under {MIN_AREA_PX2:g} px² of area): {pts.tolist()}")
+    out: np.ndarray = quad.astype(np.float32)
+    return out
+
+
+def _four_corners(pts: np.ndarray) -> np.ndarray:
+    """A bay drawn with other points than its four corners: the corners themselves when the extra
+    points lie on its sides (a click in the middle of an edge must not turn the crop), else the polygon's
+    minimum-area rectangle. "On its sides": within 2 % of the outline's length (Douglas-Peucker)."""
+    curve = pts.astype(np.float32).reshape(-1, 1, 2)
+    simple = cv2.approxPolyDP(curve, SIDE_TOLERANCE * cv2.arcLength(curve, True), True).reshape(-1, 2)
+    if len(simple) == 4:
+        return simple.astype(np.float64)
+    return cv2.boxPoints(cv2.minAreaRect(curve)).astype(np.float64)
+
+
+def quad_problem(polygon: Sequence[tuple[float, float]]) -> str:
+    """Why a bay polygon cannot be cropped ("" when it can): for validators that name the key."""
+    try:
+        bay_quad(polygon)
+    except ValueError as exc:
+        return str(exc)
+    return ""
