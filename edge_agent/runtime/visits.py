@@ -9,7 +9,8 @@ Scores, per bay and per scene: per-frame accuracy (bay state sampled at the repl
 occupied from ``vehicle_arrived`` to ``vehicle_departed``), arrivals found (within
 ``ARRIVE_S`` after the truth start), departures found (within ``DEPART_S`` after the truth end),
 visits found (both, for visits that end in the clip), false arrivals and departures (agent
-events matching no truth), latencies.
+events matching no truth), latencies. The truth is cut to the clip (``replay_finished``'s
+``clip_s``): visits that start after it are not counted, visits still running at its end are open.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pathlib import Path
 
 ARRIVE_S = 10.0
 DEPART_S = 15.0
+NO_SCENE = "(no scene)"  # bays the truth gives no scene (and agent-only bays): not a total
 EARLY_S = 2.0  # an event this much before the labelled moment still matches (labels are by eye)
 
 
@@ -34,7 +36,7 @@ class TruthVisit:
     bay_id: str
     start_s: float
     end_s: float | None
-    scene: str = "all"
+    scene: str = NO_SCENE
 
 
 @dataclass
@@ -51,12 +53,13 @@ class Replay:
     events: list[AgentEvent]
     clip_s: float
     fps: float
+    finished: bool = True  # the replay_finished marker gave clip_s (else: the last event's time)
 
 
 def read_truth(path: Path) -> list[TruthVisit]:
     """The truth CSV; every problem names its line and column."""
     out = []
-    with path.open(encoding="utf-8", newline="") as f:
+    with path.open(encoding="utf-8-sig", newline="") as f:  # -sig: a spreadsheet's byte-order mark
         rows = csv.DictReader(f)
         missing = {"bay_id", "start_s", "end_s"} - set(rows.fieldnames or [])
         if missing:
@@ -72,7 +75,7 @@ def read_truth(path: Path) -> list[TruthVisit]:
                                  f"got {r['start_s']!r}, {r['end_s']!r}")
             if not (r["bay_id"] or "").strip():
                 raise ValueError(f"{path}:{n}: bay_id is empty")
-            out.append(TruthVisit(r["bay_id"].strip(), start, end, (r.get("scene") or "all").strip() or "all"))
+            out.append(TruthVisit(r["bay_id"].strip(), start, end, (r.get("scene") or "").strip() or NO_SCENE))
     return out
 
 
@@ -102,7 +105,15 @@ def read_events(path: Path) -> Replay:
     if t0 is None:
         raise ValueError(f"{path}: no replay_started marker")
     end = clip_s if clip_s is not None else max((e.t for e in events), default=0.0)
-    return Replay(events, end, fps)
+    return Replay(events, end, fps, finished=clip_s is not None)
+
+
+def within_clip(truth: list[TruthVisit], clip_s: float) -> list[TruthVisit]:
+    """The truth the clip can show: visits that start after its end are dropped, and a visit still
+    running at the end is open (its departure is not in the clip), so a truth file written for a
+    whole recording scores a replay of its first minutes fairly."""
+    return [TruthVisit(v.bay_id, v.start_s, v.end_s if v.end_s is not None and v.end_s < clip_s else None, v.scene)
+            for v in truth if v.start_s < clip_s]
 
 
 def _take(events: list[AgentEvent], type_: str, bay: str, lo: float, hi: float) -> AgentEvent | None:
@@ -149,7 +160,9 @@ class Tally:
 
 
 def score(truth: list[TruthVisit], rep: Replay) -> dict:
-    """Per-bay and per-scene tallies plus the total."""
+    """Per-bay and per-scene tallies plus the total (truth cut to the clip when its end is known)."""
+    if rep.finished:
+        truth = within_clip(truth, rep.clip_s)
     events = sorted(rep.events, key=lambda e: e.t)
     bays = sorted({v.bay_id for v in truth} | {e.bay_id for e in events})
     scene_of = {v.bay_id: v.scene for v in truth}
@@ -203,7 +216,7 @@ def score(truth: list[TruthVisit], rep: Replay) -> dict:
     scenes: dict[str, Tally] = defaultdict(Tally)
     total = Tally()
     for b, t in per_bay.items():
-        scenes[scene_of.get(b, "all")].add(t)
+        scenes[scene_of.get(b, NO_SCENE)].add(t)
         total.add(t)
     return {"total": total.to_dict(), "scenes": {s: t.to_dict() for s, t in sorted(scenes.items())},
             "bays": {b: t.to_dict() for b, t in per_bay.items()}, "clip_s": rep.clip_s, "fps": rep.fps}

@@ -58,3 +58,21 @@ def test_cli_prints_the_table_and_names_bad_input(tmp_path, capsys):
     out = tmp_path / "r.json"
     assert main(["occupancy", "eval-visits", str(truth), str(ev), "--json", str(out)]) == 0
     assert "TOTAL" in capsys.readouterr().out and json.loads(out.read_text())["total"]["visits_found"] == 1
+
+
+def test_truth_is_cut_to_the_clip(tmp_path):
+    """A truth file for a whole recording scores a replay of its first 100 s: later visits are not missed ones,
+    and a car still there at the clip's end owes no departure. Bays without a scene are not called a total."""
+    truth = tmp_path / "truth.csv"
+    truth.write_text("\ufeffbay_id,start_s,end_s\nA,20,150\nA,300,400\nB,40,80\n")  # spreadsheet BOM
+    ev = tmp_path / "ev.jsonl"
+    write_events(ev, [(24, "A", "vehicle_arrived"), (43, "B", "vehicle_arrived"), (92, "B", "vehicle_departed")],
+                 clip_s=100.0)
+    r = score(read_truth(truth), read_events(ev))
+    a, tot = r["bays"]["A"], r["total"]
+    assert (a["truth_visits"], a["arrivals_found"], a["departures"], a["complete"]) == (1, 1, 0, 0)
+    assert (tot["truth_visits"], tot["visits_found"], tot["false_arrivals"], tot["false_departures"]) == (2, 1, 0, 0)
+    assert list(r["scenes"]) == ["(no scene)"]
+    # without the replay_finished marker the clip's end is unknown: nothing is cut
+    ev.write_text("\n".join(ev.read_text().splitlines()[:-1]) + "\n")
+    assert score(read_truth(truth), read_events(ev))["total"]["truth_visits"] == 3
