@@ -15,6 +15,7 @@ import numpy as np
 
 MIN_SIDE_PX = 1.0
 MIN_AREA_PX2 = 4.0
+MAX_COORD_PX = 1e6
 SIDE_TOLERANCE = 0.02  # share of the outline's length a point may stray from a side and still lie on it
 
 
@@ -27,6 +28,9 @@ def bay_quad(polygon: Sequence[tuple[float, float]], margin: float = 0.0) -> np.
     pts = np.asarray(polygon, dtype=np.float64).reshape(-1, 2) if len(polygon) else np.zeros((0, 2))
     if len(pts) < 3 or not np.isfinite(pts).all():
         raise ValueError(f"bay polygon needs >= 3 finite points, got {pts.tolist()}")
+    if np.abs(pts).max() > MAX_COORD_PX:  # finite, but beyond float32 geometry (and any camera)
+        raise ValueError(f"bay polygon has a coordinate beyond any camera frame (over {MAX_COORD_PX:g} px): "
+                         f"{pts.tolist()}")
     quad = pts if len(pts) == 4 else _four_corners(pts)
     c = quad.mean(axis=0)
     ang = np.arctan2(quad[:, 1] - c[1], quad[:, 0] - c[0])

@@ -79,7 +79,10 @@ def test_polygon_area_must_be_positive_inside_the_frame() -> None:
         "bays[0].polygon: points are in a line (the polygon encloses under 1 square pixel)"]
     huge = {"id": "A", "polygon": [[0, 0], [1e300, 0], [0, 1e300]]}  # finite, but far outside the frame
     assert problems({**GOOD, "bays": [huge]}) == [
-        "bays[0].polygon: point (1e+300, 0) is outside the 640x480 camera frame"]
+        "bays[0].polygon: bay polygon has a coordinate beyond any camera frame (over 1e+06 px): "
+        "[[0.0, 0.0], [1e+300, 0.0], [0.0, 1e+300]]"]
+    far = {"id": "A", "polygon": [[0, 0], [9000, 0], [0, 9000]]}  # in range for the crop: the frame check names it
+    assert problems({**GOOD, "bays": [far]}) == ["bays[0].polygon: point (9000, 0) is outside the 640x480 camera frame"]
 
 
 NAN_YAML = textwrap.dedent("""\
