@@ -1,9 +1,10 @@
 """The one bay crop: what the occupancy classifier sees of a bay, in training, eval and the agent.
 
-Method: the bay's quadrilateral (``edge_agent.quad.bay_quad``: its polygon if it has four points, its
-four corners if the other points lie on its sides, else its minimum-area rectangle), widened by ``MARGIN`` about its centre, is warped (perspective) onto a
-``size`` x ``size`` square. The corners are put in a fixed order (clockwise from the one nearest
-the frame's top-left) so the same bay always comes out the same way up.
+Method: the bay's quadrilateral (``edge_agent.quad.bay_quad``: its polygon if it has four points,
+its four corners if the other points lie on its sides, else its minimum-area rectangle), widened
+by ``MARGIN`` about its centre, is warped (perspective) onto a ``size`` x ``size`` square. The
+corners are put in a fixed order (clockwise from the one nearest the frame's top-left) so the same
+bay always comes out the same way up.
 
 Why rectify rather than cut the bounding box: in an oblique view a bay's axis-aligned box also
 holds the neighbouring bays (their cars, kerbs, shrubs). Measured with a model trained on
