@@ -53,6 +53,9 @@ class WebContext:
     sessions: SessionTable
     tz: ZoneInfo
     templates: Jinja2Templates
+    # (monotonic time, evidence id) of the installer page's last camera picture: a GET that any site can
+    # make a logged-in browser send must not store a new picture each time
+    installer_snapshot: tuple[float, str] | None = None
 
     def local(self, ts: str | datetime | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
         """An ISO timestamp shown in the site's time zone."""

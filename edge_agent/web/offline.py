@@ -45,11 +45,15 @@ class OfflineControl:
         finally:
             cap.release()
         if not ok or frame is None:
-            raise ControlError("camera", f"no frame from {self.cfg.camera.source}")
+            # not the source itself: an RTSP URL carries the camera's password, and this text reaches the page
+            raise ControlError("camera", "no frame from the camera (camera.source; `edge-agent doctor` checks it)")
         ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 88])
         if not ok:
             raise ControlError("camera", "could not encode the frame")
         return self.store.save(bay_id, None, "snapshot", buf.tobytes(), None, None, {"source": "review"})
+
+    def confirm_camera(self) -> ControlResult:
+        return ControlResult(False, "review mode: no camera loop tracks the view; confirm it on the running agent")
 
     def reload_config(self) -> ControlResult:
         return ControlResult(True, "saved; review mode has no running agent to reload")

@@ -14,6 +14,7 @@ from edge_agent.web.inputs import json_body
 
 router = APIRouter(dependencies=[Depends(require_user)])
 log = logging.getLogger(__name__)
+SNAPSHOT_REUSE_S = 10.0  # /installer visits within this reuse the last picture instead of storing another
 
 
 @router.get("/bays")
@@ -35,6 +36,8 @@ def confirm_camera(request: Request):
     try:
         result = ctx.control.confirm_camera()
         audit(request, "camera_confirm", "camera", result.message)
+        if not result.ok:
+            request.session.setdefault("flash", []).append(["error", result.message])
     except Exception as exc:  # no frame yet, or an agent without registration
         request.session.setdefault("flash", []).append(["error", str(exc)])
     return RedirectResponse("/bays", status_code=303)
@@ -56,8 +59,13 @@ def take_snapshot(request: Request, bay_id: str = Path(max_length=64)):
 def installer(request: Request):
     ctx = ctx_of(request)
     evidence_id, error = None, None
+    now, last = ctx.clock.monotonic(), ctx.installer_snapshot
     try:
-        evidence_id = ctx.control.snapshot(None)
+        if last is not None and 0 <= now - last[0] < SNAPSHOT_REUSE_S:
+            evidence_id = last[1]
+        else:
+            evidence_id = ctx.control.snapshot(None)
+            ctx.installer_snapshot = (now, evidence_id)
     except Exception as exc:
         error = str(exc)
         log.warning("installer snapshot failed: %s", exc)
@@ -74,11 +82,25 @@ def _parse_bays(body: Any) -> list[dict[str, Any]]:
     for i, b in enumerate(body["bays"]):
         poly = b.get("polygon") if isinstance(b, dict) else None
         if not isinstance(poly, list) or not all(
-            isinstance(p, (list, tuple)) and len(p) == 2 and all(isinstance(c, (int, float)) for c in p) for p in poly
+            isinstance(p, (list, tuple)) and len(p) == 2 and all(_is_pixel(c) for c in p) for p in poly
         ):
             raise ValueError(f"bays[{i}].polygon: must be a list of [x, y] numbers")
         out.append({"id": str(b.get("id", "")).strip(), "polygon": poly})
     return out
+
+
+def _is_pixel(c: Any) -> bool:
+    """A coordinate to hand to the config (which names a non-finite or out-of-range one): a number, but not
+    JSON true/false (Python calls them ints) and not an integer too big for a float (float() overflowed:
+    once an HTTP 500)."""
+    if isinstance(c, bool) or not isinstance(c, (int, float)):
+        return False
+    if isinstance(c, int):
+        try:
+            float(c)
+        except OverflowError:
+            return False
+    return True
 
 
 @router.post("/installer", dependencies=[Depends(require_csrf)])

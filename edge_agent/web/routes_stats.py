@@ -16,6 +16,7 @@ from edge_agent.stats.commands import COLUMNS, write_csv
 from edge_agent.stats.compute import Stats
 from edge_agent.stats.source import query
 from edge_agent.web.context import WebContext, ctx_of, render, require_user
+from edge_agent.web.inputs import FIRST_DAY, LAST_DAY
 
 router = APIRouter(dependencies=[Depends(require_user)])
 DEFAULT_DAYS = 30
@@ -33,8 +34,10 @@ def _window(ctx: WebContext, request: Request) -> tuple[date, date]:
     try:
         end = date.fromisoformat(q["to"]) if q.get("to") else today
         start = date.fromisoformat(q["from"]) if q.get("from") else end - timedelta(days=DEFAULT_DAYS - 1)
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: the default window before 0001-01-01
         raise HTTPException(400, "from / to: expected YYYY-MM-DD") from None
+    if not (FIRST_DAY <= start and end <= LAST_DAY):  # the stats' timestamps hold in this range (as the list's)
+        raise HTTPException(400, f"from / to: days from {FIRST_DAY} to {LAST_DAY}")
     if end < start or (end - start).days >= MAX_DAYS:
         raise HTTPException(400, f"from must be on or before to, at most {MAX_DAYS} days")
     return start, end

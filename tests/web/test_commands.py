@@ -11,6 +11,7 @@ import sys
 import time
 
 import httpx
+import pytest
 import yaml
 
 from edge_agent.cli import main
@@ -102,3 +103,22 @@ def test_review_without_users_says_how_to_add_one(site, capsys):
     assert main(["review", "--config", str(site.config_path)]) == 2
     err = capsys.readouterr().err
     assert "no users in" in err and "edge-agent users add NAME --config" in err
+
+
+def test_review_mode_never_shows_the_camera_source_and_refuses_confirm(tmp_path):
+    """An RTSP source carries the camera's password; review mode's "no frame" message reached the installer
+    page and the log with it. Confirming the view needs the running agent: a refusal, not an AttributeError."""
+    from edge_agent.clock import FakeClock
+    from edge_agent.control import ControlError
+    from edge_agent.perception.lists import PlateLists
+    from edge_agent.sim.scenario import scene_config
+    from edge_agent.web.offline import OfflineControl
+
+    cfg = scene_config(str(tmp_path / "data"))
+    cfg.camera.source = str(tmp_path / "admin:S3cretPw@cam" / "missing.mp4")  # opens nothing, at once
+    control = OfflineControl(cfg, None, PlateLists([], []), FakeClock())
+    with pytest.raises(ControlError) as err:
+        control.snapshot(None)
+    assert "S3cretPw" not in str(err.value) and "camera.source" in str(err.value)
+    result = control.confirm_camera()
+    assert not result.ok and "review mode" in result.message

@@ -32,6 +32,18 @@ def test_bad_list_queries_are_400_naming_the_field(client, query, field):
         assert field in r.text
 
 
+@pytest.mark.parametrize("query", ["to=0001-01-01", "from=0001-01-01&to=0001-01-01", "from=9999-12-31&to=9999-12-31",
+                                   "from=1969-12-31&to=1970-01-02"])
+def test_statistics_days_out_of_range_are_400(client, query):
+    """The statistics window once gave HTTP 500 at the calendar's ends (a 30-day default before year 1,
+    timestamps of year 9999); it takes the violation list's days, 1970 to 2999."""
+    for path in ("/stats", "/stats.csv"):
+        r = client.get(f"{path}?{query}")
+        assert r.status_code == 400, (path, query, r.status_code)
+        assert "from / to" in r.text
+    assert client.get("/stats?from=2999-12-01&to=2999-12-31").status_code == 200
+
+
 def test_the_last_real_day_still_filters(client):
     assert client.get("/violations?from=2026-03-02&to=2026-03-31&page=1").status_code == 200
 

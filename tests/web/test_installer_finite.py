@@ -35,3 +35,33 @@ def test_installer_save_refuses_non_finite_points(site, body: bytes) -> None:  #
     assert site.config_path.read_text(encoding="utf-8") == before and not overrides.exists()  # nothing written
     assert [(b.id, b.polygon) for b in load_config(site.config_path).bays] == bays_before
     assert not site.control.reloads  # nothing reloaded
+
+
+@pytest.mark.parametrize("body", [
+    b'{"bays": [{"id": "A1", "polygon": [[10, 300], [' + b"9" * 400 + b', 300], [400, 530]]}]}',  # OverflowError
+    b'{"bays": [{"id": "A1", "polygon": [[true, true], [400, 300], [400, 530]]}]}',  # Python calls True an int
+])
+def test_installer_save_refuses_numbers_no_pixel_can_be(site, body: bytes) -> None:  # noqa: ANN001
+    """A 400-digit integer once gave HTTP 500 (float() overflows); JSON true was saved as pixel 1.0."""
+    client = logged_in(site)
+    tok = token(client, "/installer")
+    r = client.post("/installer", content=body, headers={"X-CSRF-Token": tok, "content-type": "application/json"})
+    assert r.status_code == 400, (r.status_code, r.text)
+    assert r.json()["problems"] == ["bays[0].polygon: must be a list of [x, y] numbers"]
+    assert not (site.root / "data" / "overrides.yaml").exists() and not site.control.reloads
+
+
+def test_installer_visits_share_one_picture(site) -> None:  # noqa: ANN001
+    """GET /installer opens the camera and stores a picture; any site can make a logged-in browser GET it,
+    so repeated visits within SNAPSHOT_REUSE_S show the same picture instead of filling the evidence store."""
+    from edge_agent.web.routes_site import SNAPSHOT_REUSE_S
+
+    taken: list[str] = []
+    take = site.control.snapshot
+    site.control.snapshot = lambda bay_id: taken.append(take(bay_id)) or taken[-1]
+    client = logged_in(site)
+    pages = [client.get("/installer").text for _ in range(5)]
+    assert len(taken) == 1 and all(f"/evidence/{taken[0]}" in p for p in pages)
+    site.clock.advance(SNAPSHOT_REUSE_S + 0.1)
+    page = client.get("/installer").text
+    assert len(taken) == 2 and f"/evidence/{taken[1]}" in page
