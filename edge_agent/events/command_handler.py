@@ -64,6 +64,7 @@ class Command:
     response_topic: str | None = None  # MQTT 5 property
     correlation: bytes | None = None  # MQTT 5 property
     namespace: str = "cmd"  # "sim": a simulator fault (``{prefix}/sim/{name}``), same checks as a command
+    retained: bool = False  # delivered from the broker's retained store: sent in the past, maybe long ago
 
     @property
     def signed_name(self) -> str:
@@ -155,8 +156,11 @@ class CommandHandler:
     def _parse(self, cmd: Command) -> dict[str, Any]:
         try:
             body = json.loads(cmd.payload.decode("utf-8"), parse_constant=_not_finite, parse_float=_finite_float)
+        except RecursionError:  # [[[[… deeper than the parser's stack: malformed for us, not our crash
+            raise Refused("malformed_json", "payload is not JSON: nested too deeply") from None
         except ValueError as exc:  # bad UTF-8, bad JSON, a non-finite number, an integer too long to read
-            raise Refused("malformed_json", f"payload is not JSON: {exc}") from None
+            why = "a number has too many digits" if "integer string conversion" in str(exc) else str(exc)
+            raise Refused("malformed_json", f"payload is not JSON: {why}") from None
         if not isinstance(body, dict):
             raise Refused("schema_violation", "payload must be a JSON object")
         return body
@@ -167,6 +171,9 @@ class CommandHandler:
         if name not in known:
             raise Refused("unknown_command", f"unknown {cmd.namespace} command {quote(name, 60)}; "
                           f"known: {', '.join(known)}")
+        if cmd.retained:  # the broker kept it and hands it to every (re)connect: never acted on, signed or not
+            raise Refused("retained", "a retained command (published with the retain flag) is not run: it would "
+                          "run again at every reconnect; publish commands without retain")
         if self.hmac_key is not None:
             sig = body.get("sig")
             if not isinstance(sig, str) or not sig:

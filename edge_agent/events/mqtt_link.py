@@ -70,7 +70,7 @@ class MqttLink:
         m = cfg.mqtt
         self._cfg, self._m, self._clock, self._health = cfg, m, clock, health
         self.site, self.device = cfg.site.site_id, cfg.site.device_id
-        self.topics = Topics(m.prefix(self.site, self.device))
+        self.topics = Topics(m.prefix(self.site, self.device), m.home_assistant.discovery_prefix)
         self.simulator = any(lk.driver == "simulator" for lk in cfg.locks)  # only then: {prefix}/sim/+
         self._protected = frozenset(m.outbox.protected_types)
         self._started_at = clock.now()
@@ -304,6 +304,7 @@ class MqttLink:
             response_topic=getattr(props, "ResponseTopic", None),
             correlation=getattr(props, "CorrelationData", None),
             namespace=namespace,
+            retained=bool(msg.retain),
         )
         try:
             self._cmd_q.put_nowait(cmd)

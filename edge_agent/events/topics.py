@@ -13,6 +13,7 @@ SIM_COMMANDS = SIM_ACTIONS  # {prefix}/sim/{name}: only subscribed when a lock h
 @dataclass(frozen=True)
 class Topics:
     prefix: str
+    discovery_prefix: str | None = None  # Home Assistant's: never a reply topic (a reply there is a device config)
 
     @property
     def status(self) -> str:
@@ -65,11 +66,14 @@ class Topics:
         (``{prefix}/reply`` or below it) or to a topic outside our own tree, never into our
         own ``status`` / ``events`` / ``bays/…`` (a forged retained state or event), never
         into any command inbox (a ``cmd`` or ``sim`` level anywhere: ours or another device's), never
-        to ``$``-topics, wildcards or over-long names.
+        under Home Assistant's discovery prefix (the device may write there: a reply would be read as
+        a device's config), never to ``$``-topics, wildcards or over-long names.
         """
         if not topic or len(topic) > MAX_REPLY_TOPIC or any(c in topic for c in "+#\0") or topic.startswith("$"):
             return self.reply
         if {"cmd", "sim"} & set(topic.split("/")):
+            return self.reply
+        if self.discovery_prefix and (topic == self.discovery_prefix or topic.startswith(self.discovery_prefix + "/")):
             return self.reply
         if topic == self.reply or topic.startswith(self.reply + "/"):
             return topic

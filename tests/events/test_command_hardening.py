@@ -4,12 +4,15 @@ a full command queue, lock-refusal floods, plate syntax in set-lists, replay mem
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import threading
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from edge_agent.clock import FakeClock, iso
 from edge_agent.events.bus import EventBus
@@ -73,7 +76,8 @@ def reply_with(backend: Subscriber, sent: tuple[bytes, str]):
 
 # -- 1. reply_to ----------------------------------------------------------------------------------
 OWN_TREE = [f"{PREFIX}/events", f"{PREFIX}/bays/B1/state", f"{PREFIX}/status", f"{PREFIX}/health", PREFIX,
-            f"{PREFIX}/cmd/lock", "edge/s1/dev2/cmd/lock", "$SYS/broker/x", "x" * 600]
+            f"{PREFIX}/cmd/lock", "edge/s1/dev2/cmd/lock", "$SYS/broker/x", "x" * 600,
+            "homeassistant/binary_sensor/dev1/B1_occupied/config"]  # the device may write there: a config
 ALLOWED = [f"{PREFIX}/reply", f"{PREFIX}/reply/backend-7", "backend/replies/7", "edge/s1/dev2/reply"]
 
 
@@ -260,3 +264,36 @@ def test_a_corrupt_replay_memory_is_moved_aside_and_a_fresh_one_works(tmp_path, 
     assert "moved to" in caplog.text
     assert memory.remember("ab" * 32, clock.now(), 60) and not memory.remember("ab" * 32, clock.now(), 60)
     memory.close()
+
+
+# -- retained commands, parser limits -------------------------------------------------------------------
+def test_a_retained_command_is_refused_not_run_at_connect(setup):
+    """The broker hands a command published with retain to every (re)connect: maintenance switched on long ago
+    would be switched on again at each start. The probe saw it run at start-up in unsigned mode."""
+    make, backend, control, clock = setup
+    props = Properties(PacketTypes.PUBLISH)
+    props.ResponseTopic, props.CorrelationData = f"{PREFIX}/reply/retained", b"kept"
+    body = json.dumps({"ts": now(clock), "bay": "B1", "on": True, "operator": "ops"}).encode()
+    backend.c.publish(f"{PREFIX}/cmd/maintenance", body, qos=1, retain=True, properties=props).wait_for_publish(5)
+    try:
+        make()
+        reply = wait_until(lambda: (backend.on(f"{PREFIX}/reply/retained") or [None])[0], what="the reply")
+        assert reply.json()["code"] == "retained" and reply.json()["ok"] is False
+        assert control.calls == []
+        corr, _ = send(backend, "maintenance", {"ts": now(clock), "bay": "B1", "on": True, "operator": "ops"}, f"{PREFIX}/reply")
+        assert reply_with(backend, (corr, f"{PREFIX}/cmd/maintenance")).json()["ok"] is True  # sent live: runs
+        assert [c[0] for c in control.calls] == ["set_maintenance"]
+    finally:
+        backend.c.publish(f"{PREFIX}/cmd/maintenance", b"", qos=1, retain=True).wait_for_publish(5)  # clear it
+
+
+@pytest.mark.parametrize("raw, why", [(b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+                                      (b'{"ts": ' + b"9" * 5000 + b"}", "a number has too many digits")])
+def test_parser_limits_are_malformed_json_not_internal_errors(setup, caplog, raw, why):
+    make, backend, control, clock = setup
+    make()
+    with caplog.at_level(logging.WARNING):
+        msg = reply_with(backend, send(backend, "lock", None, f"{PREFIX}/reply", raw=raw))
+    assert (msg.json()["code"], msg.json()["message"]) == ("malformed_json", f"payload is not JSON: {why}")
+    assert "Traceback" not in caplog.text and not any(r.levelno >= logging.ERROR for r in caplog.records)
+    assert control.calls == []
