@@ -21,6 +21,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from edge_agent.clock import Clock
+from edge_agent.web.roles import ROLES
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 # OWASP's argon2id profile (19 MiB, 2 passes, 1 lane) rather than argon2-cffi's 64 MiB / 4 lanes:
@@ -31,22 +32,34 @@ SWEEP_AT = 10_000  # limiter keys kept before expired ones are swept
 
 
 class UsersFile:
-    """Read on each login (so ``users add`` takes effect without a restart); written atomically."""
+    """Read on each login (so ``users add`` takes effect without a restart); written atomically.
+
+    One line per user: ``name:argon2-hash`` (admin) or ``name:argon2-hash:role`` (an argon2 hash holds no ':')."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._dummy: str | None = None  # checked against for unknown names
 
-    def load(self) -> dict[str, str]:
-        users: dict[str, str] = {}
+    def entries(self) -> dict[str, tuple[str, str]]:
+        """name → (hash, role)."""
+        users: dict[str, tuple[str, str]] = {}
         if not self.path.exists():
             return users
         for line in self.path.read_text(encoding="utf-8").splitlines():
             line = line.strip()
             if line and not line.startswith("#") and ":" in line:
-                name, _, hashed = line.partition(":")
-                users[name] = hashed
+                name, _, rest = line.partition(":")
+                hashed, _, role = rest.partition(":")
+                users[name] = (hashed, role if role in ROLES else ("admin" if not role else "none"))
         return users
+
+    def load(self) -> dict[str, str]:
+        return {n: h for n, (h, _r) in self.entries().items()}
+
+    def role(self, name: str) -> str | None:
+        """The user's role (None: no such user; "none": a role this version does not know: may only look)."""
+        entry = self.entries().get(name)
+        return entry[1] if entry is not None else None
 
     def verify(self, name: str, password: str) -> bool:
         hashed = self.load().get(name)
@@ -59,31 +72,35 @@ class UsersFile:
             return False
 
     def stamp(self, name: str) -> str | None:
-        """A fingerprint of ``name``'s current hash (None: no such user). A new password means a
-        new salt, so the stamp changes: sessions opened under the old one end."""
-        hashed = self.load().get(name)
-        return hashlib.sha256(hashed.encode()).hexdigest()[:32] if hashed is not None else None
+        """A fingerprint of ``name``'s current hash and role (None: no such user). A new password means a
+        new salt, and a new role a new stamp: sessions opened under the old one end."""
+        entry = self.entries().get(name)
+        return hashlib.sha256(f"{entry[0]}:{entry[1]}".encode()).hexdigest()[:32] if entry is not None else None
 
-    def set(self, name: str, password: str) -> None:
+    def set(self, name: str, password: str, role: str | None = None) -> None:
+        """Add ``name`` or give it a new password; ``role`` None keeps an existing user's (a new one: admin)."""
         if not NAME_RE.match(name):
             raise ValueError("user names use letters, digits and _ . @ - (at most 64)")
         if len(password) < 8:
             raise ValueError("passwords need at least 8 characters")
-        users = self.load()
-        users[name] = _hasher.hash(password)
+        if role is not None and role not in ROLES:
+            raise ValueError(f"role must be one of {', '.join(ROLES)}")
+        users = self.entries()
+        users[name] = (_hasher.hash(password), role or users.get(name, ("", "admin"))[1])
         self._write(users)
 
     def remove(self, name: str) -> bool:
-        users = self.load()
+        users = self.entries()
         if users.pop(name, None) is None:
             return False
         self._write(users)
         return True
 
-    def _write(self, users: dict[str, str]) -> None:
+    def _write(self, users: dict[str, tuple[str, str]]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text("".join(f"{n}:{h}\n" for n, h in sorted(users.items())), encoding="utf-8")
+        lines = (f"{n}:{h}\n" if r == "admin" else f"{n}:{h}:{r}\n" for n, (h, r) in sorted(users.items()))
+        tmp.write_text("".join(lines), encoding="utf-8")
         os.chmod(tmp, 0o600)
         os.replace(tmp, self.path)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from edge_agent.config.load import load_config
+from edge_agent.web.roles import ROLES
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,11 +28,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     a = us.add_parser("add", parents=[cfg], help="add a user or set a new password (prompts unless --password-file)")
     a.add_argument("name")
     a.add_argument("--password-file", help="read the password from the first line of this file ('-': stdin)")
+    a.add_argument("--role", choices=ROLES, default=None,
+                   help="reviewer: decide violations and edit the allow/deny lists; installer: draw bays, take "
+                        "snapshots, confirm the camera view; admin: both (default for a new user; an existing "
+                        "user keeps theirs). Everyone may look.")
     a.set_defaults(func=_users)
     r = us.add_parser("remove", parents=[cfg], help="remove a user")
     r.add_argument("name")
     r.set_defaults(func=_users)
-    ls = us.add_parser("list", parents=[cfg], help="list user names")
+    ls = us.add_parser("list", parents=[cfg], help="list user names and roles")
     ls.set_defaults(func=_users)
 
 
@@ -64,11 +69,11 @@ def _users_add(users, args: argparse.Namespace) -> int:  # noqa: ANN001 - UsersF
     if password is None:
         return 1
     try:
-        users.set(args.name, password)
+        users.set(args.name, password, args.role)
     except ValueError as exc:
         print(f"{args.name}: {exc}", file=sys.stderr)
         return 2
-    print(f"{args.name}: saved in {users.path}")
+    print(f"{args.name} ({users.role(args.name)}): saved in {users.path}")
     return 0
 
 
@@ -81,8 +86,8 @@ def _users_remove(users, args: argparse.Namespace) -> int:  # noqa: ANN001
 
 
 def _users_list(users, args: argparse.Namespace) -> int:  # noqa: ANN001
-    for name in sorted(users.load()):
-        print(name)
+    for name, (_hash, role) in sorted(users.entries().items()):
+        print(f"{name}\t{role}")
     return 0
 
 

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from fastapi import Request
+from fastapi import HTTPException, Request
 from fastapi.templating import Jinja2Templates
 
 from edge_agent.clock import Clock
@@ -23,6 +24,7 @@ from edge_agent.evidence.violations import ViolationLog
 from edge_agent.perception.lists import PlateLists
 from edge_agent.web.auth import LoginLimiter, PasswordChecks, RefusalLog, UsersFile
 from edge_agent.web.i18n import LANGUAGES, translator
+from edge_agent.web.roles import MAY_INSTALL, MAY_REVIEW
 from edge_agent.web.sessions import SessionTable
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -84,6 +86,19 @@ def require_user(request: Request) -> str:
     return user
 
 
+def require_role(*roles: str) -> Callable[[Request], None]:
+    """A route dependency: the signed-in user's role (read from the users file on each request, so a change
+    applies at once) must be one of ``roles``; else 403 naming what the action needs."""
+
+    def check(request: Request) -> None:
+        user = require_user(request)
+        role = ctx_of(request).users.role(user)
+        if role not in roles:
+            raise HTTPException(403, f"{user} is {role or 'no user'}: this needs the role {' or '.join(roles)}")
+
+    return check
+
+
 def current_user(request: Request) -> str | None:
     """Who ``require_user`` let in for this request (None on the login page)."""
     return getattr(request.state, "user", None)
@@ -120,9 +135,12 @@ def client_ip(request: Request) -> str:
 def render(request: Request, name: str, status_code: int = 200, **context: Any):
     ctx = ctx_of(request)
     lang = lang_of(request)
+    user = current_user(request)
+    role = ctx.users.role(user) if user else None
     context.update(
-        t=translator(lang), lang=lang, user=current_user(request), csrf=csrf_token(request),
+        t=translator(lang), lang=lang, user=user, csrf=csrf_token(request),
         local=ctx.local, site=ctx.cfg.site, active=request.url.path.strip("/").split("/")[0].split(".")[0],
+        may_review=role in MAY_REVIEW, may_install=role in MAY_INSTALL,  # which controls to show (routes check)
     )
     return ctx.templates.TemplateResponse(request, name, context, status_code=status_code)
 

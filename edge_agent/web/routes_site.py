@@ -9,8 +9,9 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 
 from edge_agent.config.load import ConfigError
-from edge_agent.web.context import audit, ctx_of, render, require_csrf, require_user
+from edge_agent.web.context import audit, ctx_of, render, require_csrf, require_role, require_user
 from edge_agent.web.inputs import json_body
+from edge_agent.web.roles import MAY_INSTALL
 
 router = APIRouter(dependencies=[Depends(require_user)])
 log = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ def live_bays(request: Request):
     return render(request, "bays.html", bays=bays, flash=request.session.pop("flash", []), camera_moved=moved)
 
 
-@router.post("/camera/confirm", dependencies=[Depends(require_csrf)])
+@router.post("/camera/confirm", dependencies=[Depends(require_csrf), Depends(require_role(*MAY_INSTALL))])
 def confirm_camera(request: Request):
     """The installer checked that the drawn bays fit the camera's current view."""
     ctx = ctx_of(request)
@@ -43,7 +44,7 @@ def confirm_camera(request: Request):
     return RedirectResponse("/bays", status_code=303)
 
 
-@router.post("/bays/{bay_id}/snapshot", dependencies=[Depends(require_csrf)])
+@router.post("/bays/{bay_id}/snapshot", dependencies=[Depends(require_csrf), Depends(require_role(*MAY_INSTALL))])
 def take_snapshot(request: Request, bay_id: str = Path(max_length=64)):
     ctx = ctx_of(request)
     try:
@@ -55,7 +56,7 @@ def take_snapshot(request: Request, bay_id: str = Path(max_length=64)):
     return RedirectResponse("/bays", status_code=303)
 
 
-@router.get("/installer")
+@router.get("/installer", dependencies=[Depends(require_role(*MAY_INSTALL))])
 def installer(request: Request):
     ctx = ctx_of(request)
     evidence_id, error = None, None
@@ -103,7 +104,7 @@ def _is_pixel(c: Any) -> bool:
     return True
 
 
-@router.post("/installer", dependencies=[Depends(require_csrf)])
+@router.post("/installer", dependencies=[Depends(require_csrf), Depends(require_role(*MAY_INSTALL))])
 async def save_bays(request: Request):
     """Validate like check-config, write the data dir's overrides (previous one kept), then ask the agent to reload."""
     ctx = ctx_of(request)

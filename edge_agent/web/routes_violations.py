@@ -20,9 +20,11 @@ from edge_agent.web.context import (
     current_user,
     render,
     require_csrf,
+    require_role,
     require_user,
 )
 from edge_agent.web.inputs import ListQuery, violation_id
+from edge_agent.web.roles import MAY_REVIEW
 
 router = APIRouter(dependencies=[Depends(require_user)])
 IMAGE_CACHE = "private, max-age=604800, immutable"  # evidence never changes once written
@@ -106,7 +108,7 @@ def detail(request: Request, vid: str):
                   flash=request.session.pop("flash", []))
 
 
-@router.post("/violations/{vid}/decide", dependencies=[Depends(require_csrf)])
+@router.post("/violations/{vid}/decide", dependencies=[Depends(require_csrf), Depends(require_role(*MAY_REVIEW))])
 def decide(request: Request, vid: str, decision: str = Form(...), reason: str = Form("", max_length=500)):
     ctx = ctx_of(request)
     try:
@@ -120,7 +122,7 @@ def decide(request: Request, vid: str, decision: str = Form(...), reason: str = 
     return RedirectResponse(f"/violations/{v.id}", status_code=303)
 
 
-@router.post("/violations/{vid}/list", dependencies=[Depends(require_csrf)])
+@router.post("/violations/{vid}/list", dependencies=[Depends(require_csrf), Depends(require_role(*MAY_REVIEW))])
 def add_to_list(request: Request, vid: str, which: str = Form(...)):
     """Put the plate on the allow- or deny-list: persisted in the config, then handed to the agent."""
     ctx = ctx_of(request)

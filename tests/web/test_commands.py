@@ -23,13 +23,13 @@ def test_users_add_list_remove(site, tmp_path, capsys):
     pw.write_text("s3cret-enough\n")
     cfg = str(site.config_path)
     assert main(["users", "add", "li.wei", "--config", cfg, "--password-file", str(pw)]) == 0
-    assert "li.wei: saved in" in capsys.readouterr().out
+    assert "li.wei (admin): saved in" in capsys.readouterr().out
     users = UsersFile(site.root / "users.txt")
     assert users.verify("li.wei", "s3cret-enough") and not users.verify("li.wei", "wrong")
     assert users.load()["li.wei"].startswith("$argon2id$")
     assert oct(os.stat(users.path).st_mode & 0o777) == "0o600"
     assert main(["users", "list", "--config", cfg]) == 0
-    assert capsys.readouterr().out.split() == ["admin", "li.wei"]
+    assert capsys.readouterr().out.split() == ["admin", "admin", "li.wei", "admin"]  # name, role
     pw.write_text("short\n")
     assert main(["users", "add", "bob", "--config", cfg, "--password-file", str(pw)]) == 2
     assert "at least 8" in capsys.readouterr().err
