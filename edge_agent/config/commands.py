@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from edge_agent.config.load import load_config
+from edge_agent.masking import mask_url_credentials
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,7 +19,7 @@ def _check(args: argparse.Namespace) -> int:
     locks = len(cfg.locks)
     print(
         f"{args.file}: ok — site {cfg.site.site_id}, device {cfg.site.device_id}, "
-        f"{len(cfg.bays)} bay(s), {locks} lock(s), camera {cfg.camera.source}, "
+        f"{len(cfg.bays)} bay(s), {locks} lock(s), camera {mask_url_credentials(cfg.camera.source)}, "
         f"MQTT {'on' if cfg.mqtt.enabled else 'off'}, web {'on' if cfg.web.enabled else 'off'}"
     )
     if cfg.overrides_path is not None:

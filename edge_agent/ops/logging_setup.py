@@ -20,14 +20,13 @@ from datetime import datetime, timezone
 from typing import IO, Iterable
 
 from edge_agent.config.ops import LoggingConfig
+from edge_agent.masking import MASK, URL_CREDENTIALS
 
-MASK = "***"
 _KEYS = r"(?:password|passwd|secret|token|api[_-]?key|hmac[_-]?key|psk)"
 _PATTERNS = [
     # key=value and key: value (also "key": "value" in JSON/dict reprs)
     re.compile(rf"(?i)(['\"]?{_KEYS}['\"]?\s*[=:]\s*['\"]?)([^'\"\s,}}&]+)"),
-    # credentials inside URLs: mqtts://user:pass@host
-    re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^/\s:@]+:)([^@\s/]+)(?=@)"),
+    URL_CREDENTIALS,  # credentials inside URLs: mqtts://user:pass@host
 ]
 # LogRecord attributes that are not user "extra" fields.
 _STD_ATTRS = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime", "taskName"}

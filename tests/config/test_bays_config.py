@@ -143,3 +143,17 @@ def test_check_config_lists_every_problem(tmp_path):
     assert "(2 problems)" in r.stderr  # field errors first; cross-section checks run once fields are valid
     assert "bays[0].polygon: needs at least 3 points" in r.stderr
     assert "timers.arrival_confirm_s" in r.stderr
+
+
+def test_check_config_never_prints_the_cameras_password(tmp_path, capsys):
+    """An RTSP source carries the camera's password; check-config's summary reaches terminals and tickets."""
+    import yaml
+
+    from edge_agent.cli import main
+
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({**GOOD, "camera": {**GOOD["camera"],
+                                                       "source": "rtsp://admin:S3cretPw@10.0.0.9:554/h264"}}))
+    assert main(["check-config", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "S3cretPw" not in out and "rtsp://admin:***@10.0.0.9:554/h264" in out

@@ -1,0 +1,17 @@
+"""Credentials inside URLs, masked for display: ``rtsp://admin:pw@cam`` → ``rtsp://admin:***@cam``.
+
+At the bottom of the import order (beside ``clock``) because every place that shows a camera source or a
+broker URL needs the same rule: the log filter (``ops/logging_setup.py``), ``check-config``'s summary line,
+``doctor``. A camera's RTSP URL carries its password, and these texts reach terminals, tickets and logs.
+"""
+
+from __future__ import annotations
+
+import re
+
+MASK = "***"
+URL_CREDENTIALS = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^/\s:@]+:)([^@\s/]+)(?=@)")
+
+
+def mask_url_credentials(text: str) -> str:
+    return URL_CREDENTIALS.sub(lambda m: m.group(1) + MASK, text)
