@@ -80,6 +80,7 @@ class BayMonitor:
         self._camera_saw: dict[str, str] = {}  # bay → the visit the classifier has called occupied
         self._read_since: dict[str, float] = {}  # per busy unidentified bay: when fast plate reading (re)started
         self._last_read: dict[str, float] = {}  # per bay: when a detector run last covered it
+        self._moved_at: dict[str, float] = {}  # per bay: when its change gate last opened (see Hysteresis)
         self._read_text: set[str] = set()  # bays whose last detector run read a plate's text there
         self._last_frame: np.ndarray | None = None
         self._grey: np.ndarray | None = None  # the change gate's working copy of the current frame
@@ -236,6 +237,8 @@ class BayMonitor:
         for s in self.shapes:
             f = self.fusion[s.bay_id]
             self.changes[s.bay_id] = change = self.gate.changed(grey, s.bay_id)
+            if change >= occ.gate_fraction:  # within a classification's interval: something moved there
+                self._moved_at[s.bay_id] = now
             last = f.verdict.measured_at
             if (change >= occ.gate_fraction or last is None or f.hysteresis.unsettled
                     or now - last >= occ.classify_every_s - 1e-6):
@@ -247,7 +250,8 @@ class BayMonitor:
         probs = self.classifier.classify(image, due)
         self.classified += len(due)
         for b in due:
-            v = self.fusion[b].hysteresis.update(float(probs.get(b, float("nan"))), now)
+            v = self.fusion[b].hysteresis.update(float(probs.get(b, float("nan"))), now,
+                                                 self._moved_at.get(b, float("-inf")))
             self.gate.reset(grey, b)
             if v.occupied is False:
                 self._seen_empty.add(b)

@@ -25,6 +25,7 @@ PresenceSensor = Callable[[], "bool | None"]  # True: something over the lock; N
 WORK_WIDTH = 320
 MIN_MASK_PX = 20  # a bay covering fewer working pixels than this cannot be judged at all
 MIN_MASK_SHARE = 0.5  # under this share of its polygon inside the frame, a bay is mostly unseen
+MOTION_LEAD_S = 2.0  # motion this long before the verdict's last backing still counts (one slow classification)
 
 
 class OccupancyClassifier(Protocol):
@@ -49,35 +50,91 @@ class Verdict:
 
 
 class Hysteresis:
-    """Enter at p ≥ enter_p, exit at p ≤ exit_p, each held for ``confirm_frames`` classifications."""
+    """Enter at p ≥ enter_p, exit at p ≤ exit_p, each held for ``confirm_frames`` classifications.
+
+    A vehicle cannot come or go without something moving in the bay. So once the verdict is set,
+    a change of it also needs motion in the bay (``moved_at``: the change gate opened) since the
+    classifier last backed the old verdict; without any, the new reading is the light changing on
+    what was there (a shadow crossing a stain, dusk on a car), and it must last
+    ``still_confirm_s`` to count. Until then the verdict holds, but not confidently (the lock
+    interlock refuses to raise on it). The first verdict needs no motion: a car parked at start
+    is a car. A car that "left" without moving is doubt even after that wait: an empty verdict
+    reached so stays not confident until something moves in the bay.
+    """
 
     def __init__(self, cfg: OccupancyConfig) -> None:
         self.cfg = cfg
         self.verdict = Verdict()
         self._up = self._down = 0
+        self._streak_since: float | None = None  # when the readings began to contradict the verdict
+        self._backed_at: float | None = None  # when a reading last backed the verdict confidently
+        self._still_empty_at: float | None = None  # when "empty" was reached with nothing moving (doubt)
 
     @property
     def unsettled(self) -> bool:
         """A change of verdict has begun but is not confirmed yet (classify the next frame too)."""
         occupied = self.verdict.occupied
-        return (self._up > 0 and occupied is not True) or (self._down > 0 and occupied is not False)
+        need = self.cfg.confirm_frames
+        return (0 < self._up < need and occupied is not True) or (0 < self._down < need and occupied is not False)
 
-    def update(self, p: float, now: float) -> Verdict:
+    @property
+    def held(self) -> bool:
+        """The readings contradict the verdict, confirmed, but nothing moved in the bay: waiting
+        ``still_confirm_s`` before believing them."""
+        occupied = self.verdict.occupied
+        need = self.cfg.confirm_frames
+        return (self._up >= need and occupied is False) or (self._down >= need and occupied is True)
+
+    def update(self, p: float, now: float, moved_at: float | None = None) -> Verdict:
+        """One classification at monotonic ``now``. ``moved_at``: when the bay last changed
+        (``ChangeGate``), -inf if never; None: motion is not tracked, and confirmation alone
+        changes the verdict."""
         c = self.cfg
         if not np.isfinite(p):  # a broken model output is doubt, never a verdict
             self._up = self._down = 0
+            self._streak_since = None
             self.verdict = Verdict(self.verdict.occupied, None, now, False)
             return self.verdict
         self._up = self._up + 1 if p >= c.enter_p else 0
         self._down = self._down + 1 if p <= c.exit_p else 0
         occupied = self.verdict.occupied
+        against = (self._up > 0 and occupied is False) or (self._down > 0 and occupied is True)
+        if not against:
+            self._streak_since = None
+        elif self._streak_since is None:
+            self._streak_since = now
+        flip: bool | None = None
         if self._up >= c.confirm_frames:
-            occupied = True
+            flip = True
         elif self._down >= c.confirm_frames:
-            occupied = False
-        confident = (occupied is True and p >= c.enter_p) or (occupied is False and p <= c.exit_p)
+            flip = False
+        if flip is not None and occupied is not None and flip != occupied:
+            if not self._may_change(now, moved_at):
+                flip = None
+            elif flip is False and c.still_confirm_s > 0 and not self._moved_since_backed(moved_at):
+                self._still_empty_at = now
+        if flip is not None:
+            occupied = flip
+        if occupied is not False or (moved_at is not None and self._still_empty_at is not None
+                                     and moved_at > self._still_empty_at):
+            self._still_empty_at = None
+        confident = ((occupied is True and p >= c.enter_p)
+                     or (occupied is False and p <= c.exit_p and self._still_empty_at is None))
+        if confident:
+            self._backed_at = now
+            self._streak_since = None
         self.verdict = Verdict(occupied, float(p), now, bool(confident))
         return self.verdict
+
+    def _may_change(self, now: float, moved_at: float | None) -> bool:
+        """A confirmed contradiction changes the verdict if the bay moved since the verdict was last
+        backed, or if it has lasted ``still_confirm_s`` (0: motion is not asked for)."""
+        if self.cfg.still_confirm_s <= 0 or self._moved_since_backed(moved_at):
+            return True
+        return self._streak_since is not None and now - self._streak_since >= self.cfg.still_confirm_s - 1e-6
+
+    def _moved_since_backed(self, moved_at: float | None) -> bool:
+        return moved_at is None or self._backed_at is None or moved_at >= self._backed_at - MOTION_LEAD_S
 
 
 class ChangeGate:

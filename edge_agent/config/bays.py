@@ -72,6 +72,9 @@ class OccupancyConfig(StrictModel):
     confirm_frames: int = Field(2, ge=1, le=50, description="consecutive classifications that change the verdict")
     classify_every_s: float = Field(1.0, gt=0, le=2.0, description="classify every bay at least this often "
                                     "(the interlock needs a fresh verdict)")
+    still_confirm_s: float = Field(300.0, ge=0, le=86400, description="a verdict change with nothing moving in "
+                                   "the bay since the verdict was last backed (a shadow, dusk) must last this long; "
+                                   "0: confirm_frames alone")
     gate_threshold: float = Field(18.0, gt=0, le=255, description="grey-level difference the change gate counts")
     gate_fraction: float = Field(0.04, gt=0, le=1, description="changed share of a bay that makes it be classified "
                                  "now instead of at its next periodic turn")

@@ -7,7 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edge_agent.bays.occupancy import OccupancyClassifier
 from edge_agent.clock import FakeClock
+from edge_agent.config.models import AgentConfig
 from edge_agent.events.types import BayState, Event
 from edge_agent.runtime.agent import Agent
 from edge_agent.sim.scenario import (
@@ -40,15 +42,19 @@ class Run:
 
 
 def play(segments: list[Segment], reader, tmp_path: Path, fps: float = 5.0, source=None, lists=None,
-         actions: list[tuple[float, Callable[[Agent], object]]] = (), **overrides: object) -> Run:
+         actions: list[tuple[float, Callable[[Agent], object]]] = (),
+         classifier: Callable[[AgentConfig, FakeClock], OccupancyClassifier] | None = None,
+         **overrides: object) -> Run:
     """Play ``segments`` through an Agent with the given plate reader; returns what it emitted.
 
     ``actions``: ``(scenario second, fn(agent))`` pairs, each run once when the scenario reaches it
-    (a charger report, a command), between two frames."""
+    (a charger report, a command), between two frames. ``classifier``: builds the occupancy
+    classifier from the config and the scenario's clock (default: the agent's own)."""
     clock = FakeClock()
     cfg = scene_config(str(tmp_path / "data"), **overrides)
     src = source or ScriptedSource(segments, clock)
-    agent = Agent(cfg, clock=clock, source=src, reader=reader, lists=lists)
+    agent = Agent(cfg, clock=clock, source=src, reader=reader, lists=lists,
+                  classifier=classifier(cfg, clock) if classifier else None)
     run = Run(agent, clock, clock.monotonic())
     agent.bus.subscribe(lambda e: run.events.append((round(clock.monotonic() - run.t0, 3), e)))
     agent.bus.subscribe_state(run.states.append)

@@ -79,6 +79,40 @@ def test_hysteresis_needs_confirm_frames_and_is_unsure_in_between():
     assert v.occupied is False and not v.confident and v.p_occupied is None  # a broken output is doubt
 
 
+def test_a_change_with_nothing_moving_in_the_bay_must_last_still_confirm_s():
+    """A shadow over a stain, dusk on a car: the reading turns, the pixels hardly move. Held, unsure."""
+    h = Hysteresis(OccupancyConfig(enter_p=0.7, exit_p=0.3, confirm_frames=2, still_confirm_s=60))
+    never = float("-inf")
+    h.update(0.1, 0, never)
+    assert h.update(0.1, 1, never).occupied is False  # the first verdict needs no motion
+    for t in range(2, 62):
+        v = h.update(0.9, t, never)
+        assert v.occupied is False and not v.confident, t  # held, and the interlock will not trust it
+    assert h.held and not h.unsettled
+    v = h.update(0.9, 62, never)  # the same reading for 60 s: believed
+    assert v.occupied is True and v.confident and not h.held
+    for t in range(63, 123):
+        assert h.update(0.1, t, never).occupied is True  # and back: held again
+    v = h.update(0.1, 123, never)
+    assert v.occupied is False and not v.confident  # a car cannot leave without moving: empty, but doubt
+    assert h.update(0.1, 124, never).confident is False
+    assert h.update(0.1, 127, 126.0).confident is True  # something moved there since: trusted again
+
+
+def test_motion_since_the_verdict_was_backed_lets_it_change_at_once():
+    h = Hysteresis(OccupancyConfig(enter_p=0.7, exit_p=0.3, confirm_frames=2, still_confirm_s=60))
+    h.update(0.9, 0, 0.0)
+    h.update(0.9, 1, 0.0)
+    assert h.verdict.occupied is True
+    h.update(0.1, 10, -5.0)
+    assert h.update(0.1, 11, -5.0).occupied is True  # moved only before it was last backed (at 1 s)
+    h.update(0.5, 12, -5.0)  # in the band: the contradiction's clock starts again
+    h.update(0.1, 13, 12.5)
+    assert h.update(0.1, 14, 12.5).occupied is False  # the car drove off: it moved since
+    h.update(0.9, 20, float("-inf"))
+    assert h.update(0.9, 21, None).occupied is True  # None: motion not tracked, confirmation alone
+
+
 def test_fusion_plate_and_sensor_mean_present_and_no_verdict_is_unknown():
     f = PresenceFusion(OccupancyConfig(confirm_frames=1, plate_hold_s=1.0))
     assert f.update(0) is None  # nothing said yet: unknown, never "empty"
