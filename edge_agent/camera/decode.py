@@ -24,6 +24,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edge_agent.imfile import opencv_path
+
 # Above this many pixels a photo is decoded at reduced size (the detector never needs more,
 # and decoding a 16 MP JPEG costs more than the whole pipeline).
 MAX_PIXELS = 12_000_000
@@ -175,11 +177,12 @@ def _read_direct(path: Path, flag: int, size: tuple[int, int] | None, factor: in
     1280×720 JPEG; 676 and 3.7 ms this way). The header was checked from the bytes already
     read; a file that decodes to other dimensions (replaced since) is not trusted: None, and
     the checked bytes are decoded instead."""
-    if size is None:
+    name = opencv_path(path)
+    if size is None or name is None:  # a name that is not UTF-8 crashes OpenCV: decode the bytes
         return None
     try:
-        img = cv2.imread(str(path), None, flag)
-    except (cv2.error, UnicodeEncodeError):
+        img = cv2.imread(name, None, flag)
+    except cv2.error:
         return None
     if img is None or img.size == 0:
         return None

@@ -29,6 +29,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edge_agent import imfile
+
 log = logging.getLogger(__name__)
 
 WORK_WIDTH = 640
@@ -102,14 +104,14 @@ class Registration:
         meta, pic = self.store / "reference.json", self.store / "reference.png"
         try:
             if json.loads(meta.read_text()).get("key") == key:
-                img = cv2.imread(str(pic), cv2.IMREAD_GRAYSCALE)
+                img = imfile.imread(pic, cv2.IMREAD_GRAYSCALE)
                 if img is not None and (img.shape[1], img.shape[0]) == size:
                     return img
         except (OSError, ValueError):
             pass
         try:
             self.store.mkdir(parents=True, exist_ok=True)
-            cv2.imwrite(str(pic), frame_bgr)
+            imfile.imwrite(pic, frame_bgr)
             meta.write_text(json.dumps({"key": key}))
         except OSError as exc:  # a read-only disk: measure against this run's first frame
             log.warning("camera reference not saved (%s)", exc)

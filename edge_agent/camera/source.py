@@ -26,6 +26,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from edge_agent import imfile
 from edge_agent.camera.decode import MAX_PIXELS, ImageReadError, ImageTooLarge, decode_file
 from edge_agent.clock import Clock
 
@@ -166,7 +167,8 @@ def default_opener(source: str, loop: bool, counts: DecodeCounts | None = None,
             return _ImageFolder(Path(source), loop, counts, max_pixels)
         if kind == "usb":
             return cv2.VideoCapture(int(source))
-        cap = cv2.VideoCapture(source)
+        # A stream URL goes to OpenCV as is; a file through imfile (a non-UTF-8 name crashes OpenCV).
+        cap = cv2.VideoCapture(source) if kind == "stream" else imfile.video_capture(source)
         if kind == "stream":
             cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)
         return cap

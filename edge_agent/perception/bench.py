@@ -19,6 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edge_agent import imfile
 from edge_agent.config.perception import PerceptionConfig
 from edge_agent.perception.colour import classify_colour
 from edge_agent.perception.detector import PlateDetector
@@ -64,7 +65,7 @@ def default_scene(labels: Path | None) -> Path:
     for name, rows in sorted(load_labels(labels).items()):
         if len(rows) == 1 and rows[0].box is not None and rows[0].text and not rows[0].double_row:
             path = labels.parent / name
-            area = np.prod(cv2.imread(str(path), cv2.IMREAD_REDUCED_GRAYSCALE_8).shape[:2])
+            area = np.prod(imfile.imread(path, cv2.IMREAD_REDUCED_GRAYSCALE_8).shape[:2])
             if best is None or area > best[0]:
                 best = (area, path)
     if best is None:

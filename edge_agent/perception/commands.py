@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
 from edge_agent.config.perception import PerceptionConfig
 from edge_agent.perception import fetch as fetch_mod
 
+_SURROGATE = re.compile("[\udc80-\udcff]")  # what Python makes of file-name bytes that are not UTF-8
 DEFAULT_MODELS = Path(__file__).resolve().parents[2] / "models"
 
 
@@ -178,11 +180,9 @@ def _pipeline(args: argparse.Namespace):
 
 
 def _recognize(args: argparse.Namespace) -> int:
-    import json
     import time
 
-    import cv2
-
+    from edge_agent import imfile
     from edge_agent.perception.annotate import annotate
     from edge_agent.perception.imageio import ImageReadError, decode_file
 
@@ -202,9 +202,9 @@ def _recognize(args: argparse.Namespace) -> int:
         except ImageReadError as exc:
             failed += 1
             if args.json:
-                print(json.dumps({"file": path, "error": str(exc), "plates": []}, ensure_ascii=False), flush=True)
+                print(_json_line({"file": path, "error": str(exc), "plates": []}), flush=True)
             else:
-                print(f"{path:40} error: {exc}")
+                print(f"{_shown(path):40} error: {_shown(str(exc))}")
             continue
         img, factor = decoded.image, decoded.factor
         if decoded.warnings:
@@ -216,16 +216,16 @@ def _recognize(args: argparse.Namespace) -> int:
         ms = (time.perf_counter() - t) * 1000
         if args.annotate:
             out = args.annotate / (Path(path).stem + ".jpg")
-            cv2.imwrite(str(out), annotate(img, plates))
+            imfile.imwrite(out, annotate(img, plates))
         if args.json:
             rows = [_scaled(p.to_json(), factor) for p in plates]
             doc = {"file": path, "ms": round(ms, 1), "plates": rows}
             if decoded.warnings:
                 doc["warnings"] = list(decoded.warnings)
-            print(json.dumps(doc, ensure_ascii=False), flush=True)
+            print(_json_line(doc), flush=True)
         else:
             for i, p in enumerate(plates or [None]):
-                name = path if i == 0 else ""
+                name = _shown(path) if i == 0 else ""
                 if p is None:
                     print(f"{name:40} {'(none)':10} {'':12} {'':7} {'':16} {'':>5} {ms:6.1f}")
                     continue
@@ -236,6 +236,20 @@ def _recognize(args: argparse.Namespace) -> int:
     if warned:
         print(f"recognize: {warned} image(s) decoded with warnings", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _json_line(doc: dict) -> str:
+    """One JSON Lines record, UTF-8 without ``\\u`` escapes — except the bytes of a file name that
+    are not UTF-8 (lone surrogates in Python): those become ``\\udcXX`` escapes, so the line stays
+    valid UTF-8 and ``os.fsencode(json.loads(line)["file"])`` gives the name's bytes back."""
+    import json
+
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(doc, ensure_ascii=False))
+
+
+def _shown(text: str) -> str:
+    """``text`` printable on any terminal: bytes of a file name that are not UTF-8 as ``\\xff``."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _scaled(d: dict, factor: int) -> dict:

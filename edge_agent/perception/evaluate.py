@@ -230,8 +230,7 @@ def format_metrics(m: dict) -> str:
 
 def write_failures(rep: Report, out_dir: Path, root: Path, limit: int = 200) -> int:
     """One annotated crop per failure plus ``contact_sheet.jpg`` and ``failures.csv``."""
-    import cv2
-
+    from edge_agent import imfile
     from edge_agent.perception.annotate import annotate, contact_sheet
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -249,10 +248,10 @@ def write_failures(rep: Report, out_dir: Path, root: Path, limit: int = 200) -> 
             except ImageReadError:
                 continue
             view = _around(annotate(img, [r] if r else []), o.label.box or (r.box if r else None))
-            cv2.imwrite(str(out_dir / f"{k:03d}_{why}.jpg"), view)
+            imfile.imwrite(out_dir / f"{k:03d}_{why}.jpg", view)
             got = f"{r.text or '-'} {r.colour} nev={r.nev}" if r else "not found"
             tiles.append((view, f"{why}: {o.label.text or '?'} {o.label.colour}\n→ {got}"))
-    cv2.imwrite(str(out_dir / "contact_sheet.jpg"), contact_sheet(tiles))
+    imfile.imwrite(out_dir / "contact_sheet.jpg", contact_sheet(tiles))
     return len(fails)
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import cv2
 import yaml
 
+from edge_agent import imfile
 from edge_agent.camera.source import Frame
 from edge_agent.config.models import AgentConfig
 
@@ -39,7 +40,7 @@ class FrameRecorder:
         if frame is not None:
             self.written += 1
             path = self.out_dir / f"frame-{self.written:06d}.{self.fmt}"
-            if not cv2.imwrite(str(path), frame.image, FORMATS[self.fmt]):
+            if not imfile.imwrite(path, frame.image, FORMATS[self.fmt]):
                 raise OSError(f"cannot write {path}")
         return frame
 

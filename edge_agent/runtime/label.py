@@ -24,6 +24,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edge_agent import imfile
 from edge_agent.bays.occupancy import OccupancyClassifier
 from edge_agent.camera.source import IMAGE_EXTS
 from edge_agent.config.models import AgentConfig
@@ -102,7 +103,7 @@ def grab(cfg: AgentConfig, folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     stamp = SystemClock(ZoneInfo(cfg.site.timezone)).now().strftime("%Y-%m-%d_%H_%M_%S")
     path = folder / f"{stamp}.jpg"
-    if not cv2.imwrite(str(path), frame, [cv2.IMWRITE_JPEG_QUALITY, 95]):
+    if not imfile.imwrite(path, frame, [cv2.IMWRITE_JPEG_QUALITY, 95]):
         raise LabelInputError(f"{path}: cannot write the grabbed frame")
     return path
 
@@ -179,7 +180,7 @@ def label(cfg: AgentConfig, images: Sequence[Path], out: Path, classifier: Occup
                  "occupied": g.occupied, "p_occupied": f"{g.p:.3f}", "model": model_name}
                 for g in guesses if (name, g.bay_id) not in done]
         sheets.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(sheets / sheet_name(name)), draw_sheet(decoded.image, cfg, guesses))
+        imfile.imwrite(sheets / sheet_name(name), draw_sheet(decoded.image, cfg, guesses))
     rows = existing + new
     fields = list(COLUMNS) + [c for r in existing for c in r if c not in COLUMNS]
     fields = list(dict.fromkeys(fields))

@@ -25,6 +25,8 @@ import cv2
 import numpy as np
 import yaml
 
+from edge_agent import imfile
+
 TILE, INSET, COLS = 150, 22, 8
 
 
@@ -102,11 +104,11 @@ def mosaic(root: Path, out: Path, hold: int, models: str, scene: str = "cnrpark_
         img = np.full((size[1], size[0], 3), 90, np.uint8)
         for j, s in enumerate(slots):
             if s in by_time[t]:
-                p = cv2.resize(cv2.imread(str(by_time[t][s][0])), (TILE, TILE))
+                p = cv2.resize(imfile.imread(by_time[t][s][0]), (TILE, TILE))
                 y, x = (j // COLS) * TILE, (j % COLS) * TILE
                 img[y:y + TILE, x:x + TILE] = p
         f = mosaics / f"{k:04d}.png"
-        cv2.imwrite(str(f), img)
+        imfile.imwrite(f, img)
         frames.append(f)
     bays = {}
     for j, s in enumerate(slots):

@@ -21,6 +21,7 @@ from typing import Any
 import cv2
 import yaml
 
+from edge_agent import imfile
 from edge_agent.camera.source import OpenCVSource, _ImageFolder
 from edge_agent.clock import SystemClock
 from edge_agent.events.types import EventType
@@ -52,7 +53,7 @@ class _Marked:
 def _write_frames(folder: Path, scenes: list[Scene]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for i, s in enumerate(scenes):
-        cv2.imwrite(str(folder / f"{i:05d}.jpg"), render(s), [cv2.IMWRITE_JPEG_QUALITY, 90])
+        imfile.imwrite(folder / f"{i:05d}.jpg", render(s), [cv2.IMWRITE_JPEG_QUALITY, 90])
 
 
 def _phase(models: Path, tmp: Path, name: str, scenes: list[Scene], fps: float, mark: int | None,

@@ -33,6 +33,8 @@ from typing import Any
 
 import cv2
 
+from edge_agent import imfile
+
 RSS_TARGET_MB = 150.0
 FPS_TARGET = 0.90
 WRONG = "not-the-password"
@@ -114,7 +116,7 @@ def _write_frames(folder: Path, n: int) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     noise, img = NoiseBank(), render(Scene(cars=(FUEL,)))
     for i in range(n):  # sensor noise: consecutive frames differ, as a live camera's do (not "frozen")
-        cv2.imwrite(str(folder / f"{i:04d}.jpg"), noise.apply(img), [cv2.IMWRITE_JPEG_QUALITY, 90])
+        imfile.imwrite(folder / f"{i:04d}.jpg", noise.apply(img), [cv2.IMWRITE_JPEG_QUALITY, 90])
 
 
 def _window(agent: Any, timed: _Timed, seconds: float) -> dict[str, float]:

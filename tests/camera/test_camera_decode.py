@@ -9,6 +9,7 @@ no test waits on a thread.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -128,3 +129,42 @@ def test_huge_png_in_a_folder_costs_no_memory(tmp_path):
     got = json.loads(out.stdout.splitlines()[-1])
     assert got["corrupt"] == 1
     assert got["grew_mb"] < 50, got  # decoded whole it is 1.2 GB (BGR)
+
+
+# A file name that is not UTF-8 (Python: lone surrogates) used to segfault OpenCV's binding (exit 139);
+# run in a child so the old code fails the test instead of killing the session.
+NON_UTF8 = """
+import os, sys
+from edge_agent.camera.source import default_opener
+from edge_agent.imfile import imread, imwrite
+folder = os.fsdecode(sys.argv[1].encode())
+cap = default_opener(folder, loop=False)()
+frames = []
+while True:
+    ok, img = cap.read()
+    if not ok:
+        break
+    frames.append(None if img is None else int(img[0, 0, 0]))
+path = os.path.join(folder, os.fsdecode(b"copy\\xfe.png"))
+assert imwrite(path, imread(os.path.join(folder, os.fsdecode(b"b\\xff.png"))))
+video = default_opener(os.path.join(folder, os.fsdecode(b"clip\\xfd.avi")), loop=False)()
+print(frames, int(imread(path)[0, 0, 0]), video.isOpened(), video.read()[0])
+"""
+
+
+def test_file_names_that_are_not_utf8_are_read_not_a_crash(tmp_path):
+    d = tmp_path / "frames"
+    d.mkdir()
+    cv2.imwrite(str(d / "a.png"), np.full((48, 64, 3), 40, np.uint8))
+    ok, buf = cv2.imencode(".png", np.full((48, 64, 3), 90, np.uint8))
+    (d / os.fsdecode(b"b\xff.png")).write_bytes(buf.tobytes())
+    clip = d / "clip.avi"  # a folder source skips it (not an image); opened as a file source below
+    w = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 5, (64, 48))
+    for _ in range(3):
+        w.write(np.full((48, 64, 3), 120, np.uint8))
+    w.release()
+    clip.rename(d / os.fsdecode(b"clip\xfd.avi"))
+    out = subprocess.run([sys.executable, "-c", NON_UTF8, str(d)], capture_output=True, text=True, timeout=120,
+                         cwd=ROOT, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8"})
+    assert out.returncode == 0, (out.returncode, out.stderr[-2000:])
+    assert out.stdout.split() == ["[40,", "90]", "90", "True", "True"]

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -85,3 +89,25 @@ def test_truncated_jpeg_is_read_with_a_counted_warning(tmp_path, capsys, models_
     assert line["warnings"] == ["truncated"]
     assert [p["text"] for p in line["plates"]] == ["皖AD12345"]
     assert "truncated" in captured.err and "1 image(s) decoded with warnings" in captured.err
+
+
+def test_file_name_that_is_not_utf8(tmp_path, models_dir):
+    """Used to segfault in cv2.imread (exit 139): the name is given to OpenCV only when it is UTF-8.
+    The JSON line stays UTF-8: the name's odd bytes are ``\\udcXX`` escapes that give the bytes back."""
+    scene, _ = render_scene(render_plate("皖AD12345", "small_nev"), seed=4, frame=(1280, 720), plate_width=200)
+    ok, buf = cv2.imencode(".jpg", scene)
+    name = os.fsencode(tmp_path) + b"/car\xff.jpg"
+    with open(name, "wb") as f:
+        f.write(buf.tobytes())
+    root = Path(__file__).resolve().parents[2]
+    for args in (["--json"], []):
+        out = subprocess.run([sys.executable, "-m", "edge_agent", "recognize", os.fsdecode(name), *args,
+                              "--models", str(models_dir)], capture_output=True, timeout=120, cwd=root,
+                             env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8"})
+        assert out.returncode == 0, (out.returncode, out.stderr[-2000:])
+        text = out.stdout.decode("utf-8")  # strict: valid UTF-8
+        if args:
+            [line] = _lines(text)
+            assert os.fsencode(line["file"]) == name and [p["text"] for p in line["plates"]] == ["皖AD12345"]
+        else:
+            assert "car\\xff.jpg" in text and "皖AD12345" in text
