@@ -14,7 +14,7 @@ import numpy as np
 
 from edge_agent.config.perception import PerceptionConfig
 from edge_agent.perception.colour import classify_colour
-from edge_agent.perception.colour_rules import choose_colour
+from edge_agent.perception.colour_rules import GREENS, POLARITY_MIN, choose_colour
 from edge_agent.perception.detector import Detection, PlateDetector
 from edge_agent.perception.double_row import is_double_row, read_double_row
 from edge_agent.perception.lists import PlateLists
@@ -22,8 +22,9 @@ from edge_agent.perception.province import ProvinceReader
 from edge_agent.perception.recognizer import Recognizer, create_recognizer
 from edge_agent.perception.rectify import rectify
 from edge_agent.perception.retry import DOUBLE_ROW_SIZE, Completer
+from edge_agent.perception.rules import parse_plate
 from edge_agent.perception.sessions import SessionFactory
-from edge_agent.perception.shape import PARTIAL_CONFIDENCE, plate_shape
+from edge_agent.perception.shape import PARTIAL_CONFIDENCE, Shape, nev_gap, plate_shape
 from edge_agent.perception.types import PlateRead, Region
 from edge_agent.perception.verdict import decide
 
@@ -79,15 +80,16 @@ class Pipeline:
             if double:  # a single-row read of it is the bottom row only: confidently wrong
                 evidence = rectify(frame_bgr, det.corners, *DOUBLE_ROW_SIZE)
                 read = read_double_row(self.recognizer, evidence)
-            pixels = classify_colour(crop)  # the shape of a military-looking read depends on it
-            shape = plate_shape(read[0], pixels.colour)
+            shape = plate_shape(read[0])
             read_det = det
             if read[0] and not shape.complete and (det.score >= cfg.det_confirm or shape.missing):
-                found = self.completer.complete(frame_bgr, det, shape, pixels.colour)
+                found = self.completer.complete(frame_bgr, det, shape)
                 if found is not None:
                     read_det, read = found
-                    shape = plate_shape(read[0], pixels.colour)
+                    shape = plate_shape(read[0])
             text, conf, char_confs = read
+            if shape.complete and not double:
+                shape = self._civil_on_green(crop, shape)
             if not shape.complete:
                 text, conf = shape.text, min(conf, PARTIAL_CONFIDENCE)
                 char_confs = _aligned(text, char_confs)
@@ -97,8 +99,24 @@ class Pipeline:
             if prov is not None and prov.province != text[0]:
                 text = prov.province + text[1:]
                 char_confs = (prov.confidence, *char_confs[1:])
-            out.append(self._plate(det, crop, evidence, text, conf, char_confs, double, shape.complete, prov))
+            out.append(self._plate(_clipped(det, frame_bgr.shape), crop, evidence, text, conf, char_confs, double,
+                                   shape.complete, prov))
         return out
+
+    @staticmethod
+    def _civil_on_green(crop: np.ndarray, shape: Shape) -> Shape:
+        """Text and colour must agree (GA 36): a 7-character civil plate is blue or yellow, a
+        green one with dark characters has 8. When the colour chosen for the read (the pixels'
+        ranking restricted by the text, ``colour_rules``) stays green because no blue / yellow
+        evidence exists, the pixels win — colour is measured over the whole plate, while one
+        character the recogniser skips turns an NEV plate into a 7-character civil text — and
+        the read is partial: one character not read (``nev_gap``)."""
+        if parse_plate(shape.text).kind not in ("small", "large"):
+            return shape
+        res = choose_colour(classify_colour(crop, shape.text), shape.text, True)
+        if res.colour in GREENS and res.dark_chars is True and res.scores.get("polarity", 0.0) >= POLARITY_MIN:
+            return nev_gap(shape.text, res.colour)
+        return shape
 
     @staticmethod
     def _whole_image(frame: np.ndarray) -> list[Detection]:
@@ -131,6 +149,16 @@ class Pipeline:
             province_confidence=prov.confidence if prov is not None else None,
             colour_confidence=colour.confidence,
         )
+
+
+def _clipped(det: Detection, shape: tuple[int, ...]) -> Detection:
+    """Corners and box inside the image: the detector extrapolates the corners of a plate cut by
+    the frame's edge beyond it, and coordinates outside the image are no pixel of it."""
+    h, w = shape[:2]
+    corners = np.clip(np.asarray(det.corners, np.float32), 0, [w - 1, h - 1])
+    x1, y1, x2, y2 = det.box
+    box = (min(max(x1, 0.0), w), min(max(y1, 0.0), h), min(max(x2, 0.0), w), min(max(y2, 0.0), h))
+    return Detection(corners, box, det.score)
 
 
 def _aligned(marked: str, confs) -> tuple[float, ...]:

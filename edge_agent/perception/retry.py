@@ -53,7 +53,7 @@ class Completer:
         self.pad = (pad_x, pad_y)
         self.widen = dict(WIDEN, left=(province_widen, 2 * province_widen))
 
-    def complete(self, frame: np.ndarray, det: Detection, shape: Shape, colour: str | None = None):
+    def complete(self, frame: np.ndarray, det: Detection, shape: Shape):
         quads = self._quads(frame, det, shape)
         crops = [rectify(frame, q, pad_x=self.pad[0], pad_y=self.pad[1]) for q in quads]
         reads = list(self.recognizer.read(crops)) if crops else []
@@ -64,7 +64,7 @@ class Completer:
         best = None
         for q, read in zip(quads, reads):
             text, conf = read[0], read[1]
-            if not plate_shape(text, colour).complete or not self._agrees(shape, text):
+            if not plate_shape(text).complete or not self._agrees(shape, text):
                 continue
             if best is None or conf > best[1][1]:
                 best = (q, read)

@@ -54,21 +54,23 @@ def is_partial(text: str) -> bool:
     return MISSING in (text or "")
 
 
-def plate_shape(text: str, colour: str | None = None) -> Shape:
+def plate_shape(text: str) -> Shape:
     """Complete when GA 36 (or a listed special shape) parses it whole; otherwise partial,
     marked on the side a known partial shape says is missing.
 
-    Two letters + five digits is the military shape (white plates), but also an NEV serial
-    whose province was dropped (``AD12345``): when the plate's ``colour`` is known and not
-    white, it is the second."""
+    A civil plate starts with its province (GA 36-2018). Two letters + five digits is the
+    military shape (outside GA 36), but when those seven characters are also an NEV serial
+    (``AD12345``, ``GA13189``) it is just as well an NEV plate whose province was not read —
+    the text cannot tell, and a dark or over-exposed green plate looks white to the pixels. So
+    such a read is partial (``?AD12345``): never a list match nor a visit's identity. A military
+    text that is no NEV serial (``VL12345``) stays complete."""
     t = normalise_plate(text or "")
     if not t:
         return Shape("", False)
     if MISSING in t:
         return Shape(t, False, "left" if t.startswith(MISSING) else "right")
     info = parse_plate(t)
-    military_elsewhere = info.kind == "military" and colour not in (None, "white", "unknown")
-    if info.valid and not (military_elsewhere and nev_tail(t) is not None):
+    if info.valid and not (info.kind == "military" and nev_tail(t) is not None):
         return Shape(t, True)
     if len(t) == 7 and t[0] not in PROVINCES and nev_tail(t) is not None:
         return Shape(MISSING + t, False, "left")
@@ -76,6 +78,23 @@ def plate_shape(text: str, colour: str | None = None) -> Shape:
         if pat.match(t):
             return Shape(mark + t if side == "left" else t + mark, False, side)
     return Shape(t, False)
+
+
+_FILL = ENERGY_LETTERS + "0123456789ALMNPQRSTUVWXYZ"  # what an unread serial slot may hold
+
+
+def nev_gap(text: str, colour: str) -> Shape:
+    """A complete 7-character civil read (``苏E05174``) on a plate that is green with dark
+    characters: GA 36 has no such plate — a green dark-character plate is an 8-character NEV
+    one, so a character was not read. Partial, the ``?`` where the NEV serial of that colour
+    has room for it (small NEV, green: the energy letter, ``苏E?05174``; large NEV,
+    yellow-green: the last one, ``苏E05174?``), else at the end."""
+    want = "large_nev" if colour == "yellow_green" else "small_nev"
+    for i in range(2, len(text) + 1):
+        filled = [text[:i] + ch + text[i:] for ch in _FILL]
+        if any((nev_tail(f[1:]) or ("", ""))[0] == want for f in filled):
+            return Shape(text[:i] + MISSING + text[i:], False, "right" if i == len(text) else None)
+    return Shape(text + MISSING, False, "right")
 
 
 def agrees(partial: Shape, full: str, max_changes: int = 1) -> bool:

@@ -4,11 +4,17 @@ Why this order and these vetoes (plate-rules.md, perception-facts.md):
 - The operator's allow/deny lists override everything (old EVs on blue plates, disputes).
 - A blue plate is never NEV, whatever the text says: a misread can turn 7 characters into an
   8-character "NEV" string, and a fuel car let onto a charger is the costly error.
-- Green with *white* characters is civil aviation or agricultural: never NEV.
+- Green with *white* characters is civil aviation or agricultural: never NEV. Polarity weaker
+  than ``POLARITY_MIN`` is no evidence (as in ``colour_rules``): small, blurred dark-character
+  NEV plates measured "white" at strengths 0.03–0.08, civil-aviation plates ≥ 0.15. Against a
+  complete, valid NEV text (province included) a white polarity below ``POLARITY_SURE`` leaves
+  the plate undecided (``conflict``), never "not NEV".
 - Green (or the large-NEV yellow-green) with dark characters plus an NEV serial is NEV — the
   serial is checked without the province (``text[-7:]``), the recogniser's weakest character,
   so a dropped or wrong province changes nothing.
 - Infrared / monochrome frames have no colour: the 8-character format decides alone.
+- Only a verdict of NEV, or a complete valid NEV text, carries an NEV kind / type code (51, 52):
+  a province-less or partial read that is undecided says ``unknown`` / 99.
 - Green with dark characters but a text that reads as an ordinary plate is left undecided
   (``None``): that is what a yellow truck plate looks like at night under sodium light. So is
   a yellow plate whose text reads as a large-NEV serial (one spurious trailing letter).
@@ -16,7 +22,7 @@ Why this order and these vetoes (plate-rules.md, perception-facts.md):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from edge_agent.perception.colour import ColourResult
 from edge_agent.perception.lists import PlateLists
@@ -38,6 +44,14 @@ class Verdict:
 # characters make it an over-exposed green plate: blur fakes dark characters on deep-blue
 # plates (a blue 粤NB… plate read 豫NB19579, dark, under motion blur; hue all ≥ 100).
 CYAN_SHARE = 0.5
+# Polarity strength (colour.polarity) below POLARITY_MIN says nothing (colour_rules uses the
+# same limit); below POLARITY_SURE a "white characters" reading does not outweigh a complete
+# NEV text on a green plate. On plates-dev and its degraded copies: white-on-green plates
+# measured ≥ 0.15 clean (0.065–0.09 at 320 px / JPEG q5), dark-character NEV plates read as
+# white-character ones at 0.03–0.08.
+POLARITY_MIN = 0.05
+POLARITY_SURE = 0.12
+_NEV_KINDS = ("small_nev", "large_nev")
 
 
 def _list_entry(text: str, lists: PlateLists | None) -> str | None:
@@ -51,9 +65,25 @@ def _list_entry(text: str, lists: PlateLists | None) -> str | None:
 
 def decide(text: str, colour: ColourResult, lists: PlateLists | None = None) -> Verdict:
     """Fuse lists, format and colour into one explainable NEV verdict. A partial read's ``?``
-    marks are dropped first: the format rules judge only what was read."""
+    marks are dropped first: the format rules judge only what was read (and a partial read is
+    no plate of any kind: its type comes from the NEV serial it shows, if any)."""
+    v = _decide(text, colour, lists)
+    if v.nev is not True and v.kind in _NEV_KINDS and not _complete_nev(text):
+        return Verdict(v.nev, v.reason, "99", "unknown", None)
+    return v
+
+
+def _complete_nev(text: str) -> bool:
+    info = parse_plate(text or "")
+    return info.valid and info.is_nev_format and plate_shape(text).complete
+
+
+def _decide(text: str, colour: ColourResult, lists: PlateLists | None) -> Verdict:
     listed = _list_entry(text, lists)
+    partial = "?" in (text or "")
     info = parse_plate((text or "").replace("?", ""), colour.colour)
+    if partial:
+        info = replace(info, valid=False, kind="unknown", type_code="99", is_nev_format=False, energy=None)
     t = info.text
     if listed is not None:
         return Verdict(listed == "allow", f"{listed}_list", info.type_code, info.kind, info.energy)
@@ -68,10 +98,15 @@ def decide(text: str, colour: ColourResult, lists: PlateLists | None = None) -> 
         if nev_format and dark is True and colour.scores.get("cyan", 1.0) >= CYAN_SHARE:
             # blue with dark characters is not a blue plate: an over-exposed (cyan) green one
             return Verdict(True, "format+polarity", code, kind, energy)
-        return _not_nev(t, c, "colour")
+        return _not_nev(t, c, "colour", not partial)
     if c in ("green", "yellow_green"):
+        strength = colour.scores.get("polarity", 1.0)
+        if strength < POLARITY_MIN:
+            dark = None
         if dark is False:
-            return _not_nev(t, c, "colour+polarity")  # civil aviation, agricultural
+            if nev_format and info.valid and strength < POLARITY_SURE:
+                return Verdict(None, "conflict", code, kind, energy)  # weak white polarity vs an NEV plate
+            return _not_nev(t, c, "colour+polarity", not partial)  # civil aviation, agricultural
         if nev_format:
             return Verdict(True, "format+colour", code, kind, energy)
         if tail is not None and dark is True:
@@ -82,7 +117,7 @@ def decide(text: str, colour: ColourResult, lists: PlateLists | None = None) -> 
         # truck plate with one spurious trailing letter reads the same: undecided, not NEV
         if nev_format and kind == "large_nev" and dark is not False:
             return Verdict(None, "conflict", code, kind, energy)
-        return _not_nev(t, c, "colour")
+        return _not_nev(t, c, "colour", not partial)
     if c == "white":
         # white plates (police, military) never carry an NEV serial; an over-exposed gradient
         # green plate does and reads white — trust the format when polarity agrees
@@ -90,23 +125,23 @@ def decide(text: str, colour: ColourResult, lists: PlateLists | None = None) -> 
             return Verdict(True, "format", code, kind, energy)
         if tail is not None and dark is not False:
             return Verdict(None, "format", code, kind, energy)
-        return _not_nev(t, c, "colour")
+        return _not_nev(t, c, "colour", not partial)
     if c == "black":
-        return _not_nev(t, c, "colour")
+        return _not_nev(t, c, "colour", not partial)
     # unknown colour (infrared night, monochrome camera): the format alone decides
     if nev_format:
         return Verdict(True, "format", code, kind, energy)
     if tail is not None:
         return Verdict(None, "format", code, kind, energy)
-    return _not_nev(t, c, "format") if info.valid else Verdict(None, "unread", info.type_code, info.kind, None)
+    return _not_nev(t, c, "format", not partial) if info.valid else Verdict(None, "unread", info.type_code, info.kind, None)
 
 
 _COLOUR_TYPE = {"blue": "02", "yellow": "01"}
 
 
-def _not_nev(text: str, colour: str, reason: str) -> Verdict:
-    """A non-NEV verdict whose kind/type code never claims an NEV plate."""
-    p = parse_plate(text, colour)
+def _not_nev(text: str, colour: str, reason: str, complete: bool = True) -> Verdict:
+    """A non-NEV verdict whose kind/type code never claims an NEV plate (nor any kind for a partial read)."""
+    p = parse_plate(text if complete else "", colour)
     # two letters + five digits is also an NEV serial without its province: military only on white
     military_elsewhere = p.kind == "military" and colour not in ("white", "unknown")
     if p.valid and not p.is_nev_format and not military_elsewhere:

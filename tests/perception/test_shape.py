@@ -30,16 +30,18 @@ from tests.perception.render import render_plate, render_scene
     ("", False, "", None),
 ])
 def test_shapes(read, complete, marked, missing):
-    s = plate_shape(read, "green")
+    s = plate_shape(read)
     assert (s.complete, s.text, s.missing) == (complete, marked, missing)
 
 
-def test_military_shape_is_complete_on_a_white_plate_only():
-    """Two letters + five digits: a military plate when white, an NEV serial lacking its
-    province on any other colour; with no colour known it is left alone (complete)."""
-    assert plate_shape("VA30093", "white").complete
-    assert plate_shape("VA30093").complete
-    assert plate_shape("AD12345", "green").text == "?AD12345"
+def test_a_military_shape_that_is_also_an_nev_serial_is_partial():
+    """Two letters + five digits whose letters are also an NEV serial (``AD00518``, ``GA13189``):
+    the text cannot tell a military plate from an NEV plate that lost its province, and the
+    pixels of a dark green plate say white — partial whatever the colour. A military text that
+    is no NEV serial stays complete."""
+    assert plate_shape("VA30093").text == "?VA30093" and not plate_shape("VA30093").complete
+    assert plate_shape("AD00518").text == "?AD00518"
+    assert plate_shape("VL30093").complete
 
 
 def test_a_completion_must_extend_what_was_read():
@@ -60,7 +62,7 @@ def test_corners_that_cut_the_province_off_are_retried_wider(pipeline):
     scene, truth = render_scene(render_plate("苏E12345", "blue"), seed=3, frame=(1280, 720), plate_width=220)
     cut = widen(truth, left=-0.16)  # the left edge moved inside: province outside the crop
     shape = plate_shape("E12345")
-    found = pipeline.completer.complete(scene, Detection(cut, (0, 0, 1, 1), 0.9), shape, "blue")
+    found = pipeline.completer.complete(scene, Detection(cut, (0, 0, 1, 1), 0.9), shape)
     assert found is not None and found[1][0] == "苏E12345"
 
 

@@ -1,0 +1,72 @@
+"""Text, colour, type and NEV verdict tell one story (GA 36-2018, plate-rules.md), on real models:
+a civil plate starts with its province, a 7-character civil plate is blue or yellow, a green
+plate with dark characters has 8; weak polarity does not overrule a complete NEV plate."""
+
+from __future__ import annotations
+
+import pytest
+
+from edge_agent.config.perception import PerceptionConfig
+from edge_agent.perception.colour import ColourResult
+from edge_agent.perception.imageio import read_image
+from edge_agent.perception.pipeline import Pipeline
+from edge_agent.perception.verdict import decide
+from tests.perception.render import render_plate, render_scene
+
+NEV_TYPES = ("51", "52")
+
+
+@pytest.fixture(scope="module")
+def pipeline(models_dir):
+    return Pipeline.from_config(PerceptionConfig(threads=2), models_dir)
+
+
+def _only(pipeline, text, style):
+    scene, _ = render_scene(render_plate(text, style), seed=5, frame=(1280, 720), plate_width=220)
+    [plate] = pipeline.process(scene)
+    return plate
+
+
+def test_a_read_without_province_is_partial_and_claims_no_nev_type(pipeline):
+    """``AD00518`` on a white plate (what a dark green NEV plate looks like to the pixels) used to
+    be complete with type 52 / small_nev: it is an NEV serial whose province was not read."""
+    p = _only(pipeline, "AD00518", "police")
+    assert (p.text, p.complete) == ("?AD00518", False)
+    assert p.type_code not in NEV_TYPES and p.extra["kind"] == "unknown" and p.nev is not True
+
+
+def test_the_military_style_plate_of_plates_dev_is_partial(pipeline, plates_dev):
+    [p] = [r for r in pipeline.process(read_image(plates_dev / "images" / "we__10.jpg")) if "GA13189" in r.text]
+    assert (p.text, p.complete, p.type_code) == ("?GA13189", False, "99")
+
+
+def test_a_seven_character_civil_read_is_never_a_green_complete_plate(pipeline):
+    """Dark characters on green are an 8-character NEV plate: a 7-character civil read of it
+    used to come out green + complete + type 02. Now partial, the ``?`` where the NEV serial
+    has room (the energy letter), type 99, undecided."""
+    p = _only(pipeline, "苏E05174", "small_nev")
+    assert p.colour == "green"
+    assert (p.text, p.complete, p.type_code, p.nev) == ("苏E?05174", False, "99", None)
+
+
+def test_a_seven_character_civil_plate_keeps_its_blue(pipeline):
+    p = _only(pipeline, "苏E05174", "blue")
+    assert (p.text, p.complete, p.colour, p.type_code, p.nev) == ("苏E05174", True, "blue", "02", False)
+
+
+def test_weak_white_polarity_does_not_veto_a_complete_nev_plate():
+    """Polarity weaker than POLARITY_MIN is no evidence (as in colour_rules); below POLARITY_SURE it
+    only makes a complete NEV text undecided; a clear white-on-green plate stays not NEV."""
+    def green(strength):
+        return ColourResult("green", False, {"green": 1.0, "polarity": strength}, 1.0)
+    assert decide("皖AF68460", green(0.03)).nev is True
+    assert decide("皖AF68460", green(0.08)).nev is None
+    assert decide("皖AF68460", green(0.2)).nev is False
+    assert decide("民航B9016", green(0.03)).nev is not True
+
+
+def test_dark_character_green_plate_with_weak_polarity_is_nev(pipeline, plates_dev):
+    """The background car of tombo__plate2.jpg (皖AF68460, small and blurred): its polarity
+    measured white at strength 0.03 and the verdict said not NEV."""
+    reads = {r.text: r for r in pipeline.process(read_image(plates_dev / "images" / "tombo__plate2.jpg"))}
+    assert reads["皖AF68460"].nev is True and reads["浙DF10888"].nev is True
