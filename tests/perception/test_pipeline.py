@@ -61,7 +61,9 @@ def test_accuracy_floors_on_plates_dev(pipeline, plates_dev, tmp_path):
     rep = evaluate(pipeline.process, plates_dev / "labels.csv", progress=False)
     m = rep.metrics()
     assert m["plates"] == 261 and m["errors"] == 0  # plates-dev README: 261 plates in full scenes
-    assert m["partial_wrong"] <= 1  # partial reads are honest where they read
+    # partial reads are honest where they read; plus the two military plates (GA13189, VA30093),
+    # read ?GA13189 on purpose: the text is also an NEV serial without its province (shape.py)
+    assert m["partial_wrong"] <= 3
     assert m["detection_recall"] >= 0.97
     assert m["exact_text_single_row"] >= 0.92
     assert m["blue_called_nev"] == 0
