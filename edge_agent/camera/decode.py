@@ -15,6 +15,8 @@ reported in ``Decoded.warnings`` for the caller to count; nothing here raises an
 from __future__ import annotations
 
 import io
+import os
+import stat
 import struct
 import threading
 import warnings
@@ -236,4 +238,12 @@ def decode_file(path: str | Path, max_pixels: int = MAX_PIXELS) -> Decoded:
         data = p.read_bytes()
     except OSError as exc:
         raise ImageReadError(f"cannot read {p}: {exc.strerror or exc}") from exc
-    return decode_bytes(data, str(p), max_pixels, path=p)
+    # Only a regular file is opened again by name: a FIFO or a device gave its bytes once.
+    return decode_bytes(data, str(p), max_pixels, path=p if _regular(p) else None)
+
+
+def _regular(p: Path) -> bool:
+    try:
+        return stat.S_ISREG(os.stat(p).st_mode)
+    except OSError:
+        return False

@@ -115,7 +115,18 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, default=None, metavar="FILE",
                    help="agent YAML config: its perception section and allow/deny lists are used")
     p.add_argument("--models", type=Path, default=None, metavar="DIR", help="models directory")
-    p.add_argument("--threads", type=int, default=None, help="onnxruntime threads (overrides the config)")
+    p.add_argument("--threads", type=_threads, default=None, help="onnxruntime threads, ≥ 1 (overrides the config)")
+
+
+def _threads(value: str) -> int:
+    """``--threads``: a whole number ≥ 1 (0 or -3 used to be accepted; argparse exits 2 with this)."""
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {n}")
+    return n
 
 
 def _settings(args: argparse.Namespace):
@@ -180,6 +191,19 @@ def _pipeline(args: argparse.Namespace):
 
 
 def _recognize(args: argparse.Namespace) -> int:
+    """``recognize``; a reader that stops early (``--json | head -1``) ends it quietly."""
+    import os
+
+    try:
+        return _recognize_all(args)
+    except BrokenPipeError:
+        # the reader is gone: stop, and keep Python from reporting the pipe again at exit
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+
+
+def _recognize_all(args: argparse.Namespace) -> int:
     import time
 
     from edge_agent import imfile
@@ -191,7 +215,12 @@ def _recognize(args: argparse.Namespace) -> int:
         print(f"recognize: {err}", file=sys.stderr)
         return 2
     if args.annotate:
-        args.annotate.mkdir(parents=True, exist_ok=True)
+        try:
+            args.annotate.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # an existing file, /proc/…: one line, usage error
+            print(f"recognize: --annotate {args.annotate}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
+    names: set[str] = set()  # annotated files written so far: two inputs named car.jpg get car.jpg, car-2.jpg
     failed = warned = 0
     if not args.json:
         print(f"{'file':40} {'plate':10} {'colour':12} {'NEV':7} {'reason':16} {'conf':>5} {'ms':>6}")
@@ -215,8 +244,12 @@ def _recognize(args: argparse.Namespace) -> int:
         plates = pipe.process(img)
         ms = (time.perf_counter() - t) * 1000
         if args.annotate:
-            out = args.annotate / (Path(path).stem + ".jpg")
-            imfile.imwrite(out, annotate(img, plates))
+            out = args.annotate / _unique(Path(path).stem, names)
+            try:
+                imfile.imwrite(out, annotate(img, plates))
+            except OSError as exc:
+                print(f"recognize: cannot write {_shown(str(out))}: {exc.strerror or exc}", file=sys.stderr)
+                failed += 1
         if args.json:
             rows = [_scaled(p.to_json(), factor) for p in plates]
             doc = {"file": path, "ms": round(ms, 1), "plates": rows}
@@ -236,6 +269,15 @@ def _recognize(args: argparse.Namespace) -> int:
     if warned:
         print(f"recognize: {warned} image(s) decoded with warnings", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _unique(stem: str, taken: set[str]) -> str:
+    name, n = f"{stem}.jpg", 1
+    while name in taken:
+        n += 1
+        name = f"{stem}-{n}.jpg"
+    taken.add(name)
+    return name
 
 
 def _json_line(doc: dict) -> str:

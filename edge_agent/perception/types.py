@@ -40,6 +40,8 @@ class PlateRead:
         d["det_score"] = round(self.det_score, 4)
         d["char_confidences"] = [round(c, 4) for c in self.char_confidences]
         d["colour_confidence"] = round(self.colour_confidence, 4)
-        if self.province_confidence is not None:
+        if self.province_confidence is None:
+            del d["province_confidence"]  # absent, not null, when the read has no province (the contract)
+        else:
             d["province_confidence"] = round(self.province_confidence, 4)
         return d

@@ -111,3 +111,59 @@ def test_file_name_that_is_not_utf8(tmp_path, models_dir):
             assert os.fsencode(line["file"]) == name and [p["text"] for p in line["plates"]] == ["皖AD12345"]
         else:
             assert "car\\xff.jpg" in text and "皖AD12345" in text
+
+
+def test_cli_edges(tmp_path, capsys, models_dir):
+    """--threads below 1 is a usage error; --annotate on a file is one line, not a traceback;
+    two inputs with one base name get two annotated copies; no null province_confidence."""
+    scene, _ = render_scene(render_plate("苏E12345", "blue"), seed=4, frame=(1280, 720), plate_width=200)
+    for d in ("d1", "d2"):
+        (tmp_path / d).mkdir()
+        cv2.imwrite(str(tmp_path / d / "car.png"), scene)
+    cars = [str(tmp_path / d / "car.png") for d in ("d1", "d2")]
+    for bad in ("0", "-3"):
+        with pytest.raises(SystemExit) as exc:
+            main(["recognize", cars[0], "--threads", bad])
+        assert exc.value.code == 2 and "at least 1" in capsys.readouterr().err
+    taken = tmp_path / "file"
+    taken.write_text("x")
+    assert main(["recognize", cars[0], "--annotate", str(taken), "--models", str(models_dir)]) == 2
+    assert "--annotate" in capsys.readouterr().err
+    ann = tmp_path / "ann"
+    assert main(["recognize", *cars, "--json", "--annotate", str(ann), "--models", str(models_dir)]) == 0
+    assert sorted(p.name for p in ann.iterdir()) == ["car-2.jpg", "car.jpg"]
+    for line in _lines(capsys.readouterr().out):
+        for p in line["plates"]:
+            assert p.get("province_confidence", 1.0) is not None
+
+
+def test_fifo_input_is_read_once_not_a_hang(tmp_path, models_dir):
+    """The bytes read from a FIFO are decoded; the path used to be opened again (cv2.imread), which
+    waited forever for a second writer."""
+    scene, _ = render_scene(render_plate("苏E12345", "blue"), seed=4, frame=(1280, 720), plate_width=200)
+    ok, buf = cv2.imencode(".jpg", scene)
+    fifo = tmp_path / "cam.jpg"
+    os.mkfifo(fifo)
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.Popen([sys.executable, "-m", "edge_agent", "recognize", str(fifo), "--json",
+                             "--models", str(models_dir)], stdout=subprocess.PIPE, cwd=root,
+                            env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8"})
+    with open(fifo, "wb") as f:
+        f.write(buf.tobytes())
+    try:
+        out, _ = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail("recognize hung on a FIFO")
+    assert [p["text"] for p in _lines(out.decode())[0]["plates"]] == ["苏E12345"]
+
+
+def test_a_reader_that_stops_early_is_no_traceback(tmp_path, models_dir):
+    scene, _ = render_scene(render_plate("苏E12345", "blue"), seed=4, frame=(1280, 720), plate_width=200)
+    img = tmp_path / "car.png"
+    cv2.imwrite(str(img), scene)
+    root = Path(__file__).resolve().parents[2]
+    cmd = (f"{sys.executable} -m edge_agent recognize {img} {img} {img} --json --models {models_dir} | head -c 1")
+    out = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=120, cwd=root,
+                         env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8"})
+    assert "Traceback" not in out.stderr and "BrokenPipe" not in out.stderr, out.stderr
