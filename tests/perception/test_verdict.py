@@ -45,8 +45,8 @@ TABLE = [
     # undecided rather than wrong
     ("皖A12345", "green", True, None, "conflict", "02"),  # a yellow plate at night looks lime
     ("", "green", True, None, "unread", "99"),
-    ("AD12345", "unknown", True, None, "format", "52"),  # IR + dropped province: could be blue
-    ("AD12345", "white", True, None, "format", "52"),
+    ("AD12345", "unknown", True, None, "format", "99"),  # IR + dropped province: could be blue; undecided: no NEV type
+    ("AD12345", "white", True, None, "format", "99"),  # undecided: no NEV type (was 52)
     ("皖A12345", "unknown", False, False, "format", "02"),
     ("", "unknown", None, None, "unread", "99"),
 ]
