@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 OVERFLOW_EVENT = "outbox_overflow"
 LOST_EVENT = "outbox_lost"
 REPLAY_FILE = "command-replay.sqlite"  # beside the outbox: signed commands already received
+OPEN_RETRY_S = 5.0  # an outbox a full disk kept closed is tried again this often (and at every write)
 
 
 def _json(obj: Any) -> bytes:
@@ -106,6 +107,7 @@ class MqttLink:
         self._cmd_q: queue.Queue[Command | None] = queue.Queue(maxsize=command_queue)
         self._stop = threading.Event()
         self._next_beat: float | None = None  # monotonic; None until connected
+        self._next_open_try = 0.0
         self._beat_lock = threading.Lock()
         self.heartbeats = 0
         self.commands_busy = 0
@@ -171,7 +173,12 @@ class MqttLink:
         }
 
     def tick(self) -> None:
-        """Publish the heartbeat when due on the injected clock (the ticker thread calls this)."""
+        """Publish the heartbeat when due on the injected clock (the ticker thread calls this); every
+        ``OPEN_RETRY_S`` try again to open an outbox a full disk kept closed."""
+        if self.outbox.unavailable is not None and self._clock.monotonic() >= self._next_open_try:
+            self._next_open_try = self._clock.monotonic() + OPEN_RETRY_S
+            if self.outbox.retry_open():
+                self.pump.wake()
         if not self.conn.status().connected:  # a heartbeat is about now: none queued while offline
             return
         with self._beat_lock:
@@ -204,8 +211,11 @@ class MqttLink:
             "cpu_temp_c": cpu_temp_c(),
             "mqtt": {"broker": st.broker, "connects": st.connects},
         }
-        if figures and figures.extra:
-            doc["extra"] = figures.extra
+        extra = dict(figures.extra) if figures and figures.extra else {}
+        if self.outbox.unavailable is not None:
+            extra["outbox_unavailable"] = f"disk full: {self.outbox.unavailable}"
+        if extra:
+            doc["extra"] = extra
         self.conn.publish(self.topics.health, _json(doc), qos=0)
         self.heartbeats += 1
 

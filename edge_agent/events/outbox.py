@@ -19,48 +19,40 @@ A full disk loses nothing silently: the outbox keeps a small reserve file beside
 in after all; a write that still fails is counted (``lost()``), logged and reported through
 ``on_lost`` at once, and as a protected notice row (``lost_notice``) once rows fit again.
 The reserve is re-made when the disk has room.
+
+A disk too full even to open the file (SQLite cannot grow the WAL or its shared memory) is no
+damage: the file stays where it is with its messages, the outbox runs closed — every message
+meanwhile is a counted loss, as above — and opens it at the next ``put`` / ``pending`` /
+``retry_open`` that finds room. Only a damaged file is moved aside (``outbox_open.py``).
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
 import sqlite3
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Literal
 
+from edge_agent.events.outbox_open import open_outbox_db
 from edge_agent.events.outbox_space import SpaceKeeper
+from edge_agent.sqlite_damage import is_no_space
 
 log = logging.getLogger(__name__)
 
 NOTICE_KEY = "__overflow__"
 LOST_KEY = "__lost__"
 Notice = Callable[[int], "tuple[str, bytes] | None"]  # dropped_total / lost_total -> (topic, payload)
-# SQLITE_FULL, SQLITE_IOERR: a full disk surfaces as either (numbers: sqlite3 names them only from
-# Python 3.11, and the Jetson's JetPack 6 runs 3.10)
-_SPACE_ERRORS = (13, 10)
+_disk_full = is_no_space  # SQLITE_FULL or SQLITE_IOERR: a full disk surfaces as either
 
 
-def _disk_full(exc: sqlite3.Error) -> bool:
-    code = getattr(exc, "sqlite_errorcode", None)
-    return (code is not None and code & 0xFF in _SPACE_ERRORS) or "full" in str(exc)
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS outbox (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    topic TEXT NOT NULL,
-    payload BLOB NOT NULL,
-    qos INTEGER NOT NULL,
-    retain INTEGER NOT NULL,
-    protected INTEGER NOT NULL,
-    key TEXT
-);
-CREATE INDEX IF NOT EXISTS outbox_unprotected ON outbox(protected, seq);
-CREATE UNIQUE INDEX IF NOT EXISTS outbox_key ON outbox(key) WHERE key IS NOT NULL;
-CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
-"""
+def _free_kb(folder: Path) -> int:
+    try:
+        return shutil.disk_usage(folder).free // 1024
+    except OSError:
+        return -1
 
 
 @dataclass(frozen=True)
@@ -94,34 +86,48 @@ class Outbox:
         self._on_lost = on_lost
         self._lock = threading.Lock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = self._open(synchronous)
-        self._depth: int = self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+        self._synchronous = synchronous
+        self._db: sqlite3.Connection | None = None
+        self._depth = 0
+        self.unavailable: sqlite3.Error | None = None  # why the file cannot be opened now (a full disk)
         self._over_logged = 0
         self._lost_unsaved = 0  # lost while nothing could be written; saved with the next row that fits
+        self._reopen()
         self.space = SpaceKeeper(self.path, reserve_bytes, self._fold_wal)
 
-    def _open(self, synchronous: str) -> sqlite3.Connection:
+    def _reopen(self) -> bool:
+        """Open the file if it is not open (under the lock, or before threads exist). A full disk
+        leaves it closed — never moved aside — and is retried by every ``put``, ``pending`` and
+        ``retry_open``; meanwhile messages are counted as lost, as for any write that does not fit."""
+        if self._db is not None:
+            return True
         try:
-            return self._connect(synchronous)
-        except sqlite3.DatabaseError as exc:
-            # A damaged file must not stop the agent; keep it for inspection, start empty.
-            aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
-            log.error("outbox %s is unreadable (%s); moved to %s, starting empty", self.path, exc, aside)
-            self.path.rename(aside)
-            for suffix in ("-wal", "-shm"):
-                Path(str(self.path) + suffix).unlink(missing_ok=True)
-            return self._connect(synchronous)
+            db = open_outbox_db(self.path, self._synchronous)
+            depth = int(db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+        except sqlite3.Error as exc:
+            if not is_no_space(exc):
+                raise
+            if self.unavailable is None:
+                log.error("outbox %s cannot be opened: disk full (%s, %d KB free); the file and its messages "
+                          "are kept, retrying; new messages are counted as lost until it opens",
+                          self.path, exc, _free_kb(self.path.parent))
+            self.unavailable = exc
+            return False
+        self._db, self._depth = db, depth
+        if self.unavailable is not None:
+            log.warning("outbox %s opened after the disk had room again: %d message(s) waiting", self.path, depth)
+            self.unavailable = None
+        return True
 
-    def _connect(self, synchronous: str) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10)
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute(f"PRAGMA synchronous={synchronous.upper()}")
-            db.executescript(_SCHEMA)
-        except sqlite3.DatabaseError:
-            db.close()
-            raise
-        return db
+    def _x(self, sql: str, args: tuple[object, ...] = ()) -> sqlite3.Cursor:
+        """Run ``sql`` on the open file (every caller has checked ``_reopen``)."""
+        assert self._db is not None
+        return self._db.execute(sql, args)
+
+    def retry_open(self) -> bool:
+        """True when the outbox is open (opening it now if the disk has room again)."""
+        with self._lock:
+            return self._reopen()
 
     # -- writing ---------------------------------------------------------------------
     def put(
@@ -137,6 +143,10 @@ class Outbox:
         """Store one message; returns its ``seq``, or None when the overflow policy refused it or
         the disk is full even after releasing the reserve (then it is counted in ``lost()``)."""
         with self._lock:
+            if not self._reopen():
+                assert self.unavailable is not None
+                self._lose(topic, self.unavailable)
+                return None
             remedies = iter((self.space.fold_wal, self.space.release))  # each tried once, in order
             while True:
                 try:
@@ -154,12 +164,12 @@ class Outbox:
     def _put(self, topic: str, payload: bytes, qos: int, retain: bool, protected: bool, key: str | None) -> int | None:
         """One transaction: the message, and the count of what was lost before it (if any)."""
         saving = self._lost_unsaved
-        self._db.execute("BEGIN IMMEDIATE")
+        self._x("BEGIN IMMEDIATE")
         try:
             if saving:
                 self._save_lost(saving)
             if key is not None:
-                self._depth -= self._db.execute("DELETE FROM outbox WHERE key = ?", (key,)).rowcount
+                self._depth -= self._x("DELETE FROM outbox WHERE key = ?", (key,)).rowcount
             dropped = 0
             seq = None
             if self._depth >= self.max_rows:
@@ -170,11 +180,11 @@ class Outbox:
                 seq = self._insert(topic, payload, qos, retain, protected, key)
                 if dropped:
                     self._count_drop(dropped)
-            self._db.execute("COMMIT")
+            self._x("COMMIT")
         except BaseException:
-            if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
-            self._depth = self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+            if self._db is not None and self._db.in_transaction:
+                self._x("ROLLBACK")
+            self._depth = self._x("SELECT COUNT(*) FROM outbox").fetchone()[0]
             raise
         if saving:
             self._lost_unsaved -= saving
@@ -183,7 +193,8 @@ class Outbox:
 
     # -- a full disk -------------------------------------------------------------------
     def _fold_wal(self) -> None:
-        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if self._db is not None:
+            self._x("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
 
     @property
     def reserve_path(self) -> Path:
@@ -208,24 +219,24 @@ class Outbox:
         """Saved + unsaved; the saved count includes rows of a transaction in progress (so a
         notice written inside one reads its own addition, and ``_lost_unsaved`` is lowered after COMMIT)."""
         try:
-            row = self._db.execute("SELECT value FROM counters WHERE name = 'lost'").fetchone()
+            row = self._x("SELECT value FROM counters WHERE name = 'lost'").fetchone() if self._db else None
         except sqlite3.Error:
             row = None
         return (int(row[0]) if row else 0) + self._lost_unsaved
 
     def _save_lost(self, n: int) -> None:
         """Inside a transaction: add ``n`` unsaved losses to the counter and (re)write the notice row."""
-        self._db.execute(
+        self._x(
             "INSERT INTO counters (name, value) VALUES ('lost', ?) "
             "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value", (n,))
-        total = self._db.execute("SELECT value FROM counters WHERE name = 'lost'").fetchone()[0]
+        total = self._x("SELECT value FROM counters WHERE name = 'lost'").fetchone()[0]
         notice = self._lost_notice(total) if self._lost_notice else None
         if notice is not None:
-            self._depth -= self._db.execute("DELETE FROM outbox WHERE key = ?", (LOST_KEY,)).rowcount
+            self._depth -= self._x("DELETE FROM outbox WHERE key = ?", (LOST_KEY,)).rowcount
             self._insert(notice[0], notice[1], 1, False, True, LOST_KEY)
 
     def _insert(self, topic: str, payload: bytes, qos: int, retain: bool, protected: bool, key: str | None) -> int:
-        cur = self._db.execute(
+        cur = self._x(
             "INSERT INTO outbox (topic, payload, qos, retain, protected, key) VALUES (?, ?, ?, ?, ?, ?)",
             (topic, payload, qos, int(retain), int(protected), key),
         )
@@ -236,7 +247,7 @@ class Outbox:
         """Drop one unprotected row per policy: 1 dropped, 0 none (exceed), -1 refuse the new row."""
         row = None
         if self.overflow == "drop_oldest":
-            row = self._db.execute("SELECT seq FROM outbox WHERE protected = 0 ORDER BY seq LIMIT 1").fetchone()
+            row = self._x("SELECT seq FROM outbox WHERE protected = 0 ORDER BY seq LIMIT 1").fetchone()
         if row is None:
             if not protected:
                 return -1
@@ -248,29 +259,31 @@ class Outbox:
                 )
             self._over_logged += 1
             return 0
-        self._db.execute("DELETE FROM outbox WHERE seq = ?", (row[0],))
+        self._x("DELETE FROM outbox WHERE seq = ?", (row[0],))
         self._depth -= 1
         return 1
 
     def _count_drop(self, n: int) -> None:
-        self._db.execute(
+        self._x(
             "INSERT INTO counters (name, value) VALUES ('dropped', ?) "
             "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
             (n,),
         )
-        total = self._db.execute("SELECT value FROM counters WHERE name = 'dropped'").fetchone()[0]
+        total = self._x("SELECT value FROM counters WHERE name = 'dropped'").fetchone()[0]
         if total == n or total % 1000 == 0:
             log.error("outbox full (%d rows): %d unprotected message(s) dropped so far", self.max_rows, total)
         notice = self._notice(total) if self._notice else None
         if notice is not None:
-            self._depth -= self._db.execute("DELETE FROM outbox WHERE key = ?", (NOTICE_KEY,)).rowcount
+            self._depth -= self._x("DELETE FROM outbox WHERE key = ?", (NOTICE_KEY,)).rowcount
             self._insert(notice[0], notice[1], 1, False, True, NOTICE_KEY)
 
     # -- reading / acknowledging ---------------------------------------------------------
     def pending(self, after: int = 0, limit: int = 100) -> list[OutboxRow]:
         """Rows with ``seq > after`` in order (the publisher's cursor)."""
         with self._lock:
-            rows = self._db.execute(
+            if not self._reopen():
+                return []
+            rows = self._x(
                 "SELECT seq, topic, payload, qos, retain FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
                 (after, limit),
             ).fetchall()
@@ -282,11 +295,13 @@ class Outbox:
         if not batch:
             return 0
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            if self._db is None:
+                return 0
+            self._x("BEGIN IMMEDIATE")
             n = 0
             for args in batch:
-                n += self._db.execute("DELETE FROM outbox WHERE seq = ?", args).rowcount
-            self._db.execute("COMMIT")
+                n += self._x("DELETE FROM outbox WHERE seq = ?", args).rowcount
+            self._x("COMMIT")
             self._depth -= n
         return n
 
@@ -301,12 +316,17 @@ class Outbox:
 
     def dropped(self) -> int:
         with self._lock:
-            row = self._db.execute("SELECT value FROM counters WHERE name = 'dropped'").fetchone()
+            if self._db is None:
+                return 0
+            row = self._x("SELECT value FROM counters WHERE name = 'dropped'").fetchone()
         return int(row[0]) if row else 0
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+            self.unavailable = None  # closed on purpose: no retries
 
     def __enter__(self) -> "Outbox":
         return self

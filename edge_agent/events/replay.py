@@ -8,7 +8,7 @@ Entries expire at the command's own ``ts`` + the freshness window, in wall-clock
 monotonic clock restarts with the process). A wall clock stepped backwards keeps entries
 longer, never shorter; one stepped forwards makes the old commands stale anyway.
 SQLite with ``synchronous=FULL``: signed commands are rare, and the point is to survive a
-power cut. A corrupt file is moved aside and a fresh one started (announced in the log):
+power cut. A corrupt file (``edge_agent/sqlite_damage.py`` decides; a full disk is not) is moved aside and a fresh one started (announced in the log):
 refusing every command for ever would be worse.
 """
 
@@ -21,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 
 from edge_agent.clock import Clock
+from edge_agent.sqlite_damage import is_corruption
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,8 @@ class ReplayMemory:
         try:
             self._db = self._open()
         except sqlite3.DatabaseError as exc:
+            if not is_corruption(exc):  # a full disk is no damage: forgetting seen signatures would allow replays
+                raise
             aside = self.path.with_name(f"{self.path.name}.corrupt-{clock.now().strftime('%Y%m%dT%H%M%S')}")
             log.error("replay memory %s unreadable (%s): moved to %s, starting a fresh one", self.path, exc, aside.name)
             self.path.replace(aside)

@@ -5,7 +5,7 @@ violations log shares the file, so every table here is named ``evidence*``). Whe
 runs out, plain identification pictures go before violation pictures: a reviewer may
 still need those.
 
-An unreadable index (a power cut mid-write, a bad SD card) must not stop the agent on every
+A damaged index (a power cut mid-write, a bad SD card; never a full disk, which is retried) must not stop the agent on every
 start: like the outbox, the file is moved aside for inspection, a fresh index is started and
 the photos still on disk are indexed again (kind ``reindexed``); ``recovered`` says what
 happened so the runtime can announce it.
@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_agent.clock import Clock, iso
+from edge_agent.sqlite_damage import Damaged, is_corruption
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS evidence (
@@ -109,6 +110,8 @@ class EvidenceStore:
         try:
             self._db = self._connect()
         except sqlite3.DatabaseError as exc:
+            if not is_corruption(exc):  # a full disk is no damage: keep the index, fail, retry later
+                raise
             self._db = self._recover(exc)
 
     def _connect(self) -> sqlite3.Connection:
@@ -122,7 +125,7 @@ class EvidenceStore:
             db.execute("PRAGMA journal_size_limit=524288")
             bad = [r[0] for r in db.execute("PRAGMA quick_check")]
             if bad != ["ok"]:
-                raise sqlite3.DatabaseError("; ".join(bad[:3]))
+                raise Damaged("; ".join(bad[:3]))
             db.executescript(SCHEMA)
         except sqlite3.DatabaseError:
             db.close()

@@ -3,7 +3,8 @@
 Why: under systemd a traceback scrolls past in the journal on every restart and hides the one
 thing to fix. ``run`` checks the data folder before anything opens files in it, and turns the
 errors of building the agent into the words ``edge-agent doctor`` uses: exit 2 for what the
-config points at (``data_dir``, ``perception.models_dir``), 1 for anything else.
+config points at (``data_dir``, ``perception.models_dir``), 1 for anything else — among them a full
+disk, which a restart may outlive (nothing is moved aside for it).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 from edge_agent.config.models import AgentConfig
+from edge_agent.sqlite_damage import is_no_space
 
 
 class StartupError(Exception):
@@ -43,6 +45,9 @@ def explain(exc: BaseException) -> StartupError | None:
 
     if isinstance(exc, (ModelMissingError, ModelLoadError)):
         return StartupError(f"perception.models_dir: {exc}", 2)
+    if is_no_space(exc):  # before OSError: ENOSPC is one
+        return StartupError(f"cannot start: disk full ({exc}): free space under data_dir; nothing was moved aside "
+                            "and the outbox keeps its events (systemd starts the agent again)", 1)
     if isinstance(exc, OSError):
         where = f": {exc.filename}" if exc.filename else ""
         return StartupError(f"cannot start: {exc.strerror or exc}{where}", 1)

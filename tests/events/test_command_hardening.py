@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import sqlite3
 import threading
 from datetime import timedelta
 from pathlib import Path
@@ -297,3 +298,25 @@ def test_parser_limits_are_malformed_json_not_internal_errors(setup, caplog, raw
     assert (msg.json()["code"], msg.json()["message"]) == ("malformed_json", f"payload is not JSON: {why}")
     assert "Traceback" not in caplog.text and not any(r.levelno >= logging.ERROR for r in caplog.records)
     assert control.calls == []
+
+
+def test_a_full_disk_never_wipes_the_replay_memory(tmp_path, monkeypatch):
+    """Moving it aside on a disk error would forget the signatures seen: a replay would pass."""
+    from edge_agent.events.replay import ReplayMemory
+
+    clock = FakeClock()
+    path = tmp_path / "command-replay.sqlite"
+    memory = ReplayMemory(path, clock)
+    assert memory.remember("cd" * 32, clock.now(), 60)
+    memory.close()
+    err = sqlite3.OperationalError("database or disk is full")
+    err.sqlite_errorcode = 13  # SQLITE_FULL
+    real = ReplayMemory._open
+    monkeypatch.setattr(ReplayMemory, "_open", lambda self: (_ for _ in ()).throw(err))
+    with pytest.raises(sqlite3.OperationalError):
+        ReplayMemory(path, clock)
+    monkeypatch.setattr(ReplayMemory, "_open", real)
+    again = ReplayMemory(path, clock)
+    assert not again.remember("cd" * 32, clock.now(), 60)  # still remembered: the replay is refused
+    again.close()
+    assert [p.name for p in tmp_path.iterdir() if "corrupt" in p.name] == []

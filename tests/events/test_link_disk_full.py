@@ -51,3 +51,34 @@ def test_lost_events_are_announced_live_counted_and_noted_later(broker, tiny_dis
     finally:
         link.stop()
         sub.stop()
+
+
+def test_events_kept_by_a_full_disk_at_start_are_delivered_once_there_is_room(broker, tiny_disk):  # noqa: F811
+    """The probe's case: a nearly full disk at start used to move the outbox aside as corrupt."""
+    disk = tiny_disk(1)
+    cfg = make_config(broker.url(), disk, outbox={"reserve_mb": 0})
+    clock, bus = FakeClock(), EventBus()
+    waiting = [Event.make(EventType.VEHICLE_ARRIVED, clock, bay_id="A", data={"n": i}) for i in range(8)]
+    first = build_mqtt(cfg, bus, RecordingControl(), clock, lambda: HealthFigures())  # never started: broker "down"
+    for e in waiting:
+        bus.publish(e)
+    first.stop()
+    filler = fill(disk, 8 * 1024)
+    sub = Subscriber(broker.port, "edge/#").start()
+    link = build_mqtt(cfg, EventBus(), RecordingControl(), clock, lambda: HealthFigures())
+    try:
+        assert link.outbox.unavailable is not None and not list(disk.glob("*.corrupt-*"))
+        link.start()
+        sub.wait_for(f"{PREFIX}/status", lambda m: m.json()["state"] == "online")
+        link.publish_health()
+        health = sub.wait_for(f"{PREFIX}/health", lambda m: "extra" in m.json()).json()
+        assert health["extra"]["outbox_unavailable"].startswith("disk full")
+        filler.unlink()
+        clock.advance(5)  # the link tries the file again every 5 s (its ticker thread runs tick())
+        want = {e.event_id for e in waiting}
+        wait_until(lambda: want <= {m.json()["event_id"] for m in sub.on(f"{PREFIX}/events")},
+                   what="the 8 events kept on disk")
+        wait_until(lambda: link.outbox.depth() == 0, what="the outbox emptied by PUBACKs")
+    finally:
+        link.stop()
+        sub.stop()

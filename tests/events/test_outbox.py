@@ -92,7 +92,7 @@ def test_a_corrupt_file_is_moved_aside_not_fatal(tmp_path, caplog):
         box.put("t/events", b"e")
         assert box.depth() == 1
     assert list(tmp_path.glob("o.sqlite.corrupt-*"))
-    assert "unreadable" in caplog.text
+    assert "damaged" in caplog.text
 
 
 def test_notice_key_is_reserved(tmp_path):

@@ -4,11 +4,13 @@ a fresh one started, the photos on disk indexed again, and the backend told."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import cv2
+import pytest
 import yaml
 
 from edge_agent.evidence.store import REINDEXED, EvidenceStore
@@ -81,3 +83,19 @@ def test_run_starts_with_a_corrupt_index_and_announces_it(tmp_path, models_dir):
     events = [json.loads(x) for x in proc.stdout.splitlines() if x.startswith("{")]
     [reset] = [e for e in events if e.get("type") == "evidence_index_reset"]
     assert reset["data"]["moved_to"].startswith(str(evidence / "evidence.db.corrupt-"))
+
+
+def test_a_full_disk_at_open_keeps_the_index(tmp_path, clock, monkeypatch):
+    """SQLite says "disk I/O error" when the -shm cannot grow: no damage, so nothing is moved aside."""
+    a, _ = _store_with_photos(tmp_path, clock)
+    err = sqlite3.OperationalError("disk I/O error")
+    err.sqlite_errorcode = 4874  # SQLITE_IOERR_SHMSIZE
+    real = EvidenceStore._connect
+    monkeypatch.setattr(EvidenceStore, "_connect", lambda self: (_ for _ in ()).throw(err))
+    with pytest.raises(sqlite3.OperationalError):
+        EvidenceStore(tmp_path, clock)
+    assert not list(tmp_path.glob("evidence.db.corrupt-*"))
+    monkeypatch.setattr(EvidenceStore, "_connect", real)
+    s = EvidenceStore(tmp_path, clock)  # room again: the same index, its rows intact
+    assert s.recovered is None and s.get(a).kind != REINDEXED
+    s.close()

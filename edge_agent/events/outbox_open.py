@@ -1,0 +1,117 @@
+"""Opening the outbox's SQLite file: a damaged file is quarantined and its readable rows saved;
+a full disk is no damage.
+
+Why apart from ``outbox.py``: opening is where a full disk was once taken for corruption and a
+healthy outbox with its pending events was moved aside (``edge_agent/sqlite_damage.py`` holds
+the rule). Here only real damage — SQLite says corrupt / not a database, or ``PRAGMA
+quick_check`` fails — moves the file (with its WAL) to ``….corrupt-<time>``; the rows that can
+still be read from it are copied, in order, into the fresh outbox, so a single bad page costs
+the events on that page, not all of them. Any other error is raised unchanged: the caller keeps
+the file and retries.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from pathlib import Path
+from typing import Iterator
+
+from edge_agent.sqlite_damage import integrity_problems, is_corruption, move_aside
+
+log = logging.getLogger(__name__)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    topic TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    qos INTEGER NOT NULL,
+    retain INTEGER NOT NULL,
+    protected INTEGER NOT NULL,
+    key TEXT
+);
+CREATE INDEX IF NOT EXISTS outbox_unprotected ON outbox(protected, seq);
+CREATE UNIQUE INDEX IF NOT EXISTS outbox_key ON outbox(key) WHERE key IS NOT NULL;
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+
+def open_outbox_db(path: Path, synchronous: str) -> sqlite3.Connection:
+    """A checked connection to ``path``; raises ``sqlite3.Error`` for anything but damage."""
+    try:
+        db = _connect(path, synchronous)
+    except sqlite3.DatabaseError as exc:
+        if not is_corruption(exc):
+            raise
+        return _quarantine(path, synchronous, str(exc))
+    try:
+        bad = integrity_problems(db)
+    except sqlite3.DatabaseError as exc:
+        db.close()
+        if not is_corruption(exc):
+            raise
+        bad = [str(exc)]
+    if bad:
+        db.close()
+        return _quarantine(path, synchronous, "; ".join(bad))
+    return db
+
+
+def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
+    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=10)
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute(f"PRAGMA synchronous={synchronous.upper()}")
+        db.executescript(SCHEMA)
+    except sqlite3.DatabaseError:
+        db.close()
+        raise
+    return db
+
+
+def _quarantine(path: Path, synchronous: str, why: str) -> sqlite3.Connection:
+    aside = move_aside(path, f".corrupt-{int(time.time())}")
+    db = _connect(path, synchronous)
+    rows, counters = salvage(aside, db)
+    log.error("outbox %s is damaged (%s); moved to %s, %d readable message(s) and %d counter(s) copied into "
+              "a fresh outbox", path, why[:200], aside, rows, counters)
+    return db
+
+
+def salvage(source: Path, db: sqlite3.Connection) -> tuple[int, int]:
+    """Copy the rows (in ``seq`` order) and counters that can still be read from ``source`` into
+    ``db``; stops at the first unreadable page. Returns (rows, counters) copied."""
+    try:
+        src = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return 0, 0
+    copied = [0, 0]
+    queries = (
+        ("SELECT topic, payload, qos, retain, protected, key FROM outbox ORDER BY seq",
+         "INSERT OR IGNORE INTO outbox (topic, payload, qos, retain, protected, key) VALUES (?, ?, ?, ?, ?, ?)"),
+        ("SELECT name, value FROM counters", "INSERT OR REPLACE INTO counters (name, value) VALUES (?, ?)"),
+    )
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for i, (select, insert) in enumerate(queries):
+            for row in _readable(src, select, source):
+                copied[i] += db.execute(insert, row).rowcount
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    finally:
+        src.close()
+    return copied[0], copied[1]
+
+
+def _readable(src: sqlite3.Connection, select: str, source: Path) -> Iterator[tuple[object, ...]]:
+    """The rows of ``select`` up to the first one that cannot be read (the damage is the end)."""
+    try:
+        cur = src.execute(select)
+        while (row := cur.fetchone()) is not None:
+            yield tuple(row)
+    except sqlite3.Error as exc:
+        log.warning("outbox salvage from %s stopped: %s", source, exc)

@@ -1,0 +1,72 @@
+"""Is an SQLite file damaged, or is the disk under it just full? The one rule for our stores.
+
+Why: a store that cannot be opened used to be moved aside as "corrupt" whatever the error, so
+a nearly full disk — SQLite then fails with ``SQLITE_FULL``, or ``disk I/O error`` when the WAL
+or its shared-memory file cannot grow — discarded a healthy outbox with the events it held.
+Only positive evidence of damage may quarantine a file: ``SQLITE_CORRUPT`` ("database disk image
+is malformed"), ``SQLITE_NOTADB`` ("file is not a database"), or ``PRAGMA quick_check`` failing
+on a file that could be read. Everything else (no space, an I/O error, no permission) leaves the
+file where it is, to be retried.
+
+Codes by number: ``sqlite3`` names them only from Python 3.11 and the Jetson's JetPack 6 runs
+3.10, where the messages are all there is.
+"""
+
+from __future__ import annotations
+
+import errno
+import sqlite3
+from pathlib import Path
+
+_CORRUPT, _NOTADB = 11, 26
+_FULL, _IOERR = 13, 10
+_CORRUPT_WORDS = ("malformed", "not a database")
+_SPACE_WORDS = ("full", "disk i/o error")
+
+
+class Damaged(sqlite3.DatabaseError):
+    """Raised by our own checks (``PRAGMA quick_check`` said no): damage, whatever the words."""
+
+
+def _primary(exc: BaseException) -> int | None:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code & 0xFF if isinstance(code, int) else None
+
+
+def is_corruption(exc: BaseException) -> bool:
+    """True only for an error that says the file itself is damaged."""
+    if isinstance(exc, Damaged):
+        return True
+    code = _primary(exc)
+    if code is not None:
+        return code in (_CORRUPT, _NOTADB)
+    return isinstance(exc, sqlite3.DatabaseError) and any(w in str(exc).lower() for w in _CORRUPT_WORDS)
+
+
+def is_no_space(exc: BaseException) -> bool:
+    """A full disk: ``SQLITE_FULL``, an SQLite I/O error (a WAL or ``-shm`` that cannot grow), ENOSPC."""
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    code = _primary(exc)
+    if code is not None:
+        return code in (_FULL, _IOERR)
+    return isinstance(exc, sqlite3.Error) and any(w in str(exc).lower() for w in _SPACE_WORDS)
+
+
+def integrity_problems(db: sqlite3.Connection, limit: int = 3) -> list[str]:
+    """``PRAGMA quick_check``'s complaints (empty when the file is sound). Errors while checking
+    (no space for the shared memory, say) propagate: they are no verdict on the file."""
+    rows = [str(r[0]) for r in db.execute(f"PRAGMA quick_check({int(limit)})")]
+    return [] if rows == ["ok"] else rows
+
+
+def move_aside(path: Path, suffix: str) -> Path:
+    """Rename ``path`` and its ``-wal`` / ``-shm`` to ``path.name + suffix`` (the WAL may hold
+    committed rows a salvage can still read); returns the new main file's path."""
+    aside = path.with_name(path.name + suffix)
+    path.replace(aside)
+    for extra in ("-wal", "-shm"):
+        side = Path(str(path) + extra)
+        if side.exists():
+            side.replace(Path(str(aside) + extra))
+    return aside

@@ -1,0 +1,99 @@
+"""Opening the outbox: a full disk is no corruption (the file and its events are kept, and opened
+once there is room); a really damaged file is moved aside and its readable rows carried over."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from edge_agent.events import outbox as outbox_mod
+from edge_agent.events.outbox import Outbox
+from edge_agent.sqlite_damage import is_corruption, is_no_space
+from tests.tmpfs import fill, tiny_disk  # noqa: F401  (fixture)
+
+
+def _eight(path) -> None:  # noqa: ANN001
+    with Outbox(path) as box:
+        for i in range(8):
+            box.put("t/events", f'{{"event_id": "e{i}"}}'.encode())
+
+
+def _payloads(box: Outbox) -> list[bytes]:
+    return [r.payload for r in box.pending(0, 1000)]
+
+
+@pytest.mark.parametrize("leave_kb", [0, 8, 20])
+def test_a_nearly_full_disk_keeps_the_outbox_and_opens_it_when_room_returns(tiny_disk, leave_kb, caplog):  # noqa: F811
+    disk = tiny_disk(1)
+    path = disk / "mqtt-outbox.sqlite"
+    _eight(path)
+    filler = fill(disk, leave_kb * 1024)  # SQLite cannot make its WAL / shared memory: SQLITE_FULL or IOERR
+    lost: list[int] = []
+    box = Outbox(path, on_lost=lost.append)
+    try:
+        assert box.unavailable is not None and is_no_space(box.unavailable)
+        assert not list(disk.glob("*.corrupt-*")) and path.exists()  # kept, not quarantined
+        assert "disk full" in caplog.text and "kept" in caplog.text
+        assert box.put("t/events", b"during") is None and box.lost() == 1 and lost == [1]  # counted, not silent
+        assert box.pending() == [] and not box.retry_open()
+        filler.unlink()  # room again
+        assert box.retry_open() and box.unavailable is None
+        assert _payloads(box) == [f'{{"event_id": "e{i}"}}'.encode() for i in range(8)]  # every event still there
+        assert box.put("t/events", b"after") is not None and box.lost() == 1  # and the loss is now on disk
+    finally:
+        box.close()
+
+
+def test_a_space_error_at_open_never_moves_the_file(tmp_path, monkeypatch):
+    """The same rule without a tmpfs: the error SQLite gives when the -shm cannot grow."""
+    path = tmp_path / "o.sqlite"
+    _eight(path)
+    real = outbox_mod.open_outbox_db
+    err = sqlite3.OperationalError("disk I/O error")
+    err.sqlite_errorcode = 4874  # SQLITE_IOERR_SHMSIZE
+    calls = []
+
+    def flaky(*args):  # noqa: ANN002, ANN202
+        calls.append(args)
+        if len(calls) == 1:
+            raise err
+        return real(*args)
+
+    monkeypatch.setattr(outbox_mod, "open_outbox_db", flaky)
+    with Outbox(path) as box:
+        assert box.unavailable is err and box.depth() == 0
+        assert box.retry_open() and box.depth() == 8
+    assert [p.name for p in tmp_path.iterdir() if "corrupt" in p.name] == []
+
+
+def test_a_damaged_index_is_quarantined_and_every_readable_row_carried_over(tmp_path, caplog):
+    path = tmp_path / "o.sqlite"
+    _eight(path)
+    db = sqlite3.connect(path)
+    page = db.execute("SELECT rootpage FROM sqlite_master WHERE name = 'outbox_unprotected'").fetchone()[0]
+    size = db.execute("PRAGMA page_size").fetchone()[0]
+    db.close()
+    with open(path, "r+b") as f:  # scribble over the index's page: the table itself is intact
+        f.seek((page - 1) * size)
+        f.write(b"\xff" * size)
+    with Outbox(path) as box:
+        assert _payloads(box) == [f'{{"event_id": "e{i}"}}'.encode() for i in range(8)]
+        assert box.put("t/events", b"next") is not None
+    assert len([p for p in tmp_path.glob("o.sqlite.corrupt-*") if not p.name.endswith(("-wal", "-shm"))]) == 1
+    assert "damaged" in caplog.text and "8 readable message(s)" in caplog.text
+
+
+def test_the_rule_reads_codes_and_on_python_3_10_the_messages():
+    def err(msg: str, code: int | None = None) -> sqlite3.DatabaseError:
+        e = sqlite3.DatabaseError(msg)
+        if code is not None:
+            e.sqlite_errorcode = code
+        return e
+
+    assert is_corruption(err("database disk image is malformed", 11))
+    assert is_corruption(err("file is not a database", 26)) and is_corruption(err("file is not a database"))
+    for space in (err("database or disk is full", 13), err("disk I/O error", 4874), err("disk I/O error"),
+                  OSError(28, "No space left on device")):
+        assert is_no_space(space) and not is_corruption(space)
+    assert not is_no_space(err("unable to open database file", 14)) and not is_corruption(err("x", 14))
