@@ -118,14 +118,19 @@ def _run(args: argparse.Namespace) -> int:
 
 def _build(args: argparse.Namespace) -> tuple[Assembled, OpsRuntime]:
     from edge_agent.config.mqtt import read_secrets
+    from edge_agent.ops.instance_lock import DataDirBusy, hold_data_dir
     from edge_agent.ops.lifecycle import OpsRuntime
     from edge_agent.ops.logging_setup import setup_logging
     from edge_agent.runtime.assemble import assemble
-    from edge_agent.runtime.preflight import check_data_dir
+    from edge_agent.runtime.preflight import StartupError, check_data_dir
     from edge_agent.runtime.sinks import JsonLinesSink
 
     cfg = load_config(args.config)  # ConfigError here or below: reported by the cli, exit 2
     check_data_dir(cfg)
+    try:  # before anything opens a file in data_dir: a second agent there would share them all
+        hold_data_dir(Path(cfg.data_dir), "run")
+    except DataDirBusy as exc:
+        raise StartupError(str(exc), 2) from None
     set_heap_mmap_threshold(cfg.ops.heap_mmap_threshold_kb)
     secrets = read_secrets(cfg.mqtt).values() if cfg.mqtt.enabled else ()
     setup_logging(cfg.ops.logging, secrets=secrets, verbose=getattr(args, "verbose", False))
@@ -192,6 +197,8 @@ def _replay(args: argparse.Namespace) -> int:
         if start.tzinfo is None:
             start = start.replace(tzinfo=ZoneInfo(cfg.site.timezone))
     out = Path(args.events or Path(args.source.rstrip("/")).name + ".events.jsonl")
+    if args.data_dir and not _hold(Path(args.data_dir), "replay"):
+        return 2
     try:
         with out.open("w", encoding="utf-8") as f, tempfile.TemporaryDirectory(prefix="edge-agent-replay-") as tmp:
             s = replay(cfg, args.source, f, Path(args.data_dir or tmp), start)
@@ -204,6 +211,19 @@ def _replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _hold(data_dir: Path, command: str) -> bool:
+    """``replay`` / ``demo`` into a given folder: refused (one line) while an agent runs there."""
+    from edge_agent.ops.instance_lock import DataDirBusy, hold_data_dir
+
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        hold_data_dir(data_dir, command)
+    except (DataDirBusy, OSError) as exc:
+        print(f"{command}: {exc}", file=sys.stderr)
+        return False
+    return True
+
+
 def _demo(args: argparse.Namespace) -> int:
     from edge_agent.runtime.demo import run_demo
 
@@ -211,6 +231,8 @@ def _demo(args: argparse.Namespace) -> int:
     if opts is None:
         return 2
     if args.data_dir:
+        if not _hold(Path(args.data_dir), "demo"):
+            return 2
         return run_demo(Path(args.data_dir), args.fps, json_lines=args.json, broker=not args.no_broker, opts=opts)
     with tempfile.TemporaryDirectory(prefix="edge-agent-demo-") as tmp:
         return run_demo(Path(tmp), args.fps, json_lines=args.json, broker=not args.no_broker, opts=opts)

@@ -1,0 +1,55 @@
+"""One agent per data folder: an advisory lock on ``{data_dir}/agent.lock``, held for the process's life.
+
+Why: two ``run`` processes on one ``data_dir`` both ran, wrote the same events file, outbox and
+evidence, and knocked each other off the broker (same client id) — each reconnect a few repeats,
+each row possibly sent twice. ``fcntl.flock`` is released by the kernel when the process ends,
+however it ends (SIGKILL, a crash, a power cut leaves no lock behind), so a stale lock file never
+blocks a restart. The file names the holder (pid and command) for the refusal line.
+
+Who takes it: the commands that write a data folder's outbox and evidence — ``run``, and
+``replay`` / ``demo`` on the folder they were given (so a replay pointed at a live agent's folder is
+refused, one into its own folder runs beside it). ``review`` reads the folder and takes no lock.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+from typing import IO
+
+LOCK_FILE = "agent.lock"
+_held: dict[Path, IO[str]] = {}  # open for the process's life: closing the file would release the lock
+
+
+class DataDirBusy(Exception):
+    """``str()`` is the one line to print."""
+
+
+def hold_data_dir(data_dir: Path, command: str) -> Path:
+    """Take the lock (once per process and folder) or raise ``DataDirBusy`` naming the holder."""
+    data_dir = Path(data_dir).resolve()
+    if data_dir in _held:
+        return data_dir / LOCK_FILE
+    path = data_dir / LOCK_FILE
+    f = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - kept open on purpose
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.seek(0)
+        holder = f.read().strip() or "unknown pid"
+        f.close()
+        raise DataDirBusy(f"data_dir {data_dir} is in use by another edge-agent (pid {holder}); "
+                          "one agent per data_dir: stop it, or give this one its own data_dir") from None
+    f.truncate(0)
+    f.write(f"{os.getpid()} {command}\n")
+    f.flush()
+    _held[data_dir] = f
+    return path
+
+
+def release_all() -> None:
+    """Tests only: a process releases its locks by ending."""
+    for f in _held.values():
+        f.close()
+    _held.clear()

@@ -1,0 +1,71 @@
+"""One agent per data_dir: a second ``run`` (or a ``replay`` / ``demo`` into that folder) is refused
+in one line, exit 2; the lock goes with its process, however that ends; other folders are free."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edge_agent.ops.instance_lock import DataDirBusy, hold_data_dir, release_all
+from tests.runtime.test_startup_errors import _config, _one_line
+
+HOLDER = ("import sys; from pathlib import Path; from edge_agent.ops.instance_lock import hold_data_dir\n"
+          "hold_data_dir(Path(sys.argv[1]), 'run'); print('held', flush=True); sys.stdin.read()")
+
+
+@pytest.fixture
+def held(tmp_path):
+    """Another agent's process holding ``tmp_path / 'data'``; killed (SIGKILL) at the end."""
+    data = tmp_path / "data"
+    data.mkdir()
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(data)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+    yield data, proc
+    proc.kill()
+    proc.wait(10)
+
+
+def test_a_second_run_on_the_same_data_dir_is_refused(tmp_path, models_dir, held):
+    data, holder = held
+    proc = subprocess.run([sys.executable, "-m", "edge_agent", "run", "--config",
+                           str(_config(tmp_path, models_dir, data)), "--quiet"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    line = _one_line(proc)
+    assert "in use by another edge-agent" in line and f"pid {holder.pid} run" in line
+    assert not (data / "events.jsonl").exists() and not (data / "evidence").exists()  # touched nothing
+
+
+def test_the_lock_goes_with_a_killed_process(held):
+    data, holder = held
+    with pytest.raises(DataDirBusy):
+        hold_data_dir(data, "run")
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.wait(10)
+    try:
+        assert hold_data_dir(data, "run") == data.resolve() / "agent.lock"  # no stale lock after a crash
+        assert (data / "agent.lock").read_text() == f"{os.getpid()} run\n"
+    finally:
+        release_all()
+
+
+def test_replay_into_a_live_agents_folder_is_refused_and_into_its_own_runs(tmp_path, models_dir, held):
+    data, _ = held
+    config = _config(tmp_path, models_dir, tmp_path / "unused")
+    frames = tmp_path / "frames"
+
+    def replay(data_dir: Path) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "edge_agent", "replay", str(config), str(frames),
+                               "--data-dir", str(data_dir), "-o", str(tmp_path / "out.jsonl")],
+                              capture_output=True, text=True, timeout=120, cwd=tmp_path)
+
+    refused = replay(data)
+    assert refused.returncode == 2 and "replay: data_dir" in refused.stderr and "in use" in refused.stderr
+    own = replay(tmp_path / "replay-data")
+    assert own.returncode == 0, own.stderr[-2000:]
