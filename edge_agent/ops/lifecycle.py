@@ -25,6 +25,7 @@ from typing import Callable, Mapping
 
 from edge_agent.clock import Clock, SystemClock
 from edge_agent.config.models import AgentConfig
+from edge_agent.control import ControlError, ControlResult
 from edge_agent.events.bus import EventBus
 from edge_agent.ops.metrics import AgentMetrics, MetricsServer, start_metrics_server
 from edge_agent.ops.signals import ShutdownPlan, SignalHandlers, StepResult, install_signal_handlers
@@ -93,8 +94,33 @@ class OpsRuntime:
             # systemd's reload protocol: RELOADING=1 … READY=1 when done.
             self.notifier.reloading()
             try:
-                on_reload()
+                try:
+                    result: object = on_reload()
+                except ControlError as exc:
+                    result = exc
+                level, line = reload_outcome(result)
+                log.log(level, "SIGHUP: %s", line)
             finally:
                 self.notifier.ready(status="running (reloaded)")
 
         return reload
+
+
+def reload_outcome(result: object) -> tuple[int, str]:
+    """One log line from what the reload returned — the ``ControlResult`` the MQTT ``reload-config``
+    reply carries: applied (what changed) or refused (why, each problem naming its key)."""
+    if isinstance(result, ControlError):
+        return logging.ERROR, f"config refused ({result.code}): {result}"
+    if not isinstance(result, ControlResult):
+        return logging.INFO, "config reloaded"
+    if not result.ok:
+        problems = [str(p) for p in result.data.get("problems") or []]
+        why = "; ".join(problems[:3]) + (f" (+{len(problems) - 3} more)" if len(problems) > 3 else "")
+        return logging.ERROR, f"config refused, the running config kept: {why or result.message}"
+    changed = result.data.get("changed") or []
+    line = f"config applied: {', '.join(changed)} changed" if changed else \
+        "config applied: no bay, timer, occupancy, camera or perception change (lists re-applied)"
+    restart = result.data.get("restart_needed") or []
+    if restart:
+        line += f"; {', '.join(restart)} changes need a restart to take effect"
+    return logging.INFO, line

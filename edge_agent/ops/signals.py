@@ -77,7 +77,7 @@ class SignalHandlers:
                     if self.on_reload is None:
                         log.info("%s: no reload handler, ignored", name)
                         continue
-                    log.info("%s: reloading config", name)
+                    log.debug("%s: reloading config", name)  # the outcome is logged in one line by the callback
                     self.on_reload()
                 elif self.stop_requested.is_set():
                     log.warning("%s again: already stopping", name)

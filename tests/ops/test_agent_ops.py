@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -99,6 +100,31 @@ def test_healthy_agent_ready_pings_reloads_and_stops(write_config, camera_folder
     systemd.wait_for("STOPPING=1")
     assert "stop frames=ok stop sinks=ok" in out
     assert not any(m.startswith("STATUS=stuck") for m in systemd.seen)
+
+
+def test_sighup_says_in_one_line_what_it_applied_or_why_it_refused(write_config, camera_folder, systemd):
+    proc = start_agent(write_config, camera_folder, systemd, 10.0)
+    path = proc.args[3]
+    cfg = yaml.safe_load(Path(path).read_text())
+    try:
+        systemd.wait_for("READY=1")
+        cfg["timers"] = {"overstay_s": 600}
+        Path(path).write_text(yaml.safe_dump(cfg))
+        proc.send_signal(signal.SIGHUP)
+        systemd.wait_for("RELOADING=1")
+        systemd.wait_for("READY=1")
+        cfg["timers"] = {"overstay_s": -5}
+        Path(path).write_text(yaml.safe_dump(cfg))
+        proc.send_signal(signal.SIGHUP)
+        systemd.wait_for("RELOADING=1")
+        systemd.wait_for("READY=1")
+    finally:
+        rc, _ = stop(proc)
+    assert rc == 0
+    said = [line.split("SIGHUP: ", 1)[1] for line in proc.stderr.read().splitlines() if "SIGHUP: " in line]
+    assert said[0] == "config applied: timers changed"
+    assert said[1].startswith("config refused, the running config kept: timers.overstay_s")
+    assert len(said) == 2
 
 
 def test_hung_camera_stops_the_pings(write_config, camera_folder, systemd):
