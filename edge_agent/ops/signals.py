@@ -30,8 +30,9 @@ import queue
 import signal
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterator
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ class SignalHandlers:
         self.on_reload = on_reload
         self.on_stop = on_stop
         self.stop_requested = threading.Event()
+        self.stopped_by: int | None = None  # the signal that asked for the stop (for an exit code of 128 + it)
         self._queue: queue.SimpleQueue[int | None] = queue.SimpleQueue()
         self._previous: dict[int, object] = {}
         self._worker = threading.Thread(target=self._serve, name="signal-callbacks", daemon=True)
@@ -83,6 +85,7 @@ class SignalHandlers:
                     log.warning("%s again: already stopping", name)
                 else:
                     log.info("%s: stopping", name)
+                    self.stopped_by = signum
                     self.stop_requested.set()
                     self.on_stop()
             except Exception:  # a failed reload keeps the running config; the agent stays up
@@ -94,6 +97,18 @@ def install_signal_handlers(
 ) -> SignalHandlers:
     """SIGHUP calls ``on_reload``; the first SIGTERM/SIGINT calls ``on_stop`` (later ones are logged)."""
     return SignalHandlers(on_reload, on_stop).install()
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[SignalHandlers]:
+    """For the commands that play something and end (``replay``, ``demo``): SIGTERM and SIGINT set
+    ``stop_requested`` so the loop ends between frames and the command stops cleanly and writes its
+    summary (exit ``128 + stopped_by``) instead of dying mid-write; SIGHUP is ignored (logged)."""
+    handlers = install_signal_handlers(on_reload=None, on_stop=lambda: None)
+    try:
+        yield handlers
+    finally:
+        handlers.restore()
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import signal
 import sys
 import tempfile
 import threading
@@ -183,6 +184,7 @@ def _replay(args: argparse.Namespace) -> int:
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
+    from edge_agent.ops.signals import stop_on_signals
     from edge_agent.runtime.replay import replay
 
     cfg = load_config(args.config)
@@ -200,15 +202,19 @@ def _replay(args: argparse.Namespace) -> int:
     if args.data_dir and not _hold(Path(args.data_dir), "replay"):
         return 2
     try:
-        with out.open("w", encoding="utf-8") as f, tempfile.TemporaryDirectory(prefix="edge-agent-replay-") as tmp:
-            s = replay(cfg, args.source, f, Path(args.data_dir or tmp), start)
+        with out.open("w", encoding="utf-8") as f, tempfile.TemporaryDirectory(prefix="edge-agent-replay-") as tmp, \
+                stop_on_signals() as signals:
+            s = replay(cfg, args.source, f, Path(args.data_dir or tmp), start, until=signals.stop_requested)
     except (OSError, ValueError) as exc:
         print(f"replay: {exc}", file=sys.stderr)
         return 2
+    if s["interrupted"]:
+        print(f"replay: stopped by {signal.Signals(signals.stopped_by or signal.SIGINT).name} after "
+              f"{s['clip_s']} s of clip", file=sys.stderr)
     print(f"{s['frames']} frames, {s['clip_s']} s of clip in {s['wall_s']} s ({s['speed_x']}x real time, "
           f"{s['cpu_s']} s CPU); {s['classified']} bay crops classified, plate detector on {s['detector_runs']} "
           f"frames ({s['region_runs']} of them on the bays that wanted a read only); events in {out}", file=sys.stderr)
-    return 0
+    return 128 + (signals.stopped_by or signal.SIGINT) if s["interrupted"] else 0
 
 
 def _hold(data_dir: Path, command: str) -> bool:
@@ -225,14 +231,15 @@ def _hold(data_dir: Path, command: str) -> bool:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from edge_agent.ops.signals import stop_on_signals
     from edge_agent.runtime.demo import run_demo
 
     opts = _demo_options(args)
     if opts is None:
         return 2
-    if args.data_dir:
-        if not _hold(Path(args.data_dir), "demo"):
-            return 2
-        return run_demo(Path(args.data_dir), args.fps, json_lines=args.json, broker=not args.no_broker, opts=opts)
-    with tempfile.TemporaryDirectory(prefix="edge-agent-demo-") as tmp:
-        return run_demo(Path(tmp), args.fps, json_lines=args.json, broker=not args.no_broker, opts=opts)
+    if args.data_dir and not _hold(Path(args.data_dir), "demo"):
+        return 2
+    with tempfile.TemporaryDirectory(prefix="edge-agent-demo-") as tmp, stop_on_signals() as signals:
+        rc = run_demo(Path(args.data_dir or tmp), args.fps, json_lines=args.json, broker=not args.no_broker,
+                      opts=opts, until=signals.stop_requested)
+    return 128 + (signals.stopped_by or signal.SIGINT) if signals.stop_requested.is_set() and rc == 0 else rc

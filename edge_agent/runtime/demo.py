@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -60,7 +61,9 @@ def _presence(source: ScriptedSource, locks: Any) -> None:
 
 
 def run_demo(data_dir: Path, fps: float = 5.0, json_lines: bool = False, out=sys.stdout,  # noqa: ANN001
-             broker: bool = True, opts: DemoOptions | None = None) -> int:
+             broker: bool = True, opts: DemoOptions | None = None, until: threading.Event | None = None) -> int:
+    """The story, to its end or until ``until`` is set (SIGTERM / SIGINT): either way the agent stops
+    cleanly (the outbox closed, its WAL folded in) and the summary is told."""
     try:
         cjk_font_path()
     except FontMissing as exc:
@@ -78,13 +81,14 @@ def run_demo(data_dir: Path, fps: float = 5.0, json_lines: bool = False, out=sys
                 print(f"demo: could not start mosquitto ({exc}); going on without a broker", file=out)
                 broker = None
         try:
-            return _run(data_dir, fps, json_lines, out, broker, opts)
+            return _run(data_dir, fps, json_lines, out, broker, opts, until)
         finally:
             if broker is not None:
                 broker.stop()
 
 
-def _run(data_dir: Path, fps: float, json_lines: bool, out, broker, opts: DemoOptions) -> int:  # noqa: ANN001
+def _run(data_dir: Path, fps: float, json_lines: bool, out, broker, opts: DemoOptions,  # noqa: ANN001
+         until: threading.Event | None = None) -> int:
     clock = FakeClock()
     models = REPO_MODELS if REPO_MODELS.is_dir() else Path("models")
     cfg = demo_config(data_dir, broker.url() if broker else opts.broker_url, models, opts.mqtt)
@@ -123,8 +127,11 @@ def _run(data_dir: Path, fps: float, json_lines: bool, out, broker, opts: DemoOp
             print(f"  t={clock.monotonic() - t0:6.1f}s  -- scene: {seg.label}", file=out)
 
     wall = time.perf_counter()
-    run_scripted(step, clock, source.duration, fps)
-    if broker is not None or opts.broker_url:  # let the link deliver what it has before the story's summary
+    run_scripted(step, clock, source.duration, fps, until=until)
+    stopped = until is not None and until.is_set()
+    if stopped and not json_lines:
+        print(f"  t={clock.monotonic() - t0:6.1f}s  -- stopped by a signal: stopping cleanly", file=out)
+    if not stopped and (broker is not None or opts.broker_url):  # let the link deliver what it has before the story's summary
         deadline = time.monotonic() + 5
         while link.outbox_depth() and time.monotonic() < deadline:
             time.sleep(0.05)

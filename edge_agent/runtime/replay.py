@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -95,8 +96,9 @@ def replay_config(cfg: AgentConfig, source: str, data_dir: Path) -> AgentConfig:
 
 
 def replay(cfg: AgentConfig, source: str, events_out: IO[str], data_dir: Path,
-           start: datetime | None = None) -> dict:
-    """Play ``source`` through the agent; events as JSON lines to ``events_out``. Returns the summary."""
+           start: datetime | None = None, until: threading.Event | None = None) -> dict:
+    """Play ``source`` through the agent; events as JSON lines to ``events_out``. Returns the summary.
+    ``until`` set (SIGTERM / SIGINT) ends the play between frames: the summary says ``interrupted``."""
     from edge_agent.runtime.assemble import assemble
     from edge_agent.runtime.sinks import JsonLinesSink
 
@@ -110,12 +112,13 @@ def replay(cfg: AgentConfig, source: str, events_out: IO[str], data_dir: Path,
                      sinks=lambda a: [JsonLinesSink(a.bus, None, events_out, states=False)])
     # only once the agent is built: a config it refuses leaves no marker, so nothing scores an empty replay
     events_out.write(json.dumps(marker, ensure_ascii=False) + "\n")
+    events_out.flush()
     agent = parts.agent
     wall = time.perf_counter()  # replay speed is a compute figure: wall clock on purpose
     cpu = time.process_time()
     parts.start()
     try:
-        agent.run_forever(sleep=lambda s: None)  # the loop run uses; a clip is never waited for
+        agent.run_forever(sleep=lambda s: None, until=until)  # the loop run uses; a clip is never waited for
     finally:
         parts.stop()
     wall = time.perf_counter() - wall
@@ -123,7 +126,8 @@ def replay(cfg: AgentConfig, source: str, events_out: IO[str], data_dir: Path,
     summary = {"kind": "marker", "type": "replay_finished", "ts": iso(clock.now()), "clip_s": round(clip.clip_s, 3),
                "frames": clip.seq, "corrupt": clip.corrupt, "classified": agent.monitor.classified,
                "detector_runs": agent.monitor.detector_runs, "region_runs": agent.monitor.region_runs, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
-               "speed_x": round(clip.clip_s / wall, 2) if wall > 0 else None}
+               "speed_x": round(clip.clip_s / wall, 2) if wall > 0 else None,
+               "interrupted": bool(until is not None and until.is_set() and not clip.finished)}
     events_out.write(json.dumps(summary) + "\n")
     events_out.flush()
     return summary

@@ -8,6 +8,7 @@ detector's work.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
@@ -93,10 +94,13 @@ class ScriptedSource:
         return Frame(img, self._seq, self.clock.monotonic())
 
 
-def run_scripted(step: Callable[[], object], clock: FakeClock, seconds: float, fps: float) -> None:
-    """Call ``step`` once per frame period for ``seconds`` of scenario time."""
+def run_scripted(step: Callable[[], object], clock: FakeClock, seconds: float, fps: float,
+                 until: threading.Event | None = None) -> None:
+    """Call ``step`` once per frame period for ``seconds`` of scenario time (or until ``until`` is set)."""
     period = 1.0 / fps
     for _ in range(int(round(seconds * fps))):
+        if until is not None and until.is_set():
+            return
         step()
         clock.advance(period)
 
