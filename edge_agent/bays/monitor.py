@@ -20,7 +20,7 @@ import numpy as np
 from edge_agent.bays.feed import BayFeed
 from edge_agent.bays.geometry import BayShape, assign_bay, merge_boxes
 from edge_agent.bays.machine import BayMachine
-from edge_agent.bays.occupancy import ChangeGate, OccupancyClassifier, PresenceFusion
+from edge_agent.bays.occupancy import MOTION_GAIN, ChangeGate, OccupancyClassifier, PresenceFusion
 from edge_agent.bays.occupancy import Verdict as CameraVerdict
 from edge_agent.bays.vision import blind_vision, classifier_vision
 from edge_agent.bays.visit_verdict import decide_visit
@@ -236,9 +236,10 @@ class BayMonitor:
         due: dict[str, list[tuple[float, float]]] = {}
         for s in self.shapes:
             f = self.fusion[s.bay_id]
-            self.changes[s.bay_id] = change = self.gate.changed(grey, s.bay_id)
-            if change >= occ.gate_fraction:  # within a classification's interval: something moved there
-                self._moved_at[s.bay_id] = now
+            change, gain = self.gate.compare(grey, s.bay_id)
+            self.changes[s.bay_id] = change
+            if change >= occ.gate_fraction or not 1 / MOTION_GAIN < gain < MOTION_GAIN:
+                self._moved_at[s.bay_id] = now  # within one classification interval: something moved there
             last = f.verdict.measured_at
             if (change >= occ.gate_fraction or last is None or f.hysteresis.unsettled
                     or now - last >= occ.classify_every_s - 1e-6):

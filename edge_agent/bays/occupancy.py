@@ -26,6 +26,8 @@ WORK_WIDTH = 320
 MIN_MASK_PX = 20  # a bay covering fewer working pixels than this cannot be judged at all
 MIN_MASK_SHARE = 0.5  # under this share of its polygon inside the frame, a bay is mostly unseen
 MOTION_LEAD_S = 2.0  # motion this long before the verdict's last backing still counts (one slow classification)
+MOTION_GAIN = 1.15  # a bay this much brighter or darker within one classification interval moved (a dark
+# car arriving whole between two frames looks like shade to the light-compensated gate)
 
 
 class OccupancyClassifier(Protocol):
@@ -195,14 +197,18 @@ class ChangeGate:
 
     def changed(self, grey: np.ndarray, bay_id: str, since: str = "classified") -> float:
         """0..1; 1.0 when the bay has no reference yet (look at it)."""
+        return self.compare(grey, bay_id, since)[0]
+
+    def compare(self, grey: np.ndarray, bay_id: str, since: str = "classified") -> tuple[float, float]:
+        """(changed share 0..1, the bay's light gain since then); (1.0, 1.0) without a reference."""
         cur, ref = self._take(grey, bay_id), self._ref.get((since, bay_id))
         if cur is None or ref is None or cur.shape != ref.shape:
-            return 1.0
+            return 1.0, 1.0
         ratio = cur / (ref + 1.0)
         k = (len(ratio) - 1) // 2
         lo, hi = np.partition(ratio, (k, len(ratio) // 2))[[k, len(ratio) // 2]]
         gain = 0.5 * float(lo + hi)  # the median ratio, without np.median's checks (called ~40× a frame)
-        return float(np.count_nonzero(np.abs(cur - ref * gain) > self.cfg.gate_threshold)) / len(cur)
+        return float(np.count_nonzero(np.abs(cur - ref * gain) > self.cfg.gate_threshold)) / len(cur), gain
 
     def reset(self, grey: np.ndarray, bay_id: str, since: str = "classified") -> None:
         """That stage just looked at this frame: it becomes the bay's reference for it."""

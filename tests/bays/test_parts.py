@@ -62,6 +62,8 @@ def test_change_gate_opens_for_cars_not_for_light_and_closes_once_classified():
     only_b = gate.prepare(render(Scene(cars=(FUEL,))))
     assert gate.changed(only_b, "A") < 0.04 and gate.changed(only_b, "B") > 0.2
     gate.reset(only_b, "B")  # the classifier looked: a parked car keeps the gate shut
+    share, gain = gate.compare(dark, "A")  # half the light: compensated, but the bay's gain says how much
+    assert share < 0.04 and 0.4 < gain < 0.6
     assert gate.changed(gate.prepare(render(Scene(cars=(FUEL,)))), "B") < 0.04
 
 
