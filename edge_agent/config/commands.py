@@ -30,10 +30,9 @@ def _check(args: argparse.Namespace) -> int:
 def _overrides_line(path: str) -> str:
     from pathlib import Path
 
-    import yaml
-
     from edge_agent.config.overrides import describe, overrides_path, read_overrides
+    from edge_agent.config.yamlfile import read_yaml
 
-    base = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    base, _text = read_yaml(Path(path))
     found = read_overrides(overrides_path(base))
     return describe(base, found[0]) if found else "nothing"

@@ -13,12 +13,11 @@ import threading
 from pathlib import Path
 from typing import Any, Callable
 
-import yaml
-
 from edge_agent.clock import Clock
 from edge_agent.config.load import ConfigError, parse_config
 from edge_agent.config.models import AgentConfig
 from edge_agent.config.overrides import merge, overrides_path, read_overrides, write_overrides
+from edge_agent.config.yamlfile import read_yaml
 
 Change = Callable[[dict[str, Any], dict[str, Any]], None]  # (overrides, merged config now) -> edit overrides
 
@@ -41,7 +40,7 @@ class ConfigFile:
         return overrides_path(self._base())
 
     def _base(self) -> dict[str, Any]:
-        data = yaml.safe_load(self.path.read_text(encoding="utf-8"))
+        data, _text = read_yaml(self.path)  # ConfigError: unreadable, too big, not UTF-8, a key twice
         return data if isinstance(data, dict) else {}
 
     def update(self, change: Change) -> tuple[AgentConfig, Path | None]:

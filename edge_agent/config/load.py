@@ -6,41 +6,24 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
+from edge_agent.config.errors import ConfigError, key_path, shown_key
 from edge_agent.config.models import AgentConfig
+from edge_agent.config.yamlfile import read_yaml
 
-
-class ConfigError(Exception):
-    """Invalid config; ``problems`` holds one ``key.path: message`` line each."""
-
-    def __init__(self, source: str, problems: list[str]) -> None:
-        self.source = source
-        self.problems = problems
-        super().__init__(f"{source}: " + "; ".join(problems))
-
-    def report(self) -> str:
-        lines = [f"{self.source}: invalid config ({len(self.problems)} problem{'s' if len(self.problems) != 1 else ''})"]
-        lines += [f"  {p}" for p in self.problems]
-        return "\n".join(lines)
-
-
-def key_path(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out or "(top level)"
+__all__ = ["ConfigError", "key_path", "load_config", "parse_config"]
 
 
 def parse_config(data: Any, source: str = "<config>", base_dir: Path | None = None) -> AgentConfig:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(source, ["(top level): must be a mapping of keys to values"])
+        raise ConfigError(source, [f"(top level): the file holds a YAML {_kind(data)}, not a mapping of settings "
+                                   "(site:, camera:, bays: …): is this the agent's config file?"])
+    if data and not set(map(str, data)) & set(AgentConfig.model_fields):
+        raise ConfigError(source, ["(top level): none of the agent's settings (site, camera, bays, …) is in this "
+                                   "file: is this the agent's config file?"])
     try:
         cfg = AgentConfig.model_validate(data, context={"base_dir": base_dir})
     except ValidationError as exc:
@@ -55,23 +38,18 @@ def parse_config(data: Any, source: str = "<config>", base_dir: Path | None = No
     return cfg
 
 
+def _kind(data: object) -> str:
+    return {str: "text", list: "list", int: "number", float: "number", bool: "true/false"}.get(
+        type(data), shown_key(type(data).__name__))
+
+
 def load_config(path: str | Path) -> AgentConfig:
     """Read ``path`` and the run-time overrides in its data dir (``config/overrides.py``) →
     validated config. Raises ``ConfigError`` (never a traceback)."""
     from edge_agent.config.overrides import merge, overrides_path, read_overrides  # it raises our ConfigError
 
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(str(p), [f"(file): cannot read: {exc.strerror or exc}"]) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(str(p), [f"(yaml): {where}{problem}"]) from None
+    data, text = read_yaml(p)
     over = read_overrides(overrides_path(data)) if isinstance(data, dict) else None
     if over is None:
         cfg = parse_config(data, str(p), base_dir=p.parent)

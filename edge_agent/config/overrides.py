@@ -29,7 +29,8 @@ from typing import Any
 import yaml
 
 from edge_agent.clock import Clock
-from edge_agent.config.load import ConfigError
+from edge_agent.config.errors import ConfigError
+from edge_agent.config.yamlfile import read_yaml
 
 OVERRIDES_NAME = "overrides.yaml"
 BACKUPS_DIR = "config-backups"
@@ -50,17 +51,16 @@ def overrides_path(raw: dict[str, Any]) -> Path:
 
 
 def read_overrides(path: Path) -> tuple[dict[str, Any], str] | None:
-    """The file's mapping and text, or None when there is none. Raises ``ConfigError`` naming the key."""
+    """The file's mapping and text, or None when there is none (or ``data_dir`` is no folder: the config's
+    own check names that). Raises ``ConfigError`` naming the key; read under the config file's rules
+    (``config/yamlfile.py``: bounded, regular file, UTF-8, no key twice)."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+        path.lstat()
+    except (FileNotFoundError, NotADirectoryError):
         return None
     except OSError as exc:
         raise ConfigError(str(path), [f"(file): cannot read: {exc.strerror or exc}"]) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(str(path), [f"(yaml): {getattr(exc, 'problem', None) or exc}"]) from None
+    data, text = read_yaml(path)
     data = {} if data is None else data
     problems = _shape_problems(data)
     if problems:

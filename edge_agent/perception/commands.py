@@ -152,16 +152,13 @@ def _settings(args: argparse.Namespace):
 def _load_perception(path: Path):
     """(PerceptionConfig, allow, deny) from a whole agent config, or from a file holding only
     ``perception:`` (and ``lists:``) — enough for recognize / eval / bench on a workstation."""
-    import yaml
     from pydantic import ValidationError
 
     from edge_agent.config.bays import ListsConfig
     from edge_agent.config.load import ConfigError, key_path, load_config
+    from edge_agent.config.yamlfile import read_yaml
 
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
-        data = None  # load_config words the problem
+    data, _text = read_yaml(path)  # ConfigError: unreadable, too big, not UTF-8, a key twice
     if not isinstance(data, dict) or "site" in data or not set(data) <= {"perception", "lists"}:
         agent = load_config(path)
         return agent.perception, agent.lists.allow, agent.lists.deny

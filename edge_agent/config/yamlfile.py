@@ -1,0 +1,129 @@
+"""Reading a YAML config file: bounded, regular files only, UTF-8, and no key written twice.
+
+Every YAML the agent reads as configuration (the config file, ``{data_dir}/overrides.yaml``) goes through
+:func:`read_yaml`, so each rule below holds for ``run``, SIGHUP, ``check-config``, ``doctor``, ``replay``
+and the installer page alike, and each problem is a ``ConfigError`` line, never a traceback:
+
+- **at most** ``MAX_BYTES`` (1 MiB; the largest real config is a few KiB): a 50 MB file once took 2.4 GB
+  to parse, and ``check-config /dev/zero`` grew without end;
+- **a regular file**: a device or a FIFO is refused before a byte is read (opened non-blocking, so a
+  FIFO with no writer cannot hang the reload either);
+- **UTF-8 text**: a binary or GBK-encoded file is named, not a ``UnicodeDecodeError``;
+- **each key once per mapping**: YAML keeps the last of two equal keys without a word, so a second
+  ``fps:`` further down silently won; the error names the key path and both lines;
+- **aliases expand to at most** ``MAX_NODES`` values: a "billion laughs" document is a few hundred bytes.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from edge_agent.config.errors import ConfigError, key_path
+
+MAX_BYTES = 1 << 20
+MAX_NODES = 200_000
+_MERGE = "tag:yaml.org,2002:merge"
+
+
+def read_text(path: Path) -> str:
+    """The file's text; ``ConfigError`` (source: the file) when it is not a readable, small, UTF-8 regular file."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        raise ConfigError(str(path), [f"(file): cannot read: {exc.strerror or exc}"]) from None
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ConfigError(str(path), ["(file): not a regular file (a config is a YAML text file)"])
+        try:
+            data = f.read(MAX_BYTES + 1)
+        except OSError as exc:
+            raise ConfigError(str(path), [f"(file): cannot read: {exc.strerror or exc}"]) from None
+    if len(data) > MAX_BYTES:
+        raise ConfigError(str(path), [f"(file): larger than {MAX_BYTES >> 20} MiB: not a config file "
+                                      "(a config is a few KiB of YAML)"])
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(str(path), [f"(file): not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+                                      "save the config as UTF-8"]) from None
+
+
+def parse_yaml(text: str, source: str) -> Any:
+    """The document in ``text``; ``ConfigError`` for a syntax error, a key written twice or an alias bomb."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_nodes(node, source)
+        return loader.construct_document(node)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(source, [f"(yaml): {where}{problem}"]) from None
+    finally:
+        loader.dispose()
+
+
+def read_yaml(path: Path) -> tuple[Any, str]:
+    """(document, text) of the YAML file ``path`` under the rules above."""
+    text = read_text(path)
+    return parse_yaml(text, str(path)), text
+
+
+def _check_nodes(root: yaml.Node, source: str) -> None:
+    """Duplicate keys (with their key path and both lines) and the expanded size of aliases."""
+    sizes: dict[int, int] = {}
+    problems: list[str] = []
+    constructor = yaml.constructor.SafeConstructor()
+
+    def walk(node: yaml.Node, loc: tuple[Any, ...]) -> int:
+        known = sizes.get(id(node))
+        if known is not None:  # an alias: counted again (that is what expanding it costs), not walked again
+            return known
+        sizes[id(node)] = 1  # a cycle (an alias inside its own anchor) counts once
+        total = 1
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, int] = {}
+            for k, v in node.value:
+                name = _key(constructor, k)
+                if k.tag != _MERGE and name is not None:
+                    if name in seen:
+                        problems.append(f"{key_path((*loc, str(name)))}: written twice (lines {seen[name]} and "
+                                        f"{k.start_mark.line + 1}); YAML would silently keep the last — remove one")
+                    else:
+                        seen[name] = k.start_mark.line + 1
+                total += walk(k, loc) + walk(v, (*loc, "?" if name is None else str(name)))
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                total += walk(item, (*loc, i))
+        sizes[id(node)] = total
+        if total > MAX_NODES:
+            raise ConfigError(source, [f"{key_path(loc)}: aliases expand to over {MAX_NODES} values: "
+                                       "not a config file"])
+        return total
+
+    walk(root, ())
+    if problems:
+        raise ConfigError(source, problems)
+
+
+def _key(constructor: yaml.constructor.SafeConstructor, node: yaml.Node) -> Any:
+    """A mapping key as the loader would build it, for comparison (None: not a plain scalar key)."""
+    if not isinstance(node, yaml.ScalarNode):
+        return None
+    try:
+        value = constructor.construct_object(node)
+    except yaml.YAMLError:
+        return None
+    try:
+        hash(value)
+    except TypeError:
+        return None
+    return value

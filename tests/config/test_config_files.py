@@ -1,0 +1,143 @@
+"""Reading a config file: every command and every reload says one line naming the file or the key, exit 2.
+
+What the outside probe found: a GBK or binary config was a ``UnicodeDecodeError`` traceback in
+``check-config``, ``run``, ``doctor``, ``replay`` (and the SIGHUP reload logged a traceback); a duplicate key
+was silently "last wins"; ``check-config /dev/zero`` grew to 23 GB; ``check-config /etc/shadow`` echoed
+every line (password hashes) as an "unknown key".
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import yaml
+
+from edge_agent import cli
+from edge_agent.config import ConfigError, load_config
+from edge_agent.config.yamlfile import MAX_BYTES
+
+GOOD = {
+    "site": {"site_id": "s1", "device_id": "d1"},
+    "camera": {"source": "rtsp://cam/1", "width": 640, "height": 480},
+    "bays": [{"id": "A", "polygon": [[10, 10], [300, 10], [300, 470], [10, 470]]}],
+}
+GBK = "site: {site_id: 站点, device_id: d1}\n".encode("gbk")
+
+
+@pytest.fixture
+def good(tmp_path: Path) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump({**GOOD, "data_dir": str(tmp_path / "data")}), encoding="utf-8")
+    return path
+
+
+def problems_of(path: Path) -> list[str]:
+    with pytest.raises(ConfigError) as exc:
+        load_config(path)
+    return exc.value.problems
+
+
+@pytest.mark.parametrize("argv", [
+    ["check-config", "{}"], ["run", "--config", "{}"], ["doctor", "--config", "{}"], ["replay", "{}", "/nonexistent"],
+    ["stats", "--config", "{}"], ["review", "--config", "{}"],
+])
+def test_a_config_that_is_not_utf8_is_one_line_and_exit_2_in_every_command(tmp_path, capsys, argv):
+    bad = tmp_path / "gbk.yaml"
+    bad.write_bytes(GBK)
+    assert cli.main([a.format(bad) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "not UTF-8 text (byte 0x" in err and str(bad) in err, err
+
+
+def test_overrides_in_the_data_dir_that_are_not_utf8_are_named(good):
+    data = good.parent / "data"
+    data.mkdir()
+    (data / "overrides.yaml").write_bytes(b"\x9a\x00\xff binary")
+    assert problems_of(good) == ["(file): not UTF-8 text (byte 0x9a at offset 0); save the config as UTF-8"]
+
+
+def test_a_sighup_reload_of_a_broken_file_logs_one_line_and_keeps_the_running_config(good, caplog, clock):
+    from edge_agent.events.bus import EventBus
+    from edge_agent.ops.lifecycle import OpsRuntime
+    from edge_agent.runtime.reload import ConfigReload
+
+    cfg = load_config(good)
+    good.write_bytes(GBK)
+    agent = SimpleNamespace(cfg=cfg, loop_lock=threading.Lock())
+    ops = OpsRuntime(cfg, EventBus(), clock, env={})
+    with caplog.at_level(logging.INFO, logger="edge_agent.ops.lifecycle"):
+        ops._reload(ConfigReload(agent).reload)()  # type: ignore[arg-type]  # what SIGHUP's worker calls
+    lines = [r for r in caplog.records if r.name == "edge_agent.ops.lifecycle"]
+    assert len(lines) == 1 and lines[0].levelname == "ERROR" and not lines[0].exc_info
+    assert "config invalid, kept the running one: (file): not UTF-8 text" in lines[0].getMessage()
+    assert agent.cfg is cfg
+
+
+def test_a_key_written_twice_is_refused_naming_its_path_and_both_lines(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("site: {site_id: s1, device_id: d1}\n"
+                    "camera:\n  source: rtsp://cam/1\n  fps: 5\n  fps: 1\n"
+                    "bays: [{id: A, polygon: [[0, 0], [10, 0], [10, 10]]}]\n"
+                    "site: {site_id: s2, device_id: d1}\n", encoding="utf-8")
+    assert problems_of(path) == [
+        "camera.fps: written twice (lines 4 and 5); YAML would silently keep the last — remove one",
+        "site: written twice (lines 1 and 7); YAML would silently keep the last — remove one",
+    ]
+
+
+def test_merge_keys_may_still_override_what_they_merge(tmp_path):
+    """``<<: *base`` then a key of its own is YAML's override, not a duplicate."""
+    path = tmp_path / "c.yaml"
+    path.write_text("site: {site_id: s1, device_id: d1}\n"
+                    "camera: {<<: {source: rtsp://cam/1, fps: 5}, fps: 2}\n"
+                    "bays: [{id: A, polygon: [[0, 0], [10, 0], [10, 10]]}]\n"
+                    f"data_dir: {tmp_path / 'data'}\n", encoding="utf-8")
+    assert load_config(path).camera.fps == 2
+
+
+def test_only_a_small_regular_file_is_read(tmp_path, good):
+    big = tmp_path / "big.yaml"
+    with big.open("wb") as f:
+        f.write(good.read_bytes() + b"# " + b"x" * MAX_BYTES + b"\n")
+    assert problems_of(big) == ["(file): larger than 1 MiB: not a config file (a config is a few KiB of YAML)"]
+    assert problems_of(Path("/dev/zero")) == ["(file): not a regular file (a config is a YAML text file)"]
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)  # no writer: a blocking open would hang here
+    assert problems_of(fifo) == ["(file): not a regular file (a config is a YAML text file)"]
+
+
+def test_aliases_that_expand_without_end_are_refused(tmp_path):
+    lines = ['site: {site_id: s1, device_id: d1}', 'perception:', '  recognizer_options:',
+             '    a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"    a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)]
+    path = tmp_path / "bomb.yaml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = problems_of(path)
+    assert len(out) == 1 and out[0].startswith("perception.recognizer_options.a") and "aliases expand" in out[0]
+
+
+def test_a_file_that_is_not_a_config_is_not_echoed(tmp_path):
+    shadow = tmp_path / "shadow"
+    shadow.write_text("root:$6$Ab3dEfGh$s3cretHashValue0123456789:19000:0:99999:7:::\n"
+                      "daemon:*:19000:0:99999:7:::\n", encoding="utf-8")
+    out = problems_of(shadow)
+    assert out == ["(top level): none of the agent's settings (site, camera, bays, …) is in this file: "
+                   "is this the agent's config file?"]
+    text = tmp_path / "text.yaml"
+    text.write_text("just a sentence\n", encoding="utf-8")
+    assert problems_of(text)[0].startswith("(top level): the file holds a YAML text, not a mapping of settings")
+
+
+def test_an_unknown_key_is_shown_only_by_a_short_prefix(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({**GOOD, "colour": 1, "root:$6$Ab3dEfGh$s3cretHash:19000:0:99999:7::": None}),
+                    encoding="utf-8")
+    out = problems_of(path)
+    assert "colour: unknown key (not a setting of this section; check the spelling)" in out
+    assert "root…: unknown key (not a setting of this section; check the spelling)" in out
+    assert not any("s3cret" in p or "$6$" in p for p in out), out
