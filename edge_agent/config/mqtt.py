@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from edge_agent.config.base import StrictModel
+from edge_agent.masking import mask_url_credentials
 
 DEFAULT_PROTECTED = [
     "violation_started",
@@ -60,19 +61,27 @@ class BrokerAddress:
 
 
 def parse_broker(url: str) -> BrokerAddress:
+    """``mqtt[s]://host[:port]``: no credentials, path, query or fragment (the password lives in
+    ``mqtt.password_env`` / ``_file``, never in a URL that is shown in logs and errors)."""
+    shown = repr(mask_url_credentials(url.split("?", 1)[0].split("#", 1)[0]))
     parts = urlsplit(url)
     if parts.scheme not in ("mqtt", "mqtts"):
-        raise ValueError(f"{url!r}: scheme must be mqtt:// or mqtts://")
-    if parts.username or parts.password:
-        raise ValueError(f"{url!r}: put credentials in mqtt.username / mqtt.password_env, not in the URL")
+        raise ValueError(f"{shown}: scheme must be mqtt:// or mqtts://")
+    if parts.username or parts.password or "@" in parts.netloc:
+        raise ValueError(f"{shown}: put credentials in mqtt.username / mqtt.password_env, not in the URL")
+    if parts.query or parts.fragment or url.rstrip().endswith(("?", "#")):
+        raise ValueError(f"{shown}: no query or fragment expected (credentials go in mqtt.username / "
+                         "mqtt.password_env, options in their own keys)")
     if not parts.hostname:
-        raise ValueError(f"{url!r}: no host")
+        raise ValueError(f"{shown}: no host")
     if parts.path not in ("", "/"):
-        raise ValueError(f"{url!r}: no path expected")
+        raise ValueError(f"{shown}: no path expected")
     try:
         port = parts.port
     except ValueError:
-        raise ValueError(f"{url!r}: bad port") from None
+        raise ValueError(f"{shown}: bad port (1 to 65535)") from None
+    if port is not None and not 1 <= port <= 65535:
+        raise ValueError(f"{shown}: bad port (1 to 65535)")
     return BrokerAddress(parts.scheme, parts.hostname, port or (8883 if parts.scheme == "mqtts" else 1883))
 
 

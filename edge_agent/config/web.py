@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationInfo, field_validator
 
@@ -46,6 +47,15 @@ class WebConfig(StrictModel):
         if not p.is_absolute() and config_path is not None:
             p = Path(config_path).resolve().parent / p
         return p
+
+    @field_validator("public_url")
+    @classmethod
+    def _no_credentials(cls, v: str | None) -> str | None:
+        """The link goes into notifications (group chats, webhooks): a password in it would go there too."""
+        if v is not None and "@" in urlsplit(v).netloc:
+            raise ValueError("no credentials in the URL (people sign in on the page; the link is sent in "
+                             "notifications)")
+        return v
 
     @field_validator("trusted_proxies")
     @classmethod
