@@ -46,11 +46,14 @@ class BayConfig(StrictModel):
 
 
 class TimersConfig(StrictModel):
-    arrival_confirm_s: float = Field(3.0, ge=0, description="vehicle present this long → vehicle_arrived")
-    departure_confirm_s: float = Field(10.0, ge=0, description="bay empty this long → vehicle_departed")
-    fuel_grace_s: float = Field(120.0, ge=0, description="fuel car parked this long → violation")
-    unidentified_timeout_s: float = Field(300.0, ge=0, description="no plate read this long → violation")
-    overstay_s: float = Field(900.0, ge=0, description="charger finished and still parked this long → overstay")
+    """Ceilings keep each timer a timer: a confirmation of minutes, a grace of at most a day (1e300 s
+    was accepted and meant "never")."""
+
+    arrival_confirm_s: float = Field(3.0, ge=0, le=60, description="vehicle present this long → vehicle_arrived")
+    departure_confirm_s: float = Field(10.0, ge=0, le=600, description="bay empty this long → vehicle_departed")
+    fuel_grace_s: float = Field(120.0, ge=0, le=86_400, description="fuel car parked this long → violation")
+    unidentified_timeout_s: float = Field(300.0, ge=0, le=86_400, description="no plate read this long → violation")
+    overstay_s: float = Field(900.0, ge=0, le=86_400, description="charger finished and still parked this long → overstay")
 
 
 DEPRECATED_OCCUPANCY_KEYS = ("change_threshold", "enter_fraction", "exit_fraction", "learn_rate")
@@ -79,14 +82,14 @@ class OccupancyConfig(StrictModel):
     gate_fraction: float = Field(0.04, gt=0, le=1, description="changed share of a bay that makes it be classified "
                                  "now instead of at its next periodic turn")
     big_change_fraction: float = Field(0.25, gt=0, le=1, description="changed share that restarts fast plate reading")
-    read_fast_s: float = Field(8.0, ge=0, description="an unidentified visit is read every frame this long (a "
+    read_fast_s: float = Field(8.0, ge=0, le=600, description="an unidentified visit is read every frame this long (a "
                                "still bay whose last read found no plate: once a second)")
-    read_medium_s: float = Field(60.0, ge=0, description="then once a second until this long")
+    read_medium_s: float = Field(60.0, ge=0, le=3600, description="then once a second until this long")
     read_slow_every_s: float = Field(5.0, gt=0, le=600, description="then every this many seconds")
-    plate_hold_s: float = Field(1.0, ge=0, description="a plate read counts as presence this long")
+    plate_hold_s: float = Field(1.0, ge=0, le=60, description="a plate read counts as presence this long")
     identify_reads: int = Field(3, ge=1, le=50, description="plate reads a visit needs before it is identified")
-    probe_s: float = Field(10.0, gt=0, description="run the plate detector at least this often, even when idle")
-    assign_margin_px: float = Field(8.0, ge=0, description="a plate this close outside a bay still belongs to it")
+    probe_s: float = Field(10.0, gt=0, le=300, description="run the plate detector at least this often, even when idle")
+    assign_margin_px: float = Field(8.0, ge=0, le=500, description="a plate this close outside a bay still belongs to it")
 
     @model_validator(mode="before")
     @classmethod

@@ -14,15 +14,15 @@ from edge_agent.config.base import StrictModel
 class CameraConfig(StrictModel):
     source: str = Field(..., min_length=1, description="rtsp://…, a USB index like '0', a video file, or a folder of images")
     fps: float = Field(5.0, gt=0, le=60, description="frames sampled per second")
-    width: int | None = Field(None, gt=0, description="frame width in pixels (bay polygons are checked against it)")
-    height: int | None = Field(None, gt=0, description="frame height in pixels")
+    width: int | None = Field(None, gt=0, le=16384, description="frame width in pixels (bay polygons are checked against it)")
+    height: int | None = Field(None, gt=0, le=16384, description="frame height in pixels")
     loop: bool = Field(False, description="replay a file or folder forever (demos)")
-    reconnect_min_s: float = Field(1.0, gt=0, description="first reconnect delay; doubles up to reconnect_max_s")
-    reconnect_max_s: float = Field(30.0, gt=0)
-    lost_after_s: float = Field(5.0, gt=0, description="no frame for this long → camera_lost")
-    frozen_after_s: float = Field(30.0, gt=0, description="identical frames for this long → frozen")
-    black_level: float = Field(8.0, ge=0, le=255, description="mean grey below this is a black frame")
-    flat_level: float = Field(2.0, ge=0, le=64, description="grey spread (std) below this is a uniform frame: "
+    reconnect_min_s: float = Field(1.0, gt=0, le=60, description="first reconnect delay; doubles up to reconnect_max_s")
+    reconnect_max_s: float = Field(30.0, gt=0, le=600, description="longest reconnect delay")
+    lost_after_s: float = Field(5.0, ge=1, le=60, description="no frame for this long → camera_lost")
+    frozen_after_s: float = Field(30.0, ge=2, le=300, description="identical frames for this long → frozen")
+    black_level: float = Field(8.0, ge=6, le=48, description="mean grey below this is a black frame")
+    flat_level: float = Field(2.0, ge=1, le=24, description="grey spread (std) below this is a uniform frame: "
                               "lens covered, blinded, or a decoder's grey fill")
     track_shift: bool = Field(True, description="measure camera shift against the reference picture")
     shift_tolerance_px: float = Field(24.0, gt=0, le=1000, description="bays follow a smaller shift; a larger one "

@@ -8,8 +8,8 @@ from edge_agent.config.base import StrictModel
 
 
 class EvidenceConfig(StrictModel):
-    max_age_days: float = Field(30.0, gt=0, description="older evidence is deleted")
-    max_mb: float = Field(2048.0, gt=0, description="total size cap; plain identifications go before violations")
+    max_age_days: float = Field(30.0, gt=0, le=3650, description="older evidence is deleted")
+    max_mb: float = Field(2048.0, gt=0, le=10_000_000, description="total size cap; plain identifications go before violations")
     jpeg_quality: int = Field(85, ge=30, le=100)
     min_free_mb: float = Field(
         64.0, ge=0, le=1_000_000, allow_inf_nan=False,

@@ -82,7 +82,7 @@ class PresenceConfig(StrictModel):
     health_pin: InputPin | None = None
     trigger: PinId | None = None
     echo: PinId | None = None
-    threshold_m: float = Field(0.5, gt=0)
+    threshold_m: float = Field(0.5, gt=0, le=4.0)
     max_distance_m: float = Field(2.0, gt=0, le=4.0)
     stale_s: float = Field(1.0, gt=0, le=10)
 

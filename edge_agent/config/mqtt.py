@@ -100,7 +100,7 @@ class TlsConfig(StrictModel):
 
 class OutboxConfig(StrictModel):
     path: ConfigPath = Field(None, description="SQLite file; default {data_dir}/mqtt-outbox.sqlite")
-    max_rows: int = Field(100_000, ge=10, description="pending messages kept before the overflow policy applies")
+    max_rows: int = Field(100_000, ge=10, le=10_000_000, description="pending messages kept before the overflow policy applies")
     overflow: Literal["drop_oldest", "drop_newest"] = Field(
         "drop_oldest",
         description="which unprotected message goes when full; protected types are never dropped",
@@ -139,11 +139,11 @@ class MqttConfig(StrictModel):
     password_file: ConfigPath = Field(None, description="file holding the password (first line)")
     tls: TlsConfig | None = None
     keepalive_s: int = Field(30, ge=5, le=3600)
-    reconnect_min_s: int = Field(1, ge=1)
-    reconnect_max_s: int = Field(60, ge=1)
+    reconnect_min_s: int = Field(1, ge=1, le=300)
+    reconnect_max_s: int = Field(60, ge=1, le=3600)
     topic_prefix: str = Field("edge/{site}/{device}", description="{site} and {device} are filled in")
-    heartbeat_s: float = Field(60.0, gt=0)
-    command_max_age_s: float = Field(60.0, gt=0, description="older (or further in the future) commands are refused")
+    heartbeat_s: float = Field(60.0, gt=0, le=3600)
+    command_max_age_s: float = Field(60.0, gt=0, le=3600, description="older (or further in the future) commands are refused")
     hmac_secret_env: str | None = Field(None, description="when set (or _file), every command must be signed")
     hmac_secret_file: ConfigPath = None
     home_assistant: HomeAssistantConfig = Field(default_factory=HomeAssistantConfig)

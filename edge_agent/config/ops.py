@@ -27,14 +27,14 @@ class WatchdogConfig(StrictModel):
     ``camera.reconnect_max_s`` plus the time an RTSP open may hang (~30 s).
     """
 
-    camera_deadline_s: float = Field(90.0, gt=0, description="camera reader silent this long → stuck")
-    perception_deadline_s: float = Field(30.0, gt=0, description="main loop silent this long → stuck")
+    camera_deadline_s: float = Field(90.0, ge=1, le=600, description="camera reader silent this long → stuck")
+    perception_deadline_s: float = Field(30.0, ge=1, le=600, description="main loop silent this long → stuck")
 
 
 class DoctorConfig(StrictModel):
-    min_free_mb: int = Field(500, ge=0, description="free space the data directory needs")
-    camera_timeout_s: float = Field(10.0, gt=0)
-    broker_timeout_s: float = Field(5.0, gt=0)
+    min_free_mb: int = Field(500, ge=0, le=1_000_000, description="free space the data directory needs")
+    camera_timeout_s: float = Field(10.0, gt=0, le=300)
+    broker_timeout_s: float = Field(5.0, gt=0, le=300)
 
 
 class OpsConfig(StrictModel):

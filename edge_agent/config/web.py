@@ -31,7 +31,7 @@ class WebConfig(StrictModel):
     trusted_proxies: list[str] = Field(
         default_factory=list,
         description="reverse proxies (addresses or networks) whose X-Forwarded-For is believed; empty: none")
-    login_max_failures: int = Field(5, ge=1, description="failed logins per IP or per user name in the window")
+    login_max_failures: int = Field(5, ge=1, le=10_000, description="failed logins per IP or per user name in the window")
     login_window_s: float = Field(300.0, gt=0, le=86400)
     login_concurrency: int = Field(
         2, ge=1, le=8, description="password checks at once (argon2, low priority); more get 429 at once")
