@@ -2,8 +2,24 @@
 number is finite (NaN or ±Infinity would slip past every ``ge`` / ``le`` comparison and
 reach a decision: a NaN bay polygon once made a bay read "free" for ever)."""
 
-from pydantic import BaseModel, ConfigDict
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 
 class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=False, validate_assignment=True, allow_inf_nan=False)
+
+
+def problems_at(model: str, problems: list[tuple[tuple[str | int, ...], str]]) -> ValidationError:
+    """A ``ValidationError`` naming each key, for checks that span fields of one section.
+
+    Raised from a ``model_validator(mode="after")`` — which runs on defaults too, so a rule between
+    two keys also holds when the YAML writes only one of them (``enter_p: 0.2`` against the default
+    ``exit_p`` 0.3) — it still points at the key (``occupancy.exit_p``), not at the section.
+    """
+    return ValidationError.from_exception_data(model, [
+        InitErrorDetails(type=PydanticCustomError("config", "{msg}", {"msg": msg}), loc=loc, input=None)
+        for loc, msg in problems
+    ])

@@ -12,7 +12,7 @@ import logging
 
 from pydantic import Field, field_validator, model_validator
 
-from edge_agent.config.base import StrictModel
+from edge_agent.config.base import StrictModel, problems_at
 from edge_agent.quad import quad_problem
 
 log = logging.getLogger(__name__)
@@ -103,21 +103,17 @@ class OccupancyConfig(StrictModel):
                 data = {k: v for k, v in data.items() if k not in old}
         return data
 
-    @field_validator("exit_p")
-    @classmethod
-    def _exit_below_enter(cls, v: float, info) -> float:  # noqa: ANN001 - pydantic's ValidationInfo
-        enter = info.data.get("enter_p")
-        if enter is not None and v >= enter:
-            raise ValueError(f"must be below enter_p ({enter:g}): hysteresis")
-        return v
-
-    @field_validator("read_medium_s")
-    @classmethod
-    def _medium_after_fast(cls, v: float, info) -> float:  # noqa: ANN001
-        fast = info.data.get("read_fast_s")
-        if fast is not None and v < fast:
-            raise ValueError(f"must be ≥ read_fast_s ({fast:g})")
-        return v
+    @model_validator(mode="after")
+    def _between_keys(self) -> OccupancyConfig:
+        """After the fields, so a default takes part: ``enter_p: 0.2`` alone is below the default exit_p."""
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        if not self.exit_p < self.enter_p:
+            problems.append((("exit_p",), f"must be below enter_p ({self.enter_p:g}): hysteresis"))
+        if not self.read_medium_s >= self.read_fast_s:
+            problems.append((("read_medium_s",), f"must be ≥ read_fast_s ({self.read_fast_s:g})"))
+        if problems:
+            raise problems_at(type(self).__name__, problems)
+        return self
 
 
 class ListsConfig(StrictModel):

@@ -91,6 +91,16 @@ def test_occupancy_hysteresis_must_be_ordered():
                    "occupancy.read_medium_s: must be ≥ read_fast_s (10)"]
 
 
+@pytest.mark.parametrize(("occupancy", "expected"), [
+    ({"enter_p": 0.2}, "occupancy.exit_p: must be below enter_p (0.2): hysteresis"),  # against the default exit_p 0.3
+    ({"exit_p": 0.8}, "occupancy.exit_p: must be below enter_p (0.7): hysteresis"),
+    ({"read_fast_s": 100}, "occupancy.read_medium_s: must be ≥ read_fast_s (100)"),  # the default read_medium_s 60
+    ({"read_medium_s": 1}, "occupancy.read_medium_s: must be ≥ read_fast_s (8)"),
+])
+def test_rules_between_two_keys_hold_when_only_one_is_written(occupancy, expected):
+    assert problems(occupancy=occupancy) == [expected]
+
+
 @pytest.mark.parametrize("key, value", [("enter_p", float("nan")), ("exit_p", float("inf")), ("enter_p", 1.5),
                                         ("classify_every_s", 5), ("confirm_frames", 0)])
 def test_occupancy_numbers_must_be_finite_and_in_range(key, value):
