@@ -13,6 +13,8 @@ import logging
 from pydantic import Field, field_validator, model_validator
 
 from edge_agent.config.base import StrictModel, problems_at
+from edge_agent.config.errors import key_path
+from edge_agent.config.pins import describe, header_pin
 from edge_agent.quad import quad_problem
 
 log = logging.getLogger(__name__)
@@ -147,6 +149,7 @@ def cross_section_problems(cfg) -> list[tuple[tuple, str]]:  # noqa: ANN001 - Ag
             problems.append((("locks", i, "occupancy_max_age_s"),
                              f"{lk.occupancy_max_age_s:g}s is under two frame periods at camera.fps "
                              f"{cfg.camera.fps:g} (needs ≥ {least:g}s)"))
+    problems += _pins_used_twice(cfg)
     lock_ids = [lk.id for lk in cfg.locks]
     used: dict[str, str] = {}
     for i, bay in enumerate(cfg.bays):
@@ -180,6 +183,23 @@ def cross_section_problems(cfg) -> list[tuple[tuple, str]]:  # noqa: ANN001 - Ag
             locked_bays[bay] = lock.id
     if not cfg.bays:
         problems.append((("bays",), "needs at least one bay"))
+    return problems
+
+
+def _pins_used_twice(cfg) -> list[tuple[tuple, str]]:  # noqa: ANN001 - AgentConfig (import cycle)
+    """One header pin, one job: compared by the physical pin (``config/pins.py``), so ``17``, ``"GPIO17"``
+    and ``"BOARD11"`` are one pin, within a lock and across locks (two locks on one pin: GPIOPinInUse)."""
+    problems: list[tuple[tuple, str]] = []
+    used: dict[int, str] = {}
+    for i, lk in enumerate(cfg.locks):
+        for loc, pin in lk.pin_keys():
+            header = header_pin(lk.driver, pin)  # valid: LockConfig checked every name
+            key = key_path(("locks", i, *loc))
+            if header in used:
+                problems.append((("locks", i, *loc), f"{describe(lk.driver, pin, header)} is already used by "
+                                                     f"{used[header]} (one pin, one job)"))
+            else:
+                used[header] = key
     return problems
 
 

@@ -12,7 +12,8 @@ from typing import Annotated, Literal, Union
 
 from pydantic import Field, model_validator
 
-from edge_agent.config.base import StrictModel
+from edge_agent.config.base import StrictModel, problems_at
+from edge_agent.config.pins import header_pin
 
 PinId = int | str
 
@@ -193,16 +194,32 @@ class LockConfig(StrictModel):
             raise ValueError(f"driver {self.driver} needs motor and switches pins")
         if self.driver == "jetson" and self.presence is not None and self.presence.kind == "ultrasonic":
             raise ValueError("presence.kind ultrasonic is only supported by the gpiozero driver")
-        pins = [p for p in self._pins() if p is not None]
-        dup = sorted({str(p) for p in pins if pins.count(p) > 1})
-        if dup:
-            raise ValueError(f"pin {dup[0]} is used twice in this lock")
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        for loc, pin in self.pin_keys():
+            try:
+                header_pin(self.driver, pin)
+            except ValueError as exc:
+                problems.append((loc, str(exc)))
+        if problems:
+            raise problems_at(type(self).__name__, problems)
         return self
 
-    def _pins(self) -> list[PinId | None]:
+    def pin_keys(self) -> list[tuple[tuple[str, ...], PinId]]:
+        """Every pin this lock's driver opens, with its key (``("motor", "up", "pin")``); none for the simulator.
+        A pin used twice (also across locks) is refused by ``bays.cross_section_problems``."""
+        if self.driver == "simulator":
+            return []
         m, s, pr = self.motor, self.switches, self.presence
-        out: list[PinId | None] = [m.up.pin, m.down.pin, m.enable.pin if m.enable else None]
-        out += [s.down.pin, s.up.pin, self.warning.pin if self.warning else None]
+        out: list[tuple[tuple[str, ...], PinId | None]] = []
+        if m is not None:
+            out += [(("motor", "up", "pin"), m.up.pin), (("motor", "down", "pin"), m.down.pin),
+                    (("motor", "enable", "pin"), m.enable.pin if m.enable else None)]
+        if s is not None:
+            out += [(("switches", "down", "pin"), s.down.pin), (("switches", "up", "pin"), s.up.pin)]
+        out.append((("warning", "pin"), self.warning.pin if self.warning else None))
         if pr is not None:
-            out += [pr.pin.pin if pr.pin else None, pr.health_pin.pin if pr.health_pin else None, pr.trigger, pr.echo]
-        return out
+            out += [(("presence", "pin", "pin"), pr.pin.pin if pr.pin else None),
+                    (("presence", "health_pin", "pin"), pr.health_pin.pin if pr.health_pin else None),
+                    (("presence", "trigger"), pr.trigger if pr.kind == "ultrasonic" else None),
+                    (("presence", "echo"), pr.echo if pr.kind == "ultrasonic" else None)]
+        return [(loc, pin) for loc, pin in out if pin is not None]

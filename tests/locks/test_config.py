@@ -31,7 +31,7 @@ def test_defaults_follow_field_practice():
         (sim_lock(auto_raise_delay_s=900), "locks[0].auto_raise_delay_s: Input should be less than or equal to 600"),
         (sim_lock(driver="relay"), "locks[0].driver: Input should be 'gpiozero', 'jetson' or 'simulator'"),
         (gpio_lock(motor=None), "locks[0]: driver gpiozero needs motor and switches pins"),
-        (gpio_lock(switches={"down": {"pin": UP}, "up": {"pin": 6}}), "locks[0]: pin 17 is used twice in this lock"),
+        (gpio_lock(switches={"down": {"pin": UP}, "up": {"pin": 6}}), "locks[0].switches.down.pin: GPIO17 (header pin 11) is already used by locks[0].motor.up.pin (one pin, one job)"),
         (gpio_lock(switches={"down": {"pin": SW_DOWN, "active_high": True}, "up": {"pin": 6}}),
          "locks[0].switches.down: active_high may only be set with pull_up: null"),
         (gpio_lock(switches={"down": {"pin": SW_DOWN, "pull_up": None}, "up": {"pin": 6}}),
@@ -95,3 +95,76 @@ def test_a_bay_can_name_its_lock_and_the_manager_takes_the_pairing_from_the_conf
     assert cfg.lock_bays() == {"L1": "B1", "L2": "B2"}
     mgr = build_locks(cfg, EventBus(), FakeClock(), vision=BayFeed())
     assert mgr.bay_ids() == ["B1", "B2"] and mgr.state("B1") is not None and mgr.state("B2") is not None
+
+
+def two_locks(second: dict) -> list[str]:
+    """Problems of a config with the rig's gpio lock on B1 and ``second`` on B2."""
+    from edge_agent.config.load import parse_config
+
+    with pytest.raises(ConfigError) as err:
+        parse_config({
+            "site": {"site_id": "s1", "device_id": "d1"}, "camera": {"source": "0"},
+            "bays": [{"id": "B1", "polygon": [[0, 0], [100, 0], [100, 100]]},
+                     {"id": "B2", "polygon": [[200, 0], [300, 0], [300, 100]]}],
+            "locks": [gpio_lock(), second],
+        })
+    return err.value.problems
+
+
+def other_pins(**over: object) -> dict:
+    pins = {"motor": {"up": {"pin": 20}, "down": {"pin": 21}}, "switches": {"down": {"pin": 22}, "up": {"pin": 23}},
+            "presence": {"kind": "digital", "pin": {"pin": 24}}, "warning": {"pin": 25}}
+    return gpio_lock(id="L2", bay="B2", **{**pins, **over})
+
+
+@pytest.mark.parametrize("spelling", [UP, str(UP), f"GPIO{UP}", f"BCM{UP}", "BOARD11", "J8:11", "WPI0"])
+def test_a_pin_is_one_pin_whatever_its_spelling_within_a_lock_and_across_locks(spelling):
+    """GPIO17 is header pin 11 in every spelling gpiozero accepts; across locks it was GPIOPinInUse at start."""
+    found = problems(gpio_lock(warning={"pin": spelling}))
+    assert found == ["locks[0].warning.pin: GPIO17 (header pin 11) is already used by locks[0].motor.up.pin "
+                     "(one pin, one job)"]
+    assert two_locks(other_pins(motor={"up": {"pin": spelling}, "down": {"pin": 21}})) == [
+        "locks[1].motor.up.pin: GPIO17 (header pin 11) is already used by locks[0].motor.up.pin (one pin, one job)"]
+
+
+def test_locks_on_separate_pins_pass_and_build_on_mock_pins():
+    from gpiozero.pins.mock import MockFactory
+
+    from edge_agent.config.load import parse_config
+
+    cfg = parse_config({
+        "site": {"site_id": "s1", "device_id": "d1"}, "camera": {"source": "0"},
+        "bays": [{"id": "B1", "polygon": [[0, 0], [100, 0], [100, 100]]},
+                 {"id": "B2", "polygon": [[200, 0], [300, 0], [300, 100]]}],
+        "locks": [gpio_lock(), other_pins(warning={"pin": "BOARD22"})],
+    })
+    factory = MockFactory()
+    try:
+        mgr = build_locks(cfg, EventBus(), FakeClock(), pin_factory=factory, vision=BayFeed())
+        mgr.stop()
+    finally:
+        factory.reset()
+
+
+@pytest.mark.parametrize(("pin", "expected"), [
+    (-1, "-1 is not a GPIO pin of the Raspberry Pi header"),
+    (99, "99 is not a GPIO pin of the Raspberry Pi header"),
+    ("", "'' is not a GPIO pin of the Raspberry Pi header"),
+    ("BOARD1", "'BOARD1' is not a GPIO pin"),  # 3V3
+    ("GPIO17x", "'GPIO17x' is not a GPIO pin"),
+])
+def test_a_pin_gpiozero_would_refuse_at_start_is_refused_by_the_config(pin, expected):
+    assert any(p.startswith(f"locks[0].warning.pin: {expected}") for p in problems(gpio_lock(warning={"pin": pin})))
+
+
+def test_jetson_pins_are_board_numbers_of_gpio_capable_header_pins():
+    jetson = {"driver": "jetson", "presence": None,
+              "motor": {"up": {"pin": 29}, "down": {"pin": 31}},
+              "switches": {"down": {"pin": 33, "pull_up": None, "active_high": False},
+                           "up": {"pin": 35, "pull_up": None, "active_high": False}}}
+    agent_config(gpio_lock(**jetson, warning={"pin": 37}))
+    assert problems(gpio_lock(**jetson, warning={"pin": 6})) == [
+        "locks[0].warning.pin: 6 is not a GPIO pin of the Jetson 40-pin header (BOARD numbers: 7, 11, 12, 13, 15, "
+        "16, 18, 19, 21, 22, 23, 24, 26, 29, 31, 32, 33, 35, 36, 37, 38, 40)"]
+    assert problems(gpio_lock(**jetson, warning={"pin": "29"})) == [
+        "locks[0].warning.pin: header pin 29 is already used by locks[0].motor.up.pin (one pin, one job)"]
