@@ -149,6 +149,11 @@ def cross_section_problems(cfg) -> list[tuple[tuple, str]]:  # noqa: ANN001 - Ag
             problems.append((("locks", i, "occupancy_max_age_s"),
                              f"{lk.occupancy_max_age_s:g}s is under two frame periods at camera.fps "
                              f"{cfg.camera.fps:g} (needs ≥ {least:g}s)"))
+    first_lock: dict[str, int] = {}
+    for i, lk in enumerate(cfg.locks):  # a second lock of one id would leave one bay silently without a lock
+        if lk.id in first_lock:
+            problems.append((("locks", i, "id"), f"duplicate lock id {lk.id!r} (also locks[{first_lock[lk.id]}])"))
+        first_lock.setdefault(lk.id, i)
     problems += _pins_used_twice(cfg)
     lock_ids = [lk.id for lk in cfg.locks]
     used: dict[str, str] = {}

@@ -117,6 +117,11 @@ def other_pins(**over: object) -> dict:
     return gpio_lock(id="L2", bay="B2", **{**pins, **over})
 
 
+def test_a_second_lock_with_the_same_id_is_refused():
+    """Else ``lock_bays`` kept one of them and a bay silently had no lock."""
+    assert two_locks(sim_lock(bay="B2")) == ["locks[1].id: duplicate lock id 'L1' (also locks[0])"]
+
+
 @pytest.mark.parametrize("spelling", [UP, str(UP), f"GPIO{UP}", f"BCM{UP}", "BOARD11", "J8:11", "WPI0"])
 def test_a_pin_is_one_pin_whatever_its_spelling_within_a_lock_and_across_locks(spelling):
     """GPIO17 is header pin 11 in every spelling gpiozero accepts; across locks it was GPIOPinInUse at start."""
