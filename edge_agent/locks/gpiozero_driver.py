@@ -20,13 +20,18 @@ never touched, so tests hand in gpiozero's ``MockFactory`` and production the de
 
 from __future__ import annotations
 
+import logging
+import warnings
 from typing import Any, Callable, Literal
 
 from gpiozero import DigitalInputDevice, DigitalOutputDevice, DistanceSensor
+from gpiozero.exc import PinFactoryFallback
 
 from edge_agent.clock import Clock
 from edge_agent.config.locks import InputPin, LockConfig, OutputPin
 from edge_agent.locks.driver import DriverUnavailable, Switches, TwoLineMotor
+
+log = logging.getLogger(__name__)
 
 
 class _TimedDistanceSensor(DistanceSensor):  # type: ignore[misc]  # gpiozero has no type hints
@@ -52,6 +57,27 @@ class GpiozeroLock(TwoLineMotor):
         self._clock = clock
         self._factory = pin_factory
         self._devices: list[Any] = []
+        # gpiozero warns once per pin factory it could not load (PinFactoryFallback) on stderr: collected here,
+        # so a machine without GPIO gets one line naming the lock, and a working fallback one log line each
+        with warnings.catch_warnings(record=True) as fallbacks:
+            warnings.simplefilter("always", PinFactoryFallback)
+            try:
+                self._open_devices(cfg, clock)
+            except DriverUnavailable as exc:
+                tried = "; ".join(str(w.message) for w in fallbacks if issubclass(w.category, PinFactoryFallback))
+                raise DriverUnavailable(f"{exc}{f' (tried: {tried})' if tried else ''}") from exc.__cause__
+        for w in fallbacks:
+            if issubclass(w.category, PinFactoryFallback):
+                log.warning("lock %s: %s", cfg.id, w.message)
+            else:  # not ours to swallow
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        self.has_presence = cfg.presence is not None
+        self.has_warning = cfg.warning is not None
+        self._started_at = clock.monotonic()
+
+    def _open_devices(self, cfg: LockConfig, clock: Clock) -> None:
+        assert cfg.motor is not None and cfg.switches is not None  # checked in __init__
+        pin_factory = self._factory
         try:
             self._up = self._output(cfg.motor.up)
             self._down = self._output(cfg.motor.down)
@@ -82,9 +108,6 @@ class GpiozeroLock(TwoLineMotor):
             if exc.__class__.__name__ in ("BadPinFactory", "PinFactoryFallback"):
                 raise DriverUnavailable(f"lock {cfg.id}: no GPIO here ({exc}); use driver: simulator") from exc
             raise
-        self.has_presence = pr is not None
-        self.has_warning = cfg.warning is not None
-        self._started_at = clock.monotonic()
 
     def _output(self, p: OutputPin) -> DigitalOutputDevice:
         dev = DigitalOutputDevice(p.pin, active_high=p.active_high, initial_value=False, pin_factory=self._factory)

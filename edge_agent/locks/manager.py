@@ -27,7 +27,7 @@ from edge_agent.control import ControlError, ControlResult
 from edge_agent.events.bus import EventBus
 from edge_agent.events.types import BayVision, EventType
 from edge_agent.locks.controller import LockController
-from edge_agent.locks.driver import LockDriver, make_driver
+from edge_agent.locks.driver import DriverUnavailable, LockDriver, make_driver
 from edge_agent.locks.interlock import Decision, Interlock
 from edge_agent.locks.rule import VehicleEvidence
 from edge_agent.locks.simulator import SimulatedLock
@@ -185,8 +185,11 @@ def build_locks(cfg: AgentConfig, bus: EventBus, clock: Clock, pin_factory: obje
     bays = cfg.lock_bays()
     units: list[LockUnit] = []
     try:
-        for lk in cfg.locks:
-            driver = make_driver(lk, clock, pin_factory=pin_factory)
+        for i, lk in enumerate(cfg.locks):
+            try:
+                driver = make_driver(lk, clock, pin_factory=pin_factory)
+            except DriverUnavailable as exc:  # one line naming the key: `run` says it and exits 2
+                raise DriverUnavailable(f"locks[{i}].driver: {lk.driver}: {exc}") from exc
             il = Interlock(lk, bays[lk.id], driver, bus, clock,
                            VehicleEvidence(vision=partial(vision.vision, bays[lk.id])))
             units.append(LockUnit(bays[lk.id], driver, il, LockController(lk, bays[lk.id], il, bus, clock)))

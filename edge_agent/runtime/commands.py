@@ -133,7 +133,10 @@ def _build(args: argparse.Namespace) -> tuple[Assembled, OpsRuntime]:
     except DataDirBusy as exc:
         raise StartupError(str(exc), 2) from None
     set_heap_mmap_threshold(cfg.ops.heap_mmap_threshold_kb)
-    secrets = read_secrets(cfg.mqtt).values() if cfg.mqtt.enabled else ()
+    # every secret read now, before anything starts: a missing one is one line naming its key (exit 2),
+    # and the values join the log filter's list
+    secrets = list(read_secrets(cfg.mqtt).values()) if cfg.mqtt.enabled else []
+    secrets += [v for i, sink in enumerate(cfg.notify.sinks) for v in sink.secrets(i) if v]
     setup_logging(cfg.ops.logging, secrets=secrets, verbose=getattr(args, "verbose", False))
     if cfg.overrides_path is not None:
         log.info("bays / lists saved at run time apply from %s (delete it to use the config file's)",

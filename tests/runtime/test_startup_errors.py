@@ -103,3 +103,48 @@ def test_other_file_system_errors_exit_1(tmp_path, models_dir):
     assert proc.returncode == 1
     line = _one_line(proc)
     assert "cannot start" in line and str(data / "evidence") in line
+
+
+def _with(path: Path, **sections: object) -> Path:
+    cfg = yaml.safe_load(path.read_text())
+    cfg.update(sections)
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+@pytest.mark.parametrize(("sections", "expected"), [
+    ({"mqtt": {"enabled": True, "username": "u", "password_env": "EDGE_TEST_UNSET_PW"}},
+     "mqtt.password_env: environment variable EDGE_TEST_UNSET_PW is not set"),
+    ({"mqtt": {"enabled": True, "username": "u", "password_file": "/nonexistent/pw"}},
+     "mqtt.password_file: cannot read /nonexistent/pw"),
+    ({"notify": {"sinks": [{"name": "a", "kind": "webhook", "url": "http://127.0.0.1:9/x",
+                            "secret_env": "EDGE_TEST_UNSET_KEY"}]}},
+     "notify.sinks[0].secret_env: environment variable EDGE_TEST_UNSET_KEY is not set"),
+])
+def test_a_missing_secret_is_one_line_naming_its_key(tmp_path, models_dir, sections, expected):
+    proc = _run(_with(_config(tmp_path, models_dir, tmp_path / "data"), **sections))
+    assert proc.returncode == 2
+    assert expected in _one_line(proc)
+
+
+LOCK = {"id": "L1", "bay": next(iter(BAYS)), "motor": {"up": {"pin": 11}, "down": {"pin": 12}},  # BCM and BOARD GPIOs
+        "switches": {"down": {"pin": 13, "pull_up": None, "active_high": False},
+                     "up": {"pin": 15, "pull_up": None, "active_high": False}}}
+
+
+@pytest.mark.parametrize(("driver", "expected"), [
+    ("jetson", "locks[0].driver: jetson: "),  # Jetson.GPIO missing or no Jetson GPIO chip here
+    ("gpiozero", "locks[0].driver: gpiozero: lock L1: no GPIO here"),  # no pin factory on this machine
+])
+def test_a_lock_driver_this_machine_cannot_run_is_one_line_naming_the_lock(tmp_path, models_dir, driver, expected):
+    try:
+        import Jetson.GPIO  # noqa: F401
+        pytest.skip("Jetson.GPIO loads here")
+    except Exception:  # noqa: BLE001 - not installed, or no GPIO chip: the case under test
+        pass
+    if driver == "gpiozero" and (Path("/dev/gpiochip0").exists() or os.environ.get("GPIOZERO_PIN_FACTORY")):
+        pytest.skip("this machine has GPIO (or a pin factory is set)")
+    proc = _run(_with(_config(tmp_path, models_dir, tmp_path / "data"), locks=[{**LOCK, "driver": driver}]))
+    assert proc.returncode == 2
+    assert expected in _one_line(proc)
+
