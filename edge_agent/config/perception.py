@@ -8,12 +8,41 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
-from edge_agent.config.base import StrictModel
+from edge_agent.config.base import StrictModel, problems_at
 
 #: The 31 GA 36-2018 province characters (perception.rules uses this same string).
 PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
+
+
+class PpocrV4Options(StrictModel):
+    """``perception/recognizer.py:_ppocr_v4``'s keywords (a test keeps the two in step)."""
+
+    width: int = Field(168, ge=16, le=1024, description="input width the crop is stretched to")
+    pad_to: int | None = Field(None, ge=16, le=2048, description="keep the aspect, pad to this width")
+    vocab: str = Field("", min_length=1, max_length=10_000, description="characters the decoder may emit")
+
+
+class ClpCrnnOptions(StrictModel):
+    """``perception/recognizer.py:_clp_crnn``'s keywords."""
+
+    width: int = Field(112, ge=16, le=1024)
+    vocab: str = Field("", min_length=1, max_length=10_000)
+
+
+class PaddleOcrOptions(StrictModel):
+    """``perception/paddle_backend.py:_paddleocr``'s keywords."""
+
+    model: str = Field("", min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*$",
+                       description="model folder in models_dir")
+    batch: int = Field(8, ge=1, le=64)
+
+
+#: What each recogniser backend accepts in ``recognizer_options``: checked at config time, because an
+#: unknown keyword was a ``TypeError`` at ``run`` after ``check-config`` had said "ok".
+RECOGNIZER_OPTIONS: dict[str, type[StrictModel]] = {
+    "ppocr_v4": PpocrV4Options, "clp_crnn": ClpCrnnOptions, "paddleocr": PaddleOcrOptions}
 
 
 class PerceptionConfig(StrictModel):
@@ -45,6 +74,21 @@ class PerceptionConfig(StrictModel):
         "detector", description="onnxruntime's CPU memory arena (buffers reused between frames instead of page-faulted "
         "anew): for the detector, whose frame pass has one shape on a fixed camera (half the CPU at 5 fps, +15 MB "
         "peak RSS); 'all' adds the recogniser, whose batch shapes vary (another ~20 MB); true / false = all / off")
+
+    @model_validator(mode="after")
+    def _recognizer_options(self) -> PerceptionConfig:
+        """Each option a keyword the chosen backend takes, of its type and in range (reported at its key)."""
+        options = RECOGNIZER_OPTIONS[self.recognizer]
+        try:
+            options.model_validate(self.recognizer_options)
+        except ValidationError as exc:
+            known = ", ".join(options.model_fields)
+            raise problems_at(type(self).__name__, [
+                (("recognizer_options", *e["loc"]),
+                 f"not an option of recognizer {self.recognizer} (it takes {known})" if e["type"] == "extra_forbidden"
+                 else e["msg"].removeprefix("Value error, "))
+                for e in exc.errors()]) from None
+        return self
 
     @field_validator("memory_arena", mode="before")
     @classmethod

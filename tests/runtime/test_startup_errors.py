@@ -148,3 +148,12 @@ def test_a_lock_driver_this_machine_cannot_run_is_one_line_naming_the_lock(tmp_p
     assert proc.returncode == 2
     assert expected in _one_line(proc)
 
+
+def test_recognizer_options_the_backend_does_not_take_fail_check_config_not_run(tmp_path, models_dir):
+    path = _with(_config(tmp_path, models_dir, tmp_path / "data"),
+                 perception={"models_dir": str(models_dir), "recognizer_options": {"foo": 1}})
+    proc = subprocess.run([sys.executable, "-m", "edge_agent", "check-config", str(path)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "perception.recognizer_options.foo: not an option of recognizer ppocr_v4 (it takes width, pad_to, " \
+           "vocab)" in proc.stderr
