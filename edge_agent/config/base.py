@@ -9,7 +9,12 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 
 class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=False, validate_assignment=True, allow_inf_nan=False)
+    """``strict``: YAML already says what a value is, so nothing is converted — ``fps: true`` was 1 fps,
+    ``port: "8080"`` a number, ``loop: "yes"`` true. A number key takes a number (an integer is a fine
+    float), a bool key ``true`` / ``false``, and a bool is never a number."""
+
+    model_config = ConfigDict(extra="forbid", frozen=False, validate_assignment=True, allow_inf_nan=False,
+                              strict=True)
 
 
 def problems_at(model: str, problems: list[tuple[tuple[str | int, ...], str]]) -> ValidationError:

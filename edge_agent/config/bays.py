@@ -9,8 +9,9 @@ config that passed them (the lock stage relies on it and checks nothing again).
 from __future__ import annotations
 
 import logging
+from typing import Annotated
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, Strict, field_validator, model_validator
 
 from edge_agent.config.base import StrictModel, problems_at
 from edge_agent.config.errors import key_path
@@ -24,9 +25,13 @@ def _polygon_area(pts: list[tuple[float, float]]) -> float:
     return 0.5 * abs(sum(x1 * y2 - x2 * y1 for (x1, y1), (x2, y2) in zip(pts, pts[1:] + pts[:1])))
 
 
+#: An (x, y) pair: YAML writes it as a list, so the pair itself is lax (list → tuple), its numbers strict.
+Point = Annotated[tuple[Annotated[float, Strict()], Annotated[float, Strict()]], Strict(False)]
+
+
 class BayConfig(StrictModel):
     id: str = Field(..., min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
-    polygon: list[tuple[float, float]] = Field(..., description="bay outline in image pixels, in order")
+    polygon: list[Point] = Field(..., description="bay outline in image pixels, in order")
     charger_id: str | None = None
     lock_id: str | None = None
 
@@ -134,6 +139,19 @@ def cross_section_problems(cfg) -> list[tuple[tuple, str]]:  # noqa: ANN001 - Ag
         if bay.id in seen:
             problems.append((("bays", i, "id"), f"duplicate bay id {bay.id!r} (also bays[{seen[bay.id]}])"))
         seen.setdefault(bay.id, i)
+    drawn: dict[frozenset[tuple[float, float]], int] = {}
+    locked = {b.id for b in cfg.bays if b.lock_id} | {lk.bay for lk in cfg.locks if lk.bay}
+    for i, bay in enumerate(cfg.bays):  # a copied bay: one camera view judging two bays
+        corners = frozenset((round(x, 1), round(y, 1)) for x, y in bay.polygon)
+        first = drawn.setdefault(corners, i)
+        if first == i:
+            continue
+        same = f"the same outline as bays[{first}] ({cfg.bays[first].id!r})"
+        if {bay.id, cfg.bays[first].id} & locked:  # a lock would rise on the other bay's view: refused
+            problems.append((("bays", i, "polygon"), f"{same}: one bay's view would decide both, and a lock "
+                                                     "rises only on its own bay's view"))
+        else:  # events twice for one car: a mistake, but no arm moves on it
+            log.warning("bays[%d].polygon (%s): %s; one car will be reported in both", i, bay.id, same)
     w, h = cfg.camera.width, cfg.camera.height
     if w and h:
         for i, bay in enumerate(cfg.bays):

@@ -59,11 +59,21 @@ class AgentConfig(StrictModel):
     ops: OpsConfig = Field(default_factory=OpsConfig)
     charger_health: ChargerHealthConfig = Field(default_factory=ChargerHealthConfig)
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
-    data_dir: str = "/var/lib/edge-agent"
+    data_dir: str = Field("/var/lib/edge-agent", min_length=1,
+                          description="everything the agent writes; '' would be the working directory")
 
     _source_path: Path | None = PrivateAttr(default=None)
     _hash: str = PrivateAttr(default="")
     _overrides_path: Path | None = PrivateAttr(default=None)  # <data_dir>/overrides.yaml when it applied
+
+    @field_validator("data_dir")
+    @classmethod
+    def _a_folder(cls, v: str) -> str:
+        """A path that exists must be a folder: ``/etc/passwd`` was an error naming overrides.yaml instead."""
+        p = Path(v)
+        if p.exists() and not p.is_dir():
+            raise ValueError(f"{v} exists and is not a folder (the agent keeps its data, outbox and overrides there)")
+        return v
 
     @model_validator(mode="wrap")
     @classmethod

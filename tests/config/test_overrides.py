@@ -18,13 +18,18 @@ from edge_agent.config.overrides import BACKUPS_DIR, KEEP_BACKUPS, backups
 SQUARE = [[0, 0], [100, 0], [100, 100], [0, 100]]
 
 
+def square(x: int) -> list[list[int]]:
+    """SQUARE moved right: a bay with a lock may not share its outline with another bay."""
+    return [[px + x, py] for px, py in SQUARE]
+
+
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
     cfg = {
         "site": {"site_id": "s1", "device_id": "d1"},
         "camera": {"source": "none", "width": 960, "height": 540},
         "bays": [{"id": "A", "polygon": SQUARE, "lock_id": "L1", "charger_id": "C1"},
-                 {"id": "B", "polygon": SQUARE}],
+                 {"id": "B", "polygon": square(200)}],
         "locks": [{"id": "L1"}],
         "lists": {"allow": ["粤BD00001"], "deny": []},
         "data_dir": str(tmp_path / "data"),
@@ -39,7 +44,7 @@ def test_bays_and_lists_saved_at_run_time_are_merged_over_the_config_which_is_ne
     before = config.read_bytes()
     f = ConfigFile(config, FakeClock())
     cfg, backup = f.set_bays([{"id": "A", "polygon": [[10, 10], [200, 10], [200, 200]]},
-                              {"id": "C", "polygon": SQUARE}])
+                              {"id": "C", "polygon": square(400)}])
     assert backup is None  # the first save: the config file itself is the original
     f.set_lists(["粤B12345"], ["京A12345"])
     assert config.read_bytes() == before
@@ -120,7 +125,7 @@ def test_a_bay_the_operator_adds_to_the_config_after_an_installer_save_is_monito
     f.set_bays([{"id": "C", "polygon": SQUARE}, {"id": "A", "polygon": [[1, 1], [90, 1], [90, 90]]}])
     assert [b.id for b in load_config(config).bays] == ["C", "A"]  # B removed by the installer
     data = yaml.safe_load(config.read_text(encoding="utf-8"))
-    data["bays"].append({"id": "D", "polygon": SQUARE, "charger_id": "C4"})
+    data["bays"].append({"id": "D", "polygon": square(600), "charger_id": "C4"})
     config.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")  # the operator, as root
     cfg = load_config(config)
     assert [(b.id, b.charger_id) for b in cfg.bays] == [("C", None), ("A", "C1"), ("D", "C4")]

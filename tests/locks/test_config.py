@@ -89,7 +89,7 @@ def test_a_bay_can_name_its_lock_and_the_manager_takes_the_pairing_from_the_conf
     cfg = parse_config({
         "site": {"site_id": "s1", "device_id": "d1"}, "camera": {"source": "0"},
         "bays": [{"id": "B1", "polygon": [[0, 0], [100, 0], [100, 100]], "lock_id": "L1"},
-                 {"id": "B2", "polygon": [[0, 0], [100, 0], [100, 100]]}],
+                 {"id": "B2", "polygon": [[200, 0], [300, 0], [300, 100]]}],
         "locks": [sim_lock(bay=None), sim_lock(id="L2", bay="B2")],
     })
     assert cfg.lock_bays() == {"L1": "B1", "L2": "B2"}

@@ -1,0 +1,95 @@
+"""Config values are taken as YAML typed them: nothing is converted, a bool is never a number.
+
+The probe's finds: ``camera.fps: true`` ran at 1 fps, ``true`` in a polygon was pixel 1, ``web.port: "8080"`` and
+``camera.loop: "yes"`` were accepted; ``data_dir: ""`` made ``run`` write into the working directory and
+``data_dir: /etc/passwd`` gave an error that did not name ``data_dir``; two bays drawn with one outline passed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edge_agent.config import ConfigError, parse_config
+
+GOOD = {
+    "site": {"site_id": "s1", "device_id": "d1"},
+    "camera": {"source": "rtsp://cam/1", "width": 640, "height": 480},
+    "bays": [{"id": "A", "polygon": [[10, 10], [300, 10], [300, 470], [10, 470]]},
+             {"id": "B", "polygon": [[320, 10], [630, 10], [630, 470], [320, 470]]}],
+}
+
+
+def problems(section: str, key: str | None, value: object) -> list[str]:
+    data = {**GOOD, section: {**GOOD.get(section, {}), key: value}} if key else {**GOOD, section: value}
+    with pytest.raises(ConfigError) as exc:
+        parse_config(data)
+    return exc.value.problems
+
+
+@pytest.mark.parametrize(("section", "key", "value", "expected"), [
+    ("camera", "fps", True, "camera.fps: Input should be a valid number"),
+    ("camera", "width", True, "camera.width: Input should be a valid integer"),
+    ("camera", "width", 640.0, "camera.width: Input should be a valid integer"),
+    ("camera", "loop", "yes", "camera.loop: Input should be a valid boolean"),
+    ("camera", "loop", 1, "camera.loop: Input should be a valid boolean"),
+    ("web", "port", "8080", "web.port: Input should be a valid integer"),
+    ("timers", "fuel_grace_s", "120", "timers.fuel_grace_s: Input should be a valid number"),
+    ("mqtt", "enabled", "true", "mqtt.enabled: Input should be a valid boolean"),
+])
+def test_values_are_not_converted(section, key, value, expected):
+    assert expected in problems(section, key, value)
+
+
+def test_a_bool_in_a_polygon_or_as_a_pin_is_refused():
+    bays = [{"id": "A", "polygon": [[True, 1], [200, 3], [4, 500]]}]
+    assert problems("bays", None, bays) == ["bays[0].polygon[0][0]: Input should be a valid number"]
+    lock = {"id": "L1", "bay": "A", "driver": "gpiozero", "motor": {"up": {"pin": True}, "down": {"pin": 27}},
+            "switches": {"down": {"pin": 22}, "up": {"pin": 23}}}
+    out = problems("locks", None, [lock])
+    assert "locks[0].motor.up.pin.int: Input should be a valid integer" in out, out
+
+
+def test_what_yaml_writes_for_numbers_and_pairs_still_passes():
+    cfg = parse_config({**GOOD, "camera": {**GOOD["camera"], "fps": 5, "reconnect_max_s": 30}, "web": {"port": 0}})
+    assert cfg.camera.fps == 5.0 and cfg.bays[0].polygon[0] == (10.0, 10.0) and cfg.web.port == 0
+
+
+def test_data_dir_must_be_a_folder_or_not_exist_yet(tmp_path):
+    assert problems("data_dir", None, "") == ["data_dir: String should have at least 1 character"]
+    f = tmp_path / "file"
+    f.write_text("x")
+    assert problems("data_dir", None, str(f)) == [
+        f"data_dir: {f} exists and is not a folder (the agent keeps its data, outbox and overrides there)"]
+    assert parse_config({**GOOD, "data_dir": str(tmp_path / "new")}).data_dir == str(tmp_path / "new")
+
+
+def test_data_dir_that_is_a_file_is_named_by_load_config(tmp_path):
+    from edge_agent.config import load_config
+
+    path = tmp_path / "c.yaml"
+    path.write_text(f"site: {{site_id: s1, device_id: d1}}\ncamera: {{source: '0'}}\n"
+                    f"bays: [{{id: A, polygon: [[0, 0], [10, 0], [10, 10]]}}]\ndata_dir: {Path('/etc/passwd')}\n")
+    with pytest.raises(ConfigError) as exc:
+        load_config(path)
+    assert exc.value.problems == ["data_dir: /etc/passwd exists and is not a folder (the agent keeps its data, "
+                                  "outbox and overrides there)"]
+
+
+SAME = [{"id": "A", "polygon": [[60, 200], [460, 200], [470, 430], [30, 430]]},
+        {"id": "B", "polygon": [[460, 200], [470, 430], [30, 430], [60, 200]]}]  # same corners, other start
+
+
+def test_two_bays_with_one_outline_are_refused_when_a_lock_guards_either():
+    """A copied bay: the second bay's lock would rise on what the first bay's view says."""
+    data = {**GOOD, "bays": SAME, "locks": [{"id": "L1", "bay": "B", "driver": "simulator"}]}
+    with pytest.raises(ConfigError) as exc:
+        parse_config(data)
+    assert exc.value.problems == ["bays[1].polygon: the same outline as bays[0] ('A'): one bay's view would decide "
+                                  "both, and a lock rises only on its own bay's view"]
+
+
+def test_two_bays_with_one_outline_and_no_lock_are_a_warning(caplog):
+    parse_config({**GOOD, "bays": SAME})
+    assert "bays[1].polygon (B): the same outline as bays[0] ('A'); one car will be reported in both" in caplog.text
