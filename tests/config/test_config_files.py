@@ -74,7 +74,7 @@ def test_a_sighup_reload_of_a_broken_file_logs_one_line_and_keeps_the_running_co
         ops._reload(ConfigReload(agent).reload)()  # type: ignore[arg-type]  # what SIGHUP's worker calls
     lines = [r for r in caplog.records if r.name == "edge_agent.ops.lifecycle"]
     assert len(lines) == 1 and lines[0].levelname == "ERROR" and not lines[0].exc_info
-    assert "config invalid, kept the running one: (file): not UTF-8 text" in lines[0].getMessage()
+    assert "config refused, the running config kept: (file): not UTF-8 text" in lines[0].getMessage()
     assert agent.cfg is cfg
 
 
