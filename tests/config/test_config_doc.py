@@ -10,19 +10,9 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from edge_agent.config.models import AgentConfig
+from tests.config.walk import models_in
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
-
-
-def _models_in(annotation: object) -> list[type[BaseModel]]:
-    """Pydantic models inside an annotation (X, X | None, list[X], dict[str, X])."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return [annotation]
-    if typing.get_origin(annotation) is typing.Annotated:
-        return _models_in(typing.get_args(annotation)[0])
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType, list, dict, tuple):
-        return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]
-    return []
 
 
 def _is_list(annotation: object) -> bool:
@@ -39,7 +29,7 @@ def _keys(model: type[BaseModel], prefix: str = "") -> list[str]:
     out = []
     for name, field in model.model_fields.items():
         path = f"{prefix}{field.alias or name}"
-        nested = _models_in(field.annotation)
+        nested = models_in(field.annotation)
         if nested and _is_list(field.annotation):
             path += "[]"
         if nested:
@@ -66,7 +56,7 @@ def test_every_config_key_has_a_row_in_the_configuration_doc():
     documented = _documented()
     missing = []
     for section, field in AgentConfig.model_fields.items():
-        nested = _models_in(field.annotation)
+        nested = models_in(field.annotation)
         rows = documented.get(section, set())
         if not nested:
             if section not in documented:

@@ -7,7 +7,6 @@ checks off, ``frozen_after_s`` / ``lost_after_s`` / ``ops.watchdog.camera_deadli
 
 from __future__ import annotations
 
-import types
 import typing
 
 import numpy as np
@@ -19,6 +18,7 @@ from edge_agent.camera.health import HealthTracker
 from edge_agent.config import ConfigError, parse_config
 from edge_agent.config.camera import CameraConfig
 from edge_agent.config.models import AgentConfig
+from tests.config.walk import models_in
 
 GOOD = {
     "site": {"site_id": "s1", "device_id": "d1"},
@@ -73,23 +73,13 @@ def test_the_camera_health_checks_stay_alive_at_the_edges_of_their_ranges(clock)
     assert h.health().ok
 
 
-def _models_in(annotation: object) -> list[type[BaseModel]]:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return [annotation]
-    if typing.get_origin(annotation) is typing.Annotated:
-        return _models_in(typing.get_args(annotation)[0])
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType, list, dict, tuple):
-        return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]
-    return []
-
-
 def _unbounded(model: type[BaseModel], prefix: str, seen: set[type]) -> list[str]:
     if model in seen:
         return []
     seen.add(model)
     out = []
     for name, field in model.model_fields.items():
-        nested = _models_in(field.annotation)
+        nested = models_in(field.annotation)
         if nested:
             out += [k for sub in nested for k in _unbounded(sub, f"{prefix}{name}.", seen)]
             continue
