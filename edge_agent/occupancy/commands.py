@@ -250,7 +250,7 @@ def _folds(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     from edge_agent.bays.calibration import made_for
     from edge_agent.bays.classifier import BayClassifier
-    from edge_agent.occupancy.dataset import LabelError, read_frame_labels
+    from edge_agent.occupancy.dataset import LabelError, read_labels
     from edge_agent.occupancy.evaluate import degraded_reports, format_degraded, format_table, score
 
     if not args.labels.is_file():
@@ -260,7 +260,7 @@ def _eval(args: argparse.Namespace) -> int:
         name = made_for(args.calibration, DEFAULT_MODEL.parent) if args.calibration else None
         args.model = DEFAULT_MODEL.with_name(name or DEFAULT_MODEL.name)
     try:
-        labels = read_frame_labels(args.labels, images_root=args.images)
+        labels = read_labels(args.labels, images_root=args.images)
         clf = BayClassifier.load(args.model, threads=args.threads, calibration=args.calibration)
     except (LabelError, FileNotFoundError, ValueError) as exc:
         print(f"occupancy eval: {exc}", file=sys.stderr)
@@ -293,13 +293,13 @@ def _calibrate(args: argparse.Namespace) -> int:
 
     from edge_agent.bays.calibration import CalibrationError, calibrate
     from edge_agent.bays.classifier import BayClassifier
-    from edge_agent.occupancy.dataset import LabelError, load_crops, read_frame_labels
+    from edge_agent.occupancy.dataset import LabelError, load_crops, read_labels
 
     if not math.isfinite(args.l2) or not 0 <= args.l2 <= 1e4:
         print(f"occupancy calibrate: --l2 must be a finite number in [0, 10000], got {args.l2}", file=sys.stderr)
         return 2
     try:
-        labels = read_frame_labels(args.labels, images_root=args.images)
+        labels = read_labels(args.labels, images_root=args.images)
         clf = BayClassifier.load(args.model)
         prior = clf.head()
         crops, kept = load_crops(labels, clf.size)

@@ -30,6 +30,10 @@ SHIPPABLE = ("cnrpark_camA", "cnrpark_camB")
 SHIPPABLE_WITH_OWN_LABELS = ("pklot_ufpr05",)
 OWN_LABELS_DIR = Path(__file__).resolve().parents[2] / "models" / "labels"
 FRAME_COLUMNS = ("file", "bay_id", "polygon", "occupied")
+PATCH_COLUMNS = ("file", "occupied")
+# How datasets write the flag: PKLot's XML says occupied="1", CNRPark's folders busy/free.
+_OCCUPIED = ("1", "true", "yes", "occupied", "busy")
+_EMPTY = ("0", "false", "no", "empty", "free")
 
 
 class LabelError(ValueError):
@@ -63,13 +67,14 @@ def expand_scenes(names: Iterable[str]) -> list[str]:
 
 def _flag(value: str, where: str) -> bool:
     v = (value or "").strip().lower()
-    if v in ("1", "true", "yes"):
+    if v in _OCCUPIED:
         return True
-    if v in ("0", "false", "no"):
+    if v in _EMPTY:
         return False
     if not v:
         raise LabelError(f"{where}: column 'occupied' is blank: look at this bay and write 1 (a vehicle) or 0 (empty)")
-    raise LabelError(f"{where}: column 'occupied' must be 0 or 1 (true/false, yes/no are read too), got {value!r}")
+    raise LabelError(f"{where}: column 'occupied' must be 0 or 1 (true/false, yes/no, occupied/empty, busy/free "
+                     f"are read too), got {value!r}")
 
 
 def _polygon(value: str, where: str) -> tuple[tuple[float, float], ...]:
@@ -121,17 +126,43 @@ def _first_non_utf8_line(path: Path) -> int:
     return 0
 
 
-def read_patch_labels(csv_path: Path) -> list[BayLabel]:
-    """Bay patches (bays-dev ``patches.csv`` format)."""
+def read_patch_labels(csv_path: Path, images_root: Path | None = None) -> list[BayLabel]:
+    """Bay patches (bays-dev ``patches.csv`` format): each image is one bay, cropped by ``patch_crop``.
+    Rows without a ``bay_id`` are told apart by their file."""
     csv_path = Path(csv_path)
+    root = Path(images_root) if images_root is not None else csv_path.parent
     out: list[BayLabel] = []
-    with csv_path.open(newline="", encoding="utf-8-sig") as fh:
-        for i, row in enumerate(csv.DictReader(fh), start=2):
-            out.append(BayLabel(
-                file=row["file"], path=csv_path.parent / row["file"], scene=row["scene"],
-                bay_id=str(row.get("bay_id", "")), occupied=_flag(row["occupied"], f"{csv_path}:{i}"),
-                weather=row.get("weather") or "unknown", daypart=row.get("daypart") or "unknown"))
+    try:
+        with csv_path.open(newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            missing = [c for c in PATCH_COLUMNS if c not in (reader.fieldnames or [])]
+            if missing:
+                raise LabelError(f"{csv_path}: missing column(s) {', '.join(missing)}")
+            for i, row in enumerate(reader, start=2):
+                out.append(BayLabel(
+                    file=row["file"], path=root / row["file"], scene=row.get("scene") or "unknown",
+                    bay_id=str(row.get("bay_id") or row["file"]), occupied=_flag(row["occupied"], f"{csv_path}:{i}"),
+                    weather=row.get("weather") or "unknown", daypart=row.get("daypart") or "unknown"))
+    except UnicodeDecodeError:
+        raise LabelError(f"{csv_path}:{_first_non_utf8_line(csv_path)}: not UTF-8 text: save the labels file "
+                         "as UTF-8") from None
     return out
+
+
+def read_labels(csv_path: Path, images_root: Path | None = None) -> list[BayLabel]:
+    """A labels file in either bays-dev format, told apart by its header: with a ``polygon`` column it is
+    frames (``frames.csv``: bays drawn on whole camera images), without one patches (``patches.csv``: every
+    image is already one bay). Datasets ship either, and a user scoring a new lot should not have to convert."""
+    csv_path = Path(csv_path)
+    try:
+        with csv_path.open(newline="", encoding="utf-8-sig") as fh:
+            header = next(csv.reader(fh), [])
+    except UnicodeDecodeError:
+        raise LabelError(f"{csv_path}:{_first_non_utf8_line(csv_path)}: not UTF-8 text: save the labels file "
+                         "as UTF-8") from None
+    if "polygon" in header or "file" not in header or "occupied" not in header:
+        return read_frame_labels(csv_path, images_root)  # its error names every missing column
+    return read_patch_labels(csv_path, images_root)
 
 
 def own_label_files(folder: Path = OWN_LABELS_DIR) -> list[Path]:

@@ -52,12 +52,44 @@ def test_eval_names_the_bad_column(tmp_path, capsys):
     path.write_text("file,scene,bay_id,polygon,occupied\nx.jpg,s,1,\"[[0,0],[1,1]]\",1\n")
     assert main(["occupancy", "eval", str(path)]) == 2
     assert "polygon" in capsys.readouterr().err
-    path.write_text("file,scene,bay_id,occupied\nx.jpg,s,1,1\n")
+    path.write_text("file,scene,bay_id,state\nx.jpg,s,1,1\n")
     assert main(["occupancy", "eval", str(path)]) == 2
-    assert "missing column(s) polygon" in capsys.readouterr().err
+    assert "missing column(s) polygon, occupied" in capsys.readouterr().err
+    path.write_text("file,scene,occupied\nx.jpg,s,sometimes\n")  # a patches file: its flag is checked as well
+    assert main(["occupancy", "eval", str(path)]) == 2
+    assert f"{path}:2: column 'occupied'" in capsys.readouterr().err
     path.write_text("file,scene,bay_id,polygon,occupied\nx.jpg,s,1,\"[[0,0],[9,0],[9,9]]\",maybe\n")
     assert main(["occupancy", "eval", str(path)]) == 2
     assert "'occupied'" in capsys.readouterr().err
+
+
+def test_eval_scores_a_patches_file_like_the_frames_it_was_cut_from(tmp_path, capsys):
+    """bays-dev ships patches too (``patches.csv``: no polygon, each image is one bay, labels busy/free or 1/0).
+    Patches cut from the rendered frames along each bay's bounding box get the frames' verdicts."""
+    import numpy as np
+
+    frames = [("empty.png", Scene(), ""), ("a.png", Scene(cars=(CAR_A,)), "A"),
+              ("ab.png", Scene(cars=(CAR_A, CAR_B)), "AB")]
+    labels = _write(tmp_path, frames)
+    assert main(["occupancy", "eval", str(labels), "--json", str(tmp_path / "frames.json")]) == 0
+    (tmp_path / "patches").mkdir()
+    rows = []
+    for name, scene, occupied in frames:
+        img = render(scene)
+        for bay, poly in BAYS.items():
+            x, y, w, h = cv2.boundingRect(np.array(poly, np.int32))
+            out = f"patches/{bay}_{name}"
+            cv2.imwrite(str(tmp_path / out), img[y:y + h, x:x + w])
+            rows.append(f"{out},rendered,{'busy' if bay in occupied else 'free'}")
+    patches = tmp_path / "patches.csv"
+    patches.write_text("file,scene,occupied\n" + "\n".join(rows) + "\n")
+    out = tmp_path / "patches.json"
+    assert main(["occupancy", "eval", str(patches), "--json", str(out)]) == 0
+    assert "| rendered |" in capsys.readouterr().out
+    preds = json.loads(out.read_text())["predictions"]
+    assert len(preds) == 6 and {p["bay_id"] for p in preds} == {r.split(",")[0] for r in rows}
+    for p in preds:
+        assert (p["p_occupied"] >= 0.5) == bool(p["occupied"]), p
 
 
 def test_unreadable_image_is_reported_not_fatal(tmp_path, capsys):
