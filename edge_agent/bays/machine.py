@@ -2,7 +2,7 @@
 
 Phases (README has the diagram)::
 
-    free ──present ≥ arrival_confirm──▶ occupied ──consensus──▶ identified (NEV / allowed)
+    free ──present ≥ arrival_confirm, at rest──▶ occupied ──consensus──▶ identified (NEV / allowed)
                                           │                    └──▶ identified (fuel) ──grace──▶ violation
                                           └──unidentified_timeout──▶ violation
     any occupied phase ──absent ≥ departure_confirm──▶ free   (blind frames never count as absent)
@@ -61,16 +61,21 @@ class BayMachine:
         self.vote = PlateVote()
         self._pending_since: float | None = None
         self._absent_since: float | None = None
+        self._moved_at: float | None = None  # when something last moved in the bay (the camera's change gate)
         self.camera_ok = True
         self.lock: str | None = "unknown" if has_lock else None
         self._label = FREE
         self._since = iso(clock.now())
 
     # ---- inputs -------------------------------------------------------------------------
-    def step(self, present: bool | None, reads: Iterable[PlateRead] = ()) -> list[Event]:
-        """One observation: ``present`` True/False, or None when the camera cannot tell."""
+    def step(self, present: bool | None, reads: Iterable[PlateRead] = (),
+             moved_at: float | None = None) -> list[Event]:
+        """One observation: ``present`` True/False, or None when the camera cannot tell. ``moved_at``: the
+        monotonic time something last moved in the bay, if the camera can tell (see ``_arrival_due``)."""
         now = self._clock.monotonic()
         out: list[Event] = []
+        if moved_at is not None and moved_at != float("-inf"):
+            self._moved_at = moved_at
         if present is None:  # blind: keep the story as it is, restart both confirmations
             self._pending_since = self._absent_since = None
         elif self.visit is None:
@@ -155,7 +160,7 @@ class BayMachine:
         out: list[Event] = []
         t = self.timers
         if self.visit is None:
-            if self._pending_since is not None and now - self._pending_since >= t.arrival_confirm_s:
+            if self._pending_since is not None and self._arrival_due(now):
                 self._pending_since = None
                 self.visit = Visit(str(uuid.uuid4()), now)
                 self._absent_since = None
@@ -182,6 +187,20 @@ class BayMachine:
             out.append(self._event(EventType.OVERSTAY_STARTED, {"finished_for_s": round(now - v.finished_at, 1)}))
             self._relabel()
         return out
+
+    def _arrival_due(self, now: float) -> bool:
+        """Present for ``arrival_confirm_s`` and come to rest: a car parks, then stops moving; one driving past
+        or through keeps moving until it is gone (at 5–10 km/h a car takes 3–5 s to cross a bay). People getting
+        out or loading keep a parked car's bay moving, so the wait for rest ends after ``arrival_settle_max_s``.
+        Without a camera's motion signal (sensor, plates) presence alone counts."""
+        t = self.timers
+        assert self._pending_since is not None
+        waited = now - self._pending_since
+        if waited < t.arrival_confirm_s:
+            return False
+        if t.arrival_settle_s <= 0 or self._moved_at is None or waited >= t.arrival_confirm_s + t.arrival_settle_max_s:
+            return True
+        return now - self._moved_at >= t.arrival_settle_s
 
     def _identify(self, v: Visit, c: Consensus, vd: Verdict) -> list[Event]:
         v.consensus, v.verdict = c, vd

@@ -396,7 +396,7 @@ class BayMonitor:
         out = {}
         for b, m in self.machines.items():
             was_idle = m.idle
-            out[b] = m.step(present[b], reads.get(b, ()))
+            out[b] = m.step(present[b], reads.get(b, ()), self._moved_at.get(b))
             if was_idle and m.idle:
                 self._best.pop(b, None)  # nothing there: forget a passer-by's picture
         return self._publish_all(out)

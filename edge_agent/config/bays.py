@@ -57,6 +57,10 @@ class TimersConfig(StrictModel):
     was accepted and meant "never")."""
 
     arrival_confirm_s: float = Field(3.0, ge=0, le=60, description="vehicle present this long → vehicle_arrived")
+    arrival_settle_s: float = Field(1.0, ge=0, le=10, description="…and the bay at rest (nothing moving in it) this "
+                                    "long: a car driving past is not parking; 0: presence alone")
+    arrival_settle_max_s: float = Field(3.0, ge=0, le=60, description="the longest an arrival waits after "
+                                        "arrival_confirm_s for the bay to come to rest (people getting out move too)")
     departure_confirm_s: float = Field(10.0, ge=0, le=600, description="bay empty this long → vehicle_departed")
     fuel_grace_s: float = Field(120.0, ge=0, le=86_400, description="fuel car parked this long → violation")
     unidentified_timeout_s: float = Field(300.0, ge=0, le=86_400, description="no plate read this long → violation")

@@ -110,3 +110,33 @@ def test_events_carry_ids_and_offset_timestamps(clock):
         assert e.bay_id == "A" and e.visit_id and len(e.event_id) == 36 and e.ts.endswith("+08:00")
     assert evs[1].data == {"plate": "京A12345", "colour": "blue", "type_code": "02", "nev": False, "reason": "colour",
                            "confidence": evs[1].data["confidence"], "reads": 16}
+
+
+def _arrival_time(clock, m, seconds: float, moving_until: float, dt: float = 0.2) -> float | None:  # noqa: ANN001
+    """Present for ``seconds``; something moves in the bay on every step before ``moving_until``."""
+    t0 = clock.monotonic()
+    for _ in range(round(seconds / dt)):
+        now = clock.monotonic()
+        moved = now if now - t0 < moving_until - 1e-9 else None
+        if any(e.type == "vehicle_arrived" for e in m.step(True, (), moved)):
+            return round(now - t0, 3)
+        clock.advance(dt)
+    return None
+
+
+def test_an_arrival_waits_for_the_bay_to_come_to_rest(clock):
+    """arrival_settle_s 1, arrival_settle_max_s 3: a car that stops is an arrival at arrival_confirm_s (or 1 s
+    after it stopped, whichever is later); one that keeps moving (driving past, slowly) is none until 3 s later."""
+    assert _arrival_time(clock, machine(clock), 10, moving_until=1.0) == 3.0  # stopped early: on time
+    assert _arrival_time(clock, machine(clock), 10, moving_until=3.6) == 4.4  # last moved at 3.4 s: + 1 s at rest
+    assert _arrival_time(clock, machine(clock), 5.8, moving_until=99) is None  # crossing in under 6 s: nothing
+    assert _arrival_time(clock, machine(clock), 10, moving_until=99) == 6.0  # people getting out: at the latest
+    no_motion_signal = machine(clock)  # a sensor or plates alone: presence is enough
+    t0 = clock.monotonic()
+    assert types(feed(no_motion_signal, clock, 3.2, True)) == ["vehicle_arrived"] and clock.monotonic() - t0 > 3.0
+
+
+def test_arrival_settle_0_is_presence_alone(clock):
+    m = BayMachine("A", T.model_copy(update={"arrival_settle_s": 0.0}), lambda t, c: decide_visit(t, c, PlateLists()),
+                   clock)
+    assert _arrival_time(clock, m, 10, moving_until=99) == 3.0

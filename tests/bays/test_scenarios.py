@@ -73,6 +73,19 @@ def test_car_driving_past_makes_no_event(pipeline, tmp_path):
     assert run.agent.monitor.detector_runs > 0  # it was looked at, and dismissed
 
 
+@pytest.mark.parametrize("settle_s", [1.0, 0.0])
+def test_a_car_driving_slowly_through_the_bays_is_no_arrival(pipeline, tmp_path, settle_s):
+    """Across the frame in 12 s: over each bay for 4–5 s, longer than arrival_confirm_s (3 s), but never at rest.
+    ``arrival_settle_s: 0`` (presence alone) shows the false arrivals the rule prevents."""
+    passing = replace(FUEL, y_bottom=480)
+    run = play(hold(3, EMPTY) + drive(passing, -200, W + 200, 12, FPS) + hold(10, EMPTY), pipeline, tmp_path,
+               timers={"arrival_settle_s": settle_s})
+    if settle_s:
+        assert run.story() == []
+    else:
+        assert run.story("A")[:1] == run.story("B")[:1] == ["vehicle_arrived"]
+
+
 def test_flicker_and_person_walking_through_make_no_event(pipeline, tmp_path):
     run = play(hold(3, EMPTY) + flicker(6, FPS) + walk(-50, W + 50, 8, FPS) + hold(5, EMPTY), pipeline, tmp_path)
     assert run.story() == []
@@ -96,8 +109,8 @@ def test_one_misread_frame_in_five_loses_the_vote(pipeline, tmp_path):
     misread = replace(FUEL, plate="京A12845")
     assert [r.text for r in pipeline.process(render(Scene(cars=(misread,))))] == ["京A12845"]  # a real misread
     frames = hold(PERIOD, Scene(cars=(misread,))) + hold(4 * PERIOD, Scene(cars=(FUEL,)))
-    run = play(hold(2, EMPTY) + frames + hold(3, Scene(cars=(FUEL,))), pipeline, tmp_path,
-               timers={"arrival_confirm_s": 0.8}, occupancy={"identify_reads": 5})
+    run = play(hold(2, EMPTY) + frames + hold(3, Scene(cars=(FUEL,))), pipeline, tmp_path,  # the plate's change
+               timers={"arrival_confirm_s": 0.8, "arrival_settle_s": 0}, occupancy={"identify_reads": 5})  # moves
     _, ident = run.one("vehicle_identified", "B")
     assert ident.data["plate"] == "京A12345" and ident.data["reads"] == 5
 
