@@ -93,3 +93,16 @@ def test_two_bays_with_one_outline_are_refused_when_a_lock_guards_either():
 def test_two_bays_with_one_outline_and_no_lock_are_a_warning(caplog):
     parse_config({**GOOD, "bays": SAME})
     assert "bays[1].polygon (B): the same outline as bays[0] ('A'); one car will be reported in both" in caplog.text
+
+
+def test_a_lock_without_a_presence_sensor_is_a_warning(caplog):
+    """Allowed (the interlock still asks the camera for positive evidence), but its only witness is a classifier
+    that misreads some parked cars on a lot it never saw: said at load, with the way out."""
+    lock = {"id": "L1", "bay": "A", "driver": "gpiozero", "motor": {"up": {"pin": 17}, "down": {"pin": 27}},
+            "switches": {"down": {"pin": 22}, "up": {"pin": 23}}}
+    parse_config({**GOOD, "locks": [lock]})
+    assert "locks[0].presence (L1): none fitted, so the arm rises on the camera's word alone" in caplog.text
+    caplog.clear()
+    parse_config({**GOOD, "locks": [{**lock, "presence": {"kind": "digital", "pin": {"pin": 24}}}]})
+    parse_config({**GOOD, "locks": [{**lock, "policy": {"auto_raise": False}}]})
+    assert "presence" not in caplog.text
