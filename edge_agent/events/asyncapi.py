@@ -52,7 +52,8 @@ def channels() -> list[Channel]:
                 "Every bay-bus event, through the durable outbox: at least once; de-duplicate on `event_id`."),
         Channel("health", t.health, PAYLOAD_SCHEMAS["health"], "send", 0, False,
                 "Heartbeat every `mqtt.heartbeat_s` and on connect. `extra` carries optional detail, e.g. "
-                "`outbox_unavailable` while the outbox cannot be opened (a full disk; it is retried every 5 s)."),
+                "`outbox_unavailable` while the outbox cannot be opened (a full disk; it is retried every 5 s), "
+                "`outbox_refused`: rows the broker refused or cannot take, waiting on disk for the next connection."),
         Channel("reply", t.reply + "/{path}", PAYLOAD_SCHEMAS["reply"], "send", 1, False,
                 "Command replies: to the MQTT 5 response topic (correlation data echoed), else the command's "
                 "`reply_to`, else `{prefix}/reply`. Point response topics under `{prefix}/reply/`."),

@@ -21,7 +21,7 @@ from typing import Any, Callable
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
+from paho.mqtt.properties import Properties, VariableByteIntegers
 from paho.mqtt.reasoncodes import ReasonCode
 
 from edge_agent.config.mqtt import BrokerAddress, MqttConfig, MqttSecrets
@@ -43,6 +43,19 @@ class _NotConnectedIsDebug(logging.Filter):
 
 _PAHO_LOG = logging.getLogger(f"{__name__}.paho")
 _PAHO_LOG.addFilter(_NotConnectedIsDebug())
+
+
+class PacketTooLarge(ValueError):
+    """Over the Maximum Packet Size the broker announced in its CONNACK (MQTT 5). paho does not
+    check it: the broker would close the connection, and paho would send the same message first
+    again after every reconnect, so nothing behind it would ever be delivered."""
+
+
+def publish_packet_size(topic: str, payload: bytes, qos: int, props: Properties | None) -> int:
+    """Bytes of the PUBLISH packet paho would write (fixed header, topic, packet id, properties, payload)."""
+    props_len = len(props.pack()) if props is not None else 1  # type: ignore[no-untyped-call]
+    remaining = 2 + len(topic.encode("utf-8")) + (2 if qos else 0) + props_len + len(payload)
+    return 1 + len(VariableByteIntegers.encode(remaining)) + remaining  # type: ignore[no-untyped-call]
 
 
 @dataclass(frozen=True)
@@ -127,6 +140,8 @@ class Connection:
         self._status = LinkStatus(broker=str(self._brokers[0]))
         self._stopping = False
         self._connack = False
+        self._max_packet: int | None = None  # the broker's Maximum Packet Size (MQTT 5 CONNACK), if it sets one
+        self._refusals = 0  # failed PUBACKs on this connection (logged the first and every 100th)
         self._last_text: str | None = None
         self._auth_hint = (
             f"mqtt.username={cfg.username!r} and the password from "
@@ -192,9 +207,13 @@ class Connection:
         return delivered
 
     def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False, props: Properties | None = None) -> int:
-        """Publish; with MQTT 5 every message says which payload contract it follows (``schema-version``)."""
+        """Publish; with MQTT 5 every message says which payload contract it follows (``schema-version``).
+        Raises ``PacketTooLarge`` for a message over the broker's announced Maximum Packet Size."""
         if self._v5:
             props = props or self.payload_properties()
+            limit = self._max_packet
+            if limit is not None and (size := publish_packet_size(topic, payload, qos, props)) > limit:
+                raise PacketTooLarge(f"{size} bytes, over the broker's maximum packet size of {limit} bytes")
         return self.client.publish(topic, payload, qos=qos, retain=retain, properties=props if self._v5 else None).mid
 
     @staticmethod
@@ -229,8 +248,10 @@ class Connection:
         if self._status.state == "starting":
             self._set(state="connecting")
 
-    def _connected(self, _c: object, _u: object, _flags: object, rc: ReasonCode, _p: object) -> None:
+    def _connected(self, _c: object, _u: object, _flags: object, rc: ReasonCode, props: object) -> None:
         self._connack = True
+        self._max_packet = getattr(props, "MaximumPacketSize", None) if self._v5 else None
+        self._refusals = 0
         if rc.is_failure:
             login = rc.value in (0x86, 0x87, 4, 5)  # v5 bad credentials / not authorised; v3 codes 4, 5
             hint = f": check {self._auth_hint}" if login else ""
@@ -267,7 +288,10 @@ class Connection:
 
     def _published(self, mid: int, rc: ReasonCode) -> None:
         if rc.is_failure:
-            log.error("MQTT broker refused message %d (%s): check the broker ACL for this device", mid, rc)
+            self._refusals += 1
+            if self._refusals == 1 or self._refusals % 100 == 0:
+                log.error("MQTT broker refused message %d (%s), %d refused since connecting: check the broker ACL "
+                          "for this device", mid, rc, self._refusals)
         self._on_ack(mid, not rc.is_failure)
 
     # -- helpers ---------------------------------------------------------------------------

@@ -33,7 +33,7 @@ from edge_agent.config.mqtt import MqttSecrets, SecretError, read_secrets
 from edge_agent.control import AgentControl
 from edge_agent.events.bus import EventBus
 from edge_agent.events.command_handler import Command, CommandHandler, Reply
-from edge_agent.events.connection import Connection, LinkStatus
+from edge_agent.events.connection import Connection, LinkStatus, PacketTooLarge
 from edge_agent.events.discovery import discovery_messages
 from edge_agent.events.health import HealthSource, cpu_temp_c, disk_use
 from edge_agent.events.outbox import Outbox
@@ -167,6 +167,7 @@ class MqttLink:
             "outbox_lost": self.outbox.lost() if not self._stop.is_set() else None,
             "published": self.pump.published,
             "rejected": self.pump.rejected,
+            "held": self.pump.held,
             "heartbeats": self.heartbeats,
             "refusals_suppressed": self.refusals.suppressed_total,
             "commands_busy": self.commands_busy,
@@ -214,9 +215,15 @@ class MqttLink:
         extra = dict(figures.extra) if figures and figures.extra else {}
         if self.outbox.unavailable is not None:
             extra["outbox_unavailable"] = f"disk full: {self.outbox.unavailable}"
+        if self.pump.held:
+            extra["outbox_refused"] = self.pump.held
         if extra:
             doc["extra"] = extra
-        self.conn.publish(self.topics.health, _json(doc), qos=0)
+        try:
+            self.conn.publish(self.topics.health, _json(doc), qos=0)
+        except PacketTooLarge as exc:  # a heartbeat is about now: skipped, never held
+            log.error("heartbeat not sent: %s", exc)
+            return
         self.heartbeats += 1
 
     # -- bus → outbox --------------------------------------------------------------------------

@@ -7,8 +7,14 @@ taking our lock around ``publish``) invites a deadlock, and a PUBACK can even ar
 
 Rows are handed over only while connected, at most ``window`` unacked at a time, so a long
 outage fills the disk, not paho's memory. Rows already handed over stay with paho across a
-reconnect (paho re-sends its unacked QoS 1 messages, in order, after CONNACK); the cursor
-never rewinds within a process, and a restarted process starts from the first row on disk.
+reconnect (paho re-sends its unacked QoS 1 messages, in order, after CONNACK); a restarted
+process starts from the first row on disk.
+
+A row the broker refuses (a failed PUBACK: ACL, quota) or cannot take (over its announced
+maximum packet size) stays on disk, counted in ``held``, and is offered again at the next
+connection: the cursor rewinds on every connect and skips rows paho still holds. Deleting it
+would lose the event for good the moment a broker was misconfigured, which the outbox exists
+to survive; holding it back blocks nothing behind it.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import queue
 import threading
 from typing import Callable
 
+from edge_agent.events.connection import PacketTooLarge
 from edge_agent.events.outbox import Outbox
 
 log = logging.getLogger(__name__)
@@ -37,8 +44,10 @@ class OutboxPump:
         self._online = False
         self._idle = threading.Condition()
         self._thread: threading.Thread | None = None
+        self._held: set[int] = set()  # seqs refused or too large since the last connect, pump thread only
         self.published = 0
         self.rejected = 0
+        self.held = 0  # len(_held), for the heartbeat
 
     # -- called from any thread ---------------------------------------------------------
     def start(self) -> None:
@@ -82,12 +91,16 @@ class OutboxPump:
                     running = False
                 elif kind in ("up", "down"):
                     self._online = kind == "up"
+                    if self._online:  # offer the held rows again: the broker may take them now
+                        self._cursor = 0
+                        self._held.clear()
                 elif kind in ("ack", "nack"):
                     seq = self._inflight.pop(arg, None) if isinstance(arg, int) else None
-                    if seq is not None:
+                    if seq is not None and kind == "ack":
                         done.append(seq)
-                        if kind == "nack":
-                            self.rejected += 1
+                    elif seq is not None:  # refused: kept on disk for the next connection
+                        self._held.add(seq)
+                        self.rejected += 1
             try:
                 if done:
                     self._outbox.remove(done)
@@ -95,6 +108,7 @@ class OutboxPump:
                     self._fill()
             except Exception:  # a disk error must not kill the thread; the next item retries
                 log.exception("outbox pump failed")
+            self.held = len(self._held)
             with self._idle:
                 self._idle.notify_all()
 
@@ -102,9 +116,23 @@ class OutboxPump:
         room = self._window - len(self._inflight)
         if room <= 0:
             return
-        for row in self._outbox.pending(self._cursor, room):
+        with_paho = set(self._inflight.values())  # after a rewind: paho sends these again itself
+        for row in self._outbox.pending(self._cursor, room + len(with_paho)):
+            if room <= 0:
+                break
+            self._cursor = row.seq
+            if row.seq in with_paho:
+                continue
+            room -= 1
+            self._held.discard(row.seq)
             try:
                 mid = self._publish(row.topic, row.payload, row.qos, row.retain)
+            except PacketTooLarge as exc:
+                self._held.add(row.seq)
+                self.rejected += 1
+                if len(self._held) == 1 or len(self._held) % 100 == 0:
+                    log.error("outbox row %d to %r is %s; kept on disk and offered again at the next connection "
+                              "(%d held)", row.seq, row.topic, exc, len(self._held))
             except ValueError as exc:  # a topic paho refuses would block the queue for ever
                 log.error("outbox row %d to %r cannot be published (%s); discarded", row.seq, row.topic, exc)
                 self._outbox.remove([row.seq])
@@ -112,4 +140,3 @@ class OutboxPump:
             else:
                 self._inflight[mid] = row.seq
                 self.published += 1
-            self._cursor = row.seq

@@ -1,0 +1,102 @@
+"""A broker that refuses or cannot take a message: the row waits on disk and nothing behind it is blocked.
+
+The probe found both ways to lose or block events: an ACL that denied the events topic got every event
+deleted from the outbox on its failed PUBACK (health said depth 0, nothing lost), and an event over the
+broker's ``max_packet_size`` had the connection closed, re-sent first after each reconnect, for ever.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from edge_agent.clock import FakeClock
+from edge_agent.events.broker import LocalBroker
+from edge_agent.events.bus import EventBus
+from edge_agent.events.health import no_health
+from edge_agent.events.mqtt_link import build_mqtt
+from edge_agent.events.types import Event, EventType
+from tests.events.conftest import _need_mosquitto
+from tests.events.helpers import RecordingControl, Subscriber, make_config, wait_until
+
+pytestmark = pytest.mark.broker
+
+PREFIX = "edge/s1/dev1"
+EVENTS = f"{PREFIX}/events"
+DENY_EVENTS = f"pattern read edge/#\npattern readwrite {PREFIX}/status\npattern readwrite {PREFIX}/health\n"
+
+
+def _ids(sub: Subscriber) -> set[str]:
+    return {m.json()["event_id"] for m in sub.on(EVENTS)}
+
+
+@pytest.fixture
+def parts(tmp_path):
+    _need_mosquitto()
+    clock, bus, made = FakeClock(), EventBus(), []
+
+    def link(broker: LocalBroker):  # noqa: ANN202
+        made.append(build_mqtt(make_config(broker.url(), tmp_path / "data", reconnect_min_s=1), bus,
+                               RecordingControl(), clock, no_health))  # fmt: skip
+        made[-1].start()
+        wait_until(lambda: made[-1].status().connected, what="the link to connect")
+        return made[-1]
+
+    def publish(n: int, pad: int = 0) -> list[str]:
+        events = [Event.make(EventType.VEHICLE_ARRIVED, clock, bay_id="B1", data={"pad": "x" * pad}) for _ in range(n)]
+        for e in events:
+            bus.publish(e)
+        return [e.event_id for e in events]
+
+    yield link, publish
+    for one in made:
+        one.stop(flush_s=0.5)
+
+
+def test_acl_refused_events_wait_on_disk_and_go_out_once_the_acl_allows_them(parts, tmp_path):
+    link_of, publish = parts
+    acl = tmp_path / "acl"
+    acl.write_text(DENY_EVENTS)
+    broker = LocalBroker(tmp_path / "broker", acl_file=acl).start()
+    backend = Subscriber(broker.port, [EVENTS, f"{PREFIX}/health"], client_id="backend", persistent=True).start()
+    try:
+        link = link_of(broker)
+        refused = publish(5)
+        wait_until(lambda: link.stats()["rejected"] == 5, what="5 failed PUBACKs")
+        assert link.outbox_depth() == 5  # kept, not deleted on the refusal
+        link.publish_health()
+        health = backend.wait_for(f"{PREFIX}/health", lambda m: "extra" in m.json()).json()
+        assert (health["outbox_depth"], health["extra"]["outbox_refused"]) == (5, 5)
+        assert not backend.on(EVENTS)
+
+        broker.stop()  # the operator fixes the ACL and restarts the broker
+        acl.write_text(DENY_EVENTS + f"pattern write {EVENTS}\n")
+        broker.start()
+        wait_until(lambda: _ids(backend) >= set(refused), 20, "the held events after the ACL fix")
+        wait_until(lambda: link.outbox_depth() == 0 and link.stats()["held"] == 0, what="the outbox to drain")
+    finally:
+        backend.stop()
+        broker.stop()
+
+
+def test_event_over_the_brokers_max_packet_size_is_held_and_blocks_nothing(parts, tmp_path):
+    link_of, publish = parts
+    broker = LocalBroker(tmp_path / "broker")
+    broker.config = broker.config_text() + "max_packet_size 1000\n"
+    broker.start()
+    backend = Subscriber(broker.port, EVENTS, client_id="backend", persistent=True).start()
+    try:
+        link = link_of(broker)
+        before, big, after = publish(2), publish(1, pad=2000), publish(2)
+        wait_until(lambda: _ids(backend) >= set(before + after), 15, "the events around the big one")
+        wait_until(lambda: link.stats()["held"] == 1 and link.outbox_depth() == 1, what="only the big event left")
+        assert big[0] not in _ids(backend)
+        assert link.status().connects == 1  # no disconnect / reconnect loop
+
+        broker.stop()  # the limit raised: the held event goes out at the next connection
+        broker.config = broker.config_text()
+        broker.start()
+        wait_until(lambda: big[0] in _ids(backend), 20, "the big event after the limit was raised")
+        wait_until(lambda: link.outbox_depth() == 0, what="the outbox to drain")
+    finally:
+        backend.stop()
+        broker.stop()
