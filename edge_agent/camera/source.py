@@ -120,7 +120,8 @@ class _ImageFolder:
 def sample(cap: object, kind: str, fps: float) -> Iterator[tuple[np.ndarray | None, float]]:
     """(image, media time in s) of the frames to use from a file or folder, ``fps`` per second of
     media time. Video frames in between are only grabbed, not decoded into images. A file
-    without timestamps falls back to frame index / the file's own rate."""
+    without timestamps falls back to frame index / the file's own rate; media time never goes
+    back (a clip whose timestamps restart is played on, after what came before)."""
     period = 1.0 / fps
     if kind == "folder" or not hasattr(cap, "grab"):  # still images: no timestamps, one frame each
         i = 0
@@ -133,6 +134,7 @@ def sample(cap: object, kind: str, fps: float) -> Iterator[tuple[np.ndarray | No
     native = cap.get(cv2.CAP_PROP_FPS) if hasattr(cap, "get") else 0.0
     native = native if native and np.isfinite(native) and 0 < native <= 1000 else fps
     next_t, i = 0.0, -1
+    offset, last = 0.0, None  # media time added after the file's clock went back (see below)
     while True:
         if not cap.grab():
             return
@@ -140,6 +142,14 @@ def sample(cap: object, kind: str, fps: float) -> Iterator[tuple[np.ndarray | No
         t = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0 if hasattr(cap, "get") else 0.0
         if not np.isfinite(t) or (t <= 0 and i > 0):
             t = i / native
+        t += offset
+        if last is not None and t < last - 1.0 / native:
+            # Timestamps went back (recordings joined with cat, a stream's clock reset): the rest
+            # continues after what was played; waiting for media time to pass ``last`` again
+            # dropped the whole later part without a word.
+            offset += last + 1.0 / native - t
+            t = last + 1.0 / native
+        last = t
         if t + 1e-3 < next_t:
             continue
         next_t = max(next_t + period, t)  # a gap in the file is not made up with a burst

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from edge_agent.camera.health import HealthTracker
-from edge_agent.camera.source import Frame, OpenCVSource
+from edge_agent.camera.source import Frame, OpenCVSource, sample
 from edge_agent.clock import FakeClock, SystemClock
 from edge_agent.sim.scenario import EMPTY, NEV, Scene, scene_config
 from edge_agent.sim.synthetic import render
@@ -249,3 +249,28 @@ def test_video_file_is_sampled_at_camera_fps_by_its_timestamps(tmp_path):
     for i, t in zip(idx, times):
         assert t == pytest.approx(i / 30, abs=0.04)  # played at media time, not 1/fps per frame
     assert times[-1] <= 2.0 and idx[-1] >= 50
+
+
+def test_joined_recordings_whose_timestamps_restart_are_played_whole(tmp_path):
+    """Two MPEG-TS recordings joined with ``cat`` (an NVR's export): the second restarts at 0 s.
+    It was skipped whole, without a word, until its media time passed the first's end."""
+    parts = []
+    for k in range(2):
+        part = tmp_path / f"part{k}.ts"
+        w = cv2.VideoWriter(str(part), cv2.VideoWriter_fourcc(*"MPEG"), 5, (96, 64))
+        for i in range(10):
+            w.write(np.full((64, 96, 3), 20 + 100 * k + 8 * i, np.uint8))
+        w.release()
+        parts.append(part.read_bytes())
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(b"".join(parts))
+    cap = cv2.VideoCapture(str(joined))
+    try:
+        got = list(sample(cap, "file", 5))
+    finally:
+        cap.release()
+    times = [t for _, t in got]
+    assert len(got) == 20
+    assert all(b > a for a, b in zip(times, times[1:])), times  # media time runs on
+    assert times[-1] == pytest.approx(3.8, abs=0.05)
+    assert int(got[-1][0].mean()) > 150  # the last frame is the second recording's
