@@ -78,18 +78,29 @@ class DecodeCounts:
 
 
 class _ImageFolder:
-    """Still images (a folder's, in name order, or one file) as a ``cv2.VideoCapture``-like reader."""
+    """Still images (a folder's, in name order, or one file) as a ``cv2.VideoCapture``-like reader.
+
+    A looping folder is listed again at each pass: files replaced under new names are played, and
+    a folder emptied or removed is an ``OSError`` (the source reconnects with backoff) instead of
+    a list of vanished names read as "no such file" for ever."""
 
     def __init__(self, source: Path, loop: bool, counts: DecodeCounts | None = None,
-                 max_pixels: int = MAX_PIXELS) -> None:
-        if source.is_dir():
-            self.files = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_EXTS)
-        else:
-            self.files = [source]
+                 max_pixels: int = MAX_PIXELS, folder: bool | None = None) -> None:
+        self.source = source
+        self.folder = source.is_dir() if folder is None else folder  # the opener knows, even once it is gone
+        self.files = self._list()
         self.loop = loop
         self.counts = counts or DecodeCounts()
         self.max_pixels = max_pixels
         self.i = 0
+
+    def _list(self) -> list[Path]:
+        if not self.folder:
+            return [self.source]
+        try:
+            return sorted(p for p in self.source.iterdir() if p.suffix.lower() in IMAGE_EXTS)
+        except OSError:  # removed, or no longer a folder
+            return []
 
     def isOpened(self) -> bool:  # noqa: N802 - VideoCapture's name
         return bool(self.files)
@@ -99,6 +110,10 @@ class _ImageFolder:
             if not self.loop:
                 return False, None
             self.i = 0
+            if self.folder:
+                self.files = self._list()
+                if not self.files:
+                    raise OSError(f"no images left in {self.source}")
         p = self.files[self.i]
         self.i += 1
         try:
@@ -174,7 +189,7 @@ def default_opener(source: str, loop: bool, counts: DecodeCounts | None = None,
 
     def open_() -> object:
         if still:
-            return _ImageFolder(Path(source), loop, counts, max_pixels)
+            return _ImageFolder(Path(source), loop, counts, max_pixels, folder=kind == "folder")
         if kind == "usb":
             return cv2.VideoCapture(int(source))
         # A stream URL goes to OpenCV as is; a file through imfile (a non-UTF-8 name crashes OpenCV).

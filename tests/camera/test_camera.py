@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from edge_agent.camera.health import HealthTracker
-from edge_agent.camera.source import Frame, OpenCVSource, sample
+from edge_agent.camera.source import Frame, OpenCVSource, default_opener, sample
 from edge_agent.clock import FakeClock, SystemClock
 from edge_agent.sim.scenario import EMPTY, NEV, Scene, scene_config
 from edge_agent.sim.synthetic import render
@@ -274,3 +274,28 @@ def test_joined_recordings_whose_timestamps_restart_are_played_whole(tmp_path):
     assert all(b > a for a, b in zip(times, times[1:])), times  # media time runs on
     assert times[-1] == pytest.approx(3.8, abs=0.05)
     assert int(got[-1][0].mean()) > 150  # the last frame is the second recording's
+
+
+def test_looping_folder_follows_new_files_and_reconnects_once_emptied(tmp_path):
+    """A looping folder kept the names it opened with: refilled under new names it read "no such
+    file" for ever (blind, never reconnected); emptied or removed, the same."""
+    folder = tmp_path / "snapshots"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.png"), np.full((40, 40, 3), 50, np.uint8))
+    open_ = default_opener(str(folder), loop=True)  # as the source keeps it: every reconnect calls it
+    cap = open_()
+    ok, img = cap.read()
+    assert ok and img[0, 0, 0] == 50
+    (folder / "a.png").unlink()
+    cv2.imwrite(str(folder / "b.png"), np.full((40, 40, 3), 150, np.uint8))
+    ok, img = cap.read()  # the next pass lists the folder again
+    assert ok and img is not None and img[0, 0, 0] == 150
+    (folder / "b.png").unlink()
+    folder.rmdir()
+    with pytest.raises(OSError, match="no images left"):  # → the source reconnects with backoff
+        cap.read()
+    assert not open_().isOpened()  # a folder that is gone does not open as a file named like it
+    folder.mkdir()
+    cv2.imwrite(str(folder / "c.png"), np.full((40, 40, 3), 200, np.uint8))
+    reopened = open_()
+    assert reopened.isOpened() and reopened.read()[1][0, 0, 0] == 200
