@@ -61,6 +61,7 @@ class CameraWatch:
 
     def check(self, monitor: BayMonitor) -> None:
         """Once per loop turn: ``camera_lost`` / ``camera_restored`` when health flips."""
+        self.health.reconnects = self.source.reconnects  # the reader counts them; health() reports them
         h = self.health.health()
         if h.ok == self.ok:
             return

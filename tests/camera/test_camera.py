@@ -299,3 +299,29 @@ def test_looping_folder_follows_new_files_and_reconnects_once_emptied(tmp_path):
     cv2.imwrite(str(folder / "c.png"), np.full((40, 40, 3), 200, np.uint8))
     reopened = open_()
     assert reopened.isOpened() and reopened.read()[1][0, 0, 0] == 200
+
+
+def test_agent_status_reports_the_readers_reconnects(tmp_path, clock):
+    """``agent.status()["camera"]["reconnects"]`` (documented in bays.md) was always 0: the health
+    tracker's count was never fed from the reader."""
+    from edge_agent.runtime.agent import Agent
+
+    class Flaky:
+        reconnects = 0
+
+        def start(self) -> None: ...
+
+        def stop(self) -> None: ...
+
+        def latest(self) -> None:
+            return None
+
+    class NoReader:
+        def process(self, frame, region=None):  # noqa: ANN001, ANN201
+            return []
+
+    src = Flaky()
+    agent = Agent(scene_config(str(tmp_path)), clock=clock, source=src, reader=NoReader())
+    src.reconnects = 3
+    agent.step()
+    assert agent.status()["camera"]["reconnects"] == 3
