@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -207,18 +206,20 @@ class OpenCVSource:
     def __init__(self, source: str, clock: Clock, fps: float = 5.0, loop: bool = False,
                  reconnect_min_s: float = 1.0, reconnect_max_s: float = 30.0,
                  opener: Callable[[], object] | None = None,
-                 sleep: Callable[[float], None] = time.sleep, max_pixels: int = MAX_PIXELS) -> None:
+                 sleep: Callable[[float], object] | None = None, max_pixels: int = MAX_PIXELS) -> None:
         self.source = source
         self.clock = clock
         self.period = 1.0 / fps
         self.kind = describe_source(source)
         self.decode_counts = DecodeCounts()
         self._open = opener or default_opener(source, loop, self.decode_counts, max_pixels)
-        self._sleep = sleep
+        self._stop = threading.Event()
+        # A file's wait for its next frame ends at stop(): at a low fps or across a gap in the file's
+        # timestamps a plain sleep outlasted stop()'s join, and SIGTERM's plan logged it as hung.
+        self._sleep = sleep or self._stop.wait
         self._min, self._max = reconnect_min_s, reconnect_max_s
         self._slot: Frame | None = None
         self._lock = threading.Lock()
-        self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._seq = 0
         self._reconnects = 0
@@ -291,6 +292,8 @@ class OpenCVSource:
             wait = start + t - self.clock.monotonic()
             if wait > 0:
                 self._sleep(wait)
+                if self._stop.is_set():
+                    return
             self._put(img, self.clock.monotonic())
         self.finished = True
 

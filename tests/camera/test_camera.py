@@ -325,3 +325,15 @@ def test_agent_status_reports_the_readers_reconnects(tmp_path, clock):
     src.reconnects = 3
     agent.step()
     assert agent.status()["camera"]["reconnects"] == 3
+
+
+def test_stop_ends_a_files_wait_for_its_next_frame(tmp_path):
+    """At fps 0.01 the reader sleeps 100 s between a folder's frames: stop() (SIGTERM's first step)
+    joined for 5 s and gave up, leaving the thread asleep; the stop plan logged "still running"."""
+    for i in range(2):
+        cv2.imwrite(str(tmp_path / f"{i}.png"), np.full((40, 40, 3), 60, np.uint8))
+    src = OpenCVSource(str(tmp_path), SystemClock(), fps=0.01)
+    src.start()
+    wait_for(lambda: src.latest() is not None)  # the first frame is out; the reader now waits 100 s
+    src.stop()
+    assert src._thread is not None and not src._thread.is_alive()
