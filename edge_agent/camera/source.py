@@ -211,6 +211,7 @@ class OpenCVSource:
         self.clock = clock
         self.period = 1.0 / fps
         self.kind = describe_source(source)
+        self.loop = loop
         self.decode_counts = DecodeCounts()
         self._open = opener or default_opener(source, loop, self.decode_counts, max_pixels)
         self._stop = threading.Event()
@@ -256,6 +257,8 @@ class OpenCVSource:
                 self._pump(cap)
                 if self.finished:
                     return
+                if self.kind == "file":
+                    continue  # a looping video played to its end: from the start again, no backoff
             except Exception as exc:  # any driver error → reconnect, never a dead thread
                 log.warning("camera %s: %s; retrying in %.1f s", self.kind, exc, delay)
             finally:
@@ -286,6 +289,7 @@ class OpenCVSource:
     def _play(self, cap: object) -> None:
         """A file or folder at its own pace: each sampled frame when its media time has come."""
         start = self.clock.monotonic()
+        played = 0
         for img, t in sample(cap, self.kind, 1.0 / self.period):
             if self._stop.is_set():
                 return
@@ -295,7 +299,12 @@ class OpenCVSource:
                 if self._stop.is_set():
                     return
             self._put(img, self.clock.monotonic())
-        self.finished = True
+            played += 1
+        # Still images loop inside their reader; a video is opened again by the caller.
+        if not self.loop:
+            self.finished = True
+        elif not played:
+            raise OSError("no frame in the file")  # looping it would spin: reconnect with backoff instead
 
     def _put(self, img: object, now: float) -> None:
         if img is None or not isinstance(img, np.ndarray) or img.size == 0:

@@ -337,3 +337,29 @@ def test_stop_ends_a_files_wait_for_its_next_frame(tmp_path):
     wait_for(lambda: src.latest() is not None)  # the first frame is out; the reader now waits 100 s
     src.stop()
     assert src._thread is not None and not src._thread.is_alive()
+
+
+def test_looping_video_file_plays_again_from_the_start(tmp_path):
+    """``camera.loop: true`` on a video file was ignored: the reader finished after one pass and
+    ``run`` exited (0, so systemd's Restart=on-failure did not bring it back)."""
+    path = tmp_path / "clip.avi"
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 5, (96, 64))
+    for i in range(5):
+        w.write(np.full((64, 96, 3), 40 * i, np.uint8))
+    w.release()
+    clock = FakeClock()
+    src = OpenCVSource(str(path), clock, fps=5, loop=True, sleep=clock.advance)
+    src.start()
+    seen: list[int] = []
+
+    def more() -> bool:
+        f = src.latest()
+        if f is not None:
+            seen.append(f.seq)
+        return src.finished or (bool(seen) and seen[-1] > 12)
+
+    wait_for(more)
+    src.stop()
+    assert not src.finished and seen[-1] > 12  # past the file's 5 frames: it went round again
+    assert src.reconnects == 0  # playing it again is no reconnect
+
