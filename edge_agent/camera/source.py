@@ -248,18 +248,19 @@ class OpenCVSource:
     def _run(self) -> None:
         delay = self._min
         while not self._stop.is_set():
-            cap = None
+            cap, seq = None, self._seq
             try:
                 cap = self._open()
                 if not cap.isOpened():
                     raise OSError("cannot open")
-                delay = self._min
                 self._pump(cap)
                 if self.finished:
                     return
                 if self.kind == "file":
                     continue  # a looping video played to its end: from the start again, no backoff
             except Exception as exc:  # any driver error → reconnect, never a dead thread
+                if self._seq > seq:  # it delivered frames: a new outage starts at the shortest delay
+                    delay = self._min  # (one that opens and fails at once keeps backing off)
                 log.warning("camera %s: %s; retrying in %.1f s", self.kind, exc, delay)
             finally:
                 if cap is not None:

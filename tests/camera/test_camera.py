@@ -363,3 +363,30 @@ def test_looping_video_file_plays_again_from_the_start(tmp_path):
     assert not src.finished and seen[-1] > 12  # past the file's 5 frames: it went round again
     assert src.reconnects == 0  # playing it again is no reconnect
 
+
+def test_a_source_that_opens_but_gives_no_frame_keeps_backing_off():
+    """The delay went back to reconnect_min_s at every successful open, so a source that opens and
+    fails before its first frame was reopened every second for ever (here: a looping cut-off file)."""
+
+    class NoFrames:  # opens, then has nothing (a cut-off recording)
+        def isOpened(self) -> bool:  # noqa: N802
+            return True
+
+        def grab(self) -> bool:
+            return False
+
+        def get(self, prop: int) -> float:
+            return 0.0
+
+        def release(self) -> None:
+            pass
+
+    delays: list[float] = []
+    src = OpenCVSource("cut.mp4", SystemClock(), fps=5, loop=True, reconnect_min_s=0.001, reconnect_max_s=0.004,
+                       opener=NoFrames)
+    real_wait = src._stop.wait
+    src._stop.wait = lambda s: delays.append(s) or real_wait(s)  # type: ignore[method-assign]
+    src.start()
+    wait_for(lambda: src.reconnects >= 3)
+    src.stop()
+    assert not src.finished and delays[:3] == [0.001, 0.002, 0.004]  # each pass is a failed open: backoff
