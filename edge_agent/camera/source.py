@@ -16,6 +16,8 @@ meaning. A folder of images (or one image) is frames at ``camera.fps`` (frame i 
 from __future__ import annotations
 
 import logging
+import os
+import stat
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -172,12 +174,25 @@ def sample(cap: object, kind: str, fps: float) -> Iterator[tuple[np.ndarray | No
 
 
 def describe_source(source: str) -> str:
-    if source.isdigit():
+    if source.isdigit() or _device(source):
         return "usb"
     if "://" in source:
         return "stream"
     p = Path(source)
     return "folder" if p.is_dir() else "file"
+
+
+def _device(source: str) -> bool:
+    """A camera's device node (``/dev/video0``, ``/dev/v4l/by-id/…``): a live camera, not a file.
+
+    Why: read as a file it was played by its timestamps (V4L2's count from boot: a wait of the
+    uptime after the first frame), and unplugging it ended the "file", so ``run`` exited."""
+    if not source.startswith("/dev/"):
+        return False
+    try:
+        return stat.S_ISCHR(os.stat(source).st_mode)
+    except OSError:  # unplugged: its node comes back with the camera
+        return source.startswith(("/dev/video", "/dev/v4l/"))
 
 
 def default_opener(source: str, loop: bool, counts: DecodeCounts | None = None,
@@ -190,7 +205,7 @@ def default_opener(source: str, loop: bool, counts: DecodeCounts | None = None,
         if still:
             return _ImageFolder(Path(source), loop, counts, max_pixels, folder=kind == "folder")
         if kind == "usb":
-            return cv2.VideoCapture(int(source))
+            return cv2.VideoCapture(int(source) if source.isdigit() else source)
         # A stream URL goes to OpenCV as is; a file through imfile (a non-UTF-8 name crashes OpenCV).
         cap = cv2.VideoCapture(source) if kind == "stream" else imfile.video_capture(source)
         if kind == "stream":

@@ -1,7 +1,7 @@
 """Camera settings (owned by the camera stage).
 
 ``source`` is one string so an installer can paste whatever they have: an RTSP/HTTP URL,
-a USB index (``"0"``), a video file or a folder of images (replayed in name order).
+a USB index (``"0"``) or its device path (``/dev/video0``), a video file or a folder of images (replayed in name order).
 """
 
 from __future__ import annotations

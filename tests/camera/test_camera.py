@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from edge_agent.camera.health import HealthTracker
-from edge_agent.camera.source import Frame, OpenCVSource, default_opener, sample
+from edge_agent.camera.source import Frame, OpenCVSource, default_opener, describe_source, sample
 from edge_agent.clock import FakeClock, SystemClock
 from edge_agent.sim.scenario import EMPTY, NEV, Scene, scene_config
 from edge_agent.sim.synthetic import render
@@ -390,3 +390,32 @@ def test_a_source_that_opens_but_gives_no_frame_keeps_backing_off():
     wait_for(lambda: src.reconnects >= 3)
     src.stop()
     assert not src.finished and delays[:3] == [0.001, 0.002, 0.004]  # each pass is a failed open: backoff
+
+
+def test_a_camera_device_path_is_a_live_camera_that_reconnects():
+    """``source: /dev/video0`` was a "file": played by its timestamps, and unplugging the camera
+    ended the file, so ``run`` exited instead of reconnecting."""
+    assert describe_source("/dev/video7") == "usb"  # also while unplugged: the node is gone
+    assert describe_source("/dev/v4l/by-id/usb-0c45_USB_Camera-video-index0") == "usb"
+    assert describe_source("/dev/shm") == "folder"
+
+    class Unplugged:  # three frames, then the cable is pulled
+        def __init__(self) -> None:
+            self.n = 0
+
+        def isOpened(self) -> bool:  # noqa: N802
+            return True
+
+        def read(self):  # noqa: ANN201
+            self.n += 1
+            return (True, np.full((32, 32, 3), 99, np.uint8)) if self.n <= 3 else (False, None)
+
+        def release(self) -> None:
+            pass
+
+    src = OpenCVSource("/dev/video7", SystemClock(), fps=1000, reconnect_min_s=0.001, reconnect_max_s=0.004,
+                       opener=Unplugged)
+    src.start()
+    wait_for(lambda: src.reconnects >= 2 or src.finished)
+    src.stop()
+    assert not src.finished and src.kind == "usb"
