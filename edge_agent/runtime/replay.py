@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import IO
 from zoneinfo import ZoneInfo
 
-from edge_agent.camera.source import Frame, default_opener, describe_source, sample
+from edge_agent.camera.source import DecodeCounts, Frame, default_opener, describe_source, sample
 from edge_agent.clock import FakeClock, iso
 from edge_agent.config.load import parse_config
 from edge_agent.config.models import AgentConfig
@@ -32,7 +32,8 @@ log = logging.getLogger(__name__)
 
 class ClipSource:
     """A FrameSource over a file or folder: one sampled frame per ``latest()``, no thread; each
-    frame moves the injected clock to its clip time."""
+    frame moves the injected clock to its clip time. ``decode_counts``, as ``run``'s source has it:
+    a folder's truncated or unreadable images become ``camera_image_warning`` events in the replay too."""
 
     def __init__(self, path: str, clock: FakeClock, fps: float) -> None:
         self.path, self.clock, self.kind = path, clock, describe_source(path)
@@ -40,7 +41,8 @@ class ClipSource:
             raise ValueError(f"replay needs a video file or a folder of images, not a {self.kind}: {path}")
         if not Path(path).exists():
             raise FileNotFoundError(f"no such file or folder: {path}")
-        self._cap = default_opener(path, loop=False)()
+        self.decode_counts = DecodeCounts()
+        self._cap = default_opener(path, loop=False, counts=self.decode_counts)()
         if not self._cap.isOpened():
             raise ValueError(f"cannot open {path} as video or image folder")
         self._frames = sample(self._cap, self.kind, fps)

@@ -109,3 +109,25 @@ def test_a_replay_the_config_refuses_leaves_no_start_marker(tmp_path, models_dir
     assert "replay_started" not in (out.read_text() if out.exists() else "")
     (tmp_path / "t.csv").write_text("bay_id,start_s,end_s\nB,1,2\n")
     assert main(["occupancy", "eval-visits", str(tmp_path / "t.csv"), str(out)]) != 0
+
+
+def test_replay_of_a_folder_announces_its_corrupt_images_as_run_does(tmp_path, models_dir):
+    """A truncated and an unreadable image in the folder: camera_image_warning events, as ``run`` gives."""
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    ok, jpg = cv2.imencode(".jpg", render(EMPTY))
+    for i in range(3):
+        (frames / f"{i}.jpg").write_bytes(jpg.tobytes())
+    (frames / "1b.jpg").write_bytes(jpg.tobytes()[: len(jpg) // 2])  # truncated: used, missing rows grey
+    (frames / "2b.jpg").write_bytes(b"not an image")
+    cfg = scene_config(str(tmp_path / "data"), site={"site_id": "s", "device_id": "d", "timezone": "UTC"},
+                       perception={"models_dir": str(models_dir), "threads": 1})
+    cfg_path = tmp_path / "site.yaml"
+    cfg_path.write_text(yaml.safe_dump(cfg.model_dump(mode="json"), allow_unicode=True), encoding="utf-8")
+    out = tmp_path / "events.jsonl"
+    assert main(["replay", str(cfg_path), str(frames), "-o", str(out)]) == 0
+    lines = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
+    warned = {x["data"]["kind"]: x["data"] for x in lines if x.get("type") == "camera_image_warning"}
+    assert set(warned) == {"truncated", "unreadable"}
+    assert "2b.jpg" in warned["unreadable"]["detail"] and warned["unreadable"]["count"] == 1
+    assert lines[-1]["corrupt"] == 1
