@@ -279,10 +279,14 @@ def _eval(args: argparse.Namespace) -> int:
         print(f"{len(scored.missing)} labelled bays skipped: image unreadable "
               f"({', '.join(rep['missing_images'][:5])})", file=sys.stderr)
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
         doc = {"model": str(args.model), "metrics": rep,
                "predictions": scored.predictions()}
-        args.json.write_text(json.dumps(doc, indent=1, allow_nan=False) + "\n", encoding="utf-8")
+        try:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(doc, indent=1, allow_nan=False) + "\n", encoding="utf-8")
+        except OSError as exc:
+            print(f"occupancy eval: cannot write --json {args.json}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
     return 1 if scored.missing else 0
 
 
@@ -325,7 +329,11 @@ def _calibrate(args: argparse.Namespace) -> int:
         print("occupancy calibrate: the site head does worse than the shipped one on held-out frames: not written "
               "(check the labels, or label more frames)", file=sys.stderr)
         return 1
-    cal.save(args.out)
+    try:
+        cal.save(args.out)
+    except OSError as exc:
+        print(f"occupancy calibrate: cannot write --out {args.out}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     model = args.model.name if args.model.resolve().parent == DEFAULT_MODEL.parent else str(args.model)
     print(f"wrote {args.out}. In the agent's config set:\n  occupancy:\n    model: {model}\n"
           f"    calibration: {args.out}")

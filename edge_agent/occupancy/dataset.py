@@ -71,6 +71,12 @@ def _flag(value: str, where: str) -> bool:
         return True
     if v in _EMPTY:
         return False
+    try:  # a spreadsheet or pandas writes a 0/1 column as 0.0 / 1.0
+        number = float(v)
+    except ValueError:
+        number = math.nan
+    if number in (0.0, 1.0):
+        return number == 1.0
     if not v:
         raise LabelError(f"{where}: column 'occupied' is blank: look at this bay and write 1 (a vehicle) or 0 (empty)")
     raise LabelError(f"{where}: column 'occupied' must be 0 or 1 (true/false, yes/no, occupied/empty, busy/free "
@@ -91,6 +97,35 @@ def _polygon(value: str, where: str) -> tuple[tuple[float, float], ...]:
     return poly
 
 
+def _text(row: dict, column: str, where: str) -> str:
+    """A required cell, stripped; blank or missing (a short row) is an error naming it."""
+    v = (row.get(column) or "").strip()
+    if not v:
+        raise LabelError(f"{where}: column {column!r} is empty")
+    return v
+
+
+def _image_path(root: Path, file: str) -> Path:
+    """``file`` under ``root``; a labels file written on Windows separates folders with backslashes,
+    which on POSIX are part of a name (every image was "unreadable")."""
+    path = root / file
+    if "\\" in file and not path.exists():
+        return root / file.replace("\\", "/")
+    return path
+
+
+def _unique(labels: list[BayLabel], lines: list[str]) -> list[BayLabel]:
+    """The labels, refused when one bay of one image is labelled twice: scored twice, or against two
+    flags, it would move every figure without a word."""
+    seen: dict[tuple[str, str], str] = {}
+    for b, where in zip(labels, lines):
+        first = seen.setdefault((b.file, b.bay_id), where)
+        if first != where:
+            raise LabelError(f"{where}: bay {b.bay_id!r} of {b.file} is labelled again (first at line "
+                             f"{first.rsplit(':', 1)[1]}): keep one row per bay and image")
+    return labels
+
+
 def read_frame_labels(csv_path: Path, images_root: Path | None = None) -> list[BayLabel]:
     """Bays of frames (bays-dev ``frames.csv`` format); image paths are relative to ``images_root``
     (default: the CSV's folder). A spreadsheet's UTF-8 byte-order mark is accepted."""
@@ -103,17 +138,20 @@ def read_frame_labels(csv_path: Path, images_root: Path | None = None) -> list[B
             missing = [c for c in FRAME_COLUMNS if c not in (reader.fieldnames or [])]
             if missing:
                 raise LabelError(f"{csv_path}: missing column(s) {', '.join(missing)}")
-            for i, row in enumerate(reader, start=2):
-                where = f"{csv_path}:{i}"
+            lines = []
+            for row in reader:
+                where = f"{csv_path}:{reader.line_num}"
+                file = _text(row, "file", where)
                 out.append(BayLabel(
-                    file=row["file"], path=root / row["file"], scene=row.get("scene") or "unknown",
-                    bay_id=str(row["bay_id"]), occupied=_flag(row["occupied"], where),
+                    file=file, path=_image_path(root, file), scene=row.get("scene") or "unknown",
+                    bay_id=_text(row, "bay_id", where), occupied=_flag(row["occupied"], where),
                     weather=row.get("weather") or "unknown", daypart=row.get("daypart") or "unknown",
                     polygon=_polygon(row["polygon"], where)))
+                lines.append(where)
     except UnicodeDecodeError:
         raise LabelError(f"{csv_path}:{_first_non_utf8_line(csv_path)}: not UTF-8 text: save the labels file "
                          "as UTF-8") from None
-    return out
+    return _unique(out, lines)
 
 
 def _first_non_utf8_line(path: Path) -> int:
@@ -138,15 +176,19 @@ def read_patch_labels(csv_path: Path, images_root: Path | None = None) -> list[B
             missing = [c for c in PATCH_COLUMNS if c not in (reader.fieldnames or [])]
             if missing:
                 raise LabelError(f"{csv_path}: missing column(s) {', '.join(missing)}")
-            for i, row in enumerate(reader, start=2):
+            lines = []
+            for row in reader:
+                where = f"{csv_path}:{reader.line_num}"
+                file = _text(row, "file", where)
                 out.append(BayLabel(
-                    file=row["file"], path=root / row["file"], scene=row.get("scene") or "unknown",
-                    bay_id=str(row.get("bay_id") or row["file"]), occupied=_flag(row["occupied"], f"{csv_path}:{i}"),
+                    file=file, path=_image_path(root, file), scene=row.get("scene") or "unknown",
+                    bay_id=(row.get("bay_id") or "").strip() or file, occupied=_flag(row["occupied"], where),
                     weather=row.get("weather") or "unknown", daypart=row.get("daypart") or "unknown"))
+                lines.append(where)
     except UnicodeDecodeError:
         raise LabelError(f"{csv_path}:{_first_non_utf8_line(csv_path)}: not UTF-8 text: save the labels file "
                          "as UTF-8") from None
-    return out
+    return _unique(out, lines)
 
 
 def read_labels(csv_path: Path, images_root: Path | None = None) -> list[BayLabel]:

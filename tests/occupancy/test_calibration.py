@@ -158,3 +158,11 @@ def test_a_calibration_brings_its_model_unless_the_config_names_another(tmp_path
     assert clf.model_sha256 == site.model_sha256 and clf.calibration is not None
     with pytest.raises(ConfigError, match=r"occupancy.calibration: .*occupancy-site.onnx.*set occupancy.model"):
         default_classifier(_agent_config(tmp_path, calibration="cal.json", model="occupancy.onnx"))
+
+
+def test_calibrate_to_an_unwritable_out_is_one_line(tmp_path, capsys):
+    labels, _ = _site(tmp_path, n_frames=30)
+    (tmp_path / "taken").write_text("a file, not a folder")
+    assert main(["occupancy", "calibrate", str(labels), "--out", str(tmp_path / "taken" / "cal.json")]) == 2
+    err = capsys.readouterr().err
+    assert "occupancy calibrate: cannot write --out" in err and "Traceback" not in err

@@ -182,3 +182,50 @@ def test_eval_of_a_file_without_bays_is_an_error_and_json_is_strict(tmp_path, ca
 
     doc = json.loads(out.read_text(), parse_constant=refuse)
     assert doc["metrics"]["overall"]["accuracy"] is None and doc["predictions"] == []
+
+
+def _rows(path):
+    with path.open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _rewrite(path, rows, fields=FIELDS):
+    with path.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fields)
+        w.writeheader()
+        w.writerows(rows)
+
+
+def test_eval_reads_a_windows_export_with_backslashes_and_float_flags(tmp_path, capsys):
+    """A labels file made on Windows by a spreadsheet or pandas: img\\a.png, occupied 1.0 / 0.0."""
+    labels = _write(tmp_path, [("empty.png", Scene(), ""), ("a.png", Scene(cars=(CAR_A,)), "A")])
+    rows = _rows(labels)
+    _rewrite(labels, [dict(r, file=r["file"].replace("/", "\\"), occupied=f"{float(r['occupied']):.1f}")
+                      for r in rows])
+    out = tmp_path / "pred.json"
+    assert main(["occupancy", "eval", str(labels), "--json", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["metrics"]["overall"]["n"] == 4 and doc["metrics"]["overall"]["accuracy"] == 1.0
+    assert "skipped" not in capsys.readouterr().err
+
+
+def test_eval_refuses_a_bay_labelled_twice_and_blank_required_cells(tmp_path, capsys):
+    labels = _write(tmp_path, [("empty.png", Scene(), ""), ("a.png", Scene(cars=(CAR_A,)), "A")])
+    rows = _rows(labels)
+    _rewrite(labels, rows + [dict(rows[2], occupied="0")])  # a.png's bay A again, flagged the other way
+    assert main(["occupancy", "eval", str(labels)]) == 2
+    assert f"{labels}:6: bay 'A' of img/a.png is labelled again (first at line 4)" in capsys.readouterr().err
+    _rewrite(labels, [dict(rows[0], bay_id="")] + rows[1:])
+    assert main(["occupancy", "eval", str(labels)]) == 2
+    assert f"{labels}:2: column 'bay_id' is empty" in capsys.readouterr().err
+    labels.write_text("occupied,bay_id,polygon,file\n1,A,\"[[0,0],[9,0],[9,9],[0,9]]\"\n")  # a short row
+    assert main(["occupancy", "eval", str(labels)]) == 2
+    assert f"{labels}:2: column 'file' is empty" in capsys.readouterr().err
+
+
+def test_eval_json_to_an_unwritable_path_is_one_line(tmp_path, capsys):
+    labels = _write(tmp_path, [("empty.png", Scene(), "")])
+    (tmp_path / "taken").write_text("a file, not a folder")
+    assert main(["occupancy", "eval", str(labels), "--json", str(tmp_path / "taken" / "pred.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("occupancy eval: cannot write --json") and "Traceback" not in err
