@@ -57,8 +57,9 @@ class Replay:
 
 
 def read_truth(path: Path) -> list[TruthVisit]:
-    """The truth CSV; every problem names its line and column."""
-    out = []
+    """The truth CSV; every problem names its line and column. Two visits of one bay that overlap are
+    refused: one car at a time per bay, and the agent's one arrival could match only one of them."""
+    out, lines = [], []
     with path.open(encoding="utf-8-sig", newline="") as f:  # -sig: a spreadsheet's byte-order mark
         rows = csv.DictReader(f)
         missing = {"bay_id", "start_s", "end_s"} - set(rows.fieldnames or [])
@@ -66,7 +67,7 @@ def read_truth(path: Path) -> list[TruthVisit]:
             raise ValueError(f"{path}: missing column(s) {', '.join(sorted(missing))} (need bay_id,start_s,end_s)")
         for n, r in enumerate(rows, start=2):
             try:
-                start = float(r["start_s"])
+                start = float(r["start_s"] or "")  # a short row's missing cell is None
                 end = float(r["end_s"]) if (r["end_s"] or "").strip() else None
             except ValueError:
                 raise ValueError(f"{path}:{n}: start_s / end_s must be numbers") from None
@@ -76,6 +77,14 @@ def read_truth(path: Path) -> list[TruthVisit]:
             if not (r["bay_id"] or "").strip():
                 raise ValueError(f"{path}:{n}: bay_id is empty")
             out.append(TruthVisit(r["bay_id"].strip(), start, end, (r.get("scene") or "").strip() or NO_SCENE))
+            lines.append(n)
+    last: dict[str, tuple[TruthVisit, int]] = {}
+    for v, n in sorted(zip(out, lines), key=lambda x: (x[0].bay_id, x[0].start_s)):
+        prev = last.get(v.bay_id)
+        if prev is not None and (prev[0].end_s is None or v.start_s < prev[0].end_s):
+            raise ValueError(f"{path}:{n}: bay {v.bay_id} visit from {v.start_s:g} s overlaps the one on line "
+                             f"{prev[1]} (until {'the end' if prev[0].end_s is None else f'{prev[0].end_s:g} s'})")
+        last[v.bay_id] = (v, n)
     return out
 
 
@@ -98,7 +107,10 @@ def read_events(path: Path) -> Replay:
             if t0 is None:
                 raise ValueError(f"{path}: no replay_started marker before line {n} (is this a replay's output?)")
             if d.get("type") == "replay_finished":
-                clip_s = float(d["clip_s"])
+                try:
+                    clip_s = float(d["clip_s"])
+                except (KeyError, TypeError, ValueError):
+                    raise ValueError(f"{path}:{n}: replay_finished without a clip_s number") from None
             elif d.get("type") in ("vehicle_arrived", "vehicle_departed") and d.get("bay_id"):
                 events.append(AgentEvent((ts - t0).total_seconds(), d["bay_id"], d["type"],
                                          bool((d.get("data") or {}).get("parked_at_start"))))
@@ -249,7 +261,11 @@ def _eval_visits(args: argparse.Namespace) -> int:
         return 2
     print(format_report(report))
     if args.json:
-        args.json.write_text(json.dumps(report, indent=1))
+        try:
+            args.json.write_text(json.dumps(report, indent=1))
+        except OSError as exc:
+            print(f"eval-visits: cannot write --json {args.json}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
     return 0
 
 

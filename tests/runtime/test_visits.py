@@ -76,3 +76,28 @@ def test_truth_is_cut_to_the_clip(tmp_path):
     # without the replay_finished marker the clip's end is unknown: nothing is cut
     ev.write_text("\n".join(ev.read_text().splitlines()[:-1]) + "\n")
     assert score(read_truth(truth), read_events(ev))["total"]["truth_visits"] == 3
+
+
+def test_overlapping_truth_visits_and_bad_files_are_one_line_each(tmp_path, capsys):
+    """One car at a time per bay: two overlapping visits (a row pasted twice) were scored as a missed
+    arrival, not refused. A short row, a replay_finished without clip_s and an unwritable --json
+    ended in tracebacks."""
+    ev = tmp_path / "ev.jsonl"
+    write_events(ev, [(12, "A", "vehicle_arrived"), (62, "A", "vehicle_departed")], clip_s=120)
+    truth = tmp_path / "truth.csv"
+    truth.write_text("bay_id,start_s,end_s\nA,10,60\nB,0,\nA,30,50\nB,5,9\n")
+    assert main(["occupancy", "eval-visits", str(truth), str(ev)]) == 2
+    assert capsys.readouterr().err == f"eval-visits: {truth}:4: bay A visit from 30 s overlaps the one on line 2 " \
+                                      "(until 60 s)\n"
+    truth.write_text("bay_id,start_s,end_s\nA,10,30\nA,30,60\nB\n")  # back to back is fine; B's row is short
+    assert main(["occupancy", "eval-visits", str(truth), str(ev)]) == 2
+    assert f"{truth}:4: start_s / end_s must be numbers" in capsys.readouterr().err
+    truth.write_text("bay_id,start_s,end_s\nA,10,60\n")
+    lines = ev.read_text().splitlines()
+    cut = tmp_path / "cut.jsonl"
+    cut.write_text("\n".join(lines[:-1] + [lines[-1].replace('"clip_s": 120', '"clip": 120')]) + "\n")
+    assert main(["occupancy", "eval-visits", str(truth), str(cut)]) == 2
+    assert f"{cut}:4: replay_finished without a clip_s number" in capsys.readouterr().err
+    (tmp_path / "taken").write_text("")
+    assert main(["occupancy", "eval-visits", str(truth), str(ev), "--json", str(tmp_path / "taken" / "r.json")]) == 2
+    assert "eval-visits: cannot write --json" in capsys.readouterr().err
