@@ -129,7 +129,8 @@ def test_a_missing_secret_is_one_line_naming_its_key(tmp_path, models_dir, secti
 
 LOCK = {"id": "L1", "bay": next(iter(BAYS)), "motor": {"up": {"pin": 11}, "down": {"pin": 12}},  # BCM and BOARD GPIOs
         "switches": {"down": {"pin": 13, "pull_up": None, "active_high": False},
-                     "up": {"pin": 15, "pull_up": None, "active_high": False}}}
+                     "up": {"pin": 15, "pull_up": None, "active_high": False}},
+        "presence": {"kind": "digital", "pin": {"pin": 16}}}  # without one, a warning line says so (docs/locks.md)
 
 
 @pytest.mark.parametrize(("driver", "expected"), [
