@@ -126,32 +126,40 @@ def _unique(labels: list[BayLabel], lines: list[str]) -> list[BayLabel]:
     return labels
 
 
-def read_frame_labels(csv_path: Path, images_root: Path | None = None) -> list[BayLabel]:
-    """Bays of frames (bays-dev ``frames.csv`` format); image paths are relative to ``images_root``
-    (default: the CSV's folder). A spreadsheet's UTF-8 byte-order mark is accepted."""
+def _read_rows(csv_path: Path, images_root: Path | None, columns: Sequence[str],
+               label: Callable[[dict, str, str, Path], BayLabel]) -> list[BayLabel]:
+    """Every row of a labels CSV through ``label(row, where, file, image path)``: the required ``columns``
+    checked, each problem named by file and line, a bay labelled twice refused. Image paths are relative to
+    ``images_root`` (default: the CSV's folder); a spreadsheet's UTF-8 byte-order mark is accepted."""
     csv_path = Path(csv_path)
     root = Path(images_root) if images_root is not None else csv_path.parent
     out: list[BayLabel] = []
+    lines: list[str] = []
     try:
         with csv_path.open(newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
-            missing = [c for c in FRAME_COLUMNS if c not in (reader.fieldnames or [])]
+            missing = [c for c in columns if c not in (reader.fieldnames or [])]
             if missing:
                 raise LabelError(f"{csv_path}: missing column(s) {', '.join(missing)}")
-            lines = []
             for row in reader:
                 where = f"{csv_path}:{reader.line_num}"
                 file = _text(row, "file", where)
-                out.append(BayLabel(
-                    file=file, path=_image_path(root, file), scene=row.get("scene") or "unknown",
-                    bay_id=_text(row, "bay_id", where), occupied=_flag(row["occupied"], where),
-                    weather=row.get("weather") or "unknown", daypart=row.get("daypart") or "unknown",
-                    polygon=_polygon(row["polygon"], where)))
+                out.append(label(row, where, file, _image_path(root, file)))
                 lines.append(where)
     except UnicodeDecodeError:
         raise LabelError(f"{csv_path}:{_first_non_utf8_line(csv_path)}: not UTF-8 text: save the labels file "
                          "as UTF-8") from None
     return _unique(out, lines)
+
+
+def read_frame_labels(csv_path: Path, images_root: Path | None = None) -> list[BayLabel]:
+    """Bays of frames (bays-dev ``frames.csv`` format): bays drawn as polygons on whole camera images."""
+    def label(row: dict, where: str, file: str, path: Path) -> BayLabel:
+        return BayLabel(file=file, path=path, scene=row.get("scene") or "unknown",
+                        bay_id=_text(row, "bay_id", where), occupied=_flag(row["occupied"], where),
+                        weather=row.get("weather") or "unknown", daypart=row.get("daypart") or "unknown",
+                        polygon=_polygon(row["polygon"], where))
+    return _read_rows(csv_path, images_root, FRAME_COLUMNS, label)
 
 
 def _first_non_utf8_line(path: Path) -> int:
@@ -167,28 +175,11 @@ def _first_non_utf8_line(path: Path) -> int:
 def read_patch_labels(csv_path: Path, images_root: Path | None = None) -> list[BayLabel]:
     """Bay patches (bays-dev ``patches.csv`` format): each image is one bay, cropped by ``patch_crop``.
     Rows without a ``bay_id`` are told apart by their file."""
-    csv_path = Path(csv_path)
-    root = Path(images_root) if images_root is not None else csv_path.parent
-    out: list[BayLabel] = []
-    try:
-        with csv_path.open(newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh)
-            missing = [c for c in PATCH_COLUMNS if c not in (reader.fieldnames or [])]
-            if missing:
-                raise LabelError(f"{csv_path}: missing column(s) {', '.join(missing)}")
-            lines = []
-            for row in reader:
-                where = f"{csv_path}:{reader.line_num}"
-                file = _text(row, "file", where)
-                out.append(BayLabel(
-                    file=file, path=_image_path(root, file), scene=row.get("scene") or "unknown",
-                    bay_id=(row.get("bay_id") or "").strip() or file, occupied=_flag(row["occupied"], where),
-                    weather=row.get("weather") or "unknown", daypart=row.get("daypart") or "unknown"))
-                lines.append(where)
-    except UnicodeDecodeError:
-        raise LabelError(f"{csv_path}:{_first_non_utf8_line(csv_path)}: not UTF-8 text: save the labels file "
-                         "as UTF-8") from None
-    return _unique(out, lines)
+    def label(row: dict, where: str, file: str, path: Path) -> BayLabel:
+        return BayLabel(file=file, path=path, scene=row.get("scene") or "unknown",
+                        bay_id=(row.get("bay_id") or "").strip() or file, occupied=_flag(row["occupied"], where),
+                        weather=row.get("weather") or "unknown", daypart=row.get("daypart") or "unknown")
+    return _read_rows(csv_path, images_root, PATCH_COLUMNS, label)
 
 
 def read_labels(csv_path: Path, images_root: Path | None = None) -> list[BayLabel]:
