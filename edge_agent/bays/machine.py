@@ -74,7 +74,7 @@ class BayMachine:
         monotonic time something last moved in the bay, if the camera can tell (see ``_arrival_due``)."""
         now = self._clock.monotonic()
         out: list[Event] = []
-        if moved_at is not None and moved_at != float("-inf"):
+        if moved_at is not None:
             self._moved_at = moved_at
         if present is None:  # blind: keep the story as it is, restart both confirmations
             self._pending_since = self._absent_since = None
@@ -160,7 +160,7 @@ class BayMachine:
         out: list[Event] = []
         t = self.timers
         if self.visit is None:
-            if self._pending_since is not None and self._arrival_due(now):
+            if self._pending_since is not None and self._arrival_due(now, self._pending_since):
                 self._pending_since = None
                 self.visit = Visit(str(uuid.uuid4()), now)
                 self._absent_since = None
@@ -188,14 +188,13 @@ class BayMachine:
             self._relabel()
         return out
 
-    def _arrival_due(self, now: float) -> bool:
+    def _arrival_due(self, now: float, since: float) -> bool:
         """Present for ``arrival_confirm_s`` and come to rest: a car parks, then stops moving; one driving past
         or through keeps moving until it is gone (at 5–10 km/h a car takes 3–5 s to cross a bay). People getting
         out or loading keep a parked car's bay moving, so the wait for rest ends after ``arrival_settle_max_s``.
         Without a camera's motion signal (sensor, plates) presence alone counts."""
         t = self.timers
-        assert self._pending_since is not None
-        waited = now - self._pending_since
+        waited = now - since
         if waited < t.arrival_confirm_s:
             return False
         if t.arrival_settle_s <= 0 or self._moved_at is None or waited >= t.arrival_confirm_s + t.arrival_settle_max_s:

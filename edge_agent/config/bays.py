@@ -174,7 +174,7 @@ def cross_section_problems(cfg) -> list[tuple[tuple, str]]:  # noqa: ANN001 - Ag
     for i, lk in enumerate(cfg.locks):  # no second, independent witness under the arm: allowed, but said
         if lk.driver != "simulator" and lk.presence is None and lk.policy.auto_raise:
             log.warning("locks[%d].presence (%s): none fitted, so the arm rises on the camera's word alone; on lots "
-                        "the model never saw, up to 6 %% of parked cars read confidently empty: fit a presence "
+                        "the model never saw, up to 6 %% of parked-car crops read as empty (p <= 0.3): fit a presence "
                         "sensor, or calibrate the site (docs/locks.md#camera-only-locks)", i, lk.id)
     first_lock: dict[str, int] = {}
     for i, lk in enumerate(cfg.locks):  # a second lock of one id would leave one bay silently without a lock
