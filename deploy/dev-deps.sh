@@ -13,8 +13,10 @@ set -euo pipefail
 
 # mosquitto (+ mosquitto_passwd): the real broker of the MQTT tests; chromium: the review page's browser
 # tests; shellcheck + systemd (systemd-analyze): the deploy/ checks; openssl: the tests' CA; postgresql:
-# the reference consumer's database; nodejs + npm: the AsyncAPI parser that checks docs/asyncapi.yaml.
-PACKAGES=(mosquitto chromium shellcheck systemd openssl postgresql nodejs npm)
+# the reference consumer's database; nodejs + npm: the AsyncAPI parser that checks docs/asyncapi.yaml;
+# libatomic1: the node binary inside the playwright wheel, which drives chromium, links it (without it
+# every browser test errors); strace: test_as_installed's check of where the agent writes (skipped without).
+PACKAGES=(mosquitto chromium shellcheck systemd openssl postgresql nodejs npm libatomic1 strace)
 # A package whose command is already on PATH counts as present whatever installed it (NodeSource's nodejs
 # ships npm, and Debian's npm package would fight it).
 declare -A PROVIDES=([nodejs]=node [npm]=npm)
