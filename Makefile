@@ -12,7 +12,10 @@ ASYNCAPI_TOOLS := tests/asyncapi/node_modules/.installed
 
 all: test
 
+# Debian's python3 lacks ensurepip until python3-venv is installed: installed here (root, else sudo), so
+# `make demo` on a machine with only Python and make does not stop at its first line.
 $(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import ensurepip' 2>/dev/null || deploy/dev-deps.sh --venv
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Install the Debian packages the test suite needs, when they are missing. `make test` and .ci/run call
 # this one script, so the list lives here only. The demo needs none of them (the CJK font comes from
-# `edge-agent models fetch`).
+# `edge-agent models fetch`), only `python3 -m venv` working: `--venv`, which the Makefile calls when needed.
 #
 #   deploy/dev-deps.sh                  # install what is missing: apt-get as root, else through sudo
 #   deploy/dev-deps.sh --check          # only say what is missing (exit 1 if anything is)
 #   deploy/dev-deps.sh --extras paddle  # also what `make test-paddle` needs
+#   deploy/dev-deps.sh --venv           # only python3-venv (Debian splits ensurepip out of python3)
 #
 # Without root and without sudo it prints one line naming the exact packages and exits 1, before any
 # test runs. Not a Debian system (no dpkg-query): it says so, lists the packages, and exits 0.
@@ -24,7 +25,7 @@ declare -A PROVIDES=([nodejs]=node [npm]=npm)
 PADDLE_PACKAGES=(libgl1 libglib2.0-0)
 
 CHECK=0
-usage() { sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 while (($#)); do
   case "$1" in
     --check) CHECK=1 ;;
@@ -35,6 +36,7 @@ while (($#)); do
         *) echo "dev-deps: unknown extra '$2' (known: paddle)" >&2; exit 2 ;;
       esac
       shift ;;
+    --venv) PACKAGES=(python3-venv) ;;  # the Makefile asks for it before its first `python3 -m venv`
     -h | --help) usage; exit 0 ;;
     *) usage >&2; echo "dev-deps: unknown option: $1" >&2; exit 2 ;;
   esac

@@ -119,3 +119,50 @@ def test_make_test_runs_it_before_pytest_and_ci_uses_it():
     assert deps < tests
     ci = (REPO / ".ci" / "run").read_text(encoding="utf-8")
     assert "deploy/dev-deps.sh" in ci and "apt-get" not in ci  # one list, in dev-deps.sh
+
+
+def test_venv_installs_only_python3_venv(tmp_path):
+    """`make demo` on a Debian whose python3 lacks ensurepip: only python3-venv, none of the test packages."""
+    res, calls = run(tmp_path / "bare", [], "--venv")
+    assert res.returncode == 0, res.stderr
+    assert calls[-1].split()[-1] == "python3-venv" and not any("mosquitto" in c for c in calls), calls
+    res, calls = run(tmp_path / "has-it", ["python3-venv"], "--venv")
+    assert res.returncode == 0 and calls == []
+
+
+FAKE_PYTHON = """#!/bin/sh
+# a Debian python3 without python3-venv until $FAKE_INSTALLED lists it; `-m venv DIR` makes a DIR/bin/python
+if [ "$1" = -c ]; then grep -qx python3-venv "$FAKE_INSTALLED"; exit; fi
+if [ "$1" = -m ] && [ "$2" = venv ]; then mkdir -p "$3/bin"; printf '#!/bin/sh\\n' > "$3/bin/python"; chmod +x "$3/bin/python"; exit 0; fi
+exit 0
+"""
+
+
+@pytest.mark.parametrize("has_venv", [False, True])
+def test_make_installs_python3_venv_only_when_ensurepip_is_missing(tmp_path, has_venv):
+    """The Makefile's venv step, run by make against a python without ensurepip (and fake apt tools)."""
+    if shutil.which("make") is None:
+        pytest.skip("make not installed")
+    repo = tmp_path / "repo"
+    (repo / "deploy").mkdir(parents=True)
+    for name in ("Makefile", "pyproject.toml", "deploy/dev-deps.sh"):
+        shutil.copy2(REPO / name, repo / name)
+    _, _ = run(tmp_path / "tools", ["python3-venv"] if has_venv else [], "--check")  # builds the fake tools
+    bin_dir = tmp_path / "tools" / "bin"
+    (bin_dir / "fakepython").write_text(FAKE_PYTHON)
+    (bin_dir / "fakepython").chmod(0o755)
+    for real in ("mkdir", "printf", "chmod", "touch", "sh", "bash"):
+        if not (bin_dir / real).exists():
+            (bin_dir / real).symlink_to(shutil.which(real))
+    env = {"PATH": str(bin_dir), "FAKE_INSTALLED": str(tmp_path / "tools" / "installed"),
+           "FAKE_LOG": str(tmp_path / "tools" / "log")}
+    (tmp_path / "tools" / "log").write_text("")
+    res = subprocess.run([shutil.which("make"), "-C", str(repo), "venv", "PYTHON=fakepython"], env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stdout + res.stderr
+    calls = (tmp_path / "tools" / "log").read_text().splitlines()
+    if has_venv:
+        assert calls == []
+    else:
+        assert calls[-1] == "apt-get install -y -qq --no-install-recommends python3-venv", calls
+    assert (repo / ".venv" / ".installed").exists()
