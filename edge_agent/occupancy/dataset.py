@@ -114,18 +114,6 @@ def _image_path(root: Path, file: str) -> Path:
     return path
 
 
-def _unique(labels: list[BayLabel], lines: list[str]) -> list[BayLabel]:
-    """The labels, refused when one bay of one image is labelled twice: scored twice, or against two
-    flags, it would move every figure without a word."""
-    seen: dict[tuple[str, str], str] = {}
-    for b, where in zip(labels, lines):
-        first = seen.setdefault((b.file, b.bay_id), where)
-        if first != where:
-            raise LabelError(f"{where}: bay {b.bay_id!r} of {b.file} is labelled again (first at line "
-                             f"{first.rsplit(':', 1)[1]}): keep one row per bay and image")
-    return labels
-
-
 def _read_rows(csv_path: Path, images_root: Path | None, columns: Sequence[str],
                label: Callable[[dict, str, str, Path], BayLabel]) -> list[BayLabel]:
     """Every row of a labels CSV through ``label(row, where, file, image path)``: the required ``columns``
@@ -134,7 +122,7 @@ def _read_rows(csv_path: Path, images_root: Path | None, columns: Sequence[str],
     csv_path = Path(csv_path)
     root = Path(images_root) if images_root is not None else csv_path.parent
     out: list[BayLabel] = []
-    lines: list[str] = []
+    first_line: dict[tuple[str, str], int] = {}  # (image, bay) → the line that labelled it
     try:
         with csv_path.open(newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
@@ -144,12 +132,16 @@ def _read_rows(csv_path: Path, images_root: Path | None, columns: Sequence[str],
             for row in reader:
                 where = f"{csv_path}:{reader.line_num}"
                 file = _text(row, "file", where)
-                out.append(label(row, where, file, _image_path(root, file)))
-                lines.append(where)
+                b = label(row, where, file, _image_path(root, file))
+                first = first_line.setdefault((b.file, b.bay_id), reader.line_num)
+                if first != reader.line_num:  # scored twice, or against two flags: every figure moves silently
+                    raise LabelError(f"{where}: bay {b.bay_id!r} of {b.file} is labelled again (first at line "
+                                     f"{first}): keep one row per bay and image")
+                out.append(b)
     except UnicodeDecodeError:
         raise LabelError(f"{csv_path}:{_first_non_utf8_line(csv_path)}: not UTF-8 text: save the labels file "
                          "as UTF-8") from None
-    return _unique(out, lines)
+    return out
 
 
 def read_frame_labels(csv_path: Path, images_root: Path | None = None) -> list[BayLabel]:
