@@ -112,7 +112,11 @@ def test_clp_crnn_behind_same_interface(models_dir, sessions):
     assert out[1][0][1:] == "AD12345"
 
 
-def test_registry(models_dir, sessions):
+def test_registry(models_dir, sessions, monkeypatch):
+    from edge_agent.perception import recognizer
+
+    monkeypatch.setattr(recognizer, "_REGISTRY", dict(recognizer._REGISTRY))  # the test's backend leaves with it
+
     class Echo:
         def __init__(self, models_dir, sessions, **opts):
             self.opts = opts
