@@ -1,8 +1,12 @@
 """GA 36-2018 plate formats: which text is a valid plate, which kind, which GA 24.7 type code.
 
-Text only. Colour is a separate vote (``colour.py``) and the verdict (``verdict.py``) fuses them,
-so a rule here never guesses a colour — except that the same 7-character text is a blue small
-plate or a yellow large one, which ``parse_plate(text, colour=...)`` resolves when told.
+Below every stage (like ``quad``): the config checks allow / deny lists with it, perception reads
+with it, events and the page name plates with it.
+
+Text only. Colour is a separate vote (``perception/colour.py``) and the verdict
+(``perception/verdict.py``) fuses them, so a rule here never guesses a colour — except that the
+same 7-character text is a blue small plate or a yellow large one, which
+``parse_plate(text, colour=...)`` resolves when told.
 
 The NEV checks look at the serial *after* the province on purpose: the province is every
 recogniser's weakest character, so "is this an NEV serial" must not depend on it.
@@ -13,8 +17,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from edge_agent.config.perception import PROVINCES  # the config validates priority_provinces with it
-from edge_agent.perception.lists import normalise_plate
+#: The 31 GA 36-2018 province characters (the config validates ``priority_provinces`` with them).
+PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
+
+
+def normalise_plate(text: str) -> str:
+    """Upper-case, no spaces, dots or dashes: ``皖A·D1234 5`` → ``皖AD12345``."""
+    return "".join(ch for ch in text.upper() if ch not in " .·-_\t")
+
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 DIGITS = "0123456789"

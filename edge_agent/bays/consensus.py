@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from edge_agent.perception.lists import normalise_plate
 from edge_agent.perception.types import PlateRead
+from edge_agent.plates import normalise_plate
 
 
 @dataclass(frozen=True)

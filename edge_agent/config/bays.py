@@ -11,11 +11,12 @@ from __future__ import annotations
 import logging
 from typing import Annotated
 
-from pydantic import Field, Strict, field_validator, model_validator
+from pydantic import AfterValidator, Field, Strict, field_validator, model_validator
 
 from edge_agent.config.base import StrictModel, problems_at
 from edge_agent.config.errors import key_path
 from edge_agent.config.pins import describe, header_pin
+from edge_agent.plates import parse_plate
 from edge_agent.quad import quad_problem
 
 log = logging.getLogger(__name__)
@@ -127,9 +128,17 @@ class OccupancyConfig(StrictModel):
         return self
 
 
+def _a_plate(text: str) -> str:
+    """A list entry no GA 36 format matches can never be read from a car: a typo, which would
+    silently leave an allowed NEV flagged (the MQTT ``set-lists`` and the page refuse the same)."""
+    if not parse_plate(text).valid:
+        raise ValueError(f"{text[:40]!r} is not a plate (GA 36 format, e.g. 京AD12345 or 粤B12345)")
+    return text
+
+
 class ListsConfig(StrictModel):
-    allow: list[str] = Field(default_factory=list)
-    deny: list[str] = Field(default_factory=list)
+    allow: list[Annotated[str, AfterValidator(_a_plate)]] = Field(default_factory=list)
+    deny: list[Annotated[str, AfterValidator(_a_plate)]] = Field(default_factory=list)
 
 
 def cross_section_problems(cfg) -> list[tuple[tuple, str]]:  # noqa: ANN001 - AgentConfig (import cycle)

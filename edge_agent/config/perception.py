@@ -11,9 +11,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from edge_agent.config.base import StrictModel, problems_at
-
-#: The 31 GA 36-2018 province characters (perception.rules uses this same string).
-PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
+from edge_agent.plates import PROVINCES
 
 
 class PpocrV4Options(StrictModel):

@@ -26,7 +26,7 @@ from edge_agent.control import AgentControl, ControlError, ControlResult
 from edge_agent.events.replay import ReplayMemory
 from edge_agent.events.schemas import QUOTE_MAX, clip, command_schema, first_error, quote, sim_schema
 from edge_agent.events.topics import COMMANDS, SIM_COMMANDS, Topics
-from edge_agent.perception.rules import check_plate_list
+from edge_agent.plates import check_plate_list
 
 log = logging.getLogger(__name__)
 

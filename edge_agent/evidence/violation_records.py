@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from edge_agent.perception.lists import normalise_plate
+from edge_agent.plates import normalise_plate
 
 
 @dataclass

@@ -19,7 +19,7 @@ from typing import Any, Callable
 from edge_agent.clock import Clock, iso
 from edge_agent.events.types import Event, EventType
 from edge_agent.evidence.violation_records import Page, Violation, ViolationFilter
-from edge_agent.perception.lists import normalise_plate
+from edge_agent.plates import normalise_plate
 
 __all__ = ["DECISIONS", "Page", "Violation", "ViolationFilter", "ViolationLog"]
 

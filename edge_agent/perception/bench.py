@@ -25,11 +25,11 @@ from edge_agent.perception.colour import classify_colour
 from edge_agent.perception.detector import PlateDetector
 from edge_agent.perception.evaluate import evaluate, load_labels
 from edge_agent.perception.imageio import read_image
-from edge_agent.perception.lists import normalise_plate
 from edge_agent.perception.pipeline import Pipeline
 from edge_agent.perception.recognizer import create_recognizer, ppocr_v4_naive
 from edge_agent.perception.rectify import rectify
 from edge_agent.perception.sessions import SessionFactory
+from edge_agent.plates import normalise_plate
 
 PLATES_DEV = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "plates-dev" / "labels.csv"
 FRAME_SIZES = {"720p": (1280, 720), "1080p": (1920, 1080)}

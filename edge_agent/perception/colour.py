@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from edge_agent.perception.rules import parse_plate
+from edge_agent.plates import parse_plate
 
 COLOURS = ("blue", "green", "yellow", "yellow_green", "white", "black", "unknown")
 

@@ -25,8 +25,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from edge_agent.perception.colour import ColourResult
-from edge_agent.perception.rules import parse_plate
 from edge_agent.perception.verdict import decide
+from edge_agent.plates import parse_plate
 
 GREENS = ("green", "yellow_green")
 DARK_ON = frozenset({"yellow", "white", "green", "yellow_green"})

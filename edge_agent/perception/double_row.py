@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from edge_agent.perception.rules import parse_plate
+from edge_agent.plates import parse_plate
 
 ASPECT_MAX = 2.8  # wider than this (w/h from the corners) is a single row whatever the pixels say
 PROFILE_SIZE = (168, 96)  # the crop is looked at in this size (2-row plates are 2:1)

@@ -9,10 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 
-
-def normalise_plate(text: str) -> str:
-    """Upper-case, no spaces, dots or dashes: ``皖A·D1234 5`` → ``皖AD12345``."""
-    return "".join(ch for ch in text.upper() if ch not in " .·-_\t")
+from edge_agent.plates import normalise_plate
 
 
 class PlateLists:

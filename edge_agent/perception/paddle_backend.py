@@ -19,9 +19,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from edge_agent.perception.lists import normalise_plate
 from edge_agent.perception.recognizer import ReadResult, register_recognizer
-from edge_agent.perception.rules import PLATE_VOCAB
+from edge_agent.plates import PLATE_VOCAB, normalise_plate
 
 DEFAULT_MODEL = "PP-OCRv6_small_rec"
 _PLATE_CHARS = frozenset(PLATE_VOCAB)

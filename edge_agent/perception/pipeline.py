@@ -22,11 +22,11 @@ from edge_agent.perception.province import ProvinceReader
 from edge_agent.perception.recognizer import Recognizer, create_recognizer
 from edge_agent.perception.rectify import rectify
 from edge_agent.perception.retry import DOUBLE_ROW_SIZE, Completer
-from edge_agent.perception.rules import parse_plate
 from edge_agent.perception.sessions import SessionFactory
 from edge_agent.perception.shape import PARTIAL_CONFIDENCE, Shape, nev_gap, plate_shape
 from edge_agent.perception.types import PlateRead, Region
 from edge_agent.perception.verdict import decide
+from edge_agent.plates import parse_plate
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ import numpy as np
 from edge_agent.perception.recognizer import province_ranking
 from edge_agent.perception.rectify import rectify
 from edge_agent.perception.retry import widen
-from edge_agent.perception.rules import PROVINCES
+from edge_agent.plates import PROVINCES
 
 # First minus second province probability below this: look again. The recogniser is
 # over-confident (新 0.91 over 浙 0.05 on a 54 px plate whose re-read says 浙 0.999); on

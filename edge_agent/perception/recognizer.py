@@ -16,7 +16,7 @@ from typing import Protocol, runtime_checkable
 import cv2
 import numpy as np
 
-from edge_agent.perception.rules import DIGITS, LETTERS, PLATE_VOCAB, PROVINCES
+from edge_agent.plates import DIGITS, LETTERS, PLATE_VOCAB, PROVINCES
 
 ISSUERS = LETTERS.replace("I", "")  # issuing authority: 'O' is real there (粤O), 'I' is not
 SERIAL = LETTERS.replace("I", "").replace("O", "") + DIGITS  # serial: never I or O

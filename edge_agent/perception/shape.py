@@ -14,8 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from edge_agent.perception.lists import normalise_plate
-from edge_agent.perception.rules import ENERGY_LETTERS, PROVINCES, nev_tail, parse_plate
+from edge_agent.plates import ENERGY_LETTERS, PROVINCES, nev_tail, normalise_plate, parse_plate
 
 MISSING = "?"  # marks a plate position the read does not cover
 PARTIAL_CONFIDENCE = 0.3  # a partial read's confidence never exceeds this

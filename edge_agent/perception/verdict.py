@@ -26,8 +26,8 @@ from dataclasses import dataclass, replace
 
 from edge_agent.perception.colour import ColourResult
 from edge_agent.perception.lists import PlateLists
-from edge_agent.perception.rules import nev_tail, parse_plate
 from edge_agent.perception.shape import plate_shape
+from edge_agent.plates import nev_tail, parse_plate
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from edge_agent.events.bus import EventBus
 from edge_agent.events.health import HealthFigures
 from edge_agent.evidence.store import EvidenceSkipped, EvidenceStore
 from edge_agent.perception.lists import PlateLists
-from edge_agent.perception.rules import check_plate_list
+from edge_agent.plates import check_plate_list
 from edge_agent.runtime.camera_watch import CameraWatch
 from edge_agent.runtime.chargers import ChargerWatch
 from edge_agent.runtime.models import default_classifier, default_reader

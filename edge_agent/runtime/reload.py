@@ -18,7 +18,7 @@ from edge_agent.bays.monitor import BayMonitor
 from edge_agent.config.load import ConfigError, load_config
 from edge_agent.config.models import AgentConfig
 from edge_agent.control import ControlError, ControlResult
-from edge_agent.perception.lists import normalise_plate
+from edge_agent.plates import normalise_plate
 
 if TYPE_CHECKING:
     from edge_agent.runtime.agent import Agent

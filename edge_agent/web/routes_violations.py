@@ -11,8 +11,7 @@ from fastapi.responses import FileResponse, RedirectResponse, StreamingResponse
 
 from edge_agent.config.load import ConfigError
 from edge_agent.evidence.violations import DECISIONS, ViolationFilter
-from edge_agent.perception.lists import normalise_plate
-from edge_agent.perception.rules import check_plate_list
+from edge_agent.plates import check_plate_list, normalise_plate
 from edge_agent.web.context import (
     WebContext,
     audit,

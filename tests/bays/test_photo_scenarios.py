@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from edge_agent.perception.lists import normalise_plate
+from edge_agent.plates import normalise_plate
 from edge_agent.sim.scenario import EMPTY, hold
 from tests.bays.photos import compose, labelled_photos
 from tests.bays.scenario import play

@@ -132,6 +132,11 @@ def run_check(path) -> subprocess.CompletedProcess:  # noqa: ANN001
     ("site: {site_id: s, device_id: d}\ncamera: {source: '0', width: 100, height: 100}\nbays:\n"
      "  - {id: A, polygon: [[0, 0], [90, 0], [90, 90]]}\n  - {id: A, polygon: [[0, 0], [190, 0], [90, 90]]}\n",
      "bays[1].id: duplicate bay id 'A'"),
+    # an allow-list typo would leave that NEV flagged for ever: refused as set-lists and the page refuse it
+    ("site: {site_id: s, device_id: d}\ncamera: {source: '0'}\nbays: []\nlists: {allow: [粤B12345, 粤B1234]}\n",
+     "lists.allow[1]: '粤B1234' is not a plate"),
+    ("site: {site_id: s, device_id: d}\ncamera: {source: '0'}\nbays: []\nlists: {deny: ['<script>']}\n",
+     "lists.deny[0]: '<script>' is not a plate"),
 ])
 def test_check_config_exits_2_naming_the_key(tmp_path, text, expected):
     p = tmp_path / "bad.yaml"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from edge_agent.perception.rules import (
+from edge_agent.plates import (
     ENERGY_LETTERS,
     PLATE_VOCAB,
     PROVINCES,

@@ -6,8 +6,8 @@ import pytest
 
 from edge_agent.perception.colour import ColourResult, classify_colour
 from edge_agent.perception.lists import PlateLists
-from edge_agent.perception.rules import PROVINCES
 from edge_agent.perception.verdict import decide
+from edge_agent.plates import PROVINCES
 from tests.perception.render import plate_crop
 
 
