@@ -71,15 +71,18 @@ class SwitchesConfig(StrictModel):
 class PresenceConfig(StrictModel):
     """Vehicle-presence sensor on or under the arm.
 
-    ``digital``: an IR / geomagnetic / radar module output (``pin`` active = vehicle) and
-    optionally its health output (``health_pin`` active = sensor OK). Wire it fail-safe
-    (vehicle = contact open) so a cut wire reads as "vehicle".
+    ``digital``: an IR / geomagnetic / radar module output (``pin`` active = vehicle, or = clear
+    with ``pin_active: clear``) and optionally its health output (``health_pin`` active = sensor OK).
+    Wire it fail-safe: an output that conducts while the bay is clear (NC) on a pulled-up pin, with
+    ``pin_active: clear``, reads a cut wire as "vehicle"; with ``vehicle`` a cut wire reads "clear".
     ``ultrasonic``: an HC-SR04 style sensor on ``trigger`` / ``echo``; a distance below
     ``threshold_m`` is a vehicle, no echo for ``stale_s`` is "sensor lost".
     """
 
     kind: Literal["digital", "ultrasonic"] = "digital"
     pin: InputPin | None = None
+    pin_active: Literal["vehicle", "clear"] = Field(
+        "vehicle", description="what the pin's active level means; `clear` for fail-safe wiring (a cut wire reads vehicle)")
     health_pin: InputPin | None = None
     trigger: PinId | None = None
     echo: PinId | None = None
@@ -91,6 +94,8 @@ class PresenceConfig(StrictModel):
     def _wiring(self) -> "PresenceConfig":
         if self.kind == "digital" and self.pin is None:
             raise ValueError("a digital presence sensor needs pin")
+        if self.kind == "ultrasonic" and self.pin_active != "vehicle":
+            raise ValueError("pin_active is a digital sensor's setting (an ultrasonic sensor measures a distance)")
         if self.kind == "ultrasonic":
             if self.trigger is None or self.echo is None:
                 raise ValueError("an ultrasonic presence sensor needs trigger and echo")

@@ -72,6 +72,7 @@ class GpiozeroLock(TwoLineMotor):
             else:  # not ours to swallow
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         self.has_presence = cfg.presence is not None
+        self._vehicle_when_active = cfg.presence is None or cfg.presence.pin_active == "vehicle"
         self.has_warning = cfg.warning is not None
         self._started_at = clock.monotonic()
 
@@ -137,7 +138,7 @@ class GpiozeroLock(TwoLineMotor):
         if self._presence is not None:
             if self._health is not None and not self._health.is_active:
                 return None
-            return bool(self._presence.is_active)
+            return bool(self._presence.is_active) == self._vehicle_when_active
         if self._sonar is not None:
             last = self._sonar.last_echo_at
             pr = self._cfg.presence  # set: the sonar is built from it

@@ -142,7 +142,8 @@ class Interlock:
             return Decision(True, "raising")
 
     def reset(self, operator: str | None = None) -> Decision:
-        """Clear a FAULT once its cause is gone; the arm goes (or stays) down."""
+        """Clear a FAULT once its cause is gone. An arm between its switches is lowered; one at an end
+        stays there (a reset moves nothing up: only a later raise, with fresh evidence, does)."""
         with self.guard():
             if not self.fault:
                 return Decision(True, "no fault")

@@ -62,6 +62,7 @@ class JetsonLock(TwoLineMotor):
             self._channels.append(int(i.pin))
         self._on = dict.fromkeys(self._outputs, False)
         self.has_presence = pr is not None
+        self._vehicle_when_active = pr is None or pr.pin_active == "vehicle"
         self.has_warning = cfg.warning is not None
 
     def _level(self, active_high: bool, on: bool) -> int:
@@ -91,7 +92,7 @@ class JetsonLock(TwoLineMotor):
             return None
         if "health" in self._inputs and not self._active("health"):
             return None
-        return self._active("presence")
+        return self._active("presence") == self._vehicle_when_active
 
     def set_warning(self, on: bool) -> None:
         self._write("warning", on)

@@ -92,6 +92,29 @@ def test_inputs_switches_presence_health_and_warning(factory, clock):
     assert not factory.pin(WARN).state  # close() switches outputs off
 
 
+def test_fail_safe_presence_wiring_reads_a_cut_wire_as_a_vehicle(factory, clock):
+    """The wiring guide's fail-safe sensor: its output conducts to ground while the bay is clear, on the
+    Pi's internal pull-up. With ``pin_active: vehicle`` (the default) an open wire would read "clear"."""
+    cfg = LockConfig.model_validate(gpio_lock(presence={"kind": "digital", "pin": {"pin": PRESENCE},
+                                                        "pin_active": "clear"}))
+    with GpiozeroLock(cfg, clock, pin_factory=factory) as lock:
+        assert lock.read_presence() is True  # nothing drives the pin: the pull-up, as with a cut wire
+        factory.pin(PRESENCE).drive_low()  # the sensor's output conducts: bay clear
+        assert lock.read_presence() is False
+        factory.pin(PRESENCE).drive_high()  # it lets go: a vehicle (or the wire was cut)
+        assert lock.read_presence() is True
+    default = LockConfig.model_validate(gpio_lock(presence={"kind": "digital", "pin": {"pin": PRESENCE}}))
+    factory.reset()
+    with GpiozeroLock(default, clock, pin_factory=factory) as lock:
+        assert lock.read_presence() is False  # the same cut wire, read the default way
+
+
+def test_pin_active_is_refused_for_an_ultrasonic_sensor():
+    with pytest.raises(ValueError, match="pin_active is a digital sensor's setting"):
+        LockConfig.model_validate(gpio_lock(presence={"kind": "ultrasonic", "trigger": 5, "echo": 6,
+                                                      "pin_active": "clear"}))
+
+
 @pytest.mark.filterwarnings("ignore::gpiozero.PWMSoftwareFallback")
 def test_ultrasonic_presence_and_lost_echo(factory):
     clock = FakeClock()
@@ -178,6 +201,11 @@ def test_jetson_driver_uses_board_numbers_and_levels():
     g.levels[35] = g.HIGH
     assert lock.read_presence() is True
     assert lock.has_presence and lock.has_warning
+    fail_safe = JetsonLock(cfg.model_copy(update={"presence": cfg.presence.model_copy(update={"pin_active": "clear"})}),
+                           gpio=g)
+    assert fail_safe.read_presence() is False  # the same HIGH means "clear" on a sensor wired fail-safe
+    g.levels[35] = g.LOW
+    assert fail_safe.read_presence() is True
     lock.on_input_change(lambda: None)
     assert {ch for ch, _, _ in g.events} == {29, 32, 35}
     lock.close()
