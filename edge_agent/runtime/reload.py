@@ -3,8 +3,10 @@
 ``reload()`` re-reads the YAML and applies only what changed: lists at once, timers in place,
 bays / occupancy by a new ``BayMonitor`` that adopts the unchanged bays' story (the ``BayFeed``
 and so the lock presence sensors stay plugged in), perception by a new reader. Camera changes
-need a restart and are reported as such. ``save_lists()`` keeps lists set at run time in the
-config file, so a reload or restart does not bring the old ones back.
+need a restart and are reported as such. A changed lock (its settings, or the bay it guards) is
+refused, the running config kept: the locks are built once, at start, and would go on with their
+old policy and bay under the new bays (``locks_problems``). ``save_lists()`` keeps lists set at
+run time in the config file, so a reload or restart does not bring the old ones back.
 """
 
 from __future__ import annotations
@@ -28,6 +30,32 @@ log = logging.getLogger(__name__)
 RELOADABLE = ("bays", "timers", "occupancy", "camera", "perception")
 
 
+def locks_problems(running: AgentConfig, new: AgentConfig) -> list[str]:
+    """One line per lock whose settings or bay differ between the running config and ``new``.
+
+    Why refuse rather than apply the rest: the lock stage keeps what it was built from, so a reload
+    that said "applied" left ``policy.auto_raise: false`` raising the lock, and a lock moved to
+    another bay (with the bay ids renamed) reading the camera evidence of the wrong bay.
+    """
+    old_lk, new_lk = {lk.id: lk for lk in running.locks}, {lk.id: lk for lk in new.locks}
+    old_bay, new_bay = running.lock_bays(), new.lock_bays()
+    out = []
+    for lock_id in sorted(old_lk.keys() | new_lk.keys()):
+        if lock_id not in new_lk:
+            what = "removed"
+        elif lock_id not in old_lk:
+            what = "added"
+        elif old_bay[lock_id] != new_bay[lock_id]:
+            what = f"moved from bay {old_bay[lock_id]} to bay {new_bay[lock_id]}"
+        elif old_lk[lock_id].model_dump(exclude={"bay"}) != new_lk[lock_id].model_dump(exclude={"bay"}):
+            what = "settings changed"
+        else:
+            continue
+        out.append(f"locks.{lock_id}: {what}; locks apply at start only: restart the agent "
+                   "(systemctl restart edge-agent)")
+    return out
+
+
 class ConfigReload:
     def __init__(self, agent: Agent) -> None:
         self.agent = agent
@@ -41,6 +69,10 @@ class ConfigReload:
             new = load_config(path)
         except ConfigError as exc:
             return ControlResult(False, "config invalid, kept the running one", {"problems": exc.problems})
+        problems = locks_problems(self.agent.cfg, new)
+        if problems:
+            log.warning("reload refused: %s", "; ".join(problems))
+            return ControlResult(False, "lock changes need a restart, kept the running config", {"problems": problems})
         with self.agent.loop_lock:  # never swap the monitor in the middle of a frame
             return self.apply(new)
 
