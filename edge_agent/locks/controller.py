@@ -36,8 +36,15 @@ class LockController:
         self.vehicle_since_admission = False
         self._warning_until: float | None = None
         self._warned_visit: str | None = None
+        interlock.on_input = self.on_input
 
     # -- inputs from the bay stage --------------------------------------------------------------
+    def on_input(self) -> None:
+        """A presence or switch edge, already judged by the interlock: a vehicle seen between two
+        ticks restarts the free timer as one seen at a tick does."""
+        with self.il.guard():
+            self._track_free()
+
     def on_event(self, ev: Event) -> None:
         if ev.bay_id != self.bay_id:
             return

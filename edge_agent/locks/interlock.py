@@ -21,7 +21,7 @@ import threading
 from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterator, Literal
+from typing import Any, Callable, Iterator, Literal
 
 from edge_agent.clock import Clock
 from edge_agent.config.locks import LockConfig
@@ -70,6 +70,7 @@ class Interlock:
         self._last_refusal: str | None = None
         self._published: str | None = None
         self._recovery_timed_out = False
+        self.on_input: Callable[[], None] | None = None  # the policy hears every input edge too (controller)
 
     # -- locking and events -------------------------------------------------------------------
     @contextmanager
@@ -116,8 +117,20 @@ class Interlock:
                                   "(power lost mid-move?)", lower=True)
             else:
                 self._set_state(sw.position, "position read from limit switches at start-up")
-            self.driver.on_input_change(self.check)
+            self.driver.on_input_change(self._input_changed)
             self.check()
+
+    def _input_changed(self) -> None:
+        """A switch or presence edge (the driver's thread): judged now, then the policy hears of it.
+
+        Without the second part a presence pulse shorter than one tick aborted the rise but never
+        reached the policy's free timer: the arm lowered and rose again at once, twice a second
+        under a chattering sensor, instead of waiting ``auto_raise_delay_s`` of a free bay.
+        """
+        with self.guard():
+            self.check()
+            if self.on_input is not None:
+                self.on_input()
 
     def vehicle_possible(self) -> tuple[str, str] | None:
         """``(code, message)`` unless there is positive evidence that the bay is empty (``locks.rule``)."""

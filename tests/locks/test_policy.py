@@ -151,3 +151,24 @@ def test_warning_follows_the_driver_capability_not_the_driver_name(make_rig):
 def test_hardware_drivers_report_a_warning_output_only_when_wired(make_rig):
     assert make_rig("gpio").manager.driver(BAY).has_warning
     assert not make_rig("gpio", warning=None).manager.driver(BAY).has_warning
+
+
+def test_a_presence_pulse_between_ticks_restarts_the_free_timer(make_rig, kind):
+    """A presence edge reaches the policy, not only the interlock. Before, a pulse shorter than one
+    tick aborted the policy's rise and the arm rose again as soon as it was down: 118 rises a minute
+    under a sensor chattering 0.03 s every 0.5 s, instead of none until the bay is free for 30 s."""
+    rig = make_rig(kind, position=0.0)
+    rig.step(30.5)  # bay free for auto_raise_delay_s (30 s): the policy raises
+    assert rig.state == "moving" and rig.up_active()
+    rig.set_vehicle(True)
+    rig.clock.advance(0.04)  # between two ticks
+    rig.set_vehicle(False)
+    assert not rig.up_active()
+    rises = len([e for e in moved(rig, "moving") if e.data.get("direction") == "up"])
+    rig.step(29.5)
+    assert rig.state == "down" and len([e for e in moved(rig, "moving") if e.data.get("direction") == "up"]) == rises
+    rig.step(1.0)  # free for 30 s since the pulse: now it rises
+    assert rig.state == "moving" and rig.up_active()
+    rig.step(3.5)
+    assert rig.state == "up"
+    rig.safe()
