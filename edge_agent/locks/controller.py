@@ -7,7 +7,8 @@
 - Fuel car or unidentified vehicle → no lowering; ``lock_warning`` event and the warning
   output for ``warning_s``.
 - Lowered (NEV or remote unlock) and nobody arrives within ``admit_window_s`` → UP.
-- A vehicle was there and left: bay confirmed free for ``auto_raise_delay_s`` → UP.
+- A vehicle was there and left: bay confirmed free for ``auto_raise_delay_s`` → UP; so too after
+  the arm moved without a command (``lock_tamper``): not before ``auto_raise_delay_s`` from then.
 - Remote ``lock`` / ``unlock`` with a reason; maintenance mode holds DOWN, no automatic moves.
 The controller never touches the motor: every move is a request the interlock may refuse.
 """
@@ -126,8 +127,14 @@ class LockController:
         if self.free_since is None:
             return None
         if self.admitted_at is not None and not self.vehicle_since_admission:
-            return self.admitted_at + self.cfg.admit_window_s
-        return self.free_since + self.cfg.auto_raise_delay_s
+            due = self.admitted_at + self.cfg.admit_window_s
+        else:
+            due = self.free_since + self.cfg.auto_raise_delay_s
+        if il.tampered_at is not None:
+            # an arm pushed flat is a car rolling over it, maybe before the camera calls it: the bay
+            # counts as free from then on, not from before (it rose under the car 0.1 s later)
+            due = max(due, il.tampered_at + self.cfg.auto_raise_delay_s)
+        return due
 
     # -- internals --------------------------------------------------------------------------------------
     def _raise_reason(self) -> str:

@@ -71,6 +71,7 @@ class Interlock:
         self._published: str | None = None
         self._recovery_timed_out = False
         self.on_input: Callable[[], None] | None = None  # the policy hears every input edge too (controller)
+        self.tampered_at: float | None = None  # monotonic time the arm last moved without a command
 
     # -- locking and events -------------------------------------------------------------------
     @contextmanager
@@ -297,6 +298,7 @@ class Interlock:
 
     def _tamper(self, sw: Switches) -> None:
         was = self.state  # state changes first, then events: subscribers may call back in
+        self.tampered_at = self.clock.monotonic()
         if sw.position == "down":
             self._set_state("down", f"arm forced down while {was}")
         else:  # off its rest switch (or lifted): lower it to the safe end

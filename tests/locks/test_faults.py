@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from edge_agent.events.types import EventType
-from tests.locks.conftest import DOWN, NEV_PLATE, UP, Rig
+from tests.locks.conftest import BAY, DOWN, NEV_PLATE, UP, Rig
 
 
 def codes(rig: Rig, type_: str) -> list[str]:
@@ -327,5 +327,24 @@ def test_something_seen_before_the_arrival_is_confirmed_refuses(make_rig, kind):
     rig.see(occupied=True)  # seen while rising: UP drops at once
     assert not rig.up_active() and codes(rig, EventType.LOCK_REFUSED)[-1] == "vision_occupied"
     rig.step(4)
+    assert rig.state == "down"
+    rig.safe()
+
+
+def test_an_arm_pushed_flat_is_not_raised_again_under_the_car(make_rig, kind):
+    """A camera-only lock, UP over a free bay; a car pushes the arm flat and rolls on, and the camera
+    needs a frame or two to call it. Before, the policy's free timer (started long ago) raised the arm
+    at the next tick, under the car; now a tamper restarts it: not before auto_raise_delay_s."""
+    over = {"presence": None} if kind == "gpio" else {"simulator": {"travel_time_s": 3.0, "presence": False}}
+    rig = make_rig(kind, position=1.0, **over)
+    rig.step(40)
+    assert rig.state == "up"
+    rig.arm.set_vehicle(True)  # the rig's ground truth; no sensor tells the lock
+    rig.inject("move_to", 0.0)
+    rig.step(0.5)  # the camera still says "empty"
+    assert rig.state == "down" and codes(rig, EventType.LOCK_TAMPER) == [None]
+    assert 29.0 < rig.manager.status()[BAY]["raise_due_in_s"] <= 30.0  # auto_raise_delay_s from the tamper
+    rig.see(occupied=True, confident=False, p_occupied=0.8)  # now it sees the car
+    rig.step(60)
     assert rig.state == "down"
     rig.safe()
