@@ -107,6 +107,7 @@ class EvidenceStore:
         self.db_path = self.root / "evidence.db"
         self._lock = threading.Lock()
         self.recovered: dict[str, Any] | None = None  # set when an unreadable index was replaced
+        self.undeletable = 0  # photos retention or pruning could not delete (kept, retried)
         try:
             self._db = self._connect()
         except sqlite3.DatabaseError as exc:
@@ -230,8 +231,7 @@ class EvidenceStore:
                 "SELECT id,frame_file,crop_file FROM evidence WHERE protected <= ? ORDER BY protected, epoch",
                 (int(protected),)).fetchall()
             for i, row in enumerate(rows):
-                self._delete([row])
-                self.space.pruned += 1
+                self.space.pruned += self._delete([row])
                 if i % 8 == 7:
                     self._fold_wal()
                 free = self._free()
@@ -296,19 +296,30 @@ class EvidenceStore:
             if total > self.max_bytes:
                 rows = self._db.execute(
                     "SELECT id,frame_file,crop_file,bytes FROM evidence ORDER BY protected, epoch").fetchall()
-                doomed = []
                 for r in rows:
                     if total <= self.max_bytes:
                         break
-                    doomed.append(r[:3])
-                    total -= r[3]
-                removed += self._delete(doomed)
+                    if self._delete([r[:3]]):  # one that cannot be deleted does not count as freed
+                        total -= r[3]
+                        removed += 1
         return removed
 
     def _delete(self, rows: list) -> int:
+        """Delete each record's files, then its row; returns how many went. A photo that cannot be
+        deleted (read-only folder, wrong owner) keeps its row, so the next run tries again: it must
+        not stop the frame loop, which runs retention, on every start."""
+        removed = 0
         for eid, frame, crop in rows:
-            for rel in (frame, crop):
-                if rel:
-                    (self.root / rel).unlink(missing_ok=True)
+            try:
+                for rel in (frame, crop):
+                    if rel:
+                        (self.root / rel).unlink(missing_ok=True)
+            except OSError as exc:
+                self.undeletable += 1
+                if self.undeletable == 1 or self.undeletable % 100 == 0:
+                    log.error("evidence %s cannot be deleted (%s): kept, retried at the next retention "
+                              "(%d such so far)", eid, exc, self.undeletable)
+                continue
             self._db.execute("DELETE FROM evidence WHERE id=?", (eid,))
-        return len(rows)
+            removed += 1
+        return removed

@@ -167,11 +167,16 @@ class Agent:
                 sleep(idle)
 
     def _maybe_retain(self) -> None:
-        """Evidence retention once an hour, from the loop (no thread of its own)."""
+        """Evidence retention once an hour, from the loop (no thread of its own). Housekeeping: a
+        failure (a locked or unwritable index) is logged and retried next hour, never ends the loop
+        — it runs on the first turn, so a crash here would repeat at every restart."""
         now = self.clock.monotonic()
         if now - self._last_retention > 3600:
             self._last_retention = now
-            self.evidence.enforce_retention()
+            try:
+                self.evidence.enforce_retention()
+            except Exception:  # noqa: BLE001 - see above
+                log.exception("evidence retention failed; retrying in an hour")
 
     # ---- readings -----------------------------------------------------------------------
     @property

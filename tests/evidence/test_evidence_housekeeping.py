@@ -1,0 +1,91 @@
+"""Evidence retention is housekeeping: a photo it cannot delete, or a wall clock that NTP steps,
+must neither stop the agent nor cost evidence that is younger than ``max_age_days``."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from edge_agent.evidence.store import EvidenceStore
+
+JPEG = b"\xff\xd8" + b"x" * 998
+
+
+@pytest.fixture
+def read_only(tmp_path):  # noqa: ANN001, ANN201
+    """A factory: ``read_only(folder)`` bind-mounts ``folder`` read-only onto itself (as a card
+    remounted read-only or a root-owned folder behaves); unmounted at teardown."""
+    mounted: list[Path] = []
+
+    def make(folder: Path) -> Path:
+        for cmd in (["mount", "--bind", str(folder), str(folder)],
+                    ["mount", "-o", "remount,ro,bind", str(folder)]):
+            res = subprocess.run(cmd, capture_output=True, text=True)
+            if res.returncode != 0:
+                if mounted or cmd[1] == "-o":
+                    subprocess.run(["umount", str(folder)], check=False)
+                pytest.skip(f"cannot bind-mount read-only here: {res.stderr.strip()}")
+        mounted.append(folder)
+        return folder
+
+    yield make
+    for d in mounted:
+        subprocess.run(["umount", "-l", str(d)], check=False)
+
+
+def _agent(data_dir: Path, clock):  # noqa: ANN001, ANN202
+    from edge_agent.runtime.agent import Agent
+    from edge_agent.sim.scenario import scene_config
+
+    class NoReader:
+        def process(self, frame, region=None):  # noqa: ANN001, ANN201
+            return []
+
+    class NoFrames:
+        reconnects = 0
+
+        def start(self) -> None: ...
+
+        def stop(self) -> None: ...
+
+        def latest(self):  # noqa: ANN201
+            return None
+
+    return Agent(scene_config(str(data_dir), evidence={"max_age_days": 7}), clock=clock, source=NoFrames(),
+                 reader=NoReader())
+
+
+def test_a_photo_retention_cannot_delete_is_kept_and_the_rest_go(tmp_path, clock, read_only):
+    s = EvidenceStore(tmp_path, clock, max_age_days=7)
+    stuck = s.save("A", "v1", "violation_started", JPEG, None)
+    clock.advance(86400)
+    other = s.save("A", "v2", "vehicle_identified", JPEG, None)
+    read_only(s.image_path(stuck).parent)
+    clock.advance(30 * 86400)
+    assert s.enforce_retention() == 1  # no OSError: the other one went
+    assert s.get(other) is None and s.get(stuck) is not None and s.undeletable == 1
+
+
+def test_the_loop_survives_retention_that_fails_at_every_start(tmp_path, clock, read_only):
+    agent = _agent(tmp_path, clock)
+    stuck = agent.evidence.save("A", "v1", "vehicle_identified", JPEG, None)
+    read_only(agent.evidence.image_path(stuck).parent)
+    clock.advance(30 * 86400)
+    agent.step()  # retention runs on the first turn; it used to raise OSError (EROFS) out of the loop
+    agent.step()
+    assert agent.evidence.get(stuck) is not None
+
+
+def test_a_locked_index_does_not_stop_the_loop(tmp_path, clock, monkeypatch):
+    import sqlite3
+
+    agent = _agent(tmp_path, clock)
+
+    def locked() -> int:
+        raise sqlite3.OperationalError("database is locked")  # the web process holding the shared file
+
+    monkeypatch.setattr(agent.evidence, "enforce_retention", locked)
+    agent.step()
+    agent.step()
