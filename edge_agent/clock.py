@@ -34,7 +34,8 @@ class SystemClock:
 
 
 class FakeClock:
-    """A clock tests move by hand: ``advance(seconds)`` moves both clocks together."""
+    """A clock tests move by hand: ``advance(seconds)`` moves both clocks together, ``step_wall``
+    the wall clock alone."""
 
     def __init__(self, start: datetime | None = None, monotonic_start: float = 1000.0) -> None:
         self._wall = start or datetime(2026, 1, 1, 8, 0, 0, tzinfo=timezone(timedelta(hours=8)))
@@ -56,6 +57,12 @@ class FakeClock:
             raise ValueError("time only moves forward")
         with self._lock:
             self._mono += seconds
+            self._wall += timedelta(seconds=seconds)
+
+    def step_wall(self, seconds: float) -> None:
+        """Step the wall clock alone, either way, as NTP does (a Pi boots with its clock behind):
+        the monotonic clock does not move."""
+        with self._lock:
             self._wall += timedelta(seconds=seconds)
 
 

@@ -108,6 +108,7 @@ class EvidenceStore:
         self._lock = threading.Lock()
         self.recovered: dict[str, Any] | None = None  # set when an unreadable index was replaced
         self.undeletable = 0  # photos retention or pruning could not delete (kept, retried)
+        self._saved_at: dict[str, float] = {}  # monotonic save time of this process's records (retention)
         try:
             self._db = self._connect()
         except sqlite3.DatabaseError as exc:
@@ -177,7 +178,7 @@ class EvidenceStore:
         """Write the files, then the index row (a crash leaves an orphan file, never a dangling row).
         Raises ``EvidenceSkipped`` when the reserve cannot be kept."""
         eid = str(uuid.uuid4())
-        now = self.clock.now()
+        now, mono = self.clock.now(), self.clock.monotonic()
         self._make_room(len(image_jpeg or b"") + len(crop_jpeg or b"") + INDEX_SLACK, kind in PROTECTED_KINDS)
         day = self.root / now.strftime("%Y-%m-%d")
         files: dict[str, str | None] = {"frame": None, "crop": None}
@@ -205,6 +206,7 @@ class EvidenceStore:
                 (eid, bay_id, visit_id, kind, iso(now), now.timestamp(), plate, int(kind in PROTECTED_KINDS),
                  files["frame"], files["crop"], size, json.dumps(meta or {}, ensure_ascii=False, default=str)),
             )
+            self._saved_at[eid] = mono
         return eid
 
     def _free(self) -> int:
@@ -286,11 +288,22 @@ class EvidenceStore:
 
     def enforce_retention(self) -> int:
         """Delete evidence older than ``max_age_days``, then the oldest (unprotected first) until
-        the total fits ``max_bytes``. Returns how many records went."""
-        cutoff = self.clock.now().timestamp() - self.max_age_days * 86400
+        the total fits ``max_bytes``. Returns how many records went.
+
+        Age is the wall clock's, which NTP steps: a Pi boots with its clock behind (1970, or when
+        it was switched off) and jumps forward at sync, or a wrong clock runs ahead for a while.
+        Records this process saved are also timed on the monotonic clock and none goes by age
+        before ``max_age_days`` have really passed, so a step forward cannot take photos of minutes
+        ago. A step backwards only keeps evidence longer."""
+        max_age_s = self.max_age_days * 86400
+        cutoff = self.clock.now().timestamp() - max_age_s
+        mono = self.clock.monotonic()
         removed = 0
         with self._lock:
-            old = self._db.execute("SELECT id,frame_file,crop_file FROM evidence WHERE epoch < ?", (cutoff,)).fetchall()
+            self._saved_at = {k: t for k, t in self._saved_at.items() if mono - t < max_age_s}
+            old = [r for r in self._db.execute(
+                "SELECT id,frame_file,crop_file FROM evidence WHERE epoch < ?", (cutoff,)).fetchall()
+                if r[0] not in self._saved_at]
             removed += self._delete(old)
             total = int(self._db.execute("SELECT COALESCE(SUM(bytes),0) FROM evidence").fetchone()[0])
             if total > self.max_bytes:

@@ -89,3 +89,30 @@ def test_a_locked_index_does_not_stop_the_loop(tmp_path, clock, monkeypatch):
     monkeypatch.setattr(agent.evidence, "enforce_retention", locked)
     agent.step()
     agent.step()
+
+
+def test_ntp_stepping_a_booted_pi_forward_keeps_the_photos_it_took_before(tmp_path):
+    from datetime import datetime, timezone
+
+    from edge_agent.clock import FakeClock
+
+    clock = FakeClock(datetime(1970, 1, 1, 0, 5, tzinfo=timezone.utc))  # no RTC: the clock before NTP
+    s = EvidenceStore(tmp_path, clock, max_age_days=30)
+    photo = s.save("A", "v1", "violation_started", JPEG, JPEG)
+    clock.step_wall(datetime(2026, 6, 1, tzinfo=timezone.utc).timestamp() - clock.now().timestamp())  # NTP synced
+    clock.advance(3600)
+    assert s.enforce_retention() == 0 and s.get(photo) is not None  # an hour old, not 56 years
+    clock.advance(30 * 86400)
+    assert s.enforce_retention() == 1 and s.get(photo) is None  # really 30 days old now
+
+
+def test_a_wall_clock_briefly_ahead_does_not_empty_the_store(tmp_path, clock):
+    s = EvidenceStore(tmp_path, clock, max_age_days=30)
+    ids = []
+    for i in range(5):
+        ids.append(s.save("A", f"v{i}", "violation_started", JPEG, None))
+        clock.advance(3600)
+    clock.step_wall(365 * 86400)  # a bad time source: a year ahead, then corrected
+    assert s.enforce_retention() == 0
+    clock.step_wall(-365 * 86400)
+    assert all(s.get(i) is not None for i in ids)
