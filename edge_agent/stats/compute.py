@@ -37,6 +37,7 @@ class Row(NamedTuple):
     visit: str | None
     nev: bool | None = None  # vehicle_identified
     status: str | None = None  # charger_status
+    dur: float | None = None  # vehicle_departed.stayed_s / violation_ended.duration_s (monotonic)
 
 
 @dataclass
@@ -141,13 +142,45 @@ class _Visit:
     cut: bool = False  # ended by the next arrival, not seen leaving: its dwell is unknown
 
 
+STEP_S = 1.0  # a start further than this from "end - monotonic duration": the wall clock was stepped between
+
+
+def redate(rows: Iterable[Row]) -> list[Row]:
+    """Rows in time order, with each arrival (violation start) moved to its departure's (end's)
+    stamp minus the monotonic ``stayed_s`` (``duration_s``) when the two disagree.
+
+    Why: NTP steps the wall clock (a Pi boots with its clock behind and jumps at sync; a step
+    back sorted a departure before its arrival, and the visit then ran until now). The later stamp
+    is the one taken after the sync, and the duration is exact whatever the clock did."""
+    rows = list(rows)
+    arrive: dict[str, float] = {}
+    ends: dict[str, list[Row]] = defaultdict(list)
+    starts: dict[str, int] = defaultdict(int)
+    for r in rows:
+        if r.visit and r.dur is not None and r.type == DEPARTED:
+            arrive[r.visit] = r.t - r.dur
+        elif r.visit and r.type == V_END:
+            ends[r.visit].append(r)
+        elif r.visit and r.type == V_START:
+            starts[r.visit] += 1
+    begin = {v: e[0].t - e[0].dur for v, e in ends.items()
+             if len(e) == 1 and starts[v] == 1 and e[0].dur is not None}  # one violation: no pairing to guess
+    out = []
+    for r in rows:
+        t = arrive.get(r.visit or "") if r.type == ARRIVED else begin.get(r.visit or "") if r.type == V_START else None
+        out.append(r._replace(t=t) if t is not None and abs(t - r.t) > STEP_S else r)
+    return sorted(out, key=lambda r: r.t)  # stable: same-time rows keep their stored order
+
+
 def compute(rows: Iterable[Row], bays: list[str], start: date, end: date, tz: ZoneInfo, now: float) -> Stats:
     """Figures for local days ``start``..``end`` (inclusive); ``rows`` sorted by time, from before
     ``start`` as far back as a visit can last (the caller loads a margin)."""
+    rows = redate(rows)
     bounds = day_bounds(start, end, tz)
     w0, w1 = bounds[0], min(bounds[-1], now)
     visits: dict[str, _Visit] = {}
     open_by_bay: dict[str, str] = {}
+    kinds: dict[str, str] = {}  # visit -> its last identification's kind
     vio: list[tuple[str, float, float | None, str | None]] = []  # bay, t0, t1, visit
     vio_open: dict[str, int] = {}
     status: dict[str, list[tuple[float, str]]] = defaultdict(list)
@@ -158,9 +191,8 @@ def compute(rows: Iterable[Row], bays: list[str], start: date, end: date, tz: Zo
                 visits[prev].t1, visits[prev].cut = r.t, True  # left open by a restart: ends where the next begins
             visits[r.visit] = _Visit(r.bay, r.t)
             open_by_bay[r.bay] = r.visit
-        elif r.type == IDENT and r.visit in visits:
-            nev = r.nev
-            visits[r.visit].kind = "nev" if nev is True else "fuel" if nev is False else "unidentified"
+        elif r.type == IDENT and r.visit:  # applied below: a re-dated arrival may now sort after it
+            kinds[r.visit] = "nev" if r.nev is True else "fuel" if r.nev is False else "unidentified"
         elif r.type == DEPARTED and r.visit in visits:
             visits[r.visit].t1 = r.t
             if open_by_bay.get(r.bay) == r.visit:
@@ -174,6 +206,10 @@ def compute(rows: Iterable[Row], bays: list[str], start: date, end: date, tz: Zo
                 vio[i] = (*vio[i][:2], r.t, vio[i][3])
         elif r.type == CHARGER:
             status[r.bay].append((r.t, str(r.status)))
+
+    for vid, kind in kinds.items():
+        if vid in visits:
+            visits[vid].kind = kind
 
     def end_of(v: _Visit) -> float:
         return v.t1 if v.t1 is not None else max(v.t0, w1)

@@ -20,13 +20,24 @@ MARGIN_S = 2 * 86400  # visits that began this long before the window still coun
 
 def load_rows(db: sqlite3.Connection, bay: str, t0: float, t1: float) -> list[Row]:
     marks = ",".join("?" * len(TYPES))
-    q = (f"SELECT type, ts_epoch, visit_id, json_extract(data, '$.nev'), json_extract(data, '$.status') "
+    q = (f"SELECT type, ts_epoch, visit_id, json_extract(data, '$.nev'), json_extract(data, '$.status'), "
+         f"COALESCE(json_extract(data, '$.stayed_s'), json_extract(data, '$.duration_s')) "
          f"FROM events WHERE bay_id = ? AND ts_epoch >= ? AND ts_epoch < ? AND type IN ({marks}) ORDER BY ts_epoch")
-    before = db.execute("SELECT type, ts_epoch, visit_id, NULL, json_extract(data, '$.status') FROM events "
+    before = db.execute("SELECT type, ts_epoch, visit_id, NULL, json_extract(data, '$.status'), NULL FROM events "
                         "WHERE bay_id = ? AND type = ? AND ts_epoch < ? ORDER BY ts_epoch DESC LIMIT 1",
                         (bay, CHARGER, t0)).fetchall()  # the charger's state as the window opens
     rows = before + db.execute(q, (bay, t0, t1, *TYPES)).fetchall()
-    return [Row(t, ts, bay, v, None if nev is None else bool(nev), st) for t, ts, v, nev, st in rows]
+    return [Row(t, ts, bay, v, None if nev is None else bool(nev), st, _seconds(d))
+            for t, ts, v, nev, st, d in rows]
+
+
+def _seconds(value: object) -> float | None:
+    """A stored duration, or None when absent or not a finite number (events are bad input too)."""
+    try:
+        d = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return d if 0 <= d < float("inf") else None
 
 
 def query(db_path: str | Path, bays: list[str], start: date, end: date, tz: ZoneInfo, now: float) -> Stats:

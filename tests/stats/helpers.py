@@ -30,8 +30,10 @@ class Story:
         if nev is not None:
             self.emit("vehicle_identified", bay, vid, plate=plate, nev=nev, colour="green" if nev else "blue")
         if violation:
-            self.at(violation[0]).emit("violation_started", bay, vid, reason="fuel_vehicle", parked_s=1.0)
-            self.at(violation[1]).emit("violation_ended", bay, vid, reason="departed", duration_s=1.0)
+            self.at(violation[0]).emit("violation_started", bay, vid, reason="fuel_vehicle",
+                                       parked_s=(violation[0] - arrive).total_seconds())
+            self.at(violation[1]).emit("violation_ended", bay, vid, reason="departed",
+                                       duration_s=(violation[1] - violation[0]).total_seconds())
         if leave is not None:
             self.at(leave).emit("vehicle_departed", bay, vid, stayed_s=(leave - arrive).total_seconds())
         return vid

@@ -115,3 +115,29 @@ def test_the_window_is_reported_as_asked_even_with_an_open_violation(story):
     s, by = figures(story, date(2026, 3, 1), date(2026, 3, 2), now=local(2, 9))
     assert (s.start, s.end) == (date(2026, 3, 1), date(2026, 3, 2))
     assert by[("2026-03-02", "A")].violation_s == 58 * 60 and by[("2026-03-02", "A")].violations == 1
+
+
+@pytest.mark.parametrize("step_s", [-2 * 3600, 5 * 86400])
+def test_a_clock_step_during_a_visit_counts_the_real_stay(story, step_s):
+    # NTP steps the wall clock mid-visit (back 2 h; forward 5 days, as after a boot without RTC):
+    # the stay is 50 min and the violation 20 min by the monotonic durations the events carry
+    vid = story.visit("A", local(2, 9), None, nev=False)
+    story.at(local(2, 9, 30)).emit("violation_started", "A", vid, reason="fuel_vehicle", parked_s=1800.0)
+    story.clock.step_wall(step_s)
+    story.clock.advance(1200)
+    story.emit("violation_ended", "A", vid, reason="departed", duration_s=1200.0)
+    story.emit("vehicle_departed", "A", vid, stayed_s=3000.0)
+    s, _ = figures(story, date(2026, 3, 1), date(2026, 3, 10))
+    a = [r for r in s.rows if r.bay == "A"]
+    # before: back 2 h sorted the departure first and the visit ran to the window's end (≈ 190 h);
+    # forward 5 days made it 5 days long
+    assert sum(r.occupied_s for r in a) == 3000 and sum(r.violation_s for r in a) == 1200
+    assert [r.median_dwell_s for r in a if r.median_dwell_s is not None] == [3000]
+    assert sum(r.violations for r in a) == 1 and sum(r.visits_fuel for r in a) == 1
+
+
+def test_a_stored_duration_that_is_not_a_number_is_ignored(story):
+    vid = story.visit("A", local(2, 9), None, nev=True)
+    story.at(local(2, 10)).emit("vehicle_departed", "A", vid, stayed_s="soon")
+    _, by = figures(story, date(2026, 3, 2), date(2026, 3, 2))
+    assert by[("2026-03-02", "A")].occupied_s == 3600

@@ -41,7 +41,7 @@ def server(site):
             if bay == "A1":
                 bus.publish(Event.make("charger_status", clock, bay_id=bay, data={"status": "finished", "previous": "charging"}))
             clock.advance(1800)
-            bus.publish(Event.make("vehicle_departed", clock, bay_id=bay, visit_id=vid, data={"stayed_s": 1.0}))
+            bus.publish(Event.make("vehicle_departed", clock, bay_id=bay, visit_id=vid, data={"stayed_s": 3 * 3600 + 600 * k + 1800.0}))
     app = site.app()
 
     @app.middleware("http")
