@@ -228,6 +228,7 @@ class EvidenceStore:
             free = self._free()
             if free - need >= self.min_free_bytes:
                 return
+            was_low, before = self.space.low, self.space.pruned
             self.space.low = True  # evidence has to give way: announced by the runtime
             rows = self._db.execute(
                 "SELECT id,frame_file,crop_file FROM evidence WHERE protected <= ? ORDER BY protected, epoch",
@@ -241,7 +242,8 @@ class EvidenceStore:
                     break
             self._fold_wal()
             free = self._free()
-        if rows and free - need >= self.min_free_bytes:
+        # once an episode begins, then every 100 pruned: a card kept full by evidence prunes at every save
+        if rows and free - need >= self.min_free_bytes and (not was_low or before // 100 != self.space.pruned // 100):
             log.warning("disk nearly full: pruned the oldest evidence to keep %.1f MB free for events "
                         "(%d pruned so far)", self.min_free_bytes / 1e6, self.space.pruned)
         self.space.free_mb = round(free / 1e6, 1)

@@ -100,3 +100,14 @@ def test_reserve_must_be_a_finite_non_negative_number():
     for bad in (float("nan"), float("inf"), -1):
         with pytest.raises(ConfigError, match="evidence.min_free_mb"):
             scene_config("/tmp/x", evidence={"min_free_mb": bad})
+
+
+def test_a_card_kept_full_by_evidence_logs_pruning_once_not_at_every_save(tiny_disk, clock, caplog):  # noqa: F811
+    disk = tiny_disk(3)
+    s = EvidenceStore(disk, clock, min_free_bytes=RESERVE)
+    with caplog.at_level("WARNING", logger="edge_agent.evidence.store"):
+        for i in range(60):  # 6 MB into 3 MB: from about the 15th on, every save prunes
+            s.save("A", f"v{i}", "vehicle_identified", PHOTO, None)
+            clock.advance(60)
+    said = [r for r in caplog.records if "pruned the oldest evidence" in r.getMessage()]
+    assert s.space.pruned > 30 and len(said) == 1  # was one warning per save
