@@ -68,7 +68,9 @@ class SessionTable:
         if row is None:
             return None
         user, stamp, expires = row
-        if expires <= self._now() or stamp_of(user) != stamp:
+        now = self._now()
+        # further off than a whole lifetime: opened while the wall clock ran ahead, since stepped back
+        if expires <= now or expires - now > self._max_age or stamp_of(user) != stamp:
             self.end(sid)
             return None
         return user

@@ -77,3 +77,18 @@ def test_sessions_survive_a_restart_and_expire_on_the_server(site):
     assert replay(site, kept).get("/violations").status_code == 200  # a restarted page keeps people in
     site.clock.advance(site.cfg.web.session_max_age_s + 1)  # the server's own clock, not the cookie's
     assert is_out(replay(site, kept), site, tok=token(c, "/login"))
+
+
+def test_a_session_opened_while_the_clock_ran_ahead_ends_when_it_is_stepped_back(tmp_path):
+    from edge_agent.clock import FakeClock
+    from edge_agent.web.sessions import SessionTable
+
+    clock = FakeClock()
+    table = SessionTable(tmp_path / "s.db", clock, max_age_s=3600)
+    clock.step_wall(365 * 86400)  # a wrong time source, a year ahead
+    sid = table.open("admin", "stamp")
+    clock.step_wall(-365 * 86400)  # NTP corrects it
+    assert table.user(sid, lambda user: "stamp") is None  # lived a year and an hour before
+    fresh = table.open("admin", "stamp")
+    clock.advance(3599)
+    assert table.user(fresh, lambda user: "stamp") == "admin"
