@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
@@ -40,6 +40,9 @@ class SiteConfig(StrictModel):
         try:
             ZoneInfo(v)
         except (ZoneInfoNotFoundError, ValueError):
+            if not available_timezones():  # a slim image without /usr/share/zoneinfo: no name is known
+                raise ValueError(f"cannot check time zone {v!r}: this host has no time zone database "
+                                 "(install the tzdata package)") from None
             raise ValueError(f"unknown time zone {v!r} (an IANA name such as Asia/Shanghai)") from None
         return v
 

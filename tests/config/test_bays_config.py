@@ -119,6 +119,24 @@ def test_site_timezone_must_be_a_known_zone():
         ["site.timezone: unknown time zone 'Mars/Olympus' (an IANA name such as Asia/Shanghai)"]
 
 
+def test_a_host_without_a_time_zone_database_is_named_not_the_zone():
+    import importlib.util
+    import zoneinfo
+
+    if importlib.util.find_spec("tzdata") is not None:
+        pytest.skip("the tzdata package supplies zones whatever the host has")
+    zoneinfo.reset_tzpath(to=[])  # a slim container without /usr/share/zoneinfo
+    zoneinfo.ZoneInfo.clear_cache()
+    try:
+        out = problems(site={"site_id": "s", "device_id": "d", "timezone": "Asia/Shanghai"})
+    finally:
+        zoneinfo.reset_tzpath()
+        zoneinfo.ZoneInfo.clear_cache()
+    # was: "unknown time zone 'Asia/Shanghai' (an IANA name such as Asia/Shanghai)"
+    assert out == ["site.timezone: cannot check time zone 'Asia/Shanghai': this host has no time zone database "
+                   "(install the tzdata package)"]
+
+
 def run_check(path) -> subprocess.CompletedProcess:  # noqa: ANN001
     return subprocess.run([sys.executable, "-m", "edge_agent", "check-config", str(path)],
                           capture_output=True, text=True, timeout=60)
