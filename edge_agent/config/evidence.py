@@ -10,6 +10,10 @@ from edge_agent.config.base import StrictModel
 class EvidenceConfig(StrictModel):
     max_age_days: float = Field(30.0, gt=0, le=3650, description="older evidence is deleted")
     max_mb: float = Field(2048.0, gt=0, le=10_000_000, description="total size cap; plain identifications go before violations")
+    history_days: float = Field(
+        400.0, gt=0, le=3650, allow_inf_nan=False,
+        description="bay events (statistics, the review page's timelines) kept this long; a violation's own "
+                    "events stay as long as the violation")
     jpeg_quality: int = Field(85, ge=30, le=100)
     min_free_mb: float = Field(
         64.0, ge=0, le=1_000_000, allow_inf_nan=False,

@@ -1,27 +1,58 @@
 """The violation log as an agent component: every bus event recorded, from start to stop.
 
 Its own component (not a side job of the web page) because ``review`` and the statistics read
-the log whether or not the page is served.
+the log whether or not the page is served. It also forgets bay events older than
+``history_days`` once an hour (a violation's own story stays with it): on an SD card that runs
+for years, a table that only grows is a disk that fills.
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
+from typing import Callable
 
 from edge_agent.clock import Clock
 from edge_agent.events.bus import EventBus
+from edge_agent.events.types import Event
 from edge_agent.evidence.violations import ViolationLog
+
+log = logging.getLogger(__name__)
+
+PRUNE_EVERY_S = 3600.0
 
 
 class ViolationRecorder:
     """``start()`` subscribes the log to the bus; ``stop()`` unsubscribes and closes it."""
 
-    def __init__(self, db_path: str | Path, clock: Clock, bus: EventBus) -> None:
+    def __init__(self, db_path: str | Path, clock: Clock, bus: EventBus, history_days: float | None = None) -> None:
         self.log = ViolationLog(db_path, clock)  # open now: the web page is built on it before start
         self.bus = bus
+        self.clock = clock
+        self.history_days = history_days
+        self._pruned_at: float | None = None
+        self._unsubscribe: Callable[[], None] | None = None
 
     def start(self) -> None:
         self.log.attach(self.bus)
+        if self.history_days is not None:
+            self._unsubscribe = self.bus.subscribe(self._maybe_prune)
+
+    def _maybe_prune(self, _event: Event) -> None:
+        """At the first event and then hourly (monotonic): events are what make the table grow."""
+        now = self.clock.monotonic()
+        if self.history_days is None or (self._pruned_at is not None and now - self._pruned_at < PRUNE_EVERY_S):
+            return
+        self._pruned_at = now
+        try:
+            gone = self.log.prune(self.history_days)
+        except Exception:  # noqa: BLE001 - housekeeping never stops the publisher (the frame loop)
+            log.exception("pruning the event history failed; retrying in an hour")
+            return
+        if gone:
+            log.info("forgot %d bay events older than %g days (evidence.history_days)", gone, self.history_days)
 
     def stop(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
         self.log.close()

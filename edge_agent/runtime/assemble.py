@@ -84,7 +84,8 @@ def assemble(cfg: AgentConfig, *, clock: Clock | None = None, source: FrameSourc
         if review:  # its figures come from the recorder's event log
             _init_daily_stats(agent, out.link)
     if review:
-        out.recorder = agent.add_component(ViolationRecorder(agent.evidence.db_path, agent.clock, agent.bus))
+        out.recorder = agent.add_component(ViolationRecorder(agent.evidence.db_path, agent.clock, agent.bus,
+                                                                     cfg.evidence.history_days))
         if cfg.web.enabled:
             out.web = _init_web(agent, out.recorder, config_path)
     if cfg.notify.sinks:

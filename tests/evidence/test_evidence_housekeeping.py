@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from edge_agent.clock import FakeClock
 from edge_agent.evidence.store import EvidenceStore
 
 JPEG = b"\xff\xd8" + b"x" * 998
@@ -116,3 +117,33 @@ def test_a_wall_clock_briefly_ahead_does_not_empty_the_store(tmp_path, clock):
     assert s.enforce_retention() == 0
     clock.step_wall(-365 * 86400)
     assert all(s.get(i) is not None for i in ids)
+
+
+def test_the_recorder_forgets_old_bay_events_hourly_and_keeps_the_recent(tmp_path):
+    """The events table fed by every bus event only grew: pruned at the first event, then hourly."""
+    from edge_agent.events.bus import EventBus
+    from edge_agent.events.types import Event, EventType
+    from edge_agent.evidence.recorder import ViolationRecorder
+
+    clock = FakeClock()
+    bus = EventBus()
+    rec = ViolationRecorder(tmp_path / "evidence.db", clock, bus, history_days=10)
+    rec.start()
+    try:
+        bus.publish(Event.make(EventType.VEHICLE_ARRIVED, clock, bay_id="A", visit_id="old"))
+        clock.advance(11 * 86400)
+        bus.publish(Event.make(EventType.VEHICLE_DEPARTED, clock, bay_id="A", visit_id="old"))  # prunes "old"'s arrival
+        assert [e.type for e in rec.log.timeline("old")] == ["vehicle_departed"]
+        bus.publish(Event.make(EventType.VEHICLE_ARRIVED, clock, bay_id="A", visit_id="new"))
+        clock.advance(10 * 86400 - 60)
+        bus.publish(Event.make(EventType.VEHICLE_DEPARTED, clock, bay_id="A", visit_id="new"))
+        assert len(rec.log.timeline("new")) == 2  # a pass, but "new" began 10 days minus a minute ago
+        clock.advance(1800)  # within the hour: nothing pruned although "new" is now past 10 days...
+        bus.publish(Event.make(EventType.VEHICLE_ARRIVED, clock, bay_id="A", visit_id="next"))
+        assert len(rec.log.timeline("new")) == 2
+        clock.advance(1800)  # ...the next hour's pass forgets it
+        bus.publish(Event.make(EventType.VEHICLE_DEPARTED, clock, bay_id="A", visit_id="next"))
+        assert [e.type for e in rec.log.timeline("new")] == ["vehicle_departed"]  # its arrival: 10 days and a half hour
+        assert len(rec.log.timeline("next")) == 2
+    finally:
+        rec.stop()
