@@ -21,6 +21,7 @@ from __future__ import annotations
 import errno
 import json
 import logging
+import os
 import re
 import shutil
 import sqlite3
@@ -56,6 +57,7 @@ CREATE INDEX IF NOT EXISTS evidence_visit ON evidence(visit_id);
 
 PROTECTED_KINDS = ("violation", "violation_started", "overstay_started")
 REINDEXED = "reindexed"
+ORPHAN_AGE_S = 3600.0  # an unindexed photo file this old is a crash's leftover, not a save in flight
 _PHOTO = re.compile(r"^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})(_crop)?\.jpg$")
 
 log = logging.getLogger(__name__)
@@ -175,7 +177,8 @@ class EvidenceStore:
 
     def save(self, bay_id: str | None, visit_id: str | None, kind: str, image_jpeg: bytes | None,
              crop_jpeg: bytes | None, plate: str | None = None, meta: dict[str, Any] | None = None) -> str:
-        """Write the files, then the index row (a crash leaves an orphan file, never a dangling row).
+        """Write the files (synced, then renamed into place), then the index row: a crash or power
+        cut leaves an orphan file (``sweep_orphans`` removes it), never a row naming a truncated photo.
         Raises ``EvidenceSkipped`` when the reserve cannot be kept."""
         eid = str(uuid.uuid4())
         now, mono = self.clock.now(), self.clock.monotonic()
@@ -189,8 +192,8 @@ class EvidenceStore:
             for which, data in (("frame", image_jpeg), ("crop", crop_jpeg)):
                 if data:
                     p = day / f"{eid}{'' if which == 'frame' else '_crop'}.jpg"
-                    written.append(p)
-                    p.write_bytes(data)
+                    written += [p, p.with_suffix(".tmp")]
+                    _write_durably(p, data)
                     files[which] = str(p.relative_to(self.root))
                     size += len(data)
         except OSError as exc:
@@ -288,6 +291,30 @@ class EvidenceStore:
         with self._lock:
             return int(self._db.execute("SELECT COALESCE(SUM(bytes),0) FROM evidence").fetchone()[0])
 
+    def sweep_orphans(self, min_age_s: float = ORPHAN_AGE_S) -> int:
+        """Delete photo files (and ``.tmp`` leftovers) no index row names, untouched for ``min_age_s``.
+
+        A crash between a photo's write and its row leaves such a file; nothing else would ever
+        delete it, and ``max_mb`` does not count it. The age spares a save in flight in another
+        process (``review`` opens the same store)."""
+        cutoff = time.time() - min_age_s  # file times are the filesystem's wall clock
+        removed = 0
+        with self._lock:
+            known = {r[0] for r in self._db.execute("SELECT id FROM evidence")}
+            for p in self.root.glob("*/*"):
+                m = _PHOTO.match(p.name) or _PHOTO.match(p.name.removesuffix(".tmp") + ".jpg")
+                if m is None or (p.suffix == ".jpg" and m.group(1) in known):
+                    continue
+                try:
+                    if p.is_file() and p.stat().st_mtime < cutoff:
+                        p.unlink()
+                        removed += 1
+                except OSError:
+                    continue  # retried at the next pass
+        if removed:
+            log.warning("removed %d evidence file(s) no index row names (left by a crash or power cut)", removed)
+        return removed
+
     def enforce_retention(self) -> int:
         """Delete evidence older than ``max_age_days``, then the oldest (unprotected first) until
         the total fits ``max_bytes``. Returns how many records went.
@@ -338,3 +365,14 @@ class EvidenceStore:
             self._db.execute("DELETE FROM evidence WHERE id=?", (eid,))
             removed += 1
         return removed
+
+
+def _write_durably(path: Path, data: bytes) -> None:
+    """``path`` holds all of ``data`` or does not exist, also after a power cut: written beside it,
+    synced, renamed over it (SD cards and their page cache lose unsynced writes)."""
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)

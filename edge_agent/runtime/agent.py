@@ -175,6 +175,7 @@ class Agent:
             self._last_retention = now
             try:
                 self.evidence.enforce_retention()
+                self.evidence.sweep_orphans()
             except Exception:  # noqa: BLE001 - see above
                 log.exception("evidence retention failed; retrying in an hour")
 

@@ -147,3 +147,30 @@ def test_the_recorder_forgets_old_bay_events_hourly_and_keeps_the_recent(tmp_pat
         assert len(rec.log.timeline("next")) == 2
     finally:
         rec.stop()
+
+
+def test_files_a_crash_left_without_an_index_row_are_swept_once_an_hour_old(tmp_path):
+    """A crash between a photo's write and its row left files nothing deleted and max_mb never
+    counted; a save in flight (a young file) and indexed photos stay."""
+    import os
+    import time
+    import uuid
+
+    store = EvidenceStore(tmp_path / "ev", FakeClock())
+    try:
+        kept = store.save("A", "v1", "violation", b"\xff\xd8frame", b"\xff\xd8crop")
+        day = next(p for p in (tmp_path / "ev").iterdir() if p.is_dir())
+        orphan, half, young = (day / f"{uuid.uuid4()}.jpg", day / f"{uuid.uuid4()}_crop.tmp",
+                               day / f"{uuid.uuid4()}.jpg")
+        for p in (orphan, half, young):
+            p.write_bytes(b"\xff\xd8")
+        old = time.time() - 7200
+        for p in (orphan, half, *day.glob(f"{kept}*")):
+            os.utime(p, (old, old))
+        (day / "notes.txt").write_text("not ours")
+        os.utime(day / "notes.txt", (old, old))
+        assert store.sweep_orphans() == 2
+        assert not orphan.exists() and not half.exists() and young.exists() and (day / "notes.txt").exists()
+        assert all(store.image_path(kept, w).is_file() for w in ("frame", "crop"))  # type: ignore[union-attr]
+    finally:
+        store.close()
