@@ -10,6 +10,7 @@ import shutil
 import pytest
 
 from edge_agent.evidence.store import INDEX_SLACK, EvidenceSkipped, EvidenceStore
+from tests.evidence.frameless import frameless_agent
 from tests.tmpfs import fill, tiny_disk  # noqa: F401  (fixture)
 
 RESERVE = 1_000_000
@@ -57,27 +58,8 @@ def test_a_write_that_hits_a_full_disk_leaves_nothing_behind(tiny_disk, clock): 
 
 
 def test_agent_announces_low_storage_once_and_its_end(tiny_disk, clock):  # noqa: F811
-    from edge_agent.runtime.agent import Agent
-    from edge_agent.sim.scenario import scene_config
-
     disk = tiny_disk(3)
-
-    class NoReader:
-        def process(self, frame, region=None):  # noqa: ANN001, ANN201
-            return []
-
-    class NoFrames:
-        reconnects = 0
-
-        def start(self) -> None: ...
-
-        def stop(self) -> None: ...
-
-        def latest(self):  # noqa: ANN201
-            return None
-
-    agent = Agent(scene_config(str(disk), evidence={"min_free_mb": 1.0}), clock=clock, source=NoFrames(),
-                  reader=NoReader())
+    agent = frameless_agent(str(disk), clock, evidence={"min_free_mb": 1.0})
     events = []
     agent.bus.subscribe(events.append)
     for i in range(30):

@@ -10,6 +10,7 @@ import pytest
 
 from edge_agent.clock import FakeClock
 from edge_agent.evidence.store import EvidenceStore
+from tests.evidence.frameless import frameless_agent
 
 JPEG = b"\xff\xd8" + b"x" * 998
 
@@ -37,25 +38,7 @@ def read_only(tmp_path):  # noqa: ANN001, ANN201
 
 
 def _agent(data_dir: Path, clock):  # noqa: ANN001, ANN202
-    from edge_agent.runtime.agent import Agent
-    from edge_agent.sim.scenario import scene_config
-
-    class NoReader:
-        def process(self, frame, region=None):  # noqa: ANN001, ANN201
-            return []
-
-    class NoFrames:
-        reconnects = 0
-
-        def start(self) -> None: ...
-
-        def stop(self) -> None: ...
-
-        def latest(self):  # noqa: ANN201
-            return None
-
-    return Agent(scene_config(str(data_dir), evidence={"max_age_days": 7}), clock=clock, source=NoFrames(),
-                 reader=NoReader())
+    return frameless_agent(str(data_dir), clock, evidence={"max_age_days": 7})
 
 
 def test_a_photo_retention_cannot_delete_is_kept_and_the_rest_go(tmp_path, clock, read_only):
