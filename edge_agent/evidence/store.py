@@ -316,8 +316,8 @@ class EvidenceStore:
         return removed
 
     def enforce_retention(self) -> int:
-        """Delete evidence older than ``max_age_days``, then the oldest (unprotected first) until
-        the total fits ``max_bytes``. Returns how many records went.
+        """Delete evidence older than ``max_age_days`` (except an undecided violation's), then the
+        oldest (unprotected first) until the total fits ``max_bytes``. Returns how many records went.
 
         Age is the wall clock's, which NTP steps: a Pi boots with its clock behind (1970, or when
         it was switched off) and jumps forward at sync, or a wrong clock runs ahead for a while.
@@ -330,9 +330,11 @@ class EvidenceStore:
         removed = 0
         with self._lock:
             self._saved_at = {k: t for k, t in self._saved_at.items() if mono - t < max_age_s}
+            held = self._undecided()
             old = [r for r in self._db.execute(
-                "SELECT id,frame_file,crop_file FROM evidence WHERE epoch < ?", (cutoff,)).fetchall()
-                if r[0] not in self._saved_at]
+                "SELECT id,frame_file,crop_file,visit_id FROM evidence WHERE epoch < ?", (cutoff,)).fetchall()
+                if r[0] not in self._saved_at and r[0] not in held and (r[3] is None or r[3] not in held)]
+            old = [r[:3] for r in old]
             removed += self._delete(old)
             total = int(self._db.execute("SELECT COALESCE(SUM(bytes),0) FROM evidence").fetchone()[0])
             if total > self.max_bytes:
@@ -345,6 +347,16 @@ class EvidenceStore:
                         total -= r[3]
                         removed += 1
         return removed
+
+    def _undecided(self) -> set[str]:
+        """Evidence ids and visit ids of violations still open on the review page (the violation log
+        shares this database; without it, none). Their photos are the case a property manager has not
+        judged yet: the calendar does not take them, only ``max_mb`` and a full disk do."""
+        if self._db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='violations'").fetchone() is None:
+            return set()
+        rows = self._db.execute(
+            "SELECT evidence_id, end_evidence_id, visit_id FROM violations WHERE decision='open'").fetchall()
+        return {v for r in rows for v in r if v}
 
     def _delete(self, rows: list) -> int:
         """Delete each record's files, then its row; returns how many went. A photo that cannot be

@@ -157,3 +157,30 @@ def test_files_a_crash_left_without_an_index_row_are_swept_once_an_hour_old(tmp_
         assert all(store.image_path(kept, w).is_file() for w in ("frame", "crop"))  # type: ignore[union-attr]
     finally:
         store.close()
+
+
+def test_an_undecided_violations_photos_outlive_max_age_until_it_is_decided(tmp_path):
+    """A property manager back from a month away found the open cases without their photos."""
+    from edge_agent.events.types import Event, EventType
+    from edge_agent.evidence.violations import ViolationLog
+
+    clock = FakeClock()
+    store = EvidenceStore(tmp_path / "ev", clock, max_age_days=7)
+    vlog = ViolationLog(store.db_path, clock)
+    try:
+        start = store.save("A", "v1", "violation_started", b"\xff\xd8start", None)
+        seen = store.save("A", "v1", "vehicle_identified", b"\xff\xd8plate", None)  # the same visit's plate photo
+        other = store.save("B", "v2", "vehicle_identified", b"\xff\xd8other", None)
+        vlog.record(Event.make(EventType.VIOLATION_STARTED, clock, bay_id="A", visit_id="v1", evidence_id=start,
+                               data={"plate": "粤B12345", "nev": False}))
+        clock.advance(8 * 86400)
+        store.close()
+        store = EvidenceStore(tmp_path / "ev", clock, max_age_days=7)  # restarted: the wall clock alone dates them
+        assert store.enforce_retention() == 1  # only the other visit's photo
+        assert store.get(other) is None and store.get(start) is not None and store.get(seen) is not None
+        vlog.decide(1, "confirmed", "manager")
+        assert store.enforce_retention() == 2
+        assert store.get(start) is None and store.get(seen) is None
+    finally:
+        vlog.close()
+        store.close()
