@@ -102,6 +102,9 @@ def read_events(path: Path) -> Replay:
             except (ValueError, KeyError, TypeError):
                 raise ValueError(f"{path}:{n}: not a JSON event line with a ts") from None
             if d.get("type") == "replay_started":
+                if t0 is not None:  # clip time restarts: the second replay's events would score as the first's
+                    raise ValueError(f"{path}:{n}: a second replay_started marker (two replays in one file?): "
+                                     "score each replay's events on their own")
                 t0, fps = ts, float(d.get("fps") or fps)
                 continue
             if t0 is None:
@@ -255,10 +258,16 @@ def format_report(r: dict) -> str:
 
 def _eval_visits(args: argparse.Namespace) -> int:
     try:
-        report = score(read_truth(args.truth), read_events(args.events))
+        truth, replay = read_truth(args.truth), read_events(args.events)
     except (OSError, ValueError) as exc:
         print(f"eval-visits: {exc}", file=sys.stderr)
         return 2
+    unknown = sorted({e.bay_id for e in replay.events} - {v.bay_id for v in truth})
+    if unknown:  # a truth file lists visits, so such a bay was empty all along — or its id is spelt otherwise
+        shown = ", ".join(unknown[:5]) + (f" (+{len(unknown) - 5} more)" if len(unknown) > 5 else "")
+        print(f"eval-visits: no truth visit for bay(s) {shown} with events: scored as empty all along "
+              "(check the bay ids if they were not)", file=sys.stderr)
+    report = score(truth, replay)
     print(format_report(report))
     if args.json:
         try:

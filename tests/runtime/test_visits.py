@@ -101,3 +101,22 @@ def test_overlapping_truth_visits_and_bad_files_are_one_line_each(tmp_path, caps
     (tmp_path / "taken").write_text("")
     assert main(["occupancy", "eval-visits", str(truth), str(ev), "--json", str(tmp_path / "taken" / "r.json")]) == 2
     assert "eval-visits: cannot write --json" in capsys.readouterr().err
+
+
+def test_two_replays_in_one_file_are_refused_and_unknown_bays_named(tmp_path, capsys):
+    """Appending a second replay restarted clip time: its events scored as the first's. And a bay with
+    events but no truth row is scored as empty all along, which a misspelt id also looks like."""
+    truth = tmp_path / "truth.csv"
+    truth.write_text("bay_id,start_s,end_s\nA,10,50\n")
+    one, ev = tmp_path / "one.jsonl", tmp_path / "ev.jsonl"
+    write_events(one, [(12, "A", "vehicle_arrived"), (55, "A", "vehicle_departed")], clip_s=60)
+    lines = one.read_text().splitlines()
+    ev.write_text("\n".join(lines + lines) + "\n")
+    assert main(["occupancy", "eval-visits", str(truth), str(ev)]) == 2
+    assert f"ev.jsonl:{len(lines) + 1}: a second replay_started marker" in capsys.readouterr().err
+    write_events(ev, [(12, "A", "vehicle_arrived"), (55, "A", "vehicle_departed"), (20, "a2", "vehicle_arrived")],
+                 clip_s=60)
+    assert main(["occupancy", "eval-visits", str(truth), str(ev)]) == 0
+    captured = capsys.readouterr()
+    assert "no truth visit for bay(s) a2 with events: scored as empty all along" in captured.err
+    assert "bay a2" in captured.out  # and scored: one false arrival
