@@ -21,6 +21,7 @@ from typing import Any
 from edge_agent.clock import FakeClock
 from edge_agent.config.load import ConfigError
 from edge_agent.fonts import FontMissing, cjk_font_path
+from edge_agent.masking import mask_url_credentials
 from edge_agent.runtime.assemble import assemble
 from edge_agent.runtime.sinks import JsonLinesSink, describe
 from edge_agent.sim.scenario import ScriptedSource, demo_story, run_scripted, scene_config
@@ -110,7 +111,8 @@ def _run(data_dir: Path, fps: float, json_lines: bool, out, broker, opts: DemoOp
     agent, locks, link = parts.agent, parts.locks, parts.link
     last_label = [None]
     if not json_lines:
-        where = f"mosquitto on {broker.url()}" if broker else "no broker: events queue on disk"
+        where = (f"mosquitto on {broker.url()}" if broker else mask_url_credentials(opts.broker_url)
+                 if opts.broker_url else "no broker: events queue on disk")
         print(f"edge-agent demo: 2 bays (A, B) with simulated locks, camera at {fps:g} fps, fuel grace "
               f"{cfg.timers.fuel_grace_s:g} s, real plate detector + recogniser, MQTT → {where}; time is simulated.",
               file=out)

@@ -33,6 +33,8 @@ def test_demo_publishes_to_an_outside_tls_broker_with_a_login(tls_broker, tls_ma
                      "--data-dir", str(tmp_path / "data"), BB_DEMO_PW=DEVICE_PASSWORD)
         assert proc.returncode == 0, proc.stderr[-2000:]
         assert "still wait in the outbox" in proc.stdout and "0 event(s)" in proc.stdout, proc.stdout[-1500:]
+        header = proc.stdout.splitlines()[0]  # the story's first line names where the events go
+        assert f"MQTT → {tls_broker.url()}" in header and "no broker" not in header, header
     finally:
         backend.stop()
     told = [json.loads(line) for line in (tmp_path / "told.jsonl").read_text(encoding="utf-8").splitlines()]
