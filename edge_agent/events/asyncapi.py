@@ -134,7 +134,7 @@ def build() -> dict[str, Any]:
                 "protocolVersion": "5",
                 "description": "The site broker (mosquitto on the device or a site box; TLS on 8883 in production).",
                 "bindings": {"mqtt": {
-                    "cleanSession": False,
+                    "cleanSession": True,  # connection.py connects with clean start: no commands kept while offline
                     "keepAlive": 30,
                     "lastWill": {"topic": f"{PREFIX}/status", "qos": 1, "retain": True,
                                  "message": "status.json with state offline, clean false"},

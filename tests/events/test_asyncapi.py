@@ -39,6 +39,8 @@ def test_every_topic_and_every_schema_is_in_the_document():
         if op["action"] == "receive":
             assert op["reply"]["channel"] == {"$ref": "#/channels/reply"}, name
     assert doc["servers"]["site"]["bindings"]["mqtt"]["lastWill"]["topic"] == t.status
+    # the agent connects with clean start (docs/mqtt.md): commands sent while it was offline are not kept for it
+    assert doc["servers"]["site"]["bindings"]["mqtt"]["cleanSession"] is True
 
 
 def test_a_schema_change_shows_in_the_document(tmp_path, monkeypatch):
