@@ -23,6 +23,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties, VariableByteIntegers
 from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from edge_agent.config.mqtt import BrokerAddress, MqttConfig, MqttSecrets
 from edge_agent.events.schemas import SCHEMA_VERSION
@@ -225,7 +226,10 @@ class Connection:
         return props
 
     def subscribe(self, topic_filter: str, qos: int = 1) -> None:
-        self.client.subscribe(topic_filter, qos=qos)
+        if self._v5:  # retain as published: a command published with retain is told apart also when it arrives live
+            self.client.subscribe(topic_filter, options=SubscribeOptions(qos=qos, retainAsPublished=True))
+        else:
+            self.client.subscribe(topic_filter, qos=qos)
 
     @staticmethod
     def reply_properties(correlation: bytes | None) -> Properties:

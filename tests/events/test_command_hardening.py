@@ -288,6 +288,23 @@ def test_a_retained_command_is_refused_not_run_at_connect(setup):
         backend.c.publish(f"{PREFIX}/cmd/maintenance", b"", qos=1, retain=True).wait_for_publish(5)  # clear it
 
 
+def test_a_command_published_with_retain_is_refused_also_when_it_arrives_live(setup):
+    """Without retain-as-published the broker clears the flag on a live delivery: the command ran once, then
+    was refused at every reconnect. docs/mqtt.md promises it never runs."""
+    make, backend, control, clock = setup
+    make()
+    props = Properties(PacketTypes.PUBLISH)
+    props.ResponseTopic, props.CorrelationData = f"{PREFIX}/reply/live-retained", b"live"
+    body = json.dumps({"ts": now(clock), "bay": "B1", "on": True, "operator": "ops"}).encode()
+    backend.c.publish(f"{PREFIX}/cmd/maintenance", body, qos=1, retain=True, properties=props).wait_for_publish(5)
+    try:
+        reply = wait_until(lambda: (backend.on(f"{PREFIX}/reply/live-retained") or [None])[0], what="the reply")
+        assert reply.json()["code"] == "retained" and reply.json()["ok"] is False
+        assert control.calls == []
+    finally:
+        backend.c.publish(f"{PREFIX}/cmd/maintenance", b"", qos=1, retain=True).wait_for_publish(5)  # clear it
+
+
 @pytest.mark.parametrize("raw, why", [(b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
                                       (b'{"ts": ' + b"9" * 5000 + b"}", "a number has too many digits")])
 def test_parser_limits_are_malformed_json_not_internal_errors(setup, caplog, raw, why):
