@@ -1,0 +1,61 @@
+"""Every `edge-agent …` command line in README.md and docs/*.md names real subcommands and options only:
+a renamed or dropped flag fails here instead of in the hands of someone who follows the docs literally."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+from edge_agent.cli import build_parser
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+# from `edge-agent ` to the end of the command: a code span's end, a comment, a pipe, `;`, the line's end
+COMMAND = re.compile(r"edge-agent ([^`#|;\n]*)")
+PUNCTUATION = "[](){}…,.:'\""
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser] | None:
+    return next((a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+
+
+def _problems(line: str, root: argparse.ArgumentParser) -> list[str]:
+    out = []
+    for start in [m.start() for m in re.finditer("edge-agent ", line)]:
+        m = COMMAND.match(line, start)
+        assert m is not None
+        words = [w.strip(PUNCTUATION) for w in m.group(1).split()]
+        parser, path = root, []
+        while words and (choices := _subcommands(parser)) is not None and words[0] in choices:
+            parser = choices[words.pop(0)]
+            path.append(parser.prog.split()[-1])
+        if not path:
+            continue  # `edge-agent` the service user, the unit, a folder: not a command line
+        if words and _subcommands(parser) is not None and re.fullmatch(r"[a-z][a-z-]*", words[0]):
+            out.append(f"{' '.join(path)}: no such subcommand {words[0]!r}")
+            continue
+        options = {o for a in parser._actions for o in a.option_strings}
+        for word in words:
+            flag = word.split("=")[0]
+            if flag.startswith("-") and flag != "-" and flag not in options:
+                out.append(f"{' '.join(path)}: no option {flag}")
+    return out
+
+
+def test_every_documented_command_line_uses_real_subcommands_and_options():
+    root = build_parser()
+    problems = [f"{page.relative_to(ROOT)}:{n}: {p}"
+                for page in PAGES
+                for n, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1)
+                for p in _problems(line, root)]
+    assert not problems, "\n".join(problems)
+
+
+def test_the_check_sees_a_wrong_flag_and_a_wrong_subcommand():
+    root = build_parser()
+    assert _problems("`edge-agent demo --brokre mqtt://x`", root) == ["demo: no option --brokre"]
+    assert _problems("edge-agent models fecth --dir m", root) == ["models: no such subcommand 'fecth'"]
+    assert _problems("sudo -u edge-agent /opt/edge-agent/venv/bin/edge-agent doctor --json --skip clock", root) == []
+    assert _problems("edge-agent occupancy eval LABELS.csv [--model ONNX] [--jsn OUT]", root) == [
+        "occupancy eval: no option --jsn"]
