@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TextIO
 from zoneinfo import ZoneInfo
 
-from edge_agent.config.load import ConfigError, load_config
+from edge_agent.config.load import load_config
 
 COLUMNS = ("day", "bay", "occupied_share", "occupied_s", "charging_s", "parked_not_charging_s", "visits_nev",
            "visits_fuel", "visits_unidentified", "violations", "violation_s", "fuel_on_bay_s", "median_dwell_s")
@@ -48,11 +48,7 @@ def _hours(v: float | None) -> str:
 def _stats(args: argparse.Namespace) -> int:
     from edge_agent.stats.source import query
 
-    try:
-        cfg = load_config(args.config)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 2
+    cfg = load_config(args.config)  # a ConfigError is reported by the cli like every command's: exit 2
     tz = ZoneInfo(cfg.site.timezone)
     today = datetime.now(tz).date()
     try:

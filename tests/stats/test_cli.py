@@ -38,3 +38,12 @@ def test_stats_command_table_csv_and_bad_dates(tmp_path, capsys):
     assert "--from '2026-3-2': expected a day as YYYY-MM-DD" in capsys.readouterr().err
     assert main(["stats", "--config", str(path), "--from", "2026-03-04", "--to", "2026-03-02"]) == 2
     assert "before --from" in capsys.readouterr().err
+
+
+def test_an_invalid_config_is_reported_as_every_command_reports_it(tmp_path, capsys):
+    """docs/configuration.md: every command that reads a config lists each problem on its own line, exit 2."""
+    path = tmp_path / "bad.yaml"
+    path.write_text("site: {site_id: s1, device_id: d1}\ncamera: {source: x}\nbays: []\ntimers: {fuel_grace_s: -1}\n")
+    assert main(["stats", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "invalid config (1 problem)" in err and "\n  timers.fuel_grace_s: " in err, err
