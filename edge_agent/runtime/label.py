@@ -231,5 +231,6 @@ def _label(args: argparse.Namespace) -> int:
           f"{len(new) - occupied - unsure} empty, {unsure} left blank (the classifier was unsure)")
     print(f"Check every bay on the sheets in {out.parent / 'sheets'} (red: occupied, green: empty, amber: unsure), "
           "correct the 'occupied' column (1 a vehicle, 0 empty, blanks must be filled), then run:\n"
-          f"  edge-agent occupancy calibrate {out} --out occupancy-calibration.json")
+          f"  edge-agent occupancy calibrate {out} --out {Path(cfg.data_dir) / 'occupancy-calibration.json'}\n"
+          "and set occupancy.calibration: occupancy-calibration.json (read relative to data_dir)")
     return 0

@@ -50,6 +50,8 @@ def test_label_guesses_every_bay_keeps_corrections_and_feeds_calibrate(tmp_path,
     out = capsys.readouterr().out
     rows = _rows(labels)
     assert len(rows) == 60 and "60 bays of 30 frame(s) added" in out and "occupancy calibrate" in out
+    # the next step writes where occupancy.calibration is read from (data_dir), not into the current folder
+    assert f"--out {tmp_path / 'data' / 'occupancy-calibration.json'}" in out
     truth = {(f"../cam/{k:03d}.jpg", b): occupied(b, sc) for k, sc in enumerate(scenes) for b in ("A", "B")}
     assert {(r["file"], r["bay_id"]) for r in rows} == set(truth)  # relative to the labels file, like frames.csv
     for r in rows:
