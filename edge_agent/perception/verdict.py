@@ -3,7 +3,9 @@
 Why this order and these vetoes (plate-rules.md, perception-facts.md):
 - The operator's allow/deny lists override everything (old EVs on blue plates, disputes).
 - A blue plate is never NEV, whatever the text says: a misread can turn 7 characters into an
-  8-character "NEV" string, and a fuel car let onto a charger is the costly error.
+  8-character "NEV" string. But blue plates carry white characters: clear dark ones (polarity
+  ≥ ``POLARITY_MIN``) on a deep blue are a white-balance cast on a green plate unless the text
+  is civil, so that plate is undecided, not "fuel" — a false violation is the costly error.
 - Green with *white* characters is civil aviation or agricultural: never NEV. Polarity weaker
   than ``POLARITY_MIN`` is no evidence (as in ``colour_rules``): small, blurred dark-character
   NEV plates measured "white" at strengths 0.03–0.08, civil-aviation plates ≥ 0.15. Against a
@@ -12,12 +14,15 @@ Why this order and these vetoes (plate-rules.md, perception-facts.md):
 - Green (or the large-NEV yellow-green) with dark characters plus an NEV serial is NEV — the
   serial is checked without the province (``text[-7:]``), the recogniser's weakest character,
   so a dropped or wrong province changes nothing.
-- Infrared / monochrome frames have no colour: the 8-character format decides alone.
+- Infrared / monochrome frames have no colour: the 8-character format decides alone. White and
+  black are no hue either (night, glare, over-exposure, fading take it away): they exclude only
+  what the text excludes — an NEV serial on them, or a partial read, is undecided.
 - Only a verdict of NEV, or a complete valid NEV text, carries an NEV kind / type code (51, 52):
   a province-less or partial read that is undecided says ``unknown`` / 99.
 - Green with dark characters but a text that reads as an ordinary plate is left undecided
   (``None``): that is what a yellow truck plate looks like at night under sodium light. So is
-  a yellow plate whose text reads as a large-NEV serial (one spurious trailing letter).
+  a yellow plate whose text reads as an NEV serial: a yellow plate has 7 characters, and sodium
+  light turns a green one yellow (12 of plates-dev's 24 NEV plates under a simulated cast).
 """
 
 from __future__ import annotations
@@ -94,13 +99,17 @@ def _decide(text: str, colour: ColourResult, lists: PlateLists | None) -> Verdic
     code = {"small_nev": "52", "large_nev": "51"}.get(kind, info.type_code)
     c, dark = colour.colour, colour.dark_chars
 
+    strength = colour.scores.get("polarity", 1.0)
     if c == "blue":
         if nev_format and dark is True and colour.scores.get("cyan", 1.0) >= CYAN_SHARE:
             # blue with dark characters is not a blue plate: an over-exposed (cyan) green one
             return Verdict(True, "format+polarity", code, kind, energy)
+        if dark is True and strength >= POLARITY_MIN and (tail is not None or not info.valid):
+            # blue plates carry white characters: dark ones say the hue is a cast (a camera on
+            # the wrong white-balance preset turns green blue). Only a civil text backs "blue".
+            return Verdict(None, "conflict", code, kind, energy)
         return _not_nev(t, c, "colour", not partial)
     if c in ("green", "yellow_green"):
-        strength = colour.scores.get("polarity", 1.0)
         if strength < POLARITY_MIN:
             dark = None
         if dark is False:
@@ -113,21 +122,22 @@ def _decide(text: str, colour: ColourResult, lists: PlateLists | None) -> Verdic
             return Verdict(True, "colour", code, kind, energy)  # province dropped or junk before it
         return Verdict(None, "conflict" if t else "unread", info.type_code, info.kind, None)
     if c == "yellow":
-        # a large NEV plate's yellow part could win the vote under a colour cast, but a yellow
-        # truck plate with one spurious trailing letter reads the same: undecided, not NEV
-        if nev_format and kind == "large_nev" and dark is not False:
+        # a yellow plate has 7 characters, never an NEV serial: a warm cast (sodium lamps, a
+        # camera fixed on the daylight preset at night) turns a green plate yellow, and a yellow
+        # truck plate with one spurious letter reads like a large NEV one: undecided, not either
+        if nev_format and dark is not False:
             return Verdict(None, "conflict", code, kind, energy)
         return _not_nev(t, c, "colour", not partial)
-    if c == "white":
-        # white plates (police, military) never carry an NEV serial; an over-exposed gradient
-        # green plate does and reads white — trust the format when polarity agrees
-        if nev_format and dark is not False:
+    if c in ("white", "black"):
+        # no hue: night, infrared, over-exposure, fading and glare take a plate's colour away,
+        # so white / black exclude nothing the text does not (black plates are 使/领/港/澳, white
+        # ones police / military: their texts say so). An over-exposed gradient green plate
+        # reads white with dark characters — trust the format when polarity agrees
+        if nev_format and c == "white" and dark is not False:
             return Verdict(True, "format", code, kind, energy)
-        if tail is not None and dark is not False:
-            return Verdict(None, "format", code, kind, energy)
-        return _not_nev(t, c, "colour", not partial)
-    if c == "black":
-        return _not_nev(t, c, "colour", not partial)
+        if tail is not None:
+            return Verdict(None, "format" if c == "white" and dark is not False else "conflict", code, kind, energy)
+        return _not_nev(t, c, "colour") if info.valid else Verdict(None, "unread", info.type_code, info.kind, None)
     # unknown colour (infrared night, monochrome camera): the format alone decides
     if nev_format:
         return Verdict(True, "format", code, kind, energy)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import cv2
+import numpy as np
 import pytest
 
 from edge_agent.perception.colour import ColourResult, classify_colour
+from edge_agent.perception.colour_rules import choose_colour
 from edge_agent.perception.lists import PlateLists
 from edge_agent.perception.verdict import decide
 from edge_agent.plates import PROVINCES
@@ -38,7 +41,8 @@ TABLE = [
     ("皖AD12345", "green", False, False, "colour+polarity", "99"),  # even if it reads NEV-shaped
     # yellow / white / black plates
     ("皖A12345", "yellow", True, False, "colour", "01"),
-    ("皖AD12345", "yellow", True, False, "colour", "01"),  # a small NEV plate is never yellow
+    ("皖AD12345", "yellow", True, None, "conflict", "52"),  # a yellow plate never has 8: a warm cast on green
+    ("皖AD12345", "yellow", False, False, "colour", "01"),  # light characters on yellow: no NEV plate either
     ("鄂F8888警", "white", True, False, "colour", "23"),
     ("使198476", "black", False, False, "colour", "03"),
     ("粤Z1234港", "black", False, False, "colour", "26"),
@@ -48,6 +52,12 @@ TABLE = [
     ("AD12345", "unknown", True, None, "format", "99"),  # IR + dropped province: could be blue; undecided: no NEV type
     ("AD12345", "white", True, None, "format", "99"),  # undecided: no NEV type (was 52)
     ("皖A12345", "unknown", False, False, "format", "02"),
+    # white / black are no hue (night, infrared, glare, fading): they exclude only what the text does
+    ("皖AD12345", "black", False, None, "conflict", "52"),  # a dark NEV plate, light polarity from glare
+    ("皖AD12345", "white", False, None, "conflict", "52"),
+    ("皖A1234?", "white", True, None, "unread", "99"),  # a partial read says nothing either way
+    ("?AD1234", "black", False, None, "unread", "99"),
+    ("皖A12345", "black", False, False, "colour", "02"),  # a blue plate at night: civil text, not NEV
     ("", "unknown", None, None, "unread", "99"),
 ]
 
@@ -123,6 +133,44 @@ def test_deep_blue_plate_with_blur_faked_dark_characters_is_not_nev():
     assert decide("豫NB19579", deep).nev is False
     cyan = ColourResult("blue", True, {"blue": 0.9, "chroma": 0.9, "cyan": 0.9, "polarity": 0.2}, 0.9)
     assert decide("皖AD12345", cyan).nev is True
+
+
+def test_deep_blue_with_clear_dark_characters_is_undecided_unless_the_text_is_civil():
+    """Blue plates carry white characters (GA 36): clear dark ones on a deep blue say the hue is a
+    cast. The NEV probe (degraded plates-dev) found a camera on the tungsten preset turning green NEV plates
+    deep blue, read 皖AA88515 with dark characters and judged "not NEV". Undecided, never NEV;
+    a civil text still agrees with blue."""
+    deep = ColourResult("blue", True, {"blue": 1.0, "chroma": 1.0, "cyan": 0.0, "polarity": 0.3}, 1.0)
+    assert (decide("皖AA88515", deep).nev, decide("皖AA88515", deep).reason) == (None, "conflict")
+    assert decide("渝AA2", deep).nev is None  # a partial read: colour and polarity disagree, nothing else
+    assert decide("皖A12345", deep).nev is False
+
+
+def _hue_shift(img: np.ndarray, shift: int) -> np.ndarray:
+    hsv = cv2.cvtColor(img, cv2.COLOR_BGR2HSV)
+    hsv[..., 0] = ((hsv[..., 0].astype(np.int16) + shift) % 180).astype(np.uint8)
+    return cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)
+
+
+@pytest.mark.parametrize("shift,seen", [(-45, "yellow"), (45, "blue")])
+@pytest.mark.parametrize("text", ["沪AF71017", "皖AD12345"])
+def test_colour_cast_never_makes_a_green_nev_plate_fuel(text, shift, seen):
+    """Sodium light or a camera fixed on the daylight preset at night turns a green plate yellow,
+    the tungsten preset in daylight turns it blue (the probe: 12 of 24 plates-dev NEV plates
+    "not NEV" under a sodium cast). An 8-character NEV text with dark characters contradicts
+    either hue: undecided — a false violation is the costly error."""
+    crop = _hue_shift(plate_crop(text, "small_nev", seed=1), shift)
+    res = choose_colour(classify_colour(crop, text), text, True)
+    assert (res.colour, res.dark_chars) == (seen, True)
+    v = decide(text, res)
+    assert (v.nev, v.reason, v.type_code) == (None, "conflict", "52")
+
+
+@pytest.mark.parametrize("shift", [-45, 45])
+@pytest.mark.parametrize("text,style", [("皖A12345", "blue"), ("皖A12345", "yellow")])
+def test_colour_cast_never_makes_a_blue_or_yellow_plate_nev(text, style, shift):
+    crop = _hue_shift(plate_crop(text, style, seed=1), shift)
+    assert decide(text, choose_colour(classify_colour(crop, text), text, True)).nev is not True
 
 
 def test_blurred_rendered_blue_plate_is_never_nev():
