@@ -27,6 +27,11 @@ class Consensus:
     colour_share: float
     reads: int  # reads that voted for the winning length
     total_reads: int
+    # the character polarity the reads of the winning colour measured (confidence-weighted majority; None:
+    # none measured) and its mean strength on that side: a cast can make a green plate read blue, while
+    # its characters stay dark, which the colour alone would hide (``visit_verdict``)
+    dark_chars: bool | None = None
+    polarity: float | None = None
 
 
 class PlateVote:
@@ -36,6 +41,7 @@ class PlateVote:
         self.min_confidence = min_confidence
         self._reads: list[tuple[str, tuple[float, ...], float, str]] = []
         self._partial: list[tuple[str, tuple[float, ...], float, str]] = []
+        self._polarity: list[tuple[str, float, bool, float]] = []  # complete reads: colour, conf, dark, strength
 
     def __len__(self) -> int:
         return len(self._reads)
@@ -52,6 +58,9 @@ class PlateVote:
         elif len(cc) != len(text):  # recogniser gave no per-character scores: spread the plate's
             cc = (read.confidence,) * len(text)
         (self._partial if partial else self._reads).append((text, cc, read.confidence, read.colour or "unknown"))
+        dark, strength = read.extra.get("dark_chars"), read.extra.get("polarity")
+        if not partial and isinstance(dark, bool) and isinstance(strength, (int, float)):
+            self._polarity.append((read.colour or "unknown", read.confidence, dark, float(strength)))
         return True
 
     def result(self) -> Consensus | None:
@@ -84,4 +93,17 @@ class PlateVote:
             share = colours[colour] / sum(colours.values())
         else:
             colour, share = "unknown", 0.0
-        return Consensus("".join(chars), score / n, colour, share, len(group), len(self._reads) + len(self._partial))
+        dark, strength = self._measured_polarity(colour)
+        return Consensus("".join(chars), score / n, colour, share, len(group), len(self._reads) + len(self._partial),
+                         dark, strength)
+
+    def _measured_polarity(self, colour: str) -> tuple[bool | None, float | None]:
+        weight = {True: 0.0, False: 0.0}
+        for c, conf, dark, _ in self._polarity:
+            if c == colour:
+                weight[dark] += conf
+        if weight[True] == weight[False]:
+            return None, None
+        side = weight[True] > weight[False]
+        on = [(conf, s) for c, conf, dark, s in self._polarity if c == colour and dark is side]
+        return side, sum(conf * s for conf, s in on) / sum(conf for conf, _ in on)

@@ -23,7 +23,7 @@ from edge_agent.config.bays import TimersConfig
 from edge_agent.events.types import BayState, Event, EventType
 from edge_agent.perception.types import PlateRead
 
-VerdictFn = Callable[[str, str], Verdict]
+VerdictFn = Callable[[Consensus], Verdict]  # the visit's plate evidence → its NEV verdict
 
 FREE, OCCUPIED, IDENTIFIED, VIOLATION = "free", "occupied", "identified", "violation"
 
@@ -124,7 +124,7 @@ class BayMachine:
         v = self.visit
         if v is None or v.consensus is None:
             return []
-        v.verdict = self._verdict(v.consensus.text, v.consensus.colour)
+        v.verdict = self._verdict(v.consensus)
         if v.violation and v.verdict.nev is True and v.violation != "unidentified":
             return self._end_violation(v, "allowed")
         return self.tick()
@@ -174,7 +174,7 @@ class BayMachine:
         if v.consensus is None:
             c = self.vote.result()
             if c is not None and c.reads >= self.identify_reads:
-                vd = self._verdict(c.text, c.colour)
+                vd = self._verdict(c)
                 if vd.nev is not None:
                     out += self._identify(v, c, vd)
         if v.violation is None:

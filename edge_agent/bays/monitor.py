@@ -17,6 +17,7 @@ from typing import Protocol
 
 import numpy as np
 
+from edge_agent.bays.consensus import Consensus
 from edge_agent.bays.feed import BayFeed
 from edge_agent.bays.geometry import BayShape, assign_bay, merge_boxes
 from edge_agent.bays.machine import BayMachine
@@ -133,8 +134,8 @@ class BayMonitor:
                 kept.append(b.id)
         return kept
 
-    def _verdict(self, text: str, colour: str) -> Verdict:
-        return decide_visit(text, colour, self.lists)
+    def _verdict(self, c: Consensus) -> Verdict:
+        return decide_visit(c.text, c.colour, self.lists, c.dark_chars, c.polarity)
 
     def bay_ids(self) -> list[str]:
         return list(self.machines)

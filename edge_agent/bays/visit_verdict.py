@@ -1,12 +1,16 @@
-"""The NEV verdict for a visit's consensus plate (text + majority colour).
+"""The NEV verdict for a visit's consensus plate (text + majority colour + measured polarity).
 
 Perception decides per frame; a visit re-decides once from the consensus with the same
 rules (``perception.verdict.decide``), so a frame and a visit never disagree on the same
-evidence. Character polarity is implied by the plate colour (Chinese plates: dark
-characters on green / yellow / white, white ones on blue / black).
+evidence. Character polarity follows from the plate colour (Chinese plates: dark characters on
+green / yellow / white, white ones on blue / black) — unless the reads measured otherwise: a
+camera on the wrong white-balance preset turns a green plate blue while its characters stay
+dark. Then both readings are judged, and where they disagree the visit is undecided, not fined.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from edge_agent.perception.colour import ColourResult
 from edge_agent.perception.lists import PlateLists
@@ -17,7 +21,19 @@ _DARK_CHAR_COLOURS = {"green", "yellow_green", "yellow", "white"}
 __all__ = ["Verdict", "decide_visit"]
 
 
-def decide_visit(text: str, colour: str, lists: PlateLists | None) -> Verdict:
-    """Verdict for ``text`` seen (by majority) on a ``colour`` plate; the operator's lists win."""
-    dark = None if colour == "unknown" else colour in _DARK_CHAR_COLOURS
-    return decide(text, ColourResult(colour=colour, dark_chars=dark, confidence=1.0), lists)
+def decide_visit(text: str, colour: str, lists: PlateLists | None, dark_chars: bool | None = None,
+                 polarity: float | None = None) -> Verdict:
+    """Verdict for ``text`` seen (by majority) on a ``colour`` plate; the operator's lists win.
+
+    ``dark_chars`` / ``polarity``: what the reads of that colour measured (``Consensus``). The
+    visit has no hue shares, so an over-exposed cyan "blue" is not told apart here: measured
+    polarity can only turn a verdict into doubt, never into NEV."""
+    implied = None if colour == "unknown" else colour in _DARK_CHAR_COLOURS
+    v = decide(text, ColourResult(colour=colour, dark_chars=implied, confidence=1.0), lists)
+    if dark_chars is None or implied is None or dark_chars == implied or v.reason.endswith("_list"):
+        return v
+    scores = {"cyan": 0.0} if polarity is None else {"cyan": 0.0, "polarity": polarity}
+    measured = decide(text, ColourResult(colour=colour, dark_chars=dark_chars, scores=scores, confidence=1.0), lists)
+    if measured.nev == v.nev:
+        return v
+    return measured if measured.nev is None else replace(v, nev=None, reason="conflict")

@@ -12,14 +12,15 @@ T = TimersConfig(arrival_confirm_s=3, departure_confirm_s=5, fuel_grace_s=20, un
                  overstay_s=10)
 
 
-def read(text: str, colour: str = "blue", conf: float = 0.95) -> PlateRead:
+def read(text: str, colour: str = "blue", conf: float = 0.95, **extra: object) -> PlateRead:
     return PlateRead(text=text, confidence=conf, colour=colour, nev=None, nev_reason="", corners=((0, 0),) * 4,
-                     box=(0, 0, 1, 1))
+                     box=(0, 0, 1, 1), extra=extra)
 
 
 def machine(clock, lists=None):  # noqa: ANN001, ANN201
     lists = lists or PlateLists()
-    return BayMachine("A", T, lambda t, c: decide_visit(t, c, lists), clock, identify_reads=3, has_lock=True)
+    return BayMachine("A", T, lambda c: decide_visit(c.text, c.colour, lists, c.dark_chars, c.polarity), clock,
+                      identify_reads=3, has_lock=True)
 
 
 def feed(m, clock, seconds, present, reads=(), dt=0.2):  # noqa: ANN001, ANN201
@@ -52,6 +53,21 @@ def test_fuel_story_with_exact_timing(clock):
     evs = feed(m, clock, 6, False)
     assert types(evs) == ["violation_ended", "vehicle_departed"]
     assert len({e.visit_id for e in evs}) == 1
+
+
+def test_an_nev_plate_a_cast_turned_blue_is_no_fuel_violation(clock):
+    """A camera on the wrong white-balance preset turns a green plate blue; its characters stay
+    dark, which the reads measure. The visit used to re-decide from the colour alone: "fuel", fined."""
+    m = machine(clock)
+    evs = feed(m, clock, 3.2, True, [read("皖AD12345", "blue", dark_chars=True, polarity=0.2)])
+    evs += feed(m, clock, 25, True)
+    assert "violation_started" not in types(evs) and m.state().nev is None  # undecided: a person looks
+    m2 = machine(clock)  # white characters measured on blue, or a civil text: blue stands, fuel
+    evs = feed(m2, clock, 3.2, True, [read("皖AD12345", "blue", dark_chars=False, polarity=0.3)]) + feed(m2, clock, 25, True)
+    assert "violation_started" in types(evs) and m2.state().nev is False
+    m3 = machine(clock)
+    evs = feed(m3, clock, 3.2, True, [read("京A12345", "blue", dark_chars=True, polarity=0.2)]) + feed(m3, clock, 25, True)
+    assert "violation_started" in types(evs) and m3.state().nev is False
 
 
 def test_blind_frames_never_count_as_absence(clock):
@@ -137,6 +153,6 @@ def test_an_arrival_waits_for_the_bay_to_come_to_rest(clock):
 
 
 def test_arrival_settle_0_is_presence_alone(clock):
-    m = BayMachine("A", T.model_copy(update={"arrival_settle_s": 0.0}), lambda t, c: decide_visit(t, c, PlateLists()),
+    m = BayMachine("A", T.model_copy(update={"arrival_settle_s": 0.0}), lambda c: decide_visit(c.text, c.colour, PlateLists()),
                    clock)
     assert _arrival_time(clock, m, 10, moving_until=99) == 3.0

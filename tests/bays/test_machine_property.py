@@ -33,7 +33,7 @@ def test_event_grammar_holds(steps):
     lists = PlateLists()
     m = BayMachine("A", TimersConfig(arrival_confirm_s=2, departure_confirm_s=3, fuel_grace_s=10,
                                      unidentified_timeout_s=15, overstay_s=5),
-                   lambda t, c: decide_visit(t, c, lists), clock, identify_reads=2)
+                   lambda c: decide_visit(c.text, c.colour, lists, c.dark_chars, c.polarity), clock, identify_reads=2)
     events = []
     for kind, arg, reads, dt in steps:
         if kind == "obs":
