@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -24,15 +25,41 @@ from edge_agent.notify.messages import Request
 log = logging.getLogger(__name__)
 
 
-def httpx_post(client: httpx.Client) -> Post:
+ANSWER_MAX_BYTES = 64 * 1024  # a robot's answer is ~40 bytes of JSON; nothing past this is read
+
+
+def httpx_post(client: httpx.Client, monotonic: Callable[[], float],
+               max_bytes: int = ANSWER_MAX_BYTES) -> Post:
+    """POST with a bounded answer: at most ``max_bytes`` are read, and all within ``timeout``.
+
+    Why: httpx's timeout is per socket read, so an endpoint trickling a byte at a time holds
+    the sink's thread for as long as it likes, and ``r.text`` reads any size into memory
+    (a 300 MB answer cost 940 MB of RSS, enough to get a Pi's agent killed). The body is
+    read raw (``Accept-Encoding: identity``: no decompression bomb) and cut at ``max_bytes``;
+    the deadline is checked after every chunk.
+    """
+
     def post(req: Request, timeout: float) -> tuple[int, str]:
+        deadline = monotonic() + timeout
+        headers = {**req.headers, "Accept-Encoding": "identity"}
         try:
-            r = client.post(req.url, content=req.body, headers=req.headers, timeout=timeout)
+            with client.stream("POST", req.url, content=req.body, headers=headers, timeout=timeout) as r:
+                body = bytearray()
+                for chunk in r.iter_raw():
+                    body += chunk[: max_bytes - len(body)]
+                    if len(body) >= max_bytes:
+                        break  # the rest is never read: closing the response drops the connection
+                    if monotonic() > deadline:
+                        raise TimeoutError(f"no whole answer in {timeout:g} s (still arriving)")
+                status, encoding = r.status_code, r.encoding or "utf-8"
         except httpx.TimeoutException as exc:
             raise TimeoutError(f"no answer in {timeout:g} s ({type(exc).__name__})") from None
         except httpx.HTTPError as exc:
             raise ConnectionError(f"{type(exc).__name__}: {exc}") from None
-        return r.status_code, r.text
+        try:
+            return status, body.decode(encoding, errors="replace")
+        except LookupError:  # an unknown charset named by the endpoint
+            return status, body.decode("utf-8", errors="replace")
 
     return post
 
@@ -56,7 +83,7 @@ class NotifyService:
         site = Site(c.site.site_id, c.site.device_id, ZoneInfo(c.site.timezone), c.web.language, c.web.public_url)
         if self._post is None:
             self._client = httpx.Client(follow_redirects=False)
-            self._post = httpx_post(self._client)
+            self._post = httpx_post(self._client, self.clock.monotonic)
         for i, sink in enumerate(c.notify.sinks):
             key, sign = sink.secrets(i)  # SecretError names notify.sinks[i].secret_env / _file
             box = Outbox(Path(c.data_dir) / f"notify-{sink.name}.sqlite", max_rows=c.notify.max_rows)
