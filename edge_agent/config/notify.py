@@ -77,9 +77,16 @@ class SinkConfig(StrictModel):
     def _url(cls, v: str | None) -> str | None:
         if v is None:
             return v
+        if any(c.isspace() or not c.isprintable() for c in v):  # httpx refuses these at every send
+            raise ValueError(f"{v!r}: spaces or control characters in the URL")
         parts = urlsplit(v)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"{v!r}: needs http:// or https:// and a host")
+        try:  # found now, not as a failure at every send: a port past 65535, an empty or over-long host label
+            parts.port  # noqa: B018 - the property is the check
+            parts.hostname.encode("idna")
+        except (ValueError, UnicodeError) as exc:
+            raise ValueError(f"{v!r}: not a usable URL ({exc})") from None
         if parts.username or parts.password or parts.query:
             raise ValueError(f"{v!r}: no credentials or query in the URL (keys go in secret_env / secret_file)")
         return v
