@@ -17,12 +17,14 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import parse_qs, quote_plus, urlsplit
 from zoneinfo import ZoneInfo
 
 from edge_agent.clock import Clock
 from edge_agent.config.notify import SinkConfig
 from edge_agent.events.outbox import Outbox
 from edge_agent.events.types import Event
+from edge_agent.masking import MASK, mask_url_credentials
 from edge_agent.notify import messages
 
 log = logging.getLogger(__name__)
@@ -115,15 +117,29 @@ class Delivery:
         return self.outbox.depth()
 
     def _send(self, ev: Event) -> bool:
+        req = self.request(ev)
         try:
-            status, text = self.post(self.request(ev), self.sink.timeout_s)
+            status, text = self.post(req, self.sink.timeout_s)
         except OSError as exc:  # timeout, refused, DNS: all mean "not yet" (Post raises OSError for them)
-            self.last_error = f"{type(exc).__name__}: {exc}"
+            self.last_error = self._scrub(req, f"{type(exc).__name__}: {exc}")
             return False
         if messages.robot_ok(self.sink.kind, status, text):
             return True
-        self.last_error = f"HTTP {status}: {text[:200]}"
+        self.last_error = self._scrub(req, f"HTTP {status}: {text[:200]}")
         return False
+
+    def _scrub(self, req: messages.Request, text: str) -> str:
+        """``last_error`` without the robot key, token or 加签 values.
+
+        Why: it goes to the heartbeat (MQTT, not through the log filter), and an endpoint's answer
+        or a transport error may quote the request URL, which carries them in its query.
+        """
+        found = [self._key, self._sign, quote_plus(self._key or ""), quote_plus(self._sign or "")]
+        found += [v for k, vs in parse_qs(urlsplit(req.url).query).items() if k != "timestamp" for v in vs]
+        found += [quote_plus(v) for v in found if v]
+        for value in sorted({v for v in found if v and len(v) >= 3}, key=len, reverse=True):
+            text = text.replace(value, MASK)
+        return mask_url_credentials(text)
 
     def request(self, ev: Event) -> messages.Request:
         s, k, wall = self.site, self.sink, self.clock.now().timestamp()

@@ -25,7 +25,7 @@ class Received:
 
 @dataclass
 class Receiver:
-    mode: str = "ok"  # ok | fail | hang | robot_busy
+    mode: str = "ok"  # ok | fail | hang | robot_busy | echo (404 quoting the request line, as some proxies do)
     hang_s: float = 0.6
     requests: list[Received] = field(default_factory=list)
     unique: dict[tuple[str, str], Received] = field(default_factory=dict)  # (path, id): what a deduping consumer keeps
@@ -58,6 +58,8 @@ class Receiver:
                         rec.unique[(r.path, r.event_id)] = r  # taken in: a hang loses the answer, not the message
                         rec.order.append(r.event_id)
                     rec.lock.notify_all()
+                if mode == "echo":
+                    return self._answer(404, f"no route for POST {self.path}".encode())
                 if mode == "fail":
                     return self._answer(503, b"down for maintenance")
                 if mode == "robot_busy":

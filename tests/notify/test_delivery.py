@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 from datetime import datetime, timedelta, timezone
+from urllib.parse import quote_plus
 
 import pytest
 
@@ -238,3 +239,28 @@ def test_an_unreadable_outbox_row_does_not_block_the_ones_behind_it(tmp_path, re
     d.pump()
     svc.stop()
     assert [eid for _, eid in receiver.unique] == [ev.event_id] and d.counts.delivered == 1
+
+
+def test_an_endpoint_quoting_the_url_does_not_put_keys_in_the_heartbeat(tmp_path, receiver, monkeypatch):
+    monkeypatch.setenv("WECOM_KEY", "wk-secret+/=1")
+    monkeypatch.setenv("DING_TOKEN", "dt-secret-456")
+    monkeypatch.setenv("DING_SIGN", "SEC-sign-789")
+    base = receiver.url.rsplit("/", 1)[0]
+    clock = FakeClock()
+    cfg = config(tmp_path, [
+        {"name": "wecom", "kind": "wecom", "url": base + "/cgi-bin/webhook/send", "secret_env": "WECOM_KEY"},
+        {"name": "ding", "kind": "dingtalk", "url": base + "/robot/send", "secret_env": "DING_TOKEN",
+         "sign_secret_env": "DING_SIGN"},
+    ])
+    bus = EventBus()
+    svc = NotifyService(cfg, bus, clock)
+    wecom, ding = svc.open()
+    receiver.mode = "echo"
+    bus.publish(violation(clock))
+    assert wecom.pump() > 0 and ding.pump() > 0
+    svc_status = json.dumps(svc.status(), ensure_ascii=False)
+    svc.stop()
+    sign = receiver.requests[-1].query["sign"][0]
+    assert "no route for POST /cgi-bin/webhook/send?key=***" in svc_status
+    for secret in ("wk-secret", "wk-secret%2B%2F%3D1", "dt-secret-456", "SEC-sign-789", sign, quote_plus(sign)):
+        assert secret not in svc_status, secret
