@@ -5,7 +5,8 @@ rules (``perception.verdict.decide``), so a frame and a visit never disagree on 
 evidence. Character polarity follows from the plate colour (Chinese plates: dark characters on
 green / yellow / white, white ones on blue / black) — unless the reads measured otherwise: a
 camera on the wrong white-balance preset turns a green plate blue while its characters stay
-dark. Then both readings are judged, and where they disagree the visit is undecided, not fined.
+dark. Then a "not NEV" is judged again with the measured polarity, and where the two disagree the
+visit is undecided, not fined.
 """
 
 from __future__ import annotations
@@ -25,12 +26,13 @@ def decide_visit(text: str, colour: str, lists: PlateLists | None, dark_chars: b
                  polarity: float | None = None) -> Verdict:
     """Verdict for ``text`` seen (by majority) on a ``colour`` plate; the operator's lists win.
 
-    ``dark_chars`` / ``polarity``: what the reads of that colour measured (``Consensus``). The
-    visit has no hue shares, so an over-exposed cyan "blue" is not told apart here: measured
-    polarity can only turn a verdict into doubt, never into NEV."""
+    ``dark_chars`` / ``polarity``: what the reads of that colour measured (``Consensus``). They
+    only ever turn a "not NEV" — the verdict that fines — into doubt: never into NEV (the visit
+    has no hue shares to tell an over-exposed cyan "blue" apart), and an NEV verdict stays."""
     implied = None if colour == "unknown" else colour in _DARK_CHAR_COLOURS
     v = decide(text, ColourResult(colour=colour, dark_chars=implied, confidence=1.0), lists)
-    if dark_chars is None or implied is None or dark_chars == implied or v.reason.endswith("_list"):
+    if v.nev is not False or dark_chars is None or implied is None or dark_chars == implied \
+            or v.reason.endswith("_list"):
         return v
     scores = {"cyan": 0.0} if polarity is None else {"cyan": 0.0, "polarity": polarity}
     measured = decide(text, ColourResult(colour=colour, dark_chars=dark_chars, scores=scores, confidence=1.0), lists)

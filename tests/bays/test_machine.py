@@ -156,3 +156,17 @@ def test_arrival_settle_0_is_presence_alone(clock):
     m = BayMachine("A", T.model_copy(update={"arrival_settle_s": 0.0}), lambda c: decide_visit(c.text, c.colour, PlateLists()),
                    clock)
     assert _arrival_time(clock, m, 10, moving_until=99) == 3.0
+
+
+def test_measured_polarity_only_turns_not_nev_into_doubt():
+    """The visit's verdict from the consensus: a measured polarity can keep a visit from being
+    fined, never make one NEV, never take an NEV verdict away."""
+    lists = PlateLists()
+    assert decide_visit("皖AD12345", "blue", lists).nev is False  # the colour alone: fuel
+    cast = decide_visit("皖AD12345", "blue", lists, dark_chars=True, polarity=0.2)
+    assert (cast.nev, cast.reason) == (None, "conflict")
+    assert decide_visit("皖AD12345", "blue", lists, dark_chars=True, polarity=0.01).nev is False  # blur, not ink
+    assert decide_visit("京A12345", "blue", lists, dark_chars=True, polarity=0.2).nev is False  # a civil text backs blue
+    assert decide_visit("皖AD12345", "green", lists, dark_chars=False, polarity=0.5).nev is True  # NEV stays NEV
+    denied = decide_visit("皖AD12345", "blue", PlateLists([], ["皖AD12345"]), dark_chars=True, polarity=0.2)
+    assert (denied.nev, denied.reason) == (False, "deny_list")
