@@ -44,12 +44,19 @@ class OutboxPump:
         self._online = False
         self._idle = threading.Condition()
         self._thread: threading.Thread | None = None
-        self._held: set[int] = set()  # seqs refused or too large since the last connect, pump thread only
+        self._held: set[int] = set()  # seqs refused or too large since the last connect; written by the pump thread
         self.published = 0
         self.rejected = 0
-        self.held = 0  # len(_held), for the heartbeat
 
     # -- called from any thread ---------------------------------------------------------
+
+    @property
+    def held(self) -> int:
+        """Rows refused or too large since the last connect (the heartbeat's ``outbox_refused``).
+        Read live: a copy refreshed once per batch lagged ``rejected``, so a heartbeat sent between
+        a refusal and the batch's end said 2 held of 5 refused."""
+        return len(self._held)
+
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="mqtt-outbox", daemon=True)
         self._thread.start()
@@ -108,7 +115,6 @@ class OutboxPump:
                     self._fill()
             except Exception:  # a disk error must not kill the thread; the next item retries
                 log.exception("outbox pump failed")
-            self.held = len(self._held)
             with self._idle:
                 self._idle.notify_all()
 
