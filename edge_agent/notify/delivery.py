@@ -73,7 +73,10 @@ class Delivery:
         """Keep ``ev`` for this sink if it is one of its types (on disk before returning)."""
         if not self.wants(ev):
             return False
-        self.outbox.put(self.sink.name, json.dumps(ev.to_dict(), ensure_ascii=False).encode(), protected=True)
+        if self.outbox.put(self.sink.name, json.dumps(ev.to_dict(), ensure_ascii=False).encode(),
+                           protected=True) is None:  # disk full: counted in the outbox's lost(), said in status
+            self.last_error = f"event {ev.event_id} not queued: the disk is full ({self.outbox.lost()} lost)"
+            return False
         self.counts.enqueued += 1
         return True
 

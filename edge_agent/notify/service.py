@@ -102,8 +102,16 @@ class NotifyService:
             t.start()
 
     def _on_event(self, ev: Any) -> None:
+        """Each sink keeps its own copy: one sink's queue failing (a damaged file) must not cost
+        the sinks after it the event, as an exception out of this loop did."""
         for i, d in enumerate(self.deliveries):
-            if d.enqueue(ev) and i < len(self._wake):
+            try:
+                queued = d.enqueue(ev)
+            except Exception as exc:  # noqa: BLE001 - see above; said in the heartbeat and the log
+                d.last_error = f"event {getattr(ev, 'event_id', '?')} not queued: {type(exc).__name__}: {exc}"
+                log.exception("notify %s: could not queue an event", d.sink.name)
+                continue
+            if queued and i < len(self._wake):
                 self._wake[i].set()
 
     def _run(self, d: Delivery, wake: threading.Event) -> None:

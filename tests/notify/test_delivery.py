@@ -264,3 +264,28 @@ def test_an_endpoint_quoting_the_url_does_not_put_keys_in_the_heartbeat(tmp_path
     assert "no route for POST /cgi-bin/webhook/send?key=***" in svc_status
     for secret in ("wk-secret", "wk-secret%2B%2F%3D1", "dt-secret-456", "SEC-sign-789", sign, quote_plus(sign)):
         assert secret not in svc_status, secret
+
+
+def test_one_sinks_queue_failing_does_not_cost_the_other_sinks_the_event(tmp_path, receiver, monkeypatch):
+    """The loop over the sinks stopped at the first one whose queue raised: the sinks after it never
+    had the event. The failing sink says so in its status."""
+    import sqlite3
+
+    clock = FakeClock()
+    cfg = config(tmp_path, [{"name": "a", "kind": "webhook", "url": receiver.url},
+                            {"name": "b", "kind": "webhook", "url": receiver.url.replace("/hook", "/other")}])
+    bus = EventBus()
+    svc = NotifyService(cfg, bus, clock)
+    first, second = svc.open()
+
+    def damaged(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202 - the file went bad under the agent
+        raise sqlite3.DatabaseError("database disk image is malformed")
+
+    monkeypatch.setattr(first.outbox, "put", damaged)
+    ev = violation(clock)
+    bus.publish(ev)
+    assert second.depth() == 1 and first.depth() == 0
+    assert ev.event_id in (svc.status()["a"]["error"] or "") and "malformed" in svc.status()["a"]["error"]
+    drain(svc, clock)
+    assert [p for p, _ in receiver.unique] == ["/other"]
+    svc.stop()
