@@ -121,6 +121,15 @@ def check_plate_list(key: str, plates: list[str]) -> None:
     injection attempt (``<script>``) — refused with its index rather than saved.
     """
     for i, text in enumerate(plates):
-        if not isinstance(text, str) or not parse_plate(text).valid:
-            shown = repr(text) if len(repr(text)) <= 40 else repr(text)[:40] + "…"
-            raise ValueError(f"{key}[{i}]: {shown} is not a plate (GA 36 format, e.g. 京AD12345 or 粤B12345)")
+        problem = not_a_plate(text)
+        if problem:
+            raise ValueError(f"{key}[{i}]: {problem}")
+
+
+def not_a_plate(text: object) -> str | None:
+    """Why ``text`` cannot be a list entry (no GA 36 format matches it), or None when it is a plate.
+    One message for the config, MQTT ``set-lists`` and the review page."""
+    if isinstance(text, str) and parse_plate(text).valid:
+        return None
+    shown = repr(text) if len(repr(text)) <= 40 else repr(text)[:40] + "…"
+    return f"{shown} is not a plate (GA 36 format, e.g. 京AD12345 or 粤B12345)"

@@ -16,7 +16,7 @@ from pydantic import AfterValidator, Field, Strict, field_validator, model_valid
 from edge_agent.config.base import StrictModel, problems_at
 from edge_agent.config.errors import key_path
 from edge_agent.config.pins import describe, header_pin
-from edge_agent.plates import parse_plate
+from edge_agent.plates import not_a_plate
 from edge_agent.quad import quad_problem
 
 log = logging.getLogger(__name__)
@@ -131,8 +131,9 @@ class OccupancyConfig(StrictModel):
 def _a_plate(text: str) -> str:
     """A list entry no GA 36 format matches can never be read from a car: a typo, which would
     silently leave an allowed NEV flagged (the MQTT ``set-lists`` and the page refuse the same)."""
-    if not parse_plate(text).valid:
-        raise ValueError(f"{text[:40]!r} is not a plate (GA 36 format, e.g. 京AD12345 or 粤B12345)")
+    problem = not_a_plate(text)
+    if problem:
+        raise ValueError(problem)
     return text
 
 

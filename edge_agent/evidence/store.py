@@ -331,10 +331,9 @@ class EvidenceStore:
         with self._lock:
             self._saved_at = {k: t for k, t in self._saved_at.items() if mono - t < max_age_s}
             held = self._undecided()
-            old = [r for r in self._db.execute(
-                "SELECT id,frame_file,crop_file,visit_id FROM evidence WHERE epoch < ?", (cutoff,)).fetchall()
-                if r[0] not in self._saved_at and r[0] not in held and (r[3] is None or r[3] not in held)]
-            old = [r[:3] for r in old]
+            old = [(eid, frame, crop) for eid, frame, crop, visit in self._db.execute(
+                "SELECT id,frame_file,crop_file,visit_id FROM evidence WHERE epoch < ?", (cutoff,))
+                if eid not in self._saved_at and eid not in held and visit not in held]
             removed += self._delete(old)
             total = int(self._db.execute("SELECT COALESCE(SUM(bytes),0) FROM evidence").fetchone()[0])
             if total > self.max_bytes:
