@@ -50,6 +50,7 @@ bench: models
 	$(PY) -m edge_agent.web.bench
 	$(PY) -m edge_agent.stats.bench
 	$(PY) -m edge_agent.sim.flood_bench
+	$(PY) -m edge_agent.sim.shift_bench
 
 # Optional extras, each in its own venv so the default install stays lean.
 test-paddle: models

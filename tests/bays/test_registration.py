@@ -85,3 +85,41 @@ def test_real_lot_frames_hours_apart_do_not_read_as_a_moved_camera():
     assert all(s is None or not reg.moved(s) for s in shifts), [(s.dx, s.dy) for s in shifts if s]
     pan = reg.measure(shifted(frames[len(frames) // 2], 30, 10), now=3600.0 * len(frames))
     assert pan is not None and reg.moved(pan) and pan.dx == pytest.approx(30, abs=4)
+
+
+def noisy(img: np.ndarray, seed: int) -> np.ndarray:
+    """The same view a moment later: sensor noise, nothing moved."""
+    rng = np.random.default_rng(seed)
+    return np.clip(img + rng.normal(0, 4, img.shape), 0, 255).astype(np.uint8)
+
+
+def test_an_unmoved_view_skips_the_feature_match_but_any_shift_is_measured_at_once():
+    ref = render(EMPTY)
+    reg = Registration(24, list(BAYS.items()))
+    reg.measure(ref, now=0.0)
+    for t in range(1, 20):  # a still camera, a frame a second: the last measurement stands
+        s = reg.measure(noisy(ref, t), now=float(t))
+        assert s is not None and s.px < 1.5
+    assert reg.full_runs == 1
+    s = reg.measure(shifted(ref, 6, -4), now=20.0)  # the mount sags: measured now, not at the next full run
+    assert reg.full_runs == 2 and s.dx == pytest.approx(6, abs=1.5) and s.dy == pytest.approx(-4, abs=1.5)
+    far = reg.measure(shifted(ref, 60, 0), now=21.0)
+    assert reg.moved(far)
+    for t in (22.0, 23.0):  # while moved, every frame is matched: the way back must be seen
+        reg.measure(shifted(ref, 60, 0), now=t)
+    assert reg.full_runs == 5
+
+
+def test_a_slow_drift_is_caught_against_the_last_measured_view_and_features_run_every_30_s():
+    ref = render(EMPTY)
+    reg = Registration(24, list(BAYS.items()))
+    reg.measure(ref, now=0.0)
+    reg.measure(shifted(ref, 1, 0), now=1.0)
+    reg.measure(shifted(ref, 1.8, 0), now=2.0)
+    assert reg.full_runs == 1  # within STILL_PX of the last measured view
+    s = reg.measure(shifted(ref, 3, 0), now=3.0)  # 3 px from it: measured, not compared with the frame before
+    assert reg.full_runs == 2 and s.dx == pytest.approx(3, abs=1.5)
+    reg.measure(shifted(ref, 3, 0), now=32.9)
+    assert reg.full_runs == 2
+    reg.measure(shifted(ref, 3, 0), now=33.0)  # FULL_EVERY_S after the last one, still or not
+    assert reg.full_runs == 3
