@@ -8,7 +8,8 @@ Rules (README "locks" lists them for the field):
 - A move that reaches no limit switch within ``motor_timeout_s`` → stop, FAULT.
 - Both switches active → stop, FAULT. Uncommanded switch changes (held for
   ``switch_debounce_s``, so contact bounce is ignored) → ``lock_tamper``;
-  leaving a rest position → lower to the safe end; too many in a window → FAULT (flapping).
+  leaving a rest position → lower to the safe end; too many in a window → FAULT (flapping);
+  the up position lost again and again with no vehicle seen → FAULT ``arm_drift`` (``locks/drift.py``).
 - At start-up the switches say where the arm is; between them → FAULT, lower.
 - A FAULT lowers the arm if it can, holds it there, and only ``reset()`` clears it.
 DOWN is always allowed: a lowered arm cannot hurt a car.
@@ -27,6 +28,7 @@ from edge_agent.clock import Clock
 from edge_agent.config.locks import LockConfig
 from edge_agent.events.bus import EventBus
 from edge_agent.events.types import Event, EventType
+from edge_agent.locks.drift import UpLosses
 from edge_agent.locks.driver import Direction, LockDriver, Switches
 from edge_agent.locks.rule import VehicleEvidence, vehicle_possible
 
@@ -67,6 +69,7 @@ class Interlock:
         self._switches = Switches(down=False, up=False)  # debounced view
         self._pending: tuple[Switches, float] | None = None
         self._uncommanded: deque[float] = deque()
+        self._up_losses = UpLosses()
         self._last_refusal: str | None = None
         self._published: str | None = None
         self._recovery_timed_out = False
@@ -168,6 +171,7 @@ class Interlock:
                 return self.refuse("presence_unknown", "presence sensor still lost", "reset", operator)
             old, self.fault, self._recovery_timed_out = self.fault, None, False
             self._uncommanded.clear()
+            self._up_losses.clear()
             self.driver.motor_stop()
             self._motion, self._reverse_at, self._switches, self._pending = None, None, sw, None
             reason = f"fault {old} reset"
@@ -213,6 +217,7 @@ class Interlock:
                 self._check_motion(m, raw, now)  # the end stop is where the arm is now, not the debounced view
             elif self.state in ("up", "down") and sw.position != self.state:
                 self._tamper(sw)
+            self._up_losses.explain(self.vehicle_possible)  # a car seen since the arm lost its up position
 
     # -- internals ----------------------------------------------------------------------------
     def _check_motion(self, m: _Motion, sw: Switches, now: float) -> None:
@@ -260,6 +265,7 @@ class Interlock:
                 log.error("lock %s: UP start while unsafe ignored", self.cfg.id)
                 return
             self.driver.motor_up()
+            self._up_losses.rising()
         else:
             self.driver.motor_down()
         self._motion = m
@@ -297,15 +303,27 @@ class Interlock:
                 self._start(_Motion("down", self.clock.monotonic(), "safe position after fault", recovery=True))
 
     def _tamper(self, sw: Switches) -> None:
-        was = self.state  # state changes first, then events: subscribers may call back in
-        self.tampered_at = self.clock.monotonic()
+        was = self.state
+        now = self.tampered_at = self.clock.monotonic()
+        tamper = {"was": was, "switches": sw.position,
+                  "message": f"arm moved without a command ({was} → {sw.position})"}
+        if was == "up" and self._lost_up(now):
+            n, window_min = self._up_losses.count, self._up_losses.window_s / 60
+            self.emit(EventType.LOCK_TAMPER, **tamper)
+            self._enter_fault("arm_drift", f"up position lost {n} times within {window_min:g} min with no command "
+                              "and no vehicle seen (arm sagging, brake slipping or up switch loose?)", lower=True)
+            return
         if sw.position == "down":
             self._set_state("down", f"arm forced down while {was}")
         else:  # off its rest switch (or lifted): lower it to the safe end
-            self._start(_Motion("down", self.clock.monotonic(), f"arm moved off {was} without a command",
-                                recovery=True))
-        self.emit(EventType.LOCK_TAMPER, was=was, switches=sw.position,
-                  message=f"arm moved without a command ({was} → {sw.position})")
+            self._start(_Motion("down", now, f"arm moved off {was} without a command", recovery=True))
+        self.emit(EventType.LOCK_TAMPER, **tamper)
+
+    def _lost_up(self, now: float) -> bool:
+        """Count a loss of the up position (unless a vehicle already explains it); True: the arm drifts."""
+        self._up_losses.lost(now)
+        self._up_losses.explain(self.vehicle_possible)
+        return self._up_losses.drifting
 
     def _debounced(self, raw: Switches, now: float) -> Switches:
         """Switch readings that held for ``switch_debounce_s`` (contact bounce is not tamper).
