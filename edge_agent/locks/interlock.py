@@ -11,7 +11,8 @@ Rules (README "locks" lists them for the field):
   leaving a rest position → lower to the safe end; too many in a window → FAULT (flapping);
   the up position lost again and again with no vehicle seen → FAULT ``arm_drift`` (``locks/drift.py``).
 - At start-up the switches say where the arm is; between them → FAULT, lower.
-- A FAULT lowers the arm if it can, holds it there, and only ``reset()`` clears it.
+- A FAULT lowers the arm if it can, holds it there, and only ``reset()`` clears it; the reset
+  lowers an arm it finds off its down end (any doubt leaves the arm down).
 DOWN is always allowed: a lowered arm cannot hurt a car.
 """
 
@@ -159,8 +160,12 @@ class Interlock:
             return Decision(True, "raising")
 
     def reset(self, operator: str | None = None) -> Decision:
-        """Clear a FAULT once its cause is gone. An arm between its switches is lowered; one at an end
-        stays there (a reset moves nothing up: only a later raise, with fresh evidence, does)."""
+        """Clear a FAULT once its cause is gone, and lower an arm that is not at its down end.
+
+        Why lower one found up: after a fault its switches, its hold or its position were in doubt, and
+        nobody checked the bay when it got there. A reset moves nothing up; the policy's next raise,
+        on fresh evidence that the bay is empty, does.
+        """
         with self.guard():
             if not self.fault:
                 return Decision(True, "no fault")
@@ -175,10 +180,10 @@ class Interlock:
             self.driver.motor_stop()
             self._motion, self._reverse_at, self._switches, self._pending = None, None, sw, None
             reason = f"fault {old} reset"
-            if sw.position == "neither":
+            if sw.position == "down":
+                self._set_state("down", reason, operator)
+            else:  # between the switches, or up after a fault: any doubt leaves the arm down
                 self._start(_Motion("down", self.clock.monotonic(), reason, operator, recovery=True))
-            else:
-                self._set_state(sw.position, reason, operator)
             return Decision(True, reason)
 
     @property

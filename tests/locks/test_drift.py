@@ -81,6 +81,22 @@ def test_the_fault_holds_until_an_operator_reset(make_rig, kind):
     rig.safe()
 
 
+def test_a_reset_lowers_an_arm_found_up(make_rig, kind):
+    """Lifted by hand onto its up switch while in the fault (no tamper is judged then): the reset does
+    not take the up switch's word for a raised, checked arm — it lowers it."""
+    rig = make_rig(kind, position=1.0)
+    run_drifting(rig, 200, "sag")
+    assert rig.state == "fault" and rig.arm.position == 0.0
+    rig.inject("move_to", 1.0)
+    rig.step(1)
+    rig.set_vehicle(True)  # a car rolls in meanwhile: the policy's raise waits, the lowering does not
+    assert rig.manager.reset(BAY, "tech").ok
+    assert rig.down_active() and rig.of(EventType.LOCK_MOVED)[-1].data["safety"] is True
+    rig.step(3.2)
+    assert rig.state == "down" and rig.arm.position == 0.0
+    rig.safe()
+
+
 def test_a_car_pushing_the_arm_is_tamper_not_drift(make_rig, kind):
     """Each push is followed by the car the sensors see: explained, so it never adds up to a fault."""
     rig = make_rig(kind, position=1.0)

@@ -94,7 +94,11 @@ def test_both_switches_active_is_a_fault(make_rig, kind):
     assert not res.ok
     assert not rig.manager.reset("B1").ok  # cause still there
     rig.inject("stick_switch", "down", None)
-    assert rig.manager.reset("B1").ok and rig.state == "up"
+    assert rig.manager.reset("B1").ok  # the arm reads up again, but its switches were just in doubt:
+    assert rig.state == "moving" and rig.down_active()  # a reset lowers it, and only the policy raises
+    assert rig.of(EventType.LOCK_MOVED)[-1].data["safety"] is True
+    rig.step(3.2)
+    assert rig.state == "down" and rig.arm.position == 0.0
     rig.safe()
 
 
