@@ -239,7 +239,8 @@ class BayMonitor:
             f = self.fusion[s.bay_id]
             change, gain = self.gate.compare(grey, s.bay_id)
             self.changes[s.bay_id] = change
-            if change >= occ.gate_fraction or not 1 / MOTION_GAIN < gain < MOTION_GAIN:
+            own = gain / self.gate.light_since(s.bay_id)  # the bay's light against the whole view's
+            if change >= occ.gate_fraction or not 1 / MOTION_GAIN < own < MOTION_GAIN:
                 self._moved_at[s.bay_id] = now  # within one classification interval: something moved there
             last = f.verdict.measured_at
             if (change >= occ.gate_fraction or last is None or f.hysteresis.unsettled

@@ -26,8 +26,10 @@ WORK_WIDTH = 320
 MIN_MASK_PX = 20  # a bay covering fewer working pixels than this cannot be judged at all
 MIN_MASK_SHARE = 0.5  # under this share of its polygon inside the frame, a bay is mostly unseen
 MOTION_LEAD_S = 2.0  # motion this long before the verdict's last backing still counts (one slow classification)
-MOTION_GAIN = 1.15  # a bay this much brighter or darker within one classification interval moved (a dark
-# car arriving whole between two frames looks like shade to the light-compensated gate)
+MOTION_GAIN = 1.15  # a bay this much brighter or darker than the scene within one classification interval
+# moved (a dark car arriving whole between two frames looks like shade to the light-compensated gate)
+LIGHT_STEP = 4  # every 4th working pixel outside the bays tracks the scene's light (~3.6k of 320x180)
+MIN_BACKGROUND_SHARE = 0.1  # less of the frame outside the bays (a mosaic, a tight top-down view): use it all
 
 
 class OccupancyClassifier(Protocol):
@@ -147,6 +149,11 @@ class ChangeGate:
     stage keeps its own reference (``since``): the classifier's (``"classified"``) and the
     plate reader's (``"read"``: a bay whose pixels have not changed since the detector last
     ran over it would give the same answer again).
+
+    The scene's light is followed too, frame to frame, on the pixels outside the bays (median
+    ratio, accumulated): ``light_since`` says how much brighter the whole view got since a
+    stage looked at a bay, so a lamp coming on or a camera's switch to night mode, which
+    brightens or darkens every bay at once, is not taken for a car in each of them.
     """
 
     def __init__(self, cfg: OccupancyConfig) -> None:
@@ -159,12 +166,17 @@ class ChangeGate:
         self._shapes: list[BayShape] = []
         self._full_grey: np.ndarray | None = None  # frame-sized, reused: a fresh one every frame is page faults
         self.mask_problems: dict[str, str] = {}  # bay → mask_empty | mask_outside_frame (judged per frame size)
+        self._background = np.empty(0, np.intp)  # working-copy indices that follow the scene's light
+        self._prev_light: np.ndarray | None = None  # those pixels in the previous working copy
+        self._log_light = 0.0  # the scene's light, accumulated log gain (only differences mean anything)
+        self._ref_light: dict[tuple[str, str], float] = {}  # (since, bay) → _log_light when it was looked at
 
     def set_shapes(self, shapes: Sequence[BayShape]) -> None:
         """New (or shifted) polygons: every bay's reference is dropped, so all are classified next."""
         self._shapes = list(shapes)
         self._size = None
         self._ref.clear()
+        self._ref_light.clear()
 
     def prepare(self, frame_bgr: np.ndarray) -> np.ndarray:
         """Blurred, downscaled grey working copy (what ``changed`` and ``reset`` take)."""
@@ -185,6 +197,8 @@ class ChangeGate:
                     self.mask_problems[s.bay_id] = problem
                 if m.any():
                     self._pixels[s.bay_id] = np.flatnonzero(m)
+            self._background = self._background_pixels(sh, sw)
+            self._prev_light = None
         if frame_bgr.ndim == 2:
             grey = frame_bgr
         else:
@@ -193,7 +207,31 @@ class ChangeGate:
             grey = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY, dst=self._full_grey)
         if self._scale < 1.0:
             grey = cv2.resize(grey, None, fx=self._scale, fy=self._scale, interpolation=cv2.INTER_AREA)
-        return cv2.GaussianBlur(grey, (5, 5), 0)  # uint8, small: the comparisons convert a bay at a time
+        small = cv2.GaussianBlur(grey, (5, 5), 0)  # uint8, small: the comparisons convert a bay at a time
+        self._follow_light(small)
+        return small
+
+    def _background_pixels(self, sh: int, sw: int) -> np.ndarray:
+        outside = np.ones(sh * sw, bool)
+        for idx in self._pixels.values():
+            outside[idx] = False
+        if outside.sum() < MIN_BACKGROUND_SHARE * outside.size:
+            outside[:] = True
+        return np.flatnonzero(outside)[::LIGHT_STEP]
+
+    def _follow_light(self, grey: np.ndarray) -> None:
+        cur = np.ascontiguousarray(grey).reshape(-1).take(self._background).astype(np.float32)
+        prev, self._prev_light = self._prev_light, cur
+        if prev is None or prev.shape != cur.shape or not len(cur):
+            return
+        gain = _median((cur + 1.0) / (prev + 1.0))
+        if np.isfinite(gain) and gain > 0:
+            self._log_light += float(np.log(gain))
+
+    def light_since(self, bay_id: str, since: str = "classified") -> float:
+        """How much brighter the scene got since ``since`` last looked at the bay (1.0: unknown)."""
+        ref = self._ref_light.get((since, bay_id))
+        return 1.0 if ref is None else float(np.exp(self._log_light - ref))
 
     def changed(self, grey: np.ndarray, bay_id: str, since: str = "classified") -> float:
         """0..1; 1.0 when the bay has no reference yet (look at it)."""
@@ -204,10 +242,7 @@ class ChangeGate:
         cur, ref = self._take(grey, bay_id), self._ref.get((since, bay_id))
         if cur is None or ref is None or cur.shape != ref.shape:
             return 1.0, 1.0
-        ratio = cur / (ref + 1.0)
-        k = (len(ratio) - 1) // 2
-        lo, hi = np.partition(ratio, (k, len(ratio) // 2))[[k, len(ratio) // 2]]
-        gain = 0.5 * float(lo + hi)  # the median ratio, without np.median's checks (called ~40× a frame)
+        gain = _median(cur / (ref + 1.0))
         return float(np.count_nonzero(np.abs(cur - ref * gain) > self.cfg.gate_threshold)) / len(cur), gain
 
     def reset(self, grey: np.ndarray, bay_id: str, since: str = "classified") -> None:
@@ -215,6 +250,7 @@ class ChangeGate:
         cur = self._take(grey, bay_id)
         if cur is not None:
             self._ref[(since, bay_id)] = cur
+            self._ref_light[(since, bay_id)] = self._log_light
 
     def _take(self, grey: np.ndarray, bay_id: str) -> np.ndarray | None:
         """The bay's pixels of a working copy (float32), or None (no mask, or another frame size)."""
@@ -222,6 +258,13 @@ class ChangeGate:
         if idx is None or grey.shape[:2] != self._grid:
             return None
         return np.ascontiguousarray(grey).reshape(-1).take(idx).astype(np.float32)
+
+
+def _median(a: np.ndarray) -> float:
+    """np.median without its checks (called ~40x a frame)."""
+    k = (len(a) - 1) // 2
+    lo, hi = np.partition(a, (k, len(a) // 2))[[k, len(a) // 2]]
+    return 0.5 * float(lo + hi)
 
 
 def _area(poly: np.ndarray) -> float:

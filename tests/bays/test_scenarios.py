@@ -299,6 +299,21 @@ class _Drifting:
         return p
 
 
+def test_a_light_step_over_the_whole_view_is_no_motion_but_a_dark_car_arriving_whole_is(pipeline, tmp_path):
+    """A lamp switching off or a camera going to night mode darkens every bay at once, between two
+    frames; if the reading of bay A turns with it, nothing moved there: held, no arrival. A car that
+    appears whole in bay A between two frames (a slow camera, a frame gap) darkens that bay alone:
+    an arrival, without waiting for ``still_confirm_s``."""
+    dim = replace(EMPTY, brightness=0.6)
+    run = play(hold(10, EMPTY) + hold(40, dim), pipeline, tmp_path,
+               classifier=lambda cfg, clock: _Drifting(cfg, clock, 10.0, 50.0))
+    assert run.of("vehicle_arrived", "A") == []
+    dark = replace(NEV, plate=None, x=NEV.x)
+    run = play(hold(10, EMPTY) + hold(15, Scene(cars=(dark,))) + hold(10, EMPTY), pipeline, tmp_path / "car")
+    arrivals = [t for t, _ in run.of("vehicle_arrived", "A")]
+    assert len(arrivals) == 1 and 10 < arrivals[0] <= 10 + 3 + 2
+
+
 @pytest.mark.parametrize("still_confirm_s", [300.0, 0.0])
 def test_a_reading_that_turns_with_nothing_moving_is_no_arrival(pipeline, tmp_path, still_confirm_s):
     """Issue 14: a vehicle cannot arrive without moving through the bay. A reading that turns on
