@@ -1,15 +1,20 @@
-"""Injected time: a monotonic clock for timers and a wall clock for timestamps.
+"""Injected time: a monotonic clock for timers, a wall clock for timestamps, and whether that
+wall clock can be trusted yet.
 
 Nothing in the agent calls ``time.monotonic()`` or ``datetime.now()`` directly, so tests
-drive time forward with :class:`FakeClock` instead of sleeping.
+drive time forward with :class:`FakeClock` instead of sleeping. A Pi has no RTC: it boots at
+1970 or at the last saved time until NTP steps the clock, so ``synced()`` travels with the clock.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Protocol
+
+from edge_agent.timesync import KernelSyncProbe
 
 
 class Clock(Protocol):
@@ -19,12 +24,17 @@ class Clock(Protocol):
     def now(self) -> datetime:
         """Timezone-aware wall-clock time (event timestamps)."""
 
+    def synced(self) -> bool | None:
+        """Whether the wall clock is synchronised (NTP): True, False, or None when nobody can tell."""
+
 
 class SystemClock:
-    """The real clock; ``tz`` is the site's zone for timestamps (default: the host's)."""
+    """The real clock; ``tz`` is the site's zone for timestamps (default: the host's); ``sync`` says
+    whether it is synchronised (default: the kernel's flag, :mod:`edge_agent.timesync`)."""
 
-    def __init__(self, tz: tzinfo | None = None) -> None:
+    def __init__(self, tz: tzinfo | None = None, sync: Callable[[], bool | None] | None = None) -> None:
         self._tz = tz
+        self._sync = sync if sync is not None else KernelSyncProbe()
 
     def monotonic(self) -> float:
         return time.monotonic()
@@ -32,16 +42,21 @@ class SystemClock:
     def now(self) -> datetime:
         return datetime.now(self._tz) if self._tz else datetime.now().astimezone()
 
+    def synced(self) -> bool | None:
+        return self._sync()
+
 
 class FakeClock:
     """A clock tests move by hand: ``advance(seconds)`` moves both clocks together, ``step_wall``
-    the wall clock alone."""
+    the wall clock alone, ``set_synced`` what ``synced()`` says (default None: a fake clock has no NTP)."""
 
-    def __init__(self, start: datetime | None = None, monotonic_start: float = 1000.0) -> None:
+    def __init__(self, start: datetime | None = None, monotonic_start: float = 1000.0,
+                 synced: bool | None = None) -> None:
         self._wall = start or datetime(2026, 1, 1, 8, 0, 0, tzinfo=timezone(timedelta(hours=8)))
         if self._wall.tzinfo is None:
             raise ValueError("FakeClock needs a timezone-aware start")
         self._mono = monotonic_start
+        self._synced = synced
         self._lock = threading.Lock()
 
     def monotonic(self) -> float:
@@ -65,9 +80,28 @@ class FakeClock:
         with self._lock:
             self._wall += timedelta(seconds=seconds)
 
+    def synced(self) -> bool | None:
+        with self._lock:
+            return self._synced
+
+    def set_synced(self, synced: bool | None) -> None:
+        with self._lock:
+            self._synced = synced
+
 
 def iso(ts: datetime) -> str:
     """ISO-8601 with offset and millisecond precision, e.g. ``2026-01-01T08:00:00.000+08:00``."""
     if ts.tzinfo is None:
         raise ValueError("naive datetime in an event timestamp")
     return ts.isoformat(timespec="milliseconds")
+
+
+def utc_offset(ts: datetime) -> str:
+    """The offset as ISO-8601 writes it (``+08:00``, ``-03:30``): what tells 02:30 before the end of
+    daylight saving time from the 02:30 an hour later."""
+    off = ts.utcoffset()
+    if off is None:
+        raise ValueError("naive datetime has no offset")
+    minutes = round(off.total_seconds() / 60)
+    hours, mins = divmod(abs(minutes), 60)
+    return f"{'-' if minutes < 0 else '+'}{hours:02d}:{mins:02d}"

@@ -1,0 +1,66 @@
+"""Is the system clock synchronised? The kernel's own answer, read without privileges.
+
+Why the kernel: chrony, systemd-timesyncd and ntpd all steer the clock through ``adjtimex(2)`` and
+clear its ``STA_UNSYNC`` flag once they trust a source; ``timedatectl``'s ``NTPSynchronized`` is that
+same flag, fetched over D-Bus from timedated. Asking directly is one system call (microseconds), needs
+no daemon, no subprocess and no new package, and works in a container (the host's kernel answers). A
+clock set by ``settimeofday`` (a Pi without RTC at boot, fake-hwclock) starts unsynchronised; the kernel
+marks it so again when no daemon has steered it for hours (its maximum error passes 16 s).
+
+``modes = 0`` only reads, which needs no ``CAP_SYS_TIME``; systemd's ``ProtectClock=yes`` forbids even
+the read (systemd issue #26413), so ``deploy/edge-agent.service`` leaves it out: its empty capability
+set already keeps the agent from setting the clock.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import sys
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+TIME_ERROR = 5  # adjtimex(2) return value: the clock is not synchronised
+TIMEX_BYTES = 512  # more than struct timex on any ABI (208 bytes on 64-bit Linux); zeroed: modes = 0, read only
+
+# No clock that reads a day before this was ever set: this code did not exist yet (like systemd's
+# TIME_EPOCH, which keeps a booting clock from running earlier than the build). Raise it at a release.
+EARLIEST_DAY = date(2026, 1, 1)
+
+Adjtimex = Callable[[Any], int]
+
+
+class KernelSyncProbe:
+    """``probe()`` → True / False as the kernel says, None when it cannot be asked (not Linux, no
+    ``adjtimex`` in the C library, a sandbox that forbids the call).
+
+    ``adjtimex`` is injected in tests; by default the C library's, looked up once here.
+    """
+
+    def __init__(self, adjtimex: Adjtimex | None = None) -> None:
+        self._adjtimex = adjtimex if adjtimex is not None else libc_adjtimex()
+
+    def __call__(self) -> bool | None:
+        if self._adjtimex is None:
+            return None
+        buf = ctypes.create_string_buffer(TIMEX_BYTES)
+        try:
+            state = int(self._adjtimex(buf))
+        except OSError:
+            return None
+        if state < 0:  # -1: EPERM (seccomp, ProtectClock=yes) or ENOSYS
+            return None
+        return state != TIME_ERROR
+
+
+def libc_adjtimex() -> Adjtimex | None:
+    """The C library's ``adjtimex`` (glibc and musl both have it), or None off Linux."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).adjtimex
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_void_p]
+    fn.restype = ctypes.c_int
+    return fn
