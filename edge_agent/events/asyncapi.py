@@ -59,7 +59,8 @@ def channels() -> list[Channel]:
                 "`reply_to`, else `{prefix}/reply`. Point response topics under `{prefix}/reply/`."),
         Channel("statsDaily", t.stats_daily, PAYLOAD_SCHEMAS["stats_daily"], "send", 1, True,
                 "Yesterday's figures per bay (site time zone), retained; published after local midnight and at "
-                "start, through the durable outbox."),
+                "start, through the durable outbox; held back while the clock is not synchronised or yesterday "
+                "precedes the first recorded event."),
         Channel("homeAssistantDiscovery", "homeassistant/{component}/{device}/{object}/config",
                 PAYLOAD_SCHEMAS["discovery"], "send", 1, True,
                 "Home Assistant MQTT discovery, only with `mqtt.home_assistant.enabled`."),

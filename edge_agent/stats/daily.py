@@ -4,19 +4,27 @@ in the morning finds the last complete local day without asking.
 Computed from the stored events like the page (so a restart changes nothing), published through the
 MQTT link's durable outbox, once per local day after midnight and once at start. ``check()`` does the
 work on the injected clock; the component's thread only calls it every minute.
+
+Held back while "yesterday" cannot be trusted: a Pi without RTC boots at 1970 or at its last saved
+time, and a summary for that day would replace the real one on the broker. So nothing is published
+while the clock says it is not synchronised, for a day before ``timesync.EARLIEST_DAY`` (a clock never
+set), or for a day before the first event recorded for the bays (the agent was not there). The next
+minute asks again: once NTP has set the clock the right day goes out — the retained topic holds one
+day, so the latest complete day is the only one to catch up.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from edge_agent.clock import Clock, iso
-from edge_agent.stats.source import query
+from edge_agent.stats.source import first_event_day, query
+from edge_agent.timesync import EARLIEST_DAY
 
 log = logging.getLogger(__name__)
 
@@ -38,19 +46,39 @@ class DailyStats:
                  device: str) -> None:
         self.link, self.db_path, self.bays, self.tz, self.clock, self.device = link, db_path, bays, tz, clock, device
         self.published: date | None = None
+        self.held: tuple[date, str] | None = None  # the day held back and why (logged once per change)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def check(self) -> date | None:
         """Publish the last complete day if not done yet; returns the day published now, else None."""
-        yesterday = self.clock.now().astimezone(self.tz).date() - timedelta(days=1)
+        now = self.clock.now()
+        yesterday = now.astimezone(self.tz).date() - timedelta(days=1)
         if self.published == yesterday:
             return None
-        doc = summary(self.db_path, self.bays, yesterday, self.tz, self.clock.now().timestamp(), self.device,
-                      iso(self.clock.now()))
+        why = self.not_yet(yesterday)
+        if why is not None:
+            if self.held != (yesterday, why):
+                log.info("daily statistics for %s held back: %s", yesterday, why)
+            self.held = (yesterday, why)
+            return None
+        self.held = None
+        doc = summary(self.db_path, self.bays, yesterday, self.tz, now.timestamp(), self.device, iso(now))
         self.link.publish_retained(self.link.topics.stats_daily, doc)
         self.published = yesterday
         return yesterday
+
+    def not_yet(self, day: date) -> str | None:
+        """Why ``day`` must not be published now (None: it may)."""
+        if self.clock.synced() is False:
+            return "the clock is not synchronised (NTP) yet"
+        if day < EARLIEST_DAY:
+            return f"the clock reads before {EARLIEST_DAY.isoformat()}: never set"
+        floor = datetime.combine(EARLIEST_DAY, time(), self.tz).timestamp()
+        first = first_event_day(self.db_path, self.bays, self.tz, floor)
+        if first is None or day < first:
+            return f"before the first recorded event ({first.isoformat() if first else 'none yet'})"
+        return None
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="stats-daily", daemon=True)

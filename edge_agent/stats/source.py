@@ -9,7 +9,7 @@ fields used (``nev``, ``status``) so a month of 8 busy bays reads in millisecond
 from __future__ import annotations
 
 import sqlite3
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -58,3 +58,24 @@ def query(db_path: str | Path, bays: list[str], start: date, end: date, tz: Zone
         finally:
             db.close()
     return compute(rows, bays, start, end, tz, now)
+
+
+def first_event_day(db_path: str | Path, bays: list[str], tz: ZoneInfo, not_before: float) -> date | None:
+    """The local day of the earliest stored event of ``bays`` stamped at or after ``not_before`` (epoch s);
+    None when there is none. Stamps before it come from a clock that was never set (1970 at boot).
+    One indexed ``MIN`` per bay."""
+    path = Path(db_path)
+    if not path.exists():
+        return None
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+    try:
+        firsts = [db.execute("SELECT MIN(ts_epoch) FROM events WHERE bay_id = ? AND ts_epoch >= ?",
+                             (bay, not_before)).fetchone()[0] for bay in bays]
+    except sqlite3.OperationalError as exc:
+        if "no such table" not in str(exc):
+            raise
+        return None
+    finally:
+        db.close()
+    found = [t for t in firsts if t is not None]
+    return datetime.fromtimestamp(min(found), tz).date() if found else None
