@@ -51,7 +51,9 @@ def channels() -> list[Channel]:
         Channel("events", t.events, PAYLOAD_SCHEMAS["event"], "send", 1, False,
                 "Every bay-bus event, through the durable outbox: at least once; de-duplicate on `event_id`."),
         Channel("health", t.health, PAYLOAD_SCHEMAS["health"], "send", 0, False,
-                "Heartbeat every `mqtt.heartbeat_s` and on connect. `extra` carries optional detail, e.g. "
+                "Heartbeat every `mqtt.heartbeat_s` and on connect. `clock_synced`: whether the kernel says the "
+                "clock is NTP-synchronised (false: timestamps may be far off; null: unknown). "
+                "`extra` carries optional detail, e.g. "
                 "`outbox_unavailable` while the outbox cannot be opened (a full disk; it is retried every 5 s), "
                 "`outbox_refused`: rows the broker refused or cannot take, waiting on disk for the next connection."),
         Channel("reply", t.reply + "/{path}", PAYLOAD_SCHEMAS["reply"], "send", 1, False,

@@ -201,6 +201,7 @@ class MqttLink:
             "ts": iso(self._clock.now()),
             "device": self.device,
             "uptime_s": round(self._clock.monotonic() - self._started_mono, 1),
+            "clock_synced": self._clock.synced(),
             "fps": figures.fps if figures else None,
             "inference_ms": figures.inference_ms if figures else None,
             "camera_ok": figures.camera_ok if figures else None,

@@ -31,6 +31,7 @@ from edge_agent.perception.lists import PlateLists
 from edge_agent.plates import check_plate_list
 from edge_agent.runtime.camera_watch import CameraWatch
 from edge_agent.runtime.chargers import ChargerWatch
+from edge_agent.runtime.clock_watch import ClockWatch
 from edge_agent.runtime.models import default_classifier, default_reader
 from edge_agent.runtime.notices import DeviceNotices
 from edge_agent.runtime.reload import ConfigReload
@@ -51,7 +52,8 @@ class Agent:
     """The frame loop, the container of its components, and ``AgentControl`` for remote commands.
 
     Helpers beside it do the rest: ``CameraWatch`` (camera health and shift events),
-    ``ChargerWatch`` (charger warnings), ``ConfigReload`` (reload and list write-back).
+    ``ChargerWatch`` (charger warnings), ``ClockWatch`` (wall-clock steps), ``ConfigReload``
+    (reload and list write-back).
     """
 
     def __init__(self, cfg: AgentConfig, clock: Clock | None = None, bus: EventBus | None = None,
@@ -79,6 +81,7 @@ class Agent:
         self.chargers = ChargerWatch(cfg, self.bus, self.clock)
         self.reloader = ConfigReload(self)
         self.notices = DeviceNotices(self.bus, self.clock)
+        self.clock_watch = ClockWatch(self.bus, self.clock)
         self.lock_manager: LockControl | None = None
         self.components: list[Component] = []
         self.health_extras: dict[str, Callable[[], Any]] = {}  # sinks' own figures for the heartbeat (notify)
@@ -139,6 +142,7 @@ class Agent:
                     self.monitor.on_frame(frame.image, self.reader, usable=h.ok, why=h.reason)
             self.camera.check(self.monitor)
             self.notices.check(self.source, self.evidence)
+            self.clock_watch.check()
             self._maybe_retain()
             self.chargers.flush(tick=True)
             if not got:

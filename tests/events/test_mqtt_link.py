@@ -76,15 +76,18 @@ def test_heartbeat_follows_the_injected_clock(link_parts):
     first = sub.wait_for(f"{PREFIX}/health").json()  # one right after connecting
     assert first["fps"] == 4.8 and first["camera_ok"] is True and first["outbox_depth"] == 0
     assert first["extra"] == {"frames": 12}
+    assert first["clock_synced"] is None  # a fake clock: nobody can tell
     wait_until(lambda: link.heartbeats == 1, what="the first heartbeat count")
     clock.advance(59)
     link.tick()
     assert link.heartbeats == 1  # not due yet
+    clock.set_synced(False)  # what the kernel says of a Pi booted without RTC, before NTP
     clock.advance(1)
     link.tick()  # (or the ticker thread, whichever comes first)
     wait_until(lambda: link.heartbeats == 2, what="the second heartbeat count")
     wait_until(lambda: len(sub.on(f"{PREFIX}/health")) == 2, what="the second heartbeat")
-    assert sub.on(f"{PREFIX}/health")[1].json()["uptime_s"] == 60.0
+    second = sub.on(f"{PREFIX}/health")[1].json()
+    assert second["uptime_s"] == 60.0 and second["clock_synced"] is False
 
 
 def test_failover_to_the_next_broker(link_parts, broker):

@@ -70,6 +70,8 @@ def test_every_published_payload_matches_its_schema(broker, tmp_path):
         link.publish_retained(link.topics.stats_daily, summary(tmp_path / "none.db", ["B1"], clock.now().date(),
                                                                clock.now().tzinfo, 0, "dev1", iso(clock.now())))
         wait_until(lambda: link.outbox_depth() == 0, what="the outbox to drain")
+        bus.publish(Event.make(EventType.CLOCK_STEPPED, clock, data={"step_s": 1.7e9, "clock_synced": True}))
+        backend.wait_for(f"{PREFIX}/events", lambda m: m.json()["type"] == EventType.CLOCK_STEPPED)
     finally:
         link.stop()
     backend.wait_for(f"{PREFIX}/status", lambda m: m.json()["state"] == "offline")

@@ -114,6 +114,16 @@ def test_charger_finished_via_control(parked, clock):
     assert "overstay_started" in [e.type for e in events]
 
 
+def test_the_loop_reports_an_ntp_step_on_the_bus(parked, clock):
+    events: list[Event] = []
+    parked.bus.subscribe(events.append)
+    clock.step_wall(3 * 86400)  # the saved time the Pi booted with was three days old
+    clock.set_synced(True)
+    run_scripted(parked.step, clock, 1, 5)
+    steps = [e for e in events if e.type == EventType.CLOCK_STEPPED]
+    assert [e.data for e in steps] == [{"step_s": 259200.0, "clock_synced": True}]
+
+
 def _demo_file(tmp_path):  # noqa: ANN001, ANN202
     """config/demo.yaml copied to a file of the test's own (reload and list edits write it)."""
     from edge_agent.config import load_config
