@@ -31,7 +31,8 @@ from edge_agent.config.web import WebConfig
 class SiteConfig(StrictModel):
     site_id: str = Field(..., min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     device_id: str = Field(..., min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
-    timezone: str = Field("Asia/Shanghai", description="IANA zone for event timestamps and the web page")
+    timezone: str = Field("Asia/Shanghai",
+                          description="IANA zone for event timestamps and the web page (shown with the UTC offset)")
 
     @field_validator("timezone")
     @classmethod

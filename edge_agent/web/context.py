@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from fastapi import HTTPException, Request
 from fastapi.templating import Jinja2Templates
 
-from edge_agent.clock import Clock
+from edge_agent.clock import Clock, utc_offset
 from edge_agent.config.configfile import ConfigFile
 from edge_agent.config.models import AgentConfig
 from edge_agent.evidence.violations import ViolationLog
@@ -60,11 +60,19 @@ class WebContext:
     installer_snapshot: tuple[float, str] | None = None
 
     def local(self, ts: str | datetime | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
-        """An ISO timestamp shown in the site's time zone."""
+        """An ISO timestamp shown in the site's time zone with its UTC offset: the hour that repeats when
+        daylight saving time ends reads ``02:30 +02:00``, then ``02:30 +01:00``, as the events say."""
+        if not ts:
+            return ""
+        dt = (datetime.fromisoformat(ts) if isinstance(ts, str) else ts).astimezone(self.tz)
+        return f"{dt.strftime(fmt)} {utc_offset(dt)}"
+
+    def iso_local(self, ts: str | datetime | None) -> str:
+        """For exports: ISO-8601 in the site's time zone with its offset, to the second (events' form)."""
         if not ts:
             return ""
         dt = datetime.fromisoformat(ts) if isinstance(ts, str) else ts
-        return dt.astimezone(self.tz).strftime(fmt)
+        return dt.astimezone(self.tz).isoformat(timespec="seconds")
 
 
 def ctx_of(request: Request) -> WebContext:

@@ -67,7 +67,7 @@ def _csv_rows(ctx: WebContext, flt: ViolationFilter) -> Iterator[str]:
     for v in ctx.log.iter_all(flt):
         w.writerow([_cell(c) for c in (
             v.id, v.bay_id, v.plate, v.colour, "" if v.nev is None else int(v.nev), v.nev_reason, v.reason,
-            ctx.local(v.started_at), ctx.local(v.ended_at), v.decision, v.decision_reason, v.decided_by,
+            ctx.iso_local(v.started_at), ctx.iso_local(v.ended_at), v.decision, v.decision_reason, v.decided_by,
             v.evidence_id)])
         yield buf.getvalue()
         buf.seek(0)

@@ -7,6 +7,7 @@ import csv
 import io
 import re
 import warnings
+from datetime import datetime, timezone
 
 import pytest
 import yaml
@@ -17,7 +18,7 @@ with warnings.catch_warnings():  # starlette nudges towards httpx2; httpx is wha
 
 from edge_agent.config.load import load_config
 from edge_agent.control import ControlResult
-from tests.web.conftest import PASSWORD
+from tests.web.conftest import PASSWORD, publish_visit
 
 HTML = {"accept": "text/html"}
 
@@ -110,8 +111,24 @@ def test_csv_export_follows_the_filter(client, site):
     rows = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"))))
     assert [(x["id"], x["plate"], x["decision"], x["decision_reason"]) for x in rows] == [
         ("6", "粤B13579", "dismissed", "staff car"), ("4", "京A88888", "open", ""), ("2", "粤B67890", "open", "")]
-    assert rows[0]["started"] == "2026-03-05 09:02:05"  # site time zone
+    assert rows[0]["started"] == "2026-03-05T09:02:05+08:00"  # site time zone, ISO-8601 with offset like events
     assert site.log.audit_entries()[0]["action"] == "export_csv"
+
+
+def test_the_hour_repeated_when_dst_ends_is_told_apart_on_the_page_and_in_the_csv(site):
+    cfg = yaml.safe_load(site.config_path.read_text(encoding="utf-8"))
+    cfg["site"]["timezone"] = "Europe/Berlin"  # 25 Oct 2026: 03:00 CEST falls back to 02:00 CET
+    site.config_path.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+    for hour in (0, 1):  # each violation starts at 02:30:05 local, an hour apart
+        site.clock.advance((datetime(2026, 10, 25, hour, 28, tzinfo=timezone.utc) - site.clock.now()).total_seconds())
+        publish_visit(site, "A2", "粤B24680", "blue", False, "format+colour", "fuel_vehicle")
+    site.log.audit("admin", "fold_check")
+    c = logged_in(site)
+    page = c.get("/violations?bay=A2").text
+    assert "10-25 02:30 +02:00" in page and "10-25 02:30 +01:00" in page  # was "10-25 02:30" twice
+    rows = list(csv.DictReader(io.StringIO(c.get("/violations.csv?bay=A2").content.decode("utf-8-sig"))))
+    assert [r["started"] for r in rows[:2]] == ["2026-10-25T02:30:05+01:00", "2026-10-25T02:30:05+02:00"]
+    assert "2026-10-25 02:40:05 +01:00" in c.get("/audit").text  # the audit row written after the second
 
 
 def test_images_are_jpeg_with_cache_headers(client, site):
