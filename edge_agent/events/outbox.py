@@ -289,6 +289,14 @@ class Outbox:
             ).fetchall()
         return [OutboxRow(s, t, bytes(p), q, bool(r)) for s, t, p, q, r in rows]
 
+    def last(self) -> OutboxRow | None:
+        """The newest row (a log of moved-aside messages shows its latest at start)."""
+        with self._lock:
+            if not self._reopen():
+                return None
+            row = self._x("SELECT seq, topic, payload, qos, retain FROM outbox ORDER BY seq DESC LIMIT 1").fetchone()
+        return None if row is None else OutboxRow(row[0], row[1], bytes(row[2]), row[3], bool(row[4]))
+
     def remove(self, seqs: Iterable[int]) -> int:
         """Delete delivered rows (one transaction for a batch of PUBACKs)."""
         batch = [(s,) for s in seqs]

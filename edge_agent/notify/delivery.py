@@ -2,10 +2,16 @@
 
 Why an outbox: the group chat or backend is often unreachable (site uplink down, robot rate
 limits); an event chosen for this sink is on disk before ``enqueue`` returns and leaves the
-disk only once the endpoint said yes, so outages and restarts cost delays, never messages.
+outbox only once the endpoint said yes (or into the dead letters, another file), so outages
+and restarts cost delays, never messages.
 Delivery is in order and one at a time: a failure (error status, robot ``errcode``, timeout,
-refused connection) keeps the row at the head and backs off (doubling, capped). A timeout may
-hide a delivery that did arrive, so the receiver de-duplicates by ``X-Event-Id``.
+refused connection) keeps the row at the head and backs off (doubling, capped; a ``Retry-After``
+on 429 / 503 sets the wait instead, within ``backoff_s`` … ``max_backoff_s``). An answer that
+refuses the event itself (``answers.py``: 400, 413, 422 …) is tried ``refused_tries`` times in
+all, then the row moves to the dead letters and the next one goes at once — one bad event must
+not hold the sink for good. The backoff is not reset by that move, only by a delivery: an
+endpoint refusing everything drains into the dead letters slowly, not at full speed. A timeout
+may hide a delivery that did arrive, so the receiver de-duplicates by ``X-Event-Id``.
 
 ``pump()`` does the due work and says how long to wait; the service's thread calls it, tests
 call it directly on a FakeClock.
@@ -15,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qs, quote_plus, urlsplit
@@ -22,16 +29,19 @@ from zoneinfo import ZoneInfo
 
 from edge_agent.clock import Clock
 from edge_agent.config.notify import SinkConfig
-from edge_agent.events.outbox import Outbox
+from edge_agent.events.outbox import Outbox, OutboxRow
 from edge_agent.events.types import Event
 from edge_agent.masking import MASK, mask_url_credentials
 from edge_agent.notify import messages
+from edge_agent.notify.answers import Answer, Outcome, outcome, retry_after_s
+from edge_agent.notify.dead_letters import DeadLetters
 
 log = logging.getLogger(__name__)
 
-# (request, timeout) -> (status, body); a transport failure raises OSError (ConnectionError, TimeoutError)
-Post = Callable[[messages.Request, float], "tuple[int, str]"]
+# (request, timeout) -> the answer; a transport failure raises OSError (ConnectionError, TimeoutError)
+Post = Callable[[messages.Request, float], Answer]
 IDLE_S = 30.0  # nothing to do: check again after this (a new event wakes the thread sooner)
+MAX_DOUBLINGS = 40  # 2 ** n past this is far above any max_backoff_s (and 2.0 * 2 ** 1100 overflows)
 
 
 @dataclass
@@ -39,6 +49,7 @@ class Counts:
     enqueued: int = 0
     delivered: int = 0
     failures: int = 0
+    dead: int = 0  # moved to the dead letters since start
 
 
 @dataclass(frozen=True)
@@ -51,10 +62,11 @@ class Site:
 
 
 class Delivery:
-    def __init__(self, sink: SinkConfig, outbox: Outbox, post: Post, clock: Clock, site: Site,
+    def __init__(self, sink: SinkConfig, outbox: Outbox, dead: DeadLetters, post: Post, clock: Clock, site: Site,
                  key: str | None = None, sign_secret: str | None = None) -> None:
         self.sink = sink
         self.outbox = outbox
+        self.dead = dead
         self.post = post
         self.clock = clock
         self.site = site
@@ -63,6 +75,7 @@ class Delivery:
         self._types = frozenset(sink.events)
         self._fails = 0
         self._next_try = float("-inf")
+        self._refused = (0, 0)  # (seq, refusals) of the head row
         self.counts = Counts()
         self.last_error: str | None = None
 
@@ -96,41 +109,77 @@ class Delivery:
             try:
                 ev = Event.from_dict(json.loads(row.payload))
             except (ValueError, KeyError, TypeError) as exc:  # never sendable: must not block the rows behind it
-                log.error("notify %s: dropping unreadable outbox row %d: %s", self.sink.name, row.seq, exc)
-                self.outbox.remove([row.seq])
+                log.error("notify %s: unreadable outbox row %d: %s", self.sink.name, row.seq, exc)
+                if not self._bury(row, None, f"unreadable outbox row: {exc}", 0):
+                    return self._back_off(None)
                 continue
-            if not self._send(ev):
-                self._fails += 1
-                self.counts.failures += 1
-                delay = min(self.sink.max_backoff_s, self.sink.backoff_s * 2 ** (self._fails - 1))
-                self._next_try = self.clock.monotonic() + delay
-                if self._fails in (1, 5) or self._fails % 50 == 0:
-                    log.warning("notify %s: %s (try %d), retrying in %.0f s; %d waiting", self.sink.name,
-                                self.last_error, self._fails, delay, self.outbox.depth())
-                return delay
-            self.outbox.remove([row.seq])
-            self.counts.delivered += 1
-            if self._fails:
-                log.info("notify %s: delivering again after %d failed tries", self.sink.name, self._fails)
-            self._fails = 0
-            self.last_error = None
+            result, answer = self._send(ev)
+            if result == "delivered":
+                self.outbox.remove([row.seq])
+                self.counts.delivered += 1
+                if self._fails:
+                    log.info("notify %s: delivering again after %d failed tries", self.sink.name, self._fails)
+                self._fails = 0
+                self.last_error = None
+                continue
+            if result == "refused" and answer is not None:
+                seq, n = self._refused
+                n = n + 1 if seq == row.seq else 1
+                self._refused = (row.seq, n)
+                if n >= self.sink.refused_tries and self._bury(row, answer.status, self.last_error or "", n):
+                    self._fails += 1
+                    self.counts.failures += 1
+                    continue  # the next event goes now
+            wait = retry_after_s(answer, self.clock.now()) if answer is not None else None
+            return self._back_off(wait)
         return 0.0 if len(rows) == limit else IDLE_S
+
+    def _back_off(self, asked_s: float | None) -> float:
+        """Count a failure and wait: doubling from ``backoff_s`` up to ``max_backoff_s``, or what the
+        endpoint asked (``Retry-After``) held within the same bounds (0 would spin, a day would stall)."""
+        self._fails += 1
+        self.counts.failures += 1
+        k = self.sink
+        delay = min(k.max_backoff_s, k.backoff_s * 2 ** min(self._fails - 1, MAX_DOUBLINGS))
+        if asked_s is not None:
+            delay = min(k.max_backoff_s, max(k.backoff_s, asked_s))
+        self._next_try = self.clock.monotonic() + delay
+        if self._fails in (1, 5) or self._fails % 50 == 0:
+            log.warning("notify %s: %s (try %d), retrying in %.0f s; %d waiting", k.name,
+                        self.last_error, self._fails, delay, self.outbox.depth())
+        return delay
+
+    def _bury(self, row: OutboxRow, status: int | None, reason: str, tries: int) -> bool:
+        """Move ``row`` to the dead letters; False (and it stays queued) when they cannot take it."""
+        at = self.clock.now().isoformat(timespec="milliseconds")
+        try:
+            kept = self.dead.add(self.sink.name, row.payload, status=status, reason=reason, tries=tries, at=at)
+        except sqlite3.Error as exc:  # a damaged dead-letter file must not cost the event
+            log.error("notify %s: dead letters %s: %s", self.sink.name, self.dead.path, exc)
+            kept = False
+        if not kept:
+            self.last_error = f"{reason}; not moved to the dead letters (cannot write {self.dead.path.name}): kept"
+            return False
+        self.outbox.remove([row.seq])
+        self.counts.dead += 1
+        log.error("notify %s: outbox row %d moved to the dead letters after %d refusal(s): %s (%d in %s)",
+                  self.sink.name, row.seq, tries, reason, self.dead.count(), self.dead.path)
+        return True
 
     def depth(self) -> int:
         return self.outbox.depth()
 
-    def _send(self, ev: Event) -> bool:
+    def _send(self, ev: Event) -> tuple[Outcome, Answer | None]:
         req = self.request(ev)
         try:
-            status, text = self.post(req, self.sink.timeout_s)
+            answer = self.post(req, self.sink.timeout_s)
         except OSError as exc:  # timeout, refused, DNS: all mean "not yet" (Post raises OSError for them)
             self.last_error = self._scrub(req, f"{type(exc).__name__}: {exc}")
-            return False
-        if messages.robot_ok(self.sink.kind, status, text):
-            return True
-        self.last_error = self._scrub(req, f"HTTP {status}: {text[:200]}")
-        return False
-
+            return "retry", None
+        result = outcome(self.sink.kind, answer)
+        if result != "delivered":
+            self.last_error = self._scrub(req, f"HTTP {answer.status}: {' '.join(answer.text.split())[:200]}")
+        return result, answer
     def _scrub(self, req: messages.Request, text: str) -> str:
         """``last_error`` without the robot key, token or 加签 values.
 

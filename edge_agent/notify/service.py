@@ -1,7 +1,8 @@
 """The notify stage as an agent component: bus events → each sink's outbox → its delivery thread.
 
 One outbox file and one thread per sink (``{data_dir}/notify-<name>.sqlite``), so a dead
-DingTalk robot never delays the backend's webhook. Secrets are read at ``start`` and a
+DingTalk robot never delays the backend's webhook; beside it the sink's dead letters
+(``{data_dir}/notify-dead/<name>.sqlite``: events its endpoint refused for good). Secrets are read at ``start`` and a
 missing one stops the start with the config key named.
 """
 
@@ -19,6 +20,8 @@ import httpx
 from edge_agent.clock import Clock
 from edge_agent.config.models import AgentConfig
 from edge_agent.events.outbox import Outbox
+from edge_agent.notify.answers import Answer
+from edge_agent.notify.dead_letters import DeadLetters
 from edge_agent.notify.delivery import Delivery, Post, Site
 from edge_agent.notify.messages import Request
 
@@ -39,7 +42,7 @@ def httpx_post(client: httpx.Client, monotonic: Callable[[], float],
     the deadline is checked after every chunk.
     """
 
-    def post(req: Request, timeout: float) -> tuple[int, str]:
+    def post(req: Request, timeout: float) -> Answer:
         deadline = monotonic() + timeout
         headers = {**req.headers, "Accept-Encoding": "identity"}
         try:
@@ -52,14 +55,15 @@ def httpx_post(client: httpx.Client, monotonic: Callable[[], float],
                     if monotonic() > deadline:
                         raise TimeoutError(f"no whole answer in {timeout:g} s (still arriving)")
                 status, encoding = r.status_code, r.encoding or "utf-8"
+                retry_after = r.headers.get("retry-after")
         except httpx.TimeoutException as exc:
             raise TimeoutError(f"no answer in {timeout:g} s ({type(exc).__name__})") from None
         except httpx.HTTPError as exc:
             raise ConnectionError(f"{type(exc).__name__}: {exc}") from None
         try:
-            return status, body.decode(encoding, errors="replace")
+            return Answer(status, body.decode(encoding, errors="replace"), retry_after)
         except LookupError:  # an unknown charset named by the endpoint
-            return status, body.decode("utf-8", errors="replace")
+            return Answer(status, body.decode("utf-8", errors="replace"), retry_after)
 
     return post
 
@@ -87,7 +91,8 @@ class NotifyService:
         for i, sink in enumerate(c.notify.sinks):
             key, sign = sink.secrets(i)  # SecretError names notify.sinks[i].secret_env / _file
             box = Outbox(Path(c.data_dir) / f"notify-{sink.name}.sqlite", max_rows=c.notify.max_rows)
-            self.deliveries.append(Delivery(sink, box, self._post, self.clock, site, key, sign))
+            dead = DeadLetters(Path(c.data_dir) / "notify-dead" / f"{sink.name}.sqlite", c.notify.max_rows)
+            self.deliveries.append(Delivery(sink, box, dead, self._post, self.clock, site, key, sign))
         types = {t for d in self.deliveries for t in d.sink.events}
         self._unsubscribe = self.bus.subscribe(self._on_event, types)
         return self.deliveries
@@ -126,8 +131,9 @@ class NotifyService:
                 wake.clear()
 
     def status(self) -> dict[str, Any]:
-        """For the heartbeat: per sink, waiting rows and the last error."""
-        return {d.sink.name: {"waiting": d.depth(), "delivered": d.counts.delivered, "error": d.last_error}
+        """For the heartbeat: per sink, waiting rows, the last error, and the dead letters kept (with the latest)."""
+        return {d.sink.name: {"waiting": d.depth(), "delivered": d.counts.delivered, "error": d.last_error,
+                              "dead": d.dead.count(), "last_dead": d.dead.last}
                 for d in self.deliveries}
 
     def stop(self) -> None:
@@ -140,6 +146,7 @@ class NotifyService:
             self._unsubscribe()
         for d in self.deliveries:
             d.outbox.close()
+            d.dead.close()
         if self._client is not None:
             self._client.close()
         self.deliveries, self._threads, self._wake = [], [], []

@@ -1,5 +1,6 @@
 """A real HTTP receiver on loopback that can be told to fail, hang past the client's timeout, or
-answer like a WeCom / DingTalk robot; it records every request and de-duplicates by X-Event-Id."""
+answer like a WeCom / DingTalk robot, or play a script of answers (status, headers, body); it records
+every request and de-duplicates by X-Event-Id."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ class Received:
 class Receiver:
     mode: str = "ok"  # ok | fail | hang | robot_busy | echo (404 quoting the request line, as some proxies do)
     hang_s: float = 0.6
+    script: list[tuple[int, dict[str, str], bytes]] = field(default_factory=list)  # answered first, in turn
     requests: list[Received] = field(default_factory=list)
     unique: dict[tuple[str, str], Received] = field(default_factory=dict)  # (path, id): what a deduping consumer keeps
     order: list[str] = field(default_factory=list)
@@ -52,12 +54,16 @@ class Receiver:
                 r = Received(parts.path, parse_qs(parts.query), {k.lower(): v for k, v in self.headers.items()}, body)
                 with rec.lock:
                     rec.requests.append(r)
-                    mode = rec.mode
+                    scripted = rec.script.pop(0) if rec.script else None
+                    mode = rec.mode if scripted is None else ("ok" if 200 <= scripted[0] < 300 else "scripted")
                     rec.taken += mode in ("ok", "hang")
                     if mode in ("ok", "hang") and r.event_id and (r.path, r.event_id) not in rec.unique:
                         rec.unique[(r.path, r.event_id)] = r  # taken in: a hang loses the answer, not the message
                         rec.order.append(r.event_id)
                     rec.lock.notify_all()
+                if scripted is not None and mode == "scripted":
+                    status, headers, payload = scripted
+                    return self._answer(status, payload, headers)
                 if mode == "echo":
                     return self._answer(404, f"no route for POST {self.path}".encode())
                 if mode == "fail":
@@ -68,10 +74,12 @@ class Receiver:
                     time.sleep(rec.hang_s)
                 self._answer(200, json.dumps({"errcode": 0, "errmsg": "ok"}).encode())
 
-            def _answer(self, status: int, payload: bytes) -> None:
+            def _answer(self, status: int, payload: bytes, headers: dict[str, str] | None = None) -> None:
                 try:
                     self.send_response(status)
                     self.send_header("Content-Type", "application/json")
+                    for name, value in (headers or {}).items():
+                        self.send_header(name, value)
                     self.send_header("Content-Length", str(len(payload)))
                     self.end_headers()
                     self.wfile.write(payload)
@@ -80,7 +88,7 @@ class Receiver:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()  # stop() in 0.05 s
         return self
 
     def wait_for(self, n: int, timeout: float = 10.0) -> bool:

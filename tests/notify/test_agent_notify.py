@@ -28,6 +28,7 @@ def test_assembled_agent_pushes_the_demo_violation(tmp_path, models_dir, monkeyp
             assert receiver.wait_for(1)
             health = a.agent.health_figures().extra["notify"]["backend"]
             assert health["error"] is None and health["delivered"] + health["waiting"] == 1
+            assert health["dead"] == 0 and health["last_dead"] is None
         finally:
             a.agent.stop()
         (doc,) = [json.loads(r.body) for r in receiver.unique.values()]

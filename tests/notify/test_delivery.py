@@ -16,37 +16,9 @@ from edge_agent.clock import FakeClock
 from edge_agent.events.bus import EventBus
 from edge_agent.events.types import Event
 from edge_agent.notify.service import NotifyService
-from edge_agent.sim.scenario import scene_config
-from tests.notify.receiver import Receiver
+from tests.notify.helpers import config, drain, violation
 
 KEY = "webhook-signing-key-0123456789"
-
-
-@pytest.fixture
-def receiver():
-    r = Receiver().start()
-    yield r
-    r.stop()
-
-
-def config(tmp_path, sinks, **web):
-    return scene_config(str(tmp_path / "data"), notify={"sinks": sinks},
-                        web={"public_url": "https://review.plaza-7.example", **web})
-
-
-def violation(clock, bay="A", plate="京A12345", i=0):
-    return Event.make("violation_started", clock, bay_id=bay, visit_id=f"v{i}",
-                      data={"reason": "fuel_vehicle", "plate": plate, "colour": "blue", "parked_s": 125.0})
-
-
-def drain(service: NotifyService, clock: FakeClock, max_rounds: int = 200) -> int:
-    """Pump every sink until its outbox is empty, advancing the fake clock over each backoff."""
-    rounds = 0
-    while any(d.depth() for d in service.deliveries) and rounds < max_rounds:
-        waits = [d.pump() for d in service.deliveries]
-        clock.advance(max(0.0, min(w for w in waits)) or 0.0)
-        rounds += 1
-    return rounds
 
 
 def test_outage_timeouts_and_a_restart_lose_nothing_and_deliver_each_once(tmp_path, receiver, monkeypatch):
@@ -237,8 +209,11 @@ def test_an_unreadable_outbox_row_does_not_block_the_ones_behind_it(tmp_path, re
     ev = violation(clock)
     bus.publish(ev)
     d.pump()
+    status = svc.status()["a"]
     svc.stop()
     assert [eid for _, eid in receiver.unique] == [ev.event_id] and d.counts.delivered == 1
+    assert status["dead"] == 1 and status["last_dead"]["status"] is None  # moved aside, not deleted
+    assert "unreadable outbox row" in status["last_dead"]["reason"]
 
 
 def test_an_endpoint_quoting_the_url_does_not_put_keys_in_the_heartbeat(tmp_path, receiver, monkeypatch):
