@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,52 +19,11 @@ import httpx
 from edge_agent.clock import Clock
 from edge_agent.config.models import AgentConfig
 from edge_agent.events.outbox import Outbox
-from edge_agent.notify.answers import Answer
 from edge_agent.notify.dead_letters import DeadLetters
 from edge_agent.notify.delivery import Delivery, Post, Site
-from edge_agent.notify.messages import Request
+from edge_agent.notify.transport import deadline_client, httpx_post
 
 log = logging.getLogger(__name__)
-
-
-ANSWER_MAX_BYTES = 64 * 1024  # a robot's answer is ~40 bytes of JSON; nothing past this is read
-
-
-def httpx_post(client: httpx.Client, monotonic: Callable[[], float],
-               max_bytes: int = ANSWER_MAX_BYTES) -> Post:
-    """POST with a bounded answer: at most ``max_bytes`` are read, and all within ``timeout``.
-
-    Why: httpx's timeout is per socket read, so an endpoint trickling a byte at a time holds
-    the sink's thread for as long as it likes, and ``r.text`` reads any size into memory
-    (a 300 MB answer cost 940 MB of RSS, enough to get a Pi's agent killed). The body is
-    read raw (``Accept-Encoding: identity``: no decompression bomb) and cut at ``max_bytes``;
-    the deadline is checked after every chunk.
-    """
-
-    def post(req: Request, timeout: float) -> Answer:
-        deadline = monotonic() + timeout
-        headers = {**req.headers, "Accept-Encoding": "identity"}
-        try:
-            with client.stream("POST", req.url, content=req.body, headers=headers, timeout=timeout) as r:
-                body = bytearray()
-                for chunk in r.iter_raw():
-                    body += chunk[: max_bytes - len(body)]
-                    if len(body) >= max_bytes:
-                        break  # the rest is never read: closing the response drops the connection
-                    if monotonic() > deadline:
-                        raise TimeoutError(f"no whole answer in {timeout:g} s (still arriving)")
-                status, encoding = r.status_code, r.encoding or "utf-8"
-                retry_after = r.headers.get("retry-after")
-        except httpx.TimeoutException as exc:
-            raise TimeoutError(f"no answer in {timeout:g} s ({type(exc).__name__})") from None
-        except httpx.HTTPError as exc:
-            raise ConnectionError(f"{type(exc).__name__}: {exc}") from None
-        try:
-            return Answer(status, body.decode(encoding, errors="replace"), retry_after)
-        except LookupError:  # an unknown charset named by the endpoint
-            return Answer(status, body.decode("utf-8", errors="replace"), retry_after)
-
-    return post
 
 
 class NotifyService:
@@ -86,8 +44,8 @@ class NotifyService:
         c = self.cfg
         site = Site(c.site.site_id, c.site.device_id, ZoneInfo(c.site.timezone), c.web.language, c.web.public_url)
         if self._post is None:
-            self._client = httpx.Client(follow_redirects=False)
-            self._post = httpx_post(self._client, self.clock.monotonic)
+            self._client, backend = deadline_client(self.clock.monotonic)
+            self._post = httpx_post(self._client, self.clock.monotonic, backend=backend)
         for i, sink in enumerate(c.notify.sinks):
             key, sign = sink.secrets(i)  # SecretError names notify.sinks[i].secret_env / _file
             box = Outbox(Path(c.data_dir) / f"notify-{sink.name}.sqlite", max_rows=c.notify.max_rows)

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from edge_agent.notify.messages import Request
-from edge_agent.notify.service import ANSWER_MAX_BYTES, httpx_post
+from edge_agent.notify.transport import ANSWER_MAX_BYTES, httpx_post
 
 
 def serve(answer: Callable[[BaseHTTPRequestHandler], None]) -> Iterator[str]:

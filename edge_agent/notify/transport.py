@@ -1,0 +1,271 @@
+"""HTTP for the sinks: one deadline for the whole attempt — name lookup, connect, TLS, every read and write.
+
+Why: httpx's ``timeout`` is per phase (each socket read may take all of it), and the name lookup
+has none at all: ``getaddrinfo`` waits as long as the resolver likes, so a hung resolver held a
+sink's thread far past ``timeout_s``. httpcore takes a network backend (its documented extension
+point); ours looks names up in a short-lived daemon thread and stops waiting at the deadline, and
+hands every socket operation ``min(its timeout, time left)``. A lookup the resolver never answers
+leaves its thread behind, so at most ``MAX_LOOKUPS`` may be unanswered at once; past that an
+attempt fails at once instead of starting another. Addresses are tried in the resolver's order.
+
+httpx still builds the request and reads the answer. With a proxy in the environment
+(``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY``) the client is httpx's own, as before — httpx honours
+those only without a custom transport, and the proxy looks the name up anyway.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import ssl
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import contextmanager
+from typing import Any
+from urllib.request import getproxies
+
+import httpcore
+import httpx
+
+from edge_agent.notify.answers import Answer
+from edge_agent.notify.delivery import Post
+from edge_agent.notify.messages import Request
+
+ANSWER_MAX_BYTES = 64 * 1024  # a robot's answer is ~40 bytes of JSON; nothing past this is read
+MAX_LOOKUPS = 4  # name lookups left unanswered (each holds a thread) before attempts fail at once
+Resolve = Callable[[str, int], "list[str]"]  # (host, port) -> addresses to try, in order
+Monotonic = Callable[[], float]
+
+
+def system_resolve(host: str, port: int) -> list[str]:
+    return [str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
+
+
+class DeadlineBackend(httpcore.NetworkBackend):
+    """httpcore's sync backend with a bounded name lookup and the attempt's deadline on every socket call.
+
+    The deadline is per thread (``until``): the sinks share one client but each sends from its own thread.
+    """
+
+    def __init__(self, monotonic: Monotonic, resolve: Resolve = system_resolve, max_lookups: int = MAX_LOOKUPS,
+                 inner: httpcore.NetworkBackend | None = None) -> None:
+        self._monotonic = monotonic
+        self._resolve = resolve
+        self._max_lookups = max_lookups
+        self._inner = inner or httpcore.SyncBackend()
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self.lookups_running = 0
+
+    @contextmanager
+    def until(self, deadline: float) -> Iterator[None]:
+        before = getattr(self._local, "deadline", None)
+        self._local.deadline = deadline
+        try:
+            yield
+        finally:
+            self._local.deadline = before
+
+    def left(self, timeout: float | None, expired: type[Exception]) -> float | None:
+        """``timeout`` shortened to what is left of the deadline; raises ``expired`` when nothing is."""
+        deadline = getattr(self._local, "deadline", None)
+        if deadline is None:
+            return timeout
+        rest = deadline - self._monotonic()
+        if rest <= 0:  # a socket timeout of 0 would mean non-blocking, not "no time"
+            raise expired("the sink's timeout passed")
+        return rest if timeout is None else min(timeout, rest)
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                    socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
+        error: Exception | None = None
+        for address in self._lookup(host, port, self.left(timeout, httpcore.ConnectTimeout)):
+            try:
+                stream = self._inner.connect_tcp(address, port, self.left(timeout, httpcore.ConnectTimeout),
+                                                 local_address, socket_options)
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                error = exc
+                continue
+            return _DeadlineStream(stream, self)
+        raise error or httpcore.ConnectError(f"{host}: the resolver gave no address")
+
+    def _lookup(self, host: str, port: int, timeout: float | None) -> list[str]:
+        try:
+            return [str(ipaddress.ip_address(host))]
+        except ValueError:
+            pass
+        with self._lock:
+            if self.lookups_running >= self._max_lookups:
+                raise httpcore.ConnectError(f"{self.lookups_running} name lookups still unanswered; not starting "
+                                            f"another for {host}")
+            self.lookups_running += 1
+        answer: Future[list[str]] = Future()
+
+        def look() -> None:
+            try:
+                answer.set_result(self._resolve(host, port))
+            except BaseException as exc:  # noqa: BLE001 - handed to the waiting sink
+                answer.set_exception(exc)
+            finally:
+                with self._lock:
+                    self.lookups_running -= 1
+
+        threading.Thread(target=look, name=f"notify-dns-{host}", daemon=True).start()
+        try:
+            return answer.result(timeout)
+        except FutureTimeout:
+            raise httpcore.ConnectTimeout(f"name lookup of {host} unanswered after {timeout:g} s") from None
+        except Exception as exc:  # noqa: BLE001 - socket.gaierror, or a name the resolver cannot encode
+            raise httpcore.ConnectError(f"name lookup of {host}: {exc}") from None
+
+    def connect_unix_socket(self, path: str, timeout: float | None = None,
+                            socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
+        raise httpcore.ConnectError("notify sinks do not use unix sockets")
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    def __init__(self, inner: httpcore.NetworkStream, backend: DeadlineBackend) -> None:
+        self._inner = inner
+        self._backend = backend
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, self._backend.left(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, self._backend.left(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
+                  timeout: float | None = None) -> httpcore.NetworkStream:
+        tls = self._inner.start_tls(ssl_context, server_hostname, self._backend.left(timeout, httpcore.ConnectTimeout))
+        return _DeadlineStream(tls, self._backend)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+_ERRORS: dict[type[Exception], type[httpx.TransportError]] = {  # httpcore's leaf errors, as httpx maps them
+    httpcore.ConnectTimeout: httpx.ConnectTimeout, httpcore.ReadTimeout: httpx.ReadTimeout,
+    httpcore.WriteTimeout: httpx.WriteTimeout, httpcore.PoolTimeout: httpx.PoolTimeout,
+    httpcore.ConnectError: httpx.ConnectError, httpcore.ReadError: httpx.ReadError,
+    httpcore.WriteError: httpx.WriteError, httpcore.RemoteProtocolError: httpx.RemoteProtocolError,
+    httpcore.LocalProtocolError: httpx.LocalProtocolError, httpcore.UnsupportedProtocol: httpx.UnsupportedProtocol,
+    httpcore.ProxyError: httpx.ProxyError}
+_BASES = (httpcore.TimeoutException, httpcore.NetworkError, httpcore.ProtocolError, httpcore.UnsupportedProtocol,
+          httpcore.ProxyError)
+
+
+@contextmanager
+def _as_httpx(request: httpx.Request) -> Iterator[None]:
+    """httpcore's errors as httpx's (what ``httpx_post`` and httpx's client expect)."""
+    try:
+        yield
+    except _BASES as exc:
+        fallback = httpx.TimeoutException if isinstance(exc, httpcore.TimeoutException) else httpx.TransportError
+        raise _ERRORS.get(type(exc), fallback)(str(exc), request=request) from exc
+
+
+class _Body(httpx.SyncByteStream):
+    def __init__(self, inner: Iterable[bytes], request: httpx.Request) -> None:
+        self._inner = inner
+        self._request = request
+
+    def __iter__(self) -> Iterator[bytes]:
+        with _as_httpx(self._request):
+            yield from self._inner
+
+    def close(self) -> None:
+        close = getattr(self._inner, "close", None)
+        if close is not None:
+            close()
+
+
+class DeadlineTransport(httpx.BaseTransport):
+    """An httpx transport over an httpcore pool that uses ``DeadlineBackend`` (httpx has no option for one)."""
+
+    def __init__(self, backend: DeadlineBackend, ssl_context: ssl.SSLContext | None = None) -> None:
+        self._pool = httpcore.ConnectionPool(ssl_context=ssl_context or httpx.create_ssl_context(),
+                                             network_backend=backend)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        assert isinstance(request.stream, httpx.SyncByteStream)
+        url = httpcore.URL(scheme=request.url.raw_scheme, host=request.url.raw_host, port=request.url.port,
+                           target=request.url.raw_path)
+        core = httpcore.Request(request.method, url, headers=request.headers.raw, content=request.stream,
+                                extensions=request.extensions)
+        with _as_httpx(request):
+            answer = self._pool.handle_request(core)
+        assert isinstance(answer.stream, Iterable)
+        return httpx.Response(answer.status, headers=answer.headers, stream=_Body(answer.stream, request),
+                              extensions=answer.extensions)
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+def deadline_client(monotonic: Monotonic, resolve: Resolve = system_resolve,
+                    ssl_context: ssl.SSLContext | None = None) -> tuple[httpx.Client, DeadlineBackend | None]:
+    """The sinks' client: redirects not followed (a 3xx is a failure), every attempt within its deadline —
+    unless the environment names a proxy: then httpx's own client, which uses it (and no backend).
+
+    ``ssl_context``: httpx's default (certifi's CAs) unless a test brings its own CA.
+    """
+    if any(v for k, v in getproxies().items() if k in ("http", "https", "all")):
+        return httpx.Client(follow_redirects=False), None
+    backend = DeadlineBackend(monotonic, resolve)
+    return httpx.Client(follow_redirects=False, transport=DeadlineTransport(backend, ssl_context)), backend
+
+
+def httpx_post(client: httpx.Client, monotonic: Monotonic, max_bytes: int = ANSWER_MAX_BYTES,
+               backend: DeadlineBackend | None = None) -> Post:
+    """POST with a bounded answer: at most ``max_bytes`` are read, and all within ``timeout``.
+
+    Why: httpx's timeout is per socket read, so an endpoint trickling a byte at a time holds
+    the sink's thread for as long as it likes, and ``r.text`` reads any size into memory
+    (a 300 MB answer cost 940 MB of RSS, enough to get a Pi's agent killed). The body is
+    read raw (``Accept-Encoding: identity``: no decompression bomb) and cut at ``max_bytes``;
+    the deadline is checked after every chunk, and with ``backend`` (``deadline_client``) by
+    every socket call and the name lookup too.
+    """
+
+    def post(req: Request, timeout: float) -> Answer:
+        deadline = monotonic() + timeout
+        headers = {**req.headers, "Accept-Encoding": "identity"}
+        bounded = backend.until(deadline) if backend is not None else _unbounded()
+        try:
+            with bounded, client.stream("POST", req.url, content=req.body, headers=headers, timeout=timeout) as r:
+                body = bytearray()
+                for chunk in r.iter_raw():
+                    body += chunk[: max_bytes - len(body)]
+                    if len(body) >= max_bytes:
+                        break  # the rest is never read: closing the response drops the connection
+                    if monotonic() > deadline:
+                        raise TimeoutError(f"no whole answer in {timeout:g} s (still arriving)")
+                status, encoding = r.status_code, r.encoding or "utf-8"
+                retry_after = r.headers.get("retry-after")
+        except httpx.TimeoutException as exc:
+            raise TimeoutError(f"no answer in {timeout:g} s ({type(exc).__name__}: {exc})") from None
+        except httpx.HTTPError as exc:
+            raise ConnectionError(f"{type(exc).__name__}: {exc}") from None
+        try:
+            return Answer(status, body.decode(encoding, errors="replace"), retry_after)
+        except LookupError:  # an unknown charset named by the endpoint
+            return Answer(status, body.decode("utf-8", errors="replace"), retry_after)
+
+    return post
+
+
+@contextmanager
+def _unbounded() -> Iterator[None]:
+    yield
+
+
+__all__ = ["ANSWER_MAX_BYTES", "MAX_LOOKUPS", "DeadlineBackend", "DeadlineTransport", "deadline_client",
+           "httpx_post", "system_resolve"]

@@ -1,0 +1,204 @@
+"""One deadline for the whole attempt: a resolver that never answers, or an endpoint trickling its
+status line and headers, cannot hold a sink past ``timeout_s``. Real loopback servers; the
+resolver is the system's ``socket.getaddrinfo`` held back by the test, or an injected one."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import ssl
+import subprocess
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpcore
+import pytest
+
+from edge_agent.clock import FakeClock
+from edge_agent.events.bus import EventBus
+from edge_agent.notify.messages import Request
+from edge_agent.notify.service import NotifyService
+from edge_agent.notify.transport import DeadlineBackend, deadline_client, httpx_post
+from tests.notify.helpers import config, violation
+
+NAME = "hooks.plaza-7.example"
+
+
+@pytest.fixture(autouse=True)
+def no_proxy_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A proxy named on the test machine would take the sinks off the deadline client (as it should)."""
+    for name in ("http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+
+
+@pytest.fixture
+def held_resolver(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
+    """``socket.getaddrinfo`` that does not answer for NAME until the test sets the event (then: loopback)."""
+    real = socket.getaddrinfo
+    release = threading.Event()
+
+    def getaddrinfo(host, port, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202 - socket's signature
+        if host == NAME:
+            release.wait(10)
+            host = "127.0.0.1"
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    yield release
+    release.set()
+
+
+def test_a_hung_name_lookup_ends_at_the_sinks_timeout(tmp_path, receiver, held_resolver):
+    """Before: the lookup had no bound but the resolver's own; the sink's thread waited for it."""
+    port = receiver.server.server_address[1]
+    cfg = config(tmp_path, [{"name": "a", "kind": "webhook", "url": f"http://{NAME}:{port}/hook", "timeout_s": 0.3}])
+    clock = FakeClock()
+    svc = NotifyService(cfg, bus := EventBus(), clock)
+    (d,) = svc.open()
+    try:
+        bus.publish(ev := violation(clock))
+        wait = d.pump()
+        assert not held_resolver.is_set() and receiver.requests == []  # gave up while the lookup still hangs
+        assert wait == 2 and f"name lookup of {NAME} unanswered after 0.3 s" in d.last_error
+        held_resolver.set()
+        clock.advance(wait)
+        d.pump()  # the resolver answers now: sent to its address, with the name as Host
+    finally:
+        svc.stop()
+    assert receiver.order == [ev.event_id] and receiver.requests[0].headers["host"] == f"{NAME}:{port}"
+
+
+def test_unanswered_lookups_are_bounded_and_freed_when_they_answer():
+    release = threading.Event()
+
+    def resolve(host: str, port: int) -> list[str]:
+        release.wait(10)
+        return ["127.0.0.1"]
+
+    backend = DeadlineBackend(lambda: 0.0, resolve, max_lookups=2)
+    with backend.until(0.05):
+        for _ in range(2):
+            with pytest.raises(httpcore.ConnectTimeout, match="unanswered after 0.05 s"):
+                backend.connect_tcp("a.example", 9, timeout=5)
+        with pytest.raises(httpcore.ConnectError, match="2 name lookups still unanswered"):
+            backend.connect_tcp("a.example", 9, timeout=5)  # no third thread
+    assert backend.lookups_running == 2
+    release.set()
+    for t in [t for t in threading.enumerate() if t.name == "notify-dns-a.example"]:
+        t.join(5)
+    assert backend.lookups_running == 0
+
+
+def serve(handler: type[BaseHTTPRequestHandler]) -> Iterator[int]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_next_address_is_tried_when_one_refuses():
+    class Ok(BaseHTTPRequestHandler):
+        def log_message(self, *a: object) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self.send_response(204)
+            self.end_headers()
+
+    for port in serve(Ok):
+        client, backend = deadline_client(lambda: 0.0, lambda host, p: ["127.0.0.2", "127.0.0.1"])  # .2: refused
+        with client:
+            answer = httpx_post(client, lambda: 0.0, backend=backend)(
+                Request(f"http://{NAME}:{port}/hook", b"{}", {"X-Event-Id": "e1"}), 2.0)
+        assert answer.status == 204
+
+
+def test_headers_trickling_past_the_timeout_are_a_timeout():
+    """Before: the deadline was looked at only between chunks of the body; an endpoint sending its
+    status line and headers a byte at a time (each read within httpx's per-read timeout) held the sink."""
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Pad: " + b"p" * 60 + b"\r\nContent-Length: 2\r\n\r\n{}"
+    step, written, now = threading.Semaphore(0), [0], [0.0]
+
+    class Trickle(BaseHTTPRequestHandler):
+        def log_message(self, *a: object) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            try:
+                for byte in head:  # a byte per look at the client's clock (or every 0.2 s without one)
+                    step.acquire(timeout=0.2)
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    written[0] += 1
+            except OSError:
+                pass  # the client hung up: what this test wants
+            self.close_connection = True
+
+    def monotonic() -> float:
+        step.release()
+        now[0] += 0.1
+        return now[0]
+
+    for port in serve(Trickle):
+        client, backend = deadline_client(monotonic)
+        with client, pytest.raises(TimeoutError, match="no answer in 1 s"):
+            httpx_post(client, monotonic, backend=backend)(Request(f"http://127.0.0.1:{port}/h", b"{}", {}), 1.0)
+    assert written[0] < 20 < len(head)  # gave up a few bytes into the status line, as the clock said
+
+
+def test_tls_checks_the_name_from_the_url_not_the_address_it_resolved_to(tmp_path):
+    """The connection goes to the looked-up address; SNI and the certificate check must still use the name."""
+    if not shutil.which("openssl"):
+        pytest.skip("openssl makes the test certificate")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "k.pem", "-out", "c.pem",
+                    "-days", "2", "-subj", f"/CN={NAME}", "-addext", f"subjectAltName=DNS:{NAME}"],
+                   cwd=tmp_path, check=True, capture_output=True)
+    server_side = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_side.load_cert_chain(tmp_path / "c.pem", tmp_path / "k.pem")
+
+    class Ok(BaseHTTPRequestHandler):
+        def log_message(self, *a: object) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Ok)
+    server.daemon_threads = True
+    server.socket = server_side.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    port = server.server_address[1]
+    client, backend = deadline_client(lambda: 0.0, lambda host, p: ["127.0.0.1"],
+                                      ssl.create_default_context(cafile=tmp_path / "c.pem"))
+    post = httpx_post(client, lambda: 0.0, backend=backend)
+    try:
+        assert post(Request(f"https://{NAME}:{port}/hook", b"{}", {}), 5.0).text == "ok"
+        with pytest.raises(ConnectionError, match="certificate"):  # same address, a name the certificate lacks
+            post(Request(f"https://other.plaza-7.example:{port}/hook", b"{}", {}), 5.0)
+    finally:
+        client.close()
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_proxy_from_the_environment_is_still_used(receiver, monkeypatch):
+    """httpx honours HTTP(S)_PROXY only without a custom transport: with one named, the sinks keep httpx's client."""
+    monkeypatch.setenv("HTTP_PROXY", receiver.url.rsplit("/", 1)[0])  # the receiver plays the proxy
+    client, backend = deadline_client(lambda: 0.0, lambda host, p: pytest.fail("looked up by the proxy, not here"))
+    with client:
+        answer = httpx_post(client, lambda: 0.0, backend=backend)(
+            Request(f"http://{NAME}/hook", b"{}", {"X-Event-Id": "e1"}), 2.0)
+    assert backend is None and answer.status == 200
+    assert receiver.requests[0].headers["host"] == NAME and receiver.requests[0].path == "/hook"
