@@ -159,3 +159,22 @@ def test_the_backoff_does_not_overflow_after_a_long_outage(tmp_path, monkeypatch
         clock.advance(waits[-1])
     svc.stop()
     assert waits[-1] == 60 and d.counts.failures == 1100 and "ConnectError" in d.last_error
+
+
+def test_a_robots_key_quoted_in_the_refusal_is_masked_in_the_dead_letters(tmp_path, receiver, monkeypatch):
+    monkeypatch.setenv("WECOM_KEY", "wk-secret-123")
+    clock = FakeClock()
+    base = receiver.url.rsplit("/", 1)[0]
+    cfg = config(tmp_path, [{"name": "wecom", "kind": "wecom", "url": base + "/cgi-bin/webhook/send",
+                             "secret_env": "WECOM_KEY", "refused_tries": 1}])
+    svc = NotifyService(cfg, bus := EventBus(), clock)
+    (d,) = svc.open()
+    receiver.script = [(400, {}, b"bad request: POST /cgi-bin/webhook/send?key=wk-secret-123")]
+    bus.publish(violation(clock))
+    d.pump()
+    status = json.dumps(svc.status())
+    svc.stop()
+    (row,) = sqlite3.connect(tmp_path / "data" / "notify-dead" / "wecom.sqlite").execute("SELECT payload FROM outbox")
+    assert d.dead.count() == 1 and "send?key=***" in status and "send?key=***" in json.loads(row[0])["reason"]
+    files = b"".join(f.read_bytes() for f in (tmp_path / "data" / "notify-dead").iterdir())
+    assert b"wk-secret" not in files and "wk-secret" not in status
