@@ -22,22 +22,34 @@ def fake_adjtimex(result: int, seen: list[bytes]):
 
 @pytest.mark.parametrize(("state", "synced"), [(0, True), (1, True), (3, True), (4, True), (TIME_ERROR, False),
                                                (-1, None)])
-def test_the_kernel_state_says_synced_unsynced_or_unknown(state, synced):
+def test_the_kernel_state_says_synced_unsynced_or_unknown(state, synced, tmp_path):
     # 0..4: TIME_OK, INS, DEL, OOP, WAIT (leap-second states of a synchronised clock); 5: TIME_ERROR
     # (STA_UNSYNC: never set by NTP, or unsteered for hours); -1: the call was refused (EPERM, ENOSYS).
     seen: list[bytes] = []
-    assert KernelSyncProbe(fake_adjtimex(state, seen))() is synced
+    assert KernelSyncProbe(fake_adjtimex(state, seen), tmp_path / "no-timesyncd")() is synced
     assert seen and seen[0][:4] == b"\0\0\0\0"  # modes = 0: read only, needs no CAP_SYS_TIME
 
 
-def test_no_adjtimex_or_a_failing_one_is_unknown():
+def test_no_adjtimex_or_a_failing_one_is_unknown(tmp_path):
     def refuse(buf) -> int:  # noqa: ANN001
         raise OSError("seccomp")
 
-    assert KernelSyncProbe(refuse)() is None
-    probe = KernelSyncProbe()
+    assert KernelSyncProbe(refuse, tmp_path / "none")() is None
+    probe = KernelSyncProbe(timesyncd=tmp_path / "none")
     probe._adjtimex = None  # as off Linux
     assert probe() is None
+
+
+def test_a_refused_adjtimex_asks_timesyncd(tmp_path):
+    """The shipped unit's ProtectClock=yes refuses adjtimex (-1, EPERM): systemd-timesyncd's flag file answers."""
+    run = tmp_path / "timesync"
+    probe = KernelSyncProbe(fake_adjtimex(-1, []), run)
+    assert probe() is None  # no timesyncd: unknown, never "synced"
+    run.mkdir()
+    assert probe() is False  # timesyncd runs, has not set the clock this boot
+    (run / "synchronized").touch()
+    assert probe() is True
+    assert KernelSyncProbe(fake_adjtimex(TIME_ERROR, []), run)() is False  # the kernel's answer comes first
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="adjtimex is Linux's")
