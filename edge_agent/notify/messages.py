@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import quote_plus
 from zoneinfo import ZoneInfo
 
+from edge_agent.clock import utc_offset
 from edge_agent.events.types import Event
 
 TITLES = {  # (zh, en)
@@ -84,7 +85,7 @@ def markdown(ev: Event, tz: ZoneInfo, lang: str, public_url: str | None, site: s
     if dur is not None:
         lines.append(f"> {f['duration']}: {dur / 60:.0f} {f['min']}")
     local = datetime.fromisoformat(ev.ts).astimezone(tz)
-    lines.append(f"> {f['time']}: {local:%Y-%m-%d %H:%M:%S}")
+    lines.append(f"> {f['time']}: {local:%Y-%m-%d %H:%M:%S} {utc_offset(local)}")  # the DST hour shows twice
     url = link(ev, public_url)
     if url:
         lines.append(f"\n[{f['open']} {f['detail']}]({url})")
