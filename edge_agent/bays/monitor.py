@@ -177,9 +177,10 @@ class BayMonitor:
         with self._lock:
             self.frames += 1
             now = self.clock.monotonic()
+            if usable:  # a moved camera's view too: the installer redraws or confirms on it (not the old one)
+                self._last_frame = image
             if not usable or not self.aligned:
                 return self.on_blind(why if not usable else "moved")
-            self._last_frame = image
             self._classify(image, now)
             reads_by_bay: dict[str, list[PlateRead]] = {b: [] for b in self.machines}
             due = self._reads_due(now) if reader is not None else None

@@ -236,14 +236,29 @@ def test_camera_moved_blinds_the_bays_until_the_view_is_confirmed(pipeline, tmp_
         return cv2.warpAffine(render(scene), m, (W, render(scene).shape[0]), borderMode=cv2.BORDER_REPLICATE)
 
     parked = Scene(cars=(NEV,))
-    run = play(hold(4, EMPTY) + hold(10, shift(EMPTY, 6, -4)) + hold(10, shift(parked, 90, 30)), pipeline, tmp_path)
-    assert run.story() == ["camera_moved"]  # the small shift: nothing; the large one: no arrival either
-    t_moved, moved = run.one("camera_moved")
+    seen: dict = {}
+
+    def installer(agent) -> None:  # noqa: ANN001 - what the installer sees and does under the banner
+        seen.update(ok=agent.monitor.vision_ok, moved=agent.status()["camera_moved"],
+                    states=[(s.camera_ok, s.state) for s in agent.bus.states().values()],
+                    snapshot=cv2.imread(str(agent.evidence.image_path(agent.snapshot(None)))),
+                    confirmed=agent.confirm_camera().ok)  # the installer checked the bays on the new view
+
+    run = play(hold(4, EMPTY) + hold(10, shift(EMPTY, 6, -4)) + hold(16, shift(parked, 90, 30)), pipeline, tmp_path,
+               actions=[(20.0, installer)])
+    t_moved, moved = run.one("camera_moved")  # the small shift: nothing; the large one: no arrival either
     assert 14 < t_moved <= 14 + 3 and moved.data["dx"] == pytest.approx(90, abs=4)
-    assert not run.agent.monitor.vision_ok and run.agent.status()["camera_moved"] is True
-    assert all(not s.camera_ok and s.state == "unknown" for s in run.agent.bus.states().values())
-    assert run.agent.confirm_camera().ok  # the installer checked the bays on the new view
-    assert run.of("camera_aligned") and run.agent.monitor.vision_ok
+    assert [e.type for t, e in run.events if t < 20] == ["camera_moved"]
+    assert not seen["ok"] and seen["moved"] is True and seen["confirmed"]
+    assert all(not ok and state == "unknown" for ok, state in seen["states"])
+    # the live page / installer's picture is the view the bays must be redrawn on, not the one before the move
+    # (was: the last frame before it — and Confirm made that old view the reference: moved again 2 s later)
+    snap = seen["snapshot"].astype(np.int16)
+    assert np.abs(snap - shift(parked, 90, 30)).mean() < np.abs(snap - shift(EMPTY, 6, -4)).mean() / 2
+    t_aligned, aligned = run.one("camera_aligned")
+    assert t_aligned >= 20 and aligned.data == {"confirmed": True}
+    assert "camera_moved" not in [e.type for t, e in run.events if t >= 20]  # the confirmed view stays the reference
+    assert run.agent.monitor.vision_ok and run.agent.status()["camera_moved"] is False
 
 
 def test_unidentified_reads_look_only_at_the_bays_that_want_them(pipeline, tmp_path):
