@@ -14,8 +14,15 @@ day are bridged by a small bank of later views whose offset to the reference was
 when they were still similar enough (each measurement picks the bank entry it matches best).
 
 The reference is the frame the agent first saw with these bays (kept on disk next to a hash
-of the bay polygons and frame size, so a restart compares with the same picture and a redraw
-takes a new one).
+of the bay polygons, frame size and ``camera.rotate`` / ``flip``, so a restart compares with the
+same picture and a redraw takes a new one).
+
+A reference stored for the same bays in another view means the view was turned (rotate / flip
+changed) under bays drawn on the old one: ``turned``. Those polygons lie on the wrong ground (a
+half turn puts bay A's outline over bay B), so the camera counts as moved until the installer
+redraws the bays or confirms the view, and the old reference stays on disk so that a restart
+does not forget it. (Matching the turned view against the old reference instead read a half turn
+as a 1000-px shift, but a mirror as no match at all: bays trusted.)
 
 Most frames of a fixed camera show the view of the last measurement unmoved, so each frame is
 first phase-correlated (0.2 ms on a 160-px grey thumbnail, ~1.5 ms with the thumbnail) with the
@@ -37,6 +44,7 @@ import cv2
 import numpy as np
 
 from edge_agent import imfile
+from edge_agent.camera.orient import Orientation, all_orientations
 
 log = logging.getLogger(__name__)
 
@@ -67,10 +75,23 @@ class Shift:
         return float(np.hypot(self.dx, self.dy))
 
 
-def reference_key(size: tuple[int, int], polygons: list) -> str:
-    """What the reference belongs to: the frame size and the drawn bays."""
-    blob = json.dumps({"size": list(size), "bays": polygons}, sort_keys=True)
+def reference_key(size: tuple[int, int], polygons: list, view: str | None = None) -> str:
+    """What the reference belongs to: the frame size, the drawn bays and the view's turn
+    (``Orientation.key``; an upright view hashes as before rotate existed, so upgrading keeps it)."""
+    doc: dict = {"size": list(size), "bays": polygons}
+    if view is not None:
+        doc["view"] = view
+    blob = json.dumps(doc, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def turned_from(key: str, size: tuple[int, int], polygons: list, view: Orientation) -> Orientation | None:
+    """The other view whose reference for these bays ``key`` is, or None. ``size``: the upright frame's."""
+    camera_size = view.upright_size(size)  # a quarter turn is its own inverse on sizes
+    for other in all_orientations():
+        if other.key != view.key and key == reference_key(other.upright_size(camera_size), polygons, other.key):
+            return other
+    return None
 
 
 @dataclass
@@ -83,10 +104,13 @@ class _View:
 class Registration:
     """Measures a frame's shift against the reference; ``moved`` beyond ``tolerance_px``."""
 
-    def __init__(self, tolerance_px: float, polygons: list, store: Path | None = None) -> None:
+    def __init__(self, tolerance_px: float, polygons: list, store: Path | None = None,
+                 view: Orientation | None = None) -> None:
         self.tolerance_px = tolerance_px
         self.polygons = polygons
         self.store = store
+        self.view = view or Orientation()
+        self.turned: Orientation | None = None  # the bays were drawn on this other view (module docstring)
         self._orb = cv2.ORB_create(800)
         self._matcher = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True)
         self._clahe = cv2.createCLAHE(2.0, (8, 8))
@@ -138,14 +162,21 @@ class Registration:
         size = (frame_bgr.shape[1], frame_bgr.shape[0])
         if self.store is None:
             return frame_bgr
-        key = reference_key(size, self.polygons)
+        key = reference_key(size, self.polygons, self.view.key)
         meta, pic = self.store / "reference.json", self.store / "reference.png"
         try:
-            if json.loads(meta.read_text()).get("key") == key:
+            stored = json.loads(meta.read_text()).get("key")
+            if stored == key:
                 img = imfile.imread(pic, cv2.IMREAD_GRAYSCALE)
                 if img is not None and (img.shape[1], img.shape[0]) == size:
                     return img
-        except (OSError, ValueError):
+            elif isinstance(stored, str):
+                self.turned = turned_from(stored, size, self.polygons, self.view)
+                if self.turned is not None:  # keep the old reference: it remembers the view the bays fit
+                    log.warning("camera view turned (%s, the bays were drawn %s): bays blind until redrawn "
+                                "or confirmed", self.view.describe(), self.turned.describe())
+                    return frame_bgr
+        except (OSError, ValueError, AttributeError):
             pass
         try:
             self.store.mkdir(parents=True, exist_ok=True)
@@ -159,6 +190,7 @@ class Registration:
         """The installer confirmed the bays on the current view: it becomes the reference."""
         if self.store is not None:
             (self.store / "reference.json").unlink(missing_ok=True)
+        self.turned = None
         self._bank = []
         self._size = None
         self._banked_at = float("-inf")
@@ -239,12 +271,19 @@ class Alignment:
         self._since: float | None = None  # when the measured state first differed from the reported one
 
     def update(self, frame_bgr: np.ndarray, now: float) -> tuple[Shift | None, str | None]:
-        """Measure one frame → (shift, "moved" | "aligned" | None when nothing is to be reported);
-        (None, None) for a frame skipped or not matched."""
+        """Measure one frame → (shift, "moved" | "aligned" | "turned" | None when nothing is to be
+        reported); (None, None) for a frame skipped or not matched. "turned" (once, not debounced:
+        no shake makes a turned view) blinds the bays until the installer redraws or confirms."""
         if now - self._last_at < self.every_s:
             return None, None
         self._last_at = now
         shift = self.reg.measure(frame_bgr, now)
+        if self.reg.turned is not None:  # bays drawn on another view: moved at once, until redrawn or confirmed
+            self.ok = False
+            if self.reported_moved:
+                return shift, None
+            self.reported_moved = True
+            return shift, "turned"
         if shift is None:
             return None, None
         moved = self.reg.moved(shift)

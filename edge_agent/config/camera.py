@@ -6,6 +6,8 @@ a USB index (``"0"``) or its device path (``/dev/video0``), a video file or a fo
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, model_validator
 
 from edge_agent.config.base import StrictModel
@@ -14,9 +16,14 @@ from edge_agent.config.base import StrictModel
 class CameraConfig(StrictModel):
     source: str = Field(..., min_length=1, description="rtsp://…, a USB index like '0', a video file, or a folder of images")
     fps: float = Field(5.0, gt=0, le=60, description="frames sampled per second")
-    width: int | None = Field(None, gt=0, le=16384, description="frame width in pixels (bay polygons are checked against it)")
-    height: int | None = Field(None, gt=0, le=16384, description="frame height in pixels")
+    width: int | None = Field(None, gt=0, le=16384, description="frame width in pixels after rotate "
+                              "(bay polygons are checked against it)")
+    height: int | None = Field(None, gt=0, le=16384, description="frame height in pixels after rotate")
     loop: bool = Field(False, description="replay a file or folder forever (demos)")
+    rotate: Literal[0, 90, 180, 270] = Field(0, description="turn every frame this many degrees clockwise "
+                                             "(a camera mounted upside down: 180); bays are drawn on the turned view")
+    flip: Literal["none", "horizontal", "vertical"] = Field("none", description="mirror every frame after rotate "
+                                                            "(a camera or lens that mirrors its picture)")
     reconnect_min_s: float = Field(1.0, gt=0, le=60, description="first reconnect delay; doubles up to reconnect_max_s")
     reconnect_max_s: float = Field(30.0, gt=0, le=600, description="longest reconnect delay")
     lost_after_s: float = Field(5.0, ge=1, le=60, description="no frame for this long → camera_lost")

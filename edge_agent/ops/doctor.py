@@ -25,6 +25,7 @@ Runner = Callable[..., subprocess.CompletedProcess]
 
 
 def check_camera(cfg: AgentConfig) -> Check:
+    from edge_agent.camera.orient import Orientation
     from edge_agent.camera.source import default_opener, describe_source
 
     source = cfg.camera.source
@@ -42,7 +43,9 @@ def check_camera(cfg: AgentConfig) -> Check:
             if not ok or img is None:
                 return Check("camera", "fail", f"{kind} {shown}: opened but no frame could be decoded")
             h, w = img.shape[:2]
-            return Check("camera", "pass", f"{kind} {shown}: one frame read, {w}x{h}")
+            view = Orientation.of(cfg.camera)  # camera.width/height and the bays are the turned view's
+            turned = "" if view.identity else " ({}x{} after {})".format(*view.upright_size((w, h)), view.describe())
+            return Check("camera", "pass", f"{kind} {shown}: one frame read, {w}x{h}{turned}")
         finally:
             cap.release()
 

@@ -20,6 +20,7 @@ from edge_agent.bays.feed import BayFeed
 from edge_agent.bays.monitor import BayMonitor, PlateReader
 from edge_agent.bays.occupancy import OccupancyClassifier
 from edge_agent.camera.health import HealthTracker
+from edge_agent.camera.orient import Orientation
 from edge_agent.camera.source import FrameSource, open_source
 from edge_agent.clock import Clock, SystemClock
 from edge_agent.config.models import AgentConfig
@@ -71,6 +72,8 @@ class Agent:
                                                   cfg.evidence.max_age_days, int(cfg.evidence.max_mb * 1024 * 1024),
                                                   int(cfg.evidence.min_free_mb * 1e6))
         self.source = source or open_source(cfg.camera, self.clock)
+        # Fixed for the agent's life like the source: a reload that turns the view is refused (reload.py).
+        self.view = Orientation.of(cfg.camera)
         self.reader_factory = reader_factory
         self.reader = reader or reader_factory(cfg, self.lists)
         self.classifier = classifier or classifier_factory(cfg)
@@ -137,9 +140,10 @@ class Agent:
             frame = self.source.latest()
             got = frame is not None
             if frame is not None:
-                h = self.camera.accept(frame.image, self.monitor)
+                image = self.view.apply(frame.image)  # upright once, here: everything after sees one view
+                h = self.camera.accept(image, self.monitor)
                 if h is not None:
-                    self.monitor.on_frame(frame.image, self.reader, usable=h.ok, why=h.reason)
+                    self.monitor.on_frame(image, self.reader, usable=h.ok, why=h.reason)
             self.camera.check(self.monitor)
             self.notices.check(self.source, self.evidence)
             self.clock_watch.check()

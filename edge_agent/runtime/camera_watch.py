@@ -14,6 +14,7 @@ from typing import Any
 
 from edge_agent.bays.monitor import BayMonitor
 from edge_agent.camera.health import CameraHealth, HealthTracker
+from edge_agent.camera.orient import Orientation
 from edge_agent.camera.registration import Alignment, Registration
 from edge_agent.camera.source import FrameSource
 from edge_agent.clock import Clock
@@ -30,6 +31,7 @@ class CameraWatch:
         self.cfg, self.bus, self.clock, self.source = cfg, bus, clock, source
         self._ref_dir = Path(cfg.data_dir) / "camera"  # the reference view stays where the agent started
         c = cfg.camera
+        self.view = Orientation.of(c)  # as the agent turns its frames, for its life (a reload cannot change it)
         self.health = HealthTracker(clock, c.lost_after_s, c.frozen_after_s, c.black_level, c.flat_level)
         self.alignment = self._new_alignment()
         self.ok = True
@@ -46,7 +48,7 @@ class CameraWatch:
         c = self.cfg.camera
         if not c.track_shift:
             return None
-        reg = Registration(c.shift_tolerance_px, [[b.id, b.polygon] for b in self.cfg.bays], self._ref_dir)
+        reg = Registration(c.shift_tolerance_px, [[b.id, b.polygon] for b in self.cfg.bays], self._ref_dir, self.view)
         return Alignment(reg, c.moved_confirm_s, c.shift_every_s)
 
     def accept(self, image: Any, monitor: BayMonitor) -> CameraHealth | None:
@@ -86,7 +88,10 @@ class CameraWatch:
             monitor.set_offset(shift.dx, shift.dy)
         if monitor.aligned != self.alignment.ok:
             monitor.set_aligned(self.alignment.ok)
-        if report is not None and shift is not None:
+        if report == "turned":  # the bays were drawn on another view: nothing was measured, the view says it
+            self.bus.publish(Event.make(EventType.CAMERA_MOVED, self.clock, data={
+                "turned": True, "rotate": self.view.rotate, "flip": self.view.flip}))
+        elif report is not None and shift is not None:
             self.bus.publish(Event.make(EventType.CAMERA_MOVED if report == "moved" else EventType.CAMERA_ALIGNED,
                                         self.clock, data={"dx": round(shift.dx, 1), "dy": round(shift.dy, 1),
                                                           "tolerance_px": self.cfg.camera.shift_tolerance_px}))

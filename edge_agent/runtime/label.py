@@ -81,9 +81,11 @@ def check_frame(image: np.ndarray, name: str, cfg: AgentConfig) -> None:
 
 
 def grab(cfg: AgentConfig, folder: Path) -> Path:
-    """One frame from the configured camera, saved as ``folder/<site-local time>.jpg``."""
+    """One frame from the configured camera, saved as ``folder/<site-local time>.jpg``, turned as the
+    agent turns it (``camera.rotate`` / ``flip``): the bay polygons are drawn on that view."""
     from zoneinfo import ZoneInfo
 
+    from edge_agent.camera.orient import Orientation
     from edge_agent.camera.source import default_opener
     from edge_agent.clock import SystemClock
 
@@ -100,6 +102,7 @@ def grab(cfg: AgentConfig, folder: Path) -> Path:
     if frame is None:
         raise LabelInputError("camera.source: no frame could be read (a USB camera the running agent holds opens "
                               "for one process only: stop the agent while grabbing; see `edge-agent doctor`)")
+    frame = Orientation.of(cfg.camera).apply(frame)
     folder.mkdir(parents=True, exist_ok=True)
     stamp = SystemClock(ZoneInfo(cfg.site.timezone)).now().strftime("%Y-%m-%d_%H_%M_%S")
     path = folder / f"{stamp}.jpg"

@@ -3,7 +3,8 @@
 ``reload()`` re-reads the YAML and applies only what changed: lists at once, timers in place,
 bays / occupancy by a new ``BayMonitor`` that adopts the unchanged bays' story (the ``BayFeed``
 and so the lock presence sensors stay plugged in), perception by a new reader. Camera changes
-need a restart and are reported as such. A changed lock (its settings, or the bay it guards) is
+need a restart and are reported as such; one that turns the view (``camera.rotate`` / ``flip``)
+is refused (``view_problems``). A changed lock (its settings, or the bay it guards) is
 refused, the running config kept: the locks are built once, at start, and would go on with their
 old policy and bay under the new bays (``locks_problems``). ``save_lists()`` keeps lists set at
 run time in the config file, so a reload or restart does not bring the old ones back.
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING
 import yaml
 
 from edge_agent.bays.monitor import BayMonitor
+from edge_agent.camera.orient import Orientation
 from edge_agent.config.load import ConfigError, load_config
 from edge_agent.config.models import AgentConfig
 from edge_agent.control import ControlError, ControlResult
@@ -56,6 +58,24 @@ def locks_problems(running: AgentConfig, new: AgentConfig) -> list[str]:
     return out
 
 
+def view_problems(running: AgentConfig, new: AgentConfig) -> list[str]:
+    """One line when ``new`` turns the camera's view (``camera.rotate`` / ``flip``), else none.
+
+    Why refuse rather than apply: the bay polygons of the running config were drawn on the old view,
+    and a turned view puts them on the wrong ground (a half turn lays bay A's outline over bay B: its
+    car's plate and verdict charged to the other bay, its lock lowered for the wrong car). The new
+    view needs new bays, drawn on it: a restart shows it, and the camera counts as moved until the
+    installer redraws the bays or confirms the view (``camera/registration.py``: ``turned``).
+    """
+    old, now = Orientation.of(running.camera), Orientation.of(new.camera)
+    if old.key == now.key:  # the same view (or the same one spelt another way)
+        return []
+    keys = [f"camera.{k}" for k in ("rotate", "flip") if getattr(running.camera, k) != getattr(new.camera, k)]
+    return [f"{', '.join(keys)}: the view turns ({old.describe()} → {now.describe()}); it turns at start only and the "
+            "bays drawn on the old view would lie on the wrong ground: restart the agent (systemctl restart "
+            "edge-agent), then redraw the bays on the installer page (or confirm the view if they still fit)"]
+
+
 class ConfigReload:
     def __init__(self, agent: Agent) -> None:
         self.agent = agent
@@ -73,6 +93,11 @@ class ConfigReload:
         if problems:
             log.warning("reload refused: %s", "; ".join(problems))
             return ControlResult(False, "lock changes need a restart, kept the running config", {"problems": problems})
+        problems = view_problems(self.agent.cfg, new)
+        if problems:
+            log.warning("reload refused: %s", "; ".join(problems))
+            return ControlResult(False, "a turned camera view needs a restart, kept the running config",
+                                 {"problems": problems})
         with self.agent.loop_lock:  # never swap the monitor in the middle of a frame
             return self.apply(new)
 

@@ -123,3 +123,79 @@ def test_a_slow_drift_is_caught_against_the_last_measured_view_and_features_run_
     assert reg.full_runs == 2
     reg.measure(shifted(ref, 3, 0), now=33.0)  # FULL_EVERY_S after the last one, still or not
     assert reg.full_runs == 3
+
+
+# --- camera.rotate / flip: the reference belongs to one view -------------------------------------------------
+
+POLYS = [[bid, [list(p) for p in poly]] for bid, poly in BAYS.items()]
+
+
+def _stored_key(store: Path) -> str:
+    return json.loads((store / "reference.json").read_text())["key"]
+
+
+def test_an_upright_view_hashes_as_before_rotate_existed_so_an_upgrade_keeps_its_reference():
+    import hashlib
+
+    from edge_agent.camera.orient import Orientation
+    from edge_agent.camera.registration import reference_key
+
+    before = hashlib.sha256(json.dumps({"size": [960, 540], "bays": POLYS}, sort_keys=True).encode()).hexdigest()[:16]
+    assert reference_key((960, 540), POLYS) == reference_key((960, 540), POLYS, Orientation().key) == before
+    assert reference_key((960, 540), POLYS, Orientation(180).key) != before
+
+
+def test_a_view_turned_under_the_same_bays_is_moved_until_confirmed(tmp_path):
+    """Bays drawn upright, then ``rotate: 180`` and a restart: the frames the agent sees are upright again
+    (it turns them), but the polygons were drawn on the other view. Matching against the old reference
+    is meaningless now (the reference is invalidated like a redraw's) — and trusting the bays would be
+    wrong, so the camera is moved at once, not debounced, and stays so until the installer confirms."""
+    from edge_agent.camera.orient import Orientation
+    from edge_agent.camera.registration import reference_key
+
+    view = render(EMPTY)
+    Registration(24, POLYS, tmp_path).measure(view)
+    upright_key = _stored_key(tmp_path)
+    turned = Alignment(Registration(24, POLYS, tmp_path, Orientation(180)), confirm_s=2.0)
+    shift, report = turned.update(view, 0.0)
+    assert report == "turned" and not turned.ok and turned.reported_moved
+    assert turned.reg.turned == Orientation()  # the view the bays were drawn on
+    for t in (1.0, 5.0, 30.0):  # the (turned) view holds still: still not trusted, reported once
+        assert turned.update(view, t)[1] is None and not turned.ok
+    assert _stored_key(tmp_path) == upright_key  # kept: a restart must not forget the bays do not fit
+    again = Alignment(Registration(24, POLYS, tmp_path, Orientation(180)))
+    assert again.update(view, 0.0)[1] == "turned" and not again.ok
+
+    again.reg.confirm(view)  # the installer: the bays fit this view
+    assert again.reg.turned is None and _stored_key(tmp_path) == reference_key((960, 540), POLYS, Orientation(180).key)
+    after = Alignment(Registration(24, POLYS, tmp_path, Orientation(180)))
+    shift, report = after.update(view, 0.0)
+    assert report is None and after.ok and shift is not None and shift.px < 2
+
+
+def test_a_redraw_on_the_turned_view_takes_a_new_reference(tmp_path):
+    from edge_agent.camera.orient import Orientation
+
+    Registration(24, POLYS, tmp_path).measure(render(EMPTY))
+    redrawn = [[bid, [[x + 2, y] for x, y in poly]] for bid, poly in POLYS]
+    al = Alignment(Registration(24, redrawn, tmp_path, Orientation(180)))
+    assert al.update(render(EMPTY), 0.0)[1] is None and al.ok and al.reg.turned is None
+
+
+@pytest.mark.parametrize("stored, now, turned", [
+    ((0, "none"), (90, "none"), True),  # a quarter turn: the frame's width and height swap too
+    ((0, "none"), (0, "horizontal"), True),  # a mirror matched nothing at all against the old reference
+    ((180, "horizontal"), (0, "vertical"), False),  # one view spelt two ways: the same reference
+])
+def test_which_changes_turn_the_view(tmp_path, stored, now, turned):
+    from edge_agent.camera.orient import Orientation
+
+    scene = render(EMPTY)  # the frames as the stored view saw them; the new view sees them turned
+    old, new = Orientation(*stored), Orientation(*now)
+    raw = cv2.rotate(scene, cv2.ROTATE_180) if stored[0] == 180 else scene  # what the camera sent
+    old_view = old.apply(raw)
+    Registration(24, POLYS, tmp_path, old).measure(old_view)
+    before = _stored_key(tmp_path)
+    reg = Registration(24, POLYS, tmp_path, new)
+    reg.measure(new.apply(raw))
+    assert (reg.turned is not None) == turned and _stored_key(tmp_path) == before

@@ -30,6 +30,17 @@ def test_good_config_parses():
     assert [b.id for b in cfg.bays] == ["A", "B"] and cfg.timers.fuel_grace_s == 120
 
 
+def test_camera_turn_defaults_upright_and_takes_every_setting():
+    assert (parse_config(GOOD).camera.rotate, parse_config(GOOD).camera.flip) == (0, "none")
+    for rotate in (0, 90, 180, 270):
+        for flip in ("none", "horizontal", "vertical"):
+            cam = parse_config({**GOOD, "camera": {**GOOD["camera"], "rotate": rotate, "flip": flip}}).camera
+            assert (cam.rotate, cam.flip) == (rotate, flip)
+    assert problems(camera={**GOOD["camera"], "rotate": 45, "flip": "Horizontal"}) == [
+        "camera.rotate: Input should be 0, 90, 180 or 270",
+        "camera.flip: Input should be 'none', 'horizontal' or 'vertical'"]
+
+
 def test_polygon_with_two_points():
     bays = [GOOD["bays"][0], {"id": "B", "polygon": [[1, 1], [5, 5]]}]
     assert problems(bays=bays) == ["bays[1].polygon: needs at least 3 points"]
@@ -155,6 +166,13 @@ def run_check(path) -> subprocess.CompletedProcess:  # noqa: ANN001
      "lists.allow[1]: '粤B1234' is not a plate"),
     ("site: {site_id: s, device_id: d}\ncamera: {source: '0'}\nbays: []\nlists: {deny: ['<script>']}\n",
      "lists.deny[0]: '<script>' is not a plate"),
+    # the camera's turn: a quarter's multiple clockwise (-90 is 270), a mirror by name
+    ("site: {site_id: s, device_id: d}\ncamera: {source: '0', rotate: -90}\nbays: []\n",
+     "camera.rotate: Input should be 0, 90, 180 or 270"),
+    ("site: {site_id: s, device_id: d}\ncamera: {source: '0', rotate: '180'}\nbays: []\n",
+     "camera.rotate: Input should be 0, 90, 180 or 270"),
+    ("site: {site_id: s, device_id: d}\ncamera: {source: '0', flip: both}\nbays: []\n",
+     "camera.flip: Input should be 'none', 'horizontal' or 'vertical'"),
 ])
 def test_check_config_exits_2_naming_the_key(tmp_path, text, expected):
     p = tmp_path / "bad.yaml"

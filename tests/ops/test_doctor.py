@@ -74,6 +74,22 @@ def test_broken_config_names_each_failing_row(write_config, models_dir, tmp_path
     assert res.stdout.splitlines()[-1].startswith("3 failed: camera, models, broker")
 
 
+def test_camera_row_gives_the_size_after_the_turn(tmp_path):
+    """``camera.width`` / ``height`` and the bays are the turned view's: a sideways camera says both sizes."""
+    import cv2
+    import numpy as np
+
+    from edge_agent.ops.doctor import check_camera
+    from edge_agent.sim.scenario import scene_config
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "000.png"), np.full((960, 540, 3), 90, np.uint8))  # mounted on its side
+    sideways = check_camera(scene_config(str(tmp_path / "data"), camera={"source": str(folder), "rotate": 90}))
+    assert sideways.status == "pass" and sideways.detail.endswith("one frame read, 540x960 (960x540 after rotate 90)")
+    assert check_camera(scene_config(str(tmp_path / "data"), camera={"source": str(folder)})).detail.endswith("540x960")
+
+
 def test_wrong_password_and_anonymous_fail(write_config, camera_folder, models_dir, password_broker, tmp_path):
     (tmp_path / "pw").write_text("not-the-password\n")
     wrong = load_config(write_config("wrong.yaml", perception={"models_dir": str(models_dir)}, mqtt={

@@ -116,6 +116,23 @@ def test_label_without_images_grabs_a_frame_from_the_camera(tmp_path, capsys):
     assert (labels.parent / "sheets" / f"frames_{grabbed[0].name}").is_file()
 
 
+def test_a_grabbed_frame_is_turned_as_the_agent_turns_it(tmp_path, capsys):
+    """The bay polygons are drawn on the turned view (``camera.rotate``): a frame grabbed as the camera
+    sends it would label the ground of the other bay."""
+    cam, scenes = _camera(tmp_path, 1)
+    for f in cam.iterdir():  # the camera hangs upside down
+        cv2.imwrite(str(f), cv2.rotate(cv2.imread(str(f)), cv2.ROTATE_180))
+    cfg = yaml.safe_load(_config(tmp_path, cam).read_text(encoding="utf-8"))
+    cfg["camera"]["rotate"] = 180
+    path = tmp_path / "site.yaml"
+    path.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+    labels = tmp_path / "site" / "labels.csv"
+    assert main(["occupancy", "label", str(path), "--out", str(labels)]) == 0
+    [grabbed] = (labels.parent / "frames").glob("*.jpg")
+    got, upright = cv2.imread(str(grabbed)).astype(int), render(scenes[0]).astype(int)
+    assert abs(got - upright).mean() < abs(got - cv2.rotate(render(scenes[0]), cv2.ROTATE_180)).mean() / 4
+
+
 def test_frames_of_the_same_name_in_two_folders_get_two_sheets(tmp_path):
     from edge_agent.runtime.label import sheet_name
 

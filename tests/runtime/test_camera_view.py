@@ -1,0 +1,124 @@
+"""``camera.rotate`` / ``flip`` through the running agent: a camera mounted upside down or mirrored.
+
+Before: no such setting, and the upside-down view of the scenario's fuel car read no plate at all — and
+put the car in bay A (its outline lies where bay B is, turned). Now the agent turns each frame once, where
+it enters the loop, and everything after it (bays, plate reading, evidence, registration) sees the upright
+view. A reload may not turn the view under drawn bays; a restart that does is blind until confirmed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import yaml
+
+from edge_agent.config.load import load_config
+from edge_agent.events.types import Event
+from edge_agent.runtime.agent import Agent
+from edge_agent.sim.scenario import EMPTY, FUEL, Scene, ScriptedSource, hold, run_scripted, scene_config
+from edge_agent.sim.synthetic import render
+from tests.locks.test_reload_sensors import NoPlates
+
+PARKED = Scene(cars=(FUEL,))
+
+
+def _camera(turn: int | None, flip: int | None = None) -> list:
+    """The scenario as a camera mounted that way sends it: empty bays, then a fuel car parks in bay B."""
+    def raw(scene: Scene) -> np.ndarray:
+        img = render(scene)
+        img = img if turn is None else cv2.rotate(img, turn)
+        return img if flip is None else cv2.flip(img, flip)
+    return hold(3, raw(EMPTY)) + hold(300, raw(PARKED))
+
+
+def _run(agent: Agent, clock, seconds: float = 13) -> list[Event]:  # noqa: ANN001
+    events: list[Event] = []
+    agent.bus.subscribe(events.append)
+    agent.start()
+    run_scripted(agent.step, clock, seconds, 5)
+    return events
+
+
+def _closer_to_upright(image: np.ndarray) -> bool:
+    upright = render(PARKED).astype(np.int16)
+    return bool(np.abs(image.astype(np.int16) - upright).mean()
+                < np.abs(image.astype(np.int16) - cv2.rotate(render(PARKED), cv2.ROTATE_180)).mean() / 2)
+
+
+def test_an_upside_down_camera_reads_no_plate_without_rotate(pipeline, tmp_path, clock):
+    agent = Agent(scene_config(str(tmp_path)), clock=clock, source=ScriptedSource(_camera(cv2.ROTATE_180), clock),
+                  reader=pipeline)
+    events = _run(agent, clock)
+    assert "vehicle_identified" not in [e.type for e in events]
+    assert agent.bus.states()["B"].plate is None
+
+
+@pytest.mark.parametrize("turn, flip, setting", [
+    (cv2.ROTATE_180, None, {"rotate": 180}),  # under a shelter roof
+    (None, 1, {"flip": "horizontal"}),  # a mirrored picture
+    (cv2.ROTATE_90_COUNTERCLOCKWISE, None, {"rotate": 90}),  # sideways: the camera sends 540x960
+])
+def test_with_the_setting_the_plate_is_read_in_its_bay_and_everything_sees_the_upright_view(
+        pipeline, tmp_path, clock, turn, flip, setting):
+    agent = Agent(scene_config(str(tmp_path), camera=setting), clock=clock,
+                  source=ScriptedSource(_camera(turn, flip), clock), reader=pipeline)
+    events = _run(agent, clock)
+    assert [(e.type, e.bay_id) for e in events] == [("vehicle_arrived", "B"), ("vehicle_identified", "B")]
+    assert agent.bus.states()["B"].plate == "京A12345"
+    assert _closer_to_upright(agent.monitor._last_frame)  # the live page, the installer's snapshot
+    snap = agent.evidence.image_path(agent.snapshot("B"))  # evidence photos
+    assert _closer_to_upright(cv2.resize(cv2.imread(str(snap)), (960, 540)))
+    assert not agent.camera_moved  # registration took its reference from the upright view
+
+
+def test_a_restart_that_turns_the_view_under_the_bays_is_blind_until_confirmed(pipeline, tmp_path, clock):
+    """The bays were drawn with the camera upright; it is then remounted upside down and ``rotate: 180``
+    set. The frames look upright again, but nothing says the polygons were drawn on this view: the
+    stored reference (another view's) is not used, the camera counts as moved at once, and only the
+    installer's confirmation (or a redraw) lets the bays count again."""
+    first = Agent(scene_config(str(tmp_path)), clock=clock, source=ScriptedSource(hold(60, render(EMPTY)), clock),
+                  reader=NoPlates())
+    _run(first, clock, 2)
+    first.stop()
+    agent = Agent(scene_config(str(tmp_path), camera={"rotate": 180}), clock=clock,
+                  source=ScriptedSource(_camera(cv2.ROTATE_180), clock), reader=pipeline)
+    events = _run(agent, clock)
+    moved = [e for e in events if e.type == "camera_moved"]
+    assert [e.data for e in moved] == [{"turned": True, "rotate": 180, "flip": "none"}]
+    assert agent.camera_moved and agent.bus.states()["B"].state == "unknown"
+    assert "vehicle_identified" not in [e.type for e in events]
+
+    assert agent.confirm_camera().ok
+    run_scripted(agent.step, clock, 10, 5)
+    assert [e.type for e in events if e.type.startswith("camera_")] == ["camera_moved", "camera_aligned"]
+    assert not agent.camera_moved and agent.bus.states()["B"].plate == "京A12345"
+
+
+def _file(tmp_path: Path, **camera: object) -> Path:
+    data = scene_config(str(tmp_path / "data")).model_dump(mode="json")
+    data["camera"].update(camera)
+    path = tmp_path / "agent.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def test_a_reload_that_turns_the_view_is_refused_and_keeps_the_running_config(tmp_path, clock):
+    """Why refuse: the running bays were drawn on the old view; applying the turn would judge them on
+    the wrong ground until someone redraws them. The refusal names the key and says what to do."""
+    path = _file(tmp_path, flip="vertical")
+    agent = Agent(load_config(path), clock=clock, source=ScriptedSource(hold(60, EMPTY), clock), reader=NoPlates())
+    running, view = agent.cfg, agent.view
+    _file(tmp_path, rotate=180)
+    res = agent.reload_config()
+    assert not res.ok and len(res.data["problems"]) == 1
+    problem = res.data["problems"][0]
+    assert problem.startswith("camera.rotate, camera.flip: the view turns (flip vertical → rotate 180)")
+    assert "restart the agent" in problem and "redraw the bays" in problem
+    assert agent.cfg is running and agent.view is view
+
+    _file(tmp_path, rotate=180, flip="horizontal")  # the same view spelt another way: nothing turns
+    res = agent.reload_config()
+    assert res.ok and res.data["restart_needed"] == ["camera"]
