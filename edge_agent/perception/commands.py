@@ -6,9 +6,13 @@ import argparse
 import re
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edge_agent.config.perception import PerceptionConfig
 from edge_agent.perception import fetch as fetch_mod
+
+if TYPE_CHECKING:
+    from edge_agent.camera.orient import Orientation
 
 _SURROGATE = re.compile("[\udc80-\udcff]")  # what Python makes of file-name bytes that are not UTF-8
 DEFAULT_MODELS = Path(__file__).resolve().parents[2] / "models"
@@ -87,6 +91,10 @@ def register_perception(sub: argparse._SubParsersAction) -> None:
     r.add_argument("paths", nargs="+", metavar="PATH", help="image files")
     r.add_argument("--json", action="store_true", help="one JSON object per image per line")
     r.add_argument("--annotate", type=Path, metavar="DIR", help="write annotated copies here")
+    r.add_argument("--rotate", type=int, choices=(0, 90, 180, 270), default=0, metavar="DEG",
+                   help="turn each image this many degrees clockwise first, as camera.rotate does (0, 90, 180, 270)")
+    r.add_argument("--flip", choices=("none", "horizontal", "vertical"), default="none",
+                   help="then mirror it, as camera.flip does")
     _common(r)
     r.set_defaults(func=_recognize)
     e = sub.add_parser("eval", help="score perception on a labels CSV (plates-dev format)")
@@ -204,8 +212,11 @@ def _recognize_all(args: argparse.Namespace) -> int:
     import time
 
     from edge_agent import imfile
+    from edge_agent.camera.orient import Orientation
     from edge_agent.perception.annotate import annotate
     from edge_agent.perception.imageio import ImageReadError, decode_file
+
+    view = Orientation(args.rotate, args.flip)
 
     pipe, err = _pipeline(args)
     if pipe is None:
@@ -232,7 +243,7 @@ def _recognize_all(args: argparse.Namespace) -> int:
             else:
                 print(f"{_shown(path):40} error: {_shown(str(exc))}")
             continue
-        img, factor = decoded.image, decoded.factor
+        img, factor = view.apply(decoded.image), decoded.factor  # annotated copies show the turned view
         if decoded.warnings:
             warned += 1
             print(f"recognize: warning: {path}: {', '.join(decoded.warnings)}"
@@ -248,7 +259,7 @@ def _recognize_all(args: argparse.Namespace) -> int:
                 print(f"recognize: cannot write {_shown(str(out))}: {exc.strerror or exc}", file=sys.stderr)
                 failed += 1
         if args.json:
-            rows = [_scaled(p.to_json(), factor) for p in plates]
+            rows = [_scaled(_unturned(p.to_json(), view, (img.shape[1], img.shape[0])), factor) for p in plates]
             doc = {"file": path, "ms": round(ms, 1), "plates": rows}
             if decoded.warnings:
                 doc["warnings"] = list(decoded.warnings)
@@ -289,6 +300,17 @@ def _json_line(doc: dict) -> str:
 def _shown(text: str) -> str:
     """``text`` printable on any terminal: bytes of a file name that are not UTF-8 as ``\\xff``."""
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _unturned(d: dict, view: Orientation, size: tuple[int, int]) -> dict:
+    """Coordinates back to the file's own orientation after ``--rotate`` / ``--flip`` (corners keep
+    the plate's reading order: its top-left first, wherever that lies in the file)."""
+    if view.identity:
+        return d
+    d["corners"] = [[round(float(x), 1), round(float(y), 1)] for x, y in view.to_camera(d["corners"], size)]
+    (x1, y1), (x2, y2) = view.to_camera([d["box"][:2], d["box"][2:]], size)
+    d["box"] = [round(float(v), 1) for v in (min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2))]
+    return d
 
 
 def _scaled(d: dict, factor: int) -> dict:

@@ -167,3 +167,31 @@ def test_a_reader_that_stops_early_is_no_traceback(tmp_path, models_dir):
     out = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=120, cwd=root,
                          env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8"})
     assert "Traceback" not in out.stderr and "BrokenPipe" not in out.stderr, out.stderr
+
+
+def test_rotate_and_flip_read_a_turned_photo_and_report_the_files_own_pixels(tmp_path, capsys, models_dir):
+    """A photo from a camera mounted upside down (or mirrored) reads as nothing: the detector and recogniser
+    read upright text only. ``--rotate`` / ``--flip`` turn it as ``camera.rotate`` / ``flip`` do; the JSON
+    keeps the contract: corners in the file's pixels (the plate's reading order: its top-left first)."""
+    scene, truth = render_scene(render_plate("皖AD12345", "small_nev"), seed=4, frame=(1280, 720), plate_width=200)
+    upside_down, mirrored = tmp_path / "upside-down.png", tmp_path / "mirrored.png"
+    cv2.imwrite(str(upside_down), cv2.rotate(scene, cv2.ROTATE_180))
+    cv2.imwrite(str(mirrored), cv2.flip(scene, 1))
+    assert main(["recognize", str(upside_down), str(mirrored), "--json", "--models", str(models_dir)]) == 0
+    unturned = [p for doc in _lines(capsys.readouterr().out) for p in doc["plates"]]
+    assert not [p for p in unturned if p["complete"] or p["text"] == "皖AD12345"], unturned  # strokes ('422'), no plate
+
+    for path, args, in_file in ((upside_down, ["--rotate", "180"], np.array([1279, 719]) - truth),
+                                (mirrored, ["--flip", "horizontal"], np.stack([1279 - truth[:, 0], truth[:, 1]], 1))):
+        assert main(["recognize", str(path), "--json", "--models", str(models_dir), *args]) == 0
+        [doc] = _lines(capsys.readouterr().out)
+        [plate] = doc["plates"]
+        assert plate["text"] == "皖AD12345"
+        assert np.abs(np.array(plate["corners"]) - in_file).max() < 20
+        x1, y1, x2, y2 = plate["box"]
+        assert x1 < x2 and y1 < y2 and abs(x1 - in_file[:, 0].min()) < 20 and abs(y2 - in_file[:, 1].max()) < 20
+
+    for bad in (["--rotate", "45"], ["--rotate", "-90"], ["--flip", "both"]):
+        with pytest.raises(SystemExit) as exc:
+            main(["recognize", str(upside_down), *bad])
+        assert exc.value.code == 2 and "invalid choice" in capsys.readouterr().err
