@@ -42,7 +42,10 @@ class CameraWatch:
         """After a reload: redrawn bays need a new reference picture (registration starts over)."""
         self.cfg = cfg
         if bays_changed:
+            was_moved = self.moved
             self.alignment = self._new_alignment()
+            if was_moved:  # the bays now fit the view they were drawn on: the banner goes, consumers are told
+                self.bus.publish(Event.make(EventType.CAMERA_ALIGNED, self.clock, data={"redrawn": True}))
 
     def _new_alignment(self) -> Alignment | None:
         c = self.cfg.camera

@@ -122,3 +122,28 @@ def test_a_reload_that_turns_the_view_is_refused_and_keeps_the_running_config(tm
     _file(tmp_path, rotate=180, flip="horizontal")  # the same view spelt another way: nothing turns
     res = agent.reload_config()
     assert res.ok and res.data["restart_needed"] == ["camera"]
+
+
+def test_bays_redrawn_after_a_move_clear_it_and_say_so(pipeline, tmp_path, clock):
+    """The other way out of ``camera_moved``: the installer redraws the bays on the current view. The
+    banner goes and consumers that track the camera get ``camera_aligned`` ``{"redrawn": true}``."""
+    data = tmp_path / "data"
+    first = Agent(scene_config(str(data)), clock=clock, source=ScriptedSource(hold(60, render(EMPTY)), clock),
+                  reader=NoPlates())
+    _run(first, clock, 2)
+    first.stop()
+    path = _file(tmp_path, rotate=180)
+    agent = Agent(load_config(path), clock=clock, source=ScriptedSource(_camera(cv2.ROTATE_180), clock),
+                  reader=pipeline)
+    events = _run(agent, clock, 4)
+    assert agent.camera_moved
+    cfg = yaml.safe_load(path.read_text(encoding="utf-8"))
+    for bay in cfg["bays"]:  # redrawn: a pixel to the right
+        bay["polygon"] = [[x + 1, y] for x, y in bay["polygon"]]
+    path.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+    assert agent.reload_config().ok
+    run_scripted(agent.step, clock, 10, 5)
+    camera = [(e.type, e.data) for e in events if e.type.startswith("camera_")]
+    assert camera == [("camera_moved", {"turned": True, "rotate": 180, "flip": "none"}),
+                      ("camera_aligned", {"redrawn": True})]
+    assert not agent.camera_moved and agent.bus.states()["B"].plate == "京A12345"
