@@ -12,7 +12,8 @@ Rules (README "locks" lists them for the field):
   the up position lost again and again with no vehicle seen → FAULT ``arm_drift`` (``locks/drift.py``).
 - At start-up the switches say where the arm is; between them → FAULT, lower.
 - A FAULT lowers the arm if it can, holds it there, and only ``reset()`` clears it; the reset
-  lowers an arm it finds off its down end (any doubt leaves the arm down).
+  lowers an arm it finds off its down end (any doubt leaves the arm down). A FAULT is saved
+  (``locks/latches.py``) and a restart starts the lock in it again, lowered, until that reset.
 DOWN is always allowed: a lowered arm cannot hurt a car.
 """
 
@@ -31,6 +32,7 @@ from edge_agent.events.bus import EventBus
 from edge_agent.events.types import Event, EventType
 from edge_agent.locks.drift import UpLosses
 from edge_agent.locks.driver import Direction, LockDriver, Switches
+from edge_agent.locks.latches import Latches, SavedFault
 from edge_agent.locks.rule import VehicleEvidence, vehicle_possible
 
 log = logging.getLogger(__name__)
@@ -56,9 +58,10 @@ class _Motion:
 
 class Interlock:
     def __init__(self, cfg: LockConfig, bay_id: str, driver: LockDriver, bus: EventBus, clock: Clock,
-                 evidence: VehicleEvidence | None = None) -> None:
+                 evidence: VehicleEvidence | None = None, latches: Latches | None = None) -> None:
         self.cfg, self.bay_id, self.driver, self.bus, self.clock = cfg, bay_id, driver, bus, clock
         self.evidence = evidence or VehicleEvidence()
+        self.latches = latches or Latches(clock)  # a fault outlives the process (a file, in the agent)
         self.lock = threading.RLock()
         self._depth = threading.local()
         self._outbox: deque[Event] = deque()
@@ -110,12 +113,15 @@ class Interlock:
 
     # -- public -----------------------------------------------------------------------------
     def start(self) -> None:
-        """Learn the real position from the switches; never assume it."""
+        """Learn the real position from the switches; never assume it. A saved fault latches again."""
         with self.guard():
             self.driver.motor_stop()
             sw = self._switches = self.driver.read_switches()
             self._pending = None
-            if sw.position == "both":
+            saved = self.latches.fault(self.cfg.id)
+            if saved is not None:
+                self._enter_fault(saved.code, saved.message, lower=True, restored=saved)
+            elif sw.position == "both":
                 self._enter_fault("switches_both", "both limit switches active at start-up", lower=False)
             elif sw.position == "neither":
                 self._enter_fault("position_unknown", "arm between the limit switches at start-up "
@@ -175,6 +181,7 @@ class Interlock:
             if self.driver.has_presence and self.driver.read_presence() is None:
                 return self.refuse("presence_unknown", "presence sensor still lost", "reset", operator)
             old, self.fault, self._recovery_timed_out = self.fault, None, False
+            self.latches.clear_fault(self.cfg.id)
             self._uncommanded.clear()
             self._up_losses.clear()
             self.driver.motor_stop()
@@ -292,14 +299,17 @@ class Interlock:
         if self.cfg.reverse_delay_s == 0:
             self.check()
 
-    def _enter_fault(self, code: str, message: str, lower: bool) -> None:
+    def _enter_fault(self, code: str, message: str, lower: bool, restored: SavedFault | None = None) -> None:
+        """Latch ``code`` and save it; ``restored``: saved before a restart (``restored: true``, its ``since``)."""
         was_rising = bool(self._motion and self._motion.target == "up")
         self.driver.motor_stop()
         self._motion, self._reverse_at = None, None
         self.fault = code
         self.state = "fault"
+        self.latches.set_fault(self.cfg.id, code, message, restored.since if restored else None)
         sw = self.driver.read_switches()
-        self.emit(EventType.LOCK_FAULT, code=code, message=message, switches=sw.position)
+        self.emit(EventType.LOCK_FAULT, code=code, message=message, switches=sw.position,
+                  restored=True if restored else None, since=restored.since if restored else None)
         self._publish_state("fault", message)
         if lower and sw.position not in ("down", "both"):
             if was_rising and self.cfg.reverse_delay_s > 0:

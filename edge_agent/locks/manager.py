@@ -29,6 +29,7 @@ from edge_agent.events.types import BayVision, EventType
 from edge_agent.locks.controller import LockController
 from edge_agent.locks.driver import DriverUnavailable, LockDriver, make_driver
 from edge_agent.locks.interlock import Decision, Interlock
+from edge_agent.locks.latches import Latches
 from edge_agent.locks.rule import VehicleEvidence
 from edge_agent.locks.simulator import SimulatedLock
 
@@ -178,11 +179,14 @@ def _due_in(u: LockUnit) -> float | None:
 
 
 def build_locks(cfg: AgentConfig, bus: EventBus, clock: Clock, pin_factory: object | None = None, *,
-                vision: VisionFeed) -> LockManager:
+                vision: VisionFeed, latches: Latches | None = None) -> LockManager:
     """One driver + interlock + controller per configured lock. ``pin_factory`` goes to gpiozero;
     ``vision`` is the camera's evidence per bay, without which no lock rises. Which bay each lock
-    guards comes from the validated config (``AgentConfig.lock_bays``; the config check owns those rules)."""
+    guards comes from the validated config (``AgentConfig.lock_bays``; the config check owns those rules).
+    ``latches``: faults and maintenance mode saved by the last run (the agent's ``LatchFile``);
+    None keeps them in memory only (tests, tools)."""
     bays = cfg.lock_bays()
+    latches = latches or Latches(clock)
     units: list[LockUnit] = []
     try:
         for i, lk in enumerate(cfg.locks):
@@ -191,7 +195,7 @@ def build_locks(cfg: AgentConfig, bus: EventBus, clock: Clock, pin_factory: obje
             except DriverUnavailable as exc:  # one line naming the key: `run` says it and exits 2
                 raise DriverUnavailable(f"locks[{i}].driver: {lk.driver}: {exc}") from exc
             il = Interlock(lk, bays[lk.id], driver, bus, clock,
-                           VehicleEvidence(vision=partial(vision.vision, bays[lk.id])))
+                           VehicleEvidence(vision=partial(vision.vision, bays[lk.id])), latches)
             units.append(LockUnit(bays[lk.id], driver, il, LockController(lk, bays[lk.id], il, bus, clock)))
     except Exception:
         for u in units:

@@ -29,6 +29,7 @@ from edge_agent.camera.source import FrameSource
 from edge_agent.clock import Clock
 from edge_agent.config.models import AgentConfig
 from edge_agent.evidence.recorder import ViolationRecorder
+from edge_agent.locks.latches import LATCH_FILE, LatchFile
 from edge_agent.locks.manager import LockManager, build_locks
 from edge_agent.locks.ticker import DEFAULT_TICK_S, LockTicker
 from edge_agent.runtime.agent import Agent, Component
@@ -131,11 +132,14 @@ def attach_locks(agent: Agent, pin_factory: object | None = None, thread: bool =
     """Build the agent's locks and wire them in; no locks configured → an empty manager.
 
     - ``vision=agent.feed``: the camera's evidence per bay, which every raise needs;
+    - ``{data_dir}/lock-latches.json``: a FAULT or maintenance mode from before a restart holds again;
     - each bay's presence sensor into ``agent.feed`` (it outlives the bay monitor, so a reload keeps it);
     - ``agent.attach_lock_manager``: remote ``lock`` / ``unlock`` reach the controllers;
     - a ``LockTicker`` component: starts / stops the manager and ticks it (``thread=False``: the caller ticks).
     """
-    manager = build_locks(agent.cfg, agent.bus, agent.clock, pin_factory=pin_factory, vision=agent.feed)
+    latches = LatchFile.open(agent.data_dir / LATCH_FILE, [lk.id for lk in agent.cfg.locks], agent.clock)
+    manager = build_locks(agent.cfg, agent.bus, agent.clock, pin_factory=pin_factory, vision=agent.feed,
+                          latches=latches)
     for bay in manager.bay_ids():
         agent.set_presence_sensor(bay, partial(manager.presence, bay))
     agent.attach_lock_manager(manager)

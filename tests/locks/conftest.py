@@ -9,6 +9,7 @@ active while a vehicle was possible — every test ends by asserting it is empty
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from edge_agent.config.load import parse_config
 from edge_agent.events.bus import EventBus
 from edge_agent.events.types import BayState, BayVision, Event, EventType
 from edge_agent.locks import build_locks
+from edge_agent.locks.latches import Latches, LatchFile
 from edge_agent.locks.simulator import Arm
 
 BAY = "B1"
@@ -60,8 +62,9 @@ def agent_config(lock: dict) -> Any:
 
 class Rig:
     def __init__(self, kind: str, clock: FakeClock, position: float = 1.0, bay_state: str | None = "free",
-                 start: bool = True, **lock_over: Any) -> None:
+                 start: bool = True, latches_at: Path | None = None, **lock_over: Any) -> None:
         self.kind, self.clock = kind, clock
+        self.latches_at = latches_at  # the agent's lock-latches.json; None: faults kept in memory only
         self.bus = EventBus()
         self.events: list[Event] = []
         self.bus.subscribe(self.events.append)
@@ -81,12 +84,19 @@ class Rig:
         self.measure()
         if bay_state is not None:
             self.bay(bay_state, check=False)
-        self.manager = build_locks(self.cfg, self.bus, clock, pin_factory=self.factory, vision=self.feed)
+        self.manager = self.build()
         driver = self.manager.driver(BAY)
         self.arm: Arm = driver.arm if kind == "sim" else Arm(clock, 3.0)
         self.arm.position = position
         if start:
             self.start()
+
+    def build(self):  # noqa: ANN201 - LockManager
+        """The lock stage as the agent builds it; with ``latches_at``, reading what the last run saved."""
+        latches = LatchFile.open(self.latches_at, [lk.id for lk in self.cfg.locks], self.clock) \
+            if self.latches_at is not None else Latches(self.clock)
+        return build_locks(self.cfg, self.bus, self.clock, pin_factory=self.factory, vision=self.feed,
+                           latches=latches)
 
     def start(self) -> None:
         self.sync()
@@ -98,7 +108,7 @@ class Rig:
         self.manager.stop()
         if self.factory is not None:
             self.factory.reset()
-        self.manager = build_locks(self.cfg, self.bus, self.clock, pin_factory=self.factory, vision=self.feed)
+        self.manager = self.build()
         if self.kind == "sim":
             self.manager.driver(BAY).arm = self.arm
         self.start()

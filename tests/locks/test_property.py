@@ -1,11 +1,14 @@
-"""Property: whatever happens — vehicles, sensors, commands, faults, restarts, and a camera
-whose evidence goes untrustworthy (lost / frozen / black, empty bay mask), stale or unsure —
-the UP line is never active unless there is positive evidence that the bay is empty; the motor
-never drives both ways, a FAULT always comes with a ``lock_fault`` event, and a faulted lock
-settles DOWN or stopped.
+"""Property: whatever happens — vehicles, sensors, commands, faults, restarts (which read the faults
+and maintenance mode the last run saved), and a camera whose evidence goes untrustworthy (lost /
+frozen / black, empty bay mask), stale or unsure — the UP line is never active unless there is
+positive evidence that the bay is empty; the motor never drives both ways, a FAULT always comes
+with a ``lock_fault`` event, and a faulted lock settles DOWN or stopped.
 """
 
 from __future__ import annotations
+
+import tempfile
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -13,6 +16,7 @@ from hypothesis import strategies as st
 
 from edge_agent.clock import FakeClock
 from edge_agent.events.types import EventType
+from edge_agent.locks.latches import LATCH_FILE
 from tests.locks.conftest import BAY, FUEL_PLATE, NEV_PLATE, Rig
 
 NAN = float("nan")
@@ -86,7 +90,9 @@ def check(rig: Rig, action: tuple) -> None:
 
 
 def run_sequence(kind: str, start: float, actions: list[tuple]) -> None:
-    rig = Rig(kind, FakeClock(), position=start, occupancy_max_age_s=1.0)  # short: staleness within most advances
+    folder = tempfile.TemporaryDirectory()  # restarts read the faults the last run saved, as the agent's do
+    rig = Rig(kind, FakeClock(), position=start, occupancy_max_age_s=1.0,  # short: staleness within most advances
+              latches_at=Path(folder.name) / LATCH_FILE)
     try:
         check(rig, ("start",))
         for action in actions:
@@ -98,6 +104,7 @@ def run_sequence(kind: str, start: float, actions: list[tuple]) -> None:
             assert rig.arm.drive is None and not rig.up_active()  # faulted: held, motor off
     finally:
         rig.close()
+        folder.cleanup()
 
 
 @pytest.mark.parametrize("kind", ["gpio", "sim"])

@@ -1,0 +1,223 @@
+"""What an operator must clear stays on disk: each lock's latched FAULT and maintenance mode.
+
+Why: both live until an operator ends them (``cmd/lock-reset``, ``maintenance`` with ``on: false``).
+Kept in memory only, a restart (a crash and systemd, a power cut, ``systemctl restart``) forgot
+them: an arm a fault said must not be trusted (``arm_drift``, ``motor_timeout``…) was raised by the
+policy again with nobody having looked, and a lock held down for a technician rose under their hands.
+
+``{data_dir}/lock-latches.json``, keyed by lock id (the fault belongs to the hardware, not the bay)::
+
+    {"version": 1, "locks": {"lock-01": {"fault": {"code": "arm_drift", "message": "…",
+                                                   "since": "2026-01-01T08:00:00.000+08:00"},
+                                         "maintenance": {"since": "…", "operator": "ops"}}}}
+
+Written whole on every change: a temp file, fsync, rename over the old one, fsync of the folder
+(a power cut leaves the old file or the new one, never half of one). Faults are rare; the cost is nil.
+
+Failing safe: a file that cannot be read or makes no sense is never "no fault". It is moved aside
+(``.corrupt-<time>``, for whoever investigates) and every configured lock starts in FAULT
+``fault_record_unreadable`` until an operator has looked at it and reset it. Entries of locks no
+longer configured are dropped; a lock new to the config has none.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from edge_agent.clock import Clock, iso
+
+log = logging.getLogger(__name__)
+
+LATCH_FILE = "lock-latches.json"
+VERSION = 1
+UNREADABLE = "fault_record_unreadable"  # the lock_fault code when the file could not be trusted
+
+
+@dataclass(frozen=True)
+class SavedFault:
+    code: str
+    message: str
+    since: str  # wall time, ISO-8601 with offset: for people, never for timers
+
+
+@dataclass(frozen=True)
+class SavedMaintenance:
+    since: str
+    operator: str | None = None
+
+
+class Latches:
+    """The latched state of every lock, in memory only: tests and tools that must not write a data dir.
+
+    ``LatchFile`` is the same, written through to disk; the interlock and controller do not know which.
+    """
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._faults: dict[str, SavedFault] = {}
+        self._maintenance: dict[str, SavedMaintenance] = {}
+
+    def fault(self, lock_id: str) -> SavedFault | None:
+        with self._lock:
+            return self._faults.get(lock_id)
+
+    def maintenance(self, lock_id: str) -> SavedMaintenance | None:
+        with self._lock:
+            return self._maintenance.get(lock_id)
+
+    def set_fault(self, lock_id: str, code: str, message: str, since: str | None = None) -> None:
+        """Latch a fault (a restored one keeps its ``since``; a fresh one is stamped now)."""
+        with self._lock:
+            old = self._faults.get(lock_id)
+            if old is not None and (old.code, old.message) == (code, message) and since in (None, old.since):
+                return
+            self._faults[lock_id] = SavedFault(code, message, since or iso(self.clock.now()))
+            self._save()
+
+    def clear_fault(self, lock_id: str) -> None:
+        with self._lock:
+            if self._faults.pop(lock_id, None) is not None:
+                self._save()
+
+    def set_maintenance(self, lock_id: str, on: bool, operator: str | None = None) -> None:
+        with self._lock:
+            if on and lock_id not in self._maintenance:
+                self._maintenance[lock_id] = SavedMaintenance(iso(self.clock.now()), operator)
+            elif not on and lock_id in self._maintenance:
+                del self._maintenance[lock_id]
+            else:
+                return
+            self._save()
+
+    def _save(self) -> None:
+        """Called with ``_lock`` held after every change; nothing to do in memory."""
+
+    def _document(self) -> dict[str, Any]:
+        locks: dict[str, dict[str, Any]] = {}
+        for lock_id, f in self._faults.items():
+            locks.setdefault(lock_id, {})["fault"] = asdict(f)
+        for lock_id, m in self._maintenance.items():
+            locks.setdefault(lock_id, {})["maintenance"] = asdict(m)
+        return {"version": VERSION, "locks": dict(sorted(locks.items()))}
+
+
+class LatchFile(Latches):
+    """``Latches`` kept in ``path``; build with :meth:`open`, which reads what the last run left."""
+
+    def __init__(self, path: Path, clock: Clock) -> None:
+        super().__init__(clock)
+        self.path = Path(path)
+
+    @classmethod
+    def open(cls, path: Path, lock_ids: list[str], clock: Clock) -> LatchFile:
+        """Read ``path`` for the configured ``lock_ids``: missing → nothing latched; unreadable → every
+        lock faulted (and the file moved aside); entries of other locks dropped."""
+        self = cls(path, clock)
+        try:
+            faults, maintenance = _parse(json.loads(self.path.read_text(encoding="utf-8")))
+        except FileNotFoundError:
+            return self  # first start: nothing latched yet
+        except (OSError, ValueError, RecursionError) as exc:  # JSON and UTF-8 errors are ValueErrors
+            self._fail_safe(lock_ids, exc)
+            return self
+        known = set(lock_ids)
+        stale = sorted((faults.keys() | maintenance.keys()) - known)
+        for lock_id in stale:
+            f = faults.get(lock_id)
+            log.warning("lock %s is no longer configured: its saved %s dropped", lock_id,
+                        f"FAULT {f.code}" if f else "maintenance mode")
+        with self._lock:
+            self._faults = {k: v for k, v in faults.items() if k in known}
+            self._maintenance = {k: v for k, v in maintenance.items() if k in known}
+            if stale:
+                self._save()
+        for lock_id, f in self._faults.items():
+            log.warning("lock %s: FAULT %s since %s, saved before the restart: kept until a reset (%s)",
+                        lock_id, f.code, f.since, f.message)
+        for lock_id, m in self._maintenance.items():
+            log.warning("lock %s: in maintenance mode since %s (%s), saved before the restart: kept until "
+                        "turned off", lock_id, m.since, m.operator or "no operator named")
+        return self
+
+    def _fail_safe(self, lock_ids: list[str], exc: Exception) -> None:
+        aside = self.path.with_name(f"{self.path.name}.corrupt-{self.clock.now().strftime('%Y%m%dT%H%M%S')}")
+        try:
+            self.path.replace(aside)
+            kept = f"moved to {aside.name}"
+        except OSError as move_exc:
+            kept = f"left in place ({move_exc.strerror or move_exc})"
+        reason = f"{type(exc).__name__}: {exc}"[:200]
+        log.error("saved lock faults %s unreadable (%s), %s: every lock starts in FAULT %s until an operator "
+                  "checks it and resets it", self.path, reason, kept, UNREADABLE)
+        message = (f"saved lock faults unreadable ({reason}): a fault from before the restart may be lost; "
+                   "check the lock, then reset it")
+        with self._lock:
+            since = iso(self.clock.now())
+            self._faults = {lock_id: SavedFault(UNREADABLE, message, since) for lock_id in lock_ids}
+            self._save()
+
+    def _save(self) -> None:
+        """Replace the file atomically; a failure is logged, the state in memory stays latched."""
+        text = json.dumps(self._document(), ensure_ascii=False, indent=1) + "\n"
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path)
+            _fsync_dir(self.path.parent)
+        except OSError as exc:
+            log.error("saved lock faults %s not written (%s): a restart now would forget what changed",
+                      self.path, exc.strerror or exc)
+            tmp.unlink(missing_ok=True)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the rename itself durable (the folder's entry), where the OS allows opening a folder."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _parse(doc: object) -> tuple[dict[str, SavedFault], dict[str, SavedMaintenance]]:
+    """The file's content, checked field by field; anything unexpected raises ``ValueError``."""
+    if not isinstance(doc, dict) or doc.get("version") != VERSION or not isinstance(doc.get("locks"), dict):
+        raise ValueError(f"not a version {VERSION} lock latch file")
+    faults: dict[str, SavedFault] = {}
+    maintenance: dict[str, SavedMaintenance] = {}
+    for lock_id, entry in doc["locks"].items():
+        if not isinstance(entry, dict) or not entry.keys() <= {"fault", "maintenance"}:
+            raise ValueError(f"locks.{lock_id}: not an object with fault / maintenance")
+        if "fault" in entry:
+            f = entry["fault"]
+            if not isinstance(f, dict) or not all(isinstance(f.get(k), str) and f[k] for k in ("code", "message")):
+                raise ValueError(f"locks.{lock_id}.fault: code and message must be text")
+            faults[lock_id] = SavedFault(f["code"], f["message"], _since(f.get("since"), f"locks.{lock_id}.fault"))
+        if "maintenance" in entry:
+            m = entry["maintenance"]
+            op = m.get("operator") if isinstance(m, dict) else None
+            if not isinstance(m, dict) or not (op is None or isinstance(op, str)):
+                raise ValueError(f"locks.{lock_id}.maintenance: operator must be text")
+            maintenance[lock_id] = SavedMaintenance(_since(m.get("since"), f"locks.{lock_id}.maintenance"), op)
+    return faults, maintenance
+
+
+def _since(value: object, where: str) -> str:
+    if not isinstance(value, str) or datetime.fromisoformat(value).tzinfo is None:
+        raise ValueError(f"{where}.since: not an ISO-8601 time with offset")
+    return value

@@ -1,0 +1,237 @@
+"""A latched FAULT and maintenance mode survive a restart of the agent, until an operator clears them.
+
+Before: both lived in memory only. A restart (crash and systemd, power cut, ``systemctl restart``)
+read the switches afresh: a lock whose motor had timed out, or whose arm would not stay up, came
+back ``down`` in automatic mode and the policy raised it ``auto_raise_delay_s`` later with nobody
+having looked; one lifted by hand onto its up switch meanwhile came back ``up`` and stayed there;
+a lock held down for a technician rose under their hands. Now ``{data_dir}/lock-latches.json``
+keeps them (``locks/latches.py``); an unreadable file faults every lock, never "no fault".
+Each restart here is a real one: drivers closed, pins reset, a new lock stage built on the same file.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from edge_agent.clock import FakeClock
+from edge_agent.config.load import load_config
+from edge_agent.events.schemas import first_error
+from edge_agent.events.types import Event, EventType
+from edge_agent.locks.latches import LATCH_FILE, UNREADABLE, LatchFile
+from edge_agent.locks.manager import LockManager
+from edge_agent.runtime.agent import Agent
+from edge_agent.runtime.assemble import attach_locks
+from edge_agent.sim.scenario import EMPTY, ScriptedSource, hold
+from edge_agent.sim.synthetic import BAYS, H, W
+from tests.locks.conftest import BAY, Rig
+from tests.locks.test_reload_sensors import FPS, NoPlates
+
+DELAY_S = 30.0  # auto_raise_delay_s's default: the policy's wait for a free bay
+
+
+def raises_since(rig: Rig, n_events: int) -> int:
+    return sum(1 for e in rig.events[n_events:] if e.type == EventType.LOCK_MOVED and e.data.get("direction") == "up")
+
+
+def saved(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))["locks"]
+
+
+def assert_on_schema(ev: Event) -> None:
+    err = first_error("event.json", ev.to_dict())
+    assert err is None, err
+
+
+def motor_timeout(rig: Rig) -> Event:
+    """A raise whose motor runs and whose arm does not move: FAULT ``motor_timeout``, lowered."""
+    rig.inject("stall", True)
+    assert rig.manager.lock(BAY, reason="test", operator="ops").ok
+    while rig.state != "fault":
+        rig.step(0.1)
+    rig.inject("stall", False)  # the gear catches again (nothing says so but an operator's look): lowered
+    rig.step(4)
+    assert rig.state == "fault" and rig.arm.position == 0.0
+    return rig.of(EventType.LOCK_FAULT)[-1]
+
+
+def test_a_fault_survives_a_restart_until_the_operator_resets_it(make_rig, kind, tmp_path):
+    path = tmp_path / LATCH_FILE
+    rig = make_rig(kind, position=0.0, latches_at=path)
+    fault = motor_timeout(rig)
+    assert fault.data["code"] == "motor_timeout" and "restored" not in fault.data
+    assert saved(path)["L1"]["fault"] == {"code": "motor_timeout", "message": fault.data["message"], "since": fault.ts}
+    rig.inject("move_to", 1.0)  # someone lifts the arm onto its up switch while it is faulted
+    rig.step(1)
+
+    n = len(rig.events)
+    rig.inject("power_loss")
+    rig.restart()
+    # before: state "up" (the switches' word), fault forgotten; now the fault is back and the arm goes down
+    assert rig.state == "fault" and rig.down_active()
+    restored = rig.of(EventType.LOCK_FAULT)[-1]
+    assert rig.events.index(restored) >= n
+    assert restored.data["code"] == "motor_timeout" and restored.data["restored"] is True
+    assert restored.data["since"] == fault.ts and restored.data["message"] == fault.data["message"]
+    assert_on_schema(fault)
+    assert_on_schema(restored)
+    assert rig.of(EventType.LOCK_MOVED)[-1].data["state"] == "fault"  # the bay card shows it (bays monitor)
+
+    rig.step(10 * DELAY_S)  # a free bay, fresh evidence: the policy would have raised 10 times over
+    assert rig.state == "fault" and rig.arm.position == 0.0 and raises_since(rig, n) == 0
+    res = rig.manager.lock(BAY, reason="operator tries", operator="ops")
+    assert not res.ok and res.data["code"] == "fault"
+
+    rig.restart()  # a second restart changes nothing: still the first fault, with its first time
+    assert rig.state == "fault" and rig.of(EventType.LOCK_FAULT)[-1].data["since"] == fault.ts
+    rig.step(DELAY_S)
+    assert raises_since(rig, n) == 0
+
+    assert rig.manager.reset(BAY, "tech").ok and rig.state == "down"
+    assert saved(path) == {}
+    rig.step(DELAY_S + 4)  # the bay is free: the policy raises again on its own
+    assert rig.state == "up" and raises_since(rig, n) == 1
+    n_faults = len(rig.of(EventType.LOCK_FAULT))
+    rig.restart()  # and a restart after the reset is an ordinary start
+    assert rig.state == "up" and len(rig.of(EventType.LOCK_FAULT)) == n_faults
+    rig.safe()
+
+
+def test_a_refused_reset_keeps_the_saved_fault(make_rig, tmp_path):
+    path = tmp_path / LATCH_FILE
+    rig = make_rig("sim", position=0.0, latches_at=path)
+    rig.inject("lose_presence", True)
+    rig.step(0.2)
+    assert rig.state == "fault" and saved(path)["L1"]["fault"]["code"] == "presence_unknown"
+    assert not rig.manager.reset(BAY, "tech").ok  # the sensor is still lost
+    assert saved(path)["L1"]["fault"]["code"] == "presence_unknown"
+    rig.inject("lose_presence", False)
+    rig.restart()  # the sensor is back by now, but nobody has looked: still faulted
+    assert rig.state == "fault" and rig.of(EventType.LOCK_FAULT)[-1].data["restored"] is True
+    assert rig.manager.reset(BAY, "tech").ok and saved(path) == {}
+    rig.safe()
+
+
+@pytest.mark.parametrize("content", [
+    b"{\"version\": 1, \"locks\": {\"L1\": {\"fau",  # cut short
+    b"",  # a zero-length file, as a power cut after an unsynced write leaves it
+    b"\xff\xfe\x00garbage",
+    b"[]",
+    b"{\"version\": 2, \"locks\": {}}",  # a newer agent's file: not understood, so not trusted
+    b"{\"version\": 1, \"locks\": {\"L1\": {\"fault\": {\"code\": 5, \"message\": \"m\", \"since\": \"x\"}}}}",
+    b"{\"version\": 1, \"locks\": {\"L1\": {\"fault\": {\"code\": \"arm_drift\", \"message\": \"m\", "
+    b"\"since\": \"2026-01-01T08:00:00\"}}}}",  # a time without its offset
+], ids=["truncated", "empty", "binary", "not_an_object", "version", "bad_code", "naive_since"])
+def test_an_unreadable_file_faults_the_lock(make_rig, tmp_path, content):
+    path = tmp_path / LATCH_FILE
+    path.write_bytes(content)
+    rig = make_rig("gpio", position=1.0, latches_at=path)
+    assert rig.state == "fault" and rig.down_active()  # before the fix: "up", nothing latched
+    ev = rig.of(EventType.LOCK_FAULT)[-1]
+    assert ev.data["code"] == UNREADABLE and ev.data["restored"] is True and "check the lock" in ev.data["message"]
+    assert_on_schema(ev)
+    aside = list(tmp_path.glob(f"{LATCH_FILE}.corrupt-*"))
+    assert len(aside) == 1 and aside[0].read_bytes() == content  # kept for whoever investigates
+    assert saved(path)["L1"]["fault"]["code"] == UNREADABLE
+    rig.step(2 * DELAY_S)
+    assert rig.state == "fault" and rig.arm.position == 0.0
+    assert rig.manager.reset(BAY, "tech").ok and saved(path) == {}
+    rig.safe()
+
+
+def test_an_unreadable_file_faults_every_configured_lock(tmp_path, caplog):
+    path = tmp_path / LATCH_FILE
+    path.write_text("{oops", encoding="utf-8")
+    latches = LatchFile.open(path, ["L1", "L2", "L3"], FakeClock())
+    assert {k: latches.fault(k).code for k in ("L1", "L2", "L3")} == dict.fromkeys(("L1", "L2", "L3"), UNREADABLE)
+    assert set(saved(path)) == {"L1", "L2", "L3"}  # also after another restart before anyone resets
+    err = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert len(err) == 1 and "every lock starts in FAULT fault_record_unreadable" in err[0].getMessage()
+
+
+def test_a_folder_in_place_of_the_file_faults_the_locks(tmp_path):
+    """Not a parse error but an OSError on reading: failing safe the same way."""
+    path = tmp_path / LATCH_FILE
+    path.mkdir()
+    (path / "x").write_text("something")
+    latches = LatchFile.open(path, ["L1"], FakeClock())
+    fault = latches.fault("L1")
+    assert fault is not None and fault.code == UNREADABLE and "IsADirectoryError" in fault.message
+    assert saved(path)["L1"]["fault"]["code"] == UNREADABLE  # the folder moved aside, a file written in its place
+
+
+def test_a_removed_lock_loses_its_entry_and_a_new_lock_has_none(tmp_path):
+    path = tmp_path / LATCH_FILE
+    clock = FakeClock()
+    old = LatchFile.open(path, ["L1", "L2"], clock)
+    old.set_fault("L1", "arm_drift", "drift")
+    old.set_fault("L2", "motor_timeout", "stall")
+    old.set_maintenance("L2", True, "tech")
+    new = LatchFile.open(path, ["L1", "L9"], clock)  # L2 left the config, L9 joined
+    assert new.fault("L1") is not None and new.fault("L1").code == "arm_drift"
+    assert new.fault("L9") is None and new.maintenance("L9") is None
+    assert set(saved(path)) == {"L1"}  # the stale entry is gone from the file too
+    again = LatchFile.open(path, ["L1", "L2"], clock)  # L2 back: a fresh lock, its old fault not revived
+    assert again.fault("L2") is None and again.maintenance("L2") is None
+
+
+def test_the_file_is_replaced_whole_and_no_temp_file_is_left(tmp_path):
+    path = tmp_path / LATCH_FILE
+    clock = FakeClock()
+    latches = LatchFile.open(path, ["L1"], clock)
+    assert not path.exists()  # nothing latched, nothing written
+    latches.set_fault("L1", "switches_both", "both limit switches active")
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    assert doc["version"] == 1 and doc["locks"]["L1"]["fault"]["since"].endswith("+08:00")
+    latches.clear_fault("L1")
+    assert saved(path) == {} and sorted(p.name for p in tmp_path.iterdir()) == [LATCH_FILE]
+
+
+def test_the_agent_built_twice_on_one_data_dir_keeps_the_fault(tmp_path, clock):  # noqa: ANN001
+    """The runtime's own wiring (``attach_locks``): the file lies in ``data_dir``; the bay card shows the fault."""
+    cfg_path = tmp_path / "agent.yaml"
+    cfg_path.write_text(yaml.safe_dump({
+        "site": {"site_id": "s", "device_id": "d"},
+        "camera": {"source": "synthetic", "fps": FPS, "width": W, "height": H},
+        "bays": [{"id": b, "polygon": [list(p) for p in BAYS[b]]} for b in ("A", "B")],
+        "locks": [{"id": f"L{b}", "bay": b, "driver": "simulator", "simulator": {"travel_time_s": 1.0, "start": "down"}}
+                  for b in ("A", "B")],
+        "data_dir": str(tmp_path / "data"),
+    }))
+
+    def build() -> tuple[Agent, LockManager]:
+        agent = Agent(load_config(cfg_path), clock=clock, source=ScriptedSource(hold(600, EMPTY), clock),
+                      reader=NoPlates())
+        manager = attach_locks(agent, thread=False)
+        agent.start()
+        return agent, manager
+
+    def run(agent: Agent, manager: LockManager, seconds: float) -> None:
+        for _ in range(int(seconds * FPS)):
+            agent.step()
+            manager.tick()
+            clock.advance(1 / FPS)
+
+    agent, manager = build()
+    try:
+        run(agent, manager, 2)
+        manager.simulate("A", "stall", {})
+        assert agent.lock("A", "test", "ops").ok
+        run(agent, manager, 7)
+        assert manager.state("A") == "fault" and manager.state("B") == "down"
+    finally:
+        agent.stop()
+    assert set(saved(tmp_path / "data" / LATCH_FILE)) == {"LA"}
+
+    agent, manager = build()  # the restart: a new agent on the same data_dir
+    try:
+        run(agent, manager, 2 * DELAY_S)
+        assert manager.state("A") == "fault" and manager.state("B") == "up"  # B: a new start, raised by the policy
+        assert agent.bus.states()["A"].lock == "fault"  # the review page's bay card
+        assert agent.reset_lock("A", "tech").ok
+        assert saved(tmp_path / "data" / LATCH_FILE) == {}
+    finally:
+        agent.stop()
