@@ -9,7 +9,8 @@
 - Lowered (NEV or remote unlock) and nobody arrives within ``admit_window_s`` → UP.
 - A vehicle was there and left: bay confirmed free for ``auto_raise_delay_s`` → UP; so too after
   the arm moved without a command (``lock_tamper``): not before ``auto_raise_delay_s`` from then.
-- Remote ``lock`` / ``unlock`` with a reason; maintenance mode holds DOWN, no automatic moves.
+- Remote ``lock`` / ``unlock`` with a reason; maintenance mode holds DOWN, no automatic moves, until
+  turned off — also over a restart (saved with the faults, ``locks/latches.py``).
 The controller never touches the motor: every move is a request the interlock may refuse.
 """
 
@@ -31,13 +32,20 @@ _READ_EVENTS = set(EventType.BAY_STORY) - {EventType.VEHICLE_DEPARTED}
 class LockController:
     def __init__(self, cfg: LockConfig, bay_id: str, interlock: Interlock, bus: EventBus, clock: Clock) -> None:
         self.cfg, self.bay_id, self.il, self.bus, self.clock = cfg, bay_id, interlock, bus, clock
-        self.mode: Literal["auto", "maintenance"] = "auto"
+        held = interlock.latches.maintenance(cfg.id) is not None  # set before a restart
+        self.mode: Literal["auto", "maintenance"] = "maintenance" if held else "auto"
         self.free_since: float | None = None
         self.admitted_at: float | None = None
         self.vehicle_since_admission = False
         self._warning_until: float | None = None
         self._warned_visit: str | None = None
         interlock.on_input = self.on_input
+
+    def start(self) -> None:
+        """After the interlock's start: maintenance mode kept over a restart holds the arm DOWN again."""
+        if self.mode == "maintenance":
+            with self.il.guard():
+                self.il.request("down", "maintenance mode (kept over a restart)")
 
     # -- inputs from the bay stage --------------------------------------------------------------
     def on_input(self) -> None:
@@ -95,6 +103,7 @@ class LockController:
 
     def set_maintenance(self, on: bool, operator: str | None = None) -> Decision:
         with self.il.guard():
+            self.il.latches.set_maintenance(self.cfg.id, on, operator)
             if on:
                 self.mode = "maintenance"
                 self.admitted_at = None

@@ -62,6 +62,7 @@ class LockManager:
     def start(self) -> None:
         for u in self._units.values():
             u.interlock.start()
+            u.controller.start()
             states = self._bus.states()
             if u.bay_id in states:
                 u.controller.on_state(states[u.bay_id])

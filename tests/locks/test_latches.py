@@ -115,6 +115,28 @@ def test_a_refused_reset_keeps_the_saved_fault(make_rig, tmp_path):
     rig.safe()
 
 
+def test_maintenance_mode_survives_a_restart(make_rig, kind, tmp_path):
+    path = tmp_path / LATCH_FILE
+    rig = make_rig(kind, position=1.0, latches_at=path)
+    assert rig.manager.set_maintenance(BAY, True, "tech").ok
+    rig.step(4)
+    assert rig.arm.position == 0.0 and saved(path)["L1"]["maintenance"]["operator"] == "tech"
+    rig.inject("move_to", 1.0)  # the technician works on the arm; the power goes
+    rig.inject("power_loss")
+    n = len(rig.events)
+    rig.restart()
+    # before: automatic mode, the arm left up and raised again by the policy; now held down
+    assert rig.manager.status()[BAY]["mode"] == "maintenance" and rig.down_active()
+    rig.step(10 * DELAY_S)
+    assert rig.state == "down" and rig.arm.position == 0.0 and raises_since(rig, n) == 0
+    res = rig.manager.lock(BAY, reason="remote", operator="ops")
+    assert not res.ok and res.data["code"] == "maintenance"
+    assert rig.manager.set_maintenance(BAY, False, "tech").ok and saved(path) == {}
+    rig.step(DELAY_S + 4)
+    assert rig.state == "up" and raises_since(rig, n) == 1
+    assert not rig.violations
+
+
 @pytest.mark.parametrize("content", [
     b"{\"version\": 1, \"locks\": {\"L1\": {\"fau",  # cut short
     b"",  # a zero-length file, as a power cut after an unsynced write leaves it
