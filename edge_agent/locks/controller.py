@@ -101,6 +101,18 @@ class LockController:
         with self.il.guard():
             return self._admit(reason, operator)
 
+    def reset(self, operator: str | None = None) -> Decision:
+        """Clear the interlock's FAULT; the bay must then be free for ``auto_raise_delay_s`` from now
+        before the policy raises (whoever reset it may still be at the arm, as after maintenance)."""
+        with self.il.guard():
+            had_fault = self.il.fault is not None
+            d = self.il.reset(operator)
+            if d.ok and had_fault:
+                self.free_since = None
+                self.admitted_at = None
+                self._track_free()
+            return d
+
     def set_maintenance(self, on: bool, operator: str | None = None) -> Decision:
         with self.il.guard():
             self.il.latches.set_maintenance(self.cfg.id, on, operator)

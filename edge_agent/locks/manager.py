@@ -106,7 +106,7 @@ class LockManager:
 
     def reset(self, bay_id: str, operator: str = "operator") -> ControlResult:
         u = self._unit(bay_id)
-        return self._result(u, u.interlock.reset(operator))
+        return self._result(u, u.controller.reset(operator))
 
     def set_maintenance(self, bay_id: str, on: bool, operator: str = "operator") -> ControlResult:
         u = self._unit(bay_id)

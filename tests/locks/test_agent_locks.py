@@ -102,7 +102,9 @@ def test_fault_reset_and_maintenance_commands_reach_the_lock(tmp_path, clock):  
         arm.stall(False)
         res = agent.reset_lock("A", "ops")
         assert res.ok, res.message
-        run(5)  # cleared, and the bay has long been free: the policy raises it now the motor works
+        run(5)  # cleared: the bay must be free for auto_raise_delay_s from the reset (someone may be at the arm)
+        assert manager.state("A") == "down"
+        run(20)  # then the policy raises it, now the motor works
         assert manager.state("A") == "up"
         assert agent.set_maintenance("A", True, "ops").ok
         run(5)
