@@ -58,7 +58,11 @@ class Orientation:
             f"{out.shape[0]}x{out.shape[1]}:" + "".join(map(str, out.ravel()))
 
     def apply(self, image: np.ndarray) -> np.ndarray:
-        """``image`` turned upright; the same array when there is nothing to do."""
+        """``image`` turned upright; the same array when there is nothing to do. A frame that is no
+        image (not a 2-D or 3-D array) passes untouched: OpenCV would raise, ending the frame loop,
+        where the camera's health check counts it as corrupt."""
+        if not isinstance(image, np.ndarray) or image.ndim not in (2, 3):
+            return image
         if self.rotate:
             image = cv2.rotate(image, _ROTATE_CODE[self.rotate])
         if self.flip != "none":

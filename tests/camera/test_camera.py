@@ -139,10 +139,13 @@ def test_health_fps_lost_frozen_black_corrupt(clock):
     assert h.health().corrupt_frames == 3
 
 
-def test_agent_survives_corrupt_and_black_frames(tmp_path, clock):
+@pytest.mark.parametrize("camera", [{}, {"rotate": 180}, {"flip": "horizontal"}])
+def test_agent_survives_corrupt_and_black_frames(tmp_path, clock, camera):
+    """Also with ``camera.rotate`` / ``flip``: the turn comes before the health check, and once raised on
+    a frame that was no image (cv2.rotate / cv2.flip refuse it): the loop died instead of counting it."""
     from edge_agent.runtime.agent import Agent
 
-    bad = [None, np.zeros((2, 2), np.uint8), np.zeros((540, 960, 3), np.uint8), "junk"]
+    bad = [None, np.zeros((2, 2), np.uint8), np.zeros((540, 960, 3), np.uint8), "junk", np.zeros((4, 4, 3, 2), np.uint8)]
 
     class Garbage:
         reconnects = 0
@@ -161,7 +164,7 @@ def test_agent_survives_corrupt_and_black_frames(tmp_path, clock):
         def process(self, frame, region=None):  # noqa: ANN001, ANN201
             return []
 
-    cfg = scene_config(str(tmp_path))
+    cfg = scene_config(str(tmp_path), camera=camera)
     agent = Agent(cfg, clock=clock, source=Garbage(), reader=NoReader())
     events = []
     agent.bus.subscribe(events.append)
