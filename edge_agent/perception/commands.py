@@ -305,10 +305,15 @@ def _shown(text: str) -> str:
 def _unturned(d: dict, view: Orientation, size: tuple[int, int]) -> dict:
     """Coordinates back to the file's own orientation after ``--rotate`` / ``--flip`` (corners keep
     the plate's reading order: its top-left first, wherever that lies in the file)."""
+    import numpy as np
+
     if view.identity:
         return d
     d["corners"] = [[round(float(x), 1), round(float(y), 1)] for x, y in view.to_camera(d["corners"], size)]
-    (x1, y1), (x2, y2) = view.to_camera([d["box"][:2], d["box"][2:]], size)
+    # the box's sides are pixel edges (x2 up to the width), not pixel centres: mapped as the centres half
+    # a pixel inside them, or a box at the turned image's edge lands at -1, outside the file
+    edges = np.asarray([d["box"][:2], d["box"][2:]], np.float64)
+    (x1, y1), (x2, y2) = view.to_camera(edges - 0.5, size) + 0.5
     d["box"] = [round(float(v), 1) for v in (min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2))]
     return d
 

@@ -195,3 +195,24 @@ def test_rotate_and_flip_read_a_turned_photo_and_report_the_files_own_pixels(tmp
         with pytest.raises(SystemExit) as exc:
             main(["recognize", str(upside_down), *bad])
         assert exc.value.code == 2 and "invalid choice" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("rotate", [0, 90, 180, 270])
+@pytest.mark.parametrize("flip", ["none", "horizontal", "vertical"])
+def test_a_box_turned_back_stays_inside_the_file_and_on_its_pixels(rotate, flip):
+    """``box`` is an edge rectangle (x2, y2 up to the image's width and height, as the pipeline clips it),
+    ``corners`` are pixel positions. Mapped back like corners, a box touching the turned image's edge came
+    out at -1 (outside the file, a crop ``img[y1:y2, x1:x2]`` of it empty) and every box one pixel off."""
+    from edge_agent.camera.orient import Orientation
+    from edge_agent.perception.commands import _unturned
+
+    view = Orientation(rotate, flip)
+    size = view.upright_size((64, 48))  # a 64x48 file, turned
+    whole = _unturned({"corners": [[0, 0]], "box": [0.0, 0.0, float(size[0]), float(size[1])]}, view, size)
+    assert whole["box"] == [0.0, 0.0, 64.0, 48.0]
+    file_px = np.zeros((48, 64), np.uint8)
+    file_px[5:15, 10:30] = 1  # a 20x10 plate at x 10..29, y 5..14 of the file
+    up = view.apply(file_px)
+    ys, xs = np.nonzero(up)
+    box = [float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)]
+    assert _unturned({"corners": [[xs.min(), ys.min()]], "box": box}, view, size)["box"] == [10.0, 5.0, 30.0, 15.0]
