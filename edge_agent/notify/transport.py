@@ -112,7 +112,12 @@ class DeadlineBackend(httpcore.NetworkBackend):
                 with self._lock:
                     self.lookups_running -= 1
 
-        threading.Thread(target=look, name=f"notify-dns-{host}", daemon=True).start()
+        try:
+            threading.Thread(target=look, name=f"notify-dns-{host}", daemon=True).start()
+        except RuntimeError as exc:  # no thread to be had (memory, ulimit): the slot must not stay taken
+            with self._lock:
+                self.lookups_running -= 1
+            raise httpcore.ConnectError(f"name lookup of {host}: {exc}") from None
         try:
             return answer.result(timeout)
         except FutureTimeout:

@@ -91,6 +91,26 @@ def test_unanswered_lookups_are_bounded_and_freed_when_they_answer():
     assert backend.lookups_running == 0
 
 
+def test_a_lookup_thread_that_cannot_start_frees_its_slot(monkeypatch: pytest.MonkeyPatch):
+    """A Pi out of memory or threads: ``Thread.start`` raises. Before, the slot stayed counted (after
+    ``MAX_LOOKUPS`` of them every lookup failed until a restart) and a RuntimeError, no transport error,
+    left ``httpx_post``."""
+    real_start = threading.Thread.start
+
+    def start(self: threading.Thread) -> None:
+        if self.name.startswith("notify-dns-"):
+            raise RuntimeError("can't start new thread")
+        real_start(self)
+
+    monkeypatch.setattr(threading.Thread, "start", start)
+    backend = DeadlineBackend(lambda: 0.0, lambda host, port: ["127.0.0.1"], max_lookups=1)
+    with backend.until(5.0):
+        for _ in range(2):
+            with pytest.raises(httpcore.ConnectError, match="can't start new thread"):
+                backend.connect_tcp("a.example", 9, timeout=5)
+    assert backend.lookups_running == 0
+
+
 def serve(handler: type[BaseHTTPRequestHandler]) -> Iterator[int]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
