@@ -181,13 +181,15 @@ class Delivery:
             self.last_error = self._scrub(req, f"HTTP {answer.status}: {' '.join(answer.text.split())[:200]}")
         return result, answer
     def _scrub(self, req: messages.Request, text: str) -> str:
-        """``last_error`` without the robot key, token or 加签 values.
+        """``last_error`` without the robot key, token or 加签 values, or a webhook's signature.
 
-        Why: it goes to the heartbeat (MQTT, not through the log filter), and an endpoint's answer
-        or a transport error may quote the request URL, which carries them in its query.
+        Why: it goes to the heartbeat (MQTT, not through the log filter) and the dead letters, and an
+        endpoint's answer or a transport error may quote the request URL, which carries them in its
+        query, or the request's headers (``X-Edge-Signature``).
         """
         found = [self._key, self._sign, quote_plus(self._key or ""), quote_plus(self._sign or "")]
         found += [v for k, vs in parse_qs(urlsplit(req.url).query).items() if k != "timestamp" for v in vs]
+        found += [v.split("=", 1)[-1] for k, v in req.headers.items() if k.lower() == "x-edge-signature"]
         found += [quote_plus(v) for v in found if v]
         for value in sorted({v for v in found if v and len(v) >= 3}, key=len, reverse=True):
             text = text.replace(value, MASK)

@@ -27,6 +27,7 @@ class Received:
 @dataclass
 class Receiver:
     mode: str = "ok"  # ok | fail | hang | robot_busy | echo (404 quoting the request line, as some proxies do)
+    #                   | echo_headers (422 quoting the request's headers, as a debugging receiver does)
     hang_s: float = 0.6
     script: list[tuple[int, dict[str, str], bytes]] = field(default_factory=list)  # answered first, in turn
     requests: list[Received] = field(default_factory=list)
@@ -66,6 +67,9 @@ class Receiver:
                     return self._answer(status, payload, headers)
                 if mode == "echo":
                     return self._answer(404, f"no route for POST {self.path}".encode())
+                if mode == "echo_headers":
+                    quoted = {k: v for k, v in self.headers.items() if k.lower().startswith("x-edge-")}
+                    return self._answer(422, f"invalid event; headers were {quoted}".encode())
                 if mode == "fail":
                     return self._answer(503, b"down for maintenance")
                 if mode == "robot_busy":

@@ -161,6 +161,25 @@ def test_the_backoff_does_not_overflow_after_a_long_outage(tmp_path, monkeypatch
     assert waits[-1] == 60 and d.counts.failures == 1100 and "ConnectError" in d.last_error
 
 
+def test_the_webhooks_signature_quoted_in_the_refusal_is_masked_in_the_dead_letters(tmp_path, receiver, monkeypatch):
+    """A receiver that quotes the request's headers in its 422 (a debugging one does): the HMAC signature
+    must not reach the dead letters or the heartbeat. Before, only the key and URL query values were
+    masked; the first test's check for the signature could not fail (its refusal quoted nothing)."""
+    monkeypatch.setenv("HOOK_KEY", KEY)
+    clock = FakeClock()
+    svc = NotifyService(config(tmp_path, [sink(receiver.url, refused_tries=1)]), bus := EventBus(), clock)
+    (d,) = svc.open()
+    receiver.mode = "echo_headers"
+    bus.publish(violation(clock))
+    d.pump()
+    status = json.dumps(svc.status())
+    svc.stop()
+    mac = receiver.requests[0].headers["x-edge-signature"].split("=", 1)[1]
+    files = b"".join(f.read_bytes() for f in (tmp_path / "data" / "notify-dead").iterdir())
+    assert d.dead.count() == 1 and "X-Edge-Signature" in status  # the refusal is kept, the value masked
+    assert mac.encode() not in files and mac not in status
+
+
 def test_a_robots_key_quoted_in_the_refusal_is_masked_in_the_dead_letters(tmp_path, receiver, monkeypatch):
     monkeypatch.setenv("WECOM_KEY", "wk-secret-123")
     clock = FakeClock()
