@@ -64,7 +64,8 @@ class SinkConfig(StrictModel):
     backoff_s: float = Field(2.0, gt=0, le=3600, allow_inf_nan=False, description="first retry after this")
     max_backoff_s: float = Field(300.0, gt=0, le=86400, allow_inf_nan=False, description="retries back off up to this")
     refused_tries: int = Field(3, ge=1, le=100, description="an event the endpoint refuses (400, 413, 422 …) this "
-                               "many times in a row moves to the dead letters; the next one goes on")
+                               "many times (other failures in between neither count nor reset it) moves to the "
+                               "dead letters; the next one goes on")
 
     @field_validator("events")
     @classmethod

@@ -197,3 +197,19 @@ def test_a_robots_key_quoted_in_the_refusal_is_masked_in_the_dead_letters(tmp_pa
     assert d.dead.count() == 1 and "send?key=***" in status and "send?key=***" in json.loads(row[0])["reason"]
     files = b"".join(f.read_bytes() for f in (tmp_path / "data" / "notify-dead").iterdir())
     assert b"wk-secret" not in files and "wk-secret" not in status
+
+
+def test_failures_between_refusals_neither_count_nor_reset_them(tmp_path, receiver, monkeypatch):
+    """What ``refused_tries`` counts: the refusals of the event at the head, not a run of them. A receiver
+    flapping between 503 and 400 (a redeploy) still moves the bad event aside; counting only an unbroken
+    run, one timeout per cycle would have held the sink for good — the thing dead letters are for."""
+    monkeypatch.setenv("HOOK_KEY", KEY)
+    clock = FakeClock()
+    svc = NotifyService(config(tmp_path, [sink(receiver.url, refused_tries=2)]), bus := EventBus(), clock)
+    (d,) = svc.open()
+    receiver.script = [(400, {}, b"bad"), (503, {}, b"busy"), (400, {}, b"bad")]
+    bus.publish(violation(clock))
+    for _ in range(3):
+        clock.advance(d.pump())
+    svc.stop()
+    assert (d.dead.count(), d.depth(), len(receiver.requests)) == (1, 0, 3)
