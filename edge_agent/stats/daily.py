@@ -11,6 +11,12 @@ while the clock says it is not synchronised, for a day before ``timesync.EARLIES
 set), or for a day before the first event recorded for the bays (the agent was not there). The next
 minute asks again: once NTP has set the clock the right day goes out — the retained topic holds one
 day, so the latest complete day is the only one to catch up.
+
+The wait for NTP is bounded (``UNSYNCED_HOLD_S`` of the agent's run): NTP sets a clock within a minute
+of reaching a server, so a device still unsynchronised an hour later has none (a site LAN without
+internet; a battery-backed RTC, which the kernel never counts as synchronised) and its clock is the
+only one there is. Its summaries then go out, saying ``clock_synced: false`` — never for a day before
+``EARLIEST_DAY``: a clock that was never set stays held.
 """
 
 from __future__ import annotations
@@ -28,13 +34,15 @@ from edge_agent.timesync import EARLIEST_DAY
 
 log = logging.getLogger(__name__)
 
+UNSYNCED_HOLD_S = 3600.0  # monotonic seconds of the agent's run to wait for NTP before trusting the clock as it is
+
 
 def summary(db_path: str | Path, bays: list[str], day: date, tz: ZoneInfo, now: float, device: str,
-            ts: str) -> dict[str, Any]:
+            ts: str, clock_synced: bool | None = None) -> dict[str, Any]:
     s = query(db_path, bays, day, day, tz, now)
     totals = s.per_day()[0] if s.rows else {"violations": 0, "violation_s": 0.0, "occupied_s": 0.0,
                                             "fuel_on_bay_s": 0.0, "visits": 0}
-    return {"ts": ts, "device": device, "day": day.isoformat(), "tz": str(tz),
+    return {"ts": ts, "device": device, "day": day.isoformat(), "tz": str(tz), "clock_synced": clock_synced,
             "bays": [r.to_dict() for r in s.rows],
             "totals": {k: (round(v, 1) if isinstance(v, float) else v) for k, v in totals.items()}}
 
@@ -49,6 +57,7 @@ class DailyStats:
         self.held: tuple[date, str] | None = None  # the day held back and why (logged once per change)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._started = clock.monotonic()  # the NTP wait is counted from here (UNSYNCED_HOLD_S)
 
     def check(self) -> date | None:
         """Publish the last complete day if not done yet; returns the day published now, else None."""
@@ -63,14 +72,15 @@ class DailyStats:
             self.held = (yesterday, why)
             return None
         self.held = None
-        doc = summary(self.db_path, self.bays, yesterday, self.tz, now.timestamp(), self.device, iso(now))
+        doc = summary(self.db_path, self.bays, yesterday, self.tz, now.timestamp(), self.device, iso(now),
+                      self.clock.synced())
         self.link.publish_retained(self.link.topics.stats_daily, doc)
         self.published = yesterday
         return yesterday
 
     def not_yet(self, day: date) -> str | None:
         """Why ``day`` must not be published now (None: it may)."""
-        if self.clock.synced() is False:
+        if self.clock.synced() is False and self.clock.monotonic() - self._started < UNSYNCED_HOLD_S:
             return "the clock is not synchronised (NTP) yet"
         if day < EARLIEST_DAY:
             return f"the clock reads before {EARLIEST_DAY.isoformat()}: never set"

@@ -10,7 +10,7 @@ import pytest
 
 from edge_agent.clock import FakeClock
 from edge_agent.evidence.violations import ViolationLog
-from edge_agent.stats.daily import DailyStats
+from edge_agent.stats.daily import UNSYNCED_HOLD_S, DailyStats
 from edge_agent.timesync import EARLIEST_DAY
 from tests.stats.helpers import Story
 
@@ -76,6 +76,27 @@ def test_a_plausible_but_unsynchronised_day_waits_for_the_sync(recorded):
     assert daily.check() is None and link.sent == []
     clock.set_synced(True)
     assert daily.check().isoformat() == "2026-03-02" and len(link.sent) == 1
+    assert link.sent[0]["clock_synced"] is True
+
+
+def test_a_site_without_a_time_server_sends_its_summary_after_an_hour_flagged(recorded):
+    """A site LAN without internet, or a battery-backed RTC the kernel never counts as synchronised: NTP
+    would have set the clock within a minute, so after UNSYNCED_HOLD_S the clock is the only one there is.
+    Its days go out, flagged; a clock that was never set (1970) stays held however long it runs."""
+    log, clock = recorded
+    link = Link()
+    clock.set_synced(False)
+    daily = DailyStats(link, log.db_path, BAYS, SH, clock, "dev1")
+    assert daily.check() is None
+    clock.advance(UNSYNCED_HOLD_S - 61)
+    assert daily.check() is None and link.sent == []
+    clock.advance(61)
+    assert daily.check().isoformat() == "2026-03-02"
+    assert link.sent[0]["clock_synced"] is False and link.sent[0]["totals"]["visits"] == 1
+    boot = FakeClock(datetime(1970, 1, 1, tzinfo=timezone.utc), synced=False)
+    never = DailyStats(link, log.db_path, BAYS, SH, boot, "dev1")
+    boot.advance(10 * UNSYNCED_HOLD_S)
+    assert never.check() is None and len(link.sent) == 1
 
 
 def test_no_summary_for_a_day_before_the_first_recorded_event(recorded):
