@@ -31,6 +31,7 @@ import yaml
 from edge_agent.clock import Clock
 from edge_agent.config.errors import ConfigError
 from edge_agent.config.yamlfile import read_yaml
+from edge_agent.durable import write_durably
 
 OVERRIDES_NAME = "overrides.yaml"
 BACKUPS_DIR = "config-backups"
@@ -131,12 +132,7 @@ def write_overrides(path: Path, data: dict[str, Any], clock: Clock) -> Path | No
     text = ("# Written by edge-agent (installer page, set-lists): merged over the config file at load.\n"
             "# Delete this file to go back to the config file's bays and lists.\n"
             + yaml.safe_dump(data, allow_unicode=True, sort_keys=False, default_flow_style=None))
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    write_durably(path, text.encode("utf-8"))
     return backup
 
 

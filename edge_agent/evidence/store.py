@@ -21,7 +21,6 @@ from __future__ import annotations
 import errno
 import json
 import logging
-import os
 import re
 import shutil
 import sqlite3
@@ -34,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_agent.clock import Clock, iso
+from edge_agent.durable import write_durably
 from edge_agent.sqlite_damage import Damaged, is_corruption
 
 SCHEMA = """
@@ -193,7 +193,7 @@ class EvidenceStore:
                 if data:
                     p = day / f"{eid}{'' if which == 'frame' else '_crop'}.jpg"
                     written += [p, p.with_suffix(".tmp")]
-                    _write_durably(p, data)
+                    write_durably(p, data, p.with_suffix(".tmp"), sync_dir=False)  # the sweep knows .tmp
                     files[which] = str(p.relative_to(self.root))
                     size += len(data)
         except OSError as exc:
@@ -376,14 +376,3 @@ class EvidenceStore:
             self._db.execute("DELETE FROM evidence WHERE id=?", (eid,))
             removed += 1
         return removed
-
-
-def _write_durably(path: Path, data: bytes) -> None:
-    """``path`` holds all of ``data`` or does not exist, also after a power cut: written beside it,
-    synced, renamed over it (SD cards and their page cache lose unsynced writes)."""
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)

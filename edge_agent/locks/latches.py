@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_agent.clock import Clock, iso
+from edge_agent.durable import write_durably
 
 log = logging.getLogger(__name__)
 
@@ -167,31 +167,12 @@ class LatchFile(Latches):
     def _save(self) -> None:
         """Replace the file atomically; a failure is logged, the state in memory stays latched."""
         text = json.dumps(self._document(), ensure_ascii=False, indent=1) + "\n"
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(tmp, "w", encoding="utf-8") as f:
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-            _fsync_dir(self.path.parent)
+            write_durably(self.path, text.encode("utf-8"))
         except OSError as exc:
             log.error("saved lock faults %s not written (%s): a restart now would forget what changed",
                       self.path, exc.strerror or exc)
-            tmp.unlink(missing_ok=True)
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the rename itself durable (the folder's entry), where the OS allows opening a folder."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _parse(doc: object) -> tuple[dict[str, SavedFault], dict[str, SavedMaintenance]]:
