@@ -318,8 +318,9 @@ class BayMonitor:
         change in the bay starts again at every frame. "Every frame" skips frames that cannot tell
         anything new: when the last run read no plate in the bay and the bay has not changed since
         (the change gate's ``gate_fraction``), the same pixels would give the same nothing, so such
-        a bay is read once a second until it changes. A plate read there keeps every frame coming
-        (the votes that identify the visit). A visit the camera does not see (plates
+        a bay is read once a second until it changes; past ``read_fast_s`` such a bay waits
+        ``read_slow_every_s`` at once (once a second is for a bay that changed). A plate read there
+        keeps every frame coming (the votes that identify the visit). A visit the camera does not see (plates
         opened it, the classifier says empty) is read once a second: the reads are what keeps it
         alive. The whole frame is probed every ``probe_s`` (a plate before the classifier sees a car)."""
         occ = self.cfg.occupancy
@@ -333,11 +334,13 @@ class BayMonitor:
                 self._read_since.pop(b, None)
             else:
                 age = now - self._read_since.setdefault(b, now)
+                new = b in self._read_text or self._changed_since_read(b)
                 if age < occ.read_fast_s:
-                    new = b in self._read_text or self._changed_since_read(b)
                     every = min(every, 0.0 if new else 1.0)
+                elif age < occ.read_medium_s and new:
+                    every = min(every, 1.0)
                 else:
-                    every = min(every, 1.0 if age < occ.read_medium_s else occ.read_slow_every_s)
+                    every = min(every, occ.read_slow_every_s)
             if every < float("inf") and now - self._last_read.get(b, float("-inf")) >= every - 1e-6:
                 due.add(b)
         if due or now - self._last_probe >= occ.probe_s - 1e-6:

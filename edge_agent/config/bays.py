@@ -96,7 +96,8 @@ class OccupancyConfig(StrictModel):
     big_change_fraction: float = Field(0.25, gt=0, le=1, description="changed share that restarts fast plate reading")
     read_fast_s: float = Field(8.0, ge=0, le=600, description="an unidentified visit is read every frame this long (a "
                                "still bay whose last read found no plate: once a second)")
-    read_medium_s: float = Field(60.0, ge=0, le=3600, description="then once a second until this long")
+    read_medium_s: float = Field(60.0, ge=0, le=3600, description="then once a second until this long (a bay "
+                                 "unchanged since a read that found no plate: every read_slow_every_s)")
     read_slow_every_s: float = Field(5.0, gt=0, le=600, description="then every this many seconds")
     plate_hold_s: float = Field(1.0, ge=0, le=60, description="a plate read counts as presence this long")
     identify_reads: int = Field(3, ge=1, le=50, description="plate reads a visit needs before it is identified")

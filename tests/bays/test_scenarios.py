@@ -225,6 +225,24 @@ def test_a_still_unreadable_car_is_not_read_again_every_frame(pipeline, tmp_path
     assert runs["moved"] - runs["moves"] >= 6  # 8 frames moving: read (nearly) each, not once a second
 
 
+def test_a_still_unreadable_car_is_read_slowly_after_the_fast_spell(pipeline, tmp_path):
+    """CPU on busy real footage: after read_fast_s, a car whose last read found no plate and that
+    has not changed since is read every read_slow_every_s, not once a second until read_medium_s:
+    the same pixels give the same nothing (PKLot sequence: 913 -> 675 detector runs, same events)."""
+    covered = replace(NEV, plate="")
+    runs: dict[str, int] = {}
+
+    def mark(name: str):  # noqa: ANN202
+        return lambda agent: runs.setdefault(name, agent.monitor.detector_runs)
+
+    segments = hold(2, EMPTY) + drive(covered, -200, covered.x, 1.6, FPS) + hold(40, Scene(cars=(covered,)))
+    run = play(segments, pipeline, tmp_path, timers={"unidentified_timeout_s": 300},
+               actions=[(20, mark("20 s")), (40, mark("40 s"))])
+    assert run.story() == ["vehicle_arrived"]
+    # 20 s still, 12 s past the fast spell: every 5 s plus the idle probes (once a second: 20)
+    assert runs["40 s"] - runs["20 s"] <= 8
+
+
 def test_camera_moved_blinds_the_bays_until_the_view_is_confirmed(pipeline, tmp_path):
     """Issue 14: a shifted camera made occupied-looking change in several bays at once. A small
     shift moves the polygons; a large one is camera_moved and the bays are not judged."""
