@@ -16,6 +16,7 @@ import uvicorn
 
 from edge_agent.config.models import AgentConfig
 from edge_agent.web.auth import lower_priority
+from edge_agent.web.connections import BACKLOG, MAX_CONNECTIONS, REQUEST_TIMEOUT_S, bounded_h11
 
 logger = logging.getLogger(__name__)
 
@@ -24,7 +25,8 @@ class WebServer:
     """``start()`` / ``stop()`` around a uvicorn server on ``host:port``."""
 
     def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 8080, nice: int = 10,
-                 trusted_proxies: list[str] | None = None) -> None:
+                 trusted_proxies: list[str] | None = None, max_connections: int = MAX_CONNECTIONS,
+                 request_timeout_s: float = REQUEST_TIMEOUT_S) -> None:
         self.app = app
         self.host = host
         self.port = port
@@ -32,6 +34,10 @@ class WebServer:
         # per-IP login limit; here only the configured proxies are believed, and none by default
         self.trusted_proxies = list(trusted_proxies or [])
         self.nice = nice  # the page's threads yield the CPU to the camera loop when both want it
+        # idle and half-sent connections are bounded and timed out (connections.py): else they ate the
+        # process's file descriptors, and with them the camera's
+        self.protocol = bounded_h11(max_connections, request_timeout_s=request_timeout_s,
+                                    trusted_proxies=self.trusted_proxies)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._sock: socket.socket | None = None
@@ -50,8 +56,8 @@ class WebServer:
         sock.bind((self.host, self.port))  # OSError here: port taken or address not ours
         self.port = sock.getsockname()[1]
         self._sock = sock
-        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off",
-                                proxy_headers=bool(self.trusted_proxies),
+        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off", http=self.protocol,
+                                backlog=BACKLOG, proxy_headers=bool(self.trusted_proxies),
                                 forwarded_allow_ips=self.trusted_proxies or None, server_header=False)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._serve, args=(self._server, sock), name="web", daemon=True)

@@ -1,0 +1,91 @@
+"""Bounds on the review page's TCP connections: a client must not starve the agent of file descriptors.
+
+uvicorn keeps a connection that has not sent a whole request open for ever (its keep-alive timer
+starts only after a response). ~1,000 idle sockets from one host on the site network used up the
+1,024 descriptors systemd gives a service: the camera could no longer open a frame, the watchdog
+stopped pinging, and asyncio logged every refused accept (140 MB of log in 90 s). So each
+connection must deliver its request (headers and body) within ``request_timeout_s``, one client
+address holds at most ``per_client`` connections, and all of them together at most
+``max_connections``; a connection over a bound is closed as soon as it is accepted. A trusted
+reverse proxy carries every visitor, so only the total bounds it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+from collections.abc import Callable
+
+import h11
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+MAX_CONNECTIONS = 100  # far below 1,024 descriptors, far above a few staff (a browser opens ≤ 6 per host)
+PER_CLIENT = 16
+# asyncio accepts up to the listen backlog in one go, before any connection_made can close one over
+# the bounds: uvicorn's 2,048 let a burst of 1,100 connections hit the descriptor limit all the same
+BACKLOG = 32
+REQUEST_TIMEOUT_S = 20.0  # Apache's RequestReadTimeout gives headers 20 s; a request here is < 256 KiB
+_RECEIVING = (h11.IDLE, h11.SEND_BODY)  # the client's side of a request still on its way
+
+
+def _exempt(trusted: list[str]) -> Callable[[str], bool]:
+    nets = [ipaddress.ip_network(t, strict=False) for t in trusted]
+
+    def exempt(host: str) -> bool:
+        try:
+            addr = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        return any(addr in n for n in nets)
+
+    return exempt
+
+
+def bounded_h11(max_connections: int = MAX_CONNECTIONS, per_client: int = PER_CLIENT,
+                request_timeout_s: float = REQUEST_TIMEOUT_S, trusted_proxies: list[str] | None = None,
+                ) -> type[H11Protocol]:
+    """uvicorn's h11 protocol with the bounds above (a class per server: no state shared between servers)."""
+    exempt = _exempt(list(trusted_proxies or []))
+
+    class BoundedH11(H11Protocol):
+        _deadline: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            host = self.client[0] if self.client else None
+            same = 0 if host is None or exempt(host) else sum(
+                1 for c in self.connections if getattr(c, "client", None) and c.client[0] == host)
+            if len(self.connections) > max_connections or same > per_client:
+                transport.abort()  # the descriptor is freed now; no request is read
+                return
+            self._arm()
+
+        def _arm(self) -> None:
+            self._disarm()
+            self._deadline = self.loop.call_later(request_timeout_s, self._request_late)
+
+        def _disarm(self) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+                self._deadline = None
+
+        def _request_late(self) -> None:
+            self._deadline = None
+            if self.conn.their_state in _RECEIVING and not self.transport.is_closing():
+                self.transport.abort()
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            if self.conn.their_state not in _RECEIVING:
+                self._disarm()  # the whole request is in: the handler may take its time
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if not self.transport.is_closing() and self.conn.their_state in _RECEIVING:
+                self._arm()  # the next request on this keep-alive connection (or the rest of this body)
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+    return BoundedH11

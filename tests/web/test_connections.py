@@ -1,0 +1,91 @@
+"""Idle or half-sent connections cannot eat the agent's file descriptors (over real TCP, real uvicorn).
+
+Before: uvicorn kept a connection that never finished its request open for ever, so ~1,000 idle
+sockets from one host used up a systemd service's 1,024 descriptors: the camera could no longer
+open a frame, the watchdog stopped, and asyncio logged every refused accept (140 MB in 90 s).
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+
+from edge_agent.web.connections import PER_CLIENT
+from edge_agent.web.server import WebServer
+
+GET = b"GET /login HTTP/1.1\r\nHost: edge\r\n\r\n"
+
+
+def connect(srv: WebServer, source: str = "127.0.0.1") -> socket.socket:
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=5, source_address=(source, 0))
+    s.settimeout(5)
+    return s
+
+
+def closed_by_server(s: socket.socket) -> bool:
+    """True when the server closed (or reset) the connection; a timeout means it is still held open."""
+    try:
+        return s.recv(1) == b""
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+
+
+def answers(s: socket.socket) -> bool:
+    s.sendall(GET)
+    try:
+        return s.recv(12).startswith(b"HTTP/1.1 200")
+    except (ConnectionResetError, TimeoutError):
+        return False
+
+
+def test_a_client_holds_at_most_its_share_of_connections(site):
+    with WebServer(site.app(), "127.0.0.1", 0) as srv:
+        held = [connect(srv) for _ in range(PER_CLIENT)]
+        extra = connect(srv)
+        assert closed_by_server(extra)  # one over the share: closed at once, no request read
+        other = connect(srv, "127.0.0.2")  # another address still gets in
+        assert answers(other) and answers(held[0])
+        for s in held:
+            s.close()
+        deadline = time.monotonic() + 10  # the server notices the closes as they arrive
+        while time.monotonic() < deadline:
+            with connect(srv) as again:
+                if answers(again):
+                    break
+        else:
+            raise AssertionError("connections were not given back after the client closed them")
+        other.close()
+
+
+def test_all_clients_together_are_bounded(site):
+    with WebServer(site.app(), "127.0.0.1", 0, max_connections=4) as srv:
+        held = [connect(srv, f"127.0.0.{i}") for i in range(2, 6)]
+        assert closed_by_server(connect(srv, "127.0.0.9"))
+        assert answers(held[0])
+        for s in held:
+            s.close()
+
+
+def test_a_trusted_proxy_is_not_held_to_one_clients_share(site):
+    """Behind a reverse proxy every visitor arrives from the proxy's address."""
+    with WebServer(site.app(), "127.0.0.1", 0, trusted_proxies=["127.0.0.0/8"]) as srv:
+        held = [connect(srv) for _ in range(PER_CLIENT + 2)]
+        assert answers(held[-1])
+        for s in held:
+            s.close()
+
+
+def test_a_request_not_sent_in_time_is_closed(site):
+    with WebServer(site.app(), "127.0.0.1", 0, request_timeout_s=0.3) as srv:
+        silent = connect(srv)
+        trickle = connect(srv)
+        trickle.sendall(b"GET /login HTTP/1.1\r\nHost: edge\r\n")  # and the rest never comes
+        body = connect(srv)
+        body.sendall(b"POST /login HTTP/1.1\r\nHost: edge\r\nContent-Length: 1000\r\n"
+                     b"Content-Type: application/x-www-form-urlencoded\r\n\r\nusername=")
+        assert closed_by_server(silent) and closed_by_server(trickle)
+        assert closed_by_server(body)  # headers whole, the body never completes
+        with connect(srv) as fine:  # a whole request in time is answered as usual
+            assert answers(fine)
