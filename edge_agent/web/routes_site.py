@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 
 from edge_agent.config.load import ConfigError
+from edge_agent.events.schemas import quote
 from edge_agent.web.context import audit, ctx_of, render, require_csrf, require_role, require_user
 from edge_agent.web.inputs import json_body
 from edge_agent.web.roles import MAY_INSTALL
@@ -51,7 +52,7 @@ def take_snapshot(request: Request, bay_id: str = Path(max_length=64)):
         evidence_id = ctx.control.snapshot(bay_id)
         audit(request, "snapshot", f"bay:{bay_id}", evidence_id)
     except Exception as exc:  # the camera may be away; say so on the page
-        log.warning("snapshot for %s failed: %s", bay_id, exc)
+        log.warning("snapshot for %s failed: %s", quote(bay_id, 70), exc)  # quoted: a %0A in the path forged lines
         request.session.setdefault("flash", []).append(["error", f"{bay_id}: {exc}"])
     return RedirectResponse("/bays", status_code=303)
 

@@ -10,6 +10,7 @@ import pytest
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
 
+from edge_agent.control import ControlError
 from edge_agent.web.server import WebServer
 from tests.web.test_api import logged_in, token
 
@@ -109,3 +110,19 @@ def test_long_path_and_form_values_are_400_not_stored_in_the_cookie(client, site
     assert len(r.headers.get("set-cookie", "")) < 1000  # no 3 kB flash message in the session cookie
     r = client.post("/lang", data={"lang": "en", "next": "/" + "x" * 5000, "csrf": tok}, follow_redirects=False)
     assert r.status_code == 400 and "next" in r.text
+
+
+def test_a_bay_id_from_the_path_cannot_forge_log_lines(client, site, caplog):
+    """The snapshot route logged the path's bay id raw: ``/bays/A%0A<fake line>/snapshot`` wrote a second,
+    made-up line into the agent's log. It is quoted now, as the MQTT commands quote theirs."""
+    def snapshot(bay_id):
+        raise ControlError("unknown_bay", f"no bay {bay_id!r}")
+
+    site.control.snapshot = snapshot
+    tok = token(client, "/bays")
+    with caplog.at_level("WARNING", logger="edge_agent.web.routes_site"):
+        r = client.post("/bays/A%0A2026-01-01 00:00:00 CRITICAL forged/snapshot", data={"csrf": tok},
+                        follow_redirects=False)
+    assert r.status_code == 303
+    lines = [line for rec in caplog.records for line in rec.getMessage().splitlines()]
+    assert lines and not any(line.startswith("2026-01-01") for line in lines), lines
