@@ -10,8 +10,9 @@ process. The flood comes from another process over loopback HTTP, as an attacker
 its own threads cost this process nothing. Two cases:
 
 * ``one-ip``: the shipped limits (5 failures per IP and user name in the window);
-* ``many-ips``: the failure limit lifted, as if each request came from another address: only
-  the bound on concurrent password checks stands between the flood and the camera loop.
+* ``many-ips``: each client its own address (``X-Forwarded-For`` through loopback, set as a
+  trusted proxy, so the 16-connections-per-address bound does not apply) and the failure limit
+  lifted: only the bound on concurrent password checks stands between the flood and the camera loop.
 
 It lives in ``runtime`` (not ``web``) because it drives the whole agent.
 """
@@ -130,13 +131,26 @@ def _window(agent: Any, timed: _Timed, seconds: float) -> dict[str, float]:
             "inference_ms_p95": round(sorted(ms)[int(0.95 * (len(ms) - 1))], 1) if ms else None}
 
 
+def bench_config(data: Path, frames: Path, models: Path, mode: str, fps: float = 5.0, threads: int = 2) -> Any:
+    """The agent's config for one case (a function of its own so a test can check that it still parses:
+    the config's ceilings once turned the ``many-ips`` case's lifted limit into an error)."""
+    from edge_agent.sim.scenario import scene_config
+
+    return scene_config(str(data), camera={"source": str(frames), "loop": True, "fps": fps},
+                        perception={"models_dir": str(models), "threads": threads},
+                        occupancy={"probe_s": 0.01},  # the detector on every frame: the loop's worst case
+                        web={"enabled": True, "port": 0, "users_file": str(data / "users.txt"),
+                             "session_secret_file": str(data / "key"),
+                             "login_max_failures": 5 if mode == "one-ip" else 10_000,  # the most config allows
+                             "trusted_proxies": [] if mode == "one-ip" else ["127.0.0.1"]})
+
+
 def _case(models: Path, tmp: Path, mode: str, legacy_hash: bool, fps: float, seconds: float,
           clients: int, threads: int, client_nice: int) -> dict[str, Any]:
     from argon2 import PasswordHasher
 
     from edge_agent.clock import SystemClock
     from edge_agent.runtime.assemble import assemble
-    from edge_agent.sim.scenario import scene_config
     from edge_agent.web.auth import UsersFile
 
     frames = tmp / "frames"
@@ -147,13 +161,7 @@ def _case(models: Path, tmp: Path, mode: str, legacy_hash: bool, fps: float, sec
     users.set("admin", "the-right-password")
     if legacy_hash:  # argon2-cffi's default profile (64 MiB, 4 lanes): what existing installs hold
         users.path.write_text("admin:" + PasswordHasher().hash("the-right-password") + "\n")
-    cfg = scene_config(str(data), camera={"source": str(frames), "loop": True, "fps": fps},
-                       perception={"models_dir": str(models), "threads": threads},
-                       occupancy={"probe_s": 0.01},  # the detector on every frame: the loop's worst case
-                       web={"enabled": True, "port": 0, "users_file": str(users.path),
-                            "session_secret_file": str(data / "key"),
-                            "login_max_failures": 5 if mode == "one-ip" else 1_000_000_000})
-    parts = assemble(cfg, clock=SystemClock())
+    parts = assemble(bench_config(data, frames, models, mode, fps, threads), clock=SystemClock())
     agent = parts.agent
     timed = _Timed(agent.reader)
     agent.reader = timed
@@ -171,7 +179,8 @@ def _case(models: Path, tmp: Path, mode: str, legacy_hash: bool, fps: float, sec
             # the attacker's CPU is on another machine; here it shares ours, so it yields to the agent
             flood = subprocess.Popen(["nice", "-n", str(client_nice), sys.executable, "-m", "edge_agent.sim.flood_bench",
                                       "--flood", parts.web.url, "--clients", str(clients),
-                                      "--seconds", str(seconds)], stdout=subprocess.PIPE, text=True)
+                                      "--seconds", str(seconds), *(["--many-ips"] if mode == "many-ips" else [])],
+                                     stdout=subprocess.PIPE, text=True)
             during = _window(agent, timed, seconds)
             out, _ = flood.communicate(timeout=seconds + 120)
             ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -192,8 +201,9 @@ def _case(models: Path, tmp: Path, mode: str, legacy_hash: bool, fps: float, sec
             "ok": growth < RSS_TARGET_MB and ratio is not None and ratio >= FPS_TARGET}
 
 
-def flood(url: str, clients: int, seconds: float) -> dict[str, int]:
-    """``clients`` threads posting wrong logins for ``seconds`` (at least one wave); status counts."""
+def flood(url: str, clients: int, seconds: float, many_ips: bool = False) -> dict[str, int]:
+    """``clients`` threads posting wrong logins for ``seconds`` (at least one wave); status counts.
+    ``many_ips``: each thread says it is another address (``X-Forwarded-For``, believed from a trusted proxy)."""
     import re
 
     import httpx
@@ -205,8 +215,9 @@ def flood(url: str, clients: int, seconds: float) -> dict[str, int]:
     lock, start = threading.Lock(), threading.Barrier(clients)
     end = time.monotonic() + seconds
 
-    def worker() -> None:
-        with httpx.Client(base_url=url, cookies=cookies, timeout=120) as c:
+    def worker(n: int) -> None:
+        hdrs = {"X-Forwarded-For": f"10.9.{n // 250}.{n % 250 + 1}"} if many_ips else {}
+        with httpx.Client(base_url=url, cookies=cookies, headers=hdrs, timeout=120) as c:
             start.wait()  # the first wave leaves together: 40 truly parallel attempts
             while True:
                 try:
@@ -218,7 +229,7 @@ def flood(url: str, clients: int, seconds: float) -> dict[str, int]:
                 if time.monotonic() >= end:
                     return
 
-    ts = [threading.Thread(target=worker) for _ in range(clients)]
+    ts = [threading.Thread(target=worker, args=(n,)) for n in range(clients)]
     for t in ts:
         t.start()
     for t in ts:
@@ -249,9 +260,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="the flood process's nice value (on a device the attacker's CPU is elsewhere)")
     p.add_argument("--json", action="store_true")
     p.add_argument("--flood", metavar="URL", help=argparse.SUPPRESS)  # the attacker's side (a subprocess)
+    p.add_argument("--many-ips", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.flood:
-        print(json.dumps(flood(args.flood, args.clients, args.seconds)))
+        print(json.dumps(flood(args.flood, args.clients, args.seconds, args.many_ips)))
         return 0
     modes = ("one-ip", "many-ips") if args.mode == "both" else (args.mode,)
     rows = run(Path(args.models), modes, not args.current_hash, args.fps, args.seconds, args.clients, args.threads,

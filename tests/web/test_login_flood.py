@@ -178,3 +178,14 @@ def test_new_hashes_are_light_enough_for_a_pi_and_old_ones_still_verify(tmp_path
     users.path.write_text(users.path.read_text() + f"old:{legacy}\n")
     assert users.verify("old", "an old password") and not users.verify("old", "wrong")
     assert users.verify("new", "a good password")
+
+
+@pytest.mark.parametrize("mode", ["one-ip", "many-ips"])
+def test_the_flood_benchs_agent_config_still_parses(tmp_path, mode):
+    """``make bench`` stopped at this bench once: the config's new ceiling refused its lifted failure limit."""
+    from edge_agent.sim.flood_bench import bench_config
+
+    cfg = bench_config(tmp_path / "data", tmp_path / "frames", tmp_path / "models", mode)
+    assert cfg.web.enabled and cfg.web.login_max_failures == (5 if mode == "one-ip" else 10_000)
+    # many addresses come through loopback as a trusted proxy, so the per-address connection bound is not what it measures
+    assert cfg.web.trusted_proxies == ([] if mode == "one-ip" else ["127.0.0.1"])
