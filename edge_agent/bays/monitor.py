@@ -327,6 +327,7 @@ class BayMonitor:
         due: set[str] = set()
         for b, m in self.machines.items():
             v = self.fusion[b].verdict
+            since = now - self._last_read.get(b, float("-inf"))
             every = VOUCH_READ_EVERY_S if self._vouching(b) else float("inf")
             busy = (v.occupied or (v.p_occupied is not None and v.p_occupied > occ.exit_p)
                     or not m.idle) and (m.visit is None or m.visit.consensus is None)
@@ -334,14 +335,15 @@ class BayMonitor:
                 self._read_since.pop(b, None)
             else:
                 age = now - self._read_since.setdefault(b, now)
-                new = b in self._read_text or self._changed_since_read(b)
                 if age < occ.read_fast_s:
+                    new = b in self._read_text or self._changed_since_read(b)
                     every = min(every, 0.0 if new else 1.0)
-                elif age < occ.read_medium_s and new:
+                elif (age < occ.read_medium_s and since >= 1.0 - 1e-6  # under 1 s neither pace is due: no compare
+                      and (b in self._read_text or self._changed_since_read(b))):
                     every = min(every, 1.0)
                 else:
                     every = min(every, occ.read_slow_every_s)
-            if every < float("inf") and now - self._last_read.get(b, float("-inf")) >= every - 1e-6:
+            if every < float("inf") and since >= every - 1e-6:
                 due.add(b)
         if due or now - self._last_probe >= occ.probe_s - 1e-6:
             return due
