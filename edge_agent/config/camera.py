@@ -16,8 +16,8 @@ from edge_agent.config.base import StrictModel
 class CameraConfig(StrictModel):
     source: str = Field(..., min_length=1, description="rtsp://…, a USB index like '0', a video file, or a folder of images")
     fps: float = Field(5.0, gt=0, le=60, description="frames sampled per second")
-    width: int | None = Field(None, gt=0, le=16384, description="frame width in pixels after rotate "
-                              "(bay polygons are checked against it)")
+    width: int | None = Field(None, gt=0, le=16384, description="frame width in pixels after rotate, the size "
+                              "the bays are drawn on (unset: learned from the first frame)")
     height: int | None = Field(None, gt=0, le=16384, description="frame height in pixels after rotate")
     loop: bool = Field(False, description="replay a file or folder forever (demos)")
     rotate: Literal[0, 90, 180, 270] = Field(0, description="turn every frame this many degrees clockwise "

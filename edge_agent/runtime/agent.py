@@ -141,7 +141,7 @@ class Agent:
             got = frame is not None
             if frame is not None:
                 image = self.view.apply(frame.image)  # upright once, here: everything after sees one view
-                h = self.camera.accept(image, self.monitor)
+                image, h = self.camera.accept(image, self.monitor)  # at the bays' frame size
                 if h is not None:
                     self.monitor.on_frame(image, self.reader, usable=h.ok, why=h.reason)
             self.camera.check(self.monitor)

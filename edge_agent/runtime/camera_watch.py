@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_agent.bays.monitor import BayMonitor
+from edge_agent.camera.frame_size import FrameSize
 from edge_agent.camera.health import CameraHealth, HealthTracker
 from edge_agent.camera.orient import Orientation
 from edge_agent.camera.registration import Alignment, Registration
@@ -34,16 +35,20 @@ class CameraWatch:
         self.view = Orientation.of(c)  # as the agent turns its frames, for its life (a reload cannot change it)
         self.health = HealthTracker(clock, c.lost_after_s, c.frozen_after_s, c.black_level, c.flat_level)
         self.alignment = self._new_alignment()
+        self.frame_size = self._new_frame_size()
+        self.size_fits = True  # False while the camera sends frames of another aspect ratio than the bays'
         self.ok = True
         self._lost_at: float | None = None
-        self._size_seen: tuple[int, int] | None = None
 
     def reconfigure(self, cfg: AgentConfig, bays_changed: bool) -> None:
         """After a reload: redrawn bays need a new reference picture (registration starts over)."""
+        sized = (cfg.camera.width, cfg.camera.height) != (self.cfg.camera.width, self.cfg.camera.height)
         self.cfg = cfg
-        if bays_changed:
+        if bays_changed or sized:
             was_moved = self.moved
             self.alignment = self._new_alignment()
+            self.frame_size = self._new_frame_size()
+            self.size_fits = True  # judged again on the next frame
             if was_moved:  # the bays now fit the view they were drawn on: the banner goes, consumers are told
                 self.bus.publish(Event.make(EventType.CAMERA_ALIGNED, self.clock, data={"redrawn": True}))
 
@@ -54,15 +59,40 @@ class CameraWatch:
         reg = Registration(c.shift_tolerance_px, [[b.id, b.polygon] for b in self.cfg.bays], self._ref_dir, self.view)
         return Alignment(reg, c.moved_confirm_s, c.shift_every_s)
 
-    def accept(self, image: Any, monitor: BayMonitor) -> CameraHealth | None:
-        """A new frame: its health if it counts (None: a repeat the tracker ignores); aligns the bays."""
+    def _new_frame_size(self) -> FrameSize:
+        c = self.cfg.camera
+        configured = (c.width, c.height) if c.width is not None and c.height is not None else None
+        return FrameSize(configured, [[b.id, b.polygon] for b in self.cfg.bays], self.view.key, self._ref_dir)
+
+    def accept(self, image: Any, monitor: BayMonitor) -> tuple[Any, CameraHealth | None]:
+        """A new frame → (the frame at the bays' size, its health if it counts; None: a frame that is
+        no image, counted as corrupt). Aligns the bays; a frame of another aspect ratio blinds them."""
         if not self.health.on_frame(image):
-            return None
-        self._check_size(image)
+            return image, None
+        fit = self.frame_size.fit(image)
+        image = fit.image
+        self._size_changed(fit.fits, fit.size, monitor)
         h = self.health.health()
-        if h.ok:
+        if h.ok and fit.fits:
             self._align(image, monitor)
-        return h
+        return image, h
+
+    def _size_changed(self, fits: bool, size: tuple[int, int], monitor: BayMonitor) -> None:
+        """Blind the bays (and say so, once) when frames stop fitting them; lift it when they fit again."""
+        if fits == self.size_fits:
+            if not fits and monitor.aligned:  # a reload's new monitor starts aligned
+                monitor.set_aligned(False)
+            return
+        self.size_fits = fits
+        want = self.frame_size.expected
+        if not fits:
+            monitor.set_aligned(False)
+            self.bus.publish(Event.make(EventType.CAMERA_MOVED, self.clock, data={
+                "frame_size": list(size), "bays_frame_size": list(want) if want else None}))
+            return
+        monitor.set_aligned(self.alignment is None or self.alignment.ok)
+        if not (self.alignment is not None and self.alignment.reported_moved):
+            self.bus.publish(Event.make(EventType.CAMERA_ALIGNED, self.clock, data={"frame_size": list(size)}))
 
     def check(self, monitor: BayMonitor) -> None:
         """Once per loop turn: ``camera_lost`` / ``camera_restored`` when health flips."""
@@ -102,26 +132,28 @@ class CameraWatch:
     @property
     def moved(self) -> bool:
         """Reported ``camera_moved`` and not yet aligned or confirmed (the live page's banner)."""
-        return self.alignment is not None and self.alignment.reported_moved
+        return not self.size_fits or (self.alignment is not None and self.alignment.reported_moved)
 
     def confirm(self, monitor: BayMonitor) -> ControlResult:
-        """The installer confirmed that the bays fit the current view: it becomes the reference."""
-        if self.alignment is None or monitor._last_frame is None:
+        """The installer confirmed that the bays fit the current view: it becomes the reference (and,
+        when the size was learned from the frames, its frame size the bays' size)."""
+        frame = monitor._last_frame
+        if frame is None or (self.alignment is None and self.size_fits):
             raise ControlError("no_frame", "no camera frame yet (or camera.track_shift is off)")
-        self.alignment.reg.confirm(monitor._last_frame)
-        was_moved = self.alignment.reported_moved
-        self.alignment = self._new_alignment()
+        was_moved = self.moved
+        if not self.size_fits:
+            size, want = (frame.shape[1], frame.shape[0]), self.frame_size.expected
+            if not self.frame_size.learned and want is not None:
+                raise ControlError("frame_size", f"the camera sends {size[0]}x{size[1]} frames but camera.width/"
+                                   f"height say {want[0]}x{want[1]}: set the camera back, or redraw the bays "
+                                   "on the new view and change camera.width/height")
+            self.frame_size.adopt(size)
+            self.size_fits = True
+        if self.alignment is not None:
+            self.alignment.reg.confirm(frame)
+            self.alignment = self._new_alignment()
         monitor.set_offset(0.0, 0.0)
         monitor.set_aligned(True)
         if was_moved:
             self.bus.publish(Event.make(EventType.CAMERA_ALIGNED, self.clock, data={"confirmed": True}))
         return ControlResult(True, "camera view confirmed as the new reference")
-
-    def _check_size(self, image: Any) -> None:
-        """Bay polygons are in the configured frame's pixels: say so once if the camera sends another size."""
-        size = (image.shape[1], image.shape[0])
-        want = (self.cfg.camera.width, self.cfg.camera.height)
-        if size != self._size_seen and want[0] is not None and size != want:
-            log.warning("camera sends %dx%d frames but the config says %dx%d: bay polygons will be off",
-                        *size, *want)
-        self._size_seen = size

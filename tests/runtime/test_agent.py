@@ -301,21 +301,6 @@ def test_presence_sensor_decides_while_the_camera_is_blind(pipeline, tmp_path, c
         agent.set_presence_sensor("Z", None)
 
 
-def test_frame_size_other_than_configured_is_reported_once(tmp_path, clock, caplog):
-    small = cv2.resize(render(EMPTY), (640, 360))
-
-    class NoReader:
-        def process(self, frame, region=None):  # noqa: ANN001, ANN201
-            return []
-
-    agent = Agent(scene_config(str(tmp_path)), clock=clock, source=ScriptedSource(hold(5, small), clock),
-                  reader=NoReader())
-    agent.start()
-    run_scripted(agent.step, clock, 3, 5)
-    warnings = [r.message for r in caplog.records if "bay polygons will be off" in r.message]
-    assert warnings == ["camera sends 640x360 frames but the config says 960x540: bay polygons will be off"]
-
-
 def test_run_stamps_events_in_the_site_zone_not_the_hosts(tmp_path, models_dir):
     """Issue 14: event timestamps used the host's zone; the site's is in the config."""
     from edge_agent.clock import FakeClock

@@ -1,0 +1,126 @@
+"""Bay polygons are pixels of one frame size: what a frame of another size means for them.
+
+A camera can start sending another size without anyone touching the agent: a firmware update
+or a reset falls back to its default stream profile, someone switches the RTSP URL to the
+sub-stream, a replaced camera has another sensor. Used as they are, the polygons then lie on
+other ground (a 1920x1080 polygon on a 1280x720 frame covers a region 1.5x further out), and
+a lock could rise on what another bay's pixels show.
+
+- The same picture at another resolution (aspect ratio within ``ASPECT_TOLERANCE``): the frame
+  is scaled to the bays' size, so the polygons, the camera-shift reference and every crop stay
+  as drawn. Nothing to report but a log line.
+- Another aspect ratio (a 4:3 sub-stream under bays drawn on 16:9, a camera cropping): no
+  scale makes the polygons fit, so the bays are blind until the frames fit again, the bays are
+  redrawn, or the installer confirms the view (only when the size was learned, not configured).
+
+The bays' size is ``camera.width`` / ``height`` when configured; otherwise the first frame's
+size with these bays and this view, kept on disk (``frame_size.json`` beside the camera-shift
+reference) so that a camera that changed while the agent was stopped is still noticed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+ASPECT_TOLERANCE = 0.01  # relative: 1920x1088 (an encoder padding to 16 rows) still fits 1920x1080
+FILE = "frame_size.json"
+
+
+def bays_key(polygons: list, view: str | None) -> str:
+    """What a learned size belongs to: the drawn bays and the view's turn."""
+    blob = json.dumps({"bays": polygons, "view": view}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def same_shape(size: tuple[int, int], want: tuple[int, int]) -> bool:
+    """Whether frames of ``size`` are the view of ``want`` at another resolution (aspect ratio within tolerance)."""
+    return abs((size[0] / size[1]) / (want[0] / want[1]) - 1.0) <= ASPECT_TOLERANCE
+
+
+@dataclass(frozen=True)
+class Fit:
+    image: np.ndarray  # the frame at the bays' size (scaled when it was not), or the frame itself when it cannot fit
+    fits: bool  # False: another aspect ratio, the bays are blind
+    size: tuple[int, int]  # the frame's own (width, height)
+
+
+class FrameSize:
+    """Decides, per frame, whether the bays' polygons fit it (and scales it to them when they can)."""
+
+    def __init__(self, configured: tuple[int, int] | None, polygons: list, view: str | None = None,
+                 store: Path | None = None) -> None:
+        self.configured = configured
+        self._key = bays_key(polygons, view)
+        self._store = store
+        self.expected: tuple[int, int] | None = configured or self._load()
+        self._said: tuple[int, int] | None = None  # the last size we logged about (once per change)
+
+    @property
+    def learned(self) -> bool:
+        """True when the size came from the frames, so a confirmation may replace it."""
+        return self.configured is None
+
+    def _load(self) -> tuple[int, int] | None:
+        if self._store is None:
+            return None
+        try:
+            doc = json.loads((self._store / FILE).read_text())
+            w, h = doc["size"]
+            if doc.get("key") == self._key and isinstance(w, int) and isinstance(h, int) and w > 0 and h > 0:
+                return (w, h)
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        return None
+
+    def _save(self, size: tuple[int, int]) -> None:
+        if self._store is None:
+            return
+        try:
+            self._store.mkdir(parents=True, exist_ok=True)
+            tmp = self._store / (FILE + ".tmp")
+            tmp.write_text(json.dumps({"key": self._key, "size": list(size)}))
+            tmp.replace(self._store / FILE)
+        except OSError as exc:  # a read-only disk: this run still holds the size in memory
+            log.warning("camera frame size not saved (%s)", exc)
+
+    def adopt(self, size: tuple[int, int]) -> None:
+        """The bays are declared to fit frames of ``size`` (the first frame, or the installer's confirmation)."""
+        self.expected = size
+        self._save(size)
+
+    def fit(self, image: np.ndarray) -> Fit:
+        size = (int(image.shape[1]), int(image.shape[0]))
+        if self.expected is None:
+            self.adopt(size)
+        want = self.expected
+        assert want is not None
+        if size == want:
+            self._say(size, "")
+            return Fit(image, True, size)
+        if not same_shape(size, want):
+            self._say(size, f"camera sends {size[0]}x{size[1]} frames but the bays were drawn on {want[0]}x{want[1]} "
+                            "(another aspect ratio): bays blind until the frames fit, the bays are redrawn or "
+                            "the view is confirmed")
+            return Fit(image, False, size)
+        self._say(size, f"camera sends {size[0]}x{size[1]} frames; scaled to the bays' {want[0]}x{want[1]}")
+        shrink = size[0] * size[1] > want[0] * want[1]
+        scaled = cv2.resize(image, want, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+        return Fit(scaled, True, size)
+
+    def _say(self, size: tuple[int, int], message: str) -> None:
+        if size == self._said:
+            return
+        if message:
+            log.warning("%s", message)
+        elif self._said is not None:
+            log.info("camera sends the bays' %dx%d frames again", *size)
+        self._said = size

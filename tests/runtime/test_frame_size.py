@@ -1,0 +1,91 @@
+"""A camera that starts sending another frame size under bays drawn in pixels of the old one.
+
+Before: one log line when ``camera.width`` / ``height`` were configured (nothing when they were not),
+and the old polygons were laid on the new frames: a 1280x720 stream under bays drawn on 960x540 put
+the fuel car parked in bay B outside bay B's outline, and the camera-shift reference was silently
+retaken at the new size. Now the same view at another resolution is scaled to the bays' size, and
+another aspect ratio blinds the bays (``camera_moved``, no lock rises) until the frames fit again or
+the installer confirms the view.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from edge_agent.control import ControlError
+from edge_agent.events.types import Event
+from edge_agent.runtime.agent import Agent
+from edge_agent.sim.scenario import EMPTY, FUEL, Scene, ScriptedSource, hold, run_scripted, scene_config
+from edge_agent.sim.synthetic import render
+from tests.locks.test_reload_sensors import NoPlates
+
+PARKED = Scene(cars=(FUEL,))
+UNSIZED = {"width": None, "height": None}  # the size is learned from the frames
+
+
+def _four_by_three(scene: Scene) -> np.ndarray:
+    """A 4:3 sub-stream of the 960x540 view: its middle 720 columns."""
+    return np.ascontiguousarray(render(scene)[:, 120:840])
+
+
+def _run(agent: Agent, clock, seconds: float) -> list[Event]:  # noqa: ANN001
+    events: list[Event] = []
+    agent.bus.subscribe(events.append)
+    agent.start()
+    run_scripted(agent.step, clock, seconds, 5)
+    return events
+
+
+def test_a_higher_resolution_stream_of_the_same_view_is_scaled_to_the_bays(pipeline, tmp_path, clock):
+    big = [cv2.resize(render(s), (1280, 720)) for s in (EMPTY, PARKED)]
+    agent = Agent(scene_config(str(tmp_path)), clock=clock,
+                  source=ScriptedSource(hold(3, big[0]) + hold(300, big[1]), clock), reader=pipeline)
+    events = _run(agent, clock, 13)
+    assert [(e.type, e.bay_id) for e in events] == [("vehicle_arrived", "B"), ("vehicle_identified", "B")]
+    assert agent.bus.states()["B"].plate == "京A12345"
+    assert agent.monitor._last_frame.shape[:2] == (540, 960)  # the live page and the installer see the bays' size
+    assert not agent.camera_moved
+
+
+def test_another_aspect_ratio_blinds_the_bays_until_the_frames_fit_again(tmp_path, clock):
+    frames = hold(4, render(EMPTY)) + hold(20, _four_by_three(PARKED)) + hold(300, render(PARKED))
+    agent = Agent(scene_config(str(tmp_path)), clock=clock, source=ScriptedSource(frames, clock), reader=NoPlates())
+    events = _run(agent, clock, 14)
+    assert [(e.type, e.data) for e in events] == [
+        ("camera_moved", {"frame_size": [720, 540], "bays_frame_size": [960, 540]})]
+    assert agent.camera_moved
+    state = agent.bus.states()["B"]
+    assert state.state == "unknown" and not state.camera_ok  # no lock rises on it
+    with pytest.raises(ControlError) as err:  # configured: only the config can change the bays' size
+        agent.confirm_camera()
+    assert err.value.code == "frame_size" and "camera.width/height say 960x540" in str(err.value)
+
+    run_scripted(agent.step, clock, 20, 5)  # the camera's own stream again
+    assert [e.type for e in events] == ["camera_moved", "camera_aligned", "vehicle_arrived"]
+    assert events[1].data == {"frame_size": [960, 540]} and events[2].bay_id == "B"
+    assert not agent.camera_moved and agent.bus.states()["B"].camera_ok
+
+
+def test_a_learned_size_outlives_a_restart_and_a_confirmation_adopts_the_new_one(tmp_path, clock):
+    first = Agent(scene_config(str(tmp_path), camera=UNSIZED), clock=clock,
+                  source=ScriptedSource(hold(60, render(EMPTY)), clock), reader=NoPlates())
+    assert _run(first, clock, 2) == []
+    first.stop()
+
+    def restart() -> tuple[Agent, list[Event]]:
+        agent = Agent(scene_config(str(tmp_path), camera=UNSIZED), clock=clock,
+                      source=ScriptedSource(hold(300, _four_by_three(PARKED)), clock), reader=NoPlates())
+        return agent, _run(agent, clock, 2)
+
+    agent, events = restart()  # the camera was switched to a 4:3 stream while the agent was stopped
+    assert [e.type for e in events] == ["camera_moved"] and agent.bus.states()["B"].state == "unknown"
+    assert agent.confirm_camera().ok
+    run_scripted(agent.step, clock, 1, 5)
+    assert [(e.type, e.data) for e in events][1:] == [("camera_aligned", {"confirmed": True})]
+    assert agent.bus.states()["B"].camera_ok
+    agent.stop()
+
+    agent, events = restart()  # confirmed once: the next start knows the new size
+    assert "camera_moved" not in [e.type for e in events] and not agent.camera_moved
