@@ -25,6 +25,7 @@ Runner = Callable[..., subprocess.CompletedProcess]
 
 
 def check_camera(cfg: AgentConfig) -> Check:
+    from edge_agent.camera.frame_size import same_shape
     from edge_agent.camera.orient import Orientation
     from edge_agent.camera.source import default_opener, describe_source
 
@@ -44,8 +45,17 @@ def check_camera(cfg: AgentConfig) -> Check:
                 return Check("camera", "fail", f"{kind} {shown}: opened but no frame could be decoded")
             h, w = img.shape[:2]
             view = Orientation.of(cfg.camera)  # camera.width/height and the bays are the turned view's
-            turned = "" if view.identity else " ({}x{} after {})".format(*view.upright_size((w, h)), view.describe())
-            return Check("camera", "pass", f"{kind} {shown}: one frame read, {w}x{h}{turned}")
+            upright = view.upright_size((w, h))
+            turned = "" if view.identity else " ({}x{} after {})".format(*upright, view.describe())
+            said = f"{kind} {shown}: one frame read, {w}x{h}{turned}"
+            want = (cfg.camera.width, cfg.camera.height)
+            if want[0] is None or want[1] is None or upright == want:
+                return Check("camera", "pass", said)
+            if same_shape(upright, (want[0], want[1])):
+                return Check("camera", "pass", f"{said}, scaled to the bays' {want[0]}x{want[1]} (camera.width/height)")
+            return Check("camera", "fail", f"{said}, but the bays are drawn on {want[0]}x{want[1]} (camera.width/"
+                         "height), another aspect ratio: they would stay blind. Set the camera's stream to that "
+                         "shape, or redraw the bays and change camera.width/height")
         finally:
             cap.release()
 

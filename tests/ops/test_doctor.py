@@ -87,7 +87,30 @@ def test_camera_row_gives_the_size_after_the_turn(tmp_path):
     cv2.imwrite(str(folder / "000.png"), np.full((960, 540, 3), 90, np.uint8))  # mounted on its side
     sideways = check_camera(scene_config(str(tmp_path / "data"), camera={"source": str(folder), "rotate": 90}))
     assert sideways.status == "pass" and sideways.detail.endswith("one frame read, 540x960 (960x540 after rotate 90)")
-    assert check_camera(scene_config(str(tmp_path / "data"), camera={"source": str(folder)})).detail.endswith("540x960")
+    upright = check_camera(scene_config(str(tmp_path / "data"), camera={"source": str(folder)}))
+    assert upright.status == "fail" and "one frame read, 540x960, but the bays are drawn on 960x540" in upright.detail
+
+
+def test_camera_row_says_how_the_frames_fit_the_bays_size(tmp_path):
+    """``camera.width`` / ``height`` are the size the bays are drawn on: the same shape is scaled, another fails."""
+    import cv2
+    import numpy as np
+
+    from edge_agent.ops.doctor import check_camera
+    from edge_agent.sim.scenario import scene_config
+
+    def row(w: int, h: int, **camera: object):  # noqa: ANN202
+        folder = tmp_path / f"f{w}x{h}"
+        folder.mkdir(exist_ok=True)
+        cv2.imwrite(str(folder / "000.png"), np.full((h, w, 3), 90, np.uint8))
+        return check_camera(scene_config(str(tmp_path / "data"), camera={"source": str(folder), **camera}))
+
+    same = row(960, 540)
+    assert same.status == "pass" and same.detail.endswith("one frame read, 960x540")
+    big = row(1920, 1080)
+    assert big.status == "pass" and big.detail.endswith("1920x1080, scaled to the bays' 960x540 (camera.width/height)")
+    assert row(720, 540).status == "fail" and "another aspect ratio" in row(720, 540).detail
+    assert row(720, 540, width=None, height=None).status == "pass"  # nothing configured: the frames set the size
 
 
 def test_wrong_password_and_anonymous_fail(write_config, camera_folder, models_dir, password_broker, tmp_path):
