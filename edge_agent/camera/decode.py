@@ -71,6 +71,21 @@ def to_bgr(img: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(img[:, :, :3])
 
 
+def frame_bgr(image: object) -> object:
+    """A live frame as 3-channel 8-bit BGR: grey (2-D or one channel), BGRA and 16-bit frames are
+    converted; anything else (float, 2 or 5+ channels, not an array) is returned untouched for the
+    camera's health check to count as corrupt. Why: a source that hands over such a frame (a
+    GStreamer pipeline in GRAY8, a mono IR camera) reached OpenCV colour conversions that raise,
+    and the frame loop ended on it, at every restart."""
+    if not isinstance(image, np.ndarray) or image.dtype not in (np.uint8, np.uint16) or image.size == 0:
+        return image
+    if image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8:
+        return image
+    if image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (1, 3, 4)):
+        return to_bgr(image)
+    return image
+
+
 def is_jpeg(data: bytes) -> bool:
     return data[:2] == b"\xff\xd8"
 

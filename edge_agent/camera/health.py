@@ -52,7 +52,8 @@ class HealthTracker:
     def on_frame(self, image: object) -> bool:
         """Record a frame; returns False (and counts it) when it is not a usable image."""
         if not isinstance(image, np.ndarray) or image.ndim not in (2, 3) or image.size == 0 \
-                or image.shape[0] < 8 or image.shape[1] < 8 or image.dtype != np.uint8:
+                or image.shape[0] < 8 or image.shape[1] < 8 or image.dtype != np.uint8 \
+                or (image.ndim == 3 and image.shape[2] != 3):  # the loop gets BGR (camera/decode.py: frame_bgr)
             self.corrupt += 1
             return False
         now = self.clock.monotonic()

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from edge_agent.bays.feed import BayFeed
 from edge_agent.bays.monitor import BayMonitor, PlateReader
 from edge_agent.bays.occupancy import OccupancyClassifier
+from edge_agent.camera.decode import frame_bgr
 from edge_agent.camera.health import HealthTracker
 from edge_agent.camera.orient import Orientation
 from edge_agent.camera.source import FrameSource, open_source
@@ -140,7 +141,7 @@ class Agent:
             frame = self.source.latest()
             got = frame is not None
             if frame is not None:
-                image = self.view.apply(frame.image)  # upright once, here: everything after sees one view
+                image = self.view.apply(frame_bgr(frame.image))  # BGR and upright once, here: one view after
                 image, h = self.camera.accept(image, self.monitor)  # at the bays' frame size
                 if h is not None:
                     self.monitor.on_frame(image, self.reader, usable=h.ok, why=h.reason)
