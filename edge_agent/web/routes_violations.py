@@ -30,6 +30,9 @@ IMAGE_CACHE = "private, max-age=604800, immutable"  # evidence never changes onc
 CSV_FIELDS = ("id", "bay_id", "plate", "colour", "nev", "nev_reason", "reason", "started", "ended",
               "decision", "decision_reason", "decided_by", "evidence_id")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# Unicode's bidirectional controls (UAX #9: embeddings, overrides, isolates, marks): inside a cell they reorder
+# what a spreadsheet shows ("\u202e" turns "京A12345" into "54321A京"), and one in front hides a formula's "=".
+BIDI_CONTROLS = dict.fromkeys(map(ord, "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"))
 
 
 def _flash(request: Request, message: str, kind: str = "ok") -> None:
@@ -54,8 +57,9 @@ def violations(request: Request):
 
 
 def _cell(value: object) -> str:
-    """OWASP's CSV-injection rule: a cell a spreadsheet would run as a formula gets a leading quote."""
-    text = "" if value is None else str(value)
+    """OWASP's CSV-injection rule: a cell a spreadsheet would run as a formula gets a leading quote;
+    bidirectional controls are dropped first, so none can reorder a cell or stand in front of its "="."""
+    text = "" if value is None else str(value).translate(BIDI_CONTROLS)
     return "'" + text if text.startswith(FORMULA_START) else text
 
 

@@ -254,6 +254,20 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(client, site):
         assert not any(cell[:1] in ("=", "+", "-", "@", "\t", "\r") for cell in row), row
 
 
+def test_csv_cells_lose_bidirectional_controls_that_reorder_or_hide_a_formula(client, site):
+    """A reviewer's reason (or a stored field) with U+202E shows reversed in a spreadsheet; one in front of
+    "=" slipped past the formula rule. Both are dropped, and the formula rule then applies."""
+    tok = token(client, "/violations")
+    client.post("/violations/6/decide", data={"decision": "dismissed", "reason": "\u2066=1+1\u2069", "csrf": tok})
+    client.post("/violations/4/decide", data={"decision": "dismissed", "reason": "ok \u202egnikrap", "csrf": tok})
+    site.log._db.execute("UPDATE violations SET plate='\u202e\u200f粤B11111' WHERE id=1")
+    site.log._db.commit()
+    rows = list(csv.reader(io.StringIO(client.get("/violations.csv").content.decode("utf-8-sig"))))
+    body = {r[0]: dict(zip(rows[0], r)) for r in rows[1:]}
+    assert body["6"]["decision_reason"] == "'=1+1" and body["4"]["decision_reason"] == "ok gnikrap"
+    assert body["1"]["plate"] == "粤B11111"
+
+
 def test_three_installer_saves_in_one_second_keep_every_version_and_the_commented_original(client, site):
     """Issue 15 §2 'Backups lost': saves named to the second collapsed into one backup, and the
     operator's commented config was rewritten. Now: the config is never written, each save backs up
