@@ -1,7 +1,7 @@
 """Edits at run time: validated like check-config, written to ``<data_dir>/overrides.yaml``.
 
-The web page changes two sections: ``bays`` (installer) and ``lists`` (allow / deny from a
-violation); the agent persists lists changed over MQTT (``set-lists``) the same way. The
+The web page changes two sections: ``bays`` (installer, with the snapshot's frame size as
+``camera.width`` / ``height``) and ``lists`` (allow / deny from a violation); the agent persists lists changed over MQTT (``set-lists``) the same way. The
 operator's config file is only read: on a device it is root-owned and the unit may write
 only its data dir (``config/overrides.py`` has the why and the merge rule). The previous
 overrides file is kept in ``<data_dir>/config-backups/`` under a new name every time.
@@ -61,12 +61,16 @@ class ConfigFile:
             backup = write_overrides(target, over, self._clock)
             return cfg, backup
 
-    def set_bays(self, bays: list[dict[str, Any]]) -> tuple[AgentConfig, Path | None]:
+    def set_bays(self, bays: list[dict[str, Any]],
+                 size: tuple[int, int] | None = None) -> tuple[AgentConfig, Path | None]:
         """Replace bay ids and polygons; charger and lock ids of bays that keep their id stay
-        (they come from the config file's bay of that id)."""
+        (they come from the config file's bay of that id). ``size``: the frame the polygons were
+        drawn on, kept as ``camera.width`` / ``height`` (None: the size stays as it was)."""
         base_ids = [b.get("id") for b in self._base().get("bays") or [] if isinstance(b, dict)]
 
         def change(over: dict[str, Any], _now: dict[str, Any]) -> None:
+            if size is not None:
+                over["camera"] = {"width": int(size[0]), "height": int(size[1])}
             over["bays"] = [{"id": b.get("id"),
                              "polygon": [[round(float(x), 1), round(float(y), 1)] for x, y in b.get("polygon", [])]}
                             for b in bays]

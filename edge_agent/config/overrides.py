@@ -14,6 +14,9 @@ Merge rule — the merged document goes through the same models as any config:
   (added to the config after the last save) is kept, after the saved ones: an operator's
   new bay is never silently dropped.
 - ``lists.allow`` / ``lists.deny``: each replaces the config's list when present.
+- ``camera.width`` / ``camera.height``: the size of the snapshot the installer drew the saved
+  bays on, which replaces the config's (polygons are pixels of one frame size: bays redrawn on a
+  camera that now sends another shape would otherwise stay blind until someone edits the config).
 
 Nothing else may appear in the file (an error names the key). To hand control back to the
 config file, delete the overrides file (its backups stay in ``config-backups/``).
@@ -38,6 +41,7 @@ BACKUPS_DIR = "config-backups"
 KEEP_BACKUPS = 20  # the newest ones; the first backup (the first version written) is never pruned
 _BAY_KEYS = {"id", "polygon"}
 _LIST_KEYS = {"allow", "deny"}
+_CAMERA_KEYS = {"width", "height"}
 DEFAULT_DATA_DIR = "/var/lib/edge-agent"
 
 
@@ -72,8 +76,14 @@ def read_overrides(path: Path) -> tuple[dict[str, Any], str] | None:
 def _shape_problems(data: Any) -> list[str]:
     if not isinstance(data, dict):
         return ["(top level): must be a mapping with bays and/or lists"]
-    problems = [f"{k}: not allowed in overrides (only bays, removed_bays and lists; set it in the config file)"
-                for k in data if k not in ("bays", "removed_bays", "lists")]
+    problems = [f"{k}: not allowed in overrides (only bays, removed_bays, lists and camera width / height; set it "
+                "in the config file)" for k in data if k not in ("bays", "removed_bays", "lists", "camera")]
+    camera = data.get("camera", {})
+    if not isinstance(camera, dict):
+        problems.append("camera: must be a mapping with width and height")
+    else:
+        problems += [f"camera.{k}: not allowed in overrides (only width and height; set it in the config file)"
+                     for k in camera if k not in _CAMERA_KEYS]
     removed = data.get("removed_bays", [])
     if not isinstance(removed, list) or not all(isinstance(x, str) for x in removed):
         problems.append("removed_bays: must be a list of bay ids")
@@ -105,6 +115,10 @@ def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
         skip = {b.get("id") for b in saved} | set(over.get("removed_bays") or [])
         out["bays"] = [{**copy.deepcopy(known.get(b.get("id"), {})), **copy.deepcopy(b)} for b in saved]
         out["bays"] += [copy.deepcopy(b) for b in config_bays if b.get("id") not in skip]
+    if over.get("camera"):  # the size the saved bays were drawn on; the config's model checks the values
+        camera: dict[str, Any] = out["camera"] if isinstance(out.get("camera"), dict) else {}
+        camera.update({k: over["camera"][k] for k in _CAMERA_KEYS if k in over["camera"]})
+        out["camera"] = camera
     if over.get("lists"):
         lists: dict[str, Any] = out["lists"] if isinstance(out.get("lists"), dict) else {}
         lists.update({k: list(v or []) for k, v in over["lists"].items()})
@@ -119,6 +133,9 @@ def describe(base: dict[str, Any], over: dict[str, Any]) -> str:
         parts.append(f"bays {', '.join(str(b.get('id')) for b in over['bays']) or '(none)'} (polygons)")
     if over.get("removed_bays"):
         parts.append(f"bays removed by the installer: {', '.join(over['removed_bays'])}")
+    if over.get("camera"):
+        parts.append("camera frame size {}x{} (the installer's snapshot)".format(
+            over["camera"].get("width"), over["camera"].get("height")))
     for k in ("allow", "deny"):
         if k in (over.get("lists") or {}):
             parts.append(f"{k} list ({len(over['lists'][k] or [])} plates)")

@@ -41,7 +41,8 @@ class CameraWatch:
         self._lost_at: float | None = None
 
     def reconfigure(self, cfg: AgentConfig, bays_changed: bool) -> None:
-        """After a reload: redrawn bays need a new reference picture (registration starts over)."""
+        """After a reload: redrawn bays, or another size they are drawn on (``camera.width`` / ``height``),
+        need a new reference picture (registration starts over) and a new frame-size judgement."""
         sized = (cfg.camera.width, cfg.camera.height) != (self.cfg.camera.width, self.cfg.camera.height)
         self.cfg = cfg
         if bays_changed or sized:
@@ -50,7 +51,8 @@ class CameraWatch:
             self.frame_size = self._new_frame_size()
             self.size_fits = True  # judged again on the next frame
             if was_moved:  # the bays now fit the view they were drawn on: the banner goes, consumers are told
-                self.bus.publish(Event.make(EventType.CAMERA_ALIGNED, self.clock, data={"redrawn": True}))
+                data = {"redrawn": True} if bays_changed else {"frame_size": [cfg.camera.width, cfg.camera.height]}
+                self.bus.publish(Event.make(EventType.CAMERA_ALIGNED, self.clock, data=data))
 
     def _new_alignment(self) -> Alignment | None:
         c = self.cfg.camera
@@ -146,7 +148,7 @@ class CameraWatch:
             if not self.frame_size.learned and want is not None:
                 raise ControlError("frame_size", f"the camera sends {size[0]}x{size[1]} frames but camera.width/"
                                    f"height say {want[0]}x{want[1]}: set the camera back, or redraw the bays "
-                                   "on the new view and change camera.width/height")
+                                   "on the installer page (it saves the new size with them)")
             self.frame_size.adopt(size)
             self.size_fits = True
         if self.alignment is not None:

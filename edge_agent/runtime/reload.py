@@ -104,6 +104,10 @@ class ConfigReload:
     def apply(self, new: AgentConfig) -> ControlResult:
         a = self.agent
         changed = [k for k in RELOADABLE if getattr(new, k) != getattr(a.cfg, k)]
+        old_cam, cam = a.cfg.camera, new.camera
+        sized = (cam.width, cam.height) != (old_cam.width, old_cam.height)  # applied now: the bays' frame size
+        restart = ["camera"] if cam.model_copy(update={"width": old_cam.width, "height": old_cam.height}) != old_cam \
+            else []
         a.lists.update(allow=new.lists.allow, deny=new.lists.deny)
         old_monitor = a.monitor
         a.cfg = new
@@ -114,7 +118,9 @@ class ConfigReload:
             a.monitor = BayMonitor(new, a.bus, a.clock, a.lists, a.evidence, feed=a.feed, classifier=a.classifier)
             a.camera.reconfigure(new, bays_changed="bays" in changed)
             kept = a.monitor.adopt(old_monitor)  # unchanged bays keep their story
-        elif "timers" in changed:
+        elif sized:
+            a.camera.reconfigure(new, bays_changed=False)
+        if "timers" in changed and not {"bays", "occupancy"} & set(changed):
             a.monitor.set_timers(new)
         a.chargers.reconfigure(new)
         a.monitor.reverify()
@@ -122,7 +128,7 @@ class ConfigReload:
             a.reader = a.reader_factory(new, a.lists)
         return ControlResult(True, "config reloaded" + (f" ({', '.join(changed)} changed)" if changed else ""),
                              {"changed": changed, "config_hash": new.config_hash, "bays_kept": kept,
-                              "restart_needed": ["camera"] if "camera" in changed else []})
+                              "restart_needed": restart})
 
     def save_lists(self) -> bool:
         """Write the agent's lists to its config file; False (and a warning) when they could not be."""

@@ -91,6 +91,17 @@ def _parse_bays(body: Any) -> list[dict[str, Any]]:
     return out
 
 
+def _parse_size(body: Any) -> tuple[int, int] | None:
+    """The snapshot's size the page drew on (``[width, height]``), or None when it sent none (no picture)."""
+    size = body.get("size") if isinstance(body, dict) else None
+    if size is None:
+        return None
+    if not isinstance(size, list) or len(size) != 2 or not all(
+            isinstance(v, int) and not isinstance(v, bool) and 8 <= v <= 16384 for v in size):
+        raise ValueError("size: must be [width, height], whole pixels from 8 to 16384")
+    return size[0], size[1]
+
+
 def _is_pixel(c: Any) -> bool:
     """A coordinate to hand to the config (which names a non-finite or out-of-range one): a number, but not
     JSON true/false (Python calls them ints) and not an integer too big for a float (float() overflowed:
@@ -112,8 +123,9 @@ async def save_bays(request: Request):
     if ctx.config_file is None:
         raise HTTPException(409, "this page was started without a config file to write")
     try:
-        bays = _parse_bays(json_body(await request.body()))
-        cfg, backup = ctx.config_file.set_bays(bays)
+        body = json_body(await request.body())
+        bays = _parse_bays(body)
+        cfg, backup = ctx.config_file.set_bays(bays, _parse_size(body))
     except ConfigError as exc:
         return JSONResponse({"ok": False, "problems": exc.problems}, status_code=422)
     except ValueError as exc:
@@ -123,6 +135,7 @@ async def save_bays(request: Request):
         problem = f"cannot write {ctx.config_file.overrides}: {exc.strerror or exc}"
         return JSONResponse({"ok": False, "problems": [problem]}, status_code=500)
     ctx.cfg.bays = cfg.bays  # the page shows what was saved even before the agent reloads
+    ctx.cfg.camera = cfg.camera
     try:
         result = ctx.control.reload_config()
         reload = {"ok": result.ok, "message": result.message}

@@ -129,3 +129,31 @@ def test_a_bay_the_operator_adds_to_the_config_after_an_installer_save_is_monito
     config.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")  # the operator, as root
     cfg = load_config(config)
     assert [(b.id, b.charger_id) for b in cfg.bays] == [("C", None), ("A", "C1"), ("D", "C4")]
+
+
+def test_bays_saved_with_their_snapshot_size_carry_it_as_camera_width_and_height(config, tmp_path):
+    """Polygons are pixels of one frame size: bays redrawn on a 4:3 snapshot under a config that says 960x540
+    would stay blind (``camera/frame_size.py``) until someone edited the operator's file. The save keeps the
+    snapshot's size with them; only width and height may come from the overrides."""
+    files = ConfigFile(config, FakeClock())
+    cfg, _ = files.set_bays([{"id": "A", "polygon": [[0, 0], [700, 0], [700, 500]]}], size=(720, 540))
+    assert (cfg.camera.width, cfg.camera.height, cfg.camera.source) == (720, 540, "none")
+    assert (load_config(config).camera.width, load_config(config).camera.height) == (720, 540)
+    cfg, _ = files.set_bays([{"id": "A", "polygon": SQUARE}])  # no snapshot on the page: the size stays
+    assert (cfg.camera.width, cfg.camera.height) == (720, 540)
+    with pytest.raises(ConfigError) as err:  # drawn beyond the snapshot it names
+        files.set_bays([{"id": "A", "polygon": [[0, 0], [900, 0], [900, 50]]}], size=(720, 540))
+    assert "bays[0].polygon" in err.value.report() and "outside the 720x540 camera frame" in err.value.report()
+    r = subprocess.run([sys.executable, "-m", "edge_agent", "check-config", str(config)],
+                       capture_output=True, text=True, timeout=60)
+    assert "camera frame size 720x540 (the installer's snapshot)" in r.stdout
+
+    over = tmp_path / "data" / "overrides.yaml"
+    over.write_text(yaml.safe_dump({"camera": {"width": 720, "height": 540, "source": "rtsp://elsewhere"}}))
+    with pytest.raises(ConfigError) as err:
+        load_config(config)
+    assert "camera.source: not allowed in overrides (only width and height" in err.value.report()
+    over.write_text(yaml.safe_dump({"camera": {"width": -3, "height": 540}}))
+    with pytest.raises(ConfigError) as err:
+        load_config(config)
+    assert "camera.width" in err.value.report()

@@ -13,11 +13,15 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+import yaml
 
+from edge_agent.clock import FakeClock
+from edge_agent.config.configfile import ConfigFile
+from edge_agent.config.load import load_config
 from edge_agent.control import ControlError
 from edge_agent.events.types import Event
 from edge_agent.runtime.agent import Agent
-from edge_agent.sim.scenario import EMPTY, FUEL, Scene, ScriptedSource, hold, run_scripted, scene_config
+from edge_agent.sim.scenario import BAYS, EMPTY, FUEL, Scene, ScriptedSource, hold, run_scripted, scene_config
 from edge_agent.sim.synthetic import render
 from tests.locks.test_reload_sensors import NoPlates
 
@@ -89,3 +93,41 @@ def test_a_learned_size_outlives_a_restart_and_a_confirmation_adopts_the_new_one
 
     agent, events = restart()  # confirmed once: the next start knows the new size
     assert "camera_moved" not in [e.type for e in events] and not agent.camera_moved
+
+
+def test_bays_redrawn_on_the_new_shape_carry_its_size_and_are_judged_at_once(tmp_path, clock):
+    """The way out when the config sets the size: the installer redraws the bays on the 4:3 snapshot and the
+    save keeps its size with them (``overrides.yaml``). The reload applies it without a restart."""
+    data = scene_config(str(tmp_path / "data")).model_dump(mode="json")
+    path = tmp_path / "agent.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    frames = hold(4, _four_by_three(EMPTY)) + hold(300, _four_by_three(PARKED))
+    agent = Agent(load_config(path), clock=clock, source=ScriptedSource(frames, clock), reader=NoPlates())
+    events = _run(agent, clock, 3)
+    assert [e.type for e in events] == ["camera_moved"] and agent.camera_moved
+
+    redrawn = [{"id": bid, "polygon": [[min(max(x - 120, 0), 720), y] for x, y in poly]} for bid, poly in BAYS.items()]
+    ConfigFile(path, FakeClock()).set_bays(redrawn, size=(720, 540))  # what the installer page's save does
+    res = agent.reload_config()
+    assert res.ok and res.data["restart_needed"] == [], res.data  # the size is applied now, not at a restart
+    run_scripted(agent.step, clock, 10, 5)
+    assert [(e.type, e.bay_id, e.data) for e in events][1:3] == [
+        ("camera_aligned", None, {"redrawn": True}), ("vehicle_arrived", "B", {})]
+    assert not agent.camera_moved and agent.bus.states()["B"].camera_ok
+
+
+def test_a_reload_says_a_restart_is_needed_only_for_camera_keys_it_cannot_apply(tmp_path, clock):
+    data = scene_config(str(tmp_path / "data")).model_dump(mode="json")
+    path = tmp_path / "agent.yaml"
+    agent = None
+    for camera, restart in (({"width": 960, "height": 540}, []), ({"width": 1920, "height": 1080}, []),
+                            ({"fps": 10}, ["camera"])):
+        data["camera"].update(camera)
+        path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+        if agent is None:
+            agent = Agent(load_config(path), clock=clock, source=ScriptedSource(hold(60, render(EMPTY)), clock),
+                          reader=NoPlates())
+            continue
+        res = agent.reload_config()
+        assert res.ok and res.data["restart_needed"] == restart, (camera, res.data)
+    assert agent is not None and agent.camera.frame_size.expected == (1920, 1080)

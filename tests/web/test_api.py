@@ -196,6 +196,28 @@ def test_installer_save_validates_backs_up_and_reloads(client, site):
     assert site.log.audit_entries()[0]["action"] == "save_bays"
 
 
+@pytest.mark.parametrize("size", [[720], [720, 540, 3], ["720", 540], [720.0, 540], [True, 540], [4, 540],
+                                  [720, 20000], "720x540", {"w": 720}])
+def test_installer_save_refuses_a_snapshot_size_that_is_not_two_whole_pixel_counts(client, site, size):
+    tok = token(client, "/installer")
+    body = {"bays": [{"id": "A1", "polygon": [[10, 300], [400, 300], [400, 530]]}], "size": size}
+    r = client.post("/installer", json=body, headers={"X-CSRF-Token": tok})
+    assert r.status_code == 400 and r.json()["problems"] == ["size: must be [width, height], whole pixels from 8 to 16384"]
+    assert not site.control.reloads
+
+
+def test_installer_save_keeps_the_snapshot_size_the_bays_were_drawn_on(client, site):
+    """The page sends the size of the picture it drew on: it becomes ``camera.width`` / ``height``."""
+    tok = token(client, "/installer")
+    body = {"bays": [{"id": "A1", "polygon": [[10, 300], [400, 300], [400, 530]]}], "size": [720, 540]}
+    r = client.post("/installer", json=body, headers={"X-CSRF-Token": tok})
+    assert r.status_code == 200 and r.json()["ok"]
+    saved = load_config(site.config_path)
+    assert (saved.camera.width, saved.camera.height) == (720, 540)
+    assert (site.control.reloads[0].camera.width, site.control.reloads[0].camera.height) == (720, 540)
+    assert 'width="720" height="540"' in client.get("/installer").text  # the page's own view follows
+
+
 def test_live_bays_page_shows_state_lock_and_picture(client, site):
     html = client.get("/bays").text
     assert "粤B99999" in html and "违规" in html and "升起" in html

@@ -9,6 +9,7 @@ import io
 from pathlib import Path
 
 import pytest
+import yaml
 
 from edge_agent.config import load_config
 from edge_agent.web.app import create_app
@@ -168,6 +169,8 @@ def test_installer_draws_a_bay_and_saves_it(browser, server, site):
     expected = corners[:3] + [(90, 250)]
     assert all(abs(x - ex) <= 3 and abs(y - ey) <= 3 for (x, y), (ex, ey) in zip(b7["polygon"], expected))
     assert [b["id"] for b in saved["bays"]] == ["A1", "A2", "B7"]
+    over = yaml.safe_load((site.root / "data" / "overrides.yaml").read_text(encoding="utf-8"))
+    assert over["camera"] == {"width": 960, "height": 540}  # the size of the snapshot it was drawn on
     assert saved["bays"][0]["lock_id"] == "L1"  # untouched keys survive
     assert len(site.control.reloads) == 1 and [b.id for b in site.control.reloads[0].bays][-1] == "B7"
 

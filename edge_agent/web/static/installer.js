@@ -84,8 +84,9 @@
   document.getElementById("save").onclick = async () => {
     const out = document.getElementById("result");
     out.className = ""; out.textContent = "…";
+    const size = img && img.naturalWidth ? [img.naturalWidth, img.naturalHeight] : undefined;  // what was drawn on
     const r = await fetch("/installer", {method: "POST", credentials: "same-origin",
-      headers: {"Content-Type": "application/json", "X-CSRF-Token": csrf}, body: JSON.stringify({bays})});
+      headers: {"Content-Type": "application/json", "X-CSRF-Token": csrf}, body: JSON.stringify({bays, size})});
     const body = await r.json().catch(() => ({problems: [r.status + " " + r.statusText]}));
     if (r.ok && body.ok) { out.className = "flash ok"; out.textContent = `${T.saved} (${body.reload.message || ""})`; }
     else { out.className = "flash error"; out.textContent = `${T.invalid}: ` + (body.problems || []).join("; "); }
