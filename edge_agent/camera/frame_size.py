@@ -20,7 +20,6 @@ reference) so that a camera that changed while the agent was stopped is still no
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from dataclasses import dataclass
@@ -29,16 +28,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edge_agent.camera.registration import reference_key
+from edge_agent.durable import write_durably
+
 log = logging.getLogger(__name__)
 
 ASPECT_TOLERANCE = 0.01  # relative: 1920x1088 (an encoder padding to 16 rows) still fits 1920x1080
 FILE = "frame_size.json"
-
-
-def bays_key(polygons: list, view: str | None) -> str:
-    """What a learned size belongs to: the drawn bays and the view's turn."""
-    blob = json.dumps({"bays": polygons, "view": view}, sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def same_shape(size: tuple[int, int], want: tuple[int, int]) -> bool:
@@ -59,7 +55,7 @@ class FrameSize:
     def __init__(self, configured: tuple[int, int] | None, polygons: list, view: str | None = None,
                  store: Path | None = None) -> None:
         self.configured = configured
-        self._key = bays_key(polygons, view)
+        self._key = reference_key(None, polygons, view)  # the bays and the view, any size
         self._store = store
         self.expected: tuple[int, int] | None = configured or self._load()
         self._said: tuple[int, int] | None = None  # the last size we logged about (once per change)
@@ -86,9 +82,7 @@ class FrameSize:
             return
         try:
             self._store.mkdir(parents=True, exist_ok=True)
-            tmp = self._store / (FILE + ".tmp")
-            tmp.write_text(json.dumps({"key": self._key, "size": list(size)}))
-            tmp.replace(self._store / FILE)
+            write_durably(self._store / FILE, json.dumps({"key": self._key, "size": list(size)}).encode())
         except OSError as exc:  # a read-only disk: this run still holds the size in memory
             log.warning("camera frame size not saved (%s)", exc)
 

@@ -75,10 +75,11 @@ class Shift:
         return float(np.hypot(self.dx, self.dy))
 
 
-def reference_key(size: tuple[int, int], polygons: list, view: str | None = None) -> str:
+def reference_key(size: tuple[int, int] | None, polygons: list, view: str | None = None) -> str:
     """What the reference belongs to: the frame size, the drawn bays and the view's turn
-    (``Orientation.key``; an upright view hashes as before rotate existed, so upgrading keeps it)."""
-    doc: dict = {"size": list(size), "bays": polygons}
+    (``Orientation.key``; an upright view hashes as before rotate existed, so upgrading keeps it).
+    ``size`` None: the bays and the view alone (what a learned frame size belongs to, ``frame_size.py``)."""
+    doc: dict = {"bays": polygons} if size is None else {"size": list(size), "bays": polygons}
     if view is not None:
         doc["view"] = view
     blob = json.dumps(doc, sort_keys=True)

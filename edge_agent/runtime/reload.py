@@ -104,10 +104,8 @@ class ConfigReload:
     def apply(self, new: AgentConfig) -> ControlResult:
         a = self.agent
         changed = [k for k in RELOADABLE if getattr(new, k) != getattr(a.cfg, k)]
-        old_cam, cam = a.cfg.camera, new.camera
-        sized = (cam.width, cam.height) != (old_cam.width, old_cam.height)  # applied now: the bays' frame size
-        restart = ["camera"] if cam.model_copy(update={"width": old_cam.width, "height": old_cam.height}) != old_cam \
-            else []
+        size = {"width", "height"}  # the bays' frame size: applied now (CameraWatch.reconfigure), not at a restart
+        restart = ["camera"] if new.camera.model_dump(exclude=size) != a.cfg.camera.model_dump(exclude=size) else []
         a.lists.update(allow=new.lists.allow, deny=new.lists.deny)
         old_monitor = a.monitor
         a.cfg = new
@@ -118,10 +116,10 @@ class ConfigReload:
             a.monitor = BayMonitor(new, a.bus, a.clock, a.lists, a.evidence, feed=a.feed, classifier=a.classifier)
             a.camera.reconfigure(new, bays_changed="bays" in changed)
             kept = a.monitor.adopt(old_monitor)  # unchanged bays keep their story
-        elif sized:
-            a.camera.reconfigure(new, bays_changed=False)
-        if "timers" in changed and not {"bays", "occupancy"} & set(changed):
-            a.monitor.set_timers(new)
+        else:
+            a.camera.reconfigure(new, bays_changed=False)  # another camera.width / height takes effect here
+            if "timers" in changed:
+                a.monitor.set_timers(new)
         a.chargers.reconfigure(new)
         a.monitor.reverify()
         if "perception" in changed:
