@@ -18,6 +18,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from edge_agent.bays.blank import crop_problem
 from edge_agent.bays.calibration import CalibrationError, Head, SiteCalibration, file_sha256
 from edge_agent.bays.crop import bay_crop
 
@@ -103,11 +104,19 @@ class BayClassifier:
                for i in range(0, len(batch), MAX_BATCH)]
         return np.concatenate(out)
 
-    def classify(self, frame_bgr: np.ndarray, polygons: Mapping[str, Polygon]) -> dict[str, float]:
-        """p(occupied) per bay id for one frame."""
-        ids = list(polygons)
-        crops = [bay_crop(frame_bgr, polygons[b], size=self.size) for b in ids]
-        return {b: float(p) for b, p in zip(ids, self.predict(crops))}
+    def classify(self, frame_bgr: np.ndarray, polygons: Mapping[str, Polygon],
+                 unseen: dict[str, str] | None = None) -> dict[str, float]:
+        """p(occupied) per bay id for one frame. With ``unseen``, a bay whose crop shows nothing
+        (``bays.blank``: uniform, burnt out) is not classified: its p is NaN and ``unseen[bay]`` says why."""
+        crops = {b: bay_crop(frame_bgr, polygon, size=self.size) for b, polygon in polygons.items()}
+        if unseen is not None:
+            for b, crop in crops.items():
+                why = crop_problem(crop)
+                if why is not None:
+                    unseen[b] = why
+        judged = [b for b in crops if unseen is None or b not in unseen]
+        p = self.predict([crops[b] for b in judged])
+        return {b: float("nan") for b in crops} | {b: float(v) for b, v in zip(judged, p)}
 
     def _fit(self, crop: np.ndarray) -> np.ndarray:
         if crop.ndim == 2:

@@ -82,6 +82,7 @@ class BayMonitor:
         self._read_since: dict[str, float] = {}  # per busy unidentified bay: when fast plate reading (re)started
         self._last_read: dict[str, float] = {}  # per bay: when a detector run last covered it
         self._moved_at: dict[str, float] = {}  # per bay: when its change gate last opened (see Hysteresis)
+        self._unseen: dict[str, str] = {}  # bay → bay_flat | bay_clipped: its last crop showed nothing (bays.blank)
         self._read_text: set[str] = set()  # bays whose last detector run read a plate's text there
         self._last_frame: np.ndarray | None = None
         self._grey: np.ndarray | None = None  # the change gate's working copy of the current frame
@@ -144,6 +145,11 @@ class BayMonitor:
         """Each bay's camera verdict (p_occupied, confident, measured_at); what the interlock reads."""
         with self._lock:
             return {b: f.verdict for b, f in self.fusion.items()}
+
+    def unseen(self) -> dict[str, str]:
+        """Bays whose last crop showed nothing (``bay_flat`` / ``bay_clipped``): for the heartbeat."""
+        with self._lock:
+            return dict(self._unseen)
 
     @property
     def vision_ok(self) -> bool:
@@ -222,7 +228,8 @@ class BayMonitor:
     def _publish_vision(self, present: dict[str, bool | None]) -> None:
         """The camera's evidence per bay, for the lock interlock (see ``bays.vision``)."""
         occ = self.cfg.occupancy
-        for b, v in classifier_vision(self.verdicts(), present, self.gate.mask_problems, occ.enter_p).items():
+        problems = {**self._unseen, **self.gate.mask_problems}
+        for b, v in classifier_vision(self.verdicts(), present, problems, occ.enter_p).items():
             self.feed.publish_vision(b, v)
 
     def _publish_blind(self, why: str) -> None:
@@ -251,8 +258,11 @@ class BayMonitor:
                 self._read_since[s.bay_id] = now  # something new in a bay still unidentified: read fast again
         if not due or self.classifier is None:
             return
-        probs = self.classifier.classify(image, due)
-        self.classified += len(due)
+        # A crop that shows nothing (uniform, burnt out) is no measurement: NaN, the verdict holds, unconfident.
+        unseen: dict[str, str] = {}
+        probs = self.classifier.classify(image, due, unseen)
+        self._unseen = {b: w for b, w in self._unseen.items() if b not in due} | unseen
+        self.classified += len(due) - len(unseen)
         for b in due:
             v = self.fusion[b].hysteresis.update(float(probs.get(b, float("nan"))), now,
                                                  self._moved_at.get(b, float("-inf")))

@@ -35,8 +35,8 @@ MIN_BACKGROUND_SHARE = 0.1  # less of the frame outside the bays (a mosaic, a ti
 class OccupancyClassifier(Protocol):
     """What the bays stage needs from the classifier (``edge_agent.bays.classifier.BayClassifier``)."""
 
-    def classify(self, frame_bgr: np.ndarray, polygons: Mapping[str, Sequence[tuple[float, float]]]
-                 ) -> dict[str, float]: ...
+    def classify(self, frame_bgr: np.ndarray, polygons: Mapping[str, Sequence[tuple[float, float]]],
+                 unseen: dict[str, str] | None = None) -> dict[str, float]: ...
 
 
 @dataclass(frozen=True)

@@ -35,9 +35,9 @@ def vehicle_possible(driver: LockDriver, evidence: VehicleEvidence, cfg: LockCon
 
     Codes, in the order checked: presence_unknown, vehicle_present, bay_occupied, bay_in_visit,
     vision_unknown, the camera-evidence code (camera_lost, camera_frozen, camera_black, camera_flat,
-    camera_unusable, mask_empty, mask_outside_frame), bay_unknown, camera_not_ok, occupancy_stale,
-    vision_occupied, occupancy_unsure, recent_read. ``now`` is monotonic; comparisons are written
-    so that a NaN fails them (refuses).
+    camera_unusable, camera_moved, mask_empty, mask_outside_frame, bay_flat, bay_clipped),
+    bay_unknown, camera_not_ok, occupancy_stale, vision_occupied, occupancy_unsure, recent_read.
+    ``now`` is monotonic; comparisons are written so that a NaN fails them (refuses).
     """
     if driver.has_presence:
         p = driver.read_presence()
@@ -53,7 +53,7 @@ def vehicle_possible(driver: LockDriver, evidence: VehicleEvidence, cfg: LockCon
     v = evidence.vision() if evidence.vision is not None else None
     if v is None:
         return "vision_unknown", "no camera evidence for this bay"
-    if v.vision != "ok":  # camera_lost | camera_frozen | camera_black | camera_flat | mask_empty | …
+    if v.vision != "ok":  # camera_lost | camera_frozen | … | mask_empty | bay_flat | …
         return v.vision, f"the camera's view of the bay cannot be trusted ({v.vision})"
     if st is None or st.state == "unknown":
         return "bay_unknown", "bay state unknown (no camera report)"

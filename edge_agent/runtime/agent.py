@@ -218,6 +218,7 @@ class Agent:
                              extra={"frames": self.monitor.frames, "detector_runs": self.monitor.detector_runs,
                                     "camera_reason": h.reason or None,
                                     "charger_warnings": self.charger_warnings(),
+                                    "bays_unseen": self.monitor.unseen(),
                                     **{name: fn() for name, fn in self.health_extras.items()},
                                     **self.notices.figures(self.source, self.evidence)})
 

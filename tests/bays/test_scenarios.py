@@ -325,8 +325,8 @@ class _Drifting:
         self.real, self.clock, self.t0 = default_classifier(cfg), clock, clock.monotonic()
         self.start, self.end = start, end
 
-    def classify(self, frame, polygons):  # noqa: ANN001, ANN201
-        p = self.real.classify(frame, polygons)
+    def classify(self, frame, polygons, unseen=None):  # noqa: ANN001, ANN201
+        p = self.real.classify(frame, polygons, unseen)
         if "A" in p and self.start <= self.clock.monotonic() - self.t0 < self.end:
             p["A"] = 0.95
         return p

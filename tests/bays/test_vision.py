@@ -200,3 +200,58 @@ def test_feed_tells_watchers_only_what_is_new() -> None:
     unsubscribe()
     feed.publish_vision("B", BayVision(2.0, None, False, True, "ok"))
     assert heard == ["A", "A", "A", "A", "B"]
+
+
+def glare_over(frame: np.ndarray, bay: str, value: int = 255) -> np.ndarray:
+    """``frame`` with bay ``bay``'s polygon burnt out (sun glare, headlights), blacked out (a leaf on the lens) or
+    grey (a smudge, a patch of fog)."""
+    import cv2
+
+    out = frame.copy()
+    cv2.fillPoly(out, [np.array(BAYS[bay], np.int32)], (value, value, value))
+    return out
+
+
+@pytest.mark.parametrize("value", [255, 0, 140])
+def test_an_empty_bay_the_camera_cannot_see_is_no_evidence(tmp_path, clock, value):  # noqa: ANN001
+    """The shipped classifier calls a uniform crop empty (p 0.026): before, this bay stayed confidently empty
+    and a lock could rise on it; the other bay and the frame as a whole are fine, so camera health says nothing."""
+    agent, src = agent_with(tmp_path, clock)
+    src.next = render(EMPTY)
+    run(agent, clock, 2)
+    assert agent.feed.vision("A").confident and agent.feed.vision("A").vision == "ok"
+    src.next = glare_over(render(EMPTY), "A", value)
+    run(agent, clock, 3)
+    a, b = agent.feed.vision("A"), agent.feed.vision("B")
+    assert a.vision in ("bay_flat", "bay_clipped") and (a.confident, a.p_occupied) == (False, None)
+    assert b.vision == "ok" and b.confident
+    assert clock.monotonic() - a.measured_at < agent.cfg.occupancy.classify_every_s + 1 / FPS  # looked: nothing
+    assert agent.health.health().ok
+    assert agent.health_figures().extra["bays_unseen"] == {"A": a.vision}  # the heartbeat tells the fleet
+    src.next = render(EMPTY)  # the glare passes: judged as usual again
+    run(agent, clock, 2)
+    assert agent.feed.vision("A").vision == "ok" and agent.feed.vision("A").confident
+    assert agent.health_figures().extra["bays_unseen"] == {}
+
+
+def test_a_parked_car_in_a_patch_of_glare_does_not_leave(tmp_path, clock):  # noqa: ANN001
+    """Glare over the lower two thirds of the bay (the car's roof still shows): before, the crop read empty, the
+    visit ended with a false departure and the bay read free."""
+    from edge_agent.sim.scenario import NEV, Scene
+
+    agent, src = agent_with(tmp_path, clock)
+    parked = render(Scene(cars=(NEV,)))
+    src.next = parked
+    run(agent, clock, 8)
+    assert agent.bus.states()["A"].state != "free"
+    visit = agent.bus.states()["A"].visit_id
+    glared = parked.copy()
+    glared[300:540, 0:480] = 255
+    src.next = glared
+    run(agent, clock, 30)  # far past departure_confirm_s (5 s)
+    st = agent.bus.states()["A"]
+    assert st.state != "free" and st.visit_id == visit
+    assert agent.feed.vision("A").vision == "bay_clipped" and not agent.feed.vision("A").confident
+    src.next = parked
+    run(agent, clock, 3)
+    assert agent.bus.states()["A"].visit_id == visit and agent.feed.vision("A").vision == "ok"

@@ -6,6 +6,9 @@ simulated arm rose under the parked car. NaN is now refused at the config (tests
 here the same blindness comes from a valid config: a bay that lies outside the camera's frame (no
 camera size configured, so nothing can check it before frames arrive). The agent must refuse with a
 reason code, and the arm must stay down; a bay the camera does see still rises on command.
+
+Bay B lies in the frame, but sun glare burns it out in every frame (the rest of the view is fine, so the camera is
+healthy): the classifier reads such a crop as an empty bay, so the evidence must say the bay cannot be seen.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 import yaml
 
@@ -30,16 +34,18 @@ PREFIX, REPLIES = "edge/s1/cam1", "backend/replies"
 
 def _config(tmp: Path, port: int, models: Path) -> Path:
     (tmp / "frames").mkdir()
-    empty = render(Scene())
+    empty = render(Scene()).copy()  # the rendered stills are cached read-only
+    cv2.fillPoly(empty, [np.array(BAYS["B"], np.int32)], (255, 255, 255))  # glare over bay B
     for i in range(10):
         cv2.imwrite(str(tmp / "frames" / f"{i:04d}.jpg"), empty)
     cfg = {
         "site": {"site_id": "s1", "device_id": "cam1"},
         "camera": {"source": str(tmp / "frames"), "fps": 5, "loop": True},  # no width / height
         "bays": [{"id": "A", "polygon": [list(p) for p in BAYS["A"]], "lock_id": "LA"},
+                 {"id": "B", "polygon": [list(p) for p in BAYS["B"]], "lock_id": "LB"},
                  {"id": "OUT", "polygon": [[2000, 100], [2400, 100], [2400, 400], [2000, 400]], "lock_id": "LO"}],
         "locks": [{"id": lk, "driver": "simulator", "simulator": {"travel_time_s": 0.5, "start": "down"}}
-                  for lk in ("LA", "LO")],
+                  for lk in ("LA", "LB", "LO")],
         "mqtt": {"enabled": True, "brokers": [f"mqtt://127.0.0.1:{port}"]},
         "perception": {"models_dir": str(models)},
         "data_dir": str(tmp / "data"),
@@ -81,6 +87,9 @@ def test_remote_lock_on_a_bay_the_camera_cannot_see_is_refused(tmp_path: Path, b
                                and m.json()["bay_id"] == "OUT").json()
         assert refused["data"]["code"] == "mask_empty" and refused["data"]["operator"] == "ops"
         assert state["lock"] == "down"
+        # bay B: in the frame, but the camera shows nothing of it
+        r = ask("lock", bay="B", reason="night", operator="ops")
+        assert (r["ok"], r["code"]) == (False, "refused") and r["data"].get("code") in ("bay_flat", "bay_clipped"), r
     finally:
         proc.send_signal(signal.SIGTERM)
         rc = proc.wait(15)
@@ -89,3 +98,6 @@ def test_remote_lock_on_a_bay_the_camera_cannot_see_is_refused(tmp_path: Path, b
     moved_out = [m.json()["data"]["state"] for m in sub.on(f"{PREFIX}/events")
                  if m.json()["type"] == "lock_moved" and m.json()["bay_id"] == "OUT"]
     assert moved_out == ["down"], moved_out  # read from the switches at start-up; never moving, never up
+    moved_b = [m.json()["data"]["state"] for m in sub.on(f"{PREFIX}/events")
+               if m.json()["type"] == "lock_moved" and m.json()["bay_id"] == "B"]
+    assert moved_b == ["down"], moved_b
