@@ -8,7 +8,8 @@
   ``--labels`` takes the bays and flags from that file (e.g. ``models/labels/pklot_ufpr05.csv``,
   43 bays, paths relative to BAYS_DEV) instead of bays-dev's ``frames.csv`` (40 bays).
 - ``OUT/cnrpark_camA`` and ``OUT/norpark_trondheim``: per time step (121 over a day; 90 over two
-  days) a mosaic of the slot patches, each held ``hold`` s; one bay per tile.
+  days) a mosaic of the slot patches, each held ``hold`` s; one bay per tile. A slot without a patch at a
+  time step (13 in NORPark) keeps its previous one (until 2026-12-03: a grey tile, "empty" in truth).
 Each gets ``config.yaml`` (fps 1), ``truth.csv`` (bay_id,start_s,end_s,scene) and ``frames/``.
 """
 
@@ -100,7 +101,13 @@ def mosaic(root: Path, out: Path, hold: int, models: str, scene: str = "cnrpark_
     mosaics = out / scene / "mosaics"
     mosaics.mkdir(parents=True, exist_ok=True)
     frames = []
+    # A slot the source has no patch of at a time step keeps its previous patch and flag: a grey tile would be
+    # a camera that shows nothing of the bay (no measurement, bays/blank.py), and "empty" in truth a made-up visit.
     for k, t in enumerate(times):
+        if k:
+            for s in slots:
+                if s not in by_time[t] and s in by_time[times[k - 1]]:
+                    by_time[t][s] = by_time[times[k - 1]][s]
         img = np.full((size[1], size[0], 3), 90, np.uint8)
         for j, s in enumerate(slots):
             if s in by_time[t]:
