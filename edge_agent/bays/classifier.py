@@ -109,12 +109,10 @@ class BayClassifier:
         """p(occupied) per bay id for one frame. With ``unseen``, a bay whose crop shows nothing
         (``bays.blank``: uniform, burnt out) is not classified: its p is NaN and ``unseen[bay]`` says why."""
         crops = {b: bay_crop(frame_bgr, polygon, size=self.size) for b, polygon in polygons.items()}
+        blank = {} if unseen is None else {b: why for b, c in crops.items() if (why := crop_problem(c)) is not None}
         if unseen is not None:
-            for b, crop in crops.items():
-                why = crop_problem(crop)
-                if why is not None:
-                    unseen[b] = why
-        judged = [b for b in crops if unseen is None or b not in unseen]
+            unseen.update(blank)
+        judged = [b for b in crops if b not in blank]
         p = self.predict([crops[b] for b in judged])
         return {b: float("nan") for b in crops} | {b: float(v) for b, v in zip(judged, p)}
 

@@ -2,9 +2,10 @@
 
 The web page changes two sections: ``bays`` (installer, with the snapshot's frame size as
 ``camera.width`` / ``height``) and ``lists`` (allow / deny from a violation); the agent
-persists lists changed over MQTT (``set-lists``) the same way. The operator's config file is only read: on a device it is root-owned and the unit may write
-only its data dir (``config/overrides.py`` has the why and the merge rule). The previous
-overrides file is kept in ``<data_dir>/config-backups/`` under a new name every time.
+persists lists changed over MQTT (``set-lists``) the same way. The operator's config file is
+only read: on a device it is root-owned and the unit may write only its data dir
+(``config/overrides.py`` has the why and the merge rule). The previous overrides file is kept
+in ``<data_dir>/config-backups/`` under a new name every time.
 """
 
 from __future__ import annotations
