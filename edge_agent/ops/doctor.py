@@ -16,6 +16,9 @@ import warnings
 from pathlib import Path
 from typing import Callable
 
+import cv2
+import numpy as np
+
 from edge_agent.config.models import AgentConfig
 from edge_agent.ops.broker_check import check_brokers
 from edge_agent.ops.checks import Check, resolve_path, with_timeout
@@ -25,6 +28,11 @@ Runner = Callable[..., subprocess.CompletedProcess]
 
 
 def check_camera(cfg: AgentConfig) -> Check:
+    return probe_camera(cfg)[0]
+
+
+def probe_camera(cfg: AgentConfig) -> tuple[Check, np.ndarray | None]:
+    """The camera row, and the frame turned and scaled as the agent's bays see it (None when they cannot)."""
     from edge_agent.camera.frame_size import same_shape
     from edge_agent.camera.orient import Orientation
     from edge_agent.camera.source import default_opener, describe_source
@@ -33,7 +41,8 @@ def check_camera(cfg: AgentConfig) -> Check:
     kind = describe_source(source)
     shown = redact(source)  # rtsp://user:pass@… must not reach the terminal or a ticket
     if kind in ("folder", "file") and not Path(source).exists():
-        return Check("camera", "fail", f"{shown}: no such file or folder")
+        return Check("camera", "fail", f"{shown}: no such file or folder"), None
+    seen: list[np.ndarray] = []
 
     def probe() -> Check:
         cap = default_opener(source, False)()
@@ -50,8 +59,10 @@ def check_camera(cfg: AgentConfig) -> Check:
             said = f"{kind} {shown}: one frame read, {w}x{h}{turned}"
             want = (cfg.camera.width, cfg.camera.height)
             if want[0] is None or want[1] is None or upright == want:
+                seen.append(view.apply(img))
                 return Check("camera", "pass", said)
             if same_shape(upright, (want[0], want[1])):
+                seen.append(cv2.resize(view.apply(img), (want[0], want[1]), interpolation=cv2.INTER_AREA))
                 return Check("camera", "pass", f"{said}, scaled to the bays' {want[0]}x{want[1]} (camera.width/height)")
             return Check("camera", "fail", f"{said}, but the bays are drawn on {want[0]}x{want[1]} (camera.width/"
                          "height), another aspect ratio: they would stay blind. Set the camera's stream to that "
@@ -59,7 +70,40 @@ def check_camera(cfg: AgentConfig) -> Check:
         finally:
             cap.release()
 
-    return with_timeout(probe, cfg.ops.doctor.camera_timeout_s, "camera", f"{kind} {shown}")
+    row = with_timeout(probe, cfg.ops.doctor.camera_timeout_s, "camera", f"{kind} {shown}")
+    return row, (seen[0] if seen and row.status == "pass" else None)
+
+
+def check_bay_view(cfg: AgentConfig, frame: np.ndarray | None) -> Check:
+    """Does the probe frame show something of every bay? A bay the camera sees as a uniform or burnt-out
+    patch (a leaf or smudge on the lens, sun or a lamp in the lens, an unlit corner) is unseen by the
+    running agent: its verdict holds and its lock never rises (``bays.blank``). Say so at install time."""
+    from edge_agent.bays.blank import judge, measure
+    from edge_agent.bays.crop import bay_crop
+
+    if not cfg.bays:
+        return Check("bay view", "skip", "no bays configured")
+    if frame is None:
+        return Check("bay view", "skip", "no frame that fits the bays (see the camera row)")
+    blind = []
+    for bay in cfg.bays:
+        crop = bay_crop(frame, bay.polygon)
+        spread, clipped = measure(crop)
+        why = judge(spread, clipped)
+        if why == "bay_flat":  # the mean tells a covered or unlit lens (black) from glare (white)
+            blind.append(f"{bay.id} uniform (grey spread {spread:.1f}, mean {np.mean(crop):.0f})")
+        elif why == "bay_clipped":
+            blind.append(f"{bay.id} {clipped:.0%} burnt out or black")
+    if blind:
+        return Check("bay view", "fail",
+                     f"{len(blind)} of {len(cfg.bays)} bays show nothing: {', '.join(blind)}. The agent cannot judge "
+                     "them and their locks stay down: clean the lens, keep sun and lamps out of it, light the bays")
+    return Check("bay view", "pass", f"all {len(cfg.bays)} bays show texture in the frame read")
+
+
+def camera_rows(cfg: AgentConfig) -> list[Check]:
+    row, frame = probe_camera(cfg)
+    return [row, check_bay_view(cfg, frame)]
 
 
 def check_models(cfg: AgentConfig) -> Check:
@@ -157,7 +201,7 @@ def check_clock(runner: Runner = subprocess.run) -> Check:
 
 
 CHECKS: dict[str, Callable[[AgentConfig, Runner], list[Check]]] = {
-    "camera": lambda cfg, run: [check_camera(cfg)],
+    "camera": lambda cfg, run: camera_rows(cfg),  # and the "bay view" row, from the same frame
     "models": lambda cfg, run: [check_models(cfg)],
     "onnx providers": lambda cfg, run: [check_providers(cfg)],
     "broker": lambda cfg, run: check_brokers(cfg),

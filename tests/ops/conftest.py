@@ -35,10 +35,14 @@ def password_broker(tmp_path):
 
 @pytest.fixture
 def camera_folder(tmp_path) -> Path:
+    """Two grey frames with a coarse texture: a real camera never sends a uniform frame (the doctor's
+    ``bay view`` row fails one)."""
     folder = tmp_path / "frames"
     folder.mkdir()
+    rng = np.random.default_rng(7)
     for i in range(2):
-        img = np.full((480, 640, 3), 40 * (i + 1), np.uint8)
+        coarse = np.clip(40 * (i + 1) + rng.normal(0, 12, (48, 64, 3)), 0, 255).astype(np.uint8)
+        img = cv2.resize(coarse, (640, 480), interpolation=cv2.INTER_LINEAR)
         assert cv2.imwrite(str(folder / f"{i:03d}.png"), img)
     return folder
 

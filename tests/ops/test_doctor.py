@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -229,3 +230,50 @@ def test_broker_row_with_tls(write_config, camera_folder, models_dir, tls_broker
     assert wrong_pw.status == "fail" and "refused" in wrong_pw.detail, wrong_pw
     plain = broker_row("plain.yaml", tls_broker.url("mqtt"), None)
     assert plain.status == "fail" and ("closed" in plain.detail or "CONNACK" in plain.detail), plain
+
+
+def test_bay_view_row_names_the_bays_the_camera_shows_nothing_of(tmp_path):
+    """Glare over one bay and a lens smudge over another: the agent would hold both bays unseen and keep
+    their locks down, so the installer hears it from the doctor, per bay, from the frame the camera row read."""
+    import cv2
+    import numpy as np
+
+    from edge_agent.ops.doctor import camera_rows
+    from edge_agent.sim.scenario import EMPTY, scene_config
+    from edge_agent.sim.synthetic import render
+
+    frame = render(EMPTY)  # the simulator's textured car park, drawn on the bays' 960x540
+    cfg = scene_config(str(tmp_path / "data"), camera={"source": str(tmp_path / "frames")})
+    assert len(cfg.bays) == 2
+    folder = tmp_path / "frames"
+    folder.mkdir()
+
+    def doctor_rows(image: np.ndarray) -> dict[str, object]:
+        assert cv2.imwrite(str(folder / "000.png"), image)
+        return {c.name: c for c in camera_rows(cfg)}
+
+    clear = doctor_rows(frame)
+    assert clear["camera"].status == "pass"
+    assert clear["bay view"].status == "pass" and f"all {len(cfg.bays)} bays show texture" in clear["bay view"].detail
+
+    first, second = cfg.bays[0], cfg.bays[1]
+    blinded = frame.copy()
+    sun = np.round(np.array(first.polygon)).astype(np.int32)
+    cv2.fillPoly(blinded, [sun], (255, 255, 255))  # the sun in the lens over bay A, all but a strip of it
+    x, y, w, h = cv2.boundingRect(sun)
+    blinded[y:y + h // 4, x:x + w] = frame[y:y + h // 4, x:x + w]
+    smudge = np.array(second.polygon, dtype=np.float64)  # a grey smudge on the lens, a little wider than bay B
+    smudge = (smudge - smudge.mean(axis=0)) * 1.2 + smudge.mean(axis=0)
+    cv2.fillPoly(blinded, [np.round(smudge).astype(np.int32)], (128, 128, 128))
+    rows = doctor_rows(blinded)
+    view = rows["bay view"]
+    assert rows["camera"].status == "pass" and view.status == "fail"
+    assert f"2 of {len(cfg.bays)} bays show nothing" in view.detail
+    burnt = re.search(rf"\b{first.id} (\d+)% burnt out or black", view.detail)
+    assert burnt and 45 < int(burnt.group(1)) < 100, view.detail
+    assert re.search(rf"\b{second.id} uniform \(grey spread 0\.\d, mean 128\)", view.detail), view.detail
+
+    cv2.imwrite(str(folder / "000.png"), cv2.resize(frame, (640, 480)))  # another aspect ratio: no bay can be judged
+    rows = {c.name: c for c in camera_rows(cfg)}
+    assert rows["camera"].status == "fail" and rows["bay view"].status == "skip"
+    assert "see the camera row" in rows["bay view"].detail
