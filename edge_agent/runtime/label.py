@@ -32,6 +32,7 @@ from edge_agent.occupancy.dataset import FRAME_COLUMNS
 
 COLUMNS = (*FRAME_COLUMNS, "p_occupied", "model")
 COLOURS = {"1": (40, 40, 230), "0": (60, 200, 60), "": (0, 215, 255)}  # BGR: occupied red, empty green, unsure amber
+UNSEEN_COLOUR = (160, 160, 160)  # grey: the crop shows nothing, no row written
 GRAB_TRIES = 25  # frames read from the camera before giving up (a stream's first frames can be grey)
 
 
@@ -44,14 +45,16 @@ class Guess:
     bay_id: str
     p: float
     occupied: str  # "1", "0" or "" (unsure: the installer decides)
+    unseen: str = ""  # "bay_flat" / "bay_clipped" (bays.blank): nothing to label, no row
 
 
-def guess(probs: Mapping[str, float], enter_p: float, exit_p: float) -> list[Guess]:
+def guess(probs: Mapping[str, float], enter_p: float, exit_p: float,
+          unseen: Mapping[str, str] | None = None) -> list[Guess]:
     """The classifier's verdict per bay with the agent's own hysteresis thresholds: sure only beyond them."""
     out = []
     for b, p in probs.items():
         flag = "1" if np.isfinite(p) and p >= enter_p else "0" if np.isfinite(p) and p <= exit_p else ""
-        out.append(Guess(b, float(p), flag))
+        out.append(Guess(b, float(p), flag, (unseen or {}).get(b, "")))
     return out
 
 
@@ -120,9 +123,9 @@ def draw_sheet(image: np.ndarray, cfg: AgentConfig, guesses: Sequence[Guess]) ->
     for bay in cfg.bays:
         g = by_id[bay.id]
         pts = np.round(np.array(bay.polygon, dtype=np.float64)).astype(np.int32)
-        colour = COLOURS[g.occupied]
+        colour = UNSEEN_COLOUR if g.unseen else COLOURS[g.occupied]
         cv2.polylines(out, [pts], True, colour, thick, cv2.LINE_AA)
-        text = f"{bay.id} {g.p:.2f}{'' if g.occupied else ' ?'}"
+        text = f"{bay.id} {g.unseen}" if g.unseen else f"{bay.id} {g.p:.2f}{'' if g.occupied else ' ?'}"
         cx, cy = pts.mean(axis=0).astype(int)
         (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.5 * scale, thick)
         org = (int(cx - tw / 2), int(cy + th / 2))
@@ -157,9 +160,18 @@ def sheet_name(file: str) -> str:
     return "_".join(parts)
 
 
+@dataclass(frozen=True)
+class Labelled:
+    new: list[dict[str, str]]  # rows added
+    kept: int  # rows already in the file
+    unseen: int  # bays left out: their crop showed nothing
+
+
 def label(cfg: AgentConfig, images: Sequence[Path], out: Path, classifier: OccupancyClassifier, model_name: str
-          ) -> tuple[list[dict[str, str]], int]:
-    """Guesses for every bay of every image, appended to ``out``; returns the new rows and the rows kept."""
+          ) -> Labelled:
+    """Guesses for every bay of every image, appended to ``out``; returns the new rows and the rows kept.
+    A bay whose crop shows nothing (uniform, burnt out: ``bays.blank``) gets no row: the agent never
+    classifies such a crop, and a label on it would teach the site head glare, not vehicles."""
     from edge_agent.camera.decode import ImageReadError, decode_file
 
     folder = out.parent
@@ -169,6 +181,7 @@ def label(cfg: AgentConfig, images: Sequence[Path], out: Path, classifier: Occup
     polygons = {b.id: [tuple(p) for p in b.polygon] for b in cfg.bays}
     occ = cfg.occupancy
     new: list[dict[str, str]] = []
+    skipped = 0
     for path in images:
         try:
             decoded = decode_file(path)
@@ -178,10 +191,12 @@ def label(cfg: AgentConfig, images: Sequence[Path], out: Path, classifier: Occup
             raise LabelInputError(f"{path}: over the pixel limit, decoded reduced: the bay polygons would not fit")
         check_frame(decoded.image, str(path), cfg)
         name = relative(path, folder)
-        guesses = guess(classifier.classify(decoded.image, polygons), occ.enter_p, occ.exit_p)
+        unseen: dict[str, str] = {}
+        guesses = guess(classifier.classify(decoded.image, polygons, unseen), occ.enter_p, occ.exit_p, unseen)
         new += [{"file": name, "bay_id": g.bay_id, "polygon": json.dumps([list(p) for p in polygons[g.bay_id]]),
                  "occupied": g.occupied, "p_occupied": f"{g.p:.3f}", "model": model_name}
-                for g in guesses if (name, g.bay_id) not in done]
+                for g in guesses if (name, g.bay_id) not in done and not g.unseen]
+        skipped += sum(1 for g in guesses if g.unseen and (name, g.bay_id) not in done)
         sheets.mkdir(parents=True, exist_ok=True)
         imfile.imwrite(sheets / sheet_name(name), draw_sheet(decoded.image, cfg, guesses))
     rows = existing + new
@@ -194,7 +209,7 @@ def label(cfg: AgentConfig, images: Sequence[Path], out: Path, classifier: Occup
         w.writeheader()
         w.writerows(rows)
     os.replace(tmp, out)
-    return new, len(existing)
+    return Labelled(new, len(existing), skipped)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -224,14 +239,19 @@ def _label(args: argparse.Namespace) -> int:
         images = expand_images(args.images) if args.images else [grab(cfg, out.parent / "frames")]
         if not images:
             raise LabelInputError(f"no images in {', '.join(map(str, args.images))}")
-        new, kept = label(cfg, images, out, classifier, model.name + (f" + {cal.name}" if cal else ""))
+        done = label(cfg, images, out, classifier, model.name + (f" + {cal.name}" if cal else ""))
     except LabelInputError as exc:
         print(f"occupancy label: {exc}", file=sys.stderr)
         return 2
+    new = done.new
     unsure = sum(1 for r in new if not r["occupied"])
     occupied = sum(1 for r in new if r["occupied"] == "1")
-    print(f"{out}: {len(new)} bays of {len(images)} frame(s) added ({kept} rows kept): {occupied} guessed occupied, "
-          f"{len(new) - occupied - unsure} empty, {unsure} left blank (the classifier was unsure)")
+    print(f"{out}: {len(new)} bays of {len(images)} frame(s) added ({done.kept} rows kept): {occupied} guessed "
+          f"occupied, {len(new) - occupied - unsure} empty, {unsure} left blank (the classifier was unsure)")
+    if done.unseen:
+        print(f"{done.unseen} bay(s) left out: the frame shows nothing of them (uniform or burnt out, grey on the "
+              "sheets; the agent holds such a bay unseen and keeps its lock down). Label them on a frame without "
+              "the glare or darkness, and check the lens (see `edge-agent doctor`, row 'bay view')")
     print(f"Check every bay on the sheets in {out.parent / 'sheets'} (red: occupied, green: empty, amber: unsure), "
           "correct the 'occupied' column (1 a vehicle, 0 empty, blanks must be filled), then run:\n"
           f"  edge-agent occupancy calibrate {out} --out {Path(cfg.data_dir) / 'occupancy-calibration.json'}\n"

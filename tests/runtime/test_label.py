@@ -148,3 +148,28 @@ def test_label_says_when_the_camera_gives_no_frame(tmp_path, capsys):
     assert main(["occupancy", "label", str(_config(tmp_path, empty)), "--out", str(labels)]) == 2
     assert "camera.source: no frame could be read" in capsys.readouterr().err
     assert not labels.exists()
+
+
+def test_a_bay_the_frame_shows_nothing_of_gets_no_row(tmp_path, capsys):
+    """Glare over bay A: the classifier would call the white patch a sure "empty" (p 0.03), and a row the
+    installer accepts would teach the site head that glare is asphalt. The agent never classifies such a crop,
+    so it gets no row, a grey outline on the sheet, and a line saying what to do."""
+    import numpy as np
+
+    cam, scenes = _camera(tmp_path, 2)
+    cfg = _config(tmp_path, cam)
+    glare = render(scenes[0]).copy()
+    bay_a = next(b for b in scene_config(str(tmp_path / "d")).bays if b.id == "A")
+    cv2.fillPoly(glare, [np.round(np.array(bay_a.polygon)).astype(np.int32)], (255, 255, 255))
+    cv2.imwrite(str(cam / "000.jpg"), glare)
+    labels = tmp_path / "labels.csv"
+    assert main(["occupancy", "label", str(cfg), str(cam), "--out", str(labels)]) == 0
+    out = capsys.readouterr().out
+    rows = _rows(labels)
+    assert sorted((r["file"], r["bay_id"]) for r in rows) == [("cam/000.jpg", "B"), ("cam/001.jpg", "A"),
+                                                             ("cam/001.jpg", "B")]
+    assert "3 bays of 2 frame(s) added" in out and "1 bay(s) left out: the frame shows nothing of them" in out
+    sheet = cv2.imread(str(tmp_path / "sheets" / "cam_000.jpg"))
+    edge = np.round(np.array(bay_a.polygon)).astype(np.int32)[0]
+    grey = sheet[edge[1], edge[0]].astype(int)
+    assert abs(grey - 160).max() <= 40 and np.ptp(grey) <= 20  # the grey outline, not red, green or amber
