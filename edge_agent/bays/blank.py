@@ -16,16 +16,28 @@ On 3,200 of those crops (PKLot's 1,200 and 2,000 patches; 1,639 occupied; 18 of 
 they are), the classifier called empty: with half of each crop burnt out, 341; with 60 %, 1,572;
 with the contrast cut to 5 % (dark, fog or glare, plus sensor noise and JPEG), 1,486–1,495. The rule
 leaves 0 of the burnt-out ones and 154–763 of the low-contrast ones.
+
+A bay too few of the camera's own pixels across is guessed, not seen: drawn far from the camera, or
+drawn on the main stream while the camera sends a smaller one (scaled up to the bays' size, which
+restores the size but not the detail). On bays-dev's PKLot frames reduced 1-12x (12,000 bay crops,
+per bay's short side in the reduced frame): at 8 px and more, no parked car read surely empty
+(``p <= exit_p``); at 6-8 px 21 of 685 did, at 4-6 px 70 of 777, at 2-4 px 106 of 330. Such a bay
+(``bay_too_small``) is still classified, for occupancy, but its view vouches for no empty bay.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import cv2
 import numpy as np
+
+from edge_agent.quad import bay_quad
 
 FLAT_STD = 2.0  # grey std below this: nothing to see (the camera's whole-frame flat_level default too)
 CLIPPED_SHARE = 0.45  # more than this share of pixels burnt out or crushed: the bay is not seen
 DARK, BRIGHT = 5, 250
+MIN_BAY_PX = 8.0  # a bay's short side in the camera's own pixels under which parked cars start to read empty
 
 
 def crop_problem(crop_bgr: np.ndarray) -> str | None:
@@ -47,3 +59,19 @@ def judge(spread: float, clipped_share: float) -> str | None:
     if clipped_share > CLIPPED_SHARE:
         return "bay_clipped"
     return None
+
+
+def pixels_across(polygon: Sequence[tuple[float, float]], scale: float = 1.0) -> float:
+    """The bay's short side in the camera's own pixels: its crop quad's shortest side (in the pixels the
+    bays are drawn on) times ``scale``, the camera's pixels per drawing pixel (under 1: a smaller stream).
+    0 for a polygon with no quad (validation refuses one; this must not be what lets it through)."""
+    try:
+        quad = bay_quad(polygon)
+    except ValueError:
+        return 0.0
+    return float(np.linalg.norm(quad - np.roll(quad, -1, axis=0), axis=1).min()) * scale
+
+
+def too_small(polygons: Mapping[str, Sequence[tuple[float, float]]], scale: float) -> dict[str, str]:
+    """``{bay: "bay_too_small"}`` for each bay under ``MIN_BAY_PX`` of the camera's pixels across."""
+    return {b: "bay_too_small" for b, poly in polygons.items() if not pixels_across(poly, scale) >= MIN_BAY_PX}

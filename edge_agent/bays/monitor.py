@@ -17,6 +17,7 @@ from typing import Protocol
 
 import numpy as np
 
+from edge_agent.bays.blank import too_small
 from edge_agent.bays.consensus import Consensus
 from edge_agent.bays.feed import BayFeed
 from edge_agent.bays.geometry import BayShape, assign_bay, merge_boxes
@@ -83,6 +84,8 @@ class BayMonitor:
         self._last_read: dict[str, float] = {}  # per bay: when a detector run last covered it
         self._moved_at: dict[str, float] = {}  # per bay: when its change gate last opened (see Hysteresis)
         self._unseen: dict[str, str] = {}  # bay → bay_flat | bay_clipped: its last crop showed nothing (bays.blank)
+        self._scale = 1.0  # the camera's pixels per bay-drawing pixel (set_source_scale)
+        self._small = too_small({b.id: b.polygon for b in self.cfg.bays}, self._scale)  # bay → bay_too_small
         self._read_text: set[str] = set()  # bays whose last detector run read a plate's text there
         self._last_frame: np.ndarray | None = None
         self._grey: np.ndarray | None = None  # the change gate's working copy of the current frame
@@ -147,9 +150,18 @@ class BayMonitor:
             return {b: f.verdict for b, f in self.fusion.items()}
 
     def unseen(self) -> dict[str, str]:
-        """Bays whose last crop showed nothing (``bay_flat`` / ``bay_clipped``): for the heartbeat."""
+        """Bays whose last crop showed nothing (``bay_flat`` / ``bay_clipped``) or that are too few of the
+        camera's pixels across (``bay_too_small``): for the heartbeat."""
         with self._lock:
-            return dict(self._unseen)
+            return self._unseen | self._small  # too small says why a crop of it is blank, too
+
+    def set_source_scale(self, scale: float) -> None:
+        """The camera sends ``scale`` of the pixels the bays were drawn on (a sub-stream under 1): the frames
+        reach the monitor scaled to the bays' size, so only this says how much of a bay the camera resolves."""
+        with self._lock:
+            if scale != self._scale:
+                self._scale = scale
+                self._small = too_small({b.id: b.polygon for b in self.cfg.bays}, scale)
 
     @property
     def vision_ok(self) -> bool:
@@ -228,7 +240,7 @@ class BayMonitor:
     def _publish_vision(self, present: dict[str, bool | None]) -> None:
         """The camera's evidence per bay, for the lock interlock (see ``bays.vision``)."""
         occ = self.cfg.occupancy
-        problems = {**self._unseen, **self.gate.mask_problems}
+        problems = {**self._unseen, **self._small, **self.gate.mask_problems}
         for b, v in classifier_vision(self.verdicts(), present, problems, occ.enter_p).items():
             self.feed.publish_vision(b, v)
 

@@ -126,7 +126,8 @@ class BayVision:
     confident: bool = False  # the measurement is clear of its decision threshold(s)
     vision: str = "ok"  # "ok", or why the view cannot be trusted: camera_lost | camera_frozen |
     #                     camera_black | camera_flat | camera_unusable | camera_moved | mask_empty |
-    #                     mask_outside_frame | bay_flat | bay_clipped (the bay's crop shows nothing)
+    #                     mask_outside_frame | bay_flat | bay_clipped (the bay's crop shows nothing) |
+    #                     bay_too_small (under 8 of the camera's pixels across)
 
 
 def now_iso(clock: Clock) -> str:

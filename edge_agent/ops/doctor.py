@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -27,12 +28,19 @@ from edge_agent.ops.logging_setup import redact
 Runner = Callable[..., subprocess.CompletedProcess]
 
 
+@dataclass(frozen=True)
+class Probe:
+    row: Check
+    frame: np.ndarray | None = None  # turned and scaled as the agent's bays see it; None when they cannot
+    scale: float = 1.0  # the camera's pixels per bay-drawing pixel (under 1: a smaller stream, scaled up)
+
+
 def check_camera(cfg: AgentConfig) -> Check:
-    return probe_camera(cfg)[0]
+    return probe_camera(cfg).row
 
 
-def probe_camera(cfg: AgentConfig) -> tuple[Check, np.ndarray | None]:
-    """The camera row, and the frame turned and scaled as the agent's bays see it (None when they cannot)."""
+def probe_camera(cfg: AgentConfig) -> Probe:
+    """The camera row, with the frame as the agent's bays see it."""
     from edge_agent.camera.frame_size import same_shape
     from edge_agent.camera.orient import Orientation
     from edge_agent.camera.source import default_opener, describe_source
@@ -41,8 +49,8 @@ def probe_camera(cfg: AgentConfig) -> tuple[Check, np.ndarray | None]:
     kind = describe_source(source)
     shown = redact(source)  # rtsp://user:pass@… must not reach the terminal or a ticket
     if kind in ("folder", "file") and not Path(source).exists():
-        return Check("camera", "fail", f"{shown}: no such file or folder"), None
-    seen: list[np.ndarray] = []
+        return Probe(Check("camera", "fail", f"{shown}: no such file or folder"))
+    seen: list[tuple[np.ndarray, float]] = []
 
     def probe() -> Check:
         cap = default_opener(source, False)()
@@ -59,10 +67,11 @@ def probe_camera(cfg: AgentConfig) -> tuple[Check, np.ndarray | None]:
             said = f"{kind} {shown}: one frame read, {w}x{h}{turned}"
             want = (cfg.camera.width, cfg.camera.height)
             if want[0] is None or want[1] is None or upright == want:
-                seen.append(view.apply(img))
+                seen.append((view.apply(img), 1.0))
                 return Check("camera", "pass", said)
             if same_shape(upright, (want[0], want[1])):
-                seen.append(cv2.resize(view.apply(img), (want[0], want[1]), interpolation=cv2.INTER_AREA))
+                seen.append((cv2.resize(view.apply(img), (want[0], want[1]), interpolation=cv2.INTER_AREA),
+                             min(1.0, upright[0] / want[0])))  # a bigger stream is read at the bays' size
                 return Check("camera", "pass", f"{said}, scaled to the bays' {want[0]}x{want[1]} (camera.width/height)")
             return Check("camera", "fail", f"{said}, but the bays are drawn on {want[0]}x{want[1]} (camera.width/"
                          "height), another aspect ratio: they would stay blind. Set the camera's stream to that "
@@ -71,23 +80,29 @@ def probe_camera(cfg: AgentConfig) -> tuple[Check, np.ndarray | None]:
             cap.release()
 
     row = with_timeout(probe, cfg.ops.doctor.camera_timeout_s, "camera", f"{kind} {shown}")
-    return row, (seen[0] if seen and row.status == "pass" else None)
+    return Probe(row, *seen[0]) if seen and row.status == "pass" else Probe(row)
 
 
-def check_bay_view(cfg: AgentConfig, frame: np.ndarray | None) -> Check:
+def check_bay_view(cfg: AgentConfig, probe: Probe) -> Check:
     """Does the probe frame show something of every bay? A bay the camera sees as a uniform or burnt-out
     patch (a leaf or smudge on the lens, sun or a lamp in the lens, an unlit corner) is unseen by the
-    running agent: its verdict holds and its lock never rises (``bays.blank``). Say so at install time."""
-    from edge_agent.bays.blank import judge, measure
+    running agent: its verdict holds and its lock never rises (``bays.blank``). A bay a few of the
+    camera's pixels across (drawn far away, or a sub-stream scaled up) is guessed, not seen, and its lock
+    never rises either. Say so at install time."""
+    from edge_agent.bays.blank import MIN_BAY_PX, judge, measure, pixels_across
     from edge_agent.bays.crop import bay_crop
 
     if not cfg.bays:
         return Check("bay view", "skip", "no bays configured")
-    if frame is None:
+    if probe.frame is None:
         return Check("bay view", "skip", "no frame that fits the bays (see the camera row)")
     blind = []
     for bay in cfg.bays:
-        crop = bay_crop(frame, bay.polygon)
+        across = pixels_across(bay.polygon, probe.scale)
+        if not across >= MIN_BAY_PX:
+            blind.append(f"{bay.id} {across:.0f} px across in the camera's frame (under {MIN_BAY_PX:g})")
+            continue
+        crop = bay_crop(probe.frame, bay.polygon)
         spread, clipped = measure(crop)
         why = judge(spread, clipped)
         if why == "bay_flat":  # the mean tells a covered or unlit lens (black) from glare (white)
@@ -96,14 +111,15 @@ def check_bay_view(cfg: AgentConfig, frame: np.ndarray | None) -> Check:
             blind.append(f"{bay.id} {clipped:.0%} burnt out or black")
     if blind:
         return Check("bay view", "fail",
-                     f"{len(blind)} of {len(cfg.bays)} bays show nothing: {', '.join(blind)}. The agent cannot judge "
-                     "them and their locks stay down: clean the lens, keep sun and lamps out of it, light the bays")
+                     f"{len(blind)} of {len(cfg.bays)} bays cannot be seen: {', '.join(blind)}. A blank bay stays "
+                     "unjudged with its lock down (clean the lens, keep sun and lamps out of it, light the bays); a "
+                     "tiny one is guessed and its lock stays down too (use the main stream, or a camera nearer the bays)")
     return Check("bay view", "pass", f"all {len(cfg.bays)} bays show texture in the frame read")
 
 
 def camera_rows(cfg: AgentConfig) -> list[Check]:
-    row, frame = probe_camera(cfg)
-    return [row, check_bay_view(cfg, frame)]
+    probe = probe_camera(cfg)
+    return [probe.row, check_bay_view(cfg, probe)]
 
 
 def check_models(cfg: AgentConfig) -> Check:

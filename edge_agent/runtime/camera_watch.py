@@ -74,6 +74,8 @@ class CameraWatch:
         fit = self.frame_size.fit(image)
         image = fit.image
         self._size_changed(fit.fits, fit.size, monitor)
+        if fit.fits:  # how many of the camera's own pixels each bay has: fewer on a sub-stream scaled up to the
+            monitor.set_source_scale(min(1.0, fit.size[0] / image.shape[1]))  # bays' size, never more than drawn
         h = self.health.health()
         if h.ok and fit.fits:
             self._align(image, monitor)

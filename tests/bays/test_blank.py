@@ -68,3 +68,18 @@ def test_the_classifier_leaves_a_bay_it_cannot_see_unclassified(classifier) -> N
     p = classifier.classify(frame, BAYS, unseen)
     assert unseen == {"A": "bay_flat"} and np.isnan(p["A"]) and p["B"] <= EXIT_P
     assert classifier.classify(frame, BAYS)["A"] <= EXIT_P  # without the check (label sheets, eval): what it thinks
+
+
+def test_pixels_across_is_the_short_side_in_the_cameras_pixels() -> None:
+    from edge_agent.bays.blank import MIN_BAY_PX, pixels_across, too_small
+
+    tilted = [(100.0, 100.0), (130.0, 140.0), (90.0, 170.0), (60.0, 130.0)]  # sides 50, 50, 50, 50 (a square)
+    assert pixels_across(tilted) == pytest.approx(50.0)
+    slim = [(0.0, 0.0), (12.0, 0.0), (12.0, 40.0), (0.0, 40.0)]
+    assert pixels_across(slim) == pytest.approx(12.0) and pixels_across(slim, 0.5) == pytest.approx(6.0)
+    assert too_small({"S": slim, "T": tilted}, 1.0) == {}
+    assert too_small({"S": slim, "T": tilted}, 0.5) == {"S": "bay_too_small"}  # 6 px: under MIN_BAY_PX
+    assert too_small({"S": slim, "T": tilted}, MIN_BAY_PX / 50 * 0.99) == {"S": "bay_too_small", "T": "bay_too_small"}
+    nan = [(float("nan"), 0.0)] * 4  # no quad at all: nothing across, never "seen"
+    assert pixels_across(nan) == 0.0 and too_small({"N": nan}, 1.0) == {"N": "bay_too_small"}
+    assert too_small({"S": slim}, float("nan")) == {"S": "bay_too_small"}

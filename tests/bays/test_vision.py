@@ -255,3 +255,38 @@ def test_a_parked_car_in_a_patch_of_glare_does_not_leave(tmp_path, clock):  # no
     src.next = parked
     run(agent, clock, 3)
     assert agent.bus.states()["A"].visit_id == visit and agent.feed.vision("A").vision == "ok"
+
+
+def test_a_bay_too_few_camera_pixels_across_vouches_for_no_empty_bay(tmp_path, clock):  # noqa: ANN001
+    """Bays drawn on the main stream, the camera switched to a quarter-size sub-stream (scaled back up to the
+    bays' size): bay F, 28 px across as drawn, has 7 of the camera's pixels. On bays-dev's PKLot frames, parked
+    cars start to read surely empty under 8 px, so F's view vouches for no empty bay (no lock rises), while it is
+    still classified for occupancy. Before, F stayed "ok" and confident, as at full size. Bay G is drawn 7 px
+    across: a bigger stream, read at the bays' size, gives it nothing more."""
+    import cv2
+
+    far = [(500.0, 250.0), (528.0, 250.0), (528.0, 290.0), (500.0, 290.0)]
+    tiny = [(540.0, 250.0), (547.0, 250.0), (547.0, 290.0), (540.0, 290.0)]
+    bays = [{"id": "A", "polygon": [list(p) for p in BAYS["A"]]}, {"id": "F", "polygon": [list(p) for p in far]},
+            {"id": "G", "polygon": [list(p) for p in tiny]}]
+    agent, src = agent_with(tmp_path, clock, bays=bays, locks=[])
+    full = render(EMPTY)
+    src.next = full
+    run(agent, clock, 2)
+    assert agent.feed.vision("F").vision == "ok" and agent.feed.vision("F").confident
+    assert agent.feed.vision("G").vision == "bay_too_small"
+    assert agent.health_figures().extra["bays_unseen"] == {"G": "bay_too_small"}
+
+    src.next = cv2.resize(full, (240, 135), interpolation=cv2.INTER_AREA)  # the same view, a quarter the pixels
+    run(agent, clock, 3)
+    a, f = agent.feed.vision("A"), agent.feed.vision("F")
+    assert a.vision == "ok" and a.confident  # 100 px across: seen
+    assert f.vision == "bay_too_small"
+    assert f.p_occupied is not None and clock.monotonic() - f.measured_at < agent.cfg.occupancy.classify_every_s + 1
+    assert agent.health_figures().extra["bays_unseen"] == {"F": "bay_too_small", "G": "bay_too_small"}
+    assert agent.health.health().ok
+
+    src.next = cv2.resize(full, (1920, 1080))  # a bigger stream: back to the bays' own size, and no further
+    run(agent, clock, 2)
+    assert agent.feed.vision("F").vision == "ok" and agent.feed.vision("G").vision == "bay_too_small"
+    assert agent.health_figures().extra["bays_unseen"] == {"G": "bay_too_small"}

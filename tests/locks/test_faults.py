@@ -225,7 +225,7 @@ def test_startup_without_bay_state_never_raises(make_rig, kind):
 # must be trustworthy, recent and confident.
 
 UNTRUSTED_VISION = ["camera_lost", "camera_frozen", "camera_black", "camera_flat", "mask_empty",
-                    "mask_outside_frame"]
+                    "mask_outside_frame", "bay_flat", "bay_clipped", "bay_too_small"]
 
 
 def moved(rig: Rig, state: str) -> list:

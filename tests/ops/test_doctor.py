@@ -268,7 +268,7 @@ def test_bay_view_row_names_the_bays_the_camera_shows_nothing_of(tmp_path):
     rows = doctor_rows(blinded)
     view = rows["bay view"]
     assert rows["camera"].status == "pass" and view.status == "fail"
-    assert f"2 of {len(cfg.bays)} bays show nothing" in view.detail
+    assert f"2 of {len(cfg.bays)} bays cannot be seen" in view.detail
     burnt = re.search(rf"\b{first.id} (\d+)% burnt out or black", view.detail)
     assert burnt and 45 < int(burnt.group(1)) < 100, view.detail
     assert re.search(rf"\b{second.id} uniform \(grey spread 0\.\d, mean 128\)", view.detail), view.detail
@@ -277,3 +277,39 @@ def test_bay_view_row_names_the_bays_the_camera_shows_nothing_of(tmp_path):
     rows = {c.name: c for c in camera_rows(cfg)}
     assert rows["camera"].status == "fail" and rows["bay view"].status == "skip"
     assert "see the camera row" in rows["bay view"].detail
+
+
+def test_bay_view_row_names_a_bay_too_few_camera_pixels_across(tmp_path):
+    """A bay drawn far away, or a sub-stream scaled up to the bays' size: the doctor counts the camera's own
+    pixels across each bay (the frame is read, not the config), and under 8 it names the bay."""
+    import cv2
+
+    from edge_agent.bays.blank import MIN_BAY_PX
+    from edge_agent.ops.doctor import camera_rows
+    from edge_agent.sim.scenario import EMPTY, scene_config
+    from edge_agent.sim.synthetic import render
+
+    base = scene_config(str(tmp_path / "data"))
+    far = [[500.0, 260.0], [512.0, 260.0], [512.0, 280.0], [500.0, 280.0]]  # 12 x 20 px where the bays are drawn
+    tiny = [[520.0, 260.0], [527.0, 260.0], [527.0, 280.0], [520.0, 280.0]]  # 7 px across as drawn
+    bays = [{"id": "A", "polygon": base.bays[0].polygon}, {"id": "F", "polygon": far}, {"id": "G", "polygon": tiny}]
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    cfg = scene_config(str(tmp_path / "data"), camera={"source": str(folder)}, bays=bays, locks=[])
+    frame = render(EMPTY)
+
+    def view(width: int) -> str:
+        cv2.imwrite(str(folder / "000.png"), cv2.resize(frame, (width, width * 9 // 16), interpolation=cv2.INTER_AREA))
+        camera, bay_view = camera_rows(cfg)
+        assert camera.status == "pass", camera.detail
+        return f"{bay_view.status}: {bay_view.detail}"
+
+    assert MIN_BAY_PX == 8
+    drawn = view(960)  # F is 12 px across as drawn: seen
+    assert drawn.startswith("fail: 1 of 3 bays cannot be seen: G 7 px across in the camera's frame (under 8)."), drawn
+    half = view(480)  # the sub-stream: the same view at half the pixels, scaled up to the bays' 960x540
+    assert half.startswith("fail: 2 of 3 bays cannot be seen: F 6 px across in the camera's frame (under 8), "
+                           "G 4 px across"), half
+    big = view(1920)  # a bigger stream is read at the bays' size: G gains nothing
+    assert big.startswith("fail: 1 of 3 bays cannot be seen: G 7 px across"), big
+    assert "main stream" in half
