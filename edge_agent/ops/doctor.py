@@ -96,24 +96,33 @@ def check_bay_view(cfg: AgentConfig, probe: Probe) -> Check:
         return Check("bay view", "skip", "no bays configured")
     if probe.frame is None:
         return Check("bay view", "skip", "no frame that fits the bays (see the camera row)")
-    blind = []
+    small: list[str] = []
+    blank: list[str] = []
     for bay in cfg.bays:
         across = pixels_across(bay.polygon, probe.scale)
-        if not across >= MIN_BAY_PX:
-            blind.append(f"{bay.id} {across:.0f} px across in the camera's frame (under {MIN_BAY_PX:g})")
+        if not across >= MIN_BAY_PX:  # before the crop: a blank crop of a tiny bay is the size's doing
+            small.append(f"{bay.id} {across:.1f} px")
             continue
         crop = bay_crop(probe.frame, bay.polygon)
         spread, clipped = measure(crop)
         why = judge(spread, clipped)
         if why == "bay_flat":  # the mean tells a covered or unlit lens (black) from glare (white)
-            blind.append(f"{bay.id} uniform (grey spread {spread:.1f}, mean {np.mean(crop):.0f})")
+            blank.append(f"{bay.id} uniform (grey spread {spread:.1f}, mean {np.mean(crop):.0f})")
         elif why == "bay_clipped":
-            blind.append(f"{bay.id} {clipped:.0%} burnt out or black")
-    if blind:
-        return Check("bay view", "fail",
-                     f"{len(blind)} of {len(cfg.bays)} bays cannot be seen: {', '.join(blind)}. A blank bay stays "
-                     "unjudged with its lock down (clean the lens, keep sun and lamps out of it, light the bays); a "
-                     "tiny one is guessed and its lock stays down too (use the main stream, or a camera nearer the bays)")
+            blank.append(f"{bay.id} {clipped:.0%} burnt out or black")
+    if small or blank:
+        found, advice = [], []
+        if blank:
+            found.append(f"blank: {', '.join(blank)}")
+            advice.append("a blank bay stays unjudged with its lock down: clean the lens, keep sun and lamps out "
+                          "of it, light the bays")
+        if small:
+            found.append(f"under {MIN_BAY_PX:g} of the camera's pixels across: {', '.join(small)}")
+            advice.append("a bay that small is guessed and its lock stays down: use the camera's main stream, or "
+                          "a camera nearer the bays")
+        said = "; ".join(advice)
+        return Check("bay view", "fail", f"{len(small) + len(blank)} of {len(cfg.bays)} bays cannot be seen — "
+                     f"{'; '.join(found)}. {said[0].upper()}{said[1:]}")
     return Check("bay view", "pass", f"all {len(cfg.bays)} bays show texture in the frame read")
 
 

@@ -268,7 +268,8 @@ def test_bay_view_row_names_the_bays_the_camera_shows_nothing_of(tmp_path):
     rows = doctor_rows(blinded)
     view = rows["bay view"]
     assert rows["camera"].status == "pass" and view.status == "fail"
-    assert f"2 of {len(cfg.bays)} bays cannot be seen" in view.detail
+    assert view.detail.startswith(f"2 of {len(cfg.bays)} bays cannot be seen — blank: ")
+    assert "clean the lens" in view.detail and "main stream" not in view.detail
     burnt = re.search(rf"\b{first.id} (\d+)% burnt out or black", view.detail)
     assert burnt and 45 < int(burnt.group(1)) < 100, view.detail
     assert re.search(rf"\b{second.id} uniform \(grey spread 0\.\d, mean 128\)", view.detail), view.detail
@@ -306,10 +307,11 @@ def test_bay_view_row_names_a_bay_too_few_camera_pixels_across(tmp_path):
 
     assert MIN_BAY_PX == 8
     drawn = view(960)  # F is 12 px across as drawn: seen
-    assert drawn.startswith("fail: 1 of 3 bays cannot be seen: G 7 px across in the camera's frame (under 8)."), drawn
+    assert drawn.startswith("fail: 1 of 3 bays cannot be seen — under 8 of the camera's pixels across: G 7.0 px. "
+                            "A bay that small is guessed and its lock stays down: use the camera's main stream"), drawn
     half = view(480)  # the sub-stream: the same view at half the pixels, scaled up to the bays' 960x540
-    assert half.startswith("fail: 2 of 3 bays cannot be seen: F 6 px across in the camera's frame (under 8), "
-                           "G 4 px across"), half
+    assert half.startswith("fail: 2 of 3 bays cannot be seen — under 8 of the camera's pixels across: F 6.0 px, "
+                           "G 3.5 px."), half
     big = view(1920)  # a bigger stream is read at the bays' size: G gains nothing
-    assert big.startswith("fail: 1 of 3 bays cannot be seen: G 7 px across"), big
+    assert big.startswith("fail: 1 of 3 bays cannot be seen — under 8 of the camera's pixels across: G 7.0 px."), big
     assert "main stream" in half
