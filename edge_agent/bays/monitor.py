@@ -84,8 +84,9 @@ class BayMonitor:
         self._last_read: dict[str, float] = {}  # per bay: when a detector run last covered it
         self._moved_at: dict[str, float] = {}  # per bay: when its change gate last opened (see Hysteresis)
         self._unseen: dict[str, str] = {}  # bay → bay_flat | bay_clipped: its last crop showed nothing (bays.blank)
+        self._polygons = {b.id: b.polygon for b in cfg.bays}  # as drawn: a camera shift moves, not resizes, them
         self._scale = 1.0  # the camera's pixels per bay-drawing pixel (set_source_scale)
-        self._small = too_small({b.id: b.polygon for b in self.cfg.bays}, self._scale)  # bay → bay_too_small
+        self._small = too_small(self._polygons, self._scale)  # bay → bay_too_small
         self._read_text: set[str] = set()  # bays whose last detector run read a plate's text there
         self._last_frame: np.ndarray | None = None
         self._grey: np.ndarray | None = None  # the change gate's working copy of the current frame
@@ -161,7 +162,7 @@ class BayMonitor:
         with self._lock:
             if scale != self._scale:
                 self._scale = scale
-                self._small = too_small({b.id: b.polygon for b in self.cfg.bays}, scale)
+                self._small = too_small(self._polygons, scale)
 
     @property
     def vision_ok(self) -> bool:
