@@ -1,0 +1,49 @@
+"""Commands over a real mosquitto carrying text MQTT cannot carry: a ``reply_to`` with a control character
+or a non-character (mosquitto calls a PUBLISH to it malformed and closes the connection; the in-flight reply
+was re-sent at every reconnect, so one command kept the device off the broker)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from edge_agent.clock import FakeClock, iso
+from edge_agent.events.bus import EventBus
+from edge_agent.events.health import no_health
+from edge_agent.events.mqtt_link import build_mqtt
+from tests.events.helpers import RecordingControl, Subscriber, make_config
+
+pytestmark = pytest.mark.broker
+
+PREFIX = "edge/s1/dev1"
+
+
+@pytest.fixture
+def link(broker, tmp_path):  # noqa: ANN001, ANN201
+    clock, control = FakeClock(), RecordingControl()
+    backend = Subscriber(broker.port, ["#"], v5=False).start()  # 3.1.1: the reply goes to the body's reply_to
+    lk = build_mqtt(make_config(broker.url(), tmp_path / "data"), EventBus(), control, clock, no_health)
+    lk.start()
+    backend.wait_for(f"{PREFIX}/status", lambda m: m.json()["state"] == "online")
+    yield lk, backend, control, clock
+    lk.stop()
+    backend.stop()
+
+
+def ask(backend: Subscriber, name: str, raw: bytes, cid: str, where: str) -> dict:
+    backend.c.publish(f"{PREFIX}/cmd/{name}", raw, qos=1).wait_for_publish(5)
+    return backend.wait_for(where, lambda m: m.json().get("correlation_id") == cid).json()
+
+
+@pytest.mark.parametrize("bad", ["\x01", "\x1b", "\x7f", "\x85", "\ufffe", "\U0001ffff", "\ufdd0"])
+def test_a_reply_to_a_broker_cannot_take_goes_to_the_reply_topic_and_the_link_stays_up(link, bad: str) -> None:
+    lk, backend, control, clock = link
+    body = {"ts": iso(clock.now()), "bay": "B1", "status": "idle", "reply_to": f"backend/r{bad}x", "correlation_id": "c1"}
+    r = ask(backend, "charger-status", json.dumps(body).encode(), "c1", f"{PREFIX}/reply")
+    assert r["ok"], r
+    # the broker did not close the connection: the next command is answered on the same one
+    body = {**body, "reply_to": "backend/r", "correlation_id": "c2"}
+    assert ask(backend, "charger-status", json.dumps(body).encode(), "c2", "backend/r")["ok"]
+    assert lk.status().connects == 1 and lk.status().connected
+    assert len(control.calls) == 2
