@@ -17,6 +17,7 @@ import hmac
 import json
 import logging
 import math
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -55,6 +56,29 @@ def _finite_float(text: str) -> float:
     if not math.isfinite(value):  # 1e999 overflows to inf
         raise ValueError(f"{text[:40]} is not a finite number")
     return value
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")  # only a \uD800-\uDFFF escape can make one
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _lone_surrogate(body: Any) -> bool:
+    """JSON's ``\\ud800`` escape parses to half a UTF-16 pair, no Unicode character: echoed in a reply
+    (``id``) or carried into an event (``operator``) it cannot be encoded as UTF-8, and the reply was lost
+    (the command ran, silently) or the command failed half done. A loop, not recursion: the parser's
+    nesting limit leaves no room for a recursive walk."""
+    stack = [body]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            if _SURROGATE.search(value):
+                return True
+        elif isinstance(value, dict):
+            stack.extend(value)
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return False
 
 
 @dataclass(frozen=True)
@@ -161,6 +185,9 @@ class CommandHandler:
         except ValueError as exc:  # bad UTF-8, bad JSON, a non-finite number, an integer too long to read
             why = "a number has too many digits" if "integer string conversion" in str(exc) else str(exc)
             raise Refused("malformed_json", f"payload is not JSON: {why}") from None
+        if _SURROGATE_ESCAPE.search(cmd.payload) and _lone_surrogate(body):
+            raise Refused("malformed_json", "payload is not JSON text: a \\uD800-\\uDFFF escape without its pair "
+                          "(a lone surrogate is no Unicode character)")
         if not isinstance(body, dict):
             raise Refused("schema_violation", "payload must be a JSON object")
         return body

@@ -1,9 +1,12 @@
-"""Commands over a real mosquitto carrying text MQTT cannot carry: a ``reply_to`` with a control character
-or a non-character (mosquitto calls a PUBLISH to it malformed and closes the connection; the in-flight reply
-was re-sent at every reconnect, so one command kept the device off the broker)."""
+"""Commands over a real mosquitto carrying text MQTT or UTF-8 cannot carry: a ``reply_to`` with a control
+character or a non-character (mosquitto calls a PUBLISH to it malformed and closes the connection; the
+in-flight reply was re-sent at every reconnect, so one command kept the device off the broker), and JSON's
+lone-surrogate escapes (``"\\ud800"``: the reply echoing it could not be encoded, so the command ran without
+any reply). Each gets one error reply, and the agent is never called."""
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
@@ -12,11 +15,12 @@ from edge_agent.clock import FakeClock, iso
 from edge_agent.events.bus import EventBus
 from edge_agent.events.health import no_health
 from edge_agent.events.mqtt_link import build_mqtt
-from tests.events.helpers import RecordingControl, Subscriber, make_config
+from tests.events.helpers import RecordingControl, Subscriber, make_config, wait_until
 
 pytestmark = pytest.mark.broker
 
 PREFIX = "edge/s1/dev1"
+_corr = itertools.count(1)
 
 
 @pytest.fixture
@@ -47,3 +51,23 @@ def test_a_reply_to_a_broker_cannot_take_goes_to_the_reply_topic_and_the_link_st
     assert ask(backend, "charger-status", json.dumps(body).encode(), "c2", "backend/r")["ok"]
     assert lk.status().connects == 1 and lk.status().connected
     assert len(control.calls) == 2
+
+
+@pytest.mark.parametrize("field", ["id", "correlation_id", "reason", "operator", "\\udc00"])
+def test_a_lone_surrogate_anywhere_is_malformed_and_nothing_runs(link, field: str) -> None:
+    lk, backend, control, clock = link
+    cid = f"s-{next(_corr)}"
+    body = {"ts": iso(clock.now()), "bay": "B1", "reason": "fuel car", "operator": "alice", "correlation_id": cid,
+            "reply_to": "backend/s"}
+    raw = json.dumps(body)[:-1] + f', "{field}": "x\\ud800"}}'  # the escape as a backend's JSON library writes it
+    backend.c.publish(f"{PREFIX}/cmd/lock", raw.encode(), qos=1).wait_for_publish(5)
+    # an unreadable payload's reply_to is not believed: the reply goes to the reply topic
+    r = wait_until(lambda: backend.on(f"{PREFIX}/reply"), what="the reply")[0].json()
+    assert (r["ok"], r["code"]) == (False, "malformed_json"), r
+    assert "surrogate" in r["message"]
+    assert control.calls == []
+    # a pair of surrogate escapes is one character (🚗), and fine
+    ok = json.dumps({**body, "reason": "\U0001f697"}).encode()
+    assert b"\\ud83d\\ude97" in ok
+    assert ask(backend, "lock", ok, cid, "backend/s")["ok"]
+    assert control.calls == [("lock", "B1", "\U0001f697", "alice")]
