@@ -119,13 +119,19 @@ def csrf_token(request: Request) -> str:
     return tok
 
 
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def is_form(request: Request) -> bool:
+    """A form post: ``require_csrf`` reads (and so consumes) its body to find the token."""
+    return request.headers.get("content-type", "").startswith(FORM_TYPES)
+
+
 async def require_csrf(request: Request) -> None:
     """Every POST carries the session's token in the form (``csrf``) or the ``X-CSRF-Token`` header."""
     expected = request.session.get("csrf")
     sent = request.headers.get("x-csrf-token")
-    if sent is None and request.headers.get("content-type", "").startswith(
-        ("application/x-www-form-urlencoded", "multipart/form-data")
-    ):
+    if sent is None and is_form(request):
         sent = (await request.form()).get("csrf")
     if not expected or not isinstance(sent, str) or not hmac.compare_digest(expected, sent):
         raise CsrfFailed()

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 
 from edge_agent.config.load import ConfigError
 from edge_agent.events.schemas import quote
-from edge_agent.web.context import audit, ctx_of, render, require_csrf, require_role, require_user
+from edge_agent.web.context import audit, ctx_of, is_form, render, require_csrf, require_role, require_user
 from edge_agent.web.inputs import json_body
 from edge_agent.web.roles import MAY_INSTALL
 
@@ -122,6 +122,8 @@ async def save_bays(request: Request):
     ctx = ctx_of(request)
     if ctx.config_file is None:
         raise HTTPException(409, "this page was started without a config file to write")
+    if is_form(request):  # its body is already read for the CSRF token: reading it again was a 500
+        return JSONResponse({"ok": False, "problems": ["body: not JSON (a form was posted)"]}, status_code=400)
     try:
         body = json_body(await request.body())
         bays = _parse_bays(body)

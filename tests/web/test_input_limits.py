@@ -126,3 +126,21 @@ def test_a_bay_id_from_the_path_cannot_forge_log_lines(client, site, caplog):
     assert r.status_code == 303
     lines = [line for rec in caplog.records for line in rec.getMessage().splitlines()]
     assert lines and not any(line.startswith("2026-01-01") for line in lines), lines
+
+
+@pytest.mark.parametrize("kind", ["urlencoded", "multipart"])
+def test_a_form_posted_to_the_installer_is_400_not_500(client, site, kind):
+    """The CSRF check read the form from the request's stream; the installer then read the body
+    again for its JSON: "Stream consumed", an HTTP 500 with a traceback in the agent's log."""
+    tok = token(client, "/installer")
+    before = site.config_path.read_text(encoding="utf-8")
+    fields = {"csrf": tok, "bays": '[{"id": "A1", "polygon": [[1, 2], [3, 4], [5, 6]]}]'}
+    if kind == "urlencoded":
+        r = client.post("/installer", data=fields)
+    else:
+        r = client.post("/installer", files={k: (None, v) for k, v in fields.items()})
+    assert r.status_code == 400, r.text
+    assert "not JSON" in r.text
+    assert site.config_path.read_text(encoding="utf-8") == before and not site.control.reloads
+    # the CSRF check still reads a form's token: a wrong one is refused before the body is looked at
+    assert client.post("/installer", data={**fields, "csrf": "x" * 43}).status_code == 403
