@@ -8,6 +8,7 @@ paths are resolved against the config file's folder, like the web section's.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
@@ -17,6 +18,23 @@ from pydantic import AfterValidator, Field, ValidationInfo, field_validator, mod
 
 from edge_agent.config.base import StrictModel
 from edge_agent.masking import mask_url_credentials
+
+# What MQTT (5: §1.5.4, 3.1.1: §1.5.3) forbids in a string or lets a receiver call a malformed packet: NUL,
+# the C0 and C1 controls, lone surrogates, non-characters. mosquitto does call them malformed and closes the
+# connection; a QoS 1 reply to such a topic stays in paho's in-flight queue and is sent again at every
+# reconnect, so one command naming it as reply_to kept the device off the broker until a restart; a
+# topic_prefix or client id holding one kept it from ever connecting (logged as "a TLS port?").
+_NOT_MQTT = re.compile(
+    "[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef"
+    + "".join(chr(plane << 16 | 0xFFFE) + chr(plane << 16 | 0xFFFF) for plane in range(17)) + "]"
+)
+
+
+def mqtt_text(text: str, also_forbidden: str = "") -> bool:
+    """True when ``text`` holds no character a broker may refuse in a topic or client id (nor any of
+    ``also_forbidden``)."""
+    return _NOT_MQTT.search(text) is None and not any(c in text for c in also_forbidden)
+
 
 DEFAULT_PROTECTED = [
     "violation_started",
@@ -124,6 +142,14 @@ class HomeAssistantConfig(StrictModel):
     enabled: bool = False
     discovery_prefix: str = "homeassistant"
 
+    @field_validator("discovery_prefix")
+    @classmethod
+    def _topic(cls, v: str) -> str:
+        if not v or v.startswith(("/", "$")) or v.endswith("/") or "//" in v or not mqtt_text(v, "+#"):
+            raise ValueError("must be a topic like homeassistant (no wildcards, no leading '$' or '/', no "
+                             "trailing '/', no control characters)")
+        return v
+
 
 class MqttConfig(StrictModel):
     enabled: bool = False
@@ -154,6 +180,13 @@ class MqttConfig(StrictModel):
     def _proto(cls, v: object) -> object:
         return {5: "5", "3": "3.1.1", "311": "3.1.1", "v5": "5"}.get(v, str(v) if v is not None else v)  # type: ignore[arg-type]
 
+    @field_validator("client_id")
+    @classmethod
+    def _client_id(cls, v: str | None) -> str | None:
+        if v is not None and (not v or not mqtt_text(v)):
+            raise ValueError("must be non-empty text without control characters")
+        return v
+
     @field_validator("brokers")
     @classmethod
     def _brokers(cls, v: list[str]) -> list[str]:
@@ -165,8 +198,9 @@ class MqttConfig(StrictModel):
     @field_validator("topic_prefix")
     @classmethod
     def _prefix(cls, v: str) -> str:
-        if not v or v.startswith("/") or v.endswith("/") or "+" in v or "#" in v or "//" in v:
-            raise ValueError("must be a topic like edge/{site}/{device} (no wildcards, no leading/trailing '/')")
+        if not v or v.startswith("/") or v.endswith("/") or "//" in v or not mqtt_text(v, "+#"):
+            raise ValueError("must be a topic like edge/{site}/{device} (no wildcards, no leading/trailing '/', "
+                             "no control characters)")
         try:
             v.format(site="s", device="d")
         except (KeyError, IndexError, ValueError):

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from edge_agent.config.locks import SIM_ACTIONS
+from edge_agent.config.mqtt import mqtt_text
 
 COMMANDS = ("lock", "unlock", "lock-reset", "maintenance", "snapshot", "reload-config", "set-lists", "charger-status")
 SIM_COMMANDS = SIM_ACTIONS  # {prefix}/sim/{name}: only subscribed when a lock has driver: simulator
@@ -85,21 +85,6 @@ class Topics:
 
 
 MAX_REPLY_TOPIC = 512
-
-# What MQTT (5: §1.5.4, 3.1.1: §1.5.3) forbids in a string or lets a receiver call a malformed packet: NUL,
-# the C0 and C1 controls, lone surrogates, non-characters. mosquitto does call them malformed and closes the
-# connection; a QoS 1 reply to such a topic stays in paho's in-flight queue and is sent again at every
-# reconnect, so one command naming it as reply_to kept the device off the broker until a restart.
-_NOT_MQTT = re.compile(
-    "[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef"
-    + "".join(chr(plane << 16 | 0xFFFE) + chr(plane << 16 | 0xFFFF) for plane in range(17)) + "]"
-)
-
-
-def mqtt_text(text: str, also_forbidden: str = "") -> bool:
-    """True when ``text`` holds no character a broker may refuse in a topic (nor any of ``also_forbidden``)."""
-    return _NOT_MQTT.search(text) is None and not any(c in text for c in also_forbidden)
-
 
 def valid_topic_level(name: str) -> bool:
     """A bay id must be one topic level: no '/', no wildcards, nothing a broker may call malformed."""
