@@ -86,6 +86,7 @@ class Topics:
 
 MAX_REPLY_TOPIC = 512
 
+
 def valid_topic_level(name: str) -> bool:
     """A bay id must be one topic level: no '/', no wildcards, nothing a broker may call malformed."""
     return bool(name) and mqtt_text(name, "/+#")
