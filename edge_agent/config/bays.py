@@ -26,13 +26,36 @@ def _polygon_area(pts: list[tuple[float, float]]) -> float:
     return 0.5 * abs(sum(x1 * y2 - x2 * y1 for (x1, y1), (x2, y2) in zip(pts, pts[1:] + pts[:1])))
 
 
+def _edges_cross(pts: list[tuple[float, float]]) -> tuple[int, int] | None:
+    """The first two sides (indices of their first points) that cross each other, or None.
+
+    Why: a bay's outline masks its change gate and decides which plates lie in it, while its crop
+    sorts the corners itself; corners clicked out of order (a bow tie) masked two triangles of the
+    bay and cropped a rectangle, so the parts disagreed on where the bay is."""
+    def side(a: tuple[float, float], b: tuple[float, float], c: tuple[float, float]) -> float:
+        return (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])
+
+    n = len(pts)
+    for i in range(n):
+        a, b = pts[i], pts[(i + 1) % n]
+        for j in range(i + 2, n if i else n - 1):  # sides that share no corner with side i
+            c, d = pts[j], pts[(j + 1) % n]
+            if side(c, d, a) * side(c, d, b) < 0 and side(a, b, c) * side(a, b, d) < 0:
+                return i, j
+    return None
+
+
 #: An (x, y) pair: YAML writes it as a list, so the pair itself is lax (list → tuple), its numbers strict.
 Point = Annotated[tuple[Annotated[float, Strict()], Annotated[float, Strict()]], Strict(False)]
 
 
+MAX_POLYGON_POINTS = 64  # a bay is four corners and a few clicks along its sides, not a traced outline
+
+
 class BayConfig(StrictModel):
     id: str = Field(..., min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
-    polygon: list[Point] = Field(..., description="bay outline in image pixels, in order")
+    polygon: list[Point] = Field(..., max_length=MAX_POLYGON_POINTS,
+                                 description="bay outline in image pixels, in order around the bay")
     charger_id: str | None = None
     lock_id: str | None = None
 
@@ -45,6 +68,11 @@ class BayConfig(StrictModel):
         # this stays right for a polygon built without validation)
         if not all(x >= 0 and y >= 0 for x, y in v):
             raise ValueError("points must have non-negative pixel coordinates")
+        crossing = _edges_cross(v)
+        if crossing:
+            i, j = crossing
+            raise ValueError(f"the side from point {i} to point {i + 1} crosses the one from point {j} to point "
+                             f"{(j + 1) % len(v)}: list the points in order around the bay")
         if not _polygon_area(v) >= 1.0:
             raise ValueError("points are in a line (the polygon encloses under 1 square pixel)")
         problem = quad_problem(v)  # the crop's own rule: accepted here means the classifier can crop it

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 import textwrap
@@ -55,6 +56,35 @@ def test_polygon_in_a_line_and_negative():
     bays = [{"id": "A", "polygon": [[0, 0], [5, 5], [10, 10]]}, {"id": "B", "polygon": [[-1, 0], [5, 5], [0, 9]]}]
     assert problems(bays=bays) == ["bays[0].polygon: points are in a line (the polygon encloses under 1 square pixel)",
                                    "bays[1].polygon: points must have non-negative pixel coordinates"]
+
+
+def test_polygon_whose_sides_cross():
+    """Corners clicked out of order (a bow tie): the crop sorts corners itself and took a rectangle, while the
+    change gate and the plate assignment used the outline as given, two triangles of the bay. Symmetric, the
+    bow tie's signed area is 0 and it was called "in a line"; lopsided, it was accepted."""
+    bays = [{"id": "A", "polygon": [[100, 100], [300, 100], [100, 250], [300, 220]]},
+            {"id": "B", "polygon": [[0, 0], [10, 0], [0, 10], [10, 10]]},
+            {"id": "C", "polygon": [[0, 300], [100, 300], [100, 400], [0, 400], [150, 350]]},
+            GOOD["bays"][1]]
+    assert problems(bays=bays) == [
+        "bays[0].polygon: the side from point 1 to point 2 crosses the one from point 3 to point 0: list the points "
+        "in order around the bay",
+        "bays[1].polygon: the side from point 1 to point 2 crosses the one from point 3 to point 0: list the points "
+        "in order around the bay",
+        "bays[2].polygon: the side from point 1 to point 2 crosses the one from point 3 to point 4: list the points "
+        "in order around the bay"]
+    # in order, with a click along a side and a notch, they are fine
+    fine = [{"id": "A", "polygon": [[100, 100], [300, 100], [300, 220], [100, 250]]},
+            {"id": "C", "polygon": [[0, 300], [50, 300], [100, 300], [100, 400], [50, 360], [0, 400]]}]
+    assert [b.id for b in parse_config({**GOOD, "bays": fine}).bays] == ["A", "C"]
+
+
+def test_polygon_with_too_many_points():
+    """A traced outline of thousands of points passed and took seconds to reload; a bay is its corners."""
+    ring = [[200 + 100 * math.cos(2 * math.pi * k / 65), 200 + 100 * math.sin(2 * math.pi * k / 65)] for k in range(65)]
+    assert problems(bays=[{"id": "A", "polygon": ring}]) == [
+        "bays[0].polygon: List should have at most 64 items after validation, not 65"]
+    assert len(parse_config({**GOOD, "bays": [{"id": "A", "polygon": ring[:-1]}]}).bays[0].polygon) == 64
 
 
 def test_polygon_the_crop_cannot_use():

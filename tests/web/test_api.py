@@ -180,6 +180,10 @@ def test_installer_save_validates_backs_up_and_reloads(client, site):
     assert r.status_code == 422
     assert "bays[0].polygon: needs at least 3 points" in r.json()["problems"]
     assert site.config_path.read_text(encoding="utf-8") == before and not site.control.reloads
+    bow_tie = {"bays": [{"id": "A1", "polygon": [[10, 300], [400, 300], [10, 530], [400, 500]]}]}
+    r = client.post("/installer", json=bow_tie, headers={"X-CSRF-Token": tok})
+    assert r.status_code == 422 and not site.control.reloads
+    assert any(p.startswith("bays[0].polygon: the side from point 1 to point 2 crosses") for p in r.json()["problems"])
     assert client.post("/installer", json={"bays": "x"}, headers={"X-CSRF-Token": tok}).status_code == 400
 
     good = {"bays": [{"id": "A1", "polygon": [[10, 300], [400, 300], [400, 530], [10, 530]]},
