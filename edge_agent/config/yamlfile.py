@@ -11,7 +11,11 @@ and the installer page alike, and each problem is a ``ConfigError`` line, never 
 - **UTF-8 text**: a binary or GBK-encoded file is named, not a ``UnicodeDecodeError``;
 - **each key once per mapping**: YAML keeps the last of two equal keys without a word, so a second
   ``fps:`` further down silently won; the error names the key path and both lines;
-- **aliases expand to at most** ``MAX_NODES`` values: a "billion laughs" document is a few hundred bytes.
+- **aliases expand to at most** ``MAX_NODES`` values: a "billion laughs" document is a few hundred bytes;
+- **no NUL character** in a key or value (``"\\0"`` in a quoted string): no setting can hold one, and a path
+  with one (``data_dir``) was a ``ValueError: embedded null byte`` traceback before any check ran;
+- **nesting and numbers a parser can hold**: a few thousand ``[`` deep overflowed PyYAML's recursive
+  composer (``RecursionError``), an integer of over 4300 digits Python's int parser (``ValueError``).
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from edge_agent.config.errors import ConfigError, key_path
 
 MAX_BYTES = 1 << 20
 MAX_NODES = 200_000
+MAX_INT_DIGITS = 100  # no setting takes a longer number; Python refuses to parse over 4300 digits
+_INT = "tag:yaml.org,2002:int"
 _MERGE = "tag:yaml.org,2002:merge"
 
 
@@ -36,9 +42,12 @@ def read_text(path: Path) -> str:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as exc:
         raise ConfigError(str(path), [f"(file): cannot read: {exc.strerror or exc}"]) from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):  # checked before fdopen, which refuses a folder with a traceback
+        os.close(fd)
+        what = "a folder" if stat.S_ISDIR(mode) else "not a regular file"
+        raise ConfigError(str(path), [f"(file): {what} (a config is a YAML text file)"])
     with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise ConfigError(str(path), ["(file): not a regular file (a config is a YAML text file)"])
         try:
             data = f.read(MAX_BYTES + 1)
         except OSError as exc:
@@ -62,6 +71,8 @@ def parse_yaml(text: str, source: str) -> Any:
             return None
         _check_nodes(node, source)
         return loader.construct_document(node)
+    except RecursionError:
+        raise ConfigError(source, ["(yaml): nested deeper than a parser can follow: not a config file"]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -89,7 +100,11 @@ def _check_nodes(root: yaml.Node, source: str) -> None:
             return known
         sizes[id(node)] = 1  # a cycle (an alias inside its own anchor) counts once
         total = 1
-        if isinstance(node, yaml.MappingNode):
+        if isinstance(node, yaml.ScalarNode):
+            problem = _scalar_problem(node)
+            if problem:
+                problems.append(f"{key_path(loc)}: {problem}")
+        elif isinstance(node, yaml.MappingNode):
             seen: dict[Any, int] = {}
             for k, v in node.value:
                 name = _key(constructor, k)
@@ -114,13 +129,22 @@ def _check_nodes(root: yaml.Node, source: str) -> None:
         raise ConfigError(source, problems)
 
 
+def _scalar_problem(node: yaml.ScalarNode) -> str | None:
+    """What no setting can hold, said before the constructor fails on it with a traceback."""
+    if "\0" in node.value:
+        return "holds a NUL character (\\0): no setting can; remove it"
+    if node.tag == _INT and sum(c.isdigit() for c in node.value) > MAX_INT_DIGITS:
+        return f"a number of over {MAX_INT_DIGITS} digits: no setting takes one"
+    return None
+
+
 def _key(constructor: yaml.constructor.SafeConstructor, node: yaml.Node) -> Any:
     """A mapping key as the loader would build it, for comparison (None: not a plain scalar key)."""
     if not isinstance(node, yaml.ScalarNode):
         return None
     try:
         value = constructor.construct_object(node)
-    except yaml.YAMLError:
+    except (yaml.YAMLError, ValueError):  # ValueError: an integer key too long for Python (named by walk)
         return None
     try:
         hash(value)

@@ -141,3 +141,35 @@ def test_an_unknown_key_is_shown_only_by_a_short_prefix(tmp_path):
     assert "colour: unknown key (not a setting of this section; check the spelling)" in out
     assert "root…: unknown key (not a setting of this section; check the spelling)" in out
     assert not any("s3cret" in p or "$6$" in p for p in out), out
+
+
+@pytest.mark.parametrize("argv", [["check-config", "{}"], ["run", "--config", "{}"], ["doctor", "--config", "{}"],
+                                  ["stats", "--config", "{}"], ["review", "--config", "{}"]])
+def test_a_folder_given_as_the_config_is_one_line_and_exit_2(tmp_path, capsys, argv):
+    """``os.fdopen`` refused the folder with an ``IsADirectoryError`` traceback before the regular-file check."""
+    assert cli.main([a.format(tmp_path) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "(file): a folder (a config is a YAML text file)" in err, err
+
+
+def test_overrides_yaml_that_is_a_folder_is_named(good):
+    (good.parent / "data" / "overrides.yaml").mkdir(parents=True)
+    assert problems_of(good) == ["(file): a folder (a config is a YAML text file)"]
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    ('data_dir: "/tmp/a\\0b"\n', "data_dir: holds a NUL character (\\0): no setting can; remove it"),
+    ('camera: {source: "rtsp://cam/1\\0", width: 640}\n', "camera.source: holds a NUL character (\\0): no setting "
+                                                          "can; remove it"),
+    ("camera: {source: x, width: " + "9" * 5000 + "}\n", "camera.width: a number of over 100 digits: no setting "
+                                                         "takes one"),
+    ("? " + "9" * 5000 + "\n: 1\n", "(top level): a number of over 100 digits: no setting takes one"),
+    ("camera: {source: x, fps: " + "[" * 5000 + "]" * 5000 + "}\n",
+     "(yaml): nested deeper than a parser can follow: not a config file"),
+])
+def test_what_no_parser_or_path_can_hold_is_named_not_a_traceback(tmp_path, text, problem):
+    """A NUL in ``data_dir`` was ``ValueError: embedded null byte`` (from the overrides lookup), 5000 digits
+    Python's int-parsing ``ValueError``, 5000 ``[`` PyYAML's ``RecursionError``: exit 1 with a traceback."""
+    path = tmp_path / "c.yaml"
+    path.write_text("site: {site_id: s1, device_id: d1}\n" + text, encoding="utf-8")
+    assert problem in problems_of(path)
