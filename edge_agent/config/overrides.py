@@ -97,33 +97,51 @@ def _shape_problems(data: Any) -> list[str]:
                 continue
             problems += [f"bays[{i}].{k}: not allowed in overrides (set it in the config file)"
                          for k in b if k not in _BAY_KEYS]
+            if "id" in b and not isinstance(b["id"], str):  # merge() keys bays by id: a list there was a TypeError
+                problems.append(f"bays[{i}].id: must be a bay id (text)")
     lists = data.get("lists", {})
     if not isinstance(lists, dict):
         problems.append("lists: must be a mapping with allow and/or deny")
     else:
         problems += [f"lists.{k}: unknown key (allow or deny)" for k in lists if k not in _LIST_KEYS]
+        # merge() copies each as a list: a number was a TypeError, a text one plate per character
+        problems += [f"lists.{k}: must be a list of plates" for k in _LIST_KEYS & set(lists)
+                     if lists[k] is not None and not isinstance(lists[k], list)]
     return problems
 
 
 def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    """The config ``base`` with the overrides ``over`` applied (neither is changed)."""
+    """The config ``base`` with the overrides ``over`` applied (neither is changed).
+
+    A section of ``base`` that is not of its shape (``bays: A``, ``lists: [1]``, a bay whose id is a list) is
+    left as written, so the models name the config's own mistake: merging over it raised a ``TypeError`` or
+    replaced it, and the config's error went unseen."""
     out = copy.deepcopy(base)
-    if "bays" in over or "removed_bays" in over:
-        config_bays = [b for b in base.get("bays") or [] if isinstance(b, dict)]
-        known = {b.get("id"): b for b in config_bays}
+    base_bays = base.get("bays")
+    if ("bays" in over or "removed_bays" in over) and isinstance(base_bays, list):
+        known = {b["id"]: b for b in base_bays if isinstance(b, dict) and isinstance(b.get("id"), str)}
         saved = over.get("bays") or []
-        skip = {b.get("id") for b in saved} | set(over.get("removed_bays") or [])
+        skip = ({b.get("id") for b in saved} | set(over.get("removed_bays") or [])) - {None}
         out["bays"] = [{**copy.deepcopy(known.get(b.get("id"), {})), **copy.deepcopy(b)} for b in saved]
-        out["bays"] += [copy.deepcopy(b) for b in config_bays if b.get("id") not in skip]
-    if over.get("camera"):  # the size the saved bays were drawn on; the config's model checks the values
-        camera: dict[str, Any] = out["camera"] if isinstance(out.get("camera"), dict) else {}
+        out["bays"] += [copy.deepcopy(b) for b in base_bays if _bay_id(b) not in skip]
+    if over.get("camera") and _mapping_or_absent(base.get("camera")):  # the saved bays' frame size
+        camera: dict[str, Any] = out.get("camera") or {}
         camera.update({k: over["camera"][k] for k in _CAMERA_KEYS if k in over["camera"]})
         out["camera"] = camera
-    if over.get("lists"):
-        lists: dict[str, Any] = out["lists"] if isinstance(out.get("lists"), dict) else {}
+    if over.get("lists") and _mapping_or_absent(base.get("lists")):
+        lists: dict[str, Any] = out.get("lists") or {}
         lists.update({k: list(v or []) for k, v in over["lists"].items()})
         out["lists"] = lists
     return out
+
+
+def _bay_id(bay: Any) -> str | None:
+    """A config bay's id when it is one (text); None for an entry the models will refuse anyway."""
+    return bay["id"] if isinstance(bay, dict) and isinstance(bay.get("id"), str) else None
+
+
+def _mapping_or_absent(value: Any) -> bool:
+    return value is None or isinstance(value, dict)
 
 
 def describe(base: dict[str, Any], over: dict[str, Any]) -> str:

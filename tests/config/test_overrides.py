@@ -157,3 +157,42 @@ def test_bays_saved_with_their_snapshot_size_carry_it_as_camera_width_and_height
     with pytest.raises(ConfigError) as err:
         load_config(config)
     assert "camera.width" in err.value.report()
+
+
+@pytest.mark.parametrize(("over", "problem"), [
+    ({"bays": [{"id": ["A"], "polygon": SQUARE}]}, "bays[0].id: must be a bay id (text)"),
+    ({"bays": [{"id": {"a": 1}, "polygon": SQUARE}]}, "bays[0].id: must be a bay id (text)"),
+    ({"lists": {"allow": 5}}, "lists.allow: must be a list of plates"),
+    ({"lists": {"deny": "粤B12345"}}, "lists.deny: must be a list of plates"),
+])
+def test_overrides_of_the_wrong_shape_are_named_before_the_merge(config, tmp_path, over, problem):
+    """An id that is a list was a ``TypeError: unhashable type`` traceback in ``merge``, ``allow: 5`` a
+    ``TypeError``, and ``deny: 粤B12345`` (no brackets) seven "not a plate" lines, one per character."""
+    path = tmp_path / "data" / "overrides.yaml"
+    path.parent.mkdir()
+    path.write_text(yaml.safe_dump(over, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_config(config)
+    assert err.value.source == str(path) and err.value.problems == [problem]
+
+
+@pytest.mark.parametrize(("section", "over", "problem"), [
+    ({"bays": [{"id": ["A"], "polygon": SQUARE}]}, {"removed_bays": ["B"]}, "bays[0].id: Input should be a valid string"),
+    ({"bays": "A"}, {"removed_bays": ["B"]}, "bays: Input should be a valid list"),
+    ({"bays": ["A", {"id": "B", "polygon": SQUARE}]}, {"removed_bays": ["B"]},
+     "bays[0]: Input should be a valid dictionary or instance of BayConfig"),
+    ({"lists": [1]}, {"lists": {"allow": []}}, "lists: Input should be a valid dictionary or instance of ListsConfig"),
+])
+def test_the_config_s_own_mistake_is_named_when_overrides_apply(tmp_path, section, over, problem):
+    """Merging over a section of the wrong shape raised ``TypeError: unhashable type`` (a bay id that is a
+    list), reported "needs at least one bay" for ``bays: A``, and silently replaced ``lists: [1]``: the
+    config was accepted."""
+    cfg = {"site": {"site_id": "s", "device_id": "d"}, "camera": {"source": "x"},
+           "bays": [{"id": "A", "polygon": SQUARE}], "data_dir": str(tmp_path / "data"), **section}
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "overrides.yaml").write_text(yaml.safe_dump(over), encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert err.value.problems == [problem]
