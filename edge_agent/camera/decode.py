@@ -33,6 +33,9 @@ from edge_agent.imfile import opencv_path
 MAX_PIXELS = 12_000_000
 # A non-JPEG is decoded whole before it can be reduced: above this multiple of the limit, refuse.
 REDUCE_LIMIT = 4
+# A file is read whole before its header is looked at: beyond this it is no camera image (a 64 × 12 MP
+# JPEG, the largest decoded, is well under it), and a device (/dev/zero) never ends.
+MAX_FILE_BYTES = 256 << 20
 _JPEG_FACTORS = ((1, cv2.IMREAD_COLOR), (2, cv2.IMREAD_REDUCED_COLOR_2),
                  (4, cv2.IMREAD_REDUCED_COLOR_4), (8, cv2.IMREAD_REDUCED_COLOR_8))
 _PIL_LOCK = threading.Lock()  # LOAD_TRUNCATED_IMAGES is a module flag: one lenient load at a time
@@ -243,22 +246,44 @@ def _pillow_load(data: bytes, factor: int) -> np.ndarray | None:
 
 
 def decode_file(path: str | Path, max_pixels: int = MAX_PIXELS) -> Decoded:
-    """Read and decode ``path`` (see ``decode_bytes``); a missing or unreadable file is an ``ImageReadError``."""
+    """Read and decode ``path`` (see ``decode_bytes``); a missing or unreadable file is an ``ImageReadError``.
+
+    Opened once and read to at most ``MAX_FILE_BYTES``: ``recognize /dev/zero`` (or a huge file dropped
+    in a camera folder) was read whole and grew to 23 GB before the kernel killed it."""
     p = Path(path)
-    if not p.exists():
-        raise ImageReadError(f"no such file: {p}")
-    if p.is_dir():
-        raise ImageReadError(f"is a directory: {p}")
     try:
-        data = p.read_bytes()
+        fd = os.open(p, os.O_RDONLY)
+    except FileNotFoundError:
+        raise ImageReadError(f"no such file: {p}") from None
+    except IsADirectoryError:
+        raise ImageReadError(f"is a directory: {p}") from None
     except OSError as exc:
         raise ImageReadError(f"cannot read {p}: {exc.strerror or exc}") from exc
-    # Only a regular file is opened again by name: a FIFO or a device gave its bytes once.
-    return decode_bytes(data, str(p), max_pixels, path=p if _regular(p) else None)
-
-
-def _regular(p: Path) -> bool:
     try:
-        return stat.S_ISREG(os.stat(p).st_mode)
-    except OSError:
-        return False
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise ImageReadError(f"is a directory: {p}")
+        regular = stat.S_ISREG(st.st_mode)
+        data = _read_upto(fd, MAX_FILE_BYTES) if not regular or st.st_size <= MAX_FILE_BYTES else None
+    except OSError as exc:
+        raise ImageReadError(f"cannot read {p}: {exc.strerror or exc}") from exc
+    finally:
+        os.close(fd)
+    if data is None:
+        raise ImageTooLarge(f"file larger than {MAX_FILE_BYTES >> 20} MiB: not a camera image: {p}")
+    # Only a regular file is opened again by name: a FIFO or a device gave its bytes once.
+    return decode_bytes(data, str(p), max_pixels, path=p if regular else None)
+
+
+def _read_upto(fd: int, limit: int) -> bytes | None:
+    """All of ``fd`` when it ends within ``limit`` bytes, else None (a FIFO or a device hands them over in
+    pieces; a file that grows while read is caught here too)."""
+    parts: list[bytes] = []
+    got = 0
+    while got <= limit:
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            return b"".join(parts)
+        parts.append(chunk)
+        got += len(chunk)
+    return None

@@ -78,6 +78,14 @@ class DecodeCounts:
             return dict(self._n)
 
 
+def _special(p: Path) -> bool:
+    """Whether ``p`` exists and is no regular file (what a missing file is, ``decode_file`` says)."""
+    try:
+        return not stat.S_ISREG(os.stat(p).st_mode)
+    except OSError:
+        return False
+
+
 class _ImageFolder:
     """Still images (a folder's, in name order, or one file) as a ``cv2.VideoCapture``-like reader.
 
@@ -117,6 +125,9 @@ class _ImageFolder:
                     raise OSError(f"no images left in {self.source}")
         p = self.files[self.i]
         self.i += 1
+        if self.folder and _special(p):  # opening a FIFO waits for a writer: the reader (and replay) hung
+            self.counts.add("unreadable", f"not an image file (a FIFO, device or folder): {p}")
+            return True, None
         try:
             d = decode_file(p, self.max_pixels)
         except ImageReadError as exc:

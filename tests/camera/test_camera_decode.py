@@ -12,10 +12,12 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
 from edge_agent.camera.source import OpenCVSource, default_opener
 from edge_agent.clock import SystemClock
@@ -168,3 +170,33 @@ def test_file_names_that_are_not_utf8_are_read_not_a_crash(tmp_path):
                          cwd=ROOT, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8"})
     assert out.returncode == 0, (out.returncode, out.stderr[-2000:])
     assert out.stdout.split() == ["[40,", "90]", "90", "True", "True"]
+
+
+def test_a_file_over_the_size_limit_is_refused_unread_and_a_device_is_read_no_further(tmp_path, monkeypatch):
+    """``recognize /dev/zero`` read without end (23 GB, then the kernel's kill); a huge file was read whole."""
+    from edge_agent.camera import decode
+
+    big = tmp_path / "big.jpg"
+    with big.open("wb") as f:  # sparse: costs no disk
+        f.truncate(decode.MAX_FILE_BYTES + 1)
+    with pytest.raises(decode.ImageTooLarge, match="file larger than 256 MiB"):
+        decode.decode_file(big)
+    monkeypatch.setattr(decode, "MAX_FILE_BYTES", 4 << 20)
+    with pytest.raises(decode.ImageTooLarge, match="file larger than 4 MiB: not a camera image: /dev/zero"):
+        decode.decode_file("/dev/zero")
+
+
+def test_a_fifo_among_a_folder_s_images_is_counted_not_a_hang(tmp_path):
+    """Opening it waited for a writer for ever: ``replay`` of the folder hung, deaf to SIGTERM."""
+    d = _folder(tmp_path)
+    os.mkfifo(d / "0035.jpg")
+    src = OpenCVSource(str(d), SystemClock(), fps=100, sleep=lambda s: None)
+    reader = threading.Thread(target=src._run, daemon=True)
+    reader.start()
+    reader.join(timeout=30)
+    if reader.is_alive():  # the old code: let it go before failing
+        with open(d / "0035.jpg", "wb"):
+            pass
+        raise AssertionError("the folder source hung on a FIFO")
+    assert src.finished and src.decode_counts.snapshot()["unreadable"] == 2
+    assert "not an image file (a FIFO, device or folder)" in src.decode_counts.last["unreadable"]
