@@ -54,7 +54,8 @@ class BayClassifier:
     @classmethod
     def load(cls, path: str | Path = DEFAULT_MODEL, threads: int = 1,
              calibration: str | Path | None = None) -> BayClassifier:
-        """The model at ``path``; with ``calibration``, that site head (refused if made for another model)."""
+        """The model at ``path``; with ``calibration``, that site head (refused if made for another model).
+        A file onnxruntime cannot load is a ``ModelLoadError`` (a ``ValueError``), never onnxruntime's own."""
         import onnxruntime as ort
 
         path = Path(path)
@@ -64,8 +65,14 @@ class BayClassifier:
         so.intra_op_num_threads = max(1, int(threads))
         so.inter_op_num_threads = 1
         so.log_severity_level = 3
-        clf = cls(ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"]),
-                  model_sha256=file_sha256(path))
+        from edge_agent.perception.sessions import ModelLoadError
+
+        try:
+            session = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime's own types (InvalidProtobuf, Fail…), no common base
+            why = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+            raise ModelLoadError(f"occupancy model {path} cannot be loaded ({why})") from None
+        clf = cls(session, model_sha256=file_sha256(path))  # ValueError: a model of another input shape
         if calibration is not None:
             if clf._f_out is None:
                 raise CalibrationError(f"{path}: this model has no 'features' output: it cannot be calibrated")

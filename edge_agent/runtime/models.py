@@ -53,3 +53,5 @@ def default_classifier(cfg: AgentConfig) -> OccupancyClassifier:
         return BayClassifier.load(path, threads=1, calibration=cal)
     except CalibrationError as exc:
         raise ConfigError(str(cfg.source_path or "<config>"), [f"occupancy.calibration: {exc}"]) from exc
+    except ValueError as exc:  # not an ONNX model, or not an occupancy model: was onnxruntime's traceback
+        raise ConfigError(str(cfg.source_path or "<config>"), [f"occupancy.model: {exc}"]) from exc

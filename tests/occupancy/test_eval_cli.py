@@ -229,3 +229,15 @@ def test_eval_json_to_an_unwritable_path_is_one_line(tmp_path, capsys):
     assert main(["occupancy", "eval", str(labels), "--json", str(tmp_path / "taken" / "pred.json")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("occupancy eval: cannot write --json") and "Traceback" not in err
+
+
+def test_eval_and_calibrate_with_a_model_that_is_no_onnx_file_are_one_line(tmp_path, capsys):
+    """``--model`` pointing at a failed download was onnxruntime's ``InvalidProtobuf`` traceback (exit 1)."""
+    labels = _write(tmp_path, [("a.png", Scene(cars=(CAR_A,)), "A")])
+    bad = tmp_path / "occupancy.onnx"
+    bad.write_bytes(b"<html>404 not found</html>")
+    for argv in (["eval", str(labels)], ["calibrate", str(labels), "--out", str(tmp_path / "cal.json")]):
+        assert main(["occupancy", *argv, "--model", str(bad)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"occupancy {argv[0]}: occupancy model {bad} cannot be loaded (") and \
+            err.count("\n") == 1, err

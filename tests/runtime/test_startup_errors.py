@@ -95,6 +95,22 @@ def test_unloadable_model_file(tmp_path, models_dir):
     assert "clp_det.onnx cannot be loaded" in line and "models verify" in line
 
 
+@pytest.mark.parametrize("content", [b"<html>404 not found</html>", None])
+def test_an_occupancy_model_onnxruntime_cannot_use_is_a_config_error_naming_it(tmp_path, models_dir, content):
+    """A failed download was onnxruntime's ``InvalidProtobuf`` traceback (exit 1); another ONNX model (the
+    plate detector) a ``ValueError`` traceback about its input shape."""
+    bad = tmp_path / "occupancy-bad.onnx"
+    if content is None:
+        bad.symlink_to((Path(models_dir) / "clp_det.onnx").resolve())
+    else:
+        bad.write_bytes(content)
+    proc = _run(_with(_config(tmp_path, models_dir, tmp_path / "data"), occupancy={"model": str(bad)}))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    problem = proc.stderr.splitlines()[-1]
+    assert problem.startswith(f"  occupancy.model: occupancy model {bad}" if content else "  occupancy.model: "
+                              "occupancy model input must be [N, 3, S, S]"), proc.stderr
+
+
 def test_other_file_system_errors_exit_1(tmp_path, models_dir):
     data = tmp_path / "data"
     data.mkdir()
