@@ -40,6 +40,15 @@ class ConfigError(Exception):
         return "\n".join(lines)
 
 
+class ListenError(OSError):
+    """The address a config section names cannot be listened on (port taken, address not this host's, a name
+    that does not resolve): ``strerror`` is the one line naming the keys, for ``run`` to print (exit 2)."""
+
+    def __init__(self, section: str, host: str, port: int, exc: OSError) -> None:
+        super().__init__(exc.errno, f"{section}.host / {section}.port: cannot listen on {host}:{port} "
+                                    f"({exc.strerror or exc})")
+
+
 def shown_key(key: object) -> str:
     """A key as an error line may show it: a plain name as is, anything else by a short prefix."""
     text = str(key)

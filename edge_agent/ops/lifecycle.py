@@ -24,6 +24,7 @@ import threading
 from typing import Callable, Mapping
 
 from edge_agent.clock import Clock, SystemClock
+from edge_agent.config.errors import ListenError
 from edge_agent.config.models import AgentConfig
 from edge_agent.control import ControlError, ControlResult
 from edge_agent.events.bus import EventBus
@@ -64,7 +65,10 @@ class OpsRuntime:
         )
         m = self.cfg.ops.metrics
         if m.enabled:
-            self.metrics_server = start_metrics_server(m.port, self.metrics.registry, m.host)
+            try:
+                self.metrics_server = start_metrics_server(m.port, self.metrics.registry, m.host)
+            except OSError as exc:
+                raise ListenError("ops.metrics", m.host, m.port, exc) from None
             log.info("metrics on http://%s:%d/metrics", m.host, self.metrics_server.port)
         if ping_thread:
             self.watchdog.start()

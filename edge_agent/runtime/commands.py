@@ -104,6 +104,7 @@ def _run(args: argparse.Namespace) -> int:
 
     try:
         parts, ops = _build(args)
+        _start(parts, ops)
     except StartupError as exc:  # one line naming what to fix, as `doctor` would say it
         print(f"edge-agent run: {exc}", file=sys.stderr)
         return exc.code
@@ -162,6 +163,18 @@ def _build(args: argparse.Namespace) -> tuple[Assembled, OpsRuntime]:
     return parts, ops
 
 
+def _start(parts: Assembled, ops: OpsRuntime) -> None:
+    """The camera and the components, then signals, metrics and the watchdog. What fails here (the review
+    page's or the metrics' port taken) was a traceback with the camera and the MQTT link left running: now
+    what started is stopped, by the stop plan, before the error goes up to be said in one line."""
+    try:
+        parts.start()
+        ops.start(on_reload=parts.agent.reload_config)
+    except BaseException:
+        ops.finish()
+        raise
+
+
 def _loop(args: argparse.Namespace, parts: Assembled, ops: OpsRuntime) -> int:
     """The agent's own loop, with the ops hooks: the stop signal, the watchdog's per-turn pings."""
     agent = parts.agent
@@ -169,8 +182,6 @@ def _loop(args: argparse.Namespace, parts: Assembled, ops: OpsRuntime) -> int:
         timer = threading.Timer(args.max_seconds, ops.stop_requested.set)
         timer.daemon = True
         timer.start()
-    parts.start()
-    ops.start(on_reload=agent.reload_config)
     log.info("agent running: %d bay(s), camera %s", len(agent.cfg.bays), agent.cfg.camera.source)
     try:
         agent.run_forever(sleep=ops.stop_requested.wait, until=ops.stop_requested,

@@ -4,8 +4,9 @@ Why: under systemd a traceback scrolls past in the journal on every restart and 
 thing to fix. ``run`` checks the data folder before anything opens files in it, and turns the
 errors of building the agent into the words ``edge-agent doctor`` uses: exit 2 for what the
 config points at (``data_dir``, ``perception.models_dir``, a secret's env var or file, a lock driver
-this machine cannot run), 1 for anything else — among them a full disk, which a restart may outlive
-(nothing is moved aside for it).
+this machine cannot run, an address ``web`` or ``ops.metrics`` cannot listen on), 1 for anything else — among
+them a full disk, which a restart may outlive (nothing is moved aside for it). Starting counts too: what fails
+after the agent is built (the review page's or the metrics' port) stops what already started first.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ def check_data_dir(cfg: AgentConfig) -> None:
 
 def explain(exc: BaseException) -> StartupError | None:
     """The one-line form of an error raised while the agent was built, or None (a bug: let it show)."""
+    from edge_agent.config.errors import ListenError
     from edge_agent.config.mqtt import SecretError
     from edge_agent.locks.driver import DriverUnavailable
     from edge_agent.perception.sessions import ModelLoadError, ModelMissingError
@@ -52,6 +54,8 @@ def explain(exc: BaseException) -> StartupError | None:
         return StartupError(str(exc), 2)
     if isinstance(exc, DriverUnavailable):  # names locks[i].driver: no GPIO here, Jetson.GPIO missing …
         return StartupError(str(exc), 2)
+    if isinstance(exc, ListenError):  # names web.host / web.port or ops.metrics.*
+        return StartupError(str(exc.strerror), 2)
     if is_no_space(exc):  # before OSError: ENOSPC is one
         return StartupError(f"cannot start: disk full ({exc}): free space under data_dir; nothing was moved aside "
                             "and the outbox keeps its events (systemd starts the agent again)", 1)

@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from edge_agent.config.errors import ListenError
 from edge_agent.config.load import load_config
 from edge_agent.web.roles import ROLES
 
@@ -18,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("review", help="serve the review web page on the stored evidence (no camera loop)")
     p.add_argument("--config", required=True, help="agent YAML config")
     p.add_argument("--host", help="bind address (default: web.host from the config)")
-    p.add_argument("--port", type=int, help="port (default: web.port from the config)")
+    p.add_argument("--port", type=_port, help="port, 0-65535 (default: web.port from the config)")
     p.set_defaults(func=_review)
 
     u = sub.add_parser("users", help="manage review page users (argon2 hashes in web.users_file)")
@@ -38,6 +39,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.set_defaults(func=_users)
     ls = us.add_parser("list", parents=[cfg], help="list user names and roles")
     ls.set_defaults(func=_users)
+
+
+def _port(text: str) -> int:
+    """argparse type: a TCP port (70000 used to reach the config model and end in its traceback)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0 to 65535, not {port}")
+    return port
 
 
 def _users(args: argparse.Namespace) -> int:
@@ -65,6 +77,10 @@ def _users_add(users, args: argparse.Namespace) -> int:  # noqa: ANN001 - UsersF
         password = _read_password(args)
     except OSError as exc:
         print(f"cannot read the password file: {exc}", file=sys.stderr)
+        return 2
+    except EOFError:  # no terminal and nothing on stdin (a script, ssh without -t): was getpass's traceback
+        print(f"{args.name}: no password typed (stdin closed): give one with --password-file FILE "
+              "('-': stdin)", file=sys.stderr)
         return 2
     if password is None:
         return 1
@@ -119,6 +135,9 @@ def _review(args: argparse.Namespace) -> int:
                        args.config)
     try:
         server.start()
+    except ListenError as exc:
+        print(f"review: {exc.strerror}", file=sys.stderr)
+        return 2
     except (OSError, RuntimeError) as exc:
         print(f"cannot serve on {cfg.web.host}:{cfg.web.port}: {exc}", file=sys.stderr)
         return 1

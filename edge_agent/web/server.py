@@ -14,6 +14,7 @@ from typing import Any
 
 import uvicorn
 
+from edge_agent.config.errors import ListenError
 from edge_agent.config.models import AgentConfig
 from edge_agent.web.auth import lower_priority
 from edge_agent.web.connections import BACKLOG, MAX_CONNECTIONS, REQUEST_TIMEOUT_S, bounded_h11
@@ -53,7 +54,11 @@ class WebServer:
         # without it every response waits ~40 ms for a delayed ACK (Nagle)
         sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))  # OSError here: port taken or address not ours
+        try:
+            sock.bind((self.host, self.port))
+        except OSError as exc:  # port taken, address not ours, a name that does not resolve
+            sock.close()
+            raise ListenError("web", self.host, self.port, exc) from None
         self.port = sock.getsockname()[1]
         self._sock = sock
         config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off", http=self.protocol,

@@ -111,6 +111,33 @@ def test_an_occupancy_model_onnxruntime_cannot_use_is_a_config_error_naming_it(t
                               "occupancy model input must be [N, 3, S, S]"), proc.stderr
 
 
+@pytest.mark.parametrize(("sections", "key"), [
+    ({"web": {"enabled": True, "host": "127.0.0.1", "port": "{port}"}}, "web.host / web.port"),
+    ({"ops": {"metrics": {"enabled": True, "host": "127.0.0.1", "port": "{port}"}}}, "ops.metrics.host / ops.metrics.port"),
+])
+def test_a_port_in_use_is_one_line_naming_its_keys_and_what_started_is_stopped(tmp_path, models_dir, sections, key):
+    """The review page's or the metrics' bind failed after the camera and the sinks had started: an OSError
+    traceback, exit 1. Now the stop plan runs and one line names the keys (exit 2)."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        port = taken.getsockname()[1]
+        filled = yaml.safe_load(yaml.safe_dump(sections).replace("'{port}'", str(port)))
+        proc = _run(_with(_config(tmp_path, models_dir, tmp_path / "data"), **filled))
+    assert proc.returncode == 2
+    assert _one_line_after_the_stop(proc) == f"edge-agent run: {key}: cannot listen on 127.0.0.1:{port} " \
+                                              "(Address already in use)"
+
+
+def _one_line_after_the_stop(proc: subprocess.CompletedProcess) -> str:
+    """The last stderr line, after the stop plan's log lines (which say the camera was stopped)."""
+    assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    lines = [x for x in proc.stderr.splitlines() if x.strip()]
+    assert any("shutdown: stop frames done" in x for x in lines), proc.stderr
+    return lines[-1]
+
+
 def test_other_file_system_errors_exit_1(tmp_path, models_dir):
     data = tmp_path / "data"
     data.mkdir()

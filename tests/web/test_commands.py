@@ -122,3 +122,29 @@ def test_review_mode_never_shows_the_camera_source_and_refuses_confirm(tmp_path)
     assert "S3cretPw" not in str(err.value) and "camera.source" in str(err.value)
     result = control.confirm_camera()
     assert not result.ok and "review mode" in result.message
+
+
+def test_review_with_its_port_out_of_range_or_taken_is_one_line_and_exit_2(site, capsys):
+    """``--port 70000`` reached the config model's validation and ended in its traceback; a port in use was
+    exit 1 with the errno twice."""
+    for port in ("70000", "-1"):
+        with pytest.raises(SystemExit) as exc:
+            main(["review", "--config", str(site.config_path), "--port", port])
+        assert exc.value.code == 2
+        assert f"argument --port: a port is 0 to 65535, not {port}" in capsys.readouterr().err
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        port = taken.getsockname()[1]
+        assert main(["review", "--config", str(site.config_path), "--host", "127.0.0.1", "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"review: web.host / web.port: cannot listen on 127.0.0.1:{port} (Address already in use)\n"
+
+
+def test_users_add_with_nothing_to_read_a_password_from_is_one_line(site):
+    """No terminal and stdin closed (a provisioning script): ``getpass`` raised ``EOFError``, a traceback."""
+    proc = subprocess.run([sys.executable, "-m", "edge_agent", "users", "add", "ops", "--config",
+                           str(site.config_path)], stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=60, start_new_session=True)  # no controlling terminal: getpass reads stdin
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.strip().endswith("ops: no password typed (stdin closed): give one with --password-file "
+                                        "FILE ('-': stdin)")
