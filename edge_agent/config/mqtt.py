@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from edge_agent.config.base import StrictModel
+from edge_agent.config.hosts import host_problem
 from edge_agent.masking import mask_url_credentials
 
 # What MQTT (5: §1.5.4, 3.1.1: §1.5.3) forbids in a string or lets a receiver call a malformed packet: NUL,
@@ -82,7 +83,10 @@ def parse_broker(url: str) -> BrokerAddress:
     """``mqtt[s]://host[:port]``: no credentials, path, query or fragment (the password lives in
     ``mqtt.password_env`` / ``_file``, never in a URL that is shown in logs and errors)."""
     shown = repr(mask_url_credentials(url.split("?", 1)[0].split("#", 1)[0]))
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # "Invalid IPv6 URL" alone did not say which broker
+        raise ValueError(f"{shown}: {exc}") from None
     if parts.scheme not in ("mqtt", "mqtts"):
         raise ValueError(f"{shown}: scheme must be mqtt:// or mqtts://")
     if parts.username or parts.password or "@" in parts.netloc:
@@ -92,6 +96,9 @@ def parse_broker(url: str) -> BrokerAddress:
                          "mqtt.password_env, options in their own keys)")
     if not parts.hostname:
         raise ValueError(f"{shown}: no host")
+    problem = host_problem(parts.hostname)
+    if problem:
+        raise ValueError(f"{shown}: {problem}")
     if parts.path not in ("", "/"):
         raise ValueError(f"{shown}: no path expected")
     try:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from edge_agent.config.base import StrictModel
+from edge_agent.config.hosts import bind_host
 
 
 class LoggingConfig(StrictModel):
@@ -18,6 +19,11 @@ class MetricsConfig(StrictModel):
     enabled: bool = False
     host: str = "127.0.0.1"  # 0.0.0.0 to let a Prometheus server on the LAN scrape it
     port: int = Field(9108, ge=0, le=65535, description="0 picks a free port (tests)")
+
+    @field_validator("host")
+    @classmethod
+    def _bind_host(cls, v: str) -> str:
+        return bind_host(v)
 
 
 class WatchdogConfig(StrictModel):

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, ValidationInfo, field_validator
 
 from edge_agent.config.base import StrictModel
+from edge_agent.config.hosts import bind_host
 
 
 class WebConfig(StrictModel):
@@ -47,6 +48,11 @@ class WebConfig(StrictModel):
         if not p.is_absolute() and config_path is not None:
             p = Path(config_path).resolve().parent / p
         return p
+
+    @field_validator("host")
+    @classmethod
+    def _bind_host(cls, v: str) -> str:
+        return bind_host(v)
 
     @field_validator("public_url")
     @classmethod

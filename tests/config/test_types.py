@@ -106,3 +106,28 @@ def test_a_lock_without_a_presence_sensor_is_a_warning(caplog):
     parse_config({**GOOD, "locks": [{**lock, "presence": {"kind": "digital", "pin": {"pin": 24}}}]})
     parse_config({**GOOD, "locks": [{**lock, "policy": {"auto_raise": False}}]})
     assert "presence" not in caplog.text
+
+
+@pytest.mark.parametrize(("section", "value", "expected"), [
+    ("mqtt", {"brokers": ["mqtt://h ost:1883"]}, "mqtt.brokers: 'mqtt://h ost:1883': 'h ost' is not a host name or IP address"),
+    ("mqtt", {"brokers": ["mqtt://999.1.1.1:1883"]}, "mqtt.brokers: 'mqtt://999.1.1.1:1883': '999.1.1.1' is not a host "
+                                                     "name or IP address"),
+    ("mqtt", {"brokers": ["mqtt://[::1:1883"]}, "mqtt.brokers: 'mqtt://[::1:1883': Invalid IPv6 URL"),
+    ("web", {"host": "not a host"}, "web.host: 'not a host' is not a host name or IP address (a bind address such as "
+                                    "127.0.0.1, 0.0.0.0 or ::)"),
+    ("ops", {"metrics": {"host": "0.0.0.0.0"}}, "ops.metrics.host: '0.0.0.0.0' is not a host name or IP address (a "
+                                                "bind address such as 127.0.0.1, 0.0.0.0 or ::)"),
+])
+def test_a_host_that_is_no_name_or_address_is_refused_by_check_config(section, value, expected):
+    """``mqtt://h ost:1883`` passed and then failed to resolve on every reconnect; ``web.host: not a host``
+    passed and stopped ``run`` (a ``gaierror`` traceback then)."""
+    assert problems(section, None, value) == [expected]
+
+
+@pytest.mark.parametrize(("section", "value"), [
+    ("mqtt", {"brokers": ["mqtt://broker_1.lan:1883", "mqtt://[::1]", "mqtt://主机.中国"]}),
+    ("web", {"host": ""}), ("web", {"host": "::"}), ("web", {"host": "localhost"}),
+    ("ops", {"metrics": {"host": "0.0.0.0"}}),
+])
+def test_names_addresses_and_every_interface_still_pass(section, value):
+    parse_config({**GOOD, section: value})
