@@ -13,6 +13,9 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from edge_agent.config.base import StrictModel, problems_at
 from edge_agent.plates import PROVINCES
 
+#: onnxruntime intra-op threads: a ceiling for the key and every --threads (100000 hung recognize)
+MAX_THREADS = 64
+
 
 class PpocrV4Options(StrictModel):
     """``perception/recognizer.py:_ppocr_v4``'s keywords (a test keeps the two in step)."""
@@ -64,7 +67,7 @@ class PerceptionConfig(StrictModel):
     recognizer: Literal["ppocr_v4", "clp_crnn", "paddleocr"] = "ppocr_v4"
     recognizer_options: dict[str, Any] = Field(
         default_factory=dict, description="keyword options for the recogniser backend, e.g. {pad_to: 320}")
-    threads: int = Field(2, ge=1, le=64)
+    threads: int = Field(2, ge=1, le=MAX_THREADS)
     precision: Literal["fp32", "int8"] = Field(
         "fp32", description="int8: the quantised detector/recogniser written by `edge-agent models quantize`")
     providers: list[str] = Field(default_factory=lambda: ["CPUExecutionProvider"])

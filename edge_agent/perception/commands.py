@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from edge_agent.config.perception import PerceptionConfig
+from edge_agent.config.perception import MAX_THREADS, PerceptionConfig
 from edge_agent.perception import fetch as fetch_mod
 
 if TYPE_CHECKING:
@@ -123,17 +123,19 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, default=None, metavar="FILE",
                    help="agent YAML config: its perception section and allow/deny lists are used")
     p.add_argument("--models", type=Path, default=None, metavar="DIR", help="models directory")
-    p.add_argument("--threads", type=_threads, default=None, help="onnxruntime threads, ≥ 1 (overrides the config)")
+    p.add_argument("--threads", type=threads_arg, default=None,
+                   help=f"onnxruntime threads, 1 to {MAX_THREADS} (overrides the config)")
 
 
-def _threads(value: str) -> int:
-    """``--threads``: a whole number ≥ 1 (0 or -3 used to be accepted; argparse exits 2 with this)."""
+def threads_arg(value: str) -> int:
+    """``--threads``: a whole number from 1 to ``MAX_THREADS`` (0 or -3 used to be accepted, and 100000 went
+    past the config's ceiling to onnxruntime, which hung starting them; argparse exits 2 with this)."""
     try:
         n = int(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {n}")
+    if not 1 <= n <= MAX_THREADS:
+        raise argparse.ArgumentTypeError(f"must be 1 to {MAX_THREADS}, not {n}")
     return n
 
 

@@ -114,17 +114,23 @@ def test_file_name_that_is_not_utf8(tmp_path, models_dir):
 
 
 def test_cli_edges(tmp_path, capsys, models_dir):
-    """--threads below 1 is a usage error; --annotate on a file is one line, not a traceback;
-    two inputs with one base name get two annotated copies; no null province_confidence."""
+    """--threads below 1 or above the config's ceiling is a usage error (100000 used to reach onnxruntime, which
+    hung starting them); --annotate on a file is one line, not a traceback; two inputs with one base name get two
+    annotated copies; no null province_confidence."""
     scene, _ = render_scene(render_plate("苏E12345", "blue"), seed=4, frame=(1280, 720), plate_width=200)
     for d in ("d1", "d2"):
         (tmp_path / d).mkdir()
         cv2.imwrite(str(tmp_path / d / "car.png"), scene)
     cars = [str(tmp_path / d / "car.png") for d in ("d1", "d2")]
-    for bad in ("0", "-3"):
+    for bad in ("0", "-3", "65", "100000"):
         with pytest.raises(SystemExit) as exc:
             main(["recognize", cars[0], "--threads", bad])
-        assert exc.value.code == 2 and "at least 1" in capsys.readouterr().err
+        assert exc.value.code == 2 and f"must be 1 to 64, not {bad}" in capsys.readouterr().err
+    for argv in (["eval", cars[0]], ["train", "--data", str(tmp_path)], ["folds", "--data", str(tmp_path),
+                                                                          "--out-dir", str(tmp_path)]):
+        with pytest.raises(SystemExit) as exc:  # occupancy eval took 0 and -5 as 1 without a word
+            main(["occupancy", *argv, "--threads", "0"])
+        assert exc.value.code == 2 and "must be 1 to 64, not 0" in capsys.readouterr().err
     taken = tmp_path / "file"
     taken.write_text("x")
     assert main(["recognize", cars[0], "--annotate", str(taken), "--models", str(models_dir)]) == 2
