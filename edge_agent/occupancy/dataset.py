@@ -86,8 +86,8 @@ def _flag(value: str, where: str) -> bool:
 def _polygon(value: str, where: str) -> tuple[tuple[float, float], ...]:
     try:
         pts = json.loads(value)
-        poly = tuple((float(x), float(y)) for x, y in pts)
-    except (ValueError, TypeError) as exc:
+        poly = tuple((_number(x), _number(y)) for x, y in pts)
+    except (ValueError, TypeError, RecursionError) as exc:
         raise LabelError(f"{where}: column 'polygon' must be a JSON list of [x, y] pairs, got {value!r}") from exc
     if len(poly) < 3 or not all(math.isfinite(c) for p in poly for c in p):
         raise LabelError(f"{where}: column 'polygon' needs >= 3 finite points, got {value!r}")
@@ -95,6 +95,13 @@ def _polygon(value: str, where: str) -> tuple[tuple[float, float], ...]:
     if problem:
         raise LabelError(f"{where}: column 'polygon': {problem}")
     return poly
+
+
+def _number(v: object) -> float:
+    """A JSON number as a coordinate: ``true`` or ``"1"`` is none (``float()`` took them as pixel 1), as in the config."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise TypeError(f"not a number: {v!r}")
+    return float(v)
 
 
 def _text(row: dict, column: str, where: str) -> str:
@@ -141,6 +148,9 @@ def _read_rows(csv_path: Path, images_root: Path | None, columns: Sequence[str],
     except UnicodeDecodeError:
         raise LabelError(f"{csv_path}:{_first_non_utf8_line(csv_path)}: not UTF-8 text: save the labels file "
                          "as UTF-8") from None
+    except csv.Error as exc:  # a cell over 128 KiB: was a traceback from the csv module
+        # line_num counts the lines read before the one it failed on
+        raise LabelError(f"{csv_path}:{reader.line_num + 1}: not a labels CSV here ({exc})") from None
     return out
 
 
@@ -185,6 +195,8 @@ def read_labels(csv_path: Path, images_root: Path | None = None) -> list[BayLabe
     except UnicodeDecodeError:
         raise LabelError(f"{csv_path}:{_first_non_utf8_line(csv_path)}: not UTF-8 text: save the labels file "
                          "as UTF-8") from None
+    except csv.Error as exc:
+        raise LabelError(f"{csv_path}:1: not a labels CSV here ({exc})") from None
     if "polygon" in header or "file" not in header or "occupied" not in header:
         return read_frame_labels(csv_path, images_root)  # its error names every missing column
     return read_patch_labels(csv_path, images_root)

@@ -241,3 +241,27 @@ def test_eval_and_calibrate_with_a_model_that_is_no_onnx_file_are_one_line(tmp_p
         err = capsys.readouterr().err
         assert err.startswith(f"occupancy {argv[0]}: occupancy model {bad} cannot be loaded (") and \
             err.count("\n") == 1, err
+
+
+def test_eval_and_calibrate_name_a_cell_too_big_for_the_csv_reader(tmp_path, capsys):
+    """A cell over the csv module's 128 KiB limit (a pasted polygon of 20,000 points, a binary file) was
+    ``_csv.Error``'s traceback, exit 1."""
+    big = tmp_path / "frames.csv"
+    big.write_text("file,bay_id,polygon,occupied\nx.jpg,A,\"" + "[1,2]," * 30000 + "\",1\n")
+    header = tmp_path / "header.csv"
+    header.write_text("\"" + "x" * 200_000 + "\",occupied\n")
+    for path, line in ((big, 2), (header, 1)):
+        for argv in (["eval", str(path)], ["calibrate", str(path), "--out", str(tmp_path / "cal.json")]):
+            assert main(["occupancy", *argv]) == 2
+            err = capsys.readouterr().err
+            assert f"{path}:{line}: not a labels CSV here (field larger than field limit" in err, err
+
+
+def test_eval_refuses_a_polygon_of_booleans_or_quoted_numbers(tmp_path, capsys):
+    """``[[true, 0], …]`` and ``[["10", 0], …]`` were taken as pixels (float() reads both); the config
+    refuses them, so the labels reader does too."""
+    for poly in ('[[true,0],[90,0],[90,40]]', '[[""10"",0],[90,0],[90,40]]'):
+        path = tmp_path / "frames.csv"
+        path.write_text(f"file,bay_id,polygon,occupied\nx.jpg,A,\"{poly}\",1\n")
+        assert main(["occupancy", "eval", str(path)]) == 2
+        assert f"{path}:2: column 'polygon' must be a JSON list of [x, y] pairs" in capsys.readouterr().err
