@@ -29,6 +29,10 @@ ARRIVE_S = 10.0
 DEPART_S = 15.0
 NO_SCENE = "(no scene)"  # bays the truth gives no scene (and agent-only bays): not a total
 EARLY_S = 2.0  # an event this much before the labelled moment still matches (labels are by eye)
+# The events file is checked like any input: the state is sampled clip_s × fps times per bay, so a clip_s of
+# 1e15 (or an event dated year 9999 in a file without replay_finished) ran for ever, and a NaN fps raised.
+MAX_CLIP_S = 7 * 86400.0  # a week of footage
+MAX_FPS = 60.0  # camera.fps's ceiling
 
 
 @dataclass
@@ -59,6 +63,15 @@ class Replay:
 def read_truth(path: Path) -> list[TruthVisit]:
     """The truth CSV; every problem names its line and column. Two visits of one bay that overlap are
     refused: one car at a time per bay, and the agent's one arrival could match only one of them."""
+    try:
+        return _read_truth(path)
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not UTF-8 text: save it as UTF-8") from None
+    except csv.Error as exc:  # a cell over 128 KiB: was the csv module's traceback
+        raise ValueError(f"{path}: not a truth CSV ({exc})") from None
+
+
+def _read_truth(path: Path) -> list[TruthVisit]:
     out, lines = [], []
     with path.open(encoding="utf-8-sig", newline="") as f:  # -sig: a spreadsheet's byte-order mark
         rows = csv.DictReader(f)
@@ -89,38 +102,69 @@ def read_truth(path: Path) -> list[TruthVisit]:
 
 
 def read_events(path: Path) -> Replay:
-    """A replay's JSON lines → bay-story events in clip seconds."""
+    """A replay's JSON lines → bay-story events in clip seconds. Each value used is checked and a bad one named
+    by line and key (``fps``, ``clip_s``, ``ts``, ``bay_id``, ``data``): none is trusted to be what replay wrote."""
     t0: datetime | None = None
     fps, clip_s, events = 5.0, None, []
-    with path.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                d = json.loads(line)
-                ts = datetime.fromisoformat(d["ts"])
-            except (ValueError, KeyError, TypeError):
-                raise ValueError(f"{path}:{n}: not a JSON event line with a ts") from None
-            if d.get("type") == "replay_started":
-                if t0 is not None:  # clip time restarts: the second replay's events would score as the first's
-                    raise ValueError(f"{path}:{n}: a second replay_started marker (two replays in one file?): "
-                                     "score each replay's events on their own")
-                t0, fps = ts, float(d.get("fps") or fps)
-                continue
-            if t0 is None:
-                raise ValueError(f"{path}: no replay_started marker before line {n} (is this a replay's output?)")
-            if d.get("type") == "replay_finished":
-                try:
-                    clip_s = float(d["clip_s"])
-                except (KeyError, TypeError, ValueError):
-                    raise ValueError(f"{path}:{n}: replay_finished without a clip_s number") from None
-            elif d.get("type") in ("vehicle_arrived", "vehicle_departed") and d.get("bay_id"):
-                events.append(AgentEvent((ts - t0).total_seconds(), d["bay_id"], d["type"],
-                                         bool((d.get("data") or {}).get("parked_at_start"))))
+    try:
+        f = path.open(encoding="utf-8")
+        with f:
+            for n, line in enumerate(f, start=1):
+                if not line.strip():
+                    continue
+                where = f"{path}:{n}"
+                d, ts = _event_line(line, where)
+                if d.get("type") == "replay_started":
+                    if t0 is not None:  # clip time restarts: the second replay's events would score as the first's
+                        raise ValueError(f"{where}: a second replay_started marker (two replays in one file?): "
+                                         "score each replay's events on their own")
+                    t0 = ts
+                    fps = _in_range(fps if d.get("fps") is None else d["fps"], 0.0, MAX_FPS, f"{where}: fps",
+                                    low_open=True)
+                    continue
+                if t0 is None:
+                    raise ValueError(f"{path}: no replay_started marker before line {n} (is this a replay's output?)")
+                t = (ts - t0).total_seconds()
+                if abs(t) > MAX_CLIP_S:
+                    raise ValueError(f"{where}: ts {d['ts']!r} is {t:.0f} s from replay_started: over a week of "
+                                     "footage (is this one replay's output?)")
+                if d.get("type") == "replay_finished":
+                    if "clip_s" not in d:
+                        raise ValueError(f"{where}: replay_finished without a clip_s number")
+                    clip_s = _in_range(d["clip_s"], 0.0, MAX_CLIP_S, f"{where}: replay_finished's clip_s")
+                elif d.get("type") in ("vehicle_arrived", "vehicle_departed") and d.get("bay_id") is not None:
+                    data = d.get("data") or {}
+                    if not isinstance(d["bay_id"], str) or not isinstance(data, dict):
+                        raise ValueError(f"{where}: bay_id must be text and data a mapping")
+                    events.append(AgentEvent(t, d["bay_id"], d["type"], bool(data.get("parked_at_start"))))
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not UTF-8 text (a replay writes UTF-8 JSON lines)") from None
     if t0 is None:
         raise ValueError(f"{path}: no replay_started marker")
     end = clip_s if clip_s is not None else max((e.t for e in events), default=0.0)
-    return Replay(events, end, fps, finished=clip_s is not None)
+    return Replay(events, max(end, 0.0), fps, finished=clip_s is not None)
+
+
+def _event_line(line: str, where: str) -> tuple[dict, datetime]:
+    """One JSON object with a timezone-aware ISO-8601 ``ts`` (naive and aware times cannot be subtracted)."""
+    try:
+        d = json.loads(line)
+        ts = datetime.fromisoformat(d["ts"])
+    except (ValueError, KeyError, TypeError, RecursionError):
+        raise ValueError(f"{where}: not a JSON event line with a ts") from None
+    if ts.tzinfo is None:
+        raise ValueError(f"{where}: ts {d['ts']!r} has no UTC offset (replay writes one, e.g. +08:00)")
+    return d, ts
+
+
+def _in_range(value: object, low: float, high: float, what: str, low_open: bool = False) -> float:
+    """``value`` as a finite number within [low, high] (above ``low`` when ``low_open``), else a ValueError."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and \
+        (value > low if low_open else value >= low) and value <= high
+    if not ok:
+        raise ValueError(f"{what} must be a number {'above' if low_open else 'from'} {low:g} "
+                         f"{'and at most' if low_open else 'to'} {high:g}, got {value!r}")
+    return float(value)  # type: ignore[arg-type]  # checked above
 
 
 def within_clip(truth: list[TruthVisit], clip_s: float) -> list[TruthVisit]:

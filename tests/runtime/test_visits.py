@@ -120,3 +120,41 @@ def test_two_replays_in_one_file_are_refused_and_unknown_bays_named(tmp_path, ca
     captured = capsys.readouterr()
     assert "no truth visit for bay(s) a2 with events: scored as empty all along" in captured.err
     assert "bay a2" in captured.out  # and scored: one false arrival
+
+
+@pytest.mark.parametrize(("edit", "expected"), [
+    (('"fps": 1.0', '"fps": NaN'), ":1: fps must be a number above 0 and at most 60, got nan"),
+    (('"fps": 1.0', '"fps": 1e12'), ":1: fps must be a number above 0 and at most 60, got 1000000000000.0"),
+    (('"fps": 1.0', '"fps": [5]'), ":1: fps must be a number above 0 and at most 60, got [5]"),
+    (('"clip_s": 60', '"clip_s": Infinity'), ":3: replay_finished's clip_s must be a number from 0 to 604800, got inf"),
+    (('"clip_s": 60', '"clip_s": 1e15'), ":3: replay_finished's clip_s must be a number from 0 to 604800, got 1000000000000000.0"),
+    (('"bay_id": "A"', '"bay_id": ["A"]'), ":2: bay_id must be text and data a mapping"),
+    (('"data": {}', '"data": [1]'), ":2: bay_id must be text and data a mapping"),
+    (("+08:00", ""), ":1: ts '2026-05-01T08:00:00' has no UTC offset (replay writes one, e.g. +08:00)"),
+    (('"ts": "2026-05-01T08:00:12+08:00"', '"ts": "9999-05-01T08:00:12+08:00"'), ":2: ts '9999-05-01T08:00:12+08:00' "
+     "is 251603539212 s from replay_started: over a week of footage"),
+])
+def test_every_value_of_the_events_file_is_checked_and_named(tmp_path, capsys, edit, expected):
+    """What the events file says was trusted: a NaN fps or an infinite clip_s raised (tracebacks), an fps of 1e12
+    or a clip_s of 1e15 sampled the bays for ever, a naive ts against an aware one could not be subtracted, a
+    bay_id list or a data list raised."""
+    truth = tmp_path / "truth.csv"
+    truth.write_text("bay_id,start_s,end_s\nA,10,50\n")
+    ev = tmp_path / "ev.jsonl"
+    write_events(ev, [(12, "A", "vehicle_arrived")], clip_s=60)
+    text = ev.read_text()
+    assert edit[0] in text, text
+    ev.write_text(text.replace(edit[0], edit[1], 1))
+    assert main(["occupancy", "eval-visits", str(truth), str(ev)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"eval-visits: {ev}{expected}") and err.count("\n") == 1, err
+
+
+def test_a_truth_cell_too_big_for_the_csv_reader_is_named(tmp_path, capsys):
+    truth = tmp_path / "truth.csv"
+    truth.write_text("bay_id,start_s,end_s\nA,10," + "9" * 200_000 + "\n")
+    ev = tmp_path / "ev.jsonl"
+    write_events(ev, [(12, "A", "vehicle_arrived")], clip_s=60)
+    assert main(["occupancy", "eval-visits", str(truth), str(ev)]) == 2
+    assert capsys.readouterr().err == f"eval-visits: {truth}: not a truth CSV (field larger than field limit " \
+                                      "(131072))\n"
