@@ -14,6 +14,9 @@ and the installer page alike, and each problem is a ``ConfigError`` line, never 
 - **aliases expand to at most** ``MAX_NODES`` values: a "billion laughs" document is a few hundred bytes;
 - **no NUL character** in a key or value (``"\\0"`` in a quoted string): no setting can hold one, and a path
   with one (``data_dir``) was a ``ValueError: embedded null byte`` traceback before any check ran;
+- **no environment variable to expand** (``${CAMERA_URL}``, ``$HOME/data``): nothing expands them, so the
+  text itself was the camera source or a folder named ``$HOME`` in the working directory; secrets have
+  ``*_env`` keys;
 - **nesting and numbers a parser can hold**: a few thousand ``[`` deep overflowed PyYAML's recursive
   composer (``RecursionError``), an integer of over 4300 digits Python's int parser (``ValueError``).
 """
@@ -21,6 +24,7 @@ and the installer page alike, and each problem is a ``ConfigError`` line, never 
 from __future__ import annotations
 
 import os
+import re
 import stat
 from pathlib import Path
 from typing import Any
@@ -33,6 +37,8 @@ MAX_BYTES = 1 << 20
 MAX_NODES = 200_000
 MAX_INT_DIGITS = 100  # no setting takes a longer number; Python refuses to parse over 4300 digits
 _INT = "tag:yaml.org,2002:int"
+_STR = "tag:yaml.org,2002:str"
+_ENV_VAR = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*(?:[:?+-][^}]*)?\}|^\$[A-Za-z_][A-Za-z0-9_]*")
 _MERGE = "tag:yaml.org,2002:merge"
 
 
@@ -135,6 +141,10 @@ def _scalar_problem(node: yaml.ScalarNode) -> str | None:
         return "holds a NUL character (\\0): no setting can; remove it"
     if node.tag == _INT and sum(c.isdigit() for c in node.value) > MAX_INT_DIGITS:
         return f"a number of over {MAX_INT_DIGITS} digits: no setting takes one"
+    found = _ENV_VAR.search(node.value) if node.tag == _STR else None
+    if found:
+        return (f"{found.group(0)} looks like an environment variable, and the config expands none: write the "
+                "value itself (secrets: the *_env keys name a variable)")
     return None
 
 

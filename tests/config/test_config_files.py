@@ -173,3 +173,24 @@ def test_what_no_parser_or_path_can_hold_is_named_not_a_traceback(tmp_path, text
     path = tmp_path / "c.yaml"
     path.write_text("site: {site_id: s1, device_id: d1}\n" + text, encoding="utf-8")
     assert problem in problems_of(path)
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    ("camera: {source: '${CAMERA_URL}'}\n", "camera.source: ${CAMERA_URL} looks like an environment variable"),
+    ("camera: {source: 'rtsp://${CAM_HOST:-10.0.0.5}/1'}\n", "camera.source: ${CAM_HOST:-10.0.0.5} looks like"),
+    ("camera: {source: x}\ndata_dir: $HOME/edge\n", "data_dir: $HOME looks like an environment variable"),
+])
+def test_an_environment_variable_in_a_value_is_named_not_taken_as_text(tmp_path, text, problem):
+    """Nothing expands them: ``${CAMERA_URL}`` was opened as a file name, ``data_dir: $HOME/edge`` made a folder
+    named ``$HOME`` in the working directory."""
+    path = tmp_path / "c.yaml"
+    path.write_text("site: {site_id: s1, device_id: d1}\n" + text, encoding="utf-8")
+    assert any(p.startswith(problem) for p in problems_of(path)), problems_of(path)
+
+
+def test_a_dollar_inside_a_value_is_still_text(tmp_path):
+    """A camera password with a ``$`` in it (``rtsp://cam:pa$$w0rd@…``) is not a variable."""
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({**GOOD, "camera": {**GOOD["camera"], "source": "rtsp://admin:pa$$w0rd@cam/1"},
+                                    "data_dir": str(tmp_path / "data")}), encoding="utf-8")
+    assert load_config(path).camera.source == "rtsp://admin:pa$$w0rd@cam/1"
