@@ -13,7 +13,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, Strict, field_validator, model_validator
 
-from edge_agent.config.base import StrictModel, problems_at
+from edge_agent.config.base import Ident, StrictModel, problems_at
 from edge_agent.config.errors import key_path
 from edge_agent.config.pins import describe, header_pin
 from edge_agent.plates import not_a_plate
@@ -53,7 +53,7 @@ MAX_POLYGON_POINTS = 64  # a bay is four corners and a few clicks along its side
 
 
 class BayConfig(StrictModel):
-    id: str = Field(..., min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    id: Ident
     polygon: list[Point] = Field(..., max_length=MAX_POLYGON_POINTS,
                                  description="bay outline in image pixels, in order around the bay")
     charger_id: str | None = None

@@ -12,7 +12,7 @@ from typing import Annotated, Literal, Union
 
 from pydantic import Field, model_validator
 
-from edge_agent.config.base import StrictModel, problems_at
+from edge_agent.config.base import Ident, StrictModel, problems_at
 from edge_agent.config.pins import header_pin
 
 PinId = int | str
@@ -166,7 +166,7 @@ class PolicyConfig(StrictModel):
 
 
 class LockConfig(StrictModel):
-    id: str = Field(..., min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    id: Ident
     bay: str | None = Field(None, description="bay id; may instead be given by the bay's lock_id")
     driver: Literal["gpiozero", "jetson", "simulator"] = "simulator"
     motor: MotorConfig | None = None

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from edge_agent.config.base import StrictModel
+from edge_agent.config.base import Ident, StrictModel
 from edge_agent.config.bays import (
     BayConfig,
     ListsConfig,
@@ -29,8 +29,8 @@ from edge_agent.config.web import WebConfig
 
 
 class SiteConfig(StrictModel):
-    site_id: str = Field(..., min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
-    device_id: str = Field(..., min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    site_id: Ident
+    device_id: Ident
     timezone: str = Field("Asia/Shanghai",
                           description="IANA zone for event timestamps and the web page (shown with the UTC offset)")
 

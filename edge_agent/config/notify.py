@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
-from edge_agent.config.base import StrictModel
+from edge_agent.config.base import Ident, StrictModel
 from edge_agent.config.mqtt import ConfigPath, SecretError, _read
 
 DEFAULT_EVENTS = ["violation_started", "lock_fault", "lock_tamper", "camera_lost",
@@ -51,7 +51,7 @@ class QuietHours(StrictModel):
 
 
 class SinkConfig(StrictModel):
-    name: str = Field(..., min_length=1, pattern=r"^[A-Za-z0-9_.-]+$", description="names the sink's outbox file")
+    name: Ident = Field(..., description="names the sink's outbox file")
     kind: Literal["webhook", "wecom", "dingtalk"]
     url: str | None = Field(None, description="webhook: required; wecom/dingtalk: the official robot URL by default")
     secret_env: str | None = Field(None, description="webhook: HMAC key; wecom: robot key; dingtalk: access_token")

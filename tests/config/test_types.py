@@ -131,3 +131,16 @@ def test_a_host_that_is_no_name_or_address_is_refused_by_check_config(section, v
 ])
 def test_names_addresses_and_every_interface_still_pass(section, value):
     parse_config({**GOOD, section: value})
+
+
+@pytest.mark.parametrize(("section", "value", "expected"), [
+    ("site", {"site_id": "s" * 70_000, "device_id": "d1"}, "site.site_id: String should have at most 64 characters"),
+    ("site", {"site_id": "s1", "device_id": "d" * 65}, "site.device_id: String should have at most 64 characters"),
+    ("bays", [{"id": "B" * 65, "polygon": [[0, 0], [10, 0], [10, 10]]}], "bays[0].id: String should have at most 64 "
+                                                                       "characters"),
+    ("locks", [{"id": "L" * 65, "bay": "A"}], "locks[0].id: String should have at most 64 characters"),
+])
+def test_ids_that_go_into_topics_and_file_names_have_a_ceiling(section, value, expected):
+    """A 70,000-character site_id passed check-config, then the MQTT link's thread died packing a topic over
+    65,535 bytes (``struct.error``): nothing was ever published."""
+    assert expected in problems(section, None, value)
