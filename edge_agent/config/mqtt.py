@@ -145,17 +145,26 @@ class OutboxConfig(StrictModel):
     )
 
 
+MAX_TOPIC_PREFIX = 256  # a topic is at most 65,535 bytes: 70,000 characters killed the link's thread (struct.error)
+
+
+def topic_text(v: str, example: str) -> str:
+    """A field validator's body for a topic prefix we publish under: paho refuses wildcards in the link's
+    thread (``home_assistant.discovery_prefix: home/#`` was a traceback there, and nothing was published)."""
+    if not v or v.startswith(("/", "$")) or v.endswith("/") or "//" in v or not mqtt_text(v, "+#"):
+        raise ValueError(f"must be a topic like {example} (no wildcards, no leading '$' or '/', no trailing '/', "
+                         "no control characters)")
+    return v
+
+
 class HomeAssistantConfig(StrictModel):
     enabled: bool = False
-    discovery_prefix: str = "homeassistant"
+    discovery_prefix: str = Field("homeassistant", max_length=MAX_TOPIC_PREFIX)
 
     @field_validator("discovery_prefix")
     @classmethod
     def _topic(cls, v: str) -> str:
-        if not v or v.startswith(("/", "$")) or v.endswith("/") or "//" in v or not mqtt_text(v, "+#"):
-            raise ValueError("must be a topic like homeassistant (no wildcards, no leading '$' or '/', no "
-                             "trailing '/', no control characters)")
-        return v
+        return topic_text(v, "homeassistant")
 
 
 class MqttConfig(StrictModel):
@@ -166,7 +175,7 @@ class MqttConfig(StrictModel):
         description="tried in order on failure (failover); all mqtt:// or all mqtts://",
     )
     protocol: Literal["5", "3.1.1"] = "5"
-    client_id: str | None = Field(None, description="default: the site's device_id")
+    client_id: str | None = Field(None, min_length=1, max_length=128, description="default: the site's device_id")
     username: str | None = None
     password_env: str | None = Field(None, description="environment variable holding the password")
     password_file: ConfigPath = Field(None, description="file holding the password (first line)")
@@ -174,7 +183,8 @@ class MqttConfig(StrictModel):
     keepalive_s: int = Field(30, ge=5, le=3600)
     reconnect_min_s: int = Field(1, ge=1, le=300)
     reconnect_max_s: int = Field(60, ge=1, le=3600)
-    topic_prefix: str = Field("edge/{site}/{device}", description="{site} and {device} are filled in")
+    topic_prefix: str = Field("edge/{site}/{device}", max_length=MAX_TOPIC_PREFIX,
+                              description="{site} and {device} are filled in")
     heartbeat_s: float = Field(60.0, gt=0, le=3600)
     command_max_age_s: float = Field(60.0, gt=0, le=3600, description="older (or further in the future) commands are refused")
     hmac_secret_env: str | None = Field(None, description="when set (or _file), every command must be signed")
@@ -205,9 +215,7 @@ class MqttConfig(StrictModel):
     @field_validator("topic_prefix")
     @classmethod
     def _prefix(cls, v: str) -> str:
-        if not v or v.startswith("/") or v.endswith("/") or "//" in v or not mqtt_text(v, "+#"):
-            raise ValueError("must be a topic like edge/{site}/{device} (no wildcards, no leading/trailing '/', "
-                             "no control characters)")
+        topic_text(v, "edge/{site}/{device}")
         try:
             v.format(site="s", device="d")
         except (KeyError, IndexError, ValueError):

@@ -50,6 +50,12 @@ def problems(tmp_path: Path, **mqtt) -> list[str]:
         ({"outbox": {"overflow": "drop_violations"}}, ("mqtt.outbox.overflow", "drop_oldest")),
         ({"heartbeat_s": 0}, ("mqtt.heartbeat_s", "greater than 0")),
         ({"keepalive": 30}, ("mqtt.keepalive", "unknown key")),
+        # each passed and then killed the link's thread at run: paho refuses a wildcard in a topic it
+        # publishes, and a topic or client id over 65,535 bytes cannot be packed (struct.error)
+        ({"home_assistant": {"discovery_prefix": "home/#"}},
+         ("mqtt.home_assistant.discovery_prefix", "must be a topic like homeassistant (no wildcards")),
+        ({"topic_prefix": "e" * 70_000}, ("mqtt.topic_prefix", "at most 256 characters")),
+        ({"client_id": "c" * 70_000}, ("mqtt.client_id", "at most 128 characters")),
     ],
 )
 def test_bad_mqtt_config_names_the_key(tmp_path, mqtt, expected):
