@@ -15,13 +15,19 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 Ident = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
 
 
+#: Every text value has a ceiling too, as every number has (a field may set its own, e.g. a recogniser's vocab):
+#: a path is at most 4096 bytes (PATH_MAX), and an MQTT username of 70,000 characters killed the link's thread
+#: packing the CONNECT (a string there is at most 65,535 bytes).
+MAX_TEXT = 4096
+
+
 class StrictModel(BaseModel):
     """``strict``: YAML already says what a value is, so nothing is converted — ``fps: true`` was 1 fps,
     ``port: "8080"`` a number, ``loop: "yes"`` true. A number key takes a number (an integer is a fine
-    float), a bool key ``true`` / ``false``, and a bool is never a number."""
+    float), a bool key ``true`` / ``false``, and a bool is never a number. Text stops at ``MAX_TEXT``."""
 
     model_config = ConfigDict(extra="forbid", frozen=False, validate_assignment=True, allow_inf_nan=False,
-                              strict=True)
+                              strict=True, str_max_length=MAX_TEXT)
 
 
 def problems_at(model: str, problems: list[tuple[tuple[str | int, ...], str]]) -> ValidationError:

@@ -144,3 +144,14 @@ def test_ids_that_go_into_topics_and_file_names_have_a_ceiling(section, value, e
     """A 70,000-character site_id passed check-config, then the MQTT link's thread died packing a topic over
     65,535 bytes (``struct.error``): nothing was ever published."""
     assert expected in problems(section, None, value)
+
+
+@pytest.mark.parametrize(("section", "value", "expected"), [
+    ("mqtt", {"username": "u" * 70_000}, "mqtt.username: String should have at most 4096 characters"),
+    ("camera", {"source": "rtsp://cam/" + "x" * 5000}, "camera.source: String should have at most 4096 characters"),
+    ("lists", {"allow": ["粤B12345" * 1000]}, "lists.allow[0]: String should have at most 4096 characters"),
+])
+def test_every_text_value_has_a_ceiling(section, value, expected):
+    """A 70,000-character mqtt.username passed check-config and then killed the MQTT link's thread packing the
+    CONNECT (``struct.error``): nothing was published."""
+    assert expected in problems(section, None, value)
