@@ -10,7 +10,7 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from edge_agent.config.load import load_config
 from edge_agent.perception.heap import set_heap_mmap_threshold
@@ -22,22 +22,30 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def positive_seconds(text: str) -> float:
-    """argparse type: a finite number above 0 (``float()`` alone takes "nan" and "inf")."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number above 0")
-    return value
+def positive_number(ceiling: float) -> Callable[[str], float]:
+    """argparse type: a finite number above 0 and at most ``ceiling`` (``float()`` alone takes "nan" and "inf";
+    ``demo --fps 1e9`` rendered without end until the kernel killed it, ``run --max-seconds 1e300`` was an
+    ``OverflowError`` traceback from the timer)."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and 0 < value <= ceiling):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a finite number above 0 and at most {ceiling:g}")
+        return value
+    return parse
+
+
+MAX_RUN_S = 366 * 86400.0  # --max-seconds: a year is past any test or benchmark
+MAX_FPS = 60.0  # camera.fps's ceiling
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="run the agent (events as JSON lines to stdout and data_dir/events.jsonl)")
     p.add_argument("--config", "-c", required=True, help="YAML config file")
     p.add_argument("--quiet", action="store_true", help="events only to the log file, not stdout")
-    p.add_argument("--max-seconds", type=positive_seconds, default=None,
+    p.add_argument("--max-seconds", type=positive_number(MAX_RUN_S), default=None,
                    help="stop after this long (tests, benchmarks)")
     p.set_defaults(func=_run)
 
@@ -55,7 +63,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     d = sub.add_parser("demo", help="run the whole agent on a generated scenario and tell its story")
     d.add_argument("--data-dir", default=None, help="where evidence goes (default: a temporary folder)")
-    d.add_argument("--fps", type=positive_seconds, default=5.0)
+    d.add_argument("--fps", type=positive_number(MAX_FPS), default=5.0, help="frames per second, above 0, ≤ 60")
     d.add_argument("--json", action="store_true", help="print events as JSON lines instead of the story")
     d.add_argument("--no-broker", action="store_true",
                    help="do not start a local mosquitto: shows the outbox keeping events on disk")
