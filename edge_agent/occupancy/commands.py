@@ -349,7 +349,11 @@ def _bench(args: argparse.Namespace) -> int:
 
     from edge_agent.bays.classifier import BayClassifier
 
-    clf = BayClassifier.load(args.model, threads=1)
+    try:
+        clf = BayClassifier.load(args.model, threads=1)
+    except (FileNotFoundError, ValueError) as exc:  # ModelLoadError: not an ONNX model
+        print(f"occupancy bench: {exc}", file=sys.stderr)
+        return 2
     rng = np.random.default_rng(0)
     print(f"{args.model}: {args.model.stat().st_size} bytes, input {clf.size}x{clf.size}")
     for n in (1, 8, 32):

