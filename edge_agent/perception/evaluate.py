@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_agent.perception.detector import iou
-from edge_agent.perception.imageio import ImageReadError, read_image
+from edge_agent.perception.imageio import ImageReadError, read_image_scaled
 from edge_agent.perception.types import PlateRead
 
 NEV_COLOURS = ("green", "yellow_green")
@@ -166,8 +166,9 @@ def evaluate(process: Callable, labels_csv: Path, root: Path | None = None, prog
              transform: Callable[[np.ndarray], np.ndarray] | None = None) -> Report:
     """Run ``process(frame_bgr) -> list[PlateRead]`` over every image of ``labels_csv``.
 
-    ``transform`` (``degrade.py``) alters each image first; reads on a resized copy are
-    mapped back to the original's pixels so the labelled boxes still match."""
+    ``transform`` (``degrade.py``) alters each image first; reads on a resized copy, and on a
+    photo the decoder reduced (over 12 MP: every 4032×3024 phone photo), are mapped back to
+    the file's pixels, which the labelled boxes are in."""
     root = root or labels_csv.parent
     by_file = load_labels(labels_csv)
     rep = Report()
@@ -175,7 +176,7 @@ def evaluate(process: Callable, labels_csv: Path, root: Path | None = None, prog
         if progress:
             _bar(n, len(by_file))
         try:
-            img = read_image(root / name)
+            img, factor = read_image_scaled(root / name)
         except ImageReadError as exc:
             rep.errors.append((name, str(exc)))
             rep.outcomes.extend(Outcome(lab, None) for lab in labels)
@@ -184,8 +185,9 @@ def evaluate(process: Callable, labels_csv: Path, root: Path | None = None, prog
         t = time.perf_counter()
         reads = process(frame)
         rep.latencies_ms.append((time.perf_counter() - t) * 1000)
-        if frame.shape[:2] != img.shape[:2]:
-            reads = [_rescale(r, img.shape[1] / frame.shape[1]) for r in reads]
+        k = factor * img.shape[1] / frame.shape[1]
+        if k != 1:
+            reads = [_rescale(r, k) for r in reads]
         rep.outcomes.extend(match(labels, reads))
     if progress:
         print(file=sys.stderr)
@@ -244,10 +246,13 @@ def write_failures(rep: Report, out_dir: Path, root: Path, limit: int = 200) -> 
             w.writerow([o.label.file, why, o.label.text, o.label.colour, r.text if r else "", r.colour if r else "",
                         r.nev if r else "", r.nev_reason if r else ""])
             try:
-                img = read_image(root / o.label.file)
+                img, factor = read_image_scaled(root / o.label.file)
             except ImageReadError:
                 continue
-            view = _around(annotate(img, [r] if r else []), o.label.box or (r.box if r else None))
+            shown = [_rescale(r, 1 / factor)] if r else []  # reads and labels are in file pixels
+            box = o.label.box or (r.box if r else None)
+            box = tuple(v / factor for v in box) if box else None
+            view = _around(annotate(img, shown), box)
             imfile.imwrite(out_dir / f"{k:03d}_{why}.jpg", view)
             got = f"{r.text or '-'} {r.colour} nev={r.nev}" if r else "not found"
             tiles.append((view, f"{why}: {o.label.text or '?'} {o.label.colour}\n→ {got}"))

@@ -70,3 +70,27 @@ def test_eval_command_on_rendered_labels(tmp_path, models_dir, capsys):
     assert m["nev_recall"] == 1.0 and m["green_non_nev_called_nev"] == 0 and m["green_non_nev_plates"] == 1
     assert "detection recall" in capsys.readouterr().out
     assert (tmp_path / "fail" / "contact_sheet.jpg").is_file()
+
+
+def test_eval_scores_a_phone_sized_photo_in_its_own_pixels(tmp_path, pipeline):
+    """A photo over 12 MP (a 4032×3024 phone photo is 12.2 MP) is decoded reduced; its labels
+    are in the file's pixels, so the reads must be mapped back before matching (they were
+    matched at half scale: every plate of such a photo scored as missed)."""
+    import csv
+
+    import cv2
+
+    from edge_agent.perception.evaluate import evaluate
+    from tests.perception.render import scene
+
+    img, corners = scene("苏E12345", "blue", seed=3, frame=(1280, 720), plate_width=240)
+    k = 3.75  # 4800×2700 = 13 MP: decoded at half size
+    img = cv2.resize(img, None, fx=k, fy=k, interpolation=cv2.INTER_CUBIC)
+    cv2.imwrite(str(tmp_path / "phone.jpg"), img, [cv2.IMWRITE_JPEG_QUALITY, 92])
+    box = (corners * k).min(axis=0).round(), (corners * k).max(axis=0).round()
+    with open(tmp_path / "labels.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["file", "plate_text", "plate_color", "scene", "bbox_x1", "bbox_y1", "bbox_x2", "bbox_y2", "note"])
+        w.writerow(["phone.jpg", "苏E12345", "blue", "full", *box[0], *box[1], ""])
+    m = evaluate(pipeline.process, tmp_path / "labels.csv", progress=False).metrics()
+    assert m["detection_recall"] == 1.0 and m["exact_text_single_row"] == 1.0
