@@ -59,6 +59,10 @@ class PerceptionConfig(StrictModel):
     det_nms: float = Field(0.4, gt=0, lt=1, description="NMS IoU")
     refine_below: float = Field(70.0, ge=0, le=1000, description="plates narrower than this (px) get a zoomed second pass")
     refine_target: float = Field(160.0, ge=40, le=1000, description="plate width (px) of the zoomed second pass")
+    det_zoom_pass: float = Field(
+        0.0, ge=0, le=4, description="0: off; above 1: an image larger than det_size gets a second detector pass at "
+        "this many times the first one's scale (never beyond its own pixels) for plates too small for the first; "
+        "recognize and eval use 2 unless set (a camera frame's time budget has no room for it)")
     pad_x: float = Field(0.0, ge=0, lt=0.3, description="rectified crop margin, fraction of width per side")
     pad_y: float = Field(0.0, ge=0, lt=0.3, description="rectified crop margin, fraction of height per side")
     province_widen: float = Field(0.15, ge=0, le=0.5, description="an incomplete read missing its province is re-read widened left by this (and twice this)")
@@ -90,6 +94,14 @@ class PerceptionConfig(StrictModel):
                  else e["msg"].removeprefix("Value error, "))
                 for e in exc.errors()]) from None
         return self
+
+    @field_validator("det_zoom_pass")
+    @classmethod
+    def _zoom_or_off(cls, v: float) -> float:
+        """0 (off) or an enlargement: a factor in (0, 1] would be a smaller pass than the first."""
+        if 0 < v <= 1:
+            raise ValueError(f"must be 0 (off) or above 1, not {v}")
+        return v
 
     @field_validator("memory_arena", mode="before")
     @classmethod

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 _SURROGATE = re.compile("[\udc80-\udcff]")  # what Python makes of file-name bytes that are not UTF-8
 DEFAULT_MODELS = Path(__file__).resolve().parents[2] / "models"
+STILLS_ZOOM_PASS = 2.0  # recognize / eval: see _pipeline
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -188,12 +189,17 @@ def _load_perception(path: Path):
 
 
 def _pipeline(args: argparse.Namespace):
+    """The Pipeline ``recognize`` and ``eval`` read still photos with: the detector's zoom pass on
+    unless the config sets ``det_zoom_pass`` (a photo has no frame budget, and a plate too small
+    for the frame pass of a big photo was simply missed)."""
     from edge_agent.config.load import ConfigError
     from edge_agent.perception.pipeline import Pipeline
     from edge_agent.perception.sessions import ModelMissingError
 
     try:
         cfg, models, lists = _settings(args)
+        if "det_zoom_pass" not in cfg.model_fields_set:
+            cfg = cfg.model_copy(update={"det_zoom_pass": STILLS_ZOOM_PASS})
         return Pipeline.from_config(cfg, models, lists), None
     except ConfigError as exc:
         return None, exc.report()

@@ -5,6 +5,13 @@ plates vanish when a 1080p frame is shrunk, while phone close-ups are already ab
 largest anchor — so the longest side is brought to ``size`` (small images are enlarged up
 to ``max_upscale``), and plates that come out small get a second, zoomed-in pass that
 both finds their corners more exactly and keeps the province character inside them.
+
+Why a zoom pass (``zoom_pass``, off unless asked for): an image larger than ``size`` is shrunk
+for the frame pass, and a plate that comes out under the smallest anchor is never found, though
+the image holds enough pixels to read it — a distant car in a phone photo, a photo pasted small
+into a screenshot, two photos side by side. A second pass over the whole image at ``zoom_pass``
+times the first one's scale (never beyond the image's own pixels) adds the plates the first
+missed; those it found keep their corners from the frame pass.
 """
 
 from __future__ import annotations
@@ -75,7 +82,8 @@ class PlateDetector:
     reads_regions = True  # any input size: a region is found at the whole frame's scale for its pixels' cost
 
     def __init__(self, session, size: int = 960, threshold: float = 0.5, nms: float = 0.4,
-                 max_upscale: float = 2.0, refine_below: float = 0.0, refine_target: float = 160.0) -> None:
+                 max_upscale: float = 2.0, refine_below: float = 0.0, refine_target: float = 160.0,
+                 zoom_pass: float = 0.0) -> None:
         self.session = session
         self.size = size
         self.threshold = threshold
@@ -83,6 +91,7 @@ class PlateDetector:
         self.max_upscale = max_upscale
         self.refine_below = refine_below  # plates narrower than this (px in the image) get a zoomed second pass
         self.refine_target = refine_target
+        self.zoom_pass = zoom_pass  # > 1: an image shrunk for the frame pass gets a second one this much larger
         self._priors: dict[tuple[int, int], np.ndarray] = {}
         self._blobs: dict[tuple[int, int], np.ndarray] = {}
         self._input = session.get_inputs()[0].name
@@ -111,6 +120,8 @@ class PlateDetector:
         else:
             x1, y1, x2, y2 = clip_region(region, w, h)
             dets = self._run(image[y1:y2, x1:x2], scale, (x1, y1), True) if x2 - x1 >= 8 and y2 - y1 >= 8 else []
+        if region is None and self.zoom_pass > 1 and scale < 1:
+            dets += [d for d in self._run(image, min(1.0, scale * self.zoom_pass)) if not _covered(d, dets)]
         if self.refine_below > 0:
             dets = [self._refine(image, d) if d.width < self.refine_below else d for d in dets]
         return dets
@@ -177,6 +188,12 @@ class PlateDetector:
             return det
         best = max(found, key=lambda d: iou(d.box, det.box))
         return best if iou(best.box, det.box) > 0.3 else det
+
+
+def _covered(det: Detection, dets: list[Detection]) -> bool:
+    """``det`` is a plate already in ``dets``: overlapping one, or its centre inside one."""
+    cx, cy = (det.box[0] + det.box[2]) / 2, (det.box[1] + det.box[3]) / 2
+    return any(iou(det.box, d.box) > 0.1 or (d.box[0] <= cx <= d.box[2] and d.box[1] <= cy <= d.box[3]) for d in dets)
 
 
 def iou(a, b) -> float:

@@ -222,3 +222,18 @@ def test_a_box_turned_back_stays_inside_the_file_and_on_its_pixels(rotate, flip)
     ys, xs = np.nonzero(up)
     box = [float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)]
     assert _unturned({"corners": [[xs.min(), ys.min()]], "box": box}, view, size)["box"] == [10.0, 5.0, 30.0, 15.0]
+
+
+def test_a_plate_small_in_a_big_photo_is_read_unless_the_config_turns_the_zoom_pass_off(tmp_path, capsys, models_dir):
+    """A distant car in a big photo: its 100 px plate is 25 px in the detector's frame pass of a
+    3840×2160 image and was never found. Stills get the zoom pass unless ``det_zoom_pass`` is set."""
+    scene, truth = render_scene(render_plate("苏E12345", "blue"), seed=0, frame=(3840, 2160), plate_width=100)
+    photo = tmp_path / "far.jpg"
+    cv2.imwrite(str(photo), scene)
+    assert main(["recognize", str(photo), "--json", "--models", str(models_dir)]) == 0
+    [plate] = _lines(capsys.readouterr().out)[0]["plates"]
+    assert plate["text"] == "苏E12345" and np.abs(np.array(plate["corners"]) - truth).max() < 12
+    off = tmp_path / "off.yaml"
+    off.write_text("perception:\n  det_zoom_pass: 0\n", encoding="utf-8")
+    assert main(["recognize", str(photo), "--json", "--models", str(models_dir), "--config", str(off)]) == 0
+    assert _lines(capsys.readouterr().out)[0]["plates"] == []

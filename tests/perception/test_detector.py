@@ -68,6 +68,17 @@ def test_second_pass_refines_small_plate(models_dir):
     assert err_refined < 5 < err_plain
 
 
+@pytest.mark.parametrize("seed", [0, 4])
+def test_zoom_pass_finds_a_plate_too_small_for_the_frame_pass(models_dir, seed):
+    """A 100 px plate in a 3840×2160 image is 25 px in the frame pass, under the smallest anchor:
+    missed, though the image holds it at a readable size. The zoom pass (2× the scale) finds it."""
+    session = SessionFactory(2).get(models_dir / "clp_det.onnx")
+    scene, truth = render_scene(render_plate("苏E12345", "blue"), seed=seed, frame=(3840, 2160), plate_width=100)
+    assert PlateDetector(session, size=960, threshold=0.2).detect(scene) == []
+    [det] = PlateDetector(session, size=960, threshold=0.2, zoom_pass=2.0).detect(scene)
+    assert np.abs(det.corners - truth).max() < 12
+
+
 def test_session_factory_falls_back_to_cpu_and_caches(models_dir):
     f = SessionFactory(1, ["TensorrtExecutionProvider", "CUDAExecutionProvider"])
     assert f.providers[-1] == "CPUExecutionProvider"
