@@ -93,6 +93,13 @@ def is_jpeg(data: bytes) -> bool:
     return data[:2] == b"\xff\xd8"
 
 
+def iso_media(data: bytes) -> bool:
+    """An ISO base media file (AVIF, HEIF). Why it matters: such a photo keeps its orientation in
+    ``irot`` / ``imir`` boxes, which OpenCV's decoder ignores (a portrait AVIF came out on its side,
+    and no plate on it was read); Pillow turns it upright, so it decodes these first."""
+    return data[4:8] == b"ftyp"
+
+
 def header_size(data: bytes) -> tuple[int, int] | None:
     """(width, height) from the header alone, or None when it cannot be told (then OpenCV decides)."""
     if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
@@ -177,7 +184,9 @@ def decode_bytes(data: bytes, name: str = "image", max_pixels: int = MAX_PIXELS,
         notes.append(TRUNCATED)
         data = data + b"\xff\xd9"  # libjpeg then fills the missing rows grey instead of failing
     # IMREAD_COLOR applies EXIF orientation and turns gray / BGRA / 16-bit into 8-bit BGR.
-    img = _read_direct(path, flag, size, factor) if path is not None and not cut else None
+    img = _pillow_load(data, factor) if iso_media(data) else None
+    if img is None and path is not None and not cut:
+        img = _read_direct(path, flag, size, factor)
     if img is None:
         img = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
     if img is None or img.size == 0:

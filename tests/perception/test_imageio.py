@@ -113,6 +113,25 @@ def test_exif_orientation_applied(tmp_path):
     assert img[0, 30, 0] > 200 and img[-1, 30, 0] < 60  # blue half now on top
 
 
+@pytest.mark.parametrize("orientation", [3, 6, 8])
+def test_avif_orientation_applied(tmp_path, orientation):
+    """AVIF stores the orientation in irot / imir boxes (Pillow writes them from the EXIF tag);
+    OpenCV's decoder ignores them, so the photo came out turned."""
+    from PIL import features
+
+    if not features.check("avif"):
+        pytest.skip("this Pillow has no AVIF support")
+    upright = cv2.cvtColor(_scene(), cv2.COLOR_BGR2RGB)
+    stored = {3: Image.Transpose.ROTATE_180, 6: Image.Transpose.ROTATE_90, 8: Image.Transpose.ROTATE_270}[orientation]
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    p = tmp_path / "photo.avif"
+    Image.fromarray(upright).transpose(stored).save(p, "AVIF", quality=95, exif=exif.tobytes())
+    for d in (decode_file(p), decode_bytes(p.read_bytes(), "photo.avif")):
+        assert d.image.shape == (60, 80, 3)
+        assert d.image[30, 10, 0] > 200 and d.image[30, 70, 0] < 60  # blue half on the left again
+
+
 def test_huge_image_is_decoded_reduced(tmp_path):
     p = tmp_path / "huge.jpg"
     cv2.imwrite(str(p), np.full((3000, 5000, 3), 120, np.uint8))  # 15 MP
