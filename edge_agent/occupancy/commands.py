@@ -12,15 +12,18 @@ import sys
 from pathlib import Path
 
 from edge_agent.bays.classifier import DEFAULT_MODEL, SITE_MODEL
+from edge_agent.cliargs import whole_number
 from edge_agent.config.perception import MAX_THREADS
 from edge_agent.occupancy.backbone import PRETRAINED  # a constant: torch is imported only to build the net
-from edge_agent.perception.commands import threads_arg
 
 FOLDS = (("cnrpark",), ("norpark_trondheim",), ("pklot_ufpr05",))
 
 
 DEGRADE_HELP = ("also score degraded copies of the images (night under lamps, IR night, low light, fog, rain, blur, "
                 "JPEG 20): one row each, the held-out lots together for folds (edge_agent/occupancy/degrade.py)")
+
+
+THREADS = whole_number(1, MAX_THREADS)  # --threads
 
 
 def actions(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
@@ -66,7 +69,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--calibration", type=Path, default=None, metavar="JSON",
                    help="score with this per-site calibration (edge-agent occupancy calibrate)")
     e.add_argument("--degrade", action="store_true", help=DEGRADE_HELP)
-    e.add_argument("--threads", type=threads_arg, default=1, help=f"onnxruntime threads, 1 to {MAX_THREADS}")
+    e.add_argument("--threads", type=THREADS, default=1, help=f"onnxruntime threads, 1 to {MAX_THREADS}")
     e.set_defaults(func=_eval)
 
     c = osub.add_parser("calibrate", help="fit a per-site head on this camera's labelled frames (default install)")
@@ -95,7 +98,7 @@ def _train_opts(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--samples", type=int, default=None, metavar="N", help="training crops per epoch")
     p.add_argument("--seed", type=int, default=13)
-    p.add_argument("--threads", type=threads_arg, default=2, help=f"torch threads, 1 to {MAX_THREADS} (default 2)")
+    p.add_argument("--threads", type=THREADS, default=2, help=f"torch threads, 1 to {MAX_THREADS} (default 2)")
     p.add_argument("--backbone", choices=("small", "mobilenetv2"), default="small",
                    help="small: the from-scratch net (occupancy.onnx); mobilenetv2: ImageNet-pretrained, cut at "
                         "stride 16 (occupancy-site.onnx, the model to calibrate per site)")

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from edge_agent.cliargs import whole_number
 from edge_agent.config.perception import MAX_THREADS, PerceptionConfig
 from edge_agent.perception import fetch as fetch_mod
 
@@ -132,16 +133,9 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help=f"onnxruntime threads, 1 to {MAX_THREADS} (overrides the config)")
 
 
-def threads_arg(value: str) -> int:
-    """``--threads``: a whole number from 1 to ``MAX_THREADS`` (0 or -3 used to be accepted, and 100000 went
-    past the config's ceiling to onnxruntime, which hung starting them; argparse exits 2 with this)."""
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
-    if not 1 <= n <= MAX_THREADS:
-        raise argparse.ArgumentTypeError(f"must be 1 to {MAX_THREADS}, not {n}")
-    return n
+#: ``--threads``: 0 or -3 used to be accepted, and 100000 went past the config's ceiling to onnxruntime,
+#: which hung starting them.
+threads_arg = whole_number(1, MAX_THREADS)
 
 
 def _settings(args: argparse.Namespace):

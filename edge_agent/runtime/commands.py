@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 import signal
 import sys
 import tempfile
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
+from edge_agent.cliargs import positive_number
 from edge_agent.config.load import load_config
 from edge_agent.perception.heap import set_heap_mmap_threshold
 
@@ -20,21 +20,6 @@ if TYPE_CHECKING:
     from edge_agent.runtime.assemble import Assembled
 
 log = logging.getLogger(__name__)
-
-
-def positive_number(ceiling: float) -> Callable[[str], float]:
-    """argparse type: a finite number above 0 and at most ``ceiling`` (``float()`` alone takes "nan" and "inf";
-    ``demo --fps 1e9`` rendered without end until the kernel killed it, ``run --max-seconds 1e300`` was an
-    ``OverflowError`` traceback from the timer)."""
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            value = math.nan
-        if not (math.isfinite(value) and 0 < value <= ceiling):
-            raise argparse.ArgumentTypeError(f"{text!r} is not a finite number above 0 and at most {ceiling:g}")
-        return value
-    return parse
 
 
 MAX_RUN_S = 366 * 86400.0  # --max-seconds: a year is past any test or benchmark

@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from edge_agent.cliargs import whole_number
 from edge_agent.config.errors import ListenError
 from edge_agent.config.load import load_config
 from edge_agent.web.roles import ROLES
@@ -19,7 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("review", help="serve the review web page on the stored evidence (no camera loop)")
     p.add_argument("--config", required=True, help="agent YAML config")
     p.add_argument("--host", help="bind address (default: web.host from the config)")
-    p.add_argument("--port", type=_port, help="port, 0-65535 (default: web.port from the config)")
+    p.add_argument("--port", type=whole_number(0, 65535, "a port is"),
+                   help="port, 0-65535 (default: web.port from the config)")
     p.set_defaults(func=_review)
 
     u = sub.add_parser("users", help="manage review page users (argon2 hashes in web.users_file)")
@@ -39,17 +41,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.set_defaults(func=_users)
     ls = us.add_parser("list", parents=[cfg], help="list user names and roles")
     ls.set_defaults(func=_users)
-
-
-def _port(text: str) -> int:
-    """argparse type: a TCP port (70000 used to reach the config model and end in its traceback)."""
-    try:
-        port = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"a port is 0 to 65535, not {port}")
-    return port
 
 
 def _users(args: argparse.Namespace) -> int:

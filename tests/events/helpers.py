@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -15,8 +17,12 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from edge_agent.clock import FakeClock
 from edge_agent.config import AgentConfig, parse_config
 from edge_agent.control import ControlError, ControlResult
+from edge_agent.events.bus import EventBus
+from edge_agent.events.health import no_health
+from edge_agent.events.mqtt_link import MqttLink, build_mqtt
 
 BAYS = ["B1", "B2", "B3", "B4"]
 
@@ -231,3 +237,20 @@ class ChildAgent:
 
     def log(self) -> str:
         return self.log_path.read_text()
+
+
+@contextmanager
+def online_link(broker: Any, data_dir: Path, topics: list[str], v5: bool
+                ) -> Iterator[tuple[MqttLink, Subscriber, RecordingControl, FakeClock]]:
+    """The agent's MQTT link on a fake clock and a recording control, online, and a backend subscribed to
+    ``topics`` (the link's status among them); both stopped after."""
+    clock, control = FakeClock(), RecordingControl()
+    backend = Subscriber(broker.port, topics, v5=v5).start()
+    link = build_mqtt(make_config(broker.url(), data_dir), EventBus(), control, clock, no_health)
+    link.start()
+    try:
+        backend.wait_for(link.topics.status, lambda m: m.json()["state"] == "online")
+        yield link, backend, control, clock
+    finally:
+        link.stop()
+        backend.stop()

@@ -8,11 +8,8 @@ import itertools
 
 import pytest
 
-from edge_agent.clock import FakeClock, iso
-from edge_agent.events.bus import EventBus
-from edge_agent.events.health import no_health
-from edge_agent.events.mqtt_link import build_mqtt
-from tests.events.helpers import RecordingControl, Subscriber, make_config
+from edge_agent.clock import iso
+from tests.events.helpers import Subscriber, online_link
 
 pytestmark = pytest.mark.broker
 
@@ -22,14 +19,8 @@ _corr = itertools.count(1)
 
 @pytest.fixture
 def link(broker, tmp_path):  # noqa: ANN001, ANN201
-    clock, control = FakeClock(), RecordingControl()
-    backend = Subscriber(broker.port, ["backend/#", f"{PREFIX}/status"], v5=True).start()
-    lk = build_mqtt(make_config(broker.url(), tmp_path / "data"), EventBus(), control, clock, no_health)
-    lk.start()
-    backend.wait_for(f"{PREFIX}/status", lambda m: m.json()["state"] == "online")
-    yield backend, control, clock
-    lk.stop()
-    backend.stop()
+    with online_link(broker, tmp_path / "data", ["backend/#", f"{PREFIX}/status"], v5=True) as (lk, backend, control, clock):
+        yield backend, control, clock
 
 
 def ask_raw(backend: Subscriber, name: str, raw: bytes) -> dict:

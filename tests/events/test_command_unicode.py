@@ -11,11 +11,8 @@ import json
 
 import pytest
 
-from edge_agent.clock import FakeClock, iso
-from edge_agent.events.bus import EventBus
-from edge_agent.events.health import no_health
-from edge_agent.events.mqtt_link import build_mqtt
-from tests.events.helpers import RecordingControl, Subscriber, make_config, wait_until
+from edge_agent.clock import iso
+from tests.events.helpers import Subscriber, online_link, wait_until
 
 pytestmark = pytest.mark.broker
 
@@ -25,14 +22,9 @@ _corr = itertools.count(1)
 
 @pytest.fixture
 def link(broker, tmp_path):  # noqa: ANN001, ANN201
-    clock, control = FakeClock(), RecordingControl()
-    backend = Subscriber(broker.port, ["#"], v5=False).start()  # 3.1.1: the reply goes to the body's reply_to
-    lk = build_mqtt(make_config(broker.url(), tmp_path / "data"), EventBus(), control, clock, no_health)
-    lk.start()
-    backend.wait_for(f"{PREFIX}/status", lambda m: m.json()["state"] == "online")
-    yield lk, backend, control, clock
-    lk.stop()
-    backend.stop()
+    # 3.1.1: the reply goes to the body's reply_to
+    with online_link(broker, tmp_path / "data", ["#"], v5=False) as (lk, backend, control, clock):
+        yield lk, backend, control, clock
 
 
 def ask(backend: Subscriber, name: str, raw: bytes, cid: str, where: str) -> dict:
