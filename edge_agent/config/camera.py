@@ -12,10 +12,12 @@ from pydantic import Field, model_validator
 
 from edge_agent.config.base import StrictModel
 
+MAX_FPS = 60.0  # camera.fps; also the ceiling of demo --fps and of a replay file's fps
+
 
 class CameraConfig(StrictModel):
     source: str = Field(..., min_length=1, description="rtsp://…, a USB index like '0', a video file, or a folder of images")
-    fps: float = Field(5.0, gt=0, le=60, description="frames sampled per second")
+    fps: float = Field(5.0, gt=0, le=MAX_FPS, description="frames sampled per second")
     width: int | None = Field(None, gt=0, le=16384, description="frame width in pixels after rotate, the size "
                               "the bays are drawn on (unset: learned from the first frame)")
     height: int | None = Field(None, gt=0, le=16384, description="frame height in pixels after rotate")

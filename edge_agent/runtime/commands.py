@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from edge_agent.cliargs import positive_number
+from edge_agent.config.camera import MAX_FPS
 from edge_agent.config.load import load_config
 from edge_agent.perception.heap import set_heap_mmap_threshold
 
@@ -23,7 +24,6 @@ log = logging.getLogger(__name__)
 
 
 MAX_RUN_S = 366 * 86400.0  # --max-seconds: a year is past any test or benchmark
-MAX_FPS = 60.0  # camera.fps's ceiling
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from edge_agent.config.camera import MAX_FPS
+
 ARRIVE_S = 10.0
 DEPART_S = 15.0
 NO_SCENE = "(no scene)"  # bays the truth gives no scene (and agent-only bays): not a total
@@ -32,7 +34,6 @@ EARLY_S = 2.0  # an event this much before the labelled moment still matches (la
 # The events file is checked like any input: the state is sampled clip_s × fps times per bay, so a clip_s of
 # 1e15 (or an event dated year 9999 in a file without replay_finished) ran for ever, and a NaN fps raised.
 MAX_CLIP_S = 7 * 86400.0  # a week of footage
-MAX_FPS = 60.0  # camera.fps's ceiling
 
 
 @dataclass
@@ -107,8 +108,7 @@ def read_events(path: Path) -> Replay:
     t0: datetime | None = None
     fps, clip_s, events = 5.0, None, []
     try:
-        f = path.open(encoding="utf-8")
-        with f:
+        with path.open(encoding="utf-8") as f:
             for n, line in enumerate(f, start=1):
                 if not line.strip():
                     continue
