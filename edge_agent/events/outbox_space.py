@@ -68,10 +68,15 @@ class SpaceKeeper:
         return before > 0 and (wal.stat().st_size if wal.exists() else 0) < before
 
     def release(self, exc: sqlite3.Error) -> bool:
-        """Give the reserve's space back for the write that failed. False when there is none left."""
+        """Give the reserve's space back for the write that failed. False when there is none left, or
+        when it cannot be deleted (a read-only file system): the caller then counts the loss, never raises."""
         if not self.reserve_path.exists():
             return False
-        self.reserve_path.unlink()
+        try:
+            self.reserve_path.unlink()
+        except OSError as unlink_exc:  # a card the kernel turned read-only: the write is a counted loss
+            log.debug("outbox reserve %s cannot be released: %s", self.reserve_path, unlink_exc)
+            return False
         self.used += 1
         log.error("disk full writing the outbox (%s): released its %.1f MB reserve so events still go in",
                   exc, self.reserve_bytes / 1e6)

@@ -7,7 +7,7 @@ import json
 import shutil
 
 from edge_agent.events.outbox import LOST_KEY, Outbox
-from tests.tmpfs import fill, tiny_disk  # noqa: F401  (fixture)
+from tests.tmpfs import failing_disk, fill, tiny_disk  # noqa: F401  (fixture)
 
 
 def _notice(total: int) -> tuple[str, bytes]:
@@ -54,4 +54,19 @@ def test_without_a_reserve_losses_are_still_counted(tiny_disk):  # noqa: F811
     lost = results.count(None)
     assert lost > 0 and box.lost() == lost
     assert shutil.disk_usage(disk).free < 64 * 1024
+    box.close()
+
+
+def test_a_card_turned_read_only_counts_every_loss(failing_disk):  # noqa: F811
+    """The kernel remounts a failing SD card read-only: SQLite then says "disk I/O error" and the
+    reserve file cannot be released either. Before, that second failure escaped ``put``: the event
+    vanished with a traceback, ``lost()`` stayed 0 and nothing was announced."""
+    folder, fail = failing_disk
+    announced: list[int] = []
+    box = Outbox(folder / "o.sqlite", reserve_bytes=256 * 1024, on_lost=announced.append)
+    assert box.put("t/events", b"before") is not None
+    fail()
+    assert [box.put("t/events", b"x") for _ in range(3)] == [None, None, None]
+    assert box.lost() == 3 and announced == [1, 2, 3]
+    assert box.depth() == 1
     box.close()
