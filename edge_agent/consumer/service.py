@@ -6,6 +6,11 @@ Exactly once per ``event_id`` in the database, from at-least-once delivery:
 2. paho runs with ``manual_ack``: a message is acknowledged only after the transaction holding it committed,
    so a crash between receive and commit means redelivery, never loss;
 3. the store's writes are idempotent (``ON CONFLICT``), so a redelivery never becomes a second row.
+
+A message the database refuses for its content (DB-API ``DataError`` / ``IntegrityError``: PostgreSQL
+takes no U+0000) is set aside — logged, counted as rejected, acknowledged — once the batch has been
+retried message by message: held, it would be retried for ever and stop every device's messages
+behind it. Any other error (the database is down) holds the whole batch, as above.
 """
 
 from __future__ import annotations
@@ -52,11 +57,29 @@ def parse(topic: str, payload: bytes) -> Record | None:
         doc = json.loads(payload)
     except (UnicodeDecodeError, json.JSONDecodeError):
         return None
-    if not isinstance(doc, dict) or (kind == "event" and not (isinstance(doc.get("event_id"), str)
-                                                              and isinstance(doc.get("type"), str)
-                                                              and isinstance(doc.get("ts"), str))):
+    if not isinstance(doc, dict) or not all(_fits(doc, k, rule) for k, rule in _COLUMNS[kind].items()):
         return None
     return Record(site, device, kind, bay, doc)
+
+
+# what the store keeps in columns: "str" required, "str?" absent / null / a string, "str-" absent or a string
+# (the store fills a default), "object-" absent or an object
+_COLUMNS = {
+    "event": {"event_id": "str", "type": "str", "ts": "str", "bay_id": "str?", "visit_id": "str?",
+              "evidence_id": "str?", "data": "object-"},
+    "state": {"state": "str-", "since": "str-"},
+    "health": {"ts": "str-"},
+    "status": {"state": "str?"},
+}
+
+
+def _fits(doc: dict[str, Any], key: str, rule: str) -> bool:
+    if key not in doc:
+        return rule != "str"
+    value = doc[key]
+    if value is None:
+        return rule == "str?"
+    return isinstance(value, dict if rule.startswith("object") else str)
 
 
 @dataclass
@@ -155,7 +178,7 @@ class Consumer:
         records = [r for _, _, r in batch if r is not None]
         while True:
             try:
-                self.store.write(records)
+                refused = self._write(records)
                 break
             except Exception:  # database down: hold the acks (the broker keeps the messages) and retry
                 log.exception("consumer: write failed; retrying in 2 s")
@@ -166,6 +189,33 @@ class Consumer:
                 self.client.ack(mid, qos)
         with self.counters.lock:
             self.counters.received += len(batch)
-            self.counters.written += len(records)
-            self.counters.rejected += len(batch) - len(records)
+            self.counters.written += len(records) - refused
+            self.counters.rejected += len(batch) - len(records) + refused
             self.counters.batches += 1
+
+    def _write(self, records: list[Record]) -> int:
+        """Write the batch; when the database refuses it for its content, write it message by message
+        and set aside those it refuses alone. Returns how many were set aside; raises otherwise."""
+        try:
+            self.store.write(records)
+            return 0
+        except Exception as exc:
+            if not refuses_content(exc):
+                raise
+        refused = 0
+        for r in records:
+            try:
+                self.store.write([r])
+            except Exception as exc:
+                if not refuses_content(exc):
+                    raise
+                refused += 1
+                log.error("consumer: the database refused a %s from %s/%s (%s); set aside: %s", r.kind, r.site,
+                          r.device, str(exc).splitlines()[0][:200], json.dumps(r.doc, ensure_ascii=True)[:300])
+        return refused
+
+
+def refuses_content(exc: BaseException) -> bool:
+    """The DB-API says the data itself is wrong (``DataError``, ``IntegrityError``), in sqlite3 and
+    psycopg alike; ``OperationalError`` and the rest are the database's own trouble, worth a retry."""
+    return any(c.__name__ in ("DataError", "IntegrityError") for c in type(exc).__mro__)

@@ -1,0 +1,85 @@
+"""One message the database cannot store must not stop the consumer: before, a batch the database
+refused for its content was retried every 2 s for ever, unacknowledged, and every message behind it
+from every device waited (a lock command's ``reason`` holding U+0000 reaches the agent's event, and
+PostgreSQL's JSONB refuses ``\\u0000``; an event whose ``bay_id`` was an object stopped SQLite)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from edge_agent.consumer.service import Consumer, parse
+from edge_agent.consumer.store import PostgresStore, SqliteStore
+from tests.events.helpers import wait_until
+
+
+def _event(i: int, **fields: object) -> bytes:
+    doc = {"event_id": f"e-{i}", "type": "lock_moved", "ts": "2026-01-01T08:00:00.000+08:00", "bay_id": "A",
+           "visit_id": None, "evidence_id": None, "data": {"reason": "nev"}}
+    return json.dumps({**doc, **fields}).encode()
+
+
+def _publish(port: int, messages: list[tuple[str, bytes]]) -> None:
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="device-sim", protocol=mqtt.MQTTv5)
+    c.connect("127.0.0.1", port)
+    c.loop_start()
+    try:
+        for topic, payload in messages:
+            c.publish(topic, payload, qos=1).wait_for_publish(10)
+    finally:
+        c.disconnect()
+        c.loop_stop()
+
+
+def test_fields_of_the_wrong_type_are_refused_at_parse():
+    assert parse("edge/s1/d1/events", _event(1)) is not None
+    for bad in ({"bay_id": {"x": 1}}, {"visit_id": 7}, {"evidence_id": ["a"]}, {"data": "text"}):
+        assert parse("edge/s1/d1/events", _event(1, **bad)) is None, bad
+    assert parse("edge/s1/d1/bays/A/state", b'{"state": null, "since": "2026-01-01T08:00:00+08:00"}') is None
+    assert parse("edge/s1/d1/bays/A/state", b'{"state": "free", "since": 5}') is None
+    assert parse("edge/s1/d1/health", b'{"ts": {"a": 1}}') is None
+    assert parse("edge/s1/d1/status", b'{"state": ["online"]}') is None
+
+
+def _run(broker, store, count, stored: int) -> Consumer:  # noqa: ANN001
+    """Two poison messages, then 20 good ones from three devices; ``stored`` of the 22 fit the database."""
+    consumer = Consumer(broker.url(), store, group="g", client_id="c-poison").start()
+    assert consumer.wait_ready(10)
+    poison = [("edge/s1/d1/events", _event(0, data={"reason": "bad\u0000reason"})),
+              ("edge/s1/d1/events", _event(1, bay_id={"x": 1}))]
+    _publish(broker.port, poison + [(f"edge/s1/d{i % 3}/events", _event(10 + i)) for i in range(20)])
+    try:
+        wait_until(lambda: count() >= stored, 20, "the good events behind the poison ones")
+        wait_until(lambda: consumer.counters.received == 22, 10, "every message acknowledged")
+    finally:
+        consumer.stop()
+    assert (consumer.counters.written, consumer.counters.rejected) == (stored, 22 - stored)
+    return consumer
+
+
+@pytest.mark.broker
+def test_sqlite_consumer_sets_a_poison_message_aside(broker, tmp_path):
+    db = tmp_path / "c.sqlite"
+    rows = sqlite3.connect(db)
+    _run(broker, SqliteStore(db), lambda: rows.execute("SELECT count(*) FROM events").fetchone()[0], 21)
+    ids = {r[0] for r in rows.execute("SELECT event_id FROM events")}
+    assert ids == {"e-0"} | {f"e-{10 + i}" for i in range(20)}  # SQLite stores U+0000; the object is refused
+
+
+@pytest.mark.broker
+@pytest.mark.postgres
+def test_postgres_consumer_sets_a_nul_character_aside(broker, pg_db):
+    import psycopg
+
+    def count() -> int:
+        with psycopg.connect(pg_db) as conn:
+            return conn.execute("SELECT count(*) FROM events").fetchone()[0]
+
+    _run(broker, PostgresStore(pg_db), count, 20)
+    with psycopg.connect(pg_db) as conn:
+        ids = {r[0] for r in conn.execute("SELECT event_id FROM events")}
+    assert not ids & {"e-0", "e-1"} and len(ids) == 20
