@@ -51,8 +51,14 @@ class SpaceKeeper:
             log.warning("outbox reserve %s not made: %s", self.reserve_path, exc)
 
     def after_write(self) -> None:
-        """Short of space: keep the WAL short. With room again: re-make a released reserve."""
-        if self._free() < max(2 * self.reserve_bytes, LOW_SPACE_BYTES):
+        """Short of space: keep the WAL short. With room again: re-make a released reserve. The row is
+        committed already: a folder that cannot be asked (deleted under us) is no reason to raise."""
+        try:
+            free = self._free()
+        except OSError as exc:
+            log.debug("outbox folder %s cannot be measured: %s", self.db_path.parent, exc)
+            return
+        if free < max(2 * self.reserve_bytes, LOW_SPACE_BYTES):
             self.fold_wal(None)
         elif self.used and not self.reserve_path.exists():
             self.ensure_reserve()

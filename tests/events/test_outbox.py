@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import sqlite3
 
 import pytest
@@ -108,3 +109,16 @@ def test_synchronous_setting_applies(tmp_path, sync):
     with Outbox(tmp_path / "o.sqlite", synchronous=sync) as box:
         level = box._db.execute("PRAGMA synchronous").fetchone()[0]
     assert level == {"full": 2, "normal": 1}[sync]
+
+
+def test_a_data_dir_deleted_under_a_running_outbox_raises_nothing(tmp_path):
+    """``rm -rf`` of the data folder while the agent runs: SQLite keeps writing its open file, but the
+    free-space check after each write asked a folder that was gone and raised out of ``put``, after
+    the commit: every event was a traceback in the bus and the pump was never woken to send it."""
+    folder = tmp_path / "data"
+    box = Outbox(folder / "o.sqlite", reserve_bytes=64 * 1024)
+    assert box.put("t", b"before") == 1
+    shutil.rmtree(folder)
+    assert [box.put("t", b"x") for _ in range(2)] == [2, 3]
+    assert [r.payload for r in box.pending()] == [b"before", b"x", b"x"]  # still deliverable while running
+    box.close()
