@@ -90,6 +90,20 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
+def utc_instant(text: object, default: str) -> str:
+    """``since`` as the column keeps it: UTC, microseconds, so text order is time order. Devices stamp in
+    their site's zone, and an offset that changes (a new ``site.timezone``, summer time) compared as text put
+    08:00+08:00 after 01:30+00:00. Not an aware ISO-8601 time: ``default`` (the time it was received)."""
+    if isinstance(text, str):
+        try:
+            when = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+        except ValueError:
+            return default
+        if when.tzinfo is not None:
+            return when.astimezone(timezone.utc).isoformat(timespec="microseconds")
+    return default
+
+
 class Store(Protocol):
     def write(self, batch: list[Record]) -> None: ...
     def close(self) -> None: ...
@@ -107,7 +121,17 @@ class _SqlStore:
         for stmt in SCHEMA.format(json=self.json_type).split(";"):
             if stmt.strip():
                 self.conn.execute(stmt)
+        self._utc_since()
         self.conn.commit()
+
+    def _utc_since(self) -> None:
+        """Rows an older consumer stored kept the device's offset: rewrite them as UTC (one row per bay)."""
+        rows = self.conn.execute("SELECT site, device, bay_id, since FROM bay_states").fetchall()
+        for site, device, bay_id, since in rows:
+            utc = utc_instant(since, since)
+            if utc != since:
+                self.conn.execute(self._sql("UPDATE bay_states SET since = {p} WHERE site = {p} AND device = {p} "
+                                            "AND bay_id = {p}"), (utc, site, device, bay_id))
 
     def _before_schema(self) -> None:
         """Hook run inside the schema-creating transaction."""
@@ -117,6 +141,7 @@ class _SqlStore:
 
     def write(self, batch: list[Record]) -> None:
         now = _now()
+        now_us = utc_instant(now, now)
         cur = self.conn.cursor()
         try:
             for r in batch:
@@ -132,7 +157,7 @@ class _SqlStore:
                     cur.execute(self._sql(_LAST_HEALTH), (body, r.site, r.device))
                 elif r.kind == "state" and r.bay_id is not None:
                     cur.execute(self._sql(_STATE), (r.site, r.device, r.bay_id, r.doc.get("state", "unknown"),
-                                                    r.doc.get("since", now), body, now))
+                                                    utc_instant(r.doc.get("since"), now_us), body, now))
                 elif r.kind == "status":
                     cur.execute(self._sql(_STATUS), (r.doc.get("state"), r.site, r.device))
             self.conn.commit()

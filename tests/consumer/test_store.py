@@ -39,6 +39,13 @@ def _check_store(store, rows) -> None:  # noqa: ANN001
                  Record("s1", "pole-7", "health", None, {"ts": "2026-01-01T08:00:01+08:00", "fps": 5.0})])
     assert rows("SELECT count(*) FROM events") == 5
     assert rows("SELECT state FROM bay_states") == "occupied"
+    # the device's zone changed (08:00+08:00 is 00:00 UTC): a later instant wins though its text sorts first,
+    # and one that is earlier loses though its text sorts last
+    store.write([_state("free", "2026-01-01T01:30:00+00:00")])
+    assert rows("SELECT state FROM bay_states") == "free"
+    store.write([_state("occupied", "2026-01-01T09:00:00+09:00")])
+    assert rows("SELECT state FROM bay_states") == "free"
+    assert rows("SELECT since FROM bay_states") == "2026-01-01T01:30:00.000000+00:00"
     assert rows("SELECT status FROM devices") == "online"
     assert rows("SELECT count(*) FROM health") == 1
 
@@ -47,6 +54,19 @@ def test_sqlite_store_is_idempotent(tmp_path):
     store = SqliteStore(tmp_path / "e.sqlite")
     db = sqlite3.connect(tmp_path / "e.sqlite")
     _check_store(store, lambda q: db.execute(q).fetchone()[0])
+    store.close()
+
+
+def test_sqlite_rows_an_older_consumer_stored_are_compared_as_instants(tmp_path):
+    SqliteStore(tmp_path / "e.sqlite").close()
+    db = sqlite3.connect(tmp_path / "e.sqlite")
+    db.execute("INSERT INTO bay_states VALUES ('s1', 'pole-7', 'A', 'occupied', '2026-01-01T08:00:00+08:00', '{}', 'x')")
+    db.commit()
+    store = SqliteStore(tmp_path / "e.sqlite")
+    store.write([_state("free", "2026-01-01T01:30:00Z")])
+    assert db.execute("SELECT state, since FROM bay_states").fetchone() == ("free", "2026-01-01T01:30:00.000000+00:00")
+    store.write([_state("occupied", "not a time")])  # no instant: the time it was received, which is later
+    assert db.execute("SELECT state FROM bay_states").fetchone()[0] == "occupied"
     store.close()
 
 
