@@ -68,6 +68,12 @@ class LockDriver(ABC):
         """True: vehicle; False: clear; None: sensor lost / unhealthy (or none fitted)."""
         return None
 
+    @property
+    def presence_starting(self) -> bool:
+        """The presence sensor has had no time yet for its first reading (an ultrasonic one just
+        opened): ``read_presence`` says None, which refuses UP, but the sensor is not lost."""
+        return False
+
     @abstractmethod
     def set_warning(self, on: bool) -> None: ...
 

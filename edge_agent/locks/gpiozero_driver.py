@@ -147,6 +147,14 @@ class GpiozeroLock(TwoLineMotor):
             return bool(self._sonar.distance < pr.threshold_m)
         return None
 
+    @property
+    def presence_starting(self) -> bool:
+        """No echo yet, and ``stale_s`` has not passed since the sensor opened: gpiozero's sampling
+        thread takes its first reading ~0.07 s after that, after the lock stage started."""
+        pr = self._cfg.presence
+        return self._sonar is not None and pr is not None and self._sonar.last_echo_at is None \
+            and self._clock.monotonic() - self._started_at <= pr.stale_s
+
     def set_warning(self, on: bool) -> None:
         if self._warning is not None:
             self._warning.value = on

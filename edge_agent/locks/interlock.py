@@ -215,7 +215,8 @@ class Interlock:
                     self.driver.motor_stop()
                     self._motion, self._reverse_at = None, None
                 return
-            if self.driver.has_presence and self.driver.read_presence() is None and not self.fault:
+            if self.driver.has_presence and self.driver.read_presence() is None and not self.fault \
+                    and not self.driver.presence_starting:  # its first reading is not due yet: unknown, not lost
                 self._enter_fault("presence_unknown", "presence sensor lost or unhealthy", lower=True)
             if self._flapping(now) and self.fault != "switch_flapping":
                 self._enter_fault("switch_flapping", f"{len(self._uncommanded)} uncommanded switch changes "

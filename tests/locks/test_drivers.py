@@ -9,12 +9,16 @@ import pytest
 from gpiozero import Device
 from gpiozero.pins.mock import MockFactory, MockPin, MockTriggerPin
 
+from edge_agent.bays.feed import BayFeed
 from edge_agent.clock import FakeClock
 from edge_agent.config.locks import LockConfig
+from edge_agent.events.bus import EventBus
+from edge_agent.events.types import EventType
+from edge_agent.locks import build_locks
 from edge_agent.locks.driver import DriverUnavailable, make_driver
 from edge_agent.locks.gpiozero_driver import GpiozeroLock
 from edge_agent.locks.jetson_driver import JetsonLock, load_jetson_gpio
-from tests.locks.conftest import DOWN, HEALTH, PRESENCE, SW_DOWN, SW_UP, UP, WARN, gpio_lock
+from tests.locks.conftest import BAY, DOWN, HEALTH, PRESENCE, SW_DOWN, SW_UP, UP, WARN, agent_config, gpio_lock
 
 
 @pytest.fixture
@@ -140,6 +144,32 @@ def test_ultrasonic_presence_and_lost_echo(factory):
         wait_for(False)
         trig.echo_pin = factory.pin(25)  # echo wire cut
         wait_for(None)
+
+
+@pytest.mark.filterwarnings("ignore::gpiozero.PWMSoftwareFallback")
+def test_ultrasonic_sensor_is_not_lost_before_its_first_echo_is_due(factory):
+    """gpiozero samples an HC-SR04 ~0.07 s after opening it, after the lock stage has started: that
+    start latched (and saved) FAULT presence_unknown, so every restart needed an operator's reset.
+    Until ``stale_s`` has passed the sensor is unknown (UP refused), not lost; then it is lost."""
+    clock = FakeClock()
+    cfg = agent_config(gpio_lock(presence={"kind": "ultrasonic", "trigger": 23, "echo": 24, "stale_s": 1.0}))
+    bus = EventBus()
+    events: list = []
+    bus.subscribe(events.append)
+    feed = BayFeed()
+    manager = build_locks(cfg, bus, clock, pin_factory=factory, vision=feed)  # trigger wired to nothing: no echo
+    try:
+        factory.pin(SW_DOWN).drive_low()  # the arm rests on its down switch
+        manager.start()
+        assert manager.status()[BAY]["fault"] is None and manager.state(BAY) == "down"
+        res = manager.lock(BAY, "close the bay", "ops")
+        assert not res.ok and res.data["code"] == "presence_unknown"
+        clock.advance(1.1)  # stale_s without a single echo: the sensor is lost
+        manager.tick()
+        assert manager.status()[BAY]["fault"] == "presence_unknown"
+        assert [e.data["code"] for e in events if e.type == EventType.LOCK_FAULT] == ["presence_unknown"]
+    finally:
+        manager.stop()
 
 
 @pytest.mark.filterwarnings("ignore::gpiozero.PinFactoryFallback")
