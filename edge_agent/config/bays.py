@@ -9,6 +9,7 @@ config that passed them (the lock stage relies on it and checks nothing again).
 from __future__ import annotations
 
 import logging
+import math
 from typing import Annotated
 
 from pydantic import AfterValidator, Field, Strict, field_validator, model_validator
@@ -204,12 +205,7 @@ def cross_section_problems(cfg) -> list[tuple[tuple, str]]:  # noqa: ANN001 - Ag
                 problems.append(
                     (("bays", i, "polygon"), f"point ({x:g}, {y:g}) is outside the {w}x{h} camera frame")
                 )
-    for i, lk in enumerate(cfg.locks):  # a lock must see at least two frames' measurements within its limit
-        least = 2.0 / cfg.camera.fps
-        if lk.occupancy_max_age_s < least:
-            problems.append((("locks", i, "occupancy_max_age_s"),
-                             f"{lk.occupancy_max_age_s:g}s is under two frame periods at camera.fps "
-                             f"{cfg.camera.fps:g} (needs ≥ {least:g}s)"))
+    problems += _max_age_problems(cfg)
     for i, lk in enumerate(cfg.locks):  # no second, independent witness under the arm: allowed, but said
         if lk.driver != "simulator" and lk.presence is None and lk.policy.auto_raise:
             log.warning("locks[%d].presence (%s): none fitted, so the arm rises on the camera's word alone; on lots "
@@ -255,6 +251,26 @@ def cross_section_problems(cfg) -> list[tuple[tuple, str]]:  # noqa: ANN001 - Ag
     if not cfg.bays:
         problems.append((("bays",), "needs at least one bay"))
     return problems
+
+
+def _max_age_problems(cfg) -> list[tuple[tuple, str]]:  # noqa: ANN001 - AgentConfig (import cycle)
+    """A lock's ``occupancy_max_age_s`` must span the longest gap between two measurements, and one
+    dropped frame more: else the evidence goes stale between them, and the arm never rises, or
+    aborts its rise, in a bay that is plainly empty. A still bay is classified on the first frame
+    ``occupancy.classify_every_s`` after the last (so gaps of whole frame periods); at 1 / fps or
+    less that is every frame, and the rule is two frame periods."""
+    fps, every = cfg.camera.fps, cfg.occupancy.classify_every_s
+    frames = max(1, math.ceil(every * fps - 1e-6))  # frame periods between two measurements of a still bay
+    least = (frames + 1) / fps
+    out: list[tuple[tuple, str]] = []
+    for i, lk in enumerate(cfg.locks):
+        if lk.occupancy_max_age_s >= least - 1e-9:
+            continue
+        why = f"two frame periods at camera.fps {fps:g}" if frames == 1 else \
+            f"occupancy.classify_every_s {every:g} and one frame period at camera.fps {fps:g}"
+        out.append((("locks", i, "occupancy_max_age_s"),
+                    f"{lk.occupancy_max_age_s:g}s is under {why} (needs ≥ {least:g}s)"))
+    return out
 
 
 def _pins_used_twice(cfg) -> list[tuple[tuple, str]]:  # noqa: ANN001 - AgentConfig (import cycle)

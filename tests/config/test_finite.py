@@ -125,3 +125,16 @@ def test_occupancy_max_age_needs_two_frame_periods() -> None:
     assert parse_config(data).locks[0].occupancy_max_age_s == 4
     assert any(p.startswith("locks[0].occupancy_max_age_s: ") and "finite" in p
                for p in problems(with_key("locks[0].occupancy_max_age_s", NAN)))
+
+
+def test_occupancy_max_age_spans_the_classification_interval() -> None:
+    """A still bay is measured once per ``classify_every_s``: a lock whose limit is shorter saw its
+    evidence go stale between measurements (an empty bay, 300 s, never raised; remote ``lock``
+    refused ``occupancy_stale`` most of the time), though two frame periods fitted."""
+    data = with_key("camera.fps", 5)
+    data.setdefault("occupancy", {})["classify_every_s"] = 2
+    data["locks"][0]["occupancy_max_age_s"] = 1.5
+    assert problems(data) == ["locks[0].occupancy_max_age_s: 1.5s is under occupancy.classify_every_s 2 and one "
+                              "frame period at camera.fps 5 (needs ≥ 2.2s)"]
+    data["locks"][0]["occupancy_max_age_s"] = 2.2  # a gap of 2 s, and a frame dropped
+    assert parse_config(data).locks[0].occupancy_max_age_s == 2.2

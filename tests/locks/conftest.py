@@ -56,6 +56,8 @@ def agent_config(lock: dict) -> Any:
         "site": {"site_id": "s1", "device_id": "d1"},
         "camera": {"source": "0"},
         "bays": [{"id": BAY, "polygon": [[0, 0], [100, 0], [100, 100]]}],
+        # the rig measures at every step (≤ 0.25 s): its tests may then set occupancy_max_age_s 1 s
+        "occupancy": {"classify_every_s": 0.5},
         "locks": [lock],
     })
 
