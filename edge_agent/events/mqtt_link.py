@@ -284,7 +284,8 @@ class MqttLink:
             self.conn.subscribe(self.topics.sim_filter, qos=1)
         self.conn.publish(self.topics.status, _json(self._status_doc(True)), qos=1, retain=True)
         if self._m.home_assistant.enabled:
-            bays = [(b.id, bool(b.lock_id)) for b in self._cfg.bays]
+            locked = set(self._cfg.lock_bays().values())  # locks[].bay or bays[].lock_id: either pairs them
+            bays = [(b.id, b.id in locked) for b in self._cfg.bays]
             ha = self._m.home_assistant.discovery_prefix
             for topic, config in discovery_messages(self.topics, self.site, self.device, bays, ha):
                 self.conn.publish(topic, _json(config), qos=1, retain=True)

@@ -121,3 +121,27 @@ def test_home_assistant_discovery_points_at_our_topics(link_parts, broker):
         assert late.wait_for("homeassistant/sensor/dev1/cpu_temp/config").retain
     finally:
         late.stop()
+
+
+def test_home_assistant_shows_every_lock_however_it_is_paired_with_its_bay(broker, tmp_path):
+    """A lock named by ``locks[].bay`` (as the demo's scenario.yaml does) is as much a bay's lock as
+    one named by ``bays[].lock_id``: both bays get their lock entity."""
+    from edge_agent.config import parse_config
+    from tests.events.helpers import config_dict
+
+    raw = config_dict(broker.url(), tmp_path / "data", home_assistant={"enabled": True})
+    for i, bay in enumerate(raw["bays"]):  # locked bays need their own outline
+        bay["polygon"] = [[x + 200 * i, y] for x, y in bay["polygon"]]
+    raw["bays"][1]["lock_id"] = "lock-2"
+    raw["locks"] = [{"id": "lock-1", "bay": "B1", "driver": "simulator"}, {"id": "lock-2", "driver": "simulator"}]
+    ha = Subscriber(broker.port, "homeassistant/#").start()
+    link = build_mqtt(parse_config(raw, base_dir=tmp_path), EventBus(), RecordingControl(), FakeClock(),
+                      lambda: HealthFigures())  # fmt: skip
+    try:
+        link.start()
+        wait_until(lambda: len({m.topic for m in ha.all()}) == 4 * 4 + 2 + 3, what="16 bay + 2 lock + 3 health entities")
+        locks = sorted(m.topic for m in ha.all() if m.topic.endswith("_lock/config"))
+        assert locks == ["homeassistant/sensor/dev1/B1_lock/config", "homeassistant/sensor/dev1/B2_lock/config"]
+    finally:
+        link.stop()
+        ha.stop()
