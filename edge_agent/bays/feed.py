@@ -22,6 +22,7 @@ class BayFeed:
         self._sensors: dict[str, PresenceSensor] = {}
         self._vision: dict[str, BayVision] = {}
         self._watchers: list[VisionWatcher] = []
+        self._locks: dict[str, str] = {}  # bay → its lock's last reported state (lock_moved)
         self._lock = threading.Lock()  # guards the dicts only; never held while calling out
 
     # ---- presence sensors (lock stage → bays) -------------------------------------------
@@ -41,6 +42,17 @@ class BayFeed:
         """The bay's sensor now: True vehicle, False clear, None no sensor or sensor unhealthy."""
         s = self.sensor(bay_id)
         return s() if s is not None else None
+
+    # ---- lock position (lock stage → bays) ----------------------------------------------
+    def note_lock(self, bay_id: str, state: str) -> None:
+        """The bay's lock reported ``state``; kept so a rebuilt monitor's bay still knows it."""
+        with self._lock:
+            self._locks[bay_id] = state
+
+    def lock_state(self, bay_id: str) -> str | None:
+        """The bay's lock as it last reported (None: no lock, or it has not reported yet)."""
+        with self._lock:
+            return self._locks.get(bay_id)
 
     # ---- vision evidence (bays → lock interlock) -----------------------------------------
     def vision(self, bay_id: str) -> BayVision | None:

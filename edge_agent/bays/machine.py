@@ -50,7 +50,7 @@ class BayMachine:
         verdict: VerdictFn,
         clock: Clock,
         identify_reads: int = 3,
-        has_lock: bool = False,
+        lock: str | None = None,
     ) -> None:
         self.bay_id = bay_id
         self.timers = timers
@@ -63,7 +63,9 @@ class BayMachine:
         self._absent_since: float | None = None
         self._moved_at: float | None = None  # when something last moved in the bay (the camera's change gate)
         self.camera_ok = True
-        self.lock: str | None = "unknown" if has_lock else None
+        # the bay's lock as it last reported (lock_moved): None for no lock or none heard yet, never a
+        # made-up word — bay-state.json allows up / down / moving / fault / null only
+        self.lock: str | None = lock
         self._label = FREE
         self._since = iso(clock.now())
 

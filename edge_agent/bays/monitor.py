@@ -74,7 +74,8 @@ class BayMonitor:
         self.gate.set_shapes(self.shapes)
         self.fusion = {b.id: PresenceFusion(cfg.occupancy, partial(self.feed.read_sensor, b.id)) for b in cfg.bays}
         self.machines = {
-            b.id: BayMachine(b.id, cfg.timers, self._verdict, clock, cfg.occupancy.identify_reads, bool(b.lock_id))
+            b.id: BayMachine(b.id, cfg.timers, self._verdict, clock, cfg.occupancy.identify_reads,
+                             self.feed.lock_state(b.id))  # a redrawn bay's lock has not moved
             for b in cfg.bays
         }
         self._best: dict[str, tuple[float, np.ndarray, PlateRead]] = {}
@@ -484,9 +485,12 @@ class BayMonitor:
             return None
 
     def _on_lock_moved(self, ev: Event) -> None:
-        m = self.machines.get(ev.bay_id or "")
         state = (ev.data or {}).get("state")
-        if m is None or state not in ("up", "down", "moving", "fault"):
+        if not ev.bay_id or state not in ("up", "down", "moving", "fault"):
+            return
+        self.feed.note_lock(ev.bay_id, state)
+        m = self.machines.get(ev.bay_id)
+        if m is None:
             return
         # no self._lock here: the bus holds no lock while it calls us, but a lock-stage thread can
         # publish this while still holding its interlock's lock, and the frame loop takes ours before

@@ -102,7 +102,7 @@ class BayState:
     colour: str | None = None
     nev: bool | None = None
     nev_reason: str | None = None
-    lock: str | None = None  # up | down | moving | fault | None (no lock)
+    lock: str | None = None  # up | down | moving | fault | None (no lock, or it has not reported yet)
     camera_ok: bool = True
 
     def to_dict(self) -> dict[str, Any]:

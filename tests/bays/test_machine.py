@@ -20,7 +20,7 @@ def read(text: str, colour: str = "blue", conf: float = 0.95, **extra: object) -
 def machine(clock, lists=None):  # noqa: ANN001, ANN201
     lists = lists or PlateLists()
     return BayMachine("A", T, lambda c: decide_visit(c.text, c.colour, lists, c.dark_chars, c.polarity), clock,
-                      identify_reads=3, has_lock=True)
+                      identify_reads=3)
 
 
 def feed(m, clock, seconds, present, reads=(), dt=0.2):  # noqa: ANN001, ANN201
@@ -114,7 +114,7 @@ def test_overstay_starts_after_finished_and_ends_on_charging(clock):
 
 def test_charger_while_free_is_ignored_and_lock_state_is_kept(clock):
     m = machine(clock)
-    assert m.charger("finished") == [] and m.state().lock == "unknown"
+    assert m.charger("finished") == [] and m.state().lock is None  # no report yet
     m.lock_moved("up")
     assert m.state().lock == "up"
 

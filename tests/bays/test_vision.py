@@ -175,6 +175,37 @@ def test_reload_starts_the_evidence_afresh(tmp_path, clock):  # noqa: ANN001
     assert agent.feed.vision("B").measured_at is not None
 
 
+def test_a_redrawn_bay_keeps_its_locks_reported_position(tmp_path, clock):  # noqa: ANN001
+    """A reload that redraws a locked bay builds its machine afresh; its lock did not move. The
+    retained bay state said ``lock: "unknown"`` until the arm next moved — no value of
+    bay-state.json, and a backend lost the arm's position."""
+    import yaml
+
+    from edge_agent.config.load import load_config
+    from edge_agent.events.schemas import first_error
+    from edge_agent.events.types import Event, EventType
+
+    path = tmp_path / "agent.yaml"
+    data = {"site": {"site_id": "s", "device_id": "d"}, "camera": {"source": "x", "fps": FPS, "width": 960,
+            "height": 540}, "bays": [{"id": b, "polygon": [list(p) for p in poly], "lock_id": f"lock-{b}"}
+                                     for b, poly in BAYS.items()],
+            "locks": [{"id": f"lock-{b}", "driver": "simulator"} for b in BAYS], "data_dir": str(tmp_path / "data")}
+    path.write_text(yaml.safe_dump(data))
+    agent = Agent(load_config(path), clock=clock, source=Frames(clock), reader=NoPlates())
+    agent.start()
+    states = []
+    agent.bus.subscribe_state(states.append)
+    for b in BAYS:  # what the lock stage says at start-up
+        agent.bus.publish(Event.make(EventType.LOCK_MOVED, clock, bay_id=b, data={"lock_id": f"lock-{b}", "state": "up"}))
+    data["bays"][1]["polygon"][0][0] += 4
+    path.write_text(yaml.safe_dump(data))
+    assert agent.reload_config().ok
+    agent.stop()
+    assert {st.bay_id: st.lock for st in states} == {b: "up" for b in BAYS}
+    for st in states:
+        assert first_error("bay-state.json", st.to_dict()) is None, st
+
+
 def test_health_flat_frame(clock):  # noqa: ANN001
     h = HealthTracker(clock, lost_after_s=5, frozen_after_s=30, black_level=8, flat_level=2)
     assert h.on_frame(np.full((48, 64, 3), 200, np.uint8))
