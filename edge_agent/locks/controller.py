@@ -60,6 +60,9 @@ class LockController:
         with self.il.guard():
             if ev.type in _READ_EVENTS:
                 self.il.evidence.last_read_at = self.clock.monotonic()
+                self.il.visit_id = ev.visit_id or self.il.visit_id
+            elif ev.type == EventType.VEHICLE_DEPARTED:
+                self.il.visit_id = None
             if ev.type == EventType.VEHICLE_IDENTIFIED:
                 nev = ev.data.get("nev")
                 if nev is True:
@@ -78,6 +81,7 @@ class LockController:
             return
         with self.il.guard():
             self.il.evidence.bay_state = st
+            self.il.visit_id = st.visit_id if st.state != "free" else None
             self.il.check()
             self._track_free()
 

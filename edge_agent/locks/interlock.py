@@ -78,6 +78,9 @@ class Interlock:
         self._published: str | None = None
         self._recovery_timed_out = False
         self.on_input: Callable[[], None] | None = None  # the policy hears every input edge too (controller)
+        # the visit the bay's story last named (its events, then its state), for the lock events' visit_id:
+        # the monitor publishes a visit's events before the state that names it, so the state alone lags
+        self.visit_id: str | None = None
         self.tampered_at: float | None = None  # monotonic time the arm last moved without a command
 
     # -- locking and events -------------------------------------------------------------------
@@ -396,7 +399,5 @@ class Interlock:
     def emit(self, type_: str, **data: Any) -> None:
         """Publish a lock event for this bay (``lock_id`` added, None values dropped)."""
         payload = {"lock_id": self.cfg.id, **{k: v for k, v in data.items() if v is not None}}
-        st = self.evidence.bay_state
-        visit = st.visit_id if st is not None and st.state != "free" else None
         with self.lock:  # queued; published by guard() once the lock is released
-            self._outbox.append(Event.make(type_, self.clock, bay_id=self.bay_id, visit_id=visit, data=payload))
+            self._outbox.append(Event.make(type_, self.clock, bay_id=self.bay_id, visit_id=self.visit_id, data=payload))

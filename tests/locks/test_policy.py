@@ -172,3 +172,26 @@ def test_a_presence_pulse_between_ticks_restarts_the_free_timer(make_rig, kind):
     rig.step(3.5)
     assert rig.state == "up"
     rig.safe()
+
+
+def test_lock_events_name_the_visit_that_caused_them(make_rig, kind):
+    """The bay monitor publishes a visit's events before the bay state that names it (the real
+    order, unlike ``vehicle_arrives``): the lowering for an NEV and the warning for a fuel car still
+    carry that visit's id, as every event of a stay does; after the car left, none."""
+    rig = make_rig(kind, position=1.0)
+    for plate, nev in ((NEV_PLATE, True), (FUEL_PLATE, False)):
+        rig.visit += 1
+        rig.event(EventType.VEHICLE_ARRIVED)
+        rig.event(EventType.VEHICLE_IDENTIFIED, plate=plate, nev=nev, reason="test")
+        rig.bay("identified")
+        rig.step(3.2)
+        rig.set_vehicle(False)
+        rig.event(EventType.VEHICLE_DEPARTED)
+        rig.bay("free")
+        rig.step(60)  # raised again once free
+    lowering = [e for e in moved(rig, "moving") if e.data.get("direction") == "down"]
+    assert [e.visit_id for e in lowering] == ["v1"] and moved(rig, "down")[0].visit_id == "v1"
+    assert [e.visit_id for e in rig.of(EventType.LOCK_WARNING)] == ["v2"]
+    raising = [e for e in moved(rig, "moving") if e.data.get("direction") == "up"]
+    assert raising and all(e.visit_id is None for e in raising)
+    rig.safe()
