@@ -59,6 +59,9 @@ def channels() -> list[Channel]:
         Channel("reply", t.reply + "/{path}", PAYLOAD_SCHEMAS["reply"], "send", 1, False,
                 "Command replies: to the MQTT 5 response topic (correlation data echoed), else the command's "
                 "`reply_to`, else `{prefix}/reply`. Point response topics under `{prefix}/reply/`."),
+        Channel("replyDefault", t.reply, PAYLOAD_SCHEMAS["reply"], "send", 1, False,
+                "`{prefix}/reply` itself: replies to a command with neither MQTT 5 response topic nor `reply_to`, "
+                "with one that is not allowed (docs/mqtt.md), or whose payload could not be read."),
         Channel("statsDaily", t.stats_daily, PAYLOAD_SCHEMAS["stats_daily"], "send", 1, True,
                 "Yesterday's figures per bay (site time zone), retained; published after local midnight and at "
                 "start, through the durable outbox; held back while the clock is not synchronised or yesterday "

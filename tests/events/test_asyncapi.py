@@ -29,7 +29,8 @@ def test_every_topic_and_every_schema_is_in_the_document():
     doc = build()
     t = Topics(PREFIX)
     addresses = {c["address"] for c in doc["channels"].values()}
-    assert {t.status, t.events, t.health, t.state("{bay}")} <= addresses
+    # every topic the agent publishes on, also the default reply topic (no response topic, no reply_to)
+    assert {t.status, t.events, t.health, t.state("{bay}"), t.stats_daily, t.reply, t.reply + "/{path}"} <= addresses
     assert {t.command(name) for name in COMMANDS} <= addresses
     assert {t.sim(name) for name in SIM_COMMANDS} <= addresses
     assert set(doc["components"]["schemas"]) == {p.stem for p in SCHEMA_DIR.glob("*.json")}
