@@ -316,6 +316,9 @@ class MqttLink:
             namespace, name = "sim", self.topics.command_name(msg.topic, "sim")
         if name is None:
             return
+        if not msg.payload:  # how MQTT deletes a retained message: the broker forwards the empty clear to us
+            log.info("command topic %s: empty payload (a retained command being cleared) ignored", quote(msg.topic, 100))
+            return
         props = getattr(msg, "properties", None)
         cmd = Command(
             name=name,

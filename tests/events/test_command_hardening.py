@@ -305,6 +305,20 @@ def test_a_command_published_with_retain_is_refused_also_when_it_arrives_live(se
         backend.c.publish(f"{PREFIX}/cmd/maintenance", b"", qos=1, retain=True).wait_for_publish(5)  # clear it
 
 
+def test_clearing_a_retained_command_gets_no_reply(setup):
+    """An empty retained message is how MQTT deletes a retained one; mosquitto forwards the clear to the
+    agent, which answered it with a malformed_json reply nobody asked for."""
+    make, backend, control, clock = setup
+    make()
+    backend.c.publish(f"{PREFIX}/cmd/maintenance", b"", qos=1, retain=True).wait_for_publish(5)
+    backend.c.publish(f"{PREFIX}/cmd/lock", b"", qos=1).wait_for_publish(5)  # the same without the flag (3.1.1)
+    corr, _ = send(backend, "maintenance", {"ts": now(clock), "bay": "B1", "on": True, "operator": "ops"},
+                   f"{PREFIX}/reply/after")
+    assert reply_with(backend, (corr, f"{PREFIX}/cmd/maintenance")).json()["ok"] is True  # commands run in order
+    assert backend.on(f"{PREFIX}/reply") == []
+    assert [c[0] for c in control.calls] == ["set_maintenance"]
+
+
 @pytest.mark.parametrize("raw, why", [(b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
                                       (b'{"ts": ' + b"9" * 5000 + b"}", "a number has too many digits")])
 def test_parser_limits_are_malformed_json_not_internal_errors(setup, caplog, raw, why):
