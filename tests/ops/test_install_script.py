@@ -74,6 +74,27 @@ def test_dry_run_prints_every_step_in_order_and_touches_nothing(tmp_path, exampl
     assert not prefix.exists()  # a dry run creates nothing
 
 
+def shipped_models() -> list[str]:
+    """The model files committed in models/ (the manifest's files are fetched from wheels, not committed)."""
+    if shutil.which("git") is None or not (REPO / ".git").exists():
+        pytest.skip("not a git checkout")
+    res = subprocess.run(["git", "-C", str(REPO), "ls-files", "models"], capture_output=True, text=True, check=True)
+    names = sorted(Path(p).name for p in res.stdout.split() if p.endswith(".onnx"))
+    assert "occupancy.onnx" in names
+    return names
+
+
+@pytest.mark.parametrize("flags", [(), ("--no-models",)])
+def test_every_committed_model_is_installed(tmp_path, example, flags):
+    """The agent loads the occupancy model from the installed models folder; `models fetch` cannot bring it
+    (no wheel holds it), so an install without the copy stopped at `occupancy.model` on every start."""
+    prefix = tmp_path / "root"
+    flat = [" ".join(c) for c in commands(dry_run(prefix, example, *flags))]
+    for name in shipped_models():
+        step = f"install -m 0644 {REPO}/models/{name} {prefix}/opt/edge-agent/models/{name}"
+        assert step in flat, f"{name} is not installed:\n" + "\n".join(flat)
+
+
 def test_rerun_keeps_existing_config_and_venv(tmp_path, example):
     prefix = tmp_path / "root"
     (prefix / "etc/edge-agent").mkdir(parents=True)

@@ -50,3 +50,12 @@ def test_image_uses_the_same_layout_and_command_as_the_pi():
     assert 'CMD ["run", "--config", "/etc/edge-agent/config.yaml"]' in text
     assert "run --config /etc/edge-agent/config.yaml" in unit
     assert "/opt/edge-agent/models" in text and ".[jetson]" in text and "STOPSIGNAL SIGTERM" in text
+
+
+def test_image_holds_every_committed_model():
+    """The occupancy models ship in the source tree, not in a wheel: the image must copy them (it did not)."""
+    from tests.ops.test_install_script import shipped_models
+
+    sources = _copy_sources()
+    for name in shipped_models():
+        assert f"models/{name}" in sources, f"the Dockerfile does not COPY models/{name}"
