@@ -14,8 +14,12 @@ import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from edge_agent.config.bays import OccupancyConfig
 
 MIN_PER_CLASS = 10  # fewer labels of either class than this cannot say anything about the camera
 
@@ -114,6 +118,17 @@ def made_for(path: Path, models_dir: Path) -> str | None:
     name = doc.get("model") if isinstance(doc, dict) else None
     ok = isinstance(name, str) and name and Path(name).name == name and (Path(models_dir) / name).is_file()
     return name if ok else None
+
+
+def classifier_files(occ: OccupancyConfig, data_dir: str | Path, models_dir: Path) -> tuple[Path, Path | None]:
+    """The occupancy model file the agent runs and its site calibration (None without one). A calibration
+    names the model it was made for; when ``occupancy.model`` is not set, that model is the one run. One rule
+    for the agent and the doctor, so the doctor checks the file the agent will load."""
+    name = occ.model
+    cal = Path(data_dir) / occ.calibration if occ.calibration else None
+    if cal is not None and "model" not in occ.model_fields_set:
+        name = made_for(cal, models_dir) or name
+    return Path(models_dir) / name, cal
 
 
 def _optional_float(v: object) -> float | None:

@@ -132,6 +132,7 @@ def camera_rows(cfg: AgentConfig) -> list[Check]:
 
 
 def check_models(cfg: AgentConfig) -> Check:
+    from edge_agent.bays.calibration import classifier_files
     from edge_agent.perception.fetch import MANIFEST, verify
     from edge_agent.perception.locate import resolve_models_dir
 
@@ -142,9 +143,14 @@ def check_models(cfg: AgentConfig) -> Check:
     bad = verify(models, groups)
     extra = [cfg.perception.detector_model] if cfg.perception.detector_model else []
     missing_extra = [m for m in extra if not resolve_path(cfg, m).is_file()]
-    if bad or missing_extra:
+    # The occupancy model is not fetched but ships in the source tree's models/: `run` stops without it.
+    occupancy, _ = classifier_files(cfg.occupancy, cfg.data_dir, models)
+    shipped = [] if occupancy.is_file() else [f"{occupancy.name} (missing: it ships in the source tree's models/, "
+                                              "deploy/install.sh copies it)"]
+    if bad or missing_extra or shipped:
         items = [f"{f.dest} ({why})" for f, why in bad] + [f"{m} (missing)" for m in missing_extra]
-        return Check("models", "fail", f"{models}: " + ", ".join(items) + " — run `edge-agent models fetch`")
+        fix = " — run `edge-agent models fetch`" if items else ""
+        return Check("models", "fail", f"{models}: " + ", ".join(items + shipped) + fix)
     return Check("models", "pass", f"{models}: all files present, sha256 verified")
 
 

@@ -27,15 +27,10 @@ def default_reader(cfg: AgentConfig, lists: PlateLists) -> PlateReader:
 
 
 def classifier_files(cfg: AgentConfig) -> tuple[Path, Path | None]:
-    """The occupancy model file the agent runs and its site calibration (None without one). A calibration
-    names the model it was made for; when ``occupancy.model`` is not set, that model is the one run."""
-    from edge_agent.bays.calibration import made_for
+    """The occupancy model file the agent runs and its site calibration (``bays.calibration.classifier_files``)."""
+    from edge_agent.bays.calibration import classifier_files as files
 
-    name = cfg.occupancy.model
-    cal = Path(cfg.data_dir) / cfg.occupancy.calibration if cfg.occupancy.calibration else None
-    if cal is not None and "model" not in cfg.occupancy.model_fields_set:
-        name = made_for(cal, models_dir(cfg)) or name
-    return models_dir(cfg) / name, cal
+    return files(cfg.occupancy, cfg.data_dir, models_dir(cfg))
 
 
 def default_classifier(cfg: AgentConfig) -> OccupancyClassifier:
@@ -46,7 +41,8 @@ def default_classifier(cfg: AgentConfig) -> OccupancyClassifier:
     path, cal = classifier_files(cfg)
     if not path.is_file():
         raise ConfigError(str(cfg.source_path or "<config>"),
-                          [f"occupancy.model: model file {path} not found (make models)"])
+                          [f"occupancy.model: model file {path} not found: it ships in the source "
+                           "tree's models/ (deploy/install.sh copies it there)"])
     from edge_agent.bays.calibration import CalibrationError
 
     try:

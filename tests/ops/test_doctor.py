@@ -75,6 +75,23 @@ def test_broken_config_names_each_failing_row(write_config, models_dir, tmp_path
     assert res.stdout.splitlines()[-1].startswith("3 failed: camera, models, broker")
 
 
+def test_models_row_fails_without_the_occupancy_model(write_config, models_dir, tmp_path):
+    """A models folder made by `models fetch` alone (every fetched file verified) lacked the occupancy model,
+    which ships in the source tree: the doctor passed it and `run` then stopped at `occupancy.model`."""
+    from edge_agent.ops.doctor import check_models
+
+    fetched = tmp_path / "installed-models"
+    fetched.mkdir()
+    for f in models_dir.iterdir():
+        if not f.name.startswith("occupancy"):
+            (fetched / f.name).symlink_to(f)
+    row = check_models(load_config(write_config(perception={"models_dir": str(fetched)})))
+    assert row.status == "fail" and "occupancy.onnx (missing" in row.detail, row
+    assert "models fetch" not in row.detail  # fetching cannot bring it
+    (fetched / "occupancy.onnx").symlink_to(models_dir / "occupancy.onnx")
+    assert check_models(load_config(write_config(perception={"models_dir": str(fetched)}))).status == "pass"
+
+
 def test_camera_row_gives_the_size_after_the_turn(tmp_path):
     """``camera.width`` / ``height`` and the bays are the turned view's: a sideways camera says both sizes."""
     import cv2
