@@ -12,6 +12,7 @@ import hashlib
 import os
 import re
 import secrets
+import stat
 import threading
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -101,8 +102,26 @@ class UsersFile:
         tmp = self.path.with_name(self.path.name + ".tmp")
         lines = (f"{n}:{h}\n" if r == "admin" else f"{n}:{h}:{r}\n" for n, (h, r) in sorted(users.items()))
         tmp.write_text("".join(lines), encoding="utf-8")
-        os.chmod(tmp, 0o600)
+        _keep_access(tmp, self.path)
         os.replace(tmp, self.path)
+
+
+def _keep_access(tmp: Path, target: Path) -> None:
+    """Give the new users file the access of the one it replaces, or for a first one its folder's group,
+    readable by that group only. The agent runs as its own user and reads the file through a group
+    (``/etc/edge-agent`` is ``root:edge-agent``), while ``users add`` runs as root: a ``root:root`` 0600
+    file made every login of the running agent a PermissionError (HTTP 500)."""
+    os.chmod(tmp, 0o600)  # nobody else reads it before it has its final owner
+    try:
+        st = target.stat()
+        uid, gid, mode = st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode) & 0o666
+    except FileNotFoundError:
+        uid, gid, mode = -1, target.parent.stat().st_gid, 0o640
+    try:
+        os.chown(tmp, uid, gid)
+    except PermissionError:  # not root and not in that group: the file stays this user's own
+        return
+    os.chmod(tmp, mode)
 
 
 def session_secret(path: str | Path) -> str:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -27,7 +30,8 @@ def test_users_add_list_remove(site, tmp_path, capsys):
     users = UsersFile(site.root / "users.txt")
     assert users.verify("li.wei", "s3cret-enough") and not users.verify("li.wei", "wrong")
     assert users.load()["li.wei"].startswith("$argon2id$")
-    assert oct(os.stat(users.path).st_mode & 0o777) == "0o600"
+    st = os.stat(users.path)  # readable by the folder's group (the agent's), by nobody else
+    assert oct(st.st_mode & 0o777) == "0o640" and st.st_gid == os.stat(users.path.parent).st_gid
     assert main(["users", "list", "--config", cfg]) == 0
     assert capsys.readouterr().out.split() == ["admin", "admin", "li.wei", "admin"]  # name, role
     pw.write_text("short\n")
@@ -148,3 +152,55 @@ def test_users_add_with_nothing_to_read_a_password_from_is_one_line(site):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     assert proc.stderr.strip().endswith("ops: no password typed (stdin closed): give one with --password-file "
                                         "FILE ('-': stdin)")
+
+
+def test_users_added_by_root_stay_readable_by_the_agent(site, tmp_path, request):
+    """On a device ``sudo edge-agent users add`` writes ``/etc/edge-agent/users.txt`` (beside the config, a
+    ``root:edge-agent`` 0750 folder) and the agent reads it as its own user through that group. The file was
+    ``root:root`` 0600, and every login of the running agent was a PermissionError (HTTP 500)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to act as the installer and another user to act as the agent")
+    import grp
+    import pwd
+
+    agent = pwd.getpwnam("nobody")
+    group = grp.getgrgid(agent.pw_gid).gr_name
+    root = Path(tempfile.mkdtemp(prefix="edge-users-"))  # pytest's own tmp folders are private to root
+    request.addfinalizer(lambda: shutil.rmtree(root, ignore_errors=True))
+    root.chmod(0o755)
+    etc = root / "etc-edge-agent"
+    etc.mkdir()
+    os.chown(etc, 0, agent.pw_gid)
+    etc.chmod(0o750)
+    data = yaml.safe_load(site.config_path.read_text(encoding="utf-8"))
+    data["web"]["users_file"] = "users.txt"
+    (etc / "config.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    pw = tmp_path / "pw"
+    pw.write_text("long enough pw\n")
+    assert main(["users", "add", "ops", "--config", str(etc / "config.yaml"), "--password-file", str(pw)]) == 0
+
+    def agent_verifies(name: str, password: str) -> bool:
+        """The agent's view: a child process with the agent's user and group only (no exec, so no
+        interpreter the user may not read is needed)."""
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child
+            ok = False
+            try:
+                os.setgroups([])
+                os.setgid(agent.pw_gid)
+                os.setuid(agent.pw_uid)
+                ok = UsersFile(etc / "users.txt").verify(name, password)
+            finally:
+                os._exit(0 if ok else 1)
+        return os.waitpid(pid, 0)[1] == 0
+
+    assert agent_verifies("ops", "long enough pw"), f"group {group} cannot read the users file"
+    st = os.stat(etc / "users.txt")
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (0, agent.pw_gid, 0o640)
+    # a rewrite keeps what the installer chose (here: the agent's own file, 0600)
+    os.chown(etc / "users.txt", agent.pw_uid, agent.pw_gid)
+    (etc / "users.txt").chmod(0o600)
+    assert main(["users", "add", "li", "--config", str(etc / "config.yaml"), "--password-file", str(pw)]) == 0
+    st = os.stat(etc / "users.txt")
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (agent.pw_uid, agent.pw_gid, 0o600)
+    assert agent_verifies("li", "long enough pw")
