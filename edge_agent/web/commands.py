@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import os
+import pwd
 import signal
 import sys
 import threading
@@ -98,6 +100,28 @@ def _users_list(users, args: argparse.Namespace) -> int:  # noqa: ANN001
     return 0
 
 
+def _other_owner(data_dir: Path) -> str | None:
+    """The user ``data_dir`` belongs to when this process is root and that is someone else (None otherwise).
+    ``review`` makes the session key and the evidence database when they are missing: made by root, they
+    stopped the agent's next start (``attempt to write a readonly database``, then the key's
+    ``Permission denied``)."""
+    try:
+        uid = data_dir.stat().st_uid
+    except OSError:
+        return None
+    if os.geteuid() != 0 or uid == 0:
+        return None
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"
+
+
+def _this_command() -> str:
+    """How this program was started, when that was the ``edge-agent`` script (sudo's PATH lacks the venv)."""
+    return sys.argv[0] if Path(sys.argv[0]).name == "edge-agent" else "edge-agent"
+
+
 def _review(args: argparse.Namespace) -> int:
     from edge_agent.clock import SystemClock
     from edge_agent.events.bus import EventBus
@@ -113,6 +137,12 @@ def _review(args: argparse.Namespace) -> int:
         cfg.web.host = args.host
     if args.port is not None:
         cfg.web.port = args.port
+    owner = _other_owner(Path(cfg.data_dir))
+    if owner is not None:
+        print(f"review: data_dir {cfg.data_dir} belongs to {owner}; as root, review would leave files there that "
+              f"the agent cannot open (its session key, the evidence database) and it would not start: run "
+              f"`sudo -u {owner} {_this_command()} review --config {args.config}`", file=sys.stderr)
+        return 2
     users = UsersFile(cfg.web.file(cfg.web.users_file, cfg.source_path))
     if not users.load():
         print(f"no users in {users.path}: add one with "

@@ -204,3 +204,27 @@ def test_users_added_by_root_stay_readable_by_the_agent(site, tmp_path, request)
     st = os.stat(etc / "users.txt")
     assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (agent.pw_uid, agent.pw_gid, 0o600)
     assert agent_verifies("li", "long enough pw")
+
+
+def test_review_as_root_refuses_a_data_dir_of_the_agent(tmp_path):
+    """``sudo edge-agent review`` on a device made the evidence database and the session key as root in the
+    agent's data dir; the agent's next start failed (``attempt to write a readonly database``, then the key's
+    ``Permission denied``). Refused with the command to run instead, before anything is made."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    import pwd
+
+    from tests.web.conftest import write_config
+
+    config = write_config(tmp_path)
+    data = Path(yaml.safe_load(config.read_text(encoding="utf-8"))["data_dir"])
+    data.mkdir(parents=True, exist_ok=True)
+    agent = pwd.getpwnam("nobody")
+    os.chown(data, agent.pw_uid, agent.pw_gid)
+    UsersFile(tmp_path / "users.txt").set("admin", "long enough pw")
+    before = sorted(data.rglob("*"))
+    res = subprocess.run([sys.executable, "-m", "edge_agent", "review", "--config", str(config), "--port", "0"],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert "belongs to nobody" in res.stderr and "sudo -u nobody edge-agent review --config" in res.stderr
+    assert sorted(data.rglob("*")) == before  # nothing made as root
