@@ -178,6 +178,14 @@ install_config() {
   run "$VENV/bin/edge-agent" check-config "$CONFIG"
 }
 
+install_docs() {
+  step "documentation $APP_DIR"
+  # The unit's Documentation= points at this README; its links go to docs/.
+  run install -m 0644 "$SOURCE/README.md" "$APP_DIR/README.md"
+  run install -d -m 0755 "$APP_DIR/docs"
+  run install -m 0644 "$SOURCE"/docs/*.md "$SOURCE/docs/asyncapi.yaml" "$APP_DIR/docs/"
+}
+
 install_unit() {
   step "systemd unit $UNIT_DIR/$UNIT"
   run install -m 0644 "$SOURCE/deploy/$UNIT" "$UNIT_DIR/$UNIT"
@@ -215,6 +223,7 @@ main() {
   install_venv
   install_models
   install_config
+  install_docs
   install_unit
   run_doctor
   step "done"

@@ -95,6 +95,20 @@ def test_every_committed_model_is_installed(tmp_path, example, flags):
         assert step in flat, f"{name} is not installed:\n" + "\n".join(flat)
 
 
+def test_the_units_documentation_is_installed(tmp_path, example):
+    """`systemctl help edge-agent` opens the unit's Documentation=; the file it named was never installed."""
+    prefix = tmp_path / "root"
+    unit = (REPO / "deploy" / "edge-agent.service").read_text()
+    docs = [u.removeprefix("file://") for ln in unit.splitlines() if ln.startswith("Documentation=")
+            for u in ln.split("=", 1)[1].split() if u.startswith("file://")]
+    assert docs
+    cmds = commands(dry_run(prefix, example, "--no-apt", "--no-system", "--no-models"))
+    for path in docs:
+        dest = f"{prefix}{path}"
+        copies = [c for c in cmds if c[0] == "install" and (c[-1] == dest or c[-1] == str(Path(dest).parent) + "/")]
+        assert any(str(REPO / Path(path).name) in c for c in copies), f"{path} is not installed"
+
+
 def test_rerun_keeps_existing_config_and_venv(tmp_path, example):
     prefix = tmp_path / "root"
     (prefix / "etc/edge-agent").mkdir(parents=True)
