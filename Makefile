@@ -12,14 +12,22 @@ ASYNCAPI_TOOLS := tests/asyncapi/node_modules/.installed
 
 all: test
 
+# A venv works only in the folder it was made in: its scripts' #! lines and the editable install hold that
+# absolute path. The stamp names the folder; in a checkout moved or renamed the venv is made again (--clear),
+# where `.venv/bin/edge-agent` failed as "No such file or directory".
+VENV_MADE_IN := $(file <$(STAMP))
+ifneq ($(VENV_MADE_IN),$(CURDIR))
+.PHONY: $(STAMP)
+endif
+
 # Debian's python3 lacks ensurepip until python3-venv is installed: installed here (root, else sudo), so
 # `make demo` on a machine with only Python and make does not stop at its first line.
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import ensurepip' 2>/dev/null || deploy/dev-deps.sh --venv
-	$(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv $(if $(VENV_MADE_IN),$(if $(subst $(CURDIR),,$(VENV_MADE_IN)),--clear)) $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
-	touch $(STAMP)
+	printf '%s\n' '$(CURDIR)' > $(STAMP)
 
 venv: $(STAMP)
 

@@ -166,3 +166,48 @@ def test_make_installs_python3_venv_only_when_ensurepip_is_missing(tmp_path, has
     else:
         assert calls[-1] == "apt-get install -y -qq --no-install-recommends python3-venv", calls
     assert (repo / ".venv" / ".installed").exists()
+
+
+# logs `-m venv ...` calls; `-m venv [--clear] DIR` makes a DIR/bin/python that accepts anything
+LOGGING_PYTHON = """#!/bin/sh
+if [ "$1" = -m ] && [ "$2" = venv ]; then
+  echo "venv $*" >> "$FAKE_LOG"
+  for a; do dir="$a"; done
+  mkdir -p "$dir/bin"; printf '#!/bin/sh\\n' > "$dir/bin/python"; chmod +x "$dir/bin/python"
+fi
+exit 0
+"""
+
+
+def test_a_moved_checkout_gets_a_new_venv(tmp_path):
+    """The venv's scripts and editable install hold the folder it was made in: after the checkout was moved
+    or renamed, `make demo` stopped at `.venv/bin/edge-agent: No such file or directory` while the stamp
+    said the venv was up to date. In the same folder the venv is kept."""
+    if shutil.which("make") is None:
+        pytest.skip("make not installed")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "fakepython").write_text(LOGGING_PYTHON)
+    (bin_dir / "fakepython").chmod(0o755)
+    for real in ("mkdir", "printf", "chmod", "sh", "touch"):
+        (bin_dir / real).symlink_to(shutil.which(real))
+    log = tmp_path / "log"
+    log.write_text("")
+
+    def make_venv(repo: Path) -> list[str]:
+        before = len(log.read_text().splitlines())
+        res = subprocess.run([shutil.which("make"), "-C", str(repo), "venv", "PYTHON=fakepython"], capture_output=True,
+                             text=True, timeout=60, env={"PATH": str(bin_dir), "FAKE_LOG": str(log)})
+        assert res.returncode == 0, res.stdout + res.stderr
+        return log.read_text().splitlines()[before:]
+
+    repo = tmp_path / "edge agent"  # a space in the path, as a user's folder may have
+    (repo / "deploy").mkdir(parents=True)
+    for name in ("Makefile", "pyproject.toml", "deploy/dev-deps.sh"):
+        shutil.copy2(REPO / name, repo / name)
+    assert make_venv(repo) == ["venv -m venv .venv"]
+    assert make_venv(repo) == []  # up to date where it was made
+    moved = repo.rename(tmp_path / "moved")
+    assert make_venv(moved) == ["venv -m venv --clear .venv"]
+    assert (moved / ".venv" / ".installed").read_text() == f"{moved}\n"
+    assert make_venv(moved) == []
