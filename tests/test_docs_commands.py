@@ -59,3 +59,18 @@ def test_the_check_sees_a_wrong_flag_and_a_wrong_subcommand():
     assert _problems("sudo -u edge-agent /opt/edge-agent/venv/bin/edge-agent doctor --json --skip clock", root) == []
     assert _problems("edge-agent occupancy eval LABELS.csv [--model ONNX] [--jsn OUT]", root) == [
         "occupancy eval: no option --jsn"]
+
+
+# `pip install 'edge_agent[x]'` asks the package index for a project named edge-agent (names are normalised),
+# which this project never published: at best an error, at worst someone else's package run as root.
+FROM_INDEX = re.compile(r"pip install[^\n`]*?[\s'\"]edge[-_]agent\[", re.IGNORECASE)
+
+
+def test_install_hints_name_the_checkout_never_the_package_index():
+    files = [*PAGES, *sorted((ROOT / "deploy").rglob("*.md")), *sorted((ROOT / "edge_agent").rglob("*.py"))]
+    hits = [f"{f.relative_to(ROOT)}:{n}: {line.strip()}"
+            for f in files for n, line in enumerate(f.read_text(encoding="utf-8").splitlines(), 1)
+            if FROM_INDEX.search(line)]
+    assert not hits, "\n".join(hits)
+    assert FROM_INDEX.search("raise X(\"needs it: pip install 'edge_agent[yolo]'\")")
+    assert not FROM_INDEX.search("pip install -e '.[yolo]' in the source checkout")

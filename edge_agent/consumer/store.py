@@ -189,7 +189,7 @@ class PostgresStore(_SqlStore):
         try:
             import psycopg
         except ImportError as exc:  # pragma: no cover - depends on the install
-            raise RuntimeError("PostgreSQL needs psycopg: pip install 'edge_agent[consumer]'") from exc
+            raise RuntimeError("PostgreSQL needs psycopg: pip install -e '.[consumer]' in the source checkout") from exc
         super().__init__(psycopg.connect(dsn))
 
     def _before_schema(self) -> None:

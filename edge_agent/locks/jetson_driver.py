@@ -24,7 +24,7 @@ def load_jetson_gpio() -> ModuleType:
         import Jetson.GPIO as GPIO  # noqa: N814 - the library's conventional name
     except ModuleNotFoundError as exc:
         raise DriverUnavailable(
-            "driver jetson needs Jetson.GPIO: pip install 'edge_agent[jetson]' (on the Jetson)"
+            "driver jetson needs Jetson.GPIO: pip install -e '.[jetson]' in the source checkout, on the Jetson (deploy/jetson's image has it)"
         ) from exc
     except Exception as exc:  # RuntimeError: no GPIO chip / not a Jetson / no permission
         raise DriverUnavailable(f"Jetson.GPIO cannot run on this machine: {exc}") from exc

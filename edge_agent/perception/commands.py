@@ -78,7 +78,7 @@ def _quantize(args: argparse.Namespace) -> int:
     try:
         import onnx  # noqa: F401
     except ImportError:
-        print("models quantize: needs the onnx package (pip install 'edge-agent[quantize]')", file=sys.stderr)
+        print("models quantize: needs the onnx package: pip install -e '.[quantize]' in the source checkout (a device: deploy/install.sh --extras pi,quantize)", file=sys.stderr)
         return 2
     try:
         pipe = Pipeline.from_config(PerceptionConfig(), args.dir)

@@ -56,7 +56,7 @@ class PaddleOcrRecognizer:
             from paddleocr import TextRecognition
         except ImportError as exc:
             raise PaddleExtraMissing("recogniser 'paddleocr' needs the paddle extra: "
-                                     "pip install 'edge_agent[paddle]'") from exc
+                                     "pip install -e '.[paddle]' in the source checkout") from exc
         self.batch = batch
         self.model = TextRecognition(
             model_name=model_name(model_dir), model_dir=str(model_dir), engine="onnxruntime",

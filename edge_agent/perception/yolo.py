@@ -195,7 +195,7 @@ class YoloPtDetector:
             from ultralytics import YOLO, settings
         except ImportError as exc:
             raise YoloExtraMissing(
-                "detector 'yolo_pt' needs ultralytics: pip install 'edge_agent[yolo]' "
+                "detector 'yolo_pt' needs ultralytics: pip install -e '.[yolo]' in the source checkout "
                 "(or export the model to ONNX and use detector 'yolo_onnx')") from exc
         settings.update({"sync": False})
         self.model = YOLO(str(path))

@@ -146,7 +146,7 @@ def test_pt_model_missing_file_is_refused_before_anything_downloads(tmp_path):
 @pytest.mark.skipif(importlib.util.find_spec("ultralytics") is not None, reason="the yolo extra is installed")
 def test_pt_model_without_the_extra_says_how_to_install_it(tmp_path):
     (tmp_path / "plates.pt").write_bytes(b"not really a model")
-    with pytest.raises(YoloExtraMissing, match=r"edge_agent\[yolo\]"):
+    with pytest.raises(YoloExtraMissing, match=r"pip install -e '\.\[yolo\]'"):
         YoloPtDetector(tmp_path / "plates.pt")
 
 
