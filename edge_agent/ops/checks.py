@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,7 +28,7 @@ def resolve_path(cfg: "AgentConfig", value: str) -> Path:
     """The runtime's rule (``runtime.models.default_reader``): relative to the working directory when that
     exists, else to the config file's folder — so the doctor checks the files the agent will load."""
     p = Path(value)
-    if p.is_absolute() or cfg.source_path is None or p.exists():
+    if p.is_absolute() or cfg.source_path is None or os.path.exists(p):  # as locate.resolve_models_dir
         return p.resolve()
     return cfg.source_path.parent / p
 

@@ -11,6 +11,7 @@ exists there, else the config file's folder.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -30,6 +31,8 @@ def resolve_models_dir(models_dir: str | None, data_dir: str | Path, config_path
         found = candidates(data_dir)
         return next((p for p in found if (p / MANIFEST).is_file()), found[0])
     p = Path(models_dir)
-    if p.is_absolute() or config_path is None or p.exists():
+    # os.path.exists: in a working directory this user may not search (`sudo -u edge-agent` from a 0700
+    # home) the folder is not there; Path.exists raised PermissionError, and `run` said "Permission denied".
+    if p.is_absolute() or config_path is None or os.path.exists(p):
         return p.resolve()
     return config_path.parent / p

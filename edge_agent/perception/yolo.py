@@ -220,7 +220,7 @@ def model_path(cfg, models_dir: Path) -> Path:
     if not cfg.detector_model:
         raise ValueError(f"perception.detector_model is required for detector {cfg.detector!r}")
     p = Path(cfg.detector_model)
-    return p if p.is_absolute() or p.exists() else Path(models_dir) / p
+    return p if p.is_absolute() or os.path.exists(p) else Path(models_dir) / p  # as locate.resolve_models_dir
 
 
 def make_detector(cfg, models_dir: Path, sessions):

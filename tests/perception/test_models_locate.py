@@ -57,3 +57,39 @@ def test_doctor_checks_the_models_found_without_models_dir(tmp_path, models_dir)
                           env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
     assert "models" in proc.stdout + proc.stderr
     assert str(models_dir.resolve()) in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+
+
+def test_a_working_directory_the_user_may_not_search_is_not_where_models_are(tmp_path):
+    """`sudo -u edge-agent edge-agent doctor` from a 0700 home: the relative ``models_dir`` is not in the working
+    directory, so it is beside the config. ``Path.exists`` raised PermissionError there (the doctor's
+    traceback; `run`: "cannot start: Permission denied: models")."""
+    import os
+    import pwd
+    import tempfile
+
+    import pytest
+
+    from edge_agent.ops.checks import resolve_path
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root to act as another user in a private folder")
+    cfg = load_config(_config(tmp_path, models_dir="models"))
+    private = Path(tempfile.mkdtemp(prefix="private-home-"))  # 0700, root's
+    nobody = pwd.getpwnam("nobody")
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        ok = False
+        try:
+            os.chdir(private)
+            os.setgroups([])
+            os.setgid(nobody.pw_gid)
+            os.setuid(nobody.pw_uid)
+            beside = cfg.source_path.parent / "models"
+            ok = (resolve_models_dir("models", cfg.data_dir, cfg.source_path) == beside
+                  and resolve_path(cfg, "models") == beside)
+        finally:
+            os._exit(0 if ok else 1)
+    try:
+        assert os.waitpid(pid, 0)[1] == 0
+    finally:
+        private.rmdir()
