@@ -8,11 +8,15 @@ is driving the locks in this mode).
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from edge_agent.clock import Clock
 from edge_agent.config.models import AgentConfig
 from edge_agent.control import ControlError, ControlResult
 from edge_agent.perception.lists import PlateLists
+
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +51,23 @@ class OfflineControl:
         if not ok or frame is None:
             # not the source itself: an RTSP URL carries the camera's password, and this text reaches the page
             raise ControlError("camera", "no frame from the camera (camera.source; `edge-agent doctor` checks it)")
-        ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 88])
+        ok, buf = cv2.imencode(".jpg", self._as_bays_see(frame), [cv2.IMWRITE_JPEG_QUALITY, 88])
         if not ok:
             raise ControlError("camera", "could not encode the frame")
         return self.store.save(bay_id, None, "snapshot", buf.tobytes(), None, None, {"source": "review"})
+
+    def _as_bays_see(self, frame: np.ndarray) -> np.ndarray:
+        """The frame as the running agent's bays see it (``Agent`` and ``CameraWatch`` do the same): turned by
+        ``camera.rotate`` / ``flip``, then scaled to ``camera.width`` / ``height`` when only the resolution
+        differs. The installer draws on this picture and saves its size: the raw frame of a 4K camera under
+        bays drawn on 1080p set ``camera.width`` to 3840 under the old polygons at one save, and a camera hung
+        on its side showed the bays over a picture they do not fit."""
+        from edge_agent.camera.frame_size import FrameSize  # OpenCV: loaded when a picture is taken
+        from edge_agent.camera.orient import Orientation
+
+        c = self.cfg.camera
+        configured = (c.width, c.height) if c.width is not None and c.height is not None else None
+        return FrameSize(configured, []).fit(Orientation.of(c).apply(frame)).image
 
     def confirm_camera(self) -> ControlResult:
         return ControlResult(False, "review mode: no camera loop tracks the view; confirm it on the running agent")
