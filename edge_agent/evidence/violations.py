@@ -21,7 +21,7 @@ from edge_agent.events.types import Event, EventType
 from edge_agent.evidence.violation_records import Page, Violation, ViolationFilter
 from edge_agent.plates import normalise_plate
 
-__all__ = ["DECISIONS", "Page", "Violation", "ViolationFilter", "ViolationLog"]
+__all__ = ["DECISIONS", "Page", "StaleDecision", "Violation", "ViolationFilter", "ViolationLog"]
 
 DECISIONS = ("open", "confirmed", "dismissed")
 LOCK_PREFIX = "lock_"
@@ -52,6 +52,14 @@ CREATE TABLE IF NOT EXISTS audit (
     id INTEGER PRIMARY KEY AUTOINCREMENT, ts TEXT NOT NULL, user TEXT NOT NULL, action TEXT NOT NULL,
     target TEXT, detail TEXT, ip TEXT);
 """
+
+
+class StaleDecision(Exception):
+    """The violation was decided since the reviewer's page showed it; ``current`` is what stands."""
+
+    def __init__(self, current: Violation) -> None:
+        super().__init__(f"violation {current.id} is {current.decision} now")
+        self.current = current
 
 
 def _epoch(ts: str) -> float:
@@ -161,8 +169,13 @@ class ViolationLog:
             self._db.executemany("DELETE FROM events WHERE event_id=?", [(i,) for i in doomed])
         return len(doomed)
 
-    def decide(self, violation_id: int, decision: str, user: str, reason: str = "") -> Violation:
-        """Set the decision (``open`` re-opens); every change is kept in ``decisions``."""
+    def decide(self, violation_id: int, decision: str, user: str, reason: str = "",
+               seen: str | None = None) -> Violation:
+        """Set the decision (``open`` re-opens); every change is kept in ``decisions``.
+
+        ``seen``: the decision the reviewer's page showed. When another tab or reviewer has decided
+        since (or the same form was sent twice), nothing changes and ``StaleDecision`` says what
+        stands: last-writer-wins silently overturned a colleague's dismissal and lost its reason."""
         if decision not in DECISIONS:
             raise ValueError(f"unknown decision {decision!r}")
         if decision == "dismissed" and not reason.strip():
@@ -170,11 +183,15 @@ class ViolationLog:
         now = iso(self._clock.now())
         with self._lock, self._db:
             cur = self._db.execute(
-                "UPDATE violations SET decision=?, decision_reason=?, decided_by=?, decided_at=? WHERE id=?",
-                (decision, reason.strip() or None, user, now, violation_id),
+                "UPDATE violations SET decision=?, decision_reason=?, decided_by=?, decided_at=?"
+                " WHERE id=? AND (? IS NULL OR decision=?)",
+                (decision, reason.strip() or None, user, now, violation_id, seen, seen),
             )
             if cur.rowcount == 0:
-                raise KeyError(violation_id)
+                current = self.get(violation_id)
+                if current is None:
+                    raise KeyError(violation_id)
+                raise StaleDecision(current)
             self._db.execute(
                 "INSERT INTO decisions (violation_id, decision, reason, user, ts) VALUES (?,?,?,?,?)",
                 (violation_id, decision, reason.strip() or None, user, now),

@@ -80,6 +80,8 @@ _TEXT: dict[str, tuple[str, str]] = {
     "dismiss": ("驳回", "Dismiss"),
     "reopen": ("重新打开", "Reopen"),
     "dismiss_reason": ("驳回原因", "Reason for dismissal"),
+    "decided_meanwhile": ("#{id} 已被 {user} 处理为「{decision}」，本次操作未生效",
+                          "#{id} was already {decision} by {user}: nothing changed"),
     "add_allow": ("加入白名单", "Add to allow-list"),
     "add_deny": ("加入黑名单", "Add to deny-list"),
     "on_allow": ("在白名单中", "on the allow-list"),

@@ -5,23 +5,26 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
+from typing import Literal
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import FileResponse, RedirectResponse, StreamingResponse
 
 from edge_agent.config.load import ConfigError
-from edge_agent.evidence.violations import DECISIONS, ViolationFilter
+from edge_agent.evidence.violations import DECISIONS, StaleDecision, ViolationFilter
 from edge_agent.plates import check_plate_list, normalise_plate
 from edge_agent.web.context import (
     WebContext,
     audit,
     ctx_of,
     current_user,
+    lang_of,
     render,
     require_csrf,
     require_role,
     require_user,
 )
+from edge_agent.web.i18n import translator
 from edge_agent.web.inputs import ListQuery, violation_id
 from edge_agent.web.roles import MAY_REVIEW
 
@@ -112,12 +115,20 @@ def detail(request: Request, vid: str):
 
 
 @router.post("/violations/{vid}/decide", dependencies=[Depends(require_csrf), Depends(require_role(*MAY_REVIEW))])
-def decide(request: Request, vid: str, decision: str = Form(...), reason: str = Form("", max_length=500)):
+def decide(request: Request, vid: str, decision: str = Form(...), reason: str = Form("", max_length=500),
+           seen: Literal["open", "confirmed", "dismissed"] | None = Form(None)):
+    """``seen``: the decision the page showed (its forms send it); a violation decided since is left as it stands."""
     ctx = ctx_of(request)
     try:
-        v = ctx.log.decide(violation_id(vid), decision, current_user(request), reason)
+        v = ctx.log.decide(violation_id(vid), decision, current_user(request), reason, seen)
     except KeyError:
         raise HTTPException(404, "no such violation") from None
+    except StaleDecision as stale:
+        now = stale.current
+        t = translator(lang_of(request))
+        _flash(request, t("decided_meanwhile", id=now.id, decision=t(now.decision), user=now.decided_by or "-"),
+               "error")
+        return RedirectResponse(f"/violations/{now.id}", status_code=303)
     except ValueError as exc:
         raise HTTPException(400, str(exc)) from None
     audit(request, f"violation_{decision}", f"violation:{v.id}", reason.strip())

@@ -257,3 +257,24 @@ def test_pages_work_under_the_strict_csp(browser, server, site):
     assert page.evaluate("() => window.pwned") is None and any("inline script" in r for r in refused)
     assert [r for r in refused if "inline script" not in r] == []
     ctx.close()
+
+
+def test_a_stale_tab_cannot_overturn_a_decision(browser, server, site):
+    """Two tabs (or two managers) on one violation: one dismisses with a reason, the other, still showing
+    "open", clicks confirm. Before, the confirm silently replaced the dismissal and its reason; a double
+    submit recorded the same decision twice. Now the later click changes nothing and says what stands."""
+    ctx, first = login(browser, server.url)
+    second = ctx.new_page()
+    first.goto(server.url + "/violations/2")
+    second.goto(server.url + "/violations/2")
+    first.fill("#dismiss-reason", "充电卡已出示")
+    first.click("#dismiss")
+    first.wait_for_selector(".badge.dismissed")
+    second.click("#confirm")
+    second.wait_for_selector(".flash.error")
+    assert "已被 admin 处理为「已驳回」" in second.inner_text(".flash.error")
+    assert second.locator(".detail-head .badge.dismissed").count() == 1  # the page now shows what stands
+    v = site.log.get(2)
+    assert (v.decision, v.decision_reason) == ("dismissed", "充电卡已出示")
+    assert [d["decision"] for d in site.log.decisions(2)] == ["dismissed"]
+    ctx.close()

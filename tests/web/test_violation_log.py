@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from edge_agent.events.types import Event, EventType
-from edge_agent.evidence.violations import ViolationFilter, ViolationLog
+from edge_agent.evidence.violations import StaleDecision, ViolationFilter, ViolationLog
 
 SH = timezone(timedelta(hours=8))
 
@@ -78,6 +78,21 @@ def test_decisions_keep_history_and_dismissal_needs_a_reason(site):
     v = site.log.decide(1, "dismissed", "bob", "charging card shown")
     assert (v.decision, v.decision_reason, v.decided_by) == ("dismissed", "charging card shown", "bob")
     assert [(d["decision"], d["user"]) for d in site.log.decisions(1)] == [("confirmed", "amy"), ("dismissed", "bob")]
+
+
+def test_a_decision_applies_only_to_the_state_the_reviewer_saw(site):
+    """A double submit, or a second tab still showing "open", changed the decision again (and recorded it
+    twice); now it raises ``StaleDecision`` with what stands and changes nothing."""
+    site.log.decide(3, "confirmed", "amy", seen="open")
+    with pytest.raises(StaleDecision) as stale:
+        site.log.decide(3, "confirmed", "amy", seen="open")  # the same form sent again
+    assert (stale.value.current.decision, stale.value.current.decided_by) == ("confirmed", "amy")
+    with pytest.raises(StaleDecision):
+        site.log.decide(3, "dismissed", "bob", "paid", seen="open")
+    assert [d["decision"] for d in site.log.decisions(3)] == ["confirmed"]
+    with pytest.raises(KeyError):
+        site.log.decide(999, "confirmed", "amy", seen="open")
+    assert site.log.decide(3, "open", "bob", seen="confirmed").decision == "open"
 
 
 def test_survives_reopen_on_the_same_file(site):
