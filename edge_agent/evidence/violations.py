@@ -226,11 +226,13 @@ class ViolationLog:
         return int(row[0]) if row else None
 
     def query(self, flt: ViolationFilter, page: int = 1, page_size: int = 50) -> Page:
-        """Newest first, one page of ``page_size`` (pages count from 1)."""
+        """Newest first, one page of ``page_size`` (pages count from 1). A page past the end is the last one:
+        the list shrinks under a reviewer paging through open violations as others decide them, and an
+        empty page past the end showed "none match" beside the total, with no link back."""
         where, args = flt.where()
-        page = max(1, page)
         with self._lock:
             total = self._db.execute(f"SELECT COUNT(*) FROM violations{where}", args).fetchone()[0]
+            page = min(max(1, page), max(1, -(-total // page_size)))
             rows = self._db.execute(
                 f"SELECT * FROM violations{where} ORDER BY started_epoch DESC, id DESC LIMIT ? OFFSET ?",
                 [*args, page_size, (page - 1) * page_size],

@@ -96,6 +96,9 @@ def test_list_filters_and_pagination(client):
 
     assert ids("") == ["7", "6", "5", "4", "3"]
     assert ids("?page=2") == ["2", "1"]
+    past = client.get("/violations?bay=A2&page=9").text  # past the end (the list shrank): its last page
+    assert re.findall(r'<tr class="row" data-id="(\d+)"', past) == ["6", "4", "2"]
+    assert "第 1 / 1 页" in past
     assert ids("?bay=A2") == ["6", "4", "2"]
     assert ids("?plate=粤B1") == ["7", "6", "1"]
     assert ids("?from=2026-03-03&to=2026-03-04") == ["5", "4", "3"]  # site days, 'to' inclusive
