@@ -15,6 +15,7 @@ recogniser's weakest character, so "is this an NEV serial" must not depend on it
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 #: The 31 GA 36-2018 province characters (the config validates ``priority_provinces`` with them).
@@ -22,8 +23,9 @@ PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕�
 
 
 def normalise_plate(text: str) -> str:
-    """Upper-case, no spaces, dots or dashes: ``皖A·D1234 5`` → ``皖AD12345``."""
-    return "".join(ch for ch in text.upper() if ch not in " .·-_\t")
+    """Upper-case, no spaces, dots or dashes: ``皖A·D1234 5`` → ``皖AD12345``. Full-width letters, digits and
+    spaces (what a Chinese input method types in its full-width mode: ``粤Ｂ１２　３``) are the ASCII ones (NFKC)."""
+    return "".join(ch for ch in unicodedata.normalize("NFKC", text).upper() if ch not in " .·-_\t")
 
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"

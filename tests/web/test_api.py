@@ -101,6 +101,7 @@ def test_list_filters_and_pagination(client):
     assert "第 1 / 1 页" in past
     assert ids("?bay=A2") == ["6", "4", "2"]
     assert ids("?plate=粤B1") == ["7", "6", "1"]
+    assert ids("?plate=粤ｂ１") == ids("?plate=粤Ｂ　1") == ["7", "6", "1"]  # a Chinese input method's full-width mode
     assert ids("?from=2026-03-03&to=2026-03-04") == ["5", "4", "3"]  # site days, 'to' inclusive
     assert client.get("/violations?from=bad-date").status_code == 400  # named, not silently ignored
     page2 = client.get("/violations?decision=open&page=1").text
