@@ -238,7 +238,9 @@ def test_screenshots_of_real_agent_evidence(browser, recorded_agent):
 
 def test_pages_work_under_the_strict_csp(browser, server, site):
     """Chromium enforces the page's Content-Security-Policy: nothing is refused, the installer's
-    script (now a static file) draws the bays, and a missing crop is hidden by page.js."""
+    script (now a static file) draws the bays, and a missing crop is hidden by page.js. The moved camera's
+    banner is shown too: its form's inline style attribute was refused."""
+    site.control.camera_moved = True
     ctx, page = login(browser, server.url)
     refused: list[str] = []
     page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
