@@ -101,6 +101,9 @@ def by_event(request: Request, event_id: str):
     return RedirectResponse(f"/violations/{vid}", status_code=303)
 
 
+REASON_MAX = 500  # a dismissal's reason; the page's box says the same (it said 200 and cut a longer one)
+
+
 @router.get("/violations/{vid}")
 def detail(request: Request, vid: str):
     ctx = ctx_of(request)
@@ -111,11 +114,11 @@ def detail(request: Request, vid: str):
     return render(request, "detail.html", v=v, timeline=timeline,
                   locks=[e for e in timeline if e.type.startswith("lock_")],
                   decisions=ctx.log.decisions(v.id), listed=ctx.lists.lookup(v.plate) if v.plate else None,
-                  flash=request.session.pop("flash", []))
+                  reason_max=REASON_MAX, flash=request.session.pop("flash", []))
 
 
 @router.post("/violations/{vid}/decide", dependencies=[Depends(require_csrf), Depends(require_role(*MAY_REVIEW))])
-def decide(request: Request, vid: str, decision: str = Form(...), reason: str = Form("", max_length=500),
+def decide(request: Request, vid: str, decision: str = Form(...), reason: str = Form("", max_length=REASON_MAX),
            seen: Literal["open", "confirmed", "dismissed"] | None = Form(None)):
     """``seen``: the decision the page showed (its forms send it); a violation decided since is left as it stands."""
     ctx = ctx_of(request)

@@ -108,6 +108,18 @@ def test_list_filters_and_pagination(client):
     assert 'href="?decision=open&amp;page=2"' in page2  # pager keeps the filter
 
 
+def test_the_dismiss_box_takes_as_long_a_reason_as_the_server(client):
+    """The box said maxlength 200 while the server (and docs/web.md) take 500: a browser cut a longer reason."""
+    page = client.get("/violations/6").text
+    assert re.search(r'id="dismiss-reason"[^>]*maxlength="500"', page) or \
+        re.search(r'maxlength="500"[^>]*id="dismiss-reason"', page)
+    reason = "车主已缴费，" * 80  # 480 characters
+    r = client.post("/violations/6/decide", data={"decision": "dismissed", "reason": reason, "csrf": token(client, "/violations")})
+    assert r.status_code in (200, 303)
+    assert client.post("/violations/6/decide", data={"decision": "dismissed", "reason": reason + "x" * 21,
+                                                     "csrf": token(client, "/violations")}).status_code == 400
+
+
 def test_csv_export_follows_the_filter(client, site):
     client.post("/violations/6/decide", data={"decision": "dismissed", "reason": "staff car", "csrf": token(client, "/violations")})
     r = client.get("/violations.csv?bay=A2")
