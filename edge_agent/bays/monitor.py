@@ -100,6 +100,7 @@ class BayMonitor:
         self.region_runs = 0  # frames read on the bays that wanted a read (one run per merged region), not whole
         self.classified = 0  # bay crops classified
         self.inference_ms: float | None = None  # moving average of one detector + recogniser run
+        self.last_inference_s: float | None = None  # the latest such run (the metrics' histogram)
         self.changes: dict[str, float] = {b.id: 0.0 for b in cfg.bays}  # change-gate share per bay
         self._unsubscribe = bus.subscribe(self._on_lock_moved, {EventType.LOCK_MOVED})
         self.feed.reset_vision(self.machines)  # nothing measured yet: no lock trusts a previous monitor
@@ -222,6 +223,7 @@ class BayMonitor:
                 else:
                     reads = [r for region in regions for r in reader.process(image, region)]
                 ms = (time.perf_counter() - t) * 1000
+                self.last_inference_s = ms / 1000
                 self.inference_ms = round(ms if self.inference_ms is None else 0.8 * self.inference_ms + 0.2 * ms, 1)
                 for r in reads:
                     bay = assign_bay(r.corners, self.shapes, self.cfg.occupancy.assign_margin_px)

@@ -89,6 +89,7 @@ class Agent:
         self.lock_manager: LockControl | None = None
         self.components: list[Component] = []
         self.health_extras: dict[str, Callable[[], Any]] = {}  # sinks' own figures for the heartbeat (notify)
+        self.inference_observers: list[Callable[[float], None]] = []  # seconds of each plate-reader run (metrics)
         self.loop_lock = threading.RLock()  # a reload never swaps the monitor in the middle of a frame
         self._stop = threading.Event()
         self._started = False
@@ -144,7 +145,11 @@ class Agent:
                 image = self.view.apply(frame_bgr(frame.image))  # BGR and upright once, here: one view after
                 image, h = self.camera.accept(image, self.monitor)  # at the bays' frame size
                 if h is not None:
+                    runs = self.monitor.detector_runs
                     self.monitor.on_frame(image, self.reader, usable=h.ok, why=h.reason)
+                    if self.monitor.detector_runs != runs and self.monitor.last_inference_s is not None:
+                        for observe in self.inference_observers:
+                            observe(self.monitor.last_inference_s)
             self.camera.check(self.monitor)
             self.notices.check(self.source, self.evidence)
             self.clock_watch.check()

@@ -37,6 +37,7 @@ from edge_agent.runtime.agent import Agent, Component
 if TYPE_CHECKING:  # built lazily: paho, FastAPI and the notifiers load only when configured
     from edge_agent.events.mqtt_link import MqttLink
     from edge_agent.notify.service import NotifyService
+    from edge_agent.ops.metrics import AgentMetrics
     from edge_agent.web.server import WebServer
 
 MQTT_FLUSH_S = 3.0
@@ -69,6 +70,20 @@ class Assembled:
     def stop(self) -> None:
         self.stop_sinks()
         self.stop_link()
+
+    def export_metrics(self, metrics: AgentMetrics) -> None:
+        """Feed every gauge and the latency histogram ``/metrics`` documents from the running parts.
+        Bus events count themselves (``metrics.attach``); these figures live in the parts, and the
+        camera's fps and the inference time were declared but never fed: 0 and empty on a busy camera."""
+        agent = self.agent
+        metrics.fps.set_function(lambda: agent.health.health().fps)  # 0 once frames stop (camera lost)
+        agent.inference_observers.append(metrics.inference_seconds.observe)
+        metrics.evidence_skipped.set_function(lambda: agent.evidence.space.skipped)
+        if self.link is not None:
+            link = self.link
+            metrics.outbox_depth.set_function(link.outbox_depth)
+            metrics.outbox_dropped.set_function(link.outbox.dropped)
+            metrics.outbox_lost.set_function(link.outbox.lost)
 
 
 def assemble(cfg: AgentConfig, *, clock: Clock | None = None, source: FrameSource | None = None,

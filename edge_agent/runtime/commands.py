@@ -141,12 +141,8 @@ def _build(args: argparse.Namespace) -> tuple[Assembled, OpsRuntime]:
     agent = parts.agent
     ops = OpsRuntime(cfg, agent.bus, agent.clock)
     ops.plan.add("stop frames", agent.source.stop, timeout_s=1.0)
-    ops.metrics.evidence_skipped.set_function(lambda: agent.evidence.space.skipped)
-    link = parts.link
-    if link is not None:
-        ops.metrics.outbox_depth.set_function(link.outbox_depth)
-        ops.metrics.outbox_dropped.set_function(link.outbox.dropped)
-        ops.metrics.outbox_lost.set_function(link.outbox.lost)
+    parts.export_metrics(ops.metrics)
+    if parts.link is not None:
         # the assembly's stop order, time-boxed: sinks first (locks stop their motors, web closes),
         # the MQTT link last: it flushes and says offline
         ops.plan.add("stop sinks", parts.stop_sinks, timeout_s=1.5)
