@@ -118,7 +118,7 @@ def _build(args: argparse.Namespace) -> tuple[Assembled, OpsRuntime]:
     from edge_agent.ops.logging_setup import setup_logging
     from edge_agent.runtime.assemble import assemble
     from edge_agent.runtime.preflight import StartupError, check_data_dir
-    from edge_agent.runtime.sinks import JsonLinesSink
+    from edge_agent.runtime.sinks import EVENTS_LOG_MAX_BYTES, JsonLinesSink
 
     cfg = load_config(args.config)  # ConfigError here or below: reported by the cli, exit 2
     check_data_dir(cfg)
@@ -137,7 +137,7 @@ def _build(args: argparse.Namespace) -> tuple[Assembled, OpsRuntime]:
                  cfg.overrides_path)
     events_log = Path(cfg.data_dir) / "events.jsonl"
     parts = assemble(cfg, config_path=args.config, sinks=lambda a: [
-        JsonLinesSink(a.bus, events_log, None if args.quiet else sys.stdout)])
+        JsonLinesSink(a.bus, events_log, None if args.quiet else sys.stdout, max_bytes=EVENTS_LOG_MAX_BYTES)])
     agent = parts.agent
     ops = OpsRuntime(cfg, agent.bus, agent.clock)
     ops.plan.add("stop frames", agent.source.stop, timeout_s=1.0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -15,11 +16,22 @@ from edge_agent.events.types import BayState, Event
 log = logging.getLogger(__name__)
 
 
-class JsonLinesSink:
-    """Every event (and bay state, when ``states``) as one JSON line to a stream and a log file."""
+EVENTS_LOG_MAX_BYTES = 32 * 1024 * 1024  # ``run``'s events.jsonl; with its one older file at most ~64 MiB
 
-    def __init__(self, bus: EventBus, path: Path | None, stream: IO[str] | None, states: bool = True) -> None:
+
+class JsonLinesSink:
+    """Every event (and bay state, when ``states``) as one JSON line to a stream and a log file.
+
+    ``max_bytes``: once the file reaches it, it becomes ``<name>.1`` (replacing the older one) and a
+    new file starts. Why: a device appends every event and bay state for months on an SD card (about
+    3.6 KB a visit); unbounded, the file grew past any budget and, once the card filled, the evidence
+    store pruned photos to make room for it. ``None`` (replay's output, the demo's): never rotated."""
+
+    def __init__(self, bus: EventBus, path: Path | None, stream: IO[str] | None, states: bool = True,
+                 max_bytes: int | None = None) -> None:
         self.bus, self.path, self.stream, self.states = bus, path, stream, states
+        self.max_bytes = max_bytes
+        self._size = 0
         self._file: IO[str] | None = None
         self._unsub: list[Callable[[], None]] = []
         self._lock = threading.Lock()
@@ -29,6 +41,7 @@ class JsonLinesSink:
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = self.path.open("a", encoding="utf-8")
+            self._size = self.path.stat().st_size
         self._unsub.append(self.bus.subscribe(lambda e: self._write({"kind": "event", **e.to_dict()})))
         if self.states:
             self._unsub.append(self.bus.subscribe_state(lambda s: self._write({"kind": "state", **s.to_dict()})))
@@ -50,11 +63,25 @@ class JsonLinesSink:
                 try:
                     out.write(line + "\n")
                     out.flush()
+                    if out is self._file:
+                        self._size += len(line.encode()) + 1
+                        self._rotate()
                 except OSError as exc:
                     self.failed += 1
                     if self.failed == 1 or self.failed % 100 == 0:
                         log.error("event log %s: %s (%d line(s) not written)", self.path, exc.strerror or exc,
                                   self.failed)
+
+
+    def _rotate(self) -> None:
+        """The full file becomes ``<name>.1`` and a new one starts (called under the lock)."""
+        if self.max_bytes is None or self._size < self.max_bytes or self._file is None or self.path is None:
+            return
+        self._file.close()
+        self._file = None
+        os.replace(self.path, self.path.with_name(self.path.name + ".1"))
+        self._file = self.path.open("a", encoding="utf-8")
+        self._size = 0
 
 
 EVENT_WORDS = {

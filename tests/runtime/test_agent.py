@@ -318,3 +318,24 @@ def test_set_lists_refuses_a_non_plate_and_changes_nothing(tmp_path, clock, pipe
         agent.set_lists(allow=["粤B12345", "<script>x"], deny=None)
     assert err.value.code == "bad_plate" and "allow[1]" in str(err.value) and "<script>x" in str(err.value)
     assert agent.lists.allow == [] and not (Path(cfg.data_dir) / "overrides.yaml").exists()
+
+
+def test_json_lines_log_is_bounded_across_restarts(tmp_path, clock):
+    """A device appends every event for months: the file turns over at ``max_bytes`` into one older
+    copy, so the two together never pass twice the bound (before: one file growing without end)."""
+    from edge_agent.events.bus import EventBus
+
+    bus, path, bound = EventBus(), tmp_path / "events.jsonl", 4000
+    sent = []
+    for _ in range(2):  # a restart picks up the size already there
+        sink = JsonLinesSink(bus, path, None, max_bytes=bound)
+        sink.start()
+        for i in range(100):
+            ev = Event.make("vehicle_arrived", clock, bay_id="A", visit_id=f"v{len(sent)}", data={"n": i})
+            sent.append(ev.event_id)
+            bus.publish(ev)
+        sink.stop()
+    older = path.with_name("events.jsonl.1")
+    assert path.stat().st_size < bound and older.stat().st_size < bound + 300
+    kept = [json.loads(x)["event_id"] for f in (older, path) for x in f.read_text(encoding="utf-8").splitlines()]
+    assert kept == sent[-len(kept):] and len(kept) > 10  # the newest, in order, none lost at a turn-over
