@@ -72,16 +72,17 @@ class JsonLinesSink:
                         log.error("event log %s: %s (%d line(s) not written)", self.path, exc.strerror or exc,
                                   self.failed)
 
-
     def _rotate(self) -> None:
         """The full file becomes ``<name>.1`` and a new one starts (called under the lock)."""
         if self.max_bytes is None or self._size < self.max_bytes or self._file is None or self.path is None:
             return
         self._file.close()
         self._file = None
-        os.replace(self.path, self.path.with_name(self.path.name + ".1"))
-        self._file = self.path.open("a", encoding="utf-8")
-        self._size = 0
+        try:
+            os.replace(self.path, self.path.with_name(self.path.name + ".1"))
+            self._size = 0
+        finally:  # a failed rename (a card gone read-only) still appends to the file it has, when it can
+            self._file = self.path.open("a", encoding="utf-8")
 
 
 EVENT_WORDS = {
