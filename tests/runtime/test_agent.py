@@ -339,3 +339,24 @@ def test_json_lines_log_is_bounded_across_restarts(tmp_path, clock):
     assert path.stat().st_size < bound and older.stat().st_size < bound + 300
     kept = [json.loads(x)["event_id"] for f in (older, path) for x in f.read_text(encoding="utf-8").splitlines()]
     assert kept == sent[-len(kept):] and len(kept) > 10  # the newest, in order, none lost at a turn-over
+
+
+def test_json_lines_log_that_cannot_turn_over_keeps_appending(tmp_path, clock):
+    """A turn-over whose rename fails (here ``events.jsonl.1`` is a folder with a file in it) must leave
+    the sink writing to the file it has: it was left holding a closed file, and every later event was a
+    ValueError out of the bus."""
+    from edge_agent.events.bus import EventBus
+
+    bus, path = EventBus(), tmp_path / "events.jsonl"
+    (tmp_path / "events.jsonl.1").mkdir()
+    (tmp_path / "events.jsonl.1" / "x").write_text("x")
+    sink = JsonLinesSink(bus, path, None, max_bytes=500)
+    sink.start()
+    sent = []
+    for i in range(20):
+        ev = Event.make("vehicle_arrived", clock, bay_id="A", visit_id=f"v{i}", data={"n": i})
+        sent.append(ev.event_id)
+        bus.publish(ev)
+    sink.stop()
+    kept = [json.loads(x)["event_id"] for x in path.read_text(encoding="utf-8").splitlines()]
+    assert kept == sent and sink.failed > 0
