@@ -76,7 +76,9 @@ class HealthTracker:
     def health(self) -> CameraHealth:
         now = self.clock.monotonic()
         age = None if self._last is None else now - self._last
-        recent = [t for t in self._times if now - t <= 5.0]
+        # a copy taken in one step: the heartbeat and /metrics ask from their own threads while the camera
+        # loop appends, and iterating the deque itself raised "deque mutated during iteration"
+        recent = [t for t in tuple(self._times) if now - t <= 5.0]
         fps = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 1 and recent[-1] > recent[0] else 0.0
         frozen = self._same_since is not None and age is not None and (now - self._same_since) >= self.frozen_after_s
         reason = ""
