@@ -6,7 +6,11 @@ evidence. Character polarity follows from the plate colour (Chinese plates: dark
 green / yellow / white, white ones on blue / black) — unless the reads measured otherwise: a
 camera on the wrong white-balance preset turns a green plate blue while its characters stay
 dark. Then a "not NEV" is judged again with the measured polarity, and where the two disagree the
-visit is undecided, not fined.
+visit is undecided, not fined. Green is the one colour GA 36 gives both polarities: dark characters
+on NEV plates, white ones on civil-aviation and agricultural plates (the green traps). Implying dark
+there left a clearly read 民航 plate undecided for ever (an ``unidentified`` violation, where every
+frame said "not NEV"), so on green an undecided visit is judged again with the measured white
+characters.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from edge_agent.perception.lists import PlateLists
 from edge_agent.perception.verdict import Verdict, decide
 
 _DARK_CHAR_COLOURS = {"green", "yellow_green", "yellow", "white"}
+_GREENS = ("green", "yellow_green")
 
 __all__ = ["Verdict", "decide_visit"]
 
@@ -31,11 +36,18 @@ def decide_visit(text: str, colour: str, lists: PlateLists | None, dark_chars: b
     has no hue shares to tell an over-exposed cyan "blue" apart), and an NEV verdict stays."""
     implied = None if colour == "unknown" else colour in _DARK_CHAR_COLOURS
     v = decide(text, ColourResult(colour=colour, dark_chars=implied, confidence=1.0), lists)
+    if v.nev is None and colour in _GREENS and dark_chars is False:
+        white = decide(text, _measured(colour, False, polarity), lists)
+        return white if white.nev is False else v  # a green trap's white characters say "not NEV"
     if v.nev is not False or dark_chars is None or implied is None or dark_chars == implied \
             or v.reason.endswith("_list"):
         return v
-    scores = {"cyan": 0.0} if polarity is None else {"cyan": 0.0, "polarity": polarity}
-    measured = decide(text, ColourResult(colour=colour, dark_chars=dark_chars, scores=scores, confidence=1.0), lists)
+    measured = decide(text, _measured(colour, dark_chars, polarity), lists)
     if measured.nev == v.nev:
         return v
     return measured if measured.nev is None else replace(v, nev=None, reason="conflict")
+
+
+def _measured(colour: str, dark_chars: bool, polarity: float | None) -> ColourResult:
+    scores = {"cyan": 0.0} if polarity is None else {"cyan": 0.0, "polarity": polarity}
+    return ColourResult(colour=colour, dark_chars=dark_chars, scores=scores, confidence=1.0)

@@ -170,3 +170,24 @@ def test_measured_polarity_only_turns_not_nev_into_doubt():
     assert decide_visit("皖AD12345", "green", lists, dark_chars=False, polarity=0.5).nev is True  # NEV stays NEV
     denied = decide_visit("皖AD12345", "blue", PlateLists([], ["皖AD12345"]), dark_chars=True, polarity=0.2)
     assert (denied.nev, denied.reason) == (False, "deny_list")
+
+
+def test_a_clearly_read_green_trap_plate_is_identified_not_nev(clock):
+    """plate-rules.md: civil aviation (民航…) and agricultural plates are green with white characters —
+    green but not NEV; polarity separates them. Every frame said "not NEV", but the visit implied dark
+    characters from "green" and stayed undecided: an ``unidentified`` violation at 30 s for a plate read
+    perfectly, instead of an identified non-NEV at the fuel grace."""
+    for text in ("民航B9016", "皖1946673"):
+        m = machine(clock)
+        evs = feed(m, clock, 25, True, [read(text, "green", dark_chars=False, polarity=0.3)])
+        assert types(evs) == ["vehicle_arrived", "vehicle_identified", "violation_started"]
+        assert (evs[1].data["nev"], evs[1].data["reason"]) == (False, "colour+polarity")
+        assert evs[2].data["reason"] == "fuel_vehicle"
+        feed(m, clock, 6, False)
+    lists = PlateLists()
+    assert decide_visit("民航B9016", "green", lists).nev is None  # polarity not measured: no fine
+    assert decide_visit("民航B9016", "green", lists, dark_chars=False, polarity=0.01).nev is None  # too weak
+    assert decide_visit("皖AD12345", "green", lists, dark_chars=False, polarity=0.5).nev is True  # NEV stays NEV
+    assert decide_visit("皖AD12345", "green", lists, dark_chars=True, polarity=0.5).nev is True
+    allowed = decide_visit("民航B9016", "green", PlateLists(["民航B9016"], []), dark_chars=False, polarity=0.3)
+    assert (allowed.nev, allowed.reason) == (True, "allow_list")
