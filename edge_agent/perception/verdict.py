@@ -38,12 +38,15 @@ from edge_agent.plates import nev_tail, parse_plate
 @dataclass(frozen=True)
 class Verdict:
     nev: bool | None  # None: cannot tell from this read
-    reason: str  # allow_list | deny_list | format+colour | colour | colour+polarity | format
-    # | format+polarity | conflict | unread
+    reason: str  # one of REASONS
     type_code: str = "99"
     kind: str = "unknown"  # plate kind from rules (small_nev, civil_aviation, ...)
     energy: str | None = None  # battery | other for NEV serials
 
+
+#: Every reason a verdict gives (events, the review page: each ``+`` part has words there).
+REASONS = ("allow_list", "deny_list", "format+colour", "colour", "colour+polarity", "format", "format+polarity",
+           "conflict", "unread")
 
 # Share of a "blue" plate's hue votes that must be cyan (hue < colour.CYAN_MAX) before dark
 # characters make it an over-exposed green plate: blur fakes dark characters on deep-blue
