@@ -9,12 +9,16 @@ white for police, armed police and military. So the colour is the best of the cl
 ranking among the colours consistent with the read's kind and the measured polarity — for a
 partial read, with polarity alone (white-on-green stays possible there).
 
-Two guards keep the NEV verdict exactly as safe as the pixels made it:
+These guards keep the NEV verdict exactly as safe as the pixels made it:
 - a plate the pixels call blue, green or yellow leaves that hue only for a colour they show
   some sign of (``EVIDENCE_MIN``): green is NEV evidence a misread must not erase (an NEV plate
   read with a character dropped looks like a 7-character civil plate), and blur turns a blue
   plate's polarity (measured ``dark`` on 9 of 714 blurred crops); white and black are the
   absence of a hue, which night and haze produce, so they may become any consistent colour;
+- the two-tone yellow-green is the large NEV plate's own colour (GA 36), so the yellow share that
+  makes it two-tone is no sign of a yellow plate: a 7-character civil read on it (the energy letter
+  not read) keeps yellow-green and is then partial (``shape.nev_gap``: ``粤B12345?``). Turned yellow,
+  it was a large truck plate, "not NEV": a large NEV fined as a fuel vehicle;
 - polarity measured weaker than ``POLARITY_MIN`` restricts nothing;
 - the rules never make a plate green unless the verdict on the pixels' own colour already
   calls it NEV (an over-exposed NEV plate read white or cyan): they never create NEV evidence.
@@ -41,6 +45,7 @@ KIND_COLOURS = {
     "civil_aviation": {"green"}, "agricultural": {"green"},  # white characters on green
 }
 WHITE_ON_GREEN = ("civil_aviation", "agricultural")
+CIVIL = ("small", "large")  # 7-character ordinary plates: what an NEV read missing one character looks like
 EVIDENCE_MIN = 0.03  # leaving a hue: the new colour needs at least this much pixel evidence
 # Polarity strength (colour.polarity) below this is a guess: on plates-dev's 714 crops it kept
 # 96 % of plates and removed 5 of the 6 wrong polarities (clean and blurred alike).
@@ -71,6 +76,8 @@ def choose_colour(res: ColourResult, text: str, complete: bool) -> ColourResult:
     if res.colour in allowed:
         return res
     top = res.colour
+    if top == "yellow_green" and kind in CIVIL and dark is not False:
+        return res  # the large NEV's two-tone: its yellow half is no yellow plate (see the module doc)
     for colour, score in res.ranking:
         if colour not in allowed or (top in HUES and score < EVIDENCE_MIN):
             continue

@@ -7,6 +7,8 @@ import pytest
 
 from edge_agent.perception.colour import ColourResult, classify_colour
 from edge_agent.perception.colour_rules import choose_colour, consistent
+from edge_agent.perception.pipeline import Pipeline
+from edge_agent.perception.shape import Shape
 from edge_agent.perception.verdict import decide
 from tests.perception.render import plate_crop
 
@@ -63,3 +65,27 @@ def test_weak_polarity_does_not_turn_a_clearly_blue_plate_yellow():
     assert choose_colour(r, "苏A85Z95", True).colour == "blue"
     strong = ColourResult("blue", True, {"polarity": 0.2}, 1.0, (("blue", 1.0), ("yellow", 0.0), ("white", 0.0)))
     assert choose_colour(strong, "苏A85Z95", True).colour == "blue"  # no pixel sign of yellow either
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_large_nev_read_without_its_energy_letter_stays_yellow_green(seed):
+    """plate-rules.md: a large NEV plate is yellow-green two-tone, 5 digits then the energy letter at
+    position 8. Read without that letter (``粤B12345``) it looks like a 7-character civil plate; its
+    yellow half was taken for a yellow plate, so it became a large truck, "not NEV" — a fuel violation.
+    The two-tone stays, and the read is partial (the energy letter not read), never "not NEV"."""
+    crop = plate_crop("粤B12345F", "large_nev", seed=seed)
+    pixels = classify_colour(crop, "粤B12345")
+    assert pixels.colour == "yellow_green" and pixels.dark_chars is True
+    chosen = choose_colour(pixels, "粤B12345", True)
+    assert chosen.colour == "yellow_green" and decide("粤B12345", chosen).nev is not False
+    shape = Pipeline._civil_on_green(crop, Shape("粤B12345", True))
+    assert (shape.text, shape.complete) == ("粤B12345?", False)
+    assert decide(shape.text, choose_colour(classify_colour(crop), shape.text, False)).nev is not False
+
+
+def test_a_yellow_plate_read_whole_stays_yellow():
+    """The rule above is the two-tone's: a yellow truck plate is still yellow and "not NEV"."""
+    crop = plate_crop("鲁B12345", "yellow", seed=1)
+    chosen = choose_colour(classify_colour(crop, "鲁B12345"), "鲁B12345", True)
+    assert chosen.colour == "yellow" and decide("鲁B12345", chosen).nev is False
+    assert Pipeline._civil_on_green(crop, Shape("鲁B12345", True)).complete
