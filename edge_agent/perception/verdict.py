@@ -127,8 +127,9 @@ def _decide(text: str, colour: ColourResult, lists: PlateLists | None) -> Verdic
     if c == "yellow":
         # a yellow plate has 7 characters, never an NEV serial: a warm cast (sodium lamps, a
         # camera fixed on the daylight preset at night) turns a green plate yellow, and a yellow
-        # truck plate with one spurious letter reads like a large NEV one: undecided, not either
-        if nev_format and dark is not False:
+        # truck plate with one spurious letter reads like a large NEV one: undecided, not either.
+        # So is an NEV serial whose province was not read (``?AD12345``), as on blue
+        if (nev_format or tail is not None) and dark is not False:
             return Verdict(None, "conflict", code, kind, energy)
         return _not_nev(t, c, "colour", not partial)
     if c in ("white", "black"):

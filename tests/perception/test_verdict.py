@@ -166,6 +166,20 @@ def test_colour_cast_never_makes_a_green_nev_plate_fuel(text, shift, seen):
     assert (v.nev, v.reason, v.type_code) == (None, "conflict", "52")
 
 
+@pytest.mark.parametrize("read", ["?AD12345", "?A12345D"])
+def test_a_province_less_nev_serial_under_a_sodium_cast_is_undecided(read):
+    """plate-rules.md: a yellow plate has 7 characters (ordinary serial) and never an NEV serial, and
+    the province is the recogniser's weakest character. A green NEV plate turned yellow by sodium
+    light, read without its province, was "not NEV" — while the whole read was undecided, and the
+    same partial read on a blue cast too. Undecided on yellow as well; a civil or unread one stays fuel."""
+    crop = _hue_shift(plate_crop("皖AD12345", "small_nev", seed=1), -45)
+    res = choose_colour(classify_colour(crop), read, False)
+    assert (res.colour, res.dark_chars) == ("yellow", True)
+    v = decide(read, res)
+    assert (v.nev, v.reason, v.type_code, v.kind) == (None, "conflict", "99", "unknown")
+    assert decide("?A12345", res).nev is False  # an ordinary serial: a yellow plate's
+
+
 @pytest.mark.parametrize("shift", [-45, 45])
 @pytest.mark.parametrize("text,style", [("皖A12345", "blue"), ("皖A12345", "yellow")])
 def test_colour_cast_never_makes_a_blue_or_yellow_plate_nev(text, style, shift):
