@@ -9,8 +9,8 @@ dark. Then a "not NEV" is judged again with the measured polarity, and where the
 visit is undecided, not fined. Green is the one colour GA 36 gives both polarities: dark characters
 on NEV plates, white ones on civil-aviation and agricultural plates (the green traps). Implying dark
 there left a clearly read 民航 plate undecided for ever (an ``unidentified`` violation, where every
-frame said "not NEV"), so on green an undecided visit is judged again with the measured white
-characters.
+frame said "not NEV"), so on green an undecided visit whose text is one of those kinds is judged
+again with the measured white characters.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from edge_agent.perception.colour import ColourResult
+from edge_agent.perception.colour_rules import WHITE_ON_GREEN
 from edge_agent.perception.lists import PlateLists
 from edge_agent.perception.verdict import Verdict, decide
 
@@ -38,7 +39,9 @@ def decide_visit(text: str, colour: str, lists: PlateLists | None, dark_chars: b
     v = decide(text, ColourResult(colour=colour, dark_chars=implied, confidence=1.0), lists)
     if v.nev is None and colour in _GREENS and dark_chars is False:
         white = decide(text, _measured(colour, False, polarity), lists)
-        return white if white.nev is False else v  # a green trap's white characters say "not NEV"
+        # only a text of a white-on-green kind: an NEV plate read without its energy letter (粤B12345) with
+        # its polarity mismeasured stays in doubt, as before
+        return white if white.nev is False and white.kind in WHITE_ON_GREEN else v
     if v.nev is not False or dark_chars is None or implied is None or dark_chars == implied \
             or v.reason.endswith("_list"):
         return v

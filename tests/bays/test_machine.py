@@ -168,6 +168,9 @@ def test_measured_polarity_only_turns_not_nev_into_doubt():
     assert decide_visit("皖AD12345", "blue", lists, dark_chars=True, polarity=0.01).nev is False  # blur, not ink
     assert decide_visit("京A12345", "blue", lists, dark_chars=True, polarity=0.2).nev is False  # a civil text backs blue
     assert decide_visit("皖AD12345", "green", lists, dark_chars=False, polarity=0.5).nev is True  # NEV stays NEV
+    # an NEV plate read without its energy letter looks like a civil plate: white measured on it is a polarity
+    # error, not a trap (no white-on-green kind has that text): still in doubt
+    assert decide_visit("粤B12345", "green", lists, dark_chars=False, polarity=0.3).nev is None
     denied = decide_visit("皖AD12345", "blue", PlateLists([], ["皖AD12345"]), dark_chars=True, polarity=0.2)
     assert (denied.nev, denied.reason) == (False, "deny_list")
 
@@ -188,6 +191,9 @@ def test_a_clearly_read_green_trap_plate_is_identified_not_nev(clock):
     assert decide_visit("民航B9016", "green", lists).nev is None  # polarity not measured: no fine
     assert decide_visit("民航B9016", "green", lists, dark_chars=False, polarity=0.01).nev is None  # too weak
     assert decide_visit("皖AD12345", "green", lists, dark_chars=False, polarity=0.5).nev is True  # NEV stays NEV
+    # an NEV plate read without its energy letter looks like a civil plate: white measured on it is a polarity
+    # error, not a trap (no white-on-green kind has that text): still in doubt
+    assert decide_visit("粤B12345", "green", lists, dark_chars=False, polarity=0.3).nev is None
     assert decide_visit("皖AD12345", "green", lists, dark_chars=True, polarity=0.5).nev is True
     allowed = decide_visit("民航B9016", "green", PlateLists(["民航B9016"], []), dark_chars=False, polarity=0.3)
     assert (allowed.nev, allowed.reason) == (True, "allow_list")
