@@ -5,12 +5,18 @@ The web page changes two sections: ``bays`` (installer, with the snapshot's fram
 persists lists changed over MQTT (``set-lists``) the same way. The operator's config file is
 only read: on a device it is root-owned and the unit may write only its data dir
 (``config/overrides.py`` has the why and the merge rule). The previous overrides file is kept
-in ``<data_dir>/config-backups/`` under a new name every time.
+in ``<data_dir>/config-backups/`` under a new name every time. Every writer (the agent's
+``set-lists``, its web page, ``edge-agent review`` in another process) reads, changes and writes
+the file under one lock on its folder (``_exclusive``), so no save is lost to another's stale copy.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable
 
@@ -54,13 +60,14 @@ class ConfigFile:
         with self._lock:
             base = self._base()
             target = overrides_path(base)
-            found = read_overrides(target)
-            over = found[0] if found else {}
-            change(over, merge(base, over))
-            cfg = parse_config(merge(base, over), f"{self.path} with the overrides in {target}",
-                               base_dir=self.path.parent)
-            backup = write_overrides(target, over, self._clock)
-            return cfg, backup
+            with _exclusive(target.parent):  # read, change, write: nobody else's save in between
+                found = read_overrides(target)
+                over = found[0] if found else {}
+                change(over, merge(base, over))
+                cfg = parse_config(merge(base, over), f"{self.path} with the overrides in {target}",
+                                   base_dir=self.path.parent)
+                backup = write_overrides(target, over, self._clock)
+                return cfg, backup
 
     def set_bays(self, bays: list[dict[str, Any]],
                  size: tuple[int, int] | None = None) -> tuple[AgentConfig, Path | None]:
@@ -89,6 +96,27 @@ class ConfigFile:
         def change(over: dict[str, Any], _now: dict[str, Any]) -> None:
             over["lists"] = {"allow": list(allow), "deny": list(deny)}
         return self.update(change)
+
+
+@contextmanager
+def _exclusive(folder: Path) -> Iterator[None]:
+    """Hold the overrides' folder locked (``flock``; released by the kernel if the process dies).
+
+    Why: the web page's Save (bays) and ``set-lists`` (lists) each read the whole file, change their
+    part and write it back, from two ``ConfigFile`` objects or two processes; unlocked, the later write
+    put back the other's old part (a Save during a ``set-lists`` brought the old allow list back at
+    the next restart, after the command had answered "saved")."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except (FileExistsError, NotADirectoryError):  # data_dir is no folder: the config's check names it
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
 
 
 __all__ = ["ConfigError", "ConfigFile"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -196,3 +197,31 @@ def test_the_config_s_own_mistake_is_named_when_overrides_apply(tmp_path, sectio
     with pytest.raises(ConfigError) as err:
         load_config(path)
     assert err.value.problems == [problem]
+
+
+def test_two_writers_of_the_overrides_never_put_back_each_other_s_old_part(config):
+    """The web page's Save (bays) while ``set-lists`` writes (lists), through two ``ConfigFile`` objects as the
+    running agent has them: each reads the whole file, changes its part and writes it back. Unlocked, the
+    Save wrote the lists it had read before ``set-lists`` saved: the command answered "saved", and the next
+    restart brought the old allow list back (reproduced on a running agent with a 20,000-plate list)."""
+    page, agent = ConfigFile(config, FakeClock()), ConfigFile(config, FakeClock())
+    entered = threading.Event()
+
+    def set_lists() -> None:
+        def change(over: dict, _now: dict) -> None:
+            entered.set()
+            over["lists"] = {"allow": ["粤B12345"], "deny": []}
+        agent.update(change)
+
+    other = threading.Thread(target=set_lists)
+
+    def save_bays(over: dict, _now: dict) -> None:
+        other.start()  # set-lists arrives while the Save holds its copy
+        # it must wait for the Save (a bounded wait for what must not happen: it reads the file only after)
+        assert not entered.wait(0.3), "set-lists read the overrides in the middle of the Save"
+        over["bays"] = [{"id": "A", "polygon": square(600)}]
+
+    page.update(save_bays)
+    other.join()
+    loaded = load_config(config)
+    assert loaded.lists.allow == ["粤B12345"] and [list(p) for p in loaded.bays[0].polygon] == square(600)
