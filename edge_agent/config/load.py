@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,8 @@ def load_config(path: str | Path) -> AgentConfig:
         cfg = parse_config(merge(data, over[0]), f"{p} with the overrides in {over_path}", base_dir=p.parent)
         cfg._overrides_path = over_path
         text += "\n" + over[1]
-    cfg._source_path = p.resolve()
+    # absolute, but a symlink kept as one: a reload reads the file the link names *now* (a deploy that
+    # repoints config.yaml → config-v4.yaml and reloads was re-reading config-v3.yaml)
+    cfg._source_path = Path(os.path.abspath(p))
     cfg._hash = hashlib.sha256(text.encode()).hexdigest()[:16]
     return cfg
