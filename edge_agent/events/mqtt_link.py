@@ -70,6 +70,7 @@ class MqttLink:
     ) -> None:
         m = cfg.mqtt
         self._cfg, self._m, self._clock, self._health = cfg, m, clock, health
+        self._restart_needed: list[str] = []  # sections a reload read but only a restart applies
         self.site, self.device = cfg.site.site_id, cfg.site.device_id
         self.topics = Topics(m.prefix(self.site, self.device), m.home_assistant.discovery_prefix)
         self.simulator = any(lk.driver == "simulator" for lk in cfg.locks)  # only then: {prefix}/sim/+
@@ -293,11 +294,20 @@ class MqttLink:
         with self._beat_lock:
             self._next_beat = self._clock.monotonic()  # a first heartbeat right away
 
+    def config_applied(self, cfg: AgentConfig, restart_needed: list[str]) -> None:
+        """After a reload: the retained status names the config that runs now, and what waits for a restart
+        (it kept the start's ``config_hash`` until the next reconnect, so a backend could not see a reload)."""
+        self._cfg, self._restart_needed = cfg, list(restart_needed)
+        if self.conn.status().connected:  # else _on_up publishes it
+            self.conn.publish(self.topics.status, _json(self._status_doc(True)), qos=1, retain=True)
+
     def _status_doc(self, online: bool, clean: bool = False) -> dict[str, Any]:
         doc: dict[str, Any] = {"state": "online" if online else "offline", "site": self.site, "device": self.device,
                                "started": iso(self._started_at)}  # fmt: skip
         if online:
             doc.update(version=__version__, config_hash=self._config_hash(), protocol=self._m.protocol)
+            if self._restart_needed:
+                doc["restart_needed"] = self._restart_needed
             doc["ts"] = iso(self._clock.now())
         else:
             doc["clean"] = clean

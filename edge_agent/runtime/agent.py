@@ -90,6 +90,8 @@ class Agent:
         self.components: list[Component] = []
         self.health_extras: dict[str, Callable[[], Any]] = {}  # sinks' own figures for the heartbeat (notify)
         self.inference_observers: list[Callable[[float], None]] = []  # seconds of each plate-reader run (metrics)
+        # after each applied reload: (the config that runs now, sections waiting for a restart) — the MQTT status
+        self.on_reload: list[Callable[[AgentConfig, list[str]], None]] = []
         self.loop_lock = threading.RLock()  # a reload never swaps the monitor in the middle of a frame
         self._stop = threading.Event()
         self._started = False

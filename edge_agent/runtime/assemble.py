@@ -116,7 +116,9 @@ def assemble(cfg: AgentConfig, *, clock: Clock | None = None, source: FrameSourc
 def _init_mqtt(agent: Agent) -> MqttLink:
     from edge_agent.events.mqtt_link import build_mqtt
 
-    return agent.add_component(build_mqtt(agent.cfg, agent.bus, agent, agent.clock, agent.health_figures))
+    link = agent.add_component(build_mqtt(agent.cfg, agent.bus, agent, agent.clock, agent.health_figures))
+    agent.on_reload.append(link.config_applied)
+    return link
 
 
 def _init_daily_stats(agent: Agent, link: MqttLink) -> None:

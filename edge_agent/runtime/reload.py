@@ -3,7 +3,8 @@
 ``reload()`` re-reads the YAML and applies only what changed: lists at once, timers in place,
 bays / occupancy by a new ``BayMonitor`` that adopts the unchanged bays' story (the ``BayFeed``
 and so the lock presence sensors stay plugged in), perception by a new reader. Camera changes
-need a restart and are reported as such; one that turns the view (``camera.rotate`` / ``flip``)
+need a restart and are reported as such, as are the sections read only at start (``START_ONLY``:
+they keep their running values until then); one that turns the view (``camera.rotate`` / ``flip``)
 is refused (``view_problems``). A changed lock (its settings, or the bay it guards) is
 refused, the running config kept: the locks are built once, at start, and would go on with their
 old policy and bay under the new bays (``locks_problems``). ``save_lists()`` keeps lists set at
@@ -13,7 +14,7 @@ run time in the config file, so a reload or restart does not bring the old ones 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -30,6 +31,30 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RELOADABLE = ("bays", "timers", "occupancy", "camera", "perception")
+# Read once, at start, by what they build (the MQTT link, web server, evidence store, notify sinks, the
+# clock's zone, the data folder): a reload cannot apply them. (``lists`` and ``charger_health`` apply at
+# once, ``locks`` are refused, ``camera`` applies only its ``width`` / ``height``.)
+START_ONLY = ("site", "mqtt", "web", "evidence", "ops", "notify", "data_dir")
+_SIZE = {"width", "height"}  # the bays' frame size: applied now (CameraWatch.reconfigure), not at a restart
+
+
+def restart_needed(running: AgentConfig, new: AgentConfig) -> list[str]:
+    """The sections ``new`` changes that only a restart applies.
+
+    Why every one, and against the running values: a reload that changed ``mqtt.heartbeat_s`` (or the
+    broker, the site's time zone, ``notify``…) answered "config reloaded", nothing to restart, while
+    the old values ran on; and once the running config had taken the file's values the next reload
+    could not tell either."""
+    camera = new.camera.model_dump(exclude=_SIZE) != running.camera.model_dump(exclude=_SIZE)
+    return (["camera"] if camera else []) + [k for k in START_ONLY if getattr(new, k) != getattr(running, k)]
+
+
+def as_running(running: AgentConfig, new: AgentConfig) -> AgentConfig:
+    """``new`` as it runs after a reload: what applies only at start keeps its running values (until a
+    restart), so ``agent.cfg`` says what runs and every later reload still names what waits."""
+    update: dict[str, Any] = {k: getattr(running, k) for k in START_ONLY}
+    update["camera"] = running.camera.model_copy(update={k: getattr(new.camera, k) for k in _SIZE})
+    return new.model_copy(update=update)  # keeps the file's path and hash
 
 
 def locks_problems(running: AgentConfig, new: AgentConfig) -> list[str]:
@@ -103,9 +128,9 @@ class ConfigReload:
 
     def apply(self, new: AgentConfig) -> ControlResult:
         a = self.agent
+        restart = restart_needed(a.cfg, new)
+        new = as_running(a.cfg, new)
         changed = [k for k in RELOADABLE if getattr(new, k) != getattr(a.cfg, k)]
-        size = {"width", "height"}  # the bays' frame size: applied now (CameraWatch.reconfigure), not at a restart
-        restart = ["camera"] if new.camera.model_dump(exclude=size) != a.cfg.camera.model_dump(exclude=size) else []
         a.lists.update(allow=new.lists.allow, deny=new.lists.deny)
         old_monitor = a.monitor
         a.cfg = new
@@ -124,7 +149,10 @@ class ConfigReload:
         a.monitor.reverify()
         if "perception" in changed:
             a.reader = a.reader_factory(new, a.lists)
-        return ControlResult(True, "config reloaded" + (f" ({', '.join(changed)} changed)" if changed else ""),
+        for hook in a.on_reload:  # the MQTT link's retained status names the config that runs now
+            hook(new, restart)
+        return ControlResult(True, "config reloaded" + (f" ({', '.join(changed)} changed)" if changed else "")
+                             + (f"; {', '.join(restart)} changes need a restart to take effect" if restart else ""),
                              {"changed": changed, "config_hash": new.config_hash, "bays_kept": kept,
                               "restart_needed": restart})
 

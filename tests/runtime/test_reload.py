@@ -46,3 +46,23 @@ def test_a_reload_reads_the_file_a_symlinked_config_names_now(tmp_path, clock):
     link.symlink_to("config-v2.yaml")
     res = agent.reload_config()
     assert res.ok and res.data["changed"] == ["timers"] and agent.cfg.timers.overstay_s == 600
+
+
+def test_sections_read_only_at_start_are_named_at_every_reload_until_a_restart(tmp_path, clock):
+    """Before, a reload that changed ``mqtt.heartbeat_s`` (with a timer) answered "config reloaded",
+    ``restart_needed: []``, and the heartbeat went on every 60 s: only camera keys were named."""
+    data = _data(tmp_path)
+    path = _write(tmp_path / "agent.yaml", data)
+    agent = _agent(path, clock)
+    data["timers"]["overstay_s"] = 600
+    data["mqtt"]["heartbeat_s"] = 30
+    data["site"]["timezone"] = "Asia/Urumqi"
+    data["camera"]["fps"] = 10
+    _write(path, data)
+    res = agent.reload_config()
+    assert res.ok and res.data["changed"] == ["timers"] and res.data["restart_needed"] == ["camera", "site", "mqtt"]
+    assert agent.cfg.timers.overstay_s == 600  # applied
+    assert (agent.cfg.mqtt.heartbeat_s, agent.cfg.site.timezone, agent.cfg.camera.fps) == (60, "Asia/Shanghai", 5)
+    again = agent.reload_config()  # still waiting, still said
+    assert again.data["restart_needed"] == ["camera", "site", "mqtt"] and "need a restart" in again.message
+    assert load_config(path).config_hash == agent.cfg.config_hash  # the file that was read

@@ -1,0 +1,48 @@
+"""The retained status says which config runs: a reload republishes it (it kept the start's
+``config_hash`` until the next reconnect, so a backend could not tell that a reload had happened)."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from edge_agent.clock import FakeClock
+from edge_agent.config.load import load_config
+from edge_agent.events.schemas import first_error
+from edge_agent.runtime.assemble import assemble
+from edge_agent.sim.scenario import EMPTY, ScriptedSource, hold
+from tests.events.helpers import Subscriber, config_dict
+
+pytestmark = pytest.mark.broker
+
+STATUS = "edge/s1/dev1/status"
+
+
+def test_a_reload_republishes_the_status_with_the_config_that_runs_and_what_waits(broker, tmp_path):
+    data = config_dict(broker.url(), tmp_path / "data")
+    path = tmp_path / "agent.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    clock = FakeClock()
+    agent = assemble(load_config(path), clock=clock, source=ScriptedSource(hold(60, EMPTY), clock),
+                     review=False).agent
+    sub = Subscriber(broker.port, "edge/#").start()
+    agent.start()
+    try:
+        first = sub.wait_for(STATUS, lambda m: m.json()["state"] == "online").json()
+        assert "restart_needed" not in first
+
+        data["timers"] = {"overstay_s": 600}
+        path.write_text(yaml.safe_dump(data), encoding="utf-8")
+        res = agent.reload_config()
+        assert res.ok and res.data["config_hash"] != first["config_hash"]
+        now = sub.wait_for(STATUS, lambda m: m.json()["config_hash"] == res.data["config_hash"]).json()
+        assert now["state"] == "online" and "restart_needed" not in now
+
+        data["mqtt"]["heartbeat_s"] = 30
+        path.write_text(yaml.safe_dump(data), encoding="utf-8")
+        res = agent.reload_config()
+        later = sub.wait_for(STATUS, lambda m: m.json()["config_hash"] == res.data["config_hash"]).json()
+        assert later["restart_needed"] == ["mqtt"] and first_error("status.json", later) is None
+    finally:
+        agent.stop()
+        sub.stop()
