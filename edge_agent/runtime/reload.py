@@ -14,6 +14,7 @@ run time in the config file, so a reload or restart does not bring the old ones 
 from __future__ import annotations
 
 import logging
+import threading
 from typing import TYPE_CHECKING, Any
 
 import yaml
@@ -104,9 +105,16 @@ def view_problems(running: AgentConfig, new: AgentConfig) -> list[str]:
 class ConfigReload:
     def __init__(self, agent: Agent) -> None:
         self.agent = agent
+        # SIGHUP, MQTT and the installer's Save reload on their own threads: one at a time, each reading the
+        # file and applying it before the next reads (else an older copy could be applied after a newer one)
+        self._one_at_a_time = threading.Lock()
 
     def reload(self) -> ControlResult:
         """Re-read the YAML; an invalid file keeps the running config and says why."""
+        with self._one_at_a_time:
+            return self._reload()
+
+    def _reload(self) -> ControlResult:
         path = self.agent.cfg.source_path
         if path is None:
             raise ControlError("no_config_file", "the agent was not started from a config file")

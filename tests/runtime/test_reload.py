@@ -3,6 +3,7 @@ reload reads, what it applies and what it says it could not apply."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -66,3 +67,34 @@ def test_sections_read_only_at_start_are_named_at_every_reload_until_a_restart(t
     again = agent.reload_config()  # still waiting, still said
     assert again.data["restart_needed"] == ["camera", "site", "mqtt"] and "need a restart" in again.message
     assert load_config(path).config_hash == agent.cfg.config_hash  # the file that was read
+
+
+def test_two_reloads_at_once_end_with_the_newer_file_running(tmp_path, clock, monkeypatch):
+    """SIGHUP, MQTT ``reload-config`` and the installer's Save each reload on their own thread. One that read
+    the file before an edit could apply its older copy after one that read the edit: the Save answered
+    "reloaded (bays changed)" and the old bays ran on. Each reload now reads and applies before the next."""
+    import edge_agent.runtime.reload as reload_module
+
+    data = _data(tmp_path)
+    path = _write(tmp_path / "agent.yaml", data)
+    agent = _agent(path, clock)
+    real_load, second_read, others = reload_module.load_config, threading.Event(), []
+
+    def load(p):  # noqa: ANN001, ANN202
+        cfg = real_load(p)
+        if threading.current_thread() is not threading.main_thread():
+            second_read.set()
+            return cfg
+        data["timers"]["overstay_s"] = 900  # the edit, and its reload, while this one holds the old copy
+        _write(path, data)
+        others.append(threading.Thread(target=agent.reload_config))
+        others[0].start()
+        # a bounded wait for what must not happen: the other reload reads only after this one applied
+        assert not second_read.wait(0.3), "a second reload read the file in the middle of the first"
+        monkeypatch.setattr(reload_module, "load_config", real_load)
+        return cfg
+
+    monkeypatch.setattr(reload_module, "load_config", load)
+    agent.reload_config()
+    others[0].join()
+    assert agent.cfg.timers.overstay_s == 900
