@@ -119,8 +119,11 @@ class BayMonitor:
                 m.timers = cfg.timers
 
     def adopt(self, old: "BayMonitor") -> list[str]:
-        """A reload that changed bays or occupancy: each bay whose polygon is unchanged keeps its
-        story (visit, plate consensus, violation) from ``old``; the classifier judges it afresh.
+        """A reload that changed bays or occupancy: each bay that keeps its id keeps its story (visit,
+        plate consensus, violation) from ``old``, also when its outline was redrawn; the classifier
+        judges it afresh, so an outline that now holds no car ends the visit as any departure does.
+        Why not start a redrawn bay over: a corner nudged under a parked car left its open violation
+        without an end and opened a second one for the same car, its clock restarted from zero.
         Returns the bays kept."""
         kept = []
         with self._lock:
@@ -128,14 +131,14 @@ class BayMonitor:
             self.set_offset(*old.offset)
             self.camera_ok, self.aligned = old.camera_ok, old.aligned
             for b in self.cfg.bays:
-                if b.id not in old.machines or before.get(b.id) != b.polygon:
+                if b.id not in old.machines:
                     continue
                 m = old.machines[b.id]
                 m.timers, m.identify_reads = self.cfg.timers, self.cfg.occupancy.identify_reads
                 self.machines[b.id] = m
                 if b.id in old._best:
                     self._best[b.id] = old._best[b.id]
-                if b.id in old._seen_empty:
+                if b.id in old._seen_empty and before.get(b.id) == b.polygon:  # a new outline is yet unseen
                     self._seen_empty.add(b.id)
                 self.bus.publish_state(m.state())
                 kept.append(b.id)

@@ -1,7 +1,7 @@
 """Config reload and list write-back for a running agent, beside it rather than inside it.
 
 ``reload()`` re-reads the YAML and applies only what changed: lists at once, timers in place,
-bays / occupancy by a new ``BayMonitor`` that adopts the unchanged bays' story (the ``BayFeed``
+bays / occupancy by a new ``BayMonitor`` that adopts the story of every bay that keeps its id (the ``BayFeed``
 and so the lock presence sensors stay plugged in), perception by a new reader. Camera changes
 need a restart and are reported as such, as are the sections read only at start (``START_ONLY``:
 they keep their running values until then); one that turns the view (``camera.rotate`` / ``flip``)
@@ -148,7 +148,7 @@ class ConfigReload:
             # the same feed: presence sensors stay plugged in, and the new monitor's bays start unmeasured
             a.monitor = BayMonitor(new, a.bus, a.clock, a.lists, a.evidence, feed=a.feed, classifier=a.classifier)
             a.camera.reconfigure(new, bays_changed="bays" in changed)
-            kept = a.monitor.adopt(old_monitor)  # unchanged bays keep their story
+            kept = a.monitor.adopt(old_monitor)  # bays that keep their id keep their story
         else:
             a.camera.reconfigure(new, bays_changed=False)  # another camera.width / height takes effect here
             if "timers" in changed:

@@ -171,12 +171,36 @@ def test_reload_keeps_the_story_of_unchanged_bays(pipeline, tmp_path, clock):
     data["bays"][0]["polygon"][0] = [70, 205]  # the installer moves a corner of bay A
     cfg_path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     res = agent.reload_config()
-    assert "bays" in res.data["changed"] and res.data["bays_kept"] == ["B"]
+    assert "bays" in res.data["changed"] and res.data["bays_kept"] == ["A", "B"]  # a redrawn bay keeps its id
     n = len(events)
     run_scripted(agent.step, clock, 15, 5)
     after = [e for e in events[n:] if e.bay_id == "B"]
     assert [e.type for e in after] == ["violation_started"]  # no new arrival, no departure
     assert after[0].visit_id == before.visit_id and after[0].data["parked_s"] <= 13
+    agent.stop()
+
+
+def test_a_bay_redrawn_under_a_parked_car_keeps_its_visit_and_its_one_violation(pipeline, tmp_path, clock):
+    """The installer nudges a corner of bay B while its fuel car is in violation. Before, the redrawn bay
+    started over: the open violation never ended and a second one opened for the same car, parked_s
+    from zero. Now the visit goes on, and ends, with its one violation, when the car leaves."""
+    cfg_path, data, cfg = _demo_file(tmp_path)
+    src = ScriptedSource(hold(3, EMPTY) + hold(50, Scene(cars=(FUEL,))) + hold(300, EMPTY), clock)
+    agent = Agent(cfg, clock=clock, source=src, reader=pipeline)
+    events: list[Event] = []
+    agent.bus.subscribe(events.append)
+    agent.start()
+    run_scripted(agent.step, clock, 40, 5)
+    visit = agent.bus.states()["B"].visit_id
+    assert [e.type for e in events if e.bay_id == "B"][-1] == "violation_started"
+
+    data["bays"][1]["polygon"][0] = [505, 205]
+    cfg_path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    assert agent.reload_config().data["bays_kept"] == ["A", "B"]
+    n = len(events)
+    run_scripted(agent.step, clock, 30, 5)  # the car leaves at 53 s
+    after = [(e.type, e.visit_id) for e in events[n:] if e.bay_id == "B"]
+    assert sorted(after) == [("vehicle_departed", visit), ("violation_ended", visit)], after
     agent.stop()
 
 
