@@ -35,7 +35,7 @@ RELOADABLE = ("bays", "timers", "occupancy", "camera", "perception")
 # Read once, at start, by what they build (the MQTT link, web server, evidence store, notify sinks, the
 # clock's zone, the data folder): a reload cannot apply them. (``lists`` and ``charger_health`` apply at
 # once, ``locks`` are refused, ``camera`` applies only its ``width`` / ``height``.)
-START_ONLY = ("site", "mqtt", "web", "evidence", "ops", "notify", "data_dir")
+START_ONLY = ("site", "mqtt", "web", "evidence", "ops", "notify")  # (``data_dir``: refused, data_dir_problems)
 _SIZE = {"width", "height"}  # the bays' frame size: applied now (CameraWatch.reconfigure), not at a restart
 
 
@@ -102,6 +102,18 @@ def view_problems(running: AgentConfig, new: AgentConfig) -> list[str]:
             "edge-agent), then redraw the bays on the installer page (or confirm the view if they still fit)"]
 
 
+def data_dir_problems(running: AgentConfig, new: AgentConfig) -> list[str]:
+    """One line when ``new`` moves ``data_dir``, else none.
+
+    Why refuse rather than tell: the file was read with the overrides of the *new* folder, so the
+    installer's saved bays (in the running folder's ``overrides.yaml``) fell away and the YAML's own
+    bays were applied, while everything else went on being written to the running folder."""
+    if new.data_dir == running.data_dir:
+        return []
+    return [f"data_dir: moves from {running.data_dir} to {new.data_dir}; the overrides, outbox and evidence are read "
+            "from it at start only: restart the agent (systemctl restart edge-agent)"]
+
+
 class ConfigReload:
     def __init__(self, agent: Agent) -> None:
         self.agent = agent
@@ -126,6 +138,11 @@ class ConfigReload:
         if problems:
             log.warning("reload refused: %s", "; ".join(problems))
             return ControlResult(False, "lock changes need a restart, kept the running config", {"problems": problems})
+        problems = data_dir_problems(self.agent.cfg, new)
+        if problems:
+            log.warning("reload refused: %s", "; ".join(problems))
+            return ControlResult(False, "another data_dir needs a restart, kept the running config",
+                                 {"problems": problems})
         problems = view_problems(self.agent.cfg, new)
         if problems:
             log.warning("reload refused: %s", "; ".join(problems))

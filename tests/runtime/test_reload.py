@@ -9,6 +9,8 @@ from typing import Any
 
 import yaml
 
+from edge_agent.clock import FakeClock
+from edge_agent.config.configfile import ConfigFile
 from edge_agent.config.load import load_config
 from edge_agent.runtime.agent import Agent
 from edge_agent.sim.scenario import EMPTY, ScriptedSource, hold, scene_config
@@ -98,3 +100,20 @@ def test_two_reloads_at_once_end_with_the_newer_file_running(tmp_path, clock, mo
     agent.reload_config()
     others[0].join()
     assert agent.cfg.timers.overstay_s == 900
+
+
+def test_a_reload_that_moves_data_dir_is_refused_and_keeps_the_installer_s_bays(tmp_path, clock):
+    """The file is read with the overrides of the data_dir it names: moving it dropped the installer's saved
+    bays (the YAML's own ran instead) while the outbox and evidence stayed in the old folder until a restart."""
+    data = _data(tmp_path)
+    path = _write(tmp_path / "agent.yaml", data)
+    redrawn = [[70.0, 210.0], [460.0, 200.0], [470.0, 530.0], [30.0, 530.0]]
+    ConfigFile(path, FakeClock()).set_bays([{"id": "A", "polygon": redrawn},
+                                            {"id": "B", "polygon": data["bays"][1]["polygon"]}])
+    agent = _agent(path, clock)
+    running = agent.cfg
+    data["data_dir"] = str(tmp_path / "elsewhere")
+    _write(path, data)
+    res = agent.reload_config()
+    assert not res.ok and res.data["problems"][0].startswith(f"data_dir: moves from {tmp_path / 'data'} to ")
+    assert agent.cfg is running and [list(p) for p in agent.monitor.cfg.bays[0].polygon] == redrawn
