@@ -132,8 +132,10 @@ def _init_daily_stats(agent: Agent, link: MqttLink) -> None:
 def _init_web(agent: Agent, recorder: ViolationRecorder, config_path: str | Path | None) -> WebServer:
     from edge_agent.web.server import build_web
 
-    return agent.add_component(build_web(agent.cfg, agent.evidence, recorder.log, agent, agent.lists, agent.bus,
-                                         agent.clock, config_path or agent.cfg.source_path))
+    web = agent.add_component(build_web(agent.cfg, agent.evidence, recorder.log, agent, agent.lists, agent.bus,
+                                        agent.clock, config_path or agent.cfg.source_path))
+    agent.on_reload.append(web.app.state.ctx.config_applied)  # the installer shows (and saves over) what runs
+    return web
 
 
 def _init_notify(agent: Agent) -> NotifyService:

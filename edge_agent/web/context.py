@@ -59,6 +59,11 @@ class WebContext:
     # make a logged-in browser send must not store a new picture each time
     installer_snapshot: tuple[float, str] | None = None
 
+    def config_applied(self, cfg: AgentConfig, _restart_needed: list[str]) -> None:
+        """After the agent applied a reload: the pages show the bays that run. Why: a SIGHUP that added bay C
+        left the installer showing the start's bays, and its next Save (every bay it shows) removed C."""
+        self.cfg = cfg.model_copy(deep=True)  # the installer's Save updates its own copy
+
     def local(self, ts: str | datetime | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
         """An ISO timestamp shown in the site's time zone with its UTC offset: the hour that repeats when
         daylight saving time ends reads ``02:30 +02:00``, then ``02:30 +01:00``, as the events say."""
