@@ -96,6 +96,12 @@ def iso(ts: datetime) -> str:
     return ts.isoformat(timespec="milliseconds")
 
 
+def parse_iso(text: str) -> datetime:
+    """An ISO-8601 timestamp, a trailing ``Z`` included (Python 3.10's ``fromisoformat`` refuses it).
+    Raises ``ValueError``; naive or aware as written."""
+    return datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+
+
 def utc_offset(ts: datetime) -> str:
     """The offset as ISO-8601 writes it (``+08:00``, ``-03:30``): what tells 02:30 before the end of
     daylight saving time from the 02:30 an hour later."""

@@ -20,6 +20,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
+from edge_agent.clock import parse_iso
+
 
 @dataclass(frozen=True)
 class Record:
@@ -96,7 +98,7 @@ def utc_instant(text: object, default: str) -> str:
     08:00+08:00 after 01:30+00:00. Not an aware ISO-8601 time: ``default`` (the time it was received)."""
     if isinstance(text, str):
         try:
-            when = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+            when = parse_iso(text)
         except ValueError:
             return default
         if when.tzinfo is not None:

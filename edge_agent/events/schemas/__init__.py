@@ -8,12 +8,13 @@ ISO-8601 *with an offset* (naive timestamps are a bug on devices in other time z
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 
 from jsonschema import Draft202012Validator, FormatChecker
 from referencing import Registry, Resource
+
+from edge_agent.clock import parse_iso
 
 DIR = Path(__file__).resolve().parent
 
@@ -47,7 +48,7 @@ FORMATS = FormatChecker(formats=())
 def _aware_iso(value: object) -> bool:
     if not isinstance(value, str):
         return True
-    return datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith("Z") else value).tzinfo is not None
+    return parse_iso(value).tzinfo is not None
 
 
 FORMATS.checks("date-time", raises=ValueError)(_aware_iso)  # not as a decorator: it is untyped
