@@ -53,6 +53,7 @@ lint: $(STAMP)
 # Medians and ratios, printed; nothing here is a pass/fail test.
 bench: models
 	$(AGENT) bench
+	$(AGENT) occupancy bench
 	$(PY) -m edge_agent.sim.bench
 	$(PY) -m edge_agent.events.bench --events 2000
 	$(PY) -m edge_agent.web.bench

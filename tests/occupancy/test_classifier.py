@@ -53,17 +53,37 @@ def test_other_crop_sizes_are_resized_to_the_model(classifier):
     assert abs(float(classifier.predict([big])[0]) - float(classifier.predict([same])[0])) < 0.15
 
 
-def test_one_inference_per_bay_is_fast(classifier):
-    """The contract's budget: <= 5 ms per bay crop on one core (generous here: shared CI cores)."""
-    import time
+def _macs_per_crop(path) -> int:
+    """Multiply-accumulates of one crop through the graph (Conv and Gemm/MatMul, from inferred shapes)."""
+    from onnx import numpy_helper, shape_inference
 
-    crops = [bay_crop(render(Scene(cars=(CAR_A,))), BAYS["A"], size=classifier.size)] * 8
-    classifier.predict(crops)
-    t = time.perf_counter()
-    for _ in range(5):
-        classifier.predict(crops)
-    per_crop_ms = (time.perf_counter() - t) / 40 * 1000
-    assert per_crop_ms < 50, per_crop_ms  # an order of magnitude of slack: this checks no blow-up, not speed
+    graph = shape_inference.infer_shapes(onnx.load(str(path))).graph
+    dims = {v.name: [d.dim_value or 1 for d in v.type.tensor_type.shape.dim]  # batch "n" counts as 1
+            for v in (*graph.value_info, *graph.input, *graph.output)}
+    weights = {w.name: numpy_helper.to_array(w).shape for w in graph.initializer}
+    total = 0
+    for node in graph.node:
+        w = weights.get(node.input[1]) if len(node.input) > 1 else None
+        out = dims.get(node.output[0])
+        if w is None or out is None:
+            continue
+        if node.op_type == "Conv":
+            total += int(np.prod(out)) * int(np.prod(w[1:]))  # each output: Cin/groups x kH x kW
+        elif node.op_type in ("Gemm", "MatMul"):
+            total += int(np.prod(out)) * int(w[0])
+    return total
+
+
+def test_the_shipped_models_fit_the_per_crop_compute_budget():
+    """The contract's budget is <= 5 ms per bay crop on one core; speed is measured by `edge-agent occupancy bench`
+    (in `make bench`), not by a timed test. What a test can hold without a clock is the work per crop: 50 M
+    multiply-accumulates is ~1.4 ms at the 36 G/s onnxruntime reaches on one core of the reference box (0.57 ms for
+    the shipped 21 M), so a model that outgrew the budget fails here on any machine, loaded or not."""
+    from tests.conftest import MODELS
+
+    for name in ("occupancy.onnx", "occupancy-site.onnx"):
+        macs = _macs_per_crop(MODELS / name)
+        assert 1_000_000 < macs <= 50_000_000, (name, macs)  # the lower bound: the counter saw the convolutions
 
 
 def test_the_shipped_models_fit_the_budget_and_can_be_calibrated(classifier):
