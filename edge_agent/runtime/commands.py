@@ -184,9 +184,9 @@ def _loop(args: argparse.Namespace, parts: Assembled, ops: OpsRuntime) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from datetime import datetime
     from zoneinfo import ZoneInfo
 
+    from edge_agent.clock import local_time, parse_iso
     from edge_agent.ops.signals import stop_on_signals
     from edge_agent.runtime.replay import replay
 
@@ -195,12 +195,16 @@ def _replay(args: argparse.Namespace) -> int:
     start = None
     if args.start:
         try:
-            start = datetime.fromisoformat(args.start)
+            start = parse_iso(args.start)
         except ValueError:
             print(f"--start: not an ISO-8601 time: {args.start!r}", file=sys.stderr)
             return 2
         if start.tzinfo is None:
-            start = start.replace(tzinfo=ZoneInfo(cfg.site.timezone))
+            try:
+                start = local_time(start, ZoneInfo(cfg.site.timezone), "--start")
+            except ValueError as exc:
+                print(exc, file=sys.stderr)
+                return 2
     out = Path(args.events or Path(args.source.rstrip("/")).name + ".events.jsonl")
     if args.data_dir and not _hold(Path(args.data_dir), "replay"):
         return 2
