@@ -8,6 +8,7 @@ import signal
 import sys
 import tempfile
 import threading
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -183,6 +184,11 @@ def _loop(args: argparse.Namespace, parts: Assembled, ops: OpsRuntime) -> int:
     return 0
 
 
+#: ``replay --start``: epoch seconds (the stores' ``ts_epoch``) from 1970, and far below year 9999's overflow;
+#: before ~1900 most zones had local mean time, an offset in seconds that RFC 3339 timestamps cannot carry
+START_RANGE = (datetime(1970, 1, 1, tzinfo=timezone.utc), datetime(3000, 1, 1, tzinfo=timezone.utc))
+
+
 def _replay(args: argparse.Namespace) -> int:
     from zoneinfo import ZoneInfo
 
@@ -205,6 +211,10 @@ def _replay(args: argparse.Namespace) -> int:
             except ValueError as exc:
                 print(exc, file=sys.stderr)
                 return 2
+        if not START_RANGE[0] <= start < START_RANGE[1]:  # 9999-12-31 overflowed a second later (a traceback)
+            print(f"--start {args.start}: must be from {START_RANGE[0]:%Y-%m-%d} to {START_RANGE[1].year - 1}-12-31 "
+                  "(UTC): event times outside cannot be written", file=sys.stderr)
+            return 2
     out = Path(args.events or Path(args.source.rstrip("/")).name + ".events.jsonl")
     if args.data_dir and not _hold(Path(args.data_dir), "replay"):
         return 2

@@ -180,3 +180,21 @@ def test_a_start_the_site_clocks_skip_or_show_twice_is_refused(tmp_path, models_
     err = capsys.readouterr().err
     assert f"--start {start} {words}" in err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("start", ["9999-12-31T23:59:59+00:00", "0001-01-01T00:00:00", "1969-12-31T23:59:59Z"])
+def test_a_start_outside_the_times_events_can_carry_is_one_line(tmp_path, models_dir, capsys, start):
+    """9999-12-31 overflowed at the clip's next second and year 1 in Shanghai stamped ``+08:05:43`` (local
+    mean time): a traceback and exit 1. Now one line naming --start and the range, exit 2, no events file."""
+    cfg = scene_config(str(tmp_path / "data"), site={"site_id": "s", "device_id": "d", "timezone": "Asia/Shanghai"},
+                       perception={"models_dir": str(models_dir), "threads": 1})
+    cfg_path = tmp_path / "site.yaml"
+    cfg_path.write_text(yaml.safe_dump(cfg.model_dump(mode="json"), allow_unicode=True), encoding="utf-8")
+    clip = tmp_path / "clip.avi"
+    write_clip(clip, hold(1, EMPTY))
+    out = tmp_path / "events.jsonl"
+    assert main(["replay", str(cfg_path), str(clip), "-o", str(out), "--start", start]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == [f"--start {start}: must be from 1970-01-01 to 2999-12-31 (UTC): event times "
+                                        "outside cannot be written"]
+    assert not out.exists()
