@@ -11,10 +11,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import date, datetime, timedelta, timezone, tzinfo
 from typing import Protocol
 
 from edge_agent.timesync import KernelSyncProbe
+
+#: The days a user may ask about (the page's filters, ``stats --from / --to``): epoch seconds from 1970 (the
+#: stores' ``ts_epoch``), and far enough below year 9999 that a day after the last still exists.
+FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(2999, 12, 31)
 
 
 class Clock(Protocol):
