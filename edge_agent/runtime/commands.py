@@ -11,6 +11,7 @@ import threading
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from edge_agent.cliargs import positive_number
 from edge_agent.config.camera import MAX_FPS
@@ -132,7 +133,8 @@ def _build(args: argparse.Namespace) -> tuple[Assembled, OpsRuntime]:
     # and the values join the log filter's list
     secrets = list(read_secrets(cfg.mqtt).values()) if cfg.mqtt.enabled else []
     secrets += [v for i, sink in enumerate(cfg.notify.sinks) for v in sink.secrets(i) if v]
-    setup_logging(cfg.ops.logging, secrets=secrets, verbose=getattr(args, "verbose", False))
+    setup_logging(cfg.ops.logging, secrets=secrets, verbose=getattr(args, "verbose", False),
+                  tz=ZoneInfo(cfg.site.timezone))
     if cfg.overrides_path is not None:
         log.info("bays / lists saved at run time apply from %s (delete it to use the config file's)",
                  cfg.overrides_path)
@@ -190,8 +192,6 @@ START_RANGE = (datetime(1970, 1, 1, tzinfo=timezone.utc), datetime(3000, 1, 1, t
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from zoneinfo import ZoneInfo
-
     from edge_agent.clock import local_time, parse_iso
     from edge_agent.ops.signals import stop_on_signals
     from edge_agent.runtime.replay import replay
