@@ -165,3 +165,17 @@ def test_a_day_counts_the_same_whatever_window_is_asked(story):
     assert b5.occupied_s == b5.violation_s == b5.fuel_on_bay_s == 86400
     assert whole[("2026-03-02", "A")].median_dwell_s == (3600 + 12 * 3600) / 2
     assert whole[("2026-03-06", "B")].visits_nev == 1
+
+
+def test_the_heat_map_hours_are_the_site_clocks_even_with_a_half_hour_summer_time(tmp_path):
+    """Lord Howe Island turns its clocks from 02:00 to 02:30 (4 October 2026). The map stepped whole hours
+    from local midnight, so after the change each "hour" ran from :30 to :30 and a car parked 10:00-11:00
+    showed as half of 09:00 and half of 10:00."""
+    lh = ZoneInfo("Australia/Lord_Howe")
+    clock = FakeClock(datetime(2026, 10, 1, tzinfo=timezone.utc))
+    log = ViolationLog(tmp_path / "evidence.db", clock)
+    Story(log, clock).visit("A", datetime(2026, 10, 4, 10, tzinfo=lh), datetime(2026, 10, 4, 11, tzinfo=lh), nev=True)
+    s = query(log.db_path, ["A"], date(2026, 10, 3), date(2026, 10, 5), lh, datetime(2026, 11, 1).timestamp())
+    sunday = s.heat[date(2026, 10, 4).weekday()]
+    assert (sunday[9], sunday[10], sunday[11]) == (0.0, 1.0, 0.0)
+    log.close()
