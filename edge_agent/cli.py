@@ -15,6 +15,7 @@ import sys
 
 from edge_agent import __version__
 from edge_agent.config.load import ConfigError
+from edge_agent.ops.logging_setup import PlainFormatter
 from edge_agent.perception.heap import heap_returns_large_blocks
 
 # Modules that add subcommands; each has ``register(subparsers) -> None``.
@@ -46,11 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(PlainFormatter())  # times with their offset; run's setup_logging puts them in the site's zone
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, handlers=[handler])
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

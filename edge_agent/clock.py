@@ -11,10 +11,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import date, datetime, timedelta, timezone, tzinfo
 from typing import Protocol
 
 from edge_agent.timesync import KernelSyncProbe
+
+#: The days a user may ask about (the page's filters, ``stats --from / --to``): epoch seconds from 1970 (the
+#: stores' ``ts_epoch``), and far enough below year 9999 that a day after the last still exists.
+FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(2999, 12, 31)
 
 
 class Clock(Protocol):
@@ -48,7 +52,12 @@ class SystemClock:
 
 class FakeClock:
     """A clock tests move by hand: ``advance(seconds)`` moves both clocks together, ``step_wall``
-    the wall clock alone, ``set_synced`` what ``synced()`` says (default None: a fake clock has no NTP)."""
+    the wall clock alone, ``set_synced`` what ``synced()`` says (default None: a fake clock has no NTP).
+
+    Seconds are real elapsed seconds in every zone: the wall clock moves on UTC and is shown in the
+    start's zone, so across a DST change (a ``ZoneInfo`` start: ``replay --start``) the local time
+    jumps as a real clock's does. Python's own ``aware + timedelta`` adds to the local reading
+    instead, which ran an hour back at the spring change and skipped an hour at the autumn one."""
 
     def __init__(self, start: datetime | None = None, monotonic_start: float = 1000.0,
                  synced: bool | None = None) -> None:
@@ -72,13 +81,13 @@ class FakeClock:
             raise ValueError("time only moves forward")
         with self._lock:
             self._mono += seconds
-            self._wall += timedelta(seconds=seconds)
+            self._wall = _later(self._wall, seconds)
 
     def step_wall(self, seconds: float) -> None:
         """Step the wall clock alone, either way, as NTP does (a Pi boots with its clock behind):
         the monotonic clock does not move."""
         with self._lock:
-            self._wall += timedelta(seconds=seconds)
+            self._wall = _later(self._wall, seconds)
 
     def synced(self) -> bool | None:
         with self._lock:
@@ -87,6 +96,11 @@ class FakeClock:
     def set_synced(self, synced: bool | None) -> None:
         with self._lock:
             self._synced = synced
+
+
+def _later(ts: datetime, seconds: float) -> datetime:
+    """``ts`` moved by ``seconds`` of elapsed time, in its own zone (not its local reading plus seconds)."""
+    return (ts.astimezone(timezone.utc) + timedelta(seconds=seconds)).astimezone(ts.tzinfo)
 
 
 def iso(ts: datetime) -> str:
@@ -100,6 +114,22 @@ def parse_iso(text: str) -> datetime:
     """An ISO-8601 timestamp, a trailing ``Z`` included (Python 3.10's ``fromisoformat`` refuses it).
     Raises ``ValueError``; naive or aware as written."""
     return datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+
+
+def local_time(naive: datetime, tz: tzinfo, name: str) -> datetime:
+    """A wall reading without offset, placed in ``tz``; ``ValueError`` (naming ``name``) for one the zone's
+    clocks skip (02:30 on the day DST starts) or show twice (02:30 on the day it ends): which instant is
+    meant cannot be guessed, the offset must be written."""
+    first, second = naive.replace(tzinfo=tz, fold=0), naive.replace(tzinfo=tz, fold=1)
+    if first.utcoffset() == second.utcoffset():
+        return first
+    shown = first.astimezone(timezone.utc).astimezone(tz).replace(tzinfo=None)
+    offsets = f"{utc_offset(first)} or {utc_offset(second)}"
+    if shown == naive:
+        raise ValueError(f"{name} {naive.isoformat()} happens twice in {tz} (clocks turned back): "
+                         f"write its offset ({offsets})")
+    raise ValueError(f"{name} {naive.isoformat()} does not exist in {tz} (clocks skip it): "
+                     f"write its offset ({offsets}) or a time after the change")
 
 
 def utc_offset(ts: datetime) -> str:

@@ -16,7 +16,7 @@ import json
 import logging
 import re
 import sys
-from datetime import datetime, timezone
+from datetime import datetime, timezone, tzinfo
 from typing import IO, Iterable
 
 from edge_agent.config.ops import LoggingConfig
@@ -88,20 +88,38 @@ class JsonFormatter(logging.Formatter):
 PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
+class PlainFormatter(logging.Formatter):
+    """``PLAIN_FORMAT`` with the time as ISO-8601 with its UTC offset, in ``tz`` (the site's zone; default
+    the host's). Why: logging's own ``asctime`` is the host's local time without offset, so the hour that
+    repeats when summer time ends wrote the same times twice, and a container on UTC logged times 8 h off
+    the events and the review page of a site in China, with nothing to say so."""
+
+    def __init__(self, tz: tzinfo | None = None) -> None:
+        super().__init__(PLAIN_FORMAT)
+        self.tz = tz
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802 - logging's
+        when = datetime.fromtimestamp(record.created, self.tz) if self.tz else \
+            datetime.fromtimestamp(record.created).astimezone()
+        return when.isoformat(timespec="milliseconds")
+
+
 def setup_logging(
     cfg: LoggingConfig | None = None,
     secrets: Iterable[str] = (),
     stream: IO[str] | None = None,
     verbose: bool = False,
+    tz: tzinfo | None = None,
 ) -> RedactFilter:
-    """Replace the root logger's handlers with one stream handler in the configured format.
+    """Replace the root logger's handlers with one stream handler in the configured format (plain: times
+    in ``tz``, the site's zone, with their offset).
 
     Returns the redaction filter so secrets loaded later (e.g. a password file read at connect) can
     be added with ``add_secret``.
     """
     cfg = cfg or LoggingConfig()
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(JsonFormatter() if cfg.format == "json" else logging.Formatter(PLAIN_FORMAT))
+    handler.setFormatter(JsonFormatter() if cfg.format == "json" else PlainFormatter(tz))
     redactor = RedactFilter(secrets)
     handler.addFilter(redactor)
     root = logging.getLogger()

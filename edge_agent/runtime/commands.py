@@ -8,8 +8,10 @@ import signal
 import sys
 import tempfile
 import threading
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from edge_agent.cliargs import positive_number
 from edge_agent.config.camera import MAX_FPS
@@ -131,7 +133,8 @@ def _build(args: argparse.Namespace) -> tuple[Assembled, OpsRuntime]:
     # and the values join the log filter's list
     secrets = list(read_secrets(cfg.mqtt).values()) if cfg.mqtt.enabled else []
     secrets += [v for i, sink in enumerate(cfg.notify.sinks) for v in sink.secrets(i) if v]
-    setup_logging(cfg.ops.logging, secrets=secrets, verbose=getattr(args, "verbose", False))
+    setup_logging(cfg.ops.logging, secrets=secrets, verbose=getattr(args, "verbose", False),
+                  tz=ZoneInfo(cfg.site.timezone))
     if cfg.overrides_path is not None:
         log.info("bays / lists saved at run time apply from %s (delete it to use the config file's)",
                  cfg.overrides_path)
@@ -183,10 +186,13 @@ def _loop(args: argparse.Namespace, parts: Assembled, ops: OpsRuntime) -> int:
     return 0
 
 
-def _replay(args: argparse.Namespace) -> int:
-    from datetime import datetime
-    from zoneinfo import ZoneInfo
+#: ``replay --start``: epoch seconds (the stores' ``ts_epoch``) from 1970, and far below year 9999's overflow;
+#: before ~1900 most zones had local mean time, an offset in seconds that RFC 3339 timestamps cannot carry
+START_RANGE = (datetime(1970, 1, 1, tzinfo=timezone.utc), datetime(3000, 1, 1, tzinfo=timezone.utc))
 
+
+def _replay(args: argparse.Namespace) -> int:
+    from edge_agent.clock import local_time, parse_iso
     from edge_agent.ops.signals import stop_on_signals
     from edge_agent.runtime.replay import replay
 
@@ -195,12 +201,20 @@ def _replay(args: argparse.Namespace) -> int:
     start = None
     if args.start:
         try:
-            start = datetime.fromisoformat(args.start)
+            start = parse_iso(args.start)
         except ValueError:
             print(f"--start: not an ISO-8601 time: {args.start!r}", file=sys.stderr)
             return 2
         if start.tzinfo is None:
-            start = start.replace(tzinfo=ZoneInfo(cfg.site.timezone))
+            try:
+                start = local_time(start, ZoneInfo(cfg.site.timezone), "--start")
+            except ValueError as exc:
+                print(exc, file=sys.stderr)
+                return 2
+        if not START_RANGE[0] <= start < START_RANGE[1]:  # 9999-12-31 overflowed a second later (a traceback)
+            print(f"--start {args.start}: must be from {START_RANGE[0]:%Y-%m-%d} to {START_RANGE[1].year - 1}-12-31 "
+                  "(UTC): event times outside cannot be written", file=sys.stderr)
+            return 2
     out = Path(args.events or Path(args.source.rstrip("/")).name + ".events.jsonl")
     if args.data_dir and not _hold(Path(args.data_dir), "replay"):
         return 2

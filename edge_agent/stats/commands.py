@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TextIO
 from zoneinfo import ZoneInfo
 
+from edge_agent.clock import FIRST_DAY, LAST_DAY
 from edge_agent.config.load import load_config
 
 COLUMNS = ("day", "bay", "occupied_share", "occupied_s", "charging_s", "parked_not_charging_s", "visits_nev",
@@ -30,9 +31,12 @@ def parse_day(value: str | None, flag: str, default: date) -> date:
     if value is None:
         return default
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise ValueError(f"{flag} {value!r}: expected a day as YYYY-MM-DD") from None
+    if not FIRST_DAY <= day <= LAST_DAY:  # 9999-12-31 and 0001-01-01 overflowed in the day bounds (a traceback)
+        raise ValueError(f"{flag} {value}: a day from {FIRST_DAY} to {LAST_DAY}")
+    return day
 
 
 def write_csv(rows: list[dict], out: TextIO) -> None:

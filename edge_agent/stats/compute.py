@@ -271,26 +271,39 @@ def compute(rows: Iterable[Row], bays: list[str], start: date, end: date, tz: Zo
                  _heat(parked, bays, w0, w1, tz))
 
 
+SLICE_S = 900  # every UTC offset since 1972 is whole quarter-hours, so no such slice straddles two local hours
+
+
+def _slices(w0: float, w1: float, tz: ZoneInfo) -> tuple[float, list[tuple[int, int]]]:
+    """The step and the local (weekday, hour) of each slice from ``w0`` (a local midnight): whole hours,
+    unless the zone's offset changes by part of an hour in the window (Lord Howe Island's 30-minute summer
+    time), then quarter-hours."""
+    for step in (3600.0, SLICE_S):
+        stamps = [datetime.fromtimestamp(w0 + k * step, tz) for k in range(int((w1 - w0) // step) + 1)]
+        if step == SLICE_S or all(lt.minute == 0 for lt in stamps):
+            break
+    return step, [(lt.weekday(), lt.hour) for lt in stamps]
+
+
 def _heat(parked: dict[str, list[tuple[float, float]]], bays: list[str], w0: float, w1: float,
           tz: ZoneInfo) -> list[list[float | None]]:
-    """Occupied share by (local weekday, hour) over the window: hours step 3600 s from local midnight."""
+    """Occupied share by (local weekday, hour) over the window, each slice counted in the local hour it
+    falls in (stepping whole hours from midnight put Lord Howe's summer hours half in the hour before)."""
     occ = [[0.0] * 24 for _ in range(7)]
     seen = [[0.0] * 24 for _ in range(7)]
     if w1 <= w0 or not bays:
         return [[None] * 24 for _ in range(7)]
-    n = int((w1 - w0) // 3600) + 1
-    labels = []
-    for k in range(n):
-        lt = datetime.fromtimestamp(w0 + k * 3600, tz)
-        labels.append((lt.weekday(), lt.hour))
-        seen[lt.weekday()][lt.hour] += _overlap(w0 + k * 3600, w0 + (k + 1) * 3600, w0, w1) * len(bays)
+    step, labels = _slices(w0, w1, tz)
+    n = len(labels)
+    for k, (wd, hr) in enumerate(labels):
+        seen[wd][hr] += _overlap(w0 + k * step, w0 + (k + 1) * step, w0, w1) * len(bays)
     for bay in bays:
         for t0, t1 in parked.get(bay, ()):
             t0, t1 = max(t0, w0), min(t1, w1)
-            k = int((t0 - w0) // 3600)
-            while k < n and w0 + k * 3600 < t1:  # only the hours this visit touches
-                h0 = w0 + k * 3600
+            k = int((t0 - w0) // step)
+            while k < n and w0 + k * step < t1:  # only the slices this visit touches
+                h0 = w0 + k * step
                 wd, hr = labels[k]
-                occ[wd][hr] += min(h0 + 3600, t1) - max(h0, t0)
+                occ[wd][hr] += min(h0 + step, t1) - max(h0, t0)
                 k += 1
     return [[round(occ[d][h] / seen[d][h], 4) if seen[d][h] else None for h in range(24)] for d in range(7)]

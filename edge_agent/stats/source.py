@@ -13,22 +13,47 @@ from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from edge_agent.stats.compute import CHARGER, TYPES, Row, Stats, compute, day_bounds
+from edge_agent.stats.compute import ARRIVED, CHARGER, DEPARTED, TYPES, Row, Stats, compute, day_bounds
 
-MARGIN_S = 2 * 86400  # visits that began this long before the window still count in it
+MARGIN_S = 2 * 86400  # rows this long before the window are read whole (a clock step re-dates into it)
+_COLS = ("type, ts_epoch, visit_id, json_extract(data, '$.nev'), json_extract(data, '$.status'), "
+         "COALESCE(json_extract(data, '$.stayed_s'), json_extract(data, '$.duration_s'))")
+_MARKS = ",".join("?" * len(TYPES))
+_CHUNK = 500  # visit ids per IN (...): SQLite's variable limit
 
 
 def load_rows(db: sqlite3.Connection, bay: str, t0: float, t1: float) -> list[Row]:
-    marks = ",".join("?" * len(TYPES))
-    q = (f"SELECT type, ts_epoch, visit_id, json_extract(data, '$.nev'), json_extract(data, '$.status'), "
-         f"COALESCE(json_extract(data, '$.stayed_s'), json_extract(data, '$.duration_s')) "
-         f"FROM events WHERE bay_id = ? AND ts_epoch >= ? AND ts_epoch < ? AND type IN ({marks}) ORDER BY ts_epoch")
+    """The bay's rows from ``t0`` to ``t1``, and the rows outside it of the visits it cuts: the one still
+    open at ``t0`` (a fuel car left over a holiday began days before) and those open at ``t1`` (a departure
+    or identification after the window). A day's figures are then the same whatever window is asked:
+    the daily summary's one day, the page's 30, ``stats --from --to``."""
     before = db.execute("SELECT type, ts_epoch, visit_id, NULL, json_extract(data, '$.status'), NULL FROM events "
                         "WHERE bay_id = ? AND type = ? AND ts_epoch < ? ORDER BY ts_epoch DESC LIMIT 1",
                         (bay, CHARGER, t0)).fetchall()  # the charger's state as the window opens
-    rows = before + db.execute(q, (bay, t0, t1, *TYPES)).fetchall()
+    rows = before + _open_at(db, bay, t0) + db.execute(
+        f"SELECT {_COLS} FROM events WHERE bay_id = ? AND ts_epoch >= ? AND ts_epoch < ? AND type IN ({_MARKS}) "
+        "ORDER BY ts_epoch", (bay, t0, t1, *TYPES)).fetchall()
+    open_at_end = sorted({r[2] for r in rows if r[0] == ARRIVED and r[2]} - {r[2] for r in rows if r[0] == DEPARTED})
+    for i in range(0, len(open_at_end), _CHUNK):
+        ids = open_at_end[i:i + _CHUNK]
+        rows += db.execute(f"SELECT {_COLS} FROM events WHERE visit_id IN ({','.join('?' * len(ids))}) "
+                           f"AND bay_id = ? AND ts_epoch >= ? AND type IN ({_MARKS}) ORDER BY ts_epoch",
+                           (*ids, bay, t1, *TYPES)).fetchall()
     return [Row(t, ts, bay, v, None if nev is None else bool(nev), st, _seconds(d))
             for t, ts, v, nev, st, d in rows]
+
+
+def _open_at(db: sqlite3.Connection, bay: str, t0: float) -> list[tuple]:
+    """The rows before ``t0`` of the bay's visit still open at ``t0``: its last arrival before ``t0``
+    when no departure of that visit came before ``t0`` (earlier visits ended by then, or at that arrival)."""
+    last = db.execute("SELECT visit_id FROM events WHERE bay_id = ? AND type = ? AND ts_epoch < ? "
+                      "ORDER BY ts_epoch DESC LIMIT 1", (bay, ARRIVED, t0)).fetchone()
+    if last is None or last[0] is None or db.execute(
+            "SELECT 1 FROM events WHERE visit_id = ? AND type = ? AND ts_epoch < ? LIMIT 1",
+            (last[0], DEPARTED, t0)).fetchone():
+        return []
+    return db.execute(f"SELECT {_COLS} FROM events WHERE visit_id = ? AND bay_id = ? AND ts_epoch < ? "
+                      f"AND type IN ({_MARKS}) ORDER BY ts_epoch", (last[0], bay, t0, *TYPES)).fetchall()
 
 
 def _seconds(value: object) -> float | None:

@@ -22,9 +22,9 @@ from pydantic import (
     model_validator,
 )
 
+from edge_agent.clock import FIRST_DAY, LAST_DAY
 from edge_agent.evidence.violations import ViolationFilter
 
-FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(2999, 12, 31)
 MAX_PAGE = 1_000_000
 _ID = re.compile(r"[1-9][0-9]{0,17}")  # below 2**63: SQLite's INTEGER
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -79,3 +81,18 @@ def test_secrets_never_logged(root_restored, fmt):
 def test_redact_leaves_ordinary_text_alone():
     text = "bay A1 vehicle_identified 粤B12345 nev=true conf=0.93"
     assert redact(text, ["xy"]) == text  # too-short secrets are not masked everywhere
+
+
+def test_plain_times_carry_their_offset_in_the_sites_zone(root_restored):
+    """The hour that repeats when summer time ends (Berlin, 25 October 2026): two records an hour apart
+    read the same ``02:30:00`` in logging's own format, and a host on UTC wrote UTC times beside events
+    in +08:00 with nothing to say so. Each time now says its offset, in the zone ``run`` passes."""
+    buf = io.StringIO()
+    setup_logging(LoggingConfig(format="plain"), stream=buf, tz=ZoneInfo("Europe/Berlin"))
+    first = datetime(2026, 10, 25, 0, 30, tzinfo=timezone.utc).timestamp()  # 02:30 CEST
+    for created in (first, first + 3600):  # 02:30 CET
+        rec = logging.LogRecord("edge_agent.x", logging.WARNING, __file__, 1, "lock A1 up", (), None)
+        rec.created = created
+        logging.getLogger("edge_agent.x").handle(rec)
+    assert buf.getvalue().splitlines() == ["2026-10-25T02:30:00.000+02:00 WARNING edge_agent.x: lock A1 up",
+                                           "2026-10-25T02:30:00.000+01:00 WARNING edge_agent.x: lock A1 up"]

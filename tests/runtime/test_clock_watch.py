@@ -3,7 +3,10 @@ boots at 1970 or its last saved time), on a FakeClock: no sleeps."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
 
 from edge_agent.clock import FakeClock
 from edge_agent.events.bus import EventBus
@@ -57,3 +60,23 @@ def test_the_event_schema_requires_the_step():
     assert "step_s" in (first_error("event.json", ev) or "")
     ev["data"]["step_s"] = 3.5
     assert first_error("event.json", ev) is None
+
+
+@pytest.mark.parametrize("start", ["2026-03-29T01:30:00+01:00", "2026-10-25T02:30:00+02:00"])
+def test_a_clock_running_through_a_dst_change_is_no_step(start):
+    """Berlin's spring (02:00 → 03:00) and autumn (03:00 → 02:00) changes: the local reading jumps, the
+    instant does not. A fake clock that added seconds to the local reading ran an hour back in March
+    (a clock_stepped of -3600 s in every replay over the change) and skipped an hour in October."""
+    tz = ZoneInfo("Europe/Berlin")
+    clock = FakeClock(datetime.fromisoformat(start).astimezone(tz))
+    watch, events = watched(clock)
+    t0, m0 = clock.now(), clock.monotonic()
+    watch.check()
+    offsets = set()
+    for _ in range(12):  # two hours in 10 min steps, over the change
+        clock.advance(600)
+        watch.check()
+        offsets.add(clock.now().utcoffset())
+        assert clock.now().timestamp() - t0.timestamp() == clock.monotonic() - m0
+    assert events == []
+    assert offsets == {timedelta(hours=1), timedelta(hours=2)}  # shown in the zone's offset of the moment

@@ -4,6 +4,7 @@ then scored by eval-visits (real models, real file, no sleeping)."""
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 
 import cv2
@@ -131,3 +132,69 @@ def test_replay_of_a_folder_announces_its_corrupt_images_as_run_does(tmp_path, m
     assert set(warned) == {"truncated", "unreadable"}
     assert "2b.jpg" in warned["unreadable"]["detail"] and warned["unreadable"]["count"] == 1
     assert lines[-1]["corrupt"] == 1
+
+
+def test_a_replay_over_the_autumn_dst_change_keeps_clip_time(tmp_path, models_dir):
+    """Berlin, started ten seconds before 03:00 CEST turns back into 02:00 CET: the events' stamps are the
+    clip's seconds after the start marker, shown in the offset of their moment. The replay's clock used to
+    add seconds to the local reading, so from 03:00 on every stamp was an hour late (a clock_stepped of
+    +3600 s, and eval-visits found the arrival an hour after the car came)."""
+    covered = Scene(cars=(FUEL,))
+    segs = (hold(4, EMPTY) + drive(FUEL, W + 200, FUEL.x, 1.6, NATIVE_FPS) + hold(14, covered)
+            + drive(FUEL, FUEL.x, W + 200, 1.6, NATIVE_FPS) + hold(12, EMPTY))
+    clip = tmp_path / "clip.avi"
+    length = write_clip(clip, segs)
+    cfg = scene_config(str(tmp_path / "data"), site={"site_id": "s", "device_id": "d", "timezone": "Europe/Berlin"},
+                       perception={"models_dir": str(models_dir), "threads": 1})
+    cfg_path = tmp_path / "site.yaml"
+    cfg_path.write_text(yaml.safe_dump(cfg.model_dump(mode="json"), allow_unicode=True), encoding="utf-8")
+    out = tmp_path / "events.jsonl"
+    assert main(["replay", str(cfg_path), str(clip), "-o", str(out), "--start", "2026-10-25T02:59:50+02:00"]) == 0
+    lines = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
+    t0 = datetime.fromisoformat(lines[0]["ts"])
+    assert [x["type"] for x in lines if x["type"] == "clock_stepped"] == []
+    after = [(datetime.fromisoformat(x["ts"]) - t0).total_seconds() for x in lines[1:]]
+    assert all(0 <= s <= length + 1 for s in after)
+    assert lines[-1]["ts"].startswith("2026-10-25T02:00:") and lines[-1]["ts"].endswith("+01:00")
+    truth = tmp_path / "truth.csv"
+    truth.write_text("bay_id,start_s,end_s\nB,4.8,20.6\n")
+    assert main(["occupancy", "eval-visits", str(truth), str(out), "--json", str(tmp_path / "r.json")]) == 0
+    r = json.loads((tmp_path / "r.json").read_text())["total"]
+    assert (r["visits_found"], r["false_arrivals"], r["false_departures"]) == (1, 0, 0)
+
+
+@pytest.mark.parametrize(("start", "words"), [
+    ("2026-03-29T02:30:00", "does not exist in Europe/Berlin (clocks skip it): write its offset (+01:00 or +02:00)"),
+    ("2026-10-25T02:30:00", "happens twice in Europe/Berlin (clocks turned back): write its offset (+02:00 or +01:00)")])
+def test_a_start_the_site_clocks_skip_or_show_twice_is_refused(tmp_path, models_dir, capsys, start, words):
+    """Without an offset, 02:30 on a DST day is no instant (skipped) or two (an hour apart): the replay's
+    stamps would be guessed an hour off. One line naming --start and both offsets, exit 2, no events file."""
+    cfg = scene_config(str(tmp_path / "data"), site={"site_id": "s", "device_id": "d", "timezone": "Europe/Berlin"},
+                       perception={"models_dir": str(models_dir), "threads": 1})
+    cfg_path = tmp_path / "site.yaml"
+    cfg_path.write_text(yaml.safe_dump(cfg.model_dump(mode="json"), allow_unicode=True), encoding="utf-8")
+    clip = tmp_path / "clip.avi"
+    write_clip(clip, hold(1, EMPTY))
+    out = tmp_path / "events.jsonl"
+    assert main(["replay", str(cfg_path), str(clip), "-o", str(out), "--start", start]) == 2
+    err = capsys.readouterr().err
+    assert f"--start {start} {words}" in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("start", ["9999-12-31T23:59:59+00:00", "0001-01-01T00:00:00", "1969-12-31T23:59:59Z"])
+def test_a_start_outside_the_times_events_can_carry_is_one_line(tmp_path, models_dir, capsys, start):
+    """9999-12-31 overflowed at the clip's next second and year 1 in Shanghai stamped ``+08:05:43`` (local
+    mean time): a traceback and exit 1. Now one line naming --start and the range, exit 2, no events file."""
+    cfg = scene_config(str(tmp_path / "data"), site={"site_id": "s", "device_id": "d", "timezone": "Asia/Shanghai"},
+                       perception={"models_dir": str(models_dir), "threads": 1})
+    cfg_path = tmp_path / "site.yaml"
+    cfg_path.write_text(yaml.safe_dump(cfg.model_dump(mode="json"), allow_unicode=True), encoding="utf-8")
+    clip = tmp_path / "clip.avi"
+    write_clip(clip, hold(1, EMPTY))
+    out = tmp_path / "events.jsonl"
+    assert main(["replay", str(cfg_path), str(clip), "-o", str(out), "--start", start]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == [f"--start {start}: must be from 1970-01-01 to 2999-12-31 (UTC): event times "
+                                        "outside cannot be written"]
+    assert not out.exists()

@@ -10,6 +10,12 @@ from edge_agent.events.types import Event
 from edge_agent.evidence.violations import ViolationLog
 
 
+def _elapsed(a: datetime, b: datetime) -> float:
+    """Seconds from ``a`` to ``b`` as a monotonic clock counts them: two times in one ``ZoneInfo``
+    subtract as local readings, an hour off over a DST change."""
+    return b.timestamp() - a.timestamp()
+
+
 class Story:
     def __init__(self, log: ViolationLog, clock: FakeClock) -> None:
         self.log, self.clock = log, clock
@@ -31,9 +37,9 @@ class Story:
             self.emit("vehicle_identified", bay, vid, plate=plate, nev=nev, colour="green" if nev else "blue")
         if violation:
             self.at(violation[0]).emit("violation_started", bay, vid, reason="fuel_vehicle",
-                                       parked_s=(violation[0] - arrive).total_seconds())
+                                       parked_s=_elapsed(arrive, violation[0]))
             self.at(violation[1]).emit("violation_ended", bay, vid, reason="departed",
-                                       duration_s=(violation[1] - violation[0]).total_seconds())
+                                       duration_s=_elapsed(*violation))
         if leave is not None:
-            self.at(leave).emit("vehicle_departed", bay, vid, stayed_s=(leave - arrive).total_seconds())
+            self.at(leave).emit("vehicle_departed", bay, vid, stayed_s=_elapsed(arrive, leave))
         return vid

@@ -7,6 +7,7 @@ import io
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
+import pytest
 import yaml
 
 from edge_agent.cli import main
@@ -47,3 +48,16 @@ def test_an_invalid_config_is_reported_as_every_command_reports_it(tmp_path, cap
     assert main(["stats", "--config", str(path)]) == 2
     err = capsys.readouterr().err
     assert "invalid config (1 problem)" in err and "\n  timers.fuel_grace_s: " in err, err
+
+
+@pytest.mark.parametrize(("args", "flag"), [(["--from", "9999-12-25", "--to", "9999-12-31"], "--to 9999-12-31"),
+                                            (["--from", "0001-01-01", "--to", "0001-01-03"], "--to 0001-01-03"),
+                                            (["--from", "1969-12-31", "--to", "1970-01-02"], "--from 1969-12-31")])
+def test_days_the_stores_cannot_hold_are_one_line_like_the_page(tmp_path, capsys, args, flag):
+    """The page takes days from 1970-01-01 to 2999-12-31; the command took any and overflowed in the day
+    bounds (9999-12-31 has no day after it; year 1 before UTC's): a traceback, exit 1."""
+    cfg = scene_config(str(tmp_path / "data")).model_dump(mode="json", exclude_none=True)
+    path = tmp_path / "agent.yaml"
+    path.write_text(yaml.safe_dump(cfg, allow_unicode=True))
+    assert main(["stats", "--config", str(path), *args]) == 2
+    assert capsys.readouterr().err == f"edge-agent stats: {flag}: a day from 1970-01-01 to 2999-12-31\n"

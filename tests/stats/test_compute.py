@@ -141,3 +141,41 @@ def test_a_stored_duration_that_is_not_a_number_is_ignored(story):
     story.at(local(2, 10)).emit("vehicle_departed", "A", vid, stayed_s="soon")
     _, by = figures(story, date(2026, 3, 2), date(2026, 3, 2))
     assert by[("2026-03-02", "A")].occupied_s == 3600
+
+
+def test_a_day_counts_the_same_whatever_window_is_asked(story):
+    """The retained daily summary asks for one day, the page for 30, ``stats`` for what is typed: a day's
+    figures must not depend on it. A fuel car left four days (over a holiday) read as a free bay from
+    its third day on, when asked alone (its arrival was more than the 2-day margin before), and a visit
+    over midnight dropped out of its arrival day's median dwell when that day ended the window."""
+    story.visit("A", local(2, 10), local(2, 11), nev=True)
+    story.visit("A", local(2, 20), local(3, 8), nev=True)  # overnight
+    b = Story(story.log, FakeClock(datetime(2026, 2, 25, tzinfo=timezone.utc)))  # bay B's own story
+    b.visit("B", local(2, 9), local(6, 9), nev=False, violation=(local(2, 9, 5), local(6, 9)))
+    b.at(local(6, 23, 59)).emit("vehicle_arrived", "B", "late")
+    b.at(local(7, 0, 1)).emit("vehicle_identified", "B", "late", plate="粤BD12345", nev=True, colour="green")
+    b.at(local(7, 1)).emit("vehicle_departed", "B", "late", stayed_s=3660.0)
+    _, whole = figures(story, date(2026, 3, 1), date(2026, 3, 8))
+    for d in range(1, 9):
+        day = date(2026, 3, d)
+        _, alone = figures(story, day, day)
+        for bay in ("A", "B"):
+            assert alone[(day.isoformat(), bay)] == whole[(day.isoformat(), bay)], (day, bay)
+    b5 = whole[("2026-03-05", "B")]
+    assert b5.occupied_s == b5.violation_s == b5.fuel_on_bay_s == 86400
+    assert whole[("2026-03-02", "A")].median_dwell_s == (3600 + 12 * 3600) / 2
+    assert whole[("2026-03-06", "B")].visits_nev == 1
+
+
+def test_the_heat_map_hours_are_the_site_clocks_even_with_a_half_hour_summer_time(tmp_path):
+    """Lord Howe Island turns its clocks from 02:00 to 02:30 (4 October 2026). The map stepped whole hours
+    from local midnight, so after the change each "hour" ran from :30 to :30 and a car parked 10:00-11:00
+    showed as half of 09:00 and half of 10:00."""
+    lh = ZoneInfo("Australia/Lord_Howe")
+    clock = FakeClock(datetime(2026, 10, 1, tzinfo=timezone.utc))
+    log = ViolationLog(tmp_path / "evidence.db", clock)
+    Story(log, clock).visit("A", datetime(2026, 10, 4, 10, tzinfo=lh), datetime(2026, 10, 4, 11, tzinfo=lh), nev=True)
+    s = query(log.db_path, ["A"], date(2026, 10, 3), date(2026, 10, 5), lh, datetime(2026, 11, 1).timestamp())
+    sunday = s.heat[date(2026, 10, 4).weekday()]
+    assert (sunday[9], sunday[10], sunday[11]) == (0.0, 1.0, 0.0)
+    log.close()
