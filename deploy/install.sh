@@ -23,6 +23,7 @@ DRY_RUN=0
 DO_APT=1
 DO_SYSTEM=1
 DO_MODELS=1
+CONFIG_REFUSED=0
 EXTRAS="pi"
 CONFIG_EXAMPLE="$SOURCE/config/rpi5-two-bays.yaml"
 SERVICE_USER="edge-agent"
@@ -175,7 +176,21 @@ install_config() {
     # Secrets (MQTT password, command HMAC key) go here, read by systemd, never into the YAML.
     run install -m 0640 "${conf_owned[@]}" /dev/null "$ENV_FILE"
   fi
-  run "$VENV/bin/edge-agent" check-config "$CONFIG"
+  # An upgrade checks the kept config with the new version. One it refuses must not stop the upgrade half-way
+  # (the new version is already in the venv; the unit and docs would stay old, with nothing said about it):
+  # the remaining steps run, a running service is not restarted, and the script ends saying so (exit 2).
+  if ! run "$VENV/bin/edge-agent" check-config "$CONFIG"; then
+    CONFIG_REFUSED=1
+    note "this version refuses $CONFIG (above): fix what it names (compare with $CONFIG_EXAMPLE), then"
+    note "check it with: $VENV/bin/edge-agent check-config $CONFIG"
+  fi
+  # users add with sudo, before 2026-12-03, left the users file root-only: every login of the agent failed.
+  local users="$CONF_DIR/users.txt"
+  if ((DO_SYSTEM)) && [[ -f "$users" ]] && [[ "$(stat -c '%u %a' "$users")" =~ ^0\ [0-7]00$ ]]; then
+    note "$users: only root may read it (an older users add); giving it group $SERVICE_USER"
+    run chgrp "$SERVICE_USER" "$users"
+    run chmod g+r "$users"
+  fi
 }
 
 install_docs() {
@@ -192,7 +207,10 @@ install_unit() {
   if ((!DO_SYSTEM)); then note "systemctl skipped (--no-system)"; return; fi
   run systemctl daemon-reload
   run systemctl enable "$UNIT"
-  if systemctl is-active --quiet "$UNIT" 2>/dev/null; then
+  if ((CONFIG_REFUSED)); then
+    note "not restarted: the new version would not start on this config (above); fix it, then:"
+    note "sudo systemctl restart $UNIT (a running service keeps the old version until it restarts)"
+  elif systemctl is-active --quiet "$UNIT" 2>/dev/null; then
     note "running: restarting on the new version"
     run systemctl restart "$UNIT"
   else
@@ -225,6 +243,11 @@ main() {
   install_config
   install_docs
   install_unit
+  if ((CONFIG_REFUSED)); then
+    step "installed, but the config is refused"
+    note "fix $CONFIG as check-config says above, then: sudo systemctl restart $UNIT"
+    exit 2
+  fi
   run_doctor
   step "done"
 }

@@ -144,9 +144,19 @@ def check_models(cfg: AgentConfig) -> Check:
     extra = [cfg.perception.detector_model] if cfg.perception.detector_model else []
     missing_extra = [m for m in extra if not resolve_path(cfg, m).is_file()]
     # The occupancy model is not fetched but ships in the source tree's models/: `run` stops without it.
-    occupancy, _ = classifier_files(cfg.occupancy, cfg.data_dir, models)
+    occupancy, cal = classifier_files(cfg.occupancy, cfg.data_dir, models)
     shipped = [] if occupancy.is_file() else [f"{occupancy.name} (missing: it ships in the source tree's models/, "
                                               "deploy/install.sh copies it)"]
+    if not shipped:  # loaded as `run` loads it: a site calibration made for the model an upgrade replaced stops it
+        from edge_agent.bays.calibration import CalibrationError
+        from edge_agent.bays.classifier import BayClassifier
+
+        try:
+            BayClassifier.load(occupancy, threads=1, calibration=cal)
+        except CalibrationError as exc:
+            shipped.append(f"occupancy.calibration: {exc}")
+        except ValueError as exc:
+            shipped.append(f"occupancy.model: {exc}")
     if bad or missing_extra or shipped:
         items = [f"{f.dest} ({why})" for f, why in bad] + [f"{m} (missing)" for m in missing_extra]
         fix = " — run `edge-agent models fetch`" if items else ""

@@ -110,13 +110,20 @@ def _keep_access(tmp: Path, target: Path) -> None:
     """Give the new users file the access of the one it replaces, or for a first one its folder's group,
     readable by that group only. The agent runs as its own user and reads the file through a group
     (``/etc/edge-agent`` is ``root:edge-agent``), while ``users add`` runs as root: a ``root:root`` 0600
-    file made every login of the running agent a PermissionError (HTTP 500)."""
+    file made every login of the running agent a PermissionError (HTTP 500); one an older release left so
+    is mended by the next rewrite."""
     os.chmod(tmp, 0o600)  # nobody else reads it before it has its final owner
+    first = (-1, target.parent.stat().st_gid, 0o640)
     try:
         st = target.stat()
         uid, gid, mode = st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode) & 0o666
     except FileNotFoundError:
-        uid, gid, mode = -1, target.parent.stat().st_gid, 0o640
+        uid, gid, mode = first
+    else:
+        if uid == 0 and not mode & 0o044:
+            # Only root may read it: what `users add` with sudo made before this rule (the agent never runs as
+            # root), not an installer's choice. It gets what a first file gets, so an upgraded device's logins work.
+            gid, mode = first[1], mode | 0o040
     try:
         os.chown(tmp, uid, gid)
     except PermissionError:  # not root and not in that group: the file stays this user's own

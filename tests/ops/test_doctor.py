@@ -92,6 +92,37 @@ def test_models_row_fails_without_the_occupancy_model(write_config, models_dir, 
     assert check_models(load_config(write_config(perception={"models_dir": str(fetched)}))).status == "pass"
 
 
+def test_models_row_fails_on_a_calibration_the_agent_would_refuse(write_config, models_dir, tmp_path):
+    """A site calibration is bound to the model's sha256; after an upgrade that brings a retrained model, `run`
+    refuses the old file (exit 2, `occupancy.calibration`). install.sh's check-config and doctor both passed
+    it ("all checks passed") and restarted the service into that refusal, five times, then nothing ran."""
+    import hashlib
+
+    from edge_agent.bays.classifier import BayClassifier
+    from edge_agent.config.load import ConfigError
+    from edge_agent.ops.doctor import check_models
+    from edge_agent.runtime.models import default_classifier
+
+    site_model = models_dir / "occupancy-site.onnx"
+    n = BayClassifier.load(site_model).n_features
+    previous = hashlib.sha256(b"the occupancy-site.onnx of the release before").hexdigest()
+    cal = tmp_path / "data" / "occupancy-calibration.json"
+    cal.parent.mkdir(exist_ok=True)
+    doc = {"model": "occupancy-site.onnx", "model_sha256": previous, "head": {"w": [0.01] * n, "b": 0.0},
+           "occupied": 5, "empty": 5, "cv_accuracy_before": 0.83, "cv_accuracy_after": 0.97}
+    cal.write_text(json.dumps(doc))
+    cfg = load_config(write_config(perception={"models_dir": str(models_dir)},
+                                   occupancy={"calibration": "occupancy-calibration.json"}))
+    with pytest.raises(ConfigError):  # what the agent does with it
+        default_classifier(cfg)
+    row = check_models(cfg)
+    assert row.status == "fail" and "occupancy.calibration" in row.detail and "made for another" in row.detail, row
+    assert "occupancy calibrate" in row.detail  # what to do
+    cal.write_text(json.dumps({**doc, "model_sha256": hashlib.sha256(site_model.read_bytes()).hexdigest()}))
+    assert check_models(cfg).status == "pass"
+    default_classifier(cfg)  # and the agent takes it
+
+
 def test_camera_row_gives_the_size_after_the_turn(tmp_path):
     """``camera.width`` / ``height`` and the bays are the turned view's: a sideways camera says both sizes."""
     import cv2

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -148,3 +150,60 @@ def test_missing_example_config_stops_before_any_step(tmp_path):
 
 def _user_missing() -> bool:
     return subprocess.run(["id", "-u", "edge-agent"], capture_output=True).returncode != 0
+
+
+def stand_in_venv(prefix: Path) -> None:
+    """An installed venv whose pip does nothing (no package index here) and whose ``edge-agent`` is this
+    checkout: every other step of an upgrade runs for real."""
+    bin_dir = prefix / "opt/edge-agent/venv/bin"
+    bin_dir.mkdir(parents=True)
+    (bin_dir / "python").write_text(
+        f'#!/bin/sh\n[ "$1 $2" = "-m pip" ] && exit 0\nexec {shlex.quote(sys.executable)} "$@"\n')
+    (bin_dir / "edge-agent").write_text(
+        f"#!/bin/sh\nPYTHONPATH={shlex.quote(str(REPO))} exec {shlex.quote(sys.executable)} -m edge_agent \"$@\"\n")
+    for f in bin_dir.iterdir():
+        f.chmod(0o755)
+
+
+def test_an_upgrade_whose_kept_config_the_new_version_refuses_finishes_and_says_so(tmp_path, example):
+    """A config an older release took (here a session of a year; now at most 30 days) is refused by the new
+    version's check. The script stopped there (set -e) with the new version already in the venv, the old unit
+    and docs left in place, a running service not restarted and nothing saying the upgrade was half done."""
+    prefix = tmp_path / "root"
+    stand_in_venv(prefix)
+    config = prefix / "etc/edge-agent/config.yaml"
+    config.parent.mkdir(parents=True)
+    kept = example.read_text(encoding="utf-8") + "\n# an older release took a session of a year\n"
+    kept = kept.replace("  port: 8080\n", "  port: 8080\n  session_max_age_s: 31536000\n")
+    assert "session_max_age_s: 31536000" in kept
+    config.write_text(kept, encoding="utf-8")
+    unit = prefix / "etc/systemd/system/edge-agent.service"
+    unit.parent.mkdir(parents=True)
+    unit.write_text("[Service]\nExecStart=/opt/edge-agent/venv/bin/edge-agent run  # the older release's\n")
+    res = subprocess.run(["bash", str(SCRIPT), "--prefix", str(prefix), "--config-example", str(example),
+                          "--no-apt", "--no-system", "--no-models"], capture_output=True, text=True, timeout=300)
+    out = res.stdout + res.stderr
+    assert res.returncode == 2, out
+    assert "web.session_max_age_s" in out and "installed, but the config is refused" in out
+    assert config.read_text(encoding="utf-8") == kept  # the operator's config is never touched
+    assert unit.read_bytes() == (REPO / "deploy/edge-agent.service").read_bytes()  # the remaining steps ran
+    assert (prefix / "opt/edge-agent/docs/deployment.md").is_file()
+    assert "==> doctor" not in out  # it would only repeat the refusal
+
+
+def test_an_upgrade_gives_a_root_only_users_file_the_agents_group(tmp_path, example):
+    """``users add`` with sudo before 2026-12-03 left ``/etc/edge-agent/users.txt`` ``root:root`` 0600: the agent
+    (user edge-agent) failed every login. The upgrade mends what the install layout says: root:edge-agent 0640."""
+    if os.geteuid() != 0:
+        pytest.skip("the file must belong to root, as an older users add with sudo left it")
+    prefix = tmp_path / "root"
+    users = prefix / "etc/edge-agent/users.txt"
+    users.parent.mkdir(parents=True)
+    users.write_text("alice:$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2g\n")
+    users.chmod(0o600)
+    (prefix / "etc/edge-agent/config.yaml").write_text("mine: true\n")
+    flat = [" ".join(c) for c in commands(dry_run(prefix, example))]
+    assert f"chgrp edge-agent {users}" in flat and f"chmod g+r {users}" in flat
+    users.chmod(0o640)  # readable by its group already: left as it is
+    flat = [" ".join(c) for c in commands(dry_run(prefix, example))]
+    assert not any("chgrp" in c or "chmod g+r" in c for c in flat)

@@ -154,17 +154,14 @@ def test_users_add_with_nothing_to_read_a_password_from_is_one_line(site):
                                         "FILE ('-': stdin)")
 
 
-def test_users_added_by_root_stay_readable_by_the_agent(site, tmp_path, request):
-    """On a device ``sudo edge-agent users add`` writes ``/etc/edge-agent/users.txt`` (beside the config, a
-    ``root:edge-agent`` 0750 folder) and the agent reads it as its own user through that group. The file was
-    ``root:root`` 0600, and every login of the running agent was a PermissionError (HTTP 500)."""
+def device_etc(site, request) -> tuple[Path, object]:
+    """``/etc/edge-agent`` as ``install.sh`` makes it: ``root:<the agent's group>`` 0750, the config inside (its users
+    file beside it), and the agent's account (``nobody`` here)."""
     if os.geteuid() != 0:
         pytest.skip("needs root to act as the installer and another user to act as the agent")
-    import grp
     import pwd
 
     agent = pwd.getpwnam("nobody")
-    group = grp.getgrgid(agent.pw_gid).gr_name
     root = Path(tempfile.mkdtemp(prefix="edge-users-"))  # pytest's own tmp folders are private to root
     request.addfinalizer(lambda: shutil.rmtree(root, ignore_errors=True))
     root.chmod(0o755)
@@ -175,26 +172,37 @@ def test_users_added_by_root_stay_readable_by_the_agent(site, tmp_path, request)
     data = yaml.safe_load(site.config_path.read_text(encoding="utf-8"))
     data["web"]["users_file"] = "users.txt"
     (etc / "config.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return etc, agent
+
+
+def agent_verifies(agent, users: Path, name: str, password: str) -> bool:  # noqa: ANN001 - pwd.struct_passwd
+    """The agent's view: a child process with the agent's user and group only (no exec, so no
+    interpreter the user may not read is needed)."""
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        ok = False
+        try:
+            os.setgroups([])
+            os.setgid(agent.pw_gid)
+            os.setuid(agent.pw_uid)
+            ok = UsersFile(users).verify(name, password)
+        finally:
+            os._exit(0 if ok else 1)
+    return os.waitpid(pid, 0)[1] == 0
+
+
+def test_users_added_by_root_stay_readable_by_the_agent(site, tmp_path, request):
+    """On a device ``sudo edge-agent users add`` writes ``/etc/edge-agent/users.txt`` (beside the config, a
+    ``root:edge-agent`` 0750 folder) and the agent reads it as its own user through that group. The file was
+    ``root:root`` 0600, and every login of the running agent was a PermissionError (HTTP 500)."""
+    import grp
+
+    etc, agent = device_etc(site, request)
+    group = grp.getgrgid(agent.pw_gid).gr_name
     pw = tmp_path / "pw"
     pw.write_text("long enough pw\n")
     assert main(["users", "add", "ops", "--config", str(etc / "config.yaml"), "--password-file", str(pw)]) == 0
-
-    def agent_verifies(name: str, password: str) -> bool:
-        """The agent's view: a child process with the agent's user and group only (no exec, so no
-        interpreter the user may not read is needed)."""
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - the child
-            ok = False
-            try:
-                os.setgroups([])
-                os.setgid(agent.pw_gid)
-                os.setuid(agent.pw_uid)
-                ok = UsersFile(etc / "users.txt").verify(name, password)
-            finally:
-                os._exit(0 if ok else 1)
-        return os.waitpid(pid, 0)[1] == 0
-
-    assert agent_verifies("ops", "long enough pw"), f"group {group} cannot read the users file"
+    assert agent_verifies(agent, etc / "users.txt", "ops", "long enough pw"), f"group {group} cannot read the users file"
     st = os.stat(etc / "users.txt")
     assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (0, agent.pw_gid, 0o640)
     # a rewrite keeps what the installer chose (here: the agent's own file, 0600)
@@ -203,7 +211,30 @@ def test_users_added_by_root_stay_readable_by_the_agent(site, tmp_path, request)
     assert main(["users", "add", "li", "--config", str(etc / "config.yaml"), "--password-file", str(pw)]) == 0
     st = os.stat(etc / "users.txt")
     assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (agent.pw_uid, agent.pw_gid, 0o600)
-    assert agent_verifies("li", "long enough pw")
+    assert agent_verifies(agent, etc / "users.txt", "li", "long enough pw")
+
+
+def test_a_root_only_users_file_of_an_older_release_becomes_readable_by_the_agent(site, tmp_path, request):
+    """Releases before the fix above left ``users.txt`` ``root:root`` 0600 on every device where users were added
+    with ``sudo``. After an upgrade that file was still unreadable to the agent (every login HTTP 500), and
+    ``users add`` kept its owner, group and mode, so adding or re-adding a user never mended it. A file only
+    root may read is no choice anyone made for the agent: a rewrite gives it the folder's group, as a first file."""
+    from argon2 import PasswordHasher
+
+    etc, agent = device_etc(site, request)
+    users = etc / "users.txt"
+    users.write_text(f"alice:{PasswordHasher().hash('alices old password')}\n", encoding="utf-8")  # 0.1.0's line
+    os.chown(users, 0, 0)
+    users.chmod(0o600)
+    assert not agent_verifies(agent, users, "alice", "alices old password")  # what the upgraded device met
+    pw = tmp_path / "pw"
+    pw.write_text("long enough pw\n")
+    assert main(["users", "add", "bob", "--role", "reviewer", "--config", str(etc / "config.yaml"),
+                 "--password-file", str(pw)]) == 0
+    st = os.stat(users)
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (0, agent.pw_gid, 0o640)
+    assert agent_verifies(agent, users, "alice", "alices old password")
+    assert agent_verifies(agent, users, "bob", "long enough pw")
 
 
 def test_review_as_root_refuses_a_data_dir_of_the_agent(tmp_path):
