@@ -4,6 +4,7 @@ list edits, installer saves, audit, language and time zone."""
 from __future__ import annotations
 
 import csv
+import html
 import io
 import re
 import warnings
@@ -326,3 +327,24 @@ def test_three_installer_saves_in_one_second_keep_every_version_and_the_commente
     assert len(backups) == 2 and len({p.name for p in backups}) == 2
     assert [yaml.safe_load(p.read_text(encoding="utf-8"))["bays"][0]["polygon"][0][0] for p in backups] == [10, 11]
     assert site.config_path.read_bytes() == original
+
+
+def test_every_audit_row_stays_reachable_however_many_failed_logins_follow(client, site):
+    """Only the newest 300 rows were shown: failed logins from the network pushed a decision off the page."""
+    tok = token(client, "/violations")
+    client.post("/violations/2/decide", data={"decision": "confirmed", "csrf": tok})
+    for i in range(650):  # what anyone on the network can write: 65 rows in 5 minutes per address they use
+        site.log.audit(f"guess{i}", "login_failed", "", "", f"10.0.{i // 65}.7")
+    seen, url = [], "/audit"
+    while url:
+        page = client.get(url)
+        assert page.status_code == 200
+        seen.append(page.text)
+        nxt = re.search(r'rel="next" href="([^"]+)"', page.text)
+        url = "/audit" + html.unescape(nxt.group(1)) if nxt else None
+    assert len(seen) == 3 and "violation_confirmed" in seen[-1] and "violation_confirmed" not in seen[0]
+    assert "guess649" in seen[0] and "第 3 / 3 页" in seen[-1]
+    last = client.get("/audit?page=99").text  # past the end: the last page
+    assert "第 3 / 3 页" in last and "violation_confirmed" in last
+    r = client.get("/audit?page=0")
+    assert r.status_code == 400 and r.text.startswith("page: ")
