@@ -19,6 +19,7 @@ with warnings.catch_warnings():  # starlette nudges towards httpx2; httpx is wha
 
 from edge_agent.config.load import load_config
 from edge_agent.control import ControlResult
+from edge_agent.web.auth import UsersFile
 from tests.web.conftest import PASSWORD, publish_visit
 
 HTML = {"accept": "text/html"}
@@ -348,3 +349,27 @@ def test_every_audit_row_stays_reachable_however_many_failed_logins_follow(clien
     assert "第 3 / 3 页" in last and "violation_confirmed" in last
     r = client.get("/audit?page=0")
     assert r.status_code == 400 and r.text.startswith("page: ")
+
+
+def _login(c: TestClient, password: str, user: str = "admin") -> int:
+    return c.post("/login", data={"username": user, "password": password, "csrf": token(c)},
+                  follow_redirects=False).status_code
+
+
+def test_wrong_guesses_at_a_name_do_not_lock_out_a_browser_that_signed_in_as_it(site):
+    """Three wrong guesses at "admin" (login_max_failures here) from any address kept the real admin out (429)
+    for login_window_s, again at every window: anyone on the network could lock every reviewer out for good."""
+    app = site.app()
+    staff = TestClient(app, client=("10.0.0.5", 50000))
+    assert _login(staff, PASSWORD) == 303  # yesterday, on the office PC
+    staff.post("/logout", data={"csrf": token(staff, "/violations")})
+    attacker = TestClient(app, client=("10.0.0.66", 50000))
+    assert [_login(attacker, f"guess{i}") for i in range(4)] == [401, 401, 401, 429]
+    newcomer = TestClient(app, client=("10.0.0.9", 50000))  # a browser that never signed in as admin
+    assert _login(newcomer, PASSWORD) == 429  # the name's limit still holds against spread-out guessing
+    assert _login(staff, PASSWORD) == 303  # the known browser gets in (was 429)
+    assert _login(attacker, PASSWORD) == 429  # the guesser's own address stays limited
+    stolen = TestClient(app, client=("10.0.0.67", 50000), cookies={"edge_known": "admin:" + "0" * 64})
+    assert _login(stolen, PASSWORD) == 429  # a forged cookie is no known browser
+    UsersFile(site.root / "users.txt").set("admin", "a-new-password")  # a new password ends what the cookie says
+    assert _login(staff, "a-new-password") == 429
