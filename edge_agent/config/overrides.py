@@ -33,7 +33,7 @@ import yaml
 
 from edge_agent.clock import Clock
 from edge_agent.config.errors import ConfigError
-from edge_agent.config.yamlfile import read_yaml
+from edge_agent.config.yamlfile import MAX_BYTES, read_yaml
 from edge_agent.durable import write_durably
 
 OVERRIDES_NAME = "overrides.yaml"
@@ -160,14 +160,30 @@ def describe(base: dict[str, Any], over: dict[str, Any]) -> str:
     return "; ".join(parts) or "nothing"
 
 
+class OverridesTooLarge(ConfigError):
+    """The edit would make the file bigger than any config file may be (``yamlfile.MAX_BYTES``): nothing written."""
+
+
 def write_overrides(path: Path, data: dict[str, Any], clock: Clock) -> Path | None:
-    """Back up the current file (if any) and replace it atomically. Returns the backup's path."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    backup = _backup(path, clock) if path.exists() else None
+    """Back up the current file (if any) and replace it atomically. Returns the backup's path.
+
+    Raises ``OverridesTooLarge`` (nothing written) for a file the loader would refuse for its size: a
+    ``set-lists`` of 100,000 plates answered "saved", and the 1.25 MB file then stopped every reload, every
+    later list edit and the next start (exit 2) until someone deleted it by hand."""
     text = ("# Written by edge-agent (installer page, set-lists): merged over the config file at load.\n"
             "# Delete this file to go back to the config file's bays and lists.\n"
             + yaml.safe_dump(data, allow_unicode=True, sort_keys=False, default_flow_style=None))
-    write_durably(path, text.encode("utf-8"))
+    raw = text.encode("utf-8")
+    if len(raw) > MAX_BYTES:
+        lists = data.get("lists") if isinstance(data.get("lists"), dict) else {}
+        plates = sum(len(v or []) for v in lists.values())
+        raise OverridesTooLarge(str(path), [
+            f"lists: {plates} plates would make {path.name} {len(raw) / 1e6:.2f} MB, over the "
+            f"{MAX_BYTES >> 20} MiB any config file may be (the next start and every reload would refuse it); "
+            "nothing written"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    backup = _backup(path, clock) if path.exists() else None
+    write_durably(path, raw)
     return backup
 
 

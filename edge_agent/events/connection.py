@@ -46,6 +46,9 @@ _PAHO_LOG = logging.getLogger(f"{__name__}.paho")
 _PAHO_LOG.addFilter(_NotConnectedIsDebug())
 
 
+INCOMING_OVERHEAD = 64 * 1024  # a PUBLISH's header, topic and properties around the payload (topics ≤ 64 KiB)
+
+
 class PacketTooLarge(ValueError):
     """Over the Maximum Packet Size the broker announced in its CONNACK (MQTT 5). paho does not
     check it: the broker would close the connection, and paho would send the same message first
@@ -131,8 +134,12 @@ class Connection:
         on_down: Callable[[], None],
         on_ack: Callable[[int, bool], None],
         on_message: Callable[[mqtt.MQTTMessage], None],
+        max_incoming: int | None = None,
     ) -> None:
         self._cfg = cfg
+        # MQTT 5: told to the broker in CONNECT (Maximum Packet Size), which then never sends a bigger message:
+        # paho would read each one whole into memory (a broker's default limit is 256 MB) before we could refuse it
+        self._max_incoming = max_incoming
         self._brokers: list[BrokerAddress] = cfg.broker_addresses()
         self._index = 0
         self._v5 = cfg.protocol == "5"
@@ -241,7 +248,12 @@ class Connection:
     # -- paho callbacks (network thread) ---------------------------------------------------
     def _target(self, broker: BrokerAddress) -> None:
         if self._v5:
-            self.client.connect_async(broker.host, broker.port, self._cfg.keepalive_s, clean_start=True)
+            props = None
+            if self._max_incoming is not None:
+                props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+                props.MaximumPacketSize = self._max_incoming + INCOMING_OVERHEAD
+            self.client.connect_async(broker.host, broker.port, self._cfg.keepalive_s, clean_start=True,
+                                      properties=props)
         else:
             self.client.connect_async(broker.host, broker.port, self._cfg.keepalive_s)
         self._set(broker=str(broker))

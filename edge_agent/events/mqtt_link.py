@@ -32,7 +32,7 @@ from edge_agent.config.models import AgentConfig
 from edge_agent.config.mqtt import MqttSecrets, SecretError, read_secrets
 from edge_agent.control import AgentControl
 from edge_agent.events.bus import EventBus
-from edge_agent.events.command_handler import Command, CommandHandler, Reply
+from edge_agent.events.command_handler import COMMAND_MAX_BYTES, Command, CommandHandler, Reply
 from edge_agent.events.connection import Connection, LinkStatus, PacketTooLarge
 from edge_agent.events.discovery import discovery_messages
 from edge_agent.events.health import HealthSource, cpu_temp_c, disk_use
@@ -50,6 +50,9 @@ OVERFLOW_EVENT = "outbox_overflow"
 LOST_EVENT = "outbox_lost"
 REPLAY_FILE = "command-replay.sqlite"  # beside the outbox: signed commands already received
 OPEN_RETRY_S = 5.0  # an outbox a full disk kept closed is tried again this often (and at every write)
+# Payload bytes the command queue may hold: a count alone let 1,000 queued commands of 20 MB each hold 20 GB.
+# One command of any allowed size always fits in an empty queue.
+COMMAND_QUEUE_BYTES = 32 * 2**20
 
 
 def _json(obj: Any) -> bytes:
@@ -67,6 +70,8 @@ class MqttLink:
         secrets: MqttSecrets,
         outbox_path: Path,
         command_queue: int = 1000,
+        command_max_bytes: int = COMMAND_MAX_BYTES,
+        queue_bytes: int = COMMAND_QUEUE_BYTES,
     ) -> None:
         m = cfg.mqtt
         self._cfg, self._m, self._clock, self._health = cfg, m, clock, health
@@ -84,9 +89,11 @@ class MqttLink:
             )
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError("mqtt", [f"mqtt.outbox.path: cannot open {outbox_path}: {exc}"]) from None
+        self._command_max_bytes, self._queue_bytes = command_max_bytes, queue_bytes
         try:
             self.conn = Connection(
                 m, secrets, m.client_id or self.device, (self.topics.status, _json(self._status_doc(False))),
+                max_incoming=command_max_bytes,
                 on_up=self._on_up, on_down=lambda: self.pump.connected(False),
                 on_ack=lambda mid, ok: self.pump.acked(mid, ok), on_message=self._on_message,
             )  # fmt: skip
@@ -106,12 +113,15 @@ class MqttLink:
                                        secrets.hmac_key, replay)
         self.refusals = RefusalLimiter(clock, m.outbox.repeat_refusal_s)
         self._cmd_q: queue.Queue[Command | None] = queue.Queue(maxsize=command_queue)
+        self._queued = 0  # payload bytes waiting in _cmd_q
+        self._queued_lock = threading.Lock()
         self._stop = threading.Event()
         self._next_beat: float | None = None  # monotonic; None until connected
         self._next_open_try = 0.0
         self._beat_lock = threading.Lock()
         self.heartbeats = 0
         self.commands_busy = 0
+        self.commands_too_large = 0
         self._threads: list[threading.Thread] = []
         self._unsubscribe = [bus.subscribe(self._on_event), bus.subscribe_state(self._on_state)]
 
@@ -172,6 +182,7 @@ class MqttLink:
             "heartbeats": self.heartbeats,
             "refusals_suppressed": self.refusals.suppressed_total,
             "commands_busy": self.commands_busy,
+            "commands_too_large": self.commands_too_large,
         }
 
     def tick(self) -> None:
@@ -338,8 +349,17 @@ class MqttLink:
             namespace=namespace,
             retained=bool(msg.retain),
         )
+        size = len(cmd.payload)
+        if size > self._command_max_bytes:  # no command is this big: refused unread (MQTT 3.1.1; 5 never gets one)
+            self.commands_too_large += 1
+            self._send_reply(self.commands.too_large(cmd, self._command_max_bytes))
+            return
         try:
-            self._cmd_q.put_nowait(cmd)
+            with self._queued_lock:  # bounded in bytes too: a flood of big payloads must not eat the memory
+                if self._queued and self._queued + size > self._queue_bytes:
+                    raise queue.Full
+                self._cmd_q.put_nowait(cmd)
+                self._queued += size
         except queue.Full:  # a flood must not grow memory without bound; the sender still learns it
             self.commands_busy += 1
             if self.commands_busy == 1 or self.commands_busy % 100 == 0:
@@ -358,6 +378,8 @@ class MqttLink:
                 continue
             if cmd is None:
                 return
+            with self._queued_lock:
+                self._queued -= len(cmd.payload)
             self._send_reply(self.commands.handle(cmd))
 
     def _send_reply(self, reply: Reply) -> None:
@@ -376,7 +398,8 @@ class MqttLink:
 
 
 def build_mqtt(cfg: AgentConfig, bus: EventBus, control: AgentControl, clock: Clock, health: HealthSource,
-               command_queue: int = 1000) -> MqttLink:
+               command_queue: int = 1000, command_max_bytes: int = COMMAND_MAX_BYTES,
+               queue_bytes: int = COMMAND_QUEUE_BYTES) -> MqttLink:
     """Create the link from the validated config (raises ``ConfigError`` for a missing secret,
     an unreadable TLS file or an unusable outbox path — exit 2 material)."""
     m = cfg.mqtt
@@ -385,4 +408,4 @@ def build_mqtt(cfg: AgentConfig, bus: EventBus, control: AgentControl, clock: Cl
     except SecretError as exc:
         raise ConfigError("mqtt", [str(exc)]) from None
     path = Path(m.outbox.path) if m.outbox.path else Path(cfg.data_dir) / "mqtt-outbox.sqlite"
-    return MqttLink(cfg, bus, control, clock, health, secrets, path, command_queue)
+    return MqttLink(cfg, bus, control, clock, health, secrets, path, command_queue, command_max_bytes, queue_bytes)

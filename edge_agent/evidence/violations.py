@@ -208,10 +208,15 @@ class ViolationLog:
                 (iso(self._clock.now()), user, action, target, detail, ip),
             )
 
-    def audit_entries(self, limit: int = 200) -> list[dict[str, Any]]:
+    def audit_entries(self, limit: int = 200, offset: int = 0) -> list[dict[str, Any]]:
+        """Newest first: ``limit`` rows after skipping the ``offset`` newest."""
         with self._lock:
-            rows = self._db.execute("SELECT * FROM audit ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+            rows = self._db.execute("SELECT * FROM audit ORDER BY id DESC LIMIT ? OFFSET ?", (limit, offset)).fetchall()
         return [dict(r) for r in rows]
+
+    def audit_count(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM audit").fetchone()[0])
 
     # -- reading -------------------------------------------------------------------------------
     def get(self, violation_id: int) -> Violation | None:

@@ -25,6 +25,7 @@ from edge_agent.camera.orient import Orientation
 from edge_agent.camera.source import FrameSource, open_source
 from edge_agent.clock import Clock, SystemClock
 from edge_agent.config.models import AgentConfig
+from edge_agent.config.overrides import OverridesTooLarge
 from edge_agent.control import CHARGER_STATES, ControlError, ControlResult, LockControl
 from edge_agent.events.bus import EventBus
 from edge_agent.events.health import HealthFigures
@@ -283,8 +284,13 @@ class Agent:
                 check_plate_list(key, plates or [])
         except ValueError as exc:
             raise ControlError("bad_plate", str(exc)) from None
+        before = (self.lists.allow, self.lists.deny)
         self.lists.update(allow=allow, deny=deny)
-        saved = self.reloader.save_lists()
+        try:
+            saved = self.reloader.save_lists()
+        except OverridesTooLarge as exc:  # the next start would refuse the file: nothing changes
+            self.lists.update(allow=before[0], deny=before[1])
+            raise ControlError("lists_too_large", "; ".join(exc.problems)) from None
         events = self.monitor.reverify()
         return ControlResult(True, f"lists updated ({len(self.lists.allow)} allowed, {len(self.lists.deny)} denied)"
                              + ("" if saved else "; not saved to the config file"),

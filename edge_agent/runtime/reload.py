@@ -23,6 +23,7 @@ from edge_agent.bays.monitor import BayMonitor
 from edge_agent.camera.orient import Orientation
 from edge_agent.config.load import ConfigError, load_config
 from edge_agent.config.models import AgentConfig
+from edge_agent.config.overrides import OverridesTooLarge
 from edge_agent.control import ControlError, ControlResult
 from edge_agent.plates import normalise_plate
 
@@ -196,6 +197,8 @@ class ConfigReload:
                     sorted(map(normalise_plate, deny)) == a.lists.deny:
                 return True  # already there (the web page writes the file first)
             f.set_lists(a.lists.allow, a.lists.deny)
+        except OverridesTooLarge:
+            raise  # lists no load could read back: refused, not "applied but not saved" (set_lists undoes them)
         except (OSError, ConfigError, yaml.YAMLError) as exc:
             log.warning("lists applied but not saved to %s: %s", path, exc)
             return False

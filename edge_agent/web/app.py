@@ -26,6 +26,7 @@ from edge_agent.evidence.violations import ViolationLog
 from edge_agent.perception.lists import PlateLists
 from edge_agent.web import routes_auth, routes_site, routes_stats, routes_violations
 from edge_agent.web.auth import (
+    KnownDevices,
     LoginLimiter,
     PasswordChecks,
     RefusalLog,
@@ -69,17 +70,18 @@ def create_app(
                   max_body_size=web.max_body_kib * 1024)  # counted as read, chunked bodies too: 413 past it
     path = Path(config_path) if config_path else cfg.source_path
     users = UsersFile(web.file(web.users_file, path))
+    secret = session_secret(web.secret_file(path, cfg.data_dir))
     app.state.ctx = WebContext(
         cfg=cfg, store=store, log=log, control=control, lists=lists, bus=bus, clock=clock,
         config_file=ConfigFile(path, clock) if path else None,
         users=users, checks=PasswordChecks(users, web.login_concurrency),
         limiter=LoginLimiter(clock, web.login_max_failures, web.login_window_s), refusals=RefusalLog(clock),
-        sessions=SessionTable(log.db_path, clock, web.session_max_age_s),
+        sessions=SessionTable(log.db_path, clock, web.session_max_age_s), known=KnownDevices(secret, users),
         tz=ZoneInfo(cfg.site.timezone),
         templates=Jinja2Templates(directory=str(TEMPLATES)),
     )
     app.add_middleware(
-        SessionMiddleware, secret_key=session_secret(web.secret_file(path, cfg.data_dir)), session_cookie="edge_session",
+        SessionMiddleware, secret_key=secret, session_cookie="edge_session",
         max_age=web.session_max_age_s, same_site="lax", https_only=web.secure_cookies,
     )
 

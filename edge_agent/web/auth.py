@@ -9,6 +9,7 @@ counted *before* the password is hashed, so parallel requests cannot all slip un
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
 import re
 import secrets
@@ -146,6 +147,35 @@ def session_secret(path: str | Path) -> str:
     return key
 
 
+class KnownDevices:
+    """A browser that signed in as NAME carries a cookie saying so, signed with the session key and bound to
+    NAME's password hash (OWASP's "device cookie"). The per-name failure limit does not stop such a browser
+    (its address is still limited): anyone on the network could otherwise keep a reviewer out for good with
+    five wrong guesses at their name every ``login_window_s``. A new password ends every such cookie."""
+
+    COOKIE = "edge_known"
+    MAX_AGE_S = 365 * 86400
+
+    def __init__(self, secret: str, users: UsersFile) -> None:
+        self._key = hashlib.sha256(b"edge-agent known device\0" + secret.encode()).digest()
+        self._users = users
+
+    def _mac(self, name: str, stamp: str) -> str:
+        return hmac.new(self._key, f"{name}\n{stamp}".encode(), hashlib.sha256).hexdigest()
+
+    def token(self, name: str) -> str | None:
+        stamp = self._users.stamp(name)
+        return None if stamp is None else f"{name}:{self._mac(name, stamp)}"
+
+    def known(self, cookie: str | None, name: str) -> bool:
+        """Whether ``cookie`` says this browser signed in as ``name`` under its current password."""
+        if not cookie or not name:
+            return False
+        who, _, mac = cookie.rpartition(":")
+        stamp = self._users.stamp(name) if who == name else None
+        return stamp is not None and hmac.compare_digest(mac, self._mac(name, stamp))
+
+
 class LoginLimiter:
     """At most ``max_failures`` login attempts per IP and per user name within ``window_s``.
 
@@ -159,8 +189,8 @@ class LoginLimiter:
         self._fails: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
 
-    def _keys(self, ip: str, user: str) -> tuple[str, str]:
-        return f"ip:{ip}", f"user:{user.lower()}"
+    def _keys(self, ip: str, user: str, by_name: bool = True) -> tuple[str, ...]:
+        return (f"ip:{ip}", f"user:{user.lower()}") if by_name else (f"ip:{ip}",)
 
     def _live(self, key: str, now: float) -> deque[float]:
         q = self._fails.get(key) or deque()
@@ -173,10 +203,11 @@ class LoginLimiter:
         if len(self._fails) > SWEEP_AT:
             self._fails = {k: q for k, q in self._fails.items() if now - q[-1] < self._window}
 
-    def attempt(self, ip: str, user: str) -> float:
-        """Count one attempt: 0.0 when it may go on, else the seconds until one may (not counted)."""
+    def attempt(self, ip: str, user: str, by_name: bool = True) -> float:
+        """Count one attempt: 0.0 when it may go on, else the seconds until one may (not counted).
+        ``by_name`` False: only the address counts (a browser known to have signed in as ``user``)."""
         now = self._clock.monotonic()
-        keys = self._keys(ip, user)
+        keys = self._keys(ip, user, by_name)
         with self._lock:
             self._sweep(now)
             queues = [self._live(k, now) for k in keys]
@@ -190,16 +221,20 @@ class LoginLimiter:
                     self._fails.pop(k, None)
         return max(waits, default=0.0)
 
-    def refund(self, ip: str, user: str) -> None:
+    def refund(self, ip: str, user: str, by_name: bool = True) -> None:
         """Take back an attempt whose password was never checked."""
         with self._lock:
-            for k in self._keys(ip, user):
+            for k in self._keys(ip, user, by_name):
                 if q := self._fails.get(k):
                     q.pop()
 
-    def succeeded(self, ip: str, user: str) -> None:
+    def succeeded(self, ip: str, user: str, by_name: bool = True) -> None:
+        """A right password: the attempt is taken back, and (``by_name``) the name's failures are forgotten. A
+        browser known to have signed in leaves the name's count alone: else each of its logins reset it for the
+        guessers."""
         with self._lock:
-            self._fails.pop(self._keys(ip, user)[1], None)
+            if by_name:
+                self._fails.pop(self._keys(ip, user)[1], None)
             if q := self._fails.get(self._keys(ip, user)[0]):
                 q.pop()
 

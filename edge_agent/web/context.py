@@ -22,7 +22,7 @@ from edge_agent.config.configfile import ConfigFile
 from edge_agent.config.models import AgentConfig
 from edge_agent.evidence.violations import ViolationLog
 from edge_agent.perception.lists import PlateLists
-from edge_agent.web.auth import LoginLimiter, PasswordChecks, RefusalLog, UsersFile
+from edge_agent.web.auth import KnownDevices, LoginLimiter, PasswordChecks, RefusalLog, UsersFile
 from edge_agent.web.i18n import LANGUAGES, translator
 from edge_agent.web.roles import MAY_INSTALL, MAY_REVIEW
 from edge_agent.web.sessions import SessionTable
@@ -53,6 +53,7 @@ class WebContext:
     checks: PasswordChecks
     refusals: RefusalLog
     sessions: SessionTable
+    known: KnownDevices
     tz: ZoneInfo
     templates: Jinja2Templates
     # (monotonic time, evidence id) of the installer page's last camera picture: a GET that any site can

@@ -7,6 +7,7 @@ import secrets
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse
 
+from edge_agent.web.auth import KnownDevices
 from edge_agent.web.context import (
     WebContext,
     audit,
@@ -40,19 +41,20 @@ def login(request: Request, username: str = Form("", max_length=64), password: s
     ip = client_ip(request)
     name = username.strip()
     t = translator(request.session.get("lang") or ctx.cfg.web.language)
-    wait = ctx.limiter.attempt(ip, name)  # counted before hashing: parallel requests cannot slip through
+    by_name = not ctx.known.known(request.cookies.get(KnownDevices.COOKIE), name)  # see KnownDevices
+    wait = ctx.limiter.attempt(ip, name, by_name)  # counted before hashing: parallel requests cannot slip through
     if wait > 0:
         _refused(ctx, name, "login_blocked", f"retry in {wait:.0f} s", ip)
         return _limited(request, next, t("login_limited"), wait)
     ok = ctx.checks.verify(name, password) if name else False
     if ok is None:  # every password-check slot taken: refuse at once, nothing hashed, nothing counted
-        ctx.limiter.refund(ip, name)
+        ctx.limiter.refund(ip, name, by_name)
         _refused(ctx, name, "login_busy", "", ip)
         return _limited(request, next, t("login_busy"), 1.0)
     if not ok:
         ctx.log.audit(name or "-", "login_failed", "", "", ip)
         return render(request, "login.html", status_code=401, next=_safe_next(next), error=t("login_failed"))
-    ctx.limiter.succeeded(ip, name)
+    ctx.limiter.succeeded(ip, name, by_name)
     lang = request.session.get("lang")
     request.session.clear()  # a fresh session (and CSRF token) on every login
     request.session.update(sid=ctx.sessions.open(name, ctx.users.stamp(name) or ""), csrf=secrets.token_urlsafe(32))
@@ -60,7 +62,12 @@ def login(request: Request, username: str = Form("", max_length=64), password: s
     if lang:
         request.session["lang"] = lang
     audit(request, "login")
-    return RedirectResponse(_safe_next(next), status_code=303)
+    resp = RedirectResponse(_safe_next(next), status_code=303)
+    known = ctx.known.token(name)
+    if known:
+        resp.set_cookie(KnownDevices.COOKIE, known, max_age=KnownDevices.MAX_AGE_S, path="/login", httponly=True,
+                        samesite="lax", secure=ctx.cfg.web.secure_cookies)
+    return resp
 
 
 def _refused(ctx: WebContext, name: str, kind: str, detail: str, ip: str) -> None:

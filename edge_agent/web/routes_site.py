@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 
 from edge_agent.config.load import ConfigError
 from edge_agent.events.schemas import quote
 from edge_agent.web.context import audit, ctx_of, is_form, render, require_csrf, require_role, require_user
-from edge_agent.web.inputs import json_body
+from edge_agent.web.inputs import MAX_PAGE, json_body
 from edge_agent.web.roles import MAY_INSTALL
 
 router = APIRouter(dependencies=[Depends(require_user)])
@@ -150,6 +150,16 @@ async def save_bays(request: Request):
                          "bays": [b["id"] for b in bays]})
 
 
+AUDIT_PAGE = 300  # rows per page of /audit
+
+
 @router.get("/audit")
-def audit_page(request: Request):
-    return render(request, "audit.html", entries=ctx_of(request).log.audit_entries(300))
+def audit_page(request: Request, page: int = Query(1, ge=1, le=MAX_PAGE)):
+    """Every row, newest first, a page at a time (a page past the end is the last). Only the newest 300 were
+    shown: anyone on the network could push a decision off the page with failed logins (65 rows in 5 minutes
+    from each address they use), and a busy site lost its older rows from view within weeks."""
+    log = ctx_of(request).log
+    pages = max(1, -(-log.audit_count() // AUDIT_PAGE))
+    page = min(page, pages)
+    return render(request, "audit.html", entries=log.audit_entries(AUDIT_PAGE, (page - 1) * AUDIT_PAGE),
+                  page=page, pages=pages)

@@ -14,7 +14,7 @@ import yaml
 from edge_agent.clock import FakeClock
 from edge_agent.config import ConfigError, load_config
 from edge_agent.config.configfile import ConfigFile
-from edge_agent.config.overrides import BACKUPS_DIR, KEEP_BACKUPS, backups
+from edge_agent.config.overrides import BACKUPS_DIR, KEEP_BACKUPS, OverridesTooLarge, backups
 
 SQUARE = [[0, 0], [100, 0], [100, 100], [0, 100]]
 
@@ -225,3 +225,20 @@ def test_two_writers_of_the_overrides_never_put_back_each_other_s_old_part(confi
     other.join()
     loaded = load_config(config)
     assert loaded.lists.allow == ["粤B12345"] and [list(p) for p in loaded.bays[0].polygon] == square(600)
+
+
+def test_lists_too_big_for_any_config_file_are_refused_and_the_file_stays_loadable(config):
+    """``set-lists`` takes 100,000 plates a list: saved as 1.25 MB, the overrides then stopped every reload, every
+    later list edit and the next start (over the 1 MiB any config file may be) until deleted by hand."""
+    f = ConfigFile(config, FakeClock())
+    f.set_lists(["粤BD00001", "京A12345"], [])
+    target = f.overrides
+    before, saved = target.read_bytes(), backups(target)
+    many = [f"京AD{i:05d}" for i in range(90_000)]  # ≈ 1.1 MB of YAML: valid plates, within the command's schema
+    with pytest.raises(OverridesTooLarge) as err:
+        f.set_lists(many, [])
+    assert err.value.problems[0].startswith("lists: 90000 plates would make overrides.yaml 1.1")
+    assert target.read_bytes() == before and backups(target) == saved  # nothing written, no backup made
+    assert load_config(config).lists.allow == ["粤BD00001", "京A12345"]  # a start still works
+    f.set_lists(many[:1000], [])  # and a later edit of a sensible size is saved
+    assert len(load_config(config).lists.allow) == 1000

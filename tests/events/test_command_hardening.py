@@ -37,9 +37,11 @@ def setup(broker, tmp_path, monkeypatch):
     clock, control, links = FakeClock(), RecordingControl(occupied={"B3"}), []
     backend = Subscriber(broker.port, ["#"], v5=True).start()
 
-    def make(data_dir: Path | None = None, bus: EventBus | None = None, command_queue: int = 1000, ctl=None, **mqtt):
+    def make(data_dir: Path | None = None, bus: EventBus | None = None, command_queue: int = 1000, ctl=None,
+             limits: dict | None = None, **mqtt):
         cfg = make_config(broker.url(), data_dir or tmp_path / f"data{len(links)}", **mqtt)
-        link = build_mqtt(cfg, bus or EventBus(), ctl or control, clock, no_health, command_queue=command_queue)
+        link = build_mqtt(cfg, bus or EventBus(), ctl or control, clock, no_health, command_queue=command_queue,
+                          **(limits or {}))
         links.append(link)
         before = len(backend.on(f"{PREFIX}/status"))
         link.start()
@@ -202,6 +204,66 @@ def test_commands_dropped_by_a_full_queue_get_a_busy_reply(setup, broker, tmp_pa
         assert len(control.calls) == 3
     finally:
         control.release.set()
+
+
+def _plates(n: int) -> list[str]:
+    return [f"京AD{i:05d}" for i in range(n)]
+
+
+def test_big_commands_are_bounded_by_the_bytes_waiting_not_only_by_their_count(setup):
+    """A count alone let 1,000 queued commands of 20 MB each hold 20 GB (60 of them: +600 MB RSS in a real run)."""
+    make, backend, _, clock = setup
+    control = BlockingControl()
+    link = make(ctl=control, limits={"queue_bytes": 80_000})
+    try:
+        first = send(backend, "charger-status", {"ts": now(clock), "bay": "B1", "status": "charging"}, "backend/q")
+        wait_until(control.entered.is_set, what="the first command to run")
+        big = {"ts": now(clock), "allow": _plates(4000)}  # ≈ 56 KB, a valid set-lists
+        queued = send(backend, "set-lists", big, "backend/q")
+        wait_until(lambda: link._cmd_q.qsize() == 1, what="the big command queued")
+        over = send(backend, "set-lists", big, "backend/q")  # would take the bytes waiting past 80 KB
+        r = reply_with(backend, over).json()
+        assert (r["ok"], r["code"], r["command"]) == (False, "busy", "set-lists")
+        small = send(backend, "set-lists", {"ts": now(clock), "deny": ["粤B12345"]}, "backend/q")  # still fits
+        wait_until(lambda: link._cmd_q.qsize() == 2, what="the small command queued")
+        control.release.set()
+        for sent in (first, queued, small):
+            assert reply_with(backend, sent).json()["ok"]
+        assert [c[0] for c in control.calls] == ["charger_status", "set_lists", "set_lists"]
+        assert link._queued == 0
+    finally:
+        control.release.set()
+
+
+def test_a_payload_bigger_than_any_command_is_refused_unread_with_mqtt_311(setup, broker):
+    make, backend, control, clock = setup
+    link = make(protocol="3.1.1", limits={"command_max_bytes": 50_000})
+    old = Subscriber(broker.port, [f"{PREFIX}/reply"], v5=False).start()
+    try:
+        body = {"ts": now(clock), "allow": _plates(4000), "correlation_id": "big"}
+        old.c.publish(f"{PREFIX}/cmd/set-lists", json.dumps(body), qos=1)
+        r = old.wait_for(f"{PREFIX}/reply", lambda m: m.json()["code"] == "too_large").json()
+        assert (r["ok"], r["command"], r["correlation_id"]) == (False, "set-lists", None)  # never parsed
+        assert "50000 bytes" in r["message"]
+        assert control.calls == [] and link.stats()["commands_too_large"] == 1
+        body = {"ts": now(clock), "allow": _plates(10), "correlation_id": "small"}
+        old.c.publish(f"{PREFIX}/cmd/set-lists", json.dumps(body), qos=1)
+        assert old.wait_for(f"{PREFIX}/reply", lambda m: m.json()["correlation_id"] == "small").json()["ok"]
+    finally:
+        old.stop()
+
+
+def test_with_mqtt_5_the_broker_is_told_not_to_send_a_payload_bigger_than_any_command(setup):
+    """CONNECT's Maximum Packet Size: paho would read a broker's 256 MB message whole before we could refuse it."""
+    make, backend, control, clock = setup
+    link = make(limits={"command_max_bytes": 50_000})
+    big = send(backend, "set-lists", {"ts": now(clock), "allow": _plates(8000)}, "backend/p")  # 152 KB
+    small = send(backend, "set-lists", {"ts": now(clock), "allow": _plates(10)}, "backend/p")
+    assert reply_with(backend, small).json()["ok"]  # sent after the big one, on the same connection
+    assert not [m for m in backend.all() if m.props is not None and getattr(m.props, "CorrelationData", None) == big[0]
+                and m.topic != big[1]]
+    assert control.calls == [("set_lists", _plates(10), None)]
+    assert link.stats()["commands_too_large"] == 0  # the broker kept it: it never reached the device
 
 
 def _refusal(clock, bay: str, code: str) -> Event:

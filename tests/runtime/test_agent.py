@@ -344,6 +344,24 @@ def test_set_lists_refuses_a_non_plate_and_changes_nothing(tmp_path, clock, pipe
     assert agent.lists.allow == [] and not (Path(cfg.data_dir) / "overrides.yaml").exists()
 
 
+def test_set_lists_too_big_to_save_is_refused_and_the_agent_still_starts(tmp_path, clock, pipeline):
+    """100,000 plates (the command's schema allows them) answered "saved": the 1.25 MB overrides file then
+    stopped every reload, every later list edit and the next start (exit 2), until deleted by hand."""
+    from edge_agent.config import load_config
+
+    cfg_path, data, cfg = _demo_file(tmp_path)
+    agent = Agent(cfg, clock=clock, source=ScriptedSource(hold(60, EMPTY), clock), reader=pipeline)
+    assert agent.set_lists(allow=["粤B12345"], deny=None).data["saved"] is True
+    many = [f"京AD{i:05d}" for i in range(90_000)]
+    with pytest.raises(ControlError) as err:
+        agent.set_lists(allow=many, deny=["京A12345"])
+    assert err.value.code == "lists_too_large" and "90001 plates" in str(err.value)
+    assert (agent.lists.allow, agent.lists.deny) == (["粤B12345"], [])  # nothing changed, in memory either
+    assert load_config(cfg_path).lists.allow == ["粤B12345"]  # the next start reads the lists
+    assert agent.reload_config().ok
+    agent.stop()
+
+
 def test_json_lines_log_is_bounded_across_restarts(tmp_path, clock):
     """A device appends every event for months: the file turns over at ``max_bytes`` into one older
     copy, so the two together never pass twice the bound (before: one file growing without end)."""

@@ -4,6 +4,7 @@ list edits, installer saves, audit, language and time zone."""
 from __future__ import annotations
 
 import csv
+import html
 import io
 import re
 import warnings
@@ -18,6 +19,7 @@ with warnings.catch_warnings():  # starlette nudges towards httpx2; httpx is wha
 
 from edge_agent.config.load import load_config
 from edge_agent.control import ControlResult
+from edge_agent.web.auth import UsersFile
 from tests.web.conftest import PASSWORD, publish_visit
 
 HTML = {"accept": "text/html"}
@@ -326,3 +328,48 @@ def test_three_installer_saves_in_one_second_keep_every_version_and_the_commente
     assert len(backups) == 2 and len({p.name for p in backups}) == 2
     assert [yaml.safe_load(p.read_text(encoding="utf-8"))["bays"][0]["polygon"][0][0] for p in backups] == [10, 11]
     assert site.config_path.read_bytes() == original
+
+
+def test_every_audit_row_stays_reachable_however_many_failed_logins_follow(client, site):
+    """Only the newest 300 rows were shown: failed logins from the network pushed a decision off the page."""
+    tok = token(client, "/violations")
+    client.post("/violations/2/decide", data={"decision": "confirmed", "csrf": tok})
+    for i in range(650):  # what anyone on the network can write: 65 rows in 5 minutes per address they use
+        site.log.audit(f"guess{i}", "login_failed", "", "", f"10.0.{i // 65}.7")
+    seen, url = [], "/audit"
+    while url:
+        page = client.get(url)
+        assert page.status_code == 200
+        seen.append(page.text)
+        nxt = re.search(r'rel="next" href="([^"]+)"', page.text)
+        url = "/audit" + html.unescape(nxt.group(1)) if nxt else None
+    assert len(seen) == 3 and "violation_confirmed" in seen[-1] and "violation_confirmed" not in seen[0]
+    assert "guess649" in seen[0] and "第 3 / 3 页" in seen[-1]
+    last = client.get("/audit?page=99").text  # past the end: the last page
+    assert "第 3 / 3 页" in last and "violation_confirmed" in last
+    r = client.get("/audit?page=0")
+    assert r.status_code == 400 and r.text.startswith("page: ")
+
+
+def _login(c: TestClient, password: str, user: str = "admin") -> int:
+    return c.post("/login", data={"username": user, "password": password, "csrf": token(c)},
+                  follow_redirects=False).status_code
+
+
+def test_wrong_guesses_at_a_name_do_not_lock_out_a_browser_that_signed_in_as_it(site):
+    """Three wrong guesses at "admin" (login_max_failures here) from any address kept the real admin out (429)
+    for login_window_s, again at every window: anyone on the network could lock every reviewer out for good."""
+    app = site.app()
+    staff = TestClient(app, client=("10.0.0.5", 50000))
+    assert _login(staff, PASSWORD) == 303  # yesterday, on the office PC
+    staff.post("/logout", data={"csrf": token(staff, "/violations")})
+    attacker = TestClient(app, client=("10.0.0.66", 50000))
+    assert [_login(attacker, f"guess{i}") for i in range(4)] == [401, 401, 401, 429]
+    newcomer = TestClient(app, client=("10.0.0.9", 50000))  # a browser that never signed in as admin
+    assert _login(newcomer, PASSWORD) == 429  # the name's limit still holds against spread-out guessing
+    assert _login(staff, PASSWORD) == 303  # the known browser gets in (was 429)
+    assert _login(attacker, PASSWORD) == 429  # the guesser's own address stays limited
+    stolen = TestClient(app, client=("10.0.0.67", 50000), cookies={"edge_known": "admin:" + "0" * 64})
+    assert _login(stolen, PASSWORD) == 429  # a forged cookie is no known browser
+    UsersFile(site.root / "users.txt").set("admin", "a-new-password")  # a new password ends what the cookie says
+    assert _login(staff, "a-new-password") == 429
