@@ -18,6 +18,13 @@ from edge_agent.stats.compute import CHARGER, TYPES, Row, Stats, compute, day_bo
 MARGIN_S = 2 * 86400  # visits that began this long before the window still count in it
 
 
+def open_read_only(path: Path) -> sqlite3.Connection:
+    """``path`` opened read-only. The name goes in as a ``file:`` URI, percent-encoded: written raw, a
+    data dir with ``#``, ``?`` or ``%`` in its name cut the name short, and SQLite opened (and created)
+    another file read-write: the figures came out empty."""
+    return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
+
+
 def load_rows(db: sqlite3.Connection, bay: str, t0: float, t1: float) -> list[Row]:
     marks = ",".join("?" * len(TYPES))
     q = (f"SELECT type, ts_epoch, visit_id, json_extract(data, '$.nev'), json_extract(data, '$.status'), "
@@ -48,7 +55,7 @@ def query(db_path: str | Path, bays: list[str], start: date, end: date, tz: Zone
     path = Path(db_path)
     rows: list[Row] = []
     if path.exists():
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+        db = open_read_only(path)
         try:
             for bay in bays:
                 rows += load_rows(db, bay, bounds[0] - MARGIN_S, bounds[-1])
@@ -67,7 +74,7 @@ def first_event_day(db_path: str | Path, bays: list[str], tz: ZoneInfo, not_befo
     path = Path(db_path)
     if not path.exists():
         return None
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+    db = open_read_only(path)
     try:
         firsts = [db.execute("SELECT MIN(ts_epoch) FROM events WHERE bay_id = ? AND ts_epoch >= ?",
                              (bay, not_before)).fetchone()[0] for bay in bays]
