@@ -206,7 +206,8 @@ class CommandHandler:
             if not isinstance(sig, str) or not sig:
                 raise Refused("missing_signature", "signing is on: the command needs a 'sig'")
             good = hmac.new(self.hmac_key, canonical(cmd.signed_name, body), hashlib.sha256).hexdigest()
-            if not hmac.compare_digest(sig.lower(), good):
+            # as bytes: compare_digest raises TypeError on text that is not ASCII ("internal_error" before)
+            if not hmac.compare_digest(sig.lower().encode("utf-8", "surrogatepass"), good.encode()):
                 raise Refused("bad_signature", "the signature does not match the payload")
         problem = first_error(sim_schema(name) if cmd.namespace == "sim" else command_schema(name), body)
         if problem:
