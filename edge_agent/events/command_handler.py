@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from edge_agent.clock import Clock, iso
+from edge_agent.clock import Clock, iso, parse_iso
 from edge_agent.control import AgentControl, ControlError, ControlResult
 from edge_agent.events.replay import ReplayMemory
 from edge_agent.events.schemas import QUOTE_MAX, clip, command_schema, first_error, quote, sim_schema
@@ -228,7 +228,7 @@ class CommandHandler:
 
     def _check_fresh(self, ts: str) -> datetime:
         try:
-            sent = datetime.fromisoformat(ts[:-1] + "+00:00" if ts.endswith("Z") else ts)  # 3.10 lacks "Z"
+            sent = parse_iso(ts)
         except ValueError:
             raise Refused("schema_violation", f"ts: {quote(ts, 60)} is not ISO-8601") from None
         if sent.tzinfo is None:
