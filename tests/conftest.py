@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,8 @@ from edge_agent.perception.lists import PlateLists
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS = REPO / "models"
-SHARED = REPO.parent / "shared"
+# ../shared beside a checkout; a worktree is one level deeper: EDGE_AGENT_SHARED points at the shared folder there
+SHARED = Path(os.environ.get("EDGE_AGENT_SHARED", REPO.parent / "shared"))
 PLATES_DEV = SHARED / "datasets" / "plates-dev"
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from edge_agent.clock import Clock, iso
+from edge_agent.clock import Clock, iso, parse_iso
 from edge_agent.control import AgentControl, ControlError, ControlResult
 from edge_agent.events.replay import ReplayMemory
 from edge_agent.events.schemas import QUOTE_MAX, clip, command_schema, first_error, quote, sim_schema
@@ -217,7 +217,8 @@ class CommandHandler:
             if not isinstance(sig, str) or not sig:
                 raise Refused("missing_signature", "signing is on: the command needs a 'sig'")
             good = hmac.new(self.hmac_key, canonical(cmd.signed_name, body), hashlib.sha256).hexdigest()
-            if not hmac.compare_digest(sig.lower(), good):
+            # as bytes: compare_digest raises TypeError on text that is not ASCII ("internal_error" before)
+            if not hmac.compare_digest(sig.lower().encode("utf-8", "surrogatepass"), good.encode()):
                 raise Refused("bad_signature", "the signature does not match the payload")
         problem = first_error(sim_schema(name) if cmd.namespace == "sim" else command_schema(name), body)
         if problem:
@@ -238,7 +239,7 @@ class CommandHandler:
 
     def _check_fresh(self, ts: str) -> datetime:
         try:
-            sent = datetime.fromisoformat(ts[:-1] + "+00:00" if ts.endswith("Z") else ts)  # 3.10 lacks "Z"
+            sent = parse_iso(ts)
         except ValueError:
             raise Refused("schema_violation", f"ts: {quote(ts, 60)} is not ISO-8601") from None
         if sent.tzinfo is None:

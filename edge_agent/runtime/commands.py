@@ -201,7 +201,7 @@ def _replay(args: argparse.Namespace) -> int:
     start = None
     if args.start:
         try:
-            start = parse_iso(args.start)
+            start = parse_iso(args.start)  # a trailing Z too, on the Jetson's Python 3.10
         except ValueError:
             print(f"--start: not an ISO-8601 time: {args.start!r}", file=sys.stderr)
             return 2

@@ -22,6 +22,13 @@ _MARKS = ",".join("?" * len(TYPES))
 _CHUNK = 500  # visit ids per IN (...): SQLite's variable limit
 
 
+def open_read_only(path: Path) -> sqlite3.Connection:
+    """``path`` opened read-only. The name goes in as a ``file:`` URI, percent-encoded: written raw, a
+    data dir with ``#``, ``?`` or ``%`` in its name cut the name short, and SQLite opened (and created)
+    another file read-write: the figures came out empty."""
+    return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
+
+
 def load_rows(db: sqlite3.Connection, bay: str, t0: float, t1: float) -> list[Row]:
     """The bay's rows from ``t0`` to ``t1``, and the rows outside it of the visits it cuts: the one still
     open at ``t0`` (a fuel car left over a holiday began days before) and those open at ``t1`` (a departure
@@ -73,7 +80,7 @@ def query(db_path: str | Path, bays: list[str], start: date, end: date, tz: Zone
     path = Path(db_path)
     rows: list[Row] = []
     if path.exists():
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+        db = open_read_only(path)
         try:
             for bay in bays:
                 rows += load_rows(db, bay, bounds[0] - MARGIN_S, bounds[-1])
@@ -92,7 +99,7 @@ def first_event_day(db_path: str | Path, bays: list[str], tz: ZoneInfo, not_befo
     path = Path(db_path)
     if not path.exists():
         return None
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+    db = open_read_only(path)
     try:
         firsts = [db.execute("SELECT MIN(ts_epoch) FROM events WHERE bay_id = ? AND ts_epoch >= ?",
                              (bay, not_before)).fetchone()[0] for bay in bays]

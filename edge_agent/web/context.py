@@ -139,7 +139,9 @@ async def require_csrf(request: Request) -> None:
     sent = request.headers.get("x-csrf-token")
     if sent is None and is_form(request):
         sent = (await request.form()).get("csrf")
-    if not expected or not isinstance(sent, str) or not hmac.compare_digest(expected, sent):
+    # compared as bytes: compare_digest raises TypeError on text that is not ASCII (an HTTP 500 before)
+    if not expected or not isinstance(sent, str) or \
+            not hmac.compare_digest(expected.encode(), sent.encode("utf-8", "surrogatepass")):
         raise CsrfFailed()
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from pathlib import Path
 
 import cv2
@@ -14,8 +13,8 @@ import pytest
 from edge_agent.camera.registration import Alignment, Registration
 from edge_agent.sim.scenario import EMPTY, NEV, Scene
 from edge_agent.sim.synthetic import BAYS, render
+from tests.conftest import SHARED
 
-SHARED = Path(os.environ.get("EDGE_AGENT_SHARED", Path(__file__).resolve().parents[3] / "shared"))
 PKLOT = SHARED / "datasets" / "bays-dev" / "frames" / "pklot_ufpr05"
 
 

@@ -138,6 +138,7 @@ def test_signed_commands(agent):
     assert ask(backend, "lock", {**signed, "bay": "B1"})["code"] == "bad_signature"  # tampered
     assert ask(backend, "unlock", signed)["code"] == "bad_signature"  # signed for another command
     assert ask(backend, "lock", sign_command("lock", body, b"another device's key"))["code"] == "bad_signature"
+    assert ask(backend, "lock", {**signed, "sig": "签" * 64})["code"] == "bad_signature"  # not "internal_error"
     stale = sign_command("lock", {**body, "ts": now(clock, -120)}, KEY.encode())
     assert ask(backend, "lock", stale)["code"] == "stale"
     assert control.calls == []

@@ -66,13 +66,22 @@ def test_a_locked_index_does_not_stop_the_loop(tmp_path, clock, monkeypatch):
     import sqlite3
 
     agent = _agent(tmp_path, clock)
+    calls: list[float] = []
 
     def locked() -> int:
+        calls.append(clock.monotonic())
         raise sqlite3.OperationalError("database is locked")  # the web process holding the shared file
 
     monkeypatch.setattr(agent.evidence, "enforce_retention", locked)
     agent.step()
     agent.step()
+    assert len(calls) == 1  # it ran on the first turn (and failed), not again at once
+    clock.advance(3599)
+    agent.step()
+    assert len(calls) == 1
+    clock.advance(2)
+    agent.step()
+    assert len(calls) == 2  # retried an hour later
 
 
 def test_ntp_stepping_a_booted_pi_forward_keeps_the_photos_it_took_before(tmp_path):

@@ -195,3 +195,23 @@ def test_lock_events_name_the_visit_that_caused_them(make_rig, kind):
     raising = [e for e in moved(rig, "moving") if e.data.get("direction") == "up"]
     assert raising and all(e.visit_id is None for e in raising)
     rig.safe()
+
+
+def test_a_remote_raise_waits_recent_read_s_after_the_last_plate_read(make_rig, kind):
+    """docs/locks.md rule 12: a plate read within ``recent_read_s`` (15 s) refuses UP even when every other input
+    says empty: a car read a moment ago may still be over or beside the arm."""
+    rig = make_rig(kind, position=0.0)
+    rig.step(1.0)
+    rig.vehicle_arrives(FUEL_PLATE, nev=False)  # read at t0
+    rig.step(5.0)
+    rig.vehicle_leaves()
+    rig.step(1.0)
+    res = rig.manager.lock(BAY, reason="close the bay", operator="ops")
+    assert not res.ok and res.data["code"] == "recent_read", res
+    rig.step(15.0 - 6.0 - 0.3)
+    assert rig.manager.lock(BAY, reason="close the bay", operator="ops").data["code"] == "recent_read"
+    rig.step(0.5)
+    assert rig.manager.lock(BAY, reason="close the bay", operator="ops").ok
+    rig.step(3.2)
+    assert rig.state == "up"
+    rig.safe()

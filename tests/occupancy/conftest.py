@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import MODELS, SHARED
 
-# A worktree is one level deeper than a checkout; EDGE_AGENT_SHARED points at the shared folder there.
-BAYS_DEV = Path(os.environ.get("EDGE_AGENT_SHARED", SHARED)) / "datasets" / "bays-dev"
+BAYS_DEV = SHARED / "datasets" / "bays-dev"
 
 
 @pytest.fixture(scope="session", params=["occupancy.onnx", "occupancy-site.onnx"])

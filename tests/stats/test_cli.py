@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -61,3 +61,25 @@ def test_days_the_stores_cannot_hold_are_one_line_like_the_page(tmp_path, capsys
     path.write_text(yaml.safe_dump(cfg, allow_unicode=True))
     assert main(["stats", "--config", str(path), *args]) == 2
     assert capsys.readouterr().err == f"edge-agent stats: {flag}: a day from 1970-01-01 to 2999-12-31\n"
+
+
+@pytest.mark.parametrize("name", ["site#2", "lot?a", "100%25", "站点 1"])
+def test_a_data_dir_named_with_uri_characters_gives_its_figures(tmp_path, capsys, name):
+    """The read-only open names the file as a URI: raw, ``#`` / ``?`` cut the name short (empty figures from
+    another file, created beside the data dir) and ``%`` crashed."""
+    from edge_agent.stats.source import first_event_day
+
+    data = tmp_path / name
+    cfg = scene_config(str(data)).model_dump(mode="json", exclude_none=True)
+    path = tmp_path / "agent.yaml"
+    path.write_text(yaml.safe_dump(cfg, allow_unicode=True))
+    db = data / "evidence" / "evidence.db"
+    log = ViolationLog(db, FakeClock(datetime(2026, 3, 1, tzinfo=timezone.utc)))
+    Story(log, log._clock).visit("A", datetime(2026, 3, 2, 10, tzinfo=SH), datetime(2026, 3, 2, 11, tzinfo=SH), nev=True)
+    log.close()
+
+    assert main(["stats", "--config", str(path), "--from", "2026-03-02", "--to", "2026-03-02", "--csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [(r["bay"], r["occupied_s"], r["visits_nev"]) for r in rows] == [("A", "3600.0", "1"), ("B", "0.0", "0")]
+    assert first_event_day(db, ["A"], SH, 0.0) == date(2026, 3, 2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["agent.yaml", name])  # no stray file beside it

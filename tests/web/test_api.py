@@ -76,6 +76,19 @@ def test_post_without_or_with_wrong_csrf_is_refused(client, site):
     assert other.post("/login", data={"username": "admin", "password": PASSWORD}).status_code == 403
 
 
+def test_a_token_that_is_not_ascii_is_refused_not_a_server_error(client, site):
+    """``hmac.compare_digest`` raises on non-ASCII text: a form field ``csrf=粤`` or a Latin-1 header was an
+    HTTP 500 with a traceback on every CSRF-checked POST, the login page's included (no login needed)."""
+    for path, data in (("/violations/1/decide", {"decision": "confirmed"}), ("/lang", {"lang": "en"}),
+                       ("/logout", {})):
+        assert client.post(path, data={**data, "csrf": "粤"}).status_code == 403, path
+    assert client.post("/installer", json={"bays": []}, headers={"X-CSRF-Token": "é".encode("latin-1")}).status_code == 403
+    assert site.log.get(1).decision == "open" and client.get("/violations").status_code == 200  # still logged in
+    other = TestClient(site.app())
+    token(other)
+    assert other.post("/login", data={"username": "admin", "password": PASSWORD, "csrf": "é"}).status_code == 403
+
+
 def test_failed_logins_are_rate_limited_per_user_and_ip(site):
     c = TestClient(site.app())
     tok = token(c)
