@@ -173,7 +173,8 @@ class KnownDevices:
             return False
         who, _, mac = cookie.rpartition(":")
         stamp = self._users.stamp(name) if who == name else None
-        return stamp is not None and hmac.compare_digest(mac, self._mac(name, stamp))
+        return stamp is not None and hmac.compare_digest(mac.encode(), self._mac(name, stamp).encode())  # bytes:
+        # a str that is not ASCII (a cookie is Latin-1) made compare_digest raise, a 500 on the login page
 
 
 class LoginLimiter:

@@ -87,6 +87,10 @@ def test_a_token_that_is_not_ascii_is_refused_not_a_server_error(client, site):
     other = TestClient(site.app())
     token(other)
     assert other.post("/login", data={"username": "admin", "password": PASSWORD, "csrf": "é"}).status_code == 403
+    tok, session = token(other), other.cookies["edge_session"]  # and a "known browser" cookie that is not ASCII:
+    r = other.post("/login", data={"username": "admin", "password": "wrong", "csrf": tok},
+                   headers={"Cookie": f"edge_session={session}; edge_known=admin:é".encode("latin-1")})
+    assert r.status_code == 401
 
 
 def test_failed_logins_are_rate_limited_per_user_and_ip(site):
