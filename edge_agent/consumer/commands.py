@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import sys
 import threading
+
+from edge_agent.config.mqtt import parse_broker
 
 
 def _consume(args: argparse.Namespace) -> int:
@@ -21,6 +24,8 @@ def _consume(args: argparse.Namespace) -> int:
     consumer.start()
     if consumer.wait_ready(30):
         print(f"consuming {args.root}/+/+ as {args.client_id} in group {args.group} into {args.db}", flush=True)
+    else:  # say so instead of waiting in silence: the log names why (unreachable, refused)
+        print(f"consume: not subscribed at {args.broker} after 30 s; still trying", file=sys.stderr, flush=True)
     stop.wait()
     consumer.stop()
     c = consumer.counters
@@ -28,9 +33,21 @@ def _consume(args: argparse.Namespace) -> int:
     return 0
 
 
+def _broker(text: str) -> str:
+    """``mqtt[s]://host[:port]``, checked as ``mqtt.brokers`` is: ``broker:1883`` (no scheme) was read as no host
+    and the consumer silently consumed from 127.0.0.1 instead."""
+    try:
+        parse_broker(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).replace("mqtt.username / mqtt.password_env",
+                                                          "--username / --password-env")) from None
+    return text
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("consume", help="reference backend consumer: MQTT events into PostgreSQL or SQLite")
-    p.add_argument("--broker", default="mqtt://127.0.0.1:1883", help="mqtt://host:port or mqtts://host:port")
+    p.add_argument("--broker", default="mqtt://127.0.0.1:1883", type=_broker,
+                   help="mqtt://host:port or mqtts://host:port (default: %(default)s)")
     p.add_argument("--db", default="edge-events.sqlite",
                    help="postgresql://user@host/db (needs the consumer extra) or a SQLite file path")
     p.add_argument("--group", default="edge-consumers", help="shared-subscription group: instances split the load")
