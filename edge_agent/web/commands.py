@@ -14,14 +14,23 @@ from zoneinfo import ZoneInfo
 
 from edge_agent.cliargs import whole_number
 from edge_agent.config.errors import ListenError
+from edge_agent.config.hosts import bind_host
 from edge_agent.config.load import load_config
 from edge_agent.web.roles import ROLES
+
+
+def _bind_address(text: str) -> str:
+    """``--host`` checked as ``web.host`` is: ``--host 'h ost'`` was a pydantic traceback."""
+    try:
+        return bind_host(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("review", help="serve the review web page on the stored evidence (no camera loop)")
     p.add_argument("--config", required=True, help="agent YAML config")
-    p.add_argument("--host", help="bind address (default: web.host from the config)")
+    p.add_argument("--host", type=_bind_address, help="bind address (default: web.host from the config)")
     p.add_argument("--port", type=whole_number(0, 65535, "a port is"),
                    help="port, 0-65535 (default: web.port from the config)")
     p.set_defaults(func=_review)

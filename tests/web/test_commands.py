@@ -129,13 +129,18 @@ def test_review_mode_never_shows_the_camera_source_and_refuses_confirm(tmp_path)
 
 
 def test_review_with_its_port_out_of_range_or_taken_is_one_line_and_exit_2(site, capsys):
-    """``--port 70000`` reached the config model's validation and ended in its traceback; a port in use was
-    exit 1 with the errno twice."""
+    """``--port 70000`` (and ``--host 'h ost'``) reached the config model's validation and ended in its traceback;
+    a port in use was exit 1 with the errno twice."""
     for port in ("70000", "-1"):
         with pytest.raises(SystemExit) as exc:
             main(["review", "--config", str(site.config_path), "--port", port])
         assert exc.value.code == 2
         assert f"argument --port: a port is 0 to 65535, not {port}" in capsys.readouterr().err
+    for host in ("h ost", "-"):  # --host 'h ost' was the config model's traceback too
+        with pytest.raises(SystemExit) as exc:
+            main(["review", "--config", str(site.config_path), f"--host={host}"])
+        assert exc.value.code == 2
+        assert f"argument --host: '{host}' is not a host name or IP address" in capsys.readouterr().err
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         port = taken.getsockname()[1]
