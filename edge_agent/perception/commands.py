@@ -371,6 +371,15 @@ def _eval(args: argparse.Namespace) -> int:
     if names is None:
         print(f"eval: unknown degradation in {args.degrade!r}; known: {', '.join(DEGRADATIONS)}", file=sys.stderr)
         return 2
+    # the outputs' folders before the run, which takes minutes: a path that cannot be written was a traceback
+    # after it, the metrics printed but the file not written
+    for option, folder in (("--json", args.json and args.json.parent), ("--failures", args.failures)):
+        try:
+            if folder:
+                folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            print(f"eval: cannot write {option} {folder}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
     rep = evaluate(pipe.process, args.labels, args.root)
     m = rep.metrics()
     print(format_metrics(m))
@@ -381,11 +390,15 @@ def _eval(args: argparse.Namespace) -> int:
             rows.append((name, evaluate(pipe.process, args.labels, args.root, transform=DEGRADATIONS[name]).metrics()))
         print(degrade_table(rows))
         m = dict(m, degraded=dict(rows[1:]))
-    if args.json:
-        args.json.write_text(json.dumps(m, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    if args.failures:
-        n = write_failures(rep, args.failures, args.root or args.labels.parent)
-        print(f"{n} failures written to {args.failures}")
+    try:
+        if args.json:
+            args.json.write_text(json.dumps(m, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        if args.failures:
+            n = write_failures(rep, args.failures, args.root or args.labels.parent)
+            print(f"{n} failures written to {args.failures}")
+    except OSError as exc:
+        print(f"eval: cannot write {exc.filename or args.json or args.failures}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     return 0
 
 

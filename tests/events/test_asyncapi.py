@@ -135,3 +135,12 @@ def test_the_docs_name_the_current_schema_version():
     named = {(p.name, v) for p, text in pages.items()
              for v in re.findall(r"(?:schema[- ]version:? |now `)(\d+\.\d+\.\d+)", text, flags=re.IGNORECASE)}
     assert named and all(v == SCHEMA_VERSION for _, v in named), named
+
+
+def test_api_asyncapi_out_that_cannot_be_written_is_one_line(tmp_path, capsys):
+    from edge_agent.cli import main
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    assert main(["api", "asyncapi", "--out", str(blocker / "asyncapi.yaml")]) == 2
+    assert capsys.readouterr().err.startswith(f"api asyncapi: cannot write --out {blocker}/asyncapi.yaml: ")
