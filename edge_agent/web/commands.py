@@ -91,12 +91,26 @@ def _users_add(users, args: argparse.Namespace) -> int:  # noqa: ANN001 - UsersF
     except ValueError as exc:
         print(f"{args.name}: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        return _cannot_write(users, exc)
     print(f"{args.name} ({users.role(args.name)}): saved in {users.path}")
     return 0
 
 
+def _cannot_write(users, exc: OSError) -> int:  # noqa: ANN001 - UsersFile
+    """``users add`` / ``remove`` without the right to write the file (no ``sudo`` on ``/etc/edge-agent``, a
+    path under a file) was a traceback; one line naming the key, nothing changed."""
+    print(f"web.users_file {users.path}: cannot write ({exc.strerror or exc}): nothing changed; run it as the "
+          "file's owner (on a device: sudo) or fix the path", file=sys.stderr)
+    return 2
+
+
 def _users_remove(users, args: argparse.Namespace) -> int:  # noqa: ANN001
-    if not users.remove(args.name):
+    try:
+        removed = users.remove(args.name)
+    except OSError as exc:
+        return _cannot_write(users, exc)
+    if not removed:
         print(f"{args.name}: no such user in {users.path}", file=sys.stderr)
         return 1
     print(f"{args.name}: removed (their open sessions on the page end at once)")
