@@ -9,6 +9,7 @@ import sys
 import threading
 
 from edge_agent.config.mqtt import parse_broker
+from edge_agent.events.topics import valid_topic_level
 
 
 def _consume(args: argparse.Namespace) -> int:
@@ -44,15 +45,28 @@ def _broker(text: str) -> str:
     return text
 
 
+def _level(what: str):  # noqa: ANN202 - an argparse type
+    """One topic level (``--group`` is the ``$share`` name, ``--root`` the prefix's first level): a ``/``, ``+``
+    or ``#`` in it made a filter the broker refuses, and the consumer waited, subscribed to nothing."""
+
+    def check(text: str) -> str:
+        if not valid_topic_level(text):
+            raise argparse.ArgumentTypeError(f"{text!r}: {what} is one topic level (no '/', '+', '#')")
+        return text
+
+    return check
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("consume", help="reference backend consumer: MQTT events into PostgreSQL or SQLite")
     p.add_argument("--broker", default="mqtt://127.0.0.1:1883", type=_broker,
                    help="mqtt://host:port or mqtts://host:port (default: %(default)s)")
     p.add_argument("--db", default="edge-events.sqlite",
                    help="postgresql://user@host/db (needs the consumer extra) or a SQLite file path")
-    p.add_argument("--group", default="edge-consumers", help="shared-subscription group: instances split the load")
+    p.add_argument("--group", default="edge-consumers", type=_level("a share name"),
+                   help="shared-subscription group: instances split the load")
     p.add_argument("--client-id", default="consumer-1", help="stable per instance (its session keeps its messages)")
-    p.add_argument("--root", default="edge", help="first topic level of the agents' prefix")
+    p.add_argument("--root", default="edge", type=_level("the root"), help="first topic level of the agents' prefix")
     p.add_argument("--username")
     p.add_argument("--password-env", help="environment variable holding the password")
     p.set_defaults(func=_consume)

@@ -27,6 +27,17 @@ def test_a_broker_url_that_is_no_broker_is_refused_naming_the_option(url, why, c
     assert "--broker" in err and why in err and "pw" not in err, err
 
 
+@pytest.mark.parametrize(("option", "value"), [("--group", "a/b"), ("--group", "back+end"), ("--root", "edge/#"),
+                                               ("--root", "")])
+def test_a_group_or_root_that_is_no_topic_level_is_refused(option, value, capsys):
+    """Either goes into the subscription filter ``$share/{group}/{root}/+/+/…``: the broker refused the filter
+    and the consumer waited, subscribed to nothing."""
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args(["consume", option, value])
+    assert exc.value.code == 2
+    assert f"argument {option}: {value!r}" in capsys.readouterr().err
+
+
 def test_an_unreachable_broker_is_logged(tmp_path, caplog):
     """Nothing listens on the port: the consumer says so (once) and keeps trying."""
     said = threading.Event()
