@@ -10,6 +10,7 @@ import threading
 
 from edge_agent.config.mqtt import parse_broker
 from edge_agent.events.topics import valid_topic_level
+from edge_agent.masking import mask_url_credentials
 
 
 def _consume(args: argparse.Namespace) -> int:
@@ -17,7 +18,14 @@ def _consume(args: argparse.Namespace) -> int:
     from edge_agent.consumer.store import open_store
 
     password = os.environ.get(args.password_env) if args.password_env else None
-    consumer = Consumer(args.broker, open_store(args.db), group=args.group, client_id=args.client_id,
+    try:
+        store = open_store(args.db)
+    except Exception as exc:  # sqlite3 / psycopg / OSError: was their traceback; the database is outside the agent
+        why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"consume: cannot open --db {mask_url_credentials(args.db)}: {mask_url_credentials(why)}",
+              file=sys.stderr)
+        return 1
+    consumer = Consumer(args.broker, store, group=args.group, client_id=args.client_id,
                         root=args.root, username=args.username, password=password)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

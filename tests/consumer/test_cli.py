@@ -58,3 +58,14 @@ def test_an_unreachable_broker_is_logged(tmp_path, caplog):
     finally:
         consumer.stop()
         logging.getLogger("edge_agent.consumer").removeHandler(handler)
+
+
+def test_a_database_that_cannot_be_opened_is_one_line(tmp_path, capsys):
+    """A SQLite path under a file (or a PostgreSQL server that is down) was the driver's traceback."""
+    from edge_agent.cli import main
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    assert main(["consume", "--db", str(blocker / "events.sqlite")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"consume: cannot open --db {blocker}/events.sqlite: ") and len(err.splitlines()) == 1, err
