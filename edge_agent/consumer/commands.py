@@ -18,6 +18,9 @@ def _consume(args: argparse.Namespace) -> int:
     from edge_agent.consumer.store import open_store
 
     password = os.environ.get(args.password_env) if args.password_env else None
+    if args.password_env and password is None:  # was an anonymous login the broker then refused, or let in
+        print(f"consume: --password-env {args.password_env}: that environment variable is not set", file=sys.stderr)
+        return 2
     try:
         store = open_store(args.db)
     except Exception as exc:  # sqlite3 / psycopg / OSError: was their traceback; the database is outside the agent

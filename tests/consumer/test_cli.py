@@ -69,3 +69,13 @@ def test_a_database_that_cannot_be_opened_is_one_line(tmp_path, capsys):
     assert main(["consume", "--db", str(blocker / "events.sqlite")]) == 1
     err = capsys.readouterr().err
     assert err.startswith(f"consume: cannot open --db {blocker}/events.sqlite: ") and len(err.splitlines()) == 1, err
+
+
+def test_a_password_variable_that_is_not_set_is_named(monkeypatch, capsys):
+    """``--password-env`` naming an unset variable logged in without a password, as the agent never does."""
+    from edge_agent.cli import main
+
+    monkeypatch.delenv("EDGE_TEST_NO_SUCH_VAR", raising=False)
+    assert main(["consume", "--username", "backend", "--password-env", "EDGE_TEST_NO_SUCH_VAR"]) == 2
+    assert capsys.readouterr().err == ("consume: --password-env EDGE_TEST_NO_SUCH_VAR: that environment variable "
+                                       "is not set\n")
