@@ -74,3 +74,23 @@ def test_install_hints_name_the_checkout_never_the_package_index():
     assert not hits, "\n".join(hits)
     assert FROM_INDEX.search("raise X(\"needs it: pip install 'edge_agent[yolo]'\")")
     assert not FROM_INDEX.search("pip install -e '.[yolo]' in the source checkout")
+
+
+def _named_modules(text: str) -> set[str]:
+    """Module and package names a page's tables mention: `edge_agent/x/`, `x/`, `x.py` in the first column."""
+    names = set()
+    for line in text.splitlines():
+        if line.startswith("| `"):
+            first = line.split("|")[1]
+            names |= {m.rstrip("/").removesuffix(".py").split("/")[-1]
+                      for m in re.findall(r"`([\w/.]+)`", first)}
+    return names
+
+
+def test_every_package_and_module_is_in_the_architecture_table_and_the_readme_layout():
+    """A newcomer finds each part of edge_agent/ in the README's layout and docs/architecture.md's table."""
+    tree = {p.stem if p.is_file() else p.name for p in (ROOT / "edge_agent").iterdir()
+            if (p.suffix == ".py" and not p.name.startswith("_")) or (p.is_dir() and (p / "__init__.py").exists())}
+    for page in (ROOT / "README.md", ROOT / "docs" / "architecture.md"):
+        missing = sorted(tree - _named_modules(page.read_text(encoding="utf-8")))
+        assert not missing, f"{page.relative_to(ROOT)} does not name: {missing}"

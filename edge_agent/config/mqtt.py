@@ -56,7 +56,7 @@ def _resolve(v: str | None, info: ValidationInfo) -> str | None:
     if v is None:
         return None
     base = (info.context or {}).get("base_dir") if info.context else None
-    p = Path(v).expanduser()
+    p = Path(v)  # taken as written: a leading ~ is refused (yamlfile)
     if not p.is_absolute() and base is not None:
         p = Path(base) / p
     return str(p)

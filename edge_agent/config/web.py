@@ -86,7 +86,7 @@ class WebConfig(StrictModel):
         if v is None:
             return None
         base = (info.context or {}).get("base_dir") if info.context else None
-        p = Path(v).expanduser()
+        p = Path(v)  # taken as written: a leading ~ is refused (yamlfile)
         if not p.is_absolute() and base is not None:
             p = Path(base) / p
         return str(p)

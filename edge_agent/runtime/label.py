@@ -235,6 +235,12 @@ def _label(args: argparse.Namespace) -> int:
     classifier = default_classifier(cfg)  # the model (and calibration) the agent runs: its guesses, its mistakes
     model, cal = classifier_files(cfg)
     out: Path = args.out
+    try:  # where it writes, before the camera is opened: a path under a file was a traceback after the grab
+        for folder in (out.parent, out.parent / "sheets"):
+            folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        print(f"occupancy label: cannot write --out {out}: {exc.strerror or exc} ({exc.filename})", file=sys.stderr)
+        return 2
     try:
         images = expand_images(args.images) if args.images else [grab(cfg, out.parent / "frames")]
         if not images:

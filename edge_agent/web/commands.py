@@ -14,14 +14,23 @@ from zoneinfo import ZoneInfo
 
 from edge_agent.cliargs import whole_number
 from edge_agent.config.errors import ListenError
+from edge_agent.config.hosts import bind_host
 from edge_agent.config.load import load_config
 from edge_agent.web.roles import ROLES
+
+
+def _bind_address(text: str) -> str:
+    """``--host`` checked as ``web.host`` is: ``--host 'h ost'`` was a pydantic traceback."""
+    try:
+        return bind_host(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("review", help="serve the review web page on the stored evidence (no camera loop)")
     p.add_argument("--config", required=True, help="agent YAML config")
-    p.add_argument("--host", help="bind address (default: web.host from the config)")
+    p.add_argument("--host", type=_bind_address, help="bind address (default: web.host from the config)")
     p.add_argument("--port", type=whole_number(0, 65535, "a port is"),
                    help="port, 0-65535 (default: web.port from the config)")
     p.set_defaults(func=_review)
@@ -82,12 +91,26 @@ def _users_add(users, args: argparse.Namespace) -> int:  # noqa: ANN001 - UsersF
     except ValueError as exc:
         print(f"{args.name}: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        return _cannot_write(users, exc)
     print(f"{args.name} ({users.role(args.name)}): saved in {users.path}")
     return 0
 
 
+def _cannot_write(users, exc: OSError) -> int:  # noqa: ANN001 - UsersFile
+    """``users add`` / ``remove`` without the right to write the file (no ``sudo`` on ``/etc/edge-agent``, a
+    path under a file) was a traceback; one line naming the key, nothing changed."""
+    print(f"web.users_file {users.path}: cannot write ({exc.strerror or exc}): nothing changed; run it as the "
+          "file's owner (on a device: sudo) or fix the path", file=sys.stderr)
+    return 2
+
+
 def _users_remove(users, args: argparse.Namespace) -> int:  # noqa: ANN001
-    if not users.remove(args.name):
+    try:
+        removed = users.remove(args.name)
+    except OSError as exc:
+        return _cannot_write(users, exc)
+    if not removed:
         print(f"{args.name}: no such user in {users.path}", file=sys.stderr)
         return 1
     print(f"{args.name}: removed (their open sessions on the page end at once)")

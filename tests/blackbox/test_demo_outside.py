@@ -52,3 +52,13 @@ def test_login_options_without_a_broker_are_a_usage_error(tmp_path):
 def test_tls_options_on_a_plain_url_name_the_key(tmp_path, tls_material):
     proc = _demo("--broker", "mqtt://127.0.0.1:1", "--ca", str(tls_material.ca), "--data-dir", str(tmp_path))
     assert proc.returncode == 2 and "mqtt.tls" in proc.stderr, proc.stderr[-1000:]
+
+
+@pytest.mark.parametrize("option", ["--events", "--frames-out"])
+def test_an_output_that_cannot_be_written_is_one_line_before_the_scenario(tmp_path, option):
+    """A path under a file was a traceback once the scenario had started; now exit 2 naming the option."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    proc = _demo("--no-broker", option, str(blocker / "out"), "--data-dir", str(tmp_path / "data"))
+    assert proc.returncode == 2, proc.stderr[-1000:]
+    assert proc.stderr.startswith(f"demo: cannot write {option} {blocker}/out: ") and "Traceback" not in proc.stderr

@@ -179,13 +179,27 @@ def test_what_no_parser_or_path_can_hold_is_named_not_a_traceback(tmp_path, text
     ("camera: {source: '${CAMERA_URL}'}\n", "camera.source: ${CAMERA_URL} looks like an environment variable"),
     ("camera: {source: 'rtsp://${CAM_HOST:-10.0.0.5}/1'}\n", "camera.source: ${CAM_HOST:-10.0.0.5} looks like"),
     ("camera: {source: x}\ndata_dir: $HOME/edge\n", "data_dir: $HOME looks like an environment variable"),
+    ("camera: {source: x}\ndata_dir: ~/edge\n", "data_dir: ~ looks like a home folder"),
+    ("camera: {source: x}\ndata_dir: ~edge-agent\n", "data_dir: ~edge-agent looks like a home folder"),
+    ("camera: {source: x}\nmqtt: {password_file: ~/mqtt-password}\n", "mqtt.password_file: ~ looks like a home"),
+    ("camera: {source: x}\nweb: {users_file: ~/users.txt}\n", "web.users_file: ~ looks like a home folder"),
 ])
 def test_an_environment_variable_in_a_value_is_named_not_taken_as_text(tmp_path, text, problem):
     """Nothing expands them: ``${CAMERA_URL}`` was opened as a file name, ``data_dir: $HOME/edge`` made a folder
-    named ``$HOME`` in the working directory."""
+    named ``$HOME`` in the working directory, ``data_dir: ~/edge`` one named ``~`` (which ``rm -rf ~`` would
+    not remove but the user's home); ``~`` in a ``*_file`` key was root's home under ``sudo``."""
     path = tmp_path / "c.yaml"
     path.write_text("site: {site_id: s1, device_id: d1}\n" + text, encoding="utf-8")
     assert any(p.startswith(problem) for p in problems_of(path)), problems_of(path)
+
+
+def test_a_tilde_not_at_the_start_of_a_value_is_still_text(tmp_path):
+    """``~`` is a home folder only at a path's start: an RTSP password or a file name may hold one."""
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({**GOOD, "camera": {**GOOD["camera"], "source": "rtsp://admin:a~b@cam/1"},
+                                    "data_dir": str(tmp_path / "data~1")}), encoding="utf-8")
+    cfg = load_config(path)
+    assert (cfg.camera.source, cfg.data_dir) == ("rtsp://admin:a~b@cam/1", str(tmp_path / "data~1"))
 
 
 def test_a_dollar_inside_a_value_is_still_text(tmp_path):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -12,6 +15,7 @@ import yaml
 
 from edge_agent.events.asyncapi import PREFIX, build, render
 from edge_agent.events.schemas import DIR as SCHEMA_DIR
+from edge_agent.events.schemas import SCHEMA_VERSION
 from edge_agent.events.topics import COMMANDS, SIM_COMMANDS, Topics
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,3 +85,62 @@ def test_the_parser_check_rejects_a_broken_document(tmp_path):
     bad.write_text(yaml.safe_dump(doc), encoding="utf-8")
     out = subprocess.run(["node", str(TOOLS / "validate.mjs"), str(bad)], capture_output=True, text=True, timeout=120)
     assert out.returncode != 0
+
+
+def _contract(doc: dict) -> str:
+    """What a consumer can rely on: channels, operations, messages and schemas; prose (descriptions, titles,
+    summaries) and ``info`` (which holds the version itself) left out."""
+
+    def strip(x: object, top: bool = False) -> object:
+        if isinstance(x, dict):
+            return {k: strip(v) for k, v in x.items()
+                    if not (top and k == "info") and not (k in ("description", "summary", "title") and isinstance(v, str))}
+        return [strip(v) for v in x] if isinstance(x, list) else x
+
+    return hashlib.sha256(json.dumps(strip(doc, top=True), sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+# One contract per SCHEMA_VERSION (docs/consumer.md: a new optional field, topic or event type is a new minor).
+# 1.3.0 is the contract as 1.3.0 shipped (commit 9835d85); 1.4.0 added status.restart_needed,
+# stats-daily.clock_synced, lock_fault's restored / since and the {prefix}/reply channel, first sent as "1.3.0".
+# A change here needs a new SCHEMA_VERSION, its line below, and `edge-agent api asyncapi --out docs/asyncapi.yaml`.
+CONTRACTS = {
+    "1.3.0": "aefa20c16f2558fbf9cfdce695fa936768fa55cff97ec09600031be9bec003af",
+    "1.4.0": "eba279a12cf6ab052648ba9f4ee2fb460d9ec5671b26a8667903cb1842556bca",
+}
+
+
+def test_a_contract_change_comes_with_a_new_schema_version():
+    """A backend tells payloads apart by the `schema-version` property alone: two contracts under one version
+    (a field added, a topic documented) make that impossible."""
+    assert CONTRACTS.get(SCHEMA_VERSION) == _contract(build()), (
+        f"the MQTT contract changed under schema version {SCHEMA_VERSION}: raise SCHEMA_VERSION "
+        "(edge_agent/events/schemas/__init__.py; minor for additions, major for removals) and pin the new contract here")
+    assert SCHEMA_VERSION == max(CONTRACTS, key=lambda v: tuple(map(int, v.split(".")))), "the newest contract is the one sent"
+    assert len(set(CONTRACTS.values())) == len(CONTRACTS)
+
+
+def test_the_contract_fingerprint_sees_a_new_field_but_not_new_prose():
+    doc = build()
+    before = _contract(doc)
+    doc["components"]["schemas"]["status"]["properties"]["state"]["description"] = "reworded"
+    doc["info"]["version"] = "9.9.9"
+    assert _contract(doc) == before
+    doc["components"]["schemas"]["status"]["properties"]["uptime_s"] = {"type": "number"}
+    assert _contract(doc) != before
+
+
+def test_the_docs_name_the_current_schema_version():
+    pages = {p: p.read_text(encoding="utf-8") for p in (ROOT / "docs").glob("*.md")}
+    named = {(p.name, v) for p, text in pages.items()
+             for v in re.findall(r"(?:schema[- ]version:? |now `)(\d+\.\d+\.\d+)", text, flags=re.IGNORECASE)}
+    assert named and all(v == SCHEMA_VERSION for _, v in named), named
+
+
+def test_api_asyncapi_out_that_cannot_be_written_is_one_line(tmp_path, capsys):
+    from edge_agent.cli import main
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    assert main(["api", "asyncapi", "--out", str(blocker / "asyncapi.yaml")]) == 2
+    assert capsys.readouterr().err.startswith(f"api asyncapi: cannot write --out {blocker}/asyncapi.yaml: ")

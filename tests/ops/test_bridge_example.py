@@ -22,6 +22,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from edge_agent.events.broker import LocalBroker, free_port, mosquitto_path
+from edge_agent.events.topics import Topics
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "mosquitto"
 EXAMPLE = DEPLOY / "bridge.conf"
@@ -131,12 +132,15 @@ def test_telemetry_goes_out_commands_come_in_nothing_loops(bridged):
     device = client(site, "pole-7")
     device.subscribe("edge/site-a/pole-7/cmd/#")
 
-    for topic in ("pole-7/events", "pole-7/status", "pole-7/bays/A1/state", "pole-7/reply/42"):
-        device.publish(f"edge/site-a/{topic}", topic)
+    # every topic the agent publishes on (the topic table itself, so a new one must cross the bridge too)
+    t = Topics("edge/site-a/pole-7")
+    published = [t.events, t.status, t.state("A1"), t.health, t.stats_daily, t.reply, t.reply + "/42"]
+    for topic in published:
+        device.publish(topic, topic)
         msg = backend.get()
         while msg.topic == "edge/site-a/_bridge/state":
             msg = backend.get()
-        assert (msg.topic, msg.payload.decode()) == (f"edge/site-a/{topic}", topic)
+        assert (msg.topic, msg.payload.decode()) == (topic, topic)
 
     # A command from the backend reaches the device with its MQTT 5 reply properties intact...
     props = Properties(PacketTypes.PUBLISH)

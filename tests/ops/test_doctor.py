@@ -123,6 +123,21 @@ def test_models_row_fails_on_a_calibration_the_agent_would_refuse(write_config, 
     default_classifier(cfg)  # and the agent takes it
 
 
+def test_models_row_without_a_manifest_gives_advice_that_works(write_config, tmp_path, capsys):
+    """The row said "was `edge-agent models fetch --dir` run?", but `models fetch --dir` on that folder refuses
+    it for the very same missing manifest (it reads the file list from it)."""
+    from edge_agent.cli import main
+    from edge_agent.ops.doctor import check_models
+
+    empty = tmp_path / "no-models"
+    empty.mkdir()
+    row = check_models(load_config(write_config(perception={"models_dir": str(empty)})))
+    assert row.status == "fail" and "manifest.json" in row.detail
+    for command in re.findall(r"`edge-agent ([^`]*)`", row.detail):  # whatever it tells to run must run there
+        assert main([*command.replace("DIR", str(empty)).split()]) == 0, command
+    assert "perception.models_dir" in row.detail and "deploy/install.sh" in row.detail
+
+
 def test_camera_row_gives_the_size_after_the_turn(tmp_path):
     """``camera.width`` / ``height`` and the bays are the turned view's: a sideways camera says both sizes."""
     import cv2

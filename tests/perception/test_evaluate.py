@@ -94,3 +94,19 @@ def test_eval_scores_a_phone_sized_photo_in_its_own_pixels(tmp_path, pipeline):
         w.writerow(["phone.jpg", "苏E12345", "blue", "full", *box[0], *box[1], ""])
     m = evaluate(pipeline.process, tmp_path / "labels.csv", progress=False).metrics()
     assert m["detection_recall"] == 1.0 and m["exact_text_single_row"] == 1.0
+
+
+def test_eval_outputs_that_cannot_be_written_are_one_line_before_the_run(tmp_path, models_dir, capsys):
+    """``--json`` / ``--failures`` under a path that cannot hold a folder were a traceback after the whole run
+    (metrics printed, file not written); now one line naming the option, exit 2, before any image is read."""
+    from edge_agent.cli import main
+
+    labels = tmp_path / "labels.csv"
+    labels.write_text("file,plate_text,plate_color,scene,bbox_x1,bbox_y1,bbox_x2,bbox_y2,note\n", encoding="utf-8")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    for option, path in (("--json", blocker / "m.json"), ("--failures", blocker / "fail")):
+        rc = main(["eval", "--labels", str(labels), option, str(path), "--models", str(models_dir)])
+        captured = capsys.readouterr()
+        assert rc == 2 and captured.err.startswith(f"eval: cannot write {option} {blocker}"), captured.err
+        assert "detection recall" not in captured.out  # refused before the run

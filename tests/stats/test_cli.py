@@ -35,6 +35,9 @@ def test_stats_command_table_csv_and_bad_dates(tmp_path, capsys):
     assert main(["stats", "--config", str(path), "--from", "2026-03-02", "--to", "2026-03-02"]) == 0
     out = capsys.readouterr().out
     assert "2026-03-02  A" in out and "4.2" in out  # 1 h of 24 occupied
+    assert main(["stats", "--config", str(path), "--to", "2026-03-03", "--csv"]) == 0  # --from: a week up to --to
+    days = sorted({r["day"] for r in csv.DictReader(io.StringIO(capsys.readouterr().out))})
+    assert (days[0], days[-1], len(days)) == ("2026-02-25", "2026-03-03", 7)
     assert main(["stats", "--config", str(path), "--from", "2026-3-2"]) == 2
     assert "--from '2026-3-2': expected a day as YYYY-MM-DD" in capsys.readouterr().err
     assert main(["stats", "--config", str(path), "--from", "2026-03-04", "--to", "2026-03-02"]) == 2

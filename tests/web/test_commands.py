@@ -42,6 +42,22 @@ def test_users_add_list_remove(site, tmp_path, capsys):
     assert "li.wei" not in users.load()
 
 
+def test_users_add_or_remove_without_the_right_to_write_is_one_line(site, tmp_path, capsys):
+    """``users add`` without ``sudo`` on ``/etc/edge-agent``, or a users file under a file, was a traceback."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    doc = yaml.safe_load(site.config_path.read_text(encoding="utf-8"))
+    doc.setdefault("web", {})["users_file"] = str(blocker / "users.txt")
+    cfg = tmp_path / "blocked.yaml"
+    cfg.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    pw = tmp_path / "pw.txt"
+    pw.write_text("s3cret-enough\n")
+    assert main(["users", "add", "li.wei", "--config", str(cfg), "--password-file", str(pw)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"web.users_file {blocker}/users.txt: cannot write (") and "nothing changed" in err, err
+    assert blocker.read_text() == "not a folder"
+
+
 def test_users_with_a_bad_config_exits_2(tmp_path, capsys):
     bad = tmp_path / "bad.yaml"
     bad.write_text("site: {site_id: x}\n")
@@ -129,13 +145,18 @@ def test_review_mode_never_shows_the_camera_source_and_refuses_confirm(tmp_path)
 
 
 def test_review_with_its_port_out_of_range_or_taken_is_one_line_and_exit_2(site, capsys):
-    """``--port 70000`` reached the config model's validation and ended in its traceback; a port in use was
-    exit 1 with the errno twice."""
+    """``--port 70000`` (and ``--host 'h ost'``) reached the config model's validation and ended in its traceback;
+    a port in use was exit 1 with the errno twice."""
     for port in ("70000", "-1"):
         with pytest.raises(SystemExit) as exc:
             main(["review", "--config", str(site.config_path), "--port", port])
         assert exc.value.code == 2
         assert f"argument --port: a port is 0 to 65535, not {port}" in capsys.readouterr().err
+    for host in ("h ost", "-"):  # --host 'h ost' was the config model's traceback too
+        with pytest.raises(SystemExit) as exc:
+            main(["review", "--config", str(site.config_path), f"--host={host}"])
+        assert exc.value.code == 2
+        assert f"argument --host: '{host}' is not a host name or IP address" in capsys.readouterr().err
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         port = taken.getsockname()[1]
