@@ -3,7 +3,8 @@
 Its own component (not a side job of the web page) because ``review`` and the statistics read
 the log whether or not the page is served. It also forgets bay events older than
 ``history_days`` once an hour (a violation's own story stays with it): on an SD card that runs
-for years, a table that only grows is a disk that fills.
+for years, a table that only grows is a disk that fills. And it keeps the run ledger
+(``runs.py``): what the previous run left open is ended at this run's start.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Callable
 from edge_agent.clock import Clock
 from edge_agent.events.bus import EventBus
 from edge_agent.events.types import Event
+from edge_agent.evidence.runs import RunLedger
 from edge_agent.evidence.violations import ViolationLog
 
 log = logging.getLogger(__name__)
@@ -27,6 +29,7 @@ class ViolationRecorder:
 
     def __init__(self, db_path: str | Path, clock: Clock, bus: EventBus, history_days: float | None = None) -> None:
         self.log = ViolationLog(db_path, clock)  # open now: the web page is built on it before start
+        self.runs = RunLedger(db_path, clock)
         self.bus = bus
         self.clock = clock
         self.history_days = history_days
@@ -37,6 +40,18 @@ class ViolationRecorder:
         self.log.attach(self.bus)
         if self.history_days is not None:
             self._unsubscribe = self.bus.subscribe(self._maybe_prune)
+
+    def close_previous_run(self) -> None:
+        """At start, every sink listening: end the stories the previous run left open (``runs.py``)."""
+        closing = self.runs.begin()
+        for ev in closing:
+            self.bus.publish(ev)
+        if closing:
+            log.info("ended %d visit(s) the previous run left open (reason agent_stopped)",
+                     sum(ev.type == "vehicle_departed" for ev in closing))
+
+    def mark_alive(self) -> None:
+        self.runs.mark_alive()
 
     def _maybe_prune(self, _event: Event) -> None:
         """At the first event and then hourly (monotonic): events are what make the table grow."""
@@ -55,4 +70,9 @@ class ViolationRecorder:
     def stop(self) -> None:
         if self._unsubscribe is not None:
             self._unsubscribe()
+        try:
+            self.runs.mark_alive()  # a clean stop: the next run ends what is open at this moment
+        except Exception:  # noqa: BLE001 - a full or read-only card must not keep the others from stopping
+            log.exception("could not note the end of this run")
+        self.runs.close()
         self.log.close()

@@ -97,6 +97,9 @@ class Agent:
         self._stop = threading.Event()
         self._started = False
         self._last_retention = float("-inf")
+        self.on_started: list[Callable[[], None]] = []  # after every sink listens (the run ledger's closing events)
+        self.every_minute: list[Callable[[], None]] = []  # from the loop (the run ledger's "alive" mark)
+        self._last_minute = float("-inf")
 
     # ---- composition --------------------------------------------------------------------
     def add_component(self, component: C) -> C:
@@ -121,6 +124,8 @@ class Agent:
         for c in self.components:
             c.start()
         self.notices.started(self.evidence)  # once the sinks listen
+        for hook in self.on_started:
+            hook()
 
     def stop(self, keep: Component | None = None) -> None:
         """Stop the loop, the components newest first (but ``keep``: its owner stops it), the camera."""
@@ -157,6 +162,7 @@ class Agent:
             self.notices.check(self.source, self.evidence)
             self.clock_watch.check()
             self._maybe_retain()
+            self._maybe_minute()
             self.chargers.flush(tick=True)
             if not got:
                 if self.camera.ok:
@@ -195,6 +201,17 @@ class Agent:
                 self.evidence.sweep_orphans()
             except Exception:  # noqa: BLE001 - see above
                 log.exception("evidence retention failed; retrying in an hour")
+
+    def _maybe_minute(self) -> None:
+        """``every_minute`` hooks (monotonic); housekeeping as retention is: a failure is logged, the loop goes on."""
+        now = self.clock.monotonic()
+        if now - self._last_minute >= 60:
+            self._last_minute = now
+            for hook in self.every_minute:
+                try:
+                    hook()
+                except Exception:  # noqa: BLE001 - see _maybe_retain
+                    log.exception("%r failed; retrying in a minute", hook)
 
     # ---- readings -----------------------------------------------------------------------
     @property

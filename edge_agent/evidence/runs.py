@@ -1,0 +1,140 @@
+"""The agent's runs, and the bay stories a run left open when it stopped.
+
+A visit ends when the camera sees the bay empty. A run that stops (a restart, a power cut, a device switched off
+for a holiday) sees nothing more: without this ledger the visit it left open, and its violation, stayed open for
+ever — on the review page (a violation with no end), in the statistics (a bay occupied every day since) and at the
+backend. The next run starts knowing nothing of that car (a car still there is a new visit, ``parked_at_start``),
+so it ends the old stories the way Frigate ends events left open at its start: at the last moment the previous run
+is known to have been alive (``mark_alive`` once a minute and at a clean stop), with ``reason: agent_stopped``
+— the departure was not seen, and this says so.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from edge_agent.clock import Clock, iso
+from edge_agent.events.types import Event, EventType
+
+AGENT_STOPPED = "agent_stopped"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, started_at TEXT NOT NULL, alive_at TEXT NOT NULL,
+    alive_epoch REAL NOT NULL);
+"""
+# the events tables are the violation log's (evidence/violations.py); read here, never written
+_OPEN_VISITS = """
+SELECT a.visit_id, a.bay_id, a.ts_epoch FROM events a
+ WHERE a.type = ? AND a.visit_id IS NOT NULL AND a.bay_id IS NOT NULL
+   AND NOT EXISTS (SELECT 1 FROM events d WHERE d.visit_id = a.visit_id AND d.type = ?)
+ ORDER BY a.ts_epoch
+"""
+
+
+class RunLedger:
+    """``begin()`` at start (the events that end what the previous run left open), ``mark_alive()`` once a
+    minute and at stop. Its own connection to the evidence database (as the page's sessions have)."""
+
+    def __init__(self, db_path: str | Path, clock: Clock) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._run: int | None = None
+        Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(db_path), check_same_thread=False, timeout=10)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        with self._db:
+            self._db.executescript(_SCHEMA)
+
+    def begin(self) -> list[Event]:
+        """Record this run's start; return the events that end the stories the runs before left open, in
+        time order: per visit, ``violation_ended`` / ``overstay_ended`` where one is open, then
+        ``vehicle_departed`` (all ``reason: agent_stopped``), stamped when that run was last alive (or at the
+        bay's next arrival, if an older run's visit was never ended either)."""
+        now = self._clock.now()
+        with self._lock, self._db:
+            until = self._last_alive()
+            closing = self._closing(until, now) if until is not None else []
+            stamp = iso(now)
+            self._run = self._db.execute("INSERT INTO runs (started_at, alive_at, alive_epoch) VALUES (?,?,?)",
+                                         (stamp, stamp, now.timestamp())).lastrowid
+        return closing
+
+    def mark_alive(self) -> None:
+        """This run is alive now (a stop or a power cut comes after the last such mark)."""
+        if self._run is None:
+            return
+        now = self._clock.now()
+        with self._lock, self._db:
+            self._db.execute("UPDATE runs SET alive_at=?, alive_epoch=? WHERE id=?",
+                             (iso(now), now.timestamp(), self._run))
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- reading the previous runs -------------------------------------------------------------------
+    def _last_alive(self) -> float | None:
+        """When the previous run was last known alive; before this ledger existed (an upgrade), the newest
+        event it recorded; None on a fresh device."""
+        row = self._db.execute("SELECT alive_epoch FROM runs ORDER BY id DESC LIMIT 1").fetchone()
+        if row is not None:
+            return float(row[0])
+        if not self._table("events"):
+            return None
+        row = self._db.execute("SELECT MAX(ts_epoch) FROM events").fetchone()
+        return None if row is None or row[0] is None else float(row[0])
+
+    def _closing(self, until: float, now: datetime) -> list[Event]:
+        if not self._table("events"):
+            return []
+        opened = self._db.execute(_OPEN_VISITS, (EventType.VEHICLE_ARRIVED, EventType.VEHICLE_DEPARTED)).fetchall()
+        out: list[tuple[float, int, Event]] = []
+        for n, (visit, bay, arrived) in enumerate(opened):
+            nxt = self._db.execute("SELECT MIN(ts_epoch) FROM events WHERE bay_id=? AND type=? AND ts_epoch>?",
+                                   (bay, EventType.VEHICLE_ARRIVED, arrived)).fetchone()[0]
+            last = self._db.execute("SELECT MAX(ts_epoch) FROM events WHERE visit_id=?", (visit,)).fetchone()[0]
+            end = max(min(until, nxt if nxt is not None else until), float(last or arrived))
+            for k, ev in enumerate(self._visit_ends(visit, bay, arrived, end, now)):
+                out.append((end, 3 * n + k, ev))
+        return [ev for _, _, ev in sorted(out, key=lambda t: (t[0], t[1]))]
+
+    def _visit_ends(self, visit: str, bay: str, arrived: float, end: float, now: datetime) -> list[Event]:
+        ts = iso(datetime.fromtimestamp(end, now.tzinfo))
+        events: list[Event] = []
+        v = self._db.execute("SELECT reason, started_epoch FROM violations WHERE visit_id=? AND ended_at IS NULL "
+                             "ORDER BY started_epoch DESC LIMIT 1", (visit,)).fetchone() \
+            if self._table("violations") else None
+        if v is not None:
+            events.append(Event(EventType.VIOLATION_ENDED, ts, bay, visit, data={
+                "reason": AGENT_STOPPED, "violation": v[0], "duration_s": round(max(0.0, end - v[1]), 1)}))
+        if self._open_overstay(visit):
+            events.append(Event(EventType.OVERSTAY_ENDED, ts, bay, visit, data={"reason": AGENT_STOPPED}))
+        data: dict[str, Any] = {"stayed_s": round(max(0.0, end - arrived), 1), "reason": AGENT_STOPPED}
+        plate = self._plate(visit)
+        if plate:  # as the bay machine: a plate only when one was read
+            data["plate"] = plate
+        events.append(Event(EventType.VEHICLE_DEPARTED, ts, bay, visit, data=data))
+        return events
+
+    def _table(self, name: str) -> bool:
+        return self._db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)).fetchone() \
+            is not None
+
+    def _open_overstay(self, visit: str) -> bool:
+        rows = self._db.execute("SELECT type FROM events WHERE visit_id=? AND type IN (?,?) ORDER BY ts_epoch",
+                                (visit, EventType.OVERSTAY_STARTED, EventType.OVERSTAY_ENDED)).fetchall()
+        return bool(rows) and rows[-1][0] == EventType.OVERSTAY_STARTED
+
+    def _plate(self, visit: str) -> Any:
+        row = self._db.execute("SELECT data FROM events WHERE visit_id=? AND type=? ORDER BY ts_epoch DESC LIMIT 1",
+                               (visit, EventType.VEHICLE_IDENTIFIED)).fetchone()
+        try:
+            return json.loads(row[0]).get("plate") if row else None
+        except (ValueError, AttributeError):
+            return None
