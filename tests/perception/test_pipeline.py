@@ -73,6 +73,14 @@ def test_double_row_plate_whose_corners_cut_the_upper_row_is_read_whole(pipeline
     assert np.allclose(r.corners, cut)  # reported where the plate was found
 
 
+def test_small_cross_border_plate_keeps_its_hong_kong_suffix(pipeline):
+    """粤Z is issued only to Hong Kong / Macau cross-border vehicles (GA 36): at 90 px the 港 read
+    as 8, and the complete 7-character civil text turned the black plate blue."""
+    scene, _ = render_scene(render_plate("粤ZF023港", "black"), seed=3, frame=(1280, 720), plate_width=90)
+    [r] = pipeline.process(scene)
+    assert (r.text, r.colour, r.nev, r.type_code) == ("粤ZF023港", "black", False, "26")
+
+
 def test_allow_list_overrides(models_dir):
     p = Pipeline.from_config(PerceptionConfig(threads=2), models_dir, PlateLists(allow=["苏E12345"]))
     scene, _ = render_scene(render_plate("苏E12345", "blue"), seed=1, plate_width=200)
