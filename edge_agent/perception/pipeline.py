@@ -26,7 +26,7 @@ from edge_agent.perception.sessions import SessionFactory
 from edge_agent.perception.shape import PARTIAL_CONFIDENCE, Shape, nev_gap, plate_shape
 from edge_agent.perception.types import PlateRead, Region
 from edge_agent.perception.verdict import decide
-from edge_agent.plates import parse_plate
+from edge_agent.plates import PROVINCES, parse_plate
 
 log = logging.getLogger(__name__)
 
@@ -76,12 +76,16 @@ class Pipeline:
         out = []
         for det, crop, read in zip(dets, crops, reads):
             evidence = crop
+            read_det = det
             double = is_double_row(det.corners, crop)
             if double:  # a single-row read of it is the bottom row only: confidently wrong
                 evidence = rectify(frame_bgr, det.corners, *DOUBLE_ROW_SIZE)
                 read = read_double_row(self.recognizer, evidence)
+                if not read[0] or read[0][0] not in PROVINCES:  # unread, or letters where a cut upper row was
+                    found_rows = self.completer.double_row(frame_bgr, det)
+                    if found_rows is not None:
+                        read_det, evidence, read = found_rows
             shape = plate_shape(read[0])
-            read_det = det
             if read[0] and not shape.complete and (det.score >= cfg.det_confirm or shape.missing):
                 found = self.completer.complete(frame_bgr, det, shape)
                 if found is not None:

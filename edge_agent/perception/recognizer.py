@@ -63,7 +63,7 @@ def _allowed(pos: int, n: int, lead: str) -> str:
     if lead == "民":
         return "民航"[pos] if pos < 2 else SERIAL
     if lead == "使":
-        return "使" if pos == 0 else SERIAL
+        return "使" if pos == 0 else DIGITS  # embassy: 3-digit mission code + 3-digit serial
     if pos == 0:
         return PROVINCES
     if pos == 1:
@@ -116,7 +116,10 @@ class CtcPlateDecoder:
             return self._plain(segs)
         chars, confs = [], []
         for pos, seg in enumerate(segs):
-            c, pr = self._best(seg, _allowed(pos, len(segs), lead))
+            allowed = _allowed(pos, len(segs), lead)
+            if pos == len(segs) - 1 == 6 and chars[:2] == ["粤", "Z"]:
+                allowed = "港澳"  # 粤Z is the cross-border Hong Kong / Macau series only: 粤Z·F023港
+            c, pr = self._best(seg, allowed)
             chars.append(c)
             confs.append(pr)
         ranking = self.ranking(segs[0], PROVINCES) if not lead else ()

@@ -18,10 +18,14 @@ from edge_agent.perception.detector import Detection
 from edge_agent.perception.double_row import read_double_row
 from edge_agent.perception.rectify import rectify
 from edge_agent.perception.shape import Shape, agrees, plate_shape
+from edge_agent.plates import PROVINCES
 
 DOUBLE_ROW_SIZE = (192, 96)  # a 2:1 warp keeps the small top-row characters legible
 WIDEN = {"left": (0.15, 0.3), "right": (0.12, 0.25)}  # fractions of the plate width tried per side
 TWO_ROW_TOP = 0.7  # a lone lower row: the upper row is above it, about this share of its height
+# A two-row plate found whole but unread: corners fitted to its big lower row cut the small upper
+# row's characters in half; these fractions of the plate height are tried above it.
+TWO_ROW_CUT_TOP = (0.15, 0.3)
 REDETECT_ZOOM = 2.0  # the re-detection sees the plate this many times larger than the first pass
 SIMILAR = 0.7  # reads of no known partial shape: a completion must be this alike (difflib ratio)
 
@@ -72,6 +76,22 @@ class Completer:
             return None
         q, read = best
         return Detection(q, det.box, det.score), read
+
+    def double_row(self, frame: np.ndarray, det: Detection):
+        """A two-row plate read without a province (``read_double_row`` gave ``""``, or a
+        letter-led military shape: ``MD00796``) read again with its top edge moved up
+        (``TWO_ROW_CUT_TOP``): the detector frames the big lower row and cuts the upper row's
+        province and letter in half (``渝D00796`` came out unread, its split rows reading
+        ``D00796``). What was cut is the province, so only a read that starts with one counts.
+        → ``(det, warped plate, read)`` of the most confident valid read, or None."""
+        best = None
+        for f in TWO_ROW_CUT_TOP:
+            q = widen(det.corners, top=f)
+            plate = rectify(frame, q, *DOUBLE_ROW_SIZE)
+            read = read_double_row(self.recognizer, plate)
+            if read[0] and read[0][0] in PROVINCES and (best is None or read[1] > best[2][1]):
+                best = (Detection(q, det.box, det.score), plate, read)
+        return best
 
     def _quads(self, frame: np.ndarray, det: Detection, shape: Shape) -> list[np.ndarray]:
         sides = [shape.missing] if shape.missing else ["left", "right"]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from edge_agent.plates import ENERGY_LETTERS, PROVINCES, nev_tail, normalise_plate, parse_plate
+from edge_agent.plates import ENERGY_LETTERS, LETTERS, PROVINCES, nev_tail, normalise_plate, parse_plate
 
 MISSING = "?"  # marks a plate position the read does not cover
 PARTIAL_CONFIDENCE = 0.3  # a partial read's confidence never exceeds this
@@ -73,6 +73,12 @@ def plate_shape(text: str) -> Shape:
         return Shape(t, True)
     if len(t) == 7 and t[0] not in PROVINCES and nev_tail(t) is not None:
         return Shape(MISSING + t, False, "left")
+    if len(t) == 7 and t[0] in LETTERS and _PARTIAL[0][2].match(t[1:]):
+        # a letter where the province is, then a whole civil plate (``JBAB678``, ``IBMW005``: JPEG
+        # quality 15 reads of 津GAB678, 辽BMW005). Letters lead only military plates, which
+        # parsed above: the letter is a misread province, so its position is not read. Nothing
+        # is missing from the crop (the province was seen, not cut off): retried on both sides
+        return Shape(MISSING + t[1:], False)
     for side, mark, pat in _PARTIAL:
         if pat.match(t):
             return Shape(mark + t if side == "left" else t + mark, False, side)

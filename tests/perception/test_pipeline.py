@@ -44,6 +44,43 @@ def test_double_row_plate_is_read_or_reported_unread(pipeline):
     assert r.nev is False
 
 
+class _CornersDetector:
+    """The detector's answer for a two-row plate it framed by its big lower row: fixed corners."""
+
+    def __init__(self, corners: np.ndarray) -> None:
+        self.corners = np.float32(corners)
+
+    def detect(self, frame, region=None):
+        from edge_agent.perception.detector import Detection
+
+        c = self.corners
+        return [Detection(c, (float(c[:, 0].min()), float(c[:, 1].min()), float(c[:, 0].max()),
+                              float(c[:, 1].max())), 0.99)]
+
+
+@pytest.mark.parametrize("text", ["渝D00796", "京EA5331", "蒙A70531"])
+def test_double_row_plate_whose_corners_cut_the_upper_row_is_read_whole(pipeline, text):
+    """plates-dev's 渝D00796 truck: the corners cut the small upper row (province + letter) in half,
+    and the split rows read ``D00796`` (unread) or a letter-led military shape (``?MD00796``).
+    Moving the top edge up recovers the province."""
+    scene, truth = render_scene(render_plate(text, "yellow_double"), seed=2, frame=(1280, 720), plate_width=200)
+    cut = np.float32(truth).copy()
+    cut[0] += (cut[3] - cut[0]) * 0.2  # top edge 20 % of the height down: through the upper row
+    cut[1] += (cut[2] - cut[1]) * 0.2
+    [r] = Pipeline(_CornersDetector(cut), pipeline.recognizer, pipeline.cfg).process(scene)
+    assert r.double_row and (r.text, r.complete, r.nev) == (text, True, False)
+    assert r.crop.shape == (96, 192, 3)
+    assert np.allclose(r.corners, cut)  # reported where the plate was found
+
+
+def test_small_cross_border_plate_keeps_its_hong_kong_suffix(pipeline):
+    """粤Z is issued only to Hong Kong / Macau cross-border vehicles (GA 36): at 90 px the 港 read
+    as 8, and the complete 7-character civil text turned the black plate blue."""
+    scene, _ = render_scene(render_plate("粤ZF023港", "black"), seed=3, frame=(1280, 720), plate_width=90)
+    [r] = pipeline.process(scene)
+    assert (r.text, r.colour, r.nev, r.type_code) == ("粤ZF023港", "black", False, "26")
+
+
 def test_allow_list_overrides(models_dir):
     p = Pipeline.from_config(PerceptionConfig(threads=2), models_dir, PlateLists(allow=["苏E12345"]))
     scene, _ = render_scene(render_plate("苏E12345", "blue"), seed=1, plate_width=200)

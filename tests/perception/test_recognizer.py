@@ -70,6 +70,18 @@ def test_digit_in_province_slot_is_a_province(dec):
     assert dec.decode(p)[0] == "粤B12345"
 
 
+def test_guangdong_z_is_the_hong_kong_macau_series(dec):
+    # 粤Z is issued only to cross-border Hong Kong / Macau vehicles: the last slot is 港 or 澳
+    # (a 90 px rendered 粤ZF023港 read 粤ZF0238 and was then called a blue civil plate)
+    assert dec.decode(frames("粤", "Z", "F", "0", "2", "3", {"8": 0.6, "港": 0.2}))[0] == "粤ZF023港"
+    assert dec.decode(frames("粤", "B", "F", "0", "2", "3", {"8": 0.6, "港": 0.2}))[0] == "粤BF0238"
+
+
+def test_embassy_serial_is_digits(dec):
+    # 使 + 3-digit mission code + 3-digit serial: a round glyph there is 0, a stroke 1
+    assert dec.decode(frames("使", "1", "9", {"B": 0.6, "8": 0.3}, "4", "7", "6"))[0] == "使198476"
+
+
 def test_letter_plates_outside_ga36_are_kept(dec):
     # military GA13189: no plausible province in the first slot, so no province is forced
     assert dec.decode(frames("G", "A", "1", "3", "1", "8", "9"))[0] == "GA13189"

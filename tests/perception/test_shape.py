@@ -26,6 +26,11 @@ from tests.perception.render import render_plate, render_scene
     ("12345", False, "??12345", "left"),       # province and letter dropped
     ("D1234", False, "??D1234", "left"),       # the lower row of a two-row plate alone
     ("渝A1234", False, "渝A1234?", "right"),   # last character dropped
+    ("JBAB678", False, "?BAB678", None),       # a letter where the province is (津GAB678 at JPEG q15)
+    ("IBMW005", False, "?BMW005", None),       # 辽BMW005 at JPEG q15
+    ("DA1234学", False, "?A1234学", None),
+    ("VL12345", True, "VL12345", None),        # letters lead the military shape only
+    ("A123451", False, "A123451", None),       # no issuing letter after the first: no known shape
     ("渝AA2", False, "渝AA2", None),           # no known shape: partial, nothing to mark
     ("", False, "", None),
 ])
