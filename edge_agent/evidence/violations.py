@@ -268,14 +268,27 @@ class ViolationLog:
         return Page([Violation.from_row(r) for r in rows], total, page, page_size)
 
     def iter_all(self, flt: ViolationFilter, batch: int = 500):
-        """Every matching violation, newest first, in batches (CSV export without loading all)."""
-        page = 1
+        """Every matching violation, newest first, in batches (CSV export without loading all).
+
+        Each batch continues after the last row of the one before (by ``started_epoch, id``), not at a
+        page number: an export of 30,000 takes seconds, and a violation recorded (or, under a decision
+        filter, decided) meanwhile shifted every later page by one, so a page number gave one row twice
+        (or skipped one). Paging by offset also read every skipped row again on each page."""
+        where, args = flt.where()
+        after: tuple[float, int] | None = None
         while True:
-            p = self.query(flt, page, batch)
-            yield from p.items
-            if page >= p.pages:
+            cond, more = where, list(args)
+            if after is not None:
+                cond += (" AND " if where else " WHERE ") + "(started_epoch < ? OR (started_epoch = ? AND id < ?))"
+                more += [after[0], after[0], after[1]]
+            with self._lock:
+                rows = self._db.execute(
+                    f"SELECT * FROM violations{cond} ORDER BY started_epoch DESC, id DESC LIMIT ?", [*more, batch],
+                ).fetchall()
+            yield from (Violation.from_row(r) for r in rows)
+            if len(rows) < batch:
                 return
-            page += 1
+            after = (rows[-1]["started_epoch"], rows[-1]["id"])
 
     def timeline(self, visit_id: str | None, bay_id: str | None = None,
                  start: str | None = None, end: str | None = None) -> list[Event]:
