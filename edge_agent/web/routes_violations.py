@@ -84,7 +84,8 @@ def _csv_rows(ctx: WebContext, flt: ViolationFilter) -> Iterator[str]:
             yield buf.getvalue()
             buf.seek(0)
             buf.truncate()
-    yield buf.getvalue()
+    if buf.tell():
+        yield buf.getvalue()
 
 
 @router.get("/violations.csv")
