@@ -54,7 +54,10 @@ class _Bay:
     visit: _Visit | None = None
     last_visit: dict[str, Any] | None = None
     streak: list[dict[str, Any]] = field(default_factory=list)
-    unreported: list[str] = field(default_factory=list)  # visit ids since the last status report
+    # visits since the last status report: how many, and the last EVIDENCE_MAX ids (a charger that never reports,
+    # or a site whose charger feed is not set up, kept every visit id for as long as the agent ran)
+    unreported: list[str] = field(default_factory=list)
+    unreported_n: int = 0
     active: dict[str, Event] = field(default_factory=dict)
 
 
@@ -90,7 +93,8 @@ class ChargerHealth:
         if ev.type == EventType.VEHICLE_ARRIVED:
             b.visit = _Visit(ev.visit_id or ev.event_id, now, ev.ts, charging=b.status == "charging")
             b.empty_since = None
-            b.unreported.append(b.visit.visit_id)
+            b.unreported = (b.unreported + [b.visit.visit_id])[-EVIDENCE_MAX:]
+            b.unreported_n += 1
             out += self._clear(bay_id, b, MISMATCH, "vehicle_arrived")
         elif ev.type == EventType.VEHICLE_IDENTIFIED and b.visit is not None:
             b.visit.plate, b.visit.nev = ev.data.get("plate"), ev.data.get("nev")
@@ -111,10 +115,12 @@ class ChargerHealth:
             self._armed_at = now
             for other in self._bays.values():
                 other.unreported = [other.visit.visit_id] if other.visit else []
+                other.unreported_n = len(other.unreported)
         if b is None:
             return []
         b.status, b.status_at, b.status_ts = status, now, iso(self.clock.now())
         b.unreported = [b.visit.visit_id] if b.visit else []
+        b.unreported_n = len(b.unreported)
         out = self._clear(bay, b, SILENT, "status_received")
         if status == "charging":
             if b.visit is not None:
@@ -172,12 +178,12 @@ class ChargerHealth:
                 "charging_reported": b.status_ts, "empty_min": round((now - b.empty_since) / 60, 1),
                 "visits": [b.last_visit] if b.last_visit else []})
         last = b.status_at if b.status_at is not None else self._armed_at
-        if b.unreported and SILENT not in b.active and now - last >= c.silent_after_h * 3600:
+        if b.unreported_n and SILENT not in b.active and now - last >= c.silent_after_h * 3600:
             out += self._raise(bay, b, SILENT, None, {
                 "reason": f"no charger status for {round((now - last) / 3600, 1)} h "
-                          f"while {len(b.unreported)} visit(s) happened",
+                          f"while {b.unreported_n} visit(s) happened",
                 "last_status": b.status_ts, "silent_h": round((now - last) / 3600, 2),
-                "visit_count": len(b.unreported), "visits": [{"visit_id": i} for i in b.unreported[-EVIDENCE_MAX:]]})
+                "visit_count": b.unreported_n, "visits": [{"visit_id": i} for i in b.unreported]})
         return out
 
     def _raise(self, bay: str, b: _Bay, kind: str, visit_id: str | None, evidence: dict[str, Any]) -> list[Event]:

@@ -42,6 +42,10 @@ class PlateVote:
         self._reads: list[tuple[str, tuple[float, ...], float, str]] = []
         self._partial: list[tuple[str, tuple[float, ...], float, str]] = []
         self._polarity: list[tuple[str, float, bool, float]] = []  # complete reads: colour, conf, dark, strength
+        # the last result, until a read is added: the machine asks at every frame while a visit is undecided, and
+        # the vote is O(reads) — an undecided car parked for hours, read every few seconds, holds thousands
+        self._result: Consensus | None = None
+        self._fresh = False
 
     def __len__(self) -> int:
         return len(self._reads)
@@ -58,12 +62,18 @@ class PlateVote:
         elif len(cc) != len(text):  # recogniser gave no per-character scores: spread the plate's
             cc = (read.confidence,) * len(text)
         (self._partial if partial else self._reads).append((text, cc, read.confidence, read.colour or "unknown"))
+        self._fresh = False
         dark, strength = read.extra.get("dark_chars"), read.extra.get("polarity")
         if not partial and isinstance(dark, bool) and isinstance(strength, (int, float)):
             self._polarity.append((read.colour or "unknown", read.confidence, dark, float(strength)))
         return True
 
     def result(self) -> Consensus | None:
+        if not self._fresh:
+            self._result, self._fresh = self._count(), True
+        return self._result
+
+    def _count(self) -> Consensus | None:
         if not self._reads:
             return None
         by_len: dict[int, float] = defaultdict(float)

@@ -89,9 +89,9 @@ class BayMachine:
                 self._pending_since = None
         else:
             self._absent_since = None if present else (self._absent_since if self._absent_since is not None else now)
-        if present is not False:
-            for r in reads:
-                self.vote.add(r)
+        if present is not False and (self.visit is None or self.visit.consensus is None):
+            for r in reads:  # an identified visit's vote is decided: the probes' reads of its plate (every
+                self.vote.add(r)  # ``probe_s`` while it stays, 8,640 a day) only grew it, for nothing
         out += self._timers(now)
         return out
 

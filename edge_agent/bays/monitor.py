@@ -78,7 +78,9 @@ class BayMonitor:
                              self.feed.lock_state(b.id))  # a redrawn bay's lock has not moved
             for b in cfg.bays
         }
-        self._best: dict[str, tuple[float, np.ndarray, PlateRead]] = {}
+        # per bay: the visit's most confident read and, until the visit is identified, its frame (for that
+        # event's evidence photo; then only the read's crop is needed: a frame per parked car was ~25 MB at 4K)
+        self._best: dict[str, tuple[float, np.ndarray | None, PlateRead]] = {}
         self._seen_empty: set[str] = set()  # bays the classifier has called empty since the start
         self._camera_saw: dict[str, str] = {}  # bay → the visit the classifier has called occupied
         self._read_since: dict[str, float] = {}  # per busy unidentified bay: when fast plate reading (re)started
@@ -427,7 +429,9 @@ class BayMonitor:
     def _keep_best(self, bay: str, image: np.ndarray, r: PlateRead) -> None:
         best = self._best.get(bay)
         if best is None or r.confidence > best[0]:
-            self._best[bay] = (r.confidence, image, r)
+            visit = self.machines[bay].visit
+            identified = visit is not None and visit.consensus is not None  # its frame's photo is written
+            self._best[bay] = (r.confidence, None if identified else image, r)
 
     def _step_all(self, present: Mapping[str, bool | None], reads: dict[str, list[PlateRead]]) -> list[Event]:
         out = {}
@@ -448,6 +452,8 @@ class BayMonitor:
                     ev = dataclasses.replace(ev, data={**ev.data, "parked_at_start": True})
                 if ev.type in EVIDENCE_EVENTS:
                     ev = dataclasses.replace(ev, evidence_id=self._save_evidence(bay, ev))
+                if ev.type == EventType.VEHICLE_IDENTIFIED and bay in self._best:  # photo written: the frame
+                    self._best[bay] = (self._best[bay][0], None, self._best[bay][2])  # goes, the read stays
                 self.bus.publish(ev)
                 published.append(ev)
                 if ev.type == EventType.VEHICLE_DEPARTED:
@@ -461,7 +467,7 @@ class BayMonitor:
             return None
         best = self._best.get(bay)
         read = best[2] if best else None
-        image, corners = (best[1], best[2].corners) if best else (self._last_frame, None)
+        image, corners = (best[1], best[2].corners) if best and best[1] is not None else (self._last_frame, None)
         if ev.type == EventType.VIOLATION_STARTED and self._last_frame is not None:
             image, corners = self._last_frame, None  # the car still there now; the crop shows the plate
         if image is None:

@@ -57,6 +57,7 @@ CREATE INDEX IF NOT EXISTS evidence_visit ON evidence(visit_id);
 
 PROTECTED_KINDS = ("violation", "violation_started", "overstay_started")
 REINDEXED = "reindexed"
+RETENTION_BATCH = 50  # records one retention call deletes at most: it runs on the frame loop, ~5 ms a photo file
 ORPHAN_AGE_S = 3600.0  # an unindexed photo file this old is a crash's leftover, not a save in flight
 _PHOTO = re.compile(r"^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})(_crop)?\.jpg$")
 
@@ -110,6 +111,7 @@ class EvidenceStore:
         self._lock = threading.Lock()
         self.recovered: dict[str, Any] | None = None  # set when an unreadable index was replaced
         self.undeletable = 0  # photos retention or pruning could not delete (kept, retried)
+        self.behind = False  # the last retention stopped at its batch limit: more is due
         self._saved_at: dict[str, float] = {}  # monotonic save time of this process's records (retention)
         try:
             self._db = self._connect()
@@ -315,9 +317,14 @@ class EvidenceStore:
             log.warning("removed %d evidence file(s) no index row names (left by a crash or power cut)", removed)
         return removed
 
-    def enforce_retention(self) -> int:
+    def enforce_retention(self, limit: int = RETENTION_BATCH) -> int:
         """Delete evidence older than ``max_age_days`` (except an undecided violation's), then the
         oldest (unprotected first) until the total fits ``max_bytes``. Returns how many records went.
+
+        At most ``limit`` records a call, in one transaction: the frame loop runs this, and a backlog
+        (an agent switched off for weeks, a lowered ``max_mb`` or ``max_age_days``) deleted in one go
+        held the loop for 22 s per 10,000 photos here, nearly all of it in ``unlink`` (the watchdog's
+        limit is 30 s). ``behind`` says that more is due: the caller comes back soon, not in an hour.
 
         Age is the wall clock's, which NTP steps: a Pi boots with its clock behind (1970, or when
         it was switched off) and jumps forward at sync, or a wrong clock runs ahead for a while.
@@ -327,25 +334,53 @@ class EvidenceStore:
         max_age_s = self.max_age_days * 86400
         cutoff = self.clock.now().timestamp() - max_age_s
         mono = self.clock.monotonic()
-        removed = 0
+        removed, self.behind = 0, False
         with self._lock:
             self._saved_at = {k: t for k, t in self._saved_at.items() if mono - t < max_age_s}
             held = self._undecided()
-            old = [(eid, frame, crop) for eid, frame, crop, visit in self._db.execute(
-                "SELECT id,frame_file,crop_file,visit_id FROM evidence WHERE epoch < ?", (cutoff,))
-                if eid not in self._saved_at and eid not in held and visit not in held]
-            removed += self._delete(old)
+            old: list[tuple[str, str | None, str | None]] = []
+            cur = self._db.execute(
+                "SELECT id,frame_file,crop_file,visit_id FROM evidence WHERE epoch < ? ORDER BY epoch", (cutoff,))
+            for eid, frame, crop, visit in cur:
+                if eid in self._saved_at or eid in held or visit in held:
+                    continue
+                if len(old) >= limit:
+                    self.behind = True
+                    break
+                old.append((eid, frame, crop))
+            cur.close()
+            removed += self._delete_batch(old)
             total = int(self._db.execute("SELECT COALESCE(SUM(bytes),0) FROM evidence").fetchone()[0])
-            if total > self.max_bytes:
+            room = limit - len(old)
+            if total > self.max_bytes and room <= 0:
+                self.behind = True
+            elif total > self.max_bytes:
                 rows = self._db.execute(
-                    "SELECT id,frame_file,crop_file,bytes FROM evidence ORDER BY protected, epoch").fetchall()
-                for r in rows:
-                    if total <= self.max_bytes:
-                        break
-                    if self._delete([r[:3]]):  # one that cannot be deleted does not count as freed
-                        total -= r[3]
-                        removed += 1
+                    "SELECT id,frame_file,crop_file,bytes FROM evidence ORDER BY protected, epoch LIMIT ?",
+                    (room,)).fetchall()
+                self._db.execute("BEGIN")
+                try:
+                    for r in rows:
+                        if total <= self.max_bytes:
+                            break
+                        if self._delete([r[:3]]):  # one that cannot be deleted does not count as freed
+                            total -= r[3]
+                            removed += 1
+                finally:
+                    self._db.execute("COMMIT")
+                self.behind = total > self.max_bytes and len(rows) == room
+        self.behind = self.behind and removed > 0  # a batch of photos it cannot delete waits an hour, as before
         return removed
+
+    def _delete_batch(self, rows: list) -> int:
+        """``_delete`` in one transaction (one commit, not one per photo)."""
+        if not rows:
+            return 0
+        self._db.execute("BEGIN")
+        try:
+            return self._delete(rows)
+        finally:
+            self._db.execute("COMMIT")
 
     def _undecided(self) -> set[str]:
         """Evidence ids and visit ids of violations still open on the review page (the violation log

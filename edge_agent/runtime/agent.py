@@ -40,6 +40,8 @@ from edge_agent.runtime.notices import DeviceNotices
 from edge_agent.runtime.reload import ConfigReload
 
 log = logging.getLogger(__name__)
+RETENTION_EVERY_S = 3600.0  # evidence retention: hourly…
+RETENTION_CATCHUP_S = 2.0  # …and 2 s after a pass that stopped at its batch limit (a backlog of 10,000: ~7 min)
 
 
 class Component(Protocol):
@@ -96,7 +98,7 @@ class Agent:
         self.loop_lock = threading.RLock()  # a reload never swaps the monitor in the middle of a frame
         self._stop = threading.Event()
         self._started = False
-        self._last_retention = float("-inf")
+        self._next_retention = float("-inf")
         self.on_started: list[Callable[[], None]] = []  # after every sink listens (the run ledger's closing events)
         self.every_minute: list[Callable[[], None]] = []  # from the loop (the run ledger's "alive" mark)
         self._last_minute = float("-inf")
@@ -192,15 +194,21 @@ class Agent:
     def _maybe_retain(self) -> None:
         """Evidence retention once an hour, from the loop (no thread of its own). Housekeeping: a
         failure (a locked or unwritable index) is logged and retried next hour, never ends the loop
-        — it runs on the first turn, so a crash here would repeat at every restart."""
+        — it runs on the first turn, so a crash here would repeat at every restart. Each pass deletes
+        a bounded batch (``EvidenceStore.enforce_retention``); while it is ``behind`` the next batch
+        follows 2 s later, so a backlog never holds the loop for long."""
         now = self.clock.monotonic()
-        if now - self._last_retention > 3600:
-            self._last_retention = now
-            try:
-                self.evidence.enforce_retention()
+        if now < self._next_retention:
+            return
+        self._next_retention = now + RETENTION_EVERY_S
+        try:
+            self.evidence.enforce_retention()
+            if getattr(self.evidence, "behind", False):
+                self._next_retention = now + RETENTION_CATCHUP_S
+            else:
                 self.evidence.sweep_orphans()
-            except Exception:  # noqa: BLE001 - see above
-                log.exception("evidence retention failed; retrying in an hour")
+        except Exception:  # noqa: BLE001 - see above
+            log.exception("evidence retention failed; retrying in an hour")
 
     def _maybe_minute(self) -> None:
         """``every_minute`` hooks (monotonic); housekeeping as retention is: a failure is logged, the loop goes on."""

@@ -141,3 +141,26 @@ def test_bad_thresholds_are_config_errors_naming_the_key(tmp_path, key, value):
     with pytest.raises(ConfigError) as exc:
         parse_config(base, "<test>")
     assert any(f"charger_health.{key}" in p for p in exc.value.problems), exc.value.problems
+
+
+def test_a_charger_that_never_reports_does_not_make_the_tracker_grow():
+    """Every visit's id was kept until the bay's charger next reported: a charger feed never set up, or one
+    charger dead for months, kept them all (150 bays × 30 visits a day: ~1.6 million ids a year). The warning
+    lists the last 20 and counts them all; the tracker keeps no more than that."""
+    from edge_agent.bays.charger_health import EVIDENCE_MAX
+
+    t, c = tracker(silent_after_h=2)
+    for i in range(300):
+        t.on_event(Event.make(EventType.VEHICLE_ARRIVED, c, bay_id="A", visit_id=f"v{i}"))
+        t.on_event(Event.make(EventType.VEHICLE_DEPARTED, c, bay_id="A", visit_id=f"v{i}"))
+    assert len(t._bays["A"].unreported) <= EVIDENCE_MAX
+    t.on_status("B", "idle")  # arms: the feed works for B; A's count starts there
+    for i in range(300, 330):
+        t.on_event(Event.make(EventType.VEHICLE_ARRIVED, c, bay_id="A", visit_id=f"v{i}"))
+        t.on_event(Event.make(EventType.VEHICLE_DEPARTED, c, bay_id="A", visit_id=f"v{i}"))
+    c.advance(3 * 3600)
+    got = t.tick()
+    assert [(e.type, e.bay_id) for e in got] == [(SILENT, "A")]
+    ev = got[0].data["evidence"]
+    assert ev["visit_count"] == 30 and [v["visit_id"] for v in ev["visits"]] == [f"v{i}" for i in range(310, 330)]
+    assert len(t._bays["A"].unreported) <= EVIDENCE_MAX

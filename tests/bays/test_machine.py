@@ -197,3 +197,16 @@ def test_a_clearly_read_green_trap_plate_is_identified_not_nev(clock):
     assert decide_visit("皖AD12345", "green", lists, dark_chars=True, polarity=0.5).nev is True
     allowed = decide_visit("民航B9016", "green", PlateLists(["民航B9016"], []), dark_chars=False, polarity=0.3)
     assert (allowed.nev, allowed.reason) == (True, "allow_list")
+
+
+def test_an_identified_visit_takes_no_more_reads(clock):
+    """The vote decides the visit once; the probes kept reading a parked car's plate into it for as long
+    as it stayed (every 10 s: 8,640 reads a day, per bay), never to be counted."""
+    m = machine(clock)
+    assert types(feed(m, clock, 3.2, True, [read("粤AD12345", "green")])) == ["vehicle_arrived", "vehicle_identified"]
+    kept = len(m.vote)
+    assert types(feed(m, clock, 600, True, [read("粤AD12345", "green")])) == []
+    assert len(m.vote) == kept
+    feed(m, clock, 6, False)  # it leaves; the next visit votes afresh
+    assert types(feed(m, clock, 3.2, True, [read("京A12345")])) == ["vehicle_arrived", "vehicle_identified"]
+    assert m.state().plate == "京A12345"

@@ -366,3 +366,24 @@ def test_a_reading_that_turns_with_nothing_moving_is_no_arrival(pipeline, tmp_pa
         assert seen[0].occupied is False and not seen[0].confident  # held: no lock trusts bay A
     else:
         assert arrivals and arrivals[0] < 20  # the drift itself was reported as a car
+
+
+def test_an_identified_car_holds_no_frame_while_it_stays(pipeline, tmp_path):
+    """Each bay kept its best read's whole frame until the car left, for a photo written at identification:
+    a frame per parked car (150 bays at 4K: 150 × 25 MB). Once identified only the read (its crop) stays."""
+    held: list[int] = []
+
+    def look(agent) -> None:  # noqa: ANN001
+        held.append(sum(best[1] is not None for best in agent.monitor._best.values()))
+
+    both = Scene(cars=(NEV, FUEL))
+    run = play(hold(3, EMPTY) + hold(30, both) + hold(8, EMPTY), pipeline, tmp_path,
+               actions=[(t, look) for t in (14.0, 32.0)])
+    assert [e.type for _, e in run.of("vehicle_identified")] == ["vehicle_identified"] * 2
+    assert all(t < 14.0 for t, _ in run.of("vehicle_identified"))
+    assert held == [0, 0]
+    _, ident = run.one("vehicle_identified", "A")
+    assert run.agent.evidence.image_path(ident.evidence_id, "crop").is_file()
+    _, vio = run.one("violation_started", "B")  # after the frame went: the photo is the scene now, the crop the read's
+    assert run.agent.evidence.image_path(vio.evidence_id).is_file()
+    assert run.agent.evidence.image_path(vio.evidence_id, "crop").is_file()

@@ -193,3 +193,57 @@ def test_an_undecided_violations_photos_outlive_max_age_until_it_is_decided(tmp_
     finally:
         vlog.close()
         store.close()
+
+
+def _backlog(s: EvidenceStore, clock, n: int, kind: str = "vehicle_identified") -> list[str]:  # noqa: ANN001
+    ids = []
+    for i in range(n):
+        ids.append(s.save("A", f"v{i}", kind, JPEG, None))
+        clock.advance(60)
+    return ids
+
+
+@pytest.mark.parametrize("backlog", ["age", "size"])
+def test_a_retention_backlog_is_deleted_a_bounded_batch_at_a_time(tmp_path, clock, backlog):
+    """The frame loop runs retention: 10,000 photos due at once (an agent off for weeks, a lowered
+    ``max_mb``) were deleted in one pass, 22 s with the loop held (the watchdog restarts it at 30 s)."""
+    s = EvidenceStore(tmp_path, clock, max_age_days=7)
+    ids = _backlog(s, clock, 12)
+    if backlog == "age":
+        clock.advance(30 * 86400)
+    else:
+        s.max_bytes = 2 * len(JPEG)
+    passes = []
+    while True:
+        passes.append(s.enforce_retention(limit=5))
+        if not s.behind:
+            break
+    assert passes == ([5, 5, 2] if backlog == "age" else [5, 5])
+    assert [i for i in ids if s.get(i)] == ([] if backlog == "age" else ids[-2:])
+
+
+def test_photos_retention_cannot_delete_do_not_make_it_retry_every_second(tmp_path, clock, read_only):
+    s = EvidenceStore(tmp_path, clock, max_age_days=7)
+    ids = _backlog(s, clock, 3)
+    read_only(s.image_path(ids[0]).parent)
+    clock.advance(30 * 86400)
+    assert s.enforce_retention(limit=3) == 0 and not s.behind  # no progress: the next try is in an hour
+
+
+def test_the_loop_works_a_retention_backlog_off_a_batch_at_a_time(tmp_path, clock, monkeypatch):
+    import edge_agent.evidence.store as store
+    from edge_agent.runtime.agent import RETENTION_CATCHUP_S
+
+    monkeypatch.setattr(store, "RETENTION_BATCH", 4)
+    monkeypatch.setattr(store.EvidenceStore.enforce_retention, "__defaults__", (4,))
+    agent = _agent(tmp_path, clock)
+    ids = _backlog(agent.evidence, clock, 10)
+    clock.advance(30 * 86400)
+    left = []
+    for _ in range(4):
+        agent.step()
+        clock.advance(RETENTION_CATCHUP_S / 2)
+        agent.step()  # before the catch-up interval: nothing more
+        left.append(sum(agent.evidence.get(i) is not None for i in ids))
+        clock.advance(RETENTION_CATCHUP_S / 2)
+    assert left == [6, 2, 0, 0]

@@ -390,3 +390,23 @@ def test_wrong_guesses_at_a_name_do_not_lock_out_a_browser_that_signed_in_as_it(
     assert _login(stolen, PASSWORD) == 429  # a forged cookie is no known browser
     UsersFile(site.root / "users.txt").set("admin", "a-new-password")  # a new password ends what the cookie says
     assert _login(staff, "a-new-password") == 429
+
+
+def test_the_csv_export_sends_chunks_of_many_rows(site, monkeypatch):
+    """A chunk a row cost a thread hop and a send each: 30,000 violations took 28 s (1.4 s in 64 KiB chunks)."""
+    from edge_agent.evidence.violations import ViolationFilter
+    from edge_agent.web import routes_violations as rv
+
+    class Ctx:
+        log = site.log
+
+        @staticmethod
+        def iso_local(ts):  # noqa: ANN001, ANN205
+            return ts
+
+    monkeypatch.setattr(rv, "CSV_CHUNK", 600, raising=False)
+    chunks = list(rv._csv_rows(Ctx(), ViolationFilter()))
+    rows = list(csv.reader(io.StringIO("".join(chunks).removeprefix("\ufeff"))))
+    assert len(rows) == 1 + site.log.query(ViolationFilter()).total
+    assert len(chunks) <= 1 + len("".join(chunks)) // 600 < len(rows)
+    assert all(len(c) >= 600 for c in chunks[:-1])
