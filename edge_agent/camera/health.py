@@ -45,7 +45,8 @@ class HealthTracker:
         self._same_since: float | None = None
         self._black = False
         self._flat = False  # one grey level everywhere: nothing in it can be seen, empty bay or not
-        self.corrupt = 0
+        self.corrupt = 0  # frames taken that were no usable image
+        self.source_corrupt = 0  # frames the source could not decode (it counts them; the agent copies it here)
         self.reconnects = 0
         self._born = clock.monotonic()  # a camera gets lost_after_s to deliver its first frame
 
@@ -91,4 +92,4 @@ class HealthTracker:
         elif self._flat:
             reason = "flat"
         return CameraHealth(not reason, round(fps, 2), None if age is None else round(age, 2), frozen, self._black,
-                            self.corrupt, self.reconnects, reason)
+                            self.corrupt + self.source_corrupt, self.reconnects, reason)
