@@ -30,6 +30,7 @@ import numpy as np
 
 from edge_agent import imfile
 from edge_agent.camera.decode import MAX_PIXELS, ImageReadError, ImageTooLarge, decode_file
+from edge_agent.camera.unopened import why_unopened
 from edge_agent.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -258,6 +259,7 @@ class OpenCVSource:
         self.stall_s = stall_s
         self.decode_counts = DecodeCounts()
         self._open = opener or default_opener(source, loop, self.decode_counts, max_pixels, read_timeout_s=stall_s)
+        self._diagnose = opener is None  # the real driver: say why it did not open (name, port, device)
         self._stop = threading.Event()
         # A file's wait for its next frame ends at stop(): at a low fps or across a gap in the file's
         # timestamps a plain sleep outlasted stop()'s join, and SIGTERM's plan logged it as hung.
@@ -307,7 +309,8 @@ class OpenCVSource:
             try:
                 cap = self._open()
                 if not cap.isOpened():
-                    raise OSError("cannot open")
+                    why = why_unopened(self.source, self.kind) if self._diagnose else ""
+                    raise OSError(f"cannot open: {why}" if why else "cannot open")
                 self._pump(cap)
                 if self.finished:
                     return
