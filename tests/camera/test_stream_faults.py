@@ -99,3 +99,55 @@ def test_sigterm_does_not_wait_for_a_read_blocked_in_the_camera(server_factory):
     assert src._thread is not None
     server.release()  # the read fails now; the thread ends by itself
     wait_for(lambda: not src._thread.is_alive())
+
+
+def test_a_camera_that_sends_one_frame_per_reconnect_is_lost_once_not_flapping(tmp_path, clock):
+    """A stream that stalls after each reconnect gives one frame every ~6 s (5 s read deadline, 1 s backoff):
+    each lone frame was ``camera_restored`` and 5 s later ``camera_lost`` again — ten events a minute, each
+    ``camera_lost`` a push notification, the bays judged on every lone frame. A camera is back once frames have
+    flowed for ``camera.lost_after_s``; then it is restored once, with the fps it runs at."""
+    from edge_agent.camera.source import Frame
+    from edge_agent.runtime.agent import Agent
+    from edge_agent.sim.scenario import EMPTY, scene_config
+    from edge_agent.sim.synthetic import render
+
+    image = render(EMPTY)
+
+    class Scripted:  # a frame when the script says so, on the agent's fake clock
+        reconnects = 0
+        flowing = False
+
+        def __init__(self) -> None:
+            self.seq, self.next_t = 0, 0.0
+
+        def start(self) -> None: ...
+
+        def stop(self) -> None: ...
+
+        def latest(self) -> Frame | None:
+            if clock.monotonic() + 1e-9 < self.next_t:
+                return None
+            self.seq += 1
+            self.next_t = clock.monotonic() + (0.2 if self.flowing else 6.0)
+            return Frame(image, self.seq, clock.monotonic())
+
+    class NoReader:
+        def process(self, frame, region=None):  # noqa: ANN001, ANN201
+            return []
+
+    src = Scripted()
+    agent = Agent(scene_config(str(tmp_path)), clock=clock, source=src, reader=NoReader())
+    events: list = []
+    agent.bus.subscribe(lambda e: events.append(e) if e.type.startswith("camera_") else None)
+    for _ in range(int(60 / 0.2)):  # a minute of lone frames
+        agent.step()
+        clock.advance(0.2)
+    assert [e.type for e in events] == ["camera_lost"]
+    assert all(not s.camera_ok for s in agent.bus.states().values())  # no bay judged on a lone frame
+    src.flowing = True
+    for _ in range(int(10 / 0.2)):  # frames flow again
+        agent.step()
+        clock.advance(0.2)
+    assert [e.type for e in events] == ["camera_lost", "camera_restored"]
+    assert events[1].data["fps"] == pytest.approx(5.0, rel=0.05)
+    assert all(s.camera_ok for s in agent.bus.states().values())
