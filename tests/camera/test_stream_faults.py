@@ -62,15 +62,24 @@ def test_an_undecodable_frame_is_counted_and_the_stream_goes_on(server_factory, 
         assert src.reconnects == 0
         assert src.corrupt == 2
         agent.step()
-        assert agent.status()["camera"]["corrupt_frames"] == 2  # what the heartbeat and the page show
+        assert agent.status()["camera"]["corrupt_frames"] == 2  # what the page shows
+        extra = agent.health_figures().extra  # the MQTT heartbeat
+        assert extra["camera_corrupt_frames"] == 2 and "camera_reconnects" not in extra  # only when non-zero
     finally:
         src.stop()
 
 
-def test_a_stream_that_stops_sending_is_reopened_once_the_camera_is_lost(server_factory):
+def test_a_stream_that_stops_sending_is_reopened_once_the_camera_is_lost(server_factory, tmp_path):
     """A camera that keeps its connection open and sends nothing more: OpenCV's FFmpeg backend waits
     30 s in that read, so the agent was blind 30 s plus the backoff before it even tried again (26 s of
     ``camera_lost`` for a stall a reconnect cures). The read's deadline is ``camera.lost_after_s``."""
+    from edge_agent.runtime.agent import Agent
+    from edge_agent.sim.scenario import scene_config
+
+    class NoReader:
+        def process(self, frame, region=None):  # noqa: ANN001, ANN201
+            return []
+
     server = server_factory(lambda n: [jpeg(i) for i in range(3)])
     cam = CameraConfig(source=server.url, fps=60, lost_after_s=1, reconnect_min_s=0.01, reconnect_max_s=0.02)
     src = open_source(cam, SystemClock())  # as the agent opens its camera
@@ -78,6 +87,9 @@ def test_a_stream_that_stops_sending_is_reopened_once_the_camera_is_lost(server_
     try:
         wait_for(lambda: src.reconnects >= 1 and src._seq > 3, timeout=15)  # frames of a second connection;
         # the old reader tried again only after 30 s
+        agent = Agent(scene_config(str(tmp_path)), source=src, reader=NoReader())
+        agent.step()
+        assert agent.health_figures().extra["camera_reconnects"] == src.reconnects  # the heartbeat says it
     finally:
         src.stop()
 
