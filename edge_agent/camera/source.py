@@ -4,10 +4,11 @@ The agent is slower than the camera at times (a detector run); a queue would gro
 the bays would judge the past. So the reader overwrites one slot and the agent takes
 whatever is newest. A source that fails is reopened with exponential backoff; a corrupt
 frame is counted, never raised. A live stream (RTSP, HTTP) is read with a deadline: no frame for
-``camera.lost_after_s`` and its connection is given up and reopened (OpenCV's own limit is 30 s). Still images (folder and single-file sources) go through
-the one decode path (:mod:`edge_agent.camera.decode`): a huge image is reduced or refused
-before it is decoded, a truncated JPEG is used with its missing rows grey; each is counted
-in ``decode_counts`` for the agent to announce.
+``camera.lost_after_s`` and its connection is given up and reopened (OpenCV's own limit is 30 s).
+Still images (folder and single-file sources) go through the one decode path
+(:mod:`edge_agent.camera.decode`): a huge image is reduced or refused before it is decoded, a
+truncated JPEG is used with its missing rows grey; each is counted in ``decode_counts`` for the
+agent to announce.
 
 Recorded footage is sampled at ``camera.fps`` by its own timestamps (``sample``): a 30 fps
 file gives every sixth frame and plays in its real duration, so every timer keeps its
@@ -226,7 +227,8 @@ def default_opener(source: str, loop: bool, counts: DecodeCounts | None = None,
         # A stream URL goes to OpenCV as is; a file through imfile (a non-UTF-8 name crashes OpenCV).
         if kind != "stream":
             return imfile.video_capture(source)
-        params = [] if read_timeout_s is None else [cv2.CAP_PROP_READ_TIMEOUT_MSEC, max(1, round(read_timeout_s * 1000))]
+        params = [] if read_timeout_s is None else \
+            [cv2.CAP_PROP_READ_TIMEOUT_MSEC, max(1, round(read_timeout_s * 1000))]
         cap = cv2.VideoCapture(source, cv2.CAP_ANY, params)
         cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)
         return cap

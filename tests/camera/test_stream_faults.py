@@ -49,7 +49,7 @@ def test_an_undecodable_frame_is_counted_and_the_stream_goes_on(server_factory, 
 
     good = [jpeg(i) for i in range(8)]
     server = server_factory(lambda n: [good[0], good[1], garbage(1), good[2], good[3], garbage(2), *good[4:]])
-    src = OpenCVSource(server.url, Ticking(), fps=5, reconnect_min_s=0.001, reconnect_max_s=0.004)  # type: ignore[arg-type]
+    src = OpenCVSource(server.url, Ticking(), fps=5, reconnect_min_s=0.001, reconnect_max_s=0.004)  # type: ignore
 
     class NoReader:
         def process(self, frame, region=None):  # noqa: ANN001, ANN201

@@ -30,7 +30,7 @@ def _absent_device() -> str:
 @pytest.fixture(params=["name", "port", "device"])
 def dead_camera(request):  # noqa: ANN001, ANN201 - (source, what the cause says)
     if request.param == "name":
-        return "rtsp://admin:pw@no-such-camera.invalid/Streaming/Channels/102", "no-such-camera.invalid does not resolve"
+        return "rtsp://admin:pw@no-such-camera.invalid/Channels/102", "no-such-camera.invalid does not resolve"
     if request.param == "port":
         port = _closed_port()
         return f"http://127.0.0.1:{port}/video.mjpg", f"nothing listens on 127.0.0.1 port {port} (connection refused)"
