@@ -45,9 +45,15 @@ class HealthTracker:
         self._same_since: float | None = None
         self._black = False
         self._flat = False  # one grey level everywhere: nothing in it can be seen, empty bay or not
-        self.corrupt = 0
+        self.corrupt = 0  # frames taken that were no usable image
+        self.source_corrupt = 0  # frames the source could not decode (it counts them; the agent copies it here)
         self.reconnects = 0
         self._born = clock.monotonic()  # a camera gets lost_after_s to deliver its first frame
+        # Frames back after an outage (a gap of lost_after_s, or a first frame that came that late): the camera
+        # counts as back once they have flowed for lost_after_s without such a gap. One frame is no working
+        # camera: a stream that stalls after each reconnect flapped camera_lost / camera_restored every few
+        # seconds (each camera_lost a push notification), and its bays were judged on each lone frame.
+        self._back_since: float | None = None
 
     def on_frame(self, image: object) -> bool:
         """Record a frame; returns False (and counts it) when it is not a usable image."""
@@ -57,7 +63,11 @@ class HealthTracker:
             self.corrupt += 1
             return False
         now = self.clock.monotonic()
-        gap = self._last is not None and now - self._last > self.lost_after_s
+        gap = now - (self._born if self._last is None else self._last) > self.lost_after_s
+        if gap:
+            self._back_since = now
+        elif self._back_since is not None and now - self._back_since >= self.lost_after_s:
+            self._back_since = None
         self._times.append(now)
         self._last = now
         small = image[:: max(1, image.shape[0] // 32), :: max(1, image.shape[1] // 32)]
@@ -82,7 +92,9 @@ class HealthTracker:
         fps = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 1 and recent[-1] > recent[0] else 0.0
         frozen = self._same_since is not None and age is not None and (now - self._same_since) >= self.frozen_after_s
         reason = ""
-        if (now - self._born if age is None else age) > self.lost_after_s:
+        back = self._back_since
+        if (now - self._born if age is None else age) > self.lost_after_s or \
+                (back is not None and now - back < self.lost_after_s):
             reason = "no_frames"
         elif frozen:
             reason = "frozen"
@@ -91,4 +103,4 @@ class HealthTracker:
         elif self._flat:
             reason = "flat"
         return CameraHealth(not reason, round(fps, 2), None if age is None else round(age, 2), frozen, self._black,
-                            self.corrupt, self.reconnects, reason)
+                            self.corrupt + self.source_corrupt, self.reconnects, reason)

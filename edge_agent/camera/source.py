@@ -3,10 +3,12 @@
 The agent is slower than the camera at times (a detector run); a queue would grow and
 the bays would judge the past. So the reader overwrites one slot and the agent takes
 whatever is newest. A source that fails is reopened with exponential backoff; a corrupt
-frame is counted, never raised. Still images (folder and single-file sources) go through
-the one decode path (:mod:`edge_agent.camera.decode`): a huge image is reduced or refused
-before it is decoded, a truncated JPEG is used with its missing rows grey; each is counted
-in ``decode_counts`` for the agent to announce.
+frame is counted, never raised. A live stream (RTSP, HTTP) is read with a deadline: no frame for
+``camera.lost_after_s`` and its connection is given up and reopened (OpenCV's own limit is 30 s).
+Still images (folder and single-file sources) go through the one decode path
+(:mod:`edge_agent.camera.decode`): a huge image is reduced or refused before it is decoded, a
+truncated JPEG is used with its missing rows grey; each is counted in ``decode_counts`` for the
+agent to announce.
 
 Recorded footage is sampled at ``camera.fps`` by its own timestamps (``sample``): a 30 fps
 file gives every sixth frame and plays in its real duration, so every timer keeps its
@@ -29,6 +31,7 @@ import numpy as np
 
 from edge_agent import imfile
 from edge_agent.camera.decode import MAX_PIXELS, ImageReadError, ImageTooLarge, decode_file
+from edge_agent.camera.unopened import why_unopened
 from edge_agent.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -207,8 +210,12 @@ def _device(source: str) -> bool:
 
 
 def default_opener(source: str, loop: bool, counts: DecodeCounts | None = None,
-                   max_pixels: int = MAX_PIXELS) -> Callable[[], object]:
-    """A function that opens ``source`` → object with ``isOpened/read/release``."""
+                   max_pixels: int = MAX_PIXELS, read_timeout_s: float | None = None) -> Callable[[], object]:
+    """A function that opens ``source`` → object with ``isOpened/read/release``.
+
+    ``read_timeout_s``: how long one read of a stream may wait for its frame before it fails. Without
+    it OpenCV's FFmpeg backend waits 30 s: a camera that keeps the connection open and stops sending
+    left the reader blind that long before it even tried to reconnect."""
     kind = describe_source(source)
     still = kind == "folder" or (kind == "file" and Path(source).suffix.lower() in IMAGE_EXTS)
 
@@ -218,28 +225,43 @@ def default_opener(source: str, loop: bool, counts: DecodeCounts | None = None,
         if kind == "usb":
             return cv2.VideoCapture(int(source) if source.isdigit() else source)
         # A stream URL goes to OpenCV as is; a file through imfile (a non-UTF-8 name crashes OpenCV).
-        cap = cv2.VideoCapture(source) if kind == "stream" else imfile.video_capture(source)
-        if kind == "stream":
-            cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)
+        if kind != "stream":
+            return imfile.video_capture(source)
+        params = [] if read_timeout_s is None else \
+            [cv2.CAP_PROP_READ_TIMEOUT_MSEC, max(1, round(read_timeout_s * 1000))]
+        cap = cv2.VideoCapture(source, cv2.CAP_ANY, params)
+        cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)
         return cap
 
     return open_
 
 
 class OpenCVSource:
-    """Reads ``source`` in a daemon thread at up to ``fps`` frames per second."""
+    """Reads ``source`` in a daemon thread at up to ``fps`` frames per second.
+
+    A live source (stream, USB) is read frame by frame. One failed read is one frame the decoder could
+    not use (a truncated or garbled JPEG, a broken slice): it is counted as corrupt and the next read
+    follows. The connection is given up — closed and reopened with backoff — when reads fail
+    ``FAILED_READS_IN_A_ROW`` times in a row (a connection that is gone fails every read at once) or no
+    good frame came for ``stall_s`` (``camera.lost_after_s``: the camera is lost by then anyway)."""
+
+    FAILED_READS_IN_A_ROW = 5
+    STOP_WAIT_S = 0.5  # stop() waits this long for the reader; one stuck in a driver's call is left to end on its own
 
     def __init__(self, source: str, clock: Clock, fps: float = 5.0, loop: bool = False,
                  reconnect_min_s: float = 1.0, reconnect_max_s: float = 30.0,
                  opener: Callable[[], object] | None = None,
-                 sleep: Callable[[float], object] | None = None, max_pixels: int = MAX_PIXELS) -> None:
+                 sleep: Callable[[float], object] | None = None, max_pixels: int = MAX_PIXELS,
+                 stall_s: float | None = None) -> None:
         self.source = source
         self.clock = clock
         self.period = 1.0 / fps
         self.kind = describe_source(source)
         self.loop = loop
+        self.stall_s = stall_s
         self.decode_counts = DecodeCounts()
-        self._open = opener or default_opener(source, loop, self.decode_counts, max_pixels)
+        self._open = opener or default_opener(source, loop, self.decode_counts, max_pixels, read_timeout_s=stall_s)
+        self._diagnose = opener is None  # the real driver: say why it did not open (name, port, device)
         self._stop = threading.Event()
         # A file's wait for its next frame ends at stop(): at a low fps or across a gap in the file's
         # timestamps a plain sleep outlasted stop()'s join, and SIGTERM's plan logged it as hung.
@@ -252,6 +274,7 @@ class OpenCVSource:
         self._reconnects = 0
         self.corrupt = 0
         self.finished = False  # a non-looping file or folder reached its end
+        self._left_running = False  # stop() did not wait for a reader stuck in a driver's call
 
     @property
     def reconnects(self) -> int:
@@ -262,9 +285,19 @@ class OpenCVSource:
         self._thread.start()
 
     def stop(self) -> None:
+        """Ask the reader to end, and wait a moment for it. A reader inside a driver's call (a stream
+        that stopped sending, an open that hangs) cannot be interrupted: it is not waited for — it is a
+        daemon thread, and it closes its capture itself when the call returns. Waiting for it held
+        SIGTERM's stop plan: "stop frames" and "stop sinks" ran out of time on every such stop."""
         self._stop.set()
-        if self._thread:
-            self._thread.join(timeout=5)
+        t = self._thread
+        if t is None or t is threading.current_thread():
+            return
+        t.join(timeout=self.STOP_WAIT_S)
+        if t.is_alive() and not self._left_running:
+            self._left_running = True
+            log.warning("camera %s: the reader is still inside a read or open of the camera; not waiting for it",
+                        self.kind)
 
     def latest(self) -> Frame | None:
         with self._lock:
@@ -278,7 +311,8 @@ class OpenCVSource:
             try:
                 cap = self._open()
                 if not cap.isOpened():
-                    raise OSError("cannot open")
+                    why = why_unopened(self.source, self.kind) if self._diagnose else ""
+                    raise OSError(f"cannot open: {why}" if why else "cannot open")
                 self._pump(cap)
                 if self.finished:
                     return
@@ -302,12 +336,24 @@ class OpenCVSource:
     def _pump(self, cap: object) -> None:
         if self.kind in ("file", "folder"):
             return self._play(cap)
-        next_t = self.clock.monotonic()
+        next_t = last_good = self.clock.monotonic()
+        failed = 0  # failed reads since the last good frame
         while not self._stop.is_set():
             ok, img = cap.read()
-            if not ok:
-                raise OSError("read failed (stream ended)")
             now = self.clock.monotonic()
+            if not ok:
+                failed += 1
+                if self.stall_s is not None and now - last_good >= self.stall_s:
+                    raise OSError(f"no frame for {now - last_good:.1f} s (the stream stalled)")
+                if failed >= self.FAILED_READS_IN_A_ROW:
+                    raise OSError(f"read failed {failed} times in a row (stream ended)")
+                continue
+            if failed:  # frames lost between good ones; the failures before a give-up are not counted
+                if not self.corrupt:
+                    log.warning("camera %s: a frame could not be decoded; the stream goes on (counted in the "
+                                "camera's corrupt_frames)", self.kind)
+                self.corrupt += failed
+            failed, last_good = 0, now
             if now < next_t:
                 continue  # drain the driver's buffer; keep only what we sample
             next_t = max(next_t + self.period, now)
@@ -344,4 +390,5 @@ class OpenCVSource:
 
 def open_source(cfg, clock: Clock) -> OpenCVSource:  # noqa: ANN001 - CameraConfig
     return OpenCVSource(cfg.source, clock, fps=cfg.fps, loop=cfg.loop,
-                        reconnect_min_s=cfg.reconnect_min_s, reconnect_max_s=cfg.reconnect_max_s)
+                        reconnect_min_s=cfg.reconnect_min_s, reconnect_max_s=cfg.reconnect_max_s,
+                        stall_s=cfg.lost_after_s)

@@ -7,12 +7,44 @@ a USB index (``"0"``) or its device path (``/dev/video0``), a video file or a fo
 from __future__ import annotations
 
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from edge_agent.config.base import StrictModel
+from edge_agent.config.hosts import host_problem
 
 MAX_FPS = 60.0  # camera.fps; also the ceiling of demo --fps and of a replay file's fps
+
+# What a camera is read over (OpenCV's FFmpeg backend). A source with "://" is a stream: with another scheme, no
+# host or no valid port it can never open, and the agent retried it for ever with only "cannot open" in its log.
+STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "srt", "tcp", "udp", "rtp")
+LISTEN_SCHEMES = ("udp", "rtp")  # may name no host (udp://@:1234 listens for a multicast or pushed stream)
+
+
+def stream_url_problem(url: str) -> str | None:
+    """Why ``url`` (a source with "://") cannot be a camera stream, or None. A GStreamer pipeline (``… ! …``) is
+    left to OpenCV."""
+    if "!" in url:
+        return None
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises on a port that is no number or outside 0..65535
+        host = parts.hostname
+    except ValueError as exc:
+        return f"not a URL a camera can be read at ({exc})"
+    scheme = parts.scheme.lower()
+    if scheme not in STREAM_SCHEMES:
+        hint = " (a file is given by its path)" if scheme == "file" else ""
+        return f"{scheme or 'no'} scheme: a camera stream is one of {', '.join(STREAM_SCHEMES)}{hint}"
+    if port == 0:
+        return "port 0: a camera's port is 1 to 65535"
+    if scheme in LISTEN_SCHEMES:
+        return None
+    if not host:
+        return f"no host in the URL: {scheme}://HOST[:PORT]/PATH"
+    problem = host_problem(host)
+    return f"{problem} in the URL" if problem else None
 
 
 class CameraConfig(StrictModel):
@@ -38,6 +70,19 @@ class CameraConfig(StrictModel):
                                       "is camera_moved and the camera's verdicts stop counting")
     shift_every_s: float = Field(1.0, ge=0, le=60, description="match a frame against the reference this often")
     moved_confirm_s: float = Field(2.0, ge=0, le=600, description="a shift held this long is reported")
+
+    @field_validator("source")
+    @classmethod
+    def _stream_url(cls, v: str) -> str:
+        """A stream URL that can be opened, its scheme in lower case: ``RTSP://`` (as some camera manuals
+        print it; schemes are case-insensitive) was handed to OpenCV as is, which cannot open it."""
+        if "://" not in v:
+            return v
+        problem = stream_url_problem(v)
+        if problem:
+            raise ValueError(problem)
+        scheme, rest = v.split("://", 1)
+        return scheme.lower() + "://" + rest if "!" not in v else v
 
     @model_validator(mode="after")
     def _sizes(self) -> "CameraConfig":

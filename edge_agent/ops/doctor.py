@@ -44,6 +44,7 @@ def probe_camera(cfg: AgentConfig) -> Probe:
     from edge_agent.camera.frame_size import same_shape
     from edge_agent.camera.orient import Orientation
     from edge_agent.camera.source import default_opener, describe_source
+    from edge_agent.camera.unopened import why_unopened
 
     source = cfg.camera.source
     kind = describe_source(source)
@@ -56,7 +57,8 @@ def probe_camera(cfg: AgentConfig) -> Probe:
         cap = default_opener(source, False)()
         try:
             if not cap.isOpened():
-                return Check("camera", "fail", f"{kind} {shown}: cannot open")
+                why = why_unopened(source, kind)
+                return Check("camera", "fail", f"{kind} {shown}: cannot open" + (f": {why}" if why else ""))
             ok, img = cap.read()
             if not ok or img is None:
                 return Check("camera", "fail", f"{kind} {shown}: opened but no frame could be decoded")

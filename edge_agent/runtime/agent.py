@@ -250,6 +250,10 @@ class Agent:
         return HealthFigures(fps=h.fps, inference_ms=self.monitor.inference_ms, camera_ok=h.ok,
                              extra={"frames": self.monitor.frames, "detector_runs": self.monitor.detector_runs,
                                     "camera_reason": h.reason or None,
+                                    # a camera that reconnects or drops frames between heartbeats reads healthy in
+                                    # each one: its counts say it (only when non-zero, as images_<kind>)
+                                    **({"camera_reconnects": h.reconnects} if h.reconnects else {}),
+                                    **({"camera_corrupt_frames": h.corrupt_frames} if h.corrupt_frames else {}),
                                     "charger_warnings": self.charger_warnings(),
                                     "bays_unseen": self.monitor.unseen(),
                                     **{name: fn() for name, fn in self.health_extras.items()},

@@ -101,6 +101,7 @@ class CameraWatch:
     def check(self, monitor: BayMonitor) -> None:
         """Once per loop turn: ``camera_lost`` / ``camera_restored`` when health flips."""
         self.health.reconnects = self.source.reconnects  # the reader counts them; health() reports them
+        self.health.source_corrupt = getattr(self.source, "corrupt", 0)  # frames the reader could not decode
         h = self.health.health()
         if h.ok == self.ok:
             return

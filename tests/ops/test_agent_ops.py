@@ -136,5 +136,5 @@ def test_hung_camera_stops_the_pings(write_config, camera_folder, systemd):
         assert "WATCHDOG=1" not in later, later
     finally:
         rc, out = stop(proc)
-    assert rc == 0  # the hung reader is cut off by its step's cap; the process still exits cleanly
-    assert "stop frames=timeout" in out
+    assert rc == 0  # the hung reader is not waited for (a daemon stuck in the driver); the process exits cleanly
+    assert "stop frames=ok stop sinks=ok" in out  # and no step ran out of time on it

@@ -1,0 +1,58 @@
+"""Why a camera did not open, in words an installer can act on.
+
+OpenCV says only that a capture is not opened. ``run`` logged "camera stream: cannot open" at every retry and
+``doctor``'s camera row said "cannot open", whether the camera's name did not resolve, nothing listened on its
+port, or a USB camera was unplugged or unreadable by the service user; the cause was at best a raw FFmpeg line
+on stderr. This asks the network (name, then port) or the device node the same question the driver did.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from urllib.parse import urlsplit
+
+DEFAULT_PORTS = {"rtsp": 554, "rtsps": 322, "rtmp": 1935, "rtmps": 443, "http": 80, "https": 443}
+
+
+def why_unopened(source: str, kind: str, timeout_s: float = 3.0) -> str:
+    """A short cause for ``source`` (of ``describe_source`` ``kind``) not opening; "" when none is found."""
+    if kind == "usb":
+        return _device(source)
+    if kind != "stream" or "!" in source:  # files say it themselves; a GStreamer pipeline is OpenCV's
+        return ""
+    try:
+        parts = urlsplit(source)
+        host, port = parts.hostname, parts.port or DEFAULT_PORTS.get(parts.scheme.lower())
+    except ValueError:
+        return ""
+    if not host or port is None:  # listening (udp://@:1234) or a scheme without a usual port
+        return ""
+    try:
+        addrs = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        return f"the camera's host name {host} does not resolve ({getattr(exc, 'strerror', None) or exc})"
+    last: OSError | None = None
+    for family, kind_, proto, _, addr in addrs:
+        try:
+            with socket.socket(family, kind_, proto) as s:
+                s.settimeout(timeout_s)
+                s.connect(addr)
+            return "the camera answered on its port but no stream opened (the URL's path, the user and password, " \
+                   "or the stream's codec)"
+        except OSError as exc:  # refused, timed out, unreachable: the last address's answer is said
+            last = exc
+    if isinstance(last, ConnectionRefusedError):
+        return f"nothing listens on {host} port {port} (connection refused)"
+    if isinstance(last, TimeoutError):
+        return f"no answer from {host} port {port} within {timeout_s:g} s (camera off, another network, a firewall)"
+    return f"{host} port {port} cannot be reached ({last.strerror if last is not None else 'no address'})"
+
+
+def _device(source: str) -> str:
+    path = f"/dev/video{source}" if source.isdigit() else source
+    if not os.path.exists(path):
+        return f"no device {path} (camera unplugged, or another index: ls /dev/video*)"
+    if not os.access(path, os.R_OK | os.W_OK):
+        return f"{path} exists but this user may not open it (add the service user to the 'video' group)"
+    return f"{path} exists but did not open (in use by another program, or no video capture device)"

@@ -1,0 +1,60 @@
+"""A camera that does not open says why — in ``run``'s log at each retry and in ``doctor``'s camera row. Both
+said only "cannot open", whether the name did not resolve, nothing listened on the port or the USB camera was
+unplugged; the cause was at best a raw FFmpeg line on stderr."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+
+import pytest
+
+from edge_agent.camera.source import OpenCVSource
+from edge_agent.clock import SystemClock
+from edge_agent.config import parse_config
+from edge_agent.ops.doctor import check_camera
+from tests.camera.test_camera import wait_for
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # closed again: nothing listens there
+
+
+def _absent_device() -> str:
+    return next(f"/dev/video{n}" for n in range(40, 200) if not os.path.exists(f"/dev/video{n}"))
+
+
+@pytest.fixture(params=["name", "port", "device"])
+def dead_camera(request):  # noqa: ANN001, ANN201 - (source, what the cause says)
+    if request.param == "name":
+        return "rtsp://admin:pw@no-such-camera.invalid/Channels/102", "no-such-camera.invalid does not resolve"
+    if request.param == "port":
+        port = _closed_port()
+        return f"http://127.0.0.1:{port}/video.mjpg", f"nothing listens on 127.0.0.1 port {port} (connection refused)"
+    device = _absent_device()
+    return device, f"no device {device} (camera unplugged"
+
+
+def test_runs_log_says_why_the_camera_does_not_open(dead_camera, caplog):
+    source, cause = dead_camera
+    caplog.set_level(logging.WARNING, logger="edge_agent.camera.source")
+    src = OpenCVSource(source, SystemClock(), reconnect_min_s=0.001, reconnect_max_s=0.002)
+    src.start()
+    try:
+        wait_for(lambda: src.reconnects >= 1)
+    finally:
+        src.stop()
+    said = [r.getMessage() for r in caplog.records if "cannot open" in r.getMessage()]
+    assert said and cause in said[0], said
+
+
+def test_doctors_camera_row_says_why(dead_camera):
+    source, cause = dead_camera
+    cfg = parse_config({"site": {"site_id": "s1", "device_id": "d1"}, "camera": {"source": source},
+                        "bays": [{"id": "A", "polygon": [[10, 10], [100, 10], [100, 80], [10, 80]]}]})
+    row = check_camera(cfg)
+    assert row.status == "fail" and cause in row.detail, row.detail
+    assert "pw" not in row.detail

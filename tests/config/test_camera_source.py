@@ -1,0 +1,65 @@
+"""``camera.source`` as a stream URL: one that can never open is refused naming the key; a scheme in capitals is
+read. Before, ``check-config`` passed ``rtps://…``, ``rtsp://`` (no host), ``rtsp://h ost/…``, a port over
+65535 and ``RTSP://…`` (OpenCV opens no scheme in capitals), and ``run`` retried each for ever with only
+"camera stream: cannot open" in its log."""
+
+from __future__ import annotations
+
+import pytest
+
+from edge_agent.camera.source import open_source
+from edge_agent.clock import SystemClock
+from edge_agent.config import ConfigError, parse_config
+from tests.camera.mjpeg_server import MjpegServer, jpeg
+from tests.camera.test_camera import wait_for
+
+BAYS = [{"id": "A", "polygon": [[10, 10], [100, 10], [100, 80], [10, 80]]}]
+
+
+def config(source: str):  # noqa: ANN201
+    return parse_config({"site": {"site_id": "s1", "device_id": "d1"}, "camera": {"source": source}, "bays": BAYS})
+
+
+@pytest.mark.parametrize(("source", "says"), [
+    ("rtps://192.168.1.64/live", "rtps scheme: a camera stream is one of rtsp"),
+    ("file:///srv/clip.mp4", "a file is given by its path"),
+    ("rtsp://", "no host in the URL"),
+    ("rtsp://admin:pw@/live", "no host in the URL"),
+    ("rtsp://h ost/live", "'h ost' is not a host name or IP address"),
+    ("rtsp://192.168.1.64:99999/live", "Port out of range"),
+    ("rtsp://192.168.1.64:0/live", "port 0"),
+    ("rtsp://[::1/live", "Invalid IPv6 URL"),
+])
+def test_a_stream_url_that_can_never_open_is_refused_naming_the_key(source, says):
+    with pytest.raises(ConfigError) as exc:
+        config(source)
+    [problem] = exc.value.problems
+    assert problem.startswith("camera.source: ") and says in problem, problem
+    assert "pw" not in problem
+
+
+@pytest.mark.parametrize("source", [
+    "rtsp://admin:p:w@192.168.1.64:554/Streaming/Channels/102",
+    "rtsp://[fe80::1%eth0]:554/live",
+    "http://cam_7.local:8080/video.mjpg?token=x",
+    "udp://@:1234",  # listens: no host
+    "rtspsrc location=rtsp://cam/live ! decodebin ! videoconvert ! appsink",  # a GStreamer pipeline: OpenCV's
+    "0", "/dev/video0", "clip.mp4",
+])
+def test_sources_that_can_open_pass(source):
+    assert config(source).camera.source == source
+
+
+def test_a_scheme_in_capitals_is_read():
+    server = MjpegServer(lambda n: [jpeg(0), jpeg(1), jpeg(2)])
+    try:
+        cam = config(server.url.replace("http://", "HTTP://")).camera
+        assert cam.source == server.url
+        src = open_source(cam, SystemClock())
+        src.start()
+        try:
+            wait_for(lambda: src._seq >= 1)  # the old source never opened: no frame, ever
+        finally:
+            src.stop()
+    finally:
+        server.release()
