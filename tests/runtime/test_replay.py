@@ -29,19 +29,25 @@ def write_clip(path: Path, segments) -> float:  # noqa: ANN001
     return t
 
 
-def test_replay_plays_a_file_on_clip_time_and_eval_visits_scores_it(tmp_path, models_dir, capsys):
+def _replay_a_visit(tmp_path, models_dir, timezone: str, start: str):  # noqa: ANN001, ANN202
+    """A fuel car drives into bay B, stays 14 s and leaves, in a 10 fps file, replayed from ``start`` in
+    ``timezone``: (the output's lines, the clip's length, the output's path)."""
     covered = Scene(cars=(FUEL,))
     segs = (hold(4, EMPTY) + drive(FUEL, W + 200, FUEL.x, 1.6, NATIVE_FPS) + hold(14, covered)
             + drive(FUEL, FUEL.x, W + 200, 1.6, NATIVE_FPS) + hold(12, EMPTY))
     clip = tmp_path / "clip.avi"
     length = write_clip(clip, segs)
-    cfg = scene_config(str(tmp_path / "data"), site={"site_id": "s", "device_id": "d", "timezone": "America/Sao_Paulo"},
+    cfg = scene_config(str(tmp_path / "data"), site={"site_id": "s", "device_id": "d", "timezone": timezone},
                        perception={"models_dir": str(models_dir), "threads": 1})
     cfg_path = tmp_path / "site.yaml"
     cfg_path.write_text(yaml.safe_dump(cfg.model_dump(mode="json"), allow_unicode=True), encoding="utf-8")
     out = tmp_path / "events.jsonl"
-    assert main(["replay", str(cfg_path), str(clip), "-o", str(out), "--start", "2026-05-01T08:00:00"]) == 0
-    lines = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
+    assert main(["replay", str(cfg_path), str(clip), "-o", str(out), "--start", start]) == 0
+    return [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()], length, out
+
+
+def test_replay_plays_a_file_on_clip_time_and_eval_visits_scores_it(tmp_path, models_dir, capsys):
+    lines, length, out = _replay_a_visit(tmp_path, models_dir, "America/Sao_Paulo", "2026-05-01T08:00:00")
     assert lines[0]["type"] == "replay_started" and lines[0]["ts"] == "2026-05-01T08:00:00.000-03:00"
     done = lines[-1]
     assert done["type"] == "replay_finished" and done["clip_s"] == pytest.approx(length, abs=0.3)
@@ -139,18 +145,7 @@ def test_a_replay_over_the_autumn_dst_change_keeps_clip_time(tmp_path, models_di
     clip's seconds after the start marker, shown in the offset of their moment. The replay's clock used to
     add seconds to the local reading, so from 03:00 on every stamp was an hour late (a clock_stepped of
     +3600 s, and eval-visits found the arrival an hour after the car came)."""
-    covered = Scene(cars=(FUEL,))
-    segs = (hold(4, EMPTY) + drive(FUEL, W + 200, FUEL.x, 1.6, NATIVE_FPS) + hold(14, covered)
-            + drive(FUEL, FUEL.x, W + 200, 1.6, NATIVE_FPS) + hold(12, EMPTY))
-    clip = tmp_path / "clip.avi"
-    length = write_clip(clip, segs)
-    cfg = scene_config(str(tmp_path / "data"), site={"site_id": "s", "device_id": "d", "timezone": "Europe/Berlin"},
-                       perception={"models_dir": str(models_dir), "threads": 1})
-    cfg_path = tmp_path / "site.yaml"
-    cfg_path.write_text(yaml.safe_dump(cfg.model_dump(mode="json"), allow_unicode=True), encoding="utf-8")
-    out = tmp_path / "events.jsonl"
-    assert main(["replay", str(cfg_path), str(clip), "-o", str(out), "--start", "2026-10-25T02:59:50+02:00"]) == 0
-    lines = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
+    lines, length, out = _replay_a_visit(tmp_path, models_dir, "Europe/Berlin", "2026-10-25T02:59:50+02:00")
     t0 = datetime.fromisoformat(lines[0]["ts"])
     assert [x["type"] for x in lines if x["type"] == "clock_stepped"] == []
     after = [(datetime.fromisoformat(x["ts"]) - t0).total_seconds() for x in lines[1:]]
