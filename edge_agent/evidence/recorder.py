@@ -43,7 +43,11 @@ class ViolationRecorder:
 
     def close_previous_run(self) -> None:
         """At start, every sink listening: end the stories the previous run left open (``runs.py``)."""
-        closing = self.runs.begin()
+        try:
+            closing = self.runs.begin()
+        except Exception:  # noqa: BLE001 - a locked or damaged index must not keep the agent from starting
+            log.exception("could not end what the previous run left open; its visits stay open")
+            return
         for ev in closing:
             self.bus.publish(ev)
         if closing:

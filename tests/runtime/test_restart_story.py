@@ -142,3 +142,21 @@ def test_older_runs_visits_end_at_the_next_arrival_and_an_upgrade_uses_the_newes
         log.record(ev)
     assert log.query(ViolationFilter()).items[0].ended_at == iso(t0 + timedelta(minutes=45))
     log.close()
+
+
+def test_a_ledger_it_cannot_read_never_keeps_the_agent_from_starting(tmp_path, caplog):
+    """A damaged ``runs`` table (here: another table under that name) is logged; the start goes on."""
+    import sqlite3
+
+    from edge_agent.events.bus import EventBus
+    from edge_agent.evidence.recorder import ViolationRecorder
+
+    db = tmp_path / "evidence.db"
+    with sqlite3.connect(db) as con:
+        con.execute("CREATE TABLE runs (something_else TEXT)")
+    clock = FakeClock(datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc))
+    recorder = ViolationRecorder(db, clock, EventBus())
+    recorder.start()
+    recorder.close_previous_run()
+    recorder.stop()
+    assert "could not end what the previous run left open" in caplog.text
