@@ -38,7 +38,15 @@ REASONS = {
     "fuel_vehicle": ("燃油车占用", "fuel vehicle"),
     "unidentified": ("无法识别车牌", "plate not readable"),
     "deny_list": ("黑名单车辆", "deny-listed"),
+    "departed": ("车辆已离开", "vehicle left"),
+    "agent_stopped": ("设备曾停止运行，离开时间未知", "the agent had stopped; when it left was not seen"),
 }
+# Markdown that free text (an operator's command ``reason``, carried by ``lock_moved`` once an operator asks for
+# those) could use to add a link, a heading or lines of its own to a message the group reads as the device's:
+# shown as the full-width forms a reader reads the same. Newlines become spaces; at most TEXT_MAX characters.
+_INERT = str.maketrans({"[": "［", "]": "］", "(": "（", ")": "）", "<": "‹", ">": "›", "*": "＊", "_": "＿",
+                        "`": "ʼ", "#": "＃", "!": "！", "|": "｜", "\\": "＼", "\r": " ", "\n": " ", "\t": " "})
+TEXT_MAX = 200
 FIELDS = {"bay": ("车位", "Bay"), "plate": ("车牌", "Plate"), "kind": ("类型", "Kind"),
           "duration": ("时长", "Duration"), "time": ("时间", "Time"), "detail": ("详情", "Details"),
           "open": ("查看", "Open"), "min": ("分钟", "min")}
@@ -77,10 +85,10 @@ def markdown(ev: Event, tz: ZoneInfo, lang: str, public_url: str | None, site: s
     lines = [f"### {title}", f"> {f['bay']}: **{ev.bay_id or '-'}** · {site}"]
     plate = ev.data.get("plate")
     if plate:
-        lines.append(f"> {f['plate']}: **{plate}**")
+        lines.append(f"> {f['plate']}: **{_text(plate)}**")
     reason = ev.data.get("reason")
     if reason:
-        lines.append(f"> {f['kind']}: {REASONS.get(reason, (reason, reason))[i]}")
+        lines.append(f"> {f['kind']}: {REASONS[reason][i] if reason in REASONS else _text(reason)}")
     dur = _duration_s(ev)
     if dur is not None:
         lines.append(f"> {f['duration']}: {dur / 60:.0f} {f['min']}")
@@ -90,6 +98,12 @@ def markdown(ev: Event, tz: ZoneInfo, lang: str, public_url: str | None, site: s
     if url:
         lines.append(f"\n[{f['open']} {f['detail']}]({url})")
     return title, "\n".join(lines)
+
+
+def _text(value: object) -> str:
+    """Free text as inert markdown on one line (``_INERT``)."""
+    text = str(value).translate(_INERT)
+    return text if len(text) <= TEXT_MAX else text[:TEXT_MAX - 1] + "…"
 
 
 def webhook(ev: Event, url: str, key: str | None, now: float, site: str, device: str,

@@ -1,0 +1,33 @@
+"""Robot markdown as the group chat reads it: what the device says, and nothing a command's text adds."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from edge_agent.events.types import Event
+from edge_agent.notify.messages import TEXT_MAX, markdown
+
+SH = ZoneInfo("Asia/Shanghai")
+TS = "2026-11-02T09:00:00.000+08:00"
+
+
+def test_free_text_cannot_add_links_headings_or_lines_to_a_robot_message():
+    """``lock_moved`` carries the operator's command ``reason`` as it came over MQTT; an operator who adds
+    ``lock_moved`` to ``notify.events`` put it raw into WeCom / DingTalk markdown: a link of its own, a heading,
+    new lines that read as the device's."""
+    bait = "ok\n### 系统通知\n> 请点击 [重新登录](http://evil.example/login) ![x](http://evil.example/p.png) <b>"
+    _, text = markdown(Event("lock_moved", TS, "A1", data={"state": "down", "reason": bait}), SH, "zh", None, "s1")
+    assert "](" not in text and "<b>" not in text and "http://evil.example" in text  # shown, not a link
+    body = text.splitlines()
+    assert body[0].startswith("### ") and sum(line.startswith("###") for line in body) == 1
+    assert len(body) == 4  # title, bay, kind (the reason on one line), time
+    long = markdown(Event("lock_moved", TS, "A1", data={"reason": "x" * 5000}), SH, "en", None, "s1")[1]
+    assert max(len(line) for line in long.splitlines()) < TEXT_MAX + 20
+
+
+def test_known_reasons_are_words_and_a_stopped_run_says_the_departure_was_not_seen():
+    ev = Event("violation_ended", TS, "B", data={"reason": "agent_stopped", "violation": "fuel_vehicle",
+                                                 "duration_s": 600.0})
+    _, text = markdown(ev, SH, "en", "https://site.example", "s1")
+    assert "the agent had stopped; when it left was not seen" in text and "10 min" in text
+    assert "[Open Details](https://site.example/bays)" in text  # the device's own link stays a link
