@@ -17,9 +17,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import queue
 import sqlite3
 import threading
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +44,7 @@ from edge_agent.events.refusals import RefusalLimiter
 from edge_agent.events.replay import ReplayMemory
 from edge_agent.events.schemas import quote
 from edge_agent.events.topics import Topics, valid_topic_level
-from edge_agent.events.types import BayState, Event
+from edge_agent.events.types import BayState, Event, EventType
 
 log = logging.getLogger(__name__)
 
@@ -241,6 +243,8 @@ class MqttLink:
 
     # -- bus → outbox --------------------------------------------------------------------------
     def _on_event(self, event: Event) -> None:
+        if event.type == EventType.CLOCK_STEPPED:
+            self._clock_stepped(event.data.get("step_s"))
         admitted = self.refusals.admit(event)
         if admitted is None:  # the same refusal again within the interval: counted, not stored
             return
@@ -309,6 +313,16 @@ class MqttLink:
         """After a reload: the retained status names the config that runs now, and what waits for a restart
         (it kept the start's ``config_hash`` until the next reconnect, so a backend could not see a reload)."""
         self._cfg, self._restart_needed = cfg, list(restart_needed)
+        if self.conn.status().connected:  # else _on_up publishes it
+            self.conn.publish(self.topics.status, _json(self._status_doc(True)), qos=1, retain=True)
+
+    def _clock_stepped(self, step_s: object) -> None:
+        """The wall clock jumped (NTP after a boot without a real-time clock): the start moves with it, and the
+        retained status says so. It kept the boot clock's reading, a 1970 or last-shutdown ``started`` for the
+        whole run. (The last will keeps the old one until the next reconnect.)"""
+        if not isinstance(step_s, (int, float)) or not math.isfinite(step_s):
+            return
+        self._started_at += timedelta(seconds=float(step_s))
         if self.conn.status().connected:  # else _on_up publishes it
             self.conn.publish(self.topics.status, _json(self._status_doc(True)), qos=1, retain=True)
 

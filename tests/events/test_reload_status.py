@@ -46,3 +46,32 @@ def test_a_reload_republishes_the_status_with_the_config_that_runs_and_what_wait
     finally:
         agent.stop()
         sub.stop()
+
+
+def test_a_clock_step_moves_the_retained_start_with_it(broker, tmp_path):
+    """A Pi without a real-time clock starts on its last shutdown's time; NTP then steps the clock. The retained
+    status kept the boot clock's ``started`` for the whole run (a backend saw a device started days ago, or in
+    1970): it moves with the step, and is published again."""
+    from datetime import datetime, timedelta
+
+    data = config_dict(broker.url(), tmp_path / "data")
+    path = tmp_path / "agent.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    clock = FakeClock()
+    agent = assemble(load_config(path), clock=clock, source=ScriptedSource(hold(60, EMPTY), clock),
+                     review=False).agent
+    sub = Subscriber(broker.port, "edge/#").start()
+    agent.start()
+    try:
+        first = sub.wait_for(STATUS, lambda m: m.json()["state"] == "online").json()
+        booted = datetime.fromisoformat(first["started"])
+        agent.step()  # the clock watch's first reading
+        clock.advance(30)
+        clock.step_wall(3 * 86400)  # NTP: the boot clock was three days behind
+        agent.step()
+        moved = sub.wait_for(STATUS, lambda m: m.json()["started"] != first["started"]).json()
+        assert datetime.fromisoformat(moved["started"]) - booted == timedelta(days=3)
+        assert moved["state"] == "online" and first_error("status.json", moved) is None
+    finally:
+        agent.stop()
+        sub.stop()
