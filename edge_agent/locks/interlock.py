@@ -303,6 +303,27 @@ class Interlock:
         if self.cfg.reverse_delay_s == 0:
             self.check()
 
+    def tick_failed(self, message: str) -> None:
+        """This lock's tick raised: nothing watches its motor's timeout any more, so the motor is stopped and the
+        lock latches ``tick_failed`` (not lowered: the driver that just failed would have to drive the arm down
+        unwatched). Logged once, with the traceback, until an operator's reset."""
+        with self.guard():
+            try:
+                self.driver.motor_stop()
+            except Exception:  # noqa: BLE001 - the driver is what failed; the fault below is what matters
+                log.warning("lock %s: motor stop failed too", self.cfg.id)
+            self._motion, self._reverse_at = None, None
+            if self.fault == "tick_failed":
+                return
+            log.exception("lock %s: its tick failed (%s); motor stopped, fault latched", self.cfg.id, message)
+            try:
+                self._enter_fault("tick_failed", f"the lock's supervision failed: {message}", lower=False)
+            except Exception:  # noqa: BLE001 - reading the switches failed as well: latch without them
+                self.fault, self.state = "tick_failed", "fault"
+                self.latches.set_fault(self.cfg.id, "tick_failed", message, None)
+                self.emit(EventType.LOCK_FAULT, code="tick_failed", message=message, switches="unknown")
+                self._publish_state("fault", message)
+
     def _enter_fault(self, code: str, message: str, lower: bool, restored: SavedFault | None = None) -> None:
         """Latch ``code`` and save it; ``restored``: saved before a restart (``restored: true``, its ``since``)."""
         was_rising = bool(self._motion and self._motion.target == "up")

@@ -85,12 +85,18 @@ class LockManager:
                 u.driver.close()
 
     def tick(self) -> None:
-        """Call every ~0.1 s (≤ 0.25 s): motor timeouts, reversal, warning and raise timers."""
+        """Call every ~0.1 s (≤ 0.25 s): motor timeouts, reversal, warning and raise timers. Each lock on its own:
+        one whose tick raises (a driver that fails to read its pins) is stopped and faulted, and the locks after
+        it are still ticked — one bad lock used to end the tick for every lock behind it, whose motor timeouts
+        then ran on unwatched."""
         for u in self._units.values():
-            if isinstance(u.driver, SimulatedLock):
-                with u.interlock.guard():  # as for sim commands: one thread at the arm at a time
-                    u.driver.run_script()
-            u.controller.tick()
+            try:
+                if isinstance(u.driver, SimulatedLock):
+                    with u.interlock.guard():  # as for sim commands: one thread at the arm at a time
+                        u.driver.run_script()
+                u.controller.tick()
+            except Exception as exc:  # noqa: BLE001 - see above
+                u.interlock.tick_failed(f"{type(exc).__name__}: {exc}")
 
     # -- commands ------------------------------------------------------------------------------
     def bay_ids(self) -> list[str]:

@@ -46,3 +46,43 @@ def test_ticker_thread_and_bay_monitor_thread_do_not_deadlock():
     assert done.is_set(), "deadlock between the lock tick thread and the bay-state publisher"
     ticker.stop()
     assert ticker._thread is None and len(moved) > 100
+
+
+def test_a_lock_whose_tick_fails_is_stopped_and_faulted_and_the_others_still_tick(caplog):
+    """One lock whose driver raises on every read (a GPIO chip gone) ended the manager's tick before the locks
+    after it: their motors ran on with nobody watching their timeouts. Now that lock alone stops, latches
+    ``tick_failed`` (logged once), and the next lock's arm still reaches its end."""
+    from edge_agent.config.load import parse_config
+
+    cfg = parse_config({
+        "site": {"site_id": "s1", "device_id": "d1"}, "camera": {"source": "0"},
+        "bays": [{"id": "B1", "polygon": [[0, 0], [100, 0], [100, 100]]},
+                 {"id": "B2", "polygon": [[200, 0], [300, 0], [300, 100]]}],
+        "occupancy": {"classify_every_s": 0.5},
+        "locks": [sim_lock(id="L1", bay="B1", simulator={"travel_time_s": 3.0, "start": "up"}),
+                  sim_lock(id="L2", bay="B2", simulator={"travel_time_s": 3.0, "start": "up"})],
+    })
+    clock, bus = FakeClock(), EventBus()
+    manager = build_locks(cfg, bus, clock, vision=BayFeed())
+    faults: list[dict] = []
+    bus.subscribe(lambda ev: faults.append(ev.data), {EventType.LOCK_FAULT})
+    manager.start()
+    broken = manager.driver("B1")
+
+    def gone() -> None:
+        raise OSError("GPIO chip gone")
+
+    assert manager.unlock("B1", "test", "t").ok and manager.unlock("B2", "test", "t").ok
+    for _ in range(5):  # both arms on their way down
+        clock.advance(0.1)
+        manager.tick()
+    assert broken.arm.drive == "down"
+    broken.read_switches = gone  # type: ignore[method-assign]
+    for _ in range(60):  # 6 s of ticks: the 3 s stroke and then some
+        clock.advance(0.1)
+        manager.tick()
+    assert manager.state("B2") == "down"  # ticked, whatever B1 did
+    assert manager.state("B1") == "fault" and [f["code"] for f in faults] == ["tick_failed"]
+    assert "GPIO chip gone" in faults[0]["message"]
+    assert broken.arm.drive is None and 0 < broken.arm.position < 1  # its motor stopped where it was
+    assert caplog.text.count("its tick failed") == 1
