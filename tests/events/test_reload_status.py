@@ -18,7 +18,8 @@ pytestmark = pytest.mark.broker
 STATUS = "edge/s1/dev1/status"
 
 
-def test_a_reload_republishes_the_status_with_the_config_that_runs_and_what_waits(broker, tmp_path):
+def _started(broker, tmp_path):  # noqa: ANN001, ANN202
+    """An agent on a fake clock with MQTT to ``broker``, started, and a subscriber to its topics."""
     data = config_dict(broker.url(), tmp_path / "data")
     path = tmp_path / "agent.yaml"
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
@@ -27,6 +28,11 @@ def test_a_reload_republishes_the_status_with_the_config_that_runs_and_what_wait
                      review=False).agent
     sub = Subscriber(broker.port, "edge/#").start()
     agent.start()
+    return data, path, clock, agent, sub
+
+
+def test_a_reload_republishes_the_status_with_the_config_that_runs_and_what_waits(broker, tmp_path):
+    data, path, _, agent, sub = _started(broker, tmp_path)
     try:
         first = sub.wait_for(STATUS, lambda m: m.json()["state"] == "online").json()
         assert "restart_needed" not in first
@@ -54,14 +60,7 @@ def test_a_clock_step_moves_the_retained_start_with_it(broker, tmp_path):
     1970): it moves with the step, and is published again."""
     from datetime import datetime, timedelta
 
-    data = config_dict(broker.url(), tmp_path / "data")
-    path = tmp_path / "agent.yaml"
-    path.write_text(yaml.safe_dump(data), encoding="utf-8")
-    clock = FakeClock()
-    agent = assemble(load_config(path), clock=clock, source=ScriptedSource(hold(60, EMPTY), clock),
-                     review=False).agent
-    sub = Subscriber(broker.port, "edge/#").start()
-    agent.start()
+    _, _, clock, agent, sub = _started(broker, tmp_path)
     try:
         first = sub.wait_for(STATUS, lambda m: m.json()["state"] == "online").json()
         booted = datetime.fromisoformat(first["started"])

@@ -158,38 +158,33 @@ def test_a_replay_over_the_autumn_dst_change_keeps_clip_time(tmp_path, models_di
     assert (r["visits_found"], r["false_arrivals"], r["false_departures"]) == (1, 0, 0)
 
 
+def _refused_start(tmp_path, models_dir, capsys, timezone: str, start: str) -> str:  # noqa: ANN001
+    """``replay --start START`` on a one-second clip in ``timezone``: exit 2 and no events file; its stderr."""
+    cfg = scene_config(str(tmp_path / "data"), site={"site_id": "s", "device_id": "d", "timezone": timezone},
+                       perception={"models_dir": str(models_dir), "threads": 1})
+    cfg_path = tmp_path / "site.yaml"
+    cfg_path.write_text(yaml.safe_dump(cfg.model_dump(mode="json"), allow_unicode=True), encoding="utf-8")
+    clip = tmp_path / "clip.avi"
+    write_clip(clip, hold(1, EMPTY))
+    out = tmp_path / "events.jsonl"
+    assert main(["replay", str(cfg_path), str(clip), "-o", str(out), "--start", start]) == 2
+    assert not out.exists()
+    return capsys.readouterr().err
+
+
 @pytest.mark.parametrize(("start", "words"), [
     ("2026-03-29T02:30:00", "does not exist in Europe/Berlin (clocks skip it): write its offset (+01:00 or +02:00)"),
     ("2026-10-25T02:30:00", "happens twice in Europe/Berlin (clocks turned back): write its offset (+02:00 or +01:00)")])
 def test_a_start_the_site_clocks_skip_or_show_twice_is_refused(tmp_path, models_dir, capsys, start, words):
     """Without an offset, 02:30 on a DST day is no instant (skipped) or two (an hour apart): the replay's
     stamps would be guessed an hour off. One line naming --start and both offsets, exit 2, no events file."""
-    cfg = scene_config(str(tmp_path / "data"), site={"site_id": "s", "device_id": "d", "timezone": "Europe/Berlin"},
-                       perception={"models_dir": str(models_dir), "threads": 1})
-    cfg_path = tmp_path / "site.yaml"
-    cfg_path.write_text(yaml.safe_dump(cfg.model_dump(mode="json"), allow_unicode=True), encoding="utf-8")
-    clip = tmp_path / "clip.avi"
-    write_clip(clip, hold(1, EMPTY))
-    out = tmp_path / "events.jsonl"
-    assert main(["replay", str(cfg_path), str(clip), "-o", str(out), "--start", start]) == 2
-    err = capsys.readouterr().err
-    assert f"--start {start} {words}" in err
-    assert not out.exists()
+    assert f"--start {start} {words}" in _refused_start(tmp_path, models_dir, capsys, "Europe/Berlin", start)
 
 
 @pytest.mark.parametrize("start", ["9999-12-31T23:59:59+00:00", "0001-01-01T00:00:00", "1969-12-31T23:59:59Z"])
 def test_a_start_outside_the_times_events_can_carry_is_one_line(tmp_path, models_dir, capsys, start):
     """9999-12-31 overflowed at the clip's next second and year 1 in Shanghai stamped ``+08:05:43`` (local
     mean time): a traceback and exit 1. Now one line naming --start and the range, exit 2, no events file."""
-    cfg = scene_config(str(tmp_path / "data"), site={"site_id": "s", "device_id": "d", "timezone": "Asia/Shanghai"},
-                       perception={"models_dir": str(models_dir), "threads": 1})
-    cfg_path = tmp_path / "site.yaml"
-    cfg_path.write_text(yaml.safe_dump(cfg.model_dump(mode="json"), allow_unicode=True), encoding="utf-8")
-    clip = tmp_path / "clip.avi"
-    write_clip(clip, hold(1, EMPTY))
-    out = tmp_path / "events.jsonl"
-    assert main(["replay", str(cfg_path), str(clip), "-o", str(out), "--start", start]) == 2
-    err = capsys.readouterr().err
+    err = _refused_start(tmp_path, models_dir, capsys, "Asia/Shanghai", start)
     assert err.strip().splitlines() == [f"--start {start}: must be from 1970-01-01 to 2999-12-31 (UTC): event times "
                                         "outside cannot be written"]
-    assert not out.exists()
