@@ -27,6 +27,8 @@ import sqlite3
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -349,7 +351,8 @@ class EvidenceStore:
                     break
                 old.append((eid, frame, crop))
             cur.close()
-            removed += self._delete_batch(old)
+            with self._transaction():
+                removed += self._delete(old)
             total = int(self._db.execute("SELECT COALESCE(SUM(bytes),0) FROM evidence").fetchone()[0])
             room = limit - len(old)
             if total > self.max_bytes and room <= 0:
@@ -358,27 +361,23 @@ class EvidenceStore:
                 rows = self._db.execute(
                     "SELECT id,frame_file,crop_file,bytes FROM evidence ORDER BY protected, epoch LIMIT ?",
                     (room,)).fetchall()
-                self._db.execute("BEGIN")
-                try:
+                with self._transaction():
                     for r in rows:
                         if total <= self.max_bytes:
                             break
                         if self._delete([r[:3]]):  # one that cannot be deleted does not count as freed
                             total -= r[3]
                             removed += 1
-                finally:
-                    self._db.execute("COMMIT")
                 self.behind = total > self.max_bytes and len(rows) == room
         self.behind = self.behind and removed > 0  # a batch of photos it cannot delete waits an hour, as before
         return removed
 
-    def _delete_batch(self, rows: list) -> int:
-        """``_delete`` in one transaction (one commit, not one per photo)."""
-        if not rows:
-            return 0
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One commit for a batch of deletions, not one per photo (the connection autocommits)."""
         self._db.execute("BEGIN")
         try:
-            return self._delete(rows)
+            yield
         finally:
             self._db.execute("COMMIT")
 
