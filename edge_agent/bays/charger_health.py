@@ -98,8 +98,7 @@ class ChargerHealth:
             out += self._clear(bay_id, b, MISMATCH, "vehicle_arrived")
         elif ev.type == EventType.VEHICLE_IDENTIFIED and b.visit is not None:
             b.visit.plate, b.visit.nev = ev.data.get("plate"), ev.data.get("nev")
-        elif ev.type == EventType.VEHICLE_DEPARTED and ev.data.get("reason") != "agent_stopped":  # that one ends
-            # a previous run's visit at this run's start (evidence/runs.py): nothing was seen leaving now
+        elif ev.type == EventType.VEHICLE_DEPARTED:
             if b.visit is not None:
                 b.last_visit = {**b.visit.summary(now), "departed": ev.ts}
             b.visit = None

@@ -45,6 +45,7 @@ class RunLedger:
         self._clock = clock
         self._lock = threading.Lock()
         self._run: int | None = None
+        self._violations = False  # whether the violation log's table exists (begin() looks)
         Path(db_path).parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(db_path), check_same_thread=False, timeout=10)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -94,6 +95,7 @@ class RunLedger:
         if not self._table("events"):
             return []
         opened = self._db.execute(_OPEN_VISITS, (EventType.VEHICLE_ARRIVED, EventType.VEHICLE_DEPARTED)).fetchall()
+        self._violations = self._table("violations")
         out: list[tuple[float, int, Event]] = []
         for n, (visit, bay, arrived) in enumerate(opened):
             nxt = self._db.execute("SELECT MIN(ts_epoch) FROM events WHERE bay_id=? AND type=? AND ts_epoch>?",
@@ -108,8 +110,7 @@ class RunLedger:
         ts = iso(datetime.fromtimestamp(end, now.tzinfo))
         events: list[Event] = []
         v = self._db.execute("SELECT reason, started_epoch FROM violations WHERE visit_id=? AND ended_at IS NULL "
-                             "ORDER BY started_epoch DESC LIMIT 1", (visit,)).fetchone() \
-            if self._table("violations") else None
+                             "ORDER BY started_epoch DESC LIMIT 1", (visit,)).fetchone() if self._violations else None
         if v is not None:
             events.append(Event(EventType.VIOLATION_ENDED, ts, bay, visit, data={
                 "reason": AGENT_STOPPED, "violation": v[0], "duration_s": round(max(0.0, end - v[1]), 1)}))

@@ -61,8 +61,8 @@ class LockController:
             if ev.type in _READ_EVENTS:
                 self.il.evidence.last_read_at = self.clock.monotonic()
                 self.il.visit_id = ev.visit_id or self.il.visit_id
-            elif ev.type == EventType.VEHICLE_DEPARTED and ev.visit_id in (None, self.il.visit_id):
-                self.il.visit_id = None  # only the visit it names (a previous run's, ended at start, is not this)
+            elif ev.type == EventType.VEHICLE_DEPARTED:
+                self.il.visit_id = None
             if ev.type == EventType.VEHICLE_IDENTIFIED:
                 nev = ev.data.get("nev")
                 if nev is True:
