@@ -313,8 +313,7 @@ class MqttLink:
         """After a reload: the retained status names the config that runs now, and what waits for a restart
         (it kept the start's ``config_hash`` until the next reconnect, so a backend could not see a reload)."""
         self._cfg, self._restart_needed = cfg, list(restart_needed)
-        if self.conn.status().connected:  # else _on_up publishes it
-            self.conn.publish(self.topics.status, _json(self._status_doc(True)), qos=1, retain=True)
+        self._republish_status()
 
     def _clock_stepped(self, step_s: object) -> None:
         """The wall clock jumped (NTP after a boot without a real-time clock): the start moves with it, and the
@@ -323,6 +322,9 @@ class MqttLink:
         if not isinstance(step_s, (int, float)) or not math.isfinite(step_s):
             return
         self._started_at += timedelta(seconds=float(step_s))
+        self._republish_status()
+
+    def _republish_status(self) -> None:
         if self.conn.status().connected:  # else _on_up publishes it
             self.conn.publish(self.topics.status, _json(self._status_doc(True)), qos=1, retain=True)
 
