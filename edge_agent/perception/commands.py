@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from edge_agent.cliargs import whole_number
+from edge_agent.cliargs import output_ready, whole_number
 from edge_agent.config.perception import MAX_THREADS, PerceptionConfig
 from edge_agent.perception import fetch as fetch_mod
 
@@ -371,15 +371,9 @@ def _eval(args: argparse.Namespace) -> int:
     if names is None:
         print(f"eval: unknown degradation in {args.degrade!r}; known: {', '.join(DEGRADATIONS)}", file=sys.stderr)
         return 2
-    # the outputs' folders before the run, which takes minutes: a path that cannot be written was a traceback
-    # after it, the metrics printed but the file not written
-    for option, folder in (("--json", args.json and args.json.parent), ("--failures", args.failures)):
-        try:
-            if folder:
-                folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            print(f"eval: cannot write {option} {folder}: {exc.strerror or exc}", file=sys.stderr)
-            return 2
+    if not (output_ready("eval", "--json", args.json, args.json and args.json.parent)
+            and output_ready("eval", "--failures", args.failures, args.failures)):
+        return 2
     rep = evaluate(pipe.process, args.labels, args.root)
     m = rep.metrics()
     print(format_metrics(m))

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from edge_agent.cliargs import positive_number
+from edge_agent.cliargs import output_ready, positive_number
 from edge_agent.config.camera import MAX_FPS
 from edge_agent.config.load import load_config
 from edge_agent.perception.heap import set_heap_mmap_threshold
@@ -89,16 +89,14 @@ def _demo_options(args: argparse.Namespace):  # noqa: ANN202 - DemoOptions
     if mqtt and not args.broker:
         print("demo: --ca/--cert/--key/--username/--password-env need --broker", file=sys.stderr)
         return None
-    # the outputs before the run: a path that cannot hold them was a traceback once the scenario had started
-    for option, value, folder in (("--events", args.events, args.events and Path(args.events).parent),
-                                  ("--frames-out", args.frames_out, args.frames_out and Path(args.frames_out))):
+    if not (output_ready("demo", "--events", args.events, args.events and Path(args.events).parent)
+            and output_ready("demo", "--frames-out", args.frames_out, args.frames_out and Path(args.frames_out))):
+        return None
+    if args.events:
         try:
-            if folder:
-                folder.mkdir(parents=True, exist_ok=True)
-            if option == "--events" and value:
-                Path(value).write_text("", encoding="utf-8")  # one run, one file (as the sink does)
+            Path(args.events).write_text("", encoding="utf-8")  # one run, one file (as the sink does)
         except OSError as exc:
-            print(f"demo: cannot write {option} {value}: {exc.strerror or exc} ({exc.filename})", file=sys.stderr)
+            print(f"demo: cannot write --events {args.events}: {exc.strerror or exc} ({exc.filename})", file=sys.stderr)
             return None
     return DemoOptions(broker_url=args.broker, mqtt=mqtt, events_path=Path(args.events) if args.events else None,
                        frames_out=Path(args.frames_out) if args.frames_out else None, frames_format=args.frames_format)

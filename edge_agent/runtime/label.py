@@ -27,6 +27,7 @@ import numpy as np
 from edge_agent import imfile
 from edge_agent.bays.occupancy import OccupancyClassifier
 from edge_agent.camera.source import IMAGE_EXTS
+from edge_agent.cliargs import output_ready
 from edge_agent.config.models import AgentConfig
 from edge_agent.occupancy.dataset import FRAME_COLUMNS
 
@@ -235,11 +236,7 @@ def _label(args: argparse.Namespace) -> int:
     classifier = default_classifier(cfg)  # the model (and calibration) the agent runs: its guesses, its mistakes
     model, cal = classifier_files(cfg)
     out: Path = args.out
-    try:  # where it writes, before the camera is opened: a path under a file was a traceback after the grab
-        for folder in (out.parent, out.parent / "sheets"):
-            folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        print(f"occupancy label: cannot write --out {out}: {exc.strerror or exc} ({exc.filename})", file=sys.stderr)
+    if not output_ready("occupancy label", "--out", out, out.parent, out.parent / "sheets"):  # before the grab
         return 2
     try:
         images = expand_images(args.images) if args.images else [grab(cfg, out.parent / "frames")]
