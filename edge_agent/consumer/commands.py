@@ -28,9 +28,9 @@ def _consume(args: argparse.Namespace) -> int:
         print(f"consume: cannot open --db {mask_url_credentials(args.db)}: {mask_url_credentials(why)}",
               file=sys.stderr)
         return 1
-    consumer = Consumer(args.broker, store, group=args.group, client_id=args.client_id,
-                        root=args.root, username=args.username, password=password)
     stop = threading.Event()
+    consumer = Consumer(args.broker, store, group=args.group, client_id=args.client_id,
+                        root=args.root, username=args.username, password=password, on_taken_over=stop.set)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     consumer.start()
@@ -42,6 +42,10 @@ def _consume(args: argparse.Namespace) -> int:
     consumer.stop()
     c = consumer.counters
     print(f"stopped: {c.received} messages, {c.written} written, {c.rejected} rejected", flush=True)
+    if consumer.taken_over.is_set():
+        print(f"consume: another consumer connected as --client-id {args.client_id} and took this one's session; "
+              "give each instance its own --client-id", file=sys.stderr, flush=True)
+        return 1
     return 0
 
 
@@ -76,7 +80,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="postgresql://user@host/db (needs the consumer extra) or a SQLite file path")
     p.add_argument("--group", default="edge-consumers", type=_level("a share name"),
                    help="shared-subscription group: instances split the load")
-    p.add_argument("--client-id", default="consumer-1", help="stable per instance (its session keeps its messages)")
+    p.add_argument("--client-id", default="consumer-1", help="stable per instance and unique: its session keeps its messages, and a second instance with the same id takes the session (then the first stops, exit 1) (default: %(default)s)")
     p.add_argument("--root", default="edge", type=_level("the root"), help="first topic level of the agents' prefix")
     p.add_argument("--username")
     p.add_argument("--password-env", help="environment variable holding the password")

@@ -19,6 +19,8 @@ import json
 import logging
 import queue
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
@@ -31,6 +33,11 @@ from paho.mqtt.properties import Properties
 from edge_agent.consumer.store import Record, Store
 
 log = logging.getLogger(__name__)
+
+#: MQTT 5 DISCONNECT reason: another client connected with the same client id
+SESSION_TAKEN_OVER = 142
+#: FLAPS connections in a row that the broker closed within FLAP_S of accepting them: a client id in use twice
+FLAPS, FLAP_S = 3, 5.0
 
 KINDS = {"events": "event", "health": "health", "status": "status"}
 
@@ -96,7 +103,9 @@ class Consumer:
 
     def __init__(self, broker_url: str, store: Store, group: str = "edge-consumers", client_id: str = "consumer-1",
                  root: str = "edge", username: str | None = None, password: str | None = None,
-                 batch_max: int = 500, session_expiry_s: int = 86400) -> None:
+                 batch_max: int = 500, session_expiry_s: int = 86400,
+                 on_taken_over: Callable[[], None] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         u = urlparse(broker_url)
         self.host, self.port = u.hostname or "127.0.0.1", u.port or (8883 if u.scheme == "mqtts" else 1883)
         self.store, self.group, self.root = store, group, root
@@ -113,6 +122,13 @@ class Consumer:
             c.username_pw_set(username, password)
         c.on_connect = self._on_connect
         c.on_connect_fail = self._on_connect_fail
+        c.on_disconnect = self._on_disconnect
+        self.client_id = client_id
+        self.taken_over = threading.Event()
+        self._on_taken_over = on_taken_over
+        self._clock = clock
+        self._connected_at: float | None = None
+        self._flaps, self._flap_said = 0, False
         self._unreachable = False  # logged once per run of failed attempts
         c.on_subscribe = self._on_subscribe
         c.on_message = self._on_message
@@ -148,11 +164,38 @@ class Consumer:
             log.warning("consumer: cannot connect to the broker at %s:%d; retrying (up to every 30 s)",
                         self.host, self.port)
 
+    def _on_disconnect(self, client: mqtt.Client, _u: Any, _flags: Any, rc: Any, _p: Any) -> None:
+        """Two instances on one client id take the session from each other for ever: each reconnect kicks the
+        other off, and each acknowledges message ids of the other's connection. A broker that says so (MQTT 5
+        reason 142, "session taken over") stops this instance: reconnecting would only take the session back.
+        One that just closes the socket (mosquitto 2.0.11) shows as connections the broker accepts and then
+        drops within seconds, again and again: that is logged once, as the likely cause, and kept trying
+        (either instance could be the one to stop, and a consumer group must not lose both)."""
+        if getattr(rc, "value", None) == SESSION_TAKEN_OVER:
+            log.error("consumer: another client connected as %r and took this one's session; stopping "
+                      "(give each instance its own --client-id)", self.client_id)
+            client.disconnect()  # no automatic reconnect
+            self.taken_over.set()
+            if self._on_taken_over is not None:
+                self._on_taken_over()
+            return
+        if self._stopping.is_set() or self._connected_at is None:
+            return
+        short = self._clock() - self._connected_at < FLAP_S
+        self._connected_at = None
+        self._flaps = self._flaps + 1 if short else 0
+        if self._flaps == FLAPS and not self._flap_said:
+            self._flap_said = True
+            log.error("consumer: the broker closed %d connections in a row within %.0f s of accepting them: another "
+                      "client is probably connected as %r (give each instance its own --client-id)",
+                      FLAPS, FLAP_S, self.client_id)
+
     def _on_connect(self, client: mqtt.Client, _u: Any, _flags: Any, rc: Any, _p: Any) -> None:
         self._unreachable = False
         if rc.is_failure:
             log.warning("consumer: broker refused the connection: %s", rc)
             return
+        self._connected_at = self._clock()
         client.subscribe([(f, 1) for f in subscriptions(self.group, self.root)])
 
     def _on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: int, codes: Any, _p: Any) -> None:

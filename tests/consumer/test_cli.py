@@ -79,3 +79,48 @@ def test_a_password_variable_that_is_not_set_is_named(monkeypatch, capsys):
     assert main(["consume", "--username", "backend", "--password-env", "EDGE_TEST_NO_SUCH_VAR"]) == 2
     assert capsys.readouterr().err == ("consume: --password-env EDGE_TEST_NO_SUCH_VAR: that environment variable "
                                        "is not set\n")
+
+
+
+def test_two_instances_on_one_client_id_are_named_as_the_cause(broker, tmp_path):
+    """Two consumers left on the default ``--client-id`` kicked each other off about once a second, for ever,
+    with nothing in either log (mosquitto 2.0 just closes the older connection). Each now says, once, what
+    is probably wrong."""
+    said = threading.Event()
+
+    class Seen(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "probably connected as 'consumer-1'" in record.getMessage():
+                said.set()
+
+    handler = Seen()
+    logging.getLogger("edge_agent.consumer").addHandler(handler)
+    first = Consumer(broker.url(), open_store(str(tmp_path / "a.sqlite")))
+    second = Consumer(broker.url(), open_store(str(tmp_path / "b.sqlite")))
+    try:
+        first.start()
+        assert first.wait_ready(20)
+        second.start()
+        assert said.wait(60), "two instances on one client id flapped in silence"
+        assert not first.taken_over.is_set() and not second.taken_over.is_set()  # both keep trying
+    finally:
+        second.stop()
+        first.stop()
+        logging.getLogger("edge_agent.consumer").removeHandler(handler)
+
+
+def test_a_broker_that_says_the_session_was_taken_over_stops_this_instance(tmp_path):
+    """MQTT 5 brokers that send DISCONNECT 142 (session taken over): the instance stops, exit 1 from the CLI,
+    instead of taking the session back."""
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.reasoncodes import ReasonCode
+
+    stopped = threading.Event()
+    consumer = Consumer(f"mqtt://127.0.0.1:{free_port()}", open_store(str(tmp_path / "c.sqlite")),
+                        client_id="c-9", on_taken_over=stopped.set)
+    try:
+        consumer.client.on_disconnect(consumer.client, None, None, ReasonCode(PacketTypes.DISCONNECT, identifier=142),
+                                      None)
+        assert stopped.is_set() and consumer.taken_over.is_set()
+    finally:
+        consumer.store.close()
