@@ -45,6 +45,7 @@ import numpy as np
 
 from edge_agent import imfile
 from edge_agent.camera.orient import Orientation, all_orientations
+from edge_agent.durable import write_durably
 
 log = logging.getLogger(__name__)
 
@@ -181,8 +182,10 @@ class Registration:
             pass
         try:
             self.store.mkdir(parents=True, exist_ok=True)
-            imfile.imwrite(pic, frame_bgr)
-            meta.write_text(json.dumps({"key": key}))
+            ok, png = cv2.imencode(".png", frame_bgr)
+            if ok:  # picture, then the key naming it: a cut between them leaves an old key, stored anew
+                write_durably(pic, png.tobytes())
+                write_durably(meta, json.dumps({"key": key}).encode())
         except OSError as exc:  # a read-only disk: measure against this run's first frame
             log.warning("camera reference not saved (%s)", exc)
         return frame_bgr
