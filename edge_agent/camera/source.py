@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import stat
 import threading
 from collections.abc import Callable, Iterator
@@ -110,7 +111,8 @@ class _ImageFolder:
         if not self.folder:
             return [self.source]
         try:
-            return sorted(p for p in self.source.iterdir() if p.suffix.lower() in IMAGE_EXTS)
+            return sorted((p for p in self.source.iterdir() if p.suffix.lower() in IMAGE_EXTS
+                           and not p.name.startswith(".")), key=frame_order)
         except OSError:  # removed, or no longer a folder
             return []
 
@@ -145,6 +147,17 @@ class _ImageFolder:
 
     def release(self) -> None:
         pass
+
+
+def frame_order(p: Path) -> tuple:
+    """Sort key of a folder's frames: numbers in names compared as numbers (``frame2`` before ``frame10``),
+    the rest as text. Why: a frame dump without zero padding (``ffmpeg -i clip.mp4 frame%d.jpg``) sorted as
+    text plays frame 10 after frame 1, and a replay of it scored 0 of 20 arrivals instead of 18.
+    Zero-padded names and timestamps sort the same either way. Hidden files (a dot first: macOS's
+    ``._frame1.jpg`` resource forks on a copied card) are no frames and are not listed at all: each one took
+    a frame's time slot, and a folder holding one per frame played twice as long."""
+    parts = re.split(r"(\d+)", p.name)
+    return tuple((0, int(x), "") if i % 2 else (1, 0, x) for i, x in enumerate(parts) if x), p.name
 
 
 def sample(cap: object, kind: str, fps: float) -> Iterator[tuple[np.ndarray | None, float]]:

@@ -456,3 +456,18 @@ def test_health_can_be_asked_from_another_thread_while_frames_arrive():
         feeder.join()
         sys.setswitchinterval(before)
     assert errors == 0
+
+
+def test_folder_frames_play_in_number_order_and_hidden_files_are_no_frames(tmp_path):
+    """``ffmpeg -i clip.mp4 frame%d.jpg`` writes unpadded numbers: as text frame10 sorted before frame2 (a PKLot
+    replay so named found 0 of 20 arrivals instead of 18); macOS's ``._frame1.png`` on a copied card took a
+    frame's time slot each (the clip played twice as long)."""
+    shades = {1: 10, 2: 20, 3: 30, 10: 100, 11: 110, 20: 200}
+    for i, shade in shades.items():
+        ext = "png" if i % 2 else "jpg"  # mixed extensions sort as one sequence
+        cv2.imwrite(str(tmp_path / f"frame{i}.{ext}"), np.full((40, 60, 3), shade, np.uint8))
+        (tmp_path / f"._frame{i}.{ext}").write_bytes(b"\x00\x05\x16\x07 AppleDouble resource fork")
+    cap = default_opener(str(tmp_path), loop=False)()
+    got = [(int(img[0, 0, 0]) if img is not None else None, t) for img, t in sample(cap, "folder", 2.0)]
+    assert [s for s, _ in got] == [pytest.approx(v, abs=2) for _, v in sorted(shades.items())]
+    assert [t for _, t in got] == [0.0, 0.5, 1.0, 1.5, 2.0, 2.5]
