@@ -219,12 +219,16 @@ class Tally:
 
 
 def score(truth: list[TruthVisit], rep: Replay) -> dict:
-    """Per-bay and per-scene tallies plus the total (truth cut to the clip when its end is known)."""
+    """Per-bay and per-scene tallies plus the total (truth cut to the clip when its end is known).
+    Every bay of the truth file is scored, with its scene, also when all its visits come after the clip
+    (it was empty all through it): cut away with its visits, such a bay's false arrivals were filed under
+    "(no scene)" and its empty frames counted nowhere."""
+    scene_of = {v.bay_id: v.scene for v in truth}
+    known = set(scene_of)
     if rep.finished:
         truth = within_clip(truth, rep.clip_s)
     events = sorted(rep.events, key=lambda e: e.t)
-    bays = sorted({v.bay_id for v in truth} | {e.bay_id for e in events})
-    scene_of = {v.bay_id: v.scene for v in truth}
+    bays = sorted(known | {e.bay_id for e in events})
     per_bay = {b: Tally() for b in bays}
     for v in sorted(truth, key=lambda v: v.start_s):
         t = per_bay[v.bay_id]

@@ -158,3 +158,22 @@ def test_a_truth_cell_too_big_for_the_csv_reader_is_named(tmp_path, capsys):
     assert main(["occupancy", "eval-visits", str(truth), str(ev)]) == 2
     assert capsys.readouterr().err == f"eval-visits: {truth}: not a truth CSV (field larger than field limit " \
                                       "(131072))\n"
+
+
+def test_a_bay_whose_visits_all_follow_the_clip_keeps_its_scene_and_its_empty_frames(tmp_path):
+    """One truth file for a whole recording, a replay of its first minute: bay B's only visit starts later.
+    Its false arrival in the clip was filed under "(no scene)" and its 61 empty frames were counted nowhere."""
+    truth = tmp_path / "truth.csv"
+    truth.write_text("bay_id,start_s,end_s,scene\nA,0,30,lot\nA,50,,lot\nB,100,120,lot\nC,200,,lot\n")
+    ev = tmp_path / "ev.jsonl"
+    write_events(ev, [(3, "A", "vehicle_arrived", {"parked_at_start": True}), (40, "A", "vehicle_departed"),
+                      (55, "A", "vehicle_arrived"), (20, "B", "vehicle_arrived")], clip_s=60)
+    r = score(read_truth(truth), read_events(ev))
+    assert list(r["scenes"]) == ["lot"]
+    a, b, c = r["bays"]["A"], r["bays"]["B"], r["bays"]["C"]
+    # A, by hand at 1 fps, t = 0..60: truth occupied 0-29 and 50-60, agent 3-39 and 55-60 → 3 + 10 + 5 disagree
+    assert (a["frames"], a["agree"], a["visits_found"], a["parked_at_start_found"]) == (61, 43, 1, 1)
+    assert (a["arrival_latency_s"]["mean"], a["departure_latency_s"]["mean"]) == (5.0, 10.0)
+    assert (b["frames"], b["agree"], b["false_arrivals"], b["truth_visits"]) == (61, 20, 1, 0)
+    assert (c["frames"], c["agree"]) == (61, 61)
+    assert r["scenes"]["lot"]["false_arrivals"] == 1 and r["total"]["frames"] == 183
