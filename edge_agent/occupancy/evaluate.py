@@ -9,7 +9,7 @@ called empty (a lock rising under a car: occupied recall) and an empty bay calle
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -47,6 +47,7 @@ class Scored:
     labels: list[BayLabel]
     p: np.ndarray  # p(occupied) per label
     missing: list[BayLabel]  # labels whose image could not be read
+    skipped: list[tuple[BayLabel, str]] = field(default_factory=list)  # bays their image does not show, and why
 
     @property
     def pred(self) -> np.ndarray:
@@ -72,7 +73,9 @@ class Scored:
                 "scene": {k: m.as_dict() for k, m in self.by("scene").items()},
                 "scene_weather": {k: m.as_dict() for k, m in self.by("scene", "weather").items()},
                 "scene_daypart": {k: m.as_dict() for k, m in self.by("scene", "daypart").items()},
-                "missing_images": sorted({b.file for b in self.missing})}
+                "missing_images": sorted({b.file for b in self.missing}),
+                "skipped_bays": [{"file": b.file, "bay_id": b.bay_id, "line": b.line, "why": why}
+                                 for b, why in self.skipped]}
 
     def predictions(self) -> list[dict]:
         return [{"file": b.file, "bay_id": b.bay_id, "occupied": int(b.occupied), "p_occupied": round(float(p), 4)}
@@ -83,10 +86,11 @@ def score(clf: BayClassifier, labels: Sequence[BayLabel],
           degrade: Callable[[np.ndarray], np.ndarray] | None = None) -> Scored:
     """Crop every label with the agent's crop code at the model's size and classify it (on a
     ``degrade``d copy of each image when given)."""
-    crops, kept = load_crops(labels, clf.size, degrade=degrade)
+    skipped: list[tuple[BayLabel, str]] = []
+    crops, kept = load_crops(labels, clf.size, degrade=degrade, skipped=skipped)
     p = clf.predict(list(crops)) if len(kept) else np.zeros(0, np.float32)
-    kept_ids = {id(b) for b in kept}
-    return Scored(labels=list(kept), p=p, missing=[b for b in labels if id(b) not in kept_ids])
+    done = {id(b) for b in kept} | {id(b) for b, _ in skipped}
+    return Scored(labels=list(kept), p=p, missing=[b for b in labels if id(b) not in done], skipped=skipped)
 
 
 def pct(v: float | None) -> str:

@@ -265,3 +265,47 @@ def test_eval_refuses_a_polygon_of_booleans_or_quoted_numbers(tmp_path, capsys):
         path.write_text(f"file,bay_id,polygon,occupied\nx.jpg,A,\"{poly}\",1\n")
         assert main(["occupancy", "eval", str(path)]) == 2
         assert f"{path}:2: column 'polygon' must be a JSON list of [x, y] pairs" in capsys.readouterr().err
+
+
+def test_eval_scales_polygons_to_an_image_of_another_size_and_skips_bays_the_image_does_not_show(tmp_path, capsys):
+    """Polygons are pixels of one image size. An image saved at half size was scored with the polygons as they
+    were (bays-dev's first PKLot frame: 0.900 → 0.750, bays off the picture scored as its stretched edge), and a
+    polygon wholly outside the image counted as a confident "empty": no word either way."""
+    frame = render(Scene(cars=(CAR_A, CAR_B)))
+    cv2.imwrite(str(tmp_path / "full.png"), frame)
+    cv2.imwrite(str(tmp_path / "half.png"), cv2.resize(frame, (480, 270), interpolation=cv2.INTER_AREA))
+    cv2.imwrite(str(tmp_path / "square.png"), cv2.resize(frame, (540, 540), interpolation=cv2.INTER_AREA))
+    fields = ["file", "bay_id", "polygon", "occupied", "width", "height"]
+
+    def run(rows, name):  # noqa: ANN001, ANN202
+        path = tmp_path / f"{name}.csv"
+        with path.open("w", newline="") as fh:
+            w = csv.DictWriter(fh, fields)
+            w.writeheader()
+            w.writerows({"polygon": json.dumps(BAYS[r["bay_id"]]), "occupied": 1, **r} for r in rows)
+        out = tmp_path / f"{name}.json"
+        code = main(["occupancy", "eval", str(path), "--json", str(out)])
+        return code, capsys.readouterr().err, json.loads(out.read_text())
+
+    code, err, doc = run([{"file": f, "bay_id": b, "width": 960, "height": 540}
+                          for f in ("full.png", "half.png") for b in BAYS], "sized")
+    assert (code, err) == (0, "")  # the same view at half size: polygons scaled with it, as the agent scales frames
+    p = {(x["file"], x["bay_id"]): x["p_occupied"] for x in doc["predictions"]}
+    assert all(p[("half.png", b)] >= 0.5 for b in BAYS) and doc["metrics"]["overall"]["accuracy"] == 1.0
+
+    code, err, doc = run([{"file": "full.png", "bay_id": "A"}, {"file": "half.png", "bay_id": "B"},
+                          {"file": "half.png", "bay_id": "A"},
+                          {"file": "square.png", "bay_id": "A", "width": 960, "height": 540}], "unsized")
+    assert code == 1  # scored what can be, the rest named (as an unreadable image is)
+    assert "3 labelled bays skipped: their image does not show them (first: " in err
+    assert "unsized.csv:3 bay 'B' of half.png: 0% of its polygon lies inside the 480x270 image" in err
+    why = {(s["file"], s["bay_id"], s["line"]): s["why"] for s in doc["metrics"]["skipped_bays"]}
+    assert set(why) == {("half.png", "B", 3), ("half.png", "A", 4), ("square.png", "A", 5)}
+    assert why[("half.png", "A", 4)].startswith("20% of its polygon lies inside")  # 70 of its 330 rows, a little wider
+    assert "another aspect ratio" in why[("square.png", "A", 5)]
+    assert [(x["file"], x["bay_id"]) for x in doc["predictions"]] == [("full.png", "A")]
+
+    path = tmp_path / "bad.csv"
+    path.write_text('file,bay_id,polygon,occupied,width,height\nfull.png,A,"[[0,0],[9,0],[9,9]]",1,960.5,540\n')
+    assert main(["occupancy", "eval", str(path)]) == 2
+    assert f"{path}:2: columns 'width' and 'height'" in capsys.readouterr().err
