@@ -17,6 +17,7 @@ from edge_agent.bays.classifier import BayClassifier
 from edge_agent.occupancy.dataset import BayLabel, load_crops
 
 THRESHOLD = 0.5
+CHUNK = 512  # labelled bays cropped and classified at a time
 
 
 @dataclass(frozen=True)
@@ -85,12 +86,30 @@ class Scored:
 def score(clf: BayClassifier, labels: Sequence[BayLabel],
           degrade: Callable[[np.ndarray], np.ndarray] | None = None) -> Scored:
     """Crop every label with the agent's crop code at the model's size and classify it (on a
-    ``degrade``d copy of each image when given)."""
+    ``degrade``d copy of each image when given). Results keep the labels' order.
+
+    The bays are taken image by image (each image decoded once, however the file is sorted: a file listed
+    bay by bay decoded every frame once per row) and ``CHUNK`` at a time, so memory stays flat: cropping
+    every bay first took 94 KB a bay (1.6 GB for bays-dev's 16,711 patches)."""
+    first: dict[object, int] = {}
+    for b in labels:
+        first.setdefault(b.path, len(first))
+    order = sorted(range(len(labels)), key=lambda i: first[labels[i].path])  # stable: rows keep their order
     skipped: list[tuple[BayLabel, str]] = []
-    crops, kept = load_crops(labels, clf.size, degrade=degrade, skipped=skipped)
-    p = clf.predict(list(crops)) if len(kept) else np.zeros(0, np.float32)
-    done = {id(b) for b in kept} | {id(b) for b, _ in skipped}
-    return Scored(labels=list(kept), p=p, missing=[b for b in labels if id(b) not in done], skipped=skipped)
+    got: list[tuple[int, float]] = []  # (index in labels, p)
+    for start in range(0, len(order), CHUNK):
+        part = order[start:start + CHUNK]
+        crops, kept = load_crops([labels[i] for i in part], clf.size, degrade=degrade, skipped=skipped)
+        if not kept:
+            continue
+        p = clf.predict(list(crops))
+        it = iter(part)  # kept is a subsequence of the part: find each one's index
+        got += [(next(i for i in it if labels[i] is b), float(v)) for b, v in zip(kept, p)]
+    got.sort()
+    scored = [labels[i] for i, _ in got]
+    done = {id(b) for b in scored} | {id(b) for b, _ in skipped}
+    return Scored(labels=scored, p=np.array([v for _, v in got], np.float32),
+                  missing=[b for b in labels if id(b) not in done], skipped=skipped)
 
 
 def pct(v: float | None) -> str:
