@@ -180,7 +180,20 @@ def sample(cap: object, kind: str, fps: float) -> Iterator[tuple[np.ndarray | No
     offset, last = 0.0, None  # media time added after the file's clock went back (see below)
     while True:
         if not cap.grab():
-            return
+            # A damaged stretch inside the file (a bad sector, a recording cut and spliced) fails a few grabs
+            # and the decoder then resumes at the next key frame: taken for the end, it dropped the rest of
+            # the clip without a word (half of a 12 s clip with 6 bad frames). While the container says frames
+            # remain, read on; each failed grab is a damaged frame (None, counted as corrupt by the caller).
+            # Failed grabs do not advance the position, so the frames said to remain bound the tries; where
+            # the container does not say (a count of 0), the first failure is the end, as before.
+            damaged, resumed = 1, False
+            while not resumed and damaged <= _frames_left(cap):
+                resumed = bool(cap.grab())
+                damaged += not resumed
+            if not resumed:
+                return
+            i += damaged
+            yield from ((None, last if last is not None else 0.0) for _ in range(damaged))
         i += 1
         t = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0 if hasattr(cap, "get") else 0.0
         if not np.isfinite(t) or (t <= 0 and i > 0):
@@ -198,6 +211,16 @@ def sample(cap: object, kind: str, fps: float) -> Iterator[tuple[np.ndarray | No
         next_t = max(next_t + period, t)  # a gap in the file is not made up with a burst
         ok, img = cap.retrieve()
         yield (img if ok else None), t
+
+
+def _frames_left(cap: object) -> int:
+    """Frames the container says remain after the position (0 when it does not say)."""
+    if not hasattr(cap, "get"):
+        return 0
+    count, pos = cap.get(cv2.CAP_PROP_FRAME_COUNT), cap.get(cv2.CAP_PROP_POS_FRAMES)
+    if not (np.isfinite(count) and np.isfinite(pos)) or count <= 0:
+        return 0
+    return max(0, int(count - pos))
 
 
 def describe_source(source: str) -> str:

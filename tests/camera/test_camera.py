@@ -471,3 +471,25 @@ def test_folder_frames_play_in_number_order_and_hidden_files_are_no_frames(tmp_p
     got = [(int(img[0, 0, 0]) if img is not None else None, t) for img, t in sample(cap, "folder", 2.0)]
     assert [s for s, _ in got] == [pytest.approx(v, abs=2) for _, v in sorted(shades.items())]
     assert [t for _, t in got] == [0.0, 0.5, 1.0, 1.5, 2.0, 2.5]
+
+
+def test_a_damaged_stretch_inside_a_video_is_corrupt_frames_not_the_end(tmp_path):
+    """A bad stretch in the middle of a recording fails a few grabs, then the decoder resumes: taken for the
+    end of the file, it dropped the rest of the clip without a word (a 12 s PKLot clip replayed as 5 s, its
+    truth cut to those 5 s by eval-visits). The frames after it play at their own times."""
+    rng = np.random.default_rng(7)
+    path = tmp_path / "clip.mp4"
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (160, 120))
+    for i in range(60):
+        w.write((rng.random((120, 160, 3)) * 60 + i * 3).astype(np.uint8))  # brighter frame by frame
+    w.release()
+    data = bytearray(path.read_bytes())
+    a, b = int(len(data) * 0.45), int(len(data) * 0.55)
+    data[a:b] = rng.integers(0, 256, b - a, dtype=np.uint8).tobytes()
+    path.write_bytes(bytes(data))
+    got = list(sample(default_opener(str(path), loop=False)(), "file", 10.0))
+    good = [(img, t) for img, t in got if img is not None]
+    assert good[-1][1] == pytest.approx(5.9, abs=0.05)  # played to its last frame
+    assert (len(good), len(got) - len(good)) == (53, 7)  # the damaged frames are said, as corrupt ones
+    assert all(t2 > t1 for (_, t1), (_, t2) in zip(good, good[1:]))
+    assert float(good[-1][0].mean()) > 170  # the last frame's own picture (i = 59)
