@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
+
 from edge_agent.config.camera import MAX_FPS
 
 ARRIVE_S = 10.0
@@ -183,8 +185,14 @@ def _take(events: list[AgentEvent], type_: str, bay: str, lo: float, hi: float) 
     return None
 
 
-def _occupied(intervals: list[tuple[float, float | None]], t: float) -> bool:
-    return any(a <= t and (b is None or t < b) for a, b in intervals)
+def _occupied(intervals: list[tuple[float, float | None]], t: np.ndarray) -> np.ndarray:
+    """Whether each sample time of ``t`` (ascending) lies in one of ``intervals`` (``a <= t < b``, b None: open).
+    Marked interval by interval, not sample by sample against every interval: that was clip × visits per bay,
+    minutes for a day's replay (4 h of 43 bays at 5 fps: 9 s)."""
+    out = np.zeros(len(t), dtype=bool)
+    for a, b in intervals:
+        out[np.searchsorted(t, a, "left"):len(t) if b is None else np.searchsorted(t, b, "left")] = True
+    return out
 
 
 @dataclass
@@ -261,6 +269,7 @@ def score(truth: list[TruthVisit], rep: Replay) -> dict:
                 tally.false_departures += 1
     step = 1.0 / rep.fps
     n = int(rep.clip_s / step) + 1
+    times = np.arange(n) * step  # the sample times, as i * step
     for b in bays:
         truth_iv = [(v.start_s, v.end_s) for v in truth if v.bay_id == b]
         agent_iv, opened = [], None
@@ -272,10 +281,8 @@ def score(truth: list[TruthVisit], rep: Replay) -> dict:
                 opened = None
         if opened is not None:
             agent_iv.append((opened, None))
-        for i in range(n):
-            t = i * step
-            per_bay[b].frames += 1
-            per_bay[b].agree += _occupied(truth_iv, t) == _occupied(agent_iv, t)
+        per_bay[b].frames += n
+        per_bay[b].agree += int(np.count_nonzero(_occupied(truth_iv, times) == _occupied(agent_iv, times)))
     scenes: dict[str, Tally] = defaultdict(Tally)
     total = Tally()
     for b, t in per_bay.items():

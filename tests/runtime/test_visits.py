@@ -177,3 +177,26 @@ def test_a_bay_whose_visits_all_follow_the_clip_keeps_its_scene_and_its_empty_fr
     assert (b["frames"], b["agree"], b["false_arrivals"], b["truth_visits"]) == (61, 20, 1, 0)
     assert (c["frames"], c["agree"]) == (61, 61)
     assert r["scenes"]["lot"]["false_arrivals"] == 1 and r["total"]["frames"] == 183
+
+
+def test_per_frame_accuracy_costs_one_pass_per_bay_not_one_per_sample(tmp_path, monkeypatch):
+    """The state was looked up sample by sample against every visit: clip × visits per bay (4 h of 43 bays at
+    5 fps: 9 s CPU, a day of them minutes). Counted as work, not time: one look-up per bay and side."""
+    from edge_agent.runtime import visits
+
+    rows, events = ["bay_id,start_s,end_s"], []
+    for bay in ("A", "B"):
+        for k in range(0, 3600, 600):
+            rows.append(f"{bay},{k + 60},{k + 400}")
+            events += [(k + 63, bay, "vehicle_arrived"), (k + 410, bay, "vehicle_departed")]
+    truth = tmp_path / "truth.csv"
+    truth.write_text("\n".join(rows) + "\n")
+    ev = tmp_path / "ev.jsonl"
+    write_events(ev, events, clip_s=3600, fps=5)
+    calls = []
+    real = visits._occupied
+    monkeypatch.setattr(visits, "_occupied", lambda iv, t: calls.append(1) or real(iv, t))
+    r = score(read_truth(truth), read_events(ev))
+    assert len(calls) == 4
+    # per bay and visit: 3 s late in, 10 s late out → 13 s × 5 fps disagree, of 18,001 samples
+    assert r["bays"]["A"]["agree"] == 18001 - 6 * 13 * 5 and r["total"]["frames"] == 2 * 18001
