@@ -133,6 +133,18 @@ def _text(row: dict, column: str, where: str) -> str:
     return v
 
 
+def blank_row(row: dict) -> bool:
+    """A row with every cell blank (``,,,``): a spreadsheet exports the formatted but empty rows below its table
+    so, and each was an error ("column 'file' is empty"); it holds nothing to read."""
+    return not any(v.strip() for k, v in row.items() if k is not None and isinstance(v, str))
+
+
+def header_note(fieldnames: Sequence[str] | None) -> str:
+    """What the header does hold, for a missing-column message (a capitalised or otherwise spelt header, or
+    another delimiter, is then seen at once)."""
+    return f"; the header has: {', '.join(repr(f) for f in fieldnames or []) or 'nothing'}"
+
+
 def _image_path(root: Path, file: str) -> Path:
     """``file`` under ``root``; a labels file written on Windows separates folders with backslashes,
     which on POSIX are part of a name (every image was "unreadable")."""
@@ -153,11 +165,13 @@ def _read_rows(csv_path: Path, images_root: Path | None, columns: Sequence[str],
     first_line: dict[tuple[str, str], int] = {}  # (image, bay) → the line that labelled it
     try:
         with csv_path.open(newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh)
+            reader = csv.DictReader(fh, skipinitialspace=True)  # "file, bay_id, …" typed by hand
             missing = [c for c in columns if c not in (reader.fieldnames or [])]
             if missing:
-                raise LabelError(f"{csv_path}: missing column(s) {', '.join(missing)}")
+                raise LabelError(f"{csv_path}: missing column(s) {', '.join(missing)}{header_note(reader.fieldnames)}")
             for row in reader:
+                if blank_row(row):
+                    continue
                 where = f"{csv_path}:{reader.line_num}"
                 file = _text(row, "file", where)
                 b = replace(label(row, where, file, _image_path(root, file)), line=reader.line_num)
@@ -212,7 +226,7 @@ def read_labels(csv_path: Path, images_root: Path | None = None) -> list[BayLabe
     csv_path = Path(csv_path)
     try:
         with csv_path.open(newline="", encoding="utf-8-sig") as fh:
-            header = next(csv.reader(fh), [])
+            header = next(csv.reader(fh, skipinitialspace=True), [])
     except UnicodeDecodeError:
         raise LabelError(f"{csv_path}:{_first_non_utf8_line(csv_path)}: not UTF-8 text: save the labels file "
                          "as UTF-8") from None

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_agent.config.camera import MAX_FPS
+from edge_agent.occupancy.dataset import blank_row, header_note
 
 ARRIVE_S = 10.0
 DEPART_S = 15.0
@@ -77,11 +78,15 @@ def read_truth(path: Path) -> list[TruthVisit]:
 def _read_truth(path: Path) -> list[TruthVisit]:
     out, lines = [], []
     with path.open(encoding="utf-8-sig", newline="") as f:  # -sig: a spreadsheet's byte-order mark
-        rows = csv.DictReader(f)
+        rows = csv.DictReader(f, skipinitialspace=True)  # "bay_id, start_s, end_s" typed by hand
         missing = {"bay_id", "start_s", "end_s"} - set(rows.fieldnames or [])
         if missing:
-            raise ValueError(f"{path}: missing column(s) {', '.join(sorted(missing))} (need bay_id,start_s,end_s)")
-        for n, r in enumerate(rows, start=2):
+            raise ValueError(f"{path}: missing column(s) {', '.join(sorted(missing))} (need bay_id,start_s,end_s)"
+                             f"{header_note(rows.fieldnames)}")
+        for r in rows:
+            if blank_row(r):
+                continue
+            n = rows.line_num  # the file's line: blank lines and cells over two lines count (a row count did not)
             try:
                 start = float(r["start_s"] or "")  # a short row's missing cell is None
                 end = float(r["end_s"]) if (r["end_s"] or "").strip() else None

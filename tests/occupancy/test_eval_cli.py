@@ -338,3 +338,20 @@ def test_eval_decodes_each_image_once_and_classifies_in_bounded_chunks(tmp_path,
     preds = json.loads(out.read_text())["predictions"]
     assert [(p["file"], p["bay_id"]) for p in preds] == [(r["file"], r["bay_id"]) for r in rows]  # the file's order
     assert all((p["p_occupied"] >= 0.5) == bool(p["occupied"]) for p in preds)
+
+
+def test_eval_reads_a_header_typed_with_spaces_and_skips_rows_a_spreadsheet_left_blank(tmp_path, capsys):
+    """``file, bay_id, polygon, occupied`` typed by hand was "missing column(s) bay_id, polygon, occupied" (the
+    header showed them), and the ``,,,`` rows a spreadsheet exports below its table were each an error."""
+    labels = _write(tmp_path, [("a.png", Scene(cars=(CAR_A,)), "A")])
+    rows = list(csv.DictReader(labels.open()))
+    labels.write_text("file, bay_id, polygon, occupied\n" + "".join(
+        f'{r["file"]}, {r["bay_id"]}, "{r["polygon"]}", {r["occupied"]}\n' for r in rows) + ",,,\n , ,,\n")
+    out = tmp_path / "pred.json"
+    assert main(["occupancy", "eval", str(labels), "--json", str(out)]) == 0
+    assert [(p["bay_id"], p["occupied"]) for p in json.loads(out.read_text())["predictions"]] == [("A", 1), ("B", 0)]
+    capsys.readouterr()
+    labels.write_text("File;Bay_ID;Polygon;Occupied\n")  # another delimiter, capitals: the message shows it
+    assert main(["occupancy", "eval", str(labels)]) == 2
+    assert "missing column(s) file, bay_id, polygon, occupied; the header has: 'File;Bay_ID;Polygon;Occupied'" \
+        in capsys.readouterr().err

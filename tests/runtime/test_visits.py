@@ -200,3 +200,20 @@ def test_per_frame_accuracy_costs_one_pass_per_bay_not_one_per_sample(tmp_path, 
     assert len(calls) == 4
     # per bay and visit: 3 s late in, 10 s late out → 13 s × 5 fps disagree, of 18,001 samples
     assert r["bays"]["A"]["agree"] == 18001 - 6 * 13 * 5 and r["total"]["frames"] == 2 * 18001
+
+
+def test_truth_lines_are_named_as_the_file_numbers_them_and_blank_rows_are_skipped(tmp_path, capsys):
+    """A blank line before a bad row named the line above it (rows were counted, not lines); ``,,,`` rows below
+    a spreadsheet's table and a header typed with spaces were refused."""
+    truth = tmp_path / "truth.csv"
+    ev = tmp_path / "ev.jsonl"
+    write_events(ev, [(12, "A", "vehicle_arrived"), (55, "A", "vehicle_departed")], clip_s=60)
+    truth.write_text('bay_id,start_s,end_s,note\r\nA,10,50,"two\r\nlines"\r\n\r\nB,50,40,x\r\n')
+    assert main(["occupancy", "eval-visits", str(truth), str(ev)]) == 2
+    assert "truth.csv:5: need 0 ≤ start_s < end_s" in capsys.readouterr().err
+    truth.write_text("bay_id, start_s, end_s\nA, 10, 50\n,,\n")
+    assert main(["occupancy", "eval-visits", str(truth), str(ev)]) == 0
+    assert "TOTAL" in capsys.readouterr().out
+    truth.write_text("Bay,Start,End\n")
+    assert main(["occupancy", "eval-visits", str(truth), str(ev)]) == 2
+    assert "the header has: 'Bay', 'Start', 'End'" in capsys.readouterr().err
