@@ -281,8 +281,9 @@ def _eval(args: argparse.Namespace) -> int:
         print("\ndegraded copies of the same images:")
         print(format_degraded(rep["degraded"]))
     if scored.missing:
+        why = next(iter(scored.unreadable.values()), "")  # names the path tried: --images or the CSV's folder
         print(f"{len(scored.missing)} labelled bays skipped: image unreadable "
-              f"({', '.join(rep['missing_images'][:5])})", file=sys.stderr)
+              f"({', '.join(rep['missing_images'][:5])}; first: {why})", file=sys.stderr)
     if scored.skipped:
         b, why = scored.skipped[0]
         print(f"{len(scored.skipped)} labelled bays skipped: their image does not show them (first: "

@@ -312,10 +312,12 @@ def polygon_in_image(b: BayLabel, shape: tuple[int, ...], factor: int = 1) -> tu
 def load_crops(labels: Sequence[BayLabel], size: int, variants: int = 0,
                rng: np.random.Generator | None = None,
                degrade: Callable[[np.ndarray], np.ndarray] | None = None,
-               skipped: list[tuple[BayLabel, str]] | None = None) -> tuple[np.ndarray, list[BayLabel]]:
+               skipped: list[tuple[BayLabel, str]] | None = None,
+               unreadable: dict[Path, str] | None = None) -> tuple[np.ndarray, list[BayLabel]]:
     """uint8 BGR crops [N, size, size, 3] of every label whose image reads; frames are read once.
     ``degrade``: applied to each whole image before cropping (``occupancy eval --degrade``).
-    A frame bay its image does not show (``polygon_in_image``) is left out, and with why in ``skipped``.
+    A frame bay its image does not show (``polygon_in_image``) is left out, and with why in ``skipped``; an image
+    that cannot be read is named in ``unreadable`` with why (the path tried: "no such file: …").
 
     ``variants`` > 0: every bay of a frame is also cropped that many more times from a jittered polygon
     (``jitter_polygon``), so training sees the real surroundings that a looser or tighter polygon takes in
@@ -332,8 +334,10 @@ def load_crops(labels: Sequence[BayLabel], size: int, variants: int = 0,
             try:
                 img, factor = read_image_scaled(b.path)
                 cache[b.path] = (degrade(img) if degrade is not None else img), factor
-            except (ImageReadError, OSError):
+            except (ImageReadError, OSError) as exc:
                 cache[b.path] = None
+                if unreadable is not None:
+                    unreadable[b.path] = str(exc)
         got = cache[b.path]
         if got is None:
             continue

@@ -49,6 +49,7 @@ class Scored:
     p: np.ndarray  # p(occupied) per label
     missing: list[BayLabel]  # labels whose image could not be read
     skipped: list[tuple[BayLabel, str]] = field(default_factory=list)  # bays their image does not show, and why
+    unreadable: dict = field(default_factory=dict)  # image path → why it could not be read
 
     @property
     def pred(self) -> np.ndarray:
@@ -96,10 +97,12 @@ def score(clf: BayClassifier, labels: Sequence[BayLabel],
         first.setdefault(b.path, len(first))
     order = sorted(range(len(labels)), key=lambda i: first[labels[i].path])  # stable: rows keep their order
     skipped: list[tuple[BayLabel, str]] = []
+    unreadable: dict = {}
     got: list[tuple[int, float]] = []  # (index in labels, p)
     for start in range(0, len(order), CHUNK):
         part = order[start:start + CHUNK]
-        crops, kept = load_crops([labels[i] for i in part], clf.size, degrade=degrade, skipped=skipped)
+        crops, kept = load_crops([labels[i] for i in part], clf.size, degrade=degrade, skipped=skipped,
+                                 unreadable=unreadable)
         if not kept:
             continue
         p = clf.predict(list(crops))
@@ -109,7 +112,7 @@ def score(clf: BayClassifier, labels: Sequence[BayLabel],
     scored = [labels[i] for i, _ in got]
     done = {id(b) for b in scored} | {id(b) for b, _ in skipped}
     return Scored(labels=scored, p=np.array([v for _, v in got], np.float32),
-                  missing=[b for b in labels if id(b) not in done], skipped=skipped)
+                  missing=[b for b in labels if id(b) not in done], skipped=skipped, unreadable=unreadable)
 
 
 def pct(v: float | None) -> str:

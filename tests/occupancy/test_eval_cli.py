@@ -355,3 +355,12 @@ def test_eval_reads_a_header_typed_with_spaces_and_skips_rows_a_spreadsheet_left
     assert main(["occupancy", "eval", str(labels)]) == 2
     assert "missing column(s) file, bay_id, polygon, occupied; the header has: 'File;Bay_ID;Polygon;Occupied'" \
         in capsys.readouterr().err
+
+
+def test_eval_with_images_in_another_folder_says_where_it_looked(tmp_path, capsys):
+    """``--images`` pointing at the wrong folder said only "image unreadable (img/a.png)": not where it looked
+    nor that the file is not there."""
+    labels = _write(tmp_path, [("a.png", Scene(), "")])
+    (tmp_path / "elsewhere").mkdir()
+    assert main(["occupancy", "eval", str(labels), "--images", str(tmp_path / "elsewhere")]) == 1
+    assert f"first: no such file: {tmp_path / 'elsewhere' / 'img' / 'a.png'})" in capsys.readouterr().err
