@@ -62,6 +62,7 @@ class Replay:
     clip_s: float
     fps: float
     finished: bool = True  # the replay_finished marker gave clip_s (else: the last event's time)
+    bays: list[str] | None = None  # the replayed config's bay ids (replay_started's ``bays``; older files: None)
 
 
 def read_truth(path: Path) -> list[TruthVisit]:
@@ -114,6 +115,7 @@ def read_events(path: Path) -> Replay:
     by line and key (``fps``, ``clip_s``, ``ts``, ``bay_id``, ``data``): none is trusted to be what replay wrote."""
     t0: datetime | None = None
     fps, clip_s, events = 5.0, None, []
+    bays: list[str] | None = None
     try:
         with path.open(encoding="utf-8") as f:
             for n, line in enumerate(f, start=1):
@@ -128,6 +130,9 @@ def read_events(path: Path) -> Replay:
                     t0 = ts
                     fps = _in_range(fps if d.get("fps") is None else d["fps"], 0.0, MAX_FPS, f"{where}: fps",
                                     low_open=True)
+                    bays = d.get("bays")
+                    if bays is not None and not (isinstance(bays, list) and all(isinstance(b, str) for b in bays)):
+                        raise ValueError(f"{where}: replay_started's bays must be a list of bay ids")
                     continue
                 if t0 is None:
                     raise ValueError(f"{path}: no replay_started marker before line {n} (is this a replay's output?)")
@@ -149,7 +154,7 @@ def read_events(path: Path) -> Replay:
     if t0 is None:
         raise ValueError(f"{path}: no replay_started marker")
     end = clip_s if clip_s is not None else max((e.t for e in events), default=0.0)
-    return Replay(events, max(end, 0.0), fps, finished=clip_s is not None)
+    return Replay(events, max(end, 0.0), fps, finished=clip_s is not None, bays=bays)
 
 
 def _event_line(line: str, where: str) -> tuple[dict, datetime]:
@@ -327,6 +332,12 @@ def _eval_visits(args: argparse.Namespace) -> int:
         shown = ", ".join(unknown[:5]) + (f" (+{len(unknown) - 5} more)" if len(unknown) > 5 else "")
         print(f"eval-visits: no truth visit for bay(s) {shown} with events: scored as empty all along "
               "(check the bay ids if they were not)", file=sys.stderr)
+    if replay.bays is not None:
+        absent = sorted({v.bay_id for v in truth} - set(replay.bays))
+        if absent:  # the agent could not report them: every visit is missed, and nothing else says why
+            shown = ", ".join(absent[:5]) + (f" (+{len(absent) - 5} more)" if len(absent) > 5 else "")
+            print(f"eval-visits: truth bay(s) {shown} not in the replayed config: their visits count as missed "
+                  "(check the bay ids)", file=sys.stderr)
     report = score(truth, replay)
     print(format_report(report))
     if args.json:

@@ -217,3 +217,20 @@ def test_truth_lines_are_named_as_the_file_numbers_them_and_blank_rows_are_skipp
     truth.write_text("Bay,Start,End\n")
     assert main(["occupancy", "eval-visits", str(truth), str(ev)]) == 2
     assert "the header has: 'Bay', 'Start', 'End'" in capsys.readouterr().err
+
+
+def test_a_truth_bay_the_replayed_config_does_not_have_is_named(tmp_path, capsys):
+    """A truth bay spelt otherwise than in the config ("A1" for "A01") had every visit missed with no word:
+    only the other direction (events of a bay the truth lacks) was named."""
+    truth = tmp_path / "truth.csv"
+    truth.write_text("bay_id,start_s,end_s\nA01,10,50\nA1,5,40\n")
+    ev = tmp_path / "ev.jsonl"
+    write_events(ev, [(12, "A01", "vehicle_arrived"), (55, "A01", "vehicle_departed")], clip_s=60)
+    lines = ev.read_text().splitlines()
+    marker = json.loads(lines[0])
+    ev.write_text("\n".join([json.dumps({**marker, "bays": ["A01", "B01"]}), *lines[1:]]) + "\n")
+    assert main(["occupancy", "eval-visits", str(truth), str(ev)]) == 0
+    assert "truth bay(s) A1 not in the replayed config: their visits count as missed" in capsys.readouterr().err
+    ev.write_text("\n".join([json.dumps({**marker, "bays": "A01"}), *lines[1:]]) + "\n")
+    assert main(["occupancy", "eval-visits", str(truth), str(ev)]) == 2
+    assert "ev.jsonl:1: replay_started's bays must be a list of bay ids" in capsys.readouterr().err
