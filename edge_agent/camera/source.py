@@ -37,7 +37,7 @@ from edge_agent.clock import Clock
 
 log = logging.getLogger(__name__)
 
-IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}  # what the decode path reads
 
 
 @dataclass(frozen=True)

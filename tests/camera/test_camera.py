@@ -464,7 +464,7 @@ def test_folder_frames_play_in_number_order_and_hidden_files_are_no_frames(tmp_p
     frame's time slot each (the clip played twice as long)."""
     shades = {1: 10, 2: 20, 3: 30, 10: 100, 11: 110, 20: 200}
     for i, shade in shades.items():
-        ext = "png" if i % 2 else "jpg"  # mixed extensions sort as one sequence
+        ext = ("png", "jpg", "tif")[i % 3]  # mixed extensions sort as one sequence (TIFF was left out)
         cv2.imwrite(str(tmp_path / f"frame{i}.{ext}"), np.full((40, 60, 3), shade, np.uint8))
         (tmp_path / f"._frame{i}.{ext}").write_bytes(b"\x00\x05\x16\x07 AppleDouble resource fork")
     cap = default_opener(str(tmp_path), loop=False)()
