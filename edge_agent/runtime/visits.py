@@ -248,6 +248,12 @@ def score(truth: list[TruthVisit], rep: Replay) -> dict:
     events = sorted(rep.events, key=lambda e: e.t)
     bays = sorted(known | {e.bay_id for e in events})
     per_bay = {b: Tally() for b in bays}
+
+    def cut_off(window_end: float) -> bool:
+        """Whether a matching window runs past the clip's end: an arrival 2 s before the end cannot be confirmed
+        in the clip (arrival confirm 3 s), a departure 5 s before it not reported (departure confirm 10 s). Missed
+        there, they were charged to the agent; found, they count as any other."""
+        return rep.finished and window_end > rep.clip_s
     for v in sorted(truth, key=lambda v: v.start_s):
         t = per_bay[v.bay_id]
         t.truth_visits += 1
@@ -256,16 +262,18 @@ def score(truth: list[TruthVisit], rep: Replay) -> dict:
         if at_start:
             t.parked_at_start += 1
             t.parked_at_start_found += bool(arr is not None and arr.parked_at_start)
-        else:
+        elif arr is not None or not cut_off(v.start_s + ARRIVE_S):
             t.arrivals += 1
             if arr is not None:
                 t.arrivals_found += 1
                 t.arrival_latency.append(arr.t - v.start_s)
         dep = None
         if v.end_s is not None:
+            dep = _take(events, "vehicle_departed", v.bay_id, v.end_s - EARLY_S, v.end_s + DEPART_S)
+            if dep is None and cut_off(v.end_s + DEPART_S):
+                continue  # the clip ends before the agent's time to say so is up: not owed (nor a miss)
             t.departures += 1
             t.complete += 1
-            dep = _take(events, "vehicle_departed", v.bay_id, v.end_s - EARLY_S, v.end_s + DEPART_S)
             if dep is not None:
                 t.departures_found += 1
                 t.departure_latency.append(dep.t - v.end_s)

@@ -234,3 +234,20 @@ def test_a_truth_bay_the_replayed_config_does_not_have_is_named(tmp_path, capsys
     ev.write_text("\n".join([json.dumps({**marker, "bays": "A01"}), *lines[1:]]) + "\n")
     assert main(["occupancy", "eval-visits", str(truth), str(ev)]) == 2
     assert "ev.jsonl:1: replay_started's bays must be a list of bay ids" in capsys.readouterr().err
+
+
+def test_an_arrival_or_departure_too_close_to_the_clip_end_to_be_reported_is_not_a_miss(tmp_path):
+    """A car arriving 2 s before the clip ends cannot be confirmed in it (arrival confirm 3 s), nor a departure
+    3 s before the end reported (departure confirm 10 s): both were charged as misses. One the agent did report
+    in time counts as any other."""
+    truth = tmp_path / "truth.csv"
+    truth.write_text("bay_id,start_s,end_s\nA,30,57\nB,58,\nC,20,52\n")
+    ev = tmp_path / "ev.jsonl"
+    write_events(ev, [(33, "A", "vehicle_arrived"), (23, "C", "vehicle_arrived"), (56, "C", "vehicle_departed")],
+                 clip_s=60)
+    r = score(read_truth(truth), read_events(ev))
+    a, b, c = r["bays"]["A"], r["bays"]["B"], r["bays"]["C"]
+    assert (a["arrivals"], a["arrivals_found"], a["departures"], a["complete"]) == (1, 1, 0, 0)
+    assert (b["arrivals"], b["arrivals_found"], b["truth_visits"]) == (0, 0, 1)
+    assert (c["departures"], c["departures_found"], c["visits_found"], c["complete"]) == (1, 1, 1, 1)
+    assert (r["total"]["false_arrivals"], r["total"]["false_departures"]) == (0, 0)
