@@ -37,6 +37,7 @@ from edge_agent.clock import Clock
 
 log = logging.getLogger(__name__)
 
+MAX_DAMAGED_S = 30.0  # a damaged stretch of a video file is read over up to this long (its own frame rate)
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}  # what the decode path reads
 
 
@@ -184,10 +185,11 @@ def sample(cap: object, kind: str, fps: float) -> Iterator[tuple[np.ndarray | No
             # and the decoder then resumes at the next key frame: taken for the end, it dropped the rest of
             # the clip without a word (half of a 12 s clip with 6 bad frames). While the container says frames
             # remain, read on; each failed grab is a damaged frame (None, counted as corrupt by the caller).
-            # Failed grabs do not advance the position, so the frames said to remain bound the tries; where
-            # the container does not say (a count of 0), the first failure is the end, as before.
+            # Failed grabs do not advance the position, so the frames said to remain bound the tries (and at
+            # most MAX_DAMAGED_S of them); where the container does not say, the first failure is the end.
             damaged, resumed = 1, False
-            while not resumed and damaged <= _frames_left(cap):
+            most = min(_frames_left(cap), int(native * MAX_DAMAGED_S))  # a frame count can be wildly wrong
+            while not resumed and damaged <= most:
                 resumed = bool(cap.grab())
                 damaged += not resumed
             if not resumed:

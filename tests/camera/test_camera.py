@@ -493,3 +493,33 @@ def test_a_damaged_stretch_inside_a_video_is_corrupt_frames_not_the_end(tmp_path
     assert (len(good), len(got) - len(good)) == (53, 7)  # the damaged frames are said, as corrupt ones
     assert all(t2 > t1 for (_, t1), (_, t2) in zip(good, good[1:]))
     assert float(good[-1][0].mean()) > 170  # the last frame's own picture (i = 59)
+
+
+def test_a_video_whose_header_claims_endless_frames_still_ends():
+    """Reading on over a damaged stretch is bounded by the frames the container says remain — and by
+    ``MAX_DAMAGED_S`` of them, since a broken header can claim a billion (at 10 µs a failed grab: hours)."""
+    from edge_agent.camera import source
+
+    class Claims:  # 3 good frames at 10 fps, then nothing, with a header that says 1e9 frames
+        def __init__(self) -> None:
+            self.pos, self.tries = 0, 0
+
+        def grab(self) -> bool:
+            self.tries += 1
+            assert self.tries < 100_000, "read on for ever"
+            if self.pos < 3:
+                self.pos += 1
+                return True
+            return False
+
+        def retrieve(self) -> tuple[bool, np.ndarray]:
+            return True, np.zeros((8, 8, 3), np.uint8)
+
+        def get(self, prop: int) -> float:
+            return {cv2.CAP_PROP_FPS: 10.0, cv2.CAP_PROP_FRAME_COUNT: 1e9, cv2.CAP_PROP_POS_FRAMES: self.pos,
+                    cv2.CAP_PROP_POS_MSEC: self.pos * 100.0 - 100.0}.get(prop, 0.0)
+
+    cap = Claims()
+    got = list(sample(cap, "file", 10.0))
+    assert [t for _, t in got] == pytest.approx([0.0, 0.1, 0.2])
+    assert cap.tries <= 3 + 1 + 10 * source.MAX_DAMAGED_S
