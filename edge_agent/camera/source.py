@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import stat
 import threading
 from collections.abc import Callable, Iterator
@@ -36,7 +37,8 @@ from edge_agent.clock import Clock
 
 log = logging.getLogger(__name__)
 
-IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+MAX_DAMAGED_S = 30.0  # a damaged stretch of a video file is read over up to this long (its own frame rate)
+IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}  # what the decode path reads
 
 
 @dataclass(frozen=True)
@@ -110,7 +112,8 @@ class _ImageFolder:
         if not self.folder:
             return [self.source]
         try:
-            return sorted(p for p in self.source.iterdir() if p.suffix.lower() in IMAGE_EXTS)
+            return sorted((p for p in self.source.iterdir() if p.suffix.lower() in IMAGE_EXTS
+                           and not p.name.startswith(".")), key=frame_order)
         except OSError:  # removed, or no longer a folder
             return []
 
@@ -147,6 +150,17 @@ class _ImageFolder:
         pass
 
 
+def frame_order(p: Path) -> tuple:
+    """Sort key of a folder's frames: numbers in names compared as numbers (``frame2`` before ``frame10``),
+    the rest as text. Why: a frame dump without zero padding (``ffmpeg -i clip.mp4 frame%d.jpg``) sorted as
+    text plays frame 10 after frame 1, and a replay of it scored 0 of 20 arrivals instead of 18.
+    Zero-padded names and timestamps sort the same either way. Hidden files (a dot first: macOS's
+    ``._frame1.jpg`` resource forks on a copied card) are no frames and are not listed at all: each one took
+    a frame's time slot, and a folder holding one per frame played twice as long."""
+    parts = re.split(r"(\d+)", p.name)
+    return tuple((0, int(x), "") if i % 2 else (1, 0, x) for i, x in enumerate(parts) if x), p.name
+
+
 def sample(cap: object, kind: str, fps: float) -> Iterator[tuple[np.ndarray | None, float]]:
     """(image, media time in s) of the frames to use from a file or folder, ``fps`` per second of
     media time. Video frames in between are only grabbed, not decoded into images. A file
@@ -167,7 +181,21 @@ def sample(cap: object, kind: str, fps: float) -> Iterator[tuple[np.ndarray | No
     offset, last = 0.0, None  # media time added after the file's clock went back (see below)
     while True:
         if not cap.grab():
-            return
+            # A damaged stretch inside the file (a bad sector, a recording cut and spliced) fails a few grabs
+            # and the decoder then resumes at the next key frame: taken for the end, it dropped the rest of
+            # the clip without a word (half of a 12 s clip with 6 bad frames). While the container says frames
+            # remain, read on; each failed grab is a damaged frame (None, counted as corrupt by the caller).
+            # Failed grabs do not advance the position, so the frames said to remain bound the tries (and at
+            # most MAX_DAMAGED_S of them); where the container does not say, the first failure is the end.
+            damaged, resumed = 1, False
+            most = min(_frames_left(cap), int(native * MAX_DAMAGED_S))  # a frame count can be wildly wrong
+            while not resumed and damaged <= most:
+                resumed = bool(cap.grab())
+                damaged += not resumed
+            if not resumed:
+                return
+            i += damaged
+            yield from ((None, last if last is not None else 0.0) for _ in range(damaged))
         i += 1
         t = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0 if hasattr(cap, "get") else 0.0
         if not np.isfinite(t) or (t <= 0 and i > 0):
@@ -185,6 +213,16 @@ def sample(cap: object, kind: str, fps: float) -> Iterator[tuple[np.ndarray | No
         next_t = max(next_t + period, t)  # a gap in the file is not made up with a burst
         ok, img = cap.retrieve()
         yield (img if ok else None), t
+
+
+def _frames_left(cap: object) -> int:
+    """Frames the container says remain after the position (0 when it does not say)."""
+    if not hasattr(cap, "get"):
+        return 0
+    count, pos = cap.get(cv2.CAP_PROP_FRAME_COUNT), cap.get(cv2.CAP_PROP_POS_FRAMES)
+    if not (np.isfinite(count) and np.isfinite(pos)) or count <= 0:
+        return 0
+    return max(0, int(count - pos))
 
 
 def describe_source(source: str) -> str:

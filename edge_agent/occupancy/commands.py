@@ -281,8 +281,13 @@ def _eval(args: argparse.Namespace) -> int:
         print("\ndegraded copies of the same images:")
         print(format_degraded(rep["degraded"]))
     if scored.missing:
+        why = next(iter(scored.unreadable.values()), "")  # names the path tried: --images or the CSV's folder
         print(f"{len(scored.missing)} labelled bays skipped: image unreadable "
-              f"({', '.join(rep['missing_images'][:5])})", file=sys.stderr)
+              f"({', '.join(rep['missing_images'][:5])}; first: {why})", file=sys.stderr)
+    if scored.skipped:
+        b, why = scored.skipped[0]
+        print(f"{len(scored.skipped)} labelled bays skipped: their image does not show them (first: "
+              f"{args.labels}:{b.line} bay {b.bay_id!r} of {b.file}: {why})", file=sys.stderr)
     if args.json:
         doc = {"model": str(args.model), "metrics": rep,
                "predictions": scored.predictions()}
@@ -292,7 +297,7 @@ def _eval(args: argparse.Namespace) -> int:
         except OSError as exc:
             print(f"occupancy eval: cannot write --json {args.json}: {exc.strerror or exc}", file=sys.stderr)
             return 2
-    return 1 if scored.missing else 0
+    return 1 if scored.missing or scored.skipped else 0
 
 
 def _calibrate(args: argparse.Namespace) -> int:
@@ -311,10 +316,15 @@ def _calibrate(args: argparse.Namespace) -> int:
         labels = read_labels(args.labels, images_root=args.images)
         clf = BayClassifier.load(args.model)
         prior = clf.head()
-        crops, kept = load_crops(labels, clf.size)
-        if len(kept) < len(labels):
-            print(f"occupancy calibrate: {len(labels) - len(kept)} labelled bays skipped: image unreadable",
-                  file=sys.stderr)
+        skipped: list = []
+        crops, kept = load_crops(labels, clf.size, skipped=skipped)
+        if len(kept) + len(skipped) < len(labels):
+            print(f"occupancy calibrate: {len(labels) - len(kept) - len(skipped)} labelled bays skipped: image "
+                  "unreadable", file=sys.stderr)
+        if skipped:
+            b, why = skipped[0]
+            print(f"occupancy calibrate: {len(skipped)} labelled bays skipped: their image does not show them "
+                  f"(first: {args.labels}:{b.line} bay {b.bay_id!r} of {b.file}: {why})", file=sys.stderr)
         y = np.array([b.occupied for b in kept], dtype=bool)
         cal = calibrate(clf.features(list(crops)), y, prior, clf.model_sha256, args.l2,
                         groups=np.array([b.file for b in kept]), model=args.model.name)

@@ -17,9 +17,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge_agent.bays.crop import bay_crop, patch_crop
+from edge_agent.bays.crop import bay_crop, bay_quad, patch_crop
+from edge_agent.camera.frame_size import same_shape
 from edge_agent.perception.imageio import ImageReadError, read_image_scaled
-from edge_agent.quad import quad_problem
+from edge_agent.quad import MAX_COORD_PX, quad_problem
 
 # Scenes that are one lot seen by several cameras: held out together, never split.
 LOTS: dict[str, tuple[str, ...]] = {"cnrpark": ("cnrpark_camA", "cnrpark_camB")}
@@ -34,6 +35,9 @@ PATCH_COLUMNS = ("file", "occupied")
 # How datasets write the flag: PKLot's XML says occupied="1", CNRPark's folders busy/free.
 _OCCUPIED = ("1", "true", "yes", "occupied", "busy")
 _EMPTY = ("0", "false", "no", "empty", "free")
+# Under this share of its polygon inside the image, a labelled bay is not in the picture (the agent's rule for a
+# bay mostly outside the frame, ``bays.occupancy.MIN_MASK_SHARE``): scoring its crop scores the image's edge.
+MIN_INSIDE_SHARE = 0.5
 
 
 class LabelError(ValueError):
@@ -53,6 +57,8 @@ class BayLabel:
     daypart: str = "unknown"
     polygon: tuple[tuple[float, float], ...] | None = None
     own: bool = False  # labelled by this project (models/labels/), not taken from the dataset
+    line: int = 0  # the labels file's line, for messages
+    drawn: tuple[int, int] | None = None  # (width, height) the polygon was drawn on: frames.csv's optional columns
 
 
 def expand_scenes(names: Iterable[str]) -> list[str]:
@@ -104,12 +110,39 @@ def _number(v: object) -> float:
     return float(v)
 
 
+def _drawn(row: dict, where: str) -> tuple[int, int] | None:
+    """frames.csv's optional ``width`` / ``height``: the image size the polygon's pixels belong to."""
+    w, h = (row.get("width") or "").strip(), (row.get("height") or "").strip()
+    if not w and not h:
+        return None
+    try:
+        size = float(w), float(h)
+    except ValueError:
+        size = (math.nan, math.nan)
+    if not all(math.isfinite(v) and v == int(v) and 1 <= v <= MAX_COORD_PX for v in size):
+        raise LabelError(f"{where}: columns 'width' and 'height' (the image size the polygon was drawn on) must "
+                         f"both be whole numbers of pixels, got {w!r}, {h!r}")
+    return int(size[0]), int(size[1])
+
+
 def _text(row: dict, column: str, where: str) -> str:
     """A required cell, stripped; blank or missing (a short row) is an error naming it."""
     v = (row.get(column) or "").strip()
     if not v:
         raise LabelError(f"{where}: column {column!r} is empty")
     return v
+
+
+def blank_row(row: dict) -> bool:
+    """A row with every cell blank (``,,,``): a spreadsheet exports the formatted but empty rows below its table
+    so, and each was an error ("column 'file' is empty"); it holds nothing to read."""
+    return not any(v.strip() for k, v in row.items() if k is not None and isinstance(v, str))
+
+
+def header_note(fieldnames: Sequence[str] | None) -> str:
+    """What the header does hold, for a missing-column message (a capitalised or otherwise spelt header, or
+    another delimiter, is then seen at once)."""
+    return f"; the header has: {', '.join(repr(f) for f in fieldnames or []) or 'nothing'}"
 
 
 def _image_path(root: Path, file: str) -> Path:
@@ -132,14 +165,16 @@ def _read_rows(csv_path: Path, images_root: Path | None, columns: Sequence[str],
     first_line: dict[tuple[str, str], int] = {}  # (image, bay) → the line that labelled it
     try:
         with csv_path.open(newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh)
+            reader = csv.DictReader(fh, skipinitialspace=True)  # "file, bay_id, …" typed by hand
             missing = [c for c in columns if c not in (reader.fieldnames or [])]
             if missing:
-                raise LabelError(f"{csv_path}: missing column(s) {', '.join(missing)}")
+                raise LabelError(f"{csv_path}: missing column(s) {', '.join(missing)}{header_note(reader.fieldnames)}")
             for row in reader:
+                if blank_row(row):
+                    continue
                 where = f"{csv_path}:{reader.line_num}"
                 file = _text(row, "file", where)
-                b = label(row, where, file, _image_path(root, file))
+                b = replace(label(row, where, file, _image_path(root, file)), line=reader.line_num)
                 first = first_line.setdefault((b.file, b.bay_id), reader.line_num)
                 if first != reader.line_num:  # scored twice, or against two flags: every figure moves silently
                     raise LabelError(f"{where}: bay {b.bay_id!r} of {b.file} is labelled again (first at line "
@@ -160,7 +195,7 @@ def read_frame_labels(csv_path: Path, images_root: Path | None = None) -> list[B
         return BayLabel(file=file, path=path, scene=row.get("scene") or "unknown",
                         bay_id=_text(row, "bay_id", where), occupied=_flag(row["occupied"], where),
                         weather=row.get("weather") or "unknown", daypart=row.get("daypart") or "unknown",
-                        polygon=_polygon(row["polygon"], where))
+                        polygon=_polygon(row["polygon"], where), drawn=_drawn(row, where))
     return _read_rows(csv_path, images_root, FRAME_COLUMNS, label)
 
 
@@ -191,7 +226,7 @@ def read_labels(csv_path: Path, images_root: Path | None = None) -> list[BayLabe
     csv_path = Path(csv_path)
     try:
         with csv_path.open(newline="", encoding="utf-8-sig") as fh:
-            header = next(csv.reader(fh), [])
+            header = next(csv.reader(fh, skipinitialspace=True), [])
     except UnicodeDecodeError:
         raise LabelError(f"{csv_path}:{_first_non_utf8_line(csv_path)}: not UTF-8 text: save the labels file "
                          "as UTF-8") from None
@@ -247,11 +282,42 @@ def jitter_polygon(polygon: Sequence[tuple[float, float]], rng: np.random.Genera
     return [(float(x), float(y)) for x, y in out]
 
 
+def polygon_in_image(b: BayLabel, shape: tuple[int, ...], factor: int = 1) -> tuple[list[tuple[float, float]], str]:
+    """``b``'s polygon in the pixels of its decoded image (``shape``, reduced ``factor`` times on decode), and
+    "" — or why the image does not show the bay. Polygons are pixels of one image size: with the labels'
+    ``width`` / ``height`` an image of that view at another size gets its polygons scaled (as the agent
+    scales such frames), one of another aspect ratio is another view; and a polygon mostly outside the image
+    was drawn on another picture (every such crop was scored, as the edge of the image stretched out)."""
+    assert b.polygon is not None
+    h, w = shape[:2]
+    full = (w * factor, h * factor)
+    if b.drawn is not None and b.drawn != full:
+        if not same_shape(full, b.drawn):
+            return [], (f"the image is {full[0]}x{full[1]} but the polygons were drawn on {b.drawn[0]}x"
+                        f"{b.drawn[1]} (columns width/height): another aspect ratio, not the same view")
+        sx, sy = w / b.drawn[0], h / b.drawn[1]
+    else:
+        sx = sy = 1.0 / factor
+    poly = [(x * sx, y * sy) for x, y in b.polygon]
+    hull = cv2.convexHull(bay_quad(poly).reshape(-1, 1, 2))
+    area = cv2.contourArea(hull)
+    frame = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32).reshape(-1, 1, 2)
+    inside, _ = cv2.intersectConvexConvex(hull, frame)
+    if inside < MIN_INSIDE_SHARE * area:
+        return [], (f"{inside / area:.0%} of its polygon lies inside the {full[0]}x{full[1]} image (polygons drawn "
+                    "on another image or size? frames.csv's width/height columns say which)")
+    return poly, ""
+
+
 def load_crops(labels: Sequence[BayLabel], size: int, variants: int = 0,
                rng: np.random.Generator | None = None,
-               degrade: Callable[[np.ndarray], np.ndarray] | None = None) -> tuple[np.ndarray, list[BayLabel]]:
+               degrade: Callable[[np.ndarray], np.ndarray] | None = None,
+               skipped: list[tuple[BayLabel, str]] | None = None,
+               unreadable: dict[Path, str] | None = None) -> tuple[np.ndarray, list[BayLabel]]:
     """uint8 BGR crops [N, size, size, 3] of every label whose image reads; frames are read once.
     ``degrade``: applied to each whole image before cropping (``occupancy eval --degrade``).
+    A frame bay its image does not show (``polygon_in_image``) is left out, and with why in ``skipped``; an image
+    that cannot be read is named in ``unreadable`` with why (the path tried: "no such file: …").
 
     ``variants`` > 0: every bay of a frame is also cropped that many more times from a jittered polygon
     (``jitter_polygon``), so training sees the real surroundings that a looser or tighter polygon takes in
@@ -268,14 +334,20 @@ def load_crops(labels: Sequence[BayLabel], size: int, variants: int = 0,
             try:
                 img, factor = read_image_scaled(b.path)
                 cache[b.path] = (degrade(img) if degrade is not None else img), factor
-            except (ImageReadError, OSError):
+            except (ImageReadError, OSError) as exc:
                 cache[b.path] = None
+                if unreadable is not None:
+                    unreadable[b.path] = str(exc)
         got = cache[b.path]
         if got is None:
             continue
         img, factor = got  # a huge frame is decoded reduced: scale its polygon with it
         if b.polygon is not None:
-            poly = [(x / factor, y / factor) for x, y in b.polygon]
+            poly, why = polygon_in_image(b, img.shape, factor)
+            if why:
+                if skipped is not None:
+                    skipped.append((b, why))
+                continue
             crops.append(bay_crop(img, poly, size))
             kept.append(b)
             for _ in range(variants):

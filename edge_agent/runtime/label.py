@@ -60,11 +60,15 @@ def guess(probs: Mapping[str, float], enter_p: float, exit_p: float,
 
 
 def expand_images(paths: Sequence[Path]) -> list[Path]:
-    """Image files as given, folders as their images in name order."""
+    """Image files as given, folders as their images in name order (numbers as numbers), without hidden files:
+    a Mac's ``._000.jpg`` beside each frame of a copied folder stopped the command ("not a readable image")."""
+    from edge_agent.camera.source import frame_order
+
     out: list[Path] = []
     for p in paths:
         if p.is_dir():
-            out += sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_EXTS and f.is_file())
+            out += sorted((f for f in p.iterdir() if f.suffix.lower() in IMAGE_EXTS and f.is_file()
+                           and not f.name.startswith(".")), key=frame_order)
         else:
             out.append(p)
     return out

@@ -109,7 +109,8 @@ def replay(cfg: AgentConfig, source: str, events_out: IO[str], data_dir: Path,
     clock = FakeClock(start.astimezone(tz) if start else datetime.now(tz))
     clip = ClipSource(source, clock, cfg.camera.fps)
     marker = {"kind": "marker", "type": "replay_started", "ts": iso(clock.now()), "source": source,
-              "fps": cfg.camera.fps, "config_hash": cfg.config_hash}
+              "fps": cfg.camera.fps, "config_hash": cfg.config_hash,
+              "bays": [b.id for b in cfg.bays]}  # eval-visits names truth bays the config does not have
     parts = assemble(cfg, clock=clock, source=clip, review=False,
                      sinks=lambda a: [JsonLinesSink(a.bus, None, events_out, states=False)])
     # only once the agent is built: a config it refuses leaves no marker, so nothing scores an empty replay

@@ -456,3 +456,70 @@ def test_health_can_be_asked_from_another_thread_while_frames_arrive():
         feeder.join()
         sys.setswitchinterval(before)
     assert errors == 0
+
+
+def test_folder_frames_play_in_number_order_and_hidden_files_are_no_frames(tmp_path):
+    """``ffmpeg -i clip.mp4 frame%d.jpg`` writes unpadded numbers: as text frame10 sorted before frame2 (a PKLot
+    replay so named found 0 of 20 arrivals instead of 18); macOS's ``._frame1.png`` on a copied card took a
+    frame's time slot each (the clip played twice as long)."""
+    shades = {1: 10, 2: 20, 3: 30, 10: 100, 11: 110, 20: 200}
+    for i, shade in shades.items():
+        ext = ("png", "jpg", "tif")[i % 3]  # mixed extensions sort as one sequence (TIFF was left out)
+        cv2.imwrite(str(tmp_path / f"frame{i}.{ext}"), np.full((40, 60, 3), shade, np.uint8))
+        (tmp_path / f"._frame{i}.{ext}").write_bytes(b"\x00\x05\x16\x07 AppleDouble resource fork")
+    cap = default_opener(str(tmp_path), loop=False)()
+    got = [(int(img[0, 0, 0]) if img is not None else None, t) for img, t in sample(cap, "folder", 2.0)]
+    assert [s for s, _ in got] == [pytest.approx(v, abs=2) for _, v in sorted(shades.items())]
+    assert [t for _, t in got] == [0.0, 0.5, 1.0, 1.5, 2.0, 2.5]
+
+
+def test_a_damaged_stretch_inside_a_video_is_corrupt_frames_not_the_end(tmp_path):
+    """A bad stretch in the middle of a recording fails a few grabs, then the decoder resumes: taken for the
+    end of the file, it dropped the rest of the clip without a word (a 12 s PKLot clip replayed as 5 s, its
+    truth cut to those 5 s by eval-visits). The frames after it play at their own times."""
+    rng = np.random.default_rng(7)
+    path = tmp_path / "clip.mp4"
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (160, 120))
+    for i in range(60):
+        w.write((rng.random((120, 160, 3)) * 60 + i * 3).astype(np.uint8))  # brighter frame by frame
+    w.release()
+    data = bytearray(path.read_bytes())
+    a, b = int(len(data) * 0.45), int(len(data) * 0.55)
+    data[a:b] = rng.integers(0, 256, b - a, dtype=np.uint8).tobytes()
+    path.write_bytes(bytes(data))
+    got = list(sample(default_opener(str(path), loop=False)(), "file", 10.0))
+    good = [(img, t) for img, t in got if img is not None]
+    assert good[-1][1] == pytest.approx(5.9, abs=0.05)  # played to its last frame
+    assert (len(good), len(got) - len(good)) == (53, 7)  # the damaged frames are said, as corrupt ones
+    assert all(t2 > t1 for (_, t1), (_, t2) in zip(good, good[1:]))
+    assert float(good[-1][0].mean()) > 170  # the last frame's own picture (i = 59)
+
+
+def test_a_video_whose_header_claims_endless_frames_still_ends():
+    """Reading on over a damaged stretch is bounded by the frames the container says remain — and by
+    ``MAX_DAMAGED_S`` of them, since a broken header can claim a billion (at 10 µs a failed grab: hours)."""
+    from edge_agent.camera import source
+
+    class Claims:  # 3 good frames at 10 fps, then nothing, with a header that says 1e9 frames
+        def __init__(self) -> None:
+            self.pos, self.tries = 0, 0
+
+        def grab(self) -> bool:
+            self.tries += 1
+            assert self.tries < 100_000, "read on for ever"
+            if self.pos < 3:
+                self.pos += 1
+                return True
+            return False
+
+        def retrieve(self) -> tuple[bool, np.ndarray]:
+            return True, np.zeros((8, 8, 3), np.uint8)
+
+        def get(self, prop: int) -> float:
+            return {cv2.CAP_PROP_FPS: 10.0, cv2.CAP_PROP_FRAME_COUNT: 1e9, cv2.CAP_PROP_POS_FRAMES: self.pos,
+                    cv2.CAP_PROP_POS_MSEC: self.pos * 100.0 - 100.0}.get(prop, 0.0)
+
+    cap = Claims()
+    got = list(sample(cap, "file", 10.0))
+    assert [t for _, t in got] == pytest.approx([0.0, 0.1, 0.2])
+    assert cap.tries <= 3 + 1 + 10 * source.MAX_DAMAGED_S

@@ -184,3 +184,13 @@ def test_an_out_path_that_cannot_be_written_is_one_line_before_the_camera_opens(
     err = capsys.readouterr().err
     assert err.startswith(f"occupancy label: cannot write --out {blocker}/labels.csv: "), err
     assert blocker.read_text() == "not a folder"
+
+
+def test_a_folder_copied_from_a_mac_is_labelled_without_its_hidden_files(tmp_path):
+    """macOS leaves ``._name.jpg`` beside each file it copies to a card: the folder's labelling stopped at it
+    ("not a readable image", exit 2). Numbered frames come in number order, as a folder source plays them."""
+    from edge_agent.runtime.label import expand_images
+
+    for n in ("frame10.jpg", "frame2.jpg", "._frame2.jpg", ".hidden.png", "notes.txt"):
+        (tmp_path / n).write_bytes(b"x")
+    assert [p.name for p in expand_images([tmp_path])] == ["frame2.jpg", "frame10.jpg"]

@@ -158,3 +158,96 @@ def test_a_truth_cell_too_big_for_the_csv_reader_is_named(tmp_path, capsys):
     assert main(["occupancy", "eval-visits", str(truth), str(ev)]) == 2
     assert capsys.readouterr().err == f"eval-visits: {truth}: not a truth CSV (field larger than field limit " \
                                       "(131072))\n"
+
+
+def test_a_bay_whose_visits_all_follow_the_clip_keeps_its_scene_and_its_empty_frames(tmp_path):
+    """One truth file for a whole recording, a replay of its first minute: bay B's only visit starts later.
+    Its false arrival in the clip was filed under "(no scene)" and its 61 empty frames were counted nowhere."""
+    truth = tmp_path / "truth.csv"
+    truth.write_text("bay_id,start_s,end_s,scene\nA,0,30,lot\nA,50,,lot\nB,100,120,lot\nC,200,,lot\n")
+    ev = tmp_path / "ev.jsonl"
+    write_events(ev, [(3, "A", "vehicle_arrived", {"parked_at_start": True}), (40, "A", "vehicle_departed"),
+                      (55, "A", "vehicle_arrived"), (20, "B", "vehicle_arrived")], clip_s=60)
+    r = score(read_truth(truth), read_events(ev))
+    assert list(r["scenes"]) == ["lot"]
+    a, b, c = r["bays"]["A"], r["bays"]["B"], r["bays"]["C"]
+    # A, by hand at 1 fps, t = 0..60: truth occupied 0-29 and 50-60, agent 3-39 and 55-60 → 3 + 10 + 5 disagree
+    assert (a["frames"], a["agree"], a["visits_found"], a["parked_at_start_found"]) == (61, 43, 1, 1)
+    assert (a["arrival_latency_s"]["mean"], a["departure_latency_s"]["mean"]) == (5.0, 10.0)
+    assert (b["frames"], b["agree"], b["false_arrivals"], b["truth_visits"]) == (61, 20, 1, 0)
+    assert (c["frames"], c["agree"]) == (61, 61)
+    assert r["scenes"]["lot"]["false_arrivals"] == 1 and r["total"]["frames"] == 183
+
+
+def test_per_frame_accuracy_costs_one_pass_per_bay_not_one_per_sample(tmp_path, monkeypatch):
+    """The state was looked up sample by sample against every visit: clip × visits per bay (4 h of 43 bays at
+    5 fps: 9 s CPU, a day of them minutes). Counted as work, not time: one look-up per bay and side."""
+    from edge_agent.runtime import visits
+
+    rows, events = ["bay_id,start_s,end_s"], []
+    for bay in ("A", "B"):
+        for k in range(0, 3600, 600):
+            rows.append(f"{bay},{k + 60},{k + 400}")
+            events += [(k + 63, bay, "vehicle_arrived"), (k + 410, bay, "vehicle_departed")]
+    truth = tmp_path / "truth.csv"
+    truth.write_text("\n".join(rows) + "\n")
+    ev = tmp_path / "ev.jsonl"
+    write_events(ev, events, clip_s=3600, fps=5)
+    calls = []
+    real = visits._occupied
+    monkeypatch.setattr(visits, "_occupied", lambda iv, t: calls.append(1) or real(iv, t))
+    r = score(read_truth(truth), read_events(ev))
+    assert len(calls) == 4
+    # per bay and visit: 3 s late in, 10 s late out → 13 s × 5 fps disagree, of 18,001 samples
+    assert r["bays"]["A"]["agree"] == 18001 - 6 * 13 * 5 and r["total"]["frames"] == 2 * 18001
+
+
+def test_truth_lines_are_named_as_the_file_numbers_them_and_blank_rows_are_skipped(tmp_path, capsys):
+    """A blank line before a bad row named the line above it (rows were counted, not lines); ``,,,`` rows below
+    a spreadsheet's table and a header typed with spaces were refused."""
+    truth = tmp_path / "truth.csv"
+    ev = tmp_path / "ev.jsonl"
+    write_events(ev, [(12, "A", "vehicle_arrived"), (55, "A", "vehicle_departed")], clip_s=60)
+    truth.write_text('bay_id,start_s,end_s,note\r\nA,10,50,"two\r\nlines"\r\n\r\nB,50,40,x\r\n')
+    assert main(["occupancy", "eval-visits", str(truth), str(ev)]) == 2
+    assert "truth.csv:5: need 0 ≤ start_s < end_s" in capsys.readouterr().err
+    truth.write_text("bay_id, start_s, end_s\nA, 10, 50\n,,\n")
+    assert main(["occupancy", "eval-visits", str(truth), str(ev)]) == 0
+    assert "TOTAL" in capsys.readouterr().out
+    truth.write_text("Bay,Start,End\n")
+    assert main(["occupancy", "eval-visits", str(truth), str(ev)]) == 2
+    assert "the header has: 'Bay', 'Start', 'End'" in capsys.readouterr().err
+
+
+def test_a_truth_bay_the_replayed_config_does_not_have_is_named(tmp_path, capsys):
+    """A truth bay spelt otherwise than in the config ("A1" for "A01") had every visit missed with no word:
+    only the other direction (events of a bay the truth lacks) was named."""
+    truth = tmp_path / "truth.csv"
+    truth.write_text("bay_id,start_s,end_s\nA01,10,50\nA1,5,40\n")
+    ev = tmp_path / "ev.jsonl"
+    write_events(ev, [(12, "A01", "vehicle_arrived"), (55, "A01", "vehicle_departed")], clip_s=60)
+    lines = ev.read_text().splitlines()
+    marker = json.loads(lines[0])
+    ev.write_text("\n".join([json.dumps({**marker, "bays": ["A01", "B01"]}), *lines[1:]]) + "\n")
+    assert main(["occupancy", "eval-visits", str(truth), str(ev)]) == 0
+    assert "truth bay(s) A1 not in the replayed config: their visits count as missed" in capsys.readouterr().err
+    ev.write_text("\n".join([json.dumps({**marker, "bays": "A01"}), *lines[1:]]) + "\n")
+    assert main(["occupancy", "eval-visits", str(truth), str(ev)]) == 2
+    assert "ev.jsonl:1: replay_started's bays must be a list of bay ids" in capsys.readouterr().err
+
+
+def test_an_arrival_or_departure_too_close_to_the_clip_end_to_be_reported_is_not_a_miss(tmp_path):
+    """A car arriving 2 s before the clip ends cannot be confirmed in it (arrival confirm 3 s), nor a departure
+    3 s before the end reported (departure confirm 10 s): both were charged as misses. One the agent did report
+    in time counts as any other."""
+    truth = tmp_path / "truth.csv"
+    truth.write_text("bay_id,start_s,end_s\nA,30,57\nB,58,\nC,20,52\n")
+    ev = tmp_path / "ev.jsonl"
+    write_events(ev, [(33, "A", "vehicle_arrived"), (23, "C", "vehicle_arrived"), (56, "C", "vehicle_departed")],
+                 clip_s=60)
+    r = score(read_truth(truth), read_events(ev))
+    a, b, c = r["bays"]["A"], r["bays"]["B"], r["bays"]["C"]
+    assert (a["arrivals"], a["arrivals_found"], a["departures"], a["complete"]) == (1, 1, 0, 0)
+    assert (b["arrivals"], b["arrivals_found"], b["truth_visits"]) == (0, 0, 1)
+    assert (c["departures"], c["departures_found"], c["visits_found"], c["complete"]) == (1, 1, 1, 1)
+    assert (r["total"]["false_arrivals"], r["total"]["false_departures"]) == (0, 0)
