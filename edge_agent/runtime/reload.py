@@ -163,10 +163,12 @@ class ConfigReload:
         kept: list[str] = a.bay_ids()
         if {"bays", "occupancy"} & set(changed):
             old_monitor.close()
-            # the same feed: presence sensors stay plugged in, and the new monitor's bays start unmeasured
-            a.monitor = BayMonitor(new, a.bus, a.clock, a.lists, a.evidence, feed=a.feed, classifier=a.classifier)
+            # the same feed: presence sensors stay plugged in, and the new monitor's bays start unmeasured;
+            # bays that keep their id keep their story (and publish only it: no "free" in between)
+            a.monitor = BayMonitor(new, a.bus, a.clock, a.lists, a.evidence, feed=a.feed, classifier=a.classifier,
+                                   replaces=old_monitor)
             a.camera.reconfigure(new, bays_changed="bays" in changed)
-            kept = a.monitor.adopt(old_monitor)  # bays that keep their id keep their story
+            kept = a.monitor.kept
         else:
             a.camera.reconfigure(new, bays_changed=False)  # another camera.width / height takes effect here
             if "timers" in changed:

@@ -117,3 +117,34 @@ def test_a_reload_that_moves_data_dir_is_refused_and_keeps_the_installer_s_bays(
     res = agent.reload_config()
     assert not res.ok and res.data["problems"][0].startswith(f"data_dir: moves from {tmp_path / 'data'} to ")
     assert agent.cfg is running and [list(p) for p in agent.monitor.cfg.bays[0].polygon] == redrawn
+
+
+def test_a_reload_that_redraws_the_bays_publishes_each_kept_bay_s_own_state_only(tmp_path, clock):
+    """A reload that changes the bays builds a new monitor, which adopts each kept bay's story. Before, the new
+    monitor first published every bay as ``free`` (no visit, ``since`` = the reload) and only then the adopted
+    state: a bay in violation went violation → free → violation on ``{prefix}/bays/B/state``, in events.jsonl,
+    for the locks and Home Assistant, and the reference consumer (the newest ``since`` wins) kept the ``free``
+    one and refused the real state that followed, whose ``since`` is older. Now each kept bay's state is
+    published once, its own; a new bay's is ``free``."""
+    from edge_agent.sim.scenario import FUEL, Scene, run_scripted
+
+    data = _data(tmp_path)
+    path = _write(tmp_path / "agent.yaml", data)
+    agent = Agent(load_config(path), clock=clock, reader=NoPlates(),
+                  source=ScriptedSource(hold(3, EMPTY) + hold(300, Scene(cars=(FUEL,))), clock))
+    agent.start()
+    run_scripted(agent.step, clock, 12, 5)
+    parked = agent.bus.states()["B"]
+    assert parked.state != "free" and parked.visit_id is not None
+
+    published = []
+    agent.bus.subscribe_state(published.append)
+    data["bays"][0]["polygon"][0] = [70, 205]  # the installer moves a corner of bay A…
+    data["bays"].append({"id": "C", "polygon": [[400, 20], [560, 20], [560, 150], [400, 150]]})  # …and adds C
+    _write(path, data)
+    res = agent.reload_config()
+    assert res.ok and "bays" in res.data["changed"] and res.data["bays_kept"] == ["A", "B"]
+    by_bay = {b: [(s.state, s.visit_id, s.since) for s in published if s.bay_id == b] for b in ("A", "B", "C")}
+    assert by_bay["B"] == [(parked.state, parked.visit_id, parked.since)], by_bay["B"]
+    assert len(by_bay["A"]) == 1 and [s for s, _, _ in by_bay["C"]] == ["free"]
+    agent.stop()
