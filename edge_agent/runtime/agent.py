@@ -313,13 +313,14 @@ class Agent:
                 check_plate_list(key, plates or [])
         except ValueError as exc:
             raise ControlError("bad_plate", str(exc)) from None
-        before = (self.lists.allow, self.lists.deny)
-        self.lists.update(allow=allow, deny=deny)
-        try:
-            saved = self.reloader.save_lists()
-        except OverridesTooLarge as exc:  # the next start would refuse the file: nothing changes
-            self.lists.update(allow=before[0], deny=before[1])
-            raise ControlError("lists_too_large", "; ".join(exc.problems)) from None
+        with self.reloader.between_reloads():  # a reload under way would apply the lists it read over these
+            before = (self.lists.allow, self.lists.deny)
+            self.lists.update(allow=allow, deny=deny)
+            try:
+                saved = self.reloader.save_lists()
+            except OverridesTooLarge as exc:  # the next start would refuse the file: nothing changes
+                self.lists.update(allow=before[0], deny=before[1])
+                raise ControlError("lists_too_large", "; ".join(exc.problems)) from None
         events = self.monitor.reverify()
         return ControlResult(True, f"lists updated ({len(self.lists.allow)} allowed, {len(self.lists.deny)} denied)"
                              + ("" if saved else "; not saved to the config file"),

@@ -127,6 +127,12 @@ class ConfigReload:
         with self._one_at_a_time:
             return self._reload()
 
+    def between_reloads(self) -> threading.Lock:
+        """Held by a list change (``set-lists``, the page's allow / deny) while it applies and saves: a reload
+        reads the file, then applies its lists, and one under way when the change came applied the old lists
+        over it (the change answered "saved"; the agent ran on with the old lists until another reload)."""
+        return self._one_at_a_time
+
     def _reload(self) -> ControlResult:
         path = self.agent.cfg.source_path
         if path is None:

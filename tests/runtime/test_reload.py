@@ -148,3 +148,54 @@ def test_a_reload_that_redraws_the_bays_publishes_each_kept_bay_s_own_state_only
     assert by_bay["B"] == [(parked.state, parked.visit_id, parked.since)], by_bay["B"]
     assert len(by_bay["A"]) == 1 and [s for s, _, _ in by_bay["C"]] == ["free"]
     agent.stop()
+
+
+class _Watched:
+    """A lock that says when a second thread starts waiting for it (the test's barrier, no sleeps)."""
+
+    def __init__(self, waiting: threading.Event) -> None:
+        self._lock, self._waiting = threading.Lock(), waiting
+
+    def __enter__(self) -> None:
+        if not self._lock.acquire(blocking=False):
+            self._waiting.set()
+            self._lock.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
+
+
+def test_set_lists_during_a_reload_is_not_undone_by_the_reload(tmp_path, clock, monkeypatch):
+    """A backend's ``set-lists`` (or a reviewer's "allow this plate") while a reload runs (SIGHUP, the
+    installer's Save). The reload read the file with the old lists, the command applied and saved the new
+    ones ("lists updated", saved), then the reload applied its old copy: the agent ran on with the old lists
+    (a fuel car just allowed got its violation) until some later reload, though the file held the new ones.
+    A list change now waits for a reload under way, and a reload for a list change."""
+    import edge_agent.runtime.reload as reload_module
+
+    data = _data(tmp_path)
+    path = _write(tmp_path / "agent.yaml", data)
+    agent = _agent(path, clock)
+    progress = threading.Event()  # the command has saved its lists, or waits for the reload
+    agent.reloader._one_at_a_time = _Watched(progress)  # type: ignore[assignment]
+    real_load, real_save, replies, commands = reload_module.load_config, agent.reloader.save_lists, [], []
+
+    def save() -> bool:
+        saved = real_save()
+        progress.set()
+        return saved
+
+    def load(p):  # noqa: ANN001, ANN202
+        cfg = real_load(p)  # the old lists
+        commands.append(threading.Thread(target=lambda: replies.append(agent.set_lists(allow=["粤B12345"], deny=None))))
+        commands[0].start()
+        assert progress.wait(10)
+        return cfg
+
+    monkeypatch.setattr(agent.reloader, "save_lists", save)
+    monkeypatch.setattr(reload_module, "load_config", load)
+    assert agent.reload_config().ok
+    commands[0].join(10)
+    assert replies and replies[0].ok and replies[0].data["saved"] is True
+    assert agent.lists.lookup("粤B12345") == "allow"  # what the reply said, and what the file holds
+    assert load_config(path).lists.allow == ["粤B12345"]
