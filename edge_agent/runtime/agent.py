@@ -290,12 +290,13 @@ class Agent:
         return self.lock_manager
 
     def snapshot(self, bay_id: str | None) -> str:
-        if bay_id is not None:
-            self._bay(bay_id)
-        try:
-            eid = self.monitor.snapshot(bay_id)
-        except EvidenceSkipped as exc:
-            raise ControlError("disk_full", str(exc)) from None
+        with self.loop_lock:  # the bay checked is the bay photographed (see charger_status)
+            if bay_id is not None:
+                self._bay(bay_id)
+            try:
+                eid = self.monitor.snapshot(bay_id)
+            except EvidenceSkipped as exc:
+                raise ControlError("disk_full", str(exc)) from None
         if eid is None:
             raise ControlError("no_frame", "no camera frame yet")
         return eid
@@ -327,11 +328,14 @@ class Agent:
                              {"events": [e.event_id for e in events], "saved": saved})
 
     def charger_status(self, bay_id: str, status: str) -> ControlResult:
-        self._bay(bay_id)
-        if status not in CHARGER_STATES:
-            raise ControlError("bad_status", f"status must be one of {', '.join(CHARGER_STATES)}")
-        found = self.chargers.on_status(bay_id, status)
-        events = self.monitor.charger_status(bay_id, status) + self.chargers.flush(extra=found)
+        # under the loop lock, as a reload's swap of the bays is: the bay checked is the bay changed (a reload
+        # removing it in between made this a KeyError, answered internal_error)
+        with self.loop_lock:
+            self._bay(bay_id)
+            if status not in CHARGER_STATES:
+                raise ControlError("bad_status", f"status must be one of {', '.join(CHARGER_STATES)}")
+            found = self.chargers.on_status(bay_id, status)
+            events = self.monitor.charger_status(bay_id, status) + self.chargers.flush(extra=found)
         return ControlResult(True, f"{bay_id}: charger {status}", {"events": [e.type for e in events]})
 
     def reload_config(self) -> ControlResult:

@@ -199,3 +199,35 @@ def test_set_lists_during_a_reload_is_not_undone_by_the_reload(tmp_path, clock, 
     assert replies and replies[0].ok and replies[0].data["saved"] is True
     assert agent.lists.lookup("粤B12345") == "allow"  # what the reply said, and what the file holds
     assert load_config(path).lists.allow == ["粤B12345"]
+
+
+class _WatchedRLock(_Watched):
+    def __init__(self, waiting: threading.Event) -> None:
+        self._lock, self._waiting = threading.RLock(), waiting  # type: ignore[assignment]
+
+
+def test_a_charger_status_while_a_reload_removes_its_bay_is_answered_not_a_crash(tmp_path, clock, monkeypatch):
+    """``charger-status`` for bay C while a reload (SIGHUP, the installer's Save) removes C: the command found
+    C, the reload swapped the bays, and the command went on into bays without C — a KeyError, answered
+    ``internal_error`` with a traceback in the log. A command's look at the bays and its change to them now
+    fall wholly before or after a reload's swap."""
+    data = _data(tmp_path)
+    data["bays"].append({"id": "C", "polygon": [[400, 20], [560, 20], [560, 150], [400, 150]]})
+    path = _write(tmp_path / "agent.yaml", data)
+    agent = _agent(path, clock)
+    data["bays"].pop()
+    _write(path, data)
+    progress = threading.Event()  # the reload has swapped the bays, or waits for the command
+    agent.loop_lock = _WatchedRLock(progress)  # type: ignore[assignment]
+    real_on_status, reloads = agent.chargers.on_status, []
+
+    def on_status(bay_id, status):  # noqa: ANN001, ANN202 - between the command's look and its change
+        reloads.append(threading.Thread(target=lambda: (agent.reload_config(), progress.set())))
+        reloads[0].start()
+        assert progress.wait(10)
+        return real_on_status(bay_id, status)
+
+    monkeypatch.setattr(agent.chargers, "on_status", on_status)
+    res = agent.charger_status("C", "finished")
+    reloads[0].join(10)
+    assert res.ok and agent.bay_ids() == ["A", "B"]
