@@ -140,6 +140,10 @@ class BayMonitor:
             before = {b.id: b.polygon for b in old.cfg.bays}
             self.set_offset(*old.offset)
             self.camera_ok, self.aligned = old.camera_ok, old.aligned
+            # the heartbeat's and replay's counts are the agent's since its start, not this monitor's: a reload
+            # that set them back to 0 (and inference_ms to null) read as a restart on a fleet's dashboard
+            self.frames, self.detector_runs, self.region_runs = old.frames, old.detector_runs, old.region_runs
+            self.classified, self.inference_ms = old.classified, old.inference_ms
             for b in self.cfg.bays:
                 if b.id not in old.machines:
                     continue

@@ -231,3 +231,27 @@ def test_a_charger_status_while_a_reload_removes_its_bay_is_answered_not_a_crash
     res = agent.charger_status("C", "finished")
     reloads[0].join(10)
     assert res.ok and agent.bay_ids() == ["A", "B"]
+
+
+def test_the_heartbeat_s_counts_go_on_across_a_reload_that_redraws_the_bays(tmp_path, clock):
+    """The heartbeat's ``frames`` and ``detector_runs`` and its ``inference_ms`` lived in the monitor a bay reload
+    replaces: each reload that redrew a bay set them back to 0 and null, so a fleet dashboard read a restart
+    (or a camera that had stopped: frames going backwards) at every installer Save."""
+    from edge_agent.sim.scenario import run_scripted
+
+    data = _data(tmp_path)
+    path = _write(tmp_path / "agent.yaml", data)
+    agent = _agent(path, clock)
+    agent.start()
+    run_scripted(agent.step, clock, 4, 5)
+    before = agent.health_figures()
+    assert before.extra["frames"] >= 15
+    data["bays"][0]["polygon"][0] = [70, 205]
+    _write(path, data)
+    assert "bays" in agent.reload_config().data["changed"]
+    after = agent.health_figures()
+    assert (after.extra["frames"], after.extra["detector_runs"], after.inference_ms) == \
+        (before.extra["frames"], before.extra["detector_runs"], before.inference_ms)
+    run_scripted(agent.step, clock, 1, 5)
+    assert agent.health_figures().extra["frames"] > before.extra["frames"]
+    agent.stop()
