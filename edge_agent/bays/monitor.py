@@ -55,11 +55,17 @@ class PlateReader(Protocol):
 class BayMonitor:
     def __init__(self, cfg: AgentConfig, bus: EventBus, clock: Clock, lists: PlateLists,
                  evidence: EvidenceStore | None = None, *, feed: BayFeed,
-                 classifier: OccupancyClassifier | None = None) -> None:
+                 classifier: OccupancyClassifier | None = None, replaces: BayMonitor | None = None) -> None:
         """``feed``: presence sensors in, camera evidence out; the agent passes the one it keeps
         across reloads (see ``bays.feed``). Required: a monitor with a feed of its own would lose
         the lock stage's sensors and hide its evidence from the locks. ``classifier``: the per-bay
-        occupancy model (None: the camera never says anything about a bay)."""
+        occupancy model (None: the camera never says anything about a bay). ``replaces``: the monitor a
+        reload replaces; each bay that keeps its id keeps its story from it (``adopt``, the bays in ``kept``).
+
+        Each bay's state is published once, when the monitor is built: a kept bay's own, a new bay's ``free``.
+        Why not publish ``free`` for every bay and then the adopted story: a bay in violation went violation →
+        free → violation at every reload that redrew the bays (MQTT's retained state, the locks, Home Assistant),
+        and a backend keeping the newest ``since`` kept the ``free`` (stamped at the reload) for good."""
         self.cfg = cfg
         self.bus = bus
         self.clock = clock
@@ -106,8 +112,10 @@ class BayMonitor:
         self.changes: dict[str, float] = {b.id: 0.0 for b in cfg.bays}  # change-gate share per bay
         self._unsubscribe = bus.subscribe(self._on_lock_moved, {EventType.LOCK_MOVED})
         self.feed.reset_vision(self.machines)  # nothing measured yet: no lock trusts a previous monitor
-        for m in self.machines.values():
-            bus.publish_state(m.state())
+        self.kept: list[str] = self.adopt(replaces) if replaces is not None else []  # publishes their states
+        for b, m in self.machines.items():
+            if b not in self.kept:
+                bus.publish_state(m.state())
 
     def close(self) -> None:
         """Stop listening to the bus (a reload replaces this monitor)."""
@@ -120,8 +128,8 @@ class BayMonitor:
             for m in self.machines.values():
                 m.timers = cfg.timers
 
-    def adopt(self, old: "BayMonitor") -> list[str]:
-        """A reload that changed bays or occupancy: each bay that keeps its id keeps its story (visit,
+    def adopt(self, old: BayMonitor) -> list[str]:
+        """(Called by ``__init__`` with ``replaces``.) A reload that changed bays or occupancy: each bay that keeps its id keeps its story (visit,
         plate consensus, violation) from ``old``, also when its outline was redrawn; the classifier
         judges it afresh, so an outline that now holds no car ends the visit as any departure does.
         Why not start a redrawn bay over: a corner nudged under a parked car left its open violation
@@ -132,6 +140,10 @@ class BayMonitor:
             before = {b.id: b.polygon for b in old.cfg.bays}
             self.set_offset(*old.offset)
             self.camera_ok, self.aligned = old.camera_ok, old.aligned
+            # the heartbeat's and replay's counts are the agent's since its start, not this monitor's: a reload
+            # that set them back to 0 (and inference_ms to null) read as a restart on a fleet's dashboard
+            self.frames, self.detector_runs, self.region_runs = old.frames, old.detector_runs, old.region_runs
+            self.classified, self.inference_ms = old.classified, old.inference_ms
             for b in self.cfg.bays:
                 if b.id not in old.machines:
                     continue

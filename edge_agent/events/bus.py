@@ -48,11 +48,24 @@ class EventBus:
                 self._call(handler, event)
 
     def publish_state(self, state: BayState) -> None:
+        """Store ``state`` as the bay's latest and hand it to every state subscriber.
+
+        A bay's state is published from more than one thread (the frame loop; the lock stage's thread when the
+        arm moves). Handlers run unlocked, so a thread switched out in one handler could hand its older state
+        to the later handlers after another thread had handed them the newer one: the retained MQTT state kept
+        the older for good. So after handing a state over, a newer one stored meanwhile is handed over again:
+        the last state every subscriber hears for a bay is the one ``states()`` keeps."""
         with self._lock:
             self._states[state.bay_id] = state
             subs = list(self._state_subs)
-        for handler in subs:
-            self._call(handler, state)
+        while True:
+            for handler in subs:
+                self._call(handler, state)
+            with self._lock:
+                latest = self._states.get(state.bay_id)
+                if latest is None or latest is state:
+                    return
+                state, subs = latest, list(self._state_subs)
 
     def states(self) -> dict[str, BayState]:
         """The latest state of every bay published so far."""

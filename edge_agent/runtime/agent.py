@@ -290,12 +290,13 @@ class Agent:
         return self.lock_manager
 
     def snapshot(self, bay_id: str | None) -> str:
-        if bay_id is not None:
-            self._bay(bay_id)
-        try:
-            eid = self.monitor.snapshot(bay_id)
-        except EvidenceSkipped as exc:
-            raise ControlError("disk_full", str(exc)) from None
+        with self.loop_lock:  # the bay checked is the bay photographed (see charger_status)
+            if bay_id is not None:
+                self._bay(bay_id)
+            try:
+                eid = self.monitor.snapshot(bay_id)
+            except EvidenceSkipped as exc:
+                raise ControlError("disk_full", str(exc)) from None
         if eid is None:
             raise ControlError("no_frame", "no camera frame yet")
         return eid
@@ -313,24 +314,28 @@ class Agent:
                 check_plate_list(key, plates or [])
         except ValueError as exc:
             raise ControlError("bad_plate", str(exc)) from None
-        before = (self.lists.allow, self.lists.deny)
-        self.lists.update(allow=allow, deny=deny)
-        try:
-            saved = self.reloader.save_lists()
-        except OverridesTooLarge as exc:  # the next start would refuse the file: nothing changes
-            self.lists.update(allow=before[0], deny=before[1])
-            raise ControlError("lists_too_large", "; ".join(exc.problems)) from None
+        with self.reloader.between_reloads():  # a reload under way would apply the lists it read over these
+            before = (self.lists.allow, self.lists.deny)
+            self.lists.update(allow=allow, deny=deny)
+            try:
+                saved = self.reloader.save_lists()
+            except OverridesTooLarge as exc:  # the next start would refuse the file: nothing changes
+                self.lists.update(allow=before[0], deny=before[1])
+                raise ControlError("lists_too_large", "; ".join(exc.problems)) from None
         events = self.monitor.reverify()
         return ControlResult(True, f"lists updated ({len(self.lists.allow)} allowed, {len(self.lists.deny)} denied)"
                              + ("" if saved else "; not saved to the config file"),
                              {"events": [e.event_id for e in events], "saved": saved})
 
     def charger_status(self, bay_id: str, status: str) -> ControlResult:
-        self._bay(bay_id)
-        if status not in CHARGER_STATES:
-            raise ControlError("bad_status", f"status must be one of {', '.join(CHARGER_STATES)}")
-        found = self.chargers.on_status(bay_id, status)
-        events = self.monitor.charger_status(bay_id, status) + self.chargers.flush(extra=found)
+        # under the loop lock, as a reload's swap of the bays is: the bay checked is the bay changed (a reload
+        # removing it in between made this a KeyError, answered internal_error)
+        with self.loop_lock:
+            self._bay(bay_id)
+            if status not in CHARGER_STATES:
+                raise ControlError("bad_status", f"status must be one of {', '.join(CHARGER_STATES)}")
+            found = self.chargers.on_status(bay_id, status)
+            events = self.monitor.charger_status(bay_id, status) + self.chargers.flush(extra=found)
         return ControlResult(True, f"{bay_id}: charger {status}", {"events": [e.type for e in events]})
 
     def reload_config(self) -> ControlResult:

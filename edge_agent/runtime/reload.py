@@ -127,6 +127,12 @@ class ConfigReload:
         with self._one_at_a_time:
             return self._reload()
 
+    def between_reloads(self) -> threading.Lock:
+        """Held by a list change (``set-lists``, the page's allow / deny) while it applies and saves: a reload
+        reads the file, then applies its lists, and one under way when the change came applied the old lists
+        over it (the change answered "saved"; the agent ran on with the old lists until another reload)."""
+        return self._one_at_a_time
+
     def _reload(self) -> ControlResult:
         path = self.agent.cfg.source_path
         if path is None:
@@ -163,10 +169,12 @@ class ConfigReload:
         kept: list[str] = a.bay_ids()
         if {"bays", "occupancy"} & set(changed):
             old_monitor.close()
-            # the same feed: presence sensors stay plugged in, and the new monitor's bays start unmeasured
-            a.monitor = BayMonitor(new, a.bus, a.clock, a.lists, a.evidence, feed=a.feed, classifier=a.classifier)
+            # the same feed: presence sensors stay plugged in, and the new monitor's bays start unmeasured;
+            # bays that keep their id keep their story (and publish only it: no "free" in between)
+            a.monitor = BayMonitor(new, a.bus, a.clock, a.lists, a.evidence, feed=a.feed, classifier=a.classifier,
+                                   replaces=old_monitor)
             a.camera.reconfigure(new, bays_changed="bays" in changed)
-            kept = a.monitor.adopt(old_monitor)  # bays that keep their id keep their story
+            kept = a.monitor.kept
         else:
             a.camera.reconfigure(new, bays_changed=False)  # another camera.width / height takes effect here
             if "timers" in changed:

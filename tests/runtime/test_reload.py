@@ -117,3 +117,141 @@ def test_a_reload_that_moves_data_dir_is_refused_and_keeps_the_installer_s_bays(
     res = agent.reload_config()
     assert not res.ok and res.data["problems"][0].startswith(f"data_dir: moves from {tmp_path / 'data'} to ")
     assert agent.cfg is running and [list(p) for p in agent.monitor.cfg.bays[0].polygon] == redrawn
+
+
+def test_a_reload_that_redraws_the_bays_publishes_each_kept_bay_s_own_state_only(tmp_path, clock):
+    """A reload that changes the bays builds a new monitor, which adopts each kept bay's story. Before, the new
+    monitor first published every bay as ``free`` (no visit, ``since`` = the reload) and only then the adopted
+    state: a bay in violation went violation → free → violation on ``{prefix}/bays/B/state``, in events.jsonl,
+    for the locks and Home Assistant, and the reference consumer (the newest ``since`` wins) kept the ``free``
+    one and refused the real state that followed, whose ``since`` is older. Now each kept bay's state is
+    published once, its own; a new bay's is ``free``."""
+    from edge_agent.sim.scenario import FUEL, Scene, run_scripted
+
+    data = _data(tmp_path)
+    path = _write(tmp_path / "agent.yaml", data)
+    agent = Agent(load_config(path), clock=clock, reader=NoPlates(),
+                  source=ScriptedSource(hold(3, EMPTY) + hold(300, Scene(cars=(FUEL,))), clock))
+    agent.start()
+    run_scripted(agent.step, clock, 12, 5)
+    parked = agent.bus.states()["B"]
+    assert parked.state != "free" and parked.visit_id is not None
+
+    published = []
+    agent.bus.subscribe_state(published.append)
+    data["bays"][0]["polygon"][0] = [70, 205]  # the installer moves a corner of bay A…
+    data["bays"].append({"id": "C", "polygon": [[400, 20], [560, 20], [560, 150], [400, 150]]})  # …and adds C
+    _write(path, data)
+    res = agent.reload_config()
+    assert res.ok and "bays" in res.data["changed"] and res.data["bays_kept"] == ["A", "B"]
+    by_bay = {b: [(s.state, s.visit_id, s.since) for s in published if s.bay_id == b] for b in ("A", "B", "C")}
+    assert by_bay["B"] == [(parked.state, parked.visit_id, parked.since)], by_bay["B"]
+    assert len(by_bay["A"]) == 1 and [s for s, _, _ in by_bay["C"]] == ["free"]
+    agent.stop()
+
+
+class _Watched:
+    """A lock that says when a second thread starts waiting for it (the test's barrier, no sleeps)."""
+
+    def __init__(self, waiting: threading.Event) -> None:
+        self._lock, self._waiting = threading.Lock(), waiting
+
+    def __enter__(self) -> None:
+        if not self._lock.acquire(blocking=False):
+            self._waiting.set()
+            self._lock.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
+
+
+def test_set_lists_during_a_reload_is_not_undone_by_the_reload(tmp_path, clock, monkeypatch):
+    """A backend's ``set-lists`` (or a reviewer's "allow this plate") while a reload runs (SIGHUP, the
+    installer's Save). The reload read the file with the old lists, the command applied and saved the new
+    ones ("lists updated", saved), then the reload applied its old copy: the agent ran on with the old lists
+    (a fuel car just allowed got its violation) until some later reload, though the file held the new ones.
+    A list change now waits for a reload under way, and a reload for a list change."""
+    import edge_agent.runtime.reload as reload_module
+
+    data = _data(tmp_path)
+    path = _write(tmp_path / "agent.yaml", data)
+    agent = _agent(path, clock)
+    progress = threading.Event()  # the command has saved its lists, or waits for the reload
+    agent.reloader._one_at_a_time = _Watched(progress)  # type: ignore[assignment]
+    real_load, real_save, replies, commands = reload_module.load_config, agent.reloader.save_lists, [], []
+
+    def save() -> bool:
+        saved = real_save()
+        progress.set()
+        return saved
+
+    def load(p):  # noqa: ANN001, ANN202
+        cfg = real_load(p)  # the old lists
+        commands.append(threading.Thread(target=lambda: replies.append(agent.set_lists(allow=["粤B12345"], deny=None))))
+        commands[0].start()
+        assert progress.wait(10)
+        return cfg
+
+    monkeypatch.setattr(agent.reloader, "save_lists", save)
+    monkeypatch.setattr(reload_module, "load_config", load)
+    assert agent.reload_config().ok
+    commands[0].join(10)
+    assert replies and replies[0].ok and replies[0].data["saved"] is True
+    assert agent.lists.lookup("粤B12345") == "allow"  # what the reply said, and what the file holds
+    assert load_config(path).lists.allow == ["粤B12345"]
+
+
+class _WatchedRLock(_Watched):
+    def __init__(self, waiting: threading.Event) -> None:
+        self._lock, self._waiting = threading.RLock(), waiting  # type: ignore[assignment]
+
+
+def test_a_charger_status_while_a_reload_removes_its_bay_is_answered_not_a_crash(tmp_path, clock, monkeypatch):
+    """``charger-status`` for bay C while a reload (SIGHUP, the installer's Save) removes C: the command found
+    C, the reload swapped the bays, and the command went on into bays without C — a KeyError, answered
+    ``internal_error`` with a traceback in the log. A command's look at the bays and its change to them now
+    fall wholly before or after a reload's swap."""
+    data = _data(tmp_path)
+    data["bays"].append({"id": "C", "polygon": [[400, 20], [560, 20], [560, 150], [400, 150]]})
+    path = _write(tmp_path / "agent.yaml", data)
+    agent = _agent(path, clock)
+    data["bays"].pop()
+    _write(path, data)
+    progress = threading.Event()  # the reload has swapped the bays, or waits for the command
+    agent.loop_lock = _WatchedRLock(progress)  # type: ignore[assignment]
+    real_on_status, reloads = agent.chargers.on_status, []
+
+    def on_status(bay_id, status):  # noqa: ANN001, ANN202 - between the command's look and its change
+        reloads.append(threading.Thread(target=lambda: (agent.reload_config(), progress.set())))
+        reloads[0].start()
+        assert progress.wait(10)
+        return real_on_status(bay_id, status)
+
+    monkeypatch.setattr(agent.chargers, "on_status", on_status)
+    res = agent.charger_status("C", "finished")
+    reloads[0].join(10)
+    assert res.ok and agent.bay_ids() == ["A", "B"]
+
+
+def test_the_heartbeat_s_counts_go_on_across_a_reload_that_redraws_the_bays(tmp_path, clock):
+    """The heartbeat's ``frames`` and ``detector_runs`` and its ``inference_ms`` lived in the monitor a bay reload
+    replaces: each reload that redrew a bay set them back to 0 and null, so a fleet dashboard read a restart
+    (or a camera that had stopped: frames going backwards) at every installer Save."""
+    from edge_agent.sim.scenario import run_scripted
+
+    data = _data(tmp_path)
+    path = _write(tmp_path / "agent.yaml", data)
+    agent = _agent(path, clock)
+    agent.start()
+    run_scripted(agent.step, clock, 4, 5)
+    before = agent.health_figures()
+    assert before.extra["frames"] >= 15
+    data["bays"][0]["polygon"][0] = [70, 205]
+    _write(path, data)
+    assert "bays" in agent.reload_config().data["changed"]
+    after = agent.health_figures()
+    assert (after.extra["frames"], after.extra["detector_runs"], after.inference_ms) == \
+        (before.extra["frames"], before.extra["detector_runs"], before.inference_ms)
+    run_scripted(agent.step, clock, 1, 5)
+    assert agent.health_figures().extra["frames"] > before.extra["frames"]
+    agent.stop()
