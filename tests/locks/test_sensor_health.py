@@ -1,0 +1,123 @@
+"""Presence sensors that misbehave, on the real agent: gpiozero's MockFactory pins, the real bay monitor and
+occupancy classifier on a synthetic empty lot, a fake clock.
+
+The arm is driven by the test from the relay pins (1 s stroke) and its limit switches follow it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+import yaml
+from gpiozero.pins.mock import MockFactory
+
+from edge_agent.clock import FakeClock
+from edge_agent.config.load import load_config
+from edge_agent.events.types import Event, EventType
+from edge_agent.runtime.agent import Agent
+from edge_agent.runtime.assemble import attach_locks
+from edge_agent.sim.scenario import EMPTY
+from edge_agent.sim.synthetic import BAYS, H, W, render
+from tests.bays.test_vision import Frames, NoPlates
+
+FPS = 5.0
+UP, DOWN, SW_DOWN, SW_UP, PRESENCE = 17, 27, 22, 23, 24
+
+
+class Site:
+    """One bay, one gpiozero lock with a fail-safe digital presence sensor (``pin_active: clear``: LOW = clear)."""
+
+    def __init__(self, tmp: Path, clock: FakeClock, **lock_over: Any) -> None:
+        lock = {"id": "LA", "bay": "A", "driver": "gpiozero", "auto_raise_delay_s": 20,
+                "motor": {"kind": "relays", "up": {"pin": UP}, "down": {"pin": DOWN}},
+                "switches": {"down": {"pin": SW_DOWN}, "up": {"pin": SW_UP}},
+                "presence": {"kind": "digital", "pin": {"pin": PRESENCE}, "pin_active": "clear"}, **lock_over}
+        cfg = {"site": {"site_id": "s", "device_id": "d"},
+               "camera": {"source": "synthetic", "fps": FPS, "width": W, "height": H},
+               "bays": [{"id": "A", "polygon": [list(p) for p in BAYS["A"]]}],
+               "timers": {"arrival_confirm_s": 2, "departure_confirm_s": 3},
+               "locks": [lock], "data_dir": str(tmp / "data")}
+        path = tmp / "agent.yaml"
+        path.write_text(yaml.safe_dump(cfg))
+        self.clock = clock
+        self.src = Frames(clock)
+        self.agent = Agent(load_config(path), clock=clock, source=self.src, reader=NoPlates())
+        self.factory = MockFactory()
+        self.locks = attach_locks(self.agent, pin_factory=self.factory, thread=False)
+        self.position = 0.0  # 0 down … 1 up
+        self.events: list[Event] = []
+        self.agent.bus.subscribe(self.events.append)
+        self.sync()
+        self.pin(PRESENCE).drive_low()  # clear
+        self.agent.start()
+        self.src.next = render(EMPTY)
+
+    def pin(self, n: int):  # noqa: ANN201 - a MockPin
+        return self.factory.pin(n)
+
+    def sync(self, dt: float = 0.0) -> None:
+        up, down = self.pin(UP).state, self.pin(DOWN).state
+        if up and not down:
+            self.position = min(1.0, self.position + dt)
+        elif down and not up:
+            self.position = max(0.0, self.position - dt)
+        self.pin(SW_DOWN).drive_low() if self.position <= 0 else self.pin(SW_DOWN).drive_high()
+        self.pin(SW_UP).drive_low() if self.position >= 1 else self.pin(SW_UP).drive_high()
+
+    def run(self, seconds: float, each: Callable[[], None] | None = None) -> None:
+        for _ in range(round(seconds * FPS)):
+            if each is not None:
+                each()
+            self.sync(1 / FPS)
+            self.agent.step()
+            self.locks.tick()
+            self.clock.advance(1 / FPS)
+
+    def of(self, type_: str, code: str | None = None) -> list[Event]:
+        return [e for e in self.events if e.type == type_ and (code is None or e.data.get("code") == code)]
+
+    def close(self) -> None:
+        self.agent.stop()
+        self.factory.reset()
+
+
+@pytest.fixture
+def site(tmp_path: Path, clock: FakeClock):  # noqa: ANN201
+    sites: list[Site] = []
+
+    def make(**lock_over: Any) -> Site:
+        s = Site(tmp_path, clock, **lock_over)
+        sites.append(s)
+        return s
+
+    yield make
+    for s in sites:
+        s.close()
+
+
+def test_a_presence_input_that_cannot_be_read_is_a_lost_sensor_not_the_end_of_the_agent(site, caplog):  # noqa: ANN001
+    s = site()
+    s.run(30)  # the empty bay, seen by the camera and the sensor, for longer than auto_raise_delay_s
+    assert s.locks.state("A") == "up"
+    failing = [True]
+
+    def read_fails() -> bool:
+        if failing[0]:
+            raise OSError("GPIO chip gone")
+        return False
+
+    s.pin(PRESENCE)._get_state = read_fails  # the line's read fails from now on (chip reset, line released)
+    s.run(60)  # the frame loop reads the sensor on every frame: it used to raise out of agent.step()
+    assert s.locks.state("A") == "fault" and s.position == 0.0, "a lost sensor lowers the arm"
+    assert len(s.of(EventType.LOCK_FAULT, "presence_unknown")) == 1
+    assert s.agent.bus.states()["A"].state == "free", "the camera still judges the bay"
+    assert s.locks.presence("A") is None and s.locks.status()["A"]["presence"] is None
+    assert sum("presence sensor cannot be read" in r.getMessage() for r in caplog.records) == 1
+    assert not s.locks.reset("A", "ops").ok, "a reset is refused while the sensor cannot be read"
+    failing[0] = False
+    s.run(1)
+    assert s.locks.reset("A", "ops").ok
+    s.run(30)
+    assert s.locks.state("A") == "up", "readable again and reset: the policy raises the arm on fresh evidence"
