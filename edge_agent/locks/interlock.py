@@ -82,6 +82,7 @@ class Interlock:
         # the monitor publishes a visit's events before the state that names it, so the state alone lags
         self.visit_id: str | None = None
         self.tampered_at: float | None = None  # monotonic time the arm last moved without a command
+        self._disagree_since: float | None = None  # sensor "vehicle" while the camera alone sees the bay empty
 
     # -- locking and events -------------------------------------------------------------------
     @contextmanager
@@ -221,6 +222,7 @@ class Interlock:
             if self.driver.has_presence and self.driver.read_presence() is None and not self.fault \
                     and not self.driver.presence_starting:  # its first reading is not due yet: unknown, not lost
                 self._enter_fault("presence_unknown", "presence sensor lost or unhealthy", lower=True)
+            self._judge_disagreement(now)
             if self._flapping(now) and self.fault != "switch_flapping":
                 self._enter_fault("switch_flapping", f"{len(self._uncommanded)} uncommanded switch changes "
                                   f"in {self.cfg.flap_window_s:g}s", lower=True)
@@ -236,6 +238,31 @@ class Interlock:
             self._up_losses.explain(self.vehicle_possible)  # a car seen since the arm lost its up position
 
     # -- internals ----------------------------------------------------------------------------
+    def _judge_disagreement(self, now: float) -> None:
+        """A presence sensor that keeps reporting a vehicle while the camera alone, fresh and confident, sees the
+        bay empty, for ``presence.disagree_s`` → FAULT ``presence_unknown``: one of them is wrong, and only an
+        operator at the bay can tell which. A sensor stuck on, covered (snow, a box) or configured the wrong way
+        round (``pin_active``) read as a car for ever: the bay stayed occupied, an "unidentified vehicle"
+        violation opened on an empty bay, the arm never rose again, and nothing said why. The fault says it once,
+        lowers the arm (a car under it, if the camera is the one wrong, is safe) and refuses every raise until
+        a reset, after which the watch starts again."""
+        pr = self.cfg.presence
+        if pr is None or self.fault or not self.driver.has_presence:
+            self._disagree_since = None
+            return
+        v = self.evidence.vision() if self.evidence.vision is not None else None
+        camera_empty = v is not None and v.vision == "ok" and v.camera_empty and v.measured_at is not None \
+            and now - v.measured_at <= self.cfg.occupancy_max_age_s
+        if not camera_empty or self.driver.read_presence() is not True:
+            self._disagree_since = None
+            return
+        if self._disagree_since is None:
+            self._disagree_since = now
+        elif now - self._disagree_since >= pr.disagree_s:
+            self._enter_fault("presence_unknown", f"presence sensor reports a vehicle for {pr.disagree_s:g}s while "
+                              "the camera sees the bay empty (sensor stuck or covered, or presence.pin_active "
+                              "the wrong way round?)", lower=True)
+
     def _check_motion(self, m: _Motion, sw: Switches, now: float) -> None:
         if m.target == "up":
             why = self.vehicle_possible()

@@ -19,7 +19,7 @@ from edge_agent.events.types import Event, EventType
 from edge_agent.runtime.agent import Agent
 from edge_agent.runtime.assemble import attach_locks
 from edge_agent.sim.scenario import EMPTY
-from edge_agent.sim.synthetic import BAYS, H, W, render
+from edge_agent.sim.synthetic import BAYS, Car, H, Scene, W, render
 from tests.bays.test_vision import Frames, NoPlates
 
 FPS = 5.0
@@ -121,3 +121,54 @@ def test_a_presence_input_that_cannot_be_read_is_a_lost_sensor_not_the_end_of_th
     assert s.locks.reset("A", "ops").ok
     s.run(30)
     assert s.locks.state("A") == "up", "readable again and reset: the policy raises the arm on fresh evidence"
+
+
+DISAGREE_S = 60.0  # presence.disagree_s at its lowest, to keep the runs short
+
+
+def faults(s: Site) -> list[Event]:
+    return s.of(EventType.LOCK_FAULT, "presence_unknown")
+
+
+def test_a_sensor_stuck_on_vehicle_under_an_empty_bay_is_a_fault_said_once(site):  # noqa: ANN001
+    """A presence output stuck at "vehicle" (a cut wire on fail-safe wiring, snow on the sensor): the bay stayed
+    occupied, an unidentified-vehicle violation opened on an empty bay, the arm stood for ever, and nothing said
+    that the sensor and the camera disagreed."""
+    s = site(presence={"kind": "digital", "pin": {"pin": PRESENCE}, "pin_active": "clear",
+                       "disagree_s": DISAGREE_S})
+    s.run(30)
+    assert s.locks.state("A") == "up" and not faults(s)
+    s.pin(PRESENCE).drive_high()  # stuck at "vehicle"; the camera keeps seeing the bay empty
+    s.run(DISAGREE_S - 5)
+    assert not faults(s), "not before presence.disagree_s"
+    s.run(DISAGREE_S)
+    assert len(faults(s)) == 1 and "camera sees the bay empty" in faults(s)[0].data["message"]
+    assert s.locks.state("A") == "fault" and s.position == 0.0
+    s.run(3 * DISAGREE_S)
+    assert len(faults(s)) == 1, "said once, not again at every tick"
+    assert not s.locks.lock("A", "close the bay", "ops").ok
+
+
+def test_presence_pin_active_the_wrong_way_round_is_found_at_commissioning(site):  # noqa: ANN001
+    """pin_active: vehicle on a sensor wired fail-safe (its output conducts while the bay is clear): every empty
+    minute reads "vehicle". The arm never rose and no event said why; now the disagreement latches a fault."""
+    s = site(presence={"kind": "digital", "pin": {"pin": PRESENCE}, "pin_active": "vehicle",
+                       "disagree_s": DISAGREE_S})
+    s.run(DISAGREE_S + 10)
+    assert s.locks.state("A") == "fault" and len(faults(s)) == 1
+    assert s.locks.reset("A", "ops").ok  # the sensor reads (it is not lost): a reset is allowed
+    s.run(DISAGREE_S + 10)
+    assert len(faults(s)) == 2, "after the reset the watch starts again"
+    assert s.position == 0.0
+
+
+def test_a_sensor_and_a_camera_that_both_see_a_car_are_no_disagreement(site):  # noqa: ANN001
+    s = site(presence={"kind": "digital", "pin": {"pin": PRESENCE}, "pin_active": "clear",
+                       "disagree_s": DISAGREE_S})
+    s.run(30)
+    assert s.agent.unlock("A", "an NEV", "ops").ok
+    s.run(2)
+    s.src.next = render(Scene(cars=(Car(250, None),)))  # a car parks in bay A, over the lowered arm
+    s.pin(PRESENCE).drive_high()
+    s.run(3 * DISAGREE_S)
+    assert s.agent.bus.states()["A"].state != "free" and not faults(s) and s.locks.state("A") == "down"
