@@ -99,6 +99,14 @@ class PresenceConfig(StrictModel):
             raise ValueError("a digital presence sensor needs pin")
         if self.kind == "ultrasonic" and self.pin_active != "vehicle":
             raise ValueError("pin_active is a digital sensor's setting (an ultrasonic sensor measures a distance)")
+        # a setting of the other kind is never read: a health output wired and configured on an ultrasonic sensor
+        # was silently not watched (a dead module's health line said nothing), a digital sensor's echo ignored
+        other, article, alt = (("pin", "health_pin"), "an", "digital") if self.kind == "ultrasonic" \
+            else (("trigger", "echo"), "a", "ultrasonic")
+        for key in other:
+            if getattr(self, key) is not None:
+                raise ValueError(f"{key} is not read by {article} {self.kind} presence sensor; remove it, "
+                                 f"or set kind: {alt}")
         if self.kind == "ultrasonic":
             if self.trigger is None or self.echo is None:
                 raise ValueError("an ultrasonic presence sensor needs trigger and echo")
