@@ -89,6 +89,9 @@ class PresenceConfig(StrictModel):
     threshold_m: float = Field(0.5, gt=0, le=4.0)
     max_distance_m: float = Field(2.0, gt=0, le=4.0)
     stale_s: float = Field(1.0, gt=0, le=10)
+    flap_changes: int = Field(
+        20, ge=5, le=1000, description="this many changes of the sensor's reading within the lock's flap_window_s "
+        "→ FAULT presence_unknown (a loose wire, interference, a reading hovering at its threshold)")
     disagree_s: float = Field(
         600.0, ge=60, le=86_400, description="the sensor reports a vehicle this long while the camera sees the "
         "bay empty, confidently → FAULT presence_unknown (stuck, covered, or pin_active the wrong way round)")

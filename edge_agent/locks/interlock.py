@@ -83,6 +83,8 @@ class Interlock:
         self.visit_id: str | None = None
         self.tampered_at: float | None = None  # monotonic time the arm last moved without a command
         self._disagree_since: float | None = None  # sensor "vehicle" while the camera alone sees the bay empty
+        self._presence_seen: bool | None = None  # the sensor's last reading (flapping is judged on its changes)
+        self._presence_changes: deque[float] = deque()
 
     # -- locking and events -------------------------------------------------------------------
     @contextmanager
@@ -188,6 +190,7 @@ class Interlock:
             self.latches.clear_fault(self.cfg.id)
             self._uncommanded.clear()
             self._up_losses.clear()
+            self._presence_changes.clear()
             self.driver.motor_stop()
             self._motion, self._reverse_at, self._switches, self._pending = None, None, sw, None
             reason = f"fault {old} reset"
@@ -223,6 +226,10 @@ class Interlock:
                     and not self.driver.presence_starting:  # its first reading is not due yet: unknown, not lost
                 self._enter_fault("presence_unknown", "presence sensor lost or unhealthy", lower=True)
             self._judge_disagreement(now)
+            if self._presence_flapping(now) and not self.fault:
+                self._enter_fault("presence_unknown", f"presence sensor flapping: {len(self._presence_changes)} changes "
+                                  f"in {self.cfg.flap_window_s:g}s (loose wire, interference, or a reading at its "
+                                  "threshold?)", lower=True)
             if self._flapping(now) and self.fault != "switch_flapping":
                 self._enter_fault("switch_flapping", f"{len(self._uncommanded)} uncommanded switch changes "
                                   f"in {self.cfg.flap_window_s:g}s", lower=True)
@@ -419,6 +426,23 @@ class Interlock:
             )
             if not expected:
                 self._uncommanded.append(now)
+
+    def _presence_flapping(self, now: float) -> bool:
+        """The sensor's reading changed ``presence.flap_changes`` times within ``flap_window_s``: no vehicle comes
+        and goes like that. A sensor bouncing every few ms (a loose wire, a ground loop picking up the motor) was
+        never judged: each "vehicle" only restarted the free timer, so the arm stayed down for ever, the bay
+        opened visits on it, and nothing said why. Counted on every check, which every input edge runs."""
+        pr = self.cfg.presence
+        if pr is None or not self.driver.has_presence:
+            return False
+        p = self.driver.read_presence()
+        if p is not None:
+            if self._presence_seen is not None and p != self._presence_seen:
+                self._presence_changes.append(now)
+            self._presence_seen = p
+        while self._presence_changes and now - self._presence_changes[0] > self.cfg.flap_window_s:
+            self._presence_changes.popleft()
+        return len(self._presence_changes) >= pr.flap_changes
 
     def _flapping(self, now: float) -> bool:
         while self._uncommanded and now - self._uncommanded[0] > self.cfg.flap_window_s:

@@ -172,3 +172,37 @@ def test_a_sensor_and_a_camera_that_both_see_a_car_are_no_disagreement(site):  #
     s.pin(PRESENCE).drive_high()
     s.run(3 * DISAGREE_S)
     assert s.agent.bus.states()["A"].state != "free" and not faults(s) and s.locks.state("A") == "down"
+
+
+def test_a_presence_input_bouncing_every_few_ms_is_a_fault_said_once(site):  # noqa: ANN001
+    """A presence line that bounces (a loose wire, a ground loop picking up the motor): each "vehicle" only
+    restarted the free timer, so the arm stayed down for ever and no event said why; the bay opened visits on it."""
+    s = site()
+    s.run(30)
+    assert s.agent.unlock("A", "an NEV", "ops").ok
+    s.run(10)
+    assert s.locks.state("A") == "down" and not faults(s)
+    level = [False]
+
+    def bounce() -> None:  # a change every 10 ms
+        for _ in range(20):
+            level[0] = not level[0]
+            s.pin(PRESENCE).drive_high() if level[0] else s.pin(PRESENCE).drive_low()
+
+    s.run(1, each=bounce)
+    assert len(faults(s)) == 1 and "flapping" in faults(s)[0].data["message"]
+    s.run(60, each=bounce)
+    assert len(faults(s)) == 1, "said once"
+    assert s.locks.state("A") == "fault" and s.position == 0.0
+
+
+def test_cars_coming_and_going_are_not_flapping(site):  # noqa: ANN001
+    s = site()
+    s.run(30)
+    assert s.agent.unlock("A", "an NEV", "ops").ok
+    for _ in range(5):  # a car over the lowered arm and off it again, five times in 10 s: ten changes
+        s.pin(PRESENCE).drive_high()
+        s.run(1)
+        s.pin(PRESENCE).drive_low()
+        s.run(1)
+    assert not faults(s) and s.locks.state("A") == "down"
