@@ -11,6 +11,8 @@ Rules (README "locks" lists them for the field):
   leaving a rest position → lower to the safe end; too many in a window → FAULT (flapping);
   the up position lost again and again with no vehicle seen → FAULT ``arm_drift`` (``locks/drift.py``).
 - At start-up the switches say where the arm is; between them → FAULT, lower.
+- A presence sensor lost, unreadable, flapping, or saying "vehicle" for ``presence.disagree_s`` while the camera
+  alone sees the bay empty → FAULT ``presence_unknown``, lower.
 - A FAULT lowers the arm if it can, holds it there, and only ``reset()`` clears it; the reset
   lowers an arm it finds off its down end (any doubt leaves the arm down). A FAULT is saved
   (``locks/latches.py``) and a restart starts the lock in it again, lowered, until that reset.
