@@ -89,7 +89,8 @@ class Interlock:
         self.tampered_at: float | None = None  # monotonic time the arm last moved without a command
         self._disagree_since: float | None = None  # sensor "vehicle" while the camera alone sees the bay empty
         self._presence_seen: bool | None = None  # the sensor's last reading (flapping is judged on its changes)
-        self._presence_changes: deque[float] = deque()
+        # the last flap_changes changes (a line bouncing at kHz must not grow it without bound)
+        self._presence_changes: deque[float] = deque(maxlen=cfg.presence.flap_changes if cfg.presence else 1)
 
     # -- locking and events -------------------------------------------------------------------
     @contextmanager
