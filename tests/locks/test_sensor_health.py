@@ -141,11 +141,14 @@ def test_a_sensor_stuck_on_vehicle_under_an_empty_bay_is_a_fault_said_once(site)
     s.pin(PRESENCE).drive_high()  # stuck at "vehicle"; the camera keeps seeing the bay empty
     s.run(DISAGREE_S - 5)
     assert not faults(s), "not before presence.disagree_s"
+    assert s.agent.bus.states()["A"].state != "free", "until the fault the bay takes the sensor's word"
     s.run(DISAGREE_S)
     assert len(faults(s)) == 1 and "camera sees the bay empty" in faults(s)[0].data["message"]
     assert s.locks.state("A") == "fault" and s.position == 0.0
     s.run(3 * DISAGREE_S)
     assert len(faults(s)) == 1, "said once, not again at every tick"
+    assert s.agent.bus.states()["A"].state == "free", "a sensor the lock judged unhealthy is no witness for the bay"
+    assert not s.of(EventType.VIOLATION_STARTED)
     assert not s.locks.lock("A", "close the bay", "ops").ok
 
 
@@ -191,8 +194,10 @@ def test_a_presence_input_bouncing_every_few_ms_is_a_fault_said_once(site):  # n
 
     s.run(1, each=bounce)
     assert len(faults(s)) == 1 and "flapping" in faults(s)[0].data["message"]
+    arrived = len(s.of(EventType.VEHICLE_ARRIVED))
     s.run(60, each=bounce)
     assert len(faults(s)) == 1, "said once"
+    assert len(s.of(EventType.VEHICLE_ARRIVED)) == arrived, "the bouncing opens no visit once judged"
     assert s.locks.state("A") == "fault" and s.position == 0.0
 
 
