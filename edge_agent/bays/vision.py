@@ -23,13 +23,15 @@ def classifier_vision(verdicts: Mapping[str, Verdict], present: Mapping[str, boo
     classified at least every ``occupancy.classify_every_s``, so this stays fresh), confident only
     while that p is clear of the hysteresis band on the side of the verdict (``Hysteresis``).
     ``occupied`` is the fused presence, or True already at the first frame whose p reaches
-    ``enter_p``: the verdict waits for confirmation, the evidence of an empty bay does not.
+    ``enter_p``: the verdict waits for confirmation, the evidence of an empty bay does not. ``camera_empty``: the
+    classifier's own verdict, settled and confident, says empty (whatever the presence sensor says).
     ``view_problems``: bay → why its view vouches for nothing (a mask without pixels, a blank crop)."""
     out = {}
     for b, v in verdicts.items():
         seen = v.p_occupied is not None and v.p_occupied >= enter_p
         occupied = True if seen else present.get(b)
-        out[b] = BayVision(v.measured_at, v.p_occupied, occupied, v.confident, view_problems.get(b, "ok"))
+        out[b] = BayVision(v.measured_at, v.p_occupied, occupied, v.confident, view_problems.get(b, "ok"),
+                           camera_empty=v.occupied is False and v.confident)
     return out
 
 

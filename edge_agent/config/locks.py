@@ -89,6 +89,12 @@ class PresenceConfig(StrictModel):
     threshold_m: float = Field(0.5, gt=0, le=4.0)
     max_distance_m: float = Field(2.0, gt=0, le=4.0)
     stale_s: float = Field(1.0, gt=0, le=10)
+    flap_changes: int = Field(
+        20, ge=5, le=1000, description="this many changes of the sensor's reading within the lock's flap_window_s "
+        "→ FAULT presence_unknown (a loose wire, interference, a reading hovering at its threshold)")
+    disagree_s: float = Field(
+        600.0, ge=60, le=86_400, description="the sensor reports a vehicle this long while the camera sees the "
+        "bay empty, confidently → FAULT presence_unknown (stuck, covered, or pin_active the wrong way round)")
 
     @model_validator(mode="after")
     def _wiring(self) -> "PresenceConfig":
@@ -96,6 +102,14 @@ class PresenceConfig(StrictModel):
             raise ValueError("a digital presence sensor needs pin")
         if self.kind == "ultrasonic" and self.pin_active != "vehicle":
             raise ValueError("pin_active is a digital sensor's setting (an ultrasonic sensor measures a distance)")
+        # a setting of the other kind is never read: a health output wired and configured on an ultrasonic sensor
+        # was silently not watched (a dead module's health line said nothing), a digital sensor's echo ignored
+        other, article, alt = (("pin", "health_pin"), "an", "digital") if self.kind == "ultrasonic" \
+            else (("trigger", "echo"), "a", "ultrasonic")
+        for key in other:
+            if getattr(self, key) is not None:
+                raise ValueError(f"{key} is not read by {article} {self.kind} presence sensor; remove it, "
+                                 f"or set kind: {alt}")
         if self.kind == "ultrasonic":
             if self.trigger is None or self.echo is None:
                 raise ValueError("an ultrasonic presence sensor needs trigger and echo")

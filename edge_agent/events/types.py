@@ -128,6 +128,8 @@ class BayVision:
     #                     camera_black | camera_flat | camera_unusable | camera_moved | mask_empty |
     #                     mask_outside_frame | bay_flat | bay_clipped (the bay's crop shows nothing) |
     #                     bay_too_small (under 8 of the camera's pixels across)
+    camera_empty: bool = False  # the camera alone (the classifier's settled verdict, without plate reads and
+    #                             the presence sensor) says the bay is empty, confidently
 
 
 def now_iso(clock: Clock) -> str:

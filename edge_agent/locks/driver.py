@@ -8,6 +8,7 @@ decided by its config through :func:`make_driver`, never by the driver itself.
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Callable, Literal
@@ -16,6 +17,8 @@ from edge_agent.clock import Clock
 from edge_agent.config.locks import LockConfig
 
 Direction = Literal["up", "down"]
+
+log = logging.getLogger(__name__)
 
 
 class DriverUnavailable(RuntimeError):
@@ -100,7 +103,33 @@ class TwoLineMotor(LockDriver):
 
     Break before make: the opposite line is switched off before a direction is switched
     on, so both relays (or both H-bridge inputs) are never on together.
+
+    A presence input that cannot be read (its GPIO chip gone, the line released, an I/O error) is a lost
+    sensor: ``read_presence`` says None, as for an unhealthy one. The read raising used to end the bay
+    monitor's frame loop, which reads the sensor on every frame: the whole agent stopped, every camera and
+    bay with it, and systemd restarted it into the same failure.
     """
+
+    _cfg: LockConfig  # set by each driver
+    _presence_failing: str | None = None  # the last read error, while the input cannot be read (logged once)
+
+    def read_presence(self) -> bool | None:
+        try:
+            present = self._read_presence()
+        except Exception as exc:  # noqa: BLE001 - any failure to read the line: the sensor is lost
+            why = f"{type(exc).__name__}: {exc}"
+            if self._presence_failing is None:
+                log.error("lock %s: presence sensor cannot be read (%s): sensor lost", self._cfg.id, why)
+            self._presence_failing = why
+            return None
+        if self._presence_failing is not None:
+            log.warning("lock %s: presence sensor readable again", self._cfg.id)
+            self._presence_failing = None
+        return present
+
+    def _read_presence(self) -> bool | None:
+        """True: vehicle; False: clear; None: unhealthy or none fitted. May raise: the read failed."""
+        return None
 
     @abstractmethod
     def _line(self, name: Literal["up", "down", "enable"], on: bool) -> None:

@@ -134,7 +134,7 @@ class GpiozeroLock(TwoLineMotor):
     def read_switches(self) -> Switches:
         return Switches(down=bool(self._sw_down.is_active), up=bool(self._sw_up.is_active))
 
-    def read_presence(self) -> bool | None:
+    def _read_presence(self) -> bool | None:
         if self._presence is not None:
             if self._health is not None and not self._health.is_active:
                 return None

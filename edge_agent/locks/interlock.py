@@ -11,6 +11,8 @@ Rules (README "locks" lists them for the field):
   leaving a rest position → lower to the safe end; too many in a window → FAULT (flapping);
   the up position lost again and again with no vehicle seen → FAULT ``arm_drift`` (``locks/drift.py``).
 - At start-up the switches say where the arm is; between them → FAULT, lower.
+- A presence sensor lost, unreadable, flapping, or saying "vehicle" for ``presence.disagree_s`` while the camera
+  alone sees the bay empty → FAULT ``presence_unknown``, lower.
 - A FAULT lowers the arm if it can, holds it there, and only ``reset()`` clears it; the reset
   lowers an arm it finds off its down end (any doubt leaves the arm down). A FAULT is saved
   (``locks/latches.py``) and a restart starts the lock in it again, lowered, until that reset.
@@ -23,7 +25,7 @@ import logging
 import threading
 from collections import deque
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterator, Literal
 
 from edge_agent.clock import Clock
@@ -70,8 +72,11 @@ class Interlock:
         self.fault: str | None = None
         self._motion: _Motion | None = None
         self._reverse_at: float | None = None
+        self._deferred: _Motion | None = None  # a lowering waiting out reverse_delay_s (started at _reverse_at)
+        self._stopped: tuple[Direction, float] | None = None  # the direction last driven, and when it stopped
         self._switches = Switches(down=False, up=False)  # debounced view
-        self._pending: tuple[Switches, float] | None = None
+        self._pending: tuple[Switches, float, Direction | None] | None = None  # reading, since, motor's direction then
+        self._change_driven: Direction | None = None  # the direction driven when the committed change began
         self._uncommanded: deque[float] = deque()
         self._up_losses = UpLosses()
         self._last_refusal: str | None = None
@@ -82,6 +87,10 @@ class Interlock:
         # the monitor publishes a visit's events before the state that names it, so the state alone lags
         self.visit_id: str | None = None
         self.tampered_at: float | None = None  # monotonic time the arm last moved without a command
+        self._disagree_since: float | None = None  # sensor "vehicle" while the camera alone sees the bay empty
+        self._presence_seen: bool | None = None  # the sensor's last reading (flapping is judged on its changes)
+        # the last flap_changes changes (a line bouncing at kHz must not grow it without bound)
+        self._presence_changes: deque[float] = deque(maxlen=cfg.presence.flap_changes if cfg.presence else 1)
 
     # -- locking and events -------------------------------------------------------------------
     @contextmanager
@@ -118,7 +127,7 @@ class Interlock:
     def start(self) -> None:
         """Learn the real position from the switches; never assume it. A saved fault latches again."""
         with self.guard():
-            self.driver.motor_stop()
+            self._motor_stop()
             sw = self._switches = self.driver.read_switches()
             self._pending = None
             saved = self.latches.fault(self.cfg.id)
@@ -165,6 +174,10 @@ class Interlock:
                 return self.refuse(why[0], why[1], reason, operator)
             if self.state == "reversing" or self._motion is not None:
                 return self.refuse("busy", "lock is lowering: raise once it is down", reason, operator)
+            wait = self._reversal_wait("up")
+            if wait > 0:
+                return self.refuse("busy", f"the motor stopped lowering just now: raise in {wait:.1f}s "
+                                   f"(reverse_delay_s)", reason, operator)
             self._start(_Motion("up", self.clock.monotonic(), reason, operator))
             return Decision(True, "raising")
 
@@ -187,7 +200,8 @@ class Interlock:
             self.latches.clear_fault(self.cfg.id)
             self._uncommanded.clear()
             self._up_losses.clear()
-            self.driver.motor_stop()
+            self._presence_changes.clear()
+            self._motor_stop()
             self._motion, self._reverse_at, self._switches, self._pending = None, None, sw, None
             reason = f"fault {old} reset"
             if sw.position == "down":
@@ -215,19 +229,25 @@ class Interlock:
                 if self.fault != "switches_both":
                     self._enter_fault("switches_both", "both limit switches active", lower=False)
                 elif self._motion or self._reverse_at is not None:
-                    self.driver.motor_stop()
+                    self._motor_stop()
                     self._motion, self._reverse_at = None, None
                 return
             if self.driver.has_presence and self.driver.read_presence() is None and not self.fault \
                     and not self.driver.presence_starting:  # its first reading is not due yet: unknown, not lost
                 self._enter_fault("presence_unknown", "presence sensor lost or unhealthy", lower=True)
+            self._judge_disagreement(now)
+            if self._presence_flapping(now) and not self.fault:
+                self._enter_fault("presence_unknown", f"presence sensor flapping: {len(self._presence_changes)} changes "
+                                  f"in {self.cfg.flap_window_s:g}s (loose wire, interference, or a reading at its "
+                                  "threshold?)", lower=True)
             if self._flapping(now) and self.fault != "switch_flapping":
                 self._enter_fault("switch_flapping", f"{len(self._uncommanded)} uncommanded switch changes "
                                   f"in {self.cfg.flap_window_s:g}s", lower=True)
             if self._reverse_at is not None and now >= self._reverse_at:
-                self._reverse_at = None
+                self._reverse_at, deferred, self._deferred = None, self._deferred, None
                 reason = "safe position after fault" if self.fault else "lowering after aborted rise"
-                self._start(_Motion("down", now, reason, recovery=True))
+                self._start(replace(deferred, started=now) if deferred and not self.fault
+                            else _Motion("down", now, reason, recovery=True))
             m = self._motion
             if m is not None:
                 self._check_motion(m, raw, now)  # the end stop is where the arm is now, not the debounced view
@@ -236,6 +256,31 @@ class Interlock:
             self._up_losses.explain(self.vehicle_possible)  # a car seen since the arm lost its up position
 
     # -- internals ----------------------------------------------------------------------------
+    def _judge_disagreement(self, now: float) -> None:
+        """A presence sensor that keeps reporting a vehicle while the camera alone, fresh and confident, sees the
+        bay empty, for ``presence.disagree_s`` → FAULT ``presence_unknown``: one of them is wrong, and only an
+        operator at the bay can tell which. A sensor stuck on, covered (snow, a box) or configured the wrong way
+        round (``pin_active``) read as a car for ever: the bay stayed occupied, an "unidentified vehicle"
+        violation opened on an empty bay, the arm never rose again, and nothing said why. The fault says it once,
+        lowers the arm (a car under it, if the camera is the one wrong, is safe) and refuses every raise until
+        a reset, after which the watch starts again."""
+        pr = self.cfg.presence
+        if pr is None or self.fault or not self.driver.has_presence:
+            self._disagree_since = None
+            return
+        v = self.evidence.vision() if self.evidence.vision is not None else None
+        camera_empty = v is not None and v.vision == "ok" and v.camera_empty and v.measured_at is not None \
+            and now - v.measured_at <= self.cfg.occupancy_max_age_s
+        if not camera_empty or self.driver.read_presence() is not True:
+            self._disagree_since = None
+            return
+        if self._disagree_since is None:
+            self._disagree_since = now
+        elif now - self._disagree_since >= pr.disagree_s:
+            self._enter_fault("presence_unknown", f"presence sensor reports a vehicle for {pr.disagree_s:g}s while "
+                              "the camera sees the bay empty (sensor stuck or covered, or presence.pin_active "
+                              "the wrong way round?)", lower=True)
+
     def _check_motion(self, m: _Motion, sw: Switches, now: float) -> None:
         if m.target == "up":
             why = self.vehicle_possible()
@@ -243,7 +288,7 @@ class Interlock:
                 self._abort_rise(why)
                 return
         if sw.position == m.target:
-            self.driver.motor_stop()
+            self._motor_stop()
             self._motion = None
             if not self.fault:
                 self._set_state(m.target, m.reason, m.operator)
@@ -251,7 +296,7 @@ class Interlock:
         if now - m.started >= self.cfg.motor_timeout_s:
             msg = f"moving {m.target}: no limit switch after {self.cfg.motor_timeout_s:g}s (stall?)"
             if self.fault:
-                self.driver.motor_stop()
+                self._motor_stop()
                 self._motion = None
                 if not self._recovery_timed_out:
                     self._recovery_timed_out = True
@@ -266,7 +311,7 @@ class Interlock:
         if m and m.target == "down" or self._reverse_at is not None:
             return Decision(True, "already lowering")
         if m and m.target == "up":
-            self.driver.motor_stop()
+            self._motor_stop()
             self._motion = None
             self._reverse(reason)
             return Decision(True, "rise stopped; lowering")
@@ -275,13 +320,34 @@ class Interlock:
         self._start(_Motion("down", self.clock.monotonic(), reason, operator, recovery=bool(self.fault)))
         return Decision(True, "lowering")
 
+    def _motor_stop(self) -> None:
+        """Every stop of the motor: notes the direction that was driven and when, for ``_reversal_wait``."""
+        was = self.driver.motor
+        self.driver.motor_stop()
+        if was is not None:
+            self._stopped = (was, self.clock.monotonic())
+
+    def _reversal_wait(self, target: Direction) -> float:
+        """Seconds until the motor may be driven toward ``target``: ``reverse_delay_s`` after it last stopped
+        driving the other way — also at its end switch, where it still turns as it brakes."""
+        last = self._stopped
+        if last is None or last[0] == target:
+            return 0.0
+        return max(0.0, last[1] + self.cfg.reverse_delay_s - self.clock.monotonic())
+
     def _start(self, m: _Motion) -> None:
+        wait = self._reversal_wait(m.target)
         if m.target == "up":
-            if self.fault or self.vehicle_possible():  # the last gate before the UP line
-                log.error("lock %s: UP start while unsafe ignored", self.cfg.id)
+            if self.fault or self.vehicle_possible() or wait > 0:  # the last gate before the UP line
+                log.error("lock %s: UP start while unsafe (or reversing) ignored", self.cfg.id)
                 return
             self.driver.motor_up()
             self._up_losses.rising()
+        elif wait > 0:  # the motor drove up until just now: down once it has stopped turning (as after a rise)
+            self._deferred, self._reverse_at = m, self.clock.monotonic() + wait
+            if not self.fault:
+                self._set_state("reversing", m.reason, m.operator)
+            return
         else:
             self.driver.motor_down()
         self._motion = m
@@ -290,14 +356,14 @@ class Interlock:
             self._set_state("moving", m.reason, m.operator, direction=m.target, safety=m.recovery or None)
 
     def _abort_rise(self, why: tuple[str, str]) -> None:
-        self.driver.motor_stop()
+        self._motor_stop()
         m, self._motion = self._motion, None
         self._reverse("vehicle possible while rising")
         self.emit(EventType.LOCK_REFUSED, code=why[0], reason=f"rise aborted: {why[1]}; lowering",
                   operator=m.operator if m else None)
 
     def _reverse(self, reason: str) -> None:
-        self._reverse_at = self.clock.monotonic() + self.cfg.reverse_delay_s
+        self._reverse_at, self._deferred = self.clock.monotonic() + self.cfg.reverse_delay_s, None
         if not self.fault:
             self._set_state("reversing", reason)
         if self.cfg.reverse_delay_s == 0:
@@ -309,7 +375,7 @@ class Interlock:
         unwatched). Logged once, with the traceback, until an operator's reset."""
         with self.guard():
             try:
-                self.driver.motor_stop()
+                self._motor_stop()
             except Exception:  # noqa: BLE001 - the driver is what failed; the fault below is what matters
                 log.warning("lock %s: motor stop failed too", self.cfg.id)
             self._motion, self._reverse_at = None, None
@@ -327,7 +393,7 @@ class Interlock:
     def _enter_fault(self, code: str, message: str, lower: bool, restored: SavedFault | None = None) -> None:
         """Latch ``code`` and save it; ``restored``: saved before a restart (``restored: true``, its ``since``)."""
         was_rising = bool(self._motion and self._motion.target == "up")
-        self.driver.motor_stop()
+        self._motor_stop()
         self._motion, self._reverse_at = None, None
         self.fault = code
         self.state = "fault"
@@ -338,7 +404,7 @@ class Interlock:
         self._publish_state("fault", message)
         if lower and sw.position not in ("down", "both"):
             if was_rising and self.cfg.reverse_delay_s > 0:
-                self._reverse_at = self.clock.monotonic() + self.cfg.reverse_delay_s
+                self._reverse_at, self._deferred = self.clock.monotonic() + self.cfg.reverse_delay_s, None
             else:
                 self._start(_Motion("down", self.clock.monotonic(), "safe position after fault", recovery=True))
 
@@ -371,27 +437,55 @@ class Interlock:
         The target switch of a move counts at once: the motor must stop at the end stop.
         """
         m = self._motion
+        self._change_driven = self._driven(now)
         if raw == self._switches or (m and raw.position == m.target):
             self._pending = None
             return raw
         if self._pending is None or self._pending[0] != raw:
-            self._pending = (raw, now)
+            self._pending = (raw, now, self._change_driven)
         if now - self._pending[1] >= self.cfg.switch_debounce_s:
+            self._change_driven = self._pending[2] or self._change_driven
             self._pending = None
             return raw
         return self._switches
 
+    def _driven(self, now: float) -> Direction | None:
+        """The direction the motor drives now, or drove until ``switch_debounce_s`` ago: a switch change that
+        begins then is the motor's own doing (a rise stopped within its first ``switch_debounce_s`` left its down
+        switch while driven; counted as uncommanded, three such stops latched ``switch_flapping``)."""
+        if self._motion is not None:
+            return self._motion.target
+        last = self._stopped
+        return last[0] if last is not None and now - last[1] <= self.cfg.switch_debounce_s else None
+
     def _note_changes(self, sw: Switches, now: float) -> None:
-        prev, m = self._switches, self._motion
+        prev, driven = self._switches, self._change_driven
         for name in ("down", "up"):
             before, after = getattr(prev, name), getattr(sw, name)
             if before == after:
                 continue
-            expected = m is not None and (
-                (name == m.target and after) or (name != m.target and not after)
+            expected = driven is not None and (
+                (name == driven and after) or (name != driven and not after)
             )
             if not expected:
                 self._uncommanded.append(now)
+
+    def _presence_flapping(self, now: float) -> bool:
+        """The sensor's reading changed ``presence.flap_changes`` times within ``flap_window_s``: no vehicle comes
+        and goes like that. A sensor bouncing every few ms (a loose wire, a ground loop picking up the motor) was
+        never judged: each "vehicle" only restarted the free timer, so the arm stayed down for ever, the bay
+        opened visits on it, and nothing said why. Counted on every check, which every input edge runs."""
+        pr = self.cfg.presence
+        if pr is None or not self.driver.has_presence:
+            return False
+        p = self.driver.read_presence()
+        if p is not None:
+            if self._presence_seen is not None and p != self._presence_seen:
+                self._presence_changes.append(now)
+            self._presence_seen = p
+        while self._presence_changes and now - self._presence_changes[0] > self.cfg.flap_window_s:
+            self._presence_changes.popleft()
+        return len(self._presence_changes) >= pr.flap_changes
 
     def _flapping(self, now: float) -> bool:
         while self._uncommanded and now - self._uncommanded[0] > self.cfg.flap_window_s:

@@ -87,7 +87,7 @@ class JetsonLock(TwoLineMotor):
     def read_switches(self) -> Switches:
         return Switches(down=self._active("sw_down"), up=self._active("sw_up"))
 
-    def read_presence(self) -> bool | None:
+    def _read_presence(self) -> bool | None:
         if "presence" not in self._inputs:
             return None
         if "health" in self._inputs and not self._active("health"):

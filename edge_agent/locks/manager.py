@@ -136,11 +136,16 @@ class LockManager:
 
     # -- readings ------------------------------------------------------------------------------------
     def presence(self, bay_id: str) -> bool | None:
-        """The bay's presence sensor: True vehicle, False clear, None no sensor / sensor lost."""
+        """The bay's presence sensor: True vehicle, False clear, None no sensor / sensor lost — or judged unhealthy
+        by its lock (FAULT ``presence_unknown``: flapping, or a "vehicle" the camera never saw), until a reset. Such
+        a sensor's word is no witness for the bay either: a stuck or bouncing one kept an empty bay occupied and
+        opened an unidentified-vehicle violation on it, after the lock had said it was not to be trusted."""
         u = self._units.get(bay_id)
         if u is None or not u.driver.has_presence:
             return None
         with u.interlock.lock:
+            if u.interlock.fault == "presence_unknown":
+                return None
             return u.driver.read_presence()
 
     def driver(self, bay_id: str) -> LockDriver:

@@ -1,0 +1,64 @@
+"""Commands that alternate fast (an operator clicking lock / unlock, a backend retrying): the relays never drive
+the motor the other way sooner than ``reverse_delay_s`` after it stopped, and the arm's own moves are not taken for
+someone moving it by hand. On MockFactory pins and on the simulator."""
+
+from __future__ import annotations
+
+from tests.locks.conftest import BAY, Rig
+
+
+def drives(rig: Rig, seconds: float, log: list[tuple[float, str | None]]) -> None:
+    """Step in 50 ms slices, noting the direction the motor lines drive after each."""
+    for _ in range(round(seconds / 0.05)):
+        rig.step(0.05, dt=0.05)
+        log.append((rig.clock.monotonic(), "up" if rig.up_active() else "down" if rig.down_active() else None))
+
+
+def reversals_sooner_than(log: list[tuple[float, str | None]], delay: float) -> list[str]:
+    out, last_on = [], {}
+    for t, d in log:
+        if d is not None:
+            other = "down" if d == "up" else "up"
+            if other in last_on and t - last_on[other] < delay - 1e-9:
+                out.append(f"t={t:.2f}: {d} {t - last_on[other]:.2f}s after {other}")
+            last_on[d] = t
+    return out
+
+
+def test_no_reversal_sooner_than_reverse_delay_after_a_move_ends_at_its_switch(make_rig, kind):
+    rig = make_rig(kind, position=0.0)
+    delay = rig.lock_cfg.reverse_delay_s
+    log: list[tuple[float, str | None]] = []
+    assert rig.manager.lock(BAY, "close", "ops").ok
+    while rig.state != "up":
+        drives(rig, 0.05, log)
+    res = rig.manager.unlock(BAY, "an NEV", "ops")  # at once: the motor drove up until this tick
+    assert res.ok
+    while rig.state != "down":
+        drives(rig, 0.05, log)
+    res = rig.manager.lock(BAY, "close again", "ops")  # at once after the lowering ended at its switch
+    assert not res.ok and res.data["code"] == "busy", res
+    drives(rig, delay + 0.05, log)  # one slice more: the stop fell somewhere in the last one
+    assert rig.manager.lock(BAY, "close again", "ops").ok
+    drives(rig, 4, log)
+    assert rig.state == "up"
+    assert not reversals_sooner_than(log, delay), reversals_sooner_than(log, delay)
+    rig.safe()
+
+
+def test_rises_stopped_at_their_start_are_not_uncommanded_switch_changes(make_rig, kind):
+    """A rise stopped within its first ``switch_debounce_s`` left the down switch while driven, but the change was
+    judged after the stop, as if someone had lifted the arm: three such stops latched FAULT switch_flapping."""
+    rig = make_rig(kind, position=0.0)
+    for _ in range(4):
+        assert rig.manager.lock(BAY, "close", "ops").ok
+        rig.step(0.05, dt=0.05)
+        assert rig.manager.unlock(BAY, "an NEV after all", "ops").ok
+        for _ in range(40):
+            rig.step(0.05, dt=0.05)
+            if rig.state == "down":
+                break
+        assert rig.state == "down"
+        rig.step(0.5)
+    assert not rig.of("lock_fault") and not rig.of("lock_tamper"), [e.data for e in rig.events if "lock_" in e.type]
+    rig.safe()
