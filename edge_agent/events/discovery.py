@@ -3,11 +3,16 @@
 Nothing new is published for HA: its entities read the retained bay states, the health
 heartbeat and the status document (availability), so HA and the backend see the same data.
 Topic: ``{discovery_prefix}/{component}/{device}/{object}/config`` (node id = device id,
-which the per-device broker ACL can allow with one pattern).
+which the per-device broker ACL can allow with one pattern). Home Assistant takes a node id and an
+object id only of ``[a-zA-Z0-9_-]`` (anything else: "Received message on illegal discovery topic",
+and the entity never appears), while our ids may also hold ``.``: :func:`ha_level`.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
 from typing import Any
 
 from edge_agent import __version__
@@ -16,7 +21,9 @@ from edge_agent.events.topics import Topics
 _BAY_ENTITIES = (
     # component, object suffix, name, extra config
     ("binary_sensor", "occupied", "occupied",
-     {"device_class": "occupancy", "value_template": "{{ 'ON' if value_json.state not in ('free', 'unknown') else 'OFF' }}"}),
+     # unknown (the camera is lost and no visit is open) is no free bay: HA shows "None" as unknown, never "clear"
+     {"device_class": "occupancy", "value_template":
+      "{{ 'None' if value_json.state == 'unknown' else ('OFF' if value_json.state == 'free' else 'ON') }}"}),
     ("binary_sensor", "violation", "violation",
      {"device_class": "problem", "value_template": "{{ 'ON' if value_json.state in ('violation', 'overstay') else 'OFF' }}"}),
     ("sensor", "state", "state", {"value_template": "{{ value_json.state }}"}),
@@ -31,12 +38,46 @@ _HEALTH_ENTITIES = (
 )
 
 
+_HA_LEVEL = re.compile(r"[A-Za-z0-9_-]+")  # Home Assistant's TOPIC_MATCHER for node and object ids
+
+
+def ha_level(ident: str) -> str:
+    """``ident`` as a discovery topic level Home Assistant accepts: unchanged when it already is one; else
+    each other character (ids allow ``.``) becomes ``_`` and a short hash of the id is appended, so that
+    ``A.1`` and ``A_1`` stay two entities."""
+    if _HA_LEVEL.fullmatch(ident):
+        return ident
+    digest = hashlib.sha256(ident.encode("utf-8")).hexdigest()[:6]
+    return re.sub(r"[^A-Za-z0-9_-]", "_", ident) + "_" + digest
+
+
+def discovery_filter(device: str, prefix: str = "homeassistant") -> str:
+    """Every discovery config this device publishes (and none of another device's)."""
+    return f"{prefix}/+/{ha_level(device)}/+/config"
+
+
+def device_identifier(site: str, device: str) -> str:
+    """The HA device this agent's entities belong to (``device.identifiers``)."""
+    return f"edge-agent-{site}-{device}"
+
+
+def published_by(payload: bytes | bytearray, site: str, device: str) -> bool:
+    """Whether a retained discovery config is one this agent (this site and device) published."""
+    try:
+        doc = json.loads(payload)
+    except ValueError:
+        return False
+    dev = doc.get("device") if isinstance(doc, dict) else None
+    ids = dev.get("identifiers") if isinstance(dev, dict) else None
+    return isinstance(ids, list) and device_identifier(site, device) in ids
+
+
 def discovery_messages(
     topics: Topics, site: str, device: str, bays: list[tuple[str, bool]], prefix: str = "homeassistant"
 ) -> list[tuple[str, dict[str, Any]]]:
     """(topic, config) pairs; ``bays`` lists (bay id, has a lock)."""
     dev = {
-        "identifiers": [f"edge-agent-{site}-{device}"],
+        "identifiers": [device_identifier(site, device)],
         "name": f"EV bays {site}/{device}",
         "manufacturer": "edge-agent",
         "model": "EV-bay edge agent",
@@ -45,7 +86,7 @@ def discovery_messages(
     availability = [{"topic": topics.status, "value_template": "{{ value_json.state }}"}]
     out = []
 
-    def add(component: str, obj: str, name: str, state_topic: str, extra: dict[str, Any]) -> None:
+    def add(component: str, obj: str, name: str, state_topic: str, extra: dict[str, Any], level: str) -> None:
         config = {
             "name": name,
             "unique_id": f"{site}_{device}_{obj}",
@@ -54,11 +95,11 @@ def discovery_messages(
             "device": dev,
             **extra,
         }
-        out.append((f"{prefix}/{component}/{device}/{obj}/config", config))
+        out.append((f"{prefix}/{component}/{ha_level(device)}/{level}/config", config))
 
     for bay, has_lock in bays:
         for component, suffix, name, extra in _BAY_ENTITIES + ((_LOCK_ENTITY,) if has_lock else ()):
-            add(component, f"{bay}_{suffix}", f"bay {bay} {name}", topics.state(bay), extra)
+            add(component, f"{bay}_{suffix}", f"bay {bay} {name}", topics.state(bay), extra, f"{ha_level(bay)}_{suffix}")
     for component, obj, name, extra in _HEALTH_ENTITIES:
-        add(component, obj, name, topics.health, extra)
+        add(component, obj, name, topics.health, extra, obj)
     return out

@@ -36,7 +36,7 @@ from edge_agent.control import AgentControl
 from edge_agent.events.bus import EventBus
 from edge_agent.events.command_handler import COMMAND_MAX_BYTES, Command, CommandHandler, Reply
 from edge_agent.events.connection import Connection, LinkStatus, PacketTooLarge
-from edge_agent.events.discovery import discovery_messages
+from edge_agent.events.discovery import discovery_filter, discovery_messages, published_by
 from edge_agent.events.health import HealthSource, cpu_temp_c, disk_use
 from edge_agent.events.outbox import Outbox
 from edge_agent.events.pump import OutboxPump
@@ -125,6 +125,7 @@ class MqttLink:
         self.commands_busy = 0
         self.commands_too_large = 0
         self._threads: list[threading.Thread] = []
+        self._discovery: set[str] = set()  # the HA discovery config topics this configuration publishes
         self._unsubscribe = [bus.subscribe(self._on_event), bus.subscribe_state(self._on_state)]
 
     # -- public API --------------------------------------------------------------------------
@@ -300,11 +301,10 @@ class MqttLink:
             self.conn.subscribe(self.topics.sim_filter, qos=1)
         self.conn.publish(self.topics.status, _json(self._status_doc(True)), qos=1, retain=True)
         if self._m.home_assistant.enabled:
-            locked = set(self._cfg.lock_bays().values())  # locks[].bay or bays[].lock_id: either pairs them
-            bays = [(b.id, b.id in locked) for b in self._cfg.bays]
-            ha = self._m.home_assistant.discovery_prefix
-            for topic, config in discovery_messages(self.topics, self.site, self.device, bays, ha):
-                self.conn.publish(topic, _json(config), qos=1, retain=True)
+            self._publish_discovery()
+            # the broker hands over what this device published before: configs of bays (or locks) the config
+            # no longer has are removed as they arrive (_on_message), else HA shows them for ever
+            self.conn.subscribe(discovery_filter(self.device, self._m.home_assistant.discovery_prefix), qos=1)
         self.pump.connected(True)
         with self._beat_lock:
             self._next_beat = self._clock.monotonic()  # a first heartbeat right away
@@ -314,6 +314,24 @@ class MqttLink:
         (it kept the start's ``config_hash`` until the next reconnect, so a backend could not see a reload)."""
         self._cfg, self._restart_needed = cfg, list(restart_needed)
         self._republish_status()
+        if self._m.home_assistant.enabled and self.conn.status().connected:  # else _on_up publishes them
+            self._publish_discovery()  # bays added or removed by the reload: their entities come and go now
+
+    def _publish_discovery(self) -> None:
+        """The retained HA discovery configs of the running config's bays; those it published for bays
+        that are gone are cleared (an empty retained message is how HA removes an entity)."""
+        locked = set(self._cfg.lock_bays().values())  # locks[].bay or bays[].lock_id: either pairs them
+        bays = [(b.id, b.id in locked) for b in self._cfg.bays]
+        messages = discovery_messages(self.topics, self.site, self.device, bays, self._m.home_assistant.discovery_prefix)
+        gone, self._discovery = self._discovery - {t for t, _ in messages}, {t for t, _ in messages}
+        for topic, config in messages:
+            self.conn.publish(topic, _json(config), qos=1, retain=True)
+        for topic in sorted(gone):
+            self._clear_discovery(topic)
+
+    def _clear_discovery(self, topic: str) -> None:
+        log.info("Home Assistant: removing %s (no such bay or lock in the running config)", quote(topic, 200))
+        self.conn.publish(topic, b"", qos=1, retain=True)
 
     def _clock_stepped(self, step_s: object) -> None:
         """The wall clock jumped (NTP after a boot without a real-time clock): the start moves with it, and the
@@ -348,6 +366,8 @@ class MqttLink:
 
     # -- commands --------------------------------------------------------------------------------
     def _on_message(self, msg: mqtt.MQTTMessage) -> None:
+        if self._stale_discovery(msg):
+            return
         namespace, name = "cmd", self.topics.command_name(msg.topic)
         if name is None and self.simulator:
             namespace, name = "sim", self.topics.command_name(msg.topic, "sim")
@@ -382,6 +402,18 @@ class MqttLink:
                 log.warning("command %s dropped (busy reply): %d commands already waiting; %d dropped so far",
                             quote(name, 60), self._cmd_q.qsize(), self.commands_busy)
             self._send_reply(self.commands.busy(cmd))
+
+    def _stale_discovery(self, msg: mqtt.MQTTMessage) -> bool:
+        """A discovery config under this device's node: cleared when this agent published it (its site and
+        device) but the running config has no such entity (an earlier start had other bays or locks). Another
+        agent's is left alone. True when ``msg`` was one (never a command)."""
+        if not self._m.home_assistant.enabled:
+            return False
+        if not mqtt.topic_matches_sub(discovery_filter(self.device, self._m.home_assistant.discovery_prefix), msg.topic):
+            return False
+        if msg.payload and msg.topic not in self._discovery and published_by(msg.payload, self.site, self.device):
+            self._clear_discovery(msg.topic)
+        return True
 
     def _command_loop(self) -> None:
         """Commands run one at a time off paho's thread: a lock move may take seconds."""
