@@ -325,7 +325,10 @@ class MqttLink:
         messages = discovery_messages(self.topics, self.site, self.device, bays, self._m.home_assistant.discovery_prefix)
         gone, self._discovery = self._discovery - {t for t, _ in messages}, {t for t, _ in messages}
         for topic, config in messages:
-            self.conn.publish(topic, _json(config), qos=1, retain=True)
+            try:
+                self.conn.publish(topic, _json(config), qos=1, retain=True)
+            except PacketTooLarge as exc:  # skipped, like a heartbeat: it must not stop the events (on connect)
+                log.error("Home Assistant config %s not sent: %s", quote(topic, 200), exc)
         for topic in sorted(gone):
             self._clear_discovery(topic)
 

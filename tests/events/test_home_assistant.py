@@ -137,3 +137,29 @@ def test_a_reload_that_adds_and_removes_bays_updates_the_entities_at_once(broker
     finally:
         link.stop()
         watch.stop()
+
+
+@pytest.mark.broker
+def test_a_discovery_config_over_the_brokers_packet_limit_stops_no_event(tmp_path):
+    """A broker announcing a Maximum Packet Size under one discovery config (≈ 600 bytes) raised in the connect
+    handler: the outbox was never told the link is up, so no event went out until a restart."""
+    from edge_agent.events.broker import LocalBroker
+    from edge_agent.events.types import Event
+    from tests.events.conftest import _need_mosquitto
+
+    _need_mosquitto()
+    broker = LocalBroker(tmp_path / "broker")
+    broker.config = broker.config_text() + "max_packet_size 560\n"
+    broker.start()
+    sub = Subscriber(broker.port, ["edge/#", "homeassistant/#"]).start()
+    bus, clock = EventBus(), FakeClock()
+    link = build_mqtt(_cfg(broker, tmp_path, ["B1"]), bus, RecordingControl(), clock, lambda: HealthFigures())
+    try:
+        link.start()
+        bus.publish(Event.make("vehicle_arrived", clock, bay_id="B1"))
+        wait_until(lambda: sub.on("edge/s1/dev1/events"), what="the event")
+        wait_until(lambda: sub.on("homeassistant/sensor/dev1/fps/config"), what="the configs that fit")
+    finally:
+        link.stop()
+        sub.stop()
+        broker.stop()
