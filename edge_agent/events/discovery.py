@@ -30,11 +30,15 @@ _BAY_ENTITIES = (
     ("sensor", "plate", "plate", {"value_template": "{{ value_json.plate or '' }}", "icon": "mdi:card-text"}),
 )
 _LOCK_ENTITY = ("sensor", "lock", "lock", {"value_template": "{{ value_json.lock or 'none' }}", "icon": "mdi:lock"})
+# numbers: state_class makes HA treat them as numeric (a line chart, long-term statistics, no "" states), else
+# a sensor without a unit is text, charted as coloured bars of distinct values
+_MEASURED = {"state_class": "measurement"}
 _HEALTH_ENTITIES = (
-    ("sensor", "outbox_depth", "outbox depth", {"value_template": "{{ value_json.outbox_depth }}"}),
+    ("sensor", "outbox_depth", "outbox depth", {"value_template": "{{ value_json.outbox_depth }}", **_MEASURED}),
     ("sensor", "cpu_temp", "CPU temperature",
-     {"value_template": "{{ value_json.cpu_temp_c }}", "device_class": "temperature", "unit_of_measurement": "°C"}),
-    ("sensor", "fps", "frames per second", {"value_template": "{{ value_json.fps }}"}),
+     {"value_template": "{{ value_json.cpu_temp_c }}", "device_class": "temperature", "unit_of_measurement": "°C",
+      **_MEASURED}),
+    ("sensor", "fps", "frames per second", {"value_template": "{{ value_json.fps }}", **_MEASURED}),
 )
 
 

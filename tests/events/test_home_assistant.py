@@ -60,6 +60,25 @@ def test_binary_sensors_read_the_real_bay_state(state, occupied, violation):
     assert ha_binary_sensor(configs["B1_violation"], payload) is violation
 
 
+def test_sensors_that_read_numbers_are_numeric_sensors_for_home_assistant():
+    """A sensor with neither unit nor state_class is text to HA: outbox depth and fps were charted as bars of
+    distinct strings and kept no statistics. Every sensor whose template reads a number off the agent's real
+    heartbeat says ``state_class``."""
+    heartbeat = {"ts": "2026-01-01T08:00:00.000+08:00", "device": "dev1", "uptime_s": 60.0, "clock_synced": True,
+                 "fps": 4.9, "inference_ms": 62.0, "camera_ok": True, "outbox_depth": 3, "outbox_dropped": 0,
+                 "outbox_lost": 0, "disk_used_pct": 41.2, "disk_free_mb": 17890.3, "cpu_temp_c": 52.1,
+                 "mqtt": {"broker": "mqtt://b:1883", "connects": 1}}  # fmt: skip
+    numeric = []
+    for topic, config in discovery_messages(Topics("edge/s1/dev1"), "s1", "dev1", [("B1", True)]):
+        if config["state_topic"] != "edge/s1/dev1/health":
+            continue
+        out = jinja2.Environment().from_string(config["value_template"]).render(value_json=heartbeat)
+        float(out)  # each health sensor reads a number
+        numeric.append(topic)
+        assert config.get("state_class") == "measurement", topic
+    assert len(numeric) == 3
+
+
 SQUARE = [[0, 0], [100, 0], [100, 100], [0, 100]]
 
 
