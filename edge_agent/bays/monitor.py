@@ -109,6 +109,14 @@ class BayMonitor:
         for m in self.machines.values():
             bus.publish_state(m.state())
 
+    def publish_states(self) -> None:
+        """Every bay's state on the bus again: at the agent's start, once MQTT and the other sinks listen (the
+        first monitor is made before them; a bay nothing happens to had no retained state, and one the last run
+        left in ``violation`` kept it until the bay next changed)."""
+        with self._lock:
+            for m in self.machines.values():
+                self.bus.publish_state(m.state())
+
     def close(self) -> None:
         """Stop listening to the bus (a reload replaces this monitor)."""
         self._unsubscribe()
