@@ -39,6 +39,7 @@ from edge_agent.perception.verdict import Verdict
 log = logging.getLogger(__name__)
 
 EVIDENCE_EVENTS = (EventType.VEHICLE_IDENTIFIED, EventType.VIOLATION_STARTED)
+BAY_REMOVED = "bay_removed"  # the reason that ends the visit of a bay a reload took out of the config
 VOUCH_READ_EVERY_S = 1.0  # detector rate for a visit only the plates see (the classifier says empty)
 VOUCH_HOLD_S = 3.0  # one read vouches for presence this long there (survives two missed reads)
 READ_PAD = 0.5  # a bay's read region reaches this share of the bay's size beyond it: its plate and context
@@ -152,6 +153,10 @@ class BayMonitor:
                     self._seen_empty.add(b.id)
                 self.bus.publish_state(m.state())
                 kept.append(b.id)
+            for bay, m in old.machines.items():  # gone from the config: no departure will ever end its visit
+                if bay not in self.machines:
+                    for ev in m.close(BAY_REMOVED):
+                        self.bus.publish(ev)
         return kept
 
     def _verdict(self, c: Consensus) -> Verdict:
