@@ -154,9 +154,10 @@ class BayMonitor:
                 self.bus.publish_state(m.state())
                 kept.append(b.id)
             for bay, m in old.machines.items():  # gone from the config: no departure will ever end its visit
-                if bay not in self.machines:
-                    for ev in m.close(BAY_REMOVED):
+                if bay not in self.machines and (closing := m.close(BAY_REMOVED)):
+                    for ev in closing:
                         self.bus.publish(ev)
+                    self.bus.publish_state(m.state())  # its retained state would say violation for ever
         return kept
 
     def _verdict(self, c: Consensus) -> Verdict:

@@ -429,4 +429,5 @@ def test_a_bay_taken_out_at_a_reload_ends_its_open_visit_and_violation(pipeline,
     closing = [e for e in events if e.bay_id == "B" and e.type in ("violation_ended", "vehicle_departed")]
     assert [(e.type, e.visit_id, e.data["reason"]) for e in closing] == [
         ("violation_ended", visit, "bay_removed"), ("vehicle_departed", visit, "bay_removed")]
+    assert agent.bus.states()["B"].state == "free"  # the last (retained) state of B no longer says violation
     agent.stop()
