@@ -11,7 +11,6 @@ and the entity never appears), while our ids may also hold ``.``: :func:`ha_leve
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from typing import Any
 
@@ -55,33 +54,12 @@ def ha_level(ident: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "_", ident) + "_" + digest
 
 
-def discovery_filter(device: str, prefix: str = "homeassistant") -> str:
-    """Every discovery config this device publishes (and none of another device's)."""
-    return f"{prefix}/+/{ha_level(device)}/+/config"
-
-
-def device_identifier(site: str, device: str) -> str:
-    """The HA device this agent's entities belong to (``device.identifiers``)."""
-    return f"edge-agent-{site}-{device}"
-
-
-def published_by(payload: bytes | bytearray, site: str, device: str) -> bool:
-    """Whether a retained discovery config is one this agent (this site and device) published."""
-    try:
-        doc = json.loads(payload)
-    except ValueError:
-        return False
-    dev = doc.get("device") if isinstance(doc, dict) else None
-    ids = dev.get("identifiers") if isinstance(dev, dict) else None
-    return isinstance(ids, list) and device_identifier(site, device) in ids
-
-
 def discovery_messages(
     topics: Topics, site: str, device: str, bays: list[tuple[str, bool]], prefix: str = "homeassistant"
 ) -> list[tuple[str, dict[str, Any]]]:
     """(topic, config) pairs; ``bays`` lists (bay id, has a lock)."""
     dev = {
-        "identifiers": [device_identifier(site, device)],
+        "identifiers": [f"edge-agent-{site}-{device}"],
         "name": f"EV bays {site}/{device}",
         "manufacturer": "edge-agent",
         "model": "EV-bay edge agent",

@@ -33,17 +33,18 @@ from edge_agent.config.load import ConfigError
 from edge_agent.config.models import AgentConfig
 from edge_agent.config.mqtt import MqttSecrets, SecretError, read_secrets
 from edge_agent.control import AgentControl
+from edge_agent.durable import write_durably
 from edge_agent.events.bus import EventBus
 from edge_agent.events.command_handler import COMMAND_MAX_BYTES, Command, CommandHandler, Reply
 from edge_agent.events.connection import Connection, LinkStatus, PacketTooLarge
-from edge_agent.events.discovery import discovery_filter, discovery_messages, published_by
+from edge_agent.events.discovery import discovery_messages
 from edge_agent.events.health import HealthSource, cpu_temp_c, disk_use
 from edge_agent.events.outbox import Outbox
 from edge_agent.events.pump import OutboxPump
 from edge_agent.events.refusals import RefusalLimiter
 from edge_agent.events.replay import ReplayMemory
 from edge_agent.events.schemas import quote
-from edge_agent.events.topics import Topics, valid_topic_level
+from edge_agent.events.topics import Topics, valid_topic_level, valid_topic_name
 from edge_agent.events.types import BayState, Event, EventType
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ log = logging.getLogger(__name__)
 OVERFLOW_EVENT = "outbox_overflow"
 LOST_EVENT = "outbox_lost"
 REPLAY_FILE = "command-replay.sqlite"  # beside the outbox: signed commands already received
+HA_FILE = "ha-discovery.json"  # beside the outbox: the Home Assistant config topics published last
 OPEN_RETRY_S = 5.0  # an outbox a full disk kept closed is tried again this often (and at every write)
 # Payload bytes the command queue may hold: a count alone let 1,000 queued commands of 20 MB each hold 20 GB.
 # One command of any allowed size always fits in an empty queue.
@@ -125,7 +127,8 @@ class MqttLink:
         self.commands_busy = 0
         self.commands_too_large = 0
         self._threads: list[threading.Thread] = []
-        self._discovery: set[str] = set()  # the HA discovery config topics this configuration publishes
+        self._ha_file = outbox_path.parent / HA_FILE
+        self._discovery = self._published_discovery()  # HA config topics on the broker (this run's or a previous)
         self._unsubscribe = [bus.subscribe(self._on_event), bus.subscribe_state(self._on_state)]
 
     # -- public API --------------------------------------------------------------------------
@@ -300,11 +303,8 @@ class MqttLink:
         if self.simulator:
             self.conn.subscribe(self.topics.sim_filter, qos=1)
         self.conn.publish(self.topics.status, _json(self._status_doc(True)), qos=1, retain=True)
-        if self._m.home_assistant.enabled:
+        if self._m.home_assistant.enabled or self._discovery:  # also to remove them once it was turned off
             self._publish_discovery()
-            # the broker hands over what this device published before: configs of bays (or locks) the config
-            # no longer has are removed as they arrive (_on_message), else HA shows them for ever
-            self.conn.subscribe(discovery_filter(self.device, self._m.home_assistant.discovery_prefix), qos=1)
         self.pump.connected(True)
         with self._beat_lock:
             self._next_beat = self._clock.monotonic()  # a first heartbeat right away
@@ -314,27 +314,50 @@ class MqttLink:
         (it kept the start's ``config_hash`` until the next reconnect, so a backend could not see a reload)."""
         self._cfg, self._restart_needed = cfg, list(restart_needed)
         self._republish_status()
-        if self._m.home_assistant.enabled and self.conn.status().connected:  # else _on_up publishes them
+        if (self._m.home_assistant.enabled or self._discovery) and self.conn.status().connected:  # else _on_up
             self._publish_discovery()  # bays added or removed by the reload: their entities come and go now
 
     def _publish_discovery(self) -> None:
-        """The retained HA discovery configs of the running config's bays; those it published for bays
-        that are gone are cleared (an empty retained message is how HA removes an entity)."""
-        locked = set(self._cfg.lock_bays().values())  # locks[].bay or bays[].lock_id: either pairs them
-        bays = [(b.id, b.id in locked) for b in self._cfg.bays]
-        messages = discovery_messages(self.topics, self.site, self.device, bays, self._m.home_assistant.discovery_prefix)
-        gone, self._discovery = self._discovery - {t for t, _ in messages}, {t for t, _ in messages}
+        """The retained HA discovery configs of the running config's bays. Those published before (this run,
+        or an earlier one: ``{data_dir}/ha-discovery.json``) for bays or locks the config no longer has, or all
+        of them once ``home_assistant.enabled`` is off, are cleared: an empty retained message is how HA
+        removes an entity, which it shows for ever otherwise."""
+        messages: list[tuple[str, dict[str, Any]]] = []
+        if self._m.home_assistant.enabled:
+            locked = set(self._cfg.lock_bays().values())  # locks[].bay or bays[].lock_id: either pairs them
+            bays = [(b.id, b.id in locked) for b in self._cfg.bays]
+            messages = discovery_messages(self.topics, self.site, self.device, bays,
+                                          self._m.home_assistant.discovery_prefix)  # fmt: skip
+        current = {t for t, _ in messages}
+        gone, self._discovery = self._discovery - current, current
         for topic, config in messages:
             try:
                 self.conn.publish(topic, _json(config), qos=1, retain=True)
             except PacketTooLarge as exc:  # skipped, like a heartbeat: it must not stop the events (on connect)
                 log.error("Home Assistant config %s not sent: %s", quote(topic, 200), exc)
         for topic in sorted(gone):
-            self._clear_discovery(topic)
+            log.info("Home Assistant: removing %s (not in the running config)", quote(topic, 200))
+            self.conn.publish(topic, b"", qos=1, retain=True)
+        try:
+            write_durably(self._ha_file, json.dumps(sorted(current)).encode("utf-8"))
+        except OSError as exc:
+            log.warning("cannot write %s (%s): entities removed from the config later may stay in Home Assistant",
+                        self._ha_file, exc)
 
-    def _clear_discovery(self, topic: str) -> None:
-        log.info("Home Assistant: removing %s (no such bay or lock in the running config)", quote(topic, 200))
-        self.conn.publish(topic, b"", qos=1, retain=True)
+    def _published_discovery(self) -> set[str]:
+        """The config topics an earlier run published (none when it never did or the file is unreadable)."""
+        try:
+            doc = json.loads(self._ha_file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return set()
+        except (OSError, ValueError) as exc:
+            log.warning("cannot read %s (%s): Home Assistant entities of removed bays may stay", self._ha_file, exc)
+            return set()
+        if not isinstance(doc, list):
+            return set()
+        # only discovery config topics (also under an earlier discovery_prefix), never one of ours or a wildcard
+        return {t for t in doc if isinstance(t, str) and t.endswith("/config") and valid_topic_name(t)
+                and not t.startswith(self.topics.prefix + "/")}
 
     def _clock_stepped(self, step_s: object) -> None:
         """The wall clock jumped (NTP after a boot without a real-time clock): the start moves with it, and the
@@ -369,8 +392,6 @@ class MqttLink:
 
     # -- commands --------------------------------------------------------------------------------
     def _on_message(self, msg: mqtt.MQTTMessage) -> None:
-        if self._stale_discovery(msg):
-            return
         namespace, name = "cmd", self.topics.command_name(msg.topic)
         if name is None and self.simulator:
             namespace, name = "sim", self.topics.command_name(msg.topic, "sim")
@@ -405,18 +426,6 @@ class MqttLink:
                 log.warning("command %s dropped (busy reply): %d commands already waiting; %d dropped so far",
                             quote(name, 60), self._cmd_q.qsize(), self.commands_busy)
             self._send_reply(self.commands.busy(cmd))
-
-    def _stale_discovery(self, msg: mqtt.MQTTMessage) -> bool:
-        """A discovery config under this device's node: cleared when this agent published it (its site and
-        device) but the running config has no such entity (an earlier start had other bays or locks). Another
-        agent's is left alone. True when ``msg`` was one (never a command)."""
-        if not self._m.home_assistant.enabled:
-            return False
-        if not mqtt.topic_matches_sub(discovery_filter(self.device, self._m.home_assistant.discovery_prefix), msg.topic):
-            return False
-        if msg.payload and msg.topic not in self._discovery and published_by(msg.payload, self.site, self.device):
-            self._clear_discovery(msg.topic)
-        return True
 
     def _command_loop(self) -> None:
         """Commands run one at a time off paho's thread: a lock move may take seconds."""

@@ -46,16 +46,6 @@ def test_example_broker_config_and_acl(site_broker, tls_material, tmp_path, monk
                          password="backend-pass").start()  # fmt: skip
     ha = Subscriber(site_broker.port, ["homeassistant/#", "edge/+/+/status"], ca=tls_material.ca,
                     username="homeassistant", password="ha-pass").start()  # fmt: skip
-    # a bay B9 the device had at an earlier start (its retained entity), gone from the config since: the ACL lets
-    # the device read its own discovery node, so the agent finds and clears it
-    earlier = Subscriber(site_broker.port, "unused/none", ca=tls_material.ca, username=DEVICE_USER,
-                         password=DEVICE_PASSWORD, client_id="earlier-start").start()  # fmt: skip
-    stale = "homeassistant/sensor/dev1/B9_state/config"
-    earlier.c.publish(stale, json.dumps({"name": "bay B9 state", "unique_id": "s1_dev1_B9_state", "state_topic": "x",
-                                         "device": {"identifiers": ["edge-agent-s1-dev1"], "name": "n"}}),
-                      qos=1, retain=True).wait_for_publish(5)  # fmt: skip
-    earlier.stop()
-    ha.wait_for(stale)
     clock, bus, control = FakeClock(), EventBus(), RecordingControl()
     cfg = make_config(site_broker.url("mqtts"), tmp_path / "d", username=DEVICE_USER, password_env="DEV_PW", tls=tls,
                       home_assistant={"enabled": True})  # fmt: skip
@@ -70,7 +60,6 @@ def test_example_broker_config_and_acl(site_broker, tls_material, tmp_path, monk
         backend.wait_for("edge/s1/dev1/health")
         ha.wait_for("homeassistant/sensor/dev1/B1_state/config")
         ha.wait_for("edge/s1/dev1/status")
-        ha.wait_for(stale, lambda m: not m.payload)  # the stale entity removed
         assert not backend.on("homeassistant/sensor/dev1/B1_state/config")  # the backend has no business there
         # a command from the backend reaches the device; the reply comes back under {prefix}/reply/
         body = {"ts": iso(clock.now()), "bay": "B2", "status": "idle"}

@@ -82,13 +82,13 @@ def test_sensors_that_read_numbers_are_numeric_sensors_for_home_assistant():
 SQUARE = [[0, 0], [100, 0], [100, 100], [0, 100]]
 
 
-def _link(broker, tmp_path: Path, bays: list[str], site: str = "s1") -> MqttLink:
-    return build_mqtt(_cfg(broker, tmp_path, bays, site), EventBus(), RecordingControl(), FakeClock(),
+def _link(broker, tmp_path: Path, bays: list[str], site: str = "s1", enabled: bool = True) -> MqttLink:
+    return build_mqtt(_cfg(broker, tmp_path, bays, site, enabled), EventBus(), RecordingControl(), FakeClock(),
                       lambda: HealthFigures())  # fmt: skip
 
 
-def _cfg(broker, tmp_path: Path, bays: list[str], site: str = "s1"):
-    raw = config_dict(broker.url(), tmp_path / "data", home_assistant={"enabled": True})
+def _cfg(broker, tmp_path: Path, bays: list[str], site: str = "s1", enabled: bool = True):
+    raw = config_dict(broker.url(), tmp_path / "data", home_assistant={"enabled": enabled})
     raw["site"]["site_id"] = site
     raw["bays"] = [{"id": b, "polygon": [[x + 200 * i, y] for x, y in SQUARE]} for i, b in enumerate(bays)]
     return parse_config(raw, base_dir=tmp_path)
@@ -140,6 +140,23 @@ def test_a_restart_without_some_bays_removes_their_entities_and_leaves_other_age
 
 
 @pytest.mark.broker
+def test_turning_home_assistant_off_removes_the_entities_it_made(broker, tmp_path):
+    first = _link(broker, tmp_path, ["B1"])
+    first.start()
+    wait_until(lambda: len(_retained_configs(broker, 4 + 3)) == 7, what="the configs")
+    first.stop()
+    watch = Subscriber(broker.port, "homeassistant/#").start()
+    second = _link(broker, tmp_path, ["B1"], enabled=False)
+    try:
+        wait_until(lambda: len(watch.all()) == 7, what="the retained configs handed to a new subscriber")
+        second.start()
+        wait_until(lambda: len([m for m in watch.all() if not m.payload]) == 7, what="every config cleared")
+    finally:
+        second.stop()
+        watch.stop()
+
+
+@pytest.mark.broker
 def test_a_reload_that_adds_and_removes_bays_updates_the_entities_at_once(broker, tmp_path):
     link = _link(broker, tmp_path, ["B1", "B2"])
     watch = Subscriber(broker.port, "homeassistant/#").start()
@@ -182,3 +199,30 @@ def test_a_discovery_config_over_the_brokers_packet_limit_stops_no_event(tmp_pat
         link.stop()
         sub.stop()
         broker.stop()
+
+
+@pytest.mark.broker
+def test_a_damaged_list_of_published_configs_clears_nothing_it_should_not(broker, tmp_path):
+    """``ha-discovery.json`` cut short by a power cut, or naming topics that are no discovery configs (the
+    agent's own status, a wildcard): the link starts as usual and clears only discovery config topics."""
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "ha-discovery.json").write_text(json.dumps(
+        ["edge/s1/dev1/status", "homeassistant/sensor/dev1/#", "homeassistant/sensor/dev1/Z_state/config"]))
+    watch = Subscriber(broker.port, ["homeassistant/#", "edge/s1/dev1/status"]).start()
+    link = _link(broker, tmp_path, ["B1"])
+    try:
+        link.start()
+        wait_until(lambda: [m for m in watch.all() if m.topic.endswith("Z_state/config") and not m.payload],
+                   what="the listed config cleared")  # fmt: skip
+        assert not [m for m in watch.on("edge/s1/dev1/status") if not m.payload]
+    finally:
+        link.stop()
+        watch.stop()
+    (tmp_path / "data" / "ha-discovery.json").write_text('["homeassistant/sensor/dev1/B1_st')  # cut short
+    again = _link(broker, tmp_path, ["B1"])
+    try:
+        again.start()
+        wait_until(lambda: again.status().connected, what="the link to connect")
+        assert _entities(_retained_configs(broker, 4 + 3)) >= {"B1_state", "fps"}
+    finally:
+        again.stop()
