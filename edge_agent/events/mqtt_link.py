@@ -129,6 +129,7 @@ class MqttLink:
         self._threads: list[threading.Thread] = []
         self._ha_file = outbox_path.parent / HA_FILE
         self._discovery = self._published_discovery()  # HA config topics on the broker (this run's or a previous)
+        self._ha_lock = threading.Lock()  # a reload (command thread) and a reconnect (paho's) may publish at once
         self._unsubscribe = [bus.subscribe(self._on_event), bus.subscribe_state(self._on_state)]
 
     # -- public API --------------------------------------------------------------------------
@@ -322,6 +323,10 @@ class MqttLink:
         or an earlier one: ``{data_dir}/ha-discovery.json``) for bays or locks the config no longer has, or all
         of them once ``home_assistant.enabled`` is off, are cleared: an empty retained message is how HA
         removes an entity, which it shows for ever otherwise."""
+        with self._ha_lock:
+            self._publish_discovery_locked()
+
+    def _publish_discovery_locked(self) -> None:
         messages: list[tuple[str, dict[str, Any]]] = []
         if self._m.home_assistant.enabled:
             locked = set(self._cfg.lock_bays().values())  # locks[].bay or bays[].lock_id: either pairs them
