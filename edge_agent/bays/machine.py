@@ -237,15 +237,22 @@ class BayMachine:
         self._relabel()
         return [ev]
 
-    def _depart(self, v: Visit, now: float) -> list[Event]:
+    def close(self, reason: str) -> list[Event]:
+        """End the open visit that no departure will end (the bay left the config at a reload): its violation
+        and overstay end and the visit departs, all with ``reason``. Nothing when the bay is free."""
+        return self._depart(self.visit, self._clock.monotonic(), reason) if self.visit else []
+
+    def _depart(self, v: Visit, now: float, reason: str | None = None) -> list[Event]:
         out: list[Event] = []
         if v.violation:
-            out += self._end_violation(v, "departed")
+            out += self._end_violation(v, reason or "departed")
         if v.overstay:
-            out += self._end_overstay(v, "departed")
+            out += self._end_overstay(v, reason or "departed")
         data: dict[str, object] = {"stayed_s": round(now - v.arrived_at, 1)}
         if v.consensus:
             data["plate"] = v.consensus.text
+        if reason:
+            data["reason"] = reason
         out.append(self._event(EventType.VEHICLE_DEPARTED, data))
         self.visit, self._absent_since, self.vote = None, None, PlateVote()
         self._set(FREE)

@@ -21,7 +21,7 @@ from edge_agent.bays.blank import too_small
 from edge_agent.bays.consensus import Consensus
 from edge_agent.bays.feed import BayFeed
 from edge_agent.bays.geometry import BayShape, assign_bay, merge_boxes
-from edge_agent.bays.machine import BayMachine
+from edge_agent.bays.machine import FREE, BayMachine
 from edge_agent.bays.occupancy import MOTION_GAIN, ChangeGate, OccupancyClassifier, PresenceFusion
 from edge_agent.bays.occupancy import Verdict as CameraVerdict
 from edge_agent.bays.vision import blind_vision, classifier_vision
@@ -29,7 +29,7 @@ from edge_agent.bays.visit_verdict import decide_visit
 from edge_agent.clock import Clock, iso
 from edge_agent.config.models import AgentConfig
 from edge_agent.events.bus import EventBus
-from edge_agent.events.types import Event, EventType
+from edge_agent.events.types import BayState, Event, EventType
 from edge_agent.evidence.annotate import annotate, encode_jpeg
 from edge_agent.evidence.store import EvidenceSkipped, EvidenceStore
 from edge_agent.perception.lists import PlateLists
@@ -39,6 +39,7 @@ from edge_agent.perception.verdict import Verdict
 log = logging.getLogger(__name__)
 
 EVIDENCE_EVENTS = (EventType.VEHICLE_IDENTIFIED, EventType.VIOLATION_STARTED)
+BAY_REMOVED = "bay_removed"  # the reason that ends the visit of a bay a reload took out of the config
 VOUCH_READ_EVERY_S = 1.0  # detector rate for a visit only the plates see (the classifier says empty)
 VOUCH_HOLD_S = 3.0  # one read vouches for presence this long there (survives two missed reads)
 READ_PAD = 0.5  # a bay's read region reaches this share of the bay's size beyond it: its plate and context
@@ -88,6 +89,7 @@ class BayMonitor:
         # event's evidence photo; then only the read's crop is needed: a frame per parked car was ~25 MB at 4K)
         self._best: dict[str, tuple[float, np.ndarray | None, PlateRead]] = {}
         self._seen_empty: set[str] = set()  # bays the classifier has called empty since the start
+        self._unmeasured: set[str] = set()  # bays published "unknown" at start, until a measurement says more
         self._camera_saw: dict[str, str] = {}  # bay → the visit the classifier has called occupied
         self._read_since: dict[str, float] = {}  # per busy unidentified bay: when fast plate reading (re)started
         self._last_read: dict[str, float] = {}  # per bay: when a detector run last covered it
@@ -116,6 +118,24 @@ class BayMonitor:
         for b, m in self.machines.items():
             if b not in self.kept:
                 bus.publish_state(m.state())
+
+    def publish_states(self) -> None:
+        """Every bay's state on the bus again: at the agent's start, once MQTT and the other sinks listen (the
+        first monitor is made before them; a bay nothing happens to had no retained state, and one the last run
+        left in ``violation`` kept it until the bay next changed). A bay without a visit reads ``unknown`` until
+        the first measurement: nothing has yet said it is empty (it is ``free`` once one does)."""
+        with self._lock:
+            for b, m in self.machines.items():
+                if m.visit is None:
+                    self._unmeasured.add(b)
+                self.bus.publish_state(self._told(m))
+
+    def _told(self, m: BayMachine) -> BayState:
+        """``m.state()`` as published: ``unknown`` rather than ``free`` for a bay not measured since the start."""
+        st = m.state()
+        if st.state == FREE and m.visit is None and m.bay_id in self._unmeasured:
+            return dataclasses.replace(st, state="unknown")
+        return st
 
     def close(self) -> None:
         """Stop listening to the bus (a reload replaces this monitor)."""
@@ -156,6 +176,11 @@ class BayMonitor:
                     self._seen_empty.add(b.id)
                 self.bus.publish_state(m.state())
                 kept.append(b.id)
+            for bay, m in old.machines.items():  # gone from the config: no departure will ever end its visit
+                if bay not in self.machines and (closing := m.close(BAY_REMOVED)):
+                    for ev in closing:
+                        self.bus.publish(ev)
+                    self.bus.publish_state(m.state())  # its retained state would say violation for ever
         return kept
 
     def _verdict(self, c: Consensus) -> Verdict:
@@ -327,7 +352,7 @@ class BayMonitor:
             before = m.state()
             m.set_camera(self.vision_ok)
             if m.state() != before:
-                self.bus.publish_state(m.state())
+                self.bus.publish_state(self._told(m))
 
     def charger_status(self, bay_id: str, status: str) -> list[Event]:
         with self._lock:
@@ -452,7 +477,12 @@ class BayMonitor:
             out[b] = m.step(present[b], reads.get(b, ()), self._moved_at.get(b))
             if was_idle and m.idle:
                 self._best.pop(b, None)  # nothing there: forget a passer-by's picture
-        return self._publish_all(out)
+        published = self._publish_all(out)
+        for b in [b for b in self._unmeasured if present.get(b) is False or out.get(b)]:
+            self._unmeasured.discard(b)
+            if not out[b]:  # measured empty, no event: the start's "unknown" becomes "free"
+                self.bus.publish_state(self.machines[b].state())
+        return published
 
     def _publish_all(self, per_bay: dict[str, list[Event]]) -> list[Event]:
         published: list[Event] = []
@@ -521,4 +551,4 @@ class BayMonitor:
         # field is set.
         if m.lock != state:
             m.lock_moved(state)
-            self.bus.publish_state(m.state())
+            self.bus.publish_state(self._told(m))

@@ -68,7 +68,10 @@ def channels() -> list[Channel]:
                 "precedes the first recorded event."),
         Channel("homeAssistantDiscovery", "homeassistant/{component}/{device}/{object}/config",
                 PAYLOAD_SCHEMAS["discovery"], "send", 1, True,
-                "Home Assistant MQTT discovery, only with `mqtt.home_assistant.enabled`."),
+                "Home Assistant MQTT discovery, only with `mqtt.home_assistant.enabled`. `device` and the bay in "
+                "`object` are the ids as they are when HA accepts them (letters, digits, `_`, `-`), else with `_` "
+                "for every other character and a short hash appended. An empty retained message removes an "
+                "entity: sent for the configs of bays (and locks) the running config no longer has."),
     ]
     for name in COMMANDS:
         key = "cmd" + "".join(part.capitalize() for part in name.split("-"))

@@ -33,6 +33,7 @@ from edge_agent.config.load import ConfigError
 from edge_agent.config.models import AgentConfig
 from edge_agent.config.mqtt import MqttSecrets, SecretError, read_secrets
 from edge_agent.control import AgentControl
+from edge_agent.durable import write_durably
 from edge_agent.events.bus import EventBus
 from edge_agent.events.command_handler import COMMAND_MAX_BYTES, Command, CommandHandler, Reply
 from edge_agent.events.connection import Connection, LinkStatus, PacketTooLarge
@@ -43,7 +44,7 @@ from edge_agent.events.pump import OutboxPump
 from edge_agent.events.refusals import RefusalLimiter
 from edge_agent.events.replay import ReplayMemory
 from edge_agent.events.schemas import quote
-from edge_agent.events.topics import Topics, valid_topic_level
+from edge_agent.events.topics import Topics, valid_topic_level, valid_topic_name
 from edge_agent.events.types import BayState, Event, EventType
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ log = logging.getLogger(__name__)
 OVERFLOW_EVENT = "outbox_overflow"
 LOST_EVENT = "outbox_lost"
 REPLAY_FILE = "command-replay.sqlite"  # beside the outbox: signed commands already received
+HA_FILE = "ha-discovery.json"  # beside the outbox: the Home Assistant config topics published last
 OPEN_RETRY_S = 5.0  # an outbox a full disk kept closed is tried again this often (and at every write)
 # Payload bytes the command queue may hold: a count alone let 1,000 queued commands of 20 MB each hold 20 GB.
 # One command of any allowed size always fits in an empty queue.
@@ -125,6 +127,9 @@ class MqttLink:
         self.commands_busy = 0
         self.commands_too_large = 0
         self._threads: list[threading.Thread] = []
+        self._ha_file = outbox_path.parent / HA_FILE
+        self._discovery = self._published_discovery()  # HA config topics on the broker (this run's or a previous)
+        self._ha_lock = threading.Lock()  # a reload (command thread) and a reconnect (paho's) may publish at once
         self._unsubscribe = [bus.subscribe(self._on_event), bus.subscribe_state(self._on_state)]
 
     # -- public API --------------------------------------------------------------------------
@@ -299,12 +304,8 @@ class MqttLink:
         if self.simulator:
             self.conn.subscribe(self.topics.sim_filter, qos=1)
         self.conn.publish(self.topics.status, _json(self._status_doc(True)), qos=1, retain=True)
-        if self._m.home_assistant.enabled:
-            locked = set(self._cfg.lock_bays().values())  # locks[].bay or bays[].lock_id: either pairs them
-            bays = [(b.id, b.id in locked) for b in self._cfg.bays]
-            ha = self._m.home_assistant.discovery_prefix
-            for topic, config in discovery_messages(self.topics, self.site, self.device, bays, ha):
-                self.conn.publish(topic, _json(config), qos=1, retain=True)
+        if self._m.home_assistant.enabled or self._discovery:  # also to remove them once it was turned off
+            self._publish_discovery()
         self.pump.connected(True)
         with self._beat_lock:
             self._next_beat = self._clock.monotonic()  # a first heartbeat right away
@@ -314,6 +315,54 @@ class MqttLink:
         (it kept the start's ``config_hash`` until the next reconnect, so a backend could not see a reload)."""
         self._cfg, self._restart_needed = cfg, list(restart_needed)
         self._republish_status()
+        if (self._m.home_assistant.enabled or self._discovery) and self.conn.status().connected:  # else _on_up
+            self._publish_discovery()  # bays added or removed by the reload: their entities come and go now
+
+    def _publish_discovery(self) -> None:
+        """The retained HA discovery configs of the running config's bays. Those published before (this run,
+        or an earlier one: ``{data_dir}/ha-discovery.json``) for bays or locks the config no longer has, or all
+        of them once ``home_assistant.enabled`` is off, are cleared: an empty retained message is how HA
+        removes an entity, which it shows for ever otherwise."""
+        with self._ha_lock:
+            self._publish_discovery_locked()
+
+    def _publish_discovery_locked(self) -> None:
+        messages: list[tuple[str, dict[str, Any]]] = []
+        if self._m.home_assistant.enabled:
+            locked = set(self._cfg.lock_bays().values())  # locks[].bay or bays[].lock_id: either pairs them
+            bays = [(b.id, b.id in locked) for b in self._cfg.bays]
+            messages = discovery_messages(self.topics, self.site, self.device, bays,
+                                          self._m.home_assistant.discovery_prefix)  # fmt: skip
+        current = {t for t, _ in messages}
+        gone, self._discovery = self._discovery - current, current
+        for topic, config in messages:
+            try:
+                self.conn.publish(topic, _json(config), qos=1, retain=True)
+            except PacketTooLarge as exc:  # skipped, like a heartbeat: it must not stop the events (on connect)
+                log.error("Home Assistant config %s not sent: %s", quote(topic, 200), exc)
+        for topic in sorted(gone):
+            log.info("Home Assistant: removing %s (not in the running config)", quote(topic, 200))
+            self.conn.publish(topic, b"", qos=1, retain=True)
+        try:
+            write_durably(self._ha_file, json.dumps(sorted(current)).encode("utf-8"))
+        except OSError as exc:
+            log.warning("cannot write %s (%s): entities removed from the config later may stay in Home Assistant",
+                        self._ha_file, exc)
+
+    def _published_discovery(self) -> set[str]:
+        """The config topics an earlier run published (none when it never did or the file is unreadable)."""
+        try:
+            doc = json.loads(self._ha_file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return set()
+        except (OSError, ValueError) as exc:
+            log.warning("cannot read %s (%s): Home Assistant entities of removed bays may stay", self._ha_file, exc)
+            return set()
+        if not isinstance(doc, list):
+            return set()
+        # only discovery config topics (also under an earlier discovery_prefix), never one of ours or a wildcard
+        return {t for t in doc if isinstance(t, str) and t.endswith("/config") and valid_topic_name(t)
+                and not t.startswith(self.topics.prefix + "/")}
 
     def _clock_stepped(self, step_s: object) -> None:
         """The wall clock jumped (NTP after a boot without a real-time clock): the start moves with it, and the

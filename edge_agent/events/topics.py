@@ -90,3 +90,8 @@ MAX_REPLY_TOPIC = 512
 def valid_topic_level(name: str) -> bool:
     """A bay id must be one topic level: no '/', no wildcards, nothing a broker may call malformed."""
     return bool(name) and mqtt_text(name, "/+#")
+
+
+def valid_topic_name(topic: str) -> bool:
+    """A topic one may publish to: not empty, no wildcards, no ``$`` start, nothing a broker may call malformed."""
+    return bool(topic) and not topic.startswith("$") and len(topic) <= MAX_REPLY_TOPIC and mqtt_text(topic, "+#")

@@ -40,6 +40,7 @@ REASONS = {
     "deny_list": ("黑名单车辆", "deny-listed"),
     "departed": ("车辆已离开", "vehicle left"),
     "agent_stopped": ("设备曾停止运行，离开时间未知", "the agent had stopped; when it left was not seen"),
+    "bay_removed": ("车位已从配置中移除", "the bay was taken out of the config"),
 }
 # Markdown that free text (an operator's command ``reason``, carried by ``lock_moved`` once an operator asks for
 # those) could use to add a link, a heading or lines of its own to a message the group reads as the device's:

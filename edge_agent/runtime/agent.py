@@ -128,6 +128,7 @@ class Agent:
         self.notices.started(self.evidence)  # once the sinks listen
         for hook in self.on_started:
             hook()
+        self.monitor.publish_states()  # after the last run's closing events: each bay's retained state is this run's
 
     def stop(self, keep: Component | None = None) -> None:
         """Stop the loop, the components newest first (but ``keep``: its owner stops it), the camera."""

@@ -402,3 +402,32 @@ def test_json_lines_log_that_cannot_turn_over_keeps_appending(tmp_path, clock):
     sink.stop()
     kept = [json.loads(x)["event_id"] for x in path.read_text(encoding="utf-8").splitlines()]
     assert kept == sent and sink.failed > 0
+
+
+def test_a_bay_taken_out_at_a_reload_ends_its_open_visit_and_violation(pipeline, tmp_path, clock):
+    """The installer renames bay B (or deletes it) while its fuel car is in violation. The old bay's story was
+    dropped without an end: the backend and the review page kept that violation open for ever. Now it ends, and
+    the visit departs, with ``reason: bay_removed``."""
+    cfg_path, data, _ = _demo_file(tmp_path)
+    data["locks"] = []  # a bay with a lock cannot leave at a reload
+    cfg_path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    from edge_agent.config import load_config
+
+    src = ScriptedSource(hold(3, EMPTY) + hold(300, Scene(cars=(FUEL,))), clock)
+    agent = Agent(load_config(cfg_path), clock=clock, source=src, reader=pipeline)
+    events: list[Event] = []
+    agent.bus.subscribe(events.append)
+    agent.start()
+    run_scripted(agent.step, clock, 40, 5)
+    visit = agent.bus.states()["B"].visit_id
+    assert [e.type for e in events if e.bay_id == "B"][-1] == "violation_started"
+
+    data["bays"][1]["id"] = "B2"
+    cfg_path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    res = agent.reload_config()
+    assert res.ok and res.data["bays_kept"] == ["A"]
+    closing = [e for e in events if e.bay_id == "B" and e.type in ("violation_ended", "vehicle_departed")]
+    assert [(e.type, e.visit_id, e.data["reason"]) for e in closing] == [
+        ("violation_ended", visit, "bay_removed"), ("vehicle_departed", visit, "bay_removed")]
+    assert agent.bus.states()["B"].state == "free"  # the last (retained) state of B no longer says violation
+    agent.stop()
