@@ -25,7 +25,7 @@ from edge_agent.web.context import (
     require_user,
 )
 from edge_agent.web.i18n import translator
-from edge_agent.web.inputs import ListQuery, violation_id
+from edge_agent.web.inputs import PLATE_QUERY_MAX, ListQuery, violation_id
 from edge_agent.web.roles import MAY_REVIEW
 
 router = APIRouter(dependencies=[Depends(require_user)])
@@ -56,7 +56,7 @@ def violations(request: Request):
     bays = sorted({b.id for b in ctx.cfg.bays} | set(ctx.log.bay_ids()))
     keep = {k: v for k, v in q.items() if k != "page" and v}
     return render(request, "violations.html", page=page, q=q, keep=keep, bays=bays, decisions=DECISIONS,
-                  flash=request.session.pop("flash", []))
+                  plate_max=PLATE_QUERY_MAX, flash=request.session.pop("flash", []))
 
 
 def _cell(value: object) -> str:
@@ -142,7 +142,8 @@ def decide(request: Request, vid: str, decision: str = Form(...), reason: str = 
     except ValueError as exc:
         raise HTTPException(400, str(exc)) from None
     audit(request, f"violation_{decision}", f"violation:{v.id}", reason.strip())
-    _flash(request, f"#{v.id}: {decision}")
+    t = translator(lang_of(request))
+    _flash(request, t("decided", id=v.id, decision=t(v.decision)))  # in the reviewer's words ("#5: confirmed" before)
     return RedirectResponse(f"/violations/{v.id}", status_code=303)
 
 
@@ -172,7 +173,11 @@ def add_to_list(request: Request, vid: str, which: str = Form(...)):
             raise HTTPException(500, f"cannot write {ctx.config_file.overrides}: {exc.strerror or exc}") from None
     result = ctx.control.set_lists(new["allow"], new["deny"])
     audit(request, f"list_{which}", f"plate:{plate}", f"violation:{v.id}; agent: {result.message or result.ok}")
-    _flash(request, f"{plate} → {which}", "ok" if result.ok else "error")
+    t = translator(lang_of(request))
+    if result.ok:
+        _flash(request, t(f"listed_{which}", plate=plate))
+    else:  # saved for the next start, but the running agent did not take it: say so, with the agent's reason
+        _flash(request, t(f"listed_{which}_not_applied", plate=plate, why=result.message or "-"), "error")
     return RedirectResponse(f"/violations/{v.id}", status_code=303)
 
 

@@ -1,0 +1,176 @@
+"""The page as a Chinese property manager's browser gets it: refusals, messages after an action and the audit
+log in the user's language (they were raw JSON, English text or internal codes), a form sent after the session
+ended or from a tab whose token another login replaced leads back in with nothing done, and the plate box takes
+no more than the server does."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.web.conftest import PASSWORD
+from tests.web.test_api import HTML, logged_in, token
+from tests.web.test_browser import browser, login, server  # noqa: F401 - fixtures
+
+LATIN = re.compile(r"[A-Za-z]{2,}")
+
+
+def visible_main(html: str) -> str:
+    """The text of <main> a user sees: folded <details> and tags dropped."""
+    main = html.split("<main>", 1)[1].split("</main>", 1)[0]
+    main = re.sub(r"<details>.*?</details>", "", main, flags=re.S)
+    return re.sub(r"<[^>]+>", " ", main)
+
+
+@pytest.mark.parametrize(("path", "status", "title", "field"), [
+    ("/violations/99999", 404, "没有找到", None),
+    ("/violations/abc", 404, "没有找到", None),
+    ("/no-such-page", 404, "没有找到", None),
+    ("/violations?page=0", 400, "输入有误", "页码"),
+    ("/violations?from=2026-13-01", 400, "输入有误", "开始日期"),
+    ("/violations?plate=" + "B" * 17, 400, "输入有误", "车牌"),
+    ("/stats?from=2026-03-05&to=x", 400, "输入有误", "开始 / 结束日期"),
+])
+def test_a_refusal_is_a_page_in_chinese_for_a_browser(site, path, status, title, field):
+    """A browser was shown ``{"detail":"no such violation"}`` or pydantic's English; now a page with the menu,
+    a title, the field named in words and the technical text folded away. Scripts still get the text."""
+    c = logged_in(site)
+    r = c.get(path, headers=HTML)
+    assert r.status_code == status and r.headers["content-type"].startswith("text/html")
+    text = visible_main(r.text)
+    assert title in text and not LATIN.findall(text), LATIN.findall(text)
+    if field:
+        assert f'<strong class="field">{field}</strong>' in r.text
+    assert "违规记录" in r.text  # the menu: the way back
+    plain = c.get(path)  # no Accept: text/html
+    assert plain.status_code == status and not plain.headers["content-type"].startswith("text/html")
+
+
+def test_a_refusal_names_the_role_in_the_users_language(site):
+    from edge_agent.web.auth import UsersFile
+    UsersFile(site.root / "users.txt").set("li.wei", PASSWORD, role="reviewer")
+    c = logged_in_as(site, "li.wei")
+    r = c.get("/installer", headers=HTML)
+    assert r.status_code == 403 and "没有权限" in visible_main(r.text)
+    assert not LATIN.findall(visible_main(r.text))
+    c.post("/lang", data={"lang": "en", "next": "/violations", "csrf": token(c, "/violations")})
+    r = c.get("/installer", headers=HTML)
+    assert r.status_code == 403 and "Not allowed" in r.text and "installer" in r.text  # the detail, in English
+
+
+def logged_in_as(site, user: str):
+    from fastapi.testclient import TestClient
+    c = TestClient(site.app())
+    c.post("/login", data={"username": user, "password": PASSWORD, "csrf": token(c)})
+    return c
+
+
+def test_messages_after_a_decision_or_a_list_edit_are_in_chinese(site):
+    """They read "#5: confirmed" and "沪C24680 → allow" on the Chinese page."""
+    c = logged_in(site)
+    tok = token(c, "/violations")
+    c.post("/violations/5/decide", data={"decision": "confirmed", "seen": "open", "csrf": tok}, follow_redirects=False)
+    flash = re.search(r'<div class="flash ok">([^<]*)</div>', c.get("/violations/5").text).group(1)
+    assert "已确认" in flash and not LATIN.findall(flash), flash
+    c.post("/violations/5/list", data={"which": "allow", "csrf": tok}, follow_redirects=False)
+    flash = re.search(r'<div class="flash ok">([^<]*)</div>', c.get("/violations/5").text).group(1)
+    assert flash == "沪C24680 已加入白名单"
+    c.post("/lang", data={"lang": "en", "next": "/violations", "csrf": tok})
+    c.post("/violations/5/list", data={"which": "deny", "csrf": tok}, follow_redirects=False)
+    assert "沪C24680 is on the deny-list" in c.get("/violations/5").text
+
+
+def test_a_list_edit_the_running_agent_did_not_take_says_so(site):
+    from edge_agent.control import ControlResult
+    site.control.set_lists = lambda allow, deny: ControlResult(False, "agent busy")
+    c = logged_in(site)
+    c.post("/violations/5/list", data={"which": "deny", "csrf": token(c, "/violations")}, follow_redirects=False)
+    flash = re.search(r'<div class="flash error">([^<]*)</div>', c.get("/violations/5").text).group(1)
+    assert flash.startswith("沪C24680 已保存到黑名单") and flash.endswith("agent busy")
+
+
+def test_the_audit_log_names_actions_in_chinese(site):
+    c = logged_in(site)
+    c.post("/violations/2/decide", data={"decision": "dismissed", "reason": "已缴费", "csrf": token(c, "/violations")})
+    html = c.get("/audit").text
+    assert '<span class="action" title="violation_dismissed">驳回违规</span>' in html
+    assert '<span class="action" title="login">登录</span>' in html
+
+
+def test_a_form_sent_after_the_session_ended_leads_to_the_login_and_back(site):
+    """Confirm clicked on a page left open past the session's end (or after a logout in another tab) was
+    answered with a bare "login required" text; a browser now goes to the login, then back to that page."""
+    c = logged_in(site)
+    tok = token(c, "/violations/5")
+    c.post("/logout", data={"csrf": tok})
+    r = c.post("/violations/5/decide", data={"decision": "confirmed", "seen": "open", "csrf": tok},
+               headers={**HTML, "referer": "http://testserver/violations/5"}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/login?next=/violations/5"
+    assert site.log.get(5).decision == "open"
+    r = c.post("/violations/5/decide", data={"decision": "confirmed", "csrf": tok},
+               headers={**HTML, "referer": "http://evil.example/violations/5"}, follow_redirects=False)
+    assert r.headers["location"] == "/login?next=/violations"  # another site's page is not where it goes back
+    assert c.post("/violations/5/decide", data={"decision": "confirmed", "csrf": tok}).status_code == 401
+
+
+def test_a_tab_whose_token_a_new_login_replaced_is_told_so_in_chinese(site):
+    """Every login starts a fresh session and token: a form in a tab opened before it failed with the English
+    text "missing or wrong CSRF token"."""
+    c = logged_in(site)
+    old = token(c, "/violations/5")
+    c.post("/login", data={"username": "admin", "password": PASSWORD, "csrf": old})  # again, in another tab
+    r = c.post("/violations/5/decide", data={"decision": "confirmed", "csrf": old}, headers=HTML)
+    assert r.status_code == 403 and "页面已过期" in visible_main(r.text)
+    assert not LATIN.findall(visible_main(r.text)) and site.log.get(5).decision == "open"
+
+
+def test_a_login_page_left_open_past_the_session_age_shows_the_form_again(site):
+    """Its token lived in a session cookie that had expired: typing the password next morning gave the English
+    text "missing or wrong CSRF token"."""
+    from fastapi.testclient import TestClient
+    c = TestClient(site.app())
+    stale = token(c, "/login?next=/bays")
+    c.cookies.clear()  # the browser dropped the expired session cookie
+    r = c.post("/login", data={"username": "admin", "password": PASSWORD, "csrf": stale, "next": "/bays"},
+               headers={**HTML, "referer": "http://testserver/login?next=/bays"})
+    assert r.status_code == 403 and "登录页面已过期" in r.text
+    fresh = re.search(r'name="csrf" value="([^"]+)"', r.text).group(1)
+    assert re.search(r'name="next" value="/bays"', r.text)
+    r = c.post("/login", data={"username": "admin", "password": PASSWORD, "csrf": fresh, "next": "/bays"},
+               follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/bays"
+
+
+@pytest.mark.browser
+def test_the_plate_box_takes_what_the_server_takes_and_enter_filters(browser, server):  # noqa: F811
+    """A pasted 20-character text made the list a bare 400 in English; the box now stops at the server's 16."""
+    ctx, page = login(browser, server.url, "phone")
+    page.fill("input[name=plate]", "")
+    page.keyboard.type("粤B" + "1" * 18)  # what a paste or a stuck key gives
+    assert len(page.input_value("input[name=plate]")) == 16
+    with page.expect_navigation() as nav:
+        page.press("input[name=plate]", "Enter")
+    assert nav.value.status == 200
+    assert "没有符合条件的违规记录" in page.inner_text("main")
+    ctx.close()
+
+
+@pytest.mark.browser
+def test_an_expired_page_in_chromium_leads_back_after_login(browser, server, site):  # noqa: F811
+    """The whole trip in a real browser: the session ends in another tab, Confirm on this one goes to the login
+    and back to the violation, which is still open."""
+    ctx, page = login(browser, server.url)
+    page.goto(server.url + "/violations/5")
+    other = ctx.new_page()
+    other.goto(server.url + "/violations")
+    other.click("header.top button:has-text('退出')")
+    other.wait_for_url("**/login")
+    page.click("#confirm")
+    page.wait_for_url("**/login?next=/violations/5")
+    assert site.log.get(5).decision == "open"
+    page.fill("input[name=username]", "admin")
+    page.fill("input[name=password]", PASSWORD)
+    page.press("input[name=password]", "Enter")
+    page.wait_for_url(server.url + "/violations/5")
+    ctx.close()
