@@ -126,6 +126,13 @@ _TEXT: dict[str, tuple[str, str]] = {
     "snapshot_failed": ("无法获取摄像头画面", "Could not get a camera picture"),
     "config_invalid": ("配置无效", "Invalid config"),
     "config_saved": ("已保存，代理正在重新加载", "Saved; the agent is reloading"),
+    "save_login_expired": ("登录已过期，未保存。请在新窗口登录，再刷新本页重画并保存。",
+                           "Your session ended: nothing was saved. Sign in in another tab, then reload this page, "
+                           "draw again and save."),
+    "save_page_expired": ("页面已过期（已在其他窗口重新登录或退出），未保存。请刷新本页后重画并保存。",
+                          "This page has expired (a sign-in or out in another tab): nothing was saved. Reload the "
+                          "page, draw again and save."),
+    "save_failed": ("未保存", "Not saved"),
     "readonly_config": ("页面启动时未指定配置文件，无法保存", "Started without a config file: saving is off"),
     "when": ("时间", "When"),
     "user": ("用户", "User"),

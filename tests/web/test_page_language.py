@@ -239,3 +239,29 @@ def test_every_control_and_picture_has_a_name_in_the_accessibility_tree(browser,
             names = {str(n.get("name", {}).get("value")) for n in nodes if n.get("role", {}).get("value") == "image"}
             assert "最新画面" in names
     ctx.close()
+
+
+@pytest.mark.browser
+def test_an_installer_save_after_the_session_ended_says_so(browser, server, site):  # noqa: F811
+    """The installer's Save (a fetch) after a logout in another tab read "配置无效: 401 Unauthorized", and
+    after a new login there "配置无效: 403 Forbidden": the config was fine, the session was not."""
+    before = site.config_path.read_text(encoding="utf-8")
+    expect = pytest.importorskip("playwright.sync_api").expect
+    ctx, page = login(browser, server.url)
+    page.goto(server.url + "/installer")
+    page.wait_for_selector("#bay-list li")
+    other = ctx.new_page()
+    other.goto(server.url + "/violations")
+    other.click("header.top button:has-text('退出')")
+    other.wait_for_url("**/login")
+    page.click("#save")
+    page.wait_for_selector("#result.flash.error")
+    assert page.inner_text("#result").startswith("登录已过期，未保存")
+    other.fill("input[name=username]", "admin")
+    other.fill("input[name=password]", PASSWORD)
+    other.press("input[name=password]", "Enter")
+    other.wait_for_url("**/violations")
+    page.click("#save")
+    expect(page.locator("#result")).to_have_text(re.compile("^页面已过期"))  # no eval: the page's CSP forbids it
+    assert site.config_path.read_text(encoding="utf-8") == before and not site.control.reloads
+    ctx.close()
