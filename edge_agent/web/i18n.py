@@ -167,6 +167,9 @@ _TEXT: dict[str, tuple[str, str]] = {
     "vr_unidentified": ("无法识别车牌", "plate unreadable or covered"),
     "vr_departed": ("车辆已离开", "vehicle left"),
     "vr_identified": ("已识别为新能源车", "identified as an NEV"),
+    "vr_allowed": ("车牌已加入白名单", "plate put on the allow-list"),
+    "vr_agent_stopped": ("设备曾停止运行（断电或重启），离开时间未知", "the agent had stopped (power cut or restart); "
+                         "when it left was not seen"),
     "ev_vehicle_arrived": ("车辆驶入", "vehicle arrived"),
     "ev_vehicle_identified": ("车牌识别", "vehicle identified"),
     "ev_violation_started": ("违规开始", "violation started"),

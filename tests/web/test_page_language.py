@@ -9,8 +9,13 @@ import re
 
 import pytest
 
+from edge_agent.control import ControlResult
+from edge_agent.events.types import Event, EventType
+from edge_agent.evidence.runs import RunLedger
+from edge_agent.evidence.violations import ViolationFilter
+from edge_agent.web.auth import UsersFile
 from tests.web.conftest import PASSWORD
-from tests.web.test_api import HTML, logged_in, token
+from tests.web.test_api import HTML, TestClient, logged_in, token
 from tests.web.test_browser import browser, login, server  # noqa: F401 - fixtures
 
 LATIN = re.compile(r"[A-Za-z]{2,}")
@@ -48,7 +53,6 @@ def test_a_refusal_is_a_page_in_chinese_for_a_browser(site, path, status, title,
 
 
 def test_a_refusal_names_the_role_in_the_users_language(site):
-    from edge_agent.web.auth import UsersFile
     UsersFile(site.root / "users.txt").set("li.wei", PASSWORD, role="reviewer")
     c = logged_in_as(site, "li.wei")
     r = c.get("/installer", headers=HTML)
@@ -60,7 +64,6 @@ def test_a_refusal_names_the_role_in_the_users_language(site):
 
 
 def logged_in_as(site, user: str):
-    from fastapi.testclient import TestClient
     c = TestClient(site.app())
     c.post("/login", data={"username": user, "password": PASSWORD, "csrf": token(c)})
     return c
@@ -82,7 +85,6 @@ def test_messages_after_a_decision_or_a_list_edit_are_in_chinese(site):
 
 
 def test_a_list_edit_the_running_agent_did_not_take_says_so(site):
-    from edge_agent.control import ControlResult
     site.control.set_lists = lambda allow, deny: ControlResult(False, "agent busy")
     c = logged_in(site)
     c.post("/violations/5/list", data={"which": "deny", "csrf": token(c, "/violations")}, follow_redirects=False)
@@ -128,7 +130,6 @@ def test_a_tab_whose_token_a_new_login_replaced_is_told_so_in_chinese(site):
 def test_a_login_page_left_open_past_the_session_age_shows_the_form_again(site):
     """Its token lived in a session cookie that had expired: typing the password next morning gave the English
     text "missing or wrong CSRF token"."""
-    from fastapi.testclient import TestClient
     c = TestClient(site.app())
     stale = token(c, "/login?next=/bays")
     c.cookies.clear()  # the browser dropped the expired session cookie
@@ -265,3 +266,30 @@ def test_an_installer_save_after_the_session_ended_says_so(browser, server, site
     expect(page.locator("#result")).to_have_text(re.compile("^页面已过期"))  # no eval: the page's CSP forbids it
     assert site.config_path.read_text(encoding="utf-8") == before and not site.control.reloads
     ctx.close()
+
+
+def test_a_visit_the_last_run_left_open_ends_in_words_on_the_timeline(site):
+    """A run that stopped (power cut) has its open visit ended at the next start with ``reason: agent_stopped``
+    (evidence/runs.py): the Chinese timeline showed "违规结束 · agent_stopped", and a violation ended by an
+    allow-list edit "· allowed"."""
+    ledger = RunLedger(site.store.db_path, site.clock)
+    ledger.begin()
+    bus, clock = site.bus, site.clock
+    bus.publish(Event.make(EventType.VEHICLE_ARRIVED, clock, bay_id="A2", visit_id="v-cut"))
+    clock.advance(130)
+    bus.publish(Event.make(EventType.VIOLATION_STARTED, clock, bay_id="A2", visit_id="v-cut",
+                           data={"reason": "fuel_vehicle", "parked_s": 130.0, "plate": "粤B55555", "colour": "blue"}))
+    ledger.mark_alive()
+    ledger.close()
+    clock.advance(3600)  # the power came back an hour later
+    again = RunLedger(site.store.db_path, clock)
+    for ev in again.begin():
+        bus.publish(ev)
+    again.close()
+    vid = site.log.query(ViolationFilter(plate="粤B55555")).items[0].id
+    c = logged_in(site)
+    timeline = c.get(f"/violations/{vid}").text.split('<ol class="timeline">')[1].split("</ol>")[0]
+    assert "agent_stopped" not in timeline and timeline.count("设备曾停止运行") == 2  # the violation's end, the departure
+    bus.publish(Event.make(EventType.VIOLATION_ENDED, clock, bay_id="A1", visit_id="v-A1-1",
+                           data={"reason": "allowed", "violation": "fuel_vehicle", "duration_s": 60.0}))
+    assert "车牌已加入白名单" in c.get("/violations/1").text.split('<ol class="timeline">')[1]
