@@ -293,3 +293,39 @@ def test_a_visit_the_last_run_left_open_ends_in_words_on_the_timeline(site):
     bus.publish(Event.make(EventType.VIOLATION_ENDED, clock, bay_id="A1", visit_id="v-A1-1",
                            data={"reason": "allowed", "violation": "fuel_vehicle", "duration_s": 60.0}))
     assert "车牌已加入白名单" in c.get("/violations/1").text.split('<ol class="timeline">')[1]
+
+
+def test_charger_warnings_on_the_live_page_are_in_chinese(site):
+    """Each open charger warning showed its event's English ``reason`` ("charger says charging, bay empty
+    16.0 min") on the Chinese page; the page now words it from the numbers the event carries (the English
+    stays in the tooltip). The real tracker raises all three; its events reach the log through the bus."""
+    health, clock, bus = site.control.chargers, site.clock, site.bus
+
+    def feed(events):
+        for ev in events:
+            bus.publish(ev)
+
+    def visit(bay: str, n: int, minutes: float, nev: bool) -> None:
+        vid = f"cw-{bay}-{n}"
+        feed(health.on_event(Event.make(EventType.VEHICLE_ARRIVED, clock, bay_id=bay, visit_id=vid)))
+        feed(health.on_event(Event.make(EventType.VEHICLE_IDENTIFIED, clock, bay_id=bay, visit_id=vid,
+                                        data={"plate": "粤BD12345", "nev": nev})))
+        clock.advance(minutes * 60)
+        feed(health.tick())
+        feed(health.on_event(Event.make(EventType.VEHICLE_DEPARTED, clock, bay_id=bay, visit_id=vid)))
+
+    feed(health.on_status("A2", "charging"))  # A2: charging, then nobody there for 16 min
+    feed(health.on_event(Event.make(EventType.VEHICLE_DEPARTED, clock, bay_id="A2", visit_id="x")))
+    for n in range(3):  # A1: three NEVs parked 11 min each, never a report
+        visit("A1", n, 11, True)
+    clock.advance(6 * 3600)
+    feed(health.tick())
+    kinds = {b: sorted(w["kind"] for w in ws) for b, ws in health.active().items()}
+    assert kinds == {"A1": ["charger_silent", "charger_suspect"], "A2": ["charger_mismatch"]}
+    c = logged_in(site)
+    html = c.get("/bays").text
+    shown = re.findall(r'<dd class="warn charger-warning"[^>]*>(.*?)</dd>', html, flags=re.S)
+    text = " / ".join(re.sub(r"<[^>]+>", "", s) for s in shown)
+    assert "连续 3 辆新能源车停放超过 10 分钟" in text and "充电桩已 6." in text and "期间停车 3 次" in text
+    assert "车位已空 " in text and not re.findall(r"[A-Za-z]{2,}", text), text
+    assert "bay empty" in html  # the event's own words, in the tooltip
