@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterator
 from typing import Literal
 
@@ -38,6 +39,11 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 BIDI_CONTROLS = dict.fromkeys(map(ord, "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"))
 
 
+def natural_key(text: str) -> list[tuple[int, int | str]]:
+    """``A2`` before ``A10``: digit runs compare as numbers."""
+    return [(0, int(p)) if p.isdigit() else (1, p) for p in re.split(r"(\d+)", text) if p]
+
+
 def _flash(request: Request, message: str, kind: str = "ok") -> None:
     request.session.setdefault("flash", []).append([kind, message])
 
@@ -53,7 +59,10 @@ def violations(request: Request):
     q = dict(request.query_params)
     lq = ListQuery.parse(q)
     page = ctx.log.query(lq.filter(ctx.tz), lq.page, ctx.cfg.web.page_size)
-    bays = sorted({b.id for b in ctx.cfg.bays} | set(ctx.log.bay_ids()))
+    # the config's order (the operator's, as on the live page), then bays only the log knows in natural order:
+    # sorted() put A10 before A2 on a pole of 12 bays
+    configured = [b.id for b in ctx.cfg.bays]
+    bays = configured + sorted(set(ctx.log.bay_ids()) - set(configured), key=natural_key)
     keep = {k: v for k, v in q.items() if k != "page" and v}
     return render(request, "violations.html", page=page, q=q, keep=keep, bays=bays, decisions=DECISIONS,
                   plate_max=PLATE_QUERY_MAX, flash=request.session.pop("flash", []))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 
 import pytest
+import yaml
 
 from edge_agent.control import ControlResult
 from edge_agent.events.types import Event, EventType
@@ -329,3 +330,20 @@ def test_charger_warnings_on_the_live_page_are_in_chinese(site):
     assert "连续 3 辆新能源车停放超过 10 分钟" in text and "充电桩已 6." in text and "期间停车 3 次" in text
     assert "车位已空 " in text and not re.findall(r"[A-Za-z]{2,}", text), text
     assert "bay empty" in html  # the event's own words, in the tooltip
+
+
+def test_the_bay_filter_lists_bays_in_the_configs_order_then_naturally(site, tmp_path):
+    """``sorted()`` listed A1, A10, A11, A12, A2… on a pole of 12 bays; a bay removed from the config (still in
+    the log) comes after the configured ones, B2 before B10."""
+    cfg = yaml.safe_load(site.config_path.read_text(encoding="utf-8"))
+    w = 60
+    cfg["bays"] = [{"id": f"A{i}", "polygon": [[w * i, 300], [w * i + 50, 300], [w * i + 50, 530]]}
+                   for i in (1, 2, 3, 10, 11, 12)]
+    cfg["bays"][0]["lock_id"] = "L1"
+    site.config_path.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+    for bay in ("B10", "B2"):
+        site.bus.publish(Event.make(EventType.VIOLATION_STARTED, site.clock, bay_id=bay, visit_id=f"gone-{bay}",
+                                    data={"reason": "unidentified", "parked_s": 130.0}))
+    html = logged_in(site).get("/violations").text
+    select = html.split('<select name="bay">')[1].split("</select>")[0]
+    assert re.findall(r'<option value="([^"]+)"', select) == ["A1", "A2", "A3", "A10", "A11", "A12", "B2", "B10"]
