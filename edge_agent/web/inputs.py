@@ -62,9 +62,13 @@ class ListQuery(BaseModel):
     @classmethod
     def parse(cls, query: dict[str, str]) -> ListQuery:
         try:
-            return cls.model_validate(query)
+            q = cls.model_validate(query)
         except ValidationError as exc:
             raise HTTPException(400, problems(exc)) from None
+        if q.since is not None and q.until is not None and q.since > q.until:
+            # a reversed range matched nothing and the page said "no violations match", as if there were none
+            raise HTTPException(400, "from / to: from must be on or before to")
+        return q
 
     def filter(self, tz: ZoneInfo) -> ViolationFilter:
         return ViolationFilter(

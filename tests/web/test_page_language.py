@@ -347,3 +347,13 @@ def test_the_bay_filter_lists_bays_in_the_configs_order_then_naturally(site, tmp
     html = logged_in(site).get("/violations").text
     select = html.split('<select name="bay">')[1].split("</select>")[0]
     assert re.findall(r'<option value="([^"]+)"', select) == ["A1", "A2", "A3", "A10", "A11", "A12", "B2", "B10"]
+
+
+def test_a_reversed_date_range_is_refused_not_an_empty_list(site):
+    """From 03-06 to 03-02 matched nothing: the list said "没有符合条件的违规记录", as if there had been none
+    (the statistics page refused it already). The same day as from and to is one day."""
+    c = logged_in(site)
+    r = c.get("/violations?from=2026-03-06&to=2026-03-02", headers=HTML)
+    assert r.status_code == 400 and '<strong class="field">开始 / 结束日期</strong>' in r.text
+    assert c.get("/violations.csv?from=2026-03-06&to=2026-03-02").status_code == 400
+    assert "共 2 条" in c.get("/violations?from=2026-03-03&to=2026-03-03").text  # #3 and #4
