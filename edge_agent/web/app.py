@@ -19,6 +19,7 @@ from fastapi.responses import PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.middleware.sessions import SessionMiddleware
 
 from edge_agent.clock import Clock
@@ -55,6 +56,23 @@ STATIC = Path(__file__).parent / "static"
 # or on*= attribute would not run even if escaping ever failed.
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; object-src 'none'; "
        "base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
+
+
+class OwnFiles(StaticFiles):
+    """The page's own CSS and scripts: kept, but asked again with their ETag each time (a 304 of a few hundred
+    bytes), so an upgrade shows at once. They were ``no-store`` like the pages: every view fetched them whole."""
+
+    async def get_response(self, path: str, scope):  # noqa: ANN001, ANN201 - Starlette's signature
+        response = await super().get_response(path, scope)
+        if response.status_code in (200, 304):
+            response.headers["Cache-Control"] = "no-cache"
+        return response
+
+
+# Static files go out gzip-compressed to a browser that takes it (ECharts: 1,034 KB → 335 KB, 8 s → 3 s at 1 Mbit/s
+# on a phone at the edge of the site's Wi-Fi). Pages are not: they carry the CSRF token beside text from the query
+# string, what BREACH reads through compression.
+GZIP_MIN_BYTES = 1024
 
 
 class VendorFiles(StaticFiles):
@@ -148,8 +166,9 @@ def create_app(
             return error_page(request, exc.status_code, str(exc.detail), headers=exc.headers)
         return await http_exception_handler(request, exc)
 
-    app.mount("/static/vendor", VendorFiles(directory=str(STATIC / "vendor")), name="vendor")
-    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+    app.mount("/static/vendor", GZipMiddleware(VendorFiles(directory=str(STATIC / "vendor")),
+                                               minimum_size=GZIP_MIN_BYTES), name="vendor")
+    app.mount("/static", GZipMiddleware(OwnFiles(directory=str(STATIC)), minimum_size=GZIP_MIN_BYTES), name="static")
     app.include_router(routes_auth.router)
     app.include_router(routes_violations.router)
     app.include_router(routes_site.router)
