@@ -384,3 +384,24 @@ def test_a_slow_network_fetches_static_files_compressed_and_once(browser, server
     assert got["/stats"][2] is None and got["/violations"][2] is None
     assert all(not url.startswith("http") for url in got), got  # nothing from outside: the device is offline
     ctx.close()
+
+
+@pytest.mark.browser
+def test_free_text_without_spaces_wraps_on_a_phone(browser, server, site):  # noqa: F811
+    """A dismissal's reason (up to 500 characters) holding no space, a pasted link or an order number, made the
+    violation's page 1,593 px wide on a 360 px phone (the evidence photo with it); a long audit detail made the
+    audit table 2,262 px wide on a laptop."""
+    reason = "https://pay.example.invalid/order/" + "7" * 150
+    site.log.decide(2, "dismissed", "admin", reason, None)
+    site.log.audit("admin", "export_csv", "", "plate=" + "8" * 200, "127.0.0.1")
+    ctx, page = login(browser, server.url, "phone")
+    page.set_viewport_size({"width": 360, "height": 640})
+    for path in ("/violations/2", "/audit"):
+        page.goto(server.url + path)
+        assert page.evaluate("document.documentElement.scrollWidth") == 360, path
+    page.goto(server.url + "/violations/2")
+    assert page.eval_on_selector("#frame", "img => img.getBoundingClientRect().right") <= 360
+    page.set_viewport_size({"width": 1366, "height": 768})
+    page.goto(server.url + "/audit")
+    assert page.evaluate("document.documentElement.scrollWidth") == 1366
+    ctx.close()
