@@ -83,6 +83,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "decided_meanwhile": ("#{id} 已被 {user} 处理为「{decision}」，本次操作未生效",
                           "#{id} was already {decision} by {user}: nothing changed"),
     "decided": ("#{id} 已处理为「{decision}」", "#{id}: {decision}"),
+    "reopened": ("#{id} 已重新打开，待处理", "#{id} is open again"),
     "listed_allow": ("{plate} 已加入白名单", "{plate} is on the allow-list"),
     "listed_deny": ("{plate} 已加入黑名单", "{plate} is on the deny-list"),
     "listed_allow_not_applied": ("{plate} 已保存到白名单，但运行中的代理未能应用：{why}",

@@ -152,7 +152,8 @@ def decide(request: Request, vid: str, decision: str = Form(...), reason: str = 
         raise HTTPException(400, str(exc)) from None
     audit(request, f"violation_{decision}", f"violation:{v.id}", reason.strip())
     t = translator(lang_of(request))
-    _flash(request, t("decided", id=v.id, decision=t(v.decision)))  # in the reviewer's words ("#5: confirmed" before)
+    # in the reviewer's words ("#5: confirmed" before); a reopened one is not "decided as open"
+    _flash(request, t("reopened", id=v.id) if v.decision == "open" else t("decided", id=v.id, decision=t(v.decision)))
     return RedirectResponse(f"/violations/{v.id}", status_code=303)
 
 

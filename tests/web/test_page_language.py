@@ -77,6 +77,8 @@ def test_messages_after_a_decision_or_a_list_edit_are_in_chinese(site):
     c.post("/violations/5/decide", data={"decision": "confirmed", "seen": "open", "csrf": tok}, follow_redirects=False)
     flash = re.search(r'<div class="flash ok">([^<]*)</div>', c.get("/violations/5").text).group(1)
     assert "已确认" in flash and not LATIN.findall(flash), flash
+    c.post("/violations/5/decide", data={"decision": "open", "seen": "confirmed", "csrf": tok}, follow_redirects=False)
+    assert '<div class="flash ok">#5 已重新打开，待处理</div>' in c.get("/violations/5").text
     c.post("/violations/5/list", data={"which": "allow", "csrf": tok}, follow_redirects=False)
     flash = re.search(r'<div class="flash ok">([^<]*)</div>', c.get("/violations/5").text).group(1)
     assert flash == "沪C24680 已加入白名单"
