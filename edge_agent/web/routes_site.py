@@ -26,6 +26,7 @@ from edge_agent.web.roles import MAY_INSTALL
 
 router = APIRouter(dependencies=[Depends(require_user)])
 log = logging.getLogger(__name__)
+LIVE_REFRESH_S = 15  # the live page reloads this often while nobody uses it (page.js; a plain meta refresh without JS)
 SNAPSHOT_REUSE_S = 10.0  # /installer visits within this reuse the last picture instead of storing another
 
 
@@ -42,7 +43,8 @@ def live_bays(request: Request):
                           for w in warnings.get(i, [])]}
             for i in ids]
     moved = bool(getattr(ctx.control, "camera_moved", False))  # an agent without registration has none
-    return render(request, "bays.html", bays=bays, flash=request.session.pop("flash", []), camera_moved=moved)
+    return render(request, "bays.html", bays=bays, flash=request.session.pop("flash", []), camera_moved=moved,
+                  refresh_s=LIVE_REFRESH_S)
 
 
 def _charger_words(t: Translator, warning: dict[str, Any], data: dict[str, Any] | None, park_min: float) -> str:

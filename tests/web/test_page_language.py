@@ -408,3 +408,27 @@ def test_free_text_without_spaces_wraps_on_a_phone(browser, server, site):  # no
     page.goto(server.url + "/audit")
     assert page.evaluate("document.documentElement.scrollWidth") == 1366
     ctx.close()
+
+
+@pytest.mark.browser
+def test_the_live_page_does_not_reload_under_a_keyboard_user(browser, server):  # noqa: F811
+    """/bays carried ``<meta http-equiv="refresh" content="15">``: every 15 s it reloaded, whatever the user was
+    doing, and a keyboard user's focus went back to the top (on a pole of 150 bays the later snapshot buttons could
+    not be reached in 15 s). It reloads now only while nobody uses it; time is Playwright's fake clock."""
+    ctx, page = login(browser, server.url)
+    page.clock.install()
+    page.goto(server.url + "/bays")
+    assert page.locator('head meta[http-equiv="refresh"]').count() == 0  # nothing reloads behind the user's back
+    page.evaluate("window.marker = 1")
+    for _ in range(12):  # two minutes of tabbing through the page, a key every 10 s
+        page.keyboard.press("Tab")
+        page.clock.run_for(10_000)
+    assert page.evaluate("window.marker") == 1
+    focused = page.evaluate("document.activeElement.textContent.trim()")
+    page.clock.run_for(30_000)  # a pause on a control: still no reload
+    assert page.evaluate("window.marker") == 1 and page.evaluate("document.activeElement.textContent.trim()") == focused
+    page.evaluate("document.activeElement.blur()")
+    with page.expect_navigation():
+        page.clock.run_for(16_000)  # nobody there: the picture and states refresh
+    assert page.evaluate("window.marker") is None
+    ctx.close()
