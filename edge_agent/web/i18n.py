@@ -203,6 +203,33 @@ _TEXT: dict[str, tuple[str, str]] = {
                    "{n} NEV visits in a row parked ≥ {min} min, no charging report"),
     "cw_mismatch": ("充电桩报告充电中，但车位已空 {min} 分钟", "charger says charging, bay empty {min} min"),
     "cw_silent": ("充电桩已 {h} 小时无状态上报，期间停车 {n} 次", "no charger status for {h} h while {n} visit(s) happened"),
+    # why a lock refused to move (lock_refused's ``code``; locks/rule.py and the interlock)
+    "lr_presence_unknown": ("车位传感器失联", "presence sensor lost"),
+    "lr_vehicle_present": ("车位传感器检测到车辆", "presence sensor detects a vehicle"),
+    "lr_bay_occupied": ("摄像头显示车位有车", "the camera reports the bay occupied"),
+    "lr_bay_in_visit": ("车辆离开尚未确认", "the visit is still open (departure not confirmed)"),
+    "lr_vision_unknown": ("没有摄像头画面证据", "no camera evidence for the bay"),
+    "lr_camera_lost": ("摄像头离线", "camera lost"),
+    "lr_camera_frozen": ("摄像头画面冻结", "camera picture frozen"),
+    "lr_camera_black": ("摄像头画面全黑", "camera picture black"),
+    "lr_camera_flat": ("摄像头画面无内容", "camera picture flat"),
+    "lr_camera_unusable": ("摄像头画面不可用", "camera picture unusable"),
+    "lr_camera_moved": ("摄像头已移动", "camera moved"),
+    "lr_mask_empty": ("车位框内没有有效画面", "nothing usable inside the bay outline"),
+    "lr_mask_outside_frame": ("车位框超出画面", "bay outline outside the picture"),
+    "lr_bay_flat": ("车位区域画面无内容", "the bay's picture is flat"),
+    "lr_bay_clipped": ("车位框被画面边缘截断", "bay outline clipped by the picture's edge"),
+    "lr_bay_too_small": ("车位在画面中太小", "the bay is too small in the picture"),
+    "lr_bay_unknown": ("车位状态未知", "bay state unknown"),
+    "lr_camera_not_ok": ("摄像头异常，无法判断是否有车", "camera not ok: occupancy unknown"),
+    "lr_occupancy_stale": ("车位占用状态已过时", "occupancy not measured recently"),
+    "lr_vision_occupied": ("摄像头看到车位内有物体", "the camera sees something in the bay"),
+    "lr_occupancy_unsure": ("摄像头无法确定车位为空", "the camera is not sure the bay is empty"),
+    "lr_recent_read": ("刚识别到车牌", "a plate was read moments ago"),
+    "lr_maintenance": ("车位处于维护模式", "bay in maintenance mode"),
+    "lr_fault": ("地锁故障，需要复位", "lock in fault: needs a reset"),
+    "lr_busy": ("地锁正在降下", "the lock is lowering"),
+    "lr_switches_both": ("两个限位开关同时触发", "both limit switches active"),
     "lk_up": ("升起", "raised"),
     "lk_down": ("降下", "lowered"),
     "lk_moving": ("移动中", "moving"),
@@ -271,6 +298,13 @@ class Translator:
             return ""
         pair = _TEXT.get(f"{prefix}_{value}")
         return pair[self._idx] if pair else value
+
+    def lock_why(self, data: dict) -> str:
+        """Why a lock event happened: a refusal's ``code`` in words where it has them, else the agent's text."""
+        code = data.get("code")
+        if code and f"lr_{code}" in _TEXT:
+            return self.label("lr", code)
+        return str(data.get("reason") or code or "")
 
     def why(self, reason: str | None) -> str:
         """The NEV verdict's reason (``format+colour``, ``allow_list``…) in words."""

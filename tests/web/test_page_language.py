@@ -10,11 +10,14 @@ import re
 import pytest
 import yaml
 
+from edge_agent.config.locks import LockConfig
 from edge_agent.control import ControlResult
 from edge_agent.events.types import Event, EventType
 from edge_agent.evidence.runs import RunLedger
 from edge_agent.evidence.violations import ViolationFilter
+from edge_agent.locks import rule
 from edge_agent.web.auth import UsersFile
+from edge_agent.web.i18n import translator
 from tests.web.conftest import PASSWORD
 from tests.web.test_api import HTML, TestClient, logged_in, token
 from tests.web.test_browser import browser, login, server  # noqa: F401 - fixtures
@@ -432,3 +435,26 @@ def test_the_live_page_does_not_reload_under_a_keyboard_user(browser, server):  
         page.clock.run_for(16_000)  # nobody there: the picture and states refresh
     assert page.evaluate("window.marker") is None
     ctx.close()
+
+
+def test_a_lock_refusal_says_why_in_chinese(site):
+    """A refused raise showed the interlock's English message ("presence sensor detects a vehicle") on the Chinese
+    timeline; its code has words now (the message stays in the tooltip), for every code the safety rule names."""
+    codes = re.search(r"Codes, in the order checked: (.*?)\.\n", rule.vehicle_possible.__doc__, flags=re.S).group(1)
+    names = re.findall(r"[a-z_]+", codes.replace("the camera-evidence code", ""))
+    zh = translator("zh")
+    assert len(names) > 15 and [n for n in names if not re.search(r"[\u4e00-\u9fff]", zh.lock_why({"code": n}))] == []
+
+    class Sensor:  # a presence sensor that sees a car: the rule's first refusal
+        has_presence = True
+
+        def read_presence(self):
+            return True
+
+    code, message = rule.vehicle_possible(Sensor(), rule.VehicleEvidence(), LockConfig(id="L1"), 0.0)
+    site.bus.publish(Event.make(EventType.LOCK_REFUSED, site.clock, bay_id="A1", visit_id="v-A1-1",
+                                data={"lock_id": "L1", "code": code, "reason": message, "request": "violation"}))
+    html = logged_in(site).get("/violations/1").text
+    timeline = html.split('<ol class="timeline">')[1].split("</ol>")[0]
+    assert "车位传感器检测到车辆" in timeline and f'title="{message}"' in timeline
+    assert message not in re.sub(r'title="[^"]*"', "", html)
