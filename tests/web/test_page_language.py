@@ -1,7 +1,9 @@
-"""The page as a Chinese property manager's browser gets it: refusals, messages after an action and the audit
-log in the user's language (they were raw JSON, English text or internal codes), a form sent after the session
-ended or from a tab whose token another login replaced leads back in with nothing done, and the plate box takes
-no more than the server does."""
+"""The review page as a Chinese property manager uses it, on a phone or a desk, found by an outside probe: refusals,
+messages, the audit log, charger warnings, lock refusals and restarts in the user's language (they were raw JSON,
+English text or internal codes); a form sent after the session ended leads back in with nothing done; the plate box
+takes what the server takes; text contrast (WCAG AA) and names in Chromium's accessibility tree; free text that
+wraps on a 360 px phone; static files compressed and revalidated on a slow network; a live page that does not
+reload under a keyboard user; the bay filter in the config's order."""
 
 from __future__ import annotations
 
