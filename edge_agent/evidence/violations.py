@@ -314,6 +314,12 @@ class ViolationLog:
                       evidence_id=r["evidence_id"], data=json.loads(r["data"]), event_id=r["event_id"])
                 for r in rows]
 
+    def event_data(self, event_id: str) -> dict[str, Any] | None:
+        """The ``data`` of one recorded event (a charger warning's evidence, for the live page's words)."""
+        with self._lock:
+            row = self._db.execute("SELECT data FROM events WHERE event_id=?", (event_id,)).fetchone()
+        return json.loads(row[0]) if row else None
+
     def lock_actions(self, v: Violation) -> list[Event]:
         return [e for e in self.timeline(v.visit_id, v.bay_id, v.started_at, v.ended_at)
                 if e.type.startswith(LOCK_PREFIX)]

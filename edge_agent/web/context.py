@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from fastapi import HTTPException, Request
@@ -165,6 +166,55 @@ def render(request: Request, name: str, status_code: int = 200, **context: Any):
         may_review=role in MAY_REVIEW, may_install=role in MAY_INSTALL,  # which controls to show (routes check)
     )
     return ctx.templates.TemplateResponse(request, name, context, status_code=status_code)
+
+
+def safe_next(target: str | None) -> str:
+    """Only same-site paths: never bounce a fresh login to another host."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/violations"
+
+
+def wants_html(request: Request) -> bool:
+    """A browser navigating (a link, a form): it gets pages, other clients (scripts, the installer's fetch) text."""
+    return "text/html" in request.headers.get("accept", "")
+
+
+def same_site_referer(request: Request) -> str | None:
+    """The page a browser came from (path and query), when it is one of ours."""
+    ref = urlsplit(request.headers.get("referer", ""))
+    if ref.netloc and ref.netloc == request.url.netloc and ref.path.startswith("/"):
+        return ref.path + (f"?{ref.query}" if ref.query else "")
+    return None
+
+
+ERROR_KEYS = (400, 403, 404, 409, 413, 500)
+
+
+def named_fields(detail: str) -> list[str]:
+    """The fields a refusal names: every message here is ``field: what is wrong`` (``; `` between several)."""
+    fields = []
+    for part in detail.split("; "):
+        head, sep, _ = part.partition(": ")
+        if sep and head and len(head) <= 32 and head not in fields:
+            fields.append(head)
+    return fields
+
+
+def error_page(request: Request, status: int, detail: str, kind: str | None = None,
+               headers: dict[str, str] | None = None):
+    """A refusal as a page in the user's language (the raw JSON or English text it was before, on a phone
+    set to Chinese): a title and a sentence per status, the fields named, the technical text folded away."""
+    if current_user(request) is None:  # a route that failed before require_user ran: still show the menu
+        request.state.user = session_user(request)
+    key = kind or (f"err_{status}" if status in ERROR_KEYS else "err_other")
+    t = translator(lang_of(request))
+    response = render(request, "error.html", status_code=status, status=status, title=t(key),
+                      message=t(f"{key}_msg"), fields=named_fields(detail) if status == 400 else [],
+                      detail=detail, back=same_site_referer(request))
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
 
 
 def audit(request: Request, action: str, target: str = "", detail: str = "") -> None:

@@ -26,6 +26,7 @@ from edge_agent.clock import FIRST_DAY, LAST_DAY
 from edge_agent.evidence.violations import ViolationFilter
 
 MAX_PAGE = 1_000_000
+PLATE_QUERY_MAX = 16  # the list's plate search; its box says the same (a longer paste was a bare 400)
 _ID = re.compile(r"[1-9][0-9]{0,17}")  # below 2**63: SQLite's INTEGER
 
 
@@ -41,7 +42,7 @@ class ListQuery(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
     bay: str | None = Field(None, max_length=64)
     decision: Literal["open", "confirmed", "dismissed"] | None = None
-    plate: str | None = Field(None, max_length=16)
+    plate: str | None = Field(None, max_length=PLATE_QUERY_MAX)
     since: date | None = Field(None, alias="from")
     until: date | None = Field(None, alias="to")
     page: int = Field(1, ge=1, le=MAX_PAGE)
@@ -61,9 +62,13 @@ class ListQuery(BaseModel):
     @classmethod
     def parse(cls, query: dict[str, str]) -> ListQuery:
         try:
-            return cls.model_validate(query)
+            q = cls.model_validate(query)
         except ValidationError as exc:
             raise HTTPException(400, problems(exc)) from None
+        if q.since is not None and q.until is not None and q.since > q.until:
+            # a reversed range matched nothing and the page said "no violations match", as if there were none
+            raise HTTPException(400, "from / to: from must be on or before to")
+        return q
 
     def filter(self, tz: ZoneInfo) -> ViolationFilter:
         return ViolationFilter(

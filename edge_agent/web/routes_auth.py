@@ -15,6 +15,7 @@ from edge_agent.web.context import (
     ctx_of,
     render,
     require_csrf,
+    safe_next,
     session_user,
 )
 from edge_agent.web.i18n import LANGUAGES, translator
@@ -22,16 +23,9 @@ from edge_agent.web.i18n import LANGUAGES, translator
 router = APIRouter()
 
 
-def _safe_next(target: str | None) -> str:
-    """Only same-site paths: never bounce a fresh login to another host."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return "/violations"
-
-
 @router.get("/login")
 def login_form(request: Request, next: str | None = None):
-    return render(request, "login.html", next=_safe_next(next), error=None)
+    return render(request, "login.html", next=safe_next(next), error=None)
 
 
 @router.post("/login", dependencies=[Depends(require_csrf)])
@@ -53,7 +47,7 @@ def login(request: Request, username: str = Form("", max_length=64), password: s
         return _limited(request, next, t("login_busy"), 1.0)
     if not ok:
         ctx.log.audit(name or "-", "login_failed", "", "", ip)
-        return render(request, "login.html", status_code=401, next=_safe_next(next), error=t("login_failed"))
+        return render(request, "login.html", status_code=401, next=safe_next(next), error=t("login_failed"))
     ctx.limiter.succeeded(ip, name, by_name)
     lang = request.session.get("lang")
     request.session.clear()  # a fresh session (and CSRF token) on every login
@@ -62,7 +56,7 @@ def login(request: Request, username: str = Form("", max_length=64), password: s
     if lang:
         request.session["lang"] = lang
     audit(request, "login")
-    resp = RedirectResponse(_safe_next(next), status_code=303)
+    resp = RedirectResponse(safe_next(next), status_code=303)
     known = ctx.known.token(name)
     if known:
         resp.set_cookie(KnownDevices.COOKIE, known, max_age=KnownDevices.MAX_AGE_S, path="/login", httponly=True,
@@ -79,7 +73,7 @@ def _refused(ctx: WebContext, name: str, kind: str, detail: str, ip: str) -> Non
 
 
 def _limited(request: Request, next: str, message: str, wait: float):
-    resp = render(request, "login.html", status_code=429, next=_safe_next(next), error=message)
+    resp = render(request, "login.html", status_code=429, next=safe_next(next), error=message)
     resp.headers["Retry-After"] = str(max(1, int(wait + 0.999)))
     return resp
 
@@ -99,4 +93,4 @@ def logout(request: Request):
 def set_lang(request: Request, lang: str = Form("zh", max_length=8), next: str = Form("", max_length=2048)):
     if lang in LANGUAGES:
         request.session["lang"] = lang
-    return RedirectResponse(_safe_next(next), status_code=303)
+    return RedirectResponse(safe_next(next), status_code=303)

@@ -10,12 +10,23 @@ from fastapi.responses import JSONResponse, RedirectResponse
 
 from edge_agent.config.load import ConfigError
 from edge_agent.events.schemas import quote
-from edge_agent.web.context import audit, ctx_of, is_form, render, require_csrf, require_role, require_user
+from edge_agent.web.context import (
+    audit,
+    ctx_of,
+    is_form,
+    lang_of,
+    render,
+    require_csrf,
+    require_role,
+    require_user,
+)
+from edge_agent.web.i18n import Translator, translator
 from edge_agent.web.inputs import MAX_PAGE, json_body
 from edge_agent.web.roles import MAY_INSTALL
 
 router = APIRouter(dependencies=[Depends(require_user)])
 log = logging.getLogger(__name__)
+LIVE_REFRESH_S = 15  # the live page reloads this often while nobody uses it (page.js; a plain meta refresh without JS)
 SNAPSHOT_REUSE_S = 10.0  # /installer visits within this reuse the last picture instead of storing another
 
 
@@ -25,10 +36,29 @@ def live_bays(request: Request):
     states = ctx.bus.states() if ctx.bus is not None else {}
     ids = [b.id for b in ctx.cfg.bays] + sorted(set(states) - {b.id for b in ctx.cfg.bays})
     warnings = ctx.control.charger_warnings()
-    bays = [{"id": i, "state": states.get(i), "evidence": ctx.log.last_evidence(i), "chargers": warnings.get(i, [])}
+    t = translator(lang_of(request))
+    park_min = ctx.cfg.charger_health.suspect_park_min
+    bays = [{"id": i, "state": states.get(i), "evidence": ctx.log.last_evidence(i),
+             "chargers": [{**w, "words": _charger_words(t, w, ctx.log.event_data(str(w.get("event_id"))), park_min)}
+                          for w in warnings.get(i, [])]}
             for i in ids]
     moved = bool(getattr(ctx.control, "camera_moved", False))  # an agent without registration has none
-    return render(request, "bays.html", bays=bays, flash=request.session.pop("flash", []), camera_moved=moved)
+    return render(request, "bays.html", bays=bays, flash=request.session.pop("flash", []), camera_moved=moved,
+                  refresh_s=LIVE_REFRESH_S)
+
+
+def _charger_words(t: Translator, warning: dict[str, Any], data: dict[str, Any] | None, park_min: float) -> str:
+    """A charger warning's why in the user's words, from the numbers its event carries (the event's ``reason``
+    is an English sentence for logs and the backend: it showed as is on the Chinese page)."""
+    ev = (data or {}).get("evidence") or {}
+    kind = warning.get("kind")
+    if kind == "charger_mismatch" and isinstance(ev.get("empty_min"), (int, float)):
+        return t("cw_mismatch", min=f"{ev['empty_min']:g}")
+    if kind == "charger_silent" and isinstance(ev.get("silent_h"), (int, float)):
+        return t("cw_silent", h=f"{ev['silent_h']:.1f}", n=ev.get("visit_count", "?"))
+    if kind == "charger_suspect" and isinstance(ev.get("visits"), list):
+        return t("cw_suspect", n=len(ev["visits"]), min=f"{park_min:g}")
+    return str(warning.get("reason") or "")
 
 
 @router.post("/camera/confirm", dependencies=[Depends(require_csrf), Depends(require_role(*MAY_INSTALL))])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterator
 from typing import Literal
 
@@ -25,7 +26,7 @@ from edge_agent.web.context import (
     require_user,
 )
 from edge_agent.web.i18n import translator
-from edge_agent.web.inputs import ListQuery, violation_id
+from edge_agent.web.inputs import PLATE_QUERY_MAX, ListQuery, violation_id
 from edge_agent.web.roles import MAY_REVIEW
 
 router = APIRouter(dependencies=[Depends(require_user)])
@@ -36,6 +37,11 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # Unicode's bidirectional controls (UAX #9: embeddings, overrides, isolates, marks): inside a cell they reorder
 # what a spreadsheet shows ("\u202e" turns "京A12345" into "54321A京"), and one in front hides a formula's "=".
 BIDI_CONTROLS = dict.fromkeys(map(ord, "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"))
+
+
+def natural_key(text: str) -> list[tuple[int, int | str]]:
+    """``A2`` before ``A10``: digit runs compare as numbers."""
+    return [(0, int(p)) if p.isdigit() else (1, p) for p in re.split(r"(\d+)", text) if p]
 
 
 def _flash(request: Request, message: str, kind: str = "ok") -> None:
@@ -53,10 +59,13 @@ def violations(request: Request):
     q = dict(request.query_params)
     lq = ListQuery.parse(q)
     page = ctx.log.query(lq.filter(ctx.tz), lq.page, ctx.cfg.web.page_size)
-    bays = sorted({b.id for b in ctx.cfg.bays} | set(ctx.log.bay_ids()))
+    # the config's order (the operator's, as on the live page), then bays only the log knows in natural order:
+    # sorted() put A10 before A2 on a pole of 12 bays
+    configured = [b.id for b in ctx.cfg.bays]
+    bays = configured + sorted(set(ctx.log.bay_ids()) - set(configured), key=natural_key)
     keep = {k: v for k, v in q.items() if k != "page" and v}
     return render(request, "violations.html", page=page, q=q, keep=keep, bays=bays, decisions=DECISIONS,
-                  flash=request.session.pop("flash", []))
+                  plate_max=PLATE_QUERY_MAX, flash=request.session.pop("flash", []))
 
 
 def _cell(value: object) -> str:
@@ -142,7 +151,9 @@ def decide(request: Request, vid: str, decision: str = Form(...), reason: str = 
     except ValueError as exc:
         raise HTTPException(400, str(exc)) from None
     audit(request, f"violation_{decision}", f"violation:{v.id}", reason.strip())
-    _flash(request, f"#{v.id}: {decision}")
+    t = translator(lang_of(request))
+    # in the reviewer's words ("#5: confirmed" before); a reopened one is not "decided as open"
+    _flash(request, t("reopened", id=v.id) if v.decision == "open" else t("decided", id=v.id, decision=t(v.decision)))
     return RedirectResponse(f"/violations/{v.id}", status_code=303)
 
 
@@ -172,7 +183,11 @@ def add_to_list(request: Request, vid: str, which: str = Form(...)):
             raise HTTPException(500, f"cannot write {ctx.config_file.overrides}: {exc.strerror or exc}") from None
     result = ctx.control.set_lists(new["allow"], new["deny"])
     audit(request, f"list_{which}", f"plate:{plate}", f"violation:{v.id}; agent: {result.message or result.ok}")
-    _flash(request, f"{plate} → {which}", "ok" if result.ok else "error")
+    t = translator(lang_of(request))
+    if result.ok:
+        _flash(request, t(f"listed_{which}", plate=plate))
+    else:  # saved for the next start, but the running agent did not take it: say so, with the agent's reason
+        _flash(request, t(f"listed_{which}_not_applied", plate=plate, why=result.message or "-"), "error")
     return RedirectResponse(f"/violations/{v.id}", status_code=303)
 
 

@@ -87,9 +87,15 @@
     const size = img && img.naturalWidth ? [img.naturalWidth, img.naturalHeight] : undefined;  // what was drawn on
     const r = await fetch("/installer", {method: "POST", credentials: "same-origin",
       headers: {"Content-Type": "application/json", "X-CSRF-Token": csrf}, body: JSON.stringify({bays, size})});
-    const body = await r.json().catch(() => ({problems: [r.status + " " + r.statusText]}));
-    if (r.ok && body.ok) { out.className = "flash ok"; out.textContent = `${T.saved} (${body.reload.message || ""})`; }
-    else { out.className = "flash error"; out.textContent = `${T.invalid}: ` + (body.problems || []).join("; "); }
+    const body = await r.json().catch(() => ({}));
+    if (r.ok && body.ok) { out.className = "flash ok"; out.textContent = `${T.saved} (${body.reload.message || ""})`; return; }
+    out.className = "flash error";
+    if (body.problems) out.textContent = `${T.invalid}: ` + body.problems.join("; ");
+    // not the config: the session ended, a later login replaced this page's token, or the role was taken
+    // away ("Invalid config: 401 Unauthorized" before). Nothing was saved; the drawing is still on the page.
+    else if (r.status === 401) out.textContent = T.login_expired;
+    else if (r.status === 403) out.textContent = body.detail ? `${T.not_allowed}: ${body.detail}` : T.page_expired;
+    else out.textContent = `${T.not_saved}: ${r.status} ${body.detail || r.statusText}`;
   };
   window.addEventListener("resize", draw);
   if (img) { img.complete ? fit() : img.addEventListener("load", fit); }

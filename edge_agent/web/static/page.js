@@ -6,4 +6,23 @@
     function hide() { img.style.display = "none"; }
     if (img.complete && img.naturalWidth === 0) hide(); else img.addEventListener("error", hide);
   });
+
+  // A page that asks for it (<body data-refresh-s="15">: the live bays) reloads that often while nobody is using
+  // it. A <meta http-equiv="refresh"> reloaded under a keyboard user every 15 s, focus back at the top of the page:
+  // on a pole of 150 bays the later snapshot buttons could not be reached. Input pauses it; a focused control
+  // keeps it paused for four periods (a screen left with focus on a button still refreshes after that).
+  var period = Number(document.body.dataset.refreshS) * 1000;
+  if (period > 0) {
+    var last = Date.now();
+    ["keydown", "pointerdown", "wheel", "touchstart"].forEach(function (kind) {
+      window.addEventListener(kind, function () { last = Date.now(); }, {capture: true, passive: true});
+    });
+    setInterval(function () {
+      var idle = Date.now() - last;
+      var focused = document.activeElement && document.activeElement !== document.body;
+      if (document.visibilityState === "visible" && idle >= period && (!focused || idle >= 4 * period)) {
+        location.reload();
+      }
+    }, 1000);
+  }
 })();
