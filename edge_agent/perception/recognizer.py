@@ -109,6 +109,7 @@ def _allowed(pos: int, n: int, lead: str) -> str:
 #: frames to back it. Measured: rendered plates whose best path merged a repeat (桂B00001 read
 #: 桂B0001) 0.49; the most likely doubling of any correct read of plates-dev's 714 real crops 0.045.
 REPEAT_EVIDENCE = 0.1
+PLATE_LENGTHS = (7, 8)  # every GA 36 plate has 7 or 8 characters (WJ armed police: 9, outside GA 36)
 
 
 class CtcPlateDecoder:
@@ -174,10 +175,14 @@ class CtcPlateDecoder:
         """The valid plate read with one character of the best path doubled that the frames
         back best (CTC probability ≥ ``REPEAT_EVIDENCE`` × the best path's), else None.
         ``p``: restricted frames (``_restrict``)."""
+        if len(segs) + 1 not in PLATE_LENGTHS:
+            return None
         labels = [self._pos[s.char] + 1 for s in segs]
         floor = ctc_logprob(p, labels) + np.log(REPEAT_EVIDENCE)
         best: tuple[float, ReadResult] | None = None
         for j in range(len(segs)):
+            if j and labels[j] == labels[j - 1]:
+                continue  # doubling either of two equal neighbours is the same label sequence
             score = ctc_logprob(p, labels[:j + 1] + labels[j:])
             if score < floor or (best is not None and score <= best[0]):
                 continue
