@@ -170,6 +170,13 @@ def test_no_repeat_without_blank_evidence(dec):
     assert dec.decode(frames("京", "A", "1", "2", "3", "4", {"5": 0.6, "": 0.39}, "5", "-"))[0] == "京A12345"
 
 
+def test_a_lost_last_character_is_not_a_repeat(dec):
+    # plates-dev's 皖A3997学: the 学 blurs into one frame shared by blank / 3 / 7 after the last 7.
+    # Doubling that 7 is likely enough, but the 7's own run is one frame: nothing was merged there.
+    p = frames("皖", "-", "A", "-", "3", "-", "9", "-", "9", "-", "7", "-", {"": 0.27, "3": 0.26, "7": 0.2}, "-")
+    assert dec.decode(p)[0] == "皖A3997"
+
+
 def test_valid_civil_read_carries_its_split_for_the_colour_check(dec):
     # 皖AD11111 (NEV, green) with the last two 1s merged: 皖AD1111 is a valid civil plate, so the
     # decoder keeps it and offers the 8-character reading for the pipeline's colour check
