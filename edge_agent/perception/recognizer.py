@@ -16,11 +16,16 @@ from typing import Protocol, runtime_checkable
 import cv2
 import numpy as np
 
-from edge_agent.plates import DIGITS, LETTERS, PLATE_VOCAB, PROVINCES, parse_plate
+from edge_agent.plates import DIGITS, ENERGY_LETTERS, LETTERS, PLATE_VOCAB, PROVINCES, parse_plate
 
 ISSUERS = LETTERS.replace("I", "")  # issuing authority: 'O' is real there (粤O), 'I' is not
 SERIAL = LETTERS.replace("I", "").replace("O", "") + DIGITS  # serial: never I or O
 SUFFIXES = "港澳学警领挂"  # only ever the last character
+_NEV_ISSUERS = LETTERS.replace("I", "").replace("O", "")
+NEV_MAX_CHANGES = 2  # an energy letter read as a digit, and one more confusion (Q/0, B/8) in the serial
+#: The slots of the two 8-character (NEV) plates, GA 36-2018: small, then large.
+NEV_SLOTS = ((PROVINCES, _NEV_ISSUERS, ENERGY_LETTERS, SERIAL, DIGITS, DIGITS, DIGITS, DIGITS),
+             (PROVINCES, _NEV_ISSUERS, DIGITS, DIGITS, DIGITS, DIGITS, DIGITS, ENERGY_LETTERS))
 SPECIAL_LEADS = "使民"  # embassy 使123456, civil aviation 民航
 
 ReadResult = tuple[str, float, tuple[float, ...]]  # text, confidence, per-character confidences
@@ -204,7 +209,9 @@ class CtcPlateDecoder:
         if not lead and segs[0].char not in PROVINCES and not self._province_slot(segs):
             return self._plain(segs)
         chars, confs = [], []
-        for pos, seg in enumerate(segs):
+        if len(segs) == 8 and not lead:
+            chars, confs = self._nev(segs)
+        for pos, seg in enumerate(segs[len(chars):], len(chars)):
             allowed = _allowed(pos, len(segs), lead)
             if pos == len(segs) - 1 == 6 and chars[:2] == ["粤", "Z"]:
                 allowed = "港澳"  # 粤Z is the cross-border Hong Kong / Macau series only: 粤Z·F023港
@@ -213,6 +220,27 @@ class CtcPlateDecoder:
             confs.append(pr)
         ranking = self.ranking(segs[0], PROVINCES) if not lead else ()
         return Read("".join(chars), float(np.prod(confs) ** (1 / len(confs))), tuple(confs), ranking)
+
+    def _nev(self, segs: list[Segment]) -> tuple[list[str], list[float]]:
+        """An 8-character civil reading is an NEV plate (GA 36: every other civil plate has 7), so
+        its slots follow one of the two NEV serials — small: the energy letter third, four digits
+        last; large: five digits, the energy letter last — whichever its frames back better.
+        A round energy letter read as a digit (皖AD12345 read 皖A012345, 浙A12345D read 浙A123450:
+        the D kept 0.005–0.4 of its slot) is the letter, not an undecided non-plate; 沪A01230D read
+        沪AQ12300 needs its Q a 0 as well (the large serial's 0.035 × 0.0054 beats the small one's
+        D for Q, 0.00001). A serial that needs more than ``NEV_MAX_CHANGES`` characters changed
+        to fit (after the province, which has its own rule) is no misread NEV plate: it is left to
+        the ordinary slot rules — no plate, retried, reported incomplete."""
+        plain = [self._best(seg, _allowed(pos, len(segs), ""))[0] for pos, seg in enumerate(segs)]
+        best: tuple[float, list[str], list[float]] | None = None
+        for slots in NEV_SLOTS:
+            picks = [self._best(seg, allowed) for seg, allowed in zip(segs, slots)]
+            if sum(c != was for (c, _), was in zip(picks[1:], plain[1:])) > NEV_MAX_CHANGES:
+                continue
+            score = float(np.sum(np.log(np.maximum([pr for _, pr in picks], 1e-30))))
+            if best is None or score > best[0]:
+                best = (score, [c for c, _ in picks], [pr for _, pr in picks])
+        return (best[1], best[2]) if best is not None else ([], [])
 
     def ranking(self, seg: Segment, allowed: str, top: int = 3) -> tuple[tuple[str, float], ...]:
         """The ``top`` characters of ``allowed`` for one segment, best first."""

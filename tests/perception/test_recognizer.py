@@ -39,8 +39,8 @@ def dec() -> CtcPlateDecoder:
 
 
 def test_collapses_repeats_and_blanks(dec):
-    text, conf, chars = dec.decode(frames("-", "苏", "苏", "-", "E", "1", "1", "-", "1", "2", "3", "-", "4", "5"))
-    assert text == "苏E112345"
+    text, conf, chars = dec.decode(frames("-", "苏", "苏", "-", "E", "D", "D", "1", "1", "-", "1", "2", "3", "-", "4"))
+    assert text == "苏ED11234"
     assert len(chars) == len(text) and 0.8 < conf <= 1.0
 
 
@@ -66,6 +66,21 @@ def test_misread_province_slot_is_forced_for_nev_length(dec):
     # 8 characters: an NEV plate whose province was read as a letter
     p8 = frames({"R": 0.7, "皖": 0.05}, "A", "D", "1", "2", "3", "4", "5")
     assert dec.decode(p8)[0] == "皖AD12345"
+
+
+def test_eight_characters_follow_an_nev_serial(dec):
+    # GA 36: only NEV plates have 8 characters. A round energy letter read as 0 (the failure
+    # plate-rules.md names) keeps some of its mass: small NEV, third slot...
+    assert dec.decode(frames("皖", "A", {"0": 0.85, "D": 0.05}, "1", "2", "3", "4", "5"))[0] == "皖AD12345"
+    # ...large NEV, last slot; five digits before it (an 8 there is 8, not B)
+    assert dec.decode(frames("京", "A", "1", "2", "3", "4", "5", {"0": 0.6, "D": 0.3}))[0] == "京A12345D"
+    # the better-backed serial wins: a plain 0 third and a D-ish 0 last is the large plate
+    assert dec.decode(frames("京", "A", "0", "8", "1", "2", "3", {"0": 0.6, "D": 0.3}))[0] == "京A08123D"
+    assert dec.decode(frames("粤", "B", "F", "0", "1", "2", "3", "4"))[0] == "粤BF01234"
+    # a round energy letter and a Q/0 confusion: two changes, the better-backed serial
+    assert dec.decode(frames("京", "A", {"Q": 0.9, "0": 0.05}, "1", "2", "3", "0", "-", {"0": 0.9, "D": 0.01}))[0] == "京A01230D"
+    # three characters off either NEV serial: no misread NEV plate, nothing forced (no plate, retried)
+    assert dec.decode(frames("粤", "B", "1", "X", "Y", "2", "3", "Z"))[0] == "粤B1XY23Z"
 
 
 def test_digit_in_province_slot_is_a_province(dec):
@@ -213,3 +228,15 @@ def test_rendered_plate_with_repeated_zeros_keeps_them(models_dir, sessions):
     rec = create_recognizer("ppocr_v4", models_dir, sessions)
     got = [r[0] for r in rec.read([loose_crop("桂B00001", "blue", 0.2, seed) for seed in (0, 2)])]
     assert got == ["桂B00001", "桂B00001"]
+
+
+@pytest.mark.parametrize("text,style,width", [("皖AD12345", "small_nev", 64), ("京AD05678", "small_nev", 56),
+                                              ("浙A12345D", "large_nev", 80)])
+def test_rendered_nev_energy_letter_is_no_digit(models_dir, sessions, text, style, width):
+    # small, slightly blurred NEV plates: PP-OCRv4's best path reads the energy letter D as 0
+    # (豫A012345, 浙A123450 — no plate, NEV undecided); the serial is an NEV one
+    img = cv2.resize(render_plate(text, style), (width, round(width * 48 / 168)), interpolation=cv2.INTER_AREA)
+    img = cv2.resize(cv2.GaussianBlur(img, (3, 3), 1.0), (168, 48), interpolation=cv2.INTER_LINEAR)
+    crop = np.clip(img + np.random.default_rng(0).normal(0.0, 4.0, img.shape), 0, 255).astype(np.uint8)
+    [(got, _, _)] = create_recognizer("ppocr_v4", models_dir, sessions).read([crop])
+    assert got[1:] == text[1:]  # the province of so small a plate is the province re-read's job
