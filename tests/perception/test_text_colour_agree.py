@@ -4,6 +4,7 @@ plate with dark characters has 8; weak polarity does not overrule a complete NEV
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -101,3 +102,11 @@ def test_a_merged_repeat_on_a_green_plate_is_read_whole(pipeline):
     blue, _ = render_scene(render_plate("皖AD1111", "blue"), seed=5, frame=(1280, 720), plate_width=220)
     [p] = reader.process(blue)
     assert (p.text, p.complete, p.colour, p.nev) == ("皖AD1111", True, "blue", False)
+
+
+def test_a_large_nev_plate_whose_energy_letter_blurs_into_0_is_nev(pipeline):
+    """A 72 px, slightly blurred large-NEV plate: PP-OCRv4 reads its last D as 0 (``浙A123450``,
+    8 characters and no plate, so incomplete and undecided). 8 characters are an NEV serial."""
+    scene, _ = render_scene(render_plate("浙A12345D", "large_nev"), seed=1, plate_width=72)
+    [p] = pipeline.process(cv2.GaussianBlur(scene, (3, 3), 0.8))
+    assert (p.text, p.complete, p.type_code, p.nev) == ("浙A12345D", True, "51", True)
