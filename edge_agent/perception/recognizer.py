@@ -170,6 +170,8 @@ class CtcPlateDecoder:
         if not self.constrained or not segs:
             return read
         info = parse_plate(read[0])
+        if not read[0] or read[0][0] not in PROVINCES:
+            return read  # a province not read is missing, not merged: the pipeline widens the crop left
         if not info.valid:
             again = self.repeat(p, segs)
             return again if again is not None and parse_plate(again[0]).valid else read

@@ -192,6 +192,16 @@ def test_a_lost_last_character_is_not_a_repeat(dec):
     assert dec.decode(p)[0] == "皖A3997"
 
 
+def test_a_read_without_province_is_never_lengthened(dec):
+    # A012345: the province was not read (partial, retried on the left). Doubling its last 5
+    # made 8 characters, whose forced province and NEV slots gave a complete 京A12345A.
+    p = frames("A", "-", "0", "-", "1", "-", "2", "-", "3", "-", "4", "-", "5", {"5": 0.6, "": 0.39}, "5", "-")
+    assert dec.decode(p)[0] == "A012345"
+    # AD1234 (an NEV plate without province and last digit) stays as read, not AD12344
+    p = frames("A", "-", "D", "-", "1", "-", "2", "-", "3", "-", "4", {"4": 0.6, "": 0.39}, "4", "-")
+    assert dec.decode(p)[0] == "AD1234"
+
+
 def test_valid_civil_read_carries_its_split_for_the_colour_check(dec):
     # 皖AD11111 (NEV, green) with the last two 1s merged: 皖AD1111 is a valid civil plate, so the
     # decoder keeps it and offers the 8-character reading for the pipeline's colour check
