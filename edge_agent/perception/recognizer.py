@@ -44,15 +44,15 @@ class Read(tuple):
         self = super().__new__(cls, (text, confidence, char_confidences))
         self.province_ranking = province_ranking
         self._split = split
+        self._found: ReadResult | None = None
         return self
 
     def split(self) -> ReadResult | None:
         """The same frames read with one more repeated character (``CtcPlateDecoder.repeat``),
         when they back it; worked out on first use (only a green plate's 7-character read asks)."""
         if self._split is not None:
-            found, self._split = self._split(), None
-            self._found = found
-        return getattr(self, "_found", None)
+            self._found, self._split = self._split(), None
+        return self._found
 
 
 def province_ranking(read) -> tuple[tuple[str, float], ...]:
