@@ -19,7 +19,7 @@ from edge_agent.perception.detector import Detection, PlateDetector
 from edge_agent.perception.double_row import is_double_row, read_double_row
 from edge_agent.perception.lists import PlateLists
 from edge_agent.perception.province import ProvinceReader
-from edge_agent.perception.recognizer import Recognizer, create_recognizer
+from edge_agent.perception.recognizer import ReadResult, Recognizer, create_recognizer, split_read
 from edge_agent.perception.rectify import rectify
 from edge_agent.perception.retry import DOUBLE_ROW_SIZE, Completer
 from edge_agent.perception.sessions import SessionFactory
@@ -91,9 +91,9 @@ class Pipeline:
                 if found is not None:
                     read_det, read = found
                     shape = plate_shape(read[0])
-            text, conf, char_confs = read
             if shape.complete and not double:
-                shape = self._civil_on_green(crop, shape)
+                shape, read = self._civil_on_green(crop, shape, read)
+            text, conf, char_confs = read
             if not shape.complete:
                 text, conf = shape.text, min(conf, PARTIAL_CONFIDENCE)
                 char_confs = _aligned(text, char_confs)
@@ -108,19 +108,25 @@ class Pipeline:
         return out
 
     @staticmethod
-    def _civil_on_green(crop: np.ndarray, shape: Shape) -> Shape:
+    def _civil_on_green(crop: np.ndarray, shape: Shape, read: ReadResult) -> tuple[Shape, ReadResult]:
         """Text and colour must agree (GA 36): a 7-character civil plate is blue or yellow, a
         green one with dark characters has 8. When the colour chosen for the read (the pixels'
         ranking restricted by the text, ``colour_rules``) stays green because no blue / yellow
         evidence exists, the pixels win — colour is measured over the whole plate, while one
-        character the recogniser skips turns an NEV plate into a 7-character civil text — and
-        the read is partial: one character not read (``nev_gap``)."""
+        character the recogniser skips turns an NEV plate into a 7-character civil text. If the
+        recogniser's frames show that character (a repeat merged over an outvoted blank,
+        ``皖AD11111`` read ``皖AD1111``: ``split_read``) and it makes the NEV plate of that colour,
+        that is the read; otherwise the read is partial: one character not read (``nev_gap``)."""
         if parse_plate(shape.text).kind not in ("small", "large"):
-            return shape
+            return shape, read
         res = choose_colour(classify_colour(crop, shape.text), shape.text, True)
         if res.colour in GREENS and res.dark_chars is True and res.scores.get("polarity", 0.0) >= POLARITY_MIN:
-            return nev_gap(shape.text, res.colour)
-        return shape
+            split = split_read(read)
+            want = "large_nev" if res.colour == "yellow_green" else "small_nev"
+            if split is not None and parse_plate(split[0]).valid and parse_plate(split[0]).kind == want:
+                return plate_shape(split[0]), split
+            return nev_gap(shape.text, res.colour), read
+        return shape, read
 
     @staticmethod
     def _whole_image(frame: np.ndarray) -> list[Detection]:

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
 from edge_agent.perception.recognizer import (
     CtcPlateDecoder,
     create_recognizer,
+    ctc_logprob,
     recognizer_keys,
     register_recognizer,
+    split_read,
 )
 from edge_agent.perception.sessions import SessionFactory
-from tests.perception.render import plate_crop
+from tests.perception.render import plate_crop, render_plate
 
 # A model dictionary with characters outside the plate vocabulary, like PP-OCR's 6,623.
 CLASSES = ["", *"京粤皖苏使民航领锁港学警挂", *"0123456789", *"ABCDEFGHIJKLMNOPQRSTUVWXYZ", "·", " "]
@@ -36,8 +39,8 @@ def dec() -> CtcPlateDecoder:
 
 
 def test_collapses_repeats_and_blanks(dec):
-    text, conf, chars = dec.decode(frames("-", "苏", "苏", "-", "E", "1", "1", "-", "1", "2", "3", "-", "4", "5"))
-    assert text == "苏E112345"
+    text, conf, chars = dec.decode(frames("-", "苏", "苏", "-", "E", "D", "D", "1", "1", "-", "1", "2", "3", "-", "4"))
+    assert text == "苏ED11234"
     assert len(chars) == len(text) and 0.8 < conf <= 1.0
 
 
@@ -63,6 +66,21 @@ def test_misread_province_slot_is_forced_for_nev_length(dec):
     # 8 characters: an NEV plate whose province was read as a letter
     p8 = frames({"R": 0.7, "皖": 0.05}, "A", "D", "1", "2", "3", "4", "5")
     assert dec.decode(p8)[0] == "皖AD12345"
+
+
+def test_eight_characters_follow_an_nev_serial(dec):
+    # GA 36: only NEV plates have 8 characters. A round energy letter read as 0 (the failure
+    # plate-rules.md names) keeps some of its mass: small NEV, third slot...
+    assert dec.decode(frames("皖", "A", {"0": 0.85, "D": 0.05}, "1", "2", "3", "4", "5"))[0] == "皖AD12345"
+    # ...large NEV, last slot; five digits before it (an 8 there is 8, not B)
+    assert dec.decode(frames("京", "A", "1", "2", "3", "4", "5", {"0": 0.6, "D": 0.3}))[0] == "京A12345D"
+    # the better-backed serial wins: a plain 0 third and a D-ish 0 last is the large plate
+    assert dec.decode(frames("京", "A", "0", "8", "1", "2", "3", {"0": 0.6, "D": 0.3}))[0] == "京A08123D"
+    assert dec.decode(frames("粤", "B", "F", "0", "1", "2", "3", "4"))[0] == "粤BF01234"
+    # a round energy letter and a Q/0 confusion: two changes, the better-backed serial
+    assert dec.decode(frames("京", "A", {"Q": 0.9, "0": 0.05}, "1", "2", "3", "0", "-", {"0": 0.9, "D": 0.01}))[0] == "京A01230D"
+    # three characters off either NEV serial: no misread NEV plate, nothing forced (no plate, retried)
+    assert dec.decode(frames("粤", "B", "1", "X", "Y", "2", "3", "Z"))[0] == "粤B1XY23Z"
 
 
 def test_digit_in_province_slot_is_a_province(dec):
@@ -141,3 +159,94 @@ def test_registry(models_dir, sessions, monkeypatch):
     assert create_recognizer("echo_test", models_dir, sessions).read([None, None]) == [("X", 1.0, (1.0,))] * 2
     with pytest.raises(ValueError, match="unknown recogniser"):
         create_recognizer("nope", models_dir, sessions)
+
+
+# --- a repeat merged over an outvoted blank (桂B00001 → 桂B0001) ------------------------------
+
+MERGED_ZEROS = ("粤", "-", "B", "-", "0", "-", "0", "-", {"0": 0.92, "": 0.08}, {"0": 0.6, "": 0.39},
+                {"0": 0.97, "": 0.03}, "-", "1", "-")
+
+
+def test_repeat_kept_apart_when_the_merged_read_is_no_plate(dec):
+    # The blank between the last two zeros lost the argmax (0.39 against 0.6): the best path is
+    # 粤B0001, 6 characters — no plate. Its frames back 粤B00001 (a blank there) well enough.
+    assert "".join(s.char for s in dec.segments(frames(*MERGED_ZEROS))) == "粤B0001"
+    text, conf, chars = dec.decode(frames(*MERGED_ZEROS))
+    assert text == "粤B00001"
+    assert len(chars) == 7 and 0 < conf <= 1
+
+
+def test_no_repeat_without_blank_evidence(dec):
+    # the same run with no blank mass inside it: one wide 0, the plate's last character not read
+    # (the pipeline widens the crop to the right); never a guessed doubling
+    solid = tuple({"0": 0.999, "": 0.001} if isinstance(s, dict) else s for s in MERGED_ZEROS)
+    assert dec.decode(frames(*solid))[0] == "粤B0001"
+    # a valid plate is never lengthened by the decoder itself
+    assert dec.decode(frames("京", "A", "1", "2", "3", "4", {"5": 0.6, "": 0.39}, "5", "-"))[0] == "京A12345"
+
+
+def test_a_lost_last_character_is_not_a_repeat(dec):
+    # plates-dev's 皖A3997学: the 学 blurs into one frame shared by blank / 3 / 7 after the last 7.
+    # Doubling that 7 is likely enough, but the 7's own run is one frame: nothing was merged there.
+    p = frames("皖", "-", "A", "-", "3", "-", "9", "-", "9", "-", "7", "-", {"": 0.27, "3": 0.26, "7": 0.2}, "-")
+    assert dec.decode(p)[0] == "皖A3997"
+
+
+def test_a_read_without_province_is_never_lengthened(dec):
+    # A012345: the province was not read (partial, retried on the left). Doubling its last 5
+    # made 8 characters, whose forced province and NEV slots gave a complete 京A12345A.
+    p = frames("A", "-", "0", "-", "1", "-", "2", "-", "3", "-", "4", "-", "5", {"5": 0.6, "": 0.39}, "5", "-")
+    assert dec.decode(p)[0] == "A012345"
+    # AD1234 (an NEV plate without province and last digit) stays as read, not AD12344
+    p = frames("A", "-", "D", "-", "1", "-", "2", "-", "3", "-", "4", {"4": 0.6, "": 0.39}, "4", "-")
+    assert dec.decode(p)[0] == "AD1234"
+
+
+def test_valid_civil_read_carries_its_split_for_the_colour_check(dec):
+    # 皖AD11111 (NEV, green) with the last two 1s merged: 皖AD1111 is a valid civil plate, so the
+    # decoder keeps it and offers the 8-character reading for the pipeline's colour check
+    p = frames("皖", "-", "A", "-", "D", "-", "1", "-", "1", "-", "1", "-", {"1": 0.9, "": 0.1},
+               {"1": 0.55, "": 0.44}, {"1": 0.9, "": 0.1}, "-")
+    read = dec.decode(p)
+    assert read[0] == "皖AD1111"
+    assert split_read(read)[0] == "皖AD11111"
+    assert split_read(dec.decode(frames("皖", "A", "D", "1", "2", "3", "4", "-"))) is None
+
+
+def test_ctc_logprob_sums_alignments():
+    # two frames, one label "a" (column 1): alignments a-, -a, aa
+    p = np.array([[0.5, 0.5], [0.25, 0.75]])
+    assert np.isclose(np.exp(ctc_logprob(p, [1])), 0.5 * 0.25 + 0.5 * 0.75 + 0.5 * 0.75)
+    # "aa" needs a blank between: impossible in two frames
+    assert np.exp(ctc_logprob(p, [1, 1])) < 1e-20
+
+
+def loose_crop(text: str, style: str, margin: float, seed: int) -> np.ndarray:
+    """A plate whose corners took in ``margin`` of its width of surround on each side (loose
+    detector corners, ``perception.pad_x``), rectified to the recogniser's 168×48."""
+    img = render_plate(text, style)
+    h, w = img.shape[:2]
+    px, py = int(w * margin), int(h * 0.1)
+    out = np.full((h + 2 * py, w + 2 * px, 3), 90, np.uint8)
+    out[py:py + h, px:px + w] = img
+    out = cv2.resize(out, (168, 48), interpolation=cv2.INTER_AREA).astype(np.float32)
+    return np.clip(out + np.random.default_rng(seed).normal(0.0, 4.0, out.shape), 0, 255).astype(np.uint8)
+
+
+def test_rendered_plate_with_repeated_zeros_keeps_them(models_dir, sessions):
+    # 5 characters in the 21 frames' last third: the best path merged two zeros (桂B0001)
+    rec = create_recognizer("ppocr_v4", models_dir, sessions)
+    got = [r[0] for r in rec.read([loose_crop("桂B00001", "blue", 0.2, seed) for seed in (0, 2)])]
+    assert got == ["桂B00001", "桂B00001"]
+
+
+@pytest.mark.parametrize("text,style,width", [("皖AD12345", "small_nev", 64), ("京AD05678", "small_nev", 56),
+                                              ("浙A12345D", "large_nev", 80)])
+def test_rendered_nev_energy_letter_is_no_digit(models_dir, sessions, text, style, width):
+    # small, slightly blurred NEV plates: PP-OCRv4's best path reads the energy letter D as 0
+    # (豫A012345, 浙A123450 — no plate, NEV undecided); the serial is an NEV one
+    img = cv2.resize(render_plate(text, style), (width, round(width * 48 / 168)), interpolation=cv2.INTER_AREA)
+    img = cv2.resize(cv2.GaussianBlur(img, (3, 3), 1.0), (168, 48), interpolation=cv2.INTER_LINEAR)
+    crop = np.clip(img + np.random.default_rng(0).normal(0.0, 4.0, img.shape), 0, 255).astype(np.uint8)
+    [(got, _, _)] = create_recognizer("ppocr_v4", models_dir, sessions).read([crop])
+    assert got[1:] == text[1:]  # the province of so small a plate is the province re-read's job

@@ -4,14 +4,18 @@ plate with dark characters has 8; weak polarity does not overrule a complete NEV
 
 from __future__ import annotations
 
+import cv2
+import numpy as np
 import pytest
 
 from edge_agent.config.perception import PerceptionConfig
 from edge_agent.perception.colour import ColourResult
 from edge_agent.perception.imageio import read_image
 from edge_agent.perception.pipeline import Pipeline
+from edge_agent.perception.recognizer import CtcPlateDecoder, OnnxCtcRecognizer
 from edge_agent.perception.verdict import decide
 from tests.perception.render import render_plate, render_scene
+from tests.perception.test_recognizer import CLASSES, frames
 
 NEV_TYPES = ("51", "52")
 
@@ -70,3 +74,39 @@ def test_dark_character_green_plate_with_weak_polarity_is_nev(pipeline, plates_d
     measured white at strength 0.03 and the verdict said not NEV."""
     reads = {r.text: r for r in pipeline.process(read_image(plates_dev / "images" / "tombo__plate2.jpg"))}
     assert reads["皖AF68460"].nev is True and reads["浙DF10888"].nev is True
+
+
+class FixedFrames(OnnxCtcRecognizer):
+    """The real plate decoder on fixed model output: what PP-OCRv4 emits when it merges a repeat."""
+
+    def __init__(self, probs: np.ndarray) -> None:  # noqa: D107 — no session: logits are given
+        self.decoder, self.batch, self.probs = CtcPlateDecoder(CLASSES), 8, probs
+
+    def logits(self, crops):
+        return np.stack([self.probs] * len(crops))
+
+
+# 皖AD11111 with the last two 1s merged over an outvoted blank (0.44 against 0.55): best path 皖AD1111
+MERGED_ONES = frames({"皖": 0.999, "": 0.001}, "-", "A", "-", "D", "-", "1", "-", "1", "-", "1", "-",
+                     {"1": 0.9, "": 0.1}, {"1": 0.55, "": 0.44}, {"1": 0.9, "": 0.1}, "-")
+
+
+def test_a_merged_repeat_on_a_green_plate_is_read_whole(pipeline):
+    """A green, dark-character plate has 8 characters: when the recogniser's frames back the
+    repeat it merged, the NEV plate is the read (it was partial ``皖A?D1111``, NEV undecided);
+    the same frames on a blue plate stay the 7-character civil read, never NEV."""
+    reader = Pipeline(pipeline.detector, FixedFrames(MERGED_ONES), pipeline.cfg)
+    green, _ = render_scene(render_plate("皖AD11111", "small_nev"), seed=5, frame=(1280, 720), plate_width=220)
+    [p] = reader.process(green)
+    assert (p.text, p.complete, p.colour, p.type_code, p.nev) == ("皖AD11111", True, "green", "52", True)
+    blue, _ = render_scene(render_plate("皖AD1111", "blue"), seed=5, frame=(1280, 720), plate_width=220)
+    [p] = reader.process(blue)
+    assert (p.text, p.complete, p.colour, p.nev) == ("皖AD1111", True, "blue", False)
+
+
+def test_a_large_nev_plate_whose_energy_letter_blurs_into_0_is_nev(pipeline):
+    """A 72 px, slightly blurred large-NEV plate: PP-OCRv4 reads its last D as 0 (``浙A123450``,
+    8 characters and no plate, so incomplete and undecided). 8 characters are an NEV serial."""
+    scene, _ = render_scene(render_plate("浙A12345D", "large_nev"), seed=1, plate_width=72)
+    [p] = pipeline.process(cv2.GaussianBlur(scene, (3, 3), 0.8))
+    assert (p.text, p.complete, p.type_code, p.nev) == ("浙A12345D", True, "51", True)
