@@ -39,6 +39,8 @@ REASONS = {
     "unidentified": ("无法识别车牌", "plate not readable"),
     "deny_list": ("黑名单车辆", "deny-listed"),
     "departed": ("车辆已离开", "vehicle left"),
+    "identified": ("已识别为新能源车", "identified as an NEV"),
+    "allowed": ("车牌已加入白名单", "plate put on the allow-list"),
     "agent_stopped": ("设备曾停止运行，离开时间未知", "the agent had stopped; when it left was not seen"),
     "bay_removed": ("车位已从配置中移除", "the bay was taken out of the config"),
 }

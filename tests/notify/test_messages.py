@@ -31,3 +31,20 @@ def test_known_reasons_are_words_and_a_stopped_run_says_the_departure_was_not_se
     _, text = markdown(ev, SH, "en", "https://site.example", "s1")
     assert "the agent had stopped; when it left was not seen" in text and "10 min" in text
     assert "[Open Details](https://site.example/bays)" in text  # the device's own link stays a link
+
+
+def test_every_reason_that_ends_a_story_is_in_words_for_the_group_and_on_the_page():
+    """A violation ended because the car was identified as an NEV, or put on the allow-list, reached the group
+    chat as the bare code (``类型: identified``), and a bay taken out at a reload showed ``bay_removed`` on the
+    page: every ``END_REASONS`` entry has words in both languages, in both places."""
+    from edge_agent.events.types import END_REASONS
+    from edge_agent.web.i18n import translator
+
+    for reason in END_REASONS:
+        for lang in ("zh", "en"):
+            ev = Event("violation_ended", TS, "B", data={"reason": reason, "violation": "fuel_vehicle",
+                                                         "duration_s": 60.0})
+            kind = next(line for line in markdown(ev, SH, lang, None, "s1")[1].splitlines() if "> " in line
+                        and line.split(": ", 1)[0].endswith(("类型", "Kind")))
+            assert kind.split(": ", 1)[1] != reason, (lang, kind)
+            assert translator(lang).label("vr", reason) != reason, (lang, reason)
