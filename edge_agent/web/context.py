@@ -168,11 +168,15 @@ def render(request: Request, name: str, status_code: int = 200, **context: Any):
     return ctx.templates.TemplateResponse(request, name, context, status_code=status_code)
 
 
+def _site_path(target: str | None) -> bool:
+    """A path on this site: ``/`` then not ``/`` or ``\\`` (``//host`` and ``/\\host`` are another host's, to a
+    browser), no backslash anywhere."""
+    return target is not None and target.startswith("/") and not target.startswith("//") and "\\" not in target
+
+
 def safe_next(target: str | None) -> str:
     """Only same-site paths: never bounce a fresh login to another host."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return "/violations"
+    return target if target is not None and _site_path(target) else "/violations"
 
 
 def wants_html(request: Request) -> bool:
@@ -183,8 +187,11 @@ def wants_html(request: Request) -> bool:
 def same_site_referer(request: Request) -> str | None:
     """The page a browser came from (path and query), when it is one of ours."""
     ref = urlsplit(request.headers.get("referer", ""))
-    if ref.netloc and ref.netloc == request.url.netloc and ref.path.startswith("/"):
-        return ref.path + (f"?{ref.query}" if ref.query else "")
+    target = ref.path + (f"?{ref.query}" if ref.query else "")
+    # the same rule as ``safe_next``: our page ``http://agent//evil.example/x`` (a 404 that still shows the menu)
+    # made the error page's "Go back" a link to //evil.example/x, another host
+    if ref.netloc and ref.netloc == request.url.netloc and _site_path(target):
+        return target
     return None
 
 

@@ -125,6 +125,21 @@ def test_a_form_sent_after_the_session_ended_leads_to_the_login_and_back(site):
     assert c.post("/violations/5/decide", data={"decision": "confirmed", "csrf": tok}).status_code == 401
 
 
+@pytest.mark.parametrize("referer", ["http://testserver//evil.example/x", "http://testserver/\\evil.example/x"])
+def test_an_error_page_goes_back_only_to_a_page_of_this_site(site, referer):
+    """The error page's "Go back" is the Referer's path when the Referer is this host: a page of ours at
+    ``//evil.example/x`` (a 404 that shows the menu, reached from a link in a mail) made it the protocol-relative
+    link ``//evil.example/x`` (``/\\host`` is the same to a browser): one click from our page to another host."""
+    c = logged_in(site)
+    r = c.post("/violations/5/decide", data={"decision": "confirmed", "csrf": "wrong"},
+               headers={**HTML, "referer": referer})
+    assert r.status_code == 403 and "页面已过期" in r.text
+    assert "evil.example" not in r.text  # no link to it (the menu's own links stay)
+    r = c.post("/violations/5/decide", data={"decision": "confirmed", "csrf": "wrong"},
+               headers={**HTML, "referer": "http://testserver/violations/5?x=1"})
+    assert '<a class="button primary" href="/violations/5?x=1">' in r.text  # our own page: the way back
+
+
 def test_a_tab_whose_token_a_new_login_replaced_is_told_so_in_chinese(site):
     """Every login starts a fresh session and token: a form in a tab opened before it failed with the English
     text "missing or wrong CSRF token"."""
