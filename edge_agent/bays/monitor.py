@@ -117,7 +117,9 @@ class BayMonitor:
         self.kept: list[str] = self.adopt(replaces) if replaces is not None else []  # publishes their states
         for b, m in self.machines.items():
             if b not in self.kept:
-                bus.publish_state(m.state())
+                if replaces is not None:  # a bay a reload added: nothing has measured it (the first monitor's
+                    self._unmeasured.add(b)  # bays are told ``unknown`` by publish_states, once the sinks listen)
+                bus.publish_state(self._told(m))
 
     def publish_states(self) -> None:
         """Every bay's state on the bus again: at the agent's start, once MQTT and the other sinks listen (the
@@ -174,7 +176,11 @@ class BayMonitor:
                     self._best[b.id] = old._best[b.id]
                 if b.id in old._seen_empty and before.get(b.id) == b.polygon:  # a new outline is yet unseen
                     self._seen_empty.add(b.id)
-                self.bus.publish_state(m.state())
+                if m.visit is None and (b.id in old._unmeasured or before.get(b.id) != b.polygon):
+                    # ``free`` only on a measurement of this outline: a bay still ``unknown`` since the start, or
+                    # redrawn, stays / reads ``unknown`` until the classifier sees it empty (was ``free`` at once)
+                    self._unmeasured.add(b.id)
+                self.bus.publish_state(self._told(m))
                 kept.append(b.id)
             for bay, m in old.machines.items():  # gone from the config: no departure will ever end its visit
                 if bay not in self.machines and (closing := m.close(BAY_REMOVED)):

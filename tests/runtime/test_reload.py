@@ -125,7 +125,8 @@ def test_a_reload_that_redraws_the_bays_publishes_each_kept_bay_s_own_state_only
     state: a bay in violation went violation → free → violation on ``{prefix}/bays/B/state``, in events.jsonl,
     for the locks and Home Assistant, and the reference consumer (the newest ``since`` wins) kept the ``free``
     one and refused the real state that followed, whose ``since`` is older. Now each kept bay's state is
-    published once, its own; a new bay's is ``free``."""
+    published once, its own. A bay added (C), or redrawn (A), reads ``unknown`` until the classifier has seen the
+    new outline empty: never ``free`` without a measurement, as at the start (a new bay read ``free`` at once)."""
     from edge_agent.sim.scenario import FUEL, Scene, run_scripted
 
     data = _data(tmp_path)
@@ -146,7 +147,9 @@ def test_a_reload_that_redraws_the_bays_publishes_each_kept_bay_s_own_state_only
     assert res.ok and "bays" in res.data["changed"] and res.data["bays_kept"] == ["A", "B"]
     by_bay = {b: [(s.state, s.visit_id, s.since) for s in published if s.bay_id == b] for b in ("A", "B", "C")}
     assert by_bay["B"] == [(parked.state, parked.visit_id, parked.since)], by_bay["B"]
-    assert len(by_bay["A"]) == 1 and [s for s, _, _ in by_bay["C"]] == ["free"]
+    assert [s for s, _, _ in by_bay["A"]] == ["unknown"] and [s for s, _, _ in by_bay["C"]] == ["unknown"]
+    run_scripted(agent.step, clock, 6, 5)  # the new monitor measures the new outlines: empty
+    assert {b: agent.bus.states()[b].state for b in ("A", "C")} == {"A": "free", "C": "free"}
     agent.stop()
 
 
