@@ -77,17 +77,17 @@ def test_every_path_to_up_needs_trustworthy_vision(tmp_path, clock):  # noqa: AN
         assert agent.unlock("A", "visitor", "ops").ok
         run(2)
         assert manager.state("A") == "down"
-        # a reload that changes bays: the new monitor has measured nothing yet
+        # a reload that changes bays: the new monitor has measured nothing yet (A, redrawn, reads unknown)
         write(path, tmp_path / "data", a_shift=3)
         assert agent.reload_config().ok
         res = agent.lock("A", "close the bay", "ops")
-        assert not res.ok and res.data["code"] == "occupancy_stale", res
+        assert not res.ok and res.data["code"] == "bay_unknown", res
         run(1)
         assert agent.lock("A", "close the bay", "ops").ok  # measured again, empty, confident: UP
         run(2)
         assert manager.state("A") == "up" and manager.state("OUT") == "down"
         refused = [e.data["code"] for e in events if e.type == EventType.LOCK_REFUSED]
-        assert refused == ["mask_empty", "camera_black", "occupancy_stale"], refused
+        assert refused == ["mask_empty", "camera_black", "bay_unknown"], refused
         assert manager.driver("OUT").arm.position == 0.0
     finally:
         agent.stop()
