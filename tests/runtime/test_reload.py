@@ -153,6 +153,25 @@ def test_a_reload_that_redraws_the_bays_publishes_each_kept_bay_s_own_state_only
     agent.stop()
 
 
+def test_a_bay_not_yet_measured_stays_unknown_across_a_reload_of_other_bays(tmp_path, clock):
+    """At start a bay reads ``unknown`` until the classifier has seen it empty. A reload that redrew another bay
+    before that (the installer's Save in the first seconds, or with the camera still blind) published the
+    unchanged, never measured bay as ``free``: a free bay nothing had looked at."""
+    data = _data(tmp_path)
+    path = _write(tmp_path / "agent.yaml", data)
+    agent = _agent(path, clock)
+    agent.start()  # no frame yet
+    assert {b: s.state for b, s in agent.bus.states().items()} == {"A": "unknown", "B": "unknown"}
+    published: list = []
+    agent.bus.subscribe_state(published.append)
+    data["bays"][0]["polygon"][0] = [70, 205]  # A redrawn; B as it was
+    _write(path, data)
+    res = agent.reload_config()
+    assert res.ok and res.data["bays_kept"] == ["A", "B"]
+    assert [(s.bay_id, s.state) for s in published] == [("A", "unknown"), ("B", "unknown")]
+    agent.stop()
+
+
 class _Watched:
     """A lock that says when a second thread starts waiting for it (the test's barrier, no sleeps)."""
 
