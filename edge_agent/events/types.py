@@ -16,9 +16,10 @@ from edge_agent.clock import Clock, iso
 
 #: Every ``reason`` that ends a violation, an overstay or a visit (``violation_ended``, ``overstay_ended``,
 #: ``vehicle_departed``): the car left; it was identified as an NEV or put on the allow-list while in violation;
-#: the previous run stopped with it there (``evidence/runs.py``); a reload took its bay out (``bays/monitor.py``).
+#: the previous run stopped with it there (``evidence/runs.py``); a reload took its bay out (``bays/monitor.py``);
+#: an overstay ends when its charger reports charging again or idle (``bays/machine.py``).
 #: The page and the robots have words for each (a test keeps them in step).
-END_REASONS = ("departed", "identified", "allowed", "agent_stopped", "bay_removed")
+END_REASONS = ("departed", "identified", "allowed", "agent_stopped", "bay_removed", "charging", "charger_idle")
 
 
 class EventType:

@@ -43,6 +43,8 @@ REASONS = {
     "allowed": ("车牌已加入白名单", "plate put on the allow-list"),
     "agent_stopped": ("设备曾停止运行，离开时间未知", "the agent had stopped; when it left was not seen"),
     "bay_removed": ("车位已从配置中移除", "the bay was taken out of the config"),
+    "charging": ("充电桩报告重新开始充电", "the charger reports charging again"),
+    "charger_idle": ("充电桩报告空闲", "the charger reports idle"),
 }
 # Markdown that free text (an operator's command ``reason``, carried by ``lock_moved`` once an operator asks for
 # those) could use to add a link, a heading or lines of its own to a message the group reads as the device's:

@@ -176,6 +176,8 @@ _TEXT: dict[str, tuple[str, str]] = {
     "vr_agent_stopped": ("设备曾停止运行（断电或重启），离开时间未知", "the agent had stopped (power cut or restart); "
                          "when it left was not seen"),
     "vr_bay_removed": ("车位已从配置中移除", "the bay was taken out of the config"),
+    "vr_charging": ("充电桩报告重新开始充电", "the charger reports charging again"),
+    "vr_charger_idle": ("充电桩报告空闲", "the charger reports idle"),
     "ev_vehicle_arrived": ("车辆驶入", "vehicle arrived"),
     "ev_vehicle_identified": ("车牌识别", "vehicle identified"),
     "ev_violation_started": ("违规开始", "violation started"),

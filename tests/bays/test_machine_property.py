@@ -9,6 +9,7 @@ from edge_agent.bays.machine import BayMachine
 from edge_agent.bays.visit_verdict import decide_visit
 from edge_agent.clock import FakeClock
 from edge_agent.config.bays import TimersConfig
+from edge_agent.events.types import END_REASONS
 from edge_agent.perception.lists import PlateLists
 from edge_agent.perception.types import PlateRead
 
@@ -68,9 +69,39 @@ def test_event_grammar_holds(steps):
         elif e.type == "overstay_ended":
             assert overstay
             overstay = False
+        if e.type in ("violation_ended", "overstay_ended", "vehicle_departed") and "reason" in e.data:
+            assert e.data["reason"] in END_REASONS, e.data  # the page and the group chat have words for it
         elif e.type == "vehicle_departed":
             assert not violation and not overstay  # both closed before the car is gone
             in_visit = False
     state = m.state()
     assert (state.visit_id is not None) == in_visit
     assert (state.state == "violation") == violation
+
+
+def _machine(clock: FakeClock) -> BayMachine:
+    lists = PlateLists()
+    return BayMachine("A", TimersConfig(arrival_confirm_s=2, departure_confirm_s=3, fuel_grace_s=10,
+                                        unidentified_timeout_s=15, overstay_s=5),
+                      lambda c: decide_visit(c.text, c.colour, lists, c.dark_chars, c.polarity), clock,
+                      identify_reads=2)
+
+
+def test_an_overstay_the_charger_ends_has_a_reason_the_page_and_the_group_have_words_for():
+    """An NEV that finished charging and overstayed, then charging again (a second session) or the charger
+    idle, ends its overstay with ``reason: charging`` / ``charger_idle``. ``END_REASONS`` ("every reason that ends
+    a violation, an overstay or a visit") lacked both: the visit's timeline on the Chinese page read
+    "超时结束 · charging", and the group chat "类型: charger_idle"."""
+    for status in ("charging", "idle"):
+        clock = FakeClock()
+        m = _machine(clock)
+        events = []
+        for _ in range(8):  # the car arrives and its green plate is read
+            events += m.step(True, [READS[1]])
+            clock.advance(0.5)
+        events += m.charger("finished")
+        clock.advance(6)
+        events += m.tick()
+        assert [e.type for e in events].count("overstay_started") == 1, [e.type for e in events]
+        ended = [e for e in m.charger(status) if e.type == "overstay_ended"]
+        assert len(ended) == 1 and ended[0].data["reason"] in END_REASONS, ended[0].data
