@@ -78,7 +78,7 @@ def test_a_large_nev_read_without_its_energy_letter_stays_yellow_green(seed):
     assert pixels.colour == "yellow_green" and pixels.dark_chars is True
     chosen = choose_colour(pixels, "粤B12345", True)
     assert chosen.colour == "yellow_green" and decide("粤B12345", chosen).nev is not False
-    shape = Pipeline._civil_on_green(crop, Shape("粤B12345", True))
+    shape, _ = Pipeline._civil_on_green(crop, Shape("粤B12345", True), ("粤B12345", 0.9, (0.9,) * 7))
     assert (shape.text, shape.complete) == ("粤B12345?", False)
     assert decide(shape.text, choose_colour(classify_colour(crop), shape.text, False)).nev is not False
 
@@ -88,4 +88,4 @@ def test_a_yellow_plate_read_whole_stays_yellow():
     crop = plate_crop("鲁B12345", "yellow", seed=1)
     chosen = choose_colour(classify_colour(crop, "鲁B12345"), "鲁B12345", True)
     assert chosen.colour == "yellow" and decide("鲁B12345", chosen).nev is False
-    assert Pipeline._civil_on_green(crop, Shape("鲁B12345", True)).complete
+    assert Pipeline._civil_on_green(crop, Shape("鲁B12345", True), ("鲁B12345", 0.9, (0.9,) * 7))[0].complete
