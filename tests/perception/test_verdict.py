@@ -38,7 +38,10 @@ TABLE = [
     # green but not NEV: white characters
     ("民航B9016", "green", False, False, "colour+polarity", "99"),
     ("皖1946673", "green", False, False, "colour+polarity", "99"),
-    ("皖AD12345", "green", False, False, "colour+polarity", "99"),  # even if it reads NEV-shaped
+    ("皖AD12345", "green", False, None, "conflict", "52"),  # NEV-shaped: blur fakes white characters
+    ("皖A12345", "green", False, None, "conflict", "02"),  # nor a civil text: only 民航 / agricultural ones
+    ("", "green", False, None, "unread", "99"),
+    ("民航9016", "green", False, False, "colour+polarity", "99"),  # 民航 with a character lost
     # yellow / white / black plates
     ("皖A12345", "yellow", True, False, "colour", "01"),
     ("皖AD12345", "yellow", True, None, "conflict", "52"),  # a yellow plate never has 8: a warm cast on green
