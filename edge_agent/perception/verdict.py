@@ -8,14 +8,16 @@ Why this order and these vetoes (plate-rules.md, perception-facts.md):
   is civil, so that plate is undecided, not "fuel" — a false violation is the costly error.
 - Green with *white* characters is civil aviation or agricultural: never NEV. Those plates have
   their own text formats (``民航`` + 5, province + 7 digits), so "not NEV" needs a text of one of
-  those kinds (or one that starts with ``民航``, which nothing else does); any other text under
-  white characters is undecided (``conflict``, or ``unread`` without text). Measured polarity
+  those kinds; any other text under white characters is undecided (``conflict``, or ``unread`` without text). Measured polarity
   is no proof: blur on a small plate turns a dark-character NEV plate "white" — its characters
   become dark blobs wider than the stroke kernel while the light gaps between them stay thin
   (rendered NEV plates 72–130 px wide under σ 0.8–1.5 blur measured white at up to 0.16,
   plates-dev's at 0.03–0.08; civil-aviation ones as low as 0.014 degraded), so no strength
   threshold separates the two. Polarity weaker than
   ``POLARITY_MIN`` is no evidence at all (as in ``colour_rules``).
+- A read starting with ``民航`` (no province, and no NEV plate carries it) on green is the
+  civil-aviation plate whatever polarity was measured — blur on a small one measures "dark"
+  characters too (rendered 60–130 px, σ 0.8–1.5: up to 0.28), which left it undecided.
 - Green (or the large-NEV yellow-green) with dark characters plus an NEV serial is NEV — the
   serial is checked without the province (``text[-7:]``), the recogniser's weakest character,
   so a dropped or wrong province changes nothing.
@@ -63,8 +65,10 @@ POLARITY_MIN = 0.05
 # The plate kinds with white characters on green (not GA 36 plates; colour_rules.WHITE_ON_GREEN):
 # the only texts that white characters on green make "not NEV".
 WHITE_ON_GREEN = ("civil_aviation", "agricultural")
-# No other plate starts with these two characters (民 and 航 are no province): a 民航 read that
-# lost a character (``民航9016``) is still a civil-aviation plate.
+# No other plate starts with these two characters (民 and 航 are no province, no NEV plate carries
+# them): a read starting with them is a civil-aviation plate — also one that lost a character
+# (``民航9016``), and whatever character polarity blur measured. (An agricultural text, province +
+# 7 digits, is what an NEV serial misread A→4, D→0 looks like: it needs white characters.)
 CIVIL_AVIATION_PREFIX = "民航"
 _NEV_KINDS = ("small_nev", "large_nev")
 
@@ -122,11 +126,13 @@ def _decide(text: str, colour: ColourResult, lists: PlateLists | None) -> Verdic
     if c in ("green", "yellow_green"):
         if strength < POLARITY_MIN:
             dark = None
+        if t.startswith(CIVIL_AVIATION_PREFIX):
+            # the civil-aviation plate (white on green) by its text alone, whatever polarity blur
+            # measured: small blurred ones measure "dark" too (up to 0.28)
+            return Verdict(False, "colour+polarity" if dark is False else "format+colour", "99", "civil_aviation")
         if dark is False:
             if info.valid and info.kind in WHITE_ON_GREEN:
-                return _not_nev(t, c, "colour+polarity")  # civil aviation, agricultural: by their own text
-            if t.startswith(CIVIL_AVIATION_PREFIX):  # 民航 with a character lost: still no other kind
-                return Verdict(False, "colour+polarity", "99", "civil_aviation", None)
+                return _not_nev(t, c, "colour+polarity")  # agricultural: by its own text
             # any other text (an NEV serial, a civil or partial read, none) under "white"
             # characters: a blurred small NEV plate measures white too — undecided, not fined
             return Verdict(None, "conflict" if t else "unread", code, kind, energy)

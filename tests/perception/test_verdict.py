@@ -42,6 +42,9 @@ TABLE = [
     ("皖A12345", "green", False, None, "conflict", "02"),  # nor a civil text: only 民航 / agricultural ones
     ("", "green", False, None, "unread", "99"),
     ("民航9016", "green", False, False, "colour+polarity", "99"),  # 民航 with a character lost
+    ("民航B9016", "green", True, False, "format+colour", "99"),  # blur measures small 民航 plates dark too
+    ("民航B9016", "green", None, False, "format+colour", "99"),
+    ("皖4012345", "green", True, None, "conflict", "99"),  # agricultural-shaped (皖AD12345 misread): not by text
     # yellow / white / black plates
     ("皖A12345", "yellow", True, False, "colour", "01"),
     ("皖AD12345", "yellow", True, None, "conflict", "52"),  # a yellow plate never has 8: a warm cast on green
