@@ -8,12 +8,13 @@ Why this order and these vetoes (plate-rules.md, perception-facts.md):
   is civil, so that plate is undecided, not "fuel" — a false violation is the costly error.
 - Green with *white* characters is civil aviation or agricultural: never NEV. Those plates have
   their own text formats (``民航`` + 5, province + 7 digits), so "not NEV" needs a text of one of
-  those kinds; any other text under white characters is undecided (``conflict``, or ``unread`` without text). Measured polarity
-  is no proof: blur on a small plate turns a dark-character NEV plate "white" — its characters
-  become dark blobs wider than the stroke kernel while the light gaps between them stay thin
-  (rendered NEV plates 72–130 px wide under σ 0.8–1.5 blur measured white at up to 0.16,
-  plates-dev's at 0.03–0.08; civil-aviation ones as low as 0.014 degraded), so no strength
-  threshold separates the two. Polarity weaker than
+  those kinds, or white characters strong enough (``POLARITY_STRONG``) to outweigh any other
+  text; weaker ones under any other text leave the plate undecided (``conflict``, or ``unread``
+  without text). Measured polarity is no proof: blur on a small plate turns a dark-character
+  NEV plate "white" — its characters become dark blobs wider than the stroke kernel while the
+  light gaps between them stay thin (rendered NEV plates 72–130 px wide under σ 0.8–1.5 blur
+  measured white at up to 0.16, plates-dev's at 0.03–0.08; civil-aviation ones as low as 0.014
+  degraded): only clearly dominant white separates the two. Polarity weaker than
   ``POLARITY_MIN`` is no evidence at all (as in ``colour_rules``).
 - A read starting with ``民航`` (no province, and no NEV plate carries it) on green is the
   civil-aviation plate whatever polarity was measured — blur on a small one measures "dark"
@@ -62,6 +63,11 @@ CYAN_SHARE = 0.5
 # Polarity strength (colour.polarity) below POLARITY_MIN says nothing (colour_rules uses the
 # same limit).
 POLARITY_MIN = 0.05
+# White characters on green decide "not NEV" against a text of no white-on-green kind only when
+# they are strong: the white (top-hat) energy at least twice the dark (black-hat) one, i.e.
+# strength ≥ 1/3. Clean white-on-green plates measured 0.37–0.49; dark-character NEV plates
+# faked "white" by blur at ≤ 0.16 (rendered 60–200 px, σ ≤ 1.5, JPEG q50) and 0.03–0.08 (plates-dev).
+POLARITY_STRONG = 1 / 3
 # The plate kinds with white characters on green (not GA 36 plates; colour_rules.WHITE_ON_GREEN):
 # the only texts that white characters on green make "not NEV".
 WHITE_ON_GREEN = ("civil_aviation", "agricultural")
@@ -131,8 +137,8 @@ def _decide(text: str, colour: ColourResult, lists: PlateLists | None) -> Verdic
             # measured: small blurred ones measure "dark" too (up to 0.28)
             return Verdict(False, "colour+polarity" if dark is False else "format+colour", "99", "civil_aviation")
         if dark is False:
-            if info.valid and info.kind in WHITE_ON_GREEN:
-                return _not_nev(t, c, "colour+polarity")  # agricultural: by its own text
+            if (info.valid and info.kind in WHITE_ON_GREEN) or strength >= POLARITY_STRONG:
+                return _not_nev(t, c, "colour+polarity", not partial)  # agricultural, or clearly white
             # any other text (an NEV serial, a civil or partial read, none) under "white"
             # characters: a blurred small NEV plate measures white too — undecided, not fined
             return Verdict(None, "conflict" if t else "unread", code, kind, energy)
