@@ -18,9 +18,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from edge_agent.perception.colour import ColourResult
-from edge_agent.perception.colour_rules import WHITE_ON_GREEN
 from edge_agent.perception.lists import PlateLists
-from edge_agent.perception.verdict import Verdict, decide
+from edge_agent.perception.verdict import WHITE_ON_GREEN, Verdict, decide
 
 _DARK_CHAR_COLOURS = {"green", "yellow_green", "yellow", "white"}
 _GREENS = ("green", "yellow_green")

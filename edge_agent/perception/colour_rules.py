@@ -20,6 +20,11 @@ These guards keep the NEV verdict exactly as safe as the pixels made it:
   not read) keeps yellow-green and is then partial (``shape.nev_gap``: ``粤B12345?``). Turned yellow,
   it was a large truck plate, "not NEV": a large NEV fined as a fuel vehicle;
 - polarity measured weaker than ``POLARITY_MIN`` restricts nothing;
+- a green or yellow-green plate whose text is a complete NEV one keeps its hue under a "white"
+  polarity: the text and the hue agree, and blur on a small plate makes its dark characters
+  measure white (up to 0.16). Moved to blue, where the polarity "fits", it was "not NEV" (a
+  rendered 京AD88888, 84 px, σ 0.8: green 0.82 of the votes, blue 0.11); kept green, the
+  verdict weighs text against polarity and leaves it undecided;
 - the rules never make a plate green unless the verdict on the pixels' own colour already
   calls it NEV (an over-exposed NEV plate read white or cyan): they never create NEV evidence.
 """
@@ -29,7 +34,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from edge_agent.perception.colour import ColourResult
-from edge_agent.perception.verdict import decide
+from edge_agent.perception.verdict import WHITE_ON_GREEN, decide
 from edge_agent.plates import parse_plate
 
 GREENS = ("green", "yellow_green")
@@ -44,7 +49,7 @@ KIND_COLOURS = {
     "embassy": {"black"}, "consulate": {"black"}, "hk": {"black"}, "macau": {"black"},
     "civil_aviation": {"green"}, "agricultural": {"green"},  # white characters on green
 }
-WHITE_ON_GREEN = ("civil_aviation", "agricultural")
+NEV_KINDS = ("small_nev", "large_nev")
 CIVIL = ("small", "large")  # 7-character ordinary plates: what an NEV read missing one character looks like
 EVIDENCE_MIN = 0.03  # leaving a hue: the new colour needs at least this much pixel evidence
 # Polarity strength (colour.polarity) below this is a guess: on plates-dev's 714 crops it kept
@@ -78,6 +83,8 @@ def choose_colour(res: ColourResult, text: str, complete: bool) -> ColourResult:
     top = res.colour
     if top == "yellow_green" and kind in CIVIL and dark is not False:
         return res  # the large NEV's two-tone: its yellow half is no yellow plate (see the module doc)
+    if top in GREENS and kind in NEV_KINDS and dark is False:
+        return res  # text and hue agree on an NEV plate; "white" is what blur makes of its small dark characters
     for colour, score in res.ranking:
         if colour not in allowed or (top in HUES and score < EVIDENCE_MIN):
             continue

@@ -6,11 +6,19 @@ Why this order and these vetoes (plate-rules.md, perception-facts.md):
   8-character "NEV" string. But blue plates carry white characters: clear dark ones (polarity
   ≥ ``POLARITY_MIN``) on a deep blue are a white-balance cast on a green plate unless the text
   is civil, so that plate is undecided, not "fuel" — a false violation is the costly error.
-- Green with *white* characters is civil aviation or agricultural: never NEV. Polarity weaker
-  than ``POLARITY_MIN`` is no evidence (as in ``colour_rules``): small, blurred dark-character
-  NEV plates measured "white" at strengths 0.03–0.08, civil-aviation plates ≥ 0.15. Against a
-  complete, valid NEV text (province included) a white polarity below ``POLARITY_SURE`` leaves
-  the plate undecided (``conflict``), never "not NEV".
+- Green with *white* characters is civil aviation or agricultural: never NEV. Those plates have
+  their own text formats (``民航`` + 5, province + 7 digits), so "not NEV" needs a text of one of
+  those kinds, or white characters strong enough (``POLARITY_STRONG``) to outweigh any other
+  text; weaker ones under any other text leave the plate undecided (``conflict``, or ``unread``
+  without text). Measured polarity is no proof: blur on a small plate turns a dark-character
+  NEV plate "white" — its characters become dark blobs wider than the stroke kernel while the
+  light gaps between them stay thin (rendered NEV plates 72–130 px wide under σ 0.8–1.5 blur
+  measured white at up to 0.16, plates-dev's at 0.03–0.08; civil-aviation ones as low as 0.014
+  degraded): only clearly dominant white separates the two. Polarity weaker than
+  ``POLARITY_MIN`` is no evidence at all (as in ``colour_rules``).
+- A read starting with ``民航`` (no province, and no NEV plate carries it) on green is the
+  civil-aviation plate whatever polarity was measured — blur on a small one measures "dark"
+  characters too (rendered 60–130 px, σ 0.8–1.5: up to 0.28), which left it undecided.
 - Green (or the large-NEV yellow-green) with dark characters plus an NEV serial is NEV — the
   serial is checked without the province (``text[-7:]``), the recogniser's weakest character,
   so a dropped or wrong province changes nothing.
@@ -53,12 +61,21 @@ REASONS = ("allow_list", "deny_list", "format+colour", "colour", "colour+polarit
 # plates (a blue 粤NB… plate read 豫NB19579, dark, under motion blur; hue all ≥ 100).
 CYAN_SHARE = 0.5
 # Polarity strength (colour.polarity) below POLARITY_MIN says nothing (colour_rules uses the
-# same limit); below POLARITY_SURE a "white characters" reading does not outweigh a complete
-# NEV text on a green plate. On plates-dev and its degraded copies: white-on-green plates
-# measured ≥ 0.15 clean (0.065–0.09 at 320 px / JPEG q5), dark-character NEV plates read as
-# white-character ones at 0.03–0.08.
+# same limit).
 POLARITY_MIN = 0.05
-POLARITY_SURE = 0.12
+# White characters on green decide "not NEV" against a text of no white-on-green kind only when
+# they are strong: the white (top-hat) energy at least twice the dark (black-hat) one, i.e.
+# strength ≥ 1/3. Clean white-on-green plates measured 0.37–0.49; dark-character NEV plates
+# faked "white" by blur at ≤ 0.16 (rendered 60–200 px, σ ≤ 1.5, JPEG q50) and 0.03–0.08 (plates-dev).
+POLARITY_STRONG = 1 / 3
+# The plate kinds with white characters on green (not GA 36 plates; colour_rules.WHITE_ON_GREEN):
+# the only texts that white characters on green make "not NEV".
+WHITE_ON_GREEN = ("civil_aviation", "agricultural")
+# No other plate starts with these two characters (民 and 航 are no province, no NEV plate carries
+# them): a read starting with them is a civil-aviation plate — also one that lost a character
+# (``民航9016``), and whatever character polarity blur measured. (An agricultural text, province +
+# 7 digits, is what an NEV serial misread A→4, D→0 looks like: it needs white characters.)
+CIVIL_AVIATION_PREFIX = "民航"
 _NEV_KINDS = ("small_nev", "large_nev")
 
 
@@ -115,10 +132,16 @@ def _decide(text: str, colour: ColourResult, lists: PlateLists | None) -> Verdic
     if c in ("green", "yellow_green"):
         if strength < POLARITY_MIN:
             dark = None
+        if t.startswith(CIVIL_AVIATION_PREFIX):
+            # the civil-aviation plate (white on green) by its text alone, whatever polarity blur
+            # measured: small blurred ones measure "dark" too (up to 0.28)
+            return Verdict(False, "colour+polarity" if dark is False else "format+colour", "99", "civil_aviation")
         if dark is False:
-            if nev_format and info.valid and strength < POLARITY_SURE:
-                return Verdict(None, "conflict", code, kind, energy)  # weak white polarity vs an NEV plate
-            return _not_nev(t, c, "colour+polarity", not partial)  # civil aviation, agricultural
+            if (info.valid and info.kind in WHITE_ON_GREEN) or strength >= POLARITY_STRONG:
+                return _not_nev(t, c, "colour+polarity", not partial)  # agricultural, or clearly white
+            # any other text (an NEV serial, a civil or partial read, none) under "white"
+            # characters: a blurred small NEV plate measures white too — undecided, not fined
+            return Verdict(None, "conflict" if t else "unread", code, kind, energy)
         if nev_format:
             return Verdict(True, "format+colour", code, kind, energy)
         if tail is not None and dark is True:

@@ -184,12 +184,18 @@ def test_a_clearly_read_green_trap_plate_is_identified_not_nev(clock):
         m = machine(clock)
         evs = feed(m, clock, 25, True, [read(text, "green", dark_chars=False, polarity=0.3)])
         assert types(evs) == ["vehicle_arrived", "vehicle_identified", "violation_started"]
-        assert (evs[1].data["nev"], evs[1].data["reason"]) == (False, "colour+polarity")
+        # 民航 is no province and no NEV plate carries it: the text decides (format + colour)
+        want = "format+colour" if text.startswith("民航") else "colour+polarity"
+        assert (evs[1].data["nev"], evs[1].data["reason"]) == (False, want)
         assert evs[2].data["reason"] == "fuel_vehicle"
         feed(m, clock, 6, False)
     lists = PlateLists()
-    assert decide_visit("民航B9016", "green", lists).nev is None  # polarity not measured: no fine
-    assert decide_visit("民航B9016", "green", lists, dark_chars=False, polarity=0.01).nev is None  # too weak
+    # an agricultural text (province + 7 digits) is also an NEV serial misread A→4, D→0: it needs white characters
+    assert decide_visit("皖1946673", "green", lists).nev is None  # polarity not measured: no fine
+    assert decide_visit("皖1946673", "green", lists, dark_chars=False, polarity=0.01).nev is None  # too weak
+    # 民航 is no province and no NEV plate carries it: the text decides, whatever polarity blur measured
+    assert decide_visit("民航B9016", "green", lists).nev is False
+    assert decide_visit("民航B9016", "green", lists, dark_chars=True, polarity=0.2).nev is False
     assert decide_visit("皖AD12345", "green", lists, dark_chars=False, polarity=0.5).nev is True  # NEV stays NEV
     # an NEV plate read without its energy letter looks like a civil plate: white measured on it is a polarity
     # error, not a trap (no white-on-green kind has that text): still in doubt

@@ -89,3 +89,16 @@ def test_a_yellow_plate_read_whole_stays_yellow():
     chosen = choose_colour(classify_colour(crop, "鲁B12345"), "鲁B12345", True)
     assert chosen.colour == "yellow" and decide("鲁B12345", chosen).nev is False
     assert Pipeline._civil_on_green(crop, Shape("鲁B12345", True), ("鲁B12345", 0.9, (0.9,) * 7))[0].complete
+
+
+@pytest.mark.parametrize("text,colour", [("京AD88888", "green"), ("青A00109D", "yellow_green")])
+def test_white_polarity_does_not_move_a_green_nev_plate_to_blue(text, colour):
+    """A blurred 84 px 京AD88888: green 0.82 of the votes, blue 0.11, characters measured white (0.052).
+    "White characters" fit blue, so the plate became blue, "not NEV". The text and the hue agree on
+    an NEV plate and blur fakes white on small dark characters: the hue stays, the verdict is in doubt."""
+    r = ColourResult(colour, False, {"polarity": 0.052, "cyan": 0.0}, 0.89,
+                     ((colour, 0.89), ("blue", 0.11), ("yellow", 0.0)))
+    chosen = choose_colour(r, text, True)
+    assert chosen.colour == colour
+    assert decide(text, chosen).nev is None
+    assert choose_colour(r, "苏E12345", True).colour == "blue"  # a civil text with white characters: blue

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -122,3 +123,47 @@ def test_plate_crop_image_is_read_as_the_plate(pipeline, plates_dev):
     [r] = pipeline.process(crop)
     assert (r.text, r.colour) == ("皖A82Z60", "blue")
     assert pipeline.process(np.full((24, 94, 3), 128, np.uint8)) == []  # blank: no plate-like reading
+
+
+# (text, style, plate width px, Gaussian blur σ, scene seed): small blurred NEV plates read right
+# whose dark characters measured "white" (0.05–0.16) — every one was "not NEV" (a fine for an EV)
+_BLURRED_NEV = [
+    ("京AD88888", "small_nev", 84, 1.2, 0),  # green, white 0.139
+    ("京AD88888", "small_nev", 100, 1.2, 1),  # green, white 0.141
+    ("京AD88888", "small_nev", 130, 1.5, 1),  # green, white 0.121
+    ("青A00109D", "large_nev", 72, 0.8, 0),  # green, white 0.141
+    ("京AD88888", "small_nev", 84, 0.8, 1),  # green 0.82 of the votes, moved to blue by white 0.052
+    ("青A00109D", "large_nev", 84, 1.2, 1),  # yellow-green, moved to blue by white 0.098
+]
+
+
+@pytest.mark.parametrize("text,style,width,sigma,seed", _BLURRED_NEV)
+def test_small_blurred_nev_plate_is_never_called_fuel(pipeline, text, style, width, sigma, seed):
+    """Blur on a small plate turns a dark-character NEV plate "white": its characters become dark
+    blobs wider than the stroke kernel while the light gaps between them stay thin. White characters
+    on green are the civil-aviation / agricultural plates, whose texts have their own formats: a
+    complete NEV text under them is undecided, never "not NEV", and keeps its green."""
+    scene, _ = render_scene(render_plate(text, style), seed=seed, plate_width=width)
+    [r] = pipeline.process(cv2.GaussianBlur(scene, (0, 0), sigma))
+    assert r.text == text and r.extra["dark_chars"] is False  # the case: read right, polarity wrong
+    assert r.nev is not False, (r.colour, r.nev_reason, r.extra["polarity"])
+    assert r.colour in ("green", "yellow_green")
+
+
+@pytest.mark.parametrize("text,width,sigma,quality,seed", [
+    ("民航A3372", 84, 0.0, 50, 1), ("民航A3372", 100, 0.8, 50, 0), ("民航A3372", 160, 0.0, None, 0),
+    ("民航A3372", 100, 1.5, None, 0),  # read 民航3372: a character lost
+    ("民航B9016", 72, 1.2, None, 0), ("民航A3372", 72, 1.2, None, 0),  # characters measured dark (0.24, 0.13)
+])
+def test_blurred_civil_aviation_plate_stays_not_nev(pipeline, text, width, sigma, quality, seed):
+    """The green trap: white characters on green with a 民航 text are not NEV. No other plate starts
+    with 民航, so the text decides — also read with a character lost (``民航3372``), and when blur on
+    the small plate measured its white characters "dark" (it was undecided: a 民航 van fined as unidentified)."""
+    scene, _ = render_scene(render_plate(text, "green_white"), seed=seed, plate_width=width)
+    if sigma:
+        scene = cv2.GaussianBlur(scene, (0, 0), sigma)
+    if quality:
+        scene = cv2.imdecode(cv2.imencode(".jpg", scene, [cv2.IMWRITE_JPEG_QUALITY, quality])[1], cv2.IMREAD_COLOR)
+    [r] = pipeline.process(scene)
+    assert r.text.startswith("民航") and r.colour == "green"
+    assert r.nev is False, (r.nev_reason, r.extra)

@@ -38,7 +38,11 @@ TABLE = [
     # green but not NEV: white characters
     ("民航B9016", "green", False, False, "colour+polarity", "99"),
     ("皖1946673", "green", False, False, "colour+polarity", "99"),
-    ("皖AD12345", "green", False, False, "colour+polarity", "99"),  # even if it reads NEV-shaped
+    ("皖AD12345", "green", False, False, "colour+polarity", "99"),  # clearly white (no polarity given: 1.0)
+    ("民航9016", "green", False, False, "colour+polarity", "99"),  # 民航 with a character lost
+    ("民航B9016", "green", True, False, "format+colour", "99"),  # blur measures small 民航 plates dark too
+    ("民航B9016", "green", None, False, "format+colour", "99"),
+    ("皖4012345", "green", True, None, "conflict", "99"),  # agricultural-shaped (皖AD12345 misread): not by text
     # yellow / white / black plates
     ("皖A12345", "yellow", True, False, "colour", "01"),
     ("皖AD12345", "yellow", True, None, "conflict", "52"),  # a yellow plate never has 8: a warm cast on green
@@ -195,3 +199,17 @@ def test_blurred_rendered_blue_plate_is_never_nev():
         r = classify_colour(crop)
         assert r.scores["cyan"] < 0.5
         assert decide("豫NB19579", r).nev is not True
+
+
+@pytest.mark.parametrize("strength,nev", [(0.16, None), (0.3, None), (0.34, False)])
+@pytest.mark.parametrize("text,reason,code", [("皖AD12345", "conflict", "52"), ("皖A12345", "conflict", "02"),
+                                              ("", "unread", "99")])
+def test_white_characters_on_green_need_a_white_on_green_text_or_clear_dominance(strength, nev, text, reason, code):
+    """Blur on a small dark-character NEV plate measures "white" (rendered: up to 0.16, above the
+    old 0.12 limit): a fine for an EV owner. Only a 民航 / agricultural text, or white energy at
+    least twice the dark one (strength ≥ 1/3), makes white on green "not NEV"."""
+    v = decide(text, ColourResult("green", False, {"polarity": strength}, 0.9))
+    assert v.nev is nev
+    if nev is None:
+        assert (v.reason, v.type_code) == (reason, code)
+    assert decide("皖1946673", ColourResult("green", False, {"polarity": strength}, 0.9)).nev is False
