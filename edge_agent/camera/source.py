@@ -112,8 +112,7 @@ class _ImageFolder:
         if not self.folder:
             return [self.source]
         try:
-            return sorted((p for p in self.source.iterdir() if p.suffix.lower() in IMAGE_EXTS
-                           and not p.name.startswith(".")), key=frame_order)
+            return folder_frames(self.source)
         except OSError:  # removed, or no longer a folder
             return []
 
@@ -148,6 +147,12 @@ class _ImageFolder:
 
     def release(self) -> None:
         pass
+
+
+def folder_frames(folder: Path) -> list[Path]:
+    """A folder's frames in play order (``frame_order``): image files only, hidden ones left out. Raises OSError."""
+    return sorted((p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTS and not p.name.startswith(".")
+                   and p.is_file()), key=frame_order)
 
 
 def frame_order(p: Path) -> tuple:

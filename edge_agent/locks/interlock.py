@@ -232,11 +232,12 @@ class Interlock:
                     self._motor_stop()
                     self._motion, self._reverse_at = None, None
                 return
-            if self.driver.has_presence and self.driver.read_presence() is None and not self.fault \
+            presence = self.driver.read_presence() if self.driver.has_presence else None  # one reading per check
+            if self.driver.has_presence and presence is None and not self.fault \
                     and not self.driver.presence_starting:  # its first reading is not due yet: unknown, not lost
                 self._enter_fault("presence_unknown", "presence sensor lost or unhealthy", lower=True)
-            self._judge_disagreement(now)
-            if self._presence_flapping(now) and not self.fault:
+            self._judge_disagreement(now, presence)
+            if self._presence_flapping(now, presence) and not self.fault:
                 self._enter_fault("presence_unknown", f"presence sensor flapping: {len(self._presence_changes)} changes "
                                   f"in {self.cfg.flap_window_s:g}s (loose wire, interference, or a reading at its "
                                   "threshold?)", lower=True)
@@ -256,7 +257,7 @@ class Interlock:
             self._up_losses.explain(self.vehicle_possible)  # a car seen since the arm lost its up position
 
     # -- internals ----------------------------------------------------------------------------
-    def _judge_disagreement(self, now: float) -> None:
+    def _judge_disagreement(self, now: float, presence: bool | None) -> None:
         """A presence sensor that keeps reporting a vehicle while the camera alone, fresh and confident, sees the
         bay empty, for ``presence.disagree_s`` → FAULT ``presence_unknown``: one of them is wrong, and only an
         operator at the bay can tell which. A sensor stuck on, covered (snow, a box) or configured the wrong way
@@ -271,7 +272,7 @@ class Interlock:
         v = self.evidence.vision() if self.evidence.vision is not None else None
         camera_empty = v is not None and v.vision == "ok" and v.camera_empty and v.measured_at is not None \
             and now - v.measured_at <= self.cfg.occupancy_max_age_s
-        if not camera_empty or self.driver.read_presence() is not True:
+        if not camera_empty or presence is not True:
             self._disagree_since = None
             return
         if self._disagree_since is None:
@@ -470,7 +471,7 @@ class Interlock:
             if not expected:
                 self._uncommanded.append(now)
 
-    def _presence_flapping(self, now: float) -> bool:
+    def _presence_flapping(self, now: float, p: bool | None) -> bool:
         """The sensor's reading changed ``presence.flap_changes`` times within ``flap_window_s``: no vehicle comes
         and goes like that. A sensor bouncing every few ms (a loose wire, a ground loop picking up the motor) was
         never judged: each "vehicle" only restarted the free timer, so the arm stayed down for ever, the bay
@@ -478,7 +479,6 @@ class Interlock:
         pr = self.cfg.presence
         if pr is None or not self.driver.has_presence:
             return False
-        p = self.driver.read_presence()
         if p is not None:
             if self._presence_seen is not None and p != self._presence_seen:
                 self._presence_changes.append(now)

@@ -26,7 +26,7 @@ import numpy as np
 
 from edge_agent import imfile
 from edge_agent.bays.occupancy import OccupancyClassifier
-from edge_agent.camera.source import IMAGE_EXTS
+from edge_agent.camera.source import folder_frames
 from edge_agent.cliargs import output_ready
 from edge_agent.config.models import AgentConfig
 from edge_agent.occupancy.dataset import FRAME_COLUMNS
@@ -62,13 +62,10 @@ def guess(probs: Mapping[str, float], enter_p: float, exit_p: float,
 def expand_images(paths: Sequence[Path]) -> list[Path]:
     """Image files as given, folders as their images in name order (numbers as numbers), without hidden files:
     a Mac's ``._000.jpg`` beside each frame of a copied folder stopped the command ("not a readable image")."""
-    from edge_agent.camera.source import frame_order
-
     out: list[Path] = []
     for p in paths:
         if p.is_dir():
-            out += sorted((f for f in p.iterdir() if f.suffix.lower() in IMAGE_EXTS and f.is_file()
-                           and not f.name.startswith(".")), key=frame_order)
+            out += folder_frames(p)
         else:
             out.append(p)
     return out

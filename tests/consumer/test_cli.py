@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -38,26 +40,35 @@ def test_a_group_or_root_that_is_no_topic_level_is_refused(option, value, capsys
     assert f"argument {option}: {value!r}" in capsys.readouterr().err
 
 
-def test_an_unreachable_broker_is_logged(tmp_path, caplog):
-    """Nothing listens on the port: the consumer says so (once) and keeps trying."""
+@contextmanager
+def logged(text: str) -> Iterator[threading.Event]:
+    """An event set once the consumer logs a line containing ``text`` (its paho thread logs; a test waits)."""
     said = threading.Event()
 
     class Seen(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
-            if "cannot connect to the broker" in record.getMessage():
+            if text in record.getMessage():
                 said.set()
 
     handler = Seen()
     logging.getLogger("edge_agent.consumer").addHandler(handler)
+    try:
+        yield said
+    finally:
+        logging.getLogger("edge_agent.consumer").removeHandler(handler)
+
+
+def test_an_unreachable_broker_is_logged(tmp_path, caplog):
+    """Nothing listens on the port: the consumer says so (once) and keeps trying."""
     port = free_port()
     consumer = Consumer(f"mqtt://127.0.0.1:{port}", open_store(str(tmp_path / "c.sqlite")), client_id="t-1")
-    try:
-        consumer.start()
-        assert said.wait(20), "no log line for a broker that cannot be reached"
-        assert not consumer.wait_ready(0)
-    finally:
-        consumer.stop()
-        logging.getLogger("edge_agent.consumer").removeHandler(handler)
+    with logged("cannot connect to the broker") as said:
+        try:
+            consumer.start()
+            assert said.wait(20), "no log line for a broker that cannot be reached"
+            assert not consumer.wait_ready(0)
+        finally:
+            consumer.stop()
 
 
 def test_a_database_that_cannot_be_opened_is_one_line(tmp_path, capsys):
@@ -86,27 +97,18 @@ def test_two_instances_on_one_client_id_are_named_as_the_cause(broker, tmp_path)
     """Two consumers left on the default ``--client-id`` kicked each other off about once a second, for ever,
     with nothing in either log (mosquitto 2.0 just closes the older connection). Each now says, once, what
     is probably wrong."""
-    said = threading.Event()
-
-    class Seen(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            if "probably connected as 'consumer-1'" in record.getMessage():
-                said.set()
-
-    handler = Seen()
-    logging.getLogger("edge_agent.consumer").addHandler(handler)
     first = Consumer(broker.url(), open_store(str(tmp_path / "a.sqlite")))
     second = Consumer(broker.url(), open_store(str(tmp_path / "b.sqlite")))
-    try:
-        first.start()
-        assert first.wait_ready(20)
-        second.start()
-        assert said.wait(60), "two instances on one client id flapped in silence"
-        assert not first.taken_over.is_set() and not second.taken_over.is_set()  # both keep trying
-    finally:
-        second.stop()
-        first.stop()
-        logging.getLogger("edge_agent.consumer").removeHandler(handler)
+    with logged("probably connected as 'consumer-1'") as said:
+        try:
+            first.start()
+            assert first.wait_ready(20)
+            second.start()
+            assert said.wait(60), "two instances on one client id flapped in silence"
+            assert not first.taken_over.is_set() and not second.taken_over.is_set()  # both keep trying
+        finally:
+            second.stop()
+            first.stop()
 
 
 def test_a_broker_that_says_the_session_was_taken_over_stops_this_instance(tmp_path):
