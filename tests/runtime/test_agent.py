@@ -180,19 +180,24 @@ def test_reload_keeps_the_story_of_unchanged_bays(pipeline, tmp_path, clock):
     agent.stop()
 
 
+def _fuel_car_in_violation_in_b(cfg, pipeline, clock, frames):  # noqa: ANN001, ANN202
+    """An agent on ``frames`` run 40 s, by which bay B's fuel car is in violation: (agent, its events, B's visit)."""
+    agent = Agent(cfg, clock=clock, source=ScriptedSource(frames, clock), reader=pipeline)
+    events: list[Event] = []
+    agent.bus.subscribe(events.append)
+    agent.start()
+    run_scripted(agent.step, clock, 40, 5)
+    assert [e.type for e in events if e.bay_id == "B"][-1] == "violation_started"
+    return agent, events, agent.bus.states()["B"].visit_id
+
+
 def test_a_bay_redrawn_under_a_parked_car_keeps_its_visit_and_its_one_violation(pipeline, tmp_path, clock):
     """The installer nudges a corner of bay B while its fuel car is in violation. Before, the redrawn bay
     started over: the open violation never ended and a second one opened for the same car, parked_s
     from zero. Now the visit goes on, and ends, with its one violation, when the car leaves."""
     cfg_path, data, cfg = _demo_file(tmp_path)
-    src = ScriptedSource(hold(3, EMPTY) + hold(50, Scene(cars=(FUEL,))) + hold(300, EMPTY), clock)
-    agent = Agent(cfg, clock=clock, source=src, reader=pipeline)
-    events: list[Event] = []
-    agent.bus.subscribe(events.append)
-    agent.start()
-    run_scripted(agent.step, clock, 40, 5)
-    visit = agent.bus.states()["B"].visit_id
-    assert [e.type for e in events if e.bay_id == "B"][-1] == "violation_started"
+    agent, events, visit = _fuel_car_in_violation_in_b(
+        cfg, pipeline, clock, hold(3, EMPTY) + hold(50, Scene(cars=(FUEL,))) + hold(300, EMPTY))
 
     data["bays"][1]["polygon"][0] = [505, 205]
     cfg_path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
@@ -413,14 +418,8 @@ def test_a_bay_taken_out_at_a_reload_ends_its_open_visit_and_violation(pipeline,
     cfg_path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     from edge_agent.config import load_config
 
-    src = ScriptedSource(hold(3, EMPTY) + hold(300, Scene(cars=(FUEL,))), clock)
-    agent = Agent(load_config(cfg_path), clock=clock, source=src, reader=pipeline)
-    events: list[Event] = []
-    agent.bus.subscribe(events.append)
-    agent.start()
-    run_scripted(agent.step, clock, 40, 5)
-    visit = agent.bus.states()["B"].visit_id
-    assert [e.type for e in events if e.bay_id == "B"][-1] == "violation_started"
+    agent, events, visit = _fuel_car_in_violation_in_b(
+        load_config(cfg_path), pipeline, clock, hold(3, EMPTY) + hold(300, Scene(cars=(FUEL,))))
 
     data["bays"][1]["id"] = "B2"
     cfg_path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
