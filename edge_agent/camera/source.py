@@ -150,9 +150,10 @@ class _ImageFolder:
 
 
 def folder_frames(folder: Path) -> list[Path]:
-    """A folder's frames in play order (``frame_order``): image files only, hidden ones left out. Raises OSError."""
-    return sorted((p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTS and not p.name.startswith(".")
-                   and p.is_file()), key=frame_order)
+    """A folder's frames in play order (``frame_order``): image names only, hidden ones left out. Raises OSError.
+    Not filtered by file type: a FIFO or device there is read (and counted unreadable) by the source, not skipped."""
+    return sorted((p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTS and not p.name.startswith(".")),
+                  key=frame_order)
 
 
 def frame_order(p: Path) -> tuple:

@@ -65,7 +65,7 @@ def expand_images(paths: Sequence[Path]) -> list[Path]:
     out: list[Path] = []
     for p in paths:
         if p.is_dir():
-            out += folder_frames(p)
+            out += [f for f in folder_frames(p) if f.is_file()]  # a FIFO there would block the read
         else:
             out.append(p)
     return out
