@@ -239,10 +239,12 @@ class BayMonitor:
 
     # ---- per frame ----------------------------------------------------------------------
     def on_frame(self, image: np.ndarray, reader: PlateReader | None, usable: bool = True,
-                 why: str = "") -> list[Event]:
+                 why: str = "", shown_since: float | None = None) -> list[Event]:
         """Judge one frame. ``usable=False`` (black / frozen) counts as blind, not as empty; so does
         a frame from a camera that moved beyond tolerance (the polygons miss the bays). ``why`` is
-        the camera health's reason (no_frames | frozen | black | flat)."""
+        the camera health's reason (no_frames | frozen | black | flat). ``shown_since``: when this
+        picture first arrived (``HealthTracker.picture_since``; None: now) — a repeated frame is no
+        newer than that, and the lock evidence measured on it ages from then (``bays.vision``)."""
         with self._lock:
             self.frames += 1
             now = self.clock.monotonic()
@@ -286,14 +288,14 @@ class BayMonitor:
             present = {b: self.fusion[b].update(now, VOUCH_HOLD_S if self._vouching(b) else None)
                        for b in self.machines}
             events = self._step_all(present, reads_by_bay)
-            self._publish_vision(present)
+            self._publish_vision(present, now if shown_since is None else shown_since)
             return events
 
-    def _publish_vision(self, present: dict[str, bool | None]) -> None:
+    def _publish_vision(self, present: dict[str, bool | None], shown_since: float) -> None:
         """The camera's evidence per bay, for the lock interlock (see ``bays.vision``)."""
         occ = self.cfg.occupancy
         problems = {**self._unseen, **self._small, **self.gate.mask_problems}
-        for b, v in classifier_vision(self.verdicts(), present, problems, occ.enter_p).items():
+        for b, v in classifier_vision(self.verdicts(), present, problems, occ.enter_p, shown_since).items():
             self.feed.publish_vision(b, v)
 
     def _publish_blind(self, why: str) -> None:

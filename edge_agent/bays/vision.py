@@ -18,19 +18,27 @@ CAMERA_VISION = {"no_frames": "camera_lost", "frozen": "camera_frozen", "black":
 
 
 def classifier_vision(verdicts: Mapping[str, Verdict], present: Mapping[str, bool | None],
-                      view_problems: Mapping[str, str], enter_p: float) -> dict[str, BayVision]:
+                      view_problems: Mapping[str, str], enter_p: float,
+                      shown_since: float | None = None) -> dict[str, BayVision]:
     """Evidence from the per-bay classifier: its last p_occupied and when it was measured (a bay is
     classified at least every ``occupancy.classify_every_s``, so this stays fresh), confident only
     while that p is clear of the hysteresis band on the side of the verdict (``Hysteresis``).
     ``occupied`` is the fused presence, or True already at the first frame whose p reaches
     ``enter_p``: the verdict waits for confirmation, the evidence of an empty bay does not. ``camera_empty``: the
     classifier's own verdict, settled and confident, says empty (whatever the presence sensor says).
-    ``view_problems``: bay → why its view vouches for nothing (a mask without pixels, a blank crop)."""
+    ``view_problems``: bay → why its view vouches for nothing (a mask without pixels, a blank crop).
+    ``shown_since``: when the picture measured first arrived. A camera repeating one frame (a hung encoder
+    or capture buffer) was re-measured at every classification as if live, so the arm could rise for up to
+    ``camera.frozen_after_s`` (30 s) on a picture from before a car drove in; the evidence is as old as the
+    picture, so such a camera blocks UP (``occupancy_stale``) after ``occupancy_max_age_s``."""
     out = {}
     for b, v in verdicts.items():
         seen = v.p_occupied is not None and v.p_occupied >= enter_p
         occupied = True if seen else present.get(b)
-        out[b] = BayVision(v.measured_at, v.p_occupied, occupied, v.confident, view_problems.get(b, "ok"),
+        at = v.measured_at
+        if at is not None and shown_since is not None:
+            at = min(at, shown_since)
+        out[b] = BayVision(at, v.p_occupied, occupied, v.confident, view_problems.get(b, "ok"),
                            camera_empty=v.occupied is False and v.confident)
     return out
 

@@ -78,6 +78,14 @@ class HealthTracker:
         self._flat = float(small.std()) < self.flat_level
         return True
 
+    @property
+    def picture_since(self) -> float | None:
+        """Monotonic time the picture now showing first arrived (None before any frame). A camera that repeats
+        one frame (a hung encoder, a stuck capture buffer) shows the world as it was then, however often it
+        sends it: what the bays measure on it is that old. ``frozen`` (an event, the heartbeat) waits
+        ``frozen_after_s`` so a still scene's odd repeat is no alarm; the lock's evidence ages from here."""
+        return self._same_since
+
     def usable(self) -> bool:
         """A frame the bays may judge: not black, not frozen, recent."""
         h = self.health()

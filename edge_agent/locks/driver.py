@@ -72,9 +72,10 @@ class LockDriver(ABC):
         return None
 
     @property
-    def presence_starting(self) -> bool:
-        """The presence sensor has had no time yet for its first reading (an ultrasonic one just
-        opened): ``read_presence`` says None, which refuses UP, but the sensor is not lost."""
+    def presence_pending(self) -> bool:
+        """``read_presence`` says None, which refuses UP, but the sensor is not lost yet: it has had no time for
+        its first reading (an ultrasonic one just opened), or its health output has been off for less than
+        ``presence.stale_s`` (a glitch on the line)."""
         return False
 
     @abstractmethod
@@ -111,7 +112,9 @@ class TwoLineMotor(LockDriver):
     """
 
     _cfg: LockConfig  # set by each driver
+    _clock: Clock  # set by each driver
     _presence_failing: str | None = None  # the last read error, while the input cannot be read (logged once)
+    _health_off_since: float | None = None  # the presence sensor's health output read off since then
 
     def read_presence(self) -> bool | None:
         try:
@@ -121,6 +124,7 @@ class TwoLineMotor(LockDriver):
             if self._presence_failing is None:
                 log.error("lock %s: presence sensor cannot be read (%s): sensor lost", self._cfg.id, why)
             self._presence_failing = why
+            self._health_off_since = None  # lost at once, not pending
             return None
         if self._presence_failing is not None:
             log.warning("lock %s: presence sensor readable again", self._cfg.id)
@@ -130,6 +134,22 @@ class TwoLineMotor(LockDriver):
     def _read_presence(self) -> bool | None:
         """True: vehicle; False: clear; None: unhealthy or none fitted. May raise: the read failed."""
         return None
+
+    def _healthy(self, ok: bool) -> bool:
+        """Note the health output's level at a read; returns ``ok``. Off, the reading is None at once (UP refused, a
+        rise stopped); the sensor counts as lost (FAULT) once it has stayed off ``presence.stale_s``. A single
+        glitch on the line (a relay's spike, a module's self-test blip) latched a FAULT that outlives restarts and
+        needs an operator at the bay: the arm lowered and the bay went unguarded until someone came."""
+        if ok:
+            self._health_off_since = None
+        elif self._health_off_since is None:
+            self._health_off_since = self._clock.monotonic()
+        return ok
+
+    def _health_pending(self) -> bool:
+        """The health output is off, but not yet for ``presence.stale_s``."""
+        pr, since = self._cfg.presence, self._health_off_since
+        return pr is not None and since is not None and self._clock.monotonic() - since < pr.stale_s
 
     @abstractmethod
     def _line(self, name: Literal["up", "down", "enable"], on: bool) -> None:
@@ -172,7 +192,7 @@ def make_driver(cfg: LockConfig, clock: Clock, pin_factory: object | None = None
     if cfg.driver == "jetson":
         from edge_agent.locks.jetson_driver import JetsonLock
 
-        return JetsonLock(cfg)
+        return JetsonLock(cfg, clock=clock)
     if cfg.driver == "simulator":
         from edge_agent.locks.simulator import SimulatedLock
 

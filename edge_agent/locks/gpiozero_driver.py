@@ -136,7 +136,7 @@ class GpiozeroLock(TwoLineMotor):
 
     def _read_presence(self) -> bool | None:
         if self._presence is not None:
-            if self._health is not None and not self._health.is_active:
+            if self._health is not None and not self._healthy(bool(self._health.is_active)):
                 return None
             return bool(self._presence.is_active) == self._vehicle_when_active
         if self._sonar is not None:
@@ -148,12 +148,13 @@ class GpiozeroLock(TwoLineMotor):
         return None
 
     @property
-    def presence_starting(self) -> bool:
+    def presence_pending(self) -> bool:
         """No echo yet, and ``stale_s`` has not passed since the sensor opened: gpiozero's sampling
-        thread takes its first reading ~0.07 s after that, after the lock stage started."""
+        thread takes its first reading ~0.07 s after that, after the lock stage started. Or the health
+        output has been off for less than ``stale_s``."""
         pr = self._cfg.presence
-        return self._sonar is not None and pr is not None and self._sonar.last_echo_at is None \
-            and self._clock.monotonic() - self._started_at <= pr.stale_s
+        return (self._sonar is not None and pr is not None and self._sonar.last_echo_at is None
+                and self._clock.monotonic() - self._started_at <= pr.stale_s) or self._health_pending()
 
     def set_warning(self, on: bool) -> None:
         if self._warning is not None:

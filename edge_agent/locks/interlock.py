@@ -89,6 +89,7 @@ class Interlock:
         self.tampered_at: float | None = None  # monotonic time the arm last moved without a command
         self._disagree_since: float | None = None  # sensor "vehicle" while the camera alone sees the bay empty
         self._presence_seen: bool | None = None  # the sensor's last reading (flapping is judged on its changes)
+        self._presence_read = False  # whether _presence_seen holds a reading yet
         # the last flap_changes changes (a line bouncing at kHz must not grow it without bound)
         self._presence_changes: deque[float] = deque(maxlen=cfg.presence.flap_changes if cfg.presence else 1)
 
@@ -234,7 +235,7 @@ class Interlock:
                 return
             presence = self.driver.read_presence() if self.driver.has_presence else None  # one reading per check
             if self.driver.has_presence and presence is None and not self.fault \
-                    and not self.driver.presence_starting:  # its first reading is not due yet: unknown, not lost
+                    and not self.driver.presence_pending:  # first reading not due, health off briefly: not lost yet
                 self._enter_fault("presence_unknown", "presence sensor lost or unhealthy", lower=True)
             self._judge_disagreement(now, presence)
             if self._presence_flapping(now, presence) and not self.fault:
@@ -479,10 +480,11 @@ class Interlock:
         pr = self.cfg.presence
         if pr is None or not self.driver.has_presence:
             return False
-        if p is not None:
-            if self._presence_seen is not None and p != self._presence_seen:
-                self._presence_changes.append(now)
-            self._presence_seen = p
+        # a reading that drops to unknown and back (a health output blinking off) changes too: each blink alone is
+        # too short to call the sensor lost (``presence_pending``), but a line doing it over and over is flapping
+        if self._presence_read and p != self._presence_seen:
+            self._presence_changes.append(now)
+        self._presence_seen, self._presence_read = p, True
         while self._presence_changes and now - self._presence_changes[0] > self.cfg.flap_window_s:
             self._presence_changes.popleft()
         return len(self._presence_changes) >= pr.flap_changes

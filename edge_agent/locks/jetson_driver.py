@@ -5,7 +5,7 @@ pins have no settable internal pulls, so inputs need external resistors and the 
 ``pull_up`` only tells which level is active. Jetson.GPIO raises at *import* on a machine
 without a Jetson GPIO chip, so it is imported here, lazily, when a jetson lock is built::
 
-    lock = JetsonLock(cfg)      # DriverUnavailable with the reason if Jetson.GPIO can't load
+    lock = JetsonLock(cfg, clock=clock)  # DriverUnavailable with the reason if Jetson.GPIO can't load
     lock.motor_down()
 """
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Callable, Literal
 
+from edge_agent.clock import Clock, SystemClock
 from edge_agent.config.locks import InputPin, LockConfig, OutputPin
 from edge_agent.locks.driver import DriverUnavailable, Switches, TwoLineMotor
 
@@ -33,11 +34,12 @@ def load_jetson_gpio() -> ModuleType:
 
 
 class JetsonLock(TwoLineMotor):
-    def __init__(self, cfg: LockConfig, gpio: ModuleType | None = None) -> None:
+    def __init__(self, cfg: LockConfig, gpio: ModuleType | None = None, clock: Clock | None = None) -> None:
         if cfg.motor is None or cfg.switches is None:
             raise DriverUnavailable(f"lock {cfg.id}: jetson driver needs motor and switches pins")
         self._gpio = gpio or load_jetson_gpio()
         self._cfg = cfg
+        self._clock = clock or SystemClock()
         g = self._gpio
         g.setwarnings(False)
         g.setmode(g.BOARD)
@@ -90,9 +92,13 @@ class JetsonLock(TwoLineMotor):
     def _read_presence(self) -> bool | None:
         if "presence" not in self._inputs:
             return None
-        if "health" in self._inputs and not self._active("health"):
+        if "health" in self._inputs and not self._healthy(self._active("health")):
             return None
         return self._active("presence") == self._vehicle_when_active
+
+    @property
+    def presence_pending(self) -> bool:
+        return self._health_pending()
 
     def set_warning(self, on: bool) -> None:
         self._write("warning", on)

@@ -62,7 +62,7 @@ def vehicle_possible(driver: LockDriver, evidence: VehicleEvidence, cfg: LockCon
     if v.measured_at is None:
         return "occupancy_stale", "occupancy never measured since start or reload"
     if not now - v.measured_at <= cfg.occupancy_max_age_s:
-        return "occupancy_stale", (f"occupancy last measured {now - v.measured_at:.1f}s ago "
+        return "occupancy_stale", (f"occupancy last measured on a view {now - v.measured_at:.1f}s old "
                                    f"(limit {cfg.occupancy_max_age_s:g}s)")
     if v.occupied is True:
         return "vision_occupied", "the camera sees something in the bay (arrival not confirmed yet)"

@@ -157,7 +157,8 @@ class Agent:
                 image, h = self.camera.accept(image, self.monitor)  # at the bays' frame size
                 if h is not None:
                     runs = self.monitor.detector_runs
-                    self.monitor.on_frame(image, self.reader, usable=h.ok, why=h.reason)
+                    self.monitor.on_frame(image, self.reader, usable=h.ok, why=h.reason,
+                                          shown_since=self.health.picture_since)
                     if self.monitor.detector_runs != runs and self.monitor.last_inference_s is not None:
                         for observe in self.inference_observers:
                             observe(self.monitor.last_inference_s)

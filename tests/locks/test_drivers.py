@@ -242,6 +242,28 @@ def test_jetson_driver_uses_board_numbers_and_levels():
     assert g.levels[31] == g.HIGH and sorted(g.cleaned) == [29, 31, 32, 33, 35, 37]
 
 
+def test_jetson_health_output_off_is_pending_then_lost():
+    """As on the Pi: the health output off is "unknown" at once and a lost sensor after presence.stale_s."""
+    cfg = LockConfig.model_validate({
+        "id": "J1", "driver": "jetson",
+        "motor": {"up": {"pin": 31}, "down": {"pin": 33}},
+        "switches": {"down": {"pin": 29, "pull_up": None, "active_high": False},
+                     "up": {"pin": 32, "pull_up": None, "active_high": False}},
+        "presence": {"pin": {"pin": 35, "pull_up": None, "active_high": True},
+                     "health_pin": {"pin": 36, "pull_up": None, "active_high": True}, "stale_s": 1.0},
+    })
+    g, clock = FakeJetsonGPIO(), FakeClock()
+    lock = JetsonLock(cfg, gpio=g, clock=clock)
+    g.levels[36], g.levels[35] = g.HIGH, g.LOW
+    assert lock.read_presence() is False and not lock.presence_pending
+    g.levels[36] = g.LOW
+    assert lock.read_presence() is None and lock.presence_pending
+    clock.advance(1.0)
+    assert lock.read_presence() is None and not lock.presence_pending  # off for stale_s: lost
+    g.levels[36] = g.HIGH
+    assert lock.read_presence() is False and not lock.presence_pending
+
+
 def test_jetson_gpio_missing_is_a_clear_error():
     with pytest.raises(DriverUnavailable, match="Jetson.GPIO"):
         load_jetson_gpio()

@@ -23,7 +23,7 @@ from edge_agent.sim.synthetic import BAYS, Car, H, Scene, W, render
 from tests.bays.test_vision import Frames, NoPlates
 
 FPS = 5.0
-UP, DOWN, SW_DOWN, SW_UP, PRESENCE = 17, 27, 22, 23, 24
+UP, DOWN, SW_DOWN, SW_UP, PRESENCE, HEALTH = 17, 27, 22, 23, 24, 5
 
 
 class Site:
@@ -51,6 +51,7 @@ class Site:
         self.agent.bus.subscribe(self.events.append)
         self.sync()
         self.pin(PRESENCE).drive_low()  # clear
+        self.pin(HEALTH).drive_high()  # the sensor says OK (when a lock wires its health output)
         self.agent.start()
         self.src.next = render(EMPTY)
 
@@ -211,3 +212,54 @@ def test_cars_coming_and_going_are_not_flapping(site):  # noqa: ANN001
         s.pin(PRESENCE).drive_low()
         s.run(1)
     assert not faults(s) and s.locks.state("A") == "down"
+
+
+WITH_HEALTH = {"kind": "digital", "pin": {"pin": PRESENCE}, "pin_active": "clear",
+               "health_pin": {"pin": HEALTH, "pull_up": None, "active_high": True}}
+
+
+def test_a_glitch_on_the_health_output_is_doubt_not_a_fault(site):  # noqa: ANN001
+    """One blip on the sensor's "OK" line (a relay's spike) latched FAULT presence_unknown at once: the arm went
+    down, and the bay stayed unguarded — also over restarts — until someone came to reset it. The blip refuses
+    UP and stops a rise while it lasts; a health output that stays off presence.stale_s (1 s) is a lost sensor."""
+    s = site(presence=WITH_HEALTH)
+    s.run(30)
+    assert s.locks.state("A") == "up" and s.position == 1.0
+    s.pin(HEALTH).drive_low()
+    s.pin(HEALTH).drive_high()
+    s.run(5)
+    assert not faults(s) and s.locks.state("A") == "up" and s.position == 1.0
+    assert s.agent.unlock("A", "an NEV", "ops").ok
+    s.run(2)
+    s.pin(HEALTH).drive_low()  # off while a raise is asked for: refused, not raised
+    res = s.agent.lock("A", "close the bay", "ops")
+    assert not res.ok and res.data["code"] == "presence_unknown", res
+    s.pin(HEALTH).drive_high()
+    assert s.agent.lock("A", "close the bay", "ops").ok
+    s.run(0.4)
+    assert s.pin(UP).state
+    s.pin(HEALTH).drive_low()  # off during the rise: the motor stops on the edge, not at the next tick
+    assert not s.pin(UP).state
+    s.run(0.8)
+    assert not faults(s)
+    s.run(0.4)  # off for stale_s now: the sensor is lost
+    assert [f.data["code"] for f in faults(s)] == ["presence_unknown"] and s.locks.state("A") == "fault"
+    s.run(3)
+    assert s.position == 0.0
+
+
+def test_a_health_output_blinking_off_again_and_again_is_a_fault(site):  # noqa: ANN001
+    """Each blink alone is too short to call the sensor lost; a line that keeps blinking is flapping."""
+    s = site(presence=WITH_HEALTH)
+    s.run(30)
+    assert s.locks.state("A") == "up"
+
+    def blink() -> None:
+        s.pin(HEALTH).drive_low()
+        s.pin(HEALTH).drive_high()
+
+    s.run(3, each=blink)
+    found = faults(s)
+    assert len(found) == 1 and "flapping" in found[0].data["message"], found
+    s.run(3)
+    assert s.position == 0.0 and s.locks.state("A") == "fault"

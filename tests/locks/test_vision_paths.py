@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from edge_agent.camera.source import Frame
 from edge_agent.config.load import load_config
 from edge_agent.events.types import EventType
 from edge_agent.runtime.agent import Agent
@@ -114,5 +115,54 @@ def test_remote_lock_refused_while_a_car_pulls_in(tmp_path, clock):  # noqa: ANN
         res = agent.lock("A", "close the bay", "ops")
         assert not res.ok and res.data["code"] == "vision_occupied", res
         assert manager.driver("A").arm.drive is None
+    finally:
+        agent.stop()
+
+
+class Freezable(Frames):
+    """A camera that can start repeating one frame exactly (a hung encoder or capture buffer)."""
+
+    frozen: np.ndarray | None = None
+
+    def latest(self):  # noqa: ANN201 - Frame | None
+        if self.frozen is None:
+            return super().latest()
+        self.seq += 1
+        return Frame(self.frozen, self.seq, self.clock.monotonic())
+
+
+def test_a_camera_repeating_one_frame_is_no_fresh_evidence(tmp_path, clock):  # noqa: ANN001
+    """The picture is as old as its first arrival. A frozen camera is reported only after frozen_after_s (30 s),
+    and meanwhile every re-classification of the same picture counted as a fresh measurement: a remote lock 12 s
+    into a freeze — time enough for a car to park unseen — answered "raising"."""
+    path = write(tmp_path / "agent.yaml", tmp_path / "data")
+    src = Freezable(clock)
+    agent = Agent(load_config(path), clock=clock, source=src, reader=NoPlates())
+    manager = attach_locks(agent, thread=False)
+    agent.start()
+
+    def run(seconds: float) -> None:
+        for _ in range(int(round(seconds * FPS))):
+            agent.step()
+            manager.tick()
+            clock.advance(1 / FPS)
+
+    try:
+        src.next = render(EMPTY)
+        run(10)
+        frame = src.latest()
+        assert frame is not None
+        src.frozen = frame.image  # from now on the camera sends this very picture again and again
+        run(2)
+        assert agent.health.health().ok  # not "frozen" yet: that takes camera.frozen_after_s
+        assert manager.state("A") == "down"
+        run(10)
+        assert agent.health.health().ok
+        res = agent.lock("A", "close the bay", "ops")
+        assert not res.ok and res.data["code"] == "occupancy_stale", res
+        assert manager.driver("A").arm.drive is None
+        src.frozen = None  # live frames again: the evidence is fresh and the lock rises
+        run(1)
+        assert agent.lock("A", "close the bay", "ops").ok
     finally:
         agent.stop()
