@@ -9,7 +9,8 @@ changes nothing: the stored events are the truth. How visits are rebuilt:
 * its kind comes from ``vehicle_identified`` (``nev`` true → NEV, false → fuel), else unidentified;
 * a violation runs from ``violation_started`` to ``violation_ended`` (or the visit's end);
 * charging is where the bay's last ``charger_status`` is ``charging`` *and* a vehicle is parked;
-  a bay whose charger never reported has no charging figures (None), not zero.
+  a bay whose charger never reported has no charging figures (None), not zero, nor has a day before
+  its first report.
 """
 
 from __future__ import annotations
@@ -99,10 +100,11 @@ class Stats:
             rs = [r for r in self.rows if r.bay == bay]
             total = sum(r.day_s for r in rs)
             occ = sum(r.occupied_s for r in rs)
-            known = [r.charging_s for r in rs if r.charging_s is not None]
-            charging = sum(known) if known else None
+            known = [r for r in rs if r.charging_s is not None]  # days since the charger's first report
+            charging = sum(r.charging_s or 0.0 for r in known) if known else None
+            not_charging = sum(r.parked_not_charging_s or 0.0 for r in known) if known else None
             out.append({"bay": bay, "window_s": total, "occupied_s": occ, "charging_s": charging,
-                        "parked_not_charging_s": occ - charging if charging is not None else None,
+                        "parked_not_charging_s": not_charging,
                         "free_s": max(0.0, total - occ), "violations": sum(r.violations for r in rs),
                         "violation_s": sum(r.violation_s for r in rs),
                         "fuel_on_bay_s": sum(r.fuel_on_bay_s for r in rs)})
@@ -257,8 +259,9 @@ def compute(rows: Iterable[Row], bays: list[str], start: date, end: date, tz: Zo
     for bay, changes in status.items():
         if (0, bay) not in cells:
             continue
-        for i in range(ndays):  # a fed charger: zero until shown otherwise
-            cells[(i, bay)].charging_s = 0.0
+        for i in range(ndays):  # a fed charger: zero until shown otherwise, from the day of its first report on
+            if bounds[i + 1] > changes[0][0]:  # (before it, unknown: the same whatever window is asked)
+                cells[(i, bay)].charging_s = 0.0
         on = [(t, changes[k + 1][0] if k + 1 < len(changes) else w1) for k, (t, s) in enumerate(changes)
               if s == "charging"]
         for a, b in _intersect(sorted(parked[bay]), on):

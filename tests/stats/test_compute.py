@@ -179,3 +179,19 @@ def test_the_heat_map_hours_are_the_site_clocks_even_with_a_half_hour_summer_tim
     sunday = s.heat[date(2026, 10, 4).weekday()]
     assert (sunday[9], sunday[10], sunday[11]) == (0.0, 1.0, 0.0)
     log.close()
+
+
+def test_days_before_a_chargers_first_report_have_no_charging_figures_whatever_the_window(story):
+    """A charger hooked up (or first fed) on the 3rd: the 2nd's split is unknown. Asked alone (the daily
+    summary) the 2nd said null; asked in a week (the page) it said 0 h charging, 2 h parked not charging,
+    and the window's per-bay "parked, not charging" counted the 2nd's hours too."""
+    story.visit("A", local(2, 8), local(2, 10), nev=True)
+    story.at(local(3, 12)).emit("charger_status", "A", status="idle", previous=None)
+    story.visit("A", local(3, 13), local(3, 14), nev=True)
+    s, whole = figures(story, date(2026, 3, 1), date(2026, 3, 7))
+    _, alone = figures(story, date(2026, 3, 2), date(2026, 3, 2))
+    assert whole[("2026-03-02", "A")] == alone[("2026-03-02", "A")]
+    assert whole[("2026-03-02", "A")].charging_s is None and whole[("2026-03-02", "A")].parked_not_charging_s is None
+    assert whole[("2026-03-03", "A")].charging_s == 0 and whole[("2026-03-03", "A")].parked_not_charging_s == 3600
+    a = s.per_bay()[0]
+    assert (a["occupied_s"], a["charging_s"], a["parked_not_charging_s"]) == (3 * 3600, 0, 3600)
