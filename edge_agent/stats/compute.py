@@ -7,7 +7,8 @@ changes nothing: the stored events are the truth. How visits are rebuilt:
 * a visit runs from ``vehicle_arrived`` to ``vehicle_departed`` (same ``visit_id``); one left open
   (the agent stopped mid-visit) ends at the bay's next arrival, else at the end of the window / now;
 * its kind comes from ``vehicle_identified`` (``nev`` true → NEV, false → fuel), else unidentified;
-* a violation runs from ``violation_started`` to ``violation_ended`` (or the visit's end);
+* a violation runs from ``violation_started`` to ``violation_ended`` (or the visit's end); one a
+  reviewer dismissed (the violation log's decision) is not counted: figures follow the decision now;
 * charging is where the bay's last ``charger_status`` is ``charging`` *and* a vehicle is parked;
   a bay whose charger never reported has no charging figures (None), not zero, nor has a day before
   its first report.
@@ -39,6 +40,7 @@ class Row(NamedTuple):
     nev: bool | None = None  # vehicle_identified
     status: str | None = None  # charger_status
     dur: float | None = None  # vehicle_departed.stayed_s / violation_ended.duration_s (monotonic)
+    dismissed: bool = False  # violation_started: a reviewer dismissed the violation (not one)
 
 
 @dataclass
@@ -199,6 +201,8 @@ def compute(rows: Iterable[Row], bays: list[str], start: date, end: date, tz: Zo
             visits[r.visit].t1 = r.t
             if open_by_bay.get(r.bay) == r.visit:
                 del open_by_bay[r.bay]
+        elif r.type == V_START and r.dismissed:  # its end then closes nothing
+            vio_open.pop(r.visit or r.bay, None)
         elif r.type == V_START:
             vio_open[r.visit or r.bay] = len(vio)
             vio.append((r.bay, r.t, None, r.visit))

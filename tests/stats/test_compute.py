@@ -195,3 +195,21 @@ def test_days_before_a_chargers_first_report_have_no_charging_figures_whatever_t
     assert whole[("2026-03-03", "A")].charging_s == 0 and whole[("2026-03-03", "A")].parked_not_charging_s == 3600
     a = s.per_bay()[0]
     assert (a["occupied_s"], a["charging_s"], a["parked_not_charging_s"]) == (3 * 3600, 0, 3600)
+
+
+def test_a_violation_a_reviewer_dismissed_is_not_counted(story):
+    """A property manager dismisses a false alarm (an NEV plate misread): the violation list shows it
+    dismissed, the statistics kept counting it (a day with one real and one false violation said 2)."""
+    story.visit("A", local(2, 8), local(2, 9), nev=False, violation=(local(2, 8, 5), local(2, 9)))
+    story.visit("A", local(2, 10), local(2, 11), nev=False, violation=(local(2, 10, 5), local(2, 10, 35)))
+    first, second = story.log.get(1), story.log.get(2)
+    assert first and second and first.started_at < second.started_at
+    story.log.decide(first.id, "dismissed", "mgr", "misread: a green plate")
+    story.log.decide(second.id, "confirmed", "mgr")
+    _, by = figures(story, date(2026, 3, 2), date(2026, 3, 2))
+    a = by[("2026-03-02", "A")]
+    assert (a.violations, a.violation_s) == (1, 30 * 60)
+    assert a.fuel_on_bay_s == 2 * 3600  # what the camera saw is not a decision
+    story.log.decide(first.id, "open", "mgr", seen="dismissed")  # reopened: counted again
+    _, by = figures(story, date(2026, 3, 2), date(2026, 3, 2))
+    assert (by[("2026-03-02", "A")].violations, by[("2026-03-02", "A")].violation_s) == (2, 85 * 60)
