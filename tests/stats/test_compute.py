@@ -213,3 +213,24 @@ def test_a_violation_a_reviewer_dismissed_is_not_counted(story):
     story.log.decide(first.id, "open", "mgr", seen="dismissed")  # reopened: counted again
     _, by = figures(story, date(2026, 3, 2), date(2026, 3, 2))
     assert (by[("2026-03-02", "A")].violations, by[("2026-03-02", "A")].violation_s) == (2, 85 * 60)
+
+
+def test_visits_overlapping_after_a_wall_clock_step_back_count_the_bay_once(story):
+    """A clock that ran 50 min ahead is stepped back between two visits: the second's stamps fall inside
+    the first. The same minutes counted twice: hour 10 was 175 % occupied on the heat map and the
+    charger charged longer than the bay was occupied."""
+    story.at(local(2, 9)).emit("charger_status", "A", status="charging", previous=None)
+    story.visit("A", local(2, 10), local(2, 11), nev=False, violation=(local(2, 10, 5), local(2, 11)))
+    story.clock.step_wall(-50 * 60)  # stamps now read 10:10 at 11:00
+    story.clock.advance(5 * 60)
+    vid = story.visit("A", story.clock.now(), None, nev=False)  # 10:15 by the stamps
+    story.at(local(2, 10, 20)).emit("violation_started", "A", vid, reason="fuel_vehicle", parked_s=300.0)
+    story.at(local(2, 11, 15)).emit("violation_ended", "A", vid, reason="departed", duration_s=3300.0)
+    story.emit("vehicle_departed", "A", vid, stayed_s=3600.0)
+    s, by = figures(story, date(2026, 3, 2), date(2026, 3, 2), bays=("A",))
+    a = by[("2026-03-02", "A")]
+    assert a.occupied_s == a.fuel_on_bay_s == a.charging_s == 75 * 60  # 10:00-11:15 as stamped, once
+    assert a.violation_s == 70 * 60 and a.violations == 2 and a.visits_fuel == 2
+    monday = s.heat[local(2, 0).weekday()]
+    assert (monday[9], monday[10], monday[11]) == (0.0, 1.0, 0.25)
+    assert all(v is None or 0 <= v <= 1 for row in s.heat for v in row)
