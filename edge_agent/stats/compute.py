@@ -39,7 +39,8 @@ class Row(NamedTuple):
     visit: str | None
     nev: bool | None = None  # vehicle_identified
     status: str | None = None  # charger_status
-    dur: float | None = None  # vehicle_departed.stayed_s / violation_ended.duration_s (monotonic)
+    dur: float | None = None  # vehicle_departed.stayed_s / violation_ended.duration_s / violation_started.parked_s
+    # (monotonic: since the arrival, the violation's start, the arrival)
     dismissed: bool = False  # violation_started: a reviewer dismissed the violation (not one)
 
 
@@ -166,9 +167,11 @@ def redate(rows: Iterable[Row]) -> list[Row]:
 
     Why: NTP steps the wall clock (a Pi boots with its clock behind and jumps at sync; a step
     back sorted a departure before its arrival, and the visit then ran until now). The later stamp
-    is the one taken after the sync, and the duration is exact whatever the clock did."""
+    is the one taken after the sync, and the duration is exact whatever the clock did. A visit not seen
+    leaving yet is re-dated by its violation's ``parked_s`` the same way."""
     rows = list(rows)
     arrive: dict[str, float] = {}
+    parked: dict[str, float] = {}  # from the visit's first violation, while it has no departure
     ends: dict[str, list[Row]] = defaultdict(list)
     starts: dict[str, int] = defaultdict(int)
     for r in rows:
@@ -178,6 +181,9 @@ def redate(rows: Iterable[Row]) -> list[Row]:
             ends[r.visit].append(r)
         elif r.visit and r.type == V_START:
             starts[r.visit] += 1
+            if r.dur is not None:
+                parked.setdefault(r.visit, r.t - r.dur)
+    arrive = {**parked, **arrive}  # a car still parked (a fuel car at boot before NTP): its violation says when
     begin = {v: e[0].t - e[0].dur for v, e in ends.items()
              if len(e) == 1 and starts[v] == 1 and e[0].dur is not None}  # one violation: no pairing to guess
     out = []

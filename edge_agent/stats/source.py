@@ -17,7 +17,7 @@ from edge_agent.stats.compute import ARRIVED, CHARGER, DEPARTED, TYPES, Row, Sta
 
 MARGIN_S = 2 * 86400  # rows this long before the window are read whole (a clock step re-dates into it)
 _BASE = ("type, ts_epoch, visit_id, json_extract(data, '$.nev'), json_extract(data, '$.status'), "
-         "COALESCE(json_extract(data, '$.stayed_s'), json_extract(data, '$.duration_s')), ")
+         "COALESCE(json_extract(data, '$.stayed_s'), json_extract(data, '$.duration_s'), json_extract(data, '$.parked_s')), ")
 _DISMISSED = ("type = 'violation_started' AND EXISTS (SELECT 1 FROM violations v WHERE v.event_id = events.event_id "
               "AND v.decision = 'dismissed')")  # a reviewer said it was none
 _MARKS = ",".join("?" * len(TYPES))
@@ -44,6 +44,15 @@ def load_rows(db: sqlite3.Connection, bay: str, t0: float, t1: float) -> list[Ro
     rows = before + _open_at(db, bay, t0, cols) + db.execute(
         f"SELECT {cols} FROM events WHERE bay_id = ? AND ts_epoch >= ? AND ts_epoch < ? AND type IN ({_MARKS}) "
         "ORDER BY ts_epoch", (bay, t0, t1, *TYPES)).fetchall()
+    # visits seen in the window whose arrival is not: stamped earlier than the margin, by a clock NTP set only
+    # later (a Pi without RTC boots at 1970 or its last shutdown); their departure (stayed_s) or violation
+    # (parked_s) re-dates it, so it is read wherever it was stamped
+    unarrived = sorted({r[2] for r in rows if r[2] and r[0] != CHARGER} - {r[2] for r in rows if r[0] == ARRIVED})
+    for i in range(0, len(unarrived), _CHUNK):
+        ids = unarrived[i:i + _CHUNK]
+        rows = db.execute(f"SELECT {cols} FROM events WHERE visit_id IN ({','.join('?' * len(ids))}) "
+                          f"AND bay_id = ? AND ts_epoch < ? AND type IN ({_MARKS}) ORDER BY ts_epoch",
+                          (*ids, bay, t0, *TYPES)).fetchall() + rows
     open_at_end = sorted({r[2] for r in rows if r[0] == ARRIVED and r[2]} - {r[2] for r in rows if r[0] == DEPARTED})
     for i in range(0, len(open_at_end), _CHUNK):
         ids = open_at_end[i:i + _CHUNK]

@@ -234,3 +234,28 @@ def test_visits_overlapping_after_a_wall_clock_step_back_count_the_bay_once(stor
     monday = s.heat[local(2, 0).weekday()]
     assert (monday[9], monday[10], monday[11]) == (0.0, 1.0, 0.25)
     assert all(v is None or 0 <= v <= 1 for row in s.heat for v in row)
+
+
+def test_a_car_parked_before_ntp_set_the_clock_counts_from_when_it_came(story):
+    """A Pi without RTC boots at 1970 with a fuel car in the bay: its arrival is stamped 1970, NTP then sets
+    the clock and its violation starts. The bay read free all day (the arrival, far before the window,
+    was never read: the bay had older visits) while its violation ran; after the car left still free."""
+    story.visit("A", local(1, 10), local(1, 11), nev=True)  # more than the 2-day margin before the 5th
+    story.clock.step_wall(datetime(1970, 1, 1, 0, 1, tzinfo=timezone.utc).timestamp() - story.clock.now().timestamp())
+    story.emit("vehicle_arrived", "A", "boot", parked_at_start=True)
+    story.emit("vehicle_identified", "A", "boot", plate="粤B12345", nev=False, colour="blue")
+    story.clock.advance(30)
+    story.clock.step_wall(local(5, 8).timestamp() + 30 - story.clock.now().timestamp())  # NTP
+    story.at(local(5, 8, 5)).emit("violation_started", "A", "boot", reason="fuel_vehicle", parked_s=300.0)
+    _, by = figures(story, date(2026, 3, 5), date(2026, 3, 5), bays=("A",), now=local(5, 20))
+    a = by[("2026-03-05", "A")]
+    assert a.occupied_s == a.fuel_on_bay_s == 12 * 3600 and a.violation_s == 12 * 3600 - 300
+    assert (a.visits_fuel, a.violations) == (1, 1)
+    story.at(local(5, 12)).emit("violation_ended", "A", "boot", reason="departed", duration_s=3 * 3600 + 55 * 60.0)
+    story.emit("vehicle_departed", "A", "boot", stayed_s=4 * 3600.0)
+    for start, end in ((date(2026, 3, 5), date(2026, 3, 5)), (date(2026, 3, 1), date(2026, 3, 7))):
+        _, by = figures(story, start, end, bays=("A",))
+        a = by[("2026-03-05", "A")]
+        assert a.occupied_s == a.fuel_on_bay_s == 4 * 3600 and a.violation_s == 3 * 3600 + 55 * 60
+        assert (a.visits_fuel, a.violations, a.median_dwell_s) == (1, 1, 4 * 3600)
+    assert by[("2026-03-01", "A")].occupied_s == 3600  # the 1970 stamp is nobody's 1st of March
