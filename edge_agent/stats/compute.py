@@ -38,7 +38,7 @@ class Row(NamedTuple):
     bay: str
     visit: str | None
     nev: bool | None = None  # vehicle_identified
-    status: str | None = None  # charger_status
+    status: str | None = None  # charger_status; vehicle_departed: its reason (none: the car was seen leaving)
     dur: float | None = None  # vehicle_departed.stayed_s / violation_ended.duration_s / violation_started.parked_s
     # (monotonic: since the arrival, the violation's start, the arrival)
     dismissed: bool = False  # violation_started: a reviewer dismissed the violation (not one)
@@ -216,6 +216,8 @@ def compute(rows: Iterable[Row], bays: list[str], start: date, end: date, tz: Zo
             kinds[r.visit] = "nev" if r.nev is True else "fuel" if r.nev is False else "unidentified"
         elif r.type == DEPARTED and r.visit in visits:
             visits[r.visit].t1 = r.t
+            if r.status:  # ended unseen (agent_stopped: a power cut; bay_removed): how long it stayed is not known
+                visits[r.visit].cut = True
             if open_by_bay.get(r.bay) == r.visit:
                 del open_by_bay[r.bay]
         elif r.type == V_START and r.dismissed:  # its end then closes nothing

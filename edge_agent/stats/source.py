@@ -16,7 +16,8 @@ from zoneinfo import ZoneInfo
 from edge_agent.stats.compute import ARRIVED, CHARGER, DEPARTED, TYPES, Row, Stats, compute, day_bounds
 
 MARGIN_S = 2 * 86400  # rows this long before the window are read whole (a clock step re-dates into it)
-_BASE = ("type, ts_epoch, visit_id, json_extract(data, '$.nev'), json_extract(data, '$.status'), "
+_BASE = ("type, ts_epoch, visit_id, json_extract(data, '$.nev'), "
+         "CASE type WHEN 'vehicle_departed' THEN json_extract(data, '$.reason') ELSE json_extract(data, '$.status') END, "
          "COALESCE(json_extract(data, '$.stayed_s'), json_extract(data, '$.duration_s'), json_extract(data, '$.parked_s')), ")
 _DISMISSED = ("type = 'violation_started' AND EXISTS (SELECT 1 FROM violations v WHERE v.event_id = events.event_id "
               "AND v.decision = 'dismissed')")  # a reviewer said it was none

@@ -259,3 +259,29 @@ def test_a_car_parked_before_ntp_set_the_clock_counts_from_when_it_came(story):
         assert a.occupied_s == a.fuel_on_bay_s == 4 * 3600 and a.violation_s == 3 * 3600 + 55 * 60
         assert (a.visits_fuel, a.violations, a.median_dwell_s) == (1, 1, 4 * 3600)
     assert by[("2026-03-01", "A")].occupied_s == 3600  # the 1970 stamp is nobody's 1st of March
+
+
+def test_a_stay_a_power_cut_ended_is_not_in_the_dwell_median(story):
+    """The docs: the median dwell is of visits "seen leaving". A power cut at 10:30 (the run ledger ends the
+    visit there at the next start, reason agent_stopped) made a 30-minute stay of a car that may have stayed
+    all day: the day's median fell from 60 to 45 min."""
+    from edge_agent.evidence.runs import RunLedger
+
+    ledger = RunLedger(story.log.db_path, story.clock)
+    story.at(local(2, 9))
+    assert ledger.begin() == []
+    story.visit("A", local(2, 9), local(2, 10), nev=True)
+    story.at(local(2, 10)).emit("vehicle_arrived", "A", "cut-off")
+    story.at(local(2, 10, 30))
+    ledger.mark_alive()  # then the power goes
+    ledger.close()
+    story.at(local(2, 14))
+    after = RunLedger(story.log.db_path, story.clock)
+    (departed,) = after.begin()
+    assert departed.data["reason"] == "agent_stopped"
+    story.log.record(departed)
+    after.close()
+    _, by = figures(story, date(2026, 3, 2), date(2026, 3, 2))
+    a = by[("2026-03-02", "A")]
+    assert a.occupied_s == 90 * 60 and a.visits_unidentified == 1  # counted while it was known to be there
+    assert a.median_dwell_s == 3600
