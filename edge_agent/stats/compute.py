@@ -50,6 +50,7 @@ class BayDay:
     bay: str
     day_s: float  # 86400, or the part of the day inside the window (today: until now)
     occupied_s: float = 0.0
+    unknown_s: float = 0.0  # the agent was not running (run ledger): neither occupied nor free
     charging_s: float | None = None  # None: no charger status known for this bay
     parked_not_charging_s: float | None = None
     visits_nev: int = 0
@@ -106,9 +107,10 @@ class Stats:
             known = [r for r in rs if r.charging_s is not None]  # days since the charger's first report
             charging = sum(r.charging_s or 0.0 for r in known) if known else None
             not_charging = sum(r.parked_not_charging_s or 0.0 for r in known) if known else None
+            unknown = sum(r.unknown_s for r in rs)
             out.append({"bay": bay, "window_s": total, "occupied_s": occ, "charging_s": charging,
-                        "parked_not_charging_s": not_charging,
-                        "free_s": max(0.0, total - occ), "violations": sum(r.violations for r in rs),
+                        "parked_not_charging_s": not_charging, "unknown_s": unknown,
+                        "free_s": max(0.0, total - occ - unknown), "violations": sum(r.violations for r in rs),
                         "violation_s": sum(r.violation_s for r in rs),
                         "fuel_on_bay_s": sum(r.fuel_on_bay_s for r in rs)})
         return out
@@ -125,6 +127,22 @@ def _union(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
         if out and lo <= out[-1][1]:
             out[-1] = (out[-1][0], max(out[-1][1], hi))
         elif hi > lo:
+            out.append((lo, hi))
+    return out
+
+
+def _minus(xs: list[tuple[float, float]], ys: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The parts of ``xs`` outside ``ys`` (both sorted lists of disjoint intervals)."""
+    out = []
+    for lo, hi in xs:
+        for a, b in ys[max(0, bisect.bisect_left(ys, (lo,)) - 1):]:
+            if a >= hi:
+                break
+            if b > lo:
+                if a > lo:
+                    out.append((lo, a))
+                lo = max(lo, b)
+        if hi > lo:
             out.append((lo, hi))
     return out
 
@@ -193,12 +211,19 @@ def redate(rows: Iterable[Row]) -> list[Row]:
     return sorted(out, key=lambda r: r.t)  # stable: same-time rows keep their stored order
 
 
-def compute(rows: Iterable[Row], bays: list[str], start: date, end: date, tz: ZoneInfo, now: float) -> Stats:
+def compute(rows: Iterable[Row], bays: list[str], start: date, end: date, tz: ZoneInfo, now: float,
+            runs: list[tuple[float, float]] | None = None) -> Stats:
     """Figures for local days ``start``..``end`` (inclusive); ``rows`` sorted by time, from before
-    ``start`` as far back as a visit can last (the caller loads a margin)."""
+    ``start`` as far back as a visit can last (the caller loads a margin). ``runs``: when the agent ran
+    (None: not known); the time between two runs (a power cut, a device switched off) is unknown."""
     rows = redate(rows)
     bounds = day_bounds(start, end, tz)
     w0, w1 = bounds[0], min(bounds[-1], now)
+    ran = _union(runs or [])
+    # the time no run watched, from a run's last alive mark to the next run's start (the ledger ends the visits
+    # left open there); not after the last run: a running agent marks itself alive only once a minute, and
+    # a clock stepped by NTP puts the mark far behind "now" until the next
+    gaps = [(a, b) for (_, a), (b, _) in zip(ran, ran[1:])]
     visits: dict[str, _Visit] = {}
     open_by_bay: dict[str, str] = {}
     kinds: dict[str, str] = {}  # visit -> its last identification's kind
@@ -284,6 +309,9 @@ def compute(rows: Iterable[Row], bays: list[str], start: date, end: date, tz: Zo
     # stored after the next arrival, made two visits overlap and counted the same minutes twice: an hour
     # 182 % occupied on the heat map, charging over the parked time)
     parked = {bay: _union(spans) for bay, spans in parked.items()}
+    for bay in bays:  # a visit the ledger could not end (an older release's) stays occupied, not unknown
+        for t0, t1 in _minus(gaps, parked.get(bay, [])):
+            spread(bay, t0, t1, "unknown_s")
     for attr, spans_of in (("occupied_s", parked), ("fuel_on_bay_s", fuel), ("violation_s", violating)):
         for bay, spans in spans_of.items():
             for t0, t1 in _union(spans):

@@ -8,6 +8,7 @@ fields used (``nev``, ``status``) so a month of 8 busy bays reads in millisecond
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from datetime import date, datetime
 from pathlib import Path
@@ -86,6 +87,22 @@ def _seconds(value: object) -> float | None:
     return d if 0 <= d < float("inf") else None
 
 
+def load_runs(db: sqlite3.Connection) -> list[tuple[float, float]] | None:
+    """When the agent ran, from the run ledger (``evidence/runs.py``): each run from its start to its last alive
+    mark (a minute a mark). None without a ledger (a store from before it)."""
+    if not db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'").fetchone():
+        return None
+    spans = []
+    for started, alive in db.execute("SELECT started_at, alive_epoch FROM runs ORDER BY id"):
+        try:
+            t0, t1 = datetime.fromisoformat(started).timestamp(), float(alive)
+        except (TypeError, ValueError):
+            continue
+        if math.isfinite(t0) and math.isfinite(t1):
+            spans.append((min(t0, t1), max(t0, t1)))  # a start stamped before a clock step back: still the run
+    return spans or None
+
+
 def query(db_path: str | Path, bays: list[str], start: date, end: date, tz: ZoneInfo, now: float) -> Stats:
     """Statistics for local days ``start``..``end`` (inclusive) from the events in ``db_path``."""
     if end < start:
@@ -93,9 +110,11 @@ def query(db_path: str | Path, bays: list[str], start: date, end: date, tz: Zone
     bounds = day_bounds(start, end, tz)
     path = Path(db_path)
     rows: list[Row] = []
+    runs = None
     if path.exists():
         db = open_read_only(path)
         try:
+            runs = load_runs(db)
             for bay in bays:
                 rows += load_rows(db, bay, bounds[0] - MARGIN_S, bounds[-1])
         except sqlite3.OperationalError as exc:
@@ -103,7 +122,7 @@ def query(db_path: str | Path, bays: list[str], start: date, end: date, tz: Zone
                 raise  # a store without events yet has no table: empty figures, not an error
         finally:
             db.close()
-    return compute(rows, bays, start, end, tz, now)
+    return compute(rows, bays, start, end, tz, now, runs)
 
 
 def first_event_day(db_path: str | Path, bays: list[str], tz: ZoneInfo, not_before: float) -> date | None:

@@ -285,3 +285,32 @@ def test_a_stay_a_power_cut_ended_is_not_in_the_dwell_median(story):
     a = by[("2026-03-02", "A")]
     assert a.occupied_s == 90 * 60 and a.visits_unidentified == 1  # counted while it was known to be there
     assert a.median_dwell_s == 3600
+
+
+def test_the_hours_the_agent_was_not_running_are_not_free(story):
+    """A power cut from 10:30 to 14:00 (the run ledger's last alive mark, the next start): the bay read free
+    for those 3.5 h on the page's per-bay chart (free = window - occupied). They are unknown now."""
+    from edge_agent.evidence.runs import RunLedger
+
+    story.at(local(1, 23))
+    first = RunLedger(story.log.db_path, story.clock)
+    assert first.begin() == []
+    story.visit("A", local(2, 9), local(2, 10), nev=True)
+    story.at(local(2, 10)).emit("vehicle_arrived", "A", "cut-off")
+    story.at(local(2, 10, 30))
+    first.mark_alive()  # then the power goes
+    first.close()
+    story.at(local(2, 14))
+    second = RunLedger(story.log.db_path, story.clock)
+    for ev in second.begin():
+        story.log.record(ev)
+    story.visit("A", local(2, 15), local(2, 16), nev=True)
+    story.at(local(3, 0, 30))
+    second.mark_alive()
+    second.close()
+    s, by = figures(story, date(2026, 3, 2), date(2026, 3, 3))
+    a, b = by[("2026-03-02", "A")], by[("2026-03-02", "B")]
+    assert a.occupied_s == 150 * 60 and a.unknown_s == b.unknown_s == 3.5 * 3600
+    assert by[("2026-03-03", "A")].unknown_s == 0  # after the last run's last mark: the current run, not a gap
+    bay_a = s.per_bay()[0]
+    assert bay_a["unknown_s"] == 3.5 * 3600 and bay_a["free_s"] == 2 * 86400 - 150 * 60 - 3.5 * 3600
