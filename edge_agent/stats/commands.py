@@ -58,6 +58,8 @@ def _stats(args: argparse.Namespace) -> int:
     try:
         end = parse_day(args.end, "--to", today)
         start = parse_day(args.start, "--from", end - timedelta(days=6))
+        if start > end and args.end is None:  # named as typed: the error said "--to <today>", never given
+            raise ValueError(f"--from {start} is after today ({end}, the default --to)")
         if (end - start).days > 3660:
             raise ValueError("at most ten years at a time")
         stats = query(Path(cfg.data_dir) / "evidence" / "evidence.db", [b.id for b in cfg.bays], start, end, tz,
