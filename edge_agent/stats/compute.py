@@ -126,8 +126,8 @@ def _union(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
     for lo, hi in sorted(spans):
         if out and lo <= out[-1][1]:
             out[-1] = (out[-1][0], max(out[-1][1], hi))
-        elif hi > lo:
-            out.append((lo, hi))
+        else:  # an empty one too: a run just started still ends the gap before it
+            out.append((lo, max(lo, hi)))
     return out
 
 
@@ -331,7 +331,7 @@ def compute(rows: Iterable[Row], bays: list[str], start: date, end: date, tz: Zo
             c.parked_not_charging_s = max(0.0, c.occupied_s - c.charging_s)
         c.median_dwell_s = statistics.median(c._dwell) if c._dwell else None
     return Stats(start, end, str(tz), list(bays), [cells[(i, b)] for i in range(ndays) for b in bays],
-                 _heat(parked, bays, w0, w1, tz))
+                 _heat(parked, bays, w0, w1, tz, gaps))
 
 
 SLICE_S = 900  # every UTC offset since 1972 is whole quarter-hours, so no such slice straddles two local hours
@@ -349,7 +349,7 @@ def _slices(w0: float, w1: float, tz: ZoneInfo) -> tuple[float, list[tuple[int, 
 
 
 def _heat(parked: dict[str, list[tuple[float, float]]], bays: list[str], w0: float, w1: float,
-          tz: ZoneInfo) -> list[list[float | None]]:
+          tz: ZoneInfo, gaps: list[tuple[float, float]]) -> list[list[float | None]]:
     """Occupied share by (local weekday, hour) over the window, each slice counted in the local hour it
     falls in (stepping whole hours from midnight put Lord Howe's summer hours half in the hour before)."""
     occ = [[0.0] * 24 for _ in range(7)]
@@ -360,13 +360,17 @@ def _heat(parked: dict[str, list[tuple[float, float]]], bays: list[str], w0: flo
     n = len(labels)
     for k, (wd, hr) in enumerate(labels):
         seen[wd][hr] += _overlap(w0 + k * step, w0 + (k + 1) * step, w0, w1) * len(bays)
-    for bay in bays:
-        for t0, t1 in parked.get(bay, ()):
+    def add(to: list[list[float]], spans: Iterable[tuple[float, float]], sign: float) -> None:
+        for t0, t1 in spans:
             t0, t1 = max(t0, w0), min(t1, w1)
             k = int((t0 - w0) // step)
-            while k < n and w0 + k * step < t1:  # only the slices this visit touches
+            while k < n and w0 + k * step < t1:  # only the slices this interval touches
                 h0 = w0 + k * step
                 wd, hr = labels[k]
-                occ[wd][hr] += min(h0 + step, t1) - max(h0, t0)
+                to[wd][hr] += sign * (min(h0 + step, t1) - max(h0, t0))
                 k += 1
-    return [[round(occ[d][h] / seen[d][h], 4) if seen[d][h] else None for h in range(24)] for d in range(7)]
+
+    for bay in bays:
+        add(occ, parked.get(bay, ()), 1.0)
+        add(seen, _minus(gaps, parked.get(bay, [])), -1.0)  # the agent not running: not seen, not free
+    return [[round(occ[d][h] / seen[d][h], 4) if seen[d][h] > 1e-6 else None for h in range(24)] for d in range(7)]

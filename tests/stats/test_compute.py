@@ -314,3 +314,22 @@ def test_the_hours_the_agent_was_not_running_are_not_free(story):
     assert by[("2026-03-03", "A")].unknown_s == 0  # after the last run's last mark: the current run, not a gap
     bay_a = s.per_bay()[0]
     assert bay_a["unknown_s"] == 3.5 * 3600 and bay_a["free_s"] == 2 * 86400 - 150 * 60 - 3.5 * 3600
+
+
+def test_the_heat_map_leaves_out_the_hours_the_agent_was_not_running(story):
+    """Off from Monday 10:30 to 14:00 (between two runs): those hours read as free on the heat map, so a
+    bay busy whenever it was watched showed 50 % at 10:00 and 0 % from 11:00 to 13:00."""
+    from edge_agent.evidence.runs import RunLedger
+
+    story.at(local(2, 0))
+    first = RunLedger(story.log.db_path, story.clock)
+    first.begin()
+    story.visit("A", local(2, 10), local(2, 10, 30), nev=True)
+    first.mark_alive()  # 10:30, then off
+    first.close()
+    story.at(local(2, 14))
+    RunLedger(story.log.db_path, story.clock).begin()
+    story.visit("A", local(2, 14), local(2, 15), nev=True)
+    s, _ = figures(story, date(2026, 3, 2), date(2026, 3, 2), bays=("A",))
+    monday = s.heat[local(2, 0).weekday()]
+    assert (monday[10], monday[11], monday[13], monday[14], monday[15]) == (1.0, None, None, 1.0, 0.0)
