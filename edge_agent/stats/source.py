@@ -92,8 +92,12 @@ def load_runs(db: sqlite3.Connection) -> list[tuple[float, float]] | None:
     mark (a minute a mark). None without a ledger (a store from before it)."""
     if not db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'").fetchone():
         return None
+    try:
+        runs = db.execute("SELECT started_at, alive_epoch FROM runs ORDER BY id").fetchall()
+    except sqlite3.DatabaseError:  # a damaged ledger (the agent logs it at start): figures without it
+        return None
     spans = []
-    for started, alive in db.execute("SELECT started_at, alive_epoch FROM runs ORDER BY id"):
+    for started, alive in runs:
         try:
             t0, t1 = datetime.fromisoformat(started).timestamp(), float(alive)
         except (TypeError, ValueError):

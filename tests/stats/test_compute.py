@@ -333,3 +333,15 @@ def test_the_heat_map_leaves_out_the_hours_the_agent_was_not_running(story):
     s, _ = figures(story, date(2026, 3, 2), date(2026, 3, 2), bays=("A",))
     monday = s.heat[local(2, 0).weekday()]
     assert (monday[10], monday[11], monday[13], monday[14], monday[15]) == (1.0, None, None, 1.0, 0.0)
+
+
+def test_a_run_ledger_it_cannot_read_leaves_the_figures_without_unknown_time(story):
+    """A damaged ``runs`` table (here: another table under that name; the agent logs it and starts) must not
+    take the statistics page down with it."""
+    import sqlite3
+
+    story.visit("A", local(2, 9), local(2, 10), nev=True)
+    with sqlite3.connect(story.log.db_path) as con:
+        con.execute("CREATE TABLE runs (something_else TEXT)")
+    _, by = figures(story, date(2026, 3, 2), date(2026, 3, 2))
+    assert (by[("2026-03-02", "A")].occupied_s, by[("2026-03-02", "A")].unknown_s) == (3600, 0)
