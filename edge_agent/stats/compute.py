@@ -360,6 +360,7 @@ def _heat(parked: dict[str, list[tuple[float, float]]], bays: list[str], w0: flo
     n = len(labels)
     for k, (wd, hr) in enumerate(labels):
         seen[wd][hr] += _overlap(w0 + k * step, w0 + (k + 1) * step, w0, w1) * len(bays)
+
     def add(to: list[list[float]], spans: Iterable[tuple[float, float]], sign: float) -> None:
         for t0, t1 in spans:
             t0, t1 = max(t0, w0), min(t1, w1)
