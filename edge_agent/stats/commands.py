@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from edge_agent.clock import FIRST_DAY, LAST_DAY
 from edge_agent.config.load import load_config
 
-COLUMNS = ("day", "bay", "occupied_share", "occupied_s", "charging_s", "parked_not_charging_s", "visits_nev",
+COLUMNS = ("day", "bay", "occupied_share", "occupied_s", "unknown_s", "charging_s", "parked_not_charging_s", "visits_nev",
            "visits_fuel", "visits_unidentified", "violations", "violation_s", "fuel_on_bay_s", "median_dwell_s")
 
 
@@ -58,6 +58,8 @@ def _stats(args: argparse.Namespace) -> int:
     try:
         end = parse_day(args.end, "--to", today)
         start = parse_day(args.start, "--from", end - timedelta(days=6))
+        if start > end and args.end is None:  # named as typed: the error said "--to <today>", never given
+            raise ValueError(f"--from {start} is after today ({end}, the default --to)")
         if (end - start).days > 3660:
             raise ValueError("at most ten years at a time")
         stats = query(Path(cfg.data_dir) / "evidence" / "evidence.db", [b.id for b in cfg.bays], start, end, tz,
@@ -69,11 +71,11 @@ def _stats(args: argparse.Namespace) -> int:
     if args.csv:
         write_csv(rows, sys.stdout)
         return 0
-    print(f"{'day':<10}  {'bay':<8} {'occ%':>5} {'chg h':>6} {'park h':>6} {'NEV':>4} {'fuel':>4} {'unid':>4} "
+    print(f"{'day':<10}  {'bay':<8} {'occ%':>5} {'chg h':>6} {'park h':>6} {'off h':>5} {'NEV':>4} {'fuel':>4} {'unid':>4} "
           f"{'viol':>4} {'viol min':>8} {'fuel min':>8} {'dwell min':>9}")
     for r in stats.rows:
         dwell = "-" if r.median_dwell_s is None else f"{r.median_dwell_s / 60:.0f}"
         print(f"{r.day:<10}  {r.bay:<8} {100 * r.occupied_share:>5.1f} {_hours(r.charging_s):>6} "
-              f"{_hours(r.parked_not_charging_s):>6} {r.visits_nev:>4} {r.visits_fuel:>4} {r.visits_unidentified:>4} "
+              f"{_hours(r.parked_not_charging_s):>6} {_hours(r.unknown_s):>5} {r.visits_nev:>4} {r.visits_fuel:>4} {r.visits_unidentified:>4} "
               f"{r.violations:>4} {r.violation_s / 60:>8.0f} {r.fuel_on_bay_s / 60:>8.0f} {dwell:>9}")
     return 0

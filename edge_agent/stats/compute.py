@@ -7,9 +7,11 @@ changes nothing: the stored events are the truth. How visits are rebuilt:
 * a visit runs from ``vehicle_arrived`` to ``vehicle_departed`` (same ``visit_id``); one left open
   (the agent stopped mid-visit) ends at the bay's next arrival, else at the end of the window / now;
 * its kind comes from ``vehicle_identified`` (``nev`` true → NEV, false → fuel), else unidentified;
-* a violation runs from ``violation_started`` to ``violation_ended`` (or the visit's end);
+* a violation runs from ``violation_started`` to ``violation_ended`` (or the visit's end); one a
+  reviewer dismissed (the violation log's decision) is not counted: figures follow the decision now;
 * charging is where the bay's last ``charger_status`` is ``charging`` *and* a vehicle is parked;
-  a bay whose charger never reported has no charging figures (None), not zero.
+  a bay whose charger never reported has no charging figures (None), not zero, nor has a day before
+  its first report.
 """
 
 from __future__ import annotations
@@ -36,8 +38,10 @@ class Row(NamedTuple):
     bay: str
     visit: str | None
     nev: bool | None = None  # vehicle_identified
-    status: str | None = None  # charger_status
-    dur: float | None = None  # vehicle_departed.stayed_s / violation_ended.duration_s (monotonic)
+    status: str | None = None  # charger_status; vehicle_departed: its reason (none: the car was seen leaving)
+    dur: float | None = None  # vehicle_departed.stayed_s / violation_ended.duration_s / violation_started.parked_s
+    # (monotonic: since the arrival, the violation's start, the arrival)
+    dismissed: bool = False  # violation_started: a reviewer dismissed the violation (not one)
 
 
 @dataclass
@@ -46,6 +50,7 @@ class BayDay:
     bay: str
     day_s: float  # 86400, or the part of the day inside the window (today: until now)
     occupied_s: float = 0.0
+    unknown_s: float = 0.0  # the agent was not running (run ledger): neither occupied nor free
     charging_s: float | None = None  # None: no charger status known for this bay
     parked_not_charging_s: float | None = None
     visits_nev: int = 0
@@ -99,11 +104,13 @@ class Stats:
             rs = [r for r in self.rows if r.bay == bay]
             total = sum(r.day_s for r in rs)
             occ = sum(r.occupied_s for r in rs)
-            known = [r.charging_s for r in rs if r.charging_s is not None]
-            charging = sum(known) if known else None
+            known = [r for r in rs if r.charging_s is not None]  # days since the charger's first report
+            charging = sum(r.charging_s or 0.0 for r in known) if known else None
+            not_charging = sum(r.parked_not_charging_s or 0.0 for r in known) if known else None
+            unknown = sum(r.unknown_s for r in rs)
             out.append({"bay": bay, "window_s": total, "occupied_s": occ, "charging_s": charging,
-                        "parked_not_charging_s": occ - charging if charging is not None else None,
-                        "free_s": max(0.0, total - occ), "violations": sum(r.violations for r in rs),
+                        "parked_not_charging_s": not_charging, "unknown_s": unknown,
+                        "free_s": max(0.0, total - occ - unknown), "violations": sum(r.violations for r in rs),
                         "violation_s": sum(r.violation_s for r in rs),
                         "fuel_on_bay_s": sum(r.fuel_on_bay_s for r in rs)})
         return out
@@ -111,6 +118,33 @@ class Stats:
 
 def _overlap(a0: float, a1: float, b0: float, b1: float) -> float:
     return max(0.0, min(a1, b1) - max(a0, b0))
+
+
+def _union(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The sorted, disjoint intervals covering the same time as ``spans``."""
+    out: list[tuple[float, float]] = []
+    for lo, hi in sorted(spans):
+        if out and lo <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+        else:  # an empty one too: a run just started still ends the gap before it
+            out.append((lo, max(lo, hi)))
+    return out
+
+
+def _minus(xs: list[tuple[float, float]], ys: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The parts of ``xs`` outside ``ys`` (both sorted lists of disjoint intervals)."""
+    out = []
+    for lo, hi in xs:
+        for a, b in ys[max(0, bisect.bisect_left(ys, (lo,)) - 1):]:
+            if a >= hi:
+                break
+            if b > lo:
+                if a > lo:
+                    out.append((lo, a))
+                lo = max(lo, b)
+        if hi > lo:
+            out.append((lo, hi))
+    return out
 
 
 def _intersect(xs: list[tuple[float, float]], ys: list[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -151,9 +185,11 @@ def redate(rows: Iterable[Row]) -> list[Row]:
 
     Why: NTP steps the wall clock (a Pi boots with its clock behind and jumps at sync; a step
     back sorted a departure before its arrival, and the visit then ran until now). The later stamp
-    is the one taken after the sync, and the duration is exact whatever the clock did."""
+    is the one taken after the sync, and the duration is exact whatever the clock did. A visit not seen
+    leaving yet is re-dated by its violation's ``parked_s`` the same way."""
     rows = list(rows)
     arrive: dict[str, float] = {}
+    parked: dict[str, float] = {}  # from the visit's first violation, while it has no departure
     ends: dict[str, list[Row]] = defaultdict(list)
     starts: dict[str, int] = defaultdict(int)
     for r in rows:
@@ -163,6 +199,9 @@ def redate(rows: Iterable[Row]) -> list[Row]:
             ends[r.visit].append(r)
         elif r.visit and r.type == V_START:
             starts[r.visit] += 1
+            if r.dur is not None:
+                parked.setdefault(r.visit, r.t - r.dur)
+    arrive = {**parked, **arrive}  # a car still parked (a fuel car at boot before NTP): its violation says when
     begin = {v: e[0].t - e[0].dur for v, e in ends.items()
              if len(e) == 1 and starts[v] == 1 and e[0].dur is not None}  # one violation: no pairing to guess
     out = []
@@ -172,12 +211,19 @@ def redate(rows: Iterable[Row]) -> list[Row]:
     return sorted(out, key=lambda r: r.t)  # stable: same-time rows keep their stored order
 
 
-def compute(rows: Iterable[Row], bays: list[str], start: date, end: date, tz: ZoneInfo, now: float) -> Stats:
+def compute(rows: Iterable[Row], bays: list[str], start: date, end: date, tz: ZoneInfo, now: float,
+            runs: list[tuple[float, float]] | None = None) -> Stats:
     """Figures for local days ``start``..``end`` (inclusive); ``rows`` sorted by time, from before
-    ``start`` as far back as a visit can last (the caller loads a margin)."""
+    ``start`` as far back as a visit can last (the caller loads a margin). ``runs``: when the agent ran
+    (None: not known); the time between two runs (a power cut, a device switched off) is unknown."""
     rows = redate(rows)
     bounds = day_bounds(start, end, tz)
     w0, w1 = bounds[0], min(bounds[-1], now)
+    ran = _union(runs or [])
+    # the time no run watched, from a run's last alive mark to the next run's start (the ledger ends the visits
+    # left open there); not after the last run: a running agent marks itself alive only once a minute, and
+    # a clock stepped by NTP puts the mark far behind "now" until the next
+    gaps = [(a, b) for (_, a), (b, _) in zip(ran, ran[1:])]
     visits: dict[str, _Visit] = {}
     open_by_bay: dict[str, str] = {}
     kinds: dict[str, str] = {}  # visit -> its last identification's kind
@@ -195,8 +241,12 @@ def compute(rows: Iterable[Row], bays: list[str], start: date, end: date, tz: Zo
             kinds[r.visit] = "nev" if r.nev is True else "fuel" if r.nev is False else "unidentified"
         elif r.type == DEPARTED and r.visit in visits:
             visits[r.visit].t1 = r.t
+            if r.status:  # ended unseen (agent_stopped: a power cut; bay_removed): how long it stayed is not known
+                visits[r.visit].cut = True
             if open_by_bay.get(r.bay) == r.visit:
                 del open_by_bay[r.bay]
+        elif r.type == V_START and r.dismissed:  # its end then closes nothing
+            vio_open.pop(r.visit or r.bay, None)
         elif r.type == V_START:
             vio_open[r.visit or r.bay] = len(vio)
             vio.append((r.bay, r.t, None, r.visit))
@@ -236,39 +286,52 @@ def compute(rows: Iterable[Row], bays: list[str], start: date, end: date, tz: Zo
         return bisect.bisect_right(bounds, t) - 1
 
     parked: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    fuel: dict[str, list[tuple[float, float]]] = defaultdict(list)
     for v in visits.values():
         t1 = end_of(v)
         parked[v.bay].append((v.t0, t1))
-        spread(v.bay, v.t0, t1, "occupied_s")
         if v.kind == "fuel":
-            spread(v.bay, v.t0, t1, "fuel_on_bay_s")
+            fuel[v.bay].append((v.t0, t1))
         i = day_of(v.t0)
         if i is not None and (i, v.bay) in cells:
             c = cells[(i, v.bay)]
             setattr(c, f"visits_{v.kind}", getattr(c, f"visits_{v.kind}") + 1)
             if v.t1 is not None and not v.cut:
                 c._dwell.append(v.t1 - v.t0)
+    violating: dict[str, list[tuple[float, float]]] = defaultdict(list)
     for bay, t0, t1, visit in vio:
         stop = t1 if t1 is not None else (end_of(visits[visit]) if visit in visits else w1)
-        spread(bay, t0, stop, "violation_s")
+        violating[bay].append((t0, stop))
         i = day_of(t0)
         if i is not None and (i, bay) in cells:
             cells[(i, bay)].violations += 1
+    # a bay holds one car: its time is the union of its visits (a wall clock stepped back, or a departure
+    # stored after the next arrival, made two visits overlap and counted the same minutes twice: an hour
+    # 182 % occupied on the heat map, charging over the parked time)
+    parked = {bay: _union(spans) for bay, spans in parked.items()}
+    for bay in bays:  # a visit the ledger could not end (an older release's) stays occupied, not unknown
+        for t0, t1 in _minus(gaps, parked.get(bay, [])):
+            spread(bay, t0, t1, "unknown_s")
+    for attr, spans_of in (("occupied_s", parked), ("fuel_on_bay_s", fuel), ("violation_s", violating)):
+        for bay, spans in spans_of.items():
+            for t0, t1 in _union(spans):
+                spread(bay, t0, t1, attr)
     for bay, changes in status.items():
         if (0, bay) not in cells:
             continue
-        for i in range(ndays):  # a fed charger: zero until shown otherwise
-            cells[(i, bay)].charging_s = 0.0
+        for i in range(ndays):  # a fed charger: zero until shown otherwise, from the day of its first report on
+            if bounds[i + 1] > changes[0][0]:  # (before it, unknown: the same whatever window is asked)
+                cells[(i, bay)].charging_s = 0.0
         on = [(t, changes[k + 1][0] if k + 1 < len(changes) else w1) for k, (t, s) in enumerate(changes)
               if s == "charging"]
-        for a, b in _intersect(sorted(parked[bay]), on):
+        for a, b in _intersect(parked.get(bay, []), on):
             spread(bay, a, b, "charging_s")
     for c in cells.values():
         if c.charging_s is not None:
             c.parked_not_charging_s = max(0.0, c.occupied_s - c.charging_s)
         c.median_dwell_s = statistics.median(c._dwell) if c._dwell else None
     return Stats(start, end, str(tz), list(bays), [cells[(i, b)] for i in range(ndays) for b in bays],
-                 _heat(parked, bays, w0, w1, tz))
+                 _heat(parked, bays, w0, w1, tz, gaps))
 
 
 SLICE_S = 900  # every UTC offset since 1972 is whole quarter-hours, so no such slice straddles two local hours
@@ -286,7 +349,7 @@ def _slices(w0: float, w1: float, tz: ZoneInfo) -> tuple[float, list[tuple[int, 
 
 
 def _heat(parked: dict[str, list[tuple[float, float]]], bays: list[str], w0: float, w1: float,
-          tz: ZoneInfo) -> list[list[float | None]]:
+          tz: ZoneInfo, gaps: list[tuple[float, float]]) -> list[list[float | None]]:
     """Occupied share by (local weekday, hour) over the window, each slice counted in the local hour it
     falls in (stepping whole hours from midnight put Lord Howe's summer hours half in the hour before)."""
     occ = [[0.0] * 24 for _ in range(7)]
@@ -297,13 +360,18 @@ def _heat(parked: dict[str, list[tuple[float, float]]], bays: list[str], w0: flo
     n = len(labels)
     for k, (wd, hr) in enumerate(labels):
         seen[wd][hr] += _overlap(w0 + k * step, w0 + (k + 1) * step, w0, w1) * len(bays)
-    for bay in bays:
-        for t0, t1 in parked.get(bay, ()):
+
+    def add(to: list[list[float]], spans: Iterable[tuple[float, float]], sign: float) -> None:
+        for t0, t1 in spans:
             t0, t1 = max(t0, w0), min(t1, w1)
             k = int((t0 - w0) // step)
-            while k < n and w0 + k * step < t1:  # only the slices this visit touches
+            while k < n and w0 + k * step < t1:  # only the slices this interval touches
                 h0 = w0 + k * step
                 wd, hr = labels[k]
-                occ[wd][hr] += min(h0 + step, t1) - max(h0, t0)
+                to[wd][hr] += sign * (min(h0 + step, t1) - max(h0, t0))
                 k += 1
-    return [[round(occ[d][h] / seen[d][h], 4) if seen[d][h] else None for h in range(24)] for d in range(7)]
+
+    for bay in bays:
+        add(occ, parked.get(bay, ()), 1.0)
+        add(seen, _minus(gaps, parked.get(bay, [])), -1.0)  # the agent not running: not seen, not free
+    return [[round(occ[d][h] / seen[d][h], 4) if seen[d][h] > 1e-6 else None for h in range(24)] for d in range(7)]

@@ -8,6 +8,7 @@ fields used (``nev``, ``status``) so a month of 8 busy bays reads in millisecond
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from datetime import date, datetime
 from pathlib import Path
@@ -16,8 +17,11 @@ from zoneinfo import ZoneInfo
 from edge_agent.stats.compute import ARRIVED, CHARGER, DEPARTED, TYPES, Row, Stats, compute, day_bounds
 
 MARGIN_S = 2 * 86400  # rows this long before the window are read whole (a clock step re-dates into it)
-_COLS = ("type, ts_epoch, visit_id, json_extract(data, '$.nev'), json_extract(data, '$.status'), "
-         "COALESCE(json_extract(data, '$.stayed_s'), json_extract(data, '$.duration_s'))")
+_BASE = ("type, ts_epoch, visit_id, json_extract(data, '$.nev'), "
+         "CASE type WHEN 'vehicle_departed' THEN json_extract(data, '$.reason') ELSE json_extract(data, '$.status') END, "
+         "COALESCE(json_extract(data, '$.stayed_s'), json_extract(data, '$.duration_s'), json_extract(data, '$.parked_s')), ")
+_DISMISSED = ("type = 'violation_started' AND EXISTS (SELECT 1 FROM violations v WHERE v.event_id = events.event_id "
+              "AND v.decision = 'dismissed')")  # a reviewer said it was none
 _MARKS = ",".join("?" * len(TYPES))
 _CHUNK = 500  # visit ids per IN (...): SQLite's variable limit
 
@@ -34,23 +38,34 @@ def load_rows(db: sqlite3.Connection, bay: str, t0: float, t1: float) -> list[Ro
     open at ``t0`` (a fuel car left over a holiday began days before) and those open at ``t1`` (a departure
     or identification after the window). A day's figures are then the same whatever window is asked:
     the daily summary's one day, the page's 30, ``stats --from --to``."""
-    before = db.execute("SELECT type, ts_epoch, visit_id, NULL, json_extract(data, '$.status'), NULL FROM events "
+    decided = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'violations'").fetchone()
+    cols = _BASE + (_DISMISSED if decided else "0")  # a store without the violation log's table: none dismissed
+    before = db.execute("SELECT type, ts_epoch, visit_id, NULL, json_extract(data, '$.status'), NULL, 0 FROM events "
                         "WHERE bay_id = ? AND type = ? AND ts_epoch < ? ORDER BY ts_epoch DESC LIMIT 1",
                         (bay, CHARGER, t0)).fetchall()  # the charger's state as the window opens
-    rows = before + _open_at(db, bay, t0) + db.execute(
-        f"SELECT {_COLS} FROM events WHERE bay_id = ? AND ts_epoch >= ? AND ts_epoch < ? AND type IN ({_MARKS}) "
+    rows = before + _open_at(db, bay, t0, cols) + db.execute(
+        f"SELECT {cols} FROM events WHERE bay_id = ? AND ts_epoch >= ? AND ts_epoch < ? AND type IN ({_MARKS}) "
         "ORDER BY ts_epoch", (bay, t0, t1, *TYPES)).fetchall()
+    # visits seen in the window whose arrival is not: stamped earlier than the margin, by a clock NTP set only
+    # later (a Pi without RTC boots at 1970 or its last shutdown); their departure (stayed_s) or violation
+    # (parked_s) re-dates it, so it is read wherever it was stamped
+    unarrived = sorted({r[2] for r in rows if r[2] and r[0] != CHARGER} - {r[2] for r in rows if r[0] == ARRIVED})
+    for i in range(0, len(unarrived), _CHUNK):
+        ids = unarrived[i:i + _CHUNK]
+        rows = db.execute(f"SELECT {cols} FROM events WHERE visit_id IN ({','.join('?' * len(ids))}) "
+                          f"AND bay_id = ? AND ts_epoch < ? AND type IN ({_MARKS}) ORDER BY ts_epoch",
+                          (*ids, bay, t0, *TYPES)).fetchall() + rows
     open_at_end = sorted({r[2] for r in rows if r[0] == ARRIVED and r[2]} - {r[2] for r in rows if r[0] == DEPARTED})
     for i in range(0, len(open_at_end), _CHUNK):
         ids = open_at_end[i:i + _CHUNK]
-        rows += db.execute(f"SELECT {_COLS} FROM events WHERE visit_id IN ({','.join('?' * len(ids))}) "
+        rows += db.execute(f"SELECT {cols} FROM events WHERE visit_id IN ({','.join('?' * len(ids))}) "
                            f"AND bay_id = ? AND ts_epoch >= ? AND type IN ({_MARKS}) ORDER BY ts_epoch",
                            (*ids, bay, t1, *TYPES)).fetchall()
-    return [Row(t, ts, bay, v, None if nev is None else bool(nev), st, _seconds(d))
-            for t, ts, v, nev, st, d in rows]
+    return [Row(t, ts, bay, v, None if nev is None else bool(nev), st, _seconds(d), bool(x))
+            for t, ts, v, nev, st, d, x in rows]
 
 
-def _open_at(db: sqlite3.Connection, bay: str, t0: float) -> list[tuple]:
+def _open_at(db: sqlite3.Connection, bay: str, t0: float, cols: str) -> list[tuple]:
     """The rows before ``t0`` of the bay's visit still open at ``t0``: its last arrival before ``t0``
     when no departure of that visit came before ``t0`` (earlier visits ended by then, or at that arrival)."""
     last = db.execute("SELECT visit_id FROM events WHERE bay_id = ? AND type = ? AND ts_epoch < ? "
@@ -59,7 +74,7 @@ def _open_at(db: sqlite3.Connection, bay: str, t0: float) -> list[tuple]:
             "SELECT 1 FROM events WHERE visit_id = ? AND type = ? AND ts_epoch < ? LIMIT 1",
             (last[0], DEPARTED, t0)).fetchone():
         return []
-    return db.execute(f"SELECT {_COLS} FROM events WHERE visit_id = ? AND bay_id = ? AND ts_epoch < ? "
+    return db.execute(f"SELECT {cols} FROM events WHERE visit_id = ? AND bay_id = ? AND ts_epoch < ? "
                       f"AND type IN ({_MARKS}) ORDER BY ts_epoch", (last[0], bay, t0, *TYPES)).fetchall()
 
 
@@ -72,6 +87,26 @@ def _seconds(value: object) -> float | None:
     return d if 0 <= d < float("inf") else None
 
 
+def load_runs(db: sqlite3.Connection) -> list[tuple[float, float]] | None:
+    """When the agent ran, from the run ledger (``evidence/runs.py``): each run from its start to its last alive
+    mark (a minute a mark). None without a ledger (a store from before it)."""
+    if not db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'").fetchone():
+        return None
+    try:
+        runs = db.execute("SELECT started_at, alive_epoch FROM runs ORDER BY id").fetchall()
+    except sqlite3.DatabaseError:  # a damaged ledger (the agent logs it at start): figures without it
+        return None
+    spans = []
+    for started, alive in runs:
+        try:
+            t0, t1 = datetime.fromisoformat(started).timestamp(), float(alive)
+        except (TypeError, ValueError):
+            continue
+        if math.isfinite(t0) and math.isfinite(t1):
+            spans.append((min(t0, t1), max(t0, t1)))  # a start stamped before a clock step back: still the run
+    return spans or None
+
+
 def query(db_path: str | Path, bays: list[str], start: date, end: date, tz: ZoneInfo, now: float) -> Stats:
     """Statistics for local days ``start``..``end`` (inclusive) from the events in ``db_path``."""
     if end < start:
@@ -79,9 +114,11 @@ def query(db_path: str | Path, bays: list[str], start: date, end: date, tz: Zone
     bounds = day_bounds(start, end, tz)
     path = Path(db_path)
     rows: list[Row] = []
+    runs = None
     if path.exists():
         db = open_read_only(path)
         try:
+            runs = load_runs(db)
             for bay in bays:
                 rows += load_rows(db, bay, bounds[0] - MARGIN_S, bounds[-1])
         except sqlite3.OperationalError as exc:
@@ -89,7 +126,7 @@ def query(db_path: str | Path, bays: list[str], start: date, end: date, tz: Zone
                 raise  # a store without events yet has no table: empty figures, not an error
         finally:
             db.close()
-    return compute(rows, bays, start, end, tz, now)
+    return compute(rows, bays, start, end, tz, now, runs)
 
 
 def first_event_day(db_path: str | Path, bays: list[str], tz: ZoneInfo, not_before: float) -> date | None:

@@ -23,6 +23,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "st_charging_h": ("充电小时", "Charging h"),
     "st_parked_h": ("停车未充电小时", "Parked, not charging h"),
     "st_free_h": ("空闲小时", "Free h"),
+    "st_unknown_h": ("设备未运行小时", "Agent not running h"),
     "st_occupied_pct": ("占用率", "Occupied"),
     "st_nev": ("新能源", "NEV"),
     "st_fuel": ("燃油", "Fuel"),

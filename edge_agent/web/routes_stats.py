@@ -23,7 +23,7 @@ DEFAULT_DAYS = 30
 MAX_DAYS = 366
 TABLES = {"bay_days": COLUMNS,
           "days": ("day", "violations", "violation_s", "occupied_s", "fuel_on_bay_s", "visits"),
-          "bays": ("bay", "window_s", "occupied_s", "charging_s", "parked_not_charging_s", "free_s", "violations",
+          "bays": ("bay", "window_s", "occupied_s", "charging_s", "parked_not_charging_s", "free_s", "unknown_s", "violations",
                    "violation_s", "fuel_on_bay_s"),
           "heat": ("weekday", *(f"h{h:02d}" for h in range(24)))}
 

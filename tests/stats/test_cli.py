@@ -42,6 +42,8 @@ def test_stats_command_table_csv_and_bad_dates(tmp_path, capsys):
     assert "--from '2026-3-2': expected a day as YYYY-MM-DD" in capsys.readouterr().err
     assert main(["stats", "--config", str(path), "--from", "2026-03-04", "--to", "2026-03-02"]) == 2
     assert "before --from" in capsys.readouterr().err
+    assert main(["stats", "--config", str(path), "--from", "2999-01-01"]) == 2  # no --to: today
+    assert "--from 2999-01-01 is after today (" in capsys.readouterr().err
 
 
 def test_an_invalid_config_is_reported_as_every_command_reports_it(tmp_path, capsys):

@@ -179,3 +179,169 @@ def test_the_heat_map_hours_are_the_site_clocks_even_with_a_half_hour_summer_tim
     sunday = s.heat[date(2026, 10, 4).weekday()]
     assert (sunday[9], sunday[10], sunday[11]) == (0.0, 1.0, 0.0)
     log.close()
+
+
+def test_days_before_a_chargers_first_report_have_no_charging_figures_whatever_the_window(story):
+    """A charger hooked up (or first fed) on the 3rd: the 2nd's split is unknown. Asked alone (the daily
+    summary) the 2nd said null; asked in a week (the page) it said 0 h charging, 2 h parked not charging,
+    and the window's per-bay "parked, not charging" counted the 2nd's hours too."""
+    story.visit("A", local(2, 8), local(2, 10), nev=True)
+    story.at(local(3, 12)).emit("charger_status", "A", status="idle", previous=None)
+    story.visit("A", local(3, 13), local(3, 14), nev=True)
+    s, whole = figures(story, date(2026, 3, 1), date(2026, 3, 7))
+    _, alone = figures(story, date(2026, 3, 2), date(2026, 3, 2))
+    assert whole[("2026-03-02", "A")] == alone[("2026-03-02", "A")]
+    assert whole[("2026-03-02", "A")].charging_s is None and whole[("2026-03-02", "A")].parked_not_charging_s is None
+    assert whole[("2026-03-03", "A")].charging_s == 0 and whole[("2026-03-03", "A")].parked_not_charging_s == 3600
+    a = s.per_bay()[0]
+    assert (a["occupied_s"], a["charging_s"], a["parked_not_charging_s"]) == (3 * 3600, 0, 3600)
+
+
+def test_a_violation_a_reviewer_dismissed_is_not_counted(story):
+    """A property manager dismisses a false alarm (an NEV plate misread): the violation list shows it
+    dismissed, the statistics kept counting it (a day with one real and one false violation said 2)."""
+    story.visit("A", local(2, 8), local(2, 9), nev=False, violation=(local(2, 8, 5), local(2, 9)))
+    story.visit("A", local(2, 10), local(2, 11), nev=False, violation=(local(2, 10, 5), local(2, 10, 35)))
+    first, second = story.log.get(1), story.log.get(2)
+    assert first and second and first.started_at < second.started_at
+    story.log.decide(first.id, "dismissed", "mgr", "misread: a green plate")
+    story.log.decide(second.id, "confirmed", "mgr")
+    _, by = figures(story, date(2026, 3, 2), date(2026, 3, 2))
+    a = by[("2026-03-02", "A")]
+    assert (a.violations, a.violation_s) == (1, 30 * 60)
+    assert a.fuel_on_bay_s == 2 * 3600  # what the camera saw is not a decision
+    story.log.decide(first.id, "open", "mgr", seen="dismissed")  # reopened: counted again
+    _, by = figures(story, date(2026, 3, 2), date(2026, 3, 2))
+    assert (by[("2026-03-02", "A")].violations, by[("2026-03-02", "A")].violation_s) == (2, 85 * 60)
+
+
+def test_visits_overlapping_after_a_wall_clock_step_back_count_the_bay_once(story):
+    """A clock that ran 50 min ahead is stepped back between two visits: the second's stamps fall inside
+    the first. The same minutes counted twice: hour 10 was 175 % occupied on the heat map and the
+    charger charged longer than the bay was occupied."""
+    story.at(local(2, 9)).emit("charger_status", "A", status="charging", previous=None)
+    story.visit("A", local(2, 10), local(2, 11), nev=False, violation=(local(2, 10, 5), local(2, 11)))
+    story.clock.step_wall(-50 * 60)  # stamps now read 10:10 at 11:00
+    story.clock.advance(5 * 60)
+    vid = story.visit("A", story.clock.now(), None, nev=False)  # 10:15 by the stamps
+    story.at(local(2, 10, 20)).emit("violation_started", "A", vid, reason="fuel_vehicle", parked_s=300.0)
+    story.at(local(2, 11, 15)).emit("violation_ended", "A", vid, reason="departed", duration_s=3300.0)
+    story.emit("vehicle_departed", "A", vid, stayed_s=3600.0)
+    s, by = figures(story, date(2026, 3, 2), date(2026, 3, 2), bays=("A",))
+    a = by[("2026-03-02", "A")]
+    assert a.occupied_s == a.fuel_on_bay_s == a.charging_s == 75 * 60  # 10:00-11:15 as stamped, once
+    assert a.violation_s == 70 * 60 and a.violations == 2 and a.visits_fuel == 2
+    monday = s.heat[local(2, 0).weekday()]
+    assert (monday[9], monday[10], monday[11]) == (0.0, 1.0, 0.25)
+    assert all(v is None or 0 <= v <= 1 for row in s.heat for v in row)
+
+
+def test_a_car_parked_before_ntp_set_the_clock_counts_from_when_it_came(story):
+    """A Pi without RTC boots at 1970 with a fuel car in the bay: its arrival is stamped 1970, NTP then sets
+    the clock and its violation starts. The bay read free all day (the arrival, far before the window,
+    was never read: the bay had older visits) while its violation ran; after the car left still free."""
+    story.visit("A", local(1, 10), local(1, 11), nev=True)  # more than the 2-day margin before the 5th
+    story.clock.step_wall(datetime(1970, 1, 1, 0, 1, tzinfo=timezone.utc).timestamp() - story.clock.now().timestamp())
+    story.emit("vehicle_arrived", "A", "boot", parked_at_start=True)
+    story.emit("vehicle_identified", "A", "boot", plate="粤B12345", nev=False, colour="blue")
+    story.clock.advance(30)
+    story.clock.step_wall(local(5, 8).timestamp() + 30 - story.clock.now().timestamp())  # NTP
+    story.at(local(5, 8, 5)).emit("violation_started", "A", "boot", reason="fuel_vehicle", parked_s=300.0)
+    _, by = figures(story, date(2026, 3, 5), date(2026, 3, 5), bays=("A",), now=local(5, 20))
+    a = by[("2026-03-05", "A")]
+    assert a.occupied_s == a.fuel_on_bay_s == 12 * 3600 and a.violation_s == 12 * 3600 - 300
+    assert (a.visits_fuel, a.violations) == (1, 1)
+    story.at(local(5, 12)).emit("violation_ended", "A", "boot", reason="departed", duration_s=3 * 3600 + 55 * 60.0)
+    story.emit("vehicle_departed", "A", "boot", stayed_s=4 * 3600.0)
+    for start, end in ((date(2026, 3, 5), date(2026, 3, 5)), (date(2026, 3, 1), date(2026, 3, 7))):
+        _, by = figures(story, start, end, bays=("A",))
+        a = by[("2026-03-05", "A")]
+        assert a.occupied_s == a.fuel_on_bay_s == 4 * 3600 and a.violation_s == 3 * 3600 + 55 * 60
+        assert (a.visits_fuel, a.violations, a.median_dwell_s) == (1, 1, 4 * 3600)
+    assert by[("2026-03-01", "A")].occupied_s == 3600  # the 1970 stamp is nobody's 1st of March
+
+
+def test_a_stay_a_power_cut_ended_is_not_in_the_dwell_median(story):
+    """The docs: the median dwell is of visits "seen leaving". A power cut at 10:30 (the run ledger ends the
+    visit there at the next start, reason agent_stopped) made a 30-minute stay of a car that may have stayed
+    all day: the day's median fell from 60 to 45 min."""
+    from edge_agent.evidence.runs import RunLedger
+
+    ledger = RunLedger(story.log.db_path, story.clock)
+    story.at(local(2, 9))
+    assert ledger.begin() == []
+    story.visit("A", local(2, 9), local(2, 10), nev=True)
+    story.at(local(2, 10)).emit("vehicle_arrived", "A", "cut-off")
+    story.at(local(2, 10, 30))
+    ledger.mark_alive()  # then the power goes
+    ledger.close()
+    story.at(local(2, 14))
+    after = RunLedger(story.log.db_path, story.clock)
+    (departed,) = after.begin()
+    assert departed.data["reason"] == "agent_stopped"
+    story.log.record(departed)
+    after.close()
+    _, by = figures(story, date(2026, 3, 2), date(2026, 3, 2))
+    a = by[("2026-03-02", "A")]
+    assert a.occupied_s == 90 * 60 and a.visits_unidentified == 1  # counted while it was known to be there
+    assert a.median_dwell_s == 3600
+
+
+def test_the_hours_the_agent_was_not_running_are_not_free(story):
+    """A power cut from 10:30 to 14:00 (the run ledger's last alive mark, the next start): the bay read free
+    for those 3.5 h on the page's per-bay chart (free = window - occupied). They are unknown now."""
+    from edge_agent.evidence.runs import RunLedger
+
+    story.at(local(1, 23))
+    first = RunLedger(story.log.db_path, story.clock)
+    assert first.begin() == []
+    story.visit("A", local(2, 9), local(2, 10), nev=True)
+    story.at(local(2, 10)).emit("vehicle_arrived", "A", "cut-off")
+    story.at(local(2, 10, 30))
+    first.mark_alive()  # then the power goes
+    first.close()
+    story.at(local(2, 14))
+    second = RunLedger(story.log.db_path, story.clock)
+    for ev in second.begin():
+        story.log.record(ev)
+    story.visit("A", local(2, 15), local(2, 16), nev=True)
+    story.at(local(3, 0, 30))
+    second.mark_alive()
+    second.close()
+    s, by = figures(story, date(2026, 3, 2), date(2026, 3, 3))
+    a, b = by[("2026-03-02", "A")], by[("2026-03-02", "B")]
+    assert a.occupied_s == 150 * 60 and a.unknown_s == b.unknown_s == 3.5 * 3600
+    assert by[("2026-03-03", "A")].unknown_s == 0  # after the last run's last mark: the current run, not a gap
+    bay_a = s.per_bay()[0]
+    assert bay_a["unknown_s"] == 3.5 * 3600 and bay_a["free_s"] == 2 * 86400 - 150 * 60 - 3.5 * 3600
+
+
+def test_the_heat_map_leaves_out_the_hours_the_agent_was_not_running(story):
+    """Off from Monday 10:30 to 14:00 (between two runs): those hours read as free on the heat map, so a
+    bay busy whenever it was watched showed 50 % at 10:00 and 0 % from 11:00 to 13:00."""
+    from edge_agent.evidence.runs import RunLedger
+
+    story.at(local(2, 0))
+    first = RunLedger(story.log.db_path, story.clock)
+    first.begin()
+    story.visit("A", local(2, 10), local(2, 10, 30), nev=True)
+    first.mark_alive()  # 10:30, then off
+    first.close()
+    story.at(local(2, 14))
+    RunLedger(story.log.db_path, story.clock).begin()
+    story.visit("A", local(2, 14), local(2, 15), nev=True)
+    s, _ = figures(story, date(2026, 3, 2), date(2026, 3, 2), bays=("A",))
+    monday = s.heat[local(2, 0).weekday()]
+    assert (monday[10], monday[11], monday[13], monday[14], monday[15]) == (1.0, None, None, 1.0, 0.0)
+
+
+def test_a_run_ledger_it_cannot_read_leaves_the_figures_without_unknown_time(story):
+    """A damaged ``runs`` table (here: another table under that name; the agent logs it and starts) must not
+    take the statistics page down with it."""
+    import sqlite3
+
+    story.visit("A", local(2, 9), local(2, 10), nev=True)
+    with sqlite3.connect(story.log.db_path) as con:
+        con.execute("CREATE TABLE runs (something_else TEXT)")
+    _, by = figures(story, date(2026, 3, 2), date(2026, 3, 2))
+    assert (by[("2026-03-02", "A")].occupied_s, by[("2026-03-02", "A")].unknown_s) == (3600, 0)

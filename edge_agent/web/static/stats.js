@@ -40,10 +40,15 @@
   var stack = fed ? [
     { name: bn[0], color: "#15803d", get: function (b) { return hours(b.charging_s || 0); } },
     { name: bn[1], color: "#0f766e", get: function (b) { return hours(b.charging_s == null ? b.occupied_s : b.parked_not_charging_s); } },
-    { name: bn[2], color: "#cbd5e1", get: function (b) { return hours(b.free_s); } }
+    // occupied on days before the bay's charger first reported: neither charging nor not (unknown)
+    { name: bn[3], color: "#64748b", get: function (b) {
+      return b.charging_s == null ? 0 : hours(Math.max(0, b.occupied_s - b.charging_s - b.parked_not_charging_s)); } },
+    { name: bn[2], color: "#cbd5e1", get: function (b) { return hours(b.free_s); } },
+    { name: bn[4], color: "#fcd34d", get: function (b) { return hours(b.unknown_s); } }
   ] : [
     { name: bn[3], color: "#0f766e", get: function (b) { return hours(b.occupied_s); } },
-    { name: bn[2], color: "#cbd5e1", get: function (b) { return hours(b.free_s); } }
+    { name: bn[2], color: "#cbd5e1", get: function (b) { return hours(b.free_s); } },
+    { name: bn[4], color: "#fcd34d", get: function (b) { return hours(b.unknown_s); } }
   ];
   draw("chart-bays", {
     animation: false,
