@@ -23,6 +23,7 @@ OFFICIAL_URL = {
     "wecom": "https://qyapi.weixin.qq.com/cgi-bin/webhook/send",
     "dingtalk": "https://oapi.dingtalk.com/robot/send",
 }
+ROBOT_PER_MINUTE = 20  # WeCom and DingTalk take 20 messages a minute per robot; DingTalk then blocks it 10 min
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
 
@@ -66,6 +67,9 @@ class SinkConfig(StrictModel):
     refused_tries: int = Field(3, ge=1, le=100, description="an event the endpoint refuses (400, 413, 422 …) this "
                                "many times (other failures in between neither count nor reset it) moves to the "
                                "dead letters; the next one goes on")
+    max_per_minute: int | None = Field(None, ge=1, le=6000, description="requests in any 60 s at most (later ones "
+                                       "wait their turn); wecom / dingtalk: 20 by default (their documented limit), "
+                                       "webhook: no limit by default")
 
     @field_validator("events")
     @classmethod
@@ -111,6 +115,13 @@ class SinkConfig(StrictModel):
         return self
 
     @property
+    def per_minute(self) -> int | None:
+        """Requests allowed in any 60 s: the key, else the robots' documented limit (webhooks: none)."""
+        if self.max_per_minute is not None:
+            return self.max_per_minute
+        return None if self.kind == "webhook" else ROBOT_PER_MINUTE
+
+    @property
     def endpoint(self) -> str:
         return self.url or OFFICIAL_URL[self.kind]
 
@@ -135,4 +146,4 @@ class NotifyConfig(StrictModel):
         return v
 
 
-__all__ = ["DEFAULT_EVENTS", "NotifyConfig", "QuietHours", "SecretError", "SinkConfig"]
+__all__ = ["DEFAULT_EVENTS", "ROBOT_PER_MINUTE", "NotifyConfig", "QuietHours", "SecretError", "SinkConfig"]
