@@ -21,9 +21,10 @@ from edge_agent.config.models import AgentConfig
 from edge_agent.events.outbox import Outbox
 from edge_agent.notify.dead_letters import DeadLetters
 from edge_agent.notify.delivery import Delivery, Post, Site
-from edge_agent.notify.transport import deadline_client, httpx_post
+from edge_agent.notify.transport import DeadlineBackend, deadline_client, httpx_post
 
 log = logging.getLogger(__name__)
+STOP_WAIT_S = 3.0  # all sinks' threads together, once their attempts are cancelled (systemd waits 15 s in all)
 
 
 class NotifyService:
@@ -33,6 +34,7 @@ class NotifyService:
         self.clock = clock
         self._post = post
         self._client: httpx.Client | None = None
+        self._backend: DeadlineBackend | None = None
         self.deliveries: list[Delivery] = []
         self._threads: list[threading.Thread] = []
         self._wake: list[threading.Event] = []
@@ -44,8 +46,8 @@ class NotifyService:
         c = self.cfg
         site = Site(c.site.site_id, c.site.device_id, ZoneInfo(c.site.timezone), c.web.language, c.web.public_url)
         if self._post is None:
-            self._client, backend = deadline_client(self.clock.monotonic)
-            self._post = httpx_post(self._client, self.clock.monotonic, backend=backend)
+            self._client, self._backend = deadline_client(self.clock.monotonic)
+            self._post = httpx_post(self._client, self.clock.monotonic, backend=self._backend)
         for i, sink in enumerate(c.notify.sinks):
             key, sign = sink.secrets(i)  # SecretError names notify.sinks[i].secret_env / _file
             box = Outbox(Path(c.data_dir) / f"notify-{sink.name}.sqlite", max_rows=c.notify.max_rows)
@@ -95,16 +97,32 @@ class NotifyService:
                 for d in self.deliveries}
 
     def stop(self) -> None:
+        """Cancel what is in flight and wait for the threads ``STOP_WAIT_S`` in all, not each its ``timeout_s``.
+
+        Why: a sink waiting on an endpoint that never answers (an uplink dropping packets) held the
+        stop for its whole attempt, and the next sink's after it (5 s each at most, then its files
+        were closed under it: a delivery it then made stayed queued and was sent twice). A cancelled
+        attempt counts as not delivered: its row stays queued for the next start. A thread still busy
+        at the end (only with a proxy, where attempts cannot be cancelled) keeps its files open.
+        """
         self._stop.set()
         for w in self._wake:
             w.set()
+        if self._backend is not None:
+            self._backend.cancel()
+        until = self.clock.monotonic() + STOP_WAIT_S
         for t in self._threads:
-            t.join(5)
+            t.join(max(0.0, until - self.clock.monotonic()))
         if self._unsubscribe:
             self._unsubscribe()
+        busy = {t.name.removeprefix("notify-") for t in self._threads if t.is_alive()}
         for d in self.deliveries:
+            if d.sink.name in busy:
+                log.warning("notify %s: still sending at stop; its row stays queued unless this one arrives",
+                            d.sink.name)
+                continue
             d.outbox.close()
             d.dead.close()
-        if self._client is not None:
+        if self._client is not None and not busy:
             self._client.close()
         self.deliveries, self._threads, self._wake = [], [], []

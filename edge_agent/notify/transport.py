@@ -7,6 +7,9 @@ point); ours looks names up in a short-lived daemon thread and stops waiting at 
 hands every socket operation ``min(its timeout, time left)``. A lookup the resolver never answers
 leaves its thread behind, so at most ``MAX_LOOKUPS`` may be unanswered at once; past that an
 attempt fails at once instead of starting another. Addresses are tried in the resolver's order.
+``cancel()`` (the agent stopping) ends what is in flight — open connections are shut down, waiting
+lookups given up — and fails every later attempt at once: a sink waiting on an endpoint that never
+answers must not hold the agent's stop for its ``timeout_s`` (systemd kills it after 15 s).
 
 httpx still builds the request and reads the answer. With a proxy in the environment
 (``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY``) the client is httpx's own, as before — httpx honours
@@ -16,11 +19,12 @@ those only without a custom transport, and the proxy looks the name up anyway.
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 import ssl
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
 from typing import Any
@@ -58,6 +62,39 @@ class DeadlineBackend(httpcore.NetworkBackend):
         self._local = threading.local()
         self._lock = threading.Lock()
         self.lookups_running = 0
+        self.cancelled = False
+        self._open: set[_DeadlineStream] = set()  # connections in use, for cancel()
+        self._waiting: set[Future[list[str]]] = set()  # lookups being waited for, for cancel()
+
+    def cancel(self) -> None:
+        """End every attempt now and fail the later ones (the agent is stopping).
+
+        A connection is shut down through a duplicate of its descriptor (``shutdown`` acts on the
+        socket: a read blocked in another thread returns at once; closing alone would not wake it).
+        The set is read under the lock a stream must take before it closes, so no descriptor in it
+        can have been closed and reused meanwhile.
+        """
+        with self._lock:
+            self.cancelled = True
+            for stream in self._open:
+                sock = stream.get_extra_info("socket")
+                fd = sock.fileno() if sock is not None else -1
+                if fd < 0:
+                    continue
+                try:
+                    with socket.socket(fileno=os.dup(fd)) as dup:
+                        dup.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass  # already closed by the peer or not connected
+            for future in self._waiting:
+                _settle(future, exception=httpcore.ConnectError("the agent is stopping"))
+
+    def _track(self, stream: _DeadlineStream | None, gone: _DeadlineStream | None = None) -> None:
+        with self._lock:
+            if gone is not None:
+                self._open.discard(gone)
+            if stream is not None:
+                self._open.add(stream)
 
     @contextmanager
     def until(self, deadline: float) -> Iterator[None]:
@@ -70,6 +107,8 @@ class DeadlineBackend(httpcore.NetworkBackend):
 
     def left(self, timeout: float | None, expired: type[Exception]) -> float | None:
         """``timeout`` shortened to what is left of the deadline; raises ``expired`` when nothing is."""
+        if self.cancelled:
+            raise expired("the agent is stopping")
         deadline = getattr(self._local, "deadline", None)
         if deadline is None:
             return timeout
@@ -88,7 +127,12 @@ class DeadlineBackend(httpcore.NetworkBackend):
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 error = exc
                 continue
-            return _DeadlineStream(stream, self)
+            wrapped = _DeadlineStream(stream, self)
+            self._track(wrapped)
+            if self.cancelled:  # cancel() ran while this one connected: it did not see it
+                wrapped.close()
+                raise httpcore.ConnectError("the agent is stopping")
+            return wrapped
         raise error or httpcore.ConnectError(f"{host}: the resolver gave no address")
 
     def _lookup(self, host: str, port: int, timeout: float | None) -> list[str]:
@@ -105,9 +149,9 @@ class DeadlineBackend(httpcore.NetworkBackend):
 
         def look() -> None:
             try:
-                answer.set_result(self._resolve(host, port))
+                _settle(answer, result=self._resolve(host, port))
             except BaseException as exc:  # noqa: BLE001 - handed to the waiting sink
-                answer.set_exception(exc)
+                _settle(answer, exception=exc)
             finally:
                 with self._lock:
                     self.lookups_running -= 1
@@ -118,12 +162,19 @@ class DeadlineBackend(httpcore.NetworkBackend):
             with self._lock:
                 self.lookups_running -= 1
             raise httpcore.ConnectError(f"name lookup of {host}: {exc}") from None
+        with self._lock:
+            self._waiting.add(answer)
+            if self.cancelled:
+                _settle(answer, exception=httpcore.ConnectError("the agent is stopping"))
         try:
             return answer.result(timeout)
         except FutureTimeout:
             raise httpcore.ConnectTimeout(f"name lookup of {host} unanswered after {timeout:g} s") from None
         except Exception as exc:  # noqa: BLE001 - socket.gaierror, or a name the resolver cannot encode
             raise httpcore.ConnectError(f"name lookup of {host}: {exc}") from None
+        finally:
+            with self._lock:
+                self._waiting.discard(answer)
 
     def connect_unix_socket(self, path: str, timeout: float | None = None,
                             socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
@@ -145,15 +196,29 @@ class _DeadlineStream(httpcore.NetworkStream):
         self._inner.write(buffer, self._backend.left(timeout, httpcore.WriteTimeout))
 
     def close(self) -> None:
+        self._backend._track(None, gone=self)  # first: cancel() must not touch a descriptor being closed
         self._inner.close()
 
     def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
                   timeout: float | None = None) -> httpcore.NetworkStream:
         tls = self._inner.start_tls(ssl_context, server_hostname, self._backend.left(timeout, httpcore.ConnectTimeout))
-        return _DeadlineStream(tls, self._backend)
+        wrapped = _DeadlineStream(tls, self._backend)
+        self._backend._track(wrapped, gone=self)
+        return wrapped
 
     def get_extra_info(self, info: str) -> Any:
         return self._inner.get_extra_info(info)
+
+
+def _settle(future: Future[list[str]], result: list[str] | None = None, exception: BaseException | None = None) -> None:
+    """Give ``future`` its outcome unless it has one (a lookup answering after cancel(), or the reverse)."""
+    try:
+        if exception is not None:
+            future.set_exception(exception)
+        else:
+            future.set_result(result or [])
+    except InvalidStateError:
+        pass
 
 
 _ERRORS: dict[type[Exception], type[httpx.TransportError]] = {  # httpcore's leaf errors, as httpx maps them
@@ -255,9 +320,11 @@ def httpx_post(client: httpx.Client, monotonic: Monotonic, max_bytes: int = ANSW
                         raise TimeoutError(f"no whole answer in {timeout:g} s (still arriving)")
                 status, encoding = r.status_code, r.encoding or "utf-8"
                 retry_after = r.headers.get("retry-after")
-        except httpx.TimeoutException as exc:
-            raise TimeoutError(f"no answer in {timeout:g} s ({type(exc).__name__}: {exc})") from None
         except httpx.HTTPError as exc:
+            if backend is not None and backend.cancelled:  # not the endpoint's doing: say so
+                raise ConnectionError("cancelled: the agent is stopping") from None
+            if isinstance(exc, httpx.TimeoutException):
+                raise TimeoutError(f"no answer in {timeout:g} s ({type(exc).__name__}: {exc})") from None
             raise ConnectionError(f"{type(exc).__name__}: {exc}") from None
         try:
             return Answer(status, body.decode(encoding, errors="replace"), retry_after)

@@ -222,3 +222,81 @@ def test_a_proxy_from_the_environment_is_still_used(receiver, monkeypatch):
             Request(f"http://{NAME}/hook", b"{}", {"X-Event-Id": "e1"}), 2.0)
     assert backend is None and answer.status == 200
     assert receiver.requests[0].headers["host"] == NAME and receiver.requests[0].path == "/hook"
+
+
+@pytest.fixture
+def silent_server() -> Iterator[tuple[int, threading.Condition, list[socket.socket]]]:
+    """Takes connections and never answers (a peer that went dark mid-request)."""
+    srv = socket.create_server(("127.0.0.1", 0))
+    taken: list[socket.socket] = []
+    cond = threading.Condition()
+
+    def accept() -> None:
+        while True:
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            with cond:
+                taken.append(conn)
+                cond.notify_all()
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield srv.getsockname()[1], cond, taken
+    srv.close()
+    for conn in taken:
+        conn.close()
+
+
+def test_stopping_ends_attempts_in_flight_instead_of_waiting_out_their_timeout(tmp_path, silent_server, caplog):
+    """Before: stop() joined each sink's thread 5 s in turn (15 s for three, systemd's whole stop budget), then
+    closed their outboxes under threads still waiting 60 s for an answer."""
+    from edge_agent.clock import SystemClock
+    from edge_agent.events.outbox import Outbox
+
+    port, cond, taken = silent_server
+    sinks = [{"name": f"s{i}", "kind": "webhook", "url": f"http://127.0.0.1:{port}/hook", "timeout_s": 60,
+              "events": ["violation_started"]} for i in range(3)]
+    clock = SystemClock()
+    bus = EventBus()
+    svc = NotifyService(config(tmp_path, sinks), bus, clock)
+    svc.start()
+    bus.publish(violation(FakeClock()))
+    with cond:
+        assert cond.wait_for(lambda: len(taken) == 3, 10), "the sinks did not connect"
+    threads = list(svc._threads)
+    svc.stop()
+    assert not any(t.is_alive() for t in threads)
+    assert "failed" not in caplog.text  # no thread tripped over a file closed under it
+    for i in range(3):  # not delivered: still queued for the next start
+        box = Outbox(tmp_path / "data" / f"notify-s{i}.sqlite")
+        assert box.depth() == 1
+        box.close()
+
+
+def test_stopping_gives_up_a_name_lookup_that_is_still_waited_for(tmp_path, monkeypatch):
+    real = socket.getaddrinfo
+    asked, release = threading.Event(), threading.Event()
+
+    def getaddrinfo(host, port, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202 - socket's signature
+        if host == NAME:
+            asked.set()
+            release.wait(10)
+        return real("127.0.0.1" if host == NAME else host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    from edge_agent.clock import SystemClock
+
+    cfg = config(tmp_path, [{"name": "s", "kind": "webhook", "url": f"http://{NAME}/hook", "timeout_s": 60,
+                             "events": ["violation_started"]}])
+    bus = EventBus()
+    svc = NotifyService(cfg, bus, SystemClock())
+    svc.start()
+    try:
+        bus.publish(violation(FakeClock()))
+        assert asked.wait(10)
+        threads = list(svc._threads)
+        svc.stop()
+        assert not any(t.is_alive() for t in threads)
+    finally:
+        release.set()
