@@ -16,6 +16,9 @@ Requests are paced to the sink's ``per_minute`` (WeCom and DingTalk robots: 20 i
 documented limit; DingTalk answers a 21st by refusing everything for 10 minutes): a burst — a night
 held by quiet hours, a backlog after an outage, many violations at once — goes out at that pace
 instead of running into the robot's block.
+An event older than the sink's ``max_age_s`` when its turn comes (robots: a day by default) moves
+to the dead letters unsent: after an outage of days, or a robot key fixed after a week, the group
+would otherwise get every alert of that time, at 20 a minute, each telling someone to go to a bay.
 
 ``pump()`` does the due work and says how long to wait; the service's thread calls it, tests
 call it directly on a FakeClock.
@@ -29,6 +32,7 @@ import sqlite3
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from urllib.parse import parse_qs, quote_plus, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -40,6 +44,7 @@ from edge_agent.masking import MASK, mask_url_credentials
 from edge_agent.notify import messages
 from edge_agent.notify.answers import Answer, Outcome, outcome, retry_after_s
 from edge_agent.notify.dead_letters import DeadLetters
+from edge_agent.timesync import EARLIEST_DAY
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +61,7 @@ class Counts:
     delivered: int = 0
     failures: int = 0
     dead: int = 0  # moved to the dead letters since start
+    expired: int = 0  # of those, too old to send (``max_age_s``)
 
 
 @dataclass(frozen=True)
@@ -107,6 +113,37 @@ class Delivery:
 
     def pump(self, limit: int = 50) -> float:
         """Send what is due, in order; returns seconds until it is worth calling again."""
+        expired = self.counts.expired
+        try:
+            return self._pump(limit)
+        finally:  # one line per pump, not one per row: a week's backlog can expire at once
+            if self.counts.expired > expired:
+                log.warning("notify %s: %d event(s) older than max_age_h %g moved to the dead letters unsent (%s)",
+                            self.sink.name, self.counts.expired - expired, (self.sink.max_age_s or 0) / 3600,
+                            self.dead.path)
+
+    def _expired(self, ev: Event) -> str | None:
+        """Why ``ev`` is too old to send now (past the sink's ``max_age_s``), or None.
+
+        An age the clocks cannot vouch for is no reason: a stamp or a now before ``EARLIEST_DAY``
+        (a Pi without RTC before NTP), or a stamp ahead of now (the clock was stepped back).
+        """
+        limit = self.sink.max_age_s
+        if limit is None:
+            return None
+        try:
+            stamped = datetime.fromisoformat(ev.ts)
+        except (TypeError, ValueError):
+            return None
+        now = self.clock.now()
+        if stamped.tzinfo is None or min(stamped, now).date() < EARLIEST_DAY:
+            return None
+        age = (now - stamped).total_seconds()
+        if age <= limit:
+            return None
+        return f"expired: {age / 3600:.1f} h old when its turn came, past max_age_h {limit / 3600:g}; not sent"
+
+    def _pump(self, limit: int) -> float:
         now = self.clock.monotonic()
         if now < self._next_try:
             return self._next_try - now
@@ -120,6 +157,12 @@ class Delivery:
                 log.error("notify %s: unreadable outbox row %d: %s", self.sink.name, row.seq, exc)
                 if not self._bury(row, None, f"unreadable outbox row: {exc}", 0):
                     return self._back_off(None)
+                continue
+            expired = self._expired(ev)
+            if expired is not None:
+                if not self._bury(row, None, expired, 0, loud=False):
+                    return self._back_off(None)
+                self.counts.expired += 1
                 continue
             pace = self._pace()
             if pace > 0:
@@ -170,7 +213,7 @@ class Delivery:
                         self.last_error, self._fails, delay, self.outbox.depth())
         return delay
 
-    def _bury(self, row: OutboxRow, status: int | None, reason: str, tries: int) -> bool:
+    def _bury(self, row: OutboxRow, status: int | None, reason: str, tries: int, loud: bool = True) -> bool:
         """Move ``row`` to the dead letters; False (and it stays queued) when they cannot take it."""
         at = self.clock.now().isoformat(timespec="milliseconds")
         try:
@@ -183,6 +226,8 @@ class Delivery:
             return False
         self.outbox.remove([row.seq])
         self.counts.dead += 1
+        if not loud:
+            return True
         log.error("notify %s: outbox row %d moved to the dead letters after %d refusal(s): %s (%d in %s)",
                   self.sink.name, row.seq, tries, reason, self.dead.count(), self.dead.path)
         return True
