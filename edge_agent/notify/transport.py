@@ -6,7 +6,11 @@ sink's thread far past ``timeout_s``. httpcore takes a network backend (its docu
 point); ours looks names up in a short-lived daemon thread and stops waiting at the deadline, and
 hands every socket operation ``min(its timeout, time left)``. A lookup the resolver never answers
 leaves its thread behind, so at most ``MAX_LOOKUPS`` may be unanswered at once; past that an
-attempt fails at once instead of starting another. Addresses are tried in the resolver's order.
+attempt fails at once instead of starting another. Addresses are tried in the resolver's order with
+the families alternating (IPv6, IPv4, IPv6 …, RFC 8305 §4), and no address may take all the time
+left while others wait: each gets its share (at least ``MIN_CONNECT_S``). A host whose first
+address does not answer — a broken IPv6 route under a dual-stack name — otherwise spent every
+attempt's whole deadline on it and never reached the address that works.
 ``cancel()`` (the agent stopping) ends what is in flight — open connections are shut down, waiting
 lookups given up — and fails every later attempt at once: a sink waiting on an endpoint that never
 answers must not hold the agent's stop for its ``timeout_s`` (systemd kills it after 15 s).
@@ -38,6 +42,7 @@ from edge_agent.notify.delivery import Post
 from edge_agent.notify.messages import Request
 
 ANSWER_MAX_BYTES = 64 * 1024  # a robot's answer is ~40 bytes of JSON; nothing past this is read
+MIN_CONNECT_S = 1.0  # an address's share of the deadline when more are left to try: enough for a far connect
 MAX_LOOKUPS = 4  # name lookups left unanswered (each holds a thread) before attempts fail at once
 Resolve = Callable[[str, int], "list[str]"]  # (host, port) -> addresses to try, in order
 Monotonic = Callable[[], float]
@@ -120,10 +125,13 @@ class DeadlineBackend(httpcore.NetworkBackend):
     def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
                     socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
         error: Exception | None = None
-        for address in self._lookup(host, port, self.left(timeout, httpcore.ConnectTimeout)):
+        addresses = interleave(self._lookup(host, port, self.left(timeout, httpcore.ConnectTimeout)))
+        for i, address in enumerate(addresses):
+            left = self.left(timeout, httpcore.ConnectTimeout)
+            rest = len(addresses) - i
+            share = left if left is None or rest == 1 else min(left, max(MIN_CONNECT_S, left / rest))
             try:
-                stream = self._inner.connect_tcp(address, port, self.left(timeout, httpcore.ConnectTimeout),
-                                                 local_address, socket_options)
+                stream = self._inner.connect_tcp(address, port, share, local_address, socket_options)
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 error = exc
                 continue
@@ -182,6 +190,24 @@ class DeadlineBackend(httpcore.NetworkBackend):
 
     def sleep(self, seconds: float) -> None:
         self._inner.sleep(seconds)
+
+
+def interleave(addresses: list[str]) -> list[str]:
+    """The resolver's order, the address families alternating from the first one's (RFC 8305 §4):
+    two IPv6 addresses behind a broken route must not come before every IPv4 one."""
+    first: list[str] = []
+    other: list[str] = []
+    family = None
+    for address in addresses:
+        try:
+            version = ipaddress.ip_address(address.split("%", 1)[0]).version  # fe80::1%eth0: a scoped one
+        except ValueError:  # not an address (an injected resolver's name): a family of its own
+            version = 0
+        family = version if family is None else family
+        (first if version == family else other).append(address)
+    out = [a for pair in zip(first, other) for a in pair]
+    n = min(len(first), len(other))
+    return out + first[n:] + other[n:]
 
 
 class _DeadlineStream(httpcore.NetworkStream):
@@ -339,5 +365,5 @@ def _unbounded() -> Iterator[None]:
     yield
 
 
-__all__ = ["ANSWER_MAX_BYTES", "MAX_LOOKUPS", "DeadlineBackend", "DeadlineTransport", "deadline_client",
-           "httpx_post", "system_resolve"]
+__all__ = ["ANSWER_MAX_BYTES", "MAX_LOOKUPS", "MIN_CONNECT_S", "DeadlineBackend", "DeadlineTransport",
+           "deadline_client", "httpx_post", "interleave", "system_resolve"]

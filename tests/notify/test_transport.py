@@ -9,6 +9,7 @@ import socket
 import ssl
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -19,7 +20,7 @@ from edge_agent.clock import FakeClock
 from edge_agent.events.bus import EventBus
 from edge_agent.notify.messages import Request
 from edge_agent.notify.service import NotifyService
-from edge_agent.notify.transport import DeadlineBackend, deadline_client, httpx_post
+from edge_agent.notify.transport import DeadlineBackend, deadline_client, httpx_post, interleave
 from tests.notify.helpers import config, violation
 
 NAME = "hooks.plaza-7.example"
@@ -138,6 +139,65 @@ def test_the_next_address_is_tried_when_one_refuses():
             answer = httpx_post(client, lambda: 0.0, backend=backend)(
                 Request(f"http://{NAME}:{port}/hook", b"{}", {"X-Event-Id": "e1"}), 2.0)
         assert answer.status == 204
+
+
+def blackhole(host: str, port: int) -> list[socket.socket]:
+    """A listener on ``host:port`` whose backlog is full, so a connect's SYN is dropped: an address that does
+    not answer (a broken route). Empty when this kernel answers such a connect after all (then: skip)."""
+    hole = socket.socket()
+    hole.bind((host, port))
+    hole.listen(0)
+    held = [hole]
+    for _ in range(3):
+        s = socket.socket()
+        s.setblocking(False)
+        s.connect_ex((host, port))
+        held.append(s)
+    probe = socket.socket()
+    probe.settimeout(0.3)
+    try:
+        probe.connect((host, port))
+    except TimeoutError:
+        return held + [probe]
+    except OSError:
+        pass
+    for s in held + [probe]:
+        s.close()
+    return []
+
+
+def test_an_address_that_does_not_answer_leaves_time_for_the_next():
+    """Before: the first address (a broken IPv6 route under a dual-stack name, here a dropped SYN) took the
+    whole deadline and every attempt failed, though the next address answered at once."""
+    class Ok(BaseHTTPRequestHandler):
+        def log_message(self, *a: object) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self.send_response(204)
+            self.end_headers()
+
+    for port in serve(Ok):
+        held = blackhole("127.0.0.2", port)
+        if not held:
+            pytest.skip("this kernel does not drop a connect to a full backlog")
+        try:
+            client, backend = deadline_client(time.monotonic, lambda host, p: ["127.0.0.2", "127.0.0.1"])
+            with client:
+                answer = httpx_post(client, time.monotonic, backend=backend)(
+                    Request(f"http://{NAME}:{port}/hook", b"{}", {"X-Event-Id": "e1"}), 2.5)
+            assert answer.status == 204
+        finally:
+            for s in held:
+                s.close()
+
+
+def test_address_families_alternate_as_rfc_8305_asks():
+    v6, v4 = ["2001:db8::1", "2001:db8::2", "fe80::1%eth0"], ["192.0.2.1", "192.0.2.2"]
+    assert interleave(v6 + v4) == ["2001:db8::1", "192.0.2.1", "2001:db8::2", "192.0.2.2", "fe80::1%eth0"]
+    assert interleave(v4 + v6) == ["192.0.2.1", "2001:db8::1", "192.0.2.2", "2001:db8::2", "fe80::1%eth0"]
+    assert interleave(["127.0.0.2", "127.0.0.1"]) == ["127.0.0.2", "127.0.0.1"] and interleave([]) == []
 
 
 def test_headers_trickling_past_the_timeout_are_a_timeout():
