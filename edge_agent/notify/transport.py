@@ -5,8 +5,10 @@ has none at all: ``getaddrinfo`` waits as long as the resolver likes, so a hung 
 sink's thread far past ``timeout_s``. httpcore takes a network backend (its documented extension
 point); ours looks names up in a short-lived daemon thread and stops waiting at the deadline, and
 hands every socket operation ``min(its timeout, time left)``. A lookup the resolver never answers
-leaves its thread behind, so at most ``MAX_LOOKUPS`` may be unanswered at once; past that an
-attempt fails at once instead of starting another. Addresses are tried in the resolver's order with
+leaves its thread behind, so at most ``MAX_LOOKUPS`` per name may be unanswered at once; past that
+an attempt to that name fails at once instead of starting another. Per name, because the sinks
+share this backend: a robot's internet name hanging while the uplink is down must not use up the
+slots of a LAN backend whose name answers at once. Addresses are tried in the resolver's order with
 the families alternating (IPv6, IPv4, IPv6 …, RFC 8305 §4), and no address may take all the time
 left while others wait: each gets its share (at least ``MIN_CONNECT_S``). A host whose first
 address does not answer — a broken IPv6 route under a dual-stack name — otherwise spent every
@@ -43,7 +45,7 @@ from edge_agent.notify.messages import Request
 
 ANSWER_MAX_BYTES = 64 * 1024  # a robot's answer is ~40 bytes of JSON; nothing past this is read
 MIN_CONNECT_S = 1.0  # an address's share of the deadline when more are left to try: enough for a far connect
-MAX_LOOKUPS = 4  # name lookups left unanswered (each holds a thread) before attempts fail at once
+MAX_LOOKUPS = 4  # lookups of one name left unanswered (each holds a thread) before attempts to it fail at once
 Resolve = Callable[[str, int], "list[str]"]  # (host, port) -> addresses to try, in order
 Monotonic = Callable[[], float]
 
@@ -66,7 +68,8 @@ class DeadlineBackend(httpcore.NetworkBackend):
         self._inner = inner or httpcore.SyncBackend()
         self._local = threading.local()
         self._lock = threading.Lock()
-        self.lookups_running = 0
+        self.lookups_running = 0  # all names
+        self._running: dict[str, int] = {}  # per name (the configured sinks' hosts)
         self.cancelled = False
         self._open: set[_DeadlineStream] = set()  # connections in use, for cancel()
         self._waiting: set[Future[list[str]]] = set()  # lookups being waited for, for cancel()
@@ -149,10 +152,11 @@ class DeadlineBackend(httpcore.NetworkBackend):
         except ValueError:
             pass
         with self._lock:
-            if self.lookups_running >= self._max_lookups:
-                raise httpcore.ConnectError(f"{self.lookups_running} name lookups still unanswered; not starting "
+            if self._running.get(host, 0) >= self._max_lookups:
+                raise httpcore.ConnectError(f"{self._running[host]} name lookups still unanswered; not starting "
                                             f"another for {host}")
             self.lookups_running += 1
+            self._running[host] = self._running.get(host, 0) + 1
         answer: Future[list[str]] = Future()
 
         def look() -> None:
@@ -162,13 +166,13 @@ class DeadlineBackend(httpcore.NetworkBackend):
                 _settle(answer, exception=exc)
             finally:
                 with self._lock:
-                    self.lookups_running -= 1
+                    self._lookup_done(host)
 
         try:
             threading.Thread(target=look, name=f"notify-dns-{host}", daemon=True).start()
         except RuntimeError as exc:  # no thread to be had (memory, ulimit): the slot must not stay taken
             with self._lock:
-                self.lookups_running -= 1
+                self._lookup_done(host)
             raise httpcore.ConnectError(f"name lookup of {host}: {exc}") from None
         with self._lock:
             self._waiting.add(answer)
@@ -183,6 +187,13 @@ class DeadlineBackend(httpcore.NetworkBackend):
         finally:
             with self._lock:
                 self._waiting.discard(answer)
+
+    def _lookup_done(self, host: str) -> None:
+        """Free ``host``'s slot (under the lock)."""
+        self.lookups_running -= 1
+        self._running[host] -= 1
+        if not self._running[host]:
+            del self._running[host]
 
     def connect_unix_socket(self, path: str, timeout: float | None = None,
                             socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:

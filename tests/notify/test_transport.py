@@ -92,6 +92,35 @@ def test_unanswered_lookups_are_bounded_and_freed_when_they_answer():
     assert backend.lookups_running == 0
 
 
+def test_one_names_hung_lookups_do_not_take_the_slots_of_another(receiver):
+    """Before: the slots were shared by every sink: a robot's internet name hanging (the uplink down) left
+    ``MAX_LOOKUPS`` threads behind, and the LAN backend, whose name answers at once, failed at every attempt
+    ("4 name lookups still unanswered") though nothing was wrong with it."""
+    release = threading.Event()
+    port = receiver.server.server_address[1]
+
+    def resolve(host: str, port: int) -> list[str]:
+        if host == "oapi.dingtalk.com":
+            release.wait(10)
+        return ["127.0.0.1"]
+
+    backend = DeadlineBackend(lambda: 0.0, resolve, max_lookups=2)
+    try:
+        with backend.until(0.05):
+            for _ in range(2):
+                with pytest.raises(httpcore.ConnectTimeout, match="unanswered after 0.05 s"):
+                    backend.connect_tcp("oapi.dingtalk.com", 443, timeout=5)
+            with pytest.raises(httpcore.ConnectError, match="2 name lookups still unanswered"):
+                backend.connect_tcp("oapi.dingtalk.com", 443, timeout=5)
+        with backend.until(5.0):
+            backend.connect_tcp("backend.plaza-7.lan", port, timeout=5).close()  # its own name: looked up
+    finally:
+        release.set()
+    for t in [t for t in threading.enumerate() if t.name.startswith("notify-dns-")]:
+        t.join(5)
+    assert backend.lookups_running == 0
+
+
 def test_a_lookup_thread_that_cannot_start_frees_its_slot(monkeypatch: pytest.MonkeyPatch):
     """A Pi out of memory or threads: ``Thread.start`` raises. Before, the slot stayed counted (after
     ``MAX_LOOKUPS`` of them every lookup failed until a restart) and a RuntimeError, no transport error,
