@@ -69,7 +69,8 @@ class SinkConfig(StrictModel):
                                "many times (other failures in between neither count nor reset it) moves to the "
                                "dead letters; the next one goes on")
     max_per_minute: int | None = Field(None, ge=1, le=6000, description="requests in any 60 s at most (later ones "
-                                       "wait their turn); wecom / dingtalk: 20 by default (their documented limit), "
+                                       "wait their turn; sinks posting to the same robot and key share the "
+                                       "smallest); wecom / dingtalk: 20 by default (their documented limit), "
                                        "webhook: no limit by default")
     max_age_h: float | None = Field(None, ge=0, le=8760, allow_inf_nan=False,
                                     description="an event older than this when its turn comes moves to the dead "

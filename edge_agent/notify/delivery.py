@@ -12,10 +12,10 @@ all, then the row moves to the dead letters and the next one goes at once — on
 not hold the sink for good. The backoff is not reset by that move, only by a delivery: an
 endpoint refusing everything drains into the dead letters slowly, not at full speed. A timeout
 may hide a delivery that did arrive, so the receiver de-duplicates by ``X-Event-Id``.
-Requests are paced to the sink's ``per_minute`` (WeCom and DingTalk robots: 20 in any minute, their
-documented limit; DingTalk answers a 21st by refusing everything for 10 minutes): a burst — a night
-held by quiet hours, a backlog after an outage, many violations at once — goes out at that pace
-instead of running into the robot's block.
+Requests are paced (``pacing.py``: WeCom and DingTalk robots take 20 in any minute, their documented
+limit; DingTalk answers a 21st by refusing everything for 10 minutes): a burst — a night held by
+quiet hours, a backlog after an outage, many violations at once — goes out at that pace instead of
+running into the robot's block.
 An event older than the sink's ``max_age_s`` when its turn comes (robots: a day by default) moves
 to the dead letters unsent: after an outage of days, or a robot key fixed after a week, the group
 would otherwise get every alert of that time, at 20 a minute, each telling someone to go to a bay.
@@ -29,7 +29,6 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -44,6 +43,7 @@ from edge_agent.masking import MASK, mask_url_credentials
 from edge_agent.notify import messages
 from edge_agent.notify.answers import Answer, Outcome, outcome, retry_after_s
 from edge_agent.notify.dead_letters import DeadLetters
+from edge_agent.notify.pacing import Pacer
 from edge_agent.timesync import EARLIEST_DAY
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,6 @@ log = logging.getLogger(__name__)
 # (request, timeout) -> the answer; a transport failure raises OSError (ConnectionError, TimeoutError)
 Post = Callable[[messages.Request, float], Answer]
 IDLE_S = 30.0  # nothing to do: check again after this (a new event wakes the thread sooner)
-PACE_WINDOW_S = 60.0  # ``per_minute`` counts the requests in any window this long
 MAX_DOUBLINGS = 40  # 2 ** n past this is far above any max_backoff_s (and 2.0 * 2 ** 1100 overflows)
 
 
@@ -75,7 +74,9 @@ class Site:
 
 class Delivery:
     def __init__(self, sink: SinkConfig, outbox: Outbox, dead: DeadLetters, post: Post, clock: Clock, site: Site,
-                 key: str | None = None, sign_secret: str | None = None) -> None:
+                 key: str | None = None, sign_secret: str | None = None, pacer: Pacer | None = None) -> None:
+        """``pacer``: shared with the other sinks posting to the same robot; by default the sink's own
+        (``sink.per_minute``), or none."""
         self.sink = sink
         self.outbox = outbox
         self.dead = dead
@@ -88,8 +89,7 @@ class Delivery:
         self._fails = 0
         self._next_try = float("-inf")
         self._refused = (0, 0)  # (seq, refusals) of the head row
-        limit = sink.per_minute
-        self._sent: deque[float] | None = deque(maxlen=limit) if limit else None  # when the last requests ended
+        self.pacer = pacer or (Pacer(sink.per_minute, clock.monotonic) if sink.per_minute else None)
         self.counts = Counts()
         self.last_error: str | None = None
 
@@ -164,10 +164,16 @@ class Delivery:
                     return self._back_off(None)
                 self.counts.expired += 1
                 continue
-            pace = self._pace()
-            if pace > 0:
-                return pace  # not a failure: the backoff and the error stay as they are
-            result, answer = self._send(ev)
+            slot = None
+            if self.pacer is not None:
+                pace, slot = self.pacer.reserve(self.sink.timeout_s)
+                if slot is None:
+                    return pace  # not a failure: the backoff and the error stay as they are
+            try:
+                result, answer = self._send(ev)
+            finally:
+                if slot is not None and self.pacer is not None:
+                    self.pacer.done(slot)
             if result == "delivered":
                 self.outbox.remove([row.seq])
                 self.counts.delivered += 1
@@ -187,16 +193,6 @@ class Delivery:
             wait = retry_after_s(answer, self.clock.now()) if answer is not None else None
             return self._back_off(wait)
         return 0.0 if len(rows) == limit else IDLE_S
-
-    def _pace(self) -> float:
-        """Seconds until one more request keeps within ``per_minute`` in any ``PACE_WINDOW_S``; 0 = now.
-
-        Each request is stamped when its attempt ended (answer, error or timeout): it reached the
-        robot no later, so a full window measured here is at least as long at the robot's end.
-        """
-        if self._sent is None or len(self._sent) < (self._sent.maxlen or 0):
-            return 0.0
-        return max(0.0, self._sent[0] + PACE_WINDOW_S - self.clock.monotonic())
 
     def _back_off(self, asked_s: float | None) -> float:
         """Count a failure and wait: doubling from ``backoff_s`` up to ``max_backoff_s``, or what the
@@ -240,18 +236,12 @@ class Delivery:
         try:
             answer = self.post(req, self.sink.timeout_s)
         except OSError as exc:  # timeout, refused, DNS: all mean "not yet" (Post raises OSError for them)
-            self._stamp()
             self.last_error = self._scrub(req, f"{type(exc).__name__}: {exc}")
             return "retry", None
-        self._stamp()
         result = outcome(self.sink.kind, answer)
         if result != "delivered":
             self.last_error = self._scrub(req, f"HTTP {answer.status}: {' '.join(answer.text.split())[:200]}")
         return result, answer
-
-    def _stamp(self) -> None:
-        if self._sent is not None:
-            self._sent.append(self.clock.monotonic())
 
     def _scrub(self, req: messages.Request, text: str) -> str:
         """``last_error`` without the robot key, token or 加签 values, or a webhook's signature.

@@ -10,6 +10,7 @@ import pytest
 
 from edge_agent.clock import FakeClock
 from edge_agent.events.bus import EventBus
+from edge_agent.events.types import Event
 from edge_agent.notify.service import NotifyService
 from tests.notify.helpers import config, violation
 from tests.notify.receiver import Received, Receiver
@@ -86,3 +87,33 @@ def test_max_per_minute_out_of_range_is_a_config_error_naming_the_key(tmp_path, 
     with pytest.raises(ConfigError) as exc:
         config(tmp_path, [{"name": "x", "kind": "wecom", "secret_env": "K", "max_per_minute": value}])
     assert any(p.startswith("notify.sinks[0].max_per_minute") for p in exc.value.problems), exc.value.problems
+
+
+def test_two_sinks_into_one_robot_share_its_rate(tmp_path, monkeypatch):
+    """Violations (quiet at night) and faults (at any hour) into the same group: one robot, one key. Before:
+    each sink was paced 20 a minute, 40 together, and the robot blocked them both."""
+    monkeypatch.setenv("ROBOT_KEY", "robot-key-0123456789")
+    clock = FakeClock()
+    robot = Robot(clock)
+    rec = Receiver(rule=robot).start()
+    try:
+        sinks = [{"name": "violations", "kind": "dingtalk", "events": ["violation_started"]},
+                 {"name": "faults", "kind": "dingtalk", "events": ["lock_fault"], "max_per_minute": 15},
+                 {"name": "other_group", "kind": "dingtalk", "events": ["lock_fault"], "secret_env": "OTHER_KEY"}]
+        monkeypatch.setenv("OTHER_KEY", "another-robot-0123456789")
+        bus = EventBus()
+        svc = NotifyService(config(tmp_path, [{"secret_env": "ROBOT_KEY", "url": rec.url, **s} for s in sinks]), bus,
+                            clock)
+        violations, faults, other = svc.open()
+        assert violations.pacer is faults.pacer and faults.pacer.per_minute == 15  # the smaller of the two
+        assert other.pacer is not faults.pacer and other.pacer.per_minute == 20  # another robot: its own 20
+        for i in range(15):
+            bus.publish(violation(clock, i=i))
+            bus.publish(Event.make("lock_fault", clock, bay_id="A", data={"reason": "motor_timeout"}))
+        start = clock.monotonic()
+        while any(d.depth() for d in (violations, faults)) and clock.monotonic() - start < 3600:
+            clock.advance(min(violations.pump(), faults.pump()))
+    finally:
+        rec.stop()
+    assert violations.counts.delivered == faults.counts.delivered == 15
+    assert robot.refused == 0 and max(robot.taken) - start <= 61
