@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 # (request, timeout) -> the answer; a transport failure raises OSError (ConnectionError, TimeoutError)
 Post = Callable[[messages.Request, float], Answer]
 IDLE_S = 30.0  # nothing to do: check again after this (a new event wakes the thread sooner)
+UNSYNCED = ":unsynced"  # a row's topic ends so when queued while the clock was not synchronised (no name has ":")
 MAX_DOUBLINGS = 40  # 2 ** n past this is far above any max_backoff_s (and 2.0 * 2 ** 1100 overflows)
 
 
@@ -100,7 +101,8 @@ class Delivery:
         """Keep ``ev`` for this sink if it is one of its types (on disk before returning)."""
         if not self.wants(ev):
             return False
-        if self.outbox.put(self.sink.name, json.dumps(ev.to_dict(), ensure_ascii=False).encode(),
+        topic = self.sink.name if self.clock.synced() is not False else self.sink.name + UNSYNCED
+        if self.outbox.put(topic, json.dumps(ev.to_dict(), ensure_ascii=False).encode(),
                            protected=True) is None:  # disk full: counted in the outbox's lost(), said in status
             self.last_error = f"event {ev.event_id} not queued: the disk is full ({self.outbox.lost()} lost)"
             return False
@@ -126,7 +128,9 @@ class Delivery:
         """Why ``ev`` is too old to send now (past the sink's ``max_age_s``), or None.
 
         An age the clocks cannot vouch for is no reason: a stamp or a now before ``EARLIEST_DAY``
-        (a Pi without RTC before NTP), or a stamp ahead of now (the clock was stepped back).
+        (a Pi without RTC before NTP), a stamp ahead of now (the clock was stepped back), and (the
+        caller) an event queued while the clock said it was not synchronised — a Pi booting with
+        its last saved time, days behind, until NTP steps it.
         """
         limit = self.sink.max_age_s
         if limit is None:
@@ -158,7 +162,7 @@ class Delivery:
                 if not self._bury(row, None, f"unreadable outbox row: {exc}", 0):
                     return self._back_off(None)
                 continue
-            expired = self._expired(ev)
+            expired = None if row.topic.endswith(UNSYNCED) else self._expired(ev)
             if expired is not None:
                 if not self._bury(row, None, expired, 0, loud=False):
                     return self._back_off(None)

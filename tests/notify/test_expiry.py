@@ -72,6 +72,25 @@ def test_an_age_the_clock_cannot_vouch_for_does_not_expire_an_alert(tmp_path, re
     assert d.counts.delivered == 1 and d.counts.expired == 0
 
 
+def test_an_alert_queued_before_ntp_set_the_clock_is_not_expired_by_the_step(tmp_path, receiver, monkeypatch):
+    """A Pi without RTC boots with its last saved time (three days behind after a long power cut), queues an alert
+    while the uplink is still down, then NTP steps the clock: the alert is minutes old, not three days."""
+    monkeypatch.setenv("ROBOT_KEY", "robot-key-0123456789")
+    clock = FakeClock(START - timedelta(days=3), synced=False)
+    svc = NotifyService(config(tmp_path, [{"name": "group", "kind": "wecom", "url": receiver.url,
+                                           "secret_env": "ROBOT_KEY"}]), EventBus(), clock)
+    (d,) = svc.open()
+    svc.bus.publish(violation(clock, i=0))
+    clock.step_wall(3 * 86400)
+    clock.set_synced(True)
+    clock.advance(60)
+    svc.bus.publish(late := violation(clock, i=1))  # stamped by the set clock: its age is known
+    clock.advance(2 * 86400)  # and nothing goes out for two more days (the robot unreachable)
+    drain(svc, clock)
+    assert d.counts.delivered == 1 and d.counts.expired == 1
+    assert [doc["event"]["event_id"] for doc in dead_letters(tmp_path, "group")] == [late.event_id]
+
+
 @pytest.mark.parametrize("max_age_h,expired", [(0, 0), (1, 1), (None, 0)])
 def test_max_age_h_sets_the_limit_and_zero_sends_however_old(tmp_path, receiver, monkeypatch, max_age_h, expired):
     monkeypatch.setenv("ROBOT_KEY", "robot-key-0123456789")
