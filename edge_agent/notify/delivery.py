@@ -244,7 +244,12 @@ class Delivery:
             return "retry", None
         result = outcome(self.sink.kind, answer)
         if result != "delivered":
-            self.last_error = self._scrub(req, f"HTTP {answer.status}: {' '.join(answer.text.split())[:200]}")
+            body = " ".join(answer.text.split())[:200]
+            said = f"HTTP {answer.status}: {body}" if body else f"HTTP {answer.status}"
+            if 300 <= answer.status < 400:  # a moved endpoint: the operator needs the new place to fix the url
+                where = " ".join((answer.location or "no Location").split())[:200]
+                said += f" (redirect to {where}: not followed; if the endpoint moved, change the sink's url)"
+            self.last_error = self._scrub(req, said)
         return result, answer
 
     def _scrub(self, req: messages.Request, text: str) -> str:

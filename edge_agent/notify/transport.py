@@ -356,7 +356,7 @@ def httpx_post(client: httpx.Client, monotonic: Monotonic, max_bytes: int = ANSW
                     if monotonic() > deadline:
                         raise TimeoutError(f"no whole answer in {timeout:g} s (still arriving)")
                 status, encoding = r.status_code, r.encoding or "utf-8"
-                retry_after = r.headers.get("retry-after")
+                retry_after, location = r.headers.get("retry-after"), r.headers.get("location")
         except httpx.HTTPError as exc:
             if backend is not None and backend.cancelled:  # not the endpoint's doing: say so
                 raise ConnectionError("cancelled: the agent is stopping") from None
@@ -364,9 +364,9 @@ def httpx_post(client: httpx.Client, monotonic: Monotonic, max_bytes: int = ANSW
                 raise TimeoutError(f"no answer in {timeout:g} s ({type(exc).__name__}: {exc})") from None
             raise ConnectionError(f"{type(exc).__name__}: {exc}") from None
         try:
-            return Answer(status, body.decode(encoding, errors="replace"), retry_after)
+            return Answer(status, body.decode(encoding, errors="replace"), retry_after, location)
         except LookupError:  # an unknown charset named by the endpoint
-            return Answer(status, body.decode("utf-8", errors="replace"), retry_after)
+            return Answer(status, body.decode("utf-8", errors="replace"), retry_after, location)
 
     return post
 
