@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -128,9 +129,9 @@ class NotifyService:
             w.set()
         if self._backend is not None:
             self._backend.cancel()
-        until = self.clock.monotonic() + STOP_WAIT_S
+        until = time.monotonic() + STOP_WAIT_S  # real threads: real seconds, whatever a test's clock does
         for t in self._threads:
-            t.join(max(0.0, until - self.clock.monotonic()))
+            t.join(max(0.0, until - time.monotonic()))
         if self._unsubscribe:
             self._unsubscribe()
         busy = {t.name.removeprefix("notify-") for t in self._threads if t.is_alive()}
