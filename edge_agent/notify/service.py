@@ -26,7 +26,8 @@ from edge_agent.notify.pacing import Pacer
 from edge_agent.notify.transport import DeadlineBackend, deadline_client, httpx_post
 
 log = logging.getLogger(__name__)
-STOP_WAIT_S = 3.0  # all sinks' threads together, once their attempts are cancelled (systemd waits 15 s in all)
+STOP_WAIT_S = 1.0  # all sinks' threads together, once their attempts are cancelled: `run`'s stop plan gives
+#                   every component 1.5 s in all ("stop sinks"), and the web page and the recorder stop after this
 
 
 class NotifyService:
