@@ -23,6 +23,8 @@ OFFICIAL_URL = {
     "wecom": "https://qyapi.weixin.qq.com/cgi-bin/webhook/send",
     "dingtalk": "https://oapi.dingtalk.com/robot/send",
 }
+ROBOT_MAX_AGE_H = 24.0  # a group robot's alert older than this is not sent (moved to the dead letters)
+ROBOT_PER_MINUTE = 20  # WeCom and DingTalk take 20 messages a minute per robot; DingTalk then blocks it 10 min
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
 
@@ -66,6 +68,14 @@ class SinkConfig(StrictModel):
     refused_tries: int = Field(3, ge=1, le=100, description="an event the endpoint refuses (400, 413, 422 …) this "
                                "many times (other failures in between neither count nor reset it) moves to the "
                                "dead letters; the next one goes on")
+    max_per_minute: int | None = Field(None, ge=1, le=6000, description="requests in any 60 s at most (later ones "
+                                       "wait their turn; sinks posting to the same robot and key share the "
+                                       "smallest); wecom / dingtalk: 20 by default (their documented limit), "
+                                       "webhook: no limit by default")
+    max_age_h: float | None = Field(None, ge=0, le=8760, allow_inf_nan=False,
+                                    description="an event older than this when its turn comes moves to the dead "
+                                    "letters instead of being sent; 0: sent however old; unset: 24 for wecom / "
+                                    "dingtalk (people read them), 0 for webhook (a backend keeps the record)")
 
     @field_validator("events")
     @classmethod
@@ -111,6 +121,19 @@ class SinkConfig(StrictModel):
         return self
 
     @property
+    def max_age_s(self) -> float | None:
+        """Oldest event still sent, in seconds; None: no limit."""
+        hours = self.max_age_h if self.max_age_h is not None else (0 if self.kind == "webhook" else ROBOT_MAX_AGE_H)
+        return hours * 3600 if hours else None
+
+    @property
+    def per_minute(self) -> int | None:
+        """Requests allowed in any 60 s: the key, else the robots' documented limit (webhooks: none)."""
+        if self.max_per_minute is not None:
+            return self.max_per_minute
+        return None if self.kind == "webhook" else ROBOT_PER_MINUTE
+
+    @property
     def endpoint(self) -> str:
         return self.url or OFFICIAL_URL[self.kind]
 
@@ -135,4 +158,4 @@ class NotifyConfig(StrictModel):
         return v
 
 
-__all__ = ["DEFAULT_EVENTS", "NotifyConfig", "QuietHours", "SecretError", "SinkConfig"]
+__all__ = ["DEFAULT_EVENTS", "ROBOT_MAX_AGE_H", "ROBOT_PER_MINUTE", "NotifyConfig", "QuietHours", "SecretError", "SinkConfig"]

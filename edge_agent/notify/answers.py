@@ -33,11 +33,12 @@ _SECONDS = re.compile(r"^\d{1,12}(\.\d{1,6})?$")
 
 @dataclass(frozen=True)
 class Answer:
-    """An endpoint's answer: status, the first bytes of its body, its ``Retry-After`` header if any."""
+    """An endpoint's answer: status, the first bytes of its body, its ``Retry-After`` and ``Location`` headers."""
 
     status: int
     text: str
     retry_after: str | None = None
+    location: str | None = None  # where a 3xx points (not followed: said in the sink's error)
 
 
 def outcome(kind: str, answer: Answer) -> Outcome:

@@ -12,6 +12,13 @@ all, then the row moves to the dead letters and the next one goes at once — on
 not hold the sink for good. The backoff is not reset by that move, only by a delivery: an
 endpoint refusing everything drains into the dead letters slowly, not at full speed. A timeout
 may hide a delivery that did arrive, so the receiver de-duplicates by ``X-Event-Id``.
+Requests are paced (``pacing.py``: WeCom and DingTalk robots take 20 in any minute, their documented
+limit; DingTalk answers a 21st by refusing everything for 10 minutes): a burst — a night held by
+quiet hours, a backlog after an outage, many violations at once — goes out at that pace instead of
+running into the robot's block.
+An event older than the sink's ``max_age_s`` when its turn comes (robots: a day by default) moves
+to the dead letters unsent: after an outage of days, or a robot key fixed after a week, the group
+would otherwise get every alert of that time, at 20 a minute, each telling someone to go to a bay.
 
 ``pump()`` does the due work and says how long to wait; the service's thread calls it, tests
 call it directly on a FakeClock.
@@ -24,6 +31,7 @@ import logging
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from urllib.parse import parse_qs, quote_plus, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -35,12 +43,15 @@ from edge_agent.masking import MASK, mask_url_credentials
 from edge_agent.notify import messages
 from edge_agent.notify.answers import Answer, Outcome, outcome, retry_after_s
 from edge_agent.notify.dead_letters import DeadLetters
+from edge_agent.notify.pacing import Pacer
+from edge_agent.timesync import EARLIEST_DAY
 
 log = logging.getLogger(__name__)
 
 # (request, timeout) -> the answer; a transport failure raises OSError (ConnectionError, TimeoutError)
 Post = Callable[[messages.Request, float], Answer]
 IDLE_S = 30.0  # nothing to do: check again after this (a new event wakes the thread sooner)
+UNSYNCED = ":unsynced"  # a row's topic ends so when queued while the clock was not synchronised (no name has ":")
 MAX_DOUBLINGS = 40  # 2 ** n past this is far above any max_backoff_s (and 2.0 * 2 ** 1100 overflows)
 
 
@@ -50,6 +61,7 @@ class Counts:
     delivered: int = 0
     failures: int = 0
     dead: int = 0  # moved to the dead letters since start
+    expired: int = 0  # of those, too old to send (``max_age_s``)
 
 
 @dataclass(frozen=True)
@@ -63,7 +75,9 @@ class Site:
 
 class Delivery:
     def __init__(self, sink: SinkConfig, outbox: Outbox, dead: DeadLetters, post: Post, clock: Clock, site: Site,
-                 key: str | None = None, sign_secret: str | None = None) -> None:
+                 key: str | None = None, sign_secret: str | None = None, pacer: Pacer | None = None) -> None:
+        """``pacer``: shared with the other sinks posting to the same robot; by default the sink's own
+        (``sink.per_minute``), or none."""
         self.sink = sink
         self.outbox = outbox
         self.dead = dead
@@ -76,6 +90,7 @@ class Delivery:
         self._fails = 0
         self._next_try = float("-inf")
         self._refused = (0, 0)  # (seq, refusals) of the head row
+        self.pacer = pacer or (Pacer(sink.per_minute, clock.monotonic) if sink.per_minute else None)
         self.counts = Counts()
         self.last_error: str | None = None
 
@@ -86,7 +101,8 @@ class Delivery:
         """Keep ``ev`` for this sink if it is one of its types (on disk before returning)."""
         if not self.wants(ev):
             return False
-        if self.outbox.put(self.sink.name, json.dumps(ev.to_dict(), ensure_ascii=False).encode(),
+        topic = self.sink.name if self.clock.synced() is not False else self.sink.name + UNSYNCED
+        if self.outbox.put(topic, json.dumps(ev.to_dict(), ensure_ascii=False).encode(),
                            protected=True) is None:  # disk full: counted in the outbox's lost(), said in status
             self.last_error = f"event {ev.event_id} not queued: the disk is full ({self.outbox.lost()} lost)"
             return False
@@ -99,6 +115,39 @@ class Delivery:
 
     def pump(self, limit: int = 50) -> float:
         """Send what is due, in order; returns seconds until it is worth calling again."""
+        expired = self.counts.expired
+        try:
+            return self._pump(limit)
+        finally:  # one line per pump, not one per row: a week's backlog can expire at once
+            if self.counts.expired > expired:
+                log.warning("notify %s: %d event(s) older than max_age_h %g moved to the dead letters unsent (%s)",
+                            self.sink.name, self.counts.expired - expired, (self.sink.max_age_s or 0) / 3600,
+                            self.dead.path)
+
+    def _expired(self, ev: Event) -> str | None:
+        """Why ``ev`` is too old to send now (past the sink's ``max_age_s``), or None.
+
+        An age the clocks cannot vouch for is no reason: a stamp or a now before ``EARLIEST_DAY``
+        (a Pi without RTC before NTP), a stamp ahead of now (the clock was stepped back), and (the
+        caller) an event queued while the clock said it was not synchronised — a Pi booting with
+        its last saved time, days behind, until NTP steps it.
+        """
+        limit = self.sink.max_age_s
+        if limit is None:
+            return None
+        try:
+            stamped = datetime.fromisoformat(ev.ts)
+        except (TypeError, ValueError):
+            return None
+        now = self.clock.now()
+        if stamped.tzinfo is None or min(stamped, now).date() < EARLIEST_DAY:
+            return None
+        age = (now - stamped).total_seconds()
+        if age <= limit:
+            return None
+        return f"expired: {age / 3600:.1f} h old when its turn came, past max_age_h {limit / 3600:g}; not sent"
+
+    def _pump(self, limit: int) -> float:
         now = self.clock.monotonic()
         if now < self._next_try:
             return self._next_try - now
@@ -113,7 +162,22 @@ class Delivery:
                 if not self._bury(row, None, f"unreadable outbox row: {exc}", 0):
                     return self._back_off(None)
                 continue
-            result, answer = self._send(ev)
+            expired = None if row.topic.endswith(UNSYNCED) else self._expired(ev)
+            if expired is not None:
+                if not self._bury(row, None, expired, 0, loud=False):
+                    return self._back_off(None)
+                self.counts.expired += 1
+                continue
+            slot = None
+            if self.pacer is not None:
+                pace, slot = self.pacer.reserve(self.sink.timeout_s)
+                if slot is None:
+                    return pace  # not a failure: the backoff and the error stay as they are
+            try:
+                result, answer = self._send(ev)
+            finally:
+                if slot is not None and self.pacer is not None:
+                    self.pacer.done(slot)
             if result == "delivered":
                 self.outbox.remove([row.seq])
                 self.counts.delivered += 1
@@ -149,7 +213,7 @@ class Delivery:
                         self.last_error, self._fails, delay, self.outbox.depth())
         return delay
 
-    def _bury(self, row: OutboxRow, status: int | None, reason: str, tries: int) -> bool:
+    def _bury(self, row: OutboxRow, status: int | None, reason: str, tries: int, loud: bool = True) -> bool:
         """Move ``row`` to the dead letters; False (and it stays queued) when they cannot take it."""
         at = self.clock.now().isoformat(timespec="milliseconds")
         try:
@@ -162,6 +226,8 @@ class Delivery:
             return False
         self.outbox.remove([row.seq])
         self.counts.dead += 1
+        if not loud:
+            return True
         log.error("notify %s: outbox row %d moved to the dead letters after %d refusal(s): %s (%d in %s)",
                   self.sink.name, row.seq, tries, reason, self.dead.count(), self.dead.path)
         return True
@@ -178,8 +244,14 @@ class Delivery:
             return "retry", None
         result = outcome(self.sink.kind, answer)
         if result != "delivered":
-            self.last_error = self._scrub(req, f"HTTP {answer.status}: {' '.join(answer.text.split())[:200]}")
+            body = " ".join(answer.text.split())[:200]
+            said = f"HTTP {answer.status}: {body}" if body else f"HTTP {answer.status}"
+            if 300 <= answer.status < 400:  # a moved endpoint: the operator needs the new place to fix the url
+                where = " ".join((answer.location or "no Location").split())[:200]
+                said += f" (redirect to {where}: not followed; if the endpoint moved, change the sink's url)"
+            self.last_error = self._scrub(req, said)
         return result, answer
+
     def _scrub(self, req: messages.Request, text: str) -> str:
         """``last_error`` without the robot key, token or 加签 values, or a webhook's signature.
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,9 +22,12 @@ from edge_agent.config.models import AgentConfig
 from edge_agent.events.outbox import Outbox
 from edge_agent.notify.dead_letters import DeadLetters
 from edge_agent.notify.delivery import Delivery, Post, Site
-from edge_agent.notify.transport import deadline_client, httpx_post
+from edge_agent.notify.pacing import Pacer
+from edge_agent.notify.transport import DeadlineBackend, deadline_client, httpx_post
 
 log = logging.getLogger(__name__)
+STOP_WAIT_S = 1.0  # all sinks' threads together, once their attempts are cancelled: `run`'s stop plan gives
+#                   every component 1.5 s in all ("stop sinks"), and the web page and the recorder stop after this
 
 
 class NotifyService:
@@ -33,6 +37,7 @@ class NotifyService:
         self.clock = clock
         self._post = post
         self._client: httpx.Client | None = None
+        self._backend: DeadlineBackend | None = None
         self.deliveries: list[Delivery] = []
         self._threads: list[threading.Thread] = []
         self._wake: list[threading.Event] = []
@@ -44,16 +49,33 @@ class NotifyService:
         c = self.cfg
         site = Site(c.site.site_id, c.site.device_id, ZoneInfo(c.site.timezone), c.web.language, c.web.public_url)
         if self._post is None:
-            self._client, backend = deadline_client(self.clock.monotonic)
-            self._post = httpx_post(self._client, self.clock.monotonic, backend=backend)
+            self._client, self._backend = deadline_client(self.clock.monotonic)
+            self._post = httpx_post(self._client, self.clock.monotonic, backend=self._backend)
+        secrets = [sink.secrets(i) for i, sink in enumerate(c.notify.sinks)]  # SecretError names the key
+        pacers = self._pacers(secrets)
         for i, sink in enumerate(c.notify.sinks):
-            key, sign = sink.secrets(i)  # SecretError names notify.sinks[i].secret_env / _file
+            key, sign = secrets[i]
             box = Outbox(Path(c.data_dir) / f"notify-{sink.name}.sqlite", max_rows=c.notify.max_rows)
             dead = DeadLetters(Path(c.data_dir) / "notify-dead" / f"{sink.name}.sqlite", c.notify.max_rows)
-            self.deliveries.append(Delivery(sink, box, dead, self._post, self.clock, site, key, sign))
+            self.deliveries.append(Delivery(sink, box, dead, self._post, self.clock, site, key, sign,
+                                            pacer=pacers.get(i)))
         types = {t for d in self.deliveries for t in d.sink.events}
         self._unsubscribe = self.bus.subscribe(self._on_event, types)
         return self.deliveries
+
+    def _pacers(self, secrets: list[tuple[str | None, str | None]]) -> dict[int, Pacer]:
+        """One ``Pacer`` per robot (kind, URL, key) for the paced sinks posting to it, at the smallest of their
+        ``per_minute``: two sinks into one group (violations with quiet hours, faults at any hour) were paced
+        20 a minute each, 40 together, and DingTalk blocks a robot for 10 minutes past 20."""
+        targets: dict[tuple[str, str, str | None], list[int]] = {}
+        for i, sink in enumerate(self.cfg.notify.sinks):
+            if sink.per_minute:
+                targets.setdefault((sink.kind, sink.endpoint, secrets[i][0]), []).append(i)
+        out: dict[int, Pacer] = {}
+        for sinks in targets.values():
+            pacer = Pacer(min(self.cfg.notify.sinks[i].per_minute or 0 for i in sinks), self.clock.monotonic)
+            out.update(dict.fromkeys(sinks, pacer))
+        return out
 
     def start(self) -> None:
         self.open()
@@ -95,16 +117,32 @@ class NotifyService:
                 for d in self.deliveries}
 
     def stop(self) -> None:
+        """Cancel what is in flight and wait for the threads ``STOP_WAIT_S`` in all, not each its ``timeout_s``.
+
+        Why: a sink waiting on an endpoint that never answers (an uplink dropping packets) held the
+        stop for its whole attempt, and the next sink's after it (5 s each at most, then its files
+        were closed under it: a delivery it then made stayed queued and was sent twice). A cancelled
+        attempt counts as not delivered: its row stays queued for the next start. A thread still busy
+        at the end (only with a proxy, where attempts cannot be cancelled) keeps its files open.
+        """
         self._stop.set()
         for w in self._wake:
             w.set()
+        if self._backend is not None:
+            self._backend.cancel()
+        until = time.monotonic() + STOP_WAIT_S  # real threads: real seconds, whatever a test's clock does
         for t in self._threads:
-            t.join(5)
+            t.join(max(0.0, until - time.monotonic()))
         if self._unsubscribe:
             self._unsubscribe()
+        busy = {t.name.removeprefix("notify-") for t in self._threads if t.is_alive()}
         for d in self.deliveries:
+            if d.sink.name in busy:
+                log.warning("notify %s: still sending at stop; its row stays queued unless this one arrives",
+                            d.sink.name)
+                continue
             d.outbox.close()
             d.dead.close()
-        if self._client is not None:
+        if self._client is not None and not busy:
             self._client.close()
         self.deliveries, self._threads, self._wake = [], [], []

@@ -5,8 +5,17 @@ has none at all: ``getaddrinfo`` waits as long as the resolver likes, so a hung 
 sink's thread far past ``timeout_s``. httpcore takes a network backend (its documented extension
 point); ours looks names up in a short-lived daemon thread and stops waiting at the deadline, and
 hands every socket operation ``min(its timeout, time left)``. A lookup the resolver never answers
-leaves its thread behind, so at most ``MAX_LOOKUPS`` may be unanswered at once; past that an
-attempt fails at once instead of starting another. Addresses are tried in the resolver's order.
+leaves its thread behind, so at most ``MAX_LOOKUPS`` per name may be unanswered at once; past that
+an attempt to that name fails at once instead of starting another. Per name, because the sinks
+share this backend: a robot's internet name hanging while the uplink is down must not use up the
+slots of a LAN backend whose name answers at once. Addresses are tried in the resolver's order with
+the families alternating (IPv6, IPv4, IPv6 …, RFC 8305 §4), and no address may take all the time
+left while others wait: each gets its share (at least ``MIN_CONNECT_S``). A host whose first
+address does not answer — a broken IPv6 route under a dual-stack name — otherwise spent every
+attempt's whole deadline on it and never reached the address that works.
+``cancel()`` (the agent stopping) ends what is in flight — open connections are shut down, waiting
+lookups given up — and fails every later attempt at once: a sink waiting on an endpoint that never
+answers must not hold the agent's stop for its ``timeout_s`` (systemd kills it after 15 s).
 
 httpx still builds the request and reads the answer. With a proxy in the environment
 (``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY``) the client is httpx's own, as before — httpx honours
@@ -16,11 +25,12 @@ those only without a custom transport, and the proxy looks the name up anyway.
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 import ssl
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
 from typing import Any
@@ -34,7 +44,8 @@ from edge_agent.notify.delivery import Post
 from edge_agent.notify.messages import Request
 
 ANSWER_MAX_BYTES = 64 * 1024  # a robot's answer is ~40 bytes of JSON; nothing past this is read
-MAX_LOOKUPS = 4  # name lookups left unanswered (each holds a thread) before attempts fail at once
+MIN_CONNECT_S = 1.0  # an address's share of the deadline when more are left to try: enough for a far connect
+MAX_LOOKUPS = 4  # lookups of one name left unanswered (each holds a thread) before attempts to it fail at once
 Resolve = Callable[[str, int], "list[str]"]  # (host, port) -> addresses to try, in order
 Monotonic = Callable[[], float]
 
@@ -57,7 +68,41 @@ class DeadlineBackend(httpcore.NetworkBackend):
         self._inner = inner or httpcore.SyncBackend()
         self._local = threading.local()
         self._lock = threading.Lock()
-        self.lookups_running = 0
+        self.lookups_running = 0  # all names
+        self._running: dict[str, int] = {}  # per name (the configured sinks' hosts)
+        self.cancelled = False
+        self._open: set[_DeadlineStream] = set()  # connections in use, for cancel()
+        self._waiting: set[Future[list[str]]] = set()  # lookups being waited for, for cancel()
+
+    def cancel(self) -> None:
+        """End every attempt now and fail the later ones (the agent is stopping).
+
+        A connection is shut down through a duplicate of its descriptor (``shutdown`` acts on the
+        socket: a read blocked in another thread returns at once; closing alone would not wake it).
+        The set is read under the lock a stream must take before it closes, so no descriptor in it
+        can have been closed and reused meanwhile.
+        """
+        with self._lock:
+            self.cancelled = True
+            for stream in self._open:
+                sock = stream.get_extra_info("socket")
+                fd = sock.fileno() if sock is not None else -1
+                if fd < 0:
+                    continue
+                try:
+                    with socket.socket(fileno=os.dup(fd)) as dup:
+                        dup.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass  # already closed by the peer or not connected
+            for future in self._waiting:
+                _settle(future, exception=httpcore.ConnectError("the agent is stopping"))
+
+    def _track(self, stream: _DeadlineStream | None, gone: _DeadlineStream | None = None) -> None:
+        with self._lock:
+            if gone is not None:
+                self._open.discard(gone)
+            if stream is not None:
+                self._open.add(stream)
 
     @contextmanager
     def until(self, deadline: float) -> Iterator[None]:
@@ -70,6 +115,8 @@ class DeadlineBackend(httpcore.NetworkBackend):
 
     def left(self, timeout: float | None, expired: type[Exception]) -> float | None:
         """``timeout`` shortened to what is left of the deadline; raises ``expired`` when nothing is."""
+        if self.cancelled:
+            raise expired("the agent is stopping")
         deadline = getattr(self._local, "deadline", None)
         if deadline is None:
             return timeout
@@ -81,14 +128,22 @@ class DeadlineBackend(httpcore.NetworkBackend):
     def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
                     socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
         error: Exception | None = None
-        for address in self._lookup(host, port, self.left(timeout, httpcore.ConnectTimeout)):
+        addresses = interleave(self._lookup(host, port, self.left(timeout, httpcore.ConnectTimeout)))
+        for i, address in enumerate(addresses):
+            left = self.left(timeout, httpcore.ConnectTimeout)
+            rest = len(addresses) - i
+            share = left if left is None or rest == 1 else min(left, max(MIN_CONNECT_S, left / rest))
             try:
-                stream = self._inner.connect_tcp(address, port, self.left(timeout, httpcore.ConnectTimeout),
-                                                 local_address, socket_options)
+                stream = self._inner.connect_tcp(address, port, share, local_address, socket_options)
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 error = exc
                 continue
-            return _DeadlineStream(stream, self)
+            wrapped = _DeadlineStream(stream, self)
+            self._track(wrapped)
+            if self.cancelled:  # cancel() ran while this one connected: it did not see it
+                wrapped.close()
+                raise httpcore.ConnectError("the agent is stopping")
+            return wrapped
         raise error or httpcore.ConnectError(f"{host}: the resolver gave no address")
 
     def _lookup(self, host: str, port: int, timeout: float | None) -> list[str]:
@@ -97,33 +152,48 @@ class DeadlineBackend(httpcore.NetworkBackend):
         except ValueError:
             pass
         with self._lock:
-            if self.lookups_running >= self._max_lookups:
-                raise httpcore.ConnectError(f"{self.lookups_running} name lookups still unanswered; not starting "
+            if self._running.get(host, 0) >= self._max_lookups:
+                raise httpcore.ConnectError(f"{self._running[host]} name lookups still unanswered; not starting "
                                             f"another for {host}")
             self.lookups_running += 1
+            self._running[host] = self._running.get(host, 0) + 1
         answer: Future[list[str]] = Future()
 
         def look() -> None:
             try:
-                answer.set_result(self._resolve(host, port))
+                _settle(answer, result=self._resolve(host, port))
             except BaseException as exc:  # noqa: BLE001 - handed to the waiting sink
-                answer.set_exception(exc)
+                _settle(answer, exception=exc)
             finally:
                 with self._lock:
-                    self.lookups_running -= 1
+                    self._lookup_done(host)
 
         try:
             threading.Thread(target=look, name=f"notify-dns-{host}", daemon=True).start()
         except RuntimeError as exc:  # no thread to be had (memory, ulimit): the slot must not stay taken
             with self._lock:
-                self.lookups_running -= 1
+                self._lookup_done(host)
             raise httpcore.ConnectError(f"name lookup of {host}: {exc}") from None
+        with self._lock:
+            self._waiting.add(answer)
+            if self.cancelled:
+                _settle(answer, exception=httpcore.ConnectError("the agent is stopping"))
         try:
             return answer.result(timeout)
         except FutureTimeout:
             raise httpcore.ConnectTimeout(f"name lookup of {host} unanswered after {timeout:g} s") from None
         except Exception as exc:  # noqa: BLE001 - socket.gaierror, or a name the resolver cannot encode
             raise httpcore.ConnectError(f"name lookup of {host}: {exc}") from None
+        finally:
+            with self._lock:
+                self._waiting.discard(answer)
+
+    def _lookup_done(self, host: str) -> None:
+        """Free ``host``'s slot (under the lock)."""
+        self.lookups_running -= 1
+        self._running[host] -= 1
+        if not self._running[host]:
+            del self._running[host]
 
     def connect_unix_socket(self, path: str, timeout: float | None = None,
                             socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
@@ -131,6 +201,24 @@ class DeadlineBackend(httpcore.NetworkBackend):
 
     def sleep(self, seconds: float) -> None:
         self._inner.sleep(seconds)
+
+
+def interleave(addresses: list[str]) -> list[str]:
+    """The resolver's order, the address families alternating from the first one's (RFC 8305 §4):
+    two IPv6 addresses behind a broken route must not come before every IPv4 one."""
+    first: list[str] = []
+    other: list[str] = []
+    family = None
+    for address in addresses:
+        try:
+            version = ipaddress.ip_address(address.split("%", 1)[0]).version  # fe80::1%eth0: a scoped one
+        except ValueError:  # not an address (an injected resolver's name): a family of its own
+            version = 0
+        family = version if family is None else family
+        (first if version == family else other).append(address)
+    out = [a for pair in zip(first, other) for a in pair]
+    n = min(len(first), len(other))
+    return out + first[n:] + other[n:]
 
 
 class _DeadlineStream(httpcore.NetworkStream):
@@ -145,15 +233,29 @@ class _DeadlineStream(httpcore.NetworkStream):
         self._inner.write(buffer, self._backend.left(timeout, httpcore.WriteTimeout))
 
     def close(self) -> None:
+        self._backend._track(None, gone=self)  # first: cancel() must not touch a descriptor being closed
         self._inner.close()
 
     def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
                   timeout: float | None = None) -> httpcore.NetworkStream:
         tls = self._inner.start_tls(ssl_context, server_hostname, self._backend.left(timeout, httpcore.ConnectTimeout))
-        return _DeadlineStream(tls, self._backend)
+        wrapped = _DeadlineStream(tls, self._backend)
+        self._backend._track(wrapped, gone=self)
+        return wrapped
 
     def get_extra_info(self, info: str) -> Any:
         return self._inner.get_extra_info(info)
+
+
+def _settle(future: Future[list[str]], result: list[str] | None = None, exception: BaseException | None = None) -> None:
+    """Give ``future`` its outcome unless it has one (a lookup answering after cancel(), or the reverse)."""
+    try:
+        if exception is not None:
+            future.set_exception(exception)
+        else:
+            future.set_result(result or [])
+    except InvalidStateError:
+        pass
 
 
 _ERRORS: dict[type[Exception], type[httpx.TransportError]] = {  # httpcore's leaf errors, as httpx maps them
@@ -254,15 +356,17 @@ def httpx_post(client: httpx.Client, monotonic: Monotonic, max_bytes: int = ANSW
                     if monotonic() > deadline:
                         raise TimeoutError(f"no whole answer in {timeout:g} s (still arriving)")
                 status, encoding = r.status_code, r.encoding or "utf-8"
-                retry_after = r.headers.get("retry-after")
-        except httpx.TimeoutException as exc:
-            raise TimeoutError(f"no answer in {timeout:g} s ({type(exc).__name__}: {exc})") from None
+                retry_after, location = r.headers.get("retry-after"), r.headers.get("location")
         except httpx.HTTPError as exc:
+            if backend is not None and backend.cancelled:  # not the endpoint's doing: say so
+                raise ConnectionError("cancelled: the agent is stopping") from None
+            if isinstance(exc, httpx.TimeoutException):
+                raise TimeoutError(f"no answer in {timeout:g} s ({type(exc).__name__}: {exc})") from None
             raise ConnectionError(f"{type(exc).__name__}: {exc}") from None
         try:
-            return Answer(status, body.decode(encoding, errors="replace"), retry_after)
+            return Answer(status, body.decode(encoding, errors="replace"), retry_after, location)
         except LookupError:  # an unknown charset named by the endpoint
-            return Answer(status, body.decode("utf-8", errors="replace"), retry_after)
+            return Answer(status, body.decode("utf-8", errors="replace"), retry_after, location)
 
     return post
 
@@ -272,5 +376,5 @@ def _unbounded() -> Iterator[None]:
     yield
 
 
-__all__ = ["ANSWER_MAX_BYTES", "MAX_LOOKUPS", "DeadlineBackend", "DeadlineTransport", "deadline_client",
-           "httpx_post", "system_resolve"]
+__all__ = ["ANSWER_MAX_BYTES", "MAX_LOOKUPS", "MIN_CONNECT_S", "DeadlineBackend", "DeadlineTransport",
+           "deadline_client", "httpx_post", "interleave", "system_resolve"]

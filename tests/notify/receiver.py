@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -30,6 +31,7 @@ class Receiver:
     #                   | echo_headers (422 quoting the request's headers, as a debugging receiver does)
     hang_s: float = 0.6
     script: list[tuple[int, dict[str, str], bytes]] = field(default_factory=list)  # answered first, in turn
+    rule: Callable[[Received], tuple[int, dict[str, str], bytes] | None] | None = None  # answers as is, if not None
     requests: list[Received] = field(default_factory=list)
     unique: dict[tuple[str, str], Received] = field(default_factory=dict)  # (path, id): what a deduping consumer keeps
     order: list[str] = field(default_factory=list)
@@ -55,8 +57,10 @@ class Receiver:
                 r = Received(parts.path, parse_qs(parts.query), {k.lower(): v for k, v in self.headers.items()}, body)
                 with rec.lock:
                     rec.requests.append(r)
-                    scripted = rec.script.pop(0) if rec.script else None
-                    mode = rec.mode if scripted is None else ("ok" if 200 <= scripted[0] < 300 else "scripted")
+                    ruled = rec.rule(r) if rec.rule is not None else None
+                    scripted = ruled or (rec.script.pop(0) if rec.script else None)
+                    mode = rec.mode if scripted is None else ("ok" if 200 <= scripted[0] < 300 and ruled is None
+                                                              else "scripted")
                     rec.taken += mode in ("ok", "hang")
                     if mode in ("ok", "hang") and r.event_id and (r.path, r.event_id) not in rec.unique:
                         rec.unique[(r.path, r.event_id)] = r  # taken in: a hang loses the answer, not the message

@@ -88,6 +88,23 @@ def test_which_answers_refuse_the_event_and_which_are_retried(tmp_path, receiver
     assert (d.dead.count(), d.depth(), len(receiver.requests)) == ((1, 0, 2) if dead else (0, 1, 5))
 
 
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_a_redirect_is_not_followed_and_its_target_is_named_in_the_error(tmp_path, receiver, monkeypatch, status):
+    """Not followed (an endpoint must not steer the sink to 169.254.169.254 or the LAN), and the heartbeat says where
+    it pointed: before, a moved endpoint showed "HTTP 301: " with an empty body and the operator could not tell why."""
+    monkeypatch.setenv("HOOK_KEY", KEY)
+    clock = FakeClock()
+    svc = NotifyService(config(tmp_path, [sink(receiver.url)]), bus := EventBus(), clock)
+    (d,) = svc.open()
+    target = "http://169.254.169.254/latest/meta-data/"
+    receiver.script = [(status, {"Location": target}, b"")]
+    bus.publish(violation(clock))
+    d.pump()
+    svc.stop()
+    assert len(receiver.requests) == 1 and d.depth() == 1  # not followed, still queued
+    assert f"HTTP {status} (redirect to {target}: not followed" in d.last_error
+
+
 def test_refusing_everything_drains_slowly_and_a_delivery_resets_the_backoff(tmp_path, receiver, monkeypatch):
     """A receiver answering 400 to everything (a bad deploy) must not empty the queue into the dead
     letters in seconds: the backoff keeps growing across events until something is delivered."""

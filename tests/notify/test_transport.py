@@ -9,6 +9,7 @@ import socket
 import ssl
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -19,7 +20,7 @@ from edge_agent.clock import FakeClock
 from edge_agent.events.bus import EventBus
 from edge_agent.notify.messages import Request
 from edge_agent.notify.service import NotifyService
-from edge_agent.notify.transport import DeadlineBackend, deadline_client, httpx_post
+from edge_agent.notify.transport import DeadlineBackend, deadline_client, httpx_post, interleave
 from tests.notify.helpers import config, violation
 
 NAME = "hooks.plaza-7.example"
@@ -91,6 +92,35 @@ def test_unanswered_lookups_are_bounded_and_freed_when_they_answer():
     assert backend.lookups_running == 0
 
 
+def test_one_names_hung_lookups_do_not_take_the_slots_of_another(receiver):
+    """Before: the slots were shared by every sink: a robot's internet name hanging (the uplink down) left
+    ``MAX_LOOKUPS`` threads behind, and the LAN backend, whose name answers at once, failed at every attempt
+    ("4 name lookups still unanswered") though nothing was wrong with it."""
+    release = threading.Event()
+    port = receiver.server.server_address[1]
+
+    def resolve(host: str, port: int) -> list[str]:
+        if host == "oapi.dingtalk.com":
+            release.wait(10)
+        return ["127.0.0.1"]
+
+    backend = DeadlineBackend(lambda: 0.0, resolve, max_lookups=2)
+    try:
+        with backend.until(0.05):
+            for _ in range(2):
+                with pytest.raises(httpcore.ConnectTimeout, match="unanswered after 0.05 s"):
+                    backend.connect_tcp("oapi.dingtalk.com", 443, timeout=5)
+            with pytest.raises(httpcore.ConnectError, match="2 name lookups still unanswered"):
+                backend.connect_tcp("oapi.dingtalk.com", 443, timeout=5)
+        with backend.until(5.0):
+            backend.connect_tcp("backend.plaza-7.lan", port, timeout=5).close()  # its own name: looked up
+    finally:
+        release.set()
+    for t in [t for t in threading.enumerate() if t.name.startswith("notify-dns-")]:
+        t.join(5)
+    assert backend.lookups_running == 0
+
+
 def test_a_lookup_thread_that_cannot_start_frees_its_slot(monkeypatch: pytest.MonkeyPatch):
     """A Pi out of memory or threads: ``Thread.start`` raises. Before, the slot stayed counted (after
     ``MAX_LOOKUPS`` of them every lookup failed until a restart) and a RuntimeError, no transport error,
@@ -138,6 +168,65 @@ def test_the_next_address_is_tried_when_one_refuses():
             answer = httpx_post(client, lambda: 0.0, backend=backend)(
                 Request(f"http://{NAME}:{port}/hook", b"{}", {"X-Event-Id": "e1"}), 2.0)
         assert answer.status == 204
+
+
+def blackhole(host: str, port: int) -> list[socket.socket]:
+    """A listener on ``host:port`` whose backlog is full, so a connect's SYN is dropped: an address that does
+    not answer (a broken route). Empty when this kernel answers such a connect after all (then: skip)."""
+    hole = socket.socket()
+    hole.bind((host, port))
+    hole.listen(0)
+    held = [hole]
+    for _ in range(3):
+        s = socket.socket()
+        s.setblocking(False)
+        s.connect_ex((host, port))
+        held.append(s)
+    probe = socket.socket()
+    probe.settimeout(0.3)
+    try:
+        probe.connect((host, port))
+    except TimeoutError:
+        return held + [probe]
+    except OSError:
+        pass
+    for s in held + [probe]:
+        s.close()
+    return []
+
+
+def test_an_address_that_does_not_answer_leaves_time_for_the_next():
+    """Before: the first address (a broken IPv6 route under a dual-stack name, here a dropped SYN) took the
+    whole deadline and every attempt failed, though the next address answered at once."""
+    class Ok(BaseHTTPRequestHandler):
+        def log_message(self, *a: object) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self.send_response(204)
+            self.end_headers()
+
+    for port in serve(Ok):
+        held = blackhole("127.0.0.2", port)
+        if not held:
+            pytest.skip("this kernel does not drop a connect to a full backlog")
+        try:
+            client, backend = deadline_client(time.monotonic, lambda host, p: ["127.0.0.2", "127.0.0.1"])
+            with client:
+                answer = httpx_post(client, time.monotonic, backend=backend)(
+                    Request(f"http://{NAME}:{port}/hook", b"{}", {"X-Event-Id": "e1"}), 2.5)
+            assert answer.status == 204
+        finally:
+            for s in held:
+                s.close()
+
+
+def test_address_families_alternate_as_rfc_8305_asks():
+    v6, v4 = ["2001:db8::1", "2001:db8::2", "fe80::1%eth0"], ["192.0.2.1", "192.0.2.2"]
+    assert interleave(v6 + v4) == ["2001:db8::1", "192.0.2.1", "2001:db8::2", "192.0.2.2", "fe80::1%eth0"]
+    assert interleave(v4 + v6) == ["192.0.2.1", "2001:db8::1", "192.0.2.2", "2001:db8::2", "fe80::1%eth0"]
+    assert interleave(["127.0.0.2", "127.0.0.1"]) == ["127.0.0.2", "127.0.0.1"] and interleave([]) == []
 
 
 def test_headers_trickling_past_the_timeout_are_a_timeout():
@@ -222,3 +311,81 @@ def test_a_proxy_from_the_environment_is_still_used(receiver, monkeypatch):
             Request(f"http://{NAME}/hook", b"{}", {"X-Event-Id": "e1"}), 2.0)
     assert backend is None and answer.status == 200
     assert receiver.requests[0].headers["host"] == NAME and receiver.requests[0].path == "/hook"
+
+
+@pytest.fixture
+def silent_server() -> Iterator[tuple[int, threading.Condition, list[socket.socket]]]:
+    """Takes connections and never answers (a peer that went dark mid-request)."""
+    srv = socket.create_server(("127.0.0.1", 0))
+    taken: list[socket.socket] = []
+    cond = threading.Condition()
+
+    def accept() -> None:
+        while True:
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            with cond:
+                taken.append(conn)
+                cond.notify_all()
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield srv.getsockname()[1], cond, taken
+    srv.close()
+    for conn in taken:
+        conn.close()
+
+
+def test_stopping_ends_attempts_in_flight_instead_of_waiting_out_their_timeout(tmp_path, silent_server, caplog):
+    """Before: stop() joined each sink's thread 5 s in turn (15 s for three, systemd's whole stop budget), then
+    closed their outboxes under threads still waiting 60 s for an answer."""
+    from edge_agent.clock import SystemClock
+    from edge_agent.events.outbox import Outbox
+
+    port, cond, taken = silent_server
+    sinks = [{"name": f"s{i}", "kind": "webhook", "url": f"http://127.0.0.1:{port}/hook", "timeout_s": 60,
+              "events": ["violation_started"]} for i in range(3)]
+    clock = SystemClock()
+    bus = EventBus()
+    svc = NotifyService(config(tmp_path, sinks), bus, clock)
+    svc.start()
+    bus.publish(violation(FakeClock()))
+    with cond:
+        assert cond.wait_for(lambda: len(taken) == 3, 10), "the sinks did not connect"
+    threads = list(svc._threads)
+    svc.stop()
+    assert not any(t.is_alive() for t in threads)
+    assert "failed" not in caplog.text  # no thread tripped over a file closed under it
+    for i in range(3):  # not delivered: still queued for the next start
+        box = Outbox(tmp_path / "data" / f"notify-s{i}.sqlite")
+        assert box.depth() == 1
+        box.close()
+
+
+def test_stopping_gives_up_a_name_lookup_that_is_still_waited_for(tmp_path, monkeypatch):
+    real = socket.getaddrinfo
+    asked, release = threading.Event(), threading.Event()
+
+    def getaddrinfo(host, port, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202 - socket's signature
+        if host == NAME:
+            asked.set()
+            release.wait(10)
+        return real("127.0.0.1" if host == NAME else host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    from edge_agent.clock import SystemClock
+
+    cfg = config(tmp_path, [{"name": "s", "kind": "webhook", "url": f"http://{NAME}/hook", "timeout_s": 60,
+                             "events": ["violation_started"]}])
+    bus = EventBus()
+    svc = NotifyService(cfg, bus, SystemClock())
+    svc.start()
+    try:
+        bus.publish(violation(FakeClock()))
+        assert asked.wait(10)
+        threads = list(svc._threads)
+        svc.stop()
+        assert not any(t.is_alive() for t in threads)
+    finally:
+        release.set()
