@@ -14,6 +14,10 @@ class EvidenceConfig(StrictModel):
         400.0, gt=0, le=3650, allow_inf_nan=False,
         description="bay events (statistics, the review page's timelines) kept this long; a violation's own "
                     "events stay as long as the violation")
+    review_days: float = Field(
+        730.0, gt=0, le=3650, allow_inf_nan=False,
+        description="decided violations (with their decisions) and the review page's audit log are kept this long "
+                    "after the decision / entry; an undecided violation is kept until someone decides it")
     jpeg_quality: int = Field(85, ge=30, le=100)
     min_free_mb: float = Field(
         64.0, ge=0, le=1_000_000, allow_inf_nan=False,

@@ -75,6 +75,15 @@ class RunLedger:
             self._db.execute("UPDATE runs SET alive_at=?, alive_epoch=? WHERE id=?",
                              (iso(now), now.timestamp(), self._run))
 
+    def prune(self, max_age_days: float) -> int:
+        """Forget runs last alive longer than ``max_age_days`` ago (one row per start: a device restarted daily
+        for years, or a crash loop, only added rows). Only the newest run is ever read, and it is kept."""
+        cutoff = self._clock.now().timestamp() - max_age_days * 86400
+        with self._lock, self._db:
+            return self._db.execute(
+                "DELETE FROM runs WHERE alive_epoch < ? AND id != (SELECT MAX(id) FROM runs) AND id IS NOT ?",
+                (cutoff, self._run)).rowcount
+
     def close(self) -> None:
         with self._lock:
             self._db.close()

@@ -88,6 +88,14 @@ def _epoch(ts: str) -> float:
     return datetime.fromisoformat(ts).timestamp()
 
 
+def _epoch_or(ts: str | None, default: float) -> float:
+    """``ts``'s instant; ``default`` for none or one that does not parse (kept rather than guessed old)."""
+    try:
+        return _epoch(ts) if ts else default
+    except ValueError:
+        return default
+
+
 class ViolationLog:
     """Records bus events and answers the review page's queries. Thread-safe (one locked connection)."""
 
@@ -191,6 +199,28 @@ class ViolationLog:
                 if not (r["type"].startswith(LOCK_PREFIX) and windows.get(r["bay_id"], none).cover(r["ts_epoch"]))]
             self._db.executemany("DELETE FROM events WHERE event_id=?", [(i,) for i in doomed])
         return len(doomed)
+
+    def forget_decided(self, max_age_days: float) -> tuple[int, int]:
+        """Forget violations decided (confirmed or dismissed) longer than ``max_age_days`` ago that also ended
+        (or, never ended, started) that long ago, with their decision history; and audit entries that old.
+        Returns (violations, audit entries) forgotten.
+
+        Why: the rows, the decisions and the audit log only grew (plates are personal data a property manager
+        keeps for a dispute window, not for the device's life). A violation still ``open`` is never forgotten
+        by the calendar: nobody has judged it yet (its photos wait for the decision too). Once its row is gone,
+        its visit's events are no longer a violation's story and ``prune`` forgets them by ``history_days``."""
+        cutoff = self._clock.now().timestamp() - max_age_days * 86400
+        with self._lock, self._db:
+            doomed = [(r["id"],) for r in self._db.execute(
+                "SELECT id, started_epoch, ended_epoch, decided_at FROM violations"
+                " WHERE decision != 'open' AND started_epoch < ? AND COALESCE(ended_epoch, started_epoch) < ?",
+                (cutoff, cutoff)) if _epoch_or(r["decided_at"], float("inf")) < cutoff]
+            self._db.executemany("DELETE FROM decisions WHERE violation_id=?", doomed)
+            self._db.executemany("DELETE FROM violations WHERE id=?", doomed)
+            old_audit = [(r["id"],) for r in self._db.execute("SELECT id, ts FROM audit")
+                         if _epoch_or(r["ts"], float("inf")) < cutoff]
+            self._db.executemany("DELETE FROM audit WHERE id=?", old_audit)
+        return len(doomed), len(old_audit)
 
     def decide(self, violation_id: int, decision: str, user: str, reason: str = "",
                seen: str | None = None) -> Violation:
