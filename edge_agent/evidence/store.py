@@ -36,7 +36,7 @@ from typing import Any
 
 from edge_agent.clock import Clock, iso
 from edge_agent.durable import write_durably
-from edge_agent.sqlite_damage import Damaged, is_corruption
+from edge_agent.sqlite_damage import Damaged, is_corruption, is_no_space
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS evidence (
@@ -99,6 +99,56 @@ class EvidenceRecord:
     meta: dict[str, Any]
 
 
+def _salvage(source: Path, db: sqlite3.Connection) -> dict[str, int]:
+    """Copy every table's rows that can still be read from the damaged ``source`` into ``db``, keeping
+    their ids; returns the rows copied per table (none when even its table list is unreadable).
+
+    Why: the file holds more than the photos' index. The violation log (``violations``, ``decisions``,
+    ``audit``, ``events``) and the run ledger share it, and a fresh file without them lost every
+    reviewer's decision, the audit log and the bay history to one bad page (a power cut, a worn card, a
+    backup copied while the agent wrote). Tables the fresh file lacks are made from the old file's own
+    statement (their owners add their indexes when they open it). A table is read up to its first
+    unreadable row, as the outbox salvages its messages."""
+    try:
+        src = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return {}
+    copied: dict[str, int] = {}
+    try:
+        tables = src.execute("SELECT name, sql FROM sqlite_master WHERE type='table' AND sql IS NOT NULL"
+                             " AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'").fetchall()
+    except sqlite3.Error as exc:
+        log.warning("evidence index salvage from %s: its table list is unreadable (%s)", source, exc)
+        src.close()
+        return {}
+    db.execute("BEGIN")
+    try:
+        for name, sql in tables:
+            n = 0
+            try:
+                if db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)).fetchone() is None:
+                    db.execute(sql)
+                have = {r[1] for r in src.execute(f'PRAGMA table_info("{name}")')}
+                cols = [r[1] for r in db.execute(f'PRAGMA table_info("{name}")') if r[1] in have]
+                names = ", ".join('"' + c + '"' for c in cols)
+                insert = f'INSERT OR IGNORE INTO "{name}" ({names}) VALUES ({", ".join("?" * len(cols))})'
+                cur = src.execute(f'SELECT {names} FROM "{name}"')
+                while (row := cur.fetchone()) is not None:
+                    n += db.execute(insert, row).rowcount
+            except sqlite3.Error as exc:
+                if is_no_space(exc):
+                    raise
+                log.warning("evidence index salvage: table %s read up to a damaged row (%s)", name, exc)
+            copied[name] = n
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    finally:
+        src.close()
+    return copied
+
+
 class EvidenceStore:
     def __init__(self, root: Path, clock: Clock, max_age_days: float = 30.0, max_bytes: int = 2 * 1024**3,
                  min_free_bytes: int = 0) -> None:
@@ -141,7 +191,8 @@ class EvidenceStore:
         return db
 
     def _recover(self, exc: Exception) -> sqlite3.Connection:
-        """Move the damaged index aside, start afresh, index the photos still on disk."""
+        """Move the damaged index aside, start afresh, copy what can still be read from the old file
+        (``_salvage``), index the photos still on disk that no copied row names."""
         aside = self.db_path.with_name(f"{self.db_path.name}.corrupt-{int(time.time())}")
         self.db_path.rename(aside)
         for suffix in ("-wal", "-shm"):
@@ -149,31 +200,35 @@ class EvidenceStore:
             if p.exists():
                 p.rename(Path(str(aside) + suffix))
         db = self._connect()
+        salvaged = _salvage(aside, db)
         n = self._reindex(db)
-        self.recovered = {"reason": str(exc)[:200], "moved_to": str(aside), "reindexed": n}
-        log.error("evidence index %s is unreadable (%s); moved to %s, started a fresh one and "
-                  "re-indexed %d photo record(s) from disk", self.db_path, exc, aside, n)
+        self.recovered = {"reason": str(exc)[:200], "moved_to": str(aside), "reindexed": n, "salvaged": salvaged}
+        log.error("evidence index %s is unreadable (%s); moved to %s, started a fresh one, copied the rows still "
+                  "readable (%s) and re-indexed %d photo record(s) from disk", self.db_path, exc, aside,
+                  ", ".join(f"{t}: {k}" for t, k in salvaged.items()) or "none", n)
         return db
 
     def _reindex(self, db: sqlite3.Connection) -> int:
-        """One row per photo (frame and/or crop) found under ``root/*/``; what the old index knew
-        beyond the files (bay, plate, visit) is gone, so those stay empty."""
+        """One row per photo (frame and/or crop) found under ``root/*/`` that no row names; what the old
+        index knew beyond the files (bay, plate, visit) is gone for these, so those stay empty. Returns
+        how many rows it added."""
         found: dict[str, dict[str, Path]] = {}
         for p in self.root.glob("*/*.jpg"):
             m = _PHOTO.match(p.name)
             if m:
                 found.setdefault(m.group(1), {})["crop" if m.group(2) else "frame"] = p
         db.execute("BEGIN")
+        n = 0
         for eid, files in found.items():
             paths = list(files.values())
             epoch = min(p.stat().st_mtime for p in paths)
             rel = {k: str(v.relative_to(self.root)) for k, v in files.items()}
-            db.execute("INSERT OR IGNORE INTO evidence VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            n += db.execute("INSERT OR IGNORE INTO evidence VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                        (eid, None, None, REINDEXED, iso(datetime.fromtimestamp(epoch, timezone.utc)), epoch, None, 0,
                         rel.get("frame"), rel.get("crop"), sum(p.stat().st_size for p in paths),
-                        json.dumps({"reindexed": True})))
+                        json.dumps({"reindexed": True}))).rowcount
         db.execute("COMMIT")
-        return len(found)
+        return n
 
     def close(self) -> None:
         with self._lock:
