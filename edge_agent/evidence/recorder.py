@@ -58,6 +58,9 @@ class ViolationRecorder:
                      sum(ev.type == "vehicle_departed" for ev in closing))
 
     def mark_alive(self) -> None:
+        """Once a minute: events a full disk kept from the log are written once there is room (also without
+        a new event), before the ledger notes this run alive."""
+        self.log.write_held()
         self.runs.mark_alive()
 
     def _maybe_prune(self, _event: Event) -> None:

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import bisect
 import json
+import logging
 import sqlite3
 import threading
+from collections import deque
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
@@ -21,12 +23,16 @@ from edge_agent.clock import Clock, iso
 from edge_agent.events.types import Event, EventType
 from edge_agent.evidence.violation_records import Page, Violation, ViolationFilter
 from edge_agent.plates import normalise_plate
+from edge_agent.sqlite_damage import is_no_space
 
 __all__ = ["DECISIONS", "Page", "StaleDecision", "Violation", "ViolationFilter", "ViolationLog"]
 
 DECISIONS = ("open", "confirmed", "dismissed")
 LOCK_PREFIX = "lock_"
 LOCK_MARGIN_S = 5.0  # lock moves a moment after the departure still belong to the visit
+HELD_MAX = 10_000  # events held in memory while the disk is full (hours of a busy pole); beyond, the oldest go
+
+log = logging.getLogger(__name__)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -110,6 +116,8 @@ class ViolationLog:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
         self._unsubscribe: Callable[[], None] | None = None
+        self._held: deque[Event] = deque()  # recorded on the bus, not yet written (a full disk)
+        self.held_dropped = 0  # held events given up beyond HELD_MAX
 
     # -- writing -------------------------------------------------------------------------------
     def attach(self, bus: Any) -> None:
@@ -117,9 +125,50 @@ class ViolationLog:
         self._unsubscribe = bus.subscribe(self.record)
 
     def record(self, event: Event) -> None:
-        """Store ``event``; violation_started / _ended open and close a violation row. Idempotent."""
-        with self._lock, self._db:
-            self._record(event)
+        """Store ``event``; violation_started / _ended open and close a violation row. Idempotent.
+
+        A full disk does not lose it: the event is held in memory (in order, at most ``HELD_MAX``) and
+        written with the next one that fits. Before, each such event raised (a traceback per event) and was
+        gone: the page lost the violation or its end, and the next start "ended" a visit whose departure had
+        been delivered long before, with ``reason: agent_stopped`` and the wrong stay."""
+        with self._lock:
+            self._held.append(event)
+            if len(self._held) > HELD_MAX:
+                self._held.popleft()
+                self.held_dropped += 1
+                if self.held_dropped == 1 or self.held_dropped % 1000 == 0:
+                    log.error("violation log: disk still full, %d held event(s) given up (the oldest)",
+                              self.held_dropped)
+            self.write_held()
+
+    def write_held(self) -> int:
+        """Write the events held for a full disk, in order, in one transaction; returns how many are still
+        held (0: all written). Any error but a full disk is raised (the events stay held)."""
+        with self._lock:
+            if not self._held:
+                return 0
+            waiting = len(self._held)
+            try:
+                with self._db:
+                    for e in self._held:
+                        self._record(e)
+            except sqlite3.Error as exc:
+                if not is_no_space(exc):
+                    raise
+                if waiting == 1:  # the first of an episode
+                    log.error("violation log %s: disk full (%s): events are held in memory (at most %d) and "
+                              "written when there is room", self.db_path, exc, HELD_MAX)
+                return waiting
+            self._held.clear()
+            if waiting > 1:
+                log.warning("violation log %s: writable again, %d held event(s) written", self.db_path, waiting)
+            return 0
+
+    @property
+    def held(self) -> int:
+        """Events waiting in memory for room on the disk."""
+        with self._lock:
+            return len(self._held)
 
     def record_many(self, events: list[Event]) -> None:
         """One transaction for many events (bulk import, benchmarks)."""
@@ -379,4 +428,12 @@ class ViolationLog:
             self._unsubscribe()
             self._unsubscribe = None
         with self._lock:
+            try:
+                left = self.write_held()
+            except sqlite3.Error as exc:
+                left = len(self._held)
+                log.error("violation log %s: held events not written at stop: %s", self.db_path, exc)
+            if left:
+                log.error("violation log %s: disk still full at stop: %d held event(s) not recorded", self.db_path,
+                          left)
             self._db.close()
