@@ -61,6 +61,7 @@ PROTECTED_KINDS = ("violation", "violation_started", "overstay_started")
 REINDEXED = "reindexed"
 RETENTION_BATCH = 50  # records one retention call deletes at most: it runs on the frame loop, ~5 ms a photo file
 ORPHAN_AGE_S = 3600.0  # an unindexed photo file this old is a crash's leftover, not a save in flight
+_DAY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")  # the folder of one day's photos
 _PHOTO = re.compile(r"^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})(_crop)?\.jpg$")
 
 log = logging.getLogger(__name__)
@@ -372,7 +373,22 @@ class EvidenceStore:
                     continue  # retried at the next pass
         if removed:
             log.warning("removed %d evidence file(s) no index row names (left by a crash or power cut)", removed)
+        self._remove_empty_days(cutoff)
         return removed
+
+    def _remove_empty_days(self, cutoff: float) -> None:
+        """Remove the day folders retention has emptied: one a day stayed for ever (a folder costs a block on
+        the card, and every hourly sweep lists them all). Only an empty folder before the store's today whose
+        last change is older than ``cutoff`` (a save in flight has just made or written in its folder)."""
+        today = self.clock.now().strftime("%Y-%m-%d")
+        for d in self.root.iterdir():
+            if not _DAY.match(d.name) or d.name >= today:
+                continue
+            try:
+                if d.is_dir() and d.stat().st_mtime < cutoff:
+                    d.rmdir()  # refused unless empty
+            except OSError:
+                continue
 
     def enforce_retention(self, limit: int = RETENTION_BATCH) -> int:
         """Delete evidence older than ``max_age_days`` (except an undecided violation's), then the
