@@ -36,7 +36,7 @@ from typing import Any
 
 from edge_agent.clock import Clock, iso
 from edge_agent.durable import write_durably
-from edge_agent.sqlite_damage import Damaged, is_corruption, is_no_space
+from edge_agent.sqlite_damage import Damaged, is_corruption, is_no_space, prune_aside
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS evidence (
@@ -207,6 +207,7 @@ class EvidenceStore:
         log.error("evidence index %s is unreadable (%s); moved to %s, started a fresh one, copied the rows still "
                   "readable (%s) and re-indexed %d photo record(s) from disk", self.db_path, exc, aside,
                   ", ".join(f"{t}: {k}" for t, k in salvaged.items()) or "none", n)
+        prune_aside(self.db_path)
         return db
 
     def _reindex(self, db: sqlite3.Connection) -> int:
