@@ -11,11 +11,10 @@ after the agent is built (the review page's or the metrics' port) stops what alr
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import tempfile
 from pathlib import Path
 
+from edge_agent.config.datadir import data_dir_problem
 from edge_agent.config.models import AgentConfig
 from edge_agent.sqlite_damage import is_no_space
 
@@ -29,62 +28,11 @@ class StartupError(Exception):
 
 
 def check_data_dir(cfg: AgentConfig) -> None:
-    """The data folder exists (or can be made) and a file can be written in it, else exit 2."""
-    data = Path(cfg.data_dir)
-    try:
-        data.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".write-probe-", dir=data)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        raise StartupError(f"data_dir {data.resolve()}: not writable ({exc.strerror or exc}); "
-                           "`edge-agent doctor` checks this", 2) from None
-    denied = not_writable(data)
-    if denied:
-        shown = ", ".join(denied[:3]) + (f" (+{len(denied) - 3} more)" if len(denied) > 3 else "")
-        raise StartupError(f"data_dir {data.resolve()}: not writable by this user (uid {os.geteuid()}): {shown}; "
-                           f"give the folder back to the agent's user (`chown -R USER: {data.resolve()}`), as a "
-                           "backup restored or a command run as root leaves it", 2)
-
-
-WRITTEN_FOLDERS = ("evidence", "camera", "notify-dead", "config-backups")  # folders the agent writes in
-_WRITTEN_SUFFIXES = (".db", ".sqlite", "-wal", "-shm", ".reserve", ".jsonl", ".jsonl.1", ".lock")
-
-
-def not_writable(data: Path) -> list[str]:
-    """The paths under ``data`` the agent writes that this user cannot: the folders it creates, replaces and
-    deletes files in (with the evidence's day folders, where retention deletes photos), and the files it
-    writes in place (SQLite databases and their WAL, the events log, the instance lock). Relative to ``data``.
-
-    Why: only ``data`` itself was checked. A backup restored as root, or a tool run with ``sudo``, leaves
-    root-owned files in a folder the agent owns; SQLite then opens a database read-only without a word, and
-    the agent ran with every evidence save, violation, decision and run-ledger write failing, in tracebacks.
-    Folders the agent only reads from (``labels/``, written by ``occupancy label``) are not its to judge."""
-    folders = [data] + [data / f for f in WRITTEN_FOLDERS if (data / f).is_dir()]
-    evidence = data / "evidence"
-    if evidence.is_dir():
-        folders += sorted(p for p in evidence.iterdir() if p.is_dir())
-    out: list[str] = []
-    for folder in folders:
-        if not os.access(folder, os.W_OK | os.X_OK):
-            out.append(_rel(folder, data))
-        if folder.parent == evidence:  # a day of photos: deleted whole, never written in place
-            continue
-        try:
-            entries = list(folder.iterdir())
-        except OSError:
-            continue
-        out += [_rel(p, data) for p in entries
-                if p.name.endswith(_WRITTEN_SUFFIXES) and p.is_file() and not os.access(p, os.W_OK)]
-    return out
-
-
-def _rel(p: Path, data: Path) -> str:
-    try:
-        owner = p.owner()
-    except (KeyError, OSError):
-        owner = str(p.stat().st_uid) if p.exists() else "?"
-    return f"{p.relative_to(data).as_posix() if p != data else '.'} (owner {owner})"
+    """The data folder exists (or can be made) and this user can write it and what the agent writes in it,
+    else exit 2 (``config/datadir.py`` holds the rule)."""
+    problem = data_dir_problem(Path(cfg.data_dir))
+    if problem is not None:
+        raise StartupError(f"{problem}; `edge-agent doctor` checks this", 2)
 
 
 def explain(exc: BaseException) -> StartupError | None:

@@ -304,3 +304,25 @@ def test_users_add_on_a_full_disk_leaves_the_file_and_no_scratch_copy(site, tmp_
     assert "cannot write (No space left on device)" in err and "nothing changed" in err, err
     assert (disk / "users.txt").read_bytes() == before
     assert sorted(p.name for p in disk.iterdir()) == ["filler.bin", "users.txt"]
+
+
+def test_review_on_a_read_only_data_dir_is_one_line(site, tmp_path, capsys):
+    """A backup on a read-only mount (or a card the kernel turned read-only) reviewed: was a traceback on the
+    session key (OSError: Read-only file system), exit 1."""
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(ro)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a read-only tmpfs here")
+    try:
+        doc = yaml.safe_load(site.config_path.read_text(encoding="utf-8"))
+        doc["data_dir"] = str(ro)
+        doc.setdefault("web", {})["users_file"] = str(site.root / "users.txt")
+        cfg = tmp_path / "ro.yaml"
+        cfg.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+        assert main(["review", "--config", str(cfg), "--port", "0"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"review: data_dir {ro}: not writable (Read-only file system)") and \
+            "review a copy in a writable folder" in err and err.count("\n") == 1, err
+    finally:
+        subprocess.run(["umount", str(ro)], check=False)
