@@ -14,7 +14,8 @@ import tempfile
 from pathlib import Path
 
 WRITTEN_FOLDERS = ("evidence", "camera", "notify-dead", "config-backups")  # folders the agent writes in
-_WRITTEN_SUFFIXES = (".db", ".sqlite", "-wal", "-shm", ".reserve", ".jsonl", ".jsonl.1", ".lock", ".key")
+_WRITTEN_SUFFIXES = (".db", ".sqlite", "-wal", "-shm", ".reserve", ".jsonl", ".jsonl.1", ".lock")
+_READ_SUFFIXES = (".key",)  # made once, then only read (the web session key)
 
 
 def data_dir_problem(data: Path) -> str | None:
@@ -38,7 +39,8 @@ def data_dir_problem(data: Path) -> str | None:
 def not_writable(data: Path) -> list[str]:
     """The paths under ``data`` the agent writes that this user cannot: the folders it creates, replaces and
     deletes files in (with the evidence's day folders, where retention deletes photos), and the files it
-    writes in place (SQLite databases and their WAL, the events log, the instance lock, the session key).
+    writes in place (SQLite databases and their WAL, the events log, the instance lock), and the session key
+    it must read.
     Relative to ``data``, each with its owner. Folders the agent only reads (``labels/``, written by
     ``occupancy label``) are not its to judge."""
     folders = [data] + [data / f for f in WRITTEN_FOLDERS if (data / f).is_dir()]
@@ -55,8 +57,9 @@ def not_writable(data: Path) -> list[str]:
             entries = list(folder.iterdir())
         except OSError:
             continue
-        out += [_rel(p, data) for p in entries
-                if p.name.endswith(_WRITTEN_SUFFIXES) and p.is_file() and not os.access(p, os.W_OK)]
+        out += [_rel(p, data) for p in entries if p.is_file() and (
+            (p.name.endswith(_WRITTEN_SUFFIXES) and not os.access(p, os.W_OK))
+            or (p.name.endswith(_READ_SUFFIXES) and not os.access(p, os.R_OK)))]
     return out
 
 
