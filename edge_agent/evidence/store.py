@@ -265,11 +265,24 @@ class EvidenceStore:
                 raise EvidenceSkipped(exc.errno, f"disk full writing evidence: {exc.strerror}") from None
             raise
         with self._lock:
-            self._db.execute(
-                "INSERT INTO evidence VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                (eid, bay_id, visit_id, kind, iso(now), now.timestamp(), plate, int(kind in PROTECTED_KINDS),
-                 files["frame"], files["crop"], size, json.dumps(meta or {}, ensure_ascii=False, default=str)),
-            )
+            try:
+                self._db.execute(
+                    "INSERT INTO evidence VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (eid, bay_id, visit_id, kind, iso(now), now.timestamp(), plate, int(kind in PROTECTED_KINDS),
+                     files["frame"], files["crop"], size, json.dumps(meta or {}, ensure_ascii=False, default=str)),
+                )
+            except sqlite3.Error as exc:
+                if not is_no_space(exc):
+                    raise
+                # the photo fitted, its row did not: a photo no row names is worth nothing and holds the room
+                # the events need (it waited for the hourly sweep, after a traceback on the frame loop)
+                for p in written:
+                    p.unlink(missing_ok=True)
+                self.space.skipped += 1
+                if self.space.skipped == 1 or self.space.skipped % 100 == 0:
+                    log.error("disk full writing the evidence index (%s): evidence skipped (%d so far)", exc,
+                              self.space.skipped)
+                raise EvidenceSkipped(errno.ENOSPC, f"disk full writing the evidence index: {exc}") from None
             self._saved_at[eid] = mono
         return eid
 
