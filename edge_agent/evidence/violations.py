@@ -152,9 +152,9 @@ class ViolationLog:
                 with self._db:
                     for e in self._held:
                         self._record(e)
-            except sqlite3.Error as exc:
-                if not is_no_space(exc):
-                    raise
+            except Exception as exc:  # noqa: BLE001 - sorted out below: a full disk holds, anything else drops
+                if not (isinstance(exc, sqlite3.Error) and is_no_space(exc)):
+                    return self._write_one_by_one(exc)
                 if waiting == 1:  # the first of an episode
                     log.error("violation log %s: disk full (%s): events are held in memory (at most %d) and "
                               "written when there is room", self.db_path, exc, HELD_MAX)
@@ -163,6 +163,22 @@ class ViolationLog:
             if waiting > 1:
                 log.warning("violation log %s: writable again, %d held event(s) written", self.db_path, waiting)
             return 0
+
+    def _write_one_by_one(self, first: Exception) -> int:
+        """A batch failed for another reason than space: write its events one at a time; one that fails so is
+        dropped (as it was before events were held), so it cannot block every later one. Raises ``first`` once
+        done (the bus logs it), unless the disk turned out to be full: then what is left stays held."""
+        while self._held:
+            e = self._held[0]
+            try:
+                with self._db:
+                    self._record(e)
+            except Exception as exc:  # noqa: BLE001 - one bad event must not stop the log
+                if isinstance(exc, sqlite3.Error) and is_no_space(exc):
+                    return len(self._held)
+                log.error("violation log: event %s (%s) not recorded: %s", e.event_id, e.type, exc)
+            self._held.popleft()
+        raise first
 
     @property
     def held(self) -> int:
@@ -266,8 +282,11 @@ class ViolationLog:
                 (cutoff, cutoff)) if _epoch_or(r["decided_at"], float("inf")) < cutoff]
             self._db.executemany("DELETE FROM decisions WHERE violation_id=?", doomed)
             self._db.executemany("DELETE FROM violations WHERE id=?", doomed)
-            old_audit = [(r["id"],) for r in self._db.execute("SELECT id, ts FROM audit")
-                         if _epoch_or(r["ts"], float("inf")) < cutoff]
+            old_audit: list[tuple[int]] = []
+            for r in self._db.execute("SELECT id, ts FROM audit ORDER BY id"):  # oldest first: stop at a young one
+                if _epoch_or(r["ts"], float("inf")) >= cutoff:
+                    break
+                old_audit.append((r["id"],))
             self._db.executemany("DELETE FROM audit WHERE id=?", old_audit)
         return len(doomed), len(old_audit)
 

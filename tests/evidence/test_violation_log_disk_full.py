@@ -56,3 +56,20 @@ def test_events_a_full_disk_kept_out_are_written_when_room_returns(tiny_disk, ca
         assert ended == {"before": True, "across": True, "during": True}
     finally:
         rec.stop()
+
+
+def test_an_event_the_log_cannot_take_for_another_reason_does_not_block_the_ones_after_it(tmp_path):
+    """Only a full disk holds events: one that fails otherwise (a stamp that is no time) is dropped and logged,
+    and every later event is recorded as before."""
+    clock = FakeClock()
+    bus = EventBus()
+    rec = ViolationRecorder(tmp_path / "evidence.db", clock, bus, history_days=400)
+    rec.start()
+    try:
+        bus.publish(Event(EventType.VEHICLE_ARRIVED, "not a time", "A", "bad"))
+        _visit_begins(bus, clock, "next")
+        _visit_ends(bus, clock, "next")
+        assert [v.visit_id for v in rec.log.iter_all(ViolationFilter())] == ["next"]
+        assert rec.log.timeline("bad") == [] and len(rec.log.timeline("next")) == 4
+    finally:
+        rec.stop()
