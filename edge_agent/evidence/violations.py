@@ -449,7 +449,7 @@ class ViolationLog:
         with self._lock:
             try:
                 left = self.write_held()
-            except sqlite3.Error as exc:
+            except Exception as exc:  # noqa: BLE001 - closing must close, whatever an event did
                 left = len(self._held)
                 log.error("violation log %s: held events not written at stop: %s", self.db_path, exc)
             if left:
