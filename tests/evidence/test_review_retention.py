@@ -77,3 +77,22 @@ def test_the_run_ledger_keeps_the_newest_runs_only(tmp_path):
         alive = [r[0] for r in con.execute("SELECT alive_epoch FROM runs ORDER BY id")]
     # the fifth start's pass forgot the first run (last alive 3 days before it, over history_days); the rest stay
     assert alive == [t0 + k * DAY for k in (2, 3, 4, 5)]
+
+
+def test_review_days_shorter_than_the_bay_history_is_refused_naming_the_key(tmp_path, repo, capsys):
+    """A decided violation forgotten before its visit's events: the statistics would count a dismissed one
+    again, and the events would no longer be anyone's story, for the rest of history_days."""
+    import yaml
+
+    from edge_agent.cli import main
+
+    doc = yaml.safe_load((repo / "config" / "demo.yaml").read_text(encoding="utf-8"))
+    doc["evidence"] = {"review_days": 90}
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    assert main(["check-config", str(path)]) == 2
+    out = capsys.readouterr()
+    assert "evidence.review_days" in out.out + out.err and "history_days (400)" in out.out + out.err
+    doc["evidence"] = {"review_days": 90, "history_days": 90}
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    assert main(["check-config", str(path)]) == 0
