@@ -15,9 +15,14 @@ Codes by number: ``sqlite3`` names them only from Python 3.11 and the Jetson's J
 from __future__ import annotations
 
 import errno
+import glob
+import logging
 import sqlite3
 from pathlib import Path
 
+log = logging.getLogger(__name__)
+
+KEEP_ASIDE = 3  # damaged copies kept per file, the newest: enough to investigate, bounded on a failing card
 _CORRUPT, _NOTADB = 11, 26
 _FULL, _IOERR = 13, 10
 _CORRUPT_WORDS = ("malformed", "not a database")
@@ -70,3 +75,29 @@ def move_aside(path: Path, suffix: str) -> Path:
         if side.exists():
             side.replace(Path(str(aside) + extra))
     return aside
+
+
+def prune_aside(path: Path, keep: int = KEEP_ASIDE) -> int:
+    """Delete all but the newest ``keep`` damaged copies of ``path`` (``NAME.corrupt-*``, each with its
+    ``-wal`` / ``-shm``), newest by when they were moved aside; returns how many copies went.
+
+    Why: every quarantine left its copy for ever. A card that keeps damaging a file (worn, or a power supply
+    that browns out at each start) set a copy of the evidence index aside at each restart, each as large as
+    years of review history, until the card was full. Never raises: housekeeping must not stop a start."""
+    prefix = path.name + ".corrupt-"
+    try:
+        copies = [(p.stat().st_ctime, p) for p in path.parent.glob(glob.escape(prefix) + "*")
+                  if not p.name.endswith(("-wal", "-shm"))]
+    except OSError:
+        return 0
+    removed = 0
+    for _, old in sorted(copies, key=lambda c: c[0], reverse=True)[keep:]:
+        try:
+            for p in (old, Path(str(old) + "-wal"), Path(str(old) + "-shm")):
+                p.unlink(missing_ok=True)
+            removed += 1
+        except OSError as exc:
+            log.warning("damaged copy %s not removed: %s", old, exc)
+    if removed:
+        log.warning("removed %d older damaged copies of %s (the newest %d are kept)", removed, path.name, keep)
+    return removed

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from edge_agent.config.base import StrictModel
+from edge_agent.config.base import StrictModel, problems_at
 
 
 class EvidenceConfig(StrictModel):
@@ -14,8 +14,24 @@ class EvidenceConfig(StrictModel):
         400.0, gt=0, le=3650, allow_inf_nan=False,
         description="bay events (statistics, the review page's timelines) kept this long; a violation's own "
                     "events stay as long as the violation")
+    review_days: float = Field(
+        730.0, gt=0, le=3650, allow_inf_nan=False,
+        description="decided violations (with their decisions) and the review page's audit log are kept this long "
+                    "after the decision / entry; an undecided violation is kept until someone decides it")
     jpeg_quality: int = Field(85, ge=30, le=100)
     min_free_mb: float = Field(
         64.0, ge=0, le=1_000_000, allow_inf_nan=False,
         description="free space kept for the event outbox: below it the oldest evidence is pruned, "
                     "then new evidence skipped (events outrank photos)")
+
+    @model_validator(mode="after")
+    def _review_outlasts_history(self) -> "EvidenceConfig":
+        """A decided violation is kept at least as long as the bay events around it: its row is what says the
+        visit's events are a violation's story, and a dismissal is what keeps the statistics from counting a
+        violation a reviewer said was none. Forgotten before its events, both would be wrong for the rest
+        of ``history_days``."""
+        if self.review_days < self.history_days:
+            raise problems_at(type(self).__name__, [(("review_days",), (
+                f"{self.review_days:g} is shorter than evidence.history_days ({self.history_days:g}): a decided "
+                "violation must be kept at least as long as the bay events around it; lower history_days too"))])
+        return self

@@ -210,8 +210,14 @@ def _backup(path: Path, clock: Clock) -> Path:
         except FileExistsError:  # another process saved at the same moment
             seq += 1
             continue
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError:  # a full disk: a truncated copy is no backup, and it would push a good one out
+            target.unlink(missing_ok=True)
+            raise
         break
     kept = backups(path)
     for p in kept[1:-KEEP_BACKUPS] if len(kept) > KEEP_BACKUPS + 1 else []:

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from edge_agent.sqlite_damage import integrity_problems, is_corruption, move_aside
+from edge_agent.sqlite_damage import integrity_problems, is_corruption, move_aside, prune_aside
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +77,7 @@ def _quarantine(path: Path, synchronous: str, why: str) -> sqlite3.Connection:
     rows, counters = salvage(aside, db)
     log.error("outbox %s is damaged (%s); moved to %s, %d readable message(s) and %d counter(s) copied into "
               "a fresh outbox", path, why[:200], aside, rows, counters)
+    prune_aside(path)
     return db
 
 

@@ -21,7 +21,7 @@ from datetime import datetime
 from pathlib import Path
 
 from edge_agent.clock import Clock
-from edge_agent.sqlite_damage import is_corruption
+from edge_agent.sqlite_damage import is_corruption, prune_aside
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,7 @@ class ReplayMemory:
             aside = self.path.with_name(f"{self.path.name}.corrupt-{clock.now().strftime('%Y%m%dT%H%M%S')}")
             log.error("replay memory %s unreadable (%s): moved to %s, starting a fresh one", self.path, exc, aside.name)
             self.path.replace(aside)
+            prune_aside(self.path)
             self._db = self._open()
 
     def _open(self) -> sqlite3.Connection:

@@ -2,8 +2,9 @@
 
 Its own component (not a side job of the web page) because ``review`` and the statistics read
 the log whether or not the page is served. It also forgets bay events older than
-``history_days`` once an hour (a violation's own story stays with it): on an SD card that runs
-for years, a table that only grows is a disk that fills. And it keeps the run ledger
+``history_days`` once an hour (a violation's own story stays with it), and decided violations, their
+decisions and the audit log older than ``review_days``: on an SD card that runs for years, a table that
+only grows is a disk that fills. And it keeps the run ledger
 (``runs.py``): what the previous run left open is ended at this run's start.
 """
 
@@ -27,18 +28,20 @@ PRUNE_EVERY_S = 3600.0
 class ViolationRecorder:
     """``start()`` subscribes the log to the bus; ``stop()`` unsubscribes and closes it."""
 
-    def __init__(self, db_path: str | Path, clock: Clock, bus: EventBus, history_days: float | None = None) -> None:
+    def __init__(self, db_path: str | Path, clock: Clock, bus: EventBus, history_days: float | None = None,
+                 review_days: float | None = None) -> None:
         self.log = ViolationLog(db_path, clock)  # open now: the web page is built on it before start
         self.runs = RunLedger(db_path, clock)
         self.bus = bus
         self.clock = clock
         self.history_days = history_days
+        self.review_days = review_days
         self._pruned_at: float | None = None
         self._unsubscribe: Callable[[], None] | None = None
 
     def start(self) -> None:
         self.log.attach(self.bus)
-        if self.history_days is not None:
+        if self.history_days is not None or self.review_days is not None:
             self._unsubscribe = self.bus.subscribe(self._maybe_prune)
 
     def close_previous_run(self) -> None:
@@ -55,21 +58,31 @@ class ViolationRecorder:
                      sum(ev.type == "vehicle_departed" for ev in closing))
 
     def mark_alive(self) -> None:
+        """Once a minute: events a full disk kept from the log are written once there is room (also without
+        a new event), before the ledger notes this run alive."""
+        self.log.write_held()
         self.runs.mark_alive()
 
     def _maybe_prune(self, _event: Event) -> None:
-        """At the first event and then hourly (monotonic): events are what make the table grow."""
+        """At the first event and then hourly (monotonic): events are what make the tables grow."""
         now = self.clock.monotonic()
-        if self.history_days is None or (self._pruned_at is not None and now - self._pruned_at < PRUNE_EVERY_S):
+        if self._pruned_at is not None and now - self._pruned_at < PRUNE_EVERY_S:
             return
         self._pruned_at = now
-        try:
-            gone = self.log.prune(self.history_days)
+        try:  # the decided violations first: their visits' events are then bay events like any other
+            if self.review_days is not None:
+                cases, audit = self.log.forget_decided(self.review_days)
+                if cases or audit:
+                    log.info("forgot %d decided violation(s) and %d audit entr(ies) older than %g days "
+                             "(evidence.review_days)", cases, audit, self.review_days)
+            if self.history_days is not None:
+                gone = self.log.prune(self.history_days)
+                self.runs.prune(self.history_days)
+                if gone:
+                    log.info("forgot %d bay events older than %g days (evidence.history_days)", gone,
+                             self.history_days)
         except Exception:  # noqa: BLE001 - housekeeping never stops the publisher (the frame loop)
             log.exception("pruning the event history failed; retrying in an hour")
-            return
-        if gone:
-            log.info("forgot %d bay events older than %g days (evidence.history_days)", gone, self.history_days)
 
     def stop(self) -> None:
         if self._unsubscribe is not None:

@@ -12,6 +12,7 @@ is known to have been alive (``mark_alive`` once a minute and at a clean stop), 
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 from datetime import datetime
@@ -20,6 +21,9 @@ from typing import Any
 
 from edge_agent.clock import Clock, iso
 from edge_agent.events.types import Event, EventType
+from edge_agent.sqlite_damage import is_no_space
+
+log = logging.getLogger(__name__)
 
 AGENT_STOPPED = "agent_stopped"
 
@@ -46,6 +50,7 @@ class RunLedger:
         self._lock = threading.Lock()
         self._run: int | None = None
         self._violations = False  # whether the violation log's table exists (begin() looks)
+        self._full = False  # the last mark found the disk full (said once an episode)
         Path(db_path).parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(db_path), check_same_thread=False, timeout=10)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -71,9 +76,29 @@ class RunLedger:
         if self._run is None:
             return
         now = self._clock.now()
+        with self._lock:
+            try:
+                with self._db:
+                    self._db.execute("UPDATE runs SET alive_at=?, alive_epoch=? WHERE id=?",
+                                     (iso(now), now.timestamp(), self._run))
+            except sqlite3.Error as exc:
+                if not is_no_space(exc):
+                    raise
+                if not self._full:  # once an episode, not a traceback a minute
+                    log.error("run ledger: disk full (%s): this run's last sign of life stays at the previous "
+                              "mark until there is room", exc)
+                self._full = True
+                return
+            self._full = False
+
+    def prune(self, max_age_days: float) -> int:
+        """Forget runs last alive longer than ``max_age_days`` ago (one row per start: a device restarted daily
+        for years, or a crash loop, only added rows). Only the newest run is ever read, and it is kept."""
+        cutoff = self._clock.now().timestamp() - max_age_days * 86400
         with self._lock, self._db:
-            self._db.execute("UPDATE runs SET alive_at=?, alive_epoch=? WHERE id=?",
-                             (iso(now), now.timestamp(), self._run))
+            return self._db.execute(
+                "DELETE FROM runs WHERE alive_epoch < ? AND id != (SELECT MAX(id) FROM runs) AND id IS NOT ?",
+                (cutoff, self._run)).rowcount
 
     def close(self) -> None:
         with self._lock:

@@ -36,7 +36,7 @@ from typing import Any
 
 from edge_agent.clock import Clock, iso
 from edge_agent.durable import write_durably
-from edge_agent.sqlite_damage import Damaged, is_corruption
+from edge_agent.sqlite_damage import Damaged, is_corruption, is_no_space, prune_aside
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS evidence (
@@ -61,6 +61,7 @@ PROTECTED_KINDS = ("violation", "violation_started", "overstay_started")
 REINDEXED = "reindexed"
 RETENTION_BATCH = 50  # records one retention call deletes at most: it runs on the frame loop, ~5 ms a photo file
 ORPHAN_AGE_S = 3600.0  # an unindexed photo file this old is a crash's leftover, not a save in flight
+_DAY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")  # the folder of one day's photos
 _PHOTO = re.compile(r"^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})(_crop)?\.jpg$")
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,56 @@ class EvidenceRecord:
     crop_file: str | None
     bytes: int
     meta: dict[str, Any]
+
+
+def _salvage(source: Path, db: sqlite3.Connection) -> dict[str, int]:
+    """Copy every table's rows that can still be read from the damaged ``source`` into ``db``, keeping
+    their ids; returns the rows copied per table (none when even its table list is unreadable).
+
+    Why: the file holds more than the photos' index. The violation log (``violations``, ``decisions``,
+    ``audit``, ``events``) and the run ledger share it, and a fresh file without them lost every
+    reviewer's decision, the audit log and the bay history to one bad page (a power cut, a worn card, a
+    backup copied while the agent wrote). Tables the fresh file lacks are made from the old file's own
+    statement (their owners add their indexes when they open it). A table is read up to its first
+    unreadable row, as the outbox salvages its messages."""
+    try:
+        src = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return {}
+    copied: dict[str, int] = {}
+    try:
+        tables = src.execute("SELECT name, sql FROM sqlite_master WHERE type='table' AND sql IS NOT NULL"
+                             " AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'").fetchall()
+    except sqlite3.Error as exc:
+        log.warning("evidence index salvage from %s: its table list is unreadable (%s)", source, exc)
+        src.close()
+        return {}
+    db.execute("BEGIN")
+    try:
+        for name, sql in tables:
+            n = 0
+            try:
+                if db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)).fetchone() is None:
+                    db.execute(sql)
+                have = {r[1] for r in src.execute(f'PRAGMA table_info("{name}")')}
+                cols = [r[1] for r in db.execute(f'PRAGMA table_info("{name}")') if r[1] in have]
+                names = ", ".join('"' + c + '"' for c in cols)
+                insert = f'INSERT OR IGNORE INTO "{name}" ({names}) VALUES ({", ".join("?" * len(cols))})'
+                cur = src.execute(f'SELECT {names} FROM "{name}"')
+                while (row := cur.fetchone()) is not None:
+                    n += db.execute(insert, row).rowcount
+            except sqlite3.Error as exc:
+                if is_no_space(exc):
+                    raise
+                log.warning("evidence index salvage: table %s read up to a damaged row (%s)", name, exc)
+            copied[name] = n
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    finally:
+        src.close()
+    return copied
 
 
 class EvidenceStore:
@@ -141,7 +192,8 @@ class EvidenceStore:
         return db
 
     def _recover(self, exc: Exception) -> sqlite3.Connection:
-        """Move the damaged index aside, start afresh, index the photos still on disk."""
+        """Move the damaged index aside, start afresh, copy what can still be read from the old file
+        (``_salvage``), index the photos still on disk that no copied row names."""
         aside = self.db_path.with_name(f"{self.db_path.name}.corrupt-{int(time.time())}")
         self.db_path.rename(aside)
         for suffix in ("-wal", "-shm"):
@@ -149,31 +201,36 @@ class EvidenceStore:
             if p.exists():
                 p.rename(Path(str(aside) + suffix))
         db = self._connect()
+        salvaged = _salvage(aside, db)
         n = self._reindex(db)
-        self.recovered = {"reason": str(exc)[:200], "moved_to": str(aside), "reindexed": n}
-        log.error("evidence index %s is unreadable (%s); moved to %s, started a fresh one and "
-                  "re-indexed %d photo record(s) from disk", self.db_path, exc, aside, n)
+        self.recovered = {"reason": str(exc)[:200], "moved_to": str(aside), "reindexed": n, "salvaged": salvaged}
+        log.error("evidence index %s is unreadable (%s); moved to %s, started a fresh one, copied the rows still "
+                  "readable (%s) and re-indexed %d photo record(s) from disk", self.db_path, exc, aside,
+                  ", ".join(f"{t}: {k}" for t, k in salvaged.items()) or "none", n)
+        prune_aside(self.db_path)
         return db
 
     def _reindex(self, db: sqlite3.Connection) -> int:
-        """One row per photo (frame and/or crop) found under ``root/*/``; what the old index knew
-        beyond the files (bay, plate, visit) is gone, so those stay empty."""
+        """One row per photo (frame and/or crop) found under ``root/*/`` that no row names; what the old
+        index knew beyond the files (bay, plate, visit) is gone for these, so those stay empty. Returns
+        how many rows it added."""
         found: dict[str, dict[str, Path]] = {}
         for p in self.root.glob("*/*.jpg"):
             m = _PHOTO.match(p.name)
             if m:
                 found.setdefault(m.group(1), {})["crop" if m.group(2) else "frame"] = p
         db.execute("BEGIN")
+        n = 0
         for eid, files in found.items():
             paths = list(files.values())
             epoch = min(p.stat().st_mtime for p in paths)
             rel = {k: str(v.relative_to(self.root)) for k, v in files.items()}
-            db.execute("INSERT OR IGNORE INTO evidence VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            n += db.execute("INSERT OR IGNORE INTO evidence VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                        (eid, None, None, REINDEXED, iso(datetime.fromtimestamp(epoch, timezone.utc)), epoch, None, 0,
                         rel.get("frame"), rel.get("crop"), sum(p.stat().st_size for p in paths),
-                        json.dumps({"reindexed": True})))
+                        json.dumps({"reindexed": True}))).rowcount
         db.execute("COMMIT")
-        return len(found)
+        return n
 
     def close(self) -> None:
         with self._lock:
@@ -208,11 +265,24 @@ class EvidenceStore:
                 raise EvidenceSkipped(exc.errno, f"disk full writing evidence: {exc.strerror}") from None
             raise
         with self._lock:
-            self._db.execute(
-                "INSERT INTO evidence VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                (eid, bay_id, visit_id, kind, iso(now), now.timestamp(), plate, int(kind in PROTECTED_KINDS),
-                 files["frame"], files["crop"], size, json.dumps(meta or {}, ensure_ascii=False, default=str)),
-            )
+            try:
+                self._db.execute(
+                    "INSERT INTO evidence VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (eid, bay_id, visit_id, kind, iso(now), now.timestamp(), plate, int(kind in PROTECTED_KINDS),
+                     files["frame"], files["crop"], size, json.dumps(meta or {}, ensure_ascii=False, default=str)),
+                )
+            except sqlite3.Error as exc:
+                if not is_no_space(exc):
+                    raise
+                # the photo fitted, its row did not: a photo no row names is worth nothing and holds the room
+                # the events need (it waited for the hourly sweep, after a traceback on the frame loop)
+                for p in written:
+                    p.unlink(missing_ok=True)
+                self.space.skipped += 1
+                if self.space.skipped == 1 or self.space.skipped % 100 == 0:
+                    log.error("disk full writing the evidence index (%s): evidence skipped (%d so far)", exc,
+                              self.space.skipped)
+                raise EvidenceSkipped(errno.ENOSPC, f"disk full writing the evidence index: {exc}") from None
             self._saved_at[eid] = mono
         return eid
 
@@ -317,7 +387,22 @@ class EvidenceStore:
                     continue  # retried at the next pass
         if removed:
             log.warning("removed %d evidence file(s) no index row names (left by a crash or power cut)", removed)
+        self._remove_empty_days(cutoff)
         return removed
+
+    def _remove_empty_days(self, cutoff: float) -> None:
+        """Remove the day folders retention has emptied: one a day stayed for ever (a folder costs a block on
+        the card, and every hourly sweep lists them all). Only an empty folder before the store's today whose
+        last change is older than ``cutoff`` (a save in flight has just made or written in its folder)."""
+        today = self.clock.now().strftime("%Y-%m-%d")
+        for d in self.root.iterdir():
+            if not _DAY.match(d.name) or d.name >= today:
+                continue
+            try:
+                if d.is_dir() and d.stat().st_mtime < cutoff:
+                    d.rmdir()  # refused unless empty
+            except OSError:
+                continue
 
     def enforce_retention(self, limit: int = RETENTION_BATCH) -> int:
         """Delete evidence older than ``max_age_days`` (except an undecided violation's), then the

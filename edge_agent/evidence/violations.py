@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import bisect
 import json
+import logging
 import sqlite3
 import threading
+from collections import deque
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
@@ -21,12 +23,16 @@ from edge_agent.clock import Clock, iso
 from edge_agent.events.types import Event, EventType
 from edge_agent.evidence.violation_records import Page, Violation, ViolationFilter
 from edge_agent.plates import normalise_plate
+from edge_agent.sqlite_damage import is_no_space
 
 __all__ = ["DECISIONS", "Page", "StaleDecision", "Violation", "ViolationFilter", "ViolationLog"]
 
 DECISIONS = ("open", "confirmed", "dismissed")
 LOCK_PREFIX = "lock_"
 LOCK_MARGIN_S = 5.0  # lock moves a moment after the departure still belong to the visit
+HELD_MAX = 10_000  # events held in memory while the disk is full (hours of a busy pole); beyond, the oldest go
+
+log = logging.getLogger(__name__)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -88,6 +94,14 @@ def _epoch(ts: str) -> float:
     return datetime.fromisoformat(ts).timestamp()
 
 
+def _epoch_or(ts: str | None, default: float) -> float:
+    """``ts``'s instant; ``default`` for none or one that does not parse (kept rather than guessed old)."""
+    try:
+        return _epoch(ts) if ts else default
+    except ValueError:
+        return default
+
+
 class ViolationLog:
     """Records bus events and answers the review page's queries. Thread-safe (one locked connection)."""
 
@@ -102,6 +116,8 @@ class ViolationLog:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
         self._unsubscribe: Callable[[], None] | None = None
+        self._held: deque[Event] = deque()  # recorded on the bus, not yet written (a full disk)
+        self.held_dropped = 0  # held events given up beyond HELD_MAX
 
     # -- writing -------------------------------------------------------------------------------
     def attach(self, bus: Any) -> None:
@@ -109,9 +125,66 @@ class ViolationLog:
         self._unsubscribe = bus.subscribe(self.record)
 
     def record(self, event: Event) -> None:
-        """Store ``event``; violation_started / _ended open and close a violation row. Idempotent."""
-        with self._lock, self._db:
-            self._record(event)
+        """Store ``event``; violation_started / _ended open and close a violation row. Idempotent.
+
+        A full disk does not lose it: the event is held in memory (in order, at most ``HELD_MAX``) and
+        written with the next one that fits. Before, each such event raised (a traceback per event) and was
+        gone: the page lost the violation or its end, and the next start "ended" a visit whose departure had
+        been delivered long before, with ``reason: agent_stopped`` and the wrong stay."""
+        with self._lock:
+            self._held.append(event)
+            if len(self._held) > HELD_MAX:
+                self._held.popleft()
+                self.held_dropped += 1
+                if self.held_dropped == 1 or self.held_dropped % 1000 == 0:
+                    log.error("violation log: disk still full, %d held event(s) given up (the oldest)",
+                              self.held_dropped)
+            self.write_held()
+
+    def write_held(self) -> int:
+        """Write the events held for a full disk, in order, in one transaction; returns how many are still
+        held (0: all written). Any error but a full disk is raised (the events stay held)."""
+        with self._lock:
+            if not self._held:
+                return 0
+            waiting = len(self._held)
+            try:
+                with self._db:
+                    for e in self._held:
+                        self._record(e)
+            except Exception as exc:  # noqa: BLE001 - sorted out below: a full disk holds, anything else drops
+                if not (isinstance(exc, sqlite3.Error) and is_no_space(exc)):
+                    return self._write_one_by_one(exc)
+                if waiting == 1:  # the first of an episode
+                    log.error("violation log %s: disk full (%s): events are held in memory (at most %d) and "
+                              "written when there is room", self.db_path, exc, HELD_MAX)
+                return waiting
+            self._held.clear()
+            if waiting > 1:
+                log.warning("violation log %s: writable again, %d held event(s) written", self.db_path, waiting)
+            return 0
+
+    def _write_one_by_one(self, first: Exception) -> int:
+        """A batch failed for another reason than space: write its events one at a time; one that fails so is
+        dropped (as it was before events were held), so it cannot block every later one. Raises ``first`` once
+        done (the bus logs it), unless the disk turned out to be full: then what is left stays held."""
+        while self._held:
+            e = self._held[0]
+            try:
+                with self._db:
+                    self._record(e)
+            except Exception as exc:  # noqa: BLE001 - one bad event must not stop the log
+                if isinstance(exc, sqlite3.Error) and is_no_space(exc):
+                    return len(self._held)
+                log.error("violation log: event %s (%s) not recorded: %s", e.event_id, e.type, exc)
+            self._held.popleft()
+        raise first
+
+    @property
+    def held(self) -> int:
+        """Events waiting in memory for room on the disk."""
+        with self._lock:
+            return len(self._held)
 
     def record_many(self, events: list[Event]) -> None:
         """One transaction for many events (bulk import, benchmarks)."""
@@ -191,6 +264,31 @@ class ViolationLog:
                 if not (r["type"].startswith(LOCK_PREFIX) and windows.get(r["bay_id"], none).cover(r["ts_epoch"]))]
             self._db.executemany("DELETE FROM events WHERE event_id=?", [(i,) for i in doomed])
         return len(doomed)
+
+    def forget_decided(self, max_age_days: float) -> tuple[int, int]:
+        """Forget violations decided (confirmed or dismissed) longer than ``max_age_days`` ago that also ended
+        (or, never ended, started) that long ago, with their decision history; and audit entries that old.
+        Returns (violations, audit entries) forgotten.
+
+        Why: the rows, the decisions and the audit log only grew (plates are personal data a property manager
+        keeps for a dispute window, not for the device's life). A violation still ``open`` is never forgotten
+        by the calendar: nobody has judged it yet (its photos wait for the decision too). Once its row is gone,
+        its visit's events are no longer a violation's story and ``prune`` forgets them by ``history_days``."""
+        cutoff = self._clock.now().timestamp() - max_age_days * 86400
+        with self._lock, self._db:
+            doomed = [(r["id"],) for r in self._db.execute(
+                "SELECT id, started_epoch, ended_epoch, decided_at FROM violations"
+                " WHERE decision != 'open' AND started_epoch < ? AND COALESCE(ended_epoch, started_epoch) < ?",
+                (cutoff, cutoff)) if _epoch_or(r["decided_at"], float("inf")) < cutoff]
+            self._db.executemany("DELETE FROM decisions WHERE violation_id=?", doomed)
+            self._db.executemany("DELETE FROM violations WHERE id=?", doomed)
+            old_audit: list[tuple[int]] = []
+            for r in self._db.execute("SELECT id, ts FROM audit ORDER BY id"):  # oldest first: stop at a young one
+                if _epoch_or(r["ts"], float("inf")) >= cutoff:
+                    break
+                old_audit.append((r["id"],))
+            self._db.executemany("DELETE FROM audit WHERE id=?", old_audit)
+        return len(doomed), len(old_audit)
 
     def decide(self, violation_id: int, decision: str, user: str, reason: str = "",
                seen: str | None = None) -> Violation:
@@ -349,4 +447,12 @@ class ViolationLog:
             self._unsubscribe()
             self._unsubscribe = None
         with self._lock:
+            try:
+                left = self.write_held()
+            except Exception as exc:  # noqa: BLE001 - closing must close, whatever an event did
+                left = len(self._held)
+                log.error("violation log %s: held events not written at stop: %s", self.db_path, exc)
+            if left:
+                log.error("violation log %s: disk still full at stop: %d held event(s) not recorded", self.db_path,
+                          left)
             self._db.close()

@@ -20,6 +20,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from edge_agent.config.datadir import not_writable
 from edge_agent.config.models import AgentConfig
 from edge_agent.ops.broker_check import check_brokers
 from edge_agent.ops.checks import Check, resolve_path, with_timeout
@@ -220,6 +221,10 @@ def check_disk(cfg: AgentConfig) -> Check:
         return Check("disk", "fail", f"{data}: missing (install.sh creates it)")
     if not os.access(data, os.W_OK | os.X_OK):
         return Check("disk", "fail", f"{data}: not writable by this user")
+    denied = not_writable(data)  # what `run` refuses to start with: files in it this user cannot write
+    if denied:
+        more = f" (+{len(denied) - 3} more)" if len(denied) > 3 else ""
+        return Check("disk", "fail", f"{data}: not writable by this user: {', '.join(denied[:3])}{more}")
     usage = shutil.disk_usage(data)
     free_mb = usage.free / 2**20
     need = cfg.ops.doctor.min_free_mb

@@ -11,11 +11,10 @@ after the agent is built (the review page's or the metrics' port) stops what alr
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import tempfile
 from pathlib import Path
 
+from edge_agent.config.datadir import data_dir_problem
 from edge_agent.config.models import AgentConfig
 from edge_agent.sqlite_damage import is_no_space
 
@@ -29,16 +28,11 @@ class StartupError(Exception):
 
 
 def check_data_dir(cfg: AgentConfig) -> None:
-    """The data folder exists (or can be made) and a file can be written in it, else exit 2."""
-    data = Path(cfg.data_dir)
-    try:
-        data.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".write-probe-", dir=data)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        raise StartupError(f"data_dir {data.resolve()}: not writable ({exc.strerror or exc}); "
-                           "`edge-agent doctor` checks this", 2) from None
+    """The data folder exists (or can be made) and this user can write it and what the agent writes in it,
+    else exit 2 (``config/datadir.py`` holds the rule)."""
+    problem = data_dir_problem(Path(cfg.data_dir))
+    if problem is not None:
+        raise StartupError(f"{problem}; `edge-agent doctor` checks this", 2)
 
 
 def explain(exc: BaseException) -> StartupError | None:

@@ -7,6 +7,8 @@ same app around different parts.
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
@@ -27,6 +29,7 @@ from edge_agent.config.configfile import ConfigFile
 from edge_agent.config.models import AgentConfig
 from edge_agent.evidence.violations import ViolationLog
 from edge_agent.perception.lists import PlateLists
+from edge_agent.sqlite_damage import is_no_space
 from edge_agent.web import routes_auth, routes_site, routes_stats, routes_violations
 from edge_agent.web.auth import (
     KnownDevices,
@@ -51,6 +54,7 @@ from edge_agent.web.context import (
 from edge_agent.web.i18n import translator
 from edge_agent.web.sessions import SessionTable
 
+_log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 # No inline script or style anywhere (the pages' code is in /static), so an injected <script>
 # or on*= attribute would not run even if escaping ever failed.
@@ -160,6 +164,17 @@ def create_app(
             nxt = safe_next((parse_qs(ref.query).get("next") or [""])[0])
             return render(request, "login.html", status_code=403, next=nxt, error=t("err_csrf_login"))
         return error_page(request, 403, text, kind="err_csrf")
+
+    @app.exception_handler(sqlite3.OperationalError)
+    async def _storage(request: Request, exc: sqlite3.OperationalError):
+        """A full disk under the page's database: a decision, a login, an audit entry that cannot be written is a
+        page saying so (507), not a bare "Internal Server Error" that reads like a bug in the page."""
+        if not is_no_space(exc):
+            raise exc
+        _log.error("review page: %s %s: the disk is full (%s): not saved", request.method, request.url.path, exc)
+        if wants_html(request):
+            return error_page(request, 507, str(exc), kind="err_disk_full")
+        return PlainTextResponse(f"disk full: not saved ({exc})", status_code=507)
 
     @app.exception_handler(StarletteHTTPException)
     async def _refused(request: Request, exc: StarletteHTTPException):

@@ -23,6 +23,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from edge_agent.clock import Clock
+from edge_agent.durable import fsync_dir
 from edge_agent.web.roles import ROLES
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
@@ -99,12 +100,25 @@ class UsersFile:
         return True
 
     def _write(self, users: dict[str, tuple[str, str]]) -> None:
+        """Replace the file whole: written beside it (only its owner may read the hashes meanwhile), synced,
+        given the old file's access, renamed over it, the folder synced. A full disk or a power cut leaves
+        the old file as it was and no scratch file: before, ENOSPC left a partial ``.tmp`` of hashes behind,
+        and an unsynced rename could leave an empty users file after a power cut (nobody could sign in)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(self.path.name + ".tmp")
         lines = (f"{n}:{h}\n" if r == "admin" else f"{n}:{h}:{r}\n" for n, (h, r) in sorted(users.items()))
-        tmp.write_text("".join(lines), encoding="utf-8")
-        _keep_access(tmp, self.path)
-        os.replace(tmp, self.path)
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write("".join(lines))
+                f.flush()
+                os.fsync(f.fileno())
+            _keep_access(tmp, self.path)
+            os.replace(tmp, self.path)
+        except OSError:
+            tmp.unlink(missing_ok=True)
+            raise
+        fsync_dir(self.path.parent)
 
 
 def _keep_access(tmp: Path, target: Path) -> None:

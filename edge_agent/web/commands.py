@@ -13,6 +13,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from edge_agent.cliargs import whole_number
+from edge_agent.config.datadir import data_dir_problem
 from edge_agent.config.errors import ListenError
 from edge_agent.config.hosts import bind_host
 from edge_agent.config.load import load_config
@@ -165,6 +166,11 @@ def _review(args: argparse.Namespace) -> int:
         print(f"review: data_dir {cfg.data_dir} belongs to {owner}; as root, review would leave files there that "
               f"the agent cannot open (its session key, the evidence database) and it would not start: run "
               f"`sudo -u {owner} {_this_command()} review --config {args.config}`", file=sys.stderr)
+        return 2
+    problem = data_dir_problem(Path(cfg.data_dir))
+    if problem is not None:  # a backup on a read-only mount, a card turned read-only: was a traceback
+        print(f"review: {problem}; the page writes its session key, sessions, decisions and audit log there: "
+              "review a copy in a writable folder", file=sys.stderr)
         return 2
     users = UsersFile(cfg.web.file(cfg.web.users_file, cfg.source_path))
     if not users.load():

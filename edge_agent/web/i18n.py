@@ -258,6 +258,10 @@ _TEXT: dict[str, tuple[str, str]] = {
     "err_413_msg": ("提交的内容超过了允许的大小，未做任何更改。", "What was sent is over the size allowed: nothing changed."),
     "err_500": ("服务器出错", "Server error"),
     "err_500_msg": ("服务器未能完成此操作，请联系管理员。", "The server could not do this; tell the administrator."),
+    "err_disk_full": ("设备存储已满", "The device's disk is full"),
+    "err_disk_full_msg": ("设备存储空间已满，本次操作可能未保存。请通知管理员清理空间后重试。",
+                          "The device has no room left: what you did may not have been saved. Tell the administrator "
+                          "to free space, then try again."),
     "err_other": ("出错了", "Something went wrong"),
     "err_other_msg": ("请求未能完成。", "The request could not be done."),
     "err_detail": ("技术信息", "Technical detail"),

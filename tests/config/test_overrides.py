@@ -15,6 +15,7 @@ from edge_agent.clock import FakeClock
 from edge_agent.config import ConfigError, load_config
 from edge_agent.config.configfile import ConfigFile
 from edge_agent.config.overrides import BACKUPS_DIR, KEEP_BACKUPS, OverridesTooLarge, backups
+from tests.tmpfs import tiny_disk  # noqa: F401  (fixture)
 
 SQUARE = [[0, 0], [100, 0], [100, 100], [0, 100]]
 
@@ -242,3 +243,26 @@ def test_lists_too_big_for_any_config_file_are_refused_and_the_file_stays_loadab
     assert load_config(config).lists.allow == ["粤BD00001", "京A12345"]  # a start still works
     f.set_lists(many[:1000], [])  # and a later edit of a sensible size is saved
     assert len(load_config(config).lists.allow) == 1000
+
+
+def test_saves_a_full_disk_refuses_leave_no_truncated_backups_and_push_no_good_one_out(tiny_disk):  # noqa: F811
+    """Each save refused for space left a truncated (empty) backup that counted as one: a backend retrying
+    set-lists every minute on a full card filled config-backups/ with empty copies and pruned every good one."""
+    from edge_agent.config.overrides import write_overrides
+    from tests.tmpfs import fill
+
+    disk = tiny_disk(1)
+    clock = FakeClock()
+    path = disk / "overrides.yaml"
+    for n in range(3):  # three good saves: two good backups
+        write_overrides(path, {"lists": {"allow": [f"粤BD0000{n}"] * 200}}, clock)
+        clock.advance(1)
+    good = {p.name: p.read_bytes() for p in backups(path)}
+    assert len(good) == 2 and all(good.values())
+    fill(disk)
+    for _ in range(KEEP_BACKUPS + 5):  # a retrying backend on a full card
+        with pytest.raises(OSError):
+            write_overrides(path, {"lists": {"allow": ["粤BD99999"] * 200}}, clock)
+        clock.advance(60)
+    assert {p.name: p.read_bytes() for p in backups(path)} == good
+    assert "粤BD00002" in path.read_text(encoding="utf-8")  # the file itself as the last good save left it

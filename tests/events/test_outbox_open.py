@@ -97,3 +97,20 @@ def test_the_rule_reads_codes_and_on_python_3_10_the_messages():
                   OSError(28, "No space left on device")):
         assert is_no_space(space) and not is_corruption(space)
     assert not is_no_space(err("unable to open database file", 14)) and not is_corruption(err("x", 14))
+
+
+def test_a_card_that_keeps_damaging_the_outbox_keeps_only_the_newest_damaged_copies(tmp_path):
+    """Every quarantine left its copy for ever: a card damaging the file at each restart filled up with them."""
+    path = tmp_path / "o.sqlite"
+    for n in range(4):  # four earlier starts each set a damaged copy aside (with its WAL)
+        (tmp_path / f"o.sqlite.corrupt-{1000 + n}").write_bytes(b"damaged" * 1000)
+        (tmp_path / f"o.sqlite.corrupt-{1000 + n}-wal").write_bytes(b"wal")
+    (tmp_path / "o.sqlite.reserve").write_bytes(b"\0")  # not a damaged copy
+    path.write_bytes(b"this is not an sqlite file" * 100)
+    with Outbox(path) as box:
+        assert box.put("t/events", b"next") is not None
+    left = sorted(p.name for p in tmp_path.iterdir())
+    copies = [n for n in left if ".corrupt-" in n and not n.endswith("-wal")]
+    assert len(copies) == 3 and "o.sqlite.corrupt-1002" in copies and "o.sqlite.corrupt-1003" in copies
+    assert "o.sqlite.corrupt-1000-wal" not in left and "o.sqlite.corrupt-1003-wal" in left  # with their WAL
+    assert "o.sqlite.reserve" in left and "o.sqlite" in left

@@ -93,3 +93,26 @@ def test_a_card_kept_full_by_evidence_logs_pruning_once_not_at_every_save(tiny_d
             clock.advance(60)
     said = [r for r in caplog.records if "pruned the oldest evidence" in r.getMessage()]
     assert s.space.pruned > 30 and len(said) == 1  # was one warning per save
+
+
+def test_an_index_row_the_full_disk_refuses_is_a_skipped_photo_with_nothing_left_behind(tiny_disk, clock):  # noqa: F811
+    """The photo fitted but the index's row did not (SQLite: database or disk is full): a traceback at every
+    save on the frame loop, and photo files no row names, holding space until the hourly sweep."""
+    disk = tiny_disk(3)
+    s = EvidenceStore(disk, clock)  # no reserve configured: the disk itself says no
+    for i in range(3):
+        s.save("A", f"v{i}", "vehicle_identified", b"\xff\xd8" + b"x" * 1000, None, meta={"i": i})
+    s._fold_wal()
+    fill(disk, leave_bytes=4096)  # one page: room for a small photo's file, none for the index to grow
+    small = b"\xff\xd8" + b"y" * 100
+    outcomes = []
+    for i in range(20):  # photos of ~100 bytes into the last partly used pages, until the index has no room
+        try:
+            s.save("A", f"w{i}", "vehicle_identified", small, None, meta={"pad": "p" * 3000})
+            outcomes.append("saved")
+        except EvidenceSkipped:
+            outcomes.append("skipped")
+    assert "skipped" in outcomes
+    named = {r[0] for r in s._db.execute("SELECT id FROM evidence")}
+    assert {p.name[:36] for p in disk.glob("*/*.jpg")} == named  # no photo without its row
+    assert not list(disk.glob("*/*.tmp"))

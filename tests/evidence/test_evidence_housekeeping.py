@@ -247,3 +247,29 @@ def test_the_loop_works_a_retention_backlog_off_a_batch_at_a_time(tmp_path, cloc
         left.append(sum(agent.evidence.get(i) is not None for i in ids))
         clock.advance(RETENTION_CATCHUP_S / 2)
     assert left == [6, 2, 0, 0]
+
+
+def test_day_folders_retention_emptied_are_removed_by_the_hourly_sweep(tmp_path):
+    """Retention deleted the photos but never their day folder: one empty folder a day, for ever."""
+    import os
+    import time
+
+    clock = FakeClock()
+    store = EvidenceStore(tmp_path / "ev", clock, max_age_days=7)
+    try:
+        store.save("A", "v1", "vehicle_identified", JPEG, None)
+        (first,) = [p for p in (tmp_path / "ev").iterdir() if p.is_dir()]
+        clock.advance(10 * 86400)
+        kept = store.save("A", "v2", "vehicle_identified", JPEG, None)
+        assert store.enforce_retention() == 1 and list(first.iterdir()) == []
+        (tmp_path / "ev" / "2025-12-31").mkdir()  # emptied just now (or a save in flight): kept this hour
+        old = time.time() - 7200
+        os.utime(first, (old, old))
+        (tmp_path / "ev" / "notes").mkdir()  # not a day folder: not ours to remove
+        os.utime(tmp_path / "ev" / "notes", (old, old))
+        store.sweep_orphans()
+        folders = sorted(p.name for p in (tmp_path / "ev").iterdir() if p.is_dir())
+        assert folders == ["2025-12-31", clock.now().strftime("%Y-%m-%d"), "notes"]
+        assert store.image_path(kept).is_file()  # type: ignore[union-attr]
+    finally:
+        store.close()

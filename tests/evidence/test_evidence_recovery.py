@@ -99,3 +99,46 @@ def test_a_full_disk_at_open_keeps_the_index(tmp_path, clock, monkeypatch):
     s = EvidenceStore(tmp_path, clock)  # room again: the same index, its rows intact
     assert s.recovered is None and s.get(a).kind != REINDEXED
     s.close()
+
+
+def test_a_damaged_photo_index_keeps_the_reviewers_decisions_and_the_history(tmp_path, clock):
+    """The violation log and the run ledger live in the same file: one bad page of the photos' index cost
+    every decision, the audit log and the bay history (a fresh file held only re-indexed photos)."""
+    from edge_agent.events.types import Event, EventType
+    from edge_agent.evidence.violations import ViolationFilter, ViolationLog
+
+    s = EvidenceStore(tmp_path, clock)
+    for i in range(300):  # the photos' index fills the first pages of the file
+        s.save("A", f"v{i}", "vehicle_identified", None, None, meta={"pad": "x" * 200})
+    photo = s.save("B", "fuel", "violation_started", JPEG, None, "京A12345")
+    vlog = ViolationLog(s.db_path, clock)
+    vlog.record(Event.make(EventType.VEHICLE_ARRIVED, clock, bay_id="B", visit_id="fuel"))
+    vlog.record(Event.make(EventType.VIOLATION_STARTED, clock, bay_id="B", visit_id="fuel", evidence_id=photo,
+                           data={"plate": "京A12345", "reason": "fuel_vehicle"}))
+    (v,) = vlog.query(ViolationFilter()).items
+    vlog.decide(v.id, "dismissed", "alice", reason="charging card shown")
+    vlog.audit("alice", "violation_dismissed", f"violation:{v.id}")
+    vlog.close()
+    s._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    s.close()
+    db = tmp_path / "evidence.db"
+    raw = bytearray(db.read_bytes())
+    page = 4096
+    raw[3 * page:6 * page] = b"\x07" * (3 * page)  # three pages of the photos' index, header intact
+    db.write_bytes(bytes(raw))
+
+    s = EvidenceStore(tmp_path, clock)
+    assert s.recovered is not None
+    vlog = ViolationLog(s.db_path, clock)
+    (kept,) = vlog.query(ViolationFilter()).items
+    assert (kept.id, kept.plate, kept.decision, kept.decision_reason) == (v.id, "京A12345", "dismissed",
+                                                                          "charging card shown")
+    assert [d["user"] for d in vlog.decisions(v.id)] == ["alice"]
+    assert s.recovered["salvaged"]["violations"] == 1 and s.recovered["salvaged"]["decisions"] == 1
+    assert [a["action"] for a in vlog.audit_entries()] == ["violation_dismissed"]
+    assert [e.type for e in vlog.timeline("fuel")] == ["vehicle_arrived", "violation_started"]
+    assert s.image_path(photo).read_bytes() == JPEG  # its damaged row re-indexed from the file
+    vlog.record(Event.make(EventType.VIOLATION_STARTED, clock, bay_id="A", visit_id="next", data={"plate": ""}))
+    assert vlog.query(ViolationFilter()).items[0].id == v.id + 1  # ids go on after the kept ones
+    vlog.close()
+    s.close()

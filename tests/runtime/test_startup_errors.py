@@ -201,3 +201,46 @@ def test_recognizer_options_the_backend_does_not_take_fail_check_config_not_run(
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "perception.recognizer_options.foo: not an option of recognizer ppocr_v4 (it takes width, pad_to, " \
            "vocab)" in proc.stderr
+
+
+def test_files_root_left_in_the_data_dir_are_named_before_anything_starts(models_dir):
+    """A backup restored as root (or a tool run with sudo) leaves root-owned files in the agent's own folder.
+    Only the folder was checked: SQLite opened the root-owned index read-only in silence and the agent ran on
+    with every evidence, violation and run-ledger write failing. Now: one line naming them, exit 2."""
+    import pwd
+    import shutil
+    import tempfile
+
+    from edge_agent.clock import FakeClock
+    from edge_agent.evidence.store import EvidenceStore
+
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("needs root and setpriv to run the agent as another user")
+    try:
+        pw = pwd.getpwnam("nobody")
+    except KeyError:
+        pytest.skip("no user nobody")
+    repo = Path(__file__).resolve().parents[2]
+    root = Path(tempfile.mkdtemp(prefix="edge-restored-"))
+    try:
+        os.chmod(root, 0o755)
+        data = root / "data"
+        (data / "evidence" / "2026-01-01").mkdir(parents=True)
+        for folder in (data, data / "evidence", data / "evidence" / "2026-01-01"):
+            os.chown(folder, pw.pw_uid, pw.pw_gid)
+        EvidenceStore(data / "evidence", FakeClock()).close()  # the index restored by root: root's, 0644
+        (data / "events.jsonl").write_text("")
+        (data / "labels").mkdir()  # written by `sudo edge-agent occupancy label`: the agent only reads it
+        config = _config(root, models_dir, data)
+        os.chmod(config, 0o644)
+        proc = subprocess.run(
+            ["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}", "--clear-groups", "--",
+             sys.executable, "-m", "edge_agent", "run", "--config", str(config), "--quiet"],
+            env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(repo), "HOME": "/nonexistent", "LANG": "C.UTF-8"},
+            cwd="/", capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2, proc.stderr[-2000:]
+        line = _one_line(proc)
+        assert "not writable by this user" in line and "labels" not in line
+        assert "evidence/evidence.db (owner root)" in line and "events.jsonl (owner root)" in line
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

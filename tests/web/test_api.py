@@ -410,3 +410,21 @@ def test_the_csv_export_sends_chunks_of_many_rows(site, monkeypatch):
     assert len(rows) == 1 + site.log.query(ViolationFilter()).total
     assert len(chunks) <= 1 + len("".join(chunks)) // 600 < len(rows)
     assert all(len(c) >= 600 for c in chunks[:-1])
+
+
+def test_a_decision_on_a_full_disk_is_a_page_saying_so(client, site, monkeypatch):
+    """SQLite's "database or disk is full" under a decision was a bare 500 "Internal Server Error"."""
+    import sqlite3
+
+    from edge_agent.evidence.violations import ViolationLog
+
+    def full(*_a, **_k):
+        raise sqlite3.OperationalError("database or disk is full")  # what SQLite raises on ENOSPC
+
+    monkeypatch.setattr(ViolationLog, "decide", full)
+    tok = token(client, "/violations")
+    r = client.post("/violations/6/decide", data={"decision": "confirmed", "csrf": tok}, headers=HTML)
+    assert r.status_code == 507 and "设备存储已满" in r.text and "本次操作可能未保存" in r.text  # the site speaks Chinese
+    r = client.post("/violations/6/decide", data={"decision": "confirmed", "csrf": tok})
+    assert r.status_code == 507 and r.text.startswith("disk full: not saved")
+    assert site.log.get(6).decision == "open"

@@ -19,6 +19,7 @@ import yaml
 
 from edge_agent.cli import main
 from edge_agent.web.auth import UsersFile
+from tests.tmpfs import tiny_disk  # noqa: F401  (fixture)
 
 
 def test_users_add_list_remove(site, tmp_path, capsys):
@@ -280,3 +281,48 @@ def test_review_as_root_refuses_a_data_dir_of_the_agent(tmp_path):
     assert res.returncode == 2, res.stdout + res.stderr
     assert "belongs to nobody" in res.stderr and "sudo -u nobody edge-agent review --config" in res.stderr
     assert sorted(data.rglob("*")) == before  # nothing made as root
+
+
+def test_users_add_on_a_full_disk_leaves_the_file_and_no_scratch_copy(site, tmp_path, capsys, tiny_disk):  # noqa: F811
+    """ENOSPC while rewriting the users file: the old file stands, one line, and no partial ``users.txt.tmp``
+    of password hashes is left beside it (one was, world-readable under a 022 umask)."""
+    from tests.tmpfs import fill
+
+    disk = tiny_disk(1)
+    doc = yaml.safe_load(site.config_path.read_text(encoding="utf-8"))
+    doc.setdefault("web", {})["users_file"] = str(disk / "users.txt")
+    cfg = tmp_path / "full.yaml"
+    cfg.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    pw = tmp_path / "pw.txt"
+    pw.write_text("s3cret-enough\n")
+    assert main(["users", "add", "li.wei", "--config", str(cfg), "--password-file", str(pw)]) == 0
+    before = (disk / "users.txt").read_bytes()
+    fill(disk)
+    capsys.readouterr()
+    assert main(["users", "add", "wang.fang", "--config", str(cfg), "--password-file", str(pw)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot write (No space left on device)" in err and "nothing changed" in err, err
+    assert (disk / "users.txt").read_bytes() == before
+    assert sorted(p.name for p in disk.iterdir()) == ["filler.bin", "users.txt"]
+
+
+def test_review_on_a_read_only_data_dir_is_one_line(site, tmp_path, capsys):
+    """A backup on a read-only mount (or a card the kernel turned read-only) reviewed: was a traceback on the
+    session key (OSError: Read-only file system), exit 1."""
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(ro)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a read-only tmpfs here")
+    try:
+        doc = yaml.safe_load(site.config_path.read_text(encoding="utf-8"))
+        doc["data_dir"] = str(ro)
+        doc.setdefault("web", {})["users_file"] = str(site.root / "users.txt")
+        cfg = tmp_path / "ro.yaml"
+        cfg.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+        assert main(["review", "--config", str(cfg), "--port", "0"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"review: data_dir {ro}: not writable (Read-only file system)") and \
+            "review a copy in a writable folder" in err and err.count("\n") == 1, err
+    finally:
+        subprocess.run(["umount", str(ro)], check=False)

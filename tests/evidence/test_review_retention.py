@@ -1,0 +1,98 @@
+"""The review record on an SD card that runs for years: decided violations, their decisions, the audit log
+and the run ledger only grew. ``evidence.review_days`` bounds the first three (an undecided violation waits
+for its decision); the ledger keeps the runs ``history_days`` covers, and always the newest."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from edge_agent.clock import FakeClock
+from edge_agent.events.bus import EventBus
+from edge_agent.events.types import Event, EventType
+from edge_agent.evidence.recorder import ViolationRecorder
+from edge_agent.evidence.violations import ViolationFilter
+
+DAY = 86400.0
+
+
+def _violation(bus: EventBus, clock: FakeClock, bay: str, visit: str, stay_s: float = 600) -> None:
+    bus.publish(Event.make(EventType.VEHICLE_ARRIVED, clock, bay_id=bay, visit_id=visit))
+    bus.publish(Event.make(EventType.VIOLATION_STARTED, clock, bay_id=bay, visit_id=visit,
+                           data={"plate": "京A12345", "reason": "fuel_vehicle"}))
+    clock.advance(stay_s)
+    bus.publish(Event.make(EventType.VIOLATION_ENDED, clock, bay_id=bay, visit_id=visit, data={"reason": "departed"}))
+    bus.publish(Event.make(EventType.VEHICLE_DEPARTED, clock, bay_id=bay, visit_id=visit, data={"stayed_s": stay_s}))
+
+
+def _ids(rec: ViolationRecorder) -> dict[str, int]:
+    return {v.visit_id: v.id for v in rec.log.iter_all(ViolationFilter())}
+
+
+def test_decided_violations_and_the_audit_go_after_review_days_an_undecided_one_stays(tmp_path):
+    clock = FakeClock()
+    bus = EventBus()
+    db = tmp_path / "evidence.db"
+    rec = ViolationRecorder(db, clock, bus, history_days=30, review_days=60)
+    rec.runs.begin()
+    rec.start()
+    try:
+        for visit in ("confirmed", "dismissed", "undecided", "decided-late"):
+            _violation(bus, clock, "A", visit)
+        ids = _ids(rec)
+        rec.log.decide(ids["confirmed"], "confirmed", "alice")
+        rec.log.decide(ids["dismissed"], "dismissed", "alice", reason="charging card shown")
+        rec.log.audit("alice", "violation_confirmed", f"violation:{ids['confirmed']}")
+        clock.advance(50 * DAY)
+        rec.log.decide(ids["decided-late"], "confirmed", "bob")  # judged 50 days after it happened
+        rec.log.audit("bob", "violation_confirmed", f"violation:{ids['decided-late']}")
+        clock.advance(11 * DAY)  # 61 days after the first three, 11 after the late decision
+        bus.publish(Event.make(EventType.VEHICLE_ARRIVED, clock, bay_id="B", visit_id="today"))  # the hourly pass
+        assert set(_ids(rec)) == {"undecided", "decided-late"}
+        assert rec.log.decisions(ids["confirmed"]) == [] and rec.log.decisions(ids["dismissed"]) == []
+        assert [d["user"] for d in rec.log.decisions(ids["decided-late"])] == ["bob"]
+        assert [a["user"] for a in rec.log.audit_entries()] == ["bob"]
+        # the forgotten violations' stories are plain bay events now: history_days (30) took them
+        assert rec.log.timeline("confirmed") == [] and rec.log.timeline("dismissed") == []
+        assert len(rec.log.timeline("undecided")) == 4  # an open case keeps its story
+        clock.advance(50 * DAY)  # the late decision is now 61 days old; the undecided one is 111 days old
+        bus.publish(Event.make(EventType.VEHICLE_DEPARTED, clock, bay_id="B", visit_id="today"))
+        assert set(_ids(rec)) == {"undecided"}
+    finally:
+        rec.stop()
+
+
+def test_the_run_ledger_keeps_the_newest_runs_only(tmp_path):
+    clock = FakeClock()
+    db = tmp_path / "evidence.db"
+    t0 = clock.now().timestamp()
+    for _ in range(5):  # five starts a day apart (a nightly reboot), each stopped cleanly
+        bus = EventBus()
+        rec = ViolationRecorder(db, clock, bus, history_days=2, review_days=60)
+        rec.runs.begin()
+        rec.start()
+        bus.publish(Event.make(EventType.VEHICLE_ARRIVED, clock, bay_id="A", visit_id=f"v{clock.monotonic()}"))
+        clock.advance(DAY)
+        rec.stop()
+    with sqlite3.connect(db) as con:
+        alive = [r[0] for r in con.execute("SELECT alive_epoch FROM runs ORDER BY id")]
+    # the fifth start's pass forgot the first run (last alive 3 days before it, over history_days); the rest stay
+    assert alive == [t0 + k * DAY for k in (2, 3, 4, 5)]
+
+
+def test_review_days_shorter_than_the_bay_history_is_refused_naming_the_key(tmp_path, repo, capsys):
+    """A decided violation forgotten before its visit's events: the statistics would count a dismissed one
+    again, and the events would no longer be anyone's story, for the rest of history_days."""
+    import yaml
+
+    from edge_agent.cli import main
+
+    doc = yaml.safe_load((repo / "config" / "demo.yaml").read_text(encoding="utf-8"))
+    doc["evidence"] = {"review_days": 90}
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    assert main(["check-config", str(path)]) == 2
+    out = capsys.readouterr()
+    assert "evidence.review_days" in out.out + out.err and "history_days (400)" in out.out + out.err
+    doc["evidence"] = {"review_days": 90, "history_days": 90}
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    assert main(["check-config", str(path)]) == 0
