@@ -50,23 +50,43 @@ def subscriptions(group: str, root: str = "edge") -> list[str]:
 
 def parse(topic: str, payload: bytes) -> Record | None:
     """``{root}/{site}/{device}/…`` → a Record; None for anything that is not one of ours or not JSON."""
+    found = read(topic, payload)
+    return found if isinstance(found, Record) else None
+
+
+def read(topic: str, payload: bytes) -> Record | str:
+    """:func:`parse`, saying why a message is refused. Never raises, whatever the payload: it runs on the
+    MQTT client's network thread, and an exception there stopped the consumer in silence (a document nested
+    100,000 deep, an integer of 5,000 digits), and the unacknowledged message stopped it again at each start."""
     parts = topic.split("/")
     if len(parts) < 4:
-        return None
+        return "not a device topic"
     site, device, rest = parts[1], parts[2], parts[3:]
     if len(rest) == 3 and rest[0] == "bays" and rest[2] == "state":
         kind, bay = "state", rest[1]
     elif len(rest) == 1 and rest[0] in KINDS:
         kind, bay = KINDS[rest[0]], None
     else:
-        return None
+        return "not a topic the consumer stores"
     try:
-        doc = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return None
-    if not isinstance(doc, dict) or not all(_fits(doc, k, rule) for k, rule in _COLUMNS[kind].items()):
-        return None
+        doc = json.loads(payload, parse_constant=_no_constant)
+        # the store writes the document back as UTF-8 JSON: text no UTF-8 can hold (a lone surrogate
+        # escape, "\ud800") was refused by the driver at every retry, and every message behind it waited
+        json.dumps(doc, ensure_ascii=False).encode("utf-8")
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeError and the rest are ValueErrors
+        return f"not standard JSON in UTF-8 ({type(exc).__name__}: {str(exc)[:80]})"
+    if not isinstance(doc, dict):
+        return "not a JSON object"
+    wrong = [k for k, rule in _COLUMNS[kind].items() if not _fits(doc, k, rule)]
+    if wrong:
+        return f"{', '.join(wrong)} missing or of the wrong type for a {kind}"
     return Record(site, device, kind, bay, doc)
+
+
+def _no_constant(name: str) -> Any:
+    """NaN and ±Infinity are no JSON (RFC 8259): PostgreSQL's JSONB refuses them and any other reader of
+    a stored SQLite document would too."""
+    raise ValueError(f"{name} is not a JSON number")
 
 
 # what the store keeps in columns: "str" required, "str?" absent / null / a string, "str-" absent or a string
@@ -206,7 +226,15 @@ class Consumer:
             log.error("consumer: broker refused a subscription: %s", codes)
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        self._q.put((msg.mid, msg.qos, parse(msg.topic, bytes(msg.payload))))
+        """Queue every message, a refused one too (it is acknowledged in its batch), and say why it is refused."""
+        try:
+            found = read(msg.topic, bytes(msg.payload))
+        except Exception as exc:  # noqa: BLE001 - read never raises; the network thread must not die if it did
+            found = f"{type(exc).__name__}: {exc}"
+        if isinstance(found, str):
+            log.error("consumer: refused a message on %s (%d bytes): %s; set aside", msg.topic[:200],
+                      len(msg.payload), found)
+        self._q.put((msg.mid, msg.qos, found if isinstance(found, Record) else None))
 
     # -- writer thread ----------------------------------------------------------------------------
     def _work(self) -> None:
