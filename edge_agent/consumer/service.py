@@ -18,10 +18,11 @@ from __future__ import annotations
 import json
 import logging
 import queue
+import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlparse
 
@@ -31,6 +32,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from edge_agent.consumer.store import Record, Store
+from edge_agent.events.schemas import SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +42,23 @@ SESSION_TAKEN_OVER = 142
 FLAPS, FLAP_S = 3, 5.0
 
 KINDS = {"events": "event", "health": "health", "status": "status"}
+_VERSION = re.compile(r"(\d{1,6})\.(\d{1,6})\.(\d{1,6})")
+#: (site, device, version) pairs already said newer than this consumer's contract, at most this many
+_SAID_MAX = 4096
+
+
+def schema_version(msg: mqtt.MQTTMessage) -> str | None:
+    """The ``schema-version`` user property (MQTT 5; every publish of the agent carries one), if it is a version."""
+    for key, value in getattr(getattr(msg, "properties", None), "UserProperty", None) or []:
+        if key == "schema-version" and isinstance(value, str) and _VERSION.fullmatch(value):
+            return value
+    return None
+
+
+def newer_contract(version: str, ours: str = SCHEMA_VERSION) -> bool:
+    """A contract this consumer was not written for: another major, or a later minor (new fields, new types)."""
+    (major, minor, _), (our_major, our_minor, _) = (tuple(int(n) for n in v.split(".")) for v in (version, ours))
+    return major != our_major or minor > our_minor
 
 
 def subscriptions(group: str, root: str = "edge") -> list[str]:
@@ -149,6 +168,7 @@ class Consumer:
         self._clock = clock
         self._connected_at: float | None = None
         self._flaps, self._flap_said = 0, False
+        self._said_newer: set[tuple[str, str, str]] = set()
         self._unreachable = False  # logged once per run of failed attempts
         c.on_subscribe = self._on_subscribe
         c.on_message = self._on_message
@@ -234,7 +254,18 @@ class Consumer:
         if isinstance(found, str):
             log.error("consumer: refused a message on %s (%d bytes): %s; set aside", msg.topic[:200],
                       len(msg.payload), found)
-        self._q.put((msg.mid, msg.qos, found if isinstance(found, Record) else None))
+            self._q.put((msg.mid, msg.qos, None))
+            return
+        version = schema_version(msg)
+        if version is not None:
+            found = replace(found, schema=version)
+            if newer_contract(version) and (found.site, found.device, version) not in self._said_newer \
+                    and len(self._said_newer) < _SAID_MAX:
+                self._said_newer.add((found.site, found.device, version))
+                log.warning("consumer: %s/%s sends contract %s, this consumer knows %s: stored as received "
+                            "(events.schema_version says which), fields it does not know kept in the document",
+                            found.site, found.device, version, SCHEMA_VERSION)
+        self._q.put((msg.mid, msg.qos, found))
 
     # -- writer thread ----------------------------------------------------------------------------
     def _work(self) -> None:

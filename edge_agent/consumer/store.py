@@ -32,6 +32,7 @@ class Record:
     kind: str  # "event" | "state" | "health" | "status"
     bay_id: str | None
     doc: dict[str, Any]
+    schema: str | None = None  # the MQTT 5 user property ``schema-version`` it came with (None under 3.1.1)
 
 
 SCHEMA = """
@@ -45,7 +46,8 @@ CREATE TABLE IF NOT EXISTS events (
     visit_id    TEXT,
     evidence_id TEXT,
     data        {json} NOT NULL,
-    received_at TEXT NOT NULL
+    received_at TEXT NOT NULL,
+    schema_version TEXT
 );
 CREATE INDEX IF NOT EXISTS events_site_ts ON events (site, device, ts);
 CREATE TABLE IF NOT EXISTS health (
@@ -75,8 +77,9 @@ CREATE TABLE IF NOT EXISTS devices (
 );
 """
 
-_EVENT = ("INSERT INTO events (event_id, site, device, type, ts, bay_id, visit_id, evidence_id, data, received_at) "
-          "VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}) ON CONFLICT (event_id) DO NOTHING")
+_EVENT = ("INSERT INTO events (event_id, site, device, type, ts, bay_id, visit_id, evidence_id, data, received_at, "
+          "schema_version) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}) "
+          "ON CONFLICT (event_id) DO NOTHING")
 _HEALTH = "INSERT INTO health (site, device, ts, doc) VALUES ({p}, {p}, {p}, {p}) ON CONFLICT DO NOTHING"
 _STATE = ("INSERT INTO bay_states (site, device, bay_id, state, since, doc, updated_at) "
           "VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}) ON CONFLICT (site, device, bay_id) DO UPDATE SET "
@@ -123,8 +126,16 @@ class _SqlStore:
         for stmt in SCHEMA.format(json=self.json_type).split(";"):
             if stmt.strip():
                 self.conn.execute(stmt)
+        self._add_columns()
         self._utc_since()
         self.conn.commit()
+
+    def _add_columns(self) -> None:
+        """Columns a newer consumer added, on a database an older one made (``CREATE … IF NOT EXISTS`` keeps
+        an existing table as it was)."""
+        cur = self.conn.execute("SELECT * FROM events LIMIT 0")
+        if "schema_version" not in {c[0] for c in cur.description}:
+            self.conn.execute("ALTER TABLE events ADD COLUMN schema_version TEXT")
 
     def _utc_since(self) -> None:
         """Rows an older consumer stored kept the device's offset: rewrite them as UTC (one row per bay)."""
@@ -153,7 +164,8 @@ class _SqlStore:
                     d = r.doc
                     cur.execute(self._sql(_EVENT), (d["event_id"], r.site, r.device, d["type"], d["ts"], d.get("bay_id"),
                                                     d.get("visit_id"), d.get("evidence_id"),
-                                                    json.dumps(d.get("data", {}), ensure_ascii=False), now))
+                                                    json.dumps(d.get("data", {}), ensure_ascii=False), now,
+                                                    r.schema))
                 elif r.kind == "health":
                     cur.execute(self._sql(_HEALTH), (r.site, r.device, r.doc.get("ts", now), body))
                     cur.execute(self._sql(_LAST_HEALTH), (body, r.site, r.device))
