@@ -65,6 +65,7 @@ CREATE TABLE IF NOT EXISTS bay_states (
     since      TEXT NOT NULL,
     doc        {json} NOT NULL,
     updated_at TEXT NOT NULL,
+    ts         TEXT,
     PRIMARY KEY (site, device, bay_id)
 );
 CREATE TABLE IF NOT EXISTS devices (
@@ -81,10 +82,14 @@ _EVENT = ("INSERT INTO events (event_id, site, device, type, ts, bay_id, visit_i
           "schema_version) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}) "
           "ON CONFLICT (event_id) DO NOTHING")
 _HEALTH = "INSERT INTO health (site, device, ts, doc) VALUES ({p}, {p}, {p}, {p}) ON CONFLICT DO NOTHING"
-_STATE = ("INSERT INTO bay_states (site, device, bay_id, state, since, doc, updated_at) "
-          "VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}) ON CONFLICT (site, device, bay_id) DO UPDATE SET "
-          "state = excluded.state, since = excluded.since, doc = excluded.doc, updated_at = excluded.updated_at "
-          "WHERE excluded.since >= bay_states.since")
+# the newest `since` wins; for one `since` (the lock moved, a plate was read: the state published again) the
+# latest `ts`: consumers sharing a group commit one bay's messages in any order (of 200 bays whose lock went
+# moving, moving, down, 120 were left `moving` by two consumers ordering by `since` alone)
+_STATE = ("INSERT INTO bay_states (site, device, bay_id, state, since, doc, updated_at, ts) "
+          "VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}) ON CONFLICT (site, device, bay_id) DO UPDATE SET "
+          "state = excluded.state, since = excluded.since, doc = excluded.doc, updated_at = excluded.updated_at, "
+          "ts = excluded.ts WHERE excluded.since > bay_states.since OR (excluded.since = bay_states.since AND "
+          "(excluded.ts IS NULL OR bay_states.ts IS NULL OR excluded.ts >= bay_states.ts))")
 _SEEN = ("INSERT INTO devices (site, device, last_seen) VALUES ({p}, {p}, {p}) "
          "ON CONFLICT (site, device) DO UPDATE SET last_seen = excluded.last_seen")
 _STATUS = "UPDATE devices SET status = {p} WHERE site = {p} AND device = {p}"
@@ -95,7 +100,7 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
-def utc_instant(text: object, default: str) -> str:
+def utc_instant(text: object, default: str | None) -> str | None:
     """``since`` as the column keeps it: UTC, microseconds, so text order is time order. Devices stamp in
     their site's zone, and an offset that changes (a new ``site.timezone``, summer time) compared as text put
     08:00+08:00 after 01:30+00:00. Not an aware ISO-8601 time: ``default`` (the time it was received)."""
@@ -133,9 +138,10 @@ class _SqlStore:
     def _add_columns(self) -> None:
         """Columns a newer consumer added, on a database an older one made (``CREATE … IF NOT EXISTS`` keeps
         an existing table as it was)."""
-        cur = self.conn.execute("SELECT * FROM events LIMIT 0")
-        if "schema_version" not in {c[0] for c in cur.description}:
-            self.conn.execute("ALTER TABLE events ADD COLUMN schema_version TEXT")
+        for table, column in (("events", "schema_version"), ("bay_states", "ts")):
+            cur = self.conn.execute(f"SELECT * FROM {table} LIMIT 0")
+            if column not in {c[0] for c in cur.description}:
+                self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
 
     def _utc_since(self) -> None:
         """Rows an older consumer stored kept the device's offset: rewrite them as UTC (one row per bay)."""
@@ -171,7 +177,8 @@ class _SqlStore:
                     cur.execute(self._sql(_LAST_HEALTH), (body, r.site, r.device))
                 elif r.kind == "state" and r.bay_id is not None:
                     cur.execute(self._sql(_STATE), (r.site, r.device, r.bay_id, r.doc.get("state", "unknown"),
-                                                    utc_instant(r.doc.get("since"), now_us), body, now))
+                                                    utc_instant(r.doc.get("since"), now_us), body, now,
+                                                    utc_instant(r.doc.get("ts"), None)))
                 elif r.kind == "status":
                     cur.execute(self._sql(_STATUS), (r.doc.get("state"), r.site, r.device))
             self.conn.commit()

@@ -79,11 +79,17 @@ def test_a_database_an_older_consumer_made_gains_the_column(tmp_path):
                      "type TEXT NOT NULL, ts TEXT NOT NULL, bay_id TEXT, visit_id TEXT, evidence_id TEXT, "
                      "data TEXT NOT NULL, received_at TEXT NOT NULL)")
         conn.execute("INSERT INTO events VALUES ('old', 's1', 'd', 't', 'x', NULL, NULL, NULL, '{}', 'x')")
+        conn.execute("CREATE TABLE bay_states (site TEXT NOT NULL, device TEXT NOT NULL, bay_id TEXT NOT NULL, "
+                     "state TEXT NOT NULL, since TEXT NOT NULL, doc TEXT NOT NULL, updated_at TEXT NOT NULL, "
+                     "PRIMARY KEY (site, device, bay_id))")
     store = SqliteStore(db)
-    store.write([Record("s1", "d", "event", None, json.loads(_event(9)), _bump(1))])
+    store.write([Record("s1", "d", "event", None, json.loads(_event(9)), _bump(1)),
+                 Record("s1", "d", "state", "A", {"state": "free", "since": "2026-01-01T08:00:00+08:00",
+                                                  "ts": "2026-01-01T08:00:01.5+08:00"})])
     store.close()
-    assert dict(sqlite3.connect(db).execute("SELECT event_id, schema_version FROM events")) == {
-        "old": None, "e-9": _bump(1)}
+    rows = sqlite3.connect(db)
+    assert dict(rows.execute("SELECT event_id, schema_version FROM events")) == {"old": None, "e-9": _bump(1)}
+    assert rows.execute("SELECT ts FROM bay_states").fetchone()[0] == "2026-01-01T00:00:01.500000+00:00"
 
 
 @pytest.mark.postgres
