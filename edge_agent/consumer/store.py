@@ -158,7 +158,11 @@ class _SqlStore:
     def _sql(self, template: str) -> str:
         return template.format(p=self.placeholder)
 
+    def _connected(self) -> None:
+        """Hook run before each batch: a connection the server closed is opened again."""
+
     def write(self, batch: list[Record]) -> None:
+        self._connected()
         now = _now()
         now_us = utc_instant(now, now)
         cur = self.conn.cursor()
@@ -183,7 +187,10 @@ class _SqlStore:
                     cur.execute(self._sql(_STATUS), (r.doc.get("state"), r.site, r.device))
             self.conn.commit()
         except Exception:
-            self.conn.rollback()
+            try:
+                self.conn.rollback()
+            except Exception:  # noqa: BLE001 - a connection the server closed: the write's own error says why
+                pass
             raise
 
     def close(self) -> None:
@@ -211,7 +218,15 @@ class PostgresStore(_SqlStore):
             import psycopg
         except ImportError as exc:  # pragma: no cover - depends on the install
             raise RuntimeError("PostgreSQL needs psycopg: pip install -e '.[consumer]' in the source checkout") from exc
+        self._dsn, self._psycopg = dsn, psycopg
         super().__init__(psycopg.connect(dsn))
+
+    def _connected(self) -> None:
+        """A server that restarted (or a failover, an idle timeout) closed the connection for good: each retry
+        wrote to it again, "the connection is closed", and the consumer held every message until it was
+        restarted itself. Open a new one; while the server is still down that raises, and the batch waits."""
+        if self.conn.closed:
+            self.conn = self._psycopg.connect(self._dsn)
 
     def _before_schema(self) -> None:
         # Consumers starting together would race on CREATE TABLE IF NOT EXISTS (PostgreSQL raises a unique
