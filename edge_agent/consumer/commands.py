@@ -72,6 +72,19 @@ def _level(what: str):  # noqa: ANN202 - an argparse type
     return check
 
 
+def _client_id(text: str) -> str:
+    """The name of the persistent session that keeps a crashed instance's messages. Empty, the broker made up
+    a new id at every connect (MQTT 5): the messages it held for the instance's last session were stranded
+    there, and a restarted consumer never saw them, in silence."""
+    if not text:
+        raise argparse.ArgumentTypeError("'': the client id names this instance's session at the broker (which "
+                                         "keeps its messages across a crash); give each instance a stable, unique one")
+    if "\0" in text or len(text.encode("utf-8", "surrogatepass")) > 65535:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r}: an MQTT client id is UTF-8 text of at most 65535 bytes "
+                                         "without U+0000")
+    return text
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("consume", help="reference backend consumer: MQTT events into PostgreSQL or SQLite")
     p.add_argument("--broker", default="mqtt://127.0.0.1:1883", type=_broker,
@@ -80,7 +93,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="postgresql://user@host/db (needs the consumer extra) or a SQLite file path")
     p.add_argument("--group", default="edge-consumers", type=_level("a share name"),
                    help="shared-subscription group: instances split the load")
-    p.add_argument("--client-id", default="consumer-1", help="stable per instance and unique: its session keeps its messages, and a second instance with the same id takes the session (then the first stops, exit 1) (default: %(default)s)")
+    p.add_argument("--client-id", default="consumer-1", type=_client_id, help="stable per instance and unique: its session keeps its messages, and a second instance with the same id takes the session (then the first stops, exit 1) (default: %(default)s)")
     p.add_argument("--root", default="edge", type=_level("the root"), help="first topic level of the agents' prefix")
     p.add_argument("--username")
     p.add_argument("--password-env", help="environment variable holding the password")
