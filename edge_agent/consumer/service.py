@@ -91,7 +91,7 @@ def read(topic: str, payload: bytes) -> Record | str:
         doc = json.loads(payload, parse_constant=_no_constant)
         # the store writes the document back as UTF-8 JSON: text no UTF-8 can hold (a lone surrogate
         # escape, "\ud800") was refused by the driver at every retry, and every message behind it waited
-        json.dumps(doc, ensure_ascii=False).encode("utf-8")
+        json.dumps(doc, ensure_ascii=False, allow_nan=False).encode("utf-8")  # 1e400 reads as inf
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeError and the rest are ValueErrors
         return f"not standard JSON in UTF-8 ({type(exc).__name__}: {str(exc)[:80]})"
     if not isinstance(doc, dict):
