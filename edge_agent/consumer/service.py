@@ -144,7 +144,8 @@ class Consumer:
                  root: str = "edge", username: str | None = None, password: str | None = None,
                  batch_max: int = 500, session_expiry_s: int = 86400,
                  on_taken_over: Callable[[], None] | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, ca_file: str | None = None,
+                 cert_file: str | None = None, key_file: str | None = None) -> None:
         u = urlparse(broker_url)
         self.host, self.port = u.hostname or "127.0.0.1", u.port or (8883 if u.scheme == "mqtts" else 1883)
         self.store, self.group, self.root = store, group, root
@@ -155,8 +156,8 @@ class Consumer:
         self._stopping = threading.Event()
         self._worker = threading.Thread(target=self._work, name="consumer-writer", daemon=True)
         c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, manual_ack=True)
-        if u.scheme == "mqtts":
-            c.tls_set()
+        if u.scheme == "mqtts":  # a site broker's own CA (deploy/mosquitto/mosquitto-tls.conf), mutual TLS
+            c.tls_set(ca_certs=ca_file, certfile=cert_file, keyfile=key_file)
         if username:
             c.username_pw_set(username, password)
         c.on_connect = self._on_connect
