@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 SESSION_TAKEN_OVER = 142
 #: FLAPS connections in a row that the broker closed within FLAP_S of accepting them: a client id in use twice
 FLAPS, FLAP_S = 3, 5.0
+#: a write the database keeps refusing is said again this often (its first failure with the traceback)
+SAY_EVERY_S = 60.0
 
 KINDS = {"events": "event", "health": "health", "status": "status"}
 _VERSION = re.compile(r"(\d{1,6})\.(\d{1,6})\.(\d{1,6})")
@@ -150,6 +152,7 @@ class Consumer:
         self.host, self.port = u.hostname or "127.0.0.1", u.port or (8883 if u.scheme == "mqtts" else 1883)
         self.store, self.group, self.root = store, group, root
         self.batch_max = batch_max
+        self.retry_s = 2.0  # between writes while the database refuses them
         self.counters = Counters()
         self._q: queue.Queue[tuple[int, int, Record | None] | None] = queue.Queue()
         self._ready = threading.Event()
@@ -288,14 +291,27 @@ class Consumer:
         if not batch:
             return
         records = [r for _, _, r in batch if r is not None]
+        failing_since = said_at = None
         while True:
             try:
                 refused = self._write(records)
                 break
-            except Exception:  # database down: hold the acks (the broker keeps the messages) and retry
-                log.exception("consumer: write failed; retrying in 2 s")
-                if self._stopping.wait(2.0):
+            except Exception as exc:  # database down: hold the acks (the broker keeps the messages) and retry
+                # said once with its traceback, then a line a minute: a traceback every 2 s filled the journal
+                # with 1,800 of them an hour while the database was down
+                now = self._clock()
+                if failing_since is None or said_at is None:
+                    failing_since = said_at = now
+                    log.exception("consumer: write failed; retrying every %g s, acknowledging nothing meanwhile",
+                                  self.retry_s)
+                elif now - said_at >= SAY_EVERY_S:
+                    said_at = now
+                    log.error("consumer: writes still failing after %.0f s: %s", now - failing_since,
+                              (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200])
+                if self._stopping.wait(self.retry_s):
                     return  # stopping: leave the batch unacknowledged for redelivery
+        if failing_since is not None:
+            log.warning("consumer: written again after %.0f s of failed writes", self._clock() - failing_since)
         for mid, qos, _ in batch:
             if qos > 0:
                 self.client.ack(mid, qos)
