@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import ssl
 import sys
 import threading
 
@@ -17,6 +18,13 @@ def _consume(args: argparse.Namespace) -> int:
     from edge_agent.consumer.service import Consumer
     from edge_agent.consumer.store import open_store
 
+    tls = [f"--{k}" for k in ("ca", "cert", "key") if getattr(args, k)]
+    if tls and not args.broker.startswith("mqtts://"):
+        print(f"consume: {' / '.join(tls)} need an mqtts:// --broker", file=sys.stderr)
+        return 2
+    if bool(args.cert) != bool(args.key):
+        print("consume: --cert and --key go together (mutual TLS)", file=sys.stderr)
+        return 2
     password = os.environ.get(args.password_env) if args.password_env else None
     if args.password_env and password is None:  # was an anonymous login the broker then refused, or let in
         print(f"consume: --password-env {args.password_env}: that environment variable is not set", file=sys.stderr)
@@ -29,8 +37,14 @@ def _consume(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 1
     stop = threading.Event()
-    consumer = Consumer(args.broker, store, group=args.group, client_id=args.client_id,
-                        root=args.root, username=args.username, password=password, on_taken_over=stop.set)
+    try:
+        consumer = Consumer(args.broker, store, group=args.group, client_id=args.client_id, root=args.root,
+                            username=args.username, password=password, on_taken_over=stop.set,
+                            ca_file=args.ca, cert_file=args.cert, key_file=args.key)
+    except (OSError, ssl.SSLError) as exc:  # a CA / certificate / key that cannot be read or is no PEM
+        store.close()
+        print(f"consume: --ca / --cert / --key: {exc}", file=sys.stderr)
+        return 2
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     consumer.start()
@@ -72,6 +86,19 @@ def _level(what: str):  # noqa: ANN202 - an argparse type
     return check
 
 
+def _client_id(text: str) -> str:
+    """The name of the persistent session that keeps a crashed instance's messages. Empty, the broker made up
+    a new id at every connect (MQTT 5): the messages it held for the instance's last session were stranded
+    there, and a restarted consumer never saw them, in silence."""
+    if not text:
+        raise argparse.ArgumentTypeError("'': the client id names this instance's session at the broker (which "
+                                         "keeps its messages across a crash); give each instance a stable, unique one")
+    if "\0" in text or len(text.encode("utf-8", "surrogatepass")) > 65535:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r}: an MQTT client id is UTF-8 text of at most 65535 bytes "
+                                         "without U+0000")
+    return text
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("consume", help="reference backend consumer: MQTT events into PostgreSQL or SQLite")
     p.add_argument("--broker", default="mqtt://127.0.0.1:1883", type=_broker,
@@ -80,8 +107,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="postgresql://user@host/db (needs the consumer extra) or a SQLite file path")
     p.add_argument("--group", default="edge-consumers", type=_level("a share name"),
                    help="shared-subscription group: instances split the load")
-    p.add_argument("--client-id", default="consumer-1", help="stable per instance and unique: its session keeps its messages, and a second instance with the same id takes the session (then the first stops, exit 1) (default: %(default)s)")
+    p.add_argument("--client-id", default="consumer-1", type=_client_id, help="stable per instance and unique: its session keeps its messages, and a second instance with the same id takes the session (then the first stops, exit 1) (default: %(default)s)")
     p.add_argument("--root", default="edge", type=_level("the root"), help="first topic level of the agents' prefix")
+    p.add_argument("--ca", metavar="FILE", help="PEM CA bundle for an mqtts:// broker signed by a CA of its own "
+                   "(as mqtt.tls.ca_file); default: the system's trust store")
+    p.add_argument("--cert", metavar="FILE", help="client certificate for mutual TLS (with --key)")
+    p.add_argument("--key", metavar="FILE", help="client key for mutual TLS (with --cert)")
     p.add_argument("--username")
     p.add_argument("--password-env", help="environment variable holding the password")
     p.set_defaults(func=_consume)

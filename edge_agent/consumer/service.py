@@ -18,10 +18,11 @@ from __future__ import annotations
 import json
 import logging
 import queue
+import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlparse
 
@@ -31,6 +32,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from edge_agent.consumer.store import Record, Store
+from edge_agent.events.schemas import SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +40,27 @@ log = logging.getLogger(__name__)
 SESSION_TAKEN_OVER = 142
 #: FLAPS connections in a row that the broker closed within FLAP_S of accepting them: a client id in use twice
 FLAPS, FLAP_S = 3, 5.0
+#: a write the database keeps refusing is said again this often (its first failure with the traceback)
+SAY_EVERY_S = 60.0
 
 KINDS = {"events": "event", "health": "health", "status": "status"}
+_VERSION = re.compile(r"(\d{1,6})\.(\d{1,6})\.(\d{1,6})")
+#: (site, device, version) pairs already said newer than this consumer's contract, at most this many
+_SAID_MAX = 4096
+
+
+def schema_version(msg: mqtt.MQTTMessage) -> str | None:
+    """The ``schema-version`` user property (MQTT 5; every publish of the agent carries one), if it is a version."""
+    for key, value in getattr(getattr(msg, "properties", None), "UserProperty", None) or []:
+        if key == "schema-version" and isinstance(value, str) and _VERSION.fullmatch(value):
+            return value
+    return None
+
+
+def newer_contract(version: str, ours: str = SCHEMA_VERSION) -> bool:
+    """A contract this consumer was not written for: another major, or a later minor (new fields, new types)."""
+    (major, minor, _), (our_major, our_minor, _) = (tuple(int(n) for n in v.split(".")) for v in (version, ours))
+    return major != our_major or minor > our_minor
 
 
 def subscriptions(group: str, root: str = "edge") -> list[str]:
@@ -50,23 +71,43 @@ def subscriptions(group: str, root: str = "edge") -> list[str]:
 
 def parse(topic: str, payload: bytes) -> Record | None:
     """``{root}/{site}/{device}/…`` → a Record; None for anything that is not one of ours or not JSON."""
+    found = read(topic, payload)
+    return found if isinstance(found, Record) else None
+
+
+def read(topic: str, payload: bytes) -> Record | str:
+    """:func:`parse`, saying why a message is refused. Never raises, whatever the payload: it runs on the
+    MQTT client's network thread, and an exception there stopped the consumer in silence (a document nested
+    100,000 deep, an integer of 5,000 digits), and the unacknowledged message stopped it again at each start."""
     parts = topic.split("/")
     if len(parts) < 4:
-        return None
+        return "not a device topic"
     site, device, rest = parts[1], parts[2], parts[3:]
     if len(rest) == 3 and rest[0] == "bays" and rest[2] == "state":
         kind, bay = "state", rest[1]
     elif len(rest) == 1 and rest[0] in KINDS:
         kind, bay = KINDS[rest[0]], None
     else:
-        return None
+        return "not a topic the consumer stores"
     try:
-        doc = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return None
-    if not isinstance(doc, dict) or not all(_fits(doc, k, rule) for k, rule in _COLUMNS[kind].items()):
-        return None
+        doc = json.loads(payload, parse_constant=_no_constant)
+        # the store writes the document back as UTF-8 JSON: text no UTF-8 can hold (a lone surrogate
+        # escape, "\ud800") was refused by the driver at every retry, and every message behind it waited
+        json.dumps(doc, ensure_ascii=False, allow_nan=False).encode("utf-8")  # 1e400 reads as inf
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeError and the rest are ValueErrors
+        return f"not standard JSON in UTF-8 ({type(exc).__name__}: {str(exc)[:80]})"
+    if not isinstance(doc, dict):
+        return "not a JSON object"
+    wrong = [k for k, rule in _COLUMNS[kind].items() if not _fits(doc, k, rule)]
+    if wrong:
+        return f"{', '.join(wrong)} missing or of the wrong type for a {kind}"
     return Record(site, device, kind, bay, doc)
+
+
+def _no_constant(name: str) -> Any:
+    """NaN and ±Infinity are no JSON (RFC 8259): PostgreSQL's JSONB refuses them and any other reader of
+    a stored SQLite document would too."""
+    raise ValueError(f"{name} is not a JSON number")
 
 
 # what the store keeps in columns: "str" required, "str?" absent / null / a string, "str-" absent or a string
@@ -105,19 +146,21 @@ class Consumer:
                  root: str = "edge", username: str | None = None, password: str | None = None,
                  batch_max: int = 500, session_expiry_s: int = 86400,
                  on_taken_over: Callable[[], None] | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, ca_file: str | None = None,
+                 cert_file: str | None = None, key_file: str | None = None) -> None:
         u = urlparse(broker_url)
         self.host, self.port = u.hostname or "127.0.0.1", u.port or (8883 if u.scheme == "mqtts" else 1883)
         self.store, self.group, self.root = store, group, root
         self.batch_max = batch_max
+        self.retry_s = 2.0  # between writes while the database refuses them
         self.counters = Counters()
         self._q: queue.Queue[tuple[int, int, Record | None] | None] = queue.Queue()
         self._ready = threading.Event()
         self._stopping = threading.Event()
         self._worker = threading.Thread(target=self._work, name="consumer-writer", daemon=True)
         c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, manual_ack=True)
-        if u.scheme == "mqtts":
-            c.tls_set()
+        if u.scheme == "mqtts":  # a site broker's own CA (deploy/mosquitto/mosquitto-tls.conf), mutual TLS
+            c.tls_set(ca_certs=ca_file, certfile=cert_file, keyfile=key_file)
         if username:
             c.username_pw_set(username, password)
         c.on_connect = self._on_connect
@@ -129,6 +172,7 @@ class Consumer:
         self._clock = clock
         self._connected_at: float | None = None
         self._flaps, self._flap_said = 0, False
+        self._said_newer: set[tuple[str, str, str]] = set()
         self._unreachable = False  # logged once per run of failed attempts
         c.on_subscribe = self._on_subscribe
         c.on_message = self._on_message
@@ -206,7 +250,26 @@ class Consumer:
             log.error("consumer: broker refused a subscription: %s", codes)
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        self._q.put((msg.mid, msg.qos, parse(msg.topic, bytes(msg.payload))))
+        """Queue every message, a refused one too (it is acknowledged in its batch), and say why it is refused."""
+        try:
+            found = read(msg.topic, bytes(msg.payload))
+        except Exception as exc:  # noqa: BLE001 - read never raises; the network thread must not die if it did
+            found = f"{type(exc).__name__}: {exc}"
+        if isinstance(found, str):
+            log.error("consumer: refused a message on %s (%d bytes): %s; set aside", msg.topic[:200],
+                      len(msg.payload), found)
+            self._q.put((msg.mid, msg.qos, None))
+            return
+        version = schema_version(msg)
+        if version is not None:
+            found = replace(found, schema=version)
+            if newer_contract(version) and (found.site, found.device, version) not in self._said_newer \
+                    and len(self._said_newer) < _SAID_MAX:
+                self._said_newer.add((found.site, found.device, version))
+                log.warning("consumer: %s/%s sends contract %s, this consumer knows %s: stored as received "
+                            "(events.schema_version says which), fields it does not know kept in the document",
+                            found.site, found.device, version, SCHEMA_VERSION)
+        self._q.put((msg.mid, msg.qos, found))
 
     # -- writer thread ----------------------------------------------------------------------------
     def _work(self) -> None:
@@ -228,14 +291,27 @@ class Consumer:
         if not batch:
             return
         records = [r for _, _, r in batch if r is not None]
+        failing_since = said_at = None
         while True:
             try:
                 refused = self._write(records)
                 break
-            except Exception:  # database down: hold the acks (the broker keeps the messages) and retry
-                log.exception("consumer: write failed; retrying in 2 s")
-                if self._stopping.wait(2.0):
+            except Exception as exc:  # database down: hold the acks (the broker keeps the messages) and retry
+                # said once with its traceback, then a line a minute: a traceback every 2 s filled the journal
+                # with 1,800 of them an hour while the database was down
+                now = self._clock()
+                if failing_since is None or said_at is None:
+                    failing_since = said_at = now
+                    log.exception("consumer: write failed; retrying every %g s, acknowledging nothing meanwhile",
+                                  self.retry_s)
+                elif now - said_at >= SAY_EVERY_S:
+                    said_at = now
+                    log.error("consumer: writes still failing after %.0f s: %s", now - failing_since,
+                              (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200])
+                if self._stopping.wait(self.retry_s):
                     return  # stopping: leave the batch unacknowledged for redelivery
+        if failing_since is not None:
+            log.warning("consumer: written again after %.0f s of failed writes", self._clock() - failing_since)
         for mid, qos, _ in batch:
             if qos > 0:
                 self.client.ack(mid, qos)

@@ -32,6 +32,7 @@ class Record:
     kind: str  # "event" | "state" | "health" | "status"
     bay_id: str | None
     doc: dict[str, Any]
+    schema: str | None = None  # the MQTT 5 user property ``schema-version`` it came with (None under 3.1.1)
 
 
 SCHEMA = """
@@ -45,7 +46,8 @@ CREATE TABLE IF NOT EXISTS events (
     visit_id    TEXT,
     evidence_id TEXT,
     data        {json} NOT NULL,
-    received_at TEXT NOT NULL
+    received_at TEXT NOT NULL,
+    schema_version TEXT
 );
 CREATE INDEX IF NOT EXISTS events_site_ts ON events (site, device, ts);
 CREATE TABLE IF NOT EXISTS health (
@@ -63,6 +65,7 @@ CREATE TABLE IF NOT EXISTS bay_states (
     since      TEXT NOT NULL,
     doc        {json} NOT NULL,
     updated_at TEXT NOT NULL,
+    ts         TEXT,
     PRIMARY KEY (site, device, bay_id)
 );
 CREATE TABLE IF NOT EXISTS devices (
@@ -75,13 +78,18 @@ CREATE TABLE IF NOT EXISTS devices (
 );
 """
 
-_EVENT = ("INSERT INTO events (event_id, site, device, type, ts, bay_id, visit_id, evidence_id, data, received_at) "
-          "VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}) ON CONFLICT (event_id) DO NOTHING")
+_EVENT = ("INSERT INTO events (event_id, site, device, type, ts, bay_id, visit_id, evidence_id, data, received_at, "
+          "schema_version) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}) "
+          "ON CONFLICT (event_id) DO NOTHING")
 _HEALTH = "INSERT INTO health (site, device, ts, doc) VALUES ({p}, {p}, {p}, {p}) ON CONFLICT DO NOTHING"
-_STATE = ("INSERT INTO bay_states (site, device, bay_id, state, since, doc, updated_at) "
-          "VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}) ON CONFLICT (site, device, bay_id) DO UPDATE SET "
-          "state = excluded.state, since = excluded.since, doc = excluded.doc, updated_at = excluded.updated_at "
-          "WHERE excluded.since >= bay_states.since")
+# the newest `since` wins; for one `since` (the lock moved, a plate was read: the state published again) the
+# latest `ts`: consumers sharing a group commit one bay's messages in any order (of 200 bays whose lock went
+# moving, moving, down, 120 were left `moving` by two consumers ordering by `since` alone)
+_STATE = ("INSERT INTO bay_states (site, device, bay_id, state, since, doc, updated_at, ts) "
+          "VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}) ON CONFLICT (site, device, bay_id) DO UPDATE SET "
+          "state = excluded.state, since = excluded.since, doc = excluded.doc, updated_at = excluded.updated_at, "
+          "ts = excluded.ts WHERE excluded.since > bay_states.since OR (excluded.since = bay_states.since AND "
+          "(excluded.ts IS NULL OR bay_states.ts IS NULL OR excluded.ts >= bay_states.ts))")
 _SEEN = ("INSERT INTO devices (site, device, last_seen) VALUES ({p}, {p}, {p}) "
          "ON CONFLICT (site, device) DO UPDATE SET last_seen = excluded.last_seen")
 _STATUS = "UPDATE devices SET status = {p} WHERE site = {p} AND device = {p}"
@@ -92,7 +100,7 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
-def utc_instant(text: object, default: str) -> str:
+def utc_instant(text: object, default: str | None) -> str | None:
     """``since`` as the column keeps it: UTC, microseconds, so text order is time order. Devices stamp in
     their site's zone, and an offset that changes (a new ``site.timezone``, summer time) compared as text put
     08:00+08:00 after 01:30+00:00. Not an aware ISO-8601 time: ``default`` (the time it was received)."""
@@ -123,8 +131,17 @@ class _SqlStore:
         for stmt in SCHEMA.format(json=self.json_type).split(";"):
             if stmt.strip():
                 self.conn.execute(stmt)
+        self._add_columns()
         self._utc_since()
         self.conn.commit()
+
+    def _add_columns(self) -> None:
+        """Columns a newer consumer added, on a database an older one made (``CREATE … IF NOT EXISTS`` keeps
+        an existing table as it was)."""
+        for table, column in (("events", "schema_version"), ("bay_states", "ts")):
+            cur = self.conn.execute(f"SELECT * FROM {table} LIMIT 0")
+            if column not in {c[0] for c in cur.description}:
+                self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
 
     def _utc_since(self) -> None:
         """Rows an older consumer stored kept the device's offset: rewrite them as UTC (one row per bay)."""
@@ -141,7 +158,11 @@ class _SqlStore:
     def _sql(self, template: str) -> str:
         return template.format(p=self.placeholder)
 
+    def _connected(self) -> None:
+        """Hook run before each batch: a connection the server closed is opened again."""
+
     def write(self, batch: list[Record]) -> None:
+        self._connected()
         now = _now()
         now_us = utc_instant(now, now)
         cur = self.conn.cursor()
@@ -153,18 +174,23 @@ class _SqlStore:
                     d = r.doc
                     cur.execute(self._sql(_EVENT), (d["event_id"], r.site, r.device, d["type"], d["ts"], d.get("bay_id"),
                                                     d.get("visit_id"), d.get("evidence_id"),
-                                                    json.dumps(d.get("data", {}), ensure_ascii=False), now))
+                                                    json.dumps(d.get("data", {}), ensure_ascii=False), now,
+                                                    r.schema))
                 elif r.kind == "health":
                     cur.execute(self._sql(_HEALTH), (r.site, r.device, r.doc.get("ts", now), body))
                     cur.execute(self._sql(_LAST_HEALTH), (body, r.site, r.device))
                 elif r.kind == "state" and r.bay_id is not None:
                     cur.execute(self._sql(_STATE), (r.site, r.device, r.bay_id, r.doc.get("state", "unknown"),
-                                                    utc_instant(r.doc.get("since"), now_us), body, now))
+                                                    utc_instant(r.doc.get("since"), now_us), body, now,
+                                                    utc_instant(r.doc.get("ts"), None)))
                 elif r.kind == "status":
                     cur.execute(self._sql(_STATUS), (r.doc.get("state"), r.site, r.device))
             self.conn.commit()
         except Exception:
-            self.conn.rollback()
+            try:
+                self.conn.rollback()
+            except Exception:  # noqa: BLE001 - a connection the server closed: the write's own error says why
+                pass
             raise
 
     def close(self) -> None:
@@ -192,7 +218,15 @@ class PostgresStore(_SqlStore):
             import psycopg
         except ImportError as exc:  # pragma: no cover - depends on the install
             raise RuntimeError("PostgreSQL needs psycopg: pip install -e '.[consumer]' in the source checkout") from exc
+        self._dsn, self._psycopg = dsn, psycopg
         super().__init__(psycopg.connect(dsn))
+
+    def _connected(self) -> None:
+        """A server that restarted (or a failover, an idle timeout) closed the connection for good: each retry
+        wrote to it again, "the connection is closed", and the consumer held every message until it was
+        restarted itself. Open a new one; while the server is still down that raises, and the batch waits."""
+        if self.conn.closed:
+            self.conn = self._psycopg.connect(self._dsn)
 
     def _before_schema(self) -> None:
         # Consumers starting together would race on CREATE TABLE IF NOT EXISTS (PostgreSQL raises a unique

@@ -263,7 +263,10 @@ class MqttLink:
             log.error("bay id %r cannot be a topic level; state not published", state.bay_id)
             return
         topic = self.topics.state(state.bay_id)
-        self.outbox.put(topic, _json(state.to_dict()), qos=1, retain=True, protected=True, key=topic)
+        # stamped as handed over (the bus hands a bay's states in order): a consumer ordering one bay's states
+        # by `since` alone cannot order the republishes of one state (the lock moving, then down)
+        doc = {**state.to_dict(), "ts": self._clock.now().isoformat(timespec="microseconds")}
+        self.outbox.put(topic, _json(doc), qos=1, retain=True, protected=True, key=topic)
         self.pump.wake()
 
     def publish_retained(self, topic: str, doc: dict[str, Any]) -> None:

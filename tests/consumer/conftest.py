@@ -28,38 +28,68 @@ def _as_owner(args: list[str], user: str | None) -> list[str]:
     return ["runuser", "-u", user, "--", *args] if user else args
 
 
+class PgCluster:
+    """A throw-away PostgreSQL cluster: ``start()`` / ``stop()`` may be repeated (the data stays)."""
+
+    def __init__(self) -> None:
+        initdb, self.pg_ctl = _bin("initdb"), _bin("pg_ctl")
+        if not initdb or not self.pg_ctl:
+            pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+        pytest.importorskip("psycopg")
+        self.user = None
+        if os.geteuid() == 0:
+            try:
+                pw = pwd.getpwnam("postgres")
+            except KeyError:
+                pytest.skip("running as root and there is no postgres user to own the cluster")
+            self.user = "postgres"
+        self.root = Path(tempfile.mkdtemp(prefix="edge-agent-pg-"))
+        self.data, sock = self.root / "data", self.root / "sock"
+        sock.mkdir()
+        if self.user:
+            os.chown(self.root, pw.pw_uid, pw.pw_gid)
+            os.chown(sock, pw.pw_uid, pw.pw_gid)
+        owner = self.user or pwd.getpwuid(os.geteuid()).pw_name
+        subprocess.run(_as_owner([initdb, "-D", str(self.data), "-A", "trust", "-U", owner, "--no-sync"], self.user),
+                       check=True, capture_output=True)
+        port = free_port()
+        self.opts = f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={sock} -c fsync=off"
+        self.dsn = f"postgresql://{owner}@127.0.0.1:{port}/postgres"
+
+    def _ctl(self, *args: str, check: bool = True) -> None:
+        subprocess.run(_as_owner([self.pg_ctl, "-D", str(self.data), *args], self.user), check=check,
+                       capture_output=True)
+
+    def start(self) -> "PgCluster":
+        self._ctl("-o", self.opts, "-l", str(self.root / "log"), "-w", "start")
+        return self
+
+    def stop(self, mode: str = "fast") -> None:
+        self._ctl("-m", mode, "-w", "stop", check=False)
+
+    def remove(self) -> None:
+        self.stop("immediate")
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[str]:
     """A DSN to a fresh PostgreSQL cluster (one per test session)."""
-    initdb, pg_ctl = _bin("initdb"), _bin("pg_ctl")
-    if not initdb or not pg_ctl:
-        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
-    pytest.importorskip("psycopg")
-    user = None
-    if os.geteuid() == 0:
-        try:
-            pw = pwd.getpwnam("postgres")
-        except KeyError:
-            pytest.skip("running as root and there is no postgres user to own the cluster")
-        user = "postgres"
-    root = Path(tempfile.mkdtemp(prefix="edge-agent-pg-"))
-    data, sock = root / "data", root / "sock"
-    sock.mkdir()
-    if user:
-        os.chown(root, pw.pw_uid, pw.pw_gid)
-        os.chown(sock, pw.pw_uid, pw.pw_gid)
-    owner = user or pwd.getpwuid(os.geteuid()).pw_name
-    subprocess.run(_as_owner([initdb, "-D", str(data), "-A", "trust", "-U", owner, "--no-sync"], user),
-                   check=True, capture_output=True)
-    port = free_port()
-    opts = f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={sock} -c fsync=off"
-    subprocess.run(_as_owner([pg_ctl, "-D", str(data), "-o", opts, "-l", str(root / "log"), "-w", "start"], user),
-                   check=True, capture_output=True)
+    cluster = PgCluster().start()
     try:
-        yield f"postgresql://{owner}@127.0.0.1:{port}/postgres"
+        yield cluster.dsn
     finally:
-        subprocess.run(_as_owner([pg_ctl, "-D", str(data), "-m", "immediate", "stop"], user), capture_output=True)
-        shutil.rmtree(root, ignore_errors=True)
+        cluster.remove()
+
+
+@pytest.fixture
+def pg_cluster() -> Iterator[PgCluster]:
+    """A cluster of the test's own, for a test that stops and starts the server."""
+    cluster = PgCluster().start()
+    try:
+        yield cluster
+    finally:
+        cluster.remove()
 
 
 @pytest.fixture

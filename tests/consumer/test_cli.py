@@ -126,3 +126,13 @@ def test_a_broker_that_says_the_session_was_taken_over_stops_this_instance(tmp_p
         assert stopped.is_set() and consumer.taken_over.is_set()
     finally:
         consumer.store.close()
+
+
+@pytest.mark.parametrize("value", ["", "a\0b"])
+def test_a_client_id_that_names_no_session_is_refused(value, capsys):
+    """``--client-id ''`` consumed under a session the broker named anew at every connect: what it held for the
+    instance when it crashed was never delivered to it again (exactly once per event_id, silently broken)."""
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args(["consume", "--client-id", value])
+    assert exc.value.code == 2
+    assert "argument --client-id" in capsys.readouterr().err

@@ -3,14 +3,19 @@ and the broker restarted once: every event_id lands exactly once in PostgreSQL, 
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
 import threading
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
+from edge_agent.consumer.service import Consumer
+from edge_agent.consumer.store import PostgresStore
 from tests.events.helpers import ChildAgent, wait_until, write_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -140,3 +145,37 @@ def test_nothing_is_acknowledged_before_it_is_committed(broker, tmp_path):
     import sqlite3
 
     assert sqlite3.connect(store_path).execute("SELECT count(DISTINCT event_id) FROM events").fetchone()[0] == 20
+
+
+@pytest.mark.broker
+@pytest.mark.postgres
+def test_a_postgres_server_that_restarted_is_written_to_again(broker, pg_cluster):
+    """A PostgreSQL restart (an upgrade, a failover, a crash) closed the consumer's connection for good: every
+    retry wrote to it again ("the connection is closed") and the messages waited until the consumer itself was
+    restarted. Now each retry opens a new connection; the messages held meanwhile land, once each."""
+    import psycopg
+
+    consumer = Consumer(broker.url(), PostgresStore(pg_cluster.dsn), group="g", client_id="c-pg-restart").start()
+    assert consumer.wait_ready(10)
+    device = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="device-sim", protocol=mqtt.MQTTv5)
+    device.connect("127.0.0.1", broker.port)
+    device.loop_start()
+
+    def _doc(i: int) -> str:
+        return json.dumps({"event_id": f"e-{i}", "type": "vehicle_arrived", "ts": "2026-01-01T08:00:00.000+08:00",
+                           "bay_id": "A", "data": {}})
+
+    try:
+        device.publish("edge/s1/d1/events", _doc(0), qos=1).wait_for_publish(10)
+        wait_until(lambda: consumer.counters.written == 1, 20, "the first event written")
+        pg_cluster.stop()
+        for i in range(1, 6):
+            device.publish("edge/s1/d1/events", _doc(i), qos=1).wait_for_publish(10)
+        pg_cluster.start()
+        wait_until(lambda: consumer.counters.written == 6, 30, "the events held while the server was down")
+    finally:
+        device.disconnect()
+        device.loop_stop()
+        consumer.stop()
+    with psycopg.connect(pg_cluster.dsn) as conn:
+        assert conn.execute("SELECT count(*), count(DISTINCT event_id) FROM events").fetchone() == (6, 6)

@@ -12,7 +12,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from edge_agent.consumer.service import Consumer, parse
+from edge_agent.consumer.service import Consumer, parse, read
 from edge_agent.consumer.store import PostgresStore, SqliteStore
 from tests.events.helpers import wait_until
 
@@ -83,3 +83,42 @@ def test_postgres_consumer_sets_a_nul_character_aside(broker, pg_db):
     with psycopg.connect(pg_db) as conn:
         ids = {r[0] for r in conn.execute("SELECT event_id FROM events")}
     assert not ids & {"e-0", "e-1"} and len(ids) == 20
+
+
+# payloads a hostile or broken publisher can send: json.loads raised on the first two (RecursionError;
+# ValueError past 4,300 digits) on paho's network thread, which died, and the consumer took no further message
+# while it ran on in silence; the third parsed, and the driver refused its lone surrogate at every retry, every
+# message behind it waiting; the fourth is no JSON any other reader (or PostgreSQL) accepts
+_HOSTILE = {
+    "nested 100,000 deep": b'{"event_id": "h-1", "type": "t", "ts": "x", "data": {"a": ' + b"[" * 100_000
+                           + b"]" * 100_000 + b"}}",
+    "an integer of 5,000 digits": b'{"event_id": "h-2", "type": "t", "ts": "x", "data": {"n": ' + b"9" * 5000 + b"}}",
+    "a lone surrogate": b'{"event_id": "h-3\\ud800", "type": "t", "ts": "x", "data": {}}',
+    "NaN": b'{"event_id": "h-4", "type": "t", "ts": "x", "data": {"v": NaN}}',
+    "a number past a double's range": b'{"event_id": "h-5", "type": "t", "ts": "x", "data": {"v": -1e400}}',
+}
+
+
+def test_hostile_payloads_are_refused_at_parse_without_raising():
+    for what, payload in _HOSTILE.items():
+        assert parse("edge/s1/d1/events", payload) is None, what
+        assert isinstance(read("edge/s1/d1/events", payload), str), what
+    assert parse("edge/s1/d1/events", _event(1, data={"v": 1e308, "t": "京A·12345 \u2028"})) is not None
+
+
+@pytest.mark.broker
+def test_hostile_payloads_are_set_aside_and_logged_and_the_consumer_goes_on(broker, tmp_path, caplog):
+    db = tmp_path / "c.sqlite"
+    rows = sqlite3.connect(db)
+    consumer = Consumer(broker.url(), SqliteStore(db), group="g", client_id="c-hostile").start()
+    assert consumer.wait_ready(10)
+    good = [(f"edge/s1/d{i % 2}/events", _event(10 + i)) for i in range(6)]
+    _publish(broker.port, [good[0]] + [("edge/s1/d1/events", p) for p in _HOSTILE.values()] + good[1:])
+    try:
+        wait_until(lambda: consumer.counters.received == 11, 20, "every message acknowledged")
+    finally:
+        consumer.stop()
+    assert {r[0] for r in rows.execute("SELECT event_id FROM events")} == {f"e-{10 + i}" for i in range(6)}
+    assert (consumer.counters.written, consumer.counters.rejected) == (6, 5)
+    refused = [r.getMessage() for r in caplog.records if "refused a message on edge/s1/d1/events" in r.getMessage()]
+    assert len(refused) == 5, refused

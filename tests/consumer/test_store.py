@@ -60,7 +60,8 @@ def test_sqlite_store_is_idempotent(tmp_path):
 def test_sqlite_rows_an_older_consumer_stored_are_compared_as_instants(tmp_path):
     SqliteStore(tmp_path / "e.sqlite").close()
     db = sqlite3.connect(tmp_path / "e.sqlite")
-    db.execute("INSERT INTO bay_states VALUES ('s1', 'pole-7', 'A', 'occupied', '2026-01-01T08:00:00+08:00', '{}', 'x')")
+    db.execute("INSERT INTO bay_states (site, device, bay_id, state, since, doc, updated_at) "
+               "VALUES ('s1', 'pole-7', 'A', 'occupied', '2026-01-01T08:00:00+08:00', '{}', 'x')")
     db.commit()
     store = SqliteStore(tmp_path / "e.sqlite")
     store.write([_state("free", "2026-01-01T01:30:00Z")])

@@ -1,0 +1,52 @@
+"""``edge-agent consume`` on a broker whose certificate a site CA signed (deploy/mosquitto/mosquitto-tls.conf):
+there was no way to give the consumer that CA, so ``--broker mqtts://…`` checked the broker against the system's
+trust store only, and never connected. ``--ca`` (and ``--cert`` / ``--key`` for mutual TLS) as the agent has."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import ssl
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from edge_agent.cli import main
+from edge_agent.consumer.service import Consumer
+from edge_agent.consumer.store import SqliteStore
+from tests.events.conftest import DEVICE_PASSWORD, DEVICE_USER, tls_broker, tls_material  # noqa: F401
+from tests.events.helpers import wait_until
+
+
+@pytest.mark.broker
+def test_a_broker_signed_by_a_site_ca_is_consumed_with_ca(tls_broker, tls_material, tmp_path):  # noqa: F811
+    db = tmp_path / "c.sqlite"
+    consumer = Consumer(tls_broker.url(), SqliteStore(db), group="g", client_id="c-tls", username="backend",
+                        password="backend-pass", ca_file=str(tls_material.ca)).start()
+    try:
+        assert consumer.wait_ready(10), "the consumer did not subscribe over TLS"
+        device = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="device-sim", protocol=mqtt.MQTTv5)
+        device.tls_set(ca_certs=str(tls_material.ca), tls_version=ssl.PROTOCOL_TLS_CLIENT)
+        device.username_pw_set(DEVICE_USER, DEVICE_PASSWORD)
+        device.connect("127.0.0.1", tls_broker.port)
+        device.loop_start()
+        doc = {"event_id": "e-1", "type": "vehicle_arrived", "ts": "2026-01-01T08:00:00.000+08:00", "data": {}}
+        device.publish("edge/s1/d1/events", json.dumps(doc), qos=1).wait_for_publish(10)
+        device.disconnect()
+        device.loop_stop()
+        wait_until(lambda: consumer.counters.written == 1, 20, "the event over TLS")
+    finally:
+        consumer.stop()
+    assert sqlite3.connect(db).execute("SELECT event_id FROM events").fetchall() == [("e-1",)]
+
+
+@pytest.mark.parametrize(("args", "said"), [
+    (["--ca", "ca.crt"], "--ca need an mqtts:// --broker"),
+    (["--broker", "mqtts://127.0.0.1:8883", "--cert", "c.crt"], "--cert and --key go together"),
+    (["--broker", "mqtts://127.0.0.1:8883", "--ca", "missing.crt"], "--ca / --cert / --key:"),
+])
+def test_tls_files_that_cannot_serve_are_one_line(args, said, tmp_path, capsys):
+    assert main(["consume", "--db", str(tmp_path / "c.sqlite"), *args]) == 2
+    err = capsys.readouterr().err
+    assert said in err and "Traceback" not in err, err
