@@ -117,8 +117,10 @@ class BayMonitor:
         self.kept: list[str] = self.adopt(replaces) if replaces is not None else []  # publishes their states
         for b, m in self.machines.items():
             if b not in self.kept:
-                if replaces is not None:  # a bay a reload added: nothing has measured it (the first monitor's
-                    self._unmeasured.add(b)  # bays are told ``unknown`` by publish_states, once the sinks listen)
+                # nothing has measured it yet (a bay a reload added, or any bay of the first monitor): the bus
+                # keeps each bay's last state and hands it to every sink that subscribes later, so a ``free``
+                # told here reached MQTT before publish_states' ``unknown`` (free, unknown, free at every start)
+                self._unmeasured.add(b)
                 bus.publish_state(self._told(m))
 
     def publish_states(self) -> None:

@@ -153,6 +153,17 @@ def test_a_reload_that_redraws_the_bays_publishes_each_kept_bay_s_own_state_only
     agent.stop()
 
 
+def test_no_bay_is_free_on_the_bus_before_anything_measured_it(tmp_path, clock):
+    """The first monitor put every bay on the bus as ``free`` when it was made; the MQTT link publishes the bus's
+    states when it connects, so every start told the backend ``free, unknown, free`` (measured on the demo
+    against a real broker): a free bay nothing had looked at, before ``publish_states`` said ``unknown``."""
+    agent = _agent(_write(tmp_path / "agent.yaml", _data(tmp_path)), clock)
+    assert {b: s.state for b, s in agent.bus.states().items()} == {"A": "unknown", "B": "unknown"}
+    agent.start()
+    assert {b: s.state for b, s in agent.bus.states().items()} == {"A": "unknown", "B": "unknown"}
+    agent.stop()
+
+
 def test_a_bay_not_yet_measured_stays_unknown_across_a_reload_of_other_bays(tmp_path, clock):
     """At start a bay reads ``unknown`` until the classifier has seen it empty. A reload that redrew another bay
     before that (the installer's Save in the first seconds, or with the camera still blind) published the
