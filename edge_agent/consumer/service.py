@@ -89,6 +89,8 @@ def read(topic: str, payload: bytes) -> Record | str:
         kind, bay = KINDS[rest[0]], None
     else:
         return "not a topic the consumer stores"
+    if kind == "state" and not payload:  # the device cleared the retained state: the bay left its config
+        return Record(site, device, "state_cleared", bay, {})
     try:
         doc = json.loads(payload, parse_constant=_no_constant)
         # the store writes the document back as UTF-8 JSON: text no UTF-8 can hold (a lone surrogate

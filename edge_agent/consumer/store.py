@@ -5,7 +5,8 @@ before its PUBACK gets it again) never makes a second row:
 
 - ``events``       one row per ``event_id`` (primary key; ``ON CONFLICT DO NOTHING``)
 - ``health``       one row per (site, device, ts)
-- ``bay_states``   the current state per (site, device, bay): the newest ``since`` wins
+- ``bay_states``   the current state per (site, device, bay): the newest ``since`` wins; an empty retained
+                   state (the device cleared it: the bay left its config) deletes the row
 - ``devices``      the current per-device view: status (online/offline), last health, last seen
 
 A batch is one transaction; the caller acknowledges the batch's messages only after ``write`` returns.
@@ -29,7 +30,7 @@ class Record:
 
     site: str
     device: str
-    kind: str  # "event" | "state" | "health" | "status"
+    kind: str  # "event" | "state" | "state_cleared" (an empty retained state: the bay left the config) | "health" | "status"
     bay_id: str | None
     doc: dict[str, Any]
     schema: str | None = None  # the MQTT 5 user property ``schema-version`` it came with (None under 3.1.1)
@@ -92,6 +93,7 @@ _STATE = ("INSERT INTO bay_states (site, device, bay_id, state, since, doc, upda
           "(excluded.ts IS NULL OR bay_states.ts IS NULL OR excluded.ts >= bay_states.ts))")
 _SEEN = ("INSERT INTO devices (site, device, last_seen) VALUES ({p}, {p}, {p}) "
          "ON CONFLICT (site, device) DO UPDATE SET last_seen = excluded.last_seen")
+_STATE_CLEARED = "DELETE FROM bay_states WHERE site = {p} AND device = {p} AND bay_id = {p}"
 _STATUS = "UPDATE devices SET status = {p} WHERE site = {p} AND device = {p}"
 _LAST_HEALTH = "UPDATE devices SET last_health = {p} WHERE site = {p} AND device = {p}"
 
@@ -183,6 +185,8 @@ class _SqlStore:
                     cur.execute(self._sql(_STATE), (r.site, r.device, r.bay_id, r.doc.get("state", "unknown"),
                                                     utc_instant(r.doc.get("since"), now_us), body, now,
                                                     utc_instant(r.doc.get("ts"), None)))
+                elif r.kind == "state_cleared" and r.bay_id is not None:
+                    cur.execute(self._sql(_STATE_CLEARED), (r.site, r.device, r.bay_id))
                 elif r.kind == "status":
                     cur.execute(self._sql(_STATUS), (r.doc.get("state"), r.site, r.device))
             self.conn.commit()

@@ -47,7 +47,8 @@ def channels() -> list[Channel]:
         Channel("status", t.status, PAYLOAD_SCHEMAS["status"], "send", 1, True,
                 "Availability: `online` on connect; `offline` as the last will (`clean: false`) or on a clean stop."),
         Channel("bayState", t.state("{bay}"), PAYLOAD_SCHEMAS["state"], "send", 1, True,
-                "Current state of one bay (retained, through the durable outbox, coalesced per bay)."),
+                "Current state of one bay (retained, through the durable outbox, coalesced per bay). A bay taken out "
+                "of the config has its retained state cleared: an empty message on its topic."),
         Channel("events", t.events, PAYLOAD_SCHEMAS["event"], "send", 1, False,
                 "Every bay-bus event, through the durable outbox: at least once; de-duplicate on `event_id`."),
         Channel("health", t.health, PAYLOAD_SCHEMAS["health"], "send", 0, False,

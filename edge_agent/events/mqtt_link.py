@@ -53,6 +53,7 @@ OVERFLOW_EVENT = "outbox_overflow"
 LOST_EVENT = "outbox_lost"
 REPLAY_FILE = "command-replay.sqlite"  # beside the outbox: signed commands already received
 HA_FILE = "ha-discovery.json"  # beside the outbox: the Home Assistant config topics published last
+BAYS_FILE = "mqtt-bays.json"  # beside the outbox: the bays whose state this device has published retained
 OPEN_RETRY_S = 5.0  # an outbox a full disk kept closed is tried again this often (and at every write)
 # Payload bytes the command queue may hold: a count alone let 1,000 queued commands of 20 MB each hold 20 GB.
 # One command of any allowed size always fits in an empty queue.
@@ -130,11 +131,14 @@ class MqttLink:
         self._ha_file = outbox_path.parent / HA_FILE
         self._discovery = self._published_discovery()  # HA config topics on the broker (this run's or a previous)
         self._ha_lock = threading.Lock()  # a reload (command thread) and a reconnect (paho's) may publish at once
+        self._bays_file = outbox_path.parent / BAYS_FILE
+        self._state_bays = self._published_bays()  # bays with a retained state on the broker (this run's or before)
         self._unsubscribe = [bus.subscribe(self._on_event), bus.subscribe_state(self._on_state)]
 
     # -- public API --------------------------------------------------------------------------
     def start(self) -> None:
         """Start publishing; never blocks on the broker and never raises when it is down."""
+        self._clear_removed_bays()  # a bay taken out of the config while the agent was stopped
         self.pump.start()
         for name, target in (("mqtt-commands", self._command_loop), ("mqtt-ticker", self._tick_loop)):
             t = threading.Thread(target=target, name=name, daemon=True)
@@ -317,9 +321,46 @@ class MqttLink:
         """After a reload: the retained status names the config that runs now, and what waits for a restart
         (it kept the start's ``config_hash`` until the next reconnect, so a backend could not see a reload)."""
         self._cfg, self._restart_needed = cfg, list(restart_needed)
+        self._clear_removed_bays()
         self._republish_status()
         if (self._m.home_assistant.enabled or self._discovery) and self.conn.status().connected:  # else _on_up
             self._publish_discovery()  # bays added or removed by the reload: their entities come and go now
+
+    def _clear_removed_bays(self) -> None:
+        """Clear the retained state of bays the running config no longer has (an empty retained message, as MQTT
+        clears one): the removed bay's last state (``free``, once its visit was closed ``bay_removed``) stayed on
+        the broker for ever, and every backend that subscribed later was told a bay that no longer exists was
+        free to park in. Through the outbox (``key``: it replaces a state of that bay still waiting), so a
+        broker down at the reload is cleared once it is back; the set is kept in ``{data_dir}/mqtt-bays.json``
+        so a bay removed while the agent was stopped is cleared at the next start."""
+        current = {b.id for b in self._cfg.bays}
+        for bay in sorted(self._state_bays - current):
+            if not valid_topic_level(bay):  # never published (``_on_state`` refuses such a level)
+                continue
+            topic = self.topics.state(bay)
+            log.info("bay %s is not in the running config: clearing its retained state %s", quote(bay, 80),
+                     quote(topic, 200))
+            self.outbox.put(topic, b"", qos=1, retain=True, protected=True, key=topic)
+        if current != self._state_bays:
+            self._state_bays = current
+            try:
+                write_durably(self._bays_file, json.dumps(sorted(current)).encode("utf-8"))
+            except OSError as exc:
+                log.warning("cannot write %s (%s): the retained state of a bay removed later may stay on the broker",
+                            self._bays_file, exc)
+        self.pump.wake()
+
+    def _published_bays(self) -> set[str]:
+        """The bays an earlier run published a retained state for (none when it never did or the file is
+        unreadable: then nothing is cleared, which loses nothing)."""
+        try:
+            doc = json.loads(self._bays_file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return set()
+        except (OSError, ValueError) as exc:
+            log.warning("cannot read %s (%s): the retained state of removed bays may stay", self._bays_file, exc)
+            return set()
+        return {b for b in doc if isinstance(b, str)} if isinstance(doc, list) else set()
 
     def _publish_discovery(self) -> None:
         """The retained HA discovery configs of the running config's bays. Those published before (this run,

@@ -11,12 +11,14 @@ import sqlite3
 import pytest
 
 from edge_agent.clock import FakeClock, iso
+from edge_agent.config import parse_config
+from edge_agent.consumer.service import Consumer
 from edge_agent.consumer.store import PostgresStore, Record, SqliteStore
 from edge_agent.events.bus import EventBus
 from edge_agent.events.health import HealthFigures
 from edge_agent.events.mqtt_link import build_mqtt
 from edge_agent.events.types import BayState
-from tests.events.helpers import RecordingControl, Subscriber, make_config, wait_until
+from tests.events.helpers import RecordingControl, Subscriber, config_dict, make_config, wait_until
 
 PREFIX = "edge/s1/dev1"
 
@@ -77,3 +79,34 @@ def test_postgres_keeps_the_latest_of_one_since(broker, tmp_path, pg_db):
             return conn.execute("SELECT doc->>'lock' FROM bay_states").fetchone()[0]
 
     _check(PostgresStore(pg_db), lock)
+
+
+@pytest.mark.broker
+def test_a_bay_the_device_took_out_of_its_config_leaves_the_consumers_table(broker, tmp_path):
+    """The agent clears the retained state of a bay a reload removed (an empty message on its topic): the
+    consumer deleted nothing and refused the empty message as "not standard JSON", so ``bay_states`` kept a
+    bay that no longer exists as ``free`` for ever."""
+    db = tmp_path / "c.sqlite"
+    consumer = Consumer(broker.url(), SqliteStore(db), group="g", client_id="c-removed").start()
+    assert consumer.wait_ready(10)
+    bus, clock = EventBus(), FakeClock()
+    raw = config_dict(broker.url(), tmp_path / "data")
+    ids = [b["id"] for b in raw["bays"]]
+    assert len(ids) >= 2
+    link = build_mqtt(parse_config(raw, base_dir=tmp_path), bus, RecordingControl(), clock,
+                      lambda: HealthFigures(5.0, 40.0, True))
+
+    def bays() -> set[str]:
+        return {r[0] for r in sqlite3.connect(db).execute("SELECT bay_id FROM bay_states")}
+
+    try:
+        link.start()
+        for b in ids:
+            bus.publish_state(BayState(b, "free", iso(clock.now())))
+        wait_until(lambda: bays() == set(ids), what="every bay stored")
+        link.config_applied(parse_config({**raw, "bays": raw["bays"][:1]}, base_dir=tmp_path), [])
+        wait_until(lambda: bays() == {ids[0]}, what="the removed bays' rows deleted")
+        assert consumer.counters.rejected == 0
+    finally:
+        link.stop()
+        consumer.stop()

@@ -104,7 +104,7 @@ def _contract(doc: dict) -> str:
 # 1.3.0 is the contract as 1.3.0 shipped (commit 9835d85); 1.4.0 added status.restart_needed,
 # stats-daily.clock_synced, lock_fault's restored / since and the {prefix}/reply channel, first sent as "1.3.0";
 # 1.5.0 added state_class to the Home Assistant discovery configs; 1.6.0 stats-daily's per-bay unknown_s and the
-# bay state's ts.
+# bay state's ts, and an empty retained state for a bay taken out of the config.
 # A change here needs a new SCHEMA_VERSION, its line below, and `edge-agent api asyncapi --out docs/asyncapi.yaml`.
 CONTRACTS = {
     "1.3.0": "aefa20c16f2558fbf9cfdce695fa936768fa55cff97ec09600031be9bec003af",
