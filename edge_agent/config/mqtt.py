@@ -31,6 +31,11 @@ _NOT_MQTT = re.compile(
 )
 
 
+# The longest freshness window a config may set: the command replay memory keeps each signature this long, so
+# a restart with a wider window never takes again a command whose entry the narrower one had let go.
+COMMAND_MAX_AGE_CAP_S = 3600.0
+
+
 def mqtt_text(text: str, also_forbidden: str = "") -> bool:
     """True when ``text`` holds no character a broker may refuse in a topic or client id (nor any of
     ``also_forbidden``)."""
@@ -186,7 +191,7 @@ class MqttConfig(StrictModel):
     topic_prefix: str = Field("edge/{site}/{device}", max_length=MAX_TOPIC_PREFIX,
                               description="{site} and {device} are filled in")
     heartbeat_s: float = Field(60.0, gt=0, le=3600)
-    command_max_age_s: float = Field(60.0, gt=0, le=3600, description="older (or further in the future) commands are refused")
+    command_max_age_s: float = Field(60.0, gt=0, le=COMMAND_MAX_AGE_CAP_S, description="older (or further in the future) commands are refused")
     hmac_secret_env: str | None = Field(None, description="when set (or _file), every command must be signed")
     hmac_secret_file: ConfigPath = None
     home_assistant: HomeAssistantConfig = Field(default_factory=HomeAssistantConfig)

@@ -16,6 +16,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from edge_agent.clock import FakeClock, iso
+from edge_agent.config.mqtt import COMMAND_MAX_AGE_CAP_S
 from edge_agent.events.bus import EventBus
 from edge_agent.events.command_handler import sign_command
 from edge_agent.events.health import no_health
@@ -311,9 +312,28 @@ def test_a_signed_command_replayed_after_a_restart_is_refused(setup, tmp_path):
     assert reply_with(backend, send(backend, "lock", fresh, "backend/r")).json()["ok"]
     memory = link.commands.replay
     assert memory is not None and memory.path.parent == data and len(memory) == 2
-    clock.advance(200)  # both commands are stale now: their entries go
+    clock.advance(200)  # both commands are stale now, but a restart with a longer window could take them again
+    memory.prune()
+    assert len(memory) == 2
+    clock.advance(COMMAND_MAX_AGE_CAP_S)  # no window a config may set takes them now: their entries go
     memory.prune()
     assert len(memory) == 0
+
+
+def test_a_signed_command_replayed_after_a_restart_with_a_longer_window_is_refused(setup, tmp_path):
+    """An operator who widens command_max_age_s (a backend whose clock is minutes off) and restarts must not
+    reopen the window for every command captured meanwhile: the memory had let them go after the old 60 s."""
+    make, backend, control, clock = setup
+    data = tmp_path / "same-data-dir"
+    body = sign_command("unlock", {"ts": now(clock), "bay": "B2", "reason": "NEV", "operator": "alice"},
+                        KEY.encode())
+    link = make(data_dir=data, hmac_secret_env="EDGE_TEST_HMAC", command_max_age_s=60)
+    assert reply_with(backend, send(backend, "unlock", body, "backend/r")).json()["ok"]
+    link.stop()
+    clock.advance(120)  # past the old window, inside the new one
+    make(data_dir=data, hmac_secret_env="EDGE_TEST_HMAC", command_max_age_s=300)
+    assert reply_with(backend, send(backend, "unlock", body, "backend/r")).json()["code"] == "replay"
+    assert control.calls == [("unlock", "B2", "NEV", "alice")]
 
 
 def test_a_corrupt_replay_memory_is_moved_aside_and_a_fresh_one_works(tmp_path, caplog):
