@@ -433,3 +433,50 @@ def test_a_full_disk_never_wipes_the_replay_memory(tmp_path, monkeypatch):
     assert not again.remember("cd" * 32, clock.now(), 60)  # still remembered: the replay is refused
     again.close()
     assert [p.name for p in tmp_path.iterdir() if "corrupt" in p.name] == []
+
+
+# -- signing-key rotation ---------------------------------------------------------------------------
+def test_a_key_rollout_accepts_the_new_and_the_previous_key_and_each_command_once(setup, tmp_path):
+    """A fleet's backends do not switch keys at the same instant: the key file's second line is the previous
+    key, accepted until it is removed. A command is accepted once whichever key signed it."""
+    make, backend, control, clock = setup
+    key_file = tmp_path / "hmac.key"
+    key_file.write_text("n3w-key\nold-key\n")
+    make(hmac_secret_file=str(key_file))
+    body = {"ts": now(clock), "bay": "B2", "reason": "NEV", "operator": "alice"}
+    assert reply_with(backend, send(backend, "unlock", sign_command("unlock", body, b"old-key"), "backend/r")
+                      ).json()["ok"]
+    # the same command signed again with the new key (a backend retrying after its own switch): not run twice
+    r = reply_with(backend, send(backend, "unlock", sign_command("unlock", body, b"n3w-key"), "backend/r")).json()
+    assert r["code"] == "replay"
+    fresh = {**body, "bay": "B1", "ts": now(clock, 1)}
+    assert reply_with(backend, send(backend, "unlock", sign_command("unlock", fresh, b"n3w-key"), "backend/r")
+                      ).json()["ok"]
+    assert reply_with(backend, send(backend, "unlock", sign_command("unlock", {**fresh, "bay": "B4"}, b"other"),
+                                    "backend/r")).json()["code"] == "bad_signature"
+    assert control.calls == [("unlock", "B2", "NEV", "alice"), ("unlock", "B1", "NEV", "alice")]
+
+
+def test_a_reload_applies_a_rotated_key_file(setup, tmp_path, caplog):
+    """The key file rewritten and the config reloaded (SIGHUP, reload-config): the reload said "config reloaded",
+    nothing to restart, and the old key ran on: every command the backend signed with the new one was
+    bad_signature until someone restarted the agent."""
+    make, backend, control, clock = setup
+    key_file = tmp_path / "hmac.key"
+    key_file.write_text("old-key\n")
+    link = make(hmac_secret_file=str(key_file))
+    body = {"ts": now(clock), "bay": "B2", "reason": "NEV", "operator": "alice"}
+    key_file.write_text("n3w-key\n")
+    link.config_applied(link._cfg, [])  # what every applied reload calls
+    assert reply_with(backend, send(backend, "unlock", sign_command("unlock", body, b"n3w-key"), "backend/r")
+                      ).json()["ok"]
+    old = {**body, "bay": "B1"}
+    assert reply_with(backend, send(backend, "unlock", sign_command("unlock", old, b"old-key"), "backend/r")
+                      ).json()["code"] == "bad_signature"
+    key_file.write_text("")  # a reload that cannot read the keys keeps the running ones, and says so
+    with caplog.at_level(logging.ERROR):
+        link.config_applied(link._cfg, [])
+    assert "mqtt.hmac_secret_file" in caplog.text and "keeps the keys it had" in caplog.text
+    again = {**body, "bay": "B4"}
+    assert reply_with(backend, send(backend, "unlock", sign_command("unlock", again, b"n3w-key"), "backend/r")
+                      ).json()["ok"]
