@@ -48,6 +48,7 @@ DEFAULT_PROTECTED = [
     "overstay_started",
     "overstay_ended",
     "lock_fault",
+    "lock_maintenance",
     "lock_tamper",
     "lock_refused",
     "outbox_overflow",
