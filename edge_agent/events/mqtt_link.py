@@ -81,7 +81,7 @@ class MqttLink:
         self._cfg, self._m, self._clock, self._health = cfg, m, clock, health
         self._restart_needed: list[str] = []  # sections a reload read but only a restart applies
         self.site, self.device = cfg.site.site_id, cfg.site.device_id
-        self.topics = Topics(m.prefix(self.site, self.device), m.home_assistant.discovery_prefix)
+        self.topics = Topics(m.prefix(self.site, self.device), m.home_assistant.discovery_prefix, m.topic_prefix)
         self.simulator = any(lk.driver == "simulator" for lk in cfg.locks)  # only then: {prefix}/sim/+
         self._protected = frozenset(m.outbox.protected_types)
         self._started_at = clock.now()

@@ -99,6 +99,26 @@ def test_replies_never_land_in_the_agents_own_tree_or_a_command_inbox(setup):
     assert len(control.calls) == len(OWN_TREE) + len(ALLOWED)  # the command itself still ran
 
 
+# Another device's documents: `edge-agent consume` (and any backend subscribed to edge/+/+/…) stored a reply
+# published there as that device's status, health or bay state.
+OTHER_DEVICES = ["edge/s1/dev2/status", "edge/s1/dev2/health", "edge/s1/dev2/bays/B1/state",
+                 "edge/s1/dev2/events", "edge/s2/dev9/stats/daily"]
+
+
+def test_replies_never_land_on_another_devices_documents(setup):
+    from edge_agent.consumer.service import parse
+
+    make, backend, control, clock = setup
+    make()
+    body = {"ts": now(clock), "bay": "B1", "status": "charging"}
+    for topic in OTHER_DEVICES:
+        msg = reply_with(backend, send(backend, "charger-status", body, topic))
+        assert msg.topic == f"{PREFIX}/reply", topic
+    assert not [m for m in backend.all() if m.topic in OTHER_DEVICES and parse(m.topic, m.payload)]
+    for topic in ("edge/s1/dev2/reply/backend", "edge/s1/dev2/replies", "backend/edge/s1/dev2/status"):
+        assert reply_with(backend, send(backend, "charger-status", body, topic)).topic == topic
+
+
 def test_mqtt_311_reply_to_into_events_goes_to_the_reply_topic(setup, broker):
     make, backend, control, clock = setup
     make(protocol="3.1.1")
