@@ -235,7 +235,9 @@ class CommandHandler:
         sent = self._check_fresh(body["ts"])
         memory = self.replay if self.hmac_key is not None else None
         # what was signed, not the signature: during a rollout one command signed with each key is still one
-        if memory is not None and not memory.remember(hashlib.sha256(signed).hexdigest(), sent, self.max_age_s):
+        # (a signature itself: what earlier versions kept, refused while such an entry lasts after an upgrade)
+        if memory is not None and (memory.seen(body["sig"].lower())
+                                   or not memory.remember(hashlib.sha256(signed).hexdigest(), sent, self.max_age_s)):
             raise Refused("replay", "this signed command was already received")
         bay = body.get("bay")
         if bay is not None and bay not in self.control.bay_ids():

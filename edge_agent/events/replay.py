@@ -77,6 +77,12 @@ class ReplayMemory:
             cur = self._db.execute("INSERT OR IGNORE INTO seen (sig, expires) VALUES (?, ?)", (sig, expires))
             return cur.rowcount == 1
 
+    def seen(self, key: str) -> bool:
+        """``key`` is remembered and not yet expired (without recording anything)."""
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM seen WHERE sig = ? AND expires >= ?",
+                                    (key, self._now())).fetchone() is not None
+
     def prune(self) -> int:
         with self._lock:
             return self._db.execute("DELETE FROM seen WHERE expires < ?", (self._now(),)).rowcount

@@ -500,3 +500,24 @@ def test_a_reload_applies_a_rotated_key_file(setup, tmp_path, caplog):
     again = {**body, "bay": "B4"}
     assert reply_with(backend, send(backend, "unlock", sign_command("unlock", again, b"n3w-key"), "backend/r")
                       ).json()["ok"]
+
+
+def test_a_command_the_previous_version_took_is_still_refused_after_the_upgrade(tmp_path):
+    """The memory keeps what was signed now (one command, whichever key); the version before kept the signature.
+    A command it took just before the upgrade's restart is still refused within its window."""
+    from edge_agent.events.command_handler import Command, CommandHandler
+    from edge_agent.events.replay import ReplayMemory
+    from edge_agent.events.topics import Topics
+
+    clock, control = FakeClock(), RecordingControl()
+    body = sign_command("unlock", {"ts": now(clock), "bay": "B2", "reason": "NEV", "operator": "alice"},
+                        KEY.encode())
+    before = ReplayMemory(tmp_path / "command-replay.sqlite", clock)
+    assert before.remember(body["sig"], clock.now(), 60)  # as the previous version wrote it
+    before.close()
+    clock.advance(20)
+    memory = ReplayMemory(tmp_path / "command-replay.sqlite", clock)
+    handler = CommandHandler(control, Topics(PREFIX), "dev1", clock, 60.0, KEY.encode(), memory)
+    reply = handler.handle(Command("unlock", json.dumps(body).encode()))
+    assert reply.body["code"] == "replay" and control.calls == []
+    memory.close()
