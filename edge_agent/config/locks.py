@@ -189,6 +189,9 @@ class LockConfig(StrictModel):
     warning: OutputPin | None = None
     motor_timeout_s: float = Field(5.0, ge=1, le=30, description="a move that reaches no limit switch → FAULT")
     reverse_delay_s: float = Field(0.3, ge=0, le=2, description="motor stopped this long before reversing")
+    max_moves: int = Field(12, ge=4, le=200, description="motor starts (either way) allowed within max_moves_window_s; "
+                           "beyond, a raise is refused motor_duty (a lowering never is)")
+    max_moves_window_s: float = Field(300.0, ge=10, le=3600, description="the window max_moves counts in")
     auto_raise_delay_s: float = Field(30.0, ge=20, le=600, description="bay confirmed free this long → UP")
     admit_window_s: float = Field(120.0, ge=10, le=1800, description="lowered, nobody parks this long → UP")
     recent_read_s: float = Field(15.0, ge=0, le=600, description="a plate read this recent blocks UP")

@@ -31,6 +31,11 @@ _NOT_MQTT = re.compile(
 )
 
 
+# The longest freshness window a config may set: the command replay memory keeps each signature this long, so
+# a restart with a wider window never takes again a command whose entry the narrower one had let go.
+COMMAND_MAX_AGE_CAP_S = 3600.0
+
+
 def mqtt_text(text: str, also_forbidden: str = "") -> bool:
     """True when ``text`` holds no character a broker may refuse in a topic or client id (nor any of
     ``also_forbidden``)."""
@@ -43,6 +48,7 @@ DEFAULT_PROTECTED = [
     "overstay_started",
     "overstay_ended",
     "lock_fault",
+    "lock_maintenance",
     "lock_tamper",
     "lock_refused",
     "outbox_overflow",
@@ -186,7 +192,7 @@ class MqttConfig(StrictModel):
     topic_prefix: str = Field("edge/{site}/{device}", max_length=MAX_TOPIC_PREFIX,
                               description="{site} and {device} are filled in")
     heartbeat_s: float = Field(60.0, gt=0, le=3600)
-    command_max_age_s: float = Field(60.0, gt=0, le=3600, description="older (or further in the future) commands are refused")
+    command_max_age_s: float = Field(60.0, gt=0, le=COMMAND_MAX_AGE_CAP_S, description="older (or further in the future) commands are refused")
     hmac_secret_env: str | None = Field(None, description="when set (or _file), every command must be signed")
     hmac_secret_file: ConfigPath = None
     home_assistant: HomeAssistantConfig = Field(default_factory=HomeAssistantConfig)
@@ -259,15 +265,21 @@ class SecretError(Exception):
 class MqttSecrets:
     password: str | None
     hmac_key: bytes | None
+    hmac_previous: bytes | None = None  # a key file's second line: the key being replaced, still accepted
 
     def __repr__(self) -> str:  # never print the values
-        return f"MqttSecrets(password={'***' if self.password else None}, hmac_key={'***' if self.hmac_key else None})"
+        return (f"MqttSecrets(password={'***' if self.password else None}, hmac_key={'***' if self.hmac_key else None}"
+                f"{', hmac_previous=***' if self.hmac_previous else ''})")
+
+    @property
+    def hmac_keys(self) -> tuple[bytes, ...]:
+        """Every key a command may be signed with: the current one, then the one a rollout replaces."""
+        return tuple(k for k in (self.hmac_key, self.hmac_previous) if k)
 
     def values(self) -> list[str]:
         """For the log redaction filter."""
         out = [self.password] if self.password else []
-        if self.hmac_key:
-            out.append(self.hmac_key.decode("utf-8", "replace"))
+        out += [k.decode("utf-8", "replace") for k in self.hmac_keys]
         return out
 
 
@@ -288,8 +300,30 @@ def _read(env_key: str, env: str | None, file_key: str, file: str | None) -> str
     return None
 
 
+def read_hmac_keys(cfg: MqttConfig) -> tuple[bytes | None, bytes | None]:
+    """The command signing key and, during a rollout, the previous one (raises :class:`SecretError`).
+
+    A fleet's backends never switch keys at one instant: ``hmac_secret_file`` may hold a second line,
+    the key being replaced, accepted as well until it is removed (and the config reloaded). Not a third:
+    a file of many keys is a forgotten rollout, every one of them a key that still opens the locks."""
+    if not cfg.hmac_secret_file:
+        key = _read("mqtt.hmac_secret_env", cfg.hmac_secret_env, "mqtt.hmac_secret_file", None)
+        return (key.encode() if key else None), None
+    try:
+        lines = Path(cfg.hmac_secret_file).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise SecretError("mqtt.hmac_secret_file", f"cannot read {cfg.hmac_secret_file}: {why}") from None
+    if not lines or not lines[0].strip():
+        raise SecretError("mqtt.hmac_secret_file", f"{cfg.hmac_secret_file} is empty")
+    keys = [k for k in (line.strip() for line in lines) if k]
+    if len(keys) > 2:
+        raise SecretError("mqtt.hmac_secret_file", f"{cfg.hmac_secret_file} holds {len(keys)} keys: at most 2, the "
+                          "key on the first line and, during a rollout, the key it replaces on the second")
+    return keys[0].encode(), (keys[1].encode() if len(keys) == 2 else None)
+
+
 def read_secrets(cfg: MqttConfig) -> MqttSecrets:
-    """Read the password and HMAC key from their env var / file (raises :class:`SecretError`)."""
+    """Read the password and HMAC key(s) from their env var / file (raises :class:`SecretError`)."""
     password = _read("mqtt.password_env", cfg.password_env, "mqtt.password_file", cfg.password_file)
-    key = _read("mqtt.hmac_secret_env", cfg.hmac_secret_env, "mqtt.hmac_secret_file", cfg.hmac_secret_file)
-    return MqttSecrets(password, key.encode() if key else None)
+    return MqttSecrets(password, *read_hmac_keys(cfg))

@@ -4,8 +4,9 @@ Broker ACLs are the first line of defence; here every command must also be well-
 JSON matching its schema, fresh (``ts`` within ``command_max_age_s`` of our clock, either
 way, so a recorded command cannot be replayed later) and, when a per-device key is
 configured, signed: ``sig`` = hex HMAC-SHA256(key, name + "\\n" + canonical JSON of the
-payload without ``sig``), canonical = keys sorted, no spaces, UTF-8. A signature seen once
-is refused again while it is fresh (replay), also after a restart (``ReplayMemory`` on disk).
+payload without ``sig``), canonical = keys sorted, no spaces, UTF-8; during a key rollout the
+previous key is accepted too. A command seen once is refused again while any window could take
+it (replay), also after a restart (``ReplayMemory`` on disk), whichever key signed it.
 Anything refused changes nothing and is logged; replies and logs quote at most
 ``QUOTE_MAX`` characters of any received value.
 """
@@ -120,10 +121,15 @@ class CommandHandler:
     max_age_s: float = 60.0
     hmac_key: bytes | None = None
     replay: ReplayMemory | None = None  # required when hmac_key is set
+    hmac_previous: bytes | None = None  # during a key rollout: the key being replaced, accepted as well
 
     def __post_init__(self) -> None:
         if self.hmac_key is not None and self.replay is None:
             raise ValueError("signed commands need a ReplayMemory (on disk, so a restart does not forget)")
+
+    def set_keys(self, key: bytes, previous: bytes | None = None) -> None:
+        """A reload re-read the key file (a rotation): commands are checked against these from now on."""
+        self.hmac_key, self.hmac_previous = key, previous
 
     def handle(self, cmd: Command) -> Reply:
         body: dict[str, Any] = {}
@@ -212,20 +218,26 @@ class CommandHandler:
         if cmd.retained:  # the broker kept it and hands it to every (re)connect: never acted on, signed or not
             raise Refused("retained", "a retained command (published with the retain flag) is not run: it would "
                           "run again at every reconnect; publish commands without retain")
+        signed = canonical(cmd.signed_name, body)
         if self.hmac_key is not None:
             sig = body.get("sig")
             if not isinstance(sig, str) or not sig:
                 raise Refused("missing_signature", "signing is on: the command needs a 'sig'")
-            good = hmac.new(self.hmac_key, canonical(cmd.signed_name, body), hashlib.sha256).hexdigest()
             # as bytes: compare_digest raises TypeError on text that is not ASCII ("internal_error" before)
-            if not hmac.compare_digest(sig.lower().encode("utf-8", "surrogatepass"), good.encode()):
+            given = sig.lower().encode("utf-8", "surrogatepass")
+            keys = [k for k in (self.hmac_key, self.hmac_previous) if k is not None]
+            if not any(hmac.compare_digest(given, hmac.new(k, signed, hashlib.sha256).hexdigest().encode())
+                       for k in keys):
                 raise Refused("bad_signature", "the signature does not match the payload")
         problem = first_error(sim_schema(name) if cmd.namespace == "sim" else command_schema(name), body)
         if problem:
             raise Refused("schema_violation", problem)
         sent = self._check_fresh(body["ts"])
         memory = self.replay if self.hmac_key is not None else None
-        if memory is not None and not memory.remember(body["sig"].lower(), sent, self.max_age_s):
+        # what was signed, not the signature: during a rollout one command signed with each key is still one
+        # (a signature itself: what earlier versions kept, refused while such an entry lasts after an upgrade)
+        if memory is not None and (memory.seen(body["sig"].lower())
+                                   or not memory.remember(hashlib.sha256(signed).hexdigest(), sent, self.max_age_s)):
             raise Refused("replay", "this signed command was already received")
         bay = body.get("bay")
         if bay is not None and bay not in self.control.bay_ids():

@@ -31,7 +31,7 @@ from edge_agent import __version__
 from edge_agent.clock import Clock, iso
 from edge_agent.config.load import ConfigError
 from edge_agent.config.models import AgentConfig
-from edge_agent.config.mqtt import MqttSecrets, SecretError, read_secrets
+from edge_agent.config.mqtt import MqttSecrets, SecretError, read_hmac_keys, read_secrets
 from edge_agent.control import AgentControl
 from edge_agent.durable import write_durably
 from edge_agent.events.bus import EventBus
@@ -82,7 +82,7 @@ class MqttLink:
         self._cfg, self._m, self._clock, self._health = cfg, m, clock, health
         self._restart_needed: list[str] = []  # sections a reload read but only a restart applies
         self.site, self.device = cfg.site.site_id, cfg.site.device_id
-        self.topics = Topics(m.prefix(self.site, self.device), m.home_assistant.discovery_prefix)
+        self.topics = Topics(m.prefix(self.site, self.device), m.home_assistant.discovery_prefix, m.topic_prefix)
         self.simulator = any(lk.driver == "simulator" for lk in cfg.locks)  # only then: {prefix}/sim/+
         self._protected = frozenset(m.outbox.protected_types)
         self._started_at = clock.now()
@@ -115,7 +115,7 @@ class MqttLink:
                 self.outbox.close()
                 raise ConfigError("mqtt", [f"mqtt.outbox.path: cannot open {replay_path}: {exc}"]) from None
         self.commands = CommandHandler(control, self.topics, self.device, clock, m.command_max_age_s,
-                                       secrets.hmac_key, replay)
+                                       secrets.hmac_key, replay, secrets.hmac_previous)
         self.refusals = RefusalLimiter(clock, m.outbox.repeat_refusal_s)
         self._cmd_q: queue.Queue[Command | None] = queue.Queue(maxsize=command_queue)
         self._queued = 0  # payload bytes waiting in _cmd_q
@@ -322,6 +322,7 @@ class MqttLink:
         (it kept the start's ``config_hash`` until the next reconnect, so a backend could not see a reload)."""
         self._cfg, self._restart_needed = cfg, list(restart_needed)
         self._clear_removed_bays()
+        self._reread_keys()
         self._republish_status()
         if (self._m.home_assistant.enabled or self._discovery) and self.conn.status().connected:  # else _on_up
             self._publish_discovery()  # bays added or removed by the reload: their entities come and go now
@@ -416,6 +417,24 @@ class MqttLink:
             return
         self._started_at += timedelta(seconds=float(step_s))
         self._republish_status()
+
+    def _reread_keys(self) -> None:
+        """A rotated signing key applies at a reload: the key file is read again (the old key ran on until a
+        restart, and every command signed with the new one was ``bad_signature``). Turning signing on or off
+        is a change of ``mqtt``: a restart. A key file that cannot be read keeps the keys that run."""
+        if self.commands.hmac_key is None:
+            return
+        try:
+            key, previous = read_hmac_keys(self._m)
+        except SecretError as exc:
+            log.error("reload: %s; command signing keeps the keys it had", exc)
+            return
+        if key is None:
+            return
+        if (key, previous) != (self.commands.hmac_key, self.commands.hmac_previous):
+            self.commands.set_keys(key, previous)
+            log.warning("reload: command signing keys re-read from %s: %s", self._m.hmac_secret_file,
+                        "the new key and the previous one accepted" if previous else "one key accepted")
 
     def _republish_status(self) -> None:
         if self.conn.status().connected:  # else _on_up publishes it

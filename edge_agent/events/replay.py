@@ -4,7 +4,10 @@ Why on disk: a command is accepted while its ``ts`` is within ``command_max_age_
 clock. Kept in memory only, a signed command recorded on the wire could be replayed right
 after a restart (a crash, a power cut, a systemd restart) and would be accepted again.
 
-Entries expire at the command's own ``ts`` + the freshness window, in wall-clock time (the
+Entries expire at the command's own ``ts`` + the longest freshness window a config may set
+(``COMMAND_MAX_AGE_CAP_S``, 1 h), not the running one: an operator who widens ``command_max_age_s``
+(a backend clock minutes off) and restarts would otherwise reopen the window for every command
+captured meanwhile, their entries gone after the old 60 s. Wall-clock time (the
 monotonic clock restarts with the process). A wall clock stepped backwards keeps entries
 longer, never shorter; one stepped forwards makes the old commands stale anyway.
 SQLite with ``synchronous=FULL``: signed commands are rare, and the point is to survive a
@@ -21,6 +24,7 @@ from datetime import datetime
 from pathlib import Path
 
 from edge_agent.clock import Clock
+from edge_agent.config.mqtt import COMMAND_MAX_AGE_CAP_S
 from edge_agent.sqlite_damage import is_corruption, prune_aside
 
 log = logging.getLogger(__name__)
@@ -64,12 +68,20 @@ class ReplayMemory:
         return self._clock.now().timestamp()
 
     def remember(self, sig: str, sent: datetime, window_s: float) -> bool:
-        """Record ``sig``; False when it was already there (a replay). Prunes expired entries."""
-        expires = max(sent.timestamp(), self._now()) + window_s
+        """Record ``sig``; False when it was already there (a replay). Prunes expired entries.
+
+        Kept until no window any config may set (``window_s`` or the cap, the longer) accepts ``sent``."""
+        expires = max(sent.timestamp(), self._now()) + max(window_s, COMMAND_MAX_AGE_CAP_S)
         with self._lock:
             self._db.execute("DELETE FROM seen WHERE expires < ?", (self._now(),))
             cur = self._db.execute("INSERT OR IGNORE INTO seen (sig, expires) VALUES (?, ?)", (sig, expires))
             return cur.rowcount == 1
+
+    def seen(self, key: str) -> bool:
+        """``key`` is remembered and not yet expired (without recording anything)."""
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM seen WHERE sig = ? AND expires >= ?",
+                                    (key, self._now())).fetchone() is not None
 
     def prune(self) -> int:
         with self._lock:

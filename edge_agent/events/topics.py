@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 
 from edge_agent.config.locks import SIM_ACTIONS
 from edge_agent.config.mqtt import mqtt_text
@@ -15,6 +16,20 @@ SIM_COMMANDS = SIM_ACTIONS  # {prefix}/sim/{name}: only subscribed when a lock h
 class Topics:
     prefix: str
     discovery_prefix: str | None = None  # Home Assistant's: never a reply topic (a reply there is a device config)
+    template: str | None = None  # mqtt.topic_prefix ({site}, {device}): where every other device's documents are
+    _any_device: re.Pattern[str] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.template:
+            levels = re.escape(self.template).replace(r"\{site\}", "[^/]+").replace(r"\{device\}", "[^/]+")
+            object.__setattr__(self, "_any_device", re.compile(f"(?:{levels})(/.*)"))
+
+    def _another_devices_document(self, topic: str) -> bool:
+        """``topic`` is where some device (any site, any device id under our ``topic_prefix``) publishes its
+        status, events, health, daily stats or a bay's state: a backend — ``edge-agent consume`` — stores what
+        arrives there as that device's."""
+        m = self._any_device.fullmatch(topic) if self._any_device else None
+        return m is not None and _DOCUMENT.fullmatch(m.group(1)) is not None
 
     @property
     def status(self) -> str:
@@ -65,8 +80,9 @@ class Topics:
 
         The rule (a backend can read it in the README): a reply goes to our reply namespace
         (``{prefix}/reply`` or below it) or to a topic outside our own tree, never into our
-        own ``status`` / ``events`` / ``bays/…`` (a forged retained state or event), never
-        into any command inbox (a ``cmd`` or ``sim`` level anywhere: ours or another device's), never
+        own ``status`` / ``events`` / ``bays/…`` (a forged retained state or event), nor onto those
+        documents of another device under the same ``topic_prefix`` (a backend stored the reply as that
+        device's status, health or bay state), never into any command inbox (a ``cmd`` or ``sim`` level anywhere: ours or another device's), never
         under Home Assistant's discovery prefix (the device may write there: a reply would be read as
         a device's config), never to ``$``-topics, wildcards, over-long names or characters a broker may
         call malformed (:func:`mqtt_text`).
@@ -81,10 +97,13 @@ class Topics:
             return topic
         if topic == self.prefix or topic.startswith(self.prefix + "/"):
             return self.reply
+        if self._another_devices_document(topic):
+            return self.reply
         return topic
 
 
 MAX_REPLY_TOPIC = 512
+_DOCUMENT = re.compile(r"/(?:status|events|health|stats/daily|bays/[^/]+/state)")  # what every device publishes
 
 
 def valid_topic_level(name: str) -> bool:

@@ -38,6 +38,7 @@ class EventType:
     LOCK_FAULT = "lock_fault"
     LOCK_WARNING = "lock_warning"
     LOCK_TAMPER = "lock_tamper"
+    LOCK_MAINTENANCE = "lock_maintenance"  # maintenance mode on (arm held down, no automatic moves) or off
     # device health
     CAMERA_LOST = "camera_lost"
     CAMERA_RESTORED = "camera_restored"

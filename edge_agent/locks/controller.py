@@ -42,9 +42,11 @@ class LockController:
         interlock.on_input = self.on_input
 
     def start(self) -> None:
-        """After the interlock's start: maintenance mode kept over a restart holds the arm DOWN again."""
+        """After the interlock's start: maintenance mode kept over a restart holds the arm DOWN again, and
+        says so (``lock_maintenance`` with ``restored: true``), as a fault kept over a restart does."""
         if self.mode == "maintenance":
             with self.il.guard():
+                self._maintenance_event(True, restored=True)
                 self.il.request("down", "maintenance mode (kept over a restart)")
 
     # -- inputs from the bay stage --------------------------------------------------------------
@@ -118,16 +120,32 @@ class LockController:
             return d
 
     def set_maintenance(self, on: bool, operator: str | None = None) -> Decision:
+        """Each change of mode is an event (``lock_maintenance``): before, only the command's author saw the
+        reply, and a bay held down for a technician who then left stayed down for good with nothing on the
+        record — no event (an arm already down does not move), nothing in the bay state or the heartbeat."""
         with self.il.guard():
+            began = self.il.latches.maintenance(self.cfg.id)  # the episode an "off" ends
             self.il.latches.set_maintenance(self.cfg.id, on, operator)
             if on:
+                if self.mode != "maintenance":
+                    self._maintenance_event(True, operator=operator)
                 self.mode = "maintenance"
                 self.admitted_at = None
                 return self.il.request("down", "maintenance mode", operator)
+            if self.mode == "maintenance":
+                self._maintenance_event(False, operator=operator, since=began.since if began else None)
             self.mode = "auto"
             self.free_since = None  # the confirm delay starts again from now
             self._track_free()
             return Decision(True, "automatic mode")
+
+    def _maintenance_event(self, on: bool, operator: str | None = None, since: str | None = None,
+                           restored: bool = False) -> None:
+        saved = self.il.latches.maintenance(self.cfg.id)
+        if on and saved is not None:  # when it began, and who began it (a restored one: from the file)
+            since, operator = saved.since, operator or saved.operator
+        self.il.emit(EventType.LOCK_MAINTENANCE, on=on, operator=operator, since=since,
+                     restored=True if restored else None)
 
     # -- time -------------------------------------------------------------------------------------------
     def tick(self) -> None:

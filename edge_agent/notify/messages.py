@@ -28,6 +28,7 @@ TITLES = {  # (zh, en)
     "lock_fault": ("地锁故障", "Lock fault"),
     "lock_tamper": ("地锁被破坏", "Lock tampered"),
     "lock_refused": ("地锁拒绝动作", "Lock move refused"),
+    "lock_maintenance": ("地锁维护模式", "Lock maintenance mode"),
     "camera_lost": ("摄像头离线", "Camera lost"),
     "camera_restored": ("摄像头恢复", "Camera restored"),
     "charger_suspect": ("疑似僵尸桩", "Charger suspect (never charging)"),

@@ -108,6 +108,8 @@ def describe(ev: Event) -> str:
         what += f" after {d.get('stayed_s')} s" + (f" ({d['plate']})" if d.get("plate") else "")
     elif ev.type == "lock_moved":
         what = f"lock {d.get('state')}" + (f" ({d['reason']})" if d.get("reason") else "")
+    elif ev.type == "lock_maintenance":
+        what = f"lock maintenance {'on' if d.get('on') else 'off'}" + (f" ({d['operator']})" if d.get("operator") else "")
     elif ev.type in ("lock_warning", "lock_refused", "lock_fault", "lock_tamper"):
         what = ev.type.replace("_", " ").upper() + f": {d.get('reason') or d.get('message') or d.get('code')}"
     elif ev.type.startswith("camera_"):

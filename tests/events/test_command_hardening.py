@@ -16,6 +16,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from edge_agent.clock import FakeClock, iso
+from edge_agent.config.mqtt import COMMAND_MAX_AGE_CAP_S
 from edge_agent.events.bus import EventBus
 from edge_agent.events.command_handler import sign_command
 from edge_agent.events.health import no_health
@@ -96,6 +97,26 @@ def test_replies_never_land_in_the_agents_own_tree_or_a_command_inbox(setup):
         assert msg.topic == topic
     assert not list(backend.on(f"{PREFIX}/events"))
     assert len(control.calls) == len(OWN_TREE) + len(ALLOWED)  # the command itself still ran
+
+
+# Another device's documents: `edge-agent consume` (and any backend subscribed to edge/+/+/…) stored a reply
+# published there as that device's status, health or bay state.
+OTHER_DEVICES = ["edge/s1/dev2/status", "edge/s1/dev2/health", "edge/s1/dev2/bays/B1/state",
+                 "edge/s1/dev2/events", "edge/s2/dev9/stats/daily"]
+
+
+def test_replies_never_land_on_another_devices_documents(setup):
+    from edge_agent.consumer.service import parse
+
+    make, backend, control, clock = setup
+    make()
+    body = {"ts": now(clock), "bay": "B1", "status": "charging"}
+    for topic in OTHER_DEVICES:
+        msg = reply_with(backend, send(backend, "charger-status", body, topic))
+        assert msg.topic == f"{PREFIX}/reply", topic
+    assert not [m for m in backend.all() if m.topic in OTHER_DEVICES and parse(m.topic, m.payload)]
+    for topic in ("edge/s1/dev2/reply/backend", "edge/s1/dev2/replies", "backend/edge/s1/dev2/status"):
+        assert reply_with(backend, send(backend, "charger-status", body, topic)).topic == topic
 
 
 def test_mqtt_311_reply_to_into_events_goes_to_the_reply_topic(setup, broker):
@@ -311,9 +332,28 @@ def test_a_signed_command_replayed_after_a_restart_is_refused(setup, tmp_path):
     assert reply_with(backend, send(backend, "lock", fresh, "backend/r")).json()["ok"]
     memory = link.commands.replay
     assert memory is not None and memory.path.parent == data and len(memory) == 2
-    clock.advance(200)  # both commands are stale now: their entries go
+    clock.advance(200)  # both commands are stale now, but a restart with a longer window could take them again
+    memory.prune()
+    assert len(memory) == 2
+    clock.advance(COMMAND_MAX_AGE_CAP_S)  # no window a config may set takes them now: their entries go
     memory.prune()
     assert len(memory) == 0
+
+
+def test_a_signed_command_replayed_after_a_restart_with_a_longer_window_is_refused(setup, tmp_path):
+    """An operator who widens command_max_age_s (a backend whose clock is minutes off) and restarts must not
+    reopen the window for every command captured meanwhile: the memory had let them go after the old 60 s."""
+    make, backend, control, clock = setup
+    data = tmp_path / "same-data-dir"
+    body = sign_command("unlock", {"ts": now(clock), "bay": "B2", "reason": "NEV", "operator": "alice"},
+                        KEY.encode())
+    link = make(data_dir=data, hmac_secret_env="EDGE_TEST_HMAC", command_max_age_s=60)
+    assert reply_with(backend, send(backend, "unlock", body, "backend/r")).json()["ok"]
+    link.stop()
+    clock.advance(120)  # past the old window, inside the new one
+    make(data_dir=data, hmac_secret_env="EDGE_TEST_HMAC", command_max_age_s=300)
+    assert reply_with(backend, send(backend, "unlock", body, "backend/r")).json()["code"] == "replay"
+    assert control.calls == [("unlock", "B2", "NEV", "alice")]
 
 
 def test_a_corrupt_replay_memory_is_moved_aside_and_a_fresh_one_works(tmp_path, caplog):
@@ -413,3 +453,71 @@ def test_a_full_disk_never_wipes_the_replay_memory(tmp_path, monkeypatch):
     assert not again.remember("cd" * 32, clock.now(), 60)  # still remembered: the replay is refused
     again.close()
     assert [p.name for p in tmp_path.iterdir() if "corrupt" in p.name] == []
+
+
+# -- signing-key rotation ---------------------------------------------------------------------------
+def test_a_key_rollout_accepts_the_new_and_the_previous_key_and_each_command_once(setup, tmp_path):
+    """A fleet's backends do not switch keys at the same instant: the key file's second line is the previous
+    key, accepted until it is removed. A command is accepted once whichever key signed it."""
+    make, backend, control, clock = setup
+    key_file = tmp_path / "hmac.key"
+    key_file.write_text("n3w-key\nold-key\n")
+    make(hmac_secret_file=str(key_file))
+    body = {"ts": now(clock), "bay": "B2", "reason": "NEV", "operator": "alice"}
+    assert reply_with(backend, send(backend, "unlock", sign_command("unlock", body, b"old-key"), "backend/r")
+                      ).json()["ok"]
+    # the same command signed again with the new key (a backend retrying after its own switch): not run twice
+    r = reply_with(backend, send(backend, "unlock", sign_command("unlock", body, b"n3w-key"), "backend/r")).json()
+    assert r["code"] == "replay"
+    fresh = {**body, "bay": "B1", "ts": now(clock, 1)}
+    assert reply_with(backend, send(backend, "unlock", sign_command("unlock", fresh, b"n3w-key"), "backend/r")
+                      ).json()["ok"]
+    assert reply_with(backend, send(backend, "unlock", sign_command("unlock", {**fresh, "bay": "B4"}, b"other"),
+                                    "backend/r")).json()["code"] == "bad_signature"
+    assert control.calls == [("unlock", "B2", "NEV", "alice"), ("unlock", "B1", "NEV", "alice")]
+
+
+def test_a_reload_applies_a_rotated_key_file(setup, tmp_path, caplog):
+    """The key file rewritten and the config reloaded (SIGHUP, reload-config): the reload said "config reloaded",
+    nothing to restart, and the old key ran on: every command the backend signed with the new one was
+    bad_signature until someone restarted the agent."""
+    make, backend, control, clock = setup
+    key_file = tmp_path / "hmac.key"
+    key_file.write_text("old-key\n")
+    link = make(hmac_secret_file=str(key_file))
+    body = {"ts": now(clock), "bay": "B2", "reason": "NEV", "operator": "alice"}
+    key_file.write_text("n3w-key\n")
+    link.config_applied(link._cfg, [])  # what every applied reload calls
+    assert reply_with(backend, send(backend, "unlock", sign_command("unlock", body, b"n3w-key"), "backend/r")
+                      ).json()["ok"]
+    old = {**body, "bay": "B1"}
+    assert reply_with(backend, send(backend, "unlock", sign_command("unlock", old, b"old-key"), "backend/r")
+                      ).json()["code"] == "bad_signature"
+    key_file.write_text("")  # a reload that cannot read the keys keeps the running ones, and says so
+    with caplog.at_level(logging.ERROR):
+        link.config_applied(link._cfg, [])
+    assert "mqtt.hmac_secret_file" in caplog.text and "keeps the keys it had" in caplog.text
+    again = {**body, "bay": "B4"}
+    assert reply_with(backend, send(backend, "unlock", sign_command("unlock", again, b"n3w-key"), "backend/r")
+                      ).json()["ok"]
+
+
+def test_a_command_the_previous_version_took_is_still_refused_after_the_upgrade(tmp_path):
+    """The memory keeps what was signed now (one command, whichever key); the version before kept the signature.
+    A command it took just before the upgrade's restart is still refused within its window."""
+    from edge_agent.events.command_handler import Command, CommandHandler
+    from edge_agent.events.replay import ReplayMemory
+    from edge_agent.events.topics import Topics
+
+    clock, control = FakeClock(), RecordingControl()
+    body = sign_command("unlock", {"ts": now(clock), "bay": "B2", "reason": "NEV", "operator": "alice"},
+                        KEY.encode())
+    before = ReplayMemory(tmp_path / "command-replay.sqlite", clock)
+    assert before.remember(body["sig"], clock.now(), 60)  # as the previous version wrote it
+    before.close()
+    clock.advance(20)
+    memory = ReplayMemory(tmp_path / "command-replay.sqlite", clock)
+    handler = CommandHandler(control, Topics(PREFIX), "dev1", clock, 60.0, KEY.encode(), memory)
+    reply = handler.handle(Command("unlock", json.dumps(body).encode()))
+    assert reply.body["code"] == "replay" and control.calls == []
+    memory.close()

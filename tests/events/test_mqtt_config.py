@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from edge_agent.config import ConfigError, load_config
-from edge_agent.config.mqtt import MqttConfig, read_secrets
+from edge_agent.config.mqtt import MqttConfig, SecretError, read_secrets
 from edge_agent.events.broker import mosquitto_path
 from edge_agent.events.health import cpu_temp_c, disk_use
 from tests.events.helpers import config_dict
@@ -89,6 +89,16 @@ def test_secrets_come_from_env_or_file_and_never_print(tmp_path, monkeypatch):
     assert "from-file" not in repr(s) and "hmac-key" not in repr(s)
     assert read_secrets(MqttConfig(username="u", password_env="EDGE_PW")).password == "from-env"
     assert m.signing and not MqttConfig().signing
+
+
+def test_a_key_file_may_hold_the_previous_key_for_a_rollout_and_no_more(tmp_path):
+    (tmp_path / "key").write_text("n3w-key\n\nold-key\n")
+    s = read_secrets(MqttConfig(hmac_secret_file=str(tmp_path / "key")))
+    assert (s.hmac_key, s.hmac_previous) == (b"n3w-key", b"old-key")
+    assert "old-key" in s.values() and "old-key" not in repr(s)
+    (tmp_path / "key").write_text("a\nb\nc\n")
+    with pytest.raises(SecretError, match="mqtt.hmac_secret_file: .* 3 keys"):
+        read_secrets(MqttConfig(hmac_secret_file=str(tmp_path / "key")))
 
 
 def test_cpu_temperature_prefers_the_cpu_zone(tmp_path):

@@ -257,3 +257,28 @@ def test_the_agent_built_twice_on_one_data_dir_keeps_the_fault(tmp_path, clock):
         assert saved(tmp_path / "data" / LATCH_FILE) == {}
     finally:
         agent.stop()
+
+
+def test_maintenance_mode_is_on_the_record_when_set_cleared_and_kept_over_a_restart(make_rig, tmp_path):
+    """A bay held down for a technician who then left stayed down for good, and only the command's author knew:
+    an arm already down does not move (no lock_moved), and neither the bay state nor the heartbeat says
+    maintenance. Each change of mode is an event now, with who and since when, and so is one kept over a restart."""
+    path = tmp_path / LATCH_FILE
+    rig = make_rig("sim", position=0.0, latches_at=path)
+    assert rig.state == "down"
+    assert rig.manager.set_maintenance(BAY, True, "tech").ok
+    assert rig.manager.set_maintenance(BAY, True, "tech").ok  # said again: no second event
+    on = rig.of("lock_maintenance")
+    since = saved(path)["L1"]["maintenance"]["since"]
+    assert [(e.bay_id, e.data) for e in on] == [(BAY, {"lock_id": "L1", "on": True, "operator": "tech",
+                                                       "since": since})]
+    rig.restart()
+    kept = rig.of("lock_maintenance")[-1].data
+    assert kept == {"lock_id": "L1", "on": True, "operator": "tech", "since": since, "restored": True}
+    rig.clock.advance(3600)
+    assert rig.manager.set_maintenance(BAY, False, "ops").ok
+    assert rig.manager.set_maintenance(BAY, False, "ops").ok  # already automatic: no event
+    off = rig.of("lock_maintenance")
+    assert len(off) == 3 and off[-1].data == {"lock_id": "L1", "on": False, "operator": "ops", "since": since}
+    for ev in off:
+        assert first_error("event.json", ev.to_dict()) is None

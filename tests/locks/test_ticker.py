@@ -15,7 +15,9 @@ from tests.locks.conftest import BAY, agent_config, sim_lock
 
 def test_ticker_thread_and_bay_monitor_thread_do_not_deadlock():
     clock, bus, feed = FakeClock(), EventBus(), BayFeed()
-    manager = build_locks(agent_config(sim_lock(reverse_delay_s=0)), bus, clock, vision=feed)
+    # a stress of the threads, not of the motor: its duty limit (max_moves) out of the way
+    manager = build_locks(agent_config(sim_lock(reverse_delay_s=0, max_moves=200, max_moves_window_s=10)), bus, clock,
+                          vision=feed)
     # like the bay monitor: its frame loop holds its own lock while publishing states; its
     # lock_moved handler (bus thread of whoever publishes) copies the state without that lock
     monitor_lock = threading.RLock()
