@@ -20,13 +20,16 @@ from datetime import datetime, timezone, tzinfo
 from typing import IO, Iterable
 
 from edge_agent.config.ops import LoggingConfig
-from edge_agent.masking import MASK, URL_CREDENTIALS
+from edge_agent.masking import MASK, URL_CREDENTIALS, URL_QUERY_SECRETS
 
 _KEYS = r"(?:password|passwd|secret|token|api[_-]?key|hmac[_-]?key|psk)"
 _PATTERNS = [
     # key=value and key: value (also "key": "value" in JSON/dict reprs)
     re.compile(rf"(?i)(['\"]?{_KEYS}['\"]?\s*[=:]\s*['\"]?)([^'\"\s,}}&]+)"),
     URL_CREDENTIALS,  # credentials inside URLs: mqtts://user:pass@host
+    # a URL's query secrets (a camera's ?usr=admin&pwd=…, a robot's ?key=…): check-config and the config errors
+    # masked them, this filter did not, so `run` logged a camera URL's pwd at every start
+    URL_QUERY_SECRETS,
 ]
 # LogRecord attributes that are not user "extra" fields.
 _STD_ATTRS = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime", "taskName"}

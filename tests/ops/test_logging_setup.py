@@ -78,6 +78,24 @@ def test_secrets_never_logged(root_restored, fmt):
     assert "ConnectionError" in out
 
 
+@pytest.mark.parametrize("fmt", ["plain", "json"])
+def test_url_query_secrets_never_logged(root_restored, fmt):
+    """A camera that takes its login in the query (``?usr=admin&pwd=…``, many MJPEG/CGI cameras) or a robot
+    webhook's ``?key=…``: ``check-config`` masked these, the log filter did not, and ``run`` wrote the camera
+    URL with its password into the journal at every start ("agent running: …, camera http://…&pwd=…")."""
+    buf = io.StringIO()
+    setup_logging(LoggingConfig(format=fmt), stream=buf)
+    log = logging.getLogger("edge_agent.runtime")
+    log.info("agent running: 2 bay(s), camera %s",
+             "http://192.168.1.64/cgi-bin/CGIStream.cgi?cmd=GetMJStream&usr=admin&pwd=FoscamPw99")
+    log.warning("notify %s: %s", "ops", "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=693a91f6-7xxx-robot")
+    log.info("snapshot http://cam/snap.jpg?user=admin&pass=P4ssw0rd#x")
+    out = buf.getvalue()
+    for leaked in ("FoscamPw99", "693a91f6-7xxx-robot", "P4ssw0rd"):
+        assert leaked not in out, leaked
+    assert "usr=admin" in out and "cmd=GetMJStream" in out and "qyapi.weixin.qq.com" in out
+
+
 def test_redact_leaves_ordinary_text_alone():
     text = "bay A1 vehicle_identified 粤B12345 nev=true conf=0.93"
     assert redact(text, ["xy"]) == text  # too-short secrets are not masked everywhere
