@@ -25,7 +25,7 @@ from paho.mqtt.properties import Properties, VariableByteIntegers
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from edge_agent.config.mqtt import BrokerAddress, MqttConfig, MqttSecrets
+from edge_agent.config.mqtt import BrokerAddress, MqttConfig, MqttSecrets, TlsConfig
 from edge_agent.events.schemas import SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
@@ -105,20 +105,50 @@ def describe_connect_error(exc: OSError) -> tuple[str, str]:
     return "unreachable", f"cannot connect ({exc.strerror or exc})"
 
 
+class TlsFileError(OSError):
+    """A CA, certificate or key file that cannot be loaded; the text names its key and path."""
+
+
+def _tls_file_error(tls: TlsConfig | None, exc: OSError) -> TlsFileError:
+    """Which of the TLS files failed, and why. Why: ssl says ``[Errno 2] No such file or directory`` without
+    the file's name, so ``run`` and the doctor's broker row left the operator guessing which of three files."""
+    files = [("ca_file", tls.ca_file), ("cert_file", tls.cert_file), ("key_file", tls.key_file)] if tls else []
+    for key, path in files:
+        if path is None:
+            continue
+        try:
+            with open(path, "rb"):
+                pass
+        except OSError as e:
+            return TlsFileError(f"mqtt.tls.{key}: cannot read {path} ({e.strerror or e})")
+    if tls is not None and tls.ca_file is not None:
+        try:
+            ssl.create_default_context().load_verify_locations(cafile=tls.ca_file)
+        except (OSError, ValueError) as e:
+            return TlsFileError(f"mqtt.tls.ca_file: {tls.ca_file} is not a PEM CA bundle ({e})")
+    if tls is not None and tls.cert_file is not None:
+        return TlsFileError(f"mqtt.tls.cert_file / key_file: {tls.cert_file} and "
+                            f"{tls.key_file or 'its own key'} do not load as a certificate and its key ({exc})")
+    return TlsFileError(f"mqtt.tls: cannot load the TLS files ({exc})")
+
+
 def apply_tls_and_login(client: mqtt.Client, cfg: MqttConfig, password: str | None) -> None:
     """The config's credentials and TLS on a paho client (also for one-off probes such as doctor).
-    Raises OSError / ssl.SSLError when a CA, certificate or key file cannot be loaded."""
+    Raises :class:`TlsFileError` (naming the key and the file) when a CA, certificate or key cannot be loaded."""
     if cfg.username:
         client.username_pw_set(cfg.username, password)
     if cfg.broker_addresses()[0].tls:
         tls = cfg.tls
-        client.tls_set(
-            ca_certs=tls.ca_file if tls else None,
-            certfile=tls.cert_file if tls else None,
-            keyfile=tls.key_file if tls else None,
-            cert_reqs=ssl.CERT_REQUIRED,
-            tls_version=ssl.PROTOCOL_TLS_CLIENT,
-        )
+        try:
+            client.tls_set(
+                ca_certs=tls.ca_file if tls else None,
+                certfile=tls.cert_file if tls else None,
+                keyfile=tls.key_file if tls else None,
+                cert_reqs=ssl.CERT_REQUIRED,
+                tls_version=ssl.PROTOCOL_TLS_CLIENT,
+            )
+        except OSError as exc:  # ssl.SSLError is one
+            raise _tls_file_error(tls, exc) from None
         if tls is not None and not tls.check_hostname:
             client.tls_insecure_set(True)
 

@@ -36,7 +36,7 @@ from edge_agent.control import AgentControl
 from edge_agent.durable import write_durably
 from edge_agent.events.bus import EventBus
 from edge_agent.events.command_handler import COMMAND_MAX_BYTES, Command, CommandHandler, Reply
-from edge_agent.events.connection import Connection, LinkStatus, PacketTooLarge
+from edge_agent.events.connection import Connection, LinkStatus, PacketTooLarge, TlsFileError
 from edge_agent.events.discovery import discovery_messages
 from edge_agent.events.health import HealthSource, cpu_temp_c, disk_use
 from edge_agent.events.outbox import Outbox
@@ -102,7 +102,10 @@ class MqttLink:
                 on_up=self._on_up, on_down=lambda: self.pump.connected(False),
                 on_ack=lambda mid, ok: self.pump.acked(mid, ok), on_message=self._on_message,
             )  # fmt: skip
-        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError: unreadable CA / cert / key
+        except TlsFileError as exc:  # an unreadable CA / cert / key: the text names its key and file
+            self.outbox.close()
+            raise ConfigError("mqtt", [str(exc)]) from None
+        except (OSError, ValueError) as exc:
             self.outbox.close()
             raise ConfigError("mqtt", [f"mqtt.tls: cannot load the TLS files: {exc}"]) from None
         self.pump = OutboxPump(self.outbox, self._publish_row, m.outbox.window)

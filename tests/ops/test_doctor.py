@@ -293,6 +293,10 @@ def test_broker_row_with_tls(write_config, camera_folder, models_dir, tls_broker
     assert wrong_pw.status == "fail" and "refused" in wrong_pw.detail, wrong_pw
     plain = broker_row("plain.yaml", tls_broker.url("mqtt"), None)
     assert plain.status == "fail" and ("closed" in plain.detail or "CONNACK" in plain.detail), plain
+    # ssl's "FileNotFoundError: [Errno 2] No such file or directory" named neither the key nor the file
+    missing = broker_row("missing.yaml", tls_url, tmp_path / "no-ca.pem")
+    assert missing.status == "fail" and missing.detail == f"mqtt.tls.ca_file: cannot read {tmp_path / 'no-ca.pem'} " \
+        "(No such file or directory)", missing
 
 
 def test_bay_view_row_names_the_bays_the_camera_shows_nothing_of(tmp_path):
