@@ -114,3 +114,44 @@ def test_plain_times_carry_their_offset_in_the_sites_zone(root_restored):
         logging.getLogger("edge_agent.x").handle(rec)
     assert buf.getvalue().splitlines() == ["2026-10-25T02:30:00.000+02:00 WARNING edge_agent.x: lock A1 up",
                                            "2026-10-25T02:30:00.000+01:00 WARNING edge_agent.x: lock A1 up"]
+
+
+@pytest.mark.parametrize("fmt", ["plain", "json"])
+def test_under_systemd_each_line_carries_its_priority_for_the_journal(root_restored, monkeypatch, tmp_path, fmt):
+    """journald files a line from the unit's stderr as "info" unless it starts with ``<N>`` (sd-daemon(3)):
+    ``journalctl -u edge-agent -p warning`` showed nothing, and a traceback's lines after the first were
+    info entries of their own. The stream systemd gave us is the one ``$JOURNAL_STREAM`` names."""
+    import os
+
+    path = tmp_path / "stderr"
+    with open(path, "w", encoding="utf-8") as stream:
+        st = os.fstat(stream.fileno())
+        monkeypatch.setenv("JOURNAL_STREAM", f"{st.st_dev}:{st.st_ino}")
+        setup_logging(LoggingConfig(format=fmt), stream=stream, verbose=True)
+        log = logging.getLogger("edge_agent.x")
+        log.debug("frame 12")
+        log.info("agent running")
+        log.warning("camera stream: cannot open")
+        try:
+            raise OSError("disk gone")
+        except OSError:
+            log.exception("outbox pump failed")
+        log.critical("exiting")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert [ln[:3] for ln in lines[:4]] == ["<7>", "<6>", "<4>", "<3>"] and lines[-1].startswith("<2>")
+    if fmt == "json":  # one object a line, the traceback inside it: journald keeps MESSAGE as plain JSON
+        assert len(lines) == 5 and json.loads(lines[3][3:])["exc"].endswith("OSError: disk gone")
+    else:
+        assert len(lines) > 6 and all(ln.startswith("<3>") for ln in lines[3:-1])  # the traceback's lines too
+
+
+def test_a_terminal_or_a_redirect_gets_no_priority_prefix(root_restored, monkeypatch, tmp_path):
+    """``edge-agent run … 2>file`` inside the unit's environment, or a journal stream inherited by a child:
+    the stream is not the journal's, so its lines stay as they were."""
+    monkeypatch.setenv("JOURNAL_STREAM", "8:12345")
+    path = tmp_path / "stderr"
+    with open(path, "w", encoding="utf-8") as stream:
+        setup_logging(LoggingConfig(format="plain"), stream=stream)
+        logging.getLogger("edge_agent.x").warning("disk 91% full")
+    assert path.read_text(encoding="utf-8").rstrip().endswith("WARNING edge_agent.x: disk 91% full")
+    assert not path.read_text(encoding="utf-8").startswith("<")
