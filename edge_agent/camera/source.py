@@ -253,6 +253,22 @@ def _device(source: str) -> bool:
         return source.startswith(("/dev/video", "/dev/v4l/"))
 
 
+FFMPEG_LOG_LEVEL_ENV = "OPENCV_FFMPEG_LOGLEVEL"  # read by OpenCV's FFmpeg backend when its first capture opens
+AV_LOG_FATAL = 8
+
+
+def quiet_decoder_log(verbose: bool = False) -> None:
+    """Keep FFmpeg's own messages out of the agent's stderr, unless ``verbose`` (``-v``) or the operator set
+    ``OPENCV_FFMPEG_LOGLEVEL`` themselves. Call before the first capture opens (OpenCV reads it once).
+
+    Why: FFmpeg writes one or two lines straight to stderr for every frame it cannot decode (``[h264 @ …] error
+    while decoding MB …``) and at every failed connect: a camera sending damaged frames put tens of lines a
+    second into the journal, past the log's filter and its once-per-episode rules. The reader counts those
+    frames (the heartbeat's ``corrupt_frames``) and logs the first; a failed open is told with its cause."""
+    if not verbose:
+        os.environ.setdefault(FFMPEG_LOG_LEVEL_ENV, str(AV_LOG_FATAL))
+
+
 def default_opener(source: str, loop: bool, counts: DecodeCounts | None = None,
                    max_pixels: int = MAX_PIXELS, read_timeout_s: float | None = None) -> Callable[[], object]:
     """A function that opens ``source`` → object with ``isOpened/read/release``.
