@@ -208,6 +208,7 @@ class MqttLink:
                 self.pump.wake()
         if not self.conn.status().connected:  # a heartbeat is about now: none queued while offline
             return
+        self.conn.note_stable()
         with self._beat_lock:
             due = self._next_beat is not None and self._clock.monotonic() >= self._next_beat
             if due:
