@@ -196,7 +196,9 @@ class Connection:
         self._connack = False
         self._max_packet: int | None = None  # the broker's Maximum Packet Size (MQTT 5 CONNACK), if it sets one
         self._refusals = 0  # failed PUBACKs on this connection (logged the first and every 100th)
-        self._last_text: str | None = None
+        # the last failure said for each broker: with a failover list the brokers' causes alternate (one refuses,
+        # one is down), and a single "last text" made every attempt news, each a warning
+        self._last_text: dict[str, str] = {}
         self._auth_hint = (
             f"mqtt.username={cfg.username!r} and the password from "
             + (f"${cfg.password_env}" if cfg.password_env else cfg.password_file or "nowhere (none configured)")
@@ -323,7 +325,7 @@ class Connection:
             self._status = replace(
                 self._status, state="connected", last_error=None, failures=0, connects=self._status.connects + 1
             )
-        self._last_text = None
+        self._last_text = {}
         self._up_since = self._monotonic()
         (log.debug if self._flaps >= FLAPS else log.info)("MQTT %s: connected (MQTT %s)", self._status.broker,
                                                           self._cfg.protocol)
@@ -408,8 +410,9 @@ class Connection:
         with self._lock:
             failures = self._status.failures + 1
             self._status = replace(self._status, state=state, last_error=text, failures=failures)
-        level = logging.WARNING if text != self._last_text or failures % 10 == 0 else logging.DEBUG
-        self._last_text = text
+        broker = self._status.broker
+        level = logging.WARNING if text != self._last_text.get(broker) or failures % 10 == 0 else logging.DEBUG
+        self._last_text[broker] = text
         log.log(
             level,
             "MQTT %s: %s (attempt %d; retrying with backoff up to %d s)",
