@@ -128,6 +128,7 @@ class MqttLink:
         self._next_open_try = 0.0
         self._beat_lock = threading.Lock()
         self.heartbeats = 0
+        self.heartbeats_too_large = 0  # over the broker's Maximum Packet Size: skipped
         self.commands_busy = 0
         self.commands_too_large = 0
         self._threads: list[threading.Thread] = []
@@ -250,7 +251,12 @@ class MqttLink:
         try:
             self.conn.publish(self.topics.health, _json(doc), qos=0)
         except PacketTooLarge as exc:  # a heartbeat is about now: skipped, never held
-            log.error("heartbeat not sent: %s", exc)
+            # the first and every 100th: the broker's limit stays until someone changes it, and each heartbeat
+            # (every heartbeat_s) was an error line of its own
+            self.heartbeats_too_large += 1
+            if self.heartbeats_too_large == 1 or self.heartbeats_too_large % 100 == 0:
+                log.error("heartbeat not sent: %s (%d heartbeat(s) not sent so far; said again at every 100th)",
+                          exc, self.heartbeats_too_large)
             return
         self.heartbeats += 1
 
