@@ -90,8 +90,12 @@ def test_url_query_secrets_never_logged(root_restored, fmt):
              "http://192.168.1.64/cgi-bin/CGIStream.cgi?cmd=GetMJStream&usr=admin&pwd=FoscamPw99")
     log.warning("notify %s: %s", "ops", "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=693a91f6-7xxx-robot")
     log.info("snapshot http://cam/snap.jpg?user=admin&pass=P4ssw0rd#x")
+    # httpx logs each request at INFO with its URL: a DingTalk robot's 加签 signature rides in the query
+    logging.getLogger("httpx").info('HTTP Request: %s %s "%s %d %s"', "POST", "https://oapi.dingtalk.com/robot/send"
+                                    "?access_token=dt-tok-1&timestamp=1767225600000&sign=c2lnbmF0dXJl%2Bx", "HTTP/1.1",
+                                    200, "OK")
     out = buf.getvalue()
-    for leaked in ("FoscamPw99", "693a91f6-7xxx-robot", "P4ssw0rd"):
+    for leaked in ("FoscamPw99", "693a91f6-7xxx-robot", "P4ssw0rd", "dt-tok-1", "c2lnbmF0dXJl"):
         assert leaked not in out, leaked
     assert "usr=admin" in out and "cmd=GetMJStream" in out and "qyapi.weixin.qq.com" in out
 
