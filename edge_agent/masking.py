@@ -13,9 +13,10 @@ import re
 
 MASK = "***"
 URL_CREDENTIALS = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^/\s:@]*:)([^@\s/]+)(?=@)")
-# query parameters that carry a secret (some cameras and brokers take ?user=…&password=…)
+# query parameters that carry a secret (some cameras and brokers take ?user=…&password=…; a DingTalk robot's
+# 加签 request carries ?timestamp=…&sign=…, which httpx's own INFO line "HTTP Request: POST <url>" logged)
 URL_QUERY_SECRETS = re.compile(
-    r"(?i)([?&;](?:password|passwd|pass|pwd|secret|token|access_token|api[_-]?key|key|sig|signature)=)"
+    r"(?i)([?&;](?:password|passwd|pass|pwd|secret|token|access_token|api[_-]?key|key|sig|sign|signature)=)"
     r"([^&#;\s'\"]+)")
 
 

@@ -253,6 +253,22 @@ def _device(source: str) -> bool:
         return source.startswith(("/dev/video", "/dev/v4l/"))
 
 
+FFMPEG_LOG_LEVEL_ENV = "OPENCV_FFMPEG_LOGLEVEL"  # read by OpenCV's FFmpeg backend when its first capture opens
+AV_LOG_FATAL = 8
+
+
+def quiet_decoder_log(verbose: bool = False) -> None:
+    """Keep FFmpeg's own messages out of the agent's stderr, unless ``verbose`` (``-v``) or the operator set
+    ``OPENCV_FFMPEG_LOGLEVEL`` themselves. Call before the first capture opens (OpenCV reads it once).
+
+    Why: FFmpeg writes one or two lines straight to stderr for every frame it cannot decode (``[h264 @ …] error
+    while decoding MB …``) and at every failed connect: a camera sending damaged frames put tens of lines a
+    second into the journal, past the log's filter and its once-per-episode rules. The reader counts those
+    frames (the heartbeat's ``corrupt_frames``) and logs the first; a failed open is told with its cause."""
+    if not verbose:
+        os.environ.setdefault(FFMPEG_LOG_LEVEL_ENV, str(AV_LOG_FATAL))
+
+
 def default_opener(source: str, loop: bool, counts: DecodeCounts | None = None,
                    max_pixels: int = MAX_PIXELS, read_timeout_s: float | None = None) -> Callable[[], object]:
     """A function that opens ``source`` → object with ``isOpened/read/release``.
@@ -290,6 +306,11 @@ class OpenCVSource:
     good frame came for ``stall_s`` (``camera.lost_after_s``: the camera is lost by then anyway)."""
 
     FAILED_READS_IN_A_ROW = 5
+    # A camera that stays away (unplugged, powered off, on another network for hours) is told at its first
+    # failure, then once every REMIND_S with the attempts so far, and when frames come again; the retries
+    # between go to debug. Why: at the default 30 s backoff every retry was a warning, 120 lines an hour
+    # (and as many again from FFmpeg) into a Pi's journal on its SD card for as long as the camera was away.
+    REMIND_S = 600.0
     STOP_WAIT_S = 0.5  # stop() waits this long for the reader; one stuck in a driver's call is left to end on its own
 
     def __init__(self, source: str, clock: Clock, fps: float = 5.0, loop: bool = False,
@@ -319,6 +340,10 @@ class OpenCVSource:
         self.corrupt = 0
         self.finished = False  # a non-looping file or folder reached its end
         self._left_running = False  # stop() did not wait for a reader stuck in a driver's call
+        self._outage: tuple[float, int] | None = None  # (since, failed attempts) while no frame came
+        self._outage_told = False  # this outage was logged at warning: its end is told too
+        self._warned_at: float | None = None  # the last failure logged at warning (monotonic)
+        self._untold = 0  # outages begun and ended since then without a warning (a camera dropping often)
 
     @property
     def reconnects(self) -> int:
@@ -365,7 +390,7 @@ class OpenCVSource:
             except Exception as exc:  # any driver error → reconnect, never a dead thread
                 if self._seq > seq:  # it delivered frames: a new outage starts at the shortest delay
                     delay = self._min  # (one that opens and fails at once keeps backing off)
-                log.warning("camera %s: %s; retrying in %.1f s", self.kind, exc, delay)
+                self._failed(exc, delay)
             finally:
                 if cap is not None:
                     try:
@@ -376,6 +401,38 @@ class OpenCVSource:
                 return
             delay = min(self._max, delay * 2)
             self._reconnects += 1
+
+    def _failed(self, exc: Exception, delay: float) -> None:
+        """Log a failed open or a lost stream: a warning at an outage's first failure and then once every
+        ``REMIND_S`` (with the attempts so far), debug between."""
+        now = self.clock.monotonic()
+        since, attempts = self._outage or (now, 0)
+        attempts += 1
+        self._outage = (since, attempts)
+        if self._warned_at is not None and now - self._warned_at < self.REMIND_S:
+            log.debug("camera %s: %s; retrying in %.1f s (attempt %d)", self.kind, exc, delay, attempts)
+            return
+        self._warned_at, self._outage_told = now, True
+        untold, self._untold = self._untold, 0
+        more = f"; {untold} short outage(s) since the last warning, each at debug" if untold else ""
+        if attempts == 1:
+            log.warning("camera %s: %s; retrying in %.1f s (said again every %.0f min while it lasts)%s",
+                        self.kind, exc, delay, self.REMIND_S / 60, more)
+        else:
+            log.warning("camera %s: still no frame after %d attempts in %.0f s: %s; retrying in %.1f s%s",
+                        self.kind, attempts, now - since, exc, delay, more)
+
+    def _recovered(self, now: float) -> None:
+        """The first frame after failures: its outage ends (told when its start was)."""
+        if self._outage is None:
+            return
+        since, attempts = self._outage
+        self._outage = None
+        if self._outage_told:
+            self._outage_told = False
+            log.info("camera %s: frames again after %d failed attempt(s) in %.0f s", self.kind, attempts, now - since)
+        else:
+            self._untold += 1
 
     def _pump(self, cap: object) -> None:
         if self.kind in ("file", "folder"):
@@ -428,6 +485,8 @@ class OpenCVSource:
             self.corrupt += 1
             return
         self._seq += 1
+        if self._outage is not None:
+            self._recovered(now)
         with self._lock:
             self._slot = Frame(img, self._seq, now)
 

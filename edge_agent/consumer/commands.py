@@ -49,7 +49,8 @@ def _consume(args: argparse.Namespace) -> int:
         signal.signal(sig, lambda *_: stop.set())
     consumer.start()
     if consumer.wait_ready(30):
-        print(f"consuming {args.root}/+/+ as {args.client_id} in group {args.group} into {args.db}", flush=True)
+        print(f"consuming {args.root}/+/+ as {args.client_id} in group {args.group} into "
+              f"{mask_url_credentials(args.db)}", flush=True)  # a PostgreSQL URL carries its password
     else:  # say so instead of waiting in silence: the log names why (unreachable, refused)
         print(f"consume: not subscribed at {args.broker} after 30 s; still trying", file=sys.stderr, flush=True)
     stop.wait()

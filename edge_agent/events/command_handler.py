@@ -19,6 +19,7 @@ import json
 import logging
 import math
 import re
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -31,6 +32,12 @@ from edge_agent.events.topics import COMMANDS, SIM_COMMANDS, Topics
 from edge_agent.plates import check_plate_list
 
 log = logging.getLogger(__name__)
+
+# Refused commands in the log: a burst of REFUSAL_LOG_BURST lines, then one more every REFUSAL_LOG_EVERY_S; the rest
+# go to debug and the next line logged says how many. Why: each refusal was a warning, so a backend retrying a bad
+# command every second wrote 3,600 lines an hour, and anyone who may publish to the command topic (no key needed to
+# be refused) as many lines as messages; the replies still say every refusal to the sender.
+REFUSAL_LOG_BURST, REFUSAL_LOG_EVERY_S = 20, 60.0
 
 
 ENVELOPE = ("ts", "id", "reply_to", "correlation_id", "sig")  # command-envelope.json's fields
@@ -126,6 +133,28 @@ class CommandHandler:
     def __post_init__(self) -> None:
         if self.hmac_key is not None and self.replay is None:
             raise ValueError("signed commands need a ReplayMemory (on disk, so a restart does not forget)")
+        self._log_lock = threading.Lock()  # too_large runs on the MQTT thread, the rest on the command thread
+        self._log_tokens, self._unlogged = float(REFUSAL_LOG_BURST), 0
+        self._log_at: float | None = None
+
+    def _refusal(self, fmt: str, *args: object) -> None:
+        """Log a refused command at warning while the budget allows, else at debug (counted)."""
+        now = self.clock.monotonic()
+        with self._log_lock:
+            if self._log_at is not None:
+                self._log_tokens = min(float(REFUSAL_LOG_BURST),
+                                       self._log_tokens + max(0.0, now - self._log_at) / REFUSAL_LOG_EVERY_S)
+            self._log_at = now
+            if self._log_tokens < 1:
+                self._unlogged += 1
+                log.debug(fmt, *args)
+                return
+            self._log_tokens -= 1
+            unlogged, self._unlogged = self._unlogged, 0
+        if unlogged:
+            fmt += "; %d refused command(s) before this one were not logged (over %d a minute: see -v)"
+            args = (*args, unlogged, REFUSAL_LOG_BURST)
+        log.warning(fmt, *args)
 
     def set_keys(self, key: bytes, previous: bytes | None = None) -> None:
         """A reload re-read the key file (a rotation): commands are checked against these from now on."""
@@ -140,10 +169,10 @@ class CommandHandler:
             ok, code, message, data = self._dispatch(cmd, body)
         except Refused as exc:
             ok, code, message, data = False, exc.code, clip(str(exc)), {}
-            log.warning("command %s refused: %s: %s", name, exc.code, message)
+            self._refusal("command %s refused: %s: %s", name, exc.code, message)
         except ControlError as exc:
             ok, code, message, data = False, exc.code, clip(str(exc)), {}
-            log.warning("command %s refused by the agent: %s: %s", name, exc.code, message)
+            self._refusal("command %s refused by the agent: %s: %s", name, exc.code, message)
         except Exception as exc:  # the agent's bug: still a reply, never a dead command thread
             log.exception("command %s failed", name)
             ok, code, message, data = False, "internal_error", clip(f"{type(exc).__name__}: {exc}"), {}
@@ -163,8 +192,8 @@ class CommandHandler:
 
     def too_large(self, cmd: Command, limit: int = COMMAND_MAX_BYTES) -> Reply:
         """The reply for a payload bigger than any command: never parsed, nothing done."""
-        log.warning("command %s refused: too_large: %d bytes (limit %d)", quote(cmd.signed_name, 60),
-                    len(cmd.payload), limit)
+        self._refusal("command %s refused: too_large: %d bytes (limit %d)", quote(cmd.signed_name, 60),
+                      len(cmd.payload), limit)
         return self._reply(cmd, {}, False, "too_large",
                            f"payload of {len(cmd.payload)} bytes: no command is over {limit} bytes; nothing done", {})
 
@@ -173,8 +202,8 @@ class CommandHandler:
         reply_to = cmd.response_topic or (body.get("reply_to") if isinstance(body.get("reply_to"), str) else None)
         topic = self.topics.safe_reply_topic(reply_to)
         if reply_to and topic != reply_to:
-            log.warning("command %s: reply_to %s not allowed (own tree or a command inbox): replying on %s",
-                        quote(cmd.name, 60), quote(reply_to, 100), topic)
+            self._refusal("command %s: reply_to %s not allowed (own tree or a command inbox): replying on %s",
+                          quote(cmd.name, 60), quote(reply_to, 100), topic)
         corr, cid = body.get("correlation_id"), body.get("id")
         correlation = cmd.correlation if cmd.correlation is None or len(cmd.correlation) <= QUOTE_MAX else None
         return Reply(

@@ -15,6 +15,7 @@ import logging
 import socket
 import ssl
 import threading
+import time
 from dataclasses import dataclass, replace
 from typing import Any, Callable
 
@@ -25,18 +26,20 @@ from paho.mqtt.properties import Properties, VariableByteIntegers
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from edge_agent.config.mqtt import BrokerAddress, MqttConfig, MqttSecrets
+from edge_agent.config.mqtt import BrokerAddress, MqttConfig, MqttSecrets, TlsConfig
 from edge_agent.events.schemas import SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
 
 
 class _NotConnectedIsDebug(logging.Filter):
-    """paho logs "Client is not connected" at ERROR on every retry while the broker is away;
-    our own connection-state lines already say that once, with the reason, so demote it."""
+    """paho logs "Client is not connected" at ERROR on every retry while the broker is away, and "failed to
+    receive on socket" at every connection the broker drops; our own connection-state lines already say that,
+    with the reason and without repeating it, so demote them."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno >= logging.ERROR and str(record.msg).startswith("Client is not connected"):
+        if record.levelno >= logging.ERROR and str(record.msg).startswith(("Client is not connected",
+                                                                            "failed to receive on socket")):
             record.levelno, record.levelname = logging.DEBUG, "DEBUG"
             return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
         return True
@@ -45,6 +48,12 @@ class _NotConnectedIsDebug(logging.Filter):
 _PAHO_LOG = logging.getLogger(f"{__name__}.paho")
 _PAHO_LOG.addFilter(_NotConnectedIsDebug())
 
+
+# A broker that closes each connection soon after accepting it (mosquitto 2 does so, without a reason, when another
+# client connects with the same client id: two devices with one device_id, a cloned SD card) reconnects every second
+# or so: a "connected" and a "connection lost" line each time, ~7,000 lines an hour. After FLAPS such connections in
+# a row the likely cause is said once, then the drops are debug, with a reminder every FLAP_REMIND_S.
+FLAPS, FLAP_S, FLAP_REMIND_S = 3, 30.0, 600.0
 
 INCOMING_OVERHEAD = 64 * 1024  # a PUBLISH's header, topic and properties around the payload (topics ≤ 64 KiB)
 
@@ -105,20 +114,50 @@ def describe_connect_error(exc: OSError) -> tuple[str, str]:
     return "unreachable", f"cannot connect ({exc.strerror or exc})"
 
 
+class TlsFileError(OSError):
+    """A CA, certificate or key file that cannot be loaded; the text names its key and path."""
+
+
+def _tls_file_error(tls: TlsConfig | None, exc: OSError) -> TlsFileError:
+    """Which of the TLS files failed, and why. Why: ssl says ``[Errno 2] No such file or directory`` without
+    the file's name, so ``run`` and the doctor's broker row left the operator guessing which of three files."""
+    files = [("ca_file", tls.ca_file), ("cert_file", tls.cert_file), ("key_file", tls.key_file)] if tls else []
+    for key, path in files:
+        if path is None:
+            continue
+        try:
+            with open(path, "rb"):
+                pass
+        except OSError as e:
+            return TlsFileError(f"mqtt.tls.{key}: cannot read {path} ({e.strerror or e})")
+    if tls is not None and tls.ca_file is not None:
+        try:
+            ssl.create_default_context().load_verify_locations(cafile=tls.ca_file)
+        except (OSError, ValueError) as e:
+            return TlsFileError(f"mqtt.tls.ca_file: {tls.ca_file} is not a PEM CA bundle ({e})")
+    if tls is not None and tls.cert_file is not None:
+        return TlsFileError(f"mqtt.tls.cert_file / key_file: {tls.cert_file} and "
+                            f"{tls.key_file or 'its own key'} do not load as a certificate and its key ({exc})")
+    return TlsFileError(f"mqtt.tls: cannot load the TLS files ({exc})")
+
+
 def apply_tls_and_login(client: mqtt.Client, cfg: MqttConfig, password: str | None) -> None:
     """The config's credentials and TLS on a paho client (also for one-off probes such as doctor).
-    Raises OSError / ssl.SSLError when a CA, certificate or key file cannot be loaded."""
+    Raises :class:`TlsFileError` (naming the key and the file) when a CA, certificate or key cannot be loaded."""
     if cfg.username:
         client.username_pw_set(cfg.username, password)
     if cfg.broker_addresses()[0].tls:
         tls = cfg.tls
-        client.tls_set(
-            ca_certs=tls.ca_file if tls else None,
-            certfile=tls.cert_file if tls else None,
-            keyfile=tls.key_file if tls else None,
-            cert_reqs=ssl.CERT_REQUIRED,
-            tls_version=ssl.PROTOCOL_TLS_CLIENT,
-        )
+        try:
+            client.tls_set(
+                ca_certs=tls.ca_file if tls else None,
+                certfile=tls.cert_file if tls else None,
+                keyfile=tls.key_file if tls else None,
+                cert_reqs=ssl.CERT_REQUIRED,
+                tls_version=ssl.PROTOCOL_TLS_CLIENT,
+            )
+        except OSError as exc:  # ssl.SSLError is one
+            raise _tls_file_error(tls, exc) from None
         if tls is not None and not tls.check_hostname:
             client.tls_insecure_set(True)
 
@@ -135,8 +174,15 @@ class Connection:
         on_ack: Callable[[int, bool], None],
         on_message: Callable[[mqtt.MQTTMessage], None],
         max_incoming: int | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._cfg = cfg
+        self.client_id = client_id
+        self._monotonic = monotonic
+        self._up_since: float | None = None  # this connection's CONNACK (monotonic)
+        self._flaps = 0  # connections in a row the broker closed within FLAP_S
+        self._flap_told: float | None = None  # when the flapping was last said at warning or above
+        self._flap_drops = 0  # drops since then
         # MQTT 5: told to the broker in CONNECT (Maximum Packet Size), which then never sends a bigger message:
         # paho would read each one whole into memory (a broker's default limit is 256 MB) before we could refuse it
         self._max_incoming = max_incoming
@@ -150,7 +196,9 @@ class Connection:
         self._connack = False
         self._max_packet: int | None = None  # the broker's Maximum Packet Size (MQTT 5 CONNACK), if it sets one
         self._refusals = 0  # failed PUBACKs on this connection (logged the first and every 100th)
-        self._last_text: str | None = None
+        # the last failure said for each broker: with a failover list the brokers' causes alternate (one refuses,
+        # one is down), and a single "last text" made every attempt news, each a warning
+        self._last_text: dict[str, str] = {}
         self._auth_hint = (
             f"mqtt.username={cfg.username!r} and the password from "
             + (f"${cfg.password_env}" if cfg.password_env else cfg.password_file or "nowhere (none configured)")
@@ -277,8 +325,10 @@ class Connection:
             self._status = replace(
                 self._status, state="connected", last_error=None, failures=0, connects=self._status.connects + 1
             )
-        self._last_text = None
-        log.info("MQTT %s: connected (MQTT %s)", self._status.broker, self._cfg.protocol)
+        self._last_text = {}
+        self._up_since = self._monotonic()
+        (log.debug if self._flaps >= FLAPS else log.info)("MQTT %s: connected (MQTT %s)", self._status.broker,
+                                                          self._cfg.protocol)
         self._on_up()
 
     def _connect_failed(self, _c: object, _u: object) -> None:
@@ -294,6 +344,8 @@ class Connection:
         if self._stopping:
             return
         if was_up:
+            if self._flapping():
+                return
             self._fail("connecting", f"connection lost ({rc}); reconnecting")
         elif not self._connack:
             self._fail(
@@ -310,13 +362,57 @@ class Connection:
                           "for this device", mid, rc, self._refusals)
         self._on_ack(mid, not rc.is_failure)
 
+    def note_stable(self) -> None:
+        """Called now and then while connected: a connection that outlasted ``FLAP_S`` ends a run of short ones
+        (said when the run was)."""
+        up = self._up_since
+        if self._flaps == 0 or up is None or self._monotonic() - up < FLAP_S:
+            return
+        flaps, told = self._flaps, self._flap_told
+        self._flaps, self._flap_told, self._flap_drops = 0, None, 0
+        if told is not None:
+            log.info("MQTT %s: connected for %.0f s: the broker keeps the connection again (after %d short ones)",
+                     self._status.broker, FLAP_S, flaps)
+
+    def _flapping(self) -> bool:
+        """Count a connection the broker closed; True when it was one more of a run of short ones (said here:
+        the likely cause once, then a reminder every ``FLAP_REMIND_S``) rather than news for ``_fail``."""
+        now = self._monotonic()
+        lasted = None if self._up_since is None else now - self._up_since
+        short = lasted is not None and lasted < FLAP_S
+        self._up_since = None
+        self._flaps = self._flaps + 1 if short else 0
+        if self._flaps < FLAPS:
+            self._flap_told, self._flap_drops = None, 0
+            return False
+        with self._lock:
+            self._status = replace(self._status, state="connecting", last_error=(
+                f"the broker closes each connection within {FLAP_S:g} s ({self._flaps} in a row)"))
+        self._flap_drops += 1
+        if self._flap_told is None:
+            log.error("MQTT %s: the broker closed %d connections in a row within %.0f s of accepting them: another "
+                      "client probably connects with this client id %r (each device needs its own "
+                      "site.device_id / mqtt.client_id: a cloned SD card?; the broker's log says why it closes them); "
+                      "said again every %.0f min while it goes on", self._status.broker, self._flaps, FLAP_S,
+                      self.client_id, FLAP_REMIND_S / 60)
+            self._flap_told, self._flap_drops = now, 0
+        elif now - self._flap_told >= FLAP_REMIND_S:
+            log.warning("MQTT %s: still closed by the broker soon after each connect: %d times in %.0f s (%d in a "
+                        "row)", self._status.broker, self._flap_drops, now - self._flap_told, self._flaps)
+            self._flap_told, self._flap_drops = now, 0
+        else:
+            log.debug("MQTT %s: connection closed by the broker %.1f s after it was accepted (%d in a row)",
+                      self._status.broker, lasted or 0.0, self._flaps)
+        return True
+
     # -- helpers ---------------------------------------------------------------------------
     def _fail(self, state: str, text: str) -> None:
         with self._lock:
             failures = self._status.failures + 1
             self._status = replace(self._status, state=state, last_error=text, failures=failures)
-        level = logging.WARNING if text != self._last_text or failures % 10 == 0 else logging.DEBUG
-        self._last_text = text
+        broker = self._status.broker
+        level = logging.WARNING if text != self._last_text.get(broker) or failures % 10 == 0 else logging.DEBUG
+        self._last_text[broker] = text
         log.log(
             level,
             "MQTT %s: %s (attempt %d; retrying with backoff up to %d s)",

@@ -36,7 +36,7 @@ from edge_agent.control import AgentControl
 from edge_agent.durable import write_durably
 from edge_agent.events.bus import EventBus
 from edge_agent.events.command_handler import COMMAND_MAX_BYTES, Command, CommandHandler, Reply
-from edge_agent.events.connection import Connection, LinkStatus, PacketTooLarge
+from edge_agent.events.connection import Connection, LinkStatus, PacketTooLarge, TlsFileError
 from edge_agent.events.discovery import discovery_messages
 from edge_agent.events.health import HealthSource, cpu_temp_c, disk_use
 from edge_agent.events.outbox import Outbox
@@ -102,7 +102,10 @@ class MqttLink:
                 on_up=self._on_up, on_down=lambda: self.pump.connected(False),
                 on_ack=lambda mid, ok: self.pump.acked(mid, ok), on_message=self._on_message,
             )  # fmt: skip
-        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError: unreadable CA / cert / key
+        except TlsFileError as exc:  # an unreadable CA / cert / key: the text names its key and file
+            self.outbox.close()
+            raise ConfigError("mqtt", [str(exc)]) from None
+        except (OSError, ValueError) as exc:
             self.outbox.close()
             raise ConfigError("mqtt", [f"mqtt.tls: cannot load the TLS files: {exc}"]) from None
         self.pump = OutboxPump(self.outbox, self._publish_row, m.outbox.window)
@@ -125,6 +128,7 @@ class MqttLink:
         self._next_open_try = 0.0
         self._beat_lock = threading.Lock()
         self.heartbeats = 0
+        self.heartbeats_too_large = 0  # over the broker's Maximum Packet Size: skipped
         self.commands_busy = 0
         self.commands_too_large = 0
         self._threads: list[threading.Thread] = []
@@ -205,6 +209,7 @@ class MqttLink:
                 self.pump.wake()
         if not self.conn.status().connected:  # a heartbeat is about now: none queued while offline
             return
+        self.conn.note_stable()
         with self._beat_lock:
             due = self._next_beat is not None and self._clock.monotonic() >= self._next_beat
             if due:
@@ -246,7 +251,12 @@ class MqttLink:
         try:
             self.conn.publish(self.topics.health, _json(doc), qos=0)
         except PacketTooLarge as exc:  # a heartbeat is about now: skipped, never held
-            log.error("heartbeat not sent: %s", exc)
+            # the first and every 100th: the broker's limit stays until someone changes it, and each heartbeat
+            # (every heartbeat_s) was an error line of its own
+            self.heartbeats_too_large += 1
+            if self.heartbeats_too_large == 1 or self.heartbeats_too_large % 100 == 0:
+                log.error("heartbeat not sent: %s (%d heartbeat(s) not sent so far; said again at every 100th)",
+                          exc, self.heartbeats_too_large)
             return
         self.heartbeats += 1
 

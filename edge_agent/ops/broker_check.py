@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import paho.mqtt.client as mqtt
 
 from edge_agent.config.mqtt import BrokerAddress, SecretError, read_secrets
-from edge_agent.events.connection import apply_tls_and_login
+from edge_agent.events.connection import TlsFileError, apply_tls_and_login
 from edge_agent.ops.checks import Check, with_timeout
 
 if TYPE_CHECKING:
@@ -47,7 +47,10 @@ def _probe(cfg: "AgentConfig", addr: BrokerAddress, password: str | None, timeou
         protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
     )
     client.connect_timeout = timeout
-    apply_tls_and_login(client, m, password)  # exactly what the agent's own connection does
+    try:
+        apply_tls_and_login(client, m, password)  # exactly what the agent's own connection does
+    except TlsFileError as exc:  # the agent would not start either (mqtt_link refuses it as a config error)
+        return Check(name, "fail", str(exc))
     how = []
     if addr.tls:
         how.append("TLS" + (" + client cert" if m.tls and m.tls.cert_file else ""))

@@ -14,19 +14,23 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sys
 from datetime import datetime, timezone, tzinfo
 from typing import IO, Iterable
 
 from edge_agent.config.ops import LoggingConfig
-from edge_agent.masking import MASK, URL_CREDENTIALS
+from edge_agent.masking import MASK, URL_CREDENTIALS, URL_QUERY_SECRETS
 
 _KEYS = r"(?:password|passwd|secret|token|api[_-]?key|hmac[_-]?key|psk)"
 _PATTERNS = [
     # key=value and key: value (also "key": "value" in JSON/dict reprs)
     re.compile(rf"(?i)(['\"]?{_KEYS}['\"]?\s*[=:]\s*['\"]?)([^'\"\s,}}&]+)"),
     URL_CREDENTIALS,  # credentials inside URLs: mqtts://user:pass@host
+    # a URL's query secrets (a camera's ?usr=admin&pwd=…, a robot's ?key=…): check-config and the config errors
+    # masked them, this filter did not, so `run` logged a camera URL's pwd at every start
+    URL_QUERY_SECRETS,
 ]
 # LogRecord attributes that are not user "extra" fields.
 _STD_ATTRS = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime", "taskName"}
@@ -104,6 +108,42 @@ class PlainFormatter(logging.Formatter):
         return when.isoformat(timespec="milliseconds")
 
 
+# syslog priorities (sd-daemon(3)) of logging's levels: what journald files each line under
+_PRIORITY = ((logging.CRITICAL, 2), (logging.ERROR, 3), (logging.WARNING, 4), (logging.INFO, 6))
+
+
+def journal_priority(levelno: int) -> int:
+    return next((p for level, p in _PRIORITY if levelno >= level), 7)
+
+
+def writes_to_journal(stream: IO[str]) -> bool:
+    """Whether ``stream`` is the journal's stream systemd connected us to: ``$JOURNAL_STREAM`` names its
+    ``device:inode`` (systemd.exec(5)); a terminal or a redirect under the same unit does not match."""
+    dev, _, ino = os.environ.get("JOURNAL_STREAM", "").partition(":")
+    if not (dev.isdigit() and ino.isdigit()):
+        return False
+    try:
+        st = os.fstat(stream.fileno())
+    except (AttributeError, OSError, ValueError):  # a StringIO, a closed stream
+        return False
+    return (st.st_dev, st.st_ino) == (int(dev), int(ino))
+
+
+class JournalPriority(logging.Formatter):
+    """Each line of a record starts with its syslog priority, ``<4>`` for a warning, which journald takes off
+    and keeps as the entry's PRIORITY. Why: under the systemd unit every line was filed as "info":
+    ``journalctl -u edge-agent -p warning`` showed nothing, errors were not highlighted, and each line of a
+    traceback after the first was an info entry of its own."""
+
+    def __init__(self, inner: logging.Formatter) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def format(self, record: logging.LogRecord) -> str:
+        prefix = f"<{journal_priority(record.levelno)}>"
+        return "\n".join(prefix + line for line in self.inner.format(record).split("\n"))
+
+
 def setup_logging(
     cfg: LoggingConfig | None = None,
     secrets: Iterable[str] = (),
@@ -118,8 +158,10 @@ def setup_logging(
     be added with ``add_secret``.
     """
     cfg = cfg or LoggingConfig()
-    handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(JsonFormatter() if cfg.format == "json" else PlainFormatter(tz))
+    stream = stream or sys.stderr
+    handler = logging.StreamHandler(stream)
+    formatter: logging.Formatter = JsonFormatter() if cfg.format == "json" else PlainFormatter(tz)
+    handler.setFormatter(JournalPriority(formatter) if writes_to_journal(stream) else formatter)
     redactor = RedactFilter(secrets)
     handler.addFilter(redactor)
     root = logging.getLogger()

@@ -123,6 +123,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _build(args: argparse.Namespace) -> tuple[Assembled, OpsRuntime]:
+    from edge_agent.camera.source import quiet_decoder_log
     from edge_agent.config.mqtt import read_secrets
     from edge_agent.ops.instance_lock import DataDirBusy, hold_data_dir
     from edge_agent.ops.lifecycle import OpsRuntime
@@ -144,6 +145,7 @@ def _build(args: argparse.Namespace) -> tuple[Assembled, OpsRuntime]:
     secrets += [v for i, sink in enumerate(cfg.notify.sinks) for v in sink.secrets(i) if v]
     setup_logging(cfg.ops.logging, secrets=secrets, verbose=getattr(args, "verbose", False),
                   tz=ZoneInfo(cfg.site.timezone))
+    quiet_decoder_log(getattr(args, "verbose", False))  # before the camera opens
     if cfg.overrides_path is not None:
         log.info("bays / lists saved at run time apply from %s (delete it to use the config file's)",
                  cfg.overrides_path)

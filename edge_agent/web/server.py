@@ -21,6 +21,36 @@ from edge_agent.web.connections import BACKLOG, MAX_CONNECTIONS, REQUEST_TIMEOUT
 
 logger = logging.getLogger(__name__)
 
+# What uvicorn warns about for every request a client gets wrong: the first of each is worth a line (a proxy or a
+# browser speaking HTTPS to the plain port shows as the first), the rest are whoever sends them.
+CLIENT_NOISE = ("Invalid HTTP request received.", "Unsupported upgrade request.",
+                "No supported WebSocket library detected.")
+
+
+class _ClientNoiseOnce(logging.Filter):
+    """Each of ``CLIENT_NOISE`` once at warning per server, then debug. Why: anyone who could reach the port wrote
+    a warning line per malformed request into the journal (200 in well under a second), with uvicorn's own handler:
+    no time, past the secret filter and the configured format."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._said: set[str] = set()
+        self._lock = threading.Lock()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = str(record.msg)
+        noise = next((n for n in CLIENT_NOISE if text.startswith(n)), None)
+        if noise is None or record.levelno < logging.WARNING:
+            return True
+        with self._lock:
+            first = noise not in self._said
+            self._said.add(noise)
+        if first:
+            record.msg, record.args = f"{record.getMessage()} (a client's request; more of these at debug)", None
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+
 
 class WebServer:
     """``start()`` / ``stop()`` around a uvicorn server on ``host:port``."""
@@ -42,6 +72,7 @@ class WebServer:
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._sock: socket.socket | None = None
+        self._noise: _ClientNoiseOnce | None = None
 
     @property
     def url(self) -> str:
@@ -61,10 +92,15 @@ class WebServer:
             raise ListenError("web", self.host, self.port, exc) from None
         self.port = sock.getsockname()[1]
         self._sock = sock
+        # log_config=None: uvicorn's records go to the agent's handler (its format, time, secret filter, journal
+        # priority) instead of a stderr handler of uvicorn's own
         config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off", http=self.protocol,
+                                log_config=None,
                                 backlog=BACKLOG, proxy_headers=bool(self.trusted_proxies),
                                 forwarded_allow_ips=self.trusted_proxies or None, server_header=False)
         self._server = uvicorn.Server(config)
+        self._noise = _ClientNoiseOnce()
+        logging.getLogger("uvicorn.error").addFilter(self._noise)
         self._thread = threading.Thread(target=self._serve, args=(self._server, sock), name="web", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + timeout
@@ -85,7 +121,9 @@ class WebServer:
             self._thread.join(timeout)
         if self._sock is not None:
             self._sock.close()
-        self._server = self._thread = self._sock = None
+        if self._noise is not None:
+            logging.getLogger("uvicorn.error").removeFilter(self._noise)
+        self._server = self._thread = self._sock = self._noise = None
 
     def __enter__(self) -> "WebServer":
         self.start()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
@@ -115,6 +116,77 @@ def test_failing_source_reconnects_with_backoff():
     wait_for(lambda: src.reconnects >= 4)
     src.stop()
     assert len(opened) >= 4 and src.latest() is not None
+
+
+class _Frames:
+    """A capture that gives ``n`` frames (``None``: for ever), then drops."""
+
+    def __init__(self, n: int | None) -> None:
+        self.n = n
+
+    def isOpened(self) -> bool:  # noqa: N802
+        return True
+
+    def read(self):  # noqa: ANN201
+        time.sleep(0.001)  # a real capture's pace; nothing waits on wall time
+        if self.n is not None:
+            if self.n == 0:
+                raise cv2.error("stream dropped")
+            self.n -= 1
+        return True, np.full((32, 32, 3), 99, np.uint8)
+
+    def release(self) -> None:
+        pass
+
+
+class _Refused(_Frames):
+    def isOpened(self) -> bool:  # noqa: N802
+        return False
+
+
+def _camera_log(caplog, plan, opens_before_stop: int, clock: FakeClock):  # noqa: ANN001, ANN202
+    """Run the real reader on a scripted camera: ``plan(i)`` is the capture of open ``i`` (from 1), each open
+    ``step_s`` on the fake clock; returns the camera's log records at INFO and above."""
+    opens = []
+
+    def opener():  # noqa: ANN202
+        opens.append(1)
+        cap, step_s = plan(len(opens))
+        clock.advance(step_s)
+        return cap
+
+    src = OpenCVSource("rtsp://camera/1", clock, fps=1000, reconnect_min_s=0.0005, reconnect_max_s=0.001,
+                       opener=opener)
+    with caplog.at_level(logging.DEBUG, logger="edge_agent.camera.source"):
+        src.start()
+        wait_for(lambda: len(opens) >= opens_before_stop, timeout=60)
+        src.stop()
+    return [r for r in caplog.records if r.name == "edge_agent.camera.source" and r.levelno >= logging.INFO]
+
+
+def test_a_camera_away_for_hours_is_told_first_then_every_ten_minutes_then_back(caplog):
+    """Two hours of a camera that refuses (an attempt every 30 s, the default longest backoff): every retry
+    was a warning, 240 lines (and FFmpeg's own as many again) into a Pi's journal. Now its first failure,
+    a reminder every ``REMIND_S`` with the attempts so far, and the first frame after it."""
+    clock = FakeClock()
+    away = 240
+    records = _camera_log(caplog, lambda i: (_Refused(0), 30.0) if i <= away else (_Frames(None), 0.0),
+                          away + 1, clock)
+    got_frame = [r for r in records if r.levelno == logging.INFO]
+    warnings = [r.getMessage() for r in records if r.levelno == logging.WARNING]
+    assert len(warnings) == away * 30 // OpenCVSource.REMIND_S  # 12: the first, then one each 10 min
+    assert "cannot open; retrying" in warnings[0] and "still no frame after 21 attempts in 600 s" in warnings[1]
+    assert [r.getMessage() for r in got_frame] == [f"camera stream: frames again after {away} failed attempt(s) "
+                                                   f"in {(away - 1) * 30} s"]
+
+
+def test_a_camera_that_drops_every_minute_is_not_a_warning_a_minute(caplog):
+    """A stream that gives frames and drops once a minute for two hours: each drop was a warning."""
+    clock = FakeClock()
+    records = _camera_log(caplog, lambda i: (_Frames(3), 60.0), 120, clock)
+    warnings = [r.getMessage() for r in records if r.levelno == logging.WARNING]
+    assert 10 <= len(warnings) <= 13  # one every 10 min, not 120
+    assert "short outage(s) since the last warning" in warnings[1]
 
 
 def test_health_fps_lost_frozen_black_corrupt(clock):

@@ -136,3 +136,21 @@ def test_a_client_id_that_names_no_session_is_refused(value, capsys):
         build_parser().parse_args(["consume", "--client-id", value])
     assert exc.value.code == 2
     assert "argument --client-id" in capsys.readouterr().err
+
+
+@pytest.mark.broker
+@pytest.mark.postgres
+def test_the_started_line_masks_the_databases_password(broker, pg_db, tmp_path):
+    """``consuming … into postgresql://edge:<password>@db/edge`` went to stdout (the journal under systemd),
+    though the same URL was masked when the database could not be opened."""
+    from tests.consumer.test_exactly_once import ConsumerProcess
+
+    with_password = pg_db.replace("@", ":Pg5ecretPw@", 1)  # the test cluster trusts: the password is not checked
+    consumer = ConsumerProcess(broker.url(), with_password, "c-mask", tmp_path / "consumer.log")
+    try:
+        consumer.ready()
+    finally:
+        consumer.stop()
+    started = next(line for line in consumer.lines if line.startswith("consuming"))
+    assert "Pg5ecretPw" not in started and ":***@127.0.0.1" in started, started
+    assert "Pg5ecretPw" not in (tmp_path / "consumer.log").read_text()

@@ -102,3 +102,24 @@ def test_event_over_the_brokers_max_packet_size_is_held_and_blocks_nothing(parts
     finally:
         backend.stop()
         broker.stop()
+
+
+def test_heartbeats_over_the_brokers_max_packet_size_are_one_error_not_one_each(parts, tmp_path, caplog):
+    """Every heartbeat (every ``heartbeat_s``) the broker's limit refused was an error line of its own, for as long
+    as the limit stayed: the first is said, then every 100th, with the count."""
+    import logging
+
+    link_of, _publish = parts
+    broker = LocalBroker(tmp_path / "broker")
+    broker.config = broker.config_text() + "max_packet_size 250\n"
+    broker.start()
+    try:
+        link = link_of(broker)
+        with caplog.at_level(logging.ERROR, logger="edge_agent.events.mqtt_link"):
+            for _ in range(150):
+                link.publish_health()
+        assert link.heartbeats == 0 and link.heartbeats_too_large == 150
+        said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("heartbeat not sent")]
+        assert len(said) == 2 and "(100 heartbeat(s) not sent so far" in said[1], said
+    finally:
+        broker.stop()

@@ -145,3 +145,46 @@ def test_home_assistant_shows_every_lock_however_it_is_paired_with_its_bay(broke
     finally:
         link.stop()
         ha.stop()
+
+
+def test_two_brokers_down_for_different_reasons_are_not_a_warning_per_attempt(link_parts, caplog):
+    """A failover list whose brokers fail differently (one refuses the port, one closes the connection at once):
+    the "last failure" was one text for all brokers, so each attempt differed from the one before and was a warning."""
+    import logging
+    import socket
+    import threading
+
+    from edge_agent.events.broker import free_port
+
+    make, *_ = link_parts
+    closer = socket.create_server(("127.0.0.1", 0))  # accepts, then hangs up: closed before a CONNACK
+    stop = threading.Event()
+
+    def hang_up() -> None:
+        closer.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = closer.accept()
+                conn.close()
+            except TimeoutError:
+                pass
+            except OSError:  # closed: the test is over
+                return
+
+    threading.Thread(target=hang_up, daemon=True).start()
+    caplog.set_level(logging.DEBUG, logger="edge_agent.events.connection")
+    refused = f"mqtt://127.0.0.1:{free_port()}"
+    hangs_up = f"mqtt://127.0.0.1:{closer.getsockname()[1]}"
+    link = make(brokers=[refused, hangs_up], reconnect_min_s=1, reconnect_max_s=1)
+    try:
+        link.start()
+        wait_until(lambda: link.status().failures >= 9, 60, "nine failed attempts")
+    finally:
+        link.stop()
+        stop.set()
+        closer.close()
+    said = [r.getMessage() for r in caplog.records
+            if r.name == "edge_agent.events.connection" and r.levelno >= logging.WARNING and "attempt" in r.getMessage()]
+    assert len(said) == 2, said  # each broker's cause once (the tenth attempt would be the reminder)
+    assert sum(refused in s and "refused" in s for s in said) == 1, said
+    assert sum(hangs_up in s and "closed before the broker answered" in s for s in said) == 1, said

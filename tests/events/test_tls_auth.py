@@ -90,5 +90,13 @@ def test_missing_secret_or_tls_file_is_a_config_error(tmp_path, tls_material, mo
         _link("mqtts://127.0.0.1:1", tmp_path, "a", username="u", password_env="EDGE_MQTT_PW")
     with pytest.raises(ConfigError, match=r"mqtt.password_file: cannot read"):
         _link("mqtts://127.0.0.1:1", tmp_path, "b", username="u", password_file=str(tmp_path / "nope"))
-    with pytest.raises(ConfigError, match=r"mqtt.tls: cannot load the TLS files"):
+    # ssl's own text ("[Errno 2] No such file or directory") named neither the key nor the file
+    with pytest.raises(ConfigError, match=r"mqtt.tls.ca_file: cannot read \S*missing-ca.pem \(No such file"):
         _link("mqtts://127.0.0.1:1", tmp_path, "c", tls={"ca_file": str(tmp_path / "missing-ca.pem")})
+    with pytest.raises(ConfigError, match=r"mqtt.tls.key_file: cannot read \S*missing.key \(No such file"):
+        _link("mqtts://127.0.0.1:1", tmp_path, "d", tls={"ca_file": str(tls_material.ca),
+                                                          "cert_file": str(tls_material.ca),
+                                                          "key_file": str(tmp_path / "missing.key")})
+    (tmp_path / "not-a-ca.pem").write_text("-----BEGIN NOTHING-----\n")
+    with pytest.raises(ConfigError, match=r"mqtt.tls.ca_file: \S*not-a-ca.pem is not a PEM CA bundle"):
+        _link("mqtts://127.0.0.1:1", tmp_path, "e", tls={"ca_file": str(tmp_path / "not-a-ca.pem")})

@@ -65,7 +65,7 @@ def test_broken_config_names_each_failing_row(write_config, models_dir, tmp_path
         perception={"models_dir": "site-models"},  # relative, not in the working dir: beside the config file
         mqtt={"enabled": True, "brokers": [f"mqtt://127.0.0.1:{closed_port}"]},
     )
-    res = doctor(cfg)
+    res = doctor(cfg, "--skip", "clock")  # this host's own clock is not what this test is about
     assert res.returncode == 1, res.stdout + res.stderr
     lines = {ln.split()[0]: ln for ln in res.stdout.splitlines()[1:-1]}
     assert "FAIL" in lines["camera"] and "no such file or folder" in lines["camera"]
@@ -215,13 +215,33 @@ def _run(stdout: str, rc: int = 0, stderr: str = ""):
 def test_clock_rows():
     assert check_clock(_run("yes\n")).status == "pass"
     assert check_clock(_run("no\n")).status == "fail"
-    skipped = check_clock(_run("", 1, "System has not been booted with systemd as init system (PID 1)."))
+    unknown = lambda: None  # noqa: E731 - a kernel that cannot be asked (not Linux, a sandbox)
+    skipped = check_clock(_run("", 1, "System has not been booted with systemd as init system (PID 1)."), unknown)
     assert skipped.status == "skip" and "booted with systemd" in skipped.detail
 
     def missing(*a, **k):
         raise FileNotFoundError("timedatectl")
 
-    assert check_clock(missing).status == "skip"
+    assert check_clock(missing, unknown).status == "skip"
+
+
+def test_without_timedatectl_the_kernel_answers_as_it_does_for_the_heartbeat():
+    """In the Jetson container (no systemd) the row was always skipped, while the agent's heartbeat, from the
+    kernel's flag, said ``clock_synced: false`` for the same clock. adjtimex(2) answers TIME_ERROR (5) for an
+    unsynchronised clock, a state ≥ 0 otherwise."""
+    from edge_agent.timesync import TIME_ERROR, KernelSyncProbe
+
+    def missing(*a, **k):
+        raise FileNotFoundError("timedatectl")
+
+    unsynced = check_clock(missing, KernelSyncProbe(adjtimex=lambda buf: TIME_ERROR))
+    assert unsynced.status == "fail" and "clock_synced" in unsynced.detail and "no systemd" in unsynced.detail
+    synced = check_clock(_run("", 1, "Failed to connect to bus: Host is down"), KernelSyncProbe(adjtimex=lambda buf: 0))
+    assert synced.status == "pass" and "kernel" in synced.detail
+    # the agent's own probe on this machine: the row says what the heartbeat would
+    mine = KernelSyncProbe()()
+    row = check_clock(missing)
+    assert row.status == {True: "pass", False: "fail", None: "skip"}[mine], row
 
 
 def test_gpio_rows(write_config, tmp_path, monkeypatch):
@@ -293,6 +313,10 @@ def test_broker_row_with_tls(write_config, camera_folder, models_dir, tls_broker
     assert wrong_pw.status == "fail" and "refused" in wrong_pw.detail, wrong_pw
     plain = broker_row("plain.yaml", tls_broker.url("mqtt"), None)
     assert plain.status == "fail" and ("closed" in plain.detail or "CONNACK" in plain.detail), plain
+    # ssl's "FileNotFoundError: [Errno 2] No such file or directory" named neither the key nor the file
+    missing = broker_row("missing.yaml", tls_url, tmp_path / "no-ca.pem")
+    assert missing.status == "fail" and missing.detail == f"mqtt.tls.ca_file: cannot read {tmp_path / 'no-ca.pem'} " \
+        "(No such file or directory)", missing
 
 
 def test_bay_view_row_names_the_bays_the_camera_shows_nothing_of(tmp_path):

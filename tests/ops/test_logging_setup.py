@@ -78,6 +78,28 @@ def test_secrets_never_logged(root_restored, fmt):
     assert "ConnectionError" in out
 
 
+@pytest.mark.parametrize("fmt", ["plain", "json"])
+def test_url_query_secrets_never_logged(root_restored, fmt):
+    """A camera that takes its login in the query (``?usr=admin&pwd=…``, many MJPEG/CGI cameras) or a robot
+    webhook's ``?key=…``: ``check-config`` masked these, the log filter did not, and ``run`` wrote the camera
+    URL with its password into the journal at every start ("agent running: …, camera http://…&pwd=…")."""
+    buf = io.StringIO()
+    setup_logging(LoggingConfig(format=fmt), stream=buf)
+    log = logging.getLogger("edge_agent.runtime")
+    log.info("agent running: 2 bay(s), camera %s",
+             "http://192.168.1.64/cgi-bin/CGIStream.cgi?cmd=GetMJStream&usr=admin&pwd=FoscamPw99")
+    log.warning("notify %s: %s", "ops", "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=693a91f6-7xxx-robot")
+    log.info("snapshot http://cam/snap.jpg?user=admin&pass=P4ssw0rd#x")
+    # httpx logs each request at INFO with its URL: a DingTalk robot's 加签 signature rides in the query
+    logging.getLogger("httpx").info('HTTP Request: %s %s "%s %d %s"', "POST", "https://oapi.dingtalk.com/robot/send"
+                                    "?access_token=dt-tok-1&timestamp=1767225600000&sign=c2lnbmF0dXJl%2Bx", "HTTP/1.1",
+                                    200, "OK")
+    out = buf.getvalue()
+    for leaked in ("FoscamPw99", "693a91f6-7xxx-robot", "P4ssw0rd", "dt-tok-1", "c2lnbmF0dXJl"):
+        assert leaked not in out, leaked
+    assert "usr=admin" in out and "cmd=GetMJStream" in out and "qyapi.weixin.qq.com" in out
+
+
 def test_redact_leaves_ordinary_text_alone():
     text = "bay A1 vehicle_identified 粤B12345 nev=true conf=0.93"
     assert redact(text, ["xy"]) == text  # too-short secrets are not masked everywhere
@@ -96,3 +118,44 @@ def test_plain_times_carry_their_offset_in_the_sites_zone(root_restored):
         logging.getLogger("edge_agent.x").handle(rec)
     assert buf.getvalue().splitlines() == ["2026-10-25T02:30:00.000+02:00 WARNING edge_agent.x: lock A1 up",
                                            "2026-10-25T02:30:00.000+01:00 WARNING edge_agent.x: lock A1 up"]
+
+
+@pytest.mark.parametrize("fmt", ["plain", "json"])
+def test_under_systemd_each_line_carries_its_priority_for_the_journal(root_restored, monkeypatch, tmp_path, fmt):
+    """journald files a line from the unit's stderr as "info" unless it starts with ``<N>`` (sd-daemon(3)):
+    ``journalctl -u edge-agent -p warning`` showed nothing, and a traceback's lines after the first were
+    info entries of their own. The stream systemd gave us is the one ``$JOURNAL_STREAM`` names."""
+    import os
+
+    path = tmp_path / "stderr"
+    with open(path, "w", encoding="utf-8") as stream:
+        st = os.fstat(stream.fileno())
+        monkeypatch.setenv("JOURNAL_STREAM", f"{st.st_dev}:{st.st_ino}")
+        setup_logging(LoggingConfig(format=fmt), stream=stream, verbose=True)
+        log = logging.getLogger("edge_agent.x")
+        log.debug("frame 12")
+        log.info("agent running")
+        log.warning("camera stream: cannot open")
+        try:
+            raise OSError("disk gone")
+        except OSError:
+            log.exception("outbox pump failed")
+        log.critical("exiting")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert [ln[:3] for ln in lines[:4]] == ["<7>", "<6>", "<4>", "<3>"] and lines[-1].startswith("<2>")
+    if fmt == "json":  # one object a line, the traceback inside it: journald keeps MESSAGE as plain JSON
+        assert len(lines) == 5 and json.loads(lines[3][3:])["exc"].endswith("OSError: disk gone")
+    else:
+        assert len(lines) > 6 and all(ln.startswith("<3>") for ln in lines[3:-1])  # the traceback's lines too
+
+
+def test_a_terminal_or_a_redirect_gets_no_priority_prefix(root_restored, monkeypatch, tmp_path):
+    """``edge-agent run … 2>file`` inside the unit's environment, or a journal stream inherited by a child:
+    the stream is not the journal's, so its lines stay as they were."""
+    monkeypatch.setenv("JOURNAL_STREAM", "8:12345")
+    path = tmp_path / "stderr"
+    with open(path, "w", encoding="utf-8") as stream:
+        setup_logging(LoggingConfig(format="plain"), stream=stream)
+        logging.getLogger("edge_agent.x").warning("disk 91% full")
+    assert path.read_text(encoding="utf-8").rstrip().endswith("WARNING edge_agent.x: disk 91% full")
+    assert not path.read_text(encoding="utf-8").startswith("<")

@@ -89,3 +89,25 @@ def test_a_request_not_sent_in_time_is_closed(site):
         assert closed_by_server(body)  # headers whole, the body never completes
         with connect(srv) as fine:  # a whole request in time is answered as usual
             assert answers(fine)
+
+
+def test_malformed_requests_are_one_warning_through_the_agents_log(site, caplog, capfd):
+    """200 requests that are no HTTP (a scanner, a client speaking TLS to the plain port): uvicorn wrote
+    "WARNING:  Invalid HTTP request received." for each, with its own stderr handler (no time, past the secret
+    filter, the JSON format and the journal priority). Now the first is one warning through the agent's log."""
+    import logging
+
+    with caplog.at_level(logging.DEBUG):
+        with WebServer(site.app(), "127.0.0.1", 0) as srv:
+            for _ in range(200):
+                with connect(srv) as s:
+                    s.sendall(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 not http\r\n\r\n")
+                    while s.recv(4096):  # its 400, then the close: the server has dealt with it
+                        pass
+            with connect(srv) as s:  # the server still answers
+                assert answers(s)
+    said = [r for r in caplog.records if r.name == "uvicorn.error" and r.levelno >= logging.WARNING]
+    assert [r.getMessage() for r in said] == ["Invalid HTTP request received. (a client's request; more of these "
+                                              "at debug)"]
+    out, err = capfd.readouterr()
+    assert "Invalid HTTP request" not in out + err
