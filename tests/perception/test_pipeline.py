@@ -10,6 +10,7 @@ from edge_agent.config.perception import PerceptionConfig
 from edge_agent.perception.evaluate import evaluate, write_failures
 from edge_agent.perception.lists import PlateLists
 from edge_agent.perception.pipeline import Pipeline
+from edge_agent.plates import parse_plate
 from tests.perception.render import render_plate, render_scene
 
 
@@ -91,6 +92,20 @@ def test_allow_list_overrides(models_dir):
 
 def test_empty_frame(pipeline):
     assert pipeline.process(np.full((720, 1280, 3), 80, np.uint8)) == []
+
+
+@pytest.mark.dataset
+def test_armed_police_plate_in_greyscale_is_not_called_nev(pipeline, plates_dev):
+    """plates-dev's white armed-police plate (WJ1693015) from a monochrome camera: the recogniser
+    lost a character and the W, which it gives no province any weight, was forced into one —
+    川JJ93015, an NEV plate by its format alone, so a police car was 'NEV'. Without colour the
+    plate is never NEV on a guessed province."""
+    from edge_agent.perception.imageio import read_image
+
+    grey = cv2.cvtColor(cv2.cvtColor(read_image(plates_dev / "images" / "we__tmpA5E3.png"), cv2.COLOR_BGR2GRAY),
+                        cv2.COLOR_GRAY2BGR)
+    reads = pipeline.process(grey)
+    assert reads and all(r.nev is not True and not parse_plate(r.text).is_nev_format for r in reads)
 
 
 @pytest.mark.dataset
