@@ -83,7 +83,7 @@ class PlateDetector:
 
     def __init__(self, session, size: int = 960, threshold: float = 0.5, nms: float = 0.4,
                  max_upscale: float = 2.0, refine_below: float = 0.0, refine_target: float = 160.0,
-                 zoom_pass: float = 0.0, roll_pass: float = 0.0) -> None:
+                 zoom_pass: float = 0.0) -> None:
         self.session = session
         self.size = size
         self.threshold = threshold
@@ -92,7 +92,6 @@ class PlateDetector:
         self.refine_below = refine_below  # plates narrower than this (px in the image) get a zoomed second pass
         self.refine_target = refine_target
         self.zoom_pass = zoom_pass  # > 1: an image shrunk for the frame pass gets a second one this much larger
-        self.roll_pass = roll_pass  # > 0: an image with no plate found is searched again turned ± this many degrees
         self._priors: dict[tuple[int, int], np.ndarray] = {}
         self._blobs: dict[tuple[int, int], np.ndarray] = {}
         self._input = session.get_inputs()[0].name
@@ -123,8 +122,6 @@ class PlateDetector:
             dets = self._run(image[y1:y2, x1:x2], scale, (x1, y1), True) if x2 - x1 >= 8 and y2 - y1 >= 8 else []
         if region is None and self.zoom_pass > 1 and scale < 1:
             dets += [d for d in self._run(image, min(1.0, scale * self.zoom_pass)) if not _covered(d, dets)]
-        if region is None and self.roll_pass > 0 and not dets:
-            dets = self._rolled(image)
         if self.refine_below > 0:
             dets = [self._refine(image, d) if d.width < self.refine_below else d for d in dets]
         return dets
@@ -165,14 +162,15 @@ class PlateDetector:
             out.append(Detection(corners, tuple(float(v) for v in boxes[i]), float(sc[i])))
         return sorted(out, key=lambda d: -d.score)
 
-    def _rolled(self, image: np.ndarray) -> list[Detection]:
-        """The plates of an image turned ``roll_pass`` degrees each way, in the image's own pixels:
+    def detect_rolled(self, image: np.ndarray, degrees: float) -> list[Detection]:
+        """The plates of an image turned ``degrees`` each way, in the image's own pixels (the
+        Pipeline's roll pass, for a photo in which ``detect`` found none):
         the net misses more plates the further a photo is rolled (plates-dev's photos turned 15° lost
         2 % of their plates, turned 25° 15 %: a phone held askew, a camera on a tilted pole). Corners
         keep the plate's reading order (its top-left first)."""
         h, w = image.shape[:2]
         found: list[Detection] = []
-        for angle in (self.roll_pass, -self.roll_pass):
+        for angle in (degrees, -degrees):
             m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
             cos, sin = abs(m[0, 0]), abs(m[0, 1])
             tw, th = ceil(h * sin + w * cos), ceil(h * cos + w * sin)

@@ -130,6 +130,17 @@ def test_a_photo_rolled_25_degrees_is_read_by_the_roll_pass(models_dir, plates_d
 
 
 @pytest.mark.dataset
+def test_a_plate_crop_is_read_whole_before_any_roll_pass(models_dir, plates_dev):
+    """A plate-shaped image with nothing detected is the plate itself: turned ±20°, the detector
+    found part of it and read 皖AHX5T1 (one of 238 plates-dev crops)."""
+    from edge_agent.perception.imageio import read_image
+
+    crop = read_image(plates_dev / "crops" / "lprnet__皖AHX511.jpg")
+    [r] = Pipeline.from_config(PerceptionConfig(threads=1, det_roll_pass=20), models_dir).process(crop)
+    assert r.text == "皖AHX511"
+
+
+@pytest.mark.dataset
 def test_accuracy_floors_on_plates_dev(pipeline, plates_dev, tmp_path):
     """The issue's acceptance numbers on the real photos (full scenes)."""
     rep = evaluate(pipeline.process, plates_dev / "labels.csv", progress=False)
