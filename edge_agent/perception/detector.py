@@ -184,6 +184,8 @@ class PlateDetector:
                 det = Detection(c, box, d.score)
                 if not _covered(det, found):
                     found.append(det)
+        if self.refine_below > 0:  # as ``detect``: a small plate's corners from a zoomed second look
+            found = [self._refine(image, d) if d.width < self.refine_below else d for d in found]
         return sorted(found, key=lambda d: -d.score)
 
     def redetect(self, image: np.ndarray, det: Detection, zoom: float = 2.0) -> Detection:
