@@ -63,6 +63,10 @@ class PerceptionConfig(StrictModel):
         0.0, ge=0, le=4, description="0: off; above 1: an image larger than det_size gets a second detector pass at "
         "this many times the first one's scale (never beyond its own pixels) for plates too small for the first; "
         "recognize and eval use 2 unless set (a camera frame's time budget has no room for it)")
+    det_roll_pass: float = Field(
+        0.0, ge=0, le=45, description="0: off; otherwise an image in which the detector finds no plate is searched "
+        "again turned this many degrees each way (plates rolled past ~15 degrees are missed); recognize and eval use 20 "
+        "unless set (two more detector passes on every frame without a plate)")
     pad_x: float = Field(0.0, ge=0, lt=0.3, description="rectified crop margin, fraction of width per side")
     pad_y: float = Field(0.0, ge=0, lt=0.3, description="rectified crop margin, fraction of height per side")
     province_widen: float = Field(0.15, ge=0, le=0.5, description="an incomplete read missing its province is re-read widened left by this (and twice this)")

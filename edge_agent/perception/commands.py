@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 _SURROGATE = re.compile("[\udc80-\udcff]")  # what Python makes of file-name bytes that are not UTF-8
 DEFAULT_MODELS = Path(__file__).resolve().parents[2] / "models"
 STILLS_ZOOM_PASS = 2.0  # recognize / eval: see _pipeline
+STILLS_ROLL_PASS = 20.0  # recognize / eval: a photo with no plate found is searched turned ±20°
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -211,6 +212,8 @@ def _pipeline(args: argparse.Namespace):
         cfg, models, lists = _settings(args)
         if "det_zoom_pass" not in cfg.model_fields_set:
             cfg = cfg.model_copy(update={"det_zoom_pass": STILLS_ZOOM_PASS})
+        if "det_roll_pass" not in cfg.model_fields_set:
+            cfg = cfg.model_copy(update={"det_roll_pass": STILLS_ROLL_PASS})
         return Pipeline.from_config(cfg, models, lists), None
     except ConfigError as exc:
         return None, exc.report()

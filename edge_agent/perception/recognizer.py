@@ -27,6 +27,12 @@ NEV_MAX_CHANGES = 2  # an energy letter read as a digit, and one more confusion 
 NEV_SLOTS = ((PROVINCES, _NEV_ISSUERS, ENERGY_LETTERS, SERIAL, DIGITS, DIGITS, DIGITS, DIGITS),
              (PROVINCES, _NEV_ISSUERS, DIGITS, DIGITS, DIGITS, DIGITS, DIGITS, ENERGY_LETTERS))
 SPECIAL_LEADS = "使民"  # embassy 使123456, civil aviation 民航
+#: An 8-character reading's first slot is taken for a misread province only when the recogniser
+#: sees some province there: a letter it reads with every province below this is a letter. Measured
+#: on plates-dev (clean and greyscale): NEV plates whose province was read as a letter (R, K, Q) kept
+#: 0.0012–0.19 for their best province; the W of an armed-police WJ plate read with a character lost
+#: (``W1693015``, ``WJ193015``) 0.000006–0.00006 — forced, it became ``川JJ93015``, an "NEV plate".
+FORCED_PROVINCE_MIN = 3e-4
 
 ReadResult = tuple[str, float, tuple[float, ...]]  # text, confidence, per-character confidences
 
@@ -253,13 +259,17 @@ class CtcPlateDecoder:
     def _province_slot(self, segs: list[Segment]) -> bool:
         """Is the first (non-province) character a misread province, or was the province dropped?
 
-        8 characters is an NEV plate and 7 starting with a digit fits no format: the first slot
-        is the province however it reads. Otherwise (6 characters: province dropped; letters
-        first: military GA13189, armed police WJ…) only a plausible province there counts."""
+        7 starting with a digit fits no format: the first slot is the province however it reads.
+        8 characters is an NEV plate: its first slot is the province unless the recogniser sees no
+        province there at all (``FORCED_PROVINCE_MIN``: the W of a WJ armed-police plate that lost
+        a character is a letter, not a province to force). Otherwise (6 characters: province
+        dropped; letters first: military GA13189, armed police WJ…) only a plausible province
+        there counts."""
         n, first = len(segs), segs[0].char
-        if n == 8 or (n == 7 and first in DIGITS):
+        if n in (7, 8) and first in DIGITS:
             return True
-        return self._best(segs[0], PROVINCES)[1] >= self.province_floor
+        best = self._best(segs[0], PROVINCES)[1]
+        return best >= (FORCED_PROVINCE_MIN if n == 8 else self.province_floor)
 
     def _best(self, seg: Segment, allowed: str) -> tuple[str, float]:
         cols = [self._pos[c] for c in allowed if c in self._pos]

@@ -79,6 +79,11 @@ def plate_shape(text: str) -> Shape:
         # parsed above: the letter is a misread province, so its position is not read. Nothing
         # is missing from the crop (the province was seen, not cut off): retried on both sides
         return Shape(MISSING + t[1:], False)
+    if len(t) == 8 and t[0] in LETTERS and nev_tail(t[1:]) is not None:
+        # the same with an NEV serial (``WJJ93015``): the recogniser saw no province in the letter
+        # (``recognizer.FORCED_PROVINCE_MIN``), so none was read — partial, never an "NEV plate" by
+        # its format alone (an armed-police WJ plate that lost a character reads so in greyscale)
+        return Shape(MISSING + t[1:], False)
     for side, mark, pat in _PARTIAL:
         if pat.match(t):
             return Shape(mark + t if side == "left" else t + mark, False, side)

@@ -61,6 +61,12 @@ def test_a_zoom_pass_that_is_no_enlargement_is_refused_naming_the_key(value):
                for p in problems("perception", "det_zoom_pass", value))
 
 
+@pytest.mark.parametrize("value", [-5, 46, float("nan")])
+def test_a_roll_pass_outside_0_to_45_degrees_is_refused_naming_the_key(value):
+    """``perception.det_roll_pass``: degrees each way; beyond 45 a plate is more upright turned the other way."""
+    assert any(p.startswith("perception.det_roll_pass") for p in problems("perception", "det_roll_pass", value))
+
+
 def test_the_camera_health_checks_stay_alive_at_the_edges_of_their_ranges(clock):
     """At the lowest allowed levels an all-black and a uniform grey feed are still unhealthy; at the highest,
     an ordinary view (mean ≈ 110, spread ≈ 37, as in the probe's frames) is still healthy."""

@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
+from edge_agent.perception.colour import ColourResult
 from edge_agent.perception.recognizer import (
     CtcPlateDecoder,
     create_recognizer,
@@ -15,6 +16,8 @@ from edge_agent.perception.recognizer import (
     split_read,
 )
 from edge_agent.perception.sessions import SessionFactory
+from edge_agent.perception.shape import plate_shape
+from edge_agent.perception.verdict import decide
 from tests.perception.render import plate_crop, render_plate
 
 # A model dictionary with characters outside the plate vocabulary, like PP-OCR's 6,623.
@@ -81,6 +84,20 @@ def test_eight_characters_follow_an_nev_serial(dec):
     assert dec.decode(frames("京", "A", {"Q": 0.9, "0": 0.05}, "1", "2", "3", "0", "-", {"0": 0.9, "D": 0.01}))[0] == "京A01230D"
     # three characters off either NEV serial: no misread NEV plate, nothing forced (no plate, retried)
     assert dec.decode(frames("粤", "B", "1", "X", "Y", "2", "3", "Z"))[0] == "粤B1XY23Z"
+
+
+def test_a_letter_with_no_province_in_it_is_not_forced_into_one(dec):
+    """plates-dev's armed-police WJ1693015 in greyscale read with a character lost: eight
+    characters led by a W the model gives every province ~1e-4. Forced, the W became 川 and the
+    rest an NEV serial (川JJ93015, "NEV" on a police plate); it is a letter, so no plate is read."""
+    text = dec.decode(frames("W", "J", "-", "J", "9", "3", "0", "1", "5"))[0]
+    assert text == "WJJ93015"
+    shape = plate_shape(text)  # no province read: partial, and without colour no "NEV" by format
+    assert (shape.text, shape.complete) == ("?JJ93015", False)
+    assert decide(shape.text, ColourResult("unknown", True, {"mono": 1.0, "polarity": 0.2})).nev is None
+    # an NEV plate whose province the model reads as a letter but still sees a little (0.0012-0.19
+    # on plates-dev) keeps the forced province
+    assert dec.decode(frames({"K": 0.9, "皖": 0.002}, "A", "F", "6", "8", "4", "6", "0"))[0] == "皖AF68460"
 
 
 def test_digit_in_province_slot_is_a_province(dec):
