@@ -41,6 +41,14 @@ SELECT a.visit_id, a.bay_id, a.ts_epoch FROM events a
 """
 
 
+def _epoch(stamp: str) -> float:
+    """``stamp``'s instant; +inf for one that does not parse (its run is kept rather than guessed old)."""
+    try:
+        return datetime.fromisoformat(stamp).timestamp()
+    except (TypeError, ValueError):
+        return float("inf")
+
+
 class RunLedger:
     """``begin()`` at start (the events that end what the previous run left open), ``mark_alive()`` once a
     minute and at stop. Its own connection to the evidence database (as the page's sessions have)."""
@@ -93,12 +101,18 @@ class RunLedger:
 
     def prune(self, max_age_days: float) -> int:
         """Forget runs last alive longer than ``max_age_days`` ago (one row per start: a device restarted daily
-        for years, or a crash loop, only added rows). Only the newest run is ever read, and it is kept."""
+        for years, or a crash loop, only added rows) once the run after it started that long ago too. The newest
+        run is kept (the next start ends what it left open), and so is a run whose following gap reaches into
+        the kept history: the statistics read every run (``stats.source.load_runs``), and a gap whose start was
+        forgotten — a device off for a holiday — turned its days still within ``history_days`` from unknown into
+        free on the page."""
         cutoff = self._clock.now().timestamp() - max_age_days * 86400
         with self._lock, self._db:
-            return self._db.execute(
-                "DELETE FROM runs WHERE alive_epoch < ? AND id != (SELECT MAX(id) FROM runs) AND id IS NOT ?",
-                (cutoff, self._run)).rowcount
+            rows = self._db.execute("SELECT id, started_at, alive_epoch FROM runs ORDER BY id").fetchall()
+            doomed = [(run,) for (run, _, alive), (_, next_start, _) in zip(rows, rows[1:])
+                      if run != self._run and alive < cutoff and _epoch(next_start) < cutoff]
+            self._db.executemany("DELETE FROM runs WHERE id=?", doomed)
+            return len(doomed)
 
     def close(self) -> None:
         with self._lock:

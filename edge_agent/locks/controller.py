@@ -194,6 +194,13 @@ class LockController:
 
     def _track_free(self) -> None:
         why = self.il.vehicle_possible()
+        if why is not None and why[0] == "occupancy_stale":
+            # a pause in the camera's evidence (a picture repeated between a still scene's key frames, a slow
+            # inference, a stream stalled under camera.lost_after_s) says nothing either way: it neither starts
+            # nor restarts the timer, and the raise itself still needs fresh evidence. Restarting it let a still
+            # scene whose decoded frames repeat for over occupancy_max_age_s once in every auto_raise_delay_s keep
+            # the arm down for good, with nothing said. A camera called lost or frozen is blind: that restarts it.
+            return
         # a recent read only blocks the raise itself (interlock); the free timer runs from departure
         if why is None or why[0] == "recent_read":
             if self.free_since is None:

@@ -277,8 +277,13 @@ class Interlock:
             self._disagree_since = None
             return
         v = self.evidence.vision() if self.evidence.vision is not None else None
-        camera_empty = v is not None and v.vision == "ok" and v.camera_empty and v.measured_at is not None \
-            and now - v.measured_at <= self.cfg.occupancy_max_age_s
+        said_at = v.measured_at if v is not None and v.vision == "ok" and v.camera_empty else None
+        if said_at is not None and presence is True and not now - said_at <= self.cfg.occupancy_max_age_s:
+            # a pause in the camera's word (a still scene's picture repeated between key frames, under
+            # camera.frozen_after_s) ends no disagreement: restarted at each, a still scene never reached
+            # disagree_s. The fault itself still waits for fresh evidence of the empty bay.
+            return
+        camera_empty = said_at is not None and now - said_at <= self.cfg.occupancy_max_age_s
         if not camera_empty or presence is not True:
             self._disagree_since = None
             return

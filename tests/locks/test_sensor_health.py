@@ -263,3 +263,25 @@ def test_a_health_output_blinking_off_again_and_again_is_a_fault(site):  # noqa:
     assert len(found) == 1 and "flapping" in found[0].data["message"], found
     s.run(3)
     assert s.position == 0.0 and s.locks.state("A") == "fault"
+
+
+def test_a_wrong_way_sensor_is_found_on_a_still_scene_with_long_key_frame_intervals(site):  # noqa: ANN001
+    """The camera's decoded frames stay bit-identical between key frames 5 s apart (a still scene, a "smart"
+    codec): the evidence of each repeat is stale after occupancy_max_age_s (3 s). Each such pause restarted the
+    disagreement watch, so the sensor read "vehicle" under an empty bay for ever: the arm never rose and
+    nothing said why, the case the watch is for. A pause in the camera's word is no word that the bay is taken."""
+    from edge_agent.camera.source import Frame
+
+    s = site(presence={"kind": "digital", "pin": {"pin": PRESENCE}, "pin_active": "vehicle",
+                       "disagree_s": DISAGREE_S})
+
+    def latest() -> Frame:
+        s.src.seq += 1
+        image = s.src.next.copy()
+        image[0, 0, 0] ^= 1 + int(s.clock.monotonic() // 5.0) % 7  # a new key frame's noise every 5 s
+        return Frame(image, s.src.seq, s.clock.monotonic())
+
+    s.src.latest = latest
+    s.run(2 * DISAGREE_S)
+    assert s.agent.health.health().ok
+    assert s.locks.state("A") == "fault" and len(faults(s)) == 1

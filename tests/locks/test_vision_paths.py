@@ -166,3 +166,48 @@ def test_a_camera_repeating_one_frame_is_no_fresh_evidence(tmp_path, clock):  # 
         assert agent.lock("A", "close the bay", "ops").ok
     finally:
         agent.stop()
+
+
+class LongKeyFrames(Frames):
+    """A live camera whose encoder codes a still scene as a key frame every ``key_every_s`` and, between them,
+    P-frames with nothing to code: the decoded frames stay bit-identical until the next key frame, whose sensor
+    noise differs ("smart" codecs stretch the key-frame interval on a still scene)."""
+
+    key_every_s = 5.0
+
+    def latest(self):  # noqa: ANN201 - Frame | None
+        if self.next is None:
+            return None
+        self.seq += 1
+        key = int(self.clock.monotonic() // self.key_every_s)
+        image = self.next.copy()
+        image[0, 0, 0] ^= 1 + key % 7  # the key frame's noise: a pixel the health signature samples
+        return Frame(image, self.seq, self.clock.monotonic())
+
+
+def test_a_still_scene_with_long_key_frame_intervals_still_raises(tmp_path, clock):  # noqa: ANN001
+    """Between key frames the repeated picture is no fresh evidence (UP refused ``occupancy_stale``), but it is no
+    evidence of a vehicle either: it must not restart the free timer. It did, 3 s into each repeat, so with key
+    frames 5 s apart the bay was never free for auto_raise_delay_s: the arm stayed down for good, and nothing said
+    so (the policy never asked, so no ``lock_refused``)."""
+    path = write(tmp_path / "agent.yaml", tmp_path / "data")
+    src = LongKeyFrames(clock)
+    agent = Agent(load_config(path), clock=clock, source=src, reader=NoPlates())
+    manager = attach_locks(agent, thread=False)
+    events: list = []
+    agent.bus.subscribe(events.append)
+    agent.start()
+
+    def run(seconds: float) -> None:
+        for _ in range(int(round(seconds * FPS))):
+            agent.step()
+            manager.tick()
+            clock.advance(1 / FPS)
+
+    try:
+        src.next = render(EMPTY)
+        run(120)
+        assert agent.health.health().ok  # never frozen: a new key frame every 5 s
+        assert manager.state("A") == "up", [e.data for e in events if e.type == EventType.LOCK_REFUSED]
+    finally:
+        agent.stop()

@@ -345,3 +345,32 @@ def test_a_run_ledger_it_cannot_read_leaves_the_figures_without_unknown_time(sto
         con.execute("CREATE TABLE runs (something_else TEXT)")
     _, by = figures(story, date(2026, 3, 2), date(2026, 3, 2))
     assert (by[("2026-03-02", "A")].occupied_s, by[("2026-03-02", "A")].unknown_s) == (3600, 0)
+
+
+def test_pruning_the_run_ledger_keeps_the_gap_that_reaches_into_the_history(story):
+    """Off from the 1st to the 8th (a holiday). Once the first run's last mark is older than history_days the
+    ledger forgot that run, and with it the start of the gap: the days of it still within history_days (their
+    events kept) turned from unknown into free on the statistics page, days after they were first shown."""
+    from edge_agent.evidence.runs import RunLedger
+
+    story.at(local(1, 0))
+    first = RunLedger(story.log.db_path, story.clock)
+    first.begin()
+    story.visit("A", local(1, 9), local(1, 10), nev=True)
+    first.mark_alive()  # the 1st, 10:00; then off for a week
+    first.close()
+    story.at(local(8, 0))
+    second = RunLedger(story.log.db_path, story.clock)
+    second.begin()
+    story.visit("A", local(8, 9), local(8, 10), nev=True)
+    story.at(local(12, 0))
+    second.mark_alive()
+    before = {d: by[(f"2026-03-0{d}", "A")].unknown_s for d in (4, 5)
+              for by in [figures(story, date(2026, 3, 4), date(2026, 3, 5))[1]]}
+    assert before == {4: 86400, 5: 86400}
+    second.prune(8)  # history_days 8: events from the 4th on are kept, and the figures of their days with them
+    _, by = figures(story, date(2026, 3, 4), date(2026, 3, 5))
+    assert {d: by[(f"2026-03-0{d}", "A")].unknown_s for d in (4, 5)} == before
+    story.at(local(17, 0))  # the whole gap older than history_days: the first run may go now
+    assert second.prune(8) == 1
+    second.close()
