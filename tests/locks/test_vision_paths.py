@@ -39,21 +39,35 @@ def write(path: Path, data_dir: Path, a_shift: float = 0.0) -> Path:
     return path
 
 
+class Rig:
+    """The real agent with simulated locks on ``src``; ``events`` collects the bus; ``run`` steps both loops."""
+
+    def __init__(self, tmp_path: Path, clock, src) -> None:  # noqa: ANN001
+        self.clock, self.src = clock, src
+        self.path = write(tmp_path / "agent.yaml", tmp_path / "data")
+        self.agent = Agent(load_config(self.path), clock=clock, source=src, reader=NoPlates())
+        self.manager = attach_locks(self.agent, thread=False)
+        self.events: list = []
+        self.agent.bus.subscribe(self.events.append)
+        self.agent.start()
+
+    def run(self, seconds: float, check=None) -> None:  # noqa: ANN001
+        for _ in range(int(round(seconds * FPS))):
+            self.agent.step()
+            self.manager.tick()
+            if check is not None:
+                check()
+            self.clock.advance(1 / FPS)
+
+
 def test_every_path_to_up_needs_trustworthy_vision(tmp_path, clock):  # noqa: ANN001
-    path = write(tmp_path / "agent.yaml", tmp_path / "data")
-    src = Frames(clock)
-    agent = Agent(load_config(path), clock=clock, source=src, reader=NoPlates())
-    manager = attach_locks(agent, thread=False)
-    events: list = []
-    agent.bus.subscribe(events.append)
-    agent.start()
+    rig = Rig(tmp_path, clock, Frames(clock))
+    agent, manager, src, events, path = rig.agent, rig.manager, rig.src, rig.events, rig.path
 
     def run(seconds: float) -> None:
-        for _ in range(int(round(seconds * FPS))):
-            agent.step()
-            manager.tick()
+        def never_up_blind() -> None:
             assert not (manager.driver("OUT").arm.drive == "up"), "UP driven on a bay the camera cannot see"
-            clock.advance(1 / FPS)
+        rig.run(seconds, never_up_blind)
 
     try:
         src.next = render(EMPTY)
@@ -135,17 +149,8 @@ def test_a_camera_repeating_one_frame_is_no_fresh_evidence(tmp_path, clock):  # 
     """The picture is as old as its first arrival. A frozen camera is reported only after frozen_after_s (30 s),
     and meanwhile every re-classification of the same picture counted as a fresh measurement: a remote lock 12 s
     into a freeze — time enough for a car to park unseen — answered "raising"."""
-    path = write(tmp_path / "agent.yaml", tmp_path / "data")
-    src = Freezable(clock)
-    agent = Agent(load_config(path), clock=clock, source=src, reader=NoPlates())
-    manager = attach_locks(agent, thread=False)
-    agent.start()
-
-    def run(seconds: float) -> None:
-        for _ in range(int(round(seconds * FPS))):
-            agent.step()
-            manager.tick()
-            clock.advance(1 / FPS)
+    rig = Rig(tmp_path, clock, Freezable(clock))
+    agent, manager, src, run = rig.agent, rig.manager, rig.src, rig.run
 
     try:
         src.next = render(EMPTY)
@@ -190,19 +195,8 @@ def test_a_still_scene_with_long_key_frame_intervals_still_raises(tmp_path, cloc
     evidence of a vehicle either: it must not restart the free timer. It did, 3 s into each repeat, so with key
     frames 5 s apart the bay was never free for auto_raise_delay_s: the arm stayed down for good, and nothing said
     so (the policy never asked, so no ``lock_refused``)."""
-    path = write(tmp_path / "agent.yaml", tmp_path / "data")
-    src = LongKeyFrames(clock)
-    agent = Agent(load_config(path), clock=clock, source=src, reader=NoPlates())
-    manager = attach_locks(agent, thread=False)
-    events: list = []
-    agent.bus.subscribe(events.append)
-    agent.start()
-
-    def run(seconds: float) -> None:
-        for _ in range(int(round(seconds * FPS))):
-            agent.step()
-            manager.tick()
-            clock.advance(1 / FPS)
+    rig = Rig(tmp_path, clock, LongKeyFrames(clock))
+    agent, manager, src, events, run = rig.agent, rig.manager, rig.src, rig.events, rig.run
 
     try:
         src.next = render(EMPTY)

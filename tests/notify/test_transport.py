@@ -141,6 +141,18 @@ def test_a_lookup_thread_that_cannot_start_frees_its_slot(monkeypatch: pytest.Mo
     assert backend.lookups_running == 0
 
 
+class NoContent(BaseHTTPRequestHandler):
+    """An endpoint that takes every POST: 204."""
+
+    def log_message(self, *a: object) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(204)
+        self.end_headers()
+
+
 def serve(handler: type[BaseHTTPRequestHandler]) -> Iterator[int]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
@@ -153,16 +165,7 @@ def serve(handler: type[BaseHTTPRequestHandler]) -> Iterator[int]:
 
 
 def test_the_next_address_is_tried_when_one_refuses():
-    class Ok(BaseHTTPRequestHandler):
-        def log_message(self, *a: object) -> None:
-            pass
-
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            self.send_response(204)
-            self.end_headers()
-
-    for port in serve(Ok):
+    for port in serve(NoContent):
         client, backend = deadline_client(lambda: 0.0, lambda host, p: ["127.0.0.2", "127.0.0.1"])  # .2: refused
         with client:
             answer = httpx_post(client, lambda: 0.0, backend=backend)(
@@ -198,16 +201,7 @@ def blackhole(host: str, port: int) -> list[socket.socket]:
 def test_an_address_that_does_not_answer_leaves_time_for_the_next():
     """Before: the first address (a broken IPv6 route under a dual-stack name, here a dropped SYN) took the
     whole deadline and every attempt failed, though the next address answered at once."""
-    class Ok(BaseHTTPRequestHandler):
-        def log_message(self, *a: object) -> None:
-            pass
-
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            self.send_response(204)
-            self.end_headers()
-
-    for port in serve(Ok):
+    for port in serve(NoContent):
         held = blackhole("127.0.0.2", port)
         if not held:
             pytest.skip("this kernel does not drop a connect to a full backlog")
