@@ -18,6 +18,8 @@ import errno
 import glob
 import logging
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -101,3 +103,25 @@ def prune_aside(path: Path, keep: int = KEEP_ASIDE) -> int:
     if removed:
         log.warning("removed %d older damaged copies of %s (the newest %d are kept)", removed, path.name, keep)
     return removed
+
+
+@contextmanager
+def salvage_from(source: Path, db: sqlite3.Connection, begin: str = "BEGIN") -> Iterator[sqlite3.Connection | None]:
+    """A damaged file moved aside, opened read-only (None when even that fails), and one transaction on the fresh
+    ``db`` to copy its readable rows into: committed when the copy ends, rolled back on any error (a full disk
+    leaves nothing half-copied), ``source`` closed either way. The outbox and the evidence index salvage alike."""
+    try:
+        src = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error:
+        yield None
+        return
+    try:
+        db.execute(begin)
+        try:
+            yield src
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+    finally:
+        src.close()

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from edge_agent.sqlite_damage import integrity_problems, is_corruption, move_aside, prune_aside
+from edge_agent.sqlite_damage import integrity_problems, is_corruption, move_aside, prune_aside, salvage_from
 
 log = logging.getLogger(__name__)
 
@@ -84,27 +84,18 @@ def _quarantine(path: Path, synchronous: str, why: str) -> sqlite3.Connection:
 def salvage(source: Path, db: sqlite3.Connection) -> tuple[int, int]:
     """Copy the rows (in ``seq`` order) and counters that can still be read from ``source`` into
     ``db``; stops at the first unreadable page. Returns (rows, counters) copied."""
-    try:
-        src = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)
-    except sqlite3.Error:
-        return 0, 0
     copied = [0, 0]
     queries = (
         ("SELECT topic, payload, qos, retain, protected, key FROM outbox ORDER BY seq",
          "INSERT OR IGNORE INTO outbox (topic, payload, qos, retain, protected, key) VALUES (?, ?, ?, ?, ?, ?)"),
         ("SELECT name, value FROM counters", "INSERT OR REPLACE INTO counters (name, value) VALUES (?, ?)"),
     )
-    db.execute("BEGIN IMMEDIATE")
-    try:
+    with salvage_from(source, db, "BEGIN IMMEDIATE") as src:
+        if src is None:
+            return 0, 0
         for i, (select, insert) in enumerate(queries):
             for row in _readable(src, select, source):
                 copied[i] += db.execute(insert, row).rowcount
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    finally:
-        src.close()
     return copied[0], copied[1]
 
 

@@ -36,7 +36,7 @@ from typing import Any
 
 from edge_agent.clock import Clock, iso
 from edge_agent.durable import write_durably
-from edge_agent.sqlite_damage import Damaged, is_corruption, is_no_space, prune_aside
+from edge_agent.sqlite_damage import Damaged, is_corruption, is_no_space, prune_aside, salvage_from
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS evidence (
@@ -110,20 +110,16 @@ def _salvage(source: Path, db: sqlite3.Connection) -> dict[str, int]:
     backup copied while the agent wrote). Tables the fresh file lacks are made from the old file's own
     statement (their owners add their indexes when they open it). A table is read up to its first
     unreadable row, as the outbox salvages its messages."""
-    try:
-        src = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)
-    except sqlite3.Error:
-        return {}
     copied: dict[str, int] = {}
-    try:
-        tables = src.execute("SELECT name, sql FROM sqlite_master WHERE type='table' AND sql IS NOT NULL"
-                             " AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'").fetchall()
-    except sqlite3.Error as exc:
-        log.warning("evidence index salvage from %s: its table list is unreadable (%s)", source, exc)
-        src.close()
-        return {}
-    db.execute("BEGIN")
-    try:
+    with salvage_from(source, db) as src:
+        if src is None:
+            return {}
+        try:
+            tables = src.execute("SELECT name, sql FROM sqlite_master WHERE type='table' AND sql IS NOT NULL"
+                                 " AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'").fetchall()
+        except sqlite3.Error as exc:
+            log.warning("evidence index salvage from %s: its table list is unreadable (%s)", source, exc)
+            return {}
         for name, sql in tables:
             n = 0
             try:
@@ -141,12 +137,6 @@ def _salvage(source: Path, db: sqlite3.Connection) -> dict[str, int]:
                     raise
                 log.warning("evidence index salvage: table %s read up to a damaged row (%s)", name, exc)
             copied[name] = n
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    finally:
-        src.close()
     return copied
 
 
