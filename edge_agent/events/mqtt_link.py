@@ -64,6 +64,19 @@ def _json(obj: Any) -> bytes:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
+def _names_in(path: Path, unread: str) -> list[str]:
+    """The strings of the JSON list an earlier run wrote to ``path`` (what it published retained); none when
+    there is no file, or it cannot be read (logged with ``unread``: what may then stay on the broker)."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError) as exc:
+        log.warning("cannot read %s (%s): %s", path, exc, unread)
+        return []
+    return [n for n in doc if isinstance(n, str)] if isinstance(doc, list) else []
+
+
 class MqttLink:
     def __init__(
         self,
@@ -351,7 +364,8 @@ class MqttLink:
             topic = self.topics.state(bay)
             log.info("bay %s is not in the running config: clearing its retained state %s", quote(bay, 80),
                      quote(topic, 200))
-            self.outbox.put(topic, b"", qos=1, retain=True, protected=True, key=topic)
+            if self.outbox.put(topic, b"", qos=1, retain=True, protected=True, key=topic) is None:
+                current.add(bay)  # the outbox could not take it (a full disk): kept, to be cleared next time
         if current != self._state_bays:
             self._state_bays = current
             try:
@@ -364,14 +378,7 @@ class MqttLink:
     def _published_bays(self) -> set[str]:
         """The bays an earlier run published a retained state for (none when it never did or the file is
         unreadable: then nothing is cleared, which loses nothing)."""
-        try:
-            doc = json.loads(self._bays_file.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return set()
-        except (OSError, ValueError) as exc:
-            log.warning("cannot read %s (%s): the retained state of removed bays may stay", self._bays_file, exc)
-            return set()
-        return {b for b in doc if isinstance(b, str)} if isinstance(doc, list) else set()
+        return set(_names_in(self._bays_file, "the retained state of removed bays may stay"))
 
     def _publish_discovery(self) -> None:
         """The retained HA discovery configs of the running config's bays. Those published before (this run,
@@ -406,17 +413,9 @@ class MqttLink:
 
     def _published_discovery(self) -> set[str]:
         """The config topics an earlier run published (none when it never did or the file is unreadable)."""
-        try:
-            doc = json.loads(self._ha_file.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return set()
-        except (OSError, ValueError) as exc:
-            log.warning("cannot read %s (%s): Home Assistant entities of removed bays may stay", self._ha_file, exc)
-            return set()
-        if not isinstance(doc, list):
-            return set()
+        doc = _names_in(self._ha_file, "Home Assistant entities of removed bays may stay")
         # only discovery config topics (also under an earlier discovery_prefix), never one of ours or a wildcard
-        return {t for t in doc if isinstance(t, str) and t.endswith("/config") and valid_topic_name(t)
+        return {t for t in doc if t.endswith("/config") and valid_topic_name(t)
                 and not t.startswith(self.topics.prefix + "/")}
 
     def _clock_stepped(self, step_s: object) -> None:

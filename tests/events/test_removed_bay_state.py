@@ -77,3 +77,26 @@ def test_a_bay_removed_while_the_agent_was_stopped_is_cleared_at_the_next_start(
         wait_until(lambda: _retained_bays(broker, 1) == {"B1"}, what="the removed bays' states cleared")
     finally:
         second.stop()
+
+
+@pytest.mark.broker
+def test_a_clear_the_outbox_cannot_take_is_tried_again_at_the_next_reload(broker, tmp_path, monkeypatch):
+    """A full disk refuses the clearing message (``put`` returns None): the bay stays in the set the link keeps,
+    so the next reload clears it, instead of forgetting it with its state still on the broker."""
+    bus = EventBus()
+    link = _link(broker, tmp_path, ["B1", "B2"], bus)
+    try:
+        link.start()
+        _publish(bus, ["B1", "B2"])
+        assert _retained_bays(broker, 2) == {"B1", "B2"}
+        put = link.outbox.put
+        monkeypatch.setattr(link.outbox, "put", lambda topic, payload, **kw: None if not payload
+                            else put(topic, payload, **kw))  # fmt: skip
+        link.config_applied(_cfg(broker, tmp_path, ["B1"]), [])
+        assert _retained_bays(broker, 2) == {"B1", "B2"}
+        assert "B2" in (tmp_path / "data" / "mqtt-bays.json").read_text()
+        monkeypatch.setattr(link.outbox, "put", put)  # room again
+        link.config_applied(_cfg(broker, tmp_path, ["B1"]), [])
+        wait_until(lambda: _retained_bays(broker, 1) == {"B1"}, what="the removed bay's state cleared")
+    finally:
+        link.stop()
