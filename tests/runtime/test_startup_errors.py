@@ -170,6 +170,17 @@ def test_a_missing_secret_is_one_line_naming_its_key(tmp_path, models_dir, secti
     assert expected in _one_line(proc)
 
 
+def test_a_misspelt_event_type_in_a_sink_is_a_config_error_naming_it(tmp_path, models_dir):
+    """``events: [violation_start]`` was accepted, and that sink never sent a thing: no such event ever comes."""
+    sinks = [{"name": "a", "kind": "webhook", "url": "http://127.0.0.1:9/x",
+              "events": ["violation_started", "violation_start"]}]
+    proc = _run(_with(_config(tmp_path, models_dir, tmp_path / "data"), notify={"sinks": sinks}))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    problem = proc.stderr.splitlines()[-1]
+    assert problem.startswith("  notify.sinks[0].events: violation_start: no such event type (known: "), problem
+    assert "violation_started" in problem
+
+
 LOCK = {"id": "L1", "bay": next(iter(BAYS)), "motor": {"up": {"pin": 11}, "down": {"pin": 12}},  # BCM and BOARD GPIOs
         "switches": {"down": {"pin": 13, "pull_up": None, "active_high": False},
                      "up": {"pin": 15, "pull_up": None, "active_high": False}},
