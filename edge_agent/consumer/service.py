@@ -33,6 +33,7 @@ from paho.mqtt.properties import Properties
 
 from edge_agent.consumer.store import Record, Store
 from edge_agent.events.schemas import SCHEMA_VERSION
+from edge_agent.jsondepth import too_deep
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,8 @@ def read(topic: str, payload: bytes) -> Record | str:
         return "not a topic the consumer stores"
     if kind == "state" and not payload:  # the device cleared the retained state: the bay left its config
         return Record(site, device, "state_cleared", bay, {})
+    if too_deep(payload):  # refused before the parser runs the stack to its limit (jsondepth)
+        return "not standard JSON in UTF-8 (nested too deeply)"
     try:
         doc = json.loads(payload, parse_constant=_no_constant)
         # the store writes the document back as UTF-8 JSON: text no UTF-8 can hold (a lone surrogate

@@ -29,6 +29,7 @@ from edge_agent.control import AgentControl, ControlError, ControlResult
 from edge_agent.events.replay import ReplayMemory
 from edge_agent.events.schemas import QUOTE_MAX, clip, command_schema, first_error, quote, sim_schema
 from edge_agent.events.topics import COMMANDS, SIM_COMMANDS, Topics
+from edge_agent.jsondepth import too_deep
 from edge_agent.plates import check_plate_list
 
 log = logging.getLogger(__name__)
@@ -224,9 +225,11 @@ class CommandHandler:
         )
 
     def _parse(self, cmd: Command) -> dict[str, Any]:
+        if too_deep(cmd.payload):  # [[[[…: refused before the parser runs the stack to its limit (jsondepth)
+            raise Refused("malformed_json", "payload is not JSON: nested too deeply")
         try:
             body = json.loads(cmd.payload.decode("utf-8"), parse_constant=_not_finite, parse_float=_finite_float)
-        except RecursionError:  # [[[[… deeper than the parser's stack: malformed for us, not our crash
+        except RecursionError:  # deeper than the parser's stack: malformed for us, not our crash
             raise Refused("malformed_json", "payload is not JSON: nested too deeply") from None
         except ValueError as exc:  # bad UTF-8, bad JSON, a non-finite number, an integer too long to read
             why = "a number has too many digits" if "integer string conversion" in str(exc) else str(exc)

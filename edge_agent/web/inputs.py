@@ -24,6 +24,7 @@ from pydantic import (
 
 from edge_agent.clock import FIRST_DAY, LAST_DAY
 from edge_agent.evidence.violations import ViolationFilter
+from edge_agent.jsondepth import too_deep
 
 MAX_PAGE = 1_000_000
 PLATE_QUERY_MAX = 16  # the list's plate search; its box says the same (a longer paste was a bare 400)
@@ -87,6 +88,8 @@ def violation_id(text: str) -> int:
 
 def json_body(raw: bytes) -> Any:
     """Strict JSON from a (size-capped) body; too deep a nesting is bad input, not a crash."""
+    if too_deep(raw):  # refused before the parser runs the stack to its limit (jsondepth)
+        raise ValueError("body: JSON nested too deeply")
     try:
         return json.loads(raw)
     except RecursionError:

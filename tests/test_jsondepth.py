@@ -1,0 +1,58 @@
+"""``too_deep``: nesting counted without recursion, so a ``[[[[…`` payload from the network never runs the
+interpreter's stack to its limit inside ``json.loads`` (a CI run saw 18 "Failed to process unraisable exception"
+errors when the garbage collector ran at that depth)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from edge_agent.jsondepth import MAX_DEPTH, too_deep
+
+DEEP = b"[" * 100_000 + b"]" * 100_000
+
+
+def test_depth_is_counted_outside_strings_only():
+    assert not too_deep(b"[" * MAX_DEPTH + b"]" * MAX_DEPTH)
+    assert too_deep(b"[" * (MAX_DEPTH + 1) + b"]" * (MAX_DEPTH + 1))
+    assert too_deep('{"a":' * 70 + "1" + "}" * 70)  # text as well as bytes
+    assert not too_deep(json.dumps({"reason": "[" * 500 + '\\"{' * 200}).encode())  # brackets inside a string
+    assert not too_deep(b"[" + b"[]," * 10_000 + b"[]]")  # many, but side by side
+    assert not too_deep(b'"\\\\"' + b"[" * 10 + b"]" * 10)  # an escaped backslash ends before the quote
+
+
+def _no_deep_parse(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = json.loads
+
+    def loads(s, *a, **k):  # noqa: ANN001, ANN002, ANN003, ANN202
+        assert len(s) < len(DEEP), "a payload nested 100,000 deep reached json.loads"
+        return real(s, *a, **k)
+
+    monkeypatch.setattr(json, "loads", loads)
+
+
+def test_the_consumer_refuses_it_before_parsing(monkeypatch):
+    from edge_agent.consumer.service import read
+
+    _no_deep_parse(monkeypatch)
+    assert read("edge/s1/d1/events", DEEP) == "not standard JSON in UTF-8 (nested too deeply)"
+
+
+def test_the_pages_json_bodies_refuse_it_before_parsing(monkeypatch):
+    from edge_agent.web.inputs import json_body
+
+    _no_deep_parse(monkeypatch)
+    with pytest.raises(ValueError, match="nested too deeply"):
+        json_body(DEEP)
+
+
+def test_a_command_is_refused_before_parsing(monkeypatch):
+    from edge_agent.clock import FakeClock
+    from edge_agent.events.command_handler import Command, CommandHandler, Refused
+    from edge_agent.events.topics import Topics
+
+    _no_deep_parse(monkeypatch)
+    handler = CommandHandler(None, Topics("edge/s1/d1"), "d1", FakeClock(), 60, None, None)  # type: ignore[arg-type]
+    with pytest.raises(Refused, match="nested too deeply"):
+        handler._parse(Command("lock", DEEP))
