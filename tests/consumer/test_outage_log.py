@@ -5,16 +5,14 @@ recovery, with the outage's length."""
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from edge_agent.consumer.service import Consumer
 from edge_agent.consumer.store import SqliteStore
+from tests.consumer.device import one_event, publish_as_device
 from tests.events.helpers import wait_until
 
 
@@ -47,13 +45,7 @@ def test_a_locked_database_is_said_once_then_once_a_minute_then_its_recovery(bro
     consumer.retry_s = 0.01
     consumer.start()
     assert consumer.wait_ready(10)
-    device = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="device-sim", protocol=mqtt.MQTTv5)
-    device.connect("127.0.0.1", broker.port)
-    device.loop_start()
-    doc = {"event_id": "e-1", "type": "vehicle_arrived", "ts": "2026-01-01T08:00:00.000+08:00", "data": {}}
-    device.publish("edge/s1/d1/events", json.dumps(doc), qos=1).wait_for_publish(10)
-    device.disconnect()
-    device.loop_stop()
+    publish_as_device(broker.port, one_event())
     try:
         wait_until(lambda: consumer.counters.written == 1, 40, "the event once the lock is released")
     finally:

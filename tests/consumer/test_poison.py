@@ -8,12 +8,11 @@ from __future__ import annotations
 import json
 import sqlite3
 
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from edge_agent.consumer.service import Consumer, parse, read
 from edge_agent.consumer.store import PostgresStore, SqliteStore
+from tests.consumer.device import publish_as_device
 from tests.events.helpers import wait_until
 
 
@@ -21,18 +20,6 @@ def _event(i: int, **fields: object) -> bytes:
     doc = {"event_id": f"e-{i}", "type": "lock_moved", "ts": "2026-01-01T08:00:00.000+08:00", "bay_id": "A",
            "visit_id": None, "evidence_id": None, "data": {"reason": "nev"}}
     return json.dumps({**doc, **fields}).encode()
-
-
-def _publish(port: int, messages: list[tuple[str, bytes]]) -> None:
-    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="device-sim", protocol=mqtt.MQTTv5)
-    c.connect("127.0.0.1", port)
-    c.loop_start()
-    try:
-        for topic, payload in messages:
-            c.publish(topic, payload, qos=1).wait_for_publish(10)
-    finally:
-        c.disconnect()
-        c.loop_stop()
 
 
 def test_fields_of_the_wrong_type_are_refused_at_parse():
@@ -51,7 +38,7 @@ def _run(broker, store, count, stored: int) -> Consumer:  # noqa: ANN001
     assert consumer.wait_ready(10)
     poison = [("edge/s1/d1/events", _event(0, data={"reason": "bad\u0000reason"})),
               ("edge/s1/d1/events", _event(1, bay_id={"x": 1}))]
-    _publish(broker.port, poison + [(f"edge/s1/d{i % 3}/events", _event(10 + i)) for i in range(20)])
+    publish_as_device(broker.port, poison + [(f"edge/s1/d{i % 3}/events", _event(10 + i)) for i in range(20)])
     try:
         wait_until(lambda: count() >= stored, 20, "the good events behind the poison ones")
         wait_until(lambda: consumer.counters.received == 22, 10, "every message acknowledged")
@@ -113,7 +100,7 @@ def test_hostile_payloads_are_set_aside_and_logged_and_the_consumer_goes_on(brok
     consumer = Consumer(broker.url(), SqliteStore(db), group="g", client_id="c-hostile").start()
     assert consumer.wait_ready(10)
     good = [(f"edge/s1/d{i % 2}/events", _event(10 + i)) for i in range(6)]
-    _publish(broker.port, [good[0]] + [("edge/s1/d1/events", p) for p in _HOSTILE.values()] + good[1:])
+    publish_as_device(broker.port, [good[0]] + [("edge/s1/d1/events", p) for p in _HOSTILE.values()] + good[1:])
     try:
         wait_until(lambda: consumer.counters.received == 11, 20, "every message acknowledged")
     finally:

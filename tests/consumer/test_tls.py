@@ -4,17 +4,16 @@ trust store only, and never connected. ``--ca`` (and ``--cert`` / ``--key`` for 
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import ssl
 
 import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from edge_agent.cli import main
 from edge_agent.consumer.service import Consumer
 from edge_agent.consumer.store import SqliteStore
+from tests.consumer.device import one_event, publish_as_device
 from tests.events.conftest import DEVICE_PASSWORD, DEVICE_USER, tls_broker, tls_material  # noqa: F401
 from tests.events.helpers import wait_until
 
@@ -26,15 +25,11 @@ def test_a_broker_signed_by_a_site_ca_is_consumed_with_ca(tls_broker, tls_materi
                         password="backend-pass", ca_file=str(tls_material.ca)).start()
     try:
         assert consumer.wait_ready(10), "the consumer did not subscribe over TLS"
-        device = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="device-sim", protocol=mqtt.MQTTv5)
-        device.tls_set(ca_certs=str(tls_material.ca), tls_version=ssl.PROTOCOL_TLS_CLIENT)
-        device.username_pw_set(DEVICE_USER, DEVICE_PASSWORD)
-        device.connect("127.0.0.1", tls_broker.port)
-        device.loop_start()
-        doc = {"event_id": "e-1", "type": "vehicle_arrived", "ts": "2026-01-01T08:00:00.000+08:00", "data": {}}
-        device.publish("edge/s1/d1/events", json.dumps(doc), qos=1).wait_for_publish(10)
-        device.disconnect()
-        device.loop_stop()
+        def as_device(c: mqtt.Client) -> None:
+            c.tls_set(ca_certs=str(tls_material.ca), tls_version=ssl.PROTOCOL_TLS_CLIENT)
+            c.username_pw_set(DEVICE_USER, DEVICE_PASSWORD)
+
+        publish_as_device(tls_broker.port, one_event(), as_device)
         wait_until(lambda: consumer.counters.written == 1, 20, "the event over TLS")
     finally:
         consumer.stop()

@@ -261,23 +261,29 @@ def test_a_car_parked_before_ntp_set_the_clock_counts_from_when_it_came(story):
     assert by[("2026-03-01", "A")].occupied_s == 3600  # the 1970 stamp is nobody's 1st of March
 
 
+def _power_cut_1030_to_14(story, start):  # noqa: ANN001, ANN202
+    """A run from ``start`` (bay A: an NEV 9–10 on the 2nd, a car arriving at 10) whose power goes after its
+    last alive mark at 10:30, and the next run starting at 14:00: its ledger and the departures it closed."""
+    from edge_agent.evidence.runs import RunLedger
+
+    story.at(start)
+    first = RunLedger(story.log.db_path, story.clock)
+    assert first.begin() == []
+    story.visit("A", local(2, 9), local(2, 10), nev=True)
+    story.at(local(2, 10)).emit("vehicle_arrived", "A", "cut-off")
+    story.at(local(2, 10, 30))
+    first.mark_alive()  # then the power goes
+    first.close()
+    story.at(local(2, 14))
+    second = RunLedger(story.log.db_path, story.clock)
+    return second, second.begin()
+
+
 def test_a_stay_a_power_cut_ended_is_not_in_the_dwell_median(story):
     """The docs: the median dwell is of visits "seen leaving". A power cut at 10:30 (the run ledger ends the
     visit there at the next start, reason agent_stopped) made a 30-minute stay of a car that may have stayed
     all day: the day's median fell from 60 to 45 min."""
-    from edge_agent.evidence.runs import RunLedger
-
-    ledger = RunLedger(story.log.db_path, story.clock)
-    story.at(local(2, 9))
-    assert ledger.begin() == []
-    story.visit("A", local(2, 9), local(2, 10), nev=True)
-    story.at(local(2, 10)).emit("vehicle_arrived", "A", "cut-off")
-    story.at(local(2, 10, 30))
-    ledger.mark_alive()  # then the power goes
-    ledger.close()
-    story.at(local(2, 14))
-    after = RunLedger(story.log.db_path, story.clock)
-    (departed,) = after.begin()
+    after, (departed,) = _power_cut_1030_to_14(story, local(2, 9))
     assert departed.data["reason"] == "agent_stopped"
     story.log.record(departed)
     after.close()
@@ -290,19 +296,8 @@ def test_a_stay_a_power_cut_ended_is_not_in_the_dwell_median(story):
 def test_the_hours_the_agent_was_not_running_are_not_free(story):
     """A power cut from 10:30 to 14:00 (the run ledger's last alive mark, the next start): the bay read free
     for those 3.5 h on the page's per-bay chart (free = window - occupied). They are unknown now."""
-    from edge_agent.evidence.runs import RunLedger
-
-    story.at(local(1, 23))
-    first = RunLedger(story.log.db_path, story.clock)
-    assert first.begin() == []
-    story.visit("A", local(2, 9), local(2, 10), nev=True)
-    story.at(local(2, 10)).emit("vehicle_arrived", "A", "cut-off")
-    story.at(local(2, 10, 30))
-    first.mark_alive()  # then the power goes
-    first.close()
-    story.at(local(2, 14))
-    second = RunLedger(story.log.db_path, story.clock)
-    for ev in second.begin():
+    second, departures = _power_cut_1030_to_14(story, local(1, 23))
+    for ev in departures:
         story.log.record(ev)
     story.visit("A", local(2, 15), local(2, 16), nev=True)
     story.at(local(3, 0, 30))
