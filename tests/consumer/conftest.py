@@ -10,6 +10,7 @@ import pwd
 import shutil
 import subprocess
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -97,7 +98,7 @@ def pg_db(postgres: str) -> str:
     """A fresh database per test, in the session's cluster."""
     import psycopg
 
-    name = f"t{os.getpid()}_{free_port()}"
+    name = f"t{uuid.uuid4().hex}"  # a free port named it: ports come round again, and two tests met one name
     with psycopg.connect(postgres, autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {name}")
     return postgres.rsplit("/", 1)[0] + f"/{name}"
