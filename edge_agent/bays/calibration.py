@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from edge_agent.config.bays import OccupancyConfig
 
 MIN_PER_CLASS = 10  # fewer labels of either class than this cannot say anything about the camera
+MAX_WEIGHT = 1e4  # a head weight beyond this is a fit that ran away, not a camera (the file's loader refuses it)
 
 
 class CalibrationError(ValueError):
@@ -48,8 +49,8 @@ class Head:
             b = float(obj["b"])
         except (TypeError, ValueError, KeyError) as exc:
             raise CalibrationError(f"{where}: head weights must be numbers") from exc
-        if not w or not all(math.isfinite(v) and abs(v) < 1e4 for v in (*w, b)):
-            raise CalibrationError(f"{where}: head weights must be finite and below 1e4")
+        if not w or not all(math.isfinite(v) and abs(v) < MAX_WEIGHT for v in (*w, b)):
+            raise CalibrationError(f"{where}: head weights must be finite and below {MAX_WEIGHT:g}")
         return cls(w, b)
 
 
@@ -142,7 +143,11 @@ def file_sha256(path: Path) -> str:
 def fit_head(features: np.ndarray, y: np.ndarray, prior: Head, l2: float = 0.1, steps: int = 50) -> Head:
     """Logistic regression on ``features`` (Newton's method), penalised by ``l2 · |w - prior.w|²`` summed
     over the samples' mean loss scale: small label sets stay near the shipped head, big ones move it.
-    Classes are weighted equally, whatever their counts."""
+    Classes are weighted equally, whatever their counts.
+
+    Each Newton step is halved until it lowers the penalised loss (computed without overflow). A full step
+    from a prior the labels contradict (every bay on the wrong side, by far) overshot: the logits were clipped,
+    the Hessian vanished, and the bias ran off to 1e7 — a file the agent then refused to load."""
     x = np.hstack([features.astype(np.float64), np.ones((len(features), 1))])
     y = y.astype(np.float64)
     n_pos, n_neg = max(y.sum(), 1.0), max((1 - y).sum(), 1.0)
@@ -150,17 +155,28 @@ def fit_head(features: np.ndarray, y: np.ndarray, prior: Head, l2: float = 0.1, 
     theta0 = np.append(np.asarray(prior.w, np.float64), prior.b)
     reg = np.full(len(theta0), l2 / len(features))
     reg[-1] = 0.0  # the bias moves freely
+
+    def loss(t: np.ndarray) -> float:
+        z = x @ t  # -log p(label) = log(1 + e^-z) for a car, log(1 + e^z) for an empty bay
+        return float(sw @ np.logaddexp(0.0, np.where(y > 0.5, -z, z)) + 0.5 * reg @ (t - theta0) ** 2)
+
     theta = theta0.copy()
+    current = loss(theta)
     for _ in range(steps):
-        z = np.clip(x @ theta, -30, 30)
-        p = 1.0 / (1.0 + np.exp(-z))
+        p = 0.5 * (1.0 + np.tanh(0.5 * (x @ theta)))  # the logistic function, without overflow
         grad = x.T @ (sw * (p - y)) + reg * (theta - theta0)
         hess = (x * (sw * p * (1 - p))[:, None]).T @ x + np.diag(reg + 1e-9)
         step = np.linalg.solve(hess, grad)
-        theta -= step
-        if float(np.abs(step).max()) < 1e-8:
+        t = 1.0
+        while t > 1e-6 and not loss(theta - t * step) <= current:
+            t *= 0.5
+        if t <= 1e-6:
+            break  # no step lowers the loss: as good as it gets
+        theta -= t * step
+        current = loss(theta)
+        if float(np.abs(t * step).max()) < 1e-8:
             break
-    if not np.all(np.isfinite(theta)):
+    if not np.all(np.isfinite(theta)) or float(np.abs(theta).max()) >= MAX_WEIGHT:
         raise CalibrationError("calibration did not converge (labels contradict each other?)")
     return Head(tuple(float(v) for v in theta[:-1]), float(theta[-1]))
 
@@ -194,6 +210,15 @@ def cross_validate(features: np.ndarray, y: np.ndarray, prior: Head, l2: float =
     return balanced(before), balanced(after), float(before[y].mean()), float(after[y].mean())
 
 
+def sure_contradictions(features: np.ndarray, y: np.ndarray, prior: Head, sure: float = 0.9) -> np.ndarray:
+    """Indices of the labels the shipped head contradicts surely (p ≥ ``sure`` against an empty label, or
+    ≤ 1 - ``sure`` against an occupied one): where a wrong label (a frame's flags swapped, a sheet of another
+    frame) shows first, since the model is right on most bays of any camera."""
+    p = 1.0 / (1.0 + np.exp(-np.clip(prior.logits(features), -50, 50)))
+    yb = np.asarray(y).astype(bool)
+    return np.flatnonzero((yb & (p <= 1 - sure)) | (~yb & (p >= sure)))
+
+
 def calibrate(features: np.ndarray, y: np.ndarray, prior: Head, model_sha256: str, l2: float = 0.1,
               groups: np.ndarray | None = None, model: str = "") -> SiteCalibration:
     """Fit a site head on labelled features; refuse when the labels are too few or one-sided."""
@@ -203,6 +228,14 @@ def calibrate(features: np.ndarray, y: np.ndarray, prior: Head, model_sha256: st
         raise CalibrationError(f"need at least {MIN_PER_CLASS} occupied and {MIN_PER_CLASS} empty labelled bays, "
                                f"got {occ} occupied and {emp} empty")
     before, after, occ_before, occ_after = cross_validate(features, y, prior, l2, groups=groups)
+    if before < 0.5:
+        # A model right on most bays of every camera measured (0.59 at its worst, uncalibrated) is worse than a
+        # coin only against labels that mean the opposite: 1/0 swapped, or rows of other frames or polygons.
+        # A head refitted on them learns the inversion, cars called empty (the interlock's costly mistake).
+        raise CalibrationError(
+            f"the labels contradict the shipped model on most bays (its balanced accuracy on them {before:.3f}, "
+            f"worse than a coin; cars found {occ_before:.3f}): is `occupied` 1 for a vehicle and 0 for an empty "
+            "bay, and does each row's polygon lie on that frame's bay? Nothing written")
     head = fit_head(features, y, prior, l2)
     return SiteCalibration(head=head, model_sha256=model_sha256, occupied=occ, empty=emp,
                            cv_accuracy_before=round(before, 4), cv_accuracy_after=round(after, 4),

@@ -10,11 +10,17 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edge_agent.bays.classifier import DEFAULT_MODEL, SITE_MODEL
 from edge_agent.cliargs import whole_number
 from edge_agent.config.perception import MAX_THREADS
 from edge_agent.occupancy.backbone import PRETRAINED  # a constant: torch is imported only to build the net
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from edge_agent.bays.calibration import Head
 
 FOLDS = (("cnrpark",), ("norpark_trondheim",), ("pklot_ufpr05",))
 
@@ -312,6 +318,7 @@ def _calibrate(args: argparse.Namespace) -> int:
     if not math.isfinite(args.l2) or not 0 <= args.l2 <= 1e4:
         print(f"occupancy calibrate: --l2 must be a finite number in [0, 10000], got {args.l2}", file=sys.stderr)
         return 2
+    features = None  # the model's features of the labelled crops, once computed: where a refusal points
     try:
         labels = read_labels(args.labels, images_root=args.images)
         clf = BayClassifier.load(args.model)
@@ -326,9 +333,15 @@ def _calibrate(args: argparse.Namespace) -> int:
             print(f"occupancy calibrate: {len(skipped)} labelled bays skipped: their image does not show them "
                   f"(first: {args.labels}:{b.line} bay {b.bay_id!r} of {b.file}: {why})", file=sys.stderr)
         y = np.array([b.occupied for b in kept], dtype=bool)
-        cal = calibrate(clf.features(list(crops)), y, prior, clf.model_sha256, args.l2,
+        features = clf.features(list(crops))
+        cal = calibrate(features, y, prior, clf.model_sha256, args.l2,
                         groups=np.array([b.file for b in kept]), model=args.model.name)
-    except (LabelError, FileNotFoundError, CalibrationError, ValueError) as exc:
+    except CalibrationError as exc:
+        print(f"occupancy calibrate: {exc}", file=sys.stderr)
+        if features is not None:
+            _where_labels_contradict(args.labels, kept, features, y, prior)
+        return 2
+    except (LabelError, FileNotFoundError, ValueError) as exc:
         print(f"occupancy calibrate: {exc}", file=sys.stderr)
         return 2
     print(f"{cal.occupied} occupied + {cal.empty} empty labelled bays from {len({b.file for b in kept})} frames")
@@ -343,6 +356,7 @@ def _calibrate(args: argparse.Namespace) -> int:
     if cal.cv_accuracy_after < cal.cv_accuracy_before:
         print("occupancy calibrate: the site head does worse than the shipped one on held-out frames: not written "
               "(check the labels, or label more frames)", file=sys.stderr)
+        _where_labels_contradict(args.labels, kept, features, y, prior)
         return 1
     try:
         cal.save(args.out)
@@ -353,6 +367,33 @@ def _calibrate(args: argparse.Namespace) -> int:
     print(f"wrote {args.out}. In the agent's config set:\n  occupancy:\n    model: {model}\n"
           f"    calibration: {args.out}")
     return 0
+
+
+def _where_labels_contradict(labels_csv: Path, kept: list, features: np.ndarray, y: np.ndarray, prior: Head) -> None:
+    """Point at the labels to check first: the frames with the most labels the shipped model contradicts surely
+    (``sure_contradictions``), each with its lines. "Check the labels" alone left an installer to re-read
+    hundreds of rows to find the one frame whose flags were swapped."""
+    from collections import defaultdict
+
+    from edge_agent.bays.calibration import sure_contradictions
+
+    idx = sure_contradictions(features, y, prior)
+    if not len(idx):
+        return
+    per_frame: dict[str, list] = defaultdict(list)
+    for i in idx:
+        per_frame[kept[i].file].append(kept[i])
+    bays: dict[str, int] = defaultdict(int)
+    for b in kept:
+        bays[b.file] += 1
+    worst = sorted(per_frame.items(), key=lambda kv: (-len(kv[1]) / bays[kv[0]], kv[0]))[:5]
+    print(f"occupancy calibrate: the shipped model contradicts {len(idx)} label(s) surely (p ≥ 0.9 against a 0, "
+          "≤ 0.1 against a 1); check these first:", file=sys.stderr)
+    for file, rows in worst:
+        lines = ", ".join(str(b.line) for b in sorted(rows, key=lambda b: b.line)[:8])
+        more = ", …" if len(rows) > 8 else ""
+        print(f"  {file}: {len(rows)} of its {bays[file]} bays (lines {lines}{more} of {labels_csv})",
+              file=sys.stderr)
 
 
 def _bench(args: argparse.Namespace) -> int:

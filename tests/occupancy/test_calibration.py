@@ -166,3 +166,59 @@ def test_calibrate_to_an_unwritable_out_is_one_line(tmp_path, capsys):
     assert main(["occupancy", "calibrate", str(labels), "--out", str(tmp_path / "taken" / "cal.json")]) == 2
     err = capsys.readouterr().err
     assert "occupancy calibrate: cannot write --out" in err and "Traceback" not in err
+
+
+def _relabelled(tmp_path, rows, name, flip):
+    """``rows`` written again as ``name`` with the flags of the rows ``flip`` picks swapped (an installer's
+    mistake: 1/0 read the other way round, or one frame's sheet checked against another frame)."""
+    import csv
+
+    path = tmp_path / name
+    with path.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, list(rows[0]))
+        w.writeheader()
+        w.writerows({**r, "occupied": 1 - r["occupied"] if flip(r) else r["occupied"]} for r in rows)
+    return path
+
+
+def test_a_fit_from_a_prior_the_labels_contradict_converges():
+    """Every label on the far wrong side of the shipped head: a full Newton step overshot, the logits were
+    clipped, and the bias ran off to -3.4e6 — written to the file, which the agent then refused to load."""
+    rng = np.random.default_rng(0)
+    y = rng.random(200) < 0.3
+    f = rng.normal(0, 1, (200, 8))
+    f[:, 0] += np.where(y, -4.0, 4.0)
+    head = fit_head(f, y, Head((3.0,) + (0.0,) * 7, 0.0))
+    assert max(abs(v) for v in (*head.w, head.b)) < 100
+    assert ((head.logits(f) >= 0) == y).mean() > 0.95  # it fits the labels it was given
+
+
+def test_labels_that_say_the_opposite_of_the_model_are_refused(tmp_path, capsys):
+    """Labels with 1 and 0 swapped: the shipped head disagrees with every one (balanced accuracy 0.003 on five
+    real PKLot frames). Before, calibrate wrote a head that called cars empty (exit 0) — or, with the fit run
+    away, a file whose weights the agent refused at its next start. Now nothing is written and it says why."""
+    _, rows = _site(tmp_path, n_frames=30)
+    inverted = _relabelled(tmp_path, rows, "inverted.csv", lambda r: True)
+    out = tmp_path / "cal.json"
+    assert main(["occupancy", "calibrate", str(inverted), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "contradict the shipped model on most bays" in err and "`occupied` 1 for a vehicle" in err
+    assert "Traceback" not in err and not out.exists()
+    f, y = _features()
+    with pytest.raises(CalibrationError, match="worse than a coin"):
+        calibrate(f, ~y, Head((0.0, 0.0, 0.0, 1.0) + (0.0,) * 4, 0.0), "abc")
+
+
+def test_a_refused_calibration_names_the_frames_whose_labels_the_model_contradicts(tmp_path, capsys):
+    """Four of 30 frames with their flags swapped: the refit is worse, not written — and "check the labels"
+    alone left the installer to re-read every row. It names those frames and their lines, and no other."""
+    _, rows = _site(tmp_path, n_frames=30)
+    wrong = {"frames/3.jpg", "frames/4.jpg", "frames/5.jpg", "frames/7.jpg"}
+    labels = _relabelled(tmp_path, rows, "some.csv", lambda r: r["file"] in wrong)
+    out = tmp_path / "cal.json"
+    assert main(["occupancy", "calibrate", str(labels), "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "not written" in err and not out.exists()
+    named = {line.split(":")[0].strip() for line in err.splitlines() if line.startswith("  frames/")}
+    assert named == wrong
+    assert f"lines 8, 9 of {labels}" in err  # frames/3.jpg's two bays, as the file numbers its lines
