@@ -35,7 +35,7 @@ from edge_agent.plates import check_plate_list
 from edge_agent.runtime.camera_watch import CameraWatch
 from edge_agent.runtime.chargers import ChargerWatch
 from edge_agent.runtime.clock_watch import ClockWatch
-from edge_agent.runtime.models import default_classifier, default_reader
+from edge_agent.runtime.models import classifier_fingerprint, default_classifier, default_reader
 from edge_agent.runtime.notices import DeviceNotices
 from edge_agent.runtime.reload import ConfigReload
 
@@ -81,6 +81,10 @@ class Agent:
         self.reader_factory = reader_factory
         self.reader = reader or reader_factory(cfg, self.lists)
         self.classifier = classifier or classifier_factory(cfg)
+        # a reload that names another model or calibration, or finds its file rewritten, builds the classifier
+        # anew with the factory (``ConfigReload``); one handed in (a test's) is kept for the agent's life
+        self.classifier_factory = classifier_factory if classifier is None else None
+        self.classifier_made_of = classifier_fingerprint(cfg) if classifier is None else None
         self.feed = BayFeed()  # outlives every monitor: lock presence sensors in, camera evidence out
         self.monitor = BayMonitor(cfg, self.bus, self.clock, self.lists, self.evidence, feed=self.feed,
                                   classifier=self.classifier)

@@ -33,6 +33,26 @@ def classifier_files(cfg: AgentConfig) -> tuple[Path, Path | None]:
     return files(cfg.occupancy, cfg.data_dir, models_dir(cfg))
 
 
+Fingerprint = tuple[str, str | None, str | None, str | None]  # model file, its sha256, calibration file, its sha256
+
+
+def classifier_fingerprint(cfg: AgentConfig) -> Fingerprint:
+    """What the classifier ``default_classifier`` builds is made of: the model file and the calibration file,
+    each with a hash of its bytes (None: missing or unreadable). A reload compares it with the running one:
+    another ``occupancy.calibration``, or ``occupancy calibrate`` run again into the same file, is a new
+    classifier; the same files are the same classifier (not loaded twice)."""
+    import hashlib
+
+    def digest(path: Path | None) -> str | None:
+        try:
+            return None if path is None else hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError:
+            return None
+
+    path, cal = classifier_files(cfg)
+    return str(path), digest(path), (str(cal) if cal is not None else None), digest(cal)
+
+
 def default_classifier(cfg: AgentConfig) -> OccupancyClassifier:
     """The shipped per-bay occupancy model (``occupancy.model`` in ``perception.models_dir``), with the site's
     calibration (``occupancy.calibration``) when there is one (``classifier_files``)."""

@@ -20,12 +20,14 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from edge_agent.bays.monitor import BayMonitor
+from edge_agent.bays.occupancy import OccupancyClassifier
 from edge_agent.camera.orient import Orientation
 from edge_agent.config.load import ConfigError, load_config
 from edge_agent.config.models import AgentConfig
 from edge_agent.config.overrides import OverridesTooLarge
 from edge_agent.control import ControlError, ControlResult
 from edge_agent.plates import normalise_plate
+from edge_agent.runtime.models import Fingerprint, classifier_fingerprint
 
 if TYPE_CHECKING:
     from edge_agent.runtime.agent import Agent
@@ -155,14 +157,41 @@ class ConfigReload:
             log.warning("reload refused: %s", "; ".join(problems))
             return ControlResult(False, "a turned camera view needs a restart, kept the running config",
                                  {"problems": problems})
+        try:
+            classifier = self._new_classifier(new)
+        except ConfigError as exc:
+            log.warning("reload refused: %s", "; ".join(exc.problems))
+            return ControlResult(False, "the occupancy model or calibration cannot be loaded, kept the running "
+                                 "config", {"problems": exc.problems})
         with self.agent.loop_lock:  # never swap the monitor in the middle of a frame
-            return self.apply(new)
+            return self.apply(new, classifier)
 
-    def apply(self, new: AgentConfig) -> ControlResult:
+    def _new_classifier(self, new: AgentConfig) -> tuple[OccupancyClassifier, Fingerprint] | None:
+        """The classifier ``new`` names, when it is another than the running one (another model or calibration
+        file, or the same file rewritten: ``occupancy calibrate`` run again), else None. Built before anything
+        is applied, so a file that cannot be loaded refuses the reload (``ConfigError``, naming the key).
+
+        Why: a reload reused the classifier built at start. ``occupancy.calibration`` set (the documented
+        step after ``occupancy calibrate``) answered "config reloaded (occupancy changed)" while the shipped
+        head ran on, and so did taking it out again to go back to the shipped model; a calibration file that
+        did not exist was "reloaded" too, and the agent then refused to start at its next restart."""
+        a = self.agent
+        if a.classifier_factory is None:
+            return None
+        made_of = classifier_fingerprint(new)
+        if made_of == a.classifier_made_of:
+            return None
+        return a.classifier_factory(new), made_of
+
+    def apply(self, new: AgentConfig, classifier: tuple[OccupancyClassifier, Fingerprint] | None = None) -> ControlResult:
         a = self.agent
         restart = restart_needed(a.cfg, new)
         new = as_running(a.cfg, new)
         changed = [k for k in RELOADABLE if getattr(new, k) != getattr(a.cfg, k)]
+        if classifier is not None:
+            a.classifier, a.classifier_made_of = classifier
+            if "occupancy" not in changed:  # the same keys, a rewritten file: the bays are judged by the new one
+                changed.append("occupancy")
         a.lists.update(allow=new.lists.allow, deny=new.lists.deny)
         old_monitor = a.monitor
         a.cfg = new

@@ -288,3 +288,49 @@ def test_the_heartbeat_s_counts_go_on_across_a_reload_that_redraws_the_bays(tmp_
     run_scripted(agent.step, clock, 1, 5)
     assert agent.health_figures().extra["frames"] > before.extra["frames"]
     agent.stop()
+
+
+def test_a_reload_applies_a_calibration_set_rewritten_or_taken_out_and_refuses_one_it_cannot_load(tmp_path, clock):
+    """The documented step after ``occupancy calibrate``: set ``occupancy.calibration`` and reload. A reload kept
+    the classifier built at start: "config reloaded (occupancy changed)" while the shipped head ran on; taking the
+    key out again (the way back to the shipped model) did nothing either, and a calibration file that did not
+    exist was "reloaded", the agent refusing to start at its next restart."""
+    from edge_agent.bays.calibration import SiteCalibration
+    from edge_agent.bays.classifier import DEFAULT_MODEL, SITE_MODEL, BayClassifier
+
+    data = _data(tmp_path)
+    del data["occupancy"]["model"]  # not set: a calibration brings the model it was made for
+    path = _write(tmp_path / "agent.yaml", data)
+    agent = _agent(path, clock)
+    shipped = BayClassifier.load(DEFAULT_MODEL).model_sha256
+    assert agent.classifier.model_sha256 == shipped and agent.classifier.calibration is None
+
+    site = BayClassifier.load(SITE_MODEL)
+    cal = tmp_path / "data" / "cal.json"
+    SiteCalibration(site.head(), site.model_sha256, 10, 10, 0.5, 0.6, model=SITE_MODEL.name).save(cal)
+    data["occupancy"]["calibration"] = "cal.json"
+    _write(path, data)
+    res = agent.reload_config()
+    assert res.ok and "occupancy" in res.data["changed"]
+    assert agent.classifier.model_sha256 == site.model_sha256 and agent.classifier.calibration is not None
+    assert agent.monitor.classifier is agent.classifier  # the bays are judged by it
+
+    flipped = site.head()
+    flipped = type(flipped)(tuple(-v for v in flipped.w), -flipped.b)
+    SiteCalibration(flipped, site.model_sha256, 10, 10, 0.5, 0.6, model=SITE_MODEL.name).save(cal)  # calibrated again
+    res = agent.reload_config()
+    assert res.ok and res.data["changed"] == ["occupancy"] and agent.classifier.calibration.head == flipped
+    assert agent.reload_config().data["changed"] == []  # the same files: nothing loaded again
+
+    running = agent.classifier
+    data["occupancy"]["calibration"] = "missing.json"
+    _write(path, data)
+    res = agent.reload_config()
+    assert not res.ok and agent.classifier is running and agent.cfg.occupancy.calibration == "cal.json"
+    assert any(p.startswith("occupancy.calibration:") and "missing.json" in p for p in res.data["problems"])
+
+    del data["occupancy"]["calibration"]  # back to the shipped model
+    _write(path, data)
+    assert agent.reload_config().ok
+    assert agent.classifier.model_sha256 == shipped and agent.classifier.calibration is None
+    agent.step()  # and it judges frames
