@@ -242,7 +242,7 @@ class ChangeGate:
         cur, ref = self._take(grey, bay_id), self._ref.get((since, bay_id))
         if cur is None or ref is None or cur.shape != ref.shape:
             return 1.0, 1.0
-        gain = _median(cur / (ref + 1.0))
+        gain = _median((cur + 1.0) / (ref + 1.0))
         return float(np.count_nonzero(np.abs(cur - ref * gain) > self.cfg.gate_threshold)) / len(cur), gain
 
     def reset(self, grey: np.ndarray, bay_id: str, since: str = "classified") -> None:

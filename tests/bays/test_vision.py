@@ -321,3 +321,44 @@ def test_a_bay_too_few_camera_pixels_across_vouches_for_no_empty_bay(tmp_path, c
     run(agent, clock, 2)
     assert agent.feed.vision("F").vision == "ok" and agent.feed.vision("G").vision == "bay_too_small"
     assert agent.health_figures().extra["bays_unseen"] == {"G": "bay_too_small"}
+
+
+class _TurnsAt:
+    """A classifier that calls every bay empty, and bay A occupied from ``at`` on (monotonic): a reading that
+    turns on pixels that do not move (a model unsure in the dark)."""
+
+    def __init__(self, clock, at: float) -> None:  # noqa: ANN001
+        self.clock, self.at = clock, at
+
+    def classify(self, frame, polygons, unseen=None):  # noqa: ANN001, ANN201
+        late = self.clock.monotonic() >= self.at
+        return {b: 0.95 if (b == "A" and late) else 0.05 for b in polygons}
+
+
+@pytest.mark.parametrize("bay_grey", [6, 9, 60])
+def test_a_still_dark_bay_is_no_motion(tmp_path, clock, bay_grey):  # noqa: ANN001
+    """At night a bay out of the lamps' reach has a few grey levels, the frame as a whole enough not to be black.
+    The change gate's light gain was the median of cur / (ref + 1): 6 / 7 = 0.86 for pixels that had not changed,
+    under the 1 / 1.15 that counts as the bay turning darker than the scene, so every classification of such a
+    still bay was "motion" (on a real PKLot frame dimmed to a mean grey of 8.5, with sensor noise: 393 of 2,580
+    bay classifications; at 10.3: 71) and a reading that turned on still pixels was believed at once: an arrival
+    nothing made. The gain is now (cur + 1) / (ref + 1), as the scene's light is followed: the reading is held."""
+    import cv2
+
+    frame = (render(EMPTY).astype(np.float32) * 0.15).astype(np.uint8)  # the frame's mean grey ~13
+    mask = np.zeros(frame.shape[:2], np.uint8)
+    cv2.fillPoly(mask, [np.array(BAYS["A"], np.int32)], 1)
+    bay = frame[mask > 0].astype(np.float32)
+    frame[mask > 0] = np.clip(bay * (bay_grey / bay.mean()), 0, 255).astype(np.uint8)
+    src = Frames(clock)
+    t0 = clock.monotonic()
+    agent = Agent(scene_config(str(tmp_path)), clock=clock, source=src, reader=NoPlates(),
+                  classifier=_TurnsAt(clock, t0 + 10))
+    agent.start()
+    src.next = frame
+    run(agent, clock, 60)
+    assert agent.health.health().ok  # the camera is not black: the frame is judged
+    assert agent.bus.states()["A"].state == "free"  # before: vehicle_arrived at 14 s
+    assert agent.monitor._moved_at["A"] - t0 < 1.0  # the first look only (no reference yet)
+    v = agent.monitor.verdicts()["A"]
+    assert v.occupied is False and not v.confident  # held: no lock trusts bay A
