@@ -329,7 +329,14 @@ def test_a_reload_applies_a_calibration_set_rewritten_or_taken_out_and_refuses_o
     assert not res.ok and agent.classifier is running and agent.cfg.occupancy.calibration == "cal.json"
     assert any(p.startswith("occupancy.calibration:") and "missing.json" in p for p in res.data["problems"])
 
-    del data["occupancy"]["calibration"]  # back to the shipped model
+    data["occupancy"]["calibration"] = "cal.json"
+    data["occupancy"]["model"] = "nope.onnx"  # "the same checks guard every reload" (configuration.md)
+    _write(path, data)
+    res = agent.reload_config()
+    assert not res.ok and agent.classifier is running
+    assert any(p.startswith("occupancy.model:") and "nope.onnx" in p for p in res.data["problems"])
+
+    del data["occupancy"]["model"], data["occupancy"]["calibration"]  # back to the shipped model
     _write(path, data)
     assert agent.reload_config().ok
     assert agent.classifier.model_sha256 == shipped and agent.classifier.calibration is None
