@@ -356,7 +356,8 @@ def _calibrate(args: argparse.Namespace) -> int:
     if cal.cv_accuracy_after < cal.cv_accuracy_before:
         print("occupancy calibrate: the site head does worse than the shipped one on held-out frames: not written "
               "(check the labels, or label more frames)", file=sys.stderr)
-        _where_labels_contradict(args.labels, kept, features, y, prior)
+    _where_labels_contradict(args.labels, kept, features, y, prior)  # written or not: a wrong label is worth a look
+    if cal.cv_accuracy_after < cal.cv_accuracy_before:
         return 1
     try:
         cal.save(args.out)

@@ -222,3 +222,19 @@ def test_a_refused_calibration_names_the_frames_whose_labels_the_model_contradic
     named = {line.split(":")[0].strip() for line in err.splitlines() if line.startswith("  frames/")}
     assert named == wrong
     assert f"lines 8, 9 of {labels}" in err  # frames/3.jpg's two bays, as the file numbers its lines
+
+
+def test_cars_labelled_empty_are_named_even_when_the_refit_is_written(tmp_path, capsys):
+    """Three cars labelled empty among 30 frames: the prior holds the refit (the same held-out accuracy), so the
+    file is written, and nothing told the installer that three of their labels were wrong. Those frames are named."""
+    _, rows = _site(tmp_path, n_frames=30)
+    wrong = {"frames/0.jpg", "frames/1.jpg", "frames/3.jpg"}
+    labels = _relabelled(tmp_path, rows, "cars_missed.csv", lambda r: r["file"] in wrong and r["occupied"] == 1)
+    assert main(["occupancy", "calibrate", str(labels), "--out", str(tmp_path / "cal.json")]) == 0
+    err = capsys.readouterr().err
+    assert "contradicts 3 label(s) surely" in err
+    assert {line.split(":")[0].strip() for line in err.splitlines() if line.startswith("  frames/")} == wrong
+    (tmp_path / "good").mkdir()
+    good, _ = _site(tmp_path / "good", n_frames=30)
+    assert main(["occupancy", "calibrate", str(good), "--out", str(tmp_path / "good.json")]) == 0
+    assert "surely" not in capsys.readouterr().err  # right labels: nothing to check
