@@ -324,10 +324,13 @@ def _calibrate(args: argparse.Namespace) -> int:
         clf = BayClassifier.load(args.model)
         prior = clf.head()
         skipped: list = []
-        crops, kept = load_crops(labels, clf.size, skipped=skipped)
+        unreadable: dict = {}
+        crops, kept = load_crops(labels, clf.size, skipped=skipped, unreadable=unreadable)
         if len(kept) + len(skipped) < len(labels):
+            # the path tried, as eval says it: a labels file read without its --images folder named no image
             print(f"occupancy calibrate: {len(labels) - len(kept) - len(skipped)} labelled bays skipped: image "
-                  "unreadable", file=sys.stderr)
+                  f"unreadable ({len(unreadable)} images; first: {next(iter(unreadable.values()), '')}; image "
+                  "paths are relative to the labels file's folder, or to --images)", file=sys.stderr)
         if skipped:
             b, why = skipped[0]
             print(f"occupancy calibrate: {len(skipped)} labelled bays skipped: their image does not show them "

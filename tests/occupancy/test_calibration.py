@@ -238,3 +238,18 @@ def test_cars_labelled_empty_are_named_even_when_the_refit_is_written(tmp_path, 
     good, _ = _site(tmp_path / "good", n_frames=30)
     assert main(["occupancy", "calibrate", str(good), "--out", str(tmp_path / "good.json")]) == 0
     assert "surely" not in capsys.readouterr().err  # right labels: nothing to check
+
+
+def test_calibrate_without_its_images_names_the_path_it_tried(tmp_path, capsys):
+    """Labels whose image paths are relative to a dataset folder, calibrated without ``--images``: every bay was
+    "skipped: image unreadable", then "got 0 occupied and 0 empty", and no path said where it had looked."""
+    labels, _ = _site(tmp_path, n_frames=30)
+    moved = tmp_path / "elsewhere"
+    moved.mkdir()
+    (moved / "labels.csv").write_text(labels.read_text())
+    assert main(["occupancy", "calibrate", str(moved / "labels.csv"), "--out", str(tmp_path / "c.json")]) == 2
+    err = capsys.readouterr().err
+    assert "60 labelled bays skipped: image unreadable (30 images; first: " in err
+    assert str(moved / "frames" / "0.jpg") in err and "--images" in err
+    assert main(["occupancy", "calibrate", str(moved / "labels.csv"), "--images", str(tmp_path),
+                 "--out", str(tmp_path / "c.json")]) == 0
