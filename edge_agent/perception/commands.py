@@ -357,18 +357,16 @@ def _eval(args: argparse.Namespace) -> int:
 
     from edge_agent.perception.degrade import DEGRADATIONS
     from edge_agent.perception.evaluate import (
+        LabelError,
         degrade_table,
         evaluate,
         format_metrics,
+        load_labels,
         write_failures,
     )
 
     if not args.labels.is_file():
         print(f"eval: no labels file {args.labels}", file=sys.stderr)
-        return 2
-    pipe, err = _pipeline(args)
-    if pipe is None:
-        print(f"eval: {err}", file=sys.stderr)
         return 2
     names = _degradations(args.degrade)
     if names is None:
@@ -377,9 +375,22 @@ def _eval(args: argparse.Namespace) -> int:
     if not (output_ready("eval", "--json", args.json, args.json and args.json.parent)
             and output_ready("eval", "--failures", args.failures, args.failures)):
         return 2
+    try:  # checked whole before the run: a bad row is one line naming it, not a traceback after minutes
+        labelled = load_labels(args.labels)
+    except LabelError as exc:
+        print(f"eval: {exc}", file=sys.stderr)
+        return 2
+    if not labelled:
+        print(f"eval: {args.labels} labels no plate of a full scene (scene blank or 'full')", file=sys.stderr)
+        return 2
+    pipe, err = _pipeline(args)
+    if pipe is None:
+        print(f"eval: {err}", file=sys.stderr)
+        return 2
     rep = evaluate(pipe.process, args.labels, args.root)
     m = rep.metrics()
     print(format_metrics(m))
+    _report_unscored(rep, args.labels, args.root or args.labels.parent)
     if names:
         rows = [("clean", m)]
         for name in names:
@@ -396,7 +407,21 @@ def _eval(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"eval: cannot write {exc.filename or args.json or args.failures}: {exc.strerror or exc}", file=sys.stderr)
         return 2
-    return 0
+    return 1 if rep.errors or rep.skipped else 0
+
+
+def _report_unscored(rep, labels: Path, root: Path, shown: int = 5) -> None:
+    """Name the images that could not be read (their plates are scored as missed) and the labels left out
+    (their box is not in the image) on stderr; ``eval`` then exits 1. Why: a wrong ``--root`` scored every
+    plate missed with exit 0, and the only trace was a count."""
+    if rep.errors:
+        names = ", ".join(_shown(name) for name, _ in rep.errors[:shown]) + (" …" if len(rep.errors) > shown else "")
+        print(f"eval: {len(rep.errors)} image(s) unreadable, their plates scored as missed ({names}; first: "
+              f"{_shown(rep.errors[0][1])}; images are looked for under {_shown(str(root))})", file=sys.stderr)
+    for lab, why in rep.skipped[:shown]:
+        print(f"eval: {_shown(str(labels))}:{lab.line}: plate of {_shown(lab.file)} not scored: {why}", file=sys.stderr)
+    if len(rep.skipped) > shown:
+        print(f"eval: {len(rep.skipped)} labelled plates not scored in all", file=sys.stderr)
 
 
 def _degradations(arg: str | None) -> list[str] | None:
