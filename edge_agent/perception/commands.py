@@ -243,6 +243,7 @@ def _recognize_all(args: argparse.Namespace) -> int:
     from edge_agent.perception.imageio import ImageReadError, decode_file
 
     view = Orientation(args.rotate, args.flip)
+    _stdout_for(json_lines=args.json)
 
     pipe, err = _pipeline(args)
     if pipe is None:
@@ -303,6 +304,19 @@ def _recognize_all(args: argparse.Namespace) -> int:
     if warned:
         print(f"recognize: {warned} image(s) decoded with warnings", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _stdout_for(json_lines: bool) -> None:
+    """JSON Lines are UTF-8 whatever the locale (the contract: a backend parses them as UTF-8); the table is in
+    the terminal's encoding, with what it cannot show escaped. Why: under a GBK / GB18030 locale (Chinese
+    systems) the JSON came out in that encoding, and under an ASCII or Latin-1 one ``京`` was a traceback."""
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    if reconfigure is None:  # not a text stream Python opened (a test's own stand-in)
+        return
+    if json_lines:
+        reconfigure(encoding="utf-8", errors="strict")
+    else:
+        reconfigure(errors="backslashreplace")
 
 
 def _unique(stem: str, taken: set[str]) -> str:

@@ -237,3 +237,25 @@ def test_a_plate_small_in_a_big_photo_is_read_unless_the_config_turns_the_zoom_p
     off.write_text("perception:\n  det_zoom_pass: 0\n", encoding="utf-8")
     assert main(["recognize", str(photo), "--json", "--models", str(models_dir), "--config", str(off)]) == 0
     assert _lines(capsys.readouterr().out)[0]["plates"] == []
+
+
+def test_json_lines_are_utf8_whatever_the_locale(tmp_path, models_dir):
+    """The contract's JSON Lines are UTF-8: under a GB18030 locale (Chinese systems) they came out in GB18030
+    (a backend's UTF-8 parser failed on the plate), under an ASCII one the plate was a traceback. The readable
+    table stays in the terminal's encoding, what it cannot show escaped."""
+    scene, _ = render_scene(render_plate("皖AD12345", "small_nev"), seed=4, frame=(1280, 720), plate_width=200)
+    img = tmp_path / "车.png"
+    cv2.imwrite(str(img), scene)
+    root = Path(__file__).resolve().parents[2]
+    env = {"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8"}
+    for encoding in ("gb18030", "ascii"):
+        out = subprocess.run([sys.executable, "-m", "edge_agent", "recognize", str(img), "--json", "--models",
+                              str(models_dir)], capture_output=True, timeout=120, cwd=root,
+                             env={**env, "PYTHONIOENCODING": encoding})
+        assert out.returncode == 0, out.stderr.decode(errors="replace")[-2000:]
+        [line] = _lines(out.stdout.decode("utf-8"))  # strict
+        assert line["file"] == str(img) and [p["text"] for p in line["plates"]] == ["皖AD12345"]
+    table = subprocess.run([sys.executable, "-m", "edge_agent", "recognize", str(img), "--models", str(models_dir)],
+                           capture_output=True, timeout=120, cwd=root, env={**env, "PYTHONIOENCODING": "ascii"})
+    assert table.returncode == 0 and b"Traceback" not in table.stderr, table.stderr[-2000:]
+    assert "\\u7696AD12345" in table.stdout.decode("ascii")
