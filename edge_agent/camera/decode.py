@@ -100,6 +100,22 @@ def iso_media(data: bytes) -> bool:
     return data[4:8] == b"ftyp"
 
 
+# ISO base media brands of HEIF photos coded in HEVC (an iPhone's default format): Pillow reads them only with a
+# plugin this install does not have, OpenCV not at all.
+HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs")
+
+
+def _format_note(data: bytes) -> str:
+    """Why an image no decoder took cannot be read, when its header tells: a HEIC photo said only "not a
+    readable image", as a damaged file does, and its owner could not tell to convert it."""
+    if iso_media(data):
+        size = int.from_bytes(data[:4], "big")
+        brands = [data[8:12]] + [data[i:i + 4] for i in range(16, min(size, len(data), 64) - 3, 4)]
+        if any(b in HEIF_BRANDS for b in brands):
+            return "a HEIC / HEIF photo, and this install has no HEIF decoder (convert it to JPEG): "
+    return ""
+
+
 def header_size(data: bytes) -> tuple[int, int] | None:
     """(width, height) from the header alone, or None when it cannot be told (then OpenCV decides)."""
     if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
@@ -192,7 +208,7 @@ def decode_bytes(data: bytes, name: str = "image", max_pixels: int = MAX_PIXELS,
     if img is None or img.size == 0:
         img, partial = _pillow_decode(data, factor)
         if img is None:
-            raise ImageReadError(f"not a readable image: {name}")
+            raise ImageReadError(f"not a readable image: {_format_note(data)}{name}")
         if partial and TRUNCATED not in notes:
             notes.append(TRUNCATED)
     return Decoded(to_bgr(img), factor, tuple(notes))

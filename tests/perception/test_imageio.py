@@ -175,3 +175,20 @@ def test_a_file_replaced_after_its_header_was_checked_is_not_trusted(tmp_path):
     cv2.imwrite(str(big), np.full((400, 500, 3), 7, np.uint8))
     d = decode_bytes(small.read_bytes(), "small.png", path=big)
     assert d.image.shape == (60, 80, 3) and d.image[0, 0, 0] == 255
+
+
+@pytest.mark.parametrize("major,compatible", [(b"heic", b"mif1heic"), (b"mif1", b"mif1heic"), (b"heix", b"mif1")])
+def test_a_heic_photo_says_it_is_one_no_decoder_here(tmp_path, major, compatible):
+    """An iPhone's default format: no decoder here reads it, and it said only "not a readable image", as a
+    damaged file does. It names the format and what to do; a broken file still says only that."""
+    ftyp = b"ftyp" + major + b"\0\0\0\0" + compatible
+    p = tmp_path / "IMG_0001.HEIC"
+    p.write_bytes(len(ftyp + b"\0\0\0\0").to_bytes(4, "big") + ftyp + b"\0\0\0\x08mdat" + bytes(200))
+    with pytest.raises(ImageReadError, match=r"not a readable image: a HEIC / HEIF photo, and this install has no "
+                                             r"HEIF decoder \(convert it to JPEG\): .*IMG_0001.HEIC"):
+        read_image(p)
+    broken = tmp_path / "broken.avif"
+    broken.write_bytes(b"\0\0\0\x14ftypavif\0\0\0\0mif1" + bytes(200))
+    with pytest.raises(ImageReadError) as exc:
+        read_image(broken)
+    assert str(exc.value) == f"not a readable image: {broken}"
