@@ -256,6 +256,7 @@ def _recognize_all(args: argparse.Namespace) -> int:
             print(f"recognize: --annotate {args.annotate}: {exc.strerror or exc}", file=sys.stderr)
             return 2
     names: set[str] = set()  # annotated files written so far: two inputs named car.jpg get car.jpg, car-2.jpg
+    inputs = _file_ids(args.paths) if args.annotate else set()
     failed = warned = 0
     if not args.json:
         print(f"{'file':40} {'plate':10} {'colour':12} {'NEV':7} {'reason':16} {'conf':>5} {'ms':>6}")
@@ -279,7 +280,7 @@ def _recognize_all(args: argparse.Namespace) -> int:
         plates = pipe.process(img)
         ms = (time.perf_counter() - t) * 1000
         if args.annotate:
-            out = args.annotate / _unique(Path(path).stem, names)
+            out = args.annotate / _unique(Path(path).stem, names, args.annotate, inputs)
             try:
                 imfile.imwrite(out, annotate(img, plates))
             except OSError as exc:
@@ -319,13 +320,31 @@ def _stdout_for(json_lines: bool) -> None:
         reconfigure(errors="backslashreplace")
 
 
-def _unique(stem: str, taken: set[str]) -> str:
+def _unique(stem: str, taken: set[str], folder: Path | None = None, inputs: frozenset | set = frozenset()) -> str:
+    """``stem.jpg``, or ``stem-2.jpg``… when that name is taken by this run or, in ``folder``, by one of the
+    input images (``_file_ids``). Why: ``recognize photos/*.jpg --annotate photos/`` wrote each annotated copy
+    over the photo it was drawn from."""
     name, n = f"{stem}.jpg", 1
-    while name in taken:
+    while name in taken or (folder is not None and _file_id(folder / name) in inputs):
         n += 1
         name = f"{stem}-{n}.jpg"
     taken.add(name)
     return name
+
+
+def _file_id(path: Path) -> tuple[int, int] | None:
+    import os
+
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _file_ids(paths: list[str]) -> set[tuple[int, int]]:
+    """(device, inode) of every input that exists: the same file under any name or link."""
+    return {i for i in (_file_id(Path(p)) for p in paths) if i is not None}
 
 
 def _json_line(doc: dict) -> str:
@@ -385,6 +404,9 @@ def _eval(args: argparse.Namespace) -> int:
     names = _degradations(args.degrade)
     if names is None:
         print(f"eval: unknown degradation in {args.degrade!r}; known: {', '.join(DEGRADATIONS)}", file=sys.stderr)
+        return 2
+    if args.json and _file_id(args.json) is not None and _file_id(args.json) == _file_id(args.labels):
+        print(f"eval: --json {args.json} is the labels file: the metrics would be written over it", file=sys.stderr)
         return 2
     if not (output_ready("eval", "--json", args.json, args.json and args.json.parent)
             and output_ready("eval", "--failures", args.failures, args.failures)):

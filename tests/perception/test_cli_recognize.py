@@ -259,3 +259,27 @@ def test_json_lines_are_utf8_whatever_the_locale(tmp_path, models_dir):
                            capture_output=True, timeout=120, cwd=root, env={**env, "PYTHONIOENCODING": "ascii"})
     assert table.returncode == 0 and b"Traceback" not in table.stderr, table.stderr[-2000:]
     assert "\\u7696AD12345" in table.stdout.decode("ascii")
+
+
+def test_annotated_copies_never_replace_the_photos_they_are_drawn_from(tmp_path, capsys, models_dir):
+    """``recognize photos/*.jpg --annotate photos/`` wrote each annotated copy over its own photo; ``eval --json``
+    naming the labels file wrote the metrics over the labels. Neither input is touched now."""
+    scene, _ = render_scene(render_plate("苏E12345", "blue"), seed=4, frame=(1280, 720), plate_width=200)
+    photo = tmp_path / "car.jpg"
+    cv2.imwrite(str(photo), scene)
+    original = photo.read_bytes()
+    link = tmp_path / "same.jpg"
+    link.symlink_to(photo)
+    assert main(["recognize", str(photo), "--annotate", str(tmp_path), "--models", str(models_dir)]) == 0
+    assert main(["recognize", str(link), "--annotate", str(tmp_path), "--models", str(models_dir)]) == 0
+    assert photo.read_bytes() == original
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["car-2.jpg", "car.jpg", "same-2.jpg", "same.jpg"]
+    drawn = cv2.imread(str(tmp_path / "car-2.jpg"))
+    assert drawn.shape == scene.shape and np.abs(drawn.astype(int) - cv2.imread(str(photo)).astype(int)).sum() > 0
+
+    labels = tmp_path / "labels.csv"
+    text = "file,plate_text,plate_color,scene\ncar.jpg,苏E12345,blue,full\n"
+    labels.write_text(text, encoding="utf-8")
+    capsys.readouterr()
+    assert main(["eval", "--labels", str(labels), "--json", str(labels), "--models", str(models_dir)]) == 2
+    assert "is the labels file" in capsys.readouterr().err and labels.read_text(encoding="utf-8") == text
