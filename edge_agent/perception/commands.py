@@ -223,15 +223,31 @@ def _pipeline(args: argparse.Namespace):
 
 def _recognize(args: argparse.Namespace) -> int:
     """``recognize``; a reader that stops early (``--json | head -1``) ends it quietly."""
-    import os
-
     try:
         return _recognize_all(args)
     except BrokenPipeError:
-        # the reader is gone: stop, and keep Python from reporting the pipe again at exit
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        _stdout_gone()  # the reader is gone: stop
         return 1
+
+
+def _stdout_gone() -> None:
+    """The reader of stdout went away (``| head``): what is still printed goes nowhere, and Python does not
+    report the pipe again when it flushes at exit."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+def _say(text: str) -> None:
+    """A line of ``eval``'s report on stdout; a reader that stopped early (``eval … | head -3``) ends neither
+    the run nor the writing of ``--json`` / ``--failures`` (it was a traceback after the whole run, and neither
+    file was written)."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        _stdout_gone()
 
 
 def _recognize_all(args: argparse.Namespace) -> int:
@@ -425,21 +441,21 @@ def _eval(args: argparse.Namespace) -> int:
         return 2
     rep = evaluate(pipe.process, args.labels, args.root)
     m = rep.metrics()
-    print(format_metrics(m))
+    _say(format_metrics(m))
     _report_unscored(rep, args.labels, args.root or args.labels.parent)
     if names:
         rows = [("clean", m)]
         for name in names:
             print(f"degraded: {name}", file=sys.stderr)
             rows.append((name, evaluate(pipe.process, args.labels, args.root, transform=DEGRADATIONS[name]).metrics()))
-        print(degrade_table(rows))
+        _say(degrade_table(rows))
         m = dict(m, degraded=dict(rows[1:]))
     try:
         if args.json:
             args.json.write_text(json.dumps(m, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         if args.failures:
             n = write_failures(rep, args.failures, args.root or args.labels.parent)
-            print(f"{n} failures written to {args.failures}")
+            _say(f"{n} failures written to {args.failures}")
     except OSError as exc:
         print(f"eval: cannot write {exc.filename or args.json or args.failures}: {exc.strerror or exc}", file=sys.stderr)
         return 2

@@ -185,3 +185,31 @@ def test_eval_names_unreadable_images_and_boxes_outside_the_image_and_exits_1(tm
     assert (m["plates"], m["errors"], m["skipped"], m["detection_recall"]) == (2, 1, 1, 0.5)
     labels.write_text(f"{HEADER}\ncar.png,苏E12345,blue,full,{box},\n", encoding="utf-8")
     assert main(["eval", "--labels", str(labels), "--models", str(models_dir)]) == 0
+
+
+def test_eval_read_by_head_still_writes_its_files(tmp_path, models_dir):
+    """``eval … | head -3``: the reader gone, the next print was a BrokenPipeError traceback after the whole
+    run, and neither ``--json`` nor ``--failures`` was written. Unbuffered (``PYTHONUNBUFFERED=1``, as most
+    Python container images set it), each print reaches the pipe at once."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import cv2
+
+    from tests.perception.render import render_plate, render_scene
+
+    scene, c = render_scene(render_plate("苏E12345", "blue"), seed=1, frame=(640, 360), plate_width=160)
+    cv2.imwrite(str(tmp_path / "car.png"), scene)
+    (tmp_path / "labels.csv").write_text(f"{HEADER}\ncar.png,苏E12345,blue,full,,,,,\n", encoding="utf-8")
+    root = Path(__file__).resolve().parents[2]
+    cmd = (f"{sys.executable} -m edge_agent eval --labels {tmp_path / 'labels.csv'} --json {tmp_path / 'm.json'} "
+           f"--failures {tmp_path / 'fail'} --degrade jpeg_q20 --models {models_dir} | head -1")
+    out = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=300, cwd=root,
+                         env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8",
+                              "PYTHONUNBUFFERED": "1"})
+    assert out.stdout.startswith("plates 1 in 1 images") and len(out.stdout.splitlines()) == 1
+    assert "Traceback" not in out.stderr and "BrokenPipe" not in out.stderr, out.stderr[-2000:]
+    assert json.loads((tmp_path / "m.json").read_text(encoding="utf-8"))["degraded"]["jpeg_q20"]["plates"] == 1
+    assert (tmp_path / "fail" / "failures.csv").is_file()
