@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from edge_agent.camera.orient import Orientation
 
 _SURROGATE = re.compile("[\udc80-\udcff]")  # what Python makes of file-name bytes that are not UTF-8
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1: never sent to a terminal as they are
 DEFAULT_MODELS = Path(__file__).resolve().parents[2] / "models"
 STILLS_ZOOM_PASS = 2.0  # recognize / eval: see _pipeline
 STILLS_ROLL_PASS = 20.0  # recognize / eval: a photo with no plate found is searched turned ±20°
@@ -290,7 +291,7 @@ def _recognize_all(args: argparse.Namespace) -> int:
         img, factor = view.apply(decoded.image), decoded.factor  # annotated copies show the turned view
         if decoded.warnings:
             warned += 1
-            print(f"recognize: warning: {path}: {', '.join(decoded.warnings)}"
+            print(f"recognize: warning: {_shown(path)}: {', '.join(decoded.warnings)}"
                   + (" (partial image, the missing part is grey)" if "truncated" in decoded.warnings else ""),
                   file=sys.stderr)
         plates = pipe.process(img)
@@ -373,8 +374,11 @@ def _json_line(doc: dict) -> str:
 
 
 def _shown(text: str) -> str:
-    """``text`` printable on any terminal: bytes of a file name that are not UTF-8 as ``\\xff``."""
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    """``text`` printable on any terminal: bytes of a file name that are not UTF-8 as ``\\xff``, control
+    characters as ``\\n``, ``\\x1b``… Why: a file named with a newline split the table's row in two (a row
+    that looked like another file's), one with an escape sequence drove the operator's terminal."""
+    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 def _unturned(d: dict, view: Orientation, size: tuple[int, int]) -> dict:

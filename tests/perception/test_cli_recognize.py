@@ -283,3 +283,20 @@ def test_annotated_copies_never_replace_the_photos_they_are_drawn_from(tmp_path,
     capsys.readouterr()
     assert main(["eval", "--labels", str(labels), "--json", str(labels), "--models", str(models_dir)]) == 2
     assert "is the labels file" in capsys.readouterr().err and labels.read_text(encoding="utf-8") == text
+
+
+def test_the_table_shows_control_characters_of_file_names_escaped(tmp_path, capsys, models_dir):
+    """A file named with a newline split its table row in two (the second half looked like another file's row);
+    one with an escape sequence (``\\x1b[2J`` clears the screen) drove the operator's terminal, in the table
+    and in the truncated-image warning. The JSON keeps the name exact."""
+    scene, _ = render_scene(render_plate("苏E12345", "blue"), seed=4, frame=(1280, 720), plate_width=200)
+    ok, buf = cv2.imencode(".jpg", scene)
+    names = [tmp_path / "a\nfake.jpg 苏E99999 blue", tmp_path / "b\x1b[2J.jpg"]
+    for name in names:
+        name.write_bytes(buf.tobytes()[: int(len(buf) * 0.95)])  # cut short: a warning line names it too
+    assert main(["recognize", *map(str, names), "--models", str(models_dir)]) == 0
+    out, err = capsys.readouterr()
+    assert "\x1b" not in out + err and len(out.splitlines()) == 3, out
+    assert "a\\nfake.jpg" in out and "b\\x1b[2J.jpg" in out and "b\\x1b[2J.jpg: truncated" in err
+    assert main(["recognize", *map(str, names), "--json", "--models", str(models_dir)]) == 0
+    assert [line["file"] for line in _lines(capsys.readouterr().out)] == list(map(str, names))
