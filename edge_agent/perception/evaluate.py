@@ -24,6 +24,7 @@ from edge_agent.perception.colour import COLOURS
 from edge_agent.perception.detector import iou
 from edge_agent.perception.imageio import ImageReadError, read_image_scaled
 from edge_agent.perception.types import PlateRead
+from edge_agent.plates import normalise_plate
 
 NEV_COLOURS = ("green", "yellow_green")
 # Under this share of its area inside the image, a labelled box is not in the picture (as occupancy eval's bays).
@@ -156,7 +157,7 @@ def load_labels(csv_path: Path, scene: str | None = "full") -> dict[str, list[La
                 name = (row.get("file") or "").strip()
                 if not name:
                     raise LabelError(f"{where}: column 'file' is empty")
-                lab = Label(name, (row.get("plate_text") or "").strip(), _colour(row, where), _box(row, where),
+                lab = Label(name, normalise_plate(row.get("plate_text") or ""), _colour(row, where), _box(row, where),
                             row.get("note") or "", reader.line_num)
                 for key in ((name, "box", lab.box) if lab.box else None, (name, "text", lab.text) if lab.text else None):
                     if key is not None and first.setdefault(key, reader.line_num) != reader.line_num:
@@ -169,6 +170,15 @@ def load_labels(csv_path: Path, scene: str | None = "full") -> dict[str, list[La
     except csv.Error as exc:  # a cell over 128 KiB, a NUL
         raise LabelError(f"{csv_path}:{reader.line_num + 1}: not a labels CSV here ({exc})") from None
     return by_file
+
+
+def image_path(root: Path, file: str) -> Path:
+    """``file`` under ``root``; a labels file written on Windows separates folders with backslashes, which on
+    POSIX are part of a name (every image was unreadable), as ``occupancy eval`` reads them."""
+    path = root / file
+    if "\\" in file and not path.exists():
+        return root / file.replace("\\", "/")
+    return path
 
 
 def _colour(row: dict, where: str) -> str:
@@ -251,7 +261,7 @@ def evaluate(process: Callable, labels_csv: Path, root: Path | None = None, prog
         if progress:
             _bar(n, len(by_file))
         try:
-            img, factor = read_image_scaled(root / name)
+            img, factor = read_image_scaled(image_path(root, name))
         except ImageReadError as exc:
             rep.errors.append((name, str(exc)))
             rep.outcomes.extend(Outcome(lab, None) for lab in labels)
@@ -339,7 +349,7 @@ def write_failures(rep: Report, out_dir: Path, root: Path, limit: int = 200) -> 
             w.writerow([o.label.file, why, o.label.text, o.label.colour, r.text if r else "", r.colour if r else "",
                         r.nev if r else "", r.nev_reason if r else ""])
             try:
-                img, factor = read_image_scaled(root / o.label.file)
+                img, factor = read_image_scaled(image_path(root, o.label.file))
             except ImageReadError:
                 continue
             shown = [_rescale(r, 1 / factor)] if r else []  # reads and labels are in file pixels

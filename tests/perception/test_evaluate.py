@@ -213,3 +213,22 @@ def test_eval_read_by_head_still_writes_its_files(tmp_path, models_dir):
     assert "Traceback" not in out.stderr and "BrokenPipe" not in out.stderr, out.stderr[-2000:]
     assert json.loads((tmp_path / "m.json").read_text(encoding="utf-8"))["degraded"]["jpeg_q20"]["plates"] == 1
     assert (tmp_path / "fail" / "failures.csv").is_file()
+
+
+def test_labels_as_people_type_them_score_as_the_plate(tmp_path, pipeline):
+    """A plate labelled as it is printed (``苏E·12345``), in lower case or full width (a Chinese input method),
+    scored 0 exact text; an image path written on Windows (``photos\\car.png``) was unreadable."""
+    import cv2
+
+    from edge_agent.perception.evaluate import evaluate
+    from tests.perception.render import render_plate, render_scene
+
+    (tmp_path / "photos").mkdir()
+    rows = []
+    for i, typed in enumerate(("苏E·12345", "苏e 12345", "苏Ｅ１２３４５")):
+        scene, _ = render_scene(render_plate("苏E12345", "blue"), seed=i, frame=(640, 360), plate_width=160)
+        cv2.imwrite(str(tmp_path / "photos" / f"car{i}.png"), scene)
+        rows.append(f"photos\\car{i}.png,{typed},blue,full,,,,,")
+    (tmp_path / "labels.csv").write_text("\n".join([HEADER, *rows]) + "\n", encoding="utf-8")
+    m = evaluate(pipeline.process, tmp_path / "labels.csv", progress=False).metrics()
+    assert (m["images"], m["errors"], m["detection_recall"], m["exact_text_single_row"]) == (3, 0, 1.0, 1.0)
