@@ -24,7 +24,7 @@ from edge_agent.perception.colour import COLOURS
 from edge_agent.perception.detector import iou
 from edge_agent.perception.imageio import ImageReadError, read_image_scaled
 from edge_agent.perception.types import PlateRead
-from edge_agent.plates import normalise_plate
+from edge_agent.plates import normalise_plate, parse_plate
 
 NEV_COLOURS = ("green", "yellow_green")
 # Under this share of its area inside the image, a labelled box is not in the picture (as occupancy eval's bays).
@@ -159,7 +159,8 @@ def load_labels(csv_path: Path, scene: str | None = "full") -> dict[str, list[La
                     raise LabelError(f"{where}: column 'file' is empty")
                 lab = Label(name, normalise_plate(row.get("plate_text") or ""), _colour(row, where), _box(row, where),
                             row.get("note") or "", reader.line_num)
-                for key in ((name, "box", lab.box) if lab.box else None, (name, "text", lab.text) if lab.text else None):
+                unique_text = parse_plate(lab.text).valid  # "", "?" or "unread" may label two plates of one image
+                for key in ((name, "box", lab.box) if lab.box else None, (name, "text", lab.text) if unique_text else None):
                     if key is not None and first.setdefault(key, reader.line_num) != reader.line_num:
                         raise LabelError(f"{where}: this plate of {name} is labelled again (same {key[1]} as line "
                                          f"{first[key]}): keep one row per plate")

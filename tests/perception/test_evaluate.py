@@ -145,15 +145,17 @@ def test_a_labels_file_that_cannot_be_scored_is_one_line_naming_the_row(tmp_path
 
 def test_labels_files_as_spreadsheets_write_them_are_read(tmp_path):
     """A byte-order mark, CRLF lines, blank rows, a capitalised colour, a blank scene (a full scene, as a missing
-    column) and two unreadable plates of one image (no text, no box) are all one labels file."""
+    column) and unreadable plates of one image (no text or ``?``, no box) are all one labels file."""
     from edge_agent.perception.evaluate import load_labels
 
     labels = tmp_path / "labels.csv"
     labels.write_bytes(("\ufeff" + HEADER + "\r\na.png,苏E12345, Blue ,,10,10,50,30,\r\n,,,,,,,,\r\n"
-                        "a.png,,yellow,full,,,,,\r\na.png,,,full,,,,,\r\nb.png,皖A12345,blue,crop,,,,,\r\n").encode("utf-8"))
+                        "a.png,,yellow,full,,,,,\r\na.png,,,full,,,,,\r\nb.png,皖A12345,blue,crop,,,,,\r\n"
+                        "a.png,?,,full,,,,,\r\na.png,?,,full,,,,,\r\n").encode("utf-8"))
     [(name, rows)] = load_labels(labels).items()
     assert name == "a.png" and [(r.text, r.colour, r.box, r.line) for r in rows] == [
-        ("苏E12345", "blue", (10.0, 10.0, 50.0, 30.0), 2), ("", "yellow", None, 4), ("", "unknown", None, 5)]
+        ("苏E12345", "blue", (10.0, 10.0, 50.0, 30.0), 2), ("", "yellow", None, 4), ("", "unknown", None, 5),
+        ("?", "unknown", None, 7), ("?", "unknown", None, 8)]
     latin = tmp_path / "latin.csv"
     latin.write_bytes(HEADER.encode() + b"\na.png,\xbe\xa9A12345,blue,full,,,,,\n")
     with pytest.raises(ValueError, match=r"latin.csv:2: not UTF-8 text"):
