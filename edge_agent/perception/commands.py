@@ -421,6 +421,9 @@ def _eval(args: argparse.Namespace) -> int:
     if not args.labels.is_file():
         print(f"eval: no labels file {args.labels}", file=sys.stderr)
         return 2
+    if args.root is not None and not args.root.is_dir():  # every image would be "unreadable", after the whole run
+        print(f"eval: --root {args.root} is not a folder", file=sys.stderr)
+        return 2
     names = _degradations(args.degrade)
     if names is None:
         print(f"eval: unknown degradation in {args.degrade!r}; known: {', '.join(DEGRADATIONS)}", file=sys.stderr)

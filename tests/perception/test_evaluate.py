@@ -141,6 +141,9 @@ def test_a_labels_file_that_cannot_be_scored_is_one_line_naming_the_row(tmp_path
     assert main(["eval", "--labels", str(labels)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("eval: ") and says in err and "Traceback" not in err and len(err.splitlines()) == 1, err
+    if "missing column" in says:  # a --root that is no folder is refused before the labels are read
+        assert main(["eval", "--labels", str(labels), "--root", str(tmp_path / "nope")]) == 2
+        assert capsys.readouterr().err == f"eval: --root {tmp_path / 'nope'} is not a folder\n"
 
 
 def test_labels_files_as_spreadsheets_write_them_are_read(tmp_path):
