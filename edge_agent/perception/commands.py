@@ -298,8 +298,9 @@ def _recognize_all(args: argparse.Namespace) -> int:
         ms = (time.perf_counter() - t) * 1000
         if args.annotate:
             out = args.annotate / _unique(Path(path).stem, names, args.annotate, inputs)
-            try:
-                imfile.imwrite(out, annotate(img, plates))
+            try:  # OpenCV says False, not an error, when it cannot write (a folder of that name, /proc)
+                if not imfile.imwrite(out, annotate(img, plates)):
+                    raise OSError(f"not written{' (a folder of that name)' if out.is_dir() else ''}")
             except OSError as exc:
                 print(f"recognize: cannot write {_shown(str(out))}: {exc.strerror or exc}", file=sys.stderr)
                 failed += 1

@@ -336,7 +336,6 @@ def format_metrics(m: dict) -> str:
 
 def write_failures(rep: Report, out_dir: Path, root: Path, limit: int = 200) -> int:
     """One annotated crop per failure plus ``contact_sheet.jpg`` and ``failures.csv``."""
-    from edge_agent import imfile
     from edge_agent.perception.annotate import annotate, contact_sheet
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -357,11 +356,19 @@ def write_failures(rep: Report, out_dir: Path, root: Path, limit: int = 200) -> 
             box = o.label.box or (r.box if r else None)
             box = tuple(v / factor for v in box) if box else None
             view = _around(annotate(img, shown), box)
-            imfile.imwrite(out_dir / f"{k:03d}_{why}.jpg", view)
+            _written(out_dir / f"{k:03d}_{why}.jpg", view)
             got = f"{r.text or '-'} {r.colour} nev={r.nev}" if r else "not found"
             tiles.append((view, f"{why}: {o.label.text or '?'} {o.label.colour}\n→ {got}"))
-    imfile.imwrite(out_dir / "contact_sheet.jpg", contact_sheet(tiles))
+    _written(out_dir / "contact_sheet.jpg", contact_sheet(tiles))
     return len(fails)
+
+
+def _written(path: Path, img: np.ndarray) -> None:
+    """``imwrite`` or an ``OSError`` naming ``path``: OpenCV returns False, not an error, when it cannot write."""
+    from edge_agent import imfile
+
+    if not imfile.imwrite(path, img):
+        raise OSError(0, "not written", str(path))
 
 
 def _around(img: np.ndarray, box, margin: float = 1.5) -> np.ndarray:

@@ -300,3 +300,17 @@ def test_the_table_shows_control_characters_of_file_names_escaped(tmp_path, caps
     assert "a\\nfake.jpg" in out and "b\\x1b[2J.jpg" in out and "b\\x1b[2J.jpg: truncated" in err
     assert main(["recognize", *map(str, names), "--json", "--models", str(models_dir)]) == 0
     assert [line["file"] for line in _lines(capsys.readouterr().out)] == list(map(str, names))
+
+
+def test_an_annotated_copy_that_cannot_be_written_is_said_and_fails_the_run(tmp_path, capsys, models_dir):
+    """OpenCV answers False, not an error, when it cannot write: a folder named like the copy (or ``--annotate
+    /proc/self``) lost the copy without a word, exit 0."""
+    scene, _ = render_scene(render_plate("苏E12345", "blue"), seed=4, frame=(1280, 720), plate_width=200)
+    photo = tmp_path / "car.png"
+    cv2.imwrite(str(photo), scene)
+    ann = tmp_path / "ann"
+    (ann / "car.jpg").mkdir(parents=True)
+    assert main(["recognize", str(photo), "--json", "--annotate", str(ann), "--models", str(models_dir)]) == 1
+    out, err = capsys.readouterr()
+    assert f"recognize: cannot write {ann / 'car.jpg'}: not written (a folder of that name)" in err
+    assert [p["text"] for p in _lines(out)[0]["plates"]] == ["苏E12345"]  # the read is still reported
