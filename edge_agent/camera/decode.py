@@ -100,6 +100,22 @@ def iso_media(data: bytes) -> bool:
     return data[4:8] == b"ftyp"
 
 
+# ISO base media brands of HEIF photos coded in HEVC (an iPhone's default format): Pillow reads them only with a
+# plugin this install does not have, OpenCV not at all.
+HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs")
+
+
+def _format_note(data: bytes) -> str:
+    """Why an image no decoder took cannot be read, when its header tells: a HEIC photo said only "not a
+    readable image", as a damaged file does, and its owner could not tell to convert it."""
+    if iso_media(data):
+        size = int.from_bytes(data[:4], "big")
+        brands = [data[8:12]] + [data[i:i + 4] for i in range(16, min(size, len(data), 64) - 3, 4)]
+        if any(b in HEIF_BRANDS for b in brands):
+            return "a HEIC / HEIF photo, and this install has no HEIF decoder (convert it to JPEG): "
+    return ""
+
+
 def header_size(data: bytes) -> tuple[int, int] | None:
     """(width, height) from the header alone, or None when it cannot be told (then OpenCV decides)."""
     if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
@@ -120,7 +136,23 @@ def header_size(data: bytes) -> tuple[int, int] | None:
 
 
 def _jpeg_size(data: bytes) -> tuple[int, int] | None:
-    """Walk the marker segments to the first start-of-frame (SOF0..SOF15 but DHT/JPG/DAC)."""
+    """(width, height) from the first start-of-frame segment."""
+    sof = _jpeg_sof(data)
+    return sof[:2] if sof else None
+
+
+def streams_reduced(data: bytes) -> bool:
+    """A JPEG libjpeg decodes reduced in a band at a time: a sequential (baseline) one. A progressive JPEG
+    (SOF2, 6, 10, 14) keeps every DCT coefficient of the whole image in memory whatever the reduction (two
+    bytes a sample: a 1.7 MB progressive 20000×15000 file took `recognize` to 1 GB), so only such a JPEG may
+    be as large as ``64 × max_pixels``."""
+    sof = _jpeg_sof(data)
+    return sof is not None and sof[2] not in (0xC2, 0xC6, 0xCA, 0xCE)
+
+
+def _jpeg_sof(data: bytes) -> tuple[int, int, int] | None:
+    """Walk the marker segments to the first start-of-frame (SOF0..SOF15 but DHT/JPG/DAC): (width, height,
+    its marker), or None."""
     i = 2
     while i + 9 < len(data):
         if data[i] != 0xFF:
@@ -131,7 +163,7 @@ def _jpeg_size(data: bytes) -> tuple[int, int] | None:
             continue
         if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
             h, w = struct.unpack(">HH", data[i + 5:i + 9])
-            return w, h
+            return w, h, marker
         if marker == 0xDA:  # scan before any frame header: not a valid JPEG
             return None
         (length,) = struct.unpack(">H", data[i + 2:i + 4])
@@ -158,7 +190,7 @@ def _plan(data: bytes, size: tuple[int, int] | None, name: str, max_pixels: int)
     pixels = w * h
     if pixels <= max_pixels:
         return cv2.IMREAD_COLOR, 1
-    if is_jpeg(data):
+    if streams_reduced(data):
         for factor, flag in _JPEG_FACTORS[1:]:
             if pixels / factor**2 <= max_pixels:
                 return flag, factor
@@ -167,7 +199,8 @@ def _plan(data: bytes, size: tuple[int, int] | None, name: str, max_pixels: int)
             if pixels / factor**2 <= max_pixels:
                 return flag, factor
     raise ImageTooLarge(f"image too large: {w}x{h} = {pixels / 1e6:.0f} MP (limit "
-                         f"{max_pixels * (64 if is_jpeg(data) else REDUCE_LIMIT) / 1e6:.0f} MP): {name}")
+                         f"{max_pixels * (64 if streams_reduced(data) else REDUCE_LIMIT) / 1e6:.0f} MP"
+                         f"{'' if streams_reduced(data) or not is_jpeg(data) else ' for a progressive JPEG'}): {name}")
 
 
 def decode_bytes(data: bytes, name: str = "image", max_pixels: int = MAX_PIXELS,
@@ -192,7 +225,7 @@ def decode_bytes(data: bytes, name: str = "image", max_pixels: int = MAX_PIXELS,
     if img is None or img.size == 0:
         img, partial = _pillow_decode(data, factor)
         if img is None:
-            raise ImageReadError(f"not a readable image: {name}")
+            raise ImageReadError(f"not a readable image: {_format_note(data)}{name}")
         if partial and TRUNCATED not in notes:
             notes.append(TRUNCATED)
     return Decoded(to_bgr(img), factor, tuple(notes))

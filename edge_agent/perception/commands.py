@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from edge_agent.camera.orient import Orientation
 
 _SURROGATE = re.compile("[\udc80-\udcff]")  # what Python makes of file-name bytes that are not UTF-8
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1: never sent to a terminal as they are
 DEFAULT_MODELS = Path(__file__).resolve().parents[2] / "models"
 STILLS_ZOOM_PASS = 2.0  # recognize / eval: see _pipeline
 STILLS_ROLL_PASS = 20.0  # recognize / eval: a photo with no plate found is searched turned ±20°
@@ -223,15 +224,31 @@ def _pipeline(args: argparse.Namespace):
 
 def _recognize(args: argparse.Namespace) -> int:
     """``recognize``; a reader that stops early (``--json | head -1``) ends it quietly."""
-    import os
-
     try:
         return _recognize_all(args)
     except BrokenPipeError:
-        # the reader is gone: stop, and keep Python from reporting the pipe again at exit
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        _stdout_gone()  # the reader is gone: stop
         return 1
+
+
+def _stdout_gone() -> None:
+    """The reader of stdout went away (``| head``): what is still printed goes nowhere, and Python does not
+    report the pipe again when it flushes at exit."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+def _say(text: str) -> None:
+    """A line of ``eval``'s report on stdout; a reader that stopped early (``eval … | head -3``) ends neither
+    the run nor the writing of ``--json`` / ``--failures`` (it was a traceback after the whole run, and neither
+    file was written)."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        _stdout_gone()
 
 
 def _recognize_all(args: argparse.Namespace) -> int:
@@ -243,6 +260,7 @@ def _recognize_all(args: argparse.Namespace) -> int:
     from edge_agent.perception.imageio import ImageReadError, decode_file
 
     view = Orientation(args.rotate, args.flip)
+    _stdout_for(json_lines=args.json)
 
     pipe, err = _pipeline(args)
     if pipe is None:
@@ -255,6 +273,7 @@ def _recognize_all(args: argparse.Namespace) -> int:
             print(f"recognize: --annotate {args.annotate}: {exc.strerror or exc}", file=sys.stderr)
             return 2
     names: set[str] = set()  # annotated files written so far: two inputs named car.jpg get car.jpg, car-2.jpg
+    inputs = _file_ids(args.paths) if args.annotate else set()
     failed = warned = 0
     if not args.json:
         print(f"{'file':40} {'plate':10} {'colour':12} {'NEV':7} {'reason':16} {'conf':>5} {'ms':>6}")
@@ -272,15 +291,16 @@ def _recognize_all(args: argparse.Namespace) -> int:
         img, factor = view.apply(decoded.image), decoded.factor  # annotated copies show the turned view
         if decoded.warnings:
             warned += 1
-            print(f"recognize: warning: {path}: {', '.join(decoded.warnings)}"
+            print(f"recognize: warning: {_shown(path)}: {', '.join(decoded.warnings)}"
                   + (" (partial image, the missing part is grey)" if "truncated" in decoded.warnings else ""),
                   file=sys.stderr)
         plates = pipe.process(img)
         ms = (time.perf_counter() - t) * 1000
         if args.annotate:
-            out = args.annotate / _unique(Path(path).stem, names)
-            try:
-                imfile.imwrite(out, annotate(img, plates))
+            out = args.annotate / _unique(Path(path).stem, names, args.annotate, inputs)
+            try:  # OpenCV says False, not an error, when it cannot write (a folder of that name, /proc)
+                if not imfile.imwrite(out, annotate(img, plates)):
+                    raise OSError(f"not written{' (a folder of that name)' if out.is_dir() else ''}")
             except OSError as exc:
                 print(f"recognize: cannot write {_shown(str(out))}: {exc.strerror or exc}", file=sys.stderr)
                 failed += 1
@@ -305,13 +325,44 @@ def _recognize_all(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _unique(stem: str, taken: set[str]) -> str:
+def _stdout_for(json_lines: bool) -> None:
+    """JSON Lines are UTF-8 whatever the locale (the contract: a backend parses them as UTF-8); the table is in
+    the terminal's encoding, with what it cannot show escaped. Why: under a GBK / GB18030 locale (Chinese
+    systems) the JSON came out in that encoding, and under an ASCII or Latin-1 one ``京`` was a traceback."""
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    if reconfigure is None:  # not a text stream Python opened (a test's own stand-in)
+        return
+    if json_lines:
+        reconfigure(encoding="utf-8", errors="strict")
+    else:
+        reconfigure(errors="backslashreplace")
+
+
+def _unique(stem: str, taken: set[str], folder: Path | None = None, inputs: frozenset | set = frozenset()) -> str:
+    """``stem.jpg``, or ``stem-2.jpg``… when that name is taken by this run or, in ``folder``, by one of the
+    input images (``_file_ids``). Why: ``recognize photos/*.jpg --annotate photos/`` wrote each annotated copy
+    over the photo it was drawn from."""
     name, n = f"{stem}.jpg", 1
-    while name in taken:
+    while name in taken or (folder is not None and _file_id(folder / name) in inputs):
         n += 1
         name = f"{stem}-{n}.jpg"
     taken.add(name)
     return name
+
+
+def _file_id(path: Path) -> tuple[int, int] | None:
+    import os
+
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _file_ids(paths: list[str]) -> set[tuple[int, int]]:
+    """(device, inode) of every input that exists: the same file under any name or link."""
+    return {i for i in (_file_id(Path(p)) for p in paths) if i is not None}
 
 
 def _json_line(doc: dict) -> str:
@@ -324,8 +375,11 @@ def _json_line(doc: dict) -> str:
 
 
 def _shown(text: str) -> str:
-    """``text`` printable on any terminal: bytes of a file name that are not UTF-8 as ``\\xff``."""
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    """``text`` printable on any terminal: bytes of a file name that are not UTF-8 as ``\\xff``, control
+    characters as ``\\n``, ``\\x1b``… Why: a file named with a newline split the table's row in two (a row
+    that looked like another file's), one with an escape sequence drove the operator's terminal."""
+    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 def _unturned(d: dict, view: Orientation, size: tuple[int, int]) -> dict:
@@ -357,46 +411,77 @@ def _eval(args: argparse.Namespace) -> int:
 
     from edge_agent.perception.degrade import DEGRADATIONS
     from edge_agent.perception.evaluate import (
+        LabelError,
         degrade_table,
         evaluate,
         format_metrics,
+        load_labels,
         write_failures,
     )
 
     if not args.labels.is_file():
         print(f"eval: no labels file {args.labels}", file=sys.stderr)
         return 2
-    pipe, err = _pipeline(args)
-    if pipe is None:
-        print(f"eval: {err}", file=sys.stderr)
+    if args.root is not None and not args.root.is_dir():  # every image would be "unreadable", after the whole run
+        print(f"eval: --root {args.root} is not a folder", file=sys.stderr)
         return 2
     names = _degradations(args.degrade)
     if names is None:
         print(f"eval: unknown degradation in {args.degrade!r}; known: {', '.join(DEGRADATIONS)}", file=sys.stderr)
         return 2
+    if args.json and _file_id(args.json) is not None and _file_id(args.json) == _file_id(args.labels):
+        print(f"eval: --json {args.json} is the labels file: the metrics would be written over it", file=sys.stderr)
+        return 2
     if not (output_ready("eval", "--json", args.json, args.json and args.json.parent)
             and output_ready("eval", "--failures", args.failures, args.failures)):
         return 2
+    try:  # checked whole before the run: a bad row is one line naming it, not a traceback after minutes
+        labelled = load_labels(args.labels)
+    except LabelError as exc:
+        print(f"eval: {exc}", file=sys.stderr)
+        return 2
+    if not labelled:
+        print(f"eval: {args.labels} labels no plate of a full scene (scene blank or 'full')", file=sys.stderr)
+        return 2
+    pipe, err = _pipeline(args)
+    if pipe is None:
+        print(f"eval: {err}", file=sys.stderr)
+        return 2
     rep = evaluate(pipe.process, args.labels, args.root)
     m = rep.metrics()
-    print(format_metrics(m))
+    _say(format_metrics(m))
+    _report_unscored(rep, args.labels, args.root or args.labels.parent)
     if names:
         rows = [("clean", m)]
         for name in names:
             print(f"degraded: {name}", file=sys.stderr)
             rows.append((name, evaluate(pipe.process, args.labels, args.root, transform=DEGRADATIONS[name]).metrics()))
-        print(degrade_table(rows))
+        _say(degrade_table(rows))
         m = dict(m, degraded=dict(rows[1:]))
     try:
         if args.json:
             args.json.write_text(json.dumps(m, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         if args.failures:
             n = write_failures(rep, args.failures, args.root or args.labels.parent)
-            print(f"{n} failures written to {args.failures}")
+            _say(f"{n} failures written to {args.failures}")
     except OSError as exc:
         print(f"eval: cannot write {exc.filename or args.json or args.failures}: {exc.strerror or exc}", file=sys.stderr)
         return 2
-    return 0
+    return 1 if rep.errors or rep.skipped else 0
+
+
+def _report_unscored(rep, labels: Path, root: Path, shown: int = 5) -> None:
+    """Name the images that could not be read (their plates are scored as missed) and the labels left out
+    (their box is not in the image) on stderr; ``eval`` then exits 1. Why: a wrong ``--root`` scored every
+    plate missed with exit 0, and the only trace was a count."""
+    if rep.errors:
+        names = ", ".join(_shown(name) for name, _ in rep.errors[:shown]) + (" …" if len(rep.errors) > shown else "")
+        print(f"eval: {len(rep.errors)} image(s) unreadable, their plates scored as missed ({names}; first: "
+              f"{_shown(rep.errors[0][1])}; images are looked for under {_shown(str(root))})", file=sys.stderr)
+    for lab, why in rep.skipped[:shown]:
+        print(f"eval: {_shown(str(labels))}:{lab.line}: plate of {_shown(lab.file)} not scored: {why}", file=sys.stderr)
+    if len(rep.skipped) > shown:
+        print(f"eval: {len(rep.skipped)} labelled plates not scored in all", file=sys.stderr)
 
 
 def _degradations(arg: str | None) -> list[str] | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import difflib
+import math
 import sys
 import time
 from collections.abc import Callable
@@ -19,11 +20,15 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_agent.perception.colour import COLOURS
 from edge_agent.perception.detector import iou
 from edge_agent.perception.imageio import ImageReadError, read_image_scaled
 from edge_agent.perception.types import PlateRead
+from edge_agent.plates import normalise_plate, parse_plate
 
 NEV_COLOURS = ("green", "yellow_green")
+# Under this share of its area inside the image, a labelled box is not in the picture (as occupancy eval's bays).
+MIN_INSIDE_SHARE = 0.5
 
 
 @dataclass
@@ -33,6 +38,7 @@ class Label:
     colour: str
     box: tuple[float, float, float, float] | None
     note: str
+    line: int = 0  # the labels file's line, for messages
 
     @property
     def double_row(self) -> bool:
@@ -57,7 +63,8 @@ class Outcome:
 class Report:
     outcomes: list[Outcome] = field(default_factory=list)
     latencies_ms: list[float] = field(default_factory=list)
-    errors: list[tuple[str, str]] = field(default_factory=list)
+    errors: list[tuple[str, str]] = field(default_factory=list)  # (image, why it could not be read)
+    skipped: list[tuple[Label, str]] = field(default_factory=list)  # labels not scored: their box is not in the image
 
     def metrics(self) -> dict:
         o = self.outcomes
@@ -77,7 +84,7 @@ class Report:
         traps = [x for x in o if x.label.trap]
         lat = np.array(self.latencies_ms or [0.0])
         return {
-            "plates": len(o), "images": len(self.latencies_ms), "errors": len(self.errors),
+            "plates": len(o), "images": len(self.latencies_ms), "errors": len(self.errors), "skipped": len(self.skipped),
             "detection_recall": _ratio(len(found), len(o)),
             "exact_text_single_row": _ratio(len(exact), len(single)), "single_row_plates": len(single),
             "text_ignoring_province": _ratio(len(noprov), len(single)),
@@ -117,19 +124,98 @@ def _ratio(a: int, b: int) -> float:
     return round(a / b, 4) if b else 0.0
 
 
+LABEL_COLOURS = COLOURS  # plate_color: what the pipeline reports (plates-dev's README lists the same)
+BOX_COLUMNS = ("bbox_x1", "bbox_y1", "bbox_x2", "bbox_y2")
+
+
+class LabelError(ValueError):
+    """A plate labels file that cannot be scored; the message names the file, line and column."""
+
+
 def load_labels(csv_path: Path, scene: str | None = "full") -> dict[str, list[Label]]:
+    """The labelled plates of ``csv_path`` (plates-dev format) by image file, rows of ``scene`` only
+    (a blank or absent ``scene`` is a full scene). Every problem is a ``LabelError`` naming the file, line
+    and column: a missing ``file`` column, text that is not UTF-8, a box with a blank, non-numeric,
+    non-finite or inverted coordinate, a colour the pipeline never reports, a plate labelled twice in
+    one image (same box, or same text). Why: each was a traceback, or worse a score moved silently — a
+    duplicated row halved the recall, a misspelt colour was a colour failure, a box of ``nan`` a miss."""
+    csv_path = Path(csv_path)
     by_file: dict[str, list[Label]] = {}
-    with open(csv_path, newline="", encoding="utf-8-sig") as f:
-        for row in csv.DictReader(f):
-            if scene and row.get("scene", scene) != scene:
-                continue
-            box = None
-            if row.get("bbox_x1"):
-                box = tuple(float(row[k]) for k in ("bbox_x1", "bbox_y1", "bbox_x2", "bbox_y2"))
-            by_file.setdefault(row["file"], []).append(
-                Label(row["file"], row.get("plate_text", ""), row.get("plate_color", "unknown") or "unknown",
-                      box, row.get("note", "")))
+    first: dict[tuple, int] = {}  # (file, box or text) → the line that labelled it
+    try:
+        with open(csv_path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f, skipinitialspace=True)
+            if "file" not in (reader.fieldnames or []):
+                have = ", ".join(repr(c) for c in reader.fieldnames or []) or "nothing"
+                raise LabelError(f"{csv_path}: missing column file; the header has: {have}")
+            for row in reader:
+                if not any(isinstance(v, str) and v.strip() for k, v in row.items() if k is not None):
+                    continue  # a spreadsheet's empty rows below its table
+                where = f"{csv_path}:{reader.line_num}"
+                if scene and ((row.get("scene") or "").strip() or "full") != scene:
+                    continue
+                name = (row.get("file") or "").strip()
+                if not name:
+                    raise LabelError(f"{where}: column 'file' is empty")
+                lab = Label(name, normalise_plate(row.get("plate_text") or ""), _colour(row, where), _box(row, where),
+                            row.get("note") or "", reader.line_num)
+                unique_text = parse_plate(lab.text).valid  # "", "?" or "unread" may label two plates of one image
+                for key in ((name, "box", lab.box) if lab.box else None, (name, "text", lab.text) if unique_text else None):
+                    if key is not None and first.setdefault(key, reader.line_num) != reader.line_num:
+                        raise LabelError(f"{where}: this plate of {name} is labelled again (same {key[1]} as line "
+                                         f"{first[key]}): keep one row per plate")
+                by_file.setdefault(name, []).append(lab)
+    except UnicodeDecodeError:
+        raise LabelError(f"{csv_path}:{_first_non_utf8_line(csv_path)}: not UTF-8 text: save the labels file "
+                         "as UTF-8") from None
+    except csv.Error as exc:  # a cell over 128 KiB, a NUL
+        raise LabelError(f"{csv_path}:{reader.line_num + 1}: not a labels CSV here ({exc})") from None
     return by_file
+
+
+def image_path(root: Path, file: str) -> Path:
+    """``file`` under ``root``; a labels file written on Windows separates folders with backslashes, which on
+    POSIX are part of a name (every image was unreadable), as ``occupancy eval`` reads them."""
+    path = root / file
+    if "\\" in file and not path.exists():
+        return root / file.replace("\\", "/")
+    return path
+
+
+def _colour(row: dict, where: str) -> str:
+    colour = (row.get("plate_color") or "").strip().lower() or "unknown"
+    if colour not in LABEL_COLOURS:
+        raise LabelError(f"{where}: column 'plate_color' must be one of {', '.join(LABEL_COLOURS)} (or blank), "
+                         f"got {row.get('plate_color')!r}")
+    return colour
+
+
+def _box(row: dict, where: str) -> tuple[float, float, float, float] | None:
+    """The four ``bbox_*`` cells: all blank (no box) or four finite numbers with x1 < x2 and y1 < y2."""
+    cells = [(row.get(k) or "").strip() for k in BOX_COLUMNS]
+    if not any(cells):
+        return None
+    try:
+        box = tuple(float(c) for c in cells)
+    except ValueError:
+        box = (math.nan,) * 4
+    if not all(math.isfinite(v) for v in box):
+        raise LabelError(f"{where}: columns {', '.join(BOX_COLUMNS)} must be four numbers (pixels), or all blank "
+                         f"for a plate without a box; got {', '.join(repr(c) for c in cells)}")
+    x1, y1, x2, y2 = box
+    if not (x1 < x2 and y1 < y2):
+        raise LabelError(f"{where}: the box must have bbox_x1 < bbox_x2 and bbox_y1 < bbox_y2, got {list(box)}")
+    return x1, y1, x2, y2
+
+
+def _first_non_utf8_line(path: Path) -> int:
+    """The line a decode error is on (the text reader decodes in chunks, so its position says little)."""
+    for n, raw in enumerate(path.read_bytes().split(b"\n"), start=1):
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return n
+    return 0
 
 
 def match(labels: list[Label], reads: list[PlateRead]) -> list[Outcome]:
@@ -176,11 +262,12 @@ def evaluate(process: Callable, labels_csv: Path, root: Path | None = None, prog
         if progress:
             _bar(n, len(by_file))
         try:
-            img, factor = read_image_scaled(root / name)
+            img, factor = read_image_scaled(image_path(root, name))
         except ImageReadError as exc:
             rep.errors.append((name, str(exc)))
             rep.outcomes.extend(Outcome(lab, None) for lab in labels)
             continue
+        labels = _in_picture(labels, (img.shape[1] * factor, img.shape[0] * factor), rep.skipped)
         frame = transform(img) if transform is not None else img
         t = time.perf_counter()
         reads = process(frame)
@@ -192,6 +279,23 @@ def evaluate(process: Callable, labels_csv: Path, root: Path | None = None, prog
     if progress:
         print(file=sys.stderr)
     return rep
+
+
+def _in_picture(labels: list[Label], size: tuple[int, int], skipped: list[tuple[Label, str]]) -> list[Label]:
+    """The labels whose box is mostly (≥ ``MIN_INSIDE_SHARE`` of its area) inside an image of ``size`` (file
+    pixels, after EXIF orientation); the others go to ``skipped`` with why. Why: a box drawn on another
+    size or orientation of the photo (or typed wrong) was scored as a missed plate without a word."""
+    w, h = size
+    kept = []
+    for lab in labels:
+        if lab.box is not None:
+            x1, y1, x2, y2 = lab.box
+            inside = max(0.0, min(x2, w) - max(x1, 0)) * max(0.0, min(y2, h) - max(y1, 0))
+            if inside < MIN_INSIDE_SHARE * (x2 - x1) * (y2 - y1):
+                skipped.append((lab, f"its box {list(lab.box)} is not in the {w}x{h} image"))
+                continue
+        kept.append(lab)
+    return kept
 
 
 def _rescale(r: PlateRead, k: float) -> PlateRead:
@@ -232,7 +336,6 @@ def format_metrics(m: dict) -> str:
 
 def write_failures(rep: Report, out_dir: Path, root: Path, limit: int = 200) -> int:
     """One annotated crop per failure plus ``contact_sheet.jpg`` and ``failures.csv``."""
-    from edge_agent import imfile
     from edge_agent.perception.annotate import annotate, contact_sheet
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -246,18 +349,26 @@ def write_failures(rep: Report, out_dir: Path, root: Path, limit: int = 200) -> 
             w.writerow([o.label.file, why, o.label.text, o.label.colour, r.text if r else "", r.colour if r else "",
                         r.nev if r else "", r.nev_reason if r else ""])
             try:
-                img, factor = read_image_scaled(root / o.label.file)
+                img, factor = read_image_scaled(image_path(root, o.label.file))
             except ImageReadError:
                 continue
             shown = [_rescale(r, 1 / factor)] if r else []  # reads and labels are in file pixels
             box = o.label.box or (r.box if r else None)
             box = tuple(v / factor for v in box) if box else None
             view = _around(annotate(img, shown), box)
-            imfile.imwrite(out_dir / f"{k:03d}_{why}.jpg", view)
+            _written(out_dir / f"{k:03d}_{why}.jpg", view)
             got = f"{r.text or '-'} {r.colour} nev={r.nev}" if r else "not found"
             tiles.append((view, f"{why}: {o.label.text or '?'} {o.label.colour}\n→ {got}"))
-    imfile.imwrite(out_dir / "contact_sheet.jpg", contact_sheet(tiles))
+    _written(out_dir / "contact_sheet.jpg", contact_sheet(tiles))
     return len(fails)
+
+
+def _written(path: Path, img: np.ndarray) -> None:
+    """``imwrite`` or an ``OSError`` naming ``path``: OpenCV returns False, not an error, when it cannot write."""
+    from edge_agent import imfile
+
+    if not imfile.imwrite(path, img):
+        raise OSError(0, "not written", str(path))
 
 
 def _around(img: np.ndarray, box, margin: float = 1.5) -> np.ndarray:

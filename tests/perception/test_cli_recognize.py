@@ -237,3 +237,80 @@ def test_a_plate_small_in_a_big_photo_is_read_unless_the_config_turns_the_zoom_p
     off.write_text("perception:\n  det_zoom_pass: 0\n", encoding="utf-8")
     assert main(["recognize", str(photo), "--json", "--models", str(models_dir), "--config", str(off)]) == 0
     assert _lines(capsys.readouterr().out)[0]["plates"] == []
+
+
+def test_json_lines_are_utf8_whatever_the_locale(tmp_path, models_dir):
+    """The contract's JSON Lines are UTF-8: under a GB18030 locale (Chinese systems) they came out in GB18030
+    (a backend's UTF-8 parser failed on the plate), under an ASCII one the plate was a traceback. The readable
+    table stays in the terminal's encoding, what it cannot show escaped."""
+    scene, _ = render_scene(render_plate("皖AD12345", "small_nev"), seed=4, frame=(1280, 720), plate_width=200)
+    img = tmp_path / "车.png"
+    cv2.imwrite(str(img), scene)
+    root = Path(__file__).resolve().parents[2]
+    env = {"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8"}
+    for encoding in ("gb18030", "ascii"):
+        out = subprocess.run([sys.executable, "-m", "edge_agent", "recognize", str(img), "--json", "--models",
+                              str(models_dir)], capture_output=True, timeout=120, cwd=root,
+                             env={**env, "PYTHONIOENCODING": encoding})
+        assert out.returncode == 0, out.stderr.decode(errors="replace")[-2000:]
+        [line] = _lines(out.stdout.decode("utf-8"))  # strict
+        assert line["file"] == str(img) and [p["text"] for p in line["plates"]] == ["皖AD12345"]
+    table = subprocess.run([sys.executable, "-m", "edge_agent", "recognize", str(img), "--models", str(models_dir)],
+                           capture_output=True, timeout=120, cwd=root, env={**env, "PYTHONIOENCODING": "ascii"})
+    assert table.returncode == 0 and b"Traceback" not in table.stderr, table.stderr[-2000:]
+    assert "\\u7696AD12345" in table.stdout.decode("ascii")
+
+
+def test_annotated_copies_never_replace_the_photos_they_are_drawn_from(tmp_path, capsys, models_dir):
+    """``recognize photos/*.jpg --annotate photos/`` wrote each annotated copy over its own photo; ``eval --json``
+    naming the labels file wrote the metrics over the labels. Neither input is touched now."""
+    scene, _ = render_scene(render_plate("苏E12345", "blue"), seed=4, frame=(1280, 720), plate_width=200)
+    photo = tmp_path / "car.jpg"
+    cv2.imwrite(str(photo), scene)
+    original = photo.read_bytes()
+    link = tmp_path / "same.jpg"
+    link.symlink_to(photo)
+    assert main(["recognize", str(photo), "--annotate", str(tmp_path), "--models", str(models_dir)]) == 0
+    assert main(["recognize", str(link), "--annotate", str(tmp_path), "--models", str(models_dir)]) == 0
+    assert photo.read_bytes() == original
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["car-2.jpg", "car.jpg", "same-2.jpg", "same.jpg"]
+    drawn = cv2.imread(str(tmp_path / "car-2.jpg"))
+    assert drawn.shape == scene.shape and np.abs(drawn.astype(int) - cv2.imread(str(photo)).astype(int)).sum() > 0
+
+    labels = tmp_path / "labels.csv"
+    text = "file,plate_text,plate_color,scene\ncar.jpg,苏E12345,blue,full\n"
+    labels.write_text(text, encoding="utf-8")
+    capsys.readouterr()
+    assert main(["eval", "--labels", str(labels), "--json", str(labels), "--models", str(models_dir)]) == 2
+    assert "is the labels file" in capsys.readouterr().err and labels.read_text(encoding="utf-8") == text
+
+
+def test_the_table_shows_control_characters_of_file_names_escaped(tmp_path, capsys, models_dir):
+    """A file named with a newline split its table row in two (the second half looked like another file's row);
+    one with an escape sequence (``\\x1b[2J`` clears the screen) drove the operator's terminal, in the table
+    and in the truncated-image warning. The JSON keeps the name exact."""
+    scene, _ = render_scene(render_plate("苏E12345", "blue"), seed=4, frame=(1280, 720), plate_width=200)
+    ok, buf = cv2.imencode(".jpg", scene)
+    names = [tmp_path / "a\nfake.jpg 苏E99999 blue", tmp_path / "b\x1b[2J.jpg"]
+    for name in names:
+        name.write_bytes(buf.tobytes()[: int(len(buf) * 0.95)])  # cut short: a warning line names it too
+    assert main(["recognize", *map(str, names), "--models", str(models_dir)]) == 0
+    out, err = capsys.readouterr()
+    assert "\x1b" not in out + err and len(out.splitlines()) == 3, out
+    assert "a\\nfake.jpg" in out and "b\\x1b[2J.jpg" in out and "b\\x1b[2J.jpg: truncated" in err
+    assert main(["recognize", *map(str, names), "--json", "--models", str(models_dir)]) == 0
+    assert [line["file"] for line in _lines(capsys.readouterr().out)] == list(map(str, names))
+
+
+def test_an_annotated_copy_that_cannot_be_written_is_said_and_fails_the_run(tmp_path, capsys, models_dir):
+    """OpenCV answers False, not an error, when it cannot write: a folder named like the copy (or ``--annotate
+    /proc/self``) lost the copy without a word, exit 0."""
+    scene, _ = render_scene(render_plate("苏E12345", "blue"), seed=4, frame=(1280, 720), plate_width=200)
+    photo = tmp_path / "car.png"
+    cv2.imwrite(str(photo), scene)
+    ann = tmp_path / "ann"
+    (ann / "car.jpg").mkdir(parents=True)
+    assert main(["recognize", str(photo), "--json", "--annotate", str(ann), "--models", str(models_dir)]) == 1
+    out, err = capsys.readouterr()
+    assert f"recognize: cannot write {ann / 'car.jpg'}: not written (a folder of that name)" in err
+    assert [p["text"] for p in _lines(out)[0]["plates"]] == ["苏E12345"]  # the read is still reported

@@ -87,3 +87,31 @@ def test_session_factory_falls_back_to_cpu_and_caches(models_dir):
     assert f.options().intra_op_num_threads == 1
     with pytest.raises(FileNotFoundError, match="models fetch"):
         f.get(models_dir / "missing.onnx")
+
+
+def test_the_roll_pass_turns_a_big_photo_at_the_detectors_scale(detector):
+    """The roll pass turned the photo at full size before the net read it at ``size``: a 20000×600
+    panorama (12 MP, decoded whole) became a 140 MP canvas each way, 0.84 GB and 9 s; a 17 KB 65500×2 JPEG
+    took `recognize` to 8 GB. Shrunk first, it costs less than the photo itself, and a plate in a big photo
+    rolled 25° is still found, its corners in the photo's pixels."""
+    import tracemalloc
+
+    import cv2
+
+    wide = np.full((600, 20000, 3), 90, np.uint8)
+    tracemalloc.start()
+    try:
+        assert detector.detect_rolled(wide, 20.0) == []
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < wide.nbytes / 2, f"{peak / 1e6:.0f} MB for a {wide.nbytes / 1e6:.0f} MB photo"
+
+    scene, truth = render_scene(render_plate("苏E12345", "blue"), seed=3, frame=(2400, 1600), plate_width=300)
+    m = cv2.getRotationMatrix2D((1200, 800), 25, 1.0)
+    rolled = cv2.warpAffine(scene, m, (2400, 1600), borderMode=cv2.BORDER_REPLICATE)
+    where = cv2.transform(truth[None].astype(np.float32), m)[0]
+    [det] = detector.detect_rolled(rolled, 20.0)
+    x1, y1, x2, y2 = det.box
+    cx, cy = where.mean(axis=0)
+    assert x1 < cx < x2 and y1 < cy < y2 and 250 < x2 - x1 < 450

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from edge_agent.perception.evaluate import Label, Outcome, Report, match
 from edge_agent.perception.types import PlateRead
 
@@ -110,3 +112,128 @@ def test_eval_outputs_that_cannot_be_written_are_one_line_before_the_run(tmp_pat
         captured = capsys.readouterr()
         assert rc == 2 and captured.err.startswith(f"eval: cannot write {option} {blocker}"), captured.err
         assert "detection recall" not in captured.out  # refused before the run
+
+
+HEADER = "file,plate_text,plate_color,scene,bbox_x1,bbox_y1,bbox_x2,bbox_y2,note"
+
+
+@pytest.mark.parametrize("body,says", [
+    ("plate_text,plate_color\n苏E12345,blue\n", "missing column file; the header has: 'plate_text'"),
+    (f"{HEADER}\na.png,苏E12345,blue,full,abc,10,50,30,\n", ":2: columns bbox_x1, bbox_y1, bbox_x2, bbox_y2 must be four numbers"),
+    (f"{HEADER}\na.png,苏E12345,blue,full,10,,50,30,\n", ":2: columns bbox_x1"),  # one cell blank
+    (f"{HEADER}\na.png,苏E12345,blue,full,10,10,50\n", ":2: columns bbox_x1"),  # a short row
+    (f"{HEADER}\na.png,苏E12345,blue,full,nan,10,inf,30,\n", ":2: columns bbox_x1"),
+    (f"{HEADER}\na.png,苏E12345,blue,full,50,30,10,10,\n", ":2: the box must have bbox_x1 < bbox_x2"),
+    (f"{HEADER}\na.png,苏E12345,purple,full,10,10,50,30,\n", ":2: column 'plate_color' must be one of blue, green"),
+    (f"{HEADER}\r\n,苏E12345,blue,full,10,10,50,30,\r\n", ":2: column 'file' is empty"),
+    (f"{HEADER}\na.png,苏E12345,blue,full,10,10,50,30,\n\na.png,苏E12345,blue,full,10,10,50,30,\n",
+     ":4: this plate of a.png is labelled again (same box as line 2)"),
+    (f"{HEADER}\na.png,苏E12345,blue,full,,,,,\na.png,苏E12345,blue,,,,,,\n", ":3: this plate of a.png is labelled again (same text"),
+    (f"{HEADER}\nb.png,苏E12345,blue,crop,,,,,\n", "labels no plate of a full scene"),  # scored 0.0000, exit 0
+])
+def test_a_labels_file_that_cannot_be_scored_is_one_line_naming_the_row(tmp_path, capsys, body, says):
+    """Each was a traceback (no ``file`` column, a non-numeric or short box) or a score moved without a word: a
+    box of nan, an inverted box or a misspelt colour scored as failures, a duplicated row halved the recall."""
+    from edge_agent.cli import main
+
+    labels = tmp_path / "labels.csv"
+    labels.write_text(body, encoding="utf-8")
+    assert main(["eval", "--labels", str(labels)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("eval: ") and says in err and "Traceback" not in err and len(err.splitlines()) == 1, err
+    if "missing column" in says:  # a --root that is no folder is refused before the labels are read
+        assert main(["eval", "--labels", str(labels), "--root", str(tmp_path / "nope")]) == 2
+        assert capsys.readouterr().err == f"eval: --root {tmp_path / 'nope'} is not a folder\n"
+
+
+def test_labels_files_as_spreadsheets_write_them_are_read(tmp_path):
+    """A byte-order mark, CRLF lines, blank rows, a capitalised colour, a blank scene (a full scene, as a missing
+    column) and unreadable plates of one image (no text or ``?``, no box) are all one labels file."""
+    from edge_agent.perception.evaluate import load_labels
+
+    labels = tmp_path / "labels.csv"
+    labels.write_bytes(("\ufeff" + HEADER + "\r\na.png,苏E12345, Blue ,,10,10,50,30,\r\n,,,,,,,,\r\n"
+                        "a.png,,yellow,full,,,,,\r\na.png,,,full,,,,,\r\nb.png,皖A12345,blue,crop,,,,,\r\n"
+                        "a.png,?,,full,,,,,\r\na.png,?,,full,,,,,\r\n").encode("utf-8"))
+    [(name, rows)] = load_labels(labels).items()
+    assert name == "a.png" and [(r.text, r.colour, r.box, r.line) for r in rows] == [
+        ("苏E12345", "blue", (10.0, 10.0, 50.0, 30.0), 2), ("", "yellow", None, 4), ("", "unknown", None, 5),
+        ("?", "unknown", None, 7), ("?", "unknown", None, 8)]
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes(HEADER.encode() + b"\na.png,\xbe\xa9A12345,blue,full,,,,,\n")
+    with pytest.raises(ValueError, match=r"latin.csv:2: not UTF-8 text"):
+        load_labels(latin)
+
+
+def test_eval_names_unreadable_images_and_boxes_outside_the_image_and_exits_1(tmp_path, models_dir, capsys):
+    """A wrong ``--root`` scored every plate missed with exit 0 (the only trace a count); a box drawn on another
+    size of the photo scored a plate missed. Both are named on stderr, the box left out, exit 1."""
+    import json
+
+    import cv2
+
+    from edge_agent.cli import main
+    from tests.perception.render import render_plate, render_scene
+
+    scene, c = render_scene(render_plate("苏E12345", "blue"), seed=1, frame=(640, 360), plate_width=160)
+    cv2.imwrite(str(tmp_path / "car.png"), scene)
+    box = ",".join(str(v) for v in (*c.min(axis=0).round(), *c.max(axis=0).round()))
+    labels = tmp_path / "labels.csv"
+    labels.write_text(f"{HEADER}\ncar.png,苏E12345,blue,full,{box},\ncar.png,苏E54321,blue,full,900,500,1000,530,\n"
+                      f"gone.png,皖A11111,blue,full,10,10,50,30,\n", encoding="utf-8")
+    out = tmp_path / "m.json"
+    assert main(["eval", "--labels", str(labels), "--json", str(out), "--models", str(models_dir)]) == 1
+    err = capsys.readouterr().err
+    assert "1 image(s) unreadable, their plates scored as missed (gone.png; first: no such file:" in err
+    assert f"{labels}:3: plate of car.png not scored: its box [900.0, 500.0, 1000.0, 530.0] is not in the 640x360" in err
+    m = json.loads(out.read_text(encoding="utf-8"))
+    assert (m["plates"], m["errors"], m["skipped"], m["detection_recall"]) == (2, 1, 1, 0.5)
+    labels.write_text(f"{HEADER}\ncar.png,苏E12345,blue,full,{box},\n", encoding="utf-8")
+    assert main(["eval", "--labels", str(labels), "--models", str(models_dir)]) == 0
+
+
+def test_eval_read_by_head_still_writes_its_files(tmp_path, models_dir):
+    """``eval … | head -3``: the reader gone, the next print was a BrokenPipeError traceback after the whole
+    run, and neither ``--json`` nor ``--failures`` was written. Unbuffered (``PYTHONUNBUFFERED=1``, as most
+    Python container images set it), each print reaches the pipe at once."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import cv2
+
+    from tests.perception.render import render_plate, render_scene
+
+    scene, c = render_scene(render_plate("苏E12345", "blue"), seed=1, frame=(640, 360), plate_width=160)
+    cv2.imwrite(str(tmp_path / "car.png"), scene)
+    (tmp_path / "labels.csv").write_text(f"{HEADER}\ncar.png,苏E12345,blue,full,,,,,\n", encoding="utf-8")
+    root = Path(__file__).resolve().parents[2]
+    cmd = (f"{sys.executable} -m edge_agent eval --labels {tmp_path / 'labels.csv'} --json {tmp_path / 'm.json'} "
+           f"--failures {tmp_path / 'fail'} --degrade jpeg_q20 --models {models_dir} | head -1")
+    out = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=300, cwd=root,
+                         env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8",
+                              "PYTHONUNBUFFERED": "1"})
+    assert out.stdout.startswith("plates 1 in 1 images") and len(out.stdout.splitlines()) == 1
+    assert "Traceback" not in out.stderr and "BrokenPipe" not in out.stderr, out.stderr[-2000:]
+    assert json.loads((tmp_path / "m.json").read_text(encoding="utf-8"))["degraded"]["jpeg_q20"]["plates"] == 1
+    assert (tmp_path / "fail" / "failures.csv").is_file()
+
+
+def test_labels_as_people_type_them_score_as_the_plate(tmp_path, pipeline):
+    """A plate labelled as it is printed (``苏E·12345``), in lower case or full width (a Chinese input method),
+    scored 0 exact text; an image path written on Windows (``photos\\car.png``) was unreadable."""
+    import cv2
+
+    from edge_agent.perception.evaluate import evaluate
+    from tests.perception.render import render_plate, render_scene
+
+    (tmp_path / "photos").mkdir()
+    rows = []
+    for i, typed in enumerate(("苏E·12345", "苏e 12345", "苏Ｅ１２３４５")):
+        scene, _ = render_scene(render_plate("苏E12345", "blue"), seed=i, frame=(640, 360), plate_width=160)
+        cv2.imwrite(str(tmp_path / "photos" / f"car{i}.png"), scene)
+        rows.append(f"photos\\car{i}.png,{typed},blue,full,,,,,")
+    (tmp_path / "labels.csv").write_text("\n".join([HEADER, *rows]) + "\n", encoding="utf-8")
+    m = evaluate(pipeline.process, tmp_path / "labels.csv", progress=False).metrics()
+    assert (m["images"], m["errors"], m["detection_recall"], m["exact_text_single_row"]) == (3, 0, 1.0, 1.0)

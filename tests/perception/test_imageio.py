@@ -175,3 +175,47 @@ def test_a_file_replaced_after_its_header_was_checked_is_not_trusted(tmp_path):
     cv2.imwrite(str(big), np.full((400, 500, 3), 7, np.uint8))
     d = decode_bytes(small.read_bytes(), "small.png", path=big)
     assert d.image.shape == (60, 80, 3) and d.image[0, 0, 0] == 255
+
+
+@pytest.mark.parametrize("major,compatible", [(b"heic", b"mif1heic"), (b"mif1", b"mif1heic"), (b"heix", b"mif1")])
+def test_a_heic_photo_says_it_is_one_no_decoder_here(tmp_path, major, compatible):
+    """An iPhone's default format: no decoder here reads it, and it said only "not a readable image", as a
+    damaged file does. It names the format and what to do; a broken file still says only that."""
+    ftyp = b"ftyp" + major + b"\0\0\0\0" + compatible
+    p = tmp_path / "IMG_0001.HEIC"
+    p.write_bytes(len(ftyp + b"\0\0\0\0").to_bytes(4, "big") + ftyp + b"\0\0\0\x08mdat" + bytes(200))
+    with pytest.raises(ImageReadError, match=r"not a readable image: a HEIC / HEIF photo, and this install has no "
+                                             r"HEIF decoder \(convert it to JPEG\): .*IMG_0001.HEIC"):
+        read_image(p)
+    broken = tmp_path / "broken.avif"
+    broken.write_bytes(b"\0\0\0\x14ftypavif\0\0\0\0mif1" + bytes(200))
+    with pytest.raises(ImageReadError) as exc:
+        read_image(broken)
+    assert str(exc.value) == f"not a readable image: {broken}"
+
+
+def _sized_jpeg(progressive: bool, width: int, height: int) -> bytes:
+    """A small JPEG whose frame header claims ``width`` × ``height`` (the size check reads only the header)."""
+    import io
+    import struct
+
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), (90, 120, 150)).save(buf, "JPEG", progressive=progressive)
+    data = bytearray(buf.getvalue())
+    sof = data.find(b"\xff\xc2" if progressive else b"\xff\xc0")
+    data[sof + 5:sof + 9] = struct.pack(">HH", height, width)
+    return bytes(data)
+
+
+def test_a_progressive_jpeg_is_reduced_only_as_far_as_other_formats():
+    """libjpeg decodes a sequential JPEG reduced a band at a time, but keeps every coefficient of a progressive
+    one (two bytes a sample, whatever the reduction): a 1.7 MB progressive 20000×15000 file took ``recognize``
+    to 1 GB (a 768 MP one, under the JPEG limit, to about 2.3 GB: a Pi's whole memory, in a camera folder too).
+    Over 48 MP it is refused from its header, as a PNG is; a sequential one that size is still decoded reduced."""
+    from edge_agent.camera.decode import ImageTooLarge, _plan
+
+    with pytest.raises(ImageTooLarge, match=r"20000x15000 = 300 MP \(limit 48 MP for a progressive JPEG\)"):
+        decode_bytes(_sized_jpeg(True, 20000, 15000), "p.jpg")
+    assert _plan(_sized_jpeg(False, 20000, 15000), (20000, 15000), "b.jpg", 12_000_000) == (
+        cv2.IMREAD_REDUCED_COLOR_8, 8)
+    assert _plan(_sized_jpeg(True, 8000, 6000), (8000, 6000), "p.jpg", 12_000_000) == (cv2.IMREAD_REDUCED_COLOR_2, 2)
