@@ -171,17 +171,22 @@ def add_to_list(request: Request, vid: str, which: str = Form(...)):
         check_plate_list(which, [plate])
     except ValueError as exc:  # a misread: the lists hold plates only (set-lists refuses the same)
         raise HTTPException(400, str(exc)) from None
-    other = "deny" if which == "allow" else "allow"
-    new = {which: sorted(set(getattr(ctx.lists, which)) | {plate}),
-           other: [p for p in getattr(ctx.lists, other) if p != plate]}
-    if ctx.config_file is not None:
-        try:
-            ctx.config_file.set_lists(new["allow"], new["deny"])
-        except ConfigError as exc:
-            raise HTTPException(400, "; ".join(exc.problems)) from None
-        except OSError as exc:
-            raise HTTPException(500, f"cannot write {ctx.config_file.overrides}: {exc.strerror or exc}") from None
-    result = ctx.control.set_lists(new["allow"], new["deny"])
+    # One edit at a time, each from the lists the last one left (the saved ones, read under the file's lock):
+    # built from the page's copy, two plates listed at once each wrote lists without the other's plate.
+    with ctx.list_edits:
+        if ctx.config_file is not None:
+            try:
+                lists = ctx.config_file.list_plate(plate, which)[0].lists
+            except ConfigError as exc:
+                raise HTTPException(400, "; ".join(exc.problems)) from None
+            except OSError as exc:
+                raise HTTPException(500, f"cannot write {ctx.config_file.overrides}: {exc.strerror or exc}") from None
+            new = {"allow": lists.allow, "deny": lists.deny}
+        else:
+            other = "deny" if which == "allow" else "allow"
+            new = {which: sorted(set(getattr(ctx.lists, which)) | {plate}),
+                   other: [p for p in getattr(ctx.lists, other) if p != plate]}
+        result = ctx.control.set_lists(new["allow"], new["deny"])
     audit(request, f"list_{which}", f"plate:{plate}", f"violation:{v.id}; agent: {result.message or result.ok}")
     t = translator(lang_of(request))
     if result.ok:
