@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import unicodedata
 from collections.abc import Iterator
 from typing import Literal
 
@@ -117,6 +118,16 @@ def by_event(request: Request, event_id: str):
     return RedirectResponse(f"/violations/{vid}", status_code=303)
 
 
+def one_line(text: str, field: str) -> str:
+    """Text a person typed into one line: whitespace (a pasted TAB or line break) is a space; any other control
+    character (NUL, ESC, DEL, C1) is no text and is refused naming the field. They went as they were into the
+    violation log, the audit, the page and the CSV export."""
+    bad = next((c for c in text if unicodedata.category(c) == "Cc" and not c.isspace()), None)
+    if bad is not None:
+        raise HTTPException(400, f"{field}: control character U+{ord(bad):04X} is not text")
+    return "".join(" " if unicodedata.category(c) == "Cc" else c for c in text)
+
+
 REASON_MAX = 500  # a dismissal's reason; the page's box says the same (it said 200 and cut a longer one)
 
 
@@ -138,6 +149,7 @@ def decide(request: Request, vid: str, decision: str = Form(...), reason: str = 
            seen: Literal["open", "confirmed", "dismissed"] | None = Form(None)):
     """``seen``: the decision the page showed (its forms send it); a violation decided since is left as it stands."""
     ctx = ctx_of(request)
+    reason = one_line(reason, "reason")
     try:
         v = ctx.log.decide(violation_id(vid), decision, current_user(request), reason, seen)
     except KeyError:
