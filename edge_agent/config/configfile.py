@@ -25,6 +25,7 @@ from edge_agent.config.load import ConfigError, parse_config
 from edge_agent.config.models import AgentConfig
 from edge_agent.config.overrides import merge, overrides_path, read_overrides, write_overrides
 from edge_agent.config.yamlfile import read_yaml
+from edge_agent.plates import normalise_plate
 
 Change = Callable[[dict[str, Any], dict[str, Any]], None]  # (overrides, merged config now) -> edit overrides
 
@@ -95,6 +96,28 @@ class ConfigFile:
     def set_lists(self, allow: list[str], deny: list[str]) -> tuple[AgentConfig, Path | None]:
         def change(over: dict[str, Any], _now: dict[str, Any]) -> None:
             over["lists"] = {"allow": list(allow), "deny": list(deny)}
+        return self.update(change)
+
+    def list_plate(self, plate: str, which: str) -> tuple[AgentConfig, Path | None]:
+        """Put ``plate`` on the ``which`` list ("allow" / "deny") and off the other, starting from the lists as they
+        are saved now, read under the file's lock. Why: the page built both lists from its own copy and wrote them
+        whole; two plates listed at once (two reviewers, or the page while the agent took a ``set-lists``, or
+        ``edge-agent review`` beside the running agent) each wrote their copy, and the later one removed the
+        other's plate: 16 plates listed at once left 1."""
+        if which not in ("allow", "deny"):
+            raise ValueError(f"unknown list {which!r}")
+        other = "deny" if which == "allow" else "allow"
+        plate = normalise_plate(plate)
+
+        def change(over: dict[str, Any], now: dict[str, Any]) -> None:
+            lists = now.get("lists") if isinstance(now.get("lists"), dict) else {}
+            have = {k: v if isinstance(v := lists.get(k), list) else [] for k in ("allow", "deny")}
+            if all(isinstance(p, str) for k in have for p in have[k]):
+                new = {which: sorted({normalise_plate(p) for p in have[which]} | {plate}),
+                       other: sorted({normalise_plate(p) for p in have[other]} - {plate})}
+            else:  # not plates: left as they are (with the new one) for the config's check to name
+                new = {which: [*have[which], plate], other: have[other]}
+            over["lists"] = {"allow": new["allow"], "deny": new["deny"]}
         return self.update(change)
 
 

@@ -14,6 +14,7 @@ import json
 import logging
 import sqlite3
 import threading
+import unicodedata
 from collections import deque
 from datetime import datetime
 from pathlib import Path
@@ -100,6 +101,12 @@ def _epoch_or(ts: str | None, default: float) -> float:
         return _epoch(ts) if ts else default
     except ValueError:
         return default
+
+
+def says_something(text: str) -> bool:
+    """Whether ``text`` holds a letter, digit, punctuation mark or symbol. A dismissal's reason of zero-width
+    spaces or bidirectional marks (or NULs) passed ``strip()`` and was recorded as a reason nobody can read."""
+    return any(unicodedata.category(c)[0] in "LNPS" for c in text)
 
 
 class ViolationLog:
@@ -299,7 +306,7 @@ class ViolationLog:
         stands: last-writer-wins silently overturned a colleague's dismissal and lost its reason."""
         if decision not in DECISIONS:
             raise ValueError(f"unknown decision {decision!r}")
-        if decision == "dismissed" and not reason.strip():
+        if decision == "dismissed" and not says_something(reason):
             raise ValueError("a dismissal needs a reason")
         now = iso(self._clock.now())
         with self._lock, self._db:

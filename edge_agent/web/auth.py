@@ -19,7 +19,7 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, extract_parameters
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from edge_agent.clock import Clock
@@ -41,7 +41,8 @@ class UsersFile:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._dummy: str | None = None  # checked against for unknown names
+        self._dummies: dict[str, str] = {}  # argon2 parameters → a hash of nothing, checked for unknown names
+        self._dummy_lock = threading.Lock()
 
     def entries(self) -> dict[str, tuple[str, str]]:
         """name → (hash, role)."""
@@ -65,14 +66,34 @@ class UsersFile:
         return entry[1] if entry is not None else None
 
     def verify(self, name: str, password: str) -> bool:
-        hashed = self.load().get(name)
+        users = self.load()
+        hashed = users.get(name)
         if hashed is None:  # same cost as a real check: no user-name oracle by timing
-            self._dummy = self._dummy or _hasher.hash(secrets.token_urlsafe(16))
-            hashed, password = self._dummy, password + "\0"  # never this hash's password
+            hashed, password = self._dummy(name, list(users.values())), password + "\0"  # never this hash's password
         try:
             return _hasher.verify(hashed, password)
         except (VerificationError, InvalidHashError):
             return False
+
+    def _dummy(self, name: str, hashes: list[str]) -> str:
+        """A hash an unknown ``name`` is checked against, with the argon2 cost of one of the users' own (the same
+        one for a name each time). Why: it had today's profile (19 MiB) while users upgraded from an older release
+        keep their 64 MiB / 4-lane hashes until re-added: a wrong password took 250-300 ms for such a user and
+        35 ms for a name nobody has, so one request told which names exist."""
+        params = []
+        for h in hashes:
+            try:
+                params.append(extract_parameters(h))
+            except InvalidHashError:  # a disabled or mangled line: no argon2 work to match
+                continue
+        pick = params[int(hashlib.sha256(name.encode("utf-8", "replace")).hexdigest(), 16) % len(params)] \
+            if params else None
+        key = repr(pick)
+        with self._dummy_lock:
+            if key not in self._dummies:
+                hasher = PasswordHasher.from_parameters(pick) if pick is not None else _hasher
+                self._dummies[key] = hasher.hash(secrets.token_urlsafe(16))
+            return self._dummies[key]
 
     def stamp(self, name: str) -> str | None:
         """A fingerprint of ``name``'s current hash and role (None: no such user). A new password means a

@@ -28,6 +28,19 @@ REQUEST_TIMEOUT_S = 20.0  # Apache's RequestReadTimeout gives headers 20 s; a re
 _RECEIVING = (h11.IDLE, h11.SEND_BODY)  # the client's side of a request still on its way
 
 
+def with_mapped(trusted: list[str]) -> list[str]:
+    """``trusted`` plus each IPv4 address or network as IPv6 sees it (``::ffff:127.0.0.1``). Why: a page bound to
+    ``::`` (IPv4 and IPv6 on one socket) sees an IPv4 proxy as ``::ffff:…``, which ``127.0.0.1`` did not match:
+    its X-Forwarded-For was ignored and every visitor shared the proxy's per-address login limit (5 wrong guesses
+    by anyone refused everyone) and its 16 connections."""
+    out = list(trusted)
+    for item in trusted:
+        net = ipaddress.ip_network(item, strict=False)
+        if net.version == 4:
+            out.append(f"::ffff:{net.network_address}/{96 + net.prefixlen}")
+    return out
+
+
 def _exempt(trusted: list[str]) -> Callable[[str], bool]:
     nets = [ipaddress.ip_network(t, strict=False) for t in trusted]
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import hmac
 import secrets
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,8 @@ class WebContext:
     # (monotonic time, evidence id) of the installer page's last camera picture: a GET that any site can
     # make a logged-in browser send must not store a new picture each time
     installer_snapshot: tuple[float, str] | None = None
+    # list edits (add to allow / deny) one at a time: each reads, changes and hands the agent the whole lists
+    list_edits: threading.Lock = field(default_factory=threading.Lock)
 
     def config_applied(self, cfg: AgentConfig, _restart_needed: list[str]) -> None:
         """After the agent applied a reload: the pages show the bays that run. Why: a SIGHUP that added bay C

@@ -50,6 +50,9 @@ def login(request: Request, username: str = Form("", max_length=64), password: s
         return render(request, "login.html", status_code=401, next=safe_next(next), error=t("login_failed"))
     ctx.limiter.succeeded(ip, name, by_name)
     lang = request.session.get("lang")
+    # the session this browser had (another user's, or the same user's) ends with it: a copy of that cookie
+    # stayed signed in for the rest of its 12 h after the browser had gone on as someone else
+    ctx.sessions.end(request.session.get("sid"))
     request.session.clear()  # a fresh session (and CSRF token) on every login
     request.session.update(sid=ctx.sessions.open(name, ctx.users.stamp(name) or ""), csrf=secrets.token_urlsafe(32))
     request.state.user = name

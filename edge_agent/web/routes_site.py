@@ -117,7 +117,10 @@ def _parse_bays(body: Any) -> list[dict[str, Any]]:
             isinstance(p, (list, tuple)) and len(p) == 2 and all(_is_pixel(c) for c in p) for p in poly
         ):
             raise ValueError(f"bays[{i}].polygon: must be a list of [x, y] numbers")
-        out.append({"id": str(b.get("id", "")).strip(), "polygon": poly})
+        bay_id = b.get("id", "")  # a dict: its polygon was found above
+        if not isinstance(bay_id, str):  # str() made JSON null the bay "None", 5 "5" and true "True"
+            raise ValueError(f"bays[{i}].id: must be text (letters, digits and _ . -)")
+        out.append({"id": bay_id.strip(), "polygon": poly})
     return out
 
 

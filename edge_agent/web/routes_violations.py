@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import unicodedata
 from collections.abc import Iterator
 from typing import Literal
 
@@ -97,12 +98,17 @@ def _csv_rows(ctx: WebContext, flt: ViolationFilter) -> Iterator[str]:
         yield buf.getvalue()
 
 
+EXPORT_FILTERS = ("bay", "decision", "plate", "from", "to")  # ListQuery's fields, as the query names them
+
+
 @router.get("/violations.csv")
 def export_csv(request: Request):
     ctx = ctx_of(request)
     q = dict(request.query_params)
     flt = ListQuery.parse(q).filter(ctx.tz)
-    audit(request, "export_csv", "", "&".join(f"{k}={v}" for k, v in sorted(q.items()) if v))
+    # the filter the export used, as checked: every other key of the query went into the audit too, so a link
+    # from any site (a GET carries the session) wrote its own text, up to the URL's 16 KB, under the user's name
+    audit(request, "export_csv", "", "&".join(f"{k}={q[k]}" for k in EXPORT_FILTERS if q.get(k)))
     name = f"violations-{ctx.cfg.site.site_id}-{ctx.clock.now().astimezone(ctx.tz):%Y%m%d-%H%M}.csv"
     return StreamingResponse(_csv_rows(ctx, flt), media_type="text/csv; charset=utf-8",
                              headers={"Content-Disposition": f'attachment; filename="{name}"'})
@@ -115,6 +121,16 @@ def by_event(request: Request, event_id: str):
     if vid is None:
         raise HTTPException(404, "no violation for that event (yet)")
     return RedirectResponse(f"/violations/{vid}", status_code=303)
+
+
+def one_line(text: str, field: str) -> str:
+    """Text a person typed into one line: whitespace (a pasted TAB or line break) is a space; any other control
+    character (NUL, ESC, DEL, C1) is no text and is refused naming the field. They went as they were into the
+    violation log, the audit, the page and the CSV export."""
+    bad = next((c for c in text if unicodedata.category(c) == "Cc" and not c.isspace()), None)
+    if bad is not None:
+        raise HTTPException(400, f"{field}: control character U+{ord(bad):04X} is not text")
+    return "".join(" " if unicodedata.category(c) == "Cc" else c for c in text)
 
 
 REASON_MAX = 500  # a dismissal's reason; the page's box says the same (it said 200 and cut a longer one)
@@ -138,6 +154,7 @@ def decide(request: Request, vid: str, decision: str = Form(...), reason: str = 
            seen: Literal["open", "confirmed", "dismissed"] | None = Form(None)):
     """``seen``: the decision the page showed (its forms send it); a violation decided since is left as it stands."""
     ctx = ctx_of(request)
+    reason = one_line(reason, "reason")
     try:
         v = ctx.log.decide(violation_id(vid), decision, current_user(request), reason, seen)
     except KeyError:
@@ -171,17 +188,22 @@ def add_to_list(request: Request, vid: str, which: str = Form(...)):
         check_plate_list(which, [plate])
     except ValueError as exc:  # a misread: the lists hold plates only (set-lists refuses the same)
         raise HTTPException(400, str(exc)) from None
-    other = "deny" if which == "allow" else "allow"
-    new = {which: sorted(set(getattr(ctx.lists, which)) | {plate}),
-           other: [p for p in getattr(ctx.lists, other) if p != plate]}
-    if ctx.config_file is not None:
-        try:
-            ctx.config_file.set_lists(new["allow"], new["deny"])
-        except ConfigError as exc:
-            raise HTTPException(400, "; ".join(exc.problems)) from None
-        except OSError as exc:
-            raise HTTPException(500, f"cannot write {ctx.config_file.overrides}: {exc.strerror or exc}") from None
-    result = ctx.control.set_lists(new["allow"], new["deny"])
+    # One edit at a time, each from the lists the last one left (the saved ones, read under the file's lock):
+    # built from the page's copy, two plates listed at once each wrote lists without the other's plate.
+    with ctx.list_edits:
+        if ctx.config_file is not None:
+            try:
+                lists = ctx.config_file.list_plate(plate, which)[0].lists
+            except ConfigError as exc:
+                raise HTTPException(400, "; ".join(exc.problems)) from None
+            except OSError as exc:
+                raise HTTPException(500, f"cannot write {ctx.config_file.overrides}: {exc.strerror or exc}") from None
+            new = {"allow": lists.allow, "deny": lists.deny}
+        else:
+            other = "deny" if which == "allow" else "allow"
+            new = {which: sorted(set(getattr(ctx.lists, which)) | {plate}),
+                   other: [p for p in getattr(ctx.lists, other) if p != plate]}
+        result = ctx.control.set_lists(new["allow"], new["deny"])
     audit(request, f"list_{which}", f"plate:{plate}", f"violation:{v.id}; agent: {result.message or result.ok}")
     t = translator(lang_of(request))
     if result.ok:

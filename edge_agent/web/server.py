@@ -17,7 +17,7 @@ import uvicorn
 from edge_agent.config.errors import ListenError
 from edge_agent.config.models import AgentConfig
 from edge_agent.web.auth import lower_priority
-from edge_agent.web.connections import BACKLOG, MAX_CONNECTIONS, REQUEST_TIMEOUT_S, bounded_h11
+from edge_agent.web.connections import BACKLOG, MAX_CONNECTIONS, REQUEST_TIMEOUT_S, bounded_h11, with_mapped
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ class WebServer:
         self.port = port
         # uvicorn by default believes X-Forwarded-For from 127.0.0.1, which let one client dodge the
         # per-IP login limit; here only the configured proxies are believed, and none by default
-        self.trusted_proxies = list(trusted_proxies or [])
+        self.trusted_proxies = with_mapped(list(trusted_proxies or []))  # as a socket bound to "::" sees them too
         self.nice = nice  # the page's threads yield the CPU to the camera loop when both want it
         # idle and half-sent connections are bounded and timed out (connections.py): else they ate the
         # process's file descriptors, and with them the camera's

@@ -150,6 +150,16 @@ def test_csv_export_follows_the_filter(client, site):
     assert site.log.audit_entries()[0]["action"] == "export_csv"
 
 
+def test_csv_export_audits_the_filter_it_used_and_nothing_else(client, site):
+    """The export is a GET, which another site can make a signed-in browser send: every key of its query went
+    into the audit under the user's name (``&note=…``, up to the URL's 16 KB). Only the filter it used is noted."""
+    note = "li.wei confirmed all of them \u202e1.0.0.721"
+    r = client.get("/violations.csv", params={"bay": "A2", "plate": "B1", "page": "2", "note": note, "to": ""})
+    assert r.status_code == 200
+    a = site.log.audit_entries()[0]
+    assert (a["action"], a["detail"]) == ("export_csv", "bay=A2&plate=B1")
+
+
 def test_the_hour_repeated_when_dst_ends_is_told_apart_on_the_page_and_in_the_csv(site):
     cfg = yaml.safe_load(site.config_path.read_text(encoding="utf-8"))
     cfg["site"]["timezone"] = "Europe/Berlin"  # 25 Oct 2026: 03:00 CEST falls back to 02:00 CET

@@ -7,8 +7,12 @@ open a frame, the watchdog stopped, and asyncio logged every refused accept (140
 
 from __future__ import annotations
 
+import re
 import socket
 import time
+
+import httpx
+import pytest
 
 from edge_agent.web.connections import PER_CLIENT
 from edge_agent.web.server import WebServer
@@ -111,3 +115,36 @@ def test_malformed_requests_are_one_warning_through_the_agents_log(site, caplog,
                                               "at debug)"]
     out, err = capfd.readouterr()
     assert "Invalid HTTP request" not in out + err
+
+
+def dual_stack() -> bool:
+    """Whether a socket bound to "::" here also takes IPv4 (Linux's default; not where IPv6 is off)."""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            s.bind(("::", 0))
+            s.listen(1)
+            socket.create_connection(("127.0.0.1", s.getsockname()[1]), timeout=2).close()
+        return True
+    except OSError:
+        return False
+
+
+def test_a_page_bound_to_both_ip_versions_knows_its_ipv4_proxy(site):
+    """``web.host: "::"`` serves IPv4 and IPv6 on one socket, where an IPv4 proxy arrives as ``::ffff:127.0.0.1``:
+    ``trusted_proxies: [127.0.0.1]`` did not match it, so every visitor behind the proxy was the proxy (one
+    per-address login limit for all, audited as ``::ffff:127.0.0.1``) and shared its 16 connections."""
+    if not dual_stack():
+        pytest.skip("no dual-stack IPv6 socket on this machine")
+    with WebServer(site.app(), "::", 0, trusted_proxies=["127.0.0.1"]) as srv:
+        with httpx.Client(base_url=f"http://127.0.0.1:{srv.port}") as c:
+            tok = re.search(r'name="csrf" value="([^"]+)"', c.get("/login").text).group(1)
+            for visitor in ("198.51.100.7", "198.51.100.8"):
+                r = c.post("/login", data={"username": "admin", "password": "wrong", "csrf": tok},
+                           headers={"X-Forwarded-For": visitor})
+                assert r.status_code == 401
+        assert [a["ip"] for a in site.log.audit_entries()[:2]] == ["198.51.100.8", "198.51.100.7"]
+        held = [connect(srv) for _ in range(PER_CLIENT + 2)]
+        assert answers(held[-1])  # the proxy carries every visitor: only the total bounds it
+        for s in held:
+            s.close()

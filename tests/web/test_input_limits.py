@@ -144,3 +144,21 @@ def test_a_form_posted_to_the_installer_is_400_not_500(client, site, kind):
     assert site.config_path.read_text(encoding="utf-8") == before and not site.control.reloads
     # the CSRF check still reads a form's token: a wrong one is refused before the body is looked at
     assert client.post("/installer", data={**fields, "csrf": "x" * 43}).status_code == 403
+
+
+def test_a_dismissal_reason_is_readable_text(client, site):
+    """A reason of NULs or of zero-width / bidirectional marks passed the "reason required" rule (``strip()``
+    left them) and was recorded, audited and exported as a reason nobody can read; other control characters
+    went into the page and the CSV as they were. Now: 400 naming the field, nothing decided."""
+    tok = token(client, "/violations")
+    for reason, says in (("\x00\x00", "reason: control character U+0000 is not text"),
+                         ("staff\x1b[2Jcar", "reason: control character U+001B is not text"),
+                         ("\u200b\u2066\u2069 ", "a dismissal needs a reason")):
+        r = client.post("/violations/6/decide", data={"decision": "dismissed", "reason": reason, "seen": "open",
+                                                      "csrf": tok}, follow_redirects=False)
+        assert (r.status_code, r.json()["detail"]) == (400, says), reason
+        assert site.log.get(6).decision == "open"
+    r = client.post("/violations/6/decide", data={"decision": "dismissed", "reason": "staff\tcar\r\n", "seen": "open",
+                                                  "csrf": tok}, follow_redirects=False)
+    assert r.status_code == 303  # a pasted TAB or line break is a space
+    assert (site.log.get(6).decision, site.log.get(6).decision_reason) == ("dismissed", "staff car")

@@ -65,3 +65,17 @@ def test_installer_visits_share_one_picture(site) -> None:  # noqa: ANN001
     site.clock.advance(SNAPSHOT_REUSE_S + 0.1)
     page = client.get("/installer").text
     assert len(taken) == 2 and f"/evidence/{taken[1]}" in page
+
+
+@pytest.mark.parametrize("bay_id", [b"null", b"5", b"true", b'["A2"]'])
+def test_installer_save_refuses_a_bay_id_that_is_not_text(site, bay_id: bytes) -> None:  # noqa: ANN001
+    """``str()`` of the JSON value was the id: ``null`` saved a bay named "None" (and ``5`` one named "5",
+    which the same YAML key, as a number, is refused)."""
+    client = logged_in(site)
+    tok = token(client, "/installer")
+    body = (b'{"bays": [{"id": "A1", "polygon": [[40, 300], [460, 300], [470, 530], [20, 530]]}, {"id": ' + bay_id
+            + b', "polygon": [[500, 300], [920, 300], [940, 530], [490, 530]]}]}')
+    r = client.post("/installer", content=body, headers={"X-CSRF-Token": tok, "content-type": "application/json"})
+    assert r.status_code == 400, (r.status_code, r.text)
+    assert r.json()["problems"] == ["bays[1].id: must be text (letters, digits and _ . -)"]
+    assert not (site.root / "data" / "overrides.yaml").exists() and not site.control.reloads

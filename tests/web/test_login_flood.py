@@ -189,3 +189,31 @@ def test_the_flood_benchs_agent_config_still_parses(tmp_path, mode):
     assert cfg.web.enabled and cfg.web.login_max_failures == (5 if mode == "one-ip" else 10_000)
     # many addresses come through loopback as a trusted proxy, so the per-address connection bound is not what it measures
     assert cfg.web.trusted_proxies == ([] if mode == "one-ip" else ["127.0.0.1"])
+
+
+def test_a_name_nobody_has_costs_what_a_users_password_check_costs(tmp_path, monkeypatch):
+    """Users upgraded from an older release keep their 64 MiB / 4-lane hashes until re-added; a name nobody has
+    was checked against a hash of today's 19 MiB profile: 35 ms against 250-300 ms for a real user, so one
+    wrong guess told which names exist. The argon2 work for an unknown name now has the cost of a user's hash."""
+    legacy = PasswordHasher()  # argon2-cffi's defaults: what `users add` wrote before the lighter profile
+    users = tmp_path / "users.txt"
+    users.write_text(f"li.wei:{legacy.hash('an old password')}:reviewer\n", encoding="utf-8")
+    checked: list[object] = []
+    real_verify = PasswordHasher.verify
+
+    def verify(self, hashed, password):  # noqa: ANN001, ANN202 - argon2's own signature
+        checked.append(extract_parameters(hashed))
+        return real_verify(self, hashed, password)
+
+    monkeypatch.setattr(PasswordHasher, "verify", verify)
+    f = UsersFile(users)
+    assert not f.verify("li.wei", "a wrong guess") and not f.verify("wang.fang", "a wrong guess")
+    assert checked[0] == checked[1] == extract_parameters(legacy.hash("x"))  # the same cost, user or not
+    UsersFile(users).set("zhang.min", "a new password", "admin")  # today's profile beside the old one
+    checked.clear()
+    names = [f"nobody{i}" for i in range(12)]
+    for name in names + names:
+        assert not f.verify(name, "a wrong guess")
+    user_costs = [extract_parameters(h) for h in f.load().values()]
+    assert all(c in user_costs for c in checked) and len({repr(c) for c in checked}) == 2  # each a user's cost
+    assert checked[:12] == checked[12:]  # a name costs the same each time it is tried

@@ -45,6 +45,24 @@ def test_a_kept_cookie_is_dead_after_logout(site):
     assert [a["action"] for a in site.log.audit_entries()][:2] == ["logout", "login"]
 
 
+def test_a_login_ends_the_session_the_browser_had(site, tmp_path):
+    """A shared desk: bob signs in over admin's session without logging out. The browser goes on as bob; the
+    session it had (admin's) ends with it, so a copy of that cookie is dead (it stayed admin's for 12 h)."""
+    pw = tmp_path / "pw"
+    pw.write_text("bobs-password\n")
+    assert main(["users", "add", "bob", "--role", "reviewer", "--config", str(site.config_path),
+                 "--password-file", str(pw)]) == 0
+    app = site.app()
+    c = login_as(site, app, "admin", PASSWORD)
+    kept, tok = c.cookies["edge_session"], token(c, "/violations")
+    assert replay(site, kept, app).get("/violations").status_code == 200
+    r = c.post("/login", data={"username": "bob", "password": "bobs-password", "csrf": token(c)},
+               follow_redirects=False)
+    assert r.status_code == 303
+    assert is_out(replay(site, kept, app), site, tok=tok)
+    assert c.get("/violations").status_code == 200 and ">bob<" in c.get("/violations").text
+
+
 def test_users_remove_ends_that_users_sessions_only(site, tmp_path):
     pw = tmp_path / "pw"
     pw.write_text("bobs-password\n")
