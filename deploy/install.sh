@@ -220,13 +220,18 @@ install_unit() {
 
 run_doctor() {
   step "doctor"
-  # As the service user, so GPIO, camera and file permissions are checked as the agent will meet them.
+  # As the service user, so GPIO, camera and file permissions are checked as the agent will meet them, and in
+  # the unit's WorkingDirectory (the data dir): lgpio makes its notification pipe in the working directory, and
+  # from where sudo was typed (a 0700 home, this checkout) the edge-agent user may not write, so the gpio row
+  # failed on a Pi 5 whose service then drove its locks; relative paths in the config resolve as under the unit.
   local -a as_user=()
   if ((DO_SYSTEM)); then as_user=(runuser -u "$SERVICE_USER" --); fi
   if ((DRY_RUN)); then
+    run cd "$DATA_DIR"
     run "${as_user[@]}" "$VENV/bin/edge-agent" doctor --config "$CONFIG"
     return
   fi
+  cd "$DATA_DIR" || die "cannot enter $DATA_DIR"
   # Advice, not a gate: a fresh config still has the example's camera and broker.
   "${as_user[@]}" "$VENV/bin/edge-agent" doctor --config "$CONFIG" ||
     note "doctor found problems (above); fix them, then: sudo systemctl start $UNIT"

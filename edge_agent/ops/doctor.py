@@ -204,7 +204,11 @@ def check_gpio(cfg: AgentConfig, env: dict[str, str] | None = None, chips: list[
                 if driver == "gpiozero":
                     from gpiozero import Device
 
-                    factory = Device.pin_factory or Device._default_pin_factory()  # opens the chip, as the agent will
+                    from edge_agent.locks.lgpio_dir import lgpio_workdir
+
+                    # lgpio's pipe in the data dir, as under the unit, wherever the doctor was started from
+                    with lgpio_workdir(cfg.data_dir):
+                        factory = Device.pin_factory or Device._default_pin_factory()  # opens the chip, as the agent will
                     details.append(f"gpiozero {type(factory).__name__}")
                 elif driver == "jetson":
                     import Jetson.GPIO  # noqa: F401 - raises when no GPIO chip exists

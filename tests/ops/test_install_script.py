@@ -207,3 +207,27 @@ def test_an_upgrade_gives_a_root_only_users_file_the_agents_group(tmp_path, exam
     users.chmod(0o640)  # readable by its group already: left as it is
     flat = [" ".join(c) for c in commands(dry_run(prefix, example))]
     assert not any("chgrp" in c or "chmod g+r" in c for c in flat)
+
+
+def test_the_doctor_runs_in_the_data_dir_as_the_unit_does(tmp_path, example):
+    """lgpio (gpiozero's factory on a Pi 5) makes its notification pipe in the working directory. The doctor ran
+    as edge-agent from wherever sudo was typed (a 0700 home, the checkout): no pipe, no lgpio, gpio FAIL on a
+    device whose service (WorkingDirectory=/var/lib/edge-agent) then drove its locks. It runs in the data dir now,
+    where relative config paths also resolve as under the unit."""
+    prefix = tmp_path / "root"
+    stand_in_venv(prefix)
+    agent = prefix / "opt/edge-agent/venv/bin/edge-agent"
+    real = agent.read_text()
+    agent.write_text(real.replace("#!/bin/sh\n", f'#!/bin/sh\n[ "$1" = doctor ] && pwd > {tmp_path}/doctor-cwd\n', 1))
+    elsewhere = tmp_path / "where-sudo-was-typed"
+    elsewhere.mkdir()
+    res = subprocess.run(["bash", str(SCRIPT), "--prefix", str(prefix), "--config-example", str(example),
+                          "--no-apt", "--no-system", "--no-models"],
+                         cwd=elsewhere, capture_output=True, text=True, timeout=300)
+    assert "==> doctor" in res.stdout, res.stdout + res.stderr
+    assert (tmp_path / "doctor-cwd").read_text().strip() == str(prefix / "var/lib/edge-agent")
+    unit = (REPO / "deploy/edge-agent.service").read_text()
+    assert "WorkingDirectory=/var/lib/edge-agent\n" in unit
+    flat = [" ".join(c) for c in commands(dry_run(prefix, example, "--no-apt", "--no-system", "--no-models"))]
+    cd, doctor = (next(i for i, c in enumerate(flat) if c.startswith(s)) for s in ("cd ", f"{agent} doctor"))
+    assert flat[cd] == f"cd {prefix}/var/lib/edge-agent" and cd == doctor - 1
