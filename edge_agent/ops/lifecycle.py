@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 STUCK_EXIT = 1
 #: past the stop budget, the seconds a stop begun by a stuck loop may still take before the process ends itself
 HARD_EXIT_MARGIN_S = 5.0
+#: past the stop budget, the seconds systemd is asked to wait before it kills a stopping agent (interpreter exit)
+STOP_MARGIN_S = 5.0
 
 
 def _exit_now(code: int) -> None:
@@ -121,7 +123,9 @@ class OpsRuntime:
 
     def finish(self) -> list[StepResult]:
         """STOPPING=1, run the stop plan (bounded), then close what ops itself opened."""
-        self.notifier.stopping(status="stopping")
+        # ops.stop_timeout_s may be up to 60 s; the unit's TimeoutStopSec=15 cut a longer stop off with SIGKILL
+        # (outbox flush, the offline message): systemd is told how long this stop may take
+        self.notifier.stopping(status="stopping", extend_s=self.cfg.ops.stop_timeout_s + STOP_MARGIN_S)
         results = self.plan.run()
         if self._hard_exit is not None:
             self._hard_exit.cancel()  # the plan ran: the process ends by returning exit_code

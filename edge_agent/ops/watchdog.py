@@ -78,8 +78,11 @@ class Notifier:
         # systemd ≥ 253 wants the monotonic time with RELOADING=1; older ones ignore the extra line.
         return self.send("RELOADING=1", f"MONOTONIC_USEC={time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000}")
 
-    def stopping(self, status: str | None = None) -> bool:
-        return self.send("STOPPING=1", *([f"STATUS={status}"] if status else []))
+    def stopping(self, status: str | None = None, extend_s: float | None = None) -> bool:
+        """``extend_s``: the stop may take this long — systemd (≥ 236) then waits at least that, whatever the
+        unit's ``TimeoutStopSec=`` (it only ever lengthens the wait)."""
+        extend = [f"EXTEND_TIMEOUT_USEC={round(extend_s * 1e6)}"] if extend_s is not None else []
+        return self.send("STOPPING=1", *([f"STATUS={status}"] if status else []), *extend)
 
     def status(self, text: str) -> bool:
         return self.send(f"STATUS={text}")
