@@ -16,6 +16,10 @@
 #   --no-system             skip user/group creation, chown and systemctl (staging into --prefix)
 #   --no-models             skip `edge-agent models fetch`
 set -euo pipefail
+# What this script writes without an explicit mode (the venv, pip's files, fetched models) must be readable by
+# the service user: sudo keeps a hardened login's umask (027, 077), under which /opt/edge-agent/venv came out
+# root-only and the service failed to exec (203/EXEC) and to load its models. Secrets get their mode from install -m.
+umask 022
 
 SOURCE="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PREFIX=""
@@ -32,7 +36,8 @@ APT_PACKAGES=(python3 python3-venv python3-dev liblgpio1 liblgpio-dev swig ca-ce
 # Model files committed in models/ (not fetched from a wheel): the agent loads them from the models folder.
 SHIPPED_MODELS=(occupancy.onnx occupancy-site.onnx)
 
-usage() { sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+# The comment block under the #! line (it printed `set -euo pipefail` too, by a fixed line count).
+usage() { awk 'NR > 1 && !/^#/ { exit } NR > 1' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 die() { printf 'install.sh: %s\n' "$*" >&2; exit 1; }
 
 while (($#)); do

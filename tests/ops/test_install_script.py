@@ -231,3 +231,28 @@ def test_the_doctor_runs_in_the_data_dir_as_the_unit_does(tmp_path, example):
     flat = [" ".join(c) for c in commands(dry_run(prefix, example, "--no-apt", "--no-system", "--no-models"))]
     cd, doctor = (next(i for i, c in enumerate(flat) if c.startswith(s)) for s in ("cd ", f"{agent} doctor"))
     assert flat[cd] == f"cd {prefix}/var/lib/edge-agent" and cd == doctor - 1
+
+
+def test_a_hardened_umask_does_not_leave_the_venv_unreadable_to_the_service(tmp_path, example):
+    """sudo keeps the login's umask when it is stricter than 022 (CIS images use 027, some 077): the venv, pip's
+    files and the fetched models came out root-only, and the service (user edge-agent) failed to exec
+    /opt/edge-agent/venv/bin/edge-agent (203/EXEC). Every program the script runs must create files others can
+    read; the stand-in ``edge-agent`` (check-config, doctor) says which umask it got."""
+    prefix = tmp_path / "root"
+    stand_in_venv(prefix)
+    agent = prefix / "opt/edge-agent/venv/bin/edge-agent"
+    agent.write_text(agent.read_text().replace("#!/bin/sh\n", f"#!/bin/sh\numask >> {tmp_path}/umasks\n", 1))
+    res = subprocess.run(["bash", str(SCRIPT), "--prefix", str(prefix), "--config-example", str(example),
+                          "--no-apt", "--no-system", "--no-models"],
+                         capture_output=True, text=True, timeout=300, preexec_fn=lambda: os.umask(0o077))
+    assert "==> doctor" in res.stdout, res.stdout + res.stderr
+    assert set((tmp_path / "umasks").read_text().split()) == {"0022"}
+    created = [p for p in (prefix / "opt").rglob("*") if p.is_file() and not p.is_relative_to(agent.parent)]
+    assert created and all(p.stat().st_mode & 0o004 for p in created), [oct(p.stat().st_mode) for p in created]
+
+
+def test_help_is_the_header_comment_only():
+    res = subprocess.run(["bash", str(SCRIPT), "--help"], capture_output=True, text=True)
+    lines = res.stdout.splitlines()
+    assert res.returncode == 0 and lines[0].startswith("Install or upgrade edge-agent")
+    assert lines[-1].lstrip().startswith("--no-models") and not any("set -euo" in ln for ln in lines)
