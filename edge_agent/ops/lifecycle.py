@@ -43,9 +43,16 @@ STOP_MARGIN_S = 5.0
 
 
 def _exit_now(code: int) -> None:
-    """The main loop itself is stuck, so the stop plan never ran: end the process, as systemd's SIGABRT would."""
-    log.critical("watchdog: the stop did not finish in time; exiting now (%d)", code)
-    logging.shutdown()
+    """The main loop itself is stuck, so the stop plan never ran: end the process, as systemd's SIGABRT would.
+    The last line is said from a thread given a second: a stuck loop may hold the log's lock (a stderr nobody
+    reads), and the exit must not wait on it."""
+    def say() -> None:
+        log.critical("watchdog: the stop did not finish in time; exiting now (%d)", code)
+        logging.shutdown()
+
+    last = threading.Thread(target=say, name="exit-now", daemon=True)
+    last.start()
+    last.join(1.0)
     os._exit(code)
 
 
