@@ -96,7 +96,9 @@ def _paths(value: Any, key: str = "") -> Iterator[tuple[str, PurePosixPath]]:
         for i, v in enumerate(value):
             yield from _paths(v, f"{key}[{i}]")
     elif isinstance(value, (str, Path)) and str(value).startswith("/") and "\n" not in str(value):
-        yield key, PurePosixPath(str(value))
+        last = key.rsplit(".", 1)[-1]
+        if last.endswith(("_file", "_dir")) or not any(w in last for w in ("password", "secret", "token", "key")):
+            yield key, PurePosixPath(str(value))  # never a secret's value, whatever it looks like
 
 
 def written_paths(cfg: AgentConfig, working_dir: str | None) -> list[tuple[str, PurePosixPath]]:
