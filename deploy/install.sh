@@ -16,6 +16,10 @@
 #   --no-system             skip user/group creation, chown and systemctl (staging into --prefix)
 #   --no-models             skip `edge-agent models fetch`
 set -euo pipefail
+# What this script writes without an explicit mode (the venv, pip's files, fetched models) must be readable by
+# the service user: sudo keeps a hardened login's umask (027, 077), under which /opt/edge-agent/venv came out
+# root-only and the service failed to exec (203/EXEC) and to load its models. Secrets get their mode from install -m.
+umask 022
 
 SOURCE="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PREFIX=""
@@ -32,7 +36,8 @@ APT_PACKAGES=(python3 python3-venv python3-dev liblgpio1 liblgpio-dev swig ca-ce
 # Model files committed in models/ (not fetched from a wheel): the agent loads them from the models folder.
 SHIPPED_MODELS=(occupancy.onnx occupancy-site.onnx)
 
-usage() { sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+# The comment block under the #! line (it printed `set -euo pipefail` too, by a fixed line count).
+usage() { awk 'NR > 1 && !/^#/ { exit } NR > 1' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 die() { printf 'install.sh: %s\n' "$*" >&2; exit 1; }
 
 while (($#)); do
@@ -205,7 +210,14 @@ install_unit() {
   step "systemd unit $UNIT_DIR/$UNIT"
   run install -m 0644 "$SOURCE/deploy/$UNIT" "$UNIT_DIR/$UNIT"
   if ((!DO_SYSTEM)); then note "systemctl skipped (--no-system)"; return; fi
-  run systemctl daemon-reload
+  # sd_booted(3): a system image built in a container or chroot has no systemd running; daemon-reload then
+  # failed ("System has not been booted with systemd") and set -e ended the install before the unit was
+  # enabled. enable works offline; there is nothing to reload or restart.
+  if [[ -d /run/systemd/system ]]; then
+    run systemctl daemon-reload
+  else
+    note "systemd is not running here (an image build, a container): the unit starts at the next boot"
+  fi
   run systemctl enable "$UNIT"
   if ((CONFIG_REFUSED)); then
     note "not restarted: the new version would not start on this config (above); fix it, then:"
@@ -220,13 +232,18 @@ install_unit() {
 
 run_doctor() {
   step "doctor"
-  # As the service user, so GPIO, camera and file permissions are checked as the agent will meet them.
+  # As the service user, so GPIO, camera and file permissions are checked as the agent will meet them, and in
+  # the unit's WorkingDirectory (the data dir): lgpio makes its notification pipe in the working directory, and
+  # from where sudo was typed (a 0700 home, this checkout) the edge-agent user may not write, so the gpio row
+  # failed on a Pi 5 whose service then drove its locks; relative paths in the config resolve as under the unit.
   local -a as_user=()
   if ((DO_SYSTEM)); then as_user=(runuser -u "$SERVICE_USER" --); fi
   if ((DRY_RUN)); then
+    run cd "$DATA_DIR"
     run "${as_user[@]}" "$VENV/bin/edge-agent" doctor --config "$CONFIG"
     return
   fi
+  cd "$DATA_DIR" || die "cannot enter $DATA_DIR"
   # Advice, not a gate: a fresh config still has the example's camera and broker.
   "${as_user[@]}" "$VENV/bin/edge-agent" doctor --config "$CONFIG" ||
     note "doctor found problems (above); fix them, then: sudo systemctl start $UNIT"

@@ -25,6 +25,7 @@ from edge_agent.config.models import AgentConfig
 from edge_agent.ops.broker_check import check_brokers
 from edge_agent.ops.checks import Check, resolve_path, with_timeout
 from edge_agent.ops.logging_setup import redact
+from edge_agent.ops.sandbox import check_sandbox
 from edge_agent.timesync import KernelSyncProbe
 
 Runner = Callable[..., subprocess.CompletedProcess]
@@ -204,7 +205,11 @@ def check_gpio(cfg: AgentConfig, env: dict[str, str] | None = None, chips: list[
                 if driver == "gpiozero":
                     from gpiozero import Device
 
-                    factory = Device.pin_factory or Device._default_pin_factory()  # opens the chip, as the agent will
+                    from edge_agent.locks.lgpio_dir import lgpio_workdir
+
+                    # lgpio's pipe in the data dir, as under the unit, wherever the doctor was started from
+                    with lgpio_workdir(cfg.data_dir):
+                        factory = Device.pin_factory or Device._default_pin_factory()  # opens the chip, as the agent will
                     details.append(f"gpiozero {type(factory).__name__}")
                 elif driver == "jetson":
                     import Jetson.GPIO  # noqa: F401 - raises when no GPIO chip exists
@@ -273,6 +278,7 @@ CHECKS: dict[str, Callable[[AgentConfig, Runner], list[Check]]] = {
     "broker": lambda cfg, run: check_brokers(cfg),
     "gpio": lambda cfg, run: [check_gpio(cfg)],
     "disk": lambda cfg, run: [check_disk(cfg)],
+    "service sandbox": lambda cfg, run: [check_sandbox(cfg)],
     "clock": lambda cfg, run: [check_clock(run)],
 }
 

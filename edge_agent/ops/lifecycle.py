@@ -34,6 +34,27 @@ from edge_agent.ops.watchdog import Notifier, Watchdog, watchdog_interval
 
 log = logging.getLogger(__name__)
 
+#: ``run``'s exit status when a stuck loop ended a process that no service manager's watchdog restarts
+STUCK_EXIT = 1
+#: past the stop budget, the seconds a stop begun by a stuck loop may still take before the process ends itself
+HARD_EXIT_MARGIN_S = 5.0
+#: past the stop budget, the seconds systemd is asked to wait before it kills a stopping agent (interpreter exit)
+STOP_MARGIN_S = 5.0
+
+
+def _exit_now(code: int) -> None:
+    """The main loop itself is stuck, so the stop plan never ran: end the process, as systemd's SIGABRT would.
+    The last line is said from a thread given a second: a stuck loop may hold the log's lock (a stderr nobody
+    reads), and the exit must not wait on it."""
+    def say() -> None:
+        log.critical("watchdog: the stop did not finish in time; exiting now (%d)", code)
+        logging.shutdown()
+
+    last = threading.Thread(target=say, name="exit-now", daemon=True)
+    last.start()
+    last.join(1.0)
+    os._exit(code)
+
 
 class OpsRuntime:
     def __init__(self, cfg: AgentConfig, bus: EventBus, clock: Clock | None = None,
@@ -42,7 +63,16 @@ class OpsRuntime:
         o = cfg.ops
         self.cfg = cfg
         self.notifier = Notifier.from_env(env)
-        self.watchdog = Watchdog(self.notifier, clock or SystemClock(), interval_s=watchdog_interval(env) or 5.0)
+        interval = watchdog_interval(env)
+        self.watchdog = Watchdog(self.notifier, clock or SystemClock(), interval_s=interval or 5.0)
+        #: what ``run`` exits with: 0, or STUCK_EXIT when a stuck loop ended a process no watchdog restarts
+        self.exit_code = 0
+        self._hard_exit: threading.Timer | None = None
+        if interval is None:
+            # No service manager reads the pings (docker, podman without --sdnotify, a shell): a HEALTHCHECK
+            # only labels the container unhealthy, docker never restarts it for that (moby#28400), so a hung
+            # camera open or a stuck main loop stayed stuck for good. The agent ends itself instead.
+            self.watchdog.on_stuck = self._stuck_unwatched
         # Camera: a new frame or a reconnect attempt proves the reader thread is cycling (a camera that is
         # away is the reader's job — reconnect with backoff — not a reason to restart the process).
         self.camera = self.watchdog.register("camera", o.watchdog.camera_deadline_s)
@@ -81,10 +111,31 @@ class OpsRuntime:
             self._reconnects = camera_reconnects
             self.camera.progress()
 
+    def _stuck_unwatched(self, stuck: list[str]) -> None:
+        """A loop is stuck and nothing outside restarts this process: stop as SIGTERM does (locks safe, outbox
+        flushed) and exit STUCK_EXIT, so a restart policy (``docker run --restart on-failure``,
+        ``Restart=on-failure``) starts the agent again. A stuck main loop never reaches the stop plan: the
+        process then ends itself once the stop budget and a margin are spent, as systemd's watchdog would."""
+        if self.stop_requested.is_set():
+            return
+        grace = self.cfg.ops.stop_timeout_s + HARD_EXIT_MARGIN_S
+        log.error("watchdog: %s stuck and no service manager watches this process (no $WATCHDOG_USEC): stopping "
+                  "with exit %d so its restart policy starts the agent again (at the latest in %.0f s)",
+                  ", ".join(stuck), STUCK_EXIT, grace)
+        self.exit_code = STUCK_EXIT
+        self._hard_exit = threading.Timer(grace, _exit_now, args=(STUCK_EXIT,))
+        self._hard_exit.daemon = True
+        self._hard_exit.start()
+        self.stop_requested.set()
+
     def finish(self) -> list[StepResult]:
         """STOPPING=1, run the stop plan (bounded), then close what ops itself opened."""
-        self.notifier.stopping(status="stopping")
+        # ops.stop_timeout_s may be up to 60 s; the unit's TimeoutStopSec=15 cut a longer stop off with SIGKILL
+        # (outbox flush, the offline message): systemd is told how long this stop may take
+        self.notifier.stopping(status="stopping", extend_s=self.cfg.ops.stop_timeout_s + STOP_MARGIN_S)
         results = self.plan.run()
+        if self._hard_exit is not None:
+            self._hard_exit.cancel()  # the plan ran: the process ends by returning exit_code
         self.watchdog.stop()
         if self.metrics_server is not None:
             self.metrics_server.shutdown()

@@ -30,7 +30,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Callable, Mapping
 
 from edge_agent.clock import Clock, SystemClock
 
@@ -78,8 +78,11 @@ class Notifier:
         # systemd ≥ 253 wants the monotonic time with RELOADING=1; older ones ignore the extra line.
         return self.send("RELOADING=1", f"MONOTONIC_USEC={time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000}")
 
-    def stopping(self, status: str | None = None) -> bool:
-        return self.send("STOPPING=1", *([f"STATUS={status}"] if status else []))
+    def stopping(self, status: str | None = None, extend_s: float | None = None) -> bool:
+        """``extend_s``: the stop may take this long — systemd (≥ 236) then waits at least that, whatever the
+        unit's ``TimeoutStopSec=`` (it only ever lengthens the wait)."""
+        extend = [f"EXTEND_TIMEOUT_USEC={round(extend_s * 1e6)}"] if extend_s is not None else []
+        return self.send("STOPPING=1", *([f"STATUS={status}"] if status else []), *extend)
 
     def status(self, text: str) -> bool:
         return self.send(f"STATUS={text}")
@@ -121,14 +124,21 @@ class LoopHandle:
 class Watchdog:
     """Pings systemd only while every registered loop has reported progress within its deadline."""
 
-    def __init__(self, notifier: Notifier, clock: Clock | None = None, interval_s: float | None = None) -> None:
+    def __init__(self, notifier: Notifier, clock: Clock | None = None, interval_s: float | None = None,
+                 on_stuck: Callable[[list[str]], None] | None = None) -> None:
         self.notifier = notifier
+        #: called once per stuck episode with the stuck loops that had run before (their names), from the
+        #: ticking thread: where no service manager's watchdog reads the pings, the caller must end the process
+        #: itself (OpsRuntime does)
+        self.on_stuck = on_stuck
         self.clock = clock or SystemClock()
         self.interval_s = interval_s if interval_s is not None else (watchdog_interval() or 5.0)
         self._lock = threading.Lock()
         self._loops: dict[str, tuple[float, float]] = {}  # name -> (deadline_s, last progress)
         self._last_ping: float | None = None
         self._last_stuck: tuple[str, ...] = ()
+        self._progressed: set[str] = set()  # loops that reported progress at least once
+        self._reported = False  # on_stuck called for the current stuck episode
         self._tick_lock = threading.Lock()  # the ping thread and a caller may both tick
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -151,6 +161,7 @@ class Watchdog:
                 raise KeyError(f"loop {name!r} is not registered with the watchdog")
             deadline, _ = self._loops[name]
             self._loops[name] = (deadline, self.clock.monotonic())
+            self._progressed.add(name)
 
     def stuck(self) -> list[str]:
         """Names of loops whose last progress is older than their deadline."""
@@ -178,12 +189,26 @@ class Watchdog:
                 log.info("watchdog: all loops progressing again")
                 self.notifier.status("running")
         if stuck:
+            self._report_stuck(stuck)
             return False
+        self._reported = False
         now = self.clock.monotonic()
         if self._last_ping is not None and now - self._last_ping < self.interval_s:
             return False
         self._last_ping = now
         return self.notifier.watchdog()
+
+    def _report_stuck(self, stuck: tuple[str, ...]) -> None:
+        """``on_stuck`` once per episode, for loops that ran before they stuck: a loop's first turn is start-up
+        (a camera's first open, TensorRT building its engine on the first inference: minutes on an Orin Nano),
+        which the start-up checks judge, not this."""
+        if self.on_stuck is None or self._reported:
+            return
+        with self._lock:
+            ran = [n for n in stuck if n in self._progressed]
+        if ran:
+            self._reported = True
+            self.on_stuck(ran)
 
     def start(self, period_s: float | None = None) -> None:
         """Call ``tick()`` from a daemon thread every ``period_s`` (default: a quarter of the interval)."""

@@ -19,6 +19,7 @@ exactly what a device runs.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -30,6 +31,7 @@ from edge_agent.clock import Clock
 from edge_agent.config.models import AgentConfig
 from edge_agent.evidence.recorder import ViolationRecorder
 from edge_agent.locks.latches import LATCH_FILE, LatchFile
+from edge_agent.locks.lgpio_dir import lgpio_workdir
 from edge_agent.locks.manager import LockManager, build_locks
 from edge_agent.locks.ticker import DEFAULT_TICK_S, LockTicker
 from edge_agent.runtime.agent import Agent, Component
@@ -160,8 +162,11 @@ def attach_locks(agent: Agent, pin_factory: object | None = None, thread: bool =
     - a ``LockTicker`` component: starts / stops the manager and ticks it (``thread=False``: the caller ticks).
     """
     latches = LatchFile.open(agent.data_dir / LATCH_FILE, [lk.id for lk in agent.cfg.locks], agent.clock)
-    manager = build_locks(agent.cfg, agent.bus, agent.clock, pin_factory=pin_factory, vision=agent.feed,
-                          latches=latches)
+    # gpiozero's default factory (lgpio) makes its pipe in a writable folder: the data dir, when `run` was
+    # started from one this user may not write (locks/lgpio_dir.py)
+    with lgpio_workdir(agent.data_dir) if pin_factory is None else nullcontext():
+        manager = build_locks(agent.cfg, agent.bus, agent.clock, pin_factory=pin_factory, vision=agent.feed,
+                              latches=latches)
     for bay in manager.bay_ids():
         agent.set_presence_sensor(bay, partial(manager.presence, bay))
     agent.attach_lock_manager(manager)

@@ -194,7 +194,7 @@ def _loop(args: argparse.Namespace, parts: Assembled, ops: OpsRuntime) -> int:
         pass
     for r in ops.finish():
         log.info("shutdown step %s: %s", r.name, r.status)
-    return 0
+    return ops.exit_code  # 0, or 1 when a stuck loop ended a process no service manager watches
 
 
 #: ``replay --start``: epoch seconds (the stores' ``ts_epoch``) from 1970, and far below year 9999's overflow;

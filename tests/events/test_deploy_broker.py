@@ -3,6 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import pwd
+import shlex
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
 
 import pytest
 
@@ -87,3 +96,66 @@ def test_example_broker_config_and_acl(site_broker, tls_material, tmp_path, monk
         link.stop()
         backend.stop()
         ha.stop()
+
+
+def test_the_documented_file_modes_let_mosquitto_2_start_as_its_own_user(repo, tls_material):
+    """mosquitto 2 drops root before it reads the password file, the ACL and the key: a key left root-only 0600 (as
+    openssl writes it) stopped the site broker ("Permission denied"). The config's header says how to give them
+    the broker's group; applied as written (paths swapped), the broker starts as the user ``mosquitto``."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root: mosquitto drops to its own user only when started as root")
+    try:
+        user = pwd.getpwnam("mosquitto")
+    except KeyError:
+        pytest.skip("no mosquitto user on this host")
+    text = (repo / "deploy/mosquitto/mosquitto-tls.conf").read_text()
+    root = Path(tempfile.mkdtemp(prefix="edge-mosquitto-"))
+    try:
+        root.chmod(0o755)
+        files = {"/etc/mosquitto/certs/ca.crt": "ca.crt", "/etc/mosquitto/certs/broker.crt": "broker.crt",
+                 "/etc/mosquitto/certs/broker.key": "broker.key", "/etc/mosquitto/passwd": "passwd",
+                 "/etc/mosquitto/acl": "acl"}
+        for src, name in zip((tls_material.ca, tls_material.cert, tls_material.key, tls_material.passwords,
+                              repo / "deploy/mosquitto/acl.example"), files.values()):
+            shutil.copyfile(src, root / name)
+        (root / "broker.key").chmod(0o600)  # as openssl writes a key
+        store = root / "store"
+        store.mkdir()
+        os.chown(store, user.pw_uid, user.pw_gid)
+        port = free_port()
+        conf = text.replace("listener 8883", f"listener {port} 127.0.0.1").replace(
+            "/var/lib/mosquitto/", f"{store}/").replace("log_dest syslog", "log_dest stderr")
+        for path, name in files.items():
+            conf = conf.replace(path, str(root / name))
+        (root / "mosquitto.conf").write_text(conf)
+
+        def starts() -> tuple[bool, str]:
+            proc = subprocess.Popen(["mosquitto", "-c", str(root / "mosquitto.conf")], stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, text=True)
+            try:
+                deadline = time.monotonic() + 10
+                while time.monotonic() < deadline and proc.poll() is None:
+                    try:
+                        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                        return True, ""
+                    except OSError:
+                        time.sleep(0.1)
+                return False, proc.stdout.read() if proc.poll() is not None else "no listener"
+            finally:
+                if proc.poll() is None:
+                    proc.terminate()
+                    proc.wait(5)
+
+        ok, said = starts()
+        assert not ok and "Permission denied" in said  # the defect the header now prevents
+        steps = [ln[len("#   "):] for ln in text.splitlines() if ln.startswith(("#   chown ", "#   chmod "))]
+        assert len(steps) == 2
+        for step in steps:
+            for path, name in files.items():
+                step = step.replace(path, str(root / name))
+            subprocess.run(shlex.split(step), check=True)
+        ok, said = starts()
+        assert ok, said
+        assert all((root / n).stat().st_mode & 0o007 == 0 for n in ("passwd", "acl", "broker.key"))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

@@ -138,3 +138,44 @@ def test_hung_camera_stops_the_pings(write_config, camera_folder, systemd):
         rc, out = stop(proc)
     assert rc == 0  # the hung reader is not waited for (a daemon stuck in the driver); the process exits cleanly
     assert "stop frames=ok stop sinks=ok" in out  # and no step ran out of time on it
+
+
+def start_unwatched(write_config, camera_folder, flag: str, deadline_s: float = 1.5) -> subprocess.Popen:
+    """As in the Jetson container: no NOTIFY_SOCKET, no WATCHDOG_USEC — nothing reads the pings."""
+    cfg = write_config(
+        camera={"source": str(camera_folder), "loop": True, "fps": 10},
+        ops={"watchdog": {"camera_deadline_s": deadline_s, "perception_deadline_s": deadline_s}, "stop_timeout_s": 2},
+    )
+    return subprocess.Popen([sys.executable, "-m", "tests.ops.agent_ops_child", str(cfg), flag], cwd=REPO,
+                            env={"PATH": "/usr/bin:/bin"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def ended(proc: subprocess.Popen, timeout: float) -> tuple[int | None, str, str]:
+    try:
+        rc = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        rc = None
+        proc.kill()
+        proc.wait()
+    return rc, proc.stdout.read(), proc.stderr.read()
+
+
+def test_hung_camera_without_a_service_manager_ends_the_process_for_its_restart_policy(write_config, camera_folder):
+    """docker's HEALTHCHECK only labels a container unhealthy; `--restart on-failure` restarts on a non-zero
+    exit, never on health (moby#28400). The stuck camera stayed stuck for good in the Jetson container; now the
+    agent stops as SIGTERM would (locks safe, outbox flushed) and exits 1."""
+    proc = start_unwatched(write_config, camera_folder, "--camera-hang-later")
+    rc, out, err = ended(proc, timeout=60)
+    assert rc == 1, err[-3000:]
+    assert "stop frames=ok stop sinks=ok" in out  # the stop plan ran
+    assert "camera stuck and no service manager watches this process" in err
+
+
+def test_stuck_main_loop_without_a_service_manager_ends_the_process_itself(write_config, camera_folder):
+    """The main loop stuck never reaches the stop plan: the process ends once the stop budget (2 s) and the
+    margin are spent, as systemd's watchdog would end it."""
+    proc = start_unwatched(write_config, camera_folder, "--perception-hang-later")
+    rc, out, err = ended(proc, timeout=60)
+    assert rc == 1, err[-3000:]
+    assert "perception stuck" in err and "exiting now (1)" in err
+    assert "stop frames=" not in out

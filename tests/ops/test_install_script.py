@@ -207,3 +207,64 @@ def test_an_upgrade_gives_a_root_only_users_file_the_agents_group(tmp_path, exam
     users.chmod(0o640)  # readable by its group already: left as it is
     flat = [" ".join(c) for c in commands(dry_run(prefix, example))]
     assert not any("chgrp" in c or "chmod g+r" in c for c in flat)
+
+
+def test_the_doctor_runs_in_the_data_dir_as_the_unit_does(tmp_path, example):
+    """lgpio (gpiozero's factory on a Pi 5) makes its notification pipe in the working directory. The doctor ran
+    as edge-agent from wherever sudo was typed (a 0700 home, the checkout): no pipe, no lgpio, gpio FAIL on a
+    device whose service (WorkingDirectory=/var/lib/edge-agent) then drove its locks. It runs in the data dir now,
+    where relative config paths also resolve as under the unit."""
+    prefix = tmp_path / "root"
+    stand_in_venv(prefix)
+    agent = prefix / "opt/edge-agent/venv/bin/edge-agent"
+    real = agent.read_text()
+    agent.write_text(real.replace("#!/bin/sh\n", f'#!/bin/sh\n[ "$1" = doctor ] && pwd > {tmp_path}/doctor-cwd\n', 1))
+    elsewhere = tmp_path / "where-sudo-was-typed"
+    elsewhere.mkdir()
+    res = subprocess.run(["bash", str(SCRIPT), "--prefix", str(prefix), "--config-example", str(example),
+                          "--no-apt", "--no-system", "--no-models"],
+                         cwd=elsewhere, capture_output=True, text=True, timeout=300)
+    assert "==> doctor" in res.stdout, res.stdout + res.stderr
+    assert (tmp_path / "doctor-cwd").read_text().strip() == str(prefix / "var/lib/edge-agent")
+    unit = (REPO / "deploy/edge-agent.service").read_text()
+    assert "WorkingDirectory=/var/lib/edge-agent\n" in unit
+    flat = [" ".join(c) for c in commands(dry_run(prefix, example, "--no-apt", "--no-system", "--no-models"))]
+    cd, doctor = (next(i for i, c in enumerate(flat) if c.startswith(s)) for s in ("cd ", f"{agent} doctor"))
+    assert flat[cd] == f"cd {prefix}/var/lib/edge-agent" and cd == doctor - 1
+
+
+def test_a_hardened_umask_does_not_leave_the_venv_unreadable_to_the_service(tmp_path, example):
+    """sudo keeps the login's umask when it is stricter than 022 (CIS images use 027, some 077): the venv, pip's
+    files and the fetched models came out root-only, and the service (user edge-agent) failed to exec
+    /opt/edge-agent/venv/bin/edge-agent (203/EXEC). Every program the script runs must create files others can
+    read; the stand-in ``edge-agent`` (check-config, doctor) says which umask it got."""
+    prefix = tmp_path / "root"
+    stand_in_venv(prefix)
+    agent = prefix / "opt/edge-agent/venv/bin/edge-agent"
+    agent.write_text(agent.read_text().replace("#!/bin/sh\n", f"#!/bin/sh\numask >> {tmp_path}/umasks\n", 1))
+    res = subprocess.run(["bash", str(SCRIPT), "--prefix", str(prefix), "--config-example", str(example),
+                          "--no-apt", "--no-system", "--no-models"],
+                         capture_output=True, text=True, timeout=300, preexec_fn=lambda: os.umask(0o077))
+    assert "==> doctor" in res.stdout, res.stdout + res.stderr
+    assert set((tmp_path / "umasks").read_text().split()) == {"0022"}
+    created = [p for p in (prefix / "opt").rglob("*") if p.is_file() and not p.is_relative_to(agent.parent)]
+    assert created and all(p.stat().st_mode & 0o004 for p in created), [oct(p.stat().st_mode) for p in created]
+
+
+def test_help_is_the_header_comment_only():
+    res = subprocess.run(["bash", str(SCRIPT), "--help"], capture_output=True, text=True)
+    lines = res.stdout.splitlines()
+    assert res.returncode == 0 and lines[0].startswith("Install or upgrade edge-agent")
+    assert lines[-1].lstrip().startswith("--no-models") and not any("set -euo" in ln for ln in lines)
+
+
+def test_an_install_where_systemd_is_not_running_enables_the_unit_without_a_reload(tmp_path, example):
+    """An SD-card image built in a container (or any host not booted with systemd): `systemctl daemon-reload`
+    failed there and set -e ended the install before `enable`; `enable` works offline."""
+    if Path("/run/systemd/system").is_dir():
+        pytest.skip("this host runs systemd")
+    out = dry_run(tmp_path / "root", example, "--no-apt", "--no-models")
+    flat = [" ".join(c) for c in commands(out)]
+    assert "systemctl enable edge-agent.service" in flat
+    assert not any("daemon-reload" in c for c in flat)
+    assert any("systemd is not running here" in ln for ln in out)

@@ -59,3 +59,20 @@ def test_image_holds_every_committed_model():
     sources = _copy_sources()
     for name in shipped_models():
         assert f"models/{name}" in sources, f"the Dockerfile does not COPY models/{name}"
+
+
+def test_the_jetson_example_serves_what_the_images_healthcheck_reads():
+    """The image's HEALTHCHECK reads http://127.0.0.1:9108/metrics; the Jetson example left ops.metrics off, so a
+    container run on it as the README says was "unhealthy" for as long as it ran."""
+    import re
+
+    from edge_agent.config import load_config
+
+    text = (JETSON / "Dockerfile").read_text()
+    check = text[text.index("HEALTHCHECK"):].split("\n\n", 1)[0]
+    port = int(re.search(r"http://127\.0\.0\.1:(\d+)/metrics", check).group(1))
+    metrics = load_config(REPO / "config" / "jetson.yaml").ops.metrics
+    assert metrics.enabled and metrics.port == port
+    assert metrics.host in ("0.0.0.0", "127.0.0.1", "")  # reachable from inside the container
+    readme = (JETSON / "README.md").read_text()
+    assert f"-p 127.0.0.1:{port}:{port}" in readme  # published on the host's loopback only

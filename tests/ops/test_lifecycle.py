@@ -83,7 +83,8 @@ def test_ops_runtime_lifecycle(tmp_path, notify, clock):
         assert ops.stop_requested.wait(10)
     finally:
         results = ops.finish()
-    assert sock.recv(100) == b"STOPPING=1\nSTATUS=stopping"
+    # the stop budget (5 s) and a margin: systemd waits that long whatever the unit's TimeoutStopSec= says
+    assert sock.recv(100) == b"STOPPING=1\nSTATUS=stopping\nEXTEND_TIMEOUT_USEC=10000000"
     assert [r.status for r in results] == ["ok", "ok"] and steps == ["frames", "flush<=5"]
     assert signal.getsignal(signal.SIGTERM) is not ops._signals._handle  # handlers restored
     with pytest.raises(httpx.HTTPError):

@@ -74,3 +74,22 @@ def test_unit_has_the_operational_contract():
     assert s["ProtectClock"] == "yes" and s["CapabilityBoundingSet"] == "" and s["NoNewPrivileges"] == "yes"
     # the agent's own stop budget is 5 s; systemd waits longer before SIGKILL.
     assert int(s["TimeoutStopSec"]) > 5
+
+
+def test_the_unit_never_gives_up_on_a_device_nobody_watches():
+    """A camera that hangs at every start gets the agent killed by the watchdog once per deadline (the config allows
+    1 s); with StartLimitBurst=5 in 600 s the unit entered `failed` for good after ~9 minutes: no lock answered a
+    remote command, no heartbeat, until someone came. However fast the watchdog cycle, the start limit must not
+    be reached."""
+    from edge_agent.config.ops import WatchdogConfig
+
+    cp = configparser.ConfigParser(strict=False, interpolation=None, delimiters=("=",))
+    cp.optionxform = str
+    cp.read_string(UNIT.read_text())
+    unit, svc = cp["Unit"], cp["Service"]
+    interval = int(unit.get("StartLimitIntervalSec", "10"))  # systemd's defaults: 10 s, 5 starts
+    burst = int(unit.get("StartLimitBurst", "5"))
+    floor = min(f.metadata[0].ge for name, f in WatchdogConfig.model_fields.items() if name.endswith("_deadline_s"))
+    cycle = floor + int(svc["RestartSec"])  # the fastest the watchdog can kill and systemd restart the agent
+    assert svc["Restart"] in ("on-failure", "always")
+    assert interval == 0 or burst * cycle > interval, (interval, burst, cycle)

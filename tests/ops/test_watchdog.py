@@ -101,3 +101,28 @@ def test_watchdog_interval_from_env():
     assert watchdog_interval({}) is None
     assert watchdog_interval({"WATCHDOG_USEC": "20000000", "WATCHDOG_PID": "1"}, pid=2) is None
     assert watchdog_interval({"WATCHDOG_USEC": "20000000", "WATCHDOG_PID": "7"}, pid=7) == 10.0
+
+
+def test_on_stuck_once_per_episode_for_loops_that_had_run(clock):
+    """Where no service manager reads the pings the caller ends the process on ``on_stuck``. A loop that never
+    turned is still starting (TensorRT builds its engine on the first inference: minutes on an Orin Nano); a
+    restart would only start that over, so it is not reported."""
+    seen: list[list[str]] = []
+    wd = Watchdog(Notifier(None), clock, interval_s=2.0, on_stuck=seen.append)
+    camera = wd.register("camera", deadline_s=5.0)
+    perception = wd.register("perception", deadline_s=5.0)
+    clock.advance(60.0)  # neither has turned once: start-up, not stuck
+    assert wd.stuck() == ["camera", "perception"] and wd.tick() is False and seen == []
+    camera.progress()
+    perception.progress()
+    clock.advance(6.0)
+    perception.progress()
+    for _ in range(3):  # the camera ran, then stopped: reported once, however often the thread ticks
+        assert wd.tick() is False
+        clock.advance(1.0)
+    assert seen == [["camera"]]
+    camera.progress()
+    wd.tick()  # no socket: no ping to send, but the episode is over
+    assert wd.stuck() == []
+    clock.advance(6.0)
+    assert wd.tick() is False and seen == [["camera"], ["camera", "perception"]]  # a new episode

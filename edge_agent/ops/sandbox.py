@@ -1,0 +1,136 @@
+"""The doctor's ``service sandbox`` row: the paths the config names, against the installed unit's sandbox.
+
+Why: the doctor runs as the service user but outside the unit, so it saw the whole file system while the
+service does not. ``ProtectSystem=strict`` leaves it only ``ReadWritePaths=`` (and its ``StateDirectory=``) to
+write, ``ProtectHome=yes`` hides ``/home``, ``/root`` and ``/run/user``. A ``data_dir`` on a USB disk
+(``/mnt/ssd/edge-agent``, to spare the SD card) passed the doctor's ``disk`` row, then the service refused to
+start on a read-only file system at every restart; a CA file left in ``/home/pi`` passed the broker row and was
+"not found" by the service. The row reads the unit as installed, with its drop-ins (what ``systemctl edit``
+writes), so the fix it names is seen the next time.
+"""
+
+from __future__ import annotations
+
+import configparser
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any, Iterator
+
+from edge_agent.config.models import AgentConfig
+from edge_agent.ops.checks import Check
+
+UNIT = Path("/etc/systemd/system/edge-agent.service")
+NAME = "service sandbox"
+#: hidden by ProtectHome=yes / tmpfs (systemd.exec(5))
+HOME_DIRS = ("/home", "/root", "/run/user")
+#: read-only under ProtectSystem=yes / full (strict: everything but the API file systems and the paths allowed)
+SYSTEM_DIRS = {"yes": ("/usr", "/boot", "/efi"), "full": ("/usr", "/boot", "/efi", "/etc")}
+
+
+@dataclass
+class Sandbox:
+    protect_system: str = "no"
+    protect_home: str = "no"
+    private_tmp: bool = False
+    writable: list[str] = field(default_factory=list)  # ReadWritePaths= and /var/lib/<StateDirectory=>
+    working_dir: str | None = None
+
+    @classmethod
+    def read(cls, unit: Path) -> "Sandbox":
+        """The unit file and its drop-ins (``<unit>.d/*.conf``, in name order), as systemd merges them: a later
+        value wins, a list grows, an empty assignment empties it."""
+        box = cls()
+        for path in [unit, *sorted(Path(f"{unit}.d").glob("*.conf"))]:
+            for key, value in _service_lines(path):
+                if key == "ProtectSystem":
+                    box.protect_system = {"true": "yes", "false": "no", "1": "yes", "0": "no"}.get(value, value)
+                elif key == "ProtectHome":
+                    box.protect_home = {"true": "yes", "false": "no", "1": "yes", "0": "no"}.get(value, value)
+                elif key == "PrivateTmp":
+                    box.private_tmp = value in ("yes", "true", "1", "on")
+                elif key == "ReadWritePaths":
+                    box.writable = [] if not value else box.writable + [p.lstrip("-+") for p in value.split()]
+                elif key == "StateDirectory":
+                    box.writable += [f"/var/lib/{d.split(':')[0]}" for d in value.split()]
+                elif key == "WorkingDirectory":
+                    box.working_dir = value.lstrip("-") or None
+        return box
+
+    def hidden(self, path: PurePosixPath) -> bool:
+        return self.protect_home in ("yes", "tmpfs") and any(_under(path, d) for d in HOME_DIRS)
+
+    def may_write(self, path: PurePosixPath) -> bool:
+        allowed = any(_under(path, w) for w in self.writable)
+        if any(_under(path, d) for d in HOME_DIRS) and self.protect_home != "no":
+            return self.protect_home == "read-only" and allowed  # hidden (yes, tmpfs) whatever else is said
+        if allowed:
+            return True
+        if self.protect_system == "strict":
+            return self.private_tmp and (_under(path, "/tmp") or _under(path, "/var/tmp"))
+        return not any(_under(path, d) for d in SYSTEM_DIRS.get(self.protect_system, ()))
+
+
+def _service_lines(path: Path) -> Iterator[tuple[str, str]]:
+    parser = configparser.ConfigParser(strict=False, interpolation=None, delimiters=("=",),
+                                       comment_prefixes=("#", ";"), empty_lines_in_values=False)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]  # systemd keys are case-sensitive
+    try:
+        parser.read_string(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, configparser.Error):
+        return
+    if parser.has_section("Service"):
+        for key, value in parser.items("Service"):
+            yield key, value.strip()
+
+
+def _under(path: PurePosixPath, root: str) -> bool:
+    return path == PurePosixPath(root) or PurePosixPath(root) in path.parents
+
+
+def _paths(value: Any, key: str = "") -> Iterator[tuple[str, PurePosixPath]]:
+    """Every absolute path the config names (a file source, a CA, a secret file, a models folder), by its key."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _paths(v, f"{key}.{k}" if key else str(k))
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            yield from _paths(v, f"{key}[{i}]")
+    elif isinstance(value, (str, Path)) and str(value).startswith("/") and "\n" not in str(value):
+        last = key.rsplit(".", 1)[-1]
+        if last.endswith(("_file", "_dir")) or not any(w in last for w in ("password", "secret", "token", "key")):
+            yield key, PurePosixPath(str(value))  # never a secret's value, whatever it looks like
+
+
+def written_paths(cfg: AgentConfig, working_dir: str | None) -> list[tuple[str, PurePosixPath]]:
+    """What the service writes outside its data dir's own files: the data dir, and files configured elsewhere."""
+    data = PurePosixPath(cfg.data_dir)
+    if not data.is_absolute():
+        data = PurePosixPath(working_dir or "/") / data  # the agent opens it as given, from the unit's folder
+    out = [("data_dir", data)]
+    if cfg.mqtt.outbox.path:
+        out.append(("mqtt.outbox.path", PurePosixPath(str(cfg.mqtt.outbox.path)).parent))
+    if cfg.web.session_secret_file:
+        out.append(("web.session_secret_file", PurePosixPath(cfg.web.session_secret_file).parent))
+    return out
+
+
+def check_sandbox(cfg: AgentConfig, unit: Path = UNIT) -> Check:
+    if not unit.is_file():
+        return Check(NAME, "skip", f"{unit} is not installed (not run by the shipped unit)")
+    box = Sandbox.read(unit)
+    problems = []
+    for key, path in written_paths(cfg, box.working_dir):
+        if not box.may_write(path):
+            why = "ProtectHome=" + box.protect_home if box.hidden(path) else "ProtectSystem=" + box.protect_system
+            problems.append(f"{key} {path}: the service may not write there ({why}; it may write "
+                            f"{', '.join(box.writable) or 'nothing'}): `systemctl edit edge-agent`, add [Service] "
+                            f"ReadWritePaths={path}")
+    for key, path in _paths(cfg.model_dump(mode="python")):
+        if box.hidden(path):
+            problems.append(f"{key} {path}: hidden from the service (ProtectHome={box.protect_home}): "
+                            "move it under /etc/edge-agent")
+    if problems:
+        more = f" (+{len(problems) - 3} more)" if len(problems) > 3 else ""
+        return Check(NAME, "fail", "; ".join(problems[:3]) + more)
+    return Check(NAME, "pass", f"every path the config names is open to {unit.name} "
+                               f"(ProtectSystem={box.protect_system}, ProtectHome={box.protect_home})")

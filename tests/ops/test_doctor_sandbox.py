@@ -1,0 +1,68 @@
+"""The doctor's ``service sandbox`` row reads the shipped unit (and a drop-in, as ``systemctl edit`` writes it).
+
+The doctor runs as the service user but outside the unit: a ``data_dir`` on a USB disk passed its ``disk`` row and
+the service then refused to start on a read-only file system (ProtectSystem=strict) at every restart; a CA in
+/home/pi passed the broker row and the service (ProtectHome=yes) did not find it.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import yaml
+
+from edge_agent.config.load import load_config
+from edge_agent.ops.sandbox import check_sandbox
+from tests.conftest import REPO
+
+SHIPPED = REPO / "deploy" / "edge-agent.service"
+EXAMPLE = REPO / "config" / "rpi5-two-bays.yaml"
+
+
+def installed_unit(tmp_path):
+    unit = tmp_path / "systemd" / "edge-agent.service"
+    unit.parent.mkdir()
+    shutil.copy(SHIPPED, unit)
+    return unit
+
+
+def config(tmp_path, **changes):
+    raw = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
+    for dotted, value in changes.items():
+        *parents, last = dotted.split("__")
+        node = raw
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[last] = value
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    return load_config(path)
+
+
+def test_the_shipped_example_passes_under_the_shipped_unit(tmp_path):
+    row = check_sandbox(config(tmp_path), installed_unit(tmp_path))
+    assert row.status == "pass", row.detail
+
+
+def test_a_data_dir_the_unit_may_not_write_fails_until_a_drop_in_allows_it(tmp_path):
+    unit = installed_unit(tmp_path)
+    cfg = config(tmp_path, data_dir="/mnt/ssd/edge-agent")
+    row = check_sandbox(cfg, unit)
+    assert row.status == "fail"
+    assert "data_dir /mnt/ssd/edge-agent: the service may not write there (ProtectSystem=strict" in row.detail
+    assert "ReadWritePaths=/mnt/ssd/edge-agent" in row.detail  # the fix, named
+    dropin = unit.parent / "edge-agent.service.d" / "override.conf"
+    dropin.parent.mkdir()
+    dropin.write_text("[Service]\nReadWritePaths=/mnt/ssd/edge-agent\n")
+    assert check_sandbox(cfg, unit).status == "pass"
+
+
+def test_a_file_in_a_home_folder_is_hidden_from_the_service(tmp_path):
+    cfg = config(tmp_path, mqtt__tls={"ca_file": "/home/pi/ca.crt"})
+    row = check_sandbox(cfg, installed_unit(tmp_path))
+    assert row.status == "fail" and "mqtt.tls.ca_file /home/pi/ca.crt: hidden from the service (ProtectHome=yes)" \
+        in row.detail, row.detail
+
+
+def test_no_installed_unit_is_a_skip(tmp_path):
+    assert check_sandbox(config(tmp_path), tmp_path / "none.service").status == "skip"
