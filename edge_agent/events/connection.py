@@ -196,6 +196,9 @@ class Connection:
         self._connack = False
         self._max_packet: int | None = None  # the broker's Maximum Packet Size (MQTT 5 CONNACK), if it sets one
         self._refusals = 0  # failed PUBACKs on this connection (logged the first and every 100th)
+        self._sub_mids: dict[int, str] = {}  # SUBSCRIBE mid -> its filter, until its SUBACK
+        self._subs_refused: dict[str, str] = {}  # filter -> why the broker refused it (this connection)
+        self._subs_told: dict[str, str] = {}  # filter -> the refusal last said at error (kept across reconnects)
         # the last failure said for each broker: with a failover list the brokers' causes alternate (one refuses,
         # one is down), and a single "last text" made every attempt news, each a warning
         self._last_text: dict[str, str] = {}
@@ -226,6 +229,7 @@ class Connection:
         c.on_connect_fail = self._guard(self._connect_failed)
         c.on_disconnect = self._guard(self._disconnected)
         c.on_publish = self._guard(lambda _c, _u, mid, rc, _p: self._published(mid, rc))
+        c.on_subscribe = self._guard(lambda _c, _u, mid, codes, _p: self._subscribed(mid, codes))
         c.on_message = self._guard(lambda _c, _u, msg: self._on_msg(msg))
         self.client = c
 
@@ -281,10 +285,20 @@ class Connection:
         return props
 
     def subscribe(self, topic_filter: str, qos: int = 1) -> None:
-        if self._v5:  # retain as published: a command published with retain is told apart also when it arrives live
-            self.client.subscribe(topic_filter, options=SubscribeOptions(qos=qos, retainAsPublished=True))
-        else:
-            self.client.subscribe(topic_filter, qos=qos)
+        """Subscribe; the broker's SUBACK is checked in :meth:`_subscribed` (a refusal is no exception)."""
+        with self._lock:  # under the lock: the SUBACK may be read before paho's subscribe() returns
+            if self._v5:  # retain as published: a command published with retain is told apart also when it arrives live
+                _rc, mid = self.client.subscribe(topic_filter, options=SubscribeOptions(qos=qos, retainAsPublished=True))
+            else:
+                _rc, mid = self.client.subscribe(topic_filter, qos=qos)
+            if mid is not None:
+                self._sub_mids[mid] = topic_filter
+
+    def refused_subscriptions(self) -> dict[str, str]:
+        """Topic filters the broker refused on this connection (SUBACK 0x80 and up), with its reason: nothing
+        published there reaches the agent (the heartbeat's ``extra.subscriptions_refused``)."""
+        with self._lock:
+            return dict(self._subs_refused)
 
     @staticmethod
     def reply_properties(correlation: bytes | None) -> Properties:
@@ -316,6 +330,9 @@ class Connection:
         self._connack = True
         self._max_packet = getattr(props, "MaximumPacketSize", None) if self._v5 else None
         self._refusals = 0
+        with self._lock:  # this connection's SUBACKs say again what the broker takes
+            self._sub_mids.clear()
+            self._subs_refused.clear()
         if rc.is_failure:
             login = rc.value in (0x86, 0x87, 4, 5)  # v5 bad credentials / not authorised; v3 codes 4, 5
             hint = f": check {self._auth_hint}" if login else ""
@@ -361,6 +378,28 @@ class Connection:
                 log.error("MQTT broker refused message %d (%s), %d refused since connecting: check the broker ACL "
                           "for this device", mid, rc, self._refusals)
         self._on_ack(mid, not rc.is_failure)
+
+    def _subscribed(self, mid: int, codes: list[ReasonCode]) -> None:
+        """The broker's SUBACK. A refused subscription (no read access to ``cmd/+``: EMQX, HiveMQ, mosquitto's
+        dynamic-security plugin answer 0x80 / 0x87; its ``acl_file`` grants it and filters at delivery) was silent: the agent said "connected", looked healthy, and no command ever arrived."""
+        with self._lock:
+            topic_filter = self._sub_mids.pop(mid, "?")
+        code = codes[0] if codes else None
+        if code is None:
+            return
+        if code.is_failure:
+            with self._lock:
+                self._subs_refused[topic_filter] = str(code)
+            told = self._subs_told.get(topic_filter) == str(code)
+            (log.debug if told else log.error)(
+                "MQTT %s: the broker refused the subscription to %s (%s): nothing sent there reaches this agent; "
+                "check the broker ACL (this device needs read access to it)", self._status.broker, topic_filter, code)
+            self._subs_told[topic_filter] = str(code)
+            return
+        with self._lock:
+            self._subs_refused.pop(topic_filter, None)
+        if self._subs_told.pop(topic_filter, None) is not None:
+            log.warning("MQTT %s: the broker grants the subscription to %s again", self._status.broker, topic_filter)
 
     def note_stable(self) -> None:
         """Called now and then while connected: a connection that outlasted ``FLAP_S`` ends a run of short ones
