@@ -88,9 +88,11 @@ class LinkStatus:
 
 
 class _Client(mqtt.Client):
-    """paho's loop swallows the OSError of a failed connect; keep it for the log line."""
+    """paho's loop swallows the OSError of a failed connect, and the TLS error of a failed read; keep them for
+    the log line."""
 
     last_connect_error: OSError | None = None
+    last_tls_read_error: ssl.SSLError | None = None
 
     def reconnect(self) -> MQTTErrorCode:
         try:
@@ -99,11 +101,44 @@ class _Client(mqtt.Client):
             self.last_connect_error = exc
             raise
 
+    def _sock_recv(self, bufsize: int) -> bytes:
+        # With TLS 1.3 the broker checks the client's certificate after the handshake has completed on our side:
+        # its refusal is an alert read with the CONNACK's place, which paho logs as "failed to receive" and
+        # turns into a lost connection
+        try:
+            return super()._sock_recv(bufsize)
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            raise
+        except ssl.SSLError as exc:
+            self.last_tls_read_error = exc
+            raise
 
-def describe_connect_error(exc: OSError) -> tuple[str, str]:
+
+# TLS alerts by which a broker refuses the client's certificate (OpenSSL's reason names)
+_CLIENT_CERT_ALERTS = ("CERTIFICATE_REQUIRED", "BAD_CERTIFICATE", "UNKNOWN_CA", "CERTIFICATE_EXPIRED",
+                       "CERTIFICATE_REVOKED", "CERTIFICATE_UNKNOWN", "UNSUPPORTED_CERTIFICATE", "ACCESS_DENIED")
+
+
+def describe_tls_alert(exc: ssl.SSLError, cert_file: str | None) -> str | None:
+    """The text for a TLS alert by which the broker refused this client's certificate (or its lack of one),
+    else None. Before, it read "plain mqtt:// to a TLS port? (use mqtts://)" on an mqtts:// link (TLS 1.3), or
+    "is that port a TLS listener?" (TLS 1.2): nothing named the client certificate."""
+    reason = str(exc.reason or exc)
+    if "ALERT" not in reason.upper() or not any(a in reason.upper() for a in _CLIENT_CERT_ALERTS):
+        return None
+    if cert_file is None:
+        return (f"the broker requires a client certificate ({reason}): set mqtt.tls.cert_file and "
+                "mqtt.tls.key_file (mutual TLS)")
+    return (f"the broker refused this device's client certificate mqtt.tls.cert_file={cert_file} ({reason}): is it "
+            "signed by a CA the broker trusts (its cafile), unexpired and unrevoked?")
+
+
+def describe_connect_error(exc: OSError, cert_file: str | None = None) -> tuple[str, str]:
     if isinstance(exc, ssl.SSLCertVerificationError):
         return "tls_error", f"TLS certificate check failed ({exc.verify_message}): check mqtt.tls.ca_file and the broker's name"
     if isinstance(exc, ssl.SSLError):
+        if (text := describe_tls_alert(exc, cert_file)) is not None:
+            return "tls_error", text
         return "tls_error", f"TLS handshake failed ({exc.reason or exc}): is that port a TLS listener?"
     if isinstance(exc, ConnectionRefusedError):
         return "unreachable", "connection refused: is the broker running on that port?"
@@ -189,6 +224,7 @@ class Connection:
         self._brokers: list[BrokerAddress] = cfg.broker_addresses()
         self._index = 0
         self._v5 = cfg.protocol == "5"
+        self._cert_file = cfg.tls.cert_file if cfg.tls is not None else None
         self._on_up, self._on_down, self._on_ack, self._on_msg = on_up, on_down, on_ack, on_message
         self._lock = threading.Lock()
         self._status = LinkStatus(broker=str(self._brokers[0]))
@@ -323,6 +359,7 @@ class Connection:
     def _pre_connect(self, _c: object, _u: object) -> None:
         self._connack = False
         self.client.last_connect_error = None
+        self.client.last_tls_read_error = None
         if self._status.state == "starting":
             self._set(state="connecting")
 
@@ -350,7 +387,7 @@ class Connection:
 
     def _connect_failed(self, _c: object, _u: object) -> None:
         exc = self.client.last_connect_error
-        state, text = describe_connect_error(exc) if exc else ("unreachable", "connect failed")
+        state, text = describe_connect_error(exc, self._cert_file) if exc else ("unreachable", "connect failed")
         self._fail(state, text)
         self._failover()
 
@@ -365,11 +402,24 @@ class Connection:
                 return
             self._fail("connecting", f"connection lost ({rc}); reconnecting")
         elif not self._connack:
-            self._fail(
-                "closed_early",
-                "connection closed before the broker answered: plain mqtt:// to a TLS port? (use mqtts://)",
-            )
+            self._closed_before_connack()
         self._failover()
+
+    def _closed_before_connack(self) -> None:
+        """The broker closed the connection before its CONNACK. On plain ``mqtt://`` the likely cause is a TLS port;
+        on ``mqtts://`` that hint was wrong, and a broker that requires or refuses a client certificate (TLS 1.3
+        says so only after the handshake) read as one: the TLS alert is named instead."""
+        tls_error = self.client.last_tls_read_error
+        if not self._brokers[self._index].tls:
+            self._fail("closed_early",
+                       "connection closed before the broker answered: plain mqtt:// to a TLS port? (use mqtts://)")
+        elif tls_error is not None:
+            why = tls_error.reason or tls_error
+            self._fail("tls_error", describe_tls_alert(tls_error, self._cert_file)
+                       or f"the broker ended the TLS session before answering ({why}): its log says why")
+        else:
+            self._fail("closed_early", "connection closed before the broker answered (after the TLS handshake): the "
+                                       "broker's log says why")
 
     def _published(self, mid: int, rc: ReasonCode) -> None:
         if rc.is_failure:
