@@ -101,6 +101,24 @@ class _Client(mqtt.Client):
             self.last_connect_error = exc
             raise
 
+    def _handle_pubackcomp(self, cmd: Any) -> MQTTErrorCode:
+        """A PUBACK whose reason code MQTT 5 does not allow there is still that message's refusal. mosquitto
+        answers a message over its ``message_size_limit`` with PUBACK 0x95 (Packet too large, a DISCONNECT
+        code); paho called it malformed and dropped the connection, then sent the same message first again after
+        every reconnect: the outbox stalled behind it for ever, and the messages sent with it were delivered
+        again at every reconnect, never acked. Now it is a failed PUBACK, held back like an ACL refusal."""
+        packet = self._in_packet["packet"]
+        if cmd != "PUBACK" or self._protocol != mqtt.MQTTv5 or len(packet) < 3 or _puback_code_ok(packet[2]):
+            return super()._handle_pubackcomp(cmd)
+        mid = int.from_bytes(packet[:2], "big")
+        code = _refusal_code(packet[2])
+        self._easy_log(mqtt.MQTT_LOG_DEBUG, "Received PUBACK (Mid: %d) with reason %s, not a PUBACK reason", mid,
+                       code)
+        with self._out_message_mutex:
+            if mid in self._out_messages:
+                return self._do_on_publish(mid, code, Properties(PacketTypes.PUBACK))  # type: ignore[no-untyped-call]
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
+
     def _sock_recv(self, bufsize: int) -> bytes:
         # With TLS 1.3 the broker checks the client's certificate after the handshake has completed on our side:
         # its refusal is an alert read with the CONNACK's place, which paho logs as "failed to receive" and
@@ -131,6 +149,25 @@ def describe_tls_alert(exc: ssl.SSLError, cert_file: str | None) -> str | None:
                 "mqtt.tls.key_file (mutual TLS)")
     return (f"the broker refused this device's client certificate mqtt.tls.cert_file={cert_file} ({reason}): is it "
             "signed by a CA the broker trusts (its cafile), unexpired and unrevoked?")
+
+
+def _puback_code_ok(value: int) -> bool:
+    try:
+        ReasonCode(PacketTypes.PUBACK, identifier=value)
+    except Exception:  # noqa: BLE001 - paho raises KeyError / ValueError for a name it has not for that packet
+        return False
+    return True
+
+
+def _refusal_code(value: int) -> ReasonCode:
+    """``value`` as a failed reason code, named as MQTT names it for any packet (0x95: Packet too large)."""
+    if value >= 0x80:
+        for packet_type in (PacketTypes.DISCONNECT, PacketTypes.CONNACK, PacketTypes.SUBACK):
+            try:
+                return ReasonCode(packet_type, identifier=value)
+            except Exception:  # noqa: BLE001 - not named for that packet
+                continue
+    return ReasonCode(PacketTypes.PUBACK, "Unspecified error")
 
 
 def describe_connect_error(exc: OSError, cert_file: str | None = None) -> tuple[str, str]:
@@ -425,8 +462,10 @@ class Connection:
         if rc.is_failure:
             self._refusals += 1
             if self._refusals == 1 or self._refusals % 100 == 0:
-                log.error("MQTT broker refused message %d (%s), %d refused since connecting: check the broker ACL "
-                          "for this device", mid, rc, self._refusals)
+                hint = ("the broker's message size limit (mosquitto message_size_limit / max_packet_size)"
+                        if rc.value == 0x95 else "the broker ACL for this device")
+                log.error("MQTT broker refused message %d (%s), %d refused since connecting: check %s", mid, rc,
+                          self._refusals, hint)
         self._on_ack(mid, not rc.is_failure)
 
     def _subscribed(self, mid: int, codes: list[ReasonCode]) -> None:
