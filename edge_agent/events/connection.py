@@ -290,6 +290,11 @@ class Connection:
         c.suppress_exceptions = True  # and logged through enable_logger
         c.enable_logger(_PAHO_LOG)
         apply_tls_and_login(c, cfg, secrets.password)
+        if self._brokers[0].tls and cfg.tls is not None and not cfg.tls.check_hostname:
+            # it was silent: a config carried over from a test bench left every device open to impersonation
+            log.warning("MQTT: mqtt.tls.check_hostname is false: the broker's certificate is not checked against "
+                        "its name, so any certificate the CA signed (another device's, a copied one) can pose as "
+                        "the broker and receive this device's password and events")
         will_props = None
         if self._v5:
             will_props = Properties(PacketTypes.WILLMESSAGE)  # type: ignore[no-untyped-call]

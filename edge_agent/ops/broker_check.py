@@ -53,7 +53,9 @@ def _probe(cfg: "AgentConfig", addr: BrokerAddress, password: str | None, timeou
         return Check(name, "fail", str(exc))
     how = []
     if addr.tls:
-        how.append("TLS" + (" + client cert" if m.tls and m.tls.cert_file else ""))
+        how.append("TLS" + (" + client cert" if m.tls and m.tls.cert_file else "")
+                   + (" WITHOUT the name check (mqtt.tls.check_hostname: false)" if m.tls and not m.tls.check_hostname
+                      else ""))
     if m.username:
         how.append(f"user {m.username}")
     result: dict[str, object] = {}

@@ -62,3 +62,43 @@ def test_a_missing_or_untrusted_client_certificate_is_named_never_called_plain_m
     assert untrusted.state == "tls_error" and "refused this device's client certificate" in untrusted.last_error
     assert str(bad_cert) in untrusted.last_error
     assert "mqtts://" not in caplog.text.replace(broker.url(), "")  # never "use mqtts://" on an mqtts:// link
+
+
+def test_a_broker_name_its_certificate_does_not_carry_is_refused_and_turning_the_check_off_is_loud(
+        tls_material, tmp_path, caplog):  # fmt: skip
+    """A certificate from the right CA for another name (another device's, a copied one) is refused; with
+    ``mqtt.tls.check_hostname: false`` it is taken, and that was silent: now a warning at start and in the
+    doctor's broker row."""
+    from edge_agent.ops.broker_check import check_brokers
+
+    caplog.set_level(logging.INFO)
+    m = tls_material
+    d = tmp_path / "other-name"
+    d.mkdir()
+    run = lambda *a: subprocess.run(["openssl", *a], cwd=d, check=True, capture_output=True)  # noqa: E731
+    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "srv.key", "-out", "srv.csr", "-subj", "/CN=other.example")
+    (d / "ext.cnf").write_text("subjectAltName=DNS:other.example\n")
+    run("x509", "-req", "-in", "srv.csr", "-CA", str(m.ca), "-CAkey", str(m.ca.parent / "ca.key"), "-CAcreateserial",
+        "-out", "srv.crt", "-days", "2", "-extfile", "ext.cnf")  # fmt: skip
+    broker = LocalBroker(tmp_path / "broker", tls=BrokerTls(m.ca, d / "srv.crt", d / "srv.key")).start()
+    configs = {check: make_config(broker.url(), tmp_path / f"data-{check}", reconnect_min_s=1, reconnect_max_s=1,
+                                  client_id=f"dev-{check}", tls={"ca_file": str(m.ca), "check_hostname": check})
+               for check in (True, False)}  # fmt: skip
+    links = {check: build_mqtt(cfg, EventBus(), RecordingControl(), FakeClock(), no_health)
+             for check, cfg in configs.items()}  # fmt: skip
+    warned = [r for r in caplog.records if "check_hostname is false" in r.getMessage()]
+    for link in links.values():
+        link.start()
+    try:
+        wait_until(lambda: links[False].status().connected, what="the unchecked link to connect")
+        wait_until(lambda: links[True].status().failures >= 1, what="the checked link to fail")
+        checked = links[True].status()
+        doctor = check_brokers(configs[False])[0]
+    finally:
+        for link in links.values():
+            link.stop()
+        broker.stop()
+    assert checked.state == "tls_error" and "certificate check failed" in checked.last_error
+    assert not checked.connected
+    assert [r.levelno for r in warned] == [logging.WARNING]  # the unchecked one only, at start
+    assert doctor.status == "pass" and "WITHOUT the name check" in doctor.detail
