@@ -17,6 +17,7 @@ import ssl
 import threading
 import time
 from dataclasses import dataclass, replace
+from datetime import datetime, timezone
 from typing import Any, Callable
 
 import paho.mqtt.client as mqtt
@@ -170,8 +171,19 @@ def _refusal_code(value: int) -> ReasonCode:
     return ReasonCode(PacketTypes.PUBACK, "Unspecified error")
 
 
+# OpenSSL's X509_V_ERR_CERT_NOT_YET_VALID / X509_V_ERR_CERT_HAS_EXPIRED
+_CERT_TIME_CODES = (9, 10)
+
+
 def describe_connect_error(exc: OSError, cert_file: str | None = None) -> tuple[str, str]:
     if isinstance(exc, ssl.SSLCertVerificationError):
+        if exc.verify_code in _CERT_TIME_CODES:
+            # the hint sent the operator to the CA file, while a Pi without a real-time clock, before NTP has set it,
+            # reads a time the broker's certificate is not valid at
+            now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+            return "tls_error", (f"TLS certificate check failed ({exc.verify_message} at this device's clock, {now}): "
+                                 "is the clock right (NTP: `edge-agent doctor`)? If it is, the broker's certificate "
+                                 "needs renewing")
         return "tls_error", f"TLS certificate check failed ({exc.verify_message}): check mqtt.tls.ca_file and the broker's name"
     if isinstance(exc, ssl.SSLError):
         if (text := describe_tls_alert(exc, cert_file)) is not None:

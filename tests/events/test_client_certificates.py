@@ -102,3 +102,46 @@ def test_a_broker_name_its_certificate_does_not_carry_is_refused_and_turning_the
     assert not checked.connected
     assert [r.levelno for r in warned] == [logging.WARNING]  # the unchecked one only, at start
     assert doctor.status == "pass" and "WITHOUT the name check" in doctor.detail
+
+
+def test_a_broker_certificate_outside_its_dates_points_at_the_clock_not_the_ca_file(tls_material, tmp_path):
+    """A Pi without a real-time clock boots at its last shutdown's time (or 1970) until NTP sets it: every broker
+    certificate then reads "not yet valid" or "expired", and the hint said "check mqtt.tls.ca_file and the
+    broker's name", both right. Here the broker's certificate expired in 2020 (made with ``openssl ca``, which
+    takes the dates)."""
+    m = tls_material
+    d = tmp_path / "ca"
+    d.mkdir()
+    (d / "index.txt").write_text("")
+    (d / "serial").write_text("1000\n")
+    (d / "ca.cnf").write_text(f"""[ca]
+default_ca = here
+[here]
+database = {d}/index.txt
+new_certs_dir = {d}
+serial = {d}/serial
+default_md = sha256
+policy = any
+copy_extensions = copy
+unique_subject = no
+[any]
+commonName = supplied
+""")
+    run = lambda *a: subprocess.run(["openssl", *a], cwd=d, check=True, capture_output=True)  # noqa: E731
+    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "srv.key", "-out", "srv.csr", "-subj", "/CN=127.0.0.1",
+        "-addext", "subjectAltName=IP:127.0.0.1")  # fmt: skip
+    run("ca", "-batch", "-config", "ca.cnf", "-cert", str(m.ca), "-keyfile", str(m.ca.parent / "ca.key"),
+        "-in", "srv.csr", "-out", "srv.crt", "-startdate", "20200101000000Z", "-enddate", "20200201000000Z")  # fmt: skip
+    broker = LocalBroker(tmp_path / "broker", tls=BrokerTls(m.ca, d / "srv.crt", d / "srv.key")).start()
+    link = build_mqtt(make_config(broker.url(), tmp_path / "data", reconnect_min_s=1, reconnect_max_s=1,
+                                  tls={"ca_file": str(m.ca)}), EventBus(), RecordingControl(), FakeClock(),
+                      no_health)  # fmt: skip
+    link.start()
+    try:
+        wait_until(lambda: link.status().failures >= 1, what="the refused certificate")
+        st = link.status()
+    finally:
+        link.stop()
+        broker.stop()
+    assert st.state == "tls_error" and "certificate has expired at this device's clock" in st.last_error
+    assert "is the clock right" in st.last_error and "ca_file" not in st.last_error
