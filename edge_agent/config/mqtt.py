@@ -7,6 +7,7 @@ paths are resolved against the config file's folder, like the web section's.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from dataclasses import dataclass
@@ -83,6 +84,16 @@ class BrokerAddress:
 
     def __str__(self) -> str:
         return f"{self.scheme}://{self.host}:{self.port}"
+
+    @property
+    def loopback(self) -> bool:
+        """This machine itself: what goes there never crosses a network."""
+        if self.host.lower() in ("localhost", "localhost.", "ip6-localhost"):
+            return True
+        try:
+            return ipaddress.ip_address(self.host.strip("[]")).is_loopback
+        except ValueError:
+            return False
 
 
 def parse_broker(url: str) -> BrokerAddress:

@@ -302,6 +302,11 @@ class Connection:
         c.suppress_exceptions = True  # and logged through enable_logger
         c.enable_logger(_PAHO_LOG)
         apply_tls_and_login(c, cfg, secrets.password)
+        if cfg.username and secrets.password and (plain := [str(b) for b in self._brokers
+                                                              if not b.tls and not b.loopback]):
+            # as loud as the name check below: the password crossed the network readable by anyone on the path
+            log.warning("MQTT: the password of mqtt.username=%r goes unencrypted to %s: anyone on the network path "
+                        "can read it and log in as this device; use mqtts://", cfg.username, ", ".join(plain))
         if self._brokers[0].tls and cfg.tls is not None and not cfg.tls.check_hostname:
             # it was silent: a config carried over from a test bench left every device open to impersonation
             log.warning("MQTT: mqtt.tls.check_hostname is false: the broker's certificate is not checked against "

@@ -100,3 +100,17 @@ def test_missing_secret_or_tls_file_is_a_config_error(tmp_path, tls_material, mo
     (tmp_path / "not-a-ca.pem").write_text("-----BEGIN NOTHING-----\n")
     with pytest.raises(ConfigError, match=r"mqtt.tls.ca_file: \S*not-a-ca.pem is not a PEM CA bundle"):
         _link("mqtts://127.0.0.1:1", tmp_path, "e", tls={"ca_file": str(tmp_path / "not-a-ca.pem")})
+
+
+def test_a_password_sent_unencrypted_across_a_network_is_a_warning(tmp_path, monkeypatch, caplog):
+    """``mqtt://`` with a password to another machine puts the password on the wire for anyone on the path, and
+    nothing said so (a broker on this machine itself is no network)."""
+    caplog.set_level(logging.INFO)
+    monkeypatch.setenv("EDGE_MQTT_PW", "pw-on-the-wire")
+    for n, url in enumerate(("mqtt://192.0.2.7:1883", "mqtt://127.0.0.1:1883", "mqtt://localhost:1883",
+                             "mqtt://[::1]:1883")):  # fmt: skip
+        _link(url, tmp_path, f"d{n}", username=DEVICE_USER, password_env="EDGE_MQTT_PW").outbox.close()
+    _link("mqtt://192.0.2.8:1883", tmp_path, "anonymous").outbox.close()  # no password: nothing to read
+    said = [r for r in caplog.records if "goes unencrypted" in r.getMessage()]
+    assert [(r.levelno, "mqtt://192.0.2.7:1883" in r.getMessage()) for r in said] == [(logging.WARNING, True)]
+    assert "use mqtts://" in said[0].getMessage() and "pw-on-the-wire" not in caplog.text
