@@ -476,9 +476,11 @@ class Connection:
             why = tls_error.reason or tls_error
             self._fail("tls_error", describe_tls_alert(tls_error, self._cert_file)
                        or f"the broker ended the TLS session before answering ({why}): its log says why")
-        else:
-            self._fail("closed_early", "connection closed before the broker answered (after the TLS handshake): the "
-                                       "broker's log says why")
+        else:  # the alert may be lost: a reset discards it when the broker closed before our CONNECT was read
+            ask = (f"does it refuse this device's client certificate mqtt.tls.cert_file={self._cert_file}?"
+                   if self._cert_file else "does it require a client certificate (mqtt.tls.cert_file and key_file)?")
+            self._fail("closed_early", f"connection closed before the broker answered, after the TLS handshake: {ask} "
+                                       "the broker's log says why")
 
     def _published(self, mid: int, rc: ReasonCode) -> None:
         if rc.is_failure:
