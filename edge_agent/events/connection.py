@@ -171,6 +171,8 @@ def _refusal_code(value: int) -> ReasonCode:
     return ReasonCode(PacketTypes.PUBACK, "Unspecified error")
 
 
+_KEEPALIVE_TIMEOUT = 0x8D  # the reason paho gives when it closes a connection the broker left unanswered
+
 # OpenSSL's X509_V_ERR_CERT_NOT_YET_VALID / X509_V_ERR_CERT_HAS_EXPIRED
 _CERT_TIME_CODES = (9, 10)
 
@@ -461,15 +463,20 @@ class Connection:
                 return
             self._fail("connecting", f"connection lost ({rc}); reconnecting")
         elif not self._connack:
-            self._closed_before_connack()
+            self._closed_before_connack(rc)
         self._failover()
 
-    def _closed_before_connack(self) -> None:
+    def _closed_before_connack(self, rc: ReasonCode) -> None:
         """The broker closed the connection before its CONNACK. On plain ``mqtt://`` the likely cause is a TLS port;
         on ``mqtts://`` that hint was wrong, and a broker that requires or refuses a client certificate (TLS 1.3
-        says so only after the handshake) read as one: the TLS alert is named instead."""
+        says so only after the handshake) read as one: the TLS alert is named instead. A listener that accepts the
+        connection and never answers (a hung broker, something else on that port, a proxy that swallows it) was
+        "plain mqtt:// to a TLS port?" too, though paho had closed it itself after ``keepalive_s``."""
         tls_error = self.client.last_tls_read_error
-        if not self._brokers[self._index].tls:
+        if rc.value == _KEEPALIVE_TIMEOUT:
+            self._fail("unreachable", f"no answer to CONNECT within keepalive_s ({self._cfg.keepalive_s} s): is it an "
+                                      "MQTT broker on that port, and is it hung or overloaded?")
+        elif not self._brokers[self._index].tls:
             self._fail("closed_early",
                        "connection closed before the broker answered: plain mqtt:// to a TLS port? (use mqtts://)")
         elif tls_error is not None:

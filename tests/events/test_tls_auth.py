@@ -114,3 +114,23 @@ def test_a_password_sent_unencrypted_across_a_network_is_a_warning(tmp_path, mon
     said = [r for r in caplog.records if "goes unencrypted" in r.getMessage()]
     assert [(r.levelno, "mqtt://192.0.2.7:1883" in r.getMessage()) for r in said] == [(logging.WARNING, True)]
     assert "use mqtts://" in said[0].getMessage() and "pw-on-the-wire" not in caplog.text
+
+
+def test_a_listener_that_never_answers_is_no_answer_not_a_tls_port(tmp_path):
+    """Something that accepts the connection and never answers CONNECT (a hung broker, another service on that
+    port, a proxy swallowing it): paho gives up after ``keepalive_s``, and the line said "plain mqtt:// to a TLS
+    port? (use mqtts://)". A real listening socket that accepts and says nothing."""
+    import socket
+
+    with socket.socket() as srv:
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(8)
+        link = _link(f"mqtt://127.0.0.1:{srv.getsockname()[1]}", tmp_path, "mute", keepalive_s=5)
+        link.start()
+        try:
+            wait_until(lambda: link.status().failures >= 1, 30, "paho to give up on the silent listener")
+            st = link.status()
+        finally:
+            link.stop()
+    assert st.state == "unreachable" and "no answer to CONNECT within keepalive_s (5 s)" in st.last_error
+    assert "mqtts" not in st.last_error
