@@ -88,7 +88,7 @@ class LinkStatus:
         return self.state == "connected"
 
 
-class _Client(mqtt.Client):
+class PahoClient(mqtt.Client):
     """paho's loop swallows the OSError of a failed connect, and the TLS error of a failed read; keep them for
     the log line."""
 
@@ -295,7 +295,7 @@ class Connection:
             if cfg.username
             else "no mqtt.username is configured (anonymous login)"
         )
-        c = _Client(
+        c = PahoClient(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
             protocol=mqtt.MQTTv5 if self._v5 else mqtt.MQTTv311,

@@ -147,3 +147,16 @@ commonName = supplied
         broker.stop()
     assert st.state == "tls_error" and "certificate has expired at this device's clock" in st.last_error
     assert "is the clock right" in st.last_error and "ca_file" not in st.last_error
+
+
+def test_the_doctors_broker_row_names_a_client_certificate_the_broker_requires(tls_material, tmp_path):
+    """The doctor's row said "connection closed by the broker before CONNACK" alone."""
+    from edge_agent.ops.broker_check import check_brokers
+
+    m = tls_material
+    broker = LocalBroker(tmp_path / "broker", tls=BrokerTls(m.ca, m.cert, m.key, require_certificate=True)).start()
+    try:
+        row = check_brokers(make_config(broker.url(), tmp_path / "data", tls={"ca_file": str(m.ca)}))[0]
+    finally:
+        broker.stop()
+    assert row.status == "fail" and "client certificate" in row.detail and "mqtt.tls.cert_file" in row.detail
