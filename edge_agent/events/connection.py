@@ -109,7 +109,8 @@ class PahoClient(mqtt.Client):
         every reconnect: the outbox stalled behind it for ever, and the messages sent with it were delivered
         again at every reconnect, never acked. Now it is a failed PUBACK, held back like an ACL refusal."""
         packet = self._in_packet["packet"]
-        if cmd != "PUBACK" or self._protocol != mqtt.MQTTv5 or len(packet) < 3 or _puback_code_ok(packet[2]):
+        if (cmd != "PUBACK" or self._protocol != mqtt.MQTTv5 or len(packet) < 3 or packet[2] < 0x80
+                or _puback_code_ok(packet[2])):
             return super()._handle_pubackcomp(cmd)
         mid = int.from_bytes(packet[:2], "big")
         code = _refusal_code(packet[2])
@@ -161,13 +162,13 @@ def _puback_code_ok(value: int) -> bool:
 
 
 def _refusal_code(value: int) -> ReasonCode:
-    """``value`` as a failed reason code, named as MQTT names it for any packet (0x95: Packet too large)."""
-    if value >= 0x80:
-        for packet_type in (PacketTypes.DISCONNECT, PacketTypes.CONNACK, PacketTypes.SUBACK):
-            try:
-                return ReasonCode(packet_type, identifier=value)
-            except Exception:  # noqa: BLE001 - not named for that packet
-                continue
+    """A failure code (0x80 and up) MQTT 5 does not allow in a PUBACK, named as MQTT names it for another packet
+    (0x95: Packet too large)."""
+    for packet_type in (PacketTypes.DISCONNECT, PacketTypes.CONNACK, PacketTypes.SUBACK):
+        try:
+            return ReasonCode(packet_type, identifier=value)
+        except Exception:  # noqa: BLE001 - not named for that packet
+            continue
     return ReasonCode(PacketTypes.PUBACK, "Unspecified error")
 
 
