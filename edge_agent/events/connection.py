@@ -172,6 +172,16 @@ def _refusal_code(value: int) -> ReasonCode:
     return ReasonCode(PacketTypes.PUBACK, "Unspecified error")
 
 
+# What the agent needs of a broker, named when a CONNECT is refused for it (MQTT 5 CONNACK reason codes).
+# Why: "broker refused the connection: QoS not supported" left the operator to find out that the agent's last will
+# and events are QoS 1 and retained.
+_CONNACK_HINTS = {
+    0x9A: ": the agent's status (its last will), bay states and daily stats are retained messages; allow retain on "
+          "the broker (mosquitto retain_available)",
+    0x9B: ": the agent publishes at QoS 1 (its last will, events, bay states); allow QoS 1 on the broker "
+          "(mosquitto max_qos)",
+}
+
 _KEEPALIVE_TIMEOUT = 0x8D  # the reason paho gives when it closes a connection the broker left unanswered
 
 # OpenSSL's X509_V_ERR_CERT_NOT_YET_VALID / X509_V_ERR_CERT_HAS_EXPIRED
@@ -434,7 +444,7 @@ class Connection:
             self._subs_refused.clear()
         if rc.is_failure:
             login = rc.value in (0x86, 0x87, 4, 5)  # v5 bad credentials / not authorised; v3 codes 4, 5
-            hint = f": check {self._auth_hint}" if login else ""
+            hint = f": check {self._auth_hint}" if login else _CONNACK_HINTS.get(rc.value, "")
             self._fail("refused" if login else "closed_early", f"broker refused the connection: {rc}{hint}")
             return
         with self._lock:

@@ -134,3 +134,28 @@ def test_a_listener_that_never_answers_is_no_answer_not_a_tls_port(tmp_path):
             link.stop()
     assert st.state == "unreachable" and "no answer to CONNECT within keepalive_s (5 s)" in st.last_error
     assert "mqtts" not in st.last_error
+
+
+@pytest.mark.parametrize(("setting", "said"), [
+    ("max_qos 0", "QoS not supported: the agent publishes at QoS 1"),
+    ("retain_available false", "Retain not supported: the agent's status (its last will)"),
+])  # fmt: skip
+def test_a_connect_refused_for_what_the_agent_needs_says_what_it_needs(tmp_path, setting, said):
+    """mosquitto refuses the CONNECT of a client whose last will is QoS 1 / retained under ``max_qos 0`` /
+    ``retain_available false``; the line gave the bare reason."""
+    from edge_agent.events.broker import LocalBroker
+    from tests.events.conftest import _need_mosquitto
+
+    _need_mosquitto()
+    broker = LocalBroker(tmp_path / "broker")
+    broker.config = broker.config_text() + setting + "\n"
+    broker.start()
+    link = _link(broker.url(), tmp_path, "data")
+    link.start()
+    try:
+        wait_until(lambda: link.status().failures >= 1, what="the refused CONNECT")
+        st = link.status()
+    finally:
+        link.stop()
+        broker.stop()
+    assert st.state == "closed_early" and said in st.last_error, st.last_error
