@@ -7,6 +7,7 @@ paths are resolved against the config file's folder, like the web section's.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from dataclasses import dataclass
@@ -83,6 +84,16 @@ class BrokerAddress:
 
     def __str__(self) -> str:
         return f"{self.scheme}://{self.host}:{self.port}"
+
+    @property
+    def loopback(self) -> bool:
+        """This machine itself: what goes there never crosses a network."""
+        if self.host.lower() in ("localhost", "localhost.", "ip6-localhost"):
+            return True
+        try:
+            return ipaddress.ip_address(self.host.strip("[]")).is_loopback
+        except ValueError:
+            return False
 
 
 def parse_broker(url: str) -> BrokerAddress:
@@ -283,6 +294,27 @@ class MqttSecrets:
         return out
 
 
+SECRET_FILE_MAX = 65535  # an MQTT password is at most 65,535 bytes; no key file of ours is longer
+
+
+def _secret_lines(key: str, file: str) -> list[str]:
+    """The lines of a password / key file, read at most ``SECRET_FILE_MAX`` bytes far. A file that is not UTF-8
+    (a password saved as Latin-1, a binary key) was a traceback and exit 1 at ``run``; ``/dev/zero`` was read
+    until memory ran out."""
+    try:
+        with open(file, "rb") as f:
+            raw = f.read(SECRET_FILE_MAX + 1)
+    except OSError as exc:
+        raise SecretError(key, f"cannot read {file}: {exc.strerror or exc}") from None
+    if len(raw) > SECRET_FILE_MAX:
+        raise SecretError(key, f"{file} is over {SECRET_FILE_MAX} bytes: not a password or key file")
+    try:
+        return raw.decode("utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise SecretError(key, f"{file} is not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); save it "
+                                "as UTF-8") from None
+
+
 def _read(env_key: str, env: str | None, file_key: str, file: str | None) -> str | None:
     if env:
         value = os.environ.get(env)
@@ -290,10 +322,7 @@ def _read(env_key: str, env: str | None, file_key: str, file: str | None) -> str
             raise SecretError(env_key, f"environment variable {env} is not set")
         return value
     if file:
-        try:
-            lines = Path(file).read_text(encoding="utf-8").splitlines()
-        except OSError as exc:
-            raise SecretError(file_key, f"cannot read {file}: {exc.strerror or exc}") from None
+        lines = _secret_lines(file_key, file)
         if not lines or not lines[0].strip():
             raise SecretError(file_key, f"{file} is empty")
         return lines[0].strip()
@@ -309,11 +338,7 @@ def read_hmac_keys(cfg: MqttConfig) -> tuple[bytes | None, bytes | None]:
     if not cfg.hmac_secret_file:
         key = _read("mqtt.hmac_secret_env", cfg.hmac_secret_env, "mqtt.hmac_secret_file", None)
         return (key.encode() if key else None), None
-    try:
-        lines = Path(cfg.hmac_secret_file).read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-        raise SecretError("mqtt.hmac_secret_file", f"cannot read {cfg.hmac_secret_file}: {why}") from None
+    lines = _secret_lines("mqtt.hmac_secret_file", cfg.hmac_secret_file)
     if not lines or not lines[0].strip():
         raise SecretError("mqtt.hmac_secret_file", f"{cfg.hmac_secret_file} is empty")
     keys = [k for k in (line.strip() for line in lines) if k]

@@ -47,7 +47,8 @@ def channels() -> list[Channel]:
         Channel("status", t.status, PAYLOAD_SCHEMAS["status"], "send", 1, True,
                 "Availability: `online` on connect; `offline` as the last will (`clean: false`) or on a clean stop."),
         Channel("bayState", t.state("{bay}"), PAYLOAD_SCHEMAS["state"], "send", 1, True,
-                "Current state of one bay (retained, through the durable outbox, coalesced per bay). A bay taken out "
+                "Current state of one bay (retained, through the durable outbox, coalesced per bay; the newest one "
+                "published again at every connect, for a broker restarted without persistence). A bay taken out "
                 "of the config has its retained state cleared: an empty message on its topic."),
         Channel("events", t.events, PAYLOAD_SCHEMAS["event"], "send", 1, False,
                 "Every bay-bus event, through the durable outbox: at least once; de-duplicate on `event_id`."),
@@ -56,7 +57,9 @@ def channels() -> list[Channel]:
                 "clock is NTP-synchronised (false: timestamps may be far off; null: unknown). "
                 "`extra` carries optional detail, e.g. "
                 "`outbox_unavailable` while the outbox cannot be opened (a full disk; it is retried every 5 s), "
-                "`outbox_refused`: rows the broker refused or cannot take, waiting on disk for the next connection."),
+                "`outbox_refused`: rows the broker refused or cannot take, waiting on disk for the next connection, "
+                "`subscriptions_refused`: topic filters (`cmd/+`) the broker refused to subscribe: no command "
+                "arrives."),
         Channel("reply", t.reply + "/{path}", PAYLOAD_SCHEMAS["reply"], "send", 1, False,
                 "Command replies: to the MQTT 5 response topic (correlation data echoed), else the command's "
                 "`reply_to`, else `{prefix}/reply`. Point response topics under `{prefix}/reply/`."),

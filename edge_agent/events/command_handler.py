@@ -291,7 +291,11 @@ class CommandHandler:
         age = (self.clock.now() - sent).total_seconds()
         if abs(age) > self.max_age_s:
             side = "old" if age > 0 else "in the future"
-            raise Refused("stale", f"ts is {abs(age):.0f} s {side} (limit {self.max_age_s:.0f} s)")
+            # a Pi without a real-time clock reads its last shutdown's time until NTP sets it: every command is
+            # then stale, and the sender was left to suspect its own clock
+            why = (f"; this device's clock ({iso(self.clock.now())}) is not synchronised (NTP), commands are "
+                   "judged against it" if self.clock.synced() is False else "")
+            raise Refused("stale", f"ts is {abs(age):.0f} s {side} (limit {self.max_age_s:.0f} s){why}")
         return sent
 
     def _dispatch(self, cmd: Command, b: dict[str, Any]) -> tuple[bool, str, str, dict[str, Any]]:

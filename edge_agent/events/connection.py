@@ -17,6 +17,7 @@ import ssl
 import threading
 import time
 from dataclasses import dataclass, replace
+from datetime import datetime, timezone
 from typing import Any, Callable
 
 import paho.mqtt.client as mqtt
@@ -87,10 +88,12 @@ class LinkStatus:
         return self.state == "connected"
 
 
-class _Client(mqtt.Client):
-    """paho's loop swallows the OSError of a failed connect; keep it for the log line."""
+class PahoClient(mqtt.Client):
+    """paho's loop swallows the OSError of a failed connect, and the TLS error of a failed read; keep them for
+    the log line."""
 
     last_connect_error: OSError | None = None
+    last_tls_read_error: ssl.SSLError | None = None
 
     def reconnect(self) -> MQTTErrorCode:
         try:
@@ -99,11 +102,105 @@ class _Client(mqtt.Client):
             self.last_connect_error = exc
             raise
 
+    def _handle_pubackcomp(self, cmd: Any) -> MQTTErrorCode:
+        """A PUBACK whose reason code MQTT 5 does not allow there is still that message's refusal. mosquitto
+        answers a message over its ``message_size_limit`` with PUBACK 0x95 (Packet too large, a DISCONNECT
+        code); paho called it malformed and dropped the connection, then sent the same message first again after
+        every reconnect: the outbox stalled behind it for ever, and the messages sent with it were delivered
+        again at every reconnect, never acked. Now it is a failed PUBACK, held back like an ACL refusal."""
+        packet = self._in_packet["packet"]
+        if (cmd != "PUBACK" or self._protocol != mqtt.MQTTv5 or len(packet) < 3 or packet[2] < 0x80
+                or _puback_code_ok(packet[2])):
+            return super()._handle_pubackcomp(cmd)
+        mid = int.from_bytes(packet[:2], "big")
+        code = _refusal_code(packet[2])
+        self._easy_log(mqtt.MQTT_LOG_DEBUG, "Received PUBACK (Mid: %d) with reason %s, not a PUBACK reason", mid,
+                       code)
+        with self._out_message_mutex:
+            if mid in self._out_messages:
+                return self._do_on_publish(mid, code, Properties(PacketTypes.PUBACK))  # type: ignore[no-untyped-call]
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
 
-def describe_connect_error(exc: OSError) -> tuple[str, str]:
+    def _sock_recv(self, bufsize: int) -> bytes:
+        # With TLS 1.3 the broker checks the client's certificate after the handshake has completed on our side:
+        # its refusal is an alert read with the CONNACK's place, which paho logs as "failed to receive" and
+        # turns into a lost connection
+        try:
+            return super()._sock_recv(bufsize)
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            raise
+        except ssl.SSLError as exc:
+            self.last_tls_read_error = exc
+            raise
+
+
+# TLS alerts by which a broker refuses the client's certificate (OpenSSL's reason names)
+_CLIENT_CERT_ALERTS = ("CERTIFICATE_REQUIRED", "BAD_CERTIFICATE", "UNKNOWN_CA", "CERTIFICATE_EXPIRED",
+                       "CERTIFICATE_REVOKED", "CERTIFICATE_UNKNOWN", "UNSUPPORTED_CERTIFICATE", "ACCESS_DENIED")
+
+
+def describe_tls_alert(exc: ssl.SSLError, cert_file: str | None) -> str | None:
+    """The text for a TLS alert by which the broker refused this client's certificate (or its lack of one),
+    else None. Before, it read "plain mqtt:// to a TLS port? (use mqtts://)" on an mqtts:// link (TLS 1.3), or
+    "is that port a TLS listener?" (TLS 1.2): nothing named the client certificate."""
+    reason = str(exc.reason or exc)
+    if "ALERT" not in reason.upper() or not any(a in reason.upper() for a in _CLIENT_CERT_ALERTS):
+        return None
+    if cert_file is None:
+        return (f"the broker requires a client certificate ({reason}): set mqtt.tls.cert_file and "
+                "mqtt.tls.key_file (mutual TLS)")
+    return (f"the broker refused this device's client certificate mqtt.tls.cert_file={cert_file} ({reason}): is it "
+            "signed by a CA the broker trusts (its cafile), unexpired and unrevoked?")
+
+
+def _puback_code_ok(value: int) -> bool:
+    try:
+        ReasonCode(PacketTypes.PUBACK, identifier=value)
+    except Exception:  # noqa: BLE001 - paho raises KeyError / ValueError for a name it has not for that packet
+        return False
+    return True
+
+
+def _refusal_code(value: int) -> ReasonCode:
+    """A failure code (0x80 and up) MQTT 5 does not allow in a PUBACK, named as MQTT names it for another packet
+    (0x95: Packet too large)."""
+    for packet_type in (PacketTypes.DISCONNECT, PacketTypes.CONNACK, PacketTypes.SUBACK):
+        try:
+            return ReasonCode(packet_type, identifier=value)
+        except Exception:  # noqa: BLE001 - not named for that packet
+            continue
+    return ReasonCode(PacketTypes.PUBACK, "Unspecified error")
+
+
+# What the agent needs of a broker, named when a CONNECT is refused for it (MQTT 5 CONNACK reason codes).
+# Why: "broker refused the connection: QoS not supported" left the operator to find out that the agent's last will
+# and events are QoS 1 and retained.
+_CONNACK_HINTS = {
+    0x9A: ": the agent's status (its last will), bay states and daily stats are retained messages; allow retain on "
+          "the broker (mosquitto retain_available)",
+    0x9B: ": the agent publishes at QoS 1 (its last will, events, bay states); allow QoS 1 on the broker "
+          "(mosquitto max_qos)",
+}
+
+_KEEPALIVE_TIMEOUT = 0x8D  # the reason paho gives when it closes a connection the broker left unanswered
+
+# OpenSSL's X509_V_ERR_CERT_NOT_YET_VALID / X509_V_ERR_CERT_HAS_EXPIRED
+_CERT_TIME_CODES = (9, 10)
+
+
+def describe_connect_error(exc: OSError, cert_file: str | None = None) -> tuple[str, str]:
     if isinstance(exc, ssl.SSLCertVerificationError):
+        if exc.verify_code in _CERT_TIME_CODES:
+            # the hint sent the operator to the CA file, while a Pi without a real-time clock, before NTP has set it,
+            # reads a time the broker's certificate is not valid at
+            now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+            return "tls_error", (f"TLS certificate check failed ({exc.verify_message} at this device's clock, {now}): "
+                                 "is the clock right (NTP: `edge-agent doctor`)? If it is, the broker's certificate "
+                                 "needs renewing")
         return "tls_error", f"TLS certificate check failed ({exc.verify_message}): check mqtt.tls.ca_file and the broker's name"
     if isinstance(exc, ssl.SSLError):
+        if (text := describe_tls_alert(exc, cert_file)) is not None:
+            return "tls_error", text
         return "tls_error", f"TLS handshake failed ({exc.reason or exc}): is that port a TLS listener?"
     if isinstance(exc, ConnectionRefusedError):
         return "unreachable", "connection refused: is the broker running on that port?"
@@ -189,6 +286,7 @@ class Connection:
         self._brokers: list[BrokerAddress] = cfg.broker_addresses()
         self._index = 0
         self._v5 = cfg.protocol == "5"
+        self._cert_file = cfg.tls.cert_file if cfg.tls is not None else None
         self._on_up, self._on_down, self._on_ack, self._on_msg = on_up, on_down, on_ack, on_message
         self._lock = threading.Lock()
         self._status = LinkStatus(broker=str(self._brokers[0]))
@@ -196,6 +294,9 @@ class Connection:
         self._connack = False
         self._max_packet: int | None = None  # the broker's Maximum Packet Size (MQTT 5 CONNACK), if it sets one
         self._refusals = 0  # failed PUBACKs on this connection (logged the first and every 100th)
+        self._sub_mids: dict[int, str] = {}  # SUBSCRIBE mid -> its filter, until its SUBACK
+        self._subs_refused: dict[str, str] = {}  # filter -> why the broker refused it (this connection)
+        self._subs_told: dict[str, str] = {}  # filter -> the refusal last said at error (kept across reconnects)
         # the last failure said for each broker: with a failover list the brokers' causes alternate (one refuses,
         # one is down), and a single "last text" made every attempt news, each a warning
         self._last_text: dict[str, str] = {}
@@ -205,7 +306,7 @@ class Connection:
             if cfg.username
             else "no mqtt.username is configured (anonymous login)"
         )
-        c = _Client(
+        c = PahoClient(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
             protocol=mqtt.MQTTv5 if self._v5 else mqtt.MQTTv311,
@@ -214,6 +315,16 @@ class Connection:
         c.suppress_exceptions = True  # and logged through enable_logger
         c.enable_logger(_PAHO_LOG)
         apply_tls_and_login(c, cfg, secrets.password)
+        if cfg.username and secrets.password and (plain := [str(b) for b in self._brokers
+                                                              if not b.tls and not b.loopback]):
+            # as loud as the name check below: the password crossed the network readable by anyone on the path
+            log.warning("MQTT: the password of mqtt.username=%r goes unencrypted to %s: anyone on the network path "
+                        "can read it and log in as this device; use mqtts://", cfg.username, ", ".join(plain))
+        if self._brokers[0].tls and cfg.tls is not None and not cfg.tls.check_hostname:
+            # it was silent: a config carried over from a test bench left every device open to impersonation
+            log.warning("MQTT: mqtt.tls.check_hostname is false: the broker's certificate is not checked against "
+                        "its name, so any certificate the CA signed (another device's, a copied one) can pose as "
+                        "the broker and receive this device's password and events")
         will_props = None
         if self._v5:
             will_props = Properties(PacketTypes.WILLMESSAGE)  # type: ignore[no-untyped-call]
@@ -226,6 +337,7 @@ class Connection:
         c.on_connect_fail = self._guard(self._connect_failed)
         c.on_disconnect = self._guard(self._disconnected)
         c.on_publish = self._guard(lambda _c, _u, mid, rc, _p: self._published(mid, rc))
+        c.on_subscribe = self._guard(lambda _c, _u, mid, codes, _p: self._subscribed(mid, codes))
         c.on_message = self._guard(lambda _c, _u, msg: self._on_msg(msg))
         self.client = c
 
@@ -281,10 +393,20 @@ class Connection:
         return props
 
     def subscribe(self, topic_filter: str, qos: int = 1) -> None:
-        if self._v5:  # retain as published: a command published with retain is told apart also when it arrives live
-            self.client.subscribe(topic_filter, options=SubscribeOptions(qos=qos, retainAsPublished=True))
-        else:
-            self.client.subscribe(topic_filter, qos=qos)
+        """Subscribe; the broker's SUBACK is checked in :meth:`_subscribed` (a refusal is no exception)."""
+        with self._lock:  # under the lock: the SUBACK may be read before paho's subscribe() returns
+            if self._v5:  # retain as published: a command published with retain is told apart also when it arrives live
+                _rc, mid = self.client.subscribe(topic_filter, options=SubscribeOptions(qos=qos, retainAsPublished=True))
+            else:
+                _rc, mid = self.client.subscribe(topic_filter, qos=qos)
+            if mid is not None:
+                self._sub_mids[mid] = topic_filter
+
+    def refused_subscriptions(self) -> dict[str, str]:
+        """Topic filters the broker refused on this connection (SUBACK 0x80 and up), with its reason: nothing
+        published there reaches the agent (the heartbeat's ``extra.subscriptions_refused``)."""
+        with self._lock:
+            return dict(self._subs_refused)
 
     @staticmethod
     def reply_properties(correlation: bytes | None) -> Properties:
@@ -309,6 +431,7 @@ class Connection:
     def _pre_connect(self, _c: object, _u: object) -> None:
         self._connack = False
         self.client.last_connect_error = None
+        self.client.last_tls_read_error = None
         if self._status.state == "starting":
             self._set(state="connecting")
 
@@ -316,9 +439,12 @@ class Connection:
         self._connack = True
         self._max_packet = getattr(props, "MaximumPacketSize", None) if self._v5 else None
         self._refusals = 0
+        with self._lock:  # this connection's SUBACKs say again what the broker takes
+            self._sub_mids.clear()
+            self._subs_refused.clear()
         if rc.is_failure:
             login = rc.value in (0x86, 0x87, 4, 5)  # v5 bad credentials / not authorised; v3 codes 4, 5
-            hint = f": check {self._auth_hint}" if login else ""
+            hint = f": check {self._auth_hint}" if login else _CONNACK_HINTS.get(rc.value, "")
             self._fail("refused" if login else "closed_early", f"broker refused the connection: {rc}{hint}")
             return
         with self._lock:
@@ -333,7 +459,7 @@ class Connection:
 
     def _connect_failed(self, _c: object, _u: object) -> None:
         exc = self.client.last_connect_error
-        state, text = describe_connect_error(exc) if exc else ("unreachable", "connect failed")
+        state, text = describe_connect_error(exc, self._cert_file) if exc else ("unreachable", "connect failed")
         self._fail(state, text)
         self._failover()
 
@@ -348,19 +474,63 @@ class Connection:
                 return
             self._fail("connecting", f"connection lost ({rc}); reconnecting")
         elif not self._connack:
-            self._fail(
-                "closed_early",
-                "connection closed before the broker answered: plain mqtt:// to a TLS port? (use mqtts://)",
-            )
+            self._closed_before_connack(rc)
         self._failover()
+
+    def _closed_before_connack(self, rc: ReasonCode) -> None:
+        """The broker closed the connection before its CONNACK. On plain ``mqtt://`` the likely cause is a TLS port;
+        on ``mqtts://`` that hint was wrong, and a broker that requires or refuses a client certificate (TLS 1.3
+        says so only after the handshake) read as one: the TLS alert is named instead. A listener that accepts the
+        connection and never answers (a hung broker, something else on that port, a proxy that swallows it) was
+        "plain mqtt:// to a TLS port?" too, though paho had closed it itself after ``keepalive_s``."""
+        tls_error = self.client.last_tls_read_error
+        if rc.value == _KEEPALIVE_TIMEOUT:
+            self._fail("unreachable", f"no answer to CONNECT within keepalive_s ({self._cfg.keepalive_s} s): is it an "
+                                      "MQTT broker on that port, and is it hung or overloaded?")
+        elif not self._brokers[self._index].tls:
+            self._fail("closed_early",
+                       "connection closed before the broker answered: plain mqtt:// to a TLS port? (use mqtts://)")
+        elif tls_error is not None:
+            why = tls_error.reason or tls_error
+            self._fail("tls_error", describe_tls_alert(tls_error, self._cert_file)
+                       or f"the broker ended the TLS session before answering ({why}): its log says why")
+        else:  # the alert may be lost: a reset discards it when the broker closed before our CONNECT was read
+            ask = (f"does it refuse this device's client certificate mqtt.tls.cert_file={self._cert_file}?"
+                   if self._cert_file else "does it require a client certificate (mqtt.tls.cert_file and key_file)?")
+            self._fail("closed_early", f"connection closed before the broker answered, after the TLS handshake: {ask} "
+                                       "the broker's log says why")
 
     def _published(self, mid: int, rc: ReasonCode) -> None:
         if rc.is_failure:
             self._refusals += 1
             if self._refusals == 1 or self._refusals % 100 == 0:
-                log.error("MQTT broker refused message %d (%s), %d refused since connecting: check the broker ACL "
-                          "for this device", mid, rc, self._refusals)
+                hint = ("the broker's message size limit (mosquitto message_size_limit / max_packet_size)"
+                        if rc.value == 0x95 else "the broker ACL for this device")
+                log.error("MQTT broker refused message %d (%s), %d refused since connecting: check %s", mid, rc,
+                          self._refusals, hint)
         self._on_ack(mid, not rc.is_failure)
+
+    def _subscribed(self, mid: int, codes: list[ReasonCode]) -> None:
+        """The broker's SUBACK. A refused subscription (no read access to ``cmd/+``: EMQX, HiveMQ, mosquitto's
+        dynamic-security plugin answer 0x80 / 0x87; its ``acl_file`` grants it and filters at delivery) was silent: the agent said "connected", looked healthy, and no command ever arrived."""
+        with self._lock:
+            topic_filter = self._sub_mids.pop(mid, "?")
+        code = codes[0] if codes else None
+        if code is None:
+            return
+        if code.is_failure:
+            with self._lock:
+                self._subs_refused[topic_filter] = str(code)
+            told = self._subs_told.get(topic_filter) == str(code)
+            (log.debug if told else log.error)(
+                "MQTT %s: the broker refused the subscription to %s (%s): nothing sent there reaches this agent; "
+                "check the broker ACL (this device needs read access to it)", self._status.broker, topic_filter, code)
+            self._subs_told[topic_filter] = str(code)
+            return
+        with self._lock:
+            self._subs_refused.pop(topic_filter, None)
+        if self._subs_told.pop(topic_filter, None) is not None:
+            log.warning("MQTT %s: the broker grants the subscription to %s again", self._status.broker, topic_filter)
 
     def note_stable(self) -> None:
         """Called now and then while connected: a connection that outlasted ``FLAP_S`` ends a run of short ones

@@ -150,6 +150,10 @@ class MqttLink:
         self._ha_lock = threading.Lock()  # a reload (command thread) and a reconnect (paho's) may publish at once
         self._bays_file = outbox_path.parent / BAYS_FILE
         self._state_bays = self._published_bays()  # bays with a retained state on the broker (this run's or before)
+        # the newest retained document handed to the outbox per topic (bay states, daily stats): said again at every
+        # connect, like the status, since a broker restarted without persistence (mosquitto's default) forgot them
+        self._retained: dict[str, bytes] = {}
+        self._retained_lock = threading.Lock()
         self._unsubscribe = [bus.subscribe(self._on_event), bus.subscribe_state(self._on_state)]
 
     # -- public API --------------------------------------------------------------------------
@@ -207,6 +211,7 @@ class MqttLink:
             "published": self.pump.published,
             "rejected": self.pump.rejected,
             "held": self.pump.held,
+            "subscriptions_refused": sorted(self.conn.refused_subscriptions()),
             "heartbeats": self.heartbeats,
             "refusals_suppressed": self.refusals.suppressed_total,
             "commands_busy": self.commands_busy,
@@ -259,6 +264,8 @@ class MqttLink:
             extra["outbox_unavailable"] = f"disk full: {self.outbox.unavailable}"
         if self.pump.held:
             extra["outbox_refused"] = self.pump.held
+        if refused := self.conn.refused_subscriptions():
+            extra["subscriptions_refused"] = sorted(refused)
         if extra:
             doc["extra"] = extra
         try:
@@ -293,13 +300,35 @@ class MqttLink:
         # stamped as handed over (the bus hands a bay's states in order): a consumer ordering one bay's states
         # by `since` alone cannot order the republishes of one state (the lock moving, then down)
         doc = {**state.to_dict(), "ts": self._clock.now().isoformat(timespec="microseconds")}
-        self.outbox.put(topic, _json(doc), qos=1, retain=True, protected=True, key=topic)
-        self.pump.wake()
+        self._put_retained(topic, _json(doc))
 
     def publish_retained(self, topic: str, doc: dict[str, Any]) -> None:
         """A retained document through the durable outbox (a newer one for ``topic`` replaces a pending one)."""
-        self.outbox.put(topic, _json(doc), qos=1, retain=True, protected=True, key=topic)
+        self._put_retained(topic, _json(doc))
+
+    def _put_retained(self, topic: str, payload: bytes) -> None:
+        with self._retained_lock:  # before the outbox: a connect meanwhile says this one, never an older one
+            self._retained[topic] = payload
+        self.outbox.put(topic, payload, qos=1, retain=True, protected=True, key=topic)
         self.pump.wake()
+
+    def _reassert_retained(self) -> None:
+        """At every connect, the newest retained document of each topic this run published (bay states, daily
+        stats) is published again, as the status is. A broker restarted without persistence (mosquitto's
+        default) has forgotten them: every backend or Home Assistant that subscribed afterwards had no state for
+        any bay (an empty bay kept none for hours, until it next changed). A newer one still in the outbox
+        follows it (the pump starts after this), so the broker keeps the newest; a topic with one waiting is left
+        to it."""
+        with self._retained_lock:
+            docs = list(self._retained.items())
+        waiting = self.outbox.pending_keys() if docs else set()
+        for topic, payload in docs:
+            if topic in waiting:
+                continue
+            try:
+                self.conn.publish(topic, payload, qos=1, retain=True)
+            except PacketTooLarge:  # the outbox holds it back and says so
+                continue
 
     def _overflow_notice(self, dropped_total: int) -> tuple[str, bytes]:
         o = self._m.outbox
@@ -334,6 +363,7 @@ class MqttLink:
         if self.simulator:
             self.conn.subscribe(self.topics.sim_filter, qos=1)
         self.conn.publish(self.topics.status, _json(self._status_doc(True)), qos=1, retain=True)
+        self._reassert_retained()
         if self._m.home_assistant.enabled or self._discovery:  # also to remove them once it was turned off
             self._publish_discovery()
         self.pump.connected(True)
@@ -362,6 +392,8 @@ class MqttLink:
             if not valid_topic_level(bay):  # never published (``_on_state`` refuses such a level)
                 continue
             topic = self.topics.state(bay)
+            with self._retained_lock:  # cleared: never said again at a connect
+                self._retained.pop(topic, None)
             log.info("bay %s is not in the running config: clearing its retained state %s", quote(bay, 80),
                      quote(topic, 200))
             if self.outbox.put(topic, b"", qos=1, retain=True, protected=True, key=topic) is None:

@@ -289,6 +289,13 @@ class Outbox:
             ).fetchall()
         return [OutboxRow(s, t, bytes(p), q, bool(r)) for s, t, p, q, r in rows]
 
+    def pending_keys(self) -> set[str]:
+        """The keys of the rows waiting (a retained topic with a newer document still to go out)."""
+        with self._lock:
+            if not self._reopen():
+                return set()
+            return {k for (k,) in self._x("SELECT DISTINCT key FROM outbox WHERE key IS NOT NULL")}
+
     def last(self) -> OutboxRow | None:
         """The newest row (a log of moved-aside messages shows its latest at start)."""
         with self._lock:

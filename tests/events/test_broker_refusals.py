@@ -104,6 +104,39 @@ def test_event_over_the_brokers_max_packet_size_is_held_and_blocks_nothing(parts
         broker.stop()
 
 
+def test_event_over_mosquittos_message_size_limit_is_held_and_nothing_is_sent_twice(parts, tmp_path, caplog):
+    """mosquitto's older ``message_size_limit`` (no limit announced in its CONNACK) answers a bigger message with
+    PUBACK 0x95, a code MQTT 5 has no PUBACK for: paho called the packet malformed and closed the connection, then
+    sent the big event first again at every reconnect. The outbox never drained, the events sent with it were
+    delivered again at each reconnect (never acked), and the log blamed a second device on this client id.
+    Now it is that message's refusal: held on disk, the rest flows once, the connection stays."""
+    import logging
+
+    caplog.set_level(logging.INFO)
+    link_of, publish = parts
+    broker = LocalBroker(tmp_path / "broker")
+    broker.config = broker.config_text() + "message_size_limit 1000\n"
+    broker.start()
+    backend = Subscriber(broker.port, EVENTS, client_id="backend", persistent=True).start()
+    try:
+        link = link_of(broker)
+        big, after = publish(1, pad=2000), publish(3)
+        wait_until(lambda: _ids(backend) >= set(after), 15, "the events behind the big one")
+        wait_until(lambda: link.stats()["held"] == 1 and link.outbox_depth() == 1, what="only the big event left")
+        more = publish(2)  # and the connection still carries what comes next
+        wait_until(lambda: _ids(backend) >= set(more), 15, "later events")
+        wait_until(lambda: link.outbox_depth() == 1, what="those acked")
+        assert link.status().connects == 1  # no disconnect / reconnect loop
+        ids = [m.json()["event_id"] for m in backend.on(EVENTS)]
+        assert big[0] not in ids and len(ids) == len(set(ids)) == 5  # each once
+    finally:
+        backend.stop()
+        broker.stop()
+    said = [r for r in caplog.records if "refused message" in r.getMessage()]
+    assert len(said) == 1 and "Packet too large" in said[0].getMessage() and "message_size_limit" in said[0].getMessage()
+    assert "client id" not in caplog.text
+
+
 def test_heartbeats_over_the_brokers_max_packet_size_are_one_error_not_one_each(parts, tmp_path, caplog):
     """Every heartbeat (every ``heartbeat_s``) the broker's limit refused was an error line of its own, for as long
     as the limit stayed: the first is said, then every 100th, with the count."""

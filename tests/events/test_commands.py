@@ -186,3 +186,18 @@ def test_sim_topics_are_not_even_subscribed_without_a_simulator_lock(agent):
     r = ask(backend, "snapshot", {"ts": now(clock), "bay": "B2"})  # sent after it, answered: the sim one was not
     assert r["ok"] and not backend.on("backend/replies/sim")
     assert control.calls == [("snapshot", "B2")]
+
+
+def test_a_stale_command_says_when_this_devices_clock_is_not_synchronised(agent):
+    """A Pi without a real-time clock reads its last shutdown's time until NTP sets it: every command is ``stale``,
+    and the reply left the sender to suspect its own clock. It names the device's clock when the kernel says it is
+    not synchronised (and only then)."""
+    make, backend, control, clock = agent
+    make()
+    body = {"ts": now(clock, +3600), "bay": "B1", "reason": "NEV confirmed", "operator": "alice"}
+    r = ask(backend, "unlock", body)
+    assert r["code"] == "stale" and "clock" not in r["message"]  # synced unknown (None): nothing to blame
+    clock.set_synced(False)
+    r = ask(backend, "unlock", body)
+    assert r["code"] == "stale" and "this device's clock" in r["message"] and "not synchronised" in r["message"]
+    assert control.calls == []

@@ -100,3 +100,62 @@ def test_missing_secret_or_tls_file_is_a_config_error(tmp_path, tls_material, mo
     (tmp_path / "not-a-ca.pem").write_text("-----BEGIN NOTHING-----\n")
     with pytest.raises(ConfigError, match=r"mqtt.tls.ca_file: \S*not-a-ca.pem is not a PEM CA bundle"):
         _link("mqtts://127.0.0.1:1", tmp_path, "e", tls={"ca_file": str(tmp_path / "not-a-ca.pem")})
+
+
+def test_a_password_sent_unencrypted_across_a_network_is_a_warning(tmp_path, monkeypatch, caplog):
+    """``mqtt://`` with a password to another machine puts the password on the wire for anyone on the path, and
+    nothing said so (a broker on this machine itself is no network)."""
+    caplog.set_level(logging.INFO)
+    monkeypatch.setenv("EDGE_MQTT_PW", "pw-on-the-wire")
+    for n, url in enumerate(("mqtt://192.0.2.7:1883", "mqtt://127.0.0.1:1883", "mqtt://localhost:1883",
+                             "mqtt://[::1]:1883")):  # fmt: skip
+        _link(url, tmp_path, f"d{n}", username=DEVICE_USER, password_env="EDGE_MQTT_PW").outbox.close()
+    _link("mqtt://192.0.2.8:1883", tmp_path, "anonymous").outbox.close()  # no password: nothing to read
+    said = [r for r in caplog.records if "goes unencrypted" in r.getMessage()]
+    assert [(r.levelno, "mqtt://192.0.2.7:1883" in r.getMessage()) for r in said] == [(logging.WARNING, True)]
+    assert "use mqtts://" in said[0].getMessage() and "pw-on-the-wire" not in caplog.text
+
+
+def test_a_listener_that_never_answers_is_no_answer_not_a_tls_port(tmp_path):
+    """Something that accepts the connection and never answers CONNECT (a hung broker, another service on that
+    port, a proxy swallowing it): paho gives up after ``keepalive_s``, and the line said "plain mqtt:// to a TLS
+    port? (use mqtts://)". A real listening socket that accepts and says nothing."""
+    import socket
+
+    with socket.socket() as srv:
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(8)
+        link = _link(f"mqtt://127.0.0.1:{srv.getsockname()[1]}", tmp_path, "mute", keepalive_s=5)
+        link.start()
+        try:
+            wait_until(lambda: link.status().failures >= 1, 30, "paho to give up on the silent listener")
+            st = link.status()
+        finally:
+            link.stop()
+    assert st.state == "unreachable" and "no answer to CONNECT within keepalive_s (5 s)" in st.last_error
+    assert "mqtts" not in st.last_error
+
+
+@pytest.mark.parametrize(("setting", "said"), [
+    ("max_qos 0", "QoS not supported: the agent publishes at QoS 1"),
+    ("retain_available false", "Retain not supported: the agent's status (its last will)"),
+])  # fmt: skip
+def test_a_connect_refused_for_what_the_agent_needs_says_what_it_needs(tmp_path, setting, said):
+    """mosquitto refuses the CONNECT of a client whose last will is QoS 1 / retained under ``max_qos 0`` /
+    ``retain_available false``; the line gave the bare reason."""
+    from edge_agent.events.broker import LocalBroker
+    from tests.events.conftest import _need_mosquitto
+
+    _need_mosquitto()
+    broker = LocalBroker(tmp_path / "broker")
+    broker.config = broker.config_text() + setting + "\n"
+    broker.start()
+    link = _link(broker.url(), tmp_path, "data")
+    link.start()
+    try:
+        wait_until(lambda: link.status().failures >= 1, what="the refused CONNECT")
+        st = link.status()
+    finally:
+        link.stop()
+        broker.stop()
+    assert st.state == "closed_early" and said in st.last_error, st.last_error
