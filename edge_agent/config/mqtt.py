@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
@@ -283,6 +284,38 @@ class MqttSecrets:
         return out
 
 
+MAX_SECRET_FILE_BYTES = 64 << 10  # a password or a key is a line; a few of them fit many times over
+
+
+def secret_file_lines(key: str, file: str) -> list[str]:
+    """The lines of the secret file ``file`` (named by config key ``key``); :class:`SecretError` naming the key
+    when it cannot be one: not a regular file (a FIFO with no writer hung the start, ``/dev/zero`` grew without
+    end), over ``MAX_SECRET_FILE_BYTES``, or not UTF-8 text (``head -c 32 /dev/urandom > key`` was a
+    ``UnicodeDecodeError`` traceback at every start). A UTF-8 byte-order mark (Windows Notepad writes one) is no
+    part of the secret: kept, the broker refused the password and every command's signature failed."""
+    try:
+        fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        raise SecretError(key, f"cannot read {file}: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):  # before fdopen, which refuses a folder with a traceback
+        os.close(fd)
+        raise SecretError(key, f"{file} is not a regular file (a secret file holds the secret as a line of text)")
+    with os.fdopen(fd, "rb") as f:
+        try:
+            data = f.read(MAX_SECRET_FILE_BYTES + 1)
+        except OSError as exc:
+            raise SecretError(key, f"cannot read {file}: {exc.strerror or exc}") from None
+    if len(data) > MAX_SECRET_FILE_BYTES:
+        raise SecretError(key, f"{file} is larger than {MAX_SECRET_FILE_BYTES >> 10} KiB: not a secret file "
+                               "(a secret is a line of text)")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise SecretError(key, f"{file} is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}): "
+                               "write the secret as a line of text (a binary key as hex or base64)") from None
+    return text.splitlines()
+
+
 def _read(env_key: str, env: str | None, file_key: str, file: str | None) -> str | None:
     if env:
         value = os.environ.get(env)
@@ -290,10 +323,7 @@ def _read(env_key: str, env: str | None, file_key: str, file: str | None) -> str
             raise SecretError(env_key, f"environment variable {env} is not set")
         return value
     if file:
-        try:
-            lines = Path(file).read_text(encoding="utf-8").splitlines()
-        except OSError as exc:
-            raise SecretError(file_key, f"cannot read {file}: {exc.strerror or exc}") from None
+        lines = secret_file_lines(file_key, file)
         if not lines or not lines[0].strip():
             raise SecretError(file_key, f"{file} is empty")
         return lines[0].strip()
@@ -309,11 +339,7 @@ def read_hmac_keys(cfg: MqttConfig) -> tuple[bytes | None, bytes | None]:
     if not cfg.hmac_secret_file:
         key = _read("mqtt.hmac_secret_env", cfg.hmac_secret_env, "mqtt.hmac_secret_file", None)
         return (key.encode() if key else None), None
-    try:
-        lines = Path(cfg.hmac_secret_file).read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-        raise SecretError("mqtt.hmac_secret_file", f"cannot read {cfg.hmac_secret_file}: {why}") from None
+    lines = secret_file_lines("mqtt.hmac_secret_file", cfg.hmac_secret_file)
     if not lines or not lines[0].strip():
         raise SecretError("mqtt.hmac_secret_file", f"{cfg.hmac_secret_file} is empty")
     keys = [k for k in (line.strip() for line in lines) if k]
