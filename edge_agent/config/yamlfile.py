@@ -17,6 +17,8 @@ and the installer page alike, and each problem is a ``ConfigError`` line, never 
 - **no environment variable to expand** (``${CAMERA_URL}``, ``$HOME/data``), **nor a home folder**
   (``~/data``): nothing expands them, so the text itself was the camera source or a folder named ``$HOME``
   or ``~`` in the working directory; secrets have ``*_env`` keys;
+- **numbers in decimal**: a plain ``012`` (octal 10), ``22:00`` (base 60: 1320), ``0x10`` or ``0b11`` is named with
+  what YAML 1.1 made of it (``pin: 012`` drove GPIO10 without a word);
 - **nesting and numbers a parser can hold**: a few thousand ``[`` deep overflowed PyYAML's recursive
   composer (``RecursionError``), an integer of over 4300 digits Python's int parser (``ValueError``).
 """
@@ -37,6 +39,7 @@ MAX_BYTES = 1 << 20
 MAX_NODES = 200_000
 MAX_INT_DIGITS = 100  # no setting takes a longer number; Python refuses to parse over 4300 digits
 _INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
 _STR = "tag:yaml.org,2002:str"
 _ENV_VAR = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*(?:[:?+-][^}]*)?\}|^\$[A-Za-z_][A-Za-z0-9_]*")
 _MERGE = "tag:yaml.org,2002:merge"
@@ -145,6 +148,9 @@ def _scalar_problem(node: yaml.ScalarNode) -> str | None:
         return "holds a NUL character (\\0): no setting can; remove it"
     if node.tag == _INT and sum(c.isdigit() for c in node.value) > MAX_INT_DIGITS:
         return f"a number of over {MAX_INT_DIGITS} digits: no setting takes one"
+    trap = _not_decimal(node)
+    if trap:
+        return trap
     found = _ENV_VAR.search(node.value) if node.tag == _STR else None
     if found:
         return (f"{found.group(0)} looks like an environment variable, and the config expands none: write the "
@@ -154,6 +160,35 @@ def _scalar_problem(node: yaml.ScalarNode) -> str | None:
         return (f"{home.group(0)} looks like a home folder, and the config expands none (it would name a folder "
                 "called ~, or another home for each user who runs a command): write the absolute path")
     return None
+
+
+def _not_decimal(node: yaml.ScalarNode) -> str | None:
+    """A plain number YAML 1.1 reads in another base than the one it looks written in: ``012`` is octal 10,
+    ``22:00`` base 60 (1320), ``0x10`` 16. Taken silently, ``pin: 012`` in a zero-padded wiring table drove GPIO10,
+    and ``quiet_hours.start: 22:00`` was "not a valid string" with nothing to say why. The config's numbers are
+    decimal; a text that looks like one (an id ``010``, a time ``22:00``) goes in quotes."""
+    if node.style is not None or node.tag not in (_INT, _FLOAT):
+        return None
+    text = node.value
+    digits = text.lstrip("+-")
+    if ":" in text:
+        base = "base 60"
+    elif digits[:2] in ("0x", "0b"):
+        base = {"0x": "hexadecimal", "0b": "binary"}[digits[:2]]
+    elif node.tag == _INT and len(digits) > 1 and digits[0] == "0":
+        base = "octal"
+    else:
+        return None
+    try:
+        value = yaml.constructor.SafeConstructor().construct_object(node)
+    except (yaml.YAMLError, ValueError):
+        return None
+    if base == "octal":
+        meant = int(text.replace("_", ""), 10)
+        return (f"{text} is read by YAML 1.1 as an octal number ({value:g}, not {meant}): write numbers without a "
+                f"leading 0, and a text (an id, a time) in quotes ('{text}')")
+    return (f"{text} is read by YAML 1.1 as the {base} number {value:g}: write numbers in decimal, and a text "
+            f"(an id, a time) in quotes ('{text}')")
 
 
 def _key(constructor: yaml.constructor.SafeConstructor, node: yaml.Node) -> Any:

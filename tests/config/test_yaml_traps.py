@@ -1,0 +1,102 @@
+"""YAML 1.1's implicit types, as an installer meets them: what was written is what is refused, and why.
+
+The probe's finds: ``pin: 012`` (a wiring table padded to two digits, GPIO12 meant) was octal, GPIO10, without a
+word; ``width: 16:00`` was 960 (base 60) and ``0x3c0`` 960; ``quiet_hours.start: 22:00`` unquoted was
+"Input should be a valid string" (YAML made it 1320) and ``id: on`` / ``id: NO`` / ``id: 01`` the same;
+``max_mb: 1e4`` was "Input should be a valid number" (YAML 1.1 reads an exponent without a dot and a sign as text).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edge_agent.config import ConfigError, load_config
+
+BASE = """site: {{site_id: s1, device_id: d1}}
+camera: {{source: 'rtsp://cam/1', width: 640, height: 480{camera}}}
+bays:
+  - {{id: {bay_id}, polygon: [[10, 10], [300, 10], [300, 470], [10, 470]]{bay}}}
+data_dir: {data}
+{extra}"""
+LOCK = """locks:
+  - id: L1
+    bay: A
+    driver: gpiozero
+    motor: {{up: {{pin: {up}}}, down: {{pin: 27}}}}
+    switches: {{down: {{pin: 22}}, up: {{pin: 23}}}}
+    presence: {{pin: {{pin: 24}}}}
+"""
+SINK = """notify:
+  sinks:
+    - {{name: ops, kind: webhook, url: 'https://example.com/h', quiet_hours: {{start: {start}, end: '07:00'}}}}
+"""
+
+
+def _load(tmp_path: Path, camera: str = "", bay_id: str = "A", bay: str = "", extra: str = ""):
+    path = tmp_path / "config.yaml"
+    path.write_text(BASE.format(camera=camera, bay_id=bay_id, bay=bay, extra=extra, data=tmp_path / "data"),
+                    encoding="utf-8")
+    return load_config(path)
+
+
+def _problems(tmp_path: Path, **parts: str) -> list[str]:
+    with pytest.raises(ConfigError) as exc:
+        _load(tmp_path, **parts)
+    return exc.value.problems
+
+
+@pytest.mark.parametrize(("parts", "expected"), [
+    ({"extra": LOCK.format(up="012")}, "locks[0].motor.up.pin: 012 is read by YAML 1.1 as an octal number (10, not 12): "
+                                       "write numbers without a leading 0, and a text (an id, a time) in quotes ('012')"),
+    ({"camera": ", fps: 010"}, "camera.fps: 010 is read by YAML 1.1 as an octal number (8, not 10)"),
+    ({"bay_id": "010"}, "bays[0].id: 010 is read by YAML 1.1 as an octal number (8, not 10): write numbers without a "
+                        "leading 0, and a text (an id, a time) in quotes ('010')"),
+    ({"extra": "timers: {overstay_s: 1:30}"}, "timers.overstay_s: 1:30 is read by YAML 1.1 as the base 60 number 90: "
+                                             "write numbers in decimal"),
+    ({"extra": "timers: {fuel_grace_s: 2:00.5}"}, "timers.fuel_grace_s: 2:00.5 is read by YAML 1.1 as the base 60 "
+                                                  "number 120.5"),
+    ({"extra": "timers: {fuel_grace_s: 0x78}"}, "timers.fuel_grace_s: 0x78 is read by YAML 1.1 as the hexadecimal "
+                                                "number 120: write numbers in decimal"),
+    ({"extra": SINK.format(start="22:00")}, "notify.sinks[0].quiet_hours.start: 22:00 is read by YAML 1.1 as the base "
+                                            "60 number 1320: write numbers in decimal, and a text (an id, a time) in "
+                                            "quotes ('22:00')"),
+])
+def test_a_number_yaml_reads_in_another_base_is_refused_saying_what_it_became(tmp_path, parts, expected):
+    assert any(p.startswith(expected) for p in _problems(tmp_path, **parts)), _problems(tmp_path, **parts)
+
+
+def test_decimal_numbers_and_quoted_texts_still_pass(tmp_path):
+    cfg = _load(tmp_path, camera=", fps: .5, reconnect_max_s: 1_0", bay_id="'010'",
+                extra="evidence: {max_mb: 1.0e+3, min_free_mb: 0}\n" + SINK.format(start="'22:00'"))
+    assert (cfg.camera.fps, cfg.camera.reconnect_max_s, cfg.bays[0].id) == (0.5, 10, "010")
+    assert (cfg.evidence.max_mb, cfg.evidence.min_free_mb) == (1000.0, 0)
+    assert cfg.notify.sinks[0].quiet_hours.start == "22:00"
+    assert _load(tmp_path, extra=LOCK.format(up="12")).locks[0].motor.up.pin == 12
+
+
+@pytest.mark.parametrize(("parts", "expected"), [
+    ({"bay_id": "on"}, "bays[0].id: Input should be a valid string: YAML 1.1 read this as true (yes, no, on, off, "
+                       "true, false unquoted are true / false): put the text in quotes"),
+    ({"bay_id": "NO"}, "bays[0].id: Input should be a valid string: YAML 1.1 read this as false"),
+    ({"camera": ", flip: off"}, "camera.flip: Input should be 'none', 'horizontal' or 'vertical': YAML 1.1 read this "
+                                "as false"),
+    ({"bay_id": "1"}, "bays[0].id: Input should be a valid string: YAML read this as the number 1: put the text in "
+                      "quotes ('1')"),
+    ({"bay": ", charger_id: 2.5"}, "bays[0].charger_id: Input should be a valid string: YAML read this as the number "
+                                   "2.5"),
+    ({"extra": "evidence: {max_mb: 1e4}"}, "evidence.max_mb: Input should be a valid number: '1e4' is text, not a "
+                                           "number (a number goes without quotes, and YAML 1.1 reads an exponent only "
+                                           "with a dot and a sign: 1.0e+3): write 10000"),
+    ({"extra": "evidence: {max_mb: 2.5e1}"}, "evidence.max_mb: Input should be a valid number: '2.5e1' is text"),
+    ({"extra": "evidence: {max_mb: 1e300}"}, "write 1.0e+300"),
+    ({"extra": "occupancy: {confirm_frames: '3'}"}, "occupancy.confirm_frames: Input should be a valid integer: '3' is "
+                                                    "text, not a number"),
+    ({"camera": ", fps:"}, "camera.fps: empty (nothing after the colon, or null): input should be a valid number"),
+    ({"camera": ", loop: 'yes'"}, "camera.loop: Input should be a valid boolean: this is text; write true or false "
+                                  "without quotes"),
+])
+def test_a_value_yaml_typed_otherwise_says_what_yaml_made_of_it(tmp_path, parts, expected):
+    found = _problems(tmp_path, **parts)
+    assert any(p.startswith(expected) or expected in p for p in found), found
