@@ -9,6 +9,8 @@ and the installer page alike, and each problem is a ``ConfigError`` line, never 
 - **a regular file**: a device or a FIFO is refused before a byte is read (opened non-blocking, so a
   FIFO with no writer cannot hang the reload either);
 - **UTF-8 text**: a binary or GBK-encoded file is named, not a ``UnicodeDecodeError``;
+- **a key is the text written**: ``on:`` is the key ``on`` (YAML 1.1 made it the bool true: the documented
+  ``simulator.script[].on`` had to be quoted), ``1:`` the key ``1``;
 - **each key once per mapping**: YAML keeps the last of two equal keys without a word, so a second
   ``fps:`` further down silently won; the error names the key path and both lines;
 - **aliases expand to at most** ``MAX_NODES`` values: a "billion laughs" document is a few hundred bytes;
@@ -82,6 +84,7 @@ def parse_yaml(text: str, source: str) -> Any:
         node = loader.get_single_node()
         if node is None:
             return None
+        _keys_as_written(node)
         _check_nodes(node, source)
         return loader.construct_document(node)
     except RecursionError:
@@ -101,20 +104,43 @@ def read_yaml(path: Path) -> tuple[Any, str]:
     return parse_yaml(text, str(path)), text
 
 
+def _keys_as_written(root: yaml.Node) -> None:
+    """Every plain mapping key is the text written: a setting's name is never a true/false, a number or null.
+
+    YAML 1.1 makes the plain key ``on`` the bool true, so the documented ``simulator.script[].on: false`` was
+    refused as "locks[0].simulator.script[0].stall[1]: Keys should be strings" unless quoted, and a stray
+    ``yes:`` or ``1:`` was named as ``[1]``; now each is the key it reads as (``on``, or an unknown key named as
+    written). Each node once (an alias is the same node), iteratively (nesting is bounded by ``_check_nodes``)."""
+    seen: set[int] = set()
+    todo = [root]
+    while todo:
+        node = todo.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                if isinstance(k, yaml.ScalarNode) and k.style is None and k.tag not in (_STR, _MERGE):
+                    k.tag = _STR
+                todo.append(v)
+        elif isinstance(node, yaml.SequenceNode):
+            todo.extend(node.value)
+
+
 def _check_nodes(root: yaml.Node, source: str) -> None:
     """Duplicate keys (with their key path and both lines) and the expanded size of aliases."""
     sizes: dict[int, int] = {}
     problems: list[str] = []
     constructor = yaml.constructor.SafeConstructor()
 
-    def walk(node: yaml.Node, loc: tuple[Any, ...]) -> int:
+    def walk(node: yaml.Node, loc: tuple[Any, ...], key: bool = False) -> int:
         known = sizes.get(id(node))
         if known is not None:  # an alias: counted again (that is what expanding it costs), not walked again
             return known
         sizes[id(node)] = 1  # a cycle (an alias inside its own anchor) counts once
         total = 1
         if isinstance(node, yaml.ScalarNode):
-            problem = _scalar_problem(node)
+            problem = _scalar_problem(node, key)
             if problem:
                 problems.append(f"{key_path(loc)}: {problem}")
         elif isinstance(node, yaml.MappingNode):
@@ -127,7 +153,7 @@ def _check_nodes(root: yaml.Node, source: str) -> None:
                                         f"{k.start_mark.line + 1}); YAML would silently keep the last — remove one")
                     else:
                         seen[name] = k.start_mark.line + 1
-                total += walk(k, loc) + walk(v, (*loc, "?" if name is None else str(name)))
+                total += walk(k, loc, key=True) + walk(v, (*loc, "?" if name is None else str(name)))
         elif isinstance(node, yaml.SequenceNode):
             for i, item in enumerate(node.value):
                 total += walk(item, (*loc, i))
@@ -142,8 +168,9 @@ def _check_nodes(root: yaml.Node, source: str) -> None:
         raise ConfigError(source, problems)
 
 
-def _scalar_problem(node: yaml.ScalarNode) -> str | None:
-    """What no setting can hold, said before the constructor fails on it with a traceback."""
+def _scalar_problem(node: yaml.ScalarNode, key: bool = False) -> str | None:
+    """What no setting can hold, said before the constructor fails on it with a traceback (``key``: a mapping key,
+    a name, not a value to expand)."""
     if "\0" in node.value:
         return "holds a NUL character (\\0): no setting can; remove it"
     if node.tag == _INT and sum(c.isdigit() for c in node.value) > MAX_INT_DIGITS:
@@ -151,6 +178,8 @@ def _scalar_problem(node: yaml.ScalarNode) -> str | None:
     trap = _not_decimal(node)
     if trap:
         return trap
+    if key:
+        return None
     found = _ENV_VAR.search(node.value) if node.tag == _STR else None
     if found:
         return (f"{found.group(0)} looks like an environment variable, and the config expands none: write the "

@@ -100,3 +100,18 @@ def test_decimal_numbers_and_quoted_texts_still_pass(tmp_path):
 def test_a_value_yaml_typed_otherwise_says_what_yaml_made_of_it(tmp_path, parts, expected):
     found = _problems(tmp_path, **parts)
     assert any(p.startswith(expected) or expected in p for p in found), found
+
+
+def test_a_key_is_the_text_written(tmp_path):
+    """The documented ``simulator.script[].on`` written as YAML writes keys (unquoted) was the bool true: refused as
+    ``locks[0].simulator.script[0].stall[1]: Keys should be strings``; a stray ``yes:`` was named ``[1]``."""
+    script = ("locks:\n  - {id: L1, bay: A, driver: simulator, simulator: {script: [{at_s: 5, action: stall, on: false},"
+              " {at_s: 9, action: power-loss, on: true}]}}\n")
+    steps = _load(tmp_path, extra=script).locks[0].simulator.script
+    assert [(s.action, s.on) for s in steps] == [("stall", False), ("power-loss", True)]
+    assert _problems(tmp_path, camera=", yes: 1") == ["camera.yes: unknown key (not a setting of this section; check "
+                                                      "the spelling)"]
+    assert _problems(tmp_path, extra="1: x") == ["1: unknown key (not a setting of this section; check the spelling)"]
+    assert _problems(tmp_path, camera=", on: 1, On: 2") == [
+        "camera.on: unknown key (not a setting of this section; check the spelling)",
+        "camera.On: unknown key (not a setting of this section; check the spelling)"]
