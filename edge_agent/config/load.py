@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,8 @@ def _as_yaml_read_it(kind: str, value: Any, msg: str) -> str:
     if kind in ("string_type", "literal_error") and isinstance(value, bool):
         return (f"{msg}: YAML 1.1 read this as {str(value).lower()} (yes, no, on, off, true, false unquoted are "
                 "true / false): put the text in quotes")
+    if kind == "string_type" and isinstance(value, (date, datetime)):
+        return f"{msg}: YAML 1.1 read this as the date {value.isoformat()}: put the text in quotes"
     if kind == "string_type" and isinstance(value, (int, float)):
         return f"{msg}: YAML read this as the number {value!r}: put the text in quotes ('{value!r}')"
     if kind in ("float_type", "int_type") and isinstance(value, str):

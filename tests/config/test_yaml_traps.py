@@ -86,6 +86,8 @@ def test_decimal_numbers_and_quoted_texts_still_pass(tmp_path):
                       "quotes ('1')"),
     ({"bay": ", charger_id: 2.5"}, "bays[0].charger_id: Input should be a valid string: YAML read this as the number "
                                    "2.5"),
+    ({"bay_id": "2024-06-01"}, "bays[0].id: Input should be a valid string: YAML 1.1 read this as the date "
+                               "2024-06-01: put the text in quotes"),
     ({"extra": "evidence: {max_mb: 1e4}"}, "evidence.max_mb: Input should be a valid number: '1e4' is text, not a "
                                            "number (a number goes without quotes, and YAML 1.1 reads an exponent only "
                                            "with a dot and a sign: 1.0e+3): write 10000"),
