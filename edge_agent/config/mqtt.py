@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from edge_agent.config.base import StrictModel
+from edge_agent.config.eventtypes import BUS_EVENT_TYPES, LINK_EVENT_TYPES, unknown_types
 from edge_agent.config.hosts import host_problem
 from edge_agent.masking import mask_url_credentials
 
@@ -150,6 +151,14 @@ class OutboxConfig(StrictModel):
         description="identical lock_refused events (same bay, same code) within this many seconds are counted, "
         "not stored; the next one stored carries data.suppressed. 0 = store every one",
     )
+
+    @field_validator("protected_types")
+    @classmethod
+    def _known_types(cls, v: list[str]) -> list[str]:
+        problem = unknown_types(v, BUS_EVENT_TYPES | LINK_EVENT_TYPES)  # a typo left that event droppable
+        if problem:
+            raise ValueError(problem)
+        return v
 
 
 MAX_TOPIC_PREFIX = 256  # a topic is at most 65,535 bytes: 70,000 characters killed the link's thread (struct.error)
