@@ -63,6 +63,8 @@ DEFAULT_PROTECTED = [
 def _resolve(v: str | None, info: ValidationInfo) -> str | None:
     if v is None:
         return None
+    if not v.strip():  # "" was the config's own folder: a secret "file" that is a folder, a CA bundle that is one
+        raise ValueError("empty: name a file, or leave the key out")
     base = (info.context or {}).get("base_dir") if info.context else None
     p = Path(v)  # taken as written: a leading ~ is refused (yamlfile)
     if not p.is_absolute() and base is not None:
@@ -71,6 +73,21 @@ def _resolve(v: str | None, info: ValidationInfo) -> str | None:
 
 
 ConfigPath = Annotated[str | None, AfterValidator(_resolve)]
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _env_name(v: str | None) -> str | None:
+    """A ``*_env`` key names a variable a service manager can set. ``""`` (a template that rendered nothing) read
+    as "no secret": ``hmac_secret_env: ""`` took every command unsigned, ``password_env: ""`` logged in without
+    the password, and neither said a word."""
+    if v is not None and not _ENV_NAME.match(v):
+        raise ValueError(f"{v!r} is not an environment variable name (letters, digits and _, not starting with a "
+                         "digit); leave the key out for none")
+    return v
+
+
+EnvName = Annotated[str | None, AfterValidator(_env_name)]
 
 
 @dataclass(frozen=True)
@@ -193,7 +210,7 @@ class MqttConfig(StrictModel):
     protocol: Literal["5", "3.1.1"] = "5"
     client_id: str | None = Field(None, min_length=1, max_length=128, description="default: the site's device_id")
     username: str | None = None
-    password_env: str | None = Field(None, description="environment variable holding the password")
+    password_env: EnvName = Field(None, description="environment variable holding the password")
     password_file: ConfigPath = Field(None, description="file holding the password (first line)")
     tls: TlsConfig | None = None
     keepalive_s: int = Field(30, ge=5, le=3600)
@@ -203,7 +220,7 @@ class MqttConfig(StrictModel):
                               description="{site} and {device} are filled in")
     heartbeat_s: float = Field(60.0, gt=0, le=3600)
     command_max_age_s: float = Field(60.0, gt=0, le=COMMAND_MAX_AGE_CAP_S, description="older (or further in the future) commands are refused")
-    hmac_secret_env: str | None = Field(None, description="when set (or _file), every command must be signed")
+    hmac_secret_env: EnvName = Field(None, description="when set (or _file), every command must be signed")
     hmac_secret_file: ConfigPath = None
     home_assistant: HomeAssistantConfig = Field(default_factory=HomeAssistantConfig)
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)

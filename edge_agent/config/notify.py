@@ -16,7 +16,7 @@ from pydantic import Field, field_validator, model_validator
 
 from edge_agent.config.base import Ident, StrictModel
 from edge_agent.config.eventtypes import BUS_EVENT_TYPES, unknown_types
-from edge_agent.config.mqtt import ConfigPath, SecretError, _read
+from edge_agent.config.mqtt import ConfigPath, EnvName, SecretError, _read
 
 DEFAULT_EVENTS = ["violation_started", "lock_fault", "lock_tamper", "camera_lost",
                   "charger_suspect", "charger_mismatch", "charger_silent"]
@@ -57,9 +57,9 @@ class SinkConfig(StrictModel):
     name: Ident = Field(..., description="names the sink's outbox file")
     kind: Literal["webhook", "wecom", "dingtalk"]
     url: str | None = Field(None, description="webhook: required; wecom/dingtalk: the official robot URL by default")
-    secret_env: str | None = Field(None, description="webhook: HMAC key; wecom: robot key; dingtalk: access_token")
+    secret_env: EnvName = Field(None, description="webhook: HMAC key; wecom: robot key; dingtalk: access_token")
     secret_file: ConfigPath = None
-    sign_secret_env: str | None = Field(None, description="dingtalk only: the robot's 加签 secret (SEC…)")
+    sign_secret_env: EnvName = Field(None, description="dingtalk only: the robot's 加签 secret (SEC…)")
     sign_secret_file: ConfigPath = None
     events: list[str] = Field(default_factory=lambda: list(DEFAULT_EVENTS), min_length=1)
     quiet_hours: QuietHours | None = None

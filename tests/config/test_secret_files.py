@@ -14,7 +14,7 @@ import os
 
 import pytest
 
-from edge_agent.config import parse_config
+from edge_agent.config import ConfigError, parse_config
 from edge_agent.config.mqtt import MAX_SECRET_FILE_BYTES, SecretError, read_secrets
 
 GOOD = {
@@ -73,3 +73,21 @@ def test_a_byte_order_mark_and_windows_line_ends_are_not_part_of_the_secret(tmp_
     assert secrets.password == "s3cret"
     assert (secrets.hmac_key, secrets.hmac_previous) == (b"new-key", b"old-key")
     assert _sink(secret_file=str(hook)).secrets(0)[0] == "hook-key"
+
+
+@pytest.mark.parametrize(("keys", "problem"), [
+    ({"mqtt": {"enabled": True, "hmac_secret_env": ""}}, "mqtt.hmac_secret_env: '' is not an environment variable name"),
+    ({"mqtt": {"enabled": True, "username": "u", "password_env": ""}}, "mqtt.password_env: '' is not an environment"),
+    ({"mqtt": {"enabled": True, "username": "u", "password_env": "MQTT PW"}}, "mqtt.password_env: 'MQTT PW' is not"),
+    ({"notify": {"sinks": [{"name": "r", "kind": "wecom", "secret_env": ""}]}}, "notify.sinks[0].secret_env: '' is not"),
+    ({"mqtt": {"enabled": True, "username": "u", "password_file": ""}}, "mqtt.password_file: empty: name a file"),
+    ({"mqtt": {"enabled": True, "hmac_secret_file": " "}}, "mqtt.hmac_secret_file: empty: name a file"),
+    ({"mqtt": {"brokers": ["mqtts://h:8883"], "tls": {"ca_file": ""}}}, "mqtt.tls.ca_file: empty: name a file"),
+])
+def test_an_empty_secret_name_is_refused_not_read_as_no_secret(keys, problem):
+    """``hmac_secret_env: ""`` (a template that rendered nothing) turned command signing off: every command was taken
+    unsigned, without a word; ``password_env: ""`` logged in without the password; ``password_file: ""`` was the
+    config's own folder."""
+    with pytest.raises(ConfigError) as exc:
+        parse_config({**GOOD, **keys})
+    assert any(p.startswith(problem) for p in exc.value.problems), exc.value.problems
