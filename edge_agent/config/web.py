@@ -86,6 +86,8 @@ class WebConfig(StrictModel):
     def _resolve(cls, v: str | None, info: ValidationInfo) -> str | None:
         if v is None:
             return None
+        if not v.strip():  # "" was the config's own folder: every login a 500, `review` a traceback
+            raise ValueError("empty: name a file, or leave the key out for the default")
         base = (info.context or {}).get("base_dir") if info.context else None
         p = Path(v)  # taken as written: a leading ~ is refused (yamlfile)
         if not p.is_absolute() and base is not None:

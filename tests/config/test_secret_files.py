@@ -91,3 +91,16 @@ def test_an_empty_secret_name_is_refused_not_read_as_no_secret(keys, problem):
     with pytest.raises(ConfigError) as exc:
         parse_config({**GOOD, **keys})
     assert any(p.startswith(problem) for p in exc.value.problems), exc.value.problems
+
+
+@pytest.mark.parametrize(("keys", "problem"), [
+    ({"web": {"users_file": ""}}, "web.users_file: empty: name a file"),
+    ({"web": {"session_secret_file": ""}}, "web.session_secret_file: empty: name a file"),
+    ({"perception": {"models_dir": ""}}, "perception.models_dir: String should have at least 1 character"),
+])
+def test_an_empty_file_or_folder_key_is_refused(keys, problem):
+    """``web.users_file: ""`` was the config's own folder: ``users list`` and ``review`` ended in an
+    ``IsADirectoryError`` traceback, every login of the page in a 500."""
+    with pytest.raises(ConfigError) as exc:
+        parse_config({**GOOD, **keys})
+    assert exc.value.problems[0].startswith(problem), exc.value.problems
