@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from edge_agent import cli
+from edge_agent.bays import charger_health
 from edge_agent.config import ConfigError, load_config, parse_config
 from edge_agent.config.eventtypes import BUS_EVENT_TYPES, LINK_EVENT_TYPES
 from edge_agent.config.mqtt import DEFAULT_PROTECTED
@@ -32,7 +33,8 @@ SINK = {"name": "ops", "kind": "webhook", "url": "https://example.com/h"}
 
 
 def test_the_config_knows_the_event_types_the_agent_has():
-    assert BUS_EVENT_TYPES == {v for k, v in vars(EventType).items() if k.isupper() and isinstance(v, str)}
+    constants = {v for k, v in vars(EventType).items() if k.isupper() and isinstance(v, str)}
+    assert BUS_EVENT_TYPES == constants | {f"{kind}_cleared" for kind in charger_health.KINDS}
     assert LINK_EVENT_TYPES == {mqtt_link.OVERFLOW_EVENT, mqtt_link.LOST_EVENT}
     assert set(DEFAULT_EVENTS) <= BUS_EVENT_TYPES and set(DEFAULT_PROTECTED) <= BUS_EVENT_TYPES | LINK_EVENT_TYPES
 
@@ -47,6 +49,12 @@ def test_a_misspelt_event_type_fails_check_config_naming_the_key(tmp_path, capsy
     assert cli.main(["check-config", str(path)]) == 2
     err = capsys.readouterr().err
     assert f"  {key}: violation_start: no such event type (known: " in err and "violation_started" in err, err
+
+
+def test_a_sink_may_send_when_a_charger_warning_clears():
+    """``charger_suspect_cleared`` is on the bus (no EventType constant): ``run`` refused it in a sink's list."""
+    cfg = parse_config({**GOOD, "notify": {"sinks": [{**SINK, "events": ["charger_suspect", "charger_suspect_cleared"]}]}})
+    assert cfg.notify.sinks[0].events == ["charger_suspect", "charger_suspect_cleared"]
 
 
 def test_the_outbox_may_protect_its_own_events():
