@@ -5,12 +5,14 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import re
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
+from edge_agent.config.base import IDENT_PATTERN
 from edge_agent.config.errors import ConfigError, key_path, shown_key
 from edge_agent.config.models import AgentConfig
 from edge_agent.config.yamlfile import read_yaml
@@ -37,6 +39,8 @@ def parse_config(data: Any, source: str = "<config>", base_dir: Path | None = No
             if err["type"] == "extra_forbidden":
                 msg = "unknown key (not a setting of this section; check the spelling)"
             msg = _as_yaml_read_it(err["type"], err.get("input"), msg)
+            if err["type"] == "string_pattern_mismatch" and (err.get("ctx") or {}).get("pattern") == IDENT_PATTERN:
+                msg = _not_an_ident(str(err.get("input")))
             problems.append(f"{key_path(loc)}: {msg}")
         raise ConfigError(source, problems) from None
     return cfg
@@ -70,6 +74,15 @@ def _as_yaml_read_it(kind: str, value: Any, msg: str) -> str:
     if kind == "bool_type" and isinstance(value, str):
         return f"{msg}: this is text; write true or false without quotes"
     return msg
+
+
+def _not_an_ident(value: str) -> str:
+    """An id (site, device, bay, lock, sink) with a character a topic or a file name cannot take, named: the
+    pattern alone ("String should match pattern '^[A-Za-z0-9_.-]+$'") told a Chinese installer nothing."""
+    bad = "".join(dict.fromkeys(c for c in value if not re.fullmatch(IDENT_PATTERN, c)))
+    shown = " ".join("a space" if c == " " else repr(c) for c in bad[:8])
+    return (f"{shown} cannot be in an id: it goes into MQTT topics and file names, so only letters A–Z a–z, digits "
+            "and _ . - (a Chinese name belongs in a comment)")
 
 
 def _yaml_number(number: float) -> str:

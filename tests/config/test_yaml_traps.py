@@ -117,3 +117,14 @@ def test_a_key_is_the_text_written(tmp_path):
     assert _problems(tmp_path, camera=", on: 1, On: 2") == [
         "camera.on: unknown key (not a setting of this section; check the spelling)",
         "camera.On: unknown key (not a setting of this section; check the spelling)"]
+
+
+@pytest.mark.parametrize(("bay_id", "expected"), [
+    ("'A/1'", "bays[0].id: '/' cannot be in an id: it goes into MQTT topics and file names, so only letters A–Z a–z, "
+              "digits and _ . - (a Chinese name belongs in a comment)"),
+    ("'A 1#'", "bays[0].id: a space '#' cannot be in an id"),
+    ("充电位1", "bays[0].id: '充' '电' '位' cannot be in an id"),
+])
+def test_an_id_names_the_characters_it_cannot_hold(tmp_path, bay_id, expected):
+    """Was "String should match pattern '^[A-Za-z0-9_.-]+$'": a regular expression, to a Chinese installer."""
+    assert _problems(tmp_path, bay_id=bay_id)[0].startswith(expected)
