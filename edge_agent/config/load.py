@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from edge_agent.config.base import IDENT_PATTERN
 from edge_agent.config.errors import ConfigError, key_path, shown_key
 from edge_agent.config.models import AgentConfig
-from edge_agent.config.yamlfile import read_yaml
+from edge_agent.config.yamlfile import lookalikes, read_yaml
 
 __all__ = ["ConfigError", "key_path", "load_config", "parse_config"]
 
@@ -39,6 +39,8 @@ def parse_config(data: Any, source: str = "<config>", base_dir: Path | None = No
             if err["type"] == "extra_forbidden":
                 msg = "unknown key (not a setting of this section; check the spelling)"
             msg = _as_yaml_read_it(err["type"], err.get("input"), msg)
+            hint = lookalikes(err["input"]) if isinstance(err.get("input"), str) else ""
+            msg += f": {hint}" if hint and hint not in msg else ""
             if err["type"] == "string_pattern_mismatch" and (err.get("ctx") or {}).get("pattern") == IDENT_PATTERN:
                 msg = _not_an_ident(str(err.get("input")))
             problems.append(f"{key_path(loc)}: {msg}")

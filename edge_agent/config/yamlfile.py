@@ -93,9 +93,33 @@ def parse_yaml(text: str, source: str) -> Any:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(source, [f"(yaml): {where}{problem}"]) from None
+        lines = text.splitlines()
+        marks = [m for m in (getattr(exc, "context_mark", None), mark) if m is not None]
+        near = {n for m in marks for n in (m.line - 1, m.line) if 0 <= n < len(lines)}  # a scalar runs on a line
+        hint = lookalikes("".join(_COMMENT.sub("", lines[n]) for n in sorted(near)))  # a comment's ： is its own
+        raise ConfigError(source, [f"(yaml): {where}{problem}" + (f"; {hint}" if hint else "")]) from None
     finally:
         loader.dispose()
+
+
+# What a Chinese input method (or a word processor) types for YAML's own characters: they look the same and are
+# not them, so "fps：5" was "could not find expected ':'" and "[60，200]" one text "60，200", with nothing to say why.
+_LOOKALIKES = {"\uff1a": ":", "\uff0c": ",", "\u3000": "a space", "\u00a0": "a space", "\uff3b": "[",
+               "\uff3d": "]", "\uff5b": "{", "\uff5d": "}", "\uff03": "#", "\uff0d": "-", "\u201c": '"',
+               "\u201d": '"', "\u2018": "'", "\u2019": "'"}
+
+
+_COMMENT = re.compile(r"(^|\s)#.*$")
+
+
+def lookalikes(text: str) -> str:
+    """A hint naming the characters in ``text`` that look like YAML syntax and are not ("" when none)."""
+    found = list(dict.fromkeys(c for c in text if c in _LOOKALIKES))
+    if not found:
+        return ""
+    named = ", ".join(f"{c!r} (U+{ord(c):04X}) for {_LOOKALIKES[c]}" for c in found)
+    return (f"it holds {named}: a full-width or typographic character (a Chinese input method's, a word "
+            "processor's) is not YAML syntax; type the ASCII one")
 
 
 def read_yaml(path: Path) -> tuple[Any, str]:
