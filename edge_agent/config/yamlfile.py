@@ -21,6 +21,7 @@ and the installer page alike, and each problem is a ``ConfigError`` line, never 
   or ``~`` in the working directory; secrets have ``*_env`` keys;
 - **numbers in decimal**: a plain ``012`` (octal 10), ``22:00`` (base 60: 1320), ``0x10`` or ``0b11`` is named with
   what YAML 1.1 made of it (``pin: 012`` drove GPIO10 without a word);
+- **a syntax error names a look-alike** on its line: a full-width ``：`` or ``，``, an ideographic space, ``“ ”``;
 - **nesting and numbers a parser can hold**: a few thousand ``[`` deep overflowed PyYAML's recursive
   composer (``RecursionError``), an integer of over 4300 digits Python's int parser (``ValueError``).
 """
