@@ -26,21 +26,22 @@ OFFICIAL_URL = {
 }
 ROBOT_MAX_AGE_H = 24.0  # a group robot's alert older than this is not sent (moved to the dead letters)
 ROBOT_PER_MINUTE = 20  # WeCom and DingTalk take 20 messages a minute per robot; DingTalk then blocks it 10 min
-_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+_HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")  # 7:00 is 07:00 (a clock's way, and YAML's advice to quote 7:00)
 
 
 class QuietHours(StrictModel):
     """Local time (site.timezone) when this sink is not sent to; what comes in is held and sent after."""
 
-    start: str = Field(..., description="HH:MM")
+    start: str = Field(..., description="HH:MM in quotes; H:MM is read as 0H:MM")
     end: str = Field(..., description="HH:MM; before start = over midnight")
 
     @field_validator("start", "end")
     @classmethod
     def _hhmm(cls, v: str) -> str:
-        if not _HHMM.match(v):
+        m = _HHMM.match(v)
+        if not m:
             raise ValueError(f"{v!r} is not HH:MM (00:00 to 23:59)")
-        return v
+        return f"{int(m.group(1)):02d}:{m.group(2)}"
 
     @model_validator(mode="after")
     def _not_empty(self) -> QuietHours:

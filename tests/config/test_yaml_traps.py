@@ -73,6 +73,8 @@ def test_decimal_numbers_and_quoted_texts_still_pass(tmp_path):
     assert (cfg.camera.fps, cfg.camera.reconnect_max_s, cfg.bays[0].id) == (0.5, 10, "010")
     assert (cfg.evidence.max_mb, cfg.evidence.min_free_mb) == (1000.0, 0)
     assert cfg.notify.sinks[0].quiet_hours.start == "22:00"
+    quiet = _load(tmp_path, extra=SINK.format(start="'7:30'")).notify.sinks[0].quiet_hours  # as the trap's advice says
+    assert (quiet.start, quiet.end) == ("07:30", "07:00")
     assert _load(tmp_path, extra=LOCK.format(up="12")).locks[0].motor.up.pin == 12
 
 
