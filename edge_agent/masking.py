@@ -12,7 +12,9 @@ from __future__ import annotations
 import re
 
 MASK = "***"
-URL_CREDENTIALS = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^/\s:@]*:)([^@\s/]+)(?=@)")
+# The password runs to the last "@" before the host (an unencoded "@" in it, which FFmpeg reads so, left its end
+# shown: rtsp://admin:***@ss@cam).
+URL_CREDENTIALS = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^/\s:@]*:)([^\s/]+?)(?=@[^@\s/?#]*(?:[/\s?#]|$))")
 # query parameters that carry a secret (some cameras and brokers take ?user=…&password=…; a DingTalk robot's
 # 加签 request carries ?timestamp=…&sign=…, which httpx's own INFO line "HTTP Request: POST <url>" logged)
 URL_QUERY_SECRETS = re.compile(

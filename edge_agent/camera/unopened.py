@@ -12,6 +12,8 @@ import os
 import socket
 from urllib.parse import urlsplit
 
+from edge_agent.config.camera import is_pipeline
+
 DEFAULT_PORTS = {"rtsp": 554, "rtsps": 322, "rtmp": 1935, "rtmps": 443, "http": 80, "https": 443}
 
 
@@ -19,7 +21,7 @@ def why_unopened(source: str, kind: str, timeout_s: float = 3.0) -> str:
     """A short cause for ``source`` (of ``describe_source`` ``kind``) not opening; "" when none is found."""
     if kind == "usb":
         return _device(source)
-    if kind != "stream" or "!" in source:  # files say it themselves; a GStreamer pipeline is OpenCV's
+    if kind != "stream" or is_pipeline(source):  # files say it themselves; a GStreamer pipeline is OpenCV's
         return ""
     try:
         parts = urlsplit(source)

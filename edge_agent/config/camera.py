@@ -6,6 +6,7 @@ a USB index (``"0"``) or its device path (``/dev/video0``), a video file or a fo
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -22,16 +23,35 @@ STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "srt", "tcp
 LISTEN_SCHEMES = ("udp", "rtp")  # may name no host (udp://@:1234 listens for a multicast or pushed stream)
 
 
+# OpenCV reads a GStreamer pipeline only into an appsink: "… ! appsink [props]". Told apart by that, not by any "!":
+# "!" is a common character in a camera password, and every such URL was waved through unchecked as a "pipeline".
+_PIPELINE = re.compile(r"!\s*appsink\b")
+_SPACE = re.compile(r"[\s\x00-\x1f\x7f]")
+_ENCODE = "percent-encode it (/ is %2F, ? %3F, # %23, @ %40, a space %20)"
+
+
+def is_pipeline(source: str) -> bool:
+    """``source`` is a GStreamer pipeline (``… ! appsink``), which OpenCV opens as it is."""
+    return _PIPELINE.search(source) is not None
+
+
 def stream_url_problem(url: str) -> str | None:
-    """Why ``url`` (a source with "://") cannot be a camera stream, or None. A GStreamer pipeline (``… ! …``) is
-    left to OpenCV."""
-    if "!" in url:
+    """Why ``url`` (a source with "://") cannot be a camera stream, or None. A GStreamer pipeline (``… ! appsink``)
+    is left to OpenCV. Never quotes a part of the URL: a misparsed one may put the password anywhere (a ``#`` in it
+    once ended the host, and the error quoted the password's first characters as "the port")."""
+    if is_pipeline(url):
         return None
+    rest = url.split("://", 1)[1]
+    end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    if "@" in rest[end:]:  # a user name or password holding / ? or #: the host would be read from inside it
+        return f"an @ after the host: the user name or password holds a / ? or # that ends it early; {_ENCODE}"
+    if _SPACE.search(rest[:max(rest.rfind("@", 0, end), 0)]):  # shown by no mask: the whole password in the open
+        return f"a space or control character in the user name or password: {_ENCODE}"
     try:
         parts = urlsplit(url)
         port = parts.port  # raises on a port that is no number or outside 0..65535
         host = parts.hostname
-    except ValueError as exc:
+    except ValueError as exc:  # the authority ends before any "@" now: what it quotes is the host or port
         return f"not a URL a camera can be read at ({exc})"
     scheme = parts.scheme.lower()
     if scheme not in STREAM_SCHEMES:
@@ -82,7 +102,7 @@ class CameraConfig(StrictModel):
         if problem:
             raise ValueError(problem)
         scheme, rest = v.split("://", 1)
-        return scheme.lower() + "://" + rest if "!" not in v else v
+        return scheme.lower() + "://" + rest if not is_pipeline(v) else v
 
     @model_validator(mode="after")
     def _sizes(self) -> "CameraConfig":

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import os
+import re
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
+from edge_agent.config.base import IDENT_PATTERN
 from edge_agent.config.errors import ConfigError, key_path, shown_key
 from edge_agent.config.models import AgentConfig
-from edge_agent.config.yamlfile import read_yaml
+from edge_agent.config.yamlfile import lookalikes, read_yaml
 
 __all__ = ["ConfigError", "key_path", "load_config", "parse_config"]
 
@@ -34,9 +38,62 @@ def parse_config(data: Any, source: str = "<config>", base_dir: Path | None = No
             msg = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
                 msg = "unknown key (not a setting of this section; check the spelling)"
+            msg = _as_yaml_read_it(err["type"], err.get("input"), msg)
+            hint = lookalikes(err["input"]) if isinstance(err.get("input"), str) else ""
+            msg += f": {hint}" if hint and hint not in msg else ""
+            if err["type"] == "string_pattern_mismatch" and (err.get("ctx") or {}).get("pattern") == IDENT_PATTERN:
+                msg = _not_an_ident(str(err.get("input")))
             problems.append(f"{key_path(loc)}: {msg}")
         raise ConfigError(source, problems) from None
     return cfg
+
+
+def _as_yaml_read_it(kind: str, value: Any, msg: str) -> str:
+    """``msg`` with what YAML 1.1 made of the value, where that is why it is refused.
+
+    An installer writes ``id: on``, ``province: NO`` or ``id: 01`` and reads "Input should be a valid string"; writes
+    ``max_mb: 1e4`` and reads "Input should be a valid number" — both true of what YAML built, neither of what
+    was written: unquoted ``on`` / ``off`` / ``yes`` / ``no`` are true / false, unquoted digits a number, and
+    ``1e4`` (an exponent without a dot and a sign) text."""
+    if value is None and kind.endswith("_type"):
+        return f"empty (nothing after the colon, or null): {msg[0].lower()}{msg[1:]}"
+    if kind in ("string_type", "literal_error") and isinstance(value, bool):
+        return (f"{msg}: YAML 1.1 read this as {str(value).lower()} (yes, no, on, off, true, false unquoted are "
+                "true / false): put the text in quotes")
+    if kind == "string_type" and isinstance(value, (date, datetime)):
+        return f"{msg}: YAML 1.1 read this as the date {value.isoformat()}: put the text in quotes"
+    if kind == "string_type" and isinstance(value, (int, float)):
+        return f"{msg}: YAML read this as the number {value!r}: put the text in quotes ('{value!r}')"
+    if kind in ("float_type", "int_type") and isinstance(value, str):
+        try:
+            number = float(value.replace("_", ""))
+        except ValueError:
+            return msg
+        if not math.isfinite(number):
+            return msg
+        return (f"{msg}: {value!r} is text, not a number (a number goes without quotes, and YAML 1.1 reads an "
+                f"exponent only with a dot and a sign: 1.0e+3): write {_yaml_number(number)}")
+    if kind == "bool_type" and isinstance(value, str):
+        return f"{msg}: this is text; write true or false without quotes"
+    return msg
+
+
+def _not_an_ident(value: str) -> str:
+    """An id (site, device, bay, lock, sink) with a character a topic or a file name cannot take, named: the
+    pattern alone ("String should match pattern '^[A-Za-z0-9_.-]+$'") told a Chinese installer nothing."""
+    bad = "".join(dict.fromkeys(c for c in value if not re.fullmatch(IDENT_PATTERN, c)))
+    shown = " ".join("a space" if c == " " else repr(c) for c in bad[:8])
+    return (f"{shown} cannot be in an id: it goes into MQTT topics and file names, so only letters A–Z a–z, digits "
+            "and _ . - (a Chinese name belongs in a comment)")
+
+
+def _yaml_number(number: float) -> str:
+    """``number`` as YAML 1.1 reads it back as one: ``1000``, ``0.5``, ``1.0e+300`` (``1e+300`` is text)."""
+    if number.is_integer() and abs(number) < 1e16:
+        return str(int(number))
+    text = repr(number)
+    mantissa, e, exponent = text.partition("e")
+    return f"{mantissa if '.' in mantissa else mantissa + '.0'}{e}{exponent}" if e else text
 
 
 def _kind(data: object) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import re
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -27,12 +29,16 @@ from edge_agent.config.ops import OpsConfig
 from edge_agent.config.perception import PerceptionConfig
 from edge_agent.config.web import WebConfig
 
+log = logging.getLogger(__name__)
+_ETC_GMT = re.compile(r"^Etc/GMT([+-])(\d{1,2})$")
+
 
 class SiteConfig(StrictModel):
     site_id: Ident
     device_id: Ident
     timezone: str = Field("Asia/Shanghai",
-                          description="IANA zone for event timestamps and the web page (shown with the UTC offset)")
+                          description="IANA zone for event timestamps and the web page (shown with the UTC offset); an "
+                          "Etc/GMT±N zone is warned about with its real offset (Etc/GMT+8 is UTC-08:00)")
 
     @field_validator("timezone")
     @classmethod
@@ -45,6 +51,13 @@ class SiteConfig(StrictModel):
                 raise ValueError(f"cannot check time zone {v!r}: this host has no time zone database "
                                  "(install the tzdata package)") from None
             raise ValueError(f"unknown time zone {v!r} (an IANA name such as Asia/Shanghai)") from None
+        m = _ETC_GMT.match(v)
+        if m and int(m.group(2)):  # Etc/GMT+8 written for China: quiet hours, daily statistics 16 hours off
+            sign, hours = m.group(1), int(m.group(2))
+            other = "-" if sign == "+" else "+"
+            log.warning("site.timezone: %s is UTC%s%02d:00 (the tz database's Etc/GMT zones carry the POSIX sign, "
+                        "the opposite of what they look like: Etc/GMT%s%d is UTC%s%02d:00); a region's name such as "
+                        "Asia/Shanghai leaves no doubt", v, other, hours, other, hours, sign, hours)
         return v
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
@@ -18,6 +19,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from edge_agent.config.base import StrictModel
+from edge_agent.config.eventtypes import BUS_EVENT_TYPES, LINK_EVENT_TYPES, unknown_types
 from edge_agent.config.hosts import host_problem
 from edge_agent.masking import mask_url_credentials
 
@@ -62,6 +64,8 @@ DEFAULT_PROTECTED = [
 def _resolve(v: str | None, info: ValidationInfo) -> str | None:
     if v is None:
         return None
+    if not v.strip():  # "" was the config's own folder: a secret "file" that is a folder, a CA bundle that is one
+        raise ValueError("empty: name a file, or leave the key out")
     base = (info.context or {}).get("base_dir") if info.context else None
     p = Path(v)  # taken as written: a leading ~ is refused (yamlfile)
     if not p.is_absolute() and base is not None:
@@ -70,6 +74,21 @@ def _resolve(v: str | None, info: ValidationInfo) -> str | None:
 
 
 ConfigPath = Annotated[str | None, AfterValidator(_resolve)]
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _env_name(v: str | None) -> str | None:
+    """A ``*_env`` key names a variable a service manager can set. ``""`` (a template that rendered nothing) read
+    as "no secret": ``hmac_secret_env: ""`` took every command unsigned, ``password_env: ""`` logged in without
+    the password, and neither said a word."""
+    if v is not None and not _ENV_NAME.match(v):
+        raise ValueError(f"{v!r} is not an environment variable name (letters, digits and _, not starting with a "
+                         "digit); leave the key out for none")
+    return v
+
+
+EnvName = Annotated[str | None, AfterValidator(_env_name)]
 
 
 @dataclass(frozen=True)
@@ -161,6 +180,14 @@ class OutboxConfig(StrictModel):
         "not stored; the next one stored carries data.suppressed. 0 = store every one",
     )
 
+    @field_validator("protected_types")
+    @classmethod
+    def _known_types(cls, v: list[str]) -> list[str]:
+        problem = unknown_types(v, BUS_EVENT_TYPES | LINK_EVENT_TYPES)  # a typo left that event droppable
+        if problem:
+            raise ValueError(problem)
+        return v
+
 
 MAX_TOPIC_PREFIX = 256  # a topic is at most 65,535 bytes: 70,000 characters killed the link's thread (struct.error)
 
@@ -194,7 +221,7 @@ class MqttConfig(StrictModel):
     protocol: Literal["5", "3.1.1"] = "5"
     client_id: str | None = Field(None, min_length=1, max_length=128, description="default: the site's device_id")
     username: str | None = None
-    password_env: str | None = Field(None, description="environment variable holding the password")
+    password_env: EnvName = Field(None, description="environment variable holding the password")
     password_file: ConfigPath = Field(None, description="file holding the password (first line)")
     tls: TlsConfig | None = None
     keepalive_s: int = Field(30, ge=5, le=3600)
@@ -204,7 +231,7 @@ class MqttConfig(StrictModel):
                               description="{site} and {device} are filled in")
     heartbeat_s: float = Field(60.0, gt=0, le=3600)
     command_max_age_s: float = Field(60.0, gt=0, le=COMMAND_MAX_AGE_CAP_S, description="older (or further in the future) commands are refused")
-    hmac_secret_env: str | None = Field(None, description="when set (or _file), every command must be signed")
+    hmac_secret_env: EnvName = Field(None, description="when set (or _file), every command must be signed")
     hmac_secret_file: ConfigPath = None
     home_assistant: HomeAssistantConfig = Field(default_factory=HomeAssistantConfig)
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)
@@ -294,25 +321,36 @@ class MqttSecrets:
         return out
 
 
-SECRET_FILE_MAX = 65535  # an MQTT password is at most 65,535 bytes; no key file of ours is longer
+MAX_SECRET_FILE_BYTES = 64 << 10  # a password or a key is a line; a few of them fit many times over
 
 
-def _secret_lines(key: str, file: str) -> list[str]:
-    """The lines of a password / key file, read at most ``SECRET_FILE_MAX`` bytes far. A file that is not UTF-8
-    (a password saved as Latin-1, a binary key) was a traceback and exit 1 at ``run``; ``/dev/zero`` was read
-    until memory ran out."""
+def secret_file_lines(key: str, file: str) -> list[str]:
+    """The lines of the secret file ``file`` (named by config key ``key``); :class:`SecretError` naming the key
+    when it cannot be one: not a regular file (a FIFO with no writer hung the start, ``/dev/zero`` grew without
+    end), over ``MAX_SECRET_FILE_BYTES``, or not UTF-8 text (``head -c 32 /dev/urandom > key`` was a
+    ``UnicodeDecodeError`` traceback at every start). A UTF-8 byte-order mark (Windows Notepad writes one) is no
+    part of the secret: kept, the broker refused the password and every command's signature failed."""
     try:
-        with open(file, "rb") as f:
-            raw = f.read(SECRET_FILE_MAX + 1)
+        fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as exc:
         raise SecretError(key, f"cannot read {file}: {exc.strerror or exc}") from None
-    if len(raw) > SECRET_FILE_MAX:
-        raise SecretError(key, f"{file} is over {SECRET_FILE_MAX} bytes: not a password or key file")
+    if not stat.S_ISREG(os.fstat(fd).st_mode):  # before fdopen, which refuses a folder with a traceback
+        os.close(fd)
+        raise SecretError(key, f"{file} is not a regular file (a secret file holds the secret as a line of text)")
+    with os.fdopen(fd, "rb") as f:
+        try:
+            data = f.read(MAX_SECRET_FILE_BYTES + 1)
+        except OSError as exc:
+            raise SecretError(key, f"cannot read {file}: {exc.strerror or exc}") from None
+    if len(data) > MAX_SECRET_FILE_BYTES:
+        raise SecretError(key, f"{file} is larger than {MAX_SECRET_FILE_BYTES >> 10} KiB: not a secret file "
+                               "(a secret is a line of text)")
     try:
-        return raw.decode("utf-8").splitlines()
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise SecretError(key, f"{file} is not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); save it "
-                                "as UTF-8") from None
+        raise SecretError(key, f"{file} is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}): "
+                               "write the secret as a line of text (a binary key as hex or base64)") from None
+    return text.splitlines()
 
 
 def _read(env_key: str, env: str | None, file_key: str, file: str | None) -> str | None:
@@ -322,7 +360,7 @@ def _read(env_key: str, env: str | None, file_key: str, file: str | None) -> str
             raise SecretError(env_key, f"environment variable {env} is not set")
         return value
     if file:
-        lines = _secret_lines(file_key, file)
+        lines = secret_file_lines(file_key, file)
         if not lines or not lines[0].strip():
             raise SecretError(file_key, f"{file} is empty")
         return lines[0].strip()
@@ -338,7 +376,7 @@ def read_hmac_keys(cfg: MqttConfig) -> tuple[bytes | None, bytes | None]:
     if not cfg.hmac_secret_file:
         key = _read("mqtt.hmac_secret_env", cfg.hmac_secret_env, "mqtt.hmac_secret_file", None)
         return (key.encode() if key else None), None
-    lines = _secret_lines("mqtt.hmac_secret_file", cfg.hmac_secret_file)
+    lines = secret_file_lines("mqtt.hmac_secret_file", cfg.hmac_secret_file)
     if not lines or not lines[0].strip():
         raise SecretError("mqtt.hmac_secret_file", f"{cfg.hmac_secret_file} is empty")
     keys = [k for k in (line.strip() for line in lines) if k]

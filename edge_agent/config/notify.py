@@ -15,7 +15,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator, model_validator
 
 from edge_agent.config.base import Ident, StrictModel
-from edge_agent.config.mqtt import ConfigPath, SecretError, _read
+from edge_agent.config.eventtypes import BUS_EVENT_TYPES, unknown_types
+from edge_agent.config.mqtt import ConfigPath, EnvName, SecretError, _read
 
 DEFAULT_EVENTS = ["violation_started", "lock_fault", "lock_tamper", "camera_lost",
                   "charger_suspect", "charger_mismatch", "charger_silent"]
@@ -25,21 +26,22 @@ OFFICIAL_URL = {
 }
 ROBOT_MAX_AGE_H = 24.0  # a group robot's alert older than this is not sent (moved to the dead letters)
 ROBOT_PER_MINUTE = 20  # WeCom and DingTalk take 20 messages a minute per robot; DingTalk then blocks it 10 min
-_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+_HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")  # 7:00 is 07:00 (a clock's way, and YAML's advice to quote 7:00)
 
 
 class QuietHours(StrictModel):
     """Local time (site.timezone) when this sink is not sent to; what comes in is held and sent after."""
 
-    start: str = Field(..., description="HH:MM")
+    start: str = Field(..., description="HH:MM in quotes; H:MM is read as 0H:MM")
     end: str = Field(..., description="HH:MM; before start = over midnight")
 
     @field_validator("start", "end")
     @classmethod
     def _hhmm(cls, v: str) -> str:
-        if not _HHMM.match(v):
+        m = _HHMM.match(v)
+        if not m:
             raise ValueError(f"{v!r} is not HH:MM (00:00 to 23:59)")
-        return v
+        return f"{int(m.group(1)):02d}:{m.group(2)}"
 
     @model_validator(mode="after")
     def _not_empty(self) -> QuietHours:
@@ -56,9 +58,9 @@ class SinkConfig(StrictModel):
     name: Ident = Field(..., description="names the sink's outbox file")
     kind: Literal["webhook", "wecom", "dingtalk"]
     url: str | None = Field(None, description="webhook: required; wecom/dingtalk: the official robot URL by default")
-    secret_env: str | None = Field(None, description="webhook: HMAC key; wecom: robot key; dingtalk: access_token")
+    secret_env: EnvName = Field(None, description="webhook: HMAC key; wecom: robot key; dingtalk: access_token")
     secret_file: ConfigPath = None
-    sign_secret_env: str | None = Field(None, description="dingtalk only: the robot's 加签 secret (SEC…)")
+    sign_secret_env: EnvName = Field(None, description="dingtalk only: the robot's 加签 secret (SEC…)")
     sign_secret_file: ConfigPath = None
     events: list[str] = Field(default_factory=lambda: list(DEFAULT_EVENTS), min_length=1)
     quiet_hours: QuietHours | None = None
@@ -80,9 +82,9 @@ class SinkConfig(StrictModel):
     @field_validator("events")
     @classmethod
     def _types(cls, v: list[str]) -> list[str]:
-        bad = [t for t in v if not re.match(r"^[a-z][a-z0-9_]*$", t)]
-        if bad:
-            raise ValueError(f"not event type names: {bad}")
+        problem = unknown_types(v, BUS_EVENT_TYPES)  # violation_start: the sink never sent a thing, in silence
+        if problem:
+            raise ValueError(problem)
         return v
 
     @field_validator("url")

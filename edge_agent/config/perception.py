@@ -48,7 +48,7 @@ RECOGNIZER_OPTIONS: dict[str, type[StrictModel]] = {
 
 class PerceptionConfig(StrictModel):
     models_dir: str | None = Field(
-        None, description="model files; unset: the installed models (the checkout's models/, the install's, or data_dir/models)")
+        None, min_length=1, description="model files; unset: the installed models (the checkout's models/, the install's, or data_dir/models)")
     detector: Literal["clp_det", "yolo_onnx", "yolo_pt"] = "clp_det"
     detector_model: str | None = None  # path for yolo_onnx / yolo_pt
     det_size: int = Field(960, ge=160, le=4096, description="longest side the detector sees")

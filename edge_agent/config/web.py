@@ -23,8 +23,9 @@ class WebConfig(StrictModel):
     port: int = Field(8080, ge=0, le=65535, description="0 picks a free port (tests)")
     users_file: str = Field("users.txt", validate_default=True, description="`NAME:argon2-hash` lines, managed by `edge-agent users`")
     session_secret_file: str | None = Field(
-        None, description="key that signs session cookies; created (mode 600) when missing. "
-        "Default: {data_dir}/web-secret.key (the agent writes only its data dir)"
+        None, description="key that signs session cookies; created (mode 600) when missing or empty, never "
+        "written over: a first line under 32 characters, or a file that is not a secret file, stops `run` "
+        "naming this key. Default: {data_dir}/web-secret.key (the agent writes only its data dir)"
     )
     language: Literal["zh", "en"] = "zh"
     session_max_age_s: int = Field(12 * 3600, ge=60, le=30 * 86400)
@@ -85,6 +86,8 @@ class WebConfig(StrictModel):
     def _resolve(cls, v: str | None, info: ValidationInfo) -> str | None:
         if v is None:
             return None
+        if not v.strip():  # "" was the config's own folder: every login a 500, `review` a traceback
+            raise ValueError("empty: name a file, or leave the key out for the default")
         base = (info.context or {}).get("base_dir") if info.context else None
         p = Path(v)  # taken as written: a leading ~ is refused (yamlfile)
         if not p.is_absolute() and base is not None:

@@ -9,6 +9,8 @@ and the installer page alike, and each problem is a ``ConfigError`` line, never 
 - **a regular file**: a device or a FIFO is refused before a byte is read (opened non-blocking, so a
   FIFO with no writer cannot hang the reload either);
 - **UTF-8 text**: a binary or GBK-encoded file is named, not a ``UnicodeDecodeError``;
+- **a key is the text written**: ``on:`` is the key ``on`` (YAML 1.1 made it the bool true: the documented
+  ``simulator.script[].on`` had to be quoted), ``1:`` the key ``1``;
 - **each key once per mapping**: YAML keeps the last of two equal keys without a word, so a second
   ``fps:`` further down silently won; the error names the key path and both lines;
 - **aliases expand to at most** ``MAX_NODES`` values: a "billion laughs" document is a few hundred bytes;
@@ -17,6 +19,9 @@ and the installer page alike, and each problem is a ``ConfigError`` line, never 
 - **no environment variable to expand** (``${CAMERA_URL}``, ``$HOME/data``), **nor a home folder**
   (``~/data``): nothing expands them, so the text itself was the camera source or a folder named ``$HOME``
   or ``~`` in the working directory; secrets have ``*_env`` keys;
+- **numbers in decimal**: a plain ``012`` (octal 10), ``22:00`` (base 60: 1320), ``0x10`` or ``0b11`` is named with
+  what YAML 1.1 made of it (``pin: 012`` drove GPIO10 without a word);
+- **a syntax error names a look-alike** on its line: a full-width ``：`` or ``，``, an ideographic space, ``“ ”``;
 - **nesting and numbers a parser can hold**: a few thousand ``[`` deep overflowed PyYAML's recursive
   composer (``RecursionError``), an integer of over 4300 digits Python's int parser (``ValueError``).
 """
@@ -37,6 +42,7 @@ MAX_BYTES = 1 << 20
 MAX_NODES = 200_000
 MAX_INT_DIGITS = 100  # no setting takes a longer number; Python refuses to parse over 4300 digits
 _INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
 _STR = "tag:yaml.org,2002:str"
 _ENV_VAR = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*(?:[:?+-][^}]*)?\}|^\$[A-Za-z_][A-Za-z0-9_]*")
 _MERGE = "tag:yaml.org,2002:merge"
@@ -79,6 +85,7 @@ def parse_yaml(text: str, source: str) -> Any:
         node = loader.get_single_node()
         if node is None:
             return None
+        _keys_as_written(node)
         _check_nodes(node, source)
         return loader.construct_document(node)
     except RecursionError:
@@ -87,9 +94,33 @@ def parse_yaml(text: str, source: str) -> Any:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(source, [f"(yaml): {where}{problem}"]) from None
+        lines = text.splitlines()
+        marks = [m for m in (getattr(exc, "context_mark", None), mark) if m is not None]
+        near = {n for m in marks for n in (m.line - 1, m.line) if 0 <= n < len(lines)}  # a scalar runs on a line
+        hint = lookalikes("".join(_COMMENT.sub("", lines[n]) for n in sorted(near)))  # a comment's ： is its own
+        raise ConfigError(source, [f"(yaml): {where}{problem}" + (f"; {hint}" if hint else "")]) from None
     finally:
         loader.dispose()
+
+
+# What a Chinese input method (or a word processor) types for YAML's own characters: they look the same and are
+# not them, so "fps：5" was "could not find expected ':'" and "[60，200]" one text "60，200", with nothing to say why.
+_LOOKALIKES = {"\uff1a": ":", "\uff0c": ",", "\u3000": "a space", "\u00a0": "a space", "\uff3b": "[",
+               "\uff3d": "]", "\uff5b": "{", "\uff5d": "}", "\uff03": "#", "\uff0d": "-", "\u201c": '"',
+               "\u201d": '"', "\u2018": "'", "\u2019": "'"}
+
+
+_COMMENT = re.compile(r"(^|\s)#.*$")
+
+
+def lookalikes(text: str) -> str:
+    """A hint naming the characters in ``text`` that look like YAML syntax and are not ("" when none)."""
+    found = list(dict.fromkeys(c for c in text if c in _LOOKALIKES))
+    if not found:
+        return ""
+    named = ", ".join(f"{c!r} (U+{ord(c):04X}) for {_LOOKALIKES[c]}" for c in found)
+    return (f"it holds {named}: a full-width or typographic character (a Chinese input method's, a word "
+            "processor's) is not YAML syntax; type the ASCII one")
 
 
 def read_yaml(path: Path) -> tuple[Any, str]:
@@ -98,20 +129,43 @@ def read_yaml(path: Path) -> tuple[Any, str]:
     return parse_yaml(text, str(path)), text
 
 
+def _keys_as_written(root: yaml.Node) -> None:
+    """Every plain mapping key is the text written: a setting's name is never a true/false, a number or null.
+
+    YAML 1.1 makes the plain key ``on`` the bool true, so the documented ``simulator.script[].on: false`` was
+    refused as "locks[0].simulator.script[0].stall[1]: Keys should be strings" unless quoted, and a stray
+    ``yes:`` or ``1:`` was named as ``[1]``; now each is the key it reads as (``on``, or an unknown key named as
+    written). Each node once (an alias is the same node), iteratively (nesting is bounded by ``_check_nodes``)."""
+    seen: set[int] = set()
+    todo = [root]
+    while todo:
+        node = todo.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                if isinstance(k, yaml.ScalarNode) and k.style is None and k.tag not in (_STR, _MERGE):
+                    k.tag = _STR
+                todo.append(v)
+        elif isinstance(node, yaml.SequenceNode):
+            todo.extend(node.value)
+
+
 def _check_nodes(root: yaml.Node, source: str) -> None:
     """Duplicate keys (with their key path and both lines) and the expanded size of aliases."""
     sizes: dict[int, int] = {}
     problems: list[str] = []
     constructor = yaml.constructor.SafeConstructor()
 
-    def walk(node: yaml.Node, loc: tuple[Any, ...]) -> int:
+    def walk(node: yaml.Node, loc: tuple[Any, ...], key: bool = False) -> int:
         known = sizes.get(id(node))
         if known is not None:  # an alias: counted again (that is what expanding it costs), not walked again
             return known
         sizes[id(node)] = 1  # a cycle (an alias inside its own anchor) counts once
         total = 1
         if isinstance(node, yaml.ScalarNode):
-            problem = _scalar_problem(node)
+            problem = _scalar_problem(node, key)
             if problem:
                 problems.append(f"{key_path(loc)}: {problem}")
         elif isinstance(node, yaml.MappingNode):
@@ -124,7 +178,7 @@ def _check_nodes(root: yaml.Node, source: str) -> None:
                                         f"{k.start_mark.line + 1}); YAML would silently keep the last — remove one")
                     else:
                         seen[name] = k.start_mark.line + 1
-                total += walk(k, loc) + walk(v, (*loc, "?" if name is None else str(name)))
+                total += walk(k, loc, key=True) + walk(v, (*loc, "?" if name is None else str(name)))
         elif isinstance(node, yaml.SequenceNode):
             for i, item in enumerate(node.value):
                 total += walk(item, (*loc, i))
@@ -139,12 +193,18 @@ def _check_nodes(root: yaml.Node, source: str) -> None:
         raise ConfigError(source, problems)
 
 
-def _scalar_problem(node: yaml.ScalarNode) -> str | None:
-    """What no setting can hold, said before the constructor fails on it with a traceback."""
+def _scalar_problem(node: yaml.ScalarNode, key: bool = False) -> str | None:
+    """What no setting can hold, said before the constructor fails on it with a traceback (``key``: a mapping key,
+    a name, not a value to expand)."""
     if "\0" in node.value:
         return "holds a NUL character (\\0): no setting can; remove it"
     if node.tag == _INT and sum(c.isdigit() for c in node.value) > MAX_INT_DIGITS:
         return f"a number of over {MAX_INT_DIGITS} digits: no setting takes one"
+    trap = _not_decimal(node)
+    if trap:
+        return trap
+    if key:
+        return None
     found = _ENV_VAR.search(node.value) if node.tag == _STR else None
     if found:
         return (f"{found.group(0)} looks like an environment variable, and the config expands none: write the "
@@ -154,6 +214,35 @@ def _scalar_problem(node: yaml.ScalarNode) -> str | None:
         return (f"{home.group(0)} looks like a home folder, and the config expands none (it would name a folder "
                 "called ~, or another home for each user who runs a command): write the absolute path")
     return None
+
+
+def _not_decimal(node: yaml.ScalarNode) -> str | None:
+    """A plain number YAML 1.1 reads in another base than the one it looks written in: ``012`` is octal 10,
+    ``22:00`` base 60 (1320), ``0x10`` 16. Taken silently, ``pin: 012`` in a zero-padded wiring table drove GPIO10,
+    and ``quiet_hours.start: 22:00`` was "not a valid string" with nothing to say why. The config's numbers are
+    decimal; a text that looks like one (an id ``010``, a time ``22:00``) goes in quotes."""
+    if node.style is not None or node.tag not in (_INT, _FLOAT):
+        return None
+    text = node.value
+    digits = text.lstrip("+-")
+    if ":" in text:
+        base = "base 60"
+    elif digits[:2] in ("0x", "0b"):
+        base = {"0x": "hexadecimal", "0b": "binary"}[digits[:2]]
+    elif node.tag == _INT and len(digits) > 1 and digits[0] == "0":
+        base = "octal"
+    else:
+        return None
+    try:
+        value = yaml.constructor.SafeConstructor().construct_object(node)
+    except (yaml.YAMLError, ValueError):
+        return None
+    if base == "octal":
+        meant = int(text.replace("_", ""), 10)
+        return (f"{text} is read by YAML 1.1 as an octal number ({value:g}, not {meant}): write numbers without a "
+                f"leading 0, and a text (an id, a time) in quotes ('{text}')")
+    return (f"{text} is read by YAML 1.1 as the {base} number {value:g}: write numbers in decimal, and a text "
+            f"(an id, a time) in quotes ('{text}')")
 
 
 def _key(constructor: yaml.constructor.SafeConstructor, node: yaml.Node) -> Any:

@@ -18,10 +18,8 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from edge_agent.clock import Clock
-from edge_agent.config.load import ConfigError
 from edge_agent.config.models import AgentConfig
 from edge_agent.events.outbox import Outbox
-from edge_agent.events.types import EventType
 from edge_agent.notify.dead_letters import DeadLetters
 from edge_agent.notify.delivery import Delivery, Post, Site
 from edge_agent.notify.pacing import Pacer
@@ -30,23 +28,6 @@ from edge_agent.notify.transport import DeadlineBackend, deadline_client, httpx_
 log = logging.getLogger(__name__)
 STOP_WAIT_S = 1.0  # all sinks' threads together, once their attempts are cancelled: `run`'s stop plan gives
 #                   every component 1.5 s in all ("stop sinks"), and the web page and the recorder stop after this
-
-
-BUS_EVENT_TYPES = frozenset(v for k, v in vars(EventType).items() if k.isupper() and isinstance(v, str))
-
-
-def check_event_types(cfg: AgentConfig) -> None:
-    """Each sink's ``events`` names types the bus carries (raises :class:`ConfigError` naming the key, exit 2).
-    A misspelt type (``violation_start``) was accepted and that sink never sent a thing, in silence. Checked here,
-    not in ``config``: the event types belong to ``events``, which the config may not import."""
-    problems = []
-    for i, sink in enumerate(cfg.notify.sinks):
-        unknown = [t for t in sink.events if t not in BUS_EVENT_TYPES]
-        if unknown:
-            problems.append(f"notify.sinks[{i}].events: {', '.join(unknown)}: no such event type (known: "
-                            f"{', '.join(sorted(BUS_EVENT_TYPES))})")
-    if problems:
-        raise ConfigError(str(cfg.source_path or "<config>"), problems)
 
 
 class NotifyService:
@@ -70,7 +51,6 @@ class NotifyService:
         if self._post is None:
             self._client, self._backend = deadline_client(self.clock.monotonic)
             self._post = httpx_post(self._client, self.clock.monotonic, backend=self._backend)
-        check_event_types(c)
         secrets = [sink.secrets(i) for i, sink in enumerate(c.notify.sinks)]  # SecretError names the key
         pacers = self._pacers(secrets)
         for i, sink in enumerate(c.notify.sinks):

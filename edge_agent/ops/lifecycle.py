@@ -171,7 +171,9 @@ def reload_outcome(result: object) -> tuple[int, str]:
     if not result.ok:
         problems = [str(p) for p in result.data.get("problems") or []]
         why = "; ".join(problems[:3]) + (f" (+{len(problems) - 3} more)" if len(problems) > 3 else "")
-        return logging.ERROR, f"config refused, the running config kept: {why or result.message}"
+        where = result.data.get("file")  # the overrides, not the config file the operator edited
+        return logging.ERROR, (f"config refused, the running config kept: {why or result.message}"
+                               + (f" (in {where})" if where else ""))
     changed = result.data.get("changed") or []
     line = f"config applied: {', '.join(changed)} changed" if changed else \
         "config applied: no bay, timer, occupancy, camera or perception change (lists re-applied)"

@@ -142,7 +142,10 @@ class ConfigReload:
         try:
             new = load_config(path)
         except ConfigError as exc:
-            return ControlResult(False, "config invalid, kept the running one", {"problems": exc.problems})
+            data: dict[str, object] = {"problems": exc.problems}
+            if exc.source != str(path):  # in (or with) the overrides the page saved: "bays[2]" is not the file's
+                data["file"] = exc.source
+            return ControlResult(False, "config invalid, kept the running one", data)
         problems = locks_problems(self.agent.cfg, new)
         if problems:
             log.warning("reload refused: %s", "; ".join(problems))

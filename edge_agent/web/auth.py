@@ -23,6 +23,7 @@ from argon2 import PasswordHasher, extract_parameters
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from edge_agent.clock import Clock
+from edge_agent.config.mqtt import SecretError, secret_file_lines
 from edge_agent.durable import fsync_dir
 from edge_agent.web.roles import ROLES
 
@@ -167,16 +168,30 @@ def _keep_access(tmp: Path, target: Path) -> None:
     os.chmod(tmp, mode)
 
 
-def session_secret(path: str | Path) -> str:
-    """The key that signs session cookies; made once (mode 600) so sessions survive restarts."""
+SESSION_KEY_MIN = 32  # characters of a session key (the agent makes 64)
+
+
+def session_secret(path: str | Path, key: str = "web.session_secret_file") -> str:
+    """The key that signs session cookies; made once (mode 600) so sessions survive restarts.
+
+    Made only where there is none (no file, or an empty one: a power cut before the write). A file that holds
+    something else is never written over: it is the operator's (``session_secret_file`` pointed at another
+    secret was replaced by a new key, without a word), and one that cannot be a key is :class:`SecretError`
+    naming ``key`` (a binary file was a ``UnicodeDecodeError`` traceback at every start)."""
     p = Path(path)
-    if p.exists():
-        key = p.read_text(encoding="utf-8").strip()
-        if len(key) >= 32:
-            return key
+    if os.path.lexists(p):
+        lines = secret_file_lines(key, str(p))
+        found = lines[0].strip() if lines else ""
+        if len(found) >= SESSION_KEY_MIN:
+            return found
+        if any(line.strip() for line in lines):
+            raise SecretError(key, f"{p} holds {len(found)} characters on its first line, and a session key is at "
+                                   f"least {SESSION_KEY_MIN} (the agent writes one if the file is missing or empty): "
+                                   "write a longer one, or delete the file")
     p.parent.mkdir(parents=True, exist_ok=True)
     key = secrets.token_urlsafe(48)
     fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an empty file that was there kept its mode (0644: the key readable by everyone)
     with os.fdopen(fd, "w") as f:
         f.write(key + "\n")
     return key

@@ -148,6 +148,7 @@ def _this_command() -> str:
 
 def _review(args: argparse.Namespace) -> int:
     from edge_agent.clock import SystemClock
+    from edge_agent.config.mqtt import SecretError
     from edge_agent.events.bus import EventBus
     from edge_agent.evidence.store import EvidenceStore
     from edge_agent.evidence.violations import ViolationLog
@@ -181,8 +182,14 @@ def _review(args: argparse.Namespace) -> int:
     store = EvidenceStore(Path(cfg.data_dir) / "evidence", clock)
     vlog = ViolationLog(store.db_path, clock)
     lists = PlateLists(cfg.lists.allow, cfg.lists.deny)
-    server = build_web(cfg, store, vlog, OfflineControl(cfg, store, lists, clock), lists, EventBus(), clock,
-                       args.config)
+    try:
+        server = build_web(cfg, store, vlog, OfflineControl(cfg, store, lists, clock), lists, EventBus(), clock,
+                           args.config)
+    except SecretError as exc:  # names web.session_secret_file
+        vlog.close()
+        store.close()
+        print(f"review: {exc}", file=sys.stderr)
+        return 2
     try:
         server.start()
     except ListenError as exc:

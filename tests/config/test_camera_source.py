@@ -39,6 +39,31 @@ def test_a_stream_url_that_can_never_open_is_refused_naming_the_key(source, says
 
 
 @pytest.mark.parametrize("source", [
+    "rtsp://admin:pa#ss@192.168.1.64:554/live",  # was "Port could not be cast to integer value as 'pa'"
+    "rtsp://admin:pa?ss@192.168.1.64/live",
+    "rtsp://admin:12/34@192.168.1.64/live",  # was accepted: host "admin", port 12
+    "rtsp://admin:Admin123!@192.168.1.64:99999/live",  # a "!" made any URL a "GStreamer pipeline": not checked
+])
+def test_a_password_that_ends_the_authority_early_is_refused_without_quoting_it(source):
+    """An unencoded / ? or # in a camera password moves the host into the password's middle: the URL opened the
+    wrong host (or none), and the error quoted the password's first characters. Percent-encoded, it opens."""
+    with pytest.raises(ConfigError) as exc:
+        config(source)
+    [problem] = exc.value.problems
+    assert problem.startswith("camera.source: ") and not any(s in problem for s in ("'", "12", "Admin"))
+    assert "percent-encode" in problem or "Port out of range" in problem, problem
+
+
+def test_a_space_in_a_camera_password_is_refused_not_shown():
+    """No mask takes a password with a space: check-config's summary showed it whole."""
+    with pytest.raises(ConfigError) as exc:
+        config("rtsp://admin:my pass@192.168.1.64/live")
+    assert exc.value.problems == ["camera.source: a space or control character in the user name or password: "
+                                  "percent-encode it (/ is %2F, ? %3F, # %23, @ %40, a space %20)"]
+
+
+@pytest.mark.parametrize("source", [
+    "rtsp://admin:pa%23ss@192.168.1.64:554/live", "rtsp://admin:Admin123!@192.168.1.64/live",
     "rtsp://admin:p:w@192.168.1.64:554/Streaming/Channels/102",
     "rtsp://[fe80::1%eth0]:554/live",
     "http://cam_7.local:8080/video.mjpg?token=x",

@@ -78,6 +78,38 @@ def test_a_sighup_reload_of_a_broken_file_logs_one_line_and_keeps_the_running_co
     assert agent.cfg is cfg
 
 
+def test_a_reload_refused_for_the_overrides_names_that_file(good, caplog, clock):
+    """The journal's line named the key alone: "bays[1].polygon: …" for the installer's saved bays (a bay the
+    operator's file has not, or has at another index), and "(file): not UTF-8 text" for a damaged
+    ``overrides.yaml``, sent the operator to a config file with nothing wrong in it."""
+    from edge_agent.events.bus import EventBus
+    from edge_agent.ops.lifecycle import OpsRuntime
+    from edge_agent.runtime.reload import ConfigReload
+
+    cfg = load_config(good)
+    over = good.parent / "data" / "overrides.yaml"
+    over.parent.mkdir()
+    agent = SimpleNamespace(cfg=cfg, loop_lock=threading.Lock())
+    ops = OpsRuntime(cfg, EventBus(), clock, env={})
+    over.write_bytes(b"\x9a\x00\xff binary")
+    over_bay = yaml.safe_dump({"bays": [{"id": "A", "polygon": [[10, 10], [300, 10], [300, 470], [10, 470]]},
+                                        {"id": "Z", "polygon": [[0, 0], [1, 0], [2, 0]]}]})
+    with caplog.at_level(logging.INFO, logger="edge_agent.ops.lifecycle"):
+        ops._reload(ConfigReload(agent).reload)()  # type: ignore[arg-type]  # what SIGHUP's worker calls
+        over.write_text(over_bay, encoding="utf-8")
+        result = ConfigReload(agent).reload()  # type: ignore[arg-type]  # MQTT reload-config's reply
+        ops._reload(ConfigReload(agent).reload)()  # type: ignore[arg-type]
+    lines = [r.getMessage() for r in caplog.records if r.name == "edge_agent.ops.lifecycle"]
+    assert lines[0] == ("SIGHUP: config refused, the running config kept: (file): not UTF-8 text (byte 0x9a at offset 0); "
+                        f"save the config as UTF-8 (in {over})")
+    assert lines[1].startswith("SIGHUP: config refused, the running config kept: bays[1].polygon: ")
+    assert lines[1].endswith(f" (in {good} with the overrides in {over})")
+    assert result.data["file"] == f"{good} with the overrides in {over}" and agent.cfg is cfg
+    good.write_bytes(GBK)
+    over.unlink()
+    assert "file" not in ConfigReload(agent).reload().data  # type: ignore[arg-type]  # the operator's own file
+
+
 def test_a_key_written_twice_is_refused_naming_its_path_and_both_lines(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("site: {site_id: s1, device_id: d1}\n"
@@ -163,7 +195,7 @@ def test_overrides_yaml_that_is_a_folder_is_named(good):
                                                           "can; remove it"),
     ("camera: {source: x, width: " + "9" * 5000 + "}\n", "camera.width: a number of over 100 digits: no setting "
                                                          "takes one"),
-    ("? " + "9" * 5000 + "\n: 1\n", "(top level): a number of over 100 digits: no setting takes one"),
+    ("? " + "9" * 5000 + "\n: 1\n", "999999999999…: unknown key (not a setting of this section; check the spelling)"),
     ("camera: {source: x, fps: " + "[" * 5000 + "]" * 5000 + "}\n",
      "(yaml): nested deeper than a parser can follow: not a config file"),
 ])

@@ -65,6 +65,14 @@ def test_a_broker_port_outside_1_to_65535_is_refused_not_defaulted(url):
         mqtt={"brokers": [url]}))
 
 
+def test_a_password_holding_an_at_sign_is_masked_whole():
+    """FFmpeg reads the host after the last "@"; the mask stopped at the first, and showed the rest of the password
+    (``rtsp://admin:***@ss@cam``) in check-config's summary and in every log line naming the camera."""
+    assert mask_url_credentials("camera rtsp://admin:p@ss@10.0.0.5:554/s1, MQTT off") == \
+        "camera rtsp://admin:***@10.0.0.5:554/s1, MQTT off"
+    assert mask_url_credentials("rtsp://a:b@c@d@cam and http://u:p@h/x@y") == "rtsp://a:***@cam and http://u:***@h/x@y"
+
+
 def test_the_mask_keeps_what_is_not_a_credential():
     assert mask_url_credentials("rtsp://cam:554/x and mqtt://host:1883") == "rtsp://cam:554/x and mqtt://host:1883"
     assert mask_url_credentials("mqtts://:pw@h") == "mqtts://:***@h"

@@ -91,20 +91,6 @@ def test_secrets_come_from_env_or_file_and_never_print(tmp_path, monkeypatch):
     assert m.signing and not MqttConfig().signing
 
 
-def test_a_secret_file_that_is_not_utf8_text_or_no_file_at_all_is_one_line_naming_the_key(tmp_path):
-    """A password saved as Latin-1 was a ``UnicodeDecodeError`` traceback at ``run`` (exit 1); ``password_file:
-    /dev/zero`` was read until memory ran out (``MemoryError``, exit 1)."""
-    (tmp_path / "pw").write_bytes("pässwort\n".encode("latin-1"))
-    with pytest.raises(SecretError, match=r"mqtt.password_file: \S*pw is not UTF-8 text \(byte 0xe4 at offset 1\)"):
-        read_secrets(MqttConfig(username="u", password_file=str(tmp_path / "pw")))
-    with pytest.raises(SecretError, match=r"mqtt.password_file: /dev/zero is over 65535 bytes"):
-        read_secrets(MqttConfig(username="u", password_file="/dev/zero"))
-    with pytest.raises(SecretError, match=r"mqtt.hmac_secret_file: /dev/zero is over 65535 bytes"):
-        read_secrets(MqttConfig(hmac_secret_file="/dev/zero"))
-    (tmp_path / "pw").write_text("x" * 65535)  # the longest password MQTT can carry still reads
-    assert read_secrets(MqttConfig(username="u", password_file=str(tmp_path / "pw"))).password == "x" * 65535
-
-
 def test_a_key_file_may_hold_the_previous_key_for_a_rollout_and_no_more(tmp_path):
     (tmp_path / "key").write_text("n3w-key\n\nold-key\n")
     s = read_secrets(MqttConfig(hmac_secret_file=str(tmp_path / "key")))

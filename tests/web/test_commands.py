@@ -326,3 +326,14 @@ def test_review_on_a_read_only_data_dir_is_one_line(site, tmp_path, capsys):
             "review a copy in a writable folder" in err and err.count("\n") == 1, err
     finally:
         subprocess.run(["umount", str(ro)], check=False)
+
+
+def test_review_with_a_session_key_file_that_holds_no_key_is_one_line_and_the_file_kept(site, capsys):
+    """``web.session_secret_file`` naming a binary key (``head -c 32 /dev/urandom``) was a UnicodeDecodeError
+    traceback at every start of ``review`` and ``run``."""
+    key = site.root / "secret.key"
+    key.write_bytes(b"\x8f\x00\xfe" * 16)
+    assert main(["review", "--config", str(site.config_path), "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"review: web.session_secret_file: {key} is not UTF-8 text") and err.count("\n") == 1, err
+    assert key.read_bytes() == b"\x8f\x00\xfe" * 16
