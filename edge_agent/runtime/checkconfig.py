@@ -1,10 +1,19 @@
-"""``edge-agent check-config FILE``."""
+"""``edge-agent check-config FILE``: every problem ``run`` would refuse the file for, before it runs.
+
+In ``runtime`` rather than ``config`` because some of those rules belong to later stages: a notification sink's
+``events`` must name types the bus carries (``notify.service.check_event_types``), which the config may not import.
+``check-config`` passed such a file (``events: [violation_start]``) and ``run`` then refused it, exit 2: an
+upgrade (``deploy/install.sh`` restarts the service when ``check-config`` passes) left a device that did not
+start. What depends on the machine rather than the file (secrets in the environment, model files, GPIO, the data
+folder) is ``edge-agent doctor``'s.
+"""
 
 from __future__ import annotations
 
 import argparse
 
 from edge_agent.config.load import load_config
+from edge_agent.config.models import AgentConfig
 from edge_agent.masking import mask_url_credentials
 
 
@@ -14,8 +23,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_check)
 
 
+def check_stages(cfg: AgentConfig) -> None:
+    """The rules of later stages over the file's contents, as ``run`` applies them (raises ``ConfigError``)."""
+    from edge_agent.notify.service import check_event_types
+
+    check_event_types(cfg)
+
+
 def _check(args: argparse.Namespace) -> int:
     cfg = load_config(args.file)  # a ConfigError is reported by the cli (exit 2)
+    check_stages(cfg)
     locks = len(cfg.locks)
     print(
         f"{args.file}: ok — site {cfg.site.site_id}, device {cfg.site.device_id}, "
