@@ -90,6 +90,11 @@ def test_models_row_fails_without_the_occupancy_model(write_config, models_dir, 
     assert "models fetch" not in row.detail  # fetching cannot bring it
     (fetched / "occupancy.onnx").symlink_to(models_dir / "occupancy.onnx")
     assert check_models(load_config(write_config(perception={"models_dir": str(fetched)}))).status == "pass"
+    # a model named outside the models folder is named where it was looked for (it read "<models dir>: x.onnx")
+    elsewhere = tmp_path / "site" / "my-occupancy.onnx"
+    row = check_models(load_config(write_config(perception={"models_dir": str(fetched)},
+                                                occupancy={"model": str(elsewhere)})))
+    assert row.status == "fail" and f"occupancy.model: {elsewhere} (missing" in row.detail, row
 
 
 def test_models_row_fails_on_a_calibration_the_agent_would_refuse(write_config, models_dir, tmp_path):
