@@ -94,3 +94,26 @@ def test_every_package_and_module_is_in_the_architecture_table_and_the_readme_la
     for page in (ROOT / "README.md", ROOT / "docs" / "architecture.md"):
         missing = sorted(tree - _named_modules(page.read_text(encoding="utf-8")))
         assert not missing, f"{page.relative_to(ROOT)} does not name: {missing}"
+
+
+YAML_BLOCK = re.compile(r"```yaml\n(.*?)```", re.S)
+
+
+def test_every_yaml_example_in_the_docs_passes_check_config(tmp_path):
+    """Each ```yaml block of the docs, over a minimal config with the bays it names, is a config `check-config`
+    (and so `run`) accepts: an operator copies these, and a renamed key or a narrowed range shows here."""
+    import yaml
+
+    from edge_agent.config.load import parse_config
+    from edge_agent.runtime.checkconfig import check_stages
+
+    blocks = [(page, block) for page in PAGES for block in YAML_BLOCK.findall(page.read_text(encoding="utf-8"))]
+    assert len(blocks) >= 4  # docs/locks.md and docs/notify-and-stats.md have two each
+    for page, block in blocks:
+        section = yaml.safe_load(block)
+        named = {lock["bay"] for lock in section.get("locks", [])} | {"A"}
+        bays = [{"id": b, "polygon": [[i * 200, 0], [i * 200 + 100, 0], [i * 200 + 100, 100], [i * 200, 100]]}
+                for i, b in enumerate(sorted(named))]
+        data = {"site": {"site_id": "s", "device_id": "d"}, "camera": {"source": "rtsp://cam.example/1"},
+                "bays": bays, "data_dir": str(tmp_path / "data"), **section}
+        check_stages(parse_config(data, f"{page.relative_to(ROOT)}: ```yaml"))  # a ConfigError names the key
