@@ -117,3 +117,37 @@ def test_every_yaml_example_in_the_docs_passes_check_config(tmp_path):
         data = {"site": {"site_id": "s", "device_id": "d"}, "camera": {"source": "rtsp://cam.example/1"},
                 "bays": bays, "data_dir": str(tmp_path / "data"), **section}
         check_stages(parse_config(data, f"{page.relative_to(ROOT)}: ```yaml"))  # a ConfigError names the key
+
+
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def _anchors(page: Path) -> set[str]:
+    """GitHub's heading anchors: lower case, punctuation but `-` and `_` dropped, spaces as `-`, repeats `-1`…"""
+    count: dict[str, int] = {}
+    anchors = set()
+    text = re.sub(r"```.*?```", "", page.read_text(encoding="utf-8"), flags=re.S)
+    for m in re.finditer(r"^#{1,6}\s+(.*)$", text, re.M):
+        slug = re.sub(r"[^\w\- ]", "", m.group(1).strip().lower()).replace(" ", "-")
+        anchors.add(slug if slug not in count else f"{slug}-{count[slug]}")
+        count[slug] = count.get(slug, 0) + 1
+    return anchors
+
+
+def test_every_relative_link_and_anchor_in_the_docs_resolves():
+    pages = [*PAGES, ROOT / "CHANGELOG.md", *sorted(ROOT.glob("models/**/README.md")),
+             *sorted((ROOT / "deploy").rglob("*.md"))]
+    broken = []
+    for page in pages:
+        text = re.sub(r"```.*?```", "", page.read_text(encoding="utf-8"), flags=re.S)
+        for url in LINK.findall(text):
+            if re.match(r"[a-z]+:", url):
+                continue  # http(s), mailto: not checked here (no network)
+            path, _, frag = url.partition("#")
+            target = (page.parent / path).resolve() if path else page
+            if not target.exists():
+                broken.append(f"{page.relative_to(ROOT)}: {url}: no such file")
+            elif frag and target.suffix == ".md" and frag not in _anchors(target):
+                broken.append(f"{page.relative_to(ROOT)}: {url}: no such heading")
+    assert not broken, "\n".join(broken)
+    assert "a-run-that-stopped" in _anchors(ROOT / "docs" / "bays.md")
