@@ -105,7 +105,7 @@ def test_every_yaml_example_in_the_docs_passes_check_config(tmp_path):
     import yaml
 
     from edge_agent.config.load import parse_config
-    from edge_agent.runtime.checkconfig import check_stages
+    from edge_agent.ops.checks import check_stages
 
     blocks = [(page, block) for page in PAGES for block in YAML_BLOCK.findall(page.read_text(encoding="utf-8"))]
     assert len(blocks) >= 4  # docs/locks.md and docs/notify-and-stats.md have two each

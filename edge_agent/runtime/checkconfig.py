@@ -4,8 +4,8 @@ In ``runtime`` rather than ``config`` because some of those rules belong to late
 ``events`` must name types the bus carries (``notify.service.check_event_types``), which the config may not import.
 ``check-config`` passed such a file (``events: [violation_start]``) and ``run`` then refused it, exit 2: an
 upgrade (``deploy/install.sh`` restarts the service when ``check-config`` passes) left a device that did not
-start. What depends on the machine rather than the file (secrets in the environment, model files, GPIO, the data
-folder) is ``edge-agent doctor``'s.
+start. The rules are ``ops.checks.check_stages``, which the doctor applies as well. What depends on the
+machine rather than the file (secrets in the environment, model files, GPIO, the data folder) is the doctor's.
 """
 
 from __future__ import annotations
@@ -13,21 +13,14 @@ from __future__ import annotations
 import argparse
 
 from edge_agent.config.load import load_config
-from edge_agent.config.models import AgentConfig
 from edge_agent.masking import mask_url_credentials
+from edge_agent.ops.checks import check_stages
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("check-config", help="validate a config file (exit 2 with every problem listed)")
     p.add_argument("file")
     p.set_defaults(func=_check)
-
-
-def check_stages(cfg: AgentConfig) -> None:
-    """The rules of later stages over the file's contents, as ``run`` applies them (raises ``ConfigError``)."""
-    from edge_agent.notify.service import check_event_types
-
-    check_event_types(cfg)
 
 
 def _check(args: argparse.Namespace) -> int:
