@@ -25,6 +25,7 @@ from edge_agent.config.load import ConfigError, load_config
 from edge_agent.config.models import AgentConfig
 from edge_agent.config.overrides import OverridesTooLarge
 from edge_agent.control import ControlError, ControlResult
+from edge_agent.ops.checks import check_stages
 from edge_agent.plates import normalise_plate
 
 if TYPE_CHECKING:
@@ -139,6 +140,7 @@ class ConfigReload:
             raise ControlError("no_config_file", "the agent was not started from a config file")
         try:
             new = load_config(path)
+            check_stages(new)  # what `run` refuses in the file (a sink's event types): the next restart would fail
         except ConfigError as exc:
             return ControlResult(False, "config invalid, kept the running one", {"problems": exc.problems})
         problems = locks_problems(self.agent.cfg, new)
