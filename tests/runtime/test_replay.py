@@ -85,6 +85,24 @@ def test_the_replay_marker_names_the_config_file_that_was_read(tmp_path):
     assert replay_config(cfg, "clip.mp4", tmp_path / "replay").config_hash == cfg.config_hash
 
 
+def test_a_replay_sends_nothing_to_the_site_s_notification_sinks(tmp_path):
+    """Replaying footage with the site's config posted its events to the sinks (a webhook on loopback got the
+    replay's two arrivals and its violation, stamped now): a WeCom group would be told of violations that were
+    over long ago. Like MQTT, a replay notifies nobody."""
+    from edge_agent.config.load import load_config
+    from edge_agent.runtime.replay import replay_config
+
+    data = scene_config(str(tmp_path / "data")).model_dump(mode="json")
+    data["notify"]["sinks"] = [{"name": "managers", "kind": "webhook", "url": "http://127.0.0.1:9/hook",
+                                "events": ["violation_started"]}]
+    p = tmp_path / "c.yaml"
+    p.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    cfg = load_config(p)
+    assert len(cfg.notify.sinks) == 1
+    rc = replay_config(cfg, "clip.mp4", tmp_path / "replay")
+    assert rc.notify.sinks == [] and not rc.mqtt.enabled and not rc.web.enabled and rc.locks == []
+
+
 def test_replay_names_a_missing_source(tmp_path, capsys):
     cfg = scene_config(str(tmp_path / "data"))
     p = tmp_path / "c.yaml"
