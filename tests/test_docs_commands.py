@@ -94,3 +94,60 @@ def test_every_package_and_module_is_in_the_architecture_table_and_the_readme_la
     for page in (ROOT / "README.md", ROOT / "docs" / "architecture.md"):
         missing = sorted(tree - _named_modules(page.read_text(encoding="utf-8")))
         assert not missing, f"{page.relative_to(ROOT)} does not name: {missing}"
+
+
+YAML_BLOCK = re.compile(r"```yaml\n(.*?)```", re.S)
+
+
+def test_every_yaml_example_in_the_docs_passes_check_config(tmp_path):
+    """Each ```yaml block of the docs, over a minimal config with the bays it names, is a config `check-config`
+    (and so `run`) accepts: an operator copies these, and a renamed key or a narrowed range shows here."""
+    import yaml
+
+    from edge_agent.config.load import parse_config
+    from edge_agent.ops.checks import check_stages
+
+    blocks = [(page, block) for page in PAGES for block in YAML_BLOCK.findall(page.read_text(encoding="utf-8"))]
+    assert len(blocks) >= 4  # docs/locks.md and docs/notify-and-stats.md have two each
+    for page, block in blocks:
+        section = yaml.safe_load(block)
+        named = {lock["bay"] for lock in section.get("locks", [])} | {"A"}
+        bays = [{"id": b, "polygon": [[i * 200, 0], [i * 200 + 100, 0], [i * 200 + 100, 100], [i * 200, 100]]}
+                for i, b in enumerate(sorted(named))]
+        data = {"site": {"site_id": "s", "device_id": "d"}, "camera": {"source": "rtsp://cam.example/1"},
+                "bays": bays, "data_dir": str(tmp_path / "data"), **section}
+        check_stages(parse_config(data, f"{page.relative_to(ROOT)}: ```yaml"))  # a ConfigError names the key
+
+
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def _anchors(page: Path) -> set[str]:
+    """GitHub's heading anchors: lower case, punctuation but `-` and `_` dropped, spaces as `-`, repeats `-1`…"""
+    count: dict[str, int] = {}
+    anchors = set()
+    text = re.sub(r"```.*?```", "", page.read_text(encoding="utf-8"), flags=re.S)
+    for m in re.finditer(r"^#{1,6}\s+(.*)$", text, re.M):
+        slug = re.sub(r"[^\w\- ]", "", m.group(1).strip().lower()).replace(" ", "-")
+        anchors.add(slug if slug not in count else f"{slug}-{count[slug]}")
+        count[slug] = count.get(slug, 0) + 1
+    return anchors
+
+
+def test_every_relative_link_and_anchor_in_the_docs_resolves():
+    pages = [*PAGES, ROOT / "CHANGELOG.md", *sorted(ROOT.glob("models/**/README.md")),
+             *sorted((ROOT / "deploy").rglob("*.md"))]
+    broken = []
+    for page in pages:
+        text = re.sub(r"```.*?```", "", page.read_text(encoding="utf-8"), flags=re.S)
+        for url in LINK.findall(text):
+            if re.match(r"[a-z]+:", url):
+                continue  # http(s), mailto: not checked here (no network)
+            path, _, frag = url.partition("#")
+            target = (page.parent / path).resolve() if path else page
+            if not target.exists():
+                broken.append(f"{page.relative_to(ROOT)}: {url}: no such file")
+            elif frag and target.suffix == ".md" and frag not in _anchors(target):
+                broken.append(f"{page.relative_to(ROOT)}: {url}: no such heading")
+    assert not broken, "\n".join(broken)
+    assert "a-run-that-stopped" in _anchors(ROOT / "docs" / "bays.md")

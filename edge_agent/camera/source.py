@@ -264,7 +264,7 @@ def quiet_decoder_log(verbose: bool = False) -> None:
     Why: FFmpeg writes one or two lines straight to stderr for every frame it cannot decode (``[h264 @ …] error
     while decoding MB …``) and at every failed connect: a camera sending damaged frames put tens of lines a
     second into the journal, past the log's filter and its once-per-episode rules. The reader counts those
-    frames (the heartbeat's ``corrupt_frames``) and logs the first; a failed open is told with its cause."""
+    frames (the heartbeat's ``extra.camera_corrupt_frames``) and logs the first; a failed open is told with its cause."""
     if not verbose:
         os.environ.setdefault(FFMPEG_LOG_LEVEL_ENV, str(AV_LOG_FATAL))
 
@@ -452,7 +452,7 @@ class OpenCVSource:
             if failed:  # frames lost between good ones; the failures before a give-up are not counted
                 if not self.corrupt:
                     log.warning("camera %s: a frame could not be decoded; the stream goes on (counted in the "
-                                "camera's corrupt_frames)", self.kind)
+                                "heartbeat's extra.camera_corrupt_frames)", self.kind)
                 self.corrupt += failed
             failed, last_good = 0, now
             if now < next_t:

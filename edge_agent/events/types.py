@@ -54,6 +54,9 @@ class EventType:
     CHARGER_SUSPECT = "charger_suspect"
     CHARGER_MISMATCH = "charger_mismatch"
     CHARGER_SILENT = "charger_silent"
+    CHARGER_SUSPECT_CLEARED = "charger_suspect_cleared"  # named here too: a sink's `events` may only name known types
+    CHARGER_MISMATCH_CLEARED = "charger_mismatch_cleared"
+    CHARGER_SILENT_CLEARED = "charger_silent_cleared"
 
     BAY_STORY = (
         VEHICLE_ARRIVED,

@@ -153,8 +153,9 @@ def check_models(cfg: AgentConfig) -> Check:
     missing_extra = [m for m in extra if not resolve_path(cfg, m).is_file()]
     # The occupancy model is not fetched but ships in the source tree's models/: `run` stops without it.
     occupancy, cal = classifier_files(cfg.occupancy, cfg.data_dir, models)
-    shipped = [] if occupancy.is_file() else [f"{occupancy.name} (missing: it ships in the source tree's models/, "
-                                              "deploy/install.sh copies it)"]
+    # named by its key and whole path: `occupancy.model` may name a file outside the models folder
+    shipped = [] if occupancy.is_file() else [f"occupancy.model: {occupancy} (missing: the shipped models are in the "
+                                              "source tree's models/, deploy/install.sh copies them)"]
     if not shipped:  # loaded as `run` loads it: a site calibration made for the model an upgrade replaced stops it
         from edge_agent.bays.calibration import CalibrationError
         from edge_agent.bays.classifier import BayClassifier

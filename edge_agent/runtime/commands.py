@@ -99,7 +99,8 @@ def _demo_options(args: argparse.Namespace):  # noqa: ANN202 - DemoOptions
             print(f"demo: cannot write --events {args.events}: {exc.strerror or exc} ({exc.filename})", file=sys.stderr)
             return None
     return DemoOptions(broker_url=args.broker, mqtt=mqtt, events_path=Path(args.events) if args.events else None,
-                       frames_out=Path(args.frames_out) if args.frames_out else None, frames_format=args.frames_format)
+                       frames_out=Path(args.frames_out) if args.frames_out else None, frames_format=args.frames_format,
+                       temporary_data=not args.data_dir)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -39,6 +39,11 @@ class DemoOptions:
     events_path: Path | None = None  # every event told, as JSON lines (overwritten each run)
     frames_out: Path | None = None  # the frames seen, numbered, plus scenario.yaml to replay them
     frames_format: str = "jpg"
+    temporary_data: bool = False  # data_dir is deleted at exit (no --data-dir): no path of it is worth printing
+
+
+# the summary's words for evidence kept in the temporary data folder: its path would be gone once the demo exits
+TEMPORARY = "in a temporary folder, deleted at exit (--data-dir DIR keeps it)"
 
 
 def demo_config(data_dir: Path, broker_url: str | None, models: Path, mqtt_extra: dict[str, Any] | None = None
@@ -147,7 +152,8 @@ def _run(data_dir: Path, fps: float, json_lines: bool, out, broker, opts: DemoOp
         n = agent.evidence.total_bytes()
         print(f"done: {source.duration:.0f} s of scenario in {time.perf_counter() - wall:.1f} s wall time; "
               f"{agent.monitor.frames} frames, detector ran on {agent.monitor.detector_runs}; "
-              f"evidence {n // 1024} KiB in {data_dir / 'evidence'}", file=out)
+              f"evidence {n // 1024} KiB " + (TEMPORARY if opts.temporary_data else f"in {data_dir / 'evidence'}"),
+              file=out)
         for bay, s in sorted(agent.bus.states().items()):
             print(f"  final: bay {bay} {s.state}, lock {s.lock}", file=out)
         if opts.frames_out is not None:
@@ -163,8 +169,12 @@ def _run(data_dir: Path, fps: float, json_lines: bool, out, broker, opts: DemoOp
             for topic, k in sorted(counts.items()):
                 print(f"  {k:4d}  {topic}", file=out)
         else:
-            print(f"MQTT: no broker — {depth} event(s) wait in the outbox {cfg.mqtt.outbox.path}; "
-                  "they are delivered once a broker is reachable", file=out)
+            if opts.temporary_data:
+                print(f"MQTT: no broker — {depth} event(s) were queued in the outbox and go with the temporary "
+                      "folder (--data-dir DIR keeps them on disk)", file=out)
+            else:
+                print(f"MQTT: no broker — {depth} event(s) wait in the outbox {cfg.mqtt.outbox.path}; "
+                      "they are delivered once a broker is reachable", file=out)
     return 0
 
 

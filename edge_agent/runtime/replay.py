@@ -75,7 +75,8 @@ class ClipSource:
 
 
 def replay_config(cfg: AgentConfig, source: str, data_dir: Path) -> AgentConfig:
-    """``cfg`` for a recording: its source, no MQTT, no locks, no web, evidence under ``data_dir``."""
+    """``cfg`` for a recording: its source, no MQTT, no notifications, no locks, no web, evidence under
+    ``data_dir``."""
     from edge_agent.runtime.models import models_dir
 
     data = cfg.model_dump(mode="json")
@@ -84,6 +85,7 @@ def replay_config(cfg: AgentConfig, source: str, data_dir: Path) -> AgentConfig:
     data["camera"]["loop"] = False
     data["mqtt"]["enabled"] = False
     data["web"]["enabled"] = False
+    data["notify"]["sinks"] = []  # a recording's violations are no news: the site's robots got them as "now"
     data["locks"] = []
     for b in data["bays"]:
         b["lock_id"] = None
@@ -94,6 +96,7 @@ def replay_config(cfg: AgentConfig, source: str, data_dir: Path) -> AgentConfig:
     data["data_dir"] = str(data_dir)
     out = parse_config(data, str(cfg.source_path or "<replay>"))
     out._source_path = cfg.source_path  # relative models_dir resolves as for run
+    out._hash = cfg.config_hash  # the file that was read (the marker's config_hash), not the rewritten copy
     return out
 
 

@@ -12,6 +12,7 @@ from edge_agent.clock import FakeClock
 from edge_agent.config.chargers import ChargerHealthConfig
 from edge_agent.config.load import ConfigError, parse_config
 from edge_agent.events.types import Event, EventType
+from edge_agent.notify.service import BUS_EVENT_TYPES
 from edge_agent.sim.scenario import scene_config
 
 
@@ -38,6 +39,9 @@ def visit(t: ChargerHealth, clock: FakeClock, minutes: float, nev: bool = True, 
 
 
 def types(events: list[Event]) -> list[str]:
+    """The events' types, each one a notification sink may name (``notify.sinks[].events`` is checked against
+    the known types: the ``_cleared`` ones were missing and a sink asking for them stopped the agent's start)."""
+    assert {e.type for e in events} <= BUS_EVENT_TYPES, [e.type for e in events]
     return [e.type for e in events]
 
 

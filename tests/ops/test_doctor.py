@@ -90,6 +90,11 @@ def test_models_row_fails_without_the_occupancy_model(write_config, models_dir, 
     assert "models fetch" not in row.detail  # fetching cannot bring it
     (fetched / "occupancy.onnx").symlink_to(models_dir / "occupancy.onnx")
     assert check_models(load_config(write_config(perception={"models_dir": str(fetched)}))).status == "pass"
+    # a model named outside the models folder is named where it was looked for (it read "<models dir>: x.onnx")
+    elsewhere = tmp_path / "site" / "my-occupancy.onnx"
+    row = check_models(load_config(write_config(perception={"models_dir": str(fetched)},
+                                                occupancy={"model": str(elsewhere)})))
+    assert row.status == "fail" and f"occupancy.model: {elsewhere} (missing" in row.detail, row
 
 
 def test_models_row_fails_on_a_calibration_the_agent_would_refuse(write_config, models_dir, tmp_path):
@@ -402,3 +407,16 @@ def test_bay_view_row_names_a_bay_too_few_camera_pixels_across(tmp_path):
     big = view(1920)  # a bigger stream is read at the bays' size: G gains nothing
     assert big.startswith("fail: 1 of 3 bays cannot be seen — under 8 of the camera's pixels across: G 7.0 px."), big
     assert "main stream" in half
+
+
+def test_a_file_run_refuses_is_a_bad_config_for_the_doctor(write_config, capsys):
+    """A sink's misspelt event type stops `run` (exit 2); the doctor said "all checks passed or skipped" for the
+    same file. Now it is a bad config here too: exit 2, the key named, before any check."""
+    from edge_agent.cli import main
+
+    sinks = [{"name": "a", "kind": "webhook", "url": "http://127.0.0.1:9/x", "events": ["violation_start"]}]
+    cfg = write_config(notify={"sinks": sinks})
+    assert main(["doctor", "--config", str(cfg), "--skip", "clock", "--skip", "camera"]) == 2
+    captured = capsys.readouterr()
+    assert "notify.sinks[0].events: violation_start: no such event type" in captured.err
+    assert "CHECK" not in captured.out

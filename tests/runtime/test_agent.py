@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -310,6 +311,19 @@ def test_demo_without_a_broker_keeps_events_in_the_outbox(tmp_path):
     waiting = int(tail.split("—")[1].split()[0])
     assert waiting >= 10, tail  # every story and lock event of the run, on disk
     assert (tmp_path / "outbox.db").is_file()
+
+
+def test_demo_without_a_data_dir_prints_no_path_that_is_gone_when_it_exits(tmp_path):
+    """Without --data-dir the demo works in a temporary folder it deletes at exit: the summary pointed at
+    `/tmp/edge-agent-demo-…/evidence` and said the events "wait in the outbox /tmp/…/outbox.db; they are
+    delivered once a broker is reachable" — a folder already gone when the operator looked."""
+    r = subprocess.run([sys.executable, "-m", "edge_agent", "demo", "--no-broker"], capture_output=True, text=True,
+                       timeout=300, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    printed = re.findall(r"(?<!\S)(/[^\s;,()]+)", r.stdout)
+    assert not [p for p in printed if not Path(p).exists()], r.stdout[-1500:]
+    assert "deleted at exit (--data-dir DIR keeps it)" in r.stdout
+    assert "(--data-dir DIR keeps them on disk)" in r.stdout
 
 
 def test_presence_sensor_decides_while_the_camera_is_blind(pipeline, tmp_path, clock):

@@ -119,6 +119,25 @@ def test_a_reload_that_moves_data_dir_is_refused_and_keeps_the_installer_s_bays(
     assert agent.cfg is running and [list(p) for p in agent.monitor.cfg.bays[0].polygon] == redrawn
 
 
+def test_a_reload_refuses_what_the_next_start_would_refuse(tmp_path, clock):
+    """`notify` applies at a restart only, and a sink's misspelt event type stops that start (exit 2): the reload
+    answered "config reloaded; notify changes need a restart", and the restart it asked for never came up."""
+    data = _data(tmp_path)
+    path = _write(tmp_path / "agent.yaml", data)
+    agent = _agent(path, clock)
+    running = agent.cfg
+    data["notify"]["sinks"] = [{"name": "a", "kind": "webhook", "url": "http://127.0.0.1:9/x",
+                                "events": ["violation_start"]}]
+    _write(path, data)
+    res = agent.reload_config()
+    assert not res.ok and res.message == "config invalid, kept the running one"
+    assert res.data["problems"][0].startswith("notify.sinks[0].events: violation_start: no such event type")
+    assert agent.cfg is running
+    data["notify"]["sinks"][0]["events"] = ["violation_started"]
+    _write(path, data)
+    assert agent.reload_config().data["restart_needed"] == ["notify"]
+
+
 def test_a_reload_that_redraws_the_bays_publishes_each_kept_bay_s_own_state_only(tmp_path, clock):
     """A reload that changes the bays builds a new monitor, which adopts each kept bay's story. Before, the new
     monitor first published every bay as ``free`` (no visit, ``since`` = the reload) and only then the adopted

@@ -50,6 +50,9 @@ def test_replay_plays_a_file_on_clip_time_and_eval_visits_scores_it(tmp_path, mo
     lines, length, out = _replay_a_visit(tmp_path, models_dir, "America/Sao_Paulo", "2026-05-01T08:00:00")
     assert lines[0]["type"] == "replay_started" and lines[0]["ts"] == "2026-05-01T08:00:00.000-03:00"
     assert lines[0]["bays"] == ["A", "B"]  # eval-visits names truth bays the config does not have
+    from edge_agent.config.load import load_config
+
+    assert lines[0]["config_hash"] == load_config(out.parent / "site.yaml").config_hash  # was always ""
     done = lines[-1]
     assert done["type"] == "replay_finished" and done["clip_s"] == pytest.approx(length, abs=0.3)
     assert done["frames"] == pytest.approx(length * 5, abs=2)  # sampled at camera.fps 5, not the file's 10
@@ -66,6 +69,38 @@ def test_replay_plays_a_file_on_clip_time_and_eval_visits_scores_it(tmp_path, mo
     # the bay state follows the events, so the confirm times are its only disagreement (~8 of 33 s)
     assert r["accuracy"] > 0.7
     assert "TOTAL" in capsys.readouterr().out
+
+
+def test_the_replay_marker_names_the_config_file_that_was_read(tmp_path):
+    """docs/occupancy.md: `replay_started` carries `config_hash`, as the MQTT status does for `run`, so two
+    replays can be told apart by the config they ran; the replay's rewritten copy of the config had none ("")."""
+    from edge_agent.config.load import load_config
+    from edge_agent.runtime.replay import replay_config
+
+    p = tmp_path / "c.yaml"
+    p.write_text(yaml.safe_dump(scene_config(str(tmp_path / "data")).model_dump(mode="json"), allow_unicode=True),
+                 encoding="utf-8")
+    cfg = load_config(p)
+    assert len(cfg.config_hash) == 16
+    assert replay_config(cfg, "clip.mp4", tmp_path / "replay").config_hash == cfg.config_hash
+
+
+def test_a_replay_sends_nothing_to_the_site_s_notification_sinks(tmp_path):
+    """Replaying footage with the site's config posted its events to the sinks (a webhook on loopback got the
+    replay's two arrivals and its violation, stamped now): a WeCom group would be told of violations that were
+    over long ago. Like MQTT, a replay notifies nobody."""
+    from edge_agent.config.load import load_config
+    from edge_agent.runtime.replay import replay_config
+
+    data = scene_config(str(tmp_path / "data")).model_dump(mode="json")
+    data["notify"]["sinks"] = [{"name": "managers", "kind": "webhook", "url": "http://127.0.0.1:9/hook",
+                                "events": ["violation_started"]}]
+    p = tmp_path / "c.yaml"
+    p.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    cfg = load_config(p)
+    assert len(cfg.notify.sinks) == 1
+    rc = replay_config(cfg, "clip.mp4", tmp_path / "replay")
+    assert rc.notify.sinks == [] and not rc.mqtt.enabled and not rc.web.enabled and rc.locks == []
 
 
 def test_replay_names_a_missing_source(tmp_path, capsys):

@@ -181,6 +181,35 @@ def test_a_misspelt_event_type_in_a_sink_is_a_config_error_naming_it(tmp_path, m
     assert "violation_started" in problem
 
 
+def test_check_config_refuses_the_misspelt_event_type_that_run_refuses(tmp_path, capsys):
+    """check-config said "ok" for this file and ``run`` then refused it (exit 2): deploy/install.sh restarts the
+    service when check-config passes, so an upgrade to the version that refuses it left a device that never
+    started. check-config applies the rule ``run`` applies; the rest of the file is still checked first."""
+    from edge_agent.cli import main
+
+    sinks = [{"name": "a", "kind": "webhook", "url": "http://127.0.0.1:9/x",
+              "events": ["violation_started", "violation_start"]}]
+    path = _with(_config(tmp_path, tmp_path / "no-models", tmp_path / "data"), notify={"sinks": sinks})
+    assert main(["check-config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1].startswith("  notify.sinks[0].events: violation_start: no such event type (known: ")
+    sinks[0]["events"] = ["violation_started"]
+    assert main(["check-config", str(_with(path, notify={"sinks": sinks}))]) == 0
+    assert ": ok — site s1" in capsys.readouterr().out
+
+
+def test_a_sink_may_ask_for_the_charger_warnings_end(tmp_path, capsys):
+    """notify-and-stats.md: each charger warning ends with `<kind>_cleared`, an event the bus carries; the check of a
+    sink's `events` (0.4.0) knew only EventType's names and refused these (exit 2: the agent did not start)."""
+    from edge_agent.cli import main
+
+    kinds = ["charger_suspect", "charger_mismatch", "charger_silent"]
+    sinks = [{"name": "a", "kind": "webhook", "url": "http://127.0.0.1:9/x",
+              "events": kinds + [f"{k}_cleared" for k in kinds]}]
+    path = _with(_config(tmp_path, tmp_path / "no-models", tmp_path / "data"), notify={"sinks": sinks})
+    assert main(["check-config", str(path)]) == 0, capsys.readouterr().err
+
+
 LOCK = {"id": "L1", "bay": next(iter(BAYS)), "motor": {"up": {"pin": 11}, "down": {"pin": 12}},  # BCM and BOARD GPIOs
         "switches": {"down": {"pin": 13, "pull_up": None, "active_high": False},
                      "up": {"pin": 15, "pull_up": None, "active_high": False}},
