@@ -20,7 +20,7 @@ from edge_agent.perception.heap import heap_returns_large_blocks
 
 # Modules that add subcommands; each has ``register(subparsers) -> None``.
 COMMAND_MODULES = (
-    "edge_agent.runtime.checkconfig",  # check-config: the config's rules and those of the stages after it
+    "edge_agent.config.commands",
     "edge_agent.perception.commands",
     "edge_agent.events.commands",
     "edge_agent.runtime.commands",

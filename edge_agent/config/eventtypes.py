@@ -17,7 +17,7 @@ BUS_EVENT_TYPES = frozenset({
     "camera_lost", "camera_restored", "camera_moved", "camera_aligned", "camera_image_warning",
     "storage_low", "storage_restored", "evidence_index_reset", "clock_stepped",
     "charger_status", "charger_suspect", "charger_mismatch", "charger_silent",
-    # each charger warning's end (bays/charger_health.py: "<kind>_cleared"), no EventType constant of its own
+    # each charger warning's end (bays/charger_health.py: "<kind>_cleared")
     "charger_suspect_cleared", "charger_mismatch_cleared", "charger_silent_cleared",
 })
 #: What the MQTT link itself puts in the outbox (``events/mqtt_link.py``) besides the bus's events.

@@ -48,11 +48,3 @@ def with_timeout(fn: Callable[[], Check], timeout_s: float, name: str, what: str
     t.join(timeout_s)
     return box[0] if box else Check(name, "fail", f"{what}: no answer within {timeout_s:g} s")
 
-
-def check_stages(cfg: "AgentConfig") -> None:
-    """The rules of stages after ``config`` over the file's contents, as ``run`` applies them at start: raises
-    ``ConfigError`` naming the key. ``check-config`` and the doctor apply them too, so neither passes a file that
-    ``run`` refuses (``notify.sinks[].events: violation_start``: both said ok, the agent then exited 2)."""
-    from edge_agent.notify.service import check_event_types
-
-    check_event_types(cfg)

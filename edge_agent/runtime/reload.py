@@ -26,7 +26,6 @@ from edge_agent.config.load import ConfigError, load_config
 from edge_agent.config.models import AgentConfig
 from edge_agent.config.overrides import OverridesTooLarge
 from edge_agent.control import ControlError, ControlResult
-from edge_agent.ops.checks import check_stages
 from edge_agent.plates import normalise_plate
 from edge_agent.runtime.models import Fingerprint, classifier_fingerprint
 
@@ -142,7 +141,6 @@ class ConfigReload:
             raise ControlError("no_config_file", "the agent was not started from a config file")
         try:
             new = load_config(path)
-            check_stages(new)  # what `run` refuses in the file (a sink's event types): the next restart would fail
         except ConfigError as exc:
             data: dict[str, object] = {"problems": exc.problems}
             if exc.source != str(path):  # in (or with) the overrides the page saved: "bays[2]" is not the file's

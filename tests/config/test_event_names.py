@@ -52,7 +52,7 @@ def test_a_misspelt_event_type_fails_check_config_naming_the_key(tmp_path, capsy
 
 
 def test_a_sink_may_send_when_a_charger_warning_clears():
-    """``charger_suspect_cleared`` is on the bus (no EventType constant): ``run`` refused it in a sink's list."""
+    """``charger_suspect_cleared`` is on the bus: ``run`` refused it in a sink's list."""
     cfg = parse_config({**GOOD, "notify": {"sinks": [{**SINK, "events": ["charger_suspect", "charger_suspect_cleared"]}]}})
     assert cfg.notify.sinks[0].events == ["charger_suspect", "charger_suspect_cleared"]
 

@@ -1,12 +1,4 @@
-"""``edge-agent check-config FILE``: every problem ``run`` would refuse the file for, before it runs.
-
-In ``runtime`` rather than ``config`` because some of those rules belong to later stages: a notification sink's
-``events`` must name types the bus carries (``notify.service.check_event_types``), which the config may not import.
-``check-config`` passed such a file (``events: [violation_start]``) and ``run`` then refused it, exit 2: an
-upgrade (``deploy/install.sh`` restarts the service when ``check-config`` passes) left a device that did not
-start. The rules are ``ops.checks.check_stages``, which the doctor applies as well. What depends on the
-machine rather than the file (secrets in the environment, model files, GPIO, the data folder) is the doctor's.
-"""
+"""``edge-agent check-config FILE``."""
 
 from __future__ import annotations
 
@@ -14,7 +6,6 @@ import argparse
 
 from edge_agent.config.load import load_config
 from edge_agent.masking import mask_url_credentials
-from edge_agent.ops.checks import check_stages
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,7 +16,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _check(args: argparse.Namespace) -> int:
     cfg = load_config(args.file)  # a ConfigError is reported by the cli (exit 2)
-    check_stages(cfg)
     locks = len(cfg.locks)
     print(
         f"{args.file}: ok — site {cfg.site.site_id}, device {cfg.site.device_id}, "
