@@ -36,6 +36,8 @@ from edge_agent.perception.lists import PlateLists
 from edge_agent.perception.types import PlateRead, Region
 from edge_agent.perception.verdict import Verdict
 
+Warp = tuple[tuple[float, float, float], tuple[float, float, float]]  # 2x3: drawn px → the frame's px
+
 log = logging.getLogger(__name__)
 
 EVIDENCE_EVENTS = (EventType.VEHICLE_IDENTIFIED, EventType.VIOLATION_STARTED)
@@ -76,7 +78,8 @@ class BayMonitor:
         self.classifier = classifier
         self.drawn = [BayShape(b.id, b.polygon) for b in cfg.bays]
         self.shapes = list(self.drawn)  # the drawn polygons moved by the measured camera shift
-        self.offset = (0.0, 0.0)
+        self.offset = (0.0, 0.0)  # the bays' mean shift under ``warp``
+        self.warp: Warp = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0))  # drawn px → the frame's px (``set_warp``)
         self.gate = ChangeGate(cfg.occupancy)
         self.gate.set_shapes(self.shapes)
         self.fusion = {b.id: PresenceFusion(cfg.occupancy, partial(self.feed.read_sensor, b.id)) for b in cfg.bays}
@@ -162,7 +165,7 @@ class BayMonitor:
         kept = []
         with self._lock:
             before = {b.id: b.polygon for b in old.cfg.bays}
-            self.set_offset(*old.offset)
+            self.set_warp(old.warp)
             self.camera_ok, self.aligned = old.camera_ok, old.aligned
             # the heartbeat's and replay's counts are the agent's since its start, not this monitor's: a reload
             # that set them back to 0 (and inference_ms to null) read as a restart on a fleet's dashboard
@@ -222,13 +225,25 @@ class BayMonitor:
         return self.camera_ok and self.aligned
 
     def set_offset(self, dx: float, dy: float) -> None:
-        """The camera shifted by (dx, dy) px within tolerance: bay polygons follow it (≥ 1 px steps)."""
+        """The camera shifted by (dx, dy) px within tolerance: bay polygons follow it (``set_warp``)."""
+        self.set_warp(((1.0, 0.0, dx), (0.0, 1.0, dy)))
+
+    def set_warp(self, warp: Warp) -> None:
+        """The view moved within tolerance by ``warp`` (2x3: drawn px → the frame's px; a shift, a small turn,
+        a zoom): each bay corner follows it, once any moved ≥ 1 px from where it is. ``offset``: the bays'
+        mean shift (the heartbeat's ``camera_offset``)."""
+        (a, b, c), (d, e, f) = warp
         with self._lock:
-            if abs(dx - self.offset[0]) < 1.0 and abs(dy - self.offset[1]) < 1.0:
+            shapes = [BayShape(s.bay_id, [(a * float(x) + b * float(y) + c, d * float(x) + e * float(y) + f)
+                                          for x, y in s.polygon]) for s in self.drawn]
+            if all(abs(x - u) < 1.0 and abs(y - v) < 1.0
+                   for new, now in zip(shapes, self.shapes) for (x, y), (u, v) in zip(new.polygon, now.polygon)):
                 return
-            self.offset = (dx, dy)
-            self.shapes = [BayShape(s.bay_id, [(float(x) + dx, float(y) + dy) for x, y in s.polygon])
-                           for s in self.drawn]
+            self.warp = ((a, b, c), (d, e, f))
+            pts = [(x - float(u), y - float(v)) for new, was in zip(shapes, self.drawn)
+                   for (x, y), (u, v) in zip(new.polygon, was.polygon)]
+            self.offset = (sum(p[0] for p in pts) / len(pts), sum(p[1] for p in pts) / len(pts)) if pts else (c, f)
+            self.shapes = shapes
             self.gate.set_shapes(self.shapes)  # every bay is classified again on the next frame
 
     def set_aligned(self, ok: bool) -> None:

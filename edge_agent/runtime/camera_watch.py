@@ -123,7 +123,7 @@ class CameraWatch:
             return
         shift, report = self.alignment.update(image, self.clock.monotonic())
         if shift is not None and self.alignment.ok:
-            monitor.set_offset(shift.dx, shift.dy)
+            monitor.set_warp(shift.warp)
         if monitor.aligned != self.alignment.ok:
             monitor.set_aligned(self.alignment.ok)
         if report == "turned":  # the bays were drawn on another view: nothing was measured, the view says it

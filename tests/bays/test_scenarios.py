@@ -282,6 +282,25 @@ def test_camera_moved_blinds_the_bays_until_the_view_is_confirmed(pipeline, tmp_
     assert run.agent.monitor.vision_ok and run.agent.status()["camera_moved"] is False
 
 
+def test_bays_follow_a_small_turn_of_the_view_corner_by_corner(pipeline, tmp_path):
+    """A mount knocked 1.5° about the view's middle, within tolerance: each bay's outline follows the view (the
+    drawn corners where the turn took them). Before, every bay moved by the top-left pixel's motion (~12 px down
+    and left), the far side's outlines twice as far off as if nothing had been done."""
+    import cv2
+    import numpy as np
+
+    from edge_agent.sim.synthetic import BAYS
+
+    m = cv2.getRotationMatrix2D((W / 2, render(EMPTY).shape[0] / 2), 1.5, 1.0)
+    turned = cv2.warpAffine(render(EMPTY), m, (W, render(EMPTY).shape[0]), borderMode=cv2.BORDER_REPLICATE)
+    run = play(hold(4, EMPTY) + hold(8, turned), pipeline, tmp_path)
+    assert "camera_moved" not in [e.type for _, e in run.events]
+    for shape in run.agent.monitor.shapes:
+        drawn = np.float64(BAYS[shape.bay_id])
+        want = drawn @ m[:, :2].T + m[:, 2]
+        assert np.abs(np.float64(shape.polygon) - want).max() < 2.0, (shape.bay_id, shape.polygon, want.tolist())
+
+
 def test_unidentified_reads_look_only_at_the_bays_that_want_them(pipeline, tmp_path):
     """Issue 14: the plate detector cost grows with the frame's pixels. A visit's reads look at its
     bay (and a margin for the plate and context) at the whole frame's scale, not at the whole frame;
