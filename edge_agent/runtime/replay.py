@@ -94,6 +94,7 @@ def replay_config(cfg: AgentConfig, source: str, data_dir: Path) -> AgentConfig:
     data["data_dir"] = str(data_dir)
     out = parse_config(data, str(cfg.source_path or "<replay>"))
     out._source_path = cfg.source_path  # relative models_dir resolves as for run
+    out._hash = cfg.config_hash  # the marker names the config file played (was always "": the copy has no file)
     return out
 
 

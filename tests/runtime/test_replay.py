@@ -50,6 +50,8 @@ def test_replay_plays_a_file_on_clip_time_and_eval_visits_scores_it(tmp_path, mo
     lines, length, out = _replay_a_visit(tmp_path, models_dir, "America/Sao_Paulo", "2026-05-01T08:00:00")
     assert lines[0]["type"] == "replay_started" and lines[0]["ts"] == "2026-05-01T08:00:00.000-03:00"
     assert lines[0]["bays"] == ["A", "B"]  # eval-visits names truth bays the config does not have
+    from edge_agent.config.load import load_config  # the marker names the config file played, as run's status does
+    assert lines[0]["config_hash"] == load_config(out.parent / "site.yaml").config_hash != ""
     done = lines[-1]
     assert done["type"] == "replay_finished" and done["clip_s"] == pytest.approx(length, abs=0.3)
     assert done["frames"] == pytest.approx(length * 5, abs=2)  # sampled at camera.fps 5, not the file's 10
