@@ -132,6 +132,7 @@ class CameraWatch:
         elif report is not None and shift is not None:
             self.bus.publish(Event.make(EventType.CAMERA_MOVED if report == "moved" else EventType.CAMERA_ALIGNED,
                                         self.clock, data={"dx": round(shift.dx, 1), "dy": round(shift.dy, 1),
+                                                          "shift_px": round(shift.px, 1),
                                                           "tolerance_px": self.cfg.camera.shift_tolerance_px}))
 
     @property

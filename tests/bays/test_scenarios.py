@@ -285,20 +285,34 @@ def test_camera_moved_blinds_the_bays_until_the_view_is_confirmed(pipeline, tmp_
 def test_bays_follow_a_small_turn_of_the_view_corner_by_corner(pipeline, tmp_path):
     """A mount knocked 1.5° about the view's middle, within tolerance: each bay's outline follows the view (the
     drawn corners where the turn took them). Before, every bay moved by the top-left pixel's motion (~12 px down
-    and left), the far side's outlines twice as far off as if nothing had been done."""
+    and left), the far side's outlines twice as far off as if nothing had been done. Knocked 4°: camera_moved
+    says how far the furthest bay corner went (``shift_px``), the number the tolerance is about; back: aligned."""
     import cv2
     import numpy as np
 
     from edge_agent.sim.synthetic import BAYS
 
-    m = cv2.getRotationMatrix2D((W / 2, render(EMPTY).shape[0] / 2), 1.5, 1.0)
-    turned = cv2.warpAffine(render(EMPTY), m, (W, render(EMPTY).shape[0]), borderMode=cv2.BORDER_REPLICATE)
-    run = play(hold(4, EMPTY) + hold(8, turned), pipeline, tmp_path)
-    assert "camera_moved" not in [e.type for _, e in run.events]
-    for shape in run.agent.monitor.shapes:
+    h = render(EMPTY).shape[0]
+
+    def turn(deg: float) -> np.ndarray:
+        return cv2.getRotationMatrix2D((W / 2, h / 2), deg, 1.0)
+
+    def turned(deg: float) -> np.ndarray:
+        return cv2.warpAffine(render(EMPTY), turn(deg), (W, h), borderMode=cv2.BORDER_REPLICATE)
+
+    shapes: list = []
+    run = play(hold(4, EMPTY) + hold(8, turned(1.5)) + hold(8, turned(4.0)) + hold(8, EMPTY), pipeline, tmp_path,
+               actions=[(11.0, lambda agent: shapes.extend(agent.monitor.shapes))])
+    for shape in shapes:
         drawn = np.float64(BAYS[shape.bay_id])
-        want = drawn @ m[:, :2].T + m[:, 2]
+        want = drawn @ turn(1.5)[:, :2].T + turn(1.5)[:, 2]
         assert np.abs(np.float64(shape.polygon) - want).max() < 2.0, (shape.bay_id, shape.polygon, want.tolist())
+    assert [e.type for _, e in run.events if e.type.startswith("camera_")] == ["camera_moved", "camera_aligned"]
+    t_moved, moved = run.one("camera_moved")
+    corners = np.float64([p for poly in BAYS.values() for p in poly])
+    furthest = np.hypot(*(corners @ turn(4.0)[:, :2].T + turn(4.0)[:, 2] - corners).T).max()
+    assert 12 < t_moved <= 12 + 3 and furthest > 24 and moved.data["shift_px"] == pytest.approx(furthest, abs=2)
+    assert run.one("camera_aligned")[0] > 20
 
 
 def test_unidentified_reads_look_only_at_the_bays_that_want_them(pipeline, tmp_path):
