@@ -94,7 +94,8 @@ class BayMonitor:
         self._seen_empty: set[str] = set()  # bays the classifier has called empty since the start
         self._unmeasured: set[str] = set()  # bays published "unknown" at start, until a measurement says more
         self._camera_saw: dict[str, str] = {}  # bay → the visit the classifier has called occupied
-        self._read_since: dict[str, float] = {}  # per busy unidentified bay: when fast plate reading (re)started
+        self._read_since: dict[str, float] = {}  # per bay: when its fast plate reading (re)started
+        self._read_visit: dict[str, str | None] = {}  # per bay: the visit that (re)start was for (None: none open)
         self._last_read: dict[str, float] = {}  # per bay: when a detector run last covered it
         self._moved_at: dict[str, float] = {}  # per bay: when its change gate last opened (see Hysteresis)
         self._unseen: dict[str, str] = {}  # bay → bay_flat | bay_clipped: its last crop showed nothing (bays.blank)
@@ -424,10 +425,18 @@ class BayMonitor:
             every = VOUCH_READ_EVERY_S if self._vouching(b) else float("inf")
             busy = (v.occupied or (v.p_occupied is not None and v.p_occupied > occ.exit_p)
                     or not m.idle) and (m.visit is None or m.visit.consensus is None)
-            if not busy:
-                self._read_since.pop(b, None)
-            else:
-                age = now - self._read_since.setdefault(b, now)
+            if busy:
+                # The back-off restarts at a new arrival (a visit it did not start for) or a big change in the
+                # bay (``_classify``), not each time the bay turns busy again: a doubtful bay whose reading hovers
+                # at exit_p (0.30, 0.31, 0.30 on PKLot's sensor noise) dropped out of "busy" for a frame and came
+                # back on a fresh fast spell, read once a second for ever instead of every read_slow_every_s.
+                # A visit that opens while the fast spell that began with the car's coming runs is that arrival.
+                vid = m.visit.visit_id if m.visit is not None else None
+                if b not in self._read_since or (vid is not None and self._read_visit.get(b) != vid
+                                                 and now - self._read_since[b] >= occ.read_fast_s):
+                    self._read_since[b] = now
+                self._read_visit[b] = vid
+                age = now - self._read_since[b]
                 if age < occ.read_fast_s:
                     new = b in self._read_text or self._changed_since_read(b)
                     every = min(every, 0.0 if new else 1.0)
