@@ -4,6 +4,7 @@ agent's stderr (the journal under systemd); the reader counts the frames and log
 from __future__ import annotations
 
 import json
+import os
 import random
 import subprocess
 import sys
@@ -13,9 +14,16 @@ import cv2
 import numpy as np
 import yaml
 
+from edge_agent.camera.source import FFMPEG_LOG_LEVEL_ENV
 from edge_agent.sim.synthetic import BAYS
 
 FRAMES, FLIPS = 40, 1500
+
+
+def _env() -> dict[str, str]:
+    """The environment of an operator who set no FFmpeg log level (an in-process ``replay`` earlier in the session
+    sets its quiet default in this process's environment, which a child would inherit)."""
+    return {k: v for k, v in os.environ.items() if k != FFMPEG_LOG_LEVEL_ENV}
 
 
 def _damaged_recording(path: Path) -> None:
@@ -48,7 +56,7 @@ def _run(tmp_path: Path, models: Path, *flags: str) -> str:
     config = tmp_path / "agent.yaml"
     config.write_text(yaml.safe_dump(cfg))
     proc = subprocess.run([sys.executable, "-m", "edge_agent", *flags, "run", "--config", str(config)],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, env=_env())
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stderr
 
@@ -81,7 +89,7 @@ def test_a_damaged_recording_replayed_does_not_flood_the_terminal(tmp_path: Path
     def replay(*flags: str) -> tuple[str, list]:
         out = tmp_path / f"events{len(flags)}.jsonl"
         proc = subprocess.run([sys.executable, "-m", "edge_agent", *flags, "replay", str(config), str(video),
-                               "-o", str(out)], capture_output=True, text=True, timeout=120)
+                               "-o", str(out)], capture_output=True, text=True, timeout=120, env=_env())
         assert proc.returncode == 0, proc.stderr[-3000:]
         return proc.stderr, [json.loads(x) for x in out.read_text().splitlines()]
 
