@@ -36,6 +36,8 @@ from edge_agent.perception.lists import PlateLists
 from edge_agent.perception.types import PlateRead, Region
 from edge_agent.perception.verdict import Verdict
 
+Warp = tuple[tuple[float, float, float], tuple[float, float, float]]  # 2x3: drawn px → the frame's px
+
 log = logging.getLogger(__name__)
 
 EVIDENCE_EVENTS = (EventType.VEHICLE_IDENTIFIED, EventType.VIOLATION_STARTED)
@@ -76,7 +78,8 @@ class BayMonitor:
         self.classifier = classifier
         self.drawn = [BayShape(b.id, b.polygon) for b in cfg.bays]
         self.shapes = list(self.drawn)  # the drawn polygons moved by the measured camera shift
-        self.offset = (0.0, 0.0)
+        self.offset = (0.0, 0.0)  # the bays' mean shift under ``warp``
+        self.warp: Warp = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0))  # drawn px → the frame's px (``set_warp``)
         self.gate = ChangeGate(cfg.occupancy)
         self.gate.set_shapes(self.shapes)
         self.fusion = {b.id: PresenceFusion(cfg.occupancy, partial(self.feed.read_sensor, b.id)) for b in cfg.bays}
@@ -91,7 +94,8 @@ class BayMonitor:
         self._seen_empty: set[str] = set()  # bays the classifier has called empty since the start
         self._unmeasured: set[str] = set()  # bays published "unknown" at start, until a measurement says more
         self._camera_saw: dict[str, str] = {}  # bay → the visit the classifier has called occupied
-        self._read_since: dict[str, float] = {}  # per busy unidentified bay: when fast plate reading (re)started
+        self._read_since: dict[str, float] = {}  # per bay: when its fast plate reading (re)started
+        self._read_visit: dict[str, str | None] = {}  # per bay: the visit that (re)start was for (None: none open)
         self._last_read: dict[str, float] = {}  # per bay: when a detector run last covered it
         self._moved_at: dict[str, float] = {}  # per bay: when its change gate last opened (see Hysteresis)
         self._unseen: dict[str, str] = {}  # bay → bay_flat | bay_clipped: its last crop showed nothing (bays.blank)
@@ -162,7 +166,7 @@ class BayMonitor:
         kept = []
         with self._lock:
             before = {b.id: b.polygon for b in old.cfg.bays}
-            self.set_offset(*old.offset)
+            self.set_warp(old.warp)
             self.camera_ok, self.aligned = old.camera_ok, old.aligned
             # the heartbeat's and replay's counts are the agent's since its start, not this monitor's: a reload
             # that set them back to 0 (and inference_ms to null) read as a restart on a fleet's dashboard
@@ -222,13 +226,25 @@ class BayMonitor:
         return self.camera_ok and self.aligned
 
     def set_offset(self, dx: float, dy: float) -> None:
-        """The camera shifted by (dx, dy) px within tolerance: bay polygons follow it (≥ 1 px steps)."""
+        """The camera shifted by (dx, dy) px within tolerance: bay polygons follow it (``set_warp``)."""
+        self.set_warp(((1.0, 0.0, dx), (0.0, 1.0, dy)))
+
+    def set_warp(self, warp: Warp) -> None:
+        """The view moved within tolerance by ``warp`` (2x3: drawn px → the frame's px; a shift, a small turn,
+        a zoom): each bay corner follows it, once any moved ≥ 1 px from where it is. ``offset``: the bays'
+        mean shift (the heartbeat's ``camera_offset``)."""
+        (a, b, c), (d, e, f) = warp
         with self._lock:
-            if abs(dx - self.offset[0]) < 1.0 and abs(dy - self.offset[1]) < 1.0:
+            shapes = [BayShape(s.bay_id, [(a * float(x) + b * float(y) + c, d * float(x) + e * float(y) + f)
+                                          for x, y in s.polygon]) for s in self.drawn]
+            if all(abs(x - u) < 1.0 and abs(y - v) < 1.0
+                   for new, now in zip(shapes, self.shapes) for (x, y), (u, v) in zip(new.polygon, now.polygon)):
                 return
-            self.offset = (dx, dy)
-            self.shapes = [BayShape(s.bay_id, [(float(x) + dx, float(y) + dy) for x, y in s.polygon])
-                           for s in self.drawn]
+            self.warp = ((a, b, c), (d, e, f))
+            pts = [(x - float(u), y - float(v)) for new, was in zip(shapes, self.drawn)
+                   for (x, y), (u, v) in zip(new.polygon, was.polygon)]
+            self.offset = (sum(p[0] for p in pts) / len(pts), sum(p[1] for p in pts) / len(pts)) if pts else (c, f)
+            self.shapes = shapes
             self.gate.set_shapes(self.shapes)  # every bay is classified again on the next frame
 
     def set_aligned(self, ok: bool) -> None:
@@ -409,10 +425,18 @@ class BayMonitor:
             every = VOUCH_READ_EVERY_S if self._vouching(b) else float("inf")
             busy = (v.occupied or (v.p_occupied is not None and v.p_occupied > occ.exit_p)
                     or not m.idle) and (m.visit is None or m.visit.consensus is None)
-            if not busy:
-                self._read_since.pop(b, None)
-            else:
-                age = now - self._read_since.setdefault(b, now)
+            if busy:
+                # The back-off restarts at a new arrival (a visit it did not start for) or a big change in the
+                # bay (``_classify``), not each time the bay turns busy again: a doubtful bay whose reading hovers
+                # at exit_p (0.30, 0.31, 0.30 on PKLot's sensor noise) dropped out of "busy" for a frame and came
+                # back on a fresh fast spell, read once a second for ever instead of every read_slow_every_s.
+                # A visit that opens while the fast spell that began with the car's coming runs is that arrival.
+                vid = m.visit.visit_id if m.visit is not None else None
+                if b not in self._read_since or (vid is not None and self._read_visit.get(b) != vid
+                                                 and now - self._read_since[b] >= occ.read_fast_s):
+                    self._read_since[b] = now
+                self._read_visit[b] = vid
+                age = now - self._read_since[b]
                 if age < occ.read_fast_s:
                     new = b in self._read_text or self._changed_since_read(b)
                     every = min(every, 0.0 if new else 1.0)

@@ -65,15 +65,41 @@ STILL_MAD = 2.0  # mean grey difference of the thumbnails beyond which the view 
 FULL_EVERY_S = 30.0  # a feature measurement at least this often, still or not
 
 
+Warp = tuple[tuple[float, float, float], tuple[float, float, float]]  # 2x3: reference px -> this view's px
+IDENTITY: Warp = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0))
+
+
 @dataclass(frozen=True)
 class Shift:
-    dx: float  # full-frame pixels; the scene moved this far right
+    """How the view moved: ``warp`` maps the reference's full-frame pixels to the frame's (a turn about the
+    view, a zoom and a shift: what a knocked mount or a slipped lens does). ``dx`` / ``dy``: how far the bays
+    moved on average (the scene moved this far right / down); ``px``: the most any bay corner moved.
+
+    Why not a translation alone: the similarity fitted to the matches was reduced to its translation, which is
+    the motion of the image's top-left pixel. A 1° turn of a 1280x720 view about its centre read as a
+    13 px shift, and the bays were moved by it although the middle ones had not moved and the far ones had
+    moved the other way (their outlines ended up to 22 px off, twice as far as left alone); a turn about
+    a corner read as no shift at all while the bays across the view moved tens of pixels."""
+
+    dx: float  # full-frame pixels
     dy: float
     response: float  # 0..1: RANSAC inliers / 200, how sure
+    px: float  # the largest displacement of a bay corner
+    warp: Warp
 
-    @property
-    def px(self) -> float:
-        return float(np.hypot(self.dx, self.dy))
+    @classmethod
+    def of(cls, warp: np.ndarray, points: np.ndarray, response: float) -> Shift:
+        """The shift ``warp`` gives ``points`` (n x 2, full-frame px: the bays' corners)."""
+        moved = points @ warp[:, :2].T + warp[:, 2] - points
+        d = np.hypot(moved[:, 0], moved[:, 1])
+        mean = moved.mean(axis=0)
+        w = tuple(tuple(float(v) for v in row) for row in warp)
+        return cls(float(mean[0]), float(mean[1]), response, float(d.max()), w)  # type: ignore[arg-type]
+
+    def apply(self, points: list) -> list[tuple[float, float]]:
+        """``points`` (reference px) where this view shows them."""
+        (a, b, c), (d, e, f) = self.warp
+        return [(a * float(x) + b * float(y) + c, d * float(x) + e * float(y) + f) for x, y in points]
 
 
 def reference_key(size: tuple[int, int] | None, polygons: list, view: str | None = None) -> str:
@@ -100,7 +126,7 @@ def turned_from(key: str, size: tuple[int, int], polygons: list, view: Orientati
 class _View:
     keypoints: np.ndarray  # (n, 2) in work pixels
     descriptors: np.ndarray
-    offset: tuple[float, float]  # this view's shift from the installation's reference, full-frame px
+    warp: np.ndarray  # 2x3: the installation's reference (full-frame px) -> this view (full-frame px)
 
 
 class Registration:
@@ -127,7 +153,7 @@ class Registration:
         self._window: np.ndarray | None = None
         self.full_runs = 0  # feature measurements made (the still check skipped the others)
 
-    def _view(self, img: np.ndarray, offset: tuple[float, float] = (0.0, 0.0)) -> _View | None:
+    def _view(self, img: np.ndarray) -> _View | None:
         grey = img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
         self._scale = min(1.0, WORK_WIDTH / grey.shape[1])
         small = cv2.resize(grey, None, fx=self._scale, fy=self._scale, interpolation=cv2.INTER_AREA)
@@ -137,7 +163,7 @@ class Registration:
         kp, des = self._orb.detectAndCompute(self._clahe.apply(small), mask)
         if des is None or len(kp) < MIN_INLIERS:
             return None
-        return _View(np.float32([k.pt for k in kp]), des, offset)
+        return _View(np.float32([k.pt for k in kp]), des, np.float64(IDENTITY))
 
     def _thumb(self, img: np.ndarray) -> np.ndarray:
         s = min(1.0, THUMB_WIDTH / img.shape[1])
@@ -201,7 +227,8 @@ class Registration:
         self._anchor = None
         self.measure(frame_bgr)
 
-    def _match(self, ref: _View, cur: _View) -> tuple[float, float, int] | None:
+    def _match(self, ref: _View, cur: _View) -> tuple[np.ndarray, int] | None:
+        """(2x3 similarity from ``ref``'s full-frame px to ``cur``'s, RANSAC inliers), or None."""
         matches = self._matcher.match(ref.descriptors, cur.descriptors)
         if len(matches) < MIN_INLIERS:
             return None
@@ -210,7 +237,9 @@ class Registration:
         m, inl = cv2.estimateAffinePartial2D(a, b, method=cv2.RANSAC, ransacReprojThreshold=3.0)
         if m is None or inl is None:
             return None
-        return float(m[0, 2]) / self._scale, float(m[1, 2]) / self._scale, int(inl.sum())
+        m = np.float64(m)
+        m[:, 2] /= self._scale  # work px -> full-frame px (a turn and a zoom are the same at any scale)
+        return m, int(inl.sum())
 
     def measure(self, frame_bgr: np.ndarray, now: float = 0.0) -> Shift | None:
         """This frame's shift, or None when it cannot be matched (too little structure in view).
@@ -239,19 +268,29 @@ class Registration:
         best = None
         for ref in self._bank:
             got = self._match(ref, cur)
-            if got is not None and (best is None or got[2] > best[1][2]):
+            if got is not None and (best is None or got[1] > best[1][1]):
                 best = (ref, got)
-        if best is None or best[1][2] < MIN_INLIERS:
+        if best is None or best[1][1] < MIN_INLIERS:
             return None
-        ref, (dx, dy, n) = best
-        self.last = Shift(ref.offset[0] + dx, ref.offset[1] + dy, min(1.0, n / 200))
+        ref, (m, n) = best
+        total = m[:, :2] @ ref.warp  # reference -> ref view -> this frame
+        total[:, 2] += m[:, 2]
+        self.last = Shift.of(total, self._points(size), min(1.0, n / 200))
         self._anchor, self._anchor_at = thumb, now
         if 2 * MIN_INLIERS <= n < FRESH_INLIERS and not self.moved(self.last) \
                 and now - self._banked_at >= BANK_EVERY_S:  # the light moved on: remember this view too
             self._banked_at = now
-            cur.offset = (self.last.dx, self.last.dy)
+            cur.warp = total
             self._bank = self._bank[:1] + self._bank[1:][-(BANK - 2):] + [cur]
         return self.last
+
+    def _points(self, size: tuple[int, int]) -> np.ndarray:
+        """What must stay in place: the bays' corners (without bays, the frame's)."""
+        pts = [p for _, poly in self.polygons for p in poly]
+        if not pts:
+            w, h = size
+            pts = [(0, 0), (w, 0), (w, h), (0, h)]
+        return np.float64(pts).reshape(-1, 2)
 
     def moved(self, shift: Shift | None) -> bool:
         return bool(shift is not None and shift.px > self.tolerance_px)

@@ -38,6 +38,8 @@ from edge_agent.clock import Clock
 log = logging.getLogger(__name__)
 
 MAX_DAMAGED_S = 30.0  # a damaged stretch of a video file is read over up to this long (its own frame rate)
+MAX_FILE_FPS = 1000.0  # no camera records faster: a header or timestamps saying more are not the recording's time
+DENSE_FRAMES = 3  # this many frames in a row closer than 1 / MAX_FILE_FPS: the file's timestamps are not used
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}  # what the decode path reads
 
 
@@ -181,10 +183,11 @@ def sample(cap: object, kind: str, fps: float) -> Iterator[tuple[np.ndarray | No
                 return
             yield img, i * period
             i += 1
-    native = cap.get(cv2.CAP_PROP_FPS) if hasattr(cap, "get") else 0.0
-    native = native if native and np.isfinite(native) and 0 < native <= 1000 else fps
+    said = cap.get(cv2.CAP_PROP_FPS) if hasattr(cap, "get") else 0.0
+    native = said if said and np.isfinite(said) and 0 < said <= MAX_FILE_FPS else fps
     next_t, i = 0.0, -1
     offset, last = 0.0, None  # media time added after the file's clock went back (see below)
+    raw_last, dense, by_index = None, 0, False  # timestamps packing frames closer than a camera can (see below)
     while True:
         if not cap.grab():
             # A damaged stretch inside the file (a bad sector, a recording cut and spliced) fails a few grabs
@@ -203,8 +206,20 @@ def sample(cap: object, kind: str, fps: float) -> Iterator[tuple[np.ndarray | No
             i += damaged
             yield from ((None, last if last is not None else 0.0) for _ in range(damaged))
         i += 1
-        t = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0 if hasattr(cap, "get") else 0.0
-        if not np.isfinite(t) or (t <= 0 and i > 0):
+        raw = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0 if hasattr(cap, "get") else 0.0
+        # A header with an absurd rate (10^6 fps: a time base written as the rate) gives timestamps to match:
+        # a 24 s clip of 600 frames "lasted" 0.6 ms and was played as its first frame, without a word. No camera
+        # records more than MAX_FILE_FPS frames a second: frames that close in a row are timed by their count
+        # (at the header's rate, or camera.fps where the header's is absurd too), once said.
+        dense = dense + 1 if raw_last is not None and np.isfinite(raw) and 0 <= raw - raw_last < 1 / MAX_FILE_FPS \
+            else 0
+        raw_last = raw
+        if dense >= DENSE_FRAMES and not by_index:
+            by_index = True
+            log.warning("video: the file's timestamps put frames under %g ms apart (it says %g fps): timed by "
+                        "their count at %g fps instead", 1000 / MAX_FILE_FPS, said, native)
+        t = raw
+        if by_index or not np.isfinite(t) or (t <= 0 and i > 0):
             t = i / native
         t += offset
         if last is not None and t < last - 1.0 / native:

@@ -86,8 +86,9 @@ class CameraConfig(StrictModel):
     flat_level: float = Field(2.0, ge=1, le=24, description="grey spread (std) below this is a uniform frame: "
                               "lens covered, blinded, or a decoder's grey fill")
     track_shift: bool = Field(True, description="measure camera shift against the reference picture")
-    shift_tolerance_px: float = Field(24.0, gt=0, le=1000, description="bays follow a smaller shift; a larger one "
-                                      "is camera_moved and the camera's verdicts stop counting")
+    shift_tolerance_px: float = Field(24.0, gt=0, le=1000, description="how far a bay corner may move with the view "
+                                      "(a shift, a small turn or zoom): the bay outlines follow it; beyond it is "
+                                      "camera_moved and the camera's verdicts stop counting")
     shift_every_s: float = Field(1.0, ge=0, le=60, description="match a frame against the reference this often")
     moved_confirm_s: float = Field(2.0, ge=0, le=600, description="a shift held this long is reported")
 

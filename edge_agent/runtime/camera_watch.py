@@ -123,7 +123,7 @@ class CameraWatch:
             return
         shift, report = self.alignment.update(image, self.clock.monotonic())
         if shift is not None and self.alignment.ok:
-            monitor.set_offset(shift.dx, shift.dy)
+            monitor.set_warp(shift.warp)
         if monitor.aligned != self.alignment.ok:
             monitor.set_aligned(self.alignment.ok)
         if report == "turned":  # the bays were drawn on another view: nothing was measured, the view says it
@@ -132,6 +132,7 @@ class CameraWatch:
         elif report is not None and shift is not None:
             self.bus.publish(Event.make(EventType.CAMERA_MOVED if report == "moved" else EventType.CAMERA_ALIGNED,
                                         self.clock, data={"dx": round(shift.dx, 1), "dy": round(shift.dy, 1),
+                                                          "shift_px": round(shift.px, 1),
                                                           "tolerance_px": self.cfg.camera.shift_tolerance_px}))
 
     @property

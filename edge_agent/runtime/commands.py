@@ -204,6 +204,7 @@ START_RANGE = (datetime(1970, 1, 1, tzinfo=timezone.utc), datetime(3000, 1, 1, t
 
 
 def _replay(args: argparse.Namespace) -> int:
+    from edge_agent.camera.source import quiet_decoder_log
     from edge_agent.clock import local_time, parse_iso
     from edge_agent.ops.signals import stop_on_signals
     from edge_agent.runtime.replay import replay
@@ -227,6 +228,8 @@ def _replay(args: argparse.Namespace) -> int:
             print(f"--start {args.start}: must be from {START_RANGE[0]:%Y-%m-%d} to {START_RANGE[1].year - 1}-12-31 "
                   "(UTC): event times outside cannot be written", file=sys.stderr)
             return 2
+    # a damaged clip: FFmpeg's line per bad frame buried the summary (the replay counts them: ``corrupt``)
+    quiet_decoder_log(getattr(args, "verbose", False))
     out = Path(args.events or Path(args.source.rstrip("/")).name + ".events.jsonl")
     if args.data_dir and not _hold(Path(args.data_dir), "replay"):
         return 2

@@ -22,12 +22,16 @@ from pathlib import Path
 from typing import IO
 from zoneinfo import ZoneInfo
 
+import numpy as np
+
 from edge_agent.camera.source import DecodeCounts, Frame, default_opener, describe_source, sample
 from edge_agent.clock import FakeClock, iso
 from edge_agent.config.load import parse_config
 from edge_agent.config.models import AgentConfig
 
 log = logging.getLogger(__name__)
+
+GAP_PERIODS = 2.0  # a frame further ahead than this many sampling periods follows time without frames
 
 
 class ClipSource:
@@ -46,6 +50,8 @@ class ClipSource:
         if not self._cap.isOpened():
             raise ValueError(f"cannot open {path} as video or image folder")
         self._frames = sample(self._cap, self.kind, fps)
+        self._next: tuple[np.ndarray | None, float] | None = None  # sampled, its clip time not reached yet
+        self.period = 1.0 / fps
         self._t0 = clock.monotonic()
         self.reconnects = 0
         self.corrupt = 0
@@ -60,18 +66,31 @@ class ClipSource:
         self._cap.release()
 
     def latest(self) -> Frame | None:
-        for img, t in self._frames:
+        """The next sampled frame, the clock moved to its clip time. A frame further ahead than ``GAP_PERIODS``
+        sampling periods (a damaged stretch, a recording paused) is not reached in one jump: each call moves
+        the clock one period and returns None, so the agent's loop turns through the time without frames as
+        ``run``'s does. Why: jumped over, the camera's outage was found only at the next good frame —
+        ``camera_lost`` stamped when frames were back, ``blind_s`` 5 s for a 11 s hole, timers not run."""
+        while True:
+            if self._next is None:
+                self._next = next(self._frames, None)
+                if self._next is None:
+                    self.finished = True
+                    return None
+            img, t = self._next
             ahead = self._t0 + t - self.clock.monotonic()
+            if ahead > GAP_PERIODS * self.period:
+                self.clock.advance(self.period)
+                return None
             if ahead > 0:
                 self.clock.advance(ahead)
+            self._next = None
             self.clip_s = max(self.clip_s, t)
             if img is None or img.size == 0:
                 self.corrupt += 1
                 continue
             self.seq += 1
             return Frame(img, self.seq, self.clock.monotonic())
-        self.finished = True
-        return None
 
 
 def replay_config(cfg: AgentConfig, source: str, data_dir: Path) -> AgentConfig:

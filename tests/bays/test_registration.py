@@ -198,3 +198,62 @@ def test_which_changes_turn_the_view(tmp_path, stored, now, turned):
     reg = Registration(24, POLYS, tmp_path, new)
     reg.measure(new.apply(raw))
     assert (reg.turned is not None) == turned and _stored_key(tmp_path) == before
+
+
+# --- a turn or a zoom of the view moves each bay by its own amount ------------------------------------------------
+
+def _warped(img: np.ndarray, m: np.ndarray) -> np.ndarray:
+    return cv2.warpAffine(img, m, (img.shape[1], img.shape[0]), borderMode=cv2.BORDER_REPLICATE)
+
+
+def _check_bays_follow(ref: np.ndarray, bays: list, m: np.ndarray, tolerance: float = 24.0) -> None:
+    """The view warped by ``m`` (2x3): every bay corner lands where the view took it, and the camera counts as
+    moved exactly when one of them moved beyond the tolerance."""
+    reg = Registration(tolerance, bays)
+    reg.measure(ref, now=0.0)
+    s = reg.measure(_warped(ref, m), now=1.0)
+    corners = np.float64([p for _, poly in bays for p in poly])
+    want = corners @ m[:, :2].T + m[:, 2]
+    got = np.float64(s.apply(corners.tolist()))
+    assert np.abs(got - want).max() < 2.0, np.abs(got - want).max()
+    moved = np.hypot(*(want - corners).T)
+    assert s.px == pytest.approx(moved.max(), abs=2.0)
+    assert (s.dx, s.dy) == pytest.approx(tuple((want - corners).mean(axis=0)), abs=1.5)
+    if abs(moved.max() - tolerance) > 2:
+        assert reg.moved(s) == (moved.max() > tolerance)
+
+
+@pytest.mark.parametrize("turn, zoom", [(1.0, 1.0), (-2.0, 1.0), (0.0, 1.03)])
+def test_a_turn_or_zoom_moves_each_bay_by_its_own_amount(turn, zoom):
+    """Before, the fitted similarity was reduced to its translation (the top-left pixel's motion): a 1° turn about
+    the view's middle moved every bay the same 13 px, the middle ones that had not moved and the far ones the
+    wrong way (outlines up to 2x further off than left alone)."""
+    ref = render(EMPTY)
+    m = cv2.getRotationMatrix2D((ref.shape[1] / 2, ref.shape[0] / 2), turn, zoom)
+    _check_bays_follow(ref, POLYS, m)
+
+
+def test_a_turn_that_leaves_the_top_left_corner_in_place_is_still_a_move():
+    """A 3° turn about the top-left pixel read as no shift at all (its translation is 0) while the bays across
+    the view moved 25–45 px: the bays were trusted where they no longer were."""
+    ref = render(EMPTY)
+    m = cv2.getRotationMatrix2D((0.0, 0.0), 3.0, 1.0)
+    reg = Registration(24, POLYS)
+    reg.measure(ref, now=0.0)
+    s = reg.measure(_warped(ref, m), now=1.0)
+    assert s is not None and reg.moved(s), s
+
+
+@pytest.mark.dataset
+@pytest.mark.parametrize("turn, zoom", [(0.5, 1.0), (1.0, 1.0), (2.0, 1.0), (-3.0, 1.0), (0.0, 1.02),
+                                        (0.0, 1.05), (1.0, 0.97)])
+def test_a_real_lot_view_turned_or_zoomed_keeps_its_bays(turn, zoom):
+    """PKLot's 43 bays: a knocked mount (0.5–3°) or a slipped zoom (2–5 %) about the view's middle."""
+    files = sorted(PKLOT.glob("*.jpg"))
+    if not files:
+        pytest.skip("../shared/datasets/bays-dev is not present")
+    with (PKLOT.parents[1] / "frames.csv").open(encoding="utf-8") as f:
+        bays = {r["bay_id"]: json.loads(r["polygon"]) for r in csv.DictReader(f)}
+    ref = cv2.imread(str(files[0]))
+    m = cv2.getRotationMatrix2D((ref.shape[1] / 2, ref.shape[0] / 2), turn, zoom)
+    _check_bays_follow(ref, list(bays.items()), m)

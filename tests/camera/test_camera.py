@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -595,3 +596,47 @@ def test_a_video_whose_header_claims_endless_frames_still_ends():
     got = list(sample(cap, "file", 10.0))
     assert [t for _, t in got] == pytest.approx([0.0, 0.1, 0.2])
     assert cap.tries <= 3 + 1 + 10 * source.MAX_DAMAGED_S
+
+
+def _avi_rate(path: Path, rate: int) -> None:
+    """Write ``rate`` frames per second into an AVI's headers (main header and stream header), as a broken
+    muxer or a time base written in place of the rate leaves them."""
+    import struct
+
+    data = bytearray(path.read_bytes())
+    i = data.index(b"avih")
+    struct.pack_into("<I", data, i + 8, max(1, 1_000_000 // rate))  # dwMicroSecPerFrame
+    j = data.index(b"strh")
+    struct.pack_into("<II", data, j + 8 + 20, 1, rate)  # dwScale, dwRate
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("rate", [2000, 1_000_000])
+def test_a_video_whose_header_says_an_absurd_frame_rate_is_timed_by_its_frame_count(tmp_path, rate, caplog):
+    """A 1,000,000 fps header: the file's 40 frames "lasted" 40 µs, and ``run`` / ``replay`` played its first
+    frame and ended, without a word. No camera records over 1000 fps: they are timed by count, and it is said."""
+    path = tmp_path / "clip.avi"
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (96, 64))
+    for i in range(40):
+        w.write(np.full((64, 96, 3), 5 * i, np.uint8))
+    w.release()
+    _avi_rate(path, rate)
+    assert cv2.VideoCapture(str(path)).get(cv2.CAP_PROP_FPS) == pytest.approx(rate)  # what the file says
+    with caplog.at_level("WARNING"):
+        got = list(sample(cv2.VideoCapture(str(path)), "file", 5.0))
+    assert len(got) >= 36 and all(img is not None for img, _ in got)
+    times = [t for _, t in got]
+    assert times[-1] == pytest.approx(39 / 5) and all(b - a == pytest.approx(0.2) for a, b in zip(times[1:], times[2:]))
+    assert "timed by their count at 5 fps" in caplog.text
+
+
+def test_a_video_at_its_real_rate_keeps_its_own_timestamps(tmp_path, caplog):
+    path = tmp_path / "clip.avi"
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, (96, 64))
+    for i in range(50):
+        w.write(np.full((64, 96, 3), 4 * i, np.uint8))
+    w.release()
+    _avi_rate(path, 100)  # 100 fps said: 50 frames are half a second, sampled at 5 fps
+    with caplog.at_level("WARNING"):
+        got = list(sample(cv2.VideoCapture(str(path)), "file", 5.0))
+    assert [round(t, 2) for _, t in got] == [0.0, 0.2, 0.4] and "timed by" not in caplog.text

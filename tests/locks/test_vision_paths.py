@@ -205,3 +205,34 @@ def test_a_still_scene_with_long_key_frame_intervals_still_raises(tmp_path, cloc
         assert manager.state("A") == "up", [e.data for e in events if e.type == EventType.LOCK_REFUSED]
     finally:
         agent.stop()
+
+
+def test_no_lock_rises_while_the_camera_is_moved_and_it_may_once_the_view_is_back(tmp_path, clock):  # noqa: ANN001
+    """A camera knocked 3° about its top-left corner (bay A's corners off by 25–45 px, beyond the tolerance) is no
+    evidence about any bay: neither the policy's timer nor a remote ``lock`` raises A until the view is back.
+    Before, such a turn read as no shift at all (the top-left pixel did not move) and A rose on the turned view."""
+    import cv2
+
+    rig = Rig(tmp_path, clock, Frames(clock))
+    agent, manager, src, events = rig.agent, rig.manager, rig.src, rig.events
+    empty = render(EMPTY)
+    h, w = empty.shape[:2]
+    knocked = cv2.warpAffine(empty, cv2.getRotationMatrix2D((0.0, 0.0), 3.0, 1.0), (w, h),
+                             borderMode=cv2.BORDER_REPLICATE)
+    try:
+        src.next = empty
+        rig.run(3)  # the reference view is taken, A measured empty
+        def never_up() -> None:
+            assert manager.driver("A").arm.drive != "up", "UP driven while the camera is moved"
+
+        src.next = knocked
+        rig.run(40, never_up)
+        assert any(e.type == EventType.CAMERA_MOVED for e in events)
+        assert manager.state("A") == "down"
+        res = agent.lock("A", "close the bay", "ops")
+        assert not res.ok, res
+        src.next = empty  # the mount is put back: aligned, A is seen empty again, the policy raises it
+        rig.run(30)
+        assert any(e.type == EventType.CAMERA_ALIGNED for e in events) and manager.state("A") == "up"
+    finally:
+        agent.stop()

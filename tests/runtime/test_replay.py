@@ -8,6 +8,7 @@ from datetime import datetime
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 import yaml
 
@@ -50,9 +51,8 @@ def test_replay_plays_a_file_on_clip_time_and_eval_visits_scores_it(tmp_path, mo
     lines, length, out = _replay_a_visit(tmp_path, models_dir, "America/Sao_Paulo", "2026-05-01T08:00:00")
     assert lines[0]["type"] == "replay_started" and lines[0]["ts"] == "2026-05-01T08:00:00.000-03:00"
     assert lines[0]["bays"] == ["A", "B"]  # eval-visits names truth bays the config does not have
-    from edge_agent.config.load import load_config
-
-    assert lines[0]["config_hash"] == load_config(out.parent / "site.yaml").config_hash  # was always ""
+    from edge_agent.config.load import load_config  # the marker names the config file played, as run's status does
+    assert lines[0]["config_hash"] == load_config(out.parent / "site.yaml").config_hash != ""
     done = lines[-1]
     assert done["type"] == "replay_finished" and done["clip_s"] == pytest.approx(length, abs=0.3)
     assert done["frames"] == pytest.approx(length * 5, abs=2)  # sampled at camera.fps 5, not the file's 10
@@ -224,3 +224,45 @@ def test_a_start_outside_the_times_events_can_carry_is_one_line(tmp_path, models
     err = _refused_start(tmp_path, models_dir, capsys, "Asia/Shanghai", start)
     assert err.strip().splitlines() == [f"--start {start}: must be from 1970-01-01 to 2999-12-31 (UTC): event times "
                                         "outside cannot be written"]
+
+
+def test_a_damaged_stretch_is_an_outage_when_it_happens_not_when_frames_return(tmp_path, models_dir):
+    """A recording with ~10 s of damaged frames in the middle. The replay jumped over the hole to the next good
+    frame, so the agent found the outage only then: ``camera_lost`` stamped when frames were back (last frame
+    0 s old) and ``blind_s`` 5 for a 15 s hole. Now its loop turns through the time without frames, as ``run``'s
+    does: lost ``lost_after_s`` (5 s) after the last good frame."""
+    from edge_agent.camera.source import default_opener, sample
+
+    rng = np.random.default_rng(3)
+    clip = tmp_path / "clip.mp4"
+    w = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), NATIVE_FPS, (W, H))
+    for _ in range(30 * NATIVE_FPS):  # 30 s, every frame its own noise (no frame codes to nothing)
+        w.write(np.clip(render(EMPTY) + rng.normal(0, 6, (H, W, 3)), 0, 255).astype(np.uint8))
+    w.release()
+    data = bytearray(clip.read_bytes())
+    a, b = int(len(data) * 0.35), int(len(data) * 0.65)
+    data[a:b] = rng.integers(0, 256, b - a, dtype=np.uint8).tobytes()
+    clip.write_bytes(bytes(data))
+    got = list(sample(default_opener(str(clip), loop=False)(), "file", 5.0))
+    times = [t for img, t in got if img is not None]
+    before, after = max(x for x, y in zip(times, times[1:]) if y - x > 5), min(y for x, y in zip(times, times[1:])
+                                                                                 if y - x > 5)
+    cfg = scene_config(str(tmp_path / "data"), site={"site_id": "s", "device_id": "d", "timezone": "UTC"},
+                       perception={"models_dir": str(models_dir), "threads": 1})
+    cfg_path = tmp_path / "site.yaml"
+    cfg_path.write_text(yaml.safe_dump(cfg.model_dump(mode="json"), allow_unicode=True), encoding="utf-8")
+    out = tmp_path / "events.jsonl"
+    assert main(["replay", str(cfg_path), str(clip), "-o", str(out), "--start", "2026-05-01T08:00:00Z"]) == 0
+    lines = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
+    t0 = datetime.fromisoformat(lines[0]["ts"])
+
+    def at(x: dict) -> float:
+        return (datetime.fromisoformat(x["ts"]) - t0).total_seconds()
+
+    lost = [x for x in lines if x.get("type") == "camera_lost"]
+    back = [x for x in lines if x.get("type") == "camera_restored"]
+    assert len(lost) == len(back) == 1, [x.get("type") for x in lines]
+    assert at(lost[0]) == pytest.approx(before + cfg.camera.lost_after_s, abs=0.5)
+    assert lost[0]["data"]["last_frame_age_s"] == pytest.approx(cfg.camera.lost_after_s, abs=0.5)
+    assert at(back[0]) == pytest.approx(after + cfg.camera.lost_after_s, abs=0.5)
+    assert back[0]["data"]["blind_s"] == pytest.approx(after - before, abs=0.5)
