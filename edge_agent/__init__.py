@@ -3,4 +3,4 @@
 camera → perception → bays → locks / events (MQTT) / evidence (web review).
 """
 
-__version__ = "0.4.0"
+__version__ = "0.5.0"

@@ -19,6 +19,7 @@ import numpy as np
 
 from edge_agent.bays.crop import bay_crop, bay_quad, patch_crop
 from edge_agent.camera.frame_size import same_shape
+from edge_agent.perception.evaluate import first_non_utf8_line
 from edge_agent.perception.imageio import ImageReadError, read_image_scaled
 from edge_agent.quad import MAX_COORD_PX, quad_problem
 
@@ -181,7 +182,7 @@ def _read_rows(csv_path: Path, images_root: Path | None, columns: Sequence[str],
                                      f"{first}): keep one row per bay and image")
                 out.append(b)
     except UnicodeDecodeError:
-        raise LabelError(f"{csv_path}:{_first_non_utf8_line(csv_path)}: not UTF-8 text: save the labels file "
+        raise LabelError(f"{csv_path}:{first_non_utf8_line(csv_path)}: not UTF-8 text: save the labels file "
                          "as UTF-8") from None
     except csv.Error as exc:  # a cell over 128 KiB: was a traceback from the csv module
         # line_num counts the lines read before the one it failed on
@@ -197,16 +198,6 @@ def read_frame_labels(csv_path: Path, images_root: Path | None = None) -> list[B
                         weather=row.get("weather") or "unknown", daypart=row.get("daypart") or "unknown",
                         polygon=_polygon(row["polygon"], where), drawn=_drawn(row, where))
     return _read_rows(csv_path, images_root, FRAME_COLUMNS, label)
-
-
-def _first_non_utf8_line(path: Path) -> int:
-    """The line a decode error is on (the text reader decodes in chunks, so its position says little)."""
-    for n, raw in enumerate(path.read_bytes().split(b"\n"), start=1):
-        try:
-            raw.decode("utf-8")
-        except UnicodeDecodeError:
-            return n
-    return 0
 
 
 def read_patch_labels(csv_path: Path, images_root: Path | None = None) -> list[BayLabel]:
@@ -228,7 +219,7 @@ def read_labels(csv_path: Path, images_root: Path | None = None) -> list[BayLabe
         with csv_path.open(newline="", encoding="utf-8-sig") as fh:
             header = next(csv.reader(fh, skipinitialspace=True), [])
     except UnicodeDecodeError:
-        raise LabelError(f"{csv_path}:{_first_non_utf8_line(csv_path)}: not UTF-8 text: save the labels file "
+        raise LabelError(f"{csv_path}:{first_non_utf8_line(csv_path)}: not UTF-8 text: save the labels file "
                          "as UTF-8") from None
     except csv.Error as exc:
         raise LabelError(f"{csv_path}:1: not a labels CSV here ({exc})") from None

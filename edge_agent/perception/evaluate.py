@@ -166,7 +166,7 @@ def load_labels(csv_path: Path, scene: str | None = "full") -> dict[str, list[La
                                          f"{first[key]}): keep one row per plate")
                 by_file.setdefault(name, []).append(lab)
     except UnicodeDecodeError:
-        raise LabelError(f"{csv_path}:{_first_non_utf8_line(csv_path)}: not UTF-8 text: save the labels file "
+        raise LabelError(f"{csv_path}:{first_non_utf8_line(csv_path)}: not UTF-8 text: save the labels file "
                          "as UTF-8") from None
     except csv.Error as exc:  # a cell over 128 KiB, a NUL
         raise LabelError(f"{csv_path}:{reader.line_num + 1}: not a labels CSV here ({exc})") from None
@@ -208,8 +208,9 @@ def _box(row: dict, where: str) -> tuple[float, float, float, float] | None:
     return x1, y1, x2, y2
 
 
-def _first_non_utf8_line(path: Path) -> int:
-    """The line a decode error is on (the text reader decodes in chunks, so its position says little)."""
+def first_non_utf8_line(path: Path) -> int:
+    """The line a decode error is on (the text reader decodes in chunks, so its position says little); the
+    occupancy labels reader names its line this way too."""
     for n, raw in enumerate(path.read_bytes().split(b"\n"), start=1):
         try:
             raw.decode("utf-8")

@@ -10,9 +10,9 @@ import pytest
 from edge_agent.bays.charger_health import MISMATCH, SILENT, SUSPECT, ChargerHealth
 from edge_agent.clock import FakeClock
 from edge_agent.config.chargers import ChargerHealthConfig
+from edge_agent.config.eventtypes import BUS_EVENT_TYPES
 from edge_agent.config.load import ConfigError, parse_config
 from edge_agent.events.types import Event, EventType
-from edge_agent.notify.service import BUS_EVENT_TYPES
 from edge_agent.sim.scenario import scene_config
 
 
