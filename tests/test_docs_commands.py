@@ -100,16 +100,19 @@ YAML_BLOCK = re.compile(r"```yaml\n(.*?)```", re.S)
 
 
 def test_every_yaml_example_in_the_docs_passes_check_config(tmp_path):
-    """Each ```yaml block of the docs, over a minimal config with the bays it names, is a config `check-config`
-    (and so `run`) accepts: an operator copies these, and a renamed key or a narrowed range shows here."""
-    import yaml
-
+    """Each ```yaml block of the docs (and of deploy/'s pages), over a minimal config with the bays it names, is a
+    config `check-config` (and so `run`) accepts: an operator copies these, and a renamed key or a narrowed range
+    shows here. Read as the agent reads a config file (``parse_yaml``), not by ``yaml.safe_load``: PyYAML alone
+    takes the YAML 1.1 traps the agent refuses (``pin: 012`` is 10, ``on:`` the key true), so an example with one
+    passed here and was refused when copied."""
     from edge_agent.config.load import parse_config
+    from edge_agent.config.yamlfile import parse_yaml
 
-    blocks = [(page, block) for page in PAGES for block in YAML_BLOCK.findall(page.read_text(encoding="utf-8"))]
-    assert len(blocks) >= 4  # docs/locks.md and docs/notify-and-stats.md have two each
+    pages = [*PAGES, *sorted((ROOT / "deploy").rglob("*.md"))]
+    blocks = [(page, block) for page in pages for block in YAML_BLOCK.findall(page.read_text(encoding="utf-8"))]
+    assert len(blocks) >= 5  # docs/locks.md and docs/notify-and-stats.md have two each, deploy/jetson one
     for page, block in blocks:
-        section = yaml.safe_load(block)
+        section = parse_yaml(block, f"{page.relative_to(ROOT)}: ```yaml")  # a ConfigError names the key
         named = {lock["bay"] for lock in section.get("locks", [])} | {"A"}
         bays = [{"id": b, "polygon": [[i * 200, 0], [i * 200 + 100, 0], [i * 200 + 100, 100], [i * 200, 100]]}
                 for i, b in enumerate(sorted(named))]
