@@ -11,7 +11,6 @@ writes), so the fix it names is seen the next time.
 
 from __future__ import annotations
 
-import configparser
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterator
@@ -32,8 +31,13 @@ class Sandbox:
     protect_system: str = "no"
     protect_home: str = "no"
     private_tmp: bool = False
-    writable: list[str] = field(default_factory=list)  # ReadWritePaths= and /var/lib/<StateDirectory=>
+    read_write: list[str] = field(default_factory=list)  # ReadWritePaths=
+    state_dirs: list[str] = field(default_factory=list)  # /var/lib/<StateDirectory=> (a reset of either is its own)
     working_dir: str | None = None
+
+    @property
+    def writable(self) -> list[str]:
+        return self.read_write + self.state_dirs
 
     @classmethod
     def read(cls, unit: Path) -> "Sandbox":
@@ -49,9 +53,10 @@ class Sandbox:
                 elif key == "PrivateTmp":
                     box.private_tmp = value in ("yes", "true", "1", "on")
                 elif key == "ReadWritePaths":
-                    box.writable = [] if not value else box.writable + [p.lstrip("-+") for p in value.split()]
+                    box.read_write = [] if not value else box.read_write + [p.lstrip("-+") for p in value.split()]
                 elif key == "StateDirectory":
-                    box.writable += [f"/var/lib/{d.split(':')[0]}" for d in value.split()]
+                    box.state_dirs = [] if not value else box.state_dirs + [f"/var/lib/{d.split(':')[0]}"
+                                                                            for d in value.split()]
                 elif key == "WorkingDirectory":
                     box.working_dir = value.lstrip("-") or None
         return box
@@ -71,16 +76,31 @@ class Sandbox:
 
 
 def _service_lines(path: Path) -> Iterator[tuple[str, str]]:
-    parser = configparser.ConfigParser(strict=False, interpolation=None, delimiters=("=",),
-                                       comment_prefixes=("#", ";"), empty_lines_in_values=False)
-    parser.optionxform = str  # type: ignore[assignment,method-assign]  # systemd keys are case-sensitive
+    """The ``[Service]`` assignments of a unit file in order, each as often as it is written (systemd.syntax(7)).
+
+    Why not ``configparser``: it keeps one value per key, the last, where systemd takes every line in turn. A
+    drop-in with two ``ReadWritePaths=`` lines (a data disk and a log disk) lost the first, and the row failed a
+    ``data_dir`` the service may write; an empty assignment followed by a value (the reset idiom) was one value."""
     try:
-        parser.read_string(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, configparser.Error):
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
         return
-    if parser.has_section("Service"):
-        for key, value in parser.items("Service"):
-            yield key, value.strip()
+    section, pending = None, ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if pending and line.startswith(("#", ";")):  # a comment inside a continued value is skipped
+            continue
+        if line.endswith("\\"):  # continued on the next line, joined with a space
+            pending += line[:-1] + " "
+            continue
+        line, pending = (pending + line).strip(), ""
+        if not line or line.startswith(("#", ";")):
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            section = line[1:-1]
+        elif section == "Service" and "=" in line:
+            key, _, value = line.partition("=")
+            yield key.strip(), value.strip()
 
 
 def _under(path: PurePosixPath, root: str) -> bool:

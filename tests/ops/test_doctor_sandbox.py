@@ -66,3 +66,23 @@ def test_a_file_in_a_home_folder_is_hidden_from_the_service(tmp_path):
 
 def test_no_installed_unit_is_a_skip(tmp_path):
     assert check_sandbox(config(tmp_path), tmp_path / "none.service").status == "skip"
+
+
+def test_every_read_write_paths_line_counts_as_systemd_takes_them(tmp_path):
+    """systemd takes each ``ReadWritePaths=`` line in turn (an empty one resets the list, not ``StateDirectory=``);
+    configparser kept only a key's last line, so a drop-in naming the data disk and a log disk on two lines failed
+    the row for a ``data_dir`` the service may write."""
+    unit = installed_unit(tmp_path)
+    cfg = config(tmp_path, data_dir="/mnt/ssd/edge-agent")
+    dropin = unit.parent / "edge-agent.service.d" / "override.conf"
+    dropin.parent.mkdir()
+    dropin.write_text("[Service]\nReadWritePaths=/mnt/ssd/edge-agent\nReadWritePaths=/mnt/usb/logs\n")
+    row = check_sandbox(cfg, unit)
+    assert row.status == "pass", row.detail
+    dropin.write_text("[Service]\n# the unit's own path reset\nReadWritePaths=\nReadWritePaths=/mnt/usb/logs \\\n"
+                      "  /mnt/ssd/edge-agent\n")  # a line continued with a backslash
+    assert check_sandbox(cfg, unit).status == "pass"
+    assert check_sandbox(config(tmp_path), unit).status == "pass"  # /var/lib/edge-agent: still its StateDirectory
+    dropin.write_text("[Service]\nReadWritePaths=/mnt/ssd/edge-agent\nReadWritePaths=\n")  # added, then reset
+    row = check_sandbox(cfg, unit)
+    assert row.status == "fail" and "data_dir /mnt/ssd/edge-agent: the service may not write there" in row.detail
