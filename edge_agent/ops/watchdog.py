@@ -36,6 +36,10 @@ from edge_agent.clock import Clock, SystemClock
 
 log = logging.getLogger(__name__)
 
+#: the ticking thread's wake this many periods late (and at least ``MIN_PAUSE_S``): the process did not run
+PAUSE_PERIODS = 4
+MIN_PAUSE_S = 5.0
+
 
 def _address(path: str) -> str | bytes:
     # A leading '@' names a socket in the Linux abstract namespace (systemd uses these too).
@@ -140,6 +144,10 @@ class Watchdog:
         self._progressed: set[str] = set()  # loops that reported progress at least once
         self._reported = False  # on_stuck called for the current stuck episode
         self._tick_lock = threading.Lock()  # the ping thread and a caller may both tick
+        #: how often ``tick`` is called (``start`` sets it): a tick much later than that means the process was not
+        #: running (None: ticks come when a caller pleases, nothing is inferred from their spacing)
+        self.period_s: float | None = None
+        self._last_tick: float | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -179,6 +187,7 @@ class Watchdog:
             return self._tick()
 
     def _tick(self) -> bool:
+        self._credit_pause()
         stuck = tuple(self.stuck())
         if stuck != self._last_stuck:
             self._last_stuck = stuck
@@ -198,6 +207,28 @@ class Watchdog:
         self._last_ping = now
         return self.notifier.watchdog()
 
+    def _credit_pause(self) -> None:
+        """Time in which this process did not run at all counts against no loop's deadline.
+
+        Why: a ``docker pause``, a SIGSTOP (Ctrl-Z in a terminal) or a suspended VM stops every thread, and the
+        monotonic clock runs on. On resuming, the ticking thread found each loop "silent" for the whole pause and,
+        where no service manager watches, ended the agent (exit 1) although nothing was stuck. The ticks come
+        every ``period_s``: one ``PAUSE_PERIODS`` periods late says the process was stopped, and each loop's last
+        progress moves on by the time lost. A loop stuck while the process runs is still found, within its
+        deadline of running time."""
+        now = self.clock.monotonic()
+        last, self._last_tick = self._last_tick, now
+        if self.period_s is None or last is None:
+            return
+        gap = now - last
+        if gap <= max(PAUSE_PERIODS * self.period_s, MIN_PAUSE_S):
+            return
+        lost = gap - self.period_s
+        with self._lock:
+            self._loops = {n: (dl, min(now, seen + lost)) for n, (dl, seen) in self._loops.items()}
+        log.warning("watchdog: this process did not run for %.0f s (stopped or paused): not counted against its "
+                    "loops' deadlines", lost)
+
     def _report_stuck(self, stuck: tuple[str, ...]) -> None:
         """``on_stuck`` once per episode, for loops that ran before they stuck: a loop's first turn is start-up
         (a camera's first open, TensorRT building its engine on the first inference: minutes on an Orin Nano),
@@ -215,6 +246,7 @@ class Watchdog:
         if self._thread is not None:
             return
         period = period_s if period_s is not None else max(self.interval_s / 4, 0.05)
+        self.period_s = period
         self._stop.clear()
 
         def _run() -> None:

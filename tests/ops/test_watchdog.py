@@ -126,3 +126,34 @@ def test_on_stuck_once_per_episode_for_loops_that_had_run(clock):
     assert wd.stuck() == []
     clock.advance(6.0)
     assert wd.tick() is False and seen == [["camera"], ["camera", "perception"]]  # a new episode
+
+
+def test_time_the_process_did_not_run_counts_against_no_loop(clock):
+    """A ``docker pause`` or a SIGSTOP (Ctrl-Z) stops every thread while the monotonic clock runs on: on resuming,
+    the ticking thread found both loops silent for the whole pause and, with no service manager watching, the
+    agent ended itself (exit 1) although nothing was stuck. A tick far later than its period credits the lost time
+    to every loop; a loop that stays silent while the process runs is still reported within its deadline."""
+    seen: list[list[str]] = []
+    wd = Watchdog(Notifier(None), clock, interval_s=2.0, on_stuck=seen.append)
+    wd.period_s = 0.5  # as start() sets it for its ticking thread (ticked here by hand on the fake clock)
+    camera = wd.register("camera", deadline_s=5.0)
+    perception = wd.register("perception", deadline_s=5.0)
+    for _ in range(4):
+        clock.advance(0.5)
+        camera.progress()
+        perception.progress()
+        wd.tick()
+    clock.advance(120.0)  # paused for two minutes
+    wd.tick()
+    assert wd.stuck() == [] and seen == []
+    camera.progress()  # the camera runs on; perception really is stuck now
+    for _ in range(9):
+        clock.advance(0.5)
+        camera.progress()
+        wd.tick()
+    assert seen == []  # 4.5 s of running time: within its deadline
+    for _ in range(2):
+        clock.advance(0.5)
+        camera.progress()
+        wd.tick()
+    assert seen == [["perception"]]
