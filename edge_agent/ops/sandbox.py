@@ -129,9 +129,20 @@ def written_paths(cfg: AgentConfig, working_dir: str | None) -> list[tuple[str, 
     out = [("data_dir", data)]
     if cfg.mqtt.outbox.path:
         out.append(("mqtt.outbox.path", PurePosixPath(str(cfg.mqtt.outbox.path)).parent))
-    if cfg.web.session_secret_file:
-        out.append(("web.session_secret_file", PurePosixPath(cfg.web.session_secret_file).parent))
+    key = cfg.web.session_secret_file
+    if key and not _holds_something(Path(key)):  # a key already there is only read (never written over)
+        out.append(("web.session_secret_file", PurePosixPath(key).parent))
     return out
+
+
+def _holds_something(path: Path) -> bool:
+    """Whether ``path`` is a file with something in it. The agent writes its session key only where there is
+    none (no file, or an empty one): a key the operator put in /etc/edge-agent is read-only to the service, and
+    that is all it needs — the row failed it as "may not write there"."""
+    try:
+        return path.is_file() and path.stat().st_size > 0
+    except OSError:
+        return False
 
 
 def check_sandbox(cfg: AgentConfig, unit: Path = UNIT) -> Check:

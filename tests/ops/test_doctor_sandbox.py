@@ -86,3 +86,20 @@ def test_every_read_write_paths_line_counts_as_systemd_takes_them(tmp_path):
     dropin.write_text("[Service]\nReadWritePaths=/mnt/ssd/edge-agent\nReadWritePaths=\n")  # added, then reset
     row = check_sandbox(cfg, unit)
     assert row.status == "fail" and "data_dir /mnt/ssd/edge-agent: the service may not write there" in row.detail
+
+
+def test_a_session_key_already_there_needs_no_write_access(tmp_path):
+    """The agent writes ``web.session_secret_file`` only where there is none: a key the operator put beside the
+    config (read-only to the service) is all it needs, and the row failed it as "may not write there"."""
+    unit = installed_unit(tmp_path)
+    dropin = unit.parent / "edge-agent.service.d" / "override.conf"
+    dropin.parent.mkdir()
+    dropin.write_text("[Service]\nPrivateTmp=no\n")  # this test's folder then stands for /etc: read-only
+    key = tmp_path / "keys" / "web-secret.key"
+    cfg = config(tmp_path, web__session_secret_file=str(key))
+    row = check_sandbox(cfg, unit)
+    assert row.status == "fail" and f"web.session_secret_file {key.parent}: the service may not write" in row.detail
+    key.parent.mkdir()
+    key.write_text("k" * 64 + "\n")
+    row = check_sandbox(cfg, unit)
+    assert row.status == "pass", row.detail
