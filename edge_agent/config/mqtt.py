@@ -147,7 +147,7 @@ def parse_broker(url: str) -> BrokerAddress:
 
 
 class TlsConfig(StrictModel):
-    ca_file: ConfigPath = Field(None, description="PEM CA bundle; empty = the system's trust store")
+    ca_file: ConfigPath = Field(None, description="PEM CA bundle; left out (null): the system's trust store")
     cert_file: ConfigPath = Field(None, description="client certificate (mutual TLS)")
     key_file: ConfigPath = None
     check_hostname: bool = True
