@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from edge_agent.bays.monitor import BayMonitor
+from edge_agent.bays.monitor import BayMonitor, PlateReader
 from edge_agent.bays.occupancy import OccupancyClassifier
 from edge_agent.camera.orient import Orientation
 from edge_agent.config.load import ConfigError, load_config
@@ -166,8 +166,28 @@ class ConfigReload:
             log.warning("reload refused: %s", "; ".join(exc.problems))
             return ControlResult(False, "the occupancy model or calibration cannot be loaded, kept the running "
                                  "config", {"problems": exc.problems})
+        try:
+            reader = self._new_reader(new)
+        except Exception as exc:  # noqa: BLE001 - whatever the reader's backend raises: refused, nothing applied
+            problem = f"perception: the plate reader cannot be built: {exc}"
+            log.warning("reload refused: %s", problem)
+            return ControlResult(False, "the plate reader's models cannot be loaded, kept the running config",
+                                 {"problems": [problem]})
         with self.agent.loop_lock:  # never swap the monitor in the middle of a frame
-            return self.apply(new, classifier)
+            return self.apply(new, classifier, reader)
+
+    def _new_reader(self, new: AgentConfig) -> PlateReader | None:
+        """The plate reader ``new`` names when its ``perception`` differs from the running one, else None. Built
+        before anything is applied, so models that cannot be loaded refuse the reload.
+
+        Why: it was built last, after the lists, timers, bays and ``agent.cfg`` had taken the new values: a
+        reload to ``perception.precision: int8`` before ``models quantize`` raised (SIGHUP logged a traceback,
+        MQTT answered ``internal_error``) with the old reader running under a config that said int8, so no later
+        reload saw a perception change to apply, and the MQTT status still named the old config."""
+        a = self.agent
+        if new.perception == a.cfg.perception:
+            return None
+        return a.reader_factory(new, a.lists)
 
     def _new_classifier(self, new: AgentConfig) -> tuple[OccupancyClassifier, Fingerprint] | None:
         """The classifier ``new`` names, when it is another than the running one (another model or calibration
@@ -186,7 +206,8 @@ class ConfigReload:
             return None
         return a.classifier_factory(new), made_of
 
-    def apply(self, new: AgentConfig, classifier: tuple[OccupancyClassifier, Fingerprint] | None = None) -> ControlResult:
+    def apply(self, new: AgentConfig, classifier: tuple[OccupancyClassifier, Fingerprint] | None = None,
+              reader: PlateReader | None = None) -> ControlResult:
         a = self.agent
         restart = restart_needed(a.cfg, new)
         new = as_running(a.cfg, new)
@@ -213,7 +234,9 @@ class ConfigReload:
                 a.monitor.set_timers(new)
         a.chargers.reconfigure(new)
         a.monitor.reverify()
-        if "perception" in changed:
+        if reader is not None:
+            a.reader = reader
+        elif "perception" in changed:
             a.reader = a.reader_factory(new, a.lists)
         for hook in a.on_reload:  # the MQTT link's retained status names the config that runs now
             hook(new, restart)
