@@ -117,6 +117,15 @@ def data_dir_problems(running: AgentConfig, new: AgentConfig) -> list[str]:
             "from it at start only: restart the agent (systemctl restart edge-agent)"]
 
 
+def drawn(cfg: AgentConfig) -> list[tuple[str, list]]:
+    """The bays as drawn on the view (id and outline): what the camera's reference picture and frame size belong to.
+
+    Why not the whole ``bays`` section: a reload that changed only a bay's ``charger_id`` counted as bays redrawn,
+    so a camera that had moved (or whose view was turned) published ``camera_aligned`` ``{"redrawn": true}`` and
+    dropped the banner, then ``camera_moved`` again at the next frame, though no outline had changed."""
+    return [(b.id, [list(p) for p in b.polygon]) for b in cfg.bays]
+
+
 class ConfigReload:
     def __init__(self, agent: Agent) -> None:
         self.agent = agent
@@ -217,7 +226,7 @@ class ConfigReload:
             if "occupancy" not in changed:  # the same keys, a rewritten file: the bays are judged by the new one
                 changed.append("occupancy")
         a.lists.update(allow=new.lists.allow, deny=new.lists.deny)
-        old_monitor = a.monitor
+        old_monitor, before = a.monitor, a.cfg
         a.cfg = new
         kept: list[str] = a.bay_ids()
         if {"bays", "occupancy"} & set(changed):
@@ -226,7 +235,7 @@ class ConfigReload:
             # bays that keep their id keep their story (and publish only it: no "free" in between)
             a.monitor = BayMonitor(new, a.bus, a.clock, a.lists, a.evidence, feed=a.feed, classifier=a.classifier,
                                    replaces=old_monitor)
-            a.camera.reconfigure(new, bays_changed="bays" in changed)
+            a.camera.reconfigure(new, bays_changed=drawn(new) != drawn(before))
             kept = a.monitor.kept
         else:
             a.camera.reconfigure(new, bays_changed=False)  # another camera.width / height takes effect here
