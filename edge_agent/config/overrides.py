@@ -86,6 +86,11 @@ def _shape_problems(data: Any) -> list[str]:
     else:
         problems += [f"camera.{k}: not allowed in overrides (only width and height; set it in the config file)"
                      for k in camera if k not in _CAMERA_KEYS]
+        # one of them merged over the config's other made a size no snapshot had (1920 over a 960x540 config:
+        # 1920x540, every bay blind for "another aspect ratio"), and check-config printed "1920xNone"
+        if len(_CAMERA_KEYS & set(camera)) == 1:
+            problems.append("camera: width and height go together in overrides (the size of the snapshot the saved "
+                            "bays were drawn on): give both or neither")
     for key in ("removed_bays", "added_bays"):
         ids = data.get(key, [])
         if not isinstance(ids, list) or not all(isinstance(x, str) for x in ids):

@@ -166,10 +166,14 @@ def test_bays_saved_with_their_snapshot_size_carry_it_as_camera_width_and_height
     ({"bays": [{"id": {"a": 1}, "polygon": SQUARE}]}, "bays[0].id: must be a bay id (text)"),
     ({"lists": {"allow": 5}}, "lists.allow: must be a list of plates"),
     ({"lists": {"deny": "粤B12345"}}, "lists.deny: must be a list of plates"),
+    ({"added_bays": "C"}, "added_bays: must be a list of bay ids"),
+    ({"camera": {"width": 1920}}, "camera: width and height go together in overrides (the size of the snapshot the "
+                                  "saved bays were drawn on): give both or neither"),
 ])
 def test_overrides_of_the_wrong_shape_are_named_before_the_merge(config, tmp_path, over, problem):
     """An id that is a list was a ``TypeError: unhashable type`` traceback in ``merge``, ``allow: 5`` a
-    ``TypeError``, and ``deny: 粤B12345`` (no brackets) seven "not a plate" lines, one per character."""
+    ``TypeError``, and ``deny: 粤B12345`` (no brackets) seven "not a plate" lines, one per character. A hand-edited
+    ``camera: {width: 1920}`` merged over the config's height: a size no snapshot had, "ok" (``1920xNone``)."""
     path = tmp_path / "data" / "overrides.yaml"
     path.parent.mkdir()
     path.write_text(yaml.safe_dump(over, allow_unicode=True), encoding="utf-8")
