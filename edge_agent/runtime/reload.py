@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
@@ -57,6 +58,7 @@ def as_running(running: AgentConfig, new: AgentConfig) -> AgentConfig:
     """``new`` as it runs after a reload: what applies only at start keeps its running values (until a
     restart), so ``agent.cfg`` says what runs and every later reload still names what waits."""
     update: dict[str, Any] = {k: getattr(running, k) for k in START_ONLY}
+    update["data_dir"] = running.data_dir  # another spelling of the same folder (data_dir_problems): as it runs
     update["camera"] = running.camera.model_copy(update={k: getattr(new.camera, k) for k in _SIZE})
     return new.model_copy(update=update)  # keeps the file's path and hash
 
@@ -111,8 +113,8 @@ def data_dir_problems(running: AgentConfig, new: AgentConfig) -> list[str]:
     Why refuse rather than tell: the file was read with the overrides of the *new* folder, so the
     installer's saved bays (in the running folder's ``overrides.yaml``) fell away and the YAML's own
     bays were applied, while everything else went on being written to the running folder."""
-    if new.data_dir == running.data_dir:
-        return []
+    if new.data_dir == running.data_dir or Path(new.data_dir).resolve() == Path(running.data_dir).resolve():
+        return []  # the same folder spelt another way (``/var/lib/edge-agent/``, relative, through a link): no move
     return [f"data_dir: moves from {running.data_dir} to {new.data_dir}; the overrides, outbox and evidence are read "
             "from it at start only: restart the agent (systemctl restart edge-agent)"]
 

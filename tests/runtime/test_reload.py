@@ -118,6 +118,15 @@ def test_a_reload_that_moves_data_dir_is_refused_and_keeps_the_installer_s_bays(
     assert not res.ok and res.data["problems"][0].startswith(f"data_dir: moves from {tmp_path / 'data'} to ")
     assert agent.cfg is running and [list(p) for p in agent.monitor.cfg.bays[0].polygon] == redrawn
 
+    (tmp_path / "link").symlink_to(tmp_path)
+    for same in (str(tmp_path / "data") + "/", str(tmp_path / "link" / "data")):  # the same folder spelt otherwise
+        data["data_dir"] = same
+        data["timers"]["overstay_s"] += 1
+        _write(path, data)
+        res = agent.reload_config()
+        assert res.ok and res.data["changed"] == ["timers"], res  # was refused: "data_dir: moves from … to …"
+        assert agent.cfg.data_dir == running.data_dir and [list(p) for p in agent.monitor.cfg.bays[0].polygon] == redrawn
+
 
 def test_a_reload_refuses_what_the_next_start_would_refuse(tmp_path, clock):
     """`notify` applies at a restart only, and a sink's misspelt event type stops that start (exit 2): the reload
