@@ -59,6 +59,7 @@ class _Bay:
     unreported: list[str] = field(default_factory=list)
     unreported_n: int = 0
     active: dict[str, Event] = field(default_factory=dict)
+    watched_since: float = float("-inf")  # when a reload put this charger in the config (its silence counts from then)
 
 
 class ChargerHealth:
@@ -135,15 +136,21 @@ class ChargerHealth:
         return [ev for bay, b in self._bays.items() for ev in self._check(bay, b, now)]
 
     def reconfigure(self, cfg: ChargerHealthConfig, chargers: dict[str, str]) -> list[Event]:
-        """A config reload: kept bays keep their history; removed bays' warnings are cleared."""
+        """A config reload: kept chargers keep their history; a removed charger's warnings are cleared, also when
+        another charger took its bay (a new ``charger_id``): the new one starts its own record (status, run of
+        visits), the bay's open visit kept. Before, the old charger's warning stayed open on the bay, to be
+        cleared in the new charger's name, and its run of visits counted against the new charger."""
         out: list[Event] = []
-        for bay in set(self._bays) - set(chargers):
+        for bay in [bay for bay, b in self._bays.items() if chargers.get(bay) != b.charger_id]:
             b = self._bays.pop(bay)
             for kind in list(b.active):
                 out += self._clear(bay, b, kind, "charger_removed")
+            if bay in chargers:  # another charger on this bay: what the camera knows of the bay stays
+                self._bays[bay] = _Bay(chargers[bay], empty_since=b.empty_since, visit=b.visit,
+                                       last_visit=b.last_visit, watched_since=self.clock.monotonic())
         now = self.clock.monotonic()
         for bay, charger in chargers.items():
-            self._bays.setdefault(bay, _Bay(charger, empty_since=None if self._blind else now)).charger_id = charger
+            self._bays.setdefault(bay, _Bay(charger, empty_since=None if self._blind else now, watched_since=now))
         self.cfg = cfg
         if not cfg.enabled:
             for bay, b in self._bays.items():
@@ -176,7 +183,7 @@ class ChargerHealth:
                 "reason": f"charger says charging, bay empty {round((now - b.empty_since) / 60, 1)} min",
                 "charging_reported": b.status_ts, "empty_min": round((now - b.empty_since) / 60, 1),
                 "visits": [b.last_visit] if b.last_visit else []})
-        last = b.status_at if b.status_at is not None else self._armed_at
+        last = b.status_at if b.status_at is not None else max(self._armed_at, b.watched_since)
         if b.unreported_n and SILENT not in b.active and now - last >= c.silent_after_h * 3600:
             out += self._raise(bay, b, SILENT, None, {
                 "reason": f"no charger status for {round((now - last) / 3600, 1)} h "

@@ -85,6 +85,9 @@ class ConfigFile:
                             for b in bays]
             kept = {b.get("id") for b in bays}
             over["removed_bays"] = [i for i in base_ids if i not in kept]
+            # the bays the installer added: a saved bay not among them that the config later drops was renamed or
+            # removed there, and is left out rather than kept beside its successor (overrides.dropped_bays)
+            over["added_bays"] = [b.get("id") for b in bays if b.get("id") not in base_ids]
         return self.update(change)
 
     def lists(self) -> tuple[list[str], list[str]]:

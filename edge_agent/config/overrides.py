@@ -12,7 +12,9 @@ Merge rule — the merged document goes through the same models as any config:
   (``charger_id``, ``lock_id`` …) comes from the config's bay with the same id.
   ``removed_bays``: config bays the installer deleted. A bay of the config in neither list
   (added to the config after the last save) is kept, after the saved ones: an operator's
-  new bay is never silently dropped.
+  new bay is never silently dropped. ``added_bays``: the saved bays the installer added (not in the
+  config when saved); any other saved bay the config no longer has was renamed or removed there
+  since and is left out (a file without ``added_bays``, from before, keeps every saved bay).
 - ``lists.allow`` / ``lists.deny``: each replaces the config's list when present.
 - ``camera.width`` / ``camera.height``: the size of the snapshot the installer drew the saved
   bays on, which replaces the config's (polygons are pixels of one frame size: bays redrawn on a
@@ -76,17 +78,23 @@ def read_overrides(path: Path) -> tuple[dict[str, Any], str] | None:
 def _shape_problems(data: Any) -> list[str]:
     if not isinstance(data, dict):
         return ["(top level): must be a mapping with bays and/or lists"]
-    problems = [f"{k}: not allowed in overrides (only bays, removed_bays, lists and camera width / height; set it "
-                "in the config file)" for k in data if k not in ("bays", "removed_bays", "lists", "camera")]
+    problems = [f"{k}: not allowed in overrides (only bays, removed_bays, added_bays, lists and camera width / height; set it "
+                "in the config file)" for k in data if k not in ("bays", "removed_bays", "added_bays", "lists", "camera")]
     camera = data.get("camera", {})
     if not isinstance(camera, dict):
         problems.append("camera: must be a mapping with width and height")
     else:
         problems += [f"camera.{k}: not allowed in overrides (only width and height; set it in the config file)"
                      for k in camera if k not in _CAMERA_KEYS]
-    removed = data.get("removed_bays", [])
-    if not isinstance(removed, list) or not all(isinstance(x, str) for x in removed):
-        problems.append("removed_bays: must be a list of bay ids")
+        # one of them merged over the config's other made a size no snapshot had (1920 over a 960x540 config:
+        # 1920x540, every bay blind for "another aspect ratio"), and check-config printed "1920xNone"
+        if len(_CAMERA_KEYS & set(camera)) == 1:
+            problems.append("camera: width and height go together in overrides (the size of the snapshot the saved "
+                            "bays were drawn on): give both or neither")
+    for key in ("removed_bays", "added_bays"):
+        ids = data.get(key, [])
+        if not isinstance(ids, list) or not all(isinstance(x, str) for x in ids):
+            problems.append(f"{key}: must be a list of bay ids")
     bays = data.get("bays", [])
     if not isinstance(bays, list):
         problems.append("bays: must be a list of {id, polygon}")
@@ -120,7 +128,8 @@ def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     base_bays = base.get("bays")
     if ("bays" in over or "removed_bays" in over) and isinstance(base_bays, list):
         known = {b["id"]: b for b in base_bays if isinstance(b, dict) and isinstance(b.get("id"), str)}
-        saved = over.get("bays") or []
+        gone = set(dropped_bays(base, over))
+        saved = [b for b in over.get("bays") or [] if _bay_id(b) not in gone]
         skip = ({b.get("id") for b in saved} | set(over.get("removed_bays") or [])) - {None}
         out["bays"] = [{**copy.deepcopy(known.get(b.get("id"), {})), **copy.deepcopy(b)} for b in saved]
         out["bays"] += [copy.deepcopy(b) for b in base_bays if _bay_id(b) not in skip]
@@ -135,6 +144,22 @@ def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def dropped_bays(base: dict[str, Any], over: dict[str, Any]) -> list[str]:
+    """The saved bays left out of the merge: ones the config had when the installer saved them (not in
+    ``added_bays``) and has no more — renamed or removed in the config since.
+
+    Why: the saved bay came back by its old id, without its ``charger_id`` and lock, beside the config's
+    renamed one over the same ground: every car was reported in two bays (or, with a lock on the same
+    outline, the agent refused to start). Only a file that says which bays the installer added can tell;
+    one without ``added_bays`` (written before) keeps every saved bay, as it always did."""
+    added = over.get("added_bays")
+    base_bays = base.get("bays")
+    if not isinstance(added, list) or not isinstance(base_bays, list):
+        return []
+    known = {_bay_id(b) for b in base_bays} - {None}
+    return [i for b in over.get("bays") or [] if (i := _bay_id(b)) is not None and i not in known and i not in added]
+
+
 def _bay_id(bay: Any) -> str | None:
     """A config bay's id when it is one (text); None for an entry the models will refuse anyway."""
     return bay["id"] if isinstance(bay, dict) and isinstance(bay.get("id"), str) else None
@@ -147,8 +172,12 @@ def _mapping_or_absent(value: Any) -> bool:
 def describe(base: dict[str, Any], over: dict[str, Any]) -> str:
     """One line for ``check-config``: what the overrides change."""
     parts = []
+    gone = dropped_bays(base, over)
     if "bays" in over:
-        parts.append(f"bays {', '.join(str(b.get('id')) for b in over['bays']) or '(none)'} (polygons)")
+        kept = [str(b.get("id")) for b in over["bays"] if b.get("id") not in gone]
+        parts.append(f"bays {', '.join(kept) or '(none)'} (polygons)")
+    if gone:
+        parts.append(f"saved bays left out, no longer in the config file (renamed or removed there): {', '.join(gone)}")
     if over.get("removed_bays"):
         parts.append(f"bays removed by the installer: {', '.join(over['removed_bays'])}")
     if over.get("camera"):

@@ -80,7 +80,10 @@ def read_text(path: Path) -> str:
 
 def parse_yaml(text: str, source: str) -> Any:
     """The document in ``text``; ``ConfigError`` for a syntax error, a key written twice or an alias bomb."""
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)  # checks every character first: a control character raises here
+    except yaml.reader.ReaderError as exc:
+        raise ConfigError(source, [_unprintable(text, exc)]) from None
     try:
         node = loader.get_single_node()
         if node is None:
@@ -101,6 +104,22 @@ def parse_yaml(text: str, source: str) -> Any:
         raise ConfigError(source, [f"(yaml): {where}{problem}" + (f"; {hint}" if hint else "")]) from None
     finally:
         loader.dispose()
+
+
+def _unprintable(text: str, exc: yaml.reader.ReaderError) -> str:
+    """Where the character YAML refuses is, said as a person finds it (line and column, its code).
+
+    Why: it was a traceback (``yaml.reader.ReaderError``) from ``run``, ``check-config`` and SIGHUP alike. A NUL
+    is what a power cut while an editor saved leaves (a file of zero bytes); ESC, a terminal's colour codes
+    pasted in; DEL and other C0 / C1 control characters, a binary paste."""
+    pos = exc.position if 0 <= exc.position <= len(text) else 0
+    line = text.count("\n", 0, pos) + 1
+    column = pos - (text.rfind("\n", 0, pos) + 1) + 1
+    if text and not text.strip("\x00"):
+        return ("(file): all NUL bytes, no text: what a power cut while the file was being written leaves; restore it "
+                "from a copy (the agent's overrides.yaml: from config-backups/ beside it)")
+    return (f"(file): line {line}, column {column}: the control character U+{exc.character:04X} cannot be in a "
+            "config (YAML text); remove it")
 
 
 # What a Chinese input method (or a word processor) types for YAML's own characters: they look the same and are

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import logging
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from edge_agent.bays.monitor import BayMonitor
+from edge_agent.bays.monitor import BayMonitor, PlateReader
 from edge_agent.bays.occupancy import OccupancyClassifier
 from edge_agent.camera.orient import Orientation
 from edge_agent.config.load import ConfigError, load_config
@@ -57,6 +58,7 @@ def as_running(running: AgentConfig, new: AgentConfig) -> AgentConfig:
     """``new`` as it runs after a reload: what applies only at start keeps its running values (until a
     restart), so ``agent.cfg`` says what runs and every later reload still names what waits."""
     update: dict[str, Any] = {k: getattr(running, k) for k in START_ONLY}
+    update["data_dir"] = running.data_dir  # another spelling of the same folder (data_dir_problems): as it runs
     update["camera"] = running.camera.model_copy(update={k: getattr(new.camera, k) for k in _SIZE})
     return new.model_copy(update=update)  # keeps the file's path and hash
 
@@ -111,10 +113,19 @@ def data_dir_problems(running: AgentConfig, new: AgentConfig) -> list[str]:
     Why refuse rather than tell: the file was read with the overrides of the *new* folder, so the
     installer's saved bays (in the running folder's ``overrides.yaml``) fell away and the YAML's own
     bays were applied, while everything else went on being written to the running folder."""
-    if new.data_dir == running.data_dir:
-        return []
+    if new.data_dir == running.data_dir or Path(new.data_dir).resolve() == Path(running.data_dir).resolve():
+        return []  # the same folder spelt another way (``/var/lib/edge-agent/``, relative, through a link): no move
     return [f"data_dir: moves from {running.data_dir} to {new.data_dir}; the overrides, outbox and evidence are read "
             "from it at start only: restart the agent (systemctl restart edge-agent)"]
+
+
+def drawn(cfg: AgentConfig) -> list[tuple[str, list]]:
+    """The bays as drawn on the view (id and outline): what the camera's reference picture and frame size belong to.
+
+    Why not the whole ``bays`` section: a reload that changed only a bay's ``charger_id`` counted as bays redrawn,
+    so a camera that had moved (or whose view was turned) published ``camera_aligned`` ``{"redrawn": true}`` and
+    dropped the banner, then ``camera_moved`` again at the next frame, though no outline had changed."""
+    return [(b.id, [list(p) for p in b.polygon]) for b in cfg.bays]
 
 
 class ConfigReload:
@@ -166,8 +177,28 @@ class ConfigReload:
             log.warning("reload refused: %s", "; ".join(exc.problems))
             return ControlResult(False, "the occupancy model or calibration cannot be loaded, kept the running "
                                  "config", {"problems": exc.problems})
+        try:
+            reader = self._new_reader(new)
+        except Exception as exc:  # noqa: BLE001 - whatever the reader's backend raises: refused, nothing applied
+            problem = f"perception: the plate reader cannot be built: {exc}"
+            log.warning("reload refused: %s", problem)
+            return ControlResult(False, "the plate reader's models cannot be loaded, kept the running config",
+                                 {"problems": [problem]})
         with self.agent.loop_lock:  # never swap the monitor in the middle of a frame
-            return self.apply(new, classifier)
+            return self.apply(new, classifier, reader)
+
+    def _new_reader(self, new: AgentConfig) -> PlateReader | None:
+        """The plate reader ``new`` names when its ``perception`` differs from the running one, else None. Built
+        before anything is applied, so models that cannot be loaded refuse the reload.
+
+        Why: it was built last, after the lists, timers, bays and ``agent.cfg`` had taken the new values: a
+        reload to ``perception.precision: int8`` before ``models quantize`` raised (SIGHUP logged a traceback,
+        MQTT answered ``internal_error``) with the old reader running under a config that said int8, so no later
+        reload saw a perception change to apply, and the MQTT status still named the old config."""
+        a = self.agent
+        if new.perception == a.cfg.perception:
+            return None
+        return a.reader_factory(new, a.lists)
 
     def _new_classifier(self, new: AgentConfig) -> tuple[OccupancyClassifier, Fingerprint] | None:
         """The classifier ``new`` names, when it is another than the running one (another model or calibration
@@ -186,7 +217,8 @@ class ConfigReload:
             return None
         return a.classifier_factory(new), made_of
 
-    def apply(self, new: AgentConfig, classifier: tuple[OccupancyClassifier, Fingerprint] | None = None) -> ControlResult:
+    def apply(self, new: AgentConfig, classifier: tuple[OccupancyClassifier, Fingerprint] | None = None,
+              reader: PlateReader | None = None) -> ControlResult:
         a = self.agent
         restart = restart_needed(a.cfg, new)
         new = as_running(a.cfg, new)
@@ -196,7 +228,7 @@ class ConfigReload:
             if "occupancy" not in changed:  # the same keys, a rewritten file: the bays are judged by the new one
                 changed.append("occupancy")
         a.lists.update(allow=new.lists.allow, deny=new.lists.deny)
-        old_monitor = a.monitor
+        old_monitor, before = a.monitor, a.cfg
         a.cfg = new
         kept: list[str] = a.bay_ids()
         if {"bays", "occupancy"} & set(changed):
@@ -205,7 +237,7 @@ class ConfigReload:
             # bays that keep their id keep their story (and publish only it: no "free" in between)
             a.monitor = BayMonitor(new, a.bus, a.clock, a.lists, a.evidence, feed=a.feed, classifier=a.classifier,
                                    replaces=old_monitor)
-            a.camera.reconfigure(new, bays_changed="bays" in changed)
+            a.camera.reconfigure(new, bays_changed=drawn(new) != drawn(before))
             kept = a.monitor.kept
         else:
             a.camera.reconfigure(new, bays_changed=False)  # another camera.width / height takes effect here
@@ -213,7 +245,9 @@ class ConfigReload:
                 a.monitor.set_timers(new)
         a.chargers.reconfigure(new)
         a.monitor.reverify()
-        if "perception" in changed:
+        if reader is not None:
+            a.reader = reader
+        elif "perception" in changed:
             a.reader = a.reader_factory(new, a.lists)
         for hook in a.on_reload:  # the MQTT link's retained status names the config that runs now
             hook(new, restart)

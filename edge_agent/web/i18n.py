@@ -128,6 +128,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "snapshot_failed": ("无法获取摄像头画面", "Could not get a camera picture"),
     "config_invalid": ("配置无效", "Invalid config"),
     "config_saved": ("已保存，代理正在重新加载", "Saved; the agent is reloading"),
+    "config_saved_not_applied": ("已保存，但运行中的代理未能应用", "Saved, but the running agent did not apply it"),
     "save_login_expired": ("登录已过期，未保存。请在新窗口登录，再刷新本页重画并保存。",
                            "Your session ended: nothing was saved. Sign in in another tab, then reload this page, "
                            "draw again and save."),

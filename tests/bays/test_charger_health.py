@@ -168,3 +168,36 @@ def test_a_charger_that_never_reports_does_not_make_the_tracker_grow():
     ev = got[0].data["evidence"]
     assert ev["visit_count"] == 30 and [v["visit_id"] for v in ev["visits"]] == [f"v{i}" for i in range(310, 330)]
     assert len(t._bays["A"].unreported) <= EVIDENCE_MAX
+
+
+def test_a_reload_that_puts_another_charger_on_a_bay_ends_the_old_charger_s_warnings_and_record():
+    """A bay's ``charger_id`` changed at a reload (the charger replaced, or the mapping put right): the old charger
+    left the config, but its open warning stayed on the bay — cleared later in the new charger's name — and its
+    record (last status, the run of NEV visits) went on counting against the new one."""
+    t, c = tracker(suspect_visits=2)
+    t.on_status("A", "idle")
+    visit(t, c, 12, vid="v1")
+    got = visit(t, c, 12, vid="v2")
+    assert types(got) == [SUSPECT] and got[0].data["charger_id"] == "ch-A"
+    got = t.reconfigure(ChargerHealthConfig(suspect_visits=2), {"A": "ch-A2", "B": "ch-B"})
+    assert types(got) == [SUSPECT + "_cleared"]
+    assert (got[0].data["charger_id"], got[0].data["reason"]) == ("ch-A", "charger_removed")
+    assert t.active() == {}
+    assert visit(t, c, 12, vid="v3") == []  # the new charger's own run starts at its first visit
+    got = visit(t, c, 12, vid="v4")
+    assert types(got) == [SUSPECT] and got[0].data["charger_id"] == "ch-A2"
+    assert [v["visit_id"] for v in got[0].data["evidence"]["visits"]] == ["v3", "v4"]
+    c.advance(3600)
+    assert t.tick() == []
+
+
+def test_a_charger_a_reload_brings_is_silent_only_after_silent_after_h_of_its_own():
+    """Its silence counted from the first report of any charger since start: a charger added (or put on a bay in
+    another's place) by a reload a day later was ``charger_silent`` at its first visit."""
+    t, c = tracker(silent_after_h=2)
+    t.on_status("B", "idle")
+    c.advance(5 * 3600)
+    t.reconfigure(ChargerHealthConfig(silent_after_h=2), {"A": "ch-A2", "B": "ch-B", "C": "ch-C"})
+    assert visit(t, c, 5, vid="v1") + visit(t, c, 5, bay="C", vid="v2") == []
+    c.advance(2 * 3600)
+    assert sorted(e.bay_id for e in t.tick() if e.type == SILENT) == ["A", "C"]

@@ -61,6 +61,39 @@ def test_overrides_in_the_data_dir_that_are_not_utf8_are_named(good):
     assert problems_of(good) == ["(file): not UTF-8 text (byte 0x9a at offset 0); save the config as UTF-8"]
 
 
+@pytest.mark.parametrize(("text", "problem"), [
+    ("lists: {allow: []}\x00\n", "(file): line 1, column 19: the control character U+0000 cannot be in a config (YAML "
+                                  "text); remove it"),
+    ("lists:\n  allow: [\x1b[31m]\n", "(file): line 2, column 11: the control character U+001B cannot be in"),
+    ("lists: {deny: [\x7f]}\n", "(file): line 1, column 16: the control character U+007F cannot be in"),
+    ("\x00" * 4096, "(file): all NUL bytes, no text: what a power cut while the file was being written leaves"),
+])
+def test_control_characters_in_the_overrides_are_one_line_and_exit_2_and_a_reload_keeps_the_running_config(
+        good, capsys, caplog, clock, text, problem):
+    """Valid UTF-8 that YAML refuses (a NUL — a file of zero bytes is what a power cut while an editor saved leaves —
+    a terminal's ESC colour codes pasted in, DEL) raised ``yaml.reader.ReaderError`` before the parser's own error
+    handling: a traceback from ``check-config`` and ``run``, and one logged by SIGHUP; MQTT answered
+    ``internal_error``."""
+    from edge_agent.events.bus import EventBus
+    from edge_agent.ops.lifecycle import OpsRuntime
+    from edge_agent.runtime.reload import ConfigReload
+
+    cfg = load_config(good)
+    over = good.parent / "data" / "overrides.yaml"
+    over.parent.mkdir()
+    over.write_text(text, encoding="utf-8")
+    assert cli.main(["check-config", str(good)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and problem in err and str(over) in err, err
+    agent = SimpleNamespace(cfg=cfg, loop_lock=threading.Lock())
+    ops = OpsRuntime(cfg, EventBus(), clock, env={})
+    with caplog.at_level(logging.INFO, logger="edge_agent.ops.lifecycle"):
+        ops._reload(ConfigReload(agent).reload)()  # type: ignore[arg-type]  # what SIGHUP's worker calls
+    lines = [r for r in caplog.records if r.name == "edge_agent.ops.lifecycle"]
+    assert len(lines) == 1 and not lines[0].exc_info and problem in lines[0].getMessage()
+    assert agent.cfg is cfg
+
+
 def test_a_sighup_reload_of_a_broken_file_logs_one_line_and_keeps_the_running_config(good, caplog, clock):
     from edge_agent.events.bus import EventBus
     from edge_agent.ops.lifecycle import OpsRuntime

@@ -166,10 +166,14 @@ def test_bays_saved_with_their_snapshot_size_carry_it_as_camera_width_and_height
     ({"bays": [{"id": {"a": 1}, "polygon": SQUARE}]}, "bays[0].id: must be a bay id (text)"),
     ({"lists": {"allow": 5}}, "lists.allow: must be a list of plates"),
     ({"lists": {"deny": "粤B12345"}}, "lists.deny: must be a list of plates"),
+    ({"added_bays": "C"}, "added_bays: must be a list of bay ids"),
+    ({"camera": {"width": 1920}}, "camera: width and height go together in overrides (the size of the snapshot the "
+                                  "saved bays were drawn on): give both or neither"),
 ])
 def test_overrides_of_the_wrong_shape_are_named_before_the_merge(config, tmp_path, over, problem):
     """An id that is a list was a ``TypeError: unhashable type`` traceback in ``merge``, ``allow: 5`` a
-    ``TypeError``, and ``deny: 粤B12345`` (no brackets) seven "not a plate" lines, one per character."""
+    ``TypeError``, and ``deny: 粤B12345`` (no brackets) seven "not a plate" lines, one per character. A hand-edited
+    ``camera: {width: 1920}`` merged over the config's height: a size no snapshot had, "ok" (``1920xNone``)."""
     path = tmp_path / "data" / "overrides.yaml"
     path.parent.mkdir()
     path.write_text(yaml.safe_dump(over, allow_unicode=True), encoding="utf-8")
@@ -266,3 +270,30 @@ def test_saves_a_full_disk_refuses_leave_no_truncated_backups_and_push_no_good_o
         clock.advance(60)
     assert {p.name: p.read_bytes() for p in backups(path)} == good
     assert "粤BD00002" in path.read_text(encoding="utf-8")  # the file itself as the last good save left it
+
+
+def test_a_saved_bay_the_config_renames_later_is_left_out_not_kept_beside_its_successor(config):
+    """The installer redrew bay A (Save); later the operator renamed A to A1 in the config (the backend's name) and
+    reloaded. The saved A came back by its old id, without its charger and lock, beside A1 over the same ground:
+    every car was reported in two bays. A bay the installer added on the page (C) is the installer's and stays."""
+    f = ConfigFile(config, FakeClock())
+    f.set_bays([{"id": "A", "polygon": [[1, 1], [90, 1], [90, 90]]}, {"id": "B", "polygon": square(200)},
+                {"id": "C", "polygon": square(400)}])
+    data = yaml.safe_load(config.read_text(encoding="utf-8"))
+    data["bays"][0]["id"] = "A1"
+    config.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")  # the operator, as root
+    cfg = load_config(config)
+    assert [(b.id, b.charger_id) for b in cfg.bays] == [("B", None), ("C", None), ("A1", "C1")]
+    r = subprocess.run([sys.executable, "-m", "edge_agent", "check-config", str(config)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "bays B, C (polygons)" in r.stdout and "no longer in the config file (renamed or removed there): A" in r.stdout
+
+
+def test_an_overrides_file_from_before_added_bays_keeps_every_saved_bay(config):
+    """Written before the installer recorded which bays it added: nothing tells a renamed bay from an added one."""
+    over = config.parent.parent / "data" / "overrides.yaml"
+    over.parent.mkdir(exist_ok=True)
+    over.write_text(yaml.safe_dump({"bays": [{"id": "Z", "polygon": square(400)}], "removed_bays": []}),
+                    encoding="utf-8")
+    assert [b.id for b in load_config(config).bays] == ["Z", "A", "B"]

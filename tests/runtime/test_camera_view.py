@@ -147,3 +147,29 @@ def test_bays_redrawn_after_a_move_clear_it_and_say_so(pipeline, tmp_path, clock
     assert camera == [("camera_moved", {"turned": True, "rotate": 180, "flip": "none"}),
                       ("camera_aligned", {"redrawn": True})]
     assert not agent.camera_moved and agent.bus.states()["B"].plate == "京A12345"
+
+
+def test_a_reload_that_changes_a_bay_but_not_its_outline_leaves_a_moved_camera_moved(tmp_path, clock):
+    """A reload that changed only a bay's ``charger_id`` counted as the bays redrawn: a camera counted as moved
+    published ``camera_aligned`` ``{"redrawn": true}`` and dropped the banner, then ``camera_moved`` again at the
+    next frame, though no outline had changed and the bays still lay on the wrong ground."""
+    data = tmp_path / "data"
+    first = Agent(scene_config(str(data)), clock=clock, source=ScriptedSource(hold(60, render(EMPTY)), clock),
+                  reader=NoPlates())
+    _run(first, clock, 2)
+    first.stop()
+    path = _file(tmp_path, rotate=180)
+    agent = Agent(load_config(path), clock=clock, source=ScriptedSource(_camera(cv2.ROTATE_180), clock),
+                  reader=NoPlates())
+    events = _run(agent, clock, 4)
+    assert agent.camera_moved
+    cfg = yaml.safe_load(path.read_text(encoding="utf-8"))
+    cfg["bays"][0]["charger_id"] = "charger-A2"
+    path.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+    res = agent.reload_config()
+    assert res.ok and res.data["changed"] == ["bays"] and agent.monitor.cfg.bays[0].charger_id == "charger-A2"
+    assert agent.camera_moved and not agent.monitor.aligned
+    run_scripted(agent.step, clock, 10, 5)
+    assert [(e.type, e.data) for e in events if e.type.startswith("camera_")] == \
+        [("camera_moved", {"turned": True, "rotate": 180, "flip": "none"})]
+    assert agent.camera_moved

@@ -118,6 +118,15 @@ def test_a_reload_that_moves_data_dir_is_refused_and_keeps_the_installer_s_bays(
     assert not res.ok and res.data["problems"][0].startswith(f"data_dir: moves from {tmp_path / 'data'} to ")
     assert agent.cfg is running and [list(p) for p in agent.monitor.cfg.bays[0].polygon] == redrawn
 
+    (tmp_path / "link").symlink_to(tmp_path)
+    for same in (str(tmp_path / "data") + "/", str(tmp_path / "link" / "data")):  # the same folder spelt otherwise
+        data["data_dir"] = same
+        data["timers"]["overstay_s"] += 1
+        _write(path, data)
+        res = agent.reload_config()
+        assert res.ok and res.data["changed"] == ["timers"], res  # was refused: "data_dir: moves from … to …"
+        assert agent.cfg.data_dir == running.data_dir and [list(p) for p in agent.monitor.cfg.bays[0].polygon] == redrawn
+
 
 def test_a_reload_refuses_what_the_next_start_would_refuse(tmp_path, clock):
     """`notify` applies at a restart only, and a sink's misspelt event type stops that start (exit 2): the reload
@@ -360,3 +369,34 @@ def test_a_reload_applies_a_calibration_set_rewritten_or_taken_out_and_refuses_o
     assert agent.reload_config().ok
     assert agent.classifier.model_sha256 == shipped and agent.classifier.calibration is None
     agent.step()  # and it judges frames
+
+
+def test_a_reload_whose_plate_reader_cannot_be_built_is_refused_and_applies_nothing(tmp_path, clock):
+    """A reload to models that are not there (``perception.precision: int8`` before ``models quantize``, a
+    ``models_dir`` not yet filled) built the reader last: the lists, timers and ``agent.cfg`` had already taken the
+    new values when it raised (SIGHUP: a traceback, MQTT: ``internal_error``), the old reader ran on under a config
+    that named the new models, and no later reload saw a perception change to apply."""
+    from edge_agent.bays.classifier import DEFAULT_MODEL
+
+    models = tmp_path / "models"  # the occupancy model only: the plate reader's files are not there yet
+    models.mkdir()
+    (models / DEFAULT_MODEL.name).write_bytes(DEFAULT_MODEL.read_bytes())
+    data = _data(tmp_path)
+    data["perception"]["models_dir"] = str(models)
+    path = _write(tmp_path / "agent.yaml", data)
+    agent = _agent(path, clock)
+    running, reader, hash_ = agent.cfg, agent.reader, agent.cfg.config_hash
+    data["perception"]["precision"] = "int8"
+    data["timers"]["overstay_s"] = 600
+    data["lists"]["allow"] = ["粤B12345"]
+    _write(path, data)
+    res = agent.reload_config()
+    assert not res.ok and "kept the running config" in res.message
+    assert any(p.startswith("perception:") and "models quantize" in p for p in res.data["problems"])
+    assert agent.cfg is running and agent.cfg.config_hash == hash_ and agent.reader is reader
+    assert agent.cfg.timers.overstay_s == 30 and agent.lists.allow == []
+
+    data["perception"]["precision"] = "fp32"  # the file put right: the next reload applies the rest
+    _write(path, data)
+    res = agent.reload_config()
+    assert res.ok and res.data["changed"] == ["timers"] and agent.lists.allow == ["粤B12345"]

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from edge_agent.config import load_config
+from edge_agent.control import ControlResult
 from edge_agent.web.app import create_app
 from edge_agent.web.server import WebServer
 from tests.conftest import REPO
@@ -279,4 +280,18 @@ def test_a_stale_tab_cannot_overturn_a_decision(browser, server, site):
     v = site.log.get(2)
     assert (v.decision, v.decision_reason) == ("dismissed", "充电卡已出示")
     assert [d["decision"] for d in site.log.decisions(2)] == ["dismissed"]
+    ctx.close()
+
+
+def test_a_save_the_agent_refuses_to_reload_is_not_shown_as_applied(browser, server, site, monkeypatch):
+    """The Save wrote the bays and the agent refused the reload (a lock change in the config waiting for a restart,
+    models it cannot load): the page said, in green, "Saved; the agent is reloading (lock changes need a restart,
+    kept the running config)", which the installer read as done while the old bays ran on."""
+    refusal = "lock changes need a restart, kept the running config"
+    monkeypatch.setattr(site.control, "reload_config", lambda: ControlResult(False, refusal))
+    ctx, page = login(browser, server.url)
+    page.goto(server.url + "/installer")
+    page.click("#save")
+    page.wait_for_selector("#result.flash.error")
+    assert page.inner_text("#result") == f"已保存，但运行中的代理未能应用: {refusal}"
     ctx.close()

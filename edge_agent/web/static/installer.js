@@ -88,7 +88,15 @@
     const r = await fetch("/installer", {method: "POST", credentials: "same-origin",
       headers: {"Content-Type": "application/json", "X-CSRF-Token": csrf}, body: JSON.stringify({bays, size})});
     const body = await r.json().catch(() => ({}));
-    if (r.ok && body.ok) { out.className = "flash ok"; out.textContent = `${T.saved} (${body.reload.message || ""})`; return; }
+    if (r.ok && body.ok) {
+      // saved, but the agent may have refused the reload (a lock change waiting for a restart, models it cannot
+      // load): green "Saved; the agent is reloading" then read as applied while the old bays ran on
+      const applied = !body.reload || body.reload.ok;
+      out.className = applied ? "flash ok" : "flash error";
+      const why = (body.reload && body.reload.message) || "";
+      out.textContent = applied ? `${T.saved} (${why})` : `${T.saved_not_applied}: ${why}`;
+      return;
+    }
     out.className = "flash error";
     if (body.problems) out.textContent = `${T.invalid}: ` + body.problems.join("; ");
     // not the config: the session ended, a later login replaced this page's token, or the role was taken
