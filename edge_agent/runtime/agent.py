@@ -328,7 +328,8 @@ class Agent:
             except OverridesTooLarge as exc:  # the next start would refuse the file: nothing changes
                 self.lists.update(allow=before[0], deny=before[1])
                 raise ControlError("lists_too_large", "; ".join(exc.problems)) from None
-        events = self.monitor.reverify()
+        with self.loop_lock:  # the monitor re-decided is the one running: a reload may swap it meanwhile
+            events = self.monitor.reverify()
         return ControlResult(True, f"lists updated ({len(self.lists.allow)} allowed, {len(self.lists.deny)} denied)"
                              + ("" if saved else "; not saved to the config file"),
                              {"events": [e.event_id for e in events], "saved": saved})

@@ -62,6 +62,22 @@ def test_set_lists_clears_a_running_violation(parked, clock):
     assert events[-1].data["reason"] == "allowed" and parked.bus.states()["B"].state == "identified"
 
 
+def test_set_lists_re_decides_visits_under_the_loop_lock(parked, clock):
+    """A reload swaps the monitor under the loop lock; re-deciding the visits outside it let the old and the new
+    monitor change the same visits at once (the reload probe, 2026-12-04)."""
+    held = []
+    reverify = parked.monitor.reverify
+
+    def checked():  # noqa: ANN202
+        held.append(parked.loop_lock._is_owned())
+        return reverify()
+
+    parked.monitor.reverify = checked
+    run_scripted(parked.step, clock, 20, 5)
+    assert parked.set_lists(allow=["京A12345"], deny=None).ok
+    assert held == [True]
+
+
 def test_lock_manager_and_components_attach(parked):
     calls, order = [], []
 
