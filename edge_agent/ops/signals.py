@@ -39,6 +39,29 @@ log = logging.getLogger(__name__)
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
+class EarlyHangups:
+    """SIGHUP before ``run`` installs its handlers (while it loads models and opens the camera: about 1 s here,
+    longer on a Pi) killed the process — Python leaves SIGHUP at the system's default, terminate — with exit 129
+    and no log line. Held from the first line of ``run`` instead, and handed to :class:`SignalHandlers` as one
+    reload when they are installed: the edit that asked for it may have come after the file was read."""
+
+    def __init__(self) -> None:
+        self.seen = False
+
+    def install(self) -> "EarlyHangups":
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGHUP, self._note)
+        return self
+
+    def _note(self, _signum: int, _frame: object) -> None:
+        self.seen = True
+
+
+def hold_early_hangups() -> EarlyHangups:
+    """Hold a SIGHUP that comes before the real handlers (see :class:`EarlyHangups`)."""
+    return EarlyHangups().install()
+
+
 class SignalHandlers:
     """Installed handlers; ``restore()`` puts the previous ones back (tests, nested runs)."""
 
@@ -57,6 +80,10 @@ class SignalHandlers:
         self._worker.start()
         for sig in (signal.SIGHUP, *STOP_SIGNALS):
             self._previous[sig] = signal.signal(sig, self._handle)
+        early = getattr(self._previous[signal.SIGHUP], "__self__", None)
+        if isinstance(early, EarlyHangups) and early.seen:
+            log.info("SIGHUP came during start-up: reloading now")
+            self._queue.put(signal.SIGHUP)
         return self
 
     def restore(self) -> None:

@@ -105,8 +105,10 @@ def _demo_options(args: argparse.Namespace):  # noqa: ANN202 - DemoOptions
 
 def _run(args: argparse.Namespace) -> int:
     """The device's main loop: every configured sink, systemd watchdog, signals, metrics."""
+    from edge_agent.ops.signals import hold_early_hangups
     from edge_agent.runtime.preflight import StartupError, explain
 
+    hold_early_hangups()  # a SIGHUP while starting is one reload once started, not a silent exit 129
     try:
         parts, ops = _build(args)
         _start(parts, ops)

@@ -24,8 +24,9 @@ CHILD = textwrap.dedent(
     reloads = []
     done = []
 
-    def say(line):
-        print(line, flush=True)
+    def say(line):  # one write: the reload thread's line never lands inside the main thread's
+        sys.stdout.write(line + "\\n")
+        sys.stdout.flush()
 
     def reload():
         reloads.append(1)
@@ -47,8 +48,14 @@ CHILD = textwrap.dedent(
     plan.add("flush outbox", flush, timeout_s=float(os.environ.get("FLUSH_CAP", "3")))
     plan.add("publish offline", step("publish offline"))
 
+    if os.environ.get("EARLY_HUP"):  # as `run` starts: hold SIGHUP, then a slow start-up
+        from edge_agent.ops.signals import hold_early_hangups
+        hold_early_hangups()
+        say("starting")
+        sys.stdin.readline()
     handlers = install_signal_handlers(on_reload=reload, on_stop=stop.set)
-    say("ready")
+    if not os.environ.get("EARLY_HUP"):  # there the held reload's line is the sign of being started
+        say("ready")
     while not stop.wait(0.05):
         pass  # the agent's main loop would run here
     results = plan.run()
@@ -63,7 +70,8 @@ class Child:
     def __init__(self, env_extra: dict[str, str] | None = None) -> None:
         env = {**os.environ, **(env_extra or {})}
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", CHILD], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+            [sys.executable, "-c", CHILD], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True, env=env,
         )
         self.sel = selectors.DefaultSelector()
         self.sel.register(self.proc.stdout, selectors.EVENT_READ)
@@ -89,7 +97,8 @@ def child_factory():
     def make(**env: str) -> Child:
         c = Child(env)
         children.append(c)
-        assert c.line() == "ready"
+        if not env.get("EARLY_HUP"):
+            assert c.line() == "ready"
         return c
 
     yield make
@@ -109,6 +118,21 @@ def test_sighup_reloads_and_sigterm_stops_in_order(child_factory):
     assert report["done"] == ["stop frames", "locks safe", "flush budget>0=True", "publish offline"]
     assert all(status == "ok" for _, status in report["results"])
     assert "SIGTERM: stopping" in child.proc.stderr.read()
+
+
+def test_a_sighup_while_starting_is_one_reload_once_started_not_an_exit(child_factory):
+    """Before, a SIGHUP before the handlers were installed ended the process: exit 129, no log line."""
+    child = child_factory(EARLY_HUP="1")
+    assert child.line() == "starting"
+    child.proc.send_signal(signal.SIGHUP)
+    child.proc.send_signal(signal.SIGHUP)
+    child.proc.stdin.write("go\n")
+    child.proc.stdin.flush()
+    assert child.line() == "reloaded 1"  # both asked for the file read again: once is enough
+    child.proc.send_signal(signal.SIGTERM)
+    json.loads(child.line())
+    assert child.proc.wait(timeout=5) == 0
+    assert "SIGHUP came during start-up: reloading now" in child.proc.stderr.read()
 
 
 def test_hanging_flush_is_cut_off_offline_still_published_exit_0(child_factory):
