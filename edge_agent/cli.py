@@ -45,6 +45,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    words = sys.argv[1:] if argv is None else argv
+    if next((w for w in words if not w.startswith("-")), None) != "run":
+        return _main(argv)
+    # before the command modules load (about a second here): a SIGHUP meanwhile ended `run`, exit 129
+    from edge_agent.ops.signals import hold_early_hangups
+
+    early = hold_early_hangups()
+    try:
+        return _main(argv)
+    finally:
+        early.restore()
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handler = logging.StreamHandler(sys.stderr)

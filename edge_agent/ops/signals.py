@@ -47,11 +47,18 @@ class EarlyHangups:
 
     def __init__(self) -> None:
         self.seen = False
+        self._previous: object = None
 
     def install(self) -> "EarlyHangups":
         if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGHUP, self._note)
+            self._previous = signal.signal(signal.SIGHUP, self._note)
         return self
+
+    def restore(self) -> None:
+        """The handler from before (a test process that called ``cli.main(["run", …])`` keeps its own)."""
+        if self._previous is not None:
+            signal.signal(signal.SIGHUP, self._previous)  # type: ignore[arg-type]
+            self._previous = None
 
     def _note(self, _signum: int, _frame: object) -> None:
         self.seen = True

@@ -105,11 +105,9 @@ def _demo_options(args: argparse.Namespace):  # noqa: ANN202 - DemoOptions
 
 def _run(args: argparse.Namespace) -> int:
     """The device's main loop: every configured sink, systemd watchdog, signals, metrics."""
-    from edge_agent.ops.signals import hold_early_hangups
     from edge_agent.runtime.preflight import StartupError, explain
 
-    hold_early_hangups()  # a SIGHUP while starting is one reload once started, not a silent exit 129
-    try:
+    try:  # a SIGHUP while starting is held since cli.main (ops.signals.EarlyHangups): one reload once running
         parts, ops = _build(args)
         _start(parts, ops)
     except StartupError as exc:  # one line naming what to fix, as `doctor` would say it
