@@ -41,7 +41,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV_CLEAR) $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
-	printf '%s\n' '$(CURDIR)' > $(STAMP)
+	printf '%s\n' '$(subst ','\'',$(CURDIR))' > $(STAMP)
 
 venv: $(STAMP)
 
