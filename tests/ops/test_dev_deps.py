@@ -299,3 +299,18 @@ def test_make_j2_test_runs_dev_deps_alone_first(tmp_path):
     assert res.returncode == 2
     assert log.read_text().splitlines() == ["dev-deps "]
     assert not (repo / ".venv").exists()
+
+
+def test_a_checkout_path_with_an_apostrophe_keeps_its_venv(tmp_path):
+    """The stamp was written with the folder in shell quotes: under `/home/me/bob's work` the set-up failed at
+    its last line ("Unterminated quoted string") after a full pip install, every time."""
+    if shutil.which("make") is None:
+        pytest.skip("make not installed")
+    repo, env, log = _fake_make_tree(tmp_path)
+    repo = repo.rename(tmp_path / "bob's work, 测试")
+    for _ in range(2):
+        res = subprocess.run([shutil.which("make"), "-C", str(repo), "venv", "PYTHON=fakepython"], env=env,
+                             capture_output=True, text=True, timeout=60)
+        assert res.returncode == 0, res.stdout + res.stderr
+    assert (repo / ".venv" / ".installed").read_text(encoding="utf-8") == f"{repo}\n"
+    assert [ln for ln in log.read_text().splitlines() if ln.startswith("venv")] == ["venv -m venv .venv"]  # once
