@@ -261,12 +261,13 @@ def test_an_older_python_is_refused_in_one_line_before_any_venv(tmp_path):
     if shutil.which("make") is None:
         pytest.skip("make not installed")
     repo, env, log = _fake_make_tree(tmp_path)
+    python = tmp_path / "bin" / "realpython"  # by a plain name: this checkout's path may hold a space or a quote
+    python.symlink_to(sys.executable)
     res = subprocess.run([shutil.which("make"), "-C", str(repo), "--no-print-directory", "venv",
-                          f"PYTHON={sys.executable}", "PY_MIN=99.0"], env=env, capture_output=True, text=True,
-                         timeout=60)
+                          "PYTHON=realpython", "PY_MIN=99.0"], env=env, capture_output=True, text=True, timeout=60)
     v = sys.version_info
     assert res.returncode == 2
-    assert res.stderr.splitlines()[0] == (f"make: refusing Python {v[0]}.{v[1]}.{v[2]} ({sys.executable}): "
+    assert res.stderr.splitlines()[0] == (f"make: refusing Python {v[0]}.{v[1]}.{v[2]} ({python}): "
                                           "edge-agent needs Python 99.0 or newer; name one with "
                                           "PYTHON=/path/to/python3")
     assert not (repo / ".venv").exists() and log.read_text() == ""
