@@ -58,8 +58,11 @@ demo: models
 dev-deps:
 	deploy/dev-deps.sh
 
-test: dev-deps
-	@$(MAKE) --no-print-directory models $(ASYNCAPI_TOOLS)
+ifneq ($(filter test all,$(or $(MAKECMDGOALS),all)),)
+$(STAMP): | dev-deps
+endif
+
+test: dev-deps models $(ASYNCAPI_TOOLS)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 # ruff (errors, import order, bugbear) and mypy (strict on bays, locks, events); settings in pyproject.toml.

@@ -288,14 +288,15 @@ def test_npm_waits_for_the_packages_that_bring_it(tmp_path):
     assert log.read_text().splitlines() == ["dev-deps ", "npm ci --silent --no-audit --no-fund"]
 
 
-def test_make_j2_test_runs_dev_deps_alone_first(tmp_path):
+@pytest.mark.parametrize("goals", [["test"], [], ["lint", "test"]])
+def test_make_j2_test_runs_dev_deps_alone_first(tmp_path, goals):
     """`make -j2 test` started dev-deps, the venv (whose python3-venv step runs apt-get too: apt's lock refuses
     the second) and `npm ci` (npm not installed yet) at once. Now dev-deps runs alone first: where it stops
-    (no root, no sudo) nothing else has started."""
+    (no root, no sudo) nothing else has started — also for `make` (all) and with `lint` beside `test`."""
     if shutil.which("make") is None:
         pytest.skip("make not installed")
     repo, env, log = _fake_make_tree(tmp_path, dev_deps_rc=1)
-    res = subprocess.run([shutil.which("make"), "-C", str(repo), "-j2", "test", "PYTHON=fakepython"], env=env,
+    res = subprocess.run([shutil.which("make"), "-C", str(repo), "-j2", *goals, "PYTHON=fakepython"], env=env,
                          capture_output=True, text=True, timeout=60)
     assert res.returncode == 2
     assert log.read_text().splitlines() == ["dev-deps "]
