@@ -17,8 +17,14 @@ all: test
 # where `.venv/bin/edge-agent` failed as "No such file or directory".
 # A venv without the stamp is unfinished too (a set-up that failed or was interrupted: made from a Python pip
 # then refused, every later `make demo` with the right one failed the same way): it is made anew as well.
+# And a PYTHON named on the command line or in the environment that is another version than the venv's makes
+# it anew from the one named (`PYTHON=python3.12 make demo` ran the 3.11 venv and said nothing).
 VENV_MADE_IN := $(file <$(STAMP))
-ifneq ($(VENV_MADE_IN),$(CURDIR))
+ifneq ($(filter command line environment,$(origin PYTHON)),)
+PY_VERSION := $(shell $(PYTHON) -c 'import platform; print(platform.python_version())' 2>/dev/null)
+VENV_VERSION := $(shell sed -n 's/^version *= *//p' $(VENV)/pyvenv.cfg 2>/dev/null)
+endif
+ifneq ($(VENV_MADE_IN)$(PY_VERSION),$(CURDIR)$(VENV_VERSION))
 .PHONY: $(STAMP)
 VENV_CLEAR = $(if $(wildcard $(VENV)),--clear)
 endif

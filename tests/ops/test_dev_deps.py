@@ -231,7 +231,8 @@ def _fake_make_tree(tmp_path: Path, dev_deps_rc: int = 0) -> tuple[Path, dict[st
     (repo / "deploy" / "dev-deps.sh").chmod(0o755)
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    (bin_dir / "fakepython").write_text(LOGGING_PYTHON.replace("exit 0\n", '[ "$1" = -c ] && echo "python -c" >> "$FAKE_LOG"\nexit 0\n'))
+    (bin_dir / "fakepython").write_text(LOGGING_PYTHON.replace("exit 0\n", (  # the version make asks when parsing: not a step
+        'case "$1 $2" in "-c "*python_version*) ;; -c*) echo "python -c" >> "$FAKE_LOG";; esac\nexit 0\n')))
     (bin_dir / "npm").write_text('#!/bin/sh\necho "npm $*" >> "$FAKE_LOG"\nmkdir -p node_modules\n')
     for name in ("fakepython", "npm"):
         (bin_dir / name).chmod(0o755)
@@ -316,3 +317,43 @@ def test_a_checkout_path_with_an_apostrophe_keeps_its_venv(tmp_path):
         assert res.returncode == 0, res.stdout + res.stderr
     assert (repo / ".venv" / ".installed").read_text(encoding="utf-8") == f"{repo}\n"
     assert [ln for ln in log.read_text().splitlines() if ln.startswith("venv")] == ["venv -m venv .venv"]  # once
+
+
+VERSIONED_PYTHON = """#!/bin/sh
+# python3.X: says its version (the name's suffix); `-m venv [--clear] DIR` logs and writes DIR/pyvenv.cfg
+version="${0##*python}.0"
+case "$1" in
+  -c) case "$2" in *python_version*) echo "$version";; esac; exit 0;;
+  -m) echo "venv $(basename "$0") $*" >> "$FAKE_LOG"; for a; do dir="$a"; done
+      mkdir -p "$dir/bin"; printf 'home = /x\\nversion = %s\\n' "$version" > "$dir/pyvenv.cfg"
+      printf '#!/bin/sh\\n' > "$dir/bin/python"; chmod +x "$dir/bin/python";;
+esac
+exit 0
+"""
+
+
+def test_a_python_named_of_another_version_remakes_the_venv(tmp_path):
+    """`PYTHON=python3.12 make demo` on a checkout whose venv is 3.11 kept the 3.11 venv without a word: a
+    run meant to try 3.12 tried 3.11. The version named is compared with the venv's (pyvenv.cfg)."""
+    if shutil.which("make") is None:
+        pytest.skip("make not installed")
+    repo, env, log = _fake_make_tree(tmp_path)
+    bin_dir = Path(env["PATH"])
+    for name in ("python3.11", "python3.12"):
+        (bin_dir / name).write_text(VERSIONED_PYTHON)
+        (bin_dir / name).chmod(0o755)
+    for real in ("sed", "basename"):
+        (bin_dir / real).symlink_to(shutil.which(real))
+
+    def make_venv(*args: str) -> list[str]:
+        before = len(log.read_text().splitlines())
+        res = subprocess.run([shutil.which("make"), "-C", str(repo), "venv", *args], env=env, capture_output=True,
+                             text=True, timeout=60)
+        assert res.returncode == 0, res.stdout + res.stderr
+        return [ln for ln in log.read_text().splitlines()[before:] if ln.startswith("venv")]
+
+    assert make_venv("PYTHON=python3.11") == ["venv python3.11 -m venv .venv"]
+    assert make_venv("PYTHON=python3.11") == []  # the same version: kept
+    assert make_venv("PYTHON=python3.12") == ["venv python3.12 -m venv --clear .venv"]
+    assert make_venv("PYTHON=python3.12") == []
+    assert make_venv() == []  # no PYTHON named: the venv there is kept, whatever python3 is
