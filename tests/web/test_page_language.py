@@ -396,10 +396,12 @@ def test_a_slow_network_fetches_static_files_compressed_and_once(browser, server
                      response.headers.get("content-encoding")))
 
     page.on("requestfinished", finished)
-    page.goto(server.url + "/stats")
-    page.wait_for_load_state("load")
-    page.goto(server.url + "/violations")
-    page.wait_for_load_state("load")
+    for path, last in (("/stats", "/static/vendor/echarts/echarts.min.js"), ("/violations", "/static/page.js")):
+        # a request's "finished" may come after the page's load event: wait for the ones the asserts read
+        with page.expect_event("requestfinished", predicate=lambda r, p=path: r.url == server.url + p), \
+                page.expect_event("requestfinished", predicate=lambda r, p=last: r.url == server.url + p):
+            page.goto(server.url + path)
+        page.wait_for_load_state("load")
     got = {url: (status, size, enc) for url, status, size, enc in seen}  # the last fetch of each
     status, size, enc = got["/static/vendor/echarts/echarts.min.js"]
     assert status == 200 and enc == "gzip" and size < 400_000
