@@ -248,6 +248,7 @@ def score(truth: list[TruthVisit], rep: Replay) -> dict:
     events = sorted(rep.events, key=lambda e: e.t)
     bays = sorted(known | {e.bay_id for e in events})
     per_bay = {b: Tally() for b in bays}
+    missed: list[dict] = []  # the truth changes no event matched, to look at (the counts say only how many)
 
     def cut_off(window_end: float) -> bool:
         """Whether a matching window runs past the clip's end: an arrival 2 s before the end cannot be confirmed
@@ -262,11 +263,15 @@ def score(truth: list[TruthVisit], rep: Replay) -> dict:
         if at_start:
             t.parked_at_start += 1
             t.parked_at_start_found += bool(arr is not None and arr.parked_at_start)
+            if arr is None or not arr.parked_at_start:
+                missed.append({"bay_id": v.bay_id, "kind": "parked_at_start", "t_s": v.start_s})
         elif arr is not None or not cut_off(v.start_s + ARRIVE_S):
             t.arrivals += 1
             if arr is not None:
                 t.arrivals_found += 1
                 t.arrival_latency.append(arr.t - v.start_s)
+            else:
+                missed.append({"bay_id": v.bay_id, "kind": "arrival", "t_s": v.start_s})
         dep = None
         if v.end_s is not None:
             dep = _take(events, "vehicle_departed", v.bay_id, v.end_s - EARLY_S, v.end_s + DEPART_S)
@@ -277,9 +282,13 @@ def score(truth: list[TruthVisit], rep: Replay) -> dict:
             if dep is not None:
                 t.departures_found += 1
                 t.departure_latency.append(dep.t - v.end_s)
+            else:
+                missed.append({"bay_id": v.bay_id, "kind": "departure", "t_s": v.end_s})
             t.visits_found += bool(arr is not None and dep is not None)
+    false_events = []
     for e in events:
         if not e.matched:
+            false_events.append({"bay_id": e.bay_id, "type": e.type, "t_s": round(e.t, 3)})
             tally = per_bay[e.bay_id]
             if e.type == "vehicle_arrived":
                 tally.false_arrivals += 1
@@ -307,7 +316,9 @@ def score(truth: list[TruthVisit], rep: Replay) -> dict:
         scenes[scene_of.get(b, NO_SCENE)].add(t)
         total.add(t)
     return {"total": total.to_dict(), "scenes": {s: t.to_dict() for s, t in sorted(scenes.items())},
-            "bays": {b: t.to_dict() for b, t in per_bay.items()}, "clip_s": rep.clip_s, "fps": rep.fps}
+            "bays": {b: t.to_dict() for b, t in per_bay.items()}, "clip_s": rep.clip_s, "fps": rep.fps,
+            "false_events": false_events,
+            "missed": sorted(missed, key=lambda m: (m["t_s"], m["bay_id"]))}
 
 
 def format_report(r: dict) -> str:

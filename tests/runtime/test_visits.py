@@ -251,3 +251,27 @@ def test_an_arrival_or_departure_too_close_to_the_clip_end_to_be_reported_is_not
     assert (b["arrivals"], b["arrivals_found"], b["truth_visits"]) == (0, 0, 1)
     assert (c["departures"], c["departures_found"], c["visits_found"], c["complete"]) == (1, 1, 1, 1)
     assert (r["total"]["false_arrivals"], r["total"]["false_departures"]) == (0, 0)
+
+
+def test_the_json_names_each_false_event_and_each_missed_change(tmp_path):
+    """The counts say how many events were false; finding out why needs which bay and when (the
+    classifier's reading there, the picture): the report lists them, in clip seconds."""
+    truth = tmp_path / "truth.csv"
+    truth.write_text("bay_id,start_s,end_s\nA,0,60\nA,100,150\nB,20,\nC,0,\n")
+    ev = tmp_path / "ev.jsonl"
+    write_events(ev, [(4, "A", "vehicle_arrived", {"parked_at_start": True}), (70, "A", "vehicle_departed"),
+                      (104, "A", "vehicle_arrived"), (180, "A", "vehicle_departed"),  # 30 s late
+                      (45, "B", "vehicle_arrived"),  # 25 s late
+                      (3, "C", "vehicle_arrived"),  # not flagged: the parked car is not recognised as such
+                      (50, "D", "vehicle_arrived")])  # a bay the truth never fills
+    r = score(read_truth(truth), read_events(ev))
+    assert r["false_events"] == [{"bay_id": "B", "type": "vehicle_arrived", "t_s": 45.0},
+                                 {"bay_id": "D", "type": "vehicle_arrived", "t_s": 50.0},
+                                 {"bay_id": "A", "type": "vehicle_departed", "t_s": 180.0}]
+    assert r["missed"] == [{"bay_id": "C", "kind": "parked_at_start", "t_s": 0.0},
+                           {"bay_id": "B", "kind": "arrival", "t_s": 20.0},
+                           {"bay_id": "A", "kind": "departure", "t_s": 150.0}]
+    tot = r["total"]
+    assert len(r["false_events"]) == tot["false_arrivals"] + tot["false_departures"]
+    assert len(r["missed"]) == (tot["arrivals"] - tot["arrivals_found"] + tot["departures"] - tot["departures_found"]
+                                + tot["parked_at_start"] - tot["parked_at_start_found"])
