@@ -58,7 +58,7 @@ MONO_SPREAD = 5
 # out: their two-letters-five-digits text is what an NEV serial without its province looks like).
 KIND_COLOUR = {
     "embassy": "black", "consulate": "black", "hk": "black", "macau": "black",
-    "police": "white", "armed_police": "white",
+    "police": "white", "armed_police": "white", "emergency": "white",
     "coach": "yellow", "trailer": "yellow",
 }
 

@@ -159,8 +159,11 @@ def _decide(text: str, colour: ColourResult, lists: PlateLists | None) -> Verdic
         # no hue: night, infrared, over-exposure, fading and glare take a plate's colour away,
         # so white / black exclude nothing the text does not (black plates are 使/领/港/澳, white
         # ones police / military: their texts say so). An over-exposed gradient green plate
-        # reads white with dark characters — trust the format when polarity agrees
-        if nev_format and c == "white" and dark is not False:
+        # reads white with dark characters — trust the format when polarity agrees. Only the
+        # small NEV plate's: the large one is a yellow-green two-tone, and the one white plate with
+        # 8 characters is the emergency plate (京X1234应急), whose red 应急 misread as two serial
+        # characters makes a large NEV serial (京X12349A) — undecided, never NEV by its format
+        if nev_format and c == "white" and dark is not False and kind == "small_nev":
             return Verdict(True, "format", code, kind, energy)
         if tail is not None:
             return Verdict(None, "format" if c == "white" and dark is not False else "conflict", code, kind, energy)

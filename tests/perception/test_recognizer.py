@@ -18,10 +18,11 @@ from edge_agent.perception.recognizer import (
 from edge_agent.perception.sessions import SessionFactory
 from edge_agent.perception.shape import plate_shape
 from edge_agent.perception.verdict import decide
+from edge_agent.plates import parse_plate
 from tests.perception.render import plate_crop, render_plate
 
 # A model dictionary with characters outside the plate vocabulary, like PP-OCR's 6,623.
-CLASSES = ["", *"京粤皖苏使民航领锁港学警挂", *"0123456789", *"ABCDEFGHIJKLMNOPQRSTUVWXYZ", "·", " "]
+CLASSES = ["", *"京粤皖苏使民航领锁港学警挂应急", *"0123456789", *"ABCDEFGHIJKLMNOPQRSTUVWXYZ", "·", " "]
 IDX = {c: i for i, c in enumerate(CLASSES)}
 
 
@@ -105,6 +106,16 @@ def test_digit_in_province_slot_is_a_province(dec):
     assert dec.decode(p)[0] == "粤B12345"
 
 
+def test_emergency_plate_keeps_its_suffix_and_is_no_nev_serial(dec):
+    """The emergency plate (京X1234应急) has 8 characters like an NEV plate: its 应急 is read, not bent
+    into serial characters (京X12340A); a read with one of them keeps it and fits no NEV serial."""
+    assert dec.decode(frames("京", "X", "1", "2", "3", "4", "应", "急"))[0] == "京X1234应急"
+    assert dec.decode(frames("京", "1", "2", "3", "4", "5", "应", "急"))[0] == "京12345应急"
+    lost = dec.decode(frames("京", "X", "1", "2", "3", "4", {"0": 0.5, "D": 0.3}, "急"))[0]
+    assert lost == "京X12340急" and not parse_plate(lost).valid
+    assert dec.decode(frames("X", "1", "2", "3", "4", "应", "急"))[0] == "X1234应急"  # province not read
+
+
 def test_guangdong_z_is_the_hong_kong_macau_series(dec):
     # 粤Z is issued only to cross-border Hong Kong / Macau vehicles: the last slot is 港 or 澳
     # (a 90 px rendered 粤ZF023港 read 粤ZF0238 and was then called a blue civil plate)
@@ -141,7 +152,8 @@ def sessions():
 
 
 @pytest.mark.parametrize("text,style", [("苏E12345", "blue"), ("皖AD12345", "small_nev"), ("民航B9016", "green_white"),
-                                        ("京A1234警", "police"), ("粤B12345", "blue")])
+                                        ("京A1234警", "police"), ("粤B12345", "blue"), ("京X1234应急", "emergency"),
+                                        ("粤S0518应急", "emergency")])
 def test_ppocr_reads_rendered_plates(models_dir, sessions, text, style):
     rec = create_recognizer("ppocr_v4", models_dir, sessions)
     [(got, conf, chars)] = rec.read([plate_crop(text, style, seed=1)])

@@ -35,6 +35,11 @@ CASES = [
     ("粤ZJ541澳", True, "macau", "27", False, None),
     ("WJ07X0230", True, "armed_police", "31", False, None),
     ("VA30093", True, "military", "32", False, None),
+    # emergency rescue (since 2018-12): 8 characters, white, red 应急 — no NEV plate
+    ("京X1234应急", True, "emergency", "99", False, None),
+    ("粤S0518应急", True, "emergency", "99", False, None),
+    ("京12345应急", True, "emergency", "99", False, None),  # the ministry's own: no team letter
+    ("京X123应急", False, "unknown", "99", False, None),
     # I and O never appear in a serial
     ("皖AI12345", False, "unknown", "99", False, None),
     ("京AO1234", False, "unknown", "99", False, None),
@@ -94,4 +99,4 @@ def test_vocabulary_constants_cover_every_plate_character():
     assert len(PROVINCES) == 31 and len(set(PROVINCES)) == 31
     for text, *_ in CASES:
         assert set(text) <= set(PLATE_VOCAB) | {"·", " "}, text
-    assert set("港澳学警使领挂民航") == set(SPECIAL)
+    assert set("港澳学警使领挂民航应急") == set(SPECIAL)

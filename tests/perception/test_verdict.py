@@ -48,6 +48,11 @@ TABLE = [
     ("皖AD12345", "yellow", True, None, "conflict", "52"),  # a yellow plate never has 8: a warm cast on green
     ("皖AD12345", "yellow", False, False, "colour", "01"),  # light characters on yellow: no NEV plate either
     ("鄂F8888警", "white", True, False, "colour", "23"),
+    ("京X1234应急", "white", True, False, "colour", "99"),  # emergency rescue: white, 8 characters
+    ("京X1234应急", "unknown", None, False, "format", "99"),
+    # a large NEV serial on white is what the emergency plate's red 应急 misread makes (京X12349A):
+    # the large NEV plate is a yellow-green two-tone, only the small one's gradient washes out white
+    ("京X12349A", "white", True, None, "format", "51"),
     ("使198476", "black", False, False, "colour", "03"),
     ("粤Z1234港", "black", False, False, "colour", "26"),
     # undecided rather than wrong
