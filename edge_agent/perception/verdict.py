@@ -121,8 +121,10 @@ def _decide(text: str, colour: ColourResult, lists: PlateLists | None) -> Verdic
 
     strength = colour.scores.get("polarity", 1.0)
     if c == "blue":
-        if nev_format and dark is True and colour.scores.get("cyan", 1.0) >= CYAN_SHARE:
-            # blue with dark characters is not a blue plate: an over-exposed (cyan) green one
+        if nev_format and dark is True and colour.scores.get("cyan", 1.0) >= CYAN_SHARE and kind == "small_nev":
+            # blue with dark characters is not a blue plate: an over-exposed (cyan) green one —
+            # the small NEV plate's gradient; a large NEV serial there is as well a white
+            # emergency plate under a cold cast, its 应急 misread (京X12342J): undecided below
             return Verdict(True, "format+polarity", code, kind, energy)
         if dark is True and strength >= POLARITY_MIN and (tail is not None or not info.valid):
             # blue plates carry white characters: dark ones say the hue is a cast (a camera on

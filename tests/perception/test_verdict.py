@@ -142,6 +142,9 @@ def test_deep_blue_plate_with_blur_faked_dark_characters_is_not_nev():
     assert decide("豫NB19579", deep).nev is False
     cyan = ColourResult("blue", True, {"blue": 0.9, "chroma": 0.9, "cyan": 0.9, "polarity": 0.2}, 0.9)
     assert decide("皖AD12345", cyan).nev is True
+    # a large NEV serial on cyan with dark characters is as well a white emergency plate under a
+    # cold cast, its red 应急 read as a digit and a letter (京X12342J, tungsten preset in daylight)
+    assert (decide("京X12342J", cyan).nev, decide("京X12342J", cyan).reason) == (None, "conflict")
 
 
 def test_deep_blue_with_clear_dark_characters_is_undecided_unless_the_text_is_civil():
