@@ -224,9 +224,11 @@ class CtcPlateDecoder:
             return self._plain(segs)
         chars, confs = [], []
         # 应 or 急 on the best path: the emergency plate (8 characters, no NEV serial), or what is
-        # left of one — never bent into an NEV serial (a fire engine's 京X1234应急 read 京X12349A)
+        # left of one — never bent into an NEV serial (a fire engine's 京X1234应急 read 京X12349A).
+        # Nor is a reading that ends in a suffix no NEV plate carries (警学挂领港澳): a police plate
+        # read with one serial character too many (京A12344警) became the large NEV 京A12344A
         emergency = not lead and any(s.char in EMERGENCY for s in segs)
-        if len(segs) == 8 and not lead and not emergency:
+        if len(segs) == 8 and not lead and not emergency and segs[-1].char not in SUFFIXES:
             chars, confs = self._nev(segs)
         for pos, seg in enumerate(segs[len(chars):], len(chars)):
             allowed = _allowed(pos, len(segs), lead, emergency)
@@ -239,7 +241,8 @@ class CtcPlateDecoder:
         return Read("".join(chars), float(np.prod(confs) ** (1 / len(confs))), tuple(confs), ranking)
 
     def _nev(self, segs: list[Segment]) -> tuple[list[str], list[float]]:
-        """An 8-character civil reading is an NEV plate (GA 36: every other civil plate has 7), so
+        """An 8-character civil reading is an NEV plate (GA 36: every other civil plate has 7; the
+        emergency plate's 8 end in 应急, and a reading ending in 警学挂领港澳 is not asked), so
         its slots follow one of the two NEV serials — small: the energy letter third, four digits
         last; large: five digits, the energy letter last — whichever its frames back better.
         A round energy letter read as a digit (皖AD12345 read 皖A012345, 浙A12345D read 浙A123450:

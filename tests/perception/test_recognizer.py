@@ -116,6 +116,21 @@ def test_emergency_plate_keeps_its_suffix_and_is_no_nev_serial(dec):
     assert dec.decode(frames("X", "1", "2", "3", "4", "应", "急"))[0] == "X1234应急"  # province not read
 
 
+@pytest.mark.parametrize("seq,read", [
+    (("京", "A", "1", "2", "3", "4", "-", "4", "警"), "京A12344警"),  # was the large NEV 京A12344A
+    (("粤", "B", "1", "2", "3", "4", "5", "学"), "粤B12345学"),
+    (("皖", "A", "1", "2", "3", "4", "-", "4", "挂"), "皖A12344挂"),
+    (("粤", "A", "0", "-", "0", "-", "0", "1", "-", "1", "领"), "粤A00011领"),
+])
+def test_a_suffix_plate_read_one_character_long_is_no_nev_serial(dec, seq, read):
+    """警 / 学 / 挂 / 领 / 港 / 澳 end plates that are never NEV ones: a reading of 8 that ends in one
+    (a spurious serial character) keeps it and fits no plate — partial, not an NEV serial whose
+    energy letter was forced onto the suffix, which the format alone made NEV (infrared, white)."""
+    text = dec.decode(frames(*seq))[0]
+    assert text == read and not parse_plate(text).valid
+    assert decide(text, ColourResult("unknown", None)).nev is not True
+
+
 def test_guangdong_z_is_the_hong_kong_macau_series(dec):
     # 粤Z is issued only to cross-border Hong Kong / Macau vehicles: the last slot is 港 or 澳
     # (a 90 px rendered 粤ZF023港 read 粤ZF0238 and was then called a blue civil plate)
