@@ -25,6 +25,8 @@ Why this order and these vetoes (plate-rules.md, perception-facts.md):
 - Infrared / monochrome frames have no colour: the 8-character format decides alone. White and
   black are no hue either (night, glare, over-exposure, fading take it away): they exclude only
   what the text excludes — an NEV serial on them, or a partial read, is undecided.
+- Red characters at the plate's end (``colour._red_end`` ≥ ``RED_END_MIN``) are 警 or 应急, white
+  plates: an NEV text there (an emergency plate's 应急 misread into an NEV serial) is undecided.
 - Only a verdict of NEV, or a complete valid NEV text, carries an NEV kind / type code (51, 52):
   a province-less or partial read that is undecided says ``unknown`` / 99.
 - Green with dark characters but a text that reads as an ordinary plate is left undecided
@@ -77,6 +79,12 @@ WHITE_ON_GREEN = ("civil_aviation", "agricultural")
 # 7 digits, is what an NEV serial misread A→4, D→0 looks like: it needs white characters.)
 CIVIL_AVIATION_PREFIX = "民航"
 _NEV_KINDS = ("small_nev", "large_nev")
+# Share of the strokes in the plate's last quarter that are red (``colour._red_end``) from which the
+# plate has red characters — 警 or 应急, never an NEV plate. Measured: NEV plates 0–0.008 (plates-dev,
+# 26 reads) and 0–0.022 (rendered, 61 reads under casts, blur, night, JPEG, 60–200 px); emergency
+# plates 0.14–0.65 except under a tungsten cast (0.009–0.08); blue and yellow plates, where this
+# rule never applies (no NEV verdict there), up to 0.35 (fringes).
+RED_END_MIN = 0.1
 
 
 def _list_entry(text: str, lists: PlateLists | None) -> str | None:
@@ -119,6 +127,10 @@ def _decide(text: str, colour: ColourResult, lists: PlateLists | None) -> Verdic
     code = {"small_nev": "52", "large_nev": "51"}.get(kind, info.type_code)
     c, dark = colour.colour, colour.dark_chars
 
+    if colour.scores.get("red_end", 0.0) >= RED_END_MIN and (nev_format or tail is not None):
+        # red characters at the end: 警 or 应急 (an emergency plate whose 应急 was misread into an
+        # NEV serial, 粤SD51861 at 60 px); an NEV plate's characters are all black
+        return Verdict(None, "conflict", code, kind, energy)
     strength = colour.scores.get("polarity", 1.0)
     if c == "blue":
         if nev_format and dark is True and colour.scores.get("cyan", 1.0) >= CYAN_SHARE and kind == "small_nev":

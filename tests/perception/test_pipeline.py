@@ -100,6 +100,16 @@ def test_emergency_plate_is_never_called_nev(pipeline, text):
             assert r.nev is not True, (width, seed, yaw, r.text, r.colour, r.nev_reason)
 
 
+@pytest.mark.parametrize("text,width,seed", [("粤S0518应急", 60, 0), ("粤S0518应急", 55, 2), ("京X1234应急", 60, 2)])
+def test_small_emergency_plate_misread_as_a_small_nev_serial_is_not_nev(pipeline, text, width, seed):
+    """At 55–60 px the red 应急 is read as serial characters and the eight fit a small NEV serial
+    (粤SD51831, 京XH23431); white with dark characters then turned "green", NEV. Red characters at
+    the plate's end (警 / 应急; an NEV plate's are all black) leave it undecided."""
+    scene, _ = render_scene(render_plate(text, "emergency"), seed=seed, frame=(1280, 720), plate_width=width)
+    reads = pipeline.process(scene)
+    assert reads and all(r.nev is not True for r in reads), [(r.text, r.colour, r.nev_reason) for r in reads]
+
+
 def test_allow_list_overrides(models_dir):
     p = Pipeline.from_config(PerceptionConfig(threads=2), models_dir, PlateLists(allow=["苏E12345"]))
     scene, _ = render_scene(render_plate("苏E12345", "blue"), seed=1, plate_width=200)

@@ -221,3 +221,22 @@ def test_white_characters_on_green_need_a_white_on_green_text_or_clear_dominance
     if nev is None:
         assert (v.reason, v.type_code) == (reason, code)
     assert decide("皖1946673", ColourResult("green", False, {"polarity": strength}, 0.9)).nev is False
+
+
+@pytest.mark.parametrize("colour", ["white", "green", "yellow_green"])
+def test_red_characters_at_the_end_are_no_nev_plate(colour):
+    """警 and 应急 are the only red characters (white plates); an NEV plate's are all black. A small
+    emergency plate read as an NEV serial (粤SD51831) with red strokes at its end is undecided."""
+    red = ColourResult(colour, True, {"polarity": 0.3, "red_end": 0.3}, 0.9)
+    black = ColourResult(colour, True, {"polarity": 0.3, "red_end": 0.0}, 0.9)
+    for text in ("粤SD51831", "京X12349A"):
+        assert (decide(text, red).nev, decide(text, red).reason) == (None, "conflict")
+    assert decide("粤SD51831", black).nev is True
+
+
+def test_rendered_plates_measure_red_only_where_painted():
+    """``red_end`` on crops as the rectifier hands them over: 应急 and 警 red, NEV plates none."""
+    for text, style in [("京X1234应急", "emergency"), ("粤S0518应急", "emergency"), ("京A1234警", "police")]:
+        assert classify_colour(plate_crop(text, style)).scores["red_end"] >= 0.1, text
+    for text, style in [("京AD12345", "small_nev"), ("沪A12345F", "large_nev"), ("苏E12345", "blue")]:
+        assert classify_colour(plate_crop(text, style)).scores["red_end"] < 0.03, text
