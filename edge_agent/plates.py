@@ -22,10 +22,17 @@ from dataclasses import dataclass
 PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
 
 
+#: Separators a written plate may carry between its characters: the plate's own dot as typed or pasted
+#: (middle dot, bullet, katakana middle dot — a Japanese-style input method's, hyphenation point, dot
+#: operators), spaces and dashes. Full-width forms are folded to these by NFKC first.
+SEPARATORS = frozenset(" .·•・‧∙⋅-–—_\t")
+
+
 def normalise_plate(text: str) -> str:
-    """Upper-case, no spaces, dots or dashes: ``皖A·D1234 5`` → ``皖AD12345``. Full-width letters, digits and
-    spaces (what a Chinese input method types in its full-width mode: ``粤Ｂ１２　３``) are the ASCII ones (NFKC)."""
-    return "".join(ch for ch in unicodedata.normalize("NFKC", text).upper() if ch not in " .·-_\t")
+    """Upper-case, no spaces, dots or dashes: ``皖A·D1234 5`` (also ``皖A•D12345``, ``皖A・D12345``) →
+    ``皖AD12345``. Full-width letters, digits and spaces (what a Chinese input method types in its
+    full-width mode: ``粤Ｂ１２　３``) are the ASCII ones (NFKC)."""
+    return "".join(ch for ch in unicodedata.normalize("NFKC", text).upper() if ch not in SEPARATORS)
 
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"

@@ -83,6 +83,11 @@ def test_colour_separates_small_from_large_ordinary_plates():
 def test_dots_spaces_and_lower_case_are_normalised():
     info = parse_plate("皖a·d1234 5")
     assert info.text == "皖AD12345" and info.kind == "small_nev"
+    # the plate's dot as other input methods and web pages write it (bullet, katakana middle dot and its
+    # half-width form, hyphenation point, dot operator, en dash): an allow-list entry pasted so is a plate
+    for dot in "•・･‧∙⋅–":
+        assert parse_plate(f"皖A{dot}D12345").text == "皖AD12345", dot
+    assert not parse_plate("皖A!D12345").valid  # other punctuation is no separator
 
 
 def test_nev_format_does_not_depend_on_the_province():
