@@ -22,15 +22,27 @@ from dataclasses import dataclass
 PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
 
 
+#: Separators a written plate may carry between its characters: the plate's own dot as typed or pasted
+#: (middle dot, bullet, katakana middle dot — a Japanese-style input method's, hyphenation point, dot
+#: operators), spaces and dashes. Full-width forms are folded to these by NFKC first.
+SEPARATORS = frozenset(" .·•・‧∙⋅-–—_\t")
+
+
 def normalise_plate(text: str) -> str:
-    """Upper-case, no spaces, dots or dashes: ``皖A·D1234 5`` → ``皖AD12345``. Full-width letters, digits and
-    spaces (what a Chinese input method types in its full-width mode: ``粤Ｂ１２　３``) are the ASCII ones (NFKC)."""
-    return "".join(ch for ch in unicodedata.normalize("NFKC", text).upper() if ch not in " .·-_\t")
+    """Upper-case, no spaces, dots or dashes: ``皖A·D1234 5`` (also ``皖A•D12345``, ``皖A・D12345``) →
+    ``皖AD12345``. Full-width letters, digits and spaces (what a Chinese input method types in its
+    full-width mode: ``粤Ｂ１２　３``) are the ASCII ones (NFKC)."""
+    return "".join(ch for ch in unicodedata.normalize("NFKC", text).upper() if ch not in SEPARATORS)
 
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 DIGITS = "0123456789"
-SPECIAL = "港澳学警使领挂民航"
+#: The emergency-rescue plate's two-character suffix (fire and forest rescue vehicles since 2018-12: white,
+#: black characters, a red 应急 — province, team code X / S (a digit for the ministry), four digits, 应急).
+#: Eight characters, like an NEV plate: a recogniser that cannot emit 应急 reads them as two serial
+#: characters, and the eight are then bent into an NEV serial (``京X12349A``).
+EMERGENCY = "应急"
+SPECIAL = "港澳学警使领挂民航" + EMERGENCY
 #: Every character a Chinese civil plate can show (what a recogniser's CTC may emit).
 PLATE_VOCAB = PROVINCES + DIGITS + LETTERS + SPECIAL
 
@@ -58,6 +70,7 @@ _FORMATS: tuple[tuple[str, str, re.Pattern[str]], ...] = (
     ("police", "23", re.compile(f"^{_PROV}{_ISSUER}{_SER}{{4}}警$")),
     ("coach", "16", re.compile(f"^{_PROV}{_ISSUER}{_SER}{{4}}学$")),
     ("trailer", "15", re.compile(f"^{_PROV}{_ISSUER}{_SER}{{4}}挂$")),
+    ("emergency", "99", re.compile(f"^{_PROV}{_SER}[0-9]{{4}}{EMERGENCY}$")),
     ("agricultural", "99", re.compile(f"^{_PROV}[0-9]{{7}}$")),
     ("armed_police", "31", re.compile("^WJ[0-9]{2}[A-Z0-9]{5}$")),
     ("military", "32", re.compile("^[A-Z]{2}[0-9]{5}$")),
@@ -69,7 +82,7 @@ _FORMATS: tuple[tuple[str, str, re.Pattern[str]], ...] = (
 class PlateInfo:
     text: str  # normalised (no dots/spaces, upper case)
     valid: bool  # a GA 36-2018 (or armed-police/military) format, province included
-    kind: str  # small | large | small_nev | large_nev | trailer | coach | police | embassy | ... | unknown
+    kind: str  # small | large | small_nev | large_nev | trailer | coach | police | emergency | embassy | ... | unknown
     type_code: str  # GA 24.7 style: 01 02 03 04 15 16 23 26 27 31 32 51 52 99
     is_nev_format: bool  # 8 characters whose serial is an NEV serial (province not checked)
     energy: str | None  # "battery" | "other" for NEV formats, else None

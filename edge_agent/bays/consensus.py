@@ -32,6 +32,9 @@ class Consensus:
     # its characters stay dark, which the colour alone would hide (``visit_verdict``)
     dark_chars: bool | None = None
     polarity: float | None = None
+    # red strokes at the plate's end (``verdict.RED_END_MIN``: 警 / 应急, never an NEV plate), the mean over
+    # the complete reads of the winning colour; None: none measured
+    red_end: float | None = None
 
 
 class PlateVote:
@@ -42,6 +45,7 @@ class PlateVote:
         self._reads: list[tuple[str, tuple[float, ...], float, str]] = []
         self._partial: list[tuple[str, tuple[float, ...], float, str]] = []
         self._polarity: list[tuple[str, float, bool, float]] = []  # complete reads: colour, conf, dark, strength
+        self._red: list[tuple[str, float, float]] = []  # complete reads: colour, conf, red_end
         # the last result, until a read is added: the machine asks at every frame while a visit is undecided, and
         # the vote is O(reads) — an undecided car parked for hours, read every few seconds, holds thousands
         self._result: Consensus | None = None
@@ -66,6 +70,9 @@ class PlateVote:
         dark, strength = read.extra.get("dark_chars"), read.extra.get("polarity")
         if not partial and isinstance(dark, bool) and isinstance(strength, (int, float)):
             self._polarity.append((read.colour or "unknown", read.confidence, dark, float(strength)))
+        red = read.extra.get("red_end")
+        if not partial and isinstance(red, (int, float)) and not isinstance(red, bool):
+            self._red.append((read.colour or "unknown", read.confidence, float(red)))
         return True
 
     def result(self) -> Consensus | None:
@@ -104,8 +111,10 @@ class PlateVote:
         else:
             colour, share = "unknown", 0.0
         dark, strength = self._measured_polarity(colour)
+        red = [(conf, r) for c, conf, r in self._red if c == colour]
+        red_end = sum(conf * r for conf, r in red) / sum(conf for conf, _ in red) if red else None
         return Consensus("".join(chars), score / n, colour, share, len(group), len(self._reads) + len(self._partial),
-                         dark, strength)
+                         dark, strength, red_end)
 
     def _measured_polarity(self, colour: str) -> tuple[bool | None, float | None]:
         weight = {True: 0.0, False: 0.0}

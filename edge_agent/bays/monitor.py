@@ -196,7 +196,7 @@ class BayMonitor:
         return kept
 
     def _verdict(self, c: Consensus) -> Verdict:
-        return decide_visit(c.text, c.colour, self.lists, c.dark_chars, c.polarity)
+        return decide_visit(c.text, c.colour, self.lists, c.dark_chars, c.polarity, c.red_end)
 
     def bay_ids(self) -> list[str]:
         return list(self.machines)

@@ -28,28 +28,31 @@ __all__ = ["Verdict", "decide_visit"]
 
 
 def decide_visit(text: str, colour: str, lists: PlateLists | None, dark_chars: bool | None = None,
-                 polarity: float | None = None) -> Verdict:
+                 polarity: float | None = None, red_end: float | None = None) -> Verdict:
     """Verdict for ``text`` seen (by majority) on a ``colour`` plate; the operator's lists win.
 
     ``dark_chars`` / ``polarity``: what the reads of that colour measured (``Consensus``). They
     only ever turn a "not NEV" — the verdict that fines — into doubt: never into NEV (the visit
-    has no hue shares to tell an over-exposed cyan "blue" apart), and an NEV verdict stays."""
+    has no hue shares to tell an over-exposed cyan "blue" apart), and an NEV verdict stays.
+    ``red_end``: the red strokes the reads measured at the plate's end (警 / 应急): with an NEV text,
+    what the frames judged undecided stays so (a small emergency plate read as an NEV serial)."""
     implied = None if colour == "unknown" else colour in _DARK_CHAR_COLOURS
-    v = decide(text, ColourResult(colour=colour, dark_chars=implied, confidence=1.0), lists)
+    red = {} if red_end is None else {"red_end": red_end}
+    v = decide(text, ColourResult(colour=colour, dark_chars=implied, scores=red, confidence=1.0), lists)
     if v.nev is None and colour in _GREENS and dark_chars is False:
-        white = decide(text, _measured(colour, False, polarity), lists)
+        white = decide(text, _measured(colour, False, polarity, red), lists)
         # only a text of a white-on-green kind: an NEV plate read without its energy letter (粤B12345) with
         # its polarity mismeasured stays in doubt, as before
         return white if white.nev is False and white.kind in WHITE_ON_GREEN else v
     if v.nev is not False or dark_chars is None or implied is None or dark_chars == implied \
             or v.reason.endswith("_list"):
         return v
-    measured = decide(text, _measured(colour, dark_chars, polarity), lists)
+    measured = decide(text, _measured(colour, dark_chars, polarity, red), lists)
     if measured.nev == v.nev:
         return v
     return measured if measured.nev is None else replace(v, nev=None, reason="conflict")
 
 
-def _measured(colour: str, dark_chars: bool, polarity: float | None) -> ColourResult:
-    scores = {"cyan": 0.0} if polarity is None else {"cyan": 0.0, "polarity": polarity}
+def _measured(colour: str, dark_chars: bool, polarity: float | None, red: dict[str, float]) -> ColourResult:
+    scores = dict(red, cyan=0.0) if polarity is None else dict(red, cyan=0.0, polarity=polarity)
     return ColourResult(colour=colour, dark_chars=dark_chars, scores=scores, confidence=1.0)

@@ -50,6 +50,10 @@ YELLOW_GREEN_SHARE = 0.18
 TINT_S = 18
 TINT_COVER = 0.3
 TINT_MIN = 0.5
+# Red characters (OpenCV hue below the first or from the second value) in the last RED_END_WIDTH of
+# the plate: only 警 and 应急 are painted red (``_red_end``).
+HUE_RED = (8, 170)
+RED_END_WIDTH = 0.25
 # An infrared / monochrome frame has (almost) equal channels everywhere: colour is unknown,
 # which tells the verdict to let the text format decide. Real colour photos of white and
 # black plates measured ≥ 9 at the 99th percentile of the channel spread.
@@ -58,7 +62,7 @@ MONO_SPREAD = 5
 # out: their two-letters-five-digits text is what an NEV serial without its province looks like).
 KIND_COLOUR = {
     "embassy": "black", "consulate": "black", "hk": "black", "macau": "black",
-    "police": "white", "armed_police": "white",
+    "police": "white", "armed_police": "white", "emergency": "white",
     "coach": "yellow", "trailer": "yellow",
 }
 
@@ -145,7 +149,7 @@ def classify_colour(crop_bgr: np.ndarray | None, text: str | None = None) -> Col
     chroma = sum(shares.values())
     blue_votes = vote & (h >= HUE_BLUE[0]) & (h < HUE_BLUE[1])
     cyan = float((blue_votes & (h < CYAN_MAX)).sum() / blue_votes.sum()) if blue_votes.any() else 0.0
-    scores = dict(shares, chroma=chroma, polarity=strength, cyan=cyan)
+    scores = dict(shares, chroma=chroma, polarity=strength, cyan=cyan, red_end=_red_end(inner, strokes))
     if chroma >= CHROMA_MIN:
         colour = max(shares, key=shares.__getitem__)
         if colour in ("green", "yellow") and min(shares["green"], shares["yellow"]) >= YELLOW_GREEN_SHARE * chroma:
@@ -156,6 +160,20 @@ def classify_colour(crop_bgr: np.ndarray | None, text: str | None = None) -> Col
         confidence = 0.5 * (1.0 - chroma)
     ranking = _ranking(colour, round(confidence, 3), shares, chroma, h, s, dark_chars)
     return _with_text(ColourResult(colour, dark_chars, scores, round(confidence, 3), ranking), text)
+
+
+def _red_end(inner: np.ndarray, strokes: np.ndarray) -> float:
+    """Share of the character strokes in the plate's last quarter that are red (saturated, bright
+    enough to show a hue). GA 36 paints characters red only at the end of white plates — 警
+    (police) and 应急 (emergency rescue); an NEV plate's characters are all black."""
+    x0 = int(inner.shape[1] * (1 - RED_END_WIDTH))
+    ink = strokes[:, x0:]
+    if not ink.any():
+        return 0.0
+    hsv = cv2.cvtColor(inner[:, x0:], cv2.COLOR_BGR2HSV)[ink]
+    h, s, v = (hsv[:, i].astype(np.int32) for i in range(3))
+    red = ((h < HUE_RED[0]) | (h >= HUE_RED[1])) & (s >= VOTE_S) & (v >= VOTE_V)
+    return round(float(red.mean()), 4)
 
 
 def _ranking(colour: str, confidence: float, shares: dict[str, float], chroma: float, h: np.ndarray,

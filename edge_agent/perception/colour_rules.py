@@ -45,7 +45,7 @@ KIND_COLOURS = {
     "small": {"blue", "yellow"}, "large": {"blue", "yellow"},  # ordinary 7 characters: never green, never black
     "small_nev": {"green", "yellow_green"}, "large_nev": {"green", "yellow_green"},
     "coach": {"yellow"}, "trailer": {"yellow"},
-    "police": {"white"}, "armed_police": {"white"}, "military": {"white"},
+    "police": {"white"}, "armed_police": {"white"}, "military": {"white"}, "emergency": {"white"},
     "embassy": {"black"}, "consulate": {"black"}, "hk": {"black"}, "macau": {"black"},
     "civil_aviation": {"green"}, "agricultural": {"green"},  # white characters on green
 }

@@ -158,7 +158,7 @@ class Pipeline:
         colour = choose_colour(classify_colour(crop, text if complete else None), text, complete)
         v = decide(text, colour, self.lists)
         extra = {"dark_chars": colour.dark_chars, "polarity": round(float(colour.scores.get("polarity", 0.0)), 4),
-                 "kind": v.kind, "energy": v.energy}
+                 "red_end": round(float(colour.scores.get("red_end", 0.0)), 4), "kind": v.kind, "energy": v.energy}
         if prov is not None:
             extra.update(province_margin=round(prov.margin, 4), province_source=prov.source)
         return PlateRead(

@@ -16,7 +16,7 @@ from typing import Protocol, runtime_checkable
 import cv2
 import numpy as np
 
-from edge_agent.plates import DIGITS, ENERGY_LETTERS, LETTERS, PLATE_VOCAB, PROVINCES, parse_plate
+from edge_agent.plates import DIGITS, EMERGENCY, ENERGY_LETTERS, LETTERS, PLATE_VOCAB, PROVINCES, parse_plate
 
 ISSUERS = LETTERS.replace("I", "")  # issuing authority: 'O' is real there (粤O), 'I' is not
 SERIAL = LETTERS.replace("I", "").replace("O", "") + DIGITS  # serial: never I or O
@@ -102,8 +102,14 @@ class Segment:
     frames: int = 1  # how many frames the best path gave it
 
 
-def _allowed(pos: int, n: int, lead: str) -> str:
-    """Characters plate slot ``pos`` of an ``n``-character reading may hold."""
+def _allowed(pos: int, n: int, lead: str, emergency: bool = False) -> str:
+    """Characters plate slot ``pos`` of an ``n``-character reading may hold. ``emergency``: the
+    frames show 应 or 急, so the last two slots may hold the emergency plate's suffix and the
+    second one its team code (X, S) or, on the ministry's plates, a digit."""
+    if emergency and pos >= 1:
+        if pos >= n - 2:
+            return SERIAL + EMERGENCY[pos - (n - 2)]
+        return SERIAL
     if lead == "民":
         return "民航"[pos] if pos < 2 else SERIAL
     if lead == "使":
@@ -217,10 +223,15 @@ class CtcPlateDecoder:
         if not lead and segs[0].char not in PROVINCES and not self._province_slot(segs):
             return self._plain(segs)
         chars, confs = [], []
-        if len(segs) == 8 and not lead:
+        # 应 or 急 on the best path: the emergency plate (8 characters, no NEV serial), or what is
+        # left of one — never bent into an NEV serial (a fire engine's 京X1234应急 read 京X12349A).
+        # Nor is a reading that ends in a suffix no NEV plate carries (警学挂领港澳): a police plate
+        # read with one serial character too many (京A12344警) became the large NEV 京A12344A
+        emergency = not lead and any(s.char in EMERGENCY for s in segs)
+        if len(segs) == 8 and not lead and not emergency and segs[-1].char not in SUFFIXES:
             chars, confs = self._nev(segs)
         for pos, seg in enumerate(segs[len(chars):], len(chars)):
-            allowed = _allowed(pos, len(segs), lead)
+            allowed = _allowed(pos, len(segs), lead, emergency)
             if pos == len(segs) - 1 == 6 and chars[:2] == ["粤", "Z"]:
                 allowed = "港澳"  # 粤Z is the cross-border Hong Kong / Macau series only: 粤Z·F023港
             c, pr = self._best(seg, allowed)
@@ -230,7 +241,8 @@ class CtcPlateDecoder:
         return Read("".join(chars), float(np.prod(confs) ** (1 / len(confs))), tuple(confs), ranking)
 
     def _nev(self, segs: list[Segment]) -> tuple[list[str], list[float]]:
-        """An 8-character civil reading is an NEV plate (GA 36: every other civil plate has 7), so
+        """An 8-character civil reading is an NEV plate (GA 36: every other civil plate has 7; the
+        emergency plate's 8 end in 应急, and a reading ending in 警学挂领港澳 is not asked), so
         its slots follow one of the two NEV serials — small: the energy letter third, four digits
         last; large: five digits, the energy letter last — whichever its frames back better.
         A round energy letter read as a digit (皖AD12345 read 皖A012345, 浙A12345D read 浙A123450:
@@ -278,7 +290,7 @@ class CtcPlateDecoder:
 
     def _plain(self, segs: list[Segment]) -> ReadResult:
         """A reading without a province: only the serial rule (no I / O after two characters) applies."""
-        picks = [self._best(s, SERIAL + SUFFIXES) if i >= 2 else (s.char, float(s.probs[self._pos[s.char]]))
+        picks = [self._best(s, SERIAL + SUFFIXES + EMERGENCY) if i >= 2 else (s.char, float(s.probs[self._pos[s.char]]))
                  for i, s in enumerate(segs)]
         confs = [p for _, p in picks]
         return "".join(c for c, _ in picks), float(np.prod(confs) ** (1 / len(confs))), tuple(confs)

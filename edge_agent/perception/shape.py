@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from edge_agent.plates import ENERGY_LETTERS, LETTERS, PROVINCES, nev_tail, normalise_plate, parse_plate
+from edge_agent.plates import EMERGENCY, ENERGY_LETTERS, LETTERS, PROVINCES, nev_tail, normalise_plate, parse_plate
 
 MISSING = "?"  # marks a plate position the read does not cover
 PARTIAL_CONFIDENCE = 0.3  # a partial read's confidence never exceeds this
@@ -30,6 +30,8 @@ _PARTIAL: tuple[tuple[str, str, re.Pattern[str]], ...] = (
     # province dropped: issuer + ordinary / NEV serial / special suffix
     ("left", "?", re.compile(f"^{_ISSUER}(?:{_SER}{{5}}|[{ENERGY_LETTERS}]{_SER}[0-9]{{4}}|[0-9]{{5}}[{ENERGY_LETTERS}]"
                              f"|{_SER}{{4}}{_SUFFIX})$")),
+    # province dropped from an emergency plate (team code or the ministry's digit, four digits, 应急)
+    ("left", "?", re.compile(f"^{_SER}[0-9]{{4}}{EMERGENCY}$")),
     # last character dropped: province + issuer + 4 serial characters
     ("right", "?", re.compile(f"^{_PROV}{_ISSUER}{_SER}{{4}}$")),
     # province and issuer dropped, or the lower row of a two-row plate alone

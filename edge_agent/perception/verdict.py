@@ -25,6 +25,8 @@ Why this order and these vetoes (plate-rules.md, perception-facts.md):
 - Infrared / monochrome frames have no colour: the 8-character format decides alone. White and
   black are no hue either (night, glare, over-exposure, fading take it away): they exclude only
   what the text excludes — an NEV serial on them, or a partial read, is undecided.
+- Red characters at the plate's end (``colour._red_end`` ≥ ``RED_END_MIN``) are 警 or 应急, white
+  plates: an NEV text there (an emergency plate's 应急 misread into an NEV serial) is undecided.
 - Only a verdict of NEV, or a complete valid NEV text, carries an NEV kind / type code (51, 52):
   a province-less or partial read that is undecided says ``unknown`` / 99.
 - Green with dark characters but a text that reads as an ordinary plate is left undecided
@@ -77,6 +79,12 @@ WHITE_ON_GREEN = ("civil_aviation", "agricultural")
 # 7 digits, is what an NEV serial misread A→4, D→0 looks like: it needs white characters.)
 CIVIL_AVIATION_PREFIX = "民航"
 _NEV_KINDS = ("small_nev", "large_nev")
+# Share of the strokes in the plate's last quarter that are red (``colour._red_end``) from which the
+# plate has red characters — 警 or 应急, never an NEV plate. Measured: NEV plates 0–0.008 (plates-dev,
+# 26 reads) and 0–0.022 (rendered, 61 reads under casts, blur, night, JPEG, 60–200 px); emergency
+# plates 0.14–0.65 except under a tungsten cast (0.009–0.08); blue and yellow plates, where this
+# rule never applies (no NEV verdict there), up to 0.35 (fringes).
+RED_END_MIN = 0.1
 
 
 def _list_entry(text: str, lists: PlateLists | None) -> str | None:
@@ -119,10 +127,16 @@ def _decide(text: str, colour: ColourResult, lists: PlateLists | None) -> Verdic
     code = {"small_nev": "52", "large_nev": "51"}.get(kind, info.type_code)
     c, dark = colour.colour, colour.dark_chars
 
+    if colour.scores.get("red_end", 0.0) >= RED_END_MIN and (nev_format or tail is not None):
+        # red characters at the end: 警 or 应急 (an emergency plate whose 应急 was misread into an
+        # NEV serial, 粤SD51861 at 60 px); an NEV plate's characters are all black
+        return Verdict(None, "conflict", code, kind, energy)
     strength = colour.scores.get("polarity", 1.0)
     if c == "blue":
-        if nev_format and dark is True and colour.scores.get("cyan", 1.0) >= CYAN_SHARE:
-            # blue with dark characters is not a blue plate: an over-exposed (cyan) green one
+        if nev_format and dark is True and colour.scores.get("cyan", 1.0) >= CYAN_SHARE and kind == "small_nev":
+            # blue with dark characters is not a blue plate: an over-exposed (cyan) green one —
+            # the small NEV plate's gradient; a large NEV serial there is as well a white
+            # emergency plate under a cold cast, its 应急 misread (京X12342J): undecided below
             return Verdict(True, "format+polarity", code, kind, energy)
         if dark is True and strength >= POLARITY_MIN and (tail is not None or not info.valid):
             # blue plates carry white characters: dark ones say the hue is a cast (a camera on
@@ -159,8 +173,11 @@ def _decide(text: str, colour: ColourResult, lists: PlateLists | None) -> Verdic
         # no hue: night, infrared, over-exposure, fading and glare take a plate's colour away,
         # so white / black exclude nothing the text does not (black plates are 使/领/港/澳, white
         # ones police / military: their texts say so). An over-exposed gradient green plate
-        # reads white with dark characters — trust the format when polarity agrees
-        if nev_format and c == "white" and dark is not False:
+        # reads white with dark characters — trust the format when polarity agrees. Only the
+        # small NEV plate's: the large one is a yellow-green two-tone, and the one white plate with
+        # 8 characters is the emergency plate (京X1234应急), whose red 应急 misread as two serial
+        # characters makes a large NEV serial (京X12349A) — undecided, never NEV by its format
+        if nev_format and c == "white" and dark is not False and kind == "small_nev":
             return Verdict(True, "format", code, kind, energy)
         if tail is not None:
             return Verdict(None, "format" if c == "white" and dark is not False else "conflict", code, kind, energy)

@@ -191,3 +191,21 @@ def test_the_vote_is_counted_again_only_when_a_read_comes(monkeypatch):
     for r in [read("京A12345", colour="yellow")] * 3 + [read("京A12845", colour="green", chars=[0.99] * 7)]:
         fresh.add(r)
     assert fresh.result() == again
+
+
+def test_a_visit_keeps_the_red_characters_its_reads_measured():
+    """A small emergency plate read as a small NEV serial (粤SD51831) on white: each frame is undecided
+    for its red 应急 strokes (``verdict.RED_END_MIN``), and so is the visit — from text and colour alone
+    it was NEV (white + dark characters + a small NEV serial: a washed-out gradient green)."""
+    from edge_agent.bays.visit_verdict import decide_visit
+
+    v = PlateVote()
+    for red in (0.31, 0.27, 0.35):
+        r = read("粤SD51831", colour="white", chars=[0.9] * 8)
+        r.extra.update(dark_chars=True, polarity=0.3, red_end=red)
+        v.add(r)
+    c = v.result()
+    assert c.red_end is not None and abs(c.red_end - 0.31) < 0.01
+    verdict = decide_visit(c.text, c.colour, None, c.dark_chars, c.polarity, c.red_end)
+    assert (verdict.nev, verdict.reason) == (None, "conflict")
+    assert decide_visit(c.text, c.colour, None, c.dark_chars, c.polarity).nev is True  # no red measured

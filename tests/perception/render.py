@@ -40,6 +40,7 @@ STYLES = {
     "yellow": Style("yellow", True, (440, 140)),
     "yellow_double": Style("yellow", True, (440, 220), double=True),
     "police": Style("white", True, (440, 140)),  # red 警
+    "emergency": Style("white", True, (440, 140)),  # red 应急 (fire / forest rescue, 8 characters)
     "black": Style("black", False, (440, 140)),
     "green_white": Style("green", False, (440, 140)),  # civil aviation / agricultural
 }
@@ -60,7 +61,8 @@ def _background(style: str, w: int, h: int) -> np.ndarray:
     elif style == "green_white":
         img[:] = DARK_GREEN
     else:
-        bg = {"blue": BLUE, "yellow": YELLOW, "yellow_double": YELLOW, "police": WHITE, "black": BLACK}[style]
+        bg = {"blue": BLUE, "yellow": YELLOW, "yellow_double": YELLOW, "police": WHITE, "emergency": WHITE,
+              "black": BLACK}[style]
         img[:] = bg
     return img.astype(np.uint8)
 
@@ -76,8 +78,9 @@ def glyph(ch: str, w: int, h: int) -> np.ndarray:
 
 
 def _draw_row(img: np.ndarray, chars: str, box: tuple[int, int, int, int],
-              colour: tuple[int, int, int], dot_after: int | None, red_last: bool) -> None:
-    """Characters evenly spaced across ``box`` (x0, y0, x1, y1), drawn into ``img`` in place."""
+              colour: tuple[int, int, int], dot_after: int | None, red_last: int) -> None:
+    """Characters evenly spaced across ``box`` (x0, y0, x1, y1), drawn into ``img`` in place; the
+    last ``red_last`` of them red (police 警, emergency 应急)."""
     x0, y0, x1, y1 = box
     n = len(chars)
     gap = (x1 - x0) * 0.06 if dot_after is not None else 0.0
@@ -87,7 +90,7 @@ def _draw_row(img: np.ndarray, chars: str, box: tuple[int, int, int, int],
         cx = x0 + cell * (i + 0.5) + (gap if dot_after is not None and i >= dot_after else 0.0)
         m = glyph(ch, gw, gh)[..., None]
         gx = int(round(cx - gw / 2))
-        fill = np.float32(RED if (red_last and i == n - 1) else colour)
+        fill = np.float32(RED if i >= n - red_last else colour)
         region = img[y0:y0 + gh, gx:gx + gw].astype(np.float32)
         img[y0:y0 + gh, gx:gx + gw] = (region * (1 - m) + fill * m).astype(np.uint8)
     if dot_after is not None:
@@ -104,11 +107,12 @@ def render_plate(text: str, style: str, scale: float = 1.0) -> np.ndarray:
     cv2.rectangle(img, (2, 2), (w - 3, h - 3), ink, max(1, int(3 * scale)))
     mx = int(0.05 * w)
     if st.double:
-        _draw_row(img, text[:2], (int(0.25 * w), int(0.08 * h), int(0.75 * w), int(0.34 * h)), ink, 1, False)
-        _draw_row(img, text[2:], (mx, int(0.42 * h), w - mx, int(0.9 * h)), ink, None, False)
+        _draw_row(img, text[:2], (int(0.25 * w), int(0.08 * h), int(0.75 * w), int(0.34 * h)), ink, 1, 0)
+        _draw_row(img, text[2:], (mx, int(0.42 * h), w - mx, int(0.9 * h)), ink, None, 0)
     else:
         dot = 2 if text[:2] != "民航" and not text.startswith("使") else None
-        _draw_row(img, text, (mx, int(0.16 * h), w - mx, int(0.84 * h)), ink, dot, style == "police")
+        red = {"police": 1, "emergency": 2}.get(style, 0)
+        _draw_row(img, text, (mx, int(0.16 * h), w - mx, int(0.84 * h)), ink, dot, red)
     return img
 
 

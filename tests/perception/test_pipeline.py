@@ -83,6 +83,33 @@ def test_small_cross_border_plate_keeps_its_hong_kong_suffix(pipeline):
     assert (r.text, r.colour, r.nev, r.type_code) == ("粤ZF023港", "black", False, "26")
 
 
+@pytest.mark.parametrize("text", ["京X1234应急", "粤S0518应急", "京12345应急"])
+def test_emergency_plate_is_never_called_nev(pipeline, text):
+    """A fire engine's plate: white, black characters, a red 应急 — 8 characters, like an NEV plate.
+    Without 应急 in the vocabulary its suffix was read as two serial characters and the eight bent
+    into a large NEV serial (京X12349A, 京L23459J), which white with dark characters made "NEV" —
+    small and at a steep angle (70 px). Read whole when large; never NEV at any size."""
+    plate = render_plate(text, "emergency")
+    scene, _ = render_scene(plate, seed=0, frame=(1280, 720), plate_width=220)
+    [r] = pipeline.process(scene)
+    assert (r.text, r.complete, r.colour, r.nev, r.type_code) == (text, True, "white", False, "99")
+    assert r.extra["kind"] == "emergency"
+    for width, seed, yaw in [(70, 0, 0.15), (70, 0, 0.4), (70, 1, 0.4), (70, 1, 0.15), (110, 1, 0.4)]:
+        scene, _ = render_scene(plate, seed=seed, frame=(1280, 720), plate_width=width, yaw=yaw)
+        for r in pipeline.process(scene):
+            assert r.nev is not True, (width, seed, yaw, r.text, r.colour, r.nev_reason)
+
+
+@pytest.mark.parametrize("text,width,seed", [("粤S0518应急", 60, 0), ("粤S0518应急", 55, 2), ("京X1234应急", 60, 2)])
+def test_small_emergency_plate_misread_as_a_small_nev_serial_is_not_nev(pipeline, text, width, seed):
+    """At 55–60 px the red 应急 is read as serial characters and the eight fit a small NEV serial
+    (粤SD51831, 京XH23431); white with dark characters then turned "green", NEV. Red characters at
+    the plate's end (警 / 应急; an NEV plate's are all black) leave it undecided."""
+    scene, _ = render_scene(render_plate(text, "emergency"), seed=seed, frame=(1280, 720), plate_width=width)
+    reads = pipeline.process(scene)
+    assert reads and all(r.nev is not True for r in reads), [(r.text, r.colour, r.nev_reason) for r in reads]
+
+
 def test_allow_list_overrides(models_dir):
     p = Pipeline.from_config(PerceptionConfig(threads=2), models_dir, PlateLists(allow=["苏E12345"]))
     scene, _ = render_scene(render_plate("苏E12345", "blue"), seed=1, plate_width=200)

@@ -18,10 +18,11 @@ from edge_agent.perception.recognizer import (
 from edge_agent.perception.sessions import SessionFactory
 from edge_agent.perception.shape import plate_shape
 from edge_agent.perception.verdict import decide
+from edge_agent.plates import parse_plate
 from tests.perception.render import plate_crop, render_plate
 
 # A model dictionary with characters outside the plate vocabulary, like PP-OCR's 6,623.
-CLASSES = ["", *"京粤皖苏使民航领锁港学警挂", *"0123456789", *"ABCDEFGHIJKLMNOPQRSTUVWXYZ", "·", " "]
+CLASSES = ["", *"京粤皖苏使民航领锁港学警挂应急", *"0123456789", *"ABCDEFGHIJKLMNOPQRSTUVWXYZ", "·", " "]
 IDX = {c: i for i, c in enumerate(CLASSES)}
 
 
@@ -105,6 +106,31 @@ def test_digit_in_province_slot_is_a_province(dec):
     assert dec.decode(p)[0] == "粤B12345"
 
 
+def test_emergency_plate_keeps_its_suffix_and_is_no_nev_serial(dec):
+    """The emergency plate (京X1234应急) has 8 characters like an NEV plate: its 应急 is read, not bent
+    into serial characters (京X12340A); a read with one of them keeps it and fits no NEV serial."""
+    assert dec.decode(frames("京", "X", "1", "2", "3", "4", "应", "急"))[0] == "京X1234应急"
+    assert dec.decode(frames("京", "1", "2", "3", "4", "5", "应", "急"))[0] == "京12345应急"
+    lost = dec.decode(frames("京", "X", "1", "2", "3", "4", {"0": 0.5, "D": 0.3}, "急"))[0]
+    assert lost == "京X12340急" and not parse_plate(lost).valid
+    assert dec.decode(frames("X", "1", "2", "3", "4", "应", "急"))[0] == "X1234应急"  # province not read
+
+
+@pytest.mark.parametrize("seq,read", [
+    (("京", "A", "1", "2", "3", "4", "-", "4", "警"), "京A12344警"),  # was the large NEV 京A12344A
+    (("粤", "B", "1", "2", "3", "4", "5", "学"), "粤B12345学"),
+    (("皖", "A", "1", "2", "3", "4", "-", "4", "挂"), "皖A12344挂"),
+    (("粤", "A", "0", "-", "0", "-", "0", "1", "-", "1", "领"), "粤A00011领"),
+])
+def test_a_suffix_plate_read_one_character_long_is_no_nev_serial(dec, seq, read):
+    """警 / 学 / 挂 / 领 / 港 / 澳 end plates that are never NEV ones: a reading of 8 that ends in one
+    (a spurious serial character) keeps it and fits no plate — partial, not an NEV serial whose
+    energy letter was forced onto the suffix, which the format alone made NEV (infrared, white)."""
+    text = dec.decode(frames(*seq))[0]
+    assert text == read and not parse_plate(text).valid
+    assert decide(text, ColourResult("unknown", None)).nev is not True
+
+
 def test_guangdong_z_is_the_hong_kong_macau_series(dec):
     # 粤Z is issued only to cross-border Hong Kong / Macau vehicles: the last slot is 港 or 澳
     # (a 90 px rendered 粤ZF023港 read 粤ZF0238 and was then called a blue civil plate)
@@ -141,7 +167,8 @@ def sessions():
 
 
 @pytest.mark.parametrize("text,style", [("苏E12345", "blue"), ("皖AD12345", "small_nev"), ("民航B9016", "green_white"),
-                                        ("京A1234警", "police"), ("粤B12345", "blue")])
+                                        ("京A1234警", "police"), ("粤B12345", "blue"), ("京X1234应急", "emergency"),
+                                        ("粤S0518应急", "emergency")])
 def test_ppocr_reads_rendered_plates(models_dir, sessions, text, style):
     rec = create_recognizer("ppocr_v4", models_dir, sessions)
     [(got, conf, chars)] = rec.read([plate_crop(text, style, seed=1)])

@@ -35,6 +35,11 @@ CASES = [
     ("粤ZJ541澳", True, "macau", "27", False, None),
     ("WJ07X0230", True, "armed_police", "31", False, None),
     ("VA30093", True, "military", "32", False, None),
+    # emergency rescue (since 2018-12): 8 characters, white, red 应急 — no NEV plate
+    ("京X1234应急", True, "emergency", "99", False, None),
+    ("粤S0518应急", True, "emergency", "99", False, None),
+    ("京12345应急", True, "emergency", "99", False, None),  # the ministry's own: no team letter
+    ("京X123应急", False, "unknown", "99", False, None),
     # I and O never appear in a serial
     ("皖AI12345", False, "unknown", "99", False, None),
     ("京AO1234", False, "unknown", "99", False, None),
@@ -78,6 +83,11 @@ def test_colour_separates_small_from_large_ordinary_plates():
 def test_dots_spaces_and_lower_case_are_normalised():
     info = parse_plate("皖a·d1234 5")
     assert info.text == "皖AD12345" and info.kind == "small_nev"
+    # the plate's dot as other input methods and web pages write it (bullet, katakana middle dot and its
+    # half-width form, hyphenation point, dot operator, en dash): an allow-list entry pasted so is a plate
+    for dot in "•・･‧∙⋅–":
+        assert parse_plate(f"皖A{dot}D12345").text == "皖AD12345", dot
+    assert not parse_plate("皖A!D12345").valid  # other punctuation is no separator
 
 
 def test_nev_format_does_not_depend_on_the_province():
@@ -94,4 +104,4 @@ def test_vocabulary_constants_cover_every_plate_character():
     assert len(PROVINCES) == 31 and len(set(PROVINCES)) == 31
     for text, *_ in CASES:
         assert set(text) <= set(PLATE_VOCAB) | {"·", " "}, text
-    assert set("港澳学警使领挂民航") == set(SPECIAL)
+    assert set("港澳学警使领挂民航应急") == set(SPECIAL)

@@ -23,6 +23,8 @@ from tests.perception.render import render_plate, render_scene
     ("A12345", False, "?A12345", "left"),      # province dropped
     ("AD12345", False, "?AD12345", "left"),    # NEV serial, province dropped (on a green plate)
     ("A1234学", False, "?A1234学", "left"),
+    ("京X1234应急", True, "京X1234应急", None),  # the emergency plate: 8 characters, no NEV serial
+    ("X1234应急", False, "?X1234应急", "left"),
     ("12345", False, "??12345", "left"),       # province and letter dropped
     ("D1234", False, "??D1234", "left"),       # the lower row of a two-row plate alone
     ("渝A1234", False, "渝A1234?", "right"),   # last character dropped

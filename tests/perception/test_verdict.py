@@ -48,6 +48,11 @@ TABLE = [
     ("皖AD12345", "yellow", True, None, "conflict", "52"),  # a yellow plate never has 8: a warm cast on green
     ("皖AD12345", "yellow", False, False, "colour", "01"),  # light characters on yellow: no NEV plate either
     ("鄂F8888警", "white", True, False, "colour", "23"),
+    ("京X1234应急", "white", True, False, "colour", "99"),  # emergency rescue: white, 8 characters
+    ("京X1234应急", "unknown", None, False, "format", "99"),
+    # a large NEV serial on white is what the emergency plate's red 应急 misread makes (京X12349A):
+    # the large NEV plate is a yellow-green two-tone, only the small one's gradient washes out white
+    ("京X12349A", "white", True, None, "format", "51"),
     ("使198476", "black", False, False, "colour", "03"),
     ("粤Z1234港", "black", False, False, "colour", "26"),
     # undecided rather than wrong
@@ -137,6 +142,9 @@ def test_deep_blue_plate_with_blur_faked_dark_characters_is_not_nev():
     assert decide("豫NB19579", deep).nev is False
     cyan = ColourResult("blue", True, {"blue": 0.9, "chroma": 0.9, "cyan": 0.9, "polarity": 0.2}, 0.9)
     assert decide("皖AD12345", cyan).nev is True
+    # a large NEV serial on cyan with dark characters is as well a white emergency plate under a
+    # cold cast, its red 应急 read as a digit and a letter (京X12342J, tungsten preset in daylight)
+    assert (decide("京X12342J", cyan).nev, decide("京X12342J", cyan).reason) == (None, "conflict")
 
 
 def test_deep_blue_with_clear_dark_characters_is_undecided_unless_the_text_is_civil():
@@ -213,3 +221,22 @@ def test_white_characters_on_green_need_a_white_on_green_text_or_clear_dominance
     if nev is None:
         assert (v.reason, v.type_code) == (reason, code)
     assert decide("皖1946673", ColourResult("green", False, {"polarity": strength}, 0.9)).nev is False
+
+
+@pytest.mark.parametrize("colour", ["white", "green", "yellow_green"])
+def test_red_characters_at_the_end_are_no_nev_plate(colour):
+    """警 and 应急 are the only red characters (white plates); an NEV plate's are all black. A small
+    emergency plate read as an NEV serial (粤SD51831) with red strokes at its end is undecided."""
+    red = ColourResult(colour, True, {"polarity": 0.3, "red_end": 0.3}, 0.9)
+    black = ColourResult(colour, True, {"polarity": 0.3, "red_end": 0.0}, 0.9)
+    for text in ("粤SD51831", "京X12349A"):
+        assert (decide(text, red).nev, decide(text, red).reason) == (None, "conflict")
+    assert decide("粤SD51831", black).nev is True
+
+
+def test_rendered_plates_measure_red_only_where_painted():
+    """``red_end`` on crops as the rectifier hands them over: 应急 and 警 red, NEV plates none."""
+    for text, style in [("京X1234应急", "emergency"), ("粤S0518应急", "emergency"), ("京A1234警", "police")]:
+        assert classify_colour(plate_crop(text, style)).scores["red_end"] >= 0.1, text
+    for text, style in [("京AD12345", "small_nev"), ("沪A12345F", "large_nev"), ("苏E12345", "blue")]:
+        assert classify_colour(plate_crop(text, style)).scores["red_end"] < 0.03, text
