@@ -109,6 +109,7 @@ class BayMonitor:
         self._lock = threading.RLock()
         self.camera_ok = True  # frames arrive and are usable (camera health)
         self.aligned = True  # the camera looks where the bays were drawn (registration)
+        self.matched = True  # the last view registration measured matched the reference (``set_matched``)
         self.frames = 0
         self.detector_runs = 0
         self.region_runs = 0  # frames read on the bays that wanted a read (one run per merged region), not whole
@@ -167,7 +168,7 @@ class BayMonitor:
         with self._lock:
             before = {b.id: b.polygon for b in old.cfg.bays}
             self.set_warp(old.warp)
-            self.camera_ok, self.aligned = old.camera_ok, old.aligned
+            self.camera_ok, self.aligned, self.matched = old.camera_ok, old.aligned, old.matched
             # the heartbeat's and replay's counts are the agent's since its start, not this monitor's: a reload
             # that set them back to 0 (and inference_ms to null) read as a restart on a fleet's dashboard
             self.frames, self.detector_runs, self.region_runs = old.frames, old.detector_runs, old.region_runs
@@ -255,6 +256,15 @@ class BayMonitor:
                 self._publish_blind("moved")
             self._camera_changed()
 
+    def set_matched(self, matched: bool) -> None:
+        """Registration: whether the last view it measured matched the reference. A view that matches nothing
+        (a zoom slipped 3x, a camera knocked to face the ground or another row) tells nothing about where the
+        bays are, so it vouches for no empty bay (``camera_unmatched``): the lock evidence only. The bays go on
+        being judged (the occupancy story is not blinded: real views weeks from the reference sometimes match
+        nothing for a frame, and the bank of later views bridges it)."""
+        with self._lock:
+            self.matched = matched
+
     # ---- per frame ----------------------------------------------------------------------
     def on_frame(self, image: np.ndarray, reader: PlateReader | None, usable: bool = True,
                  why: str = "", shown_since: float | None = None) -> list[Event]:
@@ -313,6 +323,8 @@ class BayMonitor:
         """The camera's evidence per bay, for the lock interlock (see ``bays.vision``)."""
         occ = self.cfg.occupancy
         problems = {**self._unseen, **self._small, **self.gate.mask_problems}
+        if not self.matched:
+            problems = dict.fromkeys(self.machines, "camera_unmatched")
         for b, v in classifier_vision(self.verdicts(), present, problems, occ.enter_p, shown_since).items():
             self.feed.publish_vision(b, v)
 

@@ -122,6 +122,7 @@ class CameraWatch:
         if self.alignment is None:
             return
         shift, report = self.alignment.update(image, self.clock.monotonic())
+        monitor.set_matched(self.alignment.matched)
         if shift is not None and self.alignment.ok:
             monitor.set_warp(shift.warp)
         if monitor.aligned != self.alignment.ok:
@@ -159,6 +160,7 @@ class CameraWatch:
             self.alignment.reg.confirm(frame)
             self.alignment = self._new_alignment()
         monitor.set_offset(0.0, 0.0)
+        monitor.set_matched(True)  # the confirmed view is the reference: it matches itself
         monitor.set_aligned(True)
         if was_moved:
             self.bus.publish(Event.make(EventType.CAMERA_ALIGNED, self.clock, data={"confirmed": True}))

@@ -236,3 +236,65 @@ def test_no_lock_rises_while_the_camera_is_moved_and_it_may_once_the_view_is_bac
         assert any(e.type == EventType.CAMERA_ALIGNED for e in events) and manager.state("A") == "up"
     finally:
         agent.stop()
+
+
+def _zoom_slipped(img: np.ndarray) -> np.ndarray:
+    """The view with its zoom slipped 3x towards the far right (or the camera tipped at the asphalt there): a view
+    that matches nothing of the reference, so registration measures no shift at all; bay A's outline now lies on
+    plain asphalt."""
+    import cv2
+
+    return cv2.warpAffine(img, cv2.getRotationMatrix2D((800.0, 100.0), 0.0, 3.0), (img.shape[1], img.shape[0]),
+                          borderMode=cv2.BORDER_REPLICATE)
+
+
+def test_a_view_that_matches_nothing_vouches_for_no_empty_bay(tmp_path, clock):  # noqa: ANN001
+    """Registration reads a view it cannot match (too few agreeing corners) as no measurement, and the bays stayed
+    trusted: with the zoom slipped 3x, bay A's outline lies on plain asphalt, the classifier calls it empty
+    (p 0.08, confident), and the policy raised A 20 s later; a remote ``lock`` answered "raising". Now such a view
+    is ``camera_unmatched`` for the locks until a view matches again."""
+    rig = Rig(tmp_path, clock, Frames(clock))
+    agent, manager, src, events = rig.agent, rig.manager, rig.src, rig.events
+    empty = render(EMPTY)
+    try:
+        src.next = empty
+        rig.run(3)  # the reference view is taken, A measured empty
+
+        def never_up() -> None:
+            assert manager.driver("A").arm.drive != "up", "UP driven on a view that matches nothing"
+
+        src.next = _zoom_slipped(empty)
+        rig.run(40, never_up)
+        assert manager.state("A") == "down"
+        res = agent.lock("A", "close the bay", "ops")
+        assert not res.ok and res.data["code"] == "camera_unmatched", res
+        assert any(e.type == EventType.LOCK_REFUSED and e.data["code"] == "camera_unmatched" for e in events)
+        src.next = empty  # the zoom is set back: the view matches, A is seen empty again, the policy raises it
+        rig.run(30)
+        assert manager.state("A") == "up"
+    finally:
+        agent.stop()
+
+
+def test_a_view_that_matches_nothing_raises_no_arm_under_a_parked_car(tmp_path, clock):  # noqa: ANN001
+    """The harm: an NEV parked in A with the arm down; the camera's zoom slips and A's outline shows asphalt. The
+    bay's story ends (A reads p 0.08: a departure), and 20 s later the policy raised the arm under the car."""
+    from edge_agent.sim.scenario import NEV, Scene
+
+    rig = Rig(tmp_path, clock, Frames(clock))
+    manager, src = rig.manager, rig.src
+    parked = render(Scene(cars=(NEV,)))
+    try:
+        src.next = parked
+        rig.run(5)
+        assert manager.state("A") == "down"
+
+        def never_up() -> None:
+            assert manager.driver("A").arm.drive != "up", "UP driven under the parked car"
+
+        src.next = _zoom_slipped(parked)
+        rig.run(60, never_up)
+        assert manager.state("A") == "down"
+    finally:
+        rig.agent.stop()
+
