@@ -119,7 +119,8 @@ class CameraWatch:
 
     def _align(self, image: Any, monitor: BayMonitor) -> None:
         """Camera shift: bays follow a small one; a large one is ``camera_moved`` and blinds the bays."""
-        if self.alignment is None:
+        if self.alignment is None:  # not tracked (a reload may have turned it off under an unmatched view)
+            monitor.set_matched(True)
             return
         shift, report = self.alignment.update(image, self.clock.monotonic())
         monitor.set_matched(self.alignment.matched)
