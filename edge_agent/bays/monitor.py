@@ -98,6 +98,7 @@ class BayMonitor:
         self._read_visit: dict[str, str | None] = {}  # per bay: the visit that (re)start was for (None: none open)
         self._last_read: dict[str, float] = {}  # per bay: when a detector run last covered it
         self._moved_at: dict[str, float] = {}  # per bay: when its change gate last opened (see Hysteresis)
+        self._followed: set[str] = set()  # bays whose outline moved since their last classification (set_warp)
         self._unseen: dict[str, str] = {}  # bay → bay_flat | bay_clipped: its last crop showed nothing (bays.blank)
         self._polygons = {b.id: b.polygon for b in cfg.bays}  # as drawn: a camera shift moves, not resizes, them
         self._scale = 1.0  # the camera's pixels per bay-drawing pixel (set_source_scale)
@@ -109,6 +110,7 @@ class BayMonitor:
         self._lock = threading.RLock()
         self.camera_ok = True  # frames arrive and are usable (camera health)
         self.aligned = True  # the camera looks where the bays were drawn (registration)
+        self.matched = True  # the last view registration measured matched the reference (``set_matched``)
         self.frames = 0
         self.detector_runs = 0
         self.region_runs = 0  # frames read on the bays that wanted a read (one run per merged region), not whole
@@ -167,7 +169,7 @@ class BayMonitor:
         with self._lock:
             before = {b.id: b.polygon for b in old.cfg.bays}
             self.set_warp(old.warp)
-            self.camera_ok, self.aligned = old.camera_ok, old.aligned
+            self.camera_ok, self.aligned, self.matched = old.camera_ok, old.aligned, old.matched
             # the heartbeat's and replay's counts are the agent's since its start, not this monitor's: a reload
             # that set them back to 0 (and inference_ms to null) read as a restart on a fleet's dashboard
             self.frames, self.detector_runs, self.region_runs = old.frames, old.detector_runs, old.region_runs
@@ -226,15 +228,20 @@ class BayMonitor:
         return self.camera_ok and self.aligned
 
     def set_offset(self, dx: float, dy: float) -> None:
-        """The camera shifted by (dx, dy) px within tolerance: bay polygons follow it (``set_warp``)."""
-        self.set_warp(((1.0, 0.0, dx), (0.0, 1.0, dy)))
+        """The bays now lie (dx, dy) px from where they were drawn, on the view as it is (the installer's
+        confirmation: 0, 0): no motion of the view is implied (``set_warp`` with ``camera_moved`` False)."""
+        self.set_warp(((1.0, 0.0, dx), (0.0, 1.0, dy)), camera_moved=False)
 
-    def set_warp(self, warp: Warp) -> None:
+    def set_warp(self, warp: Warp, camera_moved: bool = True) -> None:
         """The view moved within tolerance by ``warp`` (2x3: drawn px → the frame's px; a shift, a small turn,
         a zoom): each bay corner follows it, once any moved ≥ 1 px from where it is. ``offset``: the bays'
-        mean shift (the heartbeat's ``camera_offset``)."""
+        mean shift (the heartbeat's ``camera_offset``). ``camera_moved``: the camera made that move (the
+        change gate's references follow the view, ``ChangeGate.follow``); False: the outlines alone were set
+        anew on the same view, and every bay starts over."""
         (a, b, c), (d, e, f) = warp
         with self._lock:
+            (p, q, r), (u, v, w) = self.warp
+            det = p * v - q * u
             shapes = [BayShape(s.bay_id, [(a * float(x) + b * float(y) + c, d * float(x) + e * float(y) + f)
                                           for x, y in s.polygon]) for s in self.drawn]
             if all(abs(x - u) < 1.0 and abs(y - v) < 1.0
@@ -245,7 +252,15 @@ class BayMonitor:
                    for (x, y), (u, v) in zip(new.polygon, was.polygon)]
             self.offset = (sum(p[0] for p in pts) / len(pts), sum(p[1] for p in pts) / len(pts)) if pts else (c, f)
             self.shapes = shapes
-            self.gate.set_shapes(self.shapes)  # every bay is classified again on the next frame
+            self._followed = {sh.bay_id for sh in shapes}  # every bay is classified again on the next frame
+            if not camera_moved or not det:
+                self.gate.set_shapes(self.shapes)
+                return
+            # the view's motion since the last frame: the new warp after the inverse of the old one
+            inv = np.array([[v, -q], [-u, p]]) / det
+            lin = np.array([[a, b], [d, e]]) @ inv
+            moved = np.hstack([lin, (np.array([c, f]) - lin @ np.array([r, w]))[:, None]])
+            self.gate.follow(self.shapes, moved, self._grey)
 
     def set_aligned(self, ok: bool) -> None:
         """Registration: False while the camera points elsewhere than where the bays were drawn."""
@@ -254,6 +269,15 @@ class BayMonitor:
             if not ok:
                 self._publish_blind("moved")
             self._camera_changed()
+
+    def set_matched(self, matched: bool) -> None:
+        """Registration: whether the last view it measured matched the reference. A view that matches nothing
+        (a zoom slipped 3x, a camera knocked to face the ground or another row) tells nothing about where the
+        bays are, so it vouches for no empty bay (``camera_unmatched``): the lock evidence only. The bays go on
+        being judged (the occupancy story is not blinded: real views weeks from the reference sometimes match
+        nothing for a frame, and the bank of later views bridges it)."""
+        with self._lock:
+            self.matched = matched
 
     # ---- per frame ----------------------------------------------------------------------
     def on_frame(self, image: np.ndarray, reader: PlateReader | None, usable: bool = True,
@@ -313,6 +337,8 @@ class BayMonitor:
         """The camera's evidence per bay, for the lock interlock (see ``bays.vision``)."""
         occ = self.cfg.occupancy
         problems = {**self._unseen, **self._small, **self.gate.mask_problems}
+        if not self.matched:
+            problems = dict.fromkeys(self.machines, "camera_unmatched")
         for b, v in classifier_vision(self.verdicts(), present, problems, occ.enter_p, shown_since).items():
             self.feed.publish_vision(b, v)
 
@@ -335,7 +361,7 @@ class BayMonitor:
             if change >= occ.gate_fraction or not 1 / MOTION_GAIN < own < MOTION_GAIN:
                 self._moved_at[s.bay_id] = now  # within one classification interval: something moved there
             last = f.verdict.measured_at
-            if (change >= occ.gate_fraction or last is None or f.hysteresis.unsettled
+            if (change >= occ.gate_fraction or last is None or f.hysteresis.unsettled or s.bay_id in self._followed
                     or now - last >= occ.classify_every_s - 1e-6):
                 due[s.bay_id] = [(float(x), float(y)) for x, y in s.polygon]
             if change >= occ.big_change_fraction and s.bay_id in self._read_since:
@@ -347,6 +373,7 @@ class BayMonitor:
         probs = self.classifier.classify(image, due, unseen)
         self._unseen = {b: w for b, w in self._unseen.items() if b not in due} | unseen
         self.classified += len(due) - len(unseen)
+        self._followed.difference_update(due)
         for b in due:
             v = self.fusion[b].hysteresis.update(float(probs.get(b, float("nan"))), now,
                                                  self._moved_at.get(b, float("-inf")))

@@ -178,27 +178,51 @@ class ChangeGate:
         self._ref.clear()
         self._ref_light.clear()
 
+    def follow(self, shapes: Sequence[BayShape], moved: np.ndarray, last: np.ndarray | None) -> None:
+        """The polygons moved with the view (a sway, a small turn or zoom the camera made, measured as ``moved``:
+        2x3, the last frame's full-frame px → the next one's). Each bay's reference becomes ``last`` (the last
+        working copy), carried the same way onto its new outline: the same ground as before, so what changed
+        there since is what moved in the bay. ``set_shapes`` alone left no reference, which reads as every bay
+        changed: motion in each, and a reading that had turned on a still parked car (the model's false
+        "empty", held by the still-bay rule) was believed at the next sway of the pole."""
+        size = self._size
+        self.set_shapes(shapes)
+        if size is None or last is None or last.shape[:2] != self._grid:
+            return
+        self._build(*size)
+        m = np.float64(moved).copy()
+        m[:, 2] *= self._scale  # full-frame px → working px (a turn and a zoom are the same at any scale)
+        carried = cv2.warpAffine(last, m, (self._grid[1], self._grid[0]), borderMode=cv2.BORDER_REPLICATE)
+        for s in self._shapes:
+            for since in ("classified", "read"):
+                self.reset(carried, s.bay_id, since)
+
+    def _build(self, w: int, h: int) -> None:
+        """The bays' masks in the working copy of a ``w`` x ``h`` frame (references dropped)."""
+        self._size = (w, h)
+        self._scale = min(1.0, WORK_WIDTH / w)
+        self._pixels = {}
+        self._ref.clear()
+        self._ref_light.clear()
+        self.mask_problems = {}
+        sh, sw = max(1, round(h * self._scale)), max(1, round(w * self._scale))
+        self._grid = (sh, sw)
+        for s in self._shapes:
+            scaled = BayShape(s.bay_id, [(x * self._scale, y * self._scale) for x, y in s.polygon])
+            m = scaled.mask((sh, sw)) > 0
+            problem = _mask_problem(int(m.sum()), _area(scaled.polygon))
+            if problem:
+                self.mask_problems[s.bay_id] = problem
+            if m.any():
+                self._pixels[s.bay_id] = np.flatnonzero(m)
+        self._background = self._background_pixels(sh, sw)
+        self._prev_light = None
+
     def prepare(self, frame_bgr: np.ndarray) -> np.ndarray:
         """Blurred, downscaled grey working copy (what ``changed`` and ``reset`` take)."""
         h, w = frame_bgr.shape[:2]
         if self._size != (w, h):
-            self._size = (w, h)
-            self._scale = min(1.0, WORK_WIDTH / w)
-            self._pixels = {}
-            self._ref.clear()
-            self.mask_problems = {}
-            sh, sw = max(1, round(h * self._scale)), max(1, round(w * self._scale))
-            self._grid = (sh, sw)
-            for s in self._shapes:
-                scaled = BayShape(s.bay_id, [(x * self._scale, y * self._scale) for x, y in s.polygon])
-                m = scaled.mask((sh, sw)) > 0
-                problem = _mask_problem(int(m.sum()), _area(scaled.polygon))
-                if problem:
-                    self.mask_problems[s.bay_id] = problem
-                if m.any():
-                    self._pixels[s.bay_id] = np.flatnonzero(m)
-            self._background = self._background_pixels(sh, sw)
-            self._prev_light = None
+            self._build(w, h)
         if frame_bgr.ndim == 2:
             grey = frame_bgr
         else:

@@ -312,6 +312,11 @@ class Alignment:
         self.ok = True
         self.reported_moved = False
         self._since: float | None = None  # when the measured state first differed from the reported one
+        # The last frame measured matched the reference (where the view looks is known). A view that matches
+        # nothing (a slipped zoom, a camera knocked to face elsewhere, a lens pointing at the ground) gives no
+        # shift at all, so ``ok`` cannot say "moved" for it: its bays were trusted on another view and a lock
+        # rose under a parked car. Frames skipped by ``every_s`` leave it as it was.
+        self.matched = True
 
     def update(self, frame_bgr: np.ndarray, now: float) -> tuple[Shift | None, str | None]:
         """Measure one frame → (shift, "moved" | "aligned" | "turned" | None when nothing is to be
@@ -321,6 +326,7 @@ class Alignment:
             return None, None
         self._last_at = now
         shift = self.reg.measure(frame_bgr, now)
+        self.matched = shift is not None
         if self.reg.turned is not None:  # bays drawn on another view: moved at once, until redrawn or confirmed
             self.ok = False
             if self.reported_moved:

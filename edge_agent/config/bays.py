@@ -270,6 +270,18 @@ def _max_age_problems(cfg) -> list[tuple[tuple, str]]:  # noqa: ANN001 - AgentCo
             f"occupancy.classify_every_s {every:g} and one frame period at camera.fps {fps:g}"
         out.append((("locks", i, "occupancy_max_age_s"),
                     f"{lk.occupancy_max_age_s:g}s is under {why} (needs ≥ {least:g}s)"))
+    # Where the camera looks is part of the evidence too: between two registration checks the bays are judged on
+    # outlines nobody has verified. With shift_every_s 60 a camera knocked 5 s after a check (its zoom slipped)
+    # read a parked NEV's bay as empty asphalt, the visit ended, and the policy raised the arm under the car at
+    # 28 s, long before the next check would have blinded the bay.
+    c = cfg.camera
+    ages = [(i, lk.occupancy_max_age_s) for i, lk in enumerate(cfg.locks)]
+    if c.track_shift and ages and c.shift_every_s > min(a for _, a in ages) + 1e-9:
+        i, age = min(ages, key=lambda x: x[1])
+        out.append((("camera", "shift_every_s"),
+                    f"{c.shift_every_s:g}s is over locks[{i}].occupancy_max_age_s {age:g}s: a camera knocked between "
+                    "two checks of where it looks has its bays judged on outlines that no longer fit, for longer than "
+                    "a lock trusts any evidence (set it ≤ the shortest occupancy_max_age_s)"))
     return out
 
 

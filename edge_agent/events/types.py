@@ -136,7 +136,8 @@ class BayVision:
     #                               presence sensor), before the bay state's arrival confirmation
     confident: bool = False  # the measurement is clear of its decision threshold(s)
     vision: str = "ok"  # "ok", or why the view cannot be trusted: camera_lost | camera_frozen |
-    #                     camera_black | camera_flat | camera_unusable | camera_moved | mask_empty |
+    #                     camera_black | camera_flat | camera_unusable | camera_moved | camera_unmatched
+    #                     (registration matched the view to no reference) | mask_empty |
     #                     mask_outside_frame | bay_flat | bay_clipped (the bay's crop shows nothing) |
     #                     bay_too_small (under 8 of the camera's pixels across)
     camera_empty: bool = False  # the camera alone (the classifier's settled verdict, without plate reads and

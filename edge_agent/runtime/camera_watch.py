@@ -119,9 +119,11 @@ class CameraWatch:
 
     def _align(self, image: Any, monitor: BayMonitor) -> None:
         """Camera shift: bays follow a small one; a large one is ``camera_moved`` and blinds the bays."""
-        if self.alignment is None:
+        if self.alignment is None:  # not tracked (a reload may have turned it off under an unmatched view)
+            monitor.set_matched(True)
             return
         shift, report = self.alignment.update(image, self.clock.monotonic())
+        monitor.set_matched(self.alignment.matched)
         if shift is not None and self.alignment.ok:
             monitor.set_warp(shift.warp)
         if monitor.aligned != self.alignment.ok:
@@ -159,6 +161,7 @@ class CameraWatch:
             self.alignment.reg.confirm(frame)
             self.alignment = self._new_alignment()
         monitor.set_offset(0.0, 0.0)
+        monitor.set_matched(True)  # the confirmed view is the reference: it matches itself
         monitor.set_aligned(True)
         if was_moved:
             self.bus.publish(Event.make(EventType.CAMERA_ALIGNED, self.clock, data={"confirmed": True}))

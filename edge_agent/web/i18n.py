@@ -221,6 +221,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "lr_camera_flat": ("摄像头画面无内容", "camera picture flat"),
     "lr_camera_unusable": ("摄像头画面不可用", "camera picture unusable"),
     "lr_camera_moved": ("摄像头已移动", "camera moved"),
+    "lr_camera_unmatched": ("摄像头画面与参考画面对不上", "the camera's view matches no reference view"),
     "lr_mask_empty": ("车位框内没有有效画面", "nothing usable inside the bay outline"),
     "lr_mask_outside_frame": ("车位框超出画面", "bay outline outside the picture"),
     "lr_bay_flat": ("车位区域画面无内容", "the bay's picture is flat"),

@@ -209,3 +209,30 @@ def test_a_visit_keeps_the_red_characters_its_reads_measured():
     verdict = decide_visit(c.text, c.colour, None, c.dark_chars, c.polarity, c.red_end)
     assert (verdict.nev, verdict.reason) == (None, "conflict")
     assert decide_visit(c.text, c.colour, None, c.dark_chars, c.polarity).nev is True  # no red measured
+
+
+def test_a_gate_that_follows_the_view_sees_what_moved_in_the_bay_not_the_view():
+    """Bays follow a camera that swayed or zoomed within tolerance (``BayMonitor.set_warp``). The gate's references
+    follow the view with them (``ChangeGate.follow``): the same ground under the moved outline is no change, a car
+    that came with the move (a cut in a recording, a frame gap) still is. Before, the references were dropped and
+    every bay read as changed: motion in each, at every re-measured sway."""
+    import cv2
+    import numpy as np
+
+    from edge_agent.sim.scenario import NEV
+
+    cfg = OccupancyConfig()
+    empty, parked = render(EMPTY), render(Scene(cars=(NEV,)))
+    h, w = empty.shape[:2]
+    for m in (np.float64([[1, 0, 6], [0, 1, -4]]), cv2.getRotationMatrix2D((w / 2, h / 2), 1.0, 1.02)):
+        gate = ChangeGate(cfg)
+        gate.set_shapes([BayShape(b, p) for b, p in BAYS.items()])
+        last = gate.prepare(empty)
+        for b in BAYS:
+            gate.reset(last, b)
+        moved = [BayShape(b, [tuple(m[:, :2] @ np.float64(pt) + m[:, 2]) for pt in p]) for b, p in BAYS.items()]
+        gate.follow(moved, m, last)
+        still = gate.prepare(cv2.warpAffine(empty, m, (w, h), borderMode=cv2.BORDER_REPLICATE))
+        assert gate.changed(still, "A") < cfg.gate_fraction and gate.changed(still, "B") < cfg.gate_fraction
+        came = gate.prepare(cv2.warpAffine(parked, m, (w, h), borderMode=cv2.BORDER_REPLICATE))
+        assert gate.changed(came, "A") >= cfg.gate_fraction  # the NEV parks in A

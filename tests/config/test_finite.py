@@ -138,3 +138,20 @@ def test_occupancy_max_age_spans_the_classification_interval() -> None:
                               "frame period at camera.fps 5 (needs ≥ 2.2s)"]
     data["locks"][0]["occupancy_max_age_s"] = 2.2  # a gap of 2 s, and a frame dropped
     assert parse_config(data).locks[0].occupancy_max_age_s == 2.2
+
+
+def test_the_view_is_checked_at_least_as_often_as_lock_evidence_may_age() -> None:
+    """``camera.shift_every_s`` took up to 60 s. A camera knocked between two checks (its zoom slipped) read a parked
+    NEV's bay as empty asphalt: the visit ended and the policy raised the arm under the car 23 s after the knock,
+    long before the next check would have blinded the bay. Where the camera looks is evidence, and ages like it."""
+    data = with_key("camera.shift_every_s", 60)
+    assert problems(data) == ["camera.shift_every_s: 60s is over locks[0].occupancy_max_age_s 3s: a camera knocked "
+                              "between two checks of where it looks has its bays judged on outlines that no longer "
+                              "fit, for longer than a lock trusts any evidence (set it ≤ the shortest "
+                              "occupancy_max_age_s)"]
+    data["locks"][0]["occupancy_max_age_s"] = 60
+    assert parse_config(data).camera.shift_every_s == 60
+    data = with_key("camera.shift_every_s", 60)
+    data["camera"]["track_shift"] = False  # nothing checked at all: nothing to pace
+    assert parse_config(data).camera.shift_every_s == 60
+    assert parse_config(with_key("camera.shift_every_s", 3)).camera.shift_every_s == 3

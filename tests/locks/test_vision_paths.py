@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import yaml
 
 from edge_agent.camera.source import Frame
@@ -24,15 +25,17 @@ from tests.bays.test_vision import Frames, NoPlates
 FPS = 5.0
 
 
-def write(path: Path, data_dir: Path, a_shift: float = 0.0) -> Path:
+def write(path: Path, data_dir: Path, a_shift: float = 0.0, out: bool = True) -> Path:
+    """``out``: with bay OUT (its corners 2000 px from the view's middle: a turn of the view moves them furthest)."""
+    locks = ("LA", "LO") if out else ("LA",)
     cfg = {
         "site": {"site_id": "s", "device_id": "d"},
         "camera": {"source": "synthetic", "fps": FPS},  # no size: polygons cannot be checked against it
         "bays": [{"id": "A", "polygon": [[x + a_shift, y] for x, y in BAYS["A"]], "lock_id": "LA"},
-                 {"id": "OUT", "polygon": [[2000, 100], [2400, 100], [2400, 400]], "lock_id": "LO"}],
+                 {"id": "OUT", "polygon": [[2000, 100], [2400, 100], [2400, 400]], "lock_id": "LO"}][:len(locks)],
         "timers": {"arrival_confirm_s": 2, "departure_confirm_s": 3},
         "locks": [{"id": lk, "driver": "simulator", "auto_raise_delay_s": 20,
-                   "simulator": {"travel_time_s": 1.0, "start": "down"}} for lk in ("LA", "LO")],
+                   "simulator": {"travel_time_s": 1.0, "start": "down"}} for lk in locks],
         "data_dir": str(data_dir),
     }
     path.write_text(yaml.safe_dump(cfg))
@@ -234,5 +237,126 @@ def test_no_lock_rises_while_the_camera_is_moved_and_it_may_once_the_view_is_bac
         src.next = empty  # the mount is put back: aligned, A is seen empty again, the policy raises it
         rig.run(30)
         assert any(e.type == EventType.CAMERA_ALIGNED for e in events) and manager.state("A") == "up"
+    finally:
+        agent.stop()
+
+
+def _zoom_slipped(img: np.ndarray) -> np.ndarray:
+    """The view with its zoom slipped 3x towards the far right (or the camera tipped at the asphalt there): a view
+    that matches nothing of the reference, so registration measures no shift at all; bay A's outline now lies on
+    plain asphalt."""
+    import cv2
+
+    return cv2.warpAffine(img, cv2.getRotationMatrix2D((800.0, 100.0), 0.0, 3.0), (img.shape[1], img.shape[0]),
+                          borderMode=cv2.BORDER_REPLICATE)
+
+
+def test_a_view_that_matches_nothing_vouches_for_no_empty_bay(tmp_path, clock):  # noqa: ANN001
+    """Registration reads a view it cannot match (too few agreeing corners) as no measurement, and the bays stayed
+    trusted: with the zoom slipped 3x, bay A's outline lies on plain asphalt, the classifier calls it empty
+    (p 0.08, confident), and the policy raised A 20 s later; a remote ``lock`` answered "raising". Now such a view
+    is ``camera_unmatched`` for the locks until a view matches again."""
+    rig = Rig(tmp_path, clock, Frames(clock))
+    agent, manager, src, events = rig.agent, rig.manager, rig.src, rig.events
+    empty = render(EMPTY)
+    try:
+        src.next = empty
+        rig.run(3)  # the reference view is taken, A measured empty
+
+        def never_up() -> None:
+            assert manager.driver("A").arm.drive != "up", "UP driven on a view that matches nothing"
+
+        src.next = _zoom_slipped(empty)
+        rig.run(40, never_up)
+        assert manager.state("A") == "down"
+        res = agent.lock("A", "close the bay", "ops")
+        assert not res.ok and res.data["code"] == "camera_unmatched", res
+        assert any(e.type == EventType.LOCK_REFUSED and e.data["code"] == "camera_unmatched" for e in events)
+        src.next = empty  # the zoom is set back: the view matches, A is seen empty again, the policy raises it
+        rig.run(30)
+        assert manager.state("A") == "up"
+    finally:
+        agent.stop()
+
+
+def test_a_view_that_matches_nothing_raises_no_arm_under_a_parked_car(tmp_path, clock):  # noqa: ANN001
+    """The harm: an NEV parked in A with the arm down; the camera's zoom slips and A's outline shows asphalt. The
+    bay's story ends (A reads p 0.08: a departure), and 20 s later the policy raised the arm under the car."""
+    from edge_agent.sim.scenario import NEV, Scene
+
+    rig = Rig(tmp_path, clock, Frames(clock))
+    manager, src = rig.manager, rig.src
+    parked = render(Scene(cars=(NEV,)))
+    try:
+        src.next = parked
+        rig.run(5)
+        assert manager.state("A") == "down"
+
+        def never_up() -> None:
+            assert manager.driver("A").arm.drive != "up", "UP driven under the parked car"
+
+        src.next = _zoom_slipped(parked)
+        rig.run(60, never_up)
+        assert manager.state("A") == "down"
+    finally:
+        rig.agent.stop()
+
+
+class _MisreadsFrom:
+    """The real model's costly mistake on a car that stands still: bay A reads occupied, then, from ``at`` on
+    (monotonic), empty (shade over the car, dusk on it). The still-bay rule holds such a turn for
+    ``still_confirm_s`` (nothing moved in the bay): not confident, no lock trusts it."""
+
+    def __init__(self, clock, at: float) -> None:  # noqa: ANN001
+        self.clock, self.at = clock, at
+
+    def classify(self, frame, polygons, unseen=None):  # noqa: ANN001, ANN201
+        late = self.clock.monotonic() >= self.at
+        return {b: 0.05 if (late or b != "A") else 0.95 for b in polygons}
+
+
+@pytest.mark.parametrize("turn, zoom, sway_px", [(0.0, 1.0, 0.0), (0.0, 1.0, 3.0), (0.0, 1.0, 10.0),
+                                                  (1.0, 1.0, 0.0), (0.0, 1.03, 0.0)])
+def test_bays_following_a_small_sway_is_no_motion_in_them(tmp_path, clock, turn, zoom, sway_px):  # noqa: ANN001
+    """The camera sways 3–10 px (wind on the pole), turns 1° or zooms 3 %, within the tolerance: the bays follow the
+    view, and each bay's change gate started over on its moved outline with no reference, which counted as motion
+    in every bay. So the reading that had turned on the still parked car was believed at once: a departure, and
+    the policy raised A's arm under the car 20 s later. Following the view is the camera's motion, not the bay's:
+    the gate's reference follows the view too, and the turn stays held."""
+    import cv2
+
+    from edge_agent.sim.scenario import NEV, Scene
+
+    parked = render(Scene(cars=(NEV,)))
+    t0 = clock.monotonic()
+    src = Frames(clock)
+    path = write(tmp_path / "agent.yaml", tmp_path / "data", out=False)
+    agent = Agent(load_config(path), clock=clock, source=src, reader=NoPlates(), classifier=_MisreadsFrom(clock, t0 + 10))
+    manager = attach_locks(agent, thread=False)
+    events: list = []
+    agent.bus.subscribe(events.append)
+    agent.start()
+
+    def run(seconds: float) -> None:
+        for _ in range(int(round(seconds * FPS))):
+            agent.step()
+            manager.tick()
+            assert manager.driver("A").arm.drive != "up", "UP driven under the parked car"
+            clock.advance(1 / FPS)
+
+    try:
+        src.next = parked
+        run(12)  # A occupied; from 10 s the model reads it empty, with nothing moving there
+        h, w = parked.shape[:2]
+        m = cv2.getRotationMatrix2D((w / 2, h / 2), turn, zoom)
+        m[0, 2] += sway_px
+        src.next = cv2.warpAffine(parked, m, (w, h), borderMode=cv2.BORDER_REPLICATE)
+        run(60)
+        if (turn, zoom, sway_px) != (0.0, 1.0, 0.0):  # the bays did follow the view
+            assert agent.monitor.warp != ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0)) and agent.camera.alignment.ok
+        assert not any(e.type == EventType.VEHICLE_DEPARTED for e in events)
+        v = agent.monitor.verdicts()["A"]
+        assert v.occupied is True and not v.confident
+        assert manager.state("A") == "down"
     finally:
         agent.stop()
