@@ -124,9 +124,8 @@ def test_a_reload_that_turns_the_view_is_refused_and_keeps_the_running_config(tm
     assert res.ok and res.data["restart_needed"] == ["camera"]
 
 
-def test_bays_redrawn_after_a_move_clear_it_and_say_so(pipeline, tmp_path, clock):
-    """The other way out of ``camera_moved``: the installer redraws the bays on the current view. The
-    banner goes and consumers that track the camera get ``camera_aligned`` ``{"redrawn": true}``."""
+def _moved(tmp_path, clock, reader):  # noqa: ANN001, ANN202
+    """An agent whose camera turned 180° under the bays drawn by a first run: (agent, config path, events)."""
     data = tmp_path / "data"
     first = Agent(scene_config(str(data)), clock=clock, source=ScriptedSource(hold(60, render(EMPTY)), clock),
                   reader=NoPlates())
@@ -134,9 +133,16 @@ def test_bays_redrawn_after_a_move_clear_it_and_say_so(pipeline, tmp_path, clock
     first.stop()
     path = _file(tmp_path, rotate=180)
     agent = Agent(load_config(path), clock=clock, source=ScriptedSource(_camera(cv2.ROTATE_180), clock),
-                  reader=pipeline)
+                  reader=reader)
     events = _run(agent, clock, 4)
     assert agent.camera_moved
+    return agent, path, events
+
+
+def test_bays_redrawn_after_a_move_clear_it_and_say_so(pipeline, tmp_path, clock):
+    """The other way out of ``camera_moved``: the installer redraws the bays on the current view. The
+    banner goes and consumers that track the camera get ``camera_aligned`` ``{"redrawn": true}``."""
+    agent, path, events = _moved(tmp_path, clock, pipeline)
     cfg = yaml.safe_load(path.read_text(encoding="utf-8"))
     for bay in cfg["bays"]:  # redrawn: a pixel to the right
         bay["polygon"] = [[x + 1, y] for x, y in bay["polygon"]]
@@ -153,16 +159,7 @@ def test_a_reload_that_changes_a_bay_but_not_its_outline_leaves_a_moved_camera_m
     """A reload that changed only a bay's ``charger_id`` counted as the bays redrawn: a camera counted as moved
     published ``camera_aligned`` ``{"redrawn": true}`` and dropped the banner, then ``camera_moved`` again at the
     next frame, though no outline had changed and the bays still lay on the wrong ground."""
-    data = tmp_path / "data"
-    first = Agent(scene_config(str(data)), clock=clock, source=ScriptedSource(hold(60, render(EMPTY)), clock),
-                  reader=NoPlates())
-    _run(first, clock, 2)
-    first.stop()
-    path = _file(tmp_path, rotate=180)
-    agent = Agent(load_config(path), clock=clock, source=ScriptedSource(_camera(cv2.ROTATE_180), clock),
-                  reader=NoPlates())
-    events = _run(agent, clock, 4)
-    assert agent.camera_moved
+    agent, path, events = _moved(tmp_path, clock, NoPlates())
     cfg = yaml.safe_load(path.read_text(encoding="utf-8"))
     cfg["bays"][0]["charger_id"] = "charger-A2"
     path.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
