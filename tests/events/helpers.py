@@ -39,6 +39,17 @@ def wait_until(pred: Callable[[], Any], timeout: float = 10.0, what: str = "cond
         time.sleep(0.02)
 
 
+def first_failure(link: Any, broker: Any, what: str) -> Any:
+    """Start ``link``, wait for its first failed connection, stop it and ``broker``: the link's status then."""
+    link.start()
+    try:
+        wait_until(lambda: link.status().failures >= 1, what=what)
+        return link.status()
+    finally:
+        link.stop()
+        broker.stop()
+
+
 def config_dict(broker_url: str, data_dir: Path, **mqtt: Any) -> dict[str, Any]:
     square = [[0, 0], [100, 0], [100, 100], [0, 100]]
     return {

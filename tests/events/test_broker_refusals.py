@@ -80,11 +80,15 @@ def test_acl_refused_events_wait_on_disk_and_go_out_once_the_acl_allows_them(par
         broker.stop()
 
 
+
+def _limited_broker(tmp_path, setting: str) -> LocalBroker:  # noqa: ANN001
+    """A real mosquitto with one more line of config (a size limit), started."""
+    broker = LocalBroker(tmp_path / "broker")
+    broker.config = broker.config_text() + setting + "\n"
+    return broker.start()
 def test_event_over_the_brokers_max_packet_size_is_held_and_blocks_nothing(parts, tmp_path):
     link_of, publish = parts
-    broker = LocalBroker(tmp_path / "broker")
-    broker.config = broker.config_text() + "max_packet_size 1000\n"
-    broker.start()
+    broker = _limited_broker(tmp_path, "max_packet_size 1000")
     backend = Subscriber(broker.port, EVENTS, client_id="backend", persistent=True).start()
     try:
         link = link_of(broker)
@@ -114,9 +118,7 @@ def test_event_over_mosquittos_message_size_limit_is_held_and_nothing_is_sent_tw
 
     caplog.set_level(logging.INFO)
     link_of, publish = parts
-    broker = LocalBroker(tmp_path / "broker")
-    broker.config = broker.config_text() + "message_size_limit 1000\n"
-    broker.start()
+    broker = _limited_broker(tmp_path, "message_size_limit 1000")
     backend = Subscriber(broker.port, EVENTS, client_id="backend", persistent=True).start()
     try:
         link = link_of(broker)
@@ -143,9 +145,7 @@ def test_heartbeats_over_the_brokers_max_packet_size_are_one_error_not_one_each(
     import logging
 
     link_of, _publish = parts
-    broker = LocalBroker(tmp_path / "broker")
-    broker.config = broker.config_text() + "max_packet_size 250\n"
-    broker.start()
+    broker = _limited_broker(tmp_path, "max_packet_size 250")
     try:
         link = link_of(broker)
         with caplog.at_level(logging.ERROR, logger="edge_agent.events.mqtt_link"):

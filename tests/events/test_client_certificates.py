@@ -13,7 +13,7 @@ from edge_agent.events.broker import BrokerTls, LocalBroker
 from edge_agent.events.bus import EventBus
 from edge_agent.events.health import no_health
 from edge_agent.events.mqtt_link import build_mqtt
-from tests.events.helpers import RecordingControl, make_config, wait_until
+from tests.events.helpers import RecordingControl, first_failure, make_config, wait_until
 
 pytestmark = pytest.mark.broker
 
@@ -138,13 +138,7 @@ commonName = supplied
     link = build_mqtt(make_config(broker.url(), tmp_path / "data", reconnect_min_s=1, reconnect_max_s=1,
                                   tls={"ca_file": str(m.ca)}), EventBus(), RecordingControl(), FakeClock(),
                       no_health)  # fmt: skip
-    link.start()
-    try:
-        wait_until(lambda: link.status().failures >= 1, what="the refused certificate")
-        st = link.status()
-    finally:
-        link.stop()
-        broker.stop()
+    st = first_failure(link, broker, "the refused certificate")
     assert st.state == "tls_error" and "certificate has expired at this device's clock" in st.last_error
     assert "is the clock right" in st.last_error and "ca_file" not in st.last_error
 

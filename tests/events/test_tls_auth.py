@@ -13,7 +13,7 @@ from edge_agent.events.health import no_health
 from edge_agent.events.mqtt_link import build_mqtt
 from edge_agent.events.types import Event
 from tests.events.conftest import DEVICE_PASSWORD, DEVICE_USER
-from tests.events.helpers import RecordingControl, Subscriber, make_config, wait_until
+from tests.events.helpers import RecordingControl, Subscriber, first_failure, make_config, wait_until
 
 pytestmark = pytest.mark.broker
 
@@ -150,12 +150,5 @@ def test_a_connect_refused_for_what_the_agent_needs_says_what_it_needs(tmp_path,
     broker = LocalBroker(tmp_path / "broker")
     broker.config = broker.config_text() + setting + "\n"
     broker.start()
-    link = _link(broker.url(), tmp_path, "data")
-    link.start()
-    try:
-        wait_until(lambda: link.status().failures >= 1, what="the refused CONNECT")
-        st = link.status()
-    finally:
-        link.stop()
-        broker.stop()
+    st = first_failure(_link(broker.url(), tmp_path, "data"), broker, "the refused CONNECT")
     assert st.state == "closed_early" and said in st.last_error, st.last_error
