@@ -139,6 +139,22 @@ _CLIENT_CERT_ALERTS = ("CERTIFICATE_REQUIRED", "BAD_CERTIFICATE", "UNKNOWN_CA", 
                        "CERTIFICATE_REVOKED", "CERTIFICATE_UNKNOWN", "UNSUPPORTED_CERTIFICATE", "ACCESS_DENIED")
 
 
+def closed_before_connack(tls: bool, tls_error: ssl.SSLError | None, cert_file: str | None) -> tuple[str, str]:
+    """(state, why) for a broker that closed the connection before its CONNACK, for the link and the doctor alike.
+    On plain ``mqtt://`` the likely cause is a TLS port; on ``mqtts://`` a broker that requires or refuses a client
+    certificate (TLS 1.3 says so only after the handshake) is named by its alert."""
+    if not tls:
+        return "closed_early", "connection closed before the broker answered: plain mqtt:// to a TLS port? (use mqtts://)"
+    if tls_error is not None:
+        why = tls_error.reason or tls_error
+        return "tls_error", (describe_tls_alert(tls_error, cert_file)
+                             or f"the broker ended the TLS session before answering ({why}): its log says why")
+    # the alert may be lost: a reset discards it when the broker closed before our CONNECT was read
+    ask = (f"does it refuse this device's client certificate mqtt.tls.cert_file={cert_file}?"
+           if cert_file else "does it require a client certificate (mqtt.tls.cert_file and key_file)?")
+    return "closed_early", f"connection closed before the broker answered, after the TLS handshake: {ask} the broker's log says why"
+
+
 def describe_tls_alert(exc: ssl.SSLError, cert_file: str | None) -> str | None:
     """The text for a TLS alert by which the broker refused this client's certificate (or its lack of one),
     else None. Before, it read "plain mqtt:// to a TLS port? (use mqtts://)" on an mqtts:// link (TLS 1.3), or
@@ -483,22 +499,12 @@ class Connection:
         says so only after the handshake) read as one: the TLS alert is named instead. A listener that accepts the
         connection and never answers (a hung broker, something else on that port, a proxy that swallows it) was
         "plain mqtt:// to a TLS port?" too, though paho had closed it itself after ``keepalive_s``."""
-        tls_error = self.client.last_tls_read_error
         if rc.value == _KEEPALIVE_TIMEOUT:
             self._fail("unreachable", f"no answer to CONNECT within keepalive_s ({self._cfg.keepalive_s} s): is it an "
                                       "MQTT broker on that port, and is it hung or overloaded?")
-        elif not self._brokers[self._index].tls:
-            self._fail("closed_early",
-                       "connection closed before the broker answered: plain mqtt:// to a TLS port? (use mqtts://)")
-        elif tls_error is not None:
-            why = tls_error.reason or tls_error
-            self._fail("tls_error", describe_tls_alert(tls_error, self._cert_file)
-                       or f"the broker ended the TLS session before answering ({why}): its log says why")
-        else:  # the alert may be lost: a reset discards it when the broker closed before our CONNECT was read
-            ask = (f"does it refuse this device's client certificate mqtt.tls.cert_file={self._cert_file}?"
-                   if self._cert_file else "does it require a client certificate (mqtt.tls.cert_file and key_file)?")
-            self._fail("closed_early", f"connection closed before the broker answered, after the TLS handshake: {ask} "
-                                       "the broker's log says why")
+        else:
+            self._fail(*closed_before_connack(self._brokers[self._index].tls, self.client.last_tls_read_error,
+                                              self._cert_file))
 
     def _published(self, mid: int, rc: ReasonCode) -> None:
         if rc.is_failure:

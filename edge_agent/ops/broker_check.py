@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import paho.mqtt.client as mqtt
 
 from edge_agent.config.mqtt import BrokerAddress, SecretError, read_secrets
-from edge_agent.events.connection import PahoClient, TlsFileError, apply_tls_and_login, describe_tls_alert
+from edge_agent.events.connection import PahoClient, TlsFileError, apply_tls_and_login, closed_before_connack
 from edge_agent.ops.checks import Check, with_timeout
 
 if TYPE_CHECKING:
@@ -72,7 +72,8 @@ def _probe(cfg: "AgentConfig", addr: BrokerAddress, password: str | None, timeou
     try:
         while "rc" not in result and time.monotonic() < deadline:
             if client.loop(timeout=0.1) != mqtt.MQTT_ERR_SUCCESS and "rc" not in result:
-                return Check(name, "fail", _closed_early(client, addr.tls, m.tls.cert_file if m.tls else None))
+                return Check(name, "fail", closed_before_connack(addr.tls, client.last_tls_read_error,
+                                                                  m.tls.cert_file if m.tls else None)[1])
         rc = result.get("rc")
         if rc is None:
             return Check(name, "fail", f"no CONNACK within {timeout:g} s")
@@ -83,14 +84,3 @@ def _probe(cfg: "AgentConfig", addr: BrokerAddress, password: str | None, timeou
         client.disconnect()
 
 
-def _closed_early(client: PahoClient, tls: bool, cert_file: str | None) -> str:
-    """Why the broker closed before its CONNACK, as far as one can tell: with TLS 1.3 a client certificate the
-    broker requires or refuses is refused only after the handshake (the row said "closed by the broker" alone)."""
-    alert = client.last_tls_read_error
-    if alert is not None and (text := describe_tls_alert(alert, cert_file)) is not None:
-        return f"TLS: {text}"
-    if tls:
-        return ("connection closed by the broker before CONNACK, after the TLS handshake: "
-                + (f"does it refuse the client certificate {cert_file}?" if cert_file
-                   else "does it require a client certificate (mqtt.tls.cert_file and key_file)?"))
-    return "connection closed by the broker before CONNACK: plain mqtt:// to a TLS port? (use mqtts://)"

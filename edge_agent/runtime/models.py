@@ -41,11 +41,11 @@ def classifier_fingerprint(cfg: AgentConfig) -> Fingerprint:
     each with a hash of its bytes (None: missing or unreadable). A reload compares it with the running one:
     another ``occupancy.calibration``, or ``occupancy calibrate`` run again into the same file, is a new
     classifier; the same files are the same classifier (not loaded twice)."""
-    import hashlib
+    from edge_agent.bays.calibration import file_sha256
 
     def digest(path: Path | None) -> str | None:
         try:
-            return None if path is None else hashlib.sha256(path.read_bytes()).hexdigest()
+            return None if path is None else file_sha256(path)
         except OSError:
             return None
 
