@@ -37,6 +37,7 @@ from edge_agent.web.auth import UsersFile
 from tests.conftest import REPO
 from tests.events.conftest import broker  # noqa: F401  (fixture)
 from tests.events.helpers import Subscriber, wait_until
+from tests.runtime.as_user import skip_unless_it_can_import
 
 UNIT = REPO / "deploy" / "edge-agent.service"
 USER = "nobody"
@@ -113,14 +114,7 @@ def installed(tmp_path_factory):
         uid, gid = _ids()
     except KeyError:
         pytest.skip(f"no user {USER}")
-    # The agent runs from this checkout; when a parent folder is private (a clone under a 0700 mktemp dir)
-    # the unprivileged user cannot import it at all, which says nothing about the agent.
-    probe = subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--", sys.executable,
-                            "-c", "import edge_agent.cli"], env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
-                           cwd="/", capture_output=True, text=True)  # fmt: skip
-    if probe.returncode != 0:
-        pytest.skip(f"{USER} cannot read the checkout {REPO} (a parent folder is private): "
-                    f"{probe.stderr.strip().splitlines()[-1:]}")
+    skip_unless_it_can_import(uid, gid, REPO, USER)
     group = grp.getgrgid(gid).gr_name
     root = Path(tempfile.mkdtemp(prefix="edge-installed-"))
     os.chmod(root, 0o755)

@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from edge_agent.sim.synthetic import BAYS, Scene, render
+from tests.runtime.as_user import skip_unless_it_can_import
 
 
 def _config(tmp: Path, models: Path, data: Path) -> Path:
@@ -261,6 +262,7 @@ def test_files_root_left_in_the_data_dir_are_named_before_anything_starts(models
     except KeyError:
         pytest.skip("no user nobody")
     repo = Path(__file__).resolve().parents[2]
+    skip_unless_it_can_import(pw.pw_uid, pw.pw_gid, repo, "nobody")
     root = Path(tempfile.mkdtemp(prefix="edge-restored-"))
     try:
         os.chmod(root, 0o755)
