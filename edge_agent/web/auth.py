@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import os
 import re
 import secrets
@@ -227,6 +228,21 @@ class KnownDevices:
         # a str that is not ASCII (a cookie is Latin-1) made compare_digest raise, a 500 on the login page
 
 
+def address_key(ip: str) -> str:
+    """Who a client address stands for, as a limit counts it: an IPv6 address's /64 (one home or host gets a
+    whole /64 — 2^64 addresses to rotate through, each with its own five tries), an IPv4 address seen through
+    an IPv6 socket (``::ffff:192.0.2.7``) as that IPv4 address, anything else as it is."""
+    try:
+        addr = ipaddress.ip_address(ip.split("%", 1)[0])
+    except ValueError:
+        return ip
+    if isinstance(addr, ipaddress.IPv6Address):
+        if addr.ipv4_mapped is not None:
+            return str(addr.ipv4_mapped)
+        return str(ipaddress.IPv6Network((addr, 64), strict=False))
+    return str(addr)
+
+
 class LoginLimiter:
     """At most ``max_failures`` login attempts per IP and per user name within ``window_s``.
 
@@ -241,7 +257,7 @@ class LoginLimiter:
         self._lock = threading.Lock()
 
     def _keys(self, ip: str, user: str, by_name: bool = True) -> tuple[str, ...]:
-        return (f"ip:{ip}", f"user:{user.lower()}") if by_name else (f"ip:{ip}",)
+        return (f"ip:{address_key(ip)}", f"user:{user.lower()}") if by_name else (f"ip:{address_key(ip)}",)
 
     def _live(self, key: str, now: float) -> deque[float]:
         q = self._fails.get(key) or deque()

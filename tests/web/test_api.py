@@ -438,3 +438,26 @@ def test_a_decision_on_a_full_disk_is_a_page_saying_so(client, site, monkeypatch
     r = client.post("/violations/6/decide", data={"decision": "confirmed", "csrf": tok})
     assert r.status_code == 507 and r.text.startswith("disk full: not saved")
     assert site.log.get(6).decision == "open"
+
+
+def test_an_ipv6_host_cannot_rotate_its_addresses_past_the_address_limit(site):
+    """A host gets a whole /64 (2^64 addresses): one password sprayed over many names, each try from a fresh
+    address of it, met no address limit at all (each name and each address saw one try). The /64 is counted as
+    one address; an IPv4 client seen through an IPv6 socket counts as its IPv4 address."""
+    app = site.app()
+    tries = [_login(TestClient(app, client=(f"2001:db8:1:2::{i:x}", 50000)), "Summer2026!", f"user{i}")
+             for i in range(5)]
+    assert tries == [401, 401, 401, 429, 429], tries
+    assert _login(TestClient(app, client=("2001:db8:1:3::1", 50000)), "Summer2026!", "other") == 401  # next /64
+    mapped = [_login(TestClient(app, client=(a, 50000)), "x", f"v4user{i}")
+              for i, a in enumerate(("::ffff:192.0.2.7", "192.0.2.7", "::ffff:192.0.2.7", "192.0.2.7"))]
+    assert mapped == [401, 401, 401, 429], mapped
+
+
+def test_address_keys():
+    from edge_agent.web.auth import address_key
+
+    assert address_key("2001:db8:1:2:aaaa:bbbb:cccc:dddd") == "2001:db8:1:2::/64"
+    assert address_key("fe80::1%eth0") == "fe80::/64"
+    assert address_key("::ffff:10.0.0.5") == "10.0.0.5" == address_key("10.0.0.5")
+    assert address_key("?") == "?" and address_key("testclient") == "testclient"
