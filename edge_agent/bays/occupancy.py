@@ -64,6 +64,13 @@ class Hysteresis:
     interlock refuses to raise on it). The first verdict needs no motion: a car parked at start
     is a car. A car that "left" without moving is doubt even after that wait: an empty verdict
     reached so stays not confident until something moves in the bay.
+
+    The band between exit_p and enter_p is doubt, and doubt must not freeze a verdict for ever:
+    a car drives off and its empty bay reads 0.4 (a stain, a shadow) for the rest of the day, and
+    the bay stayed "occupied" — no departure, no later visit, an unidentified violation on bare
+    asphalt. Readings that stay on the far side of the band's midpoint for ``doubt_confirm_s``
+    (with the motion rule above) change the verdict, not confidently: the classifier's own lean,
+    held that long, is the best evidence there is, and the interlock still wants a confident one.
     """
 
     def __init__(self, cfg: OccupancyConfig) -> None:
@@ -73,6 +80,8 @@ class Hysteresis:
         self._streak_since: float | None = None  # when the readings began to contradict the verdict
         self._backed_at: float | None = None  # when a reading last backed the verdict confidently
         self._still_empty_at: float | None = None  # when "empty" was reached with nothing moving (doubt)
+        self._lean_since: float | None = None  # when the readings began to lean against the verdict (midpoint)
+        self._lean_n = 0  # readings in that lean
 
     @property
     def unsettled(self) -> bool:
@@ -96,7 +105,8 @@ class Hysteresis:
         c = self.cfg
         if not np.isfinite(p):  # a broken model output is doubt, never a verdict
             self._up = self._down = 0
-            self._streak_since = None
+            self._streak_since = self._lean_since = None
+            self._lean_n = 0
             self.verdict = Verdict(self.verdict.occupied, None, now, False)
             return self.verdict
         self._up = self._up + 1 if p >= c.enter_p else 0
@@ -107,17 +117,29 @@ class Hysteresis:
             self._streak_since = None
         elif self._streak_since is None:
             self._streak_since = now
+        mid = 0.5 * (c.enter_p + c.exit_p)
+        if (occupied is True and p < mid) or (occupied is False and p > mid):
+            self._lean_n += 1
+            if self._lean_since is None:
+                self._lean_since = now
+        else:
+            self._lean_since, self._lean_n = None, 0
         flip: bool | None = None
+        since = self._streak_since
         if self._up >= c.confirm_frames:
             flip = True
         elif self._down >= c.confirm_frames:
             flip = False
+        elif self._leaned_long(now):
+            flip, since = not occupied, self._lean_since
         if flip is not None and occupied is not None and flip != occupied:
-            if not self._may_change(now, moved_at):
+            if not self._may_change(now, moved_at, since):
                 flip = None
             elif flip is False and c.still_confirm_s > 0 and not self._moved_since_backed(moved_at):
                 self._still_empty_at = now
         if flip is not None:
+            if flip != occupied:
+                self._lean_since, self._lean_n = None, 0
             occupied = flip
         if occupied is not False or (moved_at is not None and self._still_empty_at is not None
                                      and moved_at > self._still_empty_at):
@@ -130,12 +152,18 @@ class Hysteresis:
         self.verdict = Verdict(occupied, float(p), now, bool(confident))
         return self.verdict
 
-    def _may_change(self, now: float, moved_at: float | None) -> bool:
-        """A confirmed contradiction changes the verdict if the bay moved since the verdict was last
-        backed, or if it has lasted ``still_confirm_s`` (0: motion is not asked for)."""
+    def _leaned_long(self, now: float) -> bool:
+        """The readings have leaned against a verdict for ``doubt_confirm_s`` (and ``confirm_frames`` readings)."""
+        c = self.cfg
+        return (c.doubt_confirm_s > 0 and self.verdict.occupied is not None and self._lean_since is not None
+                and self._lean_n >= c.confirm_frames and now - self._lean_since >= c.doubt_confirm_s - 1e-6)
+
+    def _may_change(self, now: float, moved_at: float | None, since: float | None) -> bool:
+        """A confirmed contradiction (begun at ``since``) changes the verdict if the bay moved since the
+        verdict was last backed, or if it has lasted ``still_confirm_s`` (0: motion is not asked for)."""
         if self.cfg.still_confirm_s <= 0 or self._moved_since_backed(moved_at):
             return True
-        return self._streak_since is not None and now - self._streak_since >= self.cfg.still_confirm_s - 1e-6
+        return since is not None and now - since >= self.cfg.still_confirm_s - 1e-6
 
     def _moved_since_backed(self, moved_at: float | None) -> bool:
         return moved_at is None or self._backed_at is None or moved_at >= self._backed_at - MOTION_LEAD_S

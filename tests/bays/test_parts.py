@@ -236,3 +236,53 @@ def test_a_gate_that_follows_the_view_sees_what_moved_in_the_bay_not_the_view():
         assert gate.changed(still, "A") < cfg.gate_fraction and gate.changed(still, "B") < cfg.gate_fraction
         came = gate.prepare(cv2.warpAffine(parked, m, (w, h), borderMode=cv2.BORDER_REPLICATE))
         assert gate.changed(came, "A") >= cfg.gate_fraction  # the NEV parks in A
+
+
+def test_readings_in_doubt_do_not_hold_a_verdict_for_ever():
+    """The car drives off (its bay moves) and the empty bay reads 0.4 (a stain, a shadow) for the rest of the day:
+    in the band between exit_p and enter_p, so the bay stayed "occupied" for ever — no departure, no later visit.
+    Readings that lean to "empty" past the band's midpoint for ``doubt_confirm_s`` end it, not confidently."""
+    h = Hysteresis(OccupancyConfig(enter_p=0.7, exit_p=0.3, confirm_frames=2, doubt_confirm_s=120))
+    h.update(0.9, 0, 0.0)
+    assert h.update(0.9, 1, 0.0).occupied is True
+    left = 10.0  # the car drives off: motion in the bay
+    for t in range(10, 130):
+        v = h.update(0.4 if t % 3 else 0.25, t, left)  # now and then a reading past exit_p: never two in a row
+        assert v.occupied is True and not v.confident, t
+    v = h.update(0.4, 130, left)
+    assert v.occupied is False and not v.confident  # the lean, held 120 s: empty, but the interlock wants better
+    assert h.update(0.2, 131, left).confident is True  # a reading past exit_p backs it (it moved since)
+    # and the other way: a dark car the model is unsure of (0.6) parks and stays
+    for t in range(140, 260):
+        assert h.update(0.6, t, 140.0).occupied is False, t
+    v = h.update(0.6, 260, 140.0)
+    assert v.occupied is True and not v.confident
+
+
+def test_a_lean_that_turns_back_or_comes_without_motion_waits():
+    h = Hysteresis(OccupancyConfig(enter_p=0.7, exit_p=0.3, confirm_frames=2, doubt_confirm_s=60,
+                                   still_confirm_s=300))
+    h.update(0.9, 0, 0.0)
+    h.update(0.9, 1, 0.0)
+    for t in range(10, 69):
+        h.update(0.4, t, 5.0)
+    h.update(0.55, 69, 5.0)  # back past the midpoint: the lean's clock starts again
+    for t in range(70, 129):
+        assert h.update(0.4, t, 5.0).occupied is True, t
+    assert h.update(0.4, 130, 5.0).occupied is False
+    # with nothing moving in the bay since the verdict was backed, the still-bay rule's 300 s apply
+    g = Hysteresis(OccupancyConfig(enter_p=0.7, exit_p=0.3, confirm_frames=2, doubt_confirm_s=60,
+                                   still_confirm_s=300))
+    never = float("-inf")
+    g.update(0.9, 0, never)
+    g.update(0.9, 1, never)
+    for t in range(2, 302):
+        assert g.update(0.4, t, never).occupied is True, t
+    v = g.update(0.4, 302, never)
+    assert v.occupied is False and not v.confident
+    assert g.update(0.1, 303, never).confident is False  # empty reached without motion: doubt until something moves
+    # 0: the band holds a verdict for ever (the behaviour before)
+    k = Hysteresis(OccupancyConfig(enter_p=0.7, exit_p=0.3, confirm_frames=2, doubt_confirm_s=0))
+    k.update(0.9, 0, 0.0)
+    k.update(0.9, 1, 0.0)
+    assert all(k.update(0.4, t, 5.0).occupied is True for t in range(10, 2000))

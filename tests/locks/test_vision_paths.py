@@ -360,3 +360,57 @@ def test_bays_following_a_small_sway_is_no_motion_in_them(tmp_path, clock, turn,
         assert manager.state("A") == "down"
     finally:
         agent.stop()
+
+
+class _UnsureAfter:
+    """Bay A reads a car (0.95) until ``at`` (monotonic), then 0.4: the empty bay's stain or shadow the model is
+    not sure of — in the band between exit_p and enter_p for good. Every other bay reads empty."""
+
+    def __init__(self, clock, at: float) -> None:  # noqa: ANN001
+        self.clock, self.at = clock, at
+
+    def classify(self, frame, polygons, unseen=None):  # noqa: ANN001, ANN201
+        late = self.clock.monotonic() >= self.at
+        return {b: (0.4 if late else 0.95) if b == "A" else 0.05 for b in polygons}
+
+
+def test_a_bay_left_in_doubt_ends_its_visit_but_raises_no_arm(tmp_path, clock):  # noqa: ANN001
+    """The car drives off; the bay reads 0.4 from then on. The visit stayed open for ever (no departure, an
+    unidentified violation on bare asphalt, every later visit missed). Now it ends ``doubt_confirm_s`` (120 s)
+    after the readings leaned to empty, plus the departure's confirmation; the verdict is not confident, so the
+    policy and a remote lock alike leave the arm down."""
+    from edge_agent.sim.scenario import NEV, Scene
+
+    t0 = clock.monotonic()
+    src = Frames(clock)
+    path = write(tmp_path / "agent.yaml", tmp_path / "data", out=False)
+    agent = Agent(load_config(path), clock=clock, source=src, reader=NoPlates(), classifier=_UnsureAfter(clock, t0 + 10))
+    manager = attach_locks(agent, thread=False)
+    events: list = []
+    agent.bus.subscribe(events.append)
+    agent.start()
+
+    def run(seconds: float) -> None:
+        for _ in range(int(round(seconds * FPS))):
+            agent.step()
+            manager.tick()
+            assert manager.driver("A").arm.drive != "up", "UP driven on a bay the camera is not sure of"
+            clock.advance(1 / FPS)
+
+    try:
+        src.next = render(Scene(cars=(NEV,)))
+        run(10)
+        src.next = render(EMPTY)  # it drives off: the bay moves
+        left, after = clock.monotonic(), None
+        for _ in range(160):
+            run(1)
+            departed = [e for e in events if e.type == EventType.VEHICLE_DEPARTED and e.bay_id == "A"]
+            if departed and after is None:
+                after = clock.monotonic() - left
+        assert len(departed) == 1 and after is not None and 120 <= after <= 128, after
+        res = agent.lock("A", "close the bay", "ops")
+        assert not res.ok and res.data["code"] == "occupancy_unsure", res
+        run(40)  # past auto_raise_delay_s (20 s): the policy wants A up, the interlock does not trust "empty"
+        assert manager.state("A") == "down"
+    finally:
+        agent.stop()
