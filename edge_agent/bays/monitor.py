@@ -209,10 +209,22 @@ class BayMonitor:
             return {b: f.verdict for b, f in self.fusion.items()}
 
     def unseen(self) -> dict[str, str]:
-        """Bays whose last crop showed nothing (``bay_flat`` / ``bay_clipped``) or that are too few of the
-        camera's pixels across (``bay_too_small``): for the heartbeat."""
+        """Bays the camera's view vouches for no empty bay on, though the camera itself is healthy, with the
+        code a lock refusal on them gives (the heartbeat's ``bays_unseen``): all of them while it points
+        elsewhere (``camera_moved``) or its view matches no reference (``camera_unmatched``); else those whose
+        last crop showed nothing (``bay_flat`` / ``bay_clipped``), too few of the camera's pixels across
+        (``bay_too_small``) or whose outline shows no pixels of the frame (``mask_empty`` / ...). Camera health
+        (black, frozen, lost) is the heartbeat's ``camera_ok`` / ``camera_reason``."""
         with self._lock:
-            return self._unseen | self._small  # too small says why a crop of it is blank, too
+            if not self.aligned:
+                return dict.fromkeys(self.machines, "camera_moved")
+            return self._view_problems()
+
+    def _view_problems(self) -> dict[str, str]:
+        """Bay → why its view vouches for nothing, on a frame the camera sends aligned (``unseen``)."""
+        if not self.matched:
+            return dict.fromkeys(self.machines, "camera_unmatched")
+        return {**self._unseen, **self._small, **self.gate.mask_problems}  # too small says why a crop is blank
 
     def set_source_scale(self, scale: float) -> None:
         """The camera sends ``scale`` of the pixels the bays were drawn on (a sub-stream under 1): the frames
@@ -336,9 +348,7 @@ class BayMonitor:
     def _publish_vision(self, present: dict[str, bool | None], shown_since: float) -> None:
         """The camera's evidence per bay, for the lock interlock (see ``bays.vision``)."""
         occ = self.cfg.occupancy
-        problems = {**self._unseen, **self._small, **self.gate.mask_problems}
-        if not self.matched:
-            problems = dict.fromkeys(self.machines, "camera_unmatched")
+        problems = self._view_problems()
         for b, v in classifier_vision(self.verdicts(), present, problems, occ.enter_p, shown_since).items():
             self.feed.publish_vision(b, v)
 

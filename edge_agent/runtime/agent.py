@@ -241,6 +241,11 @@ class Agent:
         """Open charger warnings per bay (live page, heartbeat)."""
         return self.chargers.warnings()
 
+    def bays_unseen(self) -> dict[str, str]:
+        """Bays the camera's view vouches for no empty bay on, with the lock refusal's code (live page,
+        heartbeat): ``BayMonitor.unseen``."""
+        return self.monitor.unseen()
+
     def status(self) -> dict[str, Any]:
         """For health reports (MQTT heartbeat, web): camera health and detector load."""
         return {"camera": self.health.health().to_dict(), "frames": self.monitor.frames,
@@ -261,7 +266,7 @@ class Agent:
                                     **({"camera_reconnects": h.reconnects} if h.reconnects else {}),
                                     **({"camera_corrupt_frames": h.corrupt_frames} if h.corrupt_frames else {}),
                                     "charger_warnings": self.charger_warnings(),
-                                    "bays_unseen": self.monitor.unseen(),
+                                    "bays_unseen": self.bays_unseen(),
                                     **{name: fn() for name, fn in self.health_extras.items()},
                                     **self.notices.figures(self.source, self.evidence)})
 

@@ -120,6 +120,30 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+class HeadAsGet:
+    """HEAD answers as GET does, without the body (RFC 9110 9.3.2), on every route: FastAPI's routes take only the
+    methods they name, so ``curl -I`` and a load balancer's HEAD probe got 405 from every page. The request goes
+    in as GET, so sessions, the login check and every limit see what a GET gets; the headers (Content-Length,
+    Set-Cookie, the security headers) go out as they are, the body does not."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def headers_only(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                if message.get("more_body", False):
+                    return
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, headers_only)
+
+
 def create_app(
     cfg: AgentConfig,
     store: Any,
@@ -157,6 +181,7 @@ def create_app(
     # the outermost of the page's middleware. Starlette's limiter, not FastAPI(max_body_size=…): that needs
     # FastAPI ≥ 0.165, which needs Python ≥ 3.11, and the Jetson's JetPack 6 has 3.10 (its install failed).
     app.add_middleware(RequestBodyLimitMiddleware, max_body_size=web.max_body_kib * 1024)
+    app.add_middleware(HeadAsGet)  # outermost: everything inside sees the GET it answers
 
     # A browser gets each refusal as a page in its user's language (error_page); scripts and other clients
     # the plain text they always had.

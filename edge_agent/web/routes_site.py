@@ -38,7 +38,9 @@ def live_bays(request: Request):
     warnings = ctx.control.charger_warnings()
     t = translator(lang_of(request))
     park_min = ctx.cfg.charger_health.suspect_park_min
-    bays = [{"id": i, "state": states.get(i), "evidence": ctx.log.last_evidence(i),
+    unseen_of = getattr(ctx.control, "bays_unseen", None)  # the review page's control has no camera
+    unseen = unseen_of() if unseen_of is not None else {}
+    bays = [{"id": i, "state": states.get(i), "evidence": ctx.log.last_evidence(i), "unseen": unseen.get(i),
              "chargers": [{**w, "words": _charger_words(t, w, ctx.log.event_data(str(w.get("event_id"))), park_min)}
                           for w in warnings.get(i, [])]}
             for i in ids]

@@ -51,7 +51,8 @@ def test_every_published_payload_matches_its_schema(broker, tmp_path):
     backend = Subscriber(broker.port, ["edge/#", "homeassistant/#", "backend/#"]).start()
     cfg = make_config(broker.url(), tmp_path / "data", home_assistant={"enabled": True},
                       outbox={"max_rows": 10})  # fmt: skip
-    link = build_mqtt(cfg, bus, RecordingControl(), clock, lambda: HealthFigures(5.0, 40.0, True))
+    unseen = {"B1": "camera_unmatched", "B2": "bay_too_small"}  # the heartbeat's documented extra
+    link = build_mqtt(cfg, bus, RecordingControl(), clock, lambda: HealthFigures(5.0, 40.0, True, {"bays_unseen": unseen}))
     # before start: 2 states + 14 events overflow the 10-row outbox (one overflow notice, the violation kept)
     bus.publish_state(BayState("B1", "violation", iso(clock.now()), "v1", "京A12345", "blue", False, "blue plate"))
     bus.publish_state(BayState("B2", "free", iso(clock.now())))

@@ -272,9 +272,14 @@ def test_a_view_that_matches_nothing_vouches_for_no_empty_bay(tmp_path, clock): 
         res = agent.lock("A", "close the bay", "ops")
         assert not res.ok and res.data["code"] == "camera_unmatched", res
         assert any(e.type == EventType.LOCK_REFUSED and e.data["code"] == "camera_unmatched" for e in events)
+        # the heartbeat says why, as the refusal does: the camera itself reads healthy (before: `{}`, camera_ok)
+        beat = agent.health_figures()
+        assert beat.camera_ok and beat.extra["bays_unseen"] == dict.fromkeys(agent.bay_ids(), "camera_unmatched")
         src.next = empty  # the zoom is set back: the view matches, A is seen empty again, the policy raises it
         rig.run(30)
         assert manager.state("A") == "up"
+        # OUT, whose outline lies off the frame, stays named (before: never, though its lock never rises either)
+        assert agent.health_figures().extra["bays_unseen"] == {"OUT": "mask_empty"}
     finally:
         agent.stop()
 

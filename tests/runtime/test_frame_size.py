@@ -62,6 +62,7 @@ def test_another_aspect_ratio_blinds_the_bays_until_the_frames_fit_again(tmp_pat
     assert agent.camera_moved
     state = agent.bus.states()["B"]
     assert state.state == "unknown" and not state.camera_ok  # no lock rises on it
+    assert agent.health_figures().extra["bays_unseen"] == dict.fromkeys(agent.bay_ids(), "camera_moved")  # the heartbeat says so, too
     with pytest.raises(ControlError) as err:  # configured: only the config can change the bays' size
         agent.confirm_camera()
     assert err.value.code == "frame_size" and "camera.width/height say 960x540" in str(err.value)
@@ -70,6 +71,7 @@ def test_another_aspect_ratio_blinds_the_bays_until_the_frames_fit_again(tmp_pat
     assert [e.type for e in events] == ["camera_moved", "camera_aligned", "vehicle_arrived"]
     assert events[1].data == {"frame_size": [960, 540]} and events[2].bay_id == "B"
     assert not agent.camera_moved and agent.bus.states()["B"].camera_ok
+    assert agent.health_figures().extra["bays_unseen"] == {}
 
 
 def test_a_learned_size_outlives_a_restart_and_a_confirmation_adopts_the_new_one(tmp_path, clock):

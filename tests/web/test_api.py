@@ -288,6 +288,17 @@ def test_camera_moved_banner_and_confirm(client, site):
     assert site.log.audit_entries()[0]["action"] == "camera_confirm"
 
 
+def test_the_live_page_names_each_bay_the_camera_cannot_vouch_for(client, site):
+    """A view that matches no reference keeps every lock down while the camera reads healthy: before, the page
+    said nothing of it (the bays' camera_ok stays true), so nobody on site could tell why an arm refused."""
+    html = client.get("/bays").text
+    assert "bay-unseen" not in html
+    site.control.bays_unseen = lambda: {"A1": "camera_unmatched", "A2": "bay_too_small"}  # Agent.bays_unseen
+    html = client.get("/bays").text
+    assert html.count("bay-unseen") == 2
+    assert "摄像头画面与参考画面对不上" in html and "车位在画面中太小" in html
+
+
 def test_english_on_request_chinese_by_default(client):
     assert "违规记录" in client.get("/violations").text
     client.post("/lang", data={"lang": "en", "next": "/violations", "csrf": token(client, "/violations")})

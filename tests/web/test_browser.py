@@ -242,6 +242,7 @@ def test_pages_work_under_the_strict_csp(browser, server, site):
     script (now a static file) draws the bays, and a missing crop is hidden by page.js. The moved camera's
     banner is shown too: its form's inline style attribute was refused."""
     site.control.camera_moved = True
+    site.control.bays_unseen = lambda: {"A1": "camera_unmatched"}  # and a bay whose lock the view cannot vouch for
     ctx, page = login(browser, server.url)
     refused: list[str] = []
     page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
@@ -249,6 +250,8 @@ def test_pages_work_under_the_strict_csp(browser, server, site):
     for path in ("/violations", "/violations/4", "/bays", "/audit"):
         page.goto(server.url + path)
         page.wait_for_load_state("load")
+        if path == "/bays":
+            assert page.locator(".bay-unseen").all_inner_texts() == ["摄像头画面与参考画面对不上"]
     page.goto(server.url + "/violations/3")  # unidentified: no plate crop was stored
     page.wait_for_load_state("load")
     page.wait_for_function("getComputedStyle(document.querySelector('#crop')).display === 'none'")

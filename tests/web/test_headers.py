@@ -90,3 +90,44 @@ def test_trusted_proxies_must_be_addresses_or_networks(site, bad):
 def test_trusted_proxies_take_addresses_and_networks(site):
     set_web(site, trusted_proxies=["127.0.0.1", "10.0.0.0/8", "::1"])
     assert load_config(site.config_path).web.trusted_proxies == ["127.0.0.1", "10.0.0.0/8", "::1"]
+
+
+def _get_paths(fill: dict[str, str]) -> list[str]:
+    """Every GET route of the page's routers (``create_app`` includes them all, unprefixed), its path parameters
+    filled from ``fill``."""
+    from fastapi.routing import APIRoute
+
+    from edge_agent.web import routes_auth, routes_site, routes_stats, routes_violations
+
+    return [re.sub(r"\{(\w+)\}", lambda m: fill[m.group(1)], route.path)
+            for module in (routes_auth, routes_site, routes_stats, routes_violations) for route in module.router.routes
+            if isinstance(route, APIRoute) and "GET" in route.methods]
+
+
+def test_head_answers_as_get_without_a_body_on_every_get_route(site):
+    """`curl -I` and a load balancer's HEAD probe got 405 Method Not Allowed from every page (FastAPI routes take
+    only the methods they name). Now HEAD is GET without the body: the same status, redirects and headers, the login
+    check the same (a HEAD without a session is sent to the login as a GET is), on the real server."""
+    v = site.log.get(1)
+    app = site.app()
+    fill = {"vid": str(v.id), "event_id": "no-such-event", "evidence_id": v.evidence_id, "which": "frame"}
+    paths = _get_paths(fill) + ["/static/style.css"]
+    assert len(paths) >= 12 and "/bays" in paths and f"/violations/{v.id}" in paths
+    with WebServer(app, "127.0.0.1", 0) as srv, httpx.Client(base_url=srv.url, follow_redirects=False) as c:
+        for path in ("/", "/violations", "/bays", f"/evidence/{v.evidence_id}/frame.jpg"):
+            for accept in ("text/html", "*/*"):  # a browser is sent to the login, a script gets 401
+                got, head = (c.request(m, path, headers={"Accept": accept}) for m in ("GET", "HEAD"))
+                assert (head.status_code, head.headers.get("location")) == (got.status_code, got.headers.get("location"))
+                assert got.status_code in (303, 401) and head.content == b"", (path, accept)
+        tok = re.search(r'name="csrf" value="([^"]+)"', c.get("/login").text).group(1)
+        assert c.post("/login", data={"username": "admin", "password": PASSWORD, "csrf": tok}).status_code == 303
+        for path in paths:
+            got, head = c.get(path), c.head(path)
+            assert head.status_code == got.status_code != 405, (path, head.status_code, got.status_code)
+            assert head.content == b"", path
+            for name in ("content-type", "cache-control", "content-security-policy", "location"):
+                assert head.headers.get(name) == got.headers.get(name), (path, name)
+            if got.status_code == 200 and "content-length" in got.headers and path.endswith((".jpg", ".css")):
+                assert head.headers["content-length"] == got.headers["content-length"], path
+        assert c.head("/no-such-page").status_code == 404
+        assert c.head("/logout").status_code == c.get("/logout").status_code  # a POST-only route: as for GET
