@@ -268,10 +268,15 @@ class CtcPlateDecoder:
         characters). The best CTC alignment (Viterbi) of that many characters, each frame scored
         by its slot's best allowed character, then each slot's character is the allowed one with
         the highest peak over its frames. → ``(read, log-probability of the alignment)``, or None
-        when the frames are fewer than the slots. ``probs`` [T, C] softmax output."""
+        when the frames show another number of characters: the free reading (best path) must have
+        as many, or one fewer where two neighbouring slots read the same character (a repeat the
+        best path merged, ``66`` → ``6``). Forced into fewer slots, a row swallows characters: the
+        single-row 粤ZJ541澳 stacked over a Macau plate, taken for a top row, read ``粤J``.
+        ``probs`` [T, C] softmax output."""
         p = self._restrict(probs)
         n, t_max = len(slots), len(p)
-        if n == 0 or t_max < n:
+        free = len(self._segments(p))
+        if n == 0 or t_max < n or free not in (n, n - 1):
             return None
         cols = [np.array([self._pos[c] + 1 for c in allowed if c in self._pos]) for allowed in slots]
         if any(c.size == 0 for c in cols):
@@ -313,6 +318,8 @@ class CtcPlateDecoder:
             confs.append(pr)
             if k == 0 and allowed == PROVINCES:
                 ranking = self.ranking(seg, PROVINCES)
+        if free == n - 1 and all(a != b for a, b in zip(chars, chars[1:])):
+            return None  # a character fewer, and no repeat to account for it
         read = Read("".join(chars), float(np.prod(confs) ** (1 / n)), tuple(confs), ranking)
         return read, best
 
