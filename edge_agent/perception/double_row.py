@@ -22,7 +22,8 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from edge_agent.plates import parse_plate
+from edge_agent.perception.recognizer import ISSUERS, SERIAL, SUFFIXES
+from edge_agent.plates import DIGITS, PROVINCES, parse_plate
 
 ASPECT_MAX = 2.8  # wider than this (w/h from the corners) is a single row whatever the pixels say
 PROFILE_SIZE = (168, 96)  # the crop is looked at in this size (2-row plates are 2:1)
@@ -32,6 +33,13 @@ TOP_MIN = 0.2  # the top row must hold some ink too (relative to the bottom row)
 INK_MIN = 0.06  # the bottom row must hold at least this share of ink pixels
 ROW_HEIGHT = 48  # each row is scaled to this height before composing
 MIN_CONFIDENCE = 0.6  # below this the composed read is reported unread
+#: GA 36 two-row layouts, (top row's slots, bottom row's slots): the province and the issuing
+#: authority's letter above five serial characters (large vehicles' rear plates, trailers ending in
+#: 挂, motorcycles); an agricultural plate's province and two-digit county code above five digits.
+LAYOUTS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
+    ((PROVINCES, ISSUERS), (SERIAL,) * 4 + (SERIAL + SUFFIXES,)),
+    ((PROVINCES, DIGITS, DIGITS), (DIGITS,) * 5),
+)
 
 
 def corner_aspect(corners: Sequence[Sequence[float]] | np.ndarray) -> float:
@@ -109,16 +117,44 @@ def compose(top: np.ndarray, bottom: np.ndarray, height: int = ROW_HEIGHT) -> np
     return np.hstack([t, b])
 
 
+def read_rows(recognizer, top: np.ndarray, bottom: np.ndarray):
+    """The two rows read apart, each as its layout's slots (``LAYOUTS``), the top one at its own
+    aspect: every layout's joint reading that ``parse_plate`` accepts, most likely first, as
+    ``(text, confidence, char_confidences)`` (a ``Read`` carrying the province ranking).
+    Empty for a recogniser that cannot read slots (only the composed read is tried then)."""
+    if not hasattr(recognizer, "read_slots"):
+        return []
+    tops = recognizer.read_slots(top, [t for t, _ in LAYOUTS], padded=True)
+    bottoms = recognizer.read_slots(bottom, [b for _, b in LAYOUTS])
+    found = []
+    for t, b in zip(tops, bottoms):
+        if t is None or b is None:
+            continue
+        (upper, s_top), (lower, s_bottom) = t, b
+        text = upper[0] + lower[0]
+        if not parse_plate(text).valid:
+            continue
+        chars = (*upper[2], *lower[2])
+        conf = float(np.prod(chars) ** (1 / len(chars)))
+        found.append((s_top + s_bottom, type(upper)(text, conf, chars, upper.province_ranking)))
+    return [read for _, read in sorted(found, key=lambda f: -f[0])]
+
+
 def read_double_row(recognizer, plate_img: np.ndarray, min_confidence: float = MIN_CONFIDENCE):
     """Read a two-row plate with a single-row ``recognizer`` (``read(list_of_crops)``).
 
+    Two readings of the split rows: laid side by side and read as one row (``compose``), and
+    read apart, each row as its GA 36 layout's slots (``read_rows``) — the composed one gives the
+    second slot a letter even where an agricultural plate's top row holds digits (皖19 read 皖L9).
+    The more confident reading that is a valid plate wins.
+
     Returns ``(text, confidence, char_confidences)``; text ``""`` and confidence 0 when the
-    rows cannot be split or the composed read is not a valid plate — unread, not guessed."""
+    rows cannot be split or no reading is a valid plate — unread, not guessed."""
     rows = split_rows(plate_img)
     if rows is None:
         return "", 0.0, ()
-    text, conf, chars = recognizer.read([compose(*rows)])[0]
-    info = parse_plate(text)
-    if not info.valid or conf < min_confidence:
+    reads = [*recognizer.read([compose(*rows)]), *read_rows(recognizer, *rows)]
+    valid = [r for r in reads if parse_plate(r[0]).valid and r[1] >= min_confidence]
+    if not valid:
         return "", 0.0, ()
-    return text, conf, chars
+    return max(valid, key=lambda r: r[1])

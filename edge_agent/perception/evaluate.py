@@ -71,6 +71,7 @@ class Report:
         found = [x for x in o if x.read is not None]
         single = [x for x in o if x.label.text and not x.label.double_row]
         exact = [x for x in single if x.read is not None and x.read.text == x.label.text]
+        double = [x for x in o if x.label.text and x.label.double_row]  # scored apart: few, and read another way
         noprov = [x for x in single if x.read is not None and x.read.text[-len(x.label.text) + 1:] == x.label.text[1:]
                   and len(x.read.text) in (len(x.label.text), len(x.label.text) - 1)]
         per_colour = {}
@@ -88,6 +89,8 @@ class Report:
             "detection_recall": _ratio(len(found), len(o)),
             "exact_text_single_row": _ratio(len(exact), len(single)), "single_row_plates": len(single),
             "text_ignoring_province": _ratio(len(noprov), len(single)),
+            "exact_text_double_row": _ratio(sum(x.read is not None and x.read.text == x.label.text for x in double),
+                                            len(double)), "double_row_plates": len(double),
             "colour_accuracy": _ratio(sum(x.read.colour == x.label.colour for x in coloured), len(coloured)),
             "colour_per_class": per_colour,
             "nev_plates": len(nev), "nev_recall": _ratio(sum(x.read is not None and x.read.nev is True for x in nev), len(nev)),
@@ -326,6 +329,7 @@ def format_metrics(m: dict) -> str:
         f"detection recall          {m['detection_recall']:.4f}",
         f"exact text (single-row)   {m['exact_text_single_row']:.4f}  of {m['single_row_plates']}",
         f"text ignoring province    {m['text_ignoring_province']:.4f}",
+        f"exact text (double-row)   {m['exact_text_double_row']:.4f}  of {m['double_row_plates']}",
         f"colour accuracy           {m['colour_accuracy']:.4f}  [{pc}]",
         f"NEV recall                {m['nev_recall']:.4f}  of {m['nev_plates']}",
         f"blue called NEV           {m['blue_called_nev']}",

@@ -262,6 +262,67 @@ class CtcPlateDecoder:
                 best = (score, [c for c, _ in picks], [pr for _, pr in picks])
         return (best[1], best[2]) if best is not None else ([], [])
 
+    def read_slots(self, probs: np.ndarray, slots: Sequence[str]) -> tuple[Read, float] | None:
+        """Exactly ``len(slots)`` characters, the i-th one of ``slots[i]`` — a row whose layout is
+        known (a two-row plate's top row: province + letter; its bottom row: five serial
+        characters). The best CTC alignment (Viterbi) of that many characters, each frame scored
+        by its slot's best allowed character, then each slot's character is the allowed one with
+        the highest peak over its frames. → ``(read, log-probability of the alignment)``, or None
+        when the frames show another number of characters: the free reading (best path) must have
+        as many, or one fewer where two neighbouring slots read the same character (a repeat the
+        best path merged, ``66`` → ``6``). Forced into fewer slots, a row swallows characters: the
+        single-row 粤ZJ541澳 stacked over a Macau plate, taken for a top row, read ``粤J``.
+        ``probs`` [T, C] softmax output."""
+        p = self._restrict(probs)
+        n, t_max = len(slots), len(p)
+        free = len(self._segments(p))
+        if n == 0 or t_max < n or free not in (n, n - 1):
+            return None
+        cols = [np.array([self._pos[c] + 1 for c in allowed if c in self._pos]) for allowed in slots]
+        if any(c.size == 0 for c in cols):
+            return None
+        lp = np.log(np.maximum(p, 1e-30))
+        emit = np.empty((t_max, 2 * n + 1))
+        emit[:, 0::2] = lp[:, :1]  # blank states
+        for k, c in enumerate(cols):
+            emit[:, 2 * k + 1] = lp[:, c].max(axis=1)
+        states = 2 * n + 1
+        score = np.full(states, -np.inf)
+        score[:2] = emit[0, :2]
+        back = np.zeros((t_max, states), np.int64)
+        skip = np.zeros(states, bool)
+        skip[3::2] = True  # slot k+1 may follow slot k without a blank (different slots)
+        for t in range(1, t_max):
+            stay, one = score, np.concatenate(([-np.inf], score[:-1]))
+            two = np.where(skip, np.concatenate(([-np.inf, -np.inf], score[:-2])), -np.inf)
+            cand = np.stack([stay, one, two])
+            arg = cand.argmax(axis=0)
+            back[t] = np.arange(states) - arg
+            score = cand[arg, np.arange(states)] + emit[t]
+        end = states - 1 if score[-1] >= score[-2] else states - 2
+        best = float(score[end])
+        if not np.isfinite(best):
+            return None
+        frames: list[list[int]] = [[] for _ in range(n)]
+        s = end
+        for t in range(t_max - 1, -1, -1):
+            if s % 2:
+                frames[s // 2].append(t)
+            s = int(back[t, s]) if t else s
+        chars, confs = [], []
+        ranking: tuple[tuple[str, float], ...] = ()
+        for k, allowed in enumerate(slots):
+            seg = Segment("", p[frames[k], 1:].max(axis=0), len(frames[k]))
+            c, pr = self._best(seg, allowed)
+            chars.append(c)
+            confs.append(pr)
+            if k == 0 and allowed == PROVINCES:
+                ranking = self.ranking(seg, PROVINCES)
+        if free == n - 1 and all(a != b for a, b in zip(chars, chars[1:])):
+            return None  # a character fewer, and no repeat to account for it
+        read = Read("".join(chars), float(np.prod(confs) ** (1 / n)), tuple(confs), ranking)
+        return read, best
+
     def ranking(self, seg: Segment, allowed: str, top: int = 3) -> tuple[tuple[str, float], ...]:
         """The ``top`` characters of ``allowed`` for one segment, best first."""
         cols = [self._pos[c] for c in allowed if c in self._pos]
@@ -330,6 +391,14 @@ class OnnxCtcRecognizer:
             probs = self.logits(crops[i:i + self.batch])
             out.extend(self.decoder.decode(p) for p in probs)
         return out
+
+    def read_slots(self, crop: np.ndarray, layouts: Sequence[Sequence[str]],
+                   padded: bool = False) -> list[tuple[Read, float] | None]:
+        """One crop read once, decoded as each layout of slots (``CtcPlateDecoder.read_slots``);
+        ``padded``: at its own aspect, as ``read_padded`` (a short row of two or three characters)."""
+        batch = _normalise([crop], self.height, self.width, self.width if padded else self.pad_to)
+        probs = self.session.run(None, {self._input: batch})[0][0]
+        return [self.decoder.read_slots(probs, slots) for slots in layouts]
 
     def read_padded(self, crops: Sequence[np.ndarray]) -> list[ReadResult]:
         """Read short crops (a few characters) at their own aspect, padded to the input width,

@@ -43,6 +43,9 @@ STYLES = {
     "emergency": Style("white", True, (440, 140)),  # red 应急 (fire / forest rescue, 8 characters)
     "black": Style("black", False, (440, 140)),
     "green_white": Style("green", False, (440, 140)),  # civil aviation / agricultural
+    # GA 36 two-row layouts (440×220): province + letter (agricultural: province + 2 digits) small on
+    # the top row, the last five characters big below — large vehicles' rear, trailers (挂), motorcycles
+    "green_white_double": Style("green", False, (440, 220), double=True),  # agricultural 皖19·46673
 }
 
 
@@ -58,7 +61,7 @@ def _background(style: str, w: int, h: int) -> np.ndarray:
     elif style == "large_nev":
         img[:] = GREEN
         img[:, : int(0.28 * w)] = YELLOW
-    elif style == "green_white":
+    elif style in ("green_white", "green_white_double"):
         img[:] = DARK_GREEN
     else:
         bg = {"blue": BLUE, "yellow": YELLOW, "yellow_double": YELLOW, "police": WHITE, "emergency": WHITE,
@@ -106,9 +109,11 @@ def render_plate(text: str, style: str, scale: float = 1.0) -> np.ndarray:
     ink = BLACK if st.dark_chars else WHITE
     cv2.rectangle(img, (2, 2), (w - 3, h - 3), ink, max(1, int(3 * scale)))
     mx = int(0.05 * w)
-    if st.double:
-        _draw_row(img, text[:2], (int(0.25 * w), int(0.08 * h), int(0.75 * w), int(0.34 * h)), ink, 1, 0)
-        _draw_row(img, text[2:], (mx, int(0.42 * h), w - mx, int(0.9 * h)), ink, None, 0)
+    if st.double:  # the last five characters on the bottom row, the rest (2 or 3) centred above
+        top = text[:-5]
+        half = 0.125 * len(top)  # each top character a quarter of the plate wide, dot included
+        _draw_row(img, top, (int((0.5 - half) * w), int(0.08 * h), int((0.5 + half) * w), int(0.34 * h)), ink, 1, 0)
+        _draw_row(img, text[-5:], (mx, int(0.42 * h), w - mx, int(0.9 * h)), ink, None, 0)
     else:
         dot = 2 if text[:2] != "民航" and not text.startswith("使") else None
         red = {"police": 1, "emergency": 2}.get(style, 0)

@@ -39,6 +39,7 @@ def test_metrics_count_the_costly_mistakes():
     assert m["nev_recall"] == 1.0 and m["nev_plates"] == 1
     assert m["single_row_plates"] == 3 and m["exact_text_single_row"] == round(1 / 3, 4)
     assert m["text_ignoring_province"] == round(2 / 3, 4)  # the dropped province still counts here
+    assert (m["double_row_plates"], m["exact_text_double_row"]) == (1, 0.0)  # scored on their own line
     assert m["detection_recall"] == 0.75
     assert m["colour_per_class"]["green"]["accuracy"] == 1.0
     assert {why for _, why in rep.failures()} == {"missed", "text", "nev"}
