@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 
 from edge_agent.config.load import ConfigError
+from edge_agent.control import InstallerView
 from edge_agent.events.schemas import quote
 from edge_agent.web.context import (
     audit,
@@ -92,21 +94,45 @@ def take_snapshot(request: Request, bay_id: str = Path(max_length=64)):
 @router.get("/installer", dependencies=[Depends(require_role(*MAY_INSTALL))])
 def installer(request: Request):
     ctx = ctx_of(request)
-    evidence_id, error = None, None
+    view, error = None, None
     now, last = ctx.clock.monotonic(), ctx.installer_snapshot
     try:
         if last is not None and 0 <= now - last[0] < SNAPSHOT_REUSE_S:
-            evidence_id = last[1]
+            view = last[1]
         else:
-            evidence_id = ctx.control.snapshot(None)
-            ctx.installer_snapshot = (now, evidence_id)
+            view = _installer_view(ctx.control)
+            ctx.installer_snapshot = (now, view)
     except Exception as exc:
         error = str(exc)
         log.warning("installer snapshot failed: %s", exc)
     cam = ctx.cfg.camera
-    bays = [{"id": b.id, "polygon": [list(p) for p in b.polygon]} for b in ctx.cfg.bays]
-    return render(request, "installer.html", evidence_id=evidence_id, error=error, bays=bays,
-                  size=[cam.width or 1280, cam.height or 720], writable=ctx.config_file is not None)
+    bays = [{"id": b.id, "polygon": _placed(b.id, [list(p) for p in b.polygon], view)} for b in ctx.cfg.bays]
+    drift = max((_farthest(p["polygon"], [list(q) for q in b.polygon]) for p, b in zip(bays, ctx.cfg.bays)),
+                default=0.0)
+    return render(request, "installer.html", evidence_id=view.evidence_id if view else None, error=error, bays=bays,
+                  size=[cam.width or 1280, cam.height or 720], writable=ctx.config_file is not None,
+                  camera=view.camera if view else "ok", drift_px=round(drift))
+
+
+def _installer_view(control: Any) -> InstallerView:
+    """The picture to draw on, with the bays where the agent places them on it (a control without a camera loop
+    of its own: only the picture)."""
+    take = getattr(control, "installer_view", None)
+    return take() if take is not None else InstallerView(control.snapshot(None))
+
+
+def _placed(bay_id: str, drawn: list, view: InstallerView | None) -> list:
+    """The outline the page shows and a Save writes: where the agent places the bay on the picture (the drawn one
+    carried along with the camera's view), when it runs this outline; else as drawn (no picture, a control with
+    no camera loop, or a config the agent has not applied: the page shows what its Save will keep)."""
+    got = view.placed.get(bay_id) if view is not None else None
+    if got is None or got[0] != [[float(x), float(y)] for x, y in drawn]:
+        return drawn
+    return got[1]
+
+
+def _farthest(a: list, b: list) -> float:
+    return max((math.hypot(x - u, y - v) for (x, y), (u, v) in zip(a, b)), default=0.0)
 
 
 def _parse_bays(body: Any) -> list[dict[str, Any]]:
@@ -173,6 +199,7 @@ async def save_bays(request: Request):
         return JSONResponse({"ok": False, "problems": [problem]}, status_code=500)
     ctx.cfg.bays = cfg.bays  # the page shows what was saved even before the agent reloads
     ctx.cfg.camera = cfg.camera
+    ctx.installer_snapshot = None  # its outlines were placed for the bays before this Save: the page asks again
     try:
         result = ctx.control.reload_config()
         reload = {"ok": result.ok, "message": result.message}

@@ -298,3 +298,36 @@ def test_a_save_the_agent_refuses_to_reload_is_not_shown_as_applied(browser, ser
     page.wait_for_selector("#result.flash.error")
     assert page.inner_text("#result") == f"已保存，但运行中的代理未能应用: {refusal}"
     ctx.close()
+
+
+def test_the_installer_corrects_one_bay_over_a_drifted_view_and_the_others_keep_their_place(browser, tmp_path, clock):
+    """The real agent, its view drifted 16 px (within tolerance): the page draws the bays where the agent places
+    them, the installer drags one corner of bay A, and the Save writes bay B where its lines are in this picture
+    (the new reference), not where it was drawn on the old one (16.2 px off before)."""
+    from edge_agent.sim.synthetic import BAY_A, BAY_B, render
+    from tests.web.test_installer_shift import DX, DY, PARKED, _agent, _off, _on_lines, shifted
+
+    parts, _ = _agent(tmp_path, clock, shifted(render(PARKED), DX, DY))
+    try:
+        with WebServer(parts.web.app, "127.0.0.1", 0) as srv:
+            ctx, page = login(browser, srv.url)
+            page.goto(srv.url + "/installer")
+            assert image_ok(page, "#snap")
+            assert page.locator(".camera-followed").count() == 1
+            shot(page, "installer-drifted-laptop")
+            box = page.locator("#draw").bounding_box()
+            sx, sy = box["width"] / 960, box["height"] / 540
+            (x, y), to = _on_lines(BAY_A)[3], (50.0, 500.0)  # bay A (selected first): its bottom-left corner
+            page.mouse.move(box["x"] + x * sx, box["y"] + y * sy)
+            page.mouse.down()
+            page.mouse.move(box["x"] + to[0] * sx, box["y"] + to[1] * sy, steps=4)
+            page.mouse.up()
+            page.click("#save")
+            page.wait_for_selector("#result.flash.ok")
+            ctx.close()
+        saved = {b["id"]: b["polygon"] for b in yaml.safe_load(
+            (tmp_path / "data" / "overrides.yaml").read_text(encoding="utf-8"))["bays"]}
+        assert _off(saved["A"][3:], [to]) < 2.0 and _off(saved["A"][:3], _on_lines(BAY_A)[:3]) < 2.0, saved["A"]
+        assert _off(saved["B"], _on_lines(BAY_B)) < 2.0, saved["B"]
+    finally:
+        parts.agent.stop()
