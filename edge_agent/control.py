@@ -28,6 +28,8 @@ class ControlResult:
 CHARGER_STATES = ("charging", "finished", "idle")
 
 Polygon = list[list[float]]
+Warp = tuple[tuple[float, float, float], tuple[float, float, float]]  # 2x3: drawn px → the current view's px
+IDENTITY: Warp = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0))
 
 
 @dataclass
@@ -45,6 +47,7 @@ class InstallerView:
     evidence_id: str
     placed: dict[str, tuple[Polygon, Polygon]] = field(default_factory=dict)
     camera: str = "ok"
+    warp: Warp = IDENTITY  # how the bays were carried onto the picture (what a Save compares with the view then)
 
 
 class AgentControl(Protocol):
@@ -60,6 +63,9 @@ class AgentControl(Protocol):
 
     def installer_view(self) -> InstallerView:
         """A snapshot of the current view with the bays as the agent places them on it (``InstallerView``)."""
+
+    def placement(self) -> tuple[Warp, str]:
+        """How the bays are carried onto the current view now, and the camera's state (``InstallerView``'s)."""
 
     def reload_config(self) -> ControlResult: ...
 

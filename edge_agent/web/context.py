@@ -62,6 +62,9 @@ class WebContext:
     # (monotonic time, picture and placed bays) of the installer page's last camera picture: a GET that any site
     # can make a logged-in browser send must not store a new picture each time
     installer_snapshot: tuple[float, InstallerView] | None = None
+    # the pictures recent installer pages drew on, by evidence id: a Save carries its outlines from the view then to
+    # the view now (``routes_site.save_bays``)
+    installer_views: dict[str, InstallerView] = field(default_factory=dict)
     # list edits (add to allow / deny) one at a time: each reads, changes and hands the agent the whole lists
     list_edits: threading.Lock = field(default_factory=threading.Lock)
 

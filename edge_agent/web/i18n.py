@@ -148,6 +148,9 @@ _TEXT: dict[str, tuple[str, str]] = {
                           "This page has expired (a sign-in or out in another tab): nothing was saved. Reload the "
                           "page, draw again and save."),
     "save_failed": ("未保存", "Not saved"),
+    "save_view_moved": ("未保存：拍摄此画面后摄像头已移动。请刷新本页，在当前画面上重画并保存。",
+                        "Not saved: the camera has moved since this picture was taken. Reload the page, draw on "
+                        "the current picture and save."),
     "readonly_config": ("页面启动时未指定配置文件，无法保存", "Started without a config file: saving is off"),
     "when": ("时间", "When"),
     "user": ("用户", "User"),

@@ -331,3 +331,28 @@ def test_the_installer_corrects_one_bay_over_a_drifted_view_and_the_others_keep_
         assert _off(saved["B"], _on_lines(BAY_B)) < 2.0, saved["B"]
     finally:
         parts.agent.stop()
+
+
+def test_a_save_after_the_camera_was_knocked_since_the_picture_says_so_and_keeps_the_drawing(browser, tmp_path, clock):
+    """The page drew on a picture in place; the camera was knocked 60 px before Save: nothing is written and the
+    page says, in its language, to draw on the current picture (not "invalid config")."""
+    from edge_agent.sim.scenario import run_scripted
+    from edge_agent.sim.synthetic import render
+    from tests.web.test_installer_shift import DX, DY, PARKED, _agent, shifted
+
+    parts, _ = _agent(tmp_path, clock, shifted(render(PARKED), DX, DY), shifted(render(PARKED), 60, 0))
+    try:
+        with WebServer(parts.web.app, "127.0.0.1", 0) as srv:
+            ctx, page = login(browser, srv.url)
+            page.goto(srv.url + "/installer")
+            assert image_ok(page, "#snap")
+            run_scripted(parts.agent.step, clock, 6, 5)
+            assert parts.agent.camera_moved
+            page.click("#save")
+            page.wait_for_selector("#result.flash.error")
+            assert page.inner_text("#result") == "未保存：拍摄此画面后摄像头已移动。请刷新本页，在当前画面上重画并保存。"
+            assert "A · 4" in page.inner_text("#bay-list")  # the drawing is still on the page
+            ctx.close()
+        assert not (tmp_path / "data" / "overrides.yaml").exists()
+    finally:
+        parts.agent.stop()

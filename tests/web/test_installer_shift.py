@@ -38,16 +38,19 @@ def shifted(img: np.ndarray, dx: float, dy: float) -> np.ndarray:
     return cv2.warpAffine(img, m, (img.shape[1], img.shape[0]), borderMode=cv2.BORDER_REPLICATE)
 
 
-def _agent(tmp_path: Path, clock, later: np.ndarray) -> tuple[Assembled, Path]:  # noqa: ANN001
+def _agent(tmp_path: Path, clock, later: np.ndarray,  # noqa: ANN001
+           then: np.ndarray | None = None) -> tuple[Assembled, Path]:
     """The real agent and page over the scenario's two bays: 3 s of the view they were drawn on (the reference),
-    then ``later`` (the camera as it is when the installer comes)."""
+    then ``later`` (the camera as it is when the installer comes, 10 s in) and from 13 s ``then`` (the camera while
+    the installer draws)."""
     data = scene_config(str(tmp_path / "data"), web={"enabled": True, "port": 0, "users_file": "users.txt",
                                                      "session_secret_file": "secret.key"}).model_dump(mode="json")
     path = tmp_path / "agent.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     UsersFile(tmp_path / "users.txt").set("admin", PASSWORD)
     parts = assemble(load_config(path), clock=clock,
-                     source=ScriptedSource(hold(3, render(EMPTY)) + hold(600, later), clock))
+                     source=ScriptedSource(hold(3, render(EMPTY)) + hold(10 if then is not None else 600, later)
+                                           + (hold(600, then) if then is not None else []), clock))
     parts.agent.reader = NoPlates()  # where the bays lie is the question here, not the plates
     parts.agent.start()
     run_scripted(parts.agent.step, clock, 10, 5)
@@ -142,5 +145,52 @@ def test_a_view_that_matches_no_reference_is_named_on_the_page(tmp_path, clock):
         assert 'class="flash error camera-unmatched"' in html
         assert {b["id"]: b["polygon"] for b in shown["bays"]} == {"A": [list(p) for p in BAY_A],
                                                                    "B": [list(p) for p in BAY_B]}
+    finally:
+        parts.agent.stop()
+
+
+def test_a_page_left_open_while_the_mount_sagged_on_saves_on_the_view_at_the_save(tmp_path, clock):
+    """The page drew on a picture with the view 16 px off its reference; by the Save it is 22 px off (still followed).
+    The Save's reference is the view at the Save: the page's outlines are carried the 6 px more, so B, untouched,
+    lies on its lines in the new reference (before: 6 px off), and A's edit lands where it was made on the ground."""
+    sag = (21.0, -9.0)
+    parts, _ = _agent(tmp_path, clock, shifted(render(PARKED), DX, DY), shifted(render(PARKED), *sag))
+    try:
+        c, shown, _ = _installer(parts)
+        page = {b["id"]: b["polygon"] for b in shown["bays"]}
+        run_scripted(parts.agent.step, clock, 6, 5)  # the installer draws; the mount sags on
+        assert not parts.agent.camera_moved and parts.agent.monitor.offset[0] > DX + 4
+        corrected = [[round(x), round(y)] for x, y in _on_lines(BAY_A)]
+        corrected[2][1] -= 10
+        r = c.post("/installer", json={"bays": [{"id": "A", "polygon": corrected}, {"id": "B", "polygon": page["B"]}],
+                                       "size": [960, 540], "picture": shown["picture"]},
+                   headers={"X-CSRF-Token": shown["csrf"]})
+        assert r.json()["ok"], r.json()
+        saved = {b["id"]: b["polygon"] for b in yaml.safe_load(
+            (tmp_path / "data" / "overrides.yaml").read_text(encoding="utf-8"))["bays"]}
+        now_on = [[x + sag[0], y + sag[1]] for x, y in BAY_B]
+        assert _off(saved["B"], now_on) < 2.0, f"B saved {_off(saved['B'], now_on):.1f} px off"
+        assert _off(saved["A"], [[x + sag[0] - DX, y + sag[1] - DY] for x, y in corrected]) < 2.0, saved["A"]
+        run_scripted(parts.agent.step, clock, 3, 5)
+        placed = {s.bay_id: s.polygon.tolist() for s in parts.agent.monitor.shapes}
+        assert _off(placed["B"], now_on) < 2.0 and not parts.agent.camera_moved
+    finally:
+        parts.agent.stop()
+
+
+def test_a_save_after_the_camera_was_knocked_since_the_picture_is_refused_and_writes_nothing(tmp_path, clock):
+    """Drawn on a picture in place, saved after a knock of 60 px: no outline on that picture fits the view that
+    would become the reference, so nothing is written and the page says to draw on the current picture."""
+    parts, _ = _agent(tmp_path, clock, shifted(render(PARKED), DX, DY), shifted(render(PARKED), 60, 0))
+    try:
+        c, shown, _ = _installer(parts)
+        run_scripted(parts.agent.step, clock, 6, 5)
+        assert parts.agent.camera_moved
+        r = c.post("/installer", json={"bays": shown["bays"], "size": [960, 540], "picture": shown["picture"]},
+                   headers={"X-CSRF-Token": shown["csrf"]})
+        assert r.status_code == 409 and r.json()["view_moved"] and "reload the page" in r.json()["problems"][0]
+        assert not (tmp_path / "data" / "overrides.yaml").exists() and parts.agent.camera_moved
+        _, again, html = _installer(parts)  # a fresh picture: now the page says the camera moved
+        assert again["picture"] != shown["picture"] and "camera-moved" in html
     finally:
         parts.agent.stop()
