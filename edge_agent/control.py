@@ -27,6 +27,28 @@ class ControlResult:
 
 CHARGER_STATES = ("charging", "finished", "idle")
 
+Polygon = list[list[float]]
+Warp = tuple[tuple[float, float, float], tuple[float, float, float]]  # 2x3: drawn px → the current view's px
+IDENTITY: Warp = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0))
+
+
+@dataclass
+class InstallerView:
+    """What the installer's page draws on, taken in one go: a picture of the current view (``evidence_id``), each
+    bay's outline where the agent places it on that picture (``placed``: id → (as drawn, as placed); the same while
+    the camera has not moved) and how the camera stands: ``ok`` (in place, or a shift the bays follow), ``moved``
+    (beyond ``camera.shift_tolerance_px``, turned, another frame shape: the bays are blind) or ``unmatched`` (the
+    view matches no reference: nobody knows where the bays lie).
+
+    Why the placed outlines: a Save takes the current view as the new reference, so what it writes must be the
+    outlines on this view. The page showed and saved them as drawn on the old reference: after a 16 px drift,
+    every bay the installer did not touch was saved 16 px off the new reference, silently and for good."""
+
+    evidence_id: str
+    placed: dict[str, tuple[Polygon, Polygon]] = field(default_factory=dict)
+    camera: str = "ok"
+    warp: Warp = IDENTITY  # how the bays were carried onto the picture (what a Save compares with the view then)
+
 
 class AgentControl(Protocol):
     def bay_ids(self) -> list[str]: ...
@@ -38,6 +60,12 @@ class AgentControl(Protocol):
 
     def snapshot(self, bay_id: str | None) -> str:
         """Store an annotated frame as evidence now; returns its evidence id."""
+
+    def installer_view(self) -> InstallerView:
+        """A snapshot of the current view with the bays as the agent places them on it (``InstallerView``)."""
+
+    def placement(self) -> tuple[Warp, str]:
+        """How the bays are carried onto the current view now, and the camera's state (``InstallerView``'s)."""
 
     def reload_config(self) -> ControlResult: ...
 

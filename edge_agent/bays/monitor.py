@@ -426,6 +426,14 @@ class BayMonitor:
         with self._lock:
             return self._publish_all({b: m.reverify() for b, m in self.machines.items()})
 
+    def placed(self) -> dict[str, tuple[list[list[float]], list[list[float]]]]:
+        """Each bay: (its outline as drawn, where the bays are placed on the current view), in the current frame's
+        pixels to 0.1 px (what the installer's page shows and saves: ``control.InstallerView``)."""
+        with self._lock:
+            return {b.id: ([[float(x), float(y)] for x, y in b.polygon],
+                           [[round(float(x), 1), round(float(y), 1)] for x, y in s.polygon.tolist()])
+                    for b, s in zip(self.cfg.bays, self.shapes)}
+
     def snapshot(self, bay_id: str | None) -> str | None:
         """Store the latest frame (annotated with the bay) as evidence now."""
         with self._lock:

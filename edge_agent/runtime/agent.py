@@ -26,7 +26,7 @@ from edge_agent.camera.source import FrameSource, open_source
 from edge_agent.clock import Clock, SystemClock
 from edge_agent.config.models import AgentConfig
 from edge_agent.config.overrides import OverridesTooLarge
-from edge_agent.control import CHARGER_STATES, ControlError, ControlResult, LockControl
+from edge_agent.control import CHARGER_STATES, ControlError, ControlResult, InstallerView, LockControl, Warp
 from edge_agent.events.bus import EventBus
 from edge_agent.events.health import HealthFigures
 from edge_agent.evidence.store import EvidenceSkipped, EvidenceStore
@@ -311,6 +311,17 @@ class Agent:
         if eid is None:
             raise ControlError("no_frame", "no camera frame yet")
         return eid
+
+    def installer_view(self) -> InstallerView:
+        """The installer's picture and the bays as placed on it, under one hold of the loop (no frame in between
+        moves them)."""
+        with self.loop_lock:
+            return InstallerView(self.snapshot(None), self.monitor.placed(), self.camera.placement, self.monitor.warp)
+
+    def placement(self) -> tuple[Warp, str]:
+        """How the bays are carried onto the current view, and whether that can be trusted (``installer_view``)."""
+        with self.loop_lock:
+            return self.monitor.warp, self.camera.placement
 
     def confirm_camera(self) -> ControlResult:
         """The installer confirmed that the bays fit the current view: it becomes the reference."""

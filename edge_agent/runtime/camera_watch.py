@@ -40,9 +40,10 @@ class CameraWatch:
         self.ok = True
         self._lost_at: float | None = None
 
-    def reconfigure(self, cfg: AgentConfig, bays_changed: bool) -> None:
+    def reconfigure(self, cfg: AgentConfig, bays_changed: bool) -> bool:
         """After a reload: redrawn bays, or another size they are drawn on (``camera.width`` / ``height``),
-        need a new reference picture (registration starts over) and a new frame-size judgement."""
+        need a new reference picture (registration starts over) and a new frame-size judgement. True when
+        it starts over: the bays' outlines are then the current view's, with no shift to carry them by."""
         sized = (cfg.camera.width, cfg.camera.height) != (self.cfg.camera.width, self.cfg.camera.height)
         self.cfg = cfg
         if bays_changed or sized:
@@ -53,6 +54,8 @@ class CameraWatch:
             if was_moved:  # the bays now fit the view they were drawn on: the banner goes, consumers are told
                 data = {"redrawn": True} if bays_changed else {"frame_size": [cfg.camera.width, cfg.camera.height]}
                 self.bus.publish(Event.make(EventType.CAMERA_ALIGNED, self.clock, data=data))
+            return True
+        return False
 
     def _new_alignment(self) -> Alignment | None:
         c = self.cfg.camera
@@ -141,6 +144,17 @@ class CameraWatch:
     def moved(self) -> bool:
         """Reported ``camera_moved`` and not yet aligned or confirmed (the live page's banner)."""
         return not self.size_fits or (self.alignment is not None and self.alignment.reported_moved)
+
+    @property
+    def placement(self) -> str:
+        """How far the bays' placement on the current view can be trusted (``control.InstallerView.camera``):
+        ``moved`` (beyond tolerance, turned, another frame shape: blind, also before it is reported), ``unmatched``
+        (the last view measured matched no reference) or ``ok`` (in place, followed, or not tracked)."""
+        if self.moved or (self.alignment is not None and not self.alignment.ok):
+            return "moved"
+        if self.alignment is not None and not self.alignment.matched:
+            return "unmatched"
+        return "ok"
 
     def confirm(self, monitor: BayMonitor) -> ControlResult:
         """The installer confirmed that the bays fit the current view: it becomes the reference (and,

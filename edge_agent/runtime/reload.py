@@ -237,12 +237,15 @@ class ConfigReload:
             # bays that keep their id keep their story (and publish only it: no "free" in between)
             a.monitor = BayMonitor(new, a.bus, a.clock, a.lists, a.evidence, feed=a.feed, classifier=a.classifier,
                                    replaces=old_monitor)
-            a.camera.reconfigure(new, bays_changed=drawn(new) != drawn(before))
+            anew = a.camera.reconfigure(new, bays_changed=drawn(new) != drawn(before))
             kept = a.monitor.kept
         else:
-            a.camera.reconfigure(new, bays_changed=False)  # another camera.width / height takes effect here
+            anew = a.camera.reconfigure(new, bays_changed=False)  # another camera.width / height takes effect here
             if "timers" in changed:
                 a.monitor.set_timers(new)
+        if anew:  # the outlines are the current view's, its new reference: the old reference's shift no longer
+            # applies (the new monitor took it over, and for a frame or more put every redrawn bay twice as far)
+            a.monitor.set_offset(0.0, 0.0)
         a.chargers.reconfigure(new)
         a.monitor.reverify()
         if reader is not None:

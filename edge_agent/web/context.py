@@ -22,6 +22,7 @@ from fastapi.templating import Jinja2Templates
 from edge_agent.clock import Clock, utc_offset
 from edge_agent.config.configfile import ConfigFile
 from edge_agent.config.models import AgentConfig
+from edge_agent.control import InstallerView
 from edge_agent.evidence.violations import ViolationLog
 from edge_agent.perception.lists import PlateLists
 from edge_agent.web.auth import KnownDevices, LoginLimiter, PasswordChecks, RefusalLog, UsersFile
@@ -58,9 +59,12 @@ class WebContext:
     known: KnownDevices
     tz: ZoneInfo
     templates: Jinja2Templates
-    # (monotonic time, evidence id) of the installer page's last camera picture: a GET that any site can
-    # make a logged-in browser send must not store a new picture each time
-    installer_snapshot: tuple[float, str] | None = None
+    # (monotonic time, picture and placed bays) of the installer page's last camera picture: a GET that any site
+    # can make a logged-in browser send must not store a new picture each time
+    installer_snapshot: tuple[float, InstallerView] | None = None
+    # the pictures recent installer pages drew on, by evidence id: a Save carries its outlines from the view then to
+    # the view now (``routes_site.save_bays``)
+    installer_views: dict[str, InstallerView] = field(default_factory=dict)
     # list edits (add to allow / deny) one at a time: each reads, changes and hands the agent the whole lists
     list_edits: threading.Lock = field(default_factory=threading.Lock)
 

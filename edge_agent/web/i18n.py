@@ -120,6 +120,18 @@ _TEXT: dict[str, tuple[str, str]] = {
         "Click the picture to add a corner; drag a corner to move it; double-click it (or touch it and press "
         "Delete corner) to delete it. Each bay needs at least 3 corners.",
     ),
+    "installer_followed": ("摄像头画面自画车位以来移动了 {px} 像素：车位框已随画面移到代理现在使用的位置。保存后以当前画面为新的参照。",
+                           "The camera's view has moved {px} px since the bays were drawn: the outlines are shown "
+                           "where the agent now places them. Save makes this picture the new reference, with "
+                           "every bay where it is shown."),
+    "installer_moved": ("摄像头移动超出容差：车位框不再对准车位（显示的是代理最后放置的位置）。请在此画面上逐个重画车位；保存后以当前画面为新的参照。",
+                        "The camera has moved beyond what the bays can follow: the outlines (where the agent last "
+                        "placed them) no longer fit. Redraw every bay on this picture; Save makes it the new "
+                        "reference."),
+    "installer_unmatched": ("画面与参照画面无法匹配，代理不知道车位在哪里（显示的是代理最后放置的位置）。请在此画面上逐个检查车位；保存后以当前画面为新的参照。",
+                            "This view matches no reference picture, so the agent cannot tell where the bays lie "
+                            "(the outlines are where it last placed them). Check every bay on this picture; Save "
+                            "makes it the new reference."),
     "new_bay": ("新增车位", "New bay"),
     "delete_bay": ("删除车位", "Delete bay"),
     "delete_corner": ("删除角点", "Delete corner"),
@@ -136,6 +148,9 @@ _TEXT: dict[str, tuple[str, str]] = {
                           "This page has expired (a sign-in or out in another tab): nothing was saved. Reload the "
                           "page, draw again and save."),
     "save_failed": ("未保存", "Not saved"),
+    "save_view_moved": ("未保存：拍摄此画面后摄像头已移动。请刷新本页，在当前画面上重画并保存。",
+                        "Not saved: the camera has moved since this picture was taken. Reload the page, draw on "
+                        "the current picture and save."),
     "readonly_config": ("页面启动时未指定配置文件，无法保存", "Started without a config file: saving is off"),
     "when": ("时间", "When"),
     "user": ("用户", "User"),

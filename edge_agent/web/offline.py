@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from edge_agent.clock import Clock
 from edge_agent.config.models import AgentConfig
-from edge_agent.control import ControlError, ControlResult
+from edge_agent.control import ControlError, ControlResult, InstallerView
 from edge_agent.perception.lists import PlateLists
 
 if TYPE_CHECKING:
@@ -55,6 +55,10 @@ class OfflineControl:
         if not ok:
             raise ControlError("camera", "could not encode the frame")
         return self.store.save(bay_id, None, "snapshot", buf.tobytes(), None, None, {"source": "review"})
+
+    def installer_view(self) -> InstallerView:
+        """A fresh picture; the bays as drawn (no camera loop here measures how the view moved since)."""
+        return InstallerView(self.snapshot(None))
 
     def _as_bays_see(self, frame: np.ndarray) -> np.ndarray:
         """The frame as the running agent's bays see it (``Agent`` and ``CameraWatch`` do the same): turned by

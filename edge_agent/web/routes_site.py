@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 
 from edge_agent.config.load import ConfigError
+from edge_agent.control import InstallerView, Warp
 from edge_agent.events.schemas import quote
 from edge_agent.web.context import (
     audit,
@@ -28,6 +30,7 @@ router = APIRouter(dependencies=[Depends(require_user)])
 log = logging.getLogger(__name__)
 LIVE_REFRESH_S = 15  # the live page reloads this often while nobody uses it (page.js; a plain meta refresh without JS)
 SNAPSHOT_REUSE_S = 10.0  # /installer visits within this reuse the last picture instead of storing another
+INSTALLER_VIEWS = 32  # pictures whose placement a Save can still be carried from (one per 10 s at most: 5 min)
 
 
 @router.get("/bays")
@@ -92,21 +95,93 @@ def take_snapshot(request: Request, bay_id: str = Path(max_length=64)):
 @router.get("/installer", dependencies=[Depends(require_role(*MAY_INSTALL))])
 def installer(request: Request):
     ctx = ctx_of(request)
-    evidence_id, error = None, None
+    view, error = None, None
     now, last = ctx.clock.monotonic(), ctx.installer_snapshot
     try:
-        if last is not None and 0 <= now - last[0] < SNAPSHOT_REUSE_S:
-            evidence_id = last[1]
+        if last is not None and 0 <= now - last[0] < SNAPSHOT_REUSE_S and _unmoved(ctx.control, last[1]):
+            view = last[1]
         else:
-            evidence_id = ctx.control.snapshot(None)
-            ctx.installer_snapshot = (now, evidence_id)
+            view = _installer_view(ctx.control)
+            ctx.installer_snapshot = (now, view)
+            ctx.installer_views[view.evidence_id] = view
+            while len(ctx.installer_views) > INSTALLER_VIEWS:
+                del ctx.installer_views[next(iter(ctx.installer_views))]
     except Exception as exc:
         error = str(exc)
         log.warning("installer snapshot failed: %s", exc)
     cam = ctx.cfg.camera
-    bays = [{"id": b.id, "polygon": [list(p) for p in b.polygon]} for b in ctx.cfg.bays]
-    return render(request, "installer.html", evidence_id=evidence_id, error=error, bays=bays,
-                  size=[cam.width or 1280, cam.height or 720], writable=ctx.config_file is not None)
+    bays = [{"id": b.id, "polygon": _placed(b.id, [list(p) for p in b.polygon], view)} for b in ctx.cfg.bays]
+    drift = max((_farthest(p["polygon"], [list(q) for q in b.polygon]) for p, b in zip(bays, ctx.cfg.bays)),
+                default=0.0)
+    return render(request, "installer.html", evidence_id=view.evidence_id if view else None, error=error, bays=bays,
+                  size=[cam.width or 1280, cam.height or 720], writable=ctx.config_file is not None,
+                  camera=view.camera if view else "ok", drift_px=round(drift))
+
+
+def _installer_view(control: Any) -> InstallerView:
+    """The picture to draw on, with the bays where the agent places them on it (a control without a camera loop
+    of its own: only the picture)."""
+    take = getattr(control, "installer_view", None)
+    return take() if take is not None else InstallerView(control.snapshot(None))
+
+
+def _unmoved(control: Any, view: InstallerView) -> bool:
+    """Whether the agent still places the bays as on ``view``'s picture (else a new picture is due)."""
+    now_of = getattr(control, "placement", None)
+    return now_of is None or now_of() == (view.warp, view.camera)
+
+
+def _placed(bay_id: str, drawn: list, view: InstallerView | None) -> list:
+    """The outline the page shows and a Save writes: where the agent places the bay on the picture (the drawn one
+    carried along with the camera's view), when it runs this outline; else as drawn (no picture, a control with
+    no camera loop, or a config the agent has not applied: the page shows what its Save will keep)."""
+    got = view.placed.get(bay_id) if view is not None else None
+    if got is None or got[0] != [[float(x), float(y)] for x, y in drawn]:
+        return drawn
+    return got[1]
+
+
+class ViewMoved(Exception):
+    """The camera moved beyond what the bays follow (or to a view that matches nothing) since the page's picture."""
+
+
+def _onto_current_view(ctx: Any, body: Any, bays: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``bays`` as drawn on the page's picture, carried to the view as it is now: the Save's reference is the view at
+    the reload, and a page left open while the mount sagged on drew on an older one. The page names its picture
+    (``picture``: its evidence id); one drawn while the camera counted as moved, or on a picture this page process
+    did not take, is the installer's redraw as it stands. Raises ``ViewMoved`` when the view moved beyond tolerance
+    or matches nothing since the picture was in place: no outline drawn on it can be placed now."""
+    picture = body.get("picture") if isinstance(body, dict) else None
+    view = ctx.installer_views.get(picture) if isinstance(picture, str) else None
+    now_of = getattr(ctx.control, "placement", None)
+    if view is None or now_of is None or view.camera != "ok":
+        return bays
+    warp, state = now_of()
+    if state != "ok":
+        raise ViewMoved(f"the camera's view has changed since this page's picture was taken ({state}): reload the "
+                        "page and draw on the current picture")
+    (a, b, c), (d, e, f) = view.warp
+    det = a * e - b * d
+    if warp == view.warp or not det:  # the view has not moved since (the agent follows moves of 1 px or more)
+        return bays
+    inv = ((e / det, -b / det, (b * f - e * c) / det), (-d / det, a / det, (d * c - a * f) / det))
+    carry = _compose(warp, inv)  # picture px -> drawn px -> the current view's px
+    return [{**bay, "polygon": [list(p) for p in _apply(carry, bay["polygon"])]} for bay in bays]
+
+
+def _compose(outer: Warp, inner: Warp) -> Warp:
+    (a, b, c), (d, e, f) = outer
+    (p, q, r), (u, v, w) = inner
+    return ((a * p + b * u, a * q + b * v, a * r + b * w + c), (d * p + e * u, d * q + e * v, d * r + e * w + f))
+
+
+def _apply(warp: Warp, points: list) -> list[tuple[float, float]]:
+    (a, b, c), (d, e, f) = warp
+    return [(a * float(x) + b * float(y) + c, d * float(x) + e * float(y) + f) for x, y in points]
+
+
+def _farthest(a: list, b: list) -> float:
+    return max((math.hypot(x - u, y - v) for (x, y), (u, v) in zip(a, b)), default=0.0)
 
 
 def _parse_bays(body: Any) -> list[dict[str, Any]]:
@@ -161,8 +236,10 @@ async def save_bays(request: Request):
         return JSONResponse({"ok": False, "problems": ["body: not JSON (a form was posted)"]}, status_code=400)
     try:
         body = json_body(await request.body())
-        bays = _parse_bays(body)
+        bays = _onto_current_view(ctx, body, _parse_bays(body))
         cfg, backup = ctx.config_file.set_bays(bays, _parse_size(body))
+    except ViewMoved as exc:  # nothing written: the drawing stays on the page
+        return JSONResponse({"ok": False, "view_moved": True, "problems": [str(exc)]}, status_code=409)
     except ConfigError as exc:
         return JSONResponse({"ok": False, "problems": exc.problems}, status_code=422)
     except ValueError as exc:
@@ -173,6 +250,7 @@ async def save_bays(request: Request):
         return JSONResponse({"ok": False, "problems": [problem]}, status_code=500)
     ctx.cfg.bays = cfg.bays  # the page shows what was saved even before the agent reloads
     ctx.cfg.camera = cfg.camera
+    ctx.installer_snapshot = None  # its outlines were placed for the bays before this Save: the page asks again
     try:
         result = ctx.control.reload_config()
         reload = {"ok": result.ok, "message": result.message}

@@ -298,3 +298,61 @@ def test_a_save_the_agent_refuses_to_reload_is_not_shown_as_applied(browser, ser
     page.wait_for_selector("#result.flash.error")
     assert page.inner_text("#result") == f"已保存，但运行中的代理未能应用: {refusal}"
     ctx.close()
+
+
+def test_the_installer_corrects_one_bay_over_a_drifted_view_and_the_others_keep_their_place(browser, tmp_path, clock):
+    """The real agent, its view drifted 16 px (within tolerance): the page draws the bays where the agent places
+    them, the installer drags one corner of bay A, and the Save writes bay B where its lines are in this picture
+    (the new reference), not where it was drawn on the old one (16.2 px off before)."""
+    from edge_agent.sim.synthetic import BAY_A, BAY_B, render
+    from tests.web.test_installer_shift import DX, DY, PARKED, _agent, _off, _on_lines, shifted
+
+    parts, _ = _agent(tmp_path, clock, shifted(render(PARKED), DX, DY))
+    try:
+        with WebServer(parts.web.app, "127.0.0.1", 0) as srv:
+            ctx, page = login(browser, srv.url)
+            page.goto(srv.url + "/installer")
+            assert image_ok(page, "#snap")
+            assert page.locator(".camera-followed").count() == 1
+            shot(page, "installer-drifted-laptop")
+            box = page.locator("#draw").bounding_box()
+            sx, sy = box["width"] / 960, box["height"] / 540
+            (x, y), to = _on_lines(BAY_A)[3], (50.0, 500.0)  # bay A (selected first): its bottom-left corner
+            page.mouse.move(box["x"] + x * sx, box["y"] + y * sy)
+            page.mouse.down()
+            page.mouse.move(box["x"] + to[0] * sx, box["y"] + to[1] * sy, steps=4)
+            page.mouse.up()
+            page.click("#save")
+            page.wait_for_selector("#result.flash.ok")
+            ctx.close()
+        saved = {b["id"]: b["polygon"] for b in yaml.safe_load(
+            (tmp_path / "data" / "overrides.yaml").read_text(encoding="utf-8"))["bays"]}
+        assert _off(saved["A"][3:], [to]) < 2.0 and _off(saved["A"][:3], _on_lines(BAY_A)[:3]) < 2.0, saved["A"]
+        assert _off(saved["B"], _on_lines(BAY_B)) < 2.0, saved["B"]
+    finally:
+        parts.agent.stop()
+
+
+def test_a_save_after_the_camera_was_knocked_since_the_picture_says_so_and_keeps_the_drawing(browser, tmp_path, clock):
+    """The page drew on a picture in place; the camera was knocked 60 px before Save: nothing is written and the
+    page says, in its language, to draw on the current picture (not "invalid config")."""
+    from edge_agent.sim.scenario import run_scripted
+    from edge_agent.sim.synthetic import render
+    from tests.web.test_installer_shift import DX, DY, PARKED, _agent, shifted
+
+    parts, _ = _agent(tmp_path, clock, shifted(render(PARKED), DX, DY), shifted(render(PARKED), 60, 0))
+    try:
+        with WebServer(parts.web.app, "127.0.0.1", 0) as srv:
+            ctx, page = login(browser, srv.url)
+            page.goto(srv.url + "/installer")
+            assert image_ok(page, "#snap")
+            run_scripted(parts.agent.step, clock, 6, 5)
+            assert parts.agent.camera_moved
+            page.click("#save")
+            page.wait_for_selector("#result.flash.error")
+            assert page.inner_text("#result") == "未保存：拍摄此画面后摄像头已移动。请刷新本页，在当前画面上重画并保存。"
+            assert "A · 4" in page.inner_text("#bay-list")  # the drawing is still on the page
+            ctx.close()
+        assert not (tmp_path / "data" / "overrides.yaml").exists()
+    finally:
+        parts.agent.stop()

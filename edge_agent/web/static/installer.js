@@ -2,7 +2,7 @@
 (function () {
   "use strict";
   const data = JSON.parse(document.getElementById("installer-data").textContent);  // no inline script: strict CSP
-  const csrf = data.csrf, T = data.t, bays = data.bays;
+  const csrf = data.csrf, T = data.t, bays = data.bays;  // bays: where the agent places them on this picture
   const canvas = document.getElementById("draw"), ctx = canvas.getContext("2d");
   const img = document.getElementById("snap");
   const list = document.getElementById("bay-list"), idInput = document.getElementById("bay-id");
@@ -86,7 +86,7 @@
     out.className = ""; out.textContent = "…";
     const size = img && img.naturalWidth ? [img.naturalWidth, img.naturalHeight] : undefined;  // what was drawn on
     const r = await fetch("/installer", {method: "POST", credentials: "same-origin",
-      headers: {"Content-Type": "application/json", "X-CSRF-Token": csrf}, body: JSON.stringify({bays, size})});
+      headers: {"Content-Type": "application/json", "X-CSRF-Token": csrf}, body: JSON.stringify({bays, size, picture: data.picture})});
     const body = await r.json().catch(() => ({}));
     if (r.ok && body.ok) {
       // saved, but the agent may have refused the reload (a lock change waiting for a restart, models it cannot
@@ -98,7 +98,10 @@
       return;
     }
     out.className = "flash error";
-    if (body.problems) out.textContent = `${T.invalid}: ` + body.problems.join("; ");
+    // the camera moved beyond what the bays follow since this picture: nothing was saved (the server carries a
+    // drawing over a smaller move to the view as it is now)
+    if (body.view_moved) out.textContent = T.view_moved;
+    else if (body.problems) out.textContent = `${T.invalid}: ` + body.problems.join("; ");
     // not the config: the session ended, a later login replaced this page's token, or the role was taken
     // away ("Invalid config: 401 Unauthorized" before). Nothing was saved; the drawing is still on the page.
     else if (r.status === 401) out.textContent = T.login_expired;
