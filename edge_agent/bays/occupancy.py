@@ -71,6 +71,8 @@ class Hysteresis:
     asphalt. Readings that stay on the far side of the band's midpoint for ``doubt_confirm_s``
     (with the motion rule above) change the verdict, not confidently: the classifier's own lean,
     held that long, is the best evidence there is, and the interlock still wants a confident one.
+    Such a verdict turns confident only as a change to it would be confirmed (``confirm_frames``
+    readings in a row past the threshold): one stray reading past exit_p must not raise a lock.
     """
 
     def __init__(self, cfg: OccupancyConfig) -> None:
@@ -82,6 +84,7 @@ class Hysteresis:
         self._still_empty_at: float | None = None  # when "empty" was reached with nothing moving (doubt)
         self._lean_since: float | None = None  # when the readings began to lean against the verdict (midpoint)
         self._lean_n = 0  # readings in that lean
+        self._doubted = False  # the verdict was reached on doubt and no confirmed streak has backed it yet
 
     @property
     def unsettled(self) -> bool:
@@ -132,6 +135,7 @@ class Hysteresis:
             flip = False
         elif self._leaned_long(now):
             flip, since = not occupied, self._lean_since
+        by_doubt = flip is not None and self._up < c.confirm_frames and self._down < c.confirm_frames
         if flip is not None and occupied is not None and flip != occupied:
             if not self._may_change(now, moved_at, since):
                 flip = None
@@ -140,13 +144,19 @@ class Hysteresis:
         if flip is not None:
             if flip != occupied:
                 self._lean_since, self._lean_n = None, 0
+                self._doubted = by_doubt
             occupied = flip
         if occupied is not False or (moved_at is not None and self._still_empty_at is not None
                                      and moved_at > self._still_empty_at):
             self._still_empty_at = None
-        confident = ((occupied is True and p >= c.enter_p)
-                     or (occupied is False and p <= c.exit_p and self._still_empty_at is None))
+        # a verdict reached on doubt is backed as a change to it would be confirmed: confirm_frames readings in a
+        # row past the threshold, not one stray reading (else the doubt rule would lower what a raise needs)
+        streak = self._up if occupied is True else self._down
+        confident = (((occupied is True and p >= c.enter_p)
+                      or (occupied is False and p <= c.exit_p and self._still_empty_at is None))
+                     and (not self._doubted or streak >= c.confirm_frames))
         if confident:
+            self._doubted = False
             self._backed_at = now
             self._streak_since = None
         self.verdict = Verdict(occupied, float(p), now, bool(confident))

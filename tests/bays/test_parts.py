@@ -251,7 +251,8 @@ def test_readings_in_doubt_do_not_hold_a_verdict_for_ever():
         assert v.occupied is True and not v.confident, t
     v = h.update(0.4, 130, left)
     assert v.occupied is False and not v.confident  # the lean, held 120 s: empty, but the interlock wants better
-    assert h.update(0.2, 131, left).confident is True  # a reading past exit_p backs it (it moved since)
+    assert h.update(0.2, 131, left).confident is False  # one reading past exit_p is no confirmed change
+    assert h.update(0.2, 132, left).confident is True  # confirm_frames of them back it (it moved since)
     # and the other way: a dark car the model is unsure of (0.6) parks and stays
     for t in range(140, 260):
         assert h.update(0.6, t, 140.0).occupied is False, t
@@ -286,3 +287,34 @@ def test_a_lean_that_turns_back_or_comes_without_motion_waits():
     k.update(0.9, 0, 0.0)
     k.update(0.9, 1, 0.0)
     assert all(k.update(0.4, t, 5.0).occupied is True for t in range(10, 2000))
+
+
+def test_a_verdict_reached_on_doubt_is_backed_only_by_a_confirmed_streak():
+    """A parked dark car the model reads 0.45 (its driver walked round it: motion since the last backing) turns
+    "empty" on doubt after doubt_confirm_s, not confidently. One stray reading past exit_p then made it confident —
+    the interlock's "empty" — where a verdict reached the ordinary way needs confirm_frames such readings in a row:
+    the doubt rule had lowered the evidence a raise needs from three readings to one."""
+    h = Hysteresis(OccupancyConfig(enter_p=0.7, exit_p=0.3, confirm_frames=3, doubt_confirm_s=120))
+    for t in range(3):
+        h.update(0.9, t, 0.0)
+    assert h.verdict.occupied is True and h.verdict.confident
+    walked = 5.0  # the driver gets out and walks round the car
+    for t in range(10, 131):
+        h.update(0.45, t, walked)
+    assert h.verdict.occupied is False and not h.verdict.confident  # doubt turned it
+    assert h.update(0.25, 131, walked).confident is False  # one stray reading backs nothing
+    assert h.update(0.45, 132, walked).confident is False
+    assert h.update(0.25, 133, walked).confident is False
+    assert h.update(0.25, 134, walked).confident is False
+    v = h.update(0.25, 135, walked)  # confirm_frames in a row: what an ordinary change to "empty" needs
+    assert v.occupied is False and v.confident
+    assert h.update(0.25, 136, walked).confident  # and backed, it stays so reading by reading
+    # the other way too: a verdict "occupied" reached on doubt is confirmed by a streak past enter_p
+    g = Hysteresis(OccupancyConfig(enter_p=0.7, exit_p=0.3, confirm_frames=2, doubt_confirm_s=60))
+    g.update(0.1, 0, 0.0)
+    g.update(0.1, 1, 0.0)
+    for t in range(10, 71):
+        g.update(0.6, t, 10.0)
+    assert g.verdict.occupied is True and not g.verdict.confident
+    assert g.update(0.8, 71, 10.0).confident is False
+    assert g.update(0.8, 72, 10.0).confident is True
