@@ -43,6 +43,7 @@ from edge_agent.web.auth import (
     session_secret,
 )
 from edge_agent.web.context import (
+    HEAD_ONLY,
     TEMPLATES,
     CsrfFailed,
     NotAuthenticated,
@@ -124,7 +125,11 @@ class HeadAsGet:
     """HEAD answers as GET does, without the body (RFC 9110 9.3.2), on every route: FastAPI's routes take only the
     methods they name, so ``curl -I`` and a load balancer's HEAD probe got 405 from every page. The request goes
     in as GET, so sessions, the login check and every limit see what a GET gets; the headers (Content-Length,
-    Set-Cookie, the security headers) go out as they are, the body does not."""
+    Set-Cookie, the security headers) go out as they are, the body does not.
+
+    Nor is a body made to be thrown away: a streamed one (the violations export: every row of the log) is stopped
+    at its first chunk, and the request is marked (``context.HEAD_ONLY``) so that it writes no audit row. Before,
+    each HEAD of ``/violations.csv`` read the whole log and recorded an export that never left."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -133,15 +138,28 @@ class HeadAsGet:
         if scope["type"] != "http" or scope["method"] != "HEAD":
             await self.app(scope, receive, send)
             return
+        done = False
 
         async def headers_only(message: Message) -> None:
+            nonlocal done
             if message["type"] == "http.response.body":
+                if done:
+                    raise _HeadDone
+                done = True
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
                 if message.get("more_body", False):
-                    return
-                message = {"type": "http.response.body", "body": b"", "more_body": False}
+                    raise _HeadDone  # the rest of a streamed body is not made
+                return
             await send(message)
 
-        await self.app({**scope, "method": "GET"}, receive, headers_only)
+        try:
+            await self.app({**scope, "method": "GET", HEAD_ONLY: True}, receive, headers_only)
+        except _HeadDone:
+            pass
+
+
+class _HeadDone(Exception):
+    """The headers of a HEAD went out: what the app would send next is not wanted (``HeadAsGet``)."""
 
 
 def create_app(

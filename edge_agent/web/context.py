@@ -31,6 +31,7 @@ from edge_agent.web.roles import MAY_INSTALL, MAY_REVIEW
 from edge_agent.web.sessions import SessionTable
 
 TEMPLATES = Path(__file__).parent / "templates"
+HEAD_ONLY = "edge_agent.head_only"  # scope key: a HEAD answered as GET (``app.HeadAsGet``): no body goes out
 
 
 class NotAuthenticated(Exception):
@@ -231,5 +232,12 @@ def error_page(request: Request, status: int, detail: str, kind: str | None = No
     return response
 
 
+def head_only(request: Request) -> bool:
+    """The request is a HEAD, answered as GET without the body: it must change and record nothing."""
+    return bool(request.scope.get(HEAD_ONLY))
+
+
 def audit(request: Request, action: str, target: str = "", detail: str = "") -> None:
+    if head_only(request):  # a HEAD took nothing away (an export's headers, no rows): no row says it did
+        return
     ctx_of(request).log.audit(current_user(request) or "-", action, target, detail, client_ip(request))

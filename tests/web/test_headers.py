@@ -131,3 +131,41 @@ def test_head_answers_as_get_without_a_body_on_every_get_route(site):
                 assert head.headers["content-length"] == got.headers["content-length"], path
         assert c.head("/no-such-page").status_code == 404
         assert c.head("/logout").status_code == c.get("/logout").status_code  # a POST-only route: as for GET
+
+
+def test_head_of_the_export_reads_no_log_and_records_no_export(site, monkeypatch):
+    """A HEAD of /violations.csv ran the whole export (every row of the log read, the CSV made) to throw it away,
+    and wrote an `export_csv` audit row for an export that never left. Without a session it is refused before any
+    of that; with one it gets the export's headers, its first chunk's worth of rows read at most, and no audit row."""
+    from edge_agent.web import routes_violations
+
+    monkeypatch.setattr(routes_violations, "CSV_CHUNK", 1)  # a chunk per row: how far the export ran shows
+    drawn: list[int] = []
+    iter_all = site.log.iter_all
+
+    def counted(flt, batch=500):
+        for v in iter_all(flt, batch):
+            drawn.append(v.id)
+            yield v
+
+    monkeypatch.setattr(site.log, "iter_all", counted)
+    app = site.app()
+    with WebServer(app, "127.0.0.1", 0) as srv, httpx.Client(base_url=srv.url, follow_redirects=False) as c:
+        assert c.head("/violations.csv").status_code in (303, 401) and drawn == []
+        tok = re.search(r'name="csrf" value="([^"]+)"', c.get("/login").text).group(1)
+        assert c.post("/login", data={"username": "admin", "password": PASSWORD, "csrf": tok}).status_code == 303
+        audits = len(site.log.audit_entries())
+        head = c.head("/violations.csv")
+        assert head.status_code == 200 and head.content == b""
+        assert len(drawn) <= 1, drawn
+        assert len(site.log.audit_entries()) == audits  # no export was made
+        got = c.get("/violations.csv")
+        assert got.status_code == 200 and len(drawn) > 2  # the GET reads them all
+        assert site.log.audit_entries()[0]["action"] == "export_csv"
+        for name in ("content-type", "content-disposition", "content-security-policy"):
+            assert head.headers.get(name) == got.headers.get(name), name
+        assert c.get("/bays").status_code == 200  # the server goes on answering after a stopped stream
+    with logged_in(site) as tc:  # the in-process client too (another ASGI version: the stream in a task group)
+        drawn.clear()
+        r = tc.head("/violations.csv")
+        assert r.status_code == 200 and r.content == b"" and len(drawn) <= 1
