@@ -320,7 +320,7 @@ class RefusalLog:
 
     def note(self, ip: str, kind: str) -> int | None:
         """None: counted, no row now; else write a row, with this many unrecorded since the last."""
-        now, key = self._clock.monotonic(), (ip, kind)
+        now, key = self._clock.monotonic(), (address_key(ip), kind)  # a host's /64 is one address, as for limits
         with self._lock:
             last = self._last.get(key)
             if last is not None and now - last < self._every:

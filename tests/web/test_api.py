@@ -472,3 +472,17 @@ def test_address_keys():
     assert address_key("fe80::1%eth0") == "fe80::/64"
     assert address_key("::ffff:10.0.0.5") == "10.0.0.5" == address_key("10.0.0.5")
     assert address_key("?") == "?" and address_key("testclient") == "testclient"
+
+
+def test_an_ipv6_host_rotating_its_addresses_writes_one_refusal_row_not_one_a_request(site):
+    """Refused logins are audited coalesced per address (a flood costs a few rows, not one write per request), but
+    the address was the whole IPv6 address: a host blocked by its /64 that took a fresh address for each try wrote
+    one login_blocked row per request, each a write on the agent's event database. The /64 is one address there too."""
+    app = site.app()
+    for i in range(3):
+        _login(TestClient(app, client=(f"2001:db8:1:2::{i:x}", 50000)), "Summer2026!", f"user{i}")
+    codes = [_login(TestClient(app, client=(f"2001:db8:1:2::{i:x}", 50000)), "Summer2026!", f"user{i}")
+             for i in range(100, 120)]
+    assert set(codes) == {429}, codes
+    blocked = [e for e in site.log.audit_entries() if e["action"] == "login_blocked"]
+    assert len(blocked) == 1, len(blocked)
