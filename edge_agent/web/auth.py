@@ -228,10 +228,11 @@ class KnownDevices:
         # a str that is not ASCII (a cookie is Latin-1) made compare_digest raise, a 500 on the login page
 
 
-def address_key(ip: str) -> str:
+def address_key(ip: str, prefix: int = 64) -> str:
     """Who a client address stands for, as a limit counts it: an IPv6 address's /64 (one home or host gets a
-    whole /64 — 2^64 addresses to rotate through, each with its own five tries), an IPv4 address seen through
-    an IPv6 socket (``::ffff:192.0.2.7``) as that IPv4 address, anything else as it is."""
+    whole /64 — 2^64 addresses to rotate through, each with its own five tries; ``prefix`` 128: the one host),
+    an IPv4 address seen through an IPv6 socket (``::ffff:192.0.2.7``) as that IPv4 address, anything else as
+    it is."""
     try:
         addr = ipaddress.ip_address(ip.split("%", 1)[0])
     except ValueError:
@@ -239,7 +240,7 @@ def address_key(ip: str) -> str:
     if isinstance(addr, ipaddress.IPv6Address):
         if addr.ipv4_mapped is not None:
             return str(addr.ipv4_mapped)
-        return str(ipaddress.IPv6Network((addr, 64), strict=False))
+        return str(ipaddress.IPv6Network((addr, prefix), strict=False))
     return str(addr)
 
 
@@ -257,7 +258,9 @@ class LoginLimiter:
         self._lock = threading.Lock()
 
     def _keys(self, ip: str, user: str, by_name: bool = True) -> tuple[str, ...]:
-        return (f"ip:{address_key(ip)}", f"user:{user.lower()}") if by_name else (f"ip:{address_key(ip)}",)
+        """A browser known to have signed in as ``user`` (``by_name`` False) counts by its own address: a /64 is
+        a whole LAN too (SLAAC), and anyone's wrong tries on it kept the known reviewers out."""
+        return (f"ip:{address_key(ip)}", f"user:{user.lower()}") if by_name else (f"ip:{address_key(ip, 128)}",)
 
     def _live(self, key: str, now: float) -> deque[float]:
         q = self._fails.get(key) or deque()
@@ -302,7 +305,7 @@ class LoginLimiter:
         with self._lock:
             if by_name:
                 self._fails.pop(self._keys(ip, user)[1], None)
-            if q := self._fails.get(self._keys(ip, user)[0]):
+            if q := self._fails.get(self._keys(ip, user, by_name)[0]):
                 q.pop()
 
 

@@ -472,6 +472,7 @@ def test_address_keys():
     assert address_key("fe80::1%eth0") == "fe80::/64"
     assert address_key("::ffff:10.0.0.5") == "10.0.0.5" == address_key("10.0.0.5")
     assert address_key("?") == "?" and address_key("testclient") == "testclient"
+    assert address_key("2001:db8::1%eth0", 128) == "2001:db8::1/128" and address_key("::ffff:10.0.0.5", 128) == "10.0.0.5"
 
 
 def test_an_ipv6_host_rotating_its_addresses_writes_one_refusal_row_not_one_a_request(site):
@@ -486,3 +487,20 @@ def test_an_ipv6_host_rotating_its_addresses_writes_one_refusal_row_not_one_a_re
     assert set(codes) == {429}, codes
     blocked = [e for e in site.log.audit_entries() if e["action"] == "login_blocked"]
     assert len(blocked) == 1, len(blocked)
+
+
+def test_a_known_browser_is_not_kept_out_by_a_guesser_sharing_its_ipv6_64(site):
+    """A /64 is one address for the limits (a host rotates through it), but it is also a whole LAN under SLAAC: the
+    office's PCs and the guest Wi-Fi's phones alike. Five wrong tries from anyone on it then kept out a reviewer
+    whose browser had signed in before (it is limited by its address alone): anyone on the network kept every
+    reviewer out again. A known browser's own tries count for its own address; everyone else's for the /64."""
+    app = site.app()
+    staff = TestClient(app, client=("2001:db8:1:2::5", 50000))
+    assert _login(staff, PASSWORD) == 303
+    staff.post("/logout", data={"csrf": token(staff, "/violations")})
+    guesses = [_login(TestClient(app, client=(f"2001:db8:1:2::{i + 100:x}", 50000)), "Summer2026!", f"user{i}")
+               for i in range(4)]
+    assert guesses == [401, 401, 401, 429], guesses
+    assert _login(TestClient(app, client=("2001:db8:1:2::99", 50000)), PASSWORD) == 429  # an unknown browser: /64
+    assert _login(staff, PASSWORD) == 303  # the known browser gets in (was 429)
+    assert [_login(staff, f"typo{i}") for i in range(4)] == [401, 401, 401, 429]  # its own tries are still limited
