@@ -48,6 +48,7 @@ class InstallerView:
     placed: dict[str, tuple[Polygon, Polygon]] = field(default_factory=dict)
     camera: str = "ok"
     warp: Warp = IDENTITY  # how the bays were carried onto the picture (what a Save compares with the view then)
+    reference: int = 0  # which reference ``warp`` was measured against (a Save or a confirmed view starts another)
 
 
 class AgentControl(Protocol):
@@ -64,8 +65,9 @@ class AgentControl(Protocol):
     def installer_view(self) -> InstallerView:
         """A snapshot of the current view with the bays as the agent places them on it (``InstallerView``)."""
 
-    def placement(self) -> tuple[Warp, str]:
-        """How the bays are carried onto the current view now, and the camera's state (``InstallerView``'s)."""
+    def placement(self) -> tuple[Warp, str, int]:
+        """How the bays are carried onto the current view now, the camera's state and the reference the carry is
+        measured against (``InstallerView``'s)."""
 
     def reload_config(self) -> ControlResult: ...
 

@@ -316,12 +316,14 @@ class Agent:
         """The installer's picture and the bays as placed on it, under one hold of the loop (no frame in between
         moves them)."""
         with self.loop_lock:
-            return InstallerView(self.snapshot(None), self.monitor.placed(), self.camera.placement, self.monitor.warp)
+            return InstallerView(self.snapshot(None), self.monitor.placed(), self.camera.placement, self.monitor.warp,
+                                 self.camera.reference)
 
-    def placement(self) -> tuple[Warp, str]:
-        """How the bays are carried onto the current view, and whether that can be trusted (``installer_view``)."""
+    def placement(self) -> tuple[Warp, str, int]:
+        """How the bays are carried onto the current view, whether that can be trusted, and on which reference
+        (``installer_view``)."""
         with self.loop_lock:
-            return self.monitor.warp, self.camera.placement
+            return self.monitor.warp, self.camera.placement, self.camera.reference
 
     def confirm_camera(self) -> ControlResult:
         """The installer confirmed that the bays fit the current view: it becomes the reference."""

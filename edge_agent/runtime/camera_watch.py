@@ -35,6 +35,9 @@ class CameraWatch:
         self.view = Orientation.of(c)  # as the agent turns its frames, for its life (a reload cannot change it)
         self.health = HealthTracker(clock, c.lost_after_s, c.frozen_after_s, c.black_level, c.flat_level)
         self.alignment = self._new_alignment()
+        # counts the references the bays' placement was measured against: a shift means nothing on another one
+        # (``control.InstallerView.reference``)
+        self.reference = 0
         self.frame_size = self._new_frame_size()
         self.size_fits = True  # False while the camera sends frames of another aspect ratio than the bays'
         self.ok = True
@@ -49,6 +52,7 @@ class CameraWatch:
         if bays_changed or sized:
             was_moved = self.moved
             self.alignment = self._new_alignment()
+            self.reference += 1
             self.frame_size = self._new_frame_size()
             self.size_fits = True  # judged again on the next frame
             if was_moved:  # the bays now fit the view they were drawn on: the banner goes, consumers are told
@@ -174,6 +178,7 @@ class CameraWatch:
         if self.alignment is not None:
             self.alignment.reg.confirm(frame)
             self.alignment = self._new_alignment()
+        self.reference += 1
         monitor.set_offset(0.0, 0.0)
         monitor.set_matched(True)  # the confirmed view is the reference: it matches itself
         monitor.set_aligned(True)

@@ -151,6 +151,9 @@ _TEXT: dict[str, tuple[str, str]] = {
     "save_view_moved": ("未保存：拍摄此画面后摄像头已移动。请刷新本页，在当前画面上重画并保存。",
                         "Not saved: the camera has moved since this picture was taken. Reload the page, draw on "
                         "the current picture and save."),
+    "save_stale": ("未保存：拍摄此画面后，车位已在别处保存或摄像头画面已被确认为新参考。请刷新本页，在当前画面上重画并保存。",
+                   "Not saved: the bays were saved elsewhere, or the camera's view confirmed as the new reference, "
+                   "since this picture was taken. Reload the page, draw on the current picture and save."),
     "readonly_config": ("页面启动时未指定配置文件，无法保存", "Started without a config file: saving is off"),
     "when": ("时间", "When"),
     "user": ("用户", "User"),

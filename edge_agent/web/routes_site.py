@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
@@ -70,8 +71,10 @@ def _charger_words(t: Translator, warning: dict[str, Any], data: dict[str, Any] 
 def confirm_camera(request: Request):
     """The installer checked that the drawn bays fit the camera's current view."""
     ctx = ctx_of(request)
+    before = _placement_now(ctx.control)
     try:
         result = ctx.control.confirm_camera()
+        _rebase_views(ctx, before)
         audit(request, "camera_confirm", "camera", result.message)
         if not result.ok:
             request.session.setdefault("flash", []).append(["error", result.message])
@@ -128,7 +131,29 @@ def _installer_view(control: Any) -> InstallerView:
 def _unmoved(control: Any, view: InstallerView) -> bool:
     """Whether the agent still places the bays as on ``view``'s picture (else a new picture is due)."""
     now_of = getattr(control, "placement", None)
-    return now_of is None or now_of() == (view.warp, view.camera)
+    return now_of is None or now_of() == (view.warp, view.camera, view.reference)
+
+
+def _placement_now(control: Any) -> tuple[Warp, str, int] | None:
+    now_of = getattr(control, "placement", None)
+    return now_of() if now_of is not None else None
+
+
+def _rebase_views(ctx: Any, before: tuple[Warp, str, int] | None) -> None:
+    """After this page process started a new reference (a Save, a confirmed view), placed as ``before`` said: the
+    new reference is the view as it was, so a picture's placement on the old one carries over by undoing the shift
+    then. Without this, a second Save from a page still open (or from another tab) was carried by the old shift
+    undone against the new reference: every bay 16 px off. A reference started elsewhere (SIGHUP, a moved camera)
+    leaves the pictures on the old one, and a Save from them is refused (``StaleReference``)."""
+    after = _placement_now(ctx.control)
+    if before is None or after is None or before[1] != "ok" or after[2] != before[2] + 1:
+        return
+    undo = _invert(before[0])
+    if undo is None:
+        return
+    for eid, view in list(ctx.installer_views.items()):
+        if view.reference == before[2]:
+            ctx.installer_views[eid] = replace(view, warp=_compose(view.warp, undo), reference=after[2])
 
 
 def _placed(bay_id: str, drawn: list, view: InstallerView | None) -> list:
@@ -145,6 +170,10 @@ class ViewMoved(Exception):
     """The camera moved beyond what the bays follow (or to a view that matches nothing) since the page's picture."""
 
 
+class StaleReference(Exception):
+    """Another reference was taken since the page's picture, with no known way from one to the other."""
+
+
 def _onto_current_view(ctx: Any, body: Any, bays: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """``bays`` as drawn on the page's picture, carried to the view as it is now: the Save's reference is the view at
     the reload, and a page left open while the mount sagged on drew on an older one. The page names its picture
@@ -156,17 +185,26 @@ def _onto_current_view(ctx: Any, body: Any, bays: list[dict[str, Any]]) -> list[
     now_of = getattr(ctx.control, "placement", None)
     if view is None or now_of is None or view.camera != "ok":
         return bays
-    warp, state = now_of()
+    warp, state, reference = now_of()
     if state != "ok":
         raise ViewMoved(f"the camera's view has changed since this page's picture was taken ({state}): reload the "
                         "page and draw on the current picture")
-    (a, b, c), (d, e, f) = view.warp
-    det = a * e - b * d
-    if warp == view.warp or not det:  # the view has not moved since (the agent follows moves of 1 px or more)
+    if reference != view.reference:  # its shift was measured against another reference: it carries nothing now
+        raise StaleReference("the bays were saved elsewhere (or the camera's view confirmed) since this page's "
+                             "picture was taken: reload the page and draw on the current picture")
+    inv = _invert(view.warp)
+    if warp == view.warp or inv is None:  # the view has not moved since (the agent follows moves of 1 px or more)
         return bays
-    inv = ((e / det, -b / det, (b * f - e * c) / det), (-d / det, a / det, (d * c - a * f) / det))
     carry = _compose(warp, inv)  # picture px -> drawn px -> the current view's px
     return [{**bay, "polygon": [list(p) for p in _apply(carry, bay["polygon"])]} for bay in bays]
+
+
+def _invert(warp: Warp) -> Warp | None:
+    (a, b, c), (d, e, f) = warp
+    det = a * e - b * d
+    if not det:
+        return None
+    return ((e / det, -b / det, (b * f - e * c) / det), (-d / det, a / det, (d * c - a * f) / det))
 
 
 def _compose(outer: Warp, inner: Warp) -> Warp:
@@ -240,6 +278,8 @@ async def save_bays(request: Request):
         cfg, backup = ctx.config_file.set_bays(bays, _parse_size(body))
     except ViewMoved as exc:  # nothing written: the drawing stays on the page
         return JSONResponse({"ok": False, "view_moved": True, "problems": [str(exc)]}, status_code=409)
+    except StaleReference as exc:
+        return JSONResponse({"ok": False, "stale": True, "problems": [str(exc)]}, status_code=409)
     except ConfigError as exc:
         return JSONResponse({"ok": False, "problems": exc.problems}, status_code=422)
     except ValueError as exc:
@@ -251,11 +291,13 @@ async def save_bays(request: Request):
     ctx.cfg.bays = cfg.bays  # the page shows what was saved even before the agent reloads
     ctx.cfg.camera = cfg.camera
     ctx.installer_snapshot = None  # its outlines were placed for the bays before this Save: the page asks again
+    before = _placement_now(ctx.control)
     try:
         result = ctx.control.reload_config()
         reload = {"ok": result.ok, "message": result.message}
     except Exception as exc:
         reload = {"ok": False, "message": str(exc)}
+    _rebase_views(ctx, before)
     audit(request, "save_bays", str(ctx.config_file.overrides),
           ", ".join(f"{b['id']}:{len(b['polygon'])}pts" for b in bays) + f"; backup {backup.name if backup else '-'}")
     return JSONResponse({"ok": True, "saved": str(ctx.config_file.overrides),

@@ -194,3 +194,53 @@ def test_a_save_after_the_camera_was_knocked_since_the_picture_is_refused_and_wr
         assert again["picture"] != shown["picture"] and "camera-moved" in html
     finally:
         parts.agent.stop()
+
+
+def test_a_picture_taken_before_another_save_is_not_carried_by_the_old_references_shift(tmp_path, clock):
+    """Two pages open on the same picture (16 px off the old reference). One saves: the view at that Save is the new
+    reference, and the agent places the bays with no shift. The other saves its drawing later, the camera unmoved:
+    the page's outlines were carried by the new shift (none) after the old one's undoing (-16 px), so every bay it
+    wrote lay 16 px off its lines. A shift is measured against one reference: a picture taken on another is no
+    longer carried (the drawing is the installer's on the view as it is); the same for a view confirmed since."""
+    parts, _ = _agent(tmp_path, clock, shifted(render(PARKED), DX, DY))
+    try:
+        c, shown, _ = _installer(parts)
+        page = {b["id"]: b["polygon"] for b in shown["bays"]}
+        other, theirs, _ = _installer(parts)
+        assert theirs["picture"] == shown["picture"]  # within 10 s, the view unmoved: the same picture
+        r = other.post("/installer", json={"bays": theirs["bays"], "size": [960, 540], "picture": theirs["picture"]},
+                       headers={"X-CSRF-Token": theirs["csrf"]})
+        assert r.json()["ok"] and r.json()["reload"]["ok"], r.json()
+        run_scripted(parts.agent.step, clock, 3, 5)
+        assert parts.agent.monitor.offset == (0.0, 0.0) and not parts.agent.camera_moved
+        r = c.post("/installer", json={"bays": [{"id": k, "polygon": v} for k, v in page.items()],
+                                       "size": [960, 540], "picture": shown["picture"]},
+                   headers={"X-CSRF-Token": shown["csrf"]})
+        assert r.json()["ok"], r.json()
+        saved = {b["id"]: b["polygon"] for b in yaml.safe_load(
+            (tmp_path / "data" / "overrides.yaml").read_text(encoding="utf-8"))["bays"]}
+        for bay, drawn in (("A", BAY_A), ("B", BAY_B)):
+            assert _off(saved[bay], _on_lines(drawn)) < 2.0, f"{bay} saved {_off(saved[bay], _on_lines(drawn)):.1f} px off"
+    finally:
+        parts.agent.stop()
+
+
+def test_a_save_from_a_picture_on_a_reference_started_elsewhere_is_refused(tmp_path, clock):
+    """The view confirmed as the new reference outside this page process (the agent itself, as a command does):
+    nothing relates the page's picture to the new reference, so nothing is written and the page says why."""
+    parts, _ = _agent(tmp_path, clock, shifted(render(PARKED), DX, DY))
+    try:
+        c, shown, html = _installer(parts)
+        assert '"stale"' in html  # the page has the words for it
+        assert parts.agent.confirm_camera().ok
+        r = c.post("/installer", json={"bays": shown["bays"], "size": [960, 540], "picture": shown["picture"]},
+                   headers={"X-CSRF-Token": shown["csrf"]})
+        assert r.status_code == 409 and r.json()["stale"] and "reload the page" in r.json()["problems"][0]
+        assert not (tmp_path / "data" / "overrides.yaml").exists()
+        c2, again, _ = _installer(parts)  # a fresh picture on the new reference saves
+        assert again["picture"] != shown["picture"]
+        r = c2.post("/installer", json={"bays": again["bays"], "size": [960, 540], "picture": again["picture"]},
+                    headers={"X-CSRF-Token": again["csrf"]})
+        assert r.json()["ok"], r.json()
+    finally:
+        parts.agent.stop()

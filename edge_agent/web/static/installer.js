@@ -101,6 +101,8 @@
     // the camera moved beyond what the bays follow since this picture: nothing was saved (the server carries a
     // drawing over a smaller move to the view as it is now)
     if (body.view_moved) out.textContent = T.view_moved;
+    // another page's Save (or a confirmed view) took a new reference since this picture: nothing was saved
+    else if (body.stale) out.textContent = T.stale;
     else if (body.problems) out.textContent = `${T.invalid}: ` + body.problems.join("; ");
     // not the config: the session ended, a later login replaced this page's token, or the role was taken
     // away ("Invalid config: 401 Unauthorized" before). Nothing was saved; the drawing is still on the page.
