@@ -119,7 +119,7 @@ class OccupancyConfig(StrictModel):
     still_confirm_s: float = Field(300.0, ge=0, le=86400, description="a verdict change with nothing moving in "
                                    "the bay since the verdict was last backed (a shadow, dusk) must last this long; "
                                    "0: confirm_frames alone")
-    doubt_confirm_s: float = Field(120.0, ge=0, le=86400, description="readings that stay in the doubt band between "
+    doubt_confirm_s: float = Field(600.0, ge=0, le=86400, description="readings that stay in the doubt band between "
                                    "exit_p and enter_p, on the side of their midpoint that contradicts the verdict, "
                                    "change it after this long (not confidently); 0: the band holds a verdict for ever")
     gate_threshold: float = Field(18.0, gt=0, le=255, description="grey-level difference the change gate counts")

@@ -25,8 +25,9 @@ from tests.bays.test_vision import Frames, NoPlates
 FPS = 5.0
 
 
-def write(path: Path, data_dir: Path, a_shift: float = 0.0, out: bool = True) -> Path:
-    """``out``: with bay OUT (its corners 2000 px from the view's middle: a turn of the view moves them furthest)."""
+def write(path: Path, data_dir: Path, a_shift: float = 0.0, out: bool = True, **occupancy: float) -> Path:
+    """``out``: with bay OUT (its corners 2000 px from the view's middle: a turn of the view moves them furthest);
+    ``occupancy``: keys of the config's ``occupancy`` section."""
     locks = ("LA", "LO") if out else ("LA",)
     cfg = {
         "site": {"site_id": "s", "device_id": "d"},
@@ -38,6 +39,8 @@ def write(path: Path, data_dir: Path, a_shift: float = 0.0, out: bool = True) ->
                    "simulator": {"travel_time_s": 1.0, "start": "down"}} for lk in locks],
         "data_dir": str(data_dir),
     }
+    if occupancy:
+        cfg["occupancy"] = occupancy
     path.write_text(yaml.safe_dump(cfg))
     return path
 
@@ -45,9 +48,10 @@ def write(path: Path, data_dir: Path, a_shift: float = 0.0, out: bool = True) ->
 class Rig:
     """The real agent with simulated locks on ``src``; ``events`` collects the bus; ``run`` steps both loops."""
 
-    def __init__(self, tmp_path: Path, clock, src, classifier=None, out: bool = True) -> None:  # noqa: ANN001
+    def __init__(self, tmp_path: Path, clock, src, classifier=None, out: bool = True,  # noqa: ANN001
+                 **occupancy: float) -> None:
         self.clock, self.src = clock, src
-        self.path = write(tmp_path / "agent.yaml", tmp_path / "data", out=out)
+        self.path = write(tmp_path / "agent.yaml", tmp_path / "data", out=out, **occupancy)
         self.agent = Agent(load_config(self.path), clock=clock, source=src, reader=NoPlates(),
                            **({"classifier": classifier} if classifier is not None else {}))
         self.manager = attach_locks(self.agent, thread=False)
@@ -376,12 +380,12 @@ class _UnsureAfter:
 
 def test_a_bay_left_in_doubt_ends_its_visit_but_raises_no_arm(tmp_path, clock):  # noqa: ANN001
     """The car drives off; the bay reads 0.4 from then on. The visit stayed open for ever (no departure, an
-    unidentified violation on bare asphalt, every later visit missed). Now it ends ``doubt_confirm_s`` (120 s)
+    unidentified violation on bare asphalt, every later visit missed). Now it ends ``doubt_confirm_s`` (here 120 s)
     after the readings leaned to empty, plus the departure's confirmation; the verdict is not confident, so the
     policy and a remote lock alike leave the arm down."""
     from edge_agent.sim.scenario import NEV, Scene
 
-    rig = Rig(tmp_path, clock, Frames(clock), _UnsureAfter(clock, clock.monotonic() + 10), out=False)
+    rig = Rig(tmp_path, clock, Frames(clock), _UnsureAfter(clock, clock.monotonic() + 10), out=False, doubt_confirm_s=120)
     agent, manager, src, events = rig.agent, rig.manager, rig.src, rig.events
 
     def run(seconds: float) -> None:
