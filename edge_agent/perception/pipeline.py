@@ -37,6 +37,14 @@ PLATE_CROP_MAX_W = 640
 DOUBLE_ROW_SURE = 0.9
 
 
+def rereads_better(first: ReadResult, again: ReadResult) -> bool:
+    """Whether a two-row plate's read with the top edge moved up (``Completer.double_row``: it starts with a
+    province) replaces the first read: always when that one has no province (unread, or the letter-led shape a cut
+    upper row leaves: 渝D00796 read MD00796, valid and confident, since what was cut is the province), else when it
+    is more confident (a half-cut 京E read 京D at 0.8)."""
+    return not first[0] or first[0][0] not in PROVINCES or again[1] > first[1]
+
+
 class Pipeline:
     """Holds the stages and their sessions; ``process`` is not re-entrant (one frame at a time)."""
 
@@ -88,7 +96,7 @@ class Pipeline:
                 # the top edge moved up, and the more confident read wins
                 if not read[0] or read[0][0] not in PROVINCES or read[1] < DOUBLE_ROW_SURE:
                     found_rows = self.completer.double_row(frame_bgr, det)
-                    if found_rows is not None and found_rows[2][1] > read[1]:
+                    if found_rows is not None and rereads_better(read, found_rows[2]):
                         read_det, evidence, read = found_rows
             shape = plate_shape(read[0])
             if read[0] and not shape.complete and (det.score >= cfg.det_confirm or shape.missing):

@@ -247,3 +247,16 @@ def test_plates_dev_double_row_plates_are_read(plates_dev, pipeline):
     # rows forced into the layout's slots made up 粤JMP678; they are no two-row plate, so unread
     reads = pipeline.process(cv2.imread(str(plates_dev / "images" / "we__aomen1.jpg")))
     assert not [p.text for p in reads if p.complete and p.double_row]
+
+
+def test_a_reread_that_finds_the_province_a_cut_top_row_lost_wins_over_a_letter_led_read():
+    """The detector cut a two-row 渝D00796's upper row in half: its rows read as the valid letter-led military shape
+    MD00796 at 0.95, and the read with the top edge moved up gives 渝D00796 at 0.92. Since a doubtful read (< 0.9)
+    is read again too, only the more confident read won, and MD00796 stayed: what was cut is the province, so a
+    first read that has none is no rival to one that found it. Between two province-led reads, confidence decides."""
+    from edge_agent.perception.pipeline import rereads_better
+
+    assert rereads_better(("MD00796", 0.95, ()), ("渝D00796", 0.92, ()))
+    assert rereads_better(("", 0.0, ()), ("渝D00796", 0.7, ()))
+    assert not rereads_better(("京E12345", 0.85, ()), ("京D12345", 0.8, ()))
+    assert rereads_better(("京D12345", 0.8, ()), ("京E12345", 0.85, ()))
