@@ -66,6 +66,8 @@ class WebContext:
     # the pictures recent installer pages drew on, by evidence id: a Save carries its outlines from the view then to
     # the view now (``routes_site.save_bays``)
     installer_views: dict[str, InstallerView] = field(default_factory=dict)
+    # page requests run on a thread pool: two pages storing a picture at once evicted the same oldest one (KeyError)
+    installer_views_lock: threading.Lock = field(default_factory=threading.Lock)
     # list edits (add to allow / deny) one at a time: each reads, changes and hands the agent the whole lists
     list_edits: threading.Lock = field(default_factory=threading.Lock)
 

@@ -106,9 +106,10 @@ def installer(request: Request):
         else:
             view = _installer_view(ctx.control)
             ctx.installer_snapshot = (now, view)
-            ctx.installer_views[view.evidence_id] = view
-            while len(ctx.installer_views) > INSTALLER_VIEWS:
-                del ctx.installer_views[next(iter(ctx.installer_views))]
+            with ctx.installer_views_lock:
+                ctx.installer_views[view.evidence_id] = view
+                while len(ctx.installer_views) > INSTALLER_VIEWS:
+                    del ctx.installer_views[next(iter(ctx.installer_views))]
     except Exception as exc:
         error = str(exc)
         log.warning("installer snapshot failed: %s", exc)
@@ -151,9 +152,10 @@ def _rebase_views(ctx: Any, before: tuple[Warp, str, int] | None) -> None:
     undo = _invert(before[0])
     if undo is None:
         return
-    for eid, view in list(ctx.installer_views.items()):
-        if view.reference == before[2]:
-            ctx.installer_views[eid] = replace(view, warp=_compose(view.warp, undo), reference=after[2])
+    with ctx.installer_views_lock:
+        for eid, view in list(ctx.installer_views.items()):
+            if view.reference == before[2]:
+                ctx.installer_views[eid] = replace(view, warp=_compose(view.warp, undo), reference=after[2])
 
 
 def _placed(bay_id: str, drawn: list, view: InstallerView | None) -> list:
