@@ -68,9 +68,12 @@ class Hysteresis:
     The band between exit_p and enter_p is doubt, and doubt must not freeze a verdict for ever:
     a car drives off and its empty bay reads 0.4 (a stain, a shadow) for the rest of the day, and
     the bay stayed "occupied" — no departure, no later visit, an unidentified violation on bare
-    asphalt. Readings that stay on the far side of the band's midpoint for ``doubt_confirm_s``
-    (with the motion rule above) change the verdict, not confidently: the classifier's own lean,
-    held that long, is the best evidence there is, and the interlock still wants a confident one.
+    asphalt. Readings that stay below the band's midpoint for ``doubt_confirm_s`` (with the motion
+    rule above) turn an "occupied" verdict "empty", not confidently: the classifier's own lean, held
+    that long, is the best evidence there is, and the interlock still wants a confident one. Only
+    that way: doubt may end a visit (nothing rises, nothing is fined on it), never start one — a
+    stain read at 0.6 all day would be an "unidentified" violation on an empty bay; a car the model
+    is unsure of still comes in on its plate reads or a presence sensor.
     Such a verdict turns confident only as a change to it would be confirmed (``confirm_frames``
     readings in a row past the threshold): one stray reading past exit_p must not raise a lock.
     """
@@ -163,9 +166,10 @@ class Hysteresis:
         return self.verdict
 
     def _leaned_long(self, now: float) -> bool:
-        """The readings have leaned against a verdict for ``doubt_confirm_s`` (and ``confirm_frames`` readings)."""
+        """The readings have leaned against an "occupied" verdict for ``doubt_confirm_s`` (and ``confirm_frames``
+        readings)."""
         c = self.cfg
-        return (c.doubt_confirm_s > 0 and self.verdict.occupied is not None and self._lean_since is not None
+        return (c.doubt_confirm_s > 0 and self.verdict.occupied is True and self._lean_since is not None
                 and self._lean_n >= c.confirm_frames and now - self._lean_since >= c.doubt_confirm_s - 1e-6)
 
     def _may_change(self, now: float, moved_at: float | None, since: float | None) -> bool:

@@ -120,8 +120,9 @@ class OccupancyConfig(StrictModel):
                                    "the bay since the verdict was last backed (a shadow, dusk) must last this long; "
                                    "0: confirm_frames alone")
     doubt_confirm_s: float = Field(600.0, ge=0, le=86400, description="readings that stay in the doubt band between "
-                                   "exit_p and enter_p, on the side of their midpoint that contradicts the verdict, "
-                                   "change it after this long (not confidently); 0: the band holds a verdict for ever")
+                                   "exit_p and enter_p, below its midpoint, turn an 'occupied' verdict 'empty' after "
+                                   "this long (not confidently; never the other way); 0: the band holds a verdict "
+                                   "for ever")
     gate_threshold: float = Field(18.0, gt=0, le=255, description="grey-level difference the change gate counts")
     gate_fraction: float = Field(0.04, gt=0, le=1, description="changed share of a bay that makes it be classified "
                                  "now instead of at its next periodic turn")

@@ -253,11 +253,9 @@ def test_readings_in_doubt_do_not_hold_a_verdict_for_ever():
     assert v.occupied is False and not v.confident  # the lean, held 120 s: empty, but the interlock wants better
     assert h.update(0.2, 131, left).confident is False  # one reading past exit_p is no confirmed change
     assert h.update(0.2, 132, left).confident is True  # confirm_frames of them back it (it moved since)
-    # and the other way: a dark car the model is unsure of (0.6) parks and stays
-    for t in range(140, 260):
-        assert h.update(0.6, t, 140.0).occupied is False, t
-    v = h.update(0.6, 260, 140.0)
-    assert v.occupied is True and not v.confident
+    # never the other way: an empty bay read 0.6 all day (a stain) opens no visit on doubt — its "unidentified"
+    # violation would fine an empty bay; a car the model is unsure of comes in on plates or a sensor
+    assert all(h.update(0.6, t, 140.0).occupied is False for t in range(140, 2000))
 
 
 def test_a_lean_that_turns_back_or_comes_without_motion_waits():
@@ -309,12 +307,3 @@ def test_a_verdict_reached_on_doubt_is_backed_only_by_a_confirmed_streak():
     v = h.update(0.25, 135, walked)  # confirm_frames in a row: what an ordinary change to "empty" needs
     assert v.occupied is False and v.confident
     assert h.update(0.25, 136, walked).confident  # and backed, it stays so reading by reading
-    # the other way too: a verdict "occupied" reached on doubt is confirmed by a streak past enter_p
-    g = Hysteresis(OccupancyConfig(enter_p=0.7, exit_p=0.3, confirm_frames=2, doubt_confirm_s=60))
-    g.update(0.1, 0, 0.0)
-    g.update(0.1, 1, 0.0)
-    for t in range(10, 71):
-        g.update(0.6, t, 10.0)
-    assert g.verdict.occupied is True and not g.verdict.confident
-    assert g.update(0.8, 71, 10.0).confident is False
-    assert g.update(0.8, 72, 10.0).confident is True
