@@ -96,6 +96,28 @@ class ConfigFile:
         lists = lists if isinstance(lists, dict) else {}
         return list(lists.get("allow") or []), list(lists.get("deny") or [])
 
+    def record_added_bays(self) -> list[str] | None:
+        """Say, once, which saved bays of an overrides file from before ``added_bays`` the installer added: those
+        the config file does not have now. Returns them (None: nothing to record, the file unchanged).
+
+        Why: such a file cannot tell a bay added on the page from one renamed in the config since, so every saved
+        bay is kept — and a bay renamed in the config after an upgrade came back by its old id beside its
+        successor (every car in two bays), the very thing ``added_bays`` ended. ``run`` records it at its first
+        start: the config is then still the one the file was saved against (an upgrade keeps it), so what it
+        lacks was added by the installer. The merge is the same before and after; only later renames differ."""
+        found = read_overrides(self.overrides)
+        if not found or not _legacy(found[0]):
+            return None
+        recorded: list[str] = []
+
+        def change(over: dict[str, Any], _now: dict[str, Any]) -> None:
+            if _legacy(over):  # another process may have recorded it meanwhile
+                known = {b.get("id") for b in self._base().get("bays") or [] if isinstance(b, dict)}
+                recorded[:] = [b["id"] for b in over["bays"] if isinstance(b, dict) and b.get("id") not in known]
+                over["added_bays"] = list(recorded)
+        self.update(change)
+        return recorded
+
     def set_lists(self, allow: list[str], deny: list[str]) -> tuple[AgentConfig, Path | None]:
         def change(over: dict[str, Any], _now: dict[str, Any]) -> None:
             over["lists"] = {"allow": list(allow), "deny": list(deny)}
@@ -146,3 +168,9 @@ def _exclusive(folder: Path) -> Iterator[None]:
 
 
 __all__ = ["ConfigError", "ConfigFile"]
+
+
+def _legacy(over: dict[str, Any]) -> bool:
+    """An overrides file with saved bays that does not say which of them the installer added (written before
+    ``added_bays``)."""
+    return isinstance(over.get("bays"), list) and "added_bays" not in over

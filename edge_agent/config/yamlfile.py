@@ -258,7 +258,9 @@ def _not_decimal(node: yaml.ScalarNode) -> str | None:
         return None
     if base == "octal":
         meant = int(text.replace("_", ""), 10)
-        return (f"{text} is read by YAML 1.1 as an octal number ({value:g}, not {meant}): write numbers without a "
+        # 05 is 5 either way: "(5, not 5)" read as a contradiction to the operator whose 0.4.0 config it stopped
+        read = f"the same {meant} here, but 010 would be 8" if value == meant else f"{value:g}, not {meant}"
+        return (f"{text} is read by YAML 1.1 as an octal number ({read}): write numbers without a "
                 f"leading 0, and a text (an id, a time) in quotes ('{text}')")
     return (f"{text} is read by YAML 1.1 as the {base} number {value:g}: write numbers in decimal, and a text "
             f"(an id, a time) in quotes ('{text}')")

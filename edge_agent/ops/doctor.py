@@ -241,6 +241,23 @@ def check_disk(cfg: AgentConfig) -> Check:
     return Check("disk", "pass", detail)
 
 
+def check_web(cfg: AgentConfig) -> Check:
+    """The review page's session key file as ``run`` will read it (``web.auth.read_session_key``). Why: a key file
+    written by hand that 0.4.0 read whole (a first line under 32 characters) is refused at the start since, and
+    neither ``check-config`` (the file's business only) nor any row said so before the upgrade's restart."""
+    if not cfg.web.enabled:
+        return Check("web", "skip", "web.enabled is false")
+    from edge_agent.config.mqtt import SecretError
+    from edge_agent.web.auth import read_session_key
+
+    path = cfg.web.secret_file(cfg.source_path, cfg.data_dir)
+    try:
+        found = read_session_key(path)
+    except SecretError as exc:
+        return Check("web", "fail", str(exc))
+    return Check("web", "pass", f"session key {path}" + ("" if found else " (none yet: written at the first start)"))
+
+
 def check_clock(runner: Runner = subprocess.run, kernel: Callable[[], bool | None] | None = None) -> Check:
     """``timedatectl``'s NTPSynchronized; where it cannot answer (no systemd: the Jetson container, a minimal
     image) the kernel's own flag, which the agent's heartbeat reads as ``clock_synced`` (``kernel``: injected in
@@ -277,6 +294,7 @@ CHECKS: dict[str, Callable[[AgentConfig, Runner], list[Check]]] = {
     "models": lambda cfg, run: [check_models(cfg)],
     "onnx providers": lambda cfg, run: [check_providers(cfg)],
     "broker": lambda cfg, run: check_brokers(cfg),
+    "web": lambda cfg, run: [check_web(cfg)],
     "gpio": lambda cfg, run: [check_gpio(cfg)],
     "disk": lambda cfg, run: [check_disk(cfg)],
     "service sandbox": lambda cfg, run: [check_sandbox(cfg)],

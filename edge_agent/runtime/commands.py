@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from edge_agent.cliargs import output_ready, positive_number
 from edge_agent.config.camera import MAX_FPS
-from edge_agent.config.load import load_config
+from edge_agent.config.load import ConfigError, load_config
 from edge_agent.perception.heap import set_heap_mmap_threshold
 
 if TYPE_CHECKING:
@@ -123,6 +123,25 @@ def _run(args: argparse.Namespace) -> int:
     return _loop(args, parts, ops)
 
 
+def _record_added_bays(config_path: str) -> None:
+    """An overrides file from before ``added_bays`` (an upgraded device) records which saved bays the installer
+    added, once (``ConfigFile.record_added_bays``); a data dir that cannot take it keeps the old rule."""
+    from edge_agent.clock import SystemClock
+    from edge_agent.config.configfile import ConfigFile
+
+    f = ConfigFile(config_path, SystemClock())
+    try:
+        added = f.record_added_bays()
+    except (ConfigError, OSError) as exc:
+        log.warning("%s: could not record which saved bays the installer added (%s); every saved bay is kept, and "
+                    "a bay renamed in the config file comes back by its old name: Save on the installer page once",
+                    f.overrides, exc)
+        return
+    if added is not None:
+        log.info("%s is from before 0.5.0: recorded the bays the installer added (%s); a saved bay the config file "
+                 "renames or removes from now on is left out", f.overrides, ", ".join(added) or "none")
+
+
 def _build(args: argparse.Namespace) -> tuple[Assembled, OpsRuntime]:
     from edge_agent.camera.source import quiet_decoder_log
     from edge_agent.config.mqtt import read_secrets
@@ -150,6 +169,7 @@ def _build(args: argparse.Namespace) -> tuple[Assembled, OpsRuntime]:
     if cfg.overrides_path is not None:
         log.info("bays / lists saved at run time apply from %s (delete it to use the config file's)",
                  cfg.overrides_path)
+        _record_added_bays(args.config)
     events_log = Path(cfg.data_dir) / "events.jsonl"
     parts = assemble(cfg, config_path=args.config, sinks=lambda a: [
         JsonLinesSink(a.bus, events_log, None if args.quiet else sys.stdout, max_bytes=EVENTS_LOG_MAX_BYTES)])

@@ -172,6 +172,25 @@ def _keep_access(tmp: Path, target: Path) -> None:
 SESSION_KEY_MIN = 32  # characters of a session key (the agent makes 64)
 
 
+def read_session_key(path: str | Path, key: str = "web.session_secret_file") -> str | None:
+    """The session key ``path`` holds: its first line; None where the agent will write one (no file, or an empty
+    one); :class:`SecretError` naming ``key`` for a file that cannot be one. Shared with the doctor's ``web`` row:
+    a hand-written key file 0.4.0 took whole (several lines, the first under 32 characters) stopped ``run`` after
+    an upgrade that ``check-config`` and the doctor had both passed."""
+    p = Path(path)
+    if not os.path.lexists(p):
+        return None
+    lines = secret_file_lines(key, str(p))
+    found = lines[0].strip() if lines else ""
+    if len(found) >= SESSION_KEY_MIN:
+        return found
+    if any(line.strip() for line in lines):
+        raise SecretError(key, f"{p} holds {len(found)} characters on its first line, and a session key is at "
+                               f"least {SESSION_KEY_MIN} (the agent writes one if the file is missing or empty): "
+                               "write a longer one, or delete the file")
+    return None
+
+
 def session_secret(path: str | Path, key: str = "web.session_secret_file") -> str:
     """The key that signs session cookies; made once (mode 600) so sessions survive restarts.
 
@@ -180,15 +199,9 @@ def session_secret(path: str | Path, key: str = "web.session_secret_file") -> st
     secret was replaced by a new key, without a word), and one that cannot be a key is :class:`SecretError`
     naming ``key`` (a binary file was a ``UnicodeDecodeError`` traceback at every start)."""
     p = Path(path)
-    if os.path.lexists(p):
-        lines = secret_file_lines(key, str(p))
-        found = lines[0].strip() if lines else ""
-        if len(found) >= SESSION_KEY_MIN:
-            return found
-        if any(line.strip() for line in lines):
-            raise SecretError(key, f"{p} holds {len(found)} characters on its first line, and a session key is at "
-                                   f"least {SESSION_KEY_MIN} (the agent writes one if the file is missing or empty): "
-                                   "write a longer one, or delete the file")
+    found = read_session_key(p, key)
+    if found is not None:
+        return found
     p.parent.mkdir(parents=True, exist_ok=True)
     key = secrets.token_urlsafe(48)
     fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

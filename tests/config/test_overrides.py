@@ -297,3 +297,39 @@ def test_an_overrides_file_from_before_added_bays_keeps_every_saved_bay(config):
     over.write_text(yaml.safe_dump({"bays": [{"id": "Z", "polygon": square(400)}], "removed_bays": []}),
                     encoding="utf-8")
     assert [b.id for b in load_config(config).bays] == ["Z", "A", "B"]
+
+
+def test_an_upgraded_overrides_file_records_the_installers_bays_so_a_later_rename_is_not_kept_twice(config):
+    """A 0.4.0 device: the installer redrew A and B and added Z (the file says nothing of which it added). After the
+    upgrade the operator renamed B to B1 in the config: the saved B came back beside B1 over the same ground (every
+    car in two bays), the defect 0.5.0 fixed only for files written after it. ``run``'s first start records that Z
+    (not in the config the file was saved against) is the installer's; the merge is the same until the rename."""
+    over = config.parent.parent / "data" / "overrides.yaml"
+    over.parent.mkdir(exist_ok=True)
+    legacy = {"lists": {"allow": ["粤BD00001"], "deny": []}, "removed_bays": [],
+              "bays": [{"id": "A", "polygon": [[1, 1], [90, 1], [90, 90]]}, {"id": "B", "polygon": square(210)},
+                       {"id": "Z", "polygon": square(400)}]}
+    over.write_text(yaml.safe_dump(legacy, allow_unicode=True), encoding="utf-8")
+    before = [b.id for b in load_config(config).bays]
+    f = ConfigFile(config, FakeClock())
+    assert f.record_added_bays() == ["Z"]
+    saved = yaml.safe_load(over.read_text(encoding="utf-8"))
+    assert saved["added_bays"] == ["Z"] and saved["bays"] == legacy["bays"] and saved["lists"] == legacy["lists"]
+    assert [b.id for b in load_config(config).bays] == before == ["A", "B", "Z"]
+    assert len(backups(over)) == 1  # the 0.4.0 file, kept
+    assert f.record_added_bays() is None and len(backups(over)) == 1  # once
+    data = yaml.safe_load(config.read_text(encoding="utf-8"))
+    data["bays"][1]["id"] = "B1"
+    data["bays"][1]["polygon"] = square(205)
+    config.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    assert [b.id for b in load_config(config).bays] == ["A", "Z", "B1"]
+
+
+def test_recording_the_installers_bays_leaves_a_file_without_bays_or_a_current_one_alone(config):
+    f = ConfigFile(config, FakeClock())
+    assert f.record_added_bays() is None  # no overrides file
+    f.set_lists(["粤B12345"], [])
+    assert f.record_added_bays() is None and "added_bays" not in f.overrides.read_text(encoding="utf-8")
+    f.set_bays([{"id": "A", "polygon": SQUARE}, {"id": "B", "polygon": square(200)}])
+    before = f.overrides.read_bytes()
+    assert f.record_added_bays() is None and f.overrides.read_bytes() == before

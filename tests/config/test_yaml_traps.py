@@ -51,6 +51,8 @@ def _problems(tmp_path: Path, **parts: str) -> list[str]:
     ({"extra": LOCK.format(up="012")}, "locks[0].motor.up.pin: 012 is read by YAML 1.1 as an octal number (10, not 12): "
                                        "write numbers without a leading 0, and a text (an id, a time) in quotes ('012')"),
     ({"camera": ", fps: 010"}, "camera.fps: 010 is read by YAML 1.1 as an octal number (8, not 10)"),
+    ({"camera": ", fps: 05"}, "camera.fps: 05 is read by YAML 1.1 as an octal number (the same 5 here, but 010 would "
+                              "be 8): write numbers without a leading 0"),
     ({"bay_id": "010"}, "bays[0].id: 010 is read by YAML 1.1 as an octal number (8, not 10): write numbers without a "
                         "leading 0, and a text (an id, a time) in quotes ('010')"),
     ({"extra": "timers: {overstay_s: 1:30}"}, "timers.overstay_s: 1:30 is read by YAML 1.1 as the base 60 number 90: "

@@ -420,3 +420,25 @@ def test_a_file_run_refuses_is_a_bad_config_for_the_doctor(write_config, capsys)
     captured = capsys.readouterr()
     assert "notify.sinks[0].events: violation_start: no such event type" in captured.err
     assert "CHECK" not in captured.out
+
+
+def test_web_row_reads_the_session_key_file_as_run_does(write_config, tmp_path):
+    """A key file written by hand that 0.4.0 read whole (``short`` then a long line: 48 characters) is refused by
+    ``run`` since (the first line is the key); check-config and every row passed it, so an upgrade's restart was
+    the first to say. The row uses the same reader as the page, and names the key."""
+    from edge_agent.config.mqtt import SecretError
+    from edge_agent.ops.doctor import check_web
+    from edge_agent.web.auth import session_secret
+
+    key = tmp_path / "session.key"
+    cfg = load_config(write_config(web={"enabled": True, "session_secret_file": str(key)}))
+    missing = check_web(cfg)
+    assert (missing.status, missing.detail) == ("pass", f"session key {key} (none yet: written at the first start)")
+    key.write_text("k" * 64 + "\n", encoding="utf-8")  # as 0.4.0 wrote it
+    assert check_web(cfg).status == "pass"
+    key.write_text("short\n" + "k" * 42 + "\n", encoding="utf-8")
+    row = check_web(cfg)
+    assert row.status == "fail" and row.detail.startswith("web.session_secret_file: ") and "5 characters" in row.detail
+    with pytest.raises(SecretError, match="5 characters on its first line"):
+        session_secret(key)  # what the page (run, review) does with the same file
+    assert check_web(load_config(write_config())).status == "skip"
