@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from edge_agent.bays.classifier import DEFAULT_MODEL, SITE_MODEL
-from edge_agent.cliargs import whole_number
+from edge_agent.cliargs import repeat_arg, whole_number
 from edge_agent.config.perception import MAX_THREADS
 from edge_agent.occupancy.backbone import PRETRAINED  # a constant: torch is imported only to build the net
 
@@ -92,7 +92,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     b = osub.add_parser("bench", help="ms per bay crop on one core (onnxruntime, intra_op_num_threads=1)")
     b.add_argument("--model", type=Path, default=DEFAULT_MODEL, metavar="ONNX")
-    b.add_argument("--repeat", type=int, default=30)
+    b.add_argument("--repeat", type=repeat_arg, default=30, help="timed runs per measurement, 1 to 10000")
     b.set_defaults(func=_bench)
 
 
@@ -418,7 +418,7 @@ def _bench(args: argparse.Namespace) -> int:
         crops = list((rng.random((n, clf.size, clf.size, 3)) * 255).astype(np.uint8))
         clf.predict(crops)
         wall, cpu = [], []
-        for _ in range(max(1, args.repeat)):
+        for _ in range(args.repeat):
             t, c = time.perf_counter(), time.process_time()
             clf.predict(crops)
             wall.append(time.perf_counter() - t)
@@ -432,7 +432,7 @@ def _bench(args: argparse.Namespace) -> int:
     for name, poly in (("small bay 90x60 px", [(900, 500), (990, 505), (985, 565), (895, 560)]),
                        ("big bay 600x400 px", [(600, 500), (1200, 520), (1190, 920), (590, 900)])):
         t = time.process_time()
-        for _ in range(max(1, args.repeat)):
+        for _ in range(args.repeat):
             bay_crop(frame, poly, clf.size)
-        print(f"bay_crop, 1920x1080 frame, {name}: {(time.process_time() - t) / max(1, args.repeat) * 1000:.2f} ms CPU")
+        print(f"bay_crop, 1920x1080 frame, {name}: {(time.process_time() - t) / args.repeat * 1000:.2f} ms CPU")
     return 0

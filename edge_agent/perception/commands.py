@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from edge_agent.cliargs import output_ready, whole_number
+from edge_agent.cliargs import output_ready, repeat_arg, stdout_gone, whole_number, whole_numbers
 from edge_agent.config.perception import MAX_THREADS, PerceptionConfig
 from edge_agent.perception import fetch as fetch_mod
 
@@ -154,8 +154,9 @@ def register_perception(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--image", type=Path, default=None, help="frame to time (default: a plates-dev scene)")
     b.add_argument("--labels", type=Path, default=None, metavar="CSV",
                    help="labels for the speed/accuracy curve (default: plates-dev when present)")
-    b.add_argument("--repeat", type=int, default=15, help="timed runs per measurement")
-    b.add_argument("--sizes", default="640,800,960,1280", help="detector sizes for the curve")
+    b.add_argument("--repeat", type=repeat_arg, default=15, help="timed runs per measurement, 1 to 10000")
+    b.add_argument("--sizes", type=whole_numbers(160, 4096), default="640,800,960,1280",
+                   help="detector sizes for the curve, comma-separated, each 160 to 4096 (as perception.det_size)")
     b.add_argument("--no-curve", action="store_true", help="skip the speed/accuracy curve")
     b.add_argument("--json", type=Path, default=None, metavar="OUT")
     _common(b)
@@ -245,18 +246,8 @@ def _recognize(args: argparse.Namespace) -> int:
     try:
         return _recognize_all(args)
     except BrokenPipeError:
-        _stdout_gone()  # the reader is gone: stop
+        stdout_gone()  # the reader is gone: stop
         return 1
-
-
-def _stdout_gone() -> None:
-    """The reader of stdout went away (``| head``): what is still printed goes nowhere, and Python does not
-    report the pipe again when it flushes at exit."""
-    import os
-
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    os.close(devnull)
 
 
 def _say(text: str) -> None:
@@ -266,7 +257,7 @@ def _say(text: str) -> None:
     try:
         print(text, flush=True)
     except BrokenPipeError:
-        _stdout_gone()
+        stdout_gone()
 
 
 def _recognize_all(args: argparse.Namespace) -> int:
@@ -519,5 +510,10 @@ def _bench(args: argparse.Namespace) -> int:
         cfg, models, _ = _settings(args)
     except Exception as exc:  # ConfigError and friends: one readable line
         print(f"bench: {exc}", file=sys.stderr)
+        return 2
+    if args.labels is not None and not args.labels.is_file():  # was a traceback after the stage timings
+        print(f"bench: no labels file {args.labels}", file=sys.stderr)
+        return 2
+    if not output_ready("bench", "--json", args.json, args.json and args.json.parent):
         return 2
     return bench.run(cfg, models, args)
