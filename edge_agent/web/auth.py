@@ -8,6 +8,7 @@ counted *before* the password is hashed, so parallel requests cannot all slip un
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import hmac
 import os
@@ -50,7 +51,12 @@ class UsersFile:
         users: dict[str, tuple[str, str]] = {}
         if not self.path.exists():
             return users
-        for line in self.path.read_text(encoding="utf-8").splitlines():
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:  # an OSError naming the file, as a folder or no permission here: one line
+            raise OSError(errno.EILSEQ, "not UTF-8 text (one NAME:hash line per user, written by `edge-agent "
+                          "users add`)", str(self.path)) from None
+        for line in text.splitlines():
             line = line.strip()
             if line and not line.startswith("#") and ":" in line:
                 name, _, rest = line.partition(":")
