@@ -139,12 +139,19 @@ def draw_sheet(image: np.ndarray, cfg: AgentConfig, guesses: Sequence[Guess]) ->
 def read_existing(path: Path) -> list[dict[str, str]]:
     if not path.exists():
         return []
-    with path.open(newline="", encoding="utf-8-sig") as fh:
-        reader = csv.DictReader(fh)
-        missing = [c for c in FRAME_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise LabelInputError(f"{path}: not a labels file (missing column(s) {', '.join(missing)})")
-        return list(reader)
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            missing = [c for c in FRAME_COLUMNS if c not in (reader.fieldnames or [])]
+            if missing:
+                raise LabelInputError(f"{path}: not a labels file (missing column(s) {', '.join(missing)})")
+            return list(reader)
+    except UnicodeDecodeError:  # --out named a photo or a UTF-16 export: was a traceback
+        raise LabelInputError(f"{path}: not UTF-8 text, so not a labels file to append to") from None
+    except csv.Error as exc:  # a NUL, a cell over 128 KiB
+        raise LabelInputError(f"{path}: not a labels file ({exc})") from None
+    except OSError as exc:  # a folder, no permission: was a traceback
+        raise LabelInputError(f"{path}: cannot read it ({exc.strerror or exc})") from None
 
 
 def relative(path: Path, folder: Path) -> str:
@@ -240,6 +247,7 @@ def _label(args: argparse.Namespace) -> int:
     if not output_ready("occupancy label", "--out", out, out.parent, out.parent / "sheets"):  # before the grab
         return 2
     try:
+        read_existing(out)  # one that cannot be appended to is said before the camera grab and the sheets
         images = expand_images(args.images) if args.images else [grab(cfg, out.parent / "frames")]
         if not images:
             raise LabelInputError(f"no images in {', '.join(map(str, args.images))}")

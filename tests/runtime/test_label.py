@@ -194,3 +194,21 @@ def test_a_folder_copied_from_a_mac_is_labelled_without_its_hidden_files(tmp_pat
     for n in ("frame10.jpg", "frame2.jpg", "._frame2.jpg", ".hidden.png", "notes.txt"):
         (tmp_path / n).write_bytes(b"x")
     assert [p.name for p in expand_images([tmp_path])] == ["frame2.jpg", "frame10.jpg"]
+
+
+def test_an_out_file_that_is_no_labels_file_is_one_line_before_the_camera_opens(tmp_path, capsys):
+    """``--out`` naming a photo (not UTF-8) or a folder was a UnicodeDecodeError / IsADirectoryError traceback
+    after the grab; it is one line naming the file, exit 2, the file untouched and no frame grabbed."""
+    cam, _ = _camera(tmp_path, 1)
+    config = str(_config(tmp_path, cam))
+    photo = tmp_path / "out" / "photo.jpg"
+    photo.parent.mkdir()
+    photo.write_bytes(b"\xff\xd8\xff\xe0 not text")
+    folder = tmp_path / "out" / "folder.csv"
+    folder.mkdir()
+    for out, why in ((photo, "not UTF-8 text"), (folder, "cannot read it (Is a directory)")):
+        assert main(["occupancy", "label", config, "--out", str(out)]) == 2
+        assert capsys.readouterr().err == f"occupancy label: {out}: {why}" + (
+            ", so not a labels file to append to\n" if out is photo else "\n")
+    assert photo.read_bytes() == b"\xff\xd8\xff\xe0 not text"
+    assert not (tmp_path / "out" / "frames").exists()
