@@ -1,5 +1,5 @@
 """argparse types for numbers on the command line, checked as the config checks its numbers, the check of
-an output's folders before a command's work, and what a command does when its reader goes away.
+an output's folders before a command's work, and what a command does when its reader goes away or a file fails it.
 
 Why one module: every ``--threads``, ``--port``, ``--fps`` … is a number that reaches a decision or a
 library, and ``int()`` / ``float()`` alone take 100000 threads (onnxruntime hung starting them), port 70000

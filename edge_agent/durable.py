@@ -2,7 +2,7 @@
 
 Written beside the target, synced, renamed over it, and the folder synced so the rename itself is
 on the card: SD cards and their page cache lose unsynced writes. Used for evidence photos, the
-installer's overrides and the locks' latched faults.
+installer's overrides, the locks' latched faults and the commands' output files (``--json``, ``--out``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ def write_durably(path: Path, data: bytes, tmp: Path | None = None, sync_dir: bo
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except OSError:
+    except BaseException:  # a full disk, or Ctrl-C in a command: no scratch file left behind either way
         tmp.unlink(missing_ok=True)
         raise
     if sync_dir:
@@ -40,3 +40,10 @@ def fsync_dir(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def write_output(path: Path, text: str) -> None:
+    """Write a command's output file (``--json``, ``--out``) whole or not at all. Why: written in place, a full
+    disk or a Ctrl-C left a cut-off file under the name a script reads (the old metrics gone, the new ones half
+    there). Raises OSError, the old file as it was."""
+    write_durably(path, text.encode("utf-8"), sync_dir=False)

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from edge_agent.durable import write_output
+
 
 def _asyncapi(args: argparse.Namespace) -> int:
     from edge_agent.events.asyncapi import render
@@ -13,7 +15,7 @@ def _asyncapi(args: argparse.Namespace) -> int:
     text = render()
     if args.out:
         try:
-            Path(args.out).write_text(text, encoding="utf-8")
+            write_output(Path(args.out), text)
         except OSError as exc:  # a folder that does not exist was a traceback
             print(f"api asyncapi: cannot write --out {args.out}: {exc.strerror or exc}", file=sys.stderr)
             return 2

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from edge_agent.bays.classifier import DEFAULT_MODEL, SITE_MODEL
 from edge_agent.cliargs import repeat_arg, whole_number
 from edge_agent.config.perception import MAX_THREADS
+from edge_agent.durable import write_output
 from edge_agent.occupancy.backbone import PRETRAINED  # a constant: torch is imported only to build the net
 
 if TYPE_CHECKING:
@@ -299,7 +300,7 @@ def _eval(args: argparse.Namespace) -> int:
                "predictions": scored.predictions()}
         try:
             args.json.parent.mkdir(parents=True, exist_ok=True)
-            args.json.write_text(json.dumps(doc, indent=1, allow_nan=False) + "\n", encoding="utf-8")
+            write_output(args.json, json.dumps(doc, indent=1, allow_nan=False) + "\n")
         except OSError as exc:
             print(f"occupancy eval: cannot write --json {args.json}: {exc.strerror or exc}", file=sys.stderr)
             return 2

@@ -21,6 +21,7 @@ import numpy as np
 
 from edge_agent import imfile
 from edge_agent.config.perception import PerceptionConfig
+from edge_agent.durable import write_output
 from edge_agent.perception.colour import classify_colour
 from edge_agent.perception.detector import PlateDetector
 from edge_agent.perception.evaluate import evaluate, load_labels
@@ -202,5 +203,5 @@ def run(cfg: PerceptionConfig, models: Path, args: argparse.Namespace) -> int:
         out["curve"] = curve_rows(cfg, models, scene, labels, args.sizes, args.repeat)
         print("\n== speed / accuracy over detector sizes (2 threads)\n" + _table(out["curve"]))
     if args.json:
-        args.json.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
+        write_output(args.json, json.dumps(out, indent=2) + "\n")
     return 0

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from edge_agent.cliargs import output_ready, repeat_arg, stdout_gone, whole_number, whole_numbers
 from edge_agent.config.perception import MAX_THREADS, PerceptionConfig
+from edge_agent.durable import write_output
 from edge_agent.perception import fetch as fetch_mod
 
 if TYPE_CHECKING:
@@ -469,7 +470,7 @@ def _eval(args: argparse.Namespace) -> int:
         m = dict(m, degraded=dict(rows[1:]))
     try:
         if args.json:
-            args.json.write_text(json.dumps(m, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+            write_output(args.json, json.dumps(m, ensure_ascii=False, indent=2) + "\n")
         if args.failures:
             n = write_failures(rep, args.failures, args.root or args.labels.parent)
             _say(f"{n} failures written to {args.failures}")

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_agent.config.camera import MAX_FPS
+from edge_agent.durable import write_output
 from edge_agent.occupancy.dataset import blank_row, header_note
 
 ARRIVE_S = 10.0
@@ -361,7 +362,7 @@ def _eval_visits(args: argparse.Namespace) -> int:
     print(format_report(report))
     if args.json:
         try:
-            args.json.write_text(json.dumps(report, indent=1))
+            write_output(args.json, json.dumps(report, indent=1))
         except OSError as exc:
             print(f"eval-visits: cannot write --json {args.json}: {exc.strerror or exc}", file=sys.stderr)
             return 2
