@@ -7,7 +7,10 @@ installer's overrides, the locks' latched faults and the commands' output files 
 
 from __future__ import annotations
 
+import fcntl
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -40,6 +43,29 @@ def fsync_dir(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+
+@contextmanager
+def folder_lock(folder: Path) -> Iterator[None]:
+    """Hold ``folder`` locked (``flock``; released by the kernel if the process dies) while a file in it is read,
+    changed and written back: the overrides, the users file.
+
+    Why: the web page's Save (bays) and ``set-lists`` (lists) each read the whole file, change their
+    part and write it back, from two ``ConfigFile`` objects or two processes; unlocked, the later write
+    put back the other's old part (a Save during a ``set-lists`` brought the old allow list back at
+    the next restart, after the command had answered "saved"); two ``users add`` at once kept one user."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except (FileExistsError, NotADirectoryError):  # no folder there: the write that follows names it (or the config check)
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
 
 
 def write_output(path: Path, text: str) -> None:

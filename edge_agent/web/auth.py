@@ -25,7 +25,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from edge_agent.clock import Clock
 from edge_agent.config.mqtt import SecretError, secret_file_lines
-from edge_agent.durable import fsync_dir
+from edge_agent.durable import folder_lock, fsync_dir
 from edge_agent.web.roles import ROLES
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
@@ -116,15 +116,18 @@ class UsersFile:
             raise ValueError("passwords need at least 8 characters")
         if role is not None and role not in ROLES:
             raise ValueError(f"role must be one of {', '.join(ROLES)}")
-        users = self.entries()
-        users[name] = (_hasher.hash(password), role or users.get(name, ("", "admin"))[1])
-        self._write(users)
+        hashed = _hasher.hash(password)  # the slow part, outside the lock
+        with folder_lock(self.path.parent):  # read, change, write: another `users add` meanwhile is kept
+            users = self.entries()
+            users[name] = (hashed, role or users.get(name, ("", "admin"))[1])
+            self._write(users)
 
     def remove(self, name: str) -> bool:
-        users = self.entries()
-        if users.pop(name, None) is None:
-            return False
-        self._write(users)
+        with folder_lock(self.path.parent):
+            users = self.entries()
+            if users.pop(name, None) is None:
+                return False
+            self._write(users)
         return True
 
     def _write(self, users: dict[str, tuple[str, str]]) -> None:

@@ -372,3 +372,34 @@ def test_a_users_file_that_cannot_be_read_is_one_line_naming_it(site, tmp_path, 
         assert main(["users", "add", "li.wei", "--config", str(cfg), "--password-file", "/dev/null"]) == 2
         assert capsys.readouterr().err.startswith(f"web.users_file {users}: {why}")
     assert (tmp_path / "utf16.txt").read_bytes() == "admin:x\n".encode("utf-16")
+
+
+def test_two_users_add_at_once_keep_both_users(tmp_path, monkeypatch):
+    """``users add alice & users add bob`` (a provisioning script) each read the file, hashed, wrote it back:
+    the later write dropped the other's user (10 of 10 runs in two threads), or its rename failed on the
+    other's shared scratch file. The read-change-write now holds the folder's ``flock``, as the overrides' does:
+    probed here from another descriptor, which must find it taken while the file is read."""
+    import fcntl
+
+    users = UsersFile(tmp_path / "etc" / "users.txt")
+    users.set("admin", "s3cret-enough")
+    probes = []
+    real = UsersFile.entries
+
+    def entries(self):  # noqa: ANN001, ANN202
+        fd = os.open(self.path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            probes.append("free")
+        except BlockingIOError:
+            probes.append("held")
+        finally:
+            os.close(fd)
+        return real(self)
+
+    monkeypatch.setattr(UsersFile, "entries", entries)
+    users.set("li.wei", "s3cret-enough")
+    assert users.remove("admin")
+    assert probes == ["held", "held"]
+    monkeypatch.undo()
+    assert list(users.load()) == ["li.wei"]
