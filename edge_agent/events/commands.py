@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from edge_agent.cliargs import output_ready
 from edge_agent.durable import write_output
 
 
@@ -14,6 +15,8 @@ def _asyncapi(args: argparse.Namespace) -> int:
 
     text = render()
     if args.out:
+        if not output_ready("api asyncapi", "--out", args.out, Path(args.out).parent):  # as the --json of eval
+            return 2
         try:
             write_output(Path(args.out), text)
         except OSError as exc:  # a folder that does not exist was a traceback

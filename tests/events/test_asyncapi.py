@@ -149,6 +149,9 @@ def test_api_asyncapi_out_that_cannot_be_written_is_one_line(tmp_path, capsys):
     blocker.write_text("not a folder")
     assert main(["api", "asyncapi", "--out", str(blocker / "asyncapi.yaml")]) == 2
     assert capsys.readouterr().err.startswith(f"api asyncapi: cannot write --out {blocker}/asyncapi.yaml: ")
+    out = tmp_path / "site-docs" / "api" / "asyncapi.yaml"  # folders not made yet: made, as eval's --json's are
+    assert main(["api", "asyncapi", "--out", str(out)]) == 0
+    assert out.read_text(encoding="utf-8") == render()
 
 
 def test_api_asyncapi_out_on_a_full_disk_keeps_the_old_document(tiny_disk, capsys):  # noqa: F811
