@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import os
 import sys
@@ -29,6 +30,7 @@ from edge_agent.bays.occupancy import OccupancyClassifier
 from edge_agent.camera.source import folder_frames
 from edge_agent.cliargs import output_ready
 from edge_agent.config.models import AgentConfig
+from edge_agent.durable import folder_lock, write_output
 from edge_agent.occupancy.dataset import FRAME_COLUMNS
 
 COLUMNS = (*FRAME_COLUMNS, "p_occupied", "model")
@@ -208,16 +210,16 @@ def label(cfg: AgentConfig, images: Sequence[Path], out: Path, classifier: Occup
         skipped += sum(1 for g in guesses if g.unseen and (name, g.bay_id) not in done)
         sheets.mkdir(parents=True, exist_ok=True)
         imfile.imwrite(sheets / sheet_name(name), draw_sheet(decoded.image, cfg, guesses))
-    rows = existing + new
-    fields = list(COLUMNS) + [c for r in existing for c in r if c not in COLUMNS]
-    fields = list(dict.fromkeys(fields))
-    tmp = out.with_name(out.name + ".tmp")
-    folder.mkdir(parents=True, exist_ok=True)
-    with tmp.open("w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
+    with folder_lock(folder):  # read again and written under the lock: another `label` run meanwhile is kept
+        existing = read_existing(out)
+        kept = {(r["file"], r["bay_id"]) for r in existing}
+        new = [r for r in new if (r["file"], r["bay_id"]) not in kept]
+        fields = list(dict.fromkeys(list(COLUMNS) + [c for r in existing for c in r if c not in COLUMNS]))
+        text = io.StringIO(newline="")
+        w = csv.DictWriter(text, fieldnames=fields, extrasaction="ignore")
         w.writeheader()
-        w.writerows(rows)
-    os.replace(tmp, out)
+        w.writerows(existing + new)
+        write_output(out, text.getvalue())
     return Labelled(new, len(existing), skipped)
 
 

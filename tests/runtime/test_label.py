@@ -212,3 +212,29 @@ def test_an_out_file_that_is_no_labels_file_is_one_line_before_the_camera_opens(
             ", so not a labels file to append to\n" if out is photo else "\n")
     assert photo.read_bytes() == b"\xff\xd8\xff\xe0 not text"
     assert not (tmp_path / "out" / "frames").exists()
+
+
+def test_two_label_runs_into_one_file_keep_each_others_rows(tmp_path, capsys, monkeypatch):
+    """Two installers (or a cron grab and a person) labelling into one ``labels.csv`` at once: each read the file
+    at its start and wrote its own copy back at its end, so the later run dropped the other's rows (and both
+    used one scratch name). The file is read again under the folder's lock when written: both runs' rows stay."""
+    from edge_agent.runtime import label as label_mod
+
+    cam, _ = _camera(tmp_path, 2)
+    cfg = str(_config(tmp_path, cam))
+    labels = tmp_path / "site" / "labels.csv"
+    real = label_mod.guess
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "000.jpg").write_bytes((cam / "001.jpg").read_bytes())
+
+    def guess_while_another_run_finishes(*a, **kw):  # noqa: ANN002, ANN003, ANN202
+        monkeypatch.setattr(label_mod, "guess", real)
+        assert main(["occupancy", "label", cfg, str(other / "000.jpg"), "--out", str(labels)]) == 0
+        return real(*a, **kw)
+
+    monkeypatch.setattr(label_mod, "guess", guess_while_another_run_finishes)
+    assert main(["occupancy", "label", cfg, str(cam / "000.jpg"), "--out", str(labels)]) == 0
+    assert f"{labels}: 2 bays of 1 frame(s) added (2 rows kept)" in capsys.readouterr().out  # the other run's 2
+    assert sorted((r["file"], r["bay_id"]) for r in _rows(labels)) == [
+        ("../cam/000.jpg", "A"), ("../cam/000.jpg", "B"), ("../other/000.jpg", "A"), ("../other/000.jpg", "B")]
