@@ -73,9 +73,24 @@ def main(argv: list[str] | None = None) -> int:
         early.restore()
 
 
+def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """``parse_args``, but the files of a command whose last positional is a list of them (``more=(dest, type)``
+    in its defaults) may also follow its options: ``occupancy label site.yaml --out labels.csv frames/`` and
+    ``recognize a.jpg --json b.jpg`` were "unrecognized arguments" (argparse takes such a list only up to the
+    first option)."""
+    args, extra = parser.parse_known_args(argv)
+    more = getattr(args, "more", None)
+    if extra and more is not None and not any(w.startswith("-") for w in extra):
+        dest, kind = more
+        setattr(args, dest, [*getattr(args, dest), *map(kind, extra)])
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
 def _main(argv: list[str] | None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = _parse(parser, argv)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(PlainFormatter())  # times with their offset; run's setup_logging puts them in the site's zone
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, handlers=[handler])

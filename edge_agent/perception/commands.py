@@ -140,7 +140,7 @@ def register_perception(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--flip", choices=("none", "horizontal", "vertical"), default="none",
                    help="then mirror it, as camera.flip does")
     _common(r)
-    r.set_defaults(func=_recognize)
+    r.set_defaults(func=_recognize, more=("paths", str))  # photos after the options too (cli._parse)
     e = sub.add_parser("eval", help="score perception on a labels CSV (plates-dev format)")
     e.add_argument("--labels", type=Path, required=True, metavar="CSV")
     e.add_argument("--root", type=Path, default=None, metavar="DIR", help="image root (default: the CSV's folder)")

@@ -235,7 +235,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="frames of this camera (default: grab one now from camera.source)")
     p.add_argument("--out", type=Path, required=True, metavar="LABELS.csv",
                    help="labels file, appended to (rows already there are kept)")
-    p.set_defaults(func=_label)
+    p.set_defaults(func=_label, more=("images", Path))  # frames after --out too (cli._parse)
 
 
 def _label(args: argparse.Namespace) -> int:

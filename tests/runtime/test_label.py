@@ -238,3 +238,12 @@ def test_two_label_runs_into_one_file_keep_each_others_rows(tmp_path, capsys, mo
     assert f"{labels}: 2 bays of 1 frame(s) added (2 rows kept)" in capsys.readouterr().out  # the other run's 2
     assert sorted((r["file"], r["bay_id"]) for r in _rows(labels)) == [
         ("../cam/000.jpg", "A"), ("../cam/000.jpg", "B"), ("../other/000.jpg", "A"), ("../other/000.jpg", "B")]
+
+
+def test_frames_may_follow_the_out_option(tmp_path, capsys):
+    """``occupancy label site.yaml --out labels.csv frames/`` — the order README's example invites — was
+    "unrecognized arguments: frames/"; the frames are labelled as if given before ``--out``."""
+    cam, _ = _camera(tmp_path, 2)
+    labels = tmp_path / "site" / "labels.csv"
+    assert main(["occupancy", "label", str(_config(tmp_path, cam)), "--out", str(labels), str(cam)]) == 0
+    assert {r["file"] for r in _rows(labels)} == {"../cam/000.jpg", "../cam/001.jpg"}
