@@ -107,11 +107,14 @@ def _verify(args: argparse.Namespace) -> int:
 
 def _quantize(args: argparse.Namespace) -> int:
     from edge_agent.perception.pipeline import Pipeline
-    from edge_agent.perception.quantize import calibration_frames, quantize
+    from edge_agent.perception.quantize import calibration_files, calibration_frames, quantize
     from edge_agent.perception.sessions import ModelMissingError
 
     if not args.calibration.is_dir():
         print(f"models quantize: no calibration folder {args.calibration}", file=sys.stderr)
+        return 2
+    if not calibration_files(args.calibration):  # a wrong or empty folder: was exit 1 after the models loaded
+        print(f"models quantize: no images (.jpg, .png, .bmp) in --calibration {args.calibration}", file=sys.stderr)
         return 2
     try:
         import onnx  # noqa: F401
