@@ -90,3 +90,31 @@ def os_error_text(exc: OSError) -> str:
         return str(exc.strerror or exc)
     where = str(exc.filename) + (f" -> {exc.filename2}" if exc.filename2 is not None else "")
     return f"{where}: {exc.strerror or exc}"
+
+
+def file_id(path: Path | str) -> tuple[int, int] | None:
+    """(device, inode) of a file that exists: the same file under any name or link; None otherwise."""
+    import os
+
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return st.st_dev, st.st_ino
+
+
+def output_over_input(command: str, option: str, out: Path | str | None, inputs: dict[str, Path | str | None]) -> bool:
+    """True, after one line on stderr, when the output ``out`` is one of the command's inputs (``{name: path}``)
+    under any name or link. Why: ``replay site.yaml clip.mp4 -o clip.mp4`` emptied the recording before it was
+    read, ``-o site.yaml`` the config, and ``eval-visits … --json EVENTS`` / ``occupancy eval L.csv --json L.csv``
+    wrote their report over what they had just read."""
+    target = file_id(out) if out else None
+    if target is None:
+        return False
+    for name, path in inputs.items():
+        if path and file_id(path) == target:
+            print(f"{command}: {option} {out} is the {name}: it would be written over; write elsewhere",
+                  file=sys.stderr)
+            return True
+    return False
+

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from edge_agent.bays.classifier import DEFAULT_MODEL, SITE_MODEL
-from edge_agent.cliargs import repeat_arg, whole_number
+from edge_agent.cliargs import output_over_input, repeat_arg, whole_number
 from edge_agent.config.perception import MAX_THREADS
 from edge_agent.durable import write_output
 from edge_agent.occupancy.backbone import PRETRAINED  # a constant: torch is imported only to build the net
@@ -268,6 +268,9 @@ def _eval(args: argparse.Namespace) -> int:
     if not args.labels.is_file():
         print(f"occupancy eval: no labels file {args.labels}", file=sys.stderr)
         return 2
+    if output_over_input("occupancy eval", "--json", args.json, {"labels file": args.labels, "--model": args.model,
+                                                                 "--calibration": args.calibration}):
+        return 2
     if args.model is None:
         name = made_for(args.calibration, DEFAULT_MODEL.parent) if args.calibration else None
         args.model = DEFAULT_MODEL.with_name(name or DEFAULT_MODEL.name)
@@ -318,6 +321,8 @@ def _calibrate(args: argparse.Namespace) -> int:
 
     if not math.isfinite(args.l2) or not 0 <= args.l2 <= 1e4:
         print(f"occupancy calibrate: --l2 must be a finite number in [0, 10000], got {args.l2}", file=sys.stderr)
+        return 2
+    if output_over_input("occupancy calibrate", "--out", args.out, {"labels file": args.labels, "--model": args.model}):
         return 2
     features = None  # the model's features of the labelled crops, once computed: where a refusal points
     try:

@@ -9,7 +9,15 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from edge_agent.cliargs import output_ready, repeat_arg, stdout_gone, whole_number, whole_numbers
+from edge_agent.cliargs import (
+    file_id,
+    output_over_input,
+    output_ready,
+    repeat_arg,
+    stdout_gone,
+    whole_number,
+    whole_numbers,
+)
 from edge_agent.config.perception import MAX_THREADS, PerceptionConfig
 from edge_agent.durable import write_output
 from edge_agent.perception import fetch as fetch_mod
@@ -356,26 +364,16 @@ def _unique(stem: str, taken: set[str], folder: Path | None = None, inputs: froz
     input images (``_file_ids``). Why: ``recognize photos/*.jpg --annotate photos/`` wrote each annotated copy
     over the photo it was drawn from."""
     name, n = f"{stem}.jpg", 1
-    while name in taken or (folder is not None and _file_id(folder / name) in inputs):
+    while name in taken or (folder is not None and file_id(folder / name) in inputs):
         n += 1
         name = f"{stem}-{n}.jpg"
     taken.add(name)
     return name
 
 
-def _file_id(path: Path) -> tuple[int, int] | None:
-    import os
-
-    try:
-        st = os.stat(path)
-    except (OSError, ValueError):
-        return None
-    return st.st_dev, st.st_ino
-
-
 def _file_ids(paths: list[str]) -> set[tuple[int, int]]:
     """(device, inode) of every input that exists: the same file under any name or link."""
-    return {i for i in (_file_id(Path(p)) for p in paths) if i is not None}
+    return {i for i in (file_id(p) for p in paths) if i is not None}
 
 
 def _json_line(doc: dict) -> str:
@@ -442,8 +440,7 @@ def _eval(args: argparse.Namespace) -> int:
     if names is None:
         print(f"eval: unknown degradation in {args.degrade!r}; known: {', '.join(DEGRADATIONS)}", file=sys.stderr)
         return 2
-    if args.json and _file_id(args.json) is not None and _file_id(args.json) == _file_id(args.labels):
-        print(f"eval: --json {args.json} is the labels file: the metrics would be written over it", file=sys.stderr)
+    if output_over_input("eval", "--json", args.json, {"labels file": args.labels}):
         return 2
     if not (output_ready("eval", "--json", args.json, args.json and args.json.parent)
             and output_ready("eval", "--failures", args.failures, args.failures)):
@@ -517,6 +514,8 @@ def _bench(args: argparse.Namespace) -> int:
         return 2
     if args.labels is not None and not args.labels.is_file():  # was a traceback after the stage timings
         print(f"bench: no labels file {args.labels}", file=sys.stderr)
+        return 2
+    if output_over_input("bench", "--json", args.json, {"--image": args.image, "--labels file": args.labels}):
         return 2
     if not output_ready("bench", "--json", args.json, args.json and args.json.parent):
         return 2

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_agent.cliargs import os_error_text, output_ready
+from edge_agent.cliargs import os_error_text, output_over_input, output_ready
 from edge_agent.config.camera import MAX_FPS
 from edge_agent.durable import write_output
 from edge_agent.occupancy.dataset import blank_row, header_note
@@ -343,6 +343,8 @@ def format_report(r: dict) -> str:
 
 
 def _eval_visits(args: argparse.Namespace) -> int:
+    if output_over_input("eval-visits", "--json", args.json, {"truth file": args.truth, "events file": args.events}):
+        return 2
     if not output_ready("eval-visits", "--json", args.json, args.json and args.json.parent):  # as eval's --json
         return 2
     try:
