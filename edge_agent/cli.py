@@ -3,7 +3,10 @@
 Each stage registers its own subcommands (``register(subparsers)`` in its ``commands``
 module), so this file only wires them together and owns exit codes:
 0 ok, 1 the job ran but something failed, 2 bad usage or invalid config (a ``ConfigError``
-raised by any command is reported here, with every problem and its key path).
+raised by any command is reported here, with every problem and its key path), 130 interrupted (Ctrl-C).
+Two more for every command, so no command has to remember them: a reader of stdout that went away
+(``| head -1``) ends the command quietly, exit 1; and a file the command could not read or write (a folder
+given for a file, no permission, a path under a file) is one line naming it, exit 2, never a traceback.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import logging
 import sys
 
 from edge_agent import __version__
+from edge_agent.cliargs import os_error_text, stdout_gone
 from edge_agent.config.load import ConfigError
 from edge_agent.ops.logging_setup import PlainFormatter
 from edge_agent.perception.heap import heap_returns_large_blocks
@@ -41,7 +45,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:  # a missing module is a broken install: fail, never a shorter menu
         importlib.import_module(name).register(sub)
+    _name_commands(parser)
     return parser
+
+
+def _name_commands(parser: argparse.ArgumentParser) -> None:
+    """Each subcommand's parser leaves its full name (``edge-agent occupancy eval``) in ``args.prog``, for the
+    one-line reports ``_main`` writes for every command."""
+    parser.set_defaults(prog=parser.prog)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):  # an alias names the same parser again
+                _name_commands(child)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,9 +73,24 @@ def main(argv: list[str] | None = None) -> int:
         early.restore()
 
 
+def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """``parse_args``, but the files of a command whose last positional is a list of them (``more=(dest, type)``
+    in its defaults) may also follow its options: ``occupancy label site.yaml --out labels.csv frames/`` and
+    ``recognize a.jpg --json b.jpg`` were "unrecognized arguments" (argparse takes such a list only up to the
+    first option)."""
+    args, extra = parser.parse_known_args(argv)
+    more = getattr(args, "more", None)
+    if extra and more is not None and not any(w.startswith("-") for w in extra):
+        dest, kind = more
+        setattr(args, dest, [*getattr(args, dest), *map(kind, extra)])
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
 def _main(argv: list[str] | None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = _parse(parser, argv)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(PlainFormatter())  # times with their offset; run's setup_logging puts them in the site's zone
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, handlers=[handler])
@@ -75,3 +105,11 @@ def _main(argv: list[str] | None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `users list | head -1`, `stats --csv | head`: was a traceback on stderr
+        stdout_gone()
+        return 1
+    except OSError as exc:  # a file the command could not open: was a traceback (`eval --labels` owned by root)
+        if exc.filename is None:
+            raise
+        print(f"{args.prog}: {os_error_text(exc)}", file=sys.stderr)
+        return 2

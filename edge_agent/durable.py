@@ -2,12 +2,15 @@
 
 Written beside the target, synced, renamed over it, and the folder synced so the rename itself is
 on the card: SD cards and their page cache lose unsynced writes. Used for evidence photos, the
-installer's overrides and the locks' latched faults.
+installer's overrides, the locks' latched faults and the commands' output files (``--json``, ``--out``).
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -23,7 +26,7 @@ def write_durably(path: Path, data: bytes, tmp: Path | None = None, sync_dir: bo
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except OSError:
+    except BaseException:  # a full disk, or Ctrl-C in a command: no scratch file left behind either way
         tmp.unlink(missing_ok=True)
         raise
     if sync_dir:
@@ -40,3 +43,33 @@ def fsync_dir(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+
+@contextmanager
+def folder_lock(folder: Path) -> Iterator[None]:
+    """Hold ``folder`` locked (``flock``; released by the kernel if the process dies) while a file in it is read,
+    changed and written back: the overrides, the users file.
+
+    Why: the web page's Save (bays) and ``set-lists`` (lists) each read the whole file, change their
+    part and write it back, from two ``ConfigFile`` objects or two processes; unlocked, the later write
+    put back the other's old part (a Save during a ``set-lists`` brought the old allow list back at
+    the next restart, after the command had answered "saved"); two ``users add`` at once kept one user."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except (FileExistsError, NotADirectoryError):  # no folder there: the write that follows names it (or the config check)
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+def write_output(path: Path, text: str) -> None:
+    """Write a command's output file (``--json``, ``--out``) whole or not at all. Why: written in place, a full
+    disk or a Ctrl-C left a cut-off file under the name a script reads (the old metrics gone, the new ones half
+    there). Raises OSError, the old file as it was."""
+    write_durably(path, text.encode("utf-8"), sync_dir=False)

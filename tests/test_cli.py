@@ -32,3 +32,68 @@ def test_the_version_a_device_reports_is_the_packages(capsys):
     with pytest.raises(SystemExit):
         cli.main(["--version"])
     assert __version__ in capsys.readouterr().out
+
+
+def test_a_reader_that_goes_away_ends_any_command_quietly(tmp_path):
+    """``users list | head -1``, ``stats --csv | head``, ``doctor --json | head``: the reader gone, the next
+    print was a BrokenPipeError traceback (and another at exit). Every command now stops quietly, exit 1.
+    The pipe's read end is closed before the command starts, so its first write meets no reader."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    r, w = os.pipe()
+    os.close(r)
+    try:
+        out = subprocess.run([sys.executable, "-m", "edge_agent", "api", "asyncapi"], stdout=w, stderr=subprocess.PIPE,
+                             text=True, timeout=120, cwd=root, env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin",
+                                                                    "LC_ALL": "C.UTF-8"})
+    finally:
+        os.close(w)
+    assert (out.returncode, out.stderr) == (1, "")
+
+
+def test_a_file_a_command_cannot_open_is_one_line_naming_it(monkeypatch, capsys):
+    """A labels file owned by root (``eval``, ``occupancy eval`` / ``calibrate``), a ``--json`` into ``/proc``:
+    an ``OSError`` naming a file was a traceback from whichever command met it; it is one line, exit 2."""
+    from edge_agent.perception import commands
+
+    def unreadable(args):
+        raise PermissionError(13, "Permission denied", str(args.labels))
+
+    monkeypatch.setattr(commands, "_eval", unreadable)
+    assert cli.main(["eval", "--labels", "/srv/labels.csv"]) == 2
+    assert capsys.readouterr().err == "edge-agent eval: /srv/labels.csv: Permission denied\n"
+
+    def unnamed(args):
+        raise OSError("no file named: a fault of the code, kept as its traceback")
+
+    monkeypatch.setattr(commands, "_eval", unnamed)
+    with pytest.raises(OSError, match="kept as its traceback"):
+        cli.main(["eval", "--labels", "/srv/labels.csv"])
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["bench", "--repeat", "0"], "argument --repeat: must be 1 to 10000, not 0"),
+    (["bench", "--sizes", "640,big"], "argument --sizes: not a whole number: 'big'"),
+    (["bench", "--sizes", "640,100"], "argument --sizes: must be 160 to 4096, not 100"),
+    (["occupancy", "bench", "--repeat", "-3"], "argument --repeat: must be 1 to 10000, not -3"),
+])
+def test_bench_numbers_are_checked_before_the_models_load(argv, says, capsys):
+    """``bench --repeat 0`` was a ``statistics`` traceback after the models loaded, ``--sizes 640,big`` a
+    ValueError after the stage timings, and ``occupancy bench --repeat -3`` printed medians "of 1"."""
+    with pytest.raises(SystemExit) as exc:
+        cli.main(argv)
+    assert exc.value.code == 2 and says in capsys.readouterr().err
+
+
+def test_bench_labels_and_json_are_checked_before_the_work(tmp_path, capsys):
+    """``bench --labels`` that is not there was a FileNotFoundError traceback after the stage timings."""
+    assert cli.main(["bench", "--labels", str(tmp_path / "nope.csv")]) == 2
+    assert capsys.readouterr().err == f"bench: no labels file {tmp_path / 'nope.csv'}\n"
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    assert cli.main(["bench", "--json", str(blocker / "b.json")]) == 2
+    assert capsys.readouterr().err.startswith(f"bench: cannot write --json {blocker / 'b.json'}: ")

@@ -7,16 +7,12 @@ only read: on a device it is root-owned and the unit may write only its data dir
 (``config/overrides.py`` has the why and the merge rule). The previous overrides file is kept
 in ``<data_dir>/config-backups/`` under a new name every time. Every writer (the agent's
 ``set-lists``, its web page, ``edge-agent review`` in another process) reads, changes and writes
-the file under one lock on its folder (``_exclusive``), so no save is lost to another's stale copy.
+the file under one lock on its folder (``durable.folder_lock``), so no save is lost to another's stale copy.
 """
 
 from __future__ import annotations
 
-import fcntl
-import os
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable
 
@@ -25,6 +21,7 @@ from edge_agent.config.load import ConfigError, parse_config
 from edge_agent.config.models import AgentConfig
 from edge_agent.config.overrides import merge, overrides_path, read_overrides, write_overrides
 from edge_agent.config.yamlfile import read_yaml
+from edge_agent.durable import folder_lock
 from edge_agent.plates import normalise_plate
 
 Change = Callable[[dict[str, Any], dict[str, Any]], None]  # (overrides, merged config now) -> edit overrides
@@ -61,7 +58,7 @@ class ConfigFile:
         with self._lock:
             base = self._base()
             target = overrides_path(base)
-            with _exclusive(target.parent):  # read, change, write: nobody else's save in between
+            with folder_lock(target.parent):  # read, change, write: nobody else's save in between
                 found = read_overrides(target)
                 over = found[0] if found else {}
                 change(over, merge(base, over))
@@ -144,27 +141,6 @@ class ConfigFile:
                 new = {which: [*have[which], plate], other: have[other]}
             over["lists"] = {"allow": new["allow"], "deny": new["deny"]}
         return self.update(change)
-
-
-@contextmanager
-def _exclusive(folder: Path) -> Iterator[None]:
-    """Hold the overrides' folder locked (``flock``; released by the kernel if the process dies).
-
-    Why: the web page's Save (bays) and ``set-lists`` (lists) each read the whole file, change their
-    part and write it back, from two ``ConfigFile`` objects or two processes; unlocked, the later write
-    put back the other's old part (a Save during a ``set-lists`` brought the old allow list back at
-    the next restart, after the command had answered "saved")."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    except (FileExistsError, NotADirectoryError):  # data_dir is no folder: the config's check names it
-        yield
-        return
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # closing the descriptor releases the lock
 
 
 __all__ = ["ConfigError", "ConfigFile"]

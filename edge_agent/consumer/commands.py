@@ -48,10 +48,10 @@ def _consume(args: argparse.Namespace) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     consumer.start()
-    if consumer.wait_ready(30):
+    if _ready_unless_stopped(consumer, stop, 30):
         print(f"consuming {args.root}/+/+ as {args.client_id} in group {args.group} into "
               f"{mask_url_credentials(args.db)}", flush=True)  # a PostgreSQL URL carries its password
-    else:  # say so instead of waiting in silence: the log names why (unreachable, refused)
+    elif not stop.is_set():  # say so instead of waiting in silence: the log names why (unreachable, refused)
         print(f"consume: not subscribed at {args.broker} after 30 s; still trying", file=sys.stderr, flush=True)
     stop.wait()
     consumer.stop()
@@ -117,3 +117,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--username")
     p.add_argument("--password-env", help="environment variable holding the password")
     p.set_defaults(func=_consume)
+
+
+def _ready_unless_stopped(consumer, stop: threading.Event, seconds: int) -> bool:  # noqa: ANN001 - Consumer
+    """Wait for the subscriptions, in one-second steps so that Ctrl-C or SIGTERM meanwhile stops at once: one
+    wait of 30 s went on through them (a broker that cannot be reached: Ctrl-C did nothing for half a minute)."""
+    for _ in range(seconds):
+        if stop.is_set():
+            return False
+        if consumer.wait_ready(1):
+            return True
+    return False

@@ -6,14 +6,19 @@ import argparse
 import sys
 from pathlib import Path
 
+from edge_agent.cliargs import output_ready
+from edge_agent.durable import write_output
+
 
 def _asyncapi(args: argparse.Namespace) -> int:
     from edge_agent.events.asyncapi import render
 
     text = render()
     if args.out:
+        if not output_ready("api asyncapi", "--out", args.out, Path(args.out).parent):  # as the --json of eval
+            return 2
         try:
-            Path(args.out).write_text(text, encoding="utf-8")
+            write_output(Path(args.out), text)
         except OSError as exc:  # a folder that does not exist was a traceback
             print(f"api asyncapi: cannot write --out {args.out}: {exc.strerror or exc}", file=sys.stderr)
             return 2

@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from edge_agent.bays.classifier import DEFAULT_MODEL, SITE_MODEL
-from edge_agent.cliargs import whole_number
+from edge_agent.cliargs import output_over_input, repeat_arg, whole_number
 from edge_agent.config.perception import MAX_THREADS
+from edge_agent.durable import write_output
 from edge_agent.occupancy.backbone import PRETRAINED  # a constant: torch is imported only to build the net
 
 if TYPE_CHECKING:
@@ -92,7 +93,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     b = osub.add_parser("bench", help="ms per bay crop on one core (onnxruntime, intra_op_num_threads=1)")
     b.add_argument("--model", type=Path, default=DEFAULT_MODEL, metavar="ONNX")
-    b.add_argument("--repeat", type=int, default=30)
+    b.add_argument("--repeat", type=repeat_arg, default=30, help="timed runs per measurement, 1 to 10000")
     b.set_defaults(func=_bench)
 
 
@@ -267,6 +268,9 @@ def _eval(args: argparse.Namespace) -> int:
     if not args.labels.is_file():
         print(f"occupancy eval: no labels file {args.labels}", file=sys.stderr)
         return 2
+    if output_over_input("occupancy eval", "--json", args.json, {"labels file": args.labels, "--model": args.model,
+                                                                 "--calibration": args.calibration}):
+        return 2
     if args.model is None:
         name = made_for(args.calibration, DEFAULT_MODEL.parent) if args.calibration else None
         args.model = DEFAULT_MODEL.with_name(name or DEFAULT_MODEL.name)
@@ -299,7 +303,7 @@ def _eval(args: argparse.Namespace) -> int:
                "predictions": scored.predictions()}
         try:
             args.json.parent.mkdir(parents=True, exist_ok=True)
-            args.json.write_text(json.dumps(doc, indent=1, allow_nan=False) + "\n", encoding="utf-8")
+            write_output(args.json, json.dumps(doc, indent=1, allow_nan=False) + "\n")
         except OSError as exc:
             print(f"occupancy eval: cannot write --json {args.json}: {exc.strerror or exc}", file=sys.stderr)
             return 2
@@ -317,6 +321,8 @@ def _calibrate(args: argparse.Namespace) -> int:
 
     if not math.isfinite(args.l2) or not 0 <= args.l2 <= 1e4:
         print(f"occupancy calibrate: --l2 must be a finite number in [0, 10000], got {args.l2}", file=sys.stderr)
+        return 2
+    if output_over_input("occupancy calibrate", "--out", args.out, {"labels file": args.labels, "--model": args.model}):
         return 2
     features = None  # the model's features of the labelled crops, once computed: where a refusal points
     try:
@@ -418,7 +424,7 @@ def _bench(args: argparse.Namespace) -> int:
         crops = list((rng.random((n, clf.size, clf.size, 3)) * 255).astype(np.uint8))
         clf.predict(crops)
         wall, cpu = [], []
-        for _ in range(max(1, args.repeat)):
+        for _ in range(args.repeat):
             t, c = time.perf_counter(), time.process_time()
             clf.predict(crops)
             wall.append(time.perf_counter() - t)
@@ -432,7 +438,7 @@ def _bench(args: argparse.Namespace) -> int:
     for name, poly in (("small bay 90x60 px", [(900, 500), (990, 505), (985, 565), (895, 560)]),
                        ("big bay 600x400 px", [(600, 500), (1200, 520), (1190, 920), (590, 900)])):
         t = time.process_time()
-        for _ in range(max(1, args.repeat)):
+        for _ in range(args.repeat):
             bay_crop(frame, poly, clf.size)
-        print(f"bay_crop, 1920x1080 frame, {name}: {(time.process_time() - t) / max(1, args.repeat) * 1000:.2f} ms CPU")
+        print(f"bay_crop, 1920x1080 frame, {name}: {(time.process_time() - t) / args.repeat * 1000:.2f} ms CPU")
     return 0

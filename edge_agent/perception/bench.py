@@ -21,6 +21,7 @@ import numpy as np
 
 from edge_agent import imfile
 from edge_agent.config.perception import PerceptionConfig
+from edge_agent.durable import write_output
 from edge_agent.perception.colour import classify_colour
 from edge_agent.perception.detector import PlateDetector
 from edge_agent.perception.evaluate import evaluate, load_labels
@@ -199,9 +200,8 @@ def run(cfg: PerceptionConfig, models: Path, args: argparse.Namespace) -> int:
     out["recognizers"] = recognizer_rows(cfg, models, scene, labels, args.repeat)
     print("\n== recognisers side by side (2 threads)\n" + _table(out["recognizers"]))
     if labels and not args.no_curve:
-        sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
-        out["curve"] = curve_rows(cfg, models, scene, labels, sizes, args.repeat)
+        out["curve"] = curve_rows(cfg, models, scene, labels, args.sizes, args.repeat)
         print("\n== speed / accuracy over detector sizes (2 threads)\n" + _table(out["curve"]))
     if args.json:
-        args.json.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
+        write_output(args.json, json.dumps(out, indent=2) + "\n")
     return 0

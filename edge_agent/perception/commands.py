@@ -9,8 +9,17 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from edge_agent.cliargs import output_ready, whole_number
+from edge_agent.cliargs import (
+    file_id,
+    output_over_input,
+    output_ready,
+    repeat_arg,
+    stdout_gone,
+    whole_number,
+    whole_numbers,
+)
 from edge_agent.config.perception import MAX_THREADS, PerceptionConfig
+from edge_agent.durable import write_output
 from edge_agent.perception import fetch as fetch_mod
 
 if TYPE_CHECKING:
@@ -106,11 +115,14 @@ def _verify(args: argparse.Namespace) -> int:
 
 def _quantize(args: argparse.Namespace) -> int:
     from edge_agent.perception.pipeline import Pipeline
-    from edge_agent.perception.quantize import calibration_frames, quantize
+    from edge_agent.perception.quantize import calibration_files, calibration_frames, quantize
     from edge_agent.perception.sessions import ModelMissingError
 
     if not args.calibration.is_dir():
         print(f"models quantize: no calibration folder {args.calibration}", file=sys.stderr)
+        return 2
+    if not calibration_files(args.calibration):  # a wrong or empty folder: was exit 1 after the models loaded
+        print(f"models quantize: no images (.jpg, .png, .bmp) in --calibration {args.calibration}", file=sys.stderr)
         return 2
     try:
         import onnx  # noqa: F401
@@ -139,7 +151,7 @@ def register_perception(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--flip", choices=("none", "horizontal", "vertical"), default="none",
                    help="then mirror it, as camera.flip does")
     _common(r)
-    r.set_defaults(func=_recognize)
+    r.set_defaults(func=_recognize, more=("paths", str))  # photos after the options too (cli._parse)
     e = sub.add_parser("eval", help="score perception on a labels CSV (plates-dev format)")
     e.add_argument("--labels", type=Path, required=True, metavar="CSV")
     e.add_argument("--root", type=Path, default=None, metavar="DIR", help="image root (default: the CSV's folder)")
@@ -154,8 +166,9 @@ def register_perception(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--image", type=Path, default=None, help="frame to time (default: a plates-dev scene)")
     b.add_argument("--labels", type=Path, default=None, metavar="CSV",
                    help="labels for the speed/accuracy curve (default: plates-dev when present)")
-    b.add_argument("--repeat", type=int, default=15, help="timed runs per measurement")
-    b.add_argument("--sizes", default="640,800,960,1280", help="detector sizes for the curve")
+    b.add_argument("--repeat", type=repeat_arg, default=15, help="timed runs per measurement, 1 to 10000")
+    b.add_argument("--sizes", type=whole_numbers(160, 4096), default="640,800,960,1280",
+                   help="detector sizes for the curve, comma-separated, each 160 to 4096 (as perception.det_size)")
     b.add_argument("--no-curve", action="store_true", help="skip the speed/accuracy curve")
     b.add_argument("--json", type=Path, default=None, metavar="OUT")
     _common(b)
@@ -245,18 +258,8 @@ def _recognize(args: argparse.Namespace) -> int:
     try:
         return _recognize_all(args)
     except BrokenPipeError:
-        _stdout_gone()  # the reader is gone: stop
+        stdout_gone()  # the reader is gone: stop
         return 1
-
-
-def _stdout_gone() -> None:
-    """The reader of stdout went away (``| head``): what is still printed goes nowhere, and Python does not
-    report the pipe again when it flushes at exit."""
-    import os
-
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    os.close(devnull)
 
 
 def _say(text: str) -> None:
@@ -266,7 +269,7 @@ def _say(text: str) -> None:
     try:
         print(text, flush=True)
     except BrokenPipeError:
-        _stdout_gone()
+        stdout_gone()
 
 
 def _recognize_all(args: argparse.Namespace) -> int:
@@ -361,26 +364,16 @@ def _unique(stem: str, taken: set[str], folder: Path | None = None, inputs: froz
     input images (``_file_ids``). Why: ``recognize photos/*.jpg --annotate photos/`` wrote each annotated copy
     over the photo it was drawn from."""
     name, n = f"{stem}.jpg", 1
-    while name in taken or (folder is not None and _file_id(folder / name) in inputs):
+    while name in taken or (folder is not None and file_id(folder / name) in inputs):
         n += 1
         name = f"{stem}-{n}.jpg"
     taken.add(name)
     return name
 
 
-def _file_id(path: Path) -> tuple[int, int] | None:
-    import os
-
-    try:
-        st = os.stat(path)
-    except (OSError, ValueError):
-        return None
-    return st.st_dev, st.st_ino
-
-
 def _file_ids(paths: list[str]) -> set[tuple[int, int]]:
     """(device, inode) of every input that exists: the same file under any name or link."""
-    return {i for i in (_file_id(Path(p)) for p in paths) if i is not None}
+    return {i for i in (file_id(p) for p in paths) if i is not None}
 
 
 def _json_line(doc: dict) -> str:
@@ -447,8 +440,7 @@ def _eval(args: argparse.Namespace) -> int:
     if names is None:
         print(f"eval: unknown degradation in {args.degrade!r}; known: {', '.join(DEGRADATIONS)}", file=sys.stderr)
         return 2
-    if args.json and _file_id(args.json) is not None and _file_id(args.json) == _file_id(args.labels):
-        print(f"eval: --json {args.json} is the labels file: the metrics would be written over it", file=sys.stderr)
+    if output_over_input("eval", "--json", args.json, {"labels file": args.labels}):
         return 2
     if not (output_ready("eval", "--json", args.json, args.json and args.json.parent)
             and output_ready("eval", "--failures", args.failures, args.failures)):
@@ -478,7 +470,7 @@ def _eval(args: argparse.Namespace) -> int:
         m = dict(m, degraded=dict(rows[1:]))
     try:
         if args.json:
-            args.json.write_text(json.dumps(m, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+            write_output(args.json, json.dumps(m, ensure_ascii=False, indent=2) + "\n")
         if args.failures:
             n = write_failures(rep, args.failures, args.root or args.labels.parent)
             _say(f"{n} failures written to {args.failures}")
@@ -519,5 +511,12 @@ def _bench(args: argparse.Namespace) -> int:
         cfg, models, _ = _settings(args)
     except Exception as exc:  # ConfigError and friends: one readable line
         print(f"bench: {exc}", file=sys.stderr)
+        return 2
+    if args.labels is not None and not args.labels.is_file():  # was a traceback after the stage timings
+        print(f"bench: no labels file {args.labels}", file=sys.stderr)
+        return 2
+    if output_over_input("bench", "--json", args.json, {"--image": args.image, "--labels file": args.labels}):
+        return 2
+    if not output_ready("bench", "--json", args.json, args.json and args.json.parent):
         return 2
     return bench.run(cfg, models, args)

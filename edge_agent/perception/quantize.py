@@ -31,10 +31,14 @@ def int8_name(name: str) -> str:
     return name[:-5] + ".int8.onnx" if name.endswith(".onnx") else name + ".int8"
 
 
+def calibration_files(folder: Path) -> list[Path]:
+    """The image files of ``folder`` (recursively, sorted: the same files give the same model)."""
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp"))
+
+
 def calibration_frames(folder: Path, limit: int = MAX_CALIBRATION_FRAMES) -> Iterator[np.ndarray]:
-    """Images of ``folder`` (recursively, sorted: the same files give the same model)."""
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp"))
-    for p in files[:limit]:
+    """Images of ``folder``, decoded (those that decode) from the first ``limit`` files."""
+    for p in calibration_files(folder)[:limit]:
         img = cv2.imdecode(np.fromfile(str(p), np.uint8), cv2.IMREAD_COLOR)
         if img is not None:
             yield img

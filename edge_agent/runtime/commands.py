@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from edge_agent.cliargs import output_ready, positive_number
+from edge_agent.cliargs import output_over_input, output_ready, positive_number
 from edge_agent.config.camera import MAX_FPS
 from edge_agent.config.load import ConfigError, load_config
 from edge_agent.perception.heap import set_heap_mmap_threshold
@@ -251,6 +251,8 @@ def _replay(args: argparse.Namespace) -> int:
     # a damaged clip: FFmpeg's line per bad frame buried the summary (the replay counts them: ``corrupt``)
     quiet_decoder_log(getattr(args, "verbose", False))
     out = Path(args.events or Path(args.source.rstrip("/")).name + ".events.jsonl")
+    if output_over_input("replay", "--events", out, {"config": args.config, "source": args.source}):
+        return 2  # opened for writing, the recording (or the config) was emptied before a frame was read
     if args.data_dir and not _hold(Path(args.data_dir), "replay"):
         return 2
     try:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import os
 import sys
@@ -29,6 +30,7 @@ from edge_agent.bays.occupancy import OccupancyClassifier
 from edge_agent.camera.source import folder_frames
 from edge_agent.cliargs import output_ready
 from edge_agent.config.models import AgentConfig
+from edge_agent.durable import folder_lock, write_output
 from edge_agent.occupancy.dataset import FRAME_COLUMNS
 
 COLUMNS = (*FRAME_COLUMNS, "p_occupied", "model")
@@ -139,12 +141,19 @@ def draw_sheet(image: np.ndarray, cfg: AgentConfig, guesses: Sequence[Guess]) ->
 def read_existing(path: Path) -> list[dict[str, str]]:
     if not path.exists():
         return []
-    with path.open(newline="", encoding="utf-8-sig") as fh:
-        reader = csv.DictReader(fh)
-        missing = [c for c in FRAME_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise LabelInputError(f"{path}: not a labels file (missing column(s) {', '.join(missing)})")
-        return list(reader)
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            missing = [c for c in FRAME_COLUMNS if c not in (reader.fieldnames or [])]
+            if missing:
+                raise LabelInputError(f"{path}: not a labels file (missing column(s) {', '.join(missing)})")
+            return list(reader)
+    except UnicodeDecodeError:  # --out named a photo or a UTF-16 export: was a traceback
+        raise LabelInputError(f"{path}: not UTF-8 text, so not a labels file to append to") from None
+    except csv.Error as exc:  # a NUL, a cell over 128 KiB
+        raise LabelInputError(f"{path}: not a labels file ({exc})") from None
+    except OSError as exc:  # a folder, no permission: was a traceback
+        raise LabelInputError(f"{path}: cannot read it ({exc.strerror or exc})") from None
 
 
 def relative(path: Path, folder: Path) -> str:
@@ -201,16 +210,16 @@ def label(cfg: AgentConfig, images: Sequence[Path], out: Path, classifier: Occup
         skipped += sum(1 for g in guesses if g.unseen and (name, g.bay_id) not in done)
         sheets.mkdir(parents=True, exist_ok=True)
         imfile.imwrite(sheets / sheet_name(name), draw_sheet(decoded.image, cfg, guesses))
-    rows = existing + new
-    fields = list(COLUMNS) + [c for r in existing for c in r if c not in COLUMNS]
-    fields = list(dict.fromkeys(fields))
-    tmp = out.with_name(out.name + ".tmp")
-    folder.mkdir(parents=True, exist_ok=True)
-    with tmp.open("w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
+    with folder_lock(folder):  # read again and written under the lock: another `label` run meanwhile is kept
+        existing = read_existing(out)
+        kept = {(r["file"], r["bay_id"]) for r in existing}
+        new = [r for r in new if (r["file"], r["bay_id"]) not in kept]
+        fields = list(dict.fromkeys(list(COLUMNS) + [c for r in existing for c in r if c not in COLUMNS]))
+        text = io.StringIO(newline="")
+        w = csv.DictWriter(text, fieldnames=fields, extrasaction="ignore")
         w.writeheader()
-        w.writerows(rows)
-    os.replace(tmp, out)
+        w.writerows(existing + new)
+        write_output(out, text.getvalue())
     return Labelled(new, len(existing), skipped)
 
 
@@ -226,7 +235,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="frames of this camera (default: grab one now from camera.source)")
     p.add_argument("--out", type=Path, required=True, metavar="LABELS.csv",
                    help="labels file, appended to (rows already there are kept)")
-    p.set_defaults(func=_label)
+    p.set_defaults(func=_label, more=("images", Path))  # frames after --out too (cli._parse)
 
 
 def _label(args: argparse.Namespace) -> int:
@@ -240,6 +249,7 @@ def _label(args: argparse.Namespace) -> int:
     if not output_ready("occupancy label", "--out", out, out.parent, out.parent / "sheets"):  # before the grab
         return 2
     try:
+        read_existing(out)  # one that cannot be appended to is said before the camera grab and the sheets
         images = expand_images(args.images) if args.images else [grab(cfg, out.parent / "frames")]
         if not images:
             raise LabelInputError(f"no images in {', '.join(map(str, args.images))}")

@@ -27,7 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_agent.cliargs import os_error_text, output_over_input, output_ready
 from edge_agent.config.camera import MAX_FPS
+from edge_agent.durable import write_output
 from edge_agent.occupancy.dataset import blank_row, header_note
 
 ARRIVE_S = 10.0
@@ -341,9 +343,16 @@ def format_report(r: dict) -> str:
 
 
 def _eval_visits(args: argparse.Namespace) -> int:
+    if output_over_input("eval-visits", "--json", args.json, {"truth file": args.truth, "events file": args.events}):
+        return 2
+    if not output_ready("eval-visits", "--json", args.json, args.json and args.json.parent):  # as eval's --json
+        return 2
     try:
         truth, replay = read_truth(args.truth), read_events(args.events)
-    except (OSError, ValueError) as exc:
+    except OSError as exc:  # was "[Errno 2] No such file or directory: 'x'"
+        print(f"eval-visits: {os_error_text(exc)}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
         print(f"eval-visits: {exc}", file=sys.stderr)
         return 2
     unknown = sorted({e.bay_id for e in replay.events} - {v.bay_id for v in truth})
@@ -361,7 +370,7 @@ def _eval_visits(args: argparse.Namespace) -> int:
     print(format_report(report))
     if args.json:
         try:
-            args.json.write_text(json.dumps(report, indent=1))
+            write_output(args.json, json.dumps(report, indent=1))
         except OSError as exc:
             print(f"eval-visits: cannot write --json {args.json}: {exc.strerror or exc}", file=sys.stderr)
             return 2

@@ -8,6 +8,7 @@ counted *before* the password is hashed, so parallel requests cannot all slip un
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import hmac
 import ipaddress
@@ -25,7 +26,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from edge_agent.clock import Clock
 from edge_agent.config.mqtt import SecretError, secret_file_lines
-from edge_agent.durable import fsync_dir
+from edge_agent.durable import folder_lock, fsync_dir
 from edge_agent.web.roles import ROLES
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
@@ -51,7 +52,12 @@ class UsersFile:
         users: dict[str, tuple[str, str]] = {}
         if not self.path.exists():
             return users
-        for line in self.path.read_text(encoding="utf-8").splitlines():
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:  # an OSError naming the file, as a folder or no permission here: one line
+            raise OSError(errno.EILSEQ, "not UTF-8 text (one NAME:hash line per user, written by `edge-agent "
+                          "users add`)", str(self.path)) from None
+        for line in text.splitlines():
             line = line.strip()
             if line and not line.startswith("#") and ":" in line:
                 name, _, rest = line.partition(":")
@@ -111,15 +117,18 @@ class UsersFile:
             raise ValueError("passwords need at least 8 characters")
         if role is not None and role not in ROLES:
             raise ValueError(f"role must be one of {', '.join(ROLES)}")
-        users = self.entries()
-        users[name] = (_hasher.hash(password), role or users.get(name, ("", "admin"))[1])
-        self._write(users)
+        hashed = _hasher.hash(password)  # the slow part, outside the lock
+        with folder_lock(self.path.parent):  # read, change, write: another `users add` meanwhile is kept
+            users = self.entries()
+            users[name] = (hashed, role or users.get(name, ("", "admin"))[1])
+            self._write(users)
 
     def remove(self, name: str) -> bool:
-        users = self.entries()
-        if users.pop(name, None) is None:
-            return False
-        self._write(users)
+        with folder_lock(self.path.parent):
+            users = self.entries()
+            if users.pop(name, None) is None:
+                return False
+            self._write(users)
         return True
 
     def _write(self, users: dict[str, tuple[str, str]]) -> None:

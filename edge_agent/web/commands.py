@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from edge_agent.cliargs import whole_number
+from edge_agent.cliargs import os_error_text, whole_number
 from edge_agent.config.datadir import data_dir_problem
 from edge_agent.config.errors import ListenError
 from edge_agent.config.hosts import bind_host
@@ -60,14 +60,25 @@ def _users(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config)
     users = UsersFile(cfg.web.file(cfg.web.users_file, cfg.source_path))
+    try:
+        users.entries()
+    except OSError as exc:  # a folder, no permission, not text: was a traceback; nothing is changed
+        print(f"web.users_file {os_error_text(exc)}", file=sys.stderr)
+        return 2
     return {"add": _users_add, "remove": _users_remove, "list": _users_list}[args.users_cmd](users, args)
 
 
 def _read_password(args: argparse.Namespace) -> str | None:
+    if args.password_file == "-" and sys.stdin is None:  # `<&-`: was a TypeError traceback
+        raise EOFError
     if args.password_file:
         f = sys.stdin if args.password_file == "-" else open(args.password_file, encoding="utf-8")
-        with f:
-            return f.readline().rstrip("\r\n")
+        try:
+            with f:
+                return f.readline().rstrip("\r\n")
+        except UnicodeDecodeError:  # a key file, a UTF-16 export: was a traceback
+            where = "stdin" if args.password_file == "-" else args.password_file
+            raise OSError(f"{where} is not UTF-8 text") from None
     first = getpass.getpass(f"password for {args.name}: ")
     if getpass.getpass("again: ") != first:
         print("passwords differ; nothing changed", file=sys.stderr)
@@ -79,7 +90,7 @@ def _users_add(users, args: argparse.Namespace) -> int:  # noqa: ANN001 - UsersF
     try:
         password = _read_password(args)
     except OSError as exc:
-        print(f"cannot read the password file: {exc}", file=sys.stderr)
+        print(f"cannot read the password file: {os_error_text(exc)}", file=sys.stderr)
         return 2
     except EOFError:  # no terminal and nothing on stdin (a script, ssh without -t): was getpass's traceback
         print(f"{args.name}: no password typed (stdin closed): give one with --password-file FILE "
@@ -174,7 +185,12 @@ def _review(args: argparse.Namespace) -> int:
               "review a copy in a writable folder", file=sys.stderr)
         return 2
     users = UsersFile(cfg.web.file(cfg.web.users_file, cfg.source_path))
-    if not users.load():
+    try:
+        named = users.load()
+    except OSError as exc:  # a folder, no permission, not text: was a traceback
+        print(f"review: web.users_file {os_error_text(exc)}", file=sys.stderr)
+        return 2
+    if not named:
         print(f"no users in {users.path}: add one with "
               f"`edge-agent users add NAME --config {args.config}`", file=sys.stderr)
         return 2

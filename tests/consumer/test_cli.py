@@ -154,3 +154,27 @@ def test_the_started_line_masks_the_databases_password(broker, pg_db, tmp_path):
     started = next(line for line in consumer.lines if line.startswith("consuming"))
     assert "Pg5ecretPw" not in started and ":***@127.0.0.1" in started, started
     assert "Pg5ecretPw" not in (tmp_path / "consumer.log").read_text()
+
+
+def test_ctrl_c_while_the_broker_cannot_be_reached_stops_at_once(tmp_path):
+    """``consume`` waited 30 s for its subscriptions in one piece: Ctrl-C (or systemd's SIGTERM) while the broker
+    could not be reached did nothing for half a minute. It now stops within a second, with its summary line."""
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.Popen([sys.executable, "-m", "edge_agent", "consume", "--broker", f"mqtt://127.0.0.1:{free_port()}",
+                             "--db", str(tmp_path / "c.sqlite")], cwd=root, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        for line in proc.stderr:  # the first refused connect: it is in the 30 s wait now
+            if "cannot connect to the broker" in line:
+                break
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=15)  # was about 30 s from the start
+    finally:
+        proc.kill()
+    assert out.startswith("stopped: 0 messages") and "not subscribed" not in err and "Traceback" not in err

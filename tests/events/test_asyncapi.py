@@ -17,6 +17,7 @@ from edge_agent.events.asyncapi import PREFIX, build, render
 from edge_agent.events.schemas import DIR as SCHEMA_DIR
 from edge_agent.events.schemas import SCHEMA_VERSION
 from edge_agent.events.topics import COMMANDS, SIM_COMMANDS, Topics
+from tests.tmpfs import tiny_disk  # noqa: F401  (fixture)
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "asyncapi.yaml"
@@ -150,3 +151,23 @@ def test_api_asyncapi_out_that_cannot_be_written_is_one_line(tmp_path, capsys):
     blocker.write_text("not a folder")
     assert main(["api", "asyncapi", "--out", str(blocker / "asyncapi.yaml")]) == 2
     assert capsys.readouterr().err.startswith(f"api asyncapi: cannot write --out {blocker}/asyncapi.yaml: ")
+    out = tmp_path / "site-docs" / "api" / "asyncapi.yaml"  # folders not made yet: made, as eval's --json's are
+    assert main(["api", "asyncapi", "--out", str(out)]) == 0
+    assert out.read_text(encoding="utf-8") == render()
+
+
+def test_api_asyncapi_out_on_a_full_disk_keeps_the_old_document(tiny_disk, capsys):  # noqa: F811
+    """Written in place, a full disk left the document cut off under its own name (exit 2, but the old one gone);
+    every command's output file is now written beside it and renamed over it (``cliargs.write_output``)."""
+    from edge_agent.cli import main
+    from tests.tmpfs import fill
+
+    disk = tiny_disk(1)
+    out = disk / "asyncapi.yaml"
+    out.write_text("old document\n", encoding="utf-8")
+    fill(disk, leave_bytes=8 * 1024)
+    assert len(render().encode("utf-8")) > 16 * 1024  # more than the disk has left
+    assert main(["api", "asyncapi", "--out", str(out)]) == 2
+    assert capsys.readouterr().err.startswith(f"api asyncapi: cannot write --out {out}: No space left")
+    assert out.read_text(encoding="utf-8") == "old document\n"
+    assert sorted(p.name for p in disk.iterdir()) == ["asyncapi.yaml", "filler.bin"]  # no scratch copy left

@@ -364,3 +364,16 @@ def test_eval_with_images_in_another_folder_says_where_it_looked(tmp_path, capsy
     (tmp_path / "elsewhere").mkdir()
     assert main(["occupancy", "eval", str(labels), "--images", str(tmp_path / "elsewhere")]) == 1
     assert f"first: no such file: {tmp_path / 'elsewhere' / 'img' / 'a.png'})" in capsys.readouterr().err
+
+
+def test_a_report_over_its_own_labels_is_refused(tmp_path, capsys):
+    """``occupancy eval L.csv --json L.csv`` wrote the metrics over the labels it scored, and ``occupancy
+    calibrate L.csv --out L.csv`` the head over them (a tab-completion slip): one line, exit 2, labels kept."""
+    labels = tmp_path / "frames.csv"
+    labels.write_text("file,bay_id,polygon,occupied\n", encoding="utf-8")
+    assert main(["occupancy", "eval", str(labels), "--json", str(labels)]) == 2
+    assert capsys.readouterr().err == (f"occupancy eval: --json {labels} is the labels file: it would be written "
+                                       "over; write elsewhere\n")
+    assert main(["occupancy", "calibrate", str(labels), "--out", str(labels)]) == 2
+    assert f"--out {labels} is the labels file" in capsys.readouterr().err
+    assert labels.read_text(encoding="utf-8") == "file,bay_id,polygon,occupied\n"

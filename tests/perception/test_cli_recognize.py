@@ -318,3 +318,14 @@ def test_an_annotated_copy_that_cannot_be_written_is_said_and_fails_the_run(tmp_
     out, err = capsys.readouterr()
     assert f"recognize: cannot write {ann / 'car.jpg'}: not written (a folder of that name)" in err
     assert [p["text"] for p in _lines(out)[0]["plates"]] == ["苏E12345"]  # the read is still reported
+
+
+def test_photos_may_follow_the_options(images, capsys, models_dir):
+    """``recognize a.jpg --json b.jpg`` was "unrecognized arguments: b.jpg" (argparse reads a list of files only
+    up to the first option); every photo is read, in the order given. A real stray option is still refused."""
+    good, bad, _missing, _truth = images
+    assert main(["recognize", str(bad), "--json", str(good), "--models", str(models_dir), str(bad)]) == 1
+    assert [d["file"] for d in _lines(capsys.readouterr().out)] == [str(bad), str(good), str(bad)]
+    with pytest.raises(SystemExit) as exc:
+        main(["recognize", str(good), "--json", str(good), "--bogus"])
+    assert exc.value.code == 2 and "unrecognized arguments: " in capsys.readouterr().err

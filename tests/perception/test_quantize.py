@@ -46,3 +46,13 @@ def test_int8_without_quantised_files_names_the_command(models_dir, tmp_path):
 def test_quantize_needs_a_calibration_folder(tmp_path, capsys):
     assert main(["models", "quantize", "--dir", str(tmp_path), "--calibration", str(tmp_path / "none")]) == 2
     assert "calibration" in capsys.readouterr().err
+
+
+def test_quantize_on_a_folder_without_images_names_it(tmp_path, capsys, models_dir):
+    """``--calibration`` on the wrong folder (the snapshots' parent, an empty one) loaded the models and then
+    said "no calibration images could be read", exit 1; it is a usage error before the work, naming the folder."""
+    calib = tmp_path / "snapshots"
+    (calib / "notes").mkdir(parents=True)
+    (calib / "notes" / "readme.txt").write_text("frames go here")
+    assert main(["models", "quantize", "--dir", str(models_dir), "--calibration", str(calib)]) == 2
+    assert capsys.readouterr().err == f"models quantize: no images (.jpg, .png, .bmp) in --calibration {calib}\n"

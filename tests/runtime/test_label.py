@@ -194,3 +194,56 @@ def test_a_folder_copied_from_a_mac_is_labelled_without_its_hidden_files(tmp_pat
     for n in ("frame10.jpg", "frame2.jpg", "._frame2.jpg", ".hidden.png", "notes.txt"):
         (tmp_path / n).write_bytes(b"x")
     assert [p.name for p in expand_images([tmp_path])] == ["frame2.jpg", "frame10.jpg"]
+
+
+def test_an_out_file_that_is_no_labels_file_is_one_line_before_the_camera_opens(tmp_path, capsys):
+    """``--out`` naming a photo (not UTF-8) or a folder was a UnicodeDecodeError / IsADirectoryError traceback
+    after the grab; it is one line naming the file, exit 2, the file untouched and no frame grabbed."""
+    cam, _ = _camera(tmp_path, 1)
+    config = str(_config(tmp_path, cam))
+    photo = tmp_path / "out" / "photo.jpg"
+    photo.parent.mkdir()
+    photo.write_bytes(b"\xff\xd8\xff\xe0 not text")
+    folder = tmp_path / "out" / "folder.csv"
+    folder.mkdir()
+    for out, why in ((photo, "not UTF-8 text"), (folder, "cannot read it (Is a directory)")):
+        assert main(["occupancy", "label", config, "--out", str(out)]) == 2
+        assert capsys.readouterr().err == f"occupancy label: {out}: {why}" + (
+            ", so not a labels file to append to\n" if out is photo else "\n")
+    assert photo.read_bytes() == b"\xff\xd8\xff\xe0 not text"
+    assert not (tmp_path / "out" / "frames").exists()
+
+
+def test_two_label_runs_into_one_file_keep_each_others_rows(tmp_path, capsys, monkeypatch):
+    """Two installers (or a cron grab and a person) labelling into one ``labels.csv`` at once: each read the file
+    at its start and wrote its own copy back at its end, so the later run dropped the other's rows (and both
+    used one scratch name). The file is read again under the folder's lock when written: both runs' rows stay."""
+    from edge_agent.runtime import label as label_mod
+
+    cam, _ = _camera(tmp_path, 2)
+    cfg = str(_config(tmp_path, cam))
+    labels = tmp_path / "site" / "labels.csv"
+    real = label_mod.guess
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "000.jpg").write_bytes((cam / "001.jpg").read_bytes())
+
+    def guess_while_another_run_finishes(*a, **kw):  # noqa: ANN002, ANN003, ANN202
+        monkeypatch.setattr(label_mod, "guess", real)
+        assert main(["occupancy", "label", cfg, str(other / "000.jpg"), "--out", str(labels)]) == 0
+        return real(*a, **kw)
+
+    monkeypatch.setattr(label_mod, "guess", guess_while_another_run_finishes)
+    assert main(["occupancy", "label", cfg, str(cam / "000.jpg"), "--out", str(labels)]) == 0
+    assert f"{labels}: 2 bays of 1 frame(s) added (2 rows kept)" in capsys.readouterr().out  # the other run's 2
+    assert sorted((r["file"], r["bay_id"]) for r in _rows(labels)) == [
+        ("../cam/000.jpg", "A"), ("../cam/000.jpg", "B"), ("../other/000.jpg", "A"), ("../other/000.jpg", "B")]
+
+
+def test_frames_may_follow_the_out_option(tmp_path, capsys):
+    """``occupancy label site.yaml --out labels.csv frames/`` — the order README's example invites — was
+    "unrecognized arguments: frames/"; the frames are labelled as if given before ``--out``."""
+    cam, _ = _camera(tmp_path, 2)
+    labels = tmp_path / "site" / "labels.csv"
+    assert main(["occupancy", "label", str(_config(tmp_path, cam)), "--out", str(labels), str(cam)]) == 0
+    assert {r["file"] for r in _rows(labels)} == {"../cam/000.jpg", "../cam/001.jpg"}

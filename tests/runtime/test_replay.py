@@ -266,3 +266,27 @@ def test_a_damaged_stretch_is_an_outage_when_it_happens_not_when_frames_return(t
     assert lost[0]["data"]["last_frame_age_s"] == pytest.approx(cfg.camera.lost_after_s, abs=0.5)
     assert at(back[0]) == pytest.approx(after + cfg.camera.lost_after_s, abs=0.5)
     assert back[0]["data"]["blind_s"] == pytest.approx(after - before, abs=0.5)
+
+
+def test_an_events_file_that_is_an_input_is_refused_before_anything_is_written(tmp_path, capsys):
+    """``replay site.yaml clip.mp4 -o clip.mp4`` emptied the recording before a frame was read ("cannot open
+    clip.mp4"), and ``-o site.yaml`` the config; ``eval-visits T.csv E.jsonl --json E.jsonl`` wrote its report
+    over the events. Each is one line naming the input, exit 2, every file as it was."""
+    cfg = scene_config(str(tmp_path / "data"))
+    p = tmp_path / "site.yaml"
+    p.write_text(yaml.safe_dump(cfg.model_dump(mode="json"), allow_unicode=True), encoding="utf-8")
+    clip = tmp_path / "clip.mp4"
+    write_clip(clip, hold(0.5, EMPTY))
+    (tmp_path / "link.mp4").symlink_to(clip)  # the same file under another name
+    before = {f: f.read_bytes() for f in (p, clip)}
+    for out, name in ((clip, "source"), (tmp_path / "link.mp4", "source"), (p, "config")):
+        assert main(["replay", str(p), str(clip), "-o", str(out)]) == 2
+        assert capsys.readouterr().err == f"replay: --events {out} is the {name}: it would be written over; " \
+                                          "write elsewhere\n"
+    assert {f: f.read_bytes() for f in before} == before
+    truth, events = tmp_path / "truth.csv", tmp_path / "e.jsonl"
+    truth.write_text("bay_id,start_s,end_s\nA,0,1\n", encoding="utf-8")
+    events.write_text("{}\n", encoding="utf-8")
+    assert main(["occupancy", "eval-visits", str(truth), str(events), "--json", str(events)]) == 2
+    assert "--json " + str(events) + " is the events file" in capsys.readouterr().err
+    assert events.read_text(encoding="utf-8") == "{}\n"

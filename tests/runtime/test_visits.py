@@ -58,6 +58,11 @@ def test_cli_prints_the_table_and_names_bad_input(tmp_path, capsys):
     out = tmp_path / "r.json"
     assert main(["occupancy", "eval-visits", str(truth), str(ev), "--json", str(out)]) == 0
     assert "TOTAL" in capsys.readouterr().out and json.loads(out.read_text())["total"]["visits_found"] == 1
+    out = tmp_path / "reports" / "night" / "r.json"  # a folder not made yet: made, as eval's --json makes it
+    assert main(["occupancy", "eval-visits", str(truth), str(ev), "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["total"]["visits_found"] == 1
+    assert main(["occupancy", "eval-visits", str(tmp_path / "nope.csv"), str(ev)]) == 2  # was "[Errno 2] …: '…'"
+    assert capsys.readouterr().err == f"eval-visits: {tmp_path / 'nope.csv'}: No such file or directory\n"
 
 
 def test_truth_is_cut_to_the_clip(tmp_path):

@@ -337,3 +337,69 @@ def test_review_with_a_session_key_file_that_holds_no_key_is_one_line_and_the_fi
     err = capsys.readouterr().err
     assert err.startswith(f"review: web.session_secret_file: {key} is not UTF-8 text") and err.count("\n") == 1, err
     assert key.read_bytes() == b"\x8f\x00\xfe" * 16
+
+
+def test_a_password_file_that_is_not_text_or_a_closed_stdin_is_one_line(site, tmp_path, capsys, monkeypatch):
+    """``--password-file key.bin`` was a UnicodeDecodeError traceback and ``--password-file - <&-`` a TypeError
+    one; each is one line, exit 2, nobody added."""
+    cfg = str(site.config_path)
+    key = tmp_path / "key.bin"
+    key.write_bytes(b"\xff\xfe p\x00w\x00")
+    assert main(["users", "add", "li.wei", "--config", cfg, "--password-file", str(key)]) == 2
+    assert capsys.readouterr().err == f"cannot read the password file: {key} is not UTF-8 text\n"
+    monkeypatch.setattr(sys, "stdin", None)  # what Python gives a process started with stdin closed
+    assert main(["users", "add", "li.wei", "--config", cfg, "--password-file", "-"]) == 2
+    assert "li.wei: no password typed (stdin closed)" in capsys.readouterr().err
+    assert "li.wei" not in UsersFile(site.root / "users.txt").load()
+
+
+def test_a_users_file_that_cannot_be_read_is_one_line_naming_it(site, tmp_path, capsys):
+    """A users file that is not text (a UTF-16 copy), or a folder, made ``users list`` / ``add`` / ``review``
+    end in a traceback; each says ``web.users_file PATH: why``, exit 2, and the file is left as it was."""
+    doc = yaml.safe_load(site.config_path.read_text(encoding="utf-8"))
+    for name, make in (("utf16.txt", lambda p: p.write_bytes("admin:x\n".encode("utf-16"))), ("dir", Path.mkdir)):
+        users = tmp_path / name
+        make(users)
+        doc.setdefault("web", {})["users_file"] = str(users)
+        cfg = tmp_path / f"{name}.yaml"
+        cfg.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+        why = "not UTF-8 text" if name != "dir" else "Is a directory"
+        for argv in (["users", "list"], ["users", "remove", "admin"], ["review", "--port", "0"]):
+            assert main([*argv, "--config", str(cfg)]) == 2, argv
+            err = capsys.readouterr().err
+            assert err.startswith(("", "review: ")[argv[0] == "review"] + f"web.users_file {users}: {why}"), err
+            assert "Traceback" not in err
+        assert main(["users", "add", "li.wei", "--config", str(cfg), "--password-file", "/dev/null"]) == 2
+        assert capsys.readouterr().err.startswith(f"web.users_file {users}: {why}")
+    assert (tmp_path / "utf16.txt").read_bytes() == "admin:x\n".encode("utf-16")
+
+
+def test_two_users_add_at_once_keep_both_users(tmp_path, monkeypatch):
+    """``users add alice & users add bob`` (a provisioning script) each read the file, hashed, wrote it back:
+    the later write dropped the other's user (10 of 10 runs in two threads), or its rename failed on the
+    other's shared scratch file. The read-change-write now holds the folder's ``flock``, as the overrides' does:
+    probed here from another descriptor, which must find it taken while the file is read."""
+    import fcntl
+
+    users = UsersFile(tmp_path / "etc" / "users.txt")
+    users.set("admin", "s3cret-enough")
+    probes = []
+    real = UsersFile.entries
+
+    def entries(self):  # noqa: ANN001, ANN202
+        fd = os.open(self.path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            probes.append("free")
+        except BlockingIOError:
+            probes.append("held")
+        finally:
+            os.close(fd)
+        return real(self)
+
+    monkeypatch.setattr(UsersFile, "entries", entries)
+    users.set("li.wei", "s3cret-enough")
+    assert users.remove("admin")
+    assert probes == ["held", "held"]
+    monkeypatch.undo()
+    assert list(users.load()) == ["li.wei"]
