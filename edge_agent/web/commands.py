@@ -68,17 +68,24 @@ def _users(args: argparse.Namespace) -> int:
     return {"add": _users_add, "remove": _users_remove, "list": _users_list}[args.users_cmd](users, args)
 
 
+MAX_PASSWORD = 1024  # what the login form takes (routes_auth: password max_length)
+
+
 def _read_password(args: argparse.Namespace) -> str | None:
     if args.password_file == "-" and sys.stdin is None:  # `<&-`: was a TypeError traceback
         raise EOFError
     if args.password_file:
         f = sys.stdin if args.password_file == "-" else open(args.password_file, encoding="utf-8")
+        where = "stdin" if args.password_file == "-" else args.password_file
         try:
             with f:
-                return f.readline().rstrip("\r\n")
+                line = f.readline(MAX_PASSWORD + 2)  # bounded: /dev/zero or a disk image has no line end to stop at
         except UnicodeDecodeError:  # a key file, a UTF-16 export: was a traceback
-            where = "stdin" if args.password_file == "-" else args.password_file
             raise OSError(f"{where} is not UTF-8 text") from None
+        password = line.rstrip("\r\n")
+        if len(password) > MAX_PASSWORD:
+            raise OSError(f"{where}: its first line is over {MAX_PASSWORD} characters, more than the login form takes")
+        return password
     first = getpass.getpass(f"password for {args.name}: ")
     if getpass.getpass("again: ") != first:
         print("passwords differ; nothing changed", file=sys.stderr)

@@ -403,3 +403,17 @@ def test_two_users_add_at_once_keep_both_users(tmp_path, monkeypatch):
     assert probes == ["held", "held"]
     monkeypatch.undo()
     assert list(users.load()) == ["li.wei"]
+
+
+def test_a_password_file_without_a_line_end_is_refused_not_read_for_ever(site, tmp_path, capsys):
+    """``--password-file /dev/zero`` (or a disk image) has no line end: readline read until memory ran out. The first
+    line is read up to what the login form takes (1024 characters); longer is one line, exit 2, nothing saved."""
+    cfg = str(site.config_path)
+    assert main(["users", "add", "zed", "--config", cfg, "--password-file", "/dev/zero"]) == 2
+    err = capsys.readouterr().err
+    assert "/dev/zero: its first line is over 1024 characters" in err, err
+    assert "zed" not in UsersFile(site.root / "users.txt").load()
+    pw = tmp_path / "pw.txt"
+    pw.write_text("x" * 1024 + "\n")  # the longest the form takes is still fine
+    assert main(["users", "add", "zed", "--config", cfg, "--password-file", str(pw)]) == 0
+    assert UsersFile(site.root / "users.txt").verify("zed", "x" * 1024)
