@@ -30,6 +30,7 @@ MOTION_GAIN = 1.15  # a bay this much brighter or darker than the scene within o
 # moved (a dark car arriving whole between two frames looks like shade to the light-compensated gate)
 LIGHT_STEP = 4  # every 4th working pixel outside the bays tracks the scene's light (~3.6k of 320x180)
 MIN_BACKGROUND_SHARE = 0.1  # less of the frame outside the bays (a mosaic, a tight top-down view): use it all
+SWAY_PX = 1  # working-copy pixels (4 px of a 1280-px frame) a reference may sit off: a mast swaying in the wind
 
 
 class OccupancyClassifier(Protocol):
@@ -190,7 +191,9 @@ class ChangeGate:
         self._size: tuple[int, int] | None = None
         self._grid: tuple[int, int] = (0, 0)  # the working copy's (height, width)
         self._pixels: dict[str, np.ndarray] = {}  # bay → flat indices of its mask in the working copy
-        self._ref: dict[tuple[str, str], np.ndarray] = {}  # (since, bay) → its pixels then, float32
+        self._ref: dict[tuple[str, str], np.ndarray] = {}  # (since, bay) → its pixels then and their
+        # neighbourhood's darkest and brightest (3 x n float32: what a sway of SWAY_PX could show there)
+        self._spread_of: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # (working copy, its min, its max)
         self._shapes: list[BayShape] = []
         self._full_grey: np.ndarray | None = None  # frame-sized, reused: a fresh one every frame is page faults
         self.mask_problems: dict[str, str] = {}  # bay → mask_empty | mask_outside_frame (judged per frame size)
@@ -290,19 +293,32 @@ class ChangeGate:
         return self.compare(grey, bay_id, since)[0]
 
     def compare(self, grey: np.ndarray, bay_id: str, since: str = "classified") -> tuple[float, float]:
-        """(changed share 0..1, the bay's light gain since then); (1.0, 1.0) without a reference."""
+        """(changed share 0..1, the bay's light gain since then); (1.0, 1.0) without a reference.
+
+        A pixel has changed when it lies beyond what the reference showed anywhere within ``SWAY_PX`` of it:
+        a camera on a mast sways a pixel or two in the wind, below what the shift tracking follows, and the
+        edges of every parked car then moved by the plain difference (on live-like PKLot video 18 % of the
+        classifications of still bays counted as motion, and the still-bay rule never waited)."""
         cur, ref = self._take(grey, bay_id), self._ref.get((since, bay_id))
-        if cur is None or ref is None or cur.shape != ref.shape:
+        if cur is None or ref is None or cur.shape != ref.shape[1:]:
             return 1.0, 1.0
-        gain = _median((cur + 1.0) / (ref + 1.0))
-        return float(np.count_nonzero(np.abs(cur - ref * gain) > self.cfg.gate_threshold)) / len(cur), gain
+        gain = _median((cur + 1.0) / (ref[0] + 1.0))
+        thr = self.cfg.gate_threshold
+        out = (cur > ref[2] * gain + thr) | (cur < ref[1] * gain - thr)
+        return float(np.count_nonzero(out)) / len(cur), gain
 
     def reset(self, grey: np.ndarray, bay_id: str, since: str = "classified") -> None:
         """That stage just looked at this frame: it becomes the bay's reference for it."""
         cur = self._take(grey, bay_id)
-        if cur is not None:
-            self._ref[(since, bay_id)] = cur
-            self._ref_light[(since, bay_id)] = self._log_light
+        if cur is None:
+            return
+        if self._spread_of is None or self._spread_of[0] is not grey:  # once per working copy, not per bay
+            k = np.ones((2 * SWAY_PX + 1, 2 * SWAY_PX + 1), np.uint8)
+            self._spread_of = (grey, cv2.erode(grey, k), cv2.dilate(grey, k))
+        lo, hi = self._take(self._spread_of[1], bay_id), self._take(self._spread_of[2], bay_id)
+        assert lo is not None and hi is not None
+        self._ref[(since, bay_id)] = np.stack([cur, lo, hi])
+        self._ref_light[(since, bay_id)] = self._log_light
 
     def _take(self, grey: np.ndarray, bay_id: str) -> np.ndarray | None:
         """The bay's pixels of a working copy (float32), or None (no mask, or another frame size)."""
