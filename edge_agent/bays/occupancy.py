@@ -30,7 +30,7 @@ MOTION_GAIN = 1.15  # a bay this much brighter or darker than the scene within o
 # moved (a dark car arriving whole between two frames looks like shade to the light-compensated gate)
 LIGHT_STEP = 4  # every 4th working pixel outside the bays tracks the scene's light (~3.6k of 320x180)
 MIN_BACKGROUND_SHARE = 0.1  # less of the frame outside the bays (a mosaic, a tight top-down view): use it all
-SWAY_PX = 1  # working-copy pixels (4 px of a 1280-px frame) a reference may sit off: a mast swaying in the wind
+SWAY_PX = 0.5  # working-copy pixels (2 px of a 1280-px frame) a reference may sit off: a mast swaying in the wind
 
 
 class OccupancyClassifier(Protocol):
@@ -313,8 +313,7 @@ class ChangeGate:
         if cur is None:
             return
         if self._spread_of is None or self._spread_of[0] is not grey:  # once per working copy, not per bay
-            k = np.ones((2 * SWAY_PX + 1, 2 * SWAY_PX + 1), np.uint8)
-            self._spread_of = (grey, cv2.erode(grey, k), cv2.dilate(grey, k))
+            self._spread_of = (grey, *_swayed(grey, SWAY_PX))
         lo, hi = self._take(self._spread_of[1], bay_id), self._take(self._spread_of[2], bay_id)
         assert lo is not None and hi is not None
         self._ref[(since, bay_id)] = np.stack([cur, lo, hi])
@@ -326,6 +325,17 @@ class ChangeGate:
         if idx is None or grey.shape[:2] != self._grid:
             return None
         return np.ascontiguousarray(grey).reshape(-1).take(idx).astype(np.float32)
+
+
+def _swayed(grey: np.ndarray, px: float) -> tuple[np.ndarray, np.ndarray]:
+    """The darkest and brightest each pixel of ``grey`` could show with the view moved up to ``px`` (≤ 1) working
+    pixels: part of the way to its 3x3 neighbourhood's extremes, as a sub-pixel move interpolates. A whole
+    pixel of slack is 4 px of a 1280-px frame, more than a far-row bay's car changes at its edges."""
+    if px <= 0:
+        return grey, grey
+    k = np.ones((3, 3), np.uint8)
+    g = grey.astype(np.float32)
+    return g + px * (cv2.erode(grey, k) - g), g + px * (cv2.dilate(grey, k) - g)
 
 
 def _median(a: np.ndarray) -> float:
@@ -362,6 +372,15 @@ class PresenceFusion:
         self.sensor = sensor
         self.hysteresis = Hysteresis(cfg)
         self._last_plate: float | None = None
+        self.vouched = False  # at the last update a plate read or the sensor said present, whatever the camera said
+
+    @property
+    def camera_leans_empty(self) -> bool:
+        """The verdict says occupied but the latest reading leans empty (below the band's midpoint) and nothing
+        else vouches: a passer-by's two readings flipped it and the band holds it. No car has come to rest."""
+        v, c = self.verdict, self.cfg
+        return (v.occupied is True and v.p_occupied is not None and not self.vouched
+                and v.p_occupied < 0.5 * (c.enter_p + c.exit_p))
 
     @property
     def verdict(self) -> Verdict:
@@ -378,6 +397,7 @@ class PresenceFusion:
         hold = self.cfg.plate_hold_s if plate_hold_s is None else max(plate_hold_s, self.cfg.plate_hold_s)
         plate = self._last_plate is not None and now - self._last_plate <= hold
         sensed = self.sensor() if self.sensor is not None else None
+        self.vouched = bool(plate or sensed)
         if self.verdict.occupied or plate or sensed:
             return True
         if self.verdict.occupied is None:
