@@ -554,10 +554,9 @@ class BayMonitor:
         out = {}
         for b, m in self.machines.items():
             was_idle = m.idle
-            here = present[b]
-            if camera and here and m.visit is None and self.fusion[b].camera_leans_empty:
-                here = False  # an arrival needs its presence backed: a reading held by the band after a passer-by is not
-            out[b] = m.step(here, reads.get(b, ()), self._moved_at.get(b))
+            # an arrival needs its presence backed: "occupied" held by the band after a passer-by's readings is not
+            backed = not (camera and m.visit is None and self.fusion[b].camera_leans_empty)
+            out[b] = m.step(present[b], reads.get(b, ()), self._moved_at.get(b), backed)
             if was_idle and m.idle:
                 self._best.pop(b, None)  # nothing there: forget a passer-by's picture
         published = self._publish_all(out)
