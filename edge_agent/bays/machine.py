@@ -62,6 +62,7 @@ class BayMachine:
         self._pending_since: float | None = None
         self._absent_since: float | None = None
         self._moved_at: float | None = None  # when something last moved in the bay (the camera's change gate)
+        self._backed = True  # the presence's latest evidence leans present (see ``step``)
         self.camera_ok = True
         # the bay's lock as it last reported (lock_moved): None for no lock or none heard yet, never a
         # made-up word — bay-state.json allows up / down / moving / fault / null only
@@ -71,11 +72,14 @@ class BayMachine:
 
     # ---- inputs -------------------------------------------------------------------------
     def step(self, present: bool | None, reads: Iterable[PlateRead] = (),
-             moved_at: float | None = None) -> list[Event]:
+             moved_at: float | None = None, backed: bool = True) -> list[Event]:
         """One observation: ``present`` True/False, or None when the camera cannot tell. ``moved_at``: the
-        monotonic time something last moved in the bay, if the camera can tell (see ``_arrival_due``)."""
+        monotonic time something last moved in the bay, if the camera can tell (see ``_arrival_due``).
+        ``backed`` False: present only as a verdict the doubt band holds, its latest reading leaning empty;
+        an arrival waits for a reading that leans present again (the wait goes on, it does not restart)."""
         now = self._clock.monotonic()
         out: list[Event] = []
+        self._backed = backed
         if moved_at is not None:
             self._moved_at = moved_at
         if present is None:  # blind: keep the story as it is, restart both confirmations
@@ -162,7 +166,7 @@ class BayMachine:
         out: list[Event] = []
         t = self.timers
         if self.visit is None:
-            if self._pending_since is not None and self._arrival_due(now, self._pending_since):
+            if self._pending_since is not None and self._backed and self._arrival_due(now, self._pending_since):
                 self._pending_since = None
                 self.visit = Visit(str(uuid.uuid4()), now)
                 self._absent_since = None

@@ -341,7 +341,7 @@ class BayMonitor:
                 self._read_text.update(b for b in covered if any(r.text for r in reads_by_bay[b]))
             present = {b: self.fusion[b].update(now, VOUCH_HOLD_S if self._vouching(b) else None)
                        for b in self.machines}
-            events = self._step_all(present, reads_by_bay)
+            events = self._step_all(present, reads_by_bay, camera=True)
             self._publish_vision(present, now if shown_since is None else shown_since)
             return events
 
@@ -549,11 +549,14 @@ class BayMonitor:
             identified = visit is not None and visit.consensus is not None  # its frame's photo is written
             self._best[bay] = (r.confidence, None if identified else image, r)
 
-    def _step_all(self, present: Mapping[str, bool | None], reads: dict[str, list[PlateRead]]) -> list[Event]:
+    def _step_all(self, present: Mapping[str, bool | None], reads: dict[str, list[PlateRead]],
+                  camera: bool = False) -> list[Event]:
         out = {}
         for b, m in self.machines.items():
             was_idle = m.idle
-            out[b] = m.step(present[b], reads.get(b, ()), self._moved_at.get(b))
+            # an arrival needs its presence backed: "occupied" held by the band after a passer-by's readings is not
+            backed = not (camera and m.visit is None and self.fusion[b].camera_leans_empty)
+            out[b] = m.step(present[b], reads.get(b, ()), self._moved_at.get(b), backed)
             if was_idle and m.idle:
                 self._best.pop(b, None)  # nothing there: forget a passer-by's picture
         published = self._publish_all(out)

@@ -30,6 +30,7 @@ MOTION_GAIN = 1.15  # a bay this much brighter or darker than the scene within o
 # moved (a dark car arriving whole between two frames looks like shade to the light-compensated gate)
 LIGHT_STEP = 4  # every 4th working pixel outside the bays tracks the scene's light (~3.6k of 320x180)
 MIN_BACKGROUND_SHARE = 0.1  # less of the frame outside the bays (a mosaic, a tight top-down view): use it all
+SWAY_PX = 0.5  # working-copy pixels (2 px of a 1280-px frame) a reference may sit off: a mast swaying in the wind
 
 
 class OccupancyClassifier(Protocol):
@@ -204,7 +205,9 @@ class ChangeGate:
         self._size: tuple[int, int] | None = None
         self._grid: tuple[int, int] = (0, 0)  # the working copy's (height, width)
         self._pixels: dict[str, np.ndarray] = {}  # bay → flat indices of its mask in the working copy
-        self._ref: dict[tuple[str, str], np.ndarray] = {}  # (since, bay) → its pixels then, float32
+        self._ref: dict[tuple[str, str], np.ndarray] = {}  # (since, bay) → its pixels then and their
+        # neighbourhood's darkest and brightest (3 x n float32: what a sway of SWAY_PX could show there)
+        self._spread_of: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # (working copy, its min, its max)
         self._shapes: list[BayShape] = []
         self._full_grey: np.ndarray | None = None  # frame-sized, reused: a fresh one every frame is page faults
         self.mask_problems: dict[str, str] = {}  # bay → mask_empty | mask_outside_frame (judged per frame size)
@@ -304,19 +307,31 @@ class ChangeGate:
         return self.compare(grey, bay_id, since)[0]
 
     def compare(self, grey: np.ndarray, bay_id: str, since: str = "classified") -> tuple[float, float]:
-        """(changed share 0..1, the bay's light gain since then); (1.0, 1.0) without a reference."""
+        """(changed share 0..1, the bay's light gain since then); (1.0, 1.0) without a reference.
+
+        A pixel has changed when it lies beyond what the reference showed anywhere within ``SWAY_PX`` of it:
+        a camera on a mast sways a pixel or two in the wind, below what the shift tracking follows, and the
+        edges of every parked car then moved by the plain difference (on live-like PKLot video 18 % of the
+        classifications of still bays counted as motion, and the still-bay rule never waited)."""
         cur, ref = self._take(grey, bay_id), self._ref.get((since, bay_id))
-        if cur is None or ref is None or cur.shape != ref.shape:
+        if cur is None or ref is None or cur.shape != ref.shape[1:]:
             return 1.0, 1.0
-        gain = _median((cur + 1.0) / (ref + 1.0))
-        return float(np.count_nonzero(np.abs(cur - ref * gain) > self.cfg.gate_threshold)) / len(cur), gain
+        gain = _median((cur + 1.0) / (ref[0] + 1.0))
+        thr = self.cfg.gate_threshold
+        out = (cur > ref[2] * gain + thr) | (cur < ref[1] * gain - thr)
+        return float(np.count_nonzero(out)) / len(cur), gain
 
     def reset(self, grey: np.ndarray, bay_id: str, since: str = "classified") -> None:
         """That stage just looked at this frame: it becomes the bay's reference for it."""
         cur = self._take(grey, bay_id)
-        if cur is not None:
-            self._ref[(since, bay_id)] = cur
-            self._ref_light[(since, bay_id)] = self._log_light
+        if cur is None:
+            return
+        if self._spread_of is None or self._spread_of[0] is not grey:  # once per working copy, not per bay
+            self._spread_of = (grey, *_swayed(grey, SWAY_PX))
+        lo, hi = self._take(self._spread_of[1], bay_id), self._take(self._spread_of[2], bay_id)
+        assert lo is not None and hi is not None
+        self._ref[(since, bay_id)] = np.stack([cur, lo, hi])
+        self._ref_light[(since, bay_id)] = self._log_light
 
     def _take(self, grey: np.ndarray, bay_id: str) -> np.ndarray | None:
         """The bay's pixels of a working copy (float32), or None (no mask, or another frame size)."""
@@ -324,6 +339,17 @@ class ChangeGate:
         if idx is None or grey.shape[:2] != self._grid:
             return None
         return np.ascontiguousarray(grey).reshape(-1).take(idx).astype(np.float32)
+
+
+def _swayed(grey: np.ndarray, px: float) -> tuple[np.ndarray, np.ndarray]:
+    """The darkest and brightest each pixel of ``grey`` could show with the view moved up to ``px`` (≤ 1) working
+    pixels: part of the way to its 3x3 neighbourhood's extremes, as a sub-pixel move interpolates. A whole
+    pixel of slack is 4 px of a 1280-px frame, more than a far-row bay's car changes at its edges."""
+    if px <= 0:
+        return grey, grey
+    k = np.ones((3, 3), np.uint8)
+    g = grey.astype(np.float32)
+    return g + px * (cv2.erode(grey, k) - g), g + px * (cv2.dilate(grey, k) - g)
 
 
 def _median(a: np.ndarray) -> float:
@@ -360,6 +386,15 @@ class PresenceFusion:
         self.sensor = sensor
         self.hysteresis = Hysteresis(cfg)
         self._last_plate: float | None = None
+        self.vouched = False  # at the last update a plate read or the sensor said present, whatever the camera said
+
+    @property
+    def camera_leans_empty(self) -> bool:
+        """The verdict says occupied but the latest reading leans empty (below the band's midpoint) and nothing
+        else vouches: a passer-by's two readings flipped it and the band holds it. No car has come to rest."""
+        v, c = self.verdict, self.cfg
+        return (v.occupied is True and v.p_occupied is not None and not self.vouched
+                and v.p_occupied < 0.5 * (c.enter_p + c.exit_p))
 
     @property
     def verdict(self) -> Verdict:
@@ -376,6 +411,7 @@ class PresenceFusion:
         hold = self.cfg.plate_hold_s if plate_hold_s is None else max(plate_hold_s, self.cfg.plate_hold_s)
         plate = self._last_plate is not None and now - self._last_plate <= hold
         sensed = self.sensor() if self.sensor is not None else None
+        self.vouched = bool(plate or sensed)
         if self.verdict.occupied or plate or sensed:
             return True
         if self.verdict.occupied is None:
