@@ -28,6 +28,7 @@ import argparse
 import csv
 import json
 import math
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -220,7 +221,7 @@ class CloudBand:
 
     def __init__(self, shape: tuple[int, ...], rng: np.random.Generator) -> None:
         h, w = shape[:2]
-        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)  # float64 from here on: the measured clips were made so
         ang = rng.uniform(0, math.pi)
         self.proj = xx * math.cos(ang) + yy * math.sin(ang)
         self.lo, self.hi = float(self.proj.min()), float(self.proj.max())
@@ -305,12 +306,12 @@ def build(root: Path, rows: list[dict[str, str]], day: str, out: Path, models: s
                 img = paste_moved(img, move[c][0], masks[b], move[c][1] * out_by)
         for t0, t1, pa, pb, src in throughs:
             if t0 <= t < t1:
-                img = paste_moved(img, relit[0], masks[src], pa + (pb - pa) * (t - t0) / (t1 - t0) - centres[src])
+                img = paste_moved(img, relit[0], masks[src], pa + (pb - pa) * ((t - t0) / (t1 - t0)) - centres[src])
         for t0, t1, pa, pb, col in passers:
             if t0 <= t < t1:
-                x, y = (pa + (pb - pa) * (t - t0) / (t1 - t0)).astype(int)
-                cv2.ellipse(img, (int(x), int(y)), (7, 13), 0, 0, 360, col.tolist(), -1)
-                cv2.circle(img, (int(x), int(y) - 14), 5, (60, 70, 90), -1)
+                x, y = pa + (pb - pa) * ((t - t0) / (t1 - t0))
+                cv2.ellipse(img, (int(x), int(y)), (7, 13), 0, 0, 360, col.tolist(), -1)  # body
+                cv2.circle(img, (int(x), int(y - 14)), 5, (60, 70, 90), -1)  # head
         img = img * upscale(light_at(t, fields, gap), shape) * band.at(t) * exposure.step(t)
         if not imfile.imwrite(out / "frames" / f"{i:06d}.jpg", camera_noise(img, rng, jitter, noise),
                               [cv2.IMWRITE_JPEG_QUALITY, quality]):
@@ -369,7 +370,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{d}: {s['frames']} frames, {s['clip_s']:.0f} s, {s['changes']} changes, "
                   f"{s['passers']} passers-by, {s['throughs']} cars along a row")
     except (OSError, ValueError, KeyError) as e:
-        print(f"live_clips: {labels}: {e}" if isinstance(e, KeyError) else f"live_clips: {e}")
+        print(f"live_clips: {labels}: no column {e}" if isinstance(e, KeyError) else f"live_clips: {e}",
+              file=sys.stderr)
         return 2
     return 0
 

@@ -74,6 +74,6 @@ def test_replay_and_eval_visits_run_on_a_clip(bays_dev, tmp_path, models_dir):
 
 def test_a_day_without_pictures_is_one_line_and_exit_2(tmp_path, capsys):
     assert live_clips.main([str(tmp_path), str(tmp_path / "out"), "--labels", str(LABELS), "--day", "2013-01-01"]) == 2
-    out = capsys.readouterr().out
-    assert out.count("\n") == 1 and "2013-01-01" in out and "Traceback" not in out
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "2013-01-01" in err and "Traceback" not in err
     assert not (tmp_path / "out").exists()
