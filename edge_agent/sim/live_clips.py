@@ -10,7 +10,8 @@ at a miss) and ``frames/`` (JPEG): each real gap between two pictures (5–30 mi
 ``tail`` s more, and over it
 
 - the light (a coarse light field per picture) cross-fades from picture to picture, a cloud-shadow band drifts
-  across and the auto-exposure hunts ±10 %; the content stays the first picture's, relit;
+  across and the auto-exposure hunts ±10 %; the scene is the first picture's, and each bay shows the picture of
+  its latest change, both relit to the first picture's light (the light comes from the fade alone);
 - each labelled change happens once, at a random moment of its gap: the real car's pixels (from the picture that
   has it) drive 1.6 bay lengths in or out over 3–5 s. Truth: a visit starts when the car is in, ends when it
   begins to leave; occupied in the first picture = parked at start (0);
