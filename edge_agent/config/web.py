@@ -7,6 +7,7 @@ so a config and its users file can travel together.
 from __future__ import annotations
 
 import ipaddress
+import os
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -15,6 +16,7 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from edge_agent.config.base import StrictModel
 from edge_agent.config.hosts import bind_host
+from edge_agent.config.mqtt import SecretError, secret_file_lines
 
 
 class WebConfig(StrictModel):
@@ -93,3 +95,25 @@ class WebConfig(StrictModel):
         if not p.is_absolute() and base is not None:
             p = Path(base) / p
         return str(p)
+
+
+SESSION_KEY_MIN = 32  # characters of a session key (the agent makes 64)
+
+
+def read_session_key(path: str | Path, key: str = "web.session_secret_file") -> str | None:
+    """The session key ``path`` holds: its first line; None where the agent will write one (no file, or an empty
+    one); :class:`SecretError` naming ``key`` for a file that cannot be one. Here, below both, for the page (``web.auth``) and the doctor's ``web`` row:
+    a hand-written key file 0.4.0 took whole (several lines, the first under 32 characters) stopped ``run`` after
+    an upgrade that ``check-config`` and the doctor had both passed."""
+    p = Path(path)
+    if not os.path.lexists(p):
+        return None
+    lines = secret_file_lines(key, str(p))
+    found = lines[0].strip() if lines else ""
+    if len(found) >= SESSION_KEY_MIN:
+        return found
+    if any(line.strip() for line in lines):
+        raise SecretError(key, f"{p} holds {len(found)} characters on its first line, and a session key is at "
+                               f"least {SESSION_KEY_MIN} (the agent writes one if the file is missing or empty): "
+                               "write a longer one, or delete the file")
+    return None

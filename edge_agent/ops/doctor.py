@@ -242,13 +242,13 @@ def check_disk(cfg: AgentConfig) -> Check:
 
 
 def check_web(cfg: AgentConfig) -> Check:
-    """The review page's session key file as ``run`` will read it (``web.auth.read_session_key``). Why: a key file
+    """The review page's session key file as ``run`` will read it (``config.web.read_session_key``). Why: a key file
     written by hand that 0.4.0 read whole (a first line under 32 characters) is refused at the start since, and
     neither ``check-config`` (the file's business only) nor any row said so before the upgrade's restart."""
     if not cfg.web.enabled:
         return Check("web", "skip", "web.enabled is false")
     from edge_agent.config.mqtt import SecretError
-    from edge_agent.web.auth import read_session_key
+    from edge_agent.config.web import read_session_key
 
     path = cfg.web.secret_file(cfg.source_path, cfg.data_dir)
     try:

@@ -25,7 +25,7 @@ from argon2 import PasswordHasher, extract_parameters
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from edge_agent.clock import Clock
-from edge_agent.config.mqtt import SecretError, secret_file_lines
+from edge_agent.config.web import read_session_key
 from edge_agent.durable import folder_lock, fsync_dir
 from edge_agent.web.roles import ROLES
 
@@ -176,28 +176,6 @@ def _keep_access(tmp: Path, target: Path) -> None:
     except PermissionError:  # not root and not in that group: the file stays this user's own
         return
     os.chmod(tmp, mode)
-
-
-SESSION_KEY_MIN = 32  # characters of a session key (the agent makes 64)
-
-
-def read_session_key(path: str | Path, key: str = "web.session_secret_file") -> str | None:
-    """The session key ``path`` holds: its first line; None where the agent will write one (no file, or an empty
-    one); :class:`SecretError` naming ``key`` for a file that cannot be one. Shared with the doctor's ``web`` row:
-    a hand-written key file 0.4.0 took whole (several lines, the first under 32 characters) stopped ``run`` after
-    an upgrade that ``check-config`` and the doctor had both passed."""
-    p = Path(path)
-    if not os.path.lexists(p):
-        return None
-    lines = secret_file_lines(key, str(p))
-    found = lines[0].strip() if lines else ""
-    if len(found) >= SESSION_KEY_MIN:
-        return found
-    if any(line.strip() for line in lines):
-        raise SecretError(key, f"{p} holds {len(found)} characters on its first line, and a session key is at "
-                               f"least {SESSION_KEY_MIN} (the agent writes one if the file is missing or empty): "
-                               "write a longer one, or delete the file")
-    return None
 
 
 def session_secret(path: str | Path, key: str = "web.session_secret_file") -> str:

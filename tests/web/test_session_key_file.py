@@ -9,7 +9,8 @@ from __future__ import annotations
 import pytest
 
 from edge_agent.config.mqtt import SecretError
-from edge_agent.web.auth import SESSION_KEY_MIN, session_secret
+from edge_agent.config.web import SESSION_KEY_MIN
+from edge_agent.web.auth import session_secret
 
 
 def test_a_missing_or_empty_key_file_is_made_and_then_kept(tmp_path):
