@@ -86,7 +86,7 @@ class Hysteresis:
         self._streak_since: float | None = None  # when the readings began to contradict the verdict
         self._backed_at: float | None = None  # when a reading last backed the verdict confidently
         self._still_empty_at: float | None = None  # when "empty" was reached with nothing moving (doubt)
-        self._lean_since: float | None = None  # when the readings began to lean against the verdict (midpoint)
+        self._lean_since: float | None = None  # when the readings began to lean "empty" against "occupied"
         self._lean_n = 0  # readings in that lean
         self._doubted = False  # the verdict was reached on doubt and no confirmed streak has backed it yet
 
@@ -124,8 +124,7 @@ class Hysteresis:
             self._streak_since = None
         elif self._streak_since is None:
             self._streak_since = now
-        mid = 0.5 * (c.enter_p + c.exit_p)
-        if (occupied is True and p < mid) or (occupied is False and p > mid):
+        if occupied is True and p < c.leans_empty_below:  # only that way: doubt ends a visit, never starts one
             self._lean_n += 1
             if self._lean_since is None:
                 self._lean_since = now
@@ -167,10 +166,10 @@ class Hysteresis:
         return self.verdict
 
     def _leaned_long(self, now: float) -> bool:
-        """The readings have leaned against an "occupied" verdict for ``doubt_confirm_s`` (and ``confirm_frames``
-        readings)."""
+        """The readings have leaned "empty" against an "occupied" verdict for ``doubt_confirm_s`` (and
+        ``confirm_frames`` readings)."""
         c = self.cfg
-        return (c.doubt_confirm_s > 0 and self.verdict.occupied is True and self._lean_since is not None
+        return (c.doubt_confirm_s > 0 and self._lean_since is not None
                 and self._lean_n >= c.confirm_frames and now - self._lean_since >= c.doubt_confirm_s - 1e-6)
 
     def _may_change(self, now: float, moved_at: float | None, since: float | None) -> bool:
@@ -392,9 +391,9 @@ class PresenceFusion:
     def camera_leans_empty(self) -> bool:
         """The verdict says occupied but the latest reading leans empty (below the band's midpoint) and nothing
         else vouches: a passer-by's two readings flipped it and the band holds it. No car has come to rest."""
-        v, c = self.verdict, self.cfg
+        v = self.verdict
         return (v.occupied is True and v.p_occupied is not None and not self.vouched
-                and v.p_occupied < 0.5 * (c.enter_p + c.exit_p))
+                and v.p_occupied < self.cfg.leans_empty_below)
 
     @property
     def verdict(self) -> Verdict:

@@ -137,6 +137,11 @@ class OccupancyConfig(StrictModel):
     probe_s: float = Field(10.0, gt=0, le=300, description="run the plate detector at least this often, even when idle")
     assign_margin_px: float = Field(8.0, ge=0, le=500, description="a plate this close outside a bay still belongs to it")
 
+    @property
+    def leans_empty_below(self) -> float:
+        """The doubt band's midpoint: a reading under it leans "empty" (the doubt rule, an arrival's backing)."""
+        return 0.5 * (self.enter_p + self.exit_p)
+
     @model_validator(mode="before")
     @classmethod
     def _drop_deprecated(cls, data):  # noqa: ANN001, ANN206 - raw YAML mapping
