@@ -28,6 +28,7 @@ from edge_agent.bays.vision import blind_vision, classifier_vision
 from edge_agent.bays.visit_verdict import decide_visit
 from edge_agent.clock import Clock, iso
 from edge_agent.config.models import AgentConfig
+from edge_agent.control import IDENTITY, Warp
 from edge_agent.events.bus import EventBus
 from edge_agent.events.types import BayState, Event, EventType
 from edge_agent.evidence.annotate import annotate, encode_jpeg
@@ -35,8 +36,6 @@ from edge_agent.evidence.store import EvidenceSkipped, EvidenceStore
 from edge_agent.perception.lists import PlateLists
 from edge_agent.perception.types import PlateRead, Region
 from edge_agent.perception.verdict import Verdict
-
-Warp = tuple[tuple[float, float, float], tuple[float, float, float]]  # 2x3: drawn px → the frame's px
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +78,7 @@ class BayMonitor:
         self.drawn = [BayShape(b.id, b.polygon) for b in cfg.bays]
         self.shapes = list(self.drawn)  # the drawn polygons moved by the measured camera shift
         self.offset = (0.0, 0.0)  # the bays' mean shift under ``warp``
-        self.warp: Warp = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0))  # drawn px → the frame's px (``set_warp``)
+        self.warp: Warp = IDENTITY  # drawn px → the frame's px (``set_warp``)
         self.gate = ChangeGate(cfg.occupancy)
         self.gate.set_shapes(self.shapes)
         self.fusion = {b.id: PresenceFusion(cfg.occupancy, partial(self.feed.read_sensor, b.id)) for b in cfg.bays}

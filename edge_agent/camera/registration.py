@@ -45,6 +45,7 @@ import numpy as np
 
 from edge_agent import imfile
 from edge_agent.camera.orient import Orientation, all_orientations
+from edge_agent.control import IDENTITY, Warp  # 2x3: reference px -> this view's px
 from edge_agent.durable import write_durably
 
 log = logging.getLogger(__name__)
@@ -65,8 +66,6 @@ STILL_MAD = 2.0  # mean grey difference of the thumbnails beyond which the view 
 FULL_EVERY_S = 30.0  # a feature measurement at least this often, still or not
 
 
-Warp = tuple[tuple[float, float, float], tuple[float, float, float]]  # 2x3: reference px -> this view's px
-IDENTITY: Warp = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0))
 
 
 @dataclass(frozen=True)
