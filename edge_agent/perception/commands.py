@@ -89,6 +89,9 @@ def _fetch(args: argparse.Namespace) -> int:
     except UnknownGroup as exc:
         print(f"models fetch: {exc}", file=sys.stderr)
         return 2
+    except fetch_mod.FolderError as exc:  # bad input, as `models verify` says it: exit 2, not the fetch's 1
+        print(f"models fetch: {exc.option} {exc}", file=sys.stderr)
+        return 2
     except (fetch_mod.FetchError, OSError) as exc:
         print(f"models fetch: {exc}", file=sys.stderr)
         return 1
@@ -103,6 +106,9 @@ def _fetch(args: argparse.Namespace) -> int:
 def _verify(args: argparse.Namespace) -> int:
     try:
         bad = fetch_mod.verify(args.dir, _groups(args))
+    except fetch_mod.FolderError as exc:
+        print(f"models verify: {exc.option} {exc}", file=sys.stderr)
+        return 2
     except (fetch_mod.FetchError, UnknownGroup) as exc:
         print(f"models verify: {exc}", file=sys.stderr)
         return 2
