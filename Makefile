@@ -8,7 +8,7 @@ AGENT := $(VENV)/bin/edge-agent
 STAMP := $(VENV)/.installed
 ASYNCAPI_TOOLS := tests/asyncapi/node_modules/.installed
 
-.PHONY: all venv models dev-deps demo test test-extras test-paddle bench lint clean asyncapi-tools train-occupancy occupancy-folds
+.PHONY: all venv models dev-deps demo test test-extras test-paddle test-yolo bench lint clean asyncapi-tools train-occupancy occupancy-folds venv-paddle venv-yolo venv-train
 
 all: test
 
@@ -87,17 +87,34 @@ bench: models
 	$(PY) -m edge_agent.sim.flood_bench
 	$(PY) -m edge_agent.sim.shift_bench
 
-# Optional extras, each in its own venv so the default install stays lean.
-test-paddle: models
+# Optional extras, each in its own venv so the default install stays lean: .venv-paddle, .venv-yolo, .venv-train
+# (`make venv-paddle` … makes one alone). Each is stamped as .venv is: made anew (--clear) when pyproject.toml
+# changes (an extra's pins: a venv kept what it had, or test-paddle reinstalled at every run), in a checkout moved
+# since, or from a PYTHON of another version; kept as it is otherwise.
+EXTRAS := paddle yolo train
+define extra_venv
+$(VENV)-$(1)/.installed: pyproject.toml
+	@command -v $$(PYTHON) >/dev/null || { echo "make: no $$(PYTHON) here: edge-agent needs Python $$(PY_MIN) or newer; name one with PYTHON=/path/to/python3" >&2; exit 1; }
+	@$$(PYTHON) -c '$$(PY_CHECK)'
+	@$$(PYTHON) -c 'import ensurepip' 2>/dev/null || deploy/dev-deps.sh --venv
+	$$(PYTHON) -m venv $$(if $$(wildcard $(VENV)-$(1)),--clear )$(VENV)-$(1)
+	$(VENV)-$(1)/bin/python -m pip install -q --disable-pip-version-check -e '.[dev,$(1)]'
+	printf '%s\n' '$$(subst ','\'',$$(CURDIR))' > $$@
+
+venv-$(1): $(VENV)-$(1)/.installed
+
+ifneq ($$(file <$(VENV)-$(1)/.installed)$$(PY_VERSION),$$(CURDIR)$$(if $$(PY_VERSION),$$(shell sed -n 's/^version *= *//p' $(VENV)-$(1)/pyvenv.cfg 2>/dev/null)))
+.PHONY: $(VENV)-$(1)/.installed
+endif
+endef
+$(foreach x,$(EXTRAS),$(eval $(call extra_venv,$(x))))
+
+test-paddle: models $(VENV)-paddle/.installed
 	deploy/dev-deps.sh --extras paddle
-	$(PYTHON) -m venv $(VENV)-paddle
-	$(VENV)-paddle/bin/pip install -q --disable-pip-version-check -e '.[dev,paddle]'
 	$(VENV)-paddle/bin/edge-agent models fetch --group paddle
 	$(VENV)-paddle/bin/python -m pytest -q -m paddle tests
 
-test-yolo: models
-	$(PYTHON) -m venv $(VENV)-yolo
-	$(VENV)-yolo/bin/pip install -q --disable-pip-version-check -e '.[dev,yolo]'
+test-yolo: models $(VENV)-yolo/.installed
 	$(VENV)-yolo/bin/python -m pytest -q -m yolo tests
 
 test-extras: test-paddle test-yolo
@@ -105,11 +122,6 @@ test-extras: test-paddle test-yolo
 # The bay occupancy classifiers (models/occupancy.onnx and occupancy-site.onnx, committed): torch in its own venv, CPU only.
 # Needs ../shared/datasets/bays-dev (BAYS_DEV=...); `make occupancy-folds` is the scene-held-out check.
 BAYS_DEV ?= ../shared/datasets/bays-dev
-$(VENV)-train/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)-train
-	$(VENV)-train/bin/pip install -q --disable-pip-version-check -e '.[dev,train]'
-	touch $@
-
 train-occupancy: $(VENV)-train/.installed
 	$(VENV)-train/bin/edge-agent models fetch --group train
 	$(VENV)-train/bin/edge-agent occupancy train --data $(BAYS_DEV) --out models/occupancy.onnx --threads 1

@@ -3,7 +3,11 @@
 Each stage registers its own subcommands (``register(subparsers)`` in its ``commands``
 module), so this file only wires them together and owns exit codes:
 0 ok, 1 the job ran but something failed, 2 bad usage or invalid config (a ``ConfigError``
-raised by any command is reported here, with every problem and its key path), 130 interrupted (Ctrl-C).
+raised by any command is reported here, with every problem and its key path).
+A stop signal (SIGINT: Ctrl-C; SIGTERM: systemd, ``kill``, ``timeout``) unwinds every command, from its first
+line, through its clean-up (``finally`` blocks: no scratch file, no half output, the stop plan of ``run``): a
+service (``SERVICES``: a stop is how it ends) exits 0 once stopped, also while it is still starting; every other
+command is a job the signal cut short, exit 128 + the signal (130 Ctrl-C, 143 SIGTERM).
 Two more for every command, so no command has to remember them: a reader of stdout that went away
 (``| head -1``) ends the command quietly, exit 1; and a file the command could not read or write (a folder
 given for a file, no permission, a path under a file) is one line naming it, exit 2, never a traceback.
@@ -14,7 +18,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import signal
 import sys
+import threading
 
 from edge_agent import __version__
 from edge_agent.cliargs import os_error_text, stdout_gone
@@ -36,6 +42,23 @@ COMMAND_MODULES = (
     "edge_agent.runtime.visits",  # eval-visits and label join the ``occupancy`` group (occupancy.commands.actions)
     "edge_agent.runtime.label",
 )
+
+
+#: Commands whose normal end is a stop signal (``run`` under systemd, ``review``, ``consume``): stopped, at any
+#: moment, is success, exit 0 — what ``run`` does once running, and what systemd expects of a unit it stops (an
+#: exit 143 is a failure to it). Before, a SIGTERM while one was still starting (imports, models, databases: some
+#: seconds on a Pi) killed it outright, and a Ctrl-C then was a ``KeyboardInterrupt`` traceback.
+SERVICES = frozenset({"run", "review", "consume"})
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread as Ctrl-C raises ``KeyboardInterrupt`` (not an ``Exception``: no
+    ``except Exception`` swallows it): the command unwinds through its clean-up instead of dying where it stood."""
+
+
+def _terminate(_signum: int, _frame: object) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: a second SIGTERM must not cut the clean-up short
+    raise Terminated
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,16 +84,24 @@ def _name_commands(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     words = sys.argv[1:] if argv is None else argv
-    if next((w for w in words if not w.startswith("-")), None) != "run":
-        return _main(argv)
-    # before the command modules load (about a second here): a SIGHUP meanwhile ended `run`, exit 129
-    from edge_agent.ops.signals import hold_early_hangups
+    command = next((w for w in words if not w.startswith("-")), None)
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None  # before the modules load
+    early = None
+    if command == "run":  # before the command modules load (about a second here): a SIGHUP meanwhile ended `run`
+        from edge_agent.ops.signals import hold_early_hangups
 
-    early = hold_early_hangups()
+        early = hold_early_hangups()
     try:
         return _main(argv)
+    except (KeyboardInterrupt, Terminated) as exc:  # also while the command modules load, before any handler
+        sig = signal.SIGINT if isinstance(exc, KeyboardInterrupt) else signal.SIGTERM
+        return 0 if command in SERVICES else 128 + sig
     finally:
-        early.restore()
+        if early is not None:
+            early.restore()
+        if previous is not None:  # a test process that called ``cli.main`` keeps its own
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
@@ -103,8 +134,6 @@ def _main(argv: list[str] | None) -> int:
     except ConfigError as exc:  # any command: one readable report naming the keys, exit 2
         print(exc.report(), file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        return 130
     except BrokenPipeError:  # `users list | head -1`, `stats --csv | head`: was a traceback on stderr
         stdout_gone()
         return 1

@@ -10,10 +10,11 @@ turns the ``ArgumentTypeError`` into its usage line and exit 2.
 from __future__ import annotations
 
 import argparse
+import io
 import math
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import IO, Callable
 
 
 def whole_number(lo: int, hi: int, says: str = "must be") -> Callable[[str], int]:
@@ -118,3 +119,32 @@ def output_over_input(command: str, option: str, out: Path | str | None, inputs:
             return True
     return False
 
+
+
+class OpenedAtFirstWrite(io.TextIOBase):
+    """A command's streamed text output (``replay -o EVENTS``), opened (emptied) at its first write, not before
+    the work: every input — the config, its models and calibration, the clip — is then opened and checked before
+    the old file is touched. Why: ``replay site.yaml missing.mp4 -o ev.jsonl`` emptied the events of the last
+    replay, then said the clip was missing. Lines are written as they come (a reader may follow them)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+        self._file: IO[str] | None = None
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        if self._file is None:
+            self._file = self.path.open("w", encoding="utf-8")
+        return self._file.write(text)
+
+    def flush(self) -> None:
+        if self._file is not None:
+            self._file.flush()
+
+    def close(self) -> None:
+        super().close()  # flushes first
+        if self._file is not None:
+            self._file.close()

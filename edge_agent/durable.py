@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -73,3 +74,36 @@ def write_output(path: Path, text: str) -> None:
     disk or a Ctrl-C left a cut-off file under the name a script reads (the old metrics gone, the new ones half
     there). Raises OSError, the old file as it was."""
     write_durably(path, text.encode("utf-8"), sync_dir=False)
+
+
+@contextmanager
+def output_folder(folder: Path) -> Iterator[Path]:
+    """Fill a command's output folder (``eval --failures DIR``) whole or not at all: the files go to a scratch
+    folder beside it (``.{name}.{pid}.tmp``), synced, which then takes its place; an error, a full disk or a Ctrl-C
+    on the way removes the scratch folder and leaves ``folder`` as it was. Why: written in place, a crash left a
+    cut-off ``failures.csv`` beside the crops of an earlier run under the same numbers. The folder is replaced
+    as a whole, so it must hold the command's files only (the command checks that before its work). Between the
+    two renames (microseconds) a SIGKILL leaves the old folder as ``.{name}.{pid}.old``."""
+    scratch = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
+    old = folder.with_name(f".{folder.name}.{os.getpid()}.old")
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir()
+    try:
+        yield scratch
+        for p in scratch.iterdir():
+            with open(p, "rb") as fh:
+                os.fsync(fh.fileno())
+        fsync_dir(scratch)
+        if folder.exists():
+            os.replace(folder, old)
+        try:
+            os.replace(scratch, folder)
+        except BaseException:
+            if old.exists():
+                os.replace(old, folder)
+            raise
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+    fsync_dir(folder.parent)

@@ -97,3 +97,43 @@ def test_bench_labels_and_json_are_checked_before_the_work(tmp_path, capsys):
     blocker.write_text("x")
     assert cli.main(["bench", "--json", str(blocker / "b.json")]) == 2
     assert capsys.readouterr().err.startswith(f"bench: cannot write --json {blocker / 'b.json'}: ")
+
+
+_SIGNAL_AT = """
+import os, signal, sys
+from edge_agent import cli
+where, sig = sys.argv[1], getattr(signal, sys.argv[2])
+real = getattr(cli, where)
+def signalled(*args):  # the signal is real, sent to this process; its handler runs right here, in the main thread
+    os.kill(os.getpid(), sig)
+    return real(*args)
+setattr(cli, where, signalled)
+raise SystemExit(cli.main(sys.argv[3:]))
+"""
+
+
+@pytest.mark.parametrize("where", ["build_parser", "heap_returns_large_blocks"])  # modules loading; the command's start
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
+@pytest.mark.parametrize("argv, stopped", [
+    (["review", "--config", "/nonexistent/site.yaml"], 0),  # services: a stop is how they end, at any moment
+    (["consume", "--broker", "mqtt://127.0.0.1:1"], 0),
+    (["run", "--config", "/nonexistent/site.yaml"], 0),
+    (["check-config", "/nonexistent/site.yaml"], "128+"),  # a job cut short: 128 + the signal
+    (["occupancy", "eval", "/nonexistent/frames.csv"], "128+"),
+])
+def test_a_stop_signal_while_a_command_starts_ends_it_as_once_it_runs(tmp_path, where, sig, argv, stopped):
+    """``review`` / ``consume`` exit 0 on SIGTERM or Ctrl-C once running, as ``run`` does, and as systemd expects of
+    a unit it stops; but in their first seconds (the command modules loading, a database opening) a SIGTERM killed
+    them where they stood (no clean-up; -15) and a Ctrl-C was a ``KeyboardInterrupt`` traceback (-2) or exit 130.
+    Every command now unwinds from its first line: a service exits 0, a job 128 + the signal, no traceback."""
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", _SIGNAL_AT, where, sig, *argv], capture_output=True, text=True,
+                         timeout=120, cwd=tmp_path, env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin",
+                                                         "LC_ALL": "C.UTF-8"})
+    expected = 128 + getattr(signal, sig) if stopped == "128+" else stopped
+    assert (out.returncode, out.stderr) == (expected, "")

@@ -254,7 +254,7 @@ def _folds(args: argparse.Namespace) -> int:
                                         np.concatenate([s.p for s in both]), []).overall().as_dict()
         table += "\n\nThe held-out lots on degraded copies of their images:\n\n" + format_degraded(rep["degraded"])
     write_json(args.out_dir / "folds.json", rep)
-    (args.out_dir / "folds.md").write_text(table + "\n", encoding="utf-8")
+    write_output(args.out_dir / "folds.md", table + "\n")
     print(table)
     return 0
 

@@ -217,5 +217,9 @@ def export(net, out: Path, cfg: TrainConfig, sample: np.ndarray) -> None:  # noq
 
 
 def write_json(path: Path, obj: dict) -> None:
+    """A report whole or not at all (``durable.write_output``), as the model beside it: after hours of training, a
+    Ctrl-C or a full disk while it was written in place left a cut-off file under the model's name."""
+    from edge_agent.durable import write_output
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(obj, indent=2) + "\n", encoding="utf-8")
+    write_output(path, json.dumps(obj, indent=2) + "\n")

@@ -89,6 +89,9 @@ def _fetch(args: argparse.Namespace) -> int:
     except UnknownGroup as exc:
         print(f"models fetch: {exc}", file=sys.stderr)
         return 2
+    except fetch_mod.FolderError as exc:  # bad input, as `models verify` says it: exit 2, not the fetch's 1
+        print(f"models fetch: {exc.option} {exc}", file=sys.stderr)
+        return 2
     except (fetch_mod.FetchError, OSError) as exc:
         print(f"models fetch: {exc}", file=sys.stderr)
         return 1
@@ -103,6 +106,9 @@ def _fetch(args: argparse.Namespace) -> int:
 def _verify(args: argparse.Namespace) -> int:
     try:
         bad = fetch_mod.verify(args.dir, _groups(args))
+    except fetch_mod.FolderError as exc:
+        print(f"models verify: {exc.option} {exc}", file=sys.stderr)
+        return 2
     except (fetch_mod.FetchError, UnknownGroup) as exc:
         print(f"models verify: {exc}", file=sys.stderr)
         return 2
@@ -425,6 +431,7 @@ def _eval(args: argparse.Namespace) -> int:
         LabelError,
         degrade_table,
         evaluate,
+        failures_folder_problem,
         format_metrics,
         load_labels,
         write_failures,
@@ -443,7 +450,11 @@ def _eval(args: argparse.Namespace) -> int:
     if output_over_input("eval", "--json", args.json, {"labels file": args.labels}):
         return 2
     if not (output_ready("eval", "--json", args.json, args.json and args.json.parent)
-            and output_ready("eval", "--failures", args.failures, args.failures)):
+            and output_ready("eval", "--failures", args.failures, args.failures and args.failures.parent)):
+        return 2
+    problem = args.failures and failures_folder_problem(args.failures)
+    if problem:
+        print(f"eval: --failures {args.failures} {problem}", file=sys.stderr)
         return 2
     try:  # checked whole before the run: a bad row is one line naming it, not a traceback after minutes
         labelled = load_labels(args.labels)

@@ -12,6 +12,7 @@ import csv
 import dataclasses
 import difflib
 import math
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -339,11 +340,38 @@ def format_metrics(m: dict) -> str:
     ])
 
 
+#: What ``write_failures`` puts in its folder: ``failures.csv``, ``contact_sheet.jpg``, ``NNN_why.jpg``.
+FAILURE_FILES = re.compile(r"failures\.csv|contact_sheet\.jpg|\d{3}_\w+\.jpg")
+
+
+def failures_folder_problem(out_dir: Path) -> str | None:
+    """Why ``out_dir`` cannot be the ``--failures`` folder, or None: it is replaced whole (``write_failures``), so
+    it must be new or hold an earlier run's failures only — never a folder of other files (``--failures .``)."""
+    if not out_dir.exists():
+        return None
+    if not out_dir.is_dir():
+        return "is not a folder"
+    other = sorted(p.name for p in out_dir.iterdir() if not (p.is_file() and FAILURE_FILES.fullmatch(p.name)))
+    if other:
+        return (f"holds what eval does not write there ({', '.join(other[:3])}{' …' if len(other) > 3 else ''}), "
+                "and the folder is replaced whole: name a folder of its own")
+    return None
+
+
 def write_failures(rep: Report, out_dir: Path, root: Path, limit: int = 200) -> int:
-    """One annotated crop per failure plus ``contact_sheet.jpg`` and ``failures.csv``."""
+    """One annotated crop per failure plus ``contact_sheet.jpg`` and ``failures.csv``, replacing ``out_dir`` whole
+    once all are written (``durable.output_folder``): written in place, a Ctrl-C or a full disk left a cut-off
+    ``failures.csv`` beside crops of the run before, under the same numbers."""
+    from edge_agent.durable import output_folder
+
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    with output_folder(out_dir) as scratch:
+        return _write_failures(rep, scratch, root, limit)
+
+
+def _write_failures(rep: Report, out_dir: Path, root: Path, limit: int) -> int:
     from edge_agent.perception.annotate import annotate, contact_sheet
 
-    out_dir.mkdir(parents=True, exist_ok=True)
     fails = rep.failures()
     tiles = []
     with open(out_dir / "failures.csv", "w", newline="", encoding="utf-8") as f:

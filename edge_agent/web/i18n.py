@@ -141,19 +141,24 @@ _TEXT: dict[str, tuple[str, str]] = {
     "config_invalid": ("配置无效", "Invalid config"),
     "config_saved": ("已保存，代理正在重新加载", "Saved; the agent is reloading"),
     "config_saved_not_applied": ("已保存，但运行中的代理未能应用", "Saved, but the running agent did not apply it"),
-    "save_login_expired": ("登录已过期，未保存。请在新窗口登录，再刷新本页重画并保存。",
-                           "Your session ended: nothing was saved. Sign in in another tab, then reload this page, "
-                           "draw again and save."),
-    "save_page_expired": ("页面已过期（已在其他窗口重新登录或退出），未保存。请刷新本页后重画并保存。",
+    "save_login_expired": ("登录已过期，未保存。请在新窗口登录，再刷新本页（画线保留）并保存。",
+                           "Your session ended: nothing was saved. Sign in in another tab, then reload this page "
+                           "(your drawing is kept) and save."),
+    "save_page_expired": ("页面已过期（已在其他窗口重新登录或退出），未保存。请刷新本页（画线保留）后保存。",
                           "This page has expired (a sign-in or out in another tab): nothing was saved. Reload the "
-                          "page, draw again and save."),
+                          "page (your drawing is kept) and save."),
     "save_failed": ("未保存", "Not saved"),
-    "save_view_moved": ("未保存：拍摄此画面后摄像头已移动。请刷新本页，在当前画面上重画并保存。",
-                        "Not saved: the camera has moved since this picture was taken. Reload the page, draw on "
-                        "the current picture and save."),
-    "save_stale": ("未保存：拍摄此画面后，车位已在别处保存或摄像头画面已被确认为新参考。请刷新本页，在当前画面上重画并保存。",
+    "save_view_moved": ("未保存：拍摄此画面后摄像头已移动。请拍新画面（画线保留），对照新画面调整后保存。",
+                        "Not saved: the camera has moved since this picture was taken. Take a new picture (your "
+                        "drawing is kept), fit the drawing to it and save."),
+    "save_stale": ("未保存：拍摄此画面后，车位已在别处保存或摄像头画面已被确认为新参考。请拍新画面（画线保留），对照新画面调整后保存。",
                    "Not saved: the bays were saved elsewhere, or the camera's view confirmed as the new reference, "
-                   "since this picture was taken. Reload the page, draw on the current picture and save."),
+                   "since this picture was taken. Take a new picture (your drawing is kept), fit the drawing to it "
+                   "and save."),
+    "installer_new_picture": ("拍新画面并保留画线", "Take a new picture, keep my drawing"),
+    "installer_drawing_kept": ("已保留上一画面上的画线：请对照此画面检查、调整后保存（刷新本页则显示已保存的车位）。",
+                               "Your drawing from the previous picture is kept: check it against this picture, adjust "
+                               "it and save (reload the page for the saved bays instead)."),
     "readonly_config": ("页面启动时未指定配置文件，无法保存", "Started without a config file: saving is off"),
     "when": ("时间", "When"),
     "user": ("用户", "User"),

@@ -16,6 +16,7 @@ from edge_agent.events.schemas import quote
 from edge_agent.web.context import (
     audit,
     ctx_of,
+    head_only,
     is_form,
     lang_of,
     render,
@@ -103,7 +104,7 @@ def installer(request: Request):
     try:
         if last is not None and 0 <= now - last[0] < SNAPSHOT_REUSE_S and _unmoved(ctx.control, last[1]):
             view = last[1]
-        else:
+        elif not head_only(request):  # a HEAD (a probe, a link checker) takes and stores no camera picture
             view = _installer_view(ctx.control)
             ctx.installer_snapshot = (now, view)
             with ctx.installer_views_lock:

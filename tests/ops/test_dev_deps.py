@@ -357,3 +357,48 @@ def test_a_python_named_of_another_version_remakes_the_venv(tmp_path):
     assert make_venv("PYTHON=python3.12") == ["venv python3.12 -m venv --clear .venv"]
     assert make_venv("PYTHON=python3.12") == []
     assert make_venv() == []  # no PYTHON named: the venv there is kept, whatever python3 is
+
+
+def test_the_extras_venvs_are_made_anew_when_pyproject_changes_or_the_checkout_moves(tmp_path):
+    """`.venv-paddle` and `.venv-yolo` had no stamp (a venv and a pip install at every `make test-paddle`), and
+    `.venv-train`'s was a `touch`: an extra's pins changed in pyproject.toml were installed over what the venv had
+    (a package the extra dropped stayed), and in a moved checkout its scripts named the old folder. Each is now
+    stamped as .venv is: made anew (--clear) on a changed pyproject.toml or a moved checkout, kept otherwise."""
+    if shutil.which("make") is None:
+        pytest.skip("make not installed")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "fakepython").write_text(LOGGING_PYTHON)
+    (bin_dir / "fakepython").chmod(0o755)
+    for real in ("mkdir", "printf", "chmod", "sh", "touch"):
+        (bin_dir / real).symlink_to(shutil.which(real))
+    log = tmp_path / "log"
+    log.write_text("")
+    stamps = [f".venv-{x}/.installed" for x in ("paddle", "yolo", "train")]
+
+    def make(repo: Path) -> list[str]:
+        before = len(log.read_text().splitlines())
+        res = subprocess.run([shutil.which("make"), "-C", str(repo), *stamps, "PYTHON=fakepython"], capture_output=True,
+                             text=True, timeout=60, env={"PATH": str(bin_dir), "FAKE_LOG": str(log)})
+        assert res.returncode == 0, res.stdout + res.stderr
+        return log.read_text().splitlines()[before:]
+
+    repo = tmp_path / "edge agent"
+    (repo / "deploy").mkdir(parents=True)
+    for name in ("Makefile", "pyproject.toml", "deploy/dev-deps.sh"):
+        shutil.copy2(REPO / name, repo / name)
+    made = [f"venv -m venv .venv-{x}" for x in ("paddle", "yolo", "train")]
+    anew = [f"venv -m venv --clear .venv-{x}" for x in ("paddle", "yolo", "train")]
+    assert make(repo) == made
+    assert make(repo) == []  # up to date
+    pyproject = repo / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('yolo = ["ultralytics>=8.1"]', 'yolo = ["ultralytics>=8.3"]'))
+    earlier = pyproject.stat().st_mtime - 10  # the venvs were made before the edit
+    for stamp in stamps:
+        os.utime(repo / stamp, (earlier, earlier))
+    assert make(repo) == anew
+    assert make(repo) == []
+    moved = repo.rename(tmp_path / "moved")
+    assert make(moved) == anew
+    assert all((moved / s).read_text() == f"{moved}\n" for s in stamps)
+    assert make(moved) == []

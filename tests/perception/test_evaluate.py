@@ -6,6 +6,7 @@ import pytest
 
 from edge_agent.perception.evaluate import Label, Outcome, Report, match
 from edge_agent.perception.types import PlateRead
+from tests.tmpfs import tiny_disk  # noqa: F401  (fixture)
 
 
 def read(text, box, colour="blue", nev=False):
@@ -241,3 +242,54 @@ def test_labels_as_people_type_them_score_as_the_plate(tmp_path, pipeline):
     (tmp_path / "labels.csv").write_text("\n".join([HEADER, *rows]) + "\n", encoding="utf-8")
     m = evaluate(pipeline.process, tmp_path / "labels.csv", progress=False).metrics()
     assert (m["images"], m["errors"], m["detection_recall"], m["exact_text_single_row"]) == (3, 0, 1.0, 1.0)
+
+
+def _missed(tmp_path, n: int) -> Report:
+    """``n`` plates not found, each in an image of its own on disk (so each gets its crop)."""
+    import cv2
+    import numpy as np
+
+    rng = np.random.default_rng(n)
+    outcomes = []
+    for i in range(n):
+        cv2.imwrite(str(tmp_path / f"car{i}.jpg"), rng.integers(0, 255, (240, 320, 3), dtype=np.uint8))
+        outcomes.append(Outcome(Label(f"car{i}.jpg", "苏E12345", "blue", (100, 100, 200, 140), ""), None))
+    return Report(outcomes, latencies_ms=[10] * n)
+
+
+def test_the_failures_folder_is_replaced_whole_never_left_half_written(tmp_path, tiny_disk):  # noqa: F811
+    """``eval --failures DIR`` wrote in place: a full disk (or Ctrl-C) midway left a cut-off ``failures.csv``, and a
+    run with fewer failures than the last left the last run's crops beside its own under the same numbers. The
+    folder now holds one run's failures, whole: the new run's once all are written, the old one's otherwise."""
+    from edge_agent.perception.evaluate import write_failures
+    from tests.tmpfs import fill
+
+    disk = tiny_disk(2)
+    fail = disk / "fail"
+    assert write_failures(_missed(tmp_path, 3), fail, tmp_path) == 3
+    before = {p.name: p.read_bytes() for p in fail.iterdir()}
+    assert {"failures.csv", "contact_sheet.jpg", "000_missed.jpg", "002_missed.jpg"} <= set(before)
+    assert write_failures(_missed(tmp_path, 1), fail, tmp_path) == 1  # fewer failures: no crop of the last run
+    assert sorted(p.name for p in fail.iterdir()) == ["000_missed.jpg", "contact_sheet.jpg", "failures.csv"]
+    assert write_failures(_missed(tmp_path, 3), fail, tmp_path) == 3
+    before = {p.name: p.read_bytes() for p in fail.iterdir()}
+    fill(disk, leave_bytes=8 * 1024)  # room for the csv, not for the crops
+    with pytest.raises(OSError):
+        write_failures(_missed(tmp_path, 3), fail, tmp_path)
+    assert {p.name: p.read_bytes() for p in fail.iterdir()} == before  # the last run's, whole
+    assert sorted(p.name for p in disk.iterdir()) == ["fail", "filler.bin"]  # no scratch folder left
+
+
+def test_a_failures_folder_holding_other_files_is_refused_before_the_run(tmp_path, models_dir, capsys):
+    """The folder is replaced whole: ``--failures .`` (or any folder of other files) is one line, exit 2, untouched."""
+    from edge_agent.cli import main
+
+    labels = tmp_path / "labels.csv"
+    labels.write_text(HEADER + "\n", encoding="utf-8")
+    (tmp_path / "notes.txt").write_text("mine", encoding="utf-8")
+    rc = main(["eval", "--labels", str(labels), "--failures", str(tmp_path), "--models", str(models_dir)])
+    captured = capsys.readouterr()
+    assert rc == 2 and "detection recall" not in captured.out
+    assert captured.err == f"eval: --failures {tmp_path} holds what eval does not write there (labels.csv, notes.txt)" \
+                           ", and the folder is replaced whole: name a folder of its own\n"
+    assert (tmp_path / "notes.txt").read_text(encoding="utf-8") == "mine"

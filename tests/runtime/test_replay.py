@@ -111,6 +111,39 @@ def test_replay_names_a_missing_source(tmp_path, capsys):
     assert "nope.mp4" in capsys.readouterr().err
 
 
+def test_a_replay_that_cannot_start_leaves_the_events_file_of_the_last_one_as_it_was(tmp_path, models_dir, capsys):
+    """``replay site.yaml missing.mp4 -o ev.jsonl`` emptied ev.jsonl (the events of the last replay, 18 bytes → 0),
+    then said the clip was missing; so did a clip that is no video and a config whose calibration the agent refuses.
+    Every input is opened before the events file is touched."""
+    from edge_agent.bays.calibration import SiteCalibration
+    from edge_agent.bays.classifier import SITE_MODEL, BayClassifier
+
+    cfg = scene_config(str(tmp_path / "data"), perception={"models_dir": str(models_dir)})
+    p = tmp_path / "c.yaml"
+    p.write_text(yaml.safe_dump(cfg.model_dump(mode="json"), allow_unicode=True), encoding="utf-8")
+    events = tmp_path / "e.jsonl"
+    events.write_text('{"kind": "marker", "type": "replay_started"}\n', encoding="utf-8")
+    before = events.read_bytes()
+    not_video = tmp_path / "clip.mp4"
+    not_video.write_text("not a video", encoding="utf-8")
+    for source, says in ((tmp_path / "nope.mp4", "no such file or folder"), (not_video, "cannot open")):
+        assert main(["replay", str(p), str(source), "-o", str(events)]) == 2
+        assert says in capsys.readouterr().err
+        assert events.read_bytes() == before
+    site = BayClassifier.load(SITE_MODEL)  # a calibration made for another model than the one the config names
+    SiteCalibration(site.head(), site.model_sha256, 10, 10, 0.5, 0.6, model=SITE_MODEL.name).save(tmp_path / "cal.json")
+    refused = scene_config(str(tmp_path / "data"), perception={"models_dir": str(models_dir)},
+                           occupancy={"model": "occupancy.onnx", "calibration": str(tmp_path / "cal.json")})
+    p.write_text(yaml.safe_dump(refused.model_dump(mode="json"), allow_unicode=True), encoding="utf-8")
+    clip = tmp_path / "clip.avi"
+    write_clip(clip, hold(1, EMPTY))
+    assert main(["replay", str(p), str(clip), "-o", str(events)]) == 2
+    assert "occupancy.calibration" in capsys.readouterr().err
+    assert events.read_bytes() == before
+    assert main(["replay", str(p), str(clip), "-o", str(tmp_path)]) == 2  # a folder: said before the work
+    assert capsys.readouterr().err == f"replay: --events {tmp_path} is a folder: name a file\n"
+
+
 def test_replay_keeps_the_runs_calibration_and_the_model_it_brings(tmp_path, models_dir):
     """The replay moves data_dir: a calibration named relative to the run's data_dir is still found, and a
     config that sets only the calibration still runs the model the calibration was made for."""

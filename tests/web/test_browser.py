@@ -350,9 +350,57 @@ def test_a_save_after_the_camera_was_knocked_since_the_picture_says_so_and_keeps
             assert parts.agent.camera_moved
             page.click("#save")
             page.wait_for_selector("#result.flash.error")
-            assert page.inner_text("#result") == "未保存：拍摄此画面后摄像头已移动。请刷新本页，在当前画面上重画并保存。"
+            assert page.inner_text("#result") == "未保存：拍摄此画面后摄像头已移动。请拍新画面（画线保留），对照新画面调整后保存。"
             assert "A · 4" in page.inner_text("#bay-list")  # the drawing is still on the page
             ctx.close()
         assert not (tmp_path / "data" / "overrides.yaml").exists()
+    finally:
+        parts.agent.stop()
+
+
+def test_after_a_refused_save_a_new_picture_keeps_the_drawing_and_the_save_is_on_it(browser, tmp_path, clock):
+    """A Save refused because the camera was knocked since the picture (409 ``view_moved``; ``stale`` and an ended
+    session alike) kept the drawing on the page, but saving needed a reload, and the reload lost it: every bay to
+    draw again. Now "take a new picture, keep my drawing" reloads with the drawing put back on the new picture, and
+    the Save names that picture (the 409 rule unchanged): it is written as drawn, the corrections in it kept."""
+    from edge_agent.sim.scenario import run_scripted
+    from edge_agent.sim.synthetic import BAY_A, render
+    from tests.web.test_installer_shift import DX, DY, PARKED, _agent, _off, _on_lines, shifted
+
+    parts, _ = _agent(tmp_path, clock, shifted(render(PARKED), DX, DY), shifted(render(PARKED), 60, 0))
+    try:
+        with WebServer(parts.web.app, "127.0.0.1", 0) as srv:
+            ctx, page = login(browser, srv.url)
+            page.goto(srv.url + "/installer")
+            assert image_ok(page, "#snap") and page.locator("#new-picture").is_hidden()
+            first = page.get_attribute("#snap", "src")
+            box = page.locator("#draw").bounding_box()
+            sx, sy = box["width"] / 960, box["height"] / 540
+            (x, y), to = _on_lines(BAY_A)[3], (50.0, 500.0)  # the installer's correction: bay A's bottom-left corner
+            page.mouse.move(box["x"] + x * sx, box["y"] + y * sy)
+            page.mouse.down()
+            page.mouse.move(box["x"] + to[0] * sx, box["y"] + to[1] * sy, steps=4)
+            page.mouse.up()
+            run_scripted(parts.agent.step, clock, 6, 5)  # the camera knocked 60 px meanwhile
+            assert parts.agent.camera_moved
+            page.click("#save")
+            page.wait_for_selector("#result.flash.error")
+            assert not (tmp_path / "data" / "overrides.yaml").exists()
+            with page.expect_navigation():
+                page.click("#new-picture")
+            assert image_ok(page, "#snap") and page.get_attribute("#snap", "src") != first  # a new picture
+            assert page.locator("#kept").is_visible()
+            assert page.locator(".camera-moved").count() == 1
+            shot(page, "installer-drawing-kept-laptop")
+            page.click("#save")
+            page.wait_for_selector("#result.flash.ok")
+            run_scripted(parts.agent.step, clock, 1, 5)  # the reloaded agent's first frame: a picture to take
+            page.reload()  # the drawing was put back once: the page now shows what was saved, without the note
+            assert image_ok(page, "#snap") and page.locator("#kept").is_hidden()
+            ctx.close()
+        saved = {b["id"]: b["polygon"] for b in yaml.safe_load(
+            (tmp_path / "data" / "overrides.yaml").read_text(encoding="utf-8"))["bays"]}
+        assert _off(saved["A"][3:], [to]) < 2.0, saved["A"]  # the correction, kept across the new picture
+        assert _off(saved["A"][:3], _on_lines(BAY_A)[:3]) < 2.0, saved["A"]  # the rest as drawn, not redrawn
     finally:
         parts.agent.stop()

@@ -7,10 +7,30 @@
   const img = document.getElementById("snap");
   const list = document.getElementById("bay-list"), idInput = document.getElementById("bay-id");
   const COLOURS = ["#16a34a", "#2563eb", "#ea580c", "#9333ea", "#0891b2", "#ca8a04"];
+  // A Save refused with "reload the page and draw again" (the camera moved, a Save elsewhere, the session ended)
+  // lost the drawing with the reload it asked for. The drawing is kept in this tab (sessionStorage) and put back
+  // once on the next load, on the new picture: the Save is then on that picture (the 409 rule is the server's).
+  const DRAFT = "edge-agent.installer.draft";
+  let kept = null;
+  try { kept = JSON.parse(sessionStorage.getItem(DRAFT) || "null"); sessionStorage.removeItem(DRAFT); } catch (e) { kept = null; }
+  if (kept && Array.isArray(kept.bays)) {
+    bays.splice(0, bays.length, ...kept.bays);
+    document.getElementById("kept").hidden = false;
+  } else kept = null;
   let sel = bays.length ? 0 : -1, drag = -1, last = -1;  // last: the corner touched last (phones have no double-click)
 
+  function pictureSize() { return img && img.naturalWidth ? [img.naturalWidth, img.naturalHeight] : undefined; }
+  function keepDraft() {
+    try { sessionStorage.setItem(DRAFT, JSON.stringify({bays, size: pictureSize()})); } catch (e) { /* private mode */ }
+  }
   function fit() {  // the canvas uses image pixels; CSS scales it, so saved points are never guessed
     if (img && img.naturalWidth) { canvas.width = img.naturalWidth; canvas.height = img.naturalHeight; }
+    const was = kept && kept.size;  // a kept drawing made on a picture of another size: the same place in this one
+    if (was && img && img.naturalWidth && (was[0] !== img.naturalWidth || was[1] !== img.naturalHeight)) {
+      const kx = img.naturalWidth / was[0], ky = img.naturalHeight / was[1];
+      bays.forEach(b => { b.polygon = b.polygon.map(p => [Math.round(p[0] * kx), Math.round(p[1] * ky)]); });
+    }
+    kept = null;
     draw();
   }
   function scale() { return canvas.width / canvas.getBoundingClientRect().width; }
@@ -84,11 +104,13 @@
   document.getElementById("save").onclick = async () => {
     const out = document.getElementById("result");
     out.className = ""; out.textContent = "…";
-    const size = img && img.naturalWidth ? [img.naturalWidth, img.naturalHeight] : undefined;  // what was drawn on
+    const size = pictureSize();  // what was drawn on
+    newPicture.hidden = true;
     const r = await fetch("/installer", {method: "POST", credentials: "same-origin",
       headers: {"Content-Type": "application/json", "X-CSRF-Token": csrf}, body: JSON.stringify({bays, size, picture: data.picture})});
     const body = await r.json().catch(() => ({}));
     if (r.ok && body.ok) {
+      try { sessionStorage.removeItem(DRAFT); } catch (e) { /* private mode */ }
       // saved, but the agent may have refused the reload (a lock change waiting for a restart, models it cannot
       // load): green "Saved; the agent is reloading" then read as applied while the old bays ran on
       const applied = !body.reload || body.reload.ok;
@@ -109,7 +131,14 @@
     else if (r.status === 401) out.textContent = T.login_expired;
     else if (r.status === 403) out.textContent = body.detail ? `${T.not_allowed}: ${body.detail}` : T.page_expired;
     else out.textContent = `${T.not_saved}: ${r.status} ${body.detail || r.statusText}`;
+    // each of these asks for a reload: the drawing goes with it (the button, or the browser's own reload)
+    if (body.view_moved || body.stale || r.status === 401 || (r.status === 403 && !body.detail)) {
+      keepDraft();
+      newPicture.hidden = false;
+    }
   };
+  const newPicture = document.getElementById("new-picture");
+  newPicture.onclick = () => { keepDraft(); window.location.reload(); };
   window.addEventListener("resize", draw);
   if (img) { img.complete ? fit() : img.addEventListener("load", fit); }
   select(sel);
