@@ -108,6 +108,8 @@ class Interlock:
                 yield
             finally:
                 self._depth.n -= 1
+                if self._depth.n == 0 and not self._rising():
+                    self.latches.set_rising(self.cfg.id, False)  # the rise has ended: its record goes
         if self._depth.n == 0:
             self._flush()
 
@@ -127,12 +129,18 @@ class Interlock:
 
     # -- public -----------------------------------------------------------------------------
     def start(self) -> None:
-        """Learn the real position from the switches; never assume it. A saved fault latches again."""
+        """Learn the real position from the switches; never assume it. A saved fault latches again.
+
+        An arm found up whose last rise no run saw end is lowered: the agent died mid-rise (SIGKILL, out of
+        memory, a hang and the watchdog), the relay stayed on and the arm ran on to its end stop with nothing
+        checking the bay on the way — a car that rolled in meanwhile is over it. It was taken as up, for good,
+        with nothing said. An arm that reached its up switch watched and rested there stays up."""
         with self.guard():
             self._motor_stop()
             sw = self._switches = self.driver.read_switches()
             self._pending = None
             saved = self.latches.fault(self.cfg.id)
+            rose = self.latches.rising(self.cfg.id)
             if saved is not None:
                 self._enter_fault(saved.code, saved.message, lower=True, restored=saved)
             elif sw.position == "both":
@@ -140,6 +148,11 @@ class Interlock:
             elif sw.position == "neither":
                 self._enter_fault("position_unknown", "arm between the limit switches at start-up "
                                   "(power lost mid-move?)", lower=True)
+            elif sw.position == "up" and rose is not None:
+                log.warning("lock %s: found up at start-up after a rise begun %s that no run saw end: lowered",
+                            self.cfg.id, rose)
+                self._start(_Motion("down", self.clock.monotonic(), f"found up after a rise begun {rose} that "
+                                    "nothing watched to its end (the agent stopped mid-rise)", recovery=True))
             else:
                 self._set_state(sw.position, "position read from limit switches at start-up")
             self.driver.on_input_change(self._input_changed)
@@ -366,6 +379,7 @@ class Interlock:
             if self.fault or self.vehicle_possible() or wait > 0:  # the last gate before the UP line
                 log.error("lock %s: UP start while unsafe (or reversing) ignored", self.cfg.id)
                 return
+            self.latches.set_rising(self.cfg.id, True)  # on disk before the line: a kill now leaves it rising
             self.driver.motor_up()
             self._moves.append(self.clock.monotonic())
             self._up_losses.rising()
@@ -381,6 +395,9 @@ class Interlock:
         self._last_refusal = None
         if not self.fault:
             self._set_state("moving", m.reason, m.operator, direction=m.target, safety=m.recovery or None)
+
+    def _rising(self) -> bool:
+        return self._motion is not None and self._motion.target == "up"
 
     def _abort_rise(self, why: tuple[str, str]) -> None:
         self._motor_stop()

@@ -1,0 +1,62 @@
+"""Compound failures and timing around a raise: what the interlock cannot watch must not leave an arm up.
+
+Each test runs the lock stage as the agent builds it (``build_locks`` on gpiozero's MockFactory pins or the
+simulator, the camera's evidence through a ``BayFeed``, the latch file on disk, a fake clock) and ends with the
+rig's invariant: the UP output never on while a vehicle may be there.
+"""
+
+from __future__ import annotations
+
+from edge_agent.events.types import EventType
+from edge_agent.locks.latches import LATCH_FILE
+from tests.locks.conftest import BAY, Rig
+
+
+def kill_and_restart(rig: Rig, unwatched_s: float, car_meanwhile: bool = False) -> None:
+    """SIGKILL, OOM or a watchdog reboot of the agent alone: nothing stops the motor (a relay line stays as it
+    was until a process claims it again, wiring.md), so the arm runs on to its end stop with nobody watching;
+    then a new lock stage is built on the same latch file and finds the arm where it is."""
+    rig.arm._listeners.clear()  # the dead process hears nothing any more (its pins' callbacks are gone)
+    if car_meanwhile:
+        rig.arm.vehicle = True  # a car rolls in over the rising arm: nobody is there to stop it
+    rig.clock.advance(unwatched_s)
+    rig.arm.update()
+    if rig.factory is not None:
+        rig.factory.reset()
+    rig.manager = rig.build()
+    if rig.kind == "sim":
+        rig.manager.driver(BAY).arm = rig.arm
+    rig.start()
+
+
+def test_a_rise_the_last_run_never_saw_end_is_lowered_at_start(make_rig, kind, tmp_path):
+    rig = make_rig(kind, position=0.0, latches_at=tmp_path / LATCH_FILE)
+    assert rig.manager.lock(BAY, reason="reserve", operator="ops").ok
+    rig.step(1.0)
+    assert rig.up_active() and 0.0 < rig.arm.position < 1.0
+    n = len(rig.events)
+    kill_and_restart(rig, unwatched_s=5.0, car_meanwhile=True)
+    assert rig.arm.position == 1.0  # it got there, under the car, unwatched
+    # before: "position read from limit switches at start-up" — state up, no fault, no event: a car over a
+    # raised arm that nothing reported. The rise was allowed on evidence at its start; its end nobody checked.
+    assert rig.state == "moving"
+    rig.step(0.5)  # (the simulator's motor was still driving up: down after reverse_delay_s)
+    assert rig.down_active()
+    lowering = [e for e in rig.events[n:] if e.type == EventType.LOCK_MOVED and e.data.get("direction") == "down"]
+    assert lowering[0].data.get("safety") is True and "rise" in lowering[0].data["reason"]
+    rig.step(4)
+    assert rig.state == "down" and rig.arm.position == 0.0
+    rig.arm.vehicle = False
+    rig.safe()
+
+
+def test_an_arm_left_up_at_rest_stays_up_over_a_restart(make_rig, kind, tmp_path):
+    """The rule above is about a rise nobody saw end, not every arm found up: an arm that reached its up stop
+    while watched and rested there is where the last run left it (a car cannot get over it unseen)."""
+    rig = make_rig(kind, position=0.0, latches_at=tmp_path / LATCH_FILE)
+    assert rig.manager.lock(BAY, reason="reserve", operator="ops").ok
+    rig.step(4)
+    assert rig.state == "up"
+    kill_and_restart(rig, unwatched_s=60.0)
+    assert rig.state == "up" and not rig.down_active() and not rig.up_active()
+    rig.safe()
