@@ -160,7 +160,8 @@ class BayMonitor:
     def adopt(self, old: BayMonitor) -> list[str]:
         """(Called by ``__init__`` with ``replaces``.) A reload that changed bays or occupancy: each bay that keeps its id keeps its story (visit,
         plate consensus, violation) from ``old``, also when its outline was redrawn; the classifier
-        judges it afresh, so an outline that now holds no car ends the visit as any departure does.
+        judges a redrawn one afresh, so an outline that now holds no car ends the visit as any departure does,
+        and keeps its memory of one left as it was (below).
         Why not start a redrawn bay over: a corner nudged under a parked car left its open violation
         without an end and opened a second one for the same car, its clock restarted from zero.
         Returns the bays kept."""
@@ -168,6 +169,17 @@ class BayMonitor:
         with self._lock:
             before = {b.id: b.polygon for b in old.cfg.bays}
             self.set_warp(old.warp)
+            # a bay whose outline (and so its pixels) is unchanged keeps its classifier's memory too: its verdict,
+            # what backed it and when it last moved. Started over, its first verdict needed no motion ("a car
+            # parked at start is a car"), and a still parked car the model had come to read empty — held, not
+            # confident, by the still-bay rule — was confidently empty two readings after any reload: a
+            # departure, and the policy raised the lock under the car
+            for same in self.gate.adopt(old.gate, [b.id for b in self.cfg.bays if b.id in old.fusion]):
+                f = self.fusion[same] = old.fusion[same]
+                f.cfg = f.hysteresis.cfg = self.cfg.occupancy
+                if same in old._moved_at:
+                    self._moved_at[same] = old._moved_at[same]
+                self._followed.add(same)  # classified on the next frame, under this config's thresholds
             self.camera_ok, self.aligned, self.matched = old.camera_ok, old.aligned, old.matched
             # the heartbeat's and replay's counts are the agent's since its start, not this monitor's: a reload
             # that set them back to 0 (and inference_ms to null) read as a restart on a fleet's dashboard

@@ -7,9 +7,15 @@ rig's invariant: the UP output never on while a vehicle may be there.
 
 from __future__ import annotations
 
+import yaml
+
 from edge_agent.events.types import EventType
 from edge_agent.locks.latches import LATCH_FILE
+from edge_agent.sim.scenario import NEV, Scene
+from edge_agent.sim.synthetic import render
 from tests.locks.conftest import BAY, Rig
+from tests.locks.test_vision_paths import Frames, _MisreadsFrom, _never_up
+from tests.locks.test_vision_paths import Rig as AgentRig
 
 
 def kill_and_restart(rig: Rig, unwatched_s: float, car_meanwhile: bool = False) -> None:
@@ -60,3 +66,32 @@ def test_an_arm_left_up_at_rest_stays_up_over_a_restart(make_rig, kind, tmp_path
     kill_and_restart(rig, unwatched_s=60.0)
     assert rig.state == "up" and not rig.down_active() and not rig.up_active()
     rig.safe()
+
+
+def test_a_reload_does_not_turn_a_held_reading_on_a_still_parked_car_into_a_departure(tmp_path, clock):
+    """An NEV parked in A, its arm down; from 10 s the model reads the still car empty (shade, dusk): the still-bay
+    rule holds the verdict (nothing moved in the bay), not confident. Then a reload that rebuilds the bay monitor —
+    the installer saves another bay, thresholds edited and SIGHUP. A kept bay keeps its story (the open visit) but
+    its classifier's memory started over, and a first verdict needs no motion ("a car parked at start is a car"):
+    two readings of 0.05 were a confident "empty" at once, the visit departed, and the policy raised the arm under
+    the parked car ``auto_raise_delay_s`` later."""
+    rig = AgentRig(tmp_path, clock, Frames(clock), _MisreadsFrom(clock, clock.monotonic() + 10))
+    agent, manager, src, events = rig.agent, rig.manager, rig.src, rig.events
+
+    def run(seconds: float) -> None:
+        rig.run(seconds, lambda: _never_up(manager, "UP driven under the parked car"))
+
+    try:
+        src.next = render(Scene(cars=(NEV,)))
+        run(14)
+        assert agent.monitor.verdicts()["A"].occupied is True and not agent.monitor.verdicts()["A"].confident
+        data = yaml.safe_load(rig.path.read_text())
+        data["bays"][1]["polygon"][0][0] += 4  # another bay redrawn: a new monitor, A kept with its story
+        rig.path.write_text(yaml.safe_dump(data))
+        assert agent.reload_config().ok
+        run(60)
+        assert not any(e.type == EventType.VEHICLE_DEPARTED and e.bay_id == "A" for e in events)
+        assert not agent.monitor.verdicts()["A"].confident
+        assert manager.state("A") == "down"
+    finally:
+        agent.stop()
