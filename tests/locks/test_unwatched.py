@@ -95,3 +95,62 @@ def test_a_reload_does_not_turn_a_held_reading_on_a_still_parked_car_into_a_depa
         assert manager.state("A") == "down"
     finally:
         agent.stop()
+
+
+def _camera(what: str):  # noqa: ANN202
+    return lambda rig: rig.see(vision=what)
+
+
+MID_RISE = {
+    "camera_moved": _camera("camera_moved"),
+    "camera_frozen": _camera("camera_frozen"),
+    "camera_unmatched": _camera("camera_unmatched"),
+    "bay_flat": _camera("bay_flat"),
+    "doubt": lambda rig: rig.see(confident=False, p_occupied=0.4),
+    "evidence_reset_by_a_reload": lambda rig: rig.feed.reset_vision([BAY]) or rig.see(measuring=False),
+    "sensor_unhealthy": lambda rig: rig.inject("lose_presence", True),
+    "bay_occupied": lambda rig: rig.bay("occupied"),
+}
+
+
+def test_whatever_ends_the_evidence_during_a_rise_stops_it_and_lowers_the_arm(make_rig, kind):
+    """Confident and fresh when the rise was decided; then, while the arm is on its way, the camera is knocked,
+    freezes, stops matching its reference, the bay is glared out, the verdict slips into doubt, a reload resets the
+    evidence, the sensor goes unhealthy or the bay fills: each stops the motor on the spot and lowers the arm."""
+    for name, happen in MID_RISE.items():
+        rig = make_rig(kind, position=0.0)
+        assert rig.manager.lock(BAY, reason="reserve", operator="ops").ok
+        rig.step(1.0)
+        assert rig.up_active(), name
+        happen(rig)
+        rig.step(0.1)
+        assert not rig.up_active(), name
+        refused = rig.of(EventType.LOCK_REFUSED)
+        said = (refused and "rise aborted" in refused[-1].data["reason"]) or rig.of(EventType.LOCK_FAULT)
+        assert said, name  # (a lost sensor: FAULT presence_unknown; a health output just off: the refusal)
+        rig.step(2.0)
+        assert rig.down_active() or rig.arm.position == 0.0, name
+        if name != "sensor_unhealthy":
+            assert rig.state != "up", name
+        rig.safe()
+        rig.close()
+
+
+def test_a_raise_and_a_lowering_within_one_tick_end_with_the_arm_down(make_rig, kind):
+    """Two operators (or a retrying backend) race: ``lock`` then ``unlock`` before the next tick, and the other
+    order on a raised arm. The later word wins only where it is the safe one: the arm ends down either way."""
+    rig = make_rig(kind, position=0.0)
+    assert rig.manager.lock(BAY, reason="reserve", operator="a").ok
+    assert rig.manager.unlock(BAY, reason="admit", operator="b").ok
+    rig.step(4)
+    assert rig.state == "down" and rig.arm.position == 0.0
+    rig.step(2)
+    assert rig.manager.lock(BAY, reason="reserve", operator="a").ok
+    rig.step(4)
+    assert rig.state == "up"
+    assert rig.manager.unlock(BAY, reason="admit", operator="b").ok
+    again = rig.manager.lock(BAY, reason="reserve", operator="a")
+    assert not again.ok and again.data["code"] == "busy"
+    rig.step(4)
+    assert rig.state == "down" and rig.arm.position == 0.0
+    rig.safe()
