@@ -7,6 +7,7 @@ rig's invariant: the UP output never on while a vehicle may be there.
 
 from __future__ import annotations
 
+import pytest
 import yaml
 
 from edge_agent.events.types import EventType
@@ -68,13 +69,15 @@ def test_an_arm_left_up_at_rest_stays_up_over_a_restart(make_rig, kind, tmp_path
     rig.safe()
 
 
-def test_a_reload_does_not_turn_a_held_reading_on_a_still_parked_car_into_a_departure(tmp_path, clock):
+@pytest.mark.parametrize("redraw", [1, 0], ids=["another_bay_saved", "its_own_corner_nudged"])
+def test_a_reload_does_not_turn_a_held_reading_on_a_still_parked_car_into_a_departure(tmp_path, clock, redraw):
     """An NEV parked in A, its arm down; from 10 s the model reads the still car empty (shade, dusk): the still-bay
     rule holds the verdict (nothing moved in the bay), not confident. Then a reload that rebuilds the bay monitor —
-    the installer saves another bay, thresholds edited and SIGHUP. A kept bay keeps its story (the open visit) but
-    its classifier's memory started over, and a first verdict needs no motion ("a car parked at start is a car"):
-    two readings of 0.05 were a confident "empty" at once, the visit departed, and the policy raised the arm under
-    the parked car ``auto_raise_delay_s`` later."""
+    the installer saves another bay or nudges A's own corner 4 px, thresholds edited and SIGHUP. A kept bay keeps
+    its story (the open visit) but its classifier's memory started over, and a first verdict needs no motion ("a car
+    parked at start is a car"); a redrawn outline had no change-gate reference, which counted as motion. Two
+    readings of 0.05 were a confident "empty" at once, the visit departed 3 s after the reload, and the policy
+    raised the arm under the parked car 20 s after that, either way."""
     rig = AgentRig(tmp_path, clock, Frames(clock), _MisreadsFrom(clock, clock.monotonic() + 10))
     agent, manager, src, events = rig.agent, rig.manager, rig.src, rig.events
 
@@ -86,7 +89,7 @@ def test_a_reload_does_not_turn_a_held_reading_on_a_still_parked_car_into_a_depa
         run(14)
         assert agent.monitor.verdicts()["A"].occupied is True and not agent.monitor.verdicts()["A"].confident
         data = yaml.safe_load(rig.path.read_text())
-        data["bays"][1]["polygon"][0][0] += 4  # another bay redrawn: a new monitor, A kept with its story
+        data["bays"][redraw]["polygon"][0][0] += 4  # a bay redrawn: a new monitor, A kept with its story
         rig.path.write_text(yaml.safe_dump(data))
         assert agent.reload_config().ok
         run(60)
