@@ -157,3 +157,34 @@ def test_a_raise_and_a_lowering_within_one_tick_end_with_the_arm_down(make_rig, 
     rig.step(4)
     assert rig.state == "down" and rig.arm.position == 0.0
     rig.safe()
+
+
+def test_evidence_from_before_the_machine_slept_is_as_old_as_the_sleep(monkeypatch):
+    """A Jetson suspended (``systemctl suspend``, a power-save mode, a VM's host asleep) for an hour: Linux's
+    CLOCK_MONOTONIC — ``time.monotonic()`` — stands still meanwhile, so the camera's evidence measured just before
+    it read seconds old on waking, and a ``lock`` (or the policy's due raise) went up on a picture an hour old.
+    The agent's clock counts the time asleep (CLOCK_BOOTTIME): that evidence is stale."""
+    import time
+
+    from edge_agent.clock import SystemClock
+    from edge_agent.events.types import BayState, BayVision
+    from edge_agent.locks.rule import VehicleEvidence, vehicle_possible
+    from edge_agent.locks.simulator import Arm, SimulatedLock
+    from tests.locks.conftest import agent_config, sim_lock
+
+    boottime = getattr(time, "CLOCK_BOOTTIME", None)
+    if boottime is None:
+        pytest.skip("no CLOCK_BOOTTIME on this system")
+    slept = [0.0]
+    real = time.clock_gettime
+    monkeypatch.setattr(time, "clock_gettime", lambda c: real(c) + (slept[0] if c == boottime else 0.0))
+    clock = SystemClock(sync=lambda: None)
+    cfg = agent_config(sim_lock(simulator={"presence": False})).locks[0]
+    driver = SimulatedLock(Arm(clock, has_presence=False))
+    measured = clock.monotonic()
+    evidence = VehicleEvidence(bay_state=BayState(BAY, "free", since="2026-01-01T08:00:00+08:00"),
+                               vision=lambda: BayVision(measured, 0.05, False, True, "ok"))
+    assert vehicle_possible(driver, evidence, cfg, clock.monotonic()) is None  # fresh: an empty bay
+    slept[0] = 3600.0  # the machine sleeps an hour; CLOCK_MONOTONIC does not move
+    why = vehicle_possible(driver, evidence, cfg, clock.monotonic())
+    assert why is not None and why[0] == "occupancy_stale", why
