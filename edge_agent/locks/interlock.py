@@ -41,6 +41,11 @@ log = logging.getLogger(__name__)
 
 State = Literal["up", "down", "moving", "reversing", "fault"]
 
+STROKES_KEPT = 5  # whole strokes remembered per direction
+STROKES_NEEDED = 3  # before an end switch can be called early
+EARLY_SHARE = 0.5  # a whole stroke ending in under this share of the usual one did not reach the end (a motor slows
+#                   with cold, load or a sagging supply; none runs an arm twice as fast as it did the last strokes)
+
 
 @dataclass
 class Decision:
@@ -56,6 +61,8 @@ class _Motion:
     reason: str
     operator: str | None = None
     recovery: bool = False  # a lowering the interlock started itself (fault, tamper, aborted rise, start-up)
+    full: bool = False  # started at rest on the other end switch: a whole stroke (set by _start)
+    early_at: float | None = None  # a lowering's end switch closed implausibly soon: it runs on (_end_switch_early)
 
 
 class Interlock:
@@ -80,6 +87,9 @@ class Interlock:
         self._uncommanded: deque[float] = deque()
         self._moves: deque[float] = deque(maxlen=cfg.max_moves)  # the last motor starts (its duty: _duty_rest)
         self._up_losses = UpLosses()
+        # the last whole strokes' durations each way: an end switch closing in a fraction of that lies
+        self._strokes: dict[Direction, deque[float]] = {"up": deque(maxlen=STROKES_KEPT),
+                                                         "down": deque(maxlen=STROKES_KEPT)}
         self._last_refusal: str | None = None
         self._published: str | None = None
         self._recovery_timed_out = False
@@ -314,9 +324,17 @@ class Interlock:
                 self._abort_rise(why)
                 return
         if sw.position == m.target:
+            if self._end_switch_early(m, now):
+                return
             self._motor_stop()
             self._motion = None
-            if not self.fault:
+            if m.full and m.early_at is None:
+                self._strokes[m.target].append(now - m.started)
+            if m.early_at is not None and not self.fault:
+                self._enter_fault("switch_early", f"down switch closed {m.early_at - m.started:.1f}s into a "
+                                  f"lowering that takes the arm {self._usual_stroke('down'):.1f}s: lowered on for "
+                                  "that long (a switch stuck shut or pressed, a chafed wire?)", lower=False)
+            elif not self.fault:
                 self._set_state(m.target, m.reason, m.operator)
             return
         if now - m.started >= self.cfg.motor_timeout_s:
@@ -329,6 +347,31 @@ class Interlock:
                     self.emit(EventType.LOCK_FAULT, code="motor_timeout", message=msg, fault=self.fault)
                 return
             self._enter_fault("motor_timeout", msg, lower=m.target == "up")
+
+    def _usual_stroke(self, target: Direction) -> float | None:
+        """The median of the arm's last whole strokes toward ``target`` (None: too few seen yet)."""
+        done = sorted(self._strokes[target])
+        return done[len(done) // 2] if len(done) >= STROKES_NEEDED else None
+
+    def _end_switch_early(self, m: _Motion, now: float) -> bool:
+        """A whole stroke's end switch closing in under ``EARLY_SHARE`` of the arm's usual stroke did not reach the
+        end: a switch stuck shut, pressed by a stone or ice, a wire chafed to ground. The motor stopped on that
+        first edge and the lock said ``down`` with the arm half up (an NEV admitted over it), or ``up`` with it
+        half raised, nothing said. Up: FAULT ``switch_early``, lowered. Down (always safe): the motor runs on for
+        the usual stroke, then the FAULT. True while the lowering runs on (the caller does not stop it)."""
+        usual = self._usual_stroke(m.target)
+        if m.early_at is not None:
+            return now - m.started < min(usual or 0.0, self.cfg.motor_timeout_s)
+        if not m.full or usual is None or now - m.started >= EARLY_SHARE * usual:
+            return False
+        if m.target == "up":
+            self._enter_fault("switch_early", f"up switch closed {now - m.started:.1f}s into a rise that takes the "
+                              f"arm {usual:.1f}s (a switch stuck shut or pressed, a chafed wire?)", lower=True)
+            return True
+        m.early_at = now
+        log.warning("lock %s: down switch closed %.1fs into a %.1fs stroke: lowering on", self.cfg.id,
+                    now - m.started, usual)
+        return True
 
     def _request_down(self, reason: str, operator: str | None) -> Decision:
         m = self._motion
@@ -391,6 +434,7 @@ class Interlock:
         else:
             self.driver.motor_down()
             self._moves.append(self.clock.monotonic())
+        m.full = self._switches.position == ("down" if m.target == "up" else "up") and self._pending is None
         self._motion = m
         self._last_refusal = None
         if not self.fault:

@@ -188,3 +188,52 @@ def test_evidence_from_before_the_machine_slept_is_as_old_as_the_sleep(monkeypat
     slept[0] = 3600.0  # the machine sleeps an hour; CLOCK_MONOTONIC does not move
     why = vehicle_possible(driver, evidence, cfg, clock.monotonic())
     assert why is not None and why[0] == "occupancy_stale", why
+
+
+def _cycles(rig: Rig, n: int) -> None:
+    """``n`` full strokes each way, watched: what the interlock learns an arm's stroke from."""
+    for _ in range(n):
+        assert rig.manager.unlock(BAY, reason="admit", operator="ops").ok
+        rig.step(4)
+        assert rig.state == "down"
+        assert rig.manager.lock(BAY, reason="reserve", operator="ops").ok
+        rig.step(4)
+        assert rig.state == "up"
+
+
+def test_a_down_switch_that_closes_halfway_down_is_no_lowered_arm(make_rig, kind):
+    """The arm takes 3 s from its up switch to its down switch. Lowered for an NEV, its down switch closes after
+    1.1 s (a stone or ice pressing the lever, a switch stuck shut, a wire chafed to ground): the motor stopped on
+    that first edge and the lock said ``down`` with the arm 60 % up — the NEV admitted over it, nothing said. A
+    whole stroke that ends in under half the arm's own (the last strokes it made) did not reach the end: the
+    lowering runs on for the arm's stroke (down is always safe) and the lock latches FAULT ``switch_early``."""
+    rig = make_rig(kind, position=1.0)
+    _cycles(rig, 3)
+    assert rig.manager.unlock(BAY, reason="NEV", operator="ops").ok
+    rig.step(1.1)
+    assert 0.5 < rig.arm.position < 0.7 and rig.down_active()
+    rig.inject("stick_switch", "down", True)
+    rig.step(0.2)
+    assert rig.down_active()  # before: stopped at once, state "down", the arm half up
+    rig.step(2.0)
+    assert rig.arm.position == 0.0 and not rig.down_active()
+    assert rig.state == "fault" and rig.of(EventType.LOCK_FAULT)[-1].data["code"] == "switch_early"
+    rig.safe()
+
+
+def test_an_up_switch_that_closes_halfway_up_faults_and_lowers(make_rig, kind):
+    """The same on the way up: an up switch that closes a fifth into the stroke is not the arm up; the lock
+    said ``up`` with the arm half raised (a car could drive over it, nothing reserved). FAULT, lowered."""
+    rig = make_rig(kind, position=1.0)
+    _cycles(rig, 3)
+    assert rig.manager.unlock(BAY, reason="admit", operator="ops").ok
+    rig.step(4)
+    assert rig.manager.lock(BAY, reason="reserve", operator="ops").ok
+    rig.step(0.6)
+    rig.inject("stick_switch", "up", True)
+    rig.step(0.2)
+    assert rig.state == "fault" and rig.of(EventType.LOCK_FAULT)[-1].data["code"] == "switch_early"
+    rig.inject("stick_switch", "up", None)
+    rig.step(4)
+    assert rig.arm.position == 0.0
+    rig.safe()
