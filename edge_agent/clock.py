@@ -20,6 +20,8 @@ from edge_agent.timesync import KernelSyncProbe
 #: stores' ``ts_epoch``), and far enough below year 9999 that a day after the last still exists.
 FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(2999, 12, 31)
 
+_BOOTTIME: int | None = getattr(time, "CLOCK_BOOTTIME", None)  # Linux: counts the time suspended too
+
 
 class Clock(Protocol):
     def monotonic(self) -> float:
@@ -41,7 +43,13 @@ class SystemClock:
         self._sync = sync if sync is not None else KernelSyncProbe()
 
     def monotonic(self) -> float:
-        return time.monotonic()
+        """Seconds since boot, the time the machine was suspended included (Linux's CLOCK_BOOTTIME).
+
+        Why not ``time.monotonic()``: CLOCK_MONOTONIC stands still while the machine sleeps (a Jetson
+        suspended, a VM's host asleep), so everything timed on it woke up as young as it went to sleep — the
+        camera's evidence for a lock's raise read seconds old after an hour asleep, and the arm rose on a
+        picture that old. Elsewhere (no CLOCK_BOOTTIME): ``time.monotonic()``."""
+        return time.clock_gettime(_BOOTTIME) if _BOOTTIME is not None else time.monotonic()
 
     def now(self) -> datetime:
         return datetime.now(self._tz) if self._tz else datetime.now().astimezone()

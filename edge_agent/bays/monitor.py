@@ -98,6 +98,7 @@ class BayMonitor:
         self._last_read: dict[str, float] = {}  # per bay: when a detector run last covered it
         self._moved_at: dict[str, float] = {}  # per bay: when its change gate last opened (see Hysteresis)
         self._followed: set[str] = set()  # bays whose outline moved since their last classification (set_warp)
+        self._redrawn: set[str] = set()  # kept bays a reload redrew: their next frame starts the gate's reference
         self._unseen: dict[str, str] = {}  # bay → bay_flat | bay_clipped: its last crop showed nothing (bays.blank)
         self._polygons = {b.id: b.polygon for b in cfg.bays}  # as drawn: a camera shift moves, not resizes, them
         self._scale = 1.0  # the camera's pixels per bay-drawing pixel (set_source_scale)
@@ -159,8 +160,9 @@ class BayMonitor:
 
     def adopt(self, old: BayMonitor) -> list[str]:
         """(Called by ``__init__`` with ``replaces``.) A reload that changed bays or occupancy: each bay that keeps its id keeps its story (visit,
-        plate consensus, violation) from ``old``, also when its outline was redrawn; the classifier
-        judges it afresh, so an outline that now holds no car ends the visit as any departure does.
+        plate consensus, violation) from ``old``, also when its outline was redrawn, and its classifier's verdict
+        (below): an outline that now holds no car ends the visit as any departure does, once something moves
+        there or after ``still_confirm_s``.
         Why not start a redrawn bay over: a corner nudged under a parked car left its open violation
         without an end and opened a second one for the same car, its clock restarted from zero.
         Returns the bays kept."""
@@ -168,6 +170,23 @@ class BayMonitor:
         with self._lock:
             before = {b.id: b.polygon for b in old.cfg.bays}
             self.set_warp(old.warp)
+            # a kept bay keeps its classifier's memory too: its verdict, what backed it and when it last moved.
+            # Started over, its first verdict needed no motion ("a car parked at start is a car"), and a still
+            # parked car the model had come to read empty — held, not confident, by the still-bay rule — was
+            # confidently empty two readings after any reload: a departure, and the policy raised the lock under
+            # the car. One whose pixels are the same keeps its change gate's reference; a redrawn one gets its
+            # first from the next frame, which is no motion in it (nothing says anything moved: a redraw is not
+            # a car driving out)
+            kept_ids = [b.id for b in self.cfg.bays if b.id in old.fusion]
+            same = set(self.gate.adopt(old.gate, kept_ids))
+            for bay in kept_ids:
+                f = self.fusion[bay] = old.fusion[bay]
+                f.cfg = f.hysteresis.cfg = self.cfg.occupancy
+                if bay in old._moved_at:
+                    self._moved_at[bay] = old._moved_at[bay]
+                if bay not in same:
+                    self._redrawn.add(bay)
+                self._followed.add(bay)  # classified on the next frame, under this config's thresholds
             self.camera_ok, self.aligned, self.matched = old.camera_ok, old.aligned, old.matched
             # the heartbeat's and replay's counts are the agent's since its start, not this monitor's: a reload
             # that set them back to 0 (and inference_ms to null) read as a restart on a fleet's dashboard
@@ -367,7 +386,9 @@ class BayMonitor:
             change, gain = self.gate.compare(grey, s.bay_id)
             self.changes[s.bay_id] = change
             own = gain / self.gate.light_since(s.bay_id)  # the bay's light against the whole view's
-            if change >= occ.gate_fraction or not 1 / MOTION_GAIN < own < MOTION_GAIN:
+            if s.bay_id in self._redrawn:  # no reference on its new outline yet: that says nothing moved
+                self._redrawn.discard(s.bay_id)
+            elif change >= occ.gate_fraction or not 1 / MOTION_GAIN < own < MOTION_GAIN:
                 self._moved_at[s.bay_id] = now  # within one classification interval: something moved there
             last = f.verdict.measured_at
             if (change >= occ.gate_fraction or last is None or f.hysteresis.unsettled or s.bay_id in self._followed

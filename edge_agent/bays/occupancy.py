@@ -10,7 +10,7 @@ resize and a few array operations per frame, plus one classification per bay eve
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -240,6 +240,29 @@ class ChangeGate:
         for s in self._shapes:
             for since in ("classified", "read"):
                 self.reset(carried, s.bay_id, since)
+
+    def adopt(self, old: ChangeGate, bay_ids: Iterable[str]) -> list[str]:
+        """(A reload's new monitor.) Take over ``old``'s references of the bays whose mask is pixel for pixel the
+        same here (outline and camera shift unchanged); returns those bays. Why: a bay without a reference reads
+        as all changed, which is motion in it, and a reload (another bay saved, a threshold edited) was then the
+        motion that let a reading that had turned on a still parked car (held by the still-bay rule) be believed
+        at once: a departure, and the lock raised under the car."""
+        if old._size is None:
+            return []
+        self._build(*old._size)
+        self._log_light = old._log_light
+        if np.array_equal(self._background, old._background):
+            self._prev_light = old._prev_light
+        same = []
+        for b in bay_ids:
+            mine, theirs = self._pixels.get(b), old._pixels.get(b)
+            if mine is None or theirs is None or not np.array_equal(mine, theirs):
+                continue
+            same.append(b)
+            for key in (("classified", b), ("read", b)):
+                if key in old._ref:
+                    self._ref[key], self._ref_light[key] = old._ref[key], old._ref_light[key]
+        return same
 
     def _build(self, w: int, h: int) -> None:
         """The bays' masks in the working copy of a ``w`` x ``h`` frame (references dropped)."""

@@ -41,6 +41,11 @@ log = logging.getLogger(__name__)
 
 State = Literal["up", "down", "moving", "reversing", "fault"]
 
+STROKES_KEPT = 5  # whole strokes remembered per direction
+STROKES_NEEDED = 3  # before an end switch can be called early
+EARLY_SHARE = 0.5  # a whole stroke ending in under this share of the usual one did not reach the end (a motor slows
+#                   with cold, load or a sagging supply; none runs an arm twice as fast as it did the last strokes)
+
 
 @dataclass
 class Decision:
@@ -56,6 +61,8 @@ class _Motion:
     reason: str
     operator: str | None = None
     recovery: bool = False  # a lowering the interlock started itself (fault, tamper, aborted rise, start-up)
+    full: bool = False  # started at rest on the other end switch: a whole stroke (set by _start)
+    early_at: float | None = None  # a lowering's end switch closed implausibly soon: it runs on (_end_switch_early)
 
 
 class Interlock:
@@ -80,6 +87,9 @@ class Interlock:
         self._uncommanded: deque[float] = deque()
         self._moves: deque[float] = deque(maxlen=cfg.max_moves)  # the last motor starts (its duty: _duty_rest)
         self._up_losses = UpLosses()
+        # the last whole strokes' durations each way: an end switch closing in a fraction of that lies
+        self._strokes: dict[Direction, deque[float]] = {"up": deque(maxlen=STROKES_KEPT),
+                                                         "down": deque(maxlen=STROKES_KEPT)}
         self._last_refusal: str | None = None
         self._published: str | None = None
         self._recovery_timed_out = False
@@ -108,6 +118,8 @@ class Interlock:
                 yield
             finally:
                 self._depth.n -= 1
+                if self._depth.n == 0 and not self._rising():
+                    self.latches.set_rising(self.cfg.id, False)  # the rise has ended: its record goes
         if self._depth.n == 0:
             self._flush()
 
@@ -127,12 +139,18 @@ class Interlock:
 
     # -- public -----------------------------------------------------------------------------
     def start(self) -> None:
-        """Learn the real position from the switches; never assume it. A saved fault latches again."""
+        """Learn the real position from the switches; never assume it. A saved fault latches again.
+
+        An arm found up whose last rise no run saw end is lowered: the agent died mid-rise (SIGKILL, out of
+        memory, a hang and the watchdog), the relay stayed on and the arm ran on to its end stop with nothing
+        checking the bay on the way — a car that rolled in meanwhile is over it. It was taken as up, for good,
+        with nothing said. An arm that reached its up switch watched and rested there stays up."""
         with self.guard():
             self._motor_stop()
             sw = self._switches = self.driver.read_switches()
             self._pending = None
             saved = self.latches.fault(self.cfg.id)
+            rose = self.latches.rising(self.cfg.id)
             if saved is not None:
                 self._enter_fault(saved.code, saved.message, lower=True, restored=saved)
             elif sw.position == "both":
@@ -140,6 +158,11 @@ class Interlock:
             elif sw.position == "neither":
                 self._enter_fault("position_unknown", "arm between the limit switches at start-up "
                                   "(power lost mid-move?)", lower=True)
+            elif sw.position == "up" and rose is not None:
+                log.warning("lock %s: found up at start-up after a rise begun %s that no run saw end: lowered",
+                            self.cfg.id, rose)
+                self._start(_Motion("down", self.clock.monotonic(), f"found up after a rise begun {rose} that "
+                                    "nothing watched to its end (the agent stopped mid-rise)", recovery=True))
             else:
                 self._set_state(sw.position, "position read from limit switches at start-up")
             self.driver.on_input_change(self._input_changed)
@@ -301,9 +324,17 @@ class Interlock:
                 self._abort_rise(why)
                 return
         if sw.position == m.target:
+            if self._end_switch_early(m, now):
+                return
             self._motor_stop()
             self._motion = None
-            if not self.fault:
+            if m.full and m.early_at is None:
+                self._strokes[m.target].append(now - m.started)
+            if m.early_at is not None and not self.fault:
+                self._enter_fault("switch_early", f"down switch closed {m.early_at - m.started:.1f}s into a "
+                                  f"lowering that takes the arm {self._usual_stroke('down'):.1f}s: lowered on for "
+                                  "that long (a switch stuck shut or pressed, a chafed wire?)", lower=False)
+            elif not self.fault:
                 self._set_state(m.target, m.reason, m.operator)
             return
         if now - m.started >= self.cfg.motor_timeout_s:
@@ -316,6 +347,31 @@ class Interlock:
                     self.emit(EventType.LOCK_FAULT, code="motor_timeout", message=msg, fault=self.fault)
                 return
             self._enter_fault("motor_timeout", msg, lower=m.target == "up")
+
+    def _usual_stroke(self, target: Direction) -> float | None:
+        """The median of the arm's last whole strokes toward ``target`` (None: too few seen yet)."""
+        done = sorted(self._strokes[target])
+        return done[len(done) // 2] if len(done) >= STROKES_NEEDED else None
+
+    def _end_switch_early(self, m: _Motion, now: float) -> bool:
+        """A whole stroke's end switch closing in under ``EARLY_SHARE`` of the arm's usual stroke did not reach the
+        end: a switch stuck shut, pressed by a stone or ice, a wire chafed to ground. The motor stopped on that
+        first edge and the lock said ``down`` with the arm half up (an NEV admitted over it), or ``up`` with it
+        half raised, nothing said. Up: FAULT ``switch_early``, lowered. Down (always safe): the motor runs on for
+        the usual stroke, then the FAULT. True while the lowering runs on (the caller does not stop it)."""
+        usual = self._usual_stroke(m.target)
+        if m.early_at is not None:
+            return now - m.started < min(usual or 0.0, self.cfg.motor_timeout_s)
+        if not m.full or usual is None or now - m.started >= EARLY_SHARE * usual:
+            return False
+        if m.target == "up":
+            self._enter_fault("switch_early", f"up switch closed {now - m.started:.1f}s into a rise that takes the "
+                              f"arm {usual:.1f}s (a switch stuck shut or pressed, a chafed wire?)", lower=True)
+            return True
+        m.early_at = now
+        log.warning("lock %s: down switch closed %.1fs into a %.1fs stroke: lowering on", self.cfg.id,
+                    now - m.started, usual)
+        return True
 
     def _request_down(self, reason: str, operator: str | None) -> Decision:
         m = self._motion
@@ -366,6 +422,7 @@ class Interlock:
             if self.fault or self.vehicle_possible() or wait > 0:  # the last gate before the UP line
                 log.error("lock %s: UP start while unsafe (or reversing) ignored", self.cfg.id)
                 return
+            self.latches.set_rising(self.cfg.id, True)  # on disk before the line: a kill now leaves it rising
             self.driver.motor_up()
             self._moves.append(self.clock.monotonic())
             self._up_losses.rising()
@@ -377,10 +434,14 @@ class Interlock:
         else:
             self.driver.motor_down()
             self._moves.append(self.clock.monotonic())
+        m.full = self._switches.position == ("down" if m.target == "up" else "up") and self._pending is None
         self._motion = m
         self._last_refusal = None
         if not self.fault:
             self._set_state("moving", m.reason, m.operator, direction=m.target, safety=m.recovery or None)
+
+    def _rising(self) -> bool:
+        return self._motion is not None and self._motion.target == "up"
 
     def _abort_rise(self, why: tuple[str, str]) -> None:
         self._motor_stop()

@@ -1,4 +1,5 @@
-"""What an operator must clear stays on disk: each lock's latched FAULT and maintenance mode.
+"""What an operator must clear stays on disk: each lock's latched FAULT and maintenance mode; and a rise in
+progress, which nobody may be watching when the process dies.
 
 Why: both live until an operator ends them (``cmd/lock-reset``, ``maintenance`` with ``on: false``).
 Kept in memory only, a restart (a crash and systemd, a power cut, ``systemctl restart``) forgot
@@ -9,7 +10,12 @@ policy again with nobody having looked, and a lock held down for a technician ro
 
     {"version": 1, "locks": {"lock-01": {"fault": {"code": "arm_drift", "message": "…",
                                                    "since": "2026-01-01T08:00:00.000+08:00"},
-                                         "maintenance": {"since": "…", "operator": "ops"}}}}
+                                         "maintenance": {"since": "…", "operator": "ops"},
+                                         "rising": {"since": "…"}}}}
+
+``rising`` is written before the UP line is switched on and dropped once the rise has ended (at its up
+switch, aborted, faulted): a process killed mid-rise leaves the relay on and the arm runs on to its end stop
+with nothing checking the bay (``Interlock.start`` lowers an arm whose rise nobody saw end).
 
 Written whole on every change: a temp file, fsync, rename over the old one, fsync of the folder
 (a power cut leaves the old file or the new one, never half of one). Faults are rare; the cost is nil.
@@ -64,6 +70,7 @@ class Latches:
         self._lock = threading.Lock()
         self._faults: dict[str, SavedFault] = {}
         self._maintenance: dict[str, SavedMaintenance] = {}
+        self._rising: dict[str, str] = {}  # lock id → when its unfinished rise began (wall time, for people)
 
     def fault(self, lock_id: str) -> SavedFault | None:
         with self._lock:
@@ -72,6 +79,22 @@ class Latches:
     def maintenance(self, lock_id: str) -> SavedMaintenance | None:
         with self._lock:
             return self._maintenance.get(lock_id)
+
+    def rising(self, lock_id: str) -> str | None:
+        """When the lock's last rise began, if no run saw it end (None: no rise in progress)."""
+        with self._lock:
+            return self._rising.get(lock_id)
+
+    def set_rising(self, lock_id: str, on: bool) -> None:
+        """Note a rise begun (before its motor starts) or ended; saved at once either way."""
+        with self._lock:
+            if on == (lock_id in self._rising):
+                return
+            if on:
+                self._rising[lock_id] = iso(self.clock.now())
+            else:
+                del self._rising[lock_id]
+            self._save()
 
     def set_fault(self, lock_id: str, code: str, message: str, since: str | None = None) -> None:
         """Latch a fault (a restored one keeps its ``since``; a fresh one is stamped now)."""
@@ -106,6 +129,8 @@ class Latches:
             locks.setdefault(lock_id, {})["fault"] = asdict(f)
         for lock_id, m in self._maintenance.items():
             locks.setdefault(lock_id, {})["maintenance"] = asdict(m)
+        for lock_id, since in self._rising.items():
+            locks.setdefault(lock_id, {})["rising"] = {"since": since}
         return {"version": VERSION, "locks": dict(sorted(locks.items()))}
 
 
@@ -122,21 +147,22 @@ class LatchFile(Latches):
         lock faulted (and the file moved aside); entries of other locks dropped."""
         self = cls(path, clock)
         try:
-            faults, maintenance = _parse(json.loads(self.path.read_text(encoding="utf-8")))
+            faults, maintenance, rising = _parse(json.loads(self.path.read_text(encoding="utf-8")))
         except FileNotFoundError:
             return self  # first start: nothing latched yet
         except (OSError, ValueError, RecursionError) as exc:  # JSON and UTF-8 errors are ValueErrors
             self._fail_safe(lock_ids, exc)
             return self
         known = set(lock_ids)
-        stale = sorted((faults.keys() | maintenance.keys()) - known)
+        stale = sorted((faults.keys() | maintenance.keys() | rising.keys()) - known)
         for lock_id in stale:
             f = faults.get(lock_id)
             log.warning("lock %s is no longer configured: its saved %s dropped", lock_id,
-                        f"FAULT {f.code}" if f else "maintenance mode")
+                        f"FAULT {f.code}" if f else "maintenance mode" if lock_id in maintenance else "rise")
         with self._lock:
             self._faults = {k: v for k, v in faults.items() if k in known}
             self._maintenance = {k: v for k, v in maintenance.items() if k in known}
+            self._rising = {k: v for k, v in rising.items() if k in known}
             if stale:
                 self._save()
         for lock_id, f in self._faults.items():
@@ -175,15 +201,16 @@ class LatchFile(Latches):
                       self.path, exc.strerror or exc)
 
 
-def _parse(doc: object) -> tuple[dict[str, SavedFault], dict[str, SavedMaintenance]]:
+def _parse(doc: object) -> tuple[dict[str, SavedFault], dict[str, SavedMaintenance], dict[str, str]]:
     """The file's content, checked field by field; anything unexpected raises ``ValueError``."""
     if not isinstance(doc, dict) or doc.get("version") != VERSION or not isinstance(doc.get("locks"), dict):
         raise ValueError(f"not a version {VERSION} lock latch file")
     faults: dict[str, SavedFault] = {}
     maintenance: dict[str, SavedMaintenance] = {}
+    rising: dict[str, str] = {}
     for lock_id, entry in doc["locks"].items():
-        if not isinstance(entry, dict) or not entry.keys() <= {"fault", "maintenance"}:
-            raise ValueError(f"locks.{lock_id}: not an object with fault / maintenance")
+        if not isinstance(entry, dict) or not entry.keys() <= {"fault", "maintenance", "rising"}:
+            raise ValueError(f"locks.{lock_id}: not an object with fault / maintenance / rising")
         if "fault" in entry:
             f = entry["fault"]
             if not isinstance(f, dict) or not all(isinstance(f.get(k), str) and f[k] for k in ("code", "message")):
@@ -195,7 +222,10 @@ def _parse(doc: object) -> tuple[dict[str, SavedFault], dict[str, SavedMaintenan
             if not isinstance(m, dict) or not (op is None or isinstance(op, str)):
                 raise ValueError(f"locks.{lock_id}.maintenance: operator must be text")
             maintenance[lock_id] = SavedMaintenance(_since(m.get("since"), f"locks.{lock_id}.maintenance"), op)
-    return faults, maintenance
+        if "rising" in entry:
+            r = entry["rising"]
+            rising[lock_id] = _since(r.get("since") if isinstance(r, dict) else None, f"locks.{lock_id}.rising")
+    return faults, maintenance, rising
 
 
 def _since(value: object, where: str) -> str:
