@@ -19,7 +19,16 @@ These guards keep the NEV verdict exactly as safe as the pixels made it:
   makes it two-tone is no sign of a yellow plate: a 7-character civil read on it (the energy letter
   not read) keeps yellow-green and is then partial (``shape.nev_gap``: ``粤B12345?``). Turned yellow,
   it was a large truck plate, "not NEV": a large NEV fined as a fuel vehicle;
-- polarity measured weaker than ``POLARITY_MIN`` restricts nothing;
+- so does green: a civil text moves a plate the pixels call green only when they measured white
+  characters (a blue plate under a warm cast). With dark characters the only way out was yellow,
+  and a plate the classifier calls green has less yellow than a two-tone (``YELLOW_GREEN_SHARE``):
+  a mud spot or rust stain over the character the recogniser then skipped (a mud-covered ``苏AD39970``
+  read ``苏A39970``: green 0.89, yellow 0.11 — a yellow truck, "not NEV"). With polarity too weak to
+  count (defocus: a 340 px ``皖AD19789`` read ``皖AD19S9``, green 0.98, blue 0.08) nothing in the
+  pixels backs blue either. Both keep green, so the read is partial or the verdict undecided; the
+  price is a yellow plate turned lime by a cold white balance, undecided instead of "not NEV" (as
+  such plates with no yellow left at all already were);
+- polarity measured weaker than ``POLARITY_MIN`` restricts nothing (and, above, moves nothing off green);
 - a green or yellow-green plate whose text is a complete NEV one keeps its hue under a "white"
   polarity: the text and the hue agree, and blur on a small plate makes its dark characters
   measure white (up to 0.16). Moved to blue, where the polarity "fits", it was "not NEV" (a
@@ -81,8 +90,10 @@ def choose_colour(res: ColourResult, text: str, complete: bool) -> ColourResult:
     if res.colour in allowed:
         return res
     top = res.colour
-    if top == "yellow_green" and kind in CIVIL and dark is not False:
-        return res  # the large NEV's two-tone: its yellow half is no yellow plate (see the module doc)
+    if top in GREENS and kind in CIVIL and dark is not False:
+        # the pixels' green outweighs a civil text: the two-tone's yellow half is no yellow plate,
+        # a stain's yellow on a green one neither, and weak polarity shows no white (module doc)
+        return res
     if top in GREENS and kind in NEV_KINDS and dark is False:
         return res  # text and hue agree on an NEV plate; "white" is what blur makes of its small dark characters
     for colour, score in res.ranking:

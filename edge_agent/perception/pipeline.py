@@ -113,7 +113,7 @@ class Pipeline:
             if not self._keep(det, text, conf) and not (double and det.score >= cfg.det_confirm):
                 continue
             prov = self.provinces.call(frame_bgr, read_det.corners, read) if shape.complete else None
-            if prov is not None and prov.province != text[0]:
+            if prov is not None:  # the province character's probability is the call's, also when it kept the read's
                 text = prov.province + text[1:]
                 char_confs = (prov.confidence, *char_confs[1:])
             out.append(self._plate(_clipped(det, frame_bgr.shape), crop, evidence, text, conf, char_confs, double,

@@ -3,10 +3,11 @@ rules never create NEV evidence."""
 
 from __future__ import annotations
 
+import cv2
 import pytest
 
 from edge_agent.perception.colour import ColourResult, classify_colour
-from edge_agent.perception.colour_rules import choose_colour, consistent
+from edge_agent.perception.colour_rules import EVIDENCE_MIN, choose_colour, consistent
 from edge_agent.perception.pipeline import Pipeline
 from edge_agent.perception.shape import Shape
 from edge_agent.perception.verdict import decide
@@ -28,8 +29,10 @@ def test_polarity_and_kind_sets():
 @pytest.mark.parametrize("text,complete,before,dark,ranking,after", [
     # night blue plate called green with confidence 1.0: light characters, 7 characters → blue
     ("苏E12345", True, "green", False, (("green", 1.0), ("blue", 0.2)), "blue"),
-    # a yellow plate gone lime under sodium light: dark characters, 7 characters → yellow
-    ("鲁B12345", True, "green", True, (("green", 0.8), ("yellow", 0.2)), "yellow"),
+    # a plate the pixels call green with dark characters keeps green under a civil text (a yellow
+    # plate gone lime under a cold white balance, or an NEV plate with one character lost): the read
+    # is then partial and the verdict undecided, never a yellow truck "not NEV" (see the stain test)
+    ("鲁B12345", True, "green", True, (("green", 0.8), ("yellow", 0.2)), "green"),
     # blue called black: light characters on an ordinary plate can only be blue
     ("川A561WP", True, "black", False, (("black", 0.4), ("blue", 0.0)), "blue"),
     # green is NEV evidence: a read that looks ordinary takes it away only towards a colour
@@ -102,3 +105,35 @@ def test_white_polarity_does_not_move_a_green_nev_plate_to_blue(text, colour):
     assert chosen.colour == colour
     assert decide(text, chosen).nev is None
     assert choose_colour(r, "苏E12345", True).colour == "blue"  # a civil text with white characters: blue
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_stain_over_an_nev_character_does_not_make_a_yellow_truck(seed):
+    """A mud spot over the energy letter of a small NEV plate: the recogniser skips the letter
+    (``苏A39970``, 7 characters: a civil text) and the mud gives the green plate a little yellow
+    (17 % of the votes). The civil text moved it to yellow — a yellow truck, "not NEV", a false
+    violation (plates-dev's 苏AD39970 with its D covered). Green with dark characters outweighs
+    the text: the read is partial (the energy letter not read) and the verdict undecided."""
+    crop = plate_crop("苏AD39970", "small_nev", seed=seed).copy()
+    cv2.ellipse(crop, (56, 24), (7, 16), 15, 0, 360, (40, 60, 75), -1, cv2.LINE_AA)  # brown mud over the D
+    pixels = classify_colour(crop, "苏A39970")
+    assert pixels.colour == "green" and pixels.dark_chars is True
+    assert dict(pixels.ranking)["yellow"] >= EVIDENCE_MIN  # the stain is pixel evidence of yellow
+    chosen = choose_colour(pixels, "苏A39970", True)
+    assert chosen.colour == "green" and decide("苏A39970", chosen).nev is not False
+    shape, _ = Pipeline._civil_on_green(crop, Shape("苏A39970", True), ("苏A39970", 0.99, (0.99,) * 7))
+    assert not shape.complete and "?" in shape.text
+    assert decide(shape.text, choose_colour(classify_colour(crop), shape.text, False)).nev is not False
+
+
+def test_weak_polarity_does_not_move_a_green_plate_to_blue():
+    """Defocus on a 340 px 皖AD19789 (plates-dev, disc blur of 2.5 % of the plate's width): read
+    ``皖AD19S9`` (a civil text), pixels green 0.98 and blue 0.08, polarity 0.036 — too weak to say
+    anything. The civil text alone moved the plate to blue, "not NEV". Nothing in the pixels backs
+    blue: it stays green and undecided. With white characters measured it still becomes blue."""
+    ranking = (("green", 0.976), ("blue", 0.082), ("yellow", 0.0), ("white", 0.0))
+    weak = ColourResult("green", False, {"polarity": 0.036, "cyan": 0.0}, 0.976, ranking)
+    chosen = choose_colour(weak, "皖AD19S9", True)
+    assert chosen.colour == "green" and decide("皖AD19S9", chosen).nev is None
+    white = ColourResult("green", False, {"polarity": 0.27, "cyan": 0.0}, 0.976, ranking)
+    assert choose_colour(white, "津E14579", True).colour == "blue"  # sodium light on a blue plate

@@ -241,3 +241,24 @@ def test_blurred_civil_aviation_plate_stays_not_nev(pipeline, text, width, sigma
     [r] = pipeline.process(scene)
     assert r.text.startswith("民航") and r.colour == "green"
     assert r.nev is False, (r.nev_reason, r.extra)
+
+
+def test_the_province_character_confidence_is_the_province_call(pipeline, monkeypatch):
+    """The province re-read (a larger warp of the left third, rankings averaged) may keep the
+    province and still doubt it: a rolled 皖A80375 kept 新 at 0.30 while its first read said 0.59.
+    ``char_confidences[0]`` kept the first read, so the weakest character — what tells a
+    confident-looking wrong read (the province swaps under defocus, 0.37–0.66) — hid the doubt
+    ``province_confidence`` reported. Both now say the province call's probability."""
+    from edge_agent.perception.province import ProvinceCall
+
+    scene, _ = render_scene(render_plate("苏E12345", "blue"), seed=7, frame=(1920, 1080), plate_width=220)
+    calls = []
+
+    def doubtful(frame, corners, read):
+        calls.append(read[0])
+        return ProvinceCall(read[0][0], 0.3, 0.1, "reread")  # same province, in doubt
+
+    monkeypatch.setattr(pipeline.provinces, "call", doubtful)
+    [r] = pipeline.process(scene)
+    assert calls and r.text == "苏E12345"
+    assert r.province_confidence == 0.3 and r.char_confidences[0] == 0.3
