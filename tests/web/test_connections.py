@@ -63,12 +63,45 @@ def test_a_client_holds_at_most_its_share_of_connections(site):
         other.close()
 
 
+PARTIAL = b"GET /login HTTP/1.1\r\nHost: edge\r\n"  # a request whose end has not come (yet)
+
+
 def test_all_clients_together_are_bounded(site):
+    """When every connection is taken, a newcomer gets in by closing the one that has waited longest for its
+    request; one being answered is never closed for it, and then the newcomer is."""
     with WebServer(site.app(), "127.0.0.1", 0, max_connections=4) as srv:
         held = [connect(srv, f"127.0.0.{i}") for i in range(2, 6)]
-        assert closed_by_server(connect(srv, "127.0.0.9"))
-        assert answers(held[0])
         for s in held:
+            s.sendall(PARTIAL)
+        newcomer = connect(srv, "127.0.0.9")
+        assert answers(newcomer)
+        assert closed_by_server(held[0])  # the longest waiting made room
+        held[1].sendall(b"\r\n")  # the others were kept: their requests end and are answered
+        assert held[1].recv(12).startswith(b"HTTP/1.1 200")
+        for s in held + [newcomer]:
+            s.close()
+
+
+def test_slow_requests_from_many_addresses_do_not_keep_staff_out(site):
+    """A host with 7 addresses (IPv4 aliases; IPv6 gives one host a /64 of them) trickling requests held all 100
+    connections, each for the 20 s a request may take and again at once: every other client was reset at accept
+    (curl: ``000``, exit 56), the page was gone for the staff for as long as the host kept at it."""
+    with WebServer(site.app(), "127.0.0.1", 0) as srv:
+        slow = []
+        for i in range(2, 9):
+            for _ in range(PER_CLIENT - 1):
+                s = connect(srv, f"127.0.0.{i}")
+                s.sendall(PARTIAL)
+                slow.append(s)
+        assert len(slow) == 105  # over the 100: the five last made room for themselves
+        with connect(srv) as staff:
+            assert answers(staff)
+        with connect(srv) as staff:  # and again, while the slow ones still hold the rest
+            assert answers(staff)
+        assert closed_by_server(slow[0]) and closed_by_server(slow[5])  # the 5 over, then the first staff
+        slow[-1].sendall(b"\r\n")  # the newest slow request was kept: it is answered once whole
+        assert slow[-1].recv(12).startswith(b"HTTP/1.1 200")
+        for s in slow:
             s.close()
 
 
