@@ -7,6 +7,7 @@ import re
 import httpx
 import pytest
 
+from edge_agent.config.errors import ListenError
 from edge_agent.config.load import ConfigError, load_config
 from edge_agent.web.server import WebServer, build_web
 from tests.web.conftest import PASSWORD
@@ -169,3 +170,30 @@ def test_head_of_the_export_reads_no_log_and_records_no_export(site, monkeypatch
         drawn.clear()
         r = tc.head("/violations.csv")
         assert r.status_code == 200 and r.content == b"" and len(drawn) <= 1
+
+
+@pytest.mark.parametrize(("web", "warned"), [
+    ({"host": "0.0.0.0"}, True),
+    ({"host": "::1"}, False),  # an HTTPS proxy beside it carries the site network's requests
+    ({"host": "127.0.0.1"}, False),
+    ({"host": "0.0.0.0", "secure_cookies": True}, False),  # the operator put HTTPS in front
+])
+def test_a_page_served_in_clear_text_on_the_network_says_so_at_start(site, caplog, web, warned):
+    """The page speaks plain HTTP. Bound to the site network (``web.host: 0.0.0.0``, as the docs say for it) every
+    login's password and every session cookie crossed the car park's network readable by anyone on it, and
+    nothing said so: ``secure_cookies`` defaults to false, and the start logged only the address."""
+    import logging
+
+    set_web(site, **web)
+    cfg = load_config(site.config_path)
+    srv = build_web(cfg, site.store, site.log, site.control, site.lists, site.bus, site.clock, site.config_path)
+    srv.port = 0
+    try:
+        with caplog.at_level(logging.INFO, logger="edge_agent.web.server"), srv:
+            pass
+    except (RuntimeError, ListenError):  # no IPv6 loopback here
+        pytest.skip("cannot listen on ::1 here")
+    said = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert bool(said) == warned, said
+    if warned:
+        assert "in clear text" in said[0] and "web.secure_cookies: true" in said[0]
