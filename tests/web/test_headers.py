@@ -197,3 +197,24 @@ def test_a_page_served_in_clear_text_on_the_network_says_so_at_start(site, caplo
     assert bool(said) == warned, said
     if warned:
         assert "in clear text" in said[0] and "web.secure_cookies: true" in said[0]
+
+
+def test_head_of_the_installer_page_opens_no_camera(site):
+    """A HEAD is GET without the body and must change and record nothing, but a HEAD of /installer more than 10 s
+    after the last picture opened the camera and stored a frame in the evidence (a monitor's probe of the page
+    every minute: 1,440 photos a day). Now it takes none; a GET takes one as before."""
+    from edge_agent.web.routes_site import SNAPSHOT_REUSE_S
+
+    taken: list[str] = []
+    take = site.control.snapshot
+    site.control.snapshot = lambda bay_id: taken.append(take(bay_id)) or taken[-1]
+    with WebServer(site.app(), "127.0.0.1", 0) as srv, httpx.Client(base_url=srv.url, follow_redirects=False) as c:
+        tok = re.search(r'name="csrf" value="([^"]+)"', c.get("/login").text).group(1)
+        assert c.post("/login", data={"username": "admin", "password": PASSWORD, "csrf": tok}).status_code == 303
+        for _ in range(3):
+            head = c.head("/installer")
+            assert head.status_code == 200 and head.content == b""
+            site.clock.advance(SNAPSHOT_REUSE_S + 0.1)
+        assert taken == []
+        assert c.get("/installer").status_code == 200 and len(taken) == 1
+        assert c.head("/installer").status_code == 200 and len(taken) == 1
