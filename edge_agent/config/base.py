@@ -12,7 +12,8 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 #: An id that goes into MQTT topics, file names and log lines (site, device, bay, lock, notify sink): letters,
 #: digits and ``_.-``, at most 64 of them. A 70,000-character site_id passed check-config and then killed the MQTT
 #: link's thread (a topic is at most 65,535 bytes): the events stayed in the outbox for good.
-IDENT_PATTERN = r"^[A-Za-z0-9_.-]+$"
+#: Not dots alone: "." and ".." are "here" and "up" in a URL path, so the page's form for bay ".." posted to /snapshot.
+IDENT_PATTERN = r"^[A-Za-z0-9_.-]*[A-Za-z0-9_-][A-Za-z0-9_.-]*$"
 Ident = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=IDENT_PATTERN)]
 
 

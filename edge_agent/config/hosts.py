@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import re
 
-_LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
+_LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)\Z")  # \Z: Python's $ also matches before a last line end
 
 
 def host_problem(host: str) -> str | None:

@@ -81,7 +81,10 @@ def _as_yaml_read_it(kind: str, value: Any, msg: str) -> str:
 def _not_an_ident(value: str) -> str:
     """An id (site, device, bay, lock, sink) with a character a topic or a file name cannot take, named: the
     pattern alone ("String should match pattern '^[A-Za-z0-9_.-]+$'") told a Chinese installer nothing."""
-    bad = "".join(dict.fromkeys(c for c in value if not re.fullmatch(IDENT_PATTERN, c)))
+    bad = "".join(dict.fromkeys(c for c in value if not re.fullmatch(IDENT_PATTERN, c) and c != "."))
+    if not bad:  # only dots, each one allowed
+        return (f"{value!r} is no id: dots alone mean \"this\" and \"up\" in the page's links and in paths; "
+                "use a letter or digit too")
     shown = " ".join("a space" if c == " " else repr(c) for c in bad[:8])
     return (f"{shown} cannot be in an id: it goes into MQTT topics and file names, so only letters A–Z a–z, digits "
             "and _ . - (a Chinese name belongs in a comment)")

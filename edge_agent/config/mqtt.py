@@ -75,7 +75,7 @@ def _resolve(v: str | None, info: ValidationInfo) -> str | None:
 
 ConfigPath = Annotated[str | None, AfterValidator(_resolve)]
 
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")  # \Z: Python's $ also matches before a last line end
 
 
 def _env_name(v: str | None) -> str | None:

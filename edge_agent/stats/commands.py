@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from edge_agent.clock import FIRST_DAY, LAST_DAY
 from edge_agent.config.load import load_config
+from edge_agent.csvcell import safe_row
 
 COLUMNS = ("day", "bay", "occupied_share", "occupied_s", "unknown_s", "charging_s", "parked_not_charging_s", "visits_nev",
            "visits_fuel", "visits_unidentified", "violations", "violation_s", "fuel_on_bay_s", "median_dwell_s")
@@ -42,7 +43,7 @@ def parse_day(value: str | None, flag: str, default: date) -> date:
 def write_csv(rows: list[dict], out: TextIO) -> None:
     w = csv.DictWriter(out, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
     w.writeheader()
-    w.writerows(rows)
+    w.writerows(safe_row(r) for r in rows)  # a bay's id is text an installer typed: "-A1" ran as =-A1
 
 
 def _hours(v: float | None) -> str:

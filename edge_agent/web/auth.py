@@ -29,7 +29,9 @@ from edge_agent.config.web import read_session_key
 from edge_agent.durable import folder_lock, fsync_dir
 from edge_agent.web.roles import ROLES
 
-NAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+# \Z, not $: Python's $ also matches before a last line end, so ``users add $'rev\n'`` passed and wrote a line "rev"
+# (no hash) and a line ":HASH", an admin with no name, and said "saved"
+NAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}\Z")
 # OWASP's argon2id profile (19 MiB, 2 passes, 1 lane) rather than argon2-cffi's 64 MiB / 4 lanes:
 # a Pi shares its memory and cores with the camera loop. Older hashes keep their own parameters
 # (they are in the hash) and still verify; `edge-agent users add NAME` again re-hashes one.

@@ -107,8 +107,10 @@ def _users_add(users, args: argparse.Namespace) -> int:  # noqa: ANN001 - UsersF
         return 1
     try:
         users.set(args.name, password, args.role)
-    except ValueError as exc:
-        print(f"{args.name}: {exc}", file=sys.stderr)
+    except ValueError as exc:  # quoted when it is no name: a line end or a control character in it is shown
+        from edge_agent.web.auth import NAME_RE
+
+        print(f"{args.name if NAME_RE.match(args.name) else repr(args.name)}: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
         return _cannot_write(users, exc)

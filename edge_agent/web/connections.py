@@ -6,8 +6,14 @@ starts only after a response). ~1,000 idle sockets from one host on the site net
 stopped pinging, and asyncio logged every refused accept (140 MB of log in 90 s). So each
 connection must deliver its request (headers and body) within ``request_timeout_s``, one client
 address holds at most ``per_client`` connections, and all of them together at most
-``max_connections``; a connection over a bound is closed as soon as it is accepted. A trusted
-reverse proxy carries every visitor, so only the total bounds it.
+``max_connections``; a client that stops taking its answer for ``request_timeout_s`` is closed too (nginx's
+``send_timeout``). A connection over its client's share is closed as soon as it is accepted; one that finds all
+``max_connections`` taken makes room by closing the connection that has waited longest on its client (nginx's
+rule for reusable connections), else, when every one has a request in hand, one of the client holding the most
+if that is more than the newcomer's. Before, the newcomer was always the one closed: a host with 7 addresses
+(IPv4 aliases, or IPv6 privacy addresses from its /64) trickling requests, or pipelining requests whose answers
+it never read, held all 100, and staff got a reset at every try.
+A trusted reverse proxy carries every visitor, so only the total bounds it.
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ from collections.abc import Callable
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from edge_agent.web.auth import address_key
 
 MAX_CONNECTIONS = 100  # far below 1,024 descriptors, far above a few staff (a browser opens ≤ 6 per host)
 PER_CLIENT = 16
@@ -62,19 +70,83 @@ def bounded_h11(max_connections: int = MAX_CONNECTIONS, per_client: int = PER_CL
 
     class BoundedH11(H11Protocol):
         _deadline: asyncio.TimerHandle | None = None
+        _waiting_since = 0.0  # loop time its request (or the next on a kept-alive connection) began to be awaited
+        _stall: asyncio.TimerHandle | None = None  # armed while the client takes none of its answer
+        _stalled_since = 0.0
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
             host = self.client[0] if self.client else None
             same = 0 if host is None or exempt(host) else sum(
                 1 for c in self.connections if getattr(c, "client", None) and c.client[0] == host)
-            if len(self.connections) > max_connections or same > per_client:
+            if same > per_client or not self._room():
                 transport.abort()  # the descriptor is freed now; no request is read
                 return
             self._arm()
 
+        def _room(self) -> bool:
+            """Whether this connection may stay under ``max_connections``: when all are taken, the one that has
+            waited longest for its request is closed for it (a connection whose request is being answered never
+            is). The newcomer was refused instead: whoever filled the server with slow requests kept it."""
+            open_ = [c for c in self.connections if not c.transport.is_closing()]
+            if len(open_) <= max_connections:
+                return True
+            waiting = [(since, c) for c in open_ if c is not self and (since := c._waiting()) is not None]
+            if waiting:
+                min(waiting, key=lambda w: w[0])[1]._close()
+                return True
+            # every one has a request in hand: a client holding more than this one would (counted as the login
+            # limits count, an IPv6 host by its /64) gives one up. Before, 7 addresses sending pipelined requests
+            # they never read the answers of kept all 100 busy, and nobody else got in.
+            held: dict[str, list[BoundedH11]] = {}
+            for c in open_:
+                if c.client and not exempt(c.client[0]):
+                    held.setdefault(address_key(c.client[0]), []).append(c)
+            mine = len(held.get(address_key(self.client[0]), [])) if self.client else 0
+            most = max(held.values(), key=len, default=[])
+            if len(most) <= mine:
+                return False
+            next(c for c in reversed(most) if c is not self)._close()
+            return True
+
+        def _waiting(self) -> float | None:
+            """Since when this connection waits on its client, for a request or to take an answer (None: it
+            does not; its request is being answered)."""
+            times = [t for t, armed in ((self._waiting_since, self._deadline), (self._stalled_since, self._stall))
+                     if armed is not None]
+            return min(times, default=None)
+
+        def _close(self) -> None:
+            self._disarm()
+            self._unstall()
+            self.transport.abort()
+
+        def pause_writing(self) -> None:
+            """The client takes no more of its answer for now (the socket's buffers are full): it must take some
+            within ``request_timeout_s``. Before, a client that sent requests and never read the answers (20,000
+            pipelined GETs) held its connection for good, its request in hand: 7 addresses held all 100."""
+            super().pause_writing()
+            if self._stall is None:
+                self._stalled_since = self.loop.time()
+                self._stall = self.loop.call_later(request_timeout_s, self._answer_late)
+
+        def resume_writing(self) -> None:
+            super().resume_writing()
+            self._unstall()
+
+        def _unstall(self) -> None:
+            if self._stall is not None:
+                self._stall.cancel()
+                self._stall = None
+
+        def _answer_late(self) -> None:
+            self._stall = None
+            if not self.transport.is_closing():
+                self.transport.abort()
+
         def _arm(self) -> None:
             self._disarm()
+            self._waiting_since = self.loop.time()
             self._deadline = self.loop.call_later(request_timeout_s, self._request_late)
 
         def _disarm(self) -> None:
@@ -99,6 +171,7 @@ def bounded_h11(max_connections: int = MAX_CONNECTIONS, per_client: int = PER_CL
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._disarm()
+            self._unstall()
             super().connection_lost(exc)
 
     return BoundedH11

@@ -12,6 +12,7 @@ from datetime import date, timedelta
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import StreamingResponse
 
+from edge_agent.csvcell import safe_row
 from edge_agent.stats.commands import COLUMNS, write_csv
 from edge_agent.stats.compute import Stats
 from edge_agent.stats.source import query
@@ -79,7 +80,7 @@ def stats_csv(request: Request, table: str = "bay_days"):
 
         w = csv.DictWriter(buf, fieldnames=TABLES[table], extrasaction="ignore", lineterminator="\n")
         w.writeheader()
-        w.writerows(tables(s)[table])
+        w.writerows(safe_row(r) for r in tables(s)[table])  # a bay's id is text an installer typed
     name = f"stats-{table}-{s.start.isoformat()}_{s.end.isoformat()}.csv"
     return StreamingResponse(iter([buf.getvalue()]), media_type="text/csv; charset=utf-8",
                              headers={"Content-Disposition": f'attachment; filename="{name}"'})

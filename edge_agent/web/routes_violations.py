@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import FileResponse, RedirectResponse, StreamingResponse
 
 from edge_agent.config.load import ConfigError
+from edge_agent.csvcell import text_cell
 from edge_agent.evidence.violations import DECISIONS, StaleDecision, ViolationFilter
 from edge_agent.plates import check_plate_list, normalise_plate
 from edge_agent.web.context import (
@@ -34,10 +35,7 @@ router = APIRouter(dependencies=[Depends(require_user)])
 IMAGE_CACHE = "private, max-age=604800, immutable"  # evidence never changes once written
 CSV_FIELDS = ("id", "bay_id", "plate", "colour", "nev", "nev_reason", "reason", "started", "ended",
               "decision", "decision_reason", "decided_by", "evidence_id")
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-# Unicode's bidirectional controls (UAX #9: embeddings, overrides, isolates, marks): inside a cell they reorder
-# what a spreadsheet shows ("\u202e" turns "京A12345" into "54321A京"), and one in front hides a formula's "=".
-BIDI_CONTROLS = dict.fromkeys(map(ord, "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"))
+
 
 
 def natural_key(text: str) -> list[tuple[int, int | str]]:
@@ -70,10 +68,8 @@ def violations(request: Request):
 
 
 def _cell(value: object) -> str:
-    """OWASP's CSV-injection rule: a cell a spreadsheet would run as a formula gets a leading quote;
-    bidirectional controls are dropped first, so none can reorder a cell or stand in front of its "="."""
-    text = "" if value is None else str(value).translate(BIDI_CONTROLS)
-    return "'" + text if text.startswith(FORMULA_START) else text
+    """Every cell, ids and times too, by the formula rule (``csvcell``)."""
+    return text_cell(value)
 
 
 CSV_CHUNK = 64 * 1024  # characters a response chunk gathers: one a row cost a thread hop and a send each (28 s

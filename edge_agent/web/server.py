@@ -6,6 +6,7 @@ start-up, not a silent thread death, and tests can read the real port from ``.po
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import socket
 import threading
@@ -57,8 +58,9 @@ class WebServer:
 
     def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 8080, nice: int = 10,
                  trusted_proxies: list[str] | None = None, max_connections: int = MAX_CONNECTIONS,
-                 request_timeout_s: float = REQUEST_TIMEOUT_S) -> None:
+                 request_timeout_s: float = REQUEST_TIMEOUT_S, behind_tls: bool = False) -> None:
         self.app = app
+        self.behind_tls = behind_tls  # web.secure_cookies: the operator put HTTPS in front
         self.host = host
         self.port = port
         # uvicorn by default believes X-Forwarded-For from 127.0.0.1, which let one client dodge the
@@ -109,6 +111,13 @@ class WebServer:
                 raise RuntimeError(f"web server did not start on {self.host}:{self.port}")
             time.sleep(0.02)
         logger.info("review page on %s", self.url)
+        if not self.behind_tls and not _loopback(self.host):
+            # said at every start: the page itself speaks plain HTTP, and the site network (a car park's Wi-Fi)
+            # is where its users' passwords and session cookies travel
+            logger.warning("review page on %s:%d in clear text: anyone on the site network can read the passwords "
+                           "and session cookies sent to it; serve it behind an HTTPS reverse proxy on this host "
+                           "(web.host: 127.0.0.1) and set web.secure_cookies: true (docs/web.md#security)",
+                           self.host or "*", self.port)
 
     def _serve(self, server: uvicorn.Server, sock: socket.socket) -> None:
         lower_priority(self.nice)  # inherited by the request threads this loop starts
@@ -133,6 +142,16 @@ class WebServer:
         self.stop()
 
 
+def _loopback(host: str) -> bool:
+    """Whether a bind address is reachable only from this machine (an HTTPS proxy beside it)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # "" (every interface) or a name: reachable from the network
+        return False
+
+
 def build_web(cfg: AgentConfig, *parts: Any, **kw: Any) -> WebServer:
     """The review page as an agent component (not started yet), bound to ``cfg.web.host:port``.
 
@@ -141,5 +160,5 @@ def build_web(cfg: AgentConfig, *parts: Any, **kw: Any) -> WebServer:
     from edge_agent.web.app import create_app
 
     return WebServer(create_app(cfg, *parts, **kw), cfg.web.host, cfg.web.port,
-                     trusted_proxies=cfg.web.trusted_proxies)
+                     trusted_proxies=cfg.web.trusted_proxies, behind_tls=cfg.web.secure_cookies)
 

@@ -128,6 +128,8 @@ def test_a_key_is_the_text_written(tmp_path):
               "digits and _ . - (a Chinese name belongs in a comment)"),
     ("'A 1#'", "bays[0].id: a space '#' cannot be in an id"),
     ("充电位1", "bays[0].id: '充' '电' '位' cannot be in an id"),
+    ("'..'", "bays[0].id: '..' is no id: dots alone"),  # the page's snapshot form for it posted to /snapshot
+    ("'.'", "bays[0].id: '.' is no id: dots alone"),
 ])
 def test_an_id_names_the_characters_it_cannot_hold(tmp_path, bay_id, expected):
     """Was "String should match pattern '^[A-Za-z0-9_.-]+$'": a regular expression, to a Chinese installer."""

@@ -20,7 +20,7 @@ with warnings.catch_warnings():  # starlette nudges towards httpx2; httpx is wha
 from edge_agent.config.load import load_config
 from edge_agent.control import ControlResult
 from edge_agent.web.auth import UsersFile
-from tests.web.conftest import PASSWORD, publish_visit
+from tests.web.conftest import BAYS, PASSWORD, publish_visit
 
 HTML = {"accept": "text/html"}
 
@@ -348,6 +348,29 @@ def test_csv_cells_lose_bidirectional_controls_that_reorder_or_hide_a_formula(cl
     body = {r[0]: dict(zip(rows[0], r)) for r in rows[1:]}
     assert body["6"]["decision_reason"] == "'=1+1" and body["4"]["decision_reason"] == "ok gnikrap"
     assert body["1"]["plate"] == "粤B11111"
+
+
+def test_statistics_csv_quotes_a_bay_id_a_spreadsheet_would_run(client, site, capsys):
+    """A bay id may start with "-" (letters, digits and _ . -), and the installer names bays on the page: the
+    statistics' CSV (page and ``edge-agent stats --csv``) wrote ``-A1`` as it was, which a spreadsheet runs as
+    the formula ``=-A1``. Its text cells now follow the list export's rule; its numbers stay numbers."""
+    from edge_agent.cli import main
+
+    tok = token(client, "/installer")
+    bays = [{"id": b, "polygon": p} for b, p in BAYS.items()] + \
+        [{"id": "-A3", "polygon": [[40, 20], [400, 20], [400, 200], [40, 200]]}]
+    assert client.post("/installer", json={"bays": bays}, headers={"X-CSRF-Token": tok}).status_code == 200
+    texts = []
+    for table in ("bays", "bay_days"):
+        rows = list(csv.DictReader(io.StringIO(client.get(f"/stats.csv?table={table}&from=2026-03-01&to=2026-03-02")
+                                               .content.decode("utf-8-sig"))))
+        texts.append(rows)
+        assert {r["bay"] for r in rows} == {"A1", "A2", "'-A3"}, table
+        assert all(not v.startswith("'") for r in rows for k, v in r.items() if k != "bay"), table
+    assert texts[0][0]["violations"].isdigit()
+    assert main(["stats", "--config", str(site.config_path), "--csv", "--from", "2026-03-01", "--to", "2026-03-02"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert {r["bay"] for r in rows} == {"A1", "A2", "'-A3"}
 
 
 def test_three_installer_saves_in_one_second_keep_every_version_and_the_commented_original(client, site):

@@ -417,3 +417,29 @@ def test_a_password_file_without_a_line_end_is_refused_not_read_for_ever(site, t
     pw.write_text("x" * 1024 + "\n")  # the longest the form takes is still fine
     assert main(["users", "add", "zed", "--config", cfg, "--password-file", str(pw)]) == 0
     assert UsersFile(site.root / "users.txt").verify("zed", "x" * 1024)
+
+
+def test_a_user_name_with_a_line_end_is_refused_and_the_file_kept(site, tmp_path, capsys):
+    """``users add $'rev\\n'`` (a name read from a file or a form with its line end): the name check's ``$`` matched
+    before the line end, so it wrote a line ``rev`` (no hash) and a line ``:HASH``, an admin with no name,
+    and said "saved"; ``rev``'s password was never set."""
+    pw = tmp_path / "pw.txt"
+    pw.write_text("s3cret-enough\n")
+    users = UsersFile(site.root / "users.txt")
+    before = users.path.read_bytes()
+    for name in ("rev\n", "rev\r\n", "\nrev"):
+        assert main(["users", "add", name, "--config", str(site.config_path), "--password-file", str(pw)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(repr(name) + ": user names use") and err.count("\n") == 1
+    assert users.path.read_bytes() == before
+    assert "" not in users.entries()
+
+
+def test_a_host_or_variable_name_with_a_line_end_is_refused(tmp_path):
+    from edge_agent.config.hosts import host_problem
+    from edge_agent.config.mqtt import _env_name
+
+    assert host_problem("edge-broker") is None and host_problem("edge-broker\n") is not None
+    assert _env_name("EDGE_HMAC") == "EDGE_HMAC"
+    with pytest.raises(ValueError, match="not an environment variable name"):
+        _env_name("EDGE_HMAC\n")

@@ -7,6 +7,7 @@ import re
 import httpx
 import pytest
 
+from edge_agent.config.errors import ListenError
 from edge_agent.config.load import ConfigError, load_config
 from edge_agent.web.server import WebServer, build_web
 from tests.web.conftest import PASSWORD
@@ -169,3 +170,51 @@ def test_head_of_the_export_reads_no_log_and_records_no_export(site, monkeypatch
         drawn.clear()
         r = tc.head("/violations.csv")
         assert r.status_code == 200 and r.content == b"" and len(drawn) <= 1
+
+
+@pytest.mark.parametrize(("web", "warned"), [
+    ({"host": "0.0.0.0"}, True),
+    ({"host": "::1"}, False),  # an HTTPS proxy beside it carries the site network's requests
+    ({"host": "127.0.0.1"}, False),
+    ({"host": "0.0.0.0", "secure_cookies": True}, False),  # the operator put HTTPS in front
+])
+def test_a_page_served_in_clear_text_on_the_network_says_so_at_start(site, caplog, web, warned):
+    """The page speaks plain HTTP. Bound to the site network (``web.host: 0.0.0.0``, as the docs say for it) every
+    login's password and every session cookie crossed the car park's network readable by anyone on it, and
+    nothing said so: ``secure_cookies`` defaults to false, and the start logged only the address."""
+    import logging
+
+    set_web(site, **web)
+    cfg = load_config(site.config_path)
+    srv = build_web(cfg, site.store, site.log, site.control, site.lists, site.bus, site.clock, site.config_path)
+    srv.port = 0
+    try:
+        with caplog.at_level(logging.INFO, logger="edge_agent.web.server"), srv:
+            pass
+    except (RuntimeError, ListenError):  # no IPv6 loopback here
+        pytest.skip("cannot listen on ::1 here")
+    said = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert bool(said) == warned, said
+    if warned:
+        assert "in clear text" in said[0] and "web.secure_cookies: true" in said[0]
+
+
+def test_head_of_the_installer_page_opens_no_camera(site):
+    """A HEAD is GET without the body and must change and record nothing, but a HEAD of /installer more than 10 s
+    after the last picture opened the camera and stored a frame in the evidence (a monitor's probe of the page
+    every minute: 1,440 photos a day). Now it takes none; a GET takes one as before."""
+    from edge_agent.web.routes_site import SNAPSHOT_REUSE_S
+
+    taken: list[str] = []
+    take = site.control.snapshot
+    site.control.snapshot = lambda bay_id: taken.append(take(bay_id)) or taken[-1]
+    with WebServer(site.app(), "127.0.0.1", 0) as srv, httpx.Client(base_url=srv.url, follow_redirects=False) as c:
+        tok = re.search(r'name="csrf" value="([^"]+)"', c.get("/login").text).group(1)
+        assert c.post("/login", data={"username": "admin", "password": PASSWORD, "csrf": tok}).status_code == 303
+        for _ in range(3):
+            head = c.head("/installer")
+            assert head.status_code == 200 and head.content == b""
+            site.clock.advance(SNAPSHOT_REUSE_S + 0.1)
+        assert taken == []
+        assert c.get("/installer").status_code == 200 and len(taken) == 1
+        assert c.head("/installer").status_code == 200 and len(taken) == 1

@@ -1,0 +1,24 @@
+"""Text cells for CSV files people open in a spreadsheet (the page's exports, ``edge-agent stats --csv``).
+
+OWASP's CSV-injection rule: a text cell a spreadsheet would run as a formula gets a leading quote. Unicode's
+bidirectional controls are dropped first, so none can reorder a cell or stand in front of its ``=``. Numbers
+are left as they are: a spreadsheet reads ``-3`` as minus three, and only text can carry a formula.
+"""
+
+from __future__ import annotations
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# Unicode's bidirectional controls (UAX #9: embeddings, overrides, isolates, marks): inside a cell they reorder
+# what a spreadsheet shows ("\u202e" turns "京A12345" into "54321A京"), and one in front hides a formula's "=".
+BIDI_CONTROLS = dict.fromkeys(map(ord, "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"))
+
+
+def text_cell(value: object) -> str:
+    """``value`` as a cell that no spreadsheet runs (None: empty)."""
+    text = "" if value is None else str(value).translate(BIDI_CONTROLS)
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
+def safe_row(row: dict) -> dict:
+    """A ``csv.DictWriter`` row with every text value made a :func:`text_cell` (numbers kept)."""
+    return {k: text_cell(v) if isinstance(v, str) else v for k, v in row.items()}
