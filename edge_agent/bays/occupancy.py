@@ -208,7 +208,7 @@ class _Look:
     grey: np.ndarray
     log_light: float  # the scene's light then (``ChangeGate._log_light``)
     to_now: np.ndarray | None = None  # 2x3: its working px → the current view's, after the view moved (None: same)
-    _seen: tuple[np.ndarray, np.ndarray, np.ndarray] | None = field(default=None, repr=False)  # carried, lo, hi
+    _seen: tuple[np.ndarray, np.ndarray, np.ndarray] | None = field(default=None, repr=False)  # carried, lo, hi (uint8)
 
     def seen(self, grid: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """It carried onto the current view, and what a sway could show there (computed once per view)."""
@@ -216,7 +216,8 @@ class _Look:
             grey = self.grey if self.to_now is None else cv2.warpAffine(
                 self.grey, self.to_now, (grid[1], grid[0]), borderMode=cv2.BORDER_REPLICATE)
             lo, hi = _swayed(grey, SWAY_PX)
-            self._seen = (grey, np.asarray(lo, np.float32), np.asarray(hi, np.float32))
+            # 8 bits, rounded outwards (a grey level more slack at most): up to 31 looks may be in use at once
+            self._seen = (grey, np.floor(lo).astype(np.uint8), np.ceil(hi).astype(np.uint8))
         return self._seen
 
 
