@@ -22,7 +22,15 @@ from edge_agent.bays.consensus import Consensus
 from edge_agent.bays.feed import BayFeed
 from edge_agent.bays.geometry import BayShape, assign_bay, merge_boxes
 from edge_agent.bays.machine import FREE, BayMachine
-from edge_agent.bays.occupancy import MOTION_GAIN, ChangeGate, OccupancyClassifier, PresenceFusion
+from edge_agent.bays.occupancy import (
+    MOTION_GAIN,
+    MOTION_LEAD_S,
+    SLOW_MOTION_S,
+    ChangeGate,
+    Hysteresis,
+    OccupancyClassifier,
+    PresenceFusion,
+)
 from edge_agent.bays.occupancy import Verdict as CameraVerdict
 from edge_agent.bays.vision import blind_vision, classifier_vision
 from edge_agent.bays.visit_verdict import decide_visit
@@ -97,6 +105,7 @@ class BayMonitor:
         self._read_visit: dict[str, str | None] = {}  # per bay: the visit that (re)start was for (None: none open)
         self._last_read: dict[str, float] = {}  # per bay: when a detector run last covered it
         self._moved_at: dict[str, float] = {}  # per bay: when its change gate last opened (see Hysteresis)
+        self._slow_at: dict[str, float] = {}  # per bay: when it was last seen changed over a longer span (_slow_motion)
         self._followed: set[str] = set()  # bays whose outline moved since their last classification (set_warp)
         self._redrawn: set[str] = set()  # kept bays a reload redrew: their next frame starts the gate's reference
         self._unseen: dict[str, str] = {}  # bay → bay_flat | bay_clipped: its last crop showed nothing (bays.blank)
@@ -184,6 +193,8 @@ class BayMonitor:
                 f.cfg = f.hysteresis.cfg = self.cfg.occupancy
                 if bay in old._moved_at:
                     self._moved_at[bay] = old._moved_at[bay]
+                if bay in old._slow_at:
+                    self._slow_at[bay] = old._slow_at[bay]
                 if bay not in same:
                     self._redrawn.add(bay)
                 self._followed.add(bay)  # classified on the next frame, under this config's thresholds
@@ -380,6 +391,7 @@ class BayMonitor:
         """Classify the bays whose gate opened or whose verdict is due (every ``classify_every_s``)."""
         occ = self.cfg.occupancy
         self._grey = grey = self.gate.prepare(image)
+        self.gate.keep(grey, now)
         due: dict[str, list[tuple[float, float]]] = {}
         for s in self.shapes:
             f = self.fusion[s.bay_id]
@@ -405,11 +417,26 @@ class BayMonitor:
         self.classified += len(due) - len(unseen)
         self._followed.difference_update(due)
         for b in due:
-            v = self.fusion[b].hysteresis.update(float(probs.get(b, float("nan"))), now,
-                                                 self._moved_at.get(b, float("-inf")))
+            h, p = self.fusion[b].hysteresis, float(probs.get(b, float("nan")))
+            v = h.update(p, now, self._moved_at.get(b, float("-inf")), self._slow_motion(grey, b, h, p, now))
             self.gate.reset(grey, b)
             if v.occupied is False:
                 self._seen_empty.add(b)
+
+    def _slow_motion(self, grey: np.ndarray, bay: str, h: Hysteresis, p: float, now: float) -> float | None:
+        """When the bay was last seen changed since the classifier last backed its "empty", over up to
+        ``SLOW_MOTION_S`` (the gate alone compares it with the previous classification): a dark car creeping into
+        a far-row bay at dawn changes it too little from one classification to the next, and its arrival waited
+        ``still_confirm_s`` as light on a still bay does. The gate's pixel test, light compensated and sway
+        tolerant, so slow light (dusk, exposure drift) is no motion. Not the brightness test: a cloud's shade
+        sweeping over a bay in 10–30 s darkens it against the whole view as a dark car does. Looked at only while
+        an "empty" verdict meets a reading that does not back it (``Hysteresis.update`` takes it for that only)."""
+        v = h.verdict
+        if v.occupied is False and h.backed_at is not None and not p <= self.cfg.occupancy.exit_p:
+            share = self.gate.compare_since(grey, bay, max(h.backed_at - MOTION_LEAD_S, now - SLOW_MOTION_S))
+            if share is not None and share >= self.cfg.occupancy.gate_fraction:
+                self._slow_at[bay] = now
+        return self._slow_at.get(bay)
 
     def on_blind(self, why: str = "") -> list[Event]:
         """No usable frame: bays with a presence sensor follow it, the others hold their story."""
