@@ -216,7 +216,9 @@ class Interlock:
 
         Why lower one found up: after a fault its switches, its hold or its position were in doubt, and
         nobody checked the bay when it got there. A reset moves nothing up; the policy's next raise,
-        on fresh evidence that the bay is empty, does.
+        on fresh evidence that the bay is empty, does. The arm's stroke is learned anew (``switch_early``): a
+        stroke called early is never learned, so an arm made faster (a new motor, a fresh battery) faulted at
+        every move until the agent restarted.
         """
         with self.guard():
             if not self.fault:
@@ -231,6 +233,8 @@ class Interlock:
             self._uncommanded.clear()
             self._up_losses.clear()
             self._presence_changes.clear()
+            for strokes in self._strokes.values():  # someone looked at the arm: maybe a new motor or battery, whose
+                strokes.clear()  # faster stroke would otherwise be called early at every move until a restart
             self._motor_stop()
             self._motion, self._reverse_at, self._switches, self._pending = None, None, sw, None
             reason = f"fault {old} reset"

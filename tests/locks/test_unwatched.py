@@ -237,3 +237,33 @@ def test_an_up_switch_that_closes_halfway_up_faults_and_lowers(make_rig, kind):
     rig.step(4)
     assert rig.arm.position == 0.0
     rig.safe()
+
+
+def test_an_arm_made_faster_is_learned_anew_after_the_reset(make_rig, kind):
+    """A technician fits a new motor or battery: the arm now takes 1.2 s, against the 3 s strokes learned. Its
+    first whole rise ends in under half of that: FAULT ``switch_early``, lowered (nothing tells a faster arm from
+    a switch pressed early). The operator looks and resets. Before, the learned strokes were kept over the reset
+    and a stroke called early was never learned, so every later rise faulted the same way until the agent was
+    restarted: the lock unusable. A reset is someone having looked at the arm: its stroke is learned anew."""
+    rig = make_rig(kind, position=1.0)
+    _cycles(rig, 3)
+    assert rig.manager.unlock(BAY, reason="admit", operator="ops").ok
+    rig.step(4)
+    rig.arm.travel_time_s = 1.2  # a new motor (or a fresh battery after a sagging one)
+    assert rig.manager.lock(BAY, reason="reserve", operator="ops").ok
+    rig.step(1.5)
+    assert rig.state == "fault" and rig.of(EventType.LOCK_FAULT)[-1].data["code"] == "switch_early"
+    rig.step(2)
+    assert rig.arm.position == 0.0
+    assert rig.manager.reset(BAY, operator="ops").ok
+    rig.step(0.5)
+    assert rig.state == "down"
+    rig.step(300, dt=1.0)  # the motor's duty limit (max_moves) rests
+    for _ in range(4):
+        assert rig.manager.lock(BAY, reason="reserve", operator="ops").ok
+        rig.step(2)
+        assert rig.state == "up", rig.of(EventType.LOCK_FAULT)[-1].data  # before: switch_early at every rise
+        assert rig.manager.unlock(BAY, reason="admit", operator="ops").ok
+        rig.step(2)
+        assert rig.state == "down"
+    rig.safe()
