@@ -7,6 +7,8 @@ rig's invariant: the UP output never on while a vehicle may be there.
 
 from __future__ import annotations
 
+import cv2
+import numpy as np
 import pytest
 import yaml
 
@@ -69,15 +71,19 @@ def test_an_arm_left_up_at_rest_stays_up_over_a_restart(make_rig, kind, tmp_path
     rig.safe()
 
 
+@pytest.mark.parametrize("shifted", [False, True], ids=["camera_as_drawn", "camera_shift_tracked"])
 @pytest.mark.parametrize("redraw", [1, 0], ids=["another_bay_saved", "its_own_corner_nudged"])
-def test_a_reload_does_not_turn_a_held_reading_on_a_still_parked_car_into_a_departure(tmp_path, clock, redraw):
+def test_a_reload_does_not_turn_a_held_reading_on_a_still_parked_car_into_a_departure(tmp_path, clock, redraw,
+                                                                                      shifted):
     """An NEV parked in A, its arm down; from 10 s the model reads the still car empty (shade, dusk): the still-bay
     rule holds the verdict (nothing moved in the bay), not confident. Then a reload that rebuilds the bay monitor —
     the installer saves another bay or nudges A's own corner 4 px, thresholds edited and SIGHUP. A kept bay keeps
     its story (the open visit) but its classifier's memory started over, and a first verdict needs no motion ("a car
     parked at start is a car"); a redrawn outline had no change-gate reference, which counted as motion. Two
     readings of 0.05 were a confident "empty" at once, the visit departed 3 s after the reload, and the policy
-    raised the arm under the parked car 20 s after that, either way."""
+    raised the arm under the parked car 20 s after that, either way. Also after a camera shift the agent tracked
+    (the mast leant 4 px): a reload that redraws bays sets every outline anew on the view (``set_offset``), which
+    dropped every bay's reference, and that counted as motion in each — the arm rose under the car again."""
     rig = AgentRig(tmp_path, clock, Frames(clock), _MisreadsFrom(clock, clock.monotonic() + 10))
     agent, manager, src, events = rig.agent, rig.manager, rig.src, rig.events
 
@@ -86,8 +92,15 @@ def test_a_reload_does_not_turn_a_held_reading_on_a_still_parked_car_into_a_depa
 
     try:
         src.next = render(Scene(cars=(NEV,)))
-        run(14)
+        if shifted:
+            run(2)  # the reference view; then the mast leans 4 px right and 3 down, and the bays follow
+            src.next = cv2.warpAffine(src.next, np.float32([[1, 0, 4], [0, 1, 3]]), src.next.shape[1::-1],
+                                      borderMode=cv2.BORDER_REPLICATE)
+            run(12)
+        else:
+            run(14)
         assert agent.monitor.verdicts()["A"].occupied is True and not agent.monitor.verdicts()["A"].confident
+        assert (agent.monitor.offset != (0.0, 0.0)) == shifted
         data = yaml.safe_load(rig.path.read_text())
         data["bays"][redraw]["polygon"][0][0] += 4  # a bay redrawn: a new monitor, A kept with its story
         rig.path.write_text(yaml.safe_dump(data))
