@@ -114,12 +114,17 @@ class Interlock:
         """
         with self.lock:
             self._depth.n = getattr(self._depth, "n", 0) + 1
+            done = False
             try:
                 yield
+                done = True
             finally:
                 self._depth.n -= 1
-                if self._depth.n == 0 and not self._rising():
-                    self.latches.set_rising(self.cfg.id, False)  # the rise has ended: its record goes
+                # the rise has ended: its record goes. Not when the decision was cut short (Ctrl-C, SIGTERM in the
+                # main thread, an error) — the UP line may be on with the rise not yet noted as the motion, and the
+                # record is what lowers an arm that ran up unwatched at the next start
+                if done and self._depth.n == 0 and not self._rising():
+                    self.latches.set_rising(self.cfg.id, False)
         if self._depth.n == 0:
             self._flush()
 

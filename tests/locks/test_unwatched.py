@@ -59,6 +59,33 @@ def test_a_rise_the_last_run_never_saw_end_is_lowered_at_start(make_rig, kind, t
     rig.safe()
 
 
+def test_a_rise_interrupted_after_its_motor_started_keeps_its_record(make_rig, kind, tmp_path):
+    """Ctrl-C or a SIGTERM (``cli.Terminated``) is an exception in the main thread between any two lines: one
+    just after the UP line went on, before the rise was noted as the lock's motion, unwound through the decision's
+    clean-up, which took "no motion up" for the rise's end and dropped its record — the process then died with the
+    relay on, the arm ran up unwatched (a car rolling in over it), and the next start took it as up for good. A
+    decision cut short keeps the record: the next start lowers the arm."""
+    rig = make_rig(kind, position=0.0, latches_at=tmp_path / LATCH_FILE)
+    unit = rig.manager._units[BAY]
+
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    unit.interlock._up_losses.rising = interrupted
+    with pytest.raises(KeyboardInterrupt):
+        rig.manager.lock(BAY, reason="reserve", operator="ops")
+    rig.sync()
+    assert rig.up_active()  # the line is on: nothing of this process will switch it off now
+    kill_and_restart(rig, unwatched_s=5.0, car_meanwhile=True)
+    assert rig.arm.position == 1.0
+    rig.step(0.5)
+    assert rig.down_active()  # before: "up", read from the switches, the car over the arm
+    rig.step(4)
+    assert rig.state == "down" and rig.arm.position == 0.0
+    rig.arm.vehicle = False
+    rig.safe()
+
+
 def test_an_arm_left_up_at_rest_stays_up_over_a_restart(make_rig, kind, tmp_path):
     """The rule above is about a rise nobody saw end, not every arm found up: an arm that reached its up stop
     while watched and rested there is where the last run left it (a car cannot get over it unseen)."""
