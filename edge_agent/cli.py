@@ -23,7 +23,7 @@ import sys
 import threading
 
 from edge_agent import __version__
-from edge_agent.cliargs import os_error_text, stdout_gone
+from edge_agent.cliargs import Terminated, os_error_text, stdout_gone
 from edge_agent.config.load import ConfigError
 from edge_agent.ops.logging_setup import PlainFormatter
 from edge_agent.perception.heap import heap_returns_large_blocks
@@ -49,11 +49,6 @@ COMMAND_MODULES = (
 #: exit 143 is a failure to it). Before, a SIGTERM while one was still starting (imports, models, databases: some
 #: seconds on a Pi) killed it outright, and a Ctrl-C then was a ``KeyboardInterrupt`` traceback.
 SERVICES = frozenset({"run", "review", "consume"})
-
-
-class Terminated(BaseException):
-    """SIGTERM, raised in the main thread as Ctrl-C raises ``KeyboardInterrupt`` (not an ``Exception``: no
-    ``except Exception`` swallows it): the command unwinds through its clean-up instead of dying where it stood."""
 
 
 def _terminate(_signum: int, _frame: object) -> None:

@@ -148,3 +148,9 @@ class OpenedAtFirstWrite(io.TextIOBase):
         super().close()  # flushes first
         if self._file is not None:
             self._file.close()
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread as Ctrl-C raises ``KeyboardInterrupt`` (not an ``Exception``: no
+    ``except Exception`` swallows it): the command unwinds through its clean-up instead of dying where it stood.
+    ``cli.main`` raises it for every command; here, below the commands, so that one may say how it stopped."""

@@ -94,16 +94,17 @@ def output_folder(folder: Path) -> Iterator[Path]:
             with open(p, "rb") as fh:
                 os.fsync(fh.fileno())
         fsync_dir(scratch)
-        if folder.exists():
-            os.replace(folder, old)
         try:
+            if folder.exists():
+                os.replace(folder, old)
             os.replace(scratch, folder)
-        except BaseException:
-            if old.exists():
-                os.replace(old, folder)
-            raise
+        finally:  # an interrupt may come between the renames or just after the last: judged by what is on disk
+            if scratch.exists():  # the new folder did not take its place: the old one goes back
+                if old.exists() and not folder.exists():
+                    os.replace(old, folder)
+            else:
+                shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
         raise
-    shutil.rmtree(old, ignore_errors=True)
     fsync_dir(folder.parent)

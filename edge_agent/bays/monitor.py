@@ -107,7 +107,7 @@ class BayMonitor:
         self._moved_at: dict[str, float] = {}  # per bay: when its change gate last opened (see Hysteresis)
         self._slow_at: dict[str, float] = {}  # per bay: when it was last seen changed over a longer span (_slow_motion)
         self._followed: set[str] = set()  # bays whose outline moved since their last classification (set_warp)
-        self._redrawn: set[str] = set()  # kept bays a reload redrew: their next frame starts the gate's reference
+        self._redrawn: set[str] = set()  # bays whose outline was set anew: their next frame starts the gate's reference
         self._unseen: dict[str, str] = {}  # bay → bay_flat | bay_clipped: its last crop showed nothing (bays.blank)
         self._polygons = {b.id: b.polygon for b in cfg.bays}  # as drawn: a camera shift moves, not resizes, them
         self._scale = 1.0  # the camera's pixels per bay-drawing pixel (set_source_scale)
@@ -296,6 +296,10 @@ class BayMonitor:
             self._followed = {sh.bay_id for sh in shapes}  # every bay is classified again on the next frame
             if not camera_moved or not det:
                 self.gate.set_shapes(self.shapes)
+                # no reference on the outlines now: the next frame is each bay's first, no motion in it. Counted as
+                # motion, a reload after a tracked camera shift (its outlines set anew on the view, ``set_offset``)
+                # let a held misread of a still parked car be believed at once: a departure, the arm raised under it
+                self._redrawn.update(sh.bay_id for sh in shapes)
                 return
             # the view's motion since the last frame: the new warp after the inverse of the old one
             inv = np.array([[v, -q], [-u, p]]) / det

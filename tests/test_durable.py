@@ -1,0 +1,53 @@
+"""``durable.output_folder``: a stop signal at any point of the swap leaves one whole folder and nothing beside it.
+
+A SIGTERM is an exception in the main thread (``cli.Terminated``), raised between any two bytecodes, also
+between the two renames or right after the last: the real ``os.replace`` runs, then the interrupt is raised.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from edge_agent import durable
+
+
+def _fill(folder, text):
+    folder.mkdir()
+    (folder / "failures.csv").write_text(text)
+
+
+@pytest.mark.parametrize("after", [1, 2])
+def test_an_interrupt_right_after_a_rename_leaves_one_whole_folder(tmp_path, monkeypatch, after):
+    """``after`` 2: interrupted just after the new folder took the old one's place — the restore tried to move
+    the old folder back over the new, non-empty one: an ``OSError`` (said as a file error, exit 2) instead of the
+    interrupt, and ``.fail.<pid>.old`` left beside it for good. ``after`` 1: just after the old folder was moved
+    aside — the folder was gone, the old one left as ``.fail.<pid>.old``, the new one deleted."""
+    fail = tmp_path / "fail"
+    _fill(fail, "old run")
+    calls = []
+    real = os.replace
+
+    def replace(src, dst):
+        real(src, dst)
+        calls.append(src)
+        if len(calls) == after:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(durable.os, "replace", replace)
+    with pytest.raises(KeyboardInterrupt):
+        with durable.output_folder(fail) as scratch:
+            (scratch / "failures.csv").write_text("new run")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fail"]
+    assert (fail / "failures.csv").read_text() == ("new run" if after == 2 else "old run")
+
+
+def test_the_folder_is_replaced_whole(tmp_path):
+    fail = tmp_path / "fail"
+    _fill(fail, "old run")
+    (fail / "003_missed.jpg").write_bytes(b"x")
+    with durable.output_folder(fail) as scratch:
+        (scratch / "failures.csv").write_text("new run")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fail"]
+    assert [p.name for p in fail.iterdir()] == ["failures.csv"]
