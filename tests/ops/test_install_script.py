@@ -174,7 +174,7 @@ def test_an_upgrade_whose_kept_config_the_new_version_refuses_finishes_and_says_
     config = prefix / "etc/edge-agent/config.yaml"
     config.parent.mkdir(parents=True)
     kept = example.read_text(encoding="utf-8") + "\n# an older release took a session of a year\n"
-    kept = kept.replace("  port: 8080\n", "  port: 8080\n  session_max_age_s: 31536000\n")
+    kept = kept.replace("\nweb:\n", "\nweb:\n  session_max_age_s: 31536000\n", 1)
     assert "session_max_age_s: 31536000" in kept
     config.write_text(kept, encoding="utf-8")
     unit = prefix / "etc/systemd/system/edge-agent.service"
