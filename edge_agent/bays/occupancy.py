@@ -67,7 +67,9 @@ class Hysteresis:
     what was there (a shadow crossing a stain, dusk on a car), and it must last
     ``still_confirm_s`` to count. Until then the verdict holds, but not confidently (the lock
     interlock refuses to raise on it). The first verdict needs no motion: a car parked at start
-    is a car. A car that "left" without moving is doubt even after that wait: an empty verdict
+    is a car; but it stands still, so the first verdict waits for a reading of a bay that did not move since the
+    previous one (a headlight beam sweeping over a bay the model is unsure of at night gave two readings of 0.9,
+    and the band then held the "parked car" on an empty bay, swallowing the real car's arrival later). A car that "left" without moving is doubt even after that wait: an empty verdict
     reached so stays not confident until something moves in the bay.
     A car creeping in changes its bay too little between two classifications for the gate, so a change
     to "occupied" also takes the bay changed over a longer span (``slow_at``); a change to "empty", which
@@ -154,6 +156,8 @@ class Hysteresis:
             flip = False
         elif self._leaned_long(now):
             flip, since = not occupied, self._lean_since
+        if flip is not None and occupied is None and self._moving(now, moved_at):
+            flip = None  # a first verdict is of a bay at rest: not of a headlight beam or a person crossing it
         by_doubt = flip is not None and self._up < c.confirm_frames and self._down < c.confirm_frames
         if flip is not None and occupied is not None and flip != occupied:
             motion = moved_at if not flip or slow_at is None or moved_at is None else max(moved_at, slow_at)
@@ -181,6 +185,12 @@ class Hysteresis:
             self._streak_since = None
         self.verdict = Verdict(occupied, float(p), now, bool(confident))
         return self.verdict
+
+    def _moving(self, now: float, moved_at: float | None) -> bool:
+        """The bay changed since the previous classification (the gate opened for this one). The very first
+        classification has nothing to compare with and is not "moving"."""
+        return (self.cfg.still_confirm_s > 0 and moved_at is not None and self.verdict.measured_at is not None
+                and moved_at >= now - 1e-6)
 
     def _leaned_long(self, now: float) -> bool:
         """The readings have leaned "empty" against an "occupied" verdict for ``doubt_confirm_s`` (and
