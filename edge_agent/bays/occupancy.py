@@ -35,6 +35,8 @@ SWAY_PX = 0.5  # working-copy pixels (2 px of a 1280-px frame) a reference may s
 SLOW_MOTION_S = 30.0  # a bay is also compared with how it looked this long ago (at most): a car creeping or reversing
 # slowly into place changes it too little from one classification to the next for the gate, not over this span
 LOOK_EVERY_S = 1.0  # how often the gate keeps a look of the whole view for that
+VIEW_STEP_SHARE = 0.5  # this share of the pixels outside the bays changed between two frames (light compensated):
+# the whole view stepped (a camera's switch to IR night mode, its exposure or white balance jumping), no car
 
 
 class OccupancyClassifier(Protocol):
@@ -268,6 +270,8 @@ class ChangeGate:
         self._log_light = 0.0  # the scene's light, accumulated log gain (only differences mean anything)
         self._ref_light: dict[tuple[str, str], float] = {}  # (since, bay) → _log_light when it was looked at
         self._looks: deque[_Look] = deque()  # the view a second apart over the last SLOW_MOTION_S, oldest first
+        self.stepped_at: float | None = None  # monotonic time of the last frame whose whole view stepped (``step``)
+        self.view_changed = 0.0  # share of the pixels outside the bays changed since the previous frame
 
     def set_shapes(self, shapes: Sequence[BayShape]) -> None:
         """New (or shifted) polygons: every bay's reference is dropped, so all are classified next."""
@@ -292,6 +296,10 @@ class ChangeGate:
         m = np.float64(moved).copy()
         m[:, 2] *= self._scale  # full-frame px → working px (a turn and a zoom are the same at any scale)
         carried = cv2.warpAffine(last, m, (self._grid[1], self._grid[0]), borderMode=cv2.BORDER_REPLICATE)
+        # the scene's light goes on being followed from the last frame, carried too: a new light is what makes the
+        # shift tracking match the view again, and with no previous frame the step a camera's switch to night mode
+        # made was followed by no one (every bay then "moved" against the view by the brightness test)
+        self._prev_light = carried.reshape(-1).take(self._background).astype(np.float32)
         for s in self._shapes:
             for since in ("classified", "read"):
                 self.reset(carried, s.bay_id, since)
@@ -373,11 +381,24 @@ class ChangeGate:
     def _follow_light(self, grey: np.ndarray) -> None:
         cur = np.ascontiguousarray(grey).reshape(-1).take(self._background).astype(np.float32)
         prev, self._prev_light = self._prev_light, cur
+        self.view_changed = 0.0
         if prev is None or prev.shape != cur.shape or not len(cur):
             return
         gain = _median((cur + 1.0) / (prev + 1.0))
         if np.isfinite(gain) and gain > 0:
             self._log_light += float(np.log(gain))
+            thr = self.cfg.gate_threshold
+            self.view_changed = float(np.count_nonzero(np.abs(cur - prev * gain) > thr)) / len(cur)
+
+    def step(self, now: float) -> bool:
+        """Whether the whole view stepped at this frame (``prepare`` just looked at it), remembered in
+        ``stepped_at``. A camera's switch to IR night mode turns colour to grey and lights the view with its own
+        lamp at once: most pixels outside the bays change in one frame, and so does every bay; a car changes its
+        bay and a few of its neighbours' pixels. What the gate sees in a bay at such a frame is that light."""
+        if self.view_changed >= VIEW_STEP_SHARE:
+            self.stepped_at = now
+            return True
+        return False
 
     def light_since(self, bay_id: str, since: str = "classified") -> float:
         """How much brighter the scene got since ``since`` last looked at the bay (1.0: unknown)."""

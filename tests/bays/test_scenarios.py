@@ -622,3 +622,33 @@ def test_a_headlight_sweeping_over_an_unsure_bay_at_start_is_no_parked_car(pipel
                pipeline, tmp_path, classifier=lambda cfg, clock: _Unsure(cfg, clock, 10.4, 11.6, 30.0))
     arrivals = [(t, e.data) for t, e in run.of("vehicle_arrived", "A")]
     assert len(arrivals) == 1 and 32 < arrivals[0][0] and "parked_at_start" not in arrivals[0][1], run.events
+
+
+def _infrared(scene: Scene) -> np.ndarray:
+    """``scene`` as a camera in IR night mode films it: grey, lit by its own lamp beside the lens (brightest in the
+    middle of the view, falling off towards the edges)."""
+    img = render(scene)
+    h, w = img.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    lamp = 0.55 + 0.9 * np.exp(-(((xx - w / 2) / (0.45 * w)) ** 2 + ((yy - h / 2) / (0.6 * h)) ** 2))
+    grey = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY).astype(np.float32) * lamp
+    return cv2.cvtColor(np.clip(grey, 0, 255).astype(np.uint8), cv2.COLOR_GRAY2BGR)
+
+
+@pytest.mark.parametrize("parked", [False, True])
+def test_a_camera_switching_to_infrared_is_no_arrival_or_departure(pipeline, tmp_path, parked):
+    """At dusk the camera switches to IR night mode: in one frame the view turns grey and its own lamp lights the
+    middle. The model reads the new picture otherwise (an empty PKLot bay 0.45 → 0.79 at the switch, a parked
+    car read empty is the same mistake the other way). That step opened every bay's change gate, so it was motion
+    in each and the readings were believed at once: an arrival on the empty bay, a departure under the parked car
+    (with its lock free to rise). The whole view stepping at once is light: the readings wait ``still_confirm_s``
+    like any other on still pixels, and the bay is not trusted meanwhile."""
+    car = replace(FUEL, x=NEV.x, plate=None)
+    scene = Scene(cars=(car,)) if parked else EMPTY
+    seen: list = []
+    run = play(hold(10, scene) + hold(50, _infrared(scene)), pipeline, tmp_path,
+               classifier=lambda cfg, clock: _Drifting(cfg, clock, 10.0, 1e9, p=0.05 if parked else 0.8),
+               actions=[(50, lambda agent: seen.append(agent.monitor.verdicts()["A"]))])
+    assert [t for t, _ in run.of("vehicle_arrived", "A")] == ([3.2] if parked else []), run.events
+    assert run.of("vehicle_departed", "A") == [], run.events
+    assert seen[0].occupied is parked and not seen[0].confident, seen
