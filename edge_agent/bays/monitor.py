@@ -394,8 +394,11 @@ class BayMonitor:
         self.gate.keep(grey, now)
         stepped = self.gate.step(now)  # the whole view changed at once: every bay is looked at again, none moved
         due: dict[str, list[tuple[float, float]]] = {}
+        unjudged = set()  # bays the gate has nothing to compare with: its "all changed" is no sign of motion
         for s in self.shapes:
             f = self.fusion[s.bay_id]
+            if not self.gate.has_reference(s.bay_id):
+                unjudged.add(s.bay_id)
             change, gain = self.gate.compare(grey, s.bay_id)
             self.changes[s.bay_id] = change
             own = gain / self.gate.light_since(s.bay_id)  # the bay's light against the whole view's
@@ -421,7 +424,10 @@ class BayMonitor:
         self._followed.difference_update(due)
         for b in due:
             h, p = self.fusion[b].hysteresis, float(probs.get(b, float("nan")))
-            v = h.update(p, now, self._moved_at.get(b, float("-inf")), self._slow_motion(grey, b, h, p, now))
+            moved: float | None = self._moved_at.get(b, float("-inf"))
+            if h.verdict.occupied is None and b in unjudged:  # a first verdict of a bay no gate can compare
+                moved = None  # (no mask): confirmation alone decides, as for a bay whose motion is not tracked
+            v = h.update(p, now, moved, self._slow_motion(grey, b, h, p, now))
             self.gate.reset(grey, b)
             if v.occupied is False:
                 self._seen_empty.add(b)

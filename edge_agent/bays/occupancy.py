@@ -405,6 +405,10 @@ class ChangeGate:
         ref = self._ref_light.get((since, bay_id))
         return 1.0 if ref is None else float(np.exp(self._log_light - ref))
 
+    def has_reference(self, bay_id: str, since: str = "classified") -> bool:
+        """Whether ``compare`` can say anything of the bay (a mask and a reference); without, it says "all changed"."""
+        return bay_id in self._pixels and (since, bay_id) in self._ref
+
     def changed(self, grey: np.ndarray, bay_id: str, since: str = "classified") -> float:
         """0..1; 1.0 when the bay has no reference yet (look at it)."""
         return self.compare(grey, bay_id, since)[0]
