@@ -577,3 +577,78 @@ def test_slow_light_over_a_parked_car_or_an_empty_bay_is_no_motion(pipeline, tmp
         else:
             assert run.story("A") == [], run.events
         assert seen[0].occupied is (name == "car") and not seen[0].confident, (name, seen)
+
+
+class _Unsure:
+    """The real classifier, with bay A's reading in the band (0.6: an empty bay at night the model half takes for
+    a car, PKLot D01 under lamps) until ``until``, but ``high`` between ``start`` and ``end`` (a headlight beam
+    crossing it); the real reading after ``until``."""
+
+    def __init__(self, cfg, clock, start: float, end: float, until: float) -> None:  # noqa: ANN001
+        self.real, self.clock, self.t0 = default_classifier(cfg), clock, clock.monotonic()
+        self.start, self.end, self.until = start, end, until
+
+    def classify(self, frame, polygons, unseen=None):  # noqa: ANN001, ANN201
+        p = self.real.classify(frame, polygons, unseen)
+        t = self.clock.monotonic() - self.t0
+        if "A" in p and t < self.until:
+            p["A"] = 0.9 if self.start <= t < self.end else 0.6
+        return p
+
+
+def _beam(scene: Scene, seconds: float) -> list:
+    """``scene`` with a headlight beam (a bright soft cone of light) sweeping across bay A over ``seconds``."""
+    base = render(scene).astype(np.float32)
+    h, w = base.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    n = round(seconds * FPS)
+    frames = []
+    for i in range(n):
+        cx = -100 + (600 + 100) * i / (n - 1)
+        light = 180 * np.exp(-(((xx - cx) / 90) ** 2 + ((yy - 380) / 140) ** 2))
+        frames.append(Segment(PERIOD, np.clip(base + light[..., None], 0, 255).astype(np.uint8)))
+    return frames
+
+
+def test_a_headlight_sweeping_over_an_unsure_bay_at_start_is_no_parked_car(pipeline, tmp_path):
+    """At night bay A, empty, reads 0.6 from the start: no verdict yet. A car's headlights sweep across it and two
+    readings reach 0.9. The first verdict needs no motion (a car parked at start is a car), so those two readings,
+    taken while the beam moved through the bay, made it "occupied"; the band then held it on 0.6: a
+    ``parked_at_start`` visit on an empty bay, and the car that really parked there later was never an arrival
+    (PKLot D01 and C06 on a live-like night clip). A car parked at start stands still: its first verdict is taken
+    from readings on a bay that did not move since the previous one."""
+    fuel = replace(FUEL, x=NEV.x, plate=None)
+    run = play(hold(10, EMPTY) + _beam(EMPTY, 2.0) + hold(20, EMPTY) + park(fuel, 20) + hold(5, EMPTY),
+               pipeline, tmp_path, classifier=lambda cfg, clock: _Unsure(cfg, clock, 10.4, 11.6, 30.0))
+    arrivals = [(t, e.data) for t, e in run.of("vehicle_arrived", "A")]
+    assert len(arrivals) == 1 and 32 < arrivals[0][0] and "parked_at_start" not in arrivals[0][1], run.events
+
+
+def _infrared(scene: Scene) -> np.ndarray:
+    """``scene`` as a camera in IR night mode films it: grey, lit by its own lamp beside the lens (brightest in the
+    middle of the view, falling off towards the edges)."""
+    img = render(scene)
+    h, w = img.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    lamp = 0.55 + 0.9 * np.exp(-(((xx - w / 2) / (0.45 * w)) ** 2 + ((yy - h / 2) / (0.6 * h)) ** 2))
+    grey = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY).astype(np.float32) * lamp
+    return cv2.cvtColor(np.clip(grey, 0, 255).astype(np.uint8), cv2.COLOR_GRAY2BGR)
+
+
+@pytest.mark.parametrize("parked", [False, True])
+def test_a_camera_switching_to_infrared_is_no_arrival_or_departure(pipeline, tmp_path, parked):
+    """At dusk the camera switches to IR night mode: in one frame the view turns grey and its own lamp lights the
+    middle. The model reads the new picture otherwise (an empty PKLot bay 0.45 → 0.79 at the switch, a parked
+    car read empty is the same mistake the other way). That step opened every bay's change gate, so it was motion
+    in each and the readings were believed at once: an arrival on the empty bay, a departure under the parked car
+    (with its lock free to rise). The whole view stepping at once is light: the readings wait ``still_confirm_s``
+    like any other on still pixels, and the bay is not trusted meanwhile."""
+    car = replace(FUEL, x=NEV.x, plate=None)
+    scene = Scene(cars=(car,)) if parked else EMPTY
+    seen: list = []
+    run = play(hold(10, scene) + hold(50, _infrared(scene)), pipeline, tmp_path,
+               classifier=lambda cfg, clock: _Drifting(cfg, clock, 10.0, 1e9, p=0.05 if parked else 0.8),
+               actions=[(50, lambda agent: seen.append(agent.monitor.verdicts()["A"]))])
+    assert [t for t, _ in run.of("vehicle_arrived", "A")] == ([3.2] if parked else []), run.events
+    assert run.of("vehicle_departed", "A") == [], run.events
+    assert seen[0].occupied is parked and not seen[0].confident, seen
