@@ -22,15 +22,7 @@ from edge_agent.bays.consensus import Consensus
 from edge_agent.bays.feed import BayFeed
 from edge_agent.bays.geometry import BayShape, assign_bay, merge_boxes
 from edge_agent.bays.machine import FREE, BayMachine
-from edge_agent.bays.occupancy import (
-    MOTION_GAIN,
-    MOTION_LEAD_S,
-    SLOW_MOTION_S,
-    ChangeGate,
-    Hysteresis,
-    OccupancyClassifier,
-    PresenceFusion,
-)
+from edge_agent.bays.occupancy import MOTION_GAIN, ChangeGate, OccupancyClassifier, PresenceFusion
 from edge_agent.bays.occupancy import Verdict as CameraVerdict
 from edge_agent.bays.vision import blind_vision, classifier_vision
 from edge_agent.bays.visit_verdict import decide_visit
@@ -105,7 +97,6 @@ class BayMonitor:
         self._read_visit: dict[str, str | None] = {}  # per bay: the visit that (re)start was for (None: none open)
         self._last_read: dict[str, float] = {}  # per bay: when a detector run last covered it
         self._moved_at: dict[str, float] = {}  # per bay: when its change gate last opened (see Hysteresis)
-        self._slow_at: dict[str, float] = {}  # per bay: when it was last seen changed over a longer span (_slow_motion)
         self._followed: set[str] = set()  # bays whose outline moved since their last classification (set_warp)
         self._redrawn: set[str] = set()  # bays whose outline was set anew: their next frame starts the gate's reference
         self._unseen: dict[str, str] = {}  # bay → bay_flat | bay_clipped: its last crop showed nothing (bays.blank)
@@ -193,8 +184,6 @@ class BayMonitor:
                 f.cfg = f.hysteresis.cfg = self.cfg.occupancy
                 if bay in old._moved_at:
                     self._moved_at[bay] = old._moved_at[bay]
-                if bay in old._slow_at:
-                    self._slow_at[bay] = old._slow_at[bay]
                 if bay not in same:
                     self._redrawn.add(bay)
                 self._followed.add(bay)  # classified on the next frame, under this config's thresholds
@@ -395,7 +384,6 @@ class BayMonitor:
         """Classify the bays whose gate opened or whose verdict is due (every ``classify_every_s``)."""
         occ = self.cfg.occupancy
         self._grey = grey = self.gate.prepare(image)
-        self.gate.keep(grey, now)
         stepped = self.gate.step(now)  # the whole view changed at once: every bay is looked at again, none moved
         due: dict[str, list[tuple[float, float]]] = {}
         unjudged = set()  # bays the gate has nothing to compare with: its "all changed" is no sign of motion
@@ -431,7 +419,7 @@ class BayMonitor:
             moved: float | None = self._moved_at.get(b, float("-inf"))
             if h.verdict.occupied is None and b in unjudged:  # a first verdict of a bay no gate can compare
                 moved = None  # (no mask): confirmation alone decides, as for a bay whose motion is not tracked
-            v = h.update(p, now, moved, self._slow_motion(grey, b, h, p, now))
+            v = h.update(p, now, moved)
             self.gate.reset(grey, b)
             if v.occupied is False:
                 self._seen_empty.add(b)
@@ -443,22 +431,6 @@ class BayMonitor:
         on the new picture (an empty bay read 0.75 in IR) were believed at once: arrivals on empty bays."""
         at = self.gate.stepped_at
         return at is not None and last is not None and at > last
-
-    def _slow_motion(self, grey: np.ndarray, bay: str, h: Hysteresis, p: float, now: float) -> float | None:
-        """When the bay was last seen changed since the classifier last backed its "empty", over up to
-        ``SLOW_MOTION_S`` (the gate alone compares it with the previous classification): a dark car creeping into
-        a far-row bay at dawn changes it too little from one classification to the next, and its arrival waited
-        ``still_confirm_s`` as light on a still bay does. The gate's pixel test, light compensated and sway
-        tolerant, so slow light (dusk, exposure drift) is no motion. Not the brightness test: a cloud's shade
-        sweeping over a bay in 10–30 s darkens it against the whole view as a dark car does. Looked at only while
-        an "empty" verdict meets a reading that does not back it (``Hysteresis.update`` takes it for that only)."""
-        v = h.verdict
-        if v.occupied is False and h.backed_at is not None and not p <= self.cfg.occupancy.exit_p:
-            since = max(h.backed_at - MOTION_LEAD_S, now - SLOW_MOTION_S, self.gate.stepped_at or -np.inf)
-            share = self.gate.compare_since(grey, bay, since)  # not across a step of the whole view's light
-            if share is not None and share >= self.cfg.occupancy.gate_fraction:
-                self._slow_at[bay] = now
-        return self._slow_at.get(bay)
 
     def on_blind(self, why: str = "") -> list[Event]:
         """No usable frame: bays with a presence sensor follow it, the others hold their story."""

@@ -10,9 +10,8 @@ resize and a few array operations per frame, plus one classification per bay eve
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 import cv2
@@ -32,9 +31,6 @@ MOTION_GAIN = 1.15  # a bay this much brighter or darker than the scene within o
 LIGHT_STEP = 4  # every 4th working pixel outside the bays tracks the scene's light (~3.6k of 320x180)
 MIN_BACKGROUND_SHARE = 0.1  # less of the frame outside the bays (a mosaic, a tight top-down view): use it all
 SWAY_PX = 0.5  # working-copy pixels (2 px of a 1280-px frame) a reference may sit off: a mast swaying in the wind
-SLOW_MOTION_S = 30.0  # a bay is also compared with how it looked this long ago (at most): a car creeping or reversing
-# slowly into place changes it too little from one classification to the next for the gate, not over this span
-LOOK_EVERY_S = 1.0  # how often the gate keeps a look of the whole view for that
 VIEW_STEP_SHARE = 0.5  # this share of the pixels outside the bays changed between two frames (light compensated):
 # the whole view stepped (a camera's switch to IR night mode, its exposure or white balance jumping), no car
 
@@ -73,9 +69,6 @@ class Hysteresis:
     previous one (a headlight beam sweeping over a bay the model is unsure of at night gave two readings of 0.9,
     and the band then held the "parked car" on an empty bay, swallowing the real car's arrival later). A car that "left" without moving is doubt even after that wait: an empty verdict
     reached so stays not confident until something moves in the bay.
-    A car creeping in changes its bay too little between two classifications for the gate, so a change
-    to "occupied" also takes the bay changed over a longer span (``slow_at``); a change to "empty", which
-    lets a lock rise, does not: its evidence stays what it was.
 
     The band between exit_p and enter_p is doubt, and doubt must not freeze a verdict for ever:
     a car drives off and its empty bay reads 0.4 (a stain, a shadow) for the rest of the day, and
@@ -116,19 +109,10 @@ class Hysteresis:
         need = self.cfg.confirm_frames
         return (self._up >= need and occupied is False) or (self._down >= need and occupied is True)
 
-    @property
-    def backed_at(self) -> float | None:
-        """When a reading last backed the verdict confidently (None: never)."""
-        return self._backed_at
-
-    def update(self, p: float, now: float, moved_at: float | None = None, slow_at: float | None = None) -> Verdict:
+    def update(self, p: float, now: float, moved_at: float | None = None) -> Verdict:
         """One classification at monotonic ``now``. ``moved_at``: when the bay last changed
         (``ChangeGate``), -inf if never; None: motion is not tracked, and confirmation alone
-        changes the verdict. ``slow_at``: when the bay was last seen changed over a longer span than one
-        classification (``ChangeGate.compare_since``: a car creeping in); it counts as motion only for a
-        change to "occupied". A change to "empty" is what lets a lock rise: it keeps wanting what the gate sees
-        between two classifications, not a comparison over 30 s that a slow light or a re-measured view can
-        wear into a few per cent of a bay."""
+        changes the verdict."""
         c = self.cfg
         if not np.isfinite(p):  # a broken model output is doubt, never a verdict
             self._up = self._down = 0
@@ -162,8 +146,7 @@ class Hysteresis:
             flip = None  # a first verdict is of a bay at rest: not of a headlight beam or a person crossing it
         by_doubt = flip is not None and self._up < c.confirm_frames and self._down < c.confirm_frames
         if flip is not None and occupied is not None and flip != occupied:
-            motion = moved_at if not flip or slow_at is None or moved_at is None else max(moved_at, slow_at)
-            if not self._may_change(now, motion, since):
+            if not self._may_change(now, moved_at, since):
                 flip = None
             elif flip is False and c.still_confirm_s > 0 and not self._moved_since_backed(moved_at):
                 self._still_empty_at = now
@@ -212,27 +195,6 @@ class Hysteresis:
         return moved_at is None or self._backed_at is None or moved_at >= self._backed_at - MOTION_LEAD_S
 
 
-@dataclass
-class _Look:
-    """The whole view as the gate saw it at ``t`` (working copy), for ``ChangeGate.compare_since``."""
-
-    t: float
-    grey: np.ndarray
-    log_light: float  # the scene's light then (``ChangeGate._log_light``)
-    to_now: np.ndarray | None = None  # 2x3: its working px → the current view's, after the view moved (None: same)
-    _seen: tuple[np.ndarray, np.ndarray, np.ndarray] | None = field(default=None, repr=False)  # carried, lo, hi (uint8)
-
-    def seen(self, grid: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """It carried onto the current view, and what a sway could show there (computed once per view)."""
-        if self._seen is None:
-            grey = self.grey if self.to_now is None else cv2.warpAffine(
-                self.grey, self.to_now, (grid[1], grid[0]), borderMode=cv2.BORDER_REPLICATE)
-            lo, hi = _swayed(grey, SWAY_PX)
-            # 8 bits, rounded outwards (a grey level more slack at most): up to 31 looks may be in use at once
-            self._seen = (grey, np.floor(lo).astype(np.uint8), np.ceil(hi).astype(np.uint8))
-        return self._seen
-
-
 class ChangeGate:
     """Per bay: the share of its pixels that changed since a stage last looked at it.
 
@@ -246,11 +208,6 @@ class ChangeGate:
     ratio, accumulated): ``light_since`` says how much brighter the whole view got since a
     stage looked at a bay, so a lamp coming on or a camera's switch to night mode, which
     brightens or darkens every bay at once, is not taken for a car in each of them.
-
-    It also keeps a look of the whole view a second for ``SLOW_MOTION_S`` (``keep``), so a bay can be
-    compared with how it looked up to that long ago (``compare_since``): a dark car creeping into a far-row
-    bay at dawn changes it too little between two classifications for the gate to open, but not over its
-    whole arrival.
     """
 
     def __init__(self, cfg: OccupancyConfig) -> None:
@@ -269,7 +226,6 @@ class ChangeGate:
         self._prev_light: np.ndarray | None = None  # those pixels in the previous working copy
         self._log_light = 0.0  # the scene's light, accumulated log gain (only differences mean anything)
         self._ref_light: dict[tuple[str, str], float] = {}  # (since, bay) → _log_light when it was looked at
-        self._looks: deque[_Look] = deque()  # the view a second apart over the last SLOW_MOTION_S, oldest first
         self.stepped_at: float | None = None  # monotonic time of the last frame whose whole view stepped (``step``)
         self.view_changed = 0.0  # share of the pixels outside the bays changed since the previous frame
 
@@ -290,7 +246,6 @@ class ChangeGate:
         size = self._size
         self.set_shapes(shapes)
         if size is None or last is None or last.shape[:2] != self._grid:
-            self._looks.clear()
             return
         self._build(*size)
         m = np.float64(moved).copy()
@@ -303,10 +258,6 @@ class ChangeGate:
         for s in self._shapes:
             for since in ("classified", "read"):
                 self.reset(carried, s.bay_id, since)
-        for look in self._looks:  # the kept looks follow the view too, each warped once when compared
-            before = np.eye(3)[:2] if look.to_now is None else look.to_now
-            look.to_now = m[:, :2] @ before + np.hstack([np.zeros((2, 2)), m[:, 2:]])
-            look._seen = None
 
     def adopt(self, old: ChangeGate, bay_ids: Iterable[str]) -> list[str]:
         """(A reload's new monitor.) Take over ``old``'s references of the bays whose mask is pixel for pixel the
@@ -318,7 +269,6 @@ class ChangeGate:
             return []
         self._build(*old._size)
         self._log_light = old._log_light
-        self._looks = old._looks  # the whole view's, same size and view: a creep the reload fell into still shows
         if np.array_equal(self._background, old._background):
             self._prev_light = old._prev_light
         same = []
@@ -423,48 +373,10 @@ class ChangeGate:
         cur, ref = self._take(grey, bay_id), self._ref.get((since, bay_id))
         if cur is None or ref is None or cur.shape != ref.shape[1:]:
             return 1.0, 1.0
-        return self._beyond(cur, ref[0], ref[1], ref[2])
-
-    def _beyond(self, cur: np.ndarray, then: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[float, float]:
-        """(share of ``cur`` beyond what ``then`` could show within a sway, light compensated; the light gain)."""
-        gain = _median((cur + 1.0) / (then + 1.0))
+        gain = _median((cur + 1.0) / (ref[0] + 1.0))
         thr = self.cfg.gate_threshold
-        out = (cur > hi * gain + thr) | (cur < lo * gain - thr)
+        out = (cur > ref[2] * gain + thr) | (cur < ref[1] * gain - thr)
         return float(np.count_nonzero(out)) / len(cur), gain
-
-    def keep(self, grey: np.ndarray, now: float) -> None:
-        """Keep this working copy as the view at monotonic ``now`` (one a ``LOOK_EVERY_S``, for ``SLOW_MOTION_S``)."""
-        looks = self._looks
-        if looks and (looks[-1].grey.shape != grey.shape or now < looks[-1].t):
-            looks.clear()  # another frame size, or a clock that went back: nothing kept compares
-        if looks and now - looks[-1].t < LOOK_EVERY_S - 1e-6:
-            return
-        looks.append(_Look(now, grey, self._log_light))
-        while looks[0].t < now - SLOW_MOTION_S - 1e-6:
-            looks.popleft()
-
-    def compare_since(self, grey: np.ndarray, bay_id: str, t: float) -> float | None:
-        """Changed share 0..1 of the bay between the oldest kept look at or after monotonic ``t`` and now, as
-        ``compare`` measures it, the look also moved as a whole by up to a working pixel each way (the least share
-        counts). The camera's shift tracking re-measures a still view a pixel or two off (238 times in 9 minutes
-        of a live-like PKLot clip), and a look carried by such a measure sits off the ground it showed for as long
-        as it is kept, where the gate's own reference is taken again within a second. A car coming in changes its
-        bay in a way no move of the whole undoes. None without such a look (nothing to say)."""
-        look = next((k for k in self._looks if k.t >= t - 1e-6), None)
-        idx, cur = self._pixels.get(bay_id), self._take(grey, bay_id)
-        if look is None or look.grey is grey or idx is None or cur is None or look.grey.shape != grey.shape:
-            return None
-        sh, sw = self._grid
-        rows, cols = np.divmod(idx, sw)
-        seen = [np.ascontiguousarray(a).reshape(-1) for a in look.seen(self._grid)]
-        least = 1.0
-        for dy, dx in ((0, 0), (-1, 0), (1, 0), (0, -1), (0, 1), (-1, -1), (-1, 1), (1, -1), (1, 1)):
-            at = np.clip(rows + dy, 0, sh - 1) * sw + np.clip(cols + dx, 0, sw - 1)
-            then, lo, hi = (a.take(at).astype(np.float32) for a in seen)
-            least = min(least, self._beyond(cur, then, lo, hi)[0])
-            if least < self.cfg.gate_fraction:  # no motion: the exact share does not matter
-                break
-        return least
 
     def reset(self, grey: np.ndarray, bay_id: str, since: str = "classified") -> None:
         """That stage just looked at this frame: it becomes the bay's reference for it."""
