@@ -384,25 +384,19 @@ class BayMonitor:
         """Classify the bays whose gate opened or whose verdict is due (every ``classify_every_s``)."""
         occ = self.cfg.occupancy
         self._grey = grey = self.gate.prepare(image)
-        stepped = self.gate.step(now)  # the whole view changed at once: every bay is looked at again, none moved
         due: dict[str, list[tuple[float, float]]] = {}
-        unjudged = set()  # bays the gate has nothing to compare with: its "all changed" is no sign of motion
         for s in self.shapes:
             f = self.fusion[s.bay_id]
-            if not self.gate.has_reference(s.bay_id):
-                unjudged.add(s.bay_id)
             change, gain = self.gate.compare(grey, s.bay_id)
             self.changes[s.bay_id] = change
             own = gain / self.gate.light_since(s.bay_id)  # the bay's light against the whole view's
-            last = f.verdict.measured_at
             if s.bay_id in self._redrawn:  # no reference on its new outline yet: that says nothing moved
                 self._redrawn.discard(s.bay_id)
-            elif self._stepped_since(last):  # what changed since the bay was last looked at is the view's light
-                pass
             elif change >= occ.gate_fraction or not 1 / MOTION_GAIN < own < MOTION_GAIN:
                 self._moved_at[s.bay_id] = now  # within one classification interval: something moved there
+            last = f.verdict.measured_at
             if (change >= occ.gate_fraction or last is None or f.hysteresis.unsettled or s.bay_id in self._followed
-                    or stepped or now - last >= occ.classify_every_s - 1e-6):
+                    or now - last >= occ.classify_every_s - 1e-6):
                 due[s.bay_id] = [(float(x), float(y)) for x, y in s.polygon]
             if change >= occ.big_change_fraction and s.bay_id in self._read_since:
                 self._read_since[s.bay_id] = now  # something new in a bay still unidentified: read fast again
@@ -415,22 +409,11 @@ class BayMonitor:
         self.classified += len(due) - len(unseen)
         self._followed.difference_update(due)
         for b in due:
-            h, p = self.fusion[b].hysteresis, float(probs.get(b, float("nan")))
-            moved: float | None = self._moved_at.get(b, float("-inf"))
-            if h.verdict.occupied is None and b in unjudged:  # a first verdict of a bay no gate can compare
-                moved = None  # (no mask): confirmation alone decides, as for a bay whose motion is not tracked
-            v = h.update(p, now, moved)
+            v = self.fusion[b].hysteresis.update(float(probs.get(b, float("nan"))), now,
+                                                 self._moved_at.get(b, float("-inf")))
             self.gate.reset(grey, b)
             if v.occupied is False:
                 self._seen_empty.add(b)
-
-    def _stepped_since(self, last: float | None) -> bool:
-        """The whole view stepped (``ChangeGate.step``: a camera's switch to IR night mode) since the bay was last
-        classified, so its gate's comparison spans that step. Such a switch lit every bay differently (its own
-        lamp, colour to grey) and opened their gates: that was motion in each, and the readings the model gives
-        on the new picture (an empty bay read 0.75 in IR) were believed at once: arrivals on empty bays."""
-        at = self.gate.stepped_at
-        return at is not None and last is not None and at > last
 
     def on_blind(self, why: str = "") -> list[Event]:
         """No usable frame: bays with a presence sensor follow it, the others hold their story."""

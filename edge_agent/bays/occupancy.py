@@ -31,8 +31,6 @@ MOTION_GAIN = 1.15  # a bay this much brighter or darker than the scene within o
 LIGHT_STEP = 4  # every 4th working pixel outside the bays tracks the scene's light (~3.6k of 320x180)
 MIN_BACKGROUND_SHARE = 0.1  # less of the frame outside the bays (a mosaic, a tight top-down view): use it all
 SWAY_PX = 0.5  # working-copy pixels (2 px of a 1280-px frame) a reference may sit off: a mast swaying in the wind
-VIEW_STEP_SHARE = 0.5  # this share of the pixels outside the bays changed between two frames (light compensated):
-# the whole view stepped (a camera's switch to IR night mode, its exposure or white balance jumping), no car
 
 
 class OccupancyClassifier(Protocol):
@@ -65,9 +63,7 @@ class Hysteresis:
     what was there (a shadow crossing a stain, dusk on a car), and it must last
     ``still_confirm_s`` to count. Until then the verdict holds, but not confidently (the lock
     interlock refuses to raise on it). The first verdict needs no motion: a car parked at start
-    is a car; but it stands still, so the first verdict waits for a reading of a bay that did not move since the
-    previous one (a headlight beam sweeping over a bay the model is unsure of at night gave two readings of 0.9,
-    and the band then held the "parked car" on an empty bay, swallowing the real car's arrival later). A car that "left" without moving is doubt even after that wait: an empty verdict
+    is a car. A car that "left" without moving is doubt even after that wait: an empty verdict
     reached so stays not confident until something moves in the bay.
 
     The band between exit_p and enter_p is doubt, and doubt must not freeze a verdict for ever:
@@ -142,8 +138,6 @@ class Hysteresis:
             flip = False
         elif self._leaned_long(now):
             flip, since = not occupied, self._lean_since
-        if flip is not None and occupied is None and self._moving(now, moved_at):
-            flip = None  # a first verdict is of a bay at rest: not of a headlight beam or a person crossing it
         by_doubt = flip is not None and self._up < c.confirm_frames and self._down < c.confirm_frames
         if flip is not None and occupied is not None and flip != occupied:
             if not self._may_change(now, moved_at, since):
@@ -170,12 +164,6 @@ class Hysteresis:
             self._streak_since = None
         self.verdict = Verdict(occupied, float(p), now, bool(confident))
         return self.verdict
-
-    def _moving(self, now: float, moved_at: float | None) -> bool:
-        """The bay changed since the previous classification (the gate opened for this one). The very first
-        classification has nothing to compare with and is not "moving"."""
-        return (self.cfg.still_confirm_s > 0 and moved_at is not None and self.verdict.measured_at is not None
-                and moved_at >= now - 1e-6)
 
     def _leaned_long(self, now: float) -> bool:
         """The readings have leaned "empty" against an "occupied" verdict for ``doubt_confirm_s`` (and
@@ -226,8 +214,6 @@ class ChangeGate:
         self._prev_light: np.ndarray | None = None  # those pixels in the previous working copy
         self._log_light = 0.0  # the scene's light, accumulated log gain (only differences mean anything)
         self._ref_light: dict[tuple[str, str], float] = {}  # (since, bay) → _log_light when it was looked at
-        self.stepped_at: float | None = None  # monotonic time of the last frame whose whole view stepped (``step``)
-        self.view_changed = 0.0  # share of the pixels outside the bays changed since the previous frame
 
     def set_shapes(self, shapes: Sequence[BayShape]) -> None:
         """New (or shifted) polygons: every bay's reference is dropped, so all are classified next."""
@@ -251,10 +237,6 @@ class ChangeGate:
         m = np.float64(moved).copy()
         m[:, 2] *= self._scale  # full-frame px → working px (a turn and a zoom are the same at any scale)
         carried = cv2.warpAffine(last, m, (self._grid[1], self._grid[0]), borderMode=cv2.BORDER_REPLICATE)
-        # the scene's light goes on being followed from the last frame, carried too: a new light is what makes the
-        # shift tracking match the view again, and with no previous frame the step a camera's switch to night mode
-        # made was followed by no one (every bay then "moved" against the view by the brightness test)
-        self._prev_light = carried.reshape(-1).take(self._background).astype(np.float32)
         for s in self._shapes:
             for since in ("classified", "read"):
                 self.reset(carried, s.bay_id, since)
@@ -331,33 +313,16 @@ class ChangeGate:
     def _follow_light(self, grey: np.ndarray) -> None:
         cur = np.ascontiguousarray(grey).reshape(-1).take(self._background).astype(np.float32)
         prev, self._prev_light = self._prev_light, cur
-        self.view_changed = 0.0
         if prev is None or prev.shape != cur.shape or not len(cur):
             return
         gain = _median((cur + 1.0) / (prev + 1.0))
         if np.isfinite(gain) and gain > 0:
             self._log_light += float(np.log(gain))
-            thr = self.cfg.gate_threshold
-            self.view_changed = float(np.count_nonzero(np.abs(cur - prev * gain) > thr)) / len(cur)
-
-    def step(self, now: float) -> bool:
-        """Whether the whole view stepped at this frame (``prepare`` just looked at it), remembered in
-        ``stepped_at``. A camera's switch to IR night mode turns colour to grey and lights the view with its own
-        lamp at once: most pixels outside the bays change in one frame, and so does every bay; a car changes its
-        bay and a few of its neighbours' pixels. What the gate sees in a bay at such a frame is that light."""
-        if self.view_changed >= VIEW_STEP_SHARE:
-            self.stepped_at = now
-            return True
-        return False
 
     def light_since(self, bay_id: str, since: str = "classified") -> float:
         """How much brighter the scene got since ``since`` last looked at the bay (1.0: unknown)."""
         ref = self._ref_light.get((since, bay_id))
         return 1.0 if ref is None else float(np.exp(self._log_light - ref))
-
-    def has_reference(self, bay_id: str, since: str = "classified") -> bool:
-        """Whether ``compare`` can say anything of the bay (a mask and a reference); without, it says "all changed"."""
-        return bay_id in self._pixels and (since, bay_id) in self._ref
 
     def changed(self, grey: np.ndarray, bay_id: str, since: str = "classified") -> float:
         """0..1; 1.0 when the bay has no reference yet (look at it)."""

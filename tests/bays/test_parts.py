@@ -238,29 +238,6 @@ def test_a_gate_that_follows_the_view_sees_what_moved_in_the_bay_not_the_view():
         assert gate.changed(came, "A") >= cfg.gate_fraction  # the NEV parks in A
 
 
-def test_a_gate_that_follows_the_view_still_follows_the_scene_light_across_it():
-    """A new light (a camera's switch to night mode) is what makes the shift tracking match the view again, so the
-    bays follow a re-measured view at that very frame. ``follow`` dropped the previous frame the scene's light is
-    followed from: the step went unmeasured (``light_since`` 1.0 for a view twice as dark), every bay then changed
-    against the view by the brightness test — motion in each — and the step was not seen as one (``step``)."""
-    import numpy as np
-
-    cfg = OccupancyConfig()
-    empty = render(EMPTY)
-    gate = ChangeGate(cfg)
-    gate.set_shapes([BayShape(b, p) for b, p in BAYS.items()])
-    last = gate.prepare(empty)
-    for b in BAYS:
-        gate.reset(last, b)
-    m = np.float64([[1, 0, 0.4], [0, 1, -0.3]])  # re-measured a fraction of a pixel off
-    gate.follow([BayShape(b, [(x + 0.4, y - 0.3) for x, y in p]) for b, p in BAYS.items()], m, last)
-    night = gate.prepare((empty * 0.5).astype(np.uint8))  # half the light, in one frame
-    assert 0.45 < gate.light_since("A") < 0.55
-    ir = gate.prepare(np.clip(empty.astype(np.float32) * np.linspace(0.4, 1.6, empty.shape[1])[None, :, None],
-                              0, 255).astype(np.uint8))
-    assert night is not ir and gate.step(1.0) and gate.stepped_at == 1.0
-
-
 def test_readings_in_doubt_do_not_hold_a_verdict_for_ever():
     """The car drives off (its bay moves) and the empty bay reads 0.4 (a stain, a shadow) for the rest of the day:
     in the band between exit_p and enter_p, so the bay stayed "occupied" for ever — no departure, no later visit.
