@@ -197,7 +197,7 @@ class Interlock:
                 return self._request_down(reason, operator)
             if self.fault:
                 return self.refuse("fault", f"lock in fault ({self.fault}): needs reset", reason, operator)
-            if self.state == "up" or (self._motion and self._motion.target == "up"):
+            if self.state == "up" or self._rising():
                 return Decision(True, "already up")
             why = self.vehicle_possible()
             if why:
@@ -450,6 +450,7 @@ class Interlock:
             self._set_state("moving", m.reason, m.operator, direction=m.target, safety=m.recovery or None)
 
     def _rising(self) -> bool:
+        """The arm is being driven up (a rise under way; its record in the latch file stands for it)."""
         return self._motion is not None and self._motion.target == "up"
 
     def _abort_rise(self, why: tuple[str, str]) -> None:
@@ -489,7 +490,7 @@ class Interlock:
 
     def _enter_fault(self, code: str, message: str, lower: bool, restored: SavedFault | None = None) -> None:
         """Latch ``code`` and save it; ``restored``: saved before a restart (``restored: true``, its ``since``)."""
-        was_rising = bool(self._motion and self._motion.target == "up")
+        was_rising = self._rising()
         self._motor_stop()
         self._motion, self._reverse_at = None, None
         self.fault = code
