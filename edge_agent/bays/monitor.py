@@ -384,6 +384,7 @@ class BayMonitor:
         """Classify the bays whose gate opened or whose verdict is due (every ``classify_every_s``)."""
         occ = self.cfg.occupancy
         self._grey = grey = self.gate.prepare(image)
+        self._redrawn.update(self.gate.take_resized())  # its first at this size: as a redrawn outline's, no motion
         due: dict[str, list[tuple[float, float]]] = {}
         for s in self.shapes:
             f = self.fusion[s.bay_id]

@@ -214,6 +214,7 @@ class ChangeGate:
         self._prev_light: np.ndarray | None = None  # those pixels in the previous working copy
         self._log_light = 0.0  # the scene's light, accumulated log gain (only differences mean anything)
         self._ref_light: dict[tuple[str, str], float] = {}  # (since, bay) → _log_light when it was looked at
+        self._resized: set[str] = set()  # bays whose reference a new frame size dropped (``take_resized``)
 
     def set_shapes(self, shapes: Sequence[BayShape]) -> None:
         """New (or shifted) polygons: every bay's reference is dropped, so all are classified next."""
@@ -289,6 +290,7 @@ class ChangeGate:
         """Blurred, downscaled grey working copy (what ``changed`` and ``reset`` take)."""
         h, w = frame_bgr.shape[:2]
         if self._size != (w, h):
+            self._resized.update(b for _, b in self._ref)
             self._build(w, h)
         if frame_bgr.ndim == 2:
             grey = frame_bgr
@@ -301,6 +303,16 @@ class ChangeGate:
         small = cv2.GaussianBlur(grey, (5, 5), 0)  # uint8, small: the comparisons convert a bay at a time
         self._follow_light(small)
         return small
+
+    def take_resized(self) -> set[str]:
+        """The bays whose reference the last frames' new size dropped (then forgotten here): no picture of theirs
+        at this size to compare with, which says nothing moved in them. Why: the installer's confirmation of a
+        view the camera sends at another frame size (a camera that came back from a reconnect in 4:3) or a reload
+        to another ``camera.width`` / ``height`` left every bay without a reference, read as all changed: motion
+        in each, and a reading that had turned on a still parked car (the model's false "empty", held by the
+        still-bay rule) was believed at once — a departure, and the arm raised under the car."""
+        out, self._resized = self._resized, set()
+        return out
 
     def _background_pixels(self, sh: int, sw: int) -> np.ndarray:
         outside = np.ones(sh * sw, bool)

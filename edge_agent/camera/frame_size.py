@@ -28,7 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge_agent.camera.registration import reference_key
+from edge_agent.camera.registration import reference_key, stored_for
 from edge_agent.durable import write_durably
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,7 @@ class FrameSize:
                  store: Path | None = None) -> None:
         self.configured = configured
         self._key = reference_key(None, polygons, view)  # the bays and the view, any size
+        self._polygons, self._view = polygons, view
         self._store = store
         self.expected: tuple[int, int] | None = configured or self._load()
         self._said: tuple[int, int] | None = None  # the last size we logged about (once per change)
@@ -71,7 +72,10 @@ class FrameSize:
         try:
             doc = json.loads((self._store / FILE).read_text())
             w, h = doc["size"]
-            if doc.get("key") == self._key and isinstance(w, int) and isinstance(h, int) and w > 0 and h > 0:
+            if stored_for(doc.get("key"), None, self._polygons, self._view) and isinstance(w, int) \
+                    and isinstance(h, int) and w > 0 and h > 0:
+                if doc.get("key") != self._key:  # written in the config's order (before 2026-12-04): by id now
+                    self._save((w, h))
                 return (w, h)
         except (OSError, ValueError, KeyError, TypeError):
             pass

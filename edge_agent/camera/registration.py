@@ -101,22 +101,34 @@ class Shift:
         return [(a * float(x) + b * float(y) + c, d * float(x) + e * float(y) + f) for x, y in points]
 
 
-def reference_key(size: tuple[int, int] | None, polygons: list, view: str | None = None) -> str:
-    """What the reference belongs to: the frame size, the drawn bays and the view's turn
-    (``Orientation.key``; an upright view hashes as before rotate existed, so upgrading keeps it).
-    ``size`` None: the bays and the view alone (what a learned frame size belongs to, ``frame_size.py``)."""
-    doc: dict = {"bays": polygons} if size is None else {"size": list(size), "bays": polygons}
+def reference_key(size: tuple[int, int] | None, polygons: list, view: str | None = None,
+                  config_order: bool = False) -> str:
+    """What the reference belongs to: the frame size, the drawn bays (``[id, outline]``, by id) and the view's
+    turn (``Orientation.key``; an upright view hashes as before rotate existed, so upgrading keeps it).
+    ``size`` None: the bays and the view alone (what a learned frame size belongs to, ``frame_size.py``).
+
+    Why by id: bays hashed in the config's order made a hand edit that only moved a bay up the list (or an
+    installer's Save that wrote them in another order) a redraw: a camera knocked beyond tolerance before it took
+    its knocked view as the new reference, silently. ``config_order``: the key as written until 2026-12-04, still
+    read (``stored_for``) so an upgrade keeps a reference stored for bays listed out of id order."""
+    bays = polygons if config_order else sorted(polygons, key=lambda b: str(b[0]))
+    doc: dict = {"bays": bays} if size is None else {"size": list(size), "bays": bays}
     if view is not None:
         doc["view"] = view
     blob = json.dumps(doc, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def stored_for(stored: object, size: tuple[int, int] | None, polygons: list, view: str | None = None) -> bool:
+    """Whether a stored key names these bays' reference (as written now, or in the config's order, before)."""
+    return stored in (reference_key(size, polygons, view), reference_key(size, polygons, view, config_order=True))
+
+
 def turned_from(key: str, size: tuple[int, int], polygons: list, view: Orientation) -> Orientation | None:
     """The other view whose reference for these bays ``key`` is, or None. ``size``: the upright frame's."""
     camera_size = view.upright_size(size)  # a quarter turn is its own inverse on sizes
     for other in all_orientations():
-        if other.key != view.key and key == reference_key(other.upright_size(camera_size), polygons, other.key):
+        if other.key != view.key and stored_for(key, other.upright_size(camera_size), polygons, other.key):
             return other
     return None
 
@@ -193,9 +205,11 @@ class Registration:
         meta, pic = self.store / "reference.json", self.store / "reference.png"
         try:
             stored = json.loads(meta.read_text()).get("key")
-            if stored == key:
+            if stored_for(stored, size, self.polygons, self.view.key):
                 img = imfile.imread(pic, cv2.IMREAD_GRAYSCALE)
                 if img is not None and (img.shape[1], img.shape[0]) == size:
+                    if stored != key:  # written in the config's order (before 2026-12-04): by id from now on
+                        self._rekey(meta, key)
                     return img
             elif isinstance(stored, str):
                 self.turned = turned_from(stored, size, self.polygons, self.view)
@@ -214,6 +228,13 @@ class Registration:
         except OSError as exc:  # a read-only disk: measure against this run's first frame
             log.warning("camera reference not saved (%s)", exc)
         return frame_bgr
+
+    @staticmethod
+    def _rekey(meta: Path, key: str) -> None:
+        try:
+            write_durably(meta, json.dumps({"key": key}).encode())
+        except OSError as exc:  # read again in the old order next time
+            log.warning("camera reference key not rewritten (%s)", exc)
 
     def confirm(self, frame_bgr: np.ndarray) -> None:
         """The installer confirmed the bays on the current view: it becomes the reference."""

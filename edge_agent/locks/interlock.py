@@ -213,8 +213,7 @@ class Interlock:
                 return self.refuse("motor_duty", f"the motor started {len(self._moves)} times in the last "
                                    f"{self.cfg.max_moves_window_s:g}s (max_moves): raise in {rest:.0f}s", reason,
                                    operator)
-            self._start(_Motion("up", self.clock.monotonic(), reason, operator))
-            return Decision(True, "raising")
+            return self._start(_Motion("up", self.clock.monotonic(), reason, operator)) or Decision(True, "raising")
 
     def reset(self, operator: str | None = None) -> Decision:
         """Clear a FAULT once its cause is gone, and lower an arm that is not at its down end.
@@ -425,13 +424,18 @@ class Interlock:
             return 0.0
         return max(0.0, last[1] + self.cfg.reverse_delay_s - self.clock.monotonic())
 
-    def _start(self, m: _Motion) -> None:
+    def _start(self, m: _Motion) -> Decision | None:
+        """Switch the motor toward ``m.target`` (or defer a lowering by ``reverse_delay_s``); a refusal of a rise
+        whose record could not be saved is returned (None: started, or deferred)."""
         wait = self._reversal_wait(m.target)
         if m.target == "up":
             if self.fault or self.vehicle_possible() or wait > 0:  # the last gate before the UP line
                 log.error("lock %s: UP start while unsafe (or reversing) ignored", self.cfg.id)
-                return
-            self.latches.set_rising(self.cfg.id, True)  # on disk before the line: a kill now leaves it rising
+                return None
+            try:  # on disk before the line: a kill now leaves it rising, and the next start lowers the arm
+                self.latches.set_rising(self.cfg.id, True)
+            except OSError as exc:
+                return self._rise_unrecorded(m, exc)
             self.driver.motor_up()
             self._moves.append(self.clock.monotonic())
             self._up_losses.rising()
@@ -439,7 +443,7 @@ class Interlock:
             self._deferred, self._reverse_at = m, self.clock.monotonic() + wait
             if not self.fault:
                 self._set_state("reversing", m.reason, m.operator)
-            return
+            return None
         else:
             self.driver.motor_down()
             self._moves.append(self.clock.monotonic())
@@ -448,6 +452,21 @@ class Interlock:
         self._last_refusal = None
         if not self.fault:
             self._set_state("moving", m.reason, m.operator, direction=m.target, safety=m.recovery or None)
+        return None
+
+    def _rise_unrecorded(self, m: _Motion, exc: OSError) -> Decision:
+        """A rise whose record cannot be saved (disk full, read-only or failing data dir) is refused: killed
+        mid-rise, the agent would leave the relay on and the next start would take the arm for one that rose
+        watched, a car rolled in under it unseen. A refusal, not a FAULT: the arm has not moved and nothing
+        about the lock is in doubt; the next raise writes again and goes ahead once the disk takes it (a FAULT
+        needing an operator could not even be saved, so a restart would forget it)."""
+        code = "rise_unrecorded"
+        if self._last_refusal != code:
+            log.error("lock %s: rise refused, its record %s cannot be written (%s)", self.cfg.id,
+                      self.latches.where(), exc.strerror or exc)
+        return self.refuse(code, f"the rise's record cannot be written to {self.latches.where()} "
+                           f"({exc.strerror or exc}): a rise not on record must not start; free space or fix "
+                           "the data dir", m.reason, m.operator)
 
     def _rising(self) -> bool:
         """The arm is being driven up (a rise under way; its record in the latch file stands for it)."""

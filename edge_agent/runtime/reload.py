@@ -120,12 +120,15 @@ def data_dir_problems(running: AgentConfig, new: AgentConfig) -> list[str]:
 
 
 def drawn(cfg: AgentConfig) -> list[tuple[str, list]]:
-    """The bays as drawn on the view (id and outline): what the camera's reference picture and frame size belong to.
+    """The bays as drawn on the view (id and outline, by id): what the camera's reference picture and frame size
+    belong to.
 
     Why not the whole ``bays`` section: a reload that changed only a bay's ``charger_id`` counted as bays redrawn,
     so a camera that had moved (or whose view was turned) published ``camera_aligned`` ``{"redrawn": true}`` and
-    dropped the banner, then ``camera_moved`` again at the next frame, though no outline had changed."""
-    return [(b.id, [list(p) for p in b.polygon]) for b in cfg.bays]
+    dropped the banner, then ``camera_moved`` again at the next frame, though no outline had changed. Why by id: a
+    hand edit that only moved a bay up the list counted as a redraw too, and a camera knocked beyond tolerance
+    before it took its knocked view as the new reference, silently."""
+    return sorted((b.id, [list(p) for p in b.polygon]) for b in cfg.bays)
 
 
 class ConfigReload:

@@ -260,6 +260,8 @@ _TEXT: dict[str, tuple[str, str]] = {
     "lr_fault": ("地锁故障，需要复位", "lock in fault: needs a reset"),
     "lr_busy": ("地锁正在降下", "the lock is lowering"),
     "lr_motor_duty": ("地锁电机动作过于频繁，稍后再升起", "the motor moved too often: raise again later"),
+    "lr_rise_unrecorded": ("升起记录无法写入磁盘（磁盘已满或只读），地锁保持降下",
+                           "the rise cannot be recorded on disk (full or read-only): the lock stays down"),
     "lr_switches_both": ("两个限位开关同时触发", "both limit switches active"),
     "lk_up": ("升起", "raised"),
     "lk_down": ("降下", "lowered"),

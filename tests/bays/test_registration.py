@@ -257,3 +257,25 @@ def test_a_real_lot_view_turned_or_zoomed_keeps_its_bays(turn, zoom):
     ref = cv2.imread(str(files[0]))
     m = cv2.getRotationMatrix2D((ref.shape[1] / 2, ref.shape[0] / 2), turn, zoom)
     _check_bays_follow(ref, list(bays.items()), m)
+
+
+def test_the_reference_belongs_to_the_bays_in_any_order_and_one_stored_in_the_old_order_is_kept(tmp_path):
+    """Bays hashed in the config's order made a list merely reordered (a hand edit, a Save) another set of bays:
+    a new reference taken on whatever the camera saw then — a knocked view accepted, silently. By id now; a
+    reference stored under the key written before (bays out of id order) is still read, and re-keyed."""
+    from edge_agent.camera.registration import reference_key
+
+    out_of_order = list(reversed(POLYS))
+    assert reference_key((960, 540), out_of_order) == reference_key((960, 540), POLYS)
+    view = render(EMPTY)
+    Registration(24, POLYS, tmp_path).measure(view)
+    saved = (tmp_path / "reference.png").read_bytes()
+    old_key = reference_key((960, 540), out_of_order, config_order=True)
+    assert old_key != _stored_key(tmp_path)
+    (tmp_path / "reference.json").write_text(json.dumps({"key": old_key}))  # as a run before 2026-12-04 wrote it
+    knocked = cv2.warpAffine(view, np.float32([[1, 0, 60], [0, 1, 0]]), view.shape[1::-1],
+                             borderMode=cv2.BORDER_REPLICATE)
+    shift = Registration(24, out_of_order, tmp_path).measure(knocked)
+    assert shift is not None and shift.px > 55  # measured against the stored reference, not taken as it
+    assert (tmp_path / "reference.png").read_bytes() == saved
+    assert _stored_key(tmp_path) == reference_key((960, 540), POLYS)

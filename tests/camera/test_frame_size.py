@@ -54,3 +54,16 @@ def test_a_store_that_cannot_be_written_still_holds_the_size_for_this_run(tmp_pa
     fs = FrameSize(None, BAYS, None, tmp_path / "blocked" / "camera")
     assert fs.fit(frame(640, 480)).fits and not fs.fit(frame(640, 360)).fits
     assert "camera frame size not saved" in caplog.text
+
+
+def test_a_learned_size_belongs_to_the_bays_in_any_order_and_one_saved_in_the_old_order_is_kept(tmp_path):
+    """As the reference picture (``registration.reference_key``): bays merely listed in another order are the same
+    bays, and a size saved under the key written before 2026-12-04 (the config's order) is still read, re-keyed."""
+    from edge_agent.camera.registration import reference_key
+
+    bays = [["B", [[200, 10], [300, 10], [300, 100]]], *BAYS]  # out of id order
+    FrameSize(None, bays, None, tmp_path).adopt((640, 480))
+    assert FrameSize(None, list(reversed(bays)), None, tmp_path).expected == (640, 480)
+    (tmp_path / FILE).write_text(json.dumps({"key": reference_key(None, bays, config_order=True), "size": [640, 480]}))
+    assert FrameSize(None, bays, None, tmp_path).expected == (640, 480)
+    assert json.loads((tmp_path / FILE).read_text())["key"] == reference_key(None, bays)

@@ -7,12 +7,17 @@ rig's invariant: the UP output never on while a vehicle may be there.
 
 from __future__ import annotations
 
+import errno
+import json
+import os
+
 import cv2
 import numpy as np
 import pytest
 import yaml
 
 from edge_agent.events.types import EventType
+from edge_agent.locks import latches
 from edge_agent.locks.latches import LATCH_FILE
 from edge_agent.sim.scenario import NEV, Scene
 from edge_agent.sim.synthetic import render
@@ -90,6 +95,37 @@ def test_an_arm_left_up_at_rest_stays_up_over_a_restart(make_rig, kind, tmp_path
     assert rig.state == "up"
     kill_and_restart(rig, unwatched_s=60.0)
     assert rig.state == "up" and not rig.down_active() and not rig.up_active()
+    rig.safe()
+
+
+@pytest.mark.parametrize("err", [errno.ENOSPC, errno.EROFS, errno.EIO], ids=["disk_full", "read_only", "io_error"])
+def test_a_rise_whose_record_cannot_be_written_is_refused_until_it_can(make_rig, kind, tmp_path, monkeypatch, err):
+    """The record that lets the next start lower an arm whose rise nobody saw end could not be written (a full
+    card, a data dir remounted read-only, a failing card): before, one error line and the UP line went on anyway —
+    a kill mid-rise then left the arm running up unwatched and the next start took it as up for good. The rise is
+    refused (``rise_unrecorded``, once per episode, the cause named), the arm stays down, and the policy's next
+    raise goes ahead once the disk takes the record again."""
+    path = tmp_path / LATCH_FILE
+    rig = make_rig(kind, position=0.0, latches_at=path, auto_raise_delay_s=20)
+    cause = os.strerror(err)
+
+    def broken(target, data, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        raise OSError(err, cause)
+
+    monkeypatch.setattr(latches, "write_durably", broken)
+    d = rig.manager.lock(BAY, reason="reserve", operator="ops")
+    assert not d.ok and d.data["code"] == "rise_unrecorded"
+    rig.step(21, dt=0.25)  # the policy's raise falls due and is tried at every tick
+    assert not rig.up_active() and rig.state == "down" and rig.arm.position == 0.0
+    refused = [e for e in rig.of(EventType.LOCK_REFUSED) if e.data["code"] == "rise_unrecorded"]
+    assert len(refused) == 1  # said once for the episode, not at every tick
+    assert cause in refused[0].data["reason"] and LATCH_FILE in refused[0].data["reason"]
+    assert not rig.of(EventType.LOCK_FAULT) and not path.exists()
+    monkeypatch.undo()  # space freed, the card remounted
+    rig.step(0.2)
+    assert rig.up_active() and json.loads(path.read_text())["locks"]["L1"]["rising"]
+    rig.step(4)
+    assert rig.state == "up" and "rising" not in json.loads(path.read_text())["locks"].get("L1", {})
     rig.safe()
 
 

@@ -25,9 +25,11 @@ from tests.bays.test_vision import Frames, NoPlates
 FPS = 5.0
 
 
-def write(path: Path, data_dir: Path, a_shift: float = 0.0, out: bool = True, **occupancy: float) -> Path:
+def write(path: Path, data_dir: Path, a_shift: float = 0.0, out: bool = True, sensor: bool = True,
+          **occupancy: float) -> Path:
     """``out``: with bay OUT (its corners 2000 px from the view's middle: a turn of the view moves them furthest);
-    ``occupancy``: keys of the config's ``occupancy`` section."""
+    ``sensor``: the simulated locks have a presence sensor (it never sees the rendered cars: a blind spell then
+    reads them gone); ``occupancy``: keys of the config's ``occupancy`` section."""
     locks = ("LA", "LO") if out else ("LA",)
     cfg = {
         "site": {"site_id": "s", "device_id": "d"},
@@ -36,7 +38,7 @@ def write(path: Path, data_dir: Path, a_shift: float = 0.0, out: bool = True, **
                  {"id": "OUT", "polygon": [[2000, 100], [2400, 100], [2400, 400]], "lock_id": "LO"}][:len(locks)],
         "timers": {"arrival_confirm_s": 2, "departure_confirm_s": 3},
         "locks": [{"id": lk, "driver": "simulator", "auto_raise_delay_s": 20,
-                   "simulator": {"travel_time_s": 1.0, "start": "down"}} for lk in locks],
+                   "simulator": {"travel_time_s": 1.0, "start": "down", "presence": sensor}} for lk in locks],
         "data_dir": str(data_dir),
     }
     if occupancy:
@@ -49,9 +51,9 @@ class Rig:
     """The real agent with simulated locks on ``src``; ``events`` collects the bus; ``run`` steps both loops."""
 
     def __init__(self, tmp_path: Path, clock, src, classifier=None, out: bool = True,  # noqa: ANN001
-                 **occupancy: float) -> None:
+                 sensor: bool = True, **occupancy: float) -> None:
         self.clock, self.src = clock, src
-        self.path = write(tmp_path / "agent.yaml", tmp_path / "data", out=out, **occupancy)
+        self.path = write(tmp_path / "agent.yaml", tmp_path / "data", out=out, sensor=sensor, **occupancy)
         self.agent = Agent(load_config(self.path), clock=clock, source=src, reader=NoPlates(),
                            **({"classifier": classifier} if classifier is not None else {}))
         self.manager = attach_locks(self.agent, thread=False)
@@ -358,6 +360,49 @@ def test_bays_following_a_small_sway_is_no_motion_in_them(tmp_path, clock, turn,
         run(60)
         if (turn, zoom, sway_px) != (0.0, 1.0, 0.0):  # the bays did follow the view
             assert agent.monitor.warp != ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0)) and agent.camera.alignment.ok
+        assert not any(e.type == EventType.VEHICLE_DEPARTED for e in events)
+        v = agent.monitor.verdicts()["A"]
+        assert v.occupied is True and not v.confident
+        assert manager.state("A") == "down"
+    finally:
+        agent.stop()
+
+
+@pytest.mark.parametrize("how", ["confirmed", "camera_size_reloaded"])
+def test_a_view_at_another_frame_size_is_no_motion_in_its_bays(tmp_path, clock, how):  # noqa: ANN001
+    """The camera comes back from a reconnect sending 4:3 frames (720x540 for the bays' 960x540): the bays are
+    blind (``camera_moved``, ``frame_size``) until the installer confirms the view — or someone sets
+    ``camera.width`` / ``height`` to the new size and reloads. The change gate, finding frames of another size,
+    dropped every bay's reference, which read as all changed: motion in each, so the reading that had turned on the
+    still parked car was believed at once — a departure 3 s later and the arm raised under the car 20 s after that.
+    A reference lost to a new frame size says nothing moved: the turn stays held, as after a redraw."""
+    import cv2
+
+    from edge_agent.sim.scenario import NEV, Scene
+
+    parked = render(Scene(cars=(NEV,)))
+    rig = Rig(tmp_path, clock, Frames(clock), _MisreadsFrom(clock, clock.monotonic() + 10), out=False, sensor=False)
+    agent, manager, src, events = rig.agent, rig.manager, rig.src, rig.events
+
+    def run(seconds: float) -> None:
+        rig.run(seconds, lambda: _never_up(manager, "UP driven under the parked car"))
+
+    try:
+        src.next = parked
+        run(12)  # A occupied; from 10 s the model reads it empty, with nothing moving there
+        h, w = parked.shape[:2]
+        src.next = cv2.resize(parked, (w * 3 // 4, h))
+        run(5)
+        assert agent.camera_moved
+        if how == "confirmed":
+            assert agent.confirm_camera().ok
+        else:
+            data = yaml.safe_load(rig.path.read_text())
+            data["camera"].update(width=w * 3 // 4, height=h)
+            rig.path.write_text(yaml.safe_dump(data))
+            assert agent.reload_config().ok
+        run(60)
+        assert not agent.camera_moved
         assert not any(e.type == EventType.VEHICLE_DEPARTED for e in events)
         v = agent.monitor.verdicts()["A"]
         assert v.occupied is True and not v.confident

