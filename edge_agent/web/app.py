@@ -190,7 +190,7 @@ def create_app(
     )
     app.add_middleware(
         SessionMiddleware, secret_key=secret, session_cookie="edge_session",
-        max_age=web.session_max_age_s, same_site="lax", https_only=web.secure_cookies,
+        max_age=web.session_max_age_s, same_site="lax", https_only=web.cookies_secure,
     )
 
     app.add_middleware(SecurityHeaders)
