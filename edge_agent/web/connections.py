@@ -5,7 +5,7 @@ starts only after a response). ~1,000 idle sockets from one host on the site net
 1,024 descriptors systemd gives a service: the camera could no longer open a frame, the watchdog
 stopped pinging, and asyncio logged every refused accept (140 MB of log in 90 s). So each
 connection must deliver its request (headers and body) within ``request_timeout_s``, one client
-address holds at most ``per_client`` connections, and all of them together at most
+(an IPv6 host by its /64) holds at most ``per_client`` connections, and all of them together at most
 ``max_connections``; a client that stops taking its answer for ``request_timeout_s`` is closed too (nginx's
 ``send_timeout``). A connection over its client's share is closed as soon as it is accepted; one that finds all
 ``max_connections`` taken makes room by closing the connection that has waited longest on its client (nginx's
@@ -88,8 +88,12 @@ def bounded_h11(max_connections: int = MAX_CONNECTIONS, per_client: int = PER_CL
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
             host = self.client[0] if self.client else None
+            # a client as the login limits and the eviction below count it: an IPv6 host by its /64. By exact
+            # address, a host with a /64 (2^64 addresses; privacy addresses rotate by themselves) had 16 per
+            # address, and with them every one of the 100
+            who = address_key(host) if host is not None else None
             same = 0 if host is None or exempt(host) else sum(
-                1 for c in self.connections if getattr(c, "client", None) and c.client[0] == host)
+                1 for c in self.connections if getattr(c, "client", None) and address_key(c.client[0]) == who)
             if same > per_client or not self._room():
                 transport.abort()  # the descriptor is freed now; no request is read
                 return
