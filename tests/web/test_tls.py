@@ -109,6 +109,38 @@ def test_handshakes_count_against_the_connection_bounds_and_the_request_deadline
             s.close()
 
 
+def one_flight(port: int, cafile: Path) -> bytes:
+    """A TLS 1.3 client whose Finished and first request leave in one segment (as a browser's often do): the
+    server has the request decrypted before its handshake call returns. The answer's first bytes."""
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = pinned(cafile).wrap_bio(inc, out, server_hostname="127.0.0.1")
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        while True:
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                sock.sendall(out.read())
+                inc.write(sock.recv(65536))
+        tls.write(b"GET /login HTTP/1.1\r\nHost: edge\r\n\r\n")
+        sock.sendall(out.read())  # the client's Finished and the request together
+        while True:
+            try:
+                return tls.read(12)
+            except ssl.SSLWantReadError:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    return b""
+                inc.write(chunk)
+
+
+def test_a_request_sent_with_the_clients_finished_is_answered_over_tls(site, cert):
+    """The request came decrypted while ``start_tls`` had not yet returned the TLS transport: answered through
+    the plain socket it would have gone out in clear and broken the connection."""
+    with https_site(site, cert) as srv:
+        assert [one_flight(srv.port, cert[0]) for _ in range(5)] == [b"HTTP/1.1 200"] * 5
+
+
 @pytest.mark.parametrize(("change", "key", "says"), [
     (lambda d, c, k: {"cert_file": str(d / "none.crt"), "key_file": str(k)}, "web.tls.cert_file",
      "cannot read"),
