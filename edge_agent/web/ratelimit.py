@@ -2,8 +2,9 @@
 
 The connection bounds (``connections.py``) cap how many requests one client has in flight, not how many it sends
 a second. One signed-in browser or script asking for snapshots as fast as it could (8 at a time over
-keep-alive) halved the camera loop's frame rate on the dev machine (6.5 → 3.3 fps): each snapshot takes the
-loop's lock, writes a JPEG into the evidence and an audit row. Here each client (an IPv6 host by its /64, as the
+keep-alive) made 89 in 8 s on the dev machine, each a JPEG in the evidence and an audit row, each taking the
+camera loop's lock for a moment (for all of its encoding and writing until 2026-12-04: the loop waited 2.4 s of
+those 8). Here each client (an IPv6 host by its /64, as the
 login limits and the connection bounds count it) has a bucket per kind below, refilled on the injected clock;
 a request that finds it empty gets **429** with ``Retry-After`` before any session, database or camera is
 touched. Pages, static files and decisions are not counted: they are cheap, and staff must never meet this.

@@ -1,8 +1,8 @@
 """Per-client request rates on the costly paths (``web/ratelimit.py``), on the site's fake clock (no sleeps).
 
 Before: one signed-in client could ask for snapshots as fast as it liked. 8 at a time from one address made 89
-snapshots in 8 s on the dev machine, each holding the camera loop's lock: the loop waited 2.4 s for it (0.5 s
-with the limit), and every snapshot wrote a JPEG into the evidence and an audit row.
+snapshots in 8 s on the dev machine, each a JPEG in the evidence and an audit row (and each, then, holding the
+camera loop's lock while it was encoded and written: the loop waited 2.4 s for it).
 """
 
 from __future__ import annotations
