@@ -288,6 +288,36 @@ def flood_pages(url: str, clients: int, seconds: float, many_ips: bool = False) 
     return dict(counts)
 
 
+def flood_anonymous(url: str, clients: int, seconds: float, many_ips: bool = False) -> dict[str, int]:
+    """Anyone on the network, signed in nowhere: the login page and a page that sends it there, as fast as it
+    can (the cheapest requests, which no rate limit counts). Status counts per path."""
+    import httpx
+
+    counts: Counter[str] = Counter()
+    lock, start = threading.Lock(), threading.Barrier(clients)
+    end = time.monotonic() + seconds
+
+    def worker(n: int) -> None:
+        hdrs = {"X-Forwarded-For": f"10.9.{n // 250}.{n % 250 + 1}"} if many_ips else {}
+        with httpx.Client(base_url=url, headers=hdrs, timeout=120) as c:
+            start.wait()
+            while time.monotonic() < end:
+                for path in ("/login", "/violations"):
+                    try:
+                        code = f"{path} {c.get(path).status_code}"
+                    except httpx.HTTPError as exc:
+                        code = f"{path} {type(exc).__name__}"
+                    with lock:
+                        counts[code] += 1
+
+    ts = [threading.Thread(target=worker, args=(n,)) for n in range(clients)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return dict(counts)
+
+
 def run(models: Path, modes: tuple[str, ...] = ("one-ip", "many-ips"), legacy_hash: bool = True,
         fps: float = 5.0, seconds: float = 8.0, clients: int = 40, threads: int = 2,
         client_nice: int = 19, target: str = "login") -> list[dict[str, Any]]:
@@ -310,13 +340,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--client-nice", type=int, default=19,
                    help="the flood process's nice value (on a device the attacker's CPU is elsewhere)")
     p.add_argument("--json", action="store_true")
-    p.add_argument("--target", choices=("login", "pages"), default="login",
-                   help="login: wrong passwords; pages: a signed-in client on snapshots, images and statistics")
+    p.add_argument("--target", choices=("login", "pages", "anonymous"), default="login",
+                   help="login: wrong passwords; pages: a signed-in client on snapshots, images and statistics; "
+                        "anonymous: the login page and redirects to it")
     p.add_argument("--flood", metavar="URL", help=argparse.SUPPRESS)  # the attacker's side (a subprocess)
     p.add_argument("--many-ips", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.flood:
-        flooder = flood if args.target == "login" else flood_pages
+        flooder = {"login": flood, "pages": flood_pages, "anonymous": flood_anonymous}[args.target]
         print(json.dumps(flooder(args.flood, args.clients, args.seconds, args.many_ips)))
         return 0
     modes = ("one-ip", "many-ips") if args.mode == "both" else (args.mode,)
