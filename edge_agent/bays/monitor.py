@@ -11,7 +11,7 @@ import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Protocol
 
@@ -461,16 +461,31 @@ class BayMonitor:
 
     def snapshot(self, bay_id: str | None) -> str | None:
         """Store the latest frame (annotated with the bay) as evidence now."""
+        take = self.prepare_snapshot(bay_id)
+        return take() if take is not None else None
+
+    def prepare_snapshot(self, bay_id: str | None) -> Callable[[], str] | None:
+        """What a snapshot shows, fixed now under the lock (a copy of the latest frame, the bay, its visit, the
+        time); the call returned draws, encodes and stores it, under no lock (None: no frame or no store).
+        Why: a snapshot asked for by the page drew the caption, encoded the JPEG and wrote it durably (an fsync:
+        tens of ms on an SD card) holding the lock the camera loop needs, in the page's low-priority thread:
+        the loop waited 2.4 s in 8 s for a client sending snapshots, and a busy CPU made the wait longer."""
         with self._lock:
             if self.evidence is None or self._last_frame is None:
                 return None
+            evidence, frame = self.evidence, self._last_frame.copy()
             shape = next((s for s in self.shapes if s.bay_id == bay_id), None)
             m = self.machines.get(bay_id) if bay_id else None
-            img = annotate(self._last_frame, shape.polygon.tolist() if shape else None, None,
-                           [f"snapshot {bay_id or 'all bays'}", iso(self.clock.now())],
-                           models_dir=self.cfg.perception.models_dir)
-            return self.evidence.save(bay_id, m.visit.visit_id if m and m.visit else None, "snapshot",
-                                      encode_jpeg(img), None)
+            polygon = shape.polygon.tolist() if shape else None
+            visit = m.visit.visit_id if m and m.visit else None
+            lines = [f"snapshot {bay_id or 'all bays'}", iso(self.clock.now())]
+        models_dir = self.cfg.perception.models_dir
+
+        def take() -> str:
+            img = annotate(frame, polygon, None, lines, models_dir=models_dir)
+            return evidence.save(bay_id, visit, "snapshot", encode_jpeg(img), None)
+
+        return take
 
     # ---- internals ----------------------------------------------------------------------
     def _reads_due(self, now: float) -> set[str] | None:

@@ -8,15 +8,97 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import ssl
+import stat
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from edge_agent.config.base import StrictModel
 from edge_agent.config.hosts import bind_host
-from edge_agent.config.mqtt import SecretError, secret_file_lines
+from edge_agent.config.mqtt import ConfigPath, SecretError, secret_file_lines
+
+MAX_PEM_BYTES = 1 << 20  # a certificate chain is a few KiB; a megabyte is no PEM file
+
+
+def _pem_file(path: str, what: str) -> None:
+    """``path`` is a regular file this process can read (a FIFO would hang the start), not over MAX_PEM_BYTES."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror or exc} (the {what}, PEM)") from None
+    try:
+        st = os.fstat(fd)
+    finally:
+        os.close(fd)
+    if not stat.S_ISREG(st.st_mode):
+        raise ValueError(f"{path} is not a regular file (the {what}, PEM)")
+    if st.st_size > MAX_PEM_BYTES:
+        raise ValueError(f"{path} is larger than {MAX_PEM_BYTES >> 20} MiB: not a PEM {what}")
+
+
+def _no_passphrase() -> bytes:
+    """An encrypted key: refused, never a prompt (OpenSSL asks on the terminal, and a service has none: the
+    start would hang)."""
+    raise ValueError("encrypted")
+
+
+class WebTlsConfig(StrictModel):
+    """The page's own HTTPS (``web.tls``): read and checked at every load, so ``check-config`` and a reload
+    refuse what the start would."""
+
+    cert_file: ConfigPath = Field(..., description="the page's certificate (PEM; the chain after it)")
+    key_file: ConfigPath = Field(..., description="its private key (PEM, no passphrase); readable by the "
+                                 "agent's user, not by every user (mode 600 or 640)")
+
+    @field_validator("cert_file")
+    @classmethod
+    def _cert(cls, v: str | None) -> str:
+        if v is None:
+            raise ValueError("the certificate's PEM file is needed with web.tls")
+        _pem_file(v, "certificate")
+        return v
+
+    @field_validator("key_file")
+    @classmethod
+    def _key(cls, v: str | None) -> str:
+        if v is None:
+            raise ValueError("the private key's PEM file is needed with web.tls")
+        _pem_file(v, "private key")
+        mode = stat.S_IMODE(os.stat(v).st_mode)
+        if mode & 0o004:
+            # refused, not warned: a warning at every start goes unread, and with the key anyone on the device
+            # (any account, any other service) can pose as this page and read the passwords typed into it
+            raise ValueError(f"{v} is readable by every user on this device (mode {mode:04o}): the key lets anyone "
+                             "who copies it pose as this page; chmod 640 (group: the agent's) or 600")
+        return v
+
+    @model_validator(mode="after")
+    def _pair(self) -> "WebTlsConfig":
+        try:
+            server_context(str(self.cert_file), str(self.key_file))
+        except ValueError:  # _no_passphrase
+            raise ValueError(f"key_file {self.key_file} is encrypted (a passphrase): the agent starts unattended; "
+                             "write it without one (openssl pkey -in KEY -out NEW, then chmod 600 NEW)") from None
+        except ssl.SSLError as exc:
+            if exc.reason == "KEY_VALUES_MISMATCH":
+                raise ValueError(f"key_file {self.key_file} is not the key of cert_file {self.cert_file} (a key "
+                                 "from another certificate, or a certificate renewed with a new key)") from None
+            raise ValueError(f"cert_file {self.cert_file} and key_file {self.key_file} are not a certificate and "
+                             f"its key in PEM ({exc.reason or exc})") from None
+        return self
+
+
+def server_context(cert_file: str, key_file: str) -> ssl.SSLContext:
+    """The page's TLS context: TLS 1.2 or later, Python's server defaults (no compression, forward-secret
+    ciphers), HTTP/1.1 offered by ALPN."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert_file, key_file, password=_no_passphrase)
+    context.set_alpn_protocols(["http/1.1"])
+    return context
 
 
 class WebConfig(StrictModel):
@@ -31,7 +113,10 @@ class WebConfig(StrictModel):
     )
     language: Literal["zh", "en"] = "zh"
     session_max_age_s: int = Field(12 * 3600, ge=60, le=30 * 86400)
-    secure_cookies: bool = Field(False, description="session cookie only over HTTPS (turn on behind TLS)")
+    tls: WebTlsConfig | None = Field(None, description="serve the page over HTTPS itself")
+    secure_cookies: bool | None = Field(
+        None, description="cookies only over HTTPS; default: on with `tls`, else off (turn on behind an HTTPS "
+        "reverse proxy)")
     trusted_proxies: list[str] = Field(
         default_factory=list,
         description="reverse proxies (addresses or networks) whose X-Forwarded-For is believed; empty: none")
@@ -43,6 +128,11 @@ class WebConfig(StrictModel):
     max_body_kib: int = Field(256, ge=16, le=16384, description="larger request bodies are refused (413)")
     public_url: str | None = Field(None, pattern=r"^https?://[^\s?#]+$",
                                    description="how people reach this page (links in notifications)")
+
+    @property
+    def cookies_secure(self) -> bool:
+        """Whether cookies go only over HTTPS: as set, else when the page speaks TLS itself."""
+        return self.tls is not None if self.secure_cookies is None else self.secure_cookies
 
     def file(self, value: str, config_path: Path | None) -> Path:
         """``users_file`` / ``session_secret_file`` as a path; a default (section absent, so never

@@ -302,22 +302,32 @@ class Agent:
 
     def snapshot(self, bay_id: str | None) -> str:
         with self.loop_lock:  # the bay checked is the bay photographed (see charger_status)
-            if bay_id is not None:
-                self._bay(bay_id)
-            try:
-                eid = self.monitor.snapshot(bay_id)
-            except EvidenceSkipped as exc:
-                raise ControlError("disk_full", str(exc)) from None
-        if eid is None:
+            take = self._prepare_snapshot(bay_id)
+        return self._store_snapshot(take)  # drawn, encoded and written with the loop free to go on
+
+    def _prepare_snapshot(self, bay_id: str | None) -> Callable[[], str]:
+        if bay_id is not None:
+            self._bay(bay_id)
+        take = self.monitor.prepare_snapshot(bay_id)
+        if take is None:
             raise ControlError("no_frame", "no camera frame yet")
-        return eid
+        return take
+
+    @staticmethod
+    def _store_snapshot(take: Callable[[], str]) -> str:
+        try:
+            return take()
+        except EvidenceSkipped as exc:
+            raise ControlError("disk_full", str(exc)) from None
 
     def installer_view(self) -> InstallerView:
         """The installer's picture and the bays as placed on it, under one hold of the loop (no frame in between
-        moves them)."""
+        moves them); the picture is stored after the loop is let go."""
         with self.loop_lock:
-            return InstallerView(self.snapshot(None), self.monitor.placed(), self.camera.placement, self.monitor.warp,
-                                 self.camera.reference)
+            take = self._prepare_snapshot(None)
+            placed, placement, warp, reference = (self.monitor.placed(), self.camera.placement, self.monitor.warp,
+                                                  self.camera.reference)
+        return InstallerView(self._store_snapshot(take), placed, placement, warp, reference)
 
     def placement(self) -> tuple[Warp, str, int]:
         """How the bays are carried onto the current view, whether that can be trusted, and on which reference

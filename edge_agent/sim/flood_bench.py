@@ -39,6 +39,7 @@ from edge_agent import imfile
 RSS_TARGET_MB = 150.0
 FPS_TARGET = 0.90
 WRONG = "not-the-password"
+RIGHT = "the-right-password"
 
 
 def _status_kb(field: str, pid: int | str = "self") -> int:
@@ -146,7 +147,7 @@ def bench_config(data: Path, frames: Path, models: Path, mode: str, fps: float =
 
 
 def _case(models: Path, tmp: Path, mode: str, legacy_hash: bool, fps: float, seconds: float,
-          clients: int, threads: int, client_nice: int) -> dict[str, Any]:
+          clients: int, threads: int, client_nice: int, target: str = "login") -> dict[str, Any]:
     from argon2 import PasswordHasher
 
     from edge_agent.clock import SystemClock
@@ -158,9 +159,9 @@ def _case(models: Path, tmp: Path, mode: str, legacy_hash: bool, fps: float, sec
         _write_frames(frames, 12)
     data = tmp / f"data-{mode}"
     users = UsersFile(data / "users.txt")
-    users.set("admin", "the-right-password")
+    users.set("admin", RIGHT)
     if legacy_hash:  # argon2-cffi's default profile (64 MiB, 4 lanes): what existing installs hold
-        users.path.write_text("admin:" + PasswordHasher().hash("the-right-password") + "\n")
+        users.path.write_text("admin:" + PasswordHasher().hash(RIGHT) + "\n")
     parts = assemble(bench_config(data, frames, models, mode, fps, threads), clock=SystemClock())
     agent = parts.agent
     timed = _Timed(agent.reader)
@@ -179,7 +180,8 @@ def _case(models: Path, tmp: Path, mode: str, legacy_hash: bool, fps: float, sec
             # the attacker's CPU is on another machine; here it shares ours, so it yields to the agent
             flood = subprocess.Popen(["nice", "-n", str(client_nice), sys.executable, "-m", "edge_agent.sim.flood_bench",
                                       "--flood", parts.web.url, "--clients", str(clients),
-                                      "--seconds", str(seconds), *(["--many-ips"] if mode == "many-ips" else [])],
+                                      "--seconds", str(seconds), "--target", target,
+                                      *(["--many-ips"] if mode == "many-ips" else [])],
                                      stdout=subprocess.PIPE, text=True)
             during = _window(agent, timed, seconds)
             out, _ = flood.communicate(timeout=seconds + 120)
@@ -193,7 +195,7 @@ def _case(models: Path, tmp: Path, mode: str, legacy_hash: bool, fps: float, sec
     growth = round((rss.peak_kb - rss0) / 1024, 1)
     idle_fps = (idle["fps"] + after["fps"]) / 2
     ratio = round(during["fps"] / idle_fps, 3) if idle_fps else None
-    return {"case": mode, "hash": "legacy 64 MiB" if legacy_hash else "current", "clients": clients,
+    return {"case": mode, "target": target, "hash": "legacy 64 MiB" if legacy_hash else "current", "clients": clients,
             "idle": idle, "flood": during, "idle_after": after, "fps_ratio": ratio, "rss_before_mb": round(rss0 / 1024, 1),
             "rss_peak_growth_mb": growth, "password_checks": checks.calls,
             "max_concurrent_checks": checks.peak, "replies": replies, "client_nice": client_nice,
@@ -237,13 +239,92 @@ def flood(url: str, clients: int, seconds: float, many_ips: bool = False) -> dic
     return dict(counts)
 
 
+def flood_pages(url: str, clients: int, seconds: float, many_ips: bool = False) -> dict[str, int]:
+    """A signed-in installer's browser (or a script with its cookie) asking for the costly pages as fast as it can:
+    a snapshot (a camera picture stored as evidence), its image, the statistics. Status counts per path kind."""
+    import re
+
+    import httpx
+
+    with httpx.Client(base_url=url) as c:
+        tok = re.search(r'name="csrf" value="([^"]+)"', c.get("/login").text).group(1)
+        c.post("/login", data={"username": "admin", "password": RIGHT, "csrf": tok})
+        page = c.get("/bays").text
+        tok = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+        bay = re.search(r'/bays/([^/"]+)/snapshot', page).group(1)
+        cookies = dict(c.cookies)
+    counts: Counter[str] = Counter()
+    lock, start = threading.Lock(), threading.Barrier(clients)
+    end = time.monotonic() + seconds
+
+    def worker(n: int) -> None:
+        hdrs = {"X-Forwarded-For": f"10.9.{n // 250}.{n % 250 + 1}"} if many_ips else {}
+        eid = None
+        with httpx.Client(base_url=url, cookies=cookies, headers=hdrs, timeout=120) as c:
+            start.wait()
+            while time.monotonic() < end:
+                for kind in ("snapshot", "image", "stats"):
+                    try:
+                        if kind == "snapshot":
+                            r = c.post(f"/bays/{bay}/snapshot", data={"csrf": tok})
+                        elif kind == "image" and eid is not None:
+                            r = c.get(f"/evidence/{eid}/frame.jpg")
+                        else:
+                            r = c.get("/stats")
+                        code = f"{kind} {r.status_code}"
+                    except httpx.HTTPError as exc:
+                        code = f"{kind} {type(exc).__name__}"
+                    if eid is None:
+                        found = re.search(r'/evidence/([^/"]+)/frame\.jpg', c.get("/bays").text)
+                        eid = found.group(1) if found else None
+                    with lock:
+                        counts[code] += 1
+
+    ts = [threading.Thread(target=worker, args=(n,)) for n in range(clients)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return dict(counts)
+
+
+def flood_anonymous(url: str, clients: int, seconds: float, many_ips: bool = False) -> dict[str, int]:
+    """Anyone on the network, signed in nowhere: the login page and a page that sends it there, as fast as it
+    can (the cheapest requests, which no rate limit counts). Status counts per path."""
+    import httpx
+
+    counts: Counter[str] = Counter()
+    lock, start = threading.Lock(), threading.Barrier(clients)
+    end = time.monotonic() + seconds
+
+    def worker(n: int) -> None:
+        hdrs = {"X-Forwarded-For": f"10.9.{n // 250}.{n % 250 + 1}"} if many_ips else {}
+        with httpx.Client(base_url=url, headers=hdrs, timeout=120) as c:
+            start.wait()
+            while time.monotonic() < end:
+                for path in ("/login", "/violations"):
+                    try:
+                        code = f"{path} {c.get(path).status_code}"
+                    except httpx.HTTPError as exc:
+                        code = f"{path} {type(exc).__name__}"
+                    with lock:
+                        counts[code] += 1
+
+    ts = [threading.Thread(target=worker, args=(n,)) for n in range(clients)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return dict(counts)
+
+
 def run(models: Path, modes: tuple[str, ...] = ("one-ip", "many-ips"), legacy_hash: bool = True,
         fps: float = 5.0, seconds: float = 8.0, clients: int = 40, threads: int = 2,
-        client_nice: int = 19) -> list[dict[str, Any]]:
+        client_nice: int = 19, target: str = "login") -> list[dict[str, Any]]:
     if not Path("/proc/self/status").exists():
         raise SystemExit("this bench reads /proc (Linux)")
     with tempfile.TemporaryDirectory(prefix="edge-agent-flood-") as tmp:
-        return [_case(models, Path(tmp), m, legacy_hash, fps, seconds, clients, threads, client_nice)
+        return [_case(models, Path(tmp), m, legacy_hash, fps, seconds, clients, threads, client_nice, target)
                 for m in modes]
 
 
@@ -259,20 +340,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--client-nice", type=int, default=19,
                    help="the flood process's nice value (on a device the attacker's CPU is elsewhere)")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--target", choices=("login", "pages", "anonymous"), default="login",
+                   help="login: wrong passwords; pages: a signed-in client on snapshots, images and statistics; "
+                        "anonymous: the login page and redirects to it")
     p.add_argument("--flood", metavar="URL", help=argparse.SUPPRESS)  # the attacker's side (a subprocess)
     p.add_argument("--many-ips", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.flood:
-        print(json.dumps(flood(args.flood, args.clients, args.seconds, args.many_ips)))
+        flooder = {"login": flood, "pages": flood_pages, "anonymous": flood_anonymous}[args.target]
+        print(json.dumps(flooder(args.flood, args.clients, args.seconds, args.many_ips)))
         return 0
     modes = ("one-ip", "many-ips") if args.mode == "both" else (args.mode,)
     rows = run(Path(args.models), modes, not args.current_hash, args.fps, args.seconds, args.clients, args.threads,
-               args.client_nice)
+               args.client_nice, args.target)
     if args.json:
         print(json.dumps(rows))
     for r in rows if not args.json else ():
         i, f = r["idle"], r["flood"]
-        print(f"login flood, {r['case']}, {r['clients']} parallel clients, user hash {r['hash']}:")
+        print(f"{r['target']} flood, {r['case']}, {r['clients']} parallel clients, user hash {r['hash']}:")
         for label, w in (("idle", i), ("after", r["idle_after"])):
             print(f"  camera loop {label:>5} {w['fps']:.2f} fps, inference {w['inference_ms_median']} ms "
                   f"(p95 {w['inference_ms_p95']}), agent CPU {w['agent_cpu_pct']} %")

@@ -56,6 +56,7 @@ from edge_agent.web.context import (
     wants_html,
 )
 from edge_agent.web.i18n import translator
+from edge_agent.web.ratelimit import RateLimit
 from edge_agent.web.sessions import SessionTable
 
 _log = logging.getLogger(__name__)
@@ -190,9 +191,12 @@ def create_app(
     )
     app.add_middleware(
         SessionMiddleware, secret_key=secret, session_cookie="edge_session",
-        max_age=web.session_max_age_s, same_site="lax", https_only=web.secure_cookies,
+        max_age=web.session_max_age_s, same_site="lax", https_only=web.cookies_secure,
     )
 
+    # costly paths (snapshots, exports, evidence pictures, sign-in) at a bounded rate per client, refused before the
+    # session is read; inside the security headers, so a 429 carries them too
+    app.add_middleware(RateLimit, clock=clock)
     app.add_middleware(SecurityHeaders)
 
     # The request body cap (web.max_body_kib): counted as read, chunked bodies too, 413 past it; added last, so

@@ -5,7 +5,7 @@ starts only after a response). ~1,000 idle sockets from one host on the site net
 1,024 descriptors systemd gives a service: the camera could no longer open a frame, the watchdog
 stopped pinging, and asyncio logged every refused accept (140 MB of log in 90 s). So each
 connection must deliver its request (headers and body) within ``request_timeout_s``, one client
-address holds at most ``per_client`` connections, and all of them together at most
+(an IPv6 host by its /64) holds at most ``per_client`` connections, and all of them together at most
 ``max_connections``; a client that stops taking its answer for ``request_timeout_s`` is closed too (nginx's
 ``send_timeout``). A connection over its client's share is closed as soon as it is accepted; one that finds all
 ``max_connections`` taken makes room by closing the connection that has waited longest on its client (nginx's
@@ -14,15 +14,22 @@ if that is more than the newcomer's. Before, the newcomer was always the one clo
 (IPv4 aliases, or IPv6 privacy addresses from its /64) trickling requests, or pipelining requests whose answers
 it never read, held all 100, and staff got a reset at every try.
 A trusted reverse proxy carries every visitor, so only the total bounds it.
+
+With ``web.tls`` the connection is counted and timed from its TCP accept, and the TLS handshake runs inside
+the same ``request_timeout_s`` (``loop.start_tls``). uvicorn's own ``ssl_certfile`` hands the protocol its
+connection only once the handshake is done: a client that opened sockets and never sent a ClientHello was seen
+by none of the bounds above, and asyncio held each for 60 s.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
+import ssl
 from collections.abc import Callable
 
 import h11
+from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from edge_agent.web.auth import address_key
@@ -64,8 +71,9 @@ def _exempt(trusted: list[str]) -> Callable[[str], bool]:
 
 def bounded_h11(max_connections: int = MAX_CONNECTIONS, per_client: int = PER_CLIENT,
                 request_timeout_s: float = REQUEST_TIMEOUT_S, trusted_proxies: list[str] | None = None,
-                ) -> type[H11Protocol]:
-    """uvicorn's h11 protocol with the bounds above (a class per server: no state shared between servers)."""
+                tls: ssl.SSLContext | None = None) -> type[H11Protocol]:
+    """uvicorn's h11 protocol with the bounds above (a class per server: no state shared between servers);
+    ``tls``: the server's context, each connection's handshake made here, under the bounds."""
     exempt = _exempt(list(trusted_proxies or []))
 
     class BoundedH11(H11Protocol):
@@ -73,16 +81,48 @@ def bounded_h11(max_connections: int = MAX_CONNECTIONS, per_client: int = PER_CL
         _waiting_since = 0.0  # loop time its request (or the next on a kept-alive connection) began to be awaited
         _stall: asyncio.TimerHandle | None = None  # armed while the client takes none of its answer
         _stalled_since = 0.0
+        _handshake: asyncio.Task[None] | None = None  # the TLS handshake under way (``tls``)
+        _lost = False
+        _early = b""  # what came decrypted before start_tls returned (a TLS 1.3 client sends with its Finished)
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
             host = self.client[0] if self.client else None
+            # a client as the login limits and the eviction below count it: an IPv6 host by its /64. By exact
+            # address, a host with a /64 (2^64 addresses; privacy addresses rotate by themselves) had 16 per
+            # address, and with them every one of the 100
+            who = address_key(host) if host is not None else None
             same = 0 if host is None or exempt(host) else sum(
-                1 for c in self.connections if getattr(c, "client", None) and c.client[0] == host)
+                1 for c in self.connections if getattr(c, "client", None) and address_key(c.client[0]) == who)
             if same > per_client or not self._room():
                 transport.abort()  # the descriptor is freed now; no request is read
                 return
-            self._arm()
+            self._arm()  # with TLS: the handshake and the request within request_timeout_s, together
+            if tls is not None:
+                self._handshake = self.loop.create_task(self._start_tls(transport, tls))
+
+        async def _start_tls(self, raw: asyncio.Transport, context: ssl.SSLContext) -> None:
+            """Make the TLS handshake on the accepted connection, then speak HTTP through it. A failed, slow or
+            dropped handshake (asyncio logs it at debug) just ends the connection."""
+            try:
+                secure = await self.loop.start_tls(raw, self, context, server_side=True,
+                                                   ssl_handshake_timeout=request_timeout_s)
+            except (OSError, asyncio.TimeoutError, asyncio.CancelledError) as exc:
+                raw.abort()
+                self.connection_lost(exc if isinstance(exc, Exception) else None)
+                return
+            finally:
+                self._handshake = None
+            if secure is None:  # the connection went while the handshake ended
+                raw.abort()
+                self.connection_lost(None)
+                return
+            self.transport = secure
+            self.flow = FlowControl(secure)
+            self.scheme = "https"
+            if self._early:
+                early, self._early = self._early, b""
+                self.data_received(early)
 
         def _room(self) -> bool:
             """Whether this connection may stay under ``max_connections``: when all are taken, the one that has
@@ -160,6 +200,9 @@ def bounded_h11(max_connections: int = MAX_CONNECTIONS, per_client: int = PER_CL
                 self.transport.abort()
 
         def data_received(self, data: bytes) -> None:
+            if self._handshake is not None:  # decrypted already, but the TLS transport is not ours yet
+                self._early += data
+                return
             super().data_received(data)
             if self.conn.their_state not in _RECEIVING:
                 self._disarm()  # the whole request is in: the handler may take its time
@@ -170,6 +213,9 @@ def bounded_h11(max_connections: int = MAX_CONNECTIONS, per_client: int = PER_CL
                 self._arm()  # the next request on this keep-alive connection (or the rest of this body)
 
         def connection_lost(self, exc: Exception | None) -> None:
+            if self._lost:  # a failed handshake is ended by _start_tls, and asyncio may say so too
+                return
+            self._lost = True
             self._disarm()
             self._unstall()
             super().connection_lost(exc)

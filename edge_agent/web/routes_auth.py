@@ -63,7 +63,7 @@ def login(request: Request, username: str = Form("", max_length=64), password: s
     known = ctx.known.token(name)
     if known:
         resp.set_cookie(KnownDevices.COOKIE, known, max_age=KnownDevices.MAX_AGE_S, path="/login", httponly=True,
-                        samesite="lax", secure=ctx.cfg.web.secure_cookies)
+                        samesite="lax", secure=ctx.cfg.web.cookies_secure)
     return resp
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import socket
+import ssl
 import threading
 import time
 from typing import Any
@@ -58,9 +59,11 @@ class WebServer:
 
     def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 8080, nice: int = 10,
                  trusted_proxies: list[str] | None = None, max_connections: int = MAX_CONNECTIONS,
-                 request_timeout_s: float = REQUEST_TIMEOUT_S, behind_tls: bool = False) -> None:
+                 request_timeout_s: float = REQUEST_TIMEOUT_S, behind_tls: bool = False,
+                 tls: ssl.SSLContext | None = None) -> None:
         self.app = app
-        self.behind_tls = behind_tls  # web.secure_cookies: the operator put HTTPS in front
+        self.tls = tls  # web.tls: the page speaks HTTPS itself
+        self.behind_tls = behind_tls or tls is not None  # or web.secure_cookies: the operator put HTTPS in front
         self.host = host
         self.port = port
         # uvicorn by default believes X-Forwarded-For from 127.0.0.1, which let one client dodge the
@@ -70,7 +73,7 @@ class WebServer:
         # idle and half-sent connections are bounded and timed out (connections.py): else they ate the
         # process's file descriptors, and with them the camera's
         self.protocol = bounded_h11(max_connections, request_timeout_s=request_timeout_s,
-                                    trusted_proxies=self.trusted_proxies)
+                                    trusted_proxies=self.trusted_proxies, tls=tls)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._sock: socket.socket | None = None
@@ -79,7 +82,8 @@ class WebServer:
     @property
     def url(self) -> str:
         host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
-        return f"http://{host}:{self.port}"
+        host = f"[{host}]" if ":" in host else host
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
 
     def start(self, timeout: float = 10.0) -> None:
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
@@ -116,7 +120,8 @@ class WebServer:
             # is where its users' passwords and session cookies travel
             logger.warning("review page on %s:%d in clear text: anyone on the site network can read the passwords "
                            "and session cookies sent to it; serve it behind an HTTPS reverse proxy on this host "
-                           "(web.host: 127.0.0.1) and set web.secure_cookies: true (docs/web.md#security)",
+                           "(web.host: 127.0.0.1) and set web.secure_cookies: true, or give it a certificate "
+                           "(web.tls; docs/web.md#https)",
                            self.host or "*", self.port)
 
     def _serve(self, server: uvicorn.Server, sock: socket.socket) -> None:
@@ -157,8 +162,11 @@ def build_web(cfg: AgentConfig, *parts: Any, **kw: Any) -> WebServer:
 
     Takes exactly ``create_app``'s arguments: ``(cfg, store, log, control, lists, bus, clock, config_path)``.
     """
+    from edge_agent.config.web import server_context
     from edge_agent.web.app import create_app
 
-    return WebServer(create_app(cfg, *parts, **kw), cfg.web.host, cfg.web.port,
-                     trusted_proxies=cfg.web.trusted_proxies, behind_tls=cfg.web.secure_cookies)
+    web = cfg.web
+    tls = server_context(str(web.tls.cert_file), str(web.tls.key_file)) if web.tls is not None else None
+    return WebServer(create_app(cfg, *parts, **kw), web.host, web.port,
+                     trusted_proxies=web.trusted_proxies, behind_tls=web.cookies_secure, tls=tls)
 

@@ -460,3 +460,34 @@ def test_a_bay_taken_out_at_a_reload_ends_its_open_visit_and_violation(pipeline,
         ("violation_ended", visit, "bay_removed"), ("vehicle_departed", visit, "bay_removed")]
     assert agent.bus.states()["B"].state == "free"  # the last (retained) state of B no longer says violation
     agent.stop()
+
+
+def test_a_snapshot_is_drawn_and_stored_with_the_camera_loop_free(parked):
+    """A snapshot (the page's button, the installer's picture) drew, encoded and durably wrote its JPEG holding the
+    camera loop's lock, in the page's low-priority thread: a signed-in client sending snapshots 8 at a time kept
+    the loop waiting 2.4 s in 8 s. Now the frame is fixed under the lock and stored after it is let go."""
+    import threading
+
+    free: list[bool] = []
+    save = parked.evidence.save
+
+    def loop_could_run(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        got: list[bool] = []
+
+        def try_lock() -> None:
+            got.append(parked.loop_lock.acquire(timeout=2))
+            if got[0]:
+                parked.loop_lock.release()
+
+        t = threading.Thread(target=try_lock)
+        t.start()
+        t.join()
+        free.append(got[0])
+        return save(*args, **kwargs)
+
+    parked.evidence.save = loop_could_run
+    eid = parked.snapshot("B")
+    view = parked.installer_view()
+    assert free == [True, True]
+    assert parked.evidence.get(eid).kind == "snapshot" and parked.evidence.get(view.evidence_id).kind == "snapshot"
+    assert view.placed == parked.monitor.placed()

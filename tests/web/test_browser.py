@@ -404,3 +404,26 @@ def test_after_a_refused_save_a_new_picture_keeps_the_drawing_and_the_save_is_on
         assert _off(saved["A"][:3], _on_lines(BAY_A)[:3]) < 2.0, saved["A"]  # the rest as drawn, not redrawn
     finally:
         parts.agent.stop()
+
+
+def test_a_manager_signs_in_over_the_pages_own_https(browser, site, tmp_path):
+    """``web.tls``: the login page over HTTPS in the browser (a self-signed certificate, accepted as a manager
+    accepts it once), its cookies marked Secure, the page a secure context."""
+    from tests.web.test_tls import https_site, make_cert
+
+    with https_site(site, make_cert(tmp_path / "tls")) as srv:
+        ctx = browser.new_context(ignore_https_errors=True, locale="zh-CN")
+        page = ctx.new_page()
+        page.goto(srv.url + "/violations")
+        assert page.url.startswith("https://") and "/login" in page.url
+        page.fill("input[name=username]", "admin")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit].primary")
+        page.wait_for_url(srv.url + "/violations")
+        assert page.locator("tr.row").count() == 5
+        assert page.evaluate("window.isSecureContext")
+        cookies = {c["name"]: c for c in ctx.cookies()}
+        assert cookies["edge_session"]["secure"] and cookies["edge_known"]["secure"]
+        page.goto(srv.url + "/violations/7")
+        assert image_ok(page, "#frame")  # the evidence picture comes over the same HTTPS
+        ctx.close()

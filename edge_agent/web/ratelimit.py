@@ -1,0 +1,128 @@
+"""Per-client request rates on the page's costly paths: a token bucket per client and kind of request.
+
+The connection bounds (``connections.py``) cap how many requests one client has in flight, not how many it sends
+a second. One signed-in browser or script asking for snapshots as fast as it could (8 at a time over
+keep-alive) made 89 in 8 s on the dev machine, each a JPEG in the evidence and an audit row, each taking the
+camera loop's lock for a moment (for all of its encoding and writing until 2026-12-04: the loop waited 2.4 s of
+those 8). Here each client (an IPv6 host by its /64, as the
+login limits and the connection bounds count it) has a bucket per kind below, refilled on the injected clock;
+a request that finds it empty gets **429** with ``Retry-After`` before any session, database or camera is
+touched. Pages, static files and decisions are not counted: they are cheap, and staff must never meet this.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from edge_agent.clock import Clock
+from edge_agent.web.auth import SWEEP_AT, address_key
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Rate:
+    burst: float  # requests at once after a quiet spell
+    per_s: float  # then this many a second
+
+
+RATES = {
+    # a snapshot, the installer's picture, a confirmed view, a bay save: each may hold the camera loop's lock and
+    # write evidence or config; an installer does a few in a row, then draws for minutes
+    "camera": Rate(10, 0.5),
+    # CSV exports and the statistics page: each reads the log or the day tables whole (the page and its four
+    # tables' CSVs are 5 in a row)
+    "export": Rate(12, 0.5),
+    # evidence pictures: a violation's page shows two, the live page one per bay every 15 s
+    "image": Rate(120, 20.0),
+    # sign-in attempts, before the form is read (the failure limit counts the wrong passwords among them): room
+    # for a whole office signing in at once behind one address; a flood past it costs no page and no audit row
+    "login": Rate(50, 2.0),
+}
+SAY_EVERY_S = 60.0  # one log line per client and kind at most this often
+
+
+def kind_of(method: str, path: str) -> str | None:
+    """Which bucket a request draws on (None: not counted)."""
+    if path.startswith("/evidence/"):
+        return "image"
+    if path in ("/violations.csv", "/stats.csv", "/stats"):
+        return "export"
+    if path in ("/installer", "/camera/confirm") or (path.startswith("/bays/") and path.endswith("/snapshot")):
+        return "camera"
+    if path == "/login" and method == "POST":
+        return "login"
+    return None
+
+
+class TokenBuckets:
+    """A bucket per (kind, client), on the injected monotonic clock (tests move time, not sleep)."""
+
+    def __init__(self, clock: Clock, rates: dict[str, Rate] | None = None) -> None:
+        self._clock = clock
+        self.rates = dict(rates or RATES)
+        self._buckets: dict[tuple[str, str], tuple[float, float]] = {}  # → (tokens, at)
+        self._lock = threading.Lock()
+
+    def take(self, kind: str, client: str) -> float:
+        """Take one token: 0.0 when there was one, else the seconds until there is (nothing taken)."""
+        rate, now, key = self.rates[kind], self._clock.monotonic(), (kind, address_key(client))
+        with self._lock:
+            if len(self._buckets) > SWEEP_AT:  # forget the full ones: rotating addresses must not pile up
+                self._buckets = {k: (t, at) for k, (t, at) in self._buckets.items()
+                                 if t + (now - at) * self.rates[k[0]].per_s < self.rates[k[0]].burst}
+            tokens, at = self._buckets.get(key, (rate.burst, now))
+            tokens = min(rate.burst, tokens + max(0.0, now - at) * rate.per_s)
+            if tokens >= 1.0:
+                self._buckets[key] = (tokens - 1.0, now)
+                return 0.0
+            self._buckets[key] = (tokens, now)
+            return (1.0 - tokens) / rate.per_s
+
+
+class RateLimit:
+    """ASGI middleware: ``TokenBuckets`` on the paths ``kind_of`` names; 429 with ``Retry-After`` past them."""
+
+    def __init__(self, app: ASGIApp, clock: Clock, rates: dict[str, Rate] | None = None) -> None:
+        self.app = app
+        self.buckets = TokenBuckets(clock, rates)
+        self._clock = clock
+        self._said: dict[tuple[str, str], tuple[float, int]] = {}  # (kind, client) → (last said, refused since)
+        self._lock = threading.Lock()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = kind_of(scope["method"], scope["path"]) if scope["type"] == "http" else None
+        if kind is None:
+            await self.app(scope, receive, send)
+            return
+        client = scope["client"][0] if scope.get("client") else "?"
+        wait = self.buckets.take(kind, client)
+        if wait <= 0:
+            await self.app(scope, receive, send)
+            return
+        self._say(kind, client)
+        retry = max(1, int(wait + 0.999))
+        body = (f"too many requests ({kind}) from this address: retry in {retry} s\n"
+                f"请求过于频繁，请 {retry} 秒后再试\n").encode()
+        await send({"type": "http.response.start", "status": 429, "headers": [
+            (b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode()),
+            (b"retry-after", str(retry).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+    def _say(self, kind: str, client: str) -> None:
+        """A warning per client and kind every ``SAY_EVERY_S``, with how many were refused in between."""
+        key, now = (kind, address_key(client)), self._clock.monotonic()
+        with self._lock:
+            last, count = self._said.get(key, (None, 0))
+            if last is not None and now - last < SAY_EVERY_S:
+                self._said[key] = (last, count + 1)
+                return
+            if len(self._said) > SWEEP_AT:
+                self._said = {k: v for k, v in self._said.items() if now - v[0] < SAY_EVERY_S}
+            self._said[key] = (now, 0)
+        more = f" ({count} more refused since the last line)" if count else ""
+        log.warning("review page: %r sends %s requests faster than allowed: 429%s", key[1], kind, more)

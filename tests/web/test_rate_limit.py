@@ -1,0 +1,147 @@
+"""Per-client request rates on the costly paths (``web/ratelimit.py``), on the site's fake clock (no sleeps).
+
+Before: one signed-in client could ask for snapshots as fast as it liked. 8 at a time from one address made 89
+snapshots in 8 s on the dev machine, each a JPEG in the evidence and an audit row (and each, then, holding the
+camera loop's lock while it was encoded and written: the loop waited 2.4 s for it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+
+import httpx
+import pytest
+
+from edge_agent.web.connections import PER_CLIENT, bounded_h11
+from edge_agent.web.ratelimit import RATES, SAY_EVERY_S
+from edge_agent.web.server import WebServer
+from tests.web.conftest import PASSWORD
+
+
+def signed_in(url: str, source: str) -> tuple[httpx.Client, str]:
+    """A browser signed in from ``source`` (a loopback address of its own), and its CSRF token."""
+    c = httpx.Client(base_url=url, follow_redirects=False,
+                     transport=httpx.HTTPTransport(local_address=source))
+    tok = re.search(r'name="csrf" value="([^"]+)"', c.get("/login").text).group(1)
+    assert c.post("/login", data={"username": "admin", "password": PASSWORD, "csrf": tok}).status_code == 303
+    return c, re.search(r'name="csrf" value="([^"]+)"', c.get("/bays").text).group(1)
+
+
+def test_snapshots_past_a_clients_rate_get_429_and_take_no_picture(site, caplog):
+    taken: list[str] = []
+    take = site.control.snapshot
+    site.control.snapshot = lambda bay_id: taken.append(take(bay_id)) or taken[-1]
+    burst, per_s = RATES["camera"].burst, RATES["camera"].per_s
+    with WebServer(site.app(), "127.0.0.1", 0) as srv, caplog.at_level(logging.WARNING, "edge_agent.web.ratelimit"):
+        flooder, tok = signed_in(srv.url, "127.0.0.2")
+        codes = [flooder.post("/bays/A1/snapshot", data={"csrf": tok}).status_code for _ in range(int(burst) + 5)]
+        assert codes == [303] * int(burst) + [429] * 5
+        assert len(taken) == burst  # the refused ones opened no camera
+        r = flooder.post("/bays/A1/snapshot", data={"csrf": tok})
+        assert r.status_code == 429 and r.headers["retry-after"] == str(int(1 / per_s))
+        assert r.headers["x-content-type-options"] == "nosniff" and "请求过于频繁" in r.text
+        assert flooder.get("/violations").status_code == 200  # pages are not counted
+        staff, staff_tok = signed_in(srv.url, "127.0.0.3")  # another client has its own bucket
+        assert staff.post("/bays/A1/snapshot", data={"csrf": staff_tok}).status_code == 303
+        site.clock.advance(1 / per_s)  # one token back
+        assert flooder.post("/bays/A1/snapshot", data={"csrf": tok}).status_code == 303
+        assert flooder.post("/bays/A1/snapshot", data={"csrf": tok}).status_code == 429
+        said = [r.getMessage() for r in caplog.records if r.name == "edge_agent.web.ratelimit"]
+        assert len(said) == 1 and "127.0.0.2" in said[0]  # one line a minute, not one a request
+        site.clock.advance(SAY_EVERY_S)
+        for _ in range(int(burst) + 1):
+            flooder.post("/bays/A1/snapshot", data={"csrf": tok})
+        said = [r.getMessage() for r in caplog.records if r.name == "edge_agent.web.ratelimit"]
+        assert len(said) == 2 and "(6 more refused since the last line)" in said[1], said
+        for c in (flooder, staff):
+            c.close()
+
+
+@pytest.mark.parametrize(("path", "kind"), [("/evidence/x/frame.jpg", "image"), ("/violations.csv", "export"),
+                                            ("/stats.csv", "export")])
+def test_evidence_pictures_and_exports_are_limited_per_client(site, path, kind):
+    with WebServer(site.app(), "127.0.0.1", 0) as srv:
+        c, _ = signed_in(srv.url, "127.0.0.2")
+        codes = [c.get(path).status_code for _ in range(int(RATES[kind].burst) + 1)]
+        assert 429 not in codes[:-1] and codes[-1] == 429
+        c.close()
+
+
+def test_an_ipv6_host_is_one_client_by_its_64():
+    """Each address of a /64 had a bucket of its own: a host rotating its addresses was never limited."""
+    from edge_agent.clock import FakeClock
+    from edge_agent.web.ratelimit import RateLimit
+
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 403, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    limited = RateLimit(app, FakeClock())
+
+    async def post(client: str) -> int:
+        transport = httpx.ASGITransport(limited, client=(client, 5000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://edge") as c:
+            return (await c.post("/login")).status_code
+
+    async def run() -> tuple[list[int], int, int]:
+        rotating = [await post(f"2001:db8:1:2::{i:x}") for i in range(int(RATES["login"].burst) + 1)]
+        return rotating, await post("2001:db8:1:3::1"), await post("::ffff:192.0.2.7")
+
+    rotating, other_net, v4 = asyncio.run(run())
+    assert rotating[:-1] == [403] * int(RATES["login"].burst) and rotating[-1] == 429
+    assert other_net == 403 and v4 == 403  # another /64, an IPv4 client: their own buckets
+
+
+class _Transport(asyncio.Transport):
+    """An accepted connection from ``peer``, as the protocol sees it (no IPv6 /64 of our own to connect from)."""
+
+    def __init__(self, peer: str) -> None:
+        super().__init__()
+        self.peer, self.aborted = peer, False
+
+    def get_extra_info(self, name, default=None):  # noqa: ANN001, ANN201
+        return {"peername": (self.peer, 40000), "sockname": ("::", 8080)}.get(name, default)
+
+    def abort(self) -> None:
+        self.aborted = True
+
+    def is_closing(self) -> bool:
+        return self.aborted
+
+    def close(self) -> None:
+        self.aborted = True
+
+
+def test_a_hosts_ipv6_addresses_share_one_clients_connections():
+    """``per_client`` counted exact addresses while the login limits and the eviction counted an IPv6 host by its
+    /64: a host with a /64 had 16 connections per address, and so all 100."""
+    from uvicorn.config import Config
+    from uvicorn.server import ServerState
+
+    async def app(scope, receive, send):  # never called: no request is sent
+        raise AssertionError
+
+    config, state = Config(app, log_level="warning"), ServerState()
+    config.load()
+    protocol = bounded_h11(request_timeout_s=5.0)
+
+    async def accept(peers: list[str]) -> list[_Transport]:
+        out = []
+        for peer in peers:
+            t = _Transport(peer)
+            protocol(config=config, server_state=state, app_state={}).connection_made(t)
+            out.append(t)
+        return out
+
+    async def run() -> tuple[list[_Transport], list[_Transport]]:
+        same = await accept([f"2001:db8:1:2::{i:x}" for i in range(1, PER_CLIENT + 3)])
+        other = await accept(["2001:db8:1:3::1", "::ffff:192.0.2.7"])
+        for c in list(state.connections):
+            c._disarm()
+        return same, other
+
+    same, other = asyncio.run(run())
+    assert [t.aborted for t in same] == [False] * PER_CLIENT + [True, True]
+    assert not any(t.aborted for t in other)

@@ -1,0 +1,191 @@
+"""The page's own HTTPS (``web.tls``), over real sockets with a self-signed certificate made here by openssl.
+
+Before, the page spoke only plain HTTP: on a site without a reverse proxy every password and session cookie
+crossed the car park's Wi-Fi readable by anyone on it."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import socket
+import ssl
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+
+from edge_agent.config import ConfigError, load_config
+from edge_agent.config.web import server_context
+from edge_agent.web.connections import PER_CLIENT
+from edge_agent.web.server import WebServer, build_web
+from tests.web.conftest import PASSWORD
+from tests.web.test_connections import closed_by_server, connect
+from tests.web.test_login_flood import set_web
+
+
+def make_cert(folder: Path, name: str = "page") -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and localhost (it is its own CA: pinned by the client)."""
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is needed to make a certificate")
+    folder.mkdir(parents=True, exist_ok=True)
+    cert, key = folder / f"{name}.crt", folder / f"{name}.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=edge-agent review",
+                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"], check=True, capture_output=True)
+    key.chmod(0o600)
+    return cert, key
+
+
+@pytest.fixture
+def cert(tmp_path: Path) -> tuple[Path, Path]:
+    return make_cert(tmp_path / "tls")
+
+
+def pinned(cert: Path) -> ssl.SSLContext:
+    """A client that trusts this one certificate and nothing else."""
+    return ssl.create_default_context(cafile=str(cert))
+
+
+def https_site(site, cert: tuple[Path, Path], **web):
+    set_web(site, host="127.0.0.1", port=0, tls={"cert_file": str(cert[0]), "key_file": str(cert[1])}, **web)
+    cfg = load_config(site.config_path)
+    return build_web(cfg, site.store, site.log, site.control, site.lists, site.bus, site.clock, site.config_path)
+
+
+def sign_in(c: httpx.Client) -> httpx.Response:
+    tok = re.search(r'name="csrf" value="([^"]+)"', c.get("/login").text).group(1)
+    return c.post("/login", data={"username": "admin", "password": PASSWORD, "csrf": tok})
+
+
+def test_the_page_speaks_https_with_secure_cookies_and_no_clear_text_warning(site, cert, caplog):
+    srv = https_site(site, cert)
+    with caplog.at_level(logging.INFO, logger="edge_agent.web.server"), srv:
+        assert srv.url.startswith("https://127.0.0.1:")
+        with httpx.Client(base_url=srv.url, verify=pinned(cert[0]), follow_redirects=False) as c:
+            r = sign_in(c)
+            assert r.status_code == 303
+            cookies = {v.split("=", 1)[0]: v.lower() for v in r.headers.get_list("set-cookie")}
+            assert "; secure" in cookies["edge_session"] and "; secure" in cookies["edge_known"]  # tls: on by default
+            assert c.get("/violations").status_code == 200
+            eid = site.log.get(1).evidence_id
+            assert c.get(f"/evidence/{eid}/frame.jpg").headers["content-type"] == "image/jpeg"
+        with httpx.Client(base_url=srv.url) as c, pytest.raises(httpx.ConnectError):  # the system's CAs: unknown
+            c.get("/login")
+        with connect(srv) as plain:  # plain HTTP to the HTTPS port: no page, nothing in clear
+            plain.sendall(b"GET /login HTTP/1.1\r\nHost: edge\r\n\r\n")
+            assert not plain.recv(4096).startswith(b"HTTP/")
+    said = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert not [s for s in said if "clear text" in s], said
+
+
+def test_secure_cookies_may_still_be_turned_off_with_tls(site, cert):
+    with https_site(site, cert, secure_cookies=False) as srv, \
+            httpx.Client(base_url=srv.url, verify=pinned(cert[0])) as c:
+        r = sign_in(c)
+        assert r.status_code in (200, 303)
+        assert "secure" not in (r.history[0] if r.history else r).headers["set-cookie"].lower()
+    set_web(site, tls=None, secure_cookies=None)
+    assert load_config(site.config_path).web.cookies_secure is False  # plain HTTP: off, as before
+
+
+def test_handshakes_count_against_the_connection_bounds_and_the_request_deadline(site, cert):
+    """uvicorn's own ``ssl_certfile`` gives the protocol a connection only after its handshake: a client that
+    opened sockets and sent no ClientHello met neither the 16-per-address bound nor the 20 s deadline (asyncio
+    held each 60 s). Here the handshake is made under both."""
+    tls = server_context(str(cert[0]), str(cert[1]))
+    with WebServer(site.app(), "127.0.0.1", 0, request_timeout_s=0.5, tls=tls) as srv:
+        silent = [connect(srv) for _ in range(PER_CLIENT)]  # TCP only, no ClientHello
+        extra = connect(srv)
+        assert closed_by_server(extra)  # over its share while its handshakes wait: closed at once
+        with socket.create_connection(("127.0.0.1", srv.port), source_address=("127.0.0.2", 0)) as raw, \
+                pinned(cert[0]).wrap_socket(raw, server_hostname="127.0.0.1") as other:
+            other.sendall(b"GET /login HTTP/1.1\r\nHost: edge\r\n\r\n")
+            assert other.recv(12) == b"HTTP/1.1 200"  # another address still gets its page
+        for s in silent:
+            assert closed_by_server(s)  # the silent handshakes end at the deadline, not after 60 s
+            s.close()
+
+
+def one_flight(port: int, cafile: Path) -> bytes:
+    """A TLS 1.3 client whose Finished and first request leave in one segment (as a browser's often do): the
+    server has the request decrypted before its handshake call returns. The answer's first bytes."""
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = pinned(cafile).wrap_bio(inc, out, server_hostname="127.0.0.1")
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        while True:
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                sock.sendall(out.read())
+                inc.write(sock.recv(65536))
+        tls.write(b"GET /login HTTP/1.1\r\nHost: edge\r\n\r\n")
+        sock.sendall(out.read())  # the client's Finished and the request together
+        while True:
+            try:
+                return tls.read(12)
+            except ssl.SSLWantReadError:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    return b""
+                inc.write(chunk)
+
+
+def test_a_request_sent_with_the_clients_finished_is_answered_over_tls(site, cert):
+    """The request came decrypted while ``start_tls`` had not yet returned the TLS transport: answered through
+    the plain socket it would have gone out in clear and broken the connection."""
+    with https_site(site, cert) as srv:
+        assert [one_flight(srv.port, cert[0]) for _ in range(5)] == [b"HTTP/1.1 200"] * 5
+
+
+@pytest.mark.parametrize(("change", "key", "says"), [
+    (lambda d, c, k: {"cert_file": str(d / "none.crt"), "key_file": str(k)}, "web.tls.cert_file",
+     "cannot read"),
+    (lambda d, c, k: {"cert_file": str(d), "key_file": str(k)}, "web.tls.cert_file", "not a regular file"),
+    (lambda d, c, k: {"cert_file": str(c), "key_file": str(k.chmod(0o644) or k)}, "web.tls.key_file",
+     "readable by every user"),
+    (lambda d, c, k: {"cert_file": str(c), "key_file": str(make_cert(d / "other")[1])}, "web.tls",
+     "is not the key of cert_file"),
+    (lambda d, c, k: {"cert_file": str(c), "key_file": str(private_copy(c))}, "web.tls",
+     "are not a certificate and its key"),
+    (lambda d, c, k: {"cert_file": str(c), "key_file": str(encrypted(k))}, "web.tls", "is encrypted"),
+    (lambda d, c, k: {"cert_file": str(c)}, "web.tls.key_file", "required"),
+])
+def test_a_certificate_or_key_the_page_cannot_use_is_one_message_naming_the_key(site, cert, change, key, says):
+    set_web(site, tls=change(cert[0].parent, *cert))
+    with pytest.raises(ConfigError) as exc:
+        load_config(site.config_path)
+    text = str(exc.value)
+    assert key in text and says in text, text
+    assert "Traceback" not in text
+
+
+def private_copy(path: Path) -> Path:
+    out = path.with_name("copy.key")
+    out.write_bytes(path.read_bytes())
+    out.chmod(0o600)
+    return out
+
+
+def encrypted(key: Path) -> Path:
+    out = key.with_name("locked.key")
+    subprocess.run(["openssl", "pkey", "-in", str(key), "-out", str(out), "-aes256", "-passout", "pass:secret"],
+                   check=True, capture_output=True)
+    out.chmod(0o600)
+    return out
+
+
+def test_check_config_refuses_a_world_readable_key_with_exit_2(site, cert, capsys):
+    from edge_agent.cli import main
+
+    cert[1].chmod(0o644)
+    set_web(site, tls={"cert_file": str(cert[0]), "key_file": str(cert[1])})
+    assert main(["check-config", str(site.config_path)]) == 2
+    err = capsys.readouterr().err
+    assert "web.tls.key_file" in err and "chmod 640" in err and "Traceback" not in err
+    cert[1].chmod(0o640)  # the agent's group may read it
+    assert main(["check-config", str(site.config_path)]) == 0
+    assert os.stat(cert[1]).st_mode & 0o777 == 0o640
