@@ -8,6 +8,7 @@ thing the agent, the CLI and the benchmarks build from a ``PerceptionConfig``.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -18,12 +19,13 @@ from edge_agent.perception.colour_rules import GREENS, POLARITY_MIN, choose_colo
 from edge_agent.perception.detector import Detection, PlateDetector
 from edge_agent.perception.double_row import is_double_row, read_double_row
 from edge_agent.perception.lists import PlateLists
+from edge_agent.perception.occlusion import covered
 from edge_agent.perception.province import ProvinceReader
-from edge_agent.perception.recognizer import ReadResult, Recognizer, create_recognizer, split_read
+from edge_agent.perception.recognizer import ReadResult, Recognizer, char_centres, create_recognizer, split_read
 from edge_agent.perception.rectify import rectify
 from edge_agent.perception.retry import DOUBLE_ROW_SIZE, Completer
 from edge_agent.perception.sessions import SessionFactory
-from edge_agent.perception.shape import PARTIAL_CONFIDENCE, Shape, nev_gap, plate_shape
+from edge_agent.perception.shape import MISSING, PARTIAL_CONFIDENCE, Shape, nev_gap, plate_shape
 from edge_agent.perception.types import PlateRead, Region
 from edge_agent.perception.verdict import decide
 from edge_agent.plates import PROVINCES, parse_plate
@@ -88,6 +90,7 @@ class Pipeline:
         for det, crop, read in zip(dets, crops, reads):
             evidence = crop
             read_det = det
+            read_crop: np.ndarray | None = crop  # what the read saw, single-row (occlusion.covered looks there)
             double = is_double_row(det.corners, crop)
             if double:  # a single-row read of it is the bottom row only: confidently wrong
                 evidence = rectify(frame_bgr, det.corners, *DOUBLE_ROW_SIZE)
@@ -98,11 +101,12 @@ class Pipeline:
                     found_rows = self.completer.double_row(frame_bgr, det)
                     if found_rows is not None and rereads_better(read, found_rows[2]):
                         read_det, evidence, read = found_rows
+                read_crop = None
             shape = plate_shape(read[0])
             if read[0] and not shape.complete and (det.score >= cfg.det_confirm or shape.missing):
                 found = self.completer.complete(frame_bgr, det, shape)
                 if found is not None:
-                    read_det, read = found
+                    read_det, read, read_crop = found
                     shape = plate_shape(read[0])
             if shape.complete and not double:
                 shape, read = self._civil_on_green(crop, shape, read)
@@ -112,12 +116,15 @@ class Pipeline:
                 char_confs = _aligned(text, char_confs)
             if not self._keep(det, text, conf) and not (double and det.score >= cfg.det_confirm):
                 continue
-            prov = self.provinces.call(frame_bgr, read_det.corners, read) if shape.complete else None
+            # a complete read may name a character where the plate shows none (mud, a sticker)
+            hidden = covered(read_crop, char_centres(read)) if shape.complete and read_crop is not None else ()
+            prov = self.provinces.call(frame_bgr, read_det.corners, read) if shape.complete and not hidden else None
             if prov is not None:  # the province character's probability is the call's, also when it kept the read's
                 text = prov.province + text[1:]
                 char_confs = (prov.confidence, *char_confs[1:])
-            out.append(self._plate(_clipped(det, frame_bgr.shape), crop, evidence, text, conf, char_confs, double,
-                                   shape.complete, prov))
+            plate = self._plate(_clipped(det, frame_bgr.shape), crop, evidence, text, conf, char_confs, double,
+                                shape.complete, prov)
+            out.append(_covered(plate, hidden) if hidden else plate)
         return out
 
     @staticmethod
@@ -192,6 +199,19 @@ def _clipped(det: Detection, shape: tuple[int, ...]) -> Detection:
     x1, y1, x2, y2 = det.box
     box = (min(max(x1, 0.0), w), min(max(y1, 0.0), h), min(max(x2, 0.0), w), min(max(y2, 0.0), h))
     return Detection(corners, box, det.score)
+
+
+def _covered(plate: PlateRead, hidden: tuple[int, ...]) -> PlateRead:
+    """``plate`` with the characters read where the plate shows none (``occlusion.covered``) not read:
+    ``?`` there, partial, confidence ≤ ``PARTIAL_CONFIDENCE`` — it matches no list and identifies no
+    visit. Colour and verdict stay those of the whole read: they judge the plate's colour, length
+    and energy letter, which one unseen serial character does not change (a covered energy letter
+    was already read by its slot)."""
+    text = "".join(MISSING if i in hidden else ch for i, ch in enumerate(plate.text))
+    confs = tuple(0.0 if i in hidden else c for i, c in enumerate(plate.char_confidences))
+    return replace(plate, text=text, complete=False, confidence=min(plate.confidence, PARTIAL_CONFIDENCE),
+                   char_confidences=confs, province_confidence=None if 0 in hidden else plate.province_confidence,
+                   extra={**plate.extra, "covered": list(hidden)})
 
 
 def _aligned(marked: str, confs) -> tuple[float, ...]:

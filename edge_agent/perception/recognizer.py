@@ -43,12 +43,16 @@ class Read(tuple):
     not just a winner."""
 
     province_ranking: tuple[tuple[str, float], ...]
+    # where each character was read: the centre of its best-path frames as a share of the crop's
+    # width (``occlusion.covered`` looks for strokes there); () when unknown
+    centres: tuple[float, ...]
 
     def __new__(cls, text: str, confidence: float, char_confidences: tuple[float, ...],  # noqa: PYI034
                 province_ranking: tuple[tuple[str, float], ...] = (),
-                split: Callable[[], ReadResult | None] | None = None) -> Read:
+                split: Callable[[], ReadResult | None] | None = None, centres: tuple[float, ...] = ()) -> Read:
         self = super().__new__(cls, (text, confidence, char_confidences))
         self.province_ranking = province_ranking
+        self.centres = centres if len(centres) == len(text) else ()
         self._split = split
         self._found: ReadResult | None = None
         return self
@@ -64,6 +68,11 @@ class Read(tuple):
 def province_ranking(read) -> tuple[tuple[str, float], ...]:
     """The province ranking of any recogniser's result (plain tuples have none)."""
     return getattr(read, "province_ranking", ())
+
+
+def char_centres(read) -> tuple[float, ...]:
+    """``Read.centres`` of any recogniser's result (plain tuples: none)."""
+    return getattr(read, "centres", ())
 
 
 def split_read(read) -> ReadResult | None:
@@ -100,6 +109,7 @@ class Segment:
     char: str
     probs: np.ndarray  # peak probability of every vocabulary character over the segment's frames
     frames: int = 1  # how many frames the best path gave it
+    centre: float = 0.5  # the middle of those frames, as a share of the input's width
 
 
 def _allowed(pos: int, n: int, lead: str, emergency: bool = False) -> str:
@@ -163,7 +173,8 @@ class CtcPlateDecoder:
             while end + 1 < len(best) and best[end + 1] == k:
                 end += 1
             if k != 0:
-                segs.append(Segment(self.vocab[k - 1], p[t:end + 1, 1:].max(axis=0), end + 1 - t))
+                segs.append(Segment(self.vocab[k - 1], p[t:end + 1, 1:].max(axis=0), end + 1 - t,
+                                    (t + end + 1) / 2 / len(best)))
             t = end + 1
         return segs
 
@@ -238,7 +249,8 @@ class CtcPlateDecoder:
             chars.append(c)
             confs.append(pr)
         ranking = self.ranking(segs[0], PROVINCES) if not lead else ()
-        return Read("".join(chars), float(np.prod(confs) ** (1 / len(confs))), tuple(confs), ranking)
+        return Read("".join(chars), float(np.prod(confs) ** (1 / len(confs))), tuple(confs), ranking,
+                    centres=tuple(s.centre for s in segs))
 
     def _nev(self, segs: list[Segment]) -> tuple[list[str], list[float]]:
         """An 8-character civil reading is an NEV plate (GA 36: every other civil plate has 7; the
@@ -390,6 +402,10 @@ class OnnxCtcRecognizer:
         for i in range(0, len(crops), self.batch):
             probs = self.logits(crops[i:i + self.batch])
             out.extend(self.decoder.decode(p) for p in probs)
+        if getattr(self, "pad_to", None) is not None:  # the frames span the padded width, not the crop's
+            for r in out:
+                if isinstance(r, Read):
+                    r.centres = ()
         return out
 
     def read_slots(self, crop: np.ndarray, layouts: Sequence[Sequence[str]],

@@ -48,7 +48,7 @@ def widen_left(corners: np.ndarray, frac: float) -> np.ndarray:
 
 
 class Completer:
-    """``complete(frame, det, read)`` → the best complete ``(det, read)`` or None."""
+    """``complete(frame, det, read)`` → the best complete ``(det, read, crop)`` or None."""
 
     def __init__(self, detector, recognizer, pad_x: float = 0.0, pad_y: float = 0.0,
                  province_widen: float = WIDEN["left"][0]) -> None:
@@ -61,21 +61,23 @@ class Completer:
         quads = self._quads(frame, det, shape)
         crops = [rectify(frame, q, pad_x=self.pad[0], pad_y=self.pad[1]) for q in quads]
         reads = list(self.recognizer.read(crops)) if crops else []
+        seen: list[np.ndarray | None] = list(crops)  # the crop each read saw (None: two rows read apart)
         if len(shape.known) == 5:  # a lone lower row: read the two-row plate it belongs to
             for q in (widen(det.corners, top=TWO_ROW_TOP), widen(det.corners, top=TWO_ROW_TOP, left=0.05, right=0.05)):
                 quads.append(q)
                 reads.append(read_double_row(self.recognizer, rectify(frame, q, *DOUBLE_ROW_SIZE)))
+                seen.append(None)
         best = None
-        for q, read in zip(quads, reads):
+        for q, read, crop in zip(quads, reads, seen):
             text, conf = read[0], read[1]
             if not plate_shape(text).complete or not self._agrees(shape, text):
                 continue
             if best is None or conf > best[1][1]:
-                best = (q, read)
+                best = (q, read, crop)
         if best is None:
             return None
-        q, read = best
-        return Detection(q, det.box, det.score), read
+        q, read, crop = best
+        return Detection(q, det.box, det.score), read, crop
 
     def double_row(self, frame: np.ndarray, det: Detection):
         """A two-row plate read without a province (``read_double_row`` gave ``""``, or a

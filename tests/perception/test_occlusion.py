@@ -1,0 +1,50 @@
+"""``occlusion.covered``: a read character where the plate shows no strokes (real recogniser, rendered plates)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from edge_agent.perception.occlusion import COVERED_MAX, covered, stroke_energy
+from edge_agent.perception.recognizer import char_centres
+from tests.perception.render import plate_crop
+
+PLATES = [("苏E12345", "blue"), ("皖AD19789", "small_nev"), ("湘A97971", "yellow"), ("京A1234警", "police"),
+          ("粤Z1234港", "black"), ("沪A01230D", "large_nev"), ("京B11111", "blue")]
+
+
+def _spot(crop: np.ndarray, centre: float, n: int) -> np.ndarray:
+    """A brown spot over the character at ``centre`` (share of the width) of an ``n``-character plate."""
+    out = crop.copy()
+    h, w = out.shape[:2]
+    cv2.ellipse(out, (int(centre * w), h // 2), (int(0.5 * w / n), int(0.42 * h)), 0, 0, 360, (40, 75, 110), -1)
+    return out
+
+
+@pytest.mark.parametrize("text,style", PLATES)
+def test_every_character_of_a_clean_plate_shows_strokes(pipeline, text, style):
+    crop = plate_crop(text, style, seed=3)
+    read = pipeline.recognizer.read([crop])[0]
+    assert read[0] == text and len(char_centres(read)) == len(text)
+    assert covered(crop, char_centres(read)) == ()
+    assert stroke_energy(crop, char_centres(read)).min() > 1.5 * COVERED_MAX  # the narrow 1, the red 警 included
+
+
+@pytest.mark.parametrize("text,style", PLATES)
+@pytest.mark.parametrize("pos", [3, 5])
+def test_a_spot_over_one_character_is_found_there(pipeline, text, style, pos):
+    crop = plate_crop(text, style, seed=3)
+    centres = char_centres(pipeline.recognizer.read([crop])[0])
+    assert covered(_spot(crop, centres[pos], len(text)), centres) == (pos,)
+
+
+def test_nothing_to_judge_covers_nothing():
+    crop = plate_crop("苏E12345", "blue")
+    assert covered(None, (0.1, 0.2, 0.3, 0.4, 0.5)) == ()
+    assert covered(crop, (0.1, 0.5, 0.9)) == ()  # too few characters for a median
+    assert covered(crop[:4], tuple(np.linspace(0.1, 0.9, 7))) == ()
+    assert covered(np.full((48, 168, 3), 128, np.uint8), tuple(np.linspace(0.1, 0.9, 7))) == ()  # flat: no strokes anywhere
+    grey = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
+    assert covered(grey, tuple(np.linspace(0.1, 0.9, 7))) == covered(cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR),
+                                                                     tuple(np.linspace(0.1, 0.9, 7)))
