@@ -220,7 +220,7 @@ class ChangeGate:
         self._ref_light: dict[tuple[str, str], float] = {}  # (since, bay) → _log_light when it was looked at
         self._resized: set[str] = set()  # bays whose reference a new frame size dropped (``take_resized``)
         self._rows: dict[str, tuple[int, int]] = {}  # bay → the working copy's rows whose contrast scales its threshold
-        self._ref_thr: dict[tuple[str, str], float] = {}  # (since, bay) → the grey difference that counts against it
+        self._ref_scale: dict[tuple[str, str], float] = {}  # (since, bay) → share of gate_threshold that counts then
 
     def set_shapes(self, shapes: Sequence[BayShape]) -> None:
         """New (or shifted) polygons: every bay's reference is dropped, so all are classified next."""
@@ -228,7 +228,7 @@ class ChangeGate:
         self._size = None
         self._ref.clear()
         self._ref_light.clear()
-        self._ref_thr.clear()
+        self._ref_scale.clear()
 
     def follow(self, shapes: Sequence[BayShape], moved: np.ndarray, last: np.ndarray | None) -> None:
         """The polygons moved with the view (a sway, a small turn or zoom the camera made, measured as ``moved``:
@@ -270,7 +270,7 @@ class ChangeGate:
             for key in (("classified", b), ("read", b)):
                 if key in old._ref:
                     self._ref[key], self._ref_light[key] = old._ref[key], old._ref_light[key]
-                    self._ref_thr[key] = old._ref_thr.get(key, self.cfg.gate_threshold)
+                    self._ref_scale[key] = old._ref_scale.get(key, 1.0)
         return same
 
     def _build(self, w: int, h: int) -> None:
@@ -281,7 +281,7 @@ class ChangeGate:
         self._rows = {}
         self._ref.clear()
         self._ref_light.clear()
-        self._ref_thr.clear()
+        self._ref_scale.clear()
         self.mask_problems = {}
         sh, sw = max(1, round(h * self._scale)), max(1, round(w * self._scale))
         self._grid = (sh, sw)
@@ -364,7 +364,7 @@ class ChangeGate:
         if cur is None or ref is None or cur.shape != ref.shape[1:]:
             return 1.0, 1.0
         gain = _median((cur + 1.0) / (ref[0] + 1.0))
-        thr = self._ref_thr.get((since, bay_id), self.cfg.gate_threshold)
+        thr = self.cfg.gate_threshold * self._ref_scale.get((since, bay_id), 1.0)
         out = (cur > ref[2] * gain + thr) | (cur < ref[1] * gain - thr)
         return float(np.count_nonzero(out)) / len(cur), gain
 
@@ -379,7 +379,7 @@ class ChangeGate:
         assert lo is not None and hi is not None
         self._ref[(since, bay_id)] = np.stack([cur, lo, hi])
         self._ref_light[(since, bay_id)] = self._log_light
-        self._ref_thr[(since, bay_id)] = self.cfg.gate_threshold * self._contrast_scale(grey, bay_id)
+        self._ref_scale[(since, bay_id)] = self._contrast_scale(grey, bay_id)
 
     def _contrast_scale(self, grey: np.ndarray, bay_id: str) -> float:
         """How much of ``gate_threshold`` counts for the bay in this working copy: the view's grey spread along the
