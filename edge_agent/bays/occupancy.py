@@ -31,6 +31,10 @@ MOTION_GAIN = 1.15  # a bay this much brighter or darker than the scene within o
 LIGHT_STEP = 4  # every 4th working pixel outside the bays tracks the scene's light (~3.6k of 320x180)
 MIN_BACKGROUND_SHARE = 0.1  # less of the frame outside the bays (a mosaic, a tight top-down view): use it all
 SWAY_PX = 0.5  # working-copy pixels (2 px of a 1280-px frame) a reference may sit off: a mast swaying in the wind
+CONTRAST_REF = 14.0  # grey spread (std) of the view along a bay's rows that ``gate_threshold`` is meant for: clear
+# daylight (the PKLot, CNRPark and NORPark views all show ≥ 14.3); fog, dusk or a dirty dome scale every difference
+MIN_GATE_SCALE = 1 / 3  # the threshold never falls below a third of itself (6 grey levels: over 10x the blurred
+# working copy's sensor noise), however flat the view
 
 
 class OccupancyClassifier(Protocol):
@@ -215,6 +219,8 @@ class ChangeGate:
         self._log_light = 0.0  # the scene's light, accumulated log gain (only differences mean anything)
         self._ref_light: dict[tuple[str, str], float] = {}  # (since, bay) → _log_light when it was looked at
         self._resized: set[str] = set()  # bays whose reference a new frame size dropped (``take_resized``)
+        self._rows: dict[str, tuple[int, int]] = {}  # bay → the working copy's rows whose contrast scales its threshold
+        self._ref_scale: dict[tuple[str, str], float] = {}  # (since, bay) → share of gate_threshold that counts then
 
     def set_shapes(self, shapes: Sequence[BayShape]) -> None:
         """New (or shifted) polygons: every bay's reference is dropped, so all are classified next."""
@@ -222,6 +228,7 @@ class ChangeGate:
         self._size = None
         self._ref.clear()
         self._ref_light.clear()
+        self._ref_scale.clear()
 
     def follow(self, shapes: Sequence[BayShape], moved: np.ndarray, last: np.ndarray | None) -> None:
         """The polygons moved with the view (a sway, a small turn or zoom the camera made, measured as ``moved``:
@@ -263,6 +270,7 @@ class ChangeGate:
             for key in (("classified", b), ("read", b)):
                 if key in old._ref:
                     self._ref[key], self._ref_light[key] = old._ref[key], old._ref_light[key]
+                    self._ref_scale[key] = old._ref_scale.get(key, 1.0)
         return same
 
     def _build(self, w: int, h: int) -> None:
@@ -270,8 +278,10 @@ class ChangeGate:
         self._size = (w, h)
         self._scale = min(1.0, WORK_WIDTH / w)
         self._pixels = {}
+        self._rows = {}
         self._ref.clear()
         self._ref_light.clear()
+        self._ref_scale.clear()
         self.mask_problems = {}
         sh, sw = max(1, round(h * self._scale)), max(1, round(w * self._scale))
         self._grid = (sh, sw)
@@ -283,6 +293,9 @@ class ChangeGate:
                 self.mask_problems[s.bay_id] = problem
             if m.any():
                 self._pixels[s.bay_id] = np.flatnonzero(m)
+                ys = np.flatnonzero(m.any(axis=1))
+                grow = (ys[-1] - ys[0] + 1) // 2
+                self._rows[s.bay_id] = (max(0, int(ys[0] - grow)), min(sh, int(ys[-1] + grow + 1)))
         self._background = self._background_pixels(sh, sw)
         self._prev_light = None
 
@@ -351,7 +364,7 @@ class ChangeGate:
         if cur is None or ref is None or cur.shape != ref.shape[1:]:
             return 1.0, 1.0
         gain = _median((cur + 1.0) / (ref[0] + 1.0))
-        thr = self.cfg.gate_threshold
+        thr = self.cfg.gate_threshold * self._ref_scale.get((since, bay_id), 1.0)
         out = (cur > ref[2] * gain + thr) | (cur < ref[1] * gain - thr)
         return float(np.count_nonzero(out)) / len(cur), gain
 
@@ -366,6 +379,18 @@ class ChangeGate:
         assert lo is not None and hi is not None
         self._ref[(since, bay_id)] = np.stack([cur, lo, hi])
         self._ref_light[(since, bay_id)] = self._log_light
+        self._ref_scale[(since, bay_id)] = self._contrast_scale(grey, bay_id)
+
+    def _contrast_scale(self, grey: np.ndarray, bay_id: str) -> float:
+        """How much of ``gate_threshold`` counts for the bay in this working copy: the view's grey spread along the
+        bay's rows (grown by half its height: the bay, its neighbours, lines and kerbs at that distance) against
+        ``CONTRAST_REF``, at most 1, at least ``MIN_GATE_SCALE``. Fog (the air light laid over what is farther
+        more thickly), dusk, rain or dirt on the dome scale every difference in the view, a car against the asphalt
+        as much as the view's own: in fog a car driving in changed 1 % of its bay by 18 grey levels, no motion, and
+        its arrival waited ``still_confirm_s``. A whole-width strip, so one car coming or going hardly moves it."""
+        r0, r1 = self._rows[bay_id]
+        spread = float(np.asarray(grey[r0:r1], np.float32).std())
+        return min(1.0, max(MIN_GATE_SCALE, spread / CONTRAST_REF))
 
     def _take(self, grey: np.ndarray, bay_id: str) -> np.ndarray | None:
         """The bay's pixels of a working copy (float32), or None (no mask, or another frame size)."""

@@ -123,7 +123,8 @@ class OccupancyConfig(StrictModel):
                                    "exit_p and enter_p, below its midpoint, turn an 'occupied' verdict 'empty' after "
                                    "this long (not confidently; never the other way); 0: the band holds a verdict "
                                    "for ever")
-    gate_threshold: float = Field(18.0, gt=0, le=255, description="grey-level difference the change gate counts")
+    gate_threshold: float = Field(18.0, gt=0, le=255, description="grey-level difference the change gate counts on a "
+                                  "clear view; scaled down with the view's contrast (fog, dusk), to a third at least")
     gate_fraction: float = Field(0.04, gt=0, le=1, description="changed share of a bay that makes it be classified "
                                  "now instead of at its next periodic turn")
     big_change_fraction: float = Field(0.25, gt=0, le=1, description="changed share that restarts fast plate reading")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from edge_agent.bays.consensus import PlateVote
 from edge_agent.bays.geometry import BayShape, assign_bay
 from edge_agent.bays.occupancy import ChangeGate, Hysteresis, PresenceFusion
@@ -65,6 +67,32 @@ def test_change_gate_opens_for_cars_not_for_light_and_closes_once_classified():
     share, gain = gate.compare(dark, "A")  # half the light: compensated, but the bay's gain says how much
     assert share < 0.04 and 0.4 < gain < 0.6
     assert gate.changed(gate.prepare(render(Scene(cars=(FUEL,)))), "B") < 0.04
+
+
+def test_change_gate_threshold_follows_the_view_contrast_within_bounds():
+    """Fog, dusk or a dirty dome scale every difference in the view (I' = t·I + (1 − t)·A): a change of 40 grey
+    levels in clear air is 10 through fog letting a quarter of the light through, under ``gate_threshold``'s 18.
+    The threshold scales with the view's contrast along the bay's rows, so it still counts; never below a third
+    of itself, so on a view with no contrast left a cloud's edge of 5 grey levels is no change, 8 is."""
+
+    def seen(t: float, patch: float = 0.0, through: bool = True) -> np.ndarray:
+        img = render(EMPTY).astype(np.float32)
+        if through:
+            img[380:520, 100:400] -= patch
+        out = img * t + (1 - t) * 200.0
+        if not through:  # a change on the view as it is, not on what the fog lets through
+            out[380:520, 100:400] -= patch
+        return np.clip(out, 0, 255).astype(np.uint8)
+
+    def opened(t: float, patch: float, through: bool = True) -> bool:
+        gate = ChangeGate(OccupancyConfig())
+        gate.set_shapes([BayShape(b, p) for b, p in BAYS.items()])
+        gate.reset(gate.prepare(seen(t)), "A")
+        return gate.changed(gate.prepare(seen(t, patch, through)), "A") >= 0.04
+
+    assert opened(1.0, 40) and not opened(1.0, 15)  # clear air: gate_threshold as it is
+    assert opened(0.25, 40) and not opened(0.25, 15)  # fog: the same two changes, 10 and 3.75 grey levels
+    assert not opened(0.02, 5, through=False) and opened(0.02, 8, through=False)  # no contrast: 6 grey levels
 
 
 def test_hysteresis_needs_confirm_frames_and_is_unsure_in_between():
