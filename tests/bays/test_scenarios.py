@@ -560,3 +560,51 @@ def test_slow_light_over_a_parked_car_or_an_empty_bay_is_no_motion(pipeline, tmp
         else:
             assert run.story("A") == [], run.events
         assert seen[0].occupied is (name == "car") and not seen[0].confident, (name, seen)
+
+
+class _Unsure:
+    """The real classifier, with bay A's reading in the band (0.6: an empty bay at night the model half takes for
+    a car, PKLot D01 under lamps) until ``until``, but 0.9 between ``start`` and ``end`` (a headlight beam
+    crossing it); the real reading after ``until``."""
+
+    def __init__(self, cfg, clock, start: float, end: float, until: float) -> None:  # noqa: ANN001
+        self.real, self.clock, self.t0 = default_classifier(cfg), clock, clock.monotonic()
+        self.start, self.end, self.until = start, end, until
+
+    def classify(self, frame, polygons, unseen=None):  # noqa: ANN001, ANN201
+        p = self.real.classify(frame, polygons, unseen)
+        t = self.clock.monotonic() - self.t0
+        if "A" in p and t < self.until:
+            p["A"] = 0.9 if self.start <= t < self.end else 0.6
+        return p
+
+
+def _beam(scene: Scene, seconds: float) -> list:
+    """``scene`` with a headlight beam (a bright soft cone of light) sweeping across bay A over ``seconds``."""
+    base = render(scene).astype(np.float32)
+    h, w = base.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    n = round(seconds * FPS)
+    frames = []
+    for i in range(n):
+        cx = -100 + (600 + 100) * i / (n - 1)
+        light = 180 * np.exp(-(((xx - cx) / 90) ** 2 + ((yy - 380) / 140) ** 2))
+        frames.append(Segment(PERIOD, np.clip(base + light[..., None], 0, 255).astype(np.uint8)))
+    return frames
+
+
+def test_a_headlight_sweeping_over_an_unsure_bay_at_start_is_no_parked_car(pipeline, tmp_path):
+    """At night bay A, empty, reads 0.6 from the start: no verdict yet. A car's headlights sweep across it and two
+    readings reach 0.9. Any two readings in a row made the first verdict (a car parked at start is a car), so the
+    beam was a ``parked_at_start`` visit on an empty bay, the band held it on 0.6, and the car that really parked
+    there later was never an arrival (PKLot D01 and C06 on a live-like night clip). A parked car stands there: the
+    first verdict is what the readings show most of ``first_span_s``. Meanwhile the bay has no verdict, and nothing
+    vouches for it being empty."""
+    fuel = replace(FUEL, x=NEV.x, plate=None)
+    seen: list = []
+    run = play(hold(10, EMPTY) + _beam(EMPTY, 2.0) + hold(33, EMPTY) + park(fuel, 20) + hold(5, EMPTY),
+               pipeline, tmp_path, classifier=lambda cfg, clock: _Unsure(cfg, clock, 10.4, 11.6, 30.0),
+               actions=[(12, lambda agent: seen.append(agent.monitor.verdicts()["A"]))])
+    assert seen[0].occupied is None and not seen[0].confident, seen
+    arrivals = [(t, e.data) for t, e in run.of("vehicle_arrived", "A")]
+    assert len(arrivals) == 1 and 45 < arrivals[0][0] and "parked_at_start" not in arrivals[0][1], run.events
