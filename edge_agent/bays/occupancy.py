@@ -63,11 +63,7 @@ class Hysteresis:
     what was there (a shadow crossing a stain, dusk on a car), and it must last
     ``still_confirm_s`` to count. Until then the verdict holds, but not confidently (the lock
     interlock refuses to raise on it). The first verdict needs no motion: a car parked at start
-    is a car. But it stands there, so the first verdict is what the readings show most of the time over
-    ``first_span_s`` (their median, each counted for as long as it stood), not any two in a row: at night a
-    headlight beam sweeping over an empty bay the model was unsure of (0.6) gave two readings of 0.9, a
-    "parked" car the band then held, and the real car's arrival later was swallowed. Until then the bay has
-    no verdict (presence unknown, nothing confident: no lock rises). A car that "left" without moving is doubt even after that wait: an empty verdict
+    is a car. A car that "left" without moving is doubt even after that wait: an empty verdict
     reached so stays not confident until something moves in the bay.
 
     The band between exit_p and enter_p is doubt, and doubt must not freeze a verdict for ever:
@@ -93,7 +89,6 @@ class Hysteresis:
         self._lean_since: float | None = None  # when the readings began to lean "empty" against "occupied"
         self._lean_n = 0  # readings in that lean
         self._doubted = False  # the verdict was reached on doubt and no confirmed streak has backed it yet
-        self._first: list[tuple[float, float]] = []  # (time, p) before the first verdict, the last first_span_s
 
     @property
     def unsettled(self) -> bool:
@@ -137,9 +132,7 @@ class Hysteresis:
             self._lean_since, self._lean_n = None, 0
         flip: bool | None = None
         since = self._streak_since
-        if occupied is None and c.first_span_s > 0:
-            flip = self._first_verdict(float(p), now)
-        elif self._up >= c.confirm_frames:
+        if self._up >= c.confirm_frames:
             flip = True
         elif self._down >= c.confirm_frames:
             flip = False
@@ -155,7 +148,6 @@ class Hysteresis:
             if flip != occupied:
                 self._lean_since, self._lean_n = None, 0
                 self._doubted = by_doubt
-                self._first.clear()
             occupied = flip
         if occupied is not False or (moved_at is not None and self._still_empty_at is not None
                                      and moved_at > self._still_empty_at):
@@ -172,26 +164,6 @@ class Hysteresis:
             self._streak_since = None
         self.verdict = Verdict(occupied, float(p), now, bool(confident))
         return self.verdict
-
-    def _first_verdict(self, p: float, now: float) -> bool | None:
-        """(No verdict yet.) What the bay has shown most of the last ``first_span_s``: occupied when the readings'
-        median over it (each counted from its classification to the next, the newest for as long as the one
-        before it stood, at most ``classify_every_s``) is at ``enter_p`` or above, empty at ``exit_p`` or below;
-        None while the bay has not been watched that long or the median is in the band."""
-        c = self.cfg
-        first = self._first
-        first.append((now, p))
-        start = now - c.first_span_s
-        while len(first) > 1 and first[1][0] <= start + 1e-6:  # the newest reading at or before the start stays:
-            first.pop(0)  # it is what the bay showed when the span began
-        if first[0][0] > start + 1e-6 or len(first) < c.confirm_frames:
-            return None
-        m = _held_median(first, start, now, c.classify_every_s)
-        if m >= c.enter_p:
-            return True
-        if m <= c.exit_p:
-            return False
-        return None
 
     def _leaned_long(self, now: float) -> bool:
         """The readings have leaned "empty" against an "occupied" verdict for ``doubt_confirm_s`` (and
@@ -400,23 +372,6 @@ def _swayed(grey: np.ndarray, px: float) -> tuple[np.ndarray, np.ndarray]:
     k = np.ones((3, 3), np.uint8)
     g = grey.astype(np.float32)
     return g + px * (cv2.erode(grey, k) - g), g + px * (cv2.dilate(grey, k) - g)
-
-
-def _held_median(readings: Sequence[tuple[float, float]], start: float, now: float, longest: float) -> float:
-    """The median of ``readings`` ((time, p), in time order) over ``start``..``now``, each reading weighted by how
-    long it stood: from its time (or ``start``) to the next reading's; the newest as long as the one before it
-    stood, at most ``longest`` (it is the bay now). Bursts of classifications while something moves through a
-    bay (the change gate opens at every frame) count for the seconds they last, not for their number."""
-    ts = [t for t, _ in readings]
-    weights = [max(0.0, ts[i + 1] - max(ts[i], start)) for i in range(len(ts) - 1)]
-    weights.append(min(longest, ts[-1] - ts[-2]) if len(ts) > 1 else longest)
-    total = sum(weights)
-    acc = 0.0
-    for w, p in sorted(zip(weights, (p for _, p in readings)), key=lambda wp: wp[1]):
-        acc += w
-        if acc >= 0.5 * total - 1e-9:
-            return p
-    return readings[-1][1]
 
 
 def _median(a: np.ndarray) -> float:

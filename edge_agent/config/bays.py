@@ -123,11 +123,6 @@ class OccupancyConfig(StrictModel):
                                    "exit_p and enter_p, below its midpoint, turn an 'occupied' verdict 'empty' after "
                                    "this long (not confidently; never the other way); 0: the band holds a verdict "
                                    "for ever")
-    first_span_s: float = Field(4.0, ge=0, le=600, description="a bay's first verdict (at start-up, after a restart, "
-                                "a bay a reload adds) is what its readings show most of this long: their median over it, "
-                                "each reading counted for as long as it stood, at enter_p or beyond (exit_p or below); a "
-                                "headlight beam or a person crossing is a moment, not a parked car. 0: confirm_frames "
-                                "readings in a row, as any change")
     gate_threshold: float = Field(18.0, gt=0, le=255, description="grey-level difference the change gate counts")
     gate_fraction: float = Field(0.04, gt=0, le=1, description="changed share of a bay that makes it be classified "
                                  "now instead of at its next periodic turn")

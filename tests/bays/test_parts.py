@@ -67,31 +67,8 @@ def test_change_gate_opens_for_cars_not_for_light_and_closes_once_classified():
     assert gate.changed(gate.prepare(render(Scene(cars=(FUEL,)))), "B") < 0.04
 
 
-def test_a_first_verdict_is_what_the_bay_shows_most_of_first_span_s():
-    """A parked car stands there; a headlight beam or a person crossing is a moment. Two readings of 0.9 in a row
-    made the first verdict (an empty bay at night at 0.6 became a parked car); it is the readings' median over
-    ``first_span_s`` now, each counted for as long as it stood, so a burst of classifications while something moves
-    (the gate opens at every frame) counts for its seconds, not its number."""
-    cfg = OccupancyConfig(enter_p=0.7, exit_p=0.3, confirm_frames=2, first_span_s=4)
-    h = Hysteresis(cfg)
-    for t in range(5):
-        assert h.update(0.6, t).occupied is None
-    for t in (5.0, 5.2, 5.4, 5.6, 5.8, 6.0):  # a beam: the gate open, a reading every frame
-        assert h.update(0.9, t).occupied is None
-    for t in range(7, 12):
-        assert h.update(0.6, t).occupied is None  # in the band: no verdict, nothing confident
-    car = Hysteresis(cfg)
-    seen = [car.update(0.9, t) for t in range(6)]
-    assert [v.occupied for v in seen] == [None] * 4 + [True, True] and seen[4].confident  # watched 4 s
-    empty = Hysteresis(cfg)
-    seen = [empty.update(p, t) for t, p in enumerate([0.1, 0.2, 0.8, 0.1, 0.2])]  # one stray reading
-    assert [v.occupied for v in seen] == [None] * 4 + [False] and seen[4].confident
-    off = Hysteresis(OccupancyConfig(first_span_s=0))
-    assert [off.update(0.9, t * 0.2).occupied for t in range(2)] == [None, True]  # two in a row, as before
-
-
 def test_hysteresis_needs_confirm_frames_and_is_unsure_in_between():
-    h = Hysteresis(OccupancyConfig(first_span_s=0, enter_p=0.7, exit_p=0.3, confirm_frames=2))
+    h = Hysteresis(OccupancyConfig(enter_p=0.7, exit_p=0.3, confirm_frames=2))
     assert h.update(0.9, 0).occupied is None  # one frame is not a verdict
     v = h.update(0.8, 1)
     assert v.occupied is True and v.confident and v.p_occupied == 0.8 and v.measured_at == 1
@@ -106,7 +83,7 @@ def test_hysteresis_needs_confirm_frames_and_is_unsure_in_between():
 
 def test_a_change_with_nothing_moving_in_the_bay_must_last_still_confirm_s():
     """A shadow over a stain, dusk on a car: the reading turns, the pixels hardly move. Held, unsure."""
-    h = Hysteresis(OccupancyConfig(first_span_s=0, enter_p=0.7, exit_p=0.3, confirm_frames=2, still_confirm_s=60))
+    h = Hysteresis(OccupancyConfig(enter_p=0.7, exit_p=0.3, confirm_frames=2, still_confirm_s=60))
     never = float("-inf")
     h.update(0.1, 0, never)
     assert h.update(0.1, 1, never).occupied is False  # the first verdict needs no motion
@@ -125,7 +102,7 @@ def test_a_change_with_nothing_moving_in_the_bay_must_last_still_confirm_s():
 
 
 def test_motion_since_the_verdict_was_backed_lets_it_change_at_once():
-    h = Hysteresis(OccupancyConfig(first_span_s=0, enter_p=0.7, exit_p=0.3, confirm_frames=2, still_confirm_s=60))
+    h = Hysteresis(OccupancyConfig(enter_p=0.7, exit_p=0.3, confirm_frames=2, still_confirm_s=60))
     h.update(0.9, 0, 0.0)
     h.update(0.9, 1, 0.0)
     assert h.verdict.occupied is True
@@ -139,7 +116,7 @@ def test_motion_since_the_verdict_was_backed_lets_it_change_at_once():
 
 
 def test_fusion_plate_and_sensor_mean_present_and_no_verdict_is_unknown():
-    f = PresenceFusion(OccupancyConfig(first_span_s=0, confirm_frames=1, plate_hold_s=1.0))
+    f = PresenceFusion(OccupancyConfig(confirm_frames=1, plate_hold_s=1.0))
     assert f.update(0) is None  # nothing said yet: unknown, never "empty"
     f.hysteresis.update(0.1, 0)
     assert f.update(0) is False
@@ -265,7 +242,7 @@ def test_readings_in_doubt_do_not_hold_a_verdict_for_ever():
     """The car drives off (its bay moves) and the empty bay reads 0.4 (a stain, a shadow) for the rest of the day:
     in the band between exit_p and enter_p, so the bay stayed "occupied" for ever — no departure, no later visit.
     Readings that lean to "empty" past the band's midpoint for ``doubt_confirm_s`` end it, not confidently."""
-    h = Hysteresis(OccupancyConfig(first_span_s=0, enter_p=0.7, exit_p=0.3, confirm_frames=2, doubt_confirm_s=120))
+    h = Hysteresis(OccupancyConfig(enter_p=0.7, exit_p=0.3, confirm_frames=2, doubt_confirm_s=120))
     h.update(0.9, 0, 0.0)
     assert h.update(0.9, 1, 0.0).occupied is True
     left = 10.0  # the car drives off: motion in the bay
@@ -282,7 +259,7 @@ def test_readings_in_doubt_do_not_hold_a_verdict_for_ever():
 
 
 def test_a_lean_that_turns_back_or_comes_without_motion_waits():
-    h = Hysteresis(OccupancyConfig(first_span_s=0, enter_p=0.7, exit_p=0.3, confirm_frames=2, doubt_confirm_s=60,
+    h = Hysteresis(OccupancyConfig(enter_p=0.7, exit_p=0.3, confirm_frames=2, doubt_confirm_s=60,
                                    still_confirm_s=300))
     h.update(0.9, 0, 0.0)
     h.update(0.9, 1, 0.0)
@@ -293,7 +270,7 @@ def test_a_lean_that_turns_back_or_comes_without_motion_waits():
         assert h.update(0.4, t, 5.0).occupied is True, t
     assert h.update(0.4, 130, 5.0).occupied is False
     # with nothing moving in the bay since the verdict was backed, the still-bay rule's 300 s apply
-    g = Hysteresis(OccupancyConfig(first_span_s=0, enter_p=0.7, exit_p=0.3, confirm_frames=2, doubt_confirm_s=60,
+    g = Hysteresis(OccupancyConfig(enter_p=0.7, exit_p=0.3, confirm_frames=2, doubt_confirm_s=60,
                                    still_confirm_s=300))
     never = float("-inf")
     g.update(0.9, 0, never)
@@ -304,7 +281,7 @@ def test_a_lean_that_turns_back_or_comes_without_motion_waits():
     assert v.occupied is False and not v.confident
     assert g.update(0.1, 303, never).confident is False  # empty reached without motion: doubt until something moves
     # 0: the band holds a verdict for ever (the behaviour before)
-    k = Hysteresis(OccupancyConfig(first_span_s=0, enter_p=0.7, exit_p=0.3, confirm_frames=2, doubt_confirm_s=0))
+    k = Hysteresis(OccupancyConfig(enter_p=0.7, exit_p=0.3, confirm_frames=2, doubt_confirm_s=0))
     k.update(0.9, 0, 0.0)
     k.update(0.9, 1, 0.0)
     assert all(k.update(0.4, t, 5.0).occupied is True for t in range(10, 2000))
@@ -315,7 +292,7 @@ def test_a_verdict_reached_on_doubt_is_backed_only_by_a_confirmed_streak():
     "empty" on doubt after doubt_confirm_s, not confidently. One stray reading past exit_p then made it confident —
     the interlock's "empty" — where a verdict reached the ordinary way needs confirm_frames such readings in a row:
     the doubt rule had lowered the evidence a raise needs from three readings to one."""
-    h = Hysteresis(OccupancyConfig(first_span_s=0, enter_p=0.7, exit_p=0.3, confirm_frames=3, doubt_confirm_s=120))
+    h = Hysteresis(OccupancyConfig(enter_p=0.7, exit_p=0.3, confirm_frames=3, doubt_confirm_s=120))
     for t in range(3):
         h.update(0.9, t, 0.0)
     assert h.verdict.occupied is True and h.verdict.confident
