@@ -147,6 +147,34 @@ def test_remote_lock_refused_while_a_car_pulls_in(tmp_path, clock):  # noqa: ANN
         agent.stop()
 
 
+class _Band:
+    """Bay A reads ``p`` (in the band between exit_p and enter_p: an empty bay at night the model half takes for a
+    car, a parked car at dawn) from the start; every other bay reads empty."""
+
+    def __init__(self, p: float) -> None:
+        self.p = p
+
+    def classify(self, frame, polygons, unseen=None):  # noqa: ANN001, ANN201
+        return {b: self.p if b == "A" else 0.05 for b in polygons}
+
+
+@pytest.mark.parametrize("p", [0.4, 0.6])
+def test_a_bay_without_a_first_verdict_raises_no_arm(tmp_path, clock, p):  # noqa: ANN001
+    """A bay whose readings stay in the band from the start has no verdict: presence unknown, the bay ``unknown``.
+    No path to UP may take that for an empty bay (the policy timer, a remote lock), however long it lasts."""
+    rig = Rig(tmp_path, clock, Frames(clock), _Band(p), out=False)
+    agent, manager = rig.agent, rig.manager
+    try:
+        rig.src.next = render(EMPTY)
+        rig.run(150, lambda: _never_up(manager, "UP driven on a bay with no verdict"))  # past admit_window_s
+        assert agent.monitor.verdicts()["A"].occupied is None and agent.bus.states()["A"].state == "unknown"
+        res = agent.lock("A", "close the bay", "ops")
+        assert not res.ok and res.data["code"] == "bay_unknown", res
+        assert manager.state("A") == "down"
+    finally:
+        agent.stop()
+
+
 class Freezable(Frames):
     """A camera that can start repeating one frame exactly (a hung encoder or capture buffer)."""
 
