@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import shutil
 from pathlib import Path
 
 from edge_agent.cli import build_parser
@@ -107,6 +108,7 @@ def test_every_yaml_example_in_the_docs_passes_check_config(tmp_path):
     passed here and was refused when copied."""
     from edge_agent.config.load import parse_config
     from edge_agent.config.yamlfile import parse_yaml
+    from tests.web.test_tls import make_cert
 
     pages = [*PAGES, *sorted((ROOT / "deploy").rglob("*.md"))]
     blocks = [(page, block) for page in pages for block in YAML_BLOCK.findall(page.read_text(encoding="utf-8"))]
@@ -118,7 +120,17 @@ def test_every_yaml_example_in_the_docs_passes_check_config(tmp_path):
                 for i, b in enumerate(sorted(named))]
         data = {"site": {"site_id": "s", "device_id": "d"}, "camera": {"source": "rtsp://cam.example/1"},
                 "bays": bays, "data_dir": str(tmp_path / "data"), **section}
-        parse_config(data, f"{page.relative_to(ROOT)}: ```yaml")  # a ConfigError names the key
+        base = None
+        if isinstance((section.get("web") or {}).get("tls"), dict):
+            if not shutil.which("openssl"):
+                continue  # no certificate to make it with: the other blocks are still checked
+            # the page's certificate is read at load: the example's files, made beside the "config file"
+            tls, base = section["web"]["tls"], tmp_path / "conf"
+            cert, key = make_cert(base, "example")
+            (base / tls["cert_file"]).parent.mkdir(parents=True, exist_ok=True)
+            cert.replace(base / tls["cert_file"])
+            key.replace(base / tls["key_file"])
+        parse_config(data, f"{page.relative_to(ROOT)}: ```yaml", base)  # a ConfigError names the key
 
 
 LINK = re.compile(r"\]\(([^)\s]+)\)")
