@@ -39,6 +39,7 @@ PER_CLIENT = 16
 # asyncio accepts up to the listen backlog in one go, before any connection_made can close one over
 # the bounds: uvicorn's 2,048 let a burst of 1,100 connections hit the descriptor limit all the same
 BACKLOG = 32
+STOP_GRACE_S = 3.0  # at the server's stop, what a TLS connection has to end before it is dropped (WebServer.stop: 5 s)
 REQUEST_TIMEOUT_S = 20.0  # Apache's RequestReadTimeout gives headers 20 s; a request here is < 256 KiB
 _RECEIVING = (h11.IDLE, h11.SEND_BODY)  # the client's side of a request still on its way
 
@@ -214,6 +215,18 @@ def bounded_h11(max_connections: int = MAX_CONNECTIONS, per_client: int = PER_CL
             super().on_response_complete()
             if not self.transport.is_closing() and self.conn.their_state in _RECEIVING:
                 self._arm()  # the next request on this keep-alive connection (or the rest of this body)
+
+        def shutdown(self) -> None:
+            """The server stops. With TLS an idle connection's close waits for the client's close_notify, which a
+            client that reads nothing never sends: asyncio held it 30 s (``ssl_shutdown_timeout``), the stop gave up
+            on the page's thread after 5 s and left it running. Dropped after ``STOP_GRACE_S`` now."""
+            super().shutdown()
+            if tls is not None and not self._lost:
+                self.loop.call_later(STOP_GRACE_S, self._drop)
+
+        def _drop(self) -> None:
+            if not self._lost:
+                self.transport.abort()
 
         def connection_lost(self, exc: Exception | None) -> None:
             if self._lost:  # a failed handshake is ended by _start_tls, and asyncio may say so too
