@@ -84,6 +84,7 @@ def bounded_h11(max_connections: int = MAX_CONNECTIONS, per_client: int = PER_CL
         _stalled_since = 0.0
         _handshake: asyncio.Task[None] | None = None  # the TLS handshake under way (``tls``)
         _lost = False
+        _ended = False  # aborted: its descriptor is freed at the loop's next turn
         _who: str | None = None  # the client as the bounds count it (``address_key``; None: exempt or unknown)
         _early = b""  # what came decrypted before start_tls returned (a TLS 1.3 client sends with its Finished)
 
@@ -99,7 +100,7 @@ def bounded_h11(max_connections: int = MAX_CONNECTIONS, per_client: int = PER_CL
             self._who = who = None if host is None or exempt(host) else address_key(host)
             same = 0 if who is None else sum(1 for c in self.connections if getattr(c, "_who", None) == who)
             if same > per_client or not self._room():
-                transport.abort()  # the descriptor is freed now; no request is read
+                self._abort()  # the descriptor is freed now; no request is read
                 return
             self._arm()  # with TLS: the handshake and the request within request_timeout_s, together
             if tls is not None:
@@ -132,9 +133,17 @@ def bounded_h11(max_connections: int = MAX_CONNECTIONS, per_client: int = PER_CL
             """Whether this connection may stay under ``max_connections``: when all are taken, the one that has
             waited longest for its request is closed for it (a connection whose request is being answered never
             is). The newcomer was refused instead: whoever filled the server with slow requests kept it."""
-            open_ = [c for c in self.connections if not c.transport.is_closing()]
-            if len(open_) <= max_connections:
+            live = [c for c in self.connections if not c._ended]  # (the ones ended this turn go at the next)
+            if len(live) <= max_connections:
                 return True
+            # a connection the page has closed still holds its descriptor until the client takes the close: with
+            # TLS until its close_notify (asyncio waits 30 s), which a client that reads nothing never sends. Not
+            # counted, clients from many addresses sending ``Connection: close`` held 12 for a bound of 4
+            closing = [c for c in live if c is not self and c.transport.is_closing()]
+            if closing:
+                closing[0]._abort()  # its answer is given: the first to go
+                return True
+            open_ = live
             waiting = [(since, c) for c in open_ if c is not self and (since := c._waiting()) is not None]
             if waiting:
                 min(waiting, key=lambda w: w[0])[1]._close()
@@ -153,6 +162,10 @@ def bounded_h11(max_connections: int = MAX_CONNECTIONS, per_client: int = PER_CL
             next(c for c in reversed(most) if c is not self)._close()
             return True
 
+        def _abort(self) -> None:
+            self._ended = True
+            self.transport.abort()
+
         def _waiting(self) -> float | None:
             """Since when this connection waits on its client, for a request or to take an answer (None: it
             does not; its request is being answered)."""
@@ -163,7 +176,7 @@ def bounded_h11(max_connections: int = MAX_CONNECTIONS, per_client: int = PER_CL
         def _close(self) -> None:
             self._disarm()
             self._unstall()
-            self.transport.abort()
+            self._abort()
 
         def pause_writing(self) -> None:
             """The client takes no more of its answer for now (the socket's buffers are full): it must take some
@@ -186,7 +199,7 @@ def bounded_h11(max_connections: int = MAX_CONNECTIONS, per_client: int = PER_CL
         def _answer_late(self) -> None:
             self._stall = None
             if not self.transport.is_closing():
-                self.transport.abort()
+                self._abort()
 
         def _arm(self) -> None:
             self._disarm()
@@ -201,7 +214,7 @@ def bounded_h11(max_connections: int = MAX_CONNECTIONS, per_client: int = PER_CL
         def _request_late(self) -> None:
             self._deadline = None
             if self.conn.their_state in _RECEIVING and not self.transport.is_closing():
-                self.transport.abort()
+                self._abort()
 
         def data_received(self, data: bytes) -> None:
             if self._handshake is not None:  # decrypted already, but the TLS transport is not ours yet
@@ -226,7 +239,7 @@ def bounded_h11(max_connections: int = MAX_CONNECTIONS, per_client: int = PER_CL
 
         def _drop(self) -> None:
             if not self._lost:
-                self.transport.abort()
+                self._abort()
 
         def connection_lost(self, exc: Exception | None) -> None:
             if self._lost:  # a failed handshake is ended by _start_tls, and asyncio may say so too
