@@ -29,6 +29,8 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -203,31 +205,27 @@ def _case(models: Path, tmp: Path, mode: str, legacy_hash: bool, fps: float, sec
             "ok": growth < RSS_TARGET_MB and ratio is not None and ratio >= FPS_TARGET}
 
 
-def flood(url: str, clients: int, seconds: float, many_ips: bool = False) -> dict[str, int]:
-    """``clients`` threads posting wrong logins for ``seconds`` (at least one wave); status counts.
-    ``many_ips``: each thread says it is another address (``X-Forwarded-For``, believed from a trusted proxy)."""
-    import re
-
+def _swarm(url: str, clients: int, seconds: float, many_ips: bool, one_round: Callable[[Any, dict], list[str]],
+           cookies: dict[str, str] | None = None) -> dict[str, int]:
+    """``clients`` threads, each with a client of its own, leaving together (the first wave truly parallel) and
+    calling ``one_round(client, its_state)`` (the codes of that round's requests) until ``seconds`` have passed, one
+    round at least; the codes counted. ``many_ips``: each thread says it is another address (``X-Forwarded-For``,
+    believed from a trusted proxy)."""
     import httpx
 
-    with httpx.Client(base_url=url) as c:
-        tok = re.search(r'name="csrf" value="([^"]+)"', c.get("/login").text).group(1)
-        cookies = dict(c.cookies)
     counts: Counter[str] = Counter()
     lock, start = threading.Lock(), threading.Barrier(clients)
     end = time.monotonic() + seconds
 
     def worker(n: int) -> None:
         hdrs = {"X-Forwarded-For": f"10.9.{n // 250}.{n % 250 + 1}"} if many_ips else {}
+        state: dict = {}
         with httpx.Client(base_url=url, cookies=cookies, headers=hdrs, timeout=120) as c:
-            start.wait()  # the first wave leaves together: 40 truly parallel attempts
+            start.wait()
             while True:
-                try:
-                    code = str(c.post("/login", data={"username": "admin", "password": WRONG, "csrf": tok}).status_code)
-                except httpx.HTTPError as exc:
-                    code = type(exc).__name__
+                codes = one_round(c, state)
                 with lock:
-                    counts[code] += 1
+                    counts.update(codes)
                 if time.monotonic() >= end:
                     return
 
@@ -237,6 +235,31 @@ def flood(url: str, clients: int, seconds: float, many_ips: bool = False) -> dic
     for t in ts:
         t.join()
     return dict(counts)
+
+
+def _code(label: str, send: Callable[[], Any]) -> str:
+    """``label`` and the status of the request ``send`` makes (or the name of its transport error)."""
+    import httpx
+
+    try:
+        code = str(send().status_code)
+    except httpx.HTTPError as exc:
+        code = type(exc).__name__
+    return f"{label} {code}".strip()
+
+
+def flood(url: str, clients: int, seconds: float, many_ips: bool = False) -> dict[str, int]:
+    """``clients`` threads posting wrong logins for ``seconds`` (at least one wave); status counts."""
+    import re
+
+    import httpx
+
+    with httpx.Client(base_url=url) as c:
+        tok = re.search(r'name="csrf" value="([^"]+)"', c.get("/login").text).group(1)
+        cookies = dict(c.cookies)
+    form = {"username": "admin", "password": WRONG, "csrf": tok}
+    return _swarm(url, clients, seconds, many_ips, lambda c, _: [_code("", lambda: c.post("/login", data=form))],
+                  cookies)
 
 
 def flood_pages(url: str, clients: int, seconds: float, many_ips: bool = False) -> dict[str, int]:
@@ -253,69 +276,26 @@ def flood_pages(url: str, clients: int, seconds: float, many_ips: bool = False) 
         tok = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
         bay = re.search(r'/bays/([^/"]+)/snapshot', page).group(1)
         cookies = dict(c.cookies)
-    counts: Counter[str] = Counter()
-    lock, start = threading.Lock(), threading.Barrier(clients)
-    end = time.monotonic() + seconds
 
-    def worker(n: int) -> None:
-        hdrs = {"X-Forwarded-For": f"10.9.{n // 250}.{n % 250 + 1}"} if many_ips else {}
-        eid = None
-        with httpx.Client(base_url=url, cookies=cookies, headers=hdrs, timeout=120) as c:
-            start.wait()
-            while time.monotonic() < end:
-                for kind in ("snapshot", "image", "stats"):
-                    try:
-                        if kind == "snapshot":
-                            r = c.post(f"/bays/{bay}/snapshot", data={"csrf": tok})
-                        elif kind == "image" and eid is not None:
-                            r = c.get(f"/evidence/{eid}/frame.jpg")
-                        else:
-                            r = c.get("/stats")
-                        code = f"{kind} {r.status_code}"
-                    except httpx.HTTPError as exc:
-                        code = f"{kind} {type(exc).__name__}"
-                    if eid is None:
-                        found = re.search(r'/evidence/([^/"]+)/frame\.jpg', c.get("/bays").text)
-                        eid = found.group(1) if found else None
-                    with lock:
-                        counts[code] += 1
+    def one_round(c: httpx.Client, state: dict) -> list[str]:
+        eid = state.get("eid")
+        codes = [_code("snapshot", lambda: c.post(f"/bays/{bay}/snapshot", data={"csrf": tok})),
+                 _code("image", lambda: c.get(f"/evidence/{eid}/frame.jpg")) if eid is not None
+                 else _code("stats", lambda: c.get("/stats")),
+                 _code("stats", lambda: c.get("/stats"))]
+        if eid is None:
+            found = re.search(r'/evidence/([^/"]+)/frame\.jpg', c.get("/bays").text)
+            state["eid"] = found.group(1) if found else None
+        return codes
 
-    ts = [threading.Thread(target=worker, args=(n,)) for n in range(clients)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
-    return dict(counts)
+    return _swarm(url, clients, seconds, many_ips, one_round, cookies)
 
 
 def flood_anonymous(url: str, clients: int, seconds: float, many_ips: bool = False) -> dict[str, int]:
     """Anyone on the network, signed in nowhere: the login page and a page that sends it there, as fast as it
     can (the cheapest requests, which no rate limit counts). Status counts per path."""
-    import httpx
-
-    counts: Counter[str] = Counter()
-    lock, start = threading.Lock(), threading.Barrier(clients)
-    end = time.monotonic() + seconds
-
-    def worker(n: int) -> None:
-        hdrs = {"X-Forwarded-For": f"10.9.{n // 250}.{n % 250 + 1}"} if many_ips else {}
-        with httpx.Client(base_url=url, headers=hdrs, timeout=120) as c:
-            start.wait()
-            while time.monotonic() < end:
-                for path in ("/login", "/violations"):
-                    try:
-                        code = f"{path} {c.get(path).status_code}"
-                    except httpx.HTTPError as exc:
-                        code = f"{path} {type(exc).__name__}"
-                    with lock:
-                        counts[code] += 1
-
-    ts = [threading.Thread(target=worker, args=(n,)) for n in range(clients)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
-    return dict(counts)
+    return _swarm(url, clients, seconds, many_ips,
+                  lambda c, _: [_code(path, partial(c.get, path)) for path in ("/login", "/violations")])
 
 
 def run(models: Path, modes: tuple[str, ...] = ("one-ip", "many-ips"), legacy_hash: bool = True,

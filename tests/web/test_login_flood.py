@@ -217,3 +217,19 @@ def test_a_name_nobody_has_costs_what_a_users_password_check_costs(tmp_path, mon
     user_costs = [extract_parameters(h) for h in f.load().values()]
     assert all(c in user_costs for c in checked) and len({repr(c) for c in checked}) == 2  # each a user's cost
     assert checked[:12] == checked[12:]  # a name costs the same each time it is tried
+
+
+def test_the_flood_benchs_attackers_send_what_they_say(site, monkeypatch):
+    """The bench's three attackers (wrong logins, a signed-in client on the costly pages, anyone on the network),
+    one short round each against a real page: each request's path and status counted under its own name."""
+    from edge_agent.sim import flood_bench
+    from edge_agent.web.server import WebServer
+
+    monkeypatch.setattr(flood_bench, "RIGHT", PASSWORD)
+    with WebServer(site.app(), "127.0.0.1", 0) as srv:
+        logins = flood_bench.flood(srv.url, 2, 0.0)
+        pages = flood_bench.flood_pages(srv.url, 2, 0.0)
+        anonymous = flood_bench.flood_anonymous(srv.url, 2, 0.0)
+    assert logins == {"401": 2}  # a wrong password
+    assert pages == {"snapshot 303": 2, "stats 200": 4}  # no evidence id known yet in the first round: stats twice
+    assert anonymous == {"/login 200": 2, "/violations 401": 2}  # a script, not a browser: no redirect

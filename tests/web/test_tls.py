@@ -189,3 +189,41 @@ def test_check_config_refuses_a_world_readable_key_with_exit_2(site, cert, capsy
     cert[1].chmod(0o640)  # the agent's group may read it
     assert main(["check-config", str(site.config_path)]) == 0
     assert os.stat(cert[1]).st_mode & 0o777 == 0o640
+
+
+def test_a_client_that_never_answers_the_close_does_not_hold_the_stop(site, cert):
+    """An idle kept-alive TLS connection whose client reads nothing: the server's close waited for its close_notify
+    (asyncio: 30 s), ``stop`` gave up on the page's thread after its 5 s and left it serving on."""
+    srv = WebServer(site.app(), "127.0.0.1", 0, tls=server_context(str(cert[0]), str(cert[1])))
+    srv.start()
+    thread = srv._thread
+    assert thread is not None
+    with socket.create_connection(("127.0.0.1", srv.port)) as raw, \
+            pinned(cert[0]).wrap_socket(raw, server_hostname="127.0.0.1") as idle:
+        idle.sendall(b"GET /login HTTP/1.1\r\nHost: edge\r\n\r\n")
+        assert idle.recv(12) == b"HTTP/1.1 200"
+        srv.stop()
+        assert not thread.is_alive()
+
+
+def test_closed_connections_waiting_on_their_clients_close_notify_count_against_the_total(site, cert):
+    """A TLS connection the page has closed waits (asyncio: 30 s) for the client's close_notify, its descriptor
+    held; the total bound counted only connections not closing, so clients from many addresses sending
+    ``Connection: close`` and never answering the close held descriptors past ``max_connections`` (here 12 for 4).
+    When the page is full such a connection is the first dropped."""
+    tls = server_context(str(cert[0]), str(cert[1]))
+    with WebServer(site.app(), "127.0.0.1", 0, max_connections=4, tls=tls) as srv:
+        held = []
+        for n in range(12):
+            raw = socket.create_connection(("127.0.0.1", srv.port), timeout=5, source_address=(f"127.0.0.{n + 2}", 0))
+            s = pinned(cert[0]).wrap_socket(raw, server_hostname="127.0.0.1")
+            s.sendall(b"GET /login HTTP/1.1\r\nHost: edge\r\nConnection: close\r\n\r\n")
+            assert s.recv(12) == b"HTTP/1.1 200"
+            held.append(s)  # reads no more: never answers the page's close_notify
+        last = pinned(cert[0]).wrap_socket(socket.create_connection(("127.0.0.1", srv.port), timeout=5),
+                                           server_hostname="127.0.0.1")
+        last.sendall(b"GET /login HTTP/1.1\r\nHost: edge\r\n\r\n")
+        assert last.recv(12) == b"HTTP/1.1 200"
+        assert srv._server is not None and len(srv._server.server_state.connections) <= 4 + 1
+        for s in (*held, last):
+            s.close()
