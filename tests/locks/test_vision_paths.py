@@ -359,6 +359,28 @@ class _MisreadsFrom:
         return {b: 0.05 if (late or b != "A") else 0.95 for b in polygons}
 
 
+def _misread_parked(tmp_path, clock, **rig_kw):  # noqa: ANN001, ANN003, ANN202
+    """A rig whose model reads the parked NEV in A as empty from 10 s on (nothing moving there), the parked
+    picture, and a ``run(seconds)`` that fails the moment the UP line is driven under the car."""
+    from edge_agent.sim.scenario import NEV, Scene
+
+    parked = render(Scene(cars=(NEV,)))
+    rig = Rig(tmp_path, clock, Frames(clock), _MisreadsFrom(clock, clock.monotonic() + 10), out=False, **rig_kw)
+
+    def run(seconds: float) -> None:
+        rig.run(seconds, lambda: _never_up(rig.manager, "UP driven under the parked car"))
+
+    return rig, parked, run
+
+
+def _still_held(rig) -> None:  # noqa: ANN001
+    """No departure, A still occupied (not confidently: the misread is held by the still-bay rule), arm down."""
+    assert not any(e.type == EventType.VEHICLE_DEPARTED for e in rig.events)
+    v = rig.agent.monitor.verdicts()["A"]
+    assert v.occupied is True and not v.confident
+    assert rig.manager.state("A") == "down"
+
+
 @pytest.mark.parametrize("turn, zoom, sway_px", [(0.0, 1.0, 0.0), (0.0, 1.0, 3.0), (0.0, 1.0, 10.0),
                                                   (1.0, 1.0, 0.0), (0.0, 1.03, 0.0)])
 def test_bays_following_a_small_sway_is_no_motion_in_them(tmp_path, clock, turn, zoom, sway_px):  # noqa: ANN001
@@ -369,15 +391,8 @@ def test_bays_following_a_small_sway_is_no_motion_in_them(tmp_path, clock, turn,
     the gate's reference follows the view too, and the turn stays held."""
     import cv2
 
-    from edge_agent.sim.scenario import NEV, Scene
-
-    parked = render(Scene(cars=(NEV,)))
-    rig = Rig(tmp_path, clock, Frames(clock), _MisreadsFrom(clock, clock.monotonic() + 10), out=False)
-    agent, manager, src, events = rig.agent, rig.manager, rig.src, rig.events
-
-    def run(seconds: float) -> None:
-        rig.run(seconds, lambda: _never_up(manager, "UP driven under the parked car"))
-
+    rig, parked, run = _misread_parked(tmp_path, clock)
+    agent, src = rig.agent, rig.src
     try:
         src.next = parked
         run(12)  # A occupied; from 10 s the model reads it empty, with nothing moving there
@@ -388,10 +403,7 @@ def test_bays_following_a_small_sway_is_no_motion_in_them(tmp_path, clock, turn,
         run(60)
         if (turn, zoom, sway_px) != (0.0, 1.0, 0.0):  # the bays did follow the view
             assert agent.monitor.warp != ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0)) and agent.camera.alignment.ok
-        assert not any(e.type == EventType.VEHICLE_DEPARTED for e in events)
-        v = agent.monitor.verdicts()["A"]
-        assert v.occupied is True and not v.confident
-        assert manager.state("A") == "down"
+        _still_held(rig)
     finally:
         agent.stop()
 
@@ -406,15 +418,8 @@ def test_a_view_at_another_frame_size_is_no_motion_in_its_bays(tmp_path, clock, 
     A reference lost to a new frame size says nothing moved: the turn stays held, as after a redraw."""
     import cv2
 
-    from edge_agent.sim.scenario import NEV, Scene
-
-    parked = render(Scene(cars=(NEV,)))
-    rig = Rig(tmp_path, clock, Frames(clock), _MisreadsFrom(clock, clock.monotonic() + 10), out=False, sensor=False)
-    agent, manager, src, events = rig.agent, rig.manager, rig.src, rig.events
-
-    def run(seconds: float) -> None:
-        rig.run(seconds, lambda: _never_up(manager, "UP driven under the parked car"))
-
+    rig, parked, run = _misread_parked(tmp_path, clock, sensor=False)
+    agent, src = rig.agent, rig.src
     try:
         src.next = parked
         run(12)  # A occupied; from 10 s the model reads it empty, with nothing moving there
@@ -431,10 +436,7 @@ def test_a_view_at_another_frame_size_is_no_motion_in_its_bays(tmp_path, clock, 
             assert agent.reload_config().ok
         run(60)
         assert not agent.camera_moved
-        assert not any(e.type == EventType.VEHICLE_DEPARTED for e in events)
-        v = agent.monitor.verdicts()["A"]
-        assert v.occupied is True and not v.confident
-        assert manager.state("A") == "down"
+        _still_held(rig)
     finally:
         agent.stop()
 
