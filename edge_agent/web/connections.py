@@ -72,9 +72,10 @@ def _exempt(trusted: list[str]) -> Callable[[str], bool]:
 
 def bounded_h11(max_connections: int = MAX_CONNECTIONS, per_client: int = PER_CLIENT,
                 request_timeout_s: float = REQUEST_TIMEOUT_S, trusted_proxies: list[str] | None = None,
-                tls: ssl.SSLContext | None = None) -> type[H11Protocol]:
+                tls: Callable[[], ssl.SSLContext] | None = None) -> type[H11Protocol]:
     """uvicorn's h11 protocol with the bounds above (a class per server: no state shared between servers);
-    ``tls``: the server's context, each connection's handshake made here, under the bounds."""
+    ``tls``: the server's context as of each accept (a renewed certificate: ``certs.ServedCertificate``), each
+    connection's handshake made here, under the bounds."""
     exempt = _exempt(list(trusted_proxies or []))
 
     class BoundedH11(H11Protocol):
@@ -104,7 +105,7 @@ def bounded_h11(max_connections: int = MAX_CONNECTIONS, per_client: int = PER_CL
                 return
             self._arm()  # with TLS: the handshake and the request within request_timeout_s, together
             if tls is not None:
-                self._handshake = self.loop.create_task(self._start_tls(transport, tls))
+                self._handshake = self.loop.create_task(self._start_tls(transport, tls()))
 
         async def _start_tls(self, raw: asyncio.Transport, context: ssl.SSLContext) -> None:
             """Make the TLS handshake on the accepted connection, then speak HTTP through it. A failed, slow or
