@@ -117,7 +117,8 @@ class WebServer:
             if not self._thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError(f"web server did not start on {self.host}:{self.port}")
             time.sleep(0.02)
-        logger.info("review page on %s", self.url)
+        logger.info("review page on %s%s", self.url,
+                    " (HTTPS only: http:// to this port is closed unanswered)" if self.tls else "")
         if not self.behind_tls and not _loopback(self.host):
             # said at every start: the page itself speaks plain HTTP, and the site network (a car park's Wi-Fi)
             # is where its users' passwords and session cookies travel
