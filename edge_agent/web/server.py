@@ -16,6 +16,7 @@ from typing import Any
 
 import uvicorn
 
+from edge_agent.clock import Clock
 from edge_agent.config.errors import ListenError
 from edge_agent.config.models import AgentConfig
 from edge_agent.web.auth import lower_priority
@@ -175,7 +176,9 @@ def build_web(cfg: AgentConfig, *parts: Any, **kw: Any) -> WebServer:
     from edge_agent.web.app import create_app
 
     web = cfg.web
-    tls = ServedCertificate(str(web.tls.cert_file), str(web.tls.key_file)) if web.tls is not None else None
+    clock: Clock = parts[5] if len(parts) > 5 else kw["clock"]
+    tls = ServedCertificate(str(web.tls.cert_file), str(web.tls.key_file), clock=clock.monotonic) \
+        if web.tls is not None else None
     return WebServer(create_app(cfg, *parts, **kw), web.host, web.port,
                      trusted_proxies=web.trusted_proxies, behind_tls=web.cookies_secure, tls=tls)
 

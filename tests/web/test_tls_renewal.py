@@ -94,14 +94,12 @@ def test_a_renewed_pair_the_load_would_refuse_is_one_error_and_the_old_pair_stay
 
 
 def test_renewed_files_are_served_within_a_minute_without_a_reload(cert, site):
-    now = [1000.0]
-    pair = ServedCertificate(str(cert[0]), str(cert[1]), clock=lambda: now[0])
     old = der(cert[0])
-    with WebServer(site.app(), "127.0.0.1", 0, tls=pair) as srv:
+    with https_site(site, cert) as srv:  # on the page's injected clock
         renew(cert)
-        now[0] += CHECK_EVERY_S - 1
+        site.clock.advance(CHECK_EVERY_S - 1)
         assert served(srv.port) == old  # not looked at yet
-        now[0] += 1
+        site.clock.advance(1)
         assert served(srv.port) == der(cert[0]) != old  # the next connection after a minute: the new pair
 
 
