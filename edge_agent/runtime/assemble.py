@@ -140,6 +140,7 @@ def _init_web(agent: Agent, recorder: ViolationRecorder, config_path: str | Path
     web = agent.add_component(build_web(agent.cfg, agent.evidence, recorder.log, agent, agent.lists, agent.bus,
                                         agent.clock, config_path or agent.cfg.source_path))
     agent.on_reload.append(web.app.state.ctx.config_applied)  # the installer shows (and saves over) what runs
+    agent.on_reload.append(web.config_applied)  # a renewed certificate (web.tls) is served from now
     return web
 
 

@@ -134,7 +134,19 @@ def _window(agent: Any, timed: _Timed, seconds: float) -> dict[str, float]:
             "inference_ms_p95": round(sorted(ms)[int(0.95 * (len(ms) - 1))], 1) if ms else None}
 
 
-def bench_config(data: Path, frames: Path, models: Path, mode: str, fps: float = 5.0, threads: int = 2) -> Any:
+def bench_cert(folder: Path) -> dict[str, str]:
+    """A self-signed P-256 pair for the ``handshakes`` target's ``web.tls`` (openssl, as docs/web.md makes one)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    cert, key = folder / "web.crt", folder / "web.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=edge-agent bench",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    key.chmod(0o600)
+    return {"cert_file": str(cert), "key_file": str(key)}
+
+
+def bench_config(data: Path, frames: Path, models: Path, mode: str, fps: float = 5.0, threads: int = 2,
+                 tls: dict[str, str] | None = None) -> Any:
     """The agent's config for one case (a function of its own so a test can check that it still parses:
     the config's ceilings once turned the ``many-ips`` case's lifted limit into an error)."""
     from edge_agent.sim.scenario import scene_config
@@ -145,7 +157,7 @@ def bench_config(data: Path, frames: Path, models: Path, mode: str, fps: float =
                         web={"enabled": True, "port": 0, "users_file": str(data / "users.txt"),
                              "session_secret_file": str(data / "key"),
                              "login_max_failures": 5 if mode == "one-ip" else 10_000,  # the most config allows
-                             "trusted_proxies": [] if mode == "one-ip" else ["127.0.0.1"]})
+                             "trusted_proxies": [] if mode == "one-ip" or tls else ["127.0.0.1"], "tls": tls})
 
 
 def _case(models: Path, tmp: Path, mode: str, legacy_hash: bool, fps: float, seconds: float,
@@ -164,7 +176,8 @@ def _case(models: Path, tmp: Path, mode: str, legacy_hash: bool, fps: float, sec
     users.set("admin", RIGHT)
     if legacy_hash:  # argon2-cffi's default profile (64 MiB, 4 lanes): what existing installs hold
         users.path.write_text("admin:" + PasswordHasher().hash(RIGHT) + "\n")
-    parts = assemble(bench_config(data, frames, models, mode, fps, threads), clock=SystemClock())
+    tls = bench_cert(data / "tls") if target == "handshakes" else None
+    parts = assemble(bench_config(data, frames, models, mode, fps, threads, tls), clock=SystemClock())
     agent = parts.agent
     timed = _Timed(agent.reader)
     agent.reader = timed
@@ -298,6 +311,65 @@ def flood_anonymous(url: str, clients: int, seconds: float, many_ips: bool = Fal
                   lambda c, _: [_code(path, partial(c.get, path)) for path in ("/login", "/violations")])
 
 
+def flood_handshakes(url: str, clients: int, seconds: float, many_ips: bool = False) -> dict[str, int]:
+    """Anyone on the network opening TLS connections as fast as it can, each a full handshake (no session resumed)
+    and one request (``many_ips``: each thread from its own loopback address, 127.0.1.N). Beside it, from
+    127.0.0.2, a member of staff whose browser opens 6 connections at once every second: ``staff ok`` / ``staff
+    failed`` and ``staff_ms_p95`` (a whole wave of 6) tell what the flood leaves them. Status counts."""
+    import socket
+    import ssl
+    from concurrent.futures import ThreadPoolExecutor
+    from urllib.parse import urlsplit
+
+    port = urlsplit(url).port
+    client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    client.check_hostname, client.verify_mode = False, ssl.CERT_NONE
+    counts: Counter[str] = Counter()
+    lock, end = threading.Lock(), time.monotonic() + seconds
+
+    def once(source: str) -> str:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=30, source_address=(source, 0)) as raw, \
+                    client.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+                s.sendall(b"GET /login HTTP/1.1\r\nHost: edge\r\nConnection: close\r\n\r\n")
+                head = s.recv(12)
+                return head[9:12].decode() if head.startswith(b"HTTP/1.1 ") else "closed"
+        except (OSError, ssl.SSLError) as exc:
+            return type(exc).__name__
+
+    def attacker(n: int) -> None:
+        source = f"127.0.1.{n % 250 + 1}" if many_ips else "127.0.0.1"
+        while True:  # one round at least
+            code = once(source)
+            with lock:
+                counts[code] += 1
+            if time.monotonic() >= end:
+                return
+
+    waves: list[float] = []
+
+    def staff() -> None:
+        while True:  # one wave at least
+            t0 = time.monotonic()
+            with ThreadPoolExecutor(6) as pool:
+                got = list(pool.map(once, ["127.0.0.2"] * 6))
+            waves.append((time.monotonic() - t0) * 1000)
+            with lock:
+                counts.update("staff ok" if c == "200" else "staff failed" for c in got)
+            if time.monotonic() >= end:
+                return
+            time.sleep(max(0.0, 1.0 - (time.monotonic() - t0)))  # the next page a second later
+
+    ts = [threading.Thread(target=attacker, args=(n,)) for n in range(clients)] + [threading.Thread(target=staff)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    out = dict(counts)
+    out["staff_ms_p95"] = round(sorted(waves)[int(0.95 * (len(waves) - 1))]) if waves else -1
+    return out
+
+
 def run(models: Path, modes: tuple[str, ...] = ("one-ip", "many-ips"), legacy_hash: bool = True,
         fps: float = 5.0, seconds: float = 8.0, clients: int = 40, threads: int = 2,
         client_nice: int = 19, target: str = "login") -> list[dict[str, Any]]:
@@ -320,14 +392,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--client-nice", type=int, default=19,
                    help="the flood process's nice value (on a device the attacker's CPU is elsewhere)")
     p.add_argument("--json", action="store_true")
-    p.add_argument("--target", choices=("login", "pages", "anonymous"), default="login",
+    p.add_argument("--target", choices=("login", "pages", "anonymous", "handshakes"), default="login",
                    help="login: wrong passwords; pages: a signed-in client on snapshots, images and statistics; "
-                        "anonymous: the login page and redirects to it")
+                        "anonymous: the login page and redirects to it; handshakes: new TLS connections (web.tls) "
+                        "as fast as they go, beside a member of staff's browser")
     p.add_argument("--flood", metavar="URL", help=argparse.SUPPRESS)  # the attacker's side (a subprocess)
     p.add_argument("--many-ips", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.flood:
-        flooder = {"login": flood, "pages": flood_pages, "anonymous": flood_anonymous}[args.target]
+        flooder = {"login": flood, "pages": flood_pages, "anonymous": flood_anonymous,
+                   "handshakes": flood_handshakes}[args.target]
         print(json.dumps(flooder(args.flood, args.clients, args.seconds, args.many_ips)))
         return 0
     modes = ("one-ip", "many-ips") if args.mode == "both" else (args.mode,)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import ssl
 from collections.abc import Callable
 
@@ -34,6 +35,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from edge_agent.web.auth import address_key
 
+logger = logging.getLogger(__name__)
 MAX_CONNECTIONS = 100  # far below 1,024 descriptors, far above a few staff (a browser opens ≤ 6 per host)
 PER_CLIENT = 16
 # asyncio accepts up to the listen backlog in one go, before any connection_made can close one over
@@ -72,10 +74,21 @@ def _exempt(trusted: list[str]) -> Callable[[str], bool]:
 
 def bounded_h11(max_connections: int = MAX_CONNECTIONS, per_client: int = PER_CLIENT,
                 request_timeout_s: float = REQUEST_TIMEOUT_S, trusted_proxies: list[str] | None = None,
-                tls: ssl.SSLContext | None = None) -> type[H11Protocol]:
+                tls: Callable[[], ssl.SSLContext] | None = None) -> type[H11Protocol]:
     """uvicorn's h11 protocol with the bounds above (a class per server: no state shared between servers);
-    ``tls``: the server's context, each connection's handshake made here, under the bounds."""
+    ``tls``: the server's context as of each accept (a renewed certificate: ``certs.ServedCertificate``), each
+    connection's handshake made here, under the bounds."""
     exempt = _exempt(list(trusted_proxies or []))
+    plain_http_said = [False]  # per server: the first one is a warning, the rest debug
+
+    def _plain_http(client: tuple[str, int] | None) -> None:
+        """Why a line: someone typing http:// (or an old bookmark) got a reset and nothing in the log said why.
+        Answered with a redirect it is not: asyncio has no way to look at the first byte before ``start_tls``
+        takes the socket, and OpenSSL has read the request by the time it says so."""
+        first, plain_http_said[0] = not plain_http_said[0], True
+        logger.log(logging.WARNING if first else logging.DEBUG,
+                   "%s sent plain HTTP to the page's HTTPS port: closed unanswered; the page is at https:// "
+                   "only%s", client[0] if client else "a client", " (more of these at debug)" if first else "")
 
     class BoundedH11(H11Protocol):
         _deadline: asyncio.TimerHandle | None = None
@@ -104,7 +117,7 @@ def bounded_h11(max_connections: int = MAX_CONNECTIONS, per_client: int = PER_CL
                 return
             self._arm()  # with TLS: the handshake and the request within request_timeout_s, together
             if tls is not None:
-                self._handshake = self.loop.create_task(self._start_tls(transport, tls))
+                self._handshake = self.loop.create_task(self._start_tls(transport, tls()))
 
         async def _start_tls(self, raw: asyncio.Transport, context: ssl.SSLContext) -> None:
             """Make the TLS handshake on the accepted connection, then speak HTTP through it. A failed, slow or
@@ -113,6 +126,8 @@ def bounded_h11(max_connections: int = MAX_CONNECTIONS, per_client: int = PER_CL
                 secure = await self.loop.start_tls(raw, self, context, server_side=True,
                                                    ssl_handshake_timeout=request_timeout_s)
             except (OSError, asyncio.TimeoutError, asyncio.CancelledError) as exc:
+                if isinstance(exc, ssl.SSLError) and exc.reason == "HTTP_REQUEST":
+                    _plain_http(self.client)
                 raw.abort()
                 self.connection_lost(exc if isinstance(exc, Exception) else None)
                 return

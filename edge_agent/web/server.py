@@ -16,9 +16,11 @@ from typing import Any
 
 import uvicorn
 
+from edge_agent.clock import Clock
 from edge_agent.config.errors import ListenError
 from edge_agent.config.models import AgentConfig
 from edge_agent.web.auth import lower_priority
+from edge_agent.web.certs import ServedCertificate, fixed
 from edge_agent.web.connections import BACKLOG, MAX_CONNECTIONS, REQUEST_TIMEOUT_S, bounded_h11, with_mapped
 
 logger = logging.getLogger(__name__)
@@ -60,9 +62,9 @@ class WebServer:
     def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 8080, nice: int = 10,
                  trusted_proxies: list[str] | None = None, max_connections: int = MAX_CONNECTIONS,
                  request_timeout_s: float = REQUEST_TIMEOUT_S, behind_tls: bool = False,
-                 tls: ssl.SSLContext | None = None) -> None:
+                 tls: ssl.SSLContext | ServedCertificate | None = None) -> None:
         self.app = app
-        self.tls = tls  # web.tls: the page speaks HTTPS itself
+        self.tls = tls  # web.tls: the page speaks HTTPS itself (a ServedCertificate: renewals served without a restart)
         self.behind_tls = behind_tls or tls is not None  # or web.secure_cookies: the operator put HTTPS in front
         self.host = host
         self.port = port
@@ -73,7 +75,9 @@ class WebServer:
         # idle and half-sent connections are bounded and timed out (connections.py): else they ate the
         # process's file descriptors, and with them the camera's
         self.protocol = bounded_h11(max_connections, request_timeout_s=request_timeout_s,
-                                    trusted_proxies=self.trusted_proxies, tls=tls)
+                                    trusted_proxies=self.trusted_proxies,
+                                    tls=None if tls is None else tls.context if isinstance(tls, ServedCertificate)
+                                    else fixed(tls))
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._sock: socket.socket | None = None
@@ -114,7 +118,8 @@ class WebServer:
             if not self._thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError(f"web server did not start on {self.host}:{self.port}")
             time.sleep(0.02)
-        logger.info("review page on %s", self.url)
+        logger.info("review page on %s%s", self.url,
+                    " (HTTPS only: http:// to this port is closed unanswered)" if self.tls else "")
         if not self.behind_tls and not _loopback(self.host):
             # said at every start: the page itself speaks plain HTTP, and the site network (a car park's Wi-Fi)
             # is where its users' passwords and session cookies travel
@@ -123,6 +128,12 @@ class WebServer:
                            "(web.host: 127.0.0.1) and set web.secure_cookies: true, or give it a certificate "
                            "(web.tls; docs/web.md#https)",
                            self.host or "*", self.port)
+
+    def config_applied(self, cfg: AgentConfig, restart: list[str]) -> None:
+        """At a config reload (SIGHUP, MQTT ``reload-config``, the installer's Save): a renewed certificate is
+        served to the next connections. (Other paths in ``web.tls`` wait for a restart, as all of ``web``.)"""
+        if isinstance(self.tls, ServedCertificate):
+            self.tls.reload()
 
     def _serve(self, server: uvicorn.Server, sock: socket.socket) -> None:
         lower_priority(self.nice)  # inherited by the request threads this loop starts
@@ -162,11 +173,12 @@ def build_web(cfg: AgentConfig, *parts: Any, **kw: Any) -> WebServer:
 
     Takes exactly ``create_app``'s arguments: ``(cfg, store, log, control, lists, bus, clock, config_path)``.
     """
-    from edge_agent.config.web import server_context
     from edge_agent.web.app import create_app
 
     web = cfg.web
-    tls = server_context(str(web.tls.cert_file), str(web.tls.key_file)) if web.tls is not None else None
+    clock: Clock = parts[5] if len(parts) > 5 else kw["clock"]
+    tls = ServedCertificate(str(web.tls.cert_file), str(web.tls.key_file), clock=clock.monotonic) \
+        if web.tls is not None else None
     return WebServer(create_app(cfg, *parts, **kw), web.host, web.port,
                      trusted_proxies=web.trusted_proxies, behind_tls=web.cookies_secure, tls=tls)
 

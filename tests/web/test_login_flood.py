@@ -233,3 +233,17 @@ def test_the_flood_benchs_attackers_send_what_they_say(site, monkeypatch):
     assert logins == {"401": 2}  # a wrong password
     assert pages == {"snapshot 303": 2, "stats 200": 4}  # no evidence id known yet in the first round: stats twice
     assert anonymous == {"/login 200": 2, "/violations 401": 2}  # a script, not a browser: no redirect
+
+
+def test_the_flood_benchs_handshake_attacker_and_staff_browser(site, tmp_path):
+    """``--target handshakes``: each attacker round a new TLS connection (a full handshake) and one request; the
+    member of staff's browser 6 connections at once from another address, all answered on an idle page."""
+    from edge_agent.config.web import server_context
+    from edge_agent.sim import flood_bench
+    from edge_agent.web.server import WebServer
+
+    pair = flood_bench.bench_cert(tmp_path / "tls")
+    with WebServer(site.app(), "127.0.0.1", 0, tls=server_context(pair["cert_file"], pair["key_file"])) as srv:
+        replies = flood_bench.flood_handshakes(srv.url, 2, 0.0)
+    assert replies.pop("staff_ms_p95") >= 0
+    assert replies == {"200": 2, "staff ok": 6}

@@ -227,3 +227,21 @@ def test_closed_connections_waiting_on_their_clients_close_notify_count_against_
         assert srv._server is not None and len(srv._server.server_state.connections) <= 4 + 1
         for s in (*held, last):
             s.close()
+
+
+def test_plain_http_to_the_https_port_says_so_in_the_log_once(site, cert, caplog):
+    """``http://`` to the HTTPS port got a reset, and nothing in the log said why: now the start line says the port
+    is HTTPS only, and the first plain request a line naming its client (the rest at debug)."""
+    with caplog.at_level(logging.DEBUG, logger="edge_agent.web"), https_site(site, cert) as srv:
+        for _ in range(3):
+            with connect(srv) as plain:
+                plain.sendall(b"GET /login HTTP/1.1\r\nHost: edge\r\n\r\n")
+                assert not plain.recv(4096).startswith(b"HTTP/")
+        with httpx.Client(base_url=srv.url, verify=pinned(cert[0])) as c:  # served on after the third
+            assert c.get("/login").status_code == 200
+    said = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
+    assert [s for s in said if s.startswith("review page on https://")][0].endswith(
+        "(HTTPS only: http:// to this port is closed unanswered)")
+    plain_lines = [r for r in caplog.records if "sent plain HTTP" in r.getMessage()]
+    assert [r.levelno for r in plain_lines] == [logging.WARNING, logging.DEBUG, logging.DEBUG]
+    assert plain_lines[0].getMessage().startswith("127.0.0.1 sent plain HTTP to the page's HTTPS port")

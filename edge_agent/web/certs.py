@@ -1,0 +1,93 @@
+"""The page's certificate and key as it serves them (``web.tls``), re-read when their files are renewed.
+
+Why: the pair was read once, at start. A certificate renewed every 60–90 days (certbot, a site CA) went on being
+served stale until someone restarted the agent, and a browser refused the page the day the old one expired. Now
+the files are looked at (``stat``) at most every ``CHECK_EVERY_S`` as connections come, and at every config
+reload (SIGHUP): a changed pair passes the checks of a config load (``WebTlsConfig``) and is served to the next
+connections; open ones keep theirs. A pair those checks refuse (a key of another certificate, half copied; a key
+every user may read) is one error line, once per state of the files, and the served pair stays.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import ssl
+import threading
+import time
+from collections.abc import Callable
+
+from pydantic import ValidationError
+
+from edge_agent.config.web import WebTlsConfig, server_context
+
+logger = logging.getLogger(__name__)
+
+CHECK_EVERY_S = 60.0  # a renewal is served within a minute; two stat calls a minute cost nothing
+
+Signature = tuple[tuple[int, ...] | None, ...]
+
+
+def _signature(*paths: str) -> Signature:
+    """What tells a rewritten or replaced file (certbot swaps links to new files; ``cp`` writes over), or one whose
+    mode was put right (ctime: a ``chmod 600`` after a refused ``o+r`` key)."""
+    out: list[tuple[int, ...] | None] = []
+    for path in paths:
+        try:
+            st = os.stat(path)  # through links: /etc/letsencrypt/live/… points into archive/
+        except OSError:
+            out.append(None)
+        else:
+            out.append((st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
+    return tuple(out)
+
+
+class ServedCertificate:
+    """``context()`` for each new connection; ``reload()`` at a config reload. Thread-safe: the page's loop
+    asks, the reload's thread reloads."""
+
+    def __init__(self, cert_file: str, key_file: str, clock: Callable[[], float] = time.monotonic,
+                 check_every_s: float = CHECK_EVERY_S) -> None:
+        self.cert_file, self.key_file = cert_file, key_file
+        self._clock, self._every = clock, check_every_s
+        self._lock = threading.Lock()
+        self._seen = _signature(cert_file, key_file)  # before the read: a change during it is read again
+        self._context = server_context(cert_file, key_file)  # checked by the config load already
+        self._refused: Signature | None = None
+        self._checked = clock()
+
+    def context(self) -> ssl.SSLContext:
+        """The context a new connection's handshake uses: the files' newest good pair."""
+        if self._clock() - self._checked >= self._every:
+            self.reload()
+        return self._context
+
+    def reload(self) -> bool:
+        """Serve the pair the files hold now, if they changed and pass the load's checks; True when a new pair
+        is served. A refused one is logged once (until the files change again) and the served pair stays."""
+        with self._lock:
+            self._checked = self._clock()
+            now = _signature(self.cert_file, self.key_file)
+            if now in (self._seen, self._refused):
+                return False
+            try:
+                WebTlsConfig.model_validate({"cert_file": self.cert_file, "key_file": self.key_file})
+                context = server_context(self.cert_file, self.key_file)
+            except ValidationError as exc:
+                problems = [f"web.tls{''.join(f'.{p}' for p in e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
+                            for e in exc.errors()]
+            except (OSError, ValueError, ssl.SSLError) as exc:  # changed again between the check and the read
+                problems = [f"web.tls: {exc}"]
+            else:
+                self._context, self._seen, self._refused = context, now, None
+                logger.info("web.tls: serving the certificate now in %s to new connections", self.cert_file)
+                return True
+            self._refused = now
+            logger.error("web.tls: the changed certificate or key is not served, the page keeps the one it has: %s",
+                         "; ".join(problems))
+            return False
+
+
+def fixed(context: ssl.SSLContext) -> Callable[[], ssl.SSLContext]:
+    """A context that is never re-read (tests, a context built by hand)."""
+    return lambda: context
