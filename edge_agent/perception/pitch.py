@@ -73,7 +73,7 @@ def gap_slot(centres: Sequence[float], n: int, candidates: Sequence[int] | None 
 def placed(shape: Shape, centres: Sequence[float], kind: str | None = None) -> Shape:
     """``shape``, a partial read one character short of a 7- or 8-character single-row plate, with
     its ``?`` at the slot the read's ``centres`` leave out, among the slots where some character
-    makes the text a plate (of ``kind``, when given): moved from where the text alone put it
+    makes the text a plate (of ``kind``, when given; an NEV plate for 8): moved from where the text alone put it
     (``苏A9970?`` → ``苏A99?70``), or added to a read that fits no partial shape (a police plate's
     ``京A124警`` → ``京A12?4警``). The shape as it was when the gap is ambiguous, the read has no
     centres, or its ``?`` replaced a character the read did show (as many centres as places)."""
@@ -83,7 +83,9 @@ def placed(shape: Shape, centres: Sequence[float], kind: str | None = None) -> S
     if shape.complete or n not in SLOTS or marks > 1 or (marks and len(shape.text) != n) or len(centres) != len(known):
         return shape
     texts = [known[:k] + MISSING + known[k:] for k in range(n)]
-    k = gap_slot(centres, n, [k for k, m in enumerate(texts) if fillable(m, kind)])
+    # the 8 slots are an NEV plate's (480 mm): an emergency plate's 8 characters sit otherwise on 440 mm
+    kinds = (kind,) if kind or n == 7 else ("small_nev", "large_nev")
+    k = gap_slot(centres, n, [k for k, m in enumerate(texts) if any(fillable(m, kd) for kd in kinds)])
     if k is None or texts[k] == shape.text:
         return shape
     return Shape(texts[k], False, "left" if k == 0 else "right" if k == n - 1 else None)

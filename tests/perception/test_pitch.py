@@ -9,7 +9,7 @@ import pytest
 
 from edge_agent.perception.pitch import SLOTS, gap_slot, placed
 from edge_agent.perception.recognizer import char_centres
-from edge_agent.perception.shape import plate_shape
+from edge_agent.perception.shape import nev_gap, plate_shape
 from edge_agent.plates import parse_plate
 from tests.perception.render import plate_crop, render_plate, render_scene
 
@@ -44,6 +44,9 @@ def test_only_a_slot_that_can_make_a_plate_is_chosen():
     # a ``?`` that replaced a character the read showed (as many centres as places) is not moved
     assert placed(plate_shape("JBAB678"), tuple(np.linspace(0.1, 0.9, 7))).text == "?BAB678"
     assert placed(plate_shape("苏A9970"), ()).text == "苏A9970?"  # no centres (a padded recogniser)
+    # 8 slots are an NEV plate's: an emergency plate (8 characters on a 440 mm plate) is left as read
+    assert placed(plate_shape("京X123应急"), _ga36(8, 4)).text == "京X123应急"
+    assert placed(nev_gap("皖AD1789", "green"), _ga36(8, 4), "small_nev").text == "皖AD1?789"  # was 皖A?D1789
 
 
 def _spotted_scene(text: str, style: str, pos: int, pipeline) -> np.ndarray:
