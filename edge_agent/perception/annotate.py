@@ -6,12 +6,21 @@ from headless builds; Pillow draws the province characters with the fetched CJK 
 
 from __future__ import annotations
 
+import os
+import stat
+from pathlib import Path
+
 import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from edge_agent.fonts import FontMissing, cjk_font
 from edge_agent.perception.types import PlateRead
+
+#: The comment (JPEG COM segment) every annotated copy carries: how a later run knows a file in the folder is
+#: an earlier run's copy, which it may replace, and not a photo someone put there (``x-2.jpg``), which it may not.
+MARK = b"edge-agent recognize --annotate"
+_HEAD = 4096  # how far into a file the mark is looked for (it follows the JFIF header)
 
 # BGR outline colour per verdict: NEV green, not NEV red, undecided amber
 VERDICT_BGR = {True: (60, 200, 60), False: (40, 40, 230), None: (0, 190, 255)}
@@ -54,6 +63,41 @@ def annotate(frame_bgr: np.ndarray, plates: list[PlateRead]) -> np.ndarray:
         draw.rectangle((tx, ty, tx + (r - l) + 6, ty + (b - t) + 6), fill=(bgr[2], bgr[1], bgr[0]))
         draw.text((tx + 3 - l, ty + 3 - t), label, font=f, fill=(255, 255, 255))
     return cv2.cvtColor(np.asarray(pil), cv2.COLOR_RGB2BGR)
+
+
+def marked_jpeg(img: np.ndarray) -> bytes | None:
+    """``img`` as JPEG bytes carrying ``MARK`` as a comment right after the JFIF header; None when it cannot be
+    encoded."""
+    ok, buf = cv2.imencode(".jpg", img)
+    if not ok:
+        return None
+    data = buf.tobytes()
+    at = 2  # after SOI, and after the APP0 (JFIF) segment OpenCV writes first: readers expect it there
+    if data[2:4] == b"\xff\xe0":
+        at = 4 + int.from_bytes(data[4:6], "big")
+    com = b"\xff\xfe" + (len(MARK) + 2).to_bytes(2, "big") + MARK
+    return data[:at] + com + data[at:]
+
+
+def is_marked(path: Path) -> bool:
+    """Whether ``path`` is a plain file (not a link, a folder, a FIFO) an earlier ``--annotate`` wrote: a JPEG
+    whose header segments, before the image data, hold ``MARK`` as a comment."""
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return False
+        with open(path, "rb") as f:
+            head = f.read(_HEAD)
+    except (OSError, ValueError):
+        return False
+    at = 2
+    if head[:2] != b"\xff\xd8":
+        return False
+    while at + 4 <= len(head) and head[at] == 0xFF and head[at + 1] not in (0xDA, 0xD9):  # up to start of scan
+        size = int.from_bytes(head[at + 2:at + 4], "big")
+        if head[at + 1] == 0xFE and head[at + 4:at + 2 + size] == MARK:
+            return True
+        at += 2 + size
+    return False
 
 
 def contact_sheet(tiles: list[tuple[np.ndarray, str]], cols: int = 4, tile_w: int = 320) -> np.ndarray:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import signal
 import sys
@@ -272,9 +273,8 @@ def _say(text: str) -> None:
 def _recognize_all(args: argparse.Namespace) -> int:
     import time
 
-    from edge_agent import imfile
     from edge_agent.camera.orient import Orientation
-    from edge_agent.perception.annotate import annotate
+    from edge_agent.perception.annotate import annotate, marked_jpeg
     from edge_agent.perception.imageio import ImageReadError, decode_file
 
     view = Orientation(args.rotate, args.flip)
@@ -316,9 +316,11 @@ def _recognize_all(args: argparse.Namespace) -> int:
         ms = (time.perf_counter() - t) * 1000
         if args.annotate:
             out = args.annotate / _unique(Path(path).stem, names, args.annotate, inputs)
-            try:  # OpenCV says False, not an error, when it cannot write (a folder of that name, /proc)
-                if not imfile.imwrite(out, annotate(img, plates)):
-                    raise OSError(f"not written{' (a folder of that name)' if out.is_dir() else ''}")
+            try:
+                data = marked_jpeg(annotate(img, plates))
+                if data is None:
+                    raise OSError("not encoded")
+                out.write_bytes(data)
             except OSError as exc:
                 print(f"recognize: cannot write {_shown(str(out))}: {exc.strerror or exc}", file=sys.stderr)
                 failed += 1
@@ -357,15 +359,26 @@ def _stdout_for(json_lines: bool) -> None:
 
 
 def _unique(stem: str, taken: set[str], folder: Path | None = None, inputs: frozenset | set = frozenset()) -> str:
-    """``stem.jpg``, or ``stem-2.jpg``… when that name is taken by this run or, in ``folder``, by one of the
-    input images (``_file_ids``). Why: ``recognize photos/*.jpg --annotate photos/`` wrote each annotated copy
-    over the photo it was drawn from."""
+    """``stem.jpg``, or ``stem-2.jpg``… when that name is taken: by this run, or in ``folder`` by one of the input
+    images (``_file_ids``) or by anything there that is not an annotated copy an earlier run wrote
+    (``annotate.is_marked``): a photo, a link, a folder. Why: ``recognize photos/*.jpg --annotate photos/`` wrote each
+    annotated copy over the photo it was drawn from, and a photo already named ``x-2.jpg`` in the folder was replaced
+    by the copy of a second ``x.jpg``. An earlier run's copy is replaced, so a run repeated gives the same names."""
+    from edge_agent.perception.annotate import is_marked
+
     name, n = f"{stem}.jpg", 1
-    while name in taken or (folder is not None and file_id(folder / name) in inputs):
+    while name in taken or (folder is not None and _occupied(folder / name, inputs, is_marked)):
         n += 1
         name = f"{stem}-{n}.jpg"
     taken.add(name)
     return name
+
+
+def _occupied(path: Path, inputs: frozenset | set, is_marked) -> bool:
+    """Something is at ``path`` that a copy must not replace: an input, or anything not an earlier copy."""
+    if file_id(path) in inputs:
+        return True
+    return os.path.lexists(path) and not is_marked(path)
 
 
 def _file_ids(paths: list[str]) -> set[tuple[int, int]]:

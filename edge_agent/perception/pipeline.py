@@ -20,6 +20,7 @@ from edge_agent.perception.detector import Detection, PlateDetector
 from edge_agent.perception.double_row import is_double_row, read_double_row
 from edge_agent.perception.lists import PlateLists
 from edge_agent.perception.occlusion import covered
+from edge_agent.perception.pitch import placed
 from edge_agent.perception.province import ProvinceReader
 from edge_agent.perception.recognizer import ReadResult, Recognizer, char_centres, create_recognizer, split_read
 from edge_agent.perception.rectify import rectify
@@ -110,6 +111,8 @@ class Pipeline:
                     shape = plate_shape(read[0])
             if shape.complete and not double:
                 shape, read = self._civil_on_green(crop, shape, read)
+            elif not double:  # one character skipped: the ``?`` where the plate's pitch shows the gap
+                shape = placed(shape, char_centres(read))
             text, conf, char_confs = read
             if not shape.complete:
                 text, conf = shape.text, min(conf, PARTIAL_CONFIDENCE)
@@ -145,7 +148,7 @@ class Pipeline:
             want = "large_nev" if res.colour == "yellow_green" else "small_nev"
             if split is not None and parse_plate(split[0]).valid and parse_plate(split[0]).kind == want:
                 return plate_shape(split[0]), split
-            return nev_gap(shape.text, res.colour), read
+            return placed(nev_gap(shape.text, res.colour), char_centres(read), want), read
         return shape, read
 
     @staticmethod

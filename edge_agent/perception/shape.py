@@ -14,7 +14,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from edge_agent.plates import EMERGENCY, ENERGY_LETTERS, LETTERS, PROVINCES, nev_tail, normalise_plate, parse_plate
+from edge_agent.plates import (
+    DIGITS,
+    EMERGENCY,
+    ENERGY_LETTERS,
+    LETTERS,
+    PROVINCES,
+    SPECIAL,
+    nev_tail,
+    normalise_plate,
+    parse_plate,
+)
 
 MISSING = "?"  # marks a plate position the read does not cover
 PARTIAL_CONFIDENCE = 0.3  # a partial read's confidence never exceeds this
@@ -107,6 +117,22 @@ def nev_gap(text: str, colour: str) -> Shape:
         if any((nev_tail(f[1:]) or ("", ""))[0] == want for f in filled):
             return Shape(text[:i] + MISSING + text[i:], False, "right" if i == len(text) else None)
     return Shape(text + MISSING, False, "right")
+
+
+_ANY = "".join(dict.fromkeys(PROVINCES + LETTERS + DIGITS + SPECIAL))
+
+
+def fillable(marked: str, kind: str | None = None) -> bool:
+    """Could the one ``?`` of ``marked`` hold a character that makes it a GA 36 plate (of
+    ``kind``, a ``parse_plate`` kind or ``small_nev`` / ``large_nev``, when given)?"""
+    i = marked.find(MISSING)
+    if i < 0 or MISSING in marked[i + 1:]:
+        return False
+    for ch in _ANY:
+        info = parse_plate(marked[:i] + ch + marked[i + 1:])
+        if info.valid and (kind is None or info.kind == kind):
+            return True
+    return False
 
 
 def agrees(partial: Shape, full: str, max_changes: int = 1) -> bool:

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from edge_agent.cli import main
+from edge_agent.perception import annotate as annotate_mod
 from tests.perception.render import render_plate, render_scene
 
 CONTRACT_KEYS = {"text", "confidence", "colour", "nev", "nev_reason", "corners", "box"}
@@ -307,17 +308,49 @@ def test_the_table_shows_control_characters_of_file_names_escaped(tmp_path, caps
 
 
 def test_an_annotated_copy_that_cannot_be_written_is_said_and_fails_the_run(tmp_path, capsys, models_dir):
-    """OpenCV answers False, not an error, when it cannot write: a folder named like the copy (or ``--annotate
-    /proc/self``) lost the copy without a word, exit 0."""
+    """OpenCV answered False, not an error, when it could not write: ``--annotate /proc/self`` lost the copy
+    without a word, exit 0. A folder named like the copy is no longer written over: the copy takes the next name."""
     scene, _ = render_scene(render_plate("苏E12345", "blue"), seed=4, frame=(1280, 720), plate_width=200)
     photo = tmp_path / "car.png"
     cv2.imwrite(str(photo), scene)
+    assert main(["recognize", str(photo), "--json", "--annotate", "/proc/self", "--models", str(models_dir)]) == 1
+    out, err = capsys.readouterr()
+    assert "recognize: cannot write /proc/self/car.jpg: " in err
+    assert [p["text"] for p in _lines(out)[0]["plates"]] == ["苏E12345"]  # the read is still reported
     ann = tmp_path / "ann"
     (ann / "car.jpg").mkdir(parents=True)
-    assert main(["recognize", str(photo), "--json", "--annotate", str(ann), "--models", str(models_dir)]) == 1
-    out, err = capsys.readouterr()
-    assert f"recognize: cannot write {ann / 'car.jpg'}: not written (a folder of that name)" in err
-    assert [p["text"] for p in _lines(out)[0]["plates"]] == ["苏E12345"]  # the read is still reported
+    assert main(["recognize", str(photo), "--json", "--annotate", str(ann), "--models", str(models_dir)]) == 0
+    assert (ann / "car.jpg").is_dir() and cv2.imread(str(ann / "car-2.jpg")).shape == scene.shape
+
+
+def test_annotated_copies_replace_only_earlier_copies_not_files_already_in_the_folder(tmp_path, capsys, models_dir):
+    """Two photos named ``car.jpg`` get ``car.jpg`` and ``car-2.jpg`` — and a ``car-2.jpg`` someone had put in the
+    folder was replaced by the second copy (only the inputs themselves were kept). Now a copy takes the next name
+    that is free or holds an earlier run's copy (marked in its JPEG comment): a stranger's photo, a link, a folder
+    stay; running again writes the same names over its own copies."""
+    ann = tmp_path / "ann"
+    ann.mkdir()
+    photos = []
+    for i, text in enumerate(["苏E12345", "皖A88888"]):
+        scene, _ = render_scene(render_plate(text, "blue"), seed=4, frame=(1280, 720), plate_width=200)
+        (tmp_path / str(i)).mkdir()
+        photos.append(tmp_path / str(i) / "car.jpg")
+        cv2.imwrite(str(photos[-1]), scene)
+    stranger = ann / "car-2.jpg"
+    stranger.write_bytes(photos[1].read_bytes())
+    elsewhere = tmp_path / "keep.jpg"
+    elsewhere.write_bytes(b"not mine")
+    (ann / "car-3.jpg").symlink_to(elsewhere)
+    mine = stranger.read_bytes()
+    for _ in range(2):
+        assert main(["recognize", *map(str, photos), "--annotate", str(ann), "--models", str(models_dir)]) == 0
+        assert stranger.read_bytes() == mine and elsewhere.read_bytes() == b"not mine"
+        assert sorted(p.name for p in ann.iterdir()) == ["car-2.jpg", "car-3.jpg", "car-4.jpg", "car.jpg"]
+    capsys.readouterr()
+    for name, photo in (("car.jpg", photos[0]), ("car-4.jpg", photos[1])):
+        drawn = cv2.imread(str(ann / name))
+        assert drawn.shape == cv2.imread(str(photo)).shape and annotate_mod.is_marked(ann / name)
+    assert not annotate_mod.is_marked(stranger) and not annotate_mod.is_marked(ann / "car-3.jpg")
 
 
 def test_photos_may_follow_the_options(images, capsys, models_dir):
