@@ -7,7 +7,9 @@ character position is voted, weighted by that character's confidence.
 Only complete reads can make the identity: a partial read (``PlateRead.complete`` False,
 ``?`` on the positions it lacks, e.g. ``?A12345``) is kept aside and votes only on the
 positions it saw, and only for complete reads of its length — it can agree with them,
-never stand for the plate alone.
+never stand for the plate alone. What partial reads can tell is the vehicle's *class*
+(``partial_class``): the frames' NEV verdict judges the plate's colour, length and energy
+letter, which one covered or skipped serial character does not change.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from edge_agent.perception.types import PlateRead
+from edge_agent.perception.verdict import Verdict
 from edge_agent.plates import normalise_plate
 
 
@@ -46,10 +49,13 @@ class PlateVote:
         self._partial: list[tuple[str, tuple[float, ...], float, str]] = []
         self._polarity: list[tuple[str, float, bool, float]] = []  # complete reads: colour, conf, dark, strength
         self._red: list[tuple[str, float, float]] = []  # complete reads: colour, conf, red_end
+        # partial reads: the frame's verdict, its reason and type code (None: undecided, or a list's)
+        self._partial_nev: list[tuple[bool | None, str, str]] = []
         # the last result, until a read is added: the machine asks at every frame while a visit is undecided, and
         # the vote is O(reads) — an undecided car parked for hours, read every few seconds, holds thousands
         self._result: Consensus | None = None
         self._fresh = False
+        self._partial_result: dict[int, tuple[Consensus, Verdict] | None] = {}  # partial_class's, until a read
 
     def __len__(self) -> int:
         return len(self._reads)
@@ -66,7 +72,13 @@ class PlateVote:
         elif len(cc) != len(text):  # recogniser gave no per-character scores: spread the plate's
             cc = (read.confidence,) * len(text)
         (self._partial if partial else self._reads).append((text, cc, read.confidence, read.colour or "unknown"))
+        if partial:  # a list verdict on a partial read came from a text the plate does not show (a covered
+            # character read as another): it says nothing of the class
+            reason = str(getattr(read, "nev_reason", "") or "unread")
+            nev = None if reason.endswith("_list") else getattr(read, "nev", None)
+            self._partial_nev.append((nev, reason, str(getattr(read, "type_code", "99"))))
         self._fresh = False
+        self._partial_result.clear()
         dark, strength = read.extra.get("dark_chars"), read.extra.get("polarity")
         if not partial and isinstance(dark, bool) and isinstance(strength, (int, float)):
             self._polarity.append((read.colour or "unknown", read.confidence, dark, float(strength)))
@@ -115,6 +127,38 @@ class PlateVote:
         red_end = sum(conf * r for conf, r in red) / sum(conf for conf, _ in red) if red else None
         return Consensus("".join(chars), score / n, colour, share, len(group), len(self._reads) + len(self._partial),
                          dark, strength, red_end)
+
+    def partial_class(self, n: int) -> tuple[Consensus, Verdict] | None:
+        """What ``n`` or more partial reads say together, without any complete read's help: their
+        heaviest text (``?`` kept), colour and a class verdict — NEV when at least ``n`` frames judged
+        the plate NEV and none "not NEV", "not NEV" the other way round, else undecided (``conflict``),
+        with the agreeing frames' commonest reason and type code. None with fewer than ``n`` partial
+        reads. It never names the plate: no list was or can be matched (``verdict._list_entry``), so
+        it says what kind of vehicle stands there, not which one."""
+        if n not in self._partial_result:
+            self._partial_result[n] = self._partial_class(n)
+        return self._partial_result[n]
+
+    def _partial_class(self, n: int) -> tuple[Consensus, Verdict] | None:
+        if len(self._partial) < n:
+            return None
+        texts: dict[str, float] = defaultdict(float)
+        colours: dict[str, float] = defaultdict(float)
+        for text, _, conf, colour in self._partial:
+            texts[text] += conf
+            if colour != "unknown":
+                colours[colour] += conf
+        text = max(texts, key=lambda t: (texts[t], -t.count("?")))
+        colour = max(colours, key=colours.__getitem__) if colours else "unknown"
+        share = colours[colour] / sum(colours.values()) if colours else 0.0
+        yes = [(r, t) for v, r, t in self._partial_nev if v is True]
+        no = [(r, t) for v, r, t in self._partial_nev if v is False]
+        nev = True if len(yes) >= n and not no else False if len(no) >= n and not yes else None
+        agreeing = yes if nev else no if nev is False else []
+        reason, type_code = max(set(agreeing), key=lambda a: (agreeing.count(a), a)) if agreeing else ("conflict", "99")
+        confidence = sum(conf for _, _, conf, _ in self._partial) / len(self._partial)
+        return (Consensus(text, confidence, colour, share, len(agreeing), len(self._partial)),
+                Verdict(nev, reason, type_code))
 
     def _measured_polarity(self, colour: str) -> tuple[bool | None, float | None]:
         weight = {True: 0.0, False: 0.0}

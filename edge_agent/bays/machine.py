@@ -34,6 +34,7 @@ class Visit:
     arrived_at: float
     consensus: Consensus | None = None
     verdict: Verdict | None = None
+    partial: Consensus | None = None  # NEV by the class of partial reads alone (``_identify_partial``)
     violation: str | None = None  # reason while a violation is open
     violation_at: float | None = None
     finished_at: float | None = None  # charger reported finished
@@ -138,7 +139,7 @@ class BayMachine:
     # ---- outputs ------------------------------------------------------------------------
     def state(self) -> BayState:
         v = self.visit
-        c, vd = (v.consensus, v.verdict) if v else (None, None)
+        c, vd = (v.consensus or v.partial, v.verdict) if v else (None, None)
         return BayState(
             bay_id=self.bay_id,
             state=self._label if (self.camera_ok or v) else "unknown",
@@ -183,6 +184,10 @@ class BayMachine:
                 vd = self._verdict(c)
                 if vd.nev is not None:
                     out += self._identify(v, c, vd)
+        if v.consensus is None and v.partial is None and now - v.arrived_at >= t.unidentified_timeout_s:
+            found = self.vote.partial_class(self.identify_reads)
+            if found is not None and found[1].nev is True:
+                out += self._identify_partial(v, *found)
         if v.violation is None:
             if v.verdict is None and now - v.arrived_at >= t.unidentified_timeout_s:
                 out += self._start_violation(v, "unidentified", now)
@@ -218,11 +223,32 @@ class BayMachine:
         self._relabel()
         return out
 
+    def _identify_partial(self, v: Visit, c: Consensus, vd: Verdict) -> list[Event]:
+        """A plate no frame read whole (a character under mud, a sticker, a tow bar) that ``identify_reads``
+        frames judged NEV, and none "not NEV": the vehicle's class is known, its identity is not. Decided
+        only once the visit would otherwise be ``unidentified`` (complete reads always had the first word
+        and still can identify it later), it ends that violation or keeps it from starting: an NEV
+        owner is not fined for mud. The plate (``?`` where unread) matched no list, and says so
+        (``partial: true``); "not NEV" partial reads fine nobody by their class (an EV on a blue plate
+        is told by the allow list, which a partial plate cannot match): they stay ``unidentified``."""
+        v.partial, v.verdict = c, vd
+        out = [self._event(EventType.VEHICLE_IDENTIFIED, {
+            "plate": c.text, "colour": c.colour, "type_code": vd.type_code, "nev": True, "reason": vd.reason,
+            "confidence": round(c.confidence, 3), "reads": c.reads, "partial": True,
+        })]
+        if v.violation == "unidentified":
+            out += self._end_violation(v, "identified")
+        self._relabel()
+        return out
+
     def _start_violation(self, v: Visit, reason: str, now: float) -> list[Event]:
         v.violation, v.violation_at = reason, now
-        data = {"reason": reason, "parked_s": round(now - v.arrived_at, 1)}
+        data: dict[str, object] = {"reason": reason, "parked_s": round(now - v.arrived_at, 1)}
         if v.consensus:
             data.update(plate=v.consensus.text, colour=v.consensus.colour)
+        elif (found := self.vote.partial_class(self.identify_reads)) is not None:
+            # what the reviewer can read of the plate: never a list match, never an identity
+            data.update(plate=found[0].text, colour=found[0].colour, partial=True)
         ev = self._event(EventType.VIOLATION_STARTED, data)
         self._relabel()
         return [ev]
@@ -271,7 +297,7 @@ class BayMachine:
         elif v.overstay:
             self._set("overstay")
         else:
-            self._set(IDENTIFIED if v.consensus else OCCUPIED)
+            self._set(IDENTIFIED if v.consensus or v.partial else OCCUPIED)
 
     def _set(self, label: str) -> None:
         if label != self._label:

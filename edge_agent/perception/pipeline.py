@@ -126,7 +126,7 @@ class Pipeline:
                 text = prov.province + text[1:]
                 char_confs = (prov.confidence, *char_confs[1:])
             plate = self._plate(_clipped(det, frame_bgr.shape), crop, evidence, text, conf, char_confs, double,
-                                shape.complete, prov)
+                                shape.complete, prov, listed=not hidden)
             out.append(_covered(plate, hidden) if hidden else plate)
         return out
 
@@ -177,9 +177,11 @@ class Pipeline:
         return len(text) >= 7 and conf >= self.cfg.weak_det_min_text_conf
 
     def _plate(self, det: Detection, crop, evidence, text: str, conf: float, char_confs,
-               double: bool, complete: bool, prov) -> PlateRead:
+               double: bool, complete: bool, prov, listed: bool = True) -> PlateRead:
+        """``listed`` False: a text with a covered character read as another (``_covered``) — no plate the
+        camera saw, so no list is looked up (the verdict would be of another car: 湘A97071 for 湘A97971)."""
         colour = choose_colour(classify_colour(crop, text if complete else None), text, complete)
-        v = decide(text, colour, self.lists)
+        v = decide(text, colour, self.lists if listed else None)
         extra = {"dark_chars": colour.dark_chars, "polarity": round(float(colour.scores.get("polarity", 0.0)), 4),
                  "red_end": round(float(colour.scores.get("red_end", 0.0)), 4), "kind": v.kind, "energy": v.energy}
         if prov is not None:
@@ -209,7 +211,7 @@ def _covered(plate: PlateRead, hidden: tuple[int, ...]) -> PlateRead:
     ``?`` there, partial, confidence ≤ ``PARTIAL_CONFIDENCE`` — it matches no list and identifies no
     visit. Colour and verdict stay those of the whole read: they judge the plate's colour, length
     and energy letter, which one unseen serial character does not change (a covered energy letter
-    was already read by its slot)."""
+    was already read by its slot); the verdict was made without the lists (``_plate``: ``listed``)."""
     text = "".join(MISSING if i in hidden else ch for i, ch in enumerate(plate.text))
     confs = tuple(0.0 if i in hidden else c for i, c in enumerate(plate.char_confidences))
     return replace(plate, text=text, complete=False, confidence=min(plate.confidence, PARTIAL_CONFIDENCE),

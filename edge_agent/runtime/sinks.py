@@ -98,7 +98,8 @@ def describe(ev: Event) -> str:
     what = EVENT_WORDS.get(ev.type, ev.type)
     if ev.type == "vehicle_identified":
         nev = {True: "NEV", False: "not an NEV", None: "undecided"}[d.get("nev")]
-        what += f": {d.get('plate')} ({d.get('colour')} plate) → {nev} [{d.get('reason')}], " \
+        partial = ", partial: no identity" if d.get("partial") else ""
+        what += f": {d.get('plate')} ({d.get('colour')} plate{partial}) → {nev} [{d.get('reason')}], " \
                 f"{d.get('reads')} reads, confidence {d.get('confidence')}"
     elif ev.type == "violation_started":
         what += f": {d.get('reason')}" + (f" {d['plate']}" if d.get("plate") else "") + f" after {d.get('parked_s')} s"

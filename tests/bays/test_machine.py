@@ -216,3 +216,86 @@ def test_an_identified_visit_takes_no_more_reads(clock):
     feed(m, clock, 6, False)  # it leaves; the next visit votes afresh
     assert types(feed(m, clock, 3.2, True, [read("京A12345")])) == ["vehicle_arrived", "vehicle_identified"]
     assert m.state().plate == "京A12345"
+
+
+def covered(text: str, nev: bool | None, colour: str = "green", reason: str = "format+colour") -> PlateRead:
+    """A partial read as perception hands it over: ``?`` where the plate showed no character, its
+    frame's verdict judged on the plate's colour, length and energy letter."""
+    return PlateRead(text=text, confidence=0.3, colour=colour, nev=nev, nev_reason=reason, corners=((0, 0),) * 4,
+                     box=(0, 0, 1, 1), type_code="52" if nev else "99", complete=False)
+
+
+def partial_visit(clock, reads, **kw):  # noqa: ANN001, ANN201
+    """A visit whose frames give ``reads`` (one per frame, then none), watched to 40 s."""
+    m = machine(clock, **kw)
+    evs: list = []
+    for r in reads:
+        evs += m.step(True, [r])
+        clock.advance(0.2)
+    return m, evs + feed(m, clock, 40 - 0.2 * len(reads), True)
+
+
+def test_an_nev_never_read_whole_is_nev_by_its_partial_reads_at_the_unidentified_timeout(clock):
+    """Mud over one character: every read partial (no identity), every frame NEV. Before, at 30 s an
+    ``unidentified`` violation fined the NEV owner; now three agreeing frames make the visit NEV with its
+    partial plate, at that moment (complete reads had until then to identify it), and no violation."""
+    m, evs = partial_visit(clock, [covered("皖AD197?9", True)] * 3)
+    assert types(evs) == ["vehicle_arrived", "vehicle_identified"]
+    d = evs[1].data
+    assert d["partial"] is True and d["nev"] is True and d["plate"] == "皖AD197?9" and d["reads"] == 3
+    assert d["reason"] == "format+colour" and d["type_code"] == "52"
+    st = m.state()
+    assert (st.state, st.nev, st.plate) == ("identified", True, "皖AD197?9")
+
+
+def test_partial_reads_make_a_class_only_when_enough_of_them_agree(clock):
+    """Two frames are not ``identify_reads`` (3); one "not NEV" frame among the NEV ones is doubt; undecided
+    frames count for nothing: each visit stays ``unidentified``, with its partial plate where at least three
+    partial reads were made."""
+    for reads in ([covered("皖AD197?9", True)] * 2,
+                  [covered("皖AD197?9", True)] * 4 + [covered("皖AD197?9", False, "blue", "colour")],
+                  [covered("皖AD197?9", True)] * 2 + [covered("皖AD197?9", None, reason="conflict")] * 5):
+        m, evs = partial_visit(clock, reads)
+        assert types(evs) == ["vehicle_arrived", "violation_started"], reads
+        assert evs[1].data["reason"] == "unidentified" and m.state().nev is None
+        if len(reads) > 2:
+            assert evs[1].data["partial"] is True and evs[1].data["plate"] == "皖AD197?9"
+        else:
+            assert "partial" not in evs[1].data and "plate" not in evs[1].data
+
+
+def test_not_nev_partial_reads_stay_unidentified(clock):
+    """A fuel car's plate under mud: the frames agree it is not NEV, but only the allow list tells an EV on a
+    blue plate, and a partial plate matches no list — ``unidentified`` as before, never ``fuel_vehicle``."""
+    m, evs = partial_visit(clock, [covered("京A12?45", False, "blue", "colour")] * 6)
+    assert types(evs) == ["vehicle_arrived", "violation_started"]
+    assert evs[1].data == {"reason": "unidentified", "parked_s": 30.0, "plate": "京A12?45", "colour": "blue",
+                           "partial": True}
+
+
+def test_a_list_verdict_on_a_partial_read_says_nothing_of_the_class(clock):
+    """A covered character read as another can make a listed plate's text; that frame's list verdict is of a
+    plate nobody saw: it counts neither way."""
+    m, evs = partial_visit(clock, [covered("京A12?45", True, "blue", "allow_list")] * 5)
+    assert types(evs) == ["vehicle_arrived", "violation_started"] and evs[1].data["reason"] == "unidentified"
+
+
+def test_partial_agreement_after_the_timeout_ends_the_unidentified_violation(clock):
+    m = machine(clock)
+    evs = feed(m, clock, 34, True)
+    assert types(evs) == ["vehicle_arrived", "violation_started"]
+    evs = feed(m, clock, 1, True, [covered("皖AD197?9", True)])
+    assert types(evs) == ["vehicle_identified", "violation_ended"]
+    assert evs[0].data["partial"] is True and evs[1].data["reason"] == "identified"
+    assert m.state().state == "identified"
+
+
+def test_complete_reads_after_a_partial_class_still_identify_the_plate(clock):
+    """The mud falls off (or the car moves): the whole plate is read, and the visit gets its identity —
+    and with it the lists: a deny-listed plate is a ``deny_list`` violation after the grace."""
+    m, evs = partial_visit(clock, [covered("皖AD197?9", True)] * 3, lists=PlateLists(deny={"皖AD19789"}))
+    assert types(evs)[-1] == "vehicle_identified" and evs[-1].data["partial"] is True
+    evs = feed(m, clock, 1, True, [read("皖AD19789", "green")])
+    assert types(evs) == ["vehicle_identified", "violation_started"]
+    assert "partial" not in evs[0].data and evs[0].data["plate"] == "皖AD19789"
+    assert evs[1].data["reason"] == "deny_list" and m.state().plate == "皖AD19789"

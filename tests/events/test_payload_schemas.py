@@ -71,6 +71,13 @@ def test_every_published_payload_matches_its_schema(broker, tmp_path):
         link.publish_retained(link.topics.stats_daily, summary(tmp_path / "none.db", ["B1"], clock.now().date(),
                                                                clock.now().tzinfo, 0, "dev1", iso(clock.now())))
         wait_until(lambda: link.outbox_depth() == 0, what="the outbox to drain")
+        # a plate no read showed whole (bays.md): NEV by its class, and an unidentified violation's partial plate
+        bus.publish(Event.make(EventType.VEHICLE_IDENTIFIED, clock, bay_id="B2", visit_id="v2", evidence_id="e2",
+                               data={"plate": "粤BD1234?", "colour": "green", "type_code": "52", "nev": True,
+                                     "reason": "format+colour", "confidence": 0.3, "reads": 3, "partial": True}))
+        bus.publish(Event.make(EventType.VIOLATION_STARTED, clock, bay_id="B1", visit_id="v3", evidence_id="e3",
+                               data={"reason": "unidentified", "parked_s": 300.0, "plate": "京A1245?",
+                                     "colour": "blue", "partial": True}))
         bus.publish(Event.make(EventType.CLOCK_STEPPED, clock, data={"step_s": 1.7e9, "clock_synced": True}))
         backend.wait_for(f"{PREFIX}/events", lambda m: m.json()["type"] == EventType.CLOCK_STEPPED)
     finally:
@@ -94,6 +101,12 @@ def test_every_published_payload_matches_its_schema(broker, tmp_path):
     assert len(overflow) == 1 and overflow[0]["data"] == {"dropped_total": 6, "max_rows": 10, "policy": "drop_oldest"}
     assert events[0]["type"] == EventType.VIOLATION_STARTED  # protected: kept although oldest
     assert [e["data"]["i"] for e in events if e["type"] == EventType.VEHICLE_ARRIVED] == list(range(6, 13))
+    assert [e["data"].get("partial") for e in events if e["visit_id"] in ("v2", "v3")] == [True, True]
+    event_schema = schema_for(f"{PREFIX}/events")
+    assert event_schema is not None
+    assert events[-3]["type"] == EventType.VEHICLE_IDENTIFIED
+    wrong = {**events[-3], "data": {**events[-3]["data"], "partial": False}}  # partial is said only when true
+    assert first_error(event_schema, wrong) is not None
 
 
 def test_the_lwt_document_matches_the_status_schema(tmp_path):

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from edge_agent.perception.imageio import read_image
+from edge_agent.perception.lists import PlateLists
 from tests.perception.render import render_plate, render_scene
 
 _U = np.arange(256) / 255.0
@@ -92,3 +93,17 @@ def test_mud_over_a_character_read_as_another_is_not_read(pipeline, text, style,
     assert (r.text, r.complete, r.nev) == (marked, False, nev)
     assert r.confidence <= 0.3 and r.char_confidences[pos] == 0.0 and r.extra["covered"] == [pos]
     assert r.to_json()["complete"] is False
+
+
+def test_a_covered_character_read_as_another_matches_no_list(models_dir):
+    """湘A97971 under mud reads 湘A97071 (complete, 0.99), and that made-up text is allow-listed — another car's
+    plate. The covered read kept the verdict of the whole read, list lookup included: NEV by ``allow_list``
+    for a yellow truck whose plate nobody saw whole (and a deny-listed text a "not NEV" for an NEV). The
+    verdict of a covered read is made without the lists: the yellow plate's own, "not NEV" by colour."""
+    from edge_agent.config.perception import PerceptionConfig
+    from edge_agent.perception.pipeline import Pipeline
+
+    listed = Pipeline.from_config(PerceptionConfig(threads=1), models_dir, PlateLists(allow=["湘A97071"]))
+    [r] = listed.process(_muddy("湘A97971", "yellow", 4))
+    assert (r.text, r.complete) == ("湘A97?71", False)
+    assert (r.nev, r.nev_reason) == (False, "colour")
