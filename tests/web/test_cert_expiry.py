@@ -115,3 +115,18 @@ def test_no_warning_for_a_certificate_far_from_its_end(tmp_path, caplog):
     with caplog.at_level(logging.INFO, "edge_agent.web"):
         ServedCertificate(str(cert), str(key), now=lambda: start + timedelta(days=1))
     assert warnings_of(caplog) == []
+
+
+def test_doctor_with_only_a_warning_exits_0_and_shows_it(write_config, tmp_path, capsys):
+    """A WARN needs a hand soon but works today: ``install.sh`` and scripts that stop on exit 1 go on. (The
+    certificate and the row read the same wall clock here: 10 days left is a WARN however long the run takes.)"""
+    from edge_agent.cli import main
+
+    cert, key = make_cert(tmp_path / "tls", days=10)
+    config = write_config(web={"enabled": True, "tls": {"cert_file": str(cert), "key_file": str(key)}})
+    skip = [a for name in ("camera", "models", "onnx providers", "broker", "gpio", "service sandbox", "clock")
+            for a in ("--skip", name)]
+    assert main(["doctor", "--config", str(config), *skip]) == 0
+    out = capsys.readouterr().out
+    assert "web certificate" in out and " WARN " in out and "in 9 day(s)" in out
+    assert out.splitlines()[-1] == "no check failed; 1 warned: web certificate"
