@@ -8,7 +8,7 @@ connections; open ones keep theirs. A pair those checks refuse (a key of another
 every user may read) is one error line, once per state of the files, and the served pair stays.
 
 A certificate served that expires within ``cert_dates.WARN_DAYS``, has expired, or is not valid yet is one warning
-at the start and at each renewed pair served: an operator learned it only when browsers refused the page.
+at the start, at each renewed pair served, and as a served one crosses into those states: an operator learned it only when browsers refused the page.
 """
 
 from __future__ import annotations
@@ -61,7 +61,9 @@ class ServedCertificate:
         self._context = server_context(cert_file, key_file)  # checked by the config load already
         self._refused: Signature | None = None
         self._checked = clock()
-        self._warn_expiry()
+        self._dates: tuple[datetime, datetime] | None = None
+        self._said: str | None = None  # the expiry state last warned of: "warn", "fail" or None
+        self._served_new()
 
     def context(self) -> ssl.SSLContext:
         """The context a new connection's handshake uses: the files' newest good pair."""
@@ -76,6 +78,7 @@ class ServedCertificate:
             self._checked = self._clock()
             now = _signature(self.cert_file, self.key_file)
             if now in (self._seen, self._refused):
+                self._warn_expiry()  # the served certificate's end came near (or passed) while it ran
                 return False
             try:
                 WebTlsConfig.model_validate({"cert_file": self.cert_file, "key_file": self.key_file})
@@ -88,22 +91,35 @@ class ServedCertificate:
             else:
                 self._context, self._seen, self._refused = context, now, None
                 logger.info("web.tls: serving the certificate now in %s to new connections", self.cert_file)
-                self._warn_expiry()
+                self._served_new()
                 return True
             self._refused = now
+            self._warn_expiry()
             logger.error("web.tls: the changed certificate or key is not served, the page keeps the one it has: %s",
                          "; ".join(problems))
             return False
 
-    def _warn_expiry(self) -> None:
-        """One warning when the certificate just served is refused by browsers now or soon."""
+    def _served_new(self) -> None:
+        """A pair just served (the start, a renewal): its dates, and a warning if browsers refuse it now or soon."""
         try:
-            problem = expiry_problem(*validity(self.cert_file), self._now())
+            self._dates = validity(self.cert_file)
         except (OSError, ValueError) as exc:  # served fine by OpenSSL: only its dates are unreadable here
+            self._dates = None
             logger.warning("web.tls: the served certificate's dates could not be read: %s", exc)
+        self._said = None
+        self._warn_expiry()
+
+    def _warn_expiry(self) -> None:
+        """One warning per state of the served certificate (under ``WARN_DAYS`` left, then expired): said at the
+        start and at a renewal, and when an agent running for weeks on one certificate crosses into a state (the
+        check comes with the minute's look at the files)."""
+        if self._dates is None:
             return
-        if problem is not None:
+        problem = expiry_problem(*self._dates, self._now())
+        kind = problem[0] if problem else None
+        if problem is not None and kind != self._said:
             logger.warning("web.tls: the certificate in %s %s", self.cert_file, problem[1])
+        self._said = kind
 
 
 def fixed(context: ssl.SSLContext) -> Callable[[], ssl.SSLContext]:

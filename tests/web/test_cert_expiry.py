@@ -130,3 +130,22 @@ def test_doctor_with_only_a_warning_exits_0_and_shows_it(write_config, tmp_path,
     out = capsys.readouterr().out
     assert "web certificate" in out and " WARN " in out and "in 9 day(s)" in out
     assert out.splitlines()[-1] == "no check failed; 1 warned: web certificate"
+
+
+def test_a_long_running_page_warns_once_as_its_certificate_nears_its_end_and_once_more_when_it_expires(tmp_path, caplog):
+    """No restart and no renewal for weeks (certbot failing quietly): the minute's look at the files says it."""
+    cert, key = make_cert(tmp_path / "tls", days=30)
+    start, end = openssl_dates(cert)
+    now = [start + timedelta(days=1)]
+    with caplog.at_level(logging.INFO, "edge_agent.web"):
+        pair = ServedCertificate(str(cert), str(key), now=lambda: now[0])
+        assert not pair.reload() and warnings_of(caplog) == []
+        now[0] = end - timedelta(days=WARN_DAYS - 1)
+        assert not pair.reload() and not pair.reload()
+        got = warnings_of(caplog)
+        assert len(got) == 1 and "in 13 day(s) 0 h" in got[0], got
+        now[0] = end + timedelta(minutes=1)
+        pair.reload()
+        pair.reload()
+        got = warnings_of(caplog)
+        assert len(got) == 2 and "expired on" in got[1], got
