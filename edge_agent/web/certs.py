@@ -8,7 +8,8 @@ connections; open ones keep theirs. A pair those checks refuse (a key of another
 every user may read) is one error line, once per state of the files, and the served pair stays.
 
 A certificate served that expires within ``cert_dates.WARN_DAYS``, has expired, or is not valid yet is one warning
-at the start, at each renewed pair served, and as a served one crosses into those states: an operator learned it only when browsers refused the page.
+at the start, at each renewed pair served, and as a served one crosses into those states: an operator learned it
+only when browsers refused the page.
 """
 
 from __future__ import annotations
