@@ -1,4 +1,4 @@
-"""``edge-agent doctor --config FILE``: the pass/fail/skip table (exit 1 on any failure, 2 on a bad config)."""
+"""``edge-agent doctor --config FILE``: the pass/warn/fail/skip table (exit 1 on any failure, 0 with warnings only, 2 on a bad config)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``edge-agent doctor``: can this device do its job? One row per check: pass, fail or skip (with why).
+"""``edge-agent doctor``: can this device do its job? One row per check: pass, warn, fail or skip (with why).
 
 Why a separate tool and not only health events: on a pole at install time there is no backend
 yet to read them. Each check opens the real thing the agent will use — the camera, the model
@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import warnings
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
@@ -258,6 +259,26 @@ def check_web(cfg: AgentConfig) -> Check:
     return Check("web", "pass", f"session key {path}" + ("" if found else " (none yet: written at the first start)"))
 
 
+def check_web_certificate(cfg: AgentConfig, now: Callable[[], datetime] | None = None) -> Check:
+    """The page's own HTTPS certificate (``web.tls``): OK with its end date, WARN under ``WARN_DAYS`` left, FAIL when
+    expired or not valid yet. Why: an operator learned it had expired only when browsers refused the page. (A pair
+    the page cannot use at all is refused by the config load, before any row.) ``now``: injected in tests."""
+    if not cfg.web.enabled or cfg.web.tls is None:
+        return Check("web certificate", "skip", "web.enabled is false" if not cfg.web.enabled
+                     else "no web.tls: the page speaks plain HTTP (or behind a proxy, whose certificate is its own)")
+    from edge_agent.web.cert_dates import expiry_problem, validity
+
+    cert_file = str(cfg.web.tls.cert_file)
+    try:
+        not_before, not_after = validity(cert_file)
+    except (OSError, ValueError) as exc:
+        return Check("web certificate", "fail", f"web.tls.cert_file: {exc}")
+    problem = expiry_problem(not_before, not_after, (now or (lambda: datetime.now(timezone.utc)))())
+    if problem is not None:
+        return Check("web certificate", problem[0], f"{cert_file}: {problem[1]}")
+    return Check("web certificate", "pass", f"{cert_file}: valid until {not_after:%Y-%m-%d %H:%M} UTC")
+
+
 def check_clock(runner: Runner = subprocess.run, kernel: Callable[[], bool | None] | None = None) -> Check:
     """``timedatectl``'s NTPSynchronized; where it cannot answer (no systemd: the Jetson container, a minimal
     image) the kernel's own flag, which the agent's heartbeat reads as ``clock_synced`` (``kernel``: injected in
@@ -294,7 +315,7 @@ CHECKS: dict[str, Callable[[AgentConfig, Runner], list[Check]]] = {
     "models": lambda cfg, run: [check_models(cfg)],
     "onnx providers": lambda cfg, run: [check_providers(cfg)],
     "broker": lambda cfg, run: check_brokers(cfg),
-    "web": lambda cfg, run: [check_web(cfg)],
+    "web": lambda cfg, run: [check_web(cfg), check_web_certificate(cfg)],
     "gpio": lambda cfg, run: [check_gpio(cfg)],
     "disk": lambda cfg, run: [check_disk(cfg)],
     "service sandbox": lambda cfg, run: [check_sandbox(cfg)],
@@ -318,5 +339,8 @@ def render_table(checks: list[Check]) -> str:
     lines = [f"{'CHECK':<{w}}  STATUS  DETAIL"]
     lines += [f"{c.name:<{w}}  {c.status.upper():<6}  {c.detail}" for c in checks]
     failed = [c.name for c in checks if c.status == "fail"]
-    lines.append(f"{len(failed)} failed: {', '.join(failed)}" if failed else "all checks passed or skipped")
+    warned = [c.name for c in checks if c.status == "warn"]
+    tail = f"; {len(warned)} warned: {', '.join(warned)}" if warned else ""
+    lines.append(f"{len(failed)} failed: {', '.join(failed)}{tail}" if failed else
+                 f"no check failed{tail}" if warned else "all checks passed or skipped")
     return "\n".join(lines)

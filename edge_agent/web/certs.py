@@ -6,6 +6,10 @@ the files are looked at (``stat``) at most every ``CHECK_EVERY_S`` as connection
 reload (SIGHUP): a changed pair passes the checks of a config load (``WebTlsConfig``) and is served to the next
 connections; open ones keep theirs. A pair those checks refuse (a key of another certificate, half copied; a key
 every user may read) is one error line, once per state of the files, and the served pair stays.
+
+A certificate served that expires within ``cert_dates.WARN_DAYS``, has expired, or is not valid yet is one warning
+at the start, at each renewed pair served, and as a served one crosses into those states: an operator learned it
+only when browsers refused the page.
 """
 
 from __future__ import annotations
@@ -16,10 +20,12 @@ import ssl
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime, timezone
 
 from pydantic import ValidationError
 
 from edge_agent.config.web import WebTlsConfig, server_context
+from edge_agent.web.cert_dates import expiry_problem, validity
 
 logger = logging.getLogger(__name__)
 
@@ -47,14 +53,18 @@ class ServedCertificate:
     asks, the reload's thread reloads."""
 
     def __init__(self, cert_file: str, key_file: str, clock: Callable[[], float] = time.monotonic,
-                 check_every_s: float = CHECK_EVERY_S) -> None:
+                 check_every_s: float = CHECK_EVERY_S, now: Callable[[], datetime] | None = None) -> None:
         self.cert_file, self.key_file = cert_file, key_file
         self._clock, self._every = clock, check_every_s
+        self._now = now or (lambda: datetime.now(timezone.utc))  # the wall clock: the certificate's dates
         self._lock = threading.Lock()
         self._seen = _signature(cert_file, key_file)  # before the read: a change during it is read again
         self._context = server_context(cert_file, key_file)  # checked by the config load already
         self._refused: Signature | None = None
         self._checked = clock()
+        self._dates: tuple[datetime, datetime] | None = None
+        self._said: str | None = None  # the expiry state last warned of: "warn", "fail" or None
+        self._served_new()
 
     def context(self) -> ssl.SSLContext:
         """The context a new connection's handshake uses: the files' newest good pair."""
@@ -69,6 +79,7 @@ class ServedCertificate:
             self._checked = self._clock()
             now = _signature(self.cert_file, self.key_file)
             if now in (self._seen, self._refused):
+                self._warn_expiry()  # the served certificate's end came near (or passed) while it ran
                 return False
             try:
                 WebTlsConfig.model_validate({"cert_file": self.cert_file, "key_file": self.key_file})
@@ -81,11 +92,35 @@ class ServedCertificate:
             else:
                 self._context, self._seen, self._refused = context, now, None
                 logger.info("web.tls: serving the certificate now in %s to new connections", self.cert_file)
+                self._served_new()
                 return True
             self._refused = now
+            self._warn_expiry()
             logger.error("web.tls: the changed certificate or key is not served, the page keeps the one it has: %s",
                          "; ".join(problems))
             return False
+
+    def _served_new(self) -> None:
+        """A pair just served (the start, a renewal): its dates, and a warning if browsers refuse it now or soon."""
+        try:
+            self._dates = validity(self.cert_file)
+        except (OSError, ValueError) as exc:  # served fine by OpenSSL: only its dates are unreadable here
+            self._dates = None
+            logger.warning("web.tls: the served certificate's dates could not be read: %s", exc)
+        self._said = None
+        self._warn_expiry()
+
+    def _warn_expiry(self) -> None:
+        """One warning per state of the served certificate (under ``WARN_DAYS`` left, then expired): said at the
+        start and at a renewal, and when an agent running for weeks on one certificate crosses into a state (the
+        check comes with the minute's look at the files)."""
+        if self._dates is None:
+            return
+        problem = expiry_problem(*self._dates, self._now())
+        kind = problem[0] if problem else None
+        if problem is not None and kind != self._said:
+            logger.warning("web.tls: the certificate in %s %s", self.cert_file, problem[1])
+        self._said = kind
 
 
 def fixed(context: ssl.SSLContext) -> Callable[[], ssl.SSLContext]:

@@ -177,7 +177,8 @@ def build_web(cfg: AgentConfig, *parts: Any, **kw: Any) -> WebServer:
 
     web = cfg.web
     clock: Clock = parts[5] if len(parts) > 5 else kw["clock"]
-    tls = ServedCertificate(str(web.tls.cert_file), str(web.tls.key_file), clock=clock.monotonic) \
+    tls = ServedCertificate(str(web.tls.cert_file), str(web.tls.key_file), clock=clock.monotonic,
+                             now=clock.now) \
         if web.tls is not None else None
     return WebServer(create_app(cfg, *parts, **kw), web.host, web.port,
                      trusted_proxies=web.trusted_proxies, behind_tls=web.cookies_secure, tls=tls)

@@ -26,14 +26,14 @@ from tests.web.test_connections import closed_by_server, connect
 from tests.web.test_login_flood import set_web
 
 
-def make_cert(folder: Path, name: str = "page") -> tuple[Path, Path]:
+def make_cert(folder: Path, name: str = "page", days: int = 2) -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1 and localhost (it is its own CA: pinned by the client)."""
     if not shutil.which("openssl"):
         pytest.skip("openssl is needed to make a certificate")
     folder.mkdir(parents=True, exist_ok=True)
     cert, key = folder / f"{name}.crt", folder / f"{name}.key"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                    "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=edge-agent review",
+                    "-keyout", str(key), "-out", str(cert), "-days", str(days), "-subj", "/CN=edge-agent review",
                     "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"], check=True, capture_output=True)
     key.chmod(0o600)
     return cert, key
