@@ -266,7 +266,7 @@ def check_web_certificate(cfg: AgentConfig, now: Callable[[], datetime] | None =
     if not cfg.web.enabled or cfg.web.tls is None:
         return Check("web certificate", "skip", "web.enabled is false" if not cfg.web.enabled
                      else "no web.tls: the page speaks plain HTTP (or behind a proxy, whose certificate is its own)")
-    from edge_agent.web.cert_dates import expiry_problem, validity
+    from edge_agent.cert_dates import expiry_problem, validity
 
     cert_file = str(cfg.web.tls.cert_file)
     try:

@@ -24,8 +24,8 @@ from datetime import datetime, timezone
 
 from pydantic import ValidationError
 
+from edge_agent.cert_dates import expiry_problem, validity
 from edge_agent.config.web import WebTlsConfig, server_context
-from edge_agent.web.cert_dates import expiry_problem, validity
 
 logger = logging.getLogger(__name__)
 

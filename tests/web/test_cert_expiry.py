@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from edge_agent.cert_dates import WARN_DAYS, validity
 from edge_agent.config import load_config
 from edge_agent.ops.checks import Check
 from edge_agent.ops.doctor import check_web_certificate, render_table
-from edge_agent.web.cert_dates import WARN_DAYS, validity
 from edge_agent.web.certs import ServedCertificate
 from tests.ops.conftest import write_config  # noqa: F401 - a fixture
 from tests.web.test_tls import make_cert
