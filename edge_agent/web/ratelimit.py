@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from edge_agent.clock import Clock
-from edge_agent.web.auth import SWEEP_AT, address_key
+from edge_agent.web.auth import SWEEP_AT, RefusalLog, address_key
 
 log = logging.getLogger(__name__)
 
@@ -90,9 +90,7 @@ class RateLimit:
     def __init__(self, app: ASGIApp, clock: Clock, rates: dict[str, Rate] | None = None) -> None:
         self.app = app
         self.buckets = TokenBuckets(clock, rates)
-        self._clock = clock
-        self._said: dict[tuple[str, str], tuple[float, int]] = {}  # (kind, client) → (last said, refused since)
-        self._lock = threading.Lock()
+        self._said = RefusalLog(clock, SAY_EVERY_S)  # a log line per client and kind at most this often
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = kind_of(scope["method"], scope["path"]) if scope["type"] == "http" else None
@@ -104,7 +102,10 @@ class RateLimit:
         if wait <= 0:
             await self.app(scope, receive, send)
             return
-        self._say(kind, client)
+        if (count := self._said.note(client, kind)) is not None:
+            more = f" ({count} more refused since the last line)" if count else ""
+            log.warning("review page: %r sends %s requests faster than allowed: 429%s", address_key(client), kind,
+                        more)
         retry = max(1, int(wait + 0.999))
         body = (f"too many requests ({kind}) from this address: retry in {retry} s\n"
                 f"请求过于频繁，请 {retry} 秒后再试\n").encode()
@@ -112,17 +113,3 @@ class RateLimit:
             (b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode()),
             (b"retry-after", str(retry).encode())]})
         await send({"type": "http.response.body", "body": body})
-
-    def _say(self, kind: str, client: str) -> None:
-        """A warning per client and kind every ``SAY_EVERY_S``, with how many were refused in between."""
-        key, now = (kind, address_key(client)), self._clock.monotonic()
-        with self._lock:
-            last, count = self._said.get(key, (None, 0))
-            if last is not None and now - last < SAY_EVERY_S:
-                self._said[key] = (last, count + 1)
-                return
-            if len(self._said) > SWEEP_AT:
-                self._said = {k: v for k, v in self._said.items() if now - v[0] < SAY_EVERY_S}
-            self._said[key] = (now, 0)
-        more = f" ({count} more refused since the last line)" if count else ""
-        log.warning("review page: %r sends %s requests faster than allowed: 429%s", key[1], kind, more)
