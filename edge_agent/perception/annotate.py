@@ -20,7 +20,6 @@ from edge_agent.perception.types import PlateRead
 #: The comment (JPEG COM segment) every annotated copy carries: how a later run knows a file in the folder is
 #: an earlier run's copy, which it may replace, and not a photo someone put there (``x-2.jpg``), which it may not.
 MARK = b"edge-agent recognize --annotate"
-_HEAD = 4096  # how far into a file the mark is looked for (it follows the JFIF header)
 
 # BGR outline colour per verdict: NEV green, not NEV red, undecided amber
 VERDICT_BGR = {True: (60, 200, 60), False: (40, 40, 230), None: (0, 190, 255)}
@@ -81,23 +80,14 @@ def marked_jpeg(img: np.ndarray) -> bytes | None:
 
 def is_marked(path: Path) -> bool:
     """Whether ``path`` is a plain file (not a link, a folder, a FIFO) an earlier ``--annotate`` wrote: a JPEG
-    whose header segments, before the image data, hold ``MARK`` as a comment."""
+    carrying ``MARK`` as its comment (Pillow reads the header segments only)."""
     try:
         if not stat.S_ISREG(os.lstat(path).st_mode):
             return False
-        with open(path, "rb") as f:
-            head = f.read(_HEAD)
-    except (OSError, ValueError):
+        with Image.open(path) as im:
+            return im.format == "JPEG" and im.info.get("comment") == MARK
+    except (OSError, ValueError, Image.DecompressionBombError):
         return False
-    at = 2
-    if head[:2] != b"\xff\xd8":
-        return False
-    while at + 4 <= len(head) and head[at] == 0xFF and head[at + 1] not in (0xDA, 0xD9):  # up to start of scan
-        size = int.from_bytes(head[at + 2:at + 4], "big")
-        if head[at + 1] == 0xFE and head[at + 4:at + 2 + size] == MARK:
-            return True
-        at += 2 + size
-    return False
 
 
 def contact_sheet(tiles: list[tuple[np.ndarray, str]], cols: int = 4, tile_w: int = 320) -> np.ndarray:
