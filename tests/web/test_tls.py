@@ -8,10 +8,12 @@ from __future__ import annotations
 import logging
 import os
 import re
+import secrets
 import shutil
 import socket
 import ssl
 import subprocess
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import httpx
@@ -25,16 +27,55 @@ from tests.web.conftest import PASSWORD
 from tests.web.test_connections import closed_by_server, connect
 from tests.web.test_login_flood import set_web
 
+# Before every fixture's clock (tests/conftest.py's 2026-01-01 00:00 UTC, the web site's 2026-03-02): a certificate
+# made now by ``req -x509`` began at the wall clock, and every HTTPS test logged it "not valid before" on the
+# site's clock. Its end stays ``days`` from the real now, which the clients verify it against.
+NOT_BEFORE = datetime(2025, 12, 31, tzinfo=timezone.utc)
 
-def make_cert(folder: Path, name: str = "page", days: int = 2) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1 and localhost (it is its own CA: pinned by the client)."""
+CA_CONF = """[ca]
+default_ca = here
+[here]
+database = index.txt
+new_certs_dir = .
+serial = serial
+default_md = sha256
+policy = any_name
+copy_extensions = copy
+unique_subject = no
+x509_extensions = as_req_x509
+[any_name]
+commonName = supplied
+[as_req_x509]
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+basicConstraints = critical, CA:true
+"""
+
+
+def make_cert(folder: Path, name: str = "page", days: int = 2,
+              not_before: datetime | None = NOT_BEFORE) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and localhost (it is its own CA: pinned by the client), valid from
+    ``not_before`` (None: now) to ``days`` from now. ``openssl ca -selfsign``: OpenSSL 3.0's ``req -x509`` cannot
+    date a certificate's start."""
     if not shutil.which("openssl"):
         pytest.skip("openssl is needed to make a certificate")
     folder.mkdir(parents=True, exist_ok=True)
     cert, key = folder / f"{name}.crt", folder / f"{name}.key"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                    "-keyout", str(key), "-out", str(cert), "-days", str(days), "-subj", "/CN=edge-agent review",
+    work = folder / f".{name}-ca"
+    work.mkdir()
+    (work / "ca.cnf").write_text(CA_CONF)
+    (work / "index.txt").write_text("")
+    (work / "serial").write_text(f"{secrets.randbits(63):016X}\n")
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    start = now if not_before is None else not_before
+    subprocess.run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", str(key), "-out", str(work / "req.csr"), "-subj", "/CN=edge-agent review",
                     "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"], check=True, capture_output=True)
+    subprocess.run(["openssl", "ca", "-batch", "-selfsign", "-notext", "-config", "ca.cnf", "-keyfile", str(key),
+                    "-in", "req.csr", "-out", str(cert), "-startdate", f"{start:%Y%m%d%H%M%SZ}",
+                    "-enddate", f"{now + timedelta(days=days):%Y%m%d%H%M%SZ}"],
+                   check=True, capture_output=True, cwd=work)
+    shutil.rmtree(work)
     key.chmod(0o600)
     return cert, key
 
@@ -78,7 +119,9 @@ def test_the_page_speaks_https_with_secure_cookies_and_no_clear_text_warning(sit
             plain.sendall(b"GET /login HTTP/1.1\r\nHost: edge\r\n\r\n")
             assert not plain.recv(4096).startswith(b"HTTP/")
     said = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
-    assert not [s for s in said if "clear text" in s], said
+    # none at all: no clear-text warning, nor a certificate "not valid before" the site's clock (the test
+    # certificates cover the fixtures' clocks), nor the first plain-HTTP request's, which is the certs module's
+    assert [s for s in said if "plain HTTP" not in s] == [], said
 
 
 def test_secure_cookies_may_still_be_turned_off_with_tls(site, cert):
