@@ -288,3 +288,64 @@ def test_plain_http_to_the_https_port_says_so_in_the_log_once(site, cert, caplog
     plain_lines = [r for r in caplog.records if "sent plain HTTP" in r.getMessage()]
     assert [r.levelno for r in plain_lines] == [logging.WARNING, logging.DEBUG, logging.DEBUG]
     assert plain_lines[0].getMessage().startswith("127.0.0.1 sent plain HTTP to the page's HTTPS port")
+
+
+def test_every_response_over_https_carries_hsts_and_the_security_headers(site, cert):
+    """``Strict-Transport-Security`` with ``web.tls`` (a day, this host only), and CSP, nosniff, Referrer-Policy and
+    frame-ancestors on every answer the page gives: pages, refusals (401, 403, 404, 405, 413, 429), static files."""
+    from edge_agent.web.app import HSTS
+    from edge_agent.web.auth import UsersFile
+    from tests.web.test_roles import PW
+
+    UsersFile(site.root / "users.txt").set("manager", PW, "reviewer")
+    got: dict[str, httpx.Response] = {}
+    with https_site(site, cert, max_body_kib=16) as srv, \
+            httpx.Client(base_url=srv.url, verify=pinned(cert[0]), follow_redirects=False) as anon, \
+            httpx.Client(base_url=srv.url, verify=pinned(cert[0]), follow_redirects=False) as c:
+        got["login"] = anon.get("/login")
+        got["303 to the login"] = anon.get("/violations", headers={"Accept": "text/html"})
+        got["401"] = anon.get("/violations")
+        got["static"] = anon.get("/static/style.css")
+        got["static 304"] = anon.get("/static/style.css", headers={"If-None-Match": got["static"].headers["etag"]})
+        got["vendor"] = anon.get("/static/vendor/echarts/LICENSE.txt")
+        got["static 404"] = anon.get("/static/nothing.css")
+        got["413"] = anon.post("/login", content=b"x" * 20_000, headers={"Content-Type": "text/plain"})
+        tok = re.search(r'name="csrf" value="([^"]+)"', c.get("/login").text).group(1)
+        assert c.post("/login", data={"username": "manager", "password": PW, "csrf": tok}).status_code == 303
+        got["page"] = c.get("/violations")
+        got["404"] = c.get("/violations/999999")
+        got["404 html"] = c.get("/nothing", headers={"Accept": "text/html"})
+        got["405"] = c.delete("/violations")
+        got["403 role"] = c.get("/installer")
+        got["403 csrf"] = c.post("/bays/A/snapshot", data={"csrf": "wrong"})
+        for _ in range(40):
+            r = c.post("/bays/A/snapshot", data={"csrf": "wrong"})
+            if r.status_code == 429:
+                got["429"] = r
+                break
+        eid = site.log.get(1).evidence_id
+        got["image"] = c.get(f"/evidence/{eid}/frame.jpg")
+    assert {k: r.status_code for k, r in got.items()} == {
+        "login": 200, "303 to the login": 303, "401": 401, "static": 200, "static 304": 304, "vendor": 200,
+        "static 404": 404, "413": 413, "page": 200, "404": 404, "404 html": 404, "405": 405, "403 role": 403,
+        "403 csrf": 403, "429": 429, "image": 200}
+    for what, r in got.items():
+        h = r.headers
+        assert h.get("strict-transport-security") == HSTS == "max-age=86400", what
+        assert "frame-ancestors 'none'" in h.get("content-security-policy", ""), what
+        assert "default-src 'self'" in h["content-security-policy"], what
+        assert h.get("x-content-type-options") == "nosniff", what
+        assert h.get("referrer-policy") == "same-origin", what
+        assert h.get("x-frame-options") == "DENY", what
+        assert "server" not in h, what
+
+
+def test_no_hsts_without_the_pages_own_tls(site):
+    """A page on plain HTTP (behind a proxy that speaks HTTPS, or none) sends no HSTS: a browser ignores it over
+    http://, and the proxy is where it belongs."""
+    from starlette.testclient import TestClient
+
+    set_web(site, secure_cookies=True)
+    r = TestClient(site.app()).get("/login")
+    assert r.status_code == 200 and "strict-transport-security" not in r.headers
+    assert r.headers["content-security-policy"] and r.headers["x-content-type-options"] == "nosniff"
