@@ -64,6 +64,7 @@ class ServedCertificate:
         self._checked = clock()
         self._dates: tuple[datetime, datetime] | None = None
         self._said: str | None = None  # the expiry state last warned of: "warn", "fail" or None
+        self.served_file = cert_file  # the file the served certificate was read from (cert_file may name another)
         self._served_new()
 
     def context(self) -> ssl.SSLContext:
@@ -100,8 +101,18 @@ class ServedCertificate:
                          "; ".join(problems))
             return False
 
+    def switch(self, cert_file: str, key_file: str) -> bool:
+        """Serve the pair at other paths (a reload that changed ``web.tls.cert_file`` / ``key_file``), under a
+        renewal's checks; True when it is served. A refused pair is one error and the served one stays; the new
+        paths are the ones watched from now, so their pair is served once it passes."""
+        with self._lock:
+            self.cert_file, self.key_file = cert_file, key_file
+            self._seen = self._refused = None  # whatever the files hold: read them
+        return self.reload()
+
     def _served_new(self) -> None:
         """A pair just served (the start, a renewal): its dates, and a warning if browsers refuse it now or soon."""
+        self.served_file = self.cert_file
         try:
             self._dates = validity(self.cert_file)
         except (OSError, ValueError) as exc:  # served fine by OpenSSL: only its dates are unreadable here
@@ -119,7 +130,7 @@ class ServedCertificate:
         problem = expiry_problem(*self._dates, self._now())
         kind = problem[0] if problem else None
         if problem is not None and kind != self._said:
-            logger.warning("web.tls: the certificate in %s %s", self.cert_file, problem[1])
+            logger.warning("web.tls: the certificate in %s %s", self.served_file, problem[1])
         self._said = kind
 
 
