@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 
 from pydantic import ValidationError
 
-from edge_agent.cert_dates import expiry_problem, validity
+from edge_agent.cert_dates import expiry_problem, state_of, validity
 from edge_agent.config.web import WebTlsConfig, server_context
 
 logger = logging.getLogger(__name__)
@@ -64,6 +64,9 @@ class ServedCertificate:
         self._checked = clock()
         self._dates: tuple[datetime, datetime] | None = None
         self._said: str | None = None  # the expiry state last warned of: "warn", "fail" or None
+        self._state: str | None = None  # cert_dates.state_of the served certificate, as last looked at
+        self._changed = False  # a pair served or its state changed since the listeners were last told
+        self.listeners: list[Callable[[], None]] = []  # told after that, outside the lock (cert_notices)
         self.served_file = cert_file  # the file the served certificate was read from (cert_file may name another)
         self._served_new()
 
@@ -73,9 +76,30 @@ class ServedCertificate:
             self.reload()
         return self._context
 
+    def dates(self) -> tuple[datetime, datetime] | None:
+        """The served certificate's notBefore and notAfter (None: unreadable here, though OpenSSL serves it)."""
+        return self._dates
+
+    def state(self) -> str | None:
+        """The served certificate's ``cert_dates.state_of`` on the injected wall clock (None: dates unknown)."""
+        return None if self._dates is None else state_of(*self._dates, self._now())
+
     def reload(self) -> bool:
         """Serve the pair the files hold now, if they changed and pass the load's checks; True when a new pair
-        is served. A refused one is logged once (until the files change again) and the served pair stays."""
+        is served. A refused one is logged once (until the files change again) and the served pair stays.
+        Also the look that sees the served certificate cross into its last days or expire (every minute)."""
+        served = self._reload()
+        with self._lock:
+            changed, self._changed = self._changed, False
+        if changed:
+            for tell in list(self.listeners):
+                try:
+                    tell()
+                except Exception:  # noqa: BLE001 - the backend's notice is worth less than the page's certificate
+                    logger.exception("web.tls: telling of the served certificate failed")
+        return served
+
+    def _reload(self) -> bool:
         with self._lock:
             self._checked = self._clock()
             now = _signature(self.cert_file, self.key_file)
@@ -113,6 +137,7 @@ class ServedCertificate:
     def _served_new(self) -> None:
         """A pair just served (the start, a renewal): its dates, and a warning if browsers refuse it now or soon."""
         self.served_file = self.cert_file
+        self._changed = True
         try:
             self._dates = validity(self.cert_file)
         except (OSError, ValueError) as exc:  # served fine by OpenSSL: only its dates are unreadable here
@@ -127,6 +152,9 @@ class ServedCertificate:
         check comes with the minute's look at the files)."""
         if self._dates is None:
             return
+        state = state_of(*self._dates, self._now())
+        if state != self._state:
+            self._state, self._changed = state, True
         problem = expiry_problem(*self._dates, self._now())
         kind = problem[0] if problem else None
         if problem is not None and kind != self._said:
