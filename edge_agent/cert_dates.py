@@ -66,6 +66,16 @@ def validity(cert_file: str) -> tuple[datetime, datetime]:
         raise ValueError(f"{cert_file}: cannot read the certificate's dates ({exc})") from None
 
 
+def state_of(not_before: datetime, not_after: datetime, now: datetime) -> str:
+    """``"valid"``, ``"expiring"`` (under ``WARN_DAYS`` left), ``"expired"`` or ``"not_yet_valid"``: what the MQTT
+    status and the ``web_certificate`` event say of it."""
+    if now >= not_after:
+        return "expired"
+    if now < not_before:
+        return "not_yet_valid"
+    return "expiring" if not_after - now < timedelta(days=WARN_DAYS) else "valid"
+
+
 def expiry_problem(not_before: datetime, not_after: datetime, now: datetime) -> tuple[str, str] | None:
     """("fail" | "warn", what) when browsers refuse the certificate now or will within ``WARN_DAYS``; else None."""
     if now >= not_after:

@@ -9,7 +9,8 @@ from edge_agent.config.base import StrictModel, problems_at
 
 class EvidenceConfig(StrictModel):
     max_age_days: float = Field(30.0, gt=0, le=3650, description="older evidence is deleted")
-    max_mb: float = Field(2048.0, gt=0, le=10_000_000, description="total size cap; plain identifications go before violations")
+    max_mb: float = Field(2048.0, gt=0, le=10_000_000, description="total size cap; snapshots (at most 5 % of it, 200 at most) go first, then plain "
+                          "identifications, then violations")
     history_days: float = Field(
         400.0, gt=0, le=3650, allow_inf_nan=False,
         description="bay events (statistics, the review page's timelines) kept this long; a violation's own "

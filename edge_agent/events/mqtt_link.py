@@ -21,6 +21,7 @@ import math
 import queue
 import sqlite3
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,8 @@ class MqttLink:
         m = cfg.mqtt
         self._cfg, self._m, self._clock, self._health = cfg, m, clock, health
         self._restart_needed: list[str] = []  # sections a reload read but only a restart applies
+        # more of the online status: the page's certificate's dates (web/cert_notices), asked at each publish
+        self.status_fields: list[Callable[[], dict[str, Any]]] = []
         self.site, self.device = cfg.site.site_id, cfg.site.device_id
         self.topics = Topics(m.prefix(self.site, self.device), m.home_assistant.discovery_prefix, m.topic_prefix)
         self.simulator = any(lk.driver == "simulator" for lk in cfg.locks)  # only then: {prefix}/sim/+
@@ -477,6 +480,10 @@ class MqttLink:
             log.warning("reload: command signing keys re-read from %s: %s", self._m.hmac_secret_file,
                         "the new key and the previous one accepted" if previous else "one key accepted")
 
+    def republish_status(self) -> None:
+        """The online status again (what it says changed: the page's certificate renewed or near its end)."""
+        self._republish_status()
+
     def _republish_status(self) -> None:
         if self.conn.status().connected:  # else _on_up publishes it
             self.conn.publish(self.topics.status, _json(self._status_doc(True)), qos=1, retain=True)
@@ -488,6 +495,11 @@ class MqttLink:
             doc.update(version=__version__, config_hash=self._config_hash(), protocol=self._m.protocol)
             if self._restart_needed:
                 doc["restart_needed"] = self._restart_needed
+            for more in self.status_fields:
+                try:
+                    doc.update(more())
+                except Exception:  # noqa: BLE001 - the status goes out without it
+                    log.exception("a status field failed")
             doc["ts"] = iso(self._clock.now())
         else:
             doc["clean"] = clean

@@ -49,6 +49,7 @@ class EventType:
     STORAGE_RESTORED = "storage_restored"
     EVIDENCE_INDEX_RESET = "evidence_index_reset"  # evidence.db was unreadable: moved aside, rebuilt
     CLOCK_STEPPED = "clock_stepped"  # the wall clock jumped against the monotonic one (NTP after boot)
+    WEB_CERTIFICATE = "web_certificate"  # the page's certificate entered its last 14 days, expired, … (web/cert_notices)
     # chargers (bays/charger_health.py); each warning ends with "<kind>_cleared"
     CHARGER_STATUS = "charger_status"
     CHARGER_SUSPECT = "charger_suspect"

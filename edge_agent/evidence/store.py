@@ -55,10 +55,19 @@ CREATE TABLE IF NOT EXISTS evidence (
 );
 CREATE INDEX IF NOT EXISTS evidence_epoch ON evidence(protected, epoch);
 CREATE INDEX IF NOT EXISTS evidence_visit ON evidence(visit_id);
+CREATE INDEX IF NOT EXISTS evidence_kind ON evidence(kind, epoch);
 """
 
 PROTECTED_KINDS = ("violation", "violation_started", "overstay_started")
 REINDEXED = "reindexed"
+# Snapshots (the installer's and the live page's pictures, MQTT ``snapshot``) show the view at a moment and are
+# disposable; a violation's photos and the visits' identifications are what a property manager reviews and
+# disputes. A signed-in client taking one every 2 s all day filled the size budget with them, and retention, oldest
+# plain record first, took the identifications (of violating visits too) to make room. Snapshots now keep a budget
+# of their own, trimmed at each snapshot's save, oldest first, and they are the first to go for anything else.
+SNAPSHOT = "snapshot"
+SNAPSHOT_SHARE = 0.05  # of max_bytes (2 GiB: ~100 MB, some 300 pictures of a 1080p view)
+SNAPSHOT_KEEP = 200  # at most, whatever the budget: 6–7 minutes of one client at the rate limit's one per 2 s
 RETENTION_BATCH = 50  # records one retention call deletes at most: it runs on the frame loop, ~5 ms a photo file
 ORPHAN_AGE_S = 3600.0  # an unindexed photo file this old is a crash's leftover, not a save in flight
 _DAY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")  # the folder of one day's photos
@@ -233,7 +242,8 @@ class EvidenceStore:
         Raises ``EvidenceSkipped`` when the reserve cannot be kept."""
         eid = str(uuid.uuid4())
         now, mono = self.clock.now(), self.clock.monotonic()
-        self._make_room(len(image_jpeg or b"") + len(crop_jpeg or b"") + INDEX_SLACK, kind in PROTECTED_KINDS)
+        self._make_room(len(image_jpeg or b"") + len(crop_jpeg or b"") + INDEX_SLACK, kind in PROTECTED_KINDS,
+                        kind == SNAPSHOT)
         day = self.root / now.strftime("%Y-%m-%d")
         files: dict[str, str | None] = {"frame": None, "crop": None}
         size = 0
@@ -274,14 +284,32 @@ class EvidenceStore:
                               self.space.skipped)
                 raise EvidenceSkipped(errno.ENOSPC, f"disk full writing the evidence index: {exc}") from None
             self._saved_at[eid] = mono
+            if kind == SNAPSHOT:
+                self._trim_snapshots(eid)
         return eid
+
+    def _trim_snapshots(self, newest: str) -> None:
+        """Delete the oldest snapshots past their budget (``SNAPSHOT_SHARE`` of ``max_bytes``, at most
+        ``SNAPSHOT_KEEP``), never the one just saved: they never grow into the room of other evidence."""
+        budget = int(self.max_bytes * SNAPSHOT_SHARE)
+        rows = self._db.execute("SELECT id,frame_file,crop_file,bytes FROM evidence WHERE kind=? ORDER BY epoch DESC",
+                                (SNAPSHOT,)).fetchall()
+        total, over = 0, []
+        for i, (eid, frame, crop, size) in enumerate(rows):
+            total += size
+            if eid != newest and (i >= SNAPSHOT_KEEP or total > budget):
+                over.append((eid, frame, crop))
+        if over:
+            with self._transaction():
+                self._delete(over)
 
     def _free(self) -> int:
         return shutil.disk_usage(self.root).free
 
-    def _make_room(self, need: int, protected: bool) -> None:
+    def _make_room(self, need: int, protected: bool, snapshot: bool = False) -> None:
         """Keep ``min_free_bytes`` free after writing ``need`` bytes: prune the oldest evidence
-        (plain first; protected only for a protected photo), else skip this one."""
+        (snapshots first, then plain; protected only for a protected photo; for a snapshot, older
+        snapshots only), else skip this one."""
         if self.min_free_bytes <= 0:
             return
         free = self._free()
@@ -297,9 +325,11 @@ class EvidenceStore:
                 return
             was_low, before = self.space.low, self.space.pruned
             self.space.low = True  # evidence has to give way: announced by the runtime
+            # snapshots first; a snapshot takes room from older snapshots only
             rows = self._db.execute(
-                "SELECT id,frame_file,crop_file FROM evidence WHERE protected <= ? ORDER BY protected, epoch",
-                (int(protected),)).fetchall()
+                "SELECT id,frame_file,crop_file FROM evidence WHERE protected <= ? AND (kind = ? OR ?) "
+                "ORDER BY protected, kind <> ?, epoch", (int(protected), SNAPSHOT, int(not snapshot), SNAPSHOT)
+            ).fetchall()
             for i, row in enumerate(rows):
                 self.space.pruned += self._delete([row])
                 if i % 8 == 7:
@@ -433,9 +463,9 @@ class EvidenceStore:
             if total > self.max_bytes and room <= 0:
                 self.behind = True
             elif total > self.max_bytes:
-                rows = self._db.execute(
-                    "SELECT id,frame_file,crop_file,bytes FROM evidence ORDER BY protected, epoch LIMIT ?",
-                    (room,)).fetchall()
+                rows = self._db.execute(  # snapshots first, then plain identifications, then violations
+                    "SELECT id,frame_file,crop_file,bytes FROM evidence ORDER BY protected, kind <> ?, epoch LIMIT ?",
+                    (SNAPSHOT, room)).fetchall()
                 with self._transaction():
                     for r in rows:
                         if total <= self.max_bytes:

@@ -108,7 +108,7 @@ def assemble(cfg: AgentConfig, *, clock: Clock | None = None, source: FrameSourc
         agent.on_started.append(out.recorder.close_previous_run)  # with MQTT and notify listening
         agent.every_minute.append(out.recorder.mark_alive)
         if cfg.web.enabled:
-            out.web = _init_web(agent, out.recorder, config_path)
+            out.web = _init_web(agent, out.recorder, config_path, out.link)
     if cfg.notify.sinks:
         out.notify = _init_notify(agent)
     for sink in sinks(agent) if sinks else ():
@@ -134,13 +134,25 @@ def _init_daily_stats(agent: Agent, link: MqttLink) -> None:
                                    ZoneInfo(cfg.site.timezone), agent.clock, cfg.site.device_id))
 
 
-def _init_web(agent: Agent, recorder: ViolationRecorder, config_path: str | Path | None) -> WebServer:
+def _init_web(agent: Agent, recorder: ViolationRecorder, config_path: str | Path | None,
+              link: MqttLink | None) -> WebServer:
+    from edge_agent.web.cert_notices import CertificateNotices
+    from edge_agent.web.certs import ServedCertificate
     from edge_agent.web.server import build_web
 
     web = agent.add_component(build_web(agent.cfg, agent.evidence, recorder.log, agent, agent.lists, agent.bus,
                                         agent.clock, config_path or agent.cfg.source_path))
     agent.on_reload.append(web.app.state.ctx.config_applied)  # the installer shows (and saves over) what runs
     agent.on_reload.append(web.config_applied)  # a renewed certificate (web.tls) is served from now
+    if isinstance(web.tls, ServedCertificate):
+        # looked at every minute, not only as connections come: a page nobody opens for weeks still tells the
+        # backend (and the log) that its certificate is near its end
+        agent.every_minute.append(web.tls.reload)
+        notices = CertificateNotices(web.tls, agent.bus, agent.clock)
+        agent.on_started.append(notices.started)  # with MQTT and the sinks listening
+        if link is not None:
+            link.status_fields.append(notices.status)
+            notices.on_status.append(link.republish_status)
     return web
 
 

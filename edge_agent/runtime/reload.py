@@ -26,6 +26,7 @@ from edge_agent.camera.orient import Orientation
 from edge_agent.config.load import ConfigError, load_config
 from edge_agent.config.models import AgentConfig
 from edge_agent.config.overrides import OverridesTooLarge
+from edge_agent.config.web import WebConfig
 from edge_agent.control import ControlError, ControlResult
 from edge_agent.plates import normalise_plate
 from edge_agent.runtime.models import Fingerprint, classifier_fingerprint
@@ -43,6 +44,16 @@ START_ONLY = ("site", "mqtt", "web", "evidence", "ops", "notify")  # (``data_dir
 _SIZE = {"width", "height"}  # the bays' frame size: applied now (CameraWatch.reconfigure), not at a restart
 
 
+def web_as_running(running: WebConfig, new: WebConfig) -> WebConfig:
+    """``web`` as it runs after a reload: another certificate and key (``web.tls``'s paths, TLS on before and
+    after) are served from the reload (``WebServer.config_applied``: a renewal's checks; a pair they refuse is one
+    error and the served one stays); the rest of ``web`` at start only, TLS turned on or off among it (the page's
+    socket speaks one or the other). Until 2026-12-04 other paths waited for a restart, the old pair served on."""
+    if running.tls is not None and new.tls is not None:
+        return running.model_copy(update={"tls": new.tls})
+    return running
+
+
 def restart_needed(running: AgentConfig, new: AgentConfig) -> list[str]:
     """The sections ``new`` changes that only a restart applies.
 
@@ -51,13 +62,15 @@ def restart_needed(running: AgentConfig, new: AgentConfig) -> list[str]:
     the old values ran on; and once the running config had taken the file's values the next reload
     could not tell either."""
     camera = new.camera.model_dump(exclude=_SIZE) != running.camera.model_dump(exclude=_SIZE)
-    return (["camera"] if camera else []) + [k for k in START_ONLY if getattr(new, k) != getattr(running, k)]
+    after = as_running(running, new)
+    return (["camera"] if camera else []) + [k for k in START_ONLY if getattr(new, k) != getattr(after, k)]
 
 
 def as_running(running: AgentConfig, new: AgentConfig) -> AgentConfig:
     """``new`` as it runs after a reload: what applies only at start keeps its running values (until a
     restart), so ``agent.cfg`` says what runs and every later reload still names what waits."""
     update: dict[str, Any] = {k: getattr(running, k) for k in START_ONLY}
+    update["web"] = web_as_running(running.web, new.web)
     update["data_dir"] = running.data_dir  # another spelling of the same folder (data_dir_problems): as it runs
     update["camera"] = running.camera.model_copy(update={k: getattr(new.camera, k) for k in _SIZE})
     return new.model_copy(update=update)  # keeps the file's path and hash
@@ -224,6 +237,10 @@ class ConfigReload:
               reader: PlateReader | None = None) -> ControlResult:
         a = self.agent
         restart = restart_needed(a.cfg, new)
+        if (a.cfg.web.tls is None) != (new.web.tls is None):  # said apart from "web changes need a restart"
+            log.warning("web.tls: %s by this reload: the page goes on speaking %s until a restart (systemctl "
+                        "restart edge-agent)", "taken out of the config" if new.web.tls is None else "set",
+                        "HTTPS" if a.cfg.web.tls is not None else "plain HTTP")
         new = as_running(a.cfg, new)
         changed = [k for k in RELOADABLE if getattr(new, k) != getattr(a.cfg, k)]
         if classifier is not None:

@@ -65,6 +65,13 @@ STATIC = Path(__file__).parent / "static"
 # or on*= attribute would not run even if escaping ever failed.
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; object-src 'none'; "
        "base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
+# With web.tls: browsers go to https:// for this host by themselves for a day after each visit, so a link or a typed
+# address in http:// is not sent in clear (the page's port closes it unanswered: nothing to strip). A day and this
+# host only: HSTS binds the host, every port of it, and a browser keeps it for max-age; turning web.tls off, or a
+# plain-HTTP service on another port of the same name, is then unreachable by that name until it runs out.
+# includeSubDomains / preload are the site's domain's to decide. Browsers ignore HSTS from an IP address and over a
+# certificate they warned about (a self-signed one accepted by hand), the usual install: it costs them nothing.
+HSTS = "max-age=86400"
 
 
 class OwnFiles(StaticFiles):
@@ -100,8 +107,9 @@ class SecurityHeaders:
     ``BaseHTTPMiddleware`` wraps what the app raises in an ``ExceptionGroup``, and the body limiter's 413
     outside it became a 500)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, hsts: bool = False) -> None:
         self.app = app
+        self.hsts = hsts  # web.tls: the page speaks HTTPS itself (a proxy in front sets its own)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -111,6 +119,8 @@ class SecurityHeaders:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
+                if self.hsts:
+                    headers.setdefault("Strict-Transport-Security", HSTS)
                 headers.setdefault("X-Frame-Options", "DENY")
                 headers.setdefault("X-Content-Type-Options", "nosniff")
                 headers.setdefault("Referrer-Policy", "same-origin")
@@ -197,12 +207,13 @@ def create_app(
     # costly paths (snapshots, exports, evidence pictures, sign-in) at a bounded rate per client, refused before the
     # session is read; inside the security headers, so a 429 carries them too
     app.add_middleware(RateLimit, clock=clock)
-    app.add_middleware(SecurityHeaders)
 
-    # The request body cap (web.max_body_kib): counted as read, chunked bodies too, 413 past it; added last, so
-    # the outermost of the page's middleware. Starlette's limiter, not FastAPI(max_body_size=…): that needs
+    # The request body cap (web.max_body_kib): counted as read, chunked bodies too, 413 past it; outside the
+    # rest of the page's middleware. Starlette's limiter, not FastAPI(max_body_size=…): that needs
     # FastAPI ≥ 0.165, which needs Python ≥ 3.11, and the Jetson's JetPack 6 has 3.10 (its install failed).
     app.add_middleware(RequestBodyLimitMiddleware, max_body_size=web.max_body_kib * 1024)
+    # outside the body cap too: its 413 went out without them (no CSP, no nosniff)
+    app.add_middleware(SecurityHeaders, hsts=web.tls is not None)
     app.add_middleware(HeadAsGet)  # outermost: everything inside sees the GET it answers
 
     # A browser gets each refusal as a page in its user's language (error_page); scripts and other clients

@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 
 from pydantic import ValidationError
 
-from edge_agent.cert_dates import expiry_problem, validity
+from edge_agent.cert_dates import expiry_problem, state_of, validity
 from edge_agent.config.web import WebTlsConfig, server_context
 
 logger = logging.getLogger(__name__)
@@ -64,6 +64,10 @@ class ServedCertificate:
         self._checked = clock()
         self._dates: tuple[datetime, datetime] | None = None
         self._said: str | None = None  # the expiry state last warned of: "warn", "fail" or None
+        self._state: str | None = None  # cert_dates.state_of the served certificate, as last looked at
+        self._changed = False  # a pair served or its state changed since the listeners were last told
+        self.listeners: list[Callable[[], None]] = []  # told after that, outside the lock (cert_notices)
+        self.served_file = cert_file  # the file the served certificate was read from (cert_file may name another)
         self._served_new()
 
     def context(self) -> ssl.SSLContext:
@@ -72,9 +76,30 @@ class ServedCertificate:
             self.reload()
         return self._context
 
+    def dates(self) -> tuple[datetime, datetime] | None:
+        """The served certificate's notBefore and notAfter (None: unreadable here, though OpenSSL serves it)."""
+        return self._dates
+
+    def state(self) -> str | None:
+        """The served certificate's ``cert_dates.state_of`` on the injected wall clock (None: dates unknown)."""
+        return None if self._dates is None else state_of(*self._dates, self._now())
+
     def reload(self) -> bool:
         """Serve the pair the files hold now, if they changed and pass the load's checks; True when a new pair
-        is served. A refused one is logged once (until the files change again) and the served pair stays."""
+        is served. A refused one is logged once (until the files change again) and the served pair stays.
+        Also the look that sees the served certificate cross into its last days or expire (every minute)."""
+        served = self._reload()
+        with self._lock:
+            changed, self._changed = self._changed, False
+        if changed:
+            for tell in list(self.listeners):
+                try:
+                    tell()
+                except Exception:  # noqa: BLE001 - the backend's notice is worth less than the page's certificate
+                    logger.exception("web.tls: telling of the served certificate failed")
+        return served
+
+    def _reload(self) -> bool:
         with self._lock:
             self._checked = self._clock()
             now = _signature(self.cert_file, self.key_file)
@@ -100,8 +125,19 @@ class ServedCertificate:
                          "; ".join(problems))
             return False
 
+    def switch(self, cert_file: str, key_file: str) -> bool:
+        """Serve the pair at other paths (a reload that changed ``web.tls.cert_file`` / ``key_file``), under a
+        renewal's checks; True when it is served. A refused pair is one error and the served one stays; the new
+        paths are the ones watched from now, so their pair is served once it passes."""
+        with self._lock:
+            self.cert_file, self.key_file = cert_file, key_file
+            self._seen = self._refused = None  # whatever the files hold: read them
+        return self.reload()
+
     def _served_new(self) -> None:
         """A pair just served (the start, a renewal): its dates, and a warning if browsers refuse it now or soon."""
+        self.served_file = self.cert_file
+        self._changed = True
         try:
             self._dates = validity(self.cert_file)
         except (OSError, ValueError) as exc:  # served fine by OpenSSL: only its dates are unreadable here
@@ -116,10 +152,13 @@ class ServedCertificate:
         check comes with the minute's look at the files)."""
         if self._dates is None:
             return
+        state = state_of(*self._dates, self._now())
+        if state != self._state:
+            self._state, self._changed = state, True
         problem = expiry_problem(*self._dates, self._now())
         kind = problem[0] if problem else None
         if problem is not None and kind != self._said:
-            logger.warning("web.tls: the certificate in %s %s", self.cert_file, problem[1])
+            logger.warning("web.tls: the certificate in %s %s", self.served_file, problem[1])
         self._said = kind
 
 

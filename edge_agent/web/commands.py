@@ -204,7 +204,9 @@ def _review(args: argparse.Namespace) -> int:
               f"`edge-agent users add NAME --config {args.config}`", file=sys.stderr)
         return 2
     clock = SystemClock(ZoneInfo(cfg.site.timezone))
-    store = EvidenceStore(Path(cfg.data_dir) / "evidence", clock)
+    # the config's budget: it sizes the snapshots' share too (review runs no retention of its own)
+    store = EvidenceStore(Path(cfg.data_dir) / "evidence", clock, cfg.evidence.max_age_days,
+                          int(cfg.evidence.max_mb * 1024 * 1024), int(cfg.evidence.min_free_mb * 1e6))
     vlog = ViolationLog(store.db_path, clock)
     lists = PlateLists(cfg.lists.allow, cfg.lists.deny)
     try:

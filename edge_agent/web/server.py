@@ -130,9 +130,15 @@ class WebServer:
                            self.host or "*", self.port)
 
     def config_applied(self, cfg: AgentConfig, restart: list[str]) -> None:
-        """At a config reload (SIGHUP, MQTT ``reload-config``, the installer's Save): a renewed certificate is
-        served to the next connections. (Other paths in ``web.tls`` wait for a restart, as all of ``web``.)"""
-        if isinstance(self.tls, ServedCertificate):
+        """At a config reload (SIGHUP, MQTT ``reload-config``, the installer's Save): a renewed certificate, or the
+        pair at the paths ``web.tls`` names now, is served to the next connections (``reload.web_as_running``).
+        Turning TLS on or off waits for a restart, as the rest of ``web``."""
+        if not isinstance(self.tls, ServedCertificate):
+            return
+        tls = cfg.web.tls
+        if tls is not None and (str(tls.cert_file), str(tls.key_file)) != (self.tls.cert_file, self.tls.key_file):
+            self.tls.switch(str(tls.cert_file), str(tls.key_file))
+        else:
             self.tls.reload()
 
     def _serve(self, server: uvicorn.Server, sock: socket.socket) -> None:

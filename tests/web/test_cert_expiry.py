@@ -87,8 +87,8 @@ def warnings_of(caplog) -> list[str]:
 
 def test_the_log_warns_at_start_and_when_a_renewed_pair_is_served(tmp_path, caplog):
     cert, key = make_cert(tmp_path / "tls", days=10)
-    start, end = openssl_dates(cert)
-    now = [start + timedelta(hours=1)]
+    _, end = openssl_dates(cert)
+    now = [end - timedelta(days=10) + timedelta(hours=1)]
     with caplog.at_level(logging.INFO, "edge_agent.web"):
         pair = ServedCertificate(str(cert), str(key), now=lambda: now[0])
         assert warnings_of(caplog) == [f"web.tls: the certificate in {cert} expires on {end:%Y-%m-%d %H:%M} UTC, in "

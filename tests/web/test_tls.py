@@ -8,10 +8,12 @@ from __future__ import annotations
 import logging
 import os
 import re
+import secrets
 import shutil
 import socket
 import ssl
 import subprocess
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import httpx
@@ -25,16 +27,55 @@ from tests.web.conftest import PASSWORD
 from tests.web.test_connections import closed_by_server, connect
 from tests.web.test_login_flood import set_web
 
+# Before every fixture's clock (tests/conftest.py's 2026-01-01 00:00 UTC, the web site's 2026-03-02): a certificate
+# made now by ``req -x509`` began at the wall clock, and every HTTPS test logged it "not valid before" on the
+# site's clock. Its end stays ``days`` from the real now, which the clients verify it against.
+NOT_BEFORE = datetime(2025, 12, 31, tzinfo=timezone.utc)
 
-def make_cert(folder: Path, name: str = "page", days: int = 2) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1 and localhost (it is its own CA: pinned by the client)."""
+CA_CONF = """[ca]
+default_ca = here
+[here]
+database = index.txt
+new_certs_dir = .
+serial = serial
+default_md = sha256
+policy = any_name
+copy_extensions = copy
+unique_subject = no
+x509_extensions = as_req_x509
+[any_name]
+commonName = supplied
+[as_req_x509]
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+basicConstraints = critical, CA:true
+"""
+
+
+def make_cert(folder: Path, name: str = "page", days: int = 2,
+              not_before: datetime | None = NOT_BEFORE) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and localhost (it is its own CA: pinned by the client), valid from
+    ``not_before`` (None: now) to ``days`` from now. ``openssl ca -selfsign``: OpenSSL 3.0's ``req -x509`` cannot
+    date a certificate's start."""
     if not shutil.which("openssl"):
         pytest.skip("openssl is needed to make a certificate")
     folder.mkdir(parents=True, exist_ok=True)
     cert, key = folder / f"{name}.crt", folder / f"{name}.key"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                    "-keyout", str(key), "-out", str(cert), "-days", str(days), "-subj", "/CN=edge-agent review",
+    work = folder / f".{name}-ca"
+    work.mkdir()
+    (work / "ca.cnf").write_text(CA_CONF)
+    (work / "index.txt").write_text("")
+    (work / "serial").write_text(f"{secrets.randbits(63):016X}\n")
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    start = now if not_before is None else not_before
+    subprocess.run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", str(key), "-out", str(work / "req.csr"), "-subj", "/CN=edge-agent review",
                     "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"], check=True, capture_output=True)
+    subprocess.run(["openssl", "ca", "-batch", "-selfsign", "-notext", "-config", "ca.cnf", "-keyfile", str(key),
+                    "-in", "req.csr", "-out", str(cert), "-startdate", f"{start:%Y%m%d%H%M%SZ}",
+                    "-enddate", f"{now + timedelta(days=days):%Y%m%d%H%M%SZ}"],
+                   check=True, capture_output=True, cwd=work)
+    shutil.rmtree(work)
     key.chmod(0o600)
     return cert, key
 
@@ -78,7 +119,9 @@ def test_the_page_speaks_https_with_secure_cookies_and_no_clear_text_warning(sit
             plain.sendall(b"GET /login HTTP/1.1\r\nHost: edge\r\n\r\n")
             assert not plain.recv(4096).startswith(b"HTTP/")
     said = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
-    assert not [s for s in said if "clear text" in s], said
+    # none at all: no clear-text warning, nor a certificate "not valid before" the site's clock (the test
+    # certificates cover the fixtures' clocks), nor the first plain-HTTP request's, which is the certs module's
+    assert [s for s in said if "plain HTTP" not in s] == [], said
 
 
 def test_secure_cookies_may_still_be_turned_off_with_tls(site, cert):
@@ -245,3 +288,64 @@ def test_plain_http_to_the_https_port_says_so_in_the_log_once(site, cert, caplog
     plain_lines = [r for r in caplog.records if "sent plain HTTP" in r.getMessage()]
     assert [r.levelno for r in plain_lines] == [logging.WARNING, logging.DEBUG, logging.DEBUG]
     assert plain_lines[0].getMessage().startswith("127.0.0.1 sent plain HTTP to the page's HTTPS port")
+
+
+def test_every_response_over_https_carries_hsts_and_the_security_headers(site, cert):
+    """``Strict-Transport-Security`` with ``web.tls`` (a day, this host only), and CSP, nosniff, Referrer-Policy and
+    frame-ancestors on every answer the page gives: pages, refusals (401, 403, 404, 405, 413, 429), static files."""
+    from edge_agent.web.app import HSTS
+    from edge_agent.web.auth import UsersFile
+    from tests.web.test_roles import PW
+
+    UsersFile(site.root / "users.txt").set("manager", PW, "reviewer")
+    got: dict[str, httpx.Response] = {}
+    with https_site(site, cert, max_body_kib=16) as srv, \
+            httpx.Client(base_url=srv.url, verify=pinned(cert[0]), follow_redirects=False) as anon, \
+            httpx.Client(base_url=srv.url, verify=pinned(cert[0]), follow_redirects=False) as c:
+        got["login"] = anon.get("/login")
+        got["303 to the login"] = anon.get("/violations", headers={"Accept": "text/html"})
+        got["401"] = anon.get("/violations")
+        got["static"] = anon.get("/static/style.css")
+        got["static 304"] = anon.get("/static/style.css", headers={"If-None-Match": got["static"].headers["etag"]})
+        got["vendor"] = anon.get("/static/vendor/echarts/LICENSE.txt")
+        got["static 404"] = anon.get("/static/nothing.css")
+        got["413"] = anon.post("/login", content=b"x" * 20_000, headers={"Content-Type": "text/plain"})
+        tok = re.search(r'name="csrf" value="([^"]+)"', c.get("/login").text).group(1)
+        assert c.post("/login", data={"username": "manager", "password": PW, "csrf": tok}).status_code == 303
+        got["page"] = c.get("/violations")
+        got["404"] = c.get("/violations/999999")
+        got["404 html"] = c.get("/nothing", headers={"Accept": "text/html"})
+        got["405"] = c.delete("/violations")
+        got["403 role"] = c.get("/installer")
+        got["403 csrf"] = c.post("/bays/A/snapshot", data={"csrf": "wrong"})
+        for _ in range(40):
+            r = c.post("/bays/A/snapshot", data={"csrf": "wrong"})
+            if r.status_code == 429:
+                got["429"] = r
+                break
+        eid = site.log.get(1).evidence_id
+        got["image"] = c.get(f"/evidence/{eid}/frame.jpg")
+    assert {k: r.status_code for k, r in got.items()} == {
+        "login": 200, "303 to the login": 303, "401": 401, "static": 200, "static 304": 304, "vendor": 200,
+        "static 404": 404, "413": 413, "page": 200, "404": 404, "404 html": 404, "405": 405, "403 role": 403,
+        "403 csrf": 403, "429": 429, "image": 200}
+    for what, r in got.items():
+        h = r.headers
+        assert h.get("strict-transport-security") == HSTS == "max-age=86400", what
+        assert "frame-ancestors 'none'" in h.get("content-security-policy", ""), what
+        assert "default-src 'self'" in h["content-security-policy"], what
+        assert h.get("x-content-type-options") == "nosniff", what
+        assert h.get("referrer-policy") == "same-origin", what
+        assert h.get("x-frame-options") == "DENY", what
+        assert "server" not in h, what
+
+
+def test_no_hsts_without_the_pages_own_tls(site):
+    """A page on plain HTTP (behind a proxy that speaks HTTPS, or none) sends no HSTS: a browser ignores it over
+    http://, and the proxy is where it belongs."""
+    from starlette.testclient import TestClient
+
+    set_web(site, secure_cookies=True)
+    r = TestClient(site.app()).get("/login")
+    assert r.status_code == 200 and "strict-transport-security" not in r.headers
+    assert r.headers["content-security-policy"] and r.headers["x-content-type-options"] == "nosniff"

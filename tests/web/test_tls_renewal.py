@@ -151,3 +151,73 @@ def test_the_agents_config_reload_serves_the_renewed_certificate(tmp_path, model
         assert served(parts.web.port) == der(cert[0]) != old
     finally:
         parts.stop()
+
+
+@pytest.fixture
+def agent_on_tls(tmp_path, models_dir, cert):  # noqa: ANN001, ANN201
+    """``run``'s parts serving the page with ``cert`` (started; stopped at teardown)."""
+    from edge_agent.clock import FakeClock
+    from edge_agent.runtime.assemble import assemble
+    from edge_agent.sim.scenario import ScriptedSource, demo_story, scene_config
+
+    clock = FakeClock()
+    cfg = scene_config(str(tmp_path / "data"), perception={"models_dir": str(models_dir)},
+                       web={"enabled": True, "port": 0, "users_file": str(tmp_path / "u"),
+                            "session_secret_file": str(tmp_path / "k"),
+                            "tls": {"cert_file": str(cert[0]), "key_file": str(cert[1])}})
+    parts = assemble(cfg, clock=clock, source=ScriptedSource(demo_story(5.0), clock))
+    parts.start()
+    yield parts
+    parts.stop()
+
+
+def with_tls(cfg, tls: dict | None):  # noqa: ANN001, ANN201
+    from edge_agent.config.web import WebTlsConfig
+
+    return cfg.model_copy(update={"web": cfg.web.model_copy(
+        update={"tls": None if tls is None else WebTlsConfig.model_validate(tls)})})
+
+
+def test_a_reload_naming_another_certificate_and_key_serves_them(agent_on_tls, cert, tmp_path, caplog):
+    """``web.tls.cert_file`` / ``key_file`` moved (a site CA's files instead of the self-signed pair): served from
+    the reload, checked as a renewal is. Before: "web changes need a restart", and the old pair served on."""
+    parts, old = agent_on_tls, der(cert[0])
+    other = make_cert(tmp_path / "site-ca", "edge-cam-1", days=90)
+    with caplog.at_level(logging.INFO, "edge_agent"):
+        result = parts.agent.reloader.apply(with_tls(parts.agent.cfg, {"cert_file": str(other[0]),
+                                                                         "key_file": str(other[1])}))
+    assert result.ok and result.data["restart_needed"] == [], result
+    assert served(parts.web.port) == der(other[0]) != old
+    assert str(parts.agent.cfg.web.tls.cert_file) == str(other[0])  # what runs: the next reload compares with it
+    assert any(f"serving the certificate now in {other[0]}" in r.getMessage() for r in caplog.records)
+    assert parts.agent.reloader.apply(parts.agent.cfg).data["restart_needed"] == []
+
+
+def test_a_reload_naming_a_pair_that_fails_the_checks_keeps_the_served_one(agent_on_tls, cert, tmp_path, caplog):
+    """The pair at the new paths changed between the load's checks and the switch (a copy half done): one error, the
+    old pair goes on being served, and the new paths' pair is served once it is whole (the minute's look)."""
+    parts, old = agent_on_tls, der(cert[0])
+    other = make_cert(tmp_path / "site-ca", days=90)
+    new = with_tls(parts.agent.cfg, {"cert_file": str(other[0]), "key_file": str(other[1])})  # the load's checks
+    stray = make_cert(tmp_path / "stray", days=90)
+    good_key = other[1].read_bytes()
+    other[1].write_bytes(stray[1].read_bytes())  # then the key of another certificate copied over
+    with caplog.at_level(logging.INFO, "edge_agent"):
+        assert parts.agent.reloader.apply(new).ok
+    assert served(parts.web.port) == old
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and "not served, the page keeps the one it has" in errors[0], errors
+    other[1].write_bytes(good_key)
+    parts.web.config_applied(parts.agent.cfg, [])  # the next reload, or the minute's look at the files
+    assert served(parts.web.port) == der(other[0])
+
+
+def test_turning_tls_off_or_on_by_reload_waits_for_a_restart_and_says_so(agent_on_tls, cert, caplog):
+    parts, old = agent_on_tls, der(cert[0])
+    with caplog.at_level(logging.INFO, "edge_agent"):
+        result = parts.agent.reloader.apply(with_tls(parts.agent.cfg, None))
+    assert result.ok and result.data["restart_needed"] == ["web"]
+    said = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and "web.tls" in r.getMessage()]
+    assert said == ["web.tls: taken out of the config by this reload: the page goes on speaking HTTPS until a "
+                    "restart (systemctl restart edge-agent)"], said
+    assert served(parts.web.port) == old and parts.agent.cfg.web.tls is not None  # as it runs
