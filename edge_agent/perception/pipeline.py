@@ -111,6 +111,7 @@ class Pipeline:
                     shape = plate_shape(read[0])
             if shape.complete and not double:
                 shape, read = self._civil_on_green(crop, shape, read)
+                shape = self._nev_on_blue(crop, shape)
             elif not double:  # one character skipped: the ``?`` where the plate's pitch shows the gap
                 shape = placed(shape, char_centres(read))
             text, conf, char_confs = read
@@ -125,8 +126,9 @@ class Pipeline:
             if prov is not None:  # the province character's probability is the call's, also when it kept the read's
                 text = prov.province + text[1:]
                 char_confs = (prov.confidence, *char_confs[1:])
+            # a text that is no plate of its colour (``_nev_on_blue``) is none the camera saw: no list is looked up
             plate = self._plate(_clipped(det, frame_bgr.shape), crop, evidence, text, conf, char_confs, double,
-                                shape.complete, prov, listed=not hidden)
+                                shape.complete, prov, listed=not hidden and (shape.complete or MISSING in text))
             out.append(_covered(plate, hidden) if hidden else plate)
         return out
 
@@ -150,6 +152,25 @@ class Pipeline:
                 return plate_shape(split[0]), split
             return placed(nev_gap(shape.text, res.colour), char_centres(read), want), read
         return shape, read
+
+    @staticmethod
+    def _nev_on_blue(crop: np.ndarray, shape: Shape) -> Shape:
+        """The other half of text and colour agreeing (GA 36): a blue plate has 7 characters, white on
+        blue; an NEV serial has 8 and is printed black on green or yellow-green. A complete NEV text on a
+        plate whose colour stays blue with measured white characters (the colour rules move a plate off
+        blue only on pixel evidence of green) holds a character the plate does not: the recogniser read
+        a screw, the frame's edge or a stain as one, and the 8 were bent into an NEV serial (JPEG
+        quality 20 read 川AS9V79 as 川JAS9173, complete). Which character is extra the text cannot
+        say, so the read is kept as read but not complete: no list is looked up, no visit is identified
+        by it, and its confidence is a partial read's. The verdict is unchanged: blue with white
+        characters is "not NEV" whatever the text. Dark characters on blue are left alone: a camera's
+        white-balance preset turns green plates deep blue (the verdict then is ``conflict``)."""
+        if parse_plate(shape.text).kind not in ("small_nev", "large_nev"):
+            return shape
+        res = choose_colour(classify_colour(crop, shape.text), shape.text, True)
+        if res.colour == "blue" and res.dark_chars is False and res.scores.get("polarity", 0.0) >= POLARITY_MIN:
+            return Shape(shape.text, False)
+        return shape
 
     @staticmethod
     def _whole_image(frame: np.ndarray) -> list[Detection]:

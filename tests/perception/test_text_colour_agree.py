@@ -11,8 +11,10 @@ import pytest
 from edge_agent.config.perception import PerceptionConfig
 from edge_agent.perception.colour import ColourResult
 from edge_agent.perception.imageio import read_image
+from edge_agent.perception.lists import PlateLists
 from edge_agent.perception.pipeline import Pipeline
 from edge_agent.perception.recognizer import CtcPlateDecoder, OnnxCtcRecognizer
+from edge_agent.perception.shape import PARTIAL_CONFIDENCE
 from edge_agent.perception.verdict import decide
 from tests.perception.render import render_plate, render_scene
 from tests.perception.test_recognizer import CLASSES, frames
@@ -113,3 +115,24 @@ def test_a_large_nev_plate_whose_energy_letter_blurs_into_0_is_nev(pipeline):
     scene, _ = render_scene(render_plate("浙A12345D", "large_nev"), seed=1, plate_width=72)
     [p] = pipeline.process(cv2.GaussianBlur(scene, (3, 3), 0.8))
     assert (p.text, p.complete, p.type_code, p.nev) == ("浙A12345D", True, "51", True)
+
+
+# 苏AD12345 cleanly read: 8 characters, a small NEV serial
+NEV_TEXT = frames("-", {"苏": 0.999, "": 0.001}, "-", "A", "-", "D", "-", "1", "-", "2", "-", "3", "-", "4", "-", "5", "-")
+
+
+def test_an_nev_text_on_a_blue_plate_with_white_characters_is_no_complete_read(pipeline, monkeypatch):
+    """A blue plate has 7 characters (GA 36), an NEV serial 8 on green: an 8-character NEV text on a
+    plate that stays blue with white characters holds a character the plate does not (JPEG q20 read
+    川AS9V79 as 川JAS9173, complete). Kept as read, but not complete — no list match, a partial read's
+    confidence — and "not NEV" by its colour as before; the same frames on a green plate are its NEV plate."""
+    monkeypatch.setattr("edge_agent.perception.pipeline.covered", lambda crop, centres: ())
+    lists = PlateLists(allow=["苏AD12345"])
+    reader = Pipeline(pipeline.detector, FixedFrames(NEV_TEXT), pipeline.cfg, lists)
+    blue, _ = render_scene(render_plate("苏A12345", "blue"), seed=5, frame=(1280, 720), plate_width=220)
+    [p] = reader.process(blue)
+    assert (p.text, p.complete, p.colour, p.nev, p.nev_reason) == ("苏AD12345", False, "blue", False, "colour")
+    assert p.confidence <= PARTIAL_CONFIDENCE and p.type_code not in NEV_TYPES
+    green, _ = render_scene(render_plate("苏AD12345", "small_nev"), seed=5, frame=(1280, 720), plate_width=220)
+    [p] = reader.process(green)
+    assert (p.text, p.complete, p.colour, p.nev, p.nev_reason) == ("苏AD12345", True, "green", True, "allow_list")
