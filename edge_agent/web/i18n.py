@@ -102,6 +102,12 @@ _TEXT: dict[str, tuple[str, str]] = {
     "lock": ("地锁", "Lock"),
     "since": ("状态开始", "Since"),
     "last_snapshot": ("最新画面", "Last snapshot"),
+    # evidence pictures' text for a screen reader: which bay, when
+    "alt_frame": ("车位 {bay} 违规开始时的现场照片，{time}", "Bay {bay} when the violation started, {time}"),
+    "alt_end": ("车位 {bay} 违规结束时的现场照片，{time}", "Bay {bay} when the violation ended, {time}"),
+    "alt_crop": ("车牌特写：{plate}", "Plate close-up: {plate}"),
+    "alt_bay": ("车位 {bay} 最新画面", "Bay {bay}: last snapshot"),
+    "nev_plate": ("新能源", "NEV"),
     "take_snapshot": ("拍摄画面", "Take snapshot"),
     "no_bays": ("还没有车位状态", "No bay state yet"),
     "camera_down": ("摄像头离线", "camera offline"),
