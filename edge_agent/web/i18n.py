@@ -70,6 +70,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "next": ("下一页", "Next"),
     "detail": ("详情", "Details"),
     "back": ("返回列表", "Back to list"),
+    "skip_main": ("跳到正文", "Skip to content"),
     "frame": ("现场照片", "Frame"),
     "crop": ("车牌特写", "Plate crop"),
     "no_image": ("没有图片", "No image"),

@@ -148,8 +148,9 @@ def test_every_action_is_reachable_by_tab_with_a_visible_focus_and_no_trap(brows
 
 
 def test_a_manager_reviews_by_keyboard_alone(browser, server, site):  # noqa: F811
-    """Sign in, filter, open a violation, dismiss it with a reason, export, and select a bay on the installer page,
-    with Tab / Enter / Space only."""
+    """Sign in, filter, open a violation, dismiss it with a reason, export, skip the menu, and select a bay on the
+    installer page, with Tab / Enter / Space only. Before: no way past the menu's eight stops on every page, and the
+    installer's bays could be selected with a pointer only."""
     ctx = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN", accept_downloads=True)
     ctx.add_init_script(COLOUR_JS)
     page = ctx.new_page()
@@ -190,6 +191,15 @@ def test_a_manager_reviews_by_keyboard_alone(browser, server, site):  # noqa: F8
         page.keyboard.press("Enter")
     assert "京A88888" in Path(dl.value.path()).read_text(encoding="utf-8-sig")
 
+    page.goto(server.url + "/violations/4")  # the first tab stop skips the menu (WCAG 2.4.1), shown while focused
+    page.keyboard.press("Tab")
+    skip = page.evaluate("(() => { const r = document.activeElement.getBoundingClientRect();"
+                         " return [document.activeElement.getAttribute('href'), r.top >= 0 && r.bottom <= innerHeight]; })()")
+    assert skip == ["#main", True]
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.closest('main') !== null")
+
     page.goto(server.url + "/installer")
     page.wait_for_selector("#bay-list li")
     tab_to("#bay-list :is(button, li)")
@@ -202,9 +212,10 @@ def test_a_manager_reviews_by_keyboard_alone(browser, server, site):  # noqa: F8
 
 def test_headings_names_and_language_for_a_screen_reader(browser, server, site):  # noqa: F811
     """One h1 per page, the current page marked in the menu, the language switch's word marked as the other
-    language, messages in live regions. Before: five of the seven pages had no h1, the menu said which page was
-    current by a background colour only, "English" was read with Chinese rules, and neither the flash after a
-    decision nor the moved camera's banner had a role (read only when the reader happened to reach them)."""
+    language, messages in live regions, every field a <label>. Before: five of the seven pages had no h1, the menu said which page was
+    current by a background colour only, "English" was read with Chinese rules, neither the flash after a
+    decision nor the moved camera's banner had a role (read only when the reader happened to reach them), the brand
+    was read "high voltage sign", and the dismissal's reason had only its placeholder for a label."""
     site.control.camera_moved = True
     for lang, other in (("zh", "en"), ("en", "zh-CN")):
         ctx, page = open_page(browser, server.url)
@@ -217,6 +228,10 @@ def test_headings_names_and_language_for_a_screen_reader(browser, server, site):
             assert page.get_by_role("heading", level=1).count() == 1, path
             assert page.get_attribute("html", "lang") == ("zh-CN" if lang == "zh" else "en")
             assert page.get_attribute("header.top form[action='/lang'] button", "lang") == other
+            assert "⚡" not in page.locator("header.top").aria_snapshot()  # not read out as "high voltage sign"
+            unlabelled = page.evaluate("[...document.querySelectorAll('input:not([type=hidden]), select')]"
+                                       ".filter(i => !i.labels.length).map(i => i.name || i.id)")
+            assert unlabelled == [], (path, unlabelled)  # a placeholder is gone while one types
             current = page.locator("header.top nav a[aria-current=page]")
             if path.startswith(("/violations/",)):
                 assert current.count() == 0 or current.get_attribute("href") == "/violations"
