@@ -328,3 +328,20 @@ def test_phone_and_zoom_fit_and_tap_targets(browser, server, site, phone):  # no
         }""")]
     assert small == []
     ctx.close()
+
+
+def test_a_phone_table_names_its_columns(browser, server, site):  # noqa: F811
+    """On a phone a list's head is hidden and each row is a card: every cell with a value says which column it is.
+    Before: the audit log's cards were a time, a name, an action and a target stacked without their column names."""
+    ctx, page = open_page(browser, server.url, PHONES["360x640"])
+    for path in ("/violations", "/audit"):
+        page.goto(server.url + path)
+        assert page.locator("table.list thead").is_hidden()
+        heads = page.locator("table.list thead th").evaluate_all("ths => ths.map(th => th.textContent.trim())")
+        unnamed = page.evaluate("""(heads) => [...document.querySelectorAll('table.list tbody td')].filter(td => {
+          const col = heads[td.cellIndex], shown = getComputedStyle(td, '::before').content;
+          // the card's head (number, plate, decision badge) speaks for itself
+          return col && td.textContent.trim() && !shown.includes(col) && !td.matches('.id, .pl, .dec');
+        }).map(td => td.textContent.trim().slice(0, 20))""", heads)
+        assert unnamed == [], (path, unnamed[:4])
+    ctx.close()
