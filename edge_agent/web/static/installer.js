@@ -60,17 +60,23 @@
       }
     });
     list.innerHTML = "";
-    bays.forEach((b, i) => {
-      const li = document.createElement("li");
-      li.textContent = `${b.id} · ${b.polygon.length} ${T.corners}`;
-      li.style.borderLeftColor = COLOURS[i % COLOURS.length];
-      if (i === sel) li.className = "on";
-      li.onclick = () => select(i);
+    bays.forEach((b, i) => {  // a button each: a bay is selected by keyboard too (Tab, Enter / Space)
+      const li = document.createElement("li"), button = document.createElement("button");
+      button.type = "button";
+      button.textContent = `${b.id} · ${b.polygon.length} ${T.corners}`;
+      button.style.borderLeftColor = COLOURS[i % COLOURS.length];
+      button.setAttribute("aria-pressed", String(i === sel));
+      button.onclick = () => select(i);
+      li.appendChild(button);
       list.appendChild(li);
     });
     idInput.disabled = sel < 0;
   }
-  function select(i) { sel = i; last = -1; idInput.value = sel >= 0 ? bays[sel].id : ""; draw(); }
+  function select(i) {
+    const focused = list.contains(document.activeElement);  // draw() rebuilds the list: keep a keyboard user's place
+    sel = i; last = -1; idInput.value = sel >= 0 ? bays[sel].id : ""; draw();
+    if (focused && sel >= 0) list.children[sel].firstChild.focus();
+  }
   canvas.addEventListener("pointerdown", ev => {
     const p = pos(ev); let k = hit(p);
     if (sel < 0) { bays.push({id: "bay" + (bays.length + 1), polygon: []}); select(bays.length - 1); }
