@@ -32,7 +32,7 @@ UP, DOWN, SW_DOWN, SW_UP = 17, 27, 22, 23
 KNOCK_PX = 60
 # bay A drawn along the parked car's left half (at this scale, 60 px is a whole bay on a lot seen from afar): the
 # car spans x 85-415, and knocked 60 px right it leaves A's outline on bare asphalt
-BAY_A = [[95.0, 250.0], [135.0, 250.0], [135.0, 500.0], [95.0, 500.0]]
+BAY_A = [[88.0, 300.0], [142.0, 300.0], [142.0, 505.0], [88.0, 505.0]]
 BAY_C = [[20.0, 160.0], [60.0, 160.0], [60.0, 190.0], [20.0, 190.0]]  # the bay an edit adds (far from A and B)
 PARKED = Scene(cars=(Car(250, FUEL.plate),))  # a red car in A
 
@@ -107,7 +107,7 @@ def site(tmp_path: Path, clock: FakeClock):  # noqa: ANN201
 def test_a_hand_edit_while_the_camera_is_knocked_keeps_its_reference_and_the_arm_down(site, edit):  # noqa: ANN001
     site.src.next = render(PARKED)
     site.run(8)  # the installation's reference; the car in A is seen
-    assert site.agent.bus.states()["A"].state != "free" and site.position == 0.0
+    assert site.agent.bus.states()["A"].state == "occupied" and site.position == 0.0
     site.src.next = _knocked(render(PARKED))
     site.run(5)
     assert site.agent.camera_moved and site.camera()[0][0] == "camera_moved"
@@ -122,13 +122,14 @@ def test_a_hand_edit_while_the_camera_is_knocked_keeps_its_reference_and_the_arm
     assert site.ups == 0 and site.position == 0.0, "the arm rose under the parked car"
     assert not any(e.type == EventType.VEHICLE_DEPARTED and e.bay_id == "A" for e in site.events)
     assert site.agent.camera_moved and site.camera() == [site.camera()[0]]  # no camera_aligned {"redrawn": true}
-    assert site.agent.bus.states()["A"].state == "unknown"
+    a = site.agent.bus.states()["A"]
+    assert a.state == "occupied" and not a.camera_ok  # blind: the bay holds its story
 
     site.src.next = render(PARKED)  # the mount put back: the bays, the added one too, fit the reference again
     site.run(5)
     assert [t for t, _ in site.camera()] == ["camera_moved", "camera_aligned"] and not site.agent.camera_moved
     site.run(30)
-    assert site.ups == 0 and site.agent.bus.states()["A"].state != "free"
+    assert site.ups == 0 and site.agent.bus.states()["A"].state == "occupied"
 
 
 def test_after_the_edit_only_the_installers_confirmation_takes_the_knocked_view(site):  # noqa: ANN001
