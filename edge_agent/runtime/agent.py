@@ -373,6 +373,7 @@ class Agent:
             events = self.monitor.charger_status(bay_id, status) + self.chargers.flush(extra=found)
         return ControlResult(True, f"{bay_id}: charger {status}", {"events": [e.type for e in events]})
 
-    def reload_config(self) -> ControlResult:
-        """Re-read the YAML; lists apply at once, bay / timer / occupancy changes restart monitoring."""
-        return self.reloader.reload()
+    def reload_config(self, installer: bool = False) -> ControlResult:
+        """Re-read the YAML; lists apply at once, bay / timer / occupancy changes restart monitoring.
+        ``installer``: the installer page's Save (bays drawn over the current picture)."""
+        return self.reloader.reload(installer)

@@ -27,6 +27,10 @@ from edge_agent.events.types import Event, EventType
 log = logging.getLogger(__name__)
 
 
+def _outlines(cfg: AgentConfig) -> set[tuple[tuple[float, float], ...]]:
+    return {tuple((float(x), float(y)) for x, y in b.polygon) for b in cfg.bays}
+
+
 class CameraWatch:
     def __init__(self, cfg: AgentConfig, bus: EventBus, clock: Clock, source: FrameSource) -> None:
         self.cfg, self.bus, self.clock, self.source = cfg, bus, clock, source
@@ -43,21 +47,46 @@ class CameraWatch:
         self.ok = True
         self._lost_at: float | None = None
 
-    def reconfigure(self, cfg: AgentConfig, bays_changed: bool) -> bool:
-        """After a reload: redrawn bays, or another size they are drawn on (``camera.width`` / ``height``),
-        need a new reference picture (registration starts over) and a new frame-size judgement. True when
-        it starts over: the bays' outlines are then the current view's, with no shift to carry them by."""
-        sized = (cfg.camera.width, cfg.camera.height) != (self.cfg.camera.width, self.cfg.camera.height)
-        self.cfg = cfg
-        if bays_changed or sized:
+    def reconfigure(self, cfg: AgentConfig, bays_changed: bool, installer: bool = False) -> bool:
+        """After a reload: redrawn bays need a new reference picture (registration starts over) and a new
+        frame-size judgement. True when it starts over: the bays' outlines are then the current view's, with no
+        shift to carry them by. ``installer``: the installer's Save of the bays drawn over the current picture.
+
+        A hand edit (SIGHUP, ``reload-config``) while the view does not fit the bays (beyond tolerance, turned,
+        another frame shape, or matching no reference) that leaves some outline as it was keeps the reference
+        and the moved state: the new outlines are read as drawn on the reference. Why: it took the knocked view as
+        the reference for every bay, the bays left alone taken as drawn on it, ``camera_aligned`` ``{"redrawn":
+        true}``, and an arm could rise over ground their outlines no longer covered. Only the installer's act over
+        the current picture (the page's Save, **Confirm current view**) or an edit of every outline accepts it.
+        Another ``camera.width`` / ``height`` alone judges the frames' size again but keeps the registration: a
+        knocked camera stays moved (it published ``camera_aligned`` then ``camera_moved`` again)."""
+        before, self.cfg = self.cfg, cfg
+        sized = (cfg.camera.width, cfg.camera.height) != (before.camera.width, before.camera.height)
+        if bays_changed and not sized and not installer and self.placement != "ok" \
+                and _outlines(before) & _outlines(cfg):
+            if self.alignment is not None:
+                self.alignment.reg.keep_for([[b.id, b.polygon] for b in cfg.bays])
+            self.frame_size = self._new_frame_size(self.frame_size)
+            log.warning("bays edited while the camera's view does not fit them: their reference picture is kept, "
+                        "the new outlines read as drawn on it; confirm the view or redraw the bays on the "
+                        "installer page")
+            return False
+        if sized and not bays_changed:
+            was, self.frame_size = self.frame_size.expected, self._new_frame_size(self.frame_size)
+            if self.frame_size.expected == was:  # the same size (a key taken out): the bays fit as they did
+                return False
+            self.reference += 1  # registration takes its reference at the new size (``Registration.measure``)
+            return True  # whether the frames fit it, and so any banner, the next frame says (``_size_changed``)
+        if bays_changed:
             was_moved = self.moved
             self.alignment = self._new_alignment()
             self.reference += 1
-            self.frame_size = self._new_frame_size()
+            # drawn over frames that fitted (scaled to the bays' size, as the page shows them): that size; over
+            # frames of another shape (the page shows them as they come): the next frame's
+            self.frame_size = self._new_frame_size(self.frame_size if self.size_fits else None)
             self.size_fits = True  # judged again on the next frame
-            if was_moved:  # the bays now fit the view they were drawn on: the banner goes, consumers are told
-                data = {"redrawn": True} if bays_changed else {"frame_size": [cfg.camera.width, cfg.camera.height]}
-                self.bus.publish(Event.make(EventType.CAMERA_ALIGNED, self.clock, data=data))
+            if was_moved:  # the bays now fit the view they were drawn on: the banner goes
+                self.bus.publish(Event.make(EventType.CAMERA_ALIGNED, self.clock, data={"redrawn": True}))
             return True
         return False
 
@@ -68,10 +97,17 @@ class CameraWatch:
         reg = Registration(c.shift_tolerance_px, [[b.id, b.polygon] for b in self.cfg.bays], self._ref_dir, self.view)
         return Alignment(reg, c.moved_confirm_s, c.shift_every_s)
 
-    def _new_frame_size(self) -> FrameSize:
+    def _new_frame_size(self, before: FrameSize | None = None) -> FrameSize:
+        """The bays' frame size: the config's, else the one stored for these bays, else the one they ran under
+        (``before``), else the next frame's. Why not the next frame's after a reload: an edit that added a bay or
+        took ``camera.width`` / ``height`` out adopted whatever the camera sent then (a 4:3 sub-stream, a 720p
+        stream under bays drawn on 1080p) as the size every bay was drawn on."""
         c = self.cfg.camera
         configured = (c.width, c.height) if c.width is not None and c.height is not None else None
-        return FrameSize(configured, [[b.id, b.polygon] for b in self.cfg.bays], self.view.key, self._ref_dir)
+        size = FrameSize(configured, [[b.id, b.polygon] for b in self.cfg.bays], self.view.key, self._ref_dir)
+        if size.expected is None and before is not None and before.expected is not None:
+            size.adopt(before.expected)
+        return size
 
     def accept(self, image: Any, monitor: BayMonitor) -> tuple[Any, CameraHealth | None]:
         """A new frame → (the frame at the bays' size, its health if it counts; None: a frame that is

@@ -151,10 +151,11 @@ class ConfigReload:
         # file and applying it before the next reads (else an older copy could be applied after a newer one)
         self._one_at_a_time = threading.Lock()
 
-    def reload(self) -> ControlResult:
-        """Re-read the YAML; an invalid file keeps the running config and says why."""
+    def reload(self, installer: bool = False) -> ControlResult:
+        """Re-read the YAML; an invalid file keeps the running config and says why. ``installer``: the installer
+        page's Save, bays drawn over the current picture (``CameraWatch.reconfigure``)."""
         with self._one_at_a_time:
-            return self._reload()
+            return self._reload(installer)
 
     def between_reloads(self) -> threading.Lock:
         """Held by a list change (``set-lists``, the page's allow / deny) while it applies and saves: a reload
@@ -162,7 +163,7 @@ class ConfigReload:
         over it (the change answered "saved"; the agent ran on with the old lists until another reload)."""
         return self._one_at_a_time
 
-    def _reload(self) -> ControlResult:
+    def _reload(self, installer: bool = False) -> ControlResult:
         path = self.agent.cfg.source_path
         if path is None:
             raise ControlError("no_config_file", "the agent was not started from a config file")
@@ -201,7 +202,7 @@ class ConfigReload:
             return ControlResult(False, "the plate reader's models cannot be loaded, kept the running config",
                                  {"problems": [problem]})
         with self.agent.loop_lock:  # never swap the monitor in the middle of a frame
-            return self.apply(new, classifier, reader)
+            return self.apply(new, classifier, reader, installer)
 
     def _new_reader(self, new: AgentConfig) -> PlateReader | None:
         """The plate reader ``new`` names when its ``perception`` differs from the running one, else None. Built
@@ -234,7 +235,7 @@ class ConfigReload:
         return a.classifier_factory(new), made_of
 
     def apply(self, new: AgentConfig, classifier: tuple[OccupancyClassifier, Fingerprint] | None = None,
-              reader: PlateReader | None = None) -> ControlResult:
+              reader: PlateReader | None = None, installer: bool = False) -> ControlResult:
         a = self.agent
         restart = restart_needed(a.cfg, new)
         if (a.cfg.web.tls is None) != (new.web.tls is None):  # said apart from "web changes need a restart"
@@ -257,7 +258,7 @@ class ConfigReload:
             # their id keep their story and their classifier's verdict (and publish only it: no "free" in between)
             a.monitor = BayMonitor(new, a.bus, a.clock, a.lists, a.evidence, feed=a.feed, classifier=a.classifier,
                                    replaces=old_monitor)
-            anew = a.camera.reconfigure(new, bays_changed=drawn(new) != drawn(before))
+            anew = a.camera.reconfigure(new, bays_changed=drawn(new) != drawn(before), installer=installer)
             kept = a.monitor.kept
         else:
             anew = a.camera.reconfigure(new, bays_changed=False)  # another camera.width / height takes effect here

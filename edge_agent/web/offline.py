@@ -76,7 +76,7 @@ class OfflineControl:
     def confirm_camera(self) -> ControlResult:
         return ControlResult(False, "review mode: no camera loop tracks the view; confirm it on the running agent")
 
-    def reload_config(self) -> ControlResult:
+    def reload_config(self, installer: bool = False) -> ControlResult:
         return ControlResult(True, "saved; review mode has no running agent to reload")
 
     def set_lists(self, allow: list[str] | None, deny: list[str] | None) -> ControlResult:

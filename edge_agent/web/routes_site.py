@@ -296,7 +296,7 @@ async def save_bays(request: Request):
     ctx.installer_snapshot = None  # its outlines were placed for the bays before this Save: the page asks again
     before = _placement_now(ctx.control)
     try:
-        result = ctx.control.reload_config()
+        result = ctx.control.reload_config(installer=True)  # drawn over the current picture: may take it as reference
         reload = {"ok": result.ok, "message": result.message}
     except Exception as exc:
         reload = {"ok": False, "message": str(exc)}

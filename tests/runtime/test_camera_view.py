@@ -155,21 +155,32 @@ def test_bays_redrawn_after_a_move_clear_it_and_say_so(pipeline, tmp_path, clock
     assert not agent.camera_moved and agent.bus.states()["B"].plate == "京A12345"
 
 
-def test_a_reload_that_changes_a_bay_but_not_its_outline_leaves_a_moved_camera_moved(tmp_path, clock):
+@pytest.mark.parametrize("edit", ["charger_id", "bay_added"])
+def test_a_reload_that_changes_a_bay_but_not_its_outline_leaves_a_moved_camera_moved(tmp_path, clock, edit):
     """A reload that changed only a bay's ``charger_id`` counted as the bays redrawn: a camera counted as moved
     published ``camera_aligned`` ``{"redrawn": true}`` and dropped the banner, then ``camera_moved`` again at the
-    next frame, though no outline had changed and the bays still lay on the wrong ground."""
+    next frame, though no outline had changed and the bays still lay on the wrong ground. One that added a bay
+    took the turned view as the reference of every bay, silently. Both leave the view turned, over a restart too."""
     agent, path, events = _moved(tmp_path, clock, NoPlates())
     cfg = yaml.safe_load(path.read_text(encoding="utf-8"))
-    cfg["bays"][0]["charger_id"] = "charger-A2"
+    if edit == "charger_id":
+        cfg["bays"][0]["charger_id"] = "charger-A2"
+    else:
+        cfg["bays"].append({"id": "C", "polygon": [[20, 160], [60, 160], [60, 190], [20, 190]]})
     path.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
     res = agent.reload_config()
-    assert res.ok and res.data["changed"] == ["bays"] and agent.monitor.cfg.bays[0].charger_id == "charger-A2"
+    assert res.ok and res.data["changed"] == ["bays"]
+    assert agent.monitor.cfg.bays[0].charger_id == ("charger-A2" if edit == "charger_id" else "charger-A")
     assert agent.camera_moved and not agent.monitor.aligned
     run_scripted(agent.step, clock, 10, 5)
-    assert [(e.type, e.data) for e in events if e.type.startswith("camera_")] == \
-        [("camera_moved", {"turned": True, "rotate": 180, "flip": "none"})]
+    turned = ("camera_moved", {"turned": True, "rotate": 180, "flip": "none"})
+    assert [(e.type, e.data) for e in events if e.type.startswith("camera_")] == [turned]
     assert agent.camera_moved
+    agent.stop()
+    again = Agent(load_config(path), clock=clock, source=ScriptedSource(_camera(cv2.ROTATE_180), clock),
+                  reader=NoPlates())
+    assert [(e.type, e.data) for e in _run(again, clock, 4) if e.type.startswith("camera_")] == [turned]
+    again.stop()
 
 
 def _knocked(dx: float) -> np.ndarray:
@@ -178,13 +189,15 @@ def _knocked(dx: float) -> np.ndarray:
     return cv2.warpAffine(img, np.float32([[1, 0, dx], [0, 1, 0]]), img.shape[1::-1], borderMode=cv2.BORDER_REPLICATE)
 
 
-@pytest.mark.parametrize("edit", ["timers", "bays_listed_in_another_order", "charger_id"])
+@pytest.mark.parametrize("edit", ["timers", "bays_listed_in_another_order", "charger_id", "bay_added",
+                                  "bay_removed", "one_outline_changed"])
 def test_a_hand_edit_that_redraws_no_bay_keeps_the_reference_of_a_knocked_camera(tmp_path, clock, edit):
     """The camera is knocked 60 px (``camera_moved``, bays blind), then someone edits the config file by hand and
     sends SIGHUP. An edit that moved a bay up the list (or wrote the bays in another order) counted as bays
     redrawn: the knocked view became the installation's reference, ``camera_aligned`` ``{"redrawn": true}``, the
-    bays were judged on ground they no longer lie on — and the next restart kept it so. Only a changed outline or
-    id is a redraw; any other edit keeps the saved reference, over a restart too."""
+    bays were judged on ground they no longer lie on — and the next restart kept it so. So did one that added or
+    removed a bay, or changed one outline, leaving the others as they were (taken as drawn on the knocked view).
+    Such an edit keeps the saved reference, over a restart too: the new outlines are read as drawn on it."""
     path = _file(tmp_path)
     first = Agent(load_config(path), clock=clock, source=ScriptedSource(hold(60, render(EMPTY)), clock),
                   reader=NoPlates())
@@ -201,6 +214,12 @@ def test_a_hand_edit_that_redraws_no_bay_keeps_the_reference_of_a_knocked_camera
         cfg["timers"]["fuel_grace_s"] = 25
     elif edit == "charger_id":
         cfg["bays"][0]["charger_id"] = "charger-A2"
+    elif edit == "bay_added":
+        cfg["bays"].append({"id": "C", "polygon": [[20, 160], [60, 160], [60, 190], [20, 190]]})
+    elif edit == "bay_removed":
+        cfg["bays"].pop()
+    elif edit == "one_outline_changed":
+        cfg["bays"][0]["polygon"][0][0] += 4
     else:
         cfg["bays"].reverse()
     path.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
@@ -215,3 +234,30 @@ def test_a_hand_edit_that_redraws_no_bay_keeps_the_reference_of_a_knocked_camera
     _run(again, clock, 5)
     assert again.camera_moved and reference.read_bytes() == saved
     again.stop()
+
+
+def test_a_hand_edit_while_the_view_matches_no_reference_keeps_the_reference(tmp_path, clock):
+    """A camera knocked to face something else matches no reference: nobody knows where the bays lie, and no lock
+    rises (``camera_unmatched``). A bay added by hand then took that view as the reference of every bay: matched
+    at once, the bays judged on whatever it shows."""
+    path = _file(tmp_path)
+    first = Agent(load_config(path), clock=clock, source=ScriptedSource(hold(60, render(EMPTY)), clock),
+                  reader=NoPlates())
+    _run(first, clock, 2)
+    first.stop()
+    reference = tmp_path / "data" / "camera" / "reference.png"
+    saved = reference.read_bytes()
+    rng = np.random.default_rng(3)
+    elsewhere = cv2.GaussianBlur(rng.integers(0, 255, (540, 960, 3), dtype=np.uint8), (5, 5), 0)
+    agent = Agent(load_config(path), clock=clock, source=ScriptedSource(hold(300, elsewhere), clock),
+                  reader=NoPlates())
+    _run(agent, clock, 3)
+    assert not agent.camera.alignment.matched and agent.camera.placement == "unmatched"
+    cfg = yaml.safe_load(path.read_text(encoding="utf-8"))
+    cfg["bays"].append({"id": "C", "polygon": [[20, 160], [60, 160], [60, 190], [20, 190]]})
+    path.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+    assert agent.reload_config().ok
+    run_scripted(agent.step, clock, 5, 5)
+    assert not agent.camera.alignment.matched and reference.read_bytes() == saved
+    assert agent.monitor.unseen() == dict.fromkeys(["A", "B", "C"], "camera_unmatched")
+    agent.stop()

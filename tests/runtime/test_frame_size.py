@@ -133,3 +133,54 @@ def test_a_reload_says_a_restart_is_needed_only_for_camera_keys_it_cannot_apply(
         res = agent.reload_config()
         assert res.ok and res.data["restart_needed"] == restart, (camera, res.data)
     assert agent is not None and agent.camera.frame_size.expected == (1920, 1080)
+
+
+def _knocked(image: np.ndarray, dx: float = 60) -> np.ndarray:
+    return cv2.warpAffine(image, np.float32([[1, 0, dx], [0, 1, 0]]), image.shape[1::-1],
+                          borderMode=cv2.BORDER_REPLICATE)
+
+
+def test_a_reload_that_takes_the_size_out_leaves_a_knocked_camera_moved_without_a_word(tmp_path, clock):
+    """``camera.width`` / ``height`` taken out of the file (the size is then learned) while the camera is knocked
+    60 px: the bays' size is the same, so nothing about the view changed. The reload started registration over
+    and published ``camera_aligned`` ``{"frame_size": [null, null]}`` (the banner gone, the bays judged until the
+    next measurement), then ``camera_moved`` again 2 s later: a false all-clear to every consumer."""
+    data = scene_config(str(tmp_path / "data")).model_dump(mode="json")
+    path = tmp_path / "agent.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    frames = hold(4, render(EMPTY)) + hold(300, _knocked(render(EMPTY)))
+    agent = Agent(load_config(path), clock=clock, source=ScriptedSource(frames, clock), reader=NoPlates())
+    events = _run(agent, clock, 8)
+    assert [e.type for e in events] == ["camera_moved"] and agent.camera_moved
+    data["camera"].update(UNSIZED)
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    res = agent.reload_config()
+    assert res.ok and res.data["changed"] == ["camera"], res.data
+    assert agent.camera_moved and not agent.monitor.aligned
+    run_scripted(agent.step, clock, 10, 5)
+    assert [e.type for e in events] == ["camera_moved"] and agent.camera_moved
+    assert agent.camera.frame_size.expected == (960, 540)
+
+
+def test_a_hand_edit_of_the_bays_keeps_the_size_they_were_drawn_on(tmp_path, clock):
+    """Bays drawn on 960x540 (learned), the camera now sending the same view at 1280x720 (scaled to the bays). A bay
+    added by hand took the next frame's size as the one every bay was drawn on: the 1280x720 frames went unscaled
+    under outlines drawn on 960x540, each covering other ground — over a restart too."""
+    data = scene_config(str(tmp_path / "data"), camera=UNSIZED).model_dump(mode="json")
+    path = tmp_path / "agent.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    big = cv2.resize(render(EMPTY), (1280, 720))
+    agent = Agent(load_config(path), clock=clock, source=ScriptedSource(hold(4, render(EMPTY)) + hold(300, big), clock),
+                  reader=NoPlates())
+    _run(agent, clock, 8)
+    assert agent.camera.frame_size.expected == (960, 540) and agent.monitor._last_frame.shape[:2] == (540, 960)
+    data["bays"].append({"id": "C", "polygon": [[20, 160], [60, 160], [60, 190], [20, 190]]})
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    assert agent.reload_config().ok
+    run_scripted(agent.step, clock, 3, 5)
+    assert agent.camera.frame_size.expected == (960, 540) and agent.monitor._last_frame.shape[:2] == (540, 960)
+    agent.stop()
+    again = Agent(load_config(path), clock=clock, source=ScriptedSource(hold(300, big), clock), reader=NoPlates())
+    _run(again, clock, 2)
+    assert again.camera.frame_size.expected == (960, 540) and not again.camera_moved
+    again.stop()

@@ -63,7 +63,7 @@ class RecordingControl:
         jpg = scenes.scene("", bays=list(BAYS.values()))
         return self.site.store.save(bay_id, None, "snapshot", jpg, None, None, {})
 
-    def reload_config(self):
+    def reload_config(self, installer=False):
         self.reloads.append(load_config(self.site.config_path))
         return ControlResult(True, "reloaded")
 

@@ -291,7 +291,7 @@ def test_a_save_the_agent_refuses_to_reload_is_not_shown_as_applied(browser, ser
     models it cannot load): the page said, in green, "Saved; the agent is reloading (lock changes need a restart,
     kept the running config)", which the installer read as done while the old bays ran on."""
     refusal = "lock changes need a restart, kept the running config"
-    monkeypatch.setattr(site.control, "reload_config", lambda: ControlResult(False, refusal))
+    monkeypatch.setattr(site.control, "reload_config", lambda **_: ControlResult(False, refusal))
     ctx, page = login(browser, server.url)
     page.goto(server.url + "/installer")
     page.click("#save")

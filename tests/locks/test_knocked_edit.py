@@ -1,0 +1,150 @@
+"""A hand edit of the bays while the camera is knocked beyond ``camera.shift_tolerance_px``: the real agent, the
+shipped occupancy model, a gpiozero lock on MockFactory pins, a fake clock.
+
+Before: a SIGHUP (or ``reload-config``) after an edit that added or removed a bay took the knocked view as the
+reference for every bay. The bays left as they were counted as drawn on it, ``camera_aligned`` ``{"redrawn":
+true}`` was published, and bay A's outline — unchanged, now on the asphalt beside the parked car — read empty: a
+departure, and the arm rose under the car. Only the installer's act over the current picture (the page's Save,
+Confirm current view) may take a view that no longer fits as the bays' reference.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import yaml
+from gpiozero.pins.mock import MockFactory
+
+from edge_agent.clock import FakeClock
+from edge_agent.config.load import load_config
+from edge_agent.events.types import Event, EventType
+from edge_agent.runtime.agent import Agent
+from edge_agent.runtime.assemble import attach_locks
+from edge_agent.sim.scenario import FUEL
+from edge_agent.sim.synthetic import BAY_B, Car, Scene, render
+from tests.bays.test_vision import Frames, NoPlates
+
+FPS = 5.0
+UP, DOWN, SW_DOWN, SW_UP = 17, 27, 22, 23
+KNOCK_PX = 60
+# bay A drawn along the parked car's left half (at this scale, 60 px is a whole bay on a lot seen from afar): the
+# car spans x 85-415, and knocked 60 px right it leaves A's outline on bare asphalt
+BAY_A = [[88.0, 300.0], [142.0, 300.0], [142.0, 505.0], [88.0, 505.0]]
+BAY_C = [[20.0, 160.0], [60.0, 160.0], [60.0, 190.0], [20.0, 190.0]]  # the bay an edit adds (far from A and B)
+PARKED = Scene(cars=(Car(250, FUEL.plate),))  # a red car in A
+
+
+def _knocked(image: np.ndarray) -> np.ndarray:
+    return cv2.warpAffine(image, np.float32([[1, 0, KNOCK_PX], [0, 1, 0]]), image.shape[1::-1],
+                          borderMode=cv2.BORDER_REPLICATE)
+
+
+class Site:
+    """Bays A (its lock on gpiozero pins, 1 s stroke, no presence sensor) and B, a config file to edit by hand."""
+
+    def __init__(self, tmp: Path, clock: FakeClock) -> None:
+        self.path = tmp / "agent.yaml"
+        self.write(bays=[{"id": "A", "polygon": BAY_A}, {"id": "B", "polygon": [list(p) for p in BAY_B]}],
+                   data_dir=str(tmp / "data"))
+        self.clock, self.src = clock, Frames(clock)
+        self.agent = Agent(load_config(self.path), clock=clock, source=self.src, reader=NoPlates())
+        self.factory = MockFactory()
+        self.locks = attach_locks(self.agent, pin_factory=self.factory, thread=False)
+        self.position = 0.0  # 0 down … 1 up
+        self.ups = 0  # steps with the UP relay on
+        self.events: list[Event] = []
+        self.agent.bus.subscribe(self.events.append)
+        self._sync()
+        self.agent.start()
+
+    def write(self, **over: object) -> None:
+        cfg = yaml.safe_load(self.path.read_text()) if self.path.exists() else {
+            "site": {"site_id": "s", "device_id": "d"},
+            "camera": {"source": "synthetic", "fps": FPS, "width": 960, "height": 540},
+            "timers": {"arrival_confirm_s": 2, "departure_confirm_s": 3},
+            "locks": [{"id": "LA", "bay": "A", "driver": "gpiozero", "auto_raise_delay_s": 20,
+                       "motor": {"kind": "relays", "up": {"pin": UP}, "down": {"pin": DOWN}},
+                       "switches": {"down": {"pin": SW_DOWN}, "up": {"pin": SW_UP}}}]}
+        cfg.update(over)
+        self.path.write_text(yaml.safe_dump(cfg))
+
+    def _sync(self, dt: float = 0.0) -> None:
+        up, down = self.factory.pin(UP).state, self.factory.pin(DOWN).state
+        self.ups += bool(up)
+        if up and not down:
+            self.position = min(1.0, self.position + dt)
+        elif down and not up:
+            self.position = max(0.0, self.position - dt)
+        self.factory.pin(SW_DOWN).drive_low() if self.position <= 0 else self.factory.pin(SW_DOWN).drive_high()
+        self.factory.pin(SW_UP).drive_low() if self.position >= 1 else self.factory.pin(SW_UP).drive_high()
+
+    def run(self, seconds: float) -> None:
+        for _ in range(round(seconds * FPS)):
+            self._sync(1 / FPS)
+            self.agent.step()
+            self.locks.tick()
+            self.clock.advance(1 / FPS)
+
+    def camera(self) -> list[tuple[str, dict]]:
+        return [(e.type, e.data) for e in self.events if e.type.startswith("camera_")]
+
+    def close(self) -> None:
+        self.agent.stop()
+        self.factory.reset()
+
+
+@pytest.fixture
+def site(tmp_path: Path, clock: FakeClock):  # noqa: ANN201
+    s = Site(tmp_path, clock)
+    yield s
+    s.close()
+
+
+@pytest.mark.parametrize("edit", ["bay_added", "bay_removed"])
+def test_a_hand_edit_while_the_camera_is_knocked_keeps_its_reference_and_the_arm_down(site, edit):  # noqa: ANN001
+    site.src.next = render(PARKED)
+    site.run(8)  # the installation's reference; the car in A is seen
+    assert site.agent.bus.states()["A"].state == "occupied" and site.position == 0.0
+    site.src.next = _knocked(render(PARKED))
+    site.run(5)
+    assert site.agent.camera_moved and site.camera()[0][0] == "camera_moved"
+    cfg = yaml.safe_load(site.path.read_text())
+    if edit == "bay_added":
+        cfg["bays"].append({"id": "C", "polygon": BAY_C})
+    else:
+        cfg["bays"] = cfg["bays"][:1]  # B taken out; A as it was
+    site.write(bays=cfg["bays"])
+    assert site.agent.reload_config().ok  # what SIGHUP does
+    site.run(60)
+    assert site.ups == 0 and site.position == 0.0, "the arm rose under the parked car"
+    assert not any(e.type == EventType.VEHICLE_DEPARTED and e.bay_id == "A" for e in site.events)
+    assert site.agent.camera_moved and site.camera() == [site.camera()[0]]  # no camera_aligned {"redrawn": true}
+    a = site.agent.bus.states()["A"]
+    assert a.state == "occupied" and not a.camera_ok  # blind: the bay holds its story
+
+    site.src.next = render(PARKED)  # the mount put back: the bays, the added one too, fit the reference again
+    site.run(5)
+    assert [t for t, _ in site.camera()] == ["camera_moved", "camera_aligned"] and not site.agent.camera_moved
+    site.run(30)
+    assert site.ups == 0 and site.agent.bus.states()["A"].state == "occupied"
+
+
+def test_after_the_edit_only_the_installers_confirmation_takes_the_knocked_view(site):  # noqa: ANN001
+    """Confirm current view is the installer's act over the current picture: the knocked view becomes the
+    reference of every bay as configured, as before."""
+    site.src.next = render(PARKED)
+    site.run(8)
+    site.src.next = _knocked(render(PARKED))
+    site.run(5)
+    cfg = yaml.safe_load(site.path.read_text())
+    site.write(bays=cfg["bays"] + [{"id": "C", "polygon": BAY_C}])
+    assert site.agent.reload_config().ok
+    site.run(5)
+    assert site.agent.camera_moved
+    assert site.agent.confirm_camera().ok
+    site.run(5)
+    assert [(t, d) for t, d in site.camera()][1:] == [("camera_aligned", {"confirmed": True})]
+    assert not site.agent.camera_moved
