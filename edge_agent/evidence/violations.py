@@ -110,7 +110,7 @@ def _json_or_none(text: str | None) -> Any:
         return None
 
 
-def _without_plates(data: dict[str, Any], plates: list[str]) -> dict[str, Any]:
+def without_plates(data: dict[str, Any], plates: list[str]) -> dict[str, Any]:
     """``data`` with no ``plate`` key and each of ``plates`` (longest first) masked in its text values."""
     def scrub(value: Any) -> Any:
         if isinstance(value, str):
@@ -318,7 +318,7 @@ class ViolationLog:
                 plates = sorted({str(d["plate"]) for d in docs.values() if isinstance(d, dict) and d.get("plate")},
                                 key=len, reverse=True)
                 self._db.executemany("UPDATE events SET data=? WHERE event_id=?", [
-                    (json.dumps(_without_plates(d, plates), ensure_ascii=False), eid)
+                    (json.dumps(without_plates(d, plates), ensure_ascii=False), eid)
                     for eid, d in docs.items() if isinstance(d, dict)])
         return len(visits)
 
