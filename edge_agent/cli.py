@@ -35,6 +35,7 @@ COMMAND_MODULES = (
     "edge_agent.events.commands",
     "edge_agent.runtime.commands",
     "edge_agent.web.commands",
+    "edge_agent.ops.evidence_commands",
     "edge_agent.stats.commands",
     "edge_agent.ops.commands",
     "edge_agent.consumer.commands",

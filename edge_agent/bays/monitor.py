@@ -11,7 +11,7 @@ import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Protocol
 
@@ -31,7 +31,7 @@ from edge_agent.config.models import AgentConfig
 from edge_agent.control import IDENTITY, Warp
 from edge_agent.events.bus import EventBus
 from edge_agent.events.types import BayState, Event, EventType
-from edge_agent.evidence.annotate import annotate, encode_jpeg
+from edge_agent.evidence.annotate import annotate, around_bay, encode_jpeg
 from edge_agent.evidence.store import EvidenceSkipped, EvidenceStore
 from edge_agent.perception.lists import PlateLists
 from edge_agent.perception.types import PlateRead, Region
@@ -647,8 +647,13 @@ class BayMonitor:
                  f"{ev.type}{'  ' + d['reason'] if d.get('reason') else ''}",
                  ev.ts]
         shape = next(s for s in self.shapes if s.bay_id == bay)
+        polygon: list[list[float]] = shape.polygon.tolist()
+        marks: Sequence[Sequence[float]] | None = corners
+        cut = self.cfg.evidence.photo == "bay"
+        if cut:
+            image, polygon, marks = around_bay(image, polygon, corners)
         try:
-            img = annotate(image, shape.polygon.tolist(), corners, lines, verdict, self.cfg.perception.models_dir)
+            img = annotate(image, polygon, marks, lines, verdict, self.cfg.perception.models_dir, band=cut)
             q = self.cfg.evidence.jpeg_quality
             crop = encode_jpeg(read.crop, q) if read is not None and read.crop is not None else None
             return self.evidence.save(bay, ev.visit_id, ev.type, encode_jpeg(img, q), crop, plate,

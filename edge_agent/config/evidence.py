@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, model_validator
 
 from edge_agent.config.base import StrictModel, problems_at
 
 
 class EvidenceConfig(StrictModel):
-    max_age_days: float = Field(30.0, gt=0, le=3650, description="older evidence is deleted")
-    max_mb: float = Field(2048.0, gt=0, le=10_000_000, description="total size cap; snapshots (at most 5 % of it, 200 at most) go first, then plain "
-                          "identifications, then violations")
+    max_age_days: float = Field(
+        30.0, gt=0, le=3650,
+        description="older evidence is deleted; a visit with no violation loses its plate in the bay events this "
+                    "long after it ended, and events.jsonl keeps no line longer")
+    max_mb: float = Field(2048.0, gt=0, le=10_000_000, description="total size cap; snapshots (at most 5 % of it, "
+                          "200 at most) go first, then plain identifications, then violations")
     history_days: float = Field(
         400.0, gt=0, le=3650, allow_inf_nan=False,
         description="bay events (statistics, the review page's timelines) kept this long; a violation's own "
@@ -20,6 +25,10 @@ class EvidenceConfig(StrictModel):
         description="decided violations (with their decisions) and the review page's audit log are kept this long "
                     "after the decision / entry; an undecided violation is kept until someone decides it")
     jpeg_quality: int = Field(85, ge=30, le=100)
+    photo: Literal["bay", "frame"] = Field(
+        "bay", description="what a visit's photo shows: the bay with a tenth of its size around it (neighbouring "
+                           "cars' plates and people farther off are personal data the case does not need), or the "
+                           "whole camera frame")
     min_free_mb: float = Field(
         64.0, ge=0, le=1_000_000, allow_inf_nan=False,
         description="free space kept for the event outbox: below it the oldest evidence is pruned, "

@@ -18,18 +18,48 @@ from edge_agent.fonts import FontMissing, cjk_font
 VERDICT_COLOURS = {"violation": (40, 40, 230), "ok": (60, 180, 60), "unknown": (0, 190, 255)}  # BGR
 
 
-def annotate(frame_bgr: np.ndarray, polygon: Sequence[tuple[float, float]] | None,
-             corners: Sequence[tuple[float, float]] | None, lines: Sequence[str],
-             verdict: str = "unknown", models_dir: str | Path | None = None) -> np.ndarray:
+def annotate(frame_bgr: np.ndarray, polygon: Sequence[Sequence[float]] | None,
+             corners: Sequence[Sequence[float]] | None, lines: Sequence[str],
+             verdict: str = "unknown", models_dir: str | Path | None = None, band: bool = False) -> np.ndarray:
     """A copy of ``frame_bgr`` with the bay, the plate and a caption box (``lines``); the caption's
-    font is the one fetched into ``models_dir`` (edge_agent.fonts), a system CJK font otherwise."""
+    font is the one fetched into ``models_dir`` (edge_agent.fonts), a system CJK font otherwise.
+    ``band``: the caption in a black band above the picture, not over its corner (a photo cut to the bay has no
+    corner to spare: the box would cover the car)."""
     img = frame_bgr.copy()
+    if band and lines:
+        rows = (max(14, img.shape[0] // 28) + 6) * len(lines) + 8
+        img = np.vstack([np.zeros((rows, img.shape[1], 3), dtype=img.dtype), img])
+        polygon = None if polygon is None else [(x, y + rows) for x, y in polygon]
+        corners = None if corners is None else [(x, y + rows) for x, y in corners]
     colour = VERDICT_COLOURS.get(verdict, VERDICT_COLOURS["unknown"])
     if polygon:
         cv2.polylines(img, [np.round(np.asarray(polygon)).astype(np.int32)], True, colour, 2, cv2.LINE_AA)
     if corners and len(corners) == 4:
         cv2.polylines(img, [np.round(np.asarray(corners)).astype(np.int32)], True, (255, 255, 0), 2, cv2.LINE_AA)
     return _caption(img, lines, colour, models_dir)
+
+
+BAY_MARGIN = 0.1  # of the bay's size, on each side: the bay's lines and the car's ends, not the neighbours
+
+
+def around_bay(frame: np.ndarray, polygon: Sequence[Sequence[float]],
+               corners: Sequence[Sequence[float]] | None) -> tuple[np.ndarray, list[list[float]], list[list[float]] | None]:
+    """The part of ``frame`` a visit's photo needs: the bay's bounding box and ``BAY_MARGIN`` around it, with the
+    polygon and the plate corners moved into it. Why: the whole frame shows the other bays' cars with their plates
+    and anyone walking past — personal data the case does not need (PIPL's minimum scope)."""
+    pts = np.asarray(polygon, dtype=float)
+    (x0, y0), (x1, y1) = pts.min(axis=0), pts.max(axis=0)
+    mx, my = (x1 - x0) * BAY_MARGIN, (y1 - y0) * BAY_MARGIN
+    h, w = frame.shape[:2]
+    left, top = max(0, int(np.floor(x0 - mx))), max(0, int(np.floor(y0 - my)))
+    right, bottom = min(w, int(np.ceil(x1 + mx))), min(h, int(np.ceil(y1 + my)))
+    if right - left < 2 or bottom - top < 2:  # a bay outside the frame: the frame as it is
+        return frame, [list(map(float, p)) for p in polygon], None if corners is None else [list(c) for c in corners]
+
+    def moved(points: Sequence[Sequence[float]]) -> list[list[float]]:
+        return [[float(x) - left, float(y) - top] for x, y in points]
+
+    return frame[top:bottom, left:right], moved(polygon), None if corners is None else moved(corners)
 
 
 def _caption(img: np.ndarray, lines: Sequence[str], colour: tuple[int, int, int],

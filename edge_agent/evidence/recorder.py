@@ -2,7 +2,8 @@
 
 Its own component (not a side job of the web page) because ``review`` and the statistics read
 the log whether or not the page is served. It also forgets bay events older than
-``history_days`` once an hour (a violation's own story stays with it), and decided violations, their
+``history_days`` once an hour (a violation's own story stays with it), takes the plate out of the events of
+visits with no violation after ``plate_days`` (the photos' ``evidence.max_age_days``), and decided violations, their
 decisions and the audit log older than ``review_days``: on an SD card that runs for years, a table that
 only grows is a disk that fills. And it keeps the run ledger
 (``runs.py``): what the previous run left open is ended at this run's start.
@@ -29,19 +30,20 @@ class ViolationRecorder:
     """``start()`` subscribes the log to the bus; ``stop()`` unsubscribes and closes it."""
 
     def __init__(self, db_path: str | Path, clock: Clock, bus: EventBus, history_days: float | None = None,
-                 review_days: float | None = None) -> None:
+                 review_days: float | None = None, plate_days: float | None = None) -> None:
         self.log = ViolationLog(db_path, clock)  # open now: the web page is built on it before start
         self.runs = RunLedger(db_path, clock)
         self.bus = bus
         self.clock = clock
         self.history_days = history_days
         self.review_days = review_days
+        self.plate_days = plate_days
         self._pruned_at: float | None = None
         self._unsubscribe: Callable[[], None] | None = None
 
     def start(self) -> None:
         self.log.attach(self.bus)
-        if self.history_days is not None or self.review_days is not None:
+        if self.history_days is not None or self.review_days is not None or self.plate_days is not None:
             self._unsubscribe = self.bus.subscribe(self._maybe_prune)
 
     def close_previous_run(self) -> None:
@@ -75,6 +77,11 @@ class ViolationRecorder:
                 if cases or audit:
                     log.info("forgot %d decided violation(s) and %d audit entr(ies) older than %g days "
                              "(evidence.review_days)", cases, audit, self.review_days)
+            if self.plate_days is not None:
+                unnamed = self.log.unname(self.plate_days)
+                if unnamed:
+                    log.info("took the plate out of %d visit(s) without a violation older than %g days "
+                             "(evidence.max_age_days)", unnamed, self.plate_days)
             if self.history_days is not None:
                 gone = self.log.prune(self.history_days)
                 self.runs.prune(self.history_days)

@@ -103,6 +103,28 @@ def _epoch_or(ts: str | None, default: float) -> float:
         return default
 
 
+def _json_or_none(text: str | None) -> Any:
+    try:
+        return json.loads(text) if text else None
+    except ValueError:
+        return None
+
+
+def without_plates(data: dict[str, Any], plates: list[str]) -> dict[str, Any]:
+    """``data`` with no ``plate`` key and each of ``plates`` (longest first) masked in its text values."""
+    def scrub(value: Any) -> Any:
+        if isinstance(value, str):
+            for p in plates:
+                value = value.replace(p, "***")
+            return value
+        if isinstance(value, dict):
+            return {k: scrub(v) for k, v in value.items() if k != "plate"}
+        if isinstance(value, list):
+            return [scrub(v) for v in value]
+        return value
+    return scrub(data)
+
+
 def says_something(text: str) -> bool:
     """Whether ``text`` holds a letter, digit, punctuation mark or symbol. A dismissal's reason of zero-width
     spaces or bidirectional marks (or NULs) passed ``strip()`` and was recorded as a reason nobody can read."""
@@ -271,6 +293,34 @@ class ViolationLog:
                 if not (r["type"].startswith(LOCK_PREFIX) and windows.get(r["bay_id"], none).cover(r["ts_epoch"]))]
             self._db.executemany("DELETE FROM events WHERE event_id=?", [(i,) for i in doomed])
         return len(doomed)
+
+    def unname(self, max_age_days: float) -> int:
+        """Take the plate out of the events of visits that ended more than ``max_age_days`` ago with no violation:
+        the ``plate`` field goes, and the plate's text in any other field (a lock move's ``reason: NEV 粤BD12345
+        identified``) becomes ``***``. Times, bays and verdicts stay: the statistics and timelines need no plate.
+        Returns how many visits were unnamed.
+
+        Why: a plate tied to a place and a time is personal information (PIPL, GDPR), kept only as long as its
+        purpose needs. The photos of a visit went at ``evidence.max_age_days`` (30) while its plate stayed in
+        these events ``history_days`` (400): every car that ever charged, legally or not, by plate and time. A
+        violation's visit keeps its plate as long as the violation row (``forget_decided``)."""
+        cutoff = self._clock.now().timestamp() - max_age_days * 86400
+        with self._lock, self._db:
+            visits = [r[0] for r in self._db.execute(
+                "SELECT DISTINCT visit_id FROM events e WHERE visit_id IS NOT NULL AND ts_epoch < ?"
+                " AND json_extract(data, '$.plate') IS NOT NULL"
+                " AND visit_id NOT IN (SELECT visit_id FROM violations WHERE visit_id IS NOT NULL)"
+                " AND NOT EXISTS (SELECT 1 FROM events y WHERE y.visit_id = e.visit_id AND y.ts_epoch >= ?)",
+                (cutoff, cutoff))]
+            for visit in visits:
+                rows = self._db.execute("SELECT event_id, data FROM events WHERE visit_id=?", (visit,)).fetchall()
+                docs = {r[0]: _json_or_none(r[1]) for r in rows}
+                plates = sorted({str(d["plate"]) for d in docs.values() if isinstance(d, dict) and d.get("plate")},
+                                key=len, reverse=True)
+                self._db.executemany("UPDATE events SET data=? WHERE event_id=?", [
+                    (json.dumps(without_plates(d, plates), ensure_ascii=False), eid)
+                    for eid, d in docs.items() if isinstance(d, dict)])
+        return len(visits)
 
     def forget_decided(self, max_age_days: float) -> tuple[int, int]:
         """Forget violations decided (confirmed or dismissed) longer than ``max_age_days`` ago that also ended

@@ -20,6 +20,7 @@ from edge_agent.perception.heap import set_heap_mmap_threshold
 
 if TYPE_CHECKING:
     from edge_agent.ops.lifecycle import OpsRuntime
+    from edge_agent.runtime.agent import Agent
     from edge_agent.runtime.assemble import Assembled
 
 log = logging.getLogger(__name__)
@@ -171,8 +172,15 @@ def _build(args: argparse.Namespace) -> tuple[Assembled, OpsRuntime]:
                  cfg.overrides_path)
         _record_added_bays(args.config)
     events_log = Path(cfg.data_dir) / "events.jsonl"
-    parts = assemble(cfg, config_path=args.config, sinks=lambda a: [
-        JsonLinesSink(a.bus, events_log, None if args.quiet else sys.stdout, max_bytes=EVENTS_LOG_MAX_BYTES)])
+
+    def event_lines(a: Agent) -> list[JsonLinesSink]:
+        # its lines name plates: kept no longer than the evidence photos
+        sink = JsonLinesSink(a.bus, events_log, None if args.quiet else sys.stdout, max_bytes=EVENTS_LOG_MAX_BYTES,
+                             max_age_s=cfg.evidence.max_age_days * 86400, clock=a.clock)
+        a.every_minute.append(sink.expire)
+        return [sink]
+
+    parts = assemble(cfg, config_path=args.config, sinks=event_lines)
     agent = parts.agent
     ops = OpsRuntime(cfg, agent.bus, agent.clock)
     ops.plan.add("stop frames", agent.source.stop, timeout_s=1.0)

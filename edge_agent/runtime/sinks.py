@@ -7,9 +7,11 @@ import logging
 import os
 import threading
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import IO
 
+from edge_agent.clock import Clock
 from edge_agent.events.bus import EventBus
 from edge_agent.events.types import BayState, Event
 
@@ -25,12 +27,19 @@ class JsonLinesSink:
     ``max_bytes``: once the file reaches it, it becomes ``<name>.1`` (replacing the older one) and a
     new file starts. Why: a device appends every event and bay state for months on an SD card (about
     3.6 KB a visit); unbounded, the file grew past any budget and, once the card filled, the evidence
-    store pruned photos to make room for it. ``None`` (replay's output, the demo's): never rotated."""
+    store pruned photos to make room for it. ``None`` (replay's output, the demo's): never rotated.
+
+    ``max_age_s`` (with ``clock``): no line is kept longer (``expire``, called every minute): the file turns over
+    once its first line is half that old, and the older file goes once its last line is. Why: each event names
+    the plate, and a plate tied to a place and a time is personal information, kept as long as the evidence
+    photos (``evidence.max_age_days``); the size bound alone kept a quiet site's plates for a year or more."""
 
     def __init__(self, bus: EventBus, path: Path | None, stream: IO[str] | None, states: bool = True,
-                 max_bytes: int | None = None) -> None:
+                 max_bytes: int | None = None, max_age_s: float | None = None, clock: Clock | None = None) -> None:
         self.bus, self.path, self.stream, self.states = bus, path, stream, states
         self.max_bytes = max_bytes
+        self.max_age_s, self.clock = max_age_s, clock
+        self._first: float | None = None  # when the file's first line was written (epoch), None while empty
         self._size = 0
         self._file: IO[str] | None = None
         self._unsub: list[Callable[[], None]] = []
@@ -42,6 +51,8 @@ class JsonLinesSink:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = self.path.open("a", encoding="utf-8")
             self._size = self.path.stat().st_size
+            self._first = _line_epoch(self.path, first=True) if self._size else None
+            self.expire()
         self._unsub.append(self.bus.subscribe(lambda e: self._write({"kind": "event", **e.to_dict()})))
         if self.states:
             self._unsub.append(self.bus.subscribe_state(lambda s: self._write({"kind": "state", **s.to_dict()})))
@@ -65,6 +76,8 @@ class JsonLinesSink:
                     out.flush()
                     if out is self._file:
                         self._size += len(line.encode()) + 1
+                        if self._first is None:
+                            self._first = _epoch_of(obj)
                         self._rotate()
                 except OSError as exc:
                     self.failed += 1
@@ -72,18 +85,67 @@ class JsonLinesSink:
                         log.error("event log %s: %s (%d line(s) not written)", self.path, exc.strerror or exc,
                                   self.failed)
 
-    def _rotate(self) -> None:
-        """The full file becomes ``<name>.1`` and a new one starts (called under the lock)."""
-        if self.max_bytes is None or self._size < self.max_bytes or self._file is None or self.path is None:
+    def expire(self) -> None:
+        """Drop what is older than ``max_age_s`` (see the class): the older file once its last line is half that
+        old, the current one turned over once its first line is."""
+        if self.max_age_s is None or self.clock is None or self.path is None:
+            return
+        half = self.max_age_s / 2
+        now = self.clock.now().timestamp()
+        older = self.path.with_name(self.path.name + ".1")
+        with self._lock:
+            last = _line_epoch(older, first=False) if older.is_file() else None
+            if last is not None and now - last >= half:
+                older.unlink(missing_ok=True)
+            if self._first is not None and now - self._first >= half:
+                self._rotate(force=True)
+
+    def _rotate(self, force: bool = False) -> None:
+        """The full (or, ``force``, aged) file becomes ``<name>.1`` and a new one starts (called under the lock)."""
+        if self._file is None or self.path is None or not force and (
+                self.max_bytes is None or self._size < self.max_bytes):
             return
         self._file.close()
         self._file = None
         try:
             os.replace(self.path, self.path.with_name(self.path.name + ".1"))
-            self._size = 0
+            self._size, self._first = 0, None
         finally:  # a failed rename (a card gone read-only) still appends to the file it has, when it can
             self._file = self.path.open("a", encoding="utf-8")
 
+
+def _epoch_of(obj: dict) -> float | None:
+    """A line's time: an event's ``ts``, a state's ``ts`` (or ``since``)."""
+    for key in ("ts", "since"):
+        try:
+            return datetime.fromisoformat(str(obj[key])).timestamp()
+        except (KeyError, TypeError, ValueError):
+            continue
+    return None
+
+
+def _line_epoch(path: Path, first: bool) -> float | None:
+    """The time of a file's first or last line; its modification time when that line tells none."""
+    try:
+        with path.open("rb") as fh:
+            if first:
+                raw = fh.readline()
+            else:
+                size = fh.seek(0, os.SEEK_END)
+                fh.seek(max(0, size - TAIL_BYTES))
+                lines = fh.read().rstrip(b"\n").split(b"\n")
+                raw = lines[-1] if lines else b""
+        obj = json.loads(raw)
+        when = _epoch_of(obj) if isinstance(obj, dict) else None
+        return when if when is not None else path.stat().st_mtime
+    except (OSError, ValueError):
+        try:
+            return path.stat().st_mtime
+        except OSError:
+            return None
+
+
+TAIL_BYTES = 64 * 1024  # more than one line: an event is ~1 KB
 
 EVENT_WORDS = {
     "vehicle_arrived": "arrived", "vehicle_identified": "identified", "violation_started": "VIOLATION",

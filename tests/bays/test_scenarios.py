@@ -108,6 +108,23 @@ def test_two_adjacent_bays_get_their_own_plates(pipeline, tmp_path):
     assert run.one("vehicle_arrived", "A")[1].visit_id != run.one("vehicle_arrived", "B")[1].visit_id
 
 
+@pytest.mark.parametrize("photo", ["bay", "frame"])
+def test_a_bays_photo_leaves_the_neighbours_plate_out(pipeline, tmp_path, photo):
+    """The fuel car's photos (identification and violation) are cut to bay B and a tenth around it: the NEV in bay
+    A is someone else's personal data, and its plate cannot be read from them. ``photo: frame`` keeps the whole
+    frame (where A's plate is read, so the check can fail). The caption sits in a band above, not over the car."""
+    both = Scene(cars=(NEV, FUEL))
+    run = play(hold(3, EMPTY) + hold(25, both) + hold(8, EMPTY), pipeline, tmp_path, evidence={"photo": photo})
+    for kind in ("vehicle_identified", "violation_started"):
+        _, ev = run.one(kind, "B")
+        img = cv2.imread(str(run.agent.evidence.image_path(ev.evidence_id)))
+        read = {r.text for r in pipeline.process(img)}
+        assert "京A12345" in read, (kind, read)  # the case's own plate stays readable
+        assert ("粤BD12345" in read) == (photo == "frame"), (kind, read)
+        if photo == "bay":
+            assert img.shape[1] < W * 0.6
+
+
 def test_one_misread_frame_in_five_loses_the_vote(pipeline, tmp_path):
     misread = replace(FUEL, plate="京A12845")
     assert [r.text for r in pipeline.process(render(Scene(cars=(misread,))))] == ["京A12845"]  # a real misread

@@ -96,3 +96,38 @@ def test_review_days_shorter_than_the_bay_history_is_refused_naming_the_key(tmp_
     doc["evidence"] = {"review_days": 90, "history_days": 90}
     path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
     assert main(["check-config", str(path)]) == 0
+
+
+def test_a_visit_without_violation_loses_its_plate_with_its_photos_and_keeps_its_times(tmp_path):
+    """Plates are personal information: a visit with no violation keeps its plate as long as its photos
+    (``evidence.max_age_days``), not ``history_days`` — its times and verdict stay for the statistics. Before, every
+    car that ever charged stayed in ``events`` by plate and time for 400 days."""
+    clock = FakeClock()
+    bus = EventBus()
+    db = tmp_path / "evidence.db"
+    rec = ViolationRecorder(db, clock, bus, history_days=400, review_days=730, plate_days=30)
+    rec.start()
+    try:
+        def ev(kind: EventType, visit: str, bay: str = "A", **data) -> None:
+            bus.publish(Event.make(kind, clock, bay_id=bay, visit_id=visit, data=data))
+
+        ev(EventType.VEHICLE_ARRIVED, "legal")
+        ev(EventType.VEHICLE_IDENTIFIED, "legal", plate="粤BD12345", colour="green", nev=True, reason="format+colour")
+        ev(EventType.LOCK_MOVED, "legal", lock_id="L1", state="down", reason="NEV 粤BD12345 identified")
+        clock.advance(3600)
+        ev(EventType.VEHICLE_DEPARTED, "legal", stayed_s=3600.0, plate="粤BD12345")
+        _violation(bus, clock, "B", "fuel")  # undecided: its plate waits for the decision
+        ev(EventType.VEHICLE_ARRIVED, "long", "C")
+        ev(EventType.VEHICLE_IDENTIFIED, "long", "C", plate="粤BF00001", nev=True)
+        clock.advance(31 * DAY)
+        ev(EventType.LOCK_MOVED, "long", "C", lock_id="L3", state="up", reason="粤BF00001 still parked")  # the pass
+        legal = rec.log.timeline("legal")
+        assert [e.type for e in legal] == ["vehicle_arrived", "vehicle_identified", "lock_moved", "vehicle_departed"]
+        assert legal[1].data == {"colour": "green", "nev": True, "reason": "format+colour"}
+        assert legal[2].data["reason"] == "NEV *** identified" and legal[3].data == {"stayed_s": 3600.0}
+        assert rec.log.timeline("fuel")[1].data["plate"] == "京A12345"
+        assert rec.log.timeline("long")[1].data["plate"] == "粤BF00001"  # the visit has not ended yet
+    finally:
+        rec.stop()
+    # and no copy is left in the file's free pages or its WAL
+    assert not [f.name for f in tmp_path.glob("evidence.db*") if "粤BD12345".encode() in f.read_bytes()]

@@ -47,8 +47,8 @@ def test_copy_sources_exist_and_are_not_ignored():
 def test_image_uses_the_same_layout_and_command_as_the_pi():
     text = (JETSON / "Dockerfile").read_text()
     unit = (REPO / "deploy" / "edge-agent.service").read_text()
-    assert 'CMD ["run", "--config", "/etc/edge-agent/config.yaml"]' in text
-    assert "run --config /etc/edge-agent/config.yaml" in unit
+    assert 'CMD ["run", "--quiet", "--config", "/etc/edge-agent/config.yaml"]' in text
+    assert "run --quiet --config /etc/edge-agent/config.yaml" in unit
     assert "/opt/edge-agent/models" in text and ".[jetson]" in text and "STOPSIGNAL SIGTERM" in text
 
 

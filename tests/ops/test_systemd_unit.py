@@ -67,7 +67,7 @@ def test_unit_has_the_operational_contract():
     s = cp["Service"]
     assert s["Type"] == "notify" and int(s["WatchdogSec"]) > 0
     assert s["Restart"] == "on-failure"
-    assert s["ExecStart"] == f"{SHIPPED_EXEC} run --config /etc/edge-agent/config.yaml"
+    assert s["ExecStart"] == f"{SHIPPED_EXEC} run --quiet --config /etc/edge-agent/config.yaml"
     assert s["ExecReload"] == "/bin/kill -HUP $MAINPID"
     assert s["User"] == "edge-agent" and "gpio" in s["SupplementaryGroups"].split()
     for key in ("NoNewPrivileges", "ProtectHome", "PrivateTmp"):

@@ -6,6 +6,7 @@ import json
 import re
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import cv2
@@ -416,6 +417,37 @@ def test_json_lines_log_is_bounded_across_restarts(tmp_path, clock):
     assert path.stat().st_size < bound and older.stat().st_size < bound + 300
     kept = [json.loads(x)["event_id"] for f in (older, path) for x in f.read_text(encoding="utf-8").splitlines()]
     assert kept == sent[-len(kept):] and len(kept) > 10  # the newest, in order, none lost at a turn-over
+
+
+def test_json_lines_log_keeps_no_plate_longer_than_the_evidence(tmp_path, clock):
+    """Each event names the plate (personal information): the file keeps no line past ``max_age_s`` — busy days
+    and a quiet month alike, over a restart. Before, only the 32 MiB bound applied: at a quiet site a
+    year of plates."""
+    from edge_agent.events.bus import EventBus
+
+    day, bus, path = 86400.0, EventBus(), tmp_path / "events.jsonl"
+    older = path.with_name("events.jsonl.1")
+
+    def ages() -> list[float]:
+        lines = [x for f in (older, path) if f.exists() for x in f.read_text(encoding="utf-8").splitlines()]
+        return [(clock.now() - datetime.fromisoformat(json.loads(x)["ts"])).total_seconds() / day for x in lines]
+
+    seen = 0
+    for phase in range(2):  # a restart reads the times back from the files
+        sink = JsonLinesSink(bus, path, None, max_age_s=30 * day, clock=clock)
+        sink.start()
+        for d in range(60):
+            if phase == 0 or d < 3:  # 60 busy days, then a restart and a quiet site
+                bus.publish(Event.make("vehicle_identified", clock, bay_id="A", visit_id=f"v{phase}-{d}",
+                                       data={"plate": "粤BD12345"}))
+                seen += 1
+            clock.advance(day)
+            sink.expire()  # the agent's minute hook
+            assert max(ages(), default=0) <= 30, (phase, d)
+        if phase == 0:
+            assert 15 <= len(ages()) < seen  # the last 15-30 days are still there
+        sink.stop()
+    assert ages() == [] and not older.exists()  # 57 quiet days: nothing left
 
 
 def test_json_lines_log_that_cannot_turn_over_keeps_appending(tmp_path, clock):

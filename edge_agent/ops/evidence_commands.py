@@ -1,0 +1,60 @@
+"""``edge-agent evidence forget PLATE``: one plate's records out of the data folder (a data subject's request).
+
+In ``ops`` (not ``evidence``): it takes the data folder's agent lock (``ops.instance_lock``) around ``evidence.forget``."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from edge_agent.config.load import load_config
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    e = sub.add_parser("evidence", help="the stored evidence: forget one plate")
+    es = e.add_subparsers(dest="evidence_cmd", metavar="ACTION", required=True)
+    f = es.add_parser("forget", help="delete one plate's photos, violations and undelivered messages, and take it "
+                                     "out of the events and the audit log (the agent stopped); audited")
+    f.add_argument("plate", help="the plate, e.g. 粤BD12345 (spaces, dots and full-width characters are ignored)")
+    f.add_argument("--config", required=True, help="agent YAML config (names the data folder)")
+    f.add_argument("--by", help="who asks, for the audit log (default: the login name)")
+    f.set_defaults(func=_forget)
+
+
+def _forget(args: argparse.Namespace) -> int:
+    from edge_agent.clock import SystemClock
+    from edge_agent.evidence.forget import forget_plate, masked
+    from edge_agent.ops.instance_lock import DataDirBusy, hold_data_dir
+    from edge_agent.plates import normalise_plate, not_a_plate
+
+    plate = normalise_plate(args.plate)
+    why = not_a_plate(plate)
+    if why:
+        print(f"plate: {why}; nothing deleted", file=sys.stderr)
+        return 2
+    cfg = load_config(args.config)
+    data_dir = Path(cfg.data_dir)
+    if not data_dir.is_dir():
+        print(f"data_dir {data_dir}: no such folder; nothing to forget", file=sys.stderr)
+        return 2
+    try:  # the agent appends to these files while it runs: stop it first
+        hold_data_dir(data_dir, "evidence forget")
+    except DataDirBusy as exc:
+        print(f"{exc}: stop the agent (systemctl stop edge-agent) and run this again; nothing deleted",
+              file=sys.stderr)
+        return 2
+    mqtt_box = Path(cfg.mqtt.outbox.path) if cfg.mqtt.outbox.path else data_dir / "mqtt-outbox.sqlite"
+    boxes = [mqtt_box, *sorted(data_dir.glob("notify-*.sqlite")), *sorted((data_dir / "notify-dead").glob("*.sqlite"))]
+    out = forget_plate(data_dir, plate, SystemClock(ZoneInfo(cfg.site.timezone)), args.by or getpass.getuser(),
+                       boxes)
+    print(f"{masked(plate)}: {out.summary()}")
+    listed = [name for name, plates in (("allow", cfg.lists.allow), ("deny", cfg.lists.deny))
+              if plate in {normalise_plate(p) for p in plates}]
+    if listed:
+        print(f"still on the {' and '.join(listed)} list (the operator's own entry): remove it there if the request "
+              "covers it")
+    print("already delivered copies (the MQTT broker and backend, push endpoints) are outside this device")
+    return 0

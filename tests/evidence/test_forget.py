@@ -1,0 +1,130 @@
+"""``edge-agent evidence forget PLATE``: a data subject's request met in one command — every copy of the plate on
+the device goes (photos, index, violations, decisions, events, audit, events.jsonl, undelivered messages, free
+SQLite pages), another car's records stay, the forget is audited, and a running agent's folder is refused."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from edge_agent.clock import FakeClock
+from edge_agent.events.bus import EventBus
+from edge_agent.events.outbox import Outbox
+from edge_agent.events.types import Event, EventType
+from edge_agent.evidence.recorder import ViolationRecorder
+from edge_agent.evidence.store import EvidenceStore
+from edge_agent.evidence.violations import ViolationFilter
+from edge_agent.runtime.sinks import JsonLinesSink
+
+GONE, KEPT = "京A12345", "粤BD12345"
+JPEG = b"\xff\xd8" + b"x" * 998
+
+
+def _site(tmp: Path, repo: Path) -> tuple[Path, Path]:
+    """A data folder as a device leaves it: two visits (a fuel car in violation, decided, its plate in a list
+    edit's audit entry; an NEV), their photos, the events file and undelivered MQTT and push messages."""
+    data = tmp / "data"
+    clock, bus = FakeClock(), EventBus()
+    store = EvidenceStore(data / "evidence", clock)
+    rec = ViolationRecorder(store.db_path, clock, bus)
+    lines = JsonLinesSink(bus, data / "events.jsonl", None)
+    mqtt = Outbox(data / "mqtt-outbox.sqlite", max_rows=1000)
+    push = Outbox(data / "notify-wecom.sqlite", max_rows=1000)
+    bus.subscribe(lambda e: (mqtt.put("edge/s/d/events", json.dumps(e.to_dict(), ensure_ascii=False).encode()),
+                             push.put("wecom", json.dumps(e.to_dict(), ensure_ascii=False).encode())))
+    rec.start()
+    lines.start()
+    for bay, visit, plate, nev in (("B", "fuel", GONE, False), ("A", "nev", KEPT, True)):
+        bus.publish(Event.make(EventType.VEHICLE_ARRIVED, clock, bay_id=bay, visit_id=visit))
+        photo = store.save(bay, visit, "vehicle_identified", JPEG, JPEG[:300], plate, {})
+        bus.publish(Event.make(EventType.VEHICLE_IDENTIFIED, clock, bay_id=bay, visit_id=visit, evidence_id=photo,
+                               data={"plate": plate, "nev": nev}))
+        bus.publish(Event.make(EventType.LOCK_MOVED, clock, bay_id=bay, visit_id=visit,
+                               data={"lock_id": "L", "state": "up", "reason": f"{plate} identified"}))
+        if not nev:
+            shot = store.save(bay, visit, "violation_started", JPEG, None, plate, {})
+            bus.publish(Event.make(EventType.VIOLATION_STARTED, clock, bay_id=bay, visit_id=visit, evidence_id=shot,
+                                   data={"plate": plate, "reason": "fuel_vehicle"}))
+        clock.advance(600)
+        bus.publish(Event.make(EventType.VEHICLE_DEPARTED, clock, bay_id=bay, visit_id=visit,
+                               data={"stayed_s": 600.0, "plate": plate}))
+    vid = next(v.id for v in rec.log.iter_all(ViolationFilter()))
+    rec.log.decide(vid, "confirmed", "alice", reason=f"{GONE} has no charging card")
+    rec.log.audit("alice", "list_deny_add", f"plate:{GONE}", "from violation")
+    lines.stop()
+    rec.stop()
+    mqtt.close()
+    push.close()
+    store.close()
+    cfg = yaml.safe_load((repo / "config" / "demo.yaml").read_text(encoding="utf-8"))
+    cfg["data_dir"] = str(data)
+    cfg["lists"] = {"allow": [], "deny": [GONE]}
+    path = tmp / "site.yaml"
+    path.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+    return path, data
+
+
+def _holding(data: Path, plate: str) -> list[str]:
+    return sorted(str(f.relative_to(data)) for f in data.rglob("*") if f.is_file() and plate.encode() in f.read_bytes())
+
+
+def _forget(config: Path, plate: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "edge_agent", "evidence", "forget", plate, "--config", str(config),
+                           "--by", "dpo"], capture_output=True, text=True, timeout=120)
+
+
+def test_forget_leaves_no_copy_of_the_plate_and_is_audited(tmp_path, repo):
+    config, data = _site(tmp_path, repo)
+    assert _holding(data, GONE) == ["events.jsonl", "evidence/evidence.db", "mqtt-outbox.sqlite",
+                                    "notify-wecom.sqlite"]
+    photos = sorted(p.name for p in (data / "evidence").rglob("*.jpg"))
+    assert len(photos) == 5
+    r = _forget(config, "京A·1234 5")  # as someone types it from a letter: a dot and a space
+    assert r.returncode == 0, r.stderr
+    assert "京A***45: 2 photo record(s) deleted, 1 violation(s) deleted" in r.stdout
+    assert "still on the deny list" in r.stdout
+    assert _holding(data, GONE) == []  # no file, no free page, no WAL frame, no photo names it
+    assert len(list((data / "evidence").rglob("*.jpg"))) == 2  # the NEV's scene and crop
+    assert _holding(data, KEPT) == ["events.jsonl", "evidence/evidence.db", "mqtt-outbox.sqlite",
+                                    "notify-wecom.sqlite"]
+    clock = FakeClock()
+    rec = ViolationRecorder(data / "evidence" / "evidence.db", clock, EventBus())
+    try:
+        story = rec.log.timeline("fuel")  # the times stay for the statistics
+        assert [e.type for e in story] == ["vehicle_arrived", "vehicle_identified", "lock_moved",
+                                           "violation_started", "vehicle_departed"]
+        assert story[2].data["reason"] == "*** identified" and story[-1].data == {"stayed_s": 600.0}
+        assert [v.plate for v in rec.log.iter_all(ViolationFilter())] == []
+        audit = rec.log.audit_entries()
+        assert (audit[0]["user"], audit[0]["action"], audit[0]["target"]) == ("dpo", "plate_forgotten",
+                                                                              "plate:京A***45")
+        assert audit[1]["target"] == "plate:***"  # the list edit's entry stays, without the plate
+    finally:
+        rec.stop()
+    mqtt = Outbox(data / "mqtt-outbox.sqlite", max_rows=1000)
+    try:
+        assert mqtt.depth() > 0  # the NEV's messages still wait for the broker
+    finally:
+        mqtt.close()
+
+
+def test_forget_refuses_while_the_agent_runs_and_a_text_that_is_no_plate(tmp_path, repo):
+    config, data = _site(tmp_path, repo)
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from pathlib import Path; "
+                               "from edge_agent.ops.instance_lock import hold_data_dir; "
+                               f"hold_data_dir(Path({str(data)!r}), 'run'); print('held', flush=True); "
+                               "sys.stdin.read()"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        r = _forget(config, GONE)
+        assert r.returncode == 2 and "stop the agent" in r.stderr and "Traceback" not in r.stderr
+    finally:
+        holder.communicate("", timeout=30)
+    r = _forget(config, "DROP TABLE")
+    assert r.returncode == 2 and "is not a plate" in r.stderr and "Traceback" not in r.stderr
+    assert _holding(data, GONE) == ["events.jsonl", "evidence/evidence.db", "mqtt-outbox.sqlite",
+                                    "notify-wecom.sqlite"]
