@@ -15,7 +15,7 @@ BUS_EVENT_TYPES = frozenset({
     "violation_started", "violation_ended", "overstay_started", "overstay_ended",
     "lock_moved", "lock_refused", "lock_fault", "lock_warning", "lock_tamper", "lock_maintenance",
     "camera_lost", "camera_restored", "camera_moved", "camera_aligned", "camera_image_warning",
-    "storage_low", "storage_restored", "evidence_index_reset", "clock_stepped",
+    "storage_low", "storage_restored", "evidence_index_reset", "clock_stepped", "web_certificate",
     "charger_status", "charger_suspect", "charger_mismatch", "charger_silent",
     # each charger warning's end (bays/charger_health.py: "<kind>_cleared")
     "charger_suspect_cleared", "charger_mismatch_cleared", "charger_silent_cleared",
