@@ -107,7 +107,8 @@ def _contract(doc: dict) -> str:
 # 1.5.0 added state_class to the Home Assistant discovery configs; 1.6.0 stats-daily's per-bay unknown_s, the
 # bay state's ts, the lock_maintenance event and an empty retained state for a bay taken out of the config;
 # 1.7.0 the heartbeat's extra.bays_unseen with its codes camera_moved, camera_unmatched and mask_*;
-# 1.8.0 vehicle_identified's and violation_started's data.partial (a plate no read showed whole).
+# 1.8.0 vehicle_identified's and violation_started's data.partial (a plate no read showed whole);
+# 1.9.0 vehicle_departed's data (stayed_s, plate, partial, reason) documented, partial new.
 # A change here needs a new SCHEMA_VERSION, its line below, and `edge-agent api asyncapi --out docs/asyncapi.yaml`.
 CONTRACTS = {
     "1.3.0": "aefa20c16f2558fbf9cfdce695fa936768fa55cff97ec09600031be9bec003af",
@@ -116,6 +117,7 @@ CONTRACTS = {
     "1.6.0": "84ede34a0084d1048466bff6d467aa9fdec4b211b4a2e822915cfadb105e40f3",
     "1.7.0": "369641d04660d1e0d0d926bfb1a1ae0fae9cd0387f8be52b3b499197cb747c30",
     "1.8.0": "a11621f01de564b9d0a5ae5a51934b2b66dc4a202433099d62c5902fed80cdf0",
+    "1.9.0": "e0dbacc81b23983e9509f463a097cc8af635cd268ce08560f7bf0b8d410f8002",
 }
 
 
