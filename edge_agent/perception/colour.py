@@ -45,12 +45,13 @@ CHROMA_MIN = 0.22
 # Large NEV plates are two-tone: one of green/yellow wins, the other keeps a solid share.
 YELLOW_GREEN_SHARE = 0.18
 # ... and their yellow is a band at the LEFT (GA 36-2018: over the province and letter, the first 0.28 of
-# the plate; 0.26 of the inner columns of a tight crop): on a plate the pixels call green, two-tone needs
-# YELLOW_BAND_MIN of the yellow votes within the first YELLOW_BAND of the inner columns (room for a crop
-# cut loose on the left). Yellow elsewhere — mud, rust, a brown sticker over a serial character — is a
-# stain on a green plate, not the large NEV's band (a spot over one middle character: 0.25-0.35 yellow).
+# the plate; 0.26 of the inner columns of a tight crop): on a plate the pixels call green, two-tone needs the
+# first YELLOW_BAND of the inner columns (room for a crop cut loose on the left) to vote yellow, at least
+# YELLOW_BAND_MIN of its yellow and green votes. Yellow elsewhere — mud, rust, a brown sticker over a serial
+# character — is a stain on a green plate, not the large NEV's band (a spot over one middle character of a
+# green plate: 0.25-0.35 of the votes yellow); a stain on a large NEV plate leaves its band yellow.
 YELLOW_BAND = 0.33
-YELLOW_BAND_MIN = 0.7
+YELLOW_BAND_MIN = 0.5
 # Weakly tinted plates (night, haze, dark blue): when at least TINT_COVER of the background
 # has saturation ≥ TINT_S and TINT_MIN of those pixels are blue-ish, the plate is blue —
 # blue plates outnumber black ones a hundred to one.
@@ -157,8 +158,8 @@ def classify_colour(crop_bgr: np.ndarray | None, text: str | None = None) -> Col
     chroma = sum(shares.values())
     blue_votes = vote & (h >= HUE_BLUE[0]) & (h < HUE_BLUE[1])
     cyan = float((blue_votes & (h < CYAN_MAX)).sum() / blue_votes.sum()) if blue_votes.any() else 0.0
-    yellow_votes = vote & (h >= HUE_YELLOW[0]) & (h < HUE_YELLOW[1])
-    band = _left_band(yellow_votes, np.nonzero(background)[1], inner.shape[1])
+    band = _left_band(vote & (h >= HUE_YELLOW[0]) & (h < HUE_YELLOW[1]), vote & (h >= HUE_GREEN[0]) & (h < HUE_GREEN[1]),
+                      np.nonzero(background)[1], inner.shape[1])
     scores = dict(shares, chroma=chroma, polarity=strength, cyan=cyan, red_end=_red_end(inner, strokes),
                   yellow_left=band)
     # a two-tone whose yellow is no left band is a green plate with a stain (``YELLOW_BAND``)
@@ -190,11 +191,13 @@ def _red_end(inner: np.ndarray, strokes: np.ndarray) -> float:
     return round(float(red.mean()), 4)
 
 
-def _left_band(yellow: np.ndarray, cols: np.ndarray, width: int) -> float:
-    """Share of the yellow votes (``yellow``, one per background pixel; ``cols`` their columns)
-    in the first ``YELLOW_BAND`` of the ``width`` inner columns: where a large NEV plate's yellow is."""
-    n = int(yellow.sum())
-    return round(float((cols[yellow] < YELLOW_BAND * width).sum() / n), 4) if n else 0.0
+def _left_band(yellow: np.ndarray, green: np.ndarray, cols: np.ndarray, width: int) -> float:
+    """Yellow's share of the yellow and green votes (``yellow``, ``green``: one per background pixel,
+    ``cols`` their columns) in the first ``YELLOW_BAND`` of the ``width`` inner columns: where a large
+    NEV plate's yellow band is."""
+    left = cols < YELLOW_BAND * width
+    y, g = int((yellow & left).sum()), int((green & left).sum())
+    return round(y / (y + g), 4) if y + g else 0.0
 
 
 def _ranking(colour: str, confidence: float, shares: dict[str, float], chroma: float, h: np.ndarray,
