@@ -105,7 +105,9 @@ class Pipeline:
                 read_crop = None
             shape = plate_shape(read[0])
             if read[0] and not shape.complete and (det.score >= cfg.det_confirm or shape.missing):
-                found = self.completer.complete(frame_bgr, det, shape)
+                # the retry is judged against the ``?`` where the pitch shows the skipped character, when it does
+                gap = None if double else _pitch_gap(shape, char_centres(read))
+                found = self.completer.complete(frame_bgr, det, shape, gap)
                 if found is not None:
                     read_det, read, read_crop = found
                     shape = plate_shape(read[0])
@@ -217,6 +219,18 @@ def _covered(plate: PlateRead, hidden: tuple[int, ...]) -> PlateRead:
     return replace(plate, text=text, complete=False, confidence=min(plate.confidence, PARTIAL_CONFIDENCE),
                    char_confidences=confs, province_confidence=None if 0 in hidden else plate.province_confidence,
                    extra={**plate.extra, "covered": list(hidden)})
+
+
+def _pitch_gap(shape: Shape, centres) -> Shape | None:
+    """``shape``'s read characters with a ``?`` where the plate's pitch shows the one skipped (``pitch.placed``
+    of the unmarked read, so that the text's own guess plays no part) — inside the plate: a character skipped
+    there is on the crop (under mud, a sticker), and a retry that fills it re-reads the same place, while one
+    cut off at an end is what widening the crop brings in. None when the pitch shows no clear gap inside, or
+    the read is not one character short of a single-row plate."""
+    if not shape.known or shape.text.count(MISSING) > 1:
+        return None
+    at = placed(Shape(shape.known, False), centres)
+    return at if MISSING in at.text[1:-1] else None
 
 
 def _aligned(marked: str, confs) -> tuple[float, ...]:

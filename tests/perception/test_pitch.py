@@ -7,17 +7,21 @@ import cv2
 import numpy as np
 import pytest
 
+from edge_agent.config.perception import PerceptionConfig
+from edge_agent.perception.detector import Detection
+from edge_agent.perception.lists import PlateLists
+from edge_agent.perception.pipeline import Pipeline
 from edge_agent.perception.pitch import SLOTS, gap_slot, placed
-from edge_agent.perception.recognizer import char_centres
+from edge_agent.perception.recognizer import Read, char_centres
 from edge_agent.perception.shape import nev_gap, plate_shape
 from edge_agent.plates import parse_plate
 from tests.perception.render import plate_crop, render_plate, render_scene
 
 
 def _ga36(n: int, left_out: int, scale: float = 0.9, offset: float = 0.06) -> tuple[float, ...]:
-    """GA 36 slot centres as shares of a crop's width, one slot left out."""
+    """GA 36 slot centres as shares of a crop's width, one slot left out (none: ``left_out`` = ``n``)."""
     slots = np.asarray(SLOTS[n]) / (440 if n == 7 else 480)
-    return tuple(np.delete(slots * scale + offset, left_out))
+    return tuple(np.delete(slots * scale + offset, [k for k in (left_out,) if k < n]))
 
 
 @pytest.mark.parametrize("n", [7, 8])
@@ -73,3 +77,51 @@ def test_a_skipped_character_is_marked_where_the_plate_shows_the_gap(pipeline, t
     assert read.text == want and not read.complete and read.confidence <= 0.3
     assert read.char_confidences[pos] == 0.0 and len(read.char_confidences) == len(text)
     assert read.nev is not False or not parse_plate(text).is_nev_format  # an NEV plate is never called "not NEV" for it
+
+
+def _drawn(n: int) -> tuple[float, ...]:
+    """Where ``render.render_plate`` draws the characters of an ``n``-character single-row plate (shares of its width)."""
+    cell = (0.9 - 0.054) / n
+    return tuple(0.05 + cell * (i + 0.5) + (0.054 if i >= 2 else 0.0) for i in range(n))
+
+
+class _Detector:
+    def __init__(self, corners: np.ndarray) -> None:
+        self.corners = np.asarray(corners, np.float32)
+
+    def detect(self, frame, region=None):
+        x1, y1 = self.corners.min(axis=0)
+        x2, y2 = self.corners.max(axis=0)
+        return [Detection(self.corners, (float(x1), float(y1), float(x2), float(y2)), 0.9)]
+
+
+class _Recognizer:
+    """The first crop reads ``first`` (one character skipped, at ``centres``); every retry crop reads ``again``."""
+
+    def __init__(self, first: str, centres: tuple[float, ...], again: str) -> None:
+        self.first, self.centres, self.again, self.calls = first, centres, again, 0
+
+    def read(self, crops):
+        self.calls += 1
+        if self.calls == 1:
+            return [Read(self.first, 0.95, (0.95,) * len(self.first), centres=self.centres) for _ in crops]
+        n = len(self.again)
+        return [Read(self.again, 0.97, (0.97,) * n, centres=_drawn(n)) for _ in crops]
+
+
+@pytest.mark.parametrize("again,want", [
+    ("苏A99700", "苏A99?70"),  # the 7 and the 0 shifted one place: the text's guess 苏A9970? took it, unchanged
+    ("苏A99770", "苏A99770"),  # every read character at its place, the gap filled: a completion
+])
+def test_a_retry_must_keep_every_read_character_where_the_pitch_placed_it(again, want):
+    """苏A99070 read 苏A9970, its fourth serial character skipped: the pitch puts the gap at 苏A99?70. A widened
+    retry read ``苏A99700`` — against the text's own guess ``苏A9970?`` that is no change at all, so it was taken:
+    a complete wrong plate. Against the pitch's place two read characters moved: rejected, the read stays partial.
+    A retry that keeps every read character at its place and fills the gap completes it (whether the fill was
+    seen is ``occlusion.covered``'s to judge on the retry's crop)."""
+    frame, corners = render_scene(render_plate("苏A99070", "blue"), seed=1)
+    recognizer = _Recognizer("苏A9970", tuple(np.delete(_drawn(7), 4)), again)
+    pipe = Pipeline(_Detector(corners), recognizer, PerceptionConfig(), PlateLists())
+    [read] = pipe.process(frame)
+    assert recognizer.calls >= 2  # the retry ran
+    assert read.text == want and read.complete is (want == again)
