@@ -5,8 +5,9 @@ corners (small plates' corners cut it off), a dropped last character right of th
 lone lower row (``D1234``) under the upper row of a two-row plate. So the crop is widened on
 that side, the plate is re-detected in an enlarged window (better corners at a higher
 resolution), and the candidates are read in one batch. The best *complete* read that agrees
-with what was already read wins; a retry may fill in, never swap the plate for another — where the
-plate's pitch placed the skipped character, it may change no character read (``Completer._agrees``).
+with what was already read wins; a retry may fill in, never swap the plate for another. A character
+skipped inside the plate (where ``pitch`` places the gap) is not retried at all: widening brings nothing
+new there, and a fill is the covered place read again (the pipeline keeps the read partial).
 """
 
 from __future__ import annotations
@@ -62,9 +63,7 @@ class Completer:
         self.pad = (pad_x, pad_y)
         self.widen = dict(WIDEN, left=(province_widen, 2 * province_widen))
 
-    def complete(self, frame: np.ndarray, det: Detection, shape: Shape, gap: Shape | None = None):
-        """``gap``: ``shape``'s characters with the ``?`` where the plate's pitch shows the skipped one
-        (``pitch.placed``), when it does: a completion must then show every read character at its place."""
+    def complete(self, frame: np.ndarray, det: Detection, shape: Shape):
         quads = self._quads(frame, det, shape)
         crops = [rectify(frame, q, pad_x=self.pad[0], pad_y=self.pad[1]) for q in quads]
         reads = list(self.recognizer.read(crops)) if crops else []
@@ -77,7 +76,7 @@ class Completer:
         best = None
         for q, read, crop in zip(quads, reads, seen):
             text, conf = read[0], read[1]
-            if not plate_shape(text).complete or not self._agrees(gap or shape, text, gap is not None):
+            if not plate_shape(text).complete or not self._agrees(shape, text):
                 continue
             if best is None or conf > best[1][1]:
                 best = (q, read, crop)
@@ -125,13 +124,7 @@ class Completer:
         return found if found is not det else None
 
     @staticmethod
-    def _agrees(shape: Shape, text: str, placed: bool = False) -> bool:
-        """Does a retry's complete ``text`` extend ``shape``? Where the pitch placed the ``?`` (``placed``),
-        the read characters' places are known: every one must agree and the retry may only fill the ``?``
-        (the text's own guess, ``湘A9791?``, let ``湘A97901`` through: one "change", which was the covered
-        character's place moved). Otherwise one character may differ (the guess may be misaligned)."""
-        if placed:
-            return len(text) == len(shape.text) and agrees(shape, text, max_changes=0)
+    def _agrees(shape: Shape, text: str) -> bool:
         if shape.missing:
             return agrees(shape, text)
         if len(text) - len(shape.known) > MAX_UNPLACED:

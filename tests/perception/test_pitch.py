@@ -110,22 +110,20 @@ class _Recognizer:
         return [Read(self.again, 0.97, (0.97,) * len(self.again)) for _ in crops]
 
 
-@pytest.mark.parametrize("again,want", [
-    ("苏A99700", "苏A99?70"),  # the 7 and the 0 shifted one place: the text's guess 苏A9970? took it, unchanged
-    ("苏A99770", "苏A99770"),  # every read character at its place, the gap filled: a completion
-])
-def test_a_retry_must_keep_every_read_character_where_the_pitch_placed_it(again, want):
-    """苏A99070 read 苏A9970, its fourth serial character skipped: the pitch puts the gap at 苏A99?70. A widened
-    retry read ``苏A99700`` — against the text's own guess ``苏A9970?`` that is no change at all, so it was taken:
-    a complete wrong plate. Against the pitch's place two read characters moved: rejected, the read stays partial.
-    A retry that keeps every read character at its place and fills the gap completes it (whether the fill was
-    seen is ``occlusion.covered``'s to judge on the retry's crop)."""
+@pytest.mark.parametrize("again", [
+    "苏A99700",  # the 7 and the 0 shifted one place: against the text's guess 苏A9970? no change at all — taken
+    "苏A99770",  # every read character in place, the gap filled: the covered place read again (measured: wrong
+])               # 27 times for 1 right on plates-dev with a spot)
+def test_a_character_skipped_inside_the_plate_is_not_filled_by_a_retry(again):
+    """苏A99070 read 苏A9970, its fourth serial character skipped: the pitch puts the gap at 苏A99?70, inside the
+    plate. A widened crop brings in what was cut off at an end, nothing there: the retry's read was taken when it
+    agreed with the text's own guess ``苏A9970?`` (``苏A99700``: a complete wrong plate). The read stays partial,
+    its ``?`` where the pitch shows the gap."""
     frame, corners = render_scene(render_plate("苏A99070", "blue"), seed=1)
     recognizer = _Recognizer("苏A9970", tuple(np.delete(_drawn(7), 4)), again)
     pipe = Pipeline(_Detector(corners), recognizer, PerceptionConfig(), PlateLists())
     [read] = pipe.process(frame)
-    assert recognizer.calls >= 2  # the retry ran
-    assert read.text == want and read.complete is (want == again)
+    assert read.text == "苏A99?70" and not read.complete and read.confidence <= 0.3
 
 
 def test_a_read_two_characters_short_is_never_completed_by_guesses():
