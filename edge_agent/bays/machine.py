@@ -281,6 +281,9 @@ class BayMachine:
         data: dict[str, object] = {"stayed_s": round(now - v.arrived_at, 1)}
         if v.consensus:
             data["plate"] = v.consensus.text
+        elif (found := v.partial or _first(self.vote.partial_class(self.identify_reads))) is not None:
+            # only partial reads (identified by their class, or unidentified): what they showed, said so — no identity
+            data.update(plate=found.text, partial=True)
         if reason:
             data["reason"] = reason
         out.append(self._event(EventType.VEHICLE_DEPARTED, data))
@@ -307,3 +310,7 @@ class BayMachine:
     def _event(self, type_: str, data: dict[str, object]) -> Event:
         return Event.make(type_, self._clock, bay_id=self.bay_id, visit_id=self.visit.visit_id if self.visit else None,
                           data=data)
+
+
+def _first(found: tuple[Consensus, Verdict] | None) -> Consensus | None:
+    return found[0] if found is not None else None

@@ -44,6 +44,14 @@ VOTE_V = 40
 CHROMA_MIN = 0.22
 # Large NEV plates are two-tone: one of green/yellow wins, the other keeps a solid share.
 YELLOW_GREEN_SHARE = 0.18
+# ... and their yellow is a band at the LEFT (GA 36-2018: over the province and letter, the first 0.28 of
+# the plate; 0.26 of the inner columns of a tight crop): on a plate the pixels call green, two-tone needs the
+# first YELLOW_BAND of the inner columns (room for a crop cut loose on the left) to vote yellow, at least
+# YELLOW_BAND_MIN of its yellow and green votes. Yellow elsewhere — mud, rust, a brown sticker over a serial
+# character — is a stain on a green plate, not the large NEV's band (a spot over one middle character of a
+# green plate: 0.25-0.35 of the votes yellow); a stain on a large NEV plate leaves its band yellow.
+YELLOW_BAND = 0.33
+YELLOW_BAND_MIN = 0.5
 # Weakly tinted plates (night, haze, dark blue): when at least TINT_COVER of the background
 # has saturation ≥ TINT_S and TINT_MIN of those pixels are blue-ish, the plate is blue —
 # blue plates outnumber black ones a hundred to one.
@@ -141,7 +149,8 @@ def classify_colour(crop_bgr: np.ndarray | None, text: str | None = None) -> Col
     spread = np.abs(np.diff(inner.astype(np.int16), axis=2)).max(axis=2)
     if float(np.percentile(spread, 99)) < MONO_SPREAD:
         return ColourResult("unknown", dark_chars, {"mono": 1.0, "polarity": strength}, 0.0)
-    hsv = cv2.cvtColor(inner, cv2.COLOR_BGR2HSV)[_background(gray, strokes, dark_chars)]
+    background = _background(gray, strokes, dark_chars)
+    hsv = cv2.cvtColor(inner, cv2.COLOR_BGR2HSV)[background]
     h, s, v = (hsv[:, i].astype(np.int32) for i in range(3))
     vote = (s >= VOTE_S) & (v >= VOTE_V)
     shares = {name: float(((h >= lo) & (h < hi) & vote).mean())
@@ -149,16 +158,22 @@ def classify_colour(crop_bgr: np.ndarray | None, text: str | None = None) -> Col
     chroma = sum(shares.values())
     blue_votes = vote & (h >= HUE_BLUE[0]) & (h < HUE_BLUE[1])
     cyan = float((blue_votes & (h < CYAN_MAX)).sum() / blue_votes.sum()) if blue_votes.any() else 0.0
-    scores = dict(shares, chroma=chroma, polarity=strength, cyan=cyan, red_end=_red_end(inner, strokes))
+    band = _left_band(vote & (h >= HUE_YELLOW[0]) & (h < HUE_YELLOW[1]), vote & (h >= HUE_GREEN[0]) & (h < HUE_GREEN[1]),
+                      np.nonzero(background)[1], inner.shape[1])
+    scores = dict(shares, chroma=chroma, polarity=strength, cyan=cyan, red_end=_red_end(inner, strokes),
+                  yellow_left=band)
+    # a two-tone whose yellow is no left band is a green plate with a stain (``YELLOW_BAND``)
+    two_tone = shares["yellow"] > shares["green"] or band >= YELLOW_BAND_MIN
     if chroma >= CHROMA_MIN:
         colour = max(shares, key=shares.__getitem__)
-        if colour in ("green", "yellow") and min(shares["green"], shares["yellow"]) >= YELLOW_GREEN_SHARE * chroma:
+        if colour in ("green", "yellow") and two_tone \
+                and min(shares["green"], shares["yellow"]) >= YELLOW_GREEN_SHARE * chroma:
             colour = "yellow_green"
         confidence = max(shares.values()) / chroma * min(1.0, chroma / 0.5)
     else:
         colour = _achromatic(h, s, dark_chars)
         confidence = 0.5 * (1.0 - chroma)
-    ranking = _ranking(colour, round(confidence, 3), shares, chroma, h, s, dark_chars)
+    ranking = _ranking(colour, round(confidence, 3), shares, chroma, h, s, dark_chars, two_tone)
     return _with_text(ColourResult(colour, dark_chars, scores, round(confidence, 3), ranking), text)
 
 
@@ -176,15 +191,24 @@ def _red_end(inner: np.ndarray, strokes: np.ndarray) -> float:
     return round(float(red.mean()), 4)
 
 
+def _left_band(yellow: np.ndarray, green: np.ndarray, cols: np.ndarray, width: int) -> float:
+    """Yellow's share of the yellow and green votes (``yellow``, ``green``: one per background pixel,
+    ``cols`` their columns) in the first ``YELLOW_BAND`` of the ``width`` inner columns: where a large
+    NEV plate's yellow band is."""
+    left = cols < YELLOW_BAND * width
+    y, g = int((yellow & left).sum()), int((green & left).sum())
+    return round(y / (y + g), 4) if y + g else 0.0
+
+
 def _ranking(colour: str, confidence: float, shares: dict[str, float], chroma: float, h: np.ndarray,
-             s: np.ndarray, dark_chars: bool | None) -> tuple[tuple[str, float], ...]:
+             s: np.ndarray, dark_chars: bool | None, two_tone: bool = True) -> tuple[tuple[str, float], ...]:
     """The decided colour first, then every other colour by the evidence the pixels give it:
-    a hue's share of the voting pixels, two-tone for yellow-green, the weak blue tint of a
+    a hue's share of the voting pixels, two-tone (yellow in the left band) for yellow-green, the weak blue tint of a
     night plate, and for white / black how little of the plate carries a hue (the one the
     character polarity fits first)."""
     scale = min(1.0, chroma / 0.5)
     ev = {c: shares[c] / max(chroma, 1e-6) * scale for c in ("blue", "green", "yellow")}
-    ev["yellow_green"] = 2 * min(shares["green"], shares["yellow"]) / max(chroma, 1e-6) * scale
+    ev["yellow_green"] = 2 * min(shares["green"], shares["yellow"]) / max(chroma, 1e-6) * scale if two_tone else 0.0
     tinted = s >= TINT_S
     if tinted.any():
         blueish = float(((h[tinted] >= HUE_BLUE[0] - 5) & (h[tinted] < HUE_BLUE[1] + 10)).mean())

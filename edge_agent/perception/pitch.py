@@ -39,20 +39,20 @@ def misfits(centres: Sequence[float], n: int) -> list[float]:
     """For each slot ``k`` of an ``n``-character plate, the root-mean-square misfit (share of the
     pitch) of ``centres`` (``n - 1`` of them, left to right) on the other slots, best scale and
     offset; ``inf`` where the fit needs an implausible scale."""
+    return [_misfit(centres, n, (k,)) for k in range(n)]
+
+
+def _misfit(centres: Sequence[float], n: int, gaps: tuple[int, ...]) -> float:
+    """Root-mean-square misfit (share of the pitch) of ``centres`` on the slots of an ``n``-character
+    plate other than ``gaps``, best scale and offset; ``inf`` where that needs an implausible scale."""
     slots = np.asarray(SLOTS[n])
     c = np.asarray(centres, float)
-    span = slots[-1] - slots[0]
-    pitch = (slots[1] - slots[0])
-    out = []
-    for k in range(n):
-        s = np.delete(slots, k)
-        a, b = np.polyfit(s, c, 1)  # centre = a * slot + b
-        if not SPAN[0] <= a * span <= SPAN[1]:
-            out.append(float("inf"))
-            continue
-        resid = c - (a * s + b)
-        out.append(float(np.sqrt(np.mean(resid ** 2))) / (a * pitch))
-    return out
+    s = np.delete(slots, list(gaps))
+    a, b = np.polyfit(s, c, 1)  # centre = a * slot + b
+    if not SPAN[0] <= a * (slots[-1] - slots[0]) <= SPAN[1]:
+        return float("inf")
+    resid = c - (a * s + b)
+    return float(np.sqrt(np.mean(resid ** 2))) / (a * (slots[1] - slots[0]))
 
 
 def gap_slot(centres: Sequence[float], n: int, candidates: Sequence[int] | None = None) -> int | None:

@@ -5,7 +5,9 @@ corners (small plates' corners cut it off), a dropped last character right of th
 lone lower row (``D1234``) under the upper row of a two-row plate. So the crop is widened on
 that side, the plate is re-detected in an enlarged window (better corners at a higher
 resolution), and the candidates are read in one batch. The best *complete* read that agrees
-with what was already read wins; a retry may fill in, never swap the plate for another.
+with what was already read wins; a retry may fill in, never swap the plate for another. A character
+skipped inside the plate (where ``pitch`` places the gap) is not retried at all: widening brings nothing
+new there, and a fill is the covered place read again (the pipeline keeps the read partial).
 """
 
 from __future__ import annotations
@@ -28,6 +30,10 @@ TWO_ROW_TOP = 0.7  # a lone lower row: the upper row is above it, about this sha
 TWO_ROW_CUT_TOP = (0.15, 0.3)
 REDETECT_ZOOM = 2.0  # the re-detection sees the plate this many times larger than the first pass
 SIMILAR = 0.7  # reads of no known partial shape: a completion must be this alike (difflib ratio)
+# ... and at most this many characters longer. A read of no known shape says nothing of where the characters it
+# lacks were (a plate's pitch places one skipped character soundly, two not: ``pitch``), so a retry that adds
+# two (``苏A970`` → ``苏A99070``) guessed both places and, if a spot hid them, both characters too.
+MAX_UNPLACED = 1
 
 
 def widen(corners: np.ndarray, left: float = 0.0, right: float = 0.0, top: float = 0.0) -> np.ndarray:
@@ -121,4 +127,6 @@ class Completer:
     def _agrees(shape: Shape, text: str) -> bool:
         if shape.missing:
             return agrees(shape, text)
+        if len(text) - len(shape.known) > MAX_UNPLACED:
+            return False  # two characters or more skipped at places nothing shows: a fill would be guesses
         return difflib.SequenceMatcher(None, shape.text, text).ratio() >= SIMILAR

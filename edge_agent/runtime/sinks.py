@@ -168,7 +168,8 @@ def describe(ev: Event) -> str:
     elif ev.type == "violation_ended":
         what += f" ({d.get('reason')}, lasted {d.get('duration_s')} s)"
     elif ev.type == "vehicle_departed":
-        what += f" after {d.get('stayed_s')} s" + (f" ({d['plate']})" if d.get("plate") else "")
+        what += f" after {d.get('stayed_s')} s" + (f" ({d['plate']}{', partial' if d.get('partial') else ''})"
+                                                   if d.get("plate") else "")
     elif ev.type == "lock_moved":
         what = f"lock {d.get('state')}" + (f" ({d['reason']})" if d.get("reason") else "")
     elif ev.type == "lock_maintenance":

@@ -67,6 +67,8 @@ def test_an_nev_with_a_character_under_mud_is_nev_with_a_partial_plate_not_unide
     assert ident.evidence_id and run.agent.evidence.image_path(ident.evidence_id).is_file()
     during = [s for s in run.states if s.state == "identified"]
     assert during and during[-1].nev is True and during[-1].plate == ident.data["plate"]
+    _, left = run.one("vehicle_departed")  # the departure says which plate left, and that it was partial
+    assert left.data["plate"] == ident.data["plate"] and left.data["partial"] is True
 
 
 def test_a_partial_nev_plate_matches_no_list(pipeline, tmp_path):
@@ -91,3 +93,5 @@ def test_a_fuel_car_with_a_character_under_mud_is_still_unidentified_with_its_pa
     assert abs(t_vio - t_arr - 30) <= PERIOD + 1e-6 and vio.data["reason"] == "unidentified"
     assert vio.data["partial"] is True and "?" in vio.data["plate"] and vio.data["colour"] == "blue"
     assert vio.evidence_id
+    _, left = run.one("vehicle_departed", "B")
+    assert left.data["plate"] == vio.data["plate"] and left.data["partial"] is True

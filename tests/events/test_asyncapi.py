@@ -107,8 +107,9 @@ def _contract(doc: dict) -> str:
 # 1.5.0 added state_class to the Home Assistant discovery configs; 1.6.0 stats-daily's per-bay unknown_s, the
 # bay state's ts, the lock_maintenance event and an empty retained state for a bay taken out of the config;
 # 1.7.0 the heartbeat's extra.bays_unseen with its codes camera_moved, camera_unmatched and mask_*;
-# 1.8.0 vehicle_identified's and violation_started's data.partial (a plate no read showed whole).
-# 1.9.0 the status's web_certificate (the page's certificate's dates) and the web_certificate event.
+# 1.8.0 vehicle_identified's and violation_started's data.partial (a plate no read showed whole);
+# 1.9.0 the status's web_certificate (the page's certificate's dates), the web_certificate event, and
+# vehicle_departed's data (stayed_s, plate, partial, reason) documented, partial new.
 # A change here needs a new SCHEMA_VERSION, its line below, and `edge-agent api asyncapi --out docs/asyncapi.yaml`.
 CONTRACTS = {
     "1.3.0": "aefa20c16f2558fbf9cfdce695fa936768fa55cff97ec09600031be9bec003af",
@@ -117,7 +118,7 @@ CONTRACTS = {
     "1.6.0": "84ede34a0084d1048466bff6d467aa9fdec4b211b4a2e822915cfadb105e40f3",
     "1.7.0": "369641d04660d1e0d0d926bfb1a1ae0fae9cd0387f8be52b3b499197cb747c30",
     "1.8.0": "a11621f01de564b9d0a5ae5a51934b2b66dc4a202433099d62c5902fed80cdf0",
-    "1.9.0": "faf865455b2c03754f6dd0b1e78a364eb37227bee9db0f040807f2ed51fc26e6",
+    "1.9.0": "e28c44232307a4f2f8f3d366fe836947f8aca04b6ee2e9bef9a86271b32892e2",
 }
 
 

@@ -86,6 +86,42 @@ def test_text_never_turns_green_with_dark_characters_into_another_colour():
     assert classify_colour(crop, text="皖A1234警").colour == "green"
 
 
+def _mud(crop: np.ndarray, centre: float, half_width: float) -> np.ndarray:
+    """A brown spot (mud, rust) over the character at ``centre`` (share of the width) of the plate."""
+    out = crop.copy()
+    h, w = out.shape[:2]
+    cv2.ellipse(out, (int(centre * w), h // 2), (int(half_width * w), int(0.42 * h)), 0, 0, 360, (40, 75, 110), -1)
+    return out
+
+
+@pytest.mark.parametrize("text", ["皖AD19789", "苏AD39970", "粤BF12345"])
+@pytest.mark.parametrize("pos", range(2, 8))  # over the province or letter it is where the band is
+@pytest.mark.parametrize("half_width", [0.05, 0.06, 0.09])
+def test_a_brown_spot_in_the_middle_of_a_green_plate_is_no_large_nev_band(text, pos, half_width):
+    """The spot's pixels vote yellow (0.25-0.35 of the plate) and made the green NEV plate a two-tone
+    yellow-green: the large NEV's layout, whose yellow is a band over the province and letter at the LEFT
+    (GA 36). A stain in the middle or at the right is no such band: the plate is green."""
+    centre = (37.5, 89.5, 181.5, 233.5, 285.5, 337.5, 389.5, 441.5)[pos] / 480  # GA 36 slot centres, 480 mm
+    res = classify_colour(_mud(plate_crop(text, "small_nev", seed=3), centre, half_width))
+    assert res.scores["yellow"] >= 0.18 * res.scores["chroma"]  # enough yellow for a two-tone by share alone
+    assert res.colour == "green" and res.dark_chars is True
+    assert dict(res.ranking).get("yellow_green", 0.0) == 0.0  # and no two-tone evidence for the rules to pick
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("size", [(168, 48), (110, 32), (240, 70)])
+def test_a_large_nev_plate_with_its_yellow_band_at_the_left_stays_yellow_green(seed, size):
+    res = classify_colour(plate_crop("沪A01230D", "large_nev", size=size, seed=seed))
+    assert res.colour == "yellow_green" and res.scores["yellow_left"] >= 0.6
+
+
+@pytest.mark.parametrize("pos", range(8))
+def test_a_brown_spot_on_a_large_nev_plate_leaves_it_yellow_green(pos):
+    """Its band stays yellow wherever the stain is: the rule asks where the band is, not where all the yellow is."""
+    centre = (37.5, 89.5, 181.5, 233.5, 285.5, 337.5, 389.5, 441.5)[pos] / 480
+    assert classify_colour(_mud(plate_crop("沪A01230D", "large_nev", seed=3), centre, 0.06)).colour == "yellow_green"
+
+
 @pytest.mark.parametrize("bad", [None, np.zeros((0, 0, 3), np.uint8), np.zeros((4, 10, 3), np.uint8),
                                  np.zeros((48, 168), np.uint8)])
 def test_bad_input_is_unknown_not_an_error(bad):
