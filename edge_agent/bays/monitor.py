@@ -22,7 +22,7 @@ from edge_agent.bays.consensus import Consensus
 from edge_agent.bays.feed import BayFeed
 from edge_agent.bays.geometry import BayShape, assign_bay, merge_boxes
 from edge_agent.bays.machine import FREE, BayMachine
-from edge_agent.bays.occupancy import MOTION_GAIN, ChangeGate, OccupancyClassifier, PresenceFusion
+from edge_agent.bays.occupancy import FIRM_CHANGE, MOTION_GAIN, ChangeGate, OccupancyClassifier, PresenceFusion
 from edge_agent.bays.occupancy import Verdict as CameraVerdict
 from edge_agent.bays.vision import blind_vision, classifier_vision
 from edge_agent.bays.visit_verdict import decide_visit
@@ -97,6 +97,7 @@ class BayMonitor:
         self._read_visit: dict[str, str | None] = {}  # per bay: the visit that (re)start was for (None: none open)
         self._last_read: dict[str, float] = {}  # per bay: when a detector run last covered it
         self._moved_at: dict[str, float] = {}  # per bay: when its change gate last opened (see Hysteresis)
+        self._firm_moved_at: dict[str, float] = {}  # per bay: when FIRM_CHANGE of it last changed (see Hysteresis)
         self._followed: set[str] = set()  # bays whose outline moved since their last classification (set_warp)
         self._redrawn: set[str] = set()  # bays whose outline was set anew: their next frame starts the gate's reference
         self._unseen: dict[str, str] = {}  # bay → bay_flat | bay_clipped: its last crop showed nothing (bays.blank)
@@ -184,6 +185,8 @@ class BayMonitor:
                 f.cfg = f.hysteresis.cfg = self.cfg.occupancy
                 if bay in old._moved_at:
                     self._moved_at[bay] = old._moved_at[bay]
+                if bay in old._firm_moved_at:
+                    self._firm_moved_at[bay] = old._firm_moved_at[bay]
                 if bay not in same:
                     self._redrawn.add(bay)
                 self._followed.add(bay)  # classified on the next frame, under this config's thresholds
@@ -395,6 +398,8 @@ class BayMonitor:
                 self._redrawn.discard(s.bay_id)
             elif change >= occ.gate_fraction or not 1 / MOTION_GAIN < own < MOTION_GAIN:
                 self._moved_at[s.bay_id] = now  # within one classification interval: something moved there
+                if change >= FIRM_CHANGE:
+                    self._firm_moved_at[s.bay_id] = now  # …and much of the bay: a car's size of motion
             last = f.verdict.measured_at
             if (change >= occ.gate_fraction or last is None or f.hysteresis.unsettled or s.bay_id in self._followed
                     or now - last >= occ.classify_every_s - 1e-6):
@@ -411,6 +416,7 @@ class BayMonitor:
         self._followed.difference_update(due)
         for b in due:
             v = self.fusion[b].hysteresis.update(float(probs.get(b, float("nan"))), now,
+                                                 self._firm_moved_at.get(b, float("-inf")),
                                                  self._moved_at.get(b, float("-inf")))
             self.gate.reset(grey, b)
             if v.occupied is False:

@@ -28,6 +28,8 @@ MIN_MASK_SHARE = 0.5  # under this share of its polygon inside the frame, a bay 
 MOTION_LEAD_S = 2.0  # motion this long before the verdict's last backing still counts (one slow classification)
 MOTION_GAIN = 1.15  # a bay this much brighter or darker than the scene within one classification interval
 # moved (a dark car arriving whole between two frames looks like shade to the light-compensated gate)
+FIRM_CHANGE = 0.1  # share of a bay that changed like a car coming or going (its true changes: median 0.4-0.55)
+SURE_P = 0.8  # a reading this far past 0.5 (≥ 0.8, ≤ 0.2) may change a verdict on a slighter motion
 LIGHT_STEP = 4  # every 4th working pixel outside the bays tracks the scene's light (~3.6k of 320x180)
 MIN_BACKGROUND_SHARE = 0.1  # less of the frame outside the bays (a mosaic, a tight top-down view): use it all
 SWAY_PX = 0.5  # working-copy pixels (2 px of a 1280-px frame) a reference may sit off: a mast swaying in the wind
@@ -66,9 +68,11 @@ class Hysteresis:
     classifier last backed the old verdict; without any, the new reading is the light changing on
     what was there (a shadow crossing a stain, dusk on a car), and it must last
     ``still_confirm_s`` to count. Until then the verdict holds, but not confidently (the lock
-    interlock refuses to raise on it). The first verdict needs no motion: a car parked at start
-    is a car. A car that "left" without moving is doubt even after that wait: an empty verdict
-    reached so stays not confident until something moves in the bay.
+    interlock refuses to raise on it). A car coming or going changes much of its bay: a slight change
+    (under ``FIRM_CHANGE`` of it, or its light alone) backs only a reading beyond ``SURE_P``. The
+    first verdict needs no motion: a car parked at start is a car. A car that "left" without moving
+    is doubt even after that wait: an empty verdict reached so stays not confident until something
+    moves in the bay.
 
     The band between exit_p and enter_p is doubt, and doubt must not freeze a verdict for ever:
     a car drives off and its empty bay reads 0.4 (a stain, a shadow) for the rest of the day, and
@@ -109,10 +113,16 @@ class Hysteresis:
         need = self.cfg.confirm_frames
         return (self._up >= need and occupied is False) or (self._down >= need and occupied is True)
 
-    def update(self, p: float, now: float, moved_at: float | None = None) -> Verdict:
+    def update(self, p: float, now: float, moved_at: float | None = None,
+               slight_moved_at: float | None = None) -> Verdict:
         """One classification at monotonic ``now``. ``moved_at``: when the bay last changed
         (``ChangeGate``), -inf if never; None: motion is not tracked, and confirmation alone
-        changes the verdict."""
+        changes the verdict. ``slight_moved_at``: when it last changed at all (``moved_at`` then
+        counts only a change of ``FIRM_CHANGE`` of it): a slight change — a shadow's edge, a
+        neighbour's bumper, the light alone — backs a reading the classifier is sure of (beyond
+        ``SURE_P``), not one just past a threshold, which is then light on still pixels."""
+        if slight_moved_at is not None and moved_at is not None and abs(p - 0.5) >= SURE_P - 0.5:
+            moved_at = max(moved_at, slight_moved_at)
         c = self.cfg
         if not np.isfinite(p):  # a broken model output is doubt, never a verdict
             self._up = self._down = 0

@@ -143,6 +143,30 @@ def test_motion_since_the_verdict_was_backed_lets_it_change_at_once():
     assert h.update(0.9, 21, None).occupied is True  # None: motion not tracked, confirmation alone
 
 
+def test_a_slight_change_backs_only_a_reading_the_classifier_is_sure_of():
+    """A car coming or going changes much of its bay. A slight change (a shadow's edge, a neighbour's bumper, the
+    light alone) lets a reading just past the threshold change nothing at once: light on still pixels, held and
+    unsure, as the still-bay rule holds it. A sure reading, or a firm change, changes it."""
+    cfg = OccupancyConfig(enter_p=0.7, exit_p=0.3, confirm_frames=2, still_confirm_s=60)
+    never = float("-inf")
+    h = Hysteresis(cfg)
+    h.update(0.1, 0, never, never)
+    assert h.update(0.1, 1, never, never).occupied is False
+    h.update(0.75, 10, never, 9.5)  # 0.75 on a slight change since the verdict was backed
+    v = h.update(0.75, 11, never, 9.5)
+    assert v.occupied is False and not v.confident and h.held
+    assert h.update(0.9, 12, never, 9.5).occupied is True  # sure: the slight change backs it
+    h.update(0.25, 20, never, 19.5)
+    v = h.update(0.25, 21, never, 19.5)
+    assert v.occupied is True and not v.confident  # just past exit_p on a slight change: held, the arm stays down
+    assert h.update(0.1, 22, never, 19.5).occupied is False
+    g = Hysteresis(cfg)  # the same readings after a firm change: believed at once, as before
+    g.update(0.1, 0, never, never)
+    g.update(0.1, 1, never, never)
+    g.update(0.75, 10, 9.5, 9.5)
+    assert g.update(0.75, 11, 9.5, 9.5).occupied is True
+
+
 def test_fusion_plate_and_sensor_mean_present_and_no_verdict_is_unknown():
     f = PresenceFusion(OccupancyConfig(confirm_frames=1, plate_hold_s=1.0))
     assert f.update(0) is None  # nothing said yet: unknown, never "empty"
