@@ -42,7 +42,7 @@ class CameraWatch:
         # counts the references the bays' placement was measured against: a shift means nothing on another one
         # (``control.InstallerView.reference``)
         self.reference = 0
-        self.frame_size = self._new_frame_size()
+        self.frame_size = self._new_frame_size(inherit=True)
         self.size_fits = True  # False while the camera sends frames of another aspect ratio than the bays'
         self.ok = True
         self._lost_at: float | None = None
@@ -105,14 +105,16 @@ class CameraWatch:
                            inherit=inherit)
         return Alignment(reg, c.moved_confirm_s, c.shift_every_s)
 
-    def _new_frame_size(self, before: FrameSize | None = None) -> FrameSize:
+    def _new_frame_size(self, before: FrameSize | None = None, inherit: bool = False) -> FrameSize:
         """The bays' frame size: the config's, else the one stored for these bays, else the one they ran under
         (``before``), else the next frame's. Why not the next frame's after a reload: an edit that added a bay or
         took ``camera.width`` / ``height`` out adopted whatever the camera sent then (a 4:3 sub-stream, a 720p
-        stream under bays drawn on 1080p) as the size every bay was drawn on."""
+        stream under bays drawn on 1080p) as the size every bay was drawn on. ``inherit`` (at the start): the size
+        stored for bays that share an outline with these, edited while the agent was stopped, as a reload keeps it."""
         c = self.cfg.camera
         configured = (c.width, c.height) if c.width is not None and c.height is not None else None
-        size = FrameSize(configured, [[b.id, b.polygon] for b in self.cfg.bays], self.view.key, self._ref_dir)
+        size = FrameSize(configured, [[b.id, b.polygon] for b in self.cfg.bays], self.view.key, self._ref_dir,
+                         inherit=inherit)
         if size.expected is None and before is not None and before.expected is not None:
             size.adopt(before.expected)
         return size

@@ -158,25 +158,33 @@ def test_after_the_edit_only_the_installers_confirmation_takes_the_knocked_view(
     assert not site.agent.camera_moved
 
 
-def test_bays_edited_while_the_agent_was_stopped_keep_the_reference_of_a_knocked_camera(site):  # noqa: ANN001
+@pytest.mark.parametrize("edit", ["bay_added", "size_changed"])
+def test_bays_edited_while_the_agent_was_stopped_keep_the_reference_of_a_knocked_camera(site, edit):  # noqa: ANN001
     """The camera knocked 60 px and a bay added by hand while the agent was stopped: the stored reference's key no
     longer named the bays, so the first frame after the start — the knocked view — became every bay's reference,
     with no ``camera_moved``; bay A's unchanged outline lay on the asphalt beside the parked car, read empty, and the
-    arm rose under it. A restart follows the reload's rule: bays that keep some outline keep the reference picture
-    (re-keyed to them on disk), and the view is judged against it."""
+    arm rose under it. So did ``camera.width`` / ``height`` changed by hand. A restart follows the reload's rule:
+    bays that keep some outline keep the reference picture (re-keyed to them on disk, scaled to a new size), and the
+    view is judged against it."""
     site.src.next = render(PARKED)
     site.run(8)  # the installation's reference; the car in A is seen
     assert site.agent.bus.states()["A"].state == "occupied" and site.position == 0.0
     reference = site.path.parent / "data" / "camera" / "reference.png"
     saved = reference.read_bytes()
     cfg = yaml.safe_load(site.path.read_text())
-    site.write(bays=cfg["bays"] + [{"id": "C", "polygon": BAY_C}])
+    if edit == "bay_added":
+        site.write(bays=cfg["bays"] + [{"id": "C", "polygon": BAY_C}])
+    else:
+        site.write(camera={**cfg["camera"], "width": 1920, "height": 1080})
     site.src.next = _knocked(render(PARKED))  # knocked while nobody watched
     site.restart()
     site.run(60)
     assert site.ups == 0 and site.position == 0.0, "the arm rose under the parked car"
     assert not any(e.type == EventType.VEHICLE_DEPARTED and e.bay_id == "A" for e in site.events)
     assert [t for t, _ in site.camera()] == ["camera_moved"] and site.agent.camera_moved
+    if edit == "size_changed":  # the drawing read at the new size: the picture the bays were drawn on, scaled
+        assert cv2.imread(str(reference)).shape[:2] == (1080, 1920)
+        return
     assert reference.read_bytes() == saved
 
     site.restart()  # the file now names the edited bays: another start keeps it too

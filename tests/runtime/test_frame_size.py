@@ -212,3 +212,29 @@ def test_a_reload_that_changes_the_size_leaves_a_knocked_camera_moved(tmp_path, 
     run_scripted(agent.step, clock, 20, 5)  # the mount put back: the view fits the kept reference at the new size
     assert [e.type for e in events] == ["camera_moved", "camera_aligned"] and not agent.camera_moved
     agent.stop()
+
+
+def test_bays_edited_while_the_agent_was_stopped_keep_the_size_they_were_drawn_on(tmp_path, clock):
+    """Bays drawn on 960x540 (learned); while the agent was stopped a bay was added by hand and the camera switched
+    to the same view at 1280x720. The start learned 1280x720 as every bay's size (the stored size named the old
+    bays): the frames went unscaled under outlines drawn on 960x540, each over other ground, and the kept reference
+    scaled to match said nothing had moved. Bays that keep some outline keep the size stored for them."""
+    data = scene_config(str(tmp_path / "data"), camera=UNSIZED).model_dump(mode="json")
+    path = tmp_path / "agent.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    agent = Agent(load_config(path), clock=clock, source=ScriptedSource(hold(300, render(EMPTY)), clock),
+                  reader=NoPlates())
+    _run(agent, clock, 3)
+    agent.stop()
+    data["bays"].append({"id": "C", "polygon": [[20, 160], [60, 160], [60, 190], [20, 190]]})
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    big = cv2.resize(render(PARKED), (1280, 720))
+    again = Agent(load_config(path), clock=clock, source=ScriptedSource(hold(300, big), clock), reader=NoPlates())
+    events = _run(again, clock, 13)
+    assert again.camera.frame_size.expected == (960, 540) and again.monitor._last_frame.shape[:2] == (540, 960)
+    assert [(e.type, e.bay_id) for e in events if e.type.startswith("vehicle_")] == [("vehicle_arrived", "B")]
+    again.stop()
+    third = Agent(load_config(path), clock=clock, source=ScriptedSource(hold(300, big), clock), reader=NoPlates())
+    _run(third, clock, 2)  # stored for the edited bays now
+    assert third.camera.frame_size.expected == (960, 540)
+    third.stop()
