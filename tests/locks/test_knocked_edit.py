@@ -130,8 +130,9 @@ def test_a_hand_edit_while_the_camera_is_knocked_keeps_its_reference_and_the_arm
     assert site.ups == 0 and site.position == 0.0, "the arm rose under the parked car"
     assert not any(e.type == EventType.VEHICLE_DEPARTED and e.bay_id == "A" for e in site.events)
     assert site.agent.camera_moved and site.camera() == [site.camera()[0]]  # no camera_aligned {"redrawn": true}
-    a = site.agent.bus.states()["A"]
-    assert a.state == "occupied" and not a.camera_ok  # blind: the bay holds its story
+    a, b = site.agent.bus.states()["A"], site.agent.bus.states()["B"]
+    assert a.state == "occupied" and not a.camera_ok  # blind: the bay holds its story (docs/bays.md)
+    assert b.state == "unknown" and not b.camera_ok  # no visit open: nothing to hold, never `free`
 
     site.src.next = render(PARKED)  # the mount put back: the bays, the added one too, fit the reference again
     site.run(5)
