@@ -80,6 +80,10 @@ class CameraWatch:
             was, self.frame_size = self.frame_size.expected, self._new_frame_size(self.frame_size)
             if self.frame_size.expected == was:  # the same size (a key taken out): the bays fit as they did
                 return False
+            if was is not None and self.frame_size.expected is not None:
+                log.warning("camera.width/height now %dx%d (was %dx%d) and no outline changed: the outlines are read "
+                            "as pixels of the new size, on the current view as their reference; redraw the bays on "
+                            "the installer page if they were drawn on the old size", *self.frame_size.expected, *was)
             self.reference += 1  # registration takes its reference at the new size (``Registration.measure``)
             return True  # whether the frames fit it, and so any banner, the next frame says (``_size_changed``)
         if bays_changed:
