@@ -15,7 +15,11 @@ a lock could rise on what another bay's pixels show.
 
 The bays' size is ``camera.width`` / ``height`` when configured; otherwise the first frame's
 size with these bays and this view, kept on disk (``frame_size.json`` beside the camera-shift
-reference) so that a camera that changed while the agent was stopped is still noticed.
+reference) so that a camera that changed while the agent was stopped is still noticed. The file names
+the bays it was stored for: bays edited while the agent was stopped that keep some outline as it was
+keep that size at the start (``inherit``), as a reload does. Why: the start learned the first frame's
+size for them, and a camera switched to a 720p stream meanwhile had its frames go unscaled under
+outlines drawn on 1080p, each over other ground.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge_agent.camera.registration import reference_key, stored_for
+from edge_agent.camera.registration import reference_key, shares_outline, stored_for
 from edge_agent.durable import write_durably
 
 log = logging.getLogger(__name__)
@@ -53,12 +57,13 @@ class FrameSize:
     """Decides, per frame, whether the bays' polygons fit it (and scales it to them when they can)."""
 
     def __init__(self, configured: tuple[int, int] | None, polygons: list, view: str | None = None,
-                 store: Path | None = None) -> None:
+                 store: Path | None = None, inherit: bool = False) -> None:
+        """``inherit``: at the agent's start, a size stored for bays sharing an outline with these is theirs."""
         self.configured = configured
         self._key = reference_key(None, polygons, view)  # the bays and the view, any size
         self._polygons, self._view = polygons, view
         self._store = store
-        self.expected: tuple[int, int] | None = configured or self._load()
+        self.expected: tuple[int, int] | None = configured or self._load(inherit)
         self._said: tuple[int, int] | None = None  # the last size we logged about (once per change)
 
     @property
@@ -66,16 +71,22 @@ class FrameSize:
         """True when the size came from the frames, so a confirmation may replace it."""
         return self.configured is None
 
-    def _load(self) -> tuple[int, int] | None:
+    def _load(self, inherit: bool = False) -> tuple[int, int] | None:
         if self._store is None:
             return None
         try:
             doc = json.loads((self._store / FILE).read_text())
             w, h = doc["size"]
-            if stored_for(doc.get("key"), None, self._polygons, self._view) and isinstance(w, int) \
-                    and isinstance(h, int) and w > 0 and h > 0:
-                if doc.get("key") != self._key:  # written in the config's order (before 2026-12-04): by id now
-                    self._save((w, h))
+            if not (isinstance(w, int) and isinstance(h, int) and w > 0 and h > 0):
+                return None
+            if stored_for(doc.get("key"), None, self._polygons, self._view):
+                if doc.get("key") != self._key or "bays" not in doc:  # in the config's order (before 2026-12-04),
+                    self._save((w, h))                                   # or not naming its bays: as now
+                return (w, h)
+            if inherit and doc.get("view") == self._view and shares_outline(doc.get("bays"), self._polygons):
+                log.warning("bays edited while the agent was stopped, some outlines as they were: drawn on %dx%d "
+                            "frames, as stored", w, h)
+                self._save((w, h))
                 return (w, h)
         except (OSError, ValueError, KeyError, TypeError):
             pass
@@ -86,7 +97,10 @@ class FrameSize:
             return
         try:
             self._store.mkdir(parents=True, exist_ok=True)
-            write_durably(self._store / FILE, json.dumps({"key": self._key, "size": list(size)}).encode())
+            bays = sorted(([str(b), [list(map(float, p)) for p in poly]] for b, poly in self._polygons),
+                          key=lambda b: b[0])
+            write_durably(self._store / FILE, json.dumps({"key": self._key, "size": list(size), "view": self._view,
+                                                          "bays": bays}).encode())
         except OSError as exc:  # a read-only disk: this run still holds the size in memory
             log.warning("camera frame size not saved (%s)", exc)
 

@@ -15,7 +15,12 @@ when they were still similar enough (each measurement picks the bank entry it ma
 
 The reference is the frame the agent first saw with these bays (kept on disk next to a hash
 of the bay polygons, frame size and ``camera.rotate`` / ``flip``, so a restart compares with the
-same picture and a redraw takes a new one).
+same picture and a redraw takes a new one). Bays edited while the agent was stopped that keep some
+outline as it was (an id and its polygon) keep the stored picture at the start (``inherit``), as a
+reload does (``keep_for``): the file names the bays it was stored for. Why: the first frame after the
+start became every bay's reference, knocked or not; the unchanged outlines then lay on other ground,
+with no ``camera_moved``, and an arm rose under a parked car. Only a redraw of every outline (or no
+reference) takes the first frame.
 
 A reference stored for the same bays in another view means the view was turned (rotate / flip
 changed) under bays drawn on the old one: ``turned``. Those polygons lie on the wrong ground (a
@@ -124,6 +129,19 @@ def stored_for(stored: object, size: tuple[int, int] | None, polygons: list, vie
     return stored in (reference_key(size, polygons, view), reference_key(size, polygons, view, config_order=True))
 
 
+def _drawn(polygons: object) -> set[tuple[str, tuple[tuple[float, float], ...]]]:
+    """Each bay as (id, outline), comparable between the config and a stored file; nothing for what is not bays."""
+    try:
+        return {(str(b), tuple((float(x), float(y)) for x, y in poly)) for b, poly in polygons}  # type: ignore[attr-defined]
+    except (TypeError, ValueError):
+        return set()
+
+
+def shares_outline(stored: object, polygons: list) -> bool:
+    """Whether bays ``stored`` (as a reference file names them) and ``polygons`` keep some bay as it was drawn."""
+    return bool(_drawn(stored) & _drawn(polygons))
+
+
 def turned_from(key: str, size: tuple[int, int], polygons: list, view: Orientation) -> Orientation | None:
     """The other view whose reference for these bays ``key`` is, or None. ``size``: the upright frame's."""
     camera_size = view.upright_size(size)  # a quarter turn is its own inverse on sizes
@@ -144,11 +162,14 @@ class Registration:
     """Measures a frame's shift against the reference; ``moved`` beyond ``tolerance_px``."""
 
     def __init__(self, tolerance_px: float, polygons: list, store: Path | None = None,
-                 view: Orientation | None = None) -> None:
+                 view: Orientation | None = None, inherit: bool = False) -> None:
         self.tolerance_px = tolerance_px
         self.polygons = polygons
         self.store = store
         self.view = view or Orientation()
+        # at the agent's start: a stored reference of bays that share an outline with these is theirs (the bays were
+        # edited while it was stopped); never after a redraw, whose outlines are the current view's
+        self._inherit = inherit
         self.turned: Orientation | None = None  # the bays were drawn on this other view (module docstring)
         self._orb = cv2.ORB_create(800)
         self._matcher = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True)
@@ -199,20 +220,26 @@ class Registration:
     def _reference(self, frame_bgr: np.ndarray) -> np.ndarray:
         """The stored reference for these bays, or this frame (then stored)."""
         size = (frame_bgr.shape[1], frame_bgr.shape[0])
+        inherit, self._inherit = self._inherit, False  # the first reference of this run only
         if self.store is None:
             return frame_bgr
         key = reference_key(size, self.polygons, self.view.key)
         meta, pic = self.store / "reference.json", self.store / "reference.png"
         try:
-            stored = json.loads(meta.read_text()).get("key")
+            doc = json.loads(meta.read_text())
+            stored = doc.get("key")
             if stored_for(stored, size, self.polygons, self.view.key):
                 img = imfile.imread(pic, cv2.IMREAD_GRAYSCALE)
                 if img is not None and (img.shape[1], img.shape[0]) == size:
-                    if stored != key:  # written in the config's order (before 2026-12-04): by id from now on
-                        self._rekey(meta, key)
+                    if stored != key or "bays" not in doc:  # written in the config's order (before 2026-12-04)
+                        self._rekey(meta, size, self.view.key)  # or without its bays: by id, naming them, now
                     return img
             elif isinstance(stored, str):
                 self.turned = turned_from(stored, size, self.polygons, self.view)
+                if self.turned is None and inherit and shares_outline(doc.get("bays"), self.polygons):
+                    kept = self._inherited(doc, frame_bgr)
+                    if kept is not None:
+                        return kept
                 if self.turned is not None:  # keep the old reference: it remembers the view the bays fit
                     log.warning("camera view turned (%s, the bays were drawn %s): bays blind until redrawn "
                                 "or confirmed", self.view.describe(), self.turned.describe())
@@ -224,22 +251,67 @@ class Registration:
             ok, png = cv2.imencode(".png", frame_bgr)
             if ok:  # picture, then the key naming it: a cut between them leaves an old key, stored anew
                 write_durably(pic, png.tobytes())
-                write_durably(meta, json.dumps({"key": key}).encode())
+                write_durably(meta, self._meta(size, self.view.key))
         except OSError as exc:  # a read-only disk: measure against this run's first frame
             log.warning("camera reference not saved (%s)", exc)
         return frame_bgr
 
-    @staticmethod
-    def _rekey(meta: Path, key: str) -> None:
+    def _inherited(self, doc: dict, frame_bgr: np.ndarray) -> np.ndarray | None:
+        """The stored reference of bays edited while the agent was stopped (some outline kept), re-keyed to these
+        bays: scaled to this frame size when the bays' size changed too. None: no picture to keep, or one of another
+        view (then ``turned``: the bays were drawn on it)."""
+        size = (frame_bgr.shape[1], frame_bgr.shape[0])
+        view = doc.get("view")
+        if view != self.view.key:
+            self.turned = next((o for o in all_orientations() if o.key == view), None)
+            return None
+        img = self._scaled(size)
+        if img is None:
+            return None
+        log.warning("bays edited while the agent was stopped, some outlines as they were: their reference picture is "
+                    "kept, the new outlines read as drawn on it; confirm the view or redraw the bays on the "
+                    "installer page if the camera was moved")
+        return img
+
+    def _scaled(self, size: tuple[int, int]) -> np.ndarray | None:
+        """The stored picture at ``size`` (scaled and stored so when it was another), re-keyed to these bays."""
+        assert self.store is not None
+        pic = self.store / "reference.png"
+        img = imfile.imread(pic, cv2.IMREAD_GRAYSCALE)
+        if img is None:
+            return None
+        if (img.shape[1], img.shape[0]) != size:  # unchanged outlines under a new size: the drawing read at it
+            shrink = size[0] * size[1] < img.shape[0] * img.shape[1]
+            img = cv2.resize(img, size, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+            ok, png = cv2.imencode(".png", img)
+            if not ok:
+                return None
+            try:
+                write_durably(pic, png.tobytes())
+            except OSError as exc:  # this run measures against it; a restart reads the old one
+                log.warning("camera reference not saved at %dx%d (%s)", *size, exc)
+                return img
+        self._rekey(self.store / "reference.json", size, self.view.key)
+        return img
+
+    def _meta(self, size: tuple[int, int], view: str | None) -> bytes:
+        """reference.json: the key, and what it was hashed from but the hash cannot say back (the bays, by id)."""
+        return json.dumps({"key": reference_key(size, self.polygons, view), "size": list(size), "view": view,
+                           "bays": sorted(([str(b), [list(map(float, p)) for p in poly]] for b, poly in self.polygons),
+                                          key=lambda b: b[0])}).encode()
+
+    def _rekey(self, meta: Path, size: tuple[int, int], view: str | None) -> None:
         try:
-            write_durably(meta, json.dumps({"key": key}).encode())
+            write_durably(meta, self._meta(size, view))
         except OSError as exc:  # read again in the old order next time
             log.warning("camera reference key not rewritten (%s)", exc)
 
-    def keep_for(self, polygons: list) -> None:
-        """The bays were edited by hand while the view did not fit them: the reference stays the picture they were
-        drawn on, now naming ``polygons`` (on disk too, so a restart keeps it), and the new outlines are read as
-        drawn on it (``CameraWatch.reconfigure``).
+    def keep_for(self, polygons: list, size: tuple[int, int] | None = None) -> None:
+        """The bays (or their frame size, ``size``) were edited by hand while the view did not fit them: the
+        reference stays the picture they were drawn on, now naming ``polygons`` (on disk too, so a restart keeps
+        it), and the new outlines are read as drawn on it (``CameraWatch.reconfigure``). At another ``size`` the
+        picture is scaled to it (the unchanged outlines are the drawing read at that size) and the next frame, of
+        that size, is measured against it.
 
         Why: a new key took the knocked view as the reference at the next frame, the bays left as they were taken
         as drawn on it, and an arm could rise over ground their outlines no longer covered."""
@@ -253,10 +325,13 @@ class Registration:
             pic = imfile.imread(self.store / "reference.png", cv2.IMREAD_GRAYSCALE)
             if pic is None:
                 return
-            size = (pic.shape[1], pic.shape[0])  # the picture's own size and view (another one's when turned)
+            have = (pic.shape[1], pic.shape[0])  # the picture's own size and view (another one's when turned)
             for o in all_orientations():
-                if stored_for(stored, size, old, o.key):
-                    write_durably(meta, json.dumps({"key": reference_key(size, polygons, o.key)}).encode())
+                if stored_for(stored, have, old, o.key):
+                    if size is not None and size != have and o.key == self.view.key:
+                        self._scaled(size)  # measured against it once the frames come at that size
+                    else:
+                        write_durably(meta, self._meta(have, o.key))
                     return
         except (OSError, ValueError, AttributeError) as exc:  # this run keeps it in memory; a restart would not
             log.warning("camera reference not kept for the edited bays (%s)", exc)

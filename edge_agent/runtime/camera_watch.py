@@ -38,11 +38,11 @@ class CameraWatch:
         c = cfg.camera
         self.view = Orientation.of(c)  # as the agent turns its frames, for its life (a reload cannot change it)
         self.health = HealthTracker(clock, c.lost_after_s, c.frozen_after_s, c.black_level, c.flat_level)
-        self.alignment = self._new_alignment()
+        self.alignment = self._new_alignment(inherit=True)  # the bays may have been edited while it was stopped
         # counts the references the bays' placement was measured against: a shift means nothing on another one
         # (``control.InstallerView.reference``)
         self.reference = 0
-        self.frame_size = self._new_frame_size()
+        self.frame_size = self._new_frame_size(inherit=True)
         self.size_fits = True  # False while the camera sends frames of another aspect ratio than the bays'
         self.ok = True
         self._lost_at: float | None = None
@@ -59,22 +59,31 @@ class CameraWatch:
         true}``, and an arm could rise over ground their outlines no longer covered. Only the installer's act over
         the current picture (the page's Save, **Confirm current view**) or an edit of every outline accepts it.
         Another ``camera.width`` / ``height`` alone judges the frames' size again but keeps the registration: a
-        knocked camera stays moved (it published ``camera_aligned`` then ``camera_moved`` again)."""
+        knocked camera stays moved (it published ``camera_aligned`` then ``camera_moved`` again). So does another
+        size by hand while the view does not fit (with or without a bay edited): outlines left as they were under a
+        new size are the old drawing read at it, so the reference picture is kept, scaled to the new size, and the
+        view judged against it (the reload took the knocked view, scaled, as the reference: ``camera_aligned``)."""
         before, self.cfg = self.cfg, cfg
         sized = (cfg.camera.width, cfg.camera.height) != (before.camera.width, before.camera.height)
-        if bays_changed and not sized and not installer and self.placement != "ok" \
+        if (bays_changed or sized) and not installer and self.placement != "ok" \
                 and _outlines(before) & _outlines(cfg):
+            was, self.frame_size = self.frame_size.expected, self._new_frame_size(self.frame_size)
             if self.alignment is not None:
-                self.alignment.reg.keep_for([[b.id, b.polygon] for b in cfg.bays])
-            self.frame_size = self._new_frame_size(self.frame_size)
-            log.warning("bays edited while the camera's view does not fit them: their reference picture is kept, "
-                        "the new outlines read as drawn on it; confirm the view or redraw the bays on the "
-                        "installer page")
+                self.alignment.reg.keep_for([[b.id, b.polygon] for b in cfg.bays], self.frame_size.expected)
+            if self.frame_size.expected != was:
+                self.reference += 1  # the same picture in other pixels: a shift measured on the old ones means nothing
+            log.warning("bays%s edited while the camera's view does not fit them: their reference picture is kept%s, "
+                        "the outlines read as drawn on it; confirm the view or redraw the bays on the installer page",
+                        " (their frame size)" if sized else "", " (scaled to the new size)" if sized else "")
             return False
         if sized and not bays_changed:
             was, self.frame_size = self.frame_size.expected, self._new_frame_size(self.frame_size)
             if self.frame_size.expected == was:  # the same size (a key taken out): the bays fit as they did
                 return False
+            if was is not None and self.frame_size.expected is not None:
+                log.warning("camera.width/height now %dx%d (was %dx%d) and no outline changed: the outlines are read "
+                            "as pixels of the new size, on the current view as their reference; redraw the bays on "
+                            "the installer page if they were drawn on the old size", *self.frame_size.expected, *was)
             self.reference += 1  # registration takes its reference at the new size (``Registration.measure``)
             return True  # whether the frames fit it, and so any banner, the next frame says (``_size_changed``)
         if bays_changed:
@@ -90,21 +99,26 @@ class CameraWatch:
             return True
         return False
 
-    def _new_alignment(self) -> Alignment | None:
+    def _new_alignment(self, inherit: bool = False) -> Alignment | None:
+        """``inherit``: at the start, a stored reference of bays sharing an outline with these is theirs
+        (``Registration``); after a redraw or a confirmation the next frame is the reference."""
         c = self.cfg.camera
         if not c.track_shift:
             return None
-        reg = Registration(c.shift_tolerance_px, [[b.id, b.polygon] for b in self.cfg.bays], self._ref_dir, self.view)
+        reg = Registration(c.shift_tolerance_px, [[b.id, b.polygon] for b in self.cfg.bays], self._ref_dir, self.view,
+                           inherit=inherit)
         return Alignment(reg, c.moved_confirm_s, c.shift_every_s)
 
-    def _new_frame_size(self, before: FrameSize | None = None) -> FrameSize:
+    def _new_frame_size(self, before: FrameSize | None = None, inherit: bool = False) -> FrameSize:
         """The bays' frame size: the config's, else the one stored for these bays, else the one they ran under
         (``before``), else the next frame's. Why not the next frame's after a reload: an edit that added a bay or
         took ``camera.width`` / ``height`` out adopted whatever the camera sent then (a 4:3 sub-stream, a 720p
-        stream under bays drawn on 1080p) as the size every bay was drawn on."""
+        stream under bays drawn on 1080p) as the size every bay was drawn on. ``inherit`` (at the start): the size
+        stored for bays that share an outline with these, edited while the agent was stopped, as a reload keeps it."""
         c = self.cfg.camera
         configured = (c.width, c.height) if c.width is not None and c.height is not None else None
-        size = FrameSize(configured, [[b.id, b.polygon] for b in self.cfg.bays], self.view.key, self._ref_dir)
+        size = FrameSize(configured, [[b.id, b.polygon] for b in self.cfg.bays], self.view.key, self._ref_dir,
+                         inherit=inherit)
         if size.expected is None and before is not None and before.expected is not None:
             size.adopt(before.expected)
         return size

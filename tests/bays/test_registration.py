@@ -279,3 +279,46 @@ def test_the_reference_belongs_to_the_bays_in_any_order_and_one_stored_in_the_ol
     assert shift is not None and shift.px > 55  # measured against the stored reference, not taken as it
     assert (tmp_path / "reference.png").read_bytes() == saved
     assert _stored_key(tmp_path) == reference_key((960, 540), POLYS)
+
+
+def test_bays_edited_while_stopped_keep_the_reference_at_the_start_only(tmp_path):
+    """A stored reference names its bays: bays edited while the agent was stopped that keep some outline (id and
+    polygon) keep it at the start (``inherit``), so a camera knocked meanwhile is measured as moved; a redraw of
+    every outline, or the registration a reload's redraw builds (no ``inherit``), takes the first frame. A file
+    written before it named its bays (the key alone) learns them at the next start with the same bays."""
+    from edge_agent.camera.registration import reference_key
+
+    view = render(EMPTY)
+    Registration(24, POLYS, tmp_path).measure(view)
+    saved = (tmp_path / "reference.png").read_bytes()
+    (tmp_path / "reference.json").write_text(json.dumps({"key": _stored_key(tmp_path)}))  # as written before
+    assert not Registration(24, POLYS, tmp_path).moved(Registration(24, POLYS, tmp_path).measure(view))
+    assert json.loads((tmp_path / "reference.json").read_text())["bays"]  # learnt its bays
+    knocked = shifted(view, 60, 0)
+    added = [*POLYS, ["C", [[20, 160], [60, 160], [60, 190], [20, 190]]]]
+    start = Registration(24, added, tmp_path, inherit=True)
+    assert start.moved(start.measure(knocked))
+    assert (tmp_path / "reference.png").read_bytes() == saved
+    assert _stored_key(tmp_path) == reference_key((960, 540), added)  # re-keyed: the next start keeps it too
+    again = Registration(24, added, tmp_path)
+    assert again.moved(again.measure(knocked))
+    fewer = [p for p in added if p[0] != "C"][:1]  # another edit: one bay left as it was, the rest taken out
+    reload = Registration(24, fewer, tmp_path)  # what a reload's redraw builds: no inherit, the frame is taken
+    assert not reload.moved(reload.measure(knocked)) and (tmp_path / "reference.png").read_bytes() != saved
+    (tmp_path / "reference.png").write_bytes(saved)
+    Registration(24, added, tmp_path).measure(view)  # the stored reference again, for ``added``
+    redrawn = [[bid, [[x + 60, y] for x, y in poly]] for bid, poly in added]
+    new = Registration(24, redrawn, tmp_path, inherit=True)  # every outline changed: a full redraw
+    assert not new.moved(new.measure(knocked)) and (tmp_path / "reference.png").read_bytes() != saved
+
+
+def test_bays_edited_while_stopped_under_a_turned_view_are_turned(tmp_path):
+    from edge_agent.camera.orient import Orientation
+
+    view = render(EMPTY)
+    Registration(24, POLYS, tmp_path).measure(view)
+    before = _stored_key(tmp_path)
+    added = [*POLYS, ["C", [[20, 160], [60, 160], [60, 190], [20, 190]]]]
+    al = Alignment(Registration(24, added, tmp_path, Orientation(180), inherit=True))
+    assert al.update(view, 0.0)[1] == "turned" and not al.ok and al.reg.turned == Orientation()
+    assert _stored_key(tmp_path) == before  # kept as it was: the next start is turned too

@@ -50,7 +50,10 @@ class Site:
         self.write(bays=[{"id": "A", "polygon": BAY_A}, {"id": "B", "polygon": [list(p) for p in BAY_B]}],
                    data_dir=str(tmp / "data"))
         self.clock, self.src = clock, Frames(clock)
-        self.agent = Agent(load_config(self.path), clock=clock, source=self.src, reader=NoPlates())
+        self._begin()
+
+    def _begin(self) -> None:
+        self.agent = Agent(load_config(self.path), clock=self.clock, source=self.src, reader=NoPlates())
         self.factory = MockFactory()
         self.locks = attach_locks(self.agent, pin_factory=self.factory, thread=False)
         self.position = 0.0  # 0 down … 1 up
@@ -88,6 +91,11 @@ class Site:
             self.locks.tick()
             self.clock.advance(1 / FPS)
 
+    def restart(self) -> None:
+        """The agent stopped and started again on the config file as it is now (the arm where it stands)."""
+        self.close()
+        self._begin()
+
     def camera(self) -> list[tuple[str, dict]]:
         return [(e.type, e.data) for e in self.events if e.type.startswith("camera_")]
 
@@ -122,8 +130,9 @@ def test_a_hand_edit_while_the_camera_is_knocked_keeps_its_reference_and_the_arm
     assert site.ups == 0 and site.position == 0.0, "the arm rose under the parked car"
     assert not any(e.type == EventType.VEHICLE_DEPARTED and e.bay_id == "A" for e in site.events)
     assert site.agent.camera_moved and site.camera() == [site.camera()[0]]  # no camera_aligned {"redrawn": true}
-    a = site.agent.bus.states()["A"]
-    assert a.state == "occupied" and not a.camera_ok  # blind: the bay holds its story
+    a, b = site.agent.bus.states()["A"], site.agent.bus.states()["B"]
+    assert a.state == "occupied" and not a.camera_ok  # blind: the bay holds its story (docs/bays.md)
+    assert b.state == "unknown" and not b.camera_ok  # no visit open: nothing to hold, never `free`
 
     site.src.next = render(PARKED)  # the mount put back: the bays, the added one too, fit the reference again
     site.run(5)
@@ -148,3 +157,61 @@ def test_after_the_edit_only_the_installers_confirmation_takes_the_knocked_view(
     site.run(5)
     assert [(t, d) for t, d in site.camera()][1:] == [("camera_aligned", {"confirmed": True})]
     assert not site.agent.camera_moved
+
+
+@pytest.mark.parametrize("edit", ["bay_added", "size_changed"])
+def test_bays_edited_while_the_agent_was_stopped_keep_the_reference_of_a_knocked_camera(site, edit):  # noqa: ANN001
+    """The camera knocked 60 px and a bay added by hand while the agent was stopped: the stored reference's key no
+    longer named the bays, so the first frame after the start — the knocked view — became every bay's reference,
+    with no ``camera_moved``; bay A's unchanged outline lay on the asphalt beside the parked car, read empty, and the
+    arm rose under it. So did ``camera.width`` / ``height`` changed by hand. A restart follows the reload's rule:
+    bays that keep some outline keep the reference picture (re-keyed to them on disk, scaled to a new size), and the
+    view is judged against it."""
+    site.src.next = render(PARKED)
+    site.run(8)  # the installation's reference; the car in A is seen
+    assert site.agent.bus.states()["A"].state == "occupied" and site.position == 0.0
+    reference = site.path.parent / "data" / "camera" / "reference.png"
+    saved = reference.read_bytes()
+    cfg = yaml.safe_load(site.path.read_text())
+    if edit == "bay_added":
+        site.write(bays=cfg["bays"] + [{"id": "C", "polygon": BAY_C}])
+    else:
+        site.write(camera={**cfg["camera"], "width": 1920, "height": 1080})
+    site.src.next = _knocked(render(PARKED))  # knocked while nobody watched
+    site.restart()
+    site.run(60)
+    assert site.ups == 0 and site.position == 0.0, "the arm rose under the parked car"
+    assert not any(e.type == EventType.VEHICLE_DEPARTED and e.bay_id == "A" for e in site.events)
+    assert [t for t, _ in site.camera()] == ["camera_moved"] and site.agent.camera_moved
+    if edit == "size_changed":  # the drawing read at the new size: the picture the bays were drawn on, scaled
+        assert cv2.imread(str(reference)).shape[:2] == (1080, 1920)
+        return
+    assert reference.read_bytes() == saved
+
+    site.restart()  # the file now names the edited bays: another start keeps it too
+    site.run(5)
+    assert [t for t, _ in site.camera()] == ["camera_moved"] and reference.read_bytes() == saved
+
+    site.src.next = render(PARKED)  # the mount put back: every bay, the added one too, fits the reference
+    site.run(5)
+    assert [t for t, _ in site.camera()] == ["camera_moved", "camera_aligned"] and not site.agent.camera_moved
+    site.run(30)
+    assert site.ups == 0 and site.agent.bus.states()["A"].state == "occupied"
+
+
+def test_a_full_redraw_while_the_agent_was_stopped_takes_the_first_frame(site):  # noqa: ANN001
+    """Every outline changed (bays drawn anew over another view): nothing of the old drawing is left to judge the
+    view by, so the first frame is the new reference, as before."""
+    site.src.next = render(PARKED)
+    site.run(8)
+    reference = site.path.parent / "data" / "camera" / "reference.png"
+    saved = reference.read_bytes()
+    cfg = yaml.safe_load(site.path.read_text())
+    for b in cfg["bays"]:
+        b["polygon"] = [[min(x + KNOCK_PX, 959), y] for x, y in b["polygon"]]  # redrawn over the knocked view
+    site.write(bays=cfg["bays"])
+    site.src.next = _knocked(render(PARKED))
+    site.restart()
+    site.run(10)
+    assert site.camera() == [] and not site.agent.camera_moved and reference.read_bytes() != saved
+    assert site.agent.bus.states()["A"].state == "occupied"

@@ -184,3 +184,57 @@ def test_a_hand_edit_of_the_bays_keeps_the_size_they_were_drawn_on(tmp_path, clo
     _run(again, clock, 2)
     assert again.camera.frame_size.expected == (960, 540) and not again.camera_moved
     again.stop()
+
+
+@pytest.mark.parametrize("edit", ["size", "size_and_bay_added"])
+def test_a_reload_that_changes_the_size_leaves_a_knocked_camera_moved(tmp_path, clock, edit):
+    """``camera.width`` / ``height`` changed by hand (960x540 -> 1920x1080) while the camera is knocked 60 px. The
+    reload took the knocked view, scaled to the new size, as the reference: ``camera_aligned``, the bays judged on
+    ground they no longer lie on, silently (with a bay added too, ``{"redrawn": true}``). Unchanged outlines under a
+    new size are the old drawing read at that size: the reference picture is kept, scaled to it, and the view
+    judged against it — moved until the camera is put back, the view confirmed or the bays redrawn."""
+    data = scene_config(str(tmp_path / "data")).model_dump(mode="json")
+    path = tmp_path / "agent.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    frames = hold(4, render(EMPTY)) + hold(30, _knocked(render(EMPTY))) + hold(300, render(EMPTY))
+    agent = Agent(load_config(path), clock=clock, source=ScriptedSource(frames, clock), reader=NoPlates())
+    events = _run(agent, clock, 8)
+    assert [e.type for e in events] == ["camera_moved"] and agent.camera_moved
+    data["camera"].update({"width": 1920, "height": 1080})
+    if edit == "size_and_bay_added":
+        data["bays"].append({"id": "C", "polygon": [[40, 320], [120, 320], [120, 380], [40, 380]]})
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    assert agent.reload_config().ok
+    assert agent.camera_moved and not agent.monitor.aligned
+    run_scripted(agent.step, clock, 10, 5)
+    assert [e.type for e in events] == ["camera_moved"] and agent.camera_moved
+    assert agent.camera.frame_size.expected == (1920, 1080) and agent.monitor._last_frame.shape[:2] == (1080, 1920)
+    run_scripted(agent.step, clock, 20, 5)  # the mount put back: the view fits the kept reference at the new size
+    assert [e.type for e in events] == ["camera_moved", "camera_aligned"] and not agent.camera_moved
+    agent.stop()
+
+
+def test_bays_edited_while_the_agent_was_stopped_keep_the_size_they_were_drawn_on(tmp_path, clock):
+    """Bays drawn on 960x540 (learned); while the agent was stopped a bay was added by hand and the camera switched
+    to the same view at 1280x720. The start learned 1280x720 as every bay's size (the stored size named the old
+    bays): the frames went unscaled under outlines drawn on 960x540, each over other ground, and the kept reference
+    scaled to match said nothing had moved. Bays that keep some outline keep the size stored for them."""
+    data = scene_config(str(tmp_path / "data"), camera=UNSIZED).model_dump(mode="json")
+    path = tmp_path / "agent.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    agent = Agent(load_config(path), clock=clock, source=ScriptedSource(hold(300, render(EMPTY)), clock),
+                  reader=NoPlates())
+    _run(agent, clock, 3)
+    agent.stop()
+    data["bays"].append({"id": "C", "polygon": [[20, 160], [60, 160], [60, 190], [20, 190]]})
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    big = cv2.resize(render(PARKED), (1280, 720))
+    again = Agent(load_config(path), clock=clock, source=ScriptedSource(hold(300, big), clock), reader=NoPlates())
+    events = _run(again, clock, 13)
+    assert again.camera.frame_size.expected == (960, 540) and again.monitor._last_frame.shape[:2] == (540, 960)
+    assert [(e.type, e.bay_id) for e in events if e.type.startswith("vehicle_")] == [("vehicle_arrived", "B")]
+    again.stop()
+    third = Agent(load_config(path), clock=clock, source=ScriptedSource(hold(300, big), clock), reader=NoPlates())
+    _run(third, clock, 2)  # stored for the edited bays now
+    assert third.camera.frame_size.expected == (960, 540)
+    third.stop()
