@@ -24,7 +24,7 @@ from typing import Any
 
 from edge_agent.clock import Clock, iso
 from edge_agent.durable import write_durably
-from edge_agent.evidence.violations import without_plates
+from edge_agent.evidence.violations import plate_pattern, without_plates
 
 log = logging.getLogger(__name__)
 
@@ -143,10 +143,10 @@ def _forget_in_index(db_path: Path, plate: str, clock: Clock, user: str, out: Fo
         if "audit" in tables:
             rows = db.execute("SELECT id, target, detail FROM audit").fetchall()
             changed_audit = []
+            whole = plate_pattern(longest)
+            assert whole is not None  # ``plates`` holds ``plate``
             for r in rows:
-                target, detail = r["target"] or "", r["detail"] or ""
-                for p in longest:
-                    target, detail = target.replace(p, "***"), detail.replace(p, "***")
+                target, detail = whole.sub("***", r["target"] or ""), whole.sub("***", r["detail"] or "")
                 if (target, detail) != (r["target"] or "", r["detail"] or ""):
                     changed_audit.append((target, detail, r["id"]))
             db.executemany("UPDATE audit SET target=?, detail=? WHERE id=?", changed_audit)
@@ -167,9 +167,10 @@ def _scrub_lines(path: Path, plates: list[str]) -> int:
     if not path.is_file():
         return 0
     lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    whole = plate_pattern(plates)
     n = 0
     for i, line in enumerate(lines):
-        if not any(p in line for p in plates):
+        if whole is None or not whole.search(line):
             continue
         try:
             obj: Any = json.loads(line)
@@ -178,8 +179,7 @@ def _scrub_lines(path: Path, plates: list[str]) -> int:
         if isinstance(obj, dict):
             lines[i] = json.dumps(without_plates(obj, plates), ensure_ascii=False)
         else:
-            for p in plates:
-                lines[i] = lines[i].replace(p, "***")
+            lines[i] = whole.sub("***", line)
         n += 1
     if n:
         write_durably(path, "".join(x + "\n" for x in lines).encode("utf-8"))
@@ -194,8 +194,12 @@ def _delete_messages(path: Path, plates: set[str]) -> int:
             return 0
         db.execute("PRAGMA secure_delete=ON")
         like = " OR ".join("instr(payload, ?) > 0" for _ in plates)
-        n = db.execute(f"DELETE FROM outbox WHERE {like}", tuple(p.encode() for p in plates)).rowcount
+        whole = plate_pattern(plates)
+        doomed = [(seq,) for seq, payload in db.execute(f"SELECT seq, payload FROM outbox WHERE {like}",
+                                                        tuple(p.encode() for p in plates))
+                  if whole is not None and whole.search(bytes(payload).decode("utf-8", "replace"))]
+        db.executemany("DELETE FROM outbox WHERE seq=?", doomed)
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        return int(n)
+        return len(doomed)
     finally:
         db.close()

@@ -12,18 +12,19 @@ from __future__ import annotations
 import bisect
 import json
 import logging
+import re
 import sqlite3
 import threading
 import unicodedata
 from collections import deque
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from edge_agent.clock import Clock, iso
 from edge_agent.events.types import Event, EventType
 from edge_agent.evidence.violation_records import Page, Violation, ViolationFilter
-from edge_agent.plates import normalise_plate
+from edge_agent.plates import PLATE_VOCAB, normalise_plate
 from edge_agent.sqlite_damage import is_no_space
 
 __all__ = ["DECISIONS", "Page", "StaleDecision", "Violation", "ViolationFilter", "ViolationLog"]
@@ -110,15 +111,32 @@ def _json_or_none(text: str | None) -> Any:
         return None
 
 
+_PLATE_CHARS = re.escape(PLATE_VOCAB + "?")  # what a plate, or a partial read's ``?``, is made of
+
+
+def plate_pattern(plates: Iterable[str]) -> re.Pattern[str] | None:
+    """Any of ``plates`` standing whole: not inside a longer plate. ``粤BD1234`` is a blue plate and the first seven
+    characters of the NEV's ``粤BD12345``: matched as a substring, forgetting the one took the other's plate out of
+    its events and deleted its undelivered messages. None for no plates."""
+    texts = sorted({p for p in plates if p}, key=len, reverse=True)
+    if not texts:
+        return None
+    return re.compile(f"(?<![{_PLATE_CHARS}])(?:{'|'.join(map(re.escape, texts))})(?![{_PLATE_CHARS}])")
+
+
 def without_plates(data: dict[str, Any], plates: list[str]) -> dict[str, Any]:
-    """``data`` with no ``plate`` key and each of ``plates`` (longest first) masked in its text values."""
+    """``data`` with no ``plate`` key that holds one of ``plates``, and each of them masked in its text values
+    (whole, ``plate_pattern``): another car's plate in the same document stays."""
+    pattern = plate_pattern(plates)
+    if pattern is None:
+        return data
+    named = set(plates)
+
     def scrub(value: Any) -> Any:
         if isinstance(value, str):
-            for p in plates:
-                value = value.replace(p, "***")
-            return value
+            return pattern.sub("***", value)
         if isinstance(value, dict):
-            return {k: scrub(v) for k, v in value.items() if k != "plate"}
+            return {k: scrub(v) for k, v in value.items() if not (k == "plate" and v in named)}
         if isinstance(value, list):
             return [scrub(v) for v in value]
         return value

@@ -128,3 +128,31 @@ def test_forget_refuses_while_the_agent_runs_and_a_text_that_is_no_plate(tmp_pat
     assert r.returncode == 2 and "is not a plate" in r.stderr and "Traceback" not in r.stderr
     assert _holding(data, GONE) == ["events.jsonl", "evidence/evidence.db", "mqtt-outbox.sqlite",
                                     "notify-wecom.sqlite"]
+
+
+def test_forget_of_a_plate_inside_another_plate_leaves_that_car_alone(tmp_path, repo):
+    """``粤BD1234`` (a blue plate) is the first seven characters of the NEV's ``粤BD12345``: the plate was matched as
+    a substring, so forgetting the blue car deleted the NEV's undelivered messages, took its plate out of its bay
+    events and events.jsonl and left ``***5`` in their texts. A plate is matched whole, never inside a longer one."""
+    config, data = _site(tmp_path, repo)
+    before = {name: (data / name).read_bytes() for name in ("events.jsonl",)}
+    mqtt = Outbox(data / "mqtt-outbox.sqlite", max_rows=1000)
+    depth = mqtt.depth()
+    mqtt.close()
+    r = _forget(config, "粤BD1234")
+    assert r.returncode == 0, r.stderr
+    assert "0 photo record(s) deleted, 0 violation(s) deleted, plate taken out of 0 bay event(s)" in r.stdout
+    assert "0 events.jsonl line(s)" in r.stdout and "undelivered messages deleted: none" in r.stdout
+    assert (data / "events.jsonl").read_bytes() == before["events.jsonl"]
+    mqtt = Outbox(data / "mqtt-outbox.sqlite", max_rows=1000)
+    try:
+        assert mqtt.depth() == depth
+    finally:
+        mqtt.close()
+    rec = ViolationRecorder(data / "evidence" / "evidence.db", FakeClock(), EventBus())
+    try:
+        story = rec.log.timeline("nev")
+        assert [e.data.get("plate") for e in story if e.type == "vehicle_identified"] == [KEPT]
+        assert story[2].data["reason"] == f"{KEPT} identified"
+    finally:
+        rec.stop()
