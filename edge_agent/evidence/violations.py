@@ -312,7 +312,7 @@ class ViolationLog:
             self._db.executemany("DELETE FROM events WHERE event_id=?", [(i,) for i in doomed])
         return len(doomed)
 
-    def unname(self, max_age_days: float) -> int:
+    def unname(self, max_age_days: float, limit: int = -1) -> int:
         """Take the plate out of the events of visits that ended more than ``max_age_days`` ago with no violation:
         the ``plate`` field goes, and the plate's text in any other field (a lock move's ``reason: NEV 粤BD12345
         identified``) becomes ``***``. Times, bays and verdicts stay: the statistics and timelines need no plate.
@@ -321,15 +321,19 @@ class ViolationLog:
         Why: a plate tied to a place and a time is personal information (PIPL, GDPR), kept only as long as its
         purpose needs. The photos of a visit went at ``evidence.max_age_days`` (30) while its plate stayed in
         these events ``history_days`` (400): every car that ever charged, legally or not, by plate and time. A
-        violation's visit keeps its plate as long as the violation row (``forget_decided``)."""
+        violation's visit keeps its plate as long as the violation row (``forget_decided``).
+
+        ``limit``: at most this many visits (the oldest first; -1: all). The pass runs on the event publisher (the
+        frame loop): the first one after an upgrade met a year of named visits (400 000 events: 13 s here, more on a
+        Pi, past systemd's 30 s watchdog, and a killed pass starts over at the restart)."""
         cutoff = self._clock.now().timestamp() - max_age_days * 86400
         with self._lock, self._db:
             visits = [r[0] for r in self._db.execute(
                 "SELECT DISTINCT visit_id FROM events e WHERE visit_id IS NOT NULL AND ts_epoch < ?"
                 " AND json_extract(data, '$.plate') IS NOT NULL"
                 " AND visit_id NOT IN (SELECT visit_id FROM violations WHERE visit_id IS NOT NULL)"
-                " AND NOT EXISTS (SELECT 1 FROM events y WHERE y.visit_id = e.visit_id AND y.ts_epoch >= ?)",
-                (cutoff, cutoff))]
+                " AND NOT EXISTS (SELECT 1 FROM events y WHERE y.visit_id = e.visit_id AND y.ts_epoch >= ?)"
+                " LIMIT ?", (cutoff, cutoff, limit))]
             for visit in visits:
                 rows = self._db.execute("SELECT event_id, data FROM events WHERE visit_id=?", (visit,)).fetchall()
                 docs = {r[0]: _json_or_none(r[1]) for r in rows}
