@@ -657,7 +657,8 @@ class BayMonitor:
         marks: Sequence[Sequence[float]] | None = corners
         cut = self.cfg.evidence.photo == "bay"
         if cut:
-            image, polygon, marks = around_bay(image, polygon, corners)
+            # the crop holds the visit's best read plate even on the violation's later frame (the car is parked)
+            image, polygon, marks = around_bay(image, polygon, corners, read.corners if read is not None else None)
         try:
             img = annotate(image, polygon, marks, lines, verdict, self.cfg.perception.models_dir, band=cut)
             q = self.cfg.evidence.jpeg_quality

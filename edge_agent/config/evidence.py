@@ -26,7 +26,7 @@ class EvidenceConfig(StrictModel):
                     "after the decision / entry; an undecided violation is kept until someone decides it")
     jpeg_quality: int = Field(85, ge=30, le=100)
     photo: Literal["bay", "frame"] = Field(
-        "bay", description="what a visit's photo shows: the bay with a tenth of its size around it (neighbouring "
+        "bay", description="what a visit's photo shows: the bay with a tenth of its size around it, and the read plate (neighbouring "
                            "cars' plates and people farther off are personal data the case does not need), or the "
                            "whole camera frame")
     min_free_mb: float = Field(

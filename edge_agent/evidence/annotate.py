@@ -26,9 +26,15 @@ def annotate(frame_bgr: np.ndarray, polygon: Sequence[Sequence[float]] | None,
     ``band``: the caption in a black band above the picture, not over its corner (a photo cut to the bay has no
     corner to spare: the box would cover the car)."""
     img = frame_bgr.copy()
+    size = max(14, img.shape[0] // 28)
     if band and lines:
-        rows = (max(14, img.shape[0] // 28) + 6) * len(lines) + 8
+        # sized for the photo, not the photo and band; as wide as the text: a bay's photo (bays-dev's median bay
+        # is ~120 px with its margin) is narrower than a caption, and a cut caption loses the plate
+        rows, wide = _text_extent(lines, size, models_dir)
+        rows = max(rows, (size + 6) * len(lines) + 9)  # _caption's box, its last row included
         img = np.vstack([np.zeros((rows, img.shape[1], 3), dtype=img.dtype), img])
+        if wide > img.shape[1]:
+            img = np.hstack([img, np.zeros((img.shape[0], wide - img.shape[1], 3), dtype=img.dtype)])
         polygon = None if polygon is None else [(x, y + rows) for x, y in polygon]
         corners = None if corners is None else [(x, y + rows) for x, y in corners]
     colour = VERDICT_COLOURS.get(verdict, VERDICT_COLOURS["unknown"])
@@ -36,23 +42,50 @@ def annotate(frame_bgr: np.ndarray, polygon: Sequence[Sequence[float]] | None,
         cv2.polylines(img, [np.round(np.asarray(polygon)).astype(np.int32)], True, colour, 2, cv2.LINE_AA)
     if corners and len(corners) == 4:
         cv2.polylines(img, [np.round(np.asarray(corners)).astype(np.int32)], True, (255, 255, 0), 2, cv2.LINE_AA)
-    return _caption(img, lines, colour, models_dir)
+    return _caption(img, lines, colour, models_dir, size)
+
+
+def _text_extent(lines: Sequence[str], size: int, models_dir: str | Path | None) -> tuple[int, int]:
+    """The height and width ``_caption`` draws ``lines`` over at ``size`` (descenders included)."""
+    at = [4 + (size + 6) * i for i in range(len(lines))]
+    try:
+        font = cjk_font(size, models_dir)
+    except FontMissing:
+        sizes = [cv2.getTextSize(s.encode("ascii", "replace").decode(), cv2.FONT_HERSHEY_SIMPLEX, size / 30, 1)
+                 for s in lines]
+        return (max(y + size + 6 + base for y, ((_, _), base) in zip(at, sizes)) + 1,
+                max(12 + tw for (tw, _), _ in sizes) + 8)
+    boxes = [font.getbbox(s) for s in lines]
+    return (max(y + int(np.ceil(b[3])) for y, b in zip(at, boxes)) + 1,
+            max(12 + int(np.ceil(b[2])) for b in boxes) + 8)
 
 
 BAY_MARGIN = 0.1  # of the bay's size, on each side: the bay's lines and the car's ends, not the neighbours
 
 
 def around_bay(frame: np.ndarray, polygon: Sequence[Sequence[float]],
-               corners: Sequence[Sequence[float]] | None) -> tuple[np.ndarray, list[list[float]], list[list[float]] | None]:
-    """The part of ``frame`` a visit's photo needs: the bay's bounding box and ``BAY_MARGIN`` around it, with the
-    polygon and the plate corners moved into it. Why: the whole frame shows the other bays' cars with their plates
-    and anyone walking past — personal data the case does not need (PIPL's minimum scope)."""
+               corners: Sequence[Sequence[float]] | None,
+               keep: Sequence[Sequence[float]] | None = None) -> tuple[np.ndarray, list[list[float]],
+                                                                       list[list[float]] | None]:
+    """The part of ``frame`` a visit's photo needs: the bay's bounding box and ``BAY_MARGIN`` around it, grown to
+    hold the read plate's box (``keep``, else ``corners``) with half a plate's height around it, the polygon and the
+    plate corners moved into it. Why the bay: the whole frame shows the other bays' cars with their plates and anyone
+    walking past — personal data the case does not need (PIPL's minimum scope). Why the plate: it is read from the
+    whole frame and is assigned by its bottom edge, so on an oblique camera it hangs past the bay's far line (and a
+    tenth) — a photo without the plate cannot uphold a fine."""
     pts = np.asarray(polygon, dtype=float)
     (x0, y0), (x1, y1) = pts.min(axis=0), pts.max(axis=0)
     mx, my = (x1 - x0) * BAY_MARGIN, (y1 - y0) * BAY_MARGIN
+    x0, y0, x1, y1 = x0 - mx, y0 - my, x1 + mx, y1 + my
+    plate = keep if keep is not None and len(keep) == 4 else corners
+    if plate is not None and len(plate) == 4:
+        box = np.asarray(plate, dtype=float)
+        (px0, py0), (px1, py1) = box.min(axis=0), box.max(axis=0)
+        pad = (py1 - py0) / 2
+        x0, y0, x1, y1 = min(x0, px0 - pad), min(y0, py0 - pad), max(x1, px1 + pad), max(y1, py1 + pad)
     h, w = frame.shape[:2]
-    left, top = max(0, int(np.floor(x0 - mx))), max(0, int(np.floor(y0 - my)))
-    right, bottom = min(w, int(np.ceil(x1 + mx))), min(h, int(np.ceil(y1 + my)))
+    left, top = max(0, int(np.floor(x0))), max(0, int(np.floor(y0)))
+    right, bottom = min(w, int(np.ceil(x1))), min(h, int(np.ceil(y1)))
     if right - left < 2 or bottom - top < 2:  # a bay outside the frame: the frame as it is
         return frame, [list(map(float, p)) for p in polygon], None if corners is None else [list(c) for c in corners]
 
@@ -63,10 +96,9 @@ def around_bay(frame: np.ndarray, polygon: Sequence[Sequence[float]],
 
 
 def _caption(img: np.ndarray, lines: Sequence[str], colour: tuple[int, int, int],
-             models_dir: str | Path | None) -> np.ndarray:
+             models_dir: str | Path | None, size: int) -> np.ndarray:
     if not lines:
         return img
-    size = max(14, img.shape[0] // 28)
     h = (size + 6) * len(lines) + 8
     w = min(img.shape[1], int(size * 0.62 * max(len(s) for s in lines)) + 20)
     cv2.rectangle(img, (0, 0), (w, h), (0, 0, 0), -1)

@@ -24,7 +24,7 @@ from typing import Any
 
 from edge_agent.clock import Clock, iso
 from edge_agent.durable import write_durably
-from edge_agent.evidence.violations import without_plates
+from edge_agent.evidence.violations import plate_pattern, without_plates
 
 log = logging.getLogger(__name__)
 
@@ -57,15 +57,14 @@ def forget_plate(data_dir: Path, plate: str, clock: Clock, user: str, outboxes: 
     """Delete ``plate`` (normalised) from ``data_dir``; audit it as ``user``. The caller holds the data folder."""
     out = Forgotten()
     db_path = data_dir / "evidence" / "evidence.db"
-    plates = {plate}
-    if db_path.is_file():
-        plates |= _forget_in_index(db_path, plate, clock, user, out)
+    reads, visits = _forget_in_index(db_path, plate, clock, user, out) if db_path.is_file() else (set(), set())
+    match = _Match(plate, reads, visits)
     for name in EVENTS_FILES:
-        out.event_lines += _scrub_lines(data_dir / name, sorted(plates, key=len, reverse=True))
+        out.event_lines += _scrub_lines(data_dir / name, match)
     for box in outboxes:
         if box.is_file():
             out.outbox[str(box.relative_to(data_dir)) if box.is_relative_to(data_dir) else str(box)] = \
-                _delete_messages(box, plates)
+                _delete_messages(box, match)
     if db_path.is_file():  # the forget itself, in the page's audit log: who, when, what was removed
         db = sqlite3.connect(db_path, timeout=10)
         try:
@@ -79,9 +78,30 @@ def forget_plate(data_dir: Path, plate: str, clock: Clock, user: str, outboxes: 
     return out
 
 
-def _forget_in_index(db_path: Path, plate: str, clock: Clock, user: str, out: Forgotten) -> set[str]:
+class _Match:
+    """Which text of a JSON document is the forgotten car's: ``plate`` anywhere; the other texts its visits were read
+    as (a partial read ``粤BD1234?``, a misread) only in a document of one of those ``visits`` — another car in
+    another visit may have been read the same, and its records (an undelivered violation) are not the request's."""
+
+    def __init__(self, plate: str, reads: set[str], visits: set[str]) -> None:
+        self.plate = plate
+        self.reads = sorted({plate} | reads, key=len, reverse=True)
+        self.visits = visits
+        self._plate = plate_pattern([plate])
+        self._reads = plate_pattern(self.reads)
+
+    def plates_in(self, text: str) -> list[str] | None:
+        """The texts to take out of ``text`` (a line, a payload), or None when it names none of them."""
+        assert self._plate is not None and self._reads is not None
+        if any(f'"{v}"' in text for v in self.visits):
+            return self.reads if self._reads.search(text) else None
+        return [self.plate] if self._plate.search(text) else None
+
+
+def _forget_in_index(db_path: Path, plate: str, clock: Clock, user: str,
+                     out: Forgotten) -> tuple[set[str], set[str]]:
     """The photos, violations, events and audit of ``evidence.db``; returns every plate text the visits were read as
-    (a partial read ``粤BD1234?`` of the same visit too)."""
+    (a partial read ``粤BD1234?`` of the same visit too) and those visits."""
     db = sqlite3.connect(db_path, isolation_level=None, timeout=10)
     db.row_factory = sqlite3.Row
     try:
@@ -125,17 +145,17 @@ def _forget_in_index(db_path: Path, plate: str, clock: Clock, user: str, out: Fo
             db.executemany("DELETE FROM violations WHERE id=?", ids)
             out.violations = len(ids)
         if "events" in tables:
-            like = " OR ".join("instr(data, ?) > 0" for _ in longest)
-            rows = db.execute(f"SELECT event_id, data FROM events WHERE visit_id IN ({marks}) OR {like}",
-                              (*visits, *longest)).fetchall()
+            rows = db.execute(f"SELECT event_id, visit_id, data FROM events WHERE visit_id IN ({marks})"
+                              " OR instr(data, ?) > 0", (*visits, plate)).fetchall()
             changed = []
             for r in rows:
                 try:
                     data = json.loads(r["data"]) if r["data"] else None
                 except ValueError:
                     data = None
-                if isinstance(data, dict):
-                    new = json.dumps(without_plates(data, longest), ensure_ascii=False)
+                if isinstance(data, dict):  # the visits' other reads out of the visits' events only (``_Match``)
+                    new = json.dumps(without_plates(data, longest if r["visit_id"] in visits else [plate]),
+                                     ensure_ascii=False)
                     if new != r["data"]:
                         changed.append((new, r["event_id"]))
             db.executemany("UPDATE events SET data=? WHERE event_id=?", changed)
@@ -143,10 +163,10 @@ def _forget_in_index(db_path: Path, plate: str, clock: Clock, user: str, out: Fo
         if "audit" in tables:
             rows = db.execute("SELECT id, target, detail FROM audit").fetchall()
             changed_audit = []
+            whole = plate_pattern([plate])  # no visit here: the requested plate only
+            assert whole is not None
             for r in rows:
-                target, detail = r["target"] or "", r["detail"] or ""
-                for p in longest:
-                    target, detail = target.replace(p, "***"), detail.replace(p, "***")
+                target, detail = whole.sub("***", r["target"] or ""), whole.sub("***", r["detail"] or "")
                 if (target, detail) != (r["target"] or "", r["detail"] or ""):
                     changed_audit.append((target, detail, r["id"]))
             db.executemany("UPDATE audit SET target=?, detail=? WHERE id=?", changed_audit)
@@ -159,17 +179,19 @@ def _forget_in_index(db_path: Path, plate: str, clock: Clock, user: str, out: Fo
         raise
     finally:
         db.close()
-    return plates
+    return plates - {plate}, visits
 
 
-def _scrub_lines(path: Path, plates: list[str]) -> int:
-    """Lines of a JSON-lines file that name one of ``plates``, with the plate taken out; the file replaced whole."""
+def _scrub_lines(path: Path, match: _Match) -> int:
+    """Lines of a JSON-lines file that name the forgotten car (``_Match``), with its plates taken out; the file
+    replaced whole."""
     if not path.is_file():
         return 0
     lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     n = 0
     for i, line in enumerate(lines):
-        if not any(p in line for p in plates):
+        plates = match.plates_in(line)
+        if plates is None:
             continue
         try:
             obj: Any = json.loads(line)
@@ -178,24 +200,28 @@ def _scrub_lines(path: Path, plates: list[str]) -> int:
         if isinstance(obj, dict):
             lines[i] = json.dumps(without_plates(obj, plates), ensure_ascii=False)
         else:
-            for p in plates:
-                lines[i] = lines[i].replace(p, "***")
+            whole = plate_pattern(plates)
+            assert whole is not None
+            lines[i] = whole.sub("***", line)
         n += 1
     if n:
         write_durably(path, "".join(x + "\n" for x in lines).encode("utf-8"))
     return n
 
 
-def _delete_messages(path: Path, plates: set[str]) -> int:
-    """Undelivered messages (an outbox's ``outbox`` table) whose payload names one of ``plates``."""
+def _delete_messages(path: Path, match: _Match) -> int:
+    """Undelivered messages (an outbox's ``outbox`` table) whose payload names the forgotten car (``_Match``)."""
     db = sqlite3.connect(path, isolation_level=None, timeout=10)
     try:
         if db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='outbox'").fetchone() is None:
             return 0
         db.execute("PRAGMA secure_delete=ON")
-        like = " OR ".join("instr(payload, ?) > 0" for _ in plates)
-        n = db.execute(f"DELETE FROM outbox WHERE {like}", tuple(p.encode() for p in plates)).rowcount
+        like = " OR ".join("instr(payload, ?) > 0" for _ in match.reads)
+        doomed = [(seq,) for seq, payload in db.execute(f"SELECT seq, payload FROM outbox WHERE {like}",
+                                                        tuple(p.encode() for p in match.reads))
+                  if match.plates_in(bytes(payload).decode("utf-8", "replace")) is not None]
+        db.executemany("DELETE FROM outbox WHERE seq=?", doomed)
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        return int(n)
+        return len(doomed)
     finally:
         db.close()

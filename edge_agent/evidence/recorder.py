@@ -24,6 +24,8 @@ from edge_agent.evidence.violations import ViolationLog
 log = logging.getLogger(__name__)
 
 PRUNE_EVERY_S = 3600.0
+#: visits unnamed per event at most (``ViolationLog.unname``): ~20 ms here; a backlog goes on at the next event
+UNNAME_BATCH = 100
 
 
 class ViolationRecorder:
@@ -39,6 +41,7 @@ class ViolationRecorder:
         self.review_days = review_days
         self.plate_days = plate_days
         self._pruned_at: float | None = None
+        self._unname_more = False  # the last pass hit UNNAME_BATCH: the next event goes on, not in an hour
         self._unsubscribe: Callable[[], None] | None = None
 
     def start(self) -> None:
@@ -69,6 +72,8 @@ class ViolationRecorder:
         """At the first event and then hourly (monotonic): events are what make the tables grow."""
         now = self.clock.monotonic()
         if self._pruned_at is not None and now - self._pruned_at < PRUNE_EVERY_S:
+            if self._unname_more:
+                self._unname()
             return
         self._pruned_at = now
         try:  # the decided violations first: their visits' events are then bay events like any other
@@ -77,11 +82,7 @@ class ViolationRecorder:
                 if cases or audit:
                     log.info("forgot %d decided violation(s) and %d audit entr(ies) older than %g days "
                              "(evidence.review_days)", cases, audit, self.review_days)
-            if self.plate_days is not None:
-                unnamed = self.log.unname(self.plate_days)
-                if unnamed:
-                    log.info("took the plate out of %d visit(s) without a violation older than %g days "
-                             "(evidence.max_age_days)", unnamed, self.plate_days)
+            self._unname()
             if self.history_days is not None:
                 gone = self.log.prune(self.history_days)
                 self.runs.prune(self.history_days)
@@ -90,6 +91,21 @@ class ViolationRecorder:
                              self.history_days)
         except Exception:  # noqa: BLE001 - housekeeping never stops the publisher (the frame loop)
             log.exception("pruning the event history failed; retrying in an hour")
+
+    def _unname(self) -> None:
+        if self.plate_days is None:
+            return
+        try:
+            unnamed = self.log.unname(self.plate_days, UNNAME_BATCH)
+        except Exception:  # noqa: BLE001 - housekeeping never stops the publisher (the frame loop)
+            self._unname_more = False
+            log.exception("taking plates out of old visits failed; retrying in an hour")
+            return
+        self._unname_more = unnamed >= UNNAME_BATCH
+        if unnamed:
+            log.info("took the plate out of %d visit(s) without a violation older than %g days "
+                     "(evidence.max_age_days)%s", unnamed, self.plate_days, "; more at the next event"
+                     if self._unname_more else "")
 
     def stop(self) -> None:
         if self._unsubscribe is not None:

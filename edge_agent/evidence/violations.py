@@ -12,18 +12,19 @@ from __future__ import annotations
 import bisect
 import json
 import logging
+import re
 import sqlite3
 import threading
 import unicodedata
 from collections import deque
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from edge_agent.clock import Clock, iso
 from edge_agent.events.types import Event, EventType
 from edge_agent.evidence.violation_records import Page, Violation, ViolationFilter
-from edge_agent.plates import normalise_plate
+from edge_agent.plates import PLATE_VOCAB, normalise_plate
 from edge_agent.sqlite_damage import is_no_space
 
 __all__ = ["DECISIONS", "Page", "StaleDecision", "Violation", "ViolationFilter", "ViolationLog"]
@@ -110,15 +111,32 @@ def _json_or_none(text: str | None) -> Any:
         return None
 
 
+_PLATE_CHARS = re.escape(PLATE_VOCAB + "?")  # what a plate, or a partial read's ``?``, is made of
+
+
+def plate_pattern(plates: Iterable[str]) -> re.Pattern[str] | None:
+    """Any of ``plates`` standing whole: not inside a longer plate. ``粤BD1234`` is a blue plate and the first seven
+    characters of the NEV's ``粤BD12345``: matched as a substring, forgetting the one took the other's plate out of
+    its events and deleted its undelivered messages. None for no plates."""
+    texts = sorted({p for p in plates if p}, key=len, reverse=True)
+    if not texts:
+        return None
+    return re.compile(f"(?<![{_PLATE_CHARS}])(?:{'|'.join(map(re.escape, texts))})(?![{_PLATE_CHARS}])")
+
+
 def without_plates(data: dict[str, Any], plates: list[str]) -> dict[str, Any]:
-    """``data`` with no ``plate`` key and each of ``plates`` (longest first) masked in its text values."""
+    """``data`` with no ``plate`` key that holds one of ``plates``, and each of them masked in its text values
+    (whole, ``plate_pattern``): another car's plate in the same document stays."""
+    pattern = plate_pattern(plates)
+    if pattern is None:
+        return data
+    named = set(plates)
+
     def scrub(value: Any) -> Any:
         if isinstance(value, str):
-            for p in plates:
-                value = value.replace(p, "***")
-            return value
+            return pattern.sub("***", value)
         if isinstance(value, dict):
-            return {k: scrub(v) for k, v in value.items() if k != "plate"}
+            return {k: scrub(v) for k, v in value.items() if not (k == "plate" and v in named)}
         if isinstance(value, list):
             return [scrub(v) for v in value]
         return value
@@ -294,7 +312,7 @@ class ViolationLog:
             self._db.executemany("DELETE FROM events WHERE event_id=?", [(i,) for i in doomed])
         return len(doomed)
 
-    def unname(self, max_age_days: float) -> int:
+    def unname(self, max_age_days: float, limit: int = -1) -> int:
         """Take the plate out of the events of visits that ended more than ``max_age_days`` ago with no violation:
         the ``plate`` field goes, and the plate's text in any other field (a lock move's ``reason: NEV 粤BD12345
         identified``) becomes ``***``. Times, bays and verdicts stay: the statistics and timelines need no plate.
@@ -303,15 +321,19 @@ class ViolationLog:
         Why: a plate tied to a place and a time is personal information (PIPL, GDPR), kept only as long as its
         purpose needs. The photos of a visit went at ``evidence.max_age_days`` (30) while its plate stayed in
         these events ``history_days`` (400): every car that ever charged, legally or not, by plate and time. A
-        violation's visit keeps its plate as long as the violation row (``forget_decided``)."""
+        violation's visit keeps its plate as long as the violation row (``forget_decided``).
+
+        ``limit``: at most this many visits (the oldest first; -1: all). The pass runs on the event publisher (the
+        frame loop): the first one after an upgrade met a year of named visits (400 000 events: 13 s here, more on a
+        Pi, past systemd's 30 s watchdog, and a killed pass starts over at the restart)."""
         cutoff = self._clock.now().timestamp() - max_age_days * 86400
         with self._lock, self._db:
             visits = [r[0] for r in self._db.execute(
                 "SELECT DISTINCT visit_id FROM events e WHERE visit_id IS NOT NULL AND ts_epoch < ?"
                 " AND json_extract(data, '$.plate') IS NOT NULL"
                 " AND visit_id NOT IN (SELECT visit_id FROM violations WHERE visit_id IS NOT NULL)"
-                " AND NOT EXISTS (SELECT 1 FROM events y WHERE y.visit_id = e.visit_id AND y.ts_epoch >= ?)",
-                (cutoff, cutoff))]
+                " AND NOT EXISTS (SELECT 1 FROM events y WHERE y.visit_id = e.visit_id AND y.ts_epoch >= ?)"
+                " LIMIT ?", (cutoff, cutoff, limit))]
             for visit in visits:
                 rows = self._db.execute("SELECT event_id, data FROM events WHERE visit_id=?", (visit,)).fetchall()
                 docs = {r[0]: _json_or_none(r[1]) for r in rows}

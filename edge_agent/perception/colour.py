@@ -46,11 +46,12 @@ CHROMA_MIN = 0.22
 YELLOW_GREEN_SHARE = 0.18
 # ... and their yellow is a band at the LEFT (GA 36-2018: over the province and letter, the first 0.28 of
 # the plate; 0.26 of the inner columns of a tight crop): on a plate the pixels call green, two-tone needs the
-# first YELLOW_BAND of the inner columns (room for a crop cut loose on the left) to vote yellow, at least
+# first YELLOW_BAND of the plate's coloured columns (where its yellow and green votes begin and end: a crop cut
+# loose on the left, or cut into the plate, moves or narrows the band) to vote yellow, at least
 # YELLOW_BAND_MIN of its yellow and green votes. Yellow elsewhere — mud, rust, a brown sticker over a serial
 # character — is a stain on a green plate, not the large NEV's band (a spot over one middle character of a
 # green plate: 0.25-0.35 of the votes yellow); a stain on a large NEV plate leaves its band yellow.
-YELLOW_BAND = 0.33
+YELLOW_BAND = 0.2
 YELLOW_BAND_MIN = 0.5
 # Weakly tinted plates (night, haze, dark blue): when at least TINT_COVER of the background
 # has saturation ≥ TINT_S and TINT_MIN of those pixels are blue-ish, the plate is blue —
@@ -193,9 +194,14 @@ def _red_end(inner: np.ndarray, strokes: np.ndarray) -> float:
 
 def _left_band(yellow: np.ndarray, green: np.ndarray, cols: np.ndarray, width: int) -> float:
     """Yellow's share of the yellow and green votes (``yellow``, ``green``: one per background pixel,
-    ``cols`` their columns) in the first ``YELLOW_BAND`` of the ``width`` inner columns: where a large
-    NEV plate's yellow band is."""
-    left = cols < YELLOW_BAND * width
+    ``cols`` their columns) in the first ``YELLOW_BAND`` of the plate's coloured columns (from the first to the
+    last column with a yellow or green vote; ``width``: the crop's, when none): where a large NEV plate's yellow
+    band is. Measured on the coloured part, not the crop: a crop cut loose on the left (the car's body) moved the
+    band right, and one cut into the plate (a tilt, a tight box) narrowed it — a third of the crop then held the
+    band and as much green (0.47-0.50), and a large NEV read green (small NEV layout)."""
+    both = cols[yellow | green]
+    lo, hi = (float(np.percentile(both, 1)), float(np.percentile(both, 99))) if both.size else (0.0, float(width))
+    left = cols < lo + YELLOW_BAND * (hi - lo)
     y, g = int((yellow & left).sum()), int((green & left).sum())
     return round(y / (y + g), 4) if y + g else 0.0
 

@@ -16,7 +16,7 @@ from edge_agent.bays import occupancy
 from edge_agent.perception.lists import PlateLists
 from edge_agent.runtime.models import default_classifier
 from edge_agent.sim.scenario import EMPTY, FUEL, NEV, Scene, Segment, drive, flicker, hold, run_scripted, walk
-from edge_agent.sim.synthetic import W, render
+from edge_agent.sim.synthetic import BAYS, W, render
 from tests.bays.scenario import play
 
 FPS = 5.0
@@ -123,6 +123,21 @@ def test_a_bays_photo_leaves_the_neighbours_plate_out(pipeline, tmp_path, photo)
         assert ("粤BD12345" in read) == (photo == "frame"), (kind, read)
         if photo == "bay":
             assert img.shape[1] < W * 0.6
+
+
+def test_a_bays_photo_keeps_the_plate_that_overhangs_the_bay(pipeline, tmp_path):
+    """An oblique camera: the bay's lines are on the ground, the fuel car's plate hangs above its far line
+    (bottom edge inside the bay, the rest above it, more than a tenth of the bay's size). The photo cut to the bay
+    must still show the plate a fine rests on, in the identification and in the violation photo alike."""
+    bay_b = [[560.0, 470.0], [860.0, 470.0], [880.0, 530.0], [540.0, 530.0]]  # the plate spans y 439-483
+    bays = [{"id": "A", "polygon": [list(p) for p in BAYS["A"]], "charger_id": "charger-A"},
+            {"id": "B", "polygon": bay_b, "charger_id": "charger-B"}]
+    run = play(hold(3, EMPTY) + hold(25, Scene(cars=(FUEL,))) + hold(8, EMPTY), pipeline, tmp_path, bays=bays)
+    for kind in ("vehicle_identified", "violation_started"):
+        _, ev = run.one(kind, "B")
+        img = cv2.imread(str(run.agent.evidence.image_path(ev.evidence_id)))
+        assert "京A12345" in {r.text for r in pipeline.process(img)}, kind
+        assert img.shape[1] < W * 0.6  # still cut to the bay, not the whole frame
 
 
 def test_one_misread_frame_in_five_loses_the_vote(pipeline, tmp_path):

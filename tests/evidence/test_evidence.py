@@ -107,3 +107,26 @@ def test_the_caption_takes_only_its_own_pixels_through_pillow(monkeypatch):
         assert np.array_equal(img, _whole_frame_caption(box, lines, "models"))
         if shape[0] >= 720:  # not the whole 4K / 720p frame: the caption's corner
             assert given[0] * given[1] < shape[0] * shape[1] / 4
+
+
+@pytest.mark.parametrize("bay", [(98, 64), (420, 330), (60, 700)])  # bays-dev's median, the demo's, a tall thin one
+def test_a_photo_cut_to_the_bay_keeps_the_whole_caption_off_the_car(bay):
+    """``band``: the caption sits above the photo. A bay of bays-dev's median size (98×64 px at 1280×720) gives a
+    photo ~120 px wide: the caption (plate, colour, verdict) was cut at the photo's edge and unreadable, and its
+    box was sized for the taller picture, so it reached into the photo's top rows."""
+    from edge_agent.fonts import FontMissing, cjk_font
+
+    try:
+        cjk_font(20, "models")
+    except FontMissing:
+        pytest.skip("no CJK font fetched (make models)")
+    w, h = bay
+    photo = np.random.default_rng(5).integers(0, 255, (int(h * 1.2), int(w * 1.2), 3), dtype=np.uint8)
+    lines = ["B  京A12345  blue  not NEV (format+colour)", "violation_started  fuel_vehicle", "2026-12-04T08:00:00+08:00"]
+    img = annotate(photo, None, None, lines, "violation", "models", band=True)
+    ph, pw = photo.shape[:2]
+    assert np.array_equal(img[-ph:, :pw], photo)  # the photo itself untouched: nothing drawn over the car
+    size = max(14, ph // 28)
+    for s in lines:  # every line fits across the picture
+        assert 12 + cjk_font(size, "models").getbbox(s)[2] <= img.shape[1], s
+    assert img.shape[0] - ph <= (size + 6) * len(lines) + 12

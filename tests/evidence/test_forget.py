@@ -128,3 +128,71 @@ def test_forget_refuses_while_the_agent_runs_and_a_text_that_is_no_plate(tmp_pat
     assert r.returncode == 2 and "is not a plate" in r.stderr and "Traceback" not in r.stderr
     assert _holding(data, GONE) == ["events.jsonl", "evidence/evidence.db", "mqtt-outbox.sqlite",
                                     "notify-wecom.sqlite"]
+
+
+def test_forget_of_a_plate_inside_another_plate_leaves_that_car_alone(tmp_path, repo):
+    """``粤BD1234`` (a blue plate) is the first seven characters of the NEV's ``粤BD12345``: the plate was matched as
+    a substring, so forgetting the blue car deleted the NEV's undelivered messages, took its plate out of its bay
+    events and events.jsonl and left ``***5`` in their texts. A plate is matched whole, never inside a longer one."""
+    config, data = _site(tmp_path, repo)
+    before = {name: (data / name).read_bytes() for name in ("events.jsonl",)}
+    mqtt = Outbox(data / "mqtt-outbox.sqlite", max_rows=1000)
+    depth = mqtt.depth()
+    mqtt.close()
+    r = _forget(config, "粤BD1234")
+    assert r.returncode == 0, r.stderr
+    assert "0 photo record(s) deleted, 0 violation(s) deleted, plate taken out of 0 bay event(s)" in r.stdout
+    assert "0 events.jsonl line(s)" in r.stdout and "undelivered messages deleted: none" in r.stdout
+    assert (data / "events.jsonl").read_bytes() == before["events.jsonl"]
+    mqtt = Outbox(data / "mqtt-outbox.sqlite", max_rows=1000)
+    try:
+        assert mqtt.depth() == depth
+    finally:
+        mqtt.close()
+    rec = ViolationRecorder(data / "evidence" / "evidence.db", FakeClock(), EventBus())
+    try:
+        story = rec.log.timeline("nev")
+        assert [e.data.get("plate") for e in story if e.type == "vehicle_identified"] == [KEPT]
+        assert story[2].data["reason"] == f"{KEPT} identified"
+    finally:
+        rec.stop()
+
+
+def test_forget_takes_the_visits_other_reads_out_of_those_visits_only(tmp_path, repo):
+    """The forgotten car's visit also read ``京A1234?`` (a partial read); another car in bay C, another visit, was
+    read the same. The visit's other reads were matched everywhere: that car's undelivered messages (its violation
+    among them) were deleted and its events lost their plate. The requested plate goes everywhere; the visit's other
+    reads only from that visit's records."""
+    config, data = _site(tmp_path, repo)
+    clock, bus = FakeClock(), EventBus()
+    clock.advance(3600)
+    rec = ViolationRecorder(data / "evidence" / "evidence.db", clock, bus)
+    lines = JsonLinesSink(bus, data / "events.jsonl", None)
+    mqtt = Outbox(data / "mqtt-outbox.sqlite", max_rows=1000)
+    bus.subscribe(lambda e: mqtt.put("edge/s/d/events", json.dumps(e.to_dict(), ensure_ascii=False).encode()))
+    rec.start()
+    lines.start()
+    partial = "京A1234?"
+    for visit, bay in (("fuel", "B"), ("other", "C")):
+        bus.publish(Event.make(EventType.VEHICLE_IDENTIFIED, clock, bay_id=bay, visit_id=visit,
+                               data={"plate": partial, "partial": True}))
+    lines.stop()
+    rec.stop()
+    depth = mqtt.depth()
+    mqtt.close()
+    r = _forget(config, GONE)
+    assert r.returncode == 0, r.stderr
+    rec = ViolationRecorder(data / "evidence" / "evidence.db", FakeClock(), EventBus())
+    try:
+        assert [e.data.get("plate") for e in rec.log.timeline("other")] == [partial]
+        assert all("plate" not in e.data for e in rec.log.timeline("fuel"))
+    finally:
+        rec.stop()
+    kept = [json.loads(x) for x in (data / "events.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [d["data"].get("plate") for d in kept if d.get("visit_id") == "other"] == [partial]
+    assert not [d for d in kept if d.get("visit_id") == "fuel" and "plate" in d.get("data", {})]
+    mqtt = Outbox(data / "mqtt-outbox.sqlite", max_rows=1000)
+    try:  # the fuel car's 5 that name it went; its arrival (no plate), the NEV's 4 and the other car's 1 stay
+        assert (depth, mqtt.depth()) == (11, 6)
+    finally:
+        mqtt.close()

@@ -178,3 +178,36 @@ def test_rendering_is_deterministic():
     assert np.array_equal(a, b) and not np.array_equal(a, plate_crop("皖AD12345", "small_nev", seed=4))
     (s1, c1), (s2, c2) = (render_scene(render_plate("京A12345", "blue"), seed=9) for _ in range(2))
     assert np.array_equal(s1, s2) and np.array_equal(c1, c2)
+
+
+def _cut_tilted(crop: np.ndarray, cut: float, tilt: float) -> np.ndarray:
+    """The rectifier's crop of a plate seen at an angle: ``cut`` of its width lost on the left (a tight or misplaced
+    box), ``tilt`` of its height of keystone left to right, resized back to the crop's size."""
+    h, w = crop.shape[:2]
+    part = cv2.resize(crop[:, int(cut * w):], (w, h))
+    src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+    dst = np.float32([[0, tilt * h], [w, 0], [w, h], [0, h - tilt * h]])
+    return cv2.warpPerspective(part, cv2.getPerspectiveTransform(src, dst), (w, h), borderMode=cv2.BORDER_REPLICATE)
+
+
+@pytest.mark.parametrize("size,cut,tilt", [((168, 48), 0.06, 0.1), ((240, 70), 0.06, 0.1), ((240, 70), 0.1, 0.05),
+                                           ((168, 48), 0.04, 0.1), ((168, 48), 0.08, 0.05)])
+def test_a_large_nev_plate_cut_on_the_left_and_tilted_stays_yellow_green(size, cut, tilt):
+    """The band was looked for in the first third of the crop: with 6-14 % of the plate cut on the left and a
+    tilt, that third held the narrowed band and as much green (yellow_left 0.47-0.50) and the plate read green —
+    the small NEV's layout — though its yellow kept a two-tone's share. The band is looked for at the start of the
+    plate's coloured columns."""
+    res = classify_colour(_cut_tilted(plate_crop("沪A01230D", "large_nev", size=size, seed=0), cut, tilt))
+    assert res.scores["yellow"] >= 0.18 * res.scores["chroma"]  # two-tone by share
+    assert res.colour == "yellow_green", res.scores
+
+
+@pytest.mark.parametrize("cut,tilt", [(0.06, 0.0), (0.1, 0.0), (0.1, 0.1), (0.06, -0.1)])
+@pytest.mark.parametrize("text", ["皖AD19789", "粤BF12345"])
+def test_a_brown_spot_after_the_separator_of_a_cut_green_plate_is_no_band(cut, tilt, text):
+    """The spot over the first serial character (just right of the band's place) of a green plate cut on the left
+    fell in the crop's first third and read as the large NEV's band (yellow_green); on the plate's own columns it
+    lies past the band."""
+    centre = 181.5 / 480
+    res = classify_colour(_cut_tilted(_mud(plate_crop(text, "small_nev", seed=0), centre, 0.09), cut, tilt))
+    assert res.colour == "green", res.scores
