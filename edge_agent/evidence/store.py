@@ -181,6 +181,7 @@ class EvidenceStore:
             # index holds ~0.5 MB, not the ~4 MB SQLite's defaults allow
             db.execute("PRAGMA wal_autocheckpoint=100")
             db.execute("PRAGMA journal_size_limit=524288")
+            db.execute("PRAGMA secure_delete=ON")  # plates retention deletes are overwritten, not left in free pages
             bad = [r[0] for r in db.execute("PRAGMA quick_check")]
             if bad != ["ok"]:
                 raise Damaged("; ".join(bad[:3]))
