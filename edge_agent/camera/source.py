@@ -13,6 +13,12 @@ agent to announce.
 Recorded footage is sampled at ``camera.fps`` by its own timestamps (``sample``): a 30 fps
 file gives every sixth frame and plays in its real duration, so every timer keeps its
 meaning. A folder of images (or one image) is frames at ``camera.fps`` (frame i at i / fps).
+
+A recording played by ``run`` (``open_source``: a file or folder) is played whole: each frame waits until the agent
+took the one before, and the frames after it keep their spacing from the time it went out, so a recording plays in
+its real duration or longer, never faster, and never loses a frame. Why: a camera cannot wait, a recording can; the
+newest-frame rule dropped the frames an agent on a loaded CPU had no time for, so the same folder told a different
+story (no arrival, no identification) by how busy the machine was. ``replay`` plays it on clip time instead.
 """
 
 from __future__ import annotations
@@ -332,8 +338,9 @@ class OpenCVSource:
                  reconnect_min_s: float = 1.0, reconnect_max_s: float = 30.0,
                  opener: Callable[[], object] | None = None,
                  sleep: Callable[[float], object] | None = None, max_pixels: int = MAX_PIXELS,
-                 stall_s: float | None = None) -> None:
+                 stall_s: float | None = None, whole: bool = False) -> None:
         self.source = source
+        self.whole = whole  # a file or folder waits for the agent to take each frame (the module's docstring)
         self.clock = clock
         self.period = 1.0 / fps
         self.kind = describe_source(source)
@@ -348,6 +355,8 @@ class OpenCVSource:
         self._sleep = sleep or self._stop.wait
         self._min, self._max = reconnect_min_s, reconnect_max_s
         self._slot: Frame | None = None
+        self._taken = threading.Event()  # the slot is empty (``whole``: the next frame may go); stop() sets it too
+        self._taken.set()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._seq = 0
@@ -374,6 +383,7 @@ class OpenCVSource:
         daemon thread, and it closes its capture itself when the call returns. Waiting for it held
         SIGTERM's stop plan: "stop frames" and "stop sinks" ran out of time on every such stop."""
         self._stop.set()
+        self._taken.set()  # a recording's reader waiting for the agent ends too
         t = self._thread
         if t is None or t is threading.current_thread():
             return
@@ -386,6 +396,7 @@ class OpenCVSource:
     def latest(self) -> Frame | None:
         with self._lock:
             f, self._slot = self._slot, None
+            self._taken.set()
         return f
 
     def _run(self) -> None:
@@ -487,10 +498,17 @@ class OpenCVSource:
                 self._sleep(wait)
                 if self._stop.is_set():
                     return
+            if self.whole:
+                self._taken.wait()  # the agent took the frame before (or stop() was called)
+                if self._stop.is_set():
+                    return
+                start = max(start, self.clock.monotonic() - t)  # late for the agent: the rest keeps its spacing
             self._put(img, self.clock.monotonic())
             played += 1
         # Still images loop inside their reader; a video is opened again by the caller.
         if not self.loop:
+            if self.whole:  # ``finished`` once the last frame is taken: the loop ends at it, it must not miss it
+                self._taken.wait()
             self.finished = True
         elif not played:
             raise OSError("no frame in the file")  # looping it would spin: reconnect with backoff instead
@@ -504,9 +522,17 @@ class OpenCVSource:
             self._recovered(now)
         with self._lock:
             self._slot = Frame(img, self._seq, now)
+            self._taken.clear()
 
 
 def open_source(cfg, clock: Clock) -> OpenCVSource:  # noqa: ANN001 - CameraConfig
     return OpenCVSource(cfg.source, clock, fps=cfg.fps, loop=cfg.loop,
                         reconnect_min_s=cfg.reconnect_min_s, reconnect_max_s=cfg.reconnect_max_s,
-                        stall_s=cfg.lost_after_s)
+                        stall_s=cfg.lost_after_s, whole=recording(cfg.source))
+
+
+def recording(source: str) -> bool:
+    """A folder, or a file on disk: played whole by ``run``. Never a camera: a stream, a device, or a GStreamer
+    pipeline (read as a "file", but live: held back, its appsink would queue frames without bound)."""
+    kind = describe_source(source)
+    return kind == "folder" or (kind == "file" and Path(source).is_file())

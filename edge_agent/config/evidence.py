@@ -13,9 +13,11 @@ class EvidenceConfig(StrictModel):
     max_age_days: float = Field(
         30.0, gt=0, le=3650,
         description="older evidence is deleted; a visit with no violation loses its plate in the bay events this "
-                    "long after it ended, and events.jsonl keeps no line longer")
+                    "long after it ended, and neither events.jsonl nor the notify dead letters keep one "
+                    "longer")
     max_mb: float = Field(2048.0, gt=0, le=10_000_000, description="total size cap; snapshots (at most 5 % of it, "
-                          "200 at most) go first, then plain identifications, then violations")
+                          "200 at most) go first, then plain identifications, then violations (with their visits' "
+                          "identifications)")
     history_days: float = Field(
         400.0, gt=0, le=3650, allow_inf_nan=False,
         description="bay events (statistics, the review page's timelines) kept this long; a violation's own "

@@ -208,6 +208,7 @@ class SqliteStore(_SqlStore):
         conn = sqlite3.connect(str(path), check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA secure_delete=ON")  # events name plates: a deleted row's bytes overwritten
         super().__init__(conn)
 
 

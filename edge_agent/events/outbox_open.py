@@ -64,6 +64,7 @@ def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
     try:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute(f"PRAGMA synchronous={synchronous.upper()}")
+        db.execute("PRAGMA secure_delete=ON")  # delivered messages name plates: overwrite them, not just free them
         db.executescript(SCHEMA)
     except sqlite3.DatabaseError:
         db.close()

@@ -68,6 +68,12 @@ REINDEXED = "reindexed"
 SNAPSHOT = "snapshot"
 SNAPSHOT_SHARE = 0.05  # of max_bytes (2 GiB: ~100 MB, some 300 pictures of a 1080p view)
 SNAPSHOT_KEEP = 200  # at most, whatever the budget: 6–7 minutes of one client at the rate limit's one per 2 s
+# A violating visit's other photos (its identification: the plate read as the car arrived) are part of the case: a
+# reviewer upholds the violation with them. They rank with the violation's photos, not with every visit's
+# identifications, under ``max_mb`` and a full disk alike; snapshots stay disposable.
+_PROTECT_VISITS = (f"UPDATE evidence SET protected=1 WHERE protected=0 AND kind <> '{SNAPSHOT}' AND visit_id IN "
+                   f"(SELECT visit_id FROM evidence WHERE kind IN ({','.join('?' * len(PROTECTED_KINDS))}) "
+                   "AND visit_id IS NOT NULL)")
 RETENTION_BATCH = 50  # records one retention call deletes at most: it runs on the frame loop, ~5 ms a photo file
 ORPHAN_AGE_S = 3600.0  # an unindexed photo file this old is a crash's leftover, not a save in flight
 _DAY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")  # the folder of one day's photos
@@ -181,14 +187,22 @@ class EvidenceStore:
             # index holds ~0.5 MB, not the ~4 MB SQLite's defaults allow
             db.execute("PRAGMA wal_autocheckpoint=100")
             db.execute("PRAGMA journal_size_limit=524288")
+            db.execute("PRAGMA secure_delete=ON")  # plates retention deletes are overwritten, not left in free pages
             bad = [r[0] for r in db.execute("PRAGMA quick_check")]
             if bad != ["ok"]:
                 raise Damaged("; ".join(bad[:3]))
             db.executescript(SCHEMA)
+            db.execute(_PROTECT_VISITS, PROTECTED_KINDS)  # an index an older version wrote ranked them as plain
         except sqlite3.DatabaseError:
             db.close()
             raise
         return db
+
+    def _violating(self, visit_id: str) -> bool:
+        """Whether ``visit_id`` has a violation's photo already (its later photos rank with it)."""
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM evidence WHERE visit_id=? AND protected=1 LIMIT 1",
+                                    (visit_id,)).fetchone() is not None
 
     def _recover(self, exc: Exception) -> sqlite3.Connection:
         """Move the damaged index aside, start afresh, copy what can still be read from the old file
@@ -242,8 +256,8 @@ class EvidenceStore:
         Raises ``EvidenceSkipped`` when the reserve cannot be kept."""
         eid = str(uuid.uuid4())
         now, mono = self.clock.now(), self.clock.monotonic()
-        self._make_room(len(image_jpeg or b"") + len(crop_jpeg or b"") + INDEX_SLACK, kind in PROTECTED_KINDS,
-                        kind == SNAPSHOT)
+        protected = kind in PROTECTED_KINDS or (kind != SNAPSHOT and visit_id is not None and self._violating(visit_id))
+        self._make_room(len(image_jpeg or b"") + len(crop_jpeg or b"") + INDEX_SLACK, protected, kind == SNAPSHOT)
         day = self.root / now.strftime("%Y-%m-%d")
         files: dict[str, str | None] = {"frame": None, "crop": None}
         size = 0
@@ -268,9 +282,11 @@ class EvidenceStore:
             try:
                 self._db.execute(
                     "INSERT INTO evidence VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (eid, bay_id, visit_id, kind, iso(now), now.timestamp(), plate, int(kind in PROTECTED_KINDS),
+                    (eid, bay_id, visit_id, kind, iso(now), now.timestamp(), plate, int(protected),
                      files["frame"], files["crop"], size, json.dumps(meta or {}, ensure_ascii=False, default=str)),
                 )
+                if kind in PROTECTED_KINDS and visit_id is not None:  # the visit's identifications: the same case
+                    self._db.execute(_PROTECT_VISITS + " AND visit_id=?", (*PROTECTED_KINDS, visit_id))
             except sqlite3.Error as exc:
                 if not is_no_space(exc):
                     raise

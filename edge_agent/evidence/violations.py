@@ -161,6 +161,7 @@ class ViolationLog:
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA secure_delete=ON")  # retention's deleted plates overwritten, not left in free pages
         self._db.executescript(_SCHEMA)
         self._unsubscribe: Callable[[], None] | None = None
         self._held: deque[Event] = deque()  # recorded on the bus, not yet written (a full disk)

@@ -6,13 +6,16 @@ JSON document — ``{at, sink, status, reason, tries, event}`` (``payload`` inst
 a row that was not even readable) — in the same durable ``Outbox`` file format the sink queues in,
 ``{data_dir}/notify-dead/<sink>.sqlite`` (a folder of its own: no sink name can collide with it).
 The reason is the already-scrubbed answer: no key, token or signature is ever written here.
-Beyond ``max_rows`` the oldest are dropped (counted by the outbox and logged).
+Beyond ``max_rows`` the oldest are dropped (counted by the outbox and logged), and none is kept longer than the
+evidence (``evidence.max_age_days``, ``expire`` in the agent's hourly pass): each names a plate, a place and a time.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +31,20 @@ def _summary(doc: dict[str, Any]) -> dict[str, Any]:
             "reason": doc.get("reason"), "at": doc.get("at")}
 
 
+def _added_at(payload: bytes) -> float:
+    """A row's ``at`` as epoch seconds; infinity (never old) when it cannot be read."""
+    try:
+        return datetime.fromisoformat(json.loads(payload)["at"]).timestamp()
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return float("inf")
+
+
 class DeadLetters:
-    def __init__(self, path: str | Path, max_rows: int) -> None:
+    def __init__(self, path: str | Path, max_rows: int, monotonic: Callable[[], float] | None = None) -> None:
         self.path = Path(path)
         self._box = Outbox(self.path, max_rows=max_rows, overflow="drop_oldest")
+        self._monotonic = monotonic
+        self._added: dict[int, float] = {}  # this process's rows: seq → monotonic time added (``expire``)
         self.last: dict[str, Any] | None = None
         row = self._box.last()
         if row is not None:
@@ -48,10 +61,37 @@ class DeadLetters:
         except ValueError:
             doc["payload"] = payload.decode("utf-8", errors="replace")
         event_id = doc["event"].get("event_id") if isinstance(doc.get("event"), dict) else None
-        if self._box.put(str(event_id or "?"), json.dumps(doc, ensure_ascii=False).encode()) is None:
+        seq = self._box.put(str(event_id or "?"), json.dumps(doc, ensure_ascii=False).encode())
+        if seq is None:
             return False
+        if self._monotonic is not None:
+            self._added[seq] = self._monotonic()
         self.last = _summary(doc)
         return True
+
+    def expire(self, now: float, max_age_s: float, batch: int = 500) -> int:
+        """Delete the rows added (``at``) more than ``max_age_s`` before ``now`` (epoch); returns how many went.
+
+        ``at`` is the wall clock's, which NTP steps: a row this process added also waits until ``max_age_s`` have
+        passed on the monotonic clock, so a clock stepped forward cannot take a letter of minutes ago (the
+        evidence store's rule). A row whose ``at`` cannot be read is kept (``max_rows`` still bounds it)."""
+        mono = self._monotonic() if self._monotonic is not None else None
+        self._added = {k: t for k, t in self._added.items() if mono is None or mono - t < max_age_s}
+        doomed: list[int] = []
+        after = 0
+        while rows := self._box.pending(after, batch):
+            for row in rows:
+                if row.seq not in self._added and _added_at(row.payload) < now - max_age_s:
+                    doomed.append(row.seq)
+            after = rows[-1].seq
+        n = self._box.remove(doomed)
+        if n:
+            newest = self._box.last()
+            try:
+                self.last = _summary(json.loads(newest.payload)) if newest is not None else None
+            except (ValueError, AttributeError):
+                self.last = None
+        return n
 
     def count(self) -> int:
         return self._box.depth()

@@ -9,6 +9,7 @@ missing one stops the start with the config key named.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -56,7 +57,8 @@ class NotifyService:
         for i, sink in enumerate(c.notify.sinks):
             key, sign = secrets[i]
             box = Outbox(Path(c.data_dir) / f"notify-{sink.name}.sqlite", max_rows=c.notify.max_rows)
-            dead = DeadLetters(Path(c.data_dir) / "notify-dead" / f"{sink.name}.sqlite", c.notify.max_rows)
+            dead = DeadLetters(Path(c.data_dir) / "notify-dead" / f"{sink.name}.sqlite", c.notify.max_rows,
+                               self.clock.monotonic)
             self.deliveries.append(Delivery(sink, box, dead, self._post, self.clock, site, key, sign,
                                             pacer=pacers.get(i)))
         types = {t for d in self.deliveries for t in d.sink.events}
@@ -109,6 +111,30 @@ class NotifyService:
             if wait > 0:
                 wake.wait(wait)
                 wake.clear()
+
+    def expire_dead(self, max_age_days: float) -> int:
+        """The agent's hourly pass: no dead letter outlives the evidence (``evidence.max_age_days``), in every file of
+        ``notify-dead/`` — a sink since removed from the config left its file there too. Returns how many went."""
+        now, max_age_s = self.clock.now().timestamp(), max_age_days * 86400
+        open_ = {d.dead.path.resolve(): d.dead for d in self.deliveries}
+        n = 0
+        for path in sorted((Path(self.cfg.data_dir) / "notify-dead").glob("*.sqlite")):
+            try:
+                n += self._expire_one(path, open_.get(path.resolve()), now, max_age_s)
+            except sqlite3.Error as exc:  # one unreadable file must not keep the others' letters
+                log.error("notify: dead letters %s: %s; their age not checked, retrying in an hour", path, exc)
+        if n:
+            log.info("notify: %d dead letter(s) older than %g days deleted (evidence.max_age_days)", n, max_age_days)
+        return n
+
+    def _expire_one(self, path: Path, dead: DeadLetters | None, now: float, max_age_s: float) -> int:
+        if dead is not None:
+            return dead.expire(now, max_age_s)
+        other = DeadLetters(path, self.cfg.notify.max_rows)
+        try:
+            return other.expire(now, max_age_s)
+        finally:
+            other.close()
 
     def status(self) -> dict[str, Any]:
         """For the heartbeat: per sink, waiting rows, the last error, and the dead letters kept (with the latest)."""

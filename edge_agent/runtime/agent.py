@@ -106,6 +106,8 @@ class Agent:
         self.on_started: list[Callable[[], None]] = []  # after every sink listens (the run ledger's closing events)
         self.every_minute: list[Callable[[], None]] = []  # from the loop (the run ledger's "alive" mark)
         self._last_minute = float("-inf")
+        self.every_hour: list[Callable[[], None]] = []  # from the loop, first turn then hourly (dead letters' age)
+        self._last_hour = float("-inf")
 
     # ---- composition --------------------------------------------------------------------
     def add_component(self, component: C) -> C:
@@ -171,6 +173,7 @@ class Agent:
             self.clock_watch.check()
             self._maybe_retain()
             self._maybe_minute()
+            self._maybe_hour()
             self.chargers.flush(tick=True)
             if not got:
                 if self.camera.ok:
@@ -226,6 +229,17 @@ class Agent:
                     hook()
                 except Exception:  # noqa: BLE001 - see _maybe_retain
                     log.exception("%r failed; retrying in a minute", hook)
+
+    def _maybe_hour(self) -> None:
+        """``every_hour`` hooks (monotonic), beside the evidence retention; a failure is logged, the loop goes on."""
+        now = self.clock.monotonic()
+        if now - self._last_hour >= RETENTION_EVERY_S:
+            self._last_hour = now
+            for hook in self.every_hour:
+                try:
+                    hook()
+                except Exception:  # noqa: BLE001 - see _maybe_retain
+                    log.exception("%r failed; retrying in an hour", hook)
 
     # ---- readings -----------------------------------------------------------------------
     @property

@@ -162,6 +162,7 @@ def _init_notify(agent: Agent) -> NotifyService:
 
     notify = agent.add_component(NotifyService(agent.cfg, agent.bus, agent.clock))
     agent.health_extras["notify"] = notify.status  # per sink: waiting, delivered, last error
+    agent.every_hour.append(lambda: notify.expire_dead(agent.cfg.evidence.max_age_days))  # the evidence's age
     return notify
 
 

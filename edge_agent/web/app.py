@@ -105,7 +105,12 @@ class VendorFiles(StaticFiles):
 class SecurityHeaders:
     """The headers every response carries, set on its start message (a plain ASGI middleware: Starlette's
     ``BaseHTTPMiddleware`` wraps what the app raises in an ``ExceptionGroup``, and the body limiter's 413
-    outside it became a 500)."""
+    outside it became a 500).
+
+    An exception no handler took is answered here, a bare 500 with these headers and no word of the error (the
+    traceback goes to the log): Starlette's ``ServerErrorMiddleware``, which answered it before, sits outside every
+    middleware the app adds, so its 500 went out without CSP, nosniff or HSTS; and re-raised to uvicorn, which closes
+    the connection after a started answer, a client over HTTPS got no answer at all."""
 
     def __init__(self, app: ASGIApp, hsts: bool = False) -> None:
         self.app = app
@@ -116,8 +121,12 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
 
+        started = False
+
         async def send_with_headers(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 headers = MutableHeaders(scope=message)
                 if self.hsts:
                     headers.setdefault("Strict-Transport-Security", HSTS)
@@ -129,7 +138,13 @@ class SecurityHeaders:
                     headers["Cache-Control"] = "no-store"
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception:
+            _log.exception("review page: %s %s failed", scope.get("method"), quote(scope.get("path", ""), "/"))
+            if started:  # part of an answer is out: nothing sound can follow it on this connection
+                raise
+            await PlainTextResponse("Internal Server Error", status_code=500)(scope, receive, send_with_headers)
 
 
 class HeadAsGet:

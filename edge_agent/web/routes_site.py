@@ -50,8 +50,16 @@ def live_bays(request: Request):
                           for w in warnings.get(i, [])]}
             for i in ids]
     moved = bool(getattr(ctx.control, "camera_moved", False))  # an agent without registration has none
+    # The banner interrupts a screen reader (role=alert) when it first appears to this session; the page reloads
+    # every LIVE_REFRESH_S, and an alert present at each load was read out again every 15 s. From then on it is a
+    # status (read when reached), until the camera is aligned or confirmed and a later move is news again.
+    told = moved and bool(request.session.get("camera_moved_told"))
+    if moved:
+        request.session["camera_moved_told"] = True
+    else:
+        request.session.pop("camera_moved_told", None)
     return render(request, "bays.html", bays=bays, flash=request.session.pop("flash", []), camera_moved=moved,
-                  refresh_s=LIVE_REFRESH_S)
+                  camera_told=told, refresh_s=LIVE_REFRESH_S)
 
 
 def _charger_words(t: Translator, warning: dict[str, Any], data: dict[str, Any] | None, park_min: float) -> str:

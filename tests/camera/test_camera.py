@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 from edge_agent.camera.health import HealthTracker
-from edge_agent.camera.source import Frame, OpenCVSource, default_opener, describe_source, sample
+from edge_agent.camera.source import Frame, OpenCVSource, default_opener, describe_source, open_source, sample
 from edge_agent.clock import FakeClock, SystemClock
+from edge_agent.config.camera import CameraConfig
 from edge_agent.sim.scenario import EMPTY, NEV, Scene, scene_config
 from edge_agent.sim.synthetic import render
 
@@ -72,6 +73,31 @@ def test_latest_frame_semantics_skip_what_the_agent_missed(tmp_path):
     f = src.latest()
     assert f is not None and f.seq == 30 and src.latest() is None  # one slot, the newest, taken once
     src.stop()
+
+
+def test_a_recording_run_plays_loses_no_frame_to_a_slow_agent(tmp_path):
+    """``run`` on a folder (or file) plays it whole: each frame waits for the agent to take the one before. Before,
+    the newest-frame rule dropped what an agent on a loaded CPU had no time for, and the same folder told another
+    story (no arrival, no identification) by the machine's load; and ``finished`` could be set while the last frame
+    was still in the slot, so the loop ended without it."""
+    for i in range(30):
+        cv2.imwrite(str(tmp_path / f"{i:03d}.png"), np.full((40, 40, 3), i * 8, np.uint8))
+    assert open_source(CameraConfig(source=str(tmp_path)), SystemClock()).whole  # what `run` opens
+    assert not open_source(CameraConfig(source="rtsp://cam/1"), SystemClock()).whole  # a camera cannot wait
+    src = OpenCVSource(str(tmp_path), SystemClock(), fps=1000, whole=True)  # a frame a ms: far ahead of the taker
+    src.start()
+    got: list[Frame] = []
+
+    def take() -> bool:
+        f = src.latest()
+        if f is not None:
+            got.append(f)
+        return src.finished and src.latest() is None
+
+    wait_for(take)
+    src.stop()
+    assert [f.seq for f in got] == list(range(1, 31))
+    assert [int(f.image[0, 0, 0]) for f in got] == [i * 8 for i in range(30)]
 
 
 def test_video_file_is_read(tmp_path):

@@ -54,6 +54,43 @@ def test_retention_by_size_drops_plain_evidence_before_violations(tmp_path, cloc
     assert [i for i in ids if s.get(i)] == [ids[3]]  # then the oldest violation before the newest
 
 
+def test_a_violating_visits_identification_ranks_with_its_violation_photos(tmp_path, clock):
+    """The identification (the plate read as the car arrived) is what a reviewer needs to uphold the violation; it was
+    ranked with every visit's identifications and went first, the violation photo alone left to dispute."""
+    s = EvidenceStore(tmp_path, clock, max_bytes=3500)
+    ident = s.save("A", "v1", "vehicle_identified", JPEG, None, "京A12345")  # the oldest plain photo…
+    clock.advance(60)
+    plain = s.save("B", "v2", "vehicle_identified", JPEG, None, "京A22222")
+    clock.advance(60)
+    violation = s.save("A", "v1", "violation_started", JPEG, None, "京A12345")  # …until its visit violates
+    clock.advance(60)
+    later = s.save("A", "v1", "vehicle_identified", JPEG, None, "京A12345")  # a later read of that visit
+    clock.advance(60)
+    newest = s.save("C", "v3", "vehicle_identified", JPEG, None, "京A33333")
+    assert s.get(ident).protected and s.get(later).protected and not s.get(plain).protected
+    assert s.enforce_retention() == 2
+    assert [i for i in (ident, plain, violation, later, newest) if s.get(i)] == [ident, violation, later]
+    s.max_bytes = 1500
+    s.enforce_retention()
+    assert [i for i in (ident, plain, violation, later, newest) if s.get(i)] == [later]  # then oldest first
+
+
+def test_an_index_written_before_keeps_a_violating_visits_identification_too(tmp_path, clock):
+    s = EvidenceStore(tmp_path, clock, max_bytes=2500)
+    ident = s.save("A", "v1", "vehicle_identified", JPEG, None, "京A12345")
+    clock.advance(60)
+    plain = s.save("B", "v2", "vehicle_identified", JPEG, None)
+    clock.advance(60)
+    s.save("A", "v1", "violation_started", JPEG, None, "京A12345")
+    s.close()
+    db = sqlite3.connect(tmp_path / "evidence.db")
+    with db:
+        db.execute("UPDATE evidence SET protected=0 WHERE kind='vehicle_identified'")  # as an older version wrote
+    db.close()
+    s = EvidenceStore(tmp_path, clock, max_bytes=2500)
+    assert s.enforce_retention() == 1 and s.get(plain) is None and s.get(ident) is not None
+
+
 def test_annotated_frame_is_a_jpeg_with_the_drawings(tmp_path):
     frame = render(Scene(cars=(FUEL,)))
     img = annotate(frame, BAY_B, plate_corners(FUEL), ["B  京A12345  blue  not NEV", "violation_started"],

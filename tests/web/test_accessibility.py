@@ -345,3 +345,57 @@ def test_a_phone_table_names_its_columns(browser, server, site):  # noqa: F811
         }).map(td => td.textContent.trim().slice(0, 20))""", heads)
         assert unnamed == [], (path, unnamed[:4])
     ctx.close()
+
+
+def test_a_table_that_scrolls_sideways_is_a_named_tab_stop_the_arrow_keys_scroll(browser, server, site):  # noqa: F811
+    """The statistics' tables scroll sideways in a box on a phone: each box is a tab stop (tabindex=0), a region named
+    after its chart, and the arrow keys scroll it once focused. Before: the boxes had no tabindex, role or name; a
+    keyboard user of an older WebView (Chromium before 130 makes no scroller a tab stop by itself) could not reach
+    the columns past the screen's edge, and a screen reader announced an unnamed group."""
+    ctx, page = open_page(browser, server.url, PHONES["360x640"])
+    page.goto(server.url + "/stats")
+    page.wait_for_load_state("load")
+    page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
+    boxes = page.locator(".scroll")
+    assert boxes.count() == 4
+    names = [b.get_attribute("aria-label") for b in boxes.all()]
+    assert all(b.get_attribute("tabindex") == "0" and b.get_attribute("role") == "region" for b in boxes.all())
+    assert len(set(names)) == 4 and all(n and n.endswith("数据表") for n in names), names
+    assert page.get_by_role("region", name="占用率：星期 × 小时 · 数据表").count() == 1
+    heat = page.locator(".scroll:has(#table-heat)")
+    assert heat.evaluate("b => b.scrollWidth > b.clientWidth")  # 24 hours do not fit 360 px
+    page.evaluate("document.activeElement && document.activeElement.blur()")
+    for _ in range(80):  # by the keyboard alone
+        page.keyboard.press("Tab")
+        if heat.evaluate("b => b === document.activeElement"):
+            break
+    else:
+        raise AssertionError("the heat table's box is no tab stop")
+    for _ in range(3):
+        page.keyboard.press("ArrowRight")
+    # a keyboard scroll may be animated: the page waits for it (up to 5 s of frames), no sleep here
+    moved = heat.evaluate("""b => new Promise(done => { const t0 = performance.now();
+      (function look() { if (b.scrollLeft > 0 || performance.now() - t0 > 5000) done(b.scrollLeft);
+                         else requestAnimationFrame(look); })(); })""")
+    assert moved > 0
+    ctx.close()
+
+
+def test_the_camera_banner_alerts_once_not_at_every_reload(browser, server, site):  # noqa: F811
+    """The live page reloads every 15 s; its moved-camera banner was role=alert at every load, read out over
+    whatever a screen-reader user was doing four times a minute. It alerts when it first appears to the session,
+    is a status after, and alerts again for a later move once the camera was set right."""
+    site.control.camera_moved = True
+    ctx, page = open_page(browser, server.url)
+    roles = []
+    for _ in range(3):
+        page.goto(server.url + "/bays")
+        roles.append(page.locator(".camera-moved").get_attribute("role"))
+    site.control.camera_moved = False
+    page.goto(server.url + "/bays")
+    assert page.locator(".camera-moved").count() == 0
+    site.control.camera_moved = True
+    page.goto(server.url + "/bays")
+    roles.append(page.locator(".camera-moved").get_attribute("role"))
+    assert roles == ["alert", "status", "status", "alert"]
+    ctx.close()

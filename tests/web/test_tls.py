@@ -349,3 +349,34 @@ def test_no_hsts_without_the_pages_own_tls(site):
     r = TestClient(site.app()).get("/login")
     assert r.status_code == 200 and "strict-transport-security" not in r.headers
     assert r.headers["content-security-policy"] and r.headers["x-content-type-options"] == "nosniff"
+
+
+def test_an_unhandled_exception_answers_500_with_the_security_headers_and_no_traceback(site, cert, caplog):
+    """Starlette's ``ServerErrorMiddleware`` sits outside every middleware the app adds: a route that raised got its
+    bare 500 without HSTS, CSP, nosniff or Referrer-Policy. The page's own 500 carries them, and says nothing of the
+    error (the traceback goes to the log)."""
+    from edge_agent.web.app import HSTS
+
+    srv = https_site(site, cert)
+
+    def boom() -> None:
+        raise RuntimeError("db at /var/lib/edge-agent/evidence.db: secret detail")
+
+    srv.app.add_api_route("/boom", boom)
+    with srv, httpx.Client(base_url=srv.url, verify=pinned(cert[0]), follow_redirects=False) as c:
+        got = {"plain": c.get("/boom"), "html": c.get("/boom", headers={"Accept": "text/html"}), "head": c.head("/boom"),
+               "after": c.get("/login")}  # and the page goes on
+    assert {k: r.status_code for k, r in got.items()} == {"plain": 500, "html": 500, "head": 500, "after": 200}
+    for what, r in got.items():
+        h = r.headers
+        assert h.get("strict-transport-security") == HSTS, what
+        assert "frame-ancestors 'none'" in h.get("content-security-policy", ""), what
+        assert h.get("x-content-type-options") == "nosniff", what
+        assert h.get("referrer-policy") == "same-origin", what
+        assert h.get("x-frame-options") == "DENY", what
+        assert h.get("cache-control") == "no-store", what
+    for r in (got["plain"], got["html"]):
+        assert r.text == "Internal Server Error" and "secret" not in r.text and "Traceback" not in r.text
+    assert got["head"].content == b""
+    logged = [r for r in caplog.records if r.getMessage() == "review page: GET /boom failed"]
+    assert len(logged) == 3 and all(r.exc_info and "secret detail" in str(r.exc_info[1]) for r in logged)
