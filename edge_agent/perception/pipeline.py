@@ -19,6 +19,7 @@ from edge_agent.perception.colour_rules import GREENS, POLARITY_MIN, choose_colo
 from edge_agent.perception.detector import Detection, PlateDetector
 from edge_agent.perception.double_row import is_double_row, read_double_row
 from edge_agent.perception.lists import PlateLists
+from edge_agent.perception.nev_shape import nev_shaped
 from edge_agent.perception.occlusion import covered
 from edge_agent.perception.pitch import placed
 from edge_agent.perception.province import ProvinceReader
@@ -28,7 +29,7 @@ from edge_agent.perception.retry import DOUBLE_ROW_SIZE, Completer
 from edge_agent.perception.sessions import SessionFactory
 from edge_agent.perception.shape import MISSING, PARTIAL_CONFIDENCE, Shape, nev_gap, plate_shape
 from edge_agent.perception.types import PlateRead, Region
-from edge_agent.perception.verdict import decide
+from edge_agent.perception.verdict import Verdict, decide
 from edge_agent.plates import PROVINCES, parse_plate
 
 log = logging.getLogger(__name__)
@@ -131,7 +132,8 @@ class Pipeline:
                 char_confs = (prov.confidence, *char_confs[1:])
             # a text that is no plate of its colour (``_nev_on_blue``) is none the camera saw: no list is looked up
             plate = self._plate(_clipped(det, frame_bgr.shape), crop, evidence, text, conf, char_confs, double,
-                                shape.complete, prov, listed=not hidden and (shape.complete or MISSING in text))
+                                shape.complete, prov, listed=not hidden and (shape.complete or MISSING in text),
+                                seen=(read_crop, char_centres(read)))
             out.append(_covered(plate, hidden) if hidden else plate)
         return out
 
@@ -201,11 +203,18 @@ class Pipeline:
         return len(text) >= 7 and conf >= self.cfg.weak_det_min_text_conf
 
     def _plate(self, det: Detection, crop, evidence, text: str, conf: float, char_confs,
-               double: bool, complete: bool, prov, listed: bool = True) -> PlateRead:
+               double: bool, complete: bool, prov, listed: bool = True,
+               seen: tuple[np.ndarray | None, tuple[float, ...]] = (None, ())) -> PlateRead:
         """``listed`` False: a text with a covered character read as another (``_covered``) — no plate the
-        camera saw, so no list is looked up (the verdict would be of another car: 湘A97071 for 湘A97971)."""
+        camera saw, so no list is looked up (the verdict would be of another car: 湘A97071 for 湘A97971).
+        ``seen``: the crop the read came from and its characters' centres there — a partial read the text
+        leaves undecided is NEV when the plate's shape says so (``nev_shape``: one character of a green
+        NEV plate under mud)."""
         colour = choose_colour(classify_colour(crop, text if complete else None), text, complete)
         v = decide(text, colour, self.lists if listed else None)
+        shaped = nev_shaped(text, seen[1], seen[0], colour) if v.nev is None and not complete and not double else None
+        if shaped is not None:
+            v = Verdict(True, "format+colour", {"small_nev": "52", "large_nev": "51"}[shaped], shaped, None)
         extra = {"dark_chars": colour.dark_chars, "polarity": round(float(colour.scores.get("polarity", 0.0)), 4),
                  "red_end": round(float(colour.scores.get("red_end", 0.0)), 4), "kind": v.kind, "energy": v.energy}
         if prov is not None:

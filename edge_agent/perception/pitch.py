@@ -45,14 +45,29 @@ def misfits(centres: Sequence[float], n: int) -> list[float]:
 def _misfit(centres: Sequence[float], n: int, gaps: tuple[int, ...]) -> float:
     """Root-mean-square misfit (share of the pitch) of ``centres`` on the slots of an ``n``-character
     plate other than ``gaps``, best scale and offset; ``inf`` where that needs an implausible scale."""
+    return _fit(centres, n, gaps)[2]
+
+
+def _fit(centres: Sequence[float], n: int, gaps: tuple[int, ...]) -> tuple[float, float, float]:
+    """``(a, b, misfit)``: centre = a * slot (mm) + b, fitted on the slots other than ``gaps``."""
     slots = np.asarray(SLOTS[n])
     c = np.asarray(centres, float)
     s = np.delete(slots, list(gaps))
     a, b = np.polyfit(s, c, 1)  # centre = a * slot + b
     if not SPAN[0] <= a * (slots[-1] - slots[0]) <= SPAN[1]:
-        return float("inf")
+        return float(a), float(b), float("inf")
     resid = c - (a * s + b)
-    return float(np.sqrt(np.mean(resid ** 2))) / (a * (slots[1] - slots[0]))
+    return float(a), float(b), float(np.sqrt(np.mean(resid ** 2))) / (a * (slots[1] - slots[0]))
+
+
+def nev_fit(centres: Sequence[float], gap: int) -> tuple[float, float] | None:
+    """Seven read characters' ``centres`` as an NEV plate's (480 mm, 8 slots) with slot ``gap`` empty:
+    ``(misfit, where the gap's centre is)`` — shares of the pitch, and of the crop's width. None when the
+    centres are no seven, left to right."""
+    if len(centres) != 7 or not 0 <= gap < 8 or any(b <= a for a, b in zip(centres, centres[1:])):
+        return None
+    a, b, misfit = _fit(centres, 8, (gap,))
+    return misfit, a * SLOTS[8][gap] + b
 
 
 def gap_slot(centres: Sequence[float], n: int, candidates: Sequence[int] | None = None) -> int | None:

@@ -14,6 +14,7 @@ from dataclasses import replace
 
 import cv2
 import numpy as np
+import pytest
 
 from edge_agent.perception.lists import PlateLists
 from edge_agent.sim.scenario import EMPTY, FUEL, NEV, Scene, Segment, hold
@@ -69,6 +70,22 @@ def test_an_nev_with_a_character_under_mud_is_nev_with_a_partial_plate_not_unide
     assert during and during[-1].nev is True and during[-1].plate == ident.data["plate"]
     _, left = run.one("vehicle_departed")  # the departure says which plate left, and that it was partial
     assert left.data["plate"] == ident.data["plate"] and left.data["partial"] is True
+
+
+@pytest.mark.parametrize("car,style,pos", [(NEV, "small_nev", 4), (replace(NEV, plate="粤B12345D"), "large_nev", 2)],
+                         ids=["small_nev", "large_nev"])
+def test_an_nev_with_a_serial_character_under_mud_is_nev_by_its_plate_shape(pipeline, tmp_path, car, style, pos):
+    """Mud over a character inside the serial: the recogniser skips it, the pitch puts the ``?`` there
+    (``粤BD1?345``), and the seven characters read like a civil plate, which the text alone leaves undecided
+    — so no frame said NEV and the visit was an ``unidentified`` violation at 30 s. The plate's shape says
+    NEV (``nev_shape``: seven characters in the 8-slot geometry, that slot empty, green / yellow-green):
+    identified NEV with the partial plate at 30 s, no violation."""
+    run = play(hold(3, EMPTY) + _park_muddy(car, style, pos, 40, -200) + hold(8, EMPTY), pipeline, tmp_path)
+    assert run.story() == ["vehicle_arrived", "vehicle_identified", "vehicle_departed"]
+    t_arr, _ = run.one("vehicle_arrived")
+    t_id, ident = run.one("vehicle_identified")
+    assert abs(t_id - t_arr - 30) <= PERIOD + 1e-6
+    assert ident.data["partial"] is True and ident.data["nev"] is True and ident.data["plate"][pos] == "?"
 
 
 def test_a_partial_nev_plate_matches_no_list(pipeline, tmp_path):

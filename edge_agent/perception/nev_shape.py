@@ -1,0 +1,79 @@
+"""A partial read that is an NEV plate by its shape: GA 36's 8-slot geometry, green, an empty gap.
+
+Why: mud over one character of a green NEV plate makes the recogniser skip it; the pitch places the
+``?`` where the character was (``苏AD?9970``), but the text then holds seven characters and the verdict
+(``verdict.decide``) leaves a civil-looking read on green undecided — a yellow truck under a cold cast
+looks the same. So no frame said NEV and the visit ended ``unidentified``: a fine for the mud. Yet the
+plate says more than its text. GA 36-2018 prints a small NEV plate's 8 characters on 480 mm, 52 mm
+apart with 92 mm across the dot; a blue or yellow plate's 7 on 440 mm, 57 / 79 mm. Seven read
+characters whose centres sit in the 8-slot geometry with one slot empty (and clearly not in the
+7-slot one), that empty slot showing no strokes, on a plate that is green with dark characters, the
+``?`` fillable into a small NEV serial (its energy letter read in its slot, or the ``?`` on it): that
+is an NEV plate with one character covered, whatever the seven characters read as. A fuel plate has
+seven characters where a whole plate's seven slots are: there is no empty eighth slot to find.
+
+Green only: the large NEV plate's yellow-green is also what a yellow truck plate turns under a cold
+white balance, and its ``?`` is already placed among the large NEV serial's slots.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from edge_agent.perception.colour import ColourResult
+from edge_agent.perception.colour_rules import POLARITY_MIN
+from edge_agent.perception.occlusion import stroke_energy
+from edge_agent.perception.pitch import nev_fit
+from edge_agent.perception.shape import MISSING, fillable
+
+#: The seven centres' misfit on the 8 slots (share of the pitch), stricter than ``pitch.MAX_MISFIT``'s 0.25 for
+#: placing a ``?``: NEV plates under mud 0.05–0.16 (plates-dev, painted spot) and 0.05–0.18 (rendered); fuel
+#: plates under a cold cast and mud whose read took a ``?`` among the 8 slots 0.27 at the least.
+NEV_MISFIT = 0.2
+#: The two characters either side of the empty slot stand this many pitches apart at least (the median
+#: spacing of the others, the dot's left out). Inside the serial an NEV plate's are 2 apart (104 / 52 mm), a whole
+#: plate's neighbours 1; across the dot 2.8 (144 / 52 mm), a whole plate's 1.4 (79 / 57) or 1.8 (92 / 52). The
+#: recogniser's centres come in steps of its frames (a quarter of a pitch or so on a plate's crop).
+WIDE_GAP = 1.6
+WIDE_DOT = 2.3
+#: The empty slot's stroke energy, a share of the plate's median character: below the faintest real
+#: character measured (0.22, ``occlusion``).
+EMPTY_MAX = 0.2
+#: The NEV plate each colour is: green the small one, yellow-green (the two-tone) the large one.
+KINDS = {"green": "small_nev", "yellow_green": "large_nev"}
+
+
+def nev_shaped(text: str, centres: Sequence[float], crop: np.ndarray | None, colour: ColourResult) -> str | None:
+    """The NEV kind (``small_nev`` / ``large_nev``) that ``text`` (one ``?`` inside, eight places, read from
+    ``crop`` at ``centres``) is by its shape, or None."""
+    kind = KINDS.get(colour.colour)
+    f = features(text, centres, crop)
+    if kind is None or f is None or colour.dark_chars is not True \
+            or colour.scores.get("polarity", 0.0) < POLARITY_MIN or not fillable(text, kind):
+        return None
+    misfit, wide, energy = f
+    dot = text.find(MISSING) <= 2
+    return kind if misfit < NEV_MISFIT and wide >= (WIDE_DOT if dot else WIDE_GAP) and energy < EMPTY_MAX else None
+
+
+def features(text: str, centres: Sequence[float], crop: np.ndarray | None) -> tuple[float, float, float] | None:
+    """``(misfit on the NEV plate's 8 slots, the spacing across the gap in pitches, the gap's stroke energy)`` of
+    a read with one ``?`` inside (slot 1–6: a character on each side), None for any other."""
+    gap = text.find(MISSING)
+    if len(text) != 8 or not 1 <= gap <= 6 or text.count(MISSING) != 1 or crop is None or crop.ndim != 3:
+        return None
+    fit = nev_fit(centres, gap)
+    if fit is None:
+        return None
+    misfit, at = fit
+    steps = np.diff(np.asarray(centres, float))  # step i: read character i to i + 1
+    across = steps[gap - 1]
+    dot = 1 if gap > 2 else None  # read characters 1 → 2 span the dot unless the gap is at / before it
+    others = [s for i, s in enumerate(steps) if i != gap - 1 and i != dot]
+    pitch = float(np.median(others))
+    if pitch <= 0:
+        return None
+    energy = stroke_energy(crop, (*centres[:gap], at, *centres[gap:]))
+    return misfit, float(across / pitch), float(energy[gap])

@@ -1,0 +1,84 @@
+"""``nev_shape``: a partial read is an NEV plate by its shape — seven characters in GA 36's 8-slot NEV geometry
+with one slot empty, on green / yellow-green — never a fuel plate, whatever the light (real detector and
+recogniser, rendered plates with a brown mud spot over one character)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edge_agent.perception.colour import ColourResult
+from edge_agent.perception.nev_shape import WIDE_DOT, WIDE_GAP, features, nev_shaped
+from edge_agent.perception.pitch import SLOTS
+from tests.perception.render import plate_crop
+from tests.perception.test_camera_casts import _muddy, cast
+
+GREEN = ColourResult(colour="green", dark_chars=True, scores={"polarity": 0.25}, confidence=0.9)
+# the camera casts of ``test_camera_casts`` (cold daylight, 3000 K) and a milder cold one (degrade's)
+CASTS = {"none": (1.0, 1.0, 1.0), "cold_daylight": (0.41, 0.83, 1.0), "warm_3000K": (1.0, 0.80, 0.55),
+         "cold": (0.68, 0.92, 1.0)}
+
+
+def _centres(n: int, left_out: int | None = None) -> tuple[float, ...]:
+    """GA 36 slot centres of an ``n``-character plate as shares of a tight crop, one slot left out."""
+    slots = np.asarray(SLOTS[n]) / (440 if n == 7 else 480)
+    return tuple(np.delete(slots, [] if left_out is None else [left_out]))
+
+
+@pytest.mark.parametrize("gap", range(1, 7))
+def test_a_whole_seven_character_plate_has_no_empty_slot_wide_enough(gap):
+    """A blue / yellow plate's seven characters stand one pitch apart (1.4 across the dot): wherever a ``?``
+    is put among them, the characters either side are no NEV gap apart — the shape never says NEV."""
+    crop = plate_crop("苏A99070", "yellow")
+    text = "苏A99070"[:gap] + "?" + "苏A99070"[gap:]
+    f = features(text, _centres(7), crop)
+    assert f is not None and f[1] < (WIDE_DOT if gap <= 2 else WIDE_GAP)
+    assert nev_shaped(text, _centres(7), crop, GREEN) is None
+
+
+@pytest.mark.parametrize("gap", range(1, 7))
+def test_seven_characters_in_the_nev_geometry_are_two_pitches_apart_at_the_empty_slot(gap):
+    text = "苏AD39970"[:gap] + "?" + "苏AD39970"[gap + 1:]
+    f = features(text, _centres(8, gap), plate_crop("苏AD39970", "small_nev"))
+    assert f is not None and f[0] < 0.01 and f[1] >= (WIDE_DOT if gap <= 2 else WIDE_GAP)
+
+
+@pytest.mark.parametrize("text,pos", [(t, p) for t in ("粤BD12345", "皖AD19789", "苏AF39970") for p in range(2, 7)
+                                      if (t, p) != ("粤BD12345", 3)])  # that one below
+def test_a_small_nev_plate_with_a_character_under_mud_is_nev_by_its_shape(pipeline, text, pos):
+    """The recogniser skips the covered character, the pitch puts the ``?`` there (``苏AF3?970``), and the
+    seven characters read like a civil plate: undecided before (``conflict``), so no frame said NEV and a
+    visit of such reads was an ``unidentified`` violation. The plate is green, its characters sit in the
+    8-slot geometry with that slot empty: NEV, the read still partial."""
+    [r] = pipeline.process(_muddy(text, "small_nev", pos))
+    assert not r.complete and r.text[pos] == "?" and r.text.replace("?", "") == text[:pos] + text[pos + 1:]
+    assert (r.colour, r.nev, r.nev_reason, r.extra["kind"], r.type_code) == ("green", True, "format+colour",
+                                                                              "small_nev", "52")
+
+
+@pytest.mark.parametrize("text", ["粤B12345D", "京A67890F"])
+@pytest.mark.parametrize("pos", [2, 3, 4, 5, 6])
+def test_a_large_nev_plate_with_a_character_under_mud_is_nev_by_its_shape(pipeline, text, pos):
+    """The same on the large NEV plate's yellow-green: the ``?`` fillable into its serial (five digits, then
+    the energy letter). Before: ``conflict`` wherever the recogniser skipped the character."""
+    [r] = pipeline.process(_muddy(text, "large_nev", pos))
+    assert not r.complete and r.text[pos] == "?"
+    assert (r.colour, r.nev, r.extra["kind"], r.type_code) == ("yellow_green", True, "large_nev", "51")
+
+
+def test_a_question_mark_the_pitch_put_on_a_character_is_no_empty_slot(pipeline):
+    """粤BD12345 with its 1 (slot 3) under mud: the pitch puts the ``?`` a slot early (``粤B?D2345``), where the D
+    is — the place shows strokes, so the shape says nothing and the read stays undecided, as before."""
+    [r] = pipeline.process(_muddy("粤BD12345", "small_nev", 3))
+    assert (r.text, r.complete, r.nev, r.nev_reason) == ("粤B?D2345", False, None, "conflict")
+
+
+@pytest.mark.parametrize("text,style", [("湘A97971", "yellow"), ("京B12345", "blue"), ("粤C88U61", "yellow"),
+                                        ("苏E05174", "blue")])
+@pytest.mark.parametrize("pos", [2, 3, 4, 5, 6])
+@pytest.mark.parametrize("gains", list(CASTS.values()), ids=list(CASTS))
+def test_a_fuel_plate_with_a_character_under_mud_is_never_nev_under_any_cast(pipeline, text, style, pos, gains):
+    """The bar: a yellow or blue plate — seven characters in seven slots — is never NEV by its shape, also
+    when a cold cast turns it green or two-tone and a spot takes one of its characters."""
+    for r in pipeline.process(cast(_muddy(text, style, pos), *gains)):
+        assert r.nev is not True, (r.text, r.colour, r.nev_reason)
