@@ -32,7 +32,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge_agent.camera.registration import reference_key, shares_outline, stored_for
+from edge_agent.camera.registration import before_named, reference_key, shares_outline, stored_for
 from edge_agent.durable import write_durably
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,8 @@ class FrameSize:
                 if doc.get("key") != self._key or "bays" not in doc:  # in the config's order (before 2026-12-04),
                     self._save((w, h))                                   # or not naming its bays: as now
                 return (w, h)
-            if inherit and doc.get("view") == self._view and shares_outline(doc.get("bays"), self._polygons):
+            if inherit and doc.get("view") == self._view and (before_named(doc)
+                                                               or shares_outline(doc.get("bays"), self._polygons)):
                 log.warning("bays edited while the agent was stopped, some outlines as they were: drawn on %dx%d "
                             "frames, as stored", w, h)
                 self._save((w, h))

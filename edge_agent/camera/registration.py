@@ -142,6 +142,16 @@ def shares_outline(stored: object, polygons: list) -> bool:
     return bool(_drawn(stored) & _drawn(polygons))
 
 
+def before_named(doc: object) -> bool:
+    """Whether a stored reference / frame-size file is one a release before 0.9.0 wrote: its key alone, naming no
+    bays. Its key was written for the bays that release last ran with (it took a new reference whenever they
+    changed), so a key these bays do not match at the start means bays edited while the agent was stopped, over
+    the upgrade, and which outlines stayed is unknown: the stored picture and size are kept as for bays sharing
+    an outline. A full redraw for a camera really moved then reads ``camera_moved`` until the view is confirmed
+    on the installer page (arms down: the doubt's safe side); taking the first frame accepted a knocked view."""
+    return isinstance(doc, dict) and isinstance(doc.get("key"), str) and "bays" not in doc
+
+
 def turned_from(key: str, size: tuple[int, int], polygons: list, view: Orientation) -> Orientation | None:
     """The other view whose reference for these bays ``key`` is, or None. ``size``: the upright frame's."""
     camera_size = view.upright_size(size)  # a quarter turn is its own inverse on sizes
@@ -236,7 +246,8 @@ class Registration:
                     return img
             elif isinstance(stored, str):
                 self.turned = turned_from(stored, size, self.polygons, self.view)
-                if self.turned is None and inherit and shares_outline(doc.get("bays"), self.polygons):
+                if self.turned is None and inherit and (before_named(doc)
+                                                        or shares_outline(doc.get("bays"), self.polygons)):
                     kept = self._inherited(doc, frame_bgr)
                     if kept is not None:
                         return kept
@@ -261,7 +272,7 @@ class Registration:
         bays: scaled to this frame size when the bays' size changed too. None: no picture to keep, or one of another
         view (then ``turned``: the bays were drawn on it)."""
         size = (frame_bgr.shape[1], frame_bgr.shape[0])
-        view = doc.get("view")
+        view = self.view.key if before_named(doc) else doc.get("view")  # not turned (``turned_from`` found none)
         if view != self.view.key:
             self.turned = next((o for o in all_orientations() if o.key == view), None)
             return None

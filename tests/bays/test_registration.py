@@ -322,3 +322,28 @@ def test_bays_edited_while_stopped_under_a_turned_view_are_turned(tmp_path):
     al = Alignment(Registration(24, added, tmp_path, Orientation(180), inherit=True))
     assert al.update(view, 0.0)[1] == "turned" and not al.ok and al.reg.turned == Orientation()
     assert _stored_key(tmp_path) == before  # kept as it was: the next start is turned too
+
+
+def test_a_reference_from_before_0_9_0_is_kept_for_bays_edited_over_the_upgrade(tmp_path):
+    """0.8.0's reference.json is its key alone. Bays edited while the agent was stopped for the upgrade (a bay added
+    in the same visit) matched neither the key nor an outline the file named (it names none): the start took the
+    first frame, a camera knocked meanwhile, as every bay's reference — no ``camera_moved``, and arms rose over
+    ground the unchanged outlines no longer covered. Found upgrading a 0.8.0 data dir (probe upgrade3): the picture
+    was replaced without a word. A key-only file's key was written for the bays 0.8.0 last ran with, so a mismatch
+    at the start is an edit while stopped: the picture is kept."""
+    from edge_agent.camera.registration import reference_key
+
+    view = render(EMPTY)
+    Registration(24, POLYS, tmp_path).measure(view)
+    saved = (tmp_path / "reference.png").read_bytes()
+    (tmp_path / "reference.json").write_text(json.dumps({"key": _stored_key(tmp_path)}))  # as 0.8.0 wrote it
+    added = [*POLYS, ["C", [[20, 160], [60, 160], [60, 190], [20, 190]]]]
+    start = Registration(24, added, tmp_path, inherit=True)
+    assert start.moved(start.measure(shifted(view, 60, 0)))
+    assert (tmp_path / "reference.png").read_bytes() == saved
+    doc = json.loads((tmp_path / "reference.json").read_text())
+    assert doc["key"] == reference_key((960, 540), added) and len(doc["bays"]) == len(added)  # named from now on
+    (tmp_path / "reference.json").write_text(json.dumps({"key": "0123456789abcdef"}))
+    reload = Registration(24, POLYS, tmp_path)  # a reload's redraw (no inherit) takes the frame, as before
+    assert not reload.moved(reload.measure(shifted(view, 60, 0)))
+    assert (tmp_path / "reference.png").read_bytes() != saved

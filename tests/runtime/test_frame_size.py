@@ -238,3 +238,32 @@ def test_bays_edited_while_the_agent_was_stopped_keep_the_size_they_were_drawn_o
     _run(third, clock, 2)  # stored for the edited bays now
     assert third.camera.frame_size.expected == (960, 540)
     third.stop()
+
+
+def test_a_size_learned_by_0_8_0_is_kept_for_bays_edited_over_the_upgrade(tmp_path, clock):
+    """0.8.0's frame_size.json is its key and size, naming no bays: bays edited while stopped for the upgrade (a
+    bay added) matched nothing, and the start learned a 1280x720 stream's size for outlines drawn on 960x540 — each
+    bay over other ground. Its key was written for the bays 0.8.0 last ran with: the stored size is theirs."""
+    import json
+
+    data = scene_config(str(tmp_path / "data"), camera=UNSIZED).model_dump(mode="json")
+    path = tmp_path / "agent.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    agent = Agent(load_config(path), clock=clock, source=ScriptedSource(hold(300, render(EMPTY)), clock),
+                  reader=NoPlates())
+    _run(agent, clock, 3)
+    agent.stop()
+    stored = tmp_path / "data" / "camera" / "frame_size.json"
+    doc = json.loads(stored.read_text())
+    stored.write_text(json.dumps({"key": doc["key"], "size": doc["size"]}))  # as 0.8.0 wrote it
+    ref = tmp_path / "data" / "camera" / "reference.json"
+    ref.write_text(json.dumps({"key": json.loads(ref.read_text())["key"]}))
+    data["bays"].append({"id": "C", "polygon": [[20, 160], [60, 160], [60, 190], [20, 190]]})
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    big = cv2.resize(render(PARKED), (1280, 720))
+    again = Agent(load_config(path), clock=clock, source=ScriptedSource(hold(300, big), clock), reader=NoPlates())
+    events = _run(again, clock, 13)
+    assert again.camera.frame_size.expected == (960, 540) and again.monitor._last_frame.shape[:2] == (540, 960)
+    assert [(e.type, e.bay_id) for e in events if e.type.startswith("vehicle_")] == [("vehicle_arrived", "B")]
+    assert "bays" in json.loads(stored.read_text())
+    again.stop()
