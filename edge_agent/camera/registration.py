@@ -129,16 +129,22 @@ def stored_for(stored: object, size: tuple[int, int] | None, polygons: list, vie
     return stored in (reference_key(size, polygons, view), reference_key(size, polygons, view, config_order=True))
 
 
-def _drawn(polygons: object) -> set[tuple[str, tuple[tuple[float, float], ...]]]:
-    """Each bay as (id, outline), comparable between the config and a stored file; nothing for what is not bays."""
+def _drawn(polygons: object) -> set[tuple[tuple[float, float], ...]]:
+    """Each bay's outline, comparable between the config and a stored file; nothing for what is not bays."""
     try:
-        return {(str(b), tuple((float(x), float(y)) for x, y in poly)) for b, poly in polygons}  # type: ignore[attr-defined]
+        return {tuple((float(x), float(y)) for x, y in poly) for _, poly in polygons}  # type: ignore[attr-defined]
     except (TypeError, ValueError):
         return set()
 
 
 def shares_outline(stored: object, polygons: list) -> bool:
-    """Whether bays ``stored`` (as a reference file names them) and ``polygons`` keep some bay as it was drawn."""
+    """Whether bays ``stored`` (``[id, outline]``, as a reference file names them) and ``polygons`` keep some
+    outline as it was drawn: then the reference picture is the one it was drawn on (a reload's edit, a restart's).
+
+    By outline, not by id and outline: an outline left as it was is the old drawing whatever the bay is called now.
+    Renaming the bays by hand while the camera was knocked made a restart take the knocked view as their reference
+    (no outline kept "by id"), while a reload kept it: the one rule for both is the one that never takes a view
+    nobody confirmed."""
     return bool(_drawn(stored) & _drawn(polygons))
 
 

@@ -13,7 +13,7 @@ class EvidenceConfig(StrictModel):
     max_age_days: float = Field(
         30.0, gt=0, le=3650,
         description="older evidence is deleted; a visit with no violation loses its plate in the bay events this "
-                    "long after it ended, and neither events.jsonl nor the notify dead letters keep one "
+                    "long after it departed (a car still parked keeps it), and neither events.jsonl nor the notify dead letters keep one "
                     "longer")
     max_mb: float = Field(2048.0, gt=0, le=10_000_000, description="total size cap; snapshots (at most 5 % of it, "
                           "200 at most) go first, then plain identifications, then violations (with their visits' "

@@ -184,29 +184,43 @@ def _forget_in_index(db_path: Path, plate: str, clock: Clock, user: str,
 
 def _scrub_lines(path: Path, match: _Match) -> int:
     """Lines of a JSON-lines file that name the forgotten car (``_Match``), with its plates taken out; the file
-    replaced whole."""
+    replaced atomically. Worked on bytes: every other line stays byte for byte as it was (a torn write's invalid
+    UTF-8, a ``\r``, a U+2028 inside a text); decoding the whole file with ``errors="replace"`` turned such bytes
+    into U+FFFD, data changed that nobody asked to change."""
     if not path.is_file():
         return 0
-    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    lines = path.read_bytes().split(b"\n")  # the last item is what follows the last newline (b"" when it ends one)
     n = 0
-    for i, line in enumerate(lines):
-        plates = match.plates_in(line)
+    for i, raw in enumerate(lines):
+        body, end = (raw[:-1], b"\r") if raw.endswith(b"\r") else (raw, b"")
+        text = body.decode("utf-8", "surrogateescape")  # invalid bytes kept as lone surrogates, given back as they were
+        plates = match.plates_in(text)
         if plates is None:
             continue
-        try:
-            obj: Any = json.loads(line)
-        except ValueError:
-            obj = None
-        if isinstance(obj, dict):
-            lines[i] = json.dumps(without_plates(obj, plates), ensure_ascii=False)
-        else:
-            whole = plate_pattern(plates)
-            assert whole is not None
-            lines[i] = whole.sub("***", line)
+        lines[i] = _without(body, text, plates) + end
         n += 1
     if n:
-        write_durably(path, "".join(x + "\n" for x in lines).encode("utf-8"))
+        write_durably(path, b"\n".join(lines))
     return n
+
+
+def _without(body: bytes, text: str, plates: list[str]) -> bytes:
+    """One line naming the car, its ``plates`` taken out: as JSON where it is valid UTF-8 JSON (the ``plate`` key
+    goes), else the texts masked in place, the line's other bytes untouched."""
+    obj: Any = None
+    try:
+        obj = json.loads(body.decode("utf-8"))
+    except ValueError:  # UnicodeDecodeError too: a line with invalid bytes is not rewritten as JSON
+        pass
+    if isinstance(obj, dict):
+        doc = without_plates(obj, plates)
+        try:
+            return json.dumps(doc, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:  # a ``\ud800`` escape in the line: kept as an escape
+            return json.dumps(doc).encode("utf-8")
+    whole = plate_pattern(plates)
+    assert whole is not None
+    return whole.sub("***", text).encode("utf-8", "surrogateescape")
 
 
 def _delete_messages(path: Path, match: _Match) -> int:

@@ -319,6 +319,10 @@ class ViolationLog:
         identified``) becomes ``***``. Times, bays and verdicts stay: the statistics and timelines need no plate.
         Returns how many visits were unnamed.
 
+        Ended means departed: the visit has its ``vehicle_departed`` (seen, or ``agent_stopped`` from the run
+        ledger) and no event since the cutoff. A quiet visit is not an ended one: a car parked for a month logs
+        nothing after its identification, and taking its plate then left the car still in the bay unnamed.
+
         Why: a plate tied to a place and a time is personal information (PIPL, GDPR), kept only as long as its
         purpose needs. The photos of a visit went at ``evidence.max_age_days`` (30) while its plate stayed in
         these events ``history_days`` (400): every car that ever charged, legally or not, by plate and time. A
@@ -333,8 +337,9 @@ class ViolationLog:
                 "SELECT DISTINCT visit_id FROM events e WHERE visit_id IS NOT NULL AND ts_epoch < ?"
                 " AND json_extract(data, '$.plate') IS NOT NULL"
                 " AND visit_id NOT IN (SELECT visit_id FROM violations WHERE visit_id IS NOT NULL)"
+                " AND EXISTS (SELECT 1 FROM events d WHERE d.visit_id = e.visit_id AND d.type = ?)"
                 " AND NOT EXISTS (SELECT 1 FROM events y WHERE y.visit_id = e.visit_id AND y.ts_epoch >= ?)"
-                " LIMIT ?", (cutoff, cutoff, limit))]
+                " LIMIT ?", (cutoff, EventType.VEHICLE_DEPARTED, cutoff, limit))]
             for visit in visits:
                 rows = self._db.execute("SELECT event_id, data FROM events WHERE visit_id=?", (visit,)).fetchall()
                 docs = {r[0]: _json_or_none(r[1]) for r in rows}

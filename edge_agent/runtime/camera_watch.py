@@ -16,7 +16,7 @@ from edge_agent.bays.monitor import BayMonitor
 from edge_agent.camera.frame_size import FrameSize
 from edge_agent.camera.health import CameraHealth, HealthTracker
 from edge_agent.camera.orient import Orientation
-from edge_agent.camera.registration import Alignment, Registration
+from edge_agent.camera.registration import Alignment, Registration, shares_outline
 from edge_agent.camera.source import FrameSource
 from edge_agent.clock import Clock
 from edge_agent.config.models import AgentConfig
@@ -27,8 +27,8 @@ from edge_agent.events.types import Event, EventType
 log = logging.getLogger(__name__)
 
 
-def _outlines(cfg: AgentConfig) -> set[tuple[tuple[float, float], ...]]:
-    return {tuple((float(x), float(y)) for x, y in b.polygon) for b in cfg.bays}
+def _bays(cfg: AgentConfig) -> list:
+    return [[b.id, b.polygon] for b in cfg.bays]
 
 
 class CameraWatch:
@@ -66,7 +66,7 @@ class CameraWatch:
         before, self.cfg = self.cfg, cfg
         sized = (cfg.camera.width, cfg.camera.height) != (before.camera.width, before.camera.height)
         if (bays_changed or sized) and not installer and self.placement != "ok" \
-                and _outlines(before) & _outlines(cfg):
+                and shares_outline(_bays(before), _bays(cfg)):
             was, self.frame_size = self.frame_size.expected, self._new_frame_size(self.frame_size)
             if self.alignment is not None:
                 self.alignment.reg.keep_for([[b.id, b.polygon] for b in cfg.bays], self.frame_size.expected)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -31,6 +32,8 @@ class CertificateNotices:
         self._told: str | None = None  # the state last announced
         self._started = False
         self._lock = threading.Lock()
+        self._pending: deque[Event | None] = deque()  # announced under the lock, published outside it in order
+        self._publishing = False  # a thread is publishing ``_pending``: the others leave theirs to it
         served.listeners.append(self._changed)
 
     def started(self) -> None:
@@ -41,21 +44,45 @@ class CertificateNotices:
 
     def status(self) -> dict[str, Any]:
         """``web_certificate`` for the retained status: the served certificate's dates and state."""
-        dates, state = self.served.dates(), self.served.state()
+        dates, state = self.served.snapshot()
         if dates is None or state is None:
             return {}
         return {"web_certificate": {"not_before": iso(dates[0]), "not_after": iso(dates[1]), "state": state}}
 
     def _changed(self) -> None:
+        """Read, compare and queue under the lock; publish outside it, one thread at a time, in the queue's order.
+
+        Why: a connection's check and a reload tell at the same moment (two threads). Reading the state outside the
+        lock, the check could read the old certificate's ``expiring``, the reload announce the renewal, then the
+        check announce its stale ``expiring`` last: the backend believed a renewed certificate about to expire.
+        Publishing under the lock instead would hold it through every MQTT and push sink."""
         if not self._started:
             return
-        dates, state = self.served.dates(), self.served.state()
         with self._lock:
+            dates, state = self.served.snapshot()
             previous, self._told = self._told, state
-        if dates is not None and state is not None and state != previous and (previous, state) != (None, "valid"):
-            left = (dates[1] - self.clock.now()).total_seconds() / 86400
-            self.bus.publish(Event.make(EventType.WEB_CERTIFICATE, self.clock, data={
-                "state": state, "previous": previous, "cert_file": self.served.served_file,
-                "not_before": iso(dates[0]), "not_after": iso(dates[1]), "days_left": round(left, 1)}))
-        for publish in list(self.on_status):
-            publish()
+            if dates is not None and state is not None and state != previous and (previous, state) != (None, "valid"):
+                left = (dates[1] - self.clock.now()).total_seconds() / 86400
+                self._pending.append(Event.make(EventType.WEB_CERTIFICATE, self.clock, data={
+                    "state": state, "previous": previous, "cert_file": self.served.served_file,
+                    "not_before": iso(dates[0]), "not_after": iso(dates[1]), "days_left": round(left, 1)}))
+            self._pending.append(None)  # the status published again (it reads the state when it is sent)
+            if self._publishing:
+                return  # the thread publishing now sends this too, after what it queued before
+            self._publishing = True
+        while True:
+            with self._lock:
+                if not self._pending:
+                    self._publishing = False
+                    return
+                item = self._pending.popleft()
+            try:
+                if item is not None:
+                    self.bus.publish(item)
+                else:
+                    for publish in list(self.on_status):
+                        publish()
+            except BaseException:  # the served certificate logs it; the rest waits for the next notice
+                with self._lock:
+                    self._publishing = False
+                raise

@@ -82,7 +82,13 @@ class ServedCertificate:
 
     def state(self) -> str | None:
         """The served certificate's ``cert_dates.state_of`` on the injected wall clock (None: dates unknown)."""
-        return None if self._dates is None else state_of(*self._dates, self._now())
+        return self.snapshot()[1]
+
+    def snapshot(self) -> tuple[tuple[datetime, datetime] | None, str | None]:
+        """``dates()`` and ``state()`` of one served certificate: read apart, a renewal between the two paired the
+        old certificate's dates with the new one's state."""
+        dates = self._dates
+        return dates, None if dates is None else state_of(*dates, self._now())
 
     def reload(self) -> bool:
         """Serve the pair the files hold now, if they changed and pass the load's checks; True when a new pair

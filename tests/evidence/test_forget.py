@@ -196,3 +196,29 @@ def test_forget_takes_the_visits_other_reads_out_of_those_visits_only(tmp_path, 
         assert (depth, mqtt.depth()) == (11, 6)
     finally:
         mqtt.close()
+
+
+def test_forget_leaves_every_other_line_of_the_events_files_byte_for_byte(tmp_path, repo):
+    """``events.jsonl`` was read with ``errors="replace"`` and written back whole: a torn write's invalid UTF-8 in
+    another line became U+FFFD, a ``\\r\\n`` lost its ``\\r``, a U+2028 in a text split its line in two, a missing
+    last newline was added. Only the lines that name the car change; the rotated file the same way."""
+    config, data = _site(tmp_path, repo)
+    events, rotated = data / "events.jsonl", data / "events.jsonl.1"
+    others = [b'{"type": "note", "data": {"text": "torn \xff\xfe write"}}\n', b'{"type": "note", "crlf": 1}\r\n',
+              '{"type": "note", "data": {"text": "a\u2028b"}}\n'.encode()]
+    named = b'{"type": "note", "data": {"text": "' + GONE.encode() + b' \xff"}}\n'  # not JSON: masked in place
+    events.write_bytes(events.read_bytes() + b"".join(others) + named + b'{"type": "no newline at the end"}')
+    rotated.write_bytes(others[0] + json.dumps({"type": "vehicle_identified", "data": {"plate": GONE}},
+                                               ensure_ascii=False).encode() + b"\n" + others[1])
+    before = events.read_bytes().split(b"\n")
+    r = _forget(config, GONE)
+    assert r.returncode == 0, r.stderr
+    after = events.read_bytes().split(b"\n")
+    assert len(after) == len(before)
+    changed = [i for i, (a, b) in enumerate(zip(before, after)) if a != b]
+    assert changed == [i for i, line in enumerate(before) if GONE.encode() in line]
+    assert after[-1] == b'{"type": "no newline at the end"}'
+    assert b"".join(x + b"\n" for x in after[-5:-2]) == b"".join(others)
+    assert after[-2] == b'{"type": "note", "data": {"text": "*** \xff"}}'  # its own invalid byte kept too
+    assert rotated.read_bytes() == others[0] + b'{"type": "vehicle_identified", "data": {}}\n' + others[1]
+    assert _holding(data, GONE) == []

@@ -147,6 +147,8 @@ def test_a_backlog_of_named_visits_is_unnamed_a_batch_per_event_not_in_one_pass(
         rec.log.record(Event.make(EventType.VEHICLE_IDENTIFIED, clock, bay_id="A", visit_id=f"v{i}",
                                   data={"plate": "粤BD12345", "nev": True}))
         clock.advance(60)
+        rec.log.record(Event.make(EventType.VEHICLE_DEPARTED, clock, bay_id="A", visit_id=f"v{i}",
+                                  data={"stayed_s": 60.0}))
     clock.advance(31 * DAY)
     rec.start()
     try:
@@ -155,5 +157,36 @@ def test_a_backlog_of_named_visits_is_unnamed_a_batch_per_event_not_in_one_pass(
             bus.publish(Event.make(EventType.LOCK_MOVED, clock, bay_id="B", data={"lock_id": "L2", "state": "down"}))
             named.append(sum("plate" in rec.log.timeline(f"v{i}")[0].data for i in range(8)))
         assert named == [5, 2, 0, 0]  # three at a time, one pass per event, within the same hour
+    finally:
+        rec.stop()
+
+
+def test_a_car_parked_longer_than_max_age_days_keeps_its_plate_until_it_leaves(tmp_path):
+    """A visit was taken as ended once its last event was older than ``evidence.max_age_days``: a car parked a month
+    logs nothing after its identification, so it lost its plate while still in the bay. Ended means departed (seen,
+    or ``agent_stopped`` from the run ledger); the plate goes ``max_age_days`` after that."""
+    clock = FakeClock()
+    bus = EventBus()
+    rec = ViolationRecorder(tmp_path / "evidence.db", clock, bus, history_days=400, plate_days=30)
+    rec.start()
+    try:
+        def ev(kind: EventType, visit: str, bay: str, **data) -> None:
+            bus.publish(Event.make(kind, clock, bay_id=bay, visit_id=visit, data=data))
+
+        def plate(visit: str) -> object:
+            return rec.log.timeline(visit)[1].data.get("plate")
+
+        ev(EventType.VEHICLE_ARRIVED, "parked", "A")
+        ev(EventType.VEHICLE_IDENTIFIED, "parked", "A", plate="粤BD12345", nev=True)
+        clock.advance(40 * DAY)  # the hourly pass runs at the next event
+        ev(EventType.LOCK_MOVED, None, "B", lock_id="L2", state="down")  # another bay's event: no visit
+        assert plate("parked") == "粤BD12345"  # still in the bay, 40 days on
+        ev(EventType.VEHICLE_DEPARTED, "parked", "A", stayed_s=40 * DAY)
+        clock.advance(29 * DAY + 3600)
+        ev(EventType.LOCK_MOVED, None, "B", lock_id="L2", state="up")
+        assert plate("parked") == "粤BD12345"  # left 29 days ago
+        clock.advance(2 * DAY)
+        ev(EventType.LOCK_MOVED, None, "B", lock_id="L2", state="down")
+        assert plate("parked") is None  # left 31 days ago
     finally:
         rec.stop()

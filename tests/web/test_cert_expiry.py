@@ -8,15 +8,19 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
+import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
 from edge_agent.cert_dates import WARN_DAYS, validity
+from edge_agent.clock import FakeClock
 from edge_agent.config import load_config
+from edge_agent.events.bus import EventBus
 from edge_agent.ops.checks import Check
 from edge_agent.ops.doctor import check_web_certificate, render_table
+from edge_agent.web.cert_notices import CertificateNotices
 from edge_agent.web.certs import ServedCertificate
 from tests.ops.conftest import write_config  # noqa: F401 - a fixture
 from tests.web.test_tls import make_cert
@@ -149,3 +153,67 @@ def test_a_long_running_page_warns_once_as_its_certificate_nears_its_end_and_onc
         pair.reload()
         got = warnings_of(caplog)
         assert len(got) == 2 and "expired on" in got[1], got
+
+
+class _Watched:
+    """A lock that says when a second thread starts waiting for it (the test's barrier, no sleeps)."""
+
+    def __init__(self, waiting: threading.Event) -> None:
+        self._lock, self._waiting = threading.Lock(), waiting
+
+    def __enter__(self) -> None:
+        if not self._lock.acquire(blocking=False):
+            self._waiting.set()
+            self._lock.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
+
+
+def test_a_check_and_a_renewal_at_the_same_moment_announce_the_renewed_state_last(tmp_path):
+    """A connection's check (the certificate has just entered its last days) and a renewal tell the notices at the
+    same moment. The check read ``expiring`` outside the lock, the renewal announced its ``valid`` (nothing to say:
+    ``valid`` was told), then the check announced its stale ``expiring`` last: the backend was told a renewed
+    certificate was about to expire. The read, the compare and the queueing are one step under the lock now, the
+    publishing outside it in that order."""
+    cert, key = make_cert(tmp_path / "tls", days=30)
+    renewed, renewed_key = make_cert(tmp_path / "renewed", days=90)
+    start, end = openssl_dates(cert)
+    now = [start + timedelta(days=1)]
+    reading, go_on, through = threading.Event(), threading.Event(), threading.Event()
+    check: threading.Thread | None = None  # the check's thread, below
+
+    def wall() -> datetime:
+        seen = now[0]
+        if threading.current_thread() is check and not reading.is_set():
+            reading.set()  # the check has read the old certificate's dates and the time: it is "expiring"
+            go_on.wait()
+        return seen
+
+    bus, clock = EventBus(), FakeClock()
+    told: list[str] = []
+    bus.subscribe(lambda e: told.append(e.data["state"]))
+    pair = ServedCertificate(str(cert), str(key), now=wall)
+    notices = CertificateNotices(pair, bus, clock)
+    statuses: list[str] = []
+    notices.on_status.append(lambda: statuses.append(notices.status()["web_certificate"]["state"]))
+    notices.started()  # valid: nothing to announce
+    notices._lock = _Watched(through)  # type: ignore[assignment]
+    now[0] = end - timedelta(days=WARN_DAYS - 1)
+    checking = threading.Thread(target=notices._changed)  # as the served certificate tells its listeners
+    check = checking
+    checking.start()
+    reading.wait()
+
+    def renew() -> None:
+        assert pair.switch(str(renewed), str(renewed_key))  # the reload: the renewed pair served, told
+        through.set()
+
+    renewal = threading.Thread(target=renew)
+    renewal.start()
+    through.wait()  # the renewal has told (the old code), or waits for the check's lock (now)
+    go_on.set()
+    checking.join()
+    renewal.join()
+    assert told == ["expiring", "valid"]
+    assert statuses[-1] == notices.status()["web_certificate"]["state"] == "valid"
