@@ -101,7 +101,7 @@ class ViolationRecorder:
             self._unname_more = False
             log.exception("taking plates out of old visits failed; retrying in an hour")
             return
-        self._unname_more = unnamed >= UNNAME_BATCH
+        self._unname_more = self.log.unname_more
         if unnamed:
             log.info("took the plate out of %d visit(s) without a violation older than %g days "
                      "(evidence.max_age_days)%s", unnamed, self.plate_days, "; more at the next event"
