@@ -220,26 +220,25 @@ class Agent:
             log.exception("evidence retention failed; retrying in an hour")
 
     def _maybe_minute(self) -> None:
-        """``every_minute`` hooks (monotonic); housekeeping as retention is: a failure is logged, the loop goes on."""
-        now = self.clock.monotonic()
-        if now - self._last_minute >= 60:
-            self._last_minute = now
-            for hook in self.every_minute:
-                try:
-                    hook()
-                except Exception:  # noqa: BLE001 - see _maybe_retain
-                    log.exception("%r failed; retrying in a minute", hook)
+        """``every_minute`` hooks (monotonic)."""
+        self._last_minute = self._run_hooks(self.every_minute, self._last_minute, 60, "a minute")
 
     def _maybe_hour(self) -> None:
-        """``every_hour`` hooks (monotonic), beside the evidence retention; a failure is logged, the loop goes on."""
+        """``every_hour`` hooks (monotonic), beside the evidence retention."""
+        self._last_hour = self._run_hooks(self.every_hour, self._last_hour, RETENTION_EVERY_S, "an hour")
+
+    def _run_hooks(self, hooks: list[Callable[[], None]], last: float, period: float, again: str) -> float:
+        """Run ``hooks`` when ``period`` seconds passed since ``last``; returns when they last ran. Housekeeping as
+        retention is: a failure is logged and the loop goes on."""
         now = self.clock.monotonic()
-        if now - self._last_hour >= RETENTION_EVERY_S:
-            self._last_hour = now
-            for hook in self.every_hour:
-                try:
-                    hook()
-                except Exception:  # noqa: BLE001 - see _maybe_retain
-                    log.exception("%r failed; retrying in an hour", hook)
+        if now - last < period:
+            return last
+        for hook in hooks:
+            try:
+                hook()
+            except Exception:  # noqa: BLE001 - see _maybe_retain
+                log.exception("%r failed; retrying in %s", hook, again)
+        return now
 
     # ---- readings -----------------------------------------------------------------------
     @property

@@ -25,15 +25,21 @@ pytestmark = pytest.mark.broker
 STATUS, EVENTS = "edge/s1/dev1/status", "edge/s1/dev1/events"
 
 
-def test_the_status_carries_the_certificates_dates_and_events_mark_its_last_days_and_its_end(broker, tmp_path):
-    cert, key = make_cert(tmp_path / "tls", days=60)
-    not_before, not_after = openssl_dates(cert)
+def _config(broker, tmp_path, cert, key):
+    """An agent's config with the page on ``web.tls`` (cert, key)."""
     data = config_dict(broker.url(), tmp_path / "data")
     data["web"] = {"enabled": True, "host": "127.0.0.1", "port": 0, "users_file": str(tmp_path / "users.txt"),
                    "session_secret_file": str(tmp_path / "web.key"),
                    "tls": {"cert_file": str(cert), "key_file": str(key)}}
     path = tmp_path / "agent.yaml"
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path
+
+
+def test_the_status_carries_the_certificates_dates_and_events_mark_its_last_days_and_its_end(broker, tmp_path):
+    cert, key = make_cert(tmp_path / "tls", days=60)
+    not_before, not_after = openssl_dates(cert)
+    path = _config(broker, tmp_path, cert, key)
     clock = FakeClock()  # 2026-01-01: the certificate has months left
     agent = assemble(load_config(path), clock=clock, source=ScriptedSource(hold(60, EMPTY), clock)).agent
     sub = Subscriber(broker.port, "edge/#").start()
@@ -73,12 +79,7 @@ def test_the_status_carries_the_certificates_dates_and_events_mark_its_last_days
 def test_an_agent_started_on_a_certificate_in_its_last_days_says_so_at_start(broker, tmp_path):
     cert, key = make_cert(tmp_path / "tls", days=60)
     _, not_after = openssl_dates(cert)
-    data = config_dict(broker.url(), tmp_path / "data")
-    data["web"] = {"enabled": True, "host": "127.0.0.1", "port": 0, "users_file": str(tmp_path / "users.txt"),
-                   "session_secret_file": str(tmp_path / "web.key"),
-                   "tls": {"cert_file": str(cert), "key_file": str(key)}}
-    path = tmp_path / "agent.yaml"
-    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    path = _config(broker, tmp_path, cert, key)
     clock = FakeClock(start=not_after - timedelta(days=3))
     agent = assemble(load_config(path), clock=clock, source=ScriptedSource(hold(60, EMPTY), clock)).agent
     sub = Subscriber(broker.port, "edge/#").start()

@@ -214,11 +214,8 @@ def test_a_reload_that_changes_the_size_leaves_a_knocked_camera_moved(tmp_path, 
     agent.stop()
 
 
-def test_bays_edited_while_the_agent_was_stopped_keep_the_size_they_were_drawn_on(tmp_path, clock):
-    """Bays drawn on 960x540 (learned); while the agent was stopped a bay was added by hand and the camera switched
-    to the same view at 1280x720. The start learned 1280x720 as every bay's size (the stored size named the old
-    bays): the frames went unscaled under outlines drawn on 960x540, each over other ground, and the kept reference
-    scaled to match said nothing had moved. Bays that keep some outline keep the size stored for them."""
+def _learned_960(tmp_path, clock):  # noqa: ANN001, ANN202
+    """A run that learned 960x540 for the scene's bays (stopped); its config's dict and file."""
     data = scene_config(str(tmp_path / "data"), camera=UNSIZED).model_dump(mode="json")
     path = tmp_path / "agent.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
@@ -226,6 +223,12 @@ def test_bays_edited_while_the_agent_was_stopped_keep_the_size_they_were_drawn_o
                   reader=NoPlates())
     _run(agent, clock, 3)
     agent.stop()
+    return data, path
+
+
+def _bay_added_and_a_720p_stream(data, path, clock):  # noqa: ANN001, ANN202
+    """Bay C added to the file while stopped, the camera now sending 1280x720: the start keeps 960x540 (checked) and
+    finds B's car; returns the running agent and the big frame."""
     data["bays"].append({"id": "C", "polygon": [[20, 160], [60, 160], [60, 190], [20, 190]]})
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     big = cv2.resize(render(PARKED), (1280, 720))
@@ -233,6 +236,16 @@ def test_bays_edited_while_the_agent_was_stopped_keep_the_size_they_were_drawn_o
     events = _run(again, clock, 13)
     assert again.camera.frame_size.expected == (960, 540) and again.monitor._last_frame.shape[:2] == (540, 960)
     assert [(e.type, e.bay_id) for e in events if e.type.startswith("vehicle_")] == [("vehicle_arrived", "B")]
+    return again, big
+
+
+def test_bays_edited_while_the_agent_was_stopped_keep_the_size_they_were_drawn_on(tmp_path, clock):
+    """Bays drawn on 960x540 (learned); while the agent was stopped a bay was added by hand and the camera switched
+    to the same view at 1280x720. The start learned 1280x720 as every bay's size (the stored size named the old
+    bays): the frames went unscaled under outlines drawn on 960x540, each over other ground, and the kept reference
+    scaled to match said nothing had moved. Bays that keep some outline keep the size stored for them."""
+    data, path = _learned_960(tmp_path, clock)
+    again, big = _bay_added_and_a_720p_stream(data, path, clock)
     again.stop()
     third = Agent(load_config(path), clock=clock, source=ScriptedSource(hold(300, big), clock), reader=NoPlates())
     _run(third, clock, 2)  # stored for the edited bays now
@@ -246,24 +259,12 @@ def test_a_size_learned_by_0_8_0_is_kept_for_bays_edited_over_the_upgrade(tmp_pa
     bay over other ground. Its key was written for the bays 0.8.0 last ran with: the stored size is theirs."""
     import json
 
-    data = scene_config(str(tmp_path / "data"), camera=UNSIZED).model_dump(mode="json")
-    path = tmp_path / "agent.yaml"
-    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    agent = Agent(load_config(path), clock=clock, source=ScriptedSource(hold(300, render(EMPTY)), clock),
-                  reader=NoPlates())
-    _run(agent, clock, 3)
-    agent.stop()
+    data, path = _learned_960(tmp_path, clock)
     stored = tmp_path / "data" / "camera" / "frame_size.json"
     doc = json.loads(stored.read_text())
     stored.write_text(json.dumps({"key": doc["key"], "size": doc["size"]}))  # as 0.8.0 wrote it
     ref = tmp_path / "data" / "camera" / "reference.json"
     ref.write_text(json.dumps({"key": json.loads(ref.read_text())["key"]}))
-    data["bays"].append({"id": "C", "polygon": [[20, 160], [60, 160], [60, 190], [20, 190]]})
-    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    big = cv2.resize(render(PARKED), (1280, 720))
-    again = Agent(load_config(path), clock=clock, source=ScriptedSource(hold(300, big), clock), reader=NoPlates())
-    events = _run(again, clock, 13)
-    assert again.camera.frame_size.expected == (960, 540) and again.monitor._last_frame.shape[:2] == (540, 960)
-    assert [(e.type, e.bay_id) for e in events if e.type.startswith("vehicle_")] == [("vehicle_arrived", "B")]
+    again, big = _bay_added_and_a_720p_stream(data, path, clock)
     assert "bays" in json.loads(stored.read_text())
     again.stop()

@@ -23,6 +23,7 @@ from edge_agent.ops.doctor import check_web_certificate, render_table
 from edge_agent.web.cert_notices import CertificateNotices
 from edge_agent.web.certs import ServedCertificate
 from tests.ops.conftest import write_config  # noqa: F401 - a fixture
+from tests.runtime.test_reload import _Watched
 from tests.web.test_tls import make_cert
 
 __all__ = ["write_config"]
@@ -153,21 +154,6 @@ def test_a_long_running_page_warns_once_as_its_certificate_nears_its_end_and_onc
         pair.reload()
         got = warnings_of(caplog)
         assert len(got) == 2 and "expired on" in got[1], got
-
-
-class _Watched:
-    """A lock that says when a second thread starts waiting for it (the test's barrier, no sleeps)."""
-
-    def __init__(self, waiting: threading.Event) -> None:
-        self._lock, self._waiting = threading.Lock(), waiting
-
-    def __enter__(self) -> None:
-        if not self._lock.acquire(blocking=False):
-            self._waiting.set()
-            self._lock.acquire()
-
-    def __exit__(self, *exc: object) -> None:
-        self._lock.release()
 
 
 def test_a_check_and_a_renewal_at_the_same_moment_announce_the_renewed_state_last(tmp_path):

@@ -129,30 +129,6 @@ def test_a_missing_file_keeps_the_served_pair(cert, caplog, gone):
     assert ["cannot read" in r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == [True]
 
 
-def test_the_agents_config_reload_serves_the_renewed_certificate(tmp_path, models_dir, cert):
-    """The wiring: ``run``'s reload (SIGHUP, MQTT ``reload-config``, the installer's Save) reaches the page."""
-    from edge_agent.clock import FakeClock
-    from edge_agent.runtime.assemble import assemble
-    from edge_agent.sim.scenario import ScriptedSource, demo_story, scene_config
-
-    clock = FakeClock()
-    cfg = scene_config(str(tmp_path / "data"), perception={"models_dir": str(models_dir)},
-                       web={"enabled": True, "port": 0, "users_file": str(tmp_path / "u"),
-                            "session_secret_file": str(tmp_path / "k"),
-                            "tls": {"cert_file": str(cert[0]), "key_file": str(cert[1])}})
-    parts = assemble(cfg, clock=clock, source=ScriptedSource(demo_story(5.0), clock))
-    assert parts.web is not None
-    parts.start()
-    try:
-        old = der(cert[0])
-        assert served(parts.web.port) == old
-        renew(cert)
-        assert parts.agent.reloader.apply(parts.agent.cfg).ok
-        assert served(parts.web.port) == der(cert[0]) != old
-    finally:
-        parts.stop()
-
-
 @pytest.fixture
 def agent_on_tls(tmp_path, models_dir, cert):  # noqa: ANN001, ANN201
     """``run``'s parts serving the page with ``cert`` (started; stopped at teardown)."""
@@ -169,6 +145,17 @@ def agent_on_tls(tmp_path, models_dir, cert):  # noqa: ANN001, ANN201
     parts.start()
     yield parts
     parts.stop()
+
+
+def test_the_agents_config_reload_serves_the_renewed_certificate(agent_on_tls, cert):
+    """The wiring: ``run``'s reload (SIGHUP, MQTT ``reload-config``, the installer's Save) reaches the page."""
+    parts = agent_on_tls
+    assert parts.web is not None
+    old = der(cert[0])
+    assert served(parts.web.port) == old
+    renew(cert)
+    assert parts.agent.reloader.apply(parts.agent.cfg).ok
+    assert served(parts.web.port) == der(cert[0]) != old
 
 
 def with_tls(cfg, tls: dict | None):  # noqa: ANN001, ANN201
