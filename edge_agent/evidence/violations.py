@@ -252,10 +252,28 @@ class ViolationLog:
         )
         if cur.rowcount == 0:
             return  # a duplicate delivery
+        self._unname_again(e)
         if e.type == EventType.VIOLATION_STARTED:
             self._open(e)
         elif e.type == EventType.VIOLATION_ENDED:
             self._close(e)
+
+    def _unname_again(self, e: Event) -> None:
+        """Send ``unname`` back to the first departure when ``e`` lands where it has been already.
+
+        Why: ``unname`` goes on from the departure it stopped at (``_unnamed_upto``), so it sees only rows
+        written past it. A row written with an older time — held for a full disk (``write_held``), an
+        ``agent_stopped`` departure written at the next start, a clock stepped back (a Pi without a clock
+        before NTP) — or a plate logged for a visit whose departure it has passed, was never looked at
+        again: that visit kept its plate for good. Such rows are rare; a pass from the start costs one
+        walk over the old departures in batches, as after every start."""
+        after_ts = self._unnamed_upto[0]
+        if after_ts == float("-inf"):
+            return
+        if _epoch(e.ts) <= after_ts or (e.visit_id is not None and self._db.execute(
+                "SELECT 1 FROM events WHERE visit_id=? AND type=? AND ts_epoch<=? LIMIT 1",
+                (e.visit_id, EventType.VEHICLE_DEPARTED, after_ts)).fetchone()):
+            self._unnamed_upto = (float("-inf"), -1)
 
     def _identified(self, visit_id: str | None) -> dict[str, Any]:
         if not visit_id:
@@ -337,7 +355,9 @@ class ViolationLog:
         Pi, past systemd's 30 s watchdog, and a killed pass starts over at the restart). Each pass goes on from the
         departure the last one stopped at (``unname_more``: it stopped at ``limit``) through the ``events_type``
         index: a pass that looked again at every old event from the start cost more the more of them were done
-        (0.24 s per batch of 100 at 400 000 events here, the same for each hourly pass after)."""
+        (0.24 s per batch of 100 at 400 000 events here, the same for each hourly pass after). A row written
+        behind that place (an older time, or a plate for a visit whose departure it passed) sends the next pass
+        back to the start (``_unname_again``)."""
         cutoff = self._clock.now().timestamp() - max_age_days * 86400
         with self._lock, self._db:
             after_ts, after_row = self._unnamed_upto

@@ -156,6 +156,11 @@ def _decide(text: str, colour: ColourResult, lists: PlateLists | None) -> Verdic
             # any other text (an NEV serial, a civil or partial read, none) under "white"
             # characters: a blurred small NEV plate measures white too — undecided, not fined
             return Verdict(None, "conflict" if t else "unread", code, kind, energy)
+        if c == "yellow_green" and kind == "small_nev" and (nev_format or tail is not None):
+            # the two-tone is the large NEV plate's, its energy letter last; a small NEV serial on it is a
+            # yellow plate under a cold cast with a spot or a stroke read as the energy letter (plates-dev
+            # 浙A12903, its A under mud, at 16000 K: 苏LE12903): undecided, as on yellow
+            return Verdict(None, "conflict", code, kind, energy)
         if nev_format:
             return Verdict(True, "format+colour", code, kind, energy)
         if tail is not None and dark is True:

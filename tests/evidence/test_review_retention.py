@@ -227,3 +227,38 @@ def test_a_pass_goes_on_from_the_departure_the_last_one_stopped_at(tmp_path):
         assert "plate" not in log.timeline("fuel")[0].data
     finally:
         log.close()
+
+
+def test_a_row_written_where_a_pass_has_been_sends_the_next_pass_back_to_the_start(tmp_path):
+    """A pass went on from the departure it stopped at, so a row written later with an older time (held for a
+    full disk, an ``agent_stopped`` departure written at the next start, a clock stepped back) or a plate logged
+    for a visit whose departure it had passed was never looked at: that visit kept its plate for good."""
+    from edge_agent.evidence.violations import ViolationLog
+
+    clock = FakeClock()
+    log = ViolationLog(tmp_path / "evidence.db", clock)
+
+    def plates(visit: str) -> list[object]:
+        return [e.data.get("plate") for e in log.timeline(visit) if e.data.get("plate")]
+
+    try:
+        old = FakeClock(clock.now())  # the time the late rows carry
+        log.record(Event.make(EventType.VEHICLE_IDENTIFIED, clock, bay_id="A", visit_id="v0",
+                              data={"plate": "粤BD12345", "nev": True}))
+        clock.advance(3600)
+        log.record(Event.make(EventType.VEHICLE_DEPARTED, clock, bay_id="A", visit_id="v0", data={}))
+        clock.advance(31 * DAY)
+        assert log.unname(30, 100) == 1
+        log.record(Event.make(EventType.VEHICLE_IDENTIFIED, old, bay_id="B", visit_id="late",
+                              data={"plate": "粤BD54321", "nev": True}))
+        old.advance(60)
+        log.record(Event.make(EventType.VEHICLE_DEPARTED, old, bay_id="B", visit_id="late",
+                              data={"reason": "agent_stopped"}))
+        assert plates("late") and log.unname(30, 100) == 1
+        assert plates("late") == []
+        log.record(Event.make(EventType.VEHICLE_IDENTIFIED, clock, bay_id="A", visit_id="v0",
+                              data={"plate": "粤BD12345", "nev": True}))  # after the departure it was unnamed at
+        assert plates("v0") and log.unname(30, 100) == 1  # the visit left 31 days ago: its late plate goes
+        assert plates("v0") == []
+    finally:
+        log.close()

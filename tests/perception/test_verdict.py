@@ -24,6 +24,10 @@ TABLE = [
     ("皖AD12345", "green", True, True, "format+colour", "52"),
     ("皖A12345D", "yellow_green", True, True, "format+colour", "51"),
     ("皖A12345D", "yellow", True, None, "conflict", "51"),  # large NEV in a colour cast, or a misread truck
+    # a small NEV serial on the large NEV's two-tone: a yellow plate under a cold cast, a spot read as the energy
+    # letter (plates-dev 浙A12903, its A under mud, at 16000 K: NEV before)
+    ("苏LE12903", "yellow_green", True, None, "conflict", "52"),
+    ("LE12903", "yellow_green", True, None, "conflict", "99"),
     ("皖AK12345", "green", True, True, "format+colour", "52"),  # extended energy letter
     ("AD12345", "green", True, True, "colour", "52"),  # province dropped by the reader
     ("皖皖AD12345", "green", True, True, "colour", "52"),  # junk before the serial
@@ -231,7 +235,7 @@ def test_red_characters_at_the_end_are_no_nev_plate(colour):
     black = ColourResult(colour, True, {"polarity": 0.3, "red_end": 0.0}, 0.9)
     for text in ("粤SD51831", "京X12349A"):
         assert (decide(text, red).nev, decide(text, red).reason) == (None, "conflict")
-    assert decide("粤SD51831", black).nev is True
+    assert decide("粤S51831D" if colour == "yellow_green" else "粤SD51831", black).nev is True  # the colour's own NEV
 
 
 def test_rendered_plates_measure_red_only_where_painted():
