@@ -25,6 +25,7 @@ from typing import Any
 from edge_agent.clock import Clock, iso
 from edge_agent.durable import write_durably
 from edge_agent.evidence.violations import plate_pattern, without_plates
+from edge_agent.masking import MASK
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ EVENTS_FILES = ("events.jsonl", "events.jsonl.1")
 
 def masked(plate: str) -> str:
     """``粤BD12345`` → ``粤B***45``: enough to match a request to its audit entry, not to name the car."""
-    return plate[:2] + "***" + plate[-2:] if len(plate) > 4 else "***"
+    return plate[:2] + MASK + plate[-2:] if len(plate) > 4 else MASK
 
 
 @dataclass
@@ -166,7 +167,7 @@ def _forget_in_index(db_path: Path, plate: str, clock: Clock, user: str,
             whole = plate_pattern([plate])  # no visit here: the requested plate only
             assert whole is not None
             for r in rows:
-                target, detail = whole.sub("***", r["target"] or ""), whole.sub("***", r["detail"] or "")
+                target, detail = whole.sub(MASK, r["target"] or ""), whole.sub(MASK, r["detail"] or "")
                 if (target, detail) != (r["target"] or "", r["detail"] or ""):
                     changed_audit.append((target, detail, r["id"]))
             db.executemany("UPDATE audit SET target=?, detail=? WHERE id=?", changed_audit)
@@ -220,7 +221,7 @@ def _without(body: bytes, text: str, plates: list[str]) -> bytes:
             return json.dumps(doc).encode("utf-8")
     whole = plate_pattern(plates)
     assert whole is not None
-    return whole.sub("***", text).encode("utf-8", "surrogateescape")
+    return whole.sub(MASK, text).encode("utf-8", "surrogateescape")
 
 
 def _delete_messages(path: Path, match: _Match) -> int:

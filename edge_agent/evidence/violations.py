@@ -24,6 +24,7 @@ from typing import Any, Callable, Iterable
 from edge_agent.clock import Clock, iso
 from edge_agent.events.types import Event, EventType
 from edge_agent.evidence.violation_records import Page, Violation, ViolationFilter
+from edge_agent.masking import MASK
 from edge_agent.plates import PLATE_VOCAB, normalise_plate
 from edge_agent.sqlite_damage import is_no_space
 
@@ -135,7 +136,7 @@ def without_plates(data: dict[str, Any], plates: list[str]) -> dict[str, Any]:
 
     def scrub(value: Any) -> Any:
         if isinstance(value, str):
-            return pattern.sub("***", value)
+            return pattern.sub(MASK, value)
         if isinstance(value, dict):
             return {k: scrub(v) for k, v in value.items() if not (k == "plate" and v in named)}
         if isinstance(value, list):
@@ -245,21 +246,23 @@ class ViolationLog:
                 self._record(e)
 
     def _record(self, e: Event) -> None:
+        at = _epoch(e.ts)
         cur = self._db.execute(
             "INSERT OR IGNORE INTO events VALUES (?,?,?,?,?,?,?,?)",
-            (e.event_id, e.type, e.ts, _epoch(e.ts), e.bay_id, e.visit_id, e.evidence_id,
+            (e.event_id, e.type, e.ts, at, e.bay_id, e.visit_id, e.evidence_id,
              json.dumps(e.data, ensure_ascii=False, default=str)),
         )
         if cur.rowcount == 0:
             return  # a duplicate delivery
-        self._unname_again(e)
+        self._unname_again(e, at)
         if e.type == EventType.VIOLATION_STARTED:
             self._open(e)
         elif e.type == EventType.VIOLATION_ENDED:
             self._close(e)
 
-    def _unname_again(self, e: Event) -> None:
-        """Send ``unname`` back to the first departure when ``e`` lands where it has been already.
+    def _unname_again(self, e: Event, at: float) -> None:
+        """Send ``unname`` back to the first departure when ``e`` (written at epoch ``at``) lands where it has
+        been already.
 
         Why: ``unname`` goes on from the departure it stopped at (``_unnamed_upto``), so it sees only rows
         written past it. A row written with an older time — held for a full disk (``write_held``), an
@@ -270,7 +273,7 @@ class ViolationLog:
         after_ts = self._unnamed_upto[0]
         if after_ts == float("-inf"):
             return
-        if _epoch(e.ts) <= after_ts or (e.visit_id is not None and self._db.execute(
+        if at <= after_ts or (e.visit_id is not None and self._db.execute(
                 "SELECT 1 FROM events WHERE visit_id=? AND type=? AND ts_epoch<=? LIMIT 1",
                 (e.visit_id, EventType.VEHICLE_DEPARTED, after_ts)).fetchone()):
             self._unnamed_upto = (float("-inf"), -1)

@@ -12,8 +12,9 @@ characters whose centres sit in the 8-slot geometry with one slot empty (and cle
 is an NEV plate with one character covered, whatever the seven characters read as. A fuel plate has
 seven characters where a whole plate's seven slots are: there is no empty eighth slot to find.
 
-Green only: the large NEV plate's yellow-green is also what a yellow truck plate turns under a cold
-white balance, and its ``?`` is already placed among the large NEV serial's slots.
+Green reads as the small NEV plate, yellow-green (the two-tone) as the large one, each with its own serial
+(``fillable``). Yellow-green is also what a yellow truck plate turns under a cold white balance: there the
+geometry and the empty slot decide, and a small NEV serial on yellow-green is no NEV at all (``verdict``).
 """
 
 from __future__ import annotations
