@@ -163,7 +163,9 @@ def test_a_manager_reviews_by_keyboard_alone(browser, server, site):  # noqa: F8
         raise AssertionError(f"Tab never reached {selector}")
 
     page.goto(server.url + "/violations")
-    page.keyboard.type("admin")  # the user name has the focus (autofocus)
+    # the user name has the focus (autofocus), applied after the load: typing before it went nowhere on a busy CI
+    page.wait_for_function("document.activeElement && document.activeElement.name === 'username'")
+    page.keyboard.type("admin")
     page.keyboard.press("Tab")
     page.keyboard.type(PASSWORD)
     page.keyboard.press("Enter")
