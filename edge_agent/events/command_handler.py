@@ -71,6 +71,18 @@ def _finite_float(text: str) -> float:
     return value
 
 
+def _unique_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object that names a field twice: RFC 8259 leaves which one counts to each parser, and Python's took the
+    last, so ``{"bay": "B", …, "bay": "A"}`` raised lock A while a broker rule, a proxy or the sender's own log,
+    reading the first, saw bay B. A command whose target depends on the parser is refused, never guessed."""
+    body: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in body:
+            raise ValueError(f"the name {quote(name, 60)} appears twice in one object")
+        body[name] = value
+    return body
+
+
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")  # only a \uD800-\uDFFF escape can make one
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -228,10 +240,11 @@ class CommandHandler:
         if too_deep(cmd.payload):  # [[[[…: refused before the parser runs the stack to its limit (jsondepth)
             raise Refused("malformed_json", "payload is not JSON: nested too deeply")
         try:
-            body = json.loads(cmd.payload.decode("utf-8"), parse_constant=_not_finite, parse_float=_finite_float)
+            body = json.loads(cmd.payload.decode("utf-8"), parse_constant=_not_finite, parse_float=_finite_float,
+                              object_pairs_hook=_unique_names)
         except RecursionError:  # deeper than the parser's stack: malformed for us, not our crash
             raise Refused("malformed_json", "payload is not JSON: nested too deeply") from None
-        except ValueError as exc:  # bad UTF-8, bad JSON, a non-finite number, an integer too long to read
+        except ValueError as exc:  # bad UTF-8, bad JSON, a non-finite number, an integer too long, a name twice
             why = "a number has too many digits" if "integer string conversion" in str(exc) else str(exc)
             raise Refused("malformed_json", f"payload is not JSON: {why}") from None
         if _SURROGATE_ESCAPE.search(cmd.payload) and _lone_surrogate(body):
