@@ -16,17 +16,27 @@ from typing import Any
 import yaml
 
 from edge_agent import __version__
+from edge_agent.events.mqtt_link import LOST_EVENT, OVERFLOW_EVENT
 from edge_agent.events.schemas import DIR as SCHEMA_DIR
 from edge_agent.events.schemas import PAYLOAD_SCHEMAS, SCHEMA_VERSION, command_schema, sim_schema
 from edge_agent.events.topics import COMMANDS, SIM_COMMANDS, Topics
+from edge_agent.events.types import EventType
 
 PREFIX = "edge/{site}/{device}"  # mqtt.topic_prefix's default; a site may choose another prefix
 PARAMS = {
-    "site": "Site id (config `site.id`).",
-    "device": "Device id (config `site.device`).",
+    "site": "Site id (config `site.site_id`).",
+    "device": "Device id (config `site.device_id`; also the agent's MQTT client id unless `mqtt.client_id`).",
     "bay": "Bay id (config `bays[].id`): one topic level, `[A-Za-z0-9_.-]+`.",
     "name": "Command name.",
 }
+
+
+def event_types() -> list[str]:
+    """Every ``type`` on ``{prefix}/events``: the bus's and the link's own. Named in the channel's description
+    because the schema leaves ``type`` open (a new type is a new minor, not a break) and a backend built from this
+    file alone had no list of what to expect."""
+    bus = [v for k, v in vars(EventType).items() if k.isupper() and isinstance(v, str)]
+    return [*bus, OVERFLOW_EVENT, LOST_EVENT]
 
 
 @dataclass(frozen=True)
@@ -51,7 +61,12 @@ def channels() -> list[Channel]:
                 "published again at every connect, for a broker restarted without persistence). A bay taken out "
                 "of the config has its retained state cleared: an empty message on its topic."),
         Channel("events", t.events, PAYLOAD_SCHEMAS["event"], "send", 1, False,
-                "Every bay-bus event, through the durable outbox: at least once; de-duplicate on `event_id`."),
+                "Every bay-bus event, through the durable outbox: at least once; de-duplicate on `event_id` "
+                "(stored before you acknowledge; a persistent session, on a broker with persistence, keeps what "
+                "arrives while you are away: docs/mqtt.md, receiving every event once). Sent in the order written, "
+                "which is not always `ts` order: a stopped run's visits are ended (`reason: agent_stopped`) with "
+                "that run's last-alive time, after the new run's first events. Types (data: docs/bays.md#events; "
+                "others may come in a new minor version): " + ", ".join(f"`{t}`" for t in event_types()) + "."),
         Channel("health", t.health, PAYLOAD_SCHEMAS["health"], "send", 0, False,
                 "Heartbeat every `mqtt.heartbeat_s` and on connect. `clock_synced`: whether the kernel says the "
                 "clock is NTP-synchronised (false: timestamps may be far off; null: unknown). "
@@ -80,7 +95,10 @@ def channels() -> list[Channel]:
     for name in COMMANDS:
         key = "cmd" + "".join(part.capitalize() for part in name.split("-"))
         out.append(Channel(key, t.command(name), command_schema(name), "receive", 1, False,
-                           f"Command `{name}`; every command gets exactly one reply on the reply channel."))
+                           f"Command `{name}`; every command the agent receives gets exactly one reply on the reply "
+                           "channel (an empty payload none). One published while the agent is offline is not kept "
+                           "for it (clean start): no reply; send it again with a fresh `ts`. `id` is only echoed, "
+                           "no idempotency key."))
     for name in SIM_COMMANDS:
         key = "sim" + "".join(part.capitalize() for part in name.split("-"))
         out.append(Channel(key, t.sim(name), sim_schema(name), "receive", 1, False,

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from edge_agent.config.eventtypes import BUS_EVENT_TYPES, LINK_EVENT_TYPES
+from edge_agent.config.models import SiteConfig
 from edge_agent.events.asyncapi import PREFIX, build, render
 from edge_agent.events.schemas import DIR as SCHEMA_DIR
 from edge_agent.events.schemas import SCHEMA_VERSION
@@ -28,6 +30,18 @@ def test_the_committed_document_is_what_the_code_generates():
     assert DOC.read_text(encoding="utf-8") == render(), (
         "docs/asyncapi.yaml is stale: run `edge-agent api asyncapi --out docs/asyncapi.yaml`"
     )
+
+
+def test_a_backend_reading_only_the_document_learns_every_event_type_and_the_config_keys_in_topics():
+    """The event schema leaves ``type`` open; the channel's description names each type, or a backend built from
+    this file had no list of what to expect. The topic parameters name real config keys (they said ``site.id``)."""
+    doc = build()
+    described = set(re.findall(r"`([a-z_]+)`", doc["channels"]["events"]["description"]))
+    assert BUS_EVENT_TYPES | LINK_EVENT_TYPES <= described
+    params = doc["channels"]["status"]["parameters"]
+    for name in ("site", "device"):
+        key = re.search(r"config `site\.([a-z_]+)`", params[name]["description"])
+        assert key and key.group(1) in SiteConfig.model_fields, params[name]
 
 
 def test_every_topic_and_every_schema_is_in_the_document():
