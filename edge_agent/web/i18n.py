@@ -173,6 +173,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "target": ("对象", "Target"),
     "language": ("English", "中文"),
     "evidence": ("证据", "Evidence"),
+    "new_tab": ("在新标签页打开", "opens in a new tab"),
     # audit actions (the code stays in the cell's title, for support and scripts)
     "au_login": ("登录", "signed in"),
     "au_logout": ("退出登录", "signed out"),
