@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from edge_agent.clock import iso
-from edge_agent.events.types import BayState
+from edge_agent.events.types import BayState, Event, EventType
 from tests.web.conftest import PASSWORD, publish_visit
 from tests.web.test_browser import browser, login, server  # noqa: F401  (fixtures)
 
@@ -455,4 +455,32 @@ def test_a_link_that_opens_a_new_tab_says_so(browser, server, site, lang):  # no
             elif not link.locator("img").count():
                 assert link.locator(".new-tab").is_visible() and link.locator(".new-tab").inner_text() == "↗"
     assert seen >= 3 and silent == []
+    ctx.close()
+
+
+def test_a_camera_moved_again_while_nobody_watched_alerts_again(browser, server, site):  # noqa: F811
+    """A screen-reader user hears each move of the camera once, as an alert: the banner speaks up for a move this
+    session has not been told of, and is a status while that same move lasts. Before, the session kept only "told",
+    cleared when it saw the camera set right: a camera moved, set right and moved again while nobody had /bays
+    open (a night, a weekend) was a status at the next visit, never announced."""
+
+    def moves(moved: bool) -> None:  # what the agent does: its state, and the event the bus carries
+        site.control.camera_moved = moved
+        site.bus.publish(Event.make(EventType.CAMERA_MOVED if moved else EventType.CAMERA_ALIGNED, site.clock,
+                                    data={"dx": 40.0, "dy": 0.0, "shift_px": 40.0, "tolerance_px": 24.0}))
+        site.clock.advance(60)
+
+    ctx, page = open_page(browser, server.url)
+    roles = []
+    moves(True)
+    for _ in range(2):
+        page.goto(server.url + "/bays")
+        roles.append(page.locator(".camera-moved").get_attribute("role"))
+    page.goto(server.url + "/violations")  # elsewhere, or the tab closed: the camera is set right, then knocked again
+    moves(False)
+    moves(True)
+    for _ in range(2):
+        page.goto(server.url + "/bays")
+        roles.append(page.locator(".camera-moved").get_attribute("role"))
+    assert roles == ["alert", "status", "alert", "status"]
     ctx.close()
