@@ -149,7 +149,8 @@ def _init_web(agent: Agent, recorder: ViolationRecorder, config_path: str | Path
         # looked at every minute, not only as connections come: a page nobody opens for weeks still tells the
         # backend (and the log) that its certificate is near its end
         agent.every_minute.append(web.tls.reload)
-        notices = CertificateNotices(web.tls, agent.bus, agent.clock)
+        # a component after MQTT and the page: stopped before them, its last notices out first
+        notices = agent.add_component(CertificateNotices(web.tls, agent.bus, agent.clock))
         agent.on_started.append(notices.started)  # with MQTT and the sinks listening
         if link is not None:
             link.status_fields.append(notices.status)

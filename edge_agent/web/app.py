@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from edge_agent.clock import Clock
 from edge_agent.config.configfile import ConfigFile
 from edge_agent.config.models import AgentConfig
+from edge_agent.events.types import EventType
 from edge_agent.evidence.violations import ViolationLog
 from edge_agent.perception.lists import PlateLists
 from edge_agent.sqlite_damage import is_no_space
@@ -214,6 +215,8 @@ def create_app(
         tz=ZoneInfo(cfg.site.timezone),
         templates=Jinja2Templates(directory=str(TEMPLATES)),
     )
+    if bus is not None:  # the page lives as long as the agent: never unsubscribed
+        bus.subscribe(app.state.ctx.heard, {EventType.CAMERA_MOVED})
     app.add_middleware(
         SessionMiddleware, secret_key=secret, session_cookie="edge_session",
         max_age=web.session_max_age_s, same_site="lax", https_only=web.cookies_secure,

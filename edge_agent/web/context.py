@@ -23,6 +23,7 @@ from edge_agent.clock import Clock, utc_offset
 from edge_agent.config.configfile import ConfigFile
 from edge_agent.config.models import AgentConfig
 from edge_agent.control import InstallerView
+from edge_agent.events.types import EventType
 from edge_agent.evidence.violations import ViolationLog
 from edge_agent.perception.lists import PlateLists
 from edge_agent.web.auth import KnownDevices, LoginLimiter, PasswordChecks, RefusalLog, UsersFile
@@ -70,6 +71,14 @@ class WebContext:
     installer_views_lock: threading.Lock = field(default_factory=threading.Lock)
     # list edits (add to allow / deny) one at a time: each reads, changes and hands the agent the whole lists
     list_edits: threading.Lock = field(default_factory=threading.Lock)
+    # the event id of the last ``camera_moved`` heard on the bus: which move the live page's banner is about, so a
+    # session told of one move is alerted again for the next (``routes_site.live_bays``)
+    camera_move: str = ""
+
+    def heard(self, event: Any) -> None:
+        """A bus event the page keeps track of (subscribed in ``create_app``)."""
+        if event.type == EventType.CAMERA_MOVED:
+            self.camera_move = event.event_id
 
     def config_applied(self, cfg: AgentConfig, _restart_needed: list[str]) -> None:
         """After the agent applied a reload: the pages show the bays that run. Why: a SIGHUP that added bay C

@@ -142,6 +142,15 @@ _TEXT: dict[str, tuple[str, str]] = {
     "new_bay": ("新增车位", "New bay"),
     "delete_bay": ("删除车位", "Delete bay"),
     "delete_corner": ("删除角点", "Delete corner"),
+    "add_corner": ("添加角点", "Add corner"),
+    "corners_of": ("所选车位的角点", "Corners of the selected bay"),
+    "corners_help": ("用键盘：Tab 到角点，方向键移动 1 像素，Shift+方向键移动 10 像素，Delete 删除。"
+                     "也可点一个角点，再点画面，把它移到那里。",
+                     "By keyboard: Tab to a corner, the arrow keys move it 1 px, Shift+arrow 10 px, Delete removes "
+                     "it. Or press a corner, then click the picture to put it there."),
+    "corner_at": ("{bay} 角点 {n}：x {x}，y {y}", "{bay} corner {n}: x {x}, y {y}"),
+    "corner_gone": ("{bay} 角点 {n} 已删除，剩 {left} 个", "{bay} corner {n} deleted, {left} left"),
+    "corner_pick": ("{bay} 角点 {n}：点击画面把它移到那里", "{bay} corner {n}: click the picture to put it there"),
     "bay_id": ("车位编号", "Bay id"),
     "save_reload": ("保存并重新加载", "Save and reload"),
     "snapshot_failed": ("无法获取摄像头画面", "Could not get a camera picture"),
@@ -173,6 +182,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "target": ("对象", "Target"),
     "language": ("English", "中文"),
     "evidence": ("证据", "Evidence"),
+    "new_tab": ("在新标签页打开", "opens in a new tab"),
     # audit actions (the code stays in the cell's title, for support and scripts)
     "au_login": ("登录", "signed in"),
     "au_logout": ("退出登录", "signed out"),

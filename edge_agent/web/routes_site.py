@@ -50,12 +50,14 @@ def live_bays(request: Request):
                           for w in warnings.get(i, [])]}
             for i in ids]
     moved = bool(getattr(ctx.control, "camera_moved", False))  # an agent without registration has none
-    # The banner interrupts a screen reader (role=alert) when it first appears to this session; the page reloads
+    # The banner interrupts a screen reader (role=alert) when a move first appears to this session; the page reloads
     # every LIVE_REFRESH_S, and an alert present at each load was read out again every 15 s. From then on it is a
-    # status (read when reached), until the camera is aligned or confirmed and a later move is news again.
-    told = moved and bool(request.session.get("camera_moved_told"))
+    # status (read when reached) while that move lasts. A later move is news, whether or not this session saw the
+    # camera set right in between: the session keeps which move it was told of (its camera_moved event), not only
+    # that it was told (a move, a fix and a move again while nobody had /bays open read as the old one: a status).
+    told = moved and request.session.get("camera_moved_told") == ctx.camera_move
     if moved:
-        request.session["camera_moved_told"] = True
+        request.session["camera_moved_told"] = ctx.camera_move
     else:
         request.session.pop("camera_moved_told", None)
     return render(request, "bays.html", bays=bays, flash=request.session.pop("flash", []), camera_moved=moved,

@@ -5,8 +5,10 @@ manager's browser refused the page."""
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
+import httpx
 import pytest
 import yaml
 
@@ -14,11 +16,12 @@ from edge_agent.cert_dates import WARN_DAYS
 from edge_agent.clock import FakeClock, iso
 from edge_agent.config.load import load_config
 from edge_agent.events.schemas import first_error
+from edge_agent.events.types import EventType
 from edge_agent.runtime.assemble import assemble
 from edge_agent.sim.scenario import EMPTY, ScriptedSource, hold
 from tests.events.helpers import Subscriber, config_dict
 from tests.web.test_cert_expiry import openssl_dates
-from tests.web.test_tls import make_cert
+from tests.web.test_tls import make_cert, pinned
 
 pytestmark = pytest.mark.broker
 
@@ -93,3 +96,46 @@ def test_an_agent_started_on_a_certificate_in_its_last_days_says_so_at_start(bro
     finally:
         agent.stop()
         sub.stop()
+
+
+def test_a_notice_a_connection_brings_is_published_off_the_pages_event_loop(broker, tmp_path):
+    """The certificate enters its last days while the page runs, and a visitor's connection is what notices it (the
+    minute's look at the files comes with a handshake). The ``web_certificate`` event was published on the thread
+    that noticed: the page's event loop, held through the MQTT outbox's durable write and every notification sink,
+    with every other visitor's handshake and request waiting. It is published on the notices' own thread now: here a
+    sink that does not return until told to, and the page answers a new connection meanwhile; the event reaches the
+    broker once the sink lets go, and a stop publishes what is still queued."""
+    cert, key = make_cert(tmp_path / "tls", days=60)
+    _, not_after = openssl_dates(cert)
+    path = _config(broker, tmp_path, cert, key)
+    clock = FakeClock()
+    parts = assemble(load_config(path), clock=clock, source=ScriptedSource(hold(60, EMPTY), clock))
+    agent = parts.agent
+    reached, let_go, publishers = threading.Event(), threading.Event(), []
+
+    def slow_sink(event) -> None:  # noqa: ANN001 - a push sink's call to a far server, an outbox on a slow card
+        publishers.append(threading.current_thread().name)
+        reached.set()
+        let_go.wait(30)
+
+    agent.bus.subscribe(slow_sink, {EventType.WEB_CERTIFICATE})
+    sub = Subscriber(broker.port, "edge/#").start()
+    agent.start()
+    try:
+        assert sub.wait_for(STATUS, lambda m: m.json()["state"] == "online")
+        # into its last 14 days, past the minute: no loop turn here, the next connection looks at the files
+        clock.advance((not_after - clock.now()).total_seconds() - WARN_DAYS * 86400 + 30)
+        with httpx.Client(base_url=parts.web.url, verify=pinned(cert), timeout=10) as visitor:
+            assert visitor.get("/login").status_code == 200  # before: the handshake waited on the sink, timed out
+        assert reached.wait(10) and publishers == ["web-cert-notices_0"]  # before: ["web"], the page's loop
+        with httpx.Client(base_url=parts.web.url, verify=pinned(cert), timeout=10) as other:
+            assert other.get("/login").status_code == 200  # a new handshake while the sink still holds the notice
+        let_go.set()
+        ev = sub.wait_for(EVENTS, lambda m: m.json()["type"] == "web_certificate").json()
+        assert ev["data"]["state"] == "expiring" and ev["data"]["previous"] == "valid"
+        assert sub.wait_for(STATUS, lambda m: m.json().get("web_certificate", {}).get("state") == "expiring")
+    finally:
+        let_go.set()
+        agent.stop()
+        sub.stop()
+

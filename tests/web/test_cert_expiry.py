@@ -201,5 +201,6 @@ def test_a_check_and_a_renewal_at_the_same_moment_announce_the_renewed_state_las
     go_on.set()
     checking.join()
     renewal.join()
+    notices.stop()  # what was queued is published (on the notices' own thread)
     assert told == ["expiring", "valid"]
     assert statuses[-1] == notices.status()["web_certificate"]["state"] == "valid"

@@ -6,6 +6,7 @@
   const canvas = document.getElementById("draw"), ctx = canvas.getContext("2d");
   const img = document.getElementById("snap");
   const list = document.getElementById("bay-list"), idInput = document.getElementById("bay-id");
+  const cornerList = document.getElementById("corner-list"), say = document.getElementById("corner-say");
   const COLOURS = ["#16a34a", "#2563eb", "#ea580c", "#9333ea", "#0891b2", "#ca8a04"];
   // A Save refused with "reload the page and draw again" (the camera moved, a Save elsewhere, the session ended)
   // lost the drawing with the reload it asked for. The drawing is kept in this tab (sessionStorage) and put back
@@ -18,6 +19,7 @@
     document.getElementById("kept").hidden = false;
   } else kept = null;
   let sel = bays.length ? 0 : -1, drag = -1, last = -1;  // last: the corner touched last (phones have no double-click)
+  let pick = -1;  // a corner pressed in the list: the next click on the picture puts it there (no drag: WCAG 2.5.7)
 
   function pictureSize() { return img && img.naturalWidth ? [img.naturalWidth, img.naturalHeight] : undefined; }
   function keepDraft() {
@@ -71,14 +73,77 @@
       list.appendChild(li);
     });
     idInput.disabled = sel < 0;
+    drawCorners();
+  }
+  // The selected bay's corners as buttons: Tab to one, the arrow keys move it (1 px, Shift 10 px) in the picture's
+  // pixels, the ones the pointer and the Save use; Delete removes it. Drawing needed a pointer before (WCAG 2.1.1).
+  const px = v => Math.round(v * 10) / 10;  // a placed outline may carry tenths (a followed shift)
+  function say_(text, k) {  // a message's {bay}, {n}, {x}, {y}, {left} for corner k of the selected bay
+    const p = bays[sel].polygon[k] || ["", ""];
+    return text.replace("{bay}", bays[sel].id).replace("{n}", k + 1).replace("{x}", px(p[0]))
+      .replace("{y}", px(p[1])).replace("{left}", bays[sel].polygon.length);
+  }
+  // A corner's name is its whole sentence ("A1 角点 1：x 40，y 300"); the part from its number on is shown, the rest
+  // read only: the shown words are in the name (WCAG 2.5.3, a voice user says what is seen), and it fits two columns.
+  const SHOWN_FROM = T.corner_at.indexOf("{n}");
+  function drawCorners() {
+    const pts = sel >= 0 ? bays[sel].polygon : [];
+    const focused = cornerList.contains(document.activeElement);
+    if (cornerList.children.length !== pts.length || cornerList.dataset.bay !== String(sel)) {
+      cornerList.innerHTML = "";
+      pts.forEach((p, k) => {
+        const li = document.createElement("li"), button = document.createElement("button");
+        button.type = "button";
+        const hidden = document.createElement("span");
+        hidden.className = "visually-hidden";
+        button.append(hidden, document.createElement("span"));
+        button.onclick = () => { last = pick = k; draw(); announce(T.corner_pick, k); };
+        button.addEventListener("keydown", ev => cornerKey(ev, k));
+        li.appendChild(button);
+        cornerList.appendChild(li);
+      });
+      cornerList.dataset.bay = String(sel);
+    }
+    pts.forEach((p, k) => {  // in place: a keyboard user's focus stays on the corner it moves
+      const button = cornerList.children[k].firstChild;
+      button.children[0].textContent = say_(T.corner_at.slice(0, SHOWN_FROM), k);
+      button.children[1].textContent = say_(T.corner_at.slice(SHOWN_FROM), k);
+      button.setAttribute("aria-pressed", String(k === last));
+    });
+    if (focused && last >= 0 && last < pts.length && !cornerList.contains(document.activeElement)) {
+      cornerList.children[last].firstChild.focus();
+    }
+  }
+  function announce(text, k) { say.textContent = say_(text, k); }  // a live region: where the corner is now
+  function clamp(p) {  // as a dragged corner: on the picture
+    return [Math.max(0, Math.min(canvas.width, Math.round(p[0]))), Math.max(0, Math.min(canvas.height, Math.round(p[1])))];
+  }
+  const STEPS = {ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1]};
+  function cornerKey(ev, k) {
+    const pts = bays[sel].polygon, step = STEPS[ev.key];
+    if (step) {
+      const n = ev.shiftKey ? 10 : 1;
+      pts[k] = clamp([Math.round(pts[k][0]) + step[0] * n, Math.round(pts[k][1]) + step[1] * n]);
+      last = k; pick = -1; ev.preventDefault(); draw(); announce(T.corner_at, k);
+    } else if (ev.key === "Delete" || ev.key === "Backspace") {
+      pts.splice(k, 1); ev.preventDefault();
+      last = pts.length ? Math.min(k, pts.length - 1) : -1; pick = -1;
+      draw(); announce(T.corner_gone, k);
+      if (last >= 0) cornerList.children[last].firstChild.focus(); else document.getElementById("add-corner").focus();
+    }
   }
   function select(i) {
     const focused = list.contains(document.activeElement);  // draw() rebuilds the list: keep a keyboard user's place
-    sel = i; last = -1; idInput.value = sel >= 0 ? bays[sel].id : ""; draw();
+    sel = i; last = pick = -1; idInput.value = sel >= 0 ? bays[sel].id : ""; draw();
     if (focused && sel >= 0) list.children[sel].firstChild.focus();
   }
   canvas.addEventListener("pointerdown", ev => {
     const p = pos(ev); let k = hit(p);
+    if (pick >= 0 && sel >= 0 && pick < bays[sel].polygon.length && k < 0) {  // the corner pressed in the list
+      bays[sel].polygon[pick] = clamp(p); last = pick; pick = -1; draw(); announce(T.corner_at, last);
+      return;
+    }
+    pick = -1;
     if (sel < 0) { bays.push({id: "bay" + (bays.length + 1), polygon: []}); select(bays.length - 1); }
     if (k < 0) { bays[sel].polygon.push(p); k = bays[sel].polygon.length - 1; }
     drag = last = k; canvas.setPointerCapture(ev.pointerId); draw();
@@ -97,6 +162,15 @@
   document.getElementById("add-bay").onclick = () => {
     let n = bays.length + 1; while (bays.some(b => b.id === "bay" + n)) n++;
     bays.push({id: "bay" + n, polygon: []}); select(bays.length - 1); idInput.focus();
+  };
+  document.getElementById("add-corner").onclick = () => {  // by keyboard: then the arrow keys put it in place
+    if (sel < 0) { bays.push({id: "bay" + (bays.length + 1), polygon: []}); select(bays.length - 1); }
+    const pts = bays[sel].polygon, a = pts[pts.length - 1], b = pts[0];
+    // on the closing edge (between the last corner and the first), else the middle of the picture
+    const p = pts.length >= 2 ? [(a[0] + b[0]) / 2, (a[1] + b[1]) / 2]
+      : pts.length === 1 ? [a[0] + 40, a[1]] : [canvas.width / 2, canvas.height / 2];
+    pts.push(clamp(p)); last = pts.length - 1; pick = -1; draw();
+    cornerList.children[last].firstChild.focus(); announce(T.corner_at, last);
   };
   document.getElementById("del-corner").onclick = () => {
     if (sel < 0 || !bays[sel].polygon.length) return;
