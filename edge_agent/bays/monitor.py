@@ -419,7 +419,6 @@ class BayMonitor:
                                                  self._firm_moved_at.get(b, float("-inf")),
                                                  self._moved_at.get(b, float("-inf")))
             self.gate.reset(grey, b)
-            self.fusion[b].note_reading(still=self._moved_at.get(b) != now)
             if v.occupied is False:
                 self._seen_empty.add(b)
 

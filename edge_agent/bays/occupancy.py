@@ -456,28 +456,14 @@ class PresenceFusion:
         self.hysteresis = Hysteresis(cfg)
         self._last_plate: float | None = None
         self.vouched = False  # at the last update a plate read or the sensor said present, whatever the camera said
-        self._still_p: float | None = None  # the latest reading taken with nothing moving in the bay, under…
-        self._still_of: bool | None = None  # …this verdict (a reading of the bay at rest before a change is not one)
-
-    def note_reading(self, still: bool) -> None:
-        """After each classification: ``still`` if nothing moved in the bay within it (the change gate, the
-        light test), so its reading shows what stays there — not a passer-by or a car driving over."""
-        v = self.verdict
-        if v.occupied != self._still_of:
-            self._still_p, self._still_of = None, v.occupied
-        if still and v.p_occupied is not None:
-            self._still_p = v.p_occupied
 
     @property
     def camera_leans_empty(self) -> bool:
-        """The verdict says occupied but the latest reading leans empty (below the band's midpoint), or the
-        latest one taken with the bay at rest since the verdict turned did, and nothing else vouches: a
-        passer-by's (or a neighbour's car's) readings flipped it, the band holds it, and what stays there when
-        nothing moves reads empty. No car has come to rest."""
+        """The verdict says occupied but the latest reading leans empty (below the band's midpoint) and nothing
+        else vouches: a passer-by's two readings flipped it and the band holds it. No car has come to rest."""
         v = self.verdict
-        below = self.cfg.leans_empty_below
         return (v.occupied is True and v.p_occupied is not None and not self.vouched
-                and (v.p_occupied < below or (self._still_p is not None and self._still_p < below)))
+                and v.p_occupied < self.cfg.leans_empty_below)
 
     @property
     def verdict(self) -> Verdict:

@@ -557,37 +557,6 @@ def test_a_passer_by_read_as_a_car_is_no_arrival_when_the_band_holds_the_verdict
     assert len(arrivals) == 1 and 40 < arrivals[0] <= 40 + 1.6 + 3 + 1, run.events
 
 
-class _Schedule:
-    """The real classifier, with bay A's reading set to ``p`` in each ``(start, end, p)`` window of scenario time."""
-
-    def __init__(self, cfg, clock, windows: list[tuple[float, float, float]]) -> None:  # noqa: ANN001
-        self.real, self.clock, self.t0, self.windows = default_classifier(cfg), clock, clock.monotonic(), windows
-
-    def classify(self, frame, polygons, unseen=None):  # noqa: ANN001, ANN201
-        p = self.real.classify(frame, polygons, unseen)
-        t = self.clock.monotonic() - self.t0
-        for start, end, q in self.windows:
-            if "A" in p and start <= t < end:
-                p["A"] = q
-        return p
-
-
-def test_what_moves_over_a_bay_is_no_arrival_while_the_bay_at_rest_reads_empty(pipeline, tmp_path):
-    """Two readings at 0.94 under someone walking over empty bay A flip its verdict, and the band holds it while the
-    bay at rest reads 0.34. A second passer-by, 10 s later, read 0.6 (past the band's midpoint) while crossing it:
-    the arrival had waited for a reading leaning occupied, got it, and was reported on an empty bay (a neighbour's
-    car driving over PKLot D02 on a live-like clip: an arrival, and a departure 21 s later). A reading taken while
-    something moves in the bay shows what moves; the arrival also wants the bay at rest to lean occupied. A car
-    that then parks is an arrival on time."""
-    fuel = replace(FUEL, x=NEV.x, plate=None)
-    run = play(hold(10, EMPTY) + walk(100, 420, 2, FPS) + hold(8, EMPTY) + walk(100, 420, 2, FPS) + hold(10, EMPTY)
-               + park(fuel, 20) + hold(5, EMPTY), pipeline, tmp_path,
-               classifier=lambda cfg, clock: _Schedule(cfg, clock, [(11.0, 11.6, 0.94), (11.6, 32.0, 0.34),
-                                                                    (21.0, 21.6, 0.6)]))
-    arrivals = [t for t, _ in run.of("vehicle_arrived", "A")]
-    assert len(arrivals) == 1 and 32 < arrivals[0] <= 32 + 1.6 + 3 + 1, run.events
-
-
 SLOW_FPS = 2.0
 
 
