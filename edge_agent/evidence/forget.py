@@ -106,13 +106,15 @@ class Forgotten:
     audit: int = 0
     event_lines: int = 0
     outbox: dict[str, int] = field(default_factory=dict)
+    damaged: int = 0  # damaged copies set aside (``*.corrupt-*``) that held the plate, deleted whole
 
     def summary(self) -> str:
         boxes = ", ".join(f"{n} from {name}" for name, n in self.outbox.items() if n) or "none"
         partial = f"{self.partial_visits} visit(s) of a partial read included; " if self.partial_visits else ""
         return (f"{partial}{self.photos} photo record(s) deleted, {self.violations} violation(s) deleted, plate taken out of "
                 f"{self.events} bay event(s), {self.audit} audit entr(ies) and {self.event_lines} events.jsonl "
-                f"line(s); undelivered messages deleted: {boxes}")
+                f"line(s); undelivered messages deleted: {boxes}"
+                + (f"; {self.damaged} damaged cop(ies) naming it deleted" if self.damaged else ""))
 
 
 def forget_plate(data_dir: Path, plate: str, clock: Clock, user: str, outboxes: list[Path],
@@ -130,6 +132,8 @@ def forget_plate(data_dir: Path, plate: str, clock: Clock, user: str, outboxes: 
         if box.is_file():
             out.outbox[str(box.relative_to(data_dir)) if box.is_relative_to(data_dir) else str(box)] = \
                 _delete_messages(box, match)
+    out.damaged = _delete_damaged({data_dir, data_dir / "evidence", data_dir / "notify-dead",
+                                   *(b.parent for b in outboxes)}, match)
     if db_path.is_file():  # the forget itself, in the page's audit log: who, when, what was removed
         db = sqlite3.connect(db_path, timeout=10)
         try:
@@ -286,6 +290,29 @@ def _without(body: bytes, text: str, plates: list[str]) -> bytes:
     whole = plate_pattern(plates)
     assert whole is not None
     return whole.sub(MASK, text).encode("utf-8", "surrogateescape")
+
+
+def _delete_damaged(folders: set[Path], match: _Match) -> int:
+    """Damaged copies of the index and the outboxes (``*.corrupt-*``, set aside for whoever investigates) whose bytes
+    name the car, deleted with their ``-wal`` / ``-shm``: a damaged file cannot be edited row by row, and its
+    readable rows were copied into the fresh file when it was set aside (there the forget reached them)."""
+    texts = [t.encode() for t in match.reads]
+    n = 0
+    for folder in sorted(folders):
+        for copy in sorted(p for pattern in ("*.db.corrupt-*", "*.sqlite.corrupt-*") for p in folder.glob(pattern)
+                           if not p.name.endswith(("-wal", "-shm"))):
+            parts = [copy, Path(f"{copy}-wal"), Path(f"{copy}-shm")]
+            blob = b"".join(p.read_bytes() for p in parts if p.is_file())
+            if match.plates_in(blob.decode("utf-8", "replace")) is not None \
+                    or (match.visits and any(t in blob for t in texts) and _names_a_visit(blob, match.visits)):
+                for p in parts:
+                    p.unlink(missing_ok=True)
+                n += 1
+    return n
+
+
+def _names_a_visit(blob: bytes, visits: set[str]) -> bool:
+    return any(v.encode() in blob for v in visits)
 
 
 def _delete_messages(path: Path, match: _Match) -> int:

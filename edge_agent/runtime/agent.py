@@ -38,6 +38,7 @@ from edge_agent.runtime.clock_watch import ClockWatch
 from edge_agent.runtime.models import classifier_fingerprint, default_classifier, default_reader
 from edge_agent.runtime.notices import DeviceNotices
 from edge_agent.runtime.reload import ConfigReload
+from edge_agent.sqlite_damage import expire_aside
 
 log = logging.getLogger(__name__)
 RETENTION_EVERY_S = 3600.0  # evidence retention: hourly…
@@ -216,8 +217,16 @@ class Agent:
                 self._next_retention = now + RETENTION_CATCHUP_S
             else:
                 self.evidence.sweep_orphans()
+            expire_aside(self._damaged_folders(), self.cfg.evidence.max_age_days * 86400,
+                         self.clock.now().timestamp())
         except Exception:  # noqa: BLE001 - see above
             log.exception("evidence retention failed; retrying in an hour")
+
+    def _damaged_folders(self) -> list[Path]:
+        """Where damaged copies of the files that name plates are set aside (``sqlite_damage.expire_aside``)."""
+        box = self.cfg.mqtt.outbox.path
+        folders = [self.data_dir, self.data_dir / "evidence", self.data_dir / "notify-dead"]
+        return folders + ([Path(box).parent] if box and Path(box).parent not in folders else [])
 
     def _maybe_minute(self) -> None:
         """``every_minute`` hooks (monotonic)."""

@@ -276,3 +276,22 @@ def test_a_visit_read_only_partly_is_listed_and_goes_only_when_the_operator_name
     r = _forget(config, KEPT, "--partial", "other")
     assert r.returncode == 2 and "--partial other: not a visit of a partial read" in r.stderr
     assert "Traceback" not in r.stderr and plates_of("other") == ["粤BC1234?"]
+
+
+def test_a_damaged_copy_that_names_the_plate_goes_whole_and_another_stays(tmp_path, repo):
+    """A damaged index set aside (``evidence.db.corrupt-*``) is a copy of the plates it held: ``forget`` did not look
+    there (its readable rows were copied into the fresh index, where it did). Deleted whole when it names the plate;
+    one that names only another car stays for whoever investigates."""
+    import shutil
+
+    config, data = _site(tmp_path, repo)
+    named = data / "evidence" / "evidence.db.corrupt-1"
+    shutil.copy(data / "evidence" / "evidence.db", named)
+    Path(f"{named}-wal").write_bytes(b"")
+    other = data / "mqtt-outbox.sqlite.corrupt-2"
+    other.write_bytes(f"SQLite format 3 ... {KEPT} ...".encode())
+    r = _forget(config, GONE)
+    assert r.returncode == 0, r.stderr
+    assert "; 1 damaged cop(ies) naming it deleted" in r.stdout
+    assert not named.exists() and not Path(f"{named}-wal").exists() and other.exists()
+    assert _holding(data, GONE) == []
