@@ -42,6 +42,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,6 +71,9 @@ STILL_MAD = 2.0  # mean grey difference of the thumbnails beyond which the view 
 #                 measured by features again (sensor noise 0.4-0.7; PKLot pictures minutes apart 2.6-28)
 FULL_EVERY_S = 30.0  # a feature measurement at least this often, still or not
 BAY_BLUR = 8.0  # work px (sigma): the bays of a kept reference, where parked cars and their plates stand, as blobs
+PLATE_GROW = 0.5  # a plate's box on the kept reference blurred with this much of its size around it
+#: the plates in a frame, (x1, y1, x2, y2) in its pixels: the agent's plate reader (``Registration.hide``)
+PlateBoxes = Callable[[np.ndarray], list[tuple[float, float, float, float]]]
 KEPT = 1  # reference.json's ``kept``: the picture is stored as ``kept_view`` makes it (absent: a raw frame)
 
 
@@ -180,8 +184,9 @@ class Registration:
     """Measures a frame's shift against the reference; ``moved`` beyond ``tolerance_px``."""
 
     def __init__(self, tolerance_px: float, polygons: list, store: Path | None = None,
-                 view: Orientation | None = None, inherit: bool = False) -> None:
+                 view: Orientation | None = None, inherit: bool = False, hide: PlateBoxes | None = None) -> None:
         self.tolerance_px = tolerance_px
+        self.hide = hide  # where the plates are in a frame that becomes the reference: blurred on the kept view
         self.polygons = polygons
         self.store = store
         self.view = view or Orientation()
@@ -223,11 +228,19 @@ class Registration:
         Why: the stored reference was the raw colour frame, kept for as long as the bays: a full view of the car
         park with the parked cars' plates and anyone walking by (personal data, PIPL / GDPR), made at
         installation or a Confirm and never deleted. Colour and the detail finer than the work size are never
-        used; the bays' pixels are not (``_view``) unless the view is nearly all bay."""
+        used; the bays' pixels are not (``_view``) unless the view is nearly all bay. Then (and on every view) the
+        plates ``hide`` finds are blurred with half their size around them: a plate large enough to read is a
+        few corners among hundreds to the measurement (still read at 160 px wide on the synthetic lot)."""
         grey = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
         h, w = grey.shape
         scale = min(1.0, WORK_WIDTH / w)
         small = cv2.resize(grey, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        for x1, y1, x2, y2 in self._plates(frame):
+            gx, gy = (x2 - x1) * PLATE_GROW, (y2 - y1) * PLATE_GROW
+            a, b = max(0, int((x1 - gx) * scale)), max(0, int((y1 - gy) * scale))
+            c, d = min(small.shape[1], int(np.ceil((x2 + gx) * scale))), min(small.shape[0], int(np.ceil((y2 + gy) * scale)))
+            if c > a and d > b:
+                small[b:d, a:c] = cv2.GaussianBlur(small[b:d, a:c], (0, 0), max(2.0, (d - b) / 2))
         masked = self._view(grey)  # decided as ``measure`` decides it on the reference
         if self.polygons and masked is not None and len(masked.keypoints) >= MASKED_MIN_KEYPOINTS:
             bays = np.zeros(small.shape, np.uint8)
@@ -236,6 +249,17 @@ class Registration:
             blurred = cv2.GaussianBlur(small, (0, 0), BAY_BLUR)
             small = np.where(bays > 0, blurred, small)
         return small if scale == 1.0 else cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+
+    def _plates(self, frame: np.ndarray) -> list[tuple[float, float, float, float]]:
+        """``hide``'s plate boxes in ``frame`` (a stored grey picture read as colour); none when it fails: the
+        reference is still taken (the bays' blur and the work size stand), the failure logged."""
+        if self.hide is None:
+            return []
+        try:
+            return list(self.hide(frame if frame.ndim == 3 else cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)))
+        except Exception as exc:  # noqa: BLE001 - a reader's failure must not cost the camera-shift check
+            log.warning("plates not found on the camera reference (%s): kept without their blur", exc)
+            return []
 
     def _thumb(self, img: np.ndarray) -> np.ndarray:
         s = min(1.0, THUMB_WIDTH / img.shape[1])

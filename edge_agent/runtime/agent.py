@@ -89,7 +89,7 @@ class Agent:
         self.feed = BayFeed()  # outlives every monitor: lock presence sensors in, camera evidence out
         self.monitor = BayMonitor(cfg, self.bus, self.clock, self.lists, self.evidence, feed=self.feed,
                                   classifier=self.classifier)
-        self.camera = CameraWatch(cfg, self.bus, self.clock, self.source)
+        self.camera = CameraWatch(cfg, self.bus, self.clock, self.source, hide=self._plates_in)
         self.chargers = ChargerWatch(cfg, self.bus, self.clock)
         self.reloader = ConfigReload(self)
         self.notices = DeviceNotices(self.bus, self.clock)
@@ -221,6 +221,11 @@ class Agent:
                          self.clock.now().timestamp())
         except Exception:  # noqa: BLE001 - see above
             log.exception("evidence retention failed; retrying in an hour")
+
+    def _plates_in(self, frame: Any) -> list[tuple[float, float, float, float]]:
+        """Where the plate reader finds plates in a frame that becomes the camera reference (blurred there); the
+        reader of the moment (a reload may build another)."""
+        return [r.box for r in self.reader.process(frame)]
 
     def _damaged_folders(self) -> list[Path]:
         """Where damaged copies of the files that name plates are set aside (``sqlite_damage.expire_aside``)."""

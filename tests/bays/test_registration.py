@@ -403,3 +403,30 @@ def test_a_raw_reference_an_older_release_stored_is_replaced_by_its_kept_view_at
     stored = cv2.imread(str(tmp_path / "reference.png"), cv2.IMREAD_UNCHANGED)
     assert stored.ndim == 2 and [r.text for r in pipeline.process(cv2.cvtColor(stored, cv2.COLOR_GRAY2BGR))] == []
     assert json.loads((tmp_path / "reference.json").read_text())["kept"] == 1
+
+
+def test_on_a_view_that_is_nearly_all_bay_the_plates_the_reader_finds_are_blurred(tmp_path, pipeline):
+    """The synthetic lot has 52 corners outside its two bays: the features are taken in the bays, which the kept
+    view cannot blur, and the plates stayed readable on it (at 160 px wide the reader still read ``??12345``). The
+    agent hands its plate reader to the registration (``hide``): the plates it finds are blurred there."""
+    from edge_agent.sim.scenario import FUEL
+
+    lot = render(Scene(cars=(NEV, FUEL)))
+    assert {r.text for r in pipeline.process(lot)} == {"京A12345", "粤BD12345"}
+    plain = Registration(24, POLYS).kept_view(lot)
+    assert {r.text for r in pipeline.process(cv2.cvtColor(plain, cv2.COLOR_GRAY2BGR))} == {"京A12345", "粤BD12345"}
+    reg = Registration(24, POLYS, tmp_path, hide=lambda f: [r.box for r in pipeline.process(f)])
+    reg.measure(lot)
+    stored = cv2.imread(str(tmp_path / "reference.png"), cv2.IMREAD_GRAYSCALE)
+    assert [r.text for r in pipeline.process(cv2.cvtColor(stored, cv2.COLOR_GRAY2BGR))] == []
+    s = Registration(24, POLYS, tmp_path).measure(shifted(render(Scene(cars=(NEV,))), 7, -4))
+    assert s is not None and s.dx == pytest.approx(7, abs=1.5) and s.dy == pytest.approx(-4, abs=1.5)
+
+
+def test_a_reader_that_fails_leaves_the_reference_taken(tmp_path, caplog):
+    def broken(_frame):
+        raise RuntimeError("model session gone")
+
+    reg = Registration(24, POLYS, tmp_path, hide=broken)
+    assert reg.measure(render(EMPTY)) is not None and (tmp_path / "reference.png").is_file()
+    assert "plates not found on the camera reference (model session gone)" in caplog.text
