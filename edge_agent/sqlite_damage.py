@@ -105,6 +105,36 @@ def prune_aside(path: Path, keep: int = KEEP_ASIDE) -> int:
     return removed
 
 
+def expire_aside(folders: list[Path], max_age_s: float, now: float) -> int:
+    """Delete the damaged copies of SQLite files (``*.db.corrupt-*``, ``*.sqlite.corrupt-*``, with their ``-wal``
+    / ``-shm``) in ``folders`` last written more than ``max_age_s`` before ``now`` (wall clock, s); returns how many
+    copies went. Never raises. (A lock latch file's copy names no plate: ``prune_aside`` alone bounds it.)
+
+    Why: a copy holds what the file held when it was set aside — an evidence index's plates, an outbox's
+    undelivered events — and ``prune_aside`` bounds their number, not their age: the newest three stayed for good,
+    past every retention of the plates in them (the rows that could be read were copied into the fresh file,
+    under its retention). A copy is for whoever investigates, within the time the photos are kept."""
+    removed = 0
+    for folder in folders:
+        try:
+            copies = [p for pattern in ("*.db.corrupt-*", "*.sqlite.corrupt-*") for p in folder.glob(pattern)
+                      if not p.name.endswith(("-wal", "-shm"))]
+        except OSError:
+            continue
+        for old in copies:
+            try:
+                if now - old.stat().st_mtime <= max_age_s:
+                    continue
+                for p in (old, Path(str(old) + "-wal"), Path(str(old) + "-shm")):
+                    p.unlink(missing_ok=True)
+                removed += 1
+            except OSError as exc:
+                log.warning("damaged copy %s not removed: %s", old, exc)
+    if removed:
+        log.warning("removed %d damaged cop(ies) older than %.0f days", removed, max_age_s / 86400)
+    return removed
+
+
 @contextmanager
 def salvage_from(source: Path, db: sqlite3.Connection, begin: str = "BEGIN") -> Iterator[sqlite3.Connection | None]:
     """A damaged file moved aside, opened read-only (None when even that fails), and one transaction on the fresh

@@ -42,6 +42,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,6 +70,11 @@ STILL_RESPONSE = 0.6  # phase-correlation peak needed to trust that (same view s
 STILL_MAD = 2.0  # mean grey difference of the thumbnails beyond which the view changed (new cars, new light):
 #                 measured by features again (sensor noise 0.4-0.7; PKLot pictures minutes apart 2.6-28)
 FULL_EVERY_S = 30.0  # a feature measurement at least this often, still or not
+BAY_BLUR = 8.0  # work px (sigma): the bays of a kept reference, where parked cars and their plates stand, as blobs
+PLATE_GROW = 0.5  # a plate's box on the kept reference blurred with this much of its size around it
+#: the plates in a frame, (x1, y1, x2, y2) in its pixels: the agent's plate reader (``Registration.hide``)
+PlateBoxes = Callable[[np.ndarray], list[tuple[float, float, float, float]]]
+KEPT = 1  # reference.json's ``kept``: the picture is stored as ``kept_view`` makes it (absent: a raw frame)
 
 
 
@@ -178,8 +184,9 @@ class Registration:
     """Measures a frame's shift against the reference; ``moved`` beyond ``tolerance_px``."""
 
     def __init__(self, tolerance_px: float, polygons: list, store: Path | None = None,
-                 view: Orientation | None = None, inherit: bool = False) -> None:
+                 view: Orientation | None = None, inherit: bool = False, hide: PlateBoxes | None = None) -> None:
         self.tolerance_px = tolerance_px
+        self.hide = hide  # where the plates are in a frame that becomes the reference: blurred on the kept view
         self.polygons = polygons
         self.store = store
         self.view = view or Orientation()
@@ -213,6 +220,47 @@ class Registration:
             return None
         return _View(np.float32([k.pt for k in kp]), des, np.float64(IDENTITY))
 
+    def kept_view(self, frame: np.ndarray) -> np.ndarray:
+        """The reference as the device keeps it (on disk and in memory): grey, no finer than the 640-px work size
+        the features are taken at (scaled back to the frame's size), and the bays blurred to blobs when the
+        features are taken outside them. What a camera-shift check needs is kerbs, lines and walls.
+
+        Why: the stored reference was the raw colour frame, kept for as long as the bays: a full view of the car
+        park with the parked cars' plates and anyone walking by (personal data, PIPL / GDPR), made at
+        installation or a Confirm and never deleted. Colour and the detail finer than the work size are never
+        used; the bays' pixels are not (``_view``) unless the view is nearly all bay. Then (and on every view) the
+        plates ``hide`` finds are blurred with half their size around them: a plate large enough to read is a
+        few corners among hundreds to the measurement (still read at 160 px wide on the synthetic lot)."""
+        grey = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+        h, w = grey.shape
+        scale = min(1.0, WORK_WIDTH / w)
+        small = cv2.resize(grey, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        for x1, y1, x2, y2 in self._plates(frame):
+            gx, gy = (x2 - x1) * PLATE_GROW, (y2 - y1) * PLATE_GROW
+            a, b = max(0, int((x1 - gx) * scale)), max(0, int((y1 - gy) * scale))
+            c, d = min(small.shape[1], int(np.ceil((x2 + gx) * scale))), min(small.shape[0], int(np.ceil((y2 + gy) * scale)))
+            if c > a and d > b:
+                small[b:d, a:c] = cv2.GaussianBlur(small[b:d, a:c], (0, 0), max(2.0, (d - b) / 2))
+        masked = self._view(grey)  # decided as ``measure`` decides it on the reference
+        if self.polygons and masked is not None and len(masked.keypoints) >= MASKED_MIN_KEYPOINTS:
+            bays = np.zeros(small.shape, np.uint8)
+            for _, poly in self.polygons:
+                cv2.fillPoly(bays, [np.round(np.float32(poly) * scale).astype(np.int32)], 255)
+            blurred = cv2.GaussianBlur(small, (0, 0), BAY_BLUR)
+            small = np.where(bays > 0, blurred, small)
+        return small if scale == 1.0 else cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+
+    def _plates(self, frame: np.ndarray) -> list[tuple[float, float, float, float]]:
+        """``hide``'s plate boxes in ``frame`` (a stored grey picture read as colour); none when it fails: the
+        reference is still taken (the bays' blur and the work size stand), the failure logged."""
+        if self.hide is None:
+            return []
+        try:
+            return list(self.hide(frame if frame.ndim == 3 else cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)))
+        except Exception as exc:  # noqa: BLE001 - a reader's failure must not cost the camera-shift check
+            log.warning("plates not found on the camera reference (%s): kept without their blur", exc)
+            return []
+
     def _thumb(self, img: np.ndarray) -> np.ndarray:
         s = min(1.0, THUMB_WIDTH / img.shape[1])
         small = cv2.resize(img, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
@@ -238,7 +286,7 @@ class Registration:
         size = (frame_bgr.shape[1], frame_bgr.shape[0])
         inherit, self._inherit = self._inherit, False  # the first reference of this run only
         if self.store is None:
-            return frame_bgr
+            return self.kept_view(frame_bgr)
         key = reference_key(size, self.polygons, self.view.key)
         meta, pic = self.store / "reference.json", self.store / "reference.png"
         try:
@@ -247,6 +295,8 @@ class Registration:
             if stored_for(stored, size, self.polygons, self.view.key):
                 img = imfile.imread(pic, cv2.IMREAD_GRAYSCALE)
                 if img is not None and (img.shape[1], img.shape[0]) == size:
+                    if doc.get("kept") != KEPT:  # a raw frame stored before 2026-12-05: kept as it is kept now
+                        img = self._keep_stored(img, doc)
                     if stored != key or "bays" not in doc:  # written in the config's order (before 2026-12-04)
                         self._rekey(meta, size, self.view.key)  # or without its bays: by id, naming them, now
                     return img
@@ -256,22 +306,41 @@ class Registration:
                                                         or shares_outline(doc.get("bays"), self.polygons)):
                     kept = self._inherited(doc, frame_bgr)
                     if kept is not None:
-                        return kept
+                        return kept if doc.get("kept") == KEPT else self._keep_stored(kept, None)
                 if self.turned is not None:  # keep the old reference: it remembers the view the bays fit
+                    old = imfile.imread(pic, cv2.IMREAD_GRAYSCALE) if doc.get("kept") != KEPT else None
+                    if old is not None:  # the bays were drawn on it: their outlines lie on its ground
+                        self._keep_stored(old, doc)
                     log.warning("camera view turned (%s, the bays were drawn %s): bays blind until redrawn "
                                 "or confirmed", self.view.describe(), self.turned.describe())
-                    return frame_bgr
+                    return self.kept_view(frame_bgr)
         except (OSError, ValueError, AttributeError):
             pass
+        kept = self.kept_view(frame_bgr)
         try:
             self.store.mkdir(parents=True, exist_ok=True)
-            ok, png = cv2.imencode(".png", frame_bgr)
+            ok, png = cv2.imencode(".png", kept)
             if ok:  # picture, then the key naming it: a cut between them leaves an old key, stored anew
                 write_durably(pic, png.tobytes())
                 write_durably(meta, self._meta(size, self.view.key))
         except OSError as exc:  # a read-only disk: measure against this run's first frame
             log.warning("camera reference not saved (%s)", exc)
-        return frame_bgr
+        return kept
+
+    def _keep_stored(self, img: np.ndarray, doc: dict | None) -> np.ndarray:
+        """A stored raw reference (an older release's) replaced on disk by its kept view (``kept_view``), and
+        ``doc`` (its reference.json; None: rewritten by the caller) marked so."""
+        assert self.store is not None
+        kept = self.kept_view(img)
+        ok, png = cv2.imencode(".png", kept)
+        try:
+            if ok:
+                write_durably(self.store / "reference.png", png.tobytes())
+                if doc is not None:
+                    write_durably(self.store / "reference.json", json.dumps({**doc, "kept": KEPT}).encode())
+        except OSError as exc:  # measured against the kept view all the same; the next start tries again
+            log.warning("camera reference not replaced by its kept view (%s)", exc)
+        return kept
 
     def _inherited(self, doc: dict, frame_bgr: np.ndarray) -> np.ndarray | None:
         """The stored reference of bays edited while the agent was stopped (some outline kept), re-keyed to these
@@ -314,6 +383,7 @@ class Registration:
     def _meta(self, size: tuple[int, int], view: str | None) -> bytes:
         """reference.json: the key, and what it was hashed from but the hash cannot say back (the bays, by id)."""
         return json.dumps({"key": reference_key(size, self.polygons, view), "size": list(size), "view": view,
+                           "kept": KEPT,
                            "bays": sorted(([str(b), [list(map(float, p)) for p in poly]] for b, poly in self.polygons),
                                           key=lambda b: b[0])}).encode()
 

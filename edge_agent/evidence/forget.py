@@ -10,6 +10,12 @@ events (arrival, departure, times: the statistics), the audit entries (who did w
 lists are the operator's own choice (reported, not edited); the broker, the backend and the push endpoints hold what
 was already delivered. The forget itself is audited, with the plate masked (``粤B***45``).
 
+A visit whose plate was never read whole (only ``粤BD1234?``) names no plate, so a request for ``粤BD12345`` did not
+reach it. Such a partial read could be the requested car's or another's (``粤BD12340``…``粤BD12349``): the visits whose
+every read is partial and one of them one the plate fills (``fills``: same length, the same character at each
+position read) are listed (``partial_visits``) and go only when the operator names them after looking at them
+(``evidence forget PLATE --partial VISIT``); a visit read whole as another plate is that plate's.
+
 Run with the agent stopped (``hold_data_dir``): the agent appends to these files while it runs.
 """
 
@@ -37,28 +43,88 @@ def masked(plate: str) -> str:
     return plate[:2] + MASK + plate[-2:] if len(plate) > 4 else MASK
 
 
+def fills(plate: str, read: str) -> bool:
+    """Whether ``plate`` could be what the partial ``read`` (``?`` where a character was not read) saw: the same
+    length and the same character at every position read."""
+    return "?" in read and len(read) == len(plate) and all(r in ("?", p) for r, p in zip(read, plate, strict=True))
+
+
+@dataclass(frozen=True)
+class PartialVisit:
+    """A visit never read whole, one of whose partial reads the requested plate fills."""
+    visit_id: str
+    bay_id: str
+    first_seen: str  # the read's time (ISO)
+    read: str
+    photos: int
+    violations: tuple[int, ...]
+
+
+def partial_visits(data_dir: Path, plate: str) -> list[PartialVisit]:
+    """The visits a request for ``plate`` may also be about (module docstring), oldest first."""
+    db_path = data_dir / "evidence" / "evidence.db"
+    if not db_path.is_file():
+        return []
+    db = sqlite3.connect(f"{db_path.as_uri()}?mode=ro", uri=True, timeout=10)
+    try:
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if "events" not in tables:
+            return []
+        seen: dict[str, tuple[str, str, str]] = {}
+        for visit, bay, ts, text in db.execute(
+                "SELECT visit_id, bay_id, ts, json_extract(data, '$.plate') AS p FROM events "
+                "WHERE visit_id IS NOT NULL AND instr(p, '?') > 0 ORDER BY ts_epoch"):
+            if isinstance(text, str) and visit not in seen and fills(plate, text):
+                seen[visit] = (bay or "", ts, text)
+        out = []
+        for visit, (bay, ts, text) in seen.items():
+            reads = {r[0] for r in db.execute("SELECT json_extract(data, '$.plate') FROM events WHERE visit_id=?",
+                                              (visit,)) if isinstance(r[0], str) and r[0]}
+            for table in ("evidence", "violations"):
+                if table in tables:
+                    reads |= {r[0] for r in db.execute(f"SELECT plate FROM {table} WHERE visit_id=?", (visit,))
+                              if r[0]}
+            if any("?" not in r for r in reads):  # read whole once: it is that plate's visit (or the plate's own)
+                continue
+            photos = db.execute("SELECT COUNT(*) FROM evidence WHERE visit_id=?", (visit,)).fetchone()[0] \
+                if "evidence" in tables else 0
+            cases = tuple(r[0] for r in db.execute("SELECT id FROM violations WHERE visit_id=? ORDER BY id",
+                                                   (visit,))) if "violations" in tables else ()
+            out.append(PartialVisit(visit, bay, ts, text, int(photos), cases))
+        return out
+    finally:
+        db.close()
+
+
 @dataclass
 class Forgotten:
     """What one forget removed or cleaned, per place."""
+    partial_visits: int = 0  # visits of a partial read the operator named (``--partial``)
     photos: int = 0
     violations: int = 0
     events: int = 0
     audit: int = 0
     event_lines: int = 0
     outbox: dict[str, int] = field(default_factory=dict)
+    damaged: int = 0  # damaged copies set aside (``*.corrupt-*``) that held the plate, deleted whole
 
     def summary(self) -> str:
         boxes = ", ".join(f"{n} from {name}" for name, n in self.outbox.items() if n) or "none"
-        return (f"{self.photos} photo record(s) deleted, {self.violations} violation(s) deleted, plate taken out of "
+        partial = f"{self.partial_visits} visit(s) of a partial read included; " if self.partial_visits else ""
+        return (f"{partial}{self.photos} photo record(s) deleted, {self.violations} violation(s) deleted, plate taken out of "
                 f"{self.events} bay event(s), {self.audit} audit entr(ies) and {self.event_lines} events.jsonl "
-                f"line(s); undelivered messages deleted: {boxes}")
+                f"line(s); undelivered messages deleted: {boxes}"
+                + (f"; {self.damaged} damaged cop(ies) naming it deleted" if self.damaged else ""))
 
 
-def forget_plate(data_dir: Path, plate: str, clock: Clock, user: str, outboxes: list[Path]) -> Forgotten:
-    """Delete ``plate`` (normalised) from ``data_dir``; audit it as ``user``. The caller holds the data folder."""
-    out = Forgotten()
+def forget_plate(data_dir: Path, plate: str, clock: Clock, user: str, outboxes: list[Path],
+                 partial: frozenset[str] = frozenset()) -> Forgotten:
+    """Delete ``plate`` (normalised) from ``data_dir``; audit it as ``user``. The caller holds the data folder.
+    ``partial``: visits of ``partial_visits`` the operator looked at and named: forgotten as the plate's own."""
+    out = Forgotten(partial_visits=len(partial))
     db_path = data_dir / "evidence" / "evidence.db"
-    reads, visits = _forget_in_index(db_path, plate, clock, user, out) if db_path.is_file() else (set(), set())
+    reads, visits = _forget_in_index(db_path, plate, clock, user, out, set(partial)) if db_path.is_file() \
+        else (set(), set())
     match = _Match(plate, reads, visits)
     for name in EVENTS_FILES:
         out.event_lines += _scrub_lines(data_dir / name, match)
@@ -66,6 +132,8 @@ def forget_plate(data_dir: Path, plate: str, clock: Clock, user: str, outboxes: 
         if box.is_file():
             out.outbox[str(box.relative_to(data_dir)) if box.is_relative_to(data_dir) else str(box)] = \
                 _delete_messages(box, match)
+    out.damaged = _delete_damaged({data_dir, data_dir / "evidence", data_dir / "notify-dead",
+                                   *(b.parent for b in outboxes)}, match)
     if db_path.is_file():  # the forget itself, in the page's audit log: who, when, what was removed
         db = sqlite3.connect(db_path, timeout=10)
         try:
@@ -100,16 +168,16 @@ class _Match:
 
 
 def _forget_in_index(db_path: Path, plate: str, clock: Clock, user: str,
-                     out: Forgotten) -> tuple[set[str], set[str]]:
+                     out: Forgotten, partial: set[str]) -> tuple[set[str], set[str]]:
     """The photos, violations, events and audit of ``evidence.db``; returns every plate text the visits were read as
-    (a partial read ``粤BD1234?`` of the same visit too) and those visits."""
+    (a partial read ``粤BD1234?`` of the same visit too) and those visits (``partial``'s among them)."""
     db = sqlite3.connect(db_path, isolation_level=None, timeout=10)
     db.row_factory = sqlite3.Row
     try:
         db.execute("PRAGMA secure_delete=ON")  # the rows' bytes overwritten, not left in free pages
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         db.execute("BEGIN IMMEDIATE")
-        visits: set[str] = set()
+        visits: set[str] = set(partial)
         if "evidence" in tables:
             visits |= {r[0] for r in db.execute("SELECT visit_id FROM evidence WHERE plate=? AND visit_id IS NOT NULL",
                                                 (plate,))}
@@ -222,6 +290,29 @@ def _without(body: bytes, text: str, plates: list[str]) -> bytes:
     whole = plate_pattern(plates)
     assert whole is not None
     return whole.sub(MASK, text).encode("utf-8", "surrogateescape")
+
+
+def _delete_damaged(folders: set[Path], match: _Match) -> int:
+    """Damaged copies of the index and the outboxes (``*.corrupt-*``, set aside for whoever investigates) whose bytes
+    name the car, deleted with their ``-wal`` / ``-shm``: a damaged file cannot be edited row by row, and its
+    readable rows were copied into the fresh file when it was set aside (there the forget reached them)."""
+    texts = [t.encode() for t in match.reads]
+    n = 0
+    for folder in sorted(folders):
+        for copy in sorted(p for pattern in ("*.db.corrupt-*", "*.sqlite.corrupt-*") for p in folder.glob(pattern)
+                           if not p.name.endswith(("-wal", "-shm"))):
+            parts = [copy, Path(f"{copy}-wal"), Path(f"{copy}-shm")]
+            blob = b"".join(p.read_bytes() for p in parts if p.is_file())
+            if match.plates_in(blob.decode("utf-8", "replace")) is not None \
+                    or (match.visits and any(t in blob for t in texts) and _names_a_visit(blob, match.visits)):
+                for p in parts:
+                    p.unlink(missing_ok=True)
+                n += 1
+    return n
+
+
+def _names_a_visit(blob: bytes, visits: set[str]) -> bool:
+    return any(v.encode() in blob for v in visits)
 
 
 def _delete_messages(path: Path, match: _Match) -> int:

@@ -447,13 +447,19 @@ class ViolationLog:
         assert v is not None
         return v
 
-    def audit(self, user: str, action: str, target: str = "", detail: str = "", ip: str = "") -> None:
-        """Who did what, when (every web action, failed logins included)."""
+    def audit(self, user: str, action: str, target: str = "", detail: str = "", ip: str = "") -> int:
+        """Who did what, when (every web action, failed logins included); the row's id."""
         with self._lock, self._db:
-            self._db.execute(
+            cur = self._db.execute(
                 "INSERT INTO audit (ts, user, action, target, detail, ip) VALUES (?,?,?,?,?,?)",
                 (iso(self._clock.now()), user, action, target, detail, ip),
             )
+        return int(cur.lastrowid or 0)
+
+    def amend_audit(self, row: int, detail: str) -> None:
+        """A coalesced row's detail brought up to date (``web/views.py``: the views of one window)."""
+        with self._lock, self._db:
+            self._db.execute("UPDATE audit SET detail=? WHERE id=?", (detail, row))
 
     def audit_entries(self, limit: int = 200, offset: int = 0) -> list[dict[str, Any]]:
         """Newest first: ``limit`` rows after skipping the ``offset`` newest."""

@@ -21,12 +21,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     f.add_argument("plate", help="the plate, e.g. 粤BD12345 (spaces, dots and full-width characters are ignored)")
     f.add_argument("--config", required=True, help="agent YAML config (names the data folder)")
     f.add_argument("--by", help="who asks, for the audit log (default: the login name)")
+    f.add_argument("--partial", action="append", default=[], metavar="VISIT",
+                   help="also forget this visit of a partial read the plate fills (listed by a run without it; "
+                        "another car may have been read the same: look at its photos first); repeatable")
     f.set_defaults(func=_forget)
 
 
 def _forget(args: argparse.Namespace) -> int:
     from edge_agent.clock import SystemClock
-    from edge_agent.evidence.forget import forget_plate, masked
+    from edge_agent.evidence.forget import forget_plate, masked, partial_visits
     from edge_agent.ops.instance_lock import DataDirBusy, hold_data_dir
     from edge_agent.plates import normalise_plate, not_a_plate
 
@@ -46,11 +49,27 @@ def _forget(args: argparse.Namespace) -> int:
         print(f"{exc}: stop the agent (systemctl stop edge-agent) and run this again; nothing deleted",
               file=sys.stderr)
         return 2
+    candidates = partial_visits(data_dir, plate)
+    named = frozenset(args.partial)
+    unknown = sorted(named - {c.visit_id for c in candidates})
+    if unknown:
+        print(f"--partial {unknown[0]}: not a visit of a partial read {masked(plate)} fills (run without --partial "
+              "to list them); nothing deleted", file=sys.stderr)
+        return 2
     mqtt_box = Path(cfg.mqtt.outbox.path) if cfg.mqtt.outbox.path else data_dir / "mqtt-outbox.sqlite"
     boxes = [mqtt_box, *sorted(data_dir.glob("notify-*.sqlite")), *sorted((data_dir / "notify-dead").glob("*.sqlite"))]
     out = forget_plate(data_dir, plate, SystemClock(ZoneInfo(cfg.site.timezone)), args.by or getpass.getuser(),
-                       boxes)
+                       boxes, named)
     print(f"{masked(plate)}: {out.summary()}")
+    left = [c for c in candidates if c.visit_id not in named]
+    if left:  # never deleted unseen: such a read may be another car's
+        print(f"{len(left)} visit(s) never read whole whose partial read this plate fills, kept (another car may have "
+              "been read the same: look at their photos on the review page, then run again with --partial VISIT "
+              "for each that is this car):")
+        for c in left:
+            cases = ", violation " + ", ".join(f"#{n}" for n in c.violations) if c.violations else ""
+            print(f"  --partial {c.visit_id}  bay {c.bay_id}, {c.first_seen}, read {c.read}, {c.photos} photo(s)"
+                  f"{cases}")
     listed = [name for name, plates in (("allow", cfg.lists.allow), ("deny", cfg.lists.deny))
               if plate in {normalise_plate(p) for p in plates}]
     if listed:

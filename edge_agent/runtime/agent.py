@@ -38,6 +38,7 @@ from edge_agent.runtime.clock_watch import ClockWatch
 from edge_agent.runtime.models import classifier_fingerprint, default_classifier, default_reader
 from edge_agent.runtime.notices import DeviceNotices
 from edge_agent.runtime.reload import ConfigReload
+from edge_agent.sqlite_damage import expire_aside
 
 log = logging.getLogger(__name__)
 RETENTION_EVERY_S = 3600.0  # evidence retention: hourly…
@@ -88,7 +89,7 @@ class Agent:
         self.feed = BayFeed()  # outlives every monitor: lock presence sensors in, camera evidence out
         self.monitor = BayMonitor(cfg, self.bus, self.clock, self.lists, self.evidence, feed=self.feed,
                                   classifier=self.classifier)
-        self.camera = CameraWatch(cfg, self.bus, self.clock, self.source)
+        self.camera = CameraWatch(cfg, self.bus, self.clock, self.source, hide=self._plates_in)
         self.chargers = ChargerWatch(cfg, self.bus, self.clock)
         self.reloader = ConfigReload(self)
         self.notices = DeviceNotices(self.bus, self.clock)
@@ -216,8 +217,21 @@ class Agent:
                 self._next_retention = now + RETENTION_CATCHUP_S
             else:
                 self.evidence.sweep_orphans()
+            expire_aside(self._damaged_folders(), self.cfg.evidence.max_age_days * 86400,
+                         self.clock.now().timestamp())
         except Exception:  # noqa: BLE001 - see above
             log.exception("evidence retention failed; retrying in an hour")
+
+    def _plates_in(self, frame: Any) -> list[tuple[float, float, float, float]]:
+        """Where the plate reader finds plates in a frame that becomes the camera reference (blurred there); the
+        reader of the moment (a reload may build another)."""
+        return [r.box for r in self.reader.process(frame)]
+
+    def _damaged_folders(self) -> list[Path]:
+        """Where damaged copies of the files that name plates are set aside (``sqlite_damage.expire_aside``)."""
+        box = self.cfg.mqtt.outbox.path
+        folders = [self.data_dir, self.data_dir / "evidence", self.data_dir / "notify-dead"]
+        return folders + ([Path(box).parent] if box and Path(box).parent not in folders else [])
 
     def _maybe_minute(self) -> None:
         """``every_minute`` hooks (monotonic)."""

@@ -16,7 +16,7 @@ from edge_agent.bays.monitor import BayMonitor
 from edge_agent.camera.frame_size import FrameSize
 from edge_agent.camera.health import CameraHealth, HealthTracker
 from edge_agent.camera.orient import Orientation
-from edge_agent.camera.registration import Alignment, Registration, shares_outline
+from edge_agent.camera.registration import Alignment, PlateBoxes, Registration, shares_outline
 from edge_agent.camera.source import FrameSource
 from edge_agent.clock import Clock
 from edge_agent.config.models import AgentConfig
@@ -32,8 +32,10 @@ def _bays(cfg: AgentConfig) -> list:
 
 
 class CameraWatch:
-    def __init__(self, cfg: AgentConfig, bus: EventBus, clock: Clock, source: FrameSource) -> None:
+    def __init__(self, cfg: AgentConfig, bus: EventBus, clock: Clock, source: FrameSource,
+                 hide: PlateBoxes | None = None) -> None:
         self.cfg, self.bus, self.clock, self.source = cfg, bus, clock, source
+        self.hide = hide  # the plates blurred on the kept reference picture (``Registration.kept_view``)
         self._ref_dir = Path(cfg.data_dir) / "camera"  # the reference view stays where the agent started
         c = cfg.camera
         self.view = Orientation.of(c)  # as the agent turns its frames, for its life (a reload cannot change it)
@@ -106,7 +108,7 @@ class CameraWatch:
         if not c.track_shift:
             return None
         reg = Registration(c.shift_tolerance_px, [[b.id, b.polygon] for b in self.cfg.bays], self._ref_dir, self.view,
-                           inherit=inherit)
+                           inherit=inherit, hide=self.hide)
         return Alignment(reg, c.moved_confirm_s, c.shift_every_s)
 
     def _new_frame_size(self, before: FrameSize | None = None, inherit: bool = False) -> FrameSize:

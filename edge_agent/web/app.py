@@ -59,6 +59,7 @@ from edge_agent.web.context import (
 from edge_agent.web.i18n import translator
 from edge_agent.web.ratelimit import RateLimit
 from edge_agent.web.sessions import SessionTable
+from edge_agent.web.views import ViewAudit
 
 _log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -213,7 +214,7 @@ def create_app(
         limiter=LoginLimiter(clock, web.login_max_failures, web.login_window_s), refusals=RefusalLog(clock),
         sessions=SessionTable(log.db_path, clock, web.session_max_age_s), known=KnownDevices(secret, users),
         tz=ZoneInfo(cfg.site.timezone),
-        templates=Jinja2Templates(directory=str(TEMPLATES)),
+        templates=Jinja2Templates(directory=str(TEMPLATES)), views=ViewAudit(log, clock),
     )
     if bus is not None:  # the page lives as long as the agent: never unsubscribed
         bus.subscribe(app.state.ctx.heard, {EventType.CAMERA_MOVED})

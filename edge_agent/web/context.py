@@ -30,6 +30,7 @@ from edge_agent.web.auth import KnownDevices, LoginLimiter, PasswordChecks, Refu
 from edge_agent.web.i18n import LANGUAGES, translator
 from edge_agent.web.roles import MAY_INSTALL, MAY_REVIEW
 from edge_agent.web.sessions import SessionTable
+from edge_agent.web.views import ViewAudit
 
 TEMPLATES = Path(__file__).parent / "templates"
 HEAD_ONLY = "edge_agent.head_only"  # scope key: a HEAD answered as GET (``app.HeadAsGet``): no body goes out
@@ -61,6 +62,7 @@ class WebContext:
     known: KnownDevices
     tz: ZoneInfo
     templates: Jinja2Templates
+    views: ViewAudit  # who looked at which violation and photo (coalesced rows of the audit log)
     # (monotonic time, picture and placed bays) of the installer page's last camera picture: a GET that any site
     # can make a logged-in browser send must not store a new picture each time
     installer_snapshot: tuple[float, InstallerView] | None = None
@@ -252,3 +254,10 @@ def audit(request: Request, action: str, target: str = "", detail: str = "") -> 
     if head_only(request):  # a HEAD took nothing away (an export's headers, no rows): no row says it did
         return
     ctx_of(request).log.audit(current_user(request) or "-", action, target, detail, client_ip(request))
+
+
+def viewed(request: Request, action: str, item: str, target: str = "") -> None:
+    """A look at personal data (a violation, a photo), for the audit log: coalesced (``web/views.py``)."""
+    if head_only(request):  # a HEAD showed nothing
+        return
+    ctx_of(request).views.seen(current_user(request) or "-", client_ip(request), action, item, target)

@@ -26,13 +26,16 @@ from edge_agent.web.context import (
     require_csrf,
     require_role,
     require_user,
+    viewed,
 )
 from edge_agent.web.i18n import translator
 from edge_agent.web.inputs import PLATE_QUERY_MAX, ListQuery, violation_id
 from edge_agent.web.roles import MAY_REVIEW
 
 router = APIRouter(dependencies=[Depends(require_user)])
-IMAGE_CACHE = "private, max-age=604800, immutable"  # evidence never changes once written
+# Not kept by the browser: a photo is personal data, each look at it is audited (``views.py``), and a forget or the
+# retention pass deletes it on the device; cached for a week it was seen with no audit row and outlived both there.
+IMAGE_CACHE = "private, no-store"
 CSV_FIELDS = ("id", "bay_id", "plate", "colour", "nev", "nev_reason", "reason", "started", "ended",
               "decision", "decision_reason", "decided_by", "evidence_id")
 
@@ -58,6 +61,9 @@ def violations(request: Request):
     q = dict(request.query_params)
     lq = ListQuery.parse(q)
     page = ctx.log.query(lq.filter(ctx.tz), lq.page, ctx.cfg.web.page_size)
+    # the plates of a page of violations: which filter and page (checked, as for the export), coalesced
+    viewed(request, "viewed_list", "&".join([f"{k}={q[k]}" for k in EXPORT_FILTERS if q.get(k)]
+                                             + [f"page={lq.page}"]))
     # the config's order (the operator's, as on the live page), then bays only the log knows in natural order:
     # sorted() put A10 before A2 on a pole of 12 bays
     configured = [b.id for b in ctx.cfg.bays]
@@ -139,6 +145,7 @@ def detail(request: Request, vid: str):
     if v is None:
         raise HTTPException(404, "no such violation")
     timeline = ctx.log.timeline(v.visit_id, v.bay_id, v.started_at, v.ended_at)
+    viewed(request, "viewed_violation", f"#{v.id}", f"violation:{v.id}")
     return render(request, "detail.html", v=v, timeline=timeline,
                   locks=[e for e in timeline if e.type.startswith("lock_")],
                   decisions=ctx.log.decisions(v.id), listed=ctx.lists.lookup(v.plate) if v.plate else None,
@@ -219,4 +226,5 @@ def image(request: Request, evidence_id: str, which: str):
         path = None
     if path is None or not path.exists():
         raise HTTPException(404, "no such image (retention may have removed it)")
+    viewed(request, "viewed_photo", f"{evidence_id}/{which}")
     return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": IMAGE_CACHE})

@@ -133,6 +133,18 @@ def _stored_key(store: Path) -> str:
     return json.loads((store / "reference.json").read_text())["key"]
 
 
+def _as_before(store: Path, view: np.ndarray, doc: dict) -> None:
+    """The reference as an older release stored it: the raw frame, and ``doc``."""
+    cv2.imwrite(str(store / "reference.png"), view)
+    (store / "reference.json").write_text(json.dumps(doc))
+
+
+def _stored_is(store: Path, view: np.ndarray) -> bool:
+    """The stored picture is ``view`` as kept (grey, coarse, bays blurred), not another frame."""
+    pic = cv2.imread(str(store / "reference.png"), cv2.IMREAD_GRAYSCALE)
+    return pic is not None and float(cv2.absdiff(pic, Registration(24, POLYS).kept_view(view)).mean()) < 2.0
+
+
 def test_an_upright_view_hashes_as_before_rotate_existed_so_an_upgrade_keeps_its_reference():
     import hashlib
 
@@ -269,15 +281,14 @@ def test_the_reference_belongs_to_the_bays_in_any_order_and_one_stored_in_the_ol
     assert reference_key((960, 540), out_of_order) == reference_key((960, 540), POLYS)
     view = render(EMPTY)
     Registration(24, POLYS, tmp_path).measure(view)
-    saved = (tmp_path / "reference.png").read_bytes()
     old_key = reference_key((960, 540), out_of_order, config_order=True)
     assert old_key != _stored_key(tmp_path)
-    (tmp_path / "reference.json").write_text(json.dumps({"key": old_key}))  # as a run before 2026-12-04 wrote it
+    _as_before(tmp_path, view, {"key": old_key})  # as a run before 2026-12-04 wrote it
     knocked = cv2.warpAffine(view, np.float32([[1, 0, 60], [0, 1, 0]]), view.shape[1::-1],
                              borderMode=cv2.BORDER_REPLICATE)
     shift = Registration(24, out_of_order, tmp_path).measure(knocked)
     assert shift is not None and shift.px > 55  # measured against the stored reference, not taken as it
-    assert (tmp_path / "reference.png").read_bytes() == saved
+    assert _stored_is(tmp_path, view) and not _stored_is(tmp_path, knocked)
     assert _stored_key(tmp_path) == reference_key((960, 540), POLYS)
 
 
@@ -290,26 +301,26 @@ def test_bays_edited_while_stopped_keep_the_reference_at_the_start_only(tmp_path
 
     view = render(EMPTY)
     Registration(24, POLYS, tmp_path).measure(view)
+    _as_before(tmp_path, view, {"key": _stored_key(tmp_path)})  # as written before
     saved = (tmp_path / "reference.png").read_bytes()
-    (tmp_path / "reference.json").write_text(json.dumps({"key": _stored_key(tmp_path)}))  # as written before
     assert not Registration(24, POLYS, tmp_path).moved(Registration(24, POLYS, tmp_path).measure(view))
     assert json.loads((tmp_path / "reference.json").read_text())["bays"]  # learnt its bays
     knocked = shifted(view, 60, 0)
     added = [*POLYS, ["C", [[20, 160], [60, 160], [60, 190], [20, 190]]]]
     start = Registration(24, added, tmp_path, inherit=True)
     assert start.moved(start.measure(knocked))
-    assert (tmp_path / "reference.png").read_bytes() == saved
+    assert _stored_is(tmp_path, view)
     assert _stored_key(tmp_path) == reference_key((960, 540), added)  # re-keyed: the next start keeps it too
     again = Registration(24, added, tmp_path)
     assert again.moved(again.measure(knocked))
     fewer = [p for p in added if p[0] != "C"][:1]  # another edit: one bay left as it was, the rest taken out
     reload = Registration(24, fewer, tmp_path)  # what a reload's redraw builds: no inherit, the frame is taken
-    assert not reload.moved(reload.measure(knocked)) and (tmp_path / "reference.png").read_bytes() != saved
+    assert not reload.moved(reload.measure(knocked)) and not _stored_is(tmp_path, view)
     (tmp_path / "reference.png").write_bytes(saved)
     Registration(24, added, tmp_path).measure(view)  # the stored reference again, for ``added``
     redrawn = [[bid, [[x + 60, y] for x, y in poly]] for bid, poly in added]
     new = Registration(24, redrawn, tmp_path, inherit=True)  # every outline changed: a full redraw
-    assert not new.moved(new.measure(knocked)) and (tmp_path / "reference.png").read_bytes() != saved
+    assert not new.moved(new.measure(knocked)) and not _stored_is(tmp_path, view)
 
 
 def test_bays_edited_while_stopped_under_a_turned_view_are_turned(tmp_path):
@@ -335,15 +346,87 @@ def test_a_reference_from_before_0_9_0_is_kept_for_bays_edited_over_the_upgrade(
 
     view = render(EMPTY)
     Registration(24, POLYS, tmp_path).measure(view)
-    saved = (tmp_path / "reference.png").read_bytes()
-    (tmp_path / "reference.json").write_text(json.dumps({"key": _stored_key(tmp_path)}))  # as 0.8.0 wrote it
+    _as_before(tmp_path, view, {"key": _stored_key(tmp_path)})  # as 0.8.0 wrote it
     added = [*POLYS, ["C", [[20, 160], [60, 160], [60, 190], [20, 190]]]]
     start = Registration(24, added, tmp_path, inherit=True)
     assert start.moved(start.measure(shifted(view, 60, 0)))
-    assert (tmp_path / "reference.png").read_bytes() == saved
+    assert _stored_is(tmp_path, view)
     doc = json.loads((tmp_path / "reference.json").read_text())
     assert doc["key"] == reference_key((960, 540), added) and len(doc["bays"]) == len(added)  # named from now on
     (tmp_path / "reference.json").write_text(json.dumps({"key": "0123456789abcdef"}))
     reload = Registration(24, POLYS, tmp_path)  # a reload's redraw (no inherit) takes the frame, as before
     assert not reload.moved(reload.measure(shifted(view, 60, 0)))
-    assert (tmp_path / "reference.png").read_bytes() != saved
+    assert not _stored_is(tmp_path, view)
+
+
+def _lot_with_a_parked_car() -> tuple[np.ndarray, list]:
+    """A lot view as a wide camera sees it: kerbs, lines and walls (a texture of corners) around one bay with a
+    parked NEV in it, plate readable; the bay's outline."""
+    rng = np.random.default_rng(7)
+    lot = np.full((540, 960, 3), 90, np.uint8)
+    for _ in range(400):
+        x, y, w, h = (int(v) for v in rng.integers(0, [940, 520, 40, 30]))
+        cv2.rectangle(lot, (x, y), (x + w, y + h), [int(c) for c in rng.integers(0, 255, 3)], -1)
+    car = render(Scene(cars=(NEV,)))[300:530, 60:460]  # the NEV in the synthetic bay A, its plate in view
+    lot[200:430, 300:700] = car
+    return lot, [["A", [[300, 200], [700, 200], [700, 430], [300, 430]]]]
+
+
+def test_the_kept_reference_has_no_colour_no_readable_plate_and_still_measures_a_shift(tmp_path, pipeline):
+    """reference.png was the raw colour frame, kept as long as the bays: the parked cars with readable plates and
+    anyone walking by, made at installation or a Confirm. It is kept grey, no finer than the 640-px work size,
+    and the bays (where the features are not taken) blurred: the plate reader reads nothing on it, and the camera
+    shift is measured against it as before."""
+    lot, bays = _lot_with_a_parked_car()
+    assert "粤BD12345" in {r.text for r in pipeline.process(lot)}
+    reg = Registration(24, bays, tmp_path)
+    reg.measure(lot)
+    stored = cv2.imread(str(tmp_path / "reference.png"), cv2.IMREAD_UNCHANGED)
+    assert stored.ndim == 2 and stored.shape == lot.shape[:2]  # grey, the frame's size (the key names it)
+    assert [r.text for r in pipeline.process(cv2.cvtColor(stored, cv2.COLOR_GRAY2BGR))] == []
+    assert json.loads((tmp_path / "reference.json").read_text())["kept"] == 1
+    again = Registration(24, bays, tmp_path)  # a restart: measured against the kept picture
+    s = again.measure(shifted(lot, 9, -5))
+    assert s is not None and s.dx == pytest.approx(9, abs=1.5) and s.dy == pytest.approx(-5, abs=1.5)
+    assert again.moved(again.measure(shifted(lot, 40, 0)))
+
+
+def test_a_raw_reference_an_older_release_stored_is_replaced_by_its_kept_view_at_the_start(tmp_path, pipeline):
+    lot, bays = _lot_with_a_parked_car()
+    Registration(24, bays, tmp_path).measure(lot)
+    doc = json.loads((tmp_path / "reference.json").read_text())
+    del doc["kept"]
+    _as_before(tmp_path, lot, doc)  # the colour frame, as every release before 2026-12-05 kept it
+    reg = Registration(24, bays, tmp_path, inherit=True)
+    s = reg.measure(shifted(lot, 30, 0))  # the camera was knocked meanwhile: still measured against the old view
+    assert s is not None and reg.moved(s)
+    stored = cv2.imread(str(tmp_path / "reference.png"), cv2.IMREAD_UNCHANGED)
+    assert stored.ndim == 2 and [r.text for r in pipeline.process(cv2.cvtColor(stored, cv2.COLOR_GRAY2BGR))] == []
+    assert json.loads((tmp_path / "reference.json").read_text())["kept"] == 1
+
+
+def test_on_a_view_that_is_nearly_all_bay_the_plates_the_reader_finds_are_blurred(tmp_path, pipeline):
+    """The synthetic lot has 52 corners outside its two bays: the features are taken in the bays, which the kept
+    view cannot blur, and the plates stayed readable on it (at 160 px wide the reader still read ``??12345``). The
+    agent hands its plate reader to the registration (``hide``): the plates it finds are blurred there."""
+    from edge_agent.sim.scenario import FUEL
+
+    lot = render(Scene(cars=(NEV, FUEL)))
+    assert {r.text for r in pipeline.process(lot)} == {"京A12345", "粤BD12345"}
+    plain = Registration(24, POLYS).kept_view(lot)
+    assert {r.text for r in pipeline.process(cv2.cvtColor(plain, cv2.COLOR_GRAY2BGR))} == {"京A12345", "粤BD12345"}
+    reg = Registration(24, POLYS, tmp_path, hide=lambda f: [r.box for r in pipeline.process(f)])
+    reg.measure(lot)
+    stored = cv2.imread(str(tmp_path / "reference.png"), cv2.IMREAD_GRAYSCALE)
+    assert [r.text for r in pipeline.process(cv2.cvtColor(stored, cv2.COLOR_GRAY2BGR))] == []
+    s = Registration(24, POLYS, tmp_path).measure(shifted(render(Scene(cars=(NEV,))), 7, -4))
+    assert s is not None and s.dx == pytest.approx(7, abs=1.5) and s.dy == pytest.approx(-4, abs=1.5)
+
+
+def test_a_reader_that_fails_leaves_the_reference_taken(tmp_path, caplog):
+    def broken(_frame):
+        raise RuntimeError("model session gone")
+
+    reg = Registration(24, POLYS, tmp_path, hide=broken)
+    assert reg.measure(render(EMPTY)) is not None and (tmp_path / "reference.png").is_file()
+    assert "plates not found on the camera reference (model session gone)" in caplog.text

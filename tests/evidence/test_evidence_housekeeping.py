@@ -273,3 +273,24 @@ def test_day_folders_retention_emptied_are_removed_by_the_hourly_sweep(tmp_path)
         assert store.image_path(kept).is_file()  # type: ignore[union-attr]
     finally:
         store.close()
+
+
+def test_damaged_copies_that_name_plates_go_after_max_age_days(tmp_path, clock):
+    """A damaged evidence index or outbox set aside (``*.corrupt-*``) holds the plates it held then; only their
+    number was bounded (the newest 3), so those copies outlived every retention. The hourly pass deletes them once
+    ``evidence.max_age_days`` old (their readable rows live on in the fresh file, under its retention); a copy of
+    the lock latches, which names no plate, is left to ``prune_aside``."""
+    import os
+
+    agent = _agent(tmp_path, clock)
+    now = clock.now().timestamp()
+    old = [tmp_path / "evidence" / "evidence.db.corrupt-1", tmp_path / "evidence" / "evidence.db.corrupt-1-wal",
+           tmp_path / "mqtt-outbox.sqlite.corrupt-1", tmp_path / "notify-dead" / "wecom.sqlite.corrupt-1"]
+    young = [tmp_path / "evidence" / "evidence.db.corrupt-2", tmp_path / "notify-wecom.sqlite.corrupt-2"]
+    latches = tmp_path / "lock-latches.json.corrupt-20260101T000000"
+    for p in [*old, *young, latches]:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(b"\xe7\xb2\xa4BD12345")
+        os.utime(p, (now - 8 * 86400, now - 8 * 86400) if p in old or p == latches else (now - 86400, now - 86400))
+    agent.step()  # retention runs on the first turn
+    assert [p for p in old if p.exists()] == [] and all(p.exists() for p in young) and latches.exists()

@@ -72,9 +72,9 @@ def _holding(data: Path, plate: str) -> list[str]:
     return sorted(str(f.relative_to(data)) for f in data.rglob("*") if f.is_file() and plate.encode() in f.read_bytes())
 
 
-def _forget(config: Path, plate: str) -> subprocess.CompletedProcess:
+def _forget(config: Path, plate: str, *more: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "edge_agent", "evidence", "forget", plate, "--config", str(config),
-                           "--by", "dpo"], capture_output=True, text=True, timeout=120)
+                           "--by", "dpo", *more], capture_output=True, text=True, timeout=120)
 
 
 def test_forget_leaves_no_copy_of_the_plate_and_is_audited(tmp_path, repo):
@@ -221,4 +221,77 @@ def test_forget_leaves_every_other_line_of_the_events_files_byte_for_byte(tmp_pa
     assert b"".join(x + b"\n" for x in after[-5:-2]) == b"".join(others)
     assert after[-2] == b'{"type": "note", "data": {"text": "*** \xff"}}'  # its own invalid byte kept too
     assert rotated.read_bytes() == others[0] + b'{"type": "vehicle_identified", "data": {}}\n' + others[1]
+    assert _holding(data, GONE) == []
+
+
+def test_a_visit_read_only_partly_is_listed_and_goes_only_when_the_operator_names_it(tmp_path, repo):
+    """A visit of the NEV 粤BD12345 whose plate was never read whole (``粤BD1234?``, mud on the last character) named
+    no plate: a request for 粤BD12345 left its photos, its violation and its events. Another visit read ``粤BD1234?``
+    may be 粤BD12340's: listed, never deleted unseen; named (``--partial``), it goes like the plate's own. A partial
+    read the plate cannot fill (``粤BC1234?``) and a visit read whole as another plate are not listed."""
+    config, data = _site(tmp_path, repo)
+    clock, bus = FakeClock(), EventBus()
+    clock.advance(3600)
+    store = EvidenceStore(data / "evidence", clock)
+    rec = ViolationRecorder(store.db_path, clock, bus)
+    lines = JsonLinesSink(bus, data / "events.jsonl", None)
+    rec.start()
+    lines.start()
+    for visit, bay, reads in (("muddy", "A", ["粤BD1234?"]), ("muddy2", "B", ["?BD12345"]),
+                              ("other", "C", ["粤BC1234?"]), ("whole", "D", ["粤BD1234?", "粤BD12340"])):
+        for read in reads:
+            shot = store.save(bay, visit, "violation_started", JPEG, JPEG[:300], read, {})
+            bus.publish(Event.make(EventType.VIOLATION_STARTED, clock, bay_id=bay, visit_id=visit, evidence_id=shot,
+                                   data={"plate": read, "partial": "?" in read, "reason": "unidentified"}))
+            clock.advance(60)
+    lines.stop()
+    rec.stop()
+    store.close()
+
+    def plates_of(visit: str) -> list[str]:
+        log = ViolationRecorder(data / "evidence" / "evidence.db", FakeClock(), EventBus())
+        try:
+            return [e.data.get("plate") for e in log.log.timeline(visit) if e.data.get("plate")]
+        finally:
+            log.stop()
+
+    r = _forget(config, KEPT)
+    assert r.returncode == 0, r.stderr
+    listed = [line.split()[1] for line in r.stdout.splitlines() if line.startswith("  --partial ")]
+    assert listed == ["muddy", "muddy2"] and "read 粤BD1234?, 1 photo(s), violation #" in r.stdout
+    assert plates_of("muddy") == ["粤BD1234?"] and plates_of("muddy2") == ["?BD12345"]  # kept: not seen yet
+    r = _forget(config, KEPT, "--partial", "muddy")  # the operator looked at its photos: this car
+    assert r.returncode == 0, r.stderr
+    assert "1 visit(s) of a partial read included; 1 photo record(s) deleted, 1 violation(s) deleted" in r.stdout
+    assert plates_of("muddy") == [] and plates_of("muddy2") == ["?BD12345"]
+    assert plates_of("other") == ["粤BC1234?"] and plates_of("whole") == ["粤BD1234?", "粤BD12340"]
+    named = [json.loads(x) for x in (data / "events.jsonl").read_text(encoding="utf-8").splitlines()
+             if "粤BD1234?" in x]
+    assert sorted({d["visit_id"] for d in named}) == ["whole"]  # the muddy visit's lines lost the read
+    rec = ViolationRecorder(data / "evidence" / "evidence.db", FakeClock(), EventBus())
+    try:
+        assert rec.log.audit_entries()[0]["detail"].startswith("1 visit(s) of a partial read included")
+    finally:
+        rec.stop()
+    r = _forget(config, KEPT, "--partial", "other")
+    assert r.returncode == 2 and "--partial other: not a visit of a partial read" in r.stderr
+    assert "Traceback" not in r.stderr and plates_of("other") == ["粤BC1234?"]
+
+
+def test_a_damaged_copy_that_names_the_plate_goes_whole_and_another_stays(tmp_path, repo):
+    """A damaged index set aside (``evidence.db.corrupt-*``) is a copy of the plates it held: ``forget`` did not look
+    there (its readable rows were copied into the fresh index, where it did). Deleted whole when it names the plate;
+    one that names only another car stays for whoever investigates."""
+    import shutil
+
+    config, data = _site(tmp_path, repo)
+    named = data / "evidence" / "evidence.db.corrupt-1"
+    shutil.copy(data / "evidence" / "evidence.db", named)
+    Path(f"{named}-wal").write_bytes(b"")
+    other = data / "mqtt-outbox.sqlite.corrupt-2"
+    other.write_bytes(f"SQLite format 3 ... {KEPT} ...".encode())
+    r = _forget(config, GONE)
+    assert r.returncode == 0, r.stderr
+    assert "; 1 damaged cop(ies) naming it deleted" in r.stdout
+    assert not named.exists() and not Path(f"{named}-wal").exists() and other.exists()
     assert _holding(data, GONE) == []
