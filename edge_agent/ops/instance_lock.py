@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import stat
 from pathlib import Path
 from typing import IO
 
@@ -27,10 +28,12 @@ class DataDirBusy(Exception):
 
 
 def hold_data_dir(data_dir: Path, command: str) -> Path:
-    """Take the lock (once per process and folder) or raise ``DataDirBusy`` naming the holder."""
+    """Take the lock (once per process and folder) or raise ``DataDirBusy`` naming the holder; the folder is
+    closed to other users (``close_to_others``) first."""
     data_dir = Path(data_dir).resolve()
     if data_dir in _held:
         return data_dir / LOCK_FILE
+    close_to_others(data_dir)
     path = data_dir / LOCK_FILE
     f = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - kept open on purpose
     try:
@@ -46,6 +49,24 @@ def hold_data_dir(data_dir: Path, command: str) -> Path:
     f.flush()
     _held[data_dir] = f
     return path
+
+
+def close_to_others(data_dir: Path) -> None:
+    """Take every access for other users off the data folder (its owner's and group's stay).
+
+    Why: it holds plates, their photos and the events (personal data), and the unit's ``UMask=0027`` /
+    ``StateDirectoryMode=0750`` are the only things that kept them private: run by docker (the Jetson image,
+    a bind-mounted ``/var/lib/edge-agent`` made by ``mkdir``, umask 022) or from a shell, the folder was 0755 and
+    every file in it 0644 — any account on the device read ``evidence.db`` and the photos, and a world-writable
+    folder let it plant links there. One ``chmod`` of the folder covers every file under it, whatever mode each
+    was written with. A folder this user does not own (it may still write it through its group) is left as it
+    is: ``chmod`` is its owner's; so is a shared one (sticky, as ``/tmp``: ``data_dir: /tmp`` run as root)."""
+    try:
+        st = os.stat(data_dir)
+        if st.st_mode & 0o007 and st.st_uid == os.geteuid() and not st.st_mode & stat.S_ISVTX:
+            os.chmod(data_dir, stat.S_IMODE(st.st_mode) & ~0o007)
+    except OSError:  # missing or unreadable: the lock's open says so in its own words
+        pass
 
 
 def release_all() -> None:
