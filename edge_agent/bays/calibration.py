@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from edge_agent.durable import write_durably
 from edge_agent.jsondepth import MAX_DEPTH, too_deep
 
 if TYPE_CHECKING:
@@ -77,9 +78,8 @@ class SiteCalibration:
         doc = asdict(self)
         doc["head"] = {"w": list(self.head.w), "b": self.head.b}
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(path).with_suffix(".tmp")
-        tmp.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
-        tmp.replace(path)
+        # its scratch name made new, never through a link planted there (``durable.open_scratch``)
+        write_durably(Path(path), (json.dumps(doc, indent=1) + "\n").encode("utf-8"), Path(path).with_suffix(".tmp"))
 
     @classmethod
     def load(cls, path: Path, model_sha256: str, n_features: int) -> SiteCalibration:
