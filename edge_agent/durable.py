@@ -16,17 +16,20 @@ from pathlib import Path
 from typing import BinaryIO
 
 
-def write_durably(path: Path, data: bytes, tmp: Path | None = None, sync_dir: bool = True) -> None:
+def write_durably(path: Path, data: bytes, tmp: Path | None = None, sync_dir: bool = True,
+                  sync: bool = True) -> None:
     """Replace ``path`` with ``data`` atomically; ``tmp`` is the scratch file beside it (default
     ``.{name}.{pid}.tmp``). ``sync_dir=False`` skips the folder's sync where a lost rename is already
-    recovered from (evidence photos: the orphan sweep; one sync less per photo on the frame loop).
+    recovered from (evidence photos: the orphan sweep; one sync less per photo on the frame loop);
+    ``sync=False`` the file's too (a command's images: atomic and never through a link, not durable).
     Raises OSError, leaving ``path`` as it was."""
     tmp = tmp or path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open_scratch(tmp) as fh:
             fh.write(data)
             fh.flush()
-            os.fsync(fh.fileno())
+            if sync:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:  # a full disk, or Ctrl-C in a command: no scratch file left behind either way
         tmp.unlink(missing_ok=True)

@@ -79,3 +79,23 @@ def test_a_scratch_name_planted_as_a_link_is_never_written_through(tmp_path):
         write(path, scratch)
         assert victim.read_text() == "root:x:0:0\n", path.name
         assert path.is_file() and not path.is_symlink() and not scratch.exists() and not scratch.is_symlink()
+
+
+@pytest.mark.parametrize("name", ["sheet.jpg", "sheet-\udcff.jpg"], ids=["utf8", "not-utf8"])
+def test_an_image_is_never_written_through_a_link_at_its_name(tmp_path, name):
+    """``occupancy label --out /var/lib/edge-agent/labels/…`` (run by root, as deployment.md says) wrote its frame
+    and its sheets by name with OpenCV, through a link the agent's user had planted at that name. An image now
+    goes to a scratch file made new beside it and is renamed over the name: the link is replaced, its target
+    untouched. A folder that is not there is ``False``, as OpenCV said it."""
+    import numpy as np
+
+    from edge_agent import imfile
+
+    victim = tmp_path / "victim"
+    victim.write_text("root:x:0:0\n")
+    path = tmp_path / name
+    path.symlink_to(victim)
+    assert imfile.imwrite(path, np.zeros((8, 8, 3), np.uint8)) is True
+    assert victim.read_text() == "root:x:0:0\n" and not path.is_symlink() and path.read_bytes()[:2] == b"\xff\xd8"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([name, "victim"])
+    assert imfile.imwrite(tmp_path / "none" / "x.jpg", np.zeros((8, 8, 3), np.uint8)) is False
