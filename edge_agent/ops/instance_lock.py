@@ -13,6 +13,7 @@ refused, one into its own folder runs beside it). ``review`` reads the folder an
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import stat
@@ -35,7 +36,14 @@ def hold_data_dir(data_dir: Path, command: str) -> Path:
         return data_dir / LOCK_FILE
     close_to_others(data_dir)
     path = data_dir / LOCK_FILE
-    f = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - kept open on purpose
+    try:  # never through a link: root's `evidence forget` opened (and emptied) what the agent's user planted here
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise DataDirBusy(f"{path} is a link: the agent lock is never opened through one (it may point at any "
+                              "file); remove it") from None
+        raise
+    f = os.fdopen(fd, "a+", encoding="utf-8")  # kept open on purpose
     try:
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

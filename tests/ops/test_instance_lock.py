@@ -86,3 +86,20 @@ def test_a_data_dir_is_closed_to_other_users_when_held(tmp_path, mode):
         assert oct(data.stat().st_mode & 0o1777) == oct(mode if mode & 0o1000 else mode & 0o770)
     finally:
         release_all()
+
+
+def test_a_lock_file_that_is_a_link_is_never_opened_through(tmp_path, capsys):
+    """``evidence forget`` is run by root (``systemctl stop edge-agent`` first) on the agent's own folder, and the
+    lock was opened by name and emptied (``truncate``): a link the agent's user planted as ``agent.lock`` had root
+    empty its target — ``/etc/shadow``. A link there is refused, one line, its target untouched."""
+    data = tmp_path / "data"
+    data.mkdir()
+    victim = tmp_path / "shadow"
+    victim.write_text("root:$6$hash:19000:0:99999:7:::\n")
+    (data / "agent.lock").symlink_to(victim)
+    try:
+        with pytest.raises(DataDirBusy, match=r"agent.lock is a link"):
+            hold_data_dir(data, "evidence forget")
+    finally:
+        release_all()
+    assert victim.read_text() == "root:$6$hash:19000:0:99999:7:::\n"
