@@ -10,7 +10,7 @@ import sys
 import threading
 from urllib.parse import parse_qsl, urlsplit
 
-from edge_agent.config.mqtt import parse_broker
+from edge_agent.config.mqtt import parse_broker, refuse_readable_by_all
 from edge_agent.events.topics import valid_topic_level
 from edge_agent.masking import mask_url_credentials
 
@@ -25,6 +25,12 @@ def _consume(args: argparse.Namespace) -> int:
         return 2
     if bool(args.cert) != bool(args.key):
         print("consume: --cert and --key go together (mutual TLS)", file=sys.stderr)
+        return 2
+    try:
+        if args.key:
+            refuse_readable_by_all(args.key)  # one rule for every private key: the agent's mqtt.tls.key_file's
+    except ValueError as exc:
+        print(f"consume: --key: {exc}", file=sys.stderr)
         return 2
     password = os.environ.get(args.password_env) if args.password_env else None
     if args.password_env and password is None:  # was an anonymous login the broker then refused, or let in
