@@ -13,25 +13,41 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 
-def write_durably(path: Path, data: bytes, tmp: Path | None = None, sync_dir: bool = True) -> None:
+def write_durably(path: Path, data: bytes, tmp: Path | None = None, sync_dir: bool = True,
+                  sync: bool = True) -> None:
     """Replace ``path`` with ``data`` atomically; ``tmp`` is the scratch file beside it (default
     ``.{name}.{pid}.tmp``). ``sync_dir=False`` skips the folder's sync where a lost rename is already
-    recovered from (evidence photos: the orphan sweep; one sync less per photo on the frame loop).
+    recovered from (evidence photos: the orphan sweep; one sync less per photo on the frame loop);
+    ``sync=False`` the file's too (a command's images: atomic and never through a link, not durable).
     Raises OSError, leaving ``path`` as it was."""
     tmp = tmp or path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with open(tmp, "wb") as fh:
+        with open_scratch(tmp) as fh:
             fh.write(data)
             fh.flush()
-            os.fsync(fh.fileno())
+            if sync:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:  # a full disk, or Ctrl-C in a command: no scratch file left behind either way
         tmp.unlink(missing_ok=True)
         raise
     if sync_dir:
         fsync_dir(path.parent)
+
+
+def open_scratch(tmp: Path, mode: int = 0o666) -> BinaryIO:
+    """``tmp`` made new for writing (``mode`` less the umask), never through a name already there.
+
+    Why: a scratch name can be guessed (``users.txt.tmp``, ``.state.json.PID.tmp``), and one opened as any file
+    followed a link planted there: root running ``occupancy calibrate --out`` into the agent's folder, or
+    ``users add``, wrote through the agent user's link into ``/etc/passwd``. A name left there (a crash's, or a
+    link) is removed, never followed; one planted again meanwhile fails the ``O_EXCL`` open (``FileExistsError``)."""
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), mode)
+    return os.fdopen(fd, "wb")
 
 
 def fsync_dir(folder: Path) -> None:

@@ -16,6 +16,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edge_agent.durable import write_durably
+
 
 def opencv_path(path: str | os.PathLike[str]) -> str | None:
     """``path`` as a string OpenCV can take, or None when its name is not valid UTF-8."""
@@ -40,15 +42,20 @@ def imread(path: str | os.PathLike[str], flags: int = cv2.IMREAD_COLOR) -> np.nd
 
 
 def imwrite(path: str | os.PathLike[str], img: np.ndarray, params: list[int] | None = None) -> bool:
-    """``cv2.imwrite`` for any file name; False when it could not be encoded or written.
-    An OSError (no such folder, read-only disk) is raised as Python raises it."""
-    s = opencv_path(path)
-    if s is not None:
-        return bool(cv2.imwrite(s, img, params or []))
+    """``cv2.imwrite`` for any file name; False when it could not be encoded or written (no such folder, a
+    read-only or full disk), as OpenCV says it.
+
+    Encoded here and written to a scratch file made new beside ``path``, then renamed over it
+    (``durable.write_durably``, unsynced): ``cv2.imwrite`` wrote through a link at the name, and root running
+    ``occupancy label --out`` into the agent's folder (as deployment.md says) wrote its frame and sheets through a
+    link the agent's user had planted there."""
     ok, buf = cv2.imencode(Path(path).suffix or ".png", img, params or [])
     if not ok:
         return False
-    Path(path).write_bytes(buf.tobytes())
+    try:
+        write_durably(Path(path), buf.tobytes(), sync_dir=False, sync=False)
+    except OSError:
+        return False
     return True
 
 

@@ -51,3 +51,51 @@ def test_the_folder_is_replaced_whole(tmp_path):
         (scratch / "failures.csv").write_text("new run")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fail"]
     assert [p.name for p in fail.iterdir()] == ["failures.csv"]
+
+
+def test_a_scratch_name_planted_as_a_link_is_never_written_through(tmp_path):
+    """The scratch files beside a replaced file have names one can guess (``users.txt.tmp``,
+    ``occupancy-calibration.tmp``, ``.name.PID.tmp``), and they were opened as any file, following a link: root
+    running ``occupancy calibrate --out /var/lib/edge-agent/…`` (as deployment.md says) or ``users add`` wrote
+    through a link the agent's user had planted in its own folder — into ``/etc/passwd``, truncated. Each writer
+    now makes its scratch file new (``O_EXCL | O_NOFOLLOW``), after removing a name it finds there."""
+    from edge_agent.bays.calibration import Head, SiteCalibration
+    from edge_agent.web.auth import UsersFile
+
+    victim = tmp_path / "victim"
+    victim.write_text("root:x:0:0\n")
+    cases = [
+        (tmp_path / "state.json", tmp_path / "state.json.tmp",
+         lambda p, t: durable.write_durably(p, b"{}", t)),
+        (tmp_path / "auto.json", tmp_path / f".auto.json.{os.getpid()}.tmp",
+         lambda p, t: durable.write_durably(p, b"{}")),
+        (tmp_path / "cal.json", tmp_path / "cal.tmp",
+         lambda p, t: SiteCalibration(Head((0.0,) * 4, 0.0), "sha", 5, 5, 0.5, 0.6).save(p)),
+        (tmp_path / "users.txt", tmp_path / "users.txt.tmp",
+         lambda p, t: UsersFile(p).set("admin", "long enough pw")),
+    ]
+    for path, scratch, write in cases:
+        scratch.symlink_to(victim)
+        write(path, scratch)
+        assert victim.read_text() == "root:x:0:0\n", path.name
+        assert path.is_file() and not path.is_symlink() and not scratch.exists() and not scratch.is_symlink()
+
+
+@pytest.mark.parametrize("name", ["sheet.jpg", "sheet-\udcff.jpg"], ids=["utf8", "not-utf8"])
+def test_an_image_is_never_written_through_a_link_at_its_name(tmp_path, name):
+    """``occupancy label --out /var/lib/edge-agent/labels/…`` (run by root, as deployment.md says) wrote its frame
+    and its sheets by name with OpenCV, through a link the agent's user had planted at that name. An image now
+    goes to a scratch file made new beside it and is renamed over the name: the link is replaced, its target
+    untouched. A folder that is not there is ``False``, as OpenCV said it."""
+    import numpy as np
+
+    from edge_agent import imfile
+
+    victim = tmp_path / "victim"
+    victim.write_text("root:x:0:0\n")
+    path = tmp_path / name
+    path.symlink_to(victim)
+    assert imfile.imwrite(path, np.zeros((8, 8, 3), np.uint8)) is True
+    assert victim.read_text() == "root:x:0:0\n" and not path.is_symlink() and path.read_bytes()[:2] == b"\xff\xd8"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([name, "victim"])
+    assert imfile.imwrite(tmp_path / "none" / "x.jpg", np.zeros((8, 8, 3), np.uint8)) is False

@@ -12,11 +12,16 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
+import stat
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from edge_agent.durable import write_durably
+from edge_agent.jsondepth import MAX_DEPTH, too_deep
 
 if TYPE_CHECKING:
     from edge_agent.config.bays import OccupancyConfig
@@ -73,19 +78,13 @@ class SiteCalibration:
         doc = asdict(self)
         doc["head"] = {"w": list(self.head.w), "b": self.head.b}
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(path).with_suffix(".tmp")
-        tmp.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
-        tmp.replace(path)
+        # its scratch name made new, never through a link planted there (``durable.open_scratch``)
+        write_durably(Path(path), (json.dumps(doc, indent=1) + "\n").encode("utf-8"), Path(path).with_suffix(".tmp"))
 
     @classmethod
     def load(cls, path: Path, model_sha256: str, n_features: int) -> SiteCalibration:
         where = str(path)
-        try:
-            doc = json.loads(Path(path).read_text(encoding="utf-8"))
-        except FileNotFoundError as exc:
-            raise CalibrationError(f"{where}: no such file") from exc
-        except (OSError, ValueError) as exc:
-            raise CalibrationError(f"{where}: not a readable JSON file ({exc})") from exc
+        doc = read_document(Path(path))
         if not isinstance(doc, dict):
             raise CalibrationError(f"{where}: not a calibration file")
         head = Head.parse(doc.get("head"), where)
@@ -108,13 +107,44 @@ class SiteCalibration:
             raise CalibrationError(f"{where}: missing or bad field ({exc})") from exc
 
 
+MAX_FILE_BYTES = 1 << 20  # a calibration is a few KiB: 64 weights and a few numbers
+
+
+def read_document(path: Path) -> object:
+    """The calibration file's JSON, or ``CalibrationError`` naming it. Why not ``read_text``: the file is named by
+    the operator (``--calibration``) or the config (read at every start and reload), and ``/dev/zero`` was read
+    without end (22 GB before the kernel killed ``occupancy eval``), a FIFO waited for a writer for ever, a file of
+    any size was read whole, and ``[[[[…`` was ``json``'s ``RecursionError``, a traceback."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO opens at once, to be refused below
+    except FileNotFoundError:
+        raise CalibrationError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise CalibrationError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise CalibrationError(f"{path}: not a regular file (a calibration is a JSON file)")
+        try:
+            data = f.read(MAX_FILE_BYTES + 1)
+        except OSError as exc:
+            raise CalibrationError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise CalibrationError(f"{path}: larger than {MAX_FILE_BYTES >> 20} MiB: not a calibration file")
+    if too_deep(data):
+        raise CalibrationError(f"{path}: nests deeper than {MAX_DEPTH} levels: not a calibration file")
+    try:
+        return json.loads(data.decode("utf-8"))
+    except ValueError as exc:  # UnicodeDecodeError too
+        raise CalibrationError(f"{path}: not a readable JSON file ({exc})") from None
+
+
 def made_for(path: Path, models_dir: Path) -> str | None:
     """The model a calibration file was made for, when that file is in ``models_dir`` (None: unreadable, a file
     from before the name was kept, or a model not here), so that naming the calibration alone is enough to run
     the model it belongs to."""
     try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        doc = read_document(Path(path))
+    except CalibrationError:
         return None
     name = doc.get("model") if isinstance(doc, dict) else None
     ok = isinstance(name, str) and name and Path(name).name == name and (Path(models_dir) / name).is_file()

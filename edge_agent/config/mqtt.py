@@ -146,11 +146,33 @@ def parse_broker(url: str) -> BrokerAddress:
     return BrokerAddress(parts.scheme, parts.hostname, port or (8883 if parts.scheme == "mqtts" else 1883))
 
 
+def refuse_readable_by_all(path: str) -> None:
+    """``ValueError`` when the private key at ``path`` is readable by every user on this device (one that is not
+    there is left to whoever reads it). Refused, not warned: a warning at every start goes unread, and with the key
+    anyone on the device poses as its owner — the review page (``web.tls.key_file``), or this device at the broker
+    (``mqtt.tls.key_file``: its events published, its lock commands received), which was taken at 0644 unsaid."""
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        return
+    if mode & 0o004:
+        raise ValueError(f"{path} is readable by every user on this device (mode {mode:04o}): the key lets anyone "
+                         "who copies it pose as its owner; chmod 640 (group: the agent's) or 600")
+
+
 class TlsConfig(StrictModel):
     ca_file: ConfigPath = Field(None, description="PEM CA bundle; left out (null): the system's trust store")
     cert_file: ConfigPath = Field(None, description="client certificate (mutual TLS)")
-    key_file: ConfigPath = None
+    key_file: ConfigPath = Field(None, description="its private key; readable by the agent's user, not by every "
+                                 "user (mode 600 or 640)")
     check_hostname: bool = True
+
+    @field_validator("key_file")
+    @classmethod
+    def _private(cls, v: str | None) -> str | None:
+        if v is not None:
+            refuse_readable_by_all(v)
+        return v
 
     @model_validator(mode="after")
     def _pair(self) -> "TlsConfig":

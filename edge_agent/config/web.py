@@ -18,7 +18,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from edge_agent.config.base import StrictModel
 from edge_agent.config.hosts import bind_host
-from edge_agent.config.mqtt import ConfigPath, SecretError, secret_file_lines
+from edge_agent.config.mqtt import ConfigPath, SecretError, refuse_readable_by_all, secret_file_lines
 
 MAX_PEM_BYTES = 1 << 20  # a certificate chain is a few KiB; a megabyte is no PEM file
 
@@ -67,12 +67,7 @@ class WebTlsConfig(StrictModel):
         if v is None:
             raise ValueError("the private key's PEM file is needed with web.tls")
         _pem_file(v, "private key")
-        mode = stat.S_IMODE(os.stat(v).st_mode)
-        if mode & 0o004:
-            # refused, not warned: a warning at every start goes unread, and with the key anyone on the device
-            # (any account, any other service) can pose as this page and read the passwords typed into it
-            raise ValueError(f"{v} is readable by every user on this device (mode {mode:04o}): the key lets anyone "
-                             "who copies it pose as this page; chmod 640 (group: the agent's) or 600")
+        refuse_readable_by_all(v)  # anyone on the device could pose as this page and read the passwords typed in
         return v
 
     @model_validator(mode="after")

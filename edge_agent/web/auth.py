@@ -26,7 +26,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from edge_agent.clock import Clock
 from edge_agent.config.web import read_session_key
-from edge_agent.durable import folder_lock, fsync_dir
+from edge_agent.durable import folder_lock, fsync_dir, open_scratch
 from edge_agent.web.roles import ROLES
 
 # \Z, not $: Python's $ also matches before a last line end, so ``users add $'rev\n'`` passed and wrote a line "rev"
@@ -142,9 +142,8 @@ class UsersFile:
         tmp = self.path.with_name(self.path.name + ".tmp")
         lines = (f"{n}:{h}\n" if r == "admin" else f"{n}:{h}:{r}\n" for n, (h, r) in sorted(users.items()))
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write("".join(lines))
+            with open_scratch(tmp, 0o600) as f:  # made new: never through a link planted at its name
+                f.write("".join(lines).encode("utf-8"))
                 f.flush()
                 os.fsync(f.fileno())
             _keep_access(tmp, self.path)

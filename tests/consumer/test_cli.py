@@ -138,21 +138,34 @@ def test_a_client_id_that_names_no_session_is_refused(value, capsys):
     assert "argument --client-id" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("db", ["postgresql://edge:Pg5ecretPw@db/edge", "postgres://edge:Pg5ecretPw@db:5432/edge",
+                                "postgresql://edge@db/edge?sslmode=require&password=Pg5ecretPw"])
+def test_a_database_password_on_the_command_line_is_refused(db, capsys):
+    """``--db postgresql://edge:<password>@db/edge`` was taken: the password stood in the process's arguments, which
+    every user on the host reads (``ps``, ``/proc/PID/cmdline``), and in shell history; the start line masked it,
+    the process list did not. A password goes in libpq's own ``PGPASSWORD`` / ``~/.pgpass`` (as the broker's goes in
+    ``--password-env``): exit 2, the password not echoed."""
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args(["consume", "--db", db])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --db" in err and "PGPASSWORD" in err and "Pg5ecretPw" not in err, err
+
+
 @pytest.mark.broker
 @pytest.mark.postgres
-def test_the_started_line_masks_the_databases_password(broker, pg_db, tmp_path):
-    """``consuming … into postgresql://edge:<password>@db/edge`` went to stdout (the journal under systemd),
-    though the same URL was masked when the database could not be opened."""
+def test_the_started_line_names_the_database_without_its_password(broker, pg_db, tmp_path, monkeypatch):
+    """The password from ``PGPASSWORD`` (libpq reads it) is nowhere in the output; the URL is shown as given."""
     from tests.consumer.test_exactly_once import ConsumerProcess
 
-    with_password = pg_db.replace("@", ":Pg5ecretPw@", 1)  # the test cluster trusts: the password is not checked
-    consumer = ConsumerProcess(broker.url(), with_password, "c-mask", tmp_path / "consumer.log")
+    monkeypatch.setenv("PGPASSWORD", "Pg5ecretPw")  # the test cluster trusts: the password is not checked
+    consumer = ConsumerProcess(broker.url(), pg_db, "c-mask", tmp_path / "consumer.log")
     try:
         consumer.ready()
     finally:
         consumer.stop()
     started = next(line for line in consumer.lines if line.startswith("consuming"))
-    assert "Pg5ecretPw" not in started and ":***@127.0.0.1" in started, started
+    assert "Pg5ecretPw" not in started and "@127.0.0.1" in started, started
     assert "Pg5ecretPw" not in (tmp_path / "consumer.log").read_text()
 
 

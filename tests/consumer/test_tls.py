@@ -45,3 +45,17 @@ def test_tls_files_that_cannot_serve_are_one_line(args, said, tmp_path, capsys):
     assert main(["consume", "--db", str(tmp_path / "c.sqlite"), *args]) == 2
     err = capsys.readouterr().err
     assert said in err and "Traceback" not in err, err
+
+
+def test_a_client_key_every_user_can_read_is_refused(tmp_path, capsys):
+    """``--key`` at mode 644: anyone on the host could pose as this consumer at the broker and take its group's
+    events. Refused before the database is opened, as the agent's ``mqtt.tls.key_file`` is."""
+    key = tmp_path / "c.key"
+    key.write_text("-----BEGIN PRIVATE KEY-----\n")
+    key.chmod(0o644)
+    args = ["--broker", "mqtts://127.0.0.1:8883", "--cert", str(tmp_path / "c.crt"), "--key", str(key)]
+    assert main(["consume", "--db", str(tmp_path / "c.sqlite"), *args]) == 2
+    err = capsys.readouterr().err
+    assert err == f"consume: --key: {key} is readable by every user on this device (mode 0644): the key lets " \
+                  "anyone who copies it pose as its owner; chmod 640 (group: the agent's) or 600\n", err
+    assert not (tmp_path / "c.sqlite").exists()

@@ -139,3 +139,19 @@ def test_unusable_outbox_path_is_a_config_error(tmp_path):
     cfg = make_config("mqtt://127.0.0.1:1", tmp_path, outbox={"path": str(blocker / "outbox.sqlite")})
     with pytest.raises(ConfigError, match=r"mqtt.outbox.path: cannot open .*a-file/outbox.sqlite"):
         build_mqtt(cfg, EventBus(), RecordingControl(), FakeClock(), no_health)
+
+
+def test_a_client_key_every_user_can_read_is_refused_as_the_pages_is(tmp_path):
+    """``web.tls.key_file`` readable by every user is refused (anyone on the device could pose as the page);
+    ``mqtt.tls.key_file`` — the device's own identity at the broker, with which one publishes its events and
+    receives its lock commands — was taken at mode 644 without a word. One rule for both keys."""
+    key = tmp_path / "device.key"
+    key.write_text("-----BEGIN PRIVATE KEY-----\n")
+    tls = {"ca_file": "ca.pem", "cert_file": "device.crt", "key_file": str(key)}
+    key.chmod(0o644)
+    found = problems(tmp_path, brokers=["mqtts://b"], tls=tls)
+    assert any(p.startswith("mqtt.tls.key_file: ") and "readable by every user on this device (mode 0644)" in p
+               for p in found), found
+    key.chmod(0o640)
+    assert problems(tmp_path, brokers=["mqtts://b"], tls=tls) == []
+    assert problems(tmp_path, brokers=["mqtts://b"], tls={**tls, "key_file": "missing.key"}) == []  # said at connect

@@ -253,3 +253,47 @@ def test_calibrate_without_its_images_names_the_path_it_tried(tmp_path, capsys):
     assert str(moved / "frames" / "0.jpg") in err and "--images" in err
     assert main(["occupancy", "calibrate", str(moved / "labels.csv"), "--images", str(tmp_path),
                  "--out", str(tmp_path / "c.json")]) == 0
+
+
+@pytest.mark.parametrize(("content", "says"), [
+    ("[" * 100_000, "nests deeper than"),
+    (" " * (2 << 20) + "{}", "larger than 1 MiB"),
+], ids=["deep", "huge"])
+def test_a_calibration_file_that_cannot_be_one_is_a_calibration_error(tmp_path, content, says):
+    """``json.loads`` on ``[[[[…`` raised ``RecursionError`` (no ``ValueError``: a traceback), and a file of any
+    size was read whole. A calibration is a few KiB of flat JSON: anything else is named as not one."""
+    path = tmp_path / "cal.json"
+    path.write_text(content)
+    with pytest.raises(CalibrationError, match=says):
+        SiteCalibration.load(path, "sha-a", 8)
+    from edge_agent.bays.calibration import made_for
+
+    assert made_for(path, tmp_path) is None
+
+
+@pytest.mark.parametrize("which", ["/dev/zero", "fifo"])
+def test_a_calibration_that_is_no_regular_file_is_refused_not_read_for_ever(tmp_path, which):
+    """``occupancy eval --calibration /dev/zero`` (or ``occupancy.calibration`` in a config: the agent reads it at
+    every start and reload) read without end: 22 GB of memory before the kernel killed it; a FIFO waited for a
+    writer for ever. Run as its own process, its memory capped, so that a hang or a leak fails here."""
+    import os
+    import resource
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    cal = Path("/dev/zero")
+    if which == "fifo":
+        cal = tmp_path / "fifo"
+        os.mkfifo(cal)
+    labels = tmp_path / "frames.csv"
+    labels.write_text("file,bay_id,occupied\n")
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
+
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-m", "edge_agent", "occupancy", "eval", str(labels), "--calibration",
+                          str(cal)], capture_output=True, text=True, timeout=90, cwd=root, preexec_fn=cap)
+    assert out.returncode == 2 and f"{cal}: not a regular file" in out.stderr, out.stderr[-800:]
+    assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr, out.stderr[-800:]

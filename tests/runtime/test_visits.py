@@ -280,3 +280,33 @@ def test_the_json_names_each_false_event_and_each_missed_change(tmp_path):
     assert len(r["false_events"]) == tot["false_arrivals"] + tot["false_departures"]
     assert len(r["missed"]) == (tot["arrivals"] - tot["arrivals_found"] + tot["departures"] - tot["departures_found"]
                                 + tot["parked_at_start"] - tot["parked_at_start_found"])
+
+
+@pytest.mark.parametrize("which", ["truth", "events"])
+def test_a_device_or_fifo_is_refused_not_read_for_ever(tmp_path, which):
+    """``eval-visits TRUTH /dev/zero`` read one endless line (1.6 GB of memory in 8 s, then the OOM killer), and a
+    FIFO for the truth file waited for a writer for ever: a truth or events file is a regular file, as every other
+    command's input is. Run as its own process, its memory capped, so that a hang or a leak fails here."""
+    import os
+    import resource
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    truth, ev = tmp_path / "truth.csv", tmp_path / "ev.jsonl"
+    truth.write_text("bay_id,start_s,end_s\nA,10,20\n")
+    write_events(ev, [(12, "A", "vehicle_arrived")], clip_s=60)
+    if which == "truth":
+        truth = tmp_path / "fifo"
+        os.mkfifo(truth)
+    else:
+        ev = Path("/dev/zero")
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
+
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-m", "edge_agent", "occupancy", "eval-visits", str(truth), str(ev)],
+                         capture_output=True, text=True, timeout=90, cwd=root, preexec_fn=cap)
+    bad = truth if which == "truth" else ev
+    assert out.returncode == 2 and out.stderr == f"eval-visits: {bad}: not a regular file\n", out.stderr[-500:]
