@@ -83,6 +83,7 @@ class CameraWatch:
             if self.frame_size.expected != was:
                 self.reference += 1  # the same picture in other pixels: a shift measured on the old ones means nothing
             if placement == "ok":  # followed within tolerance: the outlines kept stay where the camera sees them
+                self.reference += 1  # as when a hand edit took a new one: a Save from a picture of the old bays is stale
                 log.info("bays edited by hand, some outlines as they were: their reference picture is kept, every "
                          "outline read as drawn on it (the installer page's Save draws on the current view)")
                 return False
