@@ -194,6 +194,7 @@ class Registration:
         # edited while it was stopped); never after a redraw, whose outlines are the current view's
         self._inherit = inherit
         self.turned: Orientation | None = None  # the bays were drawn on this other view (module docstring)
+        self.lost: str | None = None  # why the stored reference of these bays cannot be read (``_lost``)
         self._orb = cv2.ORB_create(800)
         self._matcher = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True)
         self._clahe = cv2.createCLAHE(2.0, (8, 8))
@@ -300,6 +301,7 @@ class Registration:
                     if stored != key or "bays" not in doc:  # written in the config's order (before 2026-12-04)
                         self._rekey(meta, size, self.view.key)  # or without its bays: by id, naming them, now
                     return img
+                return self._lost(frame_bgr, f"{pic.name} missing or unreadable under a {meta.name} naming these bays")
             elif isinstance(stored, str):
                 self.turned = turned_from(stored, size, self.polygons, self.view)
                 if self.turned is None and inherit and (before_named(doc)
@@ -307,6 +309,9 @@ class Registration:
                     kept = self._inherited(doc, frame_bgr)
                     if kept is not None:
                         return kept if doc.get("kept") == KEPT else self._keep_stored(kept, None)
+                    if self.turned is None:  # no picture to keep (``_inherited``: not another view's)
+                        return self._lost(frame_bgr, f"{pic.name} missing or unreadable under a {meta.name} "
+                                                     "naming bays that share an outline with these")
                 if self.turned is not None:  # keep the old reference: it remembers the view the bays fit
                     old = imfile.imread(pic, cv2.IMREAD_GRAYSCALE) if doc.get("kept") != KEPT else None
                     if old is not None:  # the bays were drawn on it: their outlines lie on its ground
@@ -314,8 +319,14 @@ class Registration:
                     log.warning("camera view turned (%s, the bays were drawn %s): bays blind until redrawn "
                                 "or confirmed", self.view.describe(), self.turned.describe())
                     return self.kept_view(frame_bgr)
-        except (OSError, ValueError, AttributeError):
-            pass
+            elif inherit:  # no key: which bays (and view) it was stored for is unknown
+                return self._lost(frame_bgr, f"{meta.name} names no reference key")
+        except FileNotFoundError:  # no reference stored: this frame is the first with these bays
+            if inherit and pic.exists():  # a picture without its key: a store cut short (``confirm`` on a full disk)
+                return self._lost(frame_bgr, f"{pic.name} without {meta.name}")
+        except (OSError, ValueError, AttributeError) as exc:
+            if inherit:  # a reference was stored, and may be these bays': never replaced by a view nobody confirmed
+                return self._lost(frame_bgr, f"{meta.name} unreadable ({exc})")
         kept = self.kept_view(frame_bgr)
         try:
             self.store.mkdir(parents=True, exist_ok=True)
@@ -341,6 +352,19 @@ class Registration:
         except OSError as exc:  # measured against the kept view all the same; the next start tries again
             log.warning("camera reference not replaced by its kept view (%s)", exc)
         return kept
+
+    def _lost(self, frame_bgr: np.ndarray, why: str) -> np.ndarray:
+        """The stored reference of these bays cannot be read: the view they were drawn on is unknown. This frame is
+        measured against itself (not stored) while ``lost`` blinds the bays, as a turned view does, until the
+        installer confirms the view or redraws the bays.
+
+        Why: the frame was taken as the reference, silently: with ``reference.png`` gone (a card's damage, a file
+        deleted by hand) and the camera knocked 60 px while the agent was stopped, bay A's outline lay on the
+        asphalt beside the parked car, read empty, and the arm rose under the car with no ``camera_moved``."""
+        self.lost = why
+        log.warning("camera reference of these bays lost (%s): bays blind until the view is confirmed or the bays "
+                    "are redrawn on the installer page", why)
+        return self.kept_view(frame_bgr)
 
     def _inherited(self, doc: dict, frame_bgr: np.ndarray) -> np.ndarray | None:
         """The stored reference of bays edited while the agent was stopped (some outline kept), re-keyed to these
@@ -423,11 +447,33 @@ class Registration:
         except (OSError, ValueError, AttributeError) as exc:  # this run keeps it in memory; a restart would not
             log.warning("camera reference not kept for the edited bays (%s)", exc)
 
+    def matchable(self, frame_bgr: np.ndarray) -> bool:
+        """Whether ``frame_bgr`` has enough corners (the whole frame's) to match any later view against. A view
+        without (a lot too dark at night, a lens covered) confirmed as the reference could never match again:
+        every bay ``camera_unmatched`` for good, the next day too."""
+        masked, self._masked = self._masked, False
+        try:
+            return self._view(frame_bgr) is not None
+        finally:
+            self._masked = masked
+
+    def forget(self) -> None:
+        """The installer drew these bays over the current picture (the page's Save): whatever reference is stored,
+        also one naming the same outlines, is not the view they were drawn on, so the next one measured is
+        (``_reference``). A disk that refuses keeps the old one: the bays stay as blind as they were."""
+        if self.store is None:
+            return
+        try:
+            (self.store / "reference.json").unlink(missing_ok=True)
+        except OSError as exc:
+            log.warning("camera reference not renewed for the bays the installer saved (%s)", exc)
+
     def confirm(self, frame_bgr: np.ndarray) -> None:
         """The installer confirmed the bays on the current view: it becomes the reference."""
         if self.store is not None:
             (self.store / "reference.json").unlink(missing_ok=True)
         self.turned = None
+        self.lost = None
         self._bank = []
         self._size = None
         self._banked_at = float("-inf")
@@ -526,20 +572,22 @@ class Alignment:
         self.matched = True
 
     def update(self, frame_bgr: np.ndarray, now: float) -> tuple[Shift | None, str | None]:
-        """Measure one frame → (shift, "moved" | "aligned" | "turned" | None when nothing is to be
+        """Measure one frame → (shift, "moved" | "aligned" | "turned" | "lost" | None when nothing is to be
         reported); (None, None) for a frame skipped or not matched. "turned" (once, not debounced:
-        no shake makes a turned view) blinds the bays until the installer redraws or confirms."""
+        no shake makes a turned view) blinds the bays until the installer redraws or confirms; so does
+        "lost" (the stored reference of these bays cannot be read: where they were drawn is unknown)."""
         if now - self._last_at < self.every_s:
             return None, None
         self._last_at = now
         shift = self.reg.measure(frame_bgr, now)
         self.matched = shift is not None
-        if self.reg.turned is not None:  # bays drawn on another view: moved at once, until redrawn or confirmed
+        blind = "turned" if self.reg.turned is not None else "lost" if self.reg.lost is not None else None
+        if blind is not None:  # bays drawn on another (or an unknown) view: moved at once, until redrawn or confirmed
             self.ok = False
             if self.reported_moved:
                 return shift, None
             self.reported_moved = True
-            return shift, "turned"
+            return shift, blind
         if shift is None:
             return None, None
         moved = self.reg.moved(shift)

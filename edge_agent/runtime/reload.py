@@ -261,7 +261,9 @@ class ConfigReload:
             anew = a.camera.reconfigure(new, bays_changed=drawn(new) != drawn(before), installer=installer)
             kept = a.monitor.kept
         else:
-            anew = a.camera.reconfigure(new, bays_changed=False)  # another camera.width / height takes effect here
+            # another camera.width / height takes effect here; the installer's Save of the outlines as they were, over
+            # a view they do not fit, takes it as their reference (``CameraWatch.reconfigure``)
+            anew = a.camera.reconfigure(new, bays_changed=False, installer=installer)
             if "timers" in changed:
                 a.monitor.set_timers(new)
         if anew:  # the outlines are the current view's, its new reference: the old reference's shift no longer

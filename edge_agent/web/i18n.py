@@ -115,6 +115,13 @@ _TEXT: dict[str, tuple[str, str]] = {
     "camera_moved": ("摄像头已移动：车位框不再对准车位，地锁不会升起。请在安装页重新画车位，或确认当前画面。",
                      "The camera has moved: the bay outlines no longer fit the bays and no lock will rise. "
                      "Redraw the bays on the installer page, or confirm the current view."),
+    "camera_unmatched": ("摄像头画面与参照画面对不上（摄像头被更换或转向，或画面太暗、被遮挡），代理不知道车位在哪里，地锁不会升起。"
+                         "请在安装页对照当前画面检查车位；车位框对准时确认当前画面，否则重新画车位。",
+                         "The camera's view matches no reference picture (a camera replaced or turned away, or a view "
+                         "too dark or blocked to match): the agent cannot tell where the bays lie and no lock will "
+                         "rise. Check the bays on the installer page: confirm the current view if the outlines fit "
+                         "it, or redraw them."),
+    "check_bays": ("在安装页检查车位", "Check the bays on the installer page"),
     "confirm_view": ("确认当前画面", "Confirm current view"),
     "st_free": ("空闲", "free"),
     "st_occupied": ("有车", "occupied"),

@@ -49,19 +49,32 @@ def live_bays(request: Request):
              "chargers": [{**w, "words": _charger_words(t, w, ctx.log.event_data(str(w.get("event_id"))), park_min)}
                           for w in warnings.get(i, [])]}
             for i in ids]
-    moved = bool(getattr(ctx.control, "camera_moved", False))  # an agent without registration has none
-    # The banner interrupts a screen reader (role=alert) when a move first appears to this session; the page reloads
+    banner = _camera_banner(ctx.control)
+    # The banner interrupts a screen reader (role=alert) when it first appears to this session; the page reloads
     # every LIVE_REFRESH_S, and an alert present at each load was read out again every 15 s. From then on it is a
-    # status (read when reached) while that move lasts. A later move is news, whether or not this session saw the
-    # camera set right in between: the session keeps which move it was told of (its camera_moved event), not only
-    # that it was told (a move, a fix and a move again while nobody had /bays open read as the old one: a status).
-    told = moved and request.session.get("camera_moved_told") == ctx.camera_move
-    if moved:
-        request.session["camera_moved_told"] = ctx.camera_move
+    # status (read when reached) while that banner lasts. A later move is news, whether or not this session saw the
+    # camera set right in between: the session keeps which banner and which move it was told of (the move's
+    # camera_moved event), not only that it was told (a move, a fix and a move again while nobody had /bays open
+    # read as the old one: a status).
+    seen = f"{banner}:{ctx.camera_move}" if banner is not None else None
+    told = seen is not None and request.session.get("camera_moved_told") == seen
+    if seen is not None:
+        request.session["camera_moved_told"] = seen
     else:
         request.session.pop("camera_moved_told", None)
-    return render(request, "bays.html", bays=bays, flash=request.session.pop("flash", []), camera_moved=moved,
+    return render(request, "bays.html", bays=bays, flash=request.session.pop("flash", []), camera_banner=banner,
                   camera_told=told, refresh_s=LIVE_REFRESH_S)
+
+
+def _camera_banner(control: Any) -> str | None:
+    """The live page's camera banner: ``moved`` (reported ``camera_moved``), ``unmatched`` (the view matches no
+    reference: where the bays lie is unknown) or None. Why the second: a camera replaced while the agent was
+    stopped reads ``camera_unmatched``, never ``camera_moved``; the page then said only "matches no reference"
+    under each bay, with no Confirm and no word of where to act, while every lock stayed down."""
+    if getattr(control, "camera_moved", False):  # an agent without registration has none
+        return "moved"
+    placement = _placement_now(control)
+    return "unmatched" if placement is not None and placement[1] == "unmatched" else None
 
 
 def _charger_words(t: Translator, warning: dict[str, Any], data: dict[str, Any] | None, park_min: float) -> str:

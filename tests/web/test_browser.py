@@ -427,3 +427,47 @@ def test_a_manager_signs_in_over_the_pages_own_https(browser, site, tmp_path):
         page.goto(srv.url + "/violations/7")
         assert image_ok(page, "#frame")  # the evidence picture comes over the same HTTPS
         ctx.close()
+
+
+@pytest.mark.parametrize("act", ["confirm", "save"])
+def test_a_camera_replaced_while_the_agent_was_stopped_is_named_on_the_live_page_and_the_installer_can_act(
+        browser, tmp_path, clock, act):
+    """A camera replaced while the agent was stopped, the bays as they were: its view matches no reference
+    (``camera_unmatched``), every lock stays down. The live page said only "matches no reference" under each bay: no
+    banner, no Confirm, no word of the installer page, and the installer page's Save of the outlines as shown (what
+    its own note asks) changed nothing. Now the banner says what happened and where to act, and either act — Confirm
+    current view, or the installer page's Save — takes the current view as the bays' reference, signed in, with
+    the CSRF token, audited."""
+    from edge_agent.sim.scenario import run_scripted
+    from tests.web.test_installer_shift import replaced
+
+    parts = replaced(tmp_path, clock)
+    try:
+        assert set(parts.agent.bays_unseen().values()) == {"camera_unmatched"} and not parts.agent.camera_moved
+        with WebServer(parts.web.app, "127.0.0.1", 0) as srv:
+            ctx, page = login(browser, srv.url)
+            page.goto(srv.url + "/bays")
+            banner = page.locator(".flash.camera-unmatched")
+            assert banner.count() == 1 and banner.get_attribute("role") == "alert"
+            assert "安装页" in banner.inner_text() and page.locator(".camera-moved").count() == 0
+            shot(page, f"live-unmatched-{act}-laptop")
+            if act == "confirm":
+                banner.locator("button[type=submit]").click()
+                page.wait_for_url(srv.url + "/bays")
+                assert page.locator(".flash.error").count() == 0  # no error flash: confirmed
+            else:
+                banner.locator("a[href='/installer']").click()
+                page.wait_for_url(srv.url + "/installer")
+                assert image_ok(page, "#snap") and page.locator(".flash.camera-unmatched").count() == 1
+                page.click("#save")
+                page.wait_for_selector("#result.flash.ok")
+            run_scripted(parts.agent.step, clock, 3, 5)
+            page.goto(srv.url + "/bays")
+            assert page.locator(".flash.camera-unmatched").count() == 0
+            assert page.locator(".bay-unseen").count() == 0
+            ctx.close()
+        assert parts.agent.camera.placement == "ok" and parts.agent.bays_unseen() == {}
+        actions = [a["action"] for a in parts.web.app.state.ctx.log.audit_entries()]
+        assert ("camera_confirm" if act == "confirm" else "save_bays") in actions
+    finally:
+        parts.agent.stop()

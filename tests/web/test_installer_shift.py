@@ -58,6 +58,21 @@ def _agent(tmp_path: Path, clock, later: np.ndarray,  # noqa: ANN001
     return parts, path
 
 
+def replaced(tmp_path: Path, clock) -> Assembled:  # noqa: ANN001
+    """The real agent and page over the scenario's bays after a restart on another camera: it ran 5 s on the view the
+    bays were drawn on (the reference, kept on disk), was stopped, and starts on a view that matches nothing of it
+    (a camera replaced while it was stopped, the bays as they were): ``camera_unmatched``."""
+    parts, path = _agent(tmp_path, clock, render(EMPTY))
+    parts.agent.stop()
+    rng = np.random.default_rng(3)
+    other = cv2.GaussianBlur(rng.integers(0, 255, (540, 960, 3), dtype=np.uint8), (5, 5), 0)
+    parts = assemble(load_config(path), clock=clock, source=ScriptedSource(hold(600, other), clock))
+    parts.agent.reader = NoPlates()
+    parts.agent.start()
+    run_scripted(parts.agent.step, clock, 5, 5)
+    return parts
+
+
 def _installer(parts: Assembled) -> tuple[TestClient, dict, str]:
     c = TestClient(parts.web.app)
     tok = re.search(r'name="csrf" value="([^"]+)"', c.get("/login").text).group(1)
@@ -248,5 +263,31 @@ def test_a_save_from_a_picture_on_a_reference_started_elsewhere_is_refused(tmp_p
         r = c2.post("/installer", json={"bays": again["bays"], "size": [960, 540], "picture": again["picture"]},
                     headers={"X-CSRF-Token": again["csrf"]})
         assert r.json()["ok"], r.json()
+    finally:
+        parts.agent.stop()
+
+
+@pytest.mark.parametrize("over", ["unmatched", "moved"])
+def test_a_save_of_the_outlines_as_shown_over_a_view_they_do_not_fit_is_the_installers_redraw(tmp_path, clock, over):
+    """A camera replaced while the agent was stopped (``unmatched``), or knocked 60 px (``moved``): the page says
+    "check every bay on this picture; Save makes it the new reference", and the installer, finding the outlines
+    right, saved them as shown. The reload changed nothing (the same outlines): the page said "saved" and the bays
+    stayed blind. Now that Save takes the current view as their reference, as a redraw does."""
+    parts = replaced(tmp_path, clock) if over == "unmatched" else _agent(tmp_path, clock,
+                                                                          shifted(render(PARKED), 60, 0))[0]
+    try:
+        assert parts.agent.camera.placement == over
+        assert set(parts.agent.bays_unseen().values()) == {"camera_unmatched" if over == "unmatched" else
+                                                           "camera_moved"}
+        c, shown, html = _installer(parts)
+        assert f'class="flash error camera-{over}"' in html
+        r = c.post("/installer", json={"bays": shown["bays"], "size": [960, 540], "picture": shown["picture"]},
+                   headers={"X-CSRF-Token": shown["csrf"]})
+        assert r.json()["ok"] and r.json()["reload"]["ok"], r.json()
+        run_scripted(parts.agent.step, clock, 5, 5)
+        assert parts.agent.camera.placement == "ok" and parts.agent.bays_unseen() == {}
+        assert not parts.agent.camera_moved
+        assert {s.bay_id: s.polygon.tolist() for s in parts.agent.monitor.shapes} == \
+            {b["id"]: b["polygon"] for b in shown["bays"]}
     finally:
         parts.agent.stop()
