@@ -151,13 +151,25 @@ def refuse_readable_by_all(path: str) -> None:
     there is left to whoever reads it). Refused, not warned: a warning at every start goes unread, and with the key
     anyone on the device poses as its owner — the review page (``web.tls.key_file``), or this device at the broker
     (``mqtt.tls.key_file``: its events published, its lock commands received), which was taken at 0644 unsaid."""
+    problem = readable_by_all(path, "the key lets anyone who copies it pose as its owner")
+    if problem is not None:
+        raise ValueError(problem)
+
+
+def readable_by_all(path: str | os.PathLike[str], why: str) -> str | None:
+    """What is wrong with the secret file ``path`` when every user on this device may read it (mode ``o+r``),
+    saying ``why`` that matters and the chmod that mends it; None when it is not (or is not there: left to
+    whoever reads it). The one rule for every file that holds a secret: private keys are refused with it
+    (``refuse_readable_by_all``), the other secret files named with it at every start
+    (``config.secretmodes``)."""
     try:
         mode = stat.S_IMODE(os.stat(path).st_mode)
     except OSError:
-        return
-    if mode & 0o004:
-        raise ValueError(f"{path} is readable by every user on this device (mode {mode:04o}): the key lets anyone "
-                         "who copies it pose as its owner; chmod 640 (group: the agent's) or 600")
+        return None
+    if not mode & 0o004:
+        return None
+    return (f"{path} is readable by every user on this device (mode {mode:04o}): {why}; chmod 640 "
+            "(group: the agent's) or 600")
 
 
 class TlsConfig(StrictModel):

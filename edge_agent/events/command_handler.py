@@ -3,7 +3,7 @@
 Broker ACLs are the first line of defence; here every command must also be well-formed
 JSON matching its schema, fresh (``ts`` within ``command_max_age_s`` of our clock, either
 way, so a recorded command cannot be replayed later) and, when a per-device key is
-configured, signed: ``sig`` = hex HMAC-SHA256(key, name + "\\n" + canonical JSON of the
+configured, signed: ``sig`` = hex (either case) HMAC-SHA256(key, name + "\\n" + canonical JSON of the
 payload without ``sig``), canonical = keys sorted, no spaces, UTF-8; during a key rollout the
 previous key is accepted too. A command seen once is refused again while any window could take
 it (replay), also after a restart (``ReplayMemory`` on disk), whichever key signed it.

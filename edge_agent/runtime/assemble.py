@@ -101,6 +101,14 @@ def assemble(cfg: AgentConfig, *, clock: Clock | None = None, source: FrameSourc
         out.link = _init_mqtt(agent)
         if review:  # its figures come from the recorder's event log
             _init_daily_stats(agent, out.link)
+    # Components stop newest first: the sinks (push, and the caller's: run's events.jsonl) go in before every part
+    # that publishes events (the recorder, the page and its certificate notices, the locks), so what those say as
+    # they stop is still carried. Added after the page, they stopped before its certificate notices' worker: a
+    # notice published at the stop went to MQTT (stopped last, by its owner) and to no push sink nor events.jsonl.
+    if cfg.notify.sinks:
+        out.notify = _init_notify(agent)
+    for sink in sinks(agent) if sinks else ():
+        agent.add_component(sink)
     if review:
         out.recorder = agent.add_component(ViolationRecorder(agent.evidence.db_path, agent.clock, agent.bus,
                                                                      cfg.evidence.history_days,
@@ -110,10 +118,6 @@ def assemble(cfg: AgentConfig, *, clock: Clock | None = None, source: FrameSourc
         agent.every_minute.append(out.recorder.mark_alive)
         if cfg.web.enabled:
             out.web = _init_web(agent, out.recorder, config_path, out.link)
-    if cfg.notify.sinks:
-        out.notify = _init_notify(agent)
-    for sink in sinks(agent) if sinks else ():
-        agent.add_component(sink)
     if cfg.locks:
         out.locks = attach_locks(agent, pin_factory=pin_factory, thread=lock_thread)
     return out
@@ -149,7 +153,7 @@ def _init_web(agent: Agent, recorder: ViolationRecorder, config_path: str | Path
         # looked at every minute, not only as connections come: a page nobody opens for weeks still tells the
         # backend (and the log) that its certificate is near its end
         agent.every_minute.append(web.tls.reload)
-        # a component after MQTT and the page: stopped before them, its last notices out first
+        # a component after MQTT, the push sinks and the page: stopped before them, its last notices out first
         notices = agent.add_component(CertificateNotices(web.tls, agent.bus, agent.clock))
         agent.on_started.append(notices.started)  # with MQTT and the sinks listening
         if link is not None:

@@ -146,6 +146,7 @@ def _record_added_bays(config_path: str) -> None:
 def _build(args: argparse.Namespace) -> tuple[Assembled, OpsRuntime]:
     from edge_agent.camera.source import quiet_decoder_log
     from edge_agent.config.mqtt import read_secrets
+    from edge_agent.config.secretmodes import open_secret_files
     from edge_agent.ops.instance_lock import DataDirBusy, hold_data_dir
     from edge_agent.ops.lifecycle import OpsRuntime
     from edge_agent.ops.logging_setup import setup_logging
@@ -167,6 +168,8 @@ def _build(args: argparse.Namespace) -> tuple[Assembled, OpsRuntime]:
     setup_logging(cfg.ops.logging, secrets=secrets, verbose=getattr(args, "verbose", False),
                   tz=ZoneInfo(cfg.site.timezone))
     quiet_decoder_log(getattr(args, "verbose", False))  # before the camera opens
+    for problem in open_secret_files(cfg):  # named, not refused: a device installed so keeps running
+        log.warning("%s", problem)
     if cfg.overrides_path is not None:
         log.info("bays / lists saved at run time apply from %s (delete it to use the config file's)",
                  cfg.overrides_path)

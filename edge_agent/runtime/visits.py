@@ -256,9 +256,12 @@ def score(truth: list[TruthVisit], rep: Replay) -> dict:
     """Per-bay and per-scene tallies plus the total (truth cut to the clip when its end is known).
     Every bay of the truth file is scored, with its scene, also when all its visits come after the clip
     (it was empty all through it): cut away with its visits, such a bay's false arrivals were filed under
-    "(no scene)" and its empty frames counted nowhere."""
+    "(no scene)" and its empty frames counted nowhere. So is every bay the replay ran (``replay_started``'s
+    ``bays``), events or none: a bay with no truth visit was scored only when the agent reported something there,
+    so a run that stopped a false arrival lost that bay's right all-empty frames from the total and scored worse;
+    two runs of one config are now scored on the same bays."""
     scene_of = {v.bay_id: v.scene for v in truth}
-    known = set(scene_of)
+    known = set(scene_of) | set(rep.bays or ())
     if rep.finished:
         truth = within_clip(truth, rep.clip_s)
     events = sorted(rep.events, key=lambda e: e.t)

@@ -169,6 +169,7 @@ def _this_command() -> str:
 def _review(args: argparse.Namespace) -> int:
     from edge_agent.clock import SystemClock
     from edge_agent.config.mqtt import SecretError
+    from edge_agent.config.secretmodes import open_secret_files
     from edge_agent.events.bus import EventBus
     from edge_agent.evidence.store import EvidenceStore
     from edge_agent.evidence.violations import ViolationLog
@@ -203,6 +204,8 @@ def _review(args: argparse.Namespace) -> int:
         print(f"no users in {users.path}: add one with "
               f"`edge-agent users add NAME --config {args.config}`", file=sys.stderr)
         return 2
+    for problem in open_secret_files(cfg):  # named, not refused: as ``run`` does
+        print(f"review: warning: {problem}", file=sys.stderr)
     clock = SystemClock(ZoneInfo(cfg.site.timezone))
     # the config's budget: it sizes the snapshots' share too (review runs no retention of its own)
     store = EvidenceStore(Path(cfg.data_dir) / "evidence", clock, cfg.evidence.max_age_days,

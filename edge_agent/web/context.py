@@ -73,6 +73,8 @@ class WebContext:
     installer_views_lock: threading.Lock = field(default_factory=threading.Lock)
     # list edits (add to allow / deny) one at a time: each reads, changes and hands the agent the whole lists
     list_edits: threading.Lock = field(default_factory=threading.Lock)
+    # installer Saves one at a time: each writes the overrides, reloads and rebases the pictures' references
+    bay_saves: threading.Lock = field(default_factory=threading.Lock)
     # the event id of the last ``camera_moved`` heard on the bus: which move the live page's banner is about, so a
     # session told of one move is alerted again for the next (``routes_site.live_bays``)
     camera_move: str = ""

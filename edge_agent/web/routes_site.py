@@ -9,11 +9,14 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse
+from starlette.concurrency import run_in_threadpool
 
+from edge_agent.config.configfile import ConfigFile
 from edge_agent.config.load import ConfigError
 from edge_agent.control import InstallerView, Warp
 from edge_agent.events.schemas import quote
 from edge_agent.web.context import (
+    WebContext,
     audit,
     ctx_of,
     head_only,
@@ -298,10 +301,24 @@ async def save_bays(request: Request):
         raise HTTPException(409, "this page was started without a config file to write")
     if is_form(request):  # its body is already read for the CSRF token: reading it again was a 500
         return JSONResponse({"ok": False, "problems": ["body: not JSON (a form was posted)"]}, status_code=400)
+    raw = await request.body()
+    # The rest on the page's thread pool, as the plain ``def`` routes run: the reload loads models and re-opens the
+    # camera (seconds), and on the event loop it stalled every other visitor's page until it was done.
+    return await run_in_threadpool(_save_bays, request, ctx, ctx.config_file, raw)
+
+
+def _save_bays(request: Request, ctx: WebContext, config_file: ConfigFile, raw: bytes) -> JSONResponse:
+    """``save_bays`` past reading the body; one Save at a time (each carries outlines from the view it finds and
+    rebases the page's pictures on the reference its reload takes)."""
+    with ctx.bay_saves:
+        return _save_bays_now(request, ctx, config_file, raw)
+
+
+def _save_bays_now(request: Request, ctx: WebContext, config_file: ConfigFile, raw: bytes) -> JSONResponse:
     try:
-        body = json_body(await request.body())
+        body = json_body(raw)
         bays = _onto_current_view(ctx, body, _parse_bays(body))
-        cfg, backup = ctx.config_file.set_bays(bays, _parse_size(body))
+        cfg, backup = config_file.set_bays(bays, _parse_size(body))
     except ViewMoved as exc:  # nothing written: the drawing stays on the page
         return JSONResponse({"ok": False, "view_moved": True, "problems": [str(exc)]}, status_code=409)
     except StaleReference as exc:
@@ -311,8 +328,8 @@ async def save_bays(request: Request):
     except ValueError as exc:
         return JSONResponse({"ok": False, "problems": [str(exc)]}, status_code=400)
     except OSError as exc:  # a data dir the agent cannot write: say where, keep running
-        log.error("installer save: cannot write %s: %s", ctx.config_file.overrides, exc)
-        problem = f"cannot write {ctx.config_file.overrides}: {exc.strerror or exc}"
+        log.error("installer save: cannot write %s: %s", config_file.overrides, exc)
+        problem = f"cannot write {config_file.overrides}: {exc.strerror or exc}"
         return JSONResponse({"ok": False, "problems": [problem]}, status_code=500)
     ctx.cfg.bays = cfg.bays  # the page shows what was saved even before the agent reloads
     ctx.cfg.camera = cfg.camera
@@ -324,9 +341,9 @@ async def save_bays(request: Request):
     except Exception as exc:
         reload = {"ok": False, "message": str(exc)}
     _rebase_views(ctx, before)
-    audit(request, "save_bays", str(ctx.config_file.overrides),
+    audit(request, "save_bays", str(config_file.overrides),
           ", ".join(f"{b['id']}:{len(b['polygon'])}pts" for b in bays) + f"; backup {backup.name if backup else '-'}")
-    return JSONResponse({"ok": True, "saved": str(ctx.config_file.overrides),
+    return JSONResponse({"ok": True, "saved": str(config_file.overrides),
                          "backup": str(backup) if backup else None, "reload": reload,
                          "bays": [b["id"] for b in bays]})
 

@@ -149,6 +149,21 @@ def test_signed_commands(agent):
     assert control.calls == [("lock", "B2", "fuel car", "alice")]
 
 
+def test_a_signature_in_upper_case_hex_is_the_same_signature(agent):
+    """Hex in either case is one signature (many HMAC libraries print upper case): the check compared it lowered,
+    then the envelope's schema (``^[0-9a-f]{64}$``) refused it as a ``schema_violation``. A replay of it in the other
+    case is still a replay: what was signed is remembered, not how the signature was written."""
+    make, backend, control, clock = agent
+    make(hmac_secret_env="EDGE_TEST_HMAC")
+    body = {"ts": now(clock), "bay": "B2", "reason": "fuel car", "operator": "alice"}
+    signed = sign_command("lock", body, KEY.encode())
+    r = ask(backend, "lock", {**signed, "sig": signed["sig"].upper()})
+    assert (r["ok"], r["code"]) == (True, "ok"), r
+    assert ask(backend, "lock", signed)["code"] == "replay"
+    assert ask(backend, "lock", {**signed, "sig": "G" * 64})["code"] == "bad_signature"  # not hex: never matches
+    assert control.calls == [("lock", "B2", "fuel car", "alice")]
+
+
 def test_mqtt_311_replies_to_reply_to_with_correlation_id(agent, broker):
     make, backend, control, clock = agent
     make(protocol="3.1.1")

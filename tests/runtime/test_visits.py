@@ -224,6 +224,31 @@ def test_truth_lines_are_named_as_the_file_numbers_them_and_blank_rows_are_skipp
     assert "the header has: 'Bay', 'Start', 'End'" in capsys.readouterr().err
 
 
+def test_a_run_that_stops_a_false_arrival_on_a_bay_without_truth_visits_scores_better_not_worse(tmp_path):
+    """Bay B had no truth visit (empty all along). It was scored only while the agent reported something there: a
+    run that stopped B's false arrival lost B's 61 right empty frames from the total and scored worse (d0415's
+    D02: 0.8942 with its false arrival and departure, 0.8926 without). The replayed config's bays (the start
+    marker names them) are scored in both runs."""
+    truth = tmp_path / "truth.csv"
+    truth.write_text("bay_id,start_s,end_s,scene\nA,0,30,lot\n")
+    runs = []
+    for name, events in (("noisy", [(3, "A", "vehicle_arrived", {"parked_at_start": True}),
+                                    (31, "A", "vehicle_departed"), (10, "B", "vehicle_arrived"),
+                                    (20, "B", "vehicle_departed")]),
+                         ("clean", [(3, "A", "vehicle_arrived", {"parked_at_start": True}),
+                                    (31, "A", "vehicle_departed")])):
+        ev = tmp_path / f"{name}.jsonl"
+        write_events(ev, events, clip_s=60)
+        rows = ev.read_text().splitlines()
+        ev.write_text("\n".join([json.dumps({**json.loads(rows[0]), "bays": ["A", "B", "C"]}), *rows[1:]]) + "\n")
+        runs.append(score(read_truth(truth), read_events(ev)))
+    noisy, clean = runs
+    assert list(noisy["bays"]) == list(clean["bays"]) == ["A", "B", "C"]  # C: no truth, no events, still a bay
+    assert (noisy["bays"]["B"]["agree"], clean["bays"]["B"]["agree"]) == (51, 61)  # occupied at t = 10..19
+    assert noisy["total"]["frames"] == clean["total"]["frames"] == 183
+    assert clean["total"]["accuracy"] > noisy["total"]["accuracy"]
+
+
 def test_a_truth_bay_the_replayed_config_does_not_have_is_named(tmp_path, capsys):
     """A truth bay spelt otherwise than in the config ("A1" for "A01") had every visit missed with no word:
     only the other direction (events of a bay the truth lacks) was named."""
