@@ -22,7 +22,7 @@ from edge_agent.perception.lists import PlateLists
 from edge_agent.perception.nev_shape import nev_shaped
 from edge_agent.perception.occlusion import covered
 from edge_agent.perception.pitch import placed
-from edge_agent.perception.province import ProvinceReader
+from edge_agent.perception.province import ProvinceCall, ProvinceReader
 from edge_agent.perception.recognizer import ReadResult, Recognizer, char_centres, create_recognizer, split_read
 from edge_agent.perception.rectify import rectify
 from edge_agent.perception.retry import DOUBLE_ROW_SIZE, Completer
@@ -43,6 +43,14 @@ DOUBLE_ROW_SURE = 0.9
 #: the energy letter of an NEV plate read as a digit (苏ED51712: D 0.006), a province read as a letter
 #: (豫S33909: 0.004). One such guess per plate is what those rules are for; two are no read (``_guessed``)
 GUESSED_BELOW = 0.05
+#: Under this width (px, in the frame) a plate's province glyph is a few pixels of many strokes: a province
+#: whose margin over the runner-up stays below ``SMALL_PROVINCE_MARGIN`` after the re-read is a coin toss and
+#: is not read (``?``). Measured on plates-dev scaled to 40–60 px (JPEG q70, 150 plates per width): a wrong
+#: province was 36 of 62 complete wrong reads at 40–50 px, 1 of 9 at 80–100. The margin is the clean eval's
+#: limit: 0.3 halved the wrong reads at 40–50 px (62 → 33, exact 111 → 93) but took one clean plate's right
+#: province (浙A88888, 54 px, margin 0.07)
+SMALL_PLATE_PX = 60.0
+SMALL_PROVINCE_MARGIN = 0.05
 
 
 def rereads_better(first: ReadResult, again: ReadResult) -> bool:
@@ -137,10 +145,14 @@ class Pipeline:
             if prov is not None:  # the province character's probability is the call's, also when it kept the read's
                 text = prov.province + text[1:]
                 char_confs = (prov.confidence, *char_confs[1:])
+            unsure = prov is not None and _province_unsure(prov, read_det.width)
             # a text that is no plate of its colour (``_nev_on_blue``) is none the camera saw: no list is looked up
             plate = self._plate(_clipped(det, frame_bgr.shape), crop, evidence, text, conf, char_confs, double,
-                                shape.complete, prov, listed=not hidden and (shape.complete or MISSING in text),
+                                shape.complete, prov,
+                                listed=not hidden and not unsure and (shape.complete or MISSING in text),
                                 seen=(read_crop, char_centres(read)))
+            if unsure:
+                plate = _province_unread(plate)
             out.append(_covered(plate, hidden) if hidden else plate)
         return out
 
@@ -257,6 +269,23 @@ def _covered(plate: PlateRead, hidden: tuple[int, ...]) -> PlateRead:
     return replace(plate, text=text, complete=False, confidence=min(plate.confidence, PARTIAL_CONFIDENCE),
                    char_confidences=confs, province_confidence=None if 0 in hidden else plate.province_confidence,
                    extra={**plate.extra, "covered": list(hidden)})
+
+
+def _province_unsure(prov: ProvinceCall, width: float) -> bool:
+    """Whether a small plate's province is too doubtful to name (``SMALL_PLATE_PX``): a wrong province
+    is another car's plate (lists, the visit's identity), a ``?`` there only an unfinished one. An
+    operator's ``priority_provinces`` choice stands: it is the site's own prior for exactly this doubt."""
+    return width < SMALL_PLATE_PX and prov.margin < SMALL_PROVINCE_MARGIN and prov.source != "priority"
+
+
+def _province_unread(plate: PlateRead) -> PlateRead:
+    """``plate`` with its province not read: ``?`` there, partial, confidence ≤ ``PARTIAL_CONFIDENCE``.
+    Colour and verdict stay those of the whole read, as for a covered character (``_covered``): the
+    province decides neither; the lists were not looked up (``listed``)."""
+    return replace(plate, text=MISSING + plate.text[1:], complete=False,
+                   confidence=min(plate.confidence, PARTIAL_CONFIDENCE),
+                   char_confidences=(0.0, *plate.char_confidences[1:]), province_confidence=None,
+                   extra={**plate.extra, "province_unsure": True})
 
 
 def _pitch_gap(shape: Shape, centres) -> Shape | None:

@@ -8,7 +8,17 @@ import cv2
 import numpy as np
 import pytest
 
-from edge_agent.perception.pipeline import GUESSED_BELOW, _aligned, _guessed
+from edge_agent.perception.pipeline import (
+    GUESSED_BELOW,
+    SMALL_PLATE_PX,
+    SMALL_PROVINCE_MARGIN,
+    _aligned,
+    _guessed,
+    _province_unread,
+    _province_unsure,
+)
+from edge_agent.perception.province import ProvinceCall
+from edge_agent.perception.types import PlateRead
 from tests.perception.render import scene
 
 
@@ -44,3 +54,24 @@ def test_a_small_armed_police_plate_is_not_made_into_a_complete_plate_by_the_slo
     assert read.confidence <= 0.3
     assert read.nev is not True
     assert [c for ch, c in zip(read.text, read.char_confidences) if ch == "?"] == [0.0] * read.text.count("?")
+
+
+def test_a_small_plates_coin_toss_province_is_not_read_a_large_or_clear_one_is():
+    toss = ProvinceCall("苏", 0.31, SMALL_PROVINCE_MARGIN / 2, "reread")  # 湘A3MA06 at 50 px read 苏
+    assert _province_unsure(toss, SMALL_PLATE_PX - 1)
+    assert not _province_unsure(toss, SMALL_PLATE_PX)  # from 60 px a wrong province was 1 of 290 reads
+    assert not _province_unsure(ProvinceCall("湘", 0.6, 0.4, "read"), 40.0)
+    # the site's priority_provinces settle exactly this doubt: the operator's prior stands
+    assert not _province_unsure(ProvinceCall("渝", 0.3, 0.01, "priority"), 40.0)
+
+
+def test_a_province_not_read_leaves_an_honest_partial_read_with_the_whole_reads_verdict():
+    read = PlateRead(text="苏A3MA06", confidence=0.82, colour="blue", nev=False, nev_reason="colour",
+                     corners=((0, 0), (50, 0), (50, 15), (0, 15)), box=(0, 0, 50, 15),
+                     char_confidences=(0.31, 0.99, 0.9, 0.9, 0.9, 0.9, 0.9), province_confidence=0.31,
+                     extra={"province_margin": 0.02})
+    out = _province_unread(read)
+    assert (out.text, out.complete, out.province_confidence) == ("?A3MA06", False, None)
+    assert out.confidence <= 0.3 and out.char_confidences[0] == 0.0 and out.char_confidences[1:] == read.char_confidences[1:]
+    assert (out.nev, out.nev_reason, out.colour) == (False, "colour", "blue")
+    assert out.extra["province_unsure"] is True and out.extra["province_margin"] == 0.02
