@@ -61,8 +61,9 @@ class PerceptionConfig(StrictModel):
     refine_target: float = Field(160.0, ge=40, le=1000, description="plate width (px) of the zoomed second pass")
     det_zoom_pass: float = Field(
         0.0, ge=0, le=4, description="0: off; above 1: an image larger than det_size gets a second detector pass at "
-        "this many times the first one's scale (never beyond its own pixels) for plates too small for the first; "
-        "recognize and eval use 2 unless set (a camera frame's time budget has no room for it)")
+        "this many times the first one's scale (never beyond its own pixels) for plates too small for the first, "
+        "a bay region read as well; recognize and eval use 2 unless set (a camera frame's time budget has no room "
+        "for it on a whole frame; 1080p plates under ~70 px wide are missed without it)")
     det_roll_pass: float = Field(
         0.0, ge=0, le=45, description="0: off; otherwise an image in which the detector finds no plate is searched "
         "again turned this many degrees each way (plates rolled past ~15 degrees are missed); recognize and eval use 20 "

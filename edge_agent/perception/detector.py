@@ -116,13 +116,13 @@ class PlateDetector:
         scale the whole image would get (same plates, a fraction of the pixels)."""
         h, w = image.shape[:2]
         scale = self.scale_for(h, w)
-        if region is None:
-            dets = self._run(image, scale, reuse=True)
-        else:
-            x1, y1, x2, y2 = clip_region(region, w, h)
-            dets = self._run(image[y1:y2, x1:x2], scale, (x1, y1), True) if x2 - x1 >= 8 and y2 - y1 >= 8 else []
-        if region is None and self.zoom_pass > 1 and scale < 1:
-            dets += [d for d in self._run(image, min(1.0, scale * self.zoom_pass)) if not _covered(d, dets)]
+        x1, y1, x2, y2 = (0, 0, w, h) if region is None else clip_region(region, w, h)
+        if region is not None and (x2 - x1 < 8 or y2 - y1 < 8):
+            return []
+        part = image if region is None else image[y1:y2, x1:x2]
+        dets = self._run(part, scale, (x1, y1), True)
+        if self.zoom_pass > 1 and scale < 1:  # a bay region too: a far bay's plate is as small as in the frame
+            dets += [d for d in self._run(part, min(1.0, scale * self.zoom_pass), (x1, y1)) if not _covered(d, dets)]
         if self.refine_below > 0:
             dets = [self._refine(image, d) if d.width < self.refine_below else d for d in dets]
         return dets

@@ -22,7 +22,7 @@ from edge_agent.perception.lists import PlateLists
 from edge_agent.perception.nev_shape import nev_shaped
 from edge_agent.perception.occlusion import covered
 from edge_agent.perception.pitch import placed
-from edge_agent.perception.province import ProvinceReader
+from edge_agent.perception.province import ProvinceCall, ProvinceReader
 from edge_agent.perception.recognizer import ReadResult, Recognizer, char_centres, create_recognizer, split_read
 from edge_agent.perception.rectify import rectify
 from edge_agent.perception.retry import DOUBLE_ROW_SIZE, Completer
@@ -39,6 +39,18 @@ PLATE_CROP_MAX_W = 640
 #: A two-row read less confident than this is read again with the top edge moved up (``Completer.double_row``):
 #: whole rows read 0.9–0.99 on plates-dev; a half-cut upper row's letter read as another one (京E → 京D) 0.8
 DOUBLE_ROW_SURE = 0.9
+#: A character the recogniser gives less than this at its slot was put there by the slot rules, not read:
+#: the energy letter of an NEV plate read as a digit (苏ED51712: D 0.006), a province read as a letter
+#: (豫S33909: 0.004). One such guess per plate is what those rules are for; two are no read (``_guessed``)
+GUESSED_BELOW = 0.05
+#: Under this width (px, in the frame) a plate's province glyph is a few pixels of many strokes: a province
+#: whose margin over the runner-up stays below ``SMALL_PROVINCE_MARGIN`` after the re-read is a coin toss and
+#: is not read (``?``). Measured on plates-dev scaled to 40–60 px (JPEG q70, 150 plates per width): a wrong
+#: province was 36 of 62 complete wrong reads at 40–50 px, 1 of 9 at 80–100. The margin is the clean eval's
+#: limit: 0.3 halved the wrong reads at 40–50 px (62 → 33, exact 111 → 93) but took one clean plate's right
+#: province (浙A88888, 54 px, margin 0.07)
+SMALL_PLATE_PX = 60.0
+SMALL_PROVINCE_MARGIN = 0.05
 
 
 def rereads_better(first: ReadResult, again: ReadResult) -> bool:
@@ -119,6 +131,9 @@ class Pipeline:
             elif not double:  # one character skipped: the ``?`` where the plate's pitch shows the gap
                 shape = placed(shape, char_centres(read))
             text, conf, char_confs = read
+            guessed = _guessed(char_confs) if shape.complete and not double else ()
+            if guessed:
+                shape = Shape("".join(MISSING if i in guessed else ch for i, ch in enumerate(text)), False)
             if not shape.complete:
                 text, conf = shape.text, min(conf, PARTIAL_CONFIDENCE)
                 char_confs = _aligned(text, char_confs)
@@ -130,10 +145,14 @@ class Pipeline:
             if prov is not None:  # the province character's probability is the call's, also when it kept the read's
                 text = prov.province + text[1:]
                 char_confs = (prov.confidence, *char_confs[1:])
+            unsure = prov is not None and _province_unsure(prov, read_det.width)
             # a text that is no plate of its colour (``_nev_on_blue``) is none the camera saw: no list is looked up
             plate = self._plate(_clipped(det, frame_bgr.shape), crop, evidence, text, conf, char_confs, double,
-                                shape.complete, prov, listed=not hidden and (shape.complete or MISSING in text),
+                                shape.complete, prov,
+                                listed=not hidden and not unsure and (shape.complete or MISSING in text),
                                 seen=(read_crop, char_centres(read)))
+            if unsure:
+                plate = _province_unread(plate)
             out.append(_covered(plate, hidden) if hidden else plate)
         return out
 
@@ -252,6 +271,23 @@ def _covered(plate: PlateRead, hidden: tuple[int, ...]) -> PlateRead:
                    extra={**plate.extra, "covered": list(hidden)})
 
 
+def _province_unsure(prov: ProvinceCall, width: float) -> bool:
+    """Whether a small plate's province is too doubtful to name (``SMALL_PLATE_PX``): a wrong province
+    is another car's plate (lists, the visit's identity), a ``?`` there only an unfinished one. An
+    operator's ``priority_provinces`` choice stands: it is the site's own prior for exactly this doubt."""
+    return width < SMALL_PLATE_PX and prov.margin < SMALL_PROVINCE_MARGIN and prov.source != "priority"
+
+
+def _province_unread(plate: PlateRead) -> PlateRead:
+    """``plate`` with its province not read: ``?`` there, partial, confidence ≤ ``PARTIAL_CONFIDENCE``.
+    Colour and verdict stay those of the whole read, as for a covered character (``_covered``): the
+    province decides neither; the lists were not looked up (``listed``)."""
+    return replace(plate, text=MISSING + plate.text[1:], complete=False,
+                   confidence=min(plate.confidence, PARTIAL_CONFIDENCE),
+                   char_confidences=(0.0, *plate.char_confidences[1:]), province_confidence=None,
+                   extra={**plate.extra, "province_unsure": True})
+
+
 def _pitch_gap(shape: Shape, centres) -> Shape | None:
     """``shape``'s read characters with a ``?`` where the plate's pitch shows the one skipped (``pitch.placed``
     of the unmarked read, so that the text's own guess plays no part) — inside the plate, where a character
@@ -266,8 +302,22 @@ def _pitch_gap(shape: Shape, centres) -> Shape | None:
     return at if MISSING in at.text[1:-1] else None
 
 
+def _guessed(char_confs) -> tuple[int, ...]:
+    """The positions of a complete read that the slot rules filled against the recogniser (each below
+    ``GUESSED_BELOW``) when there are two or more, else (): such a text is the rules' making, not the
+    plate's. Small plates read so: an armed-police WJ07X0230 60 px wide, its W taken for a province and
+    two more characters forced into an NEV serial at 0.002–0.005 (``湘JFX0230``), became an NEV plate on
+    white; a blue 皖AHC821 at 40 px became ``皖AHH0821``. Measured (plates-dev scaled to 40–100 px, JPEG
+    q70, 150 plates per width): complete reads with two such characters 6 wrong, none right."""
+    weak = tuple(i for i, c in enumerate(char_confs) if c < GUESSED_BELOW)
+    return weak if len(weak) >= 2 else ()
+
+
 def _aligned(marked: str, confs) -> tuple[float, ...]:
-    """Per-character confidences for a ``?``-marked text: 0 on the missing positions."""
+    """Per-character confidences for a ``?``-marked text: 0 on the missing positions (``?`` inserted
+    where a character was not read, or put over one read but not trusted: same length)."""
+    if len(confs) == len(marked):
+        return tuple(0.0 if ch == MISSING else c for ch, c in zip(marked, confs))
     it = iter(confs)
     return tuple(0.0 if ch == "?" else next(it, 0.0) for ch in marked)
 

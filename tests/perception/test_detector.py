@@ -115,3 +115,17 @@ def test_the_roll_pass_turns_a_big_photo_at_the_detectors_scale(detector):
     x1, y1, x2, y2 = det.box
     cx, cy = where.mean(axis=0)
     assert x1 < cx < x2 and y1 < cy < y2 and 250 < x2 - x1 < 450
+
+
+def test_zoom_pass_finds_a_small_plate_in_a_bay_region_too(models_dir):
+    """A far bay on a 1080p camera: a 44 px plate is 22 px in the frame pass, under the smallest anchor.
+    The agent reads bay regions at the whole frame's scale; with ``det_zoom_pass`` set the region gets
+    the zoomed pass as the whole frame does (plates-dev in a 1080p frame at 50 px: 23 → 135 of 150 found)."""
+    session = SessionFactory(2).get(models_dir / "clp_det.onnx")
+    scene, truth = render_scene(render_plate("苏E12345", "blue"), seed=0, frame=(1920, 1080), plate_width=44)
+    x1, y1 = truth.min(axis=0) - 120
+    x2, y2 = truth.max(axis=0) + 120
+    region = (int(x1), int(y1), int(x2), int(y2))
+    assert PlateDetector(session, size=960, threshold=0.2).detect(scene, region) == []
+    [det] = PlateDetector(session, size=960, threshold=0.2, zoom_pass=2.0).detect(scene, region)
+    assert np.abs(det.corners - truth).max() < 6
