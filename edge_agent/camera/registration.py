@@ -208,12 +208,14 @@ class Registration:
         self._window: np.ndarray | None = None
         self.full_runs = 0  # feature measurements made (the still check skipped the others)
 
-    def _view(self, img: np.ndarray) -> _View | None:
+    def _view(self, img: np.ndarray, masked: bool | None = None) -> _View | None:
+        """``img``'s features, outside the bays when ``masked`` (None: as decided on the reference, ``_masked``)."""
+        masked = self._masked if masked is None else masked
         grey = img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
         self._scale = min(1.0, WORK_WIDTH / grey.shape[1])
         small = cv2.resize(grey, None, fx=self._scale, fy=self._scale, interpolation=cv2.INTER_AREA)
         mask = np.full(small.shape, 255, np.uint8)
-        for _, poly in self.polygons if self._masked else ():  # bays change; kerbs, lines and walls do not
+        for _, poly in self.polygons if masked else ():  # bays change; kerbs, lines and walls do not
             cv2.fillPoly(mask, [np.round(np.float32(poly) * self._scale).astype(np.int32)], 0)
         kp, des = self._orb.detectAndCompute(self._clahe.apply(small), mask)
         if des is None or len(kp) < MIN_INLIERS:
@@ -241,7 +243,10 @@ class Registration:
             c, d = min(small.shape[1], int(np.ceil((x2 + gx) * scale))), min(small.shape[0], int(np.ceil((y2 + gy) * scale)))
             if c > a and d > b:
                 small[b:d, a:c] = cv2.GaussianBlur(small[b:d, a:c], (0, 0), max(2.0, (d - b) / 2))
-        masked = self._view(grey)  # decided as ``measure`` decides it on the reference
+        # decided as ``measure`` decides it on a new reference, outside the bays first: not by ``_masked``, which is
+        # the last reference's (a Confirm or a new frame size on a view that is nearly all bay blurred the bays its
+        # features are taken in, and the view matched nothing from then on, a restart too: arms down for good)
+        masked = self._view(grey, masked=True)
         if self.polygons and masked is not None and len(masked.keypoints) >= MASKED_MIN_KEYPOINTS:
             bays = np.zeros(small.shape, np.uint8)
             for _, poly in self.polygons:

@@ -430,3 +430,18 @@ def test_a_reader_that_fails_leaves_the_reference_taken(tmp_path, caplog):
     reg = Registration(24, POLYS, tmp_path, hide=broken)
     assert reg.measure(render(EMPTY)) is not None and (tmp_path / "reference.png").is_file()
     assert "plates not found on the camera reference (model session gone)" in caplog.text
+
+
+def test_a_confirm_on_a_view_that_is_nearly_all_bay_keeps_the_bays_it_measures_in_sharp(tmp_path):
+    """The kept view blurs the bays only where the features are taken outside them. It decided that by the last
+    reference's choice: on the synthetic lot (features in the bays) a Confirm, or a new frame size, blurred the
+    bays all the same, and the view matched nothing from then on (a restart too): ``camera_unmatched`` for good."""
+    view = render(Scene(cars=(NEV,)))
+    reg = Registration(24, POLYS, tmp_path)
+    reg.measure(view)
+    reg.confirm(view)  # the installer's Confirm, on the same Registration
+    s = reg.measure(shifted(view, 9, -5))
+    assert s is not None and s.dx == pytest.approx(9, abs=1.5) and s.dy == pytest.approx(-5, abs=1.5)
+    again = Registration(24, POLYS, tmp_path)  # the agent's next Alignment, a restart: the stored picture
+    s = again.measure(shifted(view, 9, -5))
+    assert s is not None and s.dx == pytest.approx(9, abs=1.5) and s.dy == pytest.approx(-5, abs=1.5)
