@@ -376,9 +376,8 @@ class Registration:
                  picture=np.array(hashlib.sha256(png).hexdigest()))
         try:
             write_durably(path, buf.getvalue())
-        except OSError:
-            path.unlink(missing_ok=True)  # never another picture's
-            raise
+        except OSError as exc:  # the picture's own are taken at the next start (an old file names another picture)
+            log.warning("camera reference features not saved (%s)", exc)
 
     def _features(self, size: tuple[int, int]) -> _View | None:
         """The stored picture's sharp features (``_keep_features``) when they name it and these bays; None: the
@@ -389,7 +388,7 @@ class Registration:
                 kp, des, key, picture = f["keypoints"], f["descriptors"], str(f["key"]), str(f["picture"])
             if picture != hashlib.sha256((self.store / "reference.png").read_bytes()).hexdigest() \
                     or not stored_for(key, size, self.polygons, self.view.key) or kp.ndim != 2 or kp.shape[1] != 2 \
-                    or des.dtype != np.uint8 or len(des) != len(kp) or len(kp) < MASKED_MIN_KEYPOINTS:
+                    or des.dtype != np.uint8 or des.shape != (len(kp), 32) or len(kp) < MASKED_MIN_KEYPOINTS:
                 return None
         except Exception:  # noqa: BLE001 - missing, damaged (a zip error is no OSError): the picture's own
             return None

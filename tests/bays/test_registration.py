@@ -474,6 +474,10 @@ def test_the_bays_blur_costs_the_features_outside_them_nothing(tmp_path):
         assert s is not None and s.dx == pytest.approx(12, abs=1.5) and s.dy == pytest.approx(6, abs=1.5)
         assert s.response > 0.9  # 200+ agreeing corners (against the blurred picture: 110-130)
     assert (tmp_path / "reference-features.npz").exists()
+    (tmp_path / "reference-features.npz").write_bytes(b"PK\x03\x04 cut short")  # damaged: the picture's own
+    s = Registration(24, bays, tmp_path).measure(shifted(lot, 12, 6))
+    assert s is not None and s.dx == pytest.approx(12, abs=1.5)
+    Registration(24, bays, tmp_path).confirm(lot)  # taken again: written again
     knocked = Registration(24, bays).kept_view(shifted(lot, 30, 0))  # another picture under the same key
     (tmp_path / "reference.png").write_bytes(cv2.imencode(".png", knocked)[1].tobytes())
     other = Registration(24, bays, tmp_path)  # the features name the old picture: never read as this one's
