@@ -235,7 +235,8 @@ class Registration:
         installation or a Confirm and never deleted. Colour and the detail finer than the work size are never
         used; the bays' pixels are not (``_view``) unless the view is nearly all bay. Then (and on every view) the
         plates ``hide`` finds are blurred with half their size around them: a plate large enough to read is a
-        few corners among hundreds to the measurement (still read at 160 px wide on the synthetic lot)."""
+        few corners among hundreds to the measurement (still read at 160 px wide on the synthetic lot). The features
+        outside the bays are taken before their blur (``_sharp``, kept beside the picture: ``FEATURES``)."""
         grey = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
         h, w = grey.shape
         scale = min(1.0, WORK_WIDTH / w)
