@@ -40,6 +40,7 @@ apart); anything else, and every ``FULL_EVERY_S`` regardless, is matched by feat
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 from collections.abc import Callable
@@ -75,6 +76,7 @@ PLATE_GROW = 0.5  # a plate's box on the kept reference blurred with this much o
 #: the plates in a frame, (x1, y1, x2, y2) in its pixels: the agent's plate reader (``Registration.hide``)
 PlateBoxes = Callable[[np.ndarray], list[tuple[float, float, float, float]]]
 KEPT = 1  # reference.json's ``kept``: the picture is stored as ``kept_view`` makes it (absent: a raw frame)
+FEATURES = "reference-features.npz"  # the kept reference's features outside the bays, taken before their blur
 
 
 
@@ -201,6 +203,7 @@ class Registration:
         self._bank: list[_View] = []
         self._banked_at = float("-inf")
         self._masked = True  # features outside the bays only (decided on the reference)
+        self._sharp: _View | None = None  # the reference's features outside the bays, taken before their blur
         self._scale = 1.0
         self._size: tuple[int, int] | None = None
         self.last: Shift | None = None
@@ -209,12 +212,14 @@ class Registration:
         self._window: np.ndarray | None = None
         self.full_runs = 0  # feature measurements made (the still check skipped the others)
 
-    def _view(self, img: np.ndarray) -> _View | None:
+    def _view(self, img: np.ndarray, masked: bool | None = None) -> _View | None:
+        """``img``'s features, outside the bays when ``masked`` (None: as decided on the reference, ``_masked``)."""
+        masked = self._masked if masked is None else masked
         grey = img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
         self._scale = min(1.0, WORK_WIDTH / grey.shape[1])
         small = cv2.resize(grey, None, fx=self._scale, fy=self._scale, interpolation=cv2.INTER_AREA)
         mask = np.full(small.shape, 255, np.uint8)
-        for _, poly in self.polygons if self._masked else ():  # bays change; kerbs, lines and walls do not
+        for _, poly in self.polygons if masked else ():  # bays change; kerbs, lines and walls do not
             cv2.fillPoly(mask, [np.round(np.float32(poly) * self._scale).astype(np.int32)], 0)
         kp, des = self._orb.detectAndCompute(self._clahe.apply(small), mask)
         if des is None or len(kp) < MIN_INLIERS:
@@ -231,7 +236,8 @@ class Registration:
         installation or a Confirm and never deleted. Colour and the detail finer than the work size are never
         used; the bays' pixels are not (``_view``) unless the view is nearly all bay. Then (and on every view) the
         plates ``hide`` finds are blurred with half their size around them: a plate large enough to read is a
-        few corners among hundreds to the measurement (still read at 160 px wide on the synthetic lot).
+        few corners among hundreds to the measurement (still read at 160 px wide on the synthetic lot). The features
+        outside the bays are taken before their blur (``_sharp``, kept beside the picture: ``FEATURES``).
 
         Only what is stored is kept so: the run that takes a reference measures on the frame itself, which it
         holds as corners and descriptors only (``_view``), never as a picture. Why: measuring on the kept view
@@ -248,8 +254,18 @@ class Registration:
             c, d = min(small.shape[1], int(np.ceil((x2 + gx) * scale))), min(small.shape[0], int(np.ceil((y2 + gy) * scale)))
             if c > a and d > b:
                 small[b:d, a:c] = cv2.GaussianBlur(small[b:d, a:c], (0, 0), max(2.0, (d - b) / 2))
-        masked = self._view(grey)  # decided as ``measure`` decides it on the reference
+        # decided as ``measure`` decides it on a new reference, outside the bays first: not by ``_masked``, which is
+        # the last reference's (a Confirm or a new frame size on a view that is nearly all bay blurred the bays its
+        # features are taken in, and the view matched nothing from then on, a restart too: arms down for good)
+        masked = self._view(grey, masked=True)
+        self._sharp = None
         if self.polygons and masked is not None and len(masked.keypoints) >= MASKED_MIN_KEYPOINTS:
+            # the features outside the bays as the sharp (plates blurred) picture gives them: the bays' blur
+            # reaches them (an ORB patch is 31 px at each of 8 scales) and a view measured against the blurred
+            # picture matched nothing more often (bays-dev PKLot, ``_features``)
+            sharp = self._view(small if scale == 1.0 else cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR),
+                               masked=True)
+            self._sharp = sharp if sharp is not None and len(sharp.keypoints) >= MASKED_MIN_KEYPOINTS else None
             bays = np.zeros(small.shape, np.uint8)
             for _, poly in self.polygons:
                 cv2.fillPoly(bays, [np.round(np.float32(poly) * scale).astype(np.int32)], 255)
@@ -292,6 +308,7 @@ class Registration:
         """The stored reference for these bays, or this frame (then stored)."""
         size = (frame_bgr.shape[1], frame_bgr.shape[0])
         inherit, self._inherit = self._inherit, False  # the first reference of this run only
+        self._sharp = None
         if self.store is None:
             return frame_bgr
         key = reference_key(size, self.polygons, self.view.key)
@@ -304,6 +321,8 @@ class Registration:
                 if img is not None and (img.shape[1], img.shape[0]) == size:
                     if doc.get("kept") != KEPT:  # a raw frame stored before 2026-12-05: kept as it is kept now
                         img = self._keep_stored(img, doc)
+                    else:
+                        self._sharp = self._features(size)
                     if stored != key or "bays" not in doc:  # written in the config's order (before 2026-12-04)
                         self._rekey(meta, size, self.view.key)  # or without its bays: by id, naming them, now
                     return img
@@ -322,6 +341,7 @@ class Registration:
                     old = imfile.imread(pic, cv2.IMREAD_GRAYSCALE) if doc.get("kept") != KEPT else None
                     if old is not None:  # the bays were drawn on it: their outlines lie on its ground
                         self._keep_stored(old, doc)
+                        self._sharp = None  # the old view's features: this run measures on its own frame
                     log.warning("camera view turned (%s, the bays were drawn %s): bays blind until redrawn "
                                 "or confirmed", self.view.describe(), self.turned.describe())
                     return frame_bgr
@@ -339,10 +359,12 @@ class Registration:
             ok, png = cv2.imencode(".png", kept)
             if ok:  # picture, then the key naming it: a cut between them leaves an old key, stored anew
                 write_durably(pic, png.tobytes())
+                self._keep_features(png.tobytes(), size)
                 write_durably(meta, self._meta(size, self.view.key))
         except OSError as exc:  # a read-only disk: measure against this run's first frame
             log.warning("camera reference not saved (%s)", exc)
-        return frame_bgr  # this run measures on the frame itself (see ``kept_view``)
+        self._sharp = None  # this run measures on the frame itself (see ``kept_view``)
+        return frame_bgr
 
     def _keep_stored(self, img: np.ndarray, doc: dict | None) -> np.ndarray:
         """A stored raw reference (an older release's) replaced on disk by its kept view (``kept_view``), and
@@ -353,6 +375,7 @@ class Registration:
         try:
             if ok:
                 write_durably(self.store / "reference.png", png.tobytes())
+                self._keep_features(png.tobytes(), (img.shape[1], img.shape[0]))
                 if doc is not None:
                     write_durably(self.store / "reference.json", json.dumps({**doc, "kept": KEPT}).encode())
         except OSError as exc:  # measured against the kept view all the same; the next start tries again
@@ -371,6 +394,38 @@ class Registration:
         log.warning("camera reference of these bays lost (%s): bays blind until the view is confirmed or the bays "
                     "are redrawn on the installer page", why)
         return frame_bgr
+
+    def _keep_features(self, png: bytes, size: tuple[int, int]) -> None:
+        """``FEATURES``: the kept picture's sharp features (``kept_view``), naming the picture (its hash) and the
+        bays they were taken outside (their key); none (removed) when the picture's own are the reference's."""
+        assert self.store is not None
+        path = self.store / FEATURES
+        if self._sharp is None:
+            path.unlink(missing_ok=True)
+            return
+        buf = io.BytesIO()
+        np.savez(buf, keypoints=self._sharp.keypoints, descriptors=self._sharp.descriptors,
+                 key=np.array(reference_key(size, self.polygons, self.view.key)),
+                 picture=np.array(hashlib.sha256(png).hexdigest()))
+        try:
+            write_durably(path, buf.getvalue())
+        except OSError as exc:  # the picture's own are taken at the next start (an old file names another picture)
+            log.warning("camera reference features not saved (%s)", exc)
+
+    def _features(self, size: tuple[int, int]) -> _View | None:
+        """The stored picture's sharp features (``_keep_features``) when they name it and these bays; None: the
+        picture's own are taken (a reference scaled, re-keyed to edited bays, or stored before 2026-12-05)."""
+        assert self.store is not None
+        try:
+            with np.load(self.store / FEATURES, allow_pickle=False) as f:
+                kp, des, key, picture = f["keypoints"], f["descriptors"], str(f["key"]), str(f["picture"])
+            if picture != hashlib.sha256((self.store / "reference.png").read_bytes()).hexdigest() \
+                    or not stored_for(key, size, self.polygons, self.view.key) or kp.ndim != 2 or kp.shape[1] != 2 \
+                    or des.dtype != np.uint8 or des.shape != (len(kp), 32) or len(kp) < MASKED_MIN_KEYPOINTS:
+                return None
+        except Exception:  # noqa: BLE001 - missing, damaged (a zip error is no OSError): the picture's own
+            return None
+        return _View(np.float32(kp), des, np.float64(IDENTITY))
 
     def _inherited(self, doc: dict, frame_bgr: np.ndarray) -> np.ndarray | None:
         """The stored reference of bays edited while the agent was stopped (some outline kept), re-keyed to these
@@ -511,7 +566,9 @@ class Registration:
             self._size, self._bank, self._anchor = size, [], None
             ref = self._reference(frame_bgr)
             self._masked = True
-            anchor = self._view(ref)
+            # the features outside the bays taken before their blur (``kept_view``), else the kept picture's
+            sharp, self._sharp = self._sharp, None
+            anchor = sharp if sharp is not None else self._view(ref)
             if anchor is None or len(anchor.keypoints) < MASKED_MIN_KEYPOINTS:
                 self._masked = False
                 anchor = self._view(ref)
