@@ -97,6 +97,9 @@ class Hysteresis:
         self._lean_since: float | None = None  # when the readings began to lean "empty" against "occupied"
         self._lean_n = 0  # readings in that lean
         self._doubted = False  # the verdict was reached on doubt and no confirmed streak has backed it yet
+        self._blind = False  # the camera does not vouch for the outline now (``unvouched``)
+        self._held: bool | None = None  # the verdict when it stopped vouching
+        self._vouched_at: float | None = None  # when it last vouched again: motion then is the view's, not a car's
 
     @property
     def unsettled(self) -> bool:
@@ -153,6 +156,8 @@ class Hysteresis:
         elif self._leaned_long(now):
             flip, since = not occupied, self._lean_since
         by_doubt = flip is not None and self._up < c.confirm_frames and self._down < c.confirm_frames
+        if flip is False and moved_at is not None and self._vouched_at is not None and moved_at <= self._vouched_at:
+            moved_at = float("-inf")  # the view's return (``vouched``) is no car leaving
         if flip is not None and occupied is not None and flip != occupied:
             if not self._may_change(now, moved_at, since):
                 flip = None
@@ -178,6 +183,35 @@ class Hysteresis:
             self._streak_since = None
         self.verdict = Verdict(occupied, float(p), now, bool(confident))
         return self.verdict
+
+    def unvouched(self) -> None:
+        """The camera stopped vouching for the bay's outline (moved, turned, another frame shape, a view that matches
+        no reference): the verdict it holds now is the last one made on the drawn ground (kept for ``vouched``)."""
+        if not self._blind:
+            self._blind, self._held = True, self.verdict.occupied
+
+    def vouched(self, now: float) -> None:
+        """The camera vouches for the outline again (at monotonic ``now``). Readings made meanwhile may have lain on
+        other ground, so none of them backs the verdict: it is confident again only as a change to it would be
+        confirmed, ``confirm_frames`` fresh readings in a row past the threshold. A verdict that turned "empty"
+        meanwhile under a car held before counts as reached with nothing moving (``still_confirm_s``): confident only
+        once something moves in the bay from now on; the camera's own move is no car leaving.
+
+        Why: with the zoom slipped, a parked car's outline lay on asphalt, read empty, and the departure was
+        concluded on that ground; when the view matched again, a fresh misread of the still car (the model's costly
+        mistake, held by the still-bay rule had the view never slipped) backed that "empty" at once, confidently,
+        and the arm rose under the car. The change the view's return makes in the bay (``now``: that frame's
+        classification) still counts toward "occupied" (a car that came meanwhile arrives), never toward "empty"."""
+        was_blind, held = self._blind, self._held
+        self._blind, self._held, self._vouched_at = False, None, now
+        self._up = self._down = 0
+        self._streak_since = self._lean_since = None
+        self._lean_n = 0
+        self._doubted = True
+        if was_blind and held is True and self.verdict.occupied is False and self.cfg.still_confirm_s > 0:
+            self._still_empty_at = now
+        v = self.verdict
+        self.verdict = Verdict(v.occupied, v.p_occupied, v.measured_at, False)
 
     def _leaned_long(self, now: float) -> bool:
         """The readings have leaned "empty" against an "occupied" verdict for ``doubt_confirm_s`` (and
