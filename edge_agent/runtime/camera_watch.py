@@ -140,6 +140,8 @@ class CameraWatch:
                          inherit=inherit)
         if size.expected is None and before is not None and before.expected is not None:
             size.adopt(before.expected)
+        elif size.expected is None and before is not None and before.lost is not None:  # still unknown: blind
+            size.lost = before.lost
         return size
 
     def accept(self, image: Any, monitor: BayMonitor) -> tuple[Any, CameraHealth | None]:
