@@ -112,6 +112,8 @@ class BayMonitor:
         self.camera_ok = True  # frames arrive and are usable (camera health)
         self.aligned = True  # the camera looks where the bays were drawn (registration)
         self.matched = True  # the last view registration measured matched the reference (``set_matched``)
+        self._vouched = True  # aligned and matched: the camera vouches for the outlines (``_vouching_changed``)
+        self._revouch = False  # it vouches again since the last frame classified
         self.frames = 0
         self.detector_runs = 0
         self.region_runs = 0  # frames read on the bays that wanted a read (one run per merged region), not whole
@@ -191,6 +193,7 @@ class BayMonitor:
                     self._redrawn.add(bay)
                 self._followed.add(bay)  # classified on the next frame, under this config's thresholds
             self.camera_ok, self.aligned, self.matched = old.camera_ok, old.aligned, old.matched
+            self._vouched, self._revouch = old._vouched, old._revouch
             # the heartbeat's and replay's counts are the agent's since its start, not this monitor's: a reload
             # that set them back to 0 (and inference_ms to null) read as a restart on a fleet's dashboard
             self.frames, self.detector_runs, self.region_runs = old.frames, old.detector_runs, old.region_runs
@@ -305,6 +308,7 @@ class BayMonitor:
             self.aligned = ok
             if not ok:
                 self._publish_blind("moved")
+            self._vouching_changed()
             self._camera_changed()
 
     def set_matched(self, matched: bool) -> None:
@@ -315,6 +319,21 @@ class BayMonitor:
         nothing for a frame, and the bank of later views bridges it)."""
         with self._lock:
             self.matched = matched
+            self._vouching_changed()
+
+    def _vouching_changed(self) -> None:
+        """Whether the camera vouches for the outlines (aligned and matched) changed: when it does again, no reading
+        made meanwhile counts toward a raise (``Hysteresis.vouched``), and the next frame's change in each bay is the
+        view's return, no car leaving: it is told at that frame's time, and every bay is classified on it."""
+        vouched = self.aligned and self.matched
+        if vouched == self._vouched:
+            return
+        self._vouched = self._revouch = vouched
+        for b, f in self.fusion.items():
+            if vouched:
+                self._followed.add(b)  # classified on the next frame (``_classify`` calls ``vouched`` there)
+            else:
+                f.hysteresis.unvouched()
 
     # ---- per frame ----------------------------------------------------------------------
     def on_frame(self, image: np.ndarray, reader: PlateReader | None, usable: bool = True,
@@ -386,6 +405,10 @@ class BayMonitor:
     def _classify(self, image: np.ndarray, now: float) -> None:
         """Classify the bays whose gate opened or whose verdict is due (every ``classify_every_s``)."""
         occ = self.cfg.occupancy
+        if self._revouch:
+            self._revouch = False
+            for f in self.fusion.values():
+                f.hysteresis.vouched(now)
         self._grey = grey = self.gate.prepare(image)
         self._redrawn.update(self.gate.take_resized())  # its first at this size: as a redrawn outline's, no motion
         due: dict[str, list[tuple[float, float]]] = {}

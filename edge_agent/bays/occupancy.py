@@ -97,6 +97,10 @@ class Hysteresis:
         self._lean_since: float | None = None  # when the readings began to lean "empty" against "occupied"
         self._lean_n = 0  # readings in that lean
         self._doubted = False  # the verdict was reached on doubt and no confirmed streak has backed it yet
+        self._blind = False  # the camera does not vouch for the outline now (``unvouched``)
+        self._held: bool | None = None  # the verdict when it stopped vouching
+        self._blind_readings = 0  # readings made since (on ground the outline may not cover)
+        self._vouched_at: float | None = None  # when it last vouched again: motion then is the view's, not a car's
 
     @property
     def unsettled(self) -> bool:
@@ -124,6 +128,7 @@ class Hysteresis:
         if slight_moved_at is not None and moved_at is not None and abs(p - 0.5) >= SURE_P - 0.5:
             moved_at = max(moved_at, slight_moved_at)
         c = self.cfg
+        self._blind_readings += self._blind
         if not np.isfinite(p):  # a broken model output is doubt, never a verdict
             self._up = self._down = 0
             self._streak_since = self._lean_since = None
@@ -153,6 +158,8 @@ class Hysteresis:
         elif self._leaned_long(now):
             flip, since = not occupied, self._lean_since
         by_doubt = flip is not None and self._up < c.confirm_frames and self._down < c.confirm_frames
+        if flip is False and moved_at is not None and self._vouched_at is not None and moved_at <= self._vouched_at:
+            moved_at = float("-inf")  # the view's return (``vouched``) is no car leaving
         if flip is not None and occupied is not None and flip != occupied:
             if not self._may_change(now, moved_at, since):
                 flip = None
@@ -178,6 +185,39 @@ class Hysteresis:
             self._streak_since = None
         self.verdict = Verdict(occupied, float(p), now, bool(confident))
         return self.verdict
+
+    def unvouched(self) -> None:
+        """The camera stopped vouching for the bay's outline (moved, turned, another frame shape, a view that matches
+        no reference): the verdict it holds now is the last one made on the drawn ground (kept for ``vouched``)."""
+        if not self._blind:
+            self._blind, self._held, self._blind_readings = True, self.verdict.occupied, 0
+
+    def vouched(self, now: float) -> None:
+        """The camera vouches for the outline again (at monotonic ``now``). Readings made meanwhile may have lain on
+        other ground, so none of them backs the verdict: it is confident again only as a change to it would be
+        confirmed, ``confirm_frames`` fresh readings in a row past the threshold. A verdict that turned "empty"
+        meanwhile under a car held before counts as reached with nothing moving (``still_confirm_s``): confident only
+        once something moves in the bay from now on; the camera's own move is no car leaving.
+
+        Why: with the zoom slipped, a parked car's outline lay on asphalt, read empty, and the departure was
+        concluded on that ground; when the view matched again, a fresh misread of the still car (the model's costly
+        mistake, held by the still-bay rule had the view never slipped) backed that "empty" at once, confidently,
+        and the arm rose under the car. The change the view's return makes in the bay (``now``: that frame's
+        classification) still counts toward "occupied" (a car that came meanwhile arrives), never toward "empty",
+        when the bay was read meanwhile (its change gate then holds a crop of the other ground; a moved camera's
+        bays are not read, and their gate compares the return with the last crop of the drawn ground)."""
+        held, read = self._held, self._blind and self._blind_readings > 0
+        self._blind, self._held = False, None
+        if read:  # the change gate's reference is then a crop of that ground: the view's return changes the bay
+            self._vouched_at = now
+        self._up = self._down = 0
+        self._streak_since = self._lean_since = None
+        self._lean_n = 0
+        self._doubted = True
+        if read and held is True and self.verdict.occupied is False and self.cfg.still_confirm_s > 0:
+            self._still_empty_at = now
+        v = self.verdict
+        self.verdict = Verdict(v.occupied, v.p_occupied, v.measured_at, False)
 
     def _leaned_long(self, now: float) -> bool:
         """The readings have leaned "empty" against an "occupied" verdict for ``doubt_confirm_s`` (and

@@ -32,6 +32,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edge_agent import imfile
 from edge_agent.camera.registration import before_named, reference_key, shares_outline, stored_for
 from edge_agent.durable import write_durably
 
@@ -63,6 +64,7 @@ class FrameSize:
         self._key = reference_key(None, polygons, view)  # the bays and the view, any size
         self._polygons, self._view = polygons, view
         self._store = store
+        self.lost: str | None = None  # why the stored size of these bays cannot be read (``_lost``)
         self.expected: tuple[int, int] | None = configured or self._load(inherit)
         self._said: tuple[int, int] | None = None  # the last size we logged about (once per change)
 
@@ -78,7 +80,7 @@ class FrameSize:
             doc = json.loads((self._store / FILE).read_text())
             w, h = doc["size"]
             if not (isinstance(w, int) and isinstance(h, int) and w > 0 and h > 0):
-                return None
+                return self._lost(inherit, f"{FILE} unreadable (size {doc['size']!r})")
             if stored_for(doc.get("key"), None, self._polygons, self._view):
                 if doc.get("key") != self._key or "bays" not in doc:  # in the config's order (before 2026-12-04),
                     self._save((w, h))                                   # or not naming its bays: as now
@@ -89,9 +91,61 @@ class FrameSize:
                             "frames, as stored", w, h)
                 self._save((w, h))
                 return (w, h)
-        except (OSError, ValueError, KeyError, TypeError):
-            pass
+        except FileNotFoundError:
+            return self._lost(inherit, None)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            return self._lost(inherit, f"{FILE} unreadable ({exc})")
         return None
+
+    def _lost(self, inherit: bool, why: str | None) -> tuple[int, int] | None:
+        """No stored size of these bays could be read at the start (``why``: the file was there but unreadable;
+        None: there was none). The camera-shift reference stored beside it was taken on frames at the bays' size, so
+        a ``reference.json`` naming these bays (or bays sharing an outline, as ``inherit``) says that size. With
+        none to say it, a size stored before (an unreadable file, a reference left) is ``lost``: the bays are blind
+        until the installer confirms the view or redraws them; only a store holding nothing learns the first frame.
+
+        Why: with ``frame_size.json`` deleted or damaged and the camera replaced meanwhile by one sending 1280x720
+        under bays drawn on 960x540, the first frame's size was learned, the reference picture scaled to it (the
+        same view, so it matched), and every outline lay unscaled on other ground, with no ``camera_moved``."""
+        if not inherit or self._store is None:
+            return None
+        kept = self._reference_size()
+        if isinstance(kept, tuple):
+            log.warning("%s: the bays' frame size %dx%d taken from the camera-shift reference stored for them",
+                        why or f"{FILE} missing", *kept)
+            self._save(kept)
+            return kept
+        if kept == "lost" or why is not None:
+            self.lost = why or f"{FILE} missing beside a camera-shift reference it cannot be read from"
+            log.warning("camera frame size of these bays lost (%s): bays blind until the view is confirmed or the "
+                        "bays are redrawn on the installer page", self.lost)
+        return None
+
+    def _reference_size(self) -> tuple[int, int] | str:
+        """The size of the stored camera-shift reference of these bays; "none" when no reference is stored, "other"
+        when it names other bays (drawn anew), "lost" when one is stored but says no size for these bays."""
+        assert self._store is not None
+        meta, pic = self._store / "reference.json", self._store / "reference.png"
+        try:
+            doc = json.loads(meta.read_text())
+        except FileNotFoundError:
+            return "lost" if pic.exists() else "none"
+        except (OSError, ValueError):
+            return "lost"
+        if not isinstance(doc, dict):
+            return "lost"
+        size = doc.get("size")
+        if not (isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) and v > 0 for v in size)):
+            img = imfile.imread(pic, cv2.IMREAD_GRAYSCALE)  # a file written before it named its size
+            if img is None:
+                return "lost"
+            size = [img.shape[1], img.shape[0]]
+        w, h = size
+        key, view = doc.get("key"), doc.get("view")
+        if stored_for(key, (w, h), self._polygons, self._view) or (
+                view == self._view and (before_named(doc) or shares_outline(doc.get("bays"), self._polygons))):
+            return (w, h)
+        return "other" if isinstance(key, str) else "lost"
 
     def _save(self, size: tuple[int, int]) -> None:
         if self._store is None:
@@ -107,11 +161,15 @@ class FrameSize:
 
     def adopt(self, size: tuple[int, int]) -> None:
         """The bays are declared to fit frames of ``size`` (the first frame, or the installer's confirmation)."""
-        self.expected = size
+        self.expected, self.lost = size, None
         self._save(size)
 
     def fit(self, image: np.ndarray) -> Fit:
         size = (int(image.shape[1]), int(image.shape[0]))
+        if self.lost is not None:  # never learned from a view nobody confirmed (``_lost``)
+            self._say(size, f"camera sends {size[0]}x{size[1]} frames but the bays' stored frame size is lost "
+                            f"({self.lost}): bays blind until the view is confirmed or the bays are redrawn")
+            return Fit(image, False, size)
         if self.expected is None:
             self.adopt(size)
         want = self.expected

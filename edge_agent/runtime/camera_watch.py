@@ -140,6 +140,8 @@ class CameraWatch:
                          inherit=inherit)
         if size.expected is None and before is not None and before.expected is not None:
             size.adopt(before.expected)
+        elif size.expected is None and before is not None and before.lost is not None:  # still unknown: blind
+            size.lost = before.lost
         return size
 
     def accept(self, image: Any, monitor: BayMonitor) -> tuple[Any, CameraHealth | None]:
@@ -233,14 +235,17 @@ class CameraWatch:
 
     def confirm(self, monitor: BayMonitor) -> ControlResult:
         """The installer confirmed that the bays fit the current view: it becomes the reference (and,
-        when the size was learned from the frames, its frame size the bays' size)."""
+        when the size was learned from the frames, its frame size the bays' size). ``camera_aligned``
+        ``{"confirmed": true}`` ends a reported move; a view that matched no reference (never a ``camera_moved``:
+        it can flicker so for a frame) adds ``"unmatched": true``. Why: such a confirmation left only the audit row,
+        and a backend tracking the camera's health never heard it come back."""
         frame = monitor._last_frame
         if frame is None or (self.alignment is None and self.size_fits):
             raise ControlError("no_frame", "no camera frame yet (or camera.track_shift is off)")
         if self.alignment is not None and not self.alignment.reg.matchable(frame):
             raise ControlError("view_unmatchable", "the current view has too little in it to match later views "
                                "against (too dark, covered or blurred): light or clear it, then confirm again")
-        was_moved = self.moved
+        was_moved, was = self.moved, self.placement
         if not self.size_fits:
             size, want = (frame.shape[1], frame.shape[0]), self.frame_size.expected
             if not self.frame_size.learned and want is not None:
@@ -258,4 +263,7 @@ class CameraWatch:
         monitor.set_aligned(True)
         if was_moved:
             self.bus.publish(Event.make(EventType.CAMERA_ALIGNED, self.clock, data={"confirmed": True}))
+        elif was == "unmatched":  # no camera_moved before it: ``unmatched`` says what the installer ended
+            self.bus.publish(Event.make(EventType.CAMERA_ALIGNED, self.clock, data={"confirmed": True,
+                                                                                   "unmatched": True}))
         return ControlResult(True, "camera view confirmed as the new reference")

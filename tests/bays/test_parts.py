@@ -129,6 +129,40 @@ def test_a_change_with_nothing_moving_in_the_bay_must_last_still_confirm_s():
     assert h.update(0.1, 127, 126.0).confident is True  # something moved there since: trusted again
 
 
+def test_readings_made_while_the_camera_could_not_vouch_for_the_outline_never_back_a_raise():
+    """(``BayMonitor`` calls ``unvouched`` / ``vouched`` as the view stops and starts matching.) A verdict that turned
+    "empty" on a view matching nothing, under a car held before, is doubt until something moves in the bay after
+    the view is back; the return's own change (the gate held a crop of the other ground) is no car leaving; any
+    verdict needs ``confirm_frames`` fresh readings before it is confident again."""
+    cfg = OccupancyConfig(enter_p=0.7, exit_p=0.3, confirm_frames=2, still_confirm_s=60)
+    h = Hysteresis(cfg)
+    h.update(0.9, 0, 0.0)
+    assert h.update(0.9, 1, 0.0).confident
+    h.unvouched()
+    h.update(0.1, 2, 2.0)  # the outline on asphalt, the zoom's slip the motion
+    assert h.update(0.1, 3, 2.0).occupied is False
+    h.vouched(10.0)
+    for t in range(10, 100):  # the still car misread: the return (at 10) moved the bay, nothing since
+        v = h.update(0.1, t, 10.0)
+        assert v.occupied is False and not v.confident, t
+    assert h.update(0.1, 100, 99.5).confident  # something moved in the bay since: believed
+
+    h = Hysteresis(cfg)  # held "occupied" through the spell: the return's change lets no misread end it at once
+    h.update(0.9, 0, 0.0)
+    h.update(0.9, 1, 0.0)
+    h.unvouched()
+    h.update(0.9, 2, 0.0)
+    h.vouched(10.0)
+    for t in range(10, 60):
+        assert h.update(0.1, t, 10.0).occupied is True, t
+    h = Hysteresis(cfg)  # empty throughout: confident again after confirm_frames fresh readings
+    h.update(0.1, 0, 0.0)
+    h.update(0.1, 1, 0.0)
+    h.unvouched()
+    h.vouched(5.0)
+    assert not h.verdict.confident and not h.update(0.1, 5, 5.0).confident and h.update(0.1, 6, 5.0).confident
+
+
 def test_motion_since_the_verdict_was_backed_lets_it_change_at_once():
     h = Hysteresis(OccupancyConfig(enter_p=0.7, exit_p=0.3, confirm_frames=2, still_confirm_s=60))
     h.update(0.9, 0, 0.0)

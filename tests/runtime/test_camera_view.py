@@ -261,3 +261,26 @@ def test_a_hand_edit_while_the_view_matches_no_reference_keeps_the_reference(tmp
     assert not agent.camera.alignment.matched and reference.read_bytes() == saved
     assert agent.monitor.unseen() == dict.fromkeys(["A", "B", "C"], "camera_unmatched")
     agent.stop()
+
+
+def test_confirming_a_view_that_matches_no_reference_is_published(tmp_path, clock):
+    """A camera replaced while the agent was stopped matches no reference (``camera_unmatched``, never a
+    ``camera_moved``: such a view can flicker so for a frame). **Confirm current view** ended it with the audit row
+    alone: a backend tracking the camera's health never heard it come back. ``camera_aligned`` says so now."""
+    path = _file(tmp_path)
+    first = Agent(load_config(path), clock=clock, source=ScriptedSource(hold(60, render(EMPTY)), clock),
+                  reader=NoPlates())
+    _run(first, clock, 2)
+    first.stop()
+    rng = np.random.default_rng(3)
+    elsewhere = cv2.GaussianBlur(rng.integers(0, 255, (540, 960, 3), dtype=np.uint8), (5, 5), 0)
+    agent = Agent(load_config(path), clock=clock, source=ScriptedSource(hold(300, elsewhere), clock),
+                  reader=NoPlates())
+    events = _run(agent, clock, 3)
+    assert agent.camera.placement == "unmatched" and not [e for e in events if e.type.startswith("camera_")]
+    assert agent.confirm_camera().ok
+    run_scripted(agent.step, clock, 2, 5)
+    assert [(e.type, e.data) for e in events if e.type.startswith("camera_")] == [
+        ("camera_aligned", {"confirmed": True, "unmatched": True})]
+    assert agent.camera.placement == "ok" and agent.monitor.unseen() == {}
+    agent.stop()

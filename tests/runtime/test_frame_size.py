@@ -268,3 +268,64 @@ def test_a_size_learned_by_0_8_0_is_kept_for_bays_edited_over_the_upgrade(tmp_pa
     again, big = _bay_added_and_a_720p_stream(data, path, clock)
     assert "bays" in json.loads(stored.read_text())
     again.stop()
+
+
+def _first_run_960(tmp_path, clock) -> None:  # noqa: ANN001
+    """The installation: bays drawn on 960x540 frames (size learned), the fuel car parked in B."""
+    first = Agent(scene_config(str(tmp_path), camera=UNSIZED), clock=clock,
+                  source=ScriptedSource(hold(60, render(PARKED)), clock), reader=NoPlates())
+    _run(first, clock, 4)
+    assert first.bus.states()["B"].state == "occupied"
+    first.stop()
+
+
+def _restart_on_720p(tmp_path, clock) -> tuple[Agent, list[Event]]:  # noqa: ANN001
+    """The camera replaced meanwhile by one sending the same view at 1280x720."""
+    big = cv2.resize(render(PARKED), (1280, 720))
+    agent = Agent(scene_config(str(tmp_path), camera=UNSIZED), clock=clock,
+                  source=ScriptedSource(hold(300, big), clock), reader=NoPlates())
+    return agent, _run(agent, clock, 8)
+
+
+@pytest.mark.parametrize("how", ["deleted", "unreadable", "no_size"])
+def test_a_lost_frame_size_is_never_learned_from_a_replaced_camera(tmp_path, clock, how):
+    """``frame_size.json`` deleted or damaged, and the camera replaced while the agent was stopped by one sending
+    1280x720 under bays drawn on 960x540: the start learned 1280x720, scaled the reference picture to it (the same
+    view: it matched) and laid every outline unscaled on other ground, with no ``camera_moved`` (the fuel car in B
+    read "unknown", the camera vouching for every bay). The reference stored for these bays says their size."""
+    _first_run_960(tmp_path, clock)
+    stored = tmp_path / "camera" / "frame_size.json"
+    if how == "deleted":
+        stored.unlink()
+    else:
+        stored.write_text("{" if how == "unreadable" else '{"size": [0, 0]}')
+    agent, events = _restart_on_720p(tmp_path, clock)
+    assert agent.camera.frame_size.expected == (960, 540)
+    assert not [e for e in events if e.type.startswith("camera_")] and agent.bus.states()["B"].state == "occupied"
+    assert cv2.imread(str(tmp_path / "camera" / "reference.png")).shape[:2] == (540, 960)
+    agent.stop()
+
+
+@pytest.mark.parametrize("how", ["unreadable", "deleted"])
+def test_a_lost_frame_size_nothing_else_says_blinds_the_bays_until_the_view_is_confirmed(tmp_path, clock, how):
+    """With the reference's key unreadable too (or its picture left without it), no stored size of these bays can
+    be read: the bays are blind (``camera_moved``, no size of theirs) until the installer confirms the view, as for
+    a lost reference; the size is then the confirmed view's."""
+    _first_run_960(tmp_path, clock)
+    cam = tmp_path / "camera"
+    if how == "unreadable":
+        (cam / "frame_size.json").write_text("{")
+        (cam / "reference.json").write_text("{")
+    else:
+        (cam / "frame_size.json").unlink()
+        (cam / "reference.json").unlink()
+    agent, events = _restart_on_720p(tmp_path, clock)
+    assert [(e.type, e.data) for e in events] == [
+        ("camera_moved", {"frame_size": [1280, 720], "bays_frame_size": None})]
+    assert agent.camera_moved and not agent.bus.states()["B"].camera_ok
+    assert agent.monitor.unseen() == dict.fromkeys(agent.bay_ids(), "camera_moved")
+    assert agent.confirm_camera().ok
+    run_scripted(agent.step, clock, 1, 5)
+    assert [(e.type, e.data) for e in events][1:] == [("camera_aligned", {"confirmed": True})]
+    assert agent.camera.frame_size.expected == (1280, 720) and not agent.camera_moved
+    agent.stop()
