@@ -150,3 +150,17 @@ def test_a_lock_file_that_is_a_link_is_never_opened_through(tmp_path, capsys):
     finally:
         release_all()
     assert victim.read_text() == "root:$6$hash:19000:0:99999:7:::\n"
+
+
+def test_run_on_a_folder_with_other_files_logs_the_line_and_keeps_its_mode(tmp_path, models_dir):
+    """``run`` (``data_dir`` pointed at a project folder) says the same in its log, as a warning, and runs."""
+    project = tmp_path / "project"
+    (project / "src").mkdir(parents=True)
+    (project / "README.md").write_text("shared with the team\n")
+    os.chmod(project, 0o755)
+    proc = subprocess.run([sys.executable, "-m", "edge_agent", "run", "--config",
+                           str(_config(tmp_path, models_dir, project))], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    said = [ln for ln in proc.stderr.splitlines() if "other users may read it" in ln]
+    assert len(said) == 1 and f"data_dir {project.resolve()}: other users may read it (mode 0755)" in said[0]
+    assert "WARNING" in said[0].upper() and oct(project.stat().st_mode & 0o777) == oct(0o755)
