@@ -221,7 +221,8 @@ install_unit() {
   run systemctl enable "$UNIT"
   if ((CONFIG_REFUSED)); then
     note "not restarted: the new version would not start on this config (above); fix it, then:"
-    note "sudo systemctl restart $UNIT (a running service keeps the old version until it restarts)"
+    note "sudo systemctl restart $UNIT (a running service keeps the old version until it restarts: a reboot or a"
+    note "crash starts the new one, which would refuse this config too; fix it first)"
   elif systemctl is-active --quiet "$UNIT" 2>/dev/null; then
     note "running: restarting on the new version"
     run systemctl restart "$UNIT"

@@ -30,7 +30,7 @@ from edge_agent.perception.heap import heap_returns_large_blocks
 
 # Modules that add subcommands; each has ``register(subparsers) -> None``.
 COMMAND_MODULES = (
-    "edge_agent.config.commands",
+    "edge_agent.runtime.check_config",
     "edge_agent.perception.commands",
     "edge_agent.events.commands",
     "edge_agent.runtime.commands",

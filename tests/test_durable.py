@@ -7,6 +7,7 @@ between the two renames or right after the last: the real ``os.replace`` runs, t
 from __future__ import annotations
 
 import os
+import threading
 
 import pytest
 
@@ -67,7 +68,7 @@ def test_a_scratch_name_planted_as_a_link_is_never_written_through(tmp_path):
     cases = [
         (tmp_path / "state.json", tmp_path / "state.json.tmp",
          lambda p, t: durable.write_durably(p, b"{}", t)),
-        (tmp_path / "auto.json", tmp_path / f".auto.json.{os.getpid()}.tmp",
+        (tmp_path / "auto.json", tmp_path / f".auto.json.{os.getpid()}.{threading.get_native_id()}.tmp",
          lambda p, t: durable.write_durably(p, b"{}")),
         (tmp_path / "cal.json", tmp_path / "cal.tmp",
          lambda p, t: SiteCalibration(Head((0.0,) * 4, 0.0), "sha", 5, 5, 0.5, 0.6).save(p)),
@@ -99,3 +100,31 @@ def test_an_image_is_never_written_through_a_link_at_its_name(tmp_path, name):
     assert victim.read_text() == "root:x:0:0\n" and not path.is_symlink() and path.read_bytes()[:2] == b"\xff\xd8"
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([name, "victim"])
     assert imfile.imwrite(tmp_path / "none" / "x.jpg", np.zeros((8, 8, 3), np.uint8)) is False
+
+
+def test_two_threads_replacing_one_file_keep_their_own_scratch(tmp_path, monkeypatch):
+    """The default scratch name was ``.{name}.{pid}.tmp``: a second thread replacing the same file (the
+    installer's Save on its worker thread beside the frame loop) removed the first one's scratch file on the way
+    (``open_scratch`` removes a name it finds) and the first one's rename failed (``FileNotFoundError``). The
+    second writer runs here at the moment the first one syncs its scratch file."""
+    path = tmp_path / "state.json"
+    real_fsync = os.fsync
+    errors: list[BaseException] = []
+
+    def other_writer() -> None:
+        try:
+            durable.write_durably(path, b"second", sync_dir=False)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    def fsync(fd: int) -> None:
+        if threading.current_thread() is threading.main_thread() and not errors and not path.exists():
+            t = threading.Thread(target=other_writer)
+            t.start()
+            t.join()
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    durable.write_durably(path, b"first", sync_dir=False)
+    assert errors == [] and path.read_bytes() == b"first"  # the later rename wins, whole
+    assert [p.name for p in tmp_path.iterdir()] == ["state.json"]  # no scratch file left behind

@@ -82,15 +82,19 @@ class SiteCalibration:
         write_durably(Path(path), (json.dumps(doc, indent=1) + "\n").encode("utf-8"), Path(path).with_suffix(".tmp"))
 
     @classmethod
-    def load(cls, path: Path, model_sha256: str, n_features: int) -> SiteCalibration:
+    def load(cls, path: Path, model_sha256: str | None, n_features: int | None) -> SiteCalibration:
+        """The calibration in ``path`` for the model of that hash and width, or ``CalibrationError`` saying why
+        not. None for both: the file alone is read and checked (``check-config`` where the model is not)."""
         where = str(path)
         doc = read_document(Path(path))
         if not isinstance(doc, dict):
             raise CalibrationError(f"{where}: not a calibration file")
         head = Head.parse(doc.get("head"), where)
-        if len(head.w) != n_features:
+        if n_features is not None and len(head.w) != n_features:
             raise CalibrationError(f"{where}: head has {len(head.w)} weights, the model has {n_features} features")
-        if doc.get("model_sha256") != model_sha256:
+        if model_sha256 is None:
+            model_sha256 = str(doc.get("model_sha256", ""))
+        elif doc.get("model_sha256") != model_sha256:
             made_for = f"{doc['model']}, " if isinstance(doc.get("model"), str) and doc["model"] else ""
             raise CalibrationError(f"{where}: made for another occupancy model ({made_for}sha256 "
                                    f"{doc.get('model_sha256')!s:.12}…, this one {model_sha256:.12}…): set "

@@ -44,11 +44,13 @@ def _forget(args: argparse.Namespace) -> int:
         print(f"data_dir {data_dir}: no such folder; nothing to forget", file=sys.stderr)
         return 2
     try:  # the agent appends to these files while it runs: stop it first
-        hold_data_dir(data_dir, "evidence forget")
+        open_to_others = hold_data_dir(data_dir, "evidence forget")
     except DataDirBusy as exc:
         print(f"{exc}: stop the agent (systemctl stop edge-agent) and run this again; nothing deleted",
               file=sys.stderr)
         return 2
+    if open_to_others:
+        print(f"warning: {open_to_others}", file=sys.stderr)
     candidates = partial_visits(data_dir, plate)
     named = frozenset(args.partial)
     unknown = sorted(named - {c.visit_id for c in candidates})

@@ -20,6 +20,8 @@ import stat
 from pathlib import Path
 from typing import IO
 
+from edge_agent.config.datadir import WRITTEN_FOLDERS
+
 LOCK_FILE = "agent.lock"
 _held: dict[Path, IO[str]] = {}  # open for the process's life: closing the file would release the lock
 
@@ -28,13 +30,14 @@ class DataDirBusy(Exception):
     """``str()`` is the one line to print."""
 
 
-def hold_data_dir(data_dir: Path, command: str) -> Path:
+def hold_data_dir(data_dir: Path, command: str) -> str | None:
     """Take the lock (once per process and folder) or raise ``DataDirBusy`` naming the holder; the folder is
-    closed to other users (``close_to_others``) first."""
+    closed to other users first (``close_to_others``). Returns the line to show when it was left open to them
+    (not an agent's folder), else None."""
     data_dir = Path(data_dir).resolve()
     if data_dir in _held:
-        return data_dir / LOCK_FILE
-    close_to_others(data_dir)
+        return None
+    note = close_to_others(data_dir)
     path = data_dir / LOCK_FILE
     try:  # never through a link: root's `evidence forget` opened (and emptied) what the agent's user planted here
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
@@ -56,25 +59,67 @@ def hold_data_dir(data_dir: Path, command: str) -> Path:
     f.write(f"{os.getpid()} {command}\n")
     f.flush()
     _held[data_dir] = f
-    return path
+    return note
 
 
-def close_to_others(data_dir: Path) -> None:
-    """Take every access for other users off the data folder (its owner's and group's stay).
+#: what only an agent leaves in its data folder (``events.jsonl`` is no sign: ``replay -o`` writes one anywhere)
+AGENT_FILES = (LOCK_FILE, "mqtt-outbox.sqlite", "evidence/evidence.db")
+#: the other names an agent's folder holds: the folders it writes (and the labels and models an installer puts
+#: there) and its files' kinds — databases, logs, state, keys, the users file, scratch files
+_AGENT_FOLDERS = frozenset({*WRITTEN_FOLDERS, "labels", "models"})
+_AGENT_SUFFIXES = (".sqlite", ".db", "-wal", "-shm", ".reserve", ".jsonl", ".jsonl.1", ".json", ".yaml", ".yml",
+                   ".key", ".lock", ".txt", ".tmp", ".old")
+
+
+def close_to_others(data_dir: Path) -> str | None:
+    """Take every access for other users off the data folder (its owner's and group's stay), when it is an
+    agent's: empty (made for it now, or by ``mkdir`` for a bind mount) or holding an agent's files
+    (``AGENT_FILES``) and nothing else (``_agents_folder``). Another folder — a home or project folder given to ``replay --data-dir`` by mistake — keeps
+    its mode: the returned line names it and the ``chmod`` to run (None: nothing to say).
 
     Why: it holds plates, their photos and the events (personal data), and the unit's ``UMask=0027`` /
     ``StateDirectoryMode=0750`` are the only things that kept them private: run by docker (the Jetson image,
     a bind-mounted ``/var/lib/edge-agent`` made by ``mkdir``, umask 022) or from a shell, the folder was 0755 and
     every file in it 0644 — any account on the device read ``evidence.db`` and the photos, and a world-writable
     folder let it plant links there. One ``chmod`` of the folder covers every file under it, whatever mode each
-    was written with. A folder this user does not own (it may still write it through its group) is left as it
-    is: ``chmod`` is its owner's; so is a shared one (sticky, as ``/tmp``: ``data_dir: /tmp`` run as root)."""
+    was written with. But the chmod was of any folder this user owns: ``replay --data-dir ~`` closed the home
+    folder to everyone else (their access to a shared project folder too), which the user asked for nowhere.
+    A folder this user does not own (it may still write it through its group) is left as it is: ``chmod`` is
+    its owner's; so is a shared one (sticky, as ``/tmp``: ``data_dir: /tmp`` run as root)."""
     try:
         st = os.stat(data_dir)
-        if st.st_mode & 0o007 and st.st_uid == os.geteuid() and not st.st_mode & stat.S_ISVTX:
-            os.chmod(data_dir, stat.S_IMODE(st.st_mode) & ~0o007)
+        if not st.st_mode & 0o007 or st.st_uid != os.geteuid() or st.st_mode & stat.S_ISVTX:
+            return None
+        if not _agents_folder(data_dir):
+            return (f"data_dir {data_dir}: other users may read it (mode {stat.S_IMODE(st.st_mode):04o}) and it "
+                    "holds other files than an agent's: its mode is left as it is; the agent writes plates and "
+                    f"their photos there — give it a folder of its own, or run `chmod o-rwx {data_dir}`")
+        os.chmod(data_dir, stat.S_IMODE(st.st_mode) & ~0o007)
     except OSError:  # missing or unreadable: the lock's open says so in its own words
         pass
+    return None
+
+
+def _agents_folder(data_dir: Path) -> bool:
+    """Empty (made for the agent), or holding an agent's files and nothing else: a folder of the agent's kinds of
+    file (``_AGENT_FOLDERS``, ``_AGENT_SUFFIXES``; a hidden one only as its scratch files). A home folder (its
+    dotfiles) or a project folder (its sources) is not, also after a replay into it left the agent's files."""
+    names = os.listdir(data_dir)
+    if not names:
+        return True
+    if not any(os.path.lexists(data_dir / name) for name in AGENT_FILES):
+        return False
+    for name in names:
+        path = data_dir / name
+        if path.is_symlink():
+            return False
+        if path.is_dir():
+            if name not in _AGENT_FOLDERS:
+                return False
+        elif not name.endswith(_AGENT_SUFFIXES) or (name.startswith(".") and not name.endswith((".tmp", ".old"))
+                                                     and not name.startswith(".write-probe-")):
+            return False
+    return True
 
 
 def release_all() -> None:

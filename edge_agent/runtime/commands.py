@@ -157,7 +157,7 @@ def _build(args: argparse.Namespace) -> tuple[Assembled, OpsRuntime]:
     cfg = load_config(args.config)  # ConfigError here or below: reported by the cli, exit 2
     check_data_dir(cfg)
     try:  # before anything opens a file in data_dir: a second agent there would share them all
-        hold_data_dir(Path(cfg.data_dir), "run")
+        open_to_others = hold_data_dir(Path(cfg.data_dir), "run")
     except DataDirBusy as exc:
         raise StartupError(str(exc), 2) from None
     set_heap_mmap_threshold(cfg.ops.heap_mmap_threshold_kb)
@@ -170,6 +170,8 @@ def _build(args: argparse.Namespace) -> tuple[Assembled, OpsRuntime]:
     quiet_decoder_log(getattr(args, "verbose", False))  # before the camera opens
     for problem in open_secret_files(cfg):  # named, not refused: a device installed so keeps running
         log.warning("%s", problem)
+    if open_to_others:  # a folder with other files than the agent's: its mode is its owner's to change
+        log.warning("%s", open_to_others)
     if cfg.overrides_path is not None:
         log.info("bays / lists saved at run time apply from %s (delete it to use the config file's)",
                  cfg.overrides_path)
@@ -292,10 +294,12 @@ def _hold(data_dir: Path, command: str) -> bool:
 
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
-        hold_data_dir(data_dir, command)
+        open_to_others = hold_data_dir(data_dir, command)
     except (DataDirBusy, OSError) as exc:
         print(f"{command}: {exc}", file=sys.stderr)
         return False
+    if open_to_others:  # a home or project folder given by mistake: named, its mode left as it is
+        print(f"{command}: warning: {open_to_others}", file=sys.stderr)
     return True
 
 

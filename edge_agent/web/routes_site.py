@@ -210,7 +210,8 @@ def _onto_current_view(ctx: Any, body: Any, bays: list[dict[str, Any]]) -> list[
     did not take, is the installer's redraw as it stands. Raises ``ViewMoved`` when the view moved beyond tolerance
     or matches nothing since the picture was in place: no outline drawn on it can be placed now."""
     picture = body.get("picture") if isinstance(body, dict) else None
-    view = ctx.installer_views.get(picture) if isinstance(picture, str) else None
+    with ctx.installer_views_lock:  # the Save runs on a worker thread, beside pages storing (and evicting) pictures
+        view = ctx.installer_views.get(picture) if isinstance(picture, str) else None
     now_of = getattr(ctx.control, "placement", None)
     if view is None or now_of is None or view.camera != "ok":
         return bays

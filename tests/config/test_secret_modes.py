@@ -2,7 +2,7 @@
 that mends them, on the rule and in the words the private keys are refused with.
 
 Before: ``mqtt.password_file``, ``mqtt.hmac_secret_file``, the robots' key files and the review page's session key
-were taken at mode 0644 without a word, while ``web.tls.key_file`` / ``mqtt.tls.key_file`` at 0644 were refused.
+were taken at mode 0644 without a word (the users file's password hashes until 2026-12-05), while ``web.tls.key_file`` / ``mqtt.tls.key_file`` at 0644 were refused.
 """
 
 from __future__ import annotations
@@ -33,17 +33,19 @@ def _secret(path: Path, mode: int) -> str:
 
 
 def test_each_secret_file_readable_by_all_is_named_with_its_key_and_the_chmod(tmp_path):
-    files = {name: _secret(tmp_path / name, 0o644) for name in ("password", "hmac", "robot", "sign", "session")}
+    files = {name: _secret(tmp_path / name, 0o644) for name in ("password", "hmac", "robot", "sign", "session",
+                                                                 "users")}
     cfg = parse_config({**GOOD, "data_dir": str(tmp_path / "data"),
                         "mqtt": {"enabled": True, "username": "u", "password_file": files["password"],
                                  "hmac_secret_file": files["hmac"]},
                         "notify": {"sinks": [{"name": "ding", "kind": "dingtalk", "secret_file": files["robot"],
                                               "sign_secret_file": files["sign"]}]},
-                        "web": {"enabled": True, "session_secret_file": files["session"]}})
+                        "web": {"enabled": True, "session_secret_file": files["session"],
+                                "users_file": files["users"]}})
     named = open_secret_files(cfg)
     assert [line.split(":")[0] for line in named] == [
         "mqtt.password_file", "mqtt.hmac_secret_file", "notify.sinks[0].secret_file",
-        "notify.sinks[0].sign_secret_file", "web.session_secret_file"]
+        "notify.sinks[0].sign_secret_file", "web.session_secret_file", "web.users_file"]  # its hashes too
     assert named[1] == (f"mqtt.hmac_secret_file: {files['hmac']} is readable by every user on this device (mode "
                         "0644): anyone who copies it signs commands this device runs (its locks raised and lowered); "
                         "chmod 640 (group: the agent's) or 600")

@@ -297,3 +297,41 @@ def test_a_calibration_that_is_no_regular_file_is_refused_not_read_for_ever(tmp_
                           str(cal)], capture_output=True, text=True, timeout=90, cwd=root, preexec_fn=cap)
     assert out.returncode == 2 and f"{cal}: not a regular file" in out.stderr, out.stderr[-800:]
     assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr, out.stderr[-800:]
+
+
+@pytest.mark.parametrize("case", ["/dev/zero", "missing", "huge", "not one", "another model", "no model here",
+                                  "good"])
+def test_check_config_refuses_the_calibration_run_refuses(tmp_path, capsys, case):
+    """``check-config`` said ok for ``occupancy.calibration: /dev/zero`` (or a missing, oversized or broken file,
+    or one made for another model) while ``run`` refused the config at its load, exit 2 — after ``install.sh``
+    had restarted the agent on that ok. It now reads the file as ``run`` does (the bounded reader) and gives the
+    same answer, naming the key; without the model file here it checks the file alone."""
+    import yaml
+
+    from edge_agent.config.load import ConfigError
+    from edge_agent.runtime.models import default_classifier
+
+    site = BayClassifier.load(SITE_MODEL)
+    good = SiteCalibration(site.head(), site.model_sha256, 10, 10, 0.5, 0.6, model=SITE_MODEL.name)
+    good.save(tmp_path / "cal.json")
+    (tmp_path / "huge.json").write_text(" " * (2 << 20) + "{}")
+    (tmp_path / "list.json").write_text("[1, 2]")
+    calibration = {"/dev/zero": "/dev/zero", "missing": "gone.json", "huge": "huge.json", "not one": "list.json",
+                   "no model here": "/dev/zero"}.get(case, "cal.json")
+    occupancy = {"calibration": calibration} | ({"model": "occupancy.onnx"} if case == "another model" else {})
+    cfg = _agent_config(tmp_path, **occupancy)
+    if case == "no model here":
+        cfg.perception.models_dir = str(tmp_path / "no-models")
+    path = tmp_path / "agent.yaml"
+    path.write_text(yaml.safe_dump(cfg.model_dump(mode="json", exclude_unset=True)))
+
+    rc = main(["check-config", str(path)])
+    err = capsys.readouterr().err
+    if case == "good":
+        assert rc == 0 and default_classifier(cfg).calibration is not None, err
+        return
+    assert rc == 2 and "occupancy.calibration: " in err and "Traceback" not in err, err
+    if case != "no model here":  # run's load refuses it with the same line
+        with pytest.raises(ConfigError) as run:
+            default_classifier(cfg)
+        assert run.value.problems[0] in err

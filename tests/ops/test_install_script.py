@@ -268,3 +268,30 @@ def test_an_install_where_systemd_is_not_running_enables_the_unit_without_a_relo
     assert "systemctl enable edge-agent.service" in flat
     assert not any("daemon-reload" in c for c in flat)
     assert any("systemd is not running here" in ln for ln in out)
+
+
+def test_an_upgrade_onto_a_key_every_user_may_read_is_not_restarted_and_names_the_chmod(tmp_path, example):
+    """From 2026-12-05 a private key readable by every user (``mqtt.tls.key_file`` at 0644, taken before) is
+    refused at load. An upgrade must not restart a device onto a config it refuses: the script ends exit 2 with
+    the key, its mode and the chmod named, the running service left on the old version, the key left as it is
+    (the operator's file: the installer did not put it there)."""
+    prefix = tmp_path / "root"
+    stand_in_venv(prefix)
+    config = prefix / "etc/edge-agent/config.yaml"
+    config.parent.mkdir(parents=True)
+    key = prefix / "etc/edge-agent/client.key"
+    key.write_text("-----BEGIN PRIVATE KEY-----\n")
+    key.chmod(0o644)
+    (prefix / "etc/edge-agent/client.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+    kept = example.read_text(encoding="utf-8").replace(
+        "  tls: {ca_file: /etc/edge-agent/ca.pem}",
+        f"  tls: {{cert_file: {prefix}/etc/edge-agent/client.pem, key_file: {key}}}", 1)
+    assert str(key) in kept
+    config.write_text(kept, encoding="utf-8")
+    res = subprocess.run(["bash", str(SCRIPT), "--prefix", str(prefix), "--config-example", str(example),
+                          "--no-apt", "--no-system", "--no-models"], capture_output=True, text=True, timeout=300)
+    out = res.stdout + res.stderr
+    assert res.returncode == 2, out
+    assert f"mqtt.tls.key_file: {key} is readable by every user on this device (mode 0644)" in out, out
+    assert "chmod 640" in out and "installed, but the config is refused" in out
+    assert oct(key.stat().st_mode & 0o777) == oct(0o644)

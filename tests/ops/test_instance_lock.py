@@ -16,6 +16,9 @@ from tests.runtime.test_startup_errors import _config, _one_line
 
 HOLDER = ("import sys; from pathlib import Path; from edge_agent.ops.instance_lock import hold_data_dir\n"
           "hold_data_dir(Path(sys.argv[1]), 'run'); print('held', flush=True); sys.stdin.read()")
+# ``replay --data-dir DIR``'s taking of DIR (``runtime.commands._hold``), in a process of its own, umask 022
+HOLD = ("import os, sys; os.umask(0o022); from pathlib import Path; from edge_agent.runtime.commands import _hold\n"
+        "sys.exit(0 if _hold(Path(sys.argv[1]), 'replay') else 2)")
 
 
 @pytest.fixture
@@ -49,7 +52,7 @@ def test_the_lock_goes_with_a_killed_process(held):
     os.kill(holder.pid, signal.SIGKILL)
     holder.wait(10)
     try:
-        assert hold_data_dir(data, "run") == data.resolve() / "agent.lock"  # no stale lock after a crash
+        assert hold_data_dir(data, "run") is None  # no stale lock after a crash
         assert (data / "agent.lock").read_text() == f"{os.getpid()} run\n"
     finally:
         release_all()
@@ -77,15 +80,59 @@ def test_a_data_dir_is_closed_to_other_users_when_held(tmp_path, mode):
     every account on the device read the plates and their photos; 0777 let one plant links in it. Holding it
     takes other users' access off the folder; owner and group keep theirs."""
     data = tmp_path / "data"
-    data.mkdir()
-    (data / "evidence.db").write_bytes(b"plates")
+    (data / "evidence").mkdir(parents=True)
+    (data / "evidence" / "evidence.db").write_bytes(b"plates")
     os.chmod(data, mode)
     try:
-        hold_data_dir(data, "run")
+        assert hold_data_dir(data, "run") is None
         # a sticky folder is a shared one (/tmp): not the agent's to close
         assert oct(data.stat().st_mode & 0o1777) == oct(mode if mode & 0o1000 else mode & 0o770)
     finally:
         release_all()
+
+
+@pytest.mark.parametrize("made", ["new", "empty", "an agent's, from before"])
+def test_replay_closes_a_folder_made_for_it_or_an_agents(tmp_path, made):
+    """A folder the replay makes, an empty one (``mkdir`` for a bind mount), or an agent's data folder from a
+    release that left it 0755 (its files and nothing else) is closed to other users."""
+    data = tmp_path / "data"
+    if made != "new":
+        data.mkdir()
+        os.chmod(data, 0o755)
+    if made == "an agent's, from before":
+        for name in ("mqtt-outbox.sqlite", "mqtt-outbox.sqlite-wal", "events.jsonl", "overrides.yaml",
+                     "web-secret.key", "lock-latches.json", f".state.json.{os.getpid()}.7.tmp"):
+            (data / name).write_bytes(b"x")
+        (data / "evidence" / "2026-12-05").mkdir(parents=True)
+        (data / "camera").mkdir()
+    proc = subprocess.run([sys.executable, "-c", HOLD, str(data)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    assert oct(data.stat().st_mode & 0o777) == oct(0o750)
+
+
+@pytest.mark.parametrize("kind", ["home", "project", "home after a replay into it"])
+def test_a_folder_with_other_files_is_named_and_left_open(tmp_path, kind):
+    """``replay --data-dir ~`` (or a project folder, by mistake) took every other user's access off it: the chmod
+    was of any folder the user owns. One with other files than an agent's keeps its mode; the replay says so,
+    naming the folder and the chmod to run — also the second time, when the first replay's files lie there."""
+    folder = tmp_path / kind.split()[0]
+    folder.mkdir()
+    os.chmod(folder, 0o755)
+    if kind == "project":
+        (folder / "src").mkdir()
+        (folder / "README.md").write_text("shared with the team\n")
+    else:
+        (folder / ".bashrc").write_text("export PS1\n")
+    if kind == "home after a replay into it":
+        (folder / "agent.lock").write_text("1 replay\n")
+        (folder / "evidence").mkdir()
+        (folder / "evidence" / "evidence.db").write_bytes(b"plates")
+    proc = subprocess.run([sys.executable, "-c", HOLD, str(folder)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert oct(folder.stat().st_mode & 0o7777) == oct(0o755)
+    assert proc.stderr.startswith(f"replay: warning: data_dir {folder.resolve()}: other users may read it (mode "
+                                  "0755)"), proc.stderr
+    assert f"`chmod o-rwx {folder.resolve()}`" in proc.stderr and proc.stderr.count("\n") == 1
 
 
 def test_a_lock_file_that_is_a_link_is_never_opened_through(tmp_path, capsys):
@@ -103,3 +150,17 @@ def test_a_lock_file_that_is_a_link_is_never_opened_through(tmp_path, capsys):
     finally:
         release_all()
     assert victim.read_text() == "root:$6$hash:19000:0:99999:7:::\n"
+
+
+def test_run_on_a_folder_with_other_files_logs_the_line_and_keeps_its_mode(tmp_path, models_dir):
+    """``run`` (``data_dir`` pointed at a project folder) says the same in its log, as a warning, and runs."""
+    project = tmp_path / "project"
+    (project / "src").mkdir(parents=True)
+    (project / "README.md").write_text("shared with the team\n")
+    os.chmod(project, 0o755)
+    proc = subprocess.run([sys.executable, "-m", "edge_agent", "run", "--config",
+                           str(_config(tmp_path, models_dir, project))], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    said = [ln for ln in proc.stderr.splitlines() if "other users may read it" in ln]
+    assert len(said) == 1 and f"data_dir {project.resolve()}: other users may read it (mode 0755)" in said[0]
+    assert "WARNING" in said[0].upper() and oct(project.stat().st_mode & 0o777) == oct(0o755)

@@ -291,3 +291,28 @@ def test_a_save_of_the_outlines_as_shown_over_a_view_they_do_not_fit_is_the_inst
             {b["id"]: b["polygon"] for b in shown["bays"]}
     finally:
         parts.agent.stop()
+
+
+def test_a_save_reads_the_pages_pictures_under_their_lock():
+    """Every other use of ``installer_views`` (a page storing its picture and evicting the oldest, a Save rebasing
+    them) holds ``installer_views_lock``; the Save's own look-up of its picture did not, and the Save runs on a
+    worker thread since it left the event loop, beside the page requests that store pictures."""
+    import threading
+    from types import SimpleNamespace
+
+    from edge_agent.control import InstallerView
+    from edge_agent.web.routes_site import _onto_current_view
+
+    lock = threading.Lock()
+    held: list[bool] = []
+
+    class Views(dict):
+        def get(self, key, default=None):  # noqa: ANN001, ANN202
+            held.append(lock.locked())
+            return super().get(key, default)
+
+    ctx = SimpleNamespace(installer_views=Views(p1=InstallerView("p1")), installer_views_lock=lock,
+                          control=SimpleNamespace(placement=lambda: (InstallerView("x").warp, "ok", 0)))
+    bays = [{"id": "A", "polygon": [[0, 0], [10, 0], [10, 10]]}]
+    assert _onto_current_view(ctx, {"picture": "p1"}, bays) == bays
+    assert held == [True]

@@ -1,0 +1,69 @@
+"""``edge-agent check-config FILE``.
+
+Here, after the packages it reads with, not in ``config``: the site calibration a config names is read as ``run``
+reads it (``bays.calibration``), which ``config`` may not import."""
+
+from __future__ import annotations
+
+import argparse
+
+from edge_agent.config.load import ConfigError, load_config
+from edge_agent.config.models import AgentConfig
+from edge_agent.masking import mask_url_credentials
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("check-config", help="validate a config file (exit 2 with every problem listed)")
+    p.add_argument("file")
+    p.set_defaults(func=_check)
+
+
+def _check(args: argparse.Namespace) -> int:
+    cfg = load_config(args.file)  # a ConfigError is reported by the cli (exit 2)
+    check_calibration(cfg)
+    locks = len(cfg.locks)
+    print(
+        f"{args.file}: ok — site {cfg.site.site_id}, device {cfg.site.device_id}, "
+        f"{len(cfg.bays)} bay(s), {locks} lock(s), camera {mask_url_credentials(cfg.camera.source)}, "
+        f"MQTT {'on' if cfg.mqtt.enabled else 'off'}, web {'on' if cfg.web.enabled else 'off'}"
+    )
+    if cfg.overrides_path is not None:
+        print(f"  overrides applied from {cfg.overrides_path} (installer page, set-lists): {_overrides_line(args.file)}")
+    return 0
+
+
+def check_calibration(cfg: AgentConfig) -> None:
+    """``occupancy.calibration`` read and checked as ``run`` loads it, else ``ConfigError`` naming the key (exit 2).
+
+    Why: ``check-config`` said ok for ``calibration: /dev/zero``, a missing, oversized or broken file, or one made
+    for another model, and ``run`` then refused the config, exit 2 — after ``install.sh`` had restarted the agent
+    on the strength of that ok. The file is read by the same bounded reader (``read_document``: no device, FIFO,
+    or file over 1 MiB is read); against the model when its file is here (``doctor`` names a missing model)."""
+    if not cfg.occupancy.calibration:
+        return
+    from edge_agent.bays.calibration import CalibrationError, SiteCalibration
+    from edge_agent.perception.sessions import ModelLoadError
+    from edge_agent.runtime.models import classifier_files, default_classifier
+
+    model, cal = classifier_files(cfg)
+    where = str(cfg.source_path or "<config>")
+    try:
+        if cal is not None:
+            SiteCalibration.load(cal, None, None)
+        if model.is_file():
+            default_classifier(cfg)  # ConfigError naming occupancy.calibration (another model) or occupancy.model
+    except CalibrationError as exc:
+        raise ConfigError(where, [f"occupancy.calibration: {exc}"]) from None
+    except ModelLoadError as exc:
+        raise ConfigError(where, [f"occupancy.model: {exc}"]) from None
+
+
+def _overrides_line(path: str) -> str:
+    from pathlib import Path
+
+    from edge_agent.config.overrides import describe, overrides_path, read_overrides
+    from edge_agent.config.yamlfile import read_yaml
+
+    base, _text = read_yaml(Path(path))
+    found = read_overrides(overrides_path(base))
+    return describe(base, found[0]) if found else "nothing"
