@@ -123,8 +123,8 @@ def _contract(doc: dict) -> str:
 # 1.7.0 the heartbeat's extra.bays_unseen with its codes camera_moved, camera_unmatched and mask_*;
 # 1.8.0 vehicle_identified's and violation_started's data.partial (a plate no read showed whole);
 # 1.9.0 the status's web_certificate (the page's certificate's dates), the web_certificate event, and
-# vehicle_departed's data (stayed_s, plate, partial, reason) documented, partial new; later under 1.9.0 a command's
-# sig accepts hex in either case (what the agent accepts, which it already compared lowered; nothing it sends).
+# vehicle_departed's data (stayed_s, plate, partial, reason) documented, partial new; 1.10.0 a command's sig in hex
+# of either case (what the agent accepts, which it already compared lowered; nothing it sends changed).
 # A change here needs a new SCHEMA_VERSION, its line below, and `edge-agent api asyncapi --out docs/asyncapi.yaml`.
 CONTRACTS = {
     "1.3.0": "aefa20c16f2558fbf9cfdce695fa936768fa55cff97ec09600031be9bec003af",
@@ -133,7 +133,8 @@ CONTRACTS = {
     "1.6.0": "84ede34a0084d1048466bff6d467aa9fdec4b211b4a2e822915cfadb105e40f3",
     "1.7.0": "369641d04660d1e0d0d926bfb1a1ae0fae9cd0387f8be52b3b499197cb747c30",
     "1.8.0": "a11621f01de564b9d0a5ae5a51934b2b66dc4a202433099d62c5902fed80cdf0",
-    "1.9.0": "2c1cacb809f08870ffc4d902d6dd87c205713e3b25044251de6df1084881e7dd",
+    "1.9.0": "e28c44232307a4f2f8f3d366fe836947f8aca04b6ee2e9bef9a86271b32892e2",
+    "1.10.0": "2c1cacb809f08870ffc4d902d6dd87c205713e3b25044251de6df1084881e7dd",
 }
 
 
