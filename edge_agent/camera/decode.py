@@ -93,6 +93,14 @@ def is_jpeg(data: bytes) -> bool:
     return data[:2] == b"\xff\xd8"
 
 
+def is_tiff(data: bytes) -> bool:
+    """A TIFF (classic or BigTIFF, either byte order). Why it matters: ``cv2.imread`` fails an internal check
+    on a TIFF whose orientation tag is 5-8 (turned a quarter, as scanners and some cameras store them) and
+    logs a four-line ``[ERROR]`` on stderr before returning nothing; ``cv2.imdecode`` turns the same bytes
+    upright, so a TIFF is decoded from its bytes only."""
+    return data[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+
+
 def iso_media(data: bytes) -> bool:
     """An ISO base media file (AVIF, HEIF). Why it matters: such a photo keeps its orientation in
     ``irot`` / ``imir`` boxes, which OpenCV's decoder ignores (a portrait AVIF came out on its side,
@@ -218,7 +226,7 @@ def decode_bytes(data: bytes, name: str = "image", max_pixels: int = MAX_PIXELS,
         data = data + b"\xff\xd9"  # libjpeg then fills the missing rows grey instead of failing
     # IMREAD_COLOR applies EXIF orientation and turns gray / BGRA / 16-bit into 8-bit BGR.
     img = _pillow_load(data, factor) if iso_media(data) else None
-    if img is None and path is not None and not cut:
+    if img is None and path is not None and not cut and not is_tiff(data):
         img = _read_direct(path, flag, size, factor)
     if img is None:
         img = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
