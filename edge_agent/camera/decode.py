@@ -18,6 +18,7 @@ import io
 import os
 import stat
 import struct
+import sys
 import threading
 import warnings
 from dataclasses import dataclass, field
@@ -323,6 +324,19 @@ def decode_file(path: str | Path, max_pixels: int = MAX_PIXELS) -> Decoded:
         raise ImageTooLarge(f"file larger than {MAX_FILE_BYTES >> 20} MiB: not a camera image: {p}")
     # Only a regular file is opened again by name: a FIFO or a device gave its bytes once.
     return decode_bytes(data, str(p), max_pixels, path=p if regular else None)
+
+
+def decode_stdin(max_pixels: int = MAX_PIXELS) -> Decoded:
+    """Decode the image on standard input (``recognize -``), read to at most ``MAX_FILE_BYTES``.
+    Why: ``curl …/snapshot.jpg | edge-agent recognize -`` said "no such file: -"; the usual spelling of
+    standard input was taken for a file name (``/dev/stdin`` worked, on Linux only)."""
+    try:
+        data = _read_upto(sys.stdin.fileno(), MAX_FILE_BYTES)
+    except (OSError, ValueError) as exc:  # stdin closed (``<&-``) or not a file
+        raise ImageReadError(f"cannot read standard input: {getattr(exc, 'strerror', None) or exc}") from exc
+    if data is None:
+        raise ImageTooLarge(f"standard input longer than {MAX_FILE_BYTES >> 20} MiB: not a camera image")
+    return decode_bytes(data, "standard input", max_pixels)
 
 
 def _read_upto(fd: int, limit: int) -> bytes | None:
