@@ -305,6 +305,8 @@ def decode_file(path: str | Path, max_pixels: int = MAX_PIXELS) -> Decoded:
     try:
         fd = os.open(p, os.O_RDONLY)
     except FileNotFoundError:
+        if p.is_symlink():  # "no such file" beside ``ls`` showing it sent its owner hunting for a typo
+            raise ImageReadError(f"broken link (its target {os.readlink(p)} is missing): {p}") from None
         raise ImageReadError(f"no such file: {p}") from None
     except IsADirectoryError:
         raise ImageReadError(f"is a directory: {p}") from None

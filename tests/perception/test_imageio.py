@@ -23,6 +23,16 @@ def test_missing_file(tmp_path):
         read_image(tmp_path / "nope.jpg")
 
 
+def test_a_broken_link_says_so_and_names_its_target(tmp_path):
+    """A link whose photo was moved said "no such file", while ``ls`` showed the name there."""
+    (tmp_path / "car.jpg").symlink_to(tmp_path / "moved" / "car.jpg")
+    with pytest.raises(ImageReadError, match=r"broken link \(its target .*moved/car\.jpg is missing\): .*car\.jpg"):
+        read_image(tmp_path / "car.jpg")
+    cv2.imwrite(str(tmp_path / "real.png"), _scene())
+    (tmp_path / "ok.png").symlink_to("real.png")  # a relative link that resolves is read as its target
+    assert read_image(tmp_path / "ok.png").shape == (60, 80, 3)
+
+
 def test_not_an_image(tmp_path):
     p = tmp_path / "notes.jpg"
     p.write_text("this is text, not a JPEG")
