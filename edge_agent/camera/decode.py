@@ -18,6 +18,7 @@ import io
 import os
 import stat
 import struct
+import sys
 import threading
 import warnings
 from dataclasses import dataclass, field
@@ -91,6 +92,14 @@ def frame_bgr(image: object) -> object:
 
 def is_jpeg(data: bytes) -> bool:
     return data[:2] == b"\xff\xd8"
+
+
+def is_tiff(data: bytes) -> bool:
+    """A TIFF (classic or BigTIFF, either byte order). Why it matters: ``cv2.imread`` fails an internal check
+    on a TIFF whose orientation tag is 5-8 (turned a quarter, as scanners and some cameras store them) and
+    logs a four-line ``[ERROR]`` on stderr before returning nothing; ``cv2.imdecode`` turns the same bytes
+    upright, so a TIFF is decoded from its bytes only."""
+    return data[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 
 
 def iso_media(data: bytes) -> bool:
@@ -218,7 +227,7 @@ def decode_bytes(data: bytes, name: str = "image", max_pixels: int = MAX_PIXELS,
         data = data + b"\xff\xd9"  # libjpeg then fills the missing rows grey instead of failing
     # IMREAD_COLOR applies EXIF orientation and turns gray / BGRA / 16-bit into 8-bit BGR.
     img = _pillow_load(data, factor) if iso_media(data) else None
-    if img is None and path is not None and not cut:
+    if img is None and path is not None and not cut and not is_tiff(data):
         img = _read_direct(path, flag, size, factor)
     if img is None:
         img = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
@@ -296,6 +305,8 @@ def decode_file(path: str | Path, max_pixels: int = MAX_PIXELS) -> Decoded:
     try:
         fd = os.open(p, os.O_RDONLY)
     except FileNotFoundError:
+        if p.is_symlink():  # "no such file" beside ``ls`` showing it sent its owner hunting for a typo
+            raise ImageReadError(f"broken link (its target {os.readlink(p)} is missing): {p}") from None
         raise ImageReadError(f"no such file: {p}") from None
     except IsADirectoryError:
         raise ImageReadError(f"is a directory: {p}") from None
@@ -315,6 +326,19 @@ def decode_file(path: str | Path, max_pixels: int = MAX_PIXELS) -> Decoded:
         raise ImageTooLarge(f"file larger than {MAX_FILE_BYTES >> 20} MiB: not a camera image: {p}")
     # Only a regular file is opened again by name: a FIFO or a device gave its bytes once.
     return decode_bytes(data, str(p), max_pixels, path=p if regular else None)
+
+
+def decode_stdin(max_pixels: int = MAX_PIXELS) -> Decoded:
+    """Decode the image on standard input (``recognize -``), read to at most ``MAX_FILE_BYTES``.
+    Why: ``curl …/snapshot.jpg | edge-agent recognize -`` said "no such file: -"; the usual spelling of
+    standard input was taken for a file name (``/dev/stdin`` worked, on Linux only)."""
+    try:
+        data = _read_upto(sys.stdin.fileno(), MAX_FILE_BYTES)
+    except (OSError, ValueError) as exc:  # stdin closed (``<&-``) or not a file
+        raise ImageReadError(f"cannot read standard input: {getattr(exc, 'strerror', None) or exc}") from exc
+    if data is None:
+        raise ImageTooLarge(f"standard input longer than {MAX_FILE_BYTES >> 20} MiB: not a camera image")
+    return decode_bytes(data, "standard input", max_pixels)
 
 
 def _read_upto(fd: int, limit: int) -> bytes | None:

@@ -32,6 +32,7 @@ _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1: never sent to a
 DEFAULT_MODELS = Path(__file__).resolve().parents[2] / "models"
 STILLS_ZOOM_PASS = 2.0  # recognize / eval: see _pipeline
 STILLS_ROLL_PASS = 20.0  # recognize / eval: a photo with no plate found is searched turned ±20°
+STDIN = "-"  # recognize: the photo on standard input (``./-`` names a file called -)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -141,7 +142,7 @@ def _quantize(args: argparse.Namespace) -> int:
 
 def register_perception(sub: argparse._SubParsersAction) -> None:
     r = sub.add_parser("recognize", help="read plates in image files (JSON Lines with --json)")
-    r.add_argument("paths", nargs="+", metavar="PATH", help="image files")
+    r.add_argument("paths", nargs="+", metavar="PATH", help="image files; - reads one from standard input")
     r.add_argument("--json", action="store_true", help="one JSON object per image per line")
     r.add_argument("--annotate", type=Path, metavar="DIR", help="write annotated copies here")
     r.add_argument("--rotate", type=int, choices=(0, 90, 180, 270), default=0, metavar="DEG",
@@ -275,7 +276,7 @@ def _recognize_all(args: argparse.Namespace) -> int:
 
     from edge_agent.camera.orient import Orientation
     from edge_agent.perception.annotate import annotate, marked_jpeg
-    from edge_agent.perception.imageio import ImageReadError, decode_file
+    from edge_agent.perception.imageio import ImageReadError, decode_file, decode_stdin
 
     view = Orientation(args.rotate, args.flip)
     _stdout_for(json_lines=args.json)
@@ -298,7 +299,7 @@ def _recognize_all(args: argparse.Namespace) -> int:
     for path in args.paths:
         t = time.perf_counter()
         try:
-            decoded = decode_file(path)
+            decoded = decode_stdin() if path == STDIN else decode_file(path)
         except ImageReadError as exc:
             failed += 1
             if args.json:
@@ -315,7 +316,7 @@ def _recognize_all(args: argparse.Namespace) -> int:
         plates = pipe.process(img)
         ms = (time.perf_counter() - t) * 1000
         if args.annotate:
-            out = args.annotate / _unique(Path(path).stem, names, args.annotate, inputs)
+            out = args.annotate / _unique("stdin" if path == STDIN else Path(path).stem, names, args.annotate, inputs)
             try:
                 data = marked_jpeg(annotate(img, plates))
                 if data is None:

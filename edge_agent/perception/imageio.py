@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_agent.camera.decode import MAX_PIXELS, Decoded, ImageReadError, decode_file, to_bgr
+from edge_agent.camera.decode import MAX_PIXELS, Decoded, ImageReadError, decode_file, decode_stdin, to_bgr
 
-__all__ = ["MAX_PIXELS", "Decoded", "ImageReadError", "decode_file", "read_image", "read_image_scaled", "to_bgr"]
+__all__ = ["MAX_PIXELS", "Decoded", "ImageReadError", "decode_file", "decode_stdin", "read_image", "read_image_scaled", "to_bgr"]
 
 
 def read_image(path: str | Path) -> np.ndarray:

@@ -362,3 +362,19 @@ def test_photos_may_follow_the_options(images, capsys, models_dir):
     with pytest.raises(SystemExit) as exc:
         main(["recognize", str(good), "--json", str(good), "--bogus"])
     assert exc.value.code == 2 and "unrecognized arguments: " in capsys.readouterr().err
+
+
+def test_a_dash_reads_the_photo_on_standard_input(tmp_path, models_dir):
+    """``curl …/snapshot.jpg | edge-agent recognize -`` said "no such file: -"; a second ``-`` finds the input
+    used up and says so, and the run goes on."""
+    scene, _ = render_scene(render_plate("皖AD12345", "small_nev"), seed=4, frame=(1280, 720), plate_width=200)
+    ok, buf = cv2.imencode(".jpg", scene)
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run([sys.executable, "-m", "edge_agent", "recognize", "-", "-", "--json", "--models", str(models_dir)],
+                          input=buf.tobytes(), capture_output=True, cwd=tmp_path, timeout=120,
+                          env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8"})
+    first, second = _lines(proc.stdout.decode())
+    assert first["file"] == "-"
+    assert [(p["text"], p["colour"], p["nev"]) for p in first["plates"]] == [("皖AD12345", "green", True)]
+    assert second == {"file": "-", "error": "empty file: standard input", "plates": []}
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr.decode()

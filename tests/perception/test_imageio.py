@@ -23,6 +23,16 @@ def test_missing_file(tmp_path):
         read_image(tmp_path / "nope.jpg")
 
 
+def test_a_broken_link_says_so_and_names_its_target(tmp_path):
+    """A link whose photo was moved said "no such file", while ``ls`` showed the name there."""
+    (tmp_path / "car.jpg").symlink_to(tmp_path / "moved" / "car.jpg")
+    with pytest.raises(ImageReadError, match=r"broken link \(its target .*moved/car\.jpg is missing\): .*car\.jpg"):
+        read_image(tmp_path / "car.jpg")
+    cv2.imwrite(str(tmp_path / "real.png"), _scene())
+    (tmp_path / "ok.png").symlink_to("real.png")  # a relative link that resolves is read as its target
+    assert read_image(tmp_path / "ok.png").shape == (60, 80, 3)
+
+
 def test_not_an_image(tmp_path):
     p = tmp_path / "notes.jpg"
     p.write_text("this is text, not a JPEG")
@@ -219,3 +229,24 @@ def test_a_progressive_jpeg_is_reduced_only_as_far_as_other_formats():
     assert _plan(_sized_jpeg(False, 20000, 15000), (20000, 15000), "b.jpg", 12_000_000) == (
         cv2.IMREAD_REDUCED_COLOR_8, 8)
     assert _plan(_sized_jpeg(True, 8000, 6000), (8000, 6000), "p.jpg", 12_000_000) == (cv2.IMREAD_REDUCED_COLOR_2, 2)
+
+
+@pytest.mark.parametrize("orientation", [2, 3, 5, 6, 7, 8])
+def test_a_turned_tiff_is_read_upright_without_an_opencv_error(tmp_path, capfd, orientation):
+    """``cv2.imread`` fails an internal check on a TIFF whose orientation tag turns it a quarter (5-8) and
+    prints a four-line ``[ERROR]`` on stderr — on every such frame of a folder source, and above
+    ``recognize``'s own lines — before the bytes were decoded right as a fallback."""
+    from tests.perception.render import render_plate
+
+    upright = render_plate("苏E12345D", "small_nev", scale=0.25)  # a green NEV plate: its colour must survive
+    stored = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 5: Image.Transpose.TRANSPOSE,
+              6: Image.Transpose.ROTATE_90, 7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_270}[orientation]
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    p = tmp_path / "scan.tif"
+    Image.fromarray(cv2.cvtColor(upright, cv2.COLOR_BGR2RGB)).transpose(stored).save(p, exif=exif)
+    capfd.readouterr()
+    d = decode_file(p)
+    assert d.image.shape == upright.shape
+    assert np.array_equal(d.image, upright)  # lossless: the viewer's picture, pixel for pixel
+    assert "ERROR" not in capfd.readouterr().err
