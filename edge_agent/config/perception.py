@@ -67,7 +67,7 @@ class PerceptionConfig(StrictModel):
     det_region_zoom: float = Field(
         0.0, ge=0, le=4, description="as det_zoom_pass for the bays' region reads only (the larger of the two applies "
         "there): a region's zoomed pass costs only its own pixels; 0: off (a far plate found but read partially is "
-        "retried on every read: 7 -> 44 % of a core on a 1080p clip of 47-51 px plates)")
+        "retried on every read: 6.6 -> 41 % of a core on a 1080p clip of 47-51 px plates)")
     det_roll_pass: float = Field(
         0.0, ge=0, le=45, description="0: off; otherwise an image in which the detector finds no plate is searched "
         "again turned this many degrees each way (plates rolled past ~15 degrees are missed); recognize and eval use 20 "
