@@ -327,7 +327,7 @@ def make_detector(cfg: PerceptionConfig, models: Path, sessions: SessionFactory)
         return PlateDetector(sessions.get(models / "clp_det.onnx", detector=True), size=cfg.det_size,
                              threshold=cfg.det_threshold, nms=cfg.det_nms, max_upscale=cfg.det_max_upscale,
                              refine_below=cfg.refine_below, refine_target=cfg.refine_target,
-                             zoom_pass=cfg.det_zoom_pass)
+                             zoom_pass=cfg.det_zoom_pass, region_zoom=cfg.det_region_zoom)
     from edge_agent.perception import (
         yolo,  # operator-supplied YOLO models (ONNX or .pt)
     )

@@ -54,11 +54,13 @@ def test_values_that_switch_a_check_off_are_refused_naming_the_key(section, key,
     assert any(p.startswith(f"{section}.{key}: Input should be") for p in out), out
 
 
+@pytest.mark.parametrize("key", ["det_zoom_pass", "det_region_zoom"])
 @pytest.mark.parametrize("value", [0.5, 1])
-def test_a_zoom_pass_that_is_no_enlargement_is_refused_naming_the_key(value):
-    """``perception.det_zoom_pass``: 0 is off; a factor in (0, 1] would be a pass smaller than the first."""
-    assert any(p.startswith("perception.det_zoom_pass: must be 0 (off) or above 1")
-               for p in problems("perception", "det_zoom_pass", value))
+def test_a_zoom_pass_that_is_no_enlargement_is_refused_naming_the_key(key, value):
+    """``perception.det_zoom_pass`` / ``det_region_zoom``: 0 is off; a factor in (0, 1] would be a pass smaller
+    than the first."""
+    assert any(p.startswith(f"perception.{key}: must be 0 (off) or above 1")
+               for p in problems("perception", key, value))
 
 
 @pytest.mark.parametrize("value", [-5, 46, float("nan")])

@@ -120,7 +120,8 @@ def test_the_roll_pass_turns_a_big_photo_at_the_detectors_scale(detector):
 def test_zoom_pass_finds_a_small_plate_in_a_bay_region_too(models_dir):
     """A far bay on a 1080p camera: a 44 px plate is 22 px in the frame pass, under the smallest anchor.
     The agent reads bay regions at the whole frame's scale; with ``det_zoom_pass`` set the region gets
-    the zoomed pass as the whole frame does (plates-dev in a 1080p frame at 50 px: 23 → 135 of 150 found)."""
+    the zoomed pass as the whole frame does, with ``det_region_zoom`` the region alone (plates-dev in a
+    1080p frame at 50 px: 23 → 135 of 150 found)."""
     session = SessionFactory(2).get(models_dir / "clp_det.onnx")
     scene, truth = render_scene(render_plate("苏E12345", "blue"), seed=0, frame=(1920, 1080), plate_width=44)
     x1, y1 = truth.min(axis=0) - 120
@@ -128,4 +129,9 @@ def test_zoom_pass_finds_a_small_plate_in_a_bay_region_too(models_dir):
     region = (int(x1), int(y1), int(x2), int(y2))
     assert PlateDetector(session, size=960, threshold=0.2).detect(scene, region) == []
     [det] = PlateDetector(session, size=960, threshold=0.2, zoom_pass=2.0).detect(scene, region)
+    assert np.abs(det.corners - truth).max() < 6
+    # ``region_zoom`` (``det_region_zoom``, on by default) zooms the region only: the whole frame's pass stays one
+    regions_only = PlateDetector(session, size=960, threshold=0.2, region_zoom=2.0)
+    assert regions_only.detect(scene) == []
+    [det] = regions_only.detect(scene, region)
     assert np.abs(det.corners - truth).max() < 6
