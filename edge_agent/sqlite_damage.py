@@ -92,17 +92,21 @@ def prune_aside(path: Path, keep: int = KEEP_ASIDE) -> int:
                   if not p.name.endswith(("-wal", "-shm"))]
     except OSError:
         return 0
-    removed = 0
-    for _, old in sorted(copies, key=lambda c: c[0], reverse=True)[keep:]:
-        try:
-            for p in (old, Path(str(old) + "-wal"), Path(str(old) + "-shm")):
-                p.unlink(missing_ok=True)
-            removed += 1
-        except OSError as exc:
-            log.warning("damaged copy %s not removed: %s", old, exc)
+    removed = sum(_remove_copy(old) for _, old in sorted(copies, key=lambda c: c[0], reverse=True)[keep:])
     if removed:
         log.warning("removed %d older damaged copies of %s (the newest %d are kept)", removed, path.name, keep)
     return removed
+
+
+def _remove_copy(old: Path) -> int:
+    """Remove one damaged copy with its ``-wal`` / ``-shm``: 1 when it went, 0 (logged) when it could not."""
+    try:
+        for p in (old, Path(str(old) + "-wal"), Path(str(old) + "-shm")):
+            p.unlink(missing_ok=True)
+        return 1
+    except OSError as exc:
+        log.warning("damaged copy %s not removed: %s", old, exc)
+        return 0
 
 
 def expire_aside(folders: list[Path], max_age_s: float, now: float) -> int:
@@ -125,11 +129,9 @@ def expire_aside(folders: list[Path], max_age_s: float, now: float) -> int:
             try:
                 if now - old.stat().st_mtime <= max_age_s:
                     continue
-                for p in (old, Path(str(old) + "-wal"), Path(str(old) + "-shm")):
-                    p.unlink(missing_ok=True)
-                removed += 1
-            except OSError as exc:
-                log.warning("damaged copy %s not removed: %s", old, exc)
+            except OSError:  # gone meanwhile
+                continue
+            removed += _remove_copy(old)
     if removed:
         log.warning("removed %d damaged cop(ies) older than %.0f days", removed, max_age_s / 86400)
     return removed

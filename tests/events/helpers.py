@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
@@ -265,3 +266,23 @@ def online_link(broker: Any, data_dir: Path, topics: list[str], v5: bool
     finally:
         link.stop()
         backend.stop()
+
+
+COMMAND_PREFIX = "edge/s1/dev1"
+_raw_corr = itertools.count(1)
+
+
+@contextmanager
+def command_link(broker: Any, data_dir: Path) -> Iterator[tuple[Subscriber, RecordingControl, Any]]:
+    """An online MQTT 5 link with a backend subscribed to its replies: (backend, control, clock)."""
+    with online_link(broker, data_dir, ["backend/#", f"{COMMAND_PREFIX}/status"], v5=True) as (_, backend, control,
+                                                                                                   clock):
+        yield backend, control, clock
+
+
+def ask_raw(backend: Subscriber, name: str, raw: bytes) -> dict:
+    """Send ``raw`` bytes as command ``name`` and wait for the reply that carries its correlation data."""
+    corr = f"raw-{next(_raw_corr)}".encode()
+    backend.request(f"{COMMAND_PREFIX}/cmd/{name}", None, "backend/replies", corr, raw=raw)
+    return backend.wait_for("backend/replies", lambda m: m.props.CorrelationData == corr).json()
+

@@ -4,29 +4,17 @@ the problem, and the agent is never called."""
 
 from __future__ import annotations
 
-import itertools
-
 import pytest
 
 from edge_agent.clock import iso
-from tests.events.helpers import Subscriber, online_link
+from tests.events.helpers import ask_raw, command_link
 
 pytestmark = pytest.mark.broker
 
-PREFIX = "edge/s1/dev1"
-_corr = itertools.count(1)
-
-
 @pytest.fixture
 def link(broker, tmp_path):  # noqa: ANN001, ANN201
-    with online_link(broker, tmp_path / "data", ["backend/#", f"{PREFIX}/status"], v5=True) as (lk, backend, control, clock):
-        yield backend, control, clock
-
-
-def ask_raw(backend: Subscriber, name: str, raw: bytes) -> dict:
-    corr = f"f-{next(_corr)}".encode()
-    backend.request(f"{PREFIX}/cmd/{name}", None, "backend/replies", corr, raw=raw)
-    return backend.wait_for("backend/replies", lambda m: m.props.CorrelationData == corr).json()
+    with command_link(broker, tmp_path / "data") as got:
+        yield got
 
 
 @pytest.mark.parametrize("literal", [b"NaN", b"Infinity", b"-Infinity", b"1e999", b"-1e999"])

@@ -304,6 +304,16 @@ def test_text_and_fields_have_aa_contrast(browser, server, site, nev):  # noqa: 
     ctx.close()
 
 
+def each_page(ctx, page, url: str):  # noqa: ANN001, ANN201
+    """Load every page in turn (signed in, then ``/login`` signed out) and yield its path once it has loaded."""
+    for path in PAGES + ("/login",):
+        if path == "/login":
+            ctx.clear_cookies()
+        page.goto(url + path)
+        page.wait_for_load_state("load")
+        yield path
+
+
 @pytest.mark.parametrize("phone", PHONES)
 def test_phone_and_zoom_fit_and_tap_targets(browser, server, site, phone):  # noqa: F811
     """At 360x640, 390x844 and a 1280 px window zoomed to 200 % (640 CSS px): no page scrolls sideways, the
@@ -313,11 +323,7 @@ def test_phone_and_zoom_fit_and_tap_targets(browser, server, site, phone):  # no
     site.control.camera_moved = True
     ctx, page = open_page(browser, server.url, PHONES[phone])
     small: list = []
-    for path in PAGES + ("/login",):
-        if path == "/login":
-            ctx.clear_cookies()
-        page.goto(server.url + path)
-        page.wait_for_load_state("load")
+    for path in each_page(ctx, page, server.url):
         width = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
         assert width[0] <= width[1], (path, width)
         for img in page.locator("main img").all():
@@ -424,11 +430,7 @@ def test_every_target_is_at_least_24_px_on_a_desktop_and_a_375_px_phone(browser,
     size = {"desktop": (1366, 768, 1), "phone-375": (375, 667, 1)}[view]
     ctx, page = open_page(browser, server.url, size)
     small: list = []
-    for path in PAGES + ("/login",):
-        if path == "/login":
-            ctx.clear_cookies()
-        page.goto(server.url + path)
-        page.wait_for_load_state("load")
+    for path in each_page(ctx, page, server.url):
         page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
         small += [(path, *x) for x in page.evaluate(TARGETS_JS)]
     assert small == []
