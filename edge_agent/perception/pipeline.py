@@ -26,6 +26,7 @@ from edge_agent.perception.province import ProvinceCall, ProvinceReader
 from edge_agent.perception.recognizer import ReadResult, Recognizer, char_centres, create_recognizer, split_read
 from edge_agent.perception.rectify import rectify
 from edge_agent.perception.retry import DOUBLE_ROW_SIZE, Completer
+from edge_agent.perception.retry_gate import RetryGate
 from edge_agent.perception.sessions import SessionFactory
 from edge_agent.perception.shape import MISSING, PARTIAL_CONFIDENCE, Shape, nev_gap, plate_shape
 from edge_agent.perception.types import PlateRead, Region
@@ -65,8 +66,11 @@ class Pipeline:
     """Holds the stages and their sessions; ``process`` is not re-entrant (one frame at a time)."""
 
     def __init__(self, detector, recognizer: Recognizer, cfg: PerceptionConfig,
-                 lists: PlateLists | None = None) -> None:
+                 lists: PlateLists | None = None, retry_gate: RetryGate | None = None) -> None:
+        """``retry_gate``: how often a plate the camera keeps seeing read in part is retried (``retry_gate``);
+        None: every partial read is (photos, each one new)."""
         self.detector = detector
+        self.retry_gate = retry_gate
         self.recognizer = recognizer
         self.cfg = cfg
         self.lists = lists
@@ -75,13 +79,13 @@ class Pipeline:
 
     @classmethod
     def from_config(cls, cfg: PerceptionConfig | None = None, models_dir: str | Path | None = None,
-                    lists: PlateLists | None = None) -> Pipeline:
+                    lists: PlateLists | None = None, retry_gate: RetryGate | None = None) -> Pipeline:
         cfg = cfg or PerceptionConfig()
         models = Path(models_dir if models_dir is not None else cfg.models_dir)
         sessions = SessionFactory(cfg.threads, cfg.providers, cfg.precision, cfg.memory_arena)
         detector = make_detector(cfg, models, sessions)
         recognizer = create_recognizer(cfg.recognizer, models, sessions, **cfg.recognizer_options)
-        return cls(detector, recognizer, cfg, lists)
+        return cls(detector, recognizer, cfg, lists, retry_gate)
 
     @property
     def reads_regions(self) -> bool:
@@ -120,8 +124,11 @@ class Pipeline:
             # a character skipped inside the plate (the pitch shows where) is no cut-off end a widened crop brings
             # in: a retry's fill there is the covered place read again — wrong as often as right (``_pitch_gap``)
             inside = None if double or shape.complete else _pitch_gap(shape, char_centres(read))
-            if read[0] and not shape.complete and inside is None and (det.score >= cfg.det_confirm or shape.missing):
+            if (read[0] and not shape.complete and inside is None and (det.score >= cfg.det_confirm or shape.missing)
+                    and (self.retry_gate is None or self.retry_gate.due(det.box, shape.text))):
                 found = self.completer.complete(frame_bgr, det, shape)
+                if found is None and self.retry_gate is not None:
+                    self.retry_gate.failed(det.box, shape.text)
                 if found is not None:
                     read_det, read, read_crop = found
                     shape = plate_shape(read[0])

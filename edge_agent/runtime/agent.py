@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo
@@ -79,7 +80,9 @@ class Agent:
         self.source = source or open_source(cfg.camera, self.clock)
         # Fixed for the agent's life like the source: a reload that turns the view is refused (reload.py).
         self.view = Orientation.of(cfg.camera)
-        self.reader_factory = reader_factory
+        # the shipped reader retries partial reads on the agent's clock (``perception.retry_gate``)
+        self.reader_factory = partial(default_reader, clock=self.clock) if reader_factory is default_reader \
+            else reader_factory
         self.reader = reader or reader_factory(cfg, self.lists)
         self.classifier = classifier or classifier_factory(cfg)
         # a reload that names another model or calibration, or finds its file rewritten, builds the classifier

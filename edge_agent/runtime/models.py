@@ -9,6 +9,7 @@ from pathlib import Path
 
 from edge_agent.bays.monitor import PlateReader
 from edge_agent.bays.occupancy import OccupancyClassifier
+from edge_agent.clock import Clock
 from edge_agent.config.load import ConfigError
 from edge_agent.config.models import AgentConfig
 from edge_agent.perception.lists import PlateLists
@@ -20,10 +21,16 @@ def models_dir(cfg: AgentConfig) -> Path:
     return resolve_models_dir(cfg.perception.models_dir, cfg.data_dir, cfg.source_path)
 
 
-def default_reader(cfg: AgentConfig, lists: PlateLists) -> PlateReader:
-    from edge_agent.perception.pipeline import Pipeline
+def default_reader(cfg: AgentConfig, lists: PlateLists, clock: Clock | None = None) -> PlateReader:
+    """``clock``: the agent's (scenario time in a replay), for how often a partial read is retried
+    (``perception.retry_gate``); None: wall time."""
+    import time
 
-    return Pipeline.from_config(cfg.perception, models_dir(cfg), lists)
+    from edge_agent.perception.pipeline import Pipeline
+    from edge_agent.perception.retry_gate import RetryGate
+
+    gate = RetryGate(clock.monotonic if clock is not None else time.monotonic)
+    return Pipeline.from_config(cfg.perception, models_dir(cfg), lists, gate)
 
 
 def classifier_files(cfg: AgentConfig) -> tuple[Path, Path | None]:

@@ -11,6 +11,7 @@ from edge_agent.bays.occupancy import OccupancyClassifier
 from edge_agent.clock import FakeClock
 from edge_agent.config.models import AgentConfig
 from edge_agent.events.types import BayState, Event
+from edge_agent.perception.retry_gate import RetryGate
 from edge_agent.runtime.agent import Agent
 from edge_agent.sim.scenario import (
     ScriptedSource,
@@ -49,8 +50,12 @@ def play(segments: list[Segment], reader, tmp_path: Path, fps: float = 5.0, sour
 
     ``actions``: ``(scenario second, fn(agent))`` pairs, each run once when the scenario reaches it
     (a charger report, a command), between two frames. ``classifier``: builds the occupancy
-    classifier from the config and the scenario's clock (default: the agent's own)."""
+    classifier from the config and the scenario's clock (default: the agent's own). A real ``Pipeline`` retries
+    partial reads as the agent's own reader does (``perception.retry_gate``, on the scenario's clock)."""
     clock = FakeClock()
+    gated = hasattr(reader, "retry_gate")
+    if gated:  # the session's shared pipeline: a gate of this scenario's own, taken off again at the end
+        reader.retry_gate = RetryGate(clock.monotonic)
     cfg = scene_config(str(tmp_path / "data"), **overrides)
     src = source or ScriptedSource(segments, clock)
     agent = Agent(cfg, clock=clock, source=src, reader=reader, lists=lists,
@@ -67,7 +72,11 @@ def play(segments: list[Segment], reader, tmp_path: Path, fps: float = 5.0, sour
             todo.pop(0)[1](agent)
         agent.step()
 
-    run_scripted(step, clock, duration, fps)
+    try:
+        run_scripted(step, clock, duration, fps)
+    finally:
+        if gated:
+            reader.retry_gate = None
     assert not todo, f"actions after the scenario's end: {todo}"
     agent.stop()
     return run
