@@ -142,6 +142,7 @@ def _one_line_after_the_stop(proc: subprocess.CompletedProcess) -> str:
 def test_other_file_system_errors_exit_1(tmp_path, models_dir):
     data = tmp_path / "data"
     data.mkdir()
+    data.chmod(0o750)  # closed to others: the one line is the error, not the folder's mode warning
     (data / "evidence").write_text("a file where the evidence folder belongs")
     proc = _run(_config(tmp_path, models_dir, data))
     assert proc.returncode == 1

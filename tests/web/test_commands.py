@@ -333,6 +333,7 @@ def test_review_with_a_session_key_file_that_holds_no_key_is_one_line_and_the_fi
     traceback at every start of ``review`` and ``run``."""
     key = site.root / "secret.key"
     key.write_bytes(b"\x8f\x00\xfe" * 16)
+    key.chmod(0o600)  # a secret as it should be kept: the one line is the error, not the mode warning
     assert main(["review", "--config", str(site.config_path), "--port", "0"]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"review: web.session_secret_file: {key} is not UTF-8 text") and err.count("\n") == 1, err

@@ -106,7 +106,7 @@ def test_the_audit_log_names_actions_in_chinese(site):
     html = c.get("/audit").text
     assert '<span class="action" title="violation_dismissed">驳回违规</span>' in html
     assert '<span class="action" title="login">登录</span>' in html
-    assert '违规 <a href="/violations/2">#2</a>' in html and "violation:2" not in html  # the target, a link
+    assert '违规 <a class="tg" href="/violations/2">#2</a>' in html and "violation:2" not in html  # the target, a link
 
 
 def test_a_form_sent_after_the_session_ended_leads_to_the_login_and_back(site):
