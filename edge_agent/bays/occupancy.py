@@ -208,8 +208,12 @@ class Hysteresis:
         bays are not read, and their gate compares the return with the last crop of the drawn ground)."""
         held, read = self._held, self._blind and self._blind_readings > 0
         self._blind, self._held = False, None
-        if read:  # the change gate's reference is then a crop of that ground: the view's return changes the bay
-            self._vouched_at = now
+        # the change gate's reference is then a crop of that ground: the view's return changes the bay. It is no
+        # car leaving when the camera last vouched a car there (or nothing); when it last vouched an empty bay, the
+        # "occupied" verdict came from readings it could not vouch for, and the return to empty needs no other
+        # motion: a car that parked close to the camera covers the corners the view is matched on, so the view
+        # matches again just as it drives off (that departure waited ``still_confirm_s``, the visit overran)
+        self._vouched_at = now if read and held is not False else None
         self._up = self._down = 0
         self._streak_since = self._lean_since = None
         self._lean_n = 0

@@ -163,6 +163,33 @@ def test_readings_made_while_the_camera_could_not_vouch_for_the_outline_never_ba
     assert not h.verdict.confident and not h.update(0.1, 5, 5.0).confident and h.update(0.1, 6, 5.0).confident
 
 
+def test_a_car_that_hid_the_view_while_it_stood_leaves_as_the_view_matches_again():
+    """A car parked close to the camera covers the corners the view is matched on: the view stops matching as it
+    comes and matches again as it drives off. The camera last vouched an empty bay, so the return's change is the
+    car leaving (it waited ``still_confirm_s`` and the visit overran); under a car it is not (the test above)."""
+    cfg = OccupancyConfig(enter_p=0.7, exit_p=0.3, confirm_frames=2, still_confirm_s=60)
+    h = Hysteresis(cfg)
+    h.update(0.1, 0, 0.0)
+    assert h.update(0.1, 1, 0.0).confident
+    h.unvouched()  # the car drives in and hides the corners
+    h.update(0.9, 2, 2.0)
+    assert h.update(0.9, 3, 2.0).occupied is True
+    for t in range(4, 40):
+        h.update(0.9, t, 2.0)
+    h.vouched(40.0)  # it drives off: the view matches again on the same frame
+    assert not h.update(0.1, 40, 40.0).confident  # one fresh reading since the return...
+    v = h.update(0.1, 41, 40.0)
+    assert v.occupied is False and v.confident  # ...confirm_frames of them, and the return's change: it left
+    h = Hysteresis(cfg)  # a bay held "occupied" through the spell: the same readings are a misread of the car
+    h.update(0.9, 0, 0.0)
+    h.update(0.9, 1, 0.0)
+    h.unvouched()
+    h.update(0.9, 2, 2.0)
+    h.vouched(40.0)
+    h.update(0.1, 40, 40.0)
+    assert h.update(0.1, 41, 40.0).occupied is True
+
+
 def test_motion_since_the_verdict_was_backed_lets_it_change_at_once():
     h = Hysteresis(OccupancyConfig(enter_p=0.7, exit_p=0.3, confirm_frames=2, still_confirm_s=60))
     h.update(0.9, 0, 0.0)
