@@ -149,6 +149,7 @@ def _init_web(agent: Agent, recorder: ViolationRecorder, config_path: str | Path
                                         agent.clock, config_path or agent.cfg.source_path))
     agent.on_reload.append(web.app.state.ctx.config_applied)  # the installer shows (and saves over) what runs
     agent.on_reload.append(web.config_applied)  # a renewed certificate (web.tls) is served from now
+    agent.every_minute.append(web.app.state.ctx.views.flush_due)  # the coalesced looks, at most a minute behind
     if isinstance(web.tls, ServedCertificate):
         # looked at every minute, not only as connections come: a page nobody opens for weeks still tells the
         # backend (and the log) that its certificate is near its end

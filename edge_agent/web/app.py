@@ -59,7 +59,7 @@ from edge_agent.web.context import (
 from edge_agent.web.i18n import translator
 from edge_agent.web.ratelimit import RateLimit
 from edge_agent.web.sessions import SessionTable
-from edge_agent.web.views import ViewAudit
+from edge_agent.web.views import AuditUnavailable, ViewAudit
 
 _log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -277,6 +277,15 @@ def create_app(
         if wants_html(request):
             return error_page(request, 507, str(exc), kind="err_disk_full")
         return PlainTextResponse(f"disk full: not saved ({exc})", status_code=507)
+
+    @app.exception_handler(AuditUnavailable)
+    async def _unaudited(request: Request, exc: AuditUnavailable):
+        """A look at personal data whose audit row cannot be written: refused, not shown un-audited (a bare 500
+        and a traceback a request before); logged once by ``ViewAudit``."""
+        text = f"the audit log cannot be written ({exc}): personal data is not shown until it can"
+        if wants_html(request):
+            return error_page(request, 503, text, kind="err_audit", headers={"Retry-After": "60"})
+        return PlainTextResponse(text, status_code=503, headers={"Retry-After": "60"})
 
     @app.exception_handler(StarletteHTTPException)
     async def _refused(request: Request, exc: StarletteHTTPException):

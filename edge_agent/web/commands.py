@@ -177,6 +177,7 @@ def _review(args: argparse.Namespace) -> int:
     from edge_agent.web.auth import UsersFile
     from edge_agent.web.offline import OfflineControl
     from edge_agent.web.server import build_web
+    from edge_agent.web.views import FLUSH_S
 
     cfg = load_config(args.config)
     if args.host:
@@ -235,7 +236,8 @@ def _review(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     try:
-        stop.wait()
+        while not stop.wait(FLUSH_S):  # no agent loop here: the coalesced looks written as its minute would
+            server.app.state.ctx.views.flush_due()
     finally:
         server.stop()
         vlog.close()

@@ -318,6 +318,12 @@ _TEXT: dict[str, tuple[str, str]] = {
     "err_disk_full_msg": ("设备存储空间已满，本次操作可能未保存。请通知管理员清理空间后重试。",
                           "The device has no room left: what you did may not have been saved. Tell the administrator "
                           "to free space, then try again."),
+    "err_audit": ("审计日志无法写入", "The audit log cannot be written"),
+    "err_audit_msg": ("查看车牌、照片和违规记录须先记入审计日志，而设备现在无法写入（存储已满、只读或被占用）。实时车位和地锁仍可使用。"
+                      "请通知管理员。",
+                      "Looking at plates, photos and violations is recorded in the audit log first, and the device "
+                      "cannot write it now (disk full, read-only or busy). The live bays and locks still work. Tell "
+                      "the administrator."),
     "err_other": ("出错了", "Something went wrong"),
     "err_other_msg": ("请求未能完成。", "The request could not be done."),
     "err_detail": ("技术信息", "Technical detail"),

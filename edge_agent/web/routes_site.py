@@ -357,7 +357,9 @@ def audit_page(request: Request, page: int = Query(1, ge=1, le=MAX_PAGE)):
     """Every row, newest first, a page at a time (a page past the end is the last). Only the newest 300 were
     shown: anyone on the network could push a decision off the page with failed logins (65 rows in 5 minutes
     from each address they use), and a busy site lost its older rows from view within weeks."""
-    log = ctx_of(request).log
+    ctx = ctx_of(request)
+    ctx.views.flush()  # the looks coalesced in memory, counted as they stand now
+    log = ctx.log
     pages = max(1, -(-log.audit_count() // AUDIT_PAGE))
     page = min(page, pages)
     return render(request, "audit.html", entries=log.audit_entries(AUDIT_PAGE, (page - 1) * AUDIT_PAGE),

@@ -150,6 +150,9 @@ class WebServer:
             self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout)
+        views = getattr(getattr(getattr(self.app, "state", None), "ctx", None), "views", None)
+        if views is not None:  # the looks coalesced in memory (``views.py``), written before the log closes
+            views.flush()
         if self._sock is not None:
             self._sock.close()
         if self._noise is not None:

@@ -6,19 +6,39 @@ and exports but no look. One row a request would be a row per thumbnail (the bay
 every 15 s; a violation's page three): the views of one user from one address within ``WINDOW_S`` are coalesced into
 the window's row, which names each item seen (up to ``MAX_ITEMS``, then a new row) and how many views it counts.
 The rows are the audit log's: the same table, retention (``evidence.review_days``) and page.
+
+Coalesced in memory: the row is written as its window opens (before the first item is shown), then its count and
+items at most every ``FLUSH_S`` (``flush_due``, each minute from the agent's loop), as its window ends and at stop.
+An UPDATE a view was a write to the SD card a request: a wall display of 4 bays, 960 an hour; now 66. A crash loses
+at most the last ``FLUSH_S`` of an open row's count and items, never the row (who, from where, when, first item).
+
+Fail closed: a look is shown only once its audit is written. A write that fails (read-only or full disk, a locked
+database) raises ``AuditUnavailable`` (the page answers 503) until a write succeeds again; logged once, not a request.
 """
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from edge_agent.clock import Clock
 from edge_agent.evidence.violations import ViolationLog
 
+log = logging.getLogger(__name__)
+
 WINDOW_S = 600.0  # one row per user, address and kind in ten minutes
 MAX_ITEMS = 50  # items named in one row (an evidence id is 36 characters: under 2 KB of detail)
-SWEEP_AT = 1000  # open windows kept in memory before the closed ones are dropped
+FLUSH_S = 60.0  # an open row's count and items written at most this often: what a crash may lose
+SWEEP_AT = 1000  # open windows kept in memory before the ended ones are written and dropped
+_T = TypeVar("_T")
+
+
+class AuditUnavailable(Exception):
+    """The audit log cannot be written: the personal data asked for is not shown (HTTP 503)."""
 
 
 @dataclass
@@ -27,35 +47,95 @@ class _Window:
     since: float
     items: list[str] = field(default_factory=list)
     views: int = 0
+    written: int = 0  # views the row on disk counts
+    written_at: float = 0.0
 
-    def detail(self) -> str:
-        return f"{self.views} view(s): {', '.join(self.items)}"
+    def detail(self, views: int | None = None, items: list[str] | None = None) -> str:
+        return f"{self.views if views is None else views} view(s): {', '.join(self.items if items is None else items)}"
 
 
 class ViewAudit:
-    """``seen`` once per view of personal data; writes or amends the window's audit row."""
+    """``seen`` once per view of personal data; opens the window's audit row, or counts the view in it."""
 
-    def __init__(self, log: ViolationLog, clock: Clock, window_s: float = WINDOW_S) -> None:
+    def __init__(self, log: ViolationLog, clock: Clock, window_s: float = WINDOW_S, flush_s: float = FLUSH_S) -> None:
         self._log = log
         self._clock = clock
         self._window_s = window_s
+        self._flush_s = flush_s
         self._open: dict[tuple[str, str, str], _Window] = {}
         self._lock = threading.Lock()  # page requests run on a thread pool
+        self.failing: str | None = None  # why the last write failed, until one succeeds
 
     def seen(self, user: str, ip: str, action: str, item: str, target: str = "") -> None:
         """``user`` at ``ip`` viewed ``item`` (``#12``, an evidence id); ``target``: the row's target when it
-        opens one (a violation's page: ``violation:12``)."""
+        opens one (a violation's page: ``violation:12``). Raises ``AuditUnavailable``: do not show it."""
         now, key = self._clock.monotonic(), (user, ip, action)
         with self._lock:
             w = self._open.get(key)
-            if w is None or not 0.0 <= now - w.since < self._window_s \
-                    or (item not in w.items and len(w.items) >= MAX_ITEMS):
+            if w is None or not self._current(w, now) or (item not in w.items and len(w.items) >= MAX_ITEMS):
+                if w is not None:
+                    self._write(w, now)  # the ended row's last views first
                 if len(self._open) > SWEEP_AT:
-                    self._open = {k: o for k, o in self._open.items() if 0.0 <= now - o.since < self._window_s}
-                w = _Window(self._log.audit(user, action, target, f"1 view(s): {item}", ip), now, [item], 1)
-                self._open[key] = w
+                    self._sweep(now)
+                row = self._guard(lambda: self._log.audit(user, action, target, f"1 view(s): {item}", ip))
+                self._open[key] = _Window(row, now, [item], 1, 1, now)
                 return
-            w.views += 1
-            if item not in w.items:
-                w.items.append(item)
-            self._log.amend_audit(w.row, w.detail())
+            items = w.items if item in w.items else [*w.items, item]
+            if self.failing is not None or now - w.written_at >= self._flush_s:
+                # due, or the log failed lately: this view is shown only once the row says so
+                self._guard(lambda: self._log.amend_audit(w.row, w.detail(w.views + 1, items)))
+                w.written, w.written_at = w.views + 1, now
+            w.views, w.items = w.views + 1, items
+
+    def flush_due(self) -> None:
+        """Write the rows with views not yet written ``FLUSH_S`` after their last write or past their window;
+        drop the ended ones. Housekeeping (each minute): a failure is logged once and retried, never raised."""
+        now = self._clock.monotonic()
+        with self._lock:
+            try:
+                for w in self._open.values():
+                    if now - w.written_at >= self._flush_s or not self._current(w, now):
+                        self._write(w, now)
+                self._open = {k: w for k, w in self._open.items() if self._current(w, now)}
+            except AuditUnavailable:
+                pass
+
+    def flush(self) -> None:
+        """Every row brought up to date (at stop; before the audit page is read). Logged once, not raised."""
+        now = self._clock.monotonic()
+        with self._lock:
+            try:
+                for w in self._open.values():
+                    self._write(w, now)
+            except AuditUnavailable:
+                pass
+
+    def _current(self, w: _Window, now: float) -> bool:
+        return 0.0 <= now - w.since < self._window_s
+
+    def _sweep(self, now: float) -> None:
+        for w in self._open.values():
+            if not self._current(w, now):
+                self._write(w, now)
+        self._open = {k: w for k, w in self._open.items() if self._current(w, now)}
+
+    def _write(self, w: _Window, now: float) -> None:
+        if w.written != w.views:
+            self._guard(lambda: self._log.amend_audit(w.row, w.detail()))
+            w.written, w.written_at = w.views, now
+
+    def _guard(self, write: Callable[[], _T]) -> _T:
+        """Run one audit write; a failure is ``AuditUnavailable``, logged at the first and when writes work again."""
+        try:
+            result = write()
+        except (sqlite3.Error, OSError) as exc:
+            if self.failing is None:
+                log.error("the audit log cannot be written (%s): photos, violations and the violation list are "
+                          "refused (HTTP 503) until it can; the live bays and locks go on", exc)
+            self.failing = str(exc)
+            raise AuditUnavailable(str(exc)) from None
+        if self.failing is not None:
+            log.warning("the audit log is written again (it failed: %s): photos and violations are shown",
+                        self.failing)
+            self.failing = None
+        return result

@@ -3,11 +3,31 @@ coalesced so that a page of pictures is one row, not one a request."""
 
 from __future__ import annotations
 
+import logging
+import re
+import sqlite3
+
+import pytest
+
+from edge_agent.web.views import FLUSH_S
 from tests.web.test_api import logged_in
 
 
 def _views(site) -> list[dict]:
     return [a for a in site.log.audit_entries() if a["action"].startswith("viewed_")]
+
+
+def _flushed(c) -> None:
+    """What the agent's stop (or the audit page) writes: the looks coalesced in memory."""
+    c.app.state.ctx.views.flush()
+
+
+def _audit_writes(site) -> list[str]:
+    """Every statement that writes the audit table on the page's connection, from now."""
+    writes: list[str] = []
+    site.log._db.set_trace_callback(
+        lambda sql: writes.append(sql) if re.match(r"\s*(INSERT INTO|UPDATE) audit", sql) else None)
+    return writes
 
 
 def test_a_look_at_a_violation_and_its_photos_is_audited_once_per_window(site):
@@ -22,6 +42,7 @@ def test_a_look_at_a_violation_and_its_photos_is_audited_once_per_window(site):
     c.get("/violations/2")
     c.get(f"/evidence/{v2.evidence_id}/frame.jpg")
     c.get("/violations?bay=A1&plate=粤B")
+    _flushed(c)
     rows = {a["action"]: a for a in _views(site)}
     assert sorted(rows) == ["viewed_list", "viewed_photo", "viewed_violation"] and len(_views(site)) == 3
     assert (rows["viewed_violation"]["user"], rows["viewed_violation"]["target"]) == ("admin", "violation:1")
@@ -32,6 +53,7 @@ def test_a_look_at_a_violation_and_its_photos_is_audited_once_per_window(site):
     assert rows["viewed_photo"]["ip"]  # from where
     site.clock.advance(601)  # the next window: a row of its own, with its own time
     c.get(f"/evidence/{v2.evidence_id}/crop.jpg")
+    _flushed(c)
     newest = _views(site)[0]
     assert (newest["action"], newest["detail"]) == ("viewed_photo", f"1 view(s): {v2.evidence_id}/crop")
     assert newest["ts"] > rows["viewed_photo"]["ts"]
@@ -43,3 +65,94 @@ def test_a_head_or_a_missing_photo_is_no_look(site):
     assert c.head(f"/evidence/{site.log.get(1).evidence_id}/frame.jpg").status_code == 200
     assert c.get("/evidence/no-such-id/frame.jpg").status_code == 404
     assert [a for a in _views(site) if a["action"] == "viewed_photo"] == []
+
+
+def test_a_wall_display_writes_its_row_once_a_minute_not_once_a_picture(site):
+    """The live bays on a wall: the page every 15 s, each bay's picture with it. Until 2026-12-05 each picture's
+    view was an UPDATE of its row (2 bays: 480 writes an hour to the SD card; 4 bays 960). Now the row is written as
+    it opens and then at most every ``FLUSH_S`` from the agent's minute: 6 windows an hour, 66 writes at most."""
+    c = logged_in(site)
+    views = c.app.state.ctx.views
+    pictures = re.findall(r'src="(/evidence/[^"]+\.jpg)"', c.get("/bays").text)
+    assert len(pictures) == 2
+    writes = _audit_writes(site)
+    last_minute = site.clock.monotonic()
+    for _ in range(240):  # an hour
+        assert c.get("/bays").status_code == 200
+        for src in pictures:
+            assert c.get(src).status_code == 200
+        site.clock.advance(15)
+        if site.clock.monotonic() - last_minute >= 60:  # the agent's ``every_minute``
+            views.flush_due()
+            last_minute = site.clock.monotonic()
+    assert len(writes) <= 3600 / 600 + 3600 / FLUSH_S, len(writes)
+    assert sum(w.startswith("INSERT") for w in writes) == 6  # one row a window
+    counted = [int(a["detail"].split(" ")[0]) for a in _views(site) if a["action"] == "viewed_photo"]
+    assert sum(counted) == 480  # no look lost: every picture counted in a row on disk
+
+
+def test_a_crash_loses_at_most_a_minute_of_a_rows_views(site):
+    """The row is on disk before the first picture goes out; later views are written ``FLUSH_S`` after the last
+    write, by the next view or the agent's minute, whichever comes first."""
+    c = logged_in(site)
+    eid = site.log.get(1).evidence_id
+    c.get(f"/evidence/{eid}/frame.jpg")
+    assert _views(site)[0]["detail"] == f"1 view(s): {eid}/frame"  # shown only once it says so
+    c.get(f"/evidence/{eid}/crop.jpg")
+    site.clock.advance(FLUSH_S - 1)
+    c.app.state.ctx.views.flush_due()
+    assert _views(site)[0]["detail"] == f"1 view(s): {eid}/frame"  # in memory: a crash now loses this one
+    site.clock.advance(1)
+    c.app.state.ctx.views.flush_due()
+    assert _views(site)[0]["detail"] == f"2 view(s): {eid}/frame, {eid}/crop"
+    c.get(f"/evidence/{eid}/frame.jpg")
+    site.clock.advance(FLUSH_S)
+    c.get(f"/evidence/{eid}/crop.jpg")  # due: this view writes the row
+    assert _views(site)[0]["detail"] == f"4 view(s): {eid}/frame, {eid}/crop"
+    assert len(_views(site)) == 1
+
+
+@pytest.fixture(params=["read-only", "locked"])
+def unwritable(request, site):
+    """Makes the audit unwritable when called, returns what undoes it: the database read-only (a card gone
+    read-only; a full disk answers alike) or locked by another connection (a forget, a backup holding it)."""
+    db, other = site.log._db, sqlite3.connect(site.log.db_path, isolation_level=None)
+
+    def make():
+        if request.param == "read-only":
+            db.execute("PRAGMA query_only=ON")
+            return lambda: db.execute("PRAGMA query_only=OFF")
+        db.execute("PRAGMA busy_timeout=0")  # the 10 s wait is the page's; the refusal after it is the point here
+        other.execute("BEGIN IMMEDIATE")
+        return lambda: other.execute("ROLLBACK")
+    yield make
+    other.close()
+
+
+def test_personal_data_is_refused_not_shown_unaudited_when_the_audit_cannot_be_written(site, unwritable, caplog):
+    """Until 2026-12-05 a look whose audit row could not be written was a bare 500 with a traceback: no page saying
+    why, and the same traceback logged a request. Now: a 503 saying the audit log cannot be written, as a page in the
+    user's language or text for a script; one log line; the live bays go on; shown again once the log is written."""
+    c = logged_in(site)
+    eid = site.log.get(1).evidence_id
+    c.get(f"/evidence/{eid}/frame.jpg")  # a window already open: its next view is refused too
+    before = len(_views(site))
+    restore = unwritable()
+    caplog.set_level(logging.ERROR, logger="edge_agent.web.views")
+    for path in ("/violations/1", f"/evidence/{eid}/frame.jpg", f"/evidence/{eid}/crop.jpg", "/violations"):
+        r = c.get(path)
+        assert r.status_code == 503 and "image/jpeg" not in r.headers["content-type"], path
+        assert "the audit log cannot be written" in r.text and "粤B12345" not in r.text
+    page = c.get("/violations/1", headers={"accept": "text/html"})
+    assert page.status_code == 503 and "审计日志无法写入" in page.text and "粤B12345" not in page.text
+    assert c.get("/bays").status_code == 200  # the live bays, their states and locks
+    c.app.state.ctx.views.flush_due()  # the agent's minute: logged once too, never raised into the loop
+    lines = [r for r in caplog.records if "audit log cannot be written" in r.getMessage()]
+    assert len(lines) == 1 and lines[0].levelno == logging.ERROR
+    restore()
+    assert c.get(f"/evidence/{eid}/frame.jpg").status_code == 200
+    assert c.get("/violations/1").status_code == 200
+    _flushed(c)
+    photo = next(a for a in _views(site) if a["action"] == "viewed_photo")
+    assert photo["detail"] == f"2 view(s): {eid}/frame"  # the refused views are no looks
+    assert len(_views(site)) == before + 1  # and the violation's own row
