@@ -156,3 +156,17 @@ def test_personal_data_is_refused_not_shown_unaudited_when_the_audit_cannot_be_w
     photo = next(a for a in _views(site) if a["action"] == "viewed_photo")
     assert photo["detail"] == f"2 view(s): {eid}/frame"  # the refused views are no looks
     assert len(_views(site)) == before + 1  # and the violation's own row
+
+
+def test_the_pages_stop_writes_the_looks_still_in_memory(site):
+    """The agent's (and ``review``'s) stop: the coalesced views are on disk before the log closes."""
+    from edge_agent.web.server import WebServer
+
+    c = logged_in(site)
+    eid = site.log.get(1).evidence_id
+    for _ in range(3):
+        c.get(f"/evidence/{eid}/frame.jpg")
+    assert _views(site)[0]["detail"] == f"1 view(s): {eid}/frame"
+    with WebServer(c.app, "127.0.0.1", 0):
+        pass
+    assert _views(site)[0]["detail"] == f"3 view(s): {eid}/frame"

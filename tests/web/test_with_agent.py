@@ -67,6 +67,8 @@ def test_recorder_and_page_inside_the_assembled_agent(tmp_path, models_dir):
     parts = assemble(cfg, clock=clock, source=ScriptedSource(demo_story(5.0), clock))
     assert parts.recorder is not None and parts.web is not None
     assert parts.agent.components.index(parts.recorder) < parts.agent.components.index(parts.web)
+    # the looks the page coalesces in memory are written from the agent's minute (``web/views.py``)
+    assert parts.web.app.state.ctx.views.flush_due in parts.agent.every_minute
     parts.start()
     try:
         assert httpx.get(parts.web.url + "/login").status_code == 200
