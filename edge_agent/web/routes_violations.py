@@ -14,6 +14,7 @@ from fastapi.responses import FileResponse, RedirectResponse, StreamingResponse
 
 from edge_agent.config.load import ConfigError
 from edge_agent.csvcell import text_cell
+from edge_agent.evidence.forget import masked
 from edge_agent.evidence.violations import DECISIONS, StaleDecision, ViolationFilter
 from edge_agent.plates import check_plate_list, normalise_plate
 from edge_agent.web.context import (
@@ -62,8 +63,7 @@ def violations(request: Request):
     lq = ListQuery.parse(q)
     page = ctx.log.query(lq.filter(ctx.tz), lq.page, ctx.cfg.web.page_size)
     # the plates of a page of violations: which filter and page (checked, as for the export), coalesced
-    viewed(request, "viewed_list", "&".join([f"{k}={q[k]}" for k in EXPORT_FILTERS if q.get(k)]
-                                             + [f"page={lq.page}"]))
+    viewed(request, "viewed_list", "&".join([*audited_filter(q), f"page={lq.page}"]))
     # the config's order (the operator's, as on the live page), then bays only the log knows in natural order:
     # sorted() put A10 before A2 on a pole of 12 bays
     configured = [b.id for b in ctx.cfg.bays]
@@ -103,6 +103,15 @@ def _csv_rows(ctx: WebContext, flt: ViolationFilter) -> Iterator[str]:
 EXPORT_FILTERS = ("bay", "decision", "plate", "from", "to")  # ListQuery's fields, as the query names them
 
 
+def audited_filter(q: dict[str, str]) -> list[str]:
+    """The list's or an export's filter as its audit row names it, the plate search masked as ``evidence forget``
+    masks its own row's plate (``粤B***45``). Why: the search as typed (``粤b12345``, ``B12345``, ``粤B 12345``, a
+    full-width ``粤Ｂ１２３４５``) is a plate the forget's whole-plate match did not reach: four of those five searches
+    for one car were still readable in the audit log after the car's erasure. A fragment cannot be tied to one plate
+    (``B123`` is in many), so none is kept: the row says a plate was searched, not which."""
+    return [f"{k}={masked(normalise_plate(q[k])) if k == 'plate' else q[k]}" for k in EXPORT_FILTERS if q.get(k)]
+
+
 @router.get("/violations.csv")
 def export_csv(request: Request):
     ctx = ctx_of(request)
@@ -110,7 +119,7 @@ def export_csv(request: Request):
     flt = ListQuery.parse(q).filter(ctx.tz)
     # the filter the export used, as checked: every other key of the query went into the audit too, so a link
     # from any site (a GET carries the session) wrote its own text, up to the URL's 16 KB, under the user's name
-    audit(request, "export_csv", "", "&".join(f"{k}={q[k]}" for k in EXPORT_FILTERS if q.get(k)))
+    audit(request, "export_csv", "", "&".join(audited_filter(q)))
     name = f"violations-{ctx.cfg.site.site_id}-{ctx.clock.now().astimezone(ctx.tz):%Y%m%d-%H%M}.csv"
     return StreamingResponse(_csv_rows(ctx, flt), media_type="text/csv; charset=utf-8",
                              headers={"Content-Disposition": f'attachment; filename="{name}"'})

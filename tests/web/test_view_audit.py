@@ -9,6 +9,7 @@ import sqlite3
 
 import pytest
 
+from edge_agent.evidence.forget import forget_plate
 from edge_agent.web.views import FLUSH_S
 from tests.web.test_api import logged_in
 
@@ -49,7 +50,7 @@ def test_a_look_at_a_violation_and_its_photos_is_audited_once_per_window(site):
     assert rows["viewed_violation"]["detail"] == "2 view(s): #1, #2"
     assert rows["viewed_photo"]["detail"] == (f"61 view(s): {v1.evidence_id}/frame, {v1.evidence_id}/crop, "
                                               f"{v2.evidence_id}/frame")
-    assert rows["viewed_list"]["detail"] == "1 view(s): bay=A1&plate=粤B&page=1"
+    assert rows["viewed_list"]["detail"] == "1 view(s): bay=A1&plate=***&page=1"  # a plate searched, not which
     assert rows["viewed_photo"]["ip"]  # from where
     site.clock.advance(601)  # the next window: a row of its own, with its own time
     c.get(f"/evidence/{v2.evidence_id}/crop.jpg")
@@ -170,3 +171,21 @@ def test_the_pages_stop_writes_the_looks_still_in_memory(site):
     with WebServer(c.app, "127.0.0.1", 0):
         pass
     assert _views(site)[0]["detail"] == f"3 view(s): {eid}/frame"
+
+
+def test_a_plate_search_leaves_no_plate_in_the_audit_that_a_forget_cannot_reach(site):
+    """Until 2026-12-05 the list's and the export's audit rows kept the plate search as typed: after
+    ``evidence forget 粤B12345`` four of five searches for that car (``粤b12345``, ``B12345``, ``粤B 12345``, a
+    full-width ``粤Ｂ１２３４５``) still named it, as did the export's ``b12345``. The search is kept masked, as the
+    forget's own row masks its plate."""
+    c = logged_in(site)
+    for typed in ("粤B12345", "粤b12345", "B12345", "粤B 12345", "粤Ｂ１２３４５"):
+        assert c.get("/violations", params={"plate": typed}).status_code == 200
+    assert c.get("/violations.csv", params={"plate": "b12345"}).status_code == 200
+    _flushed(c)
+    forget_plate(site.root / "data", "粤B12345", site.clock, "ops", [])
+    rows = [a for a in site.log.audit_entries() if a["action"] in ("viewed_list", "export_csv")]
+    assert [(a["action"], a["detail"]) for a in rows] == [
+        ("export_csv", "plate=B1***45"), ("viewed_list", "5 view(s): plate=粤B***45&page=1, plate=B1***45&page=1")]
+    for needle in ("12345", "１２３４５"):
+        assert not any(needle in f"{a['target']} {a['detail']}" for a in site.log.audit_entries()), needle
