@@ -4,8 +4,9 @@ Why one place: the plate is in the photos and their index, the violations and de
 log (list edits, export filters), ``events.jsonl`` and the outboxes of events not yet delivered (MQTT, push, dead
 letters). Deleting it by hand meant knowing every table and file; a copy left anywhere is a request not met.
 
-What goes: every photo of a visit where the plate was read (the scene and the crop, files and rows), those visits'
-violations with their decisions, and undelivered messages that name the plate. What stays, plate taken out: the bay
+What goes: every photo of a visit where the plate was read (the scene and the crop, files and rows), the snapshots
+taken while such a visit stood in view (the whole view: ``_forget_snapshots``), those visits' violations with their
+decisions, and undelivered messages that name the plate. What stays, plate taken out: the bay
 events (arrival, departure, times: the statistics), the audit entries (who did what). Elsewhere: the allow / deny
 lists are the operator's own choice (reported, not edited); the broker, the backend and the push endpoints hold what
 was already delivered. The forget itself is audited, with the plate masked (``粤B***45``).
@@ -30,6 +31,7 @@ from typing import Any
 
 from edge_agent.clock import Clock, iso
 from edge_agent.durable import write_durably
+from edge_agent.evidence.store import SNAPSHOT
 from edge_agent.evidence.violations import plate_pattern, without_plates
 from edge_agent.masking import MASK
 
@@ -107,6 +109,7 @@ class Forgotten:
     event_lines: int = 0
     outbox: dict[str, int] = field(default_factory=dict)
     damaged: int = 0  # damaged copies set aside (``*.corrupt-*``) that held the plate, deleted whole
+    snapshots: int = 0  # snapshots (a bay's or the whole view) taken while one of its visits stood in view
 
     def summary(self) -> str:
         boxes = ", ".join(f"{n} from {name}" for name, n in self.outbox.items() if n) or "none"
@@ -114,7 +117,8 @@ class Forgotten:
         return (f"{partial}{self.photos} photo record(s) deleted, {self.violations} violation(s) deleted, plate taken out of "
                 f"{self.events} bay event(s), {self.audit} audit entr(ies) and {self.event_lines} events.jsonl "
                 f"line(s); undelivered messages deleted: {boxes}"
-                + (f"; {self.damaged} damaged cop(ies) naming it deleted" if self.damaged else ""))
+                + (f"; {self.damaged} damaged cop(ies) naming it deleted" if self.damaged else "")
+                + (f"; {self.snapshots} snapshot(s) taken while it stood in view deleted" if self.snapshots else ""))
 
 
 def forget_plate(data_dir: Path, plate: str, clock: Clock, user: str, outboxes: list[Path],
@@ -206,6 +210,8 @@ def _forget_in_index(db_path: Path, plate: str, clock: Clock, user: str,
                         (root / rel).unlink(missing_ok=True)
             db.executemany("DELETE FROM evidence WHERE id=?", [(r["id"],) for r in rows])
             out.photos = len(rows)
+            if "events" in tables:
+                out.snapshots = _forget_snapshots(db, root, visits)
         if "violations" in tables:
             ids = [(r[0],) for r in db.execute(f"SELECT id FROM violations WHERE plate=? OR visit_id IN ({marks})",
                                                (plate, *visits))]
@@ -249,6 +255,33 @@ def _forget_in_index(db_path: Path, plate: str, clock: Clock, user: str,
     finally:
         db.close()
     return plates - {plate}, visits
+
+
+IN_VIEW_MARGIN_S = 120.0  # a car is in the picture before its arrival is confirmed and after it starts to leave
+
+
+def _forget_snapshots(db: sqlite3.Connection, root: Path, visits: set[str]) -> int:
+    """Delete the snapshots taken while one of ``visits`` stood in view: the installer's picture and a bay's snapshot
+    are the whole camera view, with every parked car's plate, and name no plate or another bay's visit, so the photos
+    of the car's visits left them (a forget left the installer's picture of the car, plate readable, for up to
+    ``max_age_days``). From the visit's first event to its departure, ``IN_VIEW_MARGIN_S`` either side; a visit not
+    departed reaches every later snapshot. Snapshots are disposable: one too many going costs nothing."""
+    rows: dict[str, tuple[str | None, str | None]] = {}
+    for visit in visits:
+        first, left = db.execute("SELECT MIN(ts_epoch), MAX(CASE WHEN type='vehicle_departed' THEN ts_epoch END) "
+                                 "FROM events WHERE visit_id=?", (visit,)).fetchone()
+        if first is None:
+            continue
+        until = float("inf") if left is None else left + IN_VIEW_MARGIN_S
+        for r in db.execute("SELECT id, frame_file, crop_file FROM evidence WHERE kind=? AND epoch >= ? AND epoch <= ?",
+                            (SNAPSHOT, first - IN_VIEW_MARGIN_S, until)):
+            rows[r[0]] = (r[1], r[2])
+    for frame, crop in rows.values():
+        for rel in (frame, crop):
+            if rel:
+                (root / rel).unlink(missing_ok=True)
+    db.executemany("DELETE FROM evidence WHERE id=?", [(eid,) for eid in rows])
+    return len(rows)
 
 
 def _scrub_lines(path: Path, match: _Match) -> int:

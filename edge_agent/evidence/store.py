@@ -463,9 +463,11 @@ class EvidenceStore:
             held = self._undecided()
             old: list[tuple[str, str | None, str | None]] = []
             cur = self._db.execute(
-                "SELECT id,frame_file,crop_file,visit_id FROM evidence WHERE epoch < ? ORDER BY epoch", (cutoff,))
-            for eid, frame, crop, visit in cur:
-                if eid in self._saved_at or eid in held or visit in held:
+                "SELECT id,frame_file,crop_file,visit_id,kind FROM evidence WHERE epoch < ? ORDER BY epoch", (cutoff,))
+            for eid, frame, crop, visit, kind in cur:
+                # a snapshot is no part of the case (``_PROTECT_VISITS``): one of a bay taken during a violating
+                # visit was kept, the whole view with it, for as long as nobody decided the violation
+                if eid in self._saved_at or eid in held or (visit in held and kind != SNAPSHOT):
                     continue
                 if len(old) >= limit:
                     self.behind = True
