@@ -9,8 +9,9 @@ The rows are the audit log's: the same table, retention (``evidence.review_days`
 
 Coalesced in memory: the row is written as its window opens (before the first item is shown), then its count and
 items at most every ``FLUSH_S`` (``flush_due``, each minute from the agent's loop), as its window ends and at stop.
-An UPDATE a view was a write to the SD card a request: a wall display of 4 bays, 960 an hour; now 66. A crash loses
-at most the last ``FLUSH_S`` of an open row's count and items, never the row (who, from where, when, first item).
+An UPDATE a view was a write to the SD card a request: a wall display of the live bays (2 bays, every 15 s) made
+480 an hour; now 66. A crash loses at most the last ``FLUSH_S`` of an open row's count and items, never the row
+(who, from where, when, first item).
 
 Fail closed: a look is shown only once its audit is written. A write that fails (read-only or full disk, a locked
 database) raises ``AuditUnavailable`` (the page answers 503) until a write succeeds again; logged once, not a request.
