@@ -134,6 +134,9 @@ def test_a_stop_signal_while_a_command_starts_ends_it_as_once_it_runs(tmp_path, 
     root = Path(__file__).resolve().parents[1]
     out = subprocess.run([sys.executable, "-c", _SIGNAL_AT, where, sig, *argv], capture_output=True, text=True,
                          timeout=120, cwd=tmp_path, env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin",
-                                                         "LC_ALL": "C.UTF-8"})
+                                                         "LC_ALL": "C.UTF-8"},
+                         # a Ctrl-C reaches it as from a terminal: a CI started in the background (``cmd &``,
+                         # ``nohup``) hands its children SIGINT ignored, and an ignored signal stays ignored
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     expected = 128 + getattr(signal, sig) if stopped == "128+" else stopped
     assert (out.returncode, out.stderr) == (expected, "")
