@@ -334,6 +334,7 @@ class BayMonitor:
                 self._followed.add(b)  # classified on the next frame (``_classify`` calls ``vouched`` there)
             else:
                 f.hysteresis.unvouched()
+                self.gate.keep(b)  # the last picture of the bay it vouched for: the return is compared with it
 
     # ---- per frame ----------------------------------------------------------------------
     def on_frame(self, image: np.ndarray, reader: PlateReader | None, usable: bool = True,
@@ -405,12 +406,12 @@ class BayMonitor:
     def _classify(self, image: np.ndarray, now: float) -> None:
         """Classify the bays whose gate opened or whose verdict is due (every ``classify_every_s``)."""
         occ = self.cfg.occupancy
-        if self._revouch:
-            self._revouch = False
-            for f in self.fusion.values():
-                f.hysteresis.vouched(now)
         self._grey = grey = self.gate.prepare(image)
         self._redrawn.update(self.gate.take_resized())  # its first at this size: as a redrawn outline's, no motion
+        if self._revouch:
+            self._revouch = False
+            for b, f in self.fusion.items():
+                f.hysteresis.vouched(now, self._changed_since_vouched(grey, b, now))
         due: dict[str, list[tuple[float, float]]] = {}
         for s in self.shapes:
             f = self.fusion[s.bay_id]
@@ -444,6 +445,20 @@ class BayMonitor:
             self.gate.reset(grey, b)
             if v.occupied is False:
                 self._seen_empty.add(b)
+
+    def _changed_since_vouched(self, grey: np.ndarray, bay: str, now: float) -> bool | None:
+        """Whether the bay, as the view returns, changed like a car coming or going since the last picture of it the
+        camera vouched for (None: that picture is gone, or is of another outline or frame size). Such a change is
+        motion in the bay now: a car came or went while the view could not be vouched for (a van, a bus or the car
+        beside it hid the corners the view is matched on), and the frames meanwhile showed the bay under the
+        occluder, not the car's going."""
+        if bay in self._redrawn or not self.gate.has(bay, "vouched"):
+            return None
+        change, _ = self.gate.compare(grey, bay, "vouched")
+        if change < FIRM_CHANGE:
+            return False
+        self._moved_at[bay] = self._firm_moved_at[bay] = now
+        return True
 
     def on_blind(self, why: str = "") -> list[Event]:
         """No usable frame: bays with a presence sensor follow it, the others hold their story."""

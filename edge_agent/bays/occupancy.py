@@ -192,33 +192,34 @@ class Hysteresis:
         if not self._blind:
             self._blind, self._held, self._blind_readings = True, self.verdict.occupied, 0
 
-    def vouched(self, now: float) -> None:
+    def vouched(self, now: float, changed: bool | None = None) -> None:
         """The camera vouches for the outline again (at monotonic ``now``). Readings made meanwhile may have lain on
         other ground, so none of them backs the verdict: it is confident again only as a change to it would be
-        confirmed, ``confirm_frames`` fresh readings in a row past the threshold. A verdict that turned "empty"
-        meanwhile under a car held before counts as reached with nothing moving (``still_confirm_s``): confident only
-        once something moves in the bay from now on; the camera's own move is no car leaving.
+        confirmed, ``confirm_frames`` fresh readings in a row past the threshold. ``changed``: the bay, as the view
+        returns, differs like a car coming or going from the last picture the camera vouched for (None: that
+        picture is gone, a frame size or outline changed meanwhile).
 
-        Why: with the zoom slipped, a parked car's outline lay on asphalt, read empty, and the departure was
-        concluded on that ground; when the view matched again, a fresh misread of the still car (the model's costly
-        mistake, held by the still-bay rule had the view never slipped) backed that "empty" at once, confidently,
-        and the arm rose under the car. The change the view's return makes in the bay (``now``: that frame's
-        classification) still counts toward "occupied" (a car that came meanwhile arrives), never toward "empty",
-        when the bay was read meanwhile (its change gate then holds a crop of the other ground; a moved camera's
-        bays are not read, and their gate compares the return with the last crop of the drawn ground)."""
+        The change the view's return makes in the bay (``now``: that frame's classification) counts toward
+        "occupied" always (a car that came meanwhile arrives), and toward "empty" where the bay changed since the
+        camera last vouched for it (a car left while a van or the car beside it hid the corners the view is matched
+        on, or the bay itself: the departure waited ``still_confirm_s``) or where it last vouched an empty bay (a
+        car parked close to the camera hid them while it stood and drove off as they showed again). It counts for
+        no departure where the bay shows what it showed under a car the camera last vouched: a verdict that turned
+        "empty" meanwhile is then reached with nothing moving (``still_confirm_s``), confident only once something
+        moves in the bay from now on. Why: with the zoom slipped, a parked car's outline lay on asphalt, read
+        empty, and the departure was concluded on that ground; when the view matched again, a fresh misread of the
+        still car (the model's costly mistake, held by the still-bay rule had the view never slipped) backed that
+        "empty" at once, confidently, and the arm rose under the car. (A moved camera's bays are not read: their
+        gate compares the return with the last crop of the drawn ground, so the return is motion only if it is.)"""
         held, read = self._held, self._blind and self._blind_readings > 0
         self._blind, self._held = False, None
-        # the change gate's reference is then a crop of that ground: the view's return changes the bay. It is no
-        # car leaving when the camera last vouched a car there (or nothing); when it last vouched an empty bay, the
-        # "occupied" verdict came from readings it could not vouch for, and the return to empty needs no other
-        # motion: a car that parked close to the camera covers the corners the view is matched on, so the view
-        # matches again just as it drives off (that departure waited ``still_confirm_s``, the visit overran)
-        self._vouched_at = now if read and held is not False else None
+        left = held is False or changed is True
+        self._vouched_at = now if read and not left else None
         self._up = self._down = 0
         self._streak_since = self._lean_since = None
         self._lean_n = 0
         self._doubted = True
-        if read and held is True and self.verdict.occupied is False and self.cfg.still_confirm_s > 0:
+        if read and held is True and not changed and self.verdict.occupied is False and self.cfg.still_confirm_s > 0:
             self._still_empty_at = now
         v = self.verdict
         self.verdict = Verdict(v.occupied, v.p_occupied, v.measured_at, False)
@@ -421,6 +422,20 @@ class ChangeGate:
         thr = self.cfg.gate_threshold * self._ref_scale.get((since, bay_id), 1.0)
         out = (cur > ref[2] * gain + thr) | (cur < ref[1] * gain - thr)
         return float(np.count_nonzero(out)) / len(cur), gain
+
+    def keep(self, bay_id: str, since: str = "classified", as_: str = "vouched") -> None:
+        """Keep the bay's reference for ``since`` as ``as_`` too (the camera stops vouching for the outlines: the
+        last picture it vouched for, which the view's return is compared with; ``BayMonitor._vouching_changed``)."""
+        src, dst = (since, bay_id), (as_, bay_id)
+        if src not in self._ref:
+            self._ref.pop(dst, None)
+            return
+        self._ref[dst], self._ref_light[dst] = self._ref[src], self._ref_light[src]
+        self._ref_scale[dst] = self._ref_scale.get(src, 1.0)
+
+    def has(self, bay_id: str, since: str = "classified") -> bool:
+        """The bay has a reference for ``since`` (``compare`` reads none as all changed)."""
+        return (since, bay_id) in self._ref
 
     def reset(self, grey: np.ndarray, bay_id: str, since: str = "classified") -> None:
         """That stage just looked at this frame: it becomes the bay's reference for it."""

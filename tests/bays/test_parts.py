@@ -190,6 +190,29 @@ def test_a_car_that_hid_the_view_while_it_stood_leaves_as_the_view_matches_again
     assert h.update(0.1, 41, 40.0).occupied is True
 
 
+def test_a_car_that_left_while_the_view_was_hidden_leaves_as_it_returns_changed():
+    """A bus close to the camera hides the corners the view is matched on, and the bay: the car in it leaves
+    unseen. The bay, as the view returns, differs from the last picture the camera vouched for (``changed``, the
+    monitor's change gate): that change is the car leaving, so the return to empty is believed on
+    ``confirm_frames`` fresh readings (it waited ``still_confirm_s``). The same picture as before under the car
+    is no departure (the zoom-slip case above); nor is a picture that is gone (None)."""
+    cfg = OccupancyConfig(enter_p=0.7, exit_p=0.3, confirm_frames=2, still_confirm_s=60)
+    for changed, spell_p in ((True, 0.9), (True, 0.1), (False, 0.9), (None, 0.9), (False, 0.1)):
+        h = Hysteresis(cfg)
+        h.update(0.9, 0, 0.0)
+        assert h.update(0.9, 1, 0.0).confident
+        h.unvouched()
+        h.update(spell_p, 2, 2.0)  # the bus read as a car (0.9), or as empty (0.1: the verdict turns meanwhile)
+        h.update(spell_p, 3, 2.0)
+        h.vouched(20.0, changed)
+        h.update(0.1, 20, 20.0)
+        v = h.update(0.1, 21, 20.0)
+        if changed:
+            assert v.occupied is False and v.confident, (changed, spell_p)
+        else:
+            assert not v.confident and (v.occupied is True or spell_p < 0.5), (changed, spell_p)
+
+
 def test_motion_since_the_verdict_was_backed_lets_it_change_at_once():
     h = Hysteresis(OccupancyConfig(enter_p=0.7, exit_p=0.3, confirm_frames=2, still_confirm_s=60))
     h.update(0.9, 0, 0.0)
