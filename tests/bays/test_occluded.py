@@ -29,9 +29,9 @@ from edge_agent.sim.scenario import FUEL
 from edge_agent.sim.synthetic import BAY_A, BAY_B, Car, Scene, render
 from tests.bays.photos import compose, labelled_photos
 from tests.bays.test_vision import Frames, NoPlates
+from tests.locks.arm import DOWN, SW_DOWN, SW_UP, UP, move_arm
 
 FPS = 5.0
-UP, DOWN, SW_DOWN, SW_UP = 17, 27, 22, 23
 A_CAR = Car(250, "粤BD12345", "green", (235, 235, 240))
 B_CAR = Car(710, FUEL.plate, body=(40, 90, 160))
 DEPART_S, ARRIVE_S = 3.0, 2.0  # the site's departure_confirm_s / arrival_confirm_s
@@ -80,13 +80,7 @@ class _Lot:
         self.agent.start()
 
     def _sync(self, dt: float = 0.0) -> None:
-        up, down = self.factory.pin(UP).state, self.factory.pin(DOWN).state
-        if up and not down:
-            self.position = min(1.0, self.position + dt)
-        elif down and not up:
-            self.position = max(0.0, self.position - dt)
-        self.factory.pin(SW_DOWN).drive_low() if self.position <= 0 else self.factory.pin(SW_DOWN).drive_high()
-        self.factory.pin(SW_UP).drive_low() if self.position >= 1 else self.factory.pin(SW_UP).drive_high()
+        self.position = move_arm(self.factory, self.position, dt)
 
     def run(self, seconds: float, frame: np.ndarray, car_in_a: bool) -> None:
         self.src.next = frame

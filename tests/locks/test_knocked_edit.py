@@ -26,9 +26,9 @@ from edge_agent.runtime.assemble import attach_locks
 from edge_agent.sim.scenario import FUEL
 from edge_agent.sim.synthetic import BAY_B, Car, Scene, render
 from tests.bays.test_vision import Frames, NoPlates
+from tests.locks.arm import DOWN, SW_DOWN, SW_UP, UP, move_arm
 
 FPS = 5.0
-UP, DOWN, SW_DOWN, SW_UP = 17, 27, 22, 23
 KNOCK_PX = 60
 # bay A drawn along the parked car's left half (at this scale, 60 px is a whole bay on a lot seen from afar): the
 # car spans x 85-415, and knocked 60 px right it leaves A's outline on bare asphalt
@@ -75,14 +75,8 @@ class Site:
         self.path.write_text(yaml.safe_dump(cfg))
 
     def _sync(self, dt: float = 0.0) -> None:
-        up, down = self.factory.pin(UP).state, self.factory.pin(DOWN).state
-        self.ups += bool(up)
-        if up and not down:
-            self.position = min(1.0, self.position + dt)
-        elif down and not up:
-            self.position = max(0.0, self.position - dt)
-        self.factory.pin(SW_DOWN).drive_low() if self.position <= 0 else self.factory.pin(SW_DOWN).drive_high()
-        self.factory.pin(SW_UP).drive_low() if self.position >= 1 else self.factory.pin(SW_UP).drive_high()
+        self.ups += bool(self.factory.pin(UP).state)
+        self.position = move_arm(self.factory, self.position, dt)
 
     def run(self, seconds: float) -> None:
         for _ in range(round(seconds * FPS)):
