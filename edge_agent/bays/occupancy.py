@@ -161,7 +161,7 @@ class Hysteresis:
         if flip is False and moved_at is not None and self._vouched_at is not None and moved_at <= self._vouched_at:
             moved_at = float("-inf")  # the view's return (``vouched``) is no car leaving
         if flip is not None and occupied is not None and flip != occupied:
-            if not self._may_change(now, moved_at, since):
+            if not self._may_change(now, moved_at, since, flip, by_doubt):
                 flip = None
             elif flip is False and c.still_confirm_s > 0 and not self._moved_since_backed(moved_at):
                 self._still_empty_at = now
@@ -231,11 +231,18 @@ class Hysteresis:
         return (c.doubt_confirm_s > 0 and self._lean_since is not None
                 and self._lean_n >= c.confirm_frames and now - self._lean_since >= c.doubt_confirm_s - 1e-6)
 
-    def _may_change(self, now: float, moved_at: float | None, since: float | None) -> bool:
-        """A confirmed contradiction (begun at ``since``) changes the verdict if the bay moved since the
-        verdict was last backed, or if it has lasted ``still_confirm_s`` (0: motion is not asked for)."""
+    def _may_change(self, now: float, moved_at: float | None, since: float | None, to: bool,
+                    by_doubt: bool = False) -> bool:
+        """A confirmed contradiction (begun at ``since``) changes the verdict to ``to`` if the bay moved since the
+        verdict was last backed, or if it has lasted ``still_confirm_s`` (0: motion is not asked for) — toward
+        "empty" only on readings the camera vouched for. While it cannot (``unvouched``: a lot too dark at night for
+        the view to match) a still parked car read as asphalt for 300 s "left", and came back at dawn; a car that
+        really went moved its bay, then or at the view's return (``vouched``). A still arrival keeps the wait: a
+        false one raises nothing, and a car that came in the dark must not wait for dawn."""
         if self.cfg.still_confirm_s <= 0 or self._moved_since_backed(moved_at):
             return True
+        if self._blind and to is False and by_doubt:
+            return False
         return since is not None and now - since >= self.cfg.still_confirm_s - 1e-6
 
     def _moved_since_backed(self, moved_at: float | None) -> bool:
