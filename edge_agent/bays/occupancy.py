@@ -234,11 +234,11 @@ class Hysteresis:
     def _may_change(self, now: float, moved_at: float | None, since: float | None, to: bool,
                     by_doubt: bool = False) -> bool:
         """A confirmed contradiction (begun at ``since``) changes the verdict to ``to`` if the bay moved since the
-        verdict was last backed, or if it has lasted ``still_confirm_s`` (0: motion is not asked for) — toward
-        "empty" only on readings the camera vouched for. While it cannot (``unvouched``: a lot too dark at night for
-        the view to match) a still parked car read as asphalt for 300 s "left", and came back at dawn; a car that
-        really went moved its bay, then or at the view's return (``vouched``). A still arrival keeps the wait: a
-        false one raises nothing, and a car that came in the dark must not wait for dawn."""
+        verdict was last backed, or if it has lasted ``still_confirm_s`` (0: motion is not asked for). Doubt
+        (``by_doubt``: the readings' lean held ``doubt_confirm_s``) ends a visit only on readings the camera vouches
+        for: while it cannot (``unvouched``: a lot too dark at night for the view to match) a parked car read in the
+        doubt band all night "left" and came back at dawn. A car that went moved its bay, then or at the view's
+        return (``vouched``), and readings past ``exit_p`` still take the ``still_confirm_s`` way."""
         if self.cfg.still_confirm_s <= 0 or self._moved_since_backed(moved_at):
             return True
         if self._blind and to is False and by_doubt:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import yaml
@@ -43,6 +44,12 @@ def _bus(img: np.ndarray) -> np.ndarray:
     out = img.copy()
     out[:] = (70, 75, 80)
     return out
+
+
+def _night(img: np.ndarray) -> np.ndarray:
+    """The lot at night: dim and soft, too few corners for the view to match the reference (unmatched), the bays
+    still read — a blue car in the doubt band (p about 0.36), the white one still a car."""
+    return np.clip(cv2.GaussianBlur(img.astype(np.float32), (0, 0), 9) * 0.1 + 3, 0, 255).astype(np.uint8)
 
 
 def _mirror_van(img: np.ndarray) -> np.ndarray:
@@ -82,14 +89,14 @@ class _Lot:
     def _sync(self, dt: float = 0.0) -> None:
         self.position = move_arm(self.factory, self.position, dt)
 
-    def run(self, seconds: float, frame: np.ndarray, car_in_a: bool) -> None:
+    def run(self, seconds: float, frame: np.ndarray, car_in_a: bool, fps: float = FPS) -> None:
         self.src.next = frame
-        for _ in range(round(seconds * FPS)):
-            self._sync(1 / FPS)
+        for _ in range(round(seconds * fps)):
+            self._sync(1 / fps)
             self.agent.step()
             self.locks.tick()
             self.up_under_car += car_in_a and self.position > 0
-            self.clock.advance(1 / FPS)
+            self.clock.advance(1 / fps)
 
     def story(self) -> list[tuple[str, str]]:
         return [(e.type, e.bay_id) for _, e in self.events if e.type.startswith("vehicle_")]
@@ -172,6 +179,26 @@ def test_a_van_mirroring_the_lot_reads_as_the_camera_moved_and_the_story_resumes
                                                                                   EventType.CAMERA_ALIGNED]
     assert hidden.at(EventType.VEHICLE_DEPARTED, "B") <= 25 + 2 + DEPART_S + SLACK_S
     assert hidden.up_under_car == 0
+
+
+def test_a_night_the_view_cannot_match_keeps_the_parked_cars_stories_and_the_emptied_bay_rises_at_dawn(tmp_path):  # noqa: ANN001
+    """Half an hour too dark for the view to match (a frame every 2 s), A's car leaving in the middle of it. B's
+    parked car reads in the doubt band all night: its story stays as without the night, and A departs as day
+    breaks, its arm rising after. Before: doubt ended B's visit ``doubt_confirm_s`` into the night, on readings
+    the camera could not vouch for, and B "arrived" again at dawn."""
+    lot = _Lot(tmp_path)
+    try:
+        lot.run(15, render(Scene(cars=(A_CAR, B_CAR))), True)
+        lot.run(900, _night(render(Scene(cars=(A_CAR, B_CAR)))), True, fps=0.5)
+        assert not lot.agent.monitor.matched and lot.agent.monitor.camera_ok  # unmatched, not lost nor blind
+        lot.run(900, _night(render(Scene(cars=(B_CAR,)))), False, fps=0.5)
+        lot.run(80, render(Scene(cars=(B_CAR,))), False)
+    finally:
+        lot.close()
+    assert lot.story() == [(EventType.VEHICLE_ARRIVED, "A"), (EventType.VEHICLE_ARRIVED, "B"),
+                           (EventType.VEHICLE_DEPARTED, "A")]
+    assert lot.at(EventType.VEHICLE_DEPARTED, "A") <= 15 + 1800 + DEPART_S + SLACK_S
+    assert lot.up_under_car == 0 and lot.position == 1.0
 
 
 def _with(frame: np.ndarray, scene: Scene) -> np.ndarray:
