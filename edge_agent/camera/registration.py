@@ -71,6 +71,10 @@ STILL_RESPONSE = 0.6  # phase-correlation peak needed to trust that (same view s
 STILL_MAD = 2.0  # mean grey difference of the thumbnails beyond which the view changed (new cars, new light):
 #                 measured by features again (sensor noise 0.4-0.7; PKLot pictures minutes apart 2.6-28)
 FULL_EVERY_S = 30.0  # a feature measurement at least this often, still or not
+# A view that matches no reference this long is reported (``Alignment``): a knock that turned the camera to face
+# the ground, the sky or another row matches nothing, so it was never ``camera_moved``. Long enough that a truck
+# parked close to the camera for a moment, or a single frame weeks from the reference, is no event.
+UNMATCHED_REPORT_S = 60.0
 BAY_BLUR = 8.0  # work px (sigma): the bays of a kept reference, where parked cars and their plates stand, as blobs
 PLATE_GROW = 0.5  # a plate's box on the kept reference blurred with this much of its size around it
 #: the plates in a frame, (x1, y1, x2, y2) in its pixels: the agent's plate reader (``Registration.hide``)
@@ -633,12 +637,18 @@ class Alignment:
         # shift at all, so ``ok`` cannot say "moved" for it: its bays were trusted on another view and a lock
         # rose under a parked car. Frames skipped by ``every_s`` leave it as it was.
         self.matched = True
+        self.reported_unmatched = False  # reported "unmatched" (held ``UNMATCHED_REPORT_S``), not yet matched again
+        self._unmatched_since: float | None = None  # the first of the frames in a row that matched nothing
 
     def update(self, frame_bgr: np.ndarray, now: float) -> tuple[Shift | None, str | None]:
-        """Measure one frame → (shift, "moved" | "aligned" | "turned" | "lost" | None when nothing is to be
-        reported); (None, None) for a frame skipped or not matched. "turned" (once, not debounced:
-        no shake makes a turned view) blinds the bays until the installer redraws or confirms; so does
-        "lost" (the stored reference of these bays cannot be read: where they were drawn is unknown)."""
+        """Measure one frame → (shift, "moved" | "aligned" | "turned" | "lost" | "unmatched" | "matched" | None
+        when nothing is to be reported); (None, None) for a frame skipped or not matched. "turned" (once, not
+        debounced: no shake makes a turned view) blinds the bays until the installer redraws or confirms; so does
+        "lost" (the stored reference of these bays cannot be read: where they were drawn is unknown). "unmatched":
+        no frame matched for ``UNMATCHED_REPORT_S`` (once); "matched": the first frame that matches again, in
+        place (one beyond tolerance goes on to "moved" as any other). Why: a camera knocked to face elsewhere,
+        replaced, blocked or too dark to match kept every lock down but told the backend nothing; only the
+        heartbeat's ``bays_unseen`` said it."""
         if now - self._last_at < self.every_s:
             return None, None
         self._last_at = now
@@ -652,8 +662,21 @@ class Alignment:
             self.reported_moved = True
             return shift, blind
         if shift is None:
+            if self._unmatched_since is None:
+                self._unmatched_since = now
+            if not self.reported_unmatched and not self.reported_moved \
+                    and now - self._unmatched_since >= UNMATCHED_REPORT_S:
+                self.reported_unmatched = True
+                return None, "unmatched"
             return None, None
+        self._unmatched_since = None
         moved = self.reg.moved(shift)
+        if self.reported_unmatched:
+            self.reported_unmatched = False
+            if not moved and not self.reported_moved:
+                self._since = None
+                self.ok = True
+                return shift, "matched"
         self.ok = not moved and not self.reported_moved
         if moved == self.reported_moved:
             self._since = None

@@ -16,7 +16,13 @@ from edge_agent.bays.monitor import BayMonitor
 from edge_agent.camera.frame_size import FrameSize
 from edge_agent.camera.health import CameraHealth, HealthTracker
 from edge_agent.camera.orient import Orientation
-from edge_agent.camera.registration import Alignment, PlateBoxes, Registration, shares_outline
+from edge_agent.camera.registration import (
+    UNMATCHED_REPORT_S,
+    Alignment,
+    PlateBoxes,
+    Registration,
+    shares_outline,
+)
 from edge_agent.camera.source import FrameSource
 from edge_agent.clock import Clock
 from edge_agent.config.models import AgentConfig
@@ -104,7 +110,7 @@ class CameraWatch:
             self.reference += 1  # registration takes its reference at the new size (``Registration.measure``)
             return True  # whether the frames fit it, and so any banner, the next frame says (``_size_changed``)
         if bays_changed:
-            was_moved = self.moved
+            was_moved = self.moved or (self.alignment is not None and self.alignment.reported_unmatched)
             if installer and self.alignment is not None:  # drawn over the current picture: its reference is new
                 self.alignment.reg.forget()
             self.alignment = self._new_alignment()
@@ -211,6 +217,13 @@ class CameraWatch:
                 "turned": True, "rotate": self.view.rotate, "flip": self.view.flip}))
         elif report == "lost":  # the reference of these bays cannot be read: the view they fit is unknown
             self.bus.publish(Event.make(EventType.CAMERA_MOVED, self.clock, data={"reference_lost": True}))
+        elif report == "unmatched":  # matched nothing for a minute: turned away, replaced, blocked or too dark
+            self.bus.publish(Event.make(EventType.CAMERA_MOVED, self.clock, data={
+                "unmatched": True, "unmatched_s": round(UNMATCHED_REPORT_S, 1)}))
+        elif report == "matched" and shift is not None:  # the view matches its reference again, in place
+            self.bus.publish(Event.make(EventType.CAMERA_ALIGNED, self.clock, data={
+                "unmatched": True, "dx": round(shift.dx, 1), "dy": round(shift.dy, 1), "shift_px": round(shift.px, 1),
+                "tolerance_px": self.cfg.camera.shift_tolerance_px}))
         elif report is not None and shift is not None:
             self.bus.publish(Event.make(EventType.CAMERA_MOVED if report == "moved" else EventType.CAMERA_ALIGNED,
                                         self.clock, data={"dx": round(shift.dx, 1), "dy": round(shift.dy, 1),
@@ -238,7 +251,8 @@ class CameraWatch:
         when the size was learned from the frames, its frame size the bays' size). ``camera_aligned``
         ``{"confirmed": true}`` ends a reported move; a view that matched no reference (never a ``camera_moved``:
         it can flicker so for a frame) adds ``"unmatched": true``. Why: such a confirmation left only the audit row,
-        and a backend tracking the camera's health never heard it come back."""
+        and a backend tracking the camera's health never heard it come back. So did one of a shift beyond tolerance
+        confirmed before ``moved_confirm_s`` reported it."""
         frame = monitor._last_frame
         if frame is None or (self.alignment is None and self.size_fits):
             raise ControlError("no_frame", "no camera frame yet (or camera.track_shift is off)")
@@ -261,9 +275,9 @@ class CameraWatch:
         monitor.set_offset(0.0, 0.0)
         monitor.set_matched(True)  # the confirmed view is the reference: it matches itself
         monitor.set_aligned(True)
-        if was_moved:
-            self.bus.publish(Event.make(EventType.CAMERA_ALIGNED, self.clock, data={"confirmed": True}))
-        elif was == "unmatched":  # no camera_moved before it: ``unmatched`` says what the installer ended
+        if was == "unmatched":  # ``unmatched`` says what the installer ended (reported or not yet)
             self.bus.publish(Event.make(EventType.CAMERA_ALIGNED, self.clock, data={"confirmed": True,
                                                                                    "unmatched": True}))
+        elif was_moved or was != "ok":  # also a shift beyond tolerance not yet held ``moved_confirm_s``
+            self.bus.publish(Event.make(EventType.CAMERA_ALIGNED, self.clock, data={"confirmed": True}))
         return ControlResult(True, "camera view confirmed as the new reference")

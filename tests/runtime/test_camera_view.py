@@ -284,3 +284,61 @@ def test_confirming_a_view_that_matches_no_reference_is_published(tmp_path, cloc
         ("camera_aligned", {"confirmed": True, "unmatched": True})]
     assert agent.camera.placement == "ok" and agent.monitor.unseen() == {}
     agent.stop()
+
+
+def _elsewhere() -> np.ndarray:
+    """A view with plenty of corners that matches nothing of the scenario's: the camera knocked to face a hedge."""
+    rng = np.random.default_rng(3)
+    return cv2.GaussianBlur(rng.integers(0, 255, (540, 960, 3), dtype=np.uint8), (5, 5), 0)
+
+
+def _camera_events(events: list[Event]) -> list[tuple[str, dict]]:
+    return [(e.type, e.data) for e in events if e.type.startswith("camera_")]
+
+
+def test_a_camera_knocked_to_face_elsewhere_is_reported_after_a_minute_and_its_return_too(tmp_path, clock):
+    """A knock that turns the camera to face a hedge, the ground or the sky matches no reference: it measures no
+    shift, so it was never ``camera_moved``. Every lock stayed down (``camera_unmatched``), but the backend heard
+    nothing, only the heartbeat's ``bays_unseen`` said it. Now a view that matched nothing for a minute is
+    ``camera_moved`` ``{"unmatched": true}`` (once), and its first matching frame ``camera_aligned``. Less than a
+    minute (a van parked in front of the lens) is no event."""
+    path = _file(tmp_path)
+    frames = hold(4, render(EMPTY)) + hold(40, _elsewhere()) + hold(4, render(EMPTY)) \
+        + hold(91, _elsewhere()) + hold(60, render(EMPTY))
+    agent = Agent(load_config(path), clock=clock, source=ScriptedSource(frames, clock), reader=NoPlates())
+    events: list[Event] = []
+    agent.bus.subscribe(events.append)
+    agent.start()
+    run_scripted(agent.step, clock, 4 + 40 + 4, 5)  # 40 s facing elsewhere, then back
+    assert _camera_events(events) == []
+    run_scripted(agent.step, clock, 59, 5)  # facing elsewhere again, under a minute
+    assert _camera_events(events) == [] and agent.camera.placement == "unmatched"
+    run_scripted(agent.step, clock, 2, 5)
+    assert _camera_events(events) == [("camera_moved", {"unmatched": True, "unmatched_s": 60.0})]
+    assert agent.monitor.unseen() == dict.fromkeys(["A", "B"], "camera_unmatched")
+    run_scripted(agent.step, clock, 30, 5)  # still facing elsewhere: said once
+    assert len(_camera_events(events)) == 1
+    run_scripted(agent.step, clock, 5, 5)  # put back
+    moved, aligned = _camera_events(events)
+    assert aligned[0] == "camera_aligned" and aligned[1]["unmatched"] is True and aligned[1]["shift_px"] < 2
+    assert agent.camera.placement == "ok" and agent.monitor.unseen() == {}
+    agent.stop()
+
+
+def test_a_knock_confirmed_before_it_was_reported_is_published(tmp_path, clock):
+    """The installer confirms a knocked view within ``moved_confirm_s`` of the knock, before ``camera_moved``
+    was sent: the confirmation took a new reference and published nothing, so a backend never heard that the
+    view it knew had been replaced."""
+    path = _file(tmp_path)
+    agent = Agent(load_config(path), clock=clock,
+                  source=ScriptedSource(hold(4, render(EMPTY)) + hold(300, _knocked(60)), clock), reader=NoPlates())
+    events: list[Event] = []
+    agent.bus.subscribe(events.append)
+    agent.start()
+    run_scripted(agent.step, clock, 4 + 1, 5)  # knocked for a second: not yet reported
+    assert agent.camera.placement == "moved" and _camera_events(events) == []
+    assert agent.confirm_camera().ok
+    run_scripted(agent.step, clock, 5, 5)
+    assert _camera_events(events) == [("camera_aligned", {"confirmed": True})]
+    assert agent.camera.placement == "ok"
+    agent.stop()
