@@ -324,6 +324,12 @@ _TEXT: dict[str, tuple[str, str]] = {
                       "Looking at plates, photos and violations is recorded in the audit log first, and the device "
                       "cannot write it now (disk full, read-only or busy). The live bays and locks still work. Tell "
                       "the administrator."),
+    "err_audit_action": ("审计日志无法写入，未执行", "The audit log cannot be written: nothing was done"),
+    "err_audit_action_msg": ("每项操作（处理违规、名单、保存车位、快照、登录）须先记入审计日志，而设备现在无法写入（只读或被占用）。"
+                             "本次操作未执行，请稍后重试或通知管理员。",
+                             "Every action (a decision, a list edit, a Save, a snapshot, a login) is recorded in the "
+                             "audit log first, and the device cannot write it now (read-only or busy). Nothing was "
+                             "done: try again later or tell the administrator."),
     "err_other": ("出错了", "Something went wrong"),
     "err_other_msg": ("请求未能完成。", "The request could not be done."),
     "err_detail": ("技术信息", "Technical detail"),

@@ -18,6 +18,7 @@ from edge_agent.events.schemas import quote
 from edge_agent.web.context import (
     WebContext,
     audit,
+    audit_outcome,
     ctx_of,
     head_only,
     is_form,
@@ -98,14 +99,16 @@ def _charger_words(t: Translator, warning: dict[str, Any], data: dict[str, Any] 
 def confirm_camera(request: Request):
     """The installer checked that the drawn bays fit the camera's current view."""
     ctx = ctx_of(request)
+    row = audit(request, "camera_confirm", "camera")  # before: a log that cannot take it refuses it (503)
     before = _placement_now(ctx.control)
     try:
         result = ctx.control.confirm_camera()
         _rebase_views(ctx, before)
-        audit(request, "camera_confirm", "camera", result.message)
+        audit_outcome(request, row, result.message)
         if not result.ok:
             request.session.setdefault("flash", []).append(["error", result.message])
     except Exception as exc:  # no frame yet, or an agent without registration
+        audit_outcome(request, row, f"failed: {exc}")
         request.session.setdefault("flash", []).append(["error", str(exc)])
     return RedirectResponse("/bays", status_code=303)
 
@@ -113,10 +116,14 @@ def confirm_camera(request: Request):
 @router.post("/bays/{bay_id}/snapshot", dependencies=[Depends(require_csrf), Depends(require_role(*MAY_INSTALL))])
 def take_snapshot(request: Request, bay_id: str = Path(max_length=64)):
     ctx = ctx_of(request)
+    # the row before the picture (the whole view, every parked car's plate): none is taken that the log cannot name;
+    # a failure was caught below with the camera's and the picture stood stored, un-audited, "failed" on the page
+    row = audit(request, "snapshot", f"bay:{bay_id}")
     try:
         evidence_id = ctx.control.snapshot(bay_id)
-        audit(request, "snapshot", f"bay:{bay_id}", evidence_id)
+        audit_outcome(request, row, evidence_id)
     except Exception as exc:  # the camera may be away; say so on the page
+        audit_outcome(request, row, f"failed: {exc}")
         log.warning("snapshot for %s failed: %s", quote(bay_id, 70), exc)  # quoted: a %0A in the path forged lines
         request.session.setdefault("flash", []).append(["error", f"{bay_id}: {exc}"])
     return RedirectResponse("/bays", status_code=303)
@@ -316,21 +323,28 @@ def _save_bays(request: Request, ctx: WebContext, config_file: ConfigFile, raw: 
 
 
 def _save_bays_now(request: Request, ctx: WebContext, config_file: ConfigFile, raw: bytes) -> JSONResponse:
+    row, drawn = None, ""
     try:
         body = json_body(raw)
         bays = _onto_current_view(ctx, body, _parse_bays(body))
-        cfg, backup = config_file.set_bays(bays, _parse_size(body))
+        size = _parse_size(body)
+        drawn = ", ".join(f"{b['id']}:{len(b['polygon'])}pts" for b in bays)
+        # the row before anything is written (503 when the log cannot take it); what came of it amends it
+        row = audit(request, "save_bays", str(config_file.overrides), drawn)
+        cfg, backup = config_file.set_bays(bays, size)
     except ViewMoved as exc:  # nothing written: the drawing stays on the page
         return JSONResponse({"ok": False, "view_moved": True, "problems": [str(exc)]}, status_code=409)
     except StaleReference as exc:
         return JSONResponse({"ok": False, "stale": True, "problems": [str(exc)]}, status_code=409)
     except ConfigError as exc:
+        audit_outcome(request, row, f"{drawn}; refused: {'; '.join(exc.problems)}")
         return JSONResponse({"ok": False, "problems": exc.problems}, status_code=422)
     except ValueError as exc:
         return JSONResponse({"ok": False, "problems": [str(exc)]}, status_code=400)
     except OSError as exc:  # a data dir the agent cannot write: say where, keep running
         log.error("installer save: cannot write %s: %s", config_file.overrides, exc)
         problem = f"cannot write {config_file.overrides}: {exc.strerror or exc}"
+        audit_outcome(request, row, f"{drawn}; not written: {exc.strerror or exc}")
         return JSONResponse({"ok": False, "problems": [problem]}, status_code=500)
     ctx.cfg.bays = cfg.bays  # the page shows what was saved even before the agent reloads
     ctx.cfg.camera = cfg.camera
@@ -342,8 +356,7 @@ def _save_bays_now(request: Request, ctx: WebContext, config_file: ConfigFile, r
     except Exception as exc:
         reload = {"ok": False, "message": str(exc)}
     _rebase_views(ctx, before)
-    audit(request, "save_bays", str(config_file.overrides),
-          ", ".join(f"{b['id']}:{len(b['polygon'])}pts" for b in bays) + f"; backup {backup.name if backup else '-'}")
+    audit_outcome(request, row, f"{drawn}; backup {backup.name if backup else '-'}")
     return JSONResponse({"ok": True, "saved": str(config_file.overrides),
                          "backup": str(backup) if backup else None, "reload": reload,
                          "bays": [b["id"] for b in bays]})
