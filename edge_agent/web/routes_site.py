@@ -27,10 +27,12 @@ from edge_agent.web.context import (
     require_csrf,
     require_role,
     require_user,
+    viewed,
 )
 from edge_agent.web.i18n import Translator, translator
 from edge_agent.web.inputs import MAX_PAGE, json_body
 from edge_agent.web.roles import MAY_INSTALL
+from edge_agent.web.views import AuditUnavailable
 
 router = APIRouter(dependencies=[Depends(require_user)])
 log = logging.getLogger(__name__)
@@ -53,6 +55,10 @@ def live_bays(request: Request):
              "chargers": [{**w, "words": _charger_words(t, w, ctx.log.event_data(str(w.get("event_id"))), park_min)}
                           for w in warnings.get(i, [])]}
             for i in ids]
+    hidden = not _audit_live_plates(request, bays)
+    if hidden:  # the states, locks and warnings go on; the plates and pictures wait for the audit log
+        bays = [{**b, "evidence": None, "state": b["state"] and replace(b["state"], plate=None, colour=None, nev=None,
+                                                                         nev_reason=None)} for b in bays]
     banner = _camera_banner(ctx.control)
     # The banner interrupts a screen reader (role=alert) when it first appears to this session; the page reloads
     # every LIVE_REFRESH_S, and an alert present at each load was read out again every 15 s. From then on it is a
@@ -67,7 +73,22 @@ def live_bays(request: Request):
     else:
         request.session.pop("camera_moved_told", None)
     return render(request, "bays.html", bays=bays, flash=request.session.pop("flash", []), camera_banner=banner,
-                  camera_told=told, refresh_s=LIVE_REFRESH_S)
+                  camera_told=told, refresh_s=LIVE_REFRESH_S, plates_hidden=hidden)
+
+
+def _audit_live_plates(request: Request, bays: list[dict[str, Any]]) -> bool:
+    """Audit the plates the live page shows (``viewed_bays``, one item a car: ``A1:<visit id>``, coalesced per user,
+    address and window like the other looks); False when the audit log cannot be written: show none. Why: the page
+    named every parked car's plate by bay and time to anyone signed in, reloading every 15 s, and no row said who
+    looked; its pictures were audited (``viewed_photo``), the plate beside them was not."""
+    try:
+        for b in bays:
+            state = b["state"]
+            if state is not None and state.plate:
+                viewed(request, "viewed_bays", f"{b['id']}:{state.visit_id or '-'}")
+    except AuditUnavailable:
+        return False
+    return True
 
 
 def _camera_banner(control: Any) -> str | None:

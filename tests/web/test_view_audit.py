@@ -15,6 +15,7 @@ from edge_agent.evidence.forget import forget_plate
 from edge_agent.web.views import FLUSH_S
 from tests.web.conftest import PASSWORD
 from tests.web.test_api import HTML, logged_in, token
+from tests.web.test_roles import login
 
 
 def _views(site) -> list[dict]:
@@ -89,8 +90,10 @@ def test_a_wall_display_writes_its_row_once_a_minute_not_once_a_picture(site):
         if site.clock.monotonic() - last_minute >= 60:  # the agent's ``every_minute``
             views.flush_due()
             last_minute = site.clock.monotonic()
-    assert len(writes) <= 3600 / 600 + 3600 / FLUSH_S, len(writes)
-    assert sum(w.startswith("INSERT") for w in writes) == 6  # one row a window
+    # two kinds of look, each its own row: the pictures and the plate beside them (``viewed_bays``)
+    assert len(writes) <= 2 * (3600 / 600 + 3600 / FLUSH_S), len(writes)
+    # one row a window each: the pictures' 6, the plates' 5 more (their first opened with the page read above)
+    assert sum(w.startswith("INSERT") for w in writes) == 6 + 5
     counted = [int(a["detail"].split(" ")[0]) for a in _views(site) if a["action"] == "viewed_photo"]
     assert sum(counted) == 480  # no look lost: every picture counted in a row on disk
 
@@ -192,6 +195,32 @@ def test_a_plate_search_leaves_no_plate_in_the_audit_that_a_forget_cannot_reach(
         ("export_csv", "plate=B1***45"), ("viewed_list", "5 view(s): plate=粤B***45&page=1, plate=B1***45&page=1")]
     for needle in ("12345", "１２３４５"):
         assert not any(needle in f"{a['target']} {a['detail']}" for a in site.log.audit_entries()), needle
+
+
+def test_the_live_page_audits_the_plates_it_shows_and_hides_them_when_it_cannot(site, unwritable):
+    """``/bays`` names each parked car's plate by bay and time, reloading every 15 s. Until 2026-12-05 no row said
+    who looked (its pictures were audited, the plate text beside them was not). Now each look is ``viewed_bays``,
+    coalesced like the others (one row per user, address and window, one item a car: its bay and visit, never the
+    plate); an installer's look too. When the row cannot be written the live page goes on without plates or
+    pictures: the states, locks and warnings an operator needs stay."""
+    c, fitter = logged_in(site), login(site, "fitter", "installer")
+    for _ in range(4):
+        assert "粤B99999" in c.get("/bays").text
+    assert "粤B99999" in fitter.get("/bays").text
+    _flushed(c)
+    rows = [(a["user"], a["action"], a["detail"]) for a in _views(site) if a["action"] == "viewed_bays"]
+    assert sorted(rows) == [("admin", "viewed_bays", "4 view(s): A1:v-live"),
+                            ("fitter", "viewed_bays", "1 view(s): A1:v-live")]
+    assert not any("99999" in f"{a['target']} {a['detail']}" for a in site.log.audit_entries())
+    assert "查看实时车位的车牌" in c.get("/audit").text
+    restore = unwritable()
+    assert c.get("/violations/1").status_code == 503  # (a window still open counts in memory until this is known)
+    r = c.get("/bays", headers=HTML)
+    assert r.status_code == 200 and "粤B99999" not in r.text and "/evidence/" not in r.text
+    assert "bays-private" in r.text and "审计日志无法写入" in r.text
+    assert "违规" in r.text and "升起" in r.text  # A1's state and its lock go on
+    restore()
+    assert "粤B99999" in c.get("/bays").text and "bays-private" not in c.get("/bays").text
 
 
 def _installer_save(c, tok: str):
