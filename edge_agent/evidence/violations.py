@@ -17,6 +17,8 @@ import sqlite3
 import threading
 import unicodedata
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -417,18 +419,22 @@ class ViolationLog:
         return len(doomed), len(old_audit)
 
     def decide(self, violation_id: int, decision: str, user: str, reason: str = "",
-               seen: str | None = None) -> Violation:
+               seen: str | None = None, audit_ip: str | None = None, wait_s: float | None = None) -> Violation:
         """Set the decision (``open`` re-opens); every change is kept in ``decisions``.
 
         ``seen``: the decision the reviewer's page showed. When another tab or reviewer has decided
         since (or the same form was sent twice), nothing changes and ``StaleDecision`` says what
-        stands: last-writer-wins silently overturned a colleague's dismissal and lost its reason."""
+        stands: last-writer-wins silently overturned a colleague's dismissal and lost its reason.
+
+        ``audit_ip``: the audit row (``violation_<decision>``, from that address) is written in the same transaction:
+        no decision without its row (the page wrote it after, and a log that took the decision but not the row
+        kept a decision nobody is recorded as having made). ``wait_s``: see ``_waiting``."""
         if decision not in DECISIONS:
             raise ValueError(f"unknown decision {decision!r}")
         if decision == "dismissed" and not says_something(reason):
             raise ValueError("a dismissal needs a reason")
         now = iso(self._clock.now())
-        with self._lock, self._db:
+        with self._lock, self._waiting(wait_s), self._db:
             cur = self._db.execute(
                 "UPDATE violations SET decision=?, decision_reason=?, decided_by=?, decided_at=?"
                 " WHERE id=? AND (? IS NULL OR decision=?)",
@@ -443,23 +449,44 @@ class ViolationLog:
                 "INSERT INTO decisions (violation_id, decision, reason, user, ts) VALUES (?,?,?,?,?)",
                 (violation_id, decision, reason.strip() or None, user, now),
             )
+            if audit_ip is not None:
+                self._db.execute("INSERT INTO audit (ts, user, action, target, detail, ip) VALUES (?,?,?,?,?,?)",
+                                 (now, user, f"violation_{decision}", f"violation:{violation_id}", reason.strip(),
+                                  audit_ip))
         v = self.get(violation_id)
         assert v is not None
         return v
 
-    def audit(self, user: str, action: str, target: str = "", detail: str = "", ip: str = "") -> int:
-        """Who did what, when (every web action, failed logins included); the row's id."""
-        with self._lock, self._db:
+    def audit(self, user: str, action: str, target: str = "", detail: str = "", ip: str = "",
+              wait_s: float | None = None) -> int:
+        """Who did what, when (every web action, failed logins included); the row's id. ``wait_s``: ``_waiting``."""
+        with self._lock, self._waiting(wait_s), self._db:
             cur = self._db.execute(
                 "INSERT INTO audit (ts, user, action, target, detail, ip) VALUES (?,?,?,?,?,?)",
                 (iso(self._clock.now()), user, action, target, detail, ip),
             )
         return int(cur.lastrowid or 0)
 
-    def amend_audit(self, row: int, detail: str) -> None:
+    def amend_audit(self, row: int, detail: str, wait_s: float | None = None) -> None:
         """A coalesced row's detail brought up to date (``web/views.py``: the views of one window)."""
-        with self._lock, self._db:
+        with self._lock, self._waiting(wait_s), self._db:
             self._db.execute("UPDATE audit SET detail=? WHERE id=?", (detail, row))
+
+    @contextmanager
+    def _waiting(self, wait_s: float | None) -> Iterator[None]:
+        """A write that waits at most ``wait_s`` (None: the connection's 10 s) for another connection's write lock;
+        call holding ``self._lock``. Why: the page's writes share this connection, and its lock, with the recorder,
+        which writes every bus event on the camera loop. A page write waiting out 10 s behind a locked database held
+        the loop's next event as long, and each page request queued behind it 10 s more (three: 30 s)."""
+        if wait_s is None:
+            yield
+            return
+        before = int(self._db.execute("PRAGMA busy_timeout").fetchone()[0])
+        self._db.execute(f"PRAGMA busy_timeout={min(before, max(0, int(wait_s * 1000)))}")
+        try:
+            yield
+        finally:
+            self._db.execute(f"PRAGMA busy_timeout={before}")
 
     def audit_entries(self, limit: int = 200, offset: int = 0) -> list[dict[str, Any]]:
         """Newest first: ``limit`` rows after skipping the ``offset`` newest."""

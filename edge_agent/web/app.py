@@ -280,11 +280,15 @@ def create_app(
 
     @app.exception_handler(AuditUnavailable)
     async def _unaudited(request: Request, exc: AuditUnavailable):
-        """A look at personal data whose audit row cannot be written: refused, not shown un-audited (a bare 500
-        and a traceback a request before); logged once by ``ViewAudit``."""
-        text = f"the audit log cannot be written ({exc}): personal data is not shown until it can"
+        """A look at personal data, or an action, whose audit row cannot be written: refused, not shown or done
+        un-audited (a bare 500 and a traceback a request before, an action's after it was done); logged once by
+        ``ViewAudit``."""
+        look = request.method == "GET"
+        text = f"the audit log cannot be written ({exc}): " + (
+            "personal data is not shown until it can" if look else "nothing was done; try again when it can")
         if wants_html(request):
-            return error_page(request, 503, text, kind="err_audit", headers={"Retry-After": "60"})
+            return error_page(request, 503, text, kind="err_audit" if look else "err_audit_action",
+                              headers={"Retry-After": "60"})
         return PlainTextResponse(text, status_code=503, headers={"Retry-After": "60"})
 
     @app.exception_handler(StarletteHTTPException)

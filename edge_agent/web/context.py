@@ -252,10 +252,19 @@ def head_only(request: Request) -> bool:
     return bool(request.scope.get(HEAD_ONLY))
 
 
-def audit(request: Request, action: str, target: str = "", detail: str = "") -> None:
+def audit(request: Request, action: str, target: str = "", detail: str = "") -> int | None:
+    """The row of an action, written before it is done; its id (None: a HEAD, no row) for ``audit_outcome``. Raises
+    ``AuditUnavailable`` (503, logged once): do not do it. Until 2026-12-05 the row came after the action, and a
+    read-only database made it a bare 500 and a traceback once the list edit, the Save or the snapshot was done."""
     if head_only(request):  # a HEAD took nothing away (an export's headers, no rows): no row says it did
-        return
-    ctx_of(request).log.audit(current_user(request) or "-", action, target, detail, client_ip(request))
+        return None
+    return ctx_of(request).views.action(current_user(request) or "-", client_ip(request), action, target, detail)
+
+
+def audit_outcome(request: Request, row: int | None, detail: str) -> None:
+    """What came of the action ``row`` recorded; not raised when it cannot be written (the action is done)."""
+    if row is not None:
+        ctx_of(request).views.outcome(row, detail)
 
 
 def viewed(request: Request, action: str, item: str, target: str = "") -> None:

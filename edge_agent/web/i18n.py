@@ -74,6 +74,8 @@ _TEXT: dict[str, tuple[str, str]] = {
     "frame": ("现场照片", "Frame"),
     "crop": ("车牌特写", "Plate crop"),
     "no_image": ("没有图片", "No image"),
+    "bays_private": ("审计日志无法写入：车牌和照片暂不显示。车位状态和地锁照常。",
+                     "The audit log cannot be written: plates and pictures are not shown. Bay states and locks go on."),
     "timeline": ("车位时间线", "Visit timeline"),
     "lock_actions": ("地锁动作", "Lock actions"),
     "no_lock_actions": ("无地锁动作", "No lock actions"),
@@ -208,6 +210,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "au_viewed_violation": ("查看违规", "viewed violations"),
     "au_viewed_photo": ("查看照片", "viewed photos"),
     "au_viewed_list": ("查看违规列表", "viewed the violation list"),
+    "au_viewed_bays": ("查看实时车位的车牌", "viewed the live bays' plates"),
     "tg_violation": ("违规", "violation"),
     "tg_plate": ("车牌", "plate"),
     "tg_bay": ("车位", "bay"),
@@ -324,6 +327,12 @@ _TEXT: dict[str, tuple[str, str]] = {
                       "Looking at plates, photos and violations is recorded in the audit log first, and the device "
                       "cannot write it now (disk full, read-only or busy). The live bays and locks still work. Tell "
                       "the administrator."),
+    "err_audit_action": ("审计日志无法写入，未执行", "The audit log cannot be written: nothing was done"),
+    "err_audit_action_msg": ("每项操作（处理违规、名单、保存车位、快照、登录）须先记入审计日志，而设备现在无法写入（只读或被占用）。"
+                             "本次操作未执行，请稍后重试或通知管理员。",
+                             "Every action (a decision, a list edit, a Save, a snapshot, a login) is recorded in the "
+                             "audit log first, and the device cannot write it now (read-only or busy). Nothing was "
+                             "done: try again later or tell the administrator."),
     "err_other": ("出错了", "Something went wrong"),
     "err_other_msg": ("请求未能完成。", "The request could not be done."),
     "err_detail": ("技术信息", "Technical detail"),

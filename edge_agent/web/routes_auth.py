@@ -19,6 +19,7 @@ from edge_agent.web.context import (
     session_user,
 )
 from edge_agent.web.i18n import LANGUAGES, translator
+from edge_agent.web.views import AuditUnavailable
 
 router = APIRouter()
 
@@ -45,10 +46,12 @@ def login(request: Request, username: str = Form("", max_length=64), password: s
         ctx.limiter.refund(ip, name, by_name)
         _refused(ctx, name, "login_busy", "", ip)
         return _limited(request, next, t("login_busy"), 1.0)
-    if not ok:
-        ctx.log.audit(name or "-", "login_failed", "", "", ip)
+    if not ok:  # its row or a 503 (AuditUnavailable): a guess the log cannot keep is not answered
+        ctx.views.action(name or "-", ip, "login_failed")
         return render(request, "login.html", status_code=401, next=safe_next(next), error=t("login_failed"))
     ctx.limiter.succeeded(ip, name, by_name)
+    # the row first: no session opens that the log does not name (a read-only log opened one, then a bare 500)
+    ctx.views.action(name, ip, "login")
     lang = request.session.get("lang")
     # the session this browser had (another user's, or the same user's) ends with it: a copy of that cookie
     # stayed signed in for the rest of its 12 h after the browser had gone on as someone else
@@ -58,7 +61,6 @@ def login(request: Request, username: str = Form("", max_length=64), password: s
     request.state.user = name
     if lang:
         request.session["lang"] = lang
-    audit(request, "login")
     resp = RedirectResponse(safe_next(next), status_code=303)
     known = ctx.known.token(name)
     if known:
@@ -72,7 +74,10 @@ def _refused(ctx: WebContext, name: str, kind: str, detail: str, ip: str) -> Non
     skipped = ctx.refusals.note(ip, kind)
     if skipped is not None:
         more = f"{skipped} more refused since the last entry" if skipped else ""
-        ctx.log.audit(name or "-", kind, "", "; ".join(p for p in (detail, more) if p), ip)
+        try:
+            ctx.views.action(name or "-", ip, kind, "", "; ".join(p for p in (detail, more) if p))
+        except AuditUnavailable:  # nothing was done: the refusal stands (logged once)
+            pass
 
 
 def _limited(request: Request, next: str, message: str, wait: float):
@@ -86,7 +91,10 @@ def logout(request: Request):
     """Ends the session on the server too: a copy of the cookie is worth nothing afterwards."""
     request.state.user = session_user(request)
     if request.state.user:
-        audit(request, "logout")
+        try:
+            audit(request, "logout")
+        except AuditUnavailable:  # signing out takes access away: it is never refused (logged once)
+            pass
     ctx_of(request).sessions.end(request.session.get("sid"))
     request.session.clear()
     return RedirectResponse("/login", status_code=303)

@@ -18,6 +18,7 @@ from edge_agent.events.schemas import quote
 from edge_agent.web.context import (
     WebContext,
     audit,
+    audit_outcome,
     ctx_of,
     head_only,
     is_form,
@@ -26,10 +27,12 @@ from edge_agent.web.context import (
     require_csrf,
     require_role,
     require_user,
+    viewed,
 )
 from edge_agent.web.i18n import Translator, translator
 from edge_agent.web.inputs import MAX_PAGE, json_body
 from edge_agent.web.roles import MAY_INSTALL
+from edge_agent.web.views import AuditUnavailable
 
 router = APIRouter(dependencies=[Depends(require_user)])
 log = logging.getLogger(__name__)
@@ -52,6 +55,10 @@ def live_bays(request: Request):
              "chargers": [{**w, "words": _charger_words(t, w, ctx.log.event_data(str(w.get("event_id"))), park_min)}
                           for w in warnings.get(i, [])]}
             for i in ids]
+    hidden = not _audit_live_plates(request, bays)
+    if hidden:  # the states, locks and warnings go on; the plates and pictures wait for the audit log
+        bays = [{**b, "evidence": None, "state": b["state"] and replace(b["state"], plate=None, colour=None, nev=None,
+                                                                         nev_reason=None)} for b in bays]
     banner = _camera_banner(ctx.control)
     # The banner interrupts a screen reader (role=alert) when it first appears to this session; the page reloads
     # every LIVE_REFRESH_S, and an alert present at each load was read out again every 15 s. From then on it is a
@@ -66,7 +73,22 @@ def live_bays(request: Request):
     else:
         request.session.pop("camera_moved_told", None)
     return render(request, "bays.html", bays=bays, flash=request.session.pop("flash", []), camera_banner=banner,
-                  camera_told=told, refresh_s=LIVE_REFRESH_S)
+                  camera_told=told, refresh_s=LIVE_REFRESH_S, plates_hidden=hidden)
+
+
+def _audit_live_plates(request: Request, bays: list[dict[str, Any]]) -> bool:
+    """Audit the plates the live page shows (``viewed_bays``, one item a car: ``A1:<visit id>``, coalesced per user,
+    address and window like the other looks); False when the audit log cannot be written: show none. Why: the page
+    named every parked car's plate by bay and time to anyone signed in, reloading every 15 s, and no row said who
+    looked; its pictures were audited (``viewed_photo``), the plate beside them was not."""
+    try:
+        for b in bays:
+            state = b["state"]
+            if state is not None and state.plate:
+                viewed(request, "viewed_bays", f"{b['id']}:{state.visit_id or '-'}")
+    except AuditUnavailable:
+        return False
+    return True
 
 
 def _camera_banner(control: Any) -> str | None:
@@ -98,14 +120,16 @@ def _charger_words(t: Translator, warning: dict[str, Any], data: dict[str, Any] 
 def confirm_camera(request: Request):
     """The installer checked that the drawn bays fit the camera's current view."""
     ctx = ctx_of(request)
+    row = audit(request, "camera_confirm", "camera")  # before: a log that cannot take it refuses it (503)
     before = _placement_now(ctx.control)
     try:
         result = ctx.control.confirm_camera()
         _rebase_views(ctx, before)
-        audit(request, "camera_confirm", "camera", result.message)
+        audit_outcome(request, row, result.message)
         if not result.ok:
             request.session.setdefault("flash", []).append(["error", result.message])
     except Exception as exc:  # no frame yet, or an agent without registration
+        audit_outcome(request, row, f"failed: {exc}")
         request.session.setdefault("flash", []).append(["error", str(exc)])
     return RedirectResponse("/bays", status_code=303)
 
@@ -113,10 +137,14 @@ def confirm_camera(request: Request):
 @router.post("/bays/{bay_id}/snapshot", dependencies=[Depends(require_csrf), Depends(require_role(*MAY_INSTALL))])
 def take_snapshot(request: Request, bay_id: str = Path(max_length=64)):
     ctx = ctx_of(request)
+    # the row before the picture (the whole view, every parked car's plate): none is taken that the log cannot name;
+    # a failure was caught below with the camera's and the picture stood stored, un-audited, "failed" on the page
+    row = audit(request, "snapshot", f"bay:{bay_id}")
     try:
         evidence_id = ctx.control.snapshot(bay_id)
-        audit(request, "snapshot", f"bay:{bay_id}", evidence_id)
+        audit_outcome(request, row, evidence_id)
     except Exception as exc:  # the camera may be away; say so on the page
+        audit_outcome(request, row, f"failed: {exc}")
         log.warning("snapshot for %s failed: %s", quote(bay_id, 70), exc)  # quoted: a %0A in the path forged lines
         request.session.setdefault("flash", []).append(["error", f"{bay_id}: {exc}"])
     return RedirectResponse("/bays", status_code=303)
@@ -316,21 +344,28 @@ def _save_bays(request: Request, ctx: WebContext, config_file: ConfigFile, raw: 
 
 
 def _save_bays_now(request: Request, ctx: WebContext, config_file: ConfigFile, raw: bytes) -> JSONResponse:
+    row, drawn = None, ""
     try:
         body = json_body(raw)
         bays = _onto_current_view(ctx, body, _parse_bays(body))
-        cfg, backup = config_file.set_bays(bays, _parse_size(body))
+        size = _parse_size(body)
+        drawn = ", ".join(f"{b['id']}:{len(b['polygon'])}pts" for b in bays)
+        # the row before anything is written (503 when the log cannot take it); what came of it amends it
+        row = audit(request, "save_bays", str(config_file.overrides), drawn)
+        cfg, backup = config_file.set_bays(bays, size)
     except ViewMoved as exc:  # nothing written: the drawing stays on the page
         return JSONResponse({"ok": False, "view_moved": True, "problems": [str(exc)]}, status_code=409)
     except StaleReference as exc:
         return JSONResponse({"ok": False, "stale": True, "problems": [str(exc)]}, status_code=409)
     except ConfigError as exc:
+        audit_outcome(request, row, f"{drawn}; refused: {'; '.join(exc.problems)}")
         return JSONResponse({"ok": False, "problems": exc.problems}, status_code=422)
     except ValueError as exc:
         return JSONResponse({"ok": False, "problems": [str(exc)]}, status_code=400)
     except OSError as exc:  # a data dir the agent cannot write: say where, keep running
         log.error("installer save: cannot write %s: %s", config_file.overrides, exc)
         problem = f"cannot write {config_file.overrides}: {exc.strerror or exc}"
+        audit_outcome(request, row, f"{drawn}; not written: {exc.strerror or exc}")
         return JSONResponse({"ok": False, "problems": [problem]}, status_code=500)
     ctx.cfg.bays = cfg.bays  # the page shows what was saved even before the agent reloads
     ctx.cfg.camera = cfg.camera
@@ -342,8 +377,7 @@ def _save_bays_now(request: Request, ctx: WebContext, config_file: ConfigFile, r
     except Exception as exc:
         reload = {"ok": False, "message": str(exc)}
     _rebase_views(ctx, before)
-    audit(request, "save_bays", str(config_file.overrides),
-          ", ".join(f"{b['id']}:{len(b['polygon'])}pts" for b in bays) + f"; backup {backup.name if backup else '-'}")
+    audit_outcome(request, row, f"{drawn}; backup {backup.name if backup else '-'}")
     return JSONResponse({"ok": True, "saved": str(config_file.overrides),
                          "backup": str(backup) if backup else None, "reload": reload,
                          "bays": [b["id"] for b in bays]})

@@ -20,6 +20,8 @@ from edge_agent.plates import check_plate_list, normalise_plate
 from edge_agent.web.context import (
     WebContext,
     audit,
+    audit_outcome,
+    client_ip,
     ctx_of,
     current_user,
     lang_of,
@@ -167,8 +169,10 @@ def decide(request: Request, vid: str, decision: str = Form(...), reason: str = 
     """``seen``: the decision the page showed (its forms send it); a violation decided since is left as it stands."""
     ctx = ctx_of(request)
     reason = one_line(reason, "reason")
-    try:
-        v = ctx.log.decide(violation_id(vid), decision, current_user(request), reason, seen)
+    vid_n, user, ip = violation_id(vid), current_user(request), client_ip(request)
+    try:  # the decision and its audit row in one transaction: both or neither (a 503 when the log cannot take them)
+        v = ctx.views.guard(lambda: ctx.log.decide(vid_n, decision, user, reason, seen, audit_ip=ip,
+                                                   wait_s=ctx.views.wait_s), disk_full=True)
     except KeyError:
         raise HTTPException(404, "no such violation") from None
     except StaleDecision as stale:
@@ -179,7 +183,6 @@ def decide(request: Request, vid: str, decision: str = Form(...), reason: str = 
         return RedirectResponse(f"/violations/{now.id}", status_code=303)
     except ValueError as exc:
         raise HTTPException(400, str(exc)) from None
-    audit(request, f"violation_{decision}", f"violation:{v.id}", reason.strip())
     t = translator(lang_of(request))
     # in the reviewer's words ("#5: confirmed" before); a reopened one is not "decided as open"
     _flash(request, t("reopened", id=v.id) if v.decision == "open" else t("decided", id=v.id, decision=t(v.decision)))
@@ -200,6 +203,8 @@ def add_to_list(request: Request, vid: str, which: str = Form(...)):
         check_plate_list(which, [plate])
     except ValueError as exc:  # a misread: the lists hold plates only (set-lists refuses the same)
         raise HTTPException(400, str(exc)) from None
+    # the row before the edit: a log that cannot take it refuses the edit (503), nothing written or handed over
+    row = audit(request, f"list_{which}", f"plate:{plate}", f"violation:{v.id}")
     # One edit at a time, each from the lists the last one left (the saved ones, read under the file's lock):
     # built from the page's copy, two plates listed at once each wrote lists without the other's plate.
     with ctx.list_edits:
@@ -207,8 +212,10 @@ def add_to_list(request: Request, vid: str, which: str = Form(...)):
             try:
                 lists = ctx.config_file.list_plate(plate, which)[0].lists
             except ConfigError as exc:
+                audit_outcome(request, row, f"violation:{v.id}; refused: {'; '.join(exc.problems)}")
                 raise HTTPException(400, "; ".join(exc.problems)) from None
             except OSError as exc:
+                audit_outcome(request, row, f"violation:{v.id}; not saved: {exc.strerror or exc}")
                 raise HTTPException(500, f"cannot write {ctx.config_file.overrides}: {exc.strerror or exc}") from None
             new = {"allow": lists.allow, "deny": lists.deny}
         else:
@@ -216,7 +223,7 @@ def add_to_list(request: Request, vid: str, which: str = Form(...)):
             new = {which: sorted(set(getattr(ctx.lists, which)) | {plate}),
                    other: [p for p in getattr(ctx.lists, other) if p != plate]}
         result = ctx.control.set_lists(new["allow"], new["deny"])
-    audit(request, f"list_{which}", f"plate:{plate}", f"violation:{v.id}; agent: {result.message or result.ok}")
+    audit_outcome(request, row, f"violation:{v.id}; agent: {result.message or result.ok}")
     t = translator(lang_of(request))
     if result.ok:
         _flash(request, t(f"listed_{which}", plate=plate))

@@ -15,6 +15,13 @@ An UPDATE a view was a write to the SD card a request: a wall display of the liv
 
 Fail closed: a look is shown only once its audit is written. A write that fails (read-only or full disk, a locked
 database) raises ``AuditUnavailable`` (the page answers 503) until a write succeeds again; logged once, not a request.
+The page's actions (a decision, a list edit, a save, a snapshot, a login) write their rows through ``action``: the
+same refusal, and the row is written before the action (or with it: a decision), so nothing is done without it.
+
+Each write waits at most ``WRITE_WAIT_S`` for a database another connection holds locked, not the connection's 10 s:
+the log's connection and its lock are the recorder's too, which writes every bus event on the camera loop (and the
+loop runs ``flush_due`` each minute). A page write waiting 10 s held the loop's next event as long, and every page
+request queued behind it 10 s more; a person waited 10 s for the 503.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from typing import TypeVar
 
 from edge_agent.clock import Clock
 from edge_agent.evidence.violations import ViolationLog
+from edge_agent.sqlite_damage import is_no_space
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +43,10 @@ WINDOW_S = 600.0  # one row per user, address and kind in ten minutes
 MAX_ITEMS = 50  # items named in one row (an evidence id is 36 characters: under 2 KB of detail)
 FLUSH_S = 60.0  # an open row's count and items written at most this often: what a crash may lose
 SWEEP_AT = 1000  # open windows kept in memory before the ended ones are written and dropped
+# a page's audit write waits this long for another connection's write lock: the recorder's and the store's own
+# writes (an event, a photo's row, an unname batch) take milliseconds; a lock held longer (a backup, `evidence forget`,
+# another program) is refused with Retry-After instead of holding the camera loop's event recording 10 s
+WRITE_WAIT_S = 1.0
 _T = TypeVar("_T")
 
 
@@ -58,8 +70,10 @@ class _Window:
 class ViewAudit:
     """``seen`` once per view of personal data; opens the window's audit row, or counts the view in it."""
 
-    def __init__(self, log: ViolationLog, clock: Clock, window_s: float = WINDOW_S, flush_s: float = FLUSH_S) -> None:
+    def __init__(self, log: ViolationLog, clock: Clock, window_s: float = WINDOW_S, flush_s: float = FLUSH_S,
+                 wait_s: float = WRITE_WAIT_S) -> None:
         self._log = log
+        self.wait_s = wait_s
         self._clock = clock
         self._window_s = window_s
         self._flush_s = flush_s
@@ -78,13 +92,13 @@ class ViewAudit:
                     self._write(w, now)  # the ended row's last views first
                 if len(self._open) > SWEEP_AT:
                     self._sweep(now)
-                row = self._guard(lambda: self._log.audit(user, action, target, f"1 view(s): {item}", ip))
+                row = self.guard(lambda: self._log.audit(user, action, target, f"1 view(s): {item}", ip, self.wait_s))
                 self._open[key] = _Window(row, now, [item], 1, 1, now)
                 return
             items = w.items if item in w.items else [*w.items, item]
             if self.failing is not None or now - w.written_at >= self._flush_s:
                 # due, or the log failed lately: this view is shown only once the row says so
-                self._guard(lambda: self._log.amend_audit(w.row, w.detail(w.views + 1, items)))
+                self.guard(lambda: self._log.amend_audit(w.row, w.detail(w.views + 1, items), self.wait_s))
                 w.written, w.written_at = w.views + 1, now
             w.views, w.items = w.views + 1, items
 
@@ -122,21 +136,38 @@ class ViewAudit:
 
     def _write(self, w: _Window, now: float) -> None:
         if w.written != w.views:
-            self._guard(lambda: self._log.amend_audit(w.row, w.detail()))
+            self.guard(lambda: self._log.amend_audit(w.row, w.detail(), self.wait_s))
             w.written, w.written_at = w.views, now
 
-    def _guard(self, write: Callable[[], _T]) -> _T:
-        """Run one audit write; a failure is ``AuditUnavailable``, logged at the first and when writes work again."""
+    def action(self, user: str, ip: str, action: str, target: str = "", detail: str = "") -> int:
+        """The audit row of an action, written before it is done (nothing is done without it); its id, for
+        ``outcome``. Raises ``AuditUnavailable``: do not do it. A full disk raises SQLite's own error (the page's
+        507: "may not have been saved")."""
+        return self.guard(lambda: self._log.audit(user, action, target, detail, ip, self.wait_s), disk_full=True)
+
+    def outcome(self, row: int, detail: str) -> None:
+        """What came of the action ``row`` recorded (an evidence id, the agent's answer). The action is done: a
+        failure here is logged (once) and not raised, the row says it was asked for."""
+        try:
+            self.guard(lambda: self._log.amend_audit(row, detail, self.wait_s))
+        except AuditUnavailable:
+            pass
+
+    def guard(self, write: Callable[[], _T], disk_full: bool = False) -> _T:
+        """Run one audit write; a failure is ``AuditUnavailable``, logged at the first and when writes work again.
+        ``disk_full``: a full disk raises SQLite's error as it is (an action's 507 page)."""
         try:
             result = write()
         except (sqlite3.Error, OSError) as exc:
+            if disk_full and isinstance(exc, sqlite3.Error) and is_no_space(exc):
+                raise
             if self.failing is None:
-                log.error("the audit log cannot be written (%s): photos, violations and the violation list are "
-                          "refused (HTTP 503) until it can; the live bays and locks go on", exc)
+                log.error("the audit log cannot be written (%s): photos, violations, the violation list and the "
+                          "page's actions are refused (HTTP 503) until it can; the live bays and locks go on", exc)
             self.failing = str(exc)
             raise AuditUnavailable(str(exc)) from None
         if self.failing is not None:
-            log.warning("the audit log is written again (it failed: %s): photos and violations are shown",
+            log.warning("the audit log is written again (it failed: %s): photos, violations and actions are back",
                         self.failing)
             self.failing = None
         return result

@@ -6,12 +6,16 @@ from __future__ import annotations
 import logging
 import re
 import sqlite3
+import time
 
 import pytest
+from fastapi.testclient import TestClient
 
 from edge_agent.evidence.forget import forget_plate
 from edge_agent.web.views import FLUSH_S
-from tests.web.test_api import logged_in
+from tests.web.conftest import PASSWORD
+from tests.web.test_api import HTML, logged_in, token
+from tests.web.test_roles import login
 
 
 def _views(site) -> list[dict]:
@@ -86,8 +90,10 @@ def test_a_wall_display_writes_its_row_once_a_minute_not_once_a_picture(site):
         if site.clock.monotonic() - last_minute >= 60:  # the agent's ``every_minute``
             views.flush_due()
             last_minute = site.clock.monotonic()
-    assert len(writes) <= 3600 / 600 + 3600 / FLUSH_S, len(writes)
-    assert sum(w.startswith("INSERT") for w in writes) == 6  # one row a window
+    # two kinds of look, each its own row: the pictures and the plate beside them (``viewed_bays``)
+    assert len(writes) <= 2 * (3600 / 600 + 3600 / FLUSH_S), len(writes)
+    # one row a window each: the pictures' 6, the plates' 5 more (their first opened with the page read above)
+    assert sum(w.startswith("INSERT") for w in writes) == 6 + 5
     counted = [int(a["detail"].split(" ")[0]) for a in _views(site) if a["action"] == "viewed_photo"]
     assert sum(counted) == 480  # no look lost: every picture counted in a row on disk
 
@@ -189,3 +195,122 @@ def test_a_plate_search_leaves_no_plate_in_the_audit_that_a_forget_cannot_reach(
         ("export_csv", "plate=B1***45"), ("viewed_list", "5 view(s): plate=粤B***45&page=1, plate=B1***45&page=1")]
     for needle in ("12345", "１２３４５"):
         assert not any(needle in f"{a['target']} {a['detail']}" for a in site.log.audit_entries()), needle
+
+
+def test_the_live_page_audits_the_plates_it_shows_and_hides_them_when_it_cannot(site, unwritable):
+    """``/bays`` names each parked car's plate by bay and time, reloading every 15 s. Until 2026-12-05 no row said
+    who looked (its pictures were audited, the plate text beside them was not). Now each look is ``viewed_bays``,
+    coalesced like the others (one row per user, address and window, one item a car: its bay and visit, never the
+    plate); an installer's look too. When the row cannot be written the live page goes on without plates or
+    pictures: the states, locks and warnings an operator needs stay."""
+    c, fitter = logged_in(site), login(site, "fitter", "installer")
+    for _ in range(4):
+        assert "粤B99999" in c.get("/bays").text
+    assert "粤B99999" in fitter.get("/bays").text
+    _flushed(c)
+    rows = [(a["user"], a["action"], a["detail"]) for a in _views(site) if a["action"] == "viewed_bays"]
+    assert sorted(rows) == [("admin", "viewed_bays", "4 view(s): A1:v-live"),
+                            ("fitter", "viewed_bays", "1 view(s): A1:v-live")]
+    assert not any("99999" in f"{a['target']} {a['detail']}" for a in site.log.audit_entries())
+    assert "查看实时车位的车牌" in c.get("/audit").text
+    restore = unwritable()
+    assert c.get("/violations/1").status_code == 503  # (a window still open counts in memory until this is known)
+    r = c.get("/bays", headers=HTML)
+    assert r.status_code == 200 and "粤B99999" not in r.text and "/evidence/" not in r.text
+    assert "bays-private" in r.text and "审计日志无法写入" in r.text
+    assert "违规" in r.text and "升起" in r.text  # A1's state and its lock go on
+    restore()
+    assert "粤B99999" in c.get("/bays").text and "bays-private" not in c.get("/bays").text
+
+
+def _installer_save(c, tok: str):
+    bays = [{"id": b["id"], "polygon": b["polygon"]} for b in c.app.state.ctx.cfg.model_dump()["bays"]]
+    return c.post("/installer", json={"bays": bays}, headers={"X-CSRF-Token": tok})
+
+
+def test_an_action_is_refused_and_not_done_when_its_audit_row_cannot_be_written(site, unwritable, caplog):
+    """Until 2026-12-05 an action's row was written after the action: on a read-only (or locked) database a list
+    edit had handed the agent its lists and written ``overrides.yaml``, an installer Save had written the bays and
+    reloaded the agent, a snapshot was stored, a login had opened its session, each then a bare 500 and a traceback
+    (a snapshot's and a confirm's failure said on the page as the camera's). Now the row comes first (a decision's in
+    its transaction): a 503 in the user's language, nothing done, one log line."""
+    c = logged_in(site)
+    fresh = TestClient(c.app)  # another browser, the same page process
+    tok, fresh_tok = token(c, "/violations/1"), token(fresh)
+    db = sqlite3.connect(site.log.db_path)
+
+    def counts() -> tuple[int, int]:  # sessions opened, pictures stored
+        return (db.execute("SELECT COUNT(*) FROM web_sessions").fetchone()[0],
+                db.execute("SELECT COUNT(*) FROM evidence").fetchone()[0])
+    before = counts()
+    rows = site.log.audit_count()
+    restore = unwritable()
+    caplog.set_level(logging.INFO)
+    posts = {
+        "/violations/1/decide": {"decision": "confirmed"}, "/violations/2/list": {"which": "deny"},
+        "/bays/A1/snapshot": {}, "/camera/confirm": {}}
+    for path, data in posts.items():
+        r = c.post(path, data={**data, "csrf": tok}, headers=HTML, follow_redirects=False)
+        assert r.status_code == 503 and r.headers["retry-after"] == "60", path
+        assert "审计日志无法写入，未执行" in r.text, path
+    r = _installer_save(c, tok)
+    assert r.status_code == 503 and "nothing was done" in r.text
+    for password in ("wrong", PASSWORD):
+        r = fresh.post("/login", data={"username": "admin", "password": password, "csrf": fresh_tok},
+                       follow_redirects=False)
+        assert r.status_code == 503 and "edge_session" not in r.headers.get("set-cookie", ""), password
+    assert c.get("/violations.csv").status_code == 503
+    assert site.log.get(1).decision == "open" and site.control.list_calls == [] and site.control.reloads == []
+    assert not (site.root / "data" / "overrides.yaml").exists()
+    assert counts() == before  # no session opened, no snapshot stored
+    assert not [r for r in caplog.records if r.exc_info]  # no traceback
+    assert len([r for r in caplog.records if "audit log cannot be written" in r.getMessage()]) == 1, \
+        [r.getMessage() for r in caplog.records]
+    restore()
+    assert site.log.audit_count() == rows
+    c = logged_in(site)
+    tok = token(c, "/violations/1")
+    assert c.post("/violations/1/decide", data={"decision": "confirmed", "csrf": tok},
+                  follow_redirects=False).status_code == 303
+    assert c.post("/violations/2/list", data={"which": "deny", "csrf": tok}, follow_redirects=False).status_code == 303
+    assert _installer_save(c, tok).json()["ok"]
+    done = {a["action"]: a for a in site.log.audit_entries()}
+    assert done["violation_confirmed"]["target"] == "violation:1"
+    assert done["list_deny"]["detail"] == "violation:2; agent: lists updated"  # the outcome amends the row
+    assert done["save_bays"]["detail"].startswith("A1:4pts, A2:4pts; backup")
+
+
+def test_a_locked_database_is_refused_in_a_second_not_after_ten(site):
+    """Another connection holding the write lock (a backup, ``evidence forget``, another program): the page's audit
+    write waited the connection's 10 s busy timeout, holding the violation log's lock the camera loop's event
+    recording needs (and the loop's own minute ran ``flush_due``: 10 s of the loop). Now a page write waits
+    ``WRITE_WAIT_S``; the recorder's writes keep their 10 s. Timed, no sleep: before, each took 10 s."""
+    c = logged_in(site)
+    eid = site.log.get(1).evidence_id
+    c.get(f"/evidence/{eid}/frame.jpg")  # an open window: the agent's minute has a row to write
+    other = sqlite3.connect(site.log.db_path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        started = time.monotonic()
+        assert c.get("/violations/1").status_code == 503
+        assert time.monotonic() - started < 5
+        site.clock.advance(FLUSH_S)
+        c.get(f"/evidence/{eid}/crop.jpg")
+        started = time.monotonic()
+        c.app.state.ctx.views.flush_due()  # the camera loop's every_minute
+        assert time.monotonic() - started < 5
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert int(site.log._db.execute("PRAGMA busy_timeout").fetchone()[0]) == 10_000  # the recorder's wait stands
+
+
+def test_signing_out_is_not_refused_for_its_audit_row(site):
+    """Signing out takes access away: refusing it for want of its row would leave the session open. (A session
+    table another connection holds locked still cannot end it: the sessions' own connection, not this.)"""
+    c = logged_in(site)
+    tok = token(c, "/violations")
+    site.log._db.execute("PRAGMA query_only=ON")
+    assert c.post("/logout", data={"csrf": tok}, follow_redirects=False).status_code == 303
+    site.log._db.execute("PRAGMA query_only=OFF")
+    assert c.get("/violations", follow_redirects=False).status_code == 401
