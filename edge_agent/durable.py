@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import stat
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,17 +19,23 @@ from typing import BinaryIO
 
 
 def write_durably(path: Path, data: bytes, tmp: Path | None = None, sync_dir: bool = True,
-                  sync: bool = True) -> None:
+                  sync: bool = True, like: os.stat_result | None = None) -> None:
     """Replace ``path`` with ``data`` atomically; ``tmp`` is the scratch file beside it (default
     ``.{name}.{pid}.{thread}.tmp``: two threads replacing one file each write their own, where with the pid
     alone the second removed the first's scratch — ``open_scratch`` removes a name it finds — and the first's
     rename failed). ``sync_dir=False`` skips the folder's sync where a lost rename is already
     recovered from (evidence photos: the orphan sweep; one sync less per photo on the frame loop);
     ``sync=False`` the file's too (a command's images: atomic and never through a link, not durable).
-    Raises OSError, leaving ``path`` as it was."""
+    ``like``: the replaced file's ``stat``, whose mode (and, run as root, owner and group) the new one keeps — root's
+    ``evidence forget`` rewrote ``events.jsonl`` as ``root:root``, and the agent, its own user, then refused to start
+    ("not writable by this user"). Raises OSError, leaving ``path`` as it was."""
     tmp = tmp or path.with_name(f".{path.name}.{os.getpid()}.{threading.get_native_id()}.tmp")
     try:
         with open_scratch(tmp) as fh:
+            if like is not None:
+                if os.geteuid() == 0:
+                    os.fchown(fh.fileno(), like.st_uid, like.st_gid)
+                os.fchmod(fh.fileno(), stat.S_IMODE(like.st_mode))
             fh.write(data)
             fh.flush()
             if sync:

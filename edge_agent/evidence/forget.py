@@ -24,14 +24,16 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from edge_agent.clock import Clock, iso
 from edge_agent.durable import write_durably
-from edge_agent.evidence.store import SNAPSHOT
+from edge_agent.evidence.store import SNAPSHOT, remove_photo
 from edge_agent.evidence.violations import plate_pattern, without_plates
 from edge_agent.masking import MASK
 
@@ -110,6 +112,7 @@ class Forgotten:
     outbox: dict[str, int] = field(default_factory=dict)
     damaged: int = 0  # damaged copies set aside (``*.corrupt-*``) that held the plate, deleted whole
     snapshots: int = 0  # snapshots (a bay's or the whole view) taken while one of its visits stood in view
+    foreign: int = 0  # file names in photo rows that are no photo the store writes (``remove_photo``): left alone
 
     def summary(self) -> str:
         boxes = ", ".join(f"{n} from {name}" for name, n in self.outbox.items() if n) or "none"
@@ -118,7 +121,28 @@ class Forgotten:
                 f"{self.events} bay event(s), {self.audit} audit entr(ies) and {self.event_lines} events.jsonl "
                 f"line(s); undelivered messages deleted: {boxes}"
                 + (f"; {self.damaged} damaged cop(ies) naming it deleted" if self.damaged else "")
-                + (f"; {self.snapshots} snapshot(s) taken while it stood in view deleted" if self.snapshots else ""))
+                + (f"; {self.snapshots} snapshot(s) taken while it stood in view deleted" if self.snapshots else "")
+                + (f"; {self.foreign} file name(s) in photo rows that are no evidence photo (an edited index?) left "
+                   "alone" if self.foreign else ""))
+
+
+class LinkedFile(Exception):
+    """A file the forget would open, read or write in the data folder is a symbolic link: nothing was done."""
+
+
+def refuse_links(data_dir: Path, outboxes: list[Path]) -> None:
+    """Raise ``LinkedFile`` when a file of ``data_dir`` a forget opens by name is a link. Why: the folder is the
+    agent user's, and root's forget opened ``evidence.db``, the outboxes and ``events.jsonl`` through a link planted there, editing
+    another program's database or copying a file only root may read (``events.jsonl`` → ``/var/log/auth.log``)
+    into a new ``events.jsonl`` the agent's group reads. The agent itself makes none of these a link."""
+    names = [data_dir / "evidence" / "evidence.db", *(data_dir / n for n in EVENTS_FILES),
+             *(b for b in outboxes if b.is_relative_to(data_dir))]
+    names += [Path(f"{n}{x}") for n in list(names) if n.suffix in (".db", ".sqlite") for x in ("-wal", "-shm",
+                                                                                             "-journal")]
+    for n in names:
+        if n.is_symlink():
+            raise LinkedFile(f"{n}: a symbolic link where the agent keeps a file (planted by whoever writes the data "
+                             "folder?): remove it and run again; nothing deleted")
 
 
 def forget_plate(data_dir: Path, plate: str, clock: Clock, user: str, outboxes: list[Path],
@@ -126,6 +150,7 @@ def forget_plate(data_dir: Path, plate: str, clock: Clock, user: str, outboxes: 
     """Delete ``plate`` (normalised) from ``data_dir``; audit it as ``user``. The caller holds the data folder.
     ``partial``: visits of ``partial_visits`` the operator looked at and named: forgotten as the plate's own."""
     out = Forgotten(partial_visits=len(partial))
+    refuse_links(data_dir, outboxes)
     db_path = data_dir / "evidence" / "evidence.db"
     reads, visits = _forget_in_index(db_path, plate, clock, user, out, set(partial)) if db_path.is_file() \
         else (set(), set())
@@ -206,12 +231,12 @@ def _forget_in_index(db_path: Path, plate: str, clock: Clock, user: str,
                               (plate, *visits)).fetchall()
             for r in rows:
                 for rel in (r["frame_file"], r["crop_file"]):
-                    if rel:
-                        (root / rel).unlink(missing_ok=True)
+                    if rel and not remove_photo(root, str(rel)):
+                        out.foreign += 1
             db.executemany("DELETE FROM evidence WHERE id=?", [(r["id"],) for r in rows])
             out.photos = len(rows)
             if "events" in tables:
-                out.snapshots = _forget_snapshots(db, root, visits)
+                out.snapshots = _forget_snapshots(db, root, visits, out)
         if "violations" in tables:
             ids = [(r[0],) for r in db.execute(f"SELECT id FROM violations WHERE plate=? OR visit_id IN ({marks})",
                                                (plate, *visits))]
@@ -260,7 +285,7 @@ def _forget_in_index(db_path: Path, plate: str, clock: Clock, user: str,
 IN_VIEW_MARGIN_S = 120.0  # a car is in the picture before its arrival is confirmed and after it starts to leave
 
 
-def _forget_snapshots(db: sqlite3.Connection, root: Path, visits: set[str]) -> int:
+def _forget_snapshots(db: sqlite3.Connection, root: Path, visits: set[str], out: Forgotten) -> int:
     """Delete the snapshots taken while one of ``visits`` stood in view: the installer's picture and a bay's snapshot
     are the whole camera view, with every parked car's plate, and name no plate or another bay's visit, so the photos
     of the car's visits left them (a forget left the installer's picture of the car, plate readable, for up to
@@ -278,8 +303,8 @@ def _forget_snapshots(db: sqlite3.Connection, root: Path, visits: set[str]) -> i
             rows[r[0]] = (r[1], r[2])
     for frame, crop in rows.values():
         for rel in (frame, crop):
-            if rel:
-                (root / rel).unlink(missing_ok=True)
+            if rel and not remove_photo(root, str(rel)):
+                out.foreign += 1
     db.executemany("DELETE FROM evidence WHERE id=?", [(eid,) for eid in rows])
     return len(rows)
 
@@ -289,9 +314,16 @@ def _scrub_lines(path: Path, match: _Match) -> int:
     replaced atomically. Worked on bytes: every other line stays byte for byte as it was (a torn write's invalid
     UTF-8, a ``\r``, a U+2028 inside a text); decoding the whole file with ``errors="replace"`` turned such bytes
     into U+FFFD, data changed that nobody asked to change."""
-    if not path.is_file():
+    try:  # never through a link (``refuse_links``: one planted since fails, ELOOP), nor a FIFO's wait for a writer
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
         return 0
-    lines = path.read_bytes().split(b"\n")  # the last item is what follows the last newline (b"" when it ends one)
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return 0
+        content = fh.read()
+    lines = content.split(b"\n")  # the last item is what follows the last newline (b"" when it ends one)
     n = 0
     for i, raw in enumerate(lines):
         body, end = (raw[:-1], b"\r") if raw.endswith(b"\r") else (raw, b"")
@@ -302,7 +334,7 @@ def _scrub_lines(path: Path, match: _Match) -> int:
         lines[i] = _without(body, text, plates) + end
         n += 1
     if n:
-        write_durably(path, b"\n".join(lines))
+        write_durably(path, b"\n".join(lines), like=st)  # still the agent's: it appends to it
     return n
 
 
@@ -335,6 +367,8 @@ def _delete_damaged(folders: set[Path], match: _Match) -> int:
         for copy in sorted(p for pattern in ("*.db.corrupt-*", "*.sqlite.corrupt-*") for p in folder.glob(pattern)
                            if not p.name.endswith(("-wal", "-shm"))):
             parts = [copy, Path(f"{copy}-wal"), Path(f"{copy}-shm")]
+            if any(p.is_symlink() for p in parts):  # the agent sets none aside as a link: not read through one
+                continue
             blob = b"".join(p.read_bytes() for p in parts if p.is_file())
             if match.plates_in(blob.decode("utf-8", "replace")) is not None \
                     or (match.visits and any(t in blob for t in texts) and _names_a_visit(blob, match.visits)):

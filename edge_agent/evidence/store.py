@@ -21,6 +21,7 @@ from __future__ import annotations
 import errno
 import json
 import logging
+import os
 import re
 import shutil
 import sqlite3
@@ -80,6 +81,33 @@ _DAY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")  # the folder of one day's ph
 _PHOTO = re.compile(r"^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})(_crop)?\.jpg$")
 
 log = logging.getLogger(__name__)
+
+
+def remove_photo(root: Path, rel: str) -> bool:
+    """Unlink the photo an index row names, ``rel`` under ``root``, only where it is a name the store writes
+    (``YYYY-MM-DD/<uuid>[_crop].jpg``) in a day folder that is no link; True when the name was one (removed, or
+    already gone). Why: the index is a file the agent's user writes, and root's ``evidence forget`` unlinked
+    whatever its rows named — ``/etc/shadow``, ``../../../etc/passwd``, or a day folder linked to ``/etc`` — so
+    whoever ran as the agent had root delete any file on the device. A link at the photo's own name is removed,
+    not followed."""
+    day, sep, name = rel.partition("/")
+    if not sep or not _DAY.match(day) or not _PHOTO.match(name):
+        return False
+    try:
+        fd = os.open(root / day, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        return True
+    except OSError as exc:  # ELOOP / ENOTDIR: a link or a file where the day folder should be
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            return False
+        raise
+    try:
+        os.unlink(name, dir_fd=fd)
+    except FileNotFoundError:
+        pass
+    finally:
+        os.close(fd)
+    return True
 
 
 RESTORED_FACTOR = 1.5  # "low" ends when this multiple of the reserve is free again

@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _forget(args: argparse.Namespace) -> int:
     from edge_agent.clock import SystemClock
-    from edge_agent.evidence.forget import forget_plate, masked, partial_visits
+    from edge_agent.evidence.forget import LinkedFile, forget_plate, masked, partial_visits, refuse_links
     from edge_agent.ops.instance_lock import DataDirBusy, hold_data_dir
     from edge_agent.plates import normalise_plate, not_a_plate
 
@@ -51,6 +51,13 @@ def _forget(args: argparse.Namespace) -> int:
         return 2
     if open_to_others:
         print(f"warning: {open_to_others}", file=sys.stderr)
+    mqtt_box = Path(cfg.mqtt.outbox.path) if cfg.mqtt.outbox.path else data_dir / "mqtt-outbox.sqlite"
+    boxes = [mqtt_box, *sorted(data_dir.glob("notify-*.sqlite")), *sorted((data_dir / "notify-dead").glob("*.sqlite"))]
+    try:  # root would open, read or rewrite what a link there points at: whatever the agent's user chose
+        refuse_links(data_dir, boxes)
+    except LinkedFile as exc:
+        print(exc, file=sys.stderr)
+        return 2
     candidates = partial_visits(data_dir, plate)
     named = frozenset(args.partial)
     unknown = sorted(named - {c.visit_id for c in candidates})
@@ -58,10 +65,12 @@ def _forget(args: argparse.Namespace) -> int:
         print(f"--partial {unknown[0]}: not a visit of a partial read {masked(plate)} fills (run without --partial "
               "to list them); nothing deleted", file=sys.stderr)
         return 2
-    mqtt_box = Path(cfg.mqtt.outbox.path) if cfg.mqtt.outbox.path else data_dir / "mqtt-outbox.sqlite"
-    boxes = [mqtt_box, *sorted(data_dir.glob("notify-*.sqlite")), *sorted((data_dir / "notify-dead").glob("*.sqlite"))]
-    out = forget_plate(data_dir, plate, SystemClock(ZoneInfo(cfg.site.timezone)), args.by or getpass.getuser(),
-                       boxes, named)
+    try:
+        out = forget_plate(data_dir, plate, SystemClock(ZoneInfo(cfg.site.timezone)),
+                           args.by or getpass.getuser(), boxes, named)
+    except LinkedFile as exc:  # one planted between the check above and the forget's own
+        print(exc, file=sys.stderr)
+        return 2
     print(f"{masked(plate)}: {out.summary()}")
     left = [c for c in candidates if c.visit_id not in named]
     if left:  # never deleted unseen: such a read may be another car's

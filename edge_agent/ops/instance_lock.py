@@ -46,6 +46,7 @@ def hold_data_dir(data_dir: Path, command: str) -> str | None:
             raise DataDirBusy(f"{path} is a link: the agent lock is never opened through one (it may point at any "
                               "file); remove it") from None
         raise
+    _agents_own(fd, data_dir)
     f = os.fdopen(fd, "a+", encoding="utf-8")  # kept open on purpose
     try:
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -60,6 +61,17 @@ def hold_data_dir(data_dir: Path, command: str) -> str | None:
     f.flush()
     _held[data_dir] = f
     return note
+
+
+def _agents_own(fd: int, data_dir: Path) -> None:
+    """A lock file root just made (``evidence forget`` on a folder the agent never ran in, a backup restored without
+    it) goes to the folder's owner: a ``root:root`` 0644 one stopped the agent's next start ("not writable by this
+    user: agent.lock")."""
+    if os.geteuid() != 0 or os.fstat(fd).st_uid != 0:
+        return
+    folder = os.stat(data_dir)
+    if folder.st_uid != 0:
+        os.fchown(fd, folder.st_uid, folder.st_gid)
 
 
 #: what only an agent leaves in its data folder (``events.jsonl`` is no sign: ``replay -o`` writes one anywhere)
