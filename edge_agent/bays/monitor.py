@@ -112,6 +112,7 @@ class BayMonitor:
         self.camera_ok = True  # frames arrive and are usable (camera health)
         self.aligned = True  # the camera looks where the bays were drawn (registration)
         self.matched = True  # the last view registration measured matched the reference (``set_matched``)
+        self.held = False  # unmatched as another scene came (``Alignment.held``): the bays hold their story
         self._vouched = True  # aligned and matched: the camera vouches for the outlines (``_vouching_changed``)
         self._revouch = False  # it vouches again since the last frame classified
         self.frames = 0
@@ -192,7 +193,7 @@ class BayMonitor:
                 if bay not in same:
                     self._redrawn.add(bay)
                 self._followed.add(bay)  # classified on the next frame, under this config's thresholds
-            self.camera_ok, self.aligned, self.matched = old.camera_ok, old.aligned, old.matched
+            self.camera_ok, self.aligned, self.matched, self.held = old.camera_ok, old.aligned, old.matched, old.held
             self._vouched, self._revouch = old._vouched, old._revouch
             # the heartbeat's and replay's counts are the agent's since its start, not this monitor's: a reload
             # that set them back to 0 (and inference_ms to null) read as a restart on a fleet's dashboard
@@ -260,8 +261,8 @@ class BayMonitor:
 
     @property
     def vision_ok(self) -> bool:
-        """Frames arrive, are usable, and the camera looks where the bays were drawn."""
-        return self.camera_ok and self.aligned
+        """Frames arrive, are usable, and the camera looks where the bays were drawn (or may: not held)."""
+        return self.camera_ok and self.aligned and not self.held
 
     def set_offset(self, dx: float, dy: float) -> None:
         """The bays now lie (dx, dy) px from where they were drawn, on the view as it is (the installer's
@@ -311,15 +312,21 @@ class BayMonitor:
             self._vouching_changed()
             self._camera_changed()
 
-    def set_matched(self, matched: bool) -> None:
+    def set_matched(self, matched: bool, held: bool = False) -> None:
         """Registration: whether the last view it measured matched the reference. A view that matches nothing
         (a zoom slipped 3x, a camera knocked to face the ground or another row) tells nothing about where the
         bays are, so it vouches for no empty bay (``camera_unmatched``): the lock evidence only. The bays go on
-        being judged (the occupancy story is not blinded: real views weeks from the reference sometimes match
-        nothing for a frame, and the bank of later views bridges it)."""
+        being judged where it drifted out of matching (dusk, fog: real views weeks from the reference sometimes
+        match nothing for a frame, and the bank of later views bridges it), but not where another scene came
+        (``held``: a knock that turned the camera away, a van at the lens): they are blind, holding their story."""
         with self._lock:
-            self.matched = matched
+            was = self.vision_ok
+            self.matched, self.held = matched, held and not matched
+            if self.held:
+                self._publish_blind("unmatched")
             self._vouching_changed()
+            if self.vision_ok != was:
+                self._camera_changed()
 
     def _vouching_changed(self) -> None:
         """Whether the camera vouches for the outlines (aligned and matched) changed: when it does again, no reading
@@ -349,8 +356,8 @@ class BayMonitor:
             now = self.clock.monotonic()
             if usable:  # a moved camera's view too: the installer redraws or confirms on it (not the old one)
                 self._last_frame = image
-            if not usable or not self.aligned:
-                return self.on_blind(why if not usable else "moved")
+            if not usable or not self.aligned or self.held:
+                return self.on_blind(why if not usable else "moved" if not self.aligned else "unmatched")
             self._classify(image, now)
             reads_by_bay: dict[str, list[PlateRead]] = {b: [] for b in self.machines}
             due = self._reads_due(now) if reader is not None else None

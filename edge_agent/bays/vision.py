@@ -14,7 +14,7 @@ from edge_agent.events.types import BayVision
 
 # camera health reason (or registration's "moved") → BayVision.vision
 CAMERA_VISION = {"no_frames": "camera_lost", "frozen": "camera_frozen", "black": "camera_black",
-                 "flat": "camera_flat", "moved": "camera_moved"}
+                 "flat": "camera_flat", "moved": "camera_moved", "unmatched": "camera_unmatched"}
 
 
 def classifier_vision(verdicts: Mapping[str, Verdict], present: Mapping[str, bool | None],

@@ -75,6 +75,12 @@ FULL_EVERY_S = 30.0  # a feature measurement at least this often, still or not
 # the ground, the sky or another row matches nothing, so it was never ``camera_moved``. Long enough that a truck
 # parked close to the camera for a moment, or a single frame weeks from the reference, is no event.
 UNMATCHED_REPORT_S = 60.0
+# Two measured frames whose grey thumbnails correlate (zero-mean, normalised: a gain or an offset of the light is no
+# change) under this show another scene, not the same one in other light: a knock that turned the camera away, a
+# vehicle close to the lens. Measured (``Alignment.held``): a live view a second apart, dimmed to 8 %: 0.97; PKLot
+# frames minutes to days apart: 0.42-0.99 (median 0.88); knocked 60 px 0.45, 120 px 0.20, tilted to the sky 0.00,
+# zoomed 1.5x 0.10, turned 10 degrees 0.47, a van covering 40 % / 70 % of the frame 0.54 / 0.27.
+SCENE_ZNCC = 0.5
 BAY_BLUR = 8.0  # work px (sigma): the bays of a kept reference, where parked cars and their plates stand, as blobs
 PLATE_GROW = 0.5  # a plate's box on the kept reference blurred with this much of its size around it
 #: the plates in a frame, (x1, y1, x2, y2) in its pixels: the agent's plate reader (``Registration.hide``)
@@ -215,6 +221,8 @@ class Registration:
         self._anchor_at = float("-inf")
         self._window: np.ndarray | None = None
         self.full_runs = 0  # feature measurements made (the still check skipped the others)
+        self.thumb: np.ndarray | None = None  # the grey thumbnail of the last frame measured (``same_scene``)
+        self.ref_thumb: np.ndarray | None = None  # the reference's, at the frames' size
 
     def _view(self, img: np.ndarray, masked: bool | None = None) -> _View | None:
         """``img``'s features, outside the bays when ``masked`` (None: as decided on the reference, ``_masked``)."""
@@ -293,6 +301,15 @@ class Registration:
         small = cv2.resize(img, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
         grey = small if small.ndim == 2 else cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
         return np.float32(grey)
+
+    @staticmethod
+    def same_scene(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+        """Whether two thumbnails show one scene, whatever the light's gain and offset (``SCENE_ZNCC``)."""
+        if a is None or b is None or a.shape != b.shape:
+            return False
+        a, b = a - a.mean(), b - b.mean()
+        norm = float(np.sqrt((a * a).sum() * (b * b).sum()))
+        return norm > 0 and float((a * b).sum()) / norm >= SCENE_ZNCC
 
     def _still(self, thumb: np.ndarray, full_width: int, now: float) -> bool:
         """Has the view stayed where the last feature measurement found it? (see the module docstring)"""
@@ -563,12 +580,13 @@ class Registration:
         """This frame's shift, or None when it cannot be matched (too little structure in view).
         ``now`` (monotonic s) paces how often a view may join the bank."""
         size = (frame_bgr.shape[1], frame_bgr.shape[0])
-        thumb = self._thumb(frame_bgr)
+        self.thumb = thumb = self._thumb(frame_bgr)
         if self._size == size and self._still(thumb, size[0], now):
             return self.last
         if self._size != size:
             self._size, self._bank, self._anchor = size, [], None
             ref = self._reference(frame_bgr)
+            self.ref_thumb = self._thumb(ref)
             self._masked = True
             # the features outside the bays taken before their blur (``kept_view``), else the kept picture's
             sharp, self._sharp = self._sharp, None
@@ -639,6 +657,14 @@ class Alignment:
         self.matched = True
         self.reported_unmatched = False  # reported "unmatched" (held ``UNMATCHED_REPORT_S``), not yet matched again
         self._unmatched_since: float | None = None  # the first of the frames in a row that matched nothing
+        # The view stopped matching as another scene came (``Registration.same_scene`` against the frame measured
+        # before): a knock that turned the camera to the sky or a hedge, a van at the lens. The bays hold their
+        # story until it matches again or shows the scene it showed before (the van gone); a view that drifts out
+        # of matching (dusk, fog) is read on. Why: a camera knocked to face elsewhere read every bay on whatever
+        # it then showed, and a violating car "departed" 2 s after the knock (its violation ended).
+        self.held = False
+        self._before: np.ndarray | None = None  # the last thumbnail before the other scene came
+        self._prev: np.ndarray | None = None  # the thumbnail of the frame measured before this one
 
     def update(self, frame_bgr: np.ndarray, now: float) -> tuple[Shift | None, str | None]:
         """Measure one frame → (shift, "moved" | "aligned" | "turned" | "lost" | "unmatched" | "matched" | None
@@ -654,6 +680,17 @@ class Alignment:
         self._last_at = now
         shift = self.reg.measure(frame_bgr, now)
         self.matched = shift is not None
+        thumb = self.reg.thumb
+        if self.matched:
+            self.held, self._before = False, None
+        elif not self.held:
+            # the first frame measured is judged against the reference: a camera knocked while the agent was stopped
+            prev = self._prev if self._prev is not None else self.reg.ref_thumb
+            if prev is not None and not self.reg.same_scene(prev, thumb):
+                self.held, self._before = True, prev
+        elif self.reg.same_scene(self._before, thumb):
+            self.held, self._before = False, None
+        self._prev = thumb
         blind = "turned" if self.reg.turned is not None else "lost" if self.reg.lost is not None else None
         if blind is not None:  # bays drawn on another (or an unknown) view: moved at once, until redrawn or confirmed
             self.ok = False

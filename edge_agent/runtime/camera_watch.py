@@ -207,7 +207,7 @@ class CameraWatch:
             monitor.set_matched(True)
             return
         shift, report = self.alignment.update(image, self.clock.monotonic())
-        monitor.set_matched(self.alignment.matched)
+        monitor.set_matched(self.alignment.matched, self.alignment.held)
         if shift is not None and self.alignment.ok:
             monitor.set_warp(shift.warp)
         if monitor.aligned != self.alignment.ok:

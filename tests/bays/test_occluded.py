@@ -231,3 +231,75 @@ def test_real_photo_cars_that_hide_the_view_leave_on_time_while_the_neighbour_co
             assert lot.story()[-1] == (EventType.VEHICLE_DEPARTED, "A"), (path.name, name, lot.story())
             assert lot.at(EventType.VEHICLE_DEPARTED, "A") <= 40 + DEPART_S + SLACK_S, (path.name, name)
             assert lot.up_under_car == 0 and lot.position == 1.0, (path.name, name)
+
+
+def _hedge(img: np.ndarray) -> np.ndarray:
+    """The camera knocked to face a hedge: plenty of corners, none of the reference's (unmatched, another scene)."""
+    rng = np.random.default_rng(3)
+    return cv2.GaussianBlur(rng.integers(0, 255, img.shape, dtype=np.uint8), (5, 5), 0)
+
+
+def _sky(img: np.ndarray) -> np.ndarray:
+    """The camera tipped at the sky: a bright, nearly flat view (too few corners to match, not black nor flat)."""
+    h, w = img.shape[:2]
+    ramp = np.linspace(230, 170, h, dtype=np.float32)[:, None, None] * np.float32([1.0, 0.9, 0.8])
+    noise = np.random.default_rng(4).normal(0, 6, (h, w, 3)).astype(np.float32)
+    return np.clip(np.broadcast_to(ramp, (h, w, 3)) + noise, 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("knock", [_hedge, _sky])
+def test_a_camera_knocked_to_face_elsewhere_holds_every_story_until_it_is_put_back(tmp_path, knock):  # noqa: ANN001
+    """Two parked cars, the camera knocked to face a hedge or the sky for two minutes, then put back. Before: every
+    bay was read on whatever the knocked camera showed, and both cars "departed" within seconds of the knock (a
+    violation ended so, by anyone who turns the camera), to "arrive" again when it was put back. Now a view that
+    stops matching as another scene comes is blind: the stories hold, the bays read ``camera_ok`` false, and
+    ``camera_moved`` ``{"unmatched": true}`` tells the backend after a minute."""
+    both = render(Scene(cars=(A_CAR, B_CAR)))
+    lot = _Lot(tmp_path)
+    try:
+        lot.run(15, both, True)
+        lot.run(120, knock(both), True)
+        assert lot.agent.monitor.held and not lot.agent.bus.states()["A"].camera_ok
+        lot.run(60, both, True)
+        assert not lot.agent.monitor.held and lot.agent.bus.states()["A"].camera_ok
+    finally:
+        lot.close()
+    assert lot.story() == [(EventType.VEHICLE_ARRIVED, "A"), (EventType.VEHICLE_ARRIVED, "B")]
+    assert [(e.type, e.data.get("unmatched")) for _, e in lot.events if e.type.startswith("camera_")] == [
+        (EventType.CAMERA_MOVED, True), (EventType.CAMERA_ALIGNED, True)]
+    assert lot.up_under_car == 0
+
+
+def test_cars_that_left_while_the_camera_faced_elsewhere_depart_as_it_is_put_back(tmp_path):  # noqa: ANN001
+    lot = _Lot(tmp_path)
+    try:
+        lot.run(15, render(Scene(cars=(A_CAR, B_CAR))), True)
+        lot.run(60, _hedge(render(Scene(cars=(A_CAR, B_CAR)))), True)
+        lot.run(60, _hedge(render(Scene())), False)  # they leave unseen
+        lot.run(80, render(Scene()), False)
+    finally:
+        lot.close()
+    assert lot.story() == [(EventType.VEHICLE_ARRIVED, "A"), (EventType.VEHICLE_ARRIVED, "B"),
+                           (EventType.VEHICLE_DEPARTED, "A"), (EventType.VEHICLE_DEPARTED, "B")]
+    assert lot.at(EventType.VEHICLE_DEPARTED, "A") <= 135 + DEPART_S + SLACK_S
+    assert lot.at(EventType.VEHICLE_DEPARTED, "B") <= 135 + DEPART_S + SLACK_S
+    assert lot.up_under_car == 0 and lot.position == 1.0
+
+
+def test_a_van_at_the_lens_in_a_night_the_view_cannot_match_blinds_the_bays_only_while_it_stands(tmp_path):  # noqa: ANN001
+    """A night drifts out of matching: the bays are read on (``held`` false). A van stopping at the lens is another
+    scene: held; it drives on and the night view is back (the same scene as before it), read on again."""
+    night = _night(render(Scene(cars=(A_CAR, B_CAR))))
+    lot = _Lot(tmp_path)
+    try:
+        lot.run(15, render(Scene(cars=(A_CAR, B_CAR))), True)
+        lot.run(60, night, True, fps=0.5)
+        assert not lot.agent.monitor.matched and not lot.agent.monitor.held
+        lot.run(10, _bus(night), True, fps=0.5)
+        assert lot.agent.monitor.held
+        lot.run(30, night, True, fps=0.5)
+        assert not lot.agent.monitor.matched and not lot.agent.monitor.held
+    finally:
+        lot.close()
+    assert lot.story() == [(EventType.VEHICLE_ARRIVED, "A"), (EventType.VEHICLE_ARRIVED, "B")]
+    assert lot.up_under_car == 0
