@@ -75,12 +75,15 @@ FULL_EVERY_S = 30.0  # a feature measurement at least this often, still or not
 # the ground, the sky or another row matches nothing, so it was never ``camera_moved``. Long enough that a truck
 # parked close to the camera for a moment, or a single frame weeks from the reference, is no event.
 UNMATCHED_REPORT_S = 60.0
-# Two measured frames whose grey thumbnails correlate (zero-mean, normalised: a gain or an offset of the light is no
-# change) under this show another scene, not the same one in other light: a knock that turned the camera away, a
-# vehicle close to the lens. Measured (``Alignment.held``): a live view a second apart, dimmed to 8 %: 0.97; PKLot
-# frames minutes to days apart: 0.42-0.99 (median 0.88); knocked 60 px 0.45, 120 px 0.20, tilted to the sky 0.00,
-# zoomed 1.5x 0.10, turned 10 degrees 0.47, a van covering 40 % / 70 % of the frame 0.54 / 0.27.
+# Two measured frames whose structure correlates under this show another scene, not the same one in other light
+# (``Registration.same_scene``): a knock that turned the camera away, a vehicle close to the lens. The structure is
+# the grey thumbnail's log minus its blur (4 px): what the surfaces reflect, with the light's gain, a lamp's pool or
+# an IR lamp's fall-off divided out. Measured on the bays-dev PKLot frames (10 views each): the view dimmed to 8 %
+# 0.90-0.95, a dusk view turned IR with its lamp 0.97-0.99, a dark lot's lamps coming on 0.74-0.88, a car parking
+# 0.95-0.98, two frames minutes to days apart 0.38-0.96; knocked 60 or 120 px, tilted 200 px, turned 10 degrees,
+# zoomed 1.5x or facing the sky -0.09-0.08; a van covering 40 % / 70 % of the frame 0.34-0.71 / 0.14-0.41.
 SCENE_ZNCC = 0.5
+SCENE_BLUR = 4.0  # thumbnail px: the light's own variation is smoother than this
 BAY_BLUR = 8.0  # work px (sigma): the bays of a kept reference, where parked cars and their plates stand, as blobs
 PLATE_GROW = 0.5  # a plate's box on the kept reference blurred with this much of its size around it
 #: the plates in a frame, (x1, y1, x2, y2) in its pixels: the agent's plate reader (``Registration.hide``)
@@ -304,12 +307,18 @@ class Registration:
 
     @staticmethod
     def same_scene(a: np.ndarray | None, b: np.ndarray | None) -> bool:
-        """Whether two thumbnails show one scene, whatever the light's gain and offset (``SCENE_ZNCC``)."""
+        """Whether two thumbnails show one scene, whatever the light (``SCENE_ZNCC``)."""
         if a is None or b is None or a.shape != b.shape:
             return False
-        a, b = a - a.mean(), b - b.mean()
-        norm = float(np.sqrt((a * a).sum() * (b * b).sum()))
-        return norm > 0 and float((a * b).sum()) / norm >= SCENE_ZNCC
+
+        def structure(t: np.ndarray) -> np.ndarray:
+            log = np.log1p(t)
+            s = log - cv2.GaussianBlur(log, (0, 0), SCENE_BLUR)
+            return s - s.mean()
+
+        sa, sb = structure(a), structure(b)
+        norm = float(np.sqrt((sa * sa).sum() * (sb * sb).sum()))
+        return norm > 0 and float((sa * sb).sum()) / norm >= SCENE_ZNCC
 
     def _still(self, thumb: np.ndarray, full_width: int, now: float) -> bool:
         """Has the view stayed where the last feature measurement found it? (see the module docstring)"""
