@@ -46,6 +46,13 @@ def hold_data_dir(data_dir: Path, command: str) -> str | None:
             raise DataDirBusy(f"{path} is a link: the agent lock is never opened through one (it may point at any "
                               "file); remove it") from None
         raise
+    # nor, as root, through a hard link (O_NOFOLLOW stops only symbolic ones): the pid below overwrote the linked
+    # file and ``_agents_own`` gave it to the folder's owner. Not refused to the agent's user, who may write it anyway
+    # (a `cp -al` backup leaves its lock with two names)
+    if os.geteuid() == 0 and os.fstat(fd).st_nlink > 1:
+        os.close(fd)
+        raise DataDirBusy(f"{path} has another name (a hard link): root never writes or hands over a lock file that "
+                          "may be any file of the device; remove it while the agent is stopped (it makes a new one)")
     _agents_own(fd, data_dir)
     f = os.fdopen(fd, "a+", encoding="utf-8")  # kept open on purpose
     try:

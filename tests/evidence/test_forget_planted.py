@@ -83,3 +83,28 @@ def test_a_forget_run_as_root_leaves_the_agents_files_the_agents(tmp_path, repo)
     root_owned = sorted(str(p.relative_to(data)) for p in data.rglob("*") if p.lstat().st_uid != agent.pw_uid)
     assert root_owned == []
     assert (data / "events.jsonl").stat().st_mode & 0o777 == 0o640
+
+
+def test_root_never_writes_or_gives_away_a_file_the_agent_lock_is_another_name_of(tmp_path, repo):
+    """A hard link at ``agent.lock`` (``O_NOFOLLOW`` stops only symbolic ones): root's forget wrote its pid over the
+    linked file's content and, since it hands a ``root:root`` lock to the folder's owner, gave that file to the
+    agent's user. The agent never links its lock."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root: the forget as the runbook runs it")
+    try:
+        agent = pwd.getpwnam("nobody")
+    except KeyError:
+        pytest.skip("no user nobody to stand in for the agent's")
+    config, data = _site(tmp_path, repo)
+    for p in (data, *data.rglob("*")):
+        os.lchown(p, agent.pw_uid, agent.pw_gid)
+    victim = tmp_path / "root-only"
+    victim.write_text("root's\n")
+    victim.chmod(0o600)
+    (data / "agent.lock").unlink(missing_ok=True)
+    os.link(victim, data / "agent.lock")
+    r = _forget(config, GONE)
+    assert r.returncode == 2, r.stdout
+    assert f"{data / 'agent.lock'} has another name (a hard link)" in r.stderr and "Traceback" not in r.stderr
+    assert victim.read_text() == "root's\n" and victim.stat().st_uid == 0 and victim.stat().st_mode & 0o777 == 0o600
+    assert KEPT.encode() in (data / "events.jsonl").read_bytes() and GONE.encode() in (data / "events.jsonl").read_bytes()
