@@ -694,6 +694,7 @@ class Alignment:
         self.held = False
         self._before: np.ndarray | None = None  # the last thumbnail before the other scene came
         self._prev: np.ndarray | None = None  # the thumbnail of the frame measured before this one
+        self._prev_at = float("-inf")  # when
 
     def update(self, frame_bgr: np.ndarray, now: float) -> tuple[Shift | None, str | None]:
         """Measure one frame → (shift, "moved" | "aligned" | "turned" | "lost" | "unmatched" | "matched" | None
@@ -707,6 +708,8 @@ class Alignment:
         if now - self._last_at < self.every_s:
             return None, None
         self._last_at = now
+        if now - self._prev_at > UNMATCHED_REPORT_S + self.every_s:  # no frame measured for over a minute (the
+            self._unmatched_since = None  # camera lost): the view unmatched before it is no minute seen unmatched
         shift = self.reg.measure(frame_bgr, now)
         self.matched = shift is not None
         thumb = self.reg.thumb
@@ -719,7 +722,7 @@ class Alignment:
                 self.held, self._before = True, prev
         elif self.reg.same_scene(self._before, thumb):
             self.held, self._before = False, None
-        self._prev = thumb
+        self._prev, self._prev_at = thumb, now
         blind = "turned" if self.reg.turned is not None else "lost" if self.reg.lost is not None else None
         if blind is not None:  # bays drawn on another (or an unknown) view: moved at once, until redrawn or confirmed
             self.ok = False

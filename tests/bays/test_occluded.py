@@ -303,3 +303,29 @@ def test_a_van_at_the_lens_in_a_night_the_view_cannot_match_blinds_the_bays_only
         lot.close()
     assert lot.story() == [(EventType.VEHICLE_ARRIVED, "A"), (EventType.VEHICLE_ARRIVED, "B")]
     assert lot.up_under_car == 0
+
+
+def test_a_view_seen_unmatched_for_seconds_around_a_dropped_stream_is_no_minute_unmatched(tmp_path):  # noqa: ANN001
+    """One frame matching nothing (a truck at the lens), the stream lost for 90 s, then 3 s more of it. Before: the
+    minute counted from that one frame, so ``camera_moved`` ``{"unmatched": true, "unmatched_s": 60.0}`` went out
+    with the first frame back (before ``camera_restored``), and ``camera_aligned`` 3 s later: a pair for a view seen
+    unmatched for 3 s. A view that stays unmatched a minute after the stream is back is still reported."""
+    day = render(Scene(cars=(A_CAR, B_CAR)))
+    lot = _Lot(tmp_path)
+    try:
+        lot.run(15, day, True)
+        lot.run(0.2, _hedge(day), True)
+        lot.src.next = None  # the stream drops
+        for _ in range(round(90 * FPS)):
+            lot.agent.step()
+            lot.locks.tick()
+            lot.clock.advance(1 / FPS)
+        lot.run(8, _hedge(day), True)  # back (restored after a few frames), unmatched 3 s more
+        lot.run(10, day, True)
+        camera = [e.type for _, e in lot.events if e.type.startswith("camera_")]
+        assert camera == [EventType.CAMERA_LOST, EventType.CAMERA_RESTORED], camera
+        lot.run(70, _hedge(day), True)
+    finally:
+        lot.close()
+    moved = [t for t, e in lot.events if e.type == EventType.CAMERA_MOVED]
+    assert moved == [pytest.approx(123.2 + 60, abs=1.5)], moved
