@@ -674,7 +674,11 @@ class Alignment:
     def __init__(self, registration: Registration, confirm_s: float = 2.0, every_s: float = 0.0) -> None:
         self.reg = registration
         self.confirm_s = confirm_s
-        self.every_s = every_s  # a frame is matched at most this often (~30 ms each at 640 px)
+        # a frame is matched at most this often (~30 ms each at 640 px), unless its structure shows another scene
+        # than the last frame measured (``Registration.same_scene``, ~1 ms at 720p). Why: with ``shift_every_s`` 10 a
+        # camera knocked to face a hedge was read on for up to 10 s before the next measurement held the bays, and two
+        # parked cars "departed" 3 s after the knock (to "arrive" again when it was put back)
+        self.every_s = every_s
         self._last_at = float("-inf")
         self.ok = True
         self.reported_moved = False
@@ -705,8 +709,9 @@ class Alignment:
         place (one beyond tolerance goes on to "moved" as any other). Why: a camera knocked to face elsewhere,
         replaced, blocked or too dark to match kept every lock down but told the backend nothing; only the
         heartbeat's ``bays_unseen`` said it."""
-        if now - self._last_at < self.every_s:
-            return None, None
+        if now - self._last_at < self.every_s and (
+                self._prev is None or self.reg.same_scene(self._prev, self.reg._thumb(frame_bgr))):
+            return None, None  # the scene last measured (another one, a knock or a van at the lens: measured now)
         self._last_at = now
         if now - self._prev_at > UNMATCHED_REPORT_S + self.every_s:  # no frame measured for over a minute (the
             self._unmatched_since = None  # camera lost): the view unmatched before it is no minute seen unmatched

@@ -61,18 +61,18 @@ def _mirror_van(img: np.ndarray) -> np.ndarray:
 class _Lot:
     """Bays A (its lock on gpiozero pins, no presence sensor) and B of the rendered lot, frames set by the test."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, lock: dict | None = None, **camera: object) -> None:
         tmp.mkdir(parents=True, exist_ok=True)
         path = tmp / "agent.yaml"
         path.write_text(yaml.safe_dump({
             "site": {"site_id": "s", "device_id": "d"},
-            "camera": {"source": "synthetic", "fps": FPS, "width": 960, "height": 540},
+            "camera": {"source": "synthetic", "fps": FPS, "width": 960, "height": 540, **camera},
             "timers": {"arrival_confirm_s": ARRIVE_S, "departure_confirm_s": DEPART_S},
             "bays": [{"id": "A", "polygon": [list(p) for p in BAY_A]}, {"id": "B", "polygon": [list(p) for p in BAY_B]}],
             "data_dir": str(tmp / "data"),
             "locks": [{"id": "LA", "bay": "A", "driver": "gpiozero", "auto_raise_delay_s": 20,
                        "motor": {"kind": "relays", "up": {"pin": UP}, "down": {"pin": DOWN}},
-                       "switches": {"down": {"pin": SW_DOWN}, "up": {"pin": SW_UP}}}]}))
+                       "switches": {"down": {"pin": SW_DOWN}, "up": {"pin": SW_UP}}, **(lock or {})}]}))
         self.clock = FakeClock()
         self.src = Frames(self.clock)
         self.agent = Agent(load_config(path), clock=self.clock, source=self.src, reader=NoPlates())
@@ -329,3 +329,23 @@ def test_a_view_seen_unmatched_for_seconds_around_a_dropped_stream_is_no_minute_
         lot.close()
     moved = [t for t, e in lot.events if e.type == EventType.CAMERA_MOVED]
     assert moved == [pytest.approx(123.2 + 60, abs=1.5)], moved
+
+
+@pytest.mark.parametrize("knock", [_hedge, _sky])
+def test_a_knock_between_two_measurements_is_measured_at_once(tmp_path, knock):  # noqa: ANN001
+    """``shift_every_s`` 10 (the lock trusting evidence 12 s old): the camera knocked 5 s after a measurement. Before: the knocked view was read until the
+    next one (5 s later), both parked cars "departed" 3 s after the knock and "arrived" again when it was put back.
+    Now a frame whose structure shows another scene than the last one measured is measured at once: held from the
+    knock's first frame, the stories as they were."""
+    both = render(Scene(cars=(A_CAR, B_CAR)))
+    lot = _Lot(tmp_path, lock={"occupancy_max_age_s": 12.0}, shift_every_s=10.0)
+    try:
+        lot.run(15, both, True)
+        lot.run(0.2, knock(both), True)
+        assert lot.agent.monitor.held
+        lot.run(120, knock(both), True)
+        lot.run(60, both, True)
+    finally:
+        lot.close()
+    assert lot.story() == [(EventType.VEHICLE_ARRIVED, "A"), (EventType.VEHICLE_ARRIVED, "B")]
+    assert lot.up_under_car == 0
