@@ -85,6 +85,11 @@ UNMATCHED_REPORT_S = 60.0
 # knocked 60 or 120 px, tilted 200 px, turned 10 degrees, zoomed 1.5x or facing the sky -0.03-0.09; a van
 # covering 40 % / 70 % of the frame 0.26-0.63 / 0.11-0.32.
 SCENE_ZNCC = 0.3
+# The first frame a run measures is compared with the kept reference, which may be weeks old (a camera knocked while
+# the agent was stopped). Measured over the PKLot frames, each kept as the reference and every other frame as the
+# view at a restart (probe review11): the unmoved camera 0.20-0.98 in 870 pairs (12 under 0.3, all of them views that
+# match nothing, which 0.3 held blind until a frame matched), knocked views -0.09-0.09 in 750.
+SCENE_ZNCC_START = 0.15
 SCENE_BLUR = 4.0  # thumbnail px: the light's own variation is smoother than this
 BAY_BLUR = 8.0  # work px (sigma): the bays of a kept reference, where parked cars and their plates stand, as blobs
 PLATE_GROW = 0.5  # a plate's box on the kept reference blurred with this much of its size around it
@@ -322,9 +327,9 @@ class Registration:
         norm = float(np.sqrt((sa * sa).sum() * (sb * sb).sum()))
         return float((sa * sb).sum()) / norm if norm > 0 else -1.0
 
-    def same_scene(self, a: np.ndarray | None, b: np.ndarray | None) -> bool:
-        """Whether two thumbnails show one scene (``scene_likeness`` at least ``SCENE_ZNCC``)."""
-        return a is not None and b is not None and self.scene_likeness(a, b) >= SCENE_ZNCC
+    def same_scene(self, a: np.ndarray | None, b: np.ndarray | None, floor: float = SCENE_ZNCC) -> bool:
+        """Whether two thumbnails show one scene (``scene_likeness`` at least ``floor``)."""
+        return a is not None and b is not None and self.scene_likeness(a, b) >= floor
 
     def _scene_mask(self, shape: tuple[int, ...]) -> np.ndarray:
         """The thumbnail's pixels outside the bays (all of them where the bays fill nearly the whole view)."""
@@ -699,14 +704,16 @@ class Alignment:
         self._before: np.ndarray | None = None  # the last thumbnail before the other scene came
         self._prev: np.ndarray | None = None  # the thumbnail of the frame measured before this one
         self._prev_at = float("-inf")  # when
+        self._floor = SCENE_ZNCC  # the likeness ``_before`` is compared at (``SCENE_ZNCC_START`` for the reference)
+        self._rematched_since: float | None = None  # reported "unmatched", then matching again since (debounced)
 
     def update(self, frame_bgr: np.ndarray, now: float) -> tuple[Shift | None, str | None]:
         """Measure one frame → (shift, "moved" | "aligned" | "turned" | "lost" | "unmatched" | "matched" | None
         when nothing is to be reported); (None, None) for a frame skipped or not matched. "turned" (once, not
         debounced: no shake makes a turned view) blinds the bays until the installer redraws or confirms; so does
         "lost" (the stored reference of these bays cannot be read: where they were drawn is unknown). "unmatched":
-        no frame matched for ``UNMATCHED_REPORT_S`` (once); "matched": the first frame that matches again, in
-        place (one beyond tolerance goes on to "moved" as any other). Why: a camera knocked to face elsewhere,
+        no frame matched for ``UNMATCHED_REPORT_S`` (once); "matched": the view matches again, in place, for
+        ``confirm_s`` (one beyond tolerance goes on to "moved" as any other). Why: a camera knocked to face elsewhere,
         replaced, blocked or too dark to match kept every lock down but told the backend nothing; only the
         heartbeat's ``bays_unseen`` said it."""
         if now - self._last_at < self.every_s and (
@@ -722,10 +729,10 @@ class Alignment:
             self.held, self._before = False, None
         elif not self.held:
             # the first frame measured is judged against the reference: a camera knocked while the agent was stopped
-            prev = self._prev if self._prev is not None else self.reg.ref_thumb
-            if prev is not None and not self.reg.same_scene(prev, thumb):
-                self.held, self._before = True, prev
-        elif self.reg.same_scene(self._before, thumb):
+            prev, floor = (self._prev, SCENE_ZNCC) if self._prev is not None else (self.reg.ref_thumb, SCENE_ZNCC_START)
+            if prev is not None and not self.reg.same_scene(prev, thumb, floor):
+                self.held, self._before, self._floor = True, prev, floor
+        elif self.reg.same_scene(self._before, thumb, self._floor):
             self.held, self._before = False, None
         self._prev, self._prev_at = thumb, now
         blind = "turned" if self.reg.turned is not None else "lost" if self.reg.lost is not None else None
@@ -736,6 +743,7 @@ class Alignment:
             self.reported_moved = True
             return shift, blind
         if shift is None:
+            self._rematched_since = None
             if self._unmatched_since is None:
                 self._unmatched_since = now
             if not self.reported_unmatched and not self.reported_moved \
@@ -745,11 +753,17 @@ class Alignment:
             return None, None
         self._unmatched_since = None
         moved = self.reg.moved(shift)
-        if self.reported_unmatched:
-            self.reported_unmatched = False
-            if not moved and not self.reported_moved:
+        if self.reported_unmatched:  # its end is debounced as a move's: a view matching one frame a minute is no pair
+            if moved or self.reported_moved:  # goes on to an ordinary "moved"
+                self.reported_unmatched, self._rematched_since = False, None
+            else:
                 self._since = None
                 self.ok = True
+                if self._rematched_since is None:
+                    self._rematched_since = now
+                if now - self._rematched_since < self.confirm_s:
+                    return shift, None
+                self.reported_unmatched, self._rematched_since = False, None
                 return shift, "matched"
         self.ok = not moved and not self.reported_moved
         if moved == self.reported_moved:

@@ -260,6 +260,8 @@ class CameraWatch:
             raise ControlError("view_unmatchable", "the current view has too little in it to match later views "
                                "against (too dark, covered or blurred): light or clear it, then confirm again")
         was_moved, was = self.moved, self.placement
+        if self.alignment is not None and self.alignment.reported_unmatched:  # matching again, not yet reported
+            was = "unmatched"
         if not self.size_fits:
             size, want = (frame.shape[1], frame.shape[0]), self.frame_size.expected
             if not self.frame_size.learned and want is not None:

@@ -342,3 +342,41 @@ def test_a_knock_confirmed_before_it_was_reported_is_published(tmp_path, clock):
     assert _camera_events(events) == [("camera_aligned", {"confirmed": True})]
     assert agent.camera.placement == "ok"
     agent.stop()
+
+
+def test_a_view_matching_for_a_moment_each_minute_is_one_pair_of_events_not_one_a_minute(tmp_path, clock):
+    """A camera knocked to face elsewhere whose view matches for a second now and then (a gust swings it back): each
+    match ended the reported state at once and the next minute reported it again, 10 pairs in 12 minutes (probe
+    review11). Its end is debounced as a move's (``moved_confirm_s``)."""
+    path = _file(tmp_path)
+    frames = hold(4, render(EMPTY))
+    for _ in range(4):
+        frames += hold(69, _elsewhere()) + hold(1, render(EMPTY))
+    frames += hold(30, render(EMPTY))
+    agent = Agent(load_config(path), clock=clock, source=ScriptedSource(frames, clock), reader=NoPlates())
+    events: list[Event] = []
+    agent.bus.subscribe(events.append)
+    agent.start()
+    run_scripted(agent.step, clock, 4 + 4 * 70, 5)
+    assert [t for t, _ in _camera_events(events)] == ["camera_moved"]
+    run_scripted(agent.step, clock, 5, 5)
+    assert [(t, d.get("unmatched")) for t, d in _camera_events(events)] == [("camera_moved", True),
+                                                                           ("camera_aligned", True)]
+    agent.stop()
+
+
+def test_confirming_a_view_that_matches_again_before_its_return_was_reported_is_published(tmp_path, clock):
+    """Reported unmatched, the view matches again, and the installer confirms within ``moved_confirm_s``: the
+    backend heard ``camera_moved`` and must hear its end."""
+    path = _file(tmp_path)
+    frames = hold(4, render(EMPTY)) + hold(65, _elsewhere()) + hold(60, render(EMPTY))
+    agent = Agent(load_config(path), clock=clock, source=ScriptedSource(frames, clock), reader=NoPlates())
+    events: list[Event] = []
+    agent.bus.subscribe(events.append)
+    agent.start()
+    run_scripted(agent.step, clock, 4 + 65 + 1, 5)
+    assert [t for t, _ in _camera_events(events)] == ["camera_moved"] and agent.camera.placement == "ok"
+    assert agent.confirm_camera().ok
+    run_scripted(agent.step, clock, 5, 5)
+    assert _camera_events(events)[1:] == [("camera_aligned", {"confirmed": True, "unmatched": True})]
+    agent.stop()
