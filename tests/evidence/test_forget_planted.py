@@ -65,7 +65,8 @@ def test_a_link_where_the_agent_keeps_a_file_is_refused_and_nothing_is_deleted(t
     assert KEPT.encode() in target.read_bytes()
 
 
-def test_a_forget_run_as_root_leaves_the_agents_files_the_agents(tmp_path, repo):
+def _as_the_agents(tmp_path: Path, repo: Path) -> tuple[Path, Path, pwd.struct_passwd]:
+    """A site whose folder the user ``nobody`` stands in for the agent's in; the forget is run as root (skips else)."""
     if os.geteuid() != 0:
         pytest.skip("needs root: the forget as the runbook runs it")
     try:
@@ -73,6 +74,11 @@ def test_a_forget_run_as_root_leaves_the_agents_files_the_agents(tmp_path, repo)
     except KeyError:
         pytest.skip("no user nobody to stand in for the agent's")
     config, data = _site(tmp_path, repo)
+    return config, data, agent
+
+
+def test_a_forget_run_as_root_leaves_the_agents_files_the_agents(tmp_path, repo):
+    config, data, agent = _as_the_agents(tmp_path, repo)
     (data / "agent.lock").unlink(missing_ok=True)  # a folder the agent never ran in (a backup restored)
     os.chmod(data / "events.jsonl", 0o640)
     for p in (data, *data.rglob("*")):
@@ -89,13 +95,7 @@ def test_root_never_writes_or_gives_away_a_file_the_agent_lock_is_another_name_o
     """A hard link at ``agent.lock`` (``O_NOFOLLOW`` stops only symbolic ones): root's forget wrote its pid over the
     linked file's content and, since it hands a ``root:root`` lock to the folder's owner, gave that file to the
     agent's user. The agent never links its lock."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root: the forget as the runbook runs it")
-    try:
-        agent = pwd.getpwnam("nobody")
-    except KeyError:
-        pytest.skip("no user nobody to stand in for the agent's")
-    config, data = _site(tmp_path, repo)
+    config, data, agent = _as_the_agents(tmp_path, repo)
     for p in (data, *data.rglob("*")):
         os.lchown(p, agent.pw_uid, agent.pw_gid)
     victim = tmp_path / "root-only"
