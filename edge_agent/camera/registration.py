@@ -610,11 +610,12 @@ class Registration:
         m[:, 2] /= self._scale  # work px -> full-frame px (a turn and a zoom are the same at any scale)
         return m, int(inl.sum())
 
-    def measure(self, frame_bgr: np.ndarray, now: float = 0.0) -> Shift | None:
+    def measure(self, frame_bgr: np.ndarray, now: float = 0.0, thumb: np.ndarray | None = None) -> Shift | None:
         """This frame's shift, or None when it cannot be matched (too little structure in view).
-        ``now`` (monotonic s) paces how often a view may join the bank."""
+        ``now`` (monotonic s) paces how often a view may join the bank; ``thumb``: the frame's ``_thumb`` where
+        the caller made it already."""
         size = (frame_bgr.shape[1], frame_bgr.shape[0])
-        self.thumb = thumb = self._thumb(frame_bgr)
+        self.thumb = thumb = self._thumb(frame_bgr) if thumb is None else thumb
         if self._size == size and self._still(thumb, size[0], now):
             return self.last
         if self._size != size:
@@ -716,13 +717,15 @@ class Alignment:
         ``confirm_s`` (one beyond tolerance goes on to "moved" as any other). Why: a camera knocked to face elsewhere,
         replaced, blocked or too dark to match kept every lock down but told the backend nothing; only the
         heartbeat's ``bays_unseen`` said it."""
-        if now - self._last_at < self.every_s and (
-                self._prev is None or self.reg.same_scene(self._prev, self.reg._thumb(frame_bgr))):
-            return None, None  # the scene last measured (another one, a knock or a van at the lens: measured now)
+        thumb = None
+        if now - self._last_at < self.every_s:
+            thumb = self.reg._thumb(frame_bgr)
+            if self._prev is None or self.reg.same_scene(self._prev, thumb):
+                return None, None  # the scene last measured (another one, a knock or a van at the lens: measured now)
         self._last_at = now
         if now - self._prev_at > UNMATCHED_REPORT_S + self.every_s:  # no frame measured for over a minute (the
             self._unmatched_since = None  # camera lost): the view unmatched before it is no minute seen unmatched
-        shift = self.reg.measure(frame_bgr, now)
+        shift = self.reg.measure(frame_bgr, now, thumb)
         self.matched = shift is not None
         thumb = self.reg.thumb
         if self.matched:

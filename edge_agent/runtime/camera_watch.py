@@ -220,15 +220,11 @@ class CameraWatch:
         elif report == "unmatched":  # matched nothing for a minute: turned away, replaced, blocked or too dark
             self.bus.publish(Event.make(EventType.CAMERA_MOVED, self.clock, data={
                 "unmatched": True, "unmatched_s": round(UNMATCHED_REPORT_S, 1)}))
-        elif report == "matched" and shift is not None:  # the view matches its reference again, in place
-            self.bus.publish(Event.make(EventType.CAMERA_ALIGNED, self.clock, data={
-                "unmatched": True, "dx": round(shift.dx, 1), "dy": round(shift.dy, 1), "shift_px": round(shift.px, 1),
-                "tolerance_px": self.cfg.camera.shift_tolerance_px}))
-        elif report is not None and shift is not None:
+        elif report is not None and shift is not None:  # "matched": the view matches its reference again, in place
+            data = {"dx": round(shift.dx, 1), "dy": round(shift.dy, 1), "shift_px": round(shift.px, 1),
+                    "tolerance_px": self.cfg.camera.shift_tolerance_px}
             self.bus.publish(Event.make(EventType.CAMERA_MOVED if report == "moved" else EventType.CAMERA_ALIGNED,
-                                        self.clock, data={"dx": round(shift.dx, 1), "dy": round(shift.dy, 1),
-                                                          "shift_px": round(shift.px, 1),
-                                                          "tolerance_px": self.cfg.camera.shift_tolerance_px}))
+                                        self.clock, data={"unmatched": True, **data} if report == "matched" else data))
 
     @property
     def moved(self) -> bool:
@@ -259,7 +255,7 @@ class CameraWatch:
         if self.alignment is not None and not self.alignment.reg.matchable(frame):
             raise ControlError("view_unmatchable", "the current view has too little in it to match later views "
                                "against (too dark, covered or blurred): light or clear it, then confirm again")
-        was_moved, was = self.moved, self.placement
+        was = self.placement  # "moved" also while a reported move or another frame shape stands
         if self.alignment is not None and self.alignment.reported_unmatched:  # matching again, not yet reported
             was = "unmatched"
         if not self.size_fits:
@@ -280,6 +276,6 @@ class CameraWatch:
         if was == "unmatched":  # ``unmatched`` says what the installer ended (reported or not yet)
             self.bus.publish(Event.make(EventType.CAMERA_ALIGNED, self.clock, data={"confirmed": True,
                                                                                    "unmatched": True}))
-        elif was_moved or was != "ok":  # also a shift beyond tolerance not yet held ``moved_confirm_s``
+        elif was != "ok":  # a reported move, and a shift beyond tolerance not yet held ``moved_confirm_s``
             self.bus.publish(Event.make(EventType.CAMERA_ALIGNED, self.clock, data={"confirmed": True}))
         return ControlResult(True, "camera view confirmed as the new reference")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import pwd
 import shlex
 import shutil
 import socket
@@ -23,6 +22,7 @@ from edge_agent.events.mqtt_link import build_mqtt
 from edge_agent.events.types import BayState, Event
 from tests.events.conftest import DEVICE_PASSWORD, DEVICE_USER
 from tests.events.helpers import RecordingControl, Subscriber, make_config, wait_until
+from tests.rootuser import root_beside
 
 pytestmark = pytest.mark.broker
 
@@ -102,12 +102,7 @@ def test_the_documented_file_modes_let_mosquitto_2_start_as_its_own_user(repo, t
     """mosquitto 2 drops root before it reads the password file, the ACL and the key: a key left root-only 0600 (as
     openssl writes it) stopped the site broker ("Permission denied"). The config's header says how to give them
     the broker's group; applied as written (paths swapped), the broker starts as the user ``mosquitto``."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root: mosquitto drops to its own user only when started as root")
-    try:
-        user = pwd.getpwnam("mosquitto")
-    except KeyError:
-        pytest.skip("no mosquitto user on this host")
+    user = root_beside("mosquitto", "mosquitto drops to its own user only when started as root")
     text = (repo / "deploy/mosquitto/mosquitto-tls.conf").read_text()
     root = Path(tempfile.mkdtemp(prefix="edge-mosquitto-"))
     try:

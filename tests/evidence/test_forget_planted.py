@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.evidence.test_forget import GONE, KEPT, _forget, _site
+from tests.rootuser import root_beside
 
 
 def test_a_file_an_edited_index_names_outside_the_evidence_is_never_deleted(tmp_path, repo):
@@ -67,12 +68,7 @@ def test_a_link_where_the_agent_keeps_a_file_is_refused_and_nothing_is_deleted(t
 
 def _as_the_agents(tmp_path: Path, repo: Path) -> tuple[Path, Path, pwd.struct_passwd]:
     """A site whose folder the user ``nobody`` stands in for the agent's in; the forget is run as root (skips else)."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root: the forget as the runbook runs it")
-    try:
-        agent = pwd.getpwnam("nobody")
-    except KeyError:
-        pytest.skip("no user nobody to stand in for the agent's")
+    agent = root_beside("nobody", "the forget as the runbook runs it")
     config, data = _site(tmp_path, repo)
     return config, data, agent
 
