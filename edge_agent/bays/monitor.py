@@ -24,6 +24,7 @@ from edge_agent.bays.geometry import BayShape, assign_bay, merge_boxes
 from edge_agent.bays.machine import FREE, BayMachine
 from edge_agent.bays.occupancy import FIRM_CHANGE, MOTION_GAIN, ChangeGate, OccupancyClassifier, PresenceFusion
 from edge_agent.bays.occupancy import Verdict as CameraVerdict
+from edge_agent.bays.old_ground import REDRAWN, OldGround, ground_picture
 from edge_agent.bays.vision import blind_vision, classifier_vision
 from edge_agent.bays.visit_verdict import decide_visit
 from edge_agent.clock import Clock, iso
@@ -100,6 +101,7 @@ class BayMonitor:
         self._firm_moved_at: dict[str, float] = {}  # per bay: when FIRM_CHANGE of it last changed (see Hysteresis)
         self._followed: set[str] = set()  # bays whose outline moved since their last classification (set_warp)
         self._redrawn: set[str] = set()  # bays whose outline was set anew: their next frame starts the gate's reference
+        self._old_ground: dict[str, OldGround] = {}  # bay redrawn off a parked car → the ground it stood on (old_ground)
         self._unseen: dict[str, str] = {}  # bay → bay_flat | bay_clipped: its last crop showed nothing (bays.blank)
         self._polygons = {b.id: b.polygon for b in cfg.bays}  # as drawn: a camera shift moves, not resizes, them
         self._scale = 1.0  # the camera's pixels per bay-drawing pixel (set_source_scale)
@@ -207,6 +209,7 @@ class BayMonitor:
                 self.machines[b.id] = m
                 if b.id in old._best:
                     self._best[b.id] = old._best[b.id]
+                self._keep_old_ground(old, b.id, before.get(b.id), b.polygon)
                 if b.id in old._seen_empty and before.get(b.id) == b.polygon:  # a new outline is yet unseen
                     self._seen_empty.add(b.id)
                 if m.visit is None and (b.id in old._unmeasured or before.get(b.id) != b.polygon):
@@ -221,6 +224,42 @@ class BayMonitor:
                         self.bus.publish(ev)
                     self.bus.publish_state(m.state())  # its retained state would say violation for ever
         return kept
+
+    def _keep_old_ground(self, old: BayMonitor, bay: str, was: Sequence[tuple[float, float]] | None,
+                         now: Sequence[tuple[float, float]]) -> None:
+        """(``adopt``.) A bay redrawn while a car stood in it (a visit open, or the classifier's verdict occupied)
+        keeps the outline it had: its arm waits until that ground is seen empty (``old_ground``). One already
+        watched is kept through later edits (the car is where it first stood), and dropped when the outline is
+        drawn back onto it (the bay's own readings cover that ground again)."""
+        ground = old._old_ground.get(bay)
+        if ground is None and was is not None and list(was) != list(now):
+            if old.machines[bay].visit is not None or old.fusion[bay].verdict.occupied is True:
+                ground = OldGround([(float(x), float(y)) for x, y in was])
+                log.warning("bay %s redrawn with a car in it: its lock stays down (%s) until the ground of its old "
+                            "outline is seen empty", bay, REDRAWN)
+        if ground is not None and [tuple(map(float, pt)) for pt in now] != ground.polygon:
+            self._old_ground[bay] = ground
+
+    def _watch_old_ground(self, image: np.ndarray) -> None:
+        """Look at each old ground (``old_ground``) on a frame the camera vouches for (aligned and matched: on a
+        view that drifted out of matching the outlines may lie on other ground): the one the car has left is let
+        go, and its bay's view vouches again."""
+        if not self._old_ground or self.classifier is None or not (self.aligned and self.matched):
+            return
+        (a, b, c), (d, e, f) = self.warp
+        polys = {bay: [(a * x + b * y + c, d * x + e * y + f) for x, y in g.polygon]
+                 for bay, g in self._old_ground.items()}
+        probs = self.classifier.classify(image, polys, {})
+        occ = self.cfg.occupancy
+        for bay, poly in polys.items():
+            try:
+                picture = ground_picture(image, poly)
+            except ValueError:
+                continue
+            if self._old_ground[bay].see(picture, float(probs.get(bay, float("nan"))), occ.exit_p,
+                                         occ.gate_threshold, occ.confirm_frames):
+                del self._old_ground[bay]
+                log.info("bay %s: the ground of its old outline is empty now; its view vouches again", bay)
 
     def _verdict(self, c: Consensus) -> Verdict:
         return decide_visit(c.text, c.colour, self.lists, c.dark_chars, c.polarity, c.red_end)
@@ -249,7 +288,8 @@ class BayMonitor:
         """Bay → why its view vouches for nothing, on a frame the camera sends aligned (``unseen``)."""
         if not self.matched:
             return dict.fromkeys(self.machines, "camera_unmatched")
-        return {**self._unseen, **self._small, **self.gate.mask_problems}  # too small says why a crop is blank
+        redrawn = dict.fromkeys(self._old_ground, REDRAWN)
+        return {**redrawn, **self._unseen, **self._small, **self.gate.mask_problems}  # too small says why it is blank
 
     def set_source_scale(self, scale: float) -> None:
         """The camera sends ``scale`` of the pixels the bays were drawn on (a sub-stream under 1): the frames
@@ -437,6 +477,7 @@ class BayMonitor:
                 due[s.bay_id] = [(float(x), float(y)) for x, y in s.polygon]
             if change >= occ.big_change_fraction and s.bay_id in self._read_since:
                 self._read_since[s.bay_id] = now  # something new in a bay still unidentified: read fast again
+        self._watch_old_ground(image)
         if not due or self.classifier is None:
             return
         # A crop that shows nothing (uniform, burnt out) is no measurement: NaN, the verdict holds, unconfident.

@@ -140,7 +140,8 @@ class BayVision:
     #                     camera_black | camera_flat | camera_unusable | camera_moved | camera_unmatched
     #                     (registration matched the view to no reference) | mask_empty |
     #                     mask_outside_frame | bay_flat | bay_clipped (the bay's crop shows nothing) |
-    #                     bay_too_small (under 8 of the camera's pixels across)
+    #                     bay_too_small (under 8 of the camera's pixels across) | bay_redrawn (redrawn with
+    #                     a car in it, its old outline's ground not yet seen empty: ``bays.old_ground``)
     camera_empty: bool = False  # the camera alone (the classifier's settled verdict, without plate reads and
     #                             the presence sensor) says the bay is empty, confidently
 
