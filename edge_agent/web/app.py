@@ -58,7 +58,7 @@ from edge_agent.web.context import (
 )
 from edge_agent.web.i18n import translator
 from edge_agent.web.ratelimit import RateLimit
-from edge_agent.web.sessions import SessionTable
+from edge_agent.web.sessions import SessionsUnavailable, SessionTable
 from edge_agent.web.views import AuditUnavailable, ViewAudit
 
 _log = logging.getLogger(__name__)
@@ -74,6 +74,7 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self';
 # includeSubDomains / preload are the site's domain's to decide. Browsers ignore HSTS from an IP address and over a
 # certificate they warned about (a self-signed one accepted by hand), the usual install: it costs them nothing.
 HSTS = "max-age=86400"
+SESSIONS_RETRY_S = "10"  # a session check refused on a busy database: a lock held longer than a moment is rare
 
 
 class OwnFiles(StaticFiles):
@@ -290,6 +291,15 @@ def create_app(
             return error_page(request, 503, text, kind="err_audit" if look else "err_audit_action",
                               headers={"Retry-After": "60"})
         return PlainTextResponse(text, status_code=503, headers={"Retry-After": "60"})
+
+    @app.exception_handler(SessionsUnavailable)
+    async def _sessions_busy(request: Request, exc: SessionsUnavailable):
+        """The sessions table locked by another connection or unreadable: the request is refused, its user neither
+        let in nor signed out (each check waited 10 s before, and an ended session's removal was then a 500)."""
+        text = f"the sign-in cannot be checked now ({exc}): try again in a moment"
+        if wants_html(request):
+            return error_page(request, 503, text, kind="err_sessions", headers={"Retry-After": SESSIONS_RETRY_S})
+        return PlainTextResponse(text, status_code=503, headers={"Retry-After": SESSIONS_RETRY_S})
 
     @app.exception_handler(StarletteHTTPException)
     async def _refused(request: Request, exc: StarletteHTTPException):

@@ -29,7 +29,7 @@ from edge_agent.perception.lists import PlateLists
 from edge_agent.web.auth import KnownDevices, LoginLimiter, PasswordChecks, RefusalLog, UsersFile
 from edge_agent.web.i18n import LANGUAGES, translator
 from edge_agent.web.roles import MAY_INSTALL, MAY_REVIEW
-from edge_agent.web.sessions import SessionTable
+from edge_agent.web.sessions import SessionsUnavailable, SessionTable
 from edge_agent.web.views import ViewAudit
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -236,7 +236,10 @@ def error_page(request: Request, status: int, detail: str, kind: str | None = No
     """A refusal as a page in the user's language (the raw JSON or English text it was before, on a phone
     set to Chinese): a title and a sentence per status, the fields named, the technical text folded away."""
     if current_user(request) is None:  # a route that failed before require_user ran: still show the menu
-        request.state.user = session_user(request)
+        try:
+            request.state.user = session_user(request)
+        except SessionsUnavailable:  # the refusal is that very check's: a page without the menu's user
+            request.state.user = None
     key = kind or (f"err_{status}" if status in ERROR_KEYS else "err_other")
     t = translator(lang_of(request))
     response = render(request, "error.html", status_code=status, status=status, title=t(key),

@@ -333,6 +333,12 @@ _TEXT: dict[str, tuple[str, str]] = {
                              "Every action (a decision, a list edit, a Save, a snapshot, a login) is recorded in the "
                              "audit log first, and the device cannot write it now (read-only or busy). Nothing was "
                              "done: try again later or tell the administrator."),
+    "err_sessions": ("暂时无法核对登录状态", "Your sign-in cannot be checked just now"),
+    "err_sessions_msg": ("设备的数据库正被占用或无法读取，登录状态暂时无法核对；您没有被退出登录。请稍后刷新页面重试，"
+                         "若一直如此请通知管理员。",
+                         "The device's database is busy or cannot be read, so your sign-in cannot be checked just now; "
+                         "you are still signed in. Reload the page in a moment, and tell the administrator if it "
+                         "goes on."),
     "err_other": ("出错了", "Something went wrong"),
     "err_other_msg": ("请求未能完成。", "The request could not be done."),
     "err_detail": ("技术信息", "Technical detail"),

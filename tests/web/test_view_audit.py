@@ -307,7 +307,7 @@ def test_a_locked_database_is_refused_in_a_second_not_after_ten(site):
 
 def test_signing_out_is_not_refused_for_its_audit_row(site):
     """Signing out takes access away: refusing it for want of its row would leave the session open. (A session
-    table another connection holds locked still cannot end it: the sessions' own connection, not this.)"""
+    table another connection holds locked: ``test_sessions.py``.)"""
     c = logged_in(site)
     tok = token(c, "/violations")
     site.log._db.execute("PRAGMA query_only=ON")
