@@ -28,7 +28,7 @@ from edge_agent.evidence.violations import ViolationLog
 from edge_agent.perception.lists import PlateLists
 from edge_agent.web.auth import KnownDevices, LoginLimiter, PasswordChecks, RefusalLog, UsersFile
 from edge_agent.web.i18n import LANGUAGES, translator
-from edge_agent.web.roles import MAY_INSTALL, MAY_REVIEW
+from edge_agent.web.roles import MAY_AUDIT, MAY_INSTALL, MAY_REVIEW
 from edge_agent.web.sessions import SessionsUnavailable, SessionTable
 from edge_agent.web.views import ViewAudit
 
@@ -187,6 +187,7 @@ def render(request: Request, name: str, status_code: int = 200, **context: Any):
         t=translator(lang), lang=lang, user=user, csrf=csrf_token(request),
         local=ctx.local, site=ctx.cfg.site, active=request.url.path.strip("/").split("/")[0].split(".")[0],
         may_review=role in MAY_REVIEW, may_install=role in MAY_INSTALL,  # which controls to show (routes check)
+        may_audit=role in MAY_AUDIT,
     )
     return ctx.templates.TemplateResponse(request, name, context, status_code=status_code)
 

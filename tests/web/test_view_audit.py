@@ -314,3 +314,39 @@ def test_signing_out_is_not_refused_for_its_audit_row(site):
     assert c.post("/logout", data={"csrf": tok}, follow_redirects=False).status_code == 303
     site.log._db.execute("PRAGMA query_only=OFF")
     assert c.get("/violations", follow_redirects=False).status_code == 401
+
+
+def test_the_audit_log_is_the_admins_its_looks_are_audited_and_a_listed_plate_shows_only_when_asked(site, unwritable):
+    """Until 2026-12-05 every signed-in role (an installer, a role the page does not know) read the whole audit log:
+    who looked at which violation, from which address and when, and each list edit's plate in full; and opening it
+    wrote no row, the one look at personal data the log did not name. Now it is ``admin``'s, each look is a
+    coalesced ``viewed_audit`` row written before a row is shown, and a list edit's plate is masked unless that row's
+    plate is asked for, which is audited too."""
+    c = logged_in(site)
+    c.post("/violations/2/list", data={"which": "deny", "csrf": token(c, "/violations/2")}, follow_redirects=False)
+    edit = next(a for a in site.log.audit_entries() if a["action"] == "list_deny")
+    assert edit["target"] == "plate:粤B67890"  # kept whole: the forget reaches it, an admin may ask for it
+    for name, role in (("rev", "reviewer"), ("fitter", "installer")):
+        other = login(site, name, role)
+        assert other.get("/audit", headers=HTML).status_code == 403, role
+        assert 'href="/audit"' not in other.get("/violations").text, role  # no menu entry it may not open
+    page = c.get("/audit", headers=HTML)
+    assert page.status_code == 200 and "粤B67890" not in page.text and "粤B***90" in page.text
+    assert 'href="/audit"' in page.text
+    _flushed(c)
+    looks = [a for a in site.log.audit_entries() if a["action"] == "viewed_audit"]
+    assert [(a["user"], a["detail"]) for a in looks] == [("admin", "1 view(s): page=1")]
+    shown = c.get(f"/audit?reveal={edit['id']}", headers=HTML).text
+    assert "粤B67890" in shown and shown.count("粤B***90") == 0
+    assert "粤B67890" not in c.get(f"/audit?reveal={edit['id'] - 1}").text  # another row: nothing more shown
+    _flushed(c)
+    looks = [a for a in site.log.audit_entries() if a["action"] == "viewed_audit"]
+    assert [a["detail"] for a in looks] == [f"4 view(s): page=1, plate#{edit['id']}"]  # three pages, one plate
+    assert not any("67890" in a["detail"] for a in site.log.audit_entries() if a["action"].startswith("viewed_"))
+    assert "查看审计日志" in c.get("/audit").text
+    restore = unwritable()
+    site.clock.advance(601)  # a new window: its row cannot be written
+    r = c.get(f"/audit?reveal={edit['id']}", headers=HTML)
+    assert r.status_code == 503 and "审计日志无法写入" in r.text and "粤B67890" not in r.text
+    assert r.headers["retry-after"] == "60"
+    restore()
