@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from fastapi import HTTPException, Request
+from fastapi.responses import JSONResponse
 from fastapi.templating import Jinja2Templates
 
 from edge_agent.clock import Clock, utc_offset
@@ -208,6 +209,11 @@ def wants_html(request: Request) -> bool:
     return "text/html" in request.headers.get("accept", "")
 
 
+def wants_json(request: Request) -> bool:
+    """A page's own script asking (the installer's Save): a refusal as JSON it shows in the user's words."""
+    return "application/json" in request.headers.get("accept", "")
+
+
 def same_site_referer(request: Request) -> str | None:
     """The page a browser came from (path and query), when it is one of ours."""
     ref = urlsplit(request.headers.get("referer", ""))
@@ -249,6 +255,14 @@ def error_page(request: Request, status: int, detail: str, kind: str | None = No
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
+
+
+def error_json(request: Request, status: int, detail: str, kind: str, headers: dict[str, str] | None = None):
+    """A refusal for a page's own script, with the words its error page would show (``title``, ``message``) in the
+    user's language: the installer's Save showed "未保存: 503 Service Unavailable", in English, with no reason."""
+    t = translator(lang_of(request))
+    return JSONResponse({"ok": False, "status": status, "title": t(kind), "message": t(f"{kind}_msg"),
+                         "detail": detail}, status_code=status, headers=headers)
 
 
 def head_only(request: Request) -> bool:

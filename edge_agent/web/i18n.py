@@ -336,6 +336,10 @@ _TEXT: dict[str, tuple[str, str]] = {
                              "Every action (a decision, a list edit, a Save, a snapshot, a login) is recorded in the "
                              "audit log first, and the device cannot write it now (read-only or busy). Nothing was "
                              "done: try again later or tell the administrator."),
+    "err_db_busy": ("设备数据库暂时无法写入", "The device's database cannot be written just now"),
+    "err_db_busy_msg": ("设备的数据库正被占用或只读，本次未保存任何内容（例如标定用的画面）。请稍后重试，若一直如此请通知管理员。",
+                        "The device's database is busy or read-only: nothing was stored (such as the installer's "
+                        "picture). Try again later, and tell the administrator if it goes on."),
     "err_sessions": ("暂时无法核对登录状态", "Your sign-in cannot be checked just now"),
     "err_sessions_msg": ("设备的数据库正被占用或无法读取，登录状态暂时无法核对；您没有被退出登录。请稍后刷新页面重试，"
                          "若一直如此请通知管理员。",

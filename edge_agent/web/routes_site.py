@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sqlite3
 from dataclasses import replace
 from typing import Any
 
@@ -16,6 +17,7 @@ from edge_agent.config.load import ConfigError
 from edge_agent.control import InstallerView, Warp
 from edge_agent.events.schemas import quote
 from edge_agent.evidence.forget import masked
+from edge_agent.sqlite_damage import is_no_space, is_unavailable
 from edge_agent.web.context import (
     WebContext,
     audit,
@@ -166,9 +168,20 @@ def installer(request: Request):
                 ctx.installer_views[view.evidence_id] = view
                 while len(ctx.installer_views) > INSTALLER_VIEWS:
                     del ctx.installer_views[next(iter(ctx.installer_views))]
+    except sqlite3.Error as exc:
+        if not (is_unavailable(exc) or is_no_space(exc)):
+            error = str(exc)
+            log.warning("installer snapshot failed: %s", exc)
+        else:  # the database, not the camera: the page's 503 (507) in the user's language, with Retry-After
+            raise
     except Exception as exc:
         error = str(exc)
         log.warning("installer snapshot failed: %s", exc)
+    if view is not None:
+        # the picture shows every parked car's plate: looked at only once audited. Its fetch (``/evidence``) counts
+        # again in the same row; without this a log that could not take the look left the page with a broken
+        # picture and no word why
+        viewed(request, "viewed_photo", f"{view.evidence_id}/frame")
     cam = ctx.cfg.camera
     bays = [{"id": b.id, "polygon": _placed(b.id, [list(p) for p in b.polygon], view)} for b in ctx.cfg.bays]
     drift = max((_farthest(p["polygon"], [list(q) for q in b.polygon]) for p, b in zip(bays, ctx.cfg.bays)),

@@ -350,3 +350,33 @@ def test_the_audit_log_is_the_admins_its_looks_are_audited_and_a_listed_plate_sh
     assert r.status_code == 503 and "审计日志无法写入" in r.text and "粤B67890" not in r.text
     assert r.headers["retry-after"] == "60"
     restore()
+
+
+def test_the_installer_page_refuses_in_the_users_words_when_its_picture_or_save_cannot_be_recorded(site, unwritable):
+    """The installer's picture shows every parked car's plate. With the audit log unwritable the page opened with a
+    broken picture and no word why; on a locked database it waited for the picture's row and said "snapshot failed:
+    database is locked" in English; its Save said "未保存: 503 Service Unavailable" (the fetch got English text it
+    could not read). Now the page is the 503 error page in the user's language with Retry-After, and the Save's
+    refusal carries the error page's words for the page to show."""
+    c = logged_in(site)
+    tok = token(c, "/installer")
+    _flushed(c)
+    eid = re.search(r'src="/evidence/([^/]+)/frame\.jpg"', c.get("/installer").text).group(1)
+    _flushed(c)
+    assert f"{eid}/frame" in next(a for a in _views(site) if a["action"] == "viewed_photo")["detail"]
+    site.store._db.execute("PRAGMA busy_timeout=0")  # the store's own 5 s wait is not the point here
+    restore = unwritable()
+    site.clock.advance(601)  # a new window, and a new picture
+    page = c.get("/installer", headers=HTML)
+    assert page.status_code == 503 and page.headers["retry-after"] == "60"
+    assert "/evidence/" not in page.text and ("审计日志无法写入" in page.text or "设备数据库暂时无法写入" in page.text)
+    c.post("/lang", data={"lang": "en", "csrf": tok})
+    assert "cannot be written" in c.get("/installer", headers=HTML).text
+    bays = [{"id": b["id"], "polygon": b["polygon"]} for b in c.app.state.ctx.cfg.model_dump()["bays"]]
+    r = c.post("/installer", json={"bays": bays}, headers={"X-CSRF-Token": tok, "accept": "application/json"})
+    assert r.status_code == 503 and r.headers["retry-after"] == "60"
+    body = r.json()
+    assert body["ok"] is False and body["title"] == "The audit log cannot be written: nothing was done"
+    assert body["message"].startswith("Every action") and "nothing was done" in body["detail"]
+    restore()
+    assert c.get("/installer", headers=HTML).status_code == 200
