@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 KEEP_ASIDE = 3  # damaged copies kept per file, the newest: enough to investigate, bounded on a failing card
 _CORRUPT, _NOTADB = 11, 26
 _FULL, _IOERR = 13, 10
+_BUSY, _LOCKED, _READONLY = 5, 6, 8
 _CORRUPT_WORDS = ("malformed", "not a database")
 _SPACE_WORDS = ("full", "disk i/o error")
 
@@ -48,6 +49,16 @@ def is_corruption(exc: BaseException) -> bool:
     if code is not None:
         return code in (_CORRUPT, _NOTADB)
     return isinstance(exc, sqlite3.DatabaseError) and any(w in str(exc).lower() for w in _CORRUPT_WORDS)
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """A database another connection holds locked past the wait, or one that is read-only (a card gone read-only):
+    a moment's or an operator's matter, not damage and not a full disk."""
+    code = _primary(exc)
+    if code is not None:
+        return code in (_BUSY, _LOCKED, _READONLY)
+    text = str(exc).lower()
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "readonly" in text)
 
 
 def is_no_space(exc: BaseException) -> bool:

@@ -33,7 +33,7 @@ from edge_agent.config.models import AgentConfig
 from edge_agent.events.types import EventType
 from edge_agent.evidence.violations import ViolationLog
 from edge_agent.perception.lists import PlateLists
-from edge_agent.sqlite_damage import is_no_space
+from edge_agent.sqlite_damage import is_no_space, is_unavailable
 from edge_agent.web import routes_auth, routes_site, routes_stats, routes_violations
 from edge_agent.web.auth import (
     KnownDevices,
@@ -49,16 +49,18 @@ from edge_agent.web.context import (
     CsrfFailed,
     NotAuthenticated,
     WebContext,
+    error_json,
     error_page,
     lang_of,
     render,
     safe_next,
     same_site_referer,
     wants_html,
+    wants_json,
 )
 from edge_agent.web.i18n import translator
 from edge_agent.web.ratelimit import RateLimit
-from edge_agent.web.sessions import SessionTable
+from edge_agent.web.sessions import SessionsUnavailable, SessionTable
 from edge_agent.web.views import AuditUnavailable, ViewAudit
 
 _log = logging.getLogger(__name__)
@@ -74,6 +76,7 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self';
 # includeSubDomains / preload are the site's domain's to decide. Browsers ignore HSTS from an IP address and over a
 # certificate they warned about (a self-signed one accepted by hand), the usual install: it costs them nothing.
 HSTS = "max-age=86400"
+SESSIONS_RETRY_S = "10"  # a session check refused on a busy database: a lock held longer than a moment is rare
 
 
 class OwnFiles(StaticFiles):
@@ -270,12 +273,24 @@ def create_app(
     @app.exception_handler(sqlite3.OperationalError)
     async def _storage(request: Request, exc: sqlite3.OperationalError):
         """A full disk under the page's database: a decision, a login, an audit entry that cannot be written is a
-        page saying so (507), not a bare "Internal Server Error" that reads like a bug in the page."""
+        page saying so (507), not a bare "Internal Server Error" that reads like a bug in the page. A database locked
+        past the wait or read-only (the installer's picture stored on it) is a 503 with Retry-After alike."""
+        if is_unavailable(exc):
+            _log.warning("review page: %s %s: the database cannot be written now (%s)", request.method,
+                         quote(request.url.path, "/"), exc)
+            text = f"the device's database cannot be written now ({exc}): nothing was stored; try again later"
+            if wants_html(request):
+                return error_page(request, 503, text, kind="err_db_busy", headers={"Retry-After": "60"})
+            if wants_json(request):
+                return error_json(request, 503, text, kind="err_db_busy", headers={"Retry-After": "60"})
+            return PlainTextResponse(text, status_code=503, headers={"Retry-After": "60"})
         if not is_no_space(exc):
             raise exc
         _log.error("review page: %s %s: the disk is full (%s): not saved", request.method, request.url.path, exc)
         if wants_html(request):
             return error_page(request, 507, str(exc), kind="err_disk_full")
+        if wants_json(request):
+            return error_json(request, 507, str(exc), kind="err_disk_full")
         return PlainTextResponse(f"disk full: not saved ({exc})", status_code=507)
 
     @app.exception_handler(AuditUnavailable)
@@ -286,10 +301,23 @@ def create_app(
         look = request.method == "GET"
         text = f"the audit log cannot be written ({exc}): " + (
             "personal data is not shown until it can" if look else "nothing was done; try again when it can")
+        kind = "err_audit" if look else "err_audit_action"
         if wants_html(request):
-            return error_page(request, 503, text, kind="err_audit" if look else "err_audit_action",
-                              headers={"Retry-After": "60"})
+            return error_page(request, 503, text, kind=kind, headers={"Retry-After": "60"})
+        if wants_json(request):  # the installer's Save (a fetch): the same words, on the page it stays on
+            return error_json(request, 503, text, kind=kind, headers={"Retry-After": "60"})
         return PlainTextResponse(text, status_code=503, headers={"Retry-After": "60"})
+
+    @app.exception_handler(SessionsUnavailable)
+    async def _sessions_busy(request: Request, exc: SessionsUnavailable):
+        """The sessions table locked by another connection or unreadable: the request is refused, its user neither
+        let in nor signed out (each check waited 10 s before, and an ended session's removal was then a 500)."""
+        text = f"the sign-in cannot be checked now ({exc}): try again in a moment"
+        if wants_html(request):
+            return error_page(request, 503, text, kind="err_sessions", headers={"Retry-After": SESSIONS_RETRY_S})
+        if wants_json(request):
+            return error_json(request, 503, text, kind="err_sessions", headers={"Retry-After": SESSIONS_RETRY_S})
+        return PlainTextResponse(text, status_code=503, headers={"Retry-After": SESSIONS_RETRY_S})
 
     @app.exception_handler(StarletteHTTPException)
     async def _refused(request: Request, exc: StarletteHTTPException):

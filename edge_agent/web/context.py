@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from fastapi import HTTPException, Request
+from fastapi.responses import JSONResponse
 from fastapi.templating import Jinja2Templates
 
 from edge_agent.clock import Clock, utc_offset
@@ -28,8 +29,8 @@ from edge_agent.evidence.violations import ViolationLog
 from edge_agent.perception.lists import PlateLists
 from edge_agent.web.auth import KnownDevices, LoginLimiter, PasswordChecks, RefusalLog, UsersFile
 from edge_agent.web.i18n import LANGUAGES, translator
-from edge_agent.web.roles import MAY_INSTALL, MAY_REVIEW
-from edge_agent.web.sessions import SessionTable
+from edge_agent.web.roles import MAY_AUDIT, MAY_INSTALL, MAY_REVIEW
+from edge_agent.web.sessions import SessionsUnavailable, SessionTable
 from edge_agent.web.views import ViewAudit
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -187,6 +188,7 @@ def render(request: Request, name: str, status_code: int = 200, **context: Any):
         t=translator(lang), lang=lang, user=user, csrf=csrf_token(request),
         local=ctx.local, site=ctx.cfg.site, active=request.url.path.strip("/").split("/")[0].split(".")[0],
         may_review=role in MAY_REVIEW, may_install=role in MAY_INSTALL,  # which controls to show (routes check)
+        may_audit=role in MAY_AUDIT,
     )
     return ctx.templates.TemplateResponse(request, name, context, status_code=status_code)
 
@@ -205,6 +207,11 @@ def safe_next(target: str | None) -> str:
 def wants_html(request: Request) -> bool:
     """A browser navigating (a link, a form): it gets pages, other clients (scripts, the installer's fetch) text."""
     return "text/html" in request.headers.get("accept", "")
+
+
+def wants_json(request: Request) -> bool:
+    """A page's own script asking (the installer's Save): a refusal as JSON it shows in the user's words."""
+    return "application/json" in request.headers.get("accept", "")
 
 
 def same_site_referer(request: Request) -> str | None:
@@ -236,7 +243,10 @@ def error_page(request: Request, status: int, detail: str, kind: str | None = No
     """A refusal as a page in the user's language (the raw JSON or English text it was before, on a phone
     set to Chinese): a title and a sentence per status, the fields named, the technical text folded away."""
     if current_user(request) is None:  # a route that failed before require_user ran: still show the menu
-        request.state.user = session_user(request)
+        try:
+            request.state.user = session_user(request)
+        except SessionsUnavailable:  # the refusal is that very check's: a page without the menu's user
+            request.state.user = None
     key = kind or (f"err_{status}" if status in ERROR_KEYS else "err_other")
     t = translator(lang_of(request))
     response = render(request, "error.html", status_code=status, status=status, title=t(key),
@@ -245,6 +255,14 @@ def error_page(request: Request, status: int, detail: str, kind: str | None = No
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
+
+
+def error_json(request: Request, status: int, detail: str, kind: str, headers: dict[str, str] | None = None):
+    """A refusal for a page's own script, with the words its error page would show (``title``, ``message``) in the
+    user's language: the installer's Save showed "未保存: 503 Service Unavailable", in English, with no reason."""
+    t = translator(lang_of(request))
+    return JSONResponse({"ok": False, "status": status, "title": t(kind), "message": t(f"{kind}_msg"),
+                         "detail": detail}, status_code=status, headers=headers)
 
 
 def head_only(request: Request) -> bool:

@@ -211,6 +211,9 @@ _TEXT: dict[str, tuple[str, str]] = {
     "au_viewed_photo": ("查看照片", "viewed photos"),
     "au_viewed_list": ("查看违规列表", "viewed the violation list"),
     "au_viewed_bays": ("查看实时车位的车牌", "viewed the live bays' plates"),
+    "au_viewed_audit": ("查看审计日志", "viewed the audit log"),
+    "audit_reveal": ("显示车牌", "show plate"),
+    "audit_reveal_help": ("显示这一行的完整车牌（此次查看记入审计日志）", "show this row's whole plate (the look is audited)"),
     "tg_violation": ("违规", "violation"),
     "tg_plate": ("车牌", "plate"),
     "tg_bay": ("车位", "bay"),
@@ -334,6 +337,16 @@ _TEXT: dict[str, tuple[str, str]] = {
                              "Every action (a decision, a list edit, a Save, a snapshot, a login) is recorded in the "
                              "audit log first, and the device cannot write it now (read-only or busy). Nothing was "
                              "done: try again later or tell the administrator."),
+    "err_db_busy": ("设备数据库暂时无法写入", "The device's database cannot be written just now"),
+    "err_db_busy_msg": ("设备的数据库正被占用或只读，本次未保存任何内容（例如标定用的画面）。请稍后重试，若一直如此请通知管理员。",
+                        "The device's database is busy or read-only: nothing was stored (such as the installer's "
+                        "picture). Try again later, and tell the administrator if it goes on."),
+    "err_sessions": ("暂时无法核对登录状态", "Your sign-in cannot be checked just now"),
+    "err_sessions_msg": ("设备的数据库正被占用或无法读取，登录状态暂时无法核对；您没有被退出登录。请稍后刷新页面重试，"
+                         "若一直如此请通知管理员。",
+                         "The device's database is busy or cannot be read, so your sign-in cannot be checked just now; "
+                         "you are still signed in. Reload the page in a moment, and tell the administrator if it "
+                         "goes on."),
     "err_other": ("出错了", "Something went wrong"),
     "err_other_msg": ("请求未能完成。", "The request could not be done."),
     "err_detail": ("技术信息", "Technical detail"),

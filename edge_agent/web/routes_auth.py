@@ -19,6 +19,7 @@ from edge_agent.web.context import (
     session_user,
 )
 from edge_agent.web.i18n import LANGUAGES, translator
+from edge_agent.web.sessions import SessionsUnavailable
 from edge_agent.web.views import AuditUnavailable
 
 router = APIRouter()
@@ -51,13 +52,18 @@ def login(request: Request, username: str = Form("", max_length=64), password: s
         return render(request, "login.html", status_code=401, next=safe_next(next), error=t("login_failed"))
     ctx.limiter.succeeded(ip, name, by_name)
     # the row first: no session opens that the log does not name (a read-only log opened one, then a bare 500)
-    ctx.views.action(name, ip, "login")
+    row = ctx.views.action(name, ip, "login")
+    try:
+        sid = ctx.sessions.open(name, ctx.users.stamp(name) or "")
+    except SessionsUnavailable:  # no session without its row: a 503, the browser left as it was
+        ctx.views.outcome(row, "refused: the sessions table cannot be written")
+        raise
     lang = request.session.get("lang")
     # the session this browser had (another user's, or the same user's) ends with it: a copy of that cookie
     # stayed signed in for the rest of its 12 h after the browser had gone on as someone else
     ctx.sessions.end(request.session.get("sid"))
     request.session.clear()  # a fresh session (and CSRF token) on every login
-    request.session.update(sid=ctx.sessions.open(name, ctx.users.stamp(name) or ""), csrf=secrets.token_urlsafe(32))
+    request.session.update(sid=sid, csrf=secrets.token_urlsafe(32))
     request.state.user = name
     if lang:
         request.session["lang"] = lang
@@ -89,7 +95,10 @@ def _limited(request: Request, next: str, message: str, wait: float):
 @router.post("/logout", dependencies=[Depends(require_csrf)])
 def logout(request: Request):
     """Ends the session on the server too: a copy of the cookie is worth nothing afterwards."""
-    request.state.user = session_user(request)
+    try:
+        request.state.user = session_user(request)
+    except SessionsUnavailable:  # who it was cannot be read now: signed out all the same, without its row
+        request.state.user = None
     if request.state.user:
         try:
             audit(request, "logout")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sqlite3
 from dataclasses import replace
 from typing import Any
 
@@ -15,6 +16,8 @@ from edge_agent.config.configfile import ConfigFile
 from edge_agent.config.load import ConfigError
 from edge_agent.control import InstallerView, Warp
 from edge_agent.events.schemas import quote
+from edge_agent.evidence.forget import masked
+from edge_agent.sqlite_damage import is_no_space, is_unavailable
 from edge_agent.web.context import (
     WebContext,
     audit,
@@ -31,7 +34,7 @@ from edge_agent.web.context import (
 )
 from edge_agent.web.i18n import Translator, translator
 from edge_agent.web.inputs import MAX_PAGE, json_body
-from edge_agent.web.roles import MAY_INSTALL
+from edge_agent.web.roles import MAY_AUDIT, MAY_INSTALL
 from edge_agent.web.views import AuditUnavailable
 
 router = APIRouter(dependencies=[Depends(require_user)])
@@ -165,9 +168,20 @@ def installer(request: Request):
                 ctx.installer_views[view.evidence_id] = view
                 while len(ctx.installer_views) > INSTALLER_VIEWS:
                     del ctx.installer_views[next(iter(ctx.installer_views))]
+    except sqlite3.Error as exc:
+        if not (is_unavailable(exc) or is_no_space(exc)):
+            error = str(exc)
+            log.warning("installer snapshot failed: %s", exc)
+        else:  # the database, not the camera: the page's 503 (507) in the user's language, with Retry-After
+            raise
     except Exception as exc:
         error = str(exc)
         log.warning("installer snapshot failed: %s", exc)
+    if view is not None:
+        # the picture shows every parked car's plate: looked at only once audited. Its fetch (``/evidence``) counts
+        # again in the same row; without this a log that could not take the look left the page with a broken
+        # picture and no word why
+        viewed(request, "viewed_photo", f"{view.evidence_id}/frame")
     cam = ctx.cfg.camera
     bays = [{"id": b.id, "polygon": _placed(b.id, [list(p) for p in b.polygon], view)} for b in ctx.cfg.bays]
     drift = max((_farthest(p["polygon"], [list(q) for q in b.polygon]) for p, b in zip(bays, ctx.cfg.bays)),
@@ -386,15 +400,32 @@ def _save_bays_now(request: Request, ctx: WebContext, config_file: ConfigFile, r
 AUDIT_PAGE = 300  # rows per page of /audit
 
 
-@router.get("/audit")
-def audit_page(request: Request, page: int = Query(1, ge=1, le=MAX_PAGE)):
+@router.get("/audit", dependencies=[Depends(require_role(*MAY_AUDIT))])
+def audit_page(request: Request, page: int = Query(1, ge=1, le=MAX_PAGE),
+               reveal: int | None = Query(None, ge=1, le=2**63 - 1)):
     """Every row, newest first, a page at a time (a page past the end is the last). Only the newest 300 were
     shown: anyone on the network could push a decision off the page with failed logins (65 rows in 5 minutes
-    from each address they use), and a busy site lost its older rows from view within weeks."""
+    from each address they use), and a busy site lost its older rows from view within weeks.
+
+    The log of who looked at which plate is itself personal data (staff's: who worked when, from where; drivers':
+    the plates a list edit names), so: ``admin`` only; each look is audited (``viewed_audit``, coalesced like the
+    others, the page seen), before a row is shown; a list edit's plate is shown masked (``粤B***45``), and in full
+    only for the row asked for (``reveal``: its id), that reveal audited too (``plate#ID``). Until 2026-12-05 every
+    signed-in role read every list edit's plate here, unaudited."""
     ctx = ctx_of(request)
-    ctx.views.flush()  # the looks coalesced in memory, counted as they stand now
     log = ctx.log
     pages = max(1, -(-log.audit_count() // AUDIT_PAGE))
     page = min(page, pages)
-    return render(request, "audit.html", entries=log.audit_entries(AUDIT_PAGE, (page - 1) * AUDIT_PAGE),
-                  page=page, pages=pages)
+    viewed(request, "viewed_audit", f"page={page}")  # before a row is read: AuditUnavailable is the 503
+    ctx.views.flush()  # the looks coalesced in memory, counted as they stand now (this one too)
+    entries = log.audit_entries(AUDIT_PAGE, (page - 1) * AUDIT_PAGE)
+    revealed = next((a["id"] for a in entries if a["id"] == reveal and _plate_target(a)), None)
+    if revealed is not None:
+        viewed(request, "viewed_audit", f"plate#{revealed}")
+        ctx.views.flush()
+    return render(request, "audit.html", entries=entries, page=page, pages=pages, revealed=revealed, mask=masked)
+
+
+def _plate_target(entry: dict[str, Any]) -> bool:
+    """A row whose target names a plate (a list edit's ``plate:粤B12345``)."""
+    return str(entry.get("target") or "").startswith("plate:")

@@ -7,18 +7,41 @@ one it was opened with. Logout (row deleted), ``edge-agent users remove`` (user 
 password (new hash and salt) therefore end it on the very next request, with no message
 between the CLI and the page. The rows live in the violation log's SQLite file, so sessions
 survive a restart and ended ones stay ended. Only a hash of the id is stored.
+
+A database another connection holds locked (a backup, ``evidence forget``, another program) or one that cannot be
+read is met fast and safe (each request's check waited the connection's 10 s before; an expired session's removal,
+and a sign-out, then were a 500, the sign-out leaving the session open):
+
+- the check is a read (WAL: not held up by another connection's write lock); one that cannot read is
+  ``SessionsUnavailable`` (the page's 503 with Retry-After), never "signed out": a moment's busy database must not
+  throw a reviewer out of the page, and must not let anyone in;
+- a session that has ended (expired, logged out, user removed, new password) is refused from the row as read; its
+  removal is housekeeping and waits for no lock (``0``): one it cannot do now is kept in memory and refused from
+  there, and done at the next write that goes through;
+- a sign-out waits at most ``WAIT_S``, then ends the session in memory the same way: the browser is signed out and a
+  copy of its cookie is refused by this page process at once (a restart before the row goes would bring the copy back
+  until the session's age runs out: the one gap, logged);
+- a login that cannot store its session is ``SessionsUnavailable`` (503): nobody is let in without a row.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from edge_agent.clock import Clock
+
+log = logging.getLogger(__name__)
+# the longest a session write (a login's row, a sign-out) waits for another connection's write lock: the page's audit
+# writes' second (``views.WRITE_WAIT_S``). The connection's own 10 s held a request, and the lock every other request's
+# check takes, 10 s.
+WAIT_S = 1.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS web_sessions (
@@ -28,6 +51,10 @@ CREATE INDEX IF NOT EXISTS web_sessions_user ON web_sessions(user);
 """
 
 
+class SessionsUnavailable(Exception):
+    """The sessions table cannot be read (a check) or written (a login): refused with a 503, nobody signed in or out."""
+
+
 def _key(sid: str) -> str:
     return hashlib.sha256(sid.encode("utf-8", "replace")).hexdigest()
 
@@ -35,12 +62,15 @@ def _key(sid: str) -> str:
 class SessionTable:
     """Open, look up and end sessions. Thread-safe (one locked connection)."""
 
-    def __init__(self, db_path: str | Path, clock: Clock, max_age_s: float) -> None:
+    def __init__(self, db_path: str | Path, clock: Clock, max_age_s: float, wait_s: float = WAIT_S) -> None:
         self._clock = clock
         self._max_age = max_age_s
+        self._wait_s = wait_s
         self._lock = threading.Lock()
+        self._ended: set[str] = set()  # sessions ended whose rows could not be deleted yet (a locked database)
+        self.failing: str | None = None  # why the last access failed, until one succeeds (logged once)
         Path(db_path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(db_path), check_same_thread=False, timeout=10)
+        self._db = sqlite3.connect(str(db_path), check_same_thread=False, timeout=wait_s)
         self._db.execute("PRAGMA journal_mode=WAL")
         with self._db:
             self._db.executescript(_SCHEMA)
@@ -48,38 +78,110 @@ class SessionTable:
     def _now(self) -> float:
         return self._clock.now().timestamp()  # wall time: a session's age must survive a restart
 
+    @contextmanager
+    def _waiting(self, wait_s: float) -> Iterator[None]:
+        """A statement that waits at most ``wait_s`` for another connection's lock; call holding ``self._lock``."""
+        self._db.execute(f"PRAGMA busy_timeout={max(0, int(wait_s * 1000))}")
+        try:
+            yield
+        finally:
+            self._db.execute(f"PRAGMA busy_timeout={int(self._wait_s * 1000)}")
+
+    def _failed(self, exc: sqlite3.Error) -> None:
+        if self.failing is None:
+            log.error("the page's sessions table cannot be used (%s): sign-ins and checks that need it are refused "
+                      "(HTTP 503), sign-outs end in memory until it can", exc)
+        self.failing = str(exc)
+
+    def _worked(self) -> None:
+        if self.failing is not None:
+            log.warning("the page's sessions table works again (it failed: %s)", self.failing)
+            self.failing = None
+
+    def _delete(self, keys: set[str]) -> None:
+        """Delete these sessions' rows and those ended in memory before; raises sqlite3.Error. Holding the lock."""
+        pending = keys | self._ended
+        with self._db:
+            self._db.executemany("DELETE FROM web_sessions WHERE sid_hash=?", [(k,) for k in pending])
+        self._ended -= pending
+
+    def _end_soon(self, keys: set[str], wait_s: float, housekeeping: bool = False) -> None:
+        """End these sessions: their rows deleted now, or kept in memory (refused from there) until a write goes
+        through. ``housekeeping``: an ended session's removal, tried without waiting; another writer's moment
+        (the recorder's ~20 ms) is no failure worth a line. Holding the lock."""
+        try:
+            with self._waiting(wait_s):
+                self._delete(keys)
+        except sqlite3.Error as exc:
+            self._ended |= keys
+            if housekeeping:
+                log.debug("an ended session's row is removed later (%s)", exc)
+                return
+            self._failed(exc)
+            log.warning("%d ended session(s) kept in memory until the sessions table can be written: refused by this "
+                        "page process meanwhile (a restart before then accepts their cookies again until they expire)",
+                        len(self._ended))
+        else:
+            self._worked()
+
     def open(self, user: str, stamp: str) -> str:
-        """A new session for ``user`` whose password hash has ``stamp``; returns the cookie's id."""
+        """A new session for ``user`` whose password hash has ``stamp``; returns the cookie's id. Raises
+        ``SessionsUnavailable`` when its row cannot be written (within ``WAIT_S``): no session without one."""
         sid = secrets.token_urlsafe(32)
         now = self._now()
-        with self._lock, self._db:
-            self._db.execute("DELETE FROM web_sessions WHERE expires_epoch <= ?", (now,))
-            self._db.execute("INSERT INTO web_sessions VALUES (?,?,?,?,?)",
-                             (_key(sid), user, stamp, now, now + self._max_age))
+        with self._lock:
+            try:
+                with self._waiting(self._wait_s), self._db:
+                    self._db.execute("DELETE FROM web_sessions WHERE expires_epoch <= ?", (now,))
+                    self._db.execute("INSERT INTO web_sessions VALUES (?,?,?,?,?)",
+                                     (_key(sid), user, stamp, now, now + self._max_age))
+            except sqlite3.Error as exc:
+                self._failed(exc)
+                raise SessionsUnavailable(str(exc)) from None
+            self._worked()
+            if self._ended:  # the sessions ended in memory meanwhile: their rows go now
+                self._end_soon(set(), self._wait_s)
         return sid
 
     def user(self, sid: object, stamp_of: Callable[[str], str | None]) -> str | None:
-        """Whose session ``sid`` is, or None (unknown, expired, user removed, password changed)."""
+        """Whose session ``sid`` is, or None (unknown, expired, ended, user removed, password changed). Raises
+        ``SessionsUnavailable`` when the table cannot be read: neither let in nor signed out."""
         if not isinstance(sid, str) or not sid:
             return None
+        key = _key(sid)
         with self._lock:
-            row = self._db.execute("SELECT user, user_stamp, expires_epoch FROM web_sessions WHERE sid_hash=?",
-                                   (_key(sid),)).fetchone()
+            if key in self._ended:
+                return None
+            try:
+                row = self._db.execute("SELECT user, user_stamp, expires_epoch FROM web_sessions WHERE sid_hash=?",
+                                       (key,)).fetchone()
+            except sqlite3.Error as exc:
+                self._failed(exc)
+                raise SessionsUnavailable(str(exc)) from None
         if row is None:
             return None
         user, stamp, expires = row
         now = self._now()
         # further off than a whole lifetime: opened while the wall clock ran ahead, since stepped back
         if expires <= now or expires - now > self._max_age or stamp_of(user) != stamp:
-            self.end(sid)
+            with self._lock:
+                self._end_soon({key}, 0.0, housekeeping=True)  # refused either way: no request waits on it
             return None
         return user
 
     def end(self, sid: object) -> None:
+        """End the session ``sid`` (a sign-out, a new login in the same browser). Never refused: a row that cannot be
+        deleted within ``WAIT_S`` is ended in memory until it can be."""
         if isinstance(sid, str):
-            with self._lock, self._db:
-                self._db.execute("DELETE FROM web_sessions WHERE sid_hash=?", (_key(sid),))
+            with self._lock:
+                self._end_soon({_key(sid)}, self._wait_s)
 
     def close(self) -> None:
         with self._lock:
+            if self._ended:
+                try:
+                    self._delete(set())
+                except sqlite3.Error as exc:
+                    log.error("%d ended session(s) could not be removed at stop (%s): their cookies are accepted "
+                              "again until they expire", len(self._ended), exc)
             self._db.close()

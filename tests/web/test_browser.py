@@ -494,3 +494,24 @@ def test_when_the_audit_cannot_be_written_the_live_bays_go_on_and_the_photos_are
     page.goto(server.url + "/violations/1")
     assert image_ok(page, "#frame")
     ctx.close()
+
+
+def test_when_the_audit_cannot_be_written_the_installer_page_says_so_in_the_users_words(browser, server, site):
+    """The audit log read-only under an open installer page: its Save said "未保存: 503 Service Unavailable" (the
+    status line, in English, no reason) and a reload opened the page with a broken picture and no word why. Now the
+    Save shows the error page's words in the page's language and keeps the drawing; the page is that error page."""
+    ctx, page = login(browser, server.url)
+    page.goto(server.url + "/installer")
+    site.log._db.execute("PRAGMA query_only=ON")
+    try:
+        page.click("#save")
+        page.wait_for_selector("#result.flash.error")
+        assert page.inner_text("#result").startswith("审计日志无法写入，未执行: 每项操作")
+        site.clock.advance(601)  # the page's next look opens a new audit row
+        response = page.goto(server.url + "/installer")
+        assert response.status == 503 and response.headers["retry-after"] == "60"
+        assert "审计日志无法写入" in page.inner_text("main") and page.locator("img").count() == 0
+        shot(page, "installer-audit-unwritable")
+    finally:
+        site.log._db.execute("PRAGMA query_only=OFF")
+    ctx.close()

@@ -3,7 +3,10 @@ password end them at once, even for a copy of the cookie kept by someone else.""
 
 from __future__ import annotations
 
+import sqlite3
+import time
 import warnings
+from contextlib import contextmanager
 
 from edge_agent.cli import main
 from tests.web.conftest import PASSWORD
@@ -110,3 +113,84 @@ def test_a_session_opened_while_the_clock_ran_ahead_ends_when_it_is_stepped_back
     fresh = table.open("admin", "stamp")
     clock.advance(3599)
     assert table.user(fresh, lambda user: "stamp") == "admin"
+
+
+@contextmanager
+def write_locked(site):
+    """Another connection holding the database's write lock (a backup, ``evidence forget``, another program)."""
+    other = sqlite3.connect(site.log.db_path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+
+
+def _rows(site) -> int:
+    with sqlite3.connect(site.log.db_path) as db:
+        return int(db.execute("SELECT COUNT(*) FROM web_sessions").fetchone()[0])
+
+
+def test_an_ended_session_on_a_locked_database_is_refused_at_once_and_removed_later(site):
+    """Each request's check of an expired (or ended) session deleted its row on the sessions' own connection, which
+    waited 10 s for a lock another connection held, then answered a bare 500 (10.03 s measured). The check is the
+    read: the session is refused at once; its row goes at the next write that can be done."""
+    app = site.app()
+    c = login_as(site, app, "admin", PASSWORD)
+    kept = c.cookies["edge_session"]
+    site.clock.advance(site.cfg.web.session_max_age_s + 1)
+    rows = _rows(site)
+    with write_locked(site):
+        started = time.monotonic()
+        r = replay(site, kept, app).get("/violations", headers=HTML, follow_redirects=False)
+        assert time.monotonic() - started < 0.5
+        assert r.status_code == 303 and r.headers["location"].startswith("/login")
+        assert replay(site, kept, app).get("/violations", follow_redirects=False).status_code == 401
+    assert _rows(site) == rows  # not removed yet: refused from memory
+    login_as(site, app, "admin", PASSWORD)  # the next write takes it out
+    assert _rows(site) == rows and is_out(replay(site, kept), site)  # one in (the login's), one out
+
+
+def test_a_sign_out_on_a_locked_database_signs_out_in_a_second_and_a_copy_of_the_cookie_is_refused(site):
+    """A sign-out on a database another connection held locked waited 10 s, answered a bare 500, and left the
+    session open, for the browser and for any copy of its cookie. Now it waits the page writes' second, and a row it
+    cannot delete is ended in memory (refused by this page process) until a write goes through."""
+    app = site.app()
+    c = login_as(site, app, "admin", PASSWORD)
+    kept, tok = c.cookies["edge_session"], token(c, "/violations")
+    with write_locked(site):
+        started = time.monotonic()
+        r = c.post("/logout", data={"csrf": tok}, follow_redirects=False)
+        assert time.monotonic() - started < 4  # the audit row's second, then the session row's
+        assert r.status_code == 303 and r.headers["location"] == "/login"
+        assert replay(site, kept, app).get("/violations", follow_redirects=False).status_code == 401
+    assert replay(site, kept, app).get("/violations", follow_redirects=False).status_code == 401
+    login_as(site, app, "admin", PASSWORD)  # a write that goes through removes the ended row
+    assert is_out(replay(site, kept), site, tok=tok)  # a restarted page refuses it too
+
+
+def test_a_sessions_table_that_cannot_be_read_refuses_the_request_and_signs_nobody_out(site):
+    """A check that cannot read the table (here refused by SQLite's authorizer on the sessions' own connection, as
+    an unreadable file would be) is a 503 saying so with Retry-After, never "signed out" (the cookie stays, and works
+    again at once) and never let in."""
+    app = site.app()
+    c = login_as(site, app, "admin", PASSWORD)
+    table = app.state.ctx.sessions
+    table._db.set_authorizer(lambda op, a, b, db, src: sqlite3.SQLITE_DENY if a == "web_sessions" else
+                             sqlite3.SQLITE_OK)
+    try:
+        page = c.get("/violations", headers=HTML, follow_redirects=False)
+        assert page.status_code == 503 and page.headers["retry-after"] == "10"
+        assert "暂时无法核对登录状态" in page.text and "粤B12345" not in page.text
+        script = c.get("/violations", follow_redirects=False)
+        assert script.status_code == 503 and "the sign-in cannot be checked" in script.text
+        fresh = TestClient(app)
+        r = fresh.post("/login", data={"username": "admin", "password": PASSWORD, "csrf": token(fresh)},
+                       follow_redirects=False)
+        assert r.status_code == 503 and "edge_session" not in r.headers.get("set-cookie", "")
+    finally:
+        table._db.set_authorizer(None)
+    assert c.get("/violations", follow_redirects=False).status_code == 200  # still signed in
+    login_row = next(a for a in site.log.audit_entries() if a["action"] == "login")
+    assert login_row["detail"] == "refused: the sessions table cannot be written"

@@ -307,10 +307,76 @@ def test_a_locked_database_is_refused_in_a_second_not_after_ten(site):
 
 def test_signing_out_is_not_refused_for_its_audit_row(site):
     """Signing out takes access away: refusing it for want of its row would leave the session open. (A session
-    table another connection holds locked still cannot end it: the sessions' own connection, not this.)"""
+    table another connection holds locked: ``test_sessions.py``.)"""
     c = logged_in(site)
     tok = token(c, "/violations")
     site.log._db.execute("PRAGMA query_only=ON")
     assert c.post("/logout", data={"csrf": tok}, follow_redirects=False).status_code == 303
     site.log._db.execute("PRAGMA query_only=OFF")
     assert c.get("/violations", follow_redirects=False).status_code == 401
+
+
+def test_the_audit_log_is_the_admins_its_looks_are_audited_and_a_listed_plate_shows_only_when_asked(site, unwritable):
+    """Until 2026-12-05 every signed-in role (an installer, a role the page does not know) read the whole audit log:
+    who looked at which violation, from which address and when, and each list edit's plate in full; and opening it
+    wrote no row, the one look at personal data the log did not name. Now it is ``admin``'s, each look is a
+    coalesced ``viewed_audit`` row written before a row is shown, and a list edit's plate is masked unless that row's
+    plate is asked for, which is audited too."""
+    c = logged_in(site)
+    c.post("/violations/2/list", data={"which": "deny", "csrf": token(c, "/violations/2")}, follow_redirects=False)
+    edit = next(a for a in site.log.audit_entries() if a["action"] == "list_deny")
+    assert edit["target"] == "plate:粤B67890"  # kept whole: the forget reaches it, an admin may ask for it
+    for name, role in (("rev", "reviewer"), ("fitter", "installer")):
+        other = login(site, name, role)
+        assert other.get("/audit", headers=HTML).status_code == 403, role
+        assert 'href="/audit"' not in other.get("/violations").text, role  # no menu entry it may not open
+    page = c.get("/audit", headers=HTML)
+    assert page.status_code == 200 and "粤B67890" not in page.text and "粤B***90" in page.text
+    assert 'href="/audit"' in page.text
+    _flushed(c)
+    looks = [a for a in site.log.audit_entries() if a["action"] == "viewed_audit"]
+    assert [(a["user"], a["detail"]) for a in looks] == [("admin", "1 view(s): page=1")]
+    shown = c.get(f"/audit?reveal={edit['id']}", headers=HTML).text
+    assert "粤B67890" in shown and shown.count("粤B***90") == 0
+    assert "粤B67890" not in c.get(f"/audit?reveal={edit['id'] - 1}").text  # another row: nothing more shown
+    _flushed(c)
+    looks = [a for a in site.log.audit_entries() if a["action"] == "viewed_audit"]
+    assert [a["detail"] for a in looks] == [f"4 view(s): page=1, plate#{edit['id']}"]  # three pages, one plate
+    assert not any("67890" in a["detail"] for a in site.log.audit_entries() if a["action"].startswith("viewed_"))
+    assert "查看审计日志" in c.get("/audit").text
+    restore = unwritable()
+    site.clock.advance(601)  # a new window: its row cannot be written
+    r = c.get(f"/audit?reveal={edit['id']}", headers=HTML)
+    assert r.status_code == 503 and "审计日志无法写入" in r.text and "粤B67890" not in r.text
+    assert r.headers["retry-after"] == "60"
+    restore()
+
+
+def test_the_installer_page_refuses_in_the_users_words_when_its_picture_or_save_cannot_be_recorded(site, unwritable):
+    """The installer's picture shows every parked car's plate. With the audit log unwritable the page opened with a
+    broken picture and no word why; on a locked database it waited for the picture's row and said "snapshot failed:
+    database is locked" in English; its Save said "未保存: 503 Service Unavailable" (the fetch got English text it
+    could not read). Now the page is the 503 error page in the user's language with Retry-After, and the Save's
+    refusal carries the error page's words for the page to show."""
+    c = logged_in(site)
+    tok = token(c, "/installer")
+    _flushed(c)
+    eid = re.search(r'src="/evidence/([^/]+)/frame\.jpg"', c.get("/installer").text).group(1)
+    _flushed(c)
+    assert f"{eid}/frame" in next(a for a in _views(site) if a["action"] == "viewed_photo")["detail"]
+    site.store._db.execute("PRAGMA busy_timeout=0")  # the store's own 5 s wait is not the point here
+    restore = unwritable()
+    site.clock.advance(601)  # a new window, and a new picture
+    page = c.get("/installer", headers=HTML)
+    assert page.status_code == 503 and page.headers["retry-after"] == "60"
+    assert "/evidence/" not in page.text and ("审计日志无法写入" in page.text or "设备数据库暂时无法写入" in page.text)
+    c.post("/lang", data={"lang": "en", "csrf": tok})
+    assert "cannot be written" in c.get("/installer", headers=HTML).text
+    bays = [{"id": b["id"], "polygon": b["polygon"]} for b in c.app.state.ctx.cfg.model_dump()["bays"]]
+    r = c.post("/installer", json={"bays": bays}, headers={"X-CSRF-Token": tok, "accept": "application/json"})
+    assert r.status_code == 503 and r.headers["retry-after"] == "60"
+    body = r.json()
+    assert body["ok"] is False and body["title"] == "The audit log cannot be written: nothing was done"
+    assert body["message"].startswith("Every action") and "nothing was done" in body["detail"]
+    restore()
+    assert c.get("/installer", headers=HTML).status_code == 200

@@ -187,7 +187,7 @@
     const size = pictureSize();  // what was drawn on
     newPicture.hidden = true;
     const r = await fetch("/installer", {method: "POST", credentials: "same-origin",
-      headers: {"Content-Type": "application/json", "X-CSRF-Token": csrf}, body: JSON.stringify({bays, size, picture: data.picture})});
+      headers: {"Content-Type": "application/json", "Accept": "application/json", "X-CSRF-Token": csrf}, body: JSON.stringify({bays, size, picture: data.picture})});
     const body = await r.json().catch(() => ({}));
     if (r.ok && body.ok) {
       try { sessionStorage.removeItem(DRAFT); } catch (e) { /* private mode */ }
@@ -210,6 +210,9 @@
     // away ("Invalid config: 401 Unauthorized" before). Nothing was saved; the drawing is still on the page.
     else if (r.status === 401) out.textContent = T.login_expired;
     else if (r.status === 403) out.textContent = body.detail ? `${T.not_allowed}: ${body.detail}` : T.page_expired;
+    // the audit log or the database cannot be written, a full disk: the error page's words, in the page's language
+    // ("未保存: 503 Service Unavailable" before); the drawing is kept for a reload when it can be saved
+    else if (body.title) { out.textContent = `${body.title}: ${body.message}`; keepDraft(); }
     else out.textContent = `${T.not_saved}: ${r.status} ${body.detail || r.statusText}`;
     // each of these asks for a reload: the drawing goes with it (the button, or the browser's own reload)
     if (body.view_moved || body.stale || r.status === 401 || (r.status === 403 && !body.detail)) {
