@@ -26,6 +26,7 @@ from edge_agent.events.types import Event
 from edge_agent.runtime.agent import Agent
 from edge_agent.sim.scenario import EMPTY, ScriptedSource, hold, run_scripted, scene_config
 from edge_agent.sim.synthetic import render
+from tests.events.conftest import broker  # noqa: F401 - the real mosquitto fixture, shared
 from tests.locks.test_reload_sensors import NoPlates
 
 
@@ -220,3 +221,42 @@ def test_a_camera_sending_another_frame_shape_over_a_restart_is_one_episode(tmp_
     assert [(t, d.get("moved_event_id")) for t, d in again.run(5)] == [("camera_aligned", moved.event_id)]
     assert not again.agent.camera_moved and again.agent.monitor.aligned
     again.agent.stop()
+
+
+@pytest.mark.broker
+def test_what_a_backend_receives_over_two_restarts_is_one_episode(broker, tmp_path, clock):  # noqa: ANN001, F811
+    """End to end through the outbox and a real mosquitto, to a backend on a persistent session: knocked (run 1),
+    restarted still knocked (run 2), restarted after it was put back (run 3). Before: two ``camera_moved`` (two
+    ``event_id``s, 2 s into runs 1 and 2) and nothing after them: two episodes open at the backend for good."""
+    from edge_agent.events.health import HealthFigures
+    from edge_agent.events.mqtt_link import build_mqtt
+    from tests.events.helpers import RecordingControl, Subscriber, wait_until
+
+    mqtt = {"enabled": True, "brokers": [broker.url()], "reconnect_max_s": 2}
+    path = tmp_path / "agent.yaml"
+    path.write_text(yaml.safe_dump(scene_config(str(tmp_path / "data"), mqtt=mqtt).model_dump(mode="json"),
+                                   allow_unicode=True), encoding="utf-8")
+    backend = Subscriber(broker.port, "edge/+/+/events", client_id="backend", persistent=True).start()
+
+    def camera() -> list[dict]:
+        return [m.json() for m in backend.all() if m.json()["type"].startswith("camera_")]
+
+    def run(frames: list, seconds: float, expect: int) -> None:
+        cfg = load_config(path)
+        agent = Agent(cfg, clock=clock, source=ScriptedSource(frames, clock), reader=NoPlates())
+        agent.add_component(build_mqtt(cfg, agent.bus, RecordingControl(), clock, lambda: HealthFigures()))
+        agent.start()
+        run_scripted(agent.step, clock, seconds, 5)
+        wait_until(lambda: len(camera()) >= expect, what=f"{expect} camera events at the backend")
+        agent.stop()
+
+    try:
+        run(hold(60, render(EMPTY)), 2, 0)
+        run(hold(300, _knocked()), 5, 1)
+        run(hold(300, _knocked()), 10, 1)
+        run(hold(300, render(EMPTY)), 5, 2)
+        got = camera()
+        assert [e["type"] for e in got] == ["camera_moved", "camera_aligned"]
+        assert got[1]["data"]["earlier_run"] is True and got[1]["data"]["moved_event_id"] == got[0]["event_id"]
+    finally:
+        backend.stop()
