@@ -23,6 +23,7 @@ from edge_agent.camera.registration import (
     Registration,
     shares_outline,
 )
+from edge_agent.camera.reported import Episode, ReportedState, kind_of
 from edge_agent.camera.source import FrameSource
 from edge_agent.clock import Clock
 from edge_agent.config.models import AgentConfig
@@ -54,8 +55,74 @@ class CameraWatch:
         self.size_fits = True  # False while the camera sends frames of another aspect ratio than the bays'
         self.ok = True
         self._lost_at: float | None = None
+        self._reported = ReportedState(self._ref_dir)
+        # the ``camera_moved`` published and not yet closed, by this run or an earlier one (``camera/reported.py``)
+        self.episode: Episode | None = self._reported.load()
+        self._closing: dict | None = None  # the earlier episode's ``camera_aligned``, sent once the sinks listen
+        self._resume()
+
+    def _resume(self) -> None:
+        """An episode an earlier run reported goes on: the bays are held as that run left them (moved, or
+        unmatched) until a view is seen in place for ``moved_confirm_s`` (or matches again), confirmed or redrawn,
+        and a view still moved says nothing new (no second ``camera_moved``). Bays redrawn while the agent was
+        stopped (no outline as it was: the first frame is their reference) close it at the start, as a reload's
+        redraw does. Only ever more blindness: a restored move blinds the bays until the view is measured in
+        place, a restored unmatched view is read again at its first matching frame, as without the file."""
+        ep = self.episode
+        if ep is None:
+            return
+        bays = _bays(self.cfg)
+        if bays != ep.bays and not shares_outline(ep.bays, bays):
+            log.info("bays redrawn while the agent was stopped: the camera_moved %s an earlier run reported ends",
+                     ep.event_id)
+            self._closing = {"redrawn": True}
+            return
+        log.info("the camera_moved %s (%s) an earlier run reported goes on until the view is seen in place, "
+                 "confirmed or the bays redrawn", ep.event_id, ep.kind)
+        if self.alignment is not None:
+            if ep.kind == "unmatched":
+                self.alignment.reported_unmatched = True
+            else:
+                self.alignment.reported_moved, self.alignment.ok = True, False
+
+    def _close_redrawn(self) -> None:
+        """The end ``_resume`` found, published from the loop (it runs once ``Agent.start`` has the sinks listening),
+        before anything the first frame says: a first frame whose reference cannot be read (``"reference_lost"``)
+        opens an episode of its own, which the earlier one's ``camera_aligned`` must not close."""
+        if self._closing is not None:
+            self._aligned(self._closing)
+
+    def _moved(self, data: dict) -> None:
+        """Publish ``camera_moved`` and keep the episode it opens; none while an earlier run's goes on (the
+        backend has it: a second one under a new ``event_id`` is a second episode to it)."""
+        if self.episode is not None and self.episode.earlier:
+            log.info("camera still moved (%s): the camera_moved %s an earlier run published goes on", data,
+                     self.episode.event_id)
+            return
+        ev = Event.make(EventType.CAMERA_MOVED, self.clock, data=data)
+        self.bus.publish(ev)
+        if self.episode is None:
+            self.episode = Episode(ev.event_id, ev.ts, kind_of(data), data, _bays(self.cfg))
+            self._reported.save(self.episode)
+
+    def _aligned(self, data: dict) -> None:
+        """Publish ``camera_aligned``, closing the episode; one an earlier run reported is named
+        (``earlier_run``, ``moved_event_id``: the backend may have nothing else from this run to pair it with)."""
+        ep, self.episode, self._closing = self.episode, None, None
+        if ep is not None and ep.earlier:
+            data = {**data, "earlier_run": True, "moved_event_id": ep.event_id}
+        self.bus.publish(Event.make(EventType.CAMERA_ALIGNED, self.clock, data=data))
+        if ep is not None:
+            self._reported.clear()
 
     def reconfigure(self, cfg: AgentConfig, bays_changed: bool, installer: bool = False) -> bool:
+        """``_reconfigure``; an episode that goes on names the bays it now holds (a restart compares with them)."""
+        anew = self._reconfigure(cfg, bays_changed, installer)
+        if self.episode is not None:
+            self.episode = self._reported.rebays(self.episode, _bays(cfg))
+        return anew
+
+    def _reconfigure(self, cfg: AgentConfig, bays_changed: bool, installer: bool) -> bool:
         """After a reload: redrawn bays need a new reference picture (registration starts over) and a new
         frame-size judgement. True when it starts over: the bays' outlines are then the current view's, with no
         shift to carry them by. ``installer``: the installer's Save of the bays drawn over the current picture.
@@ -119,8 +186,8 @@ class CameraWatch:
             # frames of another shape (the page shows them as they come): the next frame's
             self.frame_size = self._new_frame_size(self.frame_size if self.size_fits else None)
             self.size_fits = True  # judged again on the next frame
-            if was_moved:  # the bays now fit the view they were drawn on: the banner goes
-                self.bus.publish(Event.make(EventType.CAMERA_ALIGNED, self.clock, data={"redrawn": True}))
+            if was_moved or self._closing is not None:  # the bays now fit the view they were drawn on: the banner goes
+                self._aligned({"redrawn": True})
             return True
         return False
 
@@ -153,6 +220,7 @@ class CameraWatch:
     def accept(self, image: Any, monitor: BayMonitor) -> tuple[Any, CameraHealth | None]:
         """A new frame → (the frame at the bays' size, its health if it counts; None: a frame that is
         no image, counted as corrupt). Aligns the bays; a frame of another aspect ratio blinds them."""
+        self._close_redrawn()
         if not self.health.on_frame(image):
             return image, None
         fit = self.frame_size.fit(image)
@@ -175,15 +243,16 @@ class CameraWatch:
         want = self.frame_size.expected
         if not fits:
             monitor.set_aligned(False)
-            self.bus.publish(Event.make(EventType.CAMERA_MOVED, self.clock, data={
-                "frame_size": list(size), "bays_frame_size": list(want) if want else None}))
+            self._moved({"frame_size": list(size), "bays_frame_size": list(want) if want else None})
             return
         monitor.set_aligned(self.alignment is None or self.alignment.ok)
         if not (self.alignment is not None and self.alignment.reported_moved):
-            self.bus.publish(Event.make(EventType.CAMERA_ALIGNED, self.clock, data={"frame_size": list(size)}))
+            self._aligned({"frame_size": list(size)})
 
     def check(self, monitor: BayMonitor) -> None:
-        """Once per loop turn: ``camera_lost`` / ``camera_restored`` when health flips."""
+        """Once per loop turn: ``camera_lost`` / ``camera_restored`` when health flips (and, the first turn, the
+        end of an episode an earlier run reported on bays redrawn since: ``_resume``)."""
+        self._close_redrawn()
         self.health.reconnects = self.source.reconnects  # the reader counts them; health() reports them
         self.health.source_corrupt = getattr(self.source, "corrupt", 0)  # frames the reader could not decode
         h = self.health.health()
@@ -205,6 +274,8 @@ class CameraWatch:
         """Camera shift: bays follow a small one; a large one is ``camera_moved`` and blinds the bays."""
         if self.alignment is None:  # not tracked (a reload may have turned it off under an unmatched view)
             monitor.set_matched(True)
+            if self.episode is not None and self.episode.earlier:  # tracking turned off while stopped: nothing
+                self._aligned({"frame_size": [image.shape[1], image.shape[0]]})  # says moved but the frame's size
             return
         shift, report = self.alignment.update(image, self.clock.monotonic())
         monitor.set_matched(self.alignment.matched, self.alignment.held)
@@ -213,23 +284,27 @@ class CameraWatch:
         if monitor.aligned != self.alignment.ok:
             monitor.set_aligned(self.alignment.ok)
         if report == "turned":  # the bays were drawn on another view: nothing was measured, the view says it
-            self.bus.publish(Event.make(EventType.CAMERA_MOVED, self.clock, data={
-                "turned": True, "rotate": self.view.rotate, "flip": self.view.flip}))
+            self._moved({"turned": True, "rotate": self.view.rotate, "flip": self.view.flip})
         elif report == "lost":  # the reference of these bays cannot be read: the view they fit is unknown
-            self.bus.publish(Event.make(EventType.CAMERA_MOVED, self.clock, data={"reference_lost": True}))
+            self._moved({"reference_lost": True})
         elif report == "unmatched":  # matched nothing for a minute: turned away, replaced, blocked or too dark
-            self.bus.publish(Event.make(EventType.CAMERA_MOVED, self.clock, data={
-                "unmatched": True, "unmatched_s": round(UNMATCHED_REPORT_S, 1)}))
+            self._moved({"unmatched": True, "unmatched_s": round(UNMATCHED_REPORT_S, 1)})
         elif report is not None and shift is not None:  # "matched": the view matches its reference again, in place
             data = {"dx": round(shift.dx, 1), "dy": round(shift.dy, 1), "shift_px": round(shift.px, 1),
                     "tolerance_px": self.cfg.camera.shift_tolerance_px}
-            self.bus.publish(Event.make(EventType.CAMERA_MOVED if report == "moved" else EventType.CAMERA_ALIGNED,
-                                        self.clock, data={"unmatched": True, **data} if report == "matched" else data))
+            if report == "moved":
+                self._moved(data)
+            else:
+                self._aligned({"unmatched": True, **data} if report == "matched" else data)
 
     @property
     def moved(self) -> bool:
-        """Reported ``camera_moved`` and not yet aligned or confirmed (the live page's banner)."""
-        return not self.size_fits or (self.alignment is not None and self.alignment.reported_moved)
+        """Reported ``camera_moved`` and not yet aligned or confirmed (the live page's banner), by this run or, the
+        view not yet measured without shift tracking, an earlier one (``_resume``)."""
+        if self.alignment is not None:
+            return not self.size_fits or self.alignment.reported_moved
+        ep = self.episode
+        return not self.size_fits or (ep is not None and ep.earlier and ep.kind != "unmatched" and self._closing is None)
 
     @property
     def placement(self) -> str:
@@ -274,8 +349,7 @@ class CameraWatch:
         monitor.set_matched(True)  # the confirmed view is the reference: it matches itself
         monitor.set_aligned(True)
         if was == "unmatched":  # ``unmatched`` says what the installer ended (reported or not yet)
-            self.bus.publish(Event.make(EventType.CAMERA_ALIGNED, self.clock, data={"confirmed": True,
-                                                                                   "unmatched": True}))
-        elif was != "ok":  # a reported move, and a shift beyond tolerance not yet held ``moved_confirm_s``
-            self.bus.publish(Event.make(EventType.CAMERA_ALIGNED, self.clock, data={"confirmed": True}))
+            self._aligned({"confirmed": True, "unmatched": True})
+        elif was != "ok" or self.episode is not None:  # a reported move, and a shift beyond tolerance not yet
+            self._aligned({"confirmed": True})  # held ``moved_confirm_s``; an earlier run's episode, whatever the view
         return ControlResult(True, "camera view confirmed as the new reference")

@@ -124,7 +124,8 @@ def _contract(doc: dict) -> str:
 # 1.8.0 vehicle_identified's and violation_started's data.partial (a plate no read showed whole);
 # 1.9.0 the status's web_certificate (the page's certificate's dates), the web_certificate event, and
 # vehicle_departed's data (stayed_s, plate, partial, reason) documented, partial new; 1.10.0 a command's sig in hex
-# of either case (what the agent accepts, which it already compared lowered; nothing it sends changed); 1.11.0 the
+# of either case (what the agent accepts, which it already compared lowered; nothing it sends changed); 1.11.0
+# camera_aligned's earlier_run / moved_event_id (it closes a camera_moved an earlier run published) and the
 # bays_unseen code bay_redrawn.
 # A change here needs a new SCHEMA_VERSION, its line below, and `edge-agent api asyncapi --out docs/asyncapi.yaml`.
 CONTRACTS = {
@@ -136,7 +137,7 @@ CONTRACTS = {
     "1.8.0": "a11621f01de564b9d0a5ae5a51934b2b66dc4a202433099d62c5902fed80cdf0",
     "1.9.0": "e28c44232307a4f2f8f3d366fe836947f8aca04b6ee2e9bef9a86271b32892e2",
     "1.10.0": "2c1cacb809f08870ffc4d902d6dd87c205713e3b25044251de6df1084881e7dd",
-    "1.11.0": "e783ad17b51704620f24515f19c1e2acc4198b44bf065b59b5eaffbecd3f86ff",
+    "1.11.0": "a3f2b700dd60248d832fe054a2b14d0afe9e622864f9714cbca5627199174a5e",
 }
 
 
