@@ -237,8 +237,28 @@ class BayMonitor:
                 ground = OldGround([(float(x), float(y)) for x, y in was])
                 log.warning("bay %s redrawn with a car in it: its lock stays down (%s) until the ground of its old "
                             "outline is seen empty", bay, REDRAWN)
-        if ground is not None and [tuple(map(float, pt)) for pt in now] != ground.polygon:
+        if ground is not None and [(float(x), float(y)) for x, y in now] != ground.polygon:
             self._old_ground[bay] = ground
+
+    def watch_old_ground(self, bay: str, polygon: Sequence[tuple[float, float]]) -> None:
+        """(At the start.) ``bay`` may have a car on ``polygon``, the outline an earlier run judged it on: the
+        config was edited while the agent was stopped and that run left a visit open there (or was itself still
+        waiting for the ground). Its lock waits for that ground as after a reload, except that no picture of the
+        car is known, so ``confirm_frames`` readings of it empty let it go (as a first verdict needs no motion)."""
+        with self._lock:
+            ground = [(float(x), float(y)) for x, y in polygon]
+            if bay in self.machines and bay not in self._old_ground and ground != self._polygon_of(bay):
+                self._old_ground[bay] = OldGround(ground, at_start=True)
+                log.warning("bay %s: drawn elsewhere than the last run judged it, which left a car there: its lock "
+                            "stays down (%s) until the ground of that outline is seen empty", bay, REDRAWN)
+
+    def watched_grounds(self) -> dict[str, list[tuple[float, float]]]:
+        """Bay → the old outline whose ground its lock waits for (``old_ground``), to be kept over a restart."""
+        with self._lock:
+            return {b: list(g.polygon) for b, g in self._old_ground.items()}
+
+    def _polygon_of(self, bay: str) -> list[tuple[float, float]]:
+        return [(float(x), float(y)) for x, y in self._polygons[bay]]
 
     def _watch_old_ground(self, image: np.ndarray) -> None:
         """Look at each old ground (``old_ground``) on a frame the camera vouches for (aligned and matched: on a

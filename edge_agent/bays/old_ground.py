@@ -58,14 +58,18 @@ class OldGround:
     picture: np.ndarray | None = None  # its grey picture at the first frame the camera vouched for after the redraw
     moved: bool = False  # it has changed like a car leaving since then
     empty_reads: int = field(default=0)  # readings at or below exit_p in a row since it changed
+    at_start: bool = False  # watched from the start (``BayMonitor.watch_old_ground``): no picture of the car known
 
     def see(self, picture: np.ndarray, p: float, exit_p: float, threshold: float, confirm: int) -> bool:
         """One look (a frame the camera vouches for): ``picture`` (``ground_picture``) and the classifier's
-        ``p_occupied`` of the ground. True once the car has left it: changed, then ``confirm`` readings empty."""
-        if self.picture is None or self.picture.shape != picture.shape:
+        ``p_occupied`` of the ground. True once the car has left it: changed, then ``confirm`` readings empty (at
+        the start, the readings alone: a car parked at start is judged on its readings, as any first verdict)."""
+        if self.at_start:  # what the ground showed under the car is unknown (it may have left meanwhile)
+            self.moved = True
+        elif self.picture is None or self.picture.shape != picture.shape:
             self.picture = picture  # the car (or what the redraw left there): what a departure changes
             return False
-        if not self.moved and changed_share(picture, self.picture, threshold) >= LEFT_CHANGE:
+        if not self.moved and self.picture is not None and changed_share(picture, self.picture, threshold) >= LEFT_CHANGE:
             self.moved = True
             self.empty_reads = 0  # only readings after the change count: a misread of the still car does not
         if not self.moved:

@@ -30,6 +30,8 @@ from edge_agent.config.overrides import OverridesTooLarge
 from edge_agent.control import CHARGER_STATES, ControlError, ControlResult, InstallerView, LockControl, Warp
 from edge_agent.events.bus import EventBus
 from edge_agent.events.health import HealthFigures
+from edge_agent.events.types import EventType
+from edge_agent.evidence.runs import AGENT_STOPPED
 from edge_agent.evidence.store import EvidenceSkipped, EvidenceStore
 from edge_agent.perception.lists import PlateLists
 from edge_agent.plates import check_plate_list
@@ -38,6 +40,7 @@ from edge_agent.runtime.chargers import ChargerWatch
 from edge_agent.runtime.clock_watch import ClockWatch
 from edge_agent.runtime.models import classifier_fingerprint, default_classifier, default_reader
 from edge_agent.runtime.notices import DeviceNotices
+from edge_agent.runtime.outlines import OutlineStore, grounds_to_watch
 from edge_agent.runtime.reload import ConfigReload
 from edge_agent.sqlite_damage import expire_aside
 
@@ -108,8 +111,13 @@ class Agent:
         self._started = False
         self._next_retention = float("-inf")
         self.on_started: list[Callable[[], None]] = []  # after every sink listens (the run ledger's closing events)
+        # the outlines the last run judged the bays on and the old grounds its locks waited for (``outlines``)
+        self.outlines = OutlineStore(self.data_dir)
+        self._kept_outlines = self.outlines.load()
+        self.on_reload.append(lambda _cfg, _pending: self.keep_outlines())
         self.every_minute: list[Callable[[], None]] = []  # from the loop (the run ledger's "alive" mark)
         self._last_minute = float("-inf")
+        self.every_minute.append(self.keep_outlines)
         self.every_hour: list[Callable[[], None]] = []  # from the loop, first turn then hourly (dead letters' age)
         self._last_hour = float("-inf")
 
@@ -136,9 +144,30 @@ class Agent:
         for c in self.components:
             c.start()
         self.notices.started(self.evidence)  # once the sinks listen
-        for hook in self.on_started:
-            hook()
+        left_open: set[str] = set()
+        unsubscribe = self.bus.subscribe(
+            lambda ev: left_open.add(ev.bay_id) if ev.bay_id and ev.data.get("reason") == AGENT_STOPPED else None,
+            {EventType.VEHICLE_DEPARTED})
+        try:
+            for hook in self.on_started:
+                hook()
+        finally:
+            unsubscribe()
+        self._watch_left_grounds(left_open)
         self.monitor.publish_states()  # after the last run's closing events: each bay's retained state is this run's
+
+    def _watch_left_grounds(self, left_open: set[str]) -> None:
+        """At the start: bays whose lock must wait for a ground the last run left a car on (``outlines``), then
+        this run's outlines kept."""
+        now = {b.id: b.polygon for b in self.cfg.bays}
+        for bay, ground in grounds_to_watch(self._kept_outlines, now, left_open).items():
+            self.monitor.watch_old_ground(bay, ground)
+        self.keep_outlines()
+
+    def keep_outlines(self) -> None:
+        """Write the bays' outlines and the old grounds their locks wait for (at the start, after a reload, and
+        once a minute for a ground let go), so the next start knows them (``outlines``)."""
+        self.outlines.save({b.id: b.polygon for b in self.cfg.bays}, self.monitor.watched_grounds())
 
     def stop(self, keep: Component | None = None) -> None:
         """Stop the loop, the components newest first (but ``keep``: its owner stops it), the camera."""

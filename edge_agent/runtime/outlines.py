@@ -1,0 +1,110 @@
+"""The bays' outlines a run judged them on, and the old grounds their locks wait for, kept over a restart.
+
+A bay redrawn while a car stood in it keeps its old outline's ground for its lock (``bays/old_ground.py``): the arm
+is where the car was. A reload keeps that in memory; a restart knew nothing of it, nor of an outline edited while
+the agent was stopped: the new outline on empty ground beside a parked car read empty, and the policy raised the
+arm under the car once the bay had been free ``auto_raise_delay_s``. So ``{data_dir}/bays/outlines.json`` keeps
+each bay's outline and any old ground being waited for; at the next start a bay is watched again on the ground
+the last run waited for, or on its last outline if that run left a visit open there and the outline changed since.
+
+The file only ever adds waiting: one that is missing (a data dir of 0.11.0), damaged or not this format is read as
+nothing known, with a log line, and the agent starts as before.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edge_agent.durable import write_durably
+
+log = logging.getLogger(__name__)
+
+FILE = "outlines.json"
+VERSION = 1
+
+Outline = list[tuple[float, float]]
+
+
+def _outline(value: object) -> Outline | None:
+    """A stored outline (three or more finite points), or None."""
+    if not isinstance(value, list) or len(value) < 3:
+        return None
+    out = []
+    for pt in value:
+        if not (isinstance(pt, list) and len(pt) == 2 and all(isinstance(v, (int, float)) for v in pt)):
+            return None
+        x, y = float(pt[0]), float(pt[1])
+        if not (math.isfinite(x) and math.isfinite(y)):
+            return None
+        out.append((x, y))
+    return out
+
+
+def _outlines(value: object) -> dict[str, Outline]:
+    if not isinstance(value, dict):
+        return {}
+    return {str(b): o for b, poly in value.items() if (o := _outline(poly)) is not None}
+
+
+@dataclass
+class Kept:
+    """What the last run left: each bay's outline, and the old grounds its locks waited for."""
+
+    bays: dict[str, Outline] = field(default_factory=dict)
+    old_ground: dict[str, Outline] = field(default_factory=dict)
+
+
+class OutlineStore:
+    """``FILE`` in ``{data_dir}/bays``."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = Path(data_dir) / "bays" / FILE
+        self._saved: tuple[dict[str, Outline], dict[str, Outline]] | None = None
+
+    def load(self) -> Kept:
+        try:
+            doc = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return Kept()
+        except (OSError, ValueError) as exc:
+            log.warning("%s cannot be read (%s): no bay outline of the last run is known", self.path, exc)
+            return Kept()
+        if not isinstance(doc, dict) or doc.get("version") != VERSION:
+            log.warning("%s is not this agent's (version %r): no bay outline of the last run is known", self.path,
+                        doc.get("version") if isinstance(doc, dict) else None)
+            return Kept()
+        return Kept(_outlines(doc.get("bays")), _outlines(doc.get("old_ground")))
+
+    def save(self, bays: dict[str, Outline], old_ground: dict[str, Outline]) -> None:
+        """Write when changed since the last write (a failure is logged and tried again at the next call)."""
+        state = ({b: [(float(x), float(y)) for x, y in o] for b, o in bays.items()},
+                 {b: [(float(x), float(y)) for x, y in o] for b, o in old_ground.items()})
+        if state == self._saved:
+            return
+        doc = {"version": VERSION, "bays": {b: [list(p) for p in o] for b, o in sorted(state[0].items())},
+               "old_ground": {b: [list(p) for p in o] for b, o in sorted(state[1].items())}}
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            write_durably(self.path, json.dumps(doc).encode())
+        except OSError as exc:
+            log.warning("%s not written (%s): a restart would not know the bays' outlines", self.path, exc)
+            return
+        self._saved = state
+
+
+def grounds_to_watch(kept: Kept, bays: dict[str, Outline], left_open: set[str]) -> dict[str, Outline]:
+    """Bay → the ground its lock must wait for at this start: the one the last run waited for, or its last outline
+    where that run left a visit open (``left_open``: ended at this start, ``agent_stopped``) and it is drawn
+    elsewhere now. A bay drawn back onto that ground waits for nothing (its own readings cover it)."""
+    out = {}
+    for bay, now in bays.items():
+        ground = kept.old_ground.get(bay)
+        if ground is None and bay in left_open:
+            ground = kept.bays.get(bay)
+        if ground is not None and ground != [(float(x), float(y)) for x, y in now]:
+            out[bay] = ground
+    return out
