@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import stat
 import struct
 import sys
@@ -126,11 +127,15 @@ def _format_note(data: bytes) -> str:
 
 
 def header_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) from the header alone, or None when it cannot be told (then OpenCV decides)."""
+    """(width, height) from the header alone, or None when it cannot be told (then OpenCV decides).
+    ``ImageReadError`` for a format OpenCV decodes that Pillow cannot size, when its header holds no size."""
     if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
         return struct.unpack(">II", data[16:24])
     if is_jpeg(data):
         return _jpeg_size(data)
+    own = _opencv_only_size(data)
+    if own is not None:
+        return own
     from PIL import Image
 
     try:
@@ -142,6 +147,39 @@ def header_size(data: bytes) -> tuple[int, int] | None:
         return (1 << 16, 1 << 16)  # over Pillow's own bomb limit: certainly over ours
     except Exception:  # noqa: BLE001 - not something Pillow knows
         return None
+
+
+# Formats OpenCV decodes whose header Pillow does not read (Radiance HDR, PAM, PFM), and the other Netpbm ones.
+_HDR_SIZE = re.compile(rb"\s*-Y\s*([-+]?\d+)\s*\+X\s*([-+]?\d+)")  # OpenCV's sscanf("-Y %d +X %d")
+_NETPBM = re.compile(rb"P[1-6Ff]\s+(\d+)\s+(\d+)")  # PBM / PGM / PPM / PFM: width, height after the magic
+_PAM_FIELD = re.compile(rb"^[ \t]*(WIDTH|HEIGHT)[ \t]+(\d+)", re.MULTILINE | re.IGNORECASE)
+_HEAD = 1 << 16  # a header is read from this much of the file at most
+
+
+def _opencv_only_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) of a Radiance HDR, PAM, PFM or other Netpbm image from its own header; None for other
+    formats. Why: Pillow cannot size the first three, and OpenCV decoded such a file whole whatever its
+    header said — a 9 MB run-length-coded 12000×12000 HDR took ``recognize`` to 2.3 GB (4-byte floats per
+    sample), one of 30000×30000 would ask for 11 GB. One of these whose header holds no size is refused
+    (``ImageReadError``) rather than handed to a decoder that may read a size there after all."""
+    if data.startswith((b"#?RADIANCE", b"#?RGBE")):
+        blank = data.find(b"\n\n", 0, _HEAD)  # the size line follows the blank line that ends the header
+        m = _HDR_SIZE.match(data, blank + 2) if blank >= 0 else None
+        if m is None:
+            raise ImageReadError("a Radiance HDR image whose header holds no size")
+        return abs(int(m[2])), abs(int(m[1]))
+    if data[:1] != b"P" or data[1:2] not in b"1234567Ff" or not data[2:3].isspace():
+        return None
+    head = re.sub(rb"#[^\r\n]*", b" ", data[:_HEAD])  # comments may stand between the numbers
+    if data[1:2] == b"7":
+        fields = {k.upper(): int(v) for k, v in _PAM_FIELD.findall(head.split(b"ENDHDR", 1)[0])}
+        if b"WIDTH" not in fields or b"HEIGHT" not in fields:
+            raise ImageReadError("a PAM image whose header holds no WIDTH and HEIGHT")
+        return fields[b"WIDTH"], fields[b"HEIGHT"]
+    m = _NETPBM.match(head)
+    if m is None:
+        raise ImageReadError("a Netpbm image whose header holds no size")
+    return int(m[1]), int(m[2])
 
 
 def _jpeg_size(data: bytes) -> tuple[int, int] | None:
@@ -218,7 +256,10 @@ def decode_bytes(data: bytes, name: str = "image", max_pixels: int = MAX_PIXELS,
     ``path``: the file ``data`` was read from (``decode_file``), decoded from there when it can be."""
     if not data:
         raise ImageReadError(f"empty file: {name}")
-    size = header_size(data)
+    try:
+        size = header_size(data)
+    except ImageReadError as exc:
+        raise ImageReadError(f"not a readable image ({exc}): {name}") from None
     flag, factor = _plan(data, size, name, max_pixels)
     notes: list[str] = [REDUCED] if factor > 1 else []
     cut = truncated_jpeg(data)

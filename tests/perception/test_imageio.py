@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edge_agent.camera.decode import decode_bytes
+from edge_agent.camera.decode import ImageTooLarge, decode_bytes
 from edge_agent.perception.imageio import ImageReadError, decode_file, read_image, read_image_scaled
 from tests.perception.bigimage import huge_png
 
@@ -160,6 +160,46 @@ def test_moderately_large_png_is_reduced_and_said_so(tmp_path):
     cv2.imwrite(str(p), np.full((1000, 1200, 3), 90, np.uint8))
     d = decode_file(p, max_pixels=400_000)  # 1.2 MP: within 4× the limit → decoded, reduced by 2
     assert d.factor == 2 and d.image.shape[:2] == (500, 600) and d.warnings == ("reduced",)
+
+
+def _encoded(ext: str, h: int, w: int) -> bytes:
+    img = np.full((h, w, 3), 90, np.uint8)
+    img = img.astype(np.float32) / 255 if ext in (".hdr", ".pfm") else img
+    ok, buf = cv2.imencode(ext, img)
+    assert ok
+    return buf.tobytes()
+
+
+@pytest.mark.parametrize("ext", [".hdr", ".pam", ".pfm", ".ppm"])
+def test_formats_pillow_cannot_size_are_sized_from_their_own_header(ext):
+    """Radiance HDR, PAM and PFM (OpenCV decodes them, Pillow cannot read their header) were decoded whole
+    whatever their size: a 9 MB run-length-coded 12000x12000 HDR took `recognize` to 2.3 GB, and a camera folder
+    reads any content under a .jpg name. Now the pixel limit applies to them as to every format."""
+    data = _encoded(ext, 100, 140)  # 14 000 px
+    assert decode_bytes(data, "x", max_pixels=20_000).image.shape == (100, 140, 3)
+    d = decode_bytes(data, "x", max_pixels=5_000)  # within 4× the limit: decoded, reduced by 2
+    assert d.factor == 2 and d.image.shape[:2] == (50, 70) and d.warnings == ("reduced",)
+    with pytest.raises(ImageTooLarge, match=r"too large: 140x100"):  # over 4×: refused from the header
+        decode_bytes(data, "x", max_pixels=3_000)
+
+
+@pytest.mark.parametrize("header", [
+    b"#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 7000 +X 9000\n",
+    b"#?RGBE\nFORMAT=32-bit_rle_rgbe\n\n-Y7000+X 9000\n",  # sscanf takes it without the spaces
+    b"P7\n# a comment\nwidth 9000\nHEIGHT 7000\nDEPTH 3\nMAXVAL 255\nENDHDR\n",
+    b"PF\n9000 7000\n-1.0\n",
+    b"P6\n# made by hand\n9000 # wide\n7000\n255\n",
+])
+def test_a_huge_size_in_such_a_header_is_refused_without_decoding(header):
+    with pytest.raises(ImageTooLarge, match=r"too large: 9000x7000 = 63 MP"):
+        decode_bytes(header + bytes(64), "bomb")
+
+
+@pytest.mark.parametrize("header", [b"#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\nsize\n",
+                                    b"P7\nDEPTH 3\nENDHDR\n", b"P6\nwide high\n"])
+def test_such_a_header_without_a_size_is_a_clear_error(header):
+    with pytest.raises(ImageReadError, match=r"holds no (size|WIDTH).*: bomb$"):
+        decode_bytes(header + bytes(64), "bomb")
 
 
 @pytest.mark.parametrize("name, shape, max_pixels", [("odd.jpg", (721, 1283, 3), 12_000_000),
