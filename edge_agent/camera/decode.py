@@ -353,6 +353,8 @@ def decode_file(path: str | Path, max_pixels: int = MAX_PIXELS) -> Decoded:
         raise ImageReadError(f"is a directory: {p}") from None
     except OSError as exc:
         raise ImageReadError(f"cannot read {p}: {exc.strerror or exc}") from exc
+    except ValueError:  # a NUL in the name (a labels file's cell): was a traceback past every ImageReadError handler
+        raise ImageReadError(f"no file name holds a NUL character: {str(p)!r}") from None
     try:
         st = os.fstat(fd)
         if stat.S_ISDIR(st.st_mode):

@@ -33,6 +33,13 @@ def test_a_broken_link_says_so_and_names_its_target(tmp_path):
     assert read_image(tmp_path / "ok.png").shape == (60, 80, 3)
 
 
+def test_a_name_holding_a_nul_is_an_image_read_error(tmp_path):
+    """A labels file's ``file`` cell with a NUL (plates ``eval``) reached ``os.open``, whose ``ValueError`` passed
+    every ``ImageReadError`` handler: a traceback."""
+    with pytest.raises(ImageReadError, match="no file name holds a NUL character"):
+        decode_file(tmp_path / "a\0b.jpg")
+
+
 def test_not_an_image(tmp_path):
     p = tmp_path / "notes.jpg"
     p.write_text("this is text, not a JPEG")
