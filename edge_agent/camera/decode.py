@@ -132,7 +132,10 @@ def header_size(data: bytes) -> tuple[int, int] | None:
     if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
         return struct.unpack(">II", data[16:24])
     if is_jpeg(data):
-        return _jpeg_size(data)
+        size = _jpeg_size(data)
+        if size is None:  # never handed to libjpeg unsized: it may find a frame this walk did not
+            raise ImageReadError("a JPEG whose frame header (SOF) cannot be found")
+        return size
     own = _opencv_only_size(data)
     if own is not None:
         return own
@@ -199,23 +202,29 @@ def streams_reduced(data: bytes) -> bool:
 
 def _jpeg_sof(data: bytes) -> tuple[int, int, int] | None:
     """Walk the marker segments to the first start-of-frame (SOF0..SOF15 but DHT/JPG/DAC): (width, height,
-    its marker), or None."""
-    i = 2
-    while i + 9 < len(data):
-        if data[i] != 0xFF:
+    its marker), or None. Markers are found as libjpeg finds them (``next_marker``): bytes before a 0xFF are
+    skipped, so are fill 0xFFs and a stuffed FF 00, and RSTn / TEM carry no length. Why: a walk that gave up at
+    the first stray byte (two zero bytes before the SOF of a 9000x9000 JPEG) left the size untold, and the
+    image was decoded whole, where libjpeg skips the bytes with a warning and reads the frame."""
+    i, n = 2, len(data)
+    while True:
+        j = data.find(b"\xff", i)
+        while 0 <= j < n - 1 and data[j + 1] == 0xFF:  # fill bytes
+            j += 1
+        if j < 0 or j + 1 >= n:
             return None
-        marker = data[i + 1]
-        if marker == 0xFF:  # fill byte
-            i += 1
+        marker, i = data[j + 1], j + 2  # i: the segment's length, when it has one
+        if marker == 0x00 or 0xD0 <= marker <= 0xD7 or marker == 0x01:  # stuffed zero, RSTn, TEM: no length
             continue
         if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-            h, w = struct.unpack(">HH", data[i + 5:i + 9])
+            if i + 7 > n:
+                return None
+            h, w = struct.unpack(">HH", data[i + 3:i + 7])
             return w, h, marker
-        if marker == 0xDA:  # scan before any frame header: not a valid JPEG
+        if marker in (0xDA, 0xD8, 0xD9) or i + 2 > n:  # scan, SOI or end before any frame: libjpeg refuses it
             return None
-        (length,) = struct.unpack(">H", data[i + 2:i + 4])
-        i += 2 + length
-    return None
+        (length,) = struct.unpack(">H", data[i:i + 2])
+        i += length
 
 
 def truncated_jpeg(data: bytes) -> bool:

@@ -177,6 +177,27 @@ def _encoded(ext: str, h: int, w: int) -> bytes:
     return buf.tobytes()
 
 
+@pytest.mark.parametrize("where, extra", [("sof", b"\x00\x00"), ("sof", b"\xff\x00"), ("sof", b"\xff\xff"),
+                                          ("soi", b"\xff\xd0"), ("soi", b"\xff\x01")])
+def test_a_jpeg_whose_markers_libjpeg_finds_past_stray_bytes_is_still_sized(where, extra):
+    """libjpeg skips bytes before a marker (with a warning), fill bytes, a stuffed FF 00, and reads RSTn / TEM
+    with no length; the header walk gave up there (or read a length that is not one), left the size untold, and
+    the image was decoded whole: a 1.3 MB 9000x9000 JPEG with two zero bytes before its SOF took 540 MB, where
+    the same file without them is decoded at 1/4. A 30000x30000 one would have been 2.7 GB."""
+    data = _encoded(".jpg", 100, 140)
+    at = data.find(b"\xff\xc0") if where == "sof" else 2
+    odd = data[:at] + extra + data[at:]
+    d = decode_bytes(odd, "x", max_pixels=3_000)  # 14 000 px: a JPEG is decoded at 1/4, as without the bytes
+    assert d.factor == 4 and d.image.shape[:2] == (25, 35)
+
+
+def test_a_jpeg_with_no_frame_header_is_refused_unsized():
+    data = _encoded(".jpg", 100, 140)
+    sof = data.find(b"\xff\xc0")
+    with pytest.raises(ImageReadError, match=r"frame header \(SOF\) cannot be found.*: x$"):
+        decode_bytes(data[:sof] + b"\xff\xda" + data[sof:], "x")  # a scan before any frame
+
+
 @pytest.mark.parametrize("ext", [".hdr", ".pam", ".pfm", ".ppm"])
 def test_formats_pillow_cannot_size_are_sized_from_their_own_header(ext):
     """Radiance HDR, PAM and PFM (OpenCV decodes them, Pillow cannot read their header) were decoded whole
