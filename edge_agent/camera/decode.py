@@ -192,12 +192,13 @@ def _jpeg_size(data: bytes) -> tuple[int, int] | None:
 
 
 def streams_reduced(data: bytes) -> bool:
-    """A JPEG libjpeg decodes reduced in a band at a time: a sequential (baseline) one. A progressive JPEG
+    """A JPEG libjpeg decodes reduced in a band at a time: a sequential DCT one (SOF0, 1, 9). A progressive JPEG
     (SOF2, 6, 10, 14) keeps every DCT coefficient of the whole image in memory whatever the reduction (two
-    bytes a sample: a 1.7 MB progressive 20000×15000 file took `recognize` to 1 GB), so only such a JPEG may
-    be as large as ``64 × max_pixels``."""
+    bytes a sample: a 1.7 MB progressive 20000×15000 file took `recognize` to 1 GB), and a lossless one (SOF3, 7,
+    11, 15) has no DCT to scale: libjpeg decodes it whole (an 18 MB lossless 12000×12000 grey JPEG took 930 MB).
+    So only a sequential DCT JPEG may be as large as ``64 × max_pixels``."""
     sof = _jpeg_sof(data)
-    return sof is not None and sof[2] not in (0xC2, 0xC6, 0xCA, 0xCE)
+    return sof is not None and sof[2] in (0xC0, 0xC1, 0xC9)
 
 
 def _jpeg_sof(data: bytes) -> tuple[int, int, int] | None:
@@ -256,7 +257,7 @@ def _plan(data: bytes, size: tuple[int, int] | None, name: str, max_pixels: int)
                 return flag, factor
     raise ImageTooLarge(f"image too large: {w}x{h} = {pixels / 1e6:.0f} MP (limit "
                          f"{max_pixels * (64 if streams_reduced(data) else REDUCE_LIMIT) / 1e6:.0f} MP"
-                         f"{'' if streams_reduced(data) or not is_jpeg(data) else ' for a progressive JPEG'}): {name}")
+                         f"{'' if streams_reduced(data) or not is_jpeg(data) else ' for a progressive or lossless JPEG'}): {name}")
 
 
 def decode_bytes(data: bytes, name: str = "image", max_pixels: int = MAX_PIXELS,

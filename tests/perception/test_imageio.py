@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import struct
+
 import cv2
 import numpy as np
 import pytest
@@ -275,7 +277,6 @@ def test_a_heic_photo_says_it_is_one_no_decoder_here(tmp_path, major, compatible
 def _sized_jpeg(progressive: bool, width: int, height: int) -> bytes:
     """A small JPEG whose frame header claims ``width`` × ``height`` (the size check reads only the header)."""
     import io
-    import struct
 
     buf = io.BytesIO()
     Image.new("RGB", (64, 48), (90, 120, 150)).save(buf, "JPEG", progressive=progressive)
@@ -285,6 +286,26 @@ def _sized_jpeg(progressive: bool, width: int, height: int) -> bytes:
     return bytes(data)
 
 
+def _lossless_jpeg(width: int, height: int) -> bytes:
+    """A grey lossless JPEG (SOF3, predictor 1) whose every sample is a one-bit "no change": 8 pixels a byte."""
+    dht = b"\xff\xc4" + struct.pack(">H", 20) + b"\x00" + bytes([1] + [0] * 15) + b"\x00"
+    sof = b"\xff\xc3" + struct.pack(">HBHHB", 11, 8, height, width, 1) + b"\x01\x11\x00"
+    sos = b"\xff\xda" + struct.pack(">HB", 8, 1) + b"\x01\x00\x01\x00\x00"
+    return b"\xff\xd8" + dht + sof + sos + bytes((width * height + 7) // 8) + b"\xff\xd9"
+
+
+def test_a_lossless_jpeg_is_reduced_only_as_far_as_other_formats():
+    """A lossless JPEG has no DCT for libjpeg to scale: it is decoded whole, then resized, as a PNG is (an 18 MB
+    12000x12000 one took 930 MB; one of 768 MP, under the sequential JPEG limit, about 5 GB). Over 4× the limit
+    it is refused from its header; within it, decoded and reduced."""
+    data = _lossless_jpeg(200, 100)
+    assert decode_bytes(data, "l.jpg").image.shape == (100, 200, 3)
+    d = decode_bytes(data, "l.jpg", max_pixels=6_000)
+    assert d.factor == 2 and d.image.shape[:2] == (50, 100) and int(d.image[10, 10, 0]) == 128
+    with pytest.raises(ImageTooLarge, match=r"200x100 = 0 MP \(limit 0 MP for a progressive or lossless JPEG\)"):
+        decode_bytes(data, "l.jpg", max_pixels=1_000)
+
+
 def test_a_progressive_jpeg_is_reduced_only_as_far_as_other_formats():
     """libjpeg decodes a sequential JPEG reduced a band at a time, but keeps every coefficient of a progressive
     one (two bytes a sample, whatever the reduction): a 1.7 MB progressive 20000×15000 file took ``recognize``
@@ -292,7 +313,7 @@ def test_a_progressive_jpeg_is_reduced_only_as_far_as_other_formats():
     Over 48 MP it is refused from its header, as a PNG is; a sequential one that size is still decoded reduced."""
     from edge_agent.camera.decode import ImageTooLarge, _plan
 
-    with pytest.raises(ImageTooLarge, match=r"20000x15000 = 300 MP \(limit 48 MP for a progressive JPEG\)"):
+    with pytest.raises(ImageTooLarge, match=r"20000x15000 = 300 MP \(limit 48 MP for a progressive or lossless JPEG\)"):
         decode_bytes(_sized_jpeg(True, 20000, 15000), "p.jpg")
     assert _plan(_sized_jpeg(False, 20000, 15000), (20000, 15000), "b.jpg", 12_000_000) == (
         cv2.IMREAD_REDUCED_COLOR_8, 8)
