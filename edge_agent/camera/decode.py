@@ -22,6 +22,7 @@ import struct
 import sys
 import threading
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -192,38 +193,63 @@ def _jpeg_size(data: bytes) -> tuple[int, int] | None:
 
 
 def streams_reduced(data: bytes) -> bool:
-    """A JPEG libjpeg decodes reduced in a band at a time: a sequential DCT one (SOF0, 1, 9). A progressive JPEG
-    (SOF2, 6, 10, 14) keeps every DCT coefficient of the whole image in memory whatever the reduction (two
-    bytes a sample: a 1.7 MB progressive 20000×15000 file took `recognize` to 1 GB), and a lossless one (SOF3, 7,
-    11, 15) has no DCT to scale: libjpeg decodes it whole (an 18 MB lossless 12000×12000 grey JPEG took 930 MB).
-    So only a sequential DCT JPEG may be as large as ``64 × max_pixels``."""
-    sof = _jpeg_sof(data)
-    return sof is not None and sof[2] in (0xC0, 0xC1, 0xC9)
+    """A JPEG libjpeg decodes reduced in a band at a time: a sequential DCT one (SOF0, 1, 9) whose first scan
+    holds every colour component. Any other keeps every DCT coefficient of the whole image in memory whatever
+    the reduction (two bytes a sample): a progressive one (SOF2, 6, 10, 14: a 1.7 MB progressive 20000×15000
+    file took `recognize` to 1 GB), and a sequential one whose components come in scans of their own (a 0.9 MB
+    9000×9000 one took 555 MB, its interleaved twin 80 MB). A lossless one (SOF3, 7, 11, 15) has no DCT to scale:
+    libjpeg decodes it whole (an 18 MB lossless 12000×12000 grey JPEG took 930 MB). So only the first kind may be
+    as large as ``64 × max_pixels``."""
+    components = 0
+    for marker, i in _jpeg_markers(data):
+        if _is_sof(marker):
+            if marker not in (0xC0, 0xC1, 0xC9) or i + 8 > len(data):
+                return False
+            components = data[i + 7]
+        elif marker == 0xDA:  # the first scan: libjpeg buffers the whole image unless it holds every component
+            return components > 0 and i + 3 <= len(data) and data[i + 2] >= components
+        elif marker in (0xD8, 0xD9):
+            return False
+    return False
+
+
+def _is_sof(marker: int) -> bool:
+    return 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC)  # SOF0..15 but DHT, JPG, DAC
 
 
 def _jpeg_sof(data: bytes) -> tuple[int, int, int] | None:
-    """Walk the marker segments to the first start-of-frame (SOF0..SOF15 but DHT/JPG/DAC): (width, height,
-    its marker), or None. Markers are found as libjpeg finds them (``next_marker``): bytes before a 0xFF are
-    skipped, so are fill 0xFFs and a stuffed FF 00, and RSTn / TEM carry no length. Why: a walk that gave up at
-    the first stray byte (two zero bytes before the SOF of a 9000x9000 JPEG) left the size untold, and the
-    image was decoded whole, where libjpeg skips the bytes with a warning and reads the frame."""
+    """The first start-of-frame segment's (width, height, marker), or None when a scan, SOI or the end comes
+    first (libjpeg refuses such a file)."""
+    for marker, i in _jpeg_markers(data):
+        if _is_sof(marker):
+            if i + 7 > len(data):
+                return None
+            h, w = struct.unpack(">HH", data[i + 3:i + 7])
+            return w, h, marker
+        if marker in (0xDA, 0xD8, 0xD9):
+            return None
+    return None
+
+
+def _jpeg_markers(data: bytes) -> Iterator[tuple[int, int]]:
+    """(marker, offset of its segment after the marker) of each marker after SOI, found as libjpeg finds them
+    (``next_marker``): bytes before a 0xFF are skipped, so are fill 0xFFs and a stuffed FF 00 (also inside a scan's
+    data, which is how the next scan is found), and RSTn / TEM carry no length. Why: a walk that gave up at the
+    first stray byte (two zero bytes before the SOF of a 9000x9000 JPEG) left the size untold, and the image was
+    decoded whole, where libjpeg skips the bytes with a warning and reads the frame."""
     i, n = 2, len(data)
     while True:
         j = data.find(b"\xff", i)
         while 0 <= j < n - 1 and data[j + 1] == 0xFF:  # fill bytes
             j += 1
         if j < 0 or j + 1 >= n:
-            return None
-        marker, i = data[j + 1], j + 2  # i: the segment's length, when it has one
+            return
+        marker, i = data[j + 1], j + 2
         if marker == 0x00 or 0xD0 <= marker <= 0xD7 or marker == 0x01:  # stuffed zero, RSTn, TEM: no length
             continue
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-            if i + 7 > n:
-                return None
-            h, w = struct.unpack(">HH", data[i + 3:i + 7])
-            return w, h, marker
-        if marker in (0xDA, 0xD8, 0xD9) or i + 2 > n:  # scan, SOI or end before any frame: libjpeg refuses it
-            return None
+        yield marker, i
+        if marker in (0xD8, 0xD9) or i + 2 > n:
+            return
         (length,) = struct.unpack(">H", data[i:i + 2])
         i += length
 
@@ -257,7 +283,7 @@ def _plan(data: bytes, size: tuple[int, int] | None, name: str, max_pixels: int)
                 return flag, factor
     raise ImageTooLarge(f"image too large: {w}x{h} = {pixels / 1e6:.0f} MP (limit "
                          f"{max_pixels * (64 if streams_reduced(data) else REDUCE_LIMIT) / 1e6:.0f} MP"
-                         f"{'' if streams_reduced(data) or not is_jpeg(data) else ' for a progressive or lossless JPEG'}): {name}")
+                         f"{'' if streams_reduced(data) or not is_jpeg(data) else ' for a progressive, lossless or multi-scan JPEG'}): {name}")
 
 
 def decode_bytes(data: bytes, name: str = "image", max_pixels: int = MAX_PIXELS,
