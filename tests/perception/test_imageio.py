@@ -11,7 +11,7 @@ from PIL import Image
 
 from edge_agent.camera.decode import ImageTooLarge, decode_bytes
 from edge_agent.perception.imageio import ImageReadError, decode_file, read_image, read_image_scaled
-from tests.perception.bigimage import huge_png
+from tests.perception.bigimage import huge_png, sequential_jpeg
 
 
 def _scene(h: int = 60, w: int = 80) -> np.ndarray:
@@ -306,27 +306,13 @@ def test_a_lossless_jpeg_is_reduced_only_as_far_as_other_formats():
         decode_bytes(data, "l.jpg", max_pixels=1_000)
 
 
-def _sequential_jpeg(width: int, height: int, interleaved: bool) -> bytes:
-    """A mid-grey 3-component baseline JPEG, its components in one scan or in a scan each (each block: DC "no
-    change" and end-of-block, one bit each)."""
-    dqt = b"\xff\xdb" + struct.pack(">H", 67) + b"\x00" + bytes([1] * 64)
-    dht = b"".join(b"\xff\xc4" + struct.pack(">H", 20) + cls + bytes([1] + [0] * 15) + b"\x00"
-                   for cls in (b"\x00", b"\x10"))
-    sof = b"\xff\xc0" + struct.pack(">HBHHB", 17, 8, height, width, 3) + b"\x01\x11\x00\x02\x11\x00\x03\x11\x00"
-    blocks = -(-width // 8) * -(-height // 8)
-    scans = [(1, 2, 3)] if interleaved else [(1,), (2,), (3,)]
-    body = b"".join(b"\xff\xda" + struct.pack(">HB", 6 + 2 * len(c), len(c)) + b"".join(bytes([k, 0]) for k in c)
-                    + b"\x00\x3f\x00" + bytes(-(-blocks * 2 * len(c) // 8)) for c in scans)
-    return b"\xff\xd8" + dqt + dht + sof + body + b"\xff\xd9"
-
-
 def test_a_jpeg_with_a_scan_per_component_is_reduced_only_as_far_as_other_formats():
     """libjpeg keeps every coefficient of a sequential JPEG whose components come in scans of their own, as of a
     progressive one: a 0.9 MB 9000x9000 one took 555 MB decoded at 1/4 (its interleaved twin 80 MB), and one of
     768 MP, under the sequential limit, would have taken about 4.6 GB."""
-    d = decode_bytes(_sequential_jpeg(140, 100, interleaved=True), "i.jpg", max_pixels=3_000)
+    d = decode_bytes(sequential_jpeg(140, 100, interleaved=True), "i.jpg", max_pixels=3_000)
     assert d.factor == 4 and d.image.shape[:2] == (25, 35) and int(d.image[5, 5, 0]) == 128
-    separate = _sequential_jpeg(140, 100, interleaved=False)
+    separate = sequential_jpeg(140, 100, interleaved=False)
     assert decode_bytes(separate, "n.jpg").image.shape == (100, 140, 3)
     with pytest.raises(ImageTooLarge, match=r"140x100 = 0 MP \(limit 0 MP for a progressive, lossless or multi-scan"):
         decode_bytes(separate, "n.jpg", max_pixels=3_000)

@@ -347,3 +347,19 @@ def test_a_source_that_is_a_fifo_is_refused_not_waited_on(tmp_path, name):
         pytest.fail(f"replay waited on the FIFO {name}")
     assert out.returncode == 2, out.stderr
     assert out.stderr.strip().endswith(f"{fifo} is not a regular file (a FIFO or a device)"), out.stderr
+
+
+def test_a_video_of_frames_too_large_to_decode_is_refused_from_its_header(tmp_path, capsys):
+    """FFmpeg decodes frames up to 268 MP: a 5 MB MJPEG file of 12000x12000 frames took the replay to 1.4 GB at
+    its first frame (``run`` playing it too). Its header says the size before any frame is decoded: over the
+    48 MP a still image may have, it is one line, exit 2."""
+    from tests.perception.bigimage import sequential_jpeg
+
+    cfg = scene_config(str(tmp_path / "data"))
+    p = tmp_path / "site.yaml"
+    p.write_text(yaml.safe_dump(cfg.model_dump(mode="json"), allow_unicode=True), encoding="utf-8")
+    clip = tmp_path / "big.mjpeg"
+    clip.write_bytes(sequential_jpeg(8000, 7000) * 2)
+    assert main(["replay", str(p), str(clip), "-o", str(tmp_path / "e.jsonl")]) == 2
+    assert capsys.readouterr().err == f"replay: video frames of 8000x7000 = 56 MP, over the 48 MP a frame may have: " \
+                                      f"{clip}\n"
