@@ -43,6 +43,11 @@ _JPEG_FACTORS = ((1, cv2.IMREAD_COLOR), (2, cv2.IMREAD_REDUCED_COLOR_2),
                  (4, cv2.IMREAD_REDUCED_COLOR_4), (8, cv2.IMREAD_REDUCED_COLOR_8))
 _PIL_LOCK = threading.Lock()  # LOAD_TRUNCATED_IMAGES is a module flag: one lenient load at a time
 
+# What Pillow may read here: raster formats cameras and phones write (and the few it alone decodes, TGA, ICO).
+# Why a list: Pillow opens EPS too, and loading one runs Ghostscript on the file's PostScript — a camera folder's
+# `frame.jpg` holding PostScript was handed to `gs` (twice), a sandbox with a history of escapes.
+PILLOW_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF", "BMP", "DIB", "GIF", "PPM", "SUN", "JPEG2000", "AVIF", "TGA", "ICO")
+
 TRUNCATED = "truncated"
 REDUCED = "reduced"
 
@@ -145,7 +150,7 @@ def header_size(data: bytes) -> tuple[int, int] | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as im:  # parses the header, decodes nothing
+            with Image.open(io.BytesIO(data), formats=PILLOW_FORMATS) as im:  # parses the header, decodes nothing
                 return im.size
     except Image.DecompressionBombError:
         return (1 << 16, 1 << 16)  # over Pillow's own bomb limit: certainly over ours
@@ -363,7 +368,7 @@ def _pillow_load(data: bytes, factor: int) -> np.ndarray | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as im:
+            with Image.open(io.BytesIO(data), formats=PILLOW_FORMATS) as im:
                 im.load()
                 rgb = ImageOps.exif_transpose(im).convert("RGB")
     except Exception:  # noqa: BLE001 - not an image (or not enough of one)

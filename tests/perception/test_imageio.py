@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shlex
 import struct
 
 import cv2
@@ -40,6 +42,25 @@ def test_a_name_holding_a_nul_is_an_image_read_error(tmp_path):
     every ``ImageReadError`` handler: a traceback."""
     with pytest.raises(ImageReadError, match="no file name holds a NUL character"):
         decode_file(tmp_path / "a\0b.jpg")
+
+
+def test_postscript_under_an_image_name_never_reaches_ghostscript(tmp_path, monkeypatch):
+    """Pillow opens EPS, and loading one runs Ghostscript on its PostScript: a ``frame.jpg`` holding PostScript in
+    a camera folder, or handed to ``recognize``, was given to ``gs`` twice (strict, then lenient) — a sandbox with
+    a history of escapes, installed with CUPS on many a Pi. Pillow reads only the camera and photo formats now."""
+    from PIL import EpsImagePlugin
+
+    ran = tmp_path / "gs-ran"
+    gs = tmp_path / "bin" / "gs"
+    gs.parent.mkdir()
+    gs.write_text(f'#!/bin/sh\necho "$@" >> {shlex.quote(str(ran))}\n[ "$1" = --version ] && exit 0\nexit 1\n')
+    gs.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{gs.parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    monkeypatch.setattr(EpsImagePlugin, "gs_binary", None)  # looked for again, on this PATH
+    eps = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 100 100\n%%EndComments\nshowpage\n%%EOF\n"
+    with pytest.raises(ImageReadError, match="not a readable image: frame.jpg"):
+        decode_bytes(eps, "frame.jpg")
+    assert not ran.exists(), ran.read_text()
 
 
 def test_not_an_image(tmp_path):
