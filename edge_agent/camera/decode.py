@@ -191,6 +191,19 @@ def _opencv_only_size(data: bytes) -> tuple[int, int] | None:
     return int(m[1]), int(m[2])
 
 
+def _tiff_tile(data: bytes) -> tuple[int, int] | None:
+    """(width, height) of a tiled TIFF's tiles, from the header. Why: OpenCV (and libtiff) hold a whole tile
+    however small the image: a 200-byte 100x100 TIFF declaring one 15008x15008 tile took 950 MB."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data), formats=("TIFF",)) as im:
+            w, h = im.tag_v2.get(322), im.tag_v2.get(323)  # TileWidth, TileLength
+    except Exception:  # noqa: BLE001 - not a TIFF Pillow reads: OpenCV decides, as for its size
+        return None
+    return (int(w), int(h)) if isinstance(w, int) and isinstance(h, int) else None
+
+
 def _jpeg_size(data: bytes) -> tuple[int, int] | None:
     """(width, height) from the first start-of-frame segment."""
     sof = _jpeg_sof(data)
@@ -302,6 +315,10 @@ def decode_bytes(data: bytes, name: str = "image", max_pixels: int = MAX_PIXELS,
     except ImageReadError as exc:
         raise ImageReadError(f"not a readable image ({exc}): {name}") from None
     flag, factor = _plan(data, size, name, max_pixels)
+    tile = _tiff_tile(data) if is_tiff(data) else None
+    if tile and tile[0] * tile[1] > max_pixels * REDUCE_LIMIT:
+        raise ImageTooLarge(f"image too large: its TIFF tile is {tile[0]}x{tile[1]} = {tile[0] * tile[1] / 1e6:.0f} MP "
+                            f"(limit {max_pixels * REDUCE_LIMIT / 1e6:.0f} MP), each tile is decoded whole: {name}")
     notes: list[str] = [REDUCED] if factor > 1 else []
     cut = truncated_jpeg(data)
     if cut:

@@ -38,3 +38,14 @@ def sequential_jpeg(width: int, height: int, interleaved: bool = True) -> bytes:
     body = b"".join(b"\xff\xda" + struct.pack(">HB", 6 + 2 * len(c), len(c)) + b"".join(bytes([k, 0]) for k in c)
                     + b"\x00\x3f\x00" + bytes(-(-blocks * 2 * len(c) // 8)) for c in scans)
     return b"\xff\xd8" + dqt + dht + sof + body + b"\xff\xd9"
+
+
+def tiled_tiff(width: int, height: int, tile: int, level: int = 90) -> bytes:
+    """An uncompressed 8-bit grey TIFF of ``width``×``height`` stored as one ``tile``×``tile`` tile (the TIFF
+    rule: a tile may stand out past the image's edge, as padding)."""
+    tags = [(256, 4, width), (257, 4, height), (258, 3, 8), (259, 3, 1), (262, 3, 1), (277, 3, 1),
+            (322, 4, tile), (323, 4, tile), (324, 4, 8 + 2 + 12 * 10 + 4), (325, 4, tile * tile)]
+    ifd = struct.pack("<H", len(tags)) + b"".join(
+        struct.pack("<HHI", tag, kind, 1) + (struct.pack("<HH", v, 0) if kind == 3 else struct.pack("<I", v))
+        for tag, kind, v in tags) + struct.pack("<I", 0)
+    return b"II*\x00" + struct.pack("<I", 8) + ifd + bytes([level]) * (tile * tile)

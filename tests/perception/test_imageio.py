@@ -13,7 +13,7 @@ from PIL import Image
 
 from edge_agent.camera.decode import ImageTooLarge, decode_bytes
 from edge_agent.perception.imageio import ImageReadError, decode_file, read_image, read_image_scaled
-from tests.perception.bigimage import huge_png, sequential_jpeg
+from tests.perception.bigimage import huge_png, sequential_jpeg, tiled_tiff
 
 
 def _scene(h: int = 60, w: int = 80) -> np.ndarray:
@@ -219,6 +219,16 @@ def test_a_jpeg_with_no_frame_header_is_refused_unsized():
     sof = data.find(b"\xff\xc0")
     with pytest.raises(ImageReadError, match=r"frame header \(SOF\) cannot be found.*: x$"):
         decode_bytes(data[:sof] + b"\xff\xda" + data[sof:], "x")  # a scan before any frame
+
+
+def test_a_tiff_tile_over_the_limit_is_refused_however_small_the_image():
+    """OpenCV and libtiff hold a whole tile in memory, and the TIFF rules let a tile stand past the image's edge:
+    a 200-byte 100x100 TIFF declaring one 15008x15008 tile took 950 MB. A tile over the limit of formats decoded
+    whole is refused from the header; an ordinary tiled TIFF still decodes."""
+    ok = decode_bytes(tiled_tiff(100, 100, 112), "ok.tif")
+    assert ok.image.shape == (100, 100, 3) and int(ok.image[50, 50, 0]) == 90 and ok.warnings == ()
+    with pytest.raises(ImageTooLarge, match=r"TIFF tile is 304x304 = 0 MP \(limit 0 MP\), each tile is decoded"):
+        decode_bytes(tiled_tiff(100, 100, 304), "big.tif", max_pixels=20_000)
 
 
 @pytest.mark.parametrize("ext", [".hdr", ".pam", ".pfm", ".ppm"])
