@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import stat
 import struct
 import sys
 import threading
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +42,11 @@ MAX_FILE_BYTES = 256 << 20
 _JPEG_FACTORS = ((1, cv2.IMREAD_COLOR), (2, cv2.IMREAD_REDUCED_COLOR_2),
                  (4, cv2.IMREAD_REDUCED_COLOR_4), (8, cv2.IMREAD_REDUCED_COLOR_8))
 _PIL_LOCK = threading.Lock()  # LOAD_TRUNCATED_IMAGES is a module flag: one lenient load at a time
+
+# What Pillow may read here: raster formats cameras and phones write (and the few it alone decodes, TGA, ICO).
+# Why a list: Pillow opens EPS too, and loading one runs Ghostscript on the file's PostScript — a camera folder's
+# `frame.jpg` holding PostScript was handed to `gs` (twice), a sandbox with a history of escapes.
+PILLOW_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF", "BMP", "DIB", "GIF", "PPM", "SUN", "JPEG2000", "AVIF", "TGA", "ICO")
 
 TRUNCATED = "truncated"
 REDUCED = "reduced"
@@ -126,22 +133,75 @@ def _format_note(data: bytes) -> str:
 
 
 def header_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) from the header alone, or None when it cannot be told (then OpenCV decides)."""
+    """(width, height) from the header alone, or None when it cannot be told (then OpenCV decides).
+    ``ImageReadError`` for a format OpenCV decodes that Pillow cannot size, when its header holds no size."""
     if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
         return struct.unpack(">II", data[16:24])
     if is_jpeg(data):
-        return _jpeg_size(data)
+        size = _jpeg_size(data)
+        if size is None:  # never handed to libjpeg unsized: it may find a frame this walk did not
+            raise ImageReadError("a JPEG whose frame header (SOF) cannot be found")
+        return size
+    own = _opencv_only_size(data)
+    if own is not None:
+        return own
     from PIL import Image
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as im:  # parses the header, decodes nothing
+            with Image.open(io.BytesIO(data), formats=PILLOW_FORMATS) as im:  # parses the header, decodes nothing
                 return im.size
     except Image.DecompressionBombError:
         return (1 << 16, 1 << 16)  # over Pillow's own bomb limit: certainly over ours
     except Exception:  # noqa: BLE001 - not something Pillow knows
         return None
+
+
+# Formats OpenCV decodes whose header Pillow does not read (Radiance HDR, PAM, PFM), and the other Netpbm ones.
+_HDR_SIZE = re.compile(rb"\s*-Y\s*([-+]?\d+)\s*\+X\s*([-+]?\d+)")  # OpenCV's sscanf("-Y %d +X %d")
+_NETPBM = re.compile(rb"P[1-6Ff]\s+(\d+)\s+(\d+)")  # PBM / PGM / PPM / PFM: width, height after the magic
+_PAM_FIELD = re.compile(rb"^[ \t]*(WIDTH|HEIGHT)[ \t]+(\d+)", re.MULTILINE | re.IGNORECASE)
+_HEAD = 1 << 16  # a header is read from this much of the file at most
+
+
+def _opencv_only_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) of a Radiance HDR, PAM, PFM or other Netpbm image from its own header; None for other
+    formats. Why: Pillow cannot size the first three, and OpenCV decoded such a file whole whatever its
+    header said — a 9 MB run-length-coded 12000×12000 HDR took ``recognize`` to 2.3 GB (4-byte floats per
+    sample), one of 30000×30000 would ask for 11 GB. One of these whose header holds no size is refused
+    (``ImageReadError``) rather than handed to a decoder that may read a size there after all."""
+    if data.startswith((b"#?RADIANCE", b"#?RGBE")):
+        blank = data.find(b"\n\n", 0, _HEAD)  # the size line follows the blank line that ends the header
+        m = _HDR_SIZE.match(data, blank + 2) if blank >= 0 else None
+        if m is None:
+            raise ImageReadError("a Radiance HDR image whose header holds no size")
+        return abs(int(m[2])), abs(int(m[1]))
+    if data[:1] != b"P" or data[1:2] not in b"1234567Ff" or not data[2:3].isspace():
+        return None
+    head = re.sub(rb"#[^\r\n]*", b" ", data[:_HEAD])  # comments may stand between the numbers
+    if data[1:2] == b"7":
+        fields = {k.upper(): int(v) for k, v in _PAM_FIELD.findall(head.split(b"ENDHDR", 1)[0])}
+        if b"WIDTH" not in fields or b"HEIGHT" not in fields:
+            raise ImageReadError("a PAM image whose header holds no WIDTH and HEIGHT")
+        return fields[b"WIDTH"], fields[b"HEIGHT"]
+    m = _NETPBM.match(head)
+    if m is None:
+        raise ImageReadError("a Netpbm image whose header holds no size")
+    return int(m[1]), int(m[2])
+
+
+def _tiff_tile(data: bytes) -> tuple[int, int] | None:
+    """(width, height) of a tiled TIFF's tiles, from the header. Why: OpenCV (and libtiff) hold a whole tile
+    however small the image: a 200-byte 100x100 TIFF declaring one 15008x15008 tile took 950 MB."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data), formats=("TIFF",)) as im:
+            w, h = im.tag_v2.get(322), im.tag_v2.get(323)  # TileWidth, TileLength
+    except Exception:  # noqa: BLE001 - not a TIFF Pillow reads: OpenCV decides, as for its size
+        return None
+    return (int(w), int(h)) if isinstance(w, int) and isinstance(h, int) else None
 
 
 def _jpeg_size(data: bytes) -> tuple[int, int] | None:
@@ -151,33 +211,65 @@ def _jpeg_size(data: bytes) -> tuple[int, int] | None:
 
 
 def streams_reduced(data: bytes) -> bool:
-    """A JPEG libjpeg decodes reduced in a band at a time: a sequential (baseline) one. A progressive JPEG
-    (SOF2, 6, 10, 14) keeps every DCT coefficient of the whole image in memory whatever the reduction (two
-    bytes a sample: a 1.7 MB progressive 20000×15000 file took `recognize` to 1 GB), so only such a JPEG may
-    be as large as ``64 × max_pixels``."""
-    sof = _jpeg_sof(data)
-    return sof is not None and sof[2] not in (0xC2, 0xC6, 0xCA, 0xCE)
+    """A JPEG libjpeg decodes reduced in a band at a time: a sequential DCT one (SOF0, 1, 9) whose first scan
+    holds every colour component. Any other keeps every DCT coefficient of the whole image in memory whatever
+    the reduction (two bytes a sample): a progressive one (SOF2, 6, 10, 14: a 1.7 MB progressive 20000×15000
+    file took `recognize` to 1 GB), and a sequential one whose components come in scans of their own (a 0.9 MB
+    9000×9000 one took 555 MB, its interleaved twin 80 MB). A lossless one (SOF3, 7, 11, 15) has no DCT to scale:
+    libjpeg decodes it whole (an 18 MB lossless 12000×12000 grey JPEG took 930 MB). So only the first kind may be
+    as large as ``64 × max_pixels``."""
+    components = 0
+    for marker, i in _jpeg_markers(data):
+        if _is_sof(marker):
+            if marker not in (0xC0, 0xC1, 0xC9) or i + 8 > len(data):
+                return False
+            components = data[i + 7]
+        elif marker == 0xDA:  # the first scan: libjpeg buffers the whole image unless it holds every component
+            return components > 0 and i + 3 <= len(data) and data[i + 2] >= components
+        elif marker in (0xD8, 0xD9):
+            return False
+    return False
+
+
+def _is_sof(marker: int) -> bool:
+    return 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC)  # SOF0..15 but DHT, JPG, DAC
 
 
 def _jpeg_sof(data: bytes) -> tuple[int, int, int] | None:
-    """Walk the marker segments to the first start-of-frame (SOF0..SOF15 but DHT/JPG/DAC): (width, height,
-    its marker), or None."""
-    i = 2
-    while i + 9 < len(data):
-        if data[i] != 0xFF:
-            return None
-        marker = data[i + 1]
-        if marker == 0xFF:  # fill byte
-            i += 1
-            continue
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-            h, w = struct.unpack(">HH", data[i + 5:i + 9])
+    """The first start-of-frame segment's (width, height, marker), or None when a scan, SOI or the end comes
+    first (libjpeg refuses such a file)."""
+    for marker, i in _jpeg_markers(data):
+        if _is_sof(marker):
+            if i + 7 > len(data):
+                return None
+            h, w = struct.unpack(">HH", data[i + 3:i + 7])
             return w, h, marker
-        if marker == 0xDA:  # scan before any frame header: not a valid JPEG
+        if marker in (0xDA, 0xD8, 0xD9):
             return None
-        (length,) = struct.unpack(">H", data[i + 2:i + 4])
-        i += 2 + length
     return None
+
+
+def _jpeg_markers(data: bytes) -> Iterator[tuple[int, int]]:
+    """(marker, offset of its segment after the marker) of each marker after SOI, found as libjpeg finds them
+    (``next_marker``): bytes before a 0xFF are skipped, so are fill 0xFFs and a stuffed FF 00 (also inside a scan's
+    data, which is how the next scan is found), and RSTn / TEM carry no length. Why: a walk that gave up at the
+    first stray byte (two zero bytes before the SOF of a 9000x9000 JPEG) left the size untold, and the image was
+    decoded whole, where libjpeg skips the bytes with a warning and reads the frame."""
+    i, n = 2, len(data)
+    while True:
+        j = data.find(b"\xff", i)
+        while 0 <= j < n - 1 and data[j + 1] == 0xFF:  # fill bytes
+            j += 1
+        if j < 0 or j + 1 >= n:
+            return
+        marker, i = data[j + 1], j + 2
+        if marker == 0x00 or 0xD0 <= marker <= 0xD7 or marker == 0x01:  # stuffed zero, RSTn, TEM: no length
+            continue
+        yield marker, i
+        if marker in (0xD8, 0xD9) or i + 2 > n:
+            return
+        (length,) = struct.unpack(">H", data[i:i + 2])
+        i += length
 
 
 def truncated_jpeg(data: bytes) -> bool:
@@ -209,7 +301,7 @@ def _plan(data: bytes, size: tuple[int, int] | None, name: str, max_pixels: int)
                 return flag, factor
     raise ImageTooLarge(f"image too large: {w}x{h} = {pixels / 1e6:.0f} MP (limit "
                          f"{max_pixels * (64 if streams_reduced(data) else REDUCE_LIMIT) / 1e6:.0f} MP"
-                         f"{'' if streams_reduced(data) or not is_jpeg(data) else ' for a progressive JPEG'}): {name}")
+                         f"{'' if streams_reduced(data) or not is_jpeg(data) else ' for a progressive, lossless or multi-scan JPEG'}): {name}")
 
 
 def decode_bytes(data: bytes, name: str = "image", max_pixels: int = MAX_PIXELS,
@@ -218,8 +310,15 @@ def decode_bytes(data: bytes, name: str = "image", max_pixels: int = MAX_PIXELS,
     ``path``: the file ``data`` was read from (``decode_file``), decoded from there when it can be."""
     if not data:
         raise ImageReadError(f"empty file: {name}")
-    size = header_size(data)
+    try:
+        size = header_size(data)
+    except ImageReadError as exc:
+        raise ImageReadError(f"not a readable image ({exc}): {name}") from None
     flag, factor = _plan(data, size, name, max_pixels)
+    tile = _tiff_tile(data) if is_tiff(data) else None
+    if tile and tile[0] * tile[1] > max_pixels * REDUCE_LIMIT:
+        raise ImageTooLarge(f"image too large: its TIFF tile is {tile[0]}x{tile[1]} = {tile[0] * tile[1] / 1e6:.0f} MP "
+                            f"(limit {max_pixels * REDUCE_LIMIT / 1e6:.0f} MP), each tile is decoded whole: {name}")
     notes: list[str] = [REDUCED] if factor > 1 else []
     cut = truncated_jpeg(data)
     if cut:
@@ -286,7 +385,7 @@ def _pillow_load(data: bytes, factor: int) -> np.ndarray | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as im:
+            with Image.open(io.BytesIO(data), formats=PILLOW_FORMATS) as im:
                 im.load()
                 rgb = ImageOps.exif_transpose(im).convert("RGB")
     except Exception:  # noqa: BLE001 - not an image (or not enough of one)
@@ -312,6 +411,8 @@ def decode_file(path: str | Path, max_pixels: int = MAX_PIXELS) -> Decoded:
         raise ImageReadError(f"is a directory: {p}") from None
     except OSError as exc:
         raise ImageReadError(f"cannot read {p}: {exc.strerror or exc}") from exc
+    except ValueError:  # a NUL in the name (a labels file's cell): was a traceback past every ImageReadError handler
+        raise ImageReadError(f"no file name holds a NUL character: {str(p)!r}") from None
     try:
         st = os.fstat(fd)
         if stat.S_ISDIR(st.st_mode):

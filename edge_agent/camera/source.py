@@ -37,7 +37,7 @@ import cv2
 import numpy as np
 
 from edge_agent import imfile
-from edge_agent.camera.decode import MAX_PIXELS, ImageReadError, ImageTooLarge, decode_file
+from edge_agent.camera.decode import MAX_PIXELS, REDUCE_LIMIT, ImageReadError, ImageTooLarge, decode_file
 from edge_agent.camera.unopened import why_unopened
 from edge_agent.clock import Clock
 
@@ -307,7 +307,7 @@ def default_opener(source: str, loop: bool, counts: DecodeCounts | None = None,
             return cv2.VideoCapture(int(source) if source.isdigit() else source)
         # A stream URL goes to OpenCV as is; a file through imfile (a non-UTF-8 name crashes OpenCV).
         if kind != "stream":
-            return imfile.video_capture(source)
+            return _sized(imfile.video_capture(source), source, max_pixels * REDUCE_LIMIT)
         params = [] if read_timeout_s is None else \
             [cv2.CAP_PROP_READ_TIMEOUT_MSEC, max(1, round(read_timeout_s * 1000))]
         cap = cv2.VideoCapture(source, cv2.CAP_ANY, params)
@@ -315,6 +315,18 @@ def default_opener(source: str, loop: bool, counts: DecodeCounts | None = None,
         return cap
 
     return open_
+
+
+def _sized(cap: cv2.VideoCapture, source: str, limit: int) -> cv2.VideoCapture:
+    """``cap``, or ``ValueError`` when its header says frames over ``limit`` pixels (they would be decoded whole,
+    each one). Why: FFmpeg takes frames up to 268 MP; a 5 MB MJPEG file of 12000x12000 frames took ``replay``
+    to 1.4 GB at its first frame, where opening it costs nothing. No camera sends more than 8K (33 MP)."""
+    w, h = cap.get(cv2.CAP_PROP_FRAME_WIDTH), cap.get(cv2.CAP_PROP_FRAME_HEIGHT)
+    if cap.isOpened() and w * h > limit:
+        cap.release()
+        raise ValueError(f"video frames of {w:.0f}x{h:.0f} = {w * h / 1e6:.0f} MP, over the {limit / 1e6:.0f} MP "
+                         f"a frame may have: {source}")
+    return cap
 
 
 class OpenCVSource:

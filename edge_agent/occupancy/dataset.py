@@ -175,6 +175,8 @@ def _read_rows(csv_path: Path, images_root: Path | None, columns: Sequence[str],
                     continue
                 where = f"{csv_path}:{reader.line_num}"
                 file = _text(row, "file", where)
+                if "\0" in file:  # no file name holds one (os.open raises ValueError): was eval's traceback
+                    raise LabelError(f"{where}: column 'file' holds a NUL character (\\0): no file name can")
                 b = replace(label(row, where, file, _image_path(root, file)), line=reader.line_num)
                 first = first_line.setdefault((b.file, b.bay_id), reader.line_num)
                 if first != reader.line_num:  # scored twice, or against two flags: every figure moves silently

@@ -90,6 +90,14 @@ class JsonFormatter(logging.Formatter):
 
 
 PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# Line breaks and other control characters a message may carry from outside (a file name in a camera folder):
+# written as escapes, so that one record stays one line.
+_CONTROLS = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def one_line(text: str) -> str:
+    """``text`` with its control characters (tab kept) as Python escapes: ``\\n``, ``\\x1b``."""
+    return _CONTROLS.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
 class PlainFormatter(logging.Formatter):
@@ -106,6 +114,12 @@ class PlainFormatter(logging.Formatter):
         when = datetime.fromtimestamp(record.created, self.tz) if self.tz else \
             datetime.fromtimestamp(record.created).astimezone()
         return when.isoformat(timespec="milliseconds")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's
+        """The message on one line (a traceback after it keeps its lines). Why: a camera folder's file named
+        ``f1\\n2026-12-05 ERROR …`` wrote a second, forged line into the log under ``run`` and ``replay``; the
+        JSON format was never split."""
+        return self._style._fmt % dict(vars(record), message=one_line(record.message))  # type: ignore[operator]
 
 
 # syslog priorities (sd-daemon(3)) of logging's levels: what journald files each line under

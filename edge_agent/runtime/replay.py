@@ -45,6 +45,9 @@ class ClipSource:
             raise ValueError(f"replay needs a video file or a folder of images, not a {self.kind}: {path}")
         if not Path(path).exists():
             raise FileNotFoundError(f"no such file or folder: {path}")
+        if self.kind == "file" and not Path(path).is_file():  # opening a FIFO waited for a writer, deaf to SIGTERM
+            raise ValueError(f"replay needs a video file or a folder of images: {path} is not a regular file "
+                             "(a FIFO or a device)")
         self.decode_counts = DecodeCounts()
         self._cap = default_opener(path, loop=False, counts=self.decode_counts)()
         if not self._cap.isOpened():

@@ -257,6 +257,22 @@ def test_eval_and_calibrate_name_a_cell_too_big_for_the_csv_reader(tmp_path, cap
             assert f"{path}:{line}: not a labels CSV here (field larger than field limit" in err, err
 
 
+def test_eval_and_calibrate_name_a_nul_in_a_file_cell(tmp_path, capsys):
+    """A NUL byte in ``file`` (a damaged export) reached ``os.open``: eval's ``ValueError: embedded null byte``
+    traceback (exit 1), calibrate's "embedded null byte" naming no line. Now it is the line and column, exit 2."""
+    frames = _write(tmp_path, [("a.png", Scene(cars=(CAR_A,)), "A")])
+    rows = _rows(frames)
+    _rewrite(frames, rows[:1] + [dict(rows[1], file="img/a\0.png")])
+    patches = tmp_path / "patches.csv"
+    patches.write_text("file,occupied\nimg/a.png,1\nimg/a\0.png,1\n", encoding="utf-8")
+    for path in (frames, patches):
+        for argv in (["eval", str(path)], ["calibrate", str(path), "--out", str(tmp_path / "cal.json")]):
+            assert main(["occupancy", *argv]) == 2
+            err = capsys.readouterr().err
+            assert err == f"occupancy {argv[0]}: {path}:3: column 'file' holds a NUL character (\\0): no file " \
+                          "name can\n", err
+
+
 def test_eval_refuses_a_polygon_of_booleans_or_quoted_numbers(tmp_path, capsys):
     """``[[true, 0], …]`` and ``[["10", 0], …]`` were taken as pixels (float() reads both); the config
     refuses them, so the labels reader does too."""

@@ -57,6 +57,24 @@ def test_plain_format(root_restored):
         json.loads(line)
 
 
+def test_a_plain_record_stays_one_line_whatever_its_message_carries(root_restored):
+    """A camera folder's file named ``f1\\n2026-12-05 ERROR …`` (any uploader may name one) wrote a second, forged
+    line into the plain log of ``run`` / ``replay``. The message's control characters are escapes now; a
+    traceback after it keeps its own lines."""
+    buf = io.StringIO()
+    setup_logging(LoggingConfig(format="plain"), stream=buf)
+    log = logging.getLogger("edge_agent.x")
+    log.warning("camera: truncated image: %s", "/cam/f1\n2026-12-05 ERROR lock A1 forced\r\x1b[2J\u2028.jpg")
+    try:
+        raise OSError("disk gone")
+    except OSError:
+        log.exception("outbox: %s", "two\nlines")
+    lines = buf.getvalue().splitlines()
+    assert lines[0].endswith("WARNING edge_agent.x: camera: truncated image: "
+                             "/cam/f1\\n2026-12-05 ERROR lock A1 forced\\r\\x1b[2J\\u2028.jpg"), lines
+    assert lines[1].endswith("ERROR edge_agent.x: outbox: two\\nlines") and lines[-1] == "OSError: disk gone"
+
+
 @pytest.mark.parametrize("fmt", ["plain", "json"])
 def test_secrets_never_logged(root_restored, fmt):
     buf = io.StringIO()

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import shlex
+import struct
+
 import cv2
 import numpy as np
 import pytest
 from PIL import Image
 
-from edge_agent.camera.decode import decode_bytes
+from edge_agent.camera.decode import ImageTooLarge, decode_bytes
 from edge_agent.perception.imageio import ImageReadError, decode_file, read_image, read_image_scaled
-from tests.perception.bigimage import huge_png
+from tests.perception.bigimage import huge_png, sequential_jpeg, tiled_tiff
 
 
 def _scene(h: int = 60, w: int = 80) -> np.ndarray:
@@ -31,6 +35,32 @@ def test_a_broken_link_says_so_and_names_its_target(tmp_path):
     cv2.imwrite(str(tmp_path / "real.png"), _scene())
     (tmp_path / "ok.png").symlink_to("real.png")  # a relative link that resolves is read as its target
     assert read_image(tmp_path / "ok.png").shape == (60, 80, 3)
+
+
+def test_a_name_holding_a_nul_is_an_image_read_error(tmp_path):
+    """A labels file's ``file`` cell with a NUL (plates ``eval``) reached ``os.open``, whose ``ValueError`` passed
+    every ``ImageReadError`` handler: a traceback."""
+    with pytest.raises(ImageReadError, match="no file name holds a NUL character"):
+        decode_file(tmp_path / "a\0b.jpg")
+
+
+def test_postscript_under_an_image_name_never_reaches_ghostscript(tmp_path, monkeypatch):
+    """Pillow opens EPS, and loading one runs Ghostscript on its PostScript: a ``frame.jpg`` holding PostScript in
+    a camera folder, or handed to ``recognize``, was given to ``gs`` twice (strict, then lenient) — a sandbox with
+    a history of escapes, installed with CUPS on many a Pi. Pillow reads only the camera and photo formats now."""
+    from PIL import EpsImagePlugin
+
+    ran = tmp_path / "gs-ran"
+    gs = tmp_path / "bin" / "gs"
+    gs.parent.mkdir()
+    gs.write_text(f'#!/bin/sh\necho "$@" >> {shlex.quote(str(ran))}\n[ "$1" = --version ] && exit 0\nexit 1\n')
+    gs.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{gs.parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    monkeypatch.setattr(EpsImagePlugin, "gs_binary", None)  # looked for again, on this PATH
+    eps = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 100 100\n%%EndComments\nshowpage\n%%EOF\n"
+    with pytest.raises(ImageReadError, match="not a readable image: frame.jpg"):
+        decode_bytes(eps, "frame.jpg")
+    assert not ran.exists(), ran.read_text()
 
 
 def test_not_an_image(tmp_path):
@@ -162,6 +192,77 @@ def test_moderately_large_png_is_reduced_and_said_so(tmp_path):
     assert d.factor == 2 and d.image.shape[:2] == (500, 600) and d.warnings == ("reduced",)
 
 
+def _encoded(ext: str, h: int, w: int) -> bytes:
+    img = np.full((h, w, 3), 90, np.uint8)
+    img = img.astype(np.float32) / 255 if ext in (".hdr", ".pfm") else img
+    ok, buf = cv2.imencode(ext, img)
+    assert ok
+    return buf.tobytes()
+
+
+@pytest.mark.parametrize("where, extra", [("sof", b"\x00\x00"), ("sof", b"\xff\x00"), ("sof", b"\xff\xff"),
+                                          ("soi", b"\xff\xd0"), ("soi", b"\xff\x01")])
+def test_a_jpeg_whose_markers_libjpeg_finds_past_stray_bytes_is_still_sized(where, extra):
+    """libjpeg skips bytes before a marker (with a warning), fill bytes, a stuffed FF 00, and reads RSTn / TEM
+    with no length; the header walk gave up there (or read a length that is not one), left the size untold, and
+    the image was decoded whole: a 1.3 MB 9000x9000 JPEG with two zero bytes before its SOF took 540 MB, where
+    the same file without them is decoded at 1/4. A 30000x30000 one would have been 2.7 GB."""
+    data = _encoded(".jpg", 100, 140)
+    at = data.find(b"\xff\xc0") if where == "sof" else 2
+    odd = data[:at] + extra + data[at:]
+    d = decode_bytes(odd, "x", max_pixels=3_000)  # 14 000 px: a JPEG is decoded at 1/4, as without the bytes
+    assert d.factor == 4 and d.image.shape[:2] == (25, 35)
+
+
+def test_a_jpeg_with_no_frame_header_is_refused_unsized():
+    data = _encoded(".jpg", 100, 140)
+    sof = data.find(b"\xff\xc0")
+    with pytest.raises(ImageReadError, match=r"frame header \(SOF\) cannot be found.*: x$"):
+        decode_bytes(data[:sof] + b"\xff\xda" + data[sof:], "x")  # a scan before any frame
+
+
+def test_a_tiff_tile_over_the_limit_is_refused_however_small_the_image():
+    """OpenCV and libtiff hold a whole tile in memory, and the TIFF rules let a tile stand past the image's edge:
+    a 200-byte 100x100 TIFF declaring one 15008x15008 tile took 950 MB. A tile over the limit of formats decoded
+    whole is refused from the header; an ordinary tiled TIFF still decodes."""
+    ok = decode_bytes(tiled_tiff(100, 100, 112), "ok.tif")
+    assert ok.image.shape == (100, 100, 3) and int(ok.image[50, 50, 0]) == 90 and ok.warnings == ()
+    with pytest.raises(ImageTooLarge, match=r"TIFF tile is 304x304 = 0 MP \(limit 0 MP\), each tile is decoded"):
+        decode_bytes(tiled_tiff(100, 100, 304), "big.tif", max_pixels=20_000)
+
+
+@pytest.mark.parametrize("ext", [".hdr", ".pam", ".pfm", ".ppm"])
+def test_formats_pillow_cannot_size_are_sized_from_their_own_header(ext):
+    """Radiance HDR, PAM and PFM (OpenCV decodes them, Pillow cannot read their header) were decoded whole
+    whatever their size: a 9 MB run-length-coded 12000x12000 HDR took `recognize` to 2.3 GB, and a camera folder
+    reads any content under a .jpg name. Now the pixel limit applies to them as to every format."""
+    data = _encoded(ext, 100, 140)  # 14 000 px
+    assert decode_bytes(data, "x", max_pixels=20_000).image.shape == (100, 140, 3)
+    d = decode_bytes(data, "x", max_pixels=5_000)  # within 4× the limit: decoded, reduced by 2
+    assert d.factor == 2 and d.image.shape[:2] == (50, 70) and d.warnings == ("reduced",)
+    with pytest.raises(ImageTooLarge, match=r"too large: 140x100"):  # over 4×: refused from the header
+        decode_bytes(data, "x", max_pixels=3_000)
+
+
+@pytest.mark.parametrize("header", [
+    b"#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 7000 +X 9000\n",
+    b"#?RGBE\nFORMAT=32-bit_rle_rgbe\n\n-Y7000+X 9000\n",  # sscanf takes it without the spaces
+    b"P7\n# a comment\nwidth 9000\nHEIGHT 7000\nDEPTH 3\nMAXVAL 255\nENDHDR\n",
+    b"PF\n9000 7000\n-1.0\n",
+    b"P6\n# made by hand\n9000 # wide\n7000\n255\n",
+])
+def test_a_huge_size_in_such_a_header_is_refused_without_decoding(header):
+    with pytest.raises(ImageTooLarge, match=r"too large: 9000x7000 = 63 MP"):
+        decode_bytes(header + bytes(64), "bomb")
+
+
+@pytest.mark.parametrize("header", [b"#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\nsize\n",
+                                    b"P7\nDEPTH 3\nENDHDR\n", b"P6\nwide high\n"])
+def test_such_a_header_without_a_size_is_a_clear_error(header):
+    with pytest.raises(ImageReadError, match=r"holds no (size|WIDTH).*: bomb$"):
+        decode_bytes(header + bytes(64), "bomb")
+
+
 @pytest.mark.parametrize("name, shape, max_pixels", [("odd.jpg", (721, 1283, 3), 12_000_000),
                                                      ("reduced.jpg", (1001, 1203, 3), 400_000),
                                                      ("reduced.png", (1001, 1203, 3), 400_000)])
@@ -207,7 +308,6 @@ def test_a_heic_photo_says_it_is_one_no_decoder_here(tmp_path, major, compatible
 def _sized_jpeg(progressive: bool, width: int, height: int) -> bytes:
     """A small JPEG whose frame header claims ``width`` × ``height`` (the size check reads only the header)."""
     import io
-    import struct
 
     buf = io.BytesIO()
     Image.new("RGB", (64, 48), (90, 120, 150)).save(buf, "JPEG", progressive=progressive)
@@ -217,6 +317,38 @@ def _sized_jpeg(progressive: bool, width: int, height: int) -> bytes:
     return bytes(data)
 
 
+def _lossless_jpeg(width: int, height: int) -> bytes:
+    """A grey lossless JPEG (SOF3, predictor 1) whose every sample is a one-bit "no change": 8 pixels a byte."""
+    dht = b"\xff\xc4" + struct.pack(">H", 20) + b"\x00" + bytes([1] + [0] * 15) + b"\x00"
+    sof = b"\xff\xc3" + struct.pack(">HBHHB", 11, 8, height, width, 1) + b"\x01\x11\x00"
+    sos = b"\xff\xda" + struct.pack(">HB", 8, 1) + b"\x01\x00\x01\x00\x00"
+    return b"\xff\xd8" + dht + sof + sos + bytes((width * height + 7) // 8) + b"\xff\xd9"
+
+
+def test_a_lossless_jpeg_is_reduced_only_as_far_as_other_formats():
+    """A lossless JPEG has no DCT for libjpeg to scale: it is decoded whole, then resized, as a PNG is (an 18 MB
+    12000x12000 one took 930 MB; one of 768 MP, under the sequential JPEG limit, about 5 GB). Over 4× the limit
+    it is refused from its header; within it, decoded and reduced."""
+    data = _lossless_jpeg(200, 100)
+    assert decode_bytes(data, "l.jpg").image.shape == (100, 200, 3)
+    d = decode_bytes(data, "l.jpg", max_pixels=6_000)
+    assert d.factor == 2 and d.image.shape[:2] == (50, 100) and int(d.image[10, 10, 0]) == 128
+    with pytest.raises(ImageTooLarge, match=r"200x100 = 0 MP \(limit 0 MP for a progressive, lossless or multi-scan JPEG\)"):
+        decode_bytes(data, "l.jpg", max_pixels=1_000)
+
+
+def test_a_jpeg_with_a_scan_per_component_is_reduced_only_as_far_as_other_formats():
+    """libjpeg keeps every coefficient of a sequential JPEG whose components come in scans of their own, as of a
+    progressive one: a 0.9 MB 9000x9000 one took 555 MB decoded at 1/4 (its interleaved twin 80 MB), and one of
+    768 MP, under the sequential limit, would have taken about 4.6 GB."""
+    d = decode_bytes(sequential_jpeg(140, 100, interleaved=True), "i.jpg", max_pixels=3_000)
+    assert d.factor == 4 and d.image.shape[:2] == (25, 35) and int(d.image[5, 5, 0]) == 128
+    separate = sequential_jpeg(140, 100, interleaved=False)
+    assert decode_bytes(separate, "n.jpg").image.shape == (100, 140, 3)
+    with pytest.raises(ImageTooLarge, match=r"140x100 = 0 MP \(limit 0 MP for a progressive, lossless or multi-scan"):
+        decode_bytes(separate, "n.jpg", max_pixels=3_000)
+
+
 def test_a_progressive_jpeg_is_reduced_only_as_far_as_other_formats():
     """libjpeg decodes a sequential JPEG reduced a band at a time, but keeps every coefficient of a progressive
     one (two bytes a sample, whatever the reduction): a 1.7 MB progressive 20000×15000 file took ``recognize``
@@ -224,7 +356,7 @@ def test_a_progressive_jpeg_is_reduced_only_as_far_as_other_formats():
     Over 48 MP it is refused from its header, as a PNG is; a sequential one that size is still decoded reduced."""
     from edge_agent.camera.decode import ImageTooLarge, _plan
 
-    with pytest.raises(ImageTooLarge, match=r"20000x15000 = 300 MP \(limit 48 MP for a progressive JPEG\)"):
+    with pytest.raises(ImageTooLarge, match=r"20000x15000 = 300 MP \(limit 48 MP for a progressive, lossless or multi-scan JPEG\)"):
         decode_bytes(_sized_jpeg(True, 20000, 15000), "p.jpg")
     assert _plan(_sized_jpeg(False, 20000, 15000), (20000, 15000), "b.jpg", 12_000_000) == (
         cv2.IMREAD_REDUCED_COLOR_8, 8)

@@ -4,6 +4,9 @@ then scored by eval-visits (real models, real file, no sleeping)."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -323,3 +326,40 @@ def test_an_events_file_that_is_an_input_is_refused_before_anything_is_written(t
     assert main(["occupancy", "eval-visits", str(truth), str(events), "--json", str(events)]) == 2
     assert "--json " + str(events) + " is the events file" in capsys.readouterr().err
     assert events.read_text(encoding="utf-8") == "{}\n"
+
+
+@pytest.mark.parametrize("name", ["clip.mp4", "frame.jpg"])
+def test_a_source_that_is_a_fifo_is_refused_not_waited_on(tmp_path, name):
+    """``replay site.yaml clip.mp4`` where clip.mp4 is a FIFO with no writer waited in ``open`` for ever, and
+    SIGTERM / SIGINT ("already stopping") could not end it: only SIGKILL did. A source that is no regular file
+    is one line, exit 2, as a folder's FIFO is an unreadable frame and ``eval-visits`` refuses one."""
+    cfg = scene_config(str(tmp_path / "data"))
+    p = tmp_path / "site.yaml"
+    p.write_text(yaml.safe_dump(cfg.model_dump(mode="json"), allow_unicode=True), encoding="utf-8")
+    fifo = tmp_path / name
+    os.mkfifo(fifo)
+    root = Path(__file__).resolve().parents[2]
+    try:
+        out = subprocess.run([sys.executable, "-m", "edge_agent", "replay", str(p), str(fifo), "-o",
+                              str(tmp_path / "e.jsonl")], capture_output=True, text=True, timeout=60, cwd=root,
+                             env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8"})
+    except subprocess.TimeoutExpired:  # run() has killed it
+        pytest.fail(f"replay waited on the FIFO {name}")
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.strip().endswith(f"{fifo} is not a regular file (a FIFO or a device)"), out.stderr
+
+
+def test_a_video_of_frames_too_large_to_decode_is_refused_from_its_header(tmp_path, capsys):
+    """FFmpeg decodes frames up to 268 MP: a 5 MB MJPEG file of 12000x12000 frames took the replay to 1.4 GB at
+    its first frame (``run`` playing it too). Its header says the size before any frame is decoded: over the
+    48 MP a still image may have, it is one line, exit 2."""
+    from tests.perception.bigimage import sequential_jpeg
+
+    cfg = scene_config(str(tmp_path / "data"))
+    p = tmp_path / "site.yaml"
+    p.write_text(yaml.safe_dump(cfg.model_dump(mode="json"), allow_unicode=True), encoding="utf-8")
+    clip = tmp_path / "big.mjpeg"
+    clip.write_bytes(sequential_jpeg(8000, 7000) * 2)
+    assert main(["replay", str(p), str(clip), "-o", str(tmp_path / "e.jsonl")]) == 2
+    assert capsys.readouterr().err == f"replay: video frames of 8000x7000 = 56 MP, over the 48 MP a frame may have: " \
+                                      f"{clip}\n"
