@@ -261,10 +261,10 @@ class BayMonitor:
         sub-stream, a new stream resolution) writes every outline in that size's pixels (``camera.width`` /
         ``height``). Unscaled, an old outline lay elsewhere on the new frames — over other ground, partly outside —
         and the same outline saved at another size counted as redrawn. ``old``'s size is that of the frames it was
-        given (the camera's, fitted to its bays: a reload that changed only ``camera`` keeps the monitor and its
-        config), else its config's; (1, 1) when either is unknown."""
+        given while aligned (the camera's, fitted to its bays: a reload that changed only ``camera`` keeps the
+        monitor and its config), else its config's; (1, 1) when either is unknown."""
         now = self.cfg.camera.width, self.cfg.camera.height
-        if old._last_frame is not None:
+        if old._last_frame is not None and old.aligned:  # a frame of another aspect (not fitted) blinds: not aligned
             was: tuple[int | None, int | None] = (old._last_frame.shape[1], old._last_frame.shape[0])
         else:
             was = old.cfg.camera.width, old.cfg.camera.height
