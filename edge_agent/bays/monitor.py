@@ -238,16 +238,18 @@ class BayMonitor:
         watched is kept through later edits (the car is where it first stood), and dropped when the outline is
         drawn back onto it (the bay's own readings cover that ground again). A later edit that drags the outline
         off a car its last reading saw (one that parked in the redrawn outline) adds that ground too: only the
-        first was kept, so the car leaving it let the arm rise under the other (2026-12-05). The visit or a held
-        verdict says nothing of a redrawn outline's ground (they are the first car's)."""
+        first was kept, so the car leaving it let the arm rise under the other (2026-12-05) — unless the edit draws it
+        back onto a ground watched (the outline left was the slip, over a neighbour's car as likely as not). The
+        visit or a held verdict says nothing of a redrawn outline's ground (they are the first car's)."""
         sx, sy = self._drawn_scale(old)
         grounds = [dataclasses.replace(g, polygon=[(x * sx, y * sy) for x, y in g.polygon])
                    for g in old._old_ground.get(bay, [])]
         if was is not None and not _same_outline(polygon := [(float(x) * sx, float(y) * sy) for x, y in was], now):
             verdict = old.fusion[bay].verdict
             last = verdict.p_occupied
-            car = (verdict.occupied is True and last is not None and last >= self.cfg.occupancy.enter_p) if grounds \
-                else (old.machines[bay].visit is not None or verdict.occupied is True)
+            back = any(_same_outline(g.polygon, now) for g in grounds)  # the outline left was the slip: no ground
+            car = (not back and verdict.occupied is True and last is not None and last >= self.cfg.occupancy.enter_p
+                   ) if grounds else (old.machines[bay].visit is not None or verdict.occupied is True)
             if car and not any(_same_outline(g.polygon, polygon) for g in grounds):
                 grounds.append(OldGround(polygon, self._picture_before(old, was)))
                 log.warning("bay %s redrawn with a car in it: its lock stays down (%s) until the ground of its old "

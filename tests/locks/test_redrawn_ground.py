@@ -238,3 +238,25 @@ def test_a_save_at_another_size_keeps_the_old_ground_where_it_was(tmp_path, cloc
         assert lot.agent.bays_unseen() == {}
     finally:
         lot.agent.stop()
+
+
+def test_an_outline_slipped_onto_a_neighbours_car_and_drawn_back_waits_for_nothing(tmp_path, clock):
+    """The slip and its correction: A's outline dragged onto B, where the neighbour's car stands all day, and drawn
+    back. The outline that read the neighbour was the slip, not a ground a car of this bay stood on: the arm waits
+    for nothing, and rises once A's own car leaves."""
+    neighbour = dataclasses.replace(NEV, x=710, body=(40, 40, 120), plate=None)
+    lot = Lot(tmp_path, clock)
+    try:
+        lot.run(10, Scene(cars=(NEV, neighbour)))
+        lot.redraw(BAYS["B"])
+        lot.run(3)
+        assert lot.agent.monitor.verdicts()["A"].p_occupied > 0.9  # the neighbour read in the slipped outline
+        lot.redraw(BAYS["A"])
+        lot.run(3)
+        assert lot.agent.bays_unseen() == {}
+        for x in (200, 120, 20, -80):
+            lot.run(0.4, Scene(cars=(dataclasses.replace(NEV, x=x), neighbour)))
+        lot.run(40, Scene(cars=(neighbour,)))
+        assert lot.manager.state("A") == "up"
+    finally:
+        lot.agent.stop()
