@@ -55,6 +55,12 @@ class PlateReader(Protocol):
     def process(self, frame_bgr: np.ndarray, region: Region | None = None) -> list[PlateRead]: ...
 
 
+def _same_outline(a: Sequence[Sequence[float]], b: Sequence[Sequence[float]]) -> bool:
+    """The same outline to within 0.5 px a corner (an outline rescaled between sizes and back rounds)."""
+    return len(a) == len(b) and all(abs(float(x) - float(u)) <= 0.5 and abs(float(y) - float(v)) <= 0.5
+                                    for (x, y), (u, v) in zip(a, b))
+
+
 class BayMonitor:
     def __init__(self, cfg: AgentConfig, bus: EventBus, clock: Clock, lists: PlateLists,
                  evidence: EvidenceStore | None = None, *, feed: BayFeed,
@@ -101,7 +107,7 @@ class BayMonitor:
         self._firm_moved_at: dict[str, float] = {}  # per bay: when FIRM_CHANGE of it last changed (see Hysteresis)
         self._followed: set[str] = set()  # bays whose outline moved since their last classification (set_warp)
         self._redrawn: set[str] = set()  # bays whose outline was set anew: their next frame starts the gate's reference
-        self._old_ground: dict[str, OldGround] = {}  # bay redrawn off a parked car → the ground it stood on (old_ground)
+        self._old_ground: dict[str, list[OldGround]] = {}  # bay redrawn off parked cars → the ground they stood on
         self._unseen: dict[str, str] = {}  # bay → bay_flat | bay_clipped: its last crop showed nothing (bays.blank)
         self._polygons = {b.id: b.polygon for b in cfg.bays}  # as drawn: a camera shift moves, not resizes, them
         self._scale = 1.0  # the camera's pixels per bay-drawing pixel (set_source_scale)
@@ -230,54 +236,108 @@ class BayMonitor:
         """(``adopt``.) A bay redrawn while a car stood in it (a visit open, or the classifier's verdict occupied)
         keeps the outline it had: its arm waits until that ground is seen empty (``old_ground``). One already
         watched is kept through later edits (the car is where it first stood), and dropped when the outline is
-        drawn back onto it (the bay's own readings cover that ground again)."""
-        ground = old._old_ground.get(bay)
-        if ground is None and was is not None and list(was) != list(now):
-            if old.machines[bay].visit is not None or old.fusion[bay].verdict.occupied is True:
-                ground = OldGround([(float(x), float(y)) for x, y in was])
+        drawn back onto it (the bay's own readings cover that ground again). A later edit that drags the outline
+        off a car its last reading saw (one that parked in the redrawn outline) adds that ground too: only the
+        first was kept, so the car leaving it let the arm rise under the other (2026-12-05) — unless the edit draws it
+        back onto a ground watched (the outline left was the slip, over a neighbour's car as likely as not). The
+        visit or a held verdict says nothing of a redrawn outline's ground (they are the first car's)."""
+        sx, sy = self._drawn_scale(old)
+        grounds = [dataclasses.replace(g, polygon=[(x * sx, y * sy) for x, y in g.polygon])
+                   for g in old._old_ground.get(bay, [])]
+        if was is not None and not _same_outline(polygon := [(float(x) * sx, float(y) * sy) for x, y in was], now):
+            verdict = old.fusion[bay].verdict
+            last = verdict.p_occupied
+            back = any(_same_outline(g.polygon, now) for g in grounds)  # the outline left was the slip: no ground
+            car = (not back and verdict.occupied is True and last is not None and last >= self.cfg.occupancy.enter_p
+                   ) if grounds else (old.machines[bay].visit is not None or verdict.occupied is True)
+            if car and not any(_same_outline(g.polygon, polygon) for g in grounds):
+                grounds.append(OldGround(polygon, self._picture_before(old, was)))
                 log.warning("bay %s redrawn with a car in it: its lock stays down (%s) until the ground of its old "
                             "outline is seen empty", bay, REDRAWN)
-        if ground is not None and [(float(x), float(y)) for x, y in now] != ground.polygon:
-            self._old_ground[bay] = ground
+        grounds = [g for g in grounds if not _same_outline(g.polygon, now)]
+        if grounds:
+            self._old_ground[bay] = grounds
+
+    def _drawn_scale(self, old: BayMonitor) -> tuple[float, float]:
+        """(x, y) factors from ``old``'s bay drawings to this config's: a Save on a snapshot of another size (a
+        sub-stream, a new stream resolution) writes every outline in that size's pixels (``camera.width`` /
+        ``height``). Unscaled, an old outline lay elsewhere on the new frames — over other ground, partly outside —
+        and the same outline saved at another size counted as redrawn. ``old``'s size is that of the frames it was
+        given while aligned (the camera's, fitted to its bays: a reload that changed only ``camera`` keeps the
+        monitor and its config), else its config's; (1, 1) when either is unknown."""
+        now = self.cfg.camera.width, self.cfg.camera.height
+        if old._last_frame is not None and old.aligned:  # a frame of another aspect (not fitted) blinds: not aligned
+            was: tuple[int | None, int | None] = (old._last_frame.shape[1], old._last_frame.shape[0])
+        else:
+            was = old.cfg.camera.width, old.cfg.camera.height
+        if not (was[0] and was[1] and now[0] and now[1]):
+            return 1.0, 1.0
+        return now[0] / was[0], now[1] / was[1]
+
+    @staticmethod
+    def _picture_before(old: BayMonitor, polygon: Sequence[tuple[float, float]]) -> np.ndarray | None:
+        """The ground's picture (``ground_picture``) on the last frame ``old`` saw, if the camera vouched for it
+        (aligned, matched): the car as it stood at the redraw. Taken on the first frame after the redraw instead, a
+        car that left while the camera was black had its picture the empty ground, which never changed from it:
+        the arm stayed down for good. None: no such frame (the first one vouched for after the redraw is taken)."""
+        if old._last_frame is None or not (old.aligned and old.matched) or old.held:
+            return None
+        (a, b, c), (d, e, f) = old.warp
+        try:
+            return ground_picture(old._last_frame, [(a * x + b * y + c, d * x + e * y + f) for x, y in polygon])
+        except ValueError:
+            return None
 
     def watch_old_ground(self, bay: str, polygon: Sequence[tuple[float, float]]) -> None:
-        """(At the start.) ``bay`` may have a car on ``polygon``, the outline an earlier run judged it on: the
-        config was edited while the agent was stopped and that run left a visit open there (or was itself still
-        waiting for the ground). Its lock waits for that ground as after a reload, except that no picture of the
+        """(At the start.) ``bay`` may have a car on ``polygon``, an outline an earlier run judged it on: the
+        config was edited while the agent was stopped and that run left a visit open there, or that run was itself
+        waiting for the ground. Its lock waits for that ground as after a reload, except that no picture of the
         car is known, so ``confirm_frames`` readings of it empty let it go (as a first verdict needs no motion)."""
         with self._lock:
             ground = [(float(x), float(y)) for x, y in polygon]
-            if bay in self.machines and bay not in self._old_ground and ground != self._polygon_of(bay):
-                self._old_ground[bay] = OldGround(ground, at_start=True)
+            grounds = self._old_ground.get(bay, [])
+            if (bay in self.machines and not _same_outline(ground, self._polygons[bay])
+                    and not any(_same_outline(g.polygon, ground) for g in grounds)):
+                self._old_ground[bay] = [*grounds, OldGround(ground, at_start=True)]
                 log.warning("bay %s: drawn elsewhere than the last run judged it, which left a car there: its lock "
                             "stays down (%s) until the ground of that outline is seen empty", bay, REDRAWN)
 
-    def watched_grounds(self) -> dict[str, list[tuple[float, float]]]:
-        """Bay → the old outline whose ground its lock waits for (``old_ground``), to be kept over a restart."""
+    def watched_grounds(self) -> dict[str, list[list[tuple[float, float]]]]:
+        """Bay → the old outlines whose ground its lock waits for (``old_ground``), to be kept over a restart."""
         with self._lock:
-            return {b: list(g.polygon) for b, g in self._old_ground.items()}
-
-    def _polygon_of(self, bay: str) -> list[tuple[float, float]]:
-        return [(float(x), float(y)) for x, y in self._polygons[bay]]
+            return {b: [list(g.polygon) for g in grounds] for b, grounds in self._old_ground.items()}
 
     def _watch_old_ground(self, image: np.ndarray) -> None:
         """Look at each old ground (``old_ground``) on a frame the camera vouches for (aligned and matched: on a
-        view that drifted out of matching the outlines may lie on other ground): the one the car has left is let
-        go, and its bay's view vouches again."""
+        view that drifted out of matching the outlines may lie on other ground): the ones the cars have left are
+        let go, and a bay's view vouches again once none is left."""
         if not self._old_ground or self.classifier is None or not (self.aligned and self.matched):
             return
         (a, b, c), (d, e, f) = self.warp
-        polys = {bay: [(a * x + b * y + c, d * x + e * y + f) for x, y in g.polygon]
-                 for bay, g in self._old_ground.items()}
-        probs = self.classifier.classify(image, polys, {})
         occ = self.cfg.occupancy
-        for bay, poly in polys.items():
-            try:
-                picture = ground_picture(image, poly)
-            except ValueError:
-                continue
-            if self._old_ground[bay].see(picture, float(probs.get(bay, float("nan"))), occ.exit_p,
-                                         occ.gate_threshold, occ.confirm_frames):
+        left: set[tuple[str, int]] = set()
+        for i in range(max(len(g) for g in self._old_ground.values())):  # one classifier call per layer, by bay id
+            looks: dict[str, list[tuple[float, float]]] = {}
+            for bay, grounds in self._old_ground.items():
+                if i >= len(grounds):
+                    continue
+                poly = [(a * x + b * y + c, d * x + e * y + f) for x, y in grounds[i].polygon]
+                try:
+                    picture = ground_picture(image, poly)
+                except ValueError:
+                    continue
+                if grounds[i].changed(picture, occ.gate_threshold):
+                    looks[bay] = poly
+                else:
+                    grounds[i].read(False, float("nan"), occ.exit_p, occ.confirm_frames)
+            probs = self.classifier.classify(image, looks, {}) if looks else {}
+            for bay in looks:
+                if self._old_ground[bay][i].read(True, float(probs.get(bay, float("nan"))), occ.exit_p,
+                                                 occ.confirm_frames):
+                    left.add((bay, i))
+        for bay, i in sorted(left, reverse=True):
+            del self._old_ground[bay][i]
+            if not self._old_ground[bay]:
                 del self._old_ground[bay]
                 log.info("bay %s: the ground of its old outline is empty now; its view vouches again", bay)
 

@@ -10,9 +10,10 @@ car stood on can say it left.
 
 So a bay whose outline changed while it held a car keeps that outline's ground (``OldGround``) and its view vouches
 for no empty bay (``bay_redrawn``: the lock interlock refuses a raise, the heartbeat's ``bays_unseen`` lists it) until
-that ground is seen empty as a departure is: much of it changed from its picture at the redraw (a car driving off
-changes most of its ground; light and shadows over minutes change little once the scene's gain divides out), and
-after that change ``confirm_frames`` readings of the classifier in a row at or below ``exit_p`` on it. The bay's
+that ground is seen empty as a departure is: ``confirm_frames`` readings of the classifier in a row at or below
+``exit_p`` on it, each while much of it differs from its picture with the car (a car driving off changes most of its
+ground; light and shadows over minutes change little once the scene's gain divides out). Each outline that held a
+car at a redraw is watched (a second Save may drag the outline off another car that parked in the first one's). The bay's
 story is not touched (the outline is where the installer says the bay is); only the lock waits.
 """
 
@@ -55,24 +56,30 @@ class OldGround:
     """The outline a bay had (as drawn) when it was redrawn with a car in it, and what has been seen of it since."""
 
     polygon: list[tuple[float, float]]
-    picture: np.ndarray | None = None  # its grey picture at the first frame the camera vouched for after the redraw
-    moved: bool = False  # it has changed like a car leaving since then
-    empty_reads: int = field(default=0)  # readings at or below exit_p in a row since it changed
+    picture: np.ndarray | None = None  # its grey picture with the car: the last frame seen before the redraw (or,
+    # when the camera vouched for none then, the first it vouches for after it)
+    empty_reads: int = field(default=0)  # readings at or below exit_p in a row, each on ground changed from picture
     at_start: bool = False  # watched from the start (``BayMonitor.watch_old_ground``): no picture of the car known
 
-    def see(self, picture: np.ndarray, p: float, exit_p: float, threshold: float, confirm: int) -> bool:
-        """One look (a frame the camera vouches for): ``picture`` (``ground_picture``) and the classifier's
-        ``p_occupied`` of the ground. True once the car has left it: changed, then ``confirm`` readings empty (at
-        the start, the readings alone: a car parked at start is judged on its readings, as any first verdict)."""
-        if self.at_start:  # what the ground showed under the car is unknown (it may have left meanwhile)
-            self.moved = True
-        elif self.picture is None or self.picture.shape != picture.shape:
+    def changed(self, picture: np.ndarray, threshold: float) -> bool:
+        """Whether ``picture`` (``ground_picture``, a frame the camera vouches for) differs from the ground's
+        picture with the car beyond ``LEFT_CHANGE`` (``threshold``: grey levels). The first look with no picture yet
+        takes it (False). Watched from the start, every look counts as changed: what the ground showed under the
+        car is unknown (it may have left while the agent was stopped), so the readings alone judge it, as a first
+        verdict at the start needs no motion."""
+        if self.at_start:
+            return True
+        if self.picture is None or self.picture.shape != picture.shape:
             self.picture = picture  # the car (or what the redraw left there): what a departure changes
             return False
-        if not self.moved and self.picture is not None and changed_share(picture, self.picture, threshold) >= LEFT_CHANGE:
-            self.moved = True
-            self.empty_reads = 0  # only readings after the change count: a misread of the still car does not
-        if not self.moved:
-            return False
-        self.empty_reads = self.empty_reads + 1 if np.isfinite(p) and p <= exit_p else 0
+        return changed_share(picture, self.picture, threshold) >= LEFT_CHANGE
+
+    def read(self, changed: bool, p: float, exit_p: float, confirm: int) -> bool:
+        """One look: ``changed`` (``changed``) and the classifier's ``p_occupied`` of the ground (NaN: not read).
+        True once the car has left it: ``confirm`` readings empty in a row, each on ground changed from its picture
+        at the redraw. Only such readings count: a change once seen was kept for good (2026-12-05), so a shadow that
+        crossed the ground and left it as it was made two misreads of the still car enough, and the arm rose under
+        it. (Ground that has not changed is therefore not classified at all: the cost while the car stands is
+        the small grey picture.)"""
+        self.empty_reads = self.empty_reads + 1 if changed and np.isfinite(p) and p <= exit_p else 0
         return self.empty_reads >= confirm

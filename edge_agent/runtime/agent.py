@@ -160,8 +160,9 @@ class Agent:
         """At the start: bays whose lock must wait for a ground the last run left a car on (``outlines``), then
         this run's outlines kept."""
         now = {b.id: b.polygon for b in self.cfg.bays}
-        for bay, ground in grounds_to_watch(self._kept_outlines, now, left_open).items():
-            self.monitor.watch_old_ground(bay, ground)
+        for bay, grounds in grounds_to_watch(self._kept_outlines, now, left_open).items():
+            for ground in grounds:
+                self.monitor.watch_old_ground(bay, ground)
         self.keep_outlines()
 
     def keep_outlines(self) -> None:

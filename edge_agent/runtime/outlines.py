@@ -50,12 +50,24 @@ def _outlines(value: object) -> dict[str, Outline]:
     return {str(b): o for b, poly in value.items() if (o := _outline(poly)) is not None}
 
 
+def _grounds(value: object) -> dict[str, list[Outline]]:
+    """Bay → its old outlines (a list each); an outline that does not read is left out."""
+    if not isinstance(value, dict):
+        return {}
+    out = {}
+    for b, polys in value.items():
+        kept = [o for poly in polys if (o := _outline(poly)) is not None] if isinstance(polys, list) else []
+        if kept:
+            out[str(b)] = kept
+    return out
+
+
 @dataclass
 class Kept:
     """What the last run left: each bay's outline, and the old grounds its locks waited for."""
 
     bays: dict[str, Outline] = field(default_factory=dict)
-    old_ground: dict[str, Outline] = field(default_factory=dict)
+    old_ground: dict[str, list[Outline]] = field(default_factory=dict)
 
 
 class OutlineStore:
@@ -63,7 +75,7 @@ class OutlineStore:
 
     def __init__(self, data_dir: Path) -> None:
         self.path = Path(data_dir) / "bays" / FILE
-        self._saved: tuple[dict[str, Outline], dict[str, Outline]] | None = None
+        self._saved: tuple[dict[str, Outline], dict[str, list[Outline]]] | None = None
 
     def load(self) -> Kept:
         try:
@@ -77,16 +89,16 @@ class OutlineStore:
             log.warning("%s is not this agent's (version %r): no bay outline of the last run is known", self.path,
                         doc.get("version") if isinstance(doc, dict) else None)
             return Kept()
-        return Kept(_outlines(doc.get("bays")), _outlines(doc.get("old_ground")))
+        return Kept(_outlines(doc.get("bays")), _grounds(doc.get("old_ground")))
 
-    def save(self, bays: dict[str, Outline], old_ground: dict[str, Outline]) -> None:
+    def save(self, bays: dict[str, Outline], old_ground: dict[str, list[Outline]]) -> None:
         """Write when changed since the last write (a failure is logged and tried again at the next call)."""
         state = ({b: [(float(x), float(y)) for x, y in o] for b, o in bays.items()},
-                 {b: [(float(x), float(y)) for x, y in o] for b, o in old_ground.items()})
+                 {b: [[(float(x), float(y)) for x, y in o] for o in os] for b, os in old_ground.items()})
         if state == self._saved:
             return
         doc = {"version": VERSION, "bays": {b: [list(p) for p in o] for b, o in sorted(state[0].items())},
-               "old_ground": {b: [list(p) for p in o] for b, o in sorted(state[1].items())}}
+               "old_ground": {b: [[list(p) for p in o] for o in os] for b, os in sorted(state[1].items())}}
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             write_durably(self.path, json.dumps(doc).encode())
@@ -96,15 +108,17 @@ class OutlineStore:
         self._saved = state
 
 
-def grounds_to_watch(kept: Kept, bays: dict[str, Outline], left_open: set[str]) -> dict[str, Outline]:
-    """Bay → the ground its lock must wait for at this start: the one the last run waited for, or its last outline
+def grounds_to_watch(kept: Kept, bays: dict[str, Outline], left_open: set[str]) -> dict[str, list[Outline]]:
+    """Bay → the grounds its lock must wait for at this start: those the last run waited for, and its last outline
     where that run left a visit open (``left_open``: ended at this start, ``agent_stopped``) and it is drawn
-    elsewhere now. A bay drawn back onto that ground waits for nothing (its own readings cover it)."""
+    elsewhere now. A ground the bay is drawn back onto is left out (its own readings cover it:
+    ``BayMonitor.watch_old_ground``)."""
     out = {}
-    for bay, now in bays.items():
-        ground = kept.old_ground.get(bay)
-        if ground is None and bay in left_open:
-            ground = kept.bays.get(bay)
-        if ground is not None and ground != [(float(x), float(y)) for x, y in now]:
-            out[bay] = ground
+    for bay in bays:
+        grounds = list(kept.old_ground.get(bay, []))
+        last = kept.bays.get(bay)
+        if bay in left_open and last is not None:
+            grounds.append(last)
+        if grounds:
+            out[bay] = grounds
     return out

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import numpy as np
 import pytest
 import yaml
 
@@ -17,9 +18,11 @@ from edge_agent.events.types import EventType
 from edge_agent.evidence.recorder import ViolationRecorder
 from edge_agent.runtime.agent import Agent
 from edge_agent.runtime.assemble import attach_locks
+from edge_agent.runtime.models import default_classifier
 from edge_agent.sim.scenario import EMPTY, NEV, Person, Scene
 from edge_agent.sim.synthetic import BAYS, render
 from tests.bays.test_vision import NoPlates
+from tests.locks.test_unvouched import _Misreads
 from tests.locks.test_vision_paths import Frames, write
 from tests.locks.test_vision_paths import Rig as AgentRig
 
@@ -29,8 +32,13 @@ PARKED = Scene(cars=(NEV,))
 class Lot:
     """The rig with A's outline editable and every instant the UP line was driven recorded."""
 
-    def __init__(self, tmp_path, clock) -> None:  # noqa: ANN001
-        self.rig = AgentRig(tmp_path, clock, Frames(clock), out=False, sensor=False)
+    def __init__(self, tmp_path, clock, misreads: bool = False) -> None:  # noqa: ANN001
+        """``misreads``: the shipped model wrapped in ``_Misreads`` (``self.model.at``: when A starts to read 0.05)."""
+        self.model = None
+        if misreads:
+            cfg = load_config(write(tmp_path / "agent.yaml", tmp_path / "data", out=False, sensor=False))
+            self.model = _Misreads(default_classifier(cfg), clock)
+        self.rig = AgentRig(tmp_path, clock, Frames(clock), classifier=self.model, out=False, sensor=False)
         self.agent, self.manager, self.src, self.events = (self.rig.agent, self.rig.manager, self.rig.src,
                                                            self.rig.events)
         self.clock = clock
@@ -52,9 +60,9 @@ class Lot:
         self.rig.path.write_text(yaml.safe_dump(data))
         assert self.agent.reload_config().ok
 
-    def walk_across(self, xs) -> None:  # noqa: ANN001
+    def walk_across(self, xs, cars=PARKED.cars) -> None:  # noqa: ANN001
         for x in xs:
-            self.run(0.6, dataclasses.replace(PARKED, people=(Person(x),)))
+            self.run(0.6, Scene(cars=cars, people=(Person(x),)))
 
     def drive_off(self) -> None:
         for x in (200, 120, 20, -80):
@@ -216,3 +224,133 @@ def test_an_outlines_file_that_cannot_be_read_is_nothing_known(tmp_path, clock, 
         assert kept["bays"]["A"] == [[float(x), float(y)] for x, y in BAYS["A"]]
     finally:
         run.agent.stop()
+
+
+def test_a_car_that_left_while_the_camera_was_blind_lets_its_old_ground_go(tmp_path, clock):
+    """Redrawn while the camera was black, the car gone when it saw again. Before: the old ground's picture was taken
+    on the first frame the camera vouched for after the redraw — the empty ground — so it never changed from it and
+    the arm stayed down for good (600 s and on: a support call). Now the picture is the last frame seen before the
+    redraw, the car in it."""
+    lot = Lot(tmp_path, clock)
+    try:
+        lot.run(10, PARKED)
+        lot.src.next = np.zeros((540, 960, 3), np.uint8)
+        lot.run(3)
+        lot.redraw(BAYS["B"])
+        lot.run(30)
+        lot.run(30, EMPTY)  # the car left in the dark
+        assert lot.agent.bays_unseen() == {}
+    finally:
+        lot.agent.stop()
+
+
+def _shaded(scene: Scene, x1: int) -> np.ndarray:
+    """The scene with a shadow (0.55 of the light) over the frame left of ``x1``: a tree's, a van's beside the bay."""
+    frame = render(scene).astype(np.float32)
+    frame[:, :x1] *= 0.55
+    return frame.clip(0, 255).astype(np.uint8)
+
+
+def test_a_shadow_that_came_and_went_does_not_count_as_the_car_leaving(tmp_path, clock):
+    """A shadow over half the old ground for a few seconds changes it beyond a quarter (0.44 on the rendered lot),
+    then leaves it as it was. Before: that change was kept for good, so two later misreads of the still car
+    (the model's costly mistake: ``_Misreads``) let the ground go, and the policy raised the arm under the car.
+    Now the readings count only while the ground still differs from its picture at the redraw."""
+    lot = Lot(tmp_path, clock, misreads=True)
+    try:
+        lot.run(10, PARKED)
+        lot.redraw(BAYS["B"])
+        lot.run(320, PARKED)
+        lot.walk_across((560, 640, 720, 800, 880))  # the new outline confidently empty
+        lot.src.next = _shaded(PARKED, 240)
+        lot.run(5)
+        lot.run(30, PARKED)
+        lot.model.at = clock.monotonic()  # the still car misread from now on
+        lot.run(60)
+        assert not lot.ups and lot.agent.bays_unseen() == {"A": "bay_redrawn"}
+    finally:
+        lot.agent.stop()
+
+
+def test_a_second_redraw_off_another_parked_car_keeps_that_ground_too(tmp_path, clock):
+    """X stands on A's ground, the outline is dragged onto B's, Y parks there; then the outline slips off Y onto the
+    empty ground between them. Before: only X's ground was kept (the first one watched), so X driving off let the
+    arm rise while Y stood where the bay had been drawn — the first redraw's hole, one edit later. Now each outline
+    that held a car at a redraw is watched until its ground is seen empty."""
+    x_car = dataclasses.replace(NEV, x=180, width=250)
+    y_car = dataclasses.replace(NEV, x=780, width=250, body=(40, 40, 120), plate=None)
+    lot = Lot(tmp_path, clock)
+    try:
+        lot.run(10, Scene(cars=(x_car,)))
+        lot.redraw(BAYS["B"])
+        lot.run(5)
+        for x in (1100, 1000, 900, 820, 780):
+            lot.run(0.4, Scene(cars=(x_car, dataclasses.replace(y_car, x=x))))
+        lot.run(10, Scene(cars=(x_car, y_car)))
+        assert lot.agent.monitor.verdicts()["A"].occupied  # Y in the outline
+        lot.redraw([(330.0, 200.0), (630.0, 200.0), (640.0, 530.0), (320.0, 530.0)])  # between them, empty
+        lot.run(320)
+        lot.walk_across((360, 440, 520, 600), (x_car, y_car))
+        for x in (100, 0, -100, -200):
+            lot.run(0.4, Scene(cars=(dataclasses.replace(x_car, x=x), y_car)))
+        lot.run(60, Scene(cars=(y_car,)))
+        assert not lot.ups and lot.agent.bays_unseen() == {"A": "bay_redrawn"}
+        for x in (880, 980, 1100):  # Y leaves too
+            lot.run(0.4, Scene(cars=(dataclasses.replace(y_car, x=x),)))
+        lot.run(40, EMPTY)
+        assert lot.agent.bays_unseen() == {} and lot.ups
+    finally:
+        lot.agent.stop()
+
+
+def test_a_save_at_another_size_keeps_the_old_ground_where_it_was(tmp_path, clock):
+    """The installer saves on a snapshot of another size (a 640x360 sub-stream under bays drawn on 960x540): every
+    outline is written in that size's pixels. Before: the old outline was read in the new size's pixels unscaled —
+    the same outline saved smaller counted as redrawn (bay_redrawn under a car that stood where its bay was), and a
+    real redraw watched ground elsewhere in the frame. Now the old outline is scaled with the drawings."""
+    def save(poly, size) -> None:  # noqa: ANN001
+        data = yaml.safe_load(lot.rig.path.read_text())
+        data["camera"]["width"], data["camera"]["height"] = size
+        k = size[0] / 960
+        data["bays"][0]["polygon"] = [[x * k, y * k] for x, y in poly]
+        lot.rig.path.write_text(yaml.safe_dump(data))
+        assert lot.agent.reload_config().ok
+
+    lot = Lot(tmp_path, clock)
+    try:
+        save(BAYS["A"], (960, 540))
+        lot.run(10, PARKED)
+        save(BAYS["A"], (640, 360))  # the same outline, drawn on the sub-stream's snapshot
+        lot.run(5, PARKED)
+        assert lot.agent.bays_unseen() == {} and lot.manager.state("A") == "down"
+        save(BAYS["B"], (960, 540))  # dragged off the car, on the main stream again
+        lot.run(5, PARKED)
+        ground = lot.agent.monitor._old_ground["A"]
+        assert len(ground) == 1 and np.allclose(ground[0].polygon, BAYS["A"])  # where the car stands
+        lot.drive_off()
+        lot.run(5, EMPTY)
+        assert lot.agent.bays_unseen() == {}
+    finally:
+        lot.agent.stop()
+
+
+def test_an_outline_slipped_onto_a_neighbours_car_and_drawn_back_waits_for_nothing(tmp_path, clock):
+    """The slip and its correction: A's outline dragged onto B, where the neighbour's car stands all day, and drawn
+    back. The outline that read the neighbour was the slip, not a ground a car of this bay stood on: the arm waits
+    for nothing, and rises once A's own car leaves."""
+    neighbour = dataclasses.replace(NEV, x=710, body=(40, 40, 120), plate=None)
+    lot = Lot(tmp_path, clock)
+    try:
+        lot.run(10, Scene(cars=(NEV, neighbour)))
+        lot.redraw(BAYS["B"])
+        lot.run(3)
+        assert lot.agent.monitor.verdicts()["A"].p_occupied > 0.9  # the neighbour read in the slipped outline
+        lot.redraw(BAYS["A"])
+        lot.run(3)
+        assert lot.agent.bays_unseen() == {}
+        for x in (200, 120, 20, -80):
+            lot.run(0.4, Scene(cars=(dataclasses.replace(NEV, x=x), neighbour)))
+        lot.run(40, Scene(cars=(neighbour,)))
+        assert lot.manager.state("A") == "up"
+    finally:
+        lot.agent.stop()
