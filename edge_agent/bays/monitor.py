@@ -307,10 +307,13 @@ class BayMonitor:
         with self._lock:
             return {b: [list(g.polygon) for g in grounds] for b, grounds in self._old_ground.items()}
 
-    def _watch_old_ground(self, image: np.ndarray) -> None:
+    def _watch_old_ground(self, image: np.ndarray, now: float) -> None:
         """Look at each old ground (``old_ground``) on a frame the camera vouches for (aligned and matched: on a
         view that drifted out of matching the outlines may lie on other ground): the ones the cars have left are
-        let go, and a bay's view vouches again once none is left."""
+        let go, and a bay's view vouches again once none is left. A car seen leaving its old ground is motion in
+        the bay (classified on the next frame): a redrawn outline that had turned "empty" with nothing moving in it
+        (held, not confident: the still-bay rule) stayed so after the car drove off, until something crossed the
+        new outline — its arm stayed down with the bay free (400 s and on, review of 2026-12-05)."""
         if not self._old_ground or self.classifier is None or not (self.aligned and self.matched):
             return
         (a, b, c), (d, e, f) = self.warp
@@ -336,6 +339,9 @@ class BayMonitor:
                                                  occ.confirm_frames):
                     left.add((bay, i))
         for bay, i in sorted(left, reverse=True):
+            if not self._old_ground[bay][i].at_start:  # seen to change from the car's picture: the car drove off
+                self._moved_at[bay] = self._firm_moved_at[bay] = now
+                self._followed.add(bay)
             del self._old_ground[bay][i]
             if not self._old_ground[bay]:
                 del self._old_ground[bay]
@@ -557,7 +563,7 @@ class BayMonitor:
                 due[s.bay_id] = [(float(x), float(y)) for x, y in s.polygon]
             if change >= occ.big_change_fraction and s.bay_id in self._read_since:
                 self._read_since[s.bay_id] = now  # something new in a bay still unidentified: read fast again
-        self._watch_old_ground(image)
+        self._watch_old_ground(image, now)
         if not due or self.classifier is None:
             return
         # A crop that shows nothing (uniform, burnt out) is no measurement: NaN, the verdict holds, unconfident.

@@ -354,3 +354,23 @@ def test_an_outline_slipped_onto_a_neighbours_car_and_drawn_back_waits_for_nothi
         assert lot.manager.state("A") == "up"
     finally:
         lot.agent.stop()
+
+
+def test_the_arm_rises_once_the_car_drives_off_its_old_ground_with_nothing_crossing_the_new_outline(tmp_path, clock):
+    """Redrawn onto empty ground beside the parked NEV, nobody passing: the new outline turns "empty" with nothing
+    moving in it (held, not confident). Before: when the car drove off its old ground, the ground was let go but
+    the new outline's "empty" stayed unconfident — nothing had moved in it — and the arm stayed down with the bay
+    free (still down 200 s later). The car seen leaving its old ground is motion in the bay: the policy raises the
+    arm ``auto_raise_delay_s`` (20 s) after the verdict turns confident."""
+    lot = Lot(tmp_path, clock)
+    try:
+        lot.run(10, PARKED)
+        lot.redraw(BAYS["B"])
+        lot.run(320, PARKED)
+        assert not lot.agent.monitor.verdicts()["A"].confident and not lot.ups
+        lot.drive_off()
+        lot.run(60, EMPTY)
+        assert lot.agent.bays_unseen() == {} and lot.agent.monitor.verdicts()["A"].confident
+        assert lot.ups and lot.manager.state("A") == "up"
+    finally:
+        lot.agent.stop()
