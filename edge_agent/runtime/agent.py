@@ -167,7 +167,7 @@ class Agent:
 
     def keep_outlines(self) -> None:
         """Write the bays' outlines and the old grounds their locks wait for (at the start, after a reload, and
-        once a minute for a ground let go), so the next start knows them (``outlines``)."""
+        once a minute and at the stop for a ground let go), so the next start knows them (``outlines``)."""
         self.outlines.save({b.id: b.polygon for b in self.cfg.bays}, self.monitor.watched_grounds())
 
     def stop(self, keep: Component | None = None) -> None:
@@ -176,6 +176,7 @@ class Agent:
         if not self._started:
             return
         self._started = False
+        self.keep_outlines()  # a ground let go since the last minute's write is not waited for again at the next start
         for c in reversed(self.components):
             if c is keep:
                 continue

@@ -374,3 +374,21 @@ def test_the_arm_rises_once_the_car_drives_off_its_old_ground_with_nothing_cross
         assert lot.ups and lot.manager.state("A") == "up"
     finally:
         lot.agent.stop()
+
+
+def test_a_stop_writes_down_a_ground_let_go_since_the_last_write(tmp_path, clock):
+    """``bays/outlines.json`` is written at the start, at each reload and once a minute; a ground let go since was
+    still listed after a stop (upgrade12), and the next start waited for it again. The stop writes it too."""
+    path = tmp_path / "data" / "bays" / "outlines.json"
+    lot = Lot(tmp_path, clock)
+    try:
+        lot.run(10, PARKED)
+        lot.redraw(BAYS["B"])
+        lot.run(5, PARKED)
+        assert json.loads(path.read_text())["old_ground"] == {"A": [[[float(x), float(y)] for x, y in BAYS["A"]]]}
+        lot.drive_off()
+        lot.run(5, EMPTY)
+        assert lot.agent.bays_unseen() == {}
+    finally:
+        lot.agent.stop()
+    assert json.loads(path.read_text())["old_ground"] == {}
