@@ -48,6 +48,8 @@ KINDS = {"events": "event", "health": "health", "status": "status"}
 _VERSION = re.compile(r"(\d{1,6})\.(\d{1,6})\.(\d{1,6})")
 #: (site, device, version) pairs already said newer than this consumer's contract, at most this many
 _SAID_MAX = 4096
+#: messages waiting for the writer past which a QoS 0 one (a heartbeat) is dropped on arrival
+QUEUE_MAX = 10_000
 
 
 def schema_version(msg: mqtt.MQTTMessage) -> str | None:
@@ -140,6 +142,7 @@ class Counters:
     received: int = 0
     written: int = 0
     rejected: int = 0
+    dropped: int = 0  # QoS 0 messages not queued: QUEUE_MAX were waiting for the writer
     batches: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -157,6 +160,8 @@ class Consumer:
         self.host, self.port = u.hostname or "127.0.0.1", u.port or (8883 if u.scheme == "mqtts" else 1883)
         self.store, self.group, self.root = store, group, root
         self.batch_max = batch_max
+        self.queue_max = QUEUE_MAX
+        self._dropping = False  # said once per run of drops
         self.retry_s = 2.0  # between writes while the database refuses them
         self.counters = Counters()
         self._q: queue.Queue[tuple[int, int, Record | None] | None] = queue.Queue()
@@ -255,7 +260,24 @@ class Consumer:
             log.error("consumer: broker refused a subscription: %s", codes)
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        """Queue every message, a refused one too (it is acknowledged in its batch), and say why it is refused."""
+        """Queue every message, a refused one too (it is acknowledged in its batch), and say why it is refused.
+
+        A QoS 0 message (the heartbeats) arriving while ``queue_max`` wait is dropped: QoS 1 ones are bounded by
+        the broker's in-flight window (nothing is acknowledged while the database is down), QoS 0 ones by nothing,
+        and a database down overnight held every device's heartbeats in memory (500 devices at the default 60 s:
+        30,000 an hour, ~2.4 kB each for a 1.5 kB document), as did any client flooding a health topic at QoS 0
+        faster than the database wrote."""
+        if msg.qos == 0 and self._q.qsize() >= self.queue_max:
+            with self.counters.lock:
+                self.counters.dropped += 1
+            if not self._dropping:
+                self._dropping = True
+                log.error("consumer: %d messages wait for the database; QoS 0 messages (heartbeats) dropped until "
+                          "fewer wait (QoS 1 ones are kept)", self.queue_max)
+            return
+        if self._dropping and self._q.qsize() < self.queue_max // 2:
+            self._dropping = False
+            log.warning("consumer: the database caught up; %d QoS 0 messages dropped so far", self.counters.dropped)
         try:
             found = read(msg.topic, bytes(msg.payload))
         except Exception as exc:  # noqa: BLE001 - read never raises; the network thread must not die if it did
