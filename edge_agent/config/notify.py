@@ -102,8 +102,10 @@ class SinkConfig(StrictModel):
             parts.hostname.encode("idna")
         except (ValueError, UnicodeError) as exc:
             raise ValueError(f"{v!r}: not a usable URL ({exc})") from None
-        if parts.username or parts.password or parts.query:
+        if parts.username or parts.password or "?" in v:
             raise ValueError(f"{v!r}: no credentials or query in the URL (keys go in secret_env / secret_file)")
+        if "#" in v:  # a robot's "?key=…" went after it, into the fragment no request carries: refused at every send
+            raise ValueError(f"{v!r}: no fragment (#…) in the URL")
         return v
 
     @model_validator(mode="after")

@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from datetime import timezone
 from typing import Any
 from urllib.parse import urlparse
 
@@ -31,6 +32,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from edge_agent.clock import parse_iso
 from edge_agent.consumer.store import Record, Store
 from edge_agent.events.schemas import SCHEMA_VERSION
 from edge_agent.jsondepth import too_deep
@@ -48,6 +50,10 @@ KINDS = {"events": "event", "health": "health", "status": "status"}
 _VERSION = re.compile(r"(\d{1,6})\.(\d{1,6})\.(\d{1,6})")
 #: (site, device, version) pairs already said newer than this consumer's contract, at most this many
 _SAID_MAX = 4096
+#: a bay state whose ``since`` is further ahead of the consumer's clock than this is refused
+FUTURE_SINCE_S = 86400.0
+#: messages waiting for the writer past which a QoS 0 one (a heartbeat) is dropped on arrival
+QUEUE_MAX = 10_000
 
 
 def schema_version(msg: mqtt.MQTTMessage) -> str | None:
@@ -70,16 +76,20 @@ def subscriptions(group: str, root: str = "edge") -> list[str]:
     return [f"{base}/events", f"{base}/bays/+/state", f"{base}/health", f"{base}/status"]
 
 
-def parse(topic: str, payload: bytes) -> Record | None:
+def parse(topic: str, payload: bytes, now: float | None = None) -> Record | None:
     """``{root}/{site}/{device}/…`` → a Record; None for anything that is not one of ours or not JSON."""
-    found = read(topic, payload)
+    found = read(topic, payload, now)
     return found if isinstance(found, Record) else None
 
 
-def read(topic: str, payload: bytes) -> Record | str:
+def read(topic: str, payload: bytes, now: float | None = None) -> Record | str:
     """:func:`parse`, saying why a message is refused. Never raises, whatever the payload: it runs on the
     MQTT client's network thread, and an exception there stopped the consumer in silence (a document nested
-    100,000 deep, an integer of 5,000 digits), and the unacknowledged message stopped it again at each start."""
+    100,000 deep, an integer of 5,000 digits), and the unacknowledged message stopped it again at each start.
+
+    ``now`` (epoch seconds, the consumer's clock): a bay state whose ``since`` is more than FUTURE_SINCE_S
+    ahead of it is refused. The newest ``since`` wins in ``bay_states``, so one state from a device whose clock
+    ran to 2099 (or from anyone posing as it) held the bay's row for ever: every true state after it was older."""
     parts = topic.split("/")
     if len(parts) < 4:
         return "not a device topic"
@@ -106,7 +116,32 @@ def read(topic: str, payload: bytes) -> Record | str:
     wrong = [k for k, rule in _COLUMNS[kind].items() if not _fits(doc, k, rule)]
     if wrong:
         return f"{', '.join(wrong)} missing or of the wrong type for a {kind}"
+    if kind == "state":
+        for key in ("since", "ts"):  # the store keeps both in UTC: one past its range stopped every write
+            if _ahead_s(doc.get(key), 0.0) is None:
+                return f"{key} {str(doc[key])[:40]!r} is past the range of UTC times"
+        ahead = _ahead_s(doc.get("since"), now) if now is not None else None
+        if ahead is not None and ahead > FUTURE_SINCE_S:
+            return (f"since {str(doc['since'])[:40]!r} is {ahead / 3600:.0f} h ahead of this consumer's clock (is the "
+                    "device's clock wrong?): kept, it would hold the bay's row against every later state")
     return Record(site, device, kind, bay, doc)
+
+
+def _ahead_s(stamp: object, now: float) -> float | None:
+    """How far an aware ISO-8601 ``stamp`` is ahead of ``now``; 0 for anything else (the store uses the time
+    it received those instead); None for one no UTC time can hold (``0001-01-01T00:00:00+14:00``)."""
+    if not isinstance(stamp, str):
+        return 0.0
+    try:
+        when = parse_iso(stamp)
+    except ValueError:
+        return 0.0
+    if when.tzinfo is None:
+        return 0.0
+    try:
+        return when.astimezone(timezone.utc).timestamp() - now
+    except (OverflowError, ValueError):
+        return None
 
 
 def _no_constant(name: str) -> Any:
@@ -140,6 +175,7 @@ class Counters:
     received: int = 0
     written: int = 0
     rejected: int = 0
+    dropped: int = 0  # QoS 0 messages not queued: QUEUE_MAX were waiting for the writer
     batches: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -152,11 +188,14 @@ class Consumer:
                  batch_max: int = 500, session_expiry_s: int = 86400,
                  on_taken_over: Callable[[], None] | None = None,
                  clock: Callable[[], float] = time.monotonic, ca_file: str | None = None,
-                 cert_file: str | None = None, key_file: str | None = None) -> None:
+                 cert_file: str | None = None, key_file: str | None = None,
+                 wall: Callable[[], float] = time.time) -> None:
         u = urlparse(broker_url)
         self.host, self.port = u.hostname or "127.0.0.1", u.port or (8883 if u.scheme == "mqtts" else 1883)
         self.store, self.group, self.root = store, group, root
         self.batch_max = batch_max
+        self.queue_max = QUEUE_MAX
+        self._dropping = False  # said once per run of drops
         self.retry_s = 2.0  # between writes while the database refuses them
         self.counters = Counters()
         self._q: queue.Queue[tuple[int, int, Record | None] | None] = queue.Queue()
@@ -175,6 +214,7 @@ class Consumer:
         self.taken_over = threading.Event()
         self._on_taken_over = on_taken_over
         self._clock = clock
+        self._wall = wall  # epoch seconds: how far ahead a bay state's `since` is
         self._connected_at: float | None = None
         self._flaps, self._flap_said = 0, False
         self._said_newer: set[tuple[str, str, str]] = set()
@@ -255,9 +295,26 @@ class Consumer:
             log.error("consumer: broker refused a subscription: %s", codes)
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        """Queue every message, a refused one too (it is acknowledged in its batch), and say why it is refused."""
+        """Queue every message, a refused one too (it is acknowledged in its batch), and say why it is refused.
+
+        A QoS 0 message (the heartbeats) arriving while ``queue_max`` wait is dropped: QoS 1 ones are bounded by
+        the broker's in-flight window (nothing is acknowledged while the database is down), QoS 0 ones by nothing,
+        and a database down overnight held every device's heartbeats in memory (500 devices at the default 60 s:
+        30,000 an hour, ~2.4 kB each for a 1.5 kB document), as did any client flooding a health topic at QoS 0
+        faster than the database wrote."""
+        if msg.qos == 0 and self._q.qsize() >= self.queue_max:
+            with self.counters.lock:
+                self.counters.dropped += 1
+            if not self._dropping:
+                self._dropping = True
+                log.error("consumer: %d messages wait for the database; QoS 0 messages (heartbeats) dropped until "
+                          "fewer wait (QoS 1 ones are kept)", self.queue_max)
+            return
+        if self._dropping and self._q.qsize() < self.queue_max // 2:
+            self._dropping = False
+            log.warning("consumer: the database caught up; %d QoS 0 messages dropped so far", self.counters.dropped)
         try:
-            found = read(msg.topic, bytes(msg.payload))
+            found = read(msg.topic, bytes(msg.payload), self._wall())
         except Exception as exc:  # noqa: BLE001 - read never raises; the network thread must not die if it did
             found = f"{type(exc).__name__}: {exc}"
         if isinstance(found, str):

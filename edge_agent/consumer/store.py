@@ -112,7 +112,10 @@ def utc_instant(text: object, default: str | None) -> str | None:
         except ValueError:
             return default
         if when.tzinfo is not None:
-            return when.astimezone(timezone.utc).isoformat(timespec="microseconds")
+            try:
+                return when.astimezone(timezone.utc).isoformat(timespec="microseconds")
+            except OverflowError:  # 0001-01-01T00:00:00+14:00: raised in the write, which was retried for ever
+                return default
     return default
 
 

@@ -8,12 +8,14 @@ missing one stops the start with the config key named.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import sqlite3
 import threading
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -29,6 +31,25 @@ from edge_agent.notify.transport import DeadlineBackend, deadline_client, httpx_
 log = logging.getLogger(__name__)
 STOP_WAIT_S = 1.0  # all sinks' threads together, once their attempts are cancelled: `run`'s stop plan gives
 #                   every component 1.5 s in all ("stop sinks"), and the web page and the recorder stop after this
+
+
+def _say_if_plain(name: str, kind: str, url: str) -> None:
+    """An ``http://`` sink past this machine sends what it sends readable by anyone on the path: plates and
+    bays in every event, and a robot's key (WeCom ``key=``, DingTalk ``access_token=``) in each request's URL,
+    enough to post into the group as the device. Said at start, as the MQTT password over ``mqtt://`` is;
+    a plain relay on the machine itself crosses no network."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if parts.scheme != "http" or host in ("localhost", "localhost.", "ip6-localhost"):
+        return
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return
+    except ValueError:
+        pass
+    what = "the robot's key and every event's plate" if kind != "webhook" else "every event's plate and bay"
+    log.warning("notify: sink %r posts to %s over plain http: %s cross the network readable by anyone on the path; "
+                "use https://", name, f"{parts.scheme}://{parts.netloc}", what)
 
 
 class NotifyService:
@@ -53,6 +74,8 @@ class NotifyService:
             self._client, self._backend = deadline_client(self.clock.monotonic)
             self._post = httpx_post(self._client, self.clock.monotonic, backend=self._backend)
         secrets = [sink.secrets(i) for i, sink in enumerate(c.notify.sinks)]  # SecretError names the key
+        for sink in c.notify.sinks:
+            _say_if_plain(sink.name, sink.kind, sink.endpoint)
         pacers = self._pacers(secrets)
         for i, sink in enumerate(c.notify.sinks):
             key, sign = secrets[i]

@@ -45,6 +45,16 @@ def test_credentials_in_a_url_are_refused_and_never_printed(changes, key, text):
     assert not any(SECRET in p for p in out), out
 
 
+@pytest.mark.parametrize("url", ["https://oapi.dingtalk.com/robot/send#top", "https://oapi.dingtalk.com/robot/send#",
+                                 "https://oapi.dingtalk.com/robot/send?"])
+def test_a_sink_url_whose_fragment_or_empty_query_would_swallow_the_robots_key_is_refused(url):
+    """``{url}?access_token=…`` after a ``#`` is part of the fragment, which no request carries (and after a
+    bare ``?`` the parameter's name is ``?access_token``): the robot refused every message, for want of a key."""
+    sink = {"name": "a", "kind": "dingtalk", "url": url, "secret_env": "DING"}
+    assert any(p.startswith("notify.sinks[0].url: ") and ("fragment" in p or "query" in p)
+               for p in problems(notify={"sinks": [sink]})), url
+
+
 def test_every_error_line_masks_url_credentials_whatever_check_raised_it(tmp_path, capsys):
     """Masked where the lines are formatted (``config/errors.py``), so a message that quotes a camera URL
     (the source is allowed its password: RTSP needs one) cannot leak it either."""
