@@ -159,9 +159,12 @@ def header_size(data: bytes) -> tuple[int, int] | None:
 
 
 # Formats OpenCV decodes whose header Pillow does not read (Radiance HDR, PAM, PFM), and the other Netpbm ones.
-_HDR_SIZE = re.compile(rb"\s*-Y\s*([-+]?\d+)\s*\+X\s*([-+]?\d+)")  # OpenCV's sscanf("-Y %d +X %d")
-_NETPBM = re.compile(rb"P[1-6Ff]\s+(\d+)\s+(\d+)")  # PBM / PGM / PPM / PFM: width, height after the magic
-_PAM_FIELD = re.compile(rb"^[ \t]*(WIDTH|HEIGHT)[ \t]+(\d+)", re.MULTILINE | re.IGNORECASE)
+# A number is at most 10 digits (OpenCV refuses one over INT_MAX): a longer one is no size, refused, where int() of
+# over 4300 digits was a ValueError out of ``decode_bytes`` — ``recognize`` on such a PPM was a traceback (review13)
+_NUM = rb"(\d{1,10})(?!\d)"
+_HDR_SIZE = re.compile(rb"\s*-Y\s*([-+]?\d{1,10})(?!\d)\s*\+X\s*([-+]?\d{1,10})(?!\d)")  # sscanf("-Y %d +X %d")
+_NETPBM = re.compile(rb"P[1-6Ff]\s+" + _NUM + rb"\s+" + _NUM)  # PBM / PGM / PPM / PFM: width, height after the magic
+_PAM_FIELD = re.compile(rb"^[ \t]*(WIDTH|HEIGHT)[ \t]+" + _NUM, re.MULTILINE | re.IGNORECASE)
 _HEAD = 1 << 16  # a header is read from this much of the file at most
 
 

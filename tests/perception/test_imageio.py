@@ -397,3 +397,12 @@ def test_the_header_walk_past_megabytes_of_stuffed_or_fill_bytes_takes_no_second
     start = time.process_time()
     assert header_size(odd) == (140, 100)
     assert time.process_time() - start < 1.0
+
+
+@pytest.mark.parametrize("head", [b"P6 %s 10\n255\n", b"P7\nWIDTH %s\nHEIGHT 2\nDEPTH 3\nMAXVAL 255\nENDHDR\n",
+                                  b"#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y %s +X 10\n"])
+def test_a_header_number_of_thousands_of_digits_is_refused_not_a_traceback(head):
+    """int() of over 4300 digits is Python's ValueError: a PPM, PAM or HDR header whose width had 5000 digits went
+    out of ``decode_bytes`` as that, not as the ImageReadError its callers handle (``recognize``: a traceback)."""
+    with pytest.raises(ImageReadError, match=r"holds no (size|WIDTH)"):
+        decode_bytes(head % (b"9" * 5000) + bytes(30), "x")
