@@ -159,9 +159,12 @@ def header_size(data: bytes) -> tuple[int, int] | None:
 
 
 # Formats OpenCV decodes whose header Pillow does not read (Radiance HDR, PAM, PFM), and the other Netpbm ones.
-_HDR_SIZE = re.compile(rb"\s*-Y\s*([-+]?\d+)\s*\+X\s*([-+]?\d+)")  # OpenCV's sscanf("-Y %d +X %d")
-_NETPBM = re.compile(rb"P[1-6Ff]\s+(\d+)\s+(\d+)")  # PBM / PGM / PPM / PFM: width, height after the magic
-_PAM_FIELD = re.compile(rb"^[ \t]*(WIDTH|HEIGHT)[ \t]+(\d+)", re.MULTILINE | re.IGNORECASE)
+# A number is at most 10 digits (OpenCV refuses one over INT_MAX): a longer one is no size, refused, where int() of
+# over 4300 digits was a ValueError out of ``decode_bytes`` — ``recognize`` on such a PPM was a traceback (review13)
+_NUM = rb"(\d{1,10})(?!\d)"
+_HDR_SIZE = re.compile(rb"\s*-Y\s*([-+]?\d{1,10})(?!\d)\s*\+X\s*([-+]?\d{1,10})(?!\d)")  # sscanf("-Y %d +X %d")
+_NETPBM = re.compile(rb"P[1-6Ff]\s+" + _NUM + rb"\s+" + _NUM)  # PBM / PGM / PPM / PFM: width, height after the magic
+_PAM_FIELD = re.compile(rb"^[ \t]*(WIDTH|HEIGHT)[ \t]+" + _NUM, re.MULTILINE | re.IGNORECASE)
 _HEAD = 1 << 16  # a header is read from this much of the file at most
 
 
@@ -249,6 +252,11 @@ def _jpeg_sof(data: bytes) -> tuple[int, int, int] | None:
     return None
 
 
+# a marker as libjpeg's next_marker finds it: the last of any fill 0xFFs, followed by neither a stuffed zero nor
+# RSTn / TEM (markers without a length, skipped as the bytes between)
+_MARKER = re.compile(rb"\xff[^\x00\x01\xd0-\xd7\xff]")
+
+
 def _jpeg_markers(data: bytes) -> Iterator[tuple[int, int]]:
     """(marker, offset of its segment after the marker) of each marker after SOI, found as libjpeg finds them
     (``next_marker``): bytes before a 0xFF are skipped, so are fill 0xFFs and a stuffed FF 00 (also inside a scan's
@@ -257,14 +265,12 @@ def _jpeg_markers(data: bytes) -> Iterator[tuple[int, int]]:
     decoded whole, where libjpeg skips the bytes with a warning and reads the frame."""
     i, n = 2, len(data)
     while True:
-        j = data.find(b"\xff", i)
-        while 0 <= j < n - 1 and data[j + 1] == 0xFF:  # fill bytes
-            j += 1
-        if j < 0 or j + 1 >= n:
+        # found by the regex engine, not byte by byte here: 8 MB of FF 00 (or of fill FFs) before the SOF held a
+        # camera folder's frame 0.9 s, a file of the 256 MiB allowed half a minute (review13)
+        m = _MARKER.search(data, i)
+        if m is None:
             return
-        marker, i = data[j + 1], j + 2
-        if marker == 0x00 or 0xD0 <= marker <= 0xD7 or marker == 0x01:  # stuffed zero, RSTn, TEM: no length
-            continue
+        marker, i = data[m.start() + 1], m.start() + 2
         yield marker, i
         if marker in (0xD8, 0xD9) or i + 2 > n:
             return

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_agent.durable import fsync_dir, write_durably
+from edge_agent.jsondepth import too_deep
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ FILE = "reported.json"
 VERSION = 1  # the file's format; another is another program's, read as nothing reported
 #: what kind of move the episode's ``camera_moved`` said (its data's key): the next run restores it as such
 KINDS = ("shift", "turned", "reference_lost", "unmatched", "frame_size")
+MAX_BYTES = 1 << 20  # the file is a few hundred bytes (an episode and the bays' outlines): more is not ours
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
@@ -61,14 +63,21 @@ class ReportedState:
         """The episode an earlier run left open, or None: nothing reported (no file, as 0.11.0 left the data dir),
         or a file this version cannot vouch for (logged)."""
         try:
-            raw = self.path.read_bytes()
+            with self.path.open("rb") as f:
+                raw = f.read(MAX_BYTES + 1)
         except FileNotFoundError:
             return None
         except OSError as exc:
             return self._refused(f"unreadable ({exc})")
+        # a huge file was read whole, and one nested deeper than the parser's stack was json's RecursionError out
+        # of CameraWatch(): the agent did not start while it was there (review13)
+        if len(raw) > MAX_BYTES:
+            return self._refused(f"too large (over {MAX_BYTES} bytes)")
+        if too_deep(raw):
+            return self._refused("nested too deep")
         try:
             doc = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             return self._refused(f"not JSON ({exc})")
         if not isinstance(doc, dict) or doc.get("version") != VERSION:
             return self._refused(f"not a version-{VERSION} camera state")

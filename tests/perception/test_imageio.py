@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edge_agent.camera.decode import ImageTooLarge, decode_bytes
+from edge_agent.camera.decode import ImageTooLarge, decode_bytes, header_size
 from edge_agent.perception.imageio import ImageReadError, decode_file, read_image, read_image_scaled
 from tests.perception.bigimage import huge_png, sequential_jpeg, tiled_tiff
 
@@ -382,3 +382,27 @@ def test_a_turned_tiff_is_read_upright_without_an_opencv_error(tmp_path, capfd, 
     assert d.image.shape == upright.shape
     assert np.array_equal(d.image, upright)  # lossless: the viewer's picture, pixel for pixel
     assert "ERROR" not in capfd.readouterr().err
+
+
+@pytest.mark.parametrize("filler", [b"\xff\x00", b"\xff"])
+def test_the_header_walk_past_megabytes_of_stuffed_or_fill_bytes_takes_no_seconds(filler):
+    """The marker walk stepped through stuffed FF 00 pairs and fill FFs one Python iteration at a time: 32 MB of
+    them before the SOF took 3.4 s (a file of the 256 MiB a camera folder's frame may be, half a minute of the
+    reader's time). The regex engine finds the next marker: milliseconds. A bound far above that, far below 3 s."""
+    import time
+
+    data = _encoded(".jpg", 100, 140)
+    at = data.find(b"\xff\xc0")
+    odd = data[:at] + filler * ((32 << 20) // len(filler)) + data[at:]
+    start = time.process_time()
+    assert header_size(odd) == (140, 100)
+    assert time.process_time() - start < 1.0
+
+
+@pytest.mark.parametrize("head", [b"P6 %s 10\n255\n", b"P7\nWIDTH %s\nHEIGHT 2\nDEPTH 3\nMAXVAL 255\nENDHDR\n",
+                                  b"#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y %s +X 10\n"])
+def test_a_header_number_of_thousands_of_digits_is_refused_not_a_traceback(head):
+    """int() of over 4300 digits is Python's ValueError: a PPM, PAM or HDR header whose width had 5000 digits went
+    out of ``decode_bytes`` as that, not as the ImageReadError its callers handle (``recognize``: a traceback)."""
+    with pytest.raises(ImageReadError, match=r"holds no (size|WIDTH)"):
+        decode_bytes(head % (b"9" * 5000) + bytes(30), "x")
