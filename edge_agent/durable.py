@@ -134,3 +134,15 @@ def output_folder(folder: Path) -> Iterator[Path]:
         shutil.rmtree(scratch, ignore_errors=True)
         raise
     fsync_dir(folder.parent)
+
+
+def read_small(path: Path, limit: int) -> bytes:
+    """A small file the agent keeps for itself (``bays/outlines.json``, ``camera/reported.json``), read at most
+    ``limit`` + 1 bytes: ``FileNotFoundError`` when absent, ``OSError`` when it is not a regular file (a FIFO opens
+    at once here and is refused, where ``read_bytes`` waited for a writer and the agent never started) or cannot be
+    read. The caller refuses more than ``limit`` bytes."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"not a regular file: {path}")
+        return f.read(limit + 1)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from edge_agent.durable import fsync_dir, write_durably
+from edge_agent.durable import fsync_dir, read_small, write_durably
 from edge_agent.jsondepth import too_deep
 
 log = logging.getLogger(__name__)
@@ -63,8 +63,7 @@ class ReportedState:
         """The episode an earlier run left open, or None: nothing reported (no file, as 0.11.0 left the data dir),
         or a file this version cannot vouch for (logged)."""
         try:
-            with self.path.open("rb") as f:
-                raw = f.read(MAX_BYTES + 1)
+            raw = read_small(self.path, MAX_BYTES)
         except FileNotFoundError:
             return None
         except OSError as exc:

@@ -19,12 +19,14 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edge_agent.durable import write_durably
+from edge_agent.durable import read_small, write_durably
+from edge_agent.jsondepth import too_deep
 
 log = logging.getLogger(__name__)
 
 FILE = "outlines.json"
 VERSION = 1
+MAX_BYTES = 1 << 22  # outlines of a few hundred bays; more is not ours
 
 Outline = list[tuple[float, float]]
 
@@ -35,7 +37,8 @@ def _outline(value: object) -> Outline | None:
         return None
     out = []
     for pt in value:
-        if not (isinstance(pt, list) and len(pt) == 2 and all(isinstance(v, (int, float)) for v in pt)):
+        if not (isinstance(pt, list) and len(pt) == 2
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in pt)):
             return None
         x, y = float(pt[0]), float(pt[1])
         if not (math.isfinite(x) and math.isfinite(y)):
@@ -79,10 +82,13 @@ class OutlineStore:
 
     def load(self) -> Kept:
         try:
-            doc = json.loads(self.path.read_text(encoding="utf-8"))
+            raw = read_small(self.path, MAX_BYTES)
+            if len(raw) > MAX_BYTES or too_deep(raw):  # not ours; '[' x 200000 was json's RecursionError
+                raise ValueError(f"over {MAX_BYTES} bytes or nested too deep")
+            doc = json.loads(raw)
         except FileNotFoundError:
             return Kept()
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, RecursionError) as exc:
             log.warning("%s cannot be read (%s): no bay outline of the last run is known", self.path, exc)
             return Kept()
         if not isinstance(doc, dict) or doc.get("version") != VERSION:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 
 import numpy as np
 import pytest
@@ -205,8 +206,10 @@ def test_a_restart_keeps_the_arm_down_over_the_ground_the_last_run_left_a_car_on
 
 
 @pytest.mark.parametrize("content", [b"", b"{not json", b'{"version": 99, "bays": {}}',
-                                     b'{"version": 1, "bays": {"A": [[1, "x"]]}, "old_ground": {"A": [[0, 1e999]]}}'],
-                         ids=["empty", "damaged", "another_version", "bad_points"])
+                                     b'{"version": 1, "bays": {"A": [[1, "x"]]}, "old_ground": {"A": [[0, 1e999]]}}',
+                                     b'{"version": 1, "bays": {}, "old_ground": {"A": [[[true, 0], [1, 0], [1, 1]]]}}',
+                                     b"[" * 200000, "fifo"],
+                         ids=["empty", "damaged", "another_version", "bad_points", "booleans", "nested_deep", "fifo"])
 def test_an_outlines_file_that_cannot_be_read_is_nothing_known(tmp_path, clock, content):
     """A damaged or foreign ``bays/outlines.json`` is nothing known (a data dir of 0.11.0 has none): the agent
     starts, judges the bay as before (an empty bay rises), and writes the file anew."""
@@ -214,7 +217,11 @@ def test_an_outlines_file_that_cannot_be_read_is_nothing_known(tmp_path, clock, 
     path, data_dir = lot.rig.path, tmp_path / "data"
     lot.agent.stop()
     (data_dir / "bays").mkdir(exist_ok=True)
-    (data_dir / "bays" / "outlines.json").write_bytes(content)
+    (data_dir / "bays" / "outlines.json").unlink(missing_ok=True)
+    if content == "fifo":  # read_bytes waited for a writer: the agent never started
+        os.mkfifo(data_dir / "bays" / "outlines.json")
+    else:
+        (data_dir / "bays" / "outlines.json").write_bytes(content)
     run = Run(path, clock)
     try:
         run.run(40, EMPTY)
