@@ -136,13 +136,24 @@ def output_folder(folder: Path) -> Iterator[Path]:
     fsync_dir(folder.parent)
 
 
-def read_small(path: Path, limit: int) -> bytes:
-    """A small file the agent keeps for itself (``bays/outlines.json``, ``camera/reported.json``), read at most
-    ``limit`` + 1 bytes: ``FileNotFoundError`` when absent, ``OSError`` when it is not a regular file (a FIFO opens
-    at once here and is refused, where ``read_bytes`` waited for a writer and the agent never started) or cannot be
-    read. The caller refuses more than ``limit`` bytes."""
+class NotRegularFile(OSError):
+    """``read_small``: the path names a folder (``folder``), a FIFO, a device or a socket."""
+
+    def __init__(self, path: str | os.PathLike[str], folder: bool) -> None:
+        super().__init__(f"{path}: {'a folder' if folder else 'not a regular file'}")
+        self.folder = folder
+
+
+def read_small(path: str | os.PathLike[str], limit: int) -> bytes:
+    """A small file named by the operator or kept by the agent (a config, a secret, a calibration, ``bays/
+    outlines.json``, ``camera/reported.json``), at most ``limit`` + 1 bytes: the caller refuses more. Raises
+    ``FileNotFoundError`` when absent, ``NotRegularFile`` for a folder, FIFO or device (a FIFO opens at once here and
+    is refused, where a plain read waited for a writer for ever and the start hung; ``/dev/zero`` was read without
+    end), another ``OSError`` when it cannot be read."""
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):  # checked before fdopen, which refuses a folder with its own error (and leaks fd)
+        os.close(fd)
+        raise NotRegularFile(path, stat.S_ISDIR(mode))
     with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise OSError(f"not a regular file: {path}")
         return f.read(limit + 1)

@@ -12,15 +12,13 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import stat
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from edge_agent.durable import write_durably
+from edge_agent.durable import NotRegularFile, read_small, write_durably
 from edge_agent.jsondepth import MAX_DEPTH, too_deep
 
 if TYPE_CHECKING:
@@ -120,18 +118,13 @@ def read_document(path: Path) -> object:
     without end (22 GB before the kernel killed ``occupancy eval``), a FIFO waited for a writer for ever, a file of
     any size was read whole, and ``[[[[…`` was ``json``'s ``RecursionError``, a traceback."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO opens at once, to be refused below
+        data = read_small(path, MAX_FILE_BYTES)
     except FileNotFoundError:
         raise CalibrationError(f"{path}: no such file") from None
+    except NotRegularFile:
+        raise CalibrationError(f"{path}: not a regular file (a calibration is a JSON file)") from None
     except OSError as exc:
         raise CalibrationError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise CalibrationError(f"{path}: not a regular file (a calibration is a JSON file)")
-        try:
-            data = f.read(MAX_FILE_BYTES + 1)
-        except OSError as exc:
-            raise CalibrationError(f"{path}: cannot read ({exc.strerror or exc})") from None
     if len(data) > MAX_FILE_BYTES:
         raise CalibrationError(f"{path}: larger than {MAX_FILE_BYTES >> 20} MiB: not a calibration file")
     if too_deep(data):

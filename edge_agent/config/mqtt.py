@@ -21,6 +21,7 @@ from pydantic import AfterValidator, Field, ValidationInfo, field_validator, mod
 from edge_agent.config.base import StrictModel
 from edge_agent.config.eventtypes import BUS_EVENT_TYPES, LINK_EVENT_TYPES, unknown_types
 from edge_agent.config.hosts import host_problem
+from edge_agent.durable import NotRegularFile, read_small
 from edge_agent.masking import mask_url_credentials
 
 # What MQTT (5: §1.5.4, 3.1.1: §1.5.3) forbids in a string or lets a receiver call a malformed packet: NUL,
@@ -365,17 +366,12 @@ def secret_file_lines(key: str, file: str) -> list[str]:
     ``UnicodeDecodeError`` traceback at every start). A UTF-8 byte-order mark (Windows Notepad writes one) is no
     part of the secret: kept, the broker refused the password and every command's signature failed."""
     try:
-        fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK)
+        data = read_small(file, MAX_SECRET_FILE_BYTES)
+    except NotRegularFile:
+        raise SecretError(key, f"{file} is not a regular file (a secret file holds the secret as a line of text)"
+                          ) from None
     except OSError as exc:
         raise SecretError(key, f"cannot read {file}: {exc.strerror or exc}") from None
-    if not stat.S_ISREG(os.fstat(fd).st_mode):  # before fdopen, which refuses a folder with a traceback
-        os.close(fd)
-        raise SecretError(key, f"{file} is not a regular file (a secret file holds the secret as a line of text)")
-    with os.fdopen(fd, "rb") as f:
-        try:
-            data = f.read(MAX_SECRET_FILE_BYTES + 1)
-        except OSError as exc:
-            raise SecretError(key, f"cannot read {file}: {exc.strerror or exc}") from None
     if len(data) > MAX_SECRET_FILE_BYTES:
         raise SecretError(key, f"{file} is larger than {MAX_SECRET_FILE_BYTES >> 10} KiB: not a secret file "
                                "(a secret is a line of text)")

@@ -28,15 +28,14 @@ and the installer page alike, and each problem is a ``ConfigError`` line, never 
 
 from __future__ import annotations
 
-import os
 import re
-import stat
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from edge_agent.config.errors import ConfigError, key_path
+from edge_agent.durable import NotRegularFile, read_small
 
 MAX_BYTES = 1 << 20
 MAX_NODES = 200_000
@@ -55,19 +54,12 @@ _HOME = re.compile(r"^~[A-Za-z0-9._-]*(?=/|$)")
 def read_text(path: Path) -> str:
     """The file's text; ``ConfigError`` (source: the file) when it is not a readable, small, UTF-8 regular file."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        data = read_small(path, MAX_BYTES)
+    except NotRegularFile as exc:
+        what = "a folder" if exc.folder else "not a regular file"
+        raise ConfigError(str(path), [f"(file): {what} (a config is a YAML text file)"]) from None
     except OSError as exc:
         raise ConfigError(str(path), [f"(file): cannot read: {exc.strerror or exc}"]) from None
-    mode = os.fstat(fd).st_mode
-    if not stat.S_ISREG(mode):  # checked before fdopen, which refuses a folder with a traceback
-        os.close(fd)
-        what = "a folder" if stat.S_ISDIR(mode) else "not a regular file"
-        raise ConfigError(str(path), [f"(file): {what} (a config is a YAML text file)"])
-    with os.fdopen(fd, "rb") as f:
-        try:
-            data = f.read(MAX_BYTES + 1)
-        except OSError as exc:
-            raise ConfigError(str(path), [f"(file): cannot read: {exc.strerror or exc}"]) from None
     if len(data) > MAX_BYTES:
         raise ConfigError(str(path), [f"(file): larger than {MAX_BYTES >> 20} MiB: not a config file "
                                       "(a config is a few KiB of YAML)"])
