@@ -374,9 +374,10 @@ _TEXT: dict[str, tuple[str, str]] = {
     "teach_link": ("教会此摄像头识别车位占用", "Teach this camera occupancy"),
     "teach_title": ("教会此摄像头（车位占用校准）", "Teach this camera (occupancy calibration)"),
     "teach_back": ("返回车位标定", "Back to drawing the bays"),
-    "teach_help": ("每个车位按识别结果着色：红色有车，绿色空闲，灰色看不清。点击识别错误的车位即可切换，然后点“添加此画面”。",
-                   "Each bay is tinted with the classifier's guess: red occupied, green empty, grey not visible. "
-                   "Click a bay it got wrong to flip it, then Add this frame."),
+    "teach_help": ("每个车位按识别结果着色：红色有车，绿色空闲，橙色（带“?”）识别不确定，灰色看不清。点击识别错误的车位即可切换，"
+                   "然后点“添加此画面”。",
+                   "Each bay is tinted with the classifier's guess: red occupied, green empty, amber (with a '?') "
+                   "unsure, grey not visible. Click a bay it got wrong to flip it, then Add this frame."),
     "teach_bays": ("车位（按下 = 有车）", "Bays (pressed = occupied)"),
     "teach_add": ("添加此画面", "Add this frame"),
     "teach_advice": ("请在一天中不同时段（早、午、傍晚、夜间）各标注几个画面，共 5–10 个，并让每种状态（有车、空闲）都至少出现 {min} 次，"

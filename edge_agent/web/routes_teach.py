@@ -66,9 +66,11 @@ def teach_page(request: Request):
             guesses = {}
         for bay_id, poly in polygons.items():
             g = guesses.get(bay_id)
-            bays.append({"id": bay_id, "polygon": poly, "p": None if g is None or g.unseen else round(g.p, 3),
-                         "occupied": g.occupied == "1" if g is not None else False,
-                         "unseen": bool(g is None or g.unseen)})
+            seen = g is not None and not g.unseen
+            # an unsure guess (between the agent's exit_p and enter_p) starts as the likelier state, tinted amber
+            bays.append({"id": bay_id, "polygon": poly, "p": round(g.p, 3) if g is not None and seen else None,
+                         "occupied": bool(g is not None and seen and g.p >= 0.5),
+                         "unsure": bool(g is not None and seen and not g.occupied), "unseen": not seen})
     cam = ctx.cfg.camera
     return render(request, "teach.html", evidence_id=view.evidence_id if view else None, error=error,
                   camera=view.camera if view else "ok", bays=bays, size=[cam.width or 1280, cam.height or 720],

@@ -111,12 +111,21 @@ def parse_labels(body: Any, seen: list[str]) -> tuple[str, dict[str, str]]:
     return picture, flags
 
 
+def _stamp(path: Path) -> str:
+    """A file as the classifier cache tells it apart: its path, size and change time (missing: the path alone)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return str(path)
+    return f"{path}:{st.st_size}:{st.st_mtime_ns}"
+
+
 class Teacher:
     """The page process's labelling and calibration: the classifier it guesses with, and the one fit at a time."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._classifier: tuple[tuple[str, str | None], Any] | None = None  # (model, calibration) -> BayClassifier
+        self._classifier: tuple[tuple[str, str | None], Any] | None = None  # (model, calibration) files -> classifier
         self._job = 0  # the last fit started
         self._running: threading.Thread | None = None
         self._done = threading.Event()
@@ -131,7 +140,7 @@ class Teacher:
         from edge_agent.bays.classifier import BayClassifier
 
         path, cal = classifier_files(cfg.occupancy, cfg.data_dir, models_dir(cfg))
-        key = (str(path), str(cal) if cal else None)
+        key = (_stamp(path), _stamp(cal) if cal else None)  # a file rewritten in place ("Use it" again) is another
         with self._lock:
             if self._classifier is not None and self._classifier[0] == key:
                 return self._classifier[1]

@@ -151,7 +151,10 @@ def test_frames_labelled_on_the_page_calibrate_as_the_command_does_and_use_it_re
     # the next picture is guessed with the calibration in use
     site.clock.advance(11)
     assert page_data(client)["bays"][0]["p"] is not None
-    assert app.state.ctx.teach.classifier(site.cfg).calibration is not None
+    first = app.state.ctx.teach.classifier(site.cfg)
+    assert first.calibration is not None
+    written.write_text(written.read_text() + " ")  # the same file rewritten (a second "Use it"): loaded again
+    assert app.state.ctx.teach.classifier(site.cfg) is not first
 
 
 def test_an_agent_that_refuses_the_reload_is_said_and_a_refused_fit_is_not_offered(teach_site):

@@ -29,13 +29,13 @@
     const s = canvas.width / (canvas.getBoundingClientRect().width || canvas.width);
     ctx.clearRect(0, 0, canvas.width, canvas.height);
     bays.forEach(b => {
-      const c = b.unseen ? "#9ca3af" : b.occupied ? "#dc2626" : "#16a34a", pts = b.polygon;
+      const c = colour(b), pts = b.polygon;
       if (!pts.length) return;
       ctx.beginPath(); pts.forEach((p, k) => k ? ctx.lineTo(p[0], p[1]) : ctx.moveTo(p[0], p[1])); ctx.closePath();
       ctx.fillStyle = c + "55"; ctx.fill(); ctx.lineWidth = 3 * s; ctx.strokeStyle = c; ctx.stroke();
       const cx = pts.reduce((a, p) => a + p[0], 0) / pts.length, cy = pts.reduce((a, p) => a + p[1], 0) / pts.length;
       ctx.font = `bold ${Math.round(22 * s)}px sans-serif`; ctx.textAlign = "center";
-      const text = `${b.id} ${b.unseen ? T.unseen : b.occupied ? T.occupied : T.empty}`;
+      const text = `${b.id} ${b.unseen ? T.unseen : b.occupied ? T.occupied : T.empty}${b.unsure ? " ?" : ""}`;
       ctx.lineWidth = 4 * s; ctx.strokeStyle = "#000a"; ctx.strokeText(text, cx, cy); ctx.fillStyle = "#fff"; ctx.fillText(text, cx, cy);
     });
     list.innerHTML = "";
@@ -43,17 +43,19 @@
       const li = document.createElement("li"), button = document.createElement("button");
       button.type = "button";
       button.dataset.bay = b.id;
-      button.textContent = `${b.id} · ${b.unseen ? T.unseen : b.occupied ? T.occupied : T.empty}` +
+      button.textContent = `${b.id} · ${b.unseen ? T.unseen : b.occupied ? T.occupied : T.empty}${b.unsure ? " ?" : ""}` +
         (b.p === null ? "" : ` (p ${b.p.toFixed(2)})`);
       button.disabled = b.unseen;
       button.setAttribute("aria-pressed", String(!!b.occupied));
-      button.style.borderLeftColor = b.unseen ? "#9ca3af" : b.occupied ? "#dc2626" : "#16a34a";
+      button.style.borderLeftColor = colour(b);
       button.onclick = () => flip(b);
       li.appendChild(button);
       list.appendChild(li);
     });
   }
-  function flip(b) { if (!b.unseen) { b.occupied = !b.occupied; draw(); } }
+  // red occupied, green empty, amber while the classifier was unsure and nobody has touched it, grey not visible
+  function colour(b) { return b.unseen ? "#9ca3af" : b.unsure ? "#d97706" : b.occupied ? "#dc2626" : "#16a34a"; }
+  function flip(b) { if (!b.unseen) { b.occupied = !b.occupied; b.unsure = false; draw(); } }
   canvas.addEventListener("click", ev => {
     const r = canvas.getBoundingClientRect(), s = canvas.width / r.width;
     const p = [(ev.clientX - r.left) * s, (ev.clientY - r.top) * s];
