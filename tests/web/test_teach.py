@@ -148,6 +148,9 @@ def test_frames_labelled_on_the_page_calibrate_as_the_command_does_and_use_it_re
     assert (reloaded.occupancy.model, reloaded.occupancy.calibration) == ("occupancy-site.onnx",
                                                                           "occupancy-calibration.json")
     assert [b.id for b in load_config(site.config_path).bays] == ["A", "B"]  # the bays untouched
+    from edge_agent.runtime.models import default_classifier  # what the agent's reload and next start build
+
+    assert default_classifier(load_config(site.config_path)).calibration is not None
     # the next picture is guessed with the calibration in use
     site.clock.advance(11)
     assert page_data(client)["bays"][0]["p"] is not None
@@ -182,6 +185,13 @@ def test_an_agent_that_refuses_the_reload_is_said_and_a_refused_fit_is_not_offer
     assert result["usable"]
     r = client.post("/installer/teach/use", json={"job": result["job"] - 1}, headers={"X-CSRF-Token": tok})
     assert r.status_code == 409  # an older fit is not the one shown
+    with pytest.MonkeyPatch.context() as mp:  # the site model replaced since the fit (an upgrade): another model
+        mp.setattr("edge_agent.web.teach.SITE_MODEL_NAME", "occupancy.onnx")
+        r = client.post("/installer/teach/use", json={"job": result["job"]}, headers={"X-CSRF-Token": tok})
+    assert r.status_code == 409 and "made for another occupancy model" in r.json()["problems"][0]
+    assert not (Path(site.cfg.data_dir) / "occupancy-calibration.json").exists()
+    assert "occupancy" not in yaml.safe_load((Path(site.cfg.data_dir) / "overrides.yaml").read_text()
+                                             if (Path(site.cfg.data_dir) / "overrides.yaml").exists() else "{}")
     r = client.post("/installer/teach/use", json={"job": result["job"]}, headers={"X-CSRF-Token": tok})
     assert r.status_code == 200 and r.json()["reload"]["ok"] is False
     assert "cannot be loaded" in r.json()["reload"]["message"]
