@@ -1,7 +1,8 @@
 """Edits at run time: validated like check-config, written to ``<data_dir>/overrides.yaml``.
 
-The web page changes two sections: ``bays`` (installer, with the snapshot's frame size as
-``camera.width`` / ``height``) and ``lists`` (allow / deny from a violation); the agent
+The web page changes three sections: ``bays`` (installer, with the snapshot's frame size as
+``camera.width`` / ``height``), ``occupancy`` (``model`` and ``calibration``: the installer page's per-site
+calibration) and ``lists`` (allow / deny from a violation); the agent
 persists lists changed over MQTT (``set-lists``) the same way. The operator's config file is
 only read: on a device it is root-owned and the unit may write only its data dir
 (``config/overrides.py`` has the why and the merge rule). The previous overrides file is kept
@@ -85,6 +86,13 @@ class ConfigFile:
             # the bays the installer added: a saved bay not among them that the config later drops was renamed or
             # removed there, and is left out rather than kept beside its successor (overrides.dropped_bays)
             over["added_bays"] = [b.get("id") for b in bays if b.get("id") not in base_ids]
+        return self.update(change)
+
+    def set_occupancy(self, model: str, calibration: str) -> tuple[AgentConfig, Path | None]:
+        """Run ``model`` (in ``perception.models_dir``) with the site calibration ``calibration`` (in ``data_dir``):
+        the installer page's "Use it" after a calibration made there."""
+        def change(over: dict[str, Any], _now: dict[str, Any]) -> None:
+            over["occupancy"] = {"model": model, "calibration": calibration}
         return self.update(change)
 
     def lists(self) -> tuple[list[str], list[str]]:

@@ -19,6 +19,8 @@ Merge rule — the merged document goes through the same models as any config:
 - ``camera.width`` / ``camera.height``: the size of the snapshot the installer drew the saved
   bays on, which replaces the config's (polygons are pixels of one frame size: bays redrawn on a
   camera that now sends another shape would otherwise stay blind until someone edits the config).
+- ``occupancy.model`` / ``occupancy.calibration``: the installer page's "Use it" after a per-site calibration
+  (the model the calibration was made for, and the calibration file in ``data_dir``); each replaces the config's.
 
 Nothing else may appear in the file (an error names the key). To hand control back to the
 config file, delete the overrides file (its backups stay in ``config-backups/``).
@@ -44,6 +46,7 @@ KEEP_BACKUPS = 20  # the newest ones; the first backup (the first version writte
 _BAY_KEYS = {"id", "polygon"}
 _LIST_KEYS = {"allow", "deny"}
 _CAMERA_KEYS = {"width", "height"}
+_OCCUPANCY_KEYS = {"model", "calibration"}
 DEFAULT_DATA_DIR = "/var/lib/edge-agent"
 
 
@@ -78,8 +81,17 @@ def read_overrides(path: Path) -> tuple[dict[str, Any], str] | None:
 def _shape_problems(data: Any) -> list[str]:
     if not isinstance(data, dict):
         return ["(top level): must be a mapping with bays and/or lists"]
-    problems = [f"{k}: not allowed in overrides (only bays, removed_bays, added_bays, lists and camera width / height; set it "
-                "in the config file)" for k in data if k not in ("bays", "removed_bays", "added_bays", "lists", "camera")]
+    problems = [f"{k}: not allowed in overrides (only bays, removed_bays, added_bays, lists, camera width / height and "
+                "occupancy model / calibration; set it in the config file)"
+                for k in data if k not in ("bays", "removed_bays", "added_bays", "lists", "camera", "occupancy")]
+    occupancy = data.get("occupancy", {})
+    if not isinstance(occupancy, dict):
+        problems.append("occupancy: must be a mapping with model and/or calibration")
+    else:
+        problems += [f"occupancy.{k}: not allowed in overrides (only model and calibration; set it in the config "
+                     "file)" for k in occupancy if k not in _OCCUPANCY_KEYS]
+        problems += [f"occupancy.{k}: must be a file name (text)" for k in _OCCUPANCY_KEYS & set(occupancy)
+                     if not isinstance(occupancy[k], str) or not occupancy[k]]
     camera = data.get("camera", {})
     if not isinstance(camera, dict):
         problems.append("camera: must be a mapping with width and height")
@@ -137,6 +149,10 @@ def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
         camera: dict[str, Any] = out.get("camera") or {}
         camera.update({k: over["camera"][k] for k in _CAMERA_KEYS if k in over["camera"]})
         out["camera"] = camera
+    if over.get("occupancy") and _mapping_or_absent(base.get("occupancy")):  # the page's per-site calibration
+        occupancy: dict[str, Any] = out.get("occupancy") or {}
+        occupancy.update({k: over["occupancy"][k] for k in _OCCUPANCY_KEYS if k in over["occupancy"]})
+        out["occupancy"] = occupancy
     if over.get("lists") and _mapping_or_absent(base.get("lists")):
         lists: dict[str, Any] = out.get("lists") or {}
         lists.update({k: list(v or []) for k, v in over["lists"].items()})
@@ -183,6 +199,9 @@ def describe(base: dict[str, Any], over: dict[str, Any]) -> str:
     if over.get("camera"):
         parts.append("camera frame size {}x{} (the installer's snapshot)".format(
             over["camera"].get("width"), over["camera"].get("height")))
+    if over.get("occupancy"):
+        parts.append("occupancy " + ", ".join(f"{k} {over['occupancy'][k]}" for k in sorted(_OCCUPANCY_KEYS)
+                                              if k in over["occupancy"]) + " (the installer page's calibration)")
     for k in ("allow", "deny"):
         if k in (over.get("lists") or {}):
             parts.append(f"{k} list ({len(over['lists'][k] or [])} plates)")

@@ -313,60 +313,51 @@ def _eval(args: argparse.Namespace) -> int:
 def _calibrate(args: argparse.Namespace) -> int:
     import math
 
-    import numpy as np
-
-    from edge_agent.bays.calibration import CalibrationError, calibrate
-    from edge_agent.bays.classifier import BayClassifier
-    from edge_agent.occupancy.dataset import LabelError, load_crops, read_labels
+    from edge_agent.occupancy.dataset import LabelError
+    from edge_agent.occupancy.site import fit_site, verdict
 
     if not math.isfinite(args.l2) or not 0 <= args.l2 <= 1e4:
         print(f"occupancy calibrate: --l2 must be a finite number in [0, 10000], got {args.l2}", file=sys.stderr)
         return 2
     if output_over_input("occupancy calibrate", "--out", args.out, {"labels file": args.labels, "--model": args.model}):
         return 2
-    features = None  # the model's features of the labelled crops, once computed: where a refusal points
     try:
-        labels = read_labels(args.labels, images_root=args.images)
-        clf = BayClassifier.load(args.model)
-        prior = clf.head()
-        skipped: list = []
-        unreadable: dict = {}
-        crops, kept = load_crops(labels, clf.size, skipped=skipped, unreadable=unreadable)
-        if len(kept) + len(skipped) < len(labels):
-            # the path tried, as eval says it: a labels file read without its --images folder named no image
-            print(f"occupancy calibrate: {len(labels) - len(kept) - len(skipped)} labelled bays skipped: image "
-                  f"unreadable ({len(unreadable)} images; first: {next(iter(unreadable.values()), '')}; image "
-                  "paths are relative to the labels file's folder, or to --images)", file=sys.stderr)
-        if skipped:
-            b, why = skipped[0]
-            print(f"occupancy calibrate: {len(skipped)} labelled bays skipped: their image does not show them "
-                  f"(first: {args.labels}:{b.line} bay {b.bay_id!r} of {b.file}: {why})", file=sys.stderr)
-        y = np.array([b.occupied for b in kept], dtype=bool)
-        features = clf.features(list(crops))
-        cal = calibrate(features, y, prior, clf.model_sha256, args.l2,
-                        groups=np.array([b.file for b in kept]), model=args.model.name)
-    except CalibrationError as exc:
-        print(f"occupancy calibrate: {exc}", file=sys.stderr)
-        if features is not None:
-            _where_labels_contradict(args.labels, kept, features, y, prior)
-        return 2
+        fit = fit_site(args.labels, args.model, args.images, args.l2)  # the same fit as the installer page's
     except (LabelError, FileNotFoundError, ValueError) as exc:
         print(f"occupancy calibrate: {exc}", file=sys.stderr)
         return 2
-    print(f"{cal.occupied} occupied + {cal.empty} empty labelled bays from {len({b.file for b in kept})} frames")
+    kept, skipped = fit.kept, fit.skipped
+    if len(kept) + len(skipped) < fit.labels:
+        # the path tried, as eval says it: a labels file read without its --images folder named no image
+        print(f"occupancy calibrate: {fit.labels - len(kept) - len(skipped)} labelled bays skipped: image "
+              f"unreadable ({len(fit.unreadable)} images; first: {next(iter(fit.unreadable.values()), '')}; image "
+              "paths are relative to the labels file's folder, or to --images)", file=sys.stderr)
+    if skipped:
+        b, why = skipped[0]
+        print(f"occupancy calibrate: {len(skipped)} labelled bays skipped: their image does not show them "
+              f"(first: {args.labels}:{b.line} bay {b.bay_id!r} of {b.file}: {why})", file=sys.stderr)
+    features = fit.features
+    cal = fit.cal
+    if cal is None or features is None:
+        print(f"occupancy calibrate: {fit.error}", file=sys.stderr)
+        if features is not None:
+            _where_labels_contradict(args.labels, kept, features, fit.y, fit.prior)
+        return 2
+    print(f"{cal.occupied} occupied + {cal.empty} empty labelled bays from {fit.frames} frames")
     print(f"balanced accuracy on frames held out of the fit: shipped head {cal.cv_accuracy_before:.3f}, "
           f"site head {cal.cv_accuracy_after:.3f}")
     print(f"occupied recall (cars found) on the same frames: shipped head {cal.cv_occupied_recall_before:.3f}, "
           f"site head {cal.cv_occupied_recall_after:.3f}")
-    if (cal.cv_occupied_recall_after or 0.0) < (cal.cv_occupied_recall_before or 0.0) - 0.01:
+    judged = verdict(cal)
+    if judged.fewer_cars:
         print("occupancy calibrate: warning: the site head finds fewer of the labelled cars than the shipped one "
               "(it trades them for empty bays). A car called empty is the costly mistake: label more frames with "
               "cars, above all dark, shaded or partly hidden ones, before using it", file=sys.stderr)
-    if cal.cv_accuracy_after < cal.cv_accuracy_before:
+    if judged.worse:
         print("occupancy calibrate: the site head does worse than the shipped one on held-out frames: not written "
               "(check the labels, or label more frames)", file=sys.stderr)
-    _where_labels_contradict(args.labels, kept, features, y, prior)  # written or not: a wrong label is worth a look
-    if cal.cv_accuracy_after < cal.cv_accuracy_before:
+    _where_labels_contradict(args.labels, kept, features, fit.y, fit.prior)  # written or not: worth a look
+    if judged.worse:
         return 1
     try:
         cal.save(args.out)

@@ -13,12 +13,10 @@ Rows already in the file are kept as they are (the installer's corrections survi
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,35 +28,13 @@ from edge_agent.bays.occupancy import OccupancyClassifier
 from edge_agent.camera.source import folder_frames
 from edge_agent.cliargs import output_ready
 from edge_agent.config.models import AgentConfig
-from edge_agent.durable import folder_lock, write_output
-from edge_agent.occupancy.dataset import FRAME_COLUMNS
+from edge_agent.occupancy.labels import COLUMNS, Guess, LabelInputError, append_rows, guess, read_existing
 
-COLUMNS = (*FRAME_COLUMNS, "p_occupied", "model")
+__all__ = ["COLUMNS", "Guess", "LabelInputError", "guess", "label", "read_existing"]
+
 COLOURS = {"1": (40, 40, 230), "0": (60, 200, 60), "": (0, 215, 255)}  # BGR: occupied red, empty green, unsure amber
 UNSEEN_COLOUR = (160, 160, 160)  # grey: the crop shows nothing, no row written
 GRAB_TRIES = 25  # frames read from the camera before giving up (a stream's first frames can be grey)
-
-
-class LabelInputError(ValueError):
-    """An image that cannot be labelled against this config; ``str()`` says which and why."""
-
-
-@dataclass(frozen=True)
-class Guess:
-    bay_id: str
-    p: float
-    occupied: str  # "1", "0" or "" (unsure: the installer decides)
-    unseen: str = ""  # "bay_flat" / "bay_clipped" (bays.blank): nothing to label, no row
-
-
-def guess(probs: Mapping[str, float], enter_p: float, exit_p: float,
-          unseen: Mapping[str, str] | None = None) -> list[Guess]:
-    """The classifier's verdict per bay with the agent's own hysteresis thresholds: sure only beyond them."""
-    out = []
-    for b, p in probs.items():
-        flag = "1" if np.isfinite(p) and p >= enter_p else "0" if np.isfinite(p) and p <= exit_p else ""
-        out.append(Guess(b, float(p), flag, (unseen or {}).get(b, "")))
-    return out
 
 
 def expand_images(paths: Sequence[Path]) -> list[Path]:
@@ -138,24 +114,6 @@ def draw_sheet(image: np.ndarray, cfg: AgentConfig, guesses: Sequence[Guess]) ->
     return out
 
 
-def read_existing(path: Path) -> list[dict[str, str]]:
-    if not path.exists():
-        return []
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh)
-            missing = [c for c in FRAME_COLUMNS if c not in (reader.fieldnames or [])]
-            if missing:
-                raise LabelInputError(f"{path}: not a labels file (missing column(s) {', '.join(missing)})")
-            return list(reader)
-    except UnicodeDecodeError:  # --out named a photo or a UTF-16 export: was a traceback
-        raise LabelInputError(f"{path}: not UTF-8 text, so not a labels file to append to") from None
-    except csv.Error as exc:  # a NUL, a cell over 128 KiB
-        raise LabelInputError(f"{path}: not a labels file ({exc})") from None
-    except OSError as exc:  # a folder, no permission: was a traceback
-        raise LabelInputError(f"{path}: cannot read it ({exc.strerror or exc})") from None
-
-
 def relative(path: Path, folder: Path) -> str:
     """The image as the labels file will name it: relative to the CSV's folder where possible."""
     try:
@@ -210,16 +168,7 @@ def label(cfg: AgentConfig, images: Sequence[Path], out: Path, classifier: Occup
         skipped += sum(1 for g in guesses if g.unseen and (name, g.bay_id) not in done)
         sheets.mkdir(parents=True, exist_ok=True)
         imfile.imwrite(sheets / sheet_name(name), draw_sheet(decoded.image, cfg, guesses))
-    with folder_lock(folder):  # read again and written under the lock: another `label` run meanwhile is kept
-        existing = read_existing(out)
-        kept = {(r["file"], r["bay_id"]) for r in existing}
-        new = [r for r in new if (r["file"], r["bay_id"]) not in kept]
-        fields = list(dict.fromkeys(list(COLUMNS) + [c for r in existing for c in r if c not in COLUMNS]))
-        text = io.StringIO(newline="")
-        w = csv.DictWriter(text, fieldnames=fields, extrasaction="ignore")
-        w.writeheader()
-        w.writerows(existing + new)
-        write_output(out, text.getvalue())
+    new, existing = append_rows(out, new)  # the one writer (occupancy/labels.py), under the folder lock
     return Labelled(new, len(existing), skipped)
 
 

@@ -34,7 +34,7 @@ from edge_agent.events.types import EventType
 from edge_agent.evidence.violations import ViolationLog
 from edge_agent.perception.lists import PlateLists
 from edge_agent.sqlite_damage import is_no_space, is_unavailable
-from edge_agent.web import routes_auth, routes_site, routes_stats, routes_violations
+from edge_agent.web import routes_auth, routes_site, routes_stats, routes_teach, routes_violations
 from edge_agent.web.auth import (
     KnownDevices,
     LoginLimiter,
@@ -332,5 +332,6 @@ def create_app(
     app.include_router(routes_auth.router)
     app.include_router(routes_violations.router)
     app.include_router(routes_site.router)
+    app.include_router(routes_teach.router)
     app.include_router(routes_stats.router)
     return app

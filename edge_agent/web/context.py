@@ -31,6 +31,7 @@ from edge_agent.web.auth import KnownDevices, LoginLimiter, PasswordChecks, Refu
 from edge_agent.web.i18n import LANGUAGES, translator
 from edge_agent.web.roles import MAY_AUDIT, MAY_INSTALL, MAY_REVIEW
 from edge_agent.web.sessions import SessionsUnavailable, SessionTable
+from edge_agent.web.teach import Teacher
 from edge_agent.web.views import ViewAudit
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -79,6 +80,8 @@ class WebContext:
     # the event id of the last ``camera_moved`` heard on the bus: which move the live page's banner is about, so a
     # session told of one move is alerted again for the next (``routes_site.live_bays``)
     camera_move: str = ""
+    # the installer's "teach this camera": the classifier it guesses with and its one calibration at a time
+    teach: Teacher = field(default_factory=Teacher)
 
     def heard(self, event: Any) -> None:
         """A bus event the page keeps track of (subscribed in ``create_app``)."""

@@ -370,6 +370,49 @@ _TEXT: dict[str, tuple[str, str]] = {
     "colour_white": ("白牌", "white"),
     "colour_black": ("黑牌", "black"),
     "colour_unknown": ("未知颜色", "unknown colour"),
+    # the installer's "teach this camera" (templates/teach.html, static/teach.js)
+    "teach_link": ("教会此摄像头识别车位占用", "Teach this camera occupancy"),
+    "teach_title": ("教会此摄像头（车位占用校准）", "Teach this camera (occupancy calibration)"),
+    "teach_back": ("返回车位标定", "Back to drawing the bays"),
+    "teach_help": ("每个车位按识别结果着色：红色有车，绿色空闲，橙色（带“?”）识别不确定，灰色看不清。点击识别错误的车位即可切换，"
+                   "然后点“添加此画面”。",
+                   "Each bay is tinted with the classifier's guess: red occupied, green empty, amber (with a '?') "
+                   "unsure, grey not visible. Click a bay it got wrong to flip it, then Add this frame."),
+    "teach_bays": ("车位（按下 = 有车）", "Bays (pressed = occupied)"),
+    "teach_add": ("添加此画面", "Add this frame"),
+    "teach_advice": ("请在一天中不同时段（早、午、傍晚、夜间）各标注几个画面，共 5–10 个，并让每种状态（有车、空闲）都至少出现 {min} 次，"
+                     "最好每个车位两种状态都出现过。",
+                     "Label 5-10 frames at different times of day (morning, noon, evening, night), with at least {min} "
+                     "occupied and {min} empty bays, ideally each bay seen both occupied and empty."),
+    "teach_counts": ("已标注 {frames} 个画面（最多 {max} 个）：{occupied} 个有车，{empty} 个空闲。",
+                     "{frames} frames labelled (at most {max}): {occupied} occupied, {empty} empty bays."),
+    "teach_blank": ("另有 {n} 行未标注（来自 occupancy label）：请在标注文件中补全后再校准。",
+                    "{n} rows have no flag (from occupancy label): fill them in the labels file before calibrating."),
+    "teach_enough": ("已可校准。", "Enough to calibrate."),
+    "teach_more": ("有车和空闲各需至少 {min} 个才能校准。", "Calibrating needs at least {min} occupied and {min} empty."),
+    "teach_occupied": ("有车", "occupied"),
+    "teach_empty": ("空闲", "empty"),
+    "teach_unseen": ("看不清", "not visible"),
+    "teach_added": ("已添加此画面。请稍后换个时段再添加新画面。", "Frame added. Add the next one at another time of day."),
+    "teach_not_added": ("未添加", "Not added"),
+    "teach_new_picture": ("拍新画面", "New picture"),
+    "teach_calibrate": ("校准", "Calibrate"),
+    "teach_running": ("正在校准…", "Calibrating…"),
+    "teach_result": ("在未参与拟合的画面上：平衡准确率 当前 {before} → 校准后 {after}；找到的车辆 当前 {recall_before} → 校准后 "
+                     "{recall_after}（{frames} 个画面，{occupied} 个有车，{empty} 个空闲）。",
+                     "On frames held out of the fit: balanced accuracy now {before}, calibrated {after}; cars found now "
+                     "{recall_before}, calibrated {recall_after} ({frames} frames, {occupied} occupied, {empty} empty)."),
+    "teach_worse": ("校准后反而更差，不提供使用：请检查标注或再添加画面。",
+                    "The calibration does worse than the shipped classifier: not offered. Check the labels or add frames."),
+    "teach_fewer_cars": ("校准后找到的车辆更少（把有车误判为空闲代价最高），不提供使用：请再添加有车的画面，尤其是暗处、阴影或部分遮挡的车辆。",
+                         "The calibration finds fewer of the labelled cars (a car called empty is the costly mistake): "
+                         "not offered. Add frames with cars, above all dark, shaded or partly hidden ones."),
+    "teach_usable": ("校准结果更好，可以使用。", "The calibration does better: it can be used."),
+    "teach_refused": ("无法校准：{why}", "Cannot calibrate: {why}"),
+    "teach_use": ("使用此校准", "Use it"),
+    "teach_used": ("校准已启用，代理已重新加载。", "Calibration in use: the agent reloaded."),
+    "teach_used_not_applied": ("校准已保存，但代理拒绝重新加载：{why}", "Calibration saved, but the agent refused to reload: {why}"),
+    "teach_not_used": ("未启用", "Not used"),
 }
 
 

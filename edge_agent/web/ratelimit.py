@@ -31,7 +31,8 @@ class Rate:
 
 
 RATES = {
-    # a snapshot, the installer's picture, a confirmed view, a bay save: each may hold the camera loop's lock and
+    # a snapshot, the installer's picture, a confirmed view, a bay save, the teach mode's picture (classified),
+    # labelled frame, fit and "Use it": each may hold the camera loop's lock and
     # write evidence or config; an installer does a few in a row, then draws for minutes
     "camera": Rate(10, 0.5),
     # CSV exports and the statistics page: each reads the log or the day tables whole (the page and its four
@@ -52,7 +53,10 @@ def kind_of(method: str, path: str) -> str | None:
         return "image"
     if path in ("/violations.csv", "/stats.csv", "/stats"):
         return "export"
-    if path in ("/installer", "/camera/confirm") or (path.startswith("/bays/") and path.endswith("/snapshot")):
+    if path in ("/installer", "/camera/confirm", "/installer/teach") or (
+            path.startswith("/bays/") and path.endswith("/snapshot")):
+        return "camera"
+    if method == "POST" and path.startswith("/installer/teach/"):  # a labelled picture stored, a fit, a reload
         return "camera"
     if path == "/login" and method == "POST":
         return "login"

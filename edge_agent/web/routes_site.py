@@ -156,6 +156,19 @@ def take_snapshot(request: Request, bay_id: str = Path(max_length=64)):
 @router.get("/installer", dependencies=[Depends(require_role(*MAY_INSTALL))])
 def installer(request: Request):
     ctx = ctx_of(request)
+    view, error = installer_picture(request, ctx)
+    cam = ctx.cfg.camera
+    bays = [{"id": b.id, "polygon": placed(b.id, [list(p) for p in b.polygon], view)} for b in ctx.cfg.bays]
+    drift = max((_farthest(p["polygon"], [list(q) for q in b.polygon]) for p, b in zip(bays, ctx.cfg.bays)),
+                default=0.0)
+    return render(request, "installer.html", evidence_id=view.evidence_id if view else None, error=error, bays=bays,
+                  size=[cam.width or 1280, cam.height or 720], writable=ctx.config_file is not None,
+                  camera=view.camera if view else "ok", drift_px=round(drift))
+
+
+def installer_picture(request: Request, ctx: WebContext) -> tuple[InstallerView | None, str | None]:
+    """The installer pages' picture (reused for ``SNAPSHOT_REUSE_S`` while the view holds), audited as looked at;
+    or None and why not (the camera's failure: the page says it)."""
     view, error = None, None
     now, last = ctx.clock.monotonic(), ctx.installer_snapshot
     try:
@@ -182,13 +195,7 @@ def installer(request: Request):
         # again in the same row; without this a log that could not take the look left the page with a broken
         # picture and no word why
         viewed(request, "viewed_photo", f"{view.evidence_id}/frame")
-    cam = ctx.cfg.camera
-    bays = [{"id": b.id, "polygon": _placed(b.id, [list(p) for p in b.polygon], view)} for b in ctx.cfg.bays]
-    drift = max((_farthest(p["polygon"], [list(q) for q in b.polygon]) for p, b in zip(bays, ctx.cfg.bays)),
-                default=0.0)
-    return render(request, "installer.html", evidence_id=view.evidence_id if view else None, error=error, bays=bays,
-                  size=[cam.width or 1280, cam.height or 720], writable=ctx.config_file is not None,
-                  camera=view.camera if view else "ok", drift_px=round(drift))
+    return view, error
 
 
 def _installer_view(control: Any) -> InstallerView:
@@ -227,7 +234,7 @@ def _rebase_views(ctx: Any, before: tuple[Warp, str, int] | None) -> None:
                 ctx.installer_views[eid] = replace(view, warp=_compose(view.warp, undo), reference=after[2])
 
 
-def _placed(bay_id: str, drawn: list, view: InstallerView | None) -> list:
+def placed(bay_id: str, drawn: list, view: InstallerView | None) -> list:
     """The outline the page shows and a Save writes: where the agent places the bay on the picture (the drawn one
     carried along with the camera's view), when it runs this outline; else as drawn (no picture, a control with
     no camera loop, or a config the agent has not applied: the page shows what its Save will keep)."""

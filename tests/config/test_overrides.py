@@ -167,6 +167,10 @@ def test_bays_saved_with_their_snapshot_size_carry_it_as_camera_width_and_height
     ({"lists": {"allow": 5}}, "lists.allow: must be a list of plates"),
     ({"lists": {"deny": "粤B12345"}}, "lists.deny: must be a list of plates"),
     ({"added_bays": "C"}, "added_bays: must be a list of bay ids"),
+    ({"occupancy": {"enter_p": 0.5}}, "occupancy.enter_p: not allowed in overrides (only model and calibration; "
+                                      "set it in the config file)"),
+    ({"occupancy": {"model": 3}}, "occupancy.model: must be a file name (text)"),
+    ({"occupancy": "site"}, "occupancy: must be a mapping with model and/or calibration"),
     ({"camera": {"width": 1920}}, "camera: width and height go together in overrides (the size of the snapshot the "
                                   "saved bays were drawn on): give both or neither"),
 ])
@@ -333,3 +337,25 @@ def test_recording_the_installers_bays_leaves_a_file_without_bays_or_a_current_o
     f.set_bays([{"id": "A", "polygon": SQUARE}, {"id": "B", "polygon": square(200)}])
     before = f.overrides.read_bytes()
     assert f.record_added_bays() is None and f.overrides.read_bytes() == before
+
+
+def test_the_installer_page_s_calibration_is_an_override_the_config_loads_and_check_config_names(config, tmp_path):
+    """"Use it" on the installer page sets the model and the calibration it made, never the operator's file; the
+    bays saved there stay, and the rest of the occupancy section is still the config's."""
+    from edge_agent.bays.calibration import SiteCalibration
+    from edge_agent.bays.classifier import SITE_MODEL, BayClassifier
+
+    site = BayClassifier.load(SITE_MODEL)
+    SiteCalibration(site.head(), site.model_sha256, 10, 10, 0.5, 0.6, model=SITE_MODEL.name).save(
+        tmp_path / "data" / "occupancy-calibration.json")
+    files = ConfigFile(config, FakeClock())
+    files.set_bays([{"id": "A", "polygon": SQUARE}, {"id": "B", "polygon": square(200)}])
+    cfg, _ = files.set_occupancy("occupancy-site.onnx", "occupancy-calibration.json")
+    assert (cfg.occupancy.model, cfg.occupancy.calibration) == ("occupancy-site.onnx", "occupancy-calibration.json")
+    loaded = load_config(config)
+    assert loaded.occupancy.model == "occupancy-site.onnx" and loaded.occupancy.enter_p == cfg.occupancy.enter_p
+    assert [b.id for b in loaded.bays] == ["A", "B"] and "occupancy" not in yaml.safe_load(config.read_text())
+    r = subprocess.run([sys.executable, "-m", "edge_agent", "check-config", str(config)],
+                       capture_output=True, text=True, timeout=60)
+    assert ("occupancy calibration occupancy-calibration.json, model occupancy-site.onnx (the installer page's "
+            "calibration)") in r.stdout

@@ -1,0 +1,77 @@
+"""The labels file ``occupancy calibrate`` reads, as ``occupancy label`` and the installer page write it.
+
+One writer for both (``append_rows``): rows are appended under a lock on the file's folder, after reading the file
+again, so a ``label`` run and a page adding a frame at the same time keep each other's rows, and rows already there
+(an installer's corrections) are never replaced.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edge_agent.durable import folder_lock, write_output
+from edge_agent.occupancy.dataset import FRAME_COLUMNS
+
+COLUMNS = (*FRAME_COLUMNS, "p_occupied", "model")
+
+
+class LabelInputError(ValueError):
+    """An image or labels file that cannot be labelled against this config; ``str()`` says which and why."""
+
+
+@dataclass(frozen=True)
+class Guess:
+    bay_id: str
+    p: float
+    occupied: str  # "1", "0" or "" (unsure: the installer decides)
+    unseen: str = ""  # "bay_flat" / "bay_clipped" (bays.blank): nothing to label, no row
+
+
+def guess(probs: Mapping[str, float], enter_p: float, exit_p: float,
+          unseen: Mapping[str, str] | None = None) -> list[Guess]:
+    """The classifier's verdict per bay with the agent's own hysteresis thresholds: sure only beyond them."""
+    out = []
+    for b, p in probs.items():
+        flag = "1" if np.isfinite(p) and p >= enter_p else "0" if np.isfinite(p) and p <= exit_p else ""
+        out.append(Guess(b, float(p), flag, (unseen or {}).get(b, "")))
+    return out
+
+
+def read_existing(path: Path) -> list[dict[str, str]]:
+    if not path.exists():
+        return []
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            missing = [c for c in FRAME_COLUMNS if c not in (reader.fieldnames or [])]
+            if missing:
+                raise LabelInputError(f"{path}: not a labels file (missing column(s) {', '.join(missing)})")
+            return list(reader)
+    except UnicodeDecodeError:  # --out named a photo or a UTF-16 export: was a traceback
+        raise LabelInputError(f"{path}: not UTF-8 text, so not a labels file to append to") from None
+    except csv.Error as exc:  # a NUL, a cell over 128 KiB
+        raise LabelInputError(f"{path}: not a labels file ({exc})") from None
+    except OSError as exc:  # a folder, no permission: was a traceback
+        raise LabelInputError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+
+
+def append_rows(out: Path, rows: Sequence[dict[str, str]]) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """Append ``rows`` to the labels file ``out`` (made with its header when missing), skipping any whose
+    (file, bay_id) is already there. Returns (the rows added, the rows that were there)."""
+    with folder_lock(out.parent):  # read again and written under the lock: another writer meanwhile is kept
+        existing = read_existing(out)
+        kept = {(r["file"], r["bay_id"]) for r in existing}
+        new = [r for r in rows if (r["file"], r["bay_id"]) not in kept]
+        fields = list(dict.fromkeys(list(COLUMNS) + [c for r in existing for c in r if c not in COLUMNS]))
+        text = io.StringIO(newline="")
+        w = csv.DictWriter(text, fieldnames=fields, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(existing + new)
+        write_output(out, text.getvalue())
+    return new, existing

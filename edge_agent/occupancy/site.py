@@ -1,0 +1,80 @@
+"""The per-site fit both ``edge-agent occupancy calibrate`` and the installer page's "Calibrate" run: one
+function, so a calibration made on the page is the one the command makes from the same labels.
+
+``fit_site`` reads a labels file, computes the model's features of every labelled crop and refits the head
+(``bays.calibration.calibrate``); ``verdict`` says whether the result may be used: the command writes it only when
+it is not worse on frames held out of the fit, and warns when it finds fewer of the labelled cars; the page offers
+it only when both hold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edge_agent.bays.calibration import CalibrationError, Head, SiteCalibration, calibrate
+from edge_agent.occupancy.dataset import BayLabel
+
+RECALL_SLACK = 0.01  # a site head finding more than this fewer of the labelled cars is warned about
+
+
+@dataclass
+class SiteFit:
+    """What a fit read and made. ``cal`` is None when ``calibrate`` refused (``error``)."""
+
+    labels: int  # labelled bays in the file
+    kept: list[BayLabel]  # the ones whose crop was read
+    skipped: list[tuple[BayLabel, str]]  # their image does not show them
+    unreadable: dict[Path, str]  # images that could not be read, and why
+    features: np.ndarray | None
+    y: np.ndarray
+    prior: Head
+    cal: SiteCalibration | None = None
+    error: CalibrationError | None = field(default=None)
+
+    @property
+    def frames(self) -> int:
+        return len({b.file for b in self.kept})
+
+
+def fit_site(labels_csv: Path, model: Path, images: Path | None = None, l2: float = 0.1) -> SiteFit:
+    """Fit a site head for ``model`` on the labels in ``labels_csv``. Raises ``LabelError``, ``FileNotFoundError``
+    or ``ValueError`` for a labels file or model that cannot be read; a refusal of the fit itself (too few labels,
+    labels against the model) is returned in ``error`` with the features, so the caller can point at the labels."""
+    from edge_agent.bays.classifier import BayClassifier
+    from edge_agent.occupancy.dataset import load_crops, read_labels
+
+    labels = read_labels(labels_csv, images_root=images)
+    clf = BayClassifier.load(model)
+    prior = clf.head()
+    skipped: list[tuple[BayLabel, str]] = []
+    unreadable: dict[Path, str] = {}
+    crops, kept = load_crops(labels, clf.size, skipped=skipped, unreadable=unreadable)
+    y = np.array([b.occupied for b in kept], dtype=bool)
+    fit = SiteFit(len(labels), kept, skipped, unreadable, None, y, prior)
+    fit.features = clf.features(list(crops))
+    try:
+        fit.cal = calibrate(fit.features, y, prior, clf.model_sha256, l2, groups=np.array([b.file for b in kept]),
+                            model=Path(model).name)
+    except CalibrationError as exc:
+        fit.error = exc
+    return fit
+
+
+@dataclass(frozen=True)
+class Verdict:
+    worse: bool  # worse than the shipped head on held-out frames: the command does not write it
+    fewer_cars: bool  # finds fewer of the labelled cars than the shipped head: the command warns
+
+    @property
+    def usable(self) -> bool:
+        """What the page offers for use: written by the command, and without its warning."""
+        return not self.worse and not self.fewer_cars
+
+
+def verdict(cal: SiteCalibration) -> Verdict:
+    return Verdict(worse=cal.cv_accuracy_after < cal.cv_accuracy_before,
+                   fewer_cars=(cal.cv_occupied_recall_after or 0.0)
+                   < (cal.cv_occupied_recall_before or 0.0) - RECALL_SLACK)

@@ -1,0 +1,191 @@
+"""The installer page's "teach this camera" mode (``web/teach.py`` has the why): label, calibrate, use it."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from edge_agent.config.load import ConfigError
+from edge_agent.control import InstallerView
+from edge_agent.occupancy.labels import LabelInputError
+from edge_agent.web.context import (
+    WebContext,
+    audit,
+    audit_outcome,
+    ctx_of,
+    is_form,
+    render,
+    require_csrf,
+    require_role,
+    require_user,
+)
+from edge_agent.web.inputs import json_body
+from edge_agent.web.roles import MAY_INSTALL
+from edge_agent.web.routes_site import installer_picture, placed
+from edge_agent.web.teach import CALIBRATION_NAME, SITE_MODEL_NAME, TeachRefused, counts, parse_labels
+
+router = APIRouter(dependencies=[Depends(require_user), Depends(require_role(*MAY_INSTALL))])
+log = logging.getLogger(__name__)
+MAX_BODY = 64 * 1024  # a flag per bay: far below the page's body limit
+
+
+def _polygons(ctx: WebContext, view: InstallerView | None) -> dict[str, list]:
+    """Each bay's outline where the agent places it on ``view``'s picture (as the installer page shows it)."""
+    return {b.id: placed(b.id, [list(p) for p in b.polygon], view) for b in ctx.cfg.bays}
+
+
+def _counts(ctx: WebContext) -> dict[str, Any]:
+    try:
+        return counts(ctx.cfg).as_dict()
+    except LabelInputError as exc:  # a labels file someone broke by hand: say so, label nothing
+        return {"error": str(exc)}
+
+
+@router.get("/installer/teach")
+def teach_page(request: Request):
+    """The current picture with each bay tinted by the classifier's guess; a click flips it."""
+    ctx = ctx_of(request)
+    view, error = installer_picture(request, ctx)
+    bays: list[dict[str, Any]] = []
+    polygons = _polygons(ctx, view)
+    if view is not None and view.camera == "ok":
+        try:
+            from edge_agent.camera.decode import decode_file
+
+            path = ctx.store.image_path(view.evidence_id)
+            if path is None:
+                raise FileNotFoundError(view.evidence_id)
+            guesses = {g.bay_id: g for g in ctx.teach.guesses(ctx.cfg, decode_file(path).image, polygons)}
+        except Exception as exc:  # the model cannot be loaded, the picture is gone: the page says it
+            error = str(exc)
+            log.warning("teach: cannot classify the picture: %s", exc)
+            guesses = {}
+        for bay_id, poly in polygons.items():
+            g = guesses.get(bay_id)
+            seen = g is not None and not g.unseen
+            # an unsure guess (between the agent's exit_p and enter_p) starts as the likelier state, tinted amber
+            bays.append({"id": bay_id, "polygon": poly, "p": round(g.p, 3) if g is not None and seen else None,
+                         "occupied": bool(g is not None and seen and g.p >= 0.5),
+                         "unsure": bool(g is not None and seen and not g.occupied), "unseen": not seen})
+    cam = ctx.cfg.camera
+    return render(request, "teach.html", evidence_id=view.evidence_id if view else None, error=error,
+                  camera=view.camera if view else "ok", bays=bays, size=[cam.width or 1280, cam.height or 720],
+                  counts=_counts(ctx), result=ctx.teach.status(), writable=ctx.config_file is not None)
+
+
+@router.get("/installer/teach/status")
+def teach_status(request: Request):
+    ctx = ctx_of(request)
+    return JSONResponse({"counts": _counts(ctx), "result": ctx.teach.status()})
+
+
+async def _body(request: Request) -> Any:
+    if is_form(request):  # its body is already read for the CSRF token
+        raise ValueError("body: not JSON (a form was posted)")
+    raw = await request.body()
+    if len(raw) > MAX_BODY:
+        raise ValueError(f"body: over {MAX_BODY} bytes")
+    return json_body(raw)
+
+
+def _refused(status: int, problem: str) -> JSONResponse:
+    return JSONResponse({"ok": False, "problems": [problem]}, status_code=status)
+
+
+@router.post("/installer/teach/frame", dependencies=[Depends(require_csrf)])
+async def add_frame(request: Request):
+    """Store the page's picture and the installer's flags (one per bay the picture shows) as labels."""
+    ctx = ctx_of(request)
+    try:
+        body = await _body(request)
+    except ValueError as exc:
+        return _refused(400, str(exc))
+    return await run_in_threadpool(_add_frame, request, ctx, body)
+
+
+def _add_frame(request: Request, ctx: WebContext, body: Any) -> JSONResponse:
+    picture = body.get("picture") if isinstance(body, dict) else None
+    with ctx.installer_views_lock:
+        view = ctx.installer_views.get(picture) if isinstance(picture, str) else None
+    if view is None:
+        return _refused(409, "picture: not one this page took (or too old): reload the page")
+    if view.camera != "ok":
+        return _refused(409, f"the camera's view was {view.camera} on this picture: its bays cannot be labelled")
+    polygons = _polygons(ctx, view)
+    try:
+        picture, flags = parse_labels(body, list(polygons))
+    except ValueError as exc:
+        return _refused(400, str(exc))
+    frame = ctx.store.image_path(picture)
+    if frame is None:
+        return _refused(409, "the picture is gone from the evidence: reload the page")
+    detail = ", ".join(f"{b}:{f}" for b, f in flags.items())
+    row = audit(request, "teach_frame", f"picture:{picture}", detail)  # a copy of a picture with plates is kept
+    try:
+        now = ctx.teach.add_frame(ctx.cfg, picture, frame, polygons, flags)
+    except TeachRefused as exc:
+        audit_outcome(request, row, f"{detail}; refused: {exc}")
+        return _refused(exc.status, str(exc))
+    except (LabelInputError, OSError) as exc:
+        audit_outcome(request, row, f"{detail}; not written: {exc}")
+        log.error("teach: cannot store the labelled picture: %s", exc)
+        return _refused(500, f"cannot store the labels: {exc}")
+    audit_outcome(request, row, f"{detail}; stored")
+    return JSONResponse({"ok": True, "counts": now.as_dict()})
+
+
+@router.post("/installer/teach/calibrate", dependencies=[Depends(require_csrf)])
+def calibrate(request: Request):
+    """Start the fit on a worker thread (one at a time); the page polls ``/installer/teach/status``."""
+    ctx = ctx_of(request)
+    try:
+        job = ctx.teach.start(ctx.cfg)
+    except TeachRefused as exc:
+        return _refused(exc.status, str(exc))
+    return JSONResponse({"ok": True, "job": job}, status_code=202)
+
+
+@router.post("/installer/teach/use", dependencies=[Depends(require_csrf)])
+async def use(request: Request):
+    """Write the calibration, set the model and calibration in the overrides, and ask the agent to reload."""
+    ctx = ctx_of(request)
+    if ctx.config_file is None:
+        raise HTTPException(409, "this page was started without a config file to write")
+    try:
+        body = await _body(request)
+    except ValueError as exc:
+        return _refused(400, str(exc))
+    return await run_in_threadpool(_use, request, ctx, body)
+
+
+def _use(request: Request, ctx: WebContext, body: Any) -> JSONResponse:
+    job = body.get("job") if isinstance(body, dict) else None
+    config_file = ctx.config_file
+    assert config_file is not None  # checked by ``use``
+    row = audit(request, "use_calibration", str(config_file.overrides), f"job {job}")
+    with ctx.bay_saves:  # one writer of the overrides and one reload at a time, with the bays' Save
+        try:
+            written = ctx.teach.use(ctx.cfg, job)
+            cfg, backup = config_file.set_occupancy(SITE_MODEL_NAME, CALIBRATION_NAME)
+        except TeachRefused as exc:
+            audit_outcome(request, row, f"refused: {exc}")
+            return _refused(exc.status, str(exc))
+        except ConfigError as exc:
+            audit_outcome(request, row, f"refused: {'; '.join(exc.problems)}")
+            return JSONResponse({"ok": False, "problems": exc.problems}, status_code=422)
+        except OSError as exc:
+            audit_outcome(request, row, f"not written: {exc.strerror or exc}")
+            return _refused(500, f"cannot write to {ctx.cfg.data_dir}: {exc.strerror or exc}")
+        ctx.cfg.occupancy = cfg.occupancy  # the page guesses with what was saved even before the agent reloads
+        try:
+            result = ctx.control.reload_config()
+            reload = {"ok": result.ok, "message": result.message}
+        except Exception as exc:
+            reload = {"ok": False, "message": str(exc)}
+    audit_outcome(request, row, f"{written.name}; reload {'ok' if reload['ok'] else 'refused'}; "
+                                f"backup {backup.name if backup else '-'}")
+    return JSONResponse({"ok": True, "saved": str(written), "reload": reload})

@@ -1,0 +1,267 @@
+"""The installer page's "teach this camera": label the live picture's bays, calibrate, use it.
+
+Why here and not only on the command line: a per-site calibration takes the classifier from about 0.89 to
+0.97-0.996 on a camera it never saw (docs/occupancy.md), but it took SSH, ``occupancy label``, a CSV edited by hand,
+``occupancy calibrate`` and a config edit; few installers did it. The page stores each labelled picture under
+``{data_dir}/labels/frames/`` and its rows in ``{data_dir}/labels/labels.csv`` with the writer ``occupancy label``
+uses (``occupancy.labels.append_rows``), so the same file can be calibrated by the command too; it fits with the
+command's own function (``occupancy.site.fit_site``) on a worker thread, one fit at a time, and offers the result
+only when the command would write it without its recall warning.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge_agent.bays.calibration import MIN_PER_CLASS, CalibrationError, SiteCalibration, file_sha256
+from edge_agent.config.models import AgentConfig
+from edge_agent.occupancy.labels import Guess, LabelInputError, append_rows, guess, read_existing
+
+LABELS_DIR = "labels"  # under data_dir
+LABELS_CSV = "labels.csv"
+FRAMES_DIR = "frames"
+MAX_FRAMES = 60  # pictures kept for calibration: 5-10 are enough, 60 at different hours is plenty (bounded disk)
+CALIBRATION_NAME = "occupancy-calibration.json"  # in data_dir: what "Use it" writes and the overrides name
+SITE_MODEL_NAME = "occupancy-site.onnx"  # the model whose head is refitted, as `occupancy calibrate` defaults to
+PICTURE_ID = re.compile(r"[0-9a-f-]{36}")  # an evidence id (uuid4), the labelled frame's file name
+
+
+class TeachRefused(Exception):
+    """A request the page cannot do as asked; ``status`` is the HTTP status, ``str()`` says why."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def labels_folder(cfg: AgentConfig) -> Path:
+    return Path(cfg.data_dir) / LABELS_DIR
+
+
+def labels_csv(cfg: AgentConfig) -> Path:
+    return labels_folder(cfg) / LABELS_CSV
+
+
+def models_dir(cfg: AgentConfig) -> Path:
+    from edge_agent.perception.locate import resolve_models_dir
+
+    return resolve_models_dir(cfg.perception.models_dir, cfg.data_dir, cfg.source_path)
+
+
+def site_model(cfg: AgentConfig) -> Path:
+    return models_dir(cfg) / SITE_MODEL_NAME
+
+
+@dataclass(frozen=True)
+class Counts:
+    frames: int
+    occupied: int
+    empty: int
+    blank: int  # rows without a flag (``occupancy label``'s unsure ones): calibrate refuses them until filled
+
+    @property
+    def enough(self) -> bool:
+        return self.occupied >= MIN_PER_CLASS and self.empty >= MIN_PER_CLASS and not self.blank
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"frames": self.frames, "occupied": self.occupied, "empty": self.empty, "blank": self.blank,
+                "enough": self.enough, "max_frames": MAX_FRAMES, "min_per_class": MIN_PER_CLASS}
+
+
+def counts(cfg: AgentConfig) -> Counts:
+    """What the labels file holds (its rows may come from ``occupancy label`` too)."""
+    rows = read_existing(labels_csv(cfg))
+    flags = [r.get("occupied", "") for r in rows]
+    return Counts(len({r["file"] for r in rows}), flags.count("1"), flags.count("0"),
+                  sum(1 for f in flags if f not in ("0", "1")))
+
+
+def parse_labels(body: Any, seen: list[str]) -> tuple[str, dict[str, str]]:
+    """``{"picture": evidence id, "labels": [{"id": bay, "occupied": 0 | 1}, …]}``: one flag for each bay the
+    picture shows (``seen``), none for another. Returns (picture, {bay: "1" / "0"})."""
+    if not isinstance(body, dict):
+        raise ValueError("body must be {\"picture\": …, \"labels\": [{\"id\": …, \"occupied\": 0 or 1}, …]}")
+    picture = body.get("picture")
+    if not isinstance(picture, str) or not PICTURE_ID.fullmatch(picture):
+        raise ValueError("picture: must be the id of the page's picture")
+    items = body.get("labels")
+    if not isinstance(items, list) or len(items) > len(seen):
+        raise ValueError(f"labels: must be a list of at most {len(seen)} bays")
+    flags: dict[str, str] = {}
+    for i, item in enumerate(items):
+        bay = item.get("id") if isinstance(item, dict) else None
+        flag = item.get("occupied") if isinstance(item, dict) else None
+        if not isinstance(bay, str) or bay not in seen:
+            raise ValueError(f"labels[{i}].id: not a bay this picture shows")
+        if bay in flags:
+            raise ValueError(f"labels[{i}].id: bay {bay} twice (one flag per bay)")
+        if isinstance(flag, bool) or flag not in (0, 1):
+            raise ValueError(f"labels[{i}].occupied: must be 1 (a vehicle) or 0 (empty)")
+        flags[bay] = str(flag)
+    missing = [b for b in seen if b not in flags]
+    if missing:
+        raise ValueError(f"labels: no flag for bay(s) {', '.join(missing)} (every bay the picture shows needs one)")
+    return picture, flags
+
+
+def _stamp(path: Path) -> str:
+    """A file as the classifier cache tells it apart: its path, size and change time (missing: the path alone)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return str(path)
+    return f"{path}:{st.st_size}:{st.st_mtime_ns}"
+
+
+class Teacher:
+    """The page process's labelling and calibration: the classifier it guesses with, and the one fit at a time."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._classifier: tuple[tuple[str, str | None], Any] | None = None  # (model, calibration) files -> classifier
+        self._job = 0  # the last fit started
+        self._running: threading.Thread | None = None
+        self._done = threading.Event()
+        self._done.set()
+        self._result: dict[str, Any] | None = None
+        self._made: SiteCalibration | None = None  # the last fit's calibration when it may be used
+
+    def classifier(self, cfg: AgentConfig) -> Any:
+        """The model and calibration the agent runs (``classifier_files``): the page shows its guesses, its
+        mistakes. Loaded once per pair of files."""
+        from edge_agent.bays.calibration import classifier_files
+        from edge_agent.bays.classifier import BayClassifier
+
+        path, cal = classifier_files(cfg.occupancy, cfg.data_dir, models_dir(cfg))
+        key = (_stamp(path), _stamp(cal) if cal else None)  # a file rewritten in place ("Use it" again) is another
+        with self._lock:
+            if self._classifier is not None and self._classifier[0] == key:
+                return self._classifier[1]
+        clf = BayClassifier.load(path, threads=1, calibration=cal)
+        with self._lock:
+            self._classifier = (key, clf)
+        return clf
+
+    def guesses(self, cfg: AgentConfig, image: np.ndarray, polygons: dict[str, list]) -> list[Guess]:
+        unseen: dict[str, str] = {}
+        probs = self.classifier(cfg).classify(image, {b: [tuple(p) for p in poly] for b, poly in polygons.items()},
+                                              unseen)
+        return guess(probs, cfg.occupancy.enter_p, cfg.occupancy.exit_p, unseen)
+
+    def add_frame(self, cfg: AgentConfig, picture: str, frame: Path, polygons: dict[str, list],
+                  flags: dict[str, str]) -> Counts:
+        """Copy the picture to ``labels/frames/<picture>.jpg`` and append a row per labelled bay (its polygon as
+        placed on the picture, the classifier's p beside the installer's flag)."""
+        from edge_agent.camera.decode import ImageReadError, decode_file
+        from edge_agent.durable import write_durably
+
+        folder = labels_folder(cfg)
+        name = f"{FRAMES_DIR}/{picture}.jpg"
+        now = counts(cfg)
+        rows = read_existing(labels_csv(cfg))
+        if any(r["file"] == name for r in rows):
+            raise TeachRefused(409, "this picture is labelled already: take another, at another time of day")
+        if now.frames >= MAX_FRAMES:
+            raise TeachRefused(409, f"{MAX_FRAMES} pictures are labelled already, the most kept: calibrate, or "
+                                    f"delete {folder} to start again")
+        try:
+            data = frame.read_bytes()
+            image = decode_file(frame).image
+        except (OSError, ImageReadError) as exc:
+            raise TeachRefused(409, f"the picture is gone from the evidence ({exc}): reload the page") from None
+        from edge_agent.bays.calibration import classifier_files
+
+        guesses = {g.bay_id: g for g in self.guesses(cfg, image, polygons)}
+        path, cal = classifier_files(cfg.occupancy, cfg.data_dir, models_dir(cfg))
+        model = path.name + (f" + {cal.name}" if cal else "")  # as `occupancy label` names the guesses' model
+        new = [{"file": name, "bay_id": b, "polygon": json.dumps([[float(x), float(y)] for x, y in polygons[b]]),
+                "occupied": flags[b], "p_occupied": f"{guesses[b].p:.3f}" if b in guesses else "", "model": model}
+               for b in polygons if b in flags and not (b in guesses and guesses[b].unseen)]
+        (folder / FRAMES_DIR).mkdir(parents=True, exist_ok=True)
+        write_durably(folder / name, data)
+        try:
+            append_rows(labels_csv(cfg), new)  # the writer `occupancy label` uses, under its folder lock
+        except (LabelInputError, OSError):
+            (folder / name).unlink(missing_ok=True)
+            raise
+        return counts(cfg)
+
+    # -- the fit: one at a time, on its own thread ------------------------------------------------------------------
+
+    def start(self, cfg: AgentConfig) -> int:
+        """Start a fit of the labels as they are now; its number. ``TeachRefused`` while one runs."""
+        with self._lock:
+            if self._running is not None and self._running.is_alive():
+                raise TeachRefused(409, "a calibration is running: wait for its result")
+            self._job += 1
+            job = self._job
+            self._result, self._made = {"job": job, "state": "running"}, None
+            self._done.clear()
+            self._running = threading.Thread(target=self._fit, args=(job, labels_csv(cfg), site_model(cfg)),
+                                             name="calibrate", daemon=True)
+            self._running.start()
+        return job
+
+    def wait(self, timeout: float) -> bool:
+        """Until the running fit is done (tests; the page polls ``status``)."""
+        return self._done.wait(timeout)
+
+    def status(self) -> dict[str, Any] | None:
+        with self._lock:
+            return dict(self._result) if self._result is not None else None
+
+    def _fit(self, job: int, labels: Path, model: Path) -> None:
+        from edge_agent.occupancy.dataset import LabelError
+        from edge_agent.occupancy.site import fit_site, verdict
+
+        result: dict[str, Any] = {"job": job, "state": "refused"}
+        made = None
+        try:
+            fit = fit_site(labels, model)
+            cal = fit.cal
+            if cal is None:
+                result["message"] = str(fit.error)
+            else:
+                judged = verdict(cal)
+                result.update(state="done", frames=fit.frames, occupied=cal.occupied, empty=cal.empty,
+                              before=cal.cv_accuracy_before, after=cal.cv_accuracy_after,
+                              recall_before=cal.cv_occupied_recall_before, recall_after=cal.cv_occupied_recall_after,
+                              worse=judged.worse, fewer_cars=judged.fewer_cars, usable=judged.usable,
+                              skipped=fit.labels - len(fit.kept))
+                made = cal if judged.usable else None
+        except (LabelError, FileNotFoundError, ValueError) as exc:
+            result["message"] = str(exc)
+        except Exception as exc:  # a worker thread's failure must reach the page, not vanish
+            result.update(state="failed", message=f"{type(exc).__name__}: {exc}")
+        with self._lock:
+            if job == self._job:
+                self._result, self._made = result, made
+        self._done.set()
+
+    def use(self, cfg: AgentConfig, job: Any) -> Path:
+        """Write the fit ``job`` made to ``{data_dir}/occupancy-calibration.json``; refused unless it is the last
+        fit, usable, and made for the site model as it is on disk now (a model replaced since: another model)."""
+        with self._lock:
+            made = self._made if isinstance(job, int) and not isinstance(job, bool) and job == self._job else None
+        if made is None:
+            raise TeachRefused(409, "no calibration to use: calibrate again (only the last one, when it does "
+                                    "better, can be used)")
+        model = site_model(cfg)
+        try:
+            if file_sha256(model) != made.model_sha256:
+                raise CalibrationError(f"{model}: made for another occupancy model (the file changed since the "
+                                       "calibration): calibrate again")
+        except OSError as exc:
+            raise TeachRefused(409, f"{model}: cannot read it ({exc.strerror or exc})") from None
+        except CalibrationError as exc:
+            raise TeachRefused(409, str(exc)) from None
+        out = Path(cfg.data_dir) / CALIBRATION_NAME
+        made.save(out)
+        return out

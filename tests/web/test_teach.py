@@ -1,0 +1,275 @@
+"""The installer page's "teach this camera": frames the project renders (``sim.synthetic``), the shipped models,
+the real labels writer and fit, a real sqlite evidence store. A calibration made on the page equals the one
+``edge-agent occupancy calibrate`` makes from the same labels file."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from edge_agent.bays.classifier import SITE_MODEL
+from edge_agent.cli import main
+from edge_agent.config.load import load_config
+from edge_agent.control import ControlResult
+from edge_agent.sim.synthetic import BAY_A, BAY_B, Car, Scene, render
+from edge_agent.web.auth import UsersFile
+from edge_agent.web.teach import MAX_FRAMES
+from tests.occupancy.rendered import occupied
+from tests.web.conftest import PASSWORD, RecordingControl
+
+with warnings.catch_warnings():  # as the other page tests: starlette's note about httpx
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+CARS = [(Car(x=250.0, plate=None),), (Car(x=700.0, plate=None),), ()]  # a car in A, in B, none
+
+
+def scenes(n: int) -> list[Scene]:
+    """A camera's day: a car in A, in B or none, the light changing (as tests/occupancy's own site)."""
+    return [Scene(cars=CARS[k % 3], brightness=0.6 + 0.02 * k) for k in range(n)]
+
+
+class RenderingControl(RecordingControl):
+    """The page's camera: each snapshot is the next rendered scene, stored as real evidence."""
+
+    def __init__(self, site: Any, shots: list[Scene]) -> None:
+        super().__init__(site)
+        self.shots = list(shots)
+        self.shown: list[Scene] = []
+
+    def bay_ids(self) -> list[str]:
+        return ["A", "B"]
+
+    def snapshot(self, bay_id):  # noqa: ANN001, ANN201
+        import cv2
+
+        scene = self.shots[len(self.shown) % len(self.shots)]
+        self.shown.append(scene)
+        ok, jpg = cv2.imencode(".jpg", render(scene), [cv2.IMWRITE_JPEG_QUALITY, 95])
+        return self.site.store.save(bay_id, None, "snapshot", jpg.tobytes(), None, None, {})
+
+
+@pytest.fixture
+def teach_site(site):  # noqa: ANN001, ANN201
+    """The web site with the synthetic camera's two bays (960x540) and a camera that renders scenes."""
+    raw = yaml.safe_load(site.config_path.read_text(encoding="utf-8"))
+    raw["bays"] = [{"id": "A", "polygon": [list(p) for p in BAY_A], "lock_id": "L1"},
+                   {"id": "B", "polygon": [list(p) for p in BAY_B]}]
+    site.config_path.write_text(yaml.safe_dump(raw, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    site.control = RenderingControl(site, scenes(15))
+    return site
+
+
+def token(client: TestClient, path: str = "/login") -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', client.get(path).text).group(1)
+
+
+def logged_in(site, name: str = "admin", role: str | None = None) -> tuple[TestClient, Any]:  # noqa: ANN001
+    if role is not None:
+        UsersFile(site.root / "users.txt").set(name, PASSWORD, role)
+    app = site.app()
+    c = TestClient(app)
+    r = c.post("/login", data={"username": name, "password": PASSWORD, "csrf": token(c)}, follow_redirects=False)
+    assert r.status_code == 303
+    return c, app
+
+
+def page_data(client: TestClient) -> dict:
+    r = client.get("/installer/teach")
+    assert r.status_code == 200, r.text
+    m = re.search(r'<script type="application/json" id="teach-data">(.*?)</script>', r.text, re.S)
+    return json.loads(m.group(1))
+
+
+def truth(scene: Scene) -> list[dict]:
+    return [{"id": b, "occupied": occupied(b, scene)} for b in ("A", "B")]
+
+
+def label_all(site, client: TestClient, n: int) -> list[dict]:  # noqa: ANN001
+    """Take ``n`` pictures and label each as the installer would (the scene's truth); the page's guesses."""
+    seen = []
+    for _ in range(n):
+        site.clock.advance(11)  # past the picture's reuse window, and the camera bucket refilled
+        data = page_data(client)
+        scene = site.control.shown[-1]
+        seen.append(data)
+        r = client.post("/installer/teach/frame", json={"picture": data["picture"], "labels": truth(scene)},
+                        headers={"X-CSRF-Token": data["csrf"]})
+        assert r.status_code == 200, r.text
+    return seen
+
+
+def test_frames_labelled_on_the_page_calibrate_as_the_command_does_and_use_it_reloads(teach_site, tmp_path):
+    site = teach_site
+    client, app = logged_in(site)
+    pages = label_all(site, client, 15)
+    # the tint is the shipped classifier's own guess on the rendered picture: right on these clear scenes
+    guessed = [b["occupied"] == bool(occupied(b["id"], sc)) for d, sc in zip(pages, site.control.shown)
+               for b in d["bays"]]
+    assert sum(guessed) >= 27 and all(isinstance(b["p"], float) for d in pages for b in d["bays"])
+    status = client.get("/installer/teach/status").json()
+    assert status["counts"] == {"frames": 15, "occupied": 10, "empty": 20, "blank": 0, "enough": True,
+                                "max_frames": MAX_FRAMES, "min_per_class": 10}
+
+    data_dir = Path(site.cfg.data_dir)
+    labels = data_dir / "labels" / "labels.csv"
+    rows = list(csv.DictReader(labels.open(encoding="utf-8")))
+    assert len(rows) == 30 and {r["file"] for r in rows} == {f"frames/{d['picture']}.jpg" for d in pages}
+    assert all((labels.parent / r["file"]).is_file() for r in rows)  # the picture kept beside its rows
+    assert rows[0]["model"] == "occupancy.onnx" and json.loads(rows[0]["polygon"])[0] == list(BAY_A[0])
+
+    tok = pages[-1]["csrf"]
+    r = client.post("/installer/teach/calibrate", json={}, headers={"X-CSRF-Token": tok})
+    assert r.status_code == 202
+    assert app.state.ctx.teach.wait(300)  # the fit runs on its own thread: the request came back at once
+    result = client.get("/installer/teach/status").json()["result"]
+    assert result["state"] == "done" and result["usable"] and result["frames"] == 15, result
+    assert (result["occupied"], result["empty"]) == (10, 20) and result["after"] >= result["before"]
+
+    # the command on the same labels file and model: the same calibration
+    cli = tmp_path / "cli.json"
+    assert main(["occupancy", "calibrate", str(labels), "--model", str(SITE_MODEL), "--out", str(cli)]) == 0
+
+    site.clock.advance(11)
+    r = client.post("/installer/teach/use", json={"job": result["job"]}, headers={"X-CSRF-Token": tok})
+    assert r.status_code == 200 and r.json()["ok"] and r.json()["reload"] == {"ok": True, "message": "reloaded"}
+    written = data_dir / "occupancy-calibration.json"
+    assert json.loads(written.read_text()) == json.loads(cli.read_text())
+    over = yaml.safe_load((data_dir / "overrides.yaml").read_text(encoding="utf-8"))
+    assert over["occupancy"] == {"model": "occupancy-site.onnx", "calibration": "occupancy-calibration.json"}
+    reloaded = site.control.reloads[-1]  # the agent loaded the config with them
+    assert (reloaded.occupancy.model, reloaded.occupancy.calibration) == ("occupancy-site.onnx",
+                                                                          "occupancy-calibration.json")
+    assert [b.id for b in load_config(site.config_path).bays] == ["A", "B"]  # the bays untouched
+    from edge_agent.runtime.models import default_classifier  # what the agent's reload and next start build
+
+    assert default_classifier(load_config(site.config_path)).calibration is not None
+    # the next picture is guessed with the calibration in use
+    site.clock.advance(11)
+    assert page_data(client)["bays"][0]["p"] is not None
+    first = app.state.ctx.teach.classifier(site.cfg)
+    assert first.calibration is not None
+    written.write_text(written.read_text() + " ")  # the same file rewritten (a second "Use it"): loaded again
+    assert app.state.ctx.teach.classifier(site.cfg) is not first
+
+
+def test_an_agent_that_refuses_the_reload_is_said_and_a_refused_fit_is_not_offered(teach_site):
+    site = teach_site
+
+    class Refusing(RenderingControl):
+        def reload_config(self, installer=False):  # noqa: ANN001, ANN201
+            return ControlResult(False, "the occupancy model or calibration cannot be loaded, kept the running one")
+
+    site.control = Refusing(site, scenes(15))
+    client, app = logged_in(site)
+    label_all(site, client, 3)  # 2 occupied, 4 empty: too few to fit
+    tok = page_data(client)["csrf"]
+    assert client.post("/installer/teach/calibrate", json={}, headers={"X-CSRF-Token": tok}).status_code == 202
+    assert app.state.ctx.teach.wait(300)
+    result = client.get("/installer/teach/status").json()["result"]
+    assert result["state"] == "refused" and "at least 10 occupied and 10 empty" in result["message"]
+    r = client.post("/installer/teach/use", json={"job": result["job"]}, headers={"X-CSRF-Token": tok})
+    assert r.status_code == 409 and "no calibration to use" in r.json()["problems"][0]
+
+    label_all(site, client, 12)
+    assert client.post("/installer/teach/calibrate", json={}, headers={"X-CSRF-Token": tok}).status_code == 202
+    assert app.state.ctx.teach.wait(300)
+    result = client.get("/installer/teach/status").json()["result"]
+    assert result["usable"]
+    r = client.post("/installer/teach/use", json={"job": result["job"] - 1}, headers={"X-CSRF-Token": tok})
+    assert r.status_code == 409  # an older fit is not the one shown
+    with pytest.MonkeyPatch.context() as mp:  # the site model replaced since the fit (an upgrade): another model
+        mp.setattr("edge_agent.web.teach.SITE_MODEL_NAME", "occupancy.onnx")
+        r = client.post("/installer/teach/use", json={"job": result["job"]}, headers={"X-CSRF-Token": tok})
+    assert r.status_code == 409 and "made for another occupancy model" in r.json()["problems"][0]
+    assert not (Path(site.cfg.data_dir) / "occupancy-calibration.json").exists()
+    assert "occupancy" not in yaml.safe_load((Path(site.cfg.data_dir) / "overrides.yaml").read_text()
+                                             if (Path(site.cfg.data_dir) / "overrides.yaml").exists() else "{}")
+    r = client.post("/installer/teach/use", json={"job": result["job"]}, headers={"X-CSRF-Token": tok})
+    assert r.status_code == 200 and r.json()["reload"]["ok"] is False
+    assert "cannot be loaded" in r.json()["reload"]["message"]
+
+
+@pytest.mark.parametrize(("labels", "problem"), [
+    ([{"id": "A", "occupied": 1}], "labels: no flag for bay(s) B"),
+    ([{"id": "A", "occupied": 1}, {"id": "A", "occupied": 0}], "labels[1].id: bay A twice (one flag per bay)"),
+    ([{"id": "A", "occupied": 1}, {"id": "Z", "occupied": 0}], "labels[1].id: not a bay this picture shows"),
+    ([{"id": "A", "occupied": True}, {"id": "B", "occupied": 0}], "labels[0].occupied: must be 1 (a vehicle) or 0"),
+    ([{"id": "A", "occupied": 2}, {"id": "B", "occupied": 0}], "labels[0].occupied: must be 1 (a vehicle) or 0"),
+    ([{"id": "A", "occupied": 1}, {"id": "B", "occupied": 0}, {"id": "C", "occupied": 0}],
+     "labels: must be a list of at most 2 bays"),
+    ("A=1", "labels: must be a list of at most 2 bays"),
+])
+def test_every_input_from_the_page_is_checked_and_nothing_is_stored(teach_site, labels, problem):
+    site = teach_site
+    client, _ = logged_in(site)
+    site.clock.advance(11)
+    data = page_data(client)
+    r = client.post("/installer/teach/frame", json={"picture": data["picture"], "labels": labels},
+                    headers={"X-CSRF-Token": data["csrf"]})
+    assert r.status_code == 400 and r.json()["problems"][0].startswith(problem), r.text
+    assert not (Path(site.cfg.data_dir) / "labels").exists()
+
+
+def test_pictures_are_the_page_s_own_each_labelled_once_and_the_frames_kept_are_capped(teach_site, monkeypatch):
+    site = teach_site
+    client, _ = logged_in(site)
+    site.clock.advance(11)
+    data = page_data(client)
+    scene = site.control.shown[-1]
+    headers = {"X-CSRF-Token": data["csrf"]}
+    other = "0" * 8 + "-0000-4000-8000-" + "0" * 12  # an evidence id this page never took
+    r = client.post("/installer/teach/frame", json={"picture": other, "labels": truth(scene)}, headers=headers)
+    assert r.status_code == 409 and "not one this page took" in r.json()["problems"][0]
+    r = client.post("/installer/teach/frame", json={"picture": "../../etc/passwd", "labels": truth(scene)},
+                    headers=headers)
+    assert r.status_code == 409
+    assert client.post("/installer/teach/frame", json={"picture": data["picture"], "labels": truth(scene)},
+                       headers=headers).status_code == 200
+    r = client.post("/installer/teach/frame", json={"picture": data["picture"], "labels": truth(scene)},
+                    headers=headers)
+    assert r.status_code == 409 and "labelled already" in r.json()["problems"][0]
+    monkeypatch.setattr("edge_agent.web.teach.MAX_FRAMES", 2)
+    label_all(site, client, 1)
+    site.clock.advance(11)
+    data = page_data(client)
+    r = client.post("/installer/teach/frame", json={"picture": data["picture"], "labels": truth(site.control.shown[-1])},
+                    headers=headers)
+    assert r.status_code == 409 and "2 pictures are labelled already" in r.json()["problems"][0]
+    assert len(list((Path(site.cfg.data_dir) / "labels" / "frames").iterdir())) == 2
+
+
+def test_only_installers_and_admins_teach_and_every_post_needs_the_csrf_token(teach_site):
+    site = teach_site
+    reviewer, _ = logged_in(site, "manager", "reviewer")
+    assert reviewer.get("/installer/teach").status_code == 403
+    tok = token(reviewer, "/violations")
+    for path in ("/installer/teach/frame", "/installer/teach/calibrate", "/installer/teach/use"):
+        assert reviewer.post(path, json={}, headers={"X-CSRF-Token": tok}).status_code == 403, path
+    installer, _ = logged_in(site, "sam", "installer")
+    site.clock.advance(11)
+    assert page_data(installer)["bays"]
+    for path in ("/installer/teach/frame", "/installer/teach/calibrate", "/installer/teach/use"):
+        assert installer.post(path, json={}).status_code == 403, path  # no token
+
+
+def test_the_teach_posts_draw_on_the_camera_bucket_like_save(teach_site):
+    from edge_agent.web.ratelimit import kind_of
+
+    assert kind_of("POST", "/installer") == kind_of("POST", "/installer/teach/frame") == "camera"
+    assert kind_of("POST", "/installer/teach/calibrate") == kind_of("POST", "/installer/teach/use") == "camera"
+    assert kind_of("GET", "/installer/teach") == "camera"  # a picture taken and classified
+    assert kind_of("GET", "/installer/teach/status") is None  # the page polls it
+    site = teach_site
+    client, _ = logged_in(site)
+    data = page_data(client)
+    codes = [client.post("/installer/teach/calibrate", json={"x": 1}, headers={"X-CSRF-Token": data["csrf"]}
+                         ).status_code for _ in range(12)]
+    assert codes[-1] == 429
