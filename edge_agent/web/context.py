@@ -287,8 +287,9 @@ def audit_outcome(request: Request, row: int | None, detail: str) -> None:
         ctx_of(request).views.outcome(row, detail)
 
 
-def viewed(request: Request, action: str, item: str, target: str = "") -> None:
-    """A look at personal data (a violation, a photo), for the audit log: coalesced (``web/views.py``)."""
+def viewed(request: Request, action: str, item: str, target: str = "", fetched_next: bool = False) -> None:
+    """A look at personal data (a violation, a photo), for the audit log: coalesced (``web/views.py``);
+    ``fetched_next``: the page counts ``item``'s fetch that follows (``ViewAudit.seen``)."""
     if head_only(request):  # a HEAD showed nothing
         return
-    ctx_of(request).views.seen(current_user(request) or "-", client_ip(request), action, item, target)
+    ctx_of(request).views.seen(current_user(request) or "-", client_ip(request), action, item, target, fetched_next)

@@ -178,10 +178,10 @@ def installer(request: Request):
         error = str(exc)
         log.warning("installer snapshot failed: %s", exc)
     if view is not None:
-        # the picture shows every parked car's plate: looked at only once audited. Its fetch (``/evidence``) counts
-        # again in the same row; without this a log that could not take the look left the page with a broken
-        # picture and no word why
-        viewed(request, "viewed_photo", f"{view.evidence_id}/frame")
+        # the picture shows every parked car's plate: looked at only once audited (without this a log that could
+        # not take the look left the page with a broken picture and no word why). This count is its fetch's
+        # (``/evidence``), which counted it again until 2026-12-05: two views a visit
+        viewed(request, "viewed_photo", f"{view.evidence_id}/frame", fetched_next=True)
     cam = ctx.cfg.camera
     bays = [{"id": b.id, "polygon": _placed(b.id, [list(p) for p in b.polygon], view)} for b in ctx.cfg.bays]
     drift = max((_farthest(p["polygon"], [list(q) for q in b.polygon]) for p, b in zip(bays, ctx.cfg.bays)),

@@ -407,3 +407,23 @@ def test_a_plate_is_revealed_only_by_the_admins_own_form_never_by_a_link(site):
     bad = c.post("/audit", data={"reveal": "x", "page": "1", "csrf": token(c, "/audit")}, headers=HTML)
     assert bad.status_code == 400
 
+
+def test_the_installers_picture_is_one_look_per_page_not_two(site):
+    """The installer page audits its picture before showing it (a log that cannot take the look refuses the page),
+    and the picture's fetch (``/evidence/ID/frame.jpg``) audited it again: each visit counted two views of it
+    ("2 view(s)" for one look, 6 for three). The page's count now stands for its fetch; a fetch of the picture
+    without the page (opened on its own, again) still counts."""
+    c = logged_in(site)
+    _flushed(c)
+    eid = re.search(r'src="/evidence/([^/]+)/frame\.jpg"', c.get("/installer").text).group(1)
+    assert c.get(f"/evidence/{eid}/frame.jpg").status_code == 200
+    _flushed(c)
+    photos = [a for a in _views(site) if a["action"] == "viewed_photo"]
+    assert [a["detail"] for a in photos] == [f"1 view(s): {eid}/frame"]
+    for _ in range(2):  # two more visits within 10 s: the same picture, each fetched once
+        assert eid in c.get("/installer").text
+        assert c.get(f"/evidence/{eid}/frame.jpg").status_code == 200
+    assert c.get(f"/evidence/{eid}/frame.jpg").status_code == 200  # the picture alone, in a tab of its own
+    _flushed(c)
+    photos = [a for a in _views(site) if a["action"] == "viewed_photo"]
+    assert [a["detail"] for a in photos] == [f"4 view(s): {eid}/frame"]
