@@ -29,7 +29,7 @@ from edge_agent.events.types import Event, EventType
 from edge_agent.evidence.violation_records import Page, Violation, ViolationFilter
 from edge_agent.masking import MASK
 from edge_agent.plates import PLATE_VOCAB, normalise_plate
-from edge_agent.sqlite_damage import is_no_space
+from edge_agent.sqlite_damage import is_no_space, is_unavailable
 
 __all__ = ["DECISIONS", "Page", "StaleDecision", "Violation", "ViolationFilter", "ViolationLog"]
 
@@ -156,6 +156,13 @@ def says_something(text: str) -> bool:
     return any(unicodedata.category(c)[0] in "LNPS" for c in text)
 
 
+def _holds(exc: BaseException) -> bool:
+    """An event this error kept out is held and written later: a full disk, or a database another program holds
+    locked past the wait (a backup, ``evidence forget``) or gone read-only. Such events were dropped ("not recorded:
+    database is locked") after a batch's 10 s and their own 10 s: a violation begun meanwhile never reached the page."""
+    return isinstance(exc, sqlite3.Error) and (is_no_space(exc) or is_unavailable(exc))
+
+
 class ViolationLog:
     """Records bus events and answers the review page's queries. Thread-safe: one locked connection writes, another
     reads (``_reading``)."""
@@ -207,8 +214,8 @@ class ViolationLog:
             self.write_held()
 
     def write_held(self) -> int:
-        """Write the events held for a full disk, in order, in one transaction; returns how many are still
-        held (0: all written). Any error but a full disk is raised (the events stay held)."""
+        """Write the events held for a full disk or a locked database, in order, in one transaction; returns how many
+        are still held (0: all written). Any other error is raised once each event was tried on its own."""
         with self._lock:
             if not self._held:
                 return 0
@@ -217,12 +224,13 @@ class ViolationLog:
                 with self._db:
                     for e in self._held:
                         self._record(e)
-            except Exception as exc:  # noqa: BLE001 - sorted out below: a full disk holds, anything else drops
-                if not (isinstance(exc, sqlite3.Error) and is_no_space(exc)):
+            except Exception as exc:  # noqa: BLE001 - sorted out below: a full disk or a lock holds, anything else drops
+                if not _holds(exc):
                     return self._write_one_by_one(exc)
                 if waiting == 1:  # the first of an episode
-                    log.error("violation log %s: disk full (%s): events are held in memory (at most %d) and "
-                              "written when there is room", self.db_path, exc, HELD_MAX)
+                    why = "disk full" if is_no_space(exc) else "locked by another program, or read-only"
+                    log.error("violation log %s: %s (%s): events are held in memory (at most %d) and "
+                              "written when it can be", self.db_path, why, exc, HELD_MAX)
                 return waiting
             self._held.clear()
             if waiting > 1:
@@ -239,7 +247,7 @@ class ViolationLog:
                 with self._db:
                     self._record(e)
             except Exception as exc:  # noqa: BLE001 - one bad event must not stop the log
-                if isinstance(exc, sqlite3.Error) and is_no_space(exc):
+                if _holds(exc):
                     return len(self._held)
                 log.error("violation log: event %s (%s) not recorded: %s", e.event_id, e.type, exc)
             self._held.popleft()
