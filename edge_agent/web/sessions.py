@@ -107,7 +107,7 @@ class SessionTable:
     def _failed(self, exc: sqlite3.Error) -> None:
         if self.failing is None:
             log.error("the page's sessions table cannot be used (%s): sign-ins and checks that need it are refused "
-                      "(HTTP 503), sign-outs end in memory until it can", exc)
+                      "(HTTP 503), sign-outs end in memory and in %s until it can", exc, self._ended_file)
         self.failing = str(exc)
 
     def _worked(self) -> None:
@@ -272,6 +272,6 @@ class SessionTable:
                 try:
                     self._delete(set())
                 except sqlite3.Error as exc:
-                    log.error("%d ended session(s) could not be removed at stop (%s): their cookies are accepted "
-                              "again until they expire", len(self._ended), exc)
+                    log.warning("%d ended session(s) could not be removed at stop (%s): the next start refuses the "
+                                "signed-out ones from %s and removes them", len(self._ended), exc, self._ended_file)
             self._db.close()

@@ -222,3 +222,31 @@ def test_a_sign_out_on_a_locked_database_stays_signed_out_after_a_restart(site):
     assert replay(site, other.cookies["edge_session"], restarted).get("/violations").status_code == 200
     ended = site.log.db_path.parent / "web-sessions-ended"
     assert not ended.exists() or ended.read_text() == ""
+
+
+def test_the_ended_sessions_file_is_read_with_care(tmp_path, caplog):
+    """What a power cut or a hand leaves in ``web-sessions-ended``: a torn last line, an expired line, noise; or a
+    folder in its place. Each is passed over (a folder logged), and the start goes on."""
+    import hashlib
+
+    from edge_agent.clock import FakeClock
+    from edge_agent.web.sessions import ENDED_FILE, SessionTable
+
+    clock = FakeClock()
+    table = SessionTable(tmp_path / "s.db", clock, max_age_s=3600)
+    ended, kept, old = (table.open("admin", "stamp") for _ in range(3))
+    now = clock.now().timestamp()
+    digest = {sid: hashlib.sha256(sid.encode()).hexdigest() for sid in (ended, kept, old)}
+    (tmp_path / ENDED_FILE).write_text(f"noise\n{digest[old]} {now - 1:.0f}\n{digest[ended]} {now + 3600:.0f}\n"
+                                       f"{digest[kept][:40]}")
+    restarted = SessionTable(tmp_path / "s.db", clock, max_age_s=3600)
+    assert restarted.user(ended, lambda user: "stamp") is None
+    assert restarted.user(kept, lambda user: "stamp") == "admin"  # a torn line names nobody
+    assert restarted.user(old, lambda user: "stamp") == "admin"  # a line past the expiry it names (its row's) is dropped
+    assert (tmp_path / ENDED_FILE).read_text() == ""  # the rows went at the start: the lines with them
+    (tmp_path / ENDED_FILE).unlink()
+    (tmp_path / ENDED_FILE).mkdir()
+    with caplog.at_level("ERROR"):
+        again = SessionTable(tmp_path / "s.db", clock, max_age_s=3600)
+    assert again.user(kept, lambda user: "stamp") == "admin"
+    assert any("cannot be read" in r.getMessage() for r in caplog.records)
