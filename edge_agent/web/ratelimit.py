@@ -7,7 +7,7 @@ camera loop's lock for a moment (for all of its encoding and writing until 2026-
 those 8). Here each client (an IPv6 host by its /64, as the
 login limits and the connection bounds count it) has a bucket per kind below, refilled on the injected clock;
 a request that finds it empty gets **429** with ``Retry-After`` before any session row, database or camera is
-touched. Pages, static files and decisions are not counted: they are cheap, and staff must never meet this.
+touched, in the user's language for a browser or the installer's script (``refusal``: ``app.rate_refusal``). Pages, static files and decisions are not counted: they are cheap, and staff must never meet this.
 """
 
 from __future__ import annotations
