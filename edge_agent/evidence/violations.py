@@ -15,6 +15,7 @@ import logging
 import re
 import sqlite3
 import threading
+import time
 import unicodedata
 from collections import deque
 from collections.abc import Iterator
@@ -28,13 +29,15 @@ from edge_agent.events.types import Event, EventType
 from edge_agent.evidence.violation_records import Page, Violation, ViolationFilter
 from edge_agent.masking import MASK
 from edge_agent.plates import PLATE_VOCAB, normalise_plate
-from edge_agent.sqlite_damage import is_no_space
+from edge_agent.sqlite_damage import is_no_space, is_unavailable
 
 __all__ = ["DECISIONS", "Page", "StaleDecision", "Violation", "ViolationFilter", "ViolationLog"]
 
 DECISIONS = ("open", "confirmed", "dismissed")
 LOCK_PREFIX = "lock_"
 LOCK_MARGIN_S = 5.0  # lock moves a moment after the departure still belong to the visit
+# the page's reads wait this long on a busy database: a reader in WAL waits only for a moment's recovery or checkpoint
+READ_WAIT_S = 5.0
 HELD_MAX = 10_000  # events held in memory while the disk is full (hours of a busy pole); beyond, the oldest go
 
 log = logging.getLogger(__name__)
@@ -153,8 +156,16 @@ def says_something(text: str) -> bool:
     return any(unicodedata.category(c)[0] in "LNPS" for c in text)
 
 
+def _holds(exc: BaseException) -> bool:
+    """An event this error kept out is held and written later: a full disk, or a database another program holds
+    locked past the wait (a backup, ``evidence forget``) or gone read-only. Such events were dropped ("not recorded:
+    database is locked") after a batch's 10 s and their own 10 s: a violation begun meanwhile never reached the page."""
+    return isinstance(exc, sqlite3.Error) and (is_no_space(exc) or is_unavailable(exc))
+
+
 class ViolationLog:
-    """Records bus events and answers the review page's queries. Thread-safe (one locked connection)."""
+    """Records bus events and answers the review page's queries. Thread-safe: one locked connection writes, another
+    reads (``_reading``)."""
 
     def __init__(self, db_path: str | Path, clock: Clock) -> None:
         self.db_path = Path(db_path)
@@ -167,6 +178,12 @@ class ViolationLog:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA secure_delete=ON")  # retention's deleted plates overwritten, not left in free pages
         self._db.executescript(_SCHEMA)
+        # the page's reads: a connection of their own, so that none queues behind a write (the recorder's, waiting up
+        # to 10 s for another connection's lock while holding ``_lock``): in WAL a write lock holds up no reader
+        self._read_lock = threading.Lock()
+        self._reader = sqlite3.connect(str(self.db_path), check_same_thread=False, timeout=READ_WAIT_S)
+        self._reader.row_factory = sqlite3.Row
+        self._reader.execute("PRAGMA query_only=ON")
         self._unsubscribe: Callable[[], None] | None = None
         self._held: deque[Event] = deque()  # recorded on the bus, not yet written (a full disk)
         self.held_dropped = 0  # held events given up beyond HELD_MAX
@@ -197,8 +214,8 @@ class ViolationLog:
             self.write_held()
 
     def write_held(self) -> int:
-        """Write the events held for a full disk, in order, in one transaction; returns how many are still
-        held (0: all written). Any error but a full disk is raised (the events stay held)."""
+        """Write the events held for a full disk or a locked database, in order, in one transaction; returns how many
+        are still held (0: all written). Any other error is raised once each event was tried on its own."""
         with self._lock:
             if not self._held:
                 return 0
@@ -207,12 +224,13 @@ class ViolationLog:
                 with self._db:
                     for e in self._held:
                         self._record(e)
-            except Exception as exc:  # noqa: BLE001 - sorted out below: a full disk holds, anything else drops
-                if not (isinstance(exc, sqlite3.Error) and is_no_space(exc)):
+            except Exception as exc:  # noqa: BLE001 - sorted out below: a full disk or a lock holds, anything else drops
+                if not _holds(exc):
                     return self._write_one_by_one(exc)
                 if waiting == 1:  # the first of an episode
-                    log.error("violation log %s: disk full (%s): events are held in memory (at most %d) and "
-                              "written when there is room", self.db_path, exc, HELD_MAX)
+                    why = "disk full" if is_no_space(exc) else "locked by another program, or read-only"
+                    log.error("violation log %s: %s (%s): events are held in memory (at most %d) and "
+                              "written when it can be", self.db_path, why, exc, HELD_MAX)
                 return waiting
             self._held.clear()
             if waiting > 1:
@@ -229,7 +247,7 @@ class ViolationLog:
                 with self._db:
                     self._record(e)
             except Exception as exc:  # noqa: BLE001 - one bad event must not stop the log
-                if isinstance(exc, sqlite3.Error) and is_no_space(exc):
+                if _holds(exc):
                     return len(self._held)
                 log.error("violation log: event %s (%s) not recorded: %s", e.event_id, e.type, exc)
             self._held.popleft()
@@ -434,7 +452,7 @@ class ViolationLog:
         if decision == "dismissed" and not says_something(reason):
             raise ValueError("a dismissal needs a reason")
         now = iso(self._clock.now())
-        with self._lock, self._waiting(wait_s), self._db:
+        with self._waiting(wait_s), self._db:
             cur = self._db.execute(
                 "UPDATE violations SET decision=?, decision_reason=?, decided_by=?, decided_at=?"
                 " WHERE id=? AND (? IS NULL OR decision=?)",
@@ -460,7 +478,7 @@ class ViolationLog:
     def audit(self, user: str, action: str, target: str = "", detail: str = "", ip: str = "",
               wait_s: float | None = None) -> int:
         """Who did what, when (every web action, failed logins included); the row's id. ``wait_s``: ``_waiting``."""
-        with self._lock, self._waiting(wait_s), self._db:
+        with self._waiting(wait_s), self._db:
             cur = self._db.execute(
                 "INSERT INTO audit (ts, user, action, target, detail, ip) VALUES (?,?,?,?,?,?)",
                 (iso(self._clock.now()), user, action, target, detail, ip),
@@ -469,45 +487,61 @@ class ViolationLog:
 
     def amend_audit(self, row: int, detail: str, wait_s: float | None = None) -> None:
         """A coalesced row's detail brought up to date (``web/views.py``: the views of one window)."""
-        with self._lock, self._waiting(wait_s), self._db:
+        with self._waiting(wait_s), self._db:
             self._db.execute("UPDATE audit SET detail=? WHERE id=?", (detail, row))
 
     @contextmanager
     def _waiting(self, wait_s: float | None) -> Iterator[None]:
-        """A write that waits at most ``wait_s`` (None: the connection's 10 s) for another connection's write lock;
-        call holding ``self._lock``. Why: the page's writes share this connection, and its lock, with the recorder,
-        which writes every bus event on the camera loop. A page write waiting out 10 s behind a locked database held
-        the loop's next event as long, and each page request queued behind it 10 s more (three: 30 s)."""
+        """Hold ``self._lock`` for a write that waits at most ``wait_s`` in all (None: as long as it takes, then the
+        connection's 10 s) for this connection's turn and another connection's write lock. Why: the page's writes
+        share this connection, and its lock, with the recorder, which writes every bus event on the camera loop. A
+        page write waiting out 10 s behind a locked database held the loop's next event as long, and each page
+        request queued behind it 10 s more (three: 30 s); and a page write queued behind the recorder's own 10 s
+        wait on such a lock (an audit row's 503 came after 41.7 s with three events recorded meanwhile)."""
         if wait_s is None:
-            yield
+            with self._lock:
+                yield
             return
-        before = int(self._db.execute("PRAGMA busy_timeout").fetchone()[0])
-        self._db.execute(f"PRAGMA busy_timeout={min(before, max(0, int(wait_s * 1000)))}")
+        deadline = time.monotonic() + wait_s  # real time: a wait on real locks, not the site's clock
+        if not self._lock.acquire(timeout=max(0.0, wait_s)):
+            raise sqlite3.OperationalError("database is locked (the violation log is busy writing events)")
         try:
-            yield
+            before = int(self._db.execute("PRAGMA busy_timeout").fetchone()[0])
+            left = max(0.0, deadline - time.monotonic())
+            self._db.execute(f"PRAGMA busy_timeout={min(before, int(left * 1000))}")
+            try:
+                yield
+            finally:
+                self._db.execute(f"PRAGMA busy_timeout={before}")
         finally:
-            self._db.execute(f"PRAGMA busy_timeout={before}")
+            self._lock.release()
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """The page's reads' connection (``_reader``), one thread at a time."""
+        with self._read_lock:
+            yield self._reader
 
     def audit_entries(self, limit: int = 200, offset: int = 0) -> list[dict[str, Any]]:
         """Newest first: ``limit`` rows after skipping the ``offset`` newest."""
-        with self._lock:
-            rows = self._db.execute("SELECT * FROM audit ORDER BY id DESC LIMIT ? OFFSET ?", (limit, offset)).fetchall()
+        with self._reading() as db:
+            rows = db.execute("SELECT * FROM audit ORDER BY id DESC LIMIT ? OFFSET ?", (limit, offset)).fetchall()
         return [dict(r) for r in rows]
 
     def audit_count(self) -> int:
-        with self._lock:
-            return int(self._db.execute("SELECT COUNT(*) FROM audit").fetchone()[0])
+        with self._reading() as db:
+            return int(db.execute("SELECT COUNT(*) FROM audit").fetchone()[0])
 
     # -- reading -------------------------------------------------------------------------------
     def get(self, violation_id: int) -> Violation | None:
-        with self._lock:
-            row = self._db.execute("SELECT * FROM violations WHERE id=?", (violation_id,)).fetchone()
+        with self._reading() as db:
+            row = db.execute("SELECT * FROM violations WHERE id=?", (violation_id,)).fetchone()
         return Violation.from_row(row) if row else None
 
     def id_of_event(self, event_id: str) -> int | None:
         """The violation row opened by ``violation_started`` event ``event_id`` (notification links)."""
-        with self._lock:
-            row = self._db.execute("SELECT id FROM violations WHERE event_id=?", (event_id,)).fetchone()
+        with self._reading() as db:
+            row = db.execute("SELECT id FROM violations WHERE event_id=?", (event_id,)).fetchone()
         return int(row[0]) if row else None
 
     def query(self, flt: ViolationFilter, page: int = 1, page_size: int = 50) -> Page:
@@ -515,10 +549,10 @@ class ViolationLog:
         the list shrinks under a reviewer paging through open violations as others decide them, and an
         empty page past the end showed "none match" beside the total, with no link back."""
         where, args = flt.where()
-        with self._lock:
-            total = self._db.execute(f"SELECT COUNT(*) FROM violations{where}", args).fetchone()[0]
+        with self._reading() as db:
+            total = db.execute(f"SELECT COUNT(*) FROM violations{where}", args).fetchone()[0]
             page = min(max(1, page), max(1, -(-total // page_size)))
-            rows = self._db.execute(
+            rows = db.execute(
                 f"SELECT * FROM violations{where} ORDER BY started_epoch DESC, id DESC LIMIT ? OFFSET ?",
                 [*args, page_size, (page - 1) * page_size],
             ).fetchall()
@@ -538,8 +572,8 @@ class ViolationLog:
             if after is not None:
                 cond += (" AND " if where else " WHERE ") + "(started_epoch < ? OR (started_epoch = ? AND id < ?))"
                 more += [after[0], after[0], after[1]]
-            with self._lock:
-                rows = self._db.execute(
+            with self._reading() as db:
+                rows = db.execute(
                     f"SELECT * FROM violations{cond} ORDER BY started_epoch DESC, id DESC LIMIT ?", [*more, batch],
                 ).fetchall()
             yield from (Violation.from_row(r) for r in rows)
@@ -551,8 +585,8 @@ class ViolationLog:
                  start: str | None = None, end: str | None = None) -> list[Event]:
         """The visit's events in order, plus the bay's lock events (they carry no visit id) from the
         visit's first event until shortly after its last (or now, while the car is still there)."""
-        with self._lock:
-            rows = self._db.execute(
+        with self._reading() as db:
+            rows = db.execute(
                 "SELECT * FROM events WHERE visit_id=? ORDER BY ts_epoch", (visit_id,)
             ).fetchall() if visit_id else []
             lo = rows[0]["ts_epoch"] if rows else (_epoch(start) if start else None)
@@ -562,7 +596,7 @@ class ViolationLog:
             else:
                 hi = _epoch(end) + LOCK_MARGIN_S if end and not rows else self._clock.now().timestamp()
             if bay_id and lo is not None:
-                rows += self._db.execute(
+                rows += db.execute(
                     "SELECT * FROM events WHERE bay_id=? AND visit_id IS NULL AND type LIKE 'lock\\_%' ESCAPE '\\'"
                     " AND ts_epoch BETWEEN ? AND ?", (bay_id, lo, hi),
                 ).fetchall()
@@ -573,8 +607,8 @@ class ViolationLog:
 
     def event_data(self, event_id: str) -> dict[str, Any] | None:
         """The ``data`` of one recorded event (a charger warning's evidence, for the live page's words)."""
-        with self._lock:
-            row = self._db.execute("SELECT data FROM events WHERE event_id=?", (event_id,)).fetchone()
+        with self._reading() as db:
+            row = db.execute("SELECT data FROM events WHERE event_id=?", (event_id,)).fetchone()
         return json.loads(row[0]) if row else None
 
     def lock_actions(self, v: Violation) -> list[Event]:
@@ -582,24 +616,24 @@ class ViolationLog:
                 if e.type.startswith(LOCK_PREFIX)]
 
     def decisions(self, violation_id: int) -> list[dict[str, Any]]:
-        with self._lock:
-            rows = self._db.execute(
+        with self._reading() as db:
+            rows = db.execute(
                 "SELECT decision, reason, user, ts FROM decisions WHERE violation_id=? ORDER BY id", (violation_id,)
             ).fetchall()
         return [dict(r) for r in rows]
 
     def last_evidence(self, bay_id: str) -> str | None:
         """The newest evidence id any event of ``bay_id`` points at (the live page's picture)."""
-        with self._lock:
-            row = self._db.execute(
+        with self._reading() as db:
+            row = db.execute(
                 "SELECT evidence_id FROM events WHERE bay_id=? AND evidence_id IS NOT NULL"
                 " ORDER BY ts_epoch DESC LIMIT 1", (bay_id,),
             ).fetchone()
         return row["evidence_id"] if row else None
 
     def bay_ids(self) -> list[str]:
-        with self._lock:
-            return [r[0] for r in self._db.execute("SELECT DISTINCT bay_id FROM violations ORDER BY bay_id")]
+        with self._reading() as db:
+            return [r[0] for r in db.execute("SELECT DISTINCT bay_id FROM violations ORDER BY bay_id")]
 
     def close(self) -> None:
         if self._unsubscribe:
@@ -615,3 +649,5 @@ class ViolationLog:
                 log.error("violation log %s: disk still full at stop: %d held event(s) not recorded", self.db_path,
                           left)
             self._db.close()
+        with self._read_lock:
+            self._reader.close()

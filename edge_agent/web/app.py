@@ -193,6 +193,25 @@ class _HeadDone(Exception):
     """The headers of a HEAD went out: what the app would send next is not wanted (``HeadAsGet``)."""
 
 
+def rate_refusal(scope: Scope, kind: str, retry: int) -> ASGIApp | None:
+    """A request past its rate (``ratelimit.RateLimit``) as the page's other refusals are answered: a browser the
+    error page in its user's language (without the menu: who it is would be a read of the sessions' table, which a
+    flood must not cost), the installer's Save the JSON its script shows (``title``: ``message``, the drawing kept for
+    a reload), a script the plain text (None). It was that text for all of them: the Save showed "未保存: 429 Too Many
+    Requests", the browser's English status text, with no word of when to try again."""
+    request = Request(scope)
+    if not (wants_html(request) or wants_json(request)):
+        return None
+    t = translator(lang_of(request))
+    words = {"title": t("err_429"), "message": t("err_429_msg", s=retry)}
+    text = f"too many requests ({kind}) from this address: retry in {retry} s"
+    headers = {"Retry-After": str(retry)}
+    if wants_html(request):
+        request.state.user = ""  # no menu: known without a database read (``error_page``)
+        return error_page(request, 429, text, headers=headers, **words)
+    return error_json(request, 429, text, kind="err_429", headers=headers, **words)
+
+
 def create_app(
     cfg: AgentConfig,
     store: Any,
@@ -221,14 +240,14 @@ def create_app(
     )
     if bus is not None:  # the page lives as long as the agent: never unsubscribed
         bus.subscribe(app.state.ctx.heard, {EventType.CAMERA_MOVED})
+    # costly paths (snapshots, exports, evidence pictures, sign-in) at a bounded rate per client, refused before the
+    # session's row is read; inside the security headers, so a 429 carries them too, and inside the signed cookie's
+    # decoding (no database), so the 429 is in the user's language (``rate_refusal``)
+    app.add_middleware(RateLimit, clock=clock, refusal=rate_refusal)
     app.add_middleware(
         SessionMiddleware, secret_key=secret, session_cookie="edge_session",
         max_age=web.session_max_age_s, same_site="lax", https_only=web.cookies_secure,
     )
-
-    # costly paths (snapshots, exports, evidence pictures, sign-in) at a bounded rate per client, refused before the
-    # session is read; inside the security headers, so a 429 carries them too
-    app.add_middleware(RateLimit, clock=clock)
 
     # The request body cap (web.max_body_kib): counted as read, chunked bodies too, 413 past it; outside the
     # rest of the page's middleware. Starlette's limiter, not FastAPI(max_body_size=…): that needs

@@ -242,9 +242,10 @@ def named_fields(detail: str) -> list[str]:
 
 
 def error_page(request: Request, status: int, detail: str, kind: str | None = None,
-               headers: dict[str, str] | None = None):
+               headers: dict[str, str] | None = None, title: str | None = None, message: str | None = None):
     """A refusal as a page in the user's language (the raw JSON or English text it was before, on a phone
-    set to Chinese): a title and a sentence per status, the fields named, the technical text folded away."""
+    set to Chinese): a title and a sentence per status (or these words), the fields named, the technical text
+    folded away. ``request.state.user`` set to "" beforehand: a page without the menu, no sessions' read."""
     if current_user(request) is None:  # a route that failed before require_user ran: still show the menu
         try:
             request.state.user = session_user(request)
@@ -252,20 +253,21 @@ def error_page(request: Request, status: int, detail: str, kind: str | None = No
             request.state.user = None
     key = kind or (f"err_{status}" if status in ERROR_KEYS else "err_other")
     t = translator(lang_of(request))
-    response = render(request, "error.html", status_code=status, status=status, title=t(key),
-                      message=t(f"{key}_msg"), fields=named_fields(detail) if status == 400 else [],
+    response = render(request, "error.html", status_code=status, status=status, title=title or t(key),
+                      message=message or t(f"{key}_msg"), fields=named_fields(detail) if status == 400 else [],
                       detail=detail, back=same_site_referer(request))
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
 
 
-def error_json(request: Request, status: int, detail: str, kind: str, headers: dict[str, str] | None = None):
+def error_json(request: Request, status: int, detail: str, kind: str, headers: dict[str, str] | None = None,
+               title: str | None = None, message: str | None = None):
     """A refusal for a page's own script, with the words its error page would show (``title``, ``message``) in the
     user's language: the installer's Save showed "未保存: 503 Service Unavailable", in English, with no reason."""
     t = translator(lang_of(request))
-    return JSONResponse({"ok": False, "status": status, "title": t(kind), "message": t(f"{kind}_msg"),
-                         "detail": detail}, status_code=status, headers=headers)
+    return JSONResponse({"ok": False, "status": status, "title": title or t(kind),
+                         "message": message or t(f"{kind}_msg"), "detail": detail}, status_code=status, headers=headers)
 
 
 def head_only(request: Request) -> bool:
@@ -288,8 +290,9 @@ def audit_outcome(request: Request, row: int | None, detail: str) -> None:
         ctx_of(request).views.outcome(row, detail)
 
 
-def viewed(request: Request, action: str, item: str, target: str = "") -> None:
-    """A look at personal data (a violation, a photo), for the audit log: coalesced (``web/views.py``)."""
+def viewed(request: Request, action: str, item: str, target: str = "", fetched_next: bool = False) -> None:
+    """A look at personal data (a violation, a photo), for the audit log: coalesced (``web/views.py``);
+    ``fetched_next``: the page counts ``item``'s fetch that follows (``ViewAudit.seen``)."""
     if head_only(request):  # a HEAD showed nothing
         return
-    ctx_of(request).views.seen(current_user(request) or "-", client_ip(request), action, item, target)
+    ctx_of(request).views.seen(current_user(request) or "-", client_ip(request), action, item, target, fetched_next)

@@ -347,6 +347,10 @@ _TEXT: dict[str, tuple[str, str]] = {
                          "The device's database is busy or cannot be read, so your sign-in cannot be checked just now; "
                          "you are still signed in. Reload the page in a moment, and tell the administrator if it "
                          "goes on."),
+    "err_429": ("请求过于频繁", "Too many requests"),
+    "err_429_msg": ("这个地址的此类请求（画面、导出、图片或登录）过于频繁，未做任何更改。请 {s} 秒后再试。",
+                    "This address sent too many of these requests (pictures, exports, photos or sign-ins): nothing "
+                    "was done. Try again in {s} s."),
     "err_other": ("出错了", "Something went wrong"),
     "err_other_msg": ("请求未能完成。", "The request could not be done."),
     "err_detail": ("技术信息", "Technical detail"),

@@ -6,14 +6,15 @@ keep-alive) made 89 in 8 s on the dev machine, each a JPEG in the evidence and a
 camera loop's lock for a moment (for all of its encoding and writing until 2026-12-04: the loop waited 2.4 s of
 those 8). Here each client (an IPv6 host by its /64, as the
 login limits and the connection bounds count it) has a bucket per kind below, refilled on the injected clock;
-a request that finds it empty gets **429** with ``Retry-After`` before any session, database or camera is
-touched. Pages, static files and decisions are not counted: they are cheap, and staff must never meet this.
+a request that finds it empty gets **429** with ``Retry-After`` before any session row, database or camera is
+touched, in the user's language for a browser or the installer's script (``refusal``: ``app.rate_refusal``). Pages, static files and decisions are not counted: they are cheap, and staff must never meet this.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -91,8 +92,10 @@ class TokenBuckets:
 class RateLimit:
     """ASGI middleware: ``TokenBuckets`` on the paths ``kind_of`` names; 429 with ``Retry-After`` past them."""
 
-    def __init__(self, app: ASGIApp, clock: Clock, rates: dict[str, Rate] | None = None) -> None:
+    def __init__(self, app: ASGIApp, clock: Clock, rates: dict[str, Rate] | None = None,
+                 refusal: Callable[[Scope, str, int], ASGIApp | None] | None = None) -> None:
         self.app = app
+        self.refusal = refusal  # the 429 in the user's words (``app.rate_refusal``): None, or it gives None: plain text
         self.buckets = TokenBuckets(clock, rates)
         self._said = RefusalLog(clock, SAY_EVERY_S)  # a log line per client and kind at most this often
 
@@ -111,6 +114,10 @@ class RateLimit:
             log.warning("review page: %r sends %s requests faster than allowed: 429%s", address_key(client), kind,
                         more)
         retry = max(1, int(wait + 0.999))
+        answer = self.refusal(scope, kind, retry) if self.refusal is not None else None
+        if answer is not None:
+            await answer(scope, receive, send)
+            return
         body = (f"too many requests ({kind}) from this address: retry in {retry} s\n"
                 f"请求过于频繁，请 {retry} 秒后再试\n").encode()
         await send({"type": "http.response.start", "status": 429, "headers": [

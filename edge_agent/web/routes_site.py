@@ -8,7 +8,7 @@ import sqlite3
 from dataclasses import replace
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -191,10 +191,10 @@ def installer_picture(request: Request, ctx: WebContext) -> tuple[InstallerView 
         error = str(exc)
         log.warning("installer snapshot failed: %s", exc)
     if view is not None:
-        # the picture shows every parked car's plate: looked at only once audited. Its fetch (``/evidence``) counts
-        # again in the same row; without this a log that could not take the look left the page with a broken
-        # picture and no word why
-        viewed(request, "viewed_photo", f"{view.evidence_id}/frame")
+        # the picture shows every parked car's plate: looked at only once audited (without this a log that could
+        # not take the look left the page with a broken picture and no word why). This count is its fetch's
+        # (``/evidence``), which counted it again until 2026-12-05: two views a visit
+        viewed(request, "viewed_photo", f"{view.evidence_id}/frame", fetched_next=True)
     return view, error
 
 
@@ -408,8 +408,7 @@ AUDIT_PAGE = 300  # rows per page of /audit
 
 
 @router.get("/audit", dependencies=[Depends(require_role(*MAY_AUDIT))])
-def audit_page(request: Request, page: int = Query(1, ge=1, le=MAX_PAGE),
-               reveal: int | None = Query(None, ge=1, le=2**63 - 1)):
+def audit_page(request: Request, page: int = Query(1, ge=1, le=MAX_PAGE)):
     """Every row, newest first, a page at a time (a page past the end is the last). Only the newest 300 were
     shown: anyone on the network could push a decision off the page with failed logins (65 rows in 5 minutes
     from each address they use), and a busy site lost its older rows from view within weeks.
@@ -417,8 +416,23 @@ def audit_page(request: Request, page: int = Query(1, ge=1, le=MAX_PAGE),
     The log of who looked at which plate is itself personal data (staff's: who worked when, from where; drivers':
     the plates a list edit names), so: ``admin`` only; each look is audited (``viewed_audit``, coalesced like the
     others, the page seen), before a row is shown; a list edit's plate is shown masked (``粤B***45``), and in full
-    only for the row asked for (``reveal``: its id), that reveal audited too (``plate#ID``). Until 2026-12-05 every
-    signed-in role read every list edit's plate here, unaudited."""
+    only for the row asked for (``reveal_plate``). Until 2026-12-05 every signed-in role read every list edit's
+    plate here, unaudited."""
+    return _audit_view(request, page, None)
+
+
+@router.post("/audit", dependencies=[Depends(require_csrf), Depends(require_role(*MAY_AUDIT))])
+def reveal_plate(request: Request, page: int = Form(1, ge=1, le=MAX_PAGE),
+                 reveal: int = Form(ge=1, le=2**63 - 1)):
+    """The audit page with one list edit's plate in full (its row's id: ``reveal``), that reveal audited
+    (``plate#ID``). A form with the page's CSRF token: it was a GET (``/audit?reveal=ID``), which a link on any site
+    made a signed-in admin's browser follow (SameSite=Lax sends the cookie with a top-level navigation), writing a
+    row that said the admin had asked for that plate. Answered as the page itself, not a redirect: the plate is not
+    put in a URL (history, a shared link) and a reload shows it only after the browser asks to send the form again."""
+    return _audit_view(request, page, reveal)
+
+
+def _audit_view(request: Request, page: int, reveal: int | None):
     ctx = ctx_of(request)
     log = ctx.log
     pages = max(1, -(-log.audit_count() // AUDIT_PAGE))

@@ -18,16 +18,23 @@ and a sign-out, then were a 500, the sign-out leaving the session open):
 - a session that has ended (expired, logged out, user removed, new password) is refused from the row as read; its
   removal is housekeeping and waits for no lock (``0``): one it cannot do now is kept in memory and refused from
   there, and done at the next write that goes through;
-- a sign-out waits at most ``WAIT_S``, then ends the session in memory the same way: the browser is signed out and a
-  copy of its cookie is refused by this page process at once (a restart before the row goes would bring the copy back
-  until the session's age runs out: the one gap, logged);
+- a sign-out waits at most ``WAIT_S``, then ends the session in memory the same way, and writes that it ended to a
+  small file beside the database (``ENDED_FILE``: an append and an fsync, no lock of the database's to wait for): the
+  browser is signed out, a copy of its cookie is refused at once, and after a restart too (the file is read at the
+  start, its sessions refused and their rows removed at the next write that goes through, then dropped from it).
+  Until 2026-12-05 the ending was kept in memory only: a restart before the row went (a crash, a power cut, an
+  upgrade) accepted the copy again until the session's age ran out. A file rather than waiting: the lock may be held
+  for minutes (a backup), and a sign-out must answer;
 - a login that cannot store its session is ``SessionsUnavailable`` (503): nobody is let in without a row.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import logging
+import os
+import re
 import secrets
 import sqlite3
 import threading
@@ -36,12 +43,17 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from edge_agent.clock import Clock
+from edge_agent.durable import fsync_dir, read_small
 
 log = logging.getLogger(__name__)
 # the longest a session write (a login's row, a sign-out) waits for another connection's write lock: the page's audit
 # writes' second (``views.WRITE_WAIT_S``). The connection's own 10 s held a request, and the lock every other request's
 # check takes, 10 s.
 WAIT_S = 1.0
+# beside the database: the sessions ended while their rows could not be deleted, ``SHA256-HEX EXPIRES_EPOCH`` a line
+ENDED_FILE = "web-sessions-ended"
+ENDED_MAX_BYTES = 1 << 20  # ~13,000 lines: each one a session opened (a login's row written) and ended on a lock
+_ENDED_LINE = re.compile(r"([0-9a-f]{64}) ([0-9]+(?:\.[0-9]*)?)")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS web_sessions (
@@ -70,10 +82,15 @@ class SessionTable:
         self._ended: set[str] = set()  # sessions ended whose rows could not be deleted yet (a locked database)
         self.failing: str | None = None  # why the last access failed, until one succeeds (logged once)
         Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+        self._ended_file = Path(db_path).parent / ENDED_FILE
         self._db = sqlite3.connect(str(db_path), check_same_thread=False, timeout=wait_s)
         self._db.execute("PRAGMA journal_mode=WAL")
         with self._db:
             self._db.executescript(_SCHEMA)
+        self._ended = self._read_ended()
+        if self._ended:  # ended before a restart, on a locked database: refused from now on, their rows go now or later
+            with self._lock:
+                self._end_soon(set(), 0.0, housekeeping=True)
 
     def _now(self) -> float:
         return self._clock.now().timestamp()  # wall time: a session's age must survive a restart
@@ -90,7 +107,7 @@ class SessionTable:
     def _failed(self, exc: sqlite3.Error) -> None:
         if self.failing is None:
             log.error("the page's sessions table cannot be used (%s): sign-ins and checks that need it are refused "
-                      "(HTTP 503), sign-outs end in memory until it can", exc)
+                      "(HTTP 503), sign-outs end in memory and in %s until it can", exc, self._ended_file)
         self.failing = str(exc)
 
     def _worked(self) -> None:
@@ -103,6 +120,8 @@ class SessionTable:
         pending = keys | self._ended
         with self._db:
             self._db.executemany("DELETE FROM web_sessions WHERE sid_hash=?", [(k,) for k in pending])
+        if self._ended:
+            self._forget_ended(self._ended)
         self._ended -= pending
 
     def _end_soon(self, keys: set[str], wait_s: float, housekeeping: bool = False) -> None:
@@ -113,16 +132,87 @@ class SessionTable:
             with self._waiting(wait_s):
                 self._delete(keys)
         except sqlite3.Error as exc:
+            if not housekeeping:  # an expired session, or one of a removed user, stays refused by its row after a restart
+                self._remember_ended(keys - self._ended)
             self._ended |= keys
             if housekeeping:
                 log.debug("an ended session's row is removed later (%s)", exc)
                 return
             self._failed(exc)
-            log.warning("%d ended session(s) kept in memory until the sessions table can be written: refused by this "
-                        "page process meanwhile (a restart before then accepts their cookies again until they expire)",
-                        len(self._ended))
+            log.warning("%d ended session(s) refused until the sessions table can be written (kept in memory and in "
+                        "%s)", len(self._ended), self._ended_file)
         else:
             self._worked()
+
+    def _read_ended(self) -> set[str]:
+        """The sessions ended before this start whose rows may still be there (``ENDED_FILE``); expired ones left out.
+        A torn last line (a power cut mid-append) is skipped; a file that cannot be read is logged, not fatal."""
+        try:
+            text = read_small(self._ended_file, ENDED_MAX_BYTES).decode("ascii", "replace")
+        except FileNotFoundError:
+            return set()
+        except OSError as exc:
+            log.error("%s cannot be read (%s): sessions signed out on a locked database before this start are accepted "
+                      "again until they expire", self._ended_file, exc)
+            return set()
+        now = self._now()
+        return {m[1] for line in text.splitlines() if (m := _ENDED_LINE.fullmatch(line)) and float(m[2]) > now}
+
+    def _remember_ended(self, keys: set[str]) -> None:
+        """Append these sessions to ``ENDED_FILE`` (synced): a restart before their rows go still refuses them. Only
+        those whose rows exist (a read: a write lock does not hold it up), each with its row's expiry (the line can go
+        then); a row that cannot be read is kept for the longest a session may live. Holding the lock."""
+        if not keys:
+            return
+        longest = self._now() + 30 * 86400  # web.session_max_age_s's bound
+        try:
+            marks = ",".join("?" * len(keys))
+            found = dict(self._db.execute(f"SELECT sid_hash, expires_epoch FROM web_sessions WHERE sid_hash IN "
+                                          f"({marks})", sorted(keys)).fetchall())
+        except sqlite3.Error:
+            found = dict.fromkeys(keys, longest)
+        if not found:
+            return
+        lines = "".join(f"{k} {float(e):.0f}\n" for k, e in found.items()).encode("ascii")
+        try:
+            new = not self._ended_file.exists()
+            fd = os.open(self._ended_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0),
+                         0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)  # ``review`` beside ``run``: both keep their lines
+                os.write(fd, lines)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            if new:
+                fsync_dir(self._ended_file.parent)
+        except OSError as exc:
+            log.error("%d ended session(s) could not be written to %s (%s): refused by this page process only; a "
+                      "restart before their rows go accepts their cookies again until they expire", len(found),
+                      self._ended_file, exc)
+
+    def _forget_ended(self, keys: set[str]) -> None:
+        """Their rows are gone: take these sessions (and expired lines) out of ``ENDED_FILE``, another process's
+        lines kept. Housekeeping: a failure leaves lines that the next start removes again. Holding the lock."""
+        try:
+            fd = os.open(self._ended_file, os.O_RDWR | getattr(os, "O_CLOEXEC", 0))
+        except OSError:
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            text = os.read(fd, ENDED_MAX_BYTES + 1).decode("ascii", "replace")
+            now = self._now()
+            keep = [line for line in text.splitlines()
+                    if (m := _ENDED_LINE.fullmatch(line)) and m[1] not in keys and float(m[2]) > now]
+            os.ftruncate(fd, 0)
+            os.lseek(fd, 0, os.SEEK_SET)
+            if keep:
+                os.write(fd, "".join(f"{line}\n" for line in keep).encode("ascii"))
+            os.fsync(fd)
+        except OSError as exc:
+            log.debug("%s not tidied (%s)", self._ended_file, exc)
+        finally:
+            os.close(fd)
 
     def open(self, user: str, stamp: str) -> str:
         """A new session for ``user`` whose password hash has ``stamp``; returns the cookie's id. Raises
@@ -182,6 +272,6 @@ class SessionTable:
                 try:
                     self._delete(set())
                 except sqlite3.Error as exc:
-                    log.error("%d ended session(s) could not be removed at stop (%s): their cookies are accepted "
-                              "again until they expire", len(self._ended), exc)
+                    log.warning("%d ended session(s) could not be removed at stop (%s): the next start refuses the "
+                                "signed-out ones from %s and removes them", len(self._ended), exc, self._ended_file)
             self._db.close()

@@ -62,6 +62,8 @@ class _Window:
     views: int = 0
     written: int = 0  # views the row on disk counts
     written_at: float = 0.0
+    # item → fetches already counted by the page that shows it (``seen(…, fetched_next=True)``): not counted again
+    prepaid: dict[str, int] = field(default_factory=dict)
 
     def detail(self, views: int | None = None, items: list[str] | None = None) -> str:
         return f"{self.views if views is None else views} view(s): {', '.join(self.items if items is None else items)}"
@@ -81,26 +83,42 @@ class ViewAudit:
         self._lock = threading.Lock()  # page requests run on a thread pool
         self.failing: str | None = None  # why the last write failed, until one succeeds
 
-    def seen(self, user: str, ip: str, action: str, item: str, target: str = "") -> None:
+    def seen(self, user: str, ip: str, action: str, item: str, target: str = "", fetched_next: bool = False) -> None:
         """``user`` at ``ip`` viewed ``item`` (``#12``, an evidence id); ``target``: the row's target when it
-        opens one (a violation's page: ``violation:12``). Raises ``AuditUnavailable``: do not show it."""
+        opens one (a violation's page: ``violation:12``). ``fetched_next``: a page that shows ``item`` (the
+        installer's picture) counts the look before it is fetched, so that fetch, the next ``seen`` of ``item`` in
+        this window, is not counted again (each installer visit counted its picture twice). Raises
+        ``AuditUnavailable``: do not show it."""
         now, key = self._clock.monotonic(), (user, ip, action)
         with self._lock:
             w = self._open.get(key)
-            if w is None or not self._current(w, now) or (item not in w.items and len(w.items) >= MAX_ITEMS):
-                if w is not None:
-                    self._write(w, now)  # the ended row's last views first
-                if len(self._open) > SWEEP_AT:
-                    self._sweep(now)
-                row = self.guard(lambda: self._log.audit(user, action, target, f"1 view(s): {item}", ip, self.wait_s))
-                self._open[key] = _Window(row, now, [item], 1, 1, now)
+            if w is not None and self._current(w, now) and w.prepaid.get(item):
+                w.prepaid[item] -= 1  # the page's count stands for this fetch
+                if self.failing is not None:
+                    self._write(w, now)  # shown only once the row says so
                 return
-            items = w.items if item in w.items else [*w.items, item]
-            if self.failing is not None or now - w.written_at >= self._flush_s:
-                # due, or the log failed lately: this view is shown only once the row says so
-                self.guard(lambda: self._log.amend_audit(w.row, w.detail(w.views + 1, items), self.wait_s))
-                w.written, w.written_at = w.views + 1, now
-            w.views, w.items = w.views + 1, items
+            self._count(w, key, now, user, ip, action, item, target)
+            if fetched_next:
+                w = self._open[key]
+                w.prepaid[item] = w.prepaid.get(item, 0) + 1
+
+    def _count(self, w: _Window | None, key: tuple[str, str, str], now: float, user: str, ip: str, action: str,
+               item: str, target: str) -> None:
+        """One view of ``item``: a new row (and window) or one more in ``w``'s. Holding the lock."""
+        if w is None or not self._current(w, now) or (item not in w.items and len(w.items) >= MAX_ITEMS):
+            if w is not None:
+                self._write(w, now)  # the ended row's last views first
+            if len(self._open) > SWEEP_AT:
+                self._sweep(now)
+            row = self.guard(lambda: self._log.audit(user, action, target, f"1 view(s): {item}", ip, self.wait_s))
+            self._open[key] = _Window(row, now, [item], 1, 1, now)
+            return
+        items = w.items if item in w.items else [*w.items, item]
+        if self.failing is not None or now - w.written_at >= self._flush_s:
+            # due, or the log failed lately: this view is shown only once the row says so
+            self.guard(lambda: self._log.amend_audit(w.row, w.detail(w.views + 1, items), self.wait_s))
+            w.written, w.written_at = w.views + 1, now
+        w.views, w.items = w.views + 1, items
 
     def flush_due(self) -> None:
         """Write the rows with views not yet written ``FLUSH_S`` after their last write or past their window;

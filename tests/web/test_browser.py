@@ -515,3 +515,22 @@ def test_when_the_audit_cannot_be_written_the_installer_page_says_so_in_the_user
     finally:
         site.log._db.execute("PRAGMA query_only=OFF")
     ctx.close()
+
+
+def test_a_save_past_the_rate_says_so_in_the_pages_language_and_keeps_the_drawing(browser, server, site):
+    """The installer's Save past the camera rate (``web/ratelimit.py``) showed "未保存: 429 Too Many Requests": the
+    browser's English status text, no word of when to try again, and the drawing was not kept for a reload. Now it
+    shows the refusal's words in the page's language, with the seconds to wait, and keeps the drawing."""
+    from edge_agent.web.ratelimit import RATES
+
+    ctx, page = login(browser, server.url)
+    page.goto(server.url + "/installer")
+    for _ in range(int(RATES["camera"].burst) - 1):  # the same browser (its cookie, its address) uses up the rest
+        assert page.request.get(server.url + "/installer").status == 200
+    page.click("#save")
+    page.wait_for_selector("#result.flash.error")
+    said = page.inner_text("#result")
+    assert said.startswith("请求过于频繁: ") and "2 秒后再试" in said and "429" not in said, said
+    assert page.evaluate("sessionStorage.length") == 1  # the drawing, put back at the next load
+    assert site.control.reloads == []
+    ctx.close()

@@ -181,3 +181,38 @@ def test_an_accept_parses_one_address_however_many_connections_are_open(monkeypa
     accepted = asyncio.run(accept())
     assert len(parsed) == len(peers)  # before: 3,900 (every open connection's, at every accept)
     assert [t.aborted for t in accepted] == [False] * (70 + PER_CLIENT - 1) + [True, True]  # the /64 still counts
+
+
+def test_a_refusal_past_the_rate_is_in_the_users_language_and_the_installers_save_keeps_its_words(site):
+    """The 429 was plain text in both languages for every client: the installer's Save (a fetch asking for JSON)
+    showed "未保存: 429 Too Many Requests" (the browser's English status text, no word of when to retry, the drawing
+    not kept for a reload), and a page opened past the rate was a text/plain screen. Now a browser gets the error
+    page in its user's language and the Save the JSON its other refusals carry (``title``, ``message``), with
+    Retry-After and the security headers as before; a script keeps the plain text."""
+    from fastapi.testclient import TestClient
+
+    from tests.web.test_api import HTML, token
+
+    c = TestClient(site.app())
+    assert c.post("/login", data={"username": "admin", "password": PASSWORD, "csrf": token(c)},
+                  follow_redirects=False).status_code == 303
+    tok = token(c, "/bays")
+    for _ in range(int(RATES["camera"].burst)):
+        assert c.get("/installer").status_code == 200
+    bays = [{"id": b["id"], "polygon": b["polygon"]} for b in c.app.state.ctx.cfg.model_dump()["bays"]]
+    save = c.post("/installer", json={"bays": bays}, headers={"X-CSRF-Token": tok, "accept": "application/json"})
+    assert save.status_code == 429 and save.headers["retry-after"] == str(int(1 / RATES["camera"].per_s))
+    body = save.json()
+    assert body["ok"] is False and body["status"] == 429 and body["title"] == "请求过于频繁"
+    assert "2 秒" in body["message"] and "未做任何更改" in body["message"]
+    page = c.get("/installer", headers=HTML)
+    assert page.status_code == 429 and page.headers["content-type"].startswith("text/html")
+    assert "请求过于频繁" in page.text and "Too many" not in page.text
+    assert page.headers["x-content-type-options"] == "nosniff" and page.headers["retry-after"] == "2"
+    c.post("/lang", data={"lang": "en", "csrf": tok})
+    save = c.post("/installer", json={"bays": bays}, headers={"X-CSRF-Token": tok, "accept": "application/json"})
+    assert save.status_code == 429 and save.json()["title"] == "Too many requests"
+    assert "Too many requests" in c.get("/installer", headers=HTML).text
+    script = c.get("/installer")
+    assert script.status_code == 429 and script.headers["content-type"].startswith("text/plain")
+    assert site.control.reloads == []  # nothing was saved

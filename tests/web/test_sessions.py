@@ -194,3 +194,59 @@ def test_a_sessions_table_that_cannot_be_read_refuses_the_request_and_signs_nobo
     assert c.get("/violations", follow_redirects=False).status_code == 200  # still signed in
     login_row = next(a for a in site.log.audit_entries() if a["action"] == "login")
     assert login_row["detail"] == "refused: the sessions table cannot be written"
+
+
+def test_a_sign_out_on_a_locked_database_stays_signed_out_after_a_restart(site):
+    """A sign-out that met a locked database ended the session in this page process's memory only: a restart before a
+    write went through (a crash, a power cut, an upgrade) accepted a copy of the cookie again until it expired. The
+    ending is now also written to a small file beside the database (no lock of the database's to wait for), read at
+    the next start; the file empties once the rows are gone."""
+    app = site.app()
+    c = login_as(site, app, "admin", PASSWORD)
+    kept, tok = c.cookies["edge_session"], token(c, "/violations")
+    other = login_as(site, app, "admin", PASSWORD)  # another browser, not signed out: stays in across the restart
+    rows = _rows(site)
+    with write_locked(site):
+        started = time.monotonic()
+        assert c.post("/logout", data={"csrf": tok}, follow_redirects=False).status_code == 303
+        assert time.monotonic() - started < 4
+        restarted = site.app()  # the process starts again while the database is still held
+        # the live page (it answers while the audit log cannot be written): the copy is signed out, the other not
+        assert replay(site, kept, restarted).get("/bays", follow_redirects=False).status_code == 401
+        assert replay(site, other.cookies["edge_session"], restarted).get("/bays").status_code == 200
+    assert _rows(site) == rows  # no write has gone through yet
+    restarted = site.app()  # a restart once the lock is gone: its start takes the row out
+    assert _rows(site) == rows - 1
+    assert is_out(replay(site, kept, restarted), site, tok=tok)
+    assert other.get("/violations", follow_redirects=False).status_code == 200
+    assert replay(site, other.cookies["edge_session"], restarted).get("/violations").status_code == 200
+    ended = site.log.db_path.parent / "web-sessions-ended"
+    assert not ended.exists() or ended.read_text() == ""
+
+
+def test_the_ended_sessions_file_is_read_with_care(tmp_path, caplog):
+    """What a power cut or a hand leaves in ``web-sessions-ended``: a torn last line, an expired line, noise; or a
+    folder in its place. Each is passed over (a folder logged), and the start goes on."""
+    import hashlib
+
+    from edge_agent.clock import FakeClock
+    from edge_agent.web.sessions import ENDED_FILE, SessionTable
+
+    clock = FakeClock()
+    table = SessionTable(tmp_path / "s.db", clock, max_age_s=3600)
+    ended, kept, old = (table.open("admin", "stamp") for _ in range(3))
+    now = clock.now().timestamp()
+    digest = {sid: hashlib.sha256(sid.encode()).hexdigest() for sid in (ended, kept, old)}
+    (tmp_path / ENDED_FILE).write_text(f"noise\n{digest[old]} {now - 1:.0f}\n{digest[ended]} {now + 3600:.0f}\n"
+                                       f"{digest[kept][:40]}")
+    restarted = SessionTable(tmp_path / "s.db", clock, max_age_s=3600)
+    assert restarted.user(ended, lambda user: "stamp") is None
+    assert restarted.user(kept, lambda user: "stamp") == "admin"  # a torn line names nobody
+    assert restarted.user(old, lambda user: "stamp") == "admin"  # a line past the expiry it names (its row's) is dropped
+    assert (tmp_path / ENDED_FILE).read_text() == ""  # the rows went at the start: the lines with them
+    (tmp_path / ENDED_FILE).unlink()
+    (tmp_path / ENDED_FILE).mkdir()
+    with caplog.at_level("ERROR"):
+        again = SessionTable(tmp_path / "s.db", clock, max_age_s=3600)
+    assert again.user(kept, lambda user: "stamp") == "admin"
+    assert any("cannot be read" in r.getMessage() for r in caplog.records)

@@ -336,17 +336,18 @@ def test_the_audit_log_is_the_admins_its_looks_are_audited_and_a_listed_plate_sh
     _flushed(c)
     looks = [a for a in site.log.audit_entries() if a["action"] == "viewed_audit"]
     assert [(a["user"], a["detail"]) for a in looks] == [("admin", "1 view(s): page=1")]
-    shown = c.get(f"/audit?reveal={edit['id']}", headers=HTML).text
+    tok = token(c, "/audit")
+    shown = c.post("/audit", data={"reveal": edit["id"], "csrf": tok}, headers=HTML).text
     assert "粤B67890" in shown and shown.count("粤B***90") == 0
-    assert "粤B67890" not in c.get(f"/audit?reveal={edit['id'] - 1}").text  # another row: nothing more shown
+    assert "粤B67890" not in c.post("/audit", data={"reveal": edit["id"] - 1, "csrf": tok}).text  # another row
     _flushed(c)
     looks = [a for a in site.log.audit_entries() if a["action"] == "viewed_audit"]
-    assert [a["detail"] for a in looks] == [f"4 view(s): page=1, plate#{edit['id']}"]  # three pages, one plate
+    assert [a["detail"] for a in looks] == [f"5 view(s): page=1, plate#{edit['id']}"]  # four pages, one plate
     assert not any("67890" in a["detail"] for a in site.log.audit_entries() if a["action"].startswith("viewed_"))
     assert "查看审计日志" in c.get("/audit").text
     restore = unwritable()
     site.clock.advance(601)  # a new window: its row cannot be written
-    r = c.get(f"/audit?reveal={edit['id']}", headers=HTML)
+    r = c.post("/audit", data={"reveal": edit["id"], "csrf": tok}, headers=HTML)
     assert r.status_code == 503 and "审计日志无法写入" in r.text and "粤B67890" not in r.text
     assert r.headers["retry-after"] == "60"
     restore()
@@ -380,3 +381,49 @@ def test_the_installer_page_refuses_in_the_users_words_when_its_picture_or_save_
     assert body["message"].startswith("Every action") and "nothing was done" in body["detail"]
     restore()
     assert c.get("/installer", headers=HTML).status_code == 200
+
+
+def test_a_plate_is_revealed_only_by_the_admins_own_form_never_by_a_link(site):
+    """The audit log's "show plate" was a GET (``/audit?reveal=ID``): with SameSite=Lax a link on any other site (a
+    top-level navigation carries the cookie) made a signed-in admin's browser reveal a plate and write a
+    ``plate#ID`` row saying the admin asked for it. Now it is a POST with the page's CSRF token, like every other
+    action; the query parameter reveals and records nothing."""
+    c = logged_in(site)
+    c.post("/violations/2/list", data={"which": "deny", "csrf": token(c, "/violations/2")}, follow_redirects=False)
+    edit = next(a for a in site.log.audit_entries() if a["action"] == "list_deny")
+    page = c.get("/audit", headers=HTML).text
+    assert 'method="post" action="/audit"' in page and f'name="reveal" value="{edit["id"]}"' in page
+    assert "reveal=" not in page  # no link that reveals
+    linked = c.get(f"/audit?reveal={edit['id']}", headers={**HTML, "referer": "https://evil.example/"})
+    assert linked.status_code == 200 and "粤B67890" not in linked.text and "粤B***90" in linked.text
+    forged = c.post("/audit", data={"reveal": str(edit["id"]), "page": "1"}, headers=HTML)  # a cross-site form
+    assert forged.status_code == 403 and "粤B67890" not in forged.text
+    _flushed(c)
+    assert not any("plate#" in a["detail"] for a in _views(site))
+    shown = c.post("/audit", data={"reveal": str(edit["id"]), "page": "1", "csrf": token(c, "/audit")}, headers=HTML)
+    assert shown.status_code == 200 and "粤B67890" in shown.text and "粤B***90" not in shown.text
+    _flushed(c)
+    assert any(f"plate#{edit['id']}" in a["detail"] for a in _views(site))
+    bad = c.post("/audit", data={"reveal": "x", "page": "1", "csrf": token(c, "/audit")}, headers=HTML)
+    assert bad.status_code == 400
+
+
+def test_the_installers_picture_is_one_look_per_page_not_two(site):
+    """The installer page audits its picture before showing it (a log that cannot take the look refuses the page),
+    and the picture's fetch (``/evidence/ID/frame.jpg``) audited it again: each visit counted two views of it
+    ("2 view(s)" for one look, 6 for three). The page's count now stands for its fetch; a fetch of the picture
+    without the page (opened on its own, again) still counts."""
+    c = logged_in(site)
+    _flushed(c)
+    eid = re.search(r'src="/evidence/([^/]+)/frame\.jpg"', c.get("/installer").text).group(1)
+    assert c.get(f"/evidence/{eid}/frame.jpg").status_code == 200
+    _flushed(c)
+    photos = [a for a in _views(site) if a["action"] == "viewed_photo"]
+    assert [a["detail"] for a in photos] == [f"1 view(s): {eid}/frame"]
+    for _ in range(2):  # two more visits within 10 s: the same picture, each fetched once
+        assert eid in c.get("/installer").text
+        assert c.get(f"/evidence/{eid}/frame.jpg").status_code == 200
+    assert c.get(f"/evidence/{eid}/frame.jpg").status_code == 200  # the picture alone, in a tab of its own
+    _flushed(c)
+    photos = [a for a in _views(site) if a["action"] == "viewed_photo"]
+    assert [a["detail"] for a in photos] == [f"4 view(s): {eid}/frame"]
