@@ -203,6 +203,10 @@ def test_an_agent_that_refuses_the_reload_is_said_and_a_refused_fit_is_not_offer
     ([{"id": "A", "occupied": 1}, {"id": "Z", "occupied": 0}], "labels[1].id: not a bay this picture shows"),
     ([{"id": "A", "occupied": True}, {"id": "B", "occupied": 0}], "labels[0].occupied: must be 1 (a vehicle) or 0"),
     ([{"id": "A", "occupied": 2}, {"id": "B", "occupied": 0}], "labels[0].occupied: must be 1 (a vehicle) or 0"),
+    # 1.0 == 1 in Python: it was stored as "1.0", which the page then counted as an unlabelled row (calibrate
+    # "blocked" with no way to fix it from the page) while the command's fit read it as occupied
+    ([{"id": "A", "occupied": 1.0}, {"id": "B", "occupied": 0}], "labels[0].occupied: must be 1 (a vehicle) or 0"),
+    ([{"id": "A", "occupied": 1}, {"id": "B", "occupied": 0.0}], "labels[1].occupied: must be 1 (a vehicle) or 0"),
     ([{"id": "A", "occupied": 1}, {"id": "B", "occupied": 0}, {"id": "C", "occupied": 0}],
      "labels: must be a list of at most 2 bays"),
     ("A=1", "labels: must be a list of at most 2 bays"),
