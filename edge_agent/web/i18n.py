@@ -413,6 +413,9 @@ _TEXT: dict[str, tuple[str, str]] = {
     "teach_used": ("校准已启用，代理已重新加载。", "Calibration in use: the agent reloaded."),
     "teach_used_not_applied": ("校准已保存，但代理拒绝重新加载：{why}", "Calibration saved, but the agent refused to reload: {why}"),
     "teach_not_used": ("未启用", "Not used"),
+    "teach_camera_problem": ("摄像头此刻没有可用画面（{why}）：这是它送来的最后一帧，不能标注。请等摄像头恢复后点“拍新画面”。",
+                             "The camera is not delivering usable frames ({why}): this is the last one it sent, it "
+                             "cannot be labelled. Take a new picture once the camera is back."),
 }
 
 

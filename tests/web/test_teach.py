@@ -277,3 +277,27 @@ def test_the_teach_posts_draw_on_the_camera_bucket_like_save(teach_site):
     codes = [client.post("/installer/teach/calibrate", json={"x": 1}, headers={"X-CSRF-Token": data["csrf"]}
                          ).status_code for _ in range(12)]
     assert codes[-1] == 429
+
+
+def test_a_picture_the_camera_did_not_deliver_is_not_labelled(teach_site):
+    """A lost camera's picture was its last frame, stored as taken now: the page tinted it and took its labels, the
+    same frame again at each visit (a real agent, camera folder removed: 200, the 20th frame). Now the page says so
+    and offers no labels, and a post of that picture is refused with nothing stored."""
+    from edge_agent.control import InstallerView
+
+    class Lost(RenderingControl):
+        def installer_view(self) -> InstallerView:
+            return InstallerView(self.snapshot(None), camera_problem="no_frames")
+
+    site = teach_site
+    site.control = Lost(site, scenes(3))
+    client, _ = logged_in(site)
+    site.clock.advance(11)
+    r = client.get("/installer/teach")
+    assert r.status_code == 200 and "camera-problem" in r.text and "no_frames" in r.text
+    data = page_data(client)
+    assert data["bays"] == [] and data["picture"]
+    r = client.post("/installer/teach/frame", json={"picture": data["picture"], "labels": truth(site.control.shown[-1])},
+                    headers={"X-CSRF-Token": data["csrf"]})
+    assert r.status_code == 409 and "not delivering usable frames (no_frames)" in r.json()["problems"][0], r.text
+    assert not (Path(site.cfg.data_dir) / "labels").exists()
