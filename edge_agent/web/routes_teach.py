@@ -17,6 +17,7 @@ from edge_agent.web.context import (
     audit,
     audit_outcome,
     ctx_of,
+    current_user,
     is_form,
     render,
     require_csrf,
@@ -190,6 +191,15 @@ def _use(request: Request, ctx: WebContext, body: Any) -> JSONResponse:
             reload = {"ok": result.ok, "message": result.message}
         except Exception as exc:
             reload = {"ok": False, "message": str(exc)}
+    # the agent's own log says when its classifier changed and who changed it, as a SIGHUP's reload does: a page's
+    # reload wrote no line, and the journal of a site whose occupancy verdicts changed that hour said nothing
+    if reload["ok"]:
+        log.info("teach: %s used (%s set in %s by %s): %s", written, SITE_MODEL_NAME, config_file.overrides,
+                 current_user(request), reload["message"])
+    else:
+        log.error("teach: %s saved (%s set in %s by %s) but the agent refused to reload, the running classifier "
+                  "kept: %s", written, SITE_MODEL_NAME, config_file.overrides, current_user(request),
+                  reload["message"])
     audit_outcome(request, row, f"{written.name}; reload {'ok' if reload['ok'] else 'refused'}; "
                                 f"backup {backup.name if backup else '-'}")
     return JSONResponse({"ok": True, "saved": str(written), "reload": reload})

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import re
 import warnings
 from pathlib import Path
@@ -106,7 +107,8 @@ def label_all(site, client: TestClient, n: int) -> list[dict]:  # noqa: ANN001
     return seen
 
 
-def test_frames_labelled_on_the_page_calibrate_as_the_command_does_and_use_it_reloads(teach_site, tmp_path):
+def test_frames_labelled_on_the_page_calibrate_as_the_command_does_and_use_it_reloads(teach_site, tmp_path,
+                                                                                    caplog):
     site = teach_site
     client, app = logged_in(site)
     pages = label_all(site, client, 15)
@@ -138,8 +140,13 @@ def test_frames_labelled_on_the_page_calibrate_as_the_command_does_and_use_it_re
     assert main(["occupancy", "calibrate", str(labels), "--model", str(SITE_MODEL), "--out", str(cli)]) == 0
 
     site.clock.advance(11)
-    r = client.post("/installer/teach/use", json={"job": result["job"]}, headers={"X-CSRF-Token": tok})
+    with caplog.at_level(logging.INFO, logger="edge_agent.web.routes_teach"):
+        r = client.post("/installer/teach/use", json={"job": result["job"]}, headers={"X-CSRF-Token": tok})
     assert r.status_code == 200 and r.json()["ok"] and r.json()["reload"] == {"ok": True, "message": "reloaded"}
+    # the agent's log says it (a reload from the page wrote no line: the journal never said the classifier changed)
+    assert [(rec.levelname, rec.getMessage()) for rec in caplog.records] == [
+        ("INFO", f"teach: {Path(site.cfg.data_dir) / 'occupancy-calibration.json'} used (occupancy-site.onnx set in "
+                 f"{Path(site.cfg.data_dir) / 'overrides.yaml'} by admin): reloaded")]
     written = data_dir / "occupancy-calibration.json"
     assert json.loads(written.read_text()) == json.loads(cli.read_text())
     over = yaml.safe_load((data_dir / "overrides.yaml").read_text(encoding="utf-8"))
@@ -160,7 +167,7 @@ def test_frames_labelled_on_the_page_calibrate_as_the_command_does_and_use_it_re
     assert app.state.ctx.teach.classifier(site.cfg) is not first
 
 
-def test_an_agent_that_refuses_the_reload_is_said_and_a_refused_fit_is_not_offered(teach_site):
+def test_an_agent_that_refuses_the_reload_is_said_and_a_refused_fit_is_not_offered(teach_site, caplog):
     site = teach_site
 
     class Refusing(RenderingControl):
@@ -192,8 +199,10 @@ def test_an_agent_that_refuses_the_reload_is_said_and_a_refused_fit_is_not_offer
     assert not (Path(site.cfg.data_dir) / "occupancy-calibration.json").exists()
     assert "occupancy" not in yaml.safe_load((Path(site.cfg.data_dir) / "overrides.yaml").read_text()
                                              if (Path(site.cfg.data_dir) / "overrides.yaml").exists() else "{}")
-    r = client.post("/installer/teach/use", json={"job": result["job"]}, headers={"X-CSRF-Token": tok})
+    with caplog.at_level(logging.INFO, logger="edge_agent.web.routes_teach"):
+        r = client.post("/installer/teach/use", json={"job": result["job"]}, headers={"X-CSRF-Token": tok})
     assert r.status_code == 200 and r.json()["reload"]["ok"] is False
+    assert [rec.levelname for rec in caplog.records] == ["ERROR"] and "refused to reload" in caplog.text
     assert "cannot be loaded" in r.json()["reload"]["message"]
 
 
