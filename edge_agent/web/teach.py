@@ -251,8 +251,8 @@ class Teacher:
         with self._lock:
             made = self._made if isinstance(job, int) and not isinstance(job, bool) and job == self._job else None
         if made is None:
-            raise TeachRefused(409, "no calibration to use: calibrate again (only the last one, when it does "
-                                    "better, can be used)")
+            raise TeachRefused(409, "no calibration to use: calibrate again (only the last one, when it does no "
+                                    "worse, can be used)")
         model = site_model(cfg)
         try:
             if file_sha256(model) != made.model_sha256:
