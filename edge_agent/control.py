@@ -49,6 +49,9 @@ class InstallerView:
     camera: str = "ok"
     warp: Warp = IDENTITY  # how the bays were carried onto the picture (what a Save compares with the view then)
     reference: int = 0  # which reference ``warp`` was measured against (a Save or a confirmed view starts another)
+    # the camera's health when the picture was taken: "" (frames coming, usable) or why not (``no_frames``,
+    # ``frozen``, ``black``, ``flat``: then the picture is the last frame the camera sent, or one nobody can label)
+    camera_problem: str = ""
 
 
 class AgentControl(Protocol):

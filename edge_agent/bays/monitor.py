@@ -642,9 +642,11 @@ class BayMonitor:
         take = self.prepare_snapshot(bay_id)
         return take() if take is not None else None
 
-    def prepare_snapshot(self, bay_id: str | None) -> Callable[[], str] | None:
+    def prepare_snapshot(self, bay_id: str | None, caption: bool = True) -> Callable[[], str] | None:
         """What a snapshot shows, fixed now under the lock (a copy of the latest frame, the bay, its visit, the
         time); the call returned draws, encodes and stores it, under no lock (None: no frame or no store).
+        ``caption=False``: the frame as the camera gave it (the installer pages' picture: "teach this camera"
+        guesses on it and fits the calibration on it, as the classifier sees frames; a caption hid a corner).
         Why: a snapshot asked for by the page drew the caption, encoded the JPEG and wrote it durably (an fsync:
         tens of ms on an SD card) holding the lock the camera loop needs, in the page's low-priority thread:
         the loop waited 2.4 s in 8 s for a client sending snapshots, and a busy CPU made the wait longer."""
@@ -660,7 +662,7 @@ class BayMonitor:
         models_dir = self.cfg.perception.models_dir
 
         def take() -> str:
-            img = annotate(frame, polygon, None, lines, models_dir=models_dir)
+            img = annotate(frame, polygon, None, lines, models_dir=models_dir) if caption else frame
             return evidence.save(bay_id, visit, "snapshot", encode_jpeg(img), None)
 
         return take

@@ -171,7 +171,10 @@ def check_models(cfg: AgentConfig) -> Check:
         items = [f"{f.dest} ({why})" for f, why in bad] + [f"{m} (missing)" for m in missing_extra]
         fix = " — run `edge-agent models fetch`" if items else ""
         return Check("models", "fail", f"{models}: " + ", ".join(items + shipped) + fix)
-    return Check("models", "pass", f"{models}: all files present, sha256 verified")
+    # which classifier the bays run, as `run` loads it: after "teach this camera" (or `occupancy calibrate`) the row
+    # is where an installer checks that the site calibration is the one in use (it said only "all files present")
+    running = f"{occupancy.name} with the site calibration {cal}" if cal else f"{occupancy.name}, no site calibration"
+    return Check("models", "pass", f"{models}: all files present, sha256 verified; occupancy: {running}")
 
 
 def check_providers(cfg: AgentConfig) -> Check:

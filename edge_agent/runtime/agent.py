@@ -366,10 +366,10 @@ class Agent:
             take = self._prepare_snapshot(bay_id)
         return self._store_snapshot(take)  # drawn, encoded and written with the loop free to go on
 
-    def _prepare_snapshot(self, bay_id: str | None) -> Callable[[], str]:
+    def _prepare_snapshot(self, bay_id: str | None, caption: bool = True) -> Callable[[], str]:
         if bay_id is not None:
             self._bay(bay_id)
-        take = self.monitor.prepare_snapshot(bay_id)
+        take = self.monitor.prepare_snapshot(bay_id, caption)
         if take is None:
             raise ControlError("no_frame", "no camera frame yet")
         return take
@@ -383,12 +383,14 @@ class Agent:
 
     def installer_view(self) -> InstallerView:
         """The installer's picture and the bays as placed on it, under one hold of the loop (no frame in between
-        moves them); the picture is stored after the loop is let go."""
+        moves them); the picture is stored after the loop is let go. The picture is the frame as the classifier
+        sees it (no caption), and says when the camera was not delivering usable frames (its last frame then)."""
         with self.loop_lock:
-            take = self._prepare_snapshot(None)
+            take = self._prepare_snapshot(None, caption=False)
             placed, placement, warp, reference = (self.monitor.placed(), self.camera.placement, self.monitor.warp,
                                                   self.camera.reference)
-        return InstallerView(self._store_snapshot(take), placed, placement, warp, reference)
+            problem = self.health.health().reason
+        return InstallerView(self._store_snapshot(take), placed, placement, warp, reference, problem)
 
     def placement(self) -> tuple[Warp, str, int]:
         """How the bays are carried onto the current view, whether that can be trusted, and on which reference

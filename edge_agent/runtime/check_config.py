@@ -28,7 +28,7 @@ def _check(args: argparse.Namespace) -> int:
         f"MQTT {'on' if cfg.mqtt.enabled else 'off'}, web {'on' if cfg.web.enabled else 'off'}"
     )
     if cfg.overrides_path is not None:
-        print(f"  overrides applied from {cfg.overrides_path} (installer page, set-lists): {_overrides_line(args.file)}")
+        print(f"  overrides applied from {cfg.overrides_path} (installer page, set-lists): {overrides_line(args.file)}")
     return 0
 
 
@@ -58,7 +58,8 @@ def check_calibration(cfg: AgentConfig) -> None:
         raise ConfigError(where, [f"occupancy.model: {exc}"]) from None
 
 
-def _overrides_line(path: str) -> str:
+def overrides_line(path: str) -> str:
+    """What the overrides beside the config at ``path`` change (``check-config``, and ``run`` at its start)."""
     from pathlib import Path
 
     from edge_agent.config.overrides import describe, overrides_path, read_overrides

@@ -173,8 +173,11 @@ def _build(args: argparse.Namespace) -> tuple[Assembled, OpsRuntime]:
     if open_to_others:  # a folder with other files than the agent's: its mode is its owner's to change
         log.warning("%s", open_to_others)
     if cfg.overrides_path is not None:
-        log.info("bays / lists saved at run time apply from %s (delete it to use the config file's)",
-                 cfg.overrides_path)
+        from edge_agent.runtime.check_config import overrides_line
+
+        # what they change: after the teach page's "Use it" they set the classifier, and the line said "bays / lists"
+        log.info("run-time edits apply from %s (delete it to use the config file's): %s", cfg.overrides_path,
+                 overrides_line(args.config))
         _record_added_bays(args.config)
     events_log = Path(cfg.data_dir) / "events.jsonl"
 

@@ -412,11 +412,17 @@ _TEXT: dict[str, tuple[str, str]] = {
                          "The calibration finds fewer of the labelled cars (a car called empty is the costly mistake): "
                          "not offered. Add frames with cars, above all dark, shaded or partly hidden ones."),
     "teach_usable": ("校准结果更好，可以使用。", "The calibration does better: it can be used."),
+    "teach_usable_same": ("校准后与当前一样好（不更差），可以使用：它是按此摄像头的画面校准的。",
+                          "The calibration does as well as the classifier now (not worse): it can be used, fitted to "
+                          "this camera's pictures."),
     "teach_refused": ("无法校准：{why}", "Cannot calibrate: {why}"),
     "teach_use": ("使用此校准", "Use it"),
     "teach_used": ("校准已启用，代理已重新加载。", "Calibration in use: the agent reloaded."),
     "teach_used_not_applied": ("校准已保存，但代理拒绝重新加载：{why}", "Calibration saved, but the agent refused to reload: {why}"),
     "teach_not_used": ("未启用", "Not used"),
+    "teach_camera_problem": ("摄像头此刻没有可用画面（{why}）：这是它送来的最后一帧，不能标注。请等摄像头恢复后点“拍新画面”。",
+                             "The camera is not delivering usable frames ({why}): this is the last one it sent, it "
+                             "cannot be labelled. Take a new picture once the camera is back."),
 }
 
 

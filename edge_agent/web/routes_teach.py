@@ -17,6 +17,7 @@ from edge_agent.web.context import (
     audit,
     audit_outcome,
     ctx_of,
+    current_user,
     is_form,
     render,
     require_csrf,
@@ -52,7 +53,8 @@ def teach_page(request: Request):
     view, error = installer_picture(request, ctx)
     bays: list[dict[str, Any]] = []
     polygons = _polygons(ctx, view)
-    if view is not None and view.camera == "ok":
+    # a lost, frozen, black or covered camera: its picture is no moment to label (the last frame it sent, again)
+    if view is not None and view.camera == "ok" and not view.camera_problem:
         try:
             from edge_agent.camera.decode import decode_file
 
@@ -73,7 +75,7 @@ def teach_page(request: Request):
                          "unsure": bool(g is not None and seen and not g.occupied), "unseen": not seen})
     cam = ctx.cfg.camera
     return render(request, "teach.html", evidence_id=view.evidence_id if view else None, error=error,
-                  camera=view.camera if view else "ok", bays=bays, size=[cam.width or 1280, cam.height or 720],
+                  camera=view.camera if view else "ok", camera_problem=view.camera_problem if view else "", bays=bays, size=[cam.width or 1280, cam.height or 720],
                   counts=_counts(ctx), result=ctx.teach.status(), writable=ctx.config_file is not None)
 
 
@@ -115,6 +117,9 @@ def _add_frame(request: Request, ctx: WebContext, body: Any) -> JSONResponse:
         return _refused(409, "picture: not one this page took (or too old): reload the page")
     if view.camera != "ok":
         return _refused(409, f"the camera's view was {view.camera} on this picture: its bays cannot be labelled")
+    if view.camera_problem:
+        return _refused(409, f"the camera was not delivering usable frames ({view.camera_problem}) when this picture "
+                             "was taken: it is the last frame it sent, not a moment to label")
     polygons = _polygons(ctx, view)
     try:
         picture, flags = parse_labels(body, list(polygons))
@@ -186,6 +191,15 @@ def _use(request: Request, ctx: WebContext, body: Any) -> JSONResponse:
             reload = {"ok": result.ok, "message": result.message}
         except Exception as exc:
             reload = {"ok": False, "message": str(exc)}
+    # the agent's own log says when its classifier changed and who changed it, as a SIGHUP's reload does: a page's
+    # reload wrote no line, and the journal of a site whose occupancy verdicts changed that hour said nothing
+    if reload["ok"]:
+        log.info("teach: %s used (%s set in %s by %s): %s", written, SITE_MODEL_NAME, config_file.overrides,
+                 current_user(request), reload["message"])
+    else:
+        log.error("teach: %s saved (%s set in %s by %s) but the agent refused to reload, the running classifier "
+                  "kept: %s", written, SITE_MODEL_NAME, config_file.overrides, current_user(request),
+                  reload["message"])
     audit_outcome(request, row, f"{written.name}; reload {'ok' if reload['ok'] else 'refused'}; "
                                 f"backup {backup.name if backup else '-'}")
     return JSONResponse({"ok": True, "saved": str(written), "reload": reload})

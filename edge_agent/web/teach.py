@@ -102,7 +102,7 @@ def parse_labels(body: Any, seen: list[str]) -> tuple[str, dict[str, str]]:
             raise ValueError(f"labels[{i}].id: not a bay this picture shows")
         if bay in flags:
             raise ValueError(f"labels[{i}].id: bay {bay} twice (one flag per bay)")
-        if isinstance(flag, bool) or flag not in (0, 1):
+        if type(flag) is not int or flag not in (0, 1):  # not True, not 1.0 (== 1, but written "1.0": a blank row)
             raise ValueError(f"labels[{i}].occupied: must be 1 (a vehicle) or 0 (empty)")
         flags[bay] = str(flag)
     missing = [b for b in seen if b not in flags]
@@ -251,8 +251,8 @@ class Teacher:
         with self._lock:
             made = self._made if isinstance(job, int) and not isinstance(job, bool) and job == self._job else None
         if made is None:
-            raise TeachRefused(409, "no calibration to use: calibrate again (only the last one, when it does "
-                                    "better, can be used)")
+            raise TeachRefused(409, "no calibration to use: calibrate again (only the last one, when it does no "
+                                    "worse, can be used)")
         model = site_model(cfg)
         try:
             if file_sha256(model) != made.model_sha256:

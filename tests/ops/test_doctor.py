@@ -124,8 +124,14 @@ def test_models_row_fails_on_a_calibration_the_agent_would_refuse(write_config, 
     assert row.status == "fail" and "occupancy.calibration" in row.detail and "made for another" in row.detail, row
     assert "occupancy calibrate" in row.detail  # what to do
     cal.write_text(json.dumps({**doc, "model_sha256": hashlib.sha256(site_model.read_bytes()).hexdigest()}))
-    assert check_models(cfg).status == "pass"
+    row = check_models(cfg)
+    assert row.status == "pass"
     default_classifier(cfg)  # and the agent takes it
+    # and the row says it is the one in use (it said only "all files present": an installer who pressed the
+    # teach page's "Use it" could not tell from the doctor whether the agent runs the site calibration)
+    assert row.detail.endswith(f"; occupancy: occupancy-site.onnx with the site calibration {cal}"), row
+    shipped = check_models(load_config(write_config(perception={"models_dir": str(models_dir)})))
+    assert shipped.detail.endswith("; occupancy: occupancy.onnx, no site calibration"), shipped
 
 
 def test_models_row_without_a_manifest_gives_advice_that_works(write_config, tmp_path, capsys):

@@ -35,6 +35,23 @@ def parked(pipeline, tmp_path, clock):  # noqa: ANN001, ANN201
     return agent
 
 
+def test_the_installer_picture_is_the_camera_s_frame_and_says_when_the_camera_is_lost(parked, clock):
+    """The installer pages' picture is what the classifier sees: "teach this camera" guesses on it and keeps it as
+    the labelled frame its calibration is fitted on. It was the snapshot evidence with its caption drawn over the
+    top-left corner (a 362x58 px black box on 960x540), so a bay there was guessed and calibrated on the caption.
+    And a lost camera's picture was its last frame, stored as taken now with nothing to tell it apart: the page
+    labelled it as a new moment, again at each visit."""
+    view = parked.installer_view()
+    assert view.camera_problem == ""
+    stored = cv2.imread(str(parked.evidence.image_path(view.evidence_id)))
+    camera = render(Scene(cars=(FUEL,)))
+    corner = (slice(0, 80), slice(0, 400))  # where the caption was
+    assert abs(stored[corner].astype(int) - camera[corner].astype(int)).mean() < 6
+    clock.advance(10)  # no frame for longer than camera.lost_after_s
+    assert parked.installer_view().camera_problem == "no_frames"
+    assert parked.evidence.get(parked.snapshot(None)).kind == "snapshot"  # other snapshots keep their caption
+
+
 def test_control_protocol_errors_and_results(parked):
     a = parked
     assert a.bay_ids() == ["A", "B"]

@@ -287,3 +287,31 @@ def test_files_root_left_in_the_data_dir_are_named_before_anything_starts(models
         assert "evidence/evidence.db (owner root)" in line and "events.jsonl (owner root)" in line
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def test_the_start_says_what_the_overrides_change(tmp_path, models_dir):
+    """After the teach page's "Use it" the overrides set only the occupancy model and calibration, and the start
+    logged "bays / lists saved at run time apply from …/overrides.yaml": not what they change. It says it now, as
+    ``check-config`` does."""
+    import hashlib
+    import json
+
+    from edge_agent.bays.classifier import BayClassifier
+
+    data = tmp_path / "data"
+    data.mkdir()
+    site_model = models_dir / "occupancy-site.onnx"
+    n = BayClassifier.load(site_model).n_features
+    (data / "occupancy-calibration.json").write_text(json.dumps(
+        {"model": "occupancy-site.onnx", "model_sha256": hashlib.sha256(site_model.read_bytes()).hexdigest(),
+         "head": {"w": [0.01] * n, "b": 0.0}, "occupied": 10, "empty": 10, "cv_accuracy_before": 0.9,
+         "cv_accuracy_after": 0.97}))
+    (data / "overrides.yaml").write_text(yaml.safe_dump(
+        {"occupancy": {"model": "occupancy-site.onnx", "calibration": "occupancy-calibration.json"}}))
+    proc = _run(_config(tmp_path, models_dir, data))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    line = next(x for x in proc.stderr.splitlines() if "overrides.yaml" in x)
+    assert "bays / lists" not in line, line
+    assert line.endswith(f"run-time edits apply from {data / 'overrides.yaml'} (delete it to use the config file's): "
+                         "occupancy calibration occupancy-calibration.json, model occupancy-site.onnx (the installer "
+                         "page's calibration)"), line

@@ -47,3 +47,24 @@ def test_an_installer_clicks_a_bay_to_correct_it_and_adds_the_frame(browser, ser
     assert rows["A"]["occupied"] == "0" and float(rows["A"]["p_occupied"]) > 0.5  # the installer's word, not p
     assert rows["B"]["occupied"] == "0"
     ctx.close()
+
+
+@pytest.mark.parametrize(("before", "after", "said", "not_said"), [
+    (1.0, 1.0, "一样好", "更好"), (0.9773, 0.97731, "一样好", "更好"),  # 97.7% -> 97.7% is not "better" either
+    (0.95, 0.99, "更好", "一样好")])
+def test_a_fit_that_does_as_well_is_not_called_better(browser, server, monkeypatch, before, after,  # noqa: F811
+                                                      said, not_said):
+    """On a real agent whose classifier already read every labelled bay right, the page said "校准结果更好" (does
+    better) under "100% → 100%": a usable fit is one that is not worse, and the page says which it is."""
+    result = {"job": 1, "state": "done", "frames": 12, "occupied": 11, "empty": 13, "before": before, "after": after,
+              "recall_before": 1.0, "recall_after": 1.0, "worse": False, "fewer_cars": False, "usable": True,
+              "skipped": 0}
+    monkeypatch.setattr(server.app.state.ctx.teach, "status",
+                        lambda: dict(result))
+    ctx, page = login(browser, server.url)
+    page.goto(server.url + "/installer/teach")
+    page.wait_for_selector("#teach-result.ok")
+    text = page.locator("#teach-result").inner_text()
+    assert said in text and not_said not in text, text
+    assert page.locator("#teach-use").is_visible()
+    ctx.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import re
 import warnings
 from pathlib import Path
@@ -106,7 +107,8 @@ def label_all(site, client: TestClient, n: int) -> list[dict]:  # noqa: ANN001
     return seen
 
 
-def test_frames_labelled_on_the_page_calibrate_as_the_command_does_and_use_it_reloads(teach_site, tmp_path):
+def test_frames_labelled_on_the_page_calibrate_as_the_command_does_and_use_it_reloads(teach_site, tmp_path,
+                                                                                    caplog):
     site = teach_site
     client, app = logged_in(site)
     pages = label_all(site, client, 15)
@@ -138,8 +140,13 @@ def test_frames_labelled_on_the_page_calibrate_as_the_command_does_and_use_it_re
     assert main(["occupancy", "calibrate", str(labels), "--model", str(SITE_MODEL), "--out", str(cli)]) == 0
 
     site.clock.advance(11)
-    r = client.post("/installer/teach/use", json={"job": result["job"]}, headers={"X-CSRF-Token": tok})
+    with caplog.at_level(logging.INFO, logger="edge_agent.web.routes_teach"):
+        r = client.post("/installer/teach/use", json={"job": result["job"]}, headers={"X-CSRF-Token": tok})
     assert r.status_code == 200 and r.json()["ok"] and r.json()["reload"] == {"ok": True, "message": "reloaded"}
+    # the agent's log says it (a reload from the page wrote no line: the journal never said the classifier changed)
+    assert [(rec.levelname, rec.getMessage()) for rec in caplog.records] == [
+        ("INFO", f"teach: {Path(site.cfg.data_dir) / 'occupancy-calibration.json'} used (occupancy-site.onnx set in "
+                 f"{Path(site.cfg.data_dir) / 'overrides.yaml'} by admin): reloaded")]
     written = data_dir / "occupancy-calibration.json"
     assert json.loads(written.read_text()) == json.loads(cli.read_text())
     over = yaml.safe_load((data_dir / "overrides.yaml").read_text(encoding="utf-8"))
@@ -160,7 +167,7 @@ def test_frames_labelled_on_the_page_calibrate_as_the_command_does_and_use_it_re
     assert app.state.ctx.teach.classifier(site.cfg) is not first
 
 
-def test_an_agent_that_refuses_the_reload_is_said_and_a_refused_fit_is_not_offered(teach_site):
+def test_an_agent_that_refuses_the_reload_is_said_and_a_refused_fit_is_not_offered(teach_site, caplog):
     site = teach_site
 
     class Refusing(RenderingControl):
@@ -192,8 +199,10 @@ def test_an_agent_that_refuses_the_reload_is_said_and_a_refused_fit_is_not_offer
     assert not (Path(site.cfg.data_dir) / "occupancy-calibration.json").exists()
     assert "occupancy" not in yaml.safe_load((Path(site.cfg.data_dir) / "overrides.yaml").read_text()
                                              if (Path(site.cfg.data_dir) / "overrides.yaml").exists() else "{}")
-    r = client.post("/installer/teach/use", json={"job": result["job"]}, headers={"X-CSRF-Token": tok})
+    with caplog.at_level(logging.INFO, logger="edge_agent.web.routes_teach"):
+        r = client.post("/installer/teach/use", json={"job": result["job"]}, headers={"X-CSRF-Token": tok})
     assert r.status_code == 200 and r.json()["reload"]["ok"] is False
+    assert [rec.levelname for rec in caplog.records] == ["ERROR"] and "refused to reload" in caplog.text
     assert "cannot be loaded" in r.json()["reload"]["message"]
 
 
@@ -203,6 +212,10 @@ def test_an_agent_that_refuses_the_reload_is_said_and_a_refused_fit_is_not_offer
     ([{"id": "A", "occupied": 1}, {"id": "Z", "occupied": 0}], "labels[1].id: not a bay this picture shows"),
     ([{"id": "A", "occupied": True}, {"id": "B", "occupied": 0}], "labels[0].occupied: must be 1 (a vehicle) or 0"),
     ([{"id": "A", "occupied": 2}, {"id": "B", "occupied": 0}], "labels[0].occupied: must be 1 (a vehicle) or 0"),
+    # 1.0 == 1 in Python: it was stored as "1.0", which the page then counted as an unlabelled row (calibrate
+    # "blocked" with no way to fix it from the page) while the command's fit read it as occupied
+    ([{"id": "A", "occupied": 1.0}, {"id": "B", "occupied": 0}], "labels[0].occupied: must be 1 (a vehicle) or 0"),
+    ([{"id": "A", "occupied": 1}, {"id": "B", "occupied": 0.0}], "labels[1].occupied: must be 1 (a vehicle) or 0"),
     ([{"id": "A", "occupied": 1}, {"id": "B", "occupied": 0}, {"id": "C", "occupied": 0}],
      "labels: must be a list of at most 2 bays"),
     ("A=1", "labels: must be a list of at most 2 bays"),
@@ -273,3 +286,27 @@ def test_the_teach_posts_draw_on_the_camera_bucket_like_save(teach_site):
     codes = [client.post("/installer/teach/calibrate", json={"x": 1}, headers={"X-CSRF-Token": data["csrf"]}
                          ).status_code for _ in range(12)]
     assert codes[-1] == 429
+
+
+def test_a_picture_the_camera_did_not_deliver_is_not_labelled(teach_site):
+    """A lost camera's picture was its last frame, stored as taken now: the page tinted it and took its labels, the
+    same frame again at each visit (a real agent, camera folder removed: 200, the 20th frame). Now the page says so
+    and offers no labels, and a post of that picture is refused with nothing stored."""
+    from edge_agent.control import InstallerView
+
+    class Lost(RenderingControl):
+        def installer_view(self) -> InstallerView:
+            return InstallerView(self.snapshot(None), camera_problem="no_frames")
+
+    site = teach_site
+    site.control = Lost(site, scenes(3))
+    client, _ = logged_in(site)
+    site.clock.advance(11)
+    r = client.get("/installer/teach")
+    assert r.status_code == 200 and "camera-problem" in r.text and "no_frames" in r.text
+    data = page_data(client)
+    assert data["bays"] == [] and data["picture"]
+    r = client.post("/installer/teach/frame", json={"picture": data["picture"], "labels": truth(site.control.shown[-1])},
+                    headers={"X-CSRF-Token": data["csrf"]})
+    assert r.status_code == 409 and "not delivering usable frames (no_frames)" in r.json()["problems"][0], r.text
+    assert not (Path(site.cfg.data_dir) / "labels").exists()

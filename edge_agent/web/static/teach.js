@@ -100,7 +100,10 @@
     if (res.state !== "done") { resultOut.className = "flash error"; resultOut.textContent = fmt(T.refused, {why: res.message || ""}); return; }
     const numbers = fmt(T.result, {before: pct(res.before), after: pct(res.after), recall_before: pct(res.recall_before),
       recall_after: pct(res.recall_after), frames: res.frames, occupied: res.occupied, empty: res.empty});
-    const why = res.worse ? T.worse : res.fewer_cars ? T.fewer_cars : T.usable;
+    // offered when not worse (as the command writes it): "better" only when the numbers shown say so (under
+    // "100% -> 100%" it said "better")
+    const better = Math.round(res.after * 1000) > Math.round(res.before * 1000);
+    const why = res.worse ? T.worse : res.fewer_cars ? T.fewer_cars : better ? T.usable : T.usable_same;
     resultOut.className = res.usable ? "flash ok" : "flash error";
     resultOut.textContent = `${numbers} ${why}`;
     useButton.hidden = !res.usable;
