@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 
 ASPECT_TOLERANCE = 0.01  # relative: 1920x1088 (an encoder padding to 16 rows) still fits 1920x1080
 FILE = "frame_size.json"
+SAY_EVERY_S = 60.0  # a size's log line at most this often: a stream flipping between two sizes is two lines a minute
+_SAID_KEPT = 16  # sizes remembered for that (a camera sending ever new sizes forgets the oldest)
 
 
 def same_shape(size: tuple[int, int], want: tuple[int, int]) -> bool:
@@ -67,6 +69,8 @@ class FrameSize:
         self.lost: str | None = None  # why the stored size of these bays cannot be read (``_lost``)
         self.expected: tuple[int, int] | None = configured or self._load(inherit)
         self._said: tuple[int, int] | None = None  # the last size we logged about (once per change)
+        self._said_at: dict[tuple[int, int], float] = {}  # when each size was last logged (``SAY_EVERY_S``)
+        self._now: float | None = None  # the frame being fitted's time (``fit``)
 
     @property
     def learned(self) -> bool:
@@ -164,7 +168,9 @@ class FrameSize:
         self.expected, self.lost = size, None
         self._save(size)
 
-    def fit(self, image: np.ndarray) -> Fit:
+    def fit(self, image: np.ndarray, now: float | None = None) -> Fit:
+        """``now`` (monotonic): a size's log line is repeated at most every ``SAY_EVERY_S`` (None: at each change)."""
+        self._now = now
         size = (int(image.shape[1]), int(image.shape[0]))
         if self.lost is not None:  # never learned from a view nobody confirmed (``_lost``)
             self._say(size, f"camera sends {size[0]}x{size[1]} frames but the bays' stored frame size is lost "
@@ -188,10 +194,68 @@ class FrameSize:
         return Fit(scaled, True, size)
 
     def _say(self, size: tuple[int, int], message: str) -> None:
+        """Log a change of size once. Why the rate: a stream flipping between its main and sub profile every frame
+        (a firmware glitch) logged a warning per flip, 150 lines a minute on the SD card."""
         if size == self._said:
             return
+        now = self._now
+        if now is not None:
+            if now - self._said_at.get(size, float("-inf")) < SAY_EVERY_S:
+                self._said = size
+                return
+            if len(self._said_at) >= _SAID_KEPT:
+                self._said_at.pop(min(self._said_at, key=self._said_at.__getitem__))
+            self._said_at[size] = now
         if message:
             log.warning("%s", message)
         elif self._said is not None:
             log.info("camera sends the bays' %dx%d frames again", *size)
         self._said = size
+
+
+class FitWatch:
+    """Debounced "the frames fit the bays", as ``Alignment`` debounces a measured shift.
+
+    The bays are blind (``blind``) from the first frame that does not fit until frames have fitted for ``confirm_s``
+    (``camera.moved_confirm_s``) in a row; ``camera_moved`` is due once the doubt has lasted ``confirm_s``, and its
+    ``camera_aligned`` once frames fit for ``confirm_s`` again. Why: a camera alternating between its main stream
+    and a sub-stream of another shape every frame or few (a firmware glitch) was a ``camera_moved`` /
+    ``camera_aligned`` pair per flip (150 a minute at 5 fps), each a durable write and removal of
+    ``camera/reported.json``, and its bays were judged on every fitting frame between the flips.
+    """
+
+    def __init__(self, confirm_s: float) -> None:
+        self.confirm_s = confirm_s
+        self.reported = False  # ``camera_moved`` {"frame_size"} due and said, its end not yet
+        self.last = True  # the last frame fitted (what the installer's page shows)
+        self._doubt_since: float | None = None  # the first frame that did not fit, since frames last fitted a while
+        self._fit_since: float | None = None  # the first of the frames fitting in a row within that doubt
+
+    @property
+    def blind(self) -> bool:
+        """The view is in doubt: a frame that did not fit, and frames have not fitted ``confirm_s`` since."""
+        return self._doubt_since is not None
+
+    def update(self, fits: bool, now: float) -> str | None:
+        """One frame → "moved" (the doubt held ``confirm_s``: report it), "aligned" (the reported doubt ended),
+        "cleared" (a doubt never reported ended) or None."""
+        self.last = fits
+        if not fits:
+            self._fit_since = None
+            if self._doubt_since is None:
+                self._doubt_since = now
+            if not self.reported and now - self._doubt_since >= self.confirm_s:
+                self.reported = True
+                return "moved"
+            return None
+        if self._doubt_since is None:
+            return None
+        if self._fit_since is None:
+            self._fit_since = now
+        if now - self._fit_since < self.confirm_s:
+            return None
+        self._doubt_since = self._fit_since = None
+        if self.reported:
+            self.reported = False
+            return "aligned"
+        return "cleared"

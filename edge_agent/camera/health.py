@@ -54,6 +54,12 @@ class HealthTracker:
         # camera: a stream that stalls after each reconnect flapped camera_lost / camera_restored every few
         # seconds (each camera_lost a push notification), and its bays were judged on each lone frame.
         self._back_since: float | None = None
+        # The last frame whose picture was black or flat, and which: a camera back from such a picture counts as back
+        # once good pictures have come for lost_after_s since, as after an outage. Why: a picture flickering black or
+        # grey between good frames (an IR-cut filter hunting at dusk, a failing sensor, an H.264 stream losing
+        # packets) was a camera_lost / camera_restored pair per flicker, 150 a minute at 5 fps, every bay's state
+        # published at each, and the bays judged on each good frame between.
+        self._bad: tuple[float, str] | None = None
 
     def on_frame(self, image: object) -> bool:
         """Record a frame; returns False (and counts it) when it is not a usable image."""
@@ -76,6 +82,8 @@ class HealthTracker:
             self._sig, self._same_since = sig, now
         self._black = float(small.mean()) < self.black_level
         self._flat = float(small.std()) < self.flat_level
+        if self._black or self._flat:
+            self._bad = (now, "black" if self._black else "flat")
         return True
 
     @property
@@ -110,5 +118,7 @@ class HealthTracker:
             reason = "black"
         elif self._flat:
             reason = "flat"
+        elif self._bad is not None and now - self._bad[0] < self.lost_after_s:
+            reason = self._bad[1]  # the picture came back from black or flat less than lost_after_s ago
         return CameraHealth(not reason, round(fps, 2), None if age is None else round(age, 2), frozen, self._black,
                             self.corrupt + self.source_corrupt, self.reconnects, reason)

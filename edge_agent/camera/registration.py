@@ -708,6 +708,13 @@ class Alignment:
         self._floor = SCENE_ZNCC  # the likeness ``_before`` is compared at (``SCENE_ZNCC_START`` for the reference)
         self._rematched_since: float | None = None  # reported "unmatched", then matching again since (debounced)
 
+    def unmeasured(self) -> None:
+        """A frame that could not be measured came between (another frame shape: ``FitWatch``): a change waiting
+        ``confirm_s`` to be reported must hold anew. Why: a camera flipping between its main stream and a sub-stream
+        of another shape had only every other frame measured, and a reported move "held" over the flips ended in
+        ``camera_aligned`` while the bays were blind."""
+        self._since = self._rematched_since = None
+
     def update(self, frame_bgr: np.ndarray, now: float) -> tuple[Shift | None, str | None]:
         """Measure one frame → (shift, "moved" | "aligned" | "turned" | "lost" | "unmatched" | "matched" | None
         when nothing is to be reported); (None, None) for a frame skipped or not matched. "turned" (once, not

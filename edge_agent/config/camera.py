@@ -90,7 +90,7 @@ class CameraConfig(StrictModel):
                                       "(a shift, a small turn or zoom): the bay outlines follow it; beyond it is "
                                       "camera_moved and the camera's verdicts stop counting")
     shift_every_s: float = Field(1.0, ge=0, le=60, description="match a frame against the reference this often")
-    moved_confirm_s: float = Field(2.0, ge=0, le=600, description="a shift held this long is reported")
+    moved_confirm_s: float = Field(2.0, ge=0, le=600, description="a shift, or frames of another shape, held this long is reported")
 
     @field_validator("source")
     @classmethod

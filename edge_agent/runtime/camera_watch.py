@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_agent.bays.monitor import BayMonitor
-from edge_agent.camera.frame_size import FrameSize
+from edge_agent.camera.frame_size import FitWatch, FrameSize
 from edge_agent.camera.health import CameraHealth, HealthTracker
 from edge_agent.camera.orient import Orientation
 from edge_agent.camera.registration import (
@@ -52,7 +52,9 @@ class CameraWatch:
         # (``control.InstallerView.reference``)
         self.reference = 0
         self.frame_size = self._new_frame_size(inherit=True)
-        self.size_fits = True  # False while the camera sends frames of another aspect ratio than the bays'
+        # whether the frames fit the bays' aspect ratio, debounced: blind at the first that does not, ``camera_moved``
+        # once that held ``moved_confirm_s``, seen again once frames fitted as long (``FitWatch``)
+        self.fit = FitWatch(c.moved_confirm_s)
         self.ok = True
         self._lost_at: float | None = None
         self._reported = ReportedState(self._ref_dir)
@@ -147,6 +149,7 @@ class CameraWatch:
         outlines left as they were, drawn on the old one, moved with it by the whole followed shift (16 px: a
         parked car read empty in 1.7 % of PKLot crops, none in place)."""
         before, self.cfg = self.cfg, cfg
+        self.fit.confirm_s = cfg.camera.moved_confirm_s
         sized = (cfg.camera.width, cfg.camera.height) != (before.camera.width, before.camera.height)
         bays_changed = bays_changed or (installer and self.placement != "ok")
         placement = self.placement
@@ -184,8 +187,8 @@ class CameraWatch:
             self.reference += 1
             # drawn over frames that fitted (scaled to the bays' size, as the page shows them): that size; over
             # frames of another shape (the page shows them as they come): the next frame's
-            self.frame_size = self._new_frame_size(self.frame_size if self.size_fits else None)
-            self.size_fits = True  # judged again on the next frame
+            self.frame_size = self._new_frame_size(self.frame_size if self.fit.last else None)
+            self.fit = FitWatch(cfg.camera.moved_confirm_s)  # judged again from the next frame
             if was_moved or self._closing is not None:  # the bays now fit the view they were drawn on: the banner goes
                 self._aligned({"redrawn": True})
             return True
@@ -223,9 +226,11 @@ class CameraWatch:
         self._close_redrawn()
         if not self.health.on_frame(image):
             return image, None
-        fit = self.frame_size.fit(image)
+        fit = self.frame_size.fit(image, self.clock.monotonic())
         image = fit.image
         self._size_changed(fit.fits, fit.size, monitor)
+        if not fit.fits and self.alignment is not None:
+            self.alignment.unmeasured()
         if fit.fits:  # how many of the camera's own pixels each bay has: fewer on a sub-stream scaled up to the
             monitor.set_source_scale(min(1.0, fit.size[0] / image.shape[1]))  # bays' size, never more than drawn
         h = self.health.health()
@@ -234,19 +239,21 @@ class CameraWatch:
         return image, h
 
     def _size_changed(self, fits: bool, size: tuple[int, int], monitor: BayMonitor) -> None:
-        """Blind the bays (and say so, once) when frames stop fitting them; lift it when they fit again."""
-        if fits == self.size_fits:
-            if not fits and monitor.aligned:  # a reload's new monitor starts aligned
+        """Blind the bays at the first frame that does not fit them; say so (once) when that doubt held
+        ``moved_confirm_s``; lift it once frames fitted as long (``FitWatch``). Why not at once both ways: a camera
+        flipping between two stream profiles every frame was a ``camera_moved`` / ``camera_aligned`` pair per flip."""
+        report = self.fit.update(fits, self.clock.monotonic())
+        if self.fit.blind:
+            if monitor.aligned:  # also a reload's new monitor: it starts aligned
                 monitor.set_aligned(False)
+            if report == "moved":
+                want = self.frame_size.expected
+                self._moved({"frame_size": list(size), "bays_frame_size": list(want) if want else None})
             return
-        self.size_fits = fits
-        want = self.frame_size.expected
-        if not fits:
-            monitor.set_aligned(False)
-            self._moved({"frame_size": list(size), "bays_frame_size": list(want) if want else None})
+        if report is None:
             return
         monitor.set_aligned(self.alignment is None or self.alignment.ok)
-        if not (self.alignment is not None and self.alignment.reported_moved):
+        if report == "aligned" and not (self.alignment is not None and self.alignment.reported_moved):
             self._aligned({"frame_size": list(size)})
 
     def check(self, monitor: BayMonitor) -> None:
@@ -274,15 +281,16 @@ class CameraWatch:
         """Camera shift: bays follow a small one; a large one is ``camera_moved`` and blinds the bays."""
         if self.alignment is None:  # not tracked (a reload may have turned it off under an unmatched view)
             monitor.set_matched(True)
-            if self.episode is not None and self.episode.earlier:  # tracking turned off while stopped: nothing
+            if self.episode is not None and self.episode.earlier and not self.fit.blind:  # tracking turned off
                 self._aligned({"frame_size": [image.shape[1], image.shape[0]]})  # says moved but the frame's size
             return
         shift, report = self.alignment.update(image, self.clock.monotonic())
         monitor.set_matched(self.alignment.matched, self.alignment.held)
         if shift is not None and self.alignment.ok:
             monitor.set_warp(shift.warp)
-        if monitor.aligned != self.alignment.ok:
-            monitor.set_aligned(self.alignment.ok)
+        aligned = self.alignment.ok and not self.fit.blind  # frame sizes in doubt: blind whatever the shift
+        if monitor.aligned != aligned:
+            monitor.set_aligned(aligned)
         if report == "turned":  # the bays were drawn on another view: nothing was measured, the view says it
             self._moved({"turned": True, "rotate": self.view.rotate, "flip": self.view.flip})
         elif report == "lost":  # the reference of these bays cannot be read: the view they fit is unknown
@@ -302,16 +310,16 @@ class CameraWatch:
         """Reported ``camera_moved`` and not yet aligned or confirmed (the live page's banner), by this run or, the
         view not yet measured without shift tracking, an earlier one (``_resume``)."""
         if self.alignment is not None:
-            return not self.size_fits or self.alignment.reported_moved
+            return self.fit.reported or self.alignment.reported_moved
         ep = self.episode
-        return not self.size_fits or (ep is not None and ep.earlier and ep.kind != "unmatched" and self._closing is None)
+        return self.fit.reported or (ep is not None and ep.earlier and ep.kind != "unmatched" and self._closing is None)
 
     @property
     def placement(self) -> str:
         """How far the bays' placement on the current view can be trusted (``control.InstallerView.camera``):
         ``moved`` (beyond tolerance, turned, another frame shape: blind, also before it is reported), ``unmatched``
         (the last view measured matched no reference) or ``ok`` (in place, followed, or not tracked)."""
-        if self.moved or (self.alignment is not None and not self.alignment.ok):
+        if self.moved or self.fit.blind or (self.alignment is not None and not self.alignment.ok):
             return "moved"
         if self.alignment is not None and not self.alignment.matched:
             return "unmatched"
@@ -325,7 +333,7 @@ class CameraWatch:
         and a backend tracking the camera's health never heard it come back. So did one of a shift beyond tolerance
         confirmed before ``moved_confirm_s`` reported it."""
         frame = monitor._last_frame
-        if frame is None or (self.alignment is None and self.size_fits):
+        if frame is None or (self.alignment is None and not self.fit.blind):
             raise ControlError("no_frame", "no camera frame yet (or camera.track_shift is off)")
         if self.alignment is not None and not self.alignment.reg.matchable(frame):
             raise ControlError("view_unmatchable", "the current view has too little in it to match later views "
@@ -333,14 +341,14 @@ class CameraWatch:
         was = self.placement  # "moved" also while a reported move or another frame shape stands
         if self.alignment is not None and self.alignment.reported_unmatched:  # matching again, not yet reported
             was = "unmatched"
-        if not self.size_fits:
+        if not self.fit.last:  # the frame shown (and confirmed) is of another shape
             size, want = (frame.shape[1], frame.shape[0]), self.frame_size.expected
             if not self.frame_size.learned and want is not None:
                 raise ControlError("frame_size", f"the camera sends {size[0]}x{size[1]} frames but camera.width/"
                                    f"height say {want[0]}x{want[1]}: set the camera back, or redraw the bays "
                                    "on the installer page (it saves the new size with them)")
             self.frame_size.adopt(size)
-            self.size_fits = True
+        self.fit = FitWatch(self.cfg.camera.moved_confirm_s)  # the view is vouched for: sizes judged anew from here
         if self.alignment is not None:
             self.alignment.reg.confirm(frame)
             self.alignment = self._new_alignment()

@@ -211,6 +211,9 @@ def test_health_flat_frame(clock):  # noqa: ANN001
     assert h.on_frame(np.full((48, 64, 3), 200, np.uint8))
     assert h.health().reason == "flat"
     assert h.on_frame(np.random.default_rng(1).integers(0, 255, (48, 64, 3), dtype=np.uint8))
+    assert h.health().reason == "flat"  # back once good pictures came for lost_after_s (a flicker is one loss)
+    clock.advance(5)
+    assert h.on_frame(np.random.default_rng(2).integers(0, 255, (48, 64, 3), dtype=np.uint8))
     assert h.health().ok
 
 

@@ -267,7 +267,7 @@ def test_agent_survives_corrupt_and_black_frames(tmp_path, clock, camera):
     agent = Agent(cfg, clock=clock, source=Garbage(), reader=NoReader())
     events = []
     agent.bus.subscribe(events.append)
-    for _ in range(60):
+    for _ in range(80):  # good pictures from 8 s: back once they came for lost_after_s (5 s)
         agent.step()
         clock.advance(0.2)
     assert agent.health.health().corrupt_frames >= 20

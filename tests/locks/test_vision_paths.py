@@ -101,7 +101,9 @@ def test_every_path_to_up_needs_trustworthy_vision(tmp_path, clock):  # noqa: AN
         run(130)  # past admit_window_s (120 s): the policy wants A up, but the camera is blind
         assert manager.state("A") == "down"
         src.next = render(EMPTY)
-        run(2)  # the camera is back, the admit window long over: the policy raises A now
+        run(2)  # good pictures again, not yet for camera.lost_after_s (5 s): not back, A stays down
+        assert manager.state("A") == "down"
+        run(5)  # the camera is back, the admit window long over: the policy raises A now
         assert manager.state("A") == "up"
         assert agent.unlock("A", "visitor", "ops").ok
         run(2)

@@ -214,7 +214,7 @@ def test_a_camera_sending_another_frame_shape_over_a_restart_is_one_episode(tmp_
     """Frames of another aspect ratio (a 4:3 sub-stream) at a restart: before, a second ``camera_moved``
     ``{"frame_size": …}`` at the first frame; fitting frames again close the first."""
     four_by_three = np.ascontiguousarray(render(EMPTY)[:, 120:840])
-    path, moved = _reported(tmp_path, clock, hold(300, four_by_three), 2)
+    path, moved = _reported(tmp_path, clock, hold(300, four_by_three), 3)  # reported once held moved_confirm_s
     assert moved.data == {"frame_size": [720, 540], "bays_frame_size": [960, 540]}
     again = _Run(path, clock, hold(10, four_by_three) + hold(300, render(EMPTY)))
     assert again.run(9) == [] and again.agent.camera_moved

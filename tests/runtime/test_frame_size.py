@@ -83,7 +83,7 @@ def test_a_learned_size_outlives_a_restart_and_a_confirmation_adopts_the_new_one
     def restart() -> tuple[Agent, list[Event]]:
         agent = Agent(scene_config(str(tmp_path), camera=UNSIZED), clock=clock,
                       source=ScriptedSource(hold(300, _four_by_three(PARKED)), clock), reader=NoPlates())
-        return agent, _run(agent, clock, 2)
+        return agent, _run(agent, clock, 3)  # another shape is reported once it held moved_confirm_s (2 s)
 
     agent, events = restart()  # the camera was switched to a 4:3 stream while the agent was stopped
     assert [e.type for e in events] == ["camera_moved"] and agent.bus.states()["B"].state == "unknown"
