@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,10 +68,26 @@ def append_rows(out: Path, rows: Sequence[dict[str, str]]) -> tuple[list[dict[st
         existing = read_existing(out)
         kept = {(r["file"], r["bay_id"]) for r in existing}
         new = [r for r in rows if (r["file"], r["bay_id"]) not in kept]
-        fields = list(dict.fromkeys(list(COLUMNS) + [c for r in existing for c in r if c not in COLUMNS]))
-        text = io.StringIO(newline="")
-        w = csv.DictWriter(text, fieldnames=fields, extrasaction="ignore")
-        w.writeheader()
-        w.writerows(existing + new)
-        write_output(out, text.getvalue())
+        _write(out, existing + new)
     return new, existing
+
+
+def remove_rows(out: Path, drop: Callable[[dict[str, str]], bool]) -> list[dict[str, str]]:
+    """Remove the rows ``drop`` picks from the labels file ``out``, under the writers' folder lock (the file as it
+    is then: a ``label`` run meanwhile is kept). Returns the rows removed."""
+    with folder_lock(out.parent):
+        existing = read_existing(out)
+        gone = [r for r in existing if drop(r)]
+        if gone:
+            _write(out, [r for r in existing if not drop(r)])
+    return gone
+
+
+def _write(out: Path, rows: Sequence[dict[str, str]]) -> None:
+    """The labels file as ``rows`` (our columns first, any an installer added kept after them); under the lock."""
+    fields = list(dict.fromkeys(list(COLUMNS) + [c for r in rows for c in r if c not in COLUMNS]))
+    text = io.StringIO(newline="")
+    w = csv.DictWriter(text, fieldnames=fields, extrasaction="ignore")
+    w.writeheader()
+    w.writerows(rows)
+    write_output(out, text.getvalue())

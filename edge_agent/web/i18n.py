@@ -420,6 +420,11 @@ _TEXT: dict[str, tuple[str, str]] = {
     "teach_used": ("校准已启用，代理已重新加载。", "Calibration in use: the agent reloaded."),
     "teach_used_not_applied": ("校准已保存，但代理拒绝重新加载：{why}", "Calibration saved, but the agent refused to reload: {why}"),
     "teach_not_used": ("未启用", "Not used"),
+    "teach_forget": ("删除已标注的画面", "Forget the labelled pictures"),
+    "teach_forget_confirm": ("删除本页标注的所有画面及其标注？（已启用的校准不受影响）",
+                             "Remove every picture this page labelled, with its labels? (A calibration in use stays.)"),
+    "teach_forgotten": ("已删除 {n} 个画面及其标注。", "{n} picture(s) and their labels removed."),
+    "teach_not_forgotten": ("未删除", "Not removed"),
     "teach_camera_problem": ("摄像头此刻没有可用画面（{why}）：这是它送来的最后一帧，不能标注。请等摄像头恢复后点“拍新画面”。",
                              "The camera is not delivering usable frames ({why}): this is the last one it sent, it "
                              "cannot be labelled. Take a new picture once the camera is back."),

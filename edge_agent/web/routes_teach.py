@@ -143,6 +143,22 @@ def _add_frame(request: Request, ctx: WebContext, body: Any) -> JSONResponse:
     return JSONResponse({"ok": True, "counts": now.as_dict()})
 
 
+@router.post("/installer/teach/forget", dependencies=[Depends(require_csrf)])
+def forget(request: Request):
+    """Remove the pictures this page labelled and their rows (they show plates; a wrong label had no way back)."""
+    ctx = ctx_of(request)
+    row = audit(request, "teach_forget", str(ctx.cfg.data_dir), "")
+    try:
+        removed = ctx.teach.forget(ctx.cfg)
+    except (LabelInputError, OSError) as exc:
+        audit_outcome(request, row, f"not removed: {exc}")
+        log.error("teach: cannot forget the labelled pictures: %s", exc)
+        return _refused(500, f"cannot remove the labelled pictures: {exc}")
+    audit_outcome(request, row, f"{removed} picture(s) removed")
+    log.info("teach: %d labelled picture(s) forgotten by %s", removed, current_user(request))
+    return JSONResponse({"ok": True, "removed": removed, "counts": _counts(ctx)})
+
+
 @router.post("/installer/teach/calibrate", dependencies=[Depends(require_csrf)])
 def calibrate(request: Request):
     """Start the fit on a worker thread (one at a time); the page polls ``/installer/teach/status``."""

@@ -22,7 +22,7 @@ import numpy as np
 
 from edge_agent.bays.calibration import MIN_PER_CLASS, CalibrationError, SiteCalibration, file_sha256
 from edge_agent.config.models import AgentConfig
-from edge_agent.occupancy.labels import Guess, LabelInputError, append_rows, guess, read_existing
+from edge_agent.occupancy.labels import Guess, LabelInputError, append_rows, guess, read_existing, remove_rows
 
 LABELS_DIR = "labels"  # under data_dir
 LABELS_CSV = "labels.csv"
@@ -125,6 +125,9 @@ class Teacher:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        # the page's labelled pictures change one request at a time: the frame cap is checked and a picture
+        # forgotten with no add half-done between (two adds at 59 pictures made 61)
+        self._labels = threading.Lock()
         self._classifier: tuple[tuple[str, str | None], Any] | None = None  # (model, calibration) files -> classifier
         self._job = 0  # the last fit started
         self._running: threading.Thread | None = None
@@ -159,6 +162,11 @@ class Teacher:
                   flags: dict[str, str]) -> Counts:
         """Copy the picture to ``labels/frames/<picture>.jpg`` and append a row per labelled bay (its polygon as
         placed on the picture, the classifier's p beside the installer's flag)."""
+        with self._labels:
+            return self._add_frame(cfg, picture, frame, polygons, flags)
+
+    def _add_frame(self, cfg: AgentConfig, picture: str, frame: Path, polygons: dict[str, list],
+                   flags: dict[str, str]) -> Counts:
         from edge_agent.camera.decode import ImageReadError, decode_file
         from edge_agent.durable import write_durably
 
@@ -170,7 +178,7 @@ class Teacher:
             raise TeachRefused(409, "this picture is labelled already: take another, at another time of day")
         if now.frames >= MAX_FRAMES:
             raise TeachRefused(409, f"{MAX_FRAMES} pictures are labelled already, the most kept: calibrate, or "
-                                    f"delete {folder} to start again")
+                                    "forget the labelled pictures to start again")
         try:
             data = frame.read_bytes()
             image = decode_file(frame).image
@@ -192,6 +200,27 @@ class Teacher:
             (folder / name).unlink(missing_ok=True)
             raise
         return counts(cfg)
+
+    def forget(self, cfg: AgentConfig) -> int:
+        """Remove the pictures this page labelled (``labels/frames/``) and their rows; rows ``occupancy label``
+        wrote stay. Why: the pictures show every parked car's plate and no evidence retention reaches them, and
+        a frame labelled wrong had no way back from the page. Returns how many pictures were removed."""
+        folder = labels_folder(cfg)
+        with self._labels:
+            rows = remove_rows(labels_csv(cfg), lambda r: r.get("file", "").startswith(f"{FRAMES_DIR}/"))
+            names = {r["file"] for r in rows}
+            frames = folder / FRAMES_DIR
+            try:  # and any picture a failed add left without rows; unlink never follows a link
+                names |= {f"{FRAMES_DIR}/{e.name}" for e in frames.iterdir()
+                          if e.suffix == ".jpg" and PICTURE_ID.fullmatch(e.stem)}
+            except FileNotFoundError:
+                pass
+            for name in names:
+                try:
+                    (folder / name).unlink(missing_ok=True)
+                except IsADirectoryError:  # a folder someone made there is not a picture of ours
+                    names.discard(name)
+        return len(names)
 
     # -- the fit: one at a time, on its own thread ------------------------------------------------------------------
 

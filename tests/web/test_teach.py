@@ -259,18 +259,50 @@ def test_pictures_are_the_page_s_own_each_labelled_once_and_the_frames_kept_are_
     assert len(list((Path(site.cfg.data_dir) / "labels" / "frames").iterdir())) == 2
 
 
+def test_the_labelled_pictures_can_be_forgotten_from_the_page_and_the_command_s_rows_stay(teach_site):
+    """The labelled pictures show every parked car's plate, no evidence retention reaches them, and a frame
+    labelled wrong had no way back from the page (only deleting labels/ over SSH). Forget removes the page's
+    pictures and their rows, audited; rows ``occupancy label`` wrote (their own images) stay; labelling goes on."""
+    from edge_agent.occupancy.labels import append_rows
+
+    site = teach_site
+    client, _ = logged_in(site, "sam", "installer")
+    label_all(site, client, 2)
+    folder = Path(site.cfg.data_dir) / "labels"
+    append_rows(folder / "labels.csv", [{"file": "grabs/cam-0800.jpg", "bay_id": "A", "polygon": "[]",
+                                         "occupied": "1"}])  # a row `occupancy label` wrote
+    stray = folder / "frames" / ("1" * 8 + "-1111-4111-8111-" + "1" * 12 + ".jpg")  # an add that failed midway
+    stray.write_bytes(b"jpeg")
+    (folder / "frames" / "notes.txt").write_text("the installer's own file", encoding="utf-8")
+    data = page_data(client)
+    r = client.post("/installer/teach/forget", json={}, headers={"X-CSRF-Token": data["csrf"]})
+    assert r.status_code == 200, r.text
+    assert r.json()["removed"] == 3 and r.json()["counts"]["frames"] == 1
+    assert sorted(p.name for p in (folder / "frames").iterdir()) == ["notes.txt"]
+    with (folder / "labels.csv").open(encoding="utf-8", newline="") as fh:
+        assert [row["file"] for row in csv.DictReader(fh)] == ["grabs/cam-0800.jpg"]
+    assert client.get("/audit").status_code == 403  # the installer reads no audit log; the admin does:
+    admin, _ = logged_in(site)
+    assert "teach_forget" in admin.get("/audit").text
+    label_all(site, client, 1)  # labelling starts again
+    assert client.get("/installer/teach/status").json()["counts"]["frames"] == 2
+
+
 def test_only_installers_and_admins_teach_and_every_post_needs_the_csrf_token(teach_site):
     site = teach_site
     reviewer, _ = logged_in(site, "manager", "reviewer")
     assert reviewer.get("/installer/teach").status_code == 403
     tok = token(reviewer, "/violations")
-    for path in ("/installer/teach/frame", "/installer/teach/calibrate", "/installer/teach/use"):
+    for path in ("/installer/teach/frame", "/installer/teach/calibrate", "/installer/teach/use",
+                 "/installer/teach/forget"):
         assert reviewer.post(path, json={}, headers={"X-CSRF-Token": tok}).status_code == 403, path
     installer, _ = logged_in(site, "sam", "installer")
     site.clock.advance(11)
     assert page_data(installer)["bays"]
-    for path in ("/installer/teach/frame", "/installer/teach/calibrate", "/installer/teach/use"):
+    for path in ("/installer/teach/frame", "/installer/teach/calibrate", "/installer/teach/use",
+                 "/installer/teach/forget"):
         assert installer.post(path, json={}).status_code == 403, path  # no token
+    assert (Path(site.cfg.data_dir) / "labels" / "frames").is_dir() is False
 
 
 def test_the_teach_posts_draw_on_the_camera_bucket_like_save(teach_site):

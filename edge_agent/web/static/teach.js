@@ -132,6 +132,17 @@
     resultOut.className = "flash error"; resultOut.textContent = `${T.not_used}: ${problem(r, body)}`;
   };
   document.getElementById("teach-new").onclick = () => window.location.reload();
+  // the labelled pictures show plates, and a wrong label had no other way back: removed, with their rows
+  document.getElementById("teach-forget").onclick = async () => {
+    if (!window.confirm(T.forget_confirm)) return;
+    const [r, body] = await post("/installer/teach/forget", {});
+    if (r.ok && body.ok) {
+      resultOut.className = "flash ok"; resultOut.textContent = fmt(T.forgotten, {n: body.removed});
+      showCounts(body.counts); addButton.disabled = false;
+      return;
+    }
+    resultOut.className = "flash error"; resultOut.textContent = `${T.not_forgotten}: ${problem(r, body)}`;
+  };
   window.addEventListener("resize", draw);
   showCounts(data.counts);
   showResult(data.result);
