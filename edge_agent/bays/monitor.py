@@ -25,7 +25,7 @@ from edge_agent.bays.machine import FREE, BayMachine
 from edge_agent.bays.occupancy import FIRM_CHANGE, MOTION_GAIN, ChangeGate, OccupancyClassifier, PresenceFusion
 from edge_agent.bays.occupancy import Verdict as CameraVerdict
 from edge_agent.bays.old_ground import REDRAWN, OldGround, ground_picture
-from edge_agent.bays.vision import blind_vision, classifier_vision
+from edge_agent.bays.vision import BayPictures, blind_vision, classifier_vision
 from edge_agent.bays.visit_verdict import decide_visit
 from edge_agent.clock import Clock, iso
 from edge_agent.config.models import AgentConfig
@@ -114,6 +114,7 @@ class BayMonitor:
         self._small = too_small(self._polygons, self._scale)  # bay → bay_too_small
         self._read_text: set[str] = set()  # bays whose last detector run read a plate's text there
         self._last_frame: np.ndarray | None = None
+        self._pictures = BayPictures()  # when each bay's picture arrived (a hung picture under a ticking clock)
         self._grey: np.ndarray | None = None  # the change gate's working copy of the current frame
         self._last_probe = float("-inf")  # the last whole-frame run
         self._lock = threading.RLock()
@@ -191,6 +192,7 @@ class BayMonitor:
             # a car driving out)
             kept_ids = [b.id for b in self.cfg.bays if b.id in old.fusion]
             same = set(self.gate.adopt(old.gate, kept_ids))
+            self._pictures.adopt(old._pictures)  # the hung picture a reload finds is no newer for it
             for bay in kept_ids:
                 f = self.fusion[bay] = old.fusion[bay]
                 f.cfg = f.hysteresis.cfg = self.cfg.occupancy
@@ -485,6 +487,7 @@ class BayMonitor:
             if not usable or not self.aligned or self.held:
                 return self.on_blind(why if not usable else "moved" if not self.aligned else "unmatched")
             self._classify(image, now)
+            bay_shown = self._pictures.update(image, self.shapes, now)
             reads_by_bay: dict[str, list[PlateRead]] = {b: [] for b in self.machines}
             due = self._reads_due(now) if reader is not None else None
             if reader is not None and due is not None:
@@ -520,14 +523,16 @@ class BayMonitor:
             present = {b: self.fusion[b].update(now, VOUCH_HOLD_S if self._vouching(b) else None)
                        for b in self.machines}
             events = self._step_all(present, reads_by_bay, camera=True)
-            self._publish_vision(present, now if shown_since is None else shown_since)
+            self._publish_vision(present, now if shown_since is None else shown_since, bay_shown)
             return events
 
-    def _publish_vision(self, present: dict[str, bool | None], shown_since: float) -> None:
+    def _publish_vision(self, present: dict[str, bool | None], shown_since: float,
+                        bay_shown: dict[str, float]) -> None:
         """The camera's evidence per bay, for the lock interlock (see ``bays.vision``)."""
         occ = self.cfg.occupancy
         problems = self._view_problems()
-        for b, v in classifier_vision(self.verdicts(), present, problems, occ.enter_p, shown_since).items():
+        for b, v in classifier_vision(self.verdicts(), present, problems, occ.enter_p, shown_since,
+                                      bay_shown).items():
             self.feed.publish_vision(b, v)
 
     def _publish_blind(self, why: str) -> None:
