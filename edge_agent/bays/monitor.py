@@ -527,7 +527,7 @@ class BayMonitor:
             return events
 
     def _publish_vision(self, present: dict[str, bool | None], shown_since: float,
-                        bay_shown: dict[str, float]) -> None:
+                        bay_shown: dict[str, float | None]) -> None:
         """The camera's evidence per bay, for the lock interlock (see ``bays.vision``)."""
         occ = self.cfg.occupancy
         problems = self._view_problems()

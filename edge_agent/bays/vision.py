@@ -23,7 +23,7 @@ CAMERA_VISION = {"no_frames": "camera_lost", "frozen": "camera_frozen", "black":
 def classifier_vision(verdicts: Mapping[str, Verdict], present: Mapping[str, bool | None],
                       view_problems: Mapping[str, str], enter_p: float,
                       shown_since: float | None = None,
-                      bay_shown_since: Mapping[str, float] | None = None) -> dict[str, BayVision]:
+                      bay_shown_since: Mapping[str, float | None] | None = None) -> dict[str, BayVision]:
     """Evidence from the per-bay classifier: its last p_occupied and when it was measured (a bay is
     classified at least every ``occupancy.classify_every_s``, so this stays fresh), confident only
     while that p is clear of the hysteresis band on the side of the verdict (``Hysteresis``).
@@ -36,7 +36,7 @@ def classifier_vision(verdicts: Mapping[str, Verdict], present: Mapping[str, boo
     ``camera.frozen_after_s`` (30 s) on a picture from before a car drove in; the evidence is as old as the
     picture, so such a camera blocks UP (``occupancy_stale``) after ``occupancy_max_age_s``. ``bay_shown_since``:
     per bay, when the picture of its own ground first arrived (``BayPictures``): a hung picture under a ticking
-    on-screen clock is new as a whole frame, never on the bay."""
+    on-screen clock is new as a whole frame, never on the bay; None: not yet seen live (``measured_at`` None)."""
     out = {}
     for b, v in verdicts.items():
         seen = v.p_occupied is not None and v.p_occupied >= enter_p
@@ -45,7 +45,8 @@ def classifier_vision(verdicts: Mapping[str, Verdict], present: Mapping[str, boo
         if at is not None and shown_since is not None:
             at = min(at, shown_since)
         if at is not None and bay_shown_since is not None and b in bay_shown_since:
-            at = min(at, bay_shown_since[b])
+            shown = bay_shown_since[b]
+            at = None if shown is None else min(at, shown)
         out[b] = BayVision(at, v.p_occupied, occupied, v.confident, view_problems.get(b, "ok"),
                            camera_empty=v.occupied is False and v.confident)
     return out
@@ -70,27 +71,31 @@ class BayPictures:
 
     Compared with the previous vouched frame on each bay's box as it lies now, so an outline redrawn or followed
     over a hung picture finds it unchanged too; a reload's new monitor takes over the old one's (``adopt``).
+    The first frame since the start has nothing to be compared with: its age is unknown (None) until the bay's
+    pixels change. A camera hung for minutes before a restart (``camera_frozen`` said; the operator restarts the
+    agent) sends the same picture to the new process, which took it as new: a remote ``lock`` 0.4 s after the
+    start raised the arm over the car that had parked unseen during the freeze.
     """
 
     def __init__(self) -> None:
         self._last: np.ndarray | None = None  # the previous frame measured (a copy: a source may reuse its buffer)
-        self._last_at: float | None = None
-        self._since: dict[str, float] = {}
+        self._since: dict[str, float | None] = {}
 
     def adopt(self, old: BayPictures) -> None:
-        self._last, self._last_at, self._since = old._last, old._last_at, dict(old._since)
+        self._last, self._since = old._last, dict(old._since)
 
-    def update(self, image: np.ndarray, shapes: Sequence[BayShape], now: float) -> dict[str, float]:
-        """Note ``image`` (a frame the bays are measured on, at ``now``); returns bay → when its picture arrived."""
+    def update(self, image: np.ndarray, shapes: Sequence[BayShape], now: float) -> dict[str, float | None]:
+        """Note ``image`` (a frame the bays are measured on, at ``now``); returns bay → when its picture arrived
+        (None: not known, none seen change since the start)."""
         last, since = self._last, {}
         h, w = image.shape[:2]
         for s in shapes:
             x, y, bw, bh = s.rect
             x0, y0, x1, y1 = max(0, x), max(0, y), min(w, x + bw), min(h, y + bh)
-            same = last is not None and last.shape == image.shape and x1 > x0 and y1 > y0 \
-                and np.array_equal(image[y0:y1, x0:x1], last[y0:y1, x0:x1])
-            # unchanged: as old as its first arrival (a bay new here, over a hung picture: the previous frame's)
-            since[s.bay_id] = self._since.get(s.bay_id, self._last_at if self._last_at is not None else now) \
-                if same else now
-        self._last, self._last_at, self._since = image.copy(), now, since
-        return since
+            changed = last is not None and (last.shape != image.shape or x1 <= x0 or y1 <= y0
+                                            or not np.array_equal(image[y0:y1, x0:x1], last[y0:y1, x0:x1]))
+            # unchanged: as old as its first arrival; None while no change was seen (the start: this picture may be
+            # as old as a hang before it; a bay a reload added, over a picture that has not changed since)
+            since[s.bay_id] = now if changed else self._since.get(s.bay_id)
+        self._last, self._since = image.copy(), since
+        return dict(since)
