@@ -304,6 +304,38 @@ class BayMonitor:
                 log.warning("bay %s: drawn elsewhere than the last run judged it, which left a car there: its lock "
                             "stays down (%s) until the ground of that outline is seen empty", bay, REDRAWN)
 
+    def confirming(self, measured: Warp) -> None:
+        """(The installer's Confirm current view, of a view the bays did not fit: moved beyond tolerance, or
+        matching no reference.) The current view becomes the reference, and each outline as drawn lies on the ground
+        it covers there. A bay holding a car (a visit open, or the classifier's verdict occupied) keeps the ground the
+        car stood on, its outline carried by ``measured`` (the shift registration last measured: drawn px → this
+        view's px): its arm waits until that ground is seen empty, as after a redraw (``old_ground``). Grounds
+        already watched are carried the same way. Why: knocked 60 px, bay A's outline lay on the asphalt beside the
+        parked car; confirmed, the bay's change from the car's last vouched picture counted as the car leaving, the
+        visit departed within 5 s and the policy raised the arm under the car 20 s later."""
+        (a, b, c), (d, e, f) = measured
+        with self._lock:
+            for bay, drawn in self._polygons.items():
+                carried = [dataclasses.replace(g, polygon=[(a * x + b * y + c, d * x + e * y + f) for x, y in g.polygon])
+                           for g in self._old_ground.get(bay, [])]
+                ground = [(a * float(x) + b * float(y) + c, d * float(x) + e * float(y) + f) for x, y in drawn]
+                car = self.machines[bay].visit is not None or self.fusion[bay].verdict.occupied is True
+                if car and not any(_same_outline(g.polygon, ground) for g in carried):
+                    picture = None  # the car as it stands in the view confirmed (else: the first look after)
+                    if self._last_frame is not None:
+                        try:
+                            picture = ground_picture(self._last_frame, ground)
+                        except ValueError:
+                            pass
+                    carried.append(OldGround(ground, picture))
+                    log.warning("bay %s: view confirmed with a car in it: its lock stays down (%s) until the ground the "
+                                "car stood on is seen empty", bay, REDRAWN)
+                carried = [g for g in carried if not _same_outline(g.polygon, [(float(x), float(y)) for x, y in drawn])]
+                if carried:
+                    self._old_ground[bay] = carried
+                else:
+                    self._old_ground.pop(bay, None)
+
     def watched_grounds(self) -> dict[str, list[list[tuple[float, float]]]]:
         """Bay → the old outlines whose ground its lock waits for (``old_ground``), to be kept over a restart."""
         with self._lock:

@@ -1,0 +1,53 @@
+"""The installer's **Confirm current view** of a knocked camera while a car is parked in a locked bay: the real agent,
+the shipped occupancy model, a gpiozero lock on MockFactory pins (no presence sensor), a fake clock.
+
+Confirm takes the current view as the bays' reference: each outline, as drawn, now lies on the ground it covers in
+the knocked view. Knocked 60 px, bay A's outline lay on the asphalt beside the parked car. The bay's change since the
+last picture the camera vouched for (the car) counted as a car leaving (``Hysteresis.vouched``): the visit departed
+within 5 s of the confirmation, the bay read free, and 20 s later the policy raised the arm under the car. A redraw
+by Save has waited for the ground the car stood on since 2026-12-05 (``bay_redrawn``); a confirmation moves every
+outline over the scene just the same, so it waits for that ground too: where the camera's registration measured
+it, the outline carried by the measured shift.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edge_agent.clock import FakeClock
+from edge_agent.sim.synthetic import Scene, render
+from tests.locks.test_knocked_edit import PARKED, Site, _knocked
+
+
+@pytest.fixture
+def site(tmp_path: Path, clock: FakeClock):  # noqa: ANN201
+    s = Site(tmp_path, clock)
+    yield s
+    s.close()
+
+
+def _never_up(site: Site, seconds: float) -> None:
+    for _ in range(int(seconds)):
+        site.run(1)
+        assert site.ups == 0 and site.position == 0.0, "the arm rose under the parked car"
+
+
+def test_confirming_a_knocked_view_raises_no_arm_under_the_parked_car(site):  # noqa: ANN001
+    site.src.next = render(PARKED)
+    site.run(8)  # the installation's reference; the car in A is seen, the arm down
+    assert site.agent.bus.states()["A"].state == "occupied" and site.position == 0.0
+    site.src.next = _knocked(render(PARKED))
+    site.run(5)
+    assert site.agent.camera_moved
+    assert site.agent.confirm_camera().ok  # the installer takes the knocked view: A's outline beside the car
+    _never_up(site, 150)
+    assert site.agent.monitor.feed.vision("A").vision == "bay_redrawn"
+    res = site.agent.lock("A", "close the bay", "ops")
+    assert not res.ok and res.data["code"] == "bay_redrawn", res
+
+    site.src.next = _knocked(render(Scene()))  # the car drives off: the ground it stood on is seen empty
+    site.run(40)
+    assert site.agent.monitor.feed.vision("A").vision == "ok"
+    assert site.position == 1.0  # the policy raised A over the empty bay
