@@ -51,3 +51,24 @@ def test_confirming_a_knocked_view_raises_no_arm_under_the_parked_car(site):  # 
     site.run(40)
     assert site.agent.monitor.feed.vision("A").vision == "ok"
     assert site.position == 1.0  # the policy raised A over the empty bay
+
+
+def test_the_wait_survives_a_crash_just_after_the_confirmation(site):  # noqa: ANN001
+    """The grounds a lock waits for are kept on disk (``outlines.json``) at a reload and once a minute; a process
+    killed within that minute of a confirmation (out of memory, the watchdog, a power cut) forgot the car's ground,
+    and the restarted agent judged the bay on the asphalt its outline now covers: free, and the arm rose under the
+    car."""
+    site.src.next = render(PARKED)
+    site.run(8)
+    site.src.next = _knocked(render(PARKED))
+    site.run(5)
+    assert site.agent.confirm_camera().ok
+    site.run(5)
+    killed, factory = site.agent, site.factory
+    site._begin()  # killed: nothing stopped the old agent (it wrote nothing more); a new one starts on the same data
+    try:
+        _never_up(site, 90)
+        assert site.agent.monitor.feed.vision("A").vision == "bay_redrawn"
+    finally:
+        killed.stop()
+        factory.reset()
