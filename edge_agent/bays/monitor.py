@@ -304,7 +304,7 @@ class BayMonitor:
                 log.warning("bay %s: drawn elsewhere than the last run judged it, which left a car there: its lock "
                             "stays down (%s) until the ground of that outline is seen empty", bay, REDRAWN)
 
-    def confirming(self, measured: Warp) -> None:
+    def confirming(self, measured: Warp, before: Mapping[str, Sequence[tuple[float, float]]] | None = None) -> None:
         """(The installer's Confirm current view, of a view the bays did not fit: moved beyond tolerance, or
         matching no reference.) The current view becomes the reference, and each outline as drawn lies on the ground
         it covers there. A bay holding a car (a visit open, or the classifier's verdict occupied) keeps the ground the
@@ -312,13 +312,16 @@ class BayMonitor:
         view's px): its arm waits until that ground is seen empty, as after a redraw (``old_ground``). Grounds
         already watched are carried the same way. Why: knocked 60 px, bay A's outline lay on the asphalt beside the
         parked car; confirmed, the bay's change from the car's last vouched picture counted as the car leaving, the
-        visit departed within 5 s and the policy raised the arm under the car 20 s later."""
+        visit departed within 5 s and the policy raised the arm under the car 20 s later. ``before``: the outlines the
+        bays were judged on until now, where a Save (which takes the view as a confirmation does) redrew them; a
+        bay's ground already kept by that redraw (``_keep_old_ground``, in those outlines' pixels) is carried too."""
         (a, b, c), (d, e, f) = measured
         with self._lock:
             for bay, drawn in self._polygons.items():
                 carried = [dataclasses.replace(g, polygon=[(a * x + b * y + c, d * x + e * y + f) for x, y in g.polygon])
                            for g in self._old_ground.get(bay, [])]
-                ground = [(a * float(x) + b * float(y) + c, d * float(x) + e * float(y) + f) for x, y in drawn]
+                judged = before.get(bay, drawn) if before is not None else drawn
+                ground = [(a * float(x) + b * float(y) + c, d * float(x) + e * float(y) + f) for x, y in judged]
                 car = self.machines[bay].visit is not None or self.fusion[bay].verdict.occupied is True
                 if car and not any(_same_outline(g.polygon, ground) for g in carried):
                     picture = None  # the car as it stands in the view confirmed (else: the first look after)

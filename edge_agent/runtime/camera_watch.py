@@ -320,6 +320,12 @@ class CameraWatch:
             return "unmatched"
         return "ok"
 
+    @property
+    def measured(self) -> Warp | None:
+        """The shift registration last measured (drawn px → the view's px; beyond tolerance too), None: none (not
+        tracked, or the view matches no reference): where the bays' ground lies on the view as it is now."""
+        return self._measured
+
     def confirm(self, monitor: BayMonitor) -> ControlResult:
         """The installer confirmed that the bays fit the current view: it becomes the reference (and,
         when the size was learned from the frames, its frame size the bays' size). ``camera_aligned``

@@ -72,3 +72,34 @@ def test_the_wait_survives_a_crash_just_after_the_confirmation(site):  # noqa: A
     finally:
         killed.stop()
         factory.reset()
+
+
+@pytest.mark.parametrize("outline", ["as_it_was", "onto_the_car"])
+def test_the_installers_save_over_a_knocked_view_is_a_confirmation_too(site, outline):  # noqa: ANN001
+    """The installer's Save while the view does not fit takes it as the bays' reference, every outline as shown
+    (``CameraWatch.reconfigure``): a confirmation. ``as_it_was``: A left where the page showed it, beside the car
+    (the arm rose under it 25 s after the Save); ``onto_the_car``: A redrawn over the car where the knocked view
+    shows it (the bay's own readings cover the car's ground: no wait, and the car is seen)."""
+    import yaml
+
+    from tests.locks.test_knocked_edit import KNOCK_PX
+
+    site.src.next = render(PARKED)
+    site.run(8)
+    site.src.next = _knocked(render(PARKED))
+    site.run(5)
+    assert site.agent.camera_moved
+    bays = yaml.safe_load(site.path.read_text())["bays"]
+    if outline == "onto_the_car":
+        bays[0]["polygon"] = [[x + KNOCK_PX, y] for x, y in bays[0]["polygon"]]
+    site.write(bays=bays)
+    assert site.agent.reload_config(installer=True).ok  # what the installer page's Save does
+    _never_up(site, 150)
+    vision = site.agent.monitor.feed.vision("A").vision
+    if outline == "as_it_was":
+        assert vision == "bay_redrawn"
+        site.src.next = _knocked(render(Scene()))  # the car drives off
+        site.run(40)
+        assert site.position == 1.0
+    else:
+        assert vision == "ok" and site.agent.bus.states()["A"].state == "occupied"
