@@ -25,7 +25,7 @@ from edge_agent.bays.machine import FREE, BayMachine
 from edge_agent.bays.occupancy import FIRM_CHANGE, MOTION_GAIN, ChangeGate, OccupancyClassifier, PresenceFusion
 from edge_agent.bays.occupancy import Verdict as CameraVerdict
 from edge_agent.bays.old_ground import REDRAWN, OldGround, ground_picture
-from edge_agent.bays.vision import blind_vision, classifier_vision
+from edge_agent.bays.vision import BayPictures, blind_vision, classifier_vision
 from edge_agent.bays.visit_verdict import decide_visit
 from edge_agent.clock import Clock, iso
 from edge_agent.config.models import AgentConfig
@@ -114,6 +114,7 @@ class BayMonitor:
         self._small = too_small(self._polygons, self._scale)  # bay → bay_too_small
         self._read_text: set[str] = set()  # bays whose last detector run read a plate's text there
         self._last_frame: np.ndarray | None = None
+        self._pictures = BayPictures()  # when each bay's picture arrived (a hung picture under a ticking clock)
         self._grey: np.ndarray | None = None  # the change gate's working copy of the current frame
         self._last_probe = float("-inf")  # the last whole-frame run
         self._lock = threading.RLock()
@@ -191,6 +192,7 @@ class BayMonitor:
             # a car driving out)
             kept_ids = [b.id for b in self.cfg.bays if b.id in old.fusion]
             same = set(self.gate.adopt(old.gate, kept_ids))
+            self._pictures.adopt(old._pictures)  # the hung picture a reload finds is no newer for it
             for bay in kept_ids:
                 f = self.fusion[bay] = old.fusion[bay]
                 f.cfg = f.hysteresis.cfg = self.cfg.occupancy
@@ -301,6 +303,41 @@ class BayMonitor:
                 self._old_ground[bay] = [*grounds, OldGround(ground, at_start=True)]
                 log.warning("bay %s: drawn elsewhere than the last run judged it, which left a car there: its lock "
                             "stays down (%s) until the ground of that outline is seen empty", bay, REDRAWN)
+
+    def confirming(self, measured: Warp, before: Mapping[str, Sequence[tuple[float, float]]] | None = None) -> None:
+        """(The installer's Confirm current view, of a view the bays did not fit: moved beyond tolerance, or
+        matching no reference.) The current view becomes the reference, and each outline as drawn lies on the ground
+        it covers there. A bay holding a car (a visit open, or the classifier's verdict occupied) keeps the ground the
+        car stood on, its outline carried by ``measured`` (the shift registration last measured: drawn px → this
+        view's px): its arm waits until that ground is seen empty, as after a redraw (``old_ground``). Grounds
+        already watched are carried the same way. Why: knocked 60 px, bay A's outline lay on the asphalt beside the
+        parked car; confirmed, the bay's change from the car's last vouched picture counted as the car leaving, the
+        visit departed within 5 s and the policy raised the arm under the car 20 s later. ``before``: the outlines the
+        bays were judged on until now, where a Save (which takes the view as a confirmation does) redrew them; a
+        bay's ground already kept by that redraw (``_keep_old_ground``, in those outlines' pixels) is carried too."""
+        (a, b, c), (d, e, f) = measured
+        with self._lock:
+            for bay, drawn in self._polygons.items():
+                carried = [dataclasses.replace(g, polygon=[(a * x + b * y + c, d * x + e * y + f) for x, y in g.polygon])
+                           for g in self._old_ground.get(bay, [])]
+                judged = before.get(bay, drawn) if before is not None else drawn
+                ground = [(a * float(x) + b * float(y) + c, d * float(x) + e * float(y) + f) for x, y in judged]
+                car = self.machines[bay].visit is not None or self.fusion[bay].verdict.occupied is True
+                if car and not any(_same_outline(g.polygon, ground) for g in carried):
+                    picture = None  # the car as it stands in the view confirmed (else: the first look after)
+                    if self._last_frame is not None:
+                        try:
+                            picture = ground_picture(self._last_frame, ground)
+                        except ValueError:
+                            pass
+                    carried.append(OldGround(ground, picture))
+                    log.warning("bay %s: view confirmed with a car in it: its lock stays down (%s) until the ground the "
+                                "car stood on is seen empty", bay, REDRAWN)
+                carried = [g for g in carried if not _same_outline(g.polygon, [(float(x), float(y)) for x, y in drawn])]
+                if carried:
+                    self._old_ground[bay] = carried
+                else:
+                    self._old_ground.pop(bay, None)
 
     def watched_grounds(self) -> dict[str, list[list[tuple[float, float]]]]:
         """Bay → the old outlines whose ground its lock waits for (``old_ground``), to be kept over a restart."""
@@ -485,6 +522,7 @@ class BayMonitor:
             if not usable or not self.aligned or self.held:
                 return self.on_blind(why if not usable else "moved" if not self.aligned else "unmatched")
             self._classify(image, now)
+            bay_shown = self._pictures.update(image, self.shapes, now)
             reads_by_bay: dict[str, list[PlateRead]] = {b: [] for b in self.machines}
             due = self._reads_due(now) if reader is not None else None
             if reader is not None and due is not None:
@@ -520,14 +558,16 @@ class BayMonitor:
             present = {b: self.fusion[b].update(now, VOUCH_HOLD_S if self._vouching(b) else None)
                        for b in self.machines}
             events = self._step_all(present, reads_by_bay, camera=True)
-            self._publish_vision(present, now if shown_since is None else shown_since)
+            self._publish_vision(present, now if shown_since is None else shown_since, bay_shown)
             return events
 
-    def _publish_vision(self, present: dict[str, bool | None], shown_since: float) -> None:
+    def _publish_vision(self, present: dict[str, bool | None], shown_since: float,
+                        bay_shown: dict[str, float | None]) -> None:
         """The camera's evidence per bay, for the lock interlock (see ``bays.vision``)."""
         occ = self.cfg.occupancy
         problems = self._view_problems()
-        for b, v in classifier_vision(self.verdicts(), present, problems, occ.enter_p, shown_since).items():
+        for b, v in classifier_vision(self.verdicts(), present, problems, occ.enter_p, shown_since,
+                                      bay_shown).items():
             self.feed.publish_vision(b, v)
 
     def _publish_blind(self, why: str) -> None:

@@ -61,7 +61,8 @@ def vehicle_possible(driver: LockDriver, evidence: VehicleEvidence, cfg: LockCon
     if not st.camera_ok:
         return "camera_not_ok", "camera not ok: occupancy unknown"
     if v.measured_at is None:
-        return "occupancy_stale", "occupancy never measured since start or reload"
+        return "occupancy_stale", ("occupancy never measured since start or reload, or only on a picture not yet "
+                                   "seen to change (a camera hung before the start sends one)")
     if not now - v.measured_at <= cfg.occupancy_max_age_s:
         return "occupancy_stale", (f"occupancy last measured on a view {now - v.measured_at:.1f}s old "
                                    f"(limit {cfg.occupancy_max_age_s:g}s)")

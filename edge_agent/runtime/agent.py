@@ -399,9 +399,13 @@ class Agent:
             return self.monitor.warp, self.camera.placement, self.camera.reference
 
     def confirm_camera(self) -> ControlResult:
-        """The installer confirmed that the bays fit the current view: it becomes the reference."""
+        """The installer confirmed that the bays fit the current view: it becomes the reference. The grounds of the
+        cars parked meanwhile (``BayMonitor.confirming``) are kept on disk at once, as at a reload: written only
+        once a minute, a process killed within it forgot them and the next start raised an arm under such a car."""
         with self.loop_lock:
-            return self.camera.confirm(self.monitor)
+            result = self.camera.confirm(self.monitor)
+            self.keep_outlines()
+            return result
 
     def set_lists(self, allow: list[str] | None, deny: list[str] | None) -> ControlResult:
         """Apply at once (open visits are re-decided) and keep them in the config file, so a

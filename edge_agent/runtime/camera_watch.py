@@ -27,7 +27,7 @@ from edge_agent.camera.reported import Episode, ReportedState, kind_of
 from edge_agent.camera.source import FrameSource
 from edge_agent.clock import Clock
 from edge_agent.config.models import AgentConfig
-from edge_agent.control import ControlError, ControlResult
+from edge_agent.control import ControlError, ControlResult, Warp
 from edge_agent.events.bus import EventBus
 from edge_agent.events.types import Event, EventType
 
@@ -48,6 +48,7 @@ class CameraWatch:
         self.view = Orientation.of(c)  # as the agent turns its frames, for its life (a reload cannot change it)
         self.health = HealthTracker(clock, c.lost_after_s, c.frozen_after_s, c.black_level, c.flat_level)
         self.alignment = self._new_alignment(inherit=True)  # the bays may have been edited while it was stopped
+        self._measured: Warp | None = None  # the last shift registration measured (beyond tolerance too): ``confirm``
         # counts the references the bays' placement was measured against: a shift means nothing on another one
         # (``control.InstallerView.reference``)
         self.reference = 0
@@ -183,7 +184,7 @@ class CameraWatch:
             was_moved = self.moved or (self.alignment is not None and self.alignment.reported_unmatched)
             if installer and self.alignment is not None:  # drawn over the current picture: its reference is new
                 self.alignment.reg.forget()
-            self.alignment = self._new_alignment()
+            self.alignment, self._measured = self._new_alignment(), None
             self.reference += 1
             # drawn over frames that fitted (scaled to the bays' size, as the page shows them): that size; over
             # frames of another shape (the page shows them as they come): the next frame's
@@ -285,6 +286,8 @@ class CameraWatch:
                 self._aligned({"frame_size": [image.shape[1], image.shape[0]]})  # says moved but the frame's size
             return
         shift, report = self.alignment.update(image, self.clock.monotonic())
+        if shift is not None or not self.alignment.matched:  # (None, None) for a frame skipped: the last one stands
+            self._measured = shift.warp if shift is not None else None
         monitor.set_matched(self.alignment.matched, self.alignment.held)
         if shift is not None and self.alignment.ok:
             monitor.set_warp(shift.warp)
@@ -325,6 +328,12 @@ class CameraWatch:
             return "unmatched"
         return "ok"
 
+    @property
+    def measured(self) -> Warp | None:
+        """The shift registration last measured (drawn px → the view's px; beyond tolerance too), None: none (not
+        tracked, or the view matches no reference): where the bays' ground lies on the view as it is now."""
+        return self._measured
+
     def confirm(self, monitor: BayMonitor) -> ControlResult:
         """The installer confirmed that the bays fit the current view: it becomes the reference (and,
         when the size was learned from the frames, its frame size the bays' size). ``camera_aligned``
@@ -349,6 +358,9 @@ class CameraWatch:
                                    "on the installer page (it saves the new size with them)")
             self.frame_size.adopt(size)
         self.fit = FitWatch(self.cfg.camera.moved_confirm_s)  # the view is vouched for: sizes judged anew from here
+        if was != "ok" and self._measured is not None:  # the outlines move over the scene: cars keep their ground
+            monitor.confirming(self._measured)
+        self._measured = None
         if self.alignment is not None:
             self.alignment.reg.confirm(frame)
             self.alignment = self._new_alignment()

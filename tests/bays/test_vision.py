@@ -74,7 +74,8 @@ def test_empty_bay_measured_fresh_and_confident_once_the_verdict_is_confirmed(tm
     t0 = clock.monotonic()
     agent.step()
     v = agent.feed.vision("A")
-    assert v.measured_at == t0 and v.vision == "ok" and v.p_occupied < agent.cfg.occupancy.exit_p
+    assert v.vision == "ok" and v.p_occupied < agent.cfg.occupancy.exit_p
+    assert v.measured_at is None, "the start's first picture has no known age (a camera hung before it sends one)"
     assert not v.confident, "one classification is not a verdict (confirm_frames 2)"
     clock.advance(0.2)
     agent.step()  # a verdict under way is confirmed on the next frame, not at the periodic turn

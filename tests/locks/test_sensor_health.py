@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import pytest
 import yaml
 from gpiozero.pins.mock import MockFactory
@@ -275,11 +276,16 @@ def test_a_wrong_way_sensor_is_found_on_a_still_scene_with_long_key_frame_interv
     s = site(presence={"kind": "digital", "pin": {"pin": PRESENCE}, "pin_active": "vehicle",
                        "disagree_s": DISAGREE_S})
 
+    keys: dict[int, np.ndarray] = {}
+
     def latest() -> Frame:
         s.src.seq += 1
-        image = s.src.next.copy()
-        image[0, 0, 0] ^= 1 + int(s.clock.monotonic() // 5.0) % 7  # a new key frame's noise every 5 s
-        return Frame(image, s.src.seq, s.clock.monotonic())
+        key = int(s.clock.monotonic() // 5.0)  # a new key frame every 5 s, its sensor noise over the whole picture
+        if key not in keys:
+            noise = np.random.default_rng(key).integers(-2, 3, s.src.next.shape)
+            keys.clear()
+            keys[key] = np.clip(s.src.next.astype(np.int16) + noise, 0, 255).astype(np.uint8)
+        return Frame(keys[key].copy(), s.src.seq, s.clock.monotonic())
 
     s.src.latest = latest
     s.run(2 * DISAGREE_S)

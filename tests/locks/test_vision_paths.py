@@ -223,15 +223,17 @@ class LongKeyFrames(Frames):
     noise differs ("smart" codecs stretch the key-frame interval on a still scene)."""
 
     key_every_s = 5.0
+    _key: tuple[int, np.ndarray] | None = None
 
     def latest(self):  # noqa: ANN201 - Frame | None
         if self.next is None:
             return None
         self.seq += 1
         key = int(self.clock.monotonic() // self.key_every_s)
-        image = self.next.copy()
-        image[0, 0, 0] ^= 1 + key % 7  # the key frame's noise: a pixel the health signature samples
-        return Frame(image, self.seq, self.clock.monotonic())
+        if self._key is None or self._key[0] != key:  # the key frame's sensor noise, over the whole picture
+            noise = np.random.default_rng(key).integers(-2, 3, self.next.shape)
+            self._key = (key, np.clip(self.next.astype(np.int16) + noise, 0, 255).astype(np.uint8))
+        return Frame(self._key[1].copy(), self.seq, self.clock.monotonic())
 
 
 def test_a_still_scene_with_long_key_frame_intervals_still_raises(tmp_path, clock):  # noqa: ANN001
