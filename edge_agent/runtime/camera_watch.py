@@ -232,6 +232,7 @@ class CameraWatch:
         self._size_changed(fit.fits, fit.size, monitor)
         if not fit.fits and self.alignment is not None:
             self.alignment.unmeasured()
+            self._measured = None  # a shift measured on frames of the bays' shape places nothing on these
         if fit.fits:  # how many of the camera's own pixels each bay has: fewer on a sub-stream scaled up to the
             monitor.set_source_scale(min(1.0, fit.size[0] / image.shape[1]))  # bays' size, never more than drawn
         h = self.health.health()
