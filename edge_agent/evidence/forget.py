@@ -27,6 +27,7 @@ import logging
 import os
 import sqlite3
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -113,6 +114,10 @@ class Forgotten:
     damaged: int = 0  # damaged copies set aside (``*.corrupt-*``) that held the plate, deleted whole
     snapshots: int = 0  # snapshots (a bay's or the whole view) taken while one of its visits stood in view
     foreign: int = 0  # file names in photo rows that are no photo the store writes (``remove_photo``): left alone
+    # when one of its visits stood in view (epoch from, to; to inf for a visit not departed), ``IN_VIEW_MARGIN_S``
+    # either side: for copies of the whole view kept outside the index (the installer page's labelled pictures)
+    in_view: list[tuple[float, float]] = field(default_factory=list)
+    labelled: int = 0  # labelled pictures (the installer page's "teach this camera") taken while it stood in view
 
     def summary(self) -> str:
         boxes = ", ".join(f"{n} from {name}" for name, n in self.outbox.items() if n) or "none"
@@ -122,6 +127,8 @@ class Forgotten:
                 f"line(s); undelivered messages deleted: {boxes}"
                 + (f"; {self.damaged} damaged cop(ies) naming it deleted" if self.damaged else "")
                 + (f"; {self.snapshots} snapshot(s) taken while it stood in view deleted" if self.snapshots else "")
+                + (f"; {self.labelled} labelled picture(s) taken while it stood in view deleted" if self.labelled
+                   else "")
                 + (f"; {self.foreign} file name(s) in photo rows that are no evidence photo (an edited index?) left "
                    "alone" if self.foreign else ""))
 
@@ -146,9 +153,12 @@ def refuse_links(data_dir: Path, outboxes: list[Path]) -> None:
 
 
 def forget_plate(data_dir: Path, plate: str, clock: Clock, user: str, outboxes: list[Path],
-                 partial: frozenset[str] = frozenset()) -> Forgotten:
+                 partial: frozenset[str] = frozenset(),
+                 copies: Callable[[list[tuple[float, float]]], int] | None = None) -> Forgotten:
     """Delete ``plate`` (normalised) from ``data_dir``; audit it as ``user``. The caller holds the data folder.
-    ``partial``: visits of ``partial_visits`` the operator looked at and named: forgotten as the plate's own."""
+    ``partial``: visits of ``partial_visits`` the operator looked at and named: forgotten as the plate's own.
+    ``copies``: deletes the whole-view pictures kept outside the index that were taken while the car stood in view
+    (given ``Forgotten.in_view``; returns how many), before the audit row that counts them."""
     out = Forgotten(partial_visits=len(partial))
     refuse_links(data_dir, outboxes)
     db_path = data_dir / "evidence" / "evidence.db"
@@ -161,6 +171,8 @@ def forget_plate(data_dir: Path, plate: str, clock: Clock, user: str, outboxes: 
         if box.is_file():
             out.outbox[str(box.relative_to(data_dir)) if box.is_relative_to(data_dir) else str(box)] = \
                 _delete_messages(box, match)
+    if copies is not None and out.in_view:
+        out.labelled = copies(out.in_view)
     out.damaged = _delete_damaged({data_dir, data_dir / "evidence", data_dir / "notify-dead",
                                    *(b.parent for b in outboxes)}, match)
     if db_path.is_file():  # the forget itself, in the page's audit log: who, when, what was removed
@@ -298,6 +310,7 @@ def _forget_snapshots(db: sqlite3.Connection, root: Path, visits: set[str], out:
         if first is None:
             continue
         until = float("inf") if left is None else left + IN_VIEW_MARGIN_S
+        out.in_view.append((first - IN_VIEW_MARGIN_S, until))
         for r in db.execute("SELECT id, frame_file, crop_file FROM evidence WHERE kind=? AND epoch >= ? AND epoch <= ?",
                             (SNAPSHOT, first - IN_VIEW_MARGIN_S, until)):
             rows[r[0]] = (r[1], r[2])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,11 @@ from edge_agent.durable import folder_lock, write_output
 from edge_agent.occupancy.dataset import FRAME_COLUMNS
 
 COLUMNS = (*FRAME_COLUMNS, "p_occupied", "model")
+# the installer page's labelled pictures: ``{data_dir}/labels/frames/<evidence id>.jpg``, rows in labels.csv; each
+# file's modification time is the picture's own (when the camera took it), which ``evidence forget`` goes by
+PAGE_LABELS = "labels"
+PAGE_FRAMES = "frames"
+PAGE_PICTURE = re.compile(r"[0-9a-f-]{36}")  # an evidence id (uuid4), the labelled picture's file name
 
 
 class LabelInputError(ValueError):
@@ -91,3 +97,34 @@ def _write(out: Path, rows: Sequence[dict[str, str]]) -> None:
     w.writeheader()
     w.writerows(rows)
     write_output(out, text.getvalue())
+
+
+def page_frames(folder: Path) -> list[Path]:
+    """The pictures the installer page labelled under ``folder`` (``labels/``): ``frames/<evidence id>.jpg``, none
+    that is a link or a folder (nothing else there is the page's)."""
+    try:
+        entries = list((folder / PAGE_FRAMES).iterdir())
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return [e for e in entries if e.suffix == ".jpg" and PAGE_PICTURE.fullmatch(e.stem) and not e.is_symlink()
+            and e.is_file()]
+
+
+def forget_page_frames(folder: Path, pick: Callable[[Path], bool] = lambda _: True) -> int:
+    """Delete the page's labelled pictures ``pick`` chooses (all by default) and their rows in ``labels.csv``; rows
+    ``occupancy label`` wrote (their own images) stay. Returns how many pictures went. Why: the pictures are whole
+    camera views (every parked car's plate), kept outside the evidence's index and retention."""
+    gone = {f"{PAGE_FRAMES}/{p.name}" for p in page_frames(folder) if pick(p)}
+    rows = remove_rows(folder / "labels.csv", lambda r: r.get("file", "") in gone) if gone else []
+    names = gone | {r["file"] for r in rows}
+    for name in names:
+        (folder / name).unlink(missing_ok=True)
+    return len(names)
+
+
+def taken_within(spans: Sequence[tuple[float, float]]) -> Callable[[Path], bool]:
+    """A ``pick`` for pictures taken (their modification time) within one of ``spans`` (epoch from, to)."""
+    def pick(p: Path) -> bool:
+        t = p.stat().st_mtime
+        return any(a <= t <= b for a, b in spans)
+    return pick

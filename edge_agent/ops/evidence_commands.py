@@ -65,9 +65,14 @@ def _forget(args: argparse.Namespace) -> int:
         print(f"--partial {unknown[0]}: not a visit of a partial read {masked(plate)} fills (run without --partial "
               "to list them); nothing deleted", file=sys.stderr)
         return 2
+    from edge_agent.occupancy.labels import PAGE_LABELS, forget_page_frames, taken_within
+
+    def labelled(spans: list[tuple[float, float]]) -> int:  # the installer page's labelled pictures: whole views
+        return forget_page_frames(data_dir / PAGE_LABELS, taken_within(spans))
+
     try:
         out = forget_plate(data_dir, plate, SystemClock(ZoneInfo(cfg.site.timezone)),
-                           args.by or getpass.getuser(), boxes, named)
+                           args.by or getpass.getuser(), boxes, named, copies=labelled)
     except LinkedFile as exc:  # one planted between the check above and the forget's own
         print(exc, file=sys.stderr)
         return 2

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from edge_agent.clock import parse_iso
 from edge_agent.config.load import ConfigError
 from edge_agent.control import InstallerView
 from edge_agent.occupancy.labels import LabelInputError
@@ -98,6 +99,15 @@ def _refused(status: int, problem: str) -> JSONResponse:
     return JSONResponse({"ok": False, "problems": [problem]}, status_code=status)
 
 
+def _taken(ctx: WebContext, picture: str) -> float | None:
+    """When the camera took ``picture`` (epoch), from its evidence row; None when the row cannot say."""
+    record = ctx.store.get(picture)
+    try:
+        return parse_iso(record.ts).timestamp() if record is not None else None
+    except ValueError:
+        return None
+
+
 @router.post("/installer/teach/frame", dependencies=[Depends(require_csrf)])
 async def add_frame(request: Request):
     """Store the page's picture and the installer's flags (one per bay the picture shows) as labels."""
@@ -131,7 +141,8 @@ def _add_frame(request: Request, ctx: WebContext, body: Any) -> JSONResponse:
     detail = ", ".join(f"{b}:{f}" for b, f in flags.items())
     row = audit(request, "teach_frame", f"picture:{picture}", detail)  # a copy of a picture with plates is kept
     try:
-        now = ctx.teach.add_frame(ctx.cfg, picture, frame, polygons, flags)
+        taken = _taken(ctx, picture)
+        now = ctx.teach.add_frame(ctx.cfg, picture, frame, polygons, flags, taken)
     except TeachRefused as exc:
         audit_outcome(request, row, f"{detail}; refused: {exc}")
         return _refused(exc.status, str(exc))

@@ -12,7 +12,7 @@ only when the command would write it without its recall warning.
 from __future__ import annotations
 
 import json
-import re
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,15 +22,25 @@ import numpy as np
 
 from edge_agent.bays.calibration import MIN_PER_CLASS, CalibrationError, SiteCalibration, file_sha256
 from edge_agent.config.models import AgentConfig
-from edge_agent.occupancy.labels import Guess, LabelInputError, append_rows, guess, read_existing, remove_rows
+from edge_agent.occupancy.labels import (
+    PAGE_FRAMES,
+    PAGE_LABELS,
+    PAGE_PICTURE,
+    Guess,
+    LabelInputError,
+    append_rows,
+    forget_page_frames,
+    guess,
+    read_existing,
+)
 
-LABELS_DIR = "labels"  # under data_dir
+LABELS_DIR = PAGE_LABELS  # under data_dir
 LABELS_CSV = "labels.csv"
-FRAMES_DIR = "frames"
+FRAMES_DIR = PAGE_FRAMES
 MAX_FRAMES = 60  # pictures kept for calibration: 5-10 are enough, 60 at different hours is plenty (bounded disk)
 CALIBRATION_NAME = "occupancy-calibration.json"  # in data_dir: what "Use it" writes and the overrides name
 SITE_MODEL_NAME = "occupancy-site.onnx"  # the model whose head is refitted, as `occupancy calibrate` defaults to
-PICTURE_ID = re.compile(r"[0-9a-f-]{36}")  # an evidence id (uuid4), the labelled frame's file name
+PICTURE_ID = PAGE_PICTURE  # an evidence id (uuid4), the labelled frame's file name
 
 
 class TeachRefused(Exception):
@@ -159,14 +169,14 @@ class Teacher:
         return guess(probs, cfg.occupancy.enter_p, cfg.occupancy.exit_p, unseen)
 
     def add_frame(self, cfg: AgentConfig, picture: str, frame: Path, polygons: dict[str, list],
-                  flags: dict[str, str]) -> Counts:
+                  flags: dict[str, str], taken: float | None = None) -> Counts:
         """Copy the picture to ``labels/frames/<picture>.jpg`` and append a row per labelled bay (its polygon as
         placed on the picture, the classifier's p beside the installer's flag)."""
         with self._labels:
-            return self._add_frame(cfg, picture, frame, polygons, flags)
+            return self._add_frame(cfg, picture, frame, polygons, flags, taken)
 
     def _add_frame(self, cfg: AgentConfig, picture: str, frame: Path, polygons: dict[str, list],
-                   flags: dict[str, str]) -> Counts:
+                   flags: dict[str, str], taken: float | None) -> Counts:
         from edge_agent.camera.decode import ImageReadError, decode_file
         from edge_agent.durable import write_durably
 
@@ -194,6 +204,10 @@ class Teacher:
                for b in polygons if b in flags and not (b in guesses and guesses[b].unseen)]
         (folder / FRAMES_DIR).mkdir(parents=True, exist_ok=True)
         write_durably(folder / name, data)
+        # the file's time is when the camera took it (the evidence's own time; else the photo file's): `evidence
+        # forget` finds the pictures that show a car by it
+        when = taken if taken is not None else frame.stat().st_mtime
+        os.utime(folder / name, (when, when))
         try:
             append_rows(labels_csv(cfg), new)  # the writer `occupancy label` uses, under its folder lock
         except (LabelInputError, OSError):
@@ -205,22 +219,8 @@ class Teacher:
         """Remove the pictures this page labelled (``labels/frames/``) and their rows; rows ``occupancy label``
         wrote stay. Why: the pictures show every parked car's plate and no evidence retention reaches them, and
         a frame labelled wrong had no way back from the page. Returns how many pictures were removed."""
-        folder = labels_folder(cfg)
         with self._labels:
-            rows = remove_rows(labels_csv(cfg), lambda r: r.get("file", "").startswith(f"{FRAMES_DIR}/"))
-            names = {r["file"] for r in rows}
-            frames = folder / FRAMES_DIR
-            try:  # and any picture a failed add left without rows; unlink never follows a link
-                names |= {f"{FRAMES_DIR}/{e.name}" for e in frames.iterdir()
-                          if e.suffix == ".jpg" and PICTURE_ID.fullmatch(e.stem)}
-            except FileNotFoundError:
-                pass
-            for name in names:
-                try:
-                    (folder / name).unlink(missing_ok=True)
-                except IsADirectoryError:  # a folder someone made there is not a picture of ours
-                    names.discard(name)
-        return len(names)
+            return forget_page_frames(labels_folder(cfg))
 
     # -- the fit: one at a time, on its own thread ------------------------------------------------------------------
 

@@ -4,7 +4,9 @@ SQLite pages), another car's records stay, the forget is audited, and a running 
 
 from __future__ import annotations
 
+import csv
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -295,3 +297,34 @@ def test_a_damaged_copy_that_names_the_plate_goes_whole_and_another_stays(tmp_pa
     assert "; 1 damaged cop(ies) naming it deleted" in r.stdout
     assert not named.exists() and not Path(f"{named}-wal").exists() and other.exists()
     assert _holding(data, GONE) == []
+
+
+def test_the_installer_pages_labelled_pictures_taken_while_the_car_stood_in_view_go_too(tmp_path, repo):
+    """"Teach this camera" keeps whole camera views (every parked car's plate) under labels/frames/, outside the
+    evidence's index: a data subject's forget left the car's pictures there for good. Each picture's file time is
+    when the camera took it; those within the car's visits (``IN_VIEW_MARGIN_S`` either side) go with their rows."""
+    from datetime import datetime, timezone
+
+    from edge_agent.occupancy.labels import append_rows
+
+    config, data = _site(tmp_path, repo)
+    start = datetime(2026, 1, 1, tzinfo=timezone.utc).timestamp()  # FakeClock's: the fuel car arrived then
+    frames = data / "labels" / "frames"
+    frames.mkdir(parents=True)
+    taken = {"during": start + 300, "long before": start - 3600, "a day later": start + 86_400}
+    names = {}
+    for i, (when, t) in enumerate(taken.items()):
+        name = f"{i:08d}-0000-4000-8000-{i:012d}.jpg"
+        (frames / name).write_bytes(JPEG)
+        os.utime(frames / name, (t, t))
+        names[when] = name
+    append_rows(data / "labels" / "labels.csv",
+                [{"file": f"frames/{n}", "bay_id": b, "polygon": "[]", "occupied": "1"} for n in names.values()
+                 for b in ("A", "B")] + [{"file": "grabs/own.jpg", "bay_id": "A", "polygon": "[]", "occupied": "0"}])
+    r = _forget(config, GONE)
+    assert r.returncode == 0, r.stderr
+    assert "1 labelled picture(s) taken while it stood in view deleted" in r.stdout
+    assert sorted(p.name for p in frames.iterdir()) == sorted([names["long before"], names["a day later"]])
+    with (data / "labels" / "labels.csv").open(encoding="utf-8", newline="") as fh:
+        kept = [row["file"] for row in csv.DictReader(fh)]
+    assert kept == [f"frames/{names['long before']}"] * 2 + [f"frames/{names['a day later']}"] * 2 + ["grabs/own.jpg"]
