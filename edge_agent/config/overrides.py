@@ -218,9 +218,13 @@ def write_overrides(path: Path, data: dict[str, Any], clock: Clock) -> Path | No
     Raises ``OverridesTooLarge`` (nothing written) for a file the loader would refuse for its size: a
     ``set-lists`` of 100,000 plates answered "saved", and the 1.25 MB file then stopped every reload, every
     later list edit and the next start (exit 2) until someone deleted it by hand."""
+    # an operator going back opens this file when the older release refuses it (exit 2): it says what to do
+    going_back = ("# edge-agent 0.12.0 and older refuse the occupancy line (exit 2): before going back, put its model "
+                  "and calibration in the config file's occupancy section, then delete the line "
+                  "(docs/deployment.md).\n" if data.get("occupancy") else "")
     text = ("# Written by edge-agent (installer page, set-lists): merged over the config file at load.\n"
-            "# Delete this file to go back to the config file's bays and lists.\n"
-            + yaml.safe_dump(data, allow_unicode=True, sort_keys=False, default_flow_style=None))
+            "# Delete this file to go back to the config file's bays, lists and occupancy classifier.\n"
+            + going_back + yaml.safe_dump(data, allow_unicode=True, sort_keys=False, default_flow_style=None))
     raw = text.encode("utf-8")
     if len(raw) > MAX_BYTES:
         lists = data.get("lists") if isinstance(data.get("lists"), dict) else {}

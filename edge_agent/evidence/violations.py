@@ -187,6 +187,7 @@ class ViolationLog:
         self._unsubscribe: Callable[[], None] | None = None
         self._held: deque[Event] = deque()  # recorded on the bus, not yet written (a full disk)
         self.held_dropped = 0  # held events given up beyond HELD_MAX
+        self._held_why = "disk full"  # why the held events wait: the last write's failure, for the lines that follow
         # unname's place in the departures, oldest first: (ts_epoch, rowid) of the last one it looked at
         self._unnamed_upto: tuple[float, int] = (float("-inf"), -1)
         self.unname_more = False  # the last unname pass stopped at its limit: departures old enough wait
@@ -209,8 +210,8 @@ class ViolationLog:
                 self._held.popleft()
                 self.held_dropped += 1
                 if self.held_dropped == 1 or self.held_dropped % 1000 == 0:
-                    log.error("violation log: disk still full, %d held event(s) given up (the oldest)",
-                              self.held_dropped)
+                    log.error("violation log: still %s, %d held event(s) given up (the oldest)",
+                              self._held_why, self.held_dropped)
             self.write_held()
 
     def write_held(self) -> int:
@@ -227,10 +228,10 @@ class ViolationLog:
             except Exception as exc:  # noqa: BLE001 - sorted out below: a full disk or a lock holds, anything else drops
                 if not _holds(exc):
                     return self._write_one_by_one(exc)
+                self._held_why = "disk full" if is_no_space(exc) else "locked by another program, or read-only"
                 if waiting == 1:  # the first of an episode
-                    why = "disk full" if is_no_space(exc) else "locked by another program, or read-only"
                     log.error("violation log %s: %s (%s): events are held in memory (at most %d) and "
-                              "written when it can be", self.db_path, why, exc, HELD_MAX)
+                              "written when it can be", self.db_path, self._held_why, exc, HELD_MAX)
                 return waiting
             self._held.clear()
             if waiting > 1:
@@ -645,9 +646,10 @@ class ViolationLog:
             except Exception as exc:  # noqa: BLE001 - closing must close, whatever an event did
                 left = len(self._held)
                 log.error("violation log %s: held events not written at stop: %s", self.db_path, exc)
-            if left:
-                log.error("violation log %s: disk still full at stop: %d held event(s) not recorded", self.db_path,
-                          left)
+            if left:  # a stop (an upgrade, going back) during a backup's lock said "disk still full" until 2026-12-05
+                log.error("violation log %s: %s at stop: %d held event(s) not recorded (the violations they begin or "
+                          "end are not on the review page; the events themselves are in events.jsonl and the MQTT "
+                          "outbox)", self.db_path, self._held_why, left)
             self._db.close()
         with self._read_lock:
             self._reader.close()

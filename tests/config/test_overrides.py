@@ -359,3 +359,27 @@ def test_the_installer_page_s_calibration_is_an_override_the_config_loads_and_ch
                        capture_output=True, text=True, timeout=60)
     assert ("occupancy calibration occupancy-calibration.json, model occupancy-site.onnx (the installer page's "
             "calibration)") in r.stdout
+
+
+def test_the_file_use_it_writes_says_what_to_do_before_going_back_and_doing_it_keeps_the_calibration(config):
+    """0.12.0 refuses ``occupancy`` in overrides.yaml (exit 2 for ``run``, ``review``, ``doctor``, ``check-config``):
+    the file an operator opens then says what to do (probe upgrade14: it said only "delete this file to go back to
+    the config file's bays and lists", which also throws away the bays saved on the page). Doing what it says (the
+    two keys into the config's occupancy section, the line out of the file) loads the same classifier and bays."""
+    files = ConfigFile(config, FakeClock())
+    files.set_bays([{"id": "A", "polygon": SQUARE}, {"id": "B", "polygon": square(300)}])
+    files.set_occupancy("occupancy-site.onnx", "occupancy-calibration.json")
+    text = files.overrides.read_text(encoding="utf-8")
+    assert "occupancy" in text.split("\n")[1]  # "Delete this file to go back to the config file's … classifier"
+    said = [line for line in text.splitlines() if line.startswith("#") and "0.12.0" in line]
+    assert said and "config file's occupancy section" in said[0] and "deployment.md" in said[0], text
+    before = load_config(config)
+    raw = yaml.safe_load(config.read_text(encoding="utf-8"))
+    raw["occupancy"] = {"model": "occupancy-site.onnx", "calibration": "occupancy-calibration.json"}
+    config.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    files.overrides.write_text("".join(line + "\n" for line in text.splitlines() if not line.startswith("occupancy:")),
+                               encoding="utf-8")
+    after = load_config(config)
+    assert (after.occupancy.model, after.occupancy.calibration) == (before.occupancy.model,
+                                                                     before.occupancy.calibration)
+    assert [b.polygon for b in after.bays] == [b.polygon for b in before.bays]

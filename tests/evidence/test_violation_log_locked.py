@@ -41,3 +41,29 @@ def test_events_a_locked_database_kept_out_are_held_and_written_when_it_is_free(
     assert len(said) == 1 and "held in memory" in said[0] and "locked" in said[0], said  # once, naming why
     assert not any("not recorded" in r.getMessage() for r in caplog.records)
     rec.stop()
+
+
+def test_a_stop_on_a_locked_database_names_the_lock_and_what_the_page_loses(tmp_path, caplog):
+    """An agent stopped (an upgrade, going back) while a backup holds the database: the held events are not recorded.
+    The stop's line said "disk still full" with room to spare, sending the operator to the wrong problem."""
+    clock = FakeClock()
+    bus = EventBus()
+    rec = ViolationRecorder(tmp_path / "evidence.db", clock, bus, history_days=400)
+    rec.runs.begin()
+    rec.start()
+    rec.log._db.execute("PRAGMA busy_timeout=20")
+    other = sqlite3.connect(tmp_path / "evidence.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        bus.publish(Event.make(EventType.VIOLATION_STARTED, clock, bay_id="A", visit_id="v1",
+                               data={"plate": "京A12345", "reason": "fuel_vehicle"}))
+        assert rec.log.held == 1
+        with caplog.at_level(logging.ERROR):
+            rec.log.close()
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    said = [r.getMessage() for r in caplog.records if "at stop" in r.getMessage()]
+    assert len(said) == 1 and "1 held event(s) not recorded" in said[0], said
+    assert "locked" in said[0] and "disk" not in said[0], said
+    assert "review page" in said[0], said  # what the operator loses: the violation on the page
