@@ -111,6 +111,12 @@ def parse_labels(body: Any, seen: list[str]) -> tuple[str, dict[str, str]]:
     return picture, flags
 
 
+def _page_picture(name: str) -> bool:
+    """A labels row's file is a picture this page stored (``frames/<evidence id>.jpg``)."""
+    folder, _, file = name.partition("/")
+    return folder == FRAMES_DIR and file.endswith(".jpg") and PICTURE_ID.fullmatch(file[:-4]) is not None
+
+
 def _stamp(path: Path) -> str:
     """A file as the classifier cache tells it apart: its path, size and change time (missing: the path alone)."""
     try:
@@ -207,7 +213,9 @@ class Teacher:
         a frame labelled wrong had no way back from the page. Returns how many pictures were removed."""
         folder = labels_folder(cfg)
         with self._labels:
-            rows = remove_rows(labels_csv(cfg), lambda r: r.get("file", "").startswith(f"{FRAMES_DIR}/"))
+            # the page's own names only: ``occupancy label`` saves the frames it grabs in the same folder (by time of
+            # day), and a row written by hand may name any path
+            rows = remove_rows(labels_csv(cfg), lambda r: _page_picture(r.get("file", "")))
             names = {r["file"] for r in rows}
             frames = folder / FRAMES_DIR
             try:  # and any picture a failed add left without rows; unlink never follows a link
