@@ -339,6 +339,12 @@ class BayMonitor:
                 else:
                     self._old_ground.pop(bay, None)
 
+    def holding_cars(self) -> list[str]:
+        """The bays holding a car (a visit open, or the classifier's verdict occupied), as ``confirming`` tells them."""
+        with self._lock:
+            return [b for b in self._polygons
+                    if self.machines[b].visit is not None or self.fusion[b].verdict.occupied is True]
+
     def watched_grounds(self) -> dict[str, list[list[tuple[float, float]]]]:
         """Bay → the old outlines whose ground its lock waits for (``old_ground``), to be kept over a restart."""
         with self._lock:

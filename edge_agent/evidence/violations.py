@@ -39,6 +39,9 @@ LOCK_MARGIN_S = 5.0  # lock moves a moment after the departure still belong to t
 # the page's reads wait this long on a busy database: a reader in WAL waits only for a moment's recovery or checkpoint
 READ_WAIT_S = 5.0
 HELD_MAX = 10_000  # events held in memory while the disk is full (hours of a busy pole); beyond, the oldest go
+# while events are held for a lock, a later try waits this long for it, not the connection's 10 s: the recorder runs on
+# the frame loop, and a backup may hold the lock for minutes (a page's write holds it for milliseconds)
+HELD_RETRY_WAIT_S = 0.1
 
 log = logging.getLogger(__name__)
 
@@ -186,6 +189,7 @@ class ViolationLog:
         self._reader.execute("PRAGMA query_only=ON")
         self._unsubscribe: Callable[[], None] | None = None
         self._held: deque[Event] = deque()  # recorded on the bus, not yet written (a full disk)
+        self._held_for_lock = False  # the last try was kept out by a lock: the next ones only glance (HELD_RETRY_WAIT_S)
         self.held_dropped = 0  # held events given up beyond HELD_MAX
         self._held_why = "disk full"  # why the held events wait: the last write's failure, for the lines that follow
         # unname's place in the departures, oldest first: (ts_epoch, rowid) of the last one it looked at
@@ -221,11 +225,16 @@ class ViolationLog:
             if not self._held:
                 return 0
             waiting = len(self._held)
+            glance = self._held_for_lock
+            before = int(self._db.execute("PRAGMA busy_timeout").fetchone()[0]) if glance else 0
             try:
+                if glance:
+                    self._db.execute(f"PRAGMA busy_timeout={min(before, int(HELD_RETRY_WAIT_S * 1000))}")
                 with self._db:
                     for e in self._held:
                         self._record(e)
             except Exception as exc:  # noqa: BLE001 - sorted out below: a full disk or a lock holds, anything else drops
+                self._held_for_lock = isinstance(exc, sqlite3.Error) and is_unavailable(exc)
                 if not _holds(exc):
                     return self._write_one_by_one(exc)
                 self._held_why = "disk full" if is_no_space(exc) else "locked by another program, or read-only"
@@ -233,6 +242,10 @@ class ViolationLog:
                     log.error("violation log %s: %s (%s): events are held in memory (at most %d) and "
                               "written when it can be", self.db_path, self._held_why, exc, HELD_MAX)
                 return waiting
+            finally:
+                if glance:
+                    self._db.execute(f"PRAGMA busy_timeout={before}")
+            self._held_for_lock = False
             self._held.clear()
             if waiting > 1:
                 log.warning("violation log %s: writable again, %d held event(s) written", self.db_path, waiting)
@@ -249,6 +262,7 @@ class ViolationLog:
                     self._record(e)
             except Exception as exc:  # noqa: BLE001 - one bad event must not stop the log
                 if _holds(exc):
+                    self._held_for_lock = isinstance(exc, sqlite3.Error) and is_unavailable(exc)
                     return len(self._held)
                 log.error("violation log: event %s (%s) not recorded: %s", e.event_id, e.type, exc)
             self._held.popleft()

@@ -14,9 +14,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 from edge_agent.clock import FakeClock
+from edge_agent.control import ControlError
 from edge_agent.sim.synthetic import Scene, render
 from tests.locks.test_knocked_edit import PARKED, Site, _knocked
 
@@ -51,6 +54,33 @@ def test_confirming_a_knocked_view_raises_no_arm_under_the_parked_car(site):  # 
     site.run(40)
     assert site.agent.monitor.feed.vision("A").vision == "ok"
     assert site.position == 1.0  # the policy raised A over the empty bay
+
+
+def _knocked_hard(image: np.ndarray) -> np.ndarray:
+    """Knocked so far (250 px across, 80 down, turned 8°) that registration matches no reference: no shift measured."""
+    h, w = image.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), 8.0, 1.0)
+    m[0, 2] += 250
+    m[1, 2] += 80
+    return cv2.warpAffine(image, m, (w, h), borderMode=cv2.BORDER_REPLICATE)
+
+
+def test_a_view_matching_no_reference_is_not_confirmed_over_a_parked_car(site):  # noqa: ANN001
+    """Knocked beyond any match, no shift is measured: where the parked car stands on the new view is unknown, so its
+    bay cannot keep the car's ground (``confirming``). Confirmed, A's outline lay beside the car, the bay read free
+    and the arm rose under the car 23 s later. Refused (``cars_unplaced``) while a bay holds a car: the bays stay
+    blind, the arm down, until the installer redraws them (Save) over the view."""
+    site.src.next = render(PARKED)
+    site.run(8)
+    assert site.agent.bus.states()["A"].state == "occupied" and site.position == 0.0
+    site.src.next = _knocked_hard(render(PARKED))
+    site.run(8)
+    assert site.agent.camera.placement == "unmatched" and site.agent.camera.measured is None
+    with pytest.raises(ControlError) as refused:
+        site.agent.confirm_camera()
+    assert refused.value.code == "cars_unplaced" and "A" in str(refused.value)
+    _never_up(site, 150)
+    assert site.agent.camera.placement == "unmatched"  # nothing confirmed: still the view to redraw
 
 
 def test_the_wait_survives_a_crash_just_after_the_confirmation(site):  # noqa: ANN001

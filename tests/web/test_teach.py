@@ -288,6 +288,35 @@ def test_the_labelled_pictures_can_be_forgotten_from_the_page_and_the_command_s_
     assert client.get("/installer/teach/status").json()["counts"]["frames"] == 2
 
 
+def test_forget_keeps_the_frames_occupancy_label_grabbed_beside_the_page_s(teach_site):
+    """``occupancy label CONFIG --out {data_dir}/labels/labels.csv`` (deployment.md's SSH way) saves the frame it
+    grabs as ``labels/frames/<site-local time>.jpg``, the folder the page's pictures go to. Forget took every row
+    under ``frames/`` for the page's: it deleted the command's rows (an installer's corrections) and their frames,
+    and a hand-written row naming ``frames/../…`` deleted a file outside ``labels/``. Only the page's own pictures
+    (``frames/<evidence id>.jpg``) go."""
+    from edge_agent.occupancy.labels import append_rows
+
+    site = teach_site
+    client, _ = logged_in(site, "sam", "installer")
+    label_all(site, client, 1)
+    folder = Path(site.cfg.data_dir) / "labels"
+    grabbed = folder / "frames" / "2026-12-05_08_00_00.jpg"  # as ``runtime.label.grab`` names it
+    grabbed.write_bytes(b"jpeg")
+    outside = Path(site.cfg.data_dir) / "keep.txt"
+    outside.write_text("not a labelled picture", encoding="utf-8")
+    append_rows(folder / "labels.csv", [
+        {"file": "frames/2026-12-05_08_00_00.jpg", "bay_id": "A", "polygon": "[]", "occupied": "1"},
+        {"file": "frames/../../keep.txt", "bay_id": "B", "polygon": "[]", "occupied": "0"}])
+    data = page_data(client)
+    r = client.post("/installer/teach/forget", json={}, headers={"X-CSRF-Token": data["csrf"]})
+    assert r.status_code == 200, r.text
+    assert r.json()["removed"] == 1
+    assert grabbed.exists() and outside.exists()
+    with (folder / "labels.csv").open(encoding="utf-8", newline="") as fh:
+        assert [row["file"] for row in csv.DictReader(fh)] == ["frames/2026-12-05_08_00_00.jpg",
+                                                               "frames/../../keep.txt"]
+
+
 def test_only_installers_and_admins_teach_and_every_post_needs_the_csrf_token(teach_site):
     site = teach_site
     reviewer, _ = logged_in(site, "manager", "reviewer")
