@@ -36,8 +36,10 @@ def _config(tmp: Path, port: int, models: Path) -> Path:
     (tmp / "frames").mkdir()
     empty = render(Scene()).copy()  # the rendered stills are cached read-only
     cv2.fillPoly(empty, [np.array(BAYS["B"], np.int32)], (255, 255, 255))  # glare over bay B
-    for i in range(10):
-        cv2.imwrite(str(tmp / "frames" / f"{i:04d}.jpg"), empty)
+    rng = np.random.default_rng(7)
+    for i in range(10):  # a live camera's sensor noise: a picture repeated bit for bit is a hung camera's (stale)
+        noisy = np.clip(empty.astype(np.int16) + rng.integers(-3, 4, empty.shape), 0, 255).astype(np.uint8)
+        cv2.imwrite(str(tmp / "frames" / f"{i:04d}.jpg"), noisy)
     cfg = {
         "site": {"site_id": "s1", "device_id": "cam1"},
         "camera": {"source": str(tmp / "frames"), "fps": 5, "loop": True},  # no width / height
