@@ -428,6 +428,10 @@ _TEXT: dict[str, tuple[str, str]] = {
     "teach_camera_problem": ("摄像头此刻没有可用画面（{why}）：这是它送来的最后一帧，不能标注。请等摄像头恢复后点“拍新画面”。",
                              "The camera is not delivering usable frames ({why}): this is the last one it sent, it "
                              "cannot be labelled. Take a new picture once the camera is back."),
+    "installer_camera_problem": ("摄像头此刻没有可用画面（{why}）：这是它送来的最后一帧，可能已过时或看不清，不要在上面画或核对车位。请等摄像头恢复后刷新本页。",
+                                 "The camera is not delivering usable frames ({why}): this picture is the last one "
+                                 "it sent, it may be old or show nothing; do not draw or check bays on it. Reload "
+                                 "the page once the camera is back."),
 }
 
 
@@ -456,6 +460,14 @@ class Translator:
         if code and f"lr_{code}" in _TEXT:
             return self.label("lr", code)
         return str(data.get("reason") or code or "")
+
+    def camera_problem(self, reason: str | None) -> str:
+        """The camera health's reason (``no_frames``, ``frozen``, ``black``, ``flat``) in words, as the lock
+        refusals say it; an unknown one as it came."""
+        if not reason:
+            return ""
+        code = "camera_lost" if reason == "no_frames" else f"camera_{reason}"
+        return self.label("lr", code) if f"lr_{code}" in _TEXT else reason
 
     def why(self, reason: str | None) -> str:
         """The NEV verdict's reason (``format+colour``, ``allow_list``…) in words."""

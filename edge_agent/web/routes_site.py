@@ -163,7 +163,9 @@ def installer(request: Request):
                 default=0.0)
     return render(request, "installer.html", evidence_id=view.evidence_id if view else None, error=error, bays=bays,
                   size=[cam.width or 1280, cam.height or 720], writable=ctx.config_file is not None,
-                  camera=view.camera if view else "ok", drift_px=round(drift))
+                  camera=view.camera if view else "ok", drift_px=round(drift),
+                  # a lost, frozen, black or covered camera: the picture is its last frame, no moment to draw bays on
+                  camera_problem=view.camera_problem if view else "")
 
 
 def installer_picture(request: Request, ctx: WebContext) -> tuple[InstallerView | None, str | None]:

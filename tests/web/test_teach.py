@@ -371,3 +371,41 @@ def test_a_picture_the_camera_did_not_deliver_is_not_labelled(teach_site):
                     headers={"X-CSRF-Token": data["csrf"]})
     assert r.status_code == 409 and "not delivering usable frames (no_frames)" in r.json()["problems"][0], r.text
     assert not (Path(site.cfg.data_dir) / "labels").exists()
+
+
+@pytest.mark.parametrize(("reason", "zh", "en"), [("no_frames", "摄像头离线", "camera lost"),
+                                                  ("frozen", "摄像头画面冻结", "camera picture frozen"),
+                                                  ("black", "摄像头画面全黑", "camera picture black")])
+def test_the_installer_page_says_the_camera_delivers_no_usable_frames_in_the_page_s_language(teach_site, reason, zh,
+                                                                                            en):
+    """/installer showed a lost, frozen or black camera's last frame as if it were the view now: an installer drew
+    and saved bays on it, told nothing (teach said it, /installer did not). It says so now, in the page's language,
+    as teach does (the reason in words, not the agent's code)."""
+    from edge_agent.control import InstallerView
+
+    class Sick(RenderingControl):
+        def installer_view(self) -> InstallerView:
+            return InstallerView(self.snapshot(None), camera_problem=reason)
+
+    site = teach_site
+    site.control = Sick(site, scenes(3))
+    client, _ = logged_in(site, "sam", "installer")
+    site.clock.advance(11)
+    r = client.get("/installer")
+    assert r.status_code == 200
+    said = re.search(r'<div class="flash error camera-problem"[^>]*>(.*?)</div>', r.text, re.S)
+    assert said is not None, r.text
+    assert zh in said.group(1) and "最后一帧" in said.group(1) and reason not in said.group(1)
+    teach = re.search(r'<div class="flash error camera-problem"[^>]*>(.*?)</div>', client.get("/installer/teach").text,
+                      re.S)
+    assert teach is not None and zh in teach.group(1)  # the teach page in words too (it showed the code)
+    client.post("/lang", data={"lang": "en", "csrf": token(client, "/installer")})
+    site.clock.advance(11)
+    said = re.search(r'<div class="flash error camera-problem"[^>]*>(.*?)</div>', client.get("/installer").text, re.S)
+    assert said is not None and f"({en})" in said.group(1) and "last one it sent" in said.group(1)
+
+
+def test_the_installer_page_says_nothing_of_a_camera_that_delivers(teach_site):
+    client, _ = logged_in(teach_site, "sam", "installer")
+    teach_site.clock.advance(11)
+    assert "camera-problem" not in client.get("/installer").text
