@@ -95,6 +95,18 @@ class ConfigFile:
             over["occupancy"] = {"model": model, "calibration": calibration}
         return self.update(change)
 
+    def clear_occupancy(self) -> tuple[AgentConfig, Path | None]:
+        """Drop the page's model and calibration from the overrides: the agent runs the config file's classifier
+        (the shipped model unless the config names another). The installer page's "Use the shipped model"."""
+        def change(over: dict[str, Any], _now: dict[str, Any]) -> None:
+            over.pop("occupancy", None)
+        return self.update(change)
+
+    def occupancy_overridden(self) -> bool:
+        """Whether the overrides set the classifier (the installer page's calibration)."""
+        found = read_overrides(self.overrides)
+        return bool(found and found[0].get("occupancy"))
+
     def lists(self) -> tuple[list[str], list[str]]:
         """The allow and deny lists as the agent would load them now."""
         lists = self.read().get("lists")

@@ -420,6 +420,17 @@ _TEXT: dict[str, tuple[str, str]] = {
     "teach_used": ("校准已启用，代理已重新加载。", "Calibration in use: the agent reloaded."),
     "teach_used_not_applied": ("校准已保存，但代理拒绝重新加载：{why}", "Calibration saved, but the agent refused to reload: {why}"),
     "teach_not_used": ("未启用", "Not used"),
+    "teach_back_previous": ("恢复上一个校准", "Go back to the previous calibration"),
+    "teach_shipped": ("改用出厂模型", "Use the shipped model"),
+    "teach_way_back_help": ("恢复上一个校准：启用“使用此校准”之前的那个校准（再点一次换回）。改用出厂模型：去掉本页的校准，代理运行配置文件中的模型。两者都会让代理重新加载。",
+                            "Go back: the calibration in use before the last \u201cUse it\u201d (again: back to "
+                            "this one). Shipped model: the page's calibration taken out, the agent runs the config "
+                            "file's model. Both reload the agent."),
+    "teach_back_confirm": ("恢复上一个校准并让代理重新加载？", "Put the previous calibration back in use and reload the agent?"),
+    "teach_shipped_confirm": ("去掉本页的校准，改用出厂模型并让代理重新加载？",
+                              "Take the page's calibration out, run the shipped model and reload the agent?"),
+    "teach_backed": ("上一个校准已启用，代理已重新加载。", "The previous calibration is in use: the agent reloaded."),
+    "teach_shipped_done": ("出厂模型已启用，代理已重新加载。", "The shipped model is in use: the agent reloaded."),
     "teach_forget": ("删除已标注的画面", "Forget the labelled pictures"),
     "teach_forget_confirm": ("删除本页标注的所有画面及其标注？（已启用的校准不受影响）",
                              "Remove every picture this page labelled, with its labels? (A calibration in use stays.)"),

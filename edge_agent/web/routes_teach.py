@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from pathlib import Path
+from typing import Any, Callable
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from edge_agent.clock import parse_iso
+from edge_agent.config.configfile import ConfigFile
 from edge_agent.config.load import ConfigError
+from edge_agent.config.models import AgentConfig
 from edge_agent.control import InstallerView
 from edge_agent.occupancy.labels import LabelInputError
 from edge_agent.web.context import (
@@ -28,7 +31,15 @@ from edge_agent.web.context import (
 from edge_agent.web.inputs import json_body
 from edge_agent.web.roles import MAY_INSTALL
 from edge_agent.web.routes_site import installer_picture, placed
-from edge_agent.web.teach import CALIBRATION_NAME, SITE_MODEL_NAME, TeachRefused, counts, parse_labels
+from edge_agent.web.teach import (
+    CALIBRATION_NAME,
+    SITE_MODEL_NAME,
+    TeachRefused,
+    counts,
+    go_back,
+    parse_labels,
+    way_back,
+)
 
 router = APIRouter(dependencies=[Depends(require_user), Depends(require_role(*MAY_INSTALL))])
 log = logging.getLogger(__name__)
@@ -77,7 +88,8 @@ def teach_page(request: Request):
     cam = ctx.cfg.camera
     return render(request, "teach.html", evidence_id=view.evidence_id if view else None, error=error,
                   camera=view.camera if view else "ok", camera_problem=view.camera_problem if view else "", bays=bays, size=[cam.width or 1280, cam.height or 720],
-                  counts=_counts(ctx), result=ctx.teach.status(), writable=ctx.config_file is not None)
+                  counts=_counts(ctx), result=ctx.teach.status(), writable=ctx.config_file is not None,
+                  way_back=_way_back(ctx))
 
 
 @router.get("/installer/teach/status")
@@ -196,13 +208,49 @@ async def use(request: Request):
 
 def _use(request: Request, ctx: WebContext, body: Any) -> JSONResponse:
     job = body.get("job") if isinstance(body, dict) else None
+
+    def write(config_file: ConfigFile, user: str) -> tuple[str, AgentConfig, Path | None]:
+        written = ctx.teach.use(ctx.cfg, job)
+        cfg, backup = config_file.set_occupancy(SITE_MODEL_NAME, CALIBRATION_NAME)
+        return f"{written} used ({SITE_MODEL_NAME} set in {config_file.overrides} by {user})", cfg, backup
+
+    return _apply(request, ctx, "use_calibration", f"job {job}", write)
+
+
+def _page_state(ctx: WebContext) -> tuple[bool, bool]:
+    """(the overrides set the classifier, the calibration the agent is set to run is the page's file)."""
     config_file = ctx.config_file
-    assert config_file is not None  # checked by ``use``
-    row = audit(request, "use_calibration", str(config_file.overrides), f"job {job}")
-    with ctx.bay_saves:  # one writer of the overrides and one reload at a time, with the bays' Save
+    if config_file is None:
+        return False, False
+    occupancy = config_file.read().get("occupancy")
+    cal = occupancy.get("calibration") if isinstance(occupancy, dict) else None
+    data_dir = Path(ctx.cfg.data_dir)
+    return (config_file.occupancy_overridden(),
+            isinstance(cal, str) and bool(cal) and data_dir / cal == data_dir / CALIBRATION_NAME)
+
+
+def _way_back(ctx: WebContext) -> dict[str, bool]:
+    """The page's way-back buttons (none when the overrides cannot be read: the page's other writes say why)."""
+    try:
+        return way_back(ctx.cfg, *_page_state(ctx))
+    except (ConfigError, OSError) as exc:
+        log.warning("teach: cannot tell which calibration is in use: %s", exc)
+        return {"previous": False, "shipped": False}
+
+
+Write = Callable[[ConfigFile, str], tuple[str, AgentConfig, Path | None]]
+
+
+def _apply(request: Request, ctx: WebContext, action: str, detail: str, write: Write) -> JSONResponse:
+    """Audit ``action``, ``write`` the calibration and the overrides, have the agent reload, and say it in its log:
+    "Use it" and both ways back, one writer of the overrides and one reload at a time (with the bays' Save)."""
+    config_file = ctx.config_file
+    assert config_file is not None  # checked by the route
+    user = current_user(request) or "?"
+    row = audit(request, action, str(config_file.overrides), detail)
+    with ctx.bay_saves:
         try:
-            written = ctx.teach.use(ctx.cfg, job)
-            cfg, backup = config_file.set_occupancy(SITE_MODEL_NAME, CALIBRATION_NAME)
+            said, cfg, backup = write(config_file, user)
         except TeachRefused as exc:
             audit_outcome(request, row, f"refused: {exc}")
             return _refused(exc.status, str(exc))
@@ -218,15 +266,51 @@ def _use(request: Request, ctx: WebContext, body: Any) -> JSONResponse:
             reload = {"ok": result.ok, "message": result.message}
         except Exception as exc:
             reload = {"ok": False, "message": str(exc)}
+        state = _way_back(ctx)
     # the agent's own log says when its classifier changed and who changed it, as a SIGHUP's reload does: a page's
     # reload wrote no line, and the journal of a site whose occupancy verdicts changed that hour said nothing
     if reload["ok"]:
-        log.info("teach: %s used (%s set in %s by %s): %s", written, SITE_MODEL_NAME, config_file.overrides,
-                 current_user(request), reload["message"])
+        log.info("teach: %s: %s", said, reload["message"])
     else:
-        log.error("teach: %s saved (%s set in %s by %s) but the agent refused to reload, the running classifier "
-                  "kept: %s", written, SITE_MODEL_NAME, config_file.overrides, current_user(request),
+        log.error("teach: %s, but the agent refused to reload, the running classifier kept: %s", said,
                   reload["message"])
-    audit_outcome(request, row, f"{written.name}; reload {'ok' if reload['ok'] else 'refused'}; "
+    audit_outcome(request, row, f"{said}; reload {'ok' if reload['ok'] else 'refused'}; "
                                 f"backup {backup.name if backup else '-'}")
-    return JSONResponse({"ok": True, "saved": str(written), "reload": reload})
+    return JSONResponse({"ok": True, "saved": said, "reload": reload, "way_back": state})
+
+
+@router.post("/installer/teach/back", dependencies=[Depends(require_csrf)])
+def back(request: Request):
+    """Put the previous calibration in use again (one generation kept by "Use it"), or, after "Use the shipped
+    model", the one in use before it. Why: a calibration made on bad frames was overwritten with no way back."""
+    ctx = ctx_of(request)
+    if ctx.config_file is None:
+        raise HTTPException(409, "this page was started without a config file to write")
+
+    def write(config_file: ConfigFile, user: str) -> tuple[str, AgentConfig, Path | None]:
+        _overridden, in_use = _page_state(ctx)
+        written = go_back(ctx.cfg, in_use)
+        cfg, backup = config_file.set_occupancy(SITE_MODEL_NAME, CALIBRATION_NAME)
+        return (f"{written} ({'the previous calibration' if in_use else 'the last one used'}) used again "
+                f"({SITE_MODEL_NAME} set in {config_file.overrides} by {user})", cfg, backup)
+
+    return _apply(request, ctx, "calibration_back", "", write)
+
+
+@router.post("/installer/teach/shipped", dependencies=[Depends(require_csrf)])
+def shipped(request: Request):
+    """Take the page's model and calibration out of the overrides: the config file's classifier (the shipped
+    model unless the config names another) runs again. The calibration files stay for "Go back"."""
+    ctx = ctx_of(request)
+    if ctx.config_file is None:
+        raise HTTPException(409, "this page was started without a config file to write")
+
+    def write(config_file: ConfigFile, user: str) -> tuple[str, AgentConfig, Path | None]:
+        if not config_file.occupancy_overridden():
+            raise TeachRefused(409, "the page's calibration is not set in the overrides: the agent runs the "
+                                    "config file's classifier already")
+        cfg, backup = config_file.clear_occupancy()
+        return (f"the page's calibration taken out of {config_file.overrides} by {user}: the config file's "
+                f"classifier ({cfg.occupancy.model}) runs", cfg, backup)
+
+    return _apply(request, ctx, "calibration_shipped", "", write)

@@ -39,6 +39,8 @@ LABELS_CSV = "labels.csv"
 FRAMES_DIR = PAGE_FRAMES
 MAX_FRAMES = 60  # pictures kept for calibration: 5-10 are enough, 60 at different hours is plenty (bounded disk)
 CALIBRATION_NAME = "occupancy-calibration.json"  # in data_dir: what "Use it" writes and the overrides name
+# in data_dir: the calibration "Use it" replaced (one generation), what "Go back to the previous" puts in use again
+PREVIOUS_NAME = "occupancy-calibration.previous.json"
 SITE_MODEL_NAME = "occupancy-site.onnx"  # the model whose head is refitted, as `occupancy calibrate` defaults to
 PICTURE_ID = PAGE_PICTURE  # an evidence id (uuid4), the labelled frame's file name
 
@@ -292,5 +294,57 @@ class Teacher:
         except CalibrationError as exc:
             raise TeachRefused(409, str(exc)) from None
         out = Path(cfg.data_dir) / CALIBRATION_NAME
+        keep_previous(cfg)
         made.save(out)
         return out
+
+
+def keep_previous(cfg: AgentConfig) -> None:
+    """Copy the calibration "Use it" is about to replace to ``PREVIOUS_NAME`` (one generation). Why: it was
+    overwritten with no way back, and an installer who calibrated on bad frames could only return over SSH."""
+    from edge_agent.durable import write_durably
+
+    out = Path(cfg.data_dir) / CALIBRATION_NAME
+    try:
+        data = out.read_bytes()
+    except FileNotFoundError:
+        return
+    write_durably(Path(cfg.data_dir) / PREVIOUS_NAME, data)
+
+
+def go_back(cfg: AgentConfig, in_use: bool) -> Path:
+    """Put the calibration before back as ``CALIBRATION_NAME``: while the page's calibration is in use (``in_use``)
+    the previous one, swapped with it (a second go back returns); after "Use the shipped model", the one that was
+    in use then. Refused (``TeachRefused``) when there is none, or it was made for another model than the site
+    model on disk (the agent would refuse it). Returns the file the overrides are to name."""
+    from edge_agent.durable import write_durably
+
+    data_dir = Path(cfg.data_dir)
+    out, previous = data_dir / CALIBRATION_NAME, data_dir / PREVIOUS_NAME
+    target = previous if in_use else out
+    if not target.is_file():
+        raise TeachRefused(409, "no previous calibration kept: the way back is \"Use the shipped model\""
+                           if in_use else f"{out.name} is gone: calibrate again")
+    model = site_model(cfg)
+    try:
+        SiteCalibration.load(target, file_sha256(model), None)
+    except OSError as exc:
+        raise TeachRefused(409, f"cannot read {exc.filename or model} ({exc.strerror or exc})") from None
+    except CalibrationError as exc:
+        raise TeachRefused(409, str(exc)) from None
+    if in_use:  # swap: the calibration in use now becomes the previous one
+        now, back = (out.read_bytes() if out.is_file() else None), previous.read_bytes()
+        write_durably(out, back)
+        if now is not None:
+            write_durably(previous, now)
+        else:
+            previous.unlink()
+    return out
+
+
+def way_back(cfg: AgentConfig, page_override: bool, in_use: bool) -> dict[str, bool]:
+    """What the page offers: ``previous`` (go back is possible), ``shipped`` (the page's calibration is set in the
+    overrides, so dropping it changes the classifier)."""
+    data_dir = Path(cfg.data_dir)
+    return {"previous": (data_dir / (PREVIOUS_NAME if in_use else CALIBRATION_NAME)).is_file(),
+            "shipped": page_override}

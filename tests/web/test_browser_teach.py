@@ -68,3 +68,41 @@ def test_a_fit_that_does_as_well_is_not_called_better(browser, server, monkeypat
     assert said in text and not_said not in text, text
     assert page.locator("#teach-use").is_visible()
     ctx.close()
+
+
+def test_an_installer_goes_back_to_the_previous_calibration_and_then_to_the_shipped_model(  # noqa: F811
+        browser, server, teach_site):  # noqa: F811
+    """The way back from "Use it", clicked: the calibration before (kept by "Use it") and the shipped model, each
+    after a confirmation, each reloading the agent; the buttons follow what can be gone back to."""
+    import yaml
+
+    from edge_agent.bays.calibration import SiteCalibration, file_sha256
+    from edge_agent.bays.classifier import SITE_MODEL, BayClassifier
+    from edge_agent.clock import FakeClock
+    from edge_agent.config.configfile import ConfigFile
+
+    head = BayClassifier.load(SITE_MODEL).head()
+    data_dir = Path(teach_site.cfg.data_dir)
+    current, previous = data_dir / "occupancy-calibration.json", data_dir / "occupancy-calibration.previous.json"
+    for path, bias in ((current, head.b + 0.5), (previous, head.b)):  # as two "Use it" left them
+        SiteCalibration(type(head)(head.w, bias), file_sha256(SITE_MODEL), 10, 10, 0.9, 0.95,
+                        model=SITE_MODEL.name).save(path)
+    ConfigFile(teach_site.config_path, FakeClock()).set_occupancy("occupancy-site.onnx", "occupancy-calibration.json")
+    used, kept = current.read_bytes(), previous.read_bytes()
+
+    ctx, page = login(browser, server.url)
+    page.on("dialog", lambda d: d.accept())
+    page.goto(server.url + "/installer/teach")
+    assert page.locator("#teach-back").is_visible() and page.locator("#teach-shipped").is_visible()
+    page.click("#teach-back")
+    page.wait_for_selector("#teach-result.ok")
+    assert "上一个校准已启用" in page.locator("#teach-result").inner_text()
+    assert current.read_bytes() == kept and previous.read_bytes() == used
+    page.click("#teach-shipped")
+    page.wait_for_selector("#teach-shipped", state="hidden")
+    assert "出厂模型已启用" in page.locator("#teach-result").inner_text()
+    over = yaml.safe_load((data_dir / "overrides.yaml").read_text(encoding="utf-8"))
+    assert "occupancy" not in over
+    assert page.locator("#teach-back").is_visible()  # the calibration just left can be put back
+    shot(page, "teach-way-back")
+    ctx.close()

@@ -323,13 +323,13 @@ def test_only_installers_and_admins_teach_and_every_post_needs_the_csrf_token(te
     assert reviewer.get("/installer/teach").status_code == 403
     tok = token(reviewer, "/violations")
     for path in ("/installer/teach/frame", "/installer/teach/calibrate", "/installer/teach/use",
-                 "/installer/teach/forget"):
+                 "/installer/teach/forget", "/installer/teach/back", "/installer/teach/shipped"):
         assert reviewer.post(path, json={}, headers={"X-CSRF-Token": tok}).status_code == 403, path
     installer, _ = logged_in(site, "sam", "installer")
     site.clock.advance(11)
     assert page_data(installer)["bays"]
     for path in ("/installer/teach/frame", "/installer/teach/calibrate", "/installer/teach/use",
-                 "/installer/teach/forget"):
+                 "/installer/teach/forget", "/installer/teach/back", "/installer/teach/shipped"):
         assert installer.post(path, json={}).status_code == 403, path  # no token
     assert (Path(site.cfg.data_dir) / "labels" / "frames").is_dir() is False
 
@@ -409,3 +409,80 @@ def test_the_installer_page_says_nothing_of_a_camera_that_delivers(teach_site):
     client, _ = logged_in(teach_site, "sam", "installer")
     teach_site.clock.advance(11)
     assert "camera-problem" not in client.get("/installer").text
+
+
+def test_use_it_keeps_the_calibration_before_and_the_page_goes_back_to_it_or_to_the_shipped_model(teach_site,
+                                                                                                   caplog):
+    """"Use it" replaced ``occupancy-calibration.json`` with no way back: an installer who calibrated on bad frames
+    could return neither to the calibration before nor to the shipped model without SSH. It keeps one generation
+    (``occupancy-calibration.previous.json``); "Go back to the previous calibration" swaps them (again: back), "Use
+    the shipped model" takes the page's calibration out of the overrides; each audited, each reloads the agent."""
+    site = teach_site
+    client, app = logged_in(site, "sam", "installer")
+    label_all(site, client, 15)
+    tok = page_data(client)["csrf"]
+    headers = {"X-CSRF-Token": tok}
+    assert client.post("/installer/teach/calibrate", json={}, headers=headers).status_code == 202
+    assert app.state.ctx.teach.wait(300)
+    job = client.get("/installer/teach/status").json()["result"]["job"]
+    data_dir = Path(site.cfg.data_dir)
+    current, previous = data_dir / "occupancy-calibration.json", data_dir / "occupancy-calibration.previous.json"
+    overrides = data_dir / "overrides.yaml"
+
+    def in_overrides() -> Any:
+        return yaml.safe_load(overrides.read_text(encoding="utf-8")).get("occupancy")
+
+    r = client.post("/installer/teach/use", json={"job": job}, headers=headers)
+    assert r.status_code == 200 and r.json()["way_back"] == {"previous": False, "shipped": True}, r.text
+    fitted = current.read_bytes()
+    assert not previous.exists()
+    r = client.post("/installer/teach/back", json={}, headers=headers)  # nothing kept yet: the shipped model is
+    assert r.status_code == 409 and "no previous calibration" in r.json()["problems"][0]
+
+    older = json.loads(fitted)  # a calibration used before (made on other frames): another head
+    older["head"]["b"] += 0.5
+    current.write_text(json.dumps(older), encoding="utf-8")
+    older_bytes = current.read_bytes()
+    r = client.post("/installer/teach/use", json={"job": job}, headers=headers)
+    assert r.status_code == 200 and r.json()["way_back"] == {"previous": True, "shipped": True}
+    assert current.read_bytes() == fitted and previous.read_bytes() == older_bytes  # kept, not overwritten
+    site.clock.advance(11)
+    page = client.get("/installer/teach").text
+    assert re.search(r'<button type="button" id="teach-back"\s*>', page), page  # offered, not hidden
+    assert re.search(r'<button type="button" id="teach-shipped"\s*>', page)
+
+    reloads = len(site.control.reloads)
+    with caplog.at_level(logging.INFO, logger="edge_agent.web.routes_teach"):
+        r = client.post("/installer/teach/back", json={}, headers=headers)
+    assert r.status_code == 200 and r.json()["reload"]["ok"], r.text
+    assert current.read_bytes() == older_bytes and previous.read_bytes() == fitted  # swapped: again goes back
+    assert in_overrides() == {"model": "occupancy-site.onnx", "calibration": "occupancy-calibration.json"}
+    assert len(site.control.reloads) == reloads + 1
+    assert "the previous calibration) used again" in caplog.text and "by sam" in caplog.text
+    assert client.post("/installer/teach/back", json={}, headers=headers).status_code == 200
+    assert current.read_bytes() == fitted and previous.read_bytes() == older_bytes
+
+    r = client.post("/installer/teach/shipped", json={}, headers=headers)
+    assert r.status_code == 200 and r.json()["reload"]["ok"], r.text
+    assert in_overrides() is None  # the config file's classifier: the shipped model, no calibration
+    reloaded = site.control.reloads[-1]
+    assert (reloaded.occupancy.model, reloaded.occupancy.calibration) == ("occupancy.onnx", None)
+    assert site.cfg.occupancy.calibration is None  # the page guesses with the shipped model too
+    assert r.json()["way_back"] == {"previous": True, "shipped": False}
+    assert current.read_bytes() == fitted and previous.read_bytes() == older_bytes  # the files stay
+    r = client.post("/installer/teach/shipped", json={}, headers=headers)
+    assert r.status_code == 409 and "already" in r.json()["problems"][0]
+    r = client.post("/installer/teach/back", json={}, headers=headers)  # the one in use before the shipped model
+    assert r.status_code == 200
+    assert current.read_bytes() == fitted and previous.read_bytes() == older_bytes
+    assert in_overrides() == {"model": "occupancy-site.onnx", "calibration": "occupancy-calibration.json"}
+    assert site.control.reloads[-1].occupancy.calibration == "occupancy-calibration.json"
+
+    with pytest.MonkeyPatch.context() as mp:  # the site model replaced since (an upgrade): the agent would refuse it
+        mp.setattr("edge_agent.web.teach.SITE_MODEL_NAME", "occupancy.onnx")
+        r = client.post("/installer/teach/back", json={}, headers=headers)
+    assert r.status_code == 409 and "made for another occupancy model" in r.json()["problems"][0]
+    assert current.read_bytes() == fitted and previous.read_bytes() == older_bytes  # nothing swapped
+    admin, _ = logged_in(site)
+    audit = admin.get("/audit").text
+    assert audit.count("calibration_back") >= 4 and audit.count("calibration_shipped") >= 2

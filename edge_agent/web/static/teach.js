@@ -118,18 +118,43 @@
     if (r.ok && body.ok) { showResult({job: body.job, state: "running"}); return; }
     resultOut.className = "flash error"; resultOut.textContent = fmt(T.refused, {why: problem(r, body)});
   };
+  const backButton = document.getElementById("teach-back"), shippedButton = document.getElementById("teach-shipped");
+  function showWayBack(w) {  // what the server says can be gone back to, after each change
+    if (!w) return;
+    backButton.hidden = !w.previous; shippedButton.hidden = !w.shipped;
+    document.getElementById("teach-way-back-help").hidden = !(w.previous || w.shipped);
+  }
+  // "Use it" and both ways back: the same answer (saved, the agent's reload, what can be gone back to now)
+  function applied(r, body, done) {
+    if (r.ok && body.ok) {
+      const ok = !body.reload || body.reload.ok, why = (body.reload && body.reload.message) || "";
+      resultOut.className = ok ? "flash ok" : "flash error";
+      resultOut.textContent = ok ? `${done} (${why})` : fmt(T.used_not_applied, {why});
+      showWayBack(body.way_back);
+      return ok;
+    }
+    resultOut.className = "flash error"; resultOut.textContent = `${T.not_used}: ${problem(r, body)}`;
+    return false;
+  }
   useButton.onclick = async () => {
     useButton.disabled = true;
     const [r, body] = await post("/installer/teach/use", {job});
     useButton.disabled = false;
-    if (r.ok && body.ok) {
-      const applied = !body.reload || body.reload.ok, why = (body.reload && body.reload.message) || "";
-      resultOut.className = applied ? "flash ok" : "flash error";
-      resultOut.textContent = applied ? `${T.used} (${why})` : fmt(T.used_not_applied, {why});
-      useButton.hidden = applied;
-      return;
-    }
-    resultOut.className = "flash error"; resultOut.textContent = `${T.not_used}: ${problem(r, body)}`;
+    if (applied(r, body, T.used)) useButton.hidden = true;
+  };
+  backButton.onclick = async () => {
+    if (!window.confirm(T.back_confirm)) return;
+    backButton.disabled = true;
+    const [r, body] = await post("/installer/teach/back", {});
+    backButton.disabled = false;
+    applied(r, body, T.backed);
+  };
+  shippedButton.onclick = async () => {
+    if (!window.confirm(T.shipped_confirm)) return;
+    shippedButton.disabled = true;
+    const [r, body] = await post("/installer/teach/shipped", {});
+    shippedButton.disabled = false;
+    applied(r, body, T.shipped_done);
   };
   document.getElementById("teach-new").onclick = () => window.location.reload();
   // the labelled pictures show plates, and a wrong label had no other way back: removed, with their rows
