@@ -35,7 +35,7 @@ from typing import Any
 from edge_agent.clock import Clock, iso
 from edge_agent.durable import write_durably
 from edge_agent.evidence.store import SNAPSHOT, remove_photo
-from edge_agent.evidence.violations import plate_pattern, without_plates
+from edge_agent.evidence.violations import HELD_FILE, plate_pattern, without_plates
 from edge_agent.masking import MASK
 
 log = logging.getLogger(__name__)
@@ -142,7 +142,7 @@ def refuse_links(data_dir: Path, outboxes: list[Path]) -> None:
     agent user's, and root's forget opened ``evidence.db``, the outboxes and ``events.jsonl`` through a link planted there, editing
     another program's database or copying a file only root may read (``events.jsonl`` → ``/var/log/auth.log``)
     into a new ``events.jsonl`` the agent's group reads. The agent itself makes none of these a link."""
-    names = [data_dir / "evidence" / "evidence.db", *(data_dir / n for n in EVENTS_FILES),
+    names = [data_dir / "evidence" / "evidence.db", data_dir / "evidence" / HELD_FILE, *(data_dir / n for n in EVENTS_FILES),
              *(b for b in outboxes if b.is_relative_to(data_dir))]
     names += [Path(f"{n}{x}") for n in list(names) if n.suffix in (".db", ".sqlite") for x in ("-wal", "-shm",
                                                                                              "-journal")]
@@ -167,6 +167,9 @@ def forget_plate(data_dir: Path, plate: str, clock: Clock, user: str, outboxes: 
     match = _Match(plate, reads, visits)
     for name in EVENTS_FILES:
         out.event_lines += _scrub_lines(data_dir / name, match)
+    # the events a stop kept for the next start (the database was locked): those naming the car go whole, as the
+    # index's violations of its visits do; the next start writes the others
+    out.event_lines += _scrub_lines(data_dir / "evidence" / HELD_FILE, match, drop=True)
     for box in outboxes:
         if box.is_file():
             out.outbox[str(box.relative_to(data_dir)) if box.is_relative_to(data_dir) else str(box)] = \
@@ -322,9 +325,9 @@ def _forget_snapshots(db: sqlite3.Connection, root: Path, visits: set[str], out:
     return len(rows)
 
 
-def _scrub_lines(path: Path, match: _Match) -> int:
-    """Lines of a JSON-lines file that name the forgotten car (``_Match``), with its plates taken out; the file
-    replaced atomically. Worked on bytes: every other line stays byte for byte as it was (a torn write's invalid
+def _scrub_lines(path: Path, match: _Match, drop: bool = False) -> int:
+    """Lines of a JSON-lines file that name the forgotten car (``_Match``), with its plates taken out (``drop``: the
+    lines removed); the file replaced atomically. Worked on bytes: every other line stays byte for byte as it was (a torn write's invalid
     UTF-8, a ``\r``, a U+2028 inside a text); decoding the whole file with ``errors="replace"`` turned such bytes
     into U+FFFD, data changed that nobody asked to change."""
     try:  # never through a link (``refuse_links``: one planted since fails, ELOOP), nor a FIFO's wait for a writer
@@ -344,8 +347,10 @@ def _scrub_lines(path: Path, match: _Match) -> int:
         plates = match.plates_in(text)
         if plates is None:
             continue
-        lines[i] = _without(body, text, plates) + end
+        lines[i] = b"" if drop else _without(body, text, plates) + end
         n += 1
+    if drop:
+        lines = [raw for raw in lines[:-1] if raw] + lines[-1:]
     if n:
         write_durably(path, b"\n".join(lines), like=st)  # still the agent's: it appends to it
     return n

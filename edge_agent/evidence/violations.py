@@ -12,8 +12,10 @@ from __future__ import annotations
 import bisect
 import json
 import logging
+import os
 import re
 import sqlite3
+import stat
 import threading
 import time
 import unicodedata
@@ -42,6 +44,9 @@ HELD_MAX = 10_000  # events held in memory while the disk is full (hours of a bu
 # while events are held for a lock, a later try waits this long for it, not the connection's 10 s: the recorder runs on
 # the frame loop, and a backup may hold the lock for minutes (a page's write holds it for milliseconds)
 HELD_RETRY_WAIT_S = 0.1
+# beside the database: the events still held when the log closed (a backup held the lock through the stop), written
+# into the log at the next start. Named here for ``evidence forget``, which takes the forgotten car's lines out
+HELD_FILE = "held-events.jsonl"
 
 log = logging.getLogger(__name__)
 
@@ -195,6 +200,9 @@ class ViolationLog:
         # unname's place in the departures, oldest first: (ts_epoch, rowid) of the last one it looked at
         self._unnamed_upto: tuple[float, int] = (float("-inf"), -1)
         self.unname_more = False  # the last unname pass stopped at its limit: departures old enough wait
+        self.held_path = self.db_path.with_name(HELD_FILE)
+        self._held_kept = False  # ``held_path`` holds events not yet written: removed once they are
+        self._load_held()
 
     # -- writing -------------------------------------------------------------------------------
     def attach(self, bus: Any) -> None:
@@ -249,7 +257,61 @@ class ViolationLog:
             self._held.clear()
             if waiting > 1:
                 log.warning("violation log %s: writable again, %d held event(s) written", self.db_path, waiting)
+            self._drop_kept()
             return 0
+
+    def _drop_kept(self) -> None:
+        """The events kept at the last stop are in the database now: their file goes (it names plates)."""
+        if self._held_kept:
+            try:
+                self.held_path.unlink(missing_ok=True)
+                self._held_kept = False
+            except OSError as exc:  # written again at the next start: INSERT OR IGNORE, no harm
+                log.warning("violation log: cannot remove %s: %s", self.held_path, exc)
+
+    def _load_held(self) -> None:
+        """At start: the events a stop kept (``HELD_FILE``) are held first and written now, before the run ledger
+        ends what the last run left open (a departure among them is not ended again as ``agent_stopped``)."""
+        try:  # never through a link planted there, nor a FIFO's wait for a writer
+            fd = os.open(self.held_path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+            with os.fdopen(fd, "rb") as fh:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    raise OSError(f"{self.held_path}: not a regular file")
+                raw = fh.read()
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            log.error("violation log: cannot read the events kept at the last stop (%s): %s", self.held_path, exc)
+            return
+        kept: list[Event] = []
+        for n, line in enumerate(raw.splitlines(), 1):
+            try:
+                kept.append(Event.from_dict(json.loads(line)))
+            except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                log.error("violation log: %s line %d is no event, skipped: %s", self.held_path, n, exc)
+        self._held_kept = True
+        self._held.extend(kept[-HELD_MAX:])
+        log.info("violation log: %d event(s) held at the last stop to be written (%s)", len(kept), self.held_path)
+        try:
+            self.write_held()
+        except Exception as exc:  # noqa: BLE001 - an event that cannot be written must not stop the start
+            log.error("violation log: events kept at the last stop not all written: %s", exc)
+        if not self._held:
+            self._drop_kept()
+
+    def _keep_held(self) -> bool:
+        """At stop, with events still held: keep them in ``HELD_FILE`` (synced) for the next start. Why: a stop
+        while a backup held the database lost them (the violations they begin or end never reached the page)."""
+        from edge_agent.durable import write_durably
+
+        lines = [json.dumps(e.to_dict(), ensure_ascii=False, default=str) for e in self._held]
+        try:  # readable by whom the database is (it names plates as the database does)
+            write_durably(self.held_path, ("\n".join(lines) + "\n").encode("utf-8"), like=os.stat(self.db_path))
+        except OSError as exc:
+            log.error("violation log: cannot keep the held events in %s: %s", self.held_path, exc)
+            return False
+        self._held_kept = True
+        return True
 
     def _write_one_by_one(self, first: Exception) -> int:
         """A batch failed for another reason than space: write its events one at a time; one that fails so is
@@ -660,7 +722,10 @@ class ViolationLog:
             except Exception as exc:  # noqa: BLE001 - closing must close, whatever an event did
                 left = len(self._held)
                 log.error("violation log %s: held events not written at stop: %s", self.db_path, exc)
-            if left:  # a stop (an upgrade, going back) during a backup's lock said "disk still full" until 2026-12-05
+            if left and self._keep_held():  # until 2026-12-05 they were lost (a backup's lock through a stop)
+                log.warning("violation log %s: %s at stop: %d held event(s) kept in %s, written at the next start",
+                            self.db_path, self._held_why, left, self.held_path)
+            elif left:  # a stop (an upgrade, going back) during a backup's lock said "disk still full" until 2026-12-05
                 log.error("violation log %s: %s at stop: %d held event(s) not recorded (the violations they begin or "
                           "end are not on the review page; the events themselves are in events.jsonl and the MQTT "
                           "outbox)", self.db_path, self._held_why, left)

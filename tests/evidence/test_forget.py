@@ -328,3 +328,41 @@ def test_the_installer_pages_labelled_pictures_taken_while_the_car_stood_in_view
     with (data / "labels" / "labels.csv").open(encoding="utf-8", newline="") as fh:
         kept = [row["file"] for row in csv.DictReader(fh)]
     assert kept == [f"frames/{names['long before']}"] * 2 + [f"frames/{names['a day later']}"] * 2 + ["grabs/own.jpg"]
+
+
+def test_the_events_a_stop_kept_for_a_locked_database_lose_the_forgotten_car_s_lines(tmp_path, repo):
+    """A stop while a backup held the database keeps the held events in ``evidence/held-events.jsonl`` for the next
+    start (they name plates). A forget meanwhile (the agent stopped) takes the car's lines out whole, as it takes its
+    violations out of the index; the next start writes the others."""
+    import sqlite3
+
+    config, data = _site(tmp_path, repo)
+    db = data / "evidence" / "evidence.db"
+    clock, bus = FakeClock(), EventBus()
+    rec = ViolationRecorder(db, clock, bus)
+    rec.start()
+    rec.log._db.execute("PRAGMA busy_timeout=20")
+    other = sqlite3.connect(db, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        for bay, visit, plate in (("B", "fuel2", GONE), ("A", "fuel3", KEPT)):
+            bus.publish(Event.make(EventType.VEHICLE_ARRIVED, clock, bay_id=bay, visit_id=visit))
+            bus.publish(Event.make(EventType.VIOLATION_STARTED, clock, bay_id=bay, visit_id=visit,
+                                   data={"plate": plate, "reason": "fuel_vehicle"}))
+        rec.log.close()  # the stop, the lock held
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    rec.runs.close()
+    held = data / "evidence" / "held-events.jsonl"
+    assert GONE.encode() in held.read_bytes()
+    r = _forget(config, GONE)
+    assert r.returncode == 0, r.stderr
+    assert _holding(data, GONE) == []
+    rec = ViolationRecorder(db, FakeClock(), EventBus())  # the next start
+    try:
+        assert [(v.visit_id, v.plate) for v in rec.log.iter_all(ViolationFilter())] == [("fuel3", KEPT)]
+        assert [e.type for e in rec.log.timeline("fuel2")] == ["vehicle_arrived"]  # the times stay
+        assert not held.exists()
+    finally:
+        rec.stop()

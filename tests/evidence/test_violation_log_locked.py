@@ -43,15 +43,68 @@ def test_events_a_locked_database_kept_out_are_held_and_written_when_it_is_free(
     rec.stop()
 
 
-def test_a_stop_on_a_locked_database_names_the_lock_and_what_the_page_loses(tmp_path, caplog):
-    """An agent stopped (an upgrade, going back) while a backup holds the database: the held events are not recorded.
-    The stop's line said "disk still full" with room to spare, sending the operator to the wrong problem."""
+def test_events_held_for_a_lock_through_a_stop_are_kept_and_written_at_the_next_start(tmp_path, caplog):
+    """An agent stopped (an upgrade, a restart) while a backup holds the database: the held events were lost, the
+    violation they began never reached the review page, and the next start ended the visit again as
+    ``agent_stopped`` though its departure had been published. They are kept beside the database (synced) and
+    written at the next start, before the run ledger ends what the last run left open; then the file goes."""
+    clock = FakeClock()
+    bus = EventBus()
+    db = tmp_path / "evidence.db"
+    rec = ViolationRecorder(db, clock, bus, history_days=400)
+    rec.runs.begin()
+    rec.start()
+    bus.publish(Event.make(EventType.VEHICLE_ARRIVED, clock, bay_id="A", visit_id="v1"))
+    rec.mark_alive()
+    rec.log._db.execute("PRAGMA busy_timeout=20")  # the recorder's 10 s wait ran out: the point is what follows
+    other = sqlite3.connect(db, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        clock.advance(30)
+        bus.publish(Event.make(EventType.VIOLATION_STARTED, clock, bay_id="A", visit_id="v1",
+                               data={"plate": "京A12345", "reason": "fuel_vehicle"}))
+        clock.advance(30)
+        bus.publish(Event.make(EventType.VIOLATION_ENDED, clock, bay_id="A", visit_id="v1",
+                               data={"plate": "京A12345", "reason": "departed"}))
+        bus.publish(Event.make(EventType.VEHICLE_DEPARTED, clock, bay_id="A", visit_id="v1"))
+        assert rec.log.held == 3
+        with caplog.at_level(logging.WARNING):
+            rec.log.close()  # the stop, the lock still held
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    kept = tmp_path / "held-events.jsonl"
+    assert len(kept.read_text(encoding="utf-8").splitlines()) == 3
+    said = [r.getMessage() for r in caplog.records if "at stop" in r.getMessage()]
+    assert len(said) == 1 and "3 held event(s) kept" in said[0] and "locked" in said[0], said
+    assert not any("not recorded" in r.getMessage() for r in caplog.records)
+    rec.runs.close()
+
+    clock.advance(600)
+    bus = EventBus()
+    again = ViolationRecorder(db, clock, bus, history_days=400)  # the next start
+    published: list[Event] = []
+    bus.subscribe(published.append)
+    again.start()
+    again.close_previous_run()
+    assert [v.visit_id for v in again.log.iter_all(ViolationFilter())] == ["v1"]
+    assert [e.type for e in again.log.timeline("v1")] == [EventType.VEHICLE_ARRIVED, EventType.VIOLATION_STARTED,
+                                                          EventType.VIOLATION_ENDED, EventType.VEHICLE_DEPARTED]
+    assert published == []  # its departure was published: not ended again as agent_stopped
+    assert not kept.exists()  # it names plates: gone once written
+    again.stop()
+
+
+def test_a_stop_that_cannot_keep_the_held_events_names_the_lock_and_what_the_page_loses(tmp_path, caplog):
+    """Where they cannot be kept either (here the file's name is taken by a folder), the stop's line says what is
+    lost, naming the lock (it said "disk still full" with room to spare until 2026-12-05)."""
     clock = FakeClock()
     bus = EventBus()
     rec = ViolationRecorder(tmp_path / "evidence.db", clock, bus, history_days=400)
     rec.runs.begin()
     rec.start()
     rec.log._db.execute("PRAGMA busy_timeout=20")
+    (tmp_path / "held-events.jsonl").mkdir()
     other = sqlite3.connect(tmp_path / "evidence.db", isolation_level=None)
     other.execute("BEGIN IMMEDIATE")
     try:
@@ -67,6 +120,7 @@ def test_a_stop_on_a_locked_database_names_the_lock_and_what_the_page_loses(tmp_
     assert len(said) == 1 and "1 held event(s) not recorded" in said[0], said
     assert "locked" in said[0] and "disk" not in said[0], said
     assert "review page" in said[0], said  # what the operator loses: the violation on the page
+    rec.runs.close()
 
 
 def test_while_events_are_held_for_a_lock_each_new_one_does_not_wait_the_whole_wait_again(tmp_path):
