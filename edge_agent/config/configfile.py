@@ -13,6 +13,7 @@ the file under one lock on its folder (``durable.folder_lock``), so no save is l
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 from typing import Any, Callable
@@ -64,7 +65,7 @@ class ConfigFile:
                 over = found[0] if found else {}
                 change(over, merge(base, over))
                 cfg = parse_config(merge(base, over), f"{self.path} with the overrides in {target}",
-                                   base_dir=self.path.parent)
+                                   base_dir=Path(os.path.abspath(self.path)).parent)  # as load_config
                 backup = write_overrides(target, over, self._clock)
                 return cfg, backup
 

@@ -110,13 +110,18 @@ def load_config(path: str | Path) -> AgentConfig:
     from edge_agent.config.overrides import merge, overrides_path, read_overrides  # it raises our ConfigError
 
     p = Path(path)
+    # relative paths in the file resolve against its folder taken whole: against ``op15`` of ``--config
+    # op15/config.yaml`` they stayed relative to the working folder, and the page's users file was then looked up
+    # under that folder again (``op15/op15/users.txt``: `users list` showed nobody, every login failed), and every
+    # reload of an agent started that way said "web changes need a restart" (the reload reads the absolute path)
+    base = Path(os.path.abspath(p)).parent
     data, text = read_yaml(p)
     over = read_overrides(overrides_path(data)) if isinstance(data, dict) else None
     if over is None:
-        cfg = parse_config(data, str(p), base_dir=p.parent)
+        cfg = parse_config(data, str(p), base_dir=base)
     else:
         over_path = overrides_path(data)
-        cfg = parse_config(merge(data, over[0]), f"{p} with the overrides in {over_path}", base_dir=p.parent)
+        cfg = parse_config(merge(data, over[0]), f"{p} with the overrides in {over_path}", base_dir=base)
         cfg._overrides_path = over_path
         text += "\n" + over[1]
     # absolute, but a symlink kept as one: a reload reads the file the link names *now* (a deploy that

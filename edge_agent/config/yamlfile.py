@@ -93,6 +93,8 @@ def parse_yaml(text: str, source: str) -> Any:
         marks = [m for m in (getattr(exc, "context_mark", None), mark) if m is not None]
         near = {n for m in marks for n in (m.line - 1, m.line) if 0 <= n < len(lines)}  # a scalar runs on a line
         hint = lookalikes("".join(_COMMENT.sub("", lines[n]) for n in sorted(near)))  # a comment's ： is its own
+        if "'\\t'" in problem or "tab character" in problem:  # "found character '\t' that cannot start any token"
+            hint = TAB_HINT
         raise ConfigError(source, [f"(yaml): {where}{problem}" + (f"; {hint}" if hint else "")]) from None
     finally:
         loader.dispose()
@@ -122,6 +124,8 @@ _LOOKALIKES = {"\uff1a": ":", "\uff0c": ",", "\u3000": "a space", "\u00a0": "a s
 
 
 _COMMENT = re.compile(r"(^|\s)#.*$")
+# An editor's Tab key: PyYAML says only "found character '\t' that cannot start any token".
+TAB_HINT = "a tab character (an editor's Tab key): YAML indents with spaces only; replace the tab with spaces"
 
 
 def lookalikes(text: str) -> str:

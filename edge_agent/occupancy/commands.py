@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -365,8 +366,10 @@ def _calibrate(args: argparse.Namespace) -> int:
         print(f"occupancy calibrate: cannot write --out {args.out}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     model = args.model.name if args.model.resolve().parent == DEFAULT_MODEL.parent else str(args.model)
+    # absolute: the agent reads a relative occupancy.calibration against data_dir, not against this folder (the
+    # printed `calibration: data/cal.json`, pasted as told, was refused: "…/data/data/cal.json: no such file")
     print(f"wrote {args.out}. In the agent's config set:\n  occupancy:\n    model: {model}\n"
-          f"    calibration: {args.out}")
+          f"    calibration: {Path(os.path.abspath(args.out))}")
     return 0
 
 

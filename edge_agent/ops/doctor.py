@@ -228,18 +228,25 @@ def check_gpio(cfg: AgentConfig, env: dict[str, str] | None = None, chips: list[
 
 def check_disk(cfg: AgentConfig) -> Check:
     data = Path(cfg.data_dir).resolve()  # the agent opens it as given (relative = working directory)
+    where, yet = data, ""
     if not data.is_dir():
-        return Check("disk", "fail", f"{data}: missing (install.sh creates it)")
-    if not os.access(data, os.W_OK | os.X_OK):
+        # `run` makes a missing data_dir (parents too, config/datadir.py): a folder this user may make it in is
+        # fine before the first start (it failed the row, exit 1, on every installation by hand)
+        where = next(p for p in data.parents if p.exists())
+        if data.exists() or not where.is_dir() or not os.access(where, os.W_OK | os.X_OK):
+            return Check("disk", "fail", f"{data}: missing, and this user cannot make it in {where} "
+                                         "(install.sh creates it)")
+        yet = f" (not there yet: the first `run` makes it in {where})"
+    elif not os.access(data, os.W_OK | os.X_OK):
         return Check("disk", "fail", f"{data}: not writable by this user")
-    denied = not_writable(data)  # what `run` refuses to start with: files in it this user cannot write
+    denied = not_writable(data) if not yet else []  # what `run` refuses to start with: files it cannot write
     if denied:
         more = f" (+{len(denied) - 3} more)" if len(denied) > 3 else ""
         return Check("disk", "fail", f"{data}: not writable by this user: {', '.join(denied[:3])}{more}")
-    usage = shutil.disk_usage(data)
+    usage = shutil.disk_usage(where)
     free_mb = usage.free / 2**20
     need = cfg.ops.doctor.min_free_mb
-    detail = f"{data}: {free_mb / 1024:.1f} GiB free of {usage.total / 2**30:.1f} GiB"
+    detail = f"{data}: {free_mb / 1024:.1f} GiB free of {usage.total / 2**30:.1f} GiB{yet}"
     if free_mb < need:
         return Check("disk", "fail", f"{detail}; needs ≥ {need} MiB")
     return Check("disk", "pass", detail)

@@ -273,3 +273,35 @@ def test_a_dollar_inside_a_value_is_still_text(tmp_path):
     path.write_text(yaml.safe_dump({**GOOD, "camera": {**GOOD["camera"], "source": "rtsp://admin:pa$$w0rd@cam/1"},
                                     "data_dir": str(tmp_path / "data")}), encoding="utf-8")
     assert load_config(path).camera.source == "rtsp://admin:pa$$w0rd@cam/1"
+
+
+def test_a_config_named_by_a_relative_path_resolves_its_files_in_its_own_folder(tmp_path, monkeypatch, capsys):
+    """``--config site/config.yaml`` from the folder above: the users file was looked up under ``site/`` twice
+    (``site/site/users.txt``: `users list` showed nobody, the page refused every login), and each reload of an
+    agent started that way said "web changes need a restart" (the reload reads the file by its absolute path)."""
+    from edge_agent.runtime.reload import restart_needed
+    from edge_agent.web.auth import UsersFile
+
+    site = tmp_path / "site"
+    site.mkdir()
+    path = site / "config.yaml"
+    path.write_text(yaml.safe_dump({**GOOD, "data_dir": str(tmp_path / "data"), "web": {"enabled": True},
+                                    "mqtt": {"username": "d1", "password_file": "mqtt-password"}}),
+                    encoding="utf-8")
+    UsersFile(site / "users.txt").set("li.wei", "a-long-password-15")
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config(Path("site/config.yaml"))
+    assert cfg.web.file(cfg.web.users_file, cfg.source_path) == site / "users.txt"
+    assert cfg.mqtt.password_file == str(site / "mqtt-password")
+    assert restart_needed(cfg, load_config(path)) == []
+    assert cli.main(["users", "list", "--config", "site/config.yaml"]) == 0
+    assert "li.wei" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("text", ["site:\n\tsite_id: s1\n", "site:\n  site_id: s1\n  device_id:\td1\n"])
+def test_a_tab_in_the_yaml_is_named_as_a_tab(tmp_path, text):
+    """PyYAML says "found character '\\t' that cannot start any token": an installer does not see a tab."""
+    path = tmp_path / "config.yaml"
+    path.write_text(text, encoding="utf-8")
+    (problem,) = problems_of(path)
+    assert problem.startswith("(yaml): line ") and "a tab character" in problem and "spaces" in problem, problem

@@ -462,3 +462,18 @@ def test_web_row_reads_the_session_key_file_as_run_does(write_config, tmp_path):
     with pytest.raises(SecretError, match="5 characters on its first line"):
         session_secret(key)  # what the page (run, review) does with the same file
     assert check_web(load_config(write_config())).status == "skip"
+
+
+def test_disk_row_passes_a_data_dir_the_first_run_makes(write_config, tmp_path):
+    """`run` makes a missing data_dir (parents too): the row failed ("missing (install.sh creates it)", exit 1) on
+    every installation by hand before the first start; a folder this user cannot make it in still fails."""
+    from edge_agent.ops.doctor import check_disk
+
+    fresh = load_config(write_config(data_dir=str(tmp_path / "new" / "data")))
+    row = check_disk(fresh)
+    assert row.status == "pass" and "not there yet: the first `run` makes it in" in row.detail, row
+    assert not (tmp_path / "new").exists()  # the doctor makes nothing
+    (tmp_path / "afile").write_text("x")
+    blocked = load_config(write_config(data_dir=str(tmp_path / "afile" / "data")))
+    row = check_disk(blocked)
+    assert row.status == "fail" and "cannot make it in" in row.detail, row

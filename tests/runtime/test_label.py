@@ -78,6 +78,30 @@ def test_label_guesses_every_bay_keeps_corrections_and_feeds_calibrate(tmp_path,
     assert "20 occupied + 40 empty labelled bays from 30 frames" in capsys.readouterr().out and cal.is_file()
 
 
+def test_the_config_lines_calibrate_prints_load_as_printed(tmp_path, capsys, monkeypatch):
+    """The printed ``calibration:`` was ``--out`` as typed (``data/cal.json``), which the agent reads against
+    data_dir: pasted as told, check-config and ``run`` refused it (``…/data/data/cal.json: no such file``)."""
+    cam, scenes = _camera(tmp_path, 15)
+    cfg = _config(tmp_path, cam)
+    labels = tmp_path / "labels.csv"
+    assert main(["occupancy", "label", str(cfg), str(cam), "--out", str(labels)]) == 0
+    rows = _rows(labels)
+    for r in rows:  # the installer's corrections, from the sheets
+        r["occupied"] = str(occupied(r["bay_id"], scenes[int(Path(r["file"]).stem)]))
+    with labels.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    assert main(["occupancy", "calibrate", "labels.csv", "--out", "data/cal.json"]) == 0
+    printed = capsys.readouterr().out.split("In the agent's config set:\n", 1)[1]
+    doc = yaml.safe_load(cfg.read_text(encoding="utf-8"))
+    doc.update(yaml.safe_load(printed))
+    cfg.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    assert main(["check-config", str(cfg)]) == 0, capsys.readouterr().err
+
+
 def test_a_blank_guess_must_be_answered_before_calibrating(tmp_path, capsys):
     cam, _ = _camera(tmp_path, 30)
     labels = tmp_path / "labels.csv"
