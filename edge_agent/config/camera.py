@@ -83,7 +83,8 @@ class CameraConfig(StrictModel):
     lost_after_s: float = Field(5.0, ge=1, le=60, description="no frame for this long → camera_lost")
     open_timeout_s: float = Field(15.0, ge=1, le=60, description="a stream that does not open within this long "
                                   "is given up and opened again with backoff (OpenCV's own wait is 30 s)")
-    frozen_after_s: float = Field(30.0, ge=2, le=300, description="identical frames for this long → frozen")
+    frozen_after_s: float = Field(30.0, ge=2, le=300, description="identical frames, or frames changed only inside one "
+                                  "small box (a ticking on-screen clock), for this long → frozen")
     black_level: float = Field(8.0, ge=6, le=48, description="mean grey below this is a black frame")
     flat_level: float = Field(2.0, ge=1, le=24, description="grey spread (std) below this is a uniform frame: "
                               "lens covered, blinded, or a decoder's grey fill")
