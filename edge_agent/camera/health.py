@@ -13,6 +13,11 @@ import numpy as np
 
 from edge_agent.clock import Clock
 
+#: Changes confined to one box of at most this share of the frame, for ``frozen_after_s``, are an overlay on a hung
+#: picture: the ticking clock an IP camera burns into every frame after its sensor (date and time at 1080p: ~400×40
+#: to 600×50 px, 0.8–1.5 %).
+OVERLAY_MAX_SHARE = 0.02
+
 
 @dataclass(frozen=True)
 class CameraHealth:
@@ -43,6 +48,14 @@ class HealthTracker:
         self._last: float | None = None
         self._sig: bytes | None = None
         self._same_since: float | None = None
+        # The picture unchanged apart from one small box (``OVERLAY_MAX_SHARE``) since ``_still_since``: ``_grid`` is
+        # the last frame's sampled pixels, ``_box`` the (top, bottom, left, right) sample rows and columns holding
+        # every change since. Why: a camera whose sensor hung while its on-screen clock ticks sent a "new" frame each
+        # second to the exact signature, never frozen, and nobody heard the camera had hung. A live camera never
+        # qualifies: its sensor noise changes samples all over the frame (a still car park at night included).
+        self._grid: np.ndarray | None = None
+        self._box: tuple[int, int, int, int] | None = None
+        self._still_since: float | None = None
         self._black = False
         self._flat = False  # one grey level everywhere: nothing in it can be seen, empty bay or not
         self.corrupt = 0  # frames taken that were no usable image
@@ -80,11 +93,34 @@ class HealthTracker:
         sig = small.tobytes()
         if sig != self._sig or gap:  # after an outage, "frozen" starts counting afresh
             self._sig, self._same_since = sig, now
+        self._still(np.frombuffer(sig, np.uint8).reshape(small.shape), now, gap)  # the samples, gathered once
         self._black = float(small.mean()) < self.black_level
         self._flat = float(small.std()) < self.flat_level
         if self._black or self._flat:
             self._bad = (now, "black" if self._black else "flat")
         return True
+
+    def _still(self, small: np.ndarray, now: float, gap: bool) -> None:
+        """Follow the picture unchanged apart from one small box (``_still_since``). The samples are pixels, not
+        averages: averaging would smooth a live sensor's noise into a still picture."""
+        prev, self._grid = self._grid, small
+        if prev is None or prev.shape != small.shape or gap:
+            self._box, self._still_since = None, now
+            return
+        changed = small != prev
+        if changed.ndim == 3:
+            changed = changed.any(axis=2)
+        rows, cols = np.flatnonzero(changed.any(axis=1)), np.flatnonzero(changed.any(axis=0))
+        if not rows.size:
+            return
+        box = (int(rows[0]), int(rows[-1]), int(cols[0]), int(cols[-1]))
+        if self._box is not None:
+            b = self._box
+            box = (min(b[0], box[0]), max(b[1], box[1]), min(b[2], box[2]), max(b[3], box[3]))
+        if (box[1] - box[0] + 1) * (box[3] - box[2] + 1) > OVERLAY_MAX_SHARE * changed.size:
+            self._box, self._still_since = None, now  # the picture itself changed
+        else:
+            self._box = box
 
     @property
     def picture_since(self) -> float | None:
@@ -106,7 +142,9 @@ class HealthTracker:
         # loop appends, and iterating the deque itself raised "deque mutated during iteration"
         recent = [t for t in tuple(self._times) if now - t <= 5.0]
         fps = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 1 and recent[-1] > recent[0] else 0.0
-        frozen = self._same_since is not None and age is not None and (now - self._same_since) >= self.frozen_after_s
+        # the picture unchanged (``_same_since``), or unchanged apart from an overlay (``_still_since``, never later)
+        still = self._still_since if self._still_since is not None else self._same_since
+        frozen = still is not None and age is not None and (now - still) >= self.frozen_after_s
         reason = ""
         back = self._back_since
         if (now - self._born if age is None else age) > self.lost_after_s or \

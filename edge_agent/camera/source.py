@@ -4,7 +4,8 @@ The agent is slower than the camera at times (a detector run); a queue would gro
 the bays would judge the past. So the reader overwrites one slot and the agent takes
 whatever is newest. A source that fails is reopened with exponential backoff; a corrupt
 frame is counted, never raised. A live stream (RTSP, HTTP) is read with a deadline: no frame for
-``camera.lost_after_s`` and its connection is given up and reopened (OpenCV's own limit is 30 s).
+``camera.lost_after_s`` and its connection is given up and reopened (OpenCV's own limit is 30 s); one
+that does not open within ``camera.open_timeout_s`` is tried again the same way.
 Still images (folder and single-file sources) go through the one decode path
 (:mod:`edge_agent.camera.decode`): a huge image is reduced or refused before it is decoded, a
 truncated JPEG is used with its missing rows grey; each is counted in ``decode_counts`` for the
@@ -40,6 +41,7 @@ from edge_agent import imfile
 from edge_agent.camera.decode import MAX_PIXELS, REDUCE_LIMIT, ImageReadError, ImageTooLarge, decode_file
 from edge_agent.camera.unopened import why_unopened
 from edge_agent.clock import Clock
+from edge_agent.config.camera import is_pipeline
 
 log = logging.getLogger(__name__)
 
@@ -291,12 +293,17 @@ def quiet_decoder_log(verbose: bool = False) -> None:
 
 
 def default_opener(source: str, loop: bool, counts: DecodeCounts | None = None,
-                   max_pixels: int = MAX_PIXELS, read_timeout_s: float | None = None) -> Callable[[], object]:
+                   max_pixels: int = MAX_PIXELS, read_timeout_s: float | None = None,
+                   open_timeout_s: float | None = None) -> Callable[[], object]:
     """A function that opens ``source`` → object with ``isOpened/read/release``.
 
     ``read_timeout_s``: how long one read of a stream may wait for its frame before it fails. Without
     it OpenCV's FFmpeg backend waits 30 s: a camera that keeps the connection open and stops sending
-    left the reader blind that long before it even tried to reconnect."""
+    left the reader blind that long before it even tried to reconnect. ``open_timeout_s``: the same for
+    opening a stream URL (not a GStreamer pipeline, left as OpenCV opens it). Without it a camera that
+    accepts the connection and never answers (one booting, a hung RTSP server) held each open 30 s, and
+    OpenCV's FFmpeg backend opens one capture at a time in a process (an open with a 1 s deadline started
+    beside a hung one returned after 31 s), so nothing else in it could open a capture meanwhile."""
     kind = describe_source(source)
     still = kind == "folder" or (kind == "file" and Path(source).suffix.lower() in IMAGE_EXTS)
 
@@ -310,6 +317,8 @@ def default_opener(source: str, loop: bool, counts: DecodeCounts | None = None,
             return _sized(imfile.video_capture(source), source, max_pixels * REDUCE_LIMIT)
         params = [] if read_timeout_s is None else \
             [cv2.CAP_PROP_READ_TIMEOUT_MSEC, max(1, round(read_timeout_s * 1000))]
+        if open_timeout_s is not None and not is_pipeline(source):
+            params += [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, max(1, round(open_timeout_s * 1000))]
         cap = cv2.VideoCapture(source, cv2.CAP_ANY, params)
         cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)
         return cap
@@ -350,7 +359,7 @@ class OpenCVSource:
                  reconnect_min_s: float = 1.0, reconnect_max_s: float = 30.0,
                  opener: Callable[[], object] | None = None,
                  sleep: Callable[[float], object] | None = None, max_pixels: int = MAX_PIXELS,
-                 stall_s: float | None = None, whole: bool = False) -> None:
+                 stall_s: float | None = None, whole: bool = False, open_timeout_s: float | None = None) -> None:
         self.source = source
         self.whole = whole  # a file or folder waits for the agent to take each frame (the module's docstring)
         self.clock = clock
@@ -359,7 +368,8 @@ class OpenCVSource:
         self.loop = loop
         self.stall_s = stall_s
         self.decode_counts = DecodeCounts()
-        self._open = opener or default_opener(source, loop, self.decode_counts, max_pixels, read_timeout_s=stall_s)
+        self._open = opener or default_opener(source, loop, self.decode_counts, max_pixels, read_timeout_s=stall_s,
+                                                open_timeout_s=open_timeout_s)
         self._diagnose = opener is None  # the real driver: say why it did not open (name, port, device)
         self._stop = threading.Event()
         # A file's wait for its next frame ends at stop(): at a low fps or across a gap in the file's
@@ -540,7 +550,7 @@ class OpenCVSource:
 def open_source(cfg, clock: Clock) -> OpenCVSource:  # noqa: ANN001 - CameraConfig
     return OpenCVSource(cfg.source, clock, fps=cfg.fps, loop=cfg.loop,
                         reconnect_min_s=cfg.reconnect_min_s, reconnect_max_s=cfg.reconnect_max_s,
-                        stall_s=cfg.lost_after_s, whole=recording(cfg.source))
+                        stall_s=cfg.lost_after_s, whole=recording(cfg.source), open_timeout_s=cfg.open_timeout_s)
 
 
 def recording(source: str) -> bool:

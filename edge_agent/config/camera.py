@@ -81,7 +81,10 @@ class CameraConfig(StrictModel):
     reconnect_min_s: float = Field(1.0, gt=0, le=60, description="first reconnect delay; doubles up to reconnect_max_s")
     reconnect_max_s: float = Field(30.0, gt=0, le=600, description="longest reconnect delay")
     lost_after_s: float = Field(5.0, ge=1, le=60, description="no frame for this long → camera_lost")
-    frozen_after_s: float = Field(30.0, ge=2, le=300, description="identical frames for this long → frozen")
+    open_timeout_s: float = Field(15.0, ge=1, le=60, description="a stream that does not open within this long "
+                                  "is given up and opened again with backoff (OpenCV's own wait is 30 s)")
+    frozen_after_s: float = Field(30.0, ge=2, le=300, description="identical frames, or frames changed only inside one "
+                                  "small box (a ticking on-screen clock), for this long → frozen")
     black_level: float = Field(8.0, ge=6, le=48, description="mean grey below this is a black frame")
     flat_level: float = Field(2.0, ge=1, le=24, description="grey spread (std) below this is a uniform frame: "
                               "lens covered, blinded, or a decoder's grey fill")

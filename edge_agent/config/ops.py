@@ -30,7 +30,7 @@ class WatchdogConfig(StrictModel):
     """A loop silent past its deadline stops the systemd pings (restart after ``WatchdogSec`` more).
 
     The camera reader reports each frame and each reconnect attempt, so the deadline must exceed
-    ``camera.reconnect_max_s`` plus the time an RTSP open may hang (~30 s).
+    ``camera.reconnect_max_s`` plus the time an open may take (``camera.open_timeout_s``).
     """
 
     camera_deadline_s: float = Field(90.0, ge=1, le=600, description="camera reader silent this long → stuck")

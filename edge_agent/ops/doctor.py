@@ -58,7 +58,8 @@ def probe_camera(cfg: AgentConfig) -> Probe:
     seen: list[tuple[np.ndarray, float]] = []
 
     def probe() -> Check:
-        cap = default_opener(source, False)()
+        cap = default_opener(source, False, read_timeout_s=cfg.camera.lost_after_s,  # the agent's own limits
+                             open_timeout_s=cfg.camera.open_timeout_s)()
         try:
             if not cap.isOpened():
                 why = why_unopened(source, kind)

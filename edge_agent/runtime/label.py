@@ -72,7 +72,8 @@ def grab(cfg: AgentConfig, folder: Path) -> Path:
     from edge_agent.camera.source import default_opener
     from edge_agent.clock import SystemClock
 
-    cap = default_opener(cfg.camera.source, False)()
+    c = cfg.camera
+    cap = default_opener(c.source, False, read_timeout_s=c.lost_after_s, open_timeout_s=c.open_timeout_s)()
     try:
         frame = None
         for _ in range(GRAB_TRIES if cap.isOpened() else 0):

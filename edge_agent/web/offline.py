@@ -43,7 +43,8 @@ class OfflineControl:
 
         from edge_agent.camera.source import default_opener
 
-        cap = default_opener(self.cfg.camera.source, False)()
+        c = self.cfg.camera  # a camera that accepts and never answers holds the page's request no longer than this
+        cap = default_opener(c.source, False, read_timeout_s=c.lost_after_s, open_timeout_s=c.open_timeout_s)()
         try:
             ok, frame = cap.read() if cap.isOpened() else (False, None)
         finally:

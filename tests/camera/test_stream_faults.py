@@ -4,6 +4,9 @@ SIGTERM's stop plan while a read is blocked."""
 
 from __future__ import annotations
 
+import socket
+import threading
+
 import pytest
 
 from edge_agent.camera.source import OpenCVSource, open_source
@@ -163,3 +166,63 @@ def test_a_camera_that_sends_one_frame_per_reconnect_is_lost_once_not_flapping(t
     assert [e.type for e in events] == ["camera_lost", "camera_restored"]
     assert events[1].data["fps"] == pytest.approx(5.0, rel=0.05)
     assert all(s.camera_ok for s in agent.bus.states().values())
+
+
+class SilentCamera:
+    """A camera that accepts each TCP connection and never answers (one booting, a hung RTSP or HTTP server):
+    the connections are held open, nothing is sent."""
+
+    def __init__(self) -> None:
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(16)
+        self.port = self._sock.getsockname()[1]
+        self._held: list[socket.socket] = []
+        threading.Thread(target=self._accept, name="silent-camera", daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:  # closed
+                return
+            self._held.append(conn)
+
+    def close(self) -> None:
+        self._sock.close()
+        for c in self._held:
+            c.close()
+
+
+@pytest.mark.parametrize("scheme", ["http", "rtsp"])
+def test_a_camera_that_accepts_and_never_answers_is_tried_again_after_open_timeout(scheme, tmp_path, clock):
+    """A camera that takes the connection and sends nothing: OpenCV's FFmpeg backend waited 30 s in the open
+    before the reader could try again, so a camera back from a reboot was seen up to 30 s late, and the backend's
+    one-open-at-a-time lock held every other capture open of the process that long.
+    The open's deadline is ``camera.open_timeout_s``. ``camera_lost`` never waited for the open: the agent's loop
+    judges the frames' age on its own clock."""
+    from edge_agent.runtime.agent import Agent
+    from edge_agent.sim.scenario import scene_config
+
+    cam = SilentCamera()
+    cfg = CameraConfig(source=f"{scheme}://127.0.0.1:{cam.port}/stream", lost_after_s=1, open_timeout_s=1,
+                       reconnect_min_s=0.01, reconnect_max_s=0.02)
+    src = open_source(cfg, SystemClock())
+    src.start()
+    try:
+        wait_for(lambda: src.reconnects >= 2, timeout=10)  # two opens given up; each took 30 s (60 s) before
+
+        class NoReader:
+            def process(self, frame, region=None):  # noqa: ANN001, ANN201
+                return []
+
+        agent = Agent(scene_config(str(tmp_path)), clock=clock, source=src, reader=NoReader())
+        events: list = []
+        agent.bus.subscribe(lambda e: events.append(e) if e.type.startswith("camera_") else None)
+        for _ in range(int(6 / 0.2)):  # six seconds on the agent's clock: camera.lost_after_s is 5 there
+            agent.step()
+            clock.advance(0.2)
+        assert [(e.type, e.data["reason"]) for e in events] == [("camera_lost", "no_frames")]
+    finally:
+        src.stop()
+        cam.close()

@@ -78,7 +78,7 @@ def test_a_frozen_picture_under_a_ticking_clock_raises_no_arm(tmp_path, clock): 
     try:
         _freeze(rig)
         rig.run(12, lambda: _never_up(rig))
-        assert agent.health.health().ok  # the clock keeps the whole frame changing: never "frozen"
+        assert agent.health.health().ok  # frozen only after camera.frozen_after_s (30 s): the evidence ages already
         res = agent.lock("A", "close the bay", "ops")
         assert not res.ok and res.data["code"] == "occupancy_stale", res
         rig.run(150, lambda: _never_up(rig))  # past the admit window: the policy wants A up, on no fresh evidence
