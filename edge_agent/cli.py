@@ -25,7 +25,7 @@ import threading
 from edge_agent import __version__
 from edge_agent.cliargs import Terminated, os_error_text, stdout_gone
 from edge_agent.config.load import ConfigError
-from edge_agent.ops.logging_setup import PlainFormatter
+from edge_agent.ops.logging_setup import PlainFormatter, setup_logging
 from edge_agent.perception.heap import heap_returns_large_blocks
 
 # Modules that add subcommands; each has ``register(subparsers) -> None``.
@@ -125,6 +125,7 @@ def _main(argv: list[str] | None) -> int:
         parser.print_help()
         return 2
     heap_returns_large_blocks()
+    args.log_setup = setup_logging  # injected: `review` logs as the config says (its package may not import ops)
     try:
         return int(args.func(args) or 0)
     except ConfigError as exc:  # any command: one readable report naming the keys, exit 2

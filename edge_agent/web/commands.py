@@ -180,6 +180,9 @@ def _review(args: argparse.Namespace) -> int:
     from edge_agent.web.views import FLUSH_S
 
     cfg = load_config(args.config)
+    log_setup = getattr(args, "log_setup", None)
+    if log_setup is not None:  # the cli's (web may not import ops): the site's format, level and zone, as `run` logs
+        log_setup(cfg.ops.logging, verbose=getattr(args, "verbose", False), tz=ZoneInfo(cfg.site.timezone))
     if args.host:
         cfg.web.host = args.host
     if args.port is not None:
