@@ -29,6 +29,7 @@ import os
 import re
 import stat
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -371,6 +372,7 @@ class OpenCVSource:
         self._open = opener or default_opener(source, loop, self.decode_counts, max_pixels, read_timeout_s=stall_s,
                                                 open_timeout_s=open_timeout_s)
         self._diagnose = opener is None  # the real driver: say why it did not open (name, port, device)
+        self._open_timeout_s = open_timeout_s
         self._stop = threading.Event()
         # A file's wait for its next frame ends at stop(): at a low fps or across a gap in the file's
         # timestamps a plain sleep outlasted stop()'s join, and SIGTERM's plan logged it as hung.
@@ -426,9 +428,12 @@ class OpenCVSource:
         while not self._stop.is_set():
             cap, seq = None, self._seq
             try:
+                began = time.monotonic()  # wall time of the driver's open, only to say why it failed
                 cap = self._open()
                 if not cap.isOpened():
-                    why = why_unopened(self.source, self.kind) if self._diagnose else ""
+                    limit = self._open_timeout_s
+                    gave_up = limit if limit is not None and time.monotonic() - began >= 0.9 * limit else None
+                    why = why_unopened(self.source, self.kind, gave_up_s=gave_up) if self._diagnose else ""
                     raise OSError(f"cannot open: {why}" if why else "cannot open")
                 self._pump(cap)
                 if self.finished:

@@ -17,8 +17,10 @@ from edge_agent.config.camera import is_pipeline
 DEFAULT_PORTS = {"rtsp": 554, "rtsps": 322, "rtmp": 1935, "rtmps": 443, "http": 80, "https": 443}
 
 
-def why_unopened(source: str, kind: str, timeout_s: float = 3.0) -> str:
-    """A short cause for ``source`` (of ``describe_source`` ``kind``) not opening; "" when none is found."""
+def why_unopened(source: str, kind: str, timeout_s: float = 3.0, gave_up_s: float | None = None) -> str:
+    """A short cause for ``source`` (of ``describe_source`` ``kind``) not opening; "" when none is found.
+    ``gave_up_s``: the open ran into ``camera.open_timeout_s`` (a server that takes the connection and says nothing
+    was blamed on the URL's path or the password)."""
     if kind == "usb":
         return _device(source)
     if kind != "stream" or is_pipeline(source):  # files say it themselves; a GStreamer pipeline is OpenCV's
@@ -40,6 +42,9 @@ def why_unopened(source: str, kind: str, timeout_s: float = 3.0) -> str:
             with socket.socket(family, kind_, proto) as s:
                 s.settimeout(timeout_s)
                 s.connect(addr)
+            if gave_up_s is not None:
+                return f"the camera answered on its port but sent no stream within {gave_up_s:g} s " \
+                       "(camera.open_timeout_s; a hung camera, or a slow one: raise the limit)"
             return "the camera answered on its port but no stream opened (the URL's path, the user and password, " \
                    "or the stream's codec)"
         except OSError as exc:  # refused, timed out, unreachable: the last address's answer is said

@@ -195,7 +195,7 @@ class SilentCamera:
 
 
 @pytest.mark.parametrize("scheme", ["http", "rtsp"])
-def test_a_camera_that_accepts_and_never_answers_is_tried_again_after_open_timeout(scheme, tmp_path, clock):
+def test_a_camera_that_accepts_and_never_answers_is_tried_again_after_open_timeout(scheme, tmp_path, clock, caplog):
     """A camera that takes the connection and sends nothing: OpenCV's FFmpeg backend waited 30 s in the open
     before the reader could try again, so a camera back from a reboot was seen up to 30 s late, and the backend's
     one-open-at-a-time lock held every other capture open of the process that long.
@@ -211,6 +211,8 @@ def test_a_camera_that_accepts_and_never_answers_is_tried_again_after_open_timeo
     src.start()
     try:
         wait_for(lambda: src.reconnects >= 2, timeout=10)  # two opens given up; each took 30 s (60 s) before
+        # the log says the open ran out of time (it blamed the URL's path or the password)
+        assert any("sent no stream within 1 s (camera.open_timeout_s" in r.getMessage() for r in caplog.records)
 
         class NoReader:
             def process(self, frame, region=None):  # noqa: ANN001, ANN201
