@@ -486,3 +486,43 @@ def test_use_it_keeps_the_calibration_before_and_the_page_goes_back_to_it_or_to_
     admin, _ = logged_in(site)
     audit = admin.get("/audit").text
     assert audit.count("calibration_back") >= 4 and audit.count("calibration_shipped") >= 2
+
+
+def test_use_it_and_go_back_never_copy_what_a_link_planted_in_the_data_folder_names(teach_site, tmp_path):
+    """The data folder may be written by others. "Use it" copied whatever ``occupancy-calibration.json`` led to into
+    ``occupancy-calibration.previous.json`` with the folder's default mode (a link to a key only the agent may read
+    made a readable copy of it), and "Go back" did the same through either name. A link (or FIFO, folder) at either
+    name is refused with what to do, nothing is copied, the link stays, the overrides are not touched."""
+    site = teach_site
+    client, app = logged_in(site, "sam", "installer")
+    label_all(site, client, 15)
+    headers = {"X-CSRF-Token": page_data(client)["csrf"]}
+    assert client.post("/installer/teach/calibrate", json={}, headers=headers).status_code == 202
+    assert app.state.ctx.teach.wait(300)
+    job = client.get("/installer/teach/status").json()["result"]["job"]
+    data_dir = Path(site.cfg.data_dir)
+    current, previous = data_dir / "occupancy-calibration.json", data_dir / "occupancy-calibration.previous.json"
+    secret = tmp_path / "outside" / "web.key"
+    secret.parent.mkdir()
+    secret.write_bytes(b"-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA==\n-----END PRIVATE KEY-----\n")
+    secret.chmod(0o600)
+    current.symlink_to(secret)
+    r = client.post("/installer/teach/use", json={"job": job}, headers=headers)
+    assert r.status_code == 409 and "not a file the page wrote" in r.json()["problems"][0], r.text
+    assert not previous.exists() and current.is_symlink()
+    assert not (data_dir / "overrides.yaml").exists() or "occupancy" not in (data_dir / "overrides.yaml").read_text()
+
+    current.unlink()
+    assert client.post("/installer/teach/use", json={"job": job}, headers=headers).status_code == 200
+    fitted = current.read_bytes()
+    previous.symlink_to(secret)  # "Go back" swaps: the link's target would become the calibration in use
+    r = client.post("/installer/teach/back", json={}, headers=headers)
+    assert r.status_code == 409 and "not a file the page wrote" in r.json()["problems"][0], r.text
+    assert current.read_bytes() == fitted and previous.is_symlink()
+    previous.unlink()
+    previous.write_bytes(fitted)
+    current.unlink()
+    current.symlink_to(secret)  # the swap would copy the link's target to the previous one
+    r = client.post("/installer/teach/back", json={}, headers=headers)
+    assert r.status_code == 409 and "not a file the page wrote" in r.json()["problems"][0], r.text
+    assert previous.read_bytes() == fitted and current.is_symlink()
