@@ -99,9 +99,21 @@ def _write(out: Path, rows: Sequence[dict[str, str]]) -> None:
     write_output(out, text.getvalue())
 
 
+def refuse_linked(folder: Path) -> None:
+    """``LabelInputError`` when ``folder`` (``labels/``) or its ``frames/`` is a symbolic link. Why: the page writes
+    its pictures there and deletes every ``<uuid>.jpg`` there on Forget, and the data folder may be written by others:
+    a ``labels/frames`` linked to a day of evidence photos (named the same way) had Forget delete that day's
+    evidence, and one linked elsewhere had the page's pictures written there."""
+    for f in (folder, folder / PAGE_FRAMES):
+        if f.is_symlink():
+            raise LabelInputError(f"{f}: a symbolic link where the page keeps its labelled pictures (planted by "
+                                  "whoever writes the data folder?): remove it; nothing written or deleted")
+
+
 def page_frames(folder: Path) -> list[Path]:
     """The pictures the installer page labelled under ``folder`` (``labels/``): ``frames/<evidence id>.jpg``, none
-    that is a link or a folder (nothing else there is the page's)."""
+    that is a link or a folder (nothing else there is the page's); ``LabelInputError`` for a linked folder."""
+    refuse_linked(folder)
     try:
         entries = list((folder / PAGE_FRAMES).iterdir())
     except (FileNotFoundError, NotADirectoryError):

@@ -39,6 +39,7 @@ from edge_agent.occupancy.labels import (
     forget_page_frames,
     guess,
     read_existing,
+    refuse_linked,
 )
 
 LABELS_DIR = PAGE_LABELS  # under data_dir
@@ -190,6 +191,10 @@ class Teacher:
         from edge_agent.durable import write_durably
 
         folder = labels_folder(cfg)
+        try:
+            refuse_linked(folder)
+        except LabelInputError as exc:
+            raise TeachRefused(409, str(exc)) from None
         name = f"{FRAMES_DIR}/{picture}.jpg"
         now = counts(cfg)
         rows = read_existing(labels_csv(cfg))

@@ -526,3 +526,27 @@ def test_use_it_and_go_back_never_copy_what_a_link_planted_in_the_data_folder_na
     r = client.post("/installer/teach/back", json={}, headers=headers)
     assert r.status_code == 409 and "not a file the page wrote" in r.json()["problems"][0], r.text
     assert previous.read_bytes() == fitted and current.is_symlink()
+
+
+def test_a_labels_frames_folder_linked_to_the_evidence_is_refused_and_no_photo_is_deleted(teach_site):
+    """Forget deletes every ``<uuid>.jpg`` under ``labels/frames`` (an add that failed midway leaves one without a
+    row), and the evidence's photos are named so too: a ``labels/frames`` planted as a link to a day of evidence had
+    the installer's Forget delete that day's photos (the violations' proof), and the page's pictures were written
+    wherever such a link led. Both are refused, saying to remove the link; nothing is written or deleted."""
+    site = teach_site
+    client, _ = logged_in(site, "sam", "installer")
+    data = page_data(client)
+    photo = site.store.image_path(data["picture"], "frame")
+    assert photo is not None and photo.is_file()
+    day = sorted(photo.parent.glob("*.jpg"))
+    labels = Path(site.cfg.data_dir) / "labels"
+    labels.mkdir()
+    (labels / "frames").symlink_to(photo.parent)
+    headers = {"X-CSRF-Token": data["csrf"]}
+    r = client.post("/installer/teach/forget", json={}, headers=headers)
+    assert r.status_code == 500 and "a symbolic link where the page keeps" in r.text, r.text
+    assert sorted(photo.parent.glob("*.jpg")) == day
+    r = client.post("/installer/teach/frame", json={"picture": data["picture"],
+                                                    "labels": truth(site.control.shown[-1])}, headers=headers)
+    assert r.status_code == 409 and "a symbolic link where the page keeps" in r.json()["problems"][0], r.text
+    assert sorted(photo.parent.glob("*.jpg")) == day and not (labels / "labels.csv").exists()
