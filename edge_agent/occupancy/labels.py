@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
+import stat
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,10 +52,20 @@ def guess(probs: Mapping[str, float], enter_p: float, exit_p: float,
 
 
 def read_existing(path: Path) -> list[dict[str, str]]:
+    """The labels file's rows ([] when there is none); ``LabelInputError`` for one that is not a labels file. Opened
+    without waiting: a FIFO at its name (``{data_dir}/labels/labels.csv``, a folder others may write in) held every
+    request of the teach page, which reads it for its counts, until the web server had no thread left."""
     if not path.exists():
         return []
     try:
-        with path.open(newline="", encoding="utf-8-sig") as fh:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            os.close(fd)
+            raise LabelInputError(f"{path}: cannot read it (Is a directory)" if stat.S_ISDIR(mode) else
+                                  f"{path}: not a regular file (a FIFO, a device), so not a labels file")
+        os.set_blocking(fd, True)
+        with open(fd, newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
             missing = [c for c in FRAME_COLUMNS if c not in (reader.fieldnames or [])]
             if missing:

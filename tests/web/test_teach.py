@@ -550,3 +550,27 @@ def test_a_labels_frames_folder_linked_to_the_evidence_is_refused_and_no_photo_i
                                                     "labels": truth(site.control.shown[-1])}, headers=headers)
     assert r.status_code == 409 and "a symbolic link where the page keeps" in r.json()["problems"][0], r.text
     assert sorted(photo.parent.glob("*.jpg")) == day and not (labels / "labels.csv").exists()
+
+
+def test_a_fifo_at_the_labels_file_is_said_and_the_page_answers(teach_site):
+    """The page reads ``labels/labels.csv`` for its counts at every view: a FIFO planted there (the data folder may be
+    written by others) held each request on its open, for good, until the web server had no thread left."""
+    import os
+    import threading
+
+    site = teach_site
+    client, _ = logged_in(site, "sam", "installer")
+    labels = Path(site.cfg.data_dir) / "labels"
+    labels.mkdir()
+    os.mkfifo(labels / "labels.csv")
+    got: list[Any] = []
+    asked = threading.Thread(target=lambda: got.append(client.get("/installer/teach/status")), daemon=True)
+    asked.start()
+    asked.join(timeout=20)
+    waited = asked.is_alive()
+    if waited:  # the old code waits for a writer: give it one, so the thread ends
+        os.close(os.open(labels / "labels.csv", os.O_WRONLY))
+        asked.join(timeout=20)
+    assert not waited, "the request waited on the FIFO"
+    assert got and got[0].status_code == 200
+    assert "not a regular file" in got[0].json()["counts"]["error"]
