@@ -48,6 +48,9 @@ HELD_RETRY_WAIT_S = 0.1
 # beside the database: the events still held when the log closed (a backup held the lock through the stop), written
 # into the log at the next start. Named here for ``evidence forget``, which takes the forgotten car's lines out
 HELD_FILE = "held-events.jsonl"
+# what the start reads of it: HELD_MAX events of a few KiB; a larger file is not the agent's (a sparse file of 20 GB
+# costs no disk and was read whole, the start killed for memory)
+HELD_FILE_MAX_BYTES = 64 << 20
 
 log = logging.getLogger(__name__)
 
@@ -316,9 +319,12 @@ class ViolationLog:
         try:  # never through a link planted there, nor a FIFO's wait for a writer
             fd = os.open(self.held_path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
             with os.fdopen(fd, "rb") as fh:
-                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                st = os.fstat(fd)
+                if not stat.S_ISREG(st.st_mode):
                     raise OSError(f"{self.held_path}: not a regular file")
-                raw = fh.read()
+                if st.st_size > HELD_FILE_MAX_BYTES:
+                    raise OSError(f"{st.st_size} bytes, more than the {HELD_FILE_MAX_BYTES >> 20} MiB a stop writes")
+                raw = fh.read(HELD_FILE_MAX_BYTES + 1)
         except FileNotFoundError:
             return
         except OSError as exc:

@@ -189,3 +189,19 @@ def test_a_crafted_held_events_file_starts_the_agent_with_only_the_events_it_cou
     assert skipped == [2, 3, 4, 5], [r.getMessage()[:200] for r in caplog.records]
     assert not kept.exists()
     rec.runs.close()
+
+
+def test_a_held_events_file_larger_than_a_stop_writes_is_not_read(tmp_path, caplog):
+    """A sparse ``held-events.jsonl`` of any size costs no disk, and the start read it whole (20 GB: killed for
+    memory). One larger than a stop writes is said and not read; the start goes on."""
+    from edge_agent.evidence.violations import HELD_FILE_MAX_BYTES
+
+    kept = tmp_path / "held-events.jsonl"
+    with kept.open("wb") as fh:
+        fh.truncate(HELD_FILE_MAX_BYTES + 1)
+    with caplog.at_level(logging.ERROR):
+        rec = ViolationRecorder(tmp_path / "evidence.db", FakeClock(), EventBus(), history_days=400)
+    said = [r.getMessage() for r in caplog.records]
+    assert any("cannot read the events kept at the last stop" in m and "MiB a stop writes" in m for m in said), said
+    assert list(rec.log.iter_all(ViolationFilter())) == []
+    rec.runs.close()
