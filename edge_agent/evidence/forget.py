@@ -133,6 +133,11 @@ class Forgotten:
                    "alone" if self.foreign else ""))
 
 
+# the installer page's labelled pictures and their rows (occupancy/labels.py: PAGE_LABELS, PAGE_FRAMES, labels.csv),
+# which a forget deletes from: named here, below occupancy in the import order
+LABELS_NAMES = ("labels", "labels/frames", "labels/labels.csv")
+
+
 class LinkedFile(Exception):
     """A file the forget would open, read or write in the data folder is a symbolic link: nothing was done."""
 
@@ -141,9 +146,12 @@ def refuse_links(data_dir: Path, outboxes: list[Path]) -> None:
     """Raise ``LinkedFile`` when a file of ``data_dir`` a forget opens by name is a link. Why: the folder is the
     agent user's, and root's forget opened ``evidence.db``, the outboxes and ``events.jsonl`` through a link planted there, editing
     another program's database or copying a file only root may read (``events.jsonl`` → ``/var/log/auth.log``)
-    into a new ``events.jsonl`` the agent's group reads. The agent itself makes none of these a link."""
+    into a new ``events.jsonl`` the agent's group reads. The agent itself makes none of these a link. The teach
+    page's ``labels/`` too (``occupancy.labels``' names): a ``labels/frames`` linked to another folder had root delete
+    the pictures there that a car's visit spans (by name and file time), ``labels/labels.csv`` was read through a link."""
     names = [data_dir / "evidence" / "evidence.db", data_dir / "evidence" / HELD_FILE, *(data_dir / n for n in EVENTS_FILES),
-             *(b for b in outboxes if b.is_relative_to(data_dir))]
+             *(b for b in outboxes if b.is_relative_to(data_dir)),
+             *(data_dir / n for n in LABELS_NAMES)]
     names += [Path(f"{n}{x}") for n in list(names) if n.suffix in (".db", ".sqlite") for x in ("-wal", "-shm",
                                                                                              "-journal")]
     for n in names:

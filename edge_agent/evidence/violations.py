@@ -29,6 +29,7 @@ from typing import Any, Callable, Iterable
 from edge_agent.clock import Clock, iso
 from edge_agent.events.types import Event, EventType
 from edge_agent.evidence.violation_records import Page, Violation, ViolationFilter
+from edge_agent.jsondepth import MAX_DEPTH, too_deep
 from edge_agent.masking import MASK
 from edge_agent.plates import PLATE_VOCAB, normalise_plate
 from edge_agent.sqlite_damage import is_no_space, is_unavailable
@@ -47,6 +48,9 @@ HELD_RETRY_WAIT_S = 0.1
 # beside the database: the events still held when the log closed (a backup held the lock through the stop), written
 # into the log at the next start. Named here for ``evidence forget``, which takes the forgotten car's lines out
 HELD_FILE = "held-events.jsonl"
+# what the start reads of it: HELD_MAX events of a few KiB; a larger file is not the agent's (a sparse file of 20 GB
+# costs no disk and was read whole, the start killed for memory)
+HELD_FILE_MAX_BYTES = 64 << 20
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +121,46 @@ def _epoch_or(ts: str | None, default: float) -> float:
         return _epoch(ts) if ts else default
     except ValueError:
         return default
+
+
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_TYPE = re.compile(r"[a-z][a-z0-9_]{0,63}")
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is no number an event carries")
+
+
+def held_event(line: bytes) -> Event:
+    """One line of ``HELD_FILE`` as the event the agent wrote there, or ValueError saying why not. Why checked as an
+    MQTT payload is (docs/mqtt.md's event): the file is read at every start from a folder others may write in, and
+    ``[[[[…`` was ``json``'s ``RecursionError`` (the start a traceback), ``NaN`` / ``Infinity`` were stored as a
+    violation's confidence, a type that is no text an ``Error binding parameter``."""
+    if too_deep(line):
+        raise ValueError(f"nests deeper than {MAX_DEPTH} levels")
+    d = json.loads(line, parse_constant=_no_constant)  # UnicodeDecodeError is a ValueError too
+    if not isinstance(d, dict):
+        raise ValueError("not a JSON object")
+    if not (isinstance(d.get("event_id"), str) and _UUID.fullmatch(d["event_id"])):
+        raise ValueError("event_id is no UUID")
+    if not (isinstance(d.get("type"), str) and _TYPE.fullmatch(d["type"])):
+        raise ValueError("type is no event type")
+    ts = d.get("ts")
+    if not isinstance(ts, str):
+        raise ValueError("ts is no timestamp")
+    try:
+        at = datetime.fromisoformat(ts)
+        if at.tzinfo is None:
+            raise ValueError("ts has no UTC offset")
+        at.timestamp()
+    except (ValueError, OverflowError) as exc:
+        raise ValueError(f"ts {ts[:40]!r}: {exc}") from None
+    for key in ("bay_id", "visit_id", "evidence_id"):
+        if not isinstance(d.get(key), (str, type(None))):
+            raise ValueError(f"{key} is neither text nor null")
+    if not isinstance(d.get("data", {}), dict):
+        raise ValueError("data is no JSON object")
+    return Event.from_dict(d)
 
 
 def _json_or_none(text: str | None) -> Any:
@@ -275,9 +319,12 @@ class ViolationLog:
         try:  # never through a link planted there, nor a FIFO's wait for a writer
             fd = os.open(self.held_path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
             with os.fdopen(fd, "rb") as fh:
-                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                st = os.fstat(fd)
+                if not stat.S_ISREG(st.st_mode):
                     raise OSError(f"{self.held_path}: not a regular file")
-                raw = fh.read()
+                if st.st_size > HELD_FILE_MAX_BYTES:
+                    raise OSError(f"{st.st_size} bytes, more than the {HELD_FILE_MAX_BYTES >> 20} MiB a stop writes")
+                raw = fh.read(HELD_FILE_MAX_BYTES + 1)
         except FileNotFoundError:
             return
         except OSError as exc:
@@ -286,8 +333,8 @@ class ViolationLog:
         kept: list[Event] = []
         for n, line in enumerate(raw.splitlines(), 1):
             try:
-                kept.append(Event.from_dict(json.loads(line)))
-            except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                kept.append(held_event(line))
+            except ValueError as exc:
                 log.error("violation log: %s line %d is no event, skipped: %s", self.held_path, n, exc)
         self._held_kept = True
         self._held.extend(kept[-HELD_MAX:])

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
+import stat
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,10 +52,20 @@ def guess(probs: Mapping[str, float], enter_p: float, exit_p: float,
 
 
 def read_existing(path: Path) -> list[dict[str, str]]:
+    """The labels file's rows ([] when there is none); ``LabelInputError`` for one that is not a labels file. Opened
+    without waiting: a FIFO at its name (``{data_dir}/labels/labels.csv``, a folder others may write in) held every
+    request of the teach page, which reads it for its counts, until the web server had no thread left."""
     if not path.exists():
         return []
     try:
-        with path.open(newline="", encoding="utf-8-sig") as fh:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            os.close(fd)
+            raise LabelInputError(f"{path}: cannot read it (Is a directory)" if stat.S_ISDIR(mode) else
+                                  f"{path}: not a regular file (a FIFO, a device), so not a labels file")
+        os.set_blocking(fd, True)
+        with open(fd, newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
             missing = [c for c in FRAME_COLUMNS if c not in (reader.fieldnames or [])]
             if missing:
@@ -99,9 +111,21 @@ def _write(out: Path, rows: Sequence[dict[str, str]]) -> None:
     write_output(out, text.getvalue())
 
 
+def refuse_linked(folder: Path) -> None:
+    """``LabelInputError`` when ``folder`` (``labels/``) or its ``frames/`` is a symbolic link. Why: the page writes
+    its pictures there and deletes every ``<uuid>.jpg`` there on Forget, and the data folder may be written by others:
+    a ``labels/frames`` linked to a day of evidence photos (named the same way) had Forget delete that day's
+    evidence, and one linked elsewhere had the page's pictures written there."""
+    for f in (folder, folder / PAGE_FRAMES):
+        if f.is_symlink():
+            raise LabelInputError(f"{f}: a symbolic link where the page keeps its labelled pictures (planted by "
+                                  "whoever writes the data folder?): remove it; nothing written or deleted")
+
+
 def page_frames(folder: Path) -> list[Path]:
     """The pictures the installer page labelled under ``folder`` (``labels/``): ``frames/<evidence id>.jpg``, none
-    that is a link or a folder (nothing else there is the page's)."""
+    that is a link or a folder (nothing else there is the page's); ``LabelInputError`` for a linked folder."""
+    refuse_linked(folder)
     try:
         entries = list((folder / PAGE_FRAMES).iterdir())
     except (FileNotFoundError, NotADirectoryError):

@@ -30,6 +30,7 @@ and a sign-out, then were a 500, the sign-out leaving the session open):
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import logging
@@ -37,13 +38,14 @@ import os
 import re
 import secrets
 import sqlite3
+import stat
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from edge_agent.clock import Clock
-from edge_agent.durable import fsync_dir, read_small
+from edge_agent.durable import fsync_dir
 
 log = logging.getLogger(__name__)
 # the longest a session write (a login's row, a sign-out) waits for another connection's write lock: the page's audit
@@ -65,6 +67,20 @@ CREATE INDEX IF NOT EXISTS web_sessions_user ON web_sessions(user);
 
 class SessionsUnavailable(Exception):
     """The sessions table cannot be read (a check) or written (a login): refused with a 503, nobody signed in or out."""
+
+
+def _open_ended(path: Path, flags: int) -> int:
+    """``ENDED_FILE`` opened with ``flags``, never through a link planted at its name, nor a file linked from elsewhere
+    (a hard link), nor a FIFO or device. Why: the file sits in the data folder, which others may write in, and was
+    opened as any file: a link named ``web-sessions-ended`` had a sign-out on a locked database append its lines to
+    the file it pointed to, and the next write that went through truncated that file to them (the users file, a
+    key). Raises OSError."""
+    fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0), 0o600)
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_nlink > 1:
+        os.close(fd)
+        raise OSError(errno.ELOOP, "not a file of the agent's own (a link, a folder, a FIFO)", str(path))
+    return fd
 
 
 def _key(sid: str) -> str:
@@ -148,7 +164,11 @@ class SessionTable:
         """The sessions ended before this start whose rows may still be there (``ENDED_FILE``); expired ones left out.
         A torn last line (a power cut mid-append) is skipped; a file that cannot be read is logged, not fatal."""
         try:
-            text = read_small(self._ended_file, ENDED_MAX_BYTES).decode("ascii", "replace")
+            fd = _open_ended(self._ended_file, os.O_RDONLY)
+            try:
+                text = os.read(fd, ENDED_MAX_BYTES + 1).decode("ascii", "replace")
+            finally:
+                os.close(fd)
         except FileNotFoundError:
             return set()
         except OSError as exc:
@@ -176,8 +196,7 @@ class SessionTable:
         lines = "".join(f"{k} {float(e):.0f}\n" for k, e in found.items()).encode("ascii")
         try:
             new = not self._ended_file.exists()
-            fd = os.open(self._ended_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0),
-                         0o600)
+            fd = _open_ended(self._ended_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)  # ``review`` beside ``run``: both keep their lines
                 os.write(fd, lines)
@@ -195,7 +214,7 @@ class SessionTable:
         """Their rows are gone: take these sessions (and expired lines) out of ``ENDED_FILE``, another process's
         lines kept. Housekeeping: a failure leaves lines that the next start removes again. Holding the lock."""
         try:
-            fd = os.open(self._ended_file, os.O_RDWR | getattr(os, "O_CLOEXEC", 0))
+            fd = _open_ended(self._ended_file, os.O_RDWR)
         except OSError:
             return
         try:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,13 @@ from typing import Any
 
 import numpy as np
 
-from edge_agent.bays.calibration import MIN_PER_CLASS, CalibrationError, SiteCalibration, file_sha256
+from edge_agent.bays.calibration import (
+    MAX_FILE_BYTES,
+    MIN_PER_CLASS,
+    CalibrationError,
+    SiteCalibration,
+    file_sha256,
+)
 from edge_agent.config.models import AgentConfig
 from edge_agent.occupancy.labels import (
     PAGE_FRAMES,
@@ -32,6 +39,7 @@ from edge_agent.occupancy.labels import (
     forget_page_frames,
     guess,
     read_existing,
+    refuse_linked,
 )
 
 LABELS_DIR = PAGE_LABELS  # under data_dir
@@ -183,6 +191,10 @@ class Teacher:
         from edge_agent.durable import write_durably
 
         folder = labels_folder(cfg)
+        try:
+            refuse_linked(folder)
+        except LabelInputError as exc:
+            raise TeachRefused(409, str(exc)) from None
         name = f"{FRAMES_DIR}/{picture}.jpg"
         now = counts(cfg)
         rows = read_existing(labels_csv(cfg))
@@ -299,17 +311,39 @@ class Teacher:
         return out
 
 
+def read_own(path: Path) -> bytes | None:
+    """A calibration file the page wrote in ``data_dir`` (None when absent), read only as the agent's own regular
+    file: ``TeachRefused`` for a link (or hard link), a FIFO, a device or a file over ``MAX_FILE_BYTES``. Why: the
+    data folder may be written by others, and "Use it" and "Go back" copied whatever the name led to beside it
+    with the folder's default mode: a link ``occupancy-calibration.json`` → a key only the agent may read became a
+    readable ``occupancy-calibration.previous.json``; a FIFO there held the page's writer lock (every Save) for
+    ever, ``/dev/zero`` was read until memory ran out."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        return None
+    except OSError as exc:  # ELOOP: a link
+        raise TeachRefused(409, f"{path.name} is not a file the page wrote ({exc.strerror or exc}): remove it, "
+                                "then calibrate again") from None
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_nlink > 1:
+            raise TeachRefused(409, f"{path.name} is not a file the page wrote (a link, a folder, a FIFO): remove "
+                                    "it, then calibrate again")
+        data = fh.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise TeachRefused(409, f"{path.name} is larger than a calibration: remove it, then calibrate again")
+    return data
+
+
 def keep_previous(cfg: AgentConfig) -> None:
     """Copy the calibration "Use it" is about to replace to ``PREVIOUS_NAME`` (one generation). Why: it was
     overwritten with no way back, and an installer who calibrated on bad frames could only return over SSH."""
     from edge_agent.durable import write_durably
 
-    out = Path(cfg.data_dir) / CALIBRATION_NAME
-    try:
-        data = out.read_bytes()
-    except FileNotFoundError:
-        return
-    write_durably(Path(cfg.data_dir) / PREVIOUS_NAME, data)
+    data = read_own(Path(cfg.data_dir) / CALIBRATION_NAME)
+    if data is not None:
+        write_durably(Path(cfg.data_dir) / PREVIOUS_NAME, data)
 
 
 def go_back(cfg: AgentConfig, in_use: bool) -> Path:
@@ -322,9 +356,11 @@ def go_back(cfg: AgentConfig, in_use: bool) -> Path:
     data_dir = Path(cfg.data_dir)
     out, previous = data_dir / CALIBRATION_NAME, data_dir / PREVIOUS_NAME
     target = previous if in_use else out
-    if not target.is_file():
+    back = read_own(target)
+    if back is None:
         raise TeachRefused(409, "no previous calibration kept: the way back is \"Use the shipped model\""
                            if in_use else f"{out.name} is gone: calibrate again")
+    now = read_own(out) if in_use else None
     model = site_model(cfg)
     try:
         SiteCalibration.load(target, file_sha256(model), None)
@@ -333,7 +369,6 @@ def go_back(cfg: AgentConfig, in_use: bool) -> Path:
     except CalibrationError as exc:
         raise TeachRefused(409, str(exc)) from None
     if in_use:  # swap: the calibration in use now becomes the previous one
-        now, back = (out.read_bytes() if out.is_file() else None), previous.read_bytes()
         write_durably(out, back)
         if now is not None:
             write_durably(previous, now)

@@ -104,3 +104,27 @@ def test_root_never_writes_or_gives_away_a_file_the_agent_lock_is_another_name_o
     assert f"{data / 'agent.lock'} has another name (a hard link)" in r.stderr and "Traceback" not in r.stderr
     assert victim.read_text() == "root's\n" and victim.stat().st_uid == 0 and victim.stat().st_mode & 0o777 == 0o600
     assert KEPT.encode() in (data / "events.jsonl").read_bytes() and GONE.encode() in (data / "events.jsonl").read_bytes()
+
+
+@pytest.mark.parametrize("name", ["labels", "labels/frames"])
+def test_a_labels_folder_linked_elsewhere_is_refused_and_nothing_there_is_deleted(tmp_path, repo, name):
+    """The installer page's labelled pictures (``labels/frames/<id>.jpg``) that a car's visit spans go with a forget
+    (by name and file time). A ``labels`` or ``labels/frames`` linked to another folder had root's forget delete the
+    pictures of that name and time there, outside the data folder."""
+    from datetime import datetime, timezone
+
+    config, data = _site(tmp_path, repo)
+    outside = tmp_path / "elsewhere"
+    frames = outside / "frames" if name == "labels" else outside
+    frames.mkdir(parents=True)
+    victim = frames / "00000000-0000-4000-8000-000000000000.jpg"
+    victim.write_bytes(b"another program's picture")
+    during = datetime(2026, 1, 1, tzinfo=timezone.utc).timestamp() + 300  # while the forgotten car stood there
+    os.utime(victim, (during, during))
+    (data / name).parent.mkdir(exist_ok=True)
+    (data / name).symlink_to(outside)
+    r = _forget(config, GONE)
+    assert r.returncode == 2, r.stdout
+    assert f"{data / name}: a symbolic link where the agent keeps a file" in r.stderr and "Traceback" not in r.stderr
+    assert victim.read_bytes() == b"another program's picture"
+    assert GONE.encode() in (data / "events.jsonl").read_bytes()  # nothing forgotten: the refusal comes first

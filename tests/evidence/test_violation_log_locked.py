@@ -158,3 +158,50 @@ def test_while_events_are_held_for_a_lock_each_new_one_does_not_wait_the_whole_w
     assert rec.log.held == 0
     assert len(rec.log.timeline("v1")) == 5
     rec.stop()
+
+
+def test_a_crafted_held_events_file_starts_the_agent_with_only_the_events_it_could_have_written(tmp_path, caplog):
+    """``held-events.jsonl`` is read at every start from the evidence folder, which others may write in: a line
+    ``[[[[…`` was ``json``'s ``RecursionError`` out of the log's constructor (the start a traceback), and ``NaN`` /
+    ``Infinity`` reached a violation row as its confidence. Each such line is skipped with a line naming it; the
+    events the agent could have written there are written."""
+    import json
+    import math
+
+    clock = FakeClock()
+    good = Event.make(EventType.VIOLATION_STARTED, clock, bay_id="A", visit_id="v1",
+                      data={"plate": "京A12345", "reason": "fuel_vehicle", "confidence": 0.9})
+    bad_nan = Event.make(EventType.VIOLATION_STARTED, clock, bay_id="B", visit_id="v2",
+                         data={"plate": "京A54321", "reason": "fuel_vehicle", "confidence": math.inf})
+    naive = {**good.to_dict(), "event_id": "00000000-0000-4000-8000-000000000001", "visit_id": "v3",
+             "ts": "2026-12-05T10:00:00"}
+    not_text = {**good.to_dict(), "event_id": "00000000-0000-4000-8000-000000000002", "type": {"a": 1}}
+    lines = [json.dumps(good.to_dict(), ensure_ascii=False), "[" * 100_000 + "]" * 100_000,
+             json.dumps(bad_nan.to_dict(), ensure_ascii=False), json.dumps(naive), json.dumps(not_text)]
+    kept = tmp_path / "held-events.jsonl"
+    kept.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with caplog.at_level(logging.ERROR):
+        rec = ViolationRecorder(tmp_path / "evidence.db", clock, EventBus(), history_days=400)
+    rows = list(rec.log.iter_all(ViolationFilter()))
+    assert [(v.visit_id, v.confidence) for v in rows] == [("v1", 0.9)]
+    skipped = sorted(int(m.split(" line ")[1].split()[0]) for r in caplog.records
+                     if " is no event, skipped" in (m := r.getMessage()))
+    assert skipped == [2, 3, 4, 5], [r.getMessage()[:200] for r in caplog.records]
+    assert not kept.exists()
+    rec.runs.close()
+
+
+def test_a_held_events_file_larger_than_a_stop_writes_is_not_read(tmp_path, caplog):
+    """A sparse ``held-events.jsonl`` of any size costs no disk, and the start read it whole (20 GB: killed for
+    memory). One larger than a stop writes is said and not read; the start goes on."""
+    from edge_agent.evidence.violations import HELD_FILE_MAX_BYTES
+
+    kept = tmp_path / "held-events.jsonl"
+    with kept.open("wb") as fh:
+        fh.truncate(HELD_FILE_MAX_BYTES + 1)
+    with caplog.at_level(logging.ERROR):
+        rec = ViolationRecorder(tmp_path / "evidence.db", FakeClock(), EventBus(), history_days=400)
+    said = [r.getMessage() for r in caplog.records]
+    assert any("cannot read the events kept at the last stop" in m and "MiB a stop writes" in m for m in said), said
+    assert list(rec.log.iter_all(ViolationFilter())) == []
+    rec.runs.close()

@@ -250,3 +250,36 @@ def test_the_ended_sessions_file_is_read_with_care(tmp_path, caplog):
         again = SessionTable(tmp_path / "s.db", clock, max_age_s=3600)
     assert again.user(kept, lambda user: "stamp") == "admin"
     assert any("cannot be read" in r.getMessage() for r in caplog.records)
+
+
+def test_a_link_planted_at_the_ended_sessions_file_is_never_written_through(tmp_path, caplog):
+    """``web-sessions-ended`` sits in the data folder, which others may write in, and was opened as any file: a link
+    planted at its name had a sign-out on a locked database append its line to the file the link named, and the
+    next write that went through truncated that file to its lines (here a stand-in for the users file). The link is
+    refused (logged), the sign-out still ends the session in this process, the linked file stays as it was."""
+    from edge_agent.clock import FakeClock
+    from edge_agent.web.sessions import ENDED_FILE, SessionTable
+
+    outside = tmp_path / "etc"
+    outside.mkdir()
+    victim = outside / "users.txt"
+    victim.write_text("admin:$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA\n")
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / ENDED_FILE).symlink_to(victim)
+    clock = FakeClock()
+    table = SessionTable(data / "s.db", clock, max_age_s=3600, wait_s=0.05)
+    sid = table.open("admin", "stamp")
+    other = sqlite3.connect(data / "s.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # a backup holds the database: the sign-out's ending goes to the file
+    try:
+        with caplog.at_level("ERROR"):
+            table.end(sid)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert table.user(sid, lambda user: "stamp") is None
+    table.open("admin", "stamp")  # a write goes through: the ended row goes, and the file's lines with it
+    assert victim.read_text() == "admin:$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA\n"
+    assert any("could not be written" in r.getMessage() for r in caplog.records)
+    assert (data / ENDED_FILE).is_symlink()

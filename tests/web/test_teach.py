@@ -486,3 +486,91 @@ def test_use_it_keeps_the_calibration_before_and_the_page_goes_back_to_it_or_to_
     admin, _ = logged_in(site)
     audit = admin.get("/audit").text
     assert audit.count("calibration_back") >= 4 and audit.count("calibration_shipped") >= 2
+
+
+def test_use_it_and_go_back_never_copy_what_a_link_planted_in_the_data_folder_names(teach_site, tmp_path):
+    """The data folder may be written by others. "Use it" copied whatever ``occupancy-calibration.json`` led to into
+    ``occupancy-calibration.previous.json`` with the folder's default mode (a link to a key only the agent may read
+    made a readable copy of it), and "Go back" did the same through either name. A link (or FIFO, folder) at either
+    name is refused with what to do, nothing is copied, the link stays, the overrides are not touched."""
+    site = teach_site
+    client, app = logged_in(site, "sam", "installer")
+    label_all(site, client, 15)
+    headers = {"X-CSRF-Token": page_data(client)["csrf"]}
+    assert client.post("/installer/teach/calibrate", json={}, headers=headers).status_code == 202
+    assert app.state.ctx.teach.wait(300)
+    job = client.get("/installer/teach/status").json()["result"]["job"]
+    data_dir = Path(site.cfg.data_dir)
+    current, previous = data_dir / "occupancy-calibration.json", data_dir / "occupancy-calibration.previous.json"
+    secret = tmp_path / "outside" / "web.key"
+    secret.parent.mkdir()
+    secret.write_bytes(b"-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA==\n-----END PRIVATE KEY-----\n")
+    secret.chmod(0o600)
+    current.symlink_to(secret)
+    r = client.post("/installer/teach/use", json={"job": job}, headers=headers)
+    assert r.status_code == 409 and "not a file the page wrote" in r.json()["problems"][0], r.text
+    assert not previous.exists() and current.is_symlink()
+    assert not (data_dir / "overrides.yaml").exists() or "occupancy" not in (data_dir / "overrides.yaml").read_text()
+
+    current.unlink()
+    assert client.post("/installer/teach/use", json={"job": job}, headers=headers).status_code == 200
+    fitted = current.read_bytes()
+    previous.symlink_to(secret)  # "Go back" swaps: the link's target would become the calibration in use
+    r = client.post("/installer/teach/back", json={}, headers=headers)
+    assert r.status_code == 409 and "not a file the page wrote" in r.json()["problems"][0], r.text
+    assert current.read_bytes() == fitted and previous.is_symlink()
+    previous.unlink()
+    previous.write_bytes(fitted)
+    current.unlink()
+    current.symlink_to(secret)  # the swap would copy the link's target to the previous one
+    r = client.post("/installer/teach/back", json={}, headers=headers)
+    assert r.status_code == 409 and "not a file the page wrote" in r.json()["problems"][0], r.text
+    assert previous.read_bytes() == fitted and current.is_symlink()
+
+
+def test_a_labels_frames_folder_linked_to_the_evidence_is_refused_and_no_photo_is_deleted(teach_site):
+    """Forget deletes every ``<uuid>.jpg`` under ``labels/frames`` (an add that failed midway leaves one without a
+    row), and the evidence's photos are named so too: a ``labels/frames`` planted as a link to a day of evidence had
+    the installer's Forget delete that day's photos (the violations' proof), and the page's pictures were written
+    wherever such a link led. Both are refused, saying to remove the link; nothing is written or deleted."""
+    site = teach_site
+    client, _ = logged_in(site, "sam", "installer")
+    data = page_data(client)
+    photo = site.store.image_path(data["picture"], "frame")
+    assert photo is not None and photo.is_file()
+    day = sorted(photo.parent.glob("*.jpg"))
+    labels = Path(site.cfg.data_dir) / "labels"
+    labels.mkdir()
+    (labels / "frames").symlink_to(photo.parent)
+    headers = {"X-CSRF-Token": data["csrf"]}
+    r = client.post("/installer/teach/forget", json={}, headers=headers)
+    assert r.status_code == 500 and "a symbolic link where the page keeps" in r.text, r.text
+    assert sorted(photo.parent.glob("*.jpg")) == day
+    r = client.post("/installer/teach/frame", json={"picture": data["picture"],
+                                                    "labels": truth(site.control.shown[-1])}, headers=headers)
+    assert r.status_code == 409 and "a symbolic link where the page keeps" in r.json()["problems"][0], r.text
+    assert sorted(photo.parent.glob("*.jpg")) == day and not (labels / "labels.csv").exists()
+
+
+def test_a_fifo_at_the_labels_file_is_said_and_the_page_answers(teach_site):
+    """The page reads ``labels/labels.csv`` for its counts at every view: a FIFO planted there (the data folder may be
+    written by others) held each request on its open, for good, until the web server had no thread left."""
+    import os
+    import threading
+
+    site = teach_site
+    client, _ = logged_in(site, "sam", "installer")
+    labels = Path(site.cfg.data_dir) / "labels"
+    labels.mkdir()
+    os.mkfifo(labels / "labels.csv")
+    got: list[Any] = []
+    asked = threading.Thread(target=lambda: got.append(client.get("/installer/teach/status")), daemon=True)
+    asked.start()
+    asked.join(timeout=20)
+    waited = asked.is_alive()
+    if waited:  # the old code waits for a writer: give it one, so the thread ends
+        os.close(os.open(labels / "labels.csv", os.O_WRONLY))
+        asked.join(timeout=20)
+    assert not waited, "the request waited on the FIFO"
+    assert got and got[0].status_code == 200
+    assert "not a regular file" in got[0].json()["counts"]["error"]
