@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -15,6 +16,21 @@ MODELS = REPO / "models"
 # ../shared beside a checkout; a worktree is one level deeper: EDGE_AGENT_SHARED points at the shared folder there
 SHARED = Path(os.environ.get("EDGE_AGENT_SHARED", REPO.parent / "shared"))
 PLATES_DEV = SHARED / "datasets" / "plates-dev"
+
+
+@pytest.fixture(autouse=True)
+def _root_logger_as_it_was():
+    """A test that sets logging up in-process (``setup_logging``, the cli's ``basicConfig``, an in-process ``run``)
+    left its handler on the root logger, writing to that test's captured stderr: a later test's warnings came out
+    as "--- Logging error ---" on a closed stream, or in its output (seen with the suite in two workers, whose
+    order differs). Handlers a test added are taken off again, pytest's own excepted; the level is put back."""
+    root = logging.getLogger()
+    before, level = set(root.handlers), root.level
+    yield
+    for handler in root.handlers[:]:
+        if handler not in before and type(handler).__module__ != "_pytest.logging":
+            root.removeHandler(handler)
+    root.setLevel(level)
 
 
 @pytest.fixture

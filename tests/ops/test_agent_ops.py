@@ -140,11 +140,13 @@ def test_hung_camera_stops_the_pings(write_config, camera_folder, systemd):
     assert "stop frames=ok stop sinks=ok" in out  # and no step ran out of time on it
 
 
-def start_unwatched(write_config, camera_folder, flag: str, deadline_s: float = 1.5) -> subprocess.Popen:
+def start_unwatched(write_config, camera_folder, flag: str, deadline_s: float = 1.5,
+                    camera_deadline_s: float | None = None) -> subprocess.Popen:
     """As in the Jetson container: no NOTIFY_SOCKET, no WATCHDOG_USEC — nothing reads the pings."""
     cfg = write_config(
         camera={"source": str(camera_folder), "loop": True, "fps": 10},
-        ops={"watchdog": {"camera_deadline_s": deadline_s, "perception_deadline_s": deadline_s}, "stop_timeout_s": 2},
+        ops={"watchdog": {"camera_deadline_s": camera_deadline_s or deadline_s, "perception_deadline_s": deadline_s},
+             "stop_timeout_s": 2},
     )
     return subprocess.Popen([sys.executable, "-m", "tests.ops.agent_ops_child", str(cfg), flag], cwd=REPO,
                             env={"PATH": "/usr/bin:/bin"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -174,7 +176,9 @@ def test_hung_camera_without_a_service_manager_ends_the_process_for_its_restart_
 def test_stuck_main_loop_without_a_service_manager_ends_the_process_itself(write_config, camera_folder):
     """The main loop stuck never reaches the stop plan: the process ends once the stop budget (2 s) and the
     margin are spent, as systemd's watchdog would end it."""
-    proc = start_unwatched(write_config, camera_folder, "--perception-hang-later")
+    # A folder's frames wait for the main loop to take them, so the camera loop stalls behind the stuck one: its
+    # deadline is the later, or a loaded machine named the camera first (seen under a parallel test run).
+    proc = start_unwatched(write_config, camera_folder, "--perception-hang-later", camera_deadline_s=6)
     rc, out, err = ended(proc, timeout=60)
     assert rc == 1, err[-3000:]
     assert "perception stuck" in err and "exiting now (1)" in err
