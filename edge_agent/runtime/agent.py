@@ -163,12 +163,14 @@ class Agent:
         for bay, grounds in grounds_to_watch(self._kept_outlines, now, left_open).items():
             for ground in grounds:
                 self.monitor.watch_old_ground(bay, ground)
+        self.monitor.unplace(self._kept_outlines.unplaced, keep_grounds=True)
         self.keep_outlines()
 
     def keep_outlines(self) -> None:
         """Write the bays' outlines and the old grounds their locks wait for (at the start, after a reload, and
         once a minute and at the stop for a ground let go), so the next start knows them (``outlines``)."""
-        self.outlines.save({b.id: b.polygon for b in self.cfg.bays}, self.monitor.watched_grounds())
+        self.outlines.save({b.id: b.polygon for b in self.cfg.bays}, self.monitor.watched_grounds(),
+                           self.monitor.unplaced())
 
     def stop(self, keep: Component | None = None) -> None:
         """Stop the loop, the components newest first (but ``keep``: its owner stops it), the camera."""

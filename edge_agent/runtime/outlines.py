@@ -4,7 +4,8 @@ A bay redrawn while a car stood in it keeps its old outline's ground for its loc
 is where the car was. A reload keeps that in memory; a restart knew nothing of it, nor of an outline edited while
 the agent was stopped: the new outline on empty ground beside a parked car read empty, and the policy raised the
 arm under the car once the bay had been free ``auto_raise_delay_s``. So ``{data_dir}/bays/outlines.json`` keeps
-each bay's outline and any old ground being waited for; at the next start a bay is watched again on the ground
+each bay's outline and any old ground being waited for (and the bays waiting for a car on their outline after a
+Save over a view matching no reference: ``unplaced``, ``bays/old_ground.Unplaced``); at the next start a bay is watched again on the ground
 the last run waited for, or on its last outline if that run left a visit open there and the outline changed since.
 
 The file only ever adds waiting: one that is missing (a data dir of 0.11.0), damaged or not this format is read as
@@ -16,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -71,6 +73,7 @@ class Kept:
 
     bays: dict[str, Outline] = field(default_factory=dict)
     old_ground: dict[str, list[Outline]] = field(default_factory=dict)
+    unplaced: list[str] = field(default_factory=list)  # bays waiting for a car on their outline (``Unplaced``)
 
 
 class OutlineStore:
@@ -78,7 +81,7 @@ class OutlineStore:
 
     def __init__(self, data_dir: Path) -> None:
         self.path = Path(data_dir) / "bays" / FILE
-        self._saved: tuple[dict[str, Outline], dict[str, list[Outline]]] | None = None
+        self._saved: tuple[dict[str, Outline], dict[str, list[Outline]], list[str]] | None = None
 
     def load(self) -> Kept:
         try:
@@ -95,16 +98,21 @@ class OutlineStore:
             log.warning("%s is not this agent's (version %r): no bay outline of the last run is known", self.path,
                         doc.get("version") if isinstance(doc, dict) else None)
             return Kept()
-        return Kept(_outlines(doc.get("bays")), _grounds(doc.get("old_ground")))
+        unplaced = doc.get("unplaced")
+        return Kept(_outlines(doc.get("bays")), _grounds(doc.get("old_ground")),
+                    sorted({str(b) for b in unplaced if isinstance(b, str)}) if isinstance(unplaced, list) else [])
 
-    def save(self, bays: dict[str, Outline], old_ground: dict[str, list[Outline]]) -> None:
+    def save(self, bays: dict[str, Outline], old_ground: dict[str, list[Outline]],
+             unplaced: Sequence[str] = ()) -> None:
         """Write when changed since the last write (a failure is logged and tried again at the next call)."""
         state = ({b: [(float(x), float(y)) for x, y in o] for b, o in bays.items()},
-                 {b: [[(float(x), float(y)) for x, y in o] for o in os] for b, os in old_ground.items()})
+                 {b: [[(float(x), float(y)) for x, y in o] for o in os] for b, os in old_ground.items()},
+                 sorted(unplaced))
         if state == self._saved:
             return
         doc = {"version": VERSION, "bays": {b: [list(p) for p in o] for b, o in sorted(state[0].items())},
-               "old_ground": {b: [[list(p) for p in o] for o in os] for b, os in sorted(state[1].items())}}
+               "old_ground": {b: [[list(p) for p in o] for o in os] for b, os in sorted(state[1].items())},
+               "unplaced": state[2]}
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             write_durably(self.path, json.dumps(doc).encode())
