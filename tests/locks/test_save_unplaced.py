@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from edge_agent.clock import FakeClock
+from edge_agent.control import ControlError
 from edge_agent.events.types import EventType
 from edge_agent.sim.scenario import FUEL
 from edge_agent.sim.synthetic import Car, Scene, render
@@ -117,3 +118,42 @@ def test_the_hold_survives_a_restart(site):  # noqa: ANN001
     finally:
         killed.stop()
         factory.reset()
+
+
+OFF_THE_CAR = [[430.0, 300.0], [484.0, 300.0], [484.0, 505.0], [430.0, 505.0]]  # A's outline beside the car
+
+
+def _redrawn_off_the_car_and_knocked(site: Site) -> None:
+    """A redrawn off its car on the page (its lock waits for the old outline's ground), its visit ended by the
+    still-bay rule (``still_confirm_s``, 300 s): only the old ground says there is a car. Then knocked beyond any
+    match."""
+    site.src.next = render(PARKED)
+    site.run(8)
+    bays = yaml.safe_load(site.path.read_text())["bays"]
+    bays[0]["polygon"] = OFF_THE_CAR
+    site.write(bays=bays)
+    assert site.agent.reload_config(installer=True).ok
+    _never_up(site, 310)
+    a = site.agent.bus.states()["A"]
+    assert a.visit_id is None and site.agent.monitor.feed.vision("A").vision == "bay_redrawn"
+    site.src.next = _knocked_hard(render(PARKED))
+    site.run(8)
+    assert site.agent.camera.placement == "unmatched" and site.agent.camera.measured is None
+
+
+def test_a_bay_waiting_for_its_old_ground_is_not_confirmed_over_an_unmatched_view(site):  # noqa: ANN001
+    """Its old outline, in the old view's pixels, lay on unrelated ground of the confirmed view: changed from the
+    car's picture and read empty, the car "left", and the arm rose under it 20 s after the confirmation."""
+    _redrawn_off_the_car_and_knocked(site)
+    with pytest.raises(ControlError) as refused:
+        site.agent.confirm_camera()
+    assert refused.value.code == "cars_unplaced" and "A" in str(refused.value)
+    _never_up(site, 60)
+
+
+def test_a_bay_waiting_for_its_old_ground_waits_for_a_car_after_a_save_over_an_unmatched_view(site):  # noqa: ANN001
+    _redrawn_off_the_car_and_knocked(site)
+    assert site.agent.reload_config(installer=True).ok
+    _never_up(site, 120)
+    assert site.agent.monitor.feed.vision("A").vision == "bay_redrawn"
+    assert site.agent.monitor.watched_grounds() == {}  # the old view's outline: no ground on this one
