@@ -255,7 +255,9 @@ class BayMonitor:
             back = any(_same_outline(g.polygon, now) for g in grounds)  # the outline left was the slip: no ground
             car = (not back and verdict.occupied is True and last is not None and last >= self.cfg.occupancy.enter_p
                    ) if grounds else (old.machines[bay].visit is not None or verdict.occupied is True)
-            if car and not any(_same_outline(g.polygon, polygon) for g in grounds):
+            # a bay waiting for a car on its outline (``Unplaced``) goes on waiting on the new one: the outline left
+            # is no ground known to be the car's (kept, its asphalt never changed from its picture: held for good)
+            if car and bay not in old._unplaced and not any(_same_outline(g.polygon, polygon) for g in grounds):
                 grounds.append(OldGround(polygon, self._picture_before(old, was)))
                 log.warning("bay %s redrawn with a car in it: its lock stays down (%s) until the ground of its old "
                             "outline is seen empty", bay, REDRAWN)

@@ -25,7 +25,7 @@ from edge_agent.events.types import EventType
 from edge_agent.sim.scenario import FUEL
 from edge_agent.sim.synthetic import Car, Scene, render
 from tests.locks.test_confirm_with_a_car import _knocked_hard, _never_up
-from tests.locks.test_knocked_edit import PARKED, Site
+from tests.locks.test_knocked_edit import BAY_A, PARKED, Site
 
 
 @pytest.fixture
@@ -157,3 +157,23 @@ def test_a_bay_waiting_for_its_old_ground_waits_for_a_car_after_a_save_over_an_u
     _never_up(site, 120)
     assert site.agent.monitor.feed.vision("A").vision == "bay_redrawn"
     assert site.agent.monitor.watched_grounds() == {}  # the old view's outline: no ground on this one
+
+
+@pytest.mark.parametrize("after_s", [1, 60])
+def test_the_outline_then_redrawn_onto_the_car_departs_and_rises(site, after_s):  # noqa: ANN001
+    """The way out for an outline left off the car: the installer redraws it onto the car and saves again, at once
+    (the visit still open) or a minute later (its visit ended 3 s after the first Save: the outline's change as the
+    view was vouched again). The outline left is no ground known to be the car's, so the bay waits for the car on
+    its new outline alone; kept as an old ground, its asphalt never changed from its picture with the "car" and the
+    arm stayed down after the car had gone."""
+    _save_over_the_knocked_view(site)
+    _never_up(site, after_s)
+    bays = yaml.safe_load(site.path.read_text())["bays"]
+    bays[0]["polygon"] = _on_the_knocked_view(BAY_A)
+    site.write(bays=bays)
+    assert site.agent.reload_config(installer=True).ok
+    _never_up(site, 30)
+    assert site.agent.monitor.feed.vision("A").vision == "ok"
+    site.src.next = _knocked_hard(render(Scene()))  # the car drives off, seen on the outline that covers it
+    site.run(60)
+    assert site.position == 1.0
