@@ -368,9 +368,9 @@ class BayMonitor:
                     self._old_ground.pop(bay, None)
                 if bay not in self._unplaced:
                     self._unplaced[bay] = Unplaced()
-                    log.warning("bay %s: its outline saved over a view matching no reference while it held a car: "
-                                "its lock stays down (%s) until a car is seen on the outline (and then leaves it)",
-                                bay, REDRAWN)
+                    log.warning("bay %s: its outline saved over a view the bays did not fit, with no shift to say where "
+                                "its car stands on it: its lock stays down (%s) until a car is seen on the outline "
+                                "(and then leaves it)", bay, REDRAWN)
 
     def unplaced(self) -> list[str]:
         """The bays waiting for a car on their outline (``unplace``), to be kept over a restart."""

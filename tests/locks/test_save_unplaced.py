@@ -23,9 +23,9 @@ from edge_agent.clock import FakeClock
 from edge_agent.control import ControlError
 from edge_agent.events.types import EventType
 from edge_agent.sim.scenario import FUEL
-from edge_agent.sim.synthetic import Car, Scene, render
+from edge_agent.sim.synthetic import Car, Person, Scene, render
 from tests.locks.test_confirm_with_a_car import _knocked_hard, _never_up
-from tests.locks.test_knocked_edit import BAY_A, PARKED, Site
+from tests.locks.test_knocked_edit import BAY_A, PARKED, Site, _knocked
 
 
 @pytest.fixture
@@ -177,3 +177,25 @@ def test_the_outline_then_redrawn_onto_the_car_departs_and_rises(site, after_s):
     site.src.next = _knocked_hard(render(Scene()))  # the car drives off, seen on the outline that covers it
     site.run(60)
     assert site.position == 1.0
+
+
+def test_a_save_at_another_size_over_a_moved_view_waits_for_the_car_too(site):  # noqa: ANN001
+    """Knocked 60 px (a shift measured), the installer's Save of the outlines as shown on a snapshot of another size
+    (1920x1080): the measured shift is in the old size's pixels, so the cars' grounds were not carried, A's outline
+    (beside the car) read free once ``still_confirm_s`` (300 s) had passed, and the first passer-by through it made
+    that confident: the arm rose under the car 18 s later."""
+    site.src.next = render(PARKED)
+    site.run(8)
+    site.src.next = _knocked(render(PARKED))
+    site.run(8)
+    assert site.agent.camera.placement == "moved" and site.agent.camera.measured is not None
+    cfg = yaml.safe_load(site.path.read_text())
+    site.write(bays=[{**b, "polygon": [[x * 2, y * 2] for x, y in b["polygon"]]} for b in cfg["bays"]],
+               camera={**cfg["camera"], "width": 1920, "height": 1080})
+    assert site.agent.reload_config(installer=True).ok
+    _never_up(site, 320)
+    site.src.next = _knocked(render(Scene(cars=PARKED.cars, people=(Person(55),))))  # someone walks through A
+    site.run(2)
+    site.src.next = _knocked(render(PARKED))
+    _never_up(site, 60)
+    assert site.agent.monitor.feed.vision("A").vision == "bay_redrawn"
