@@ -24,7 +24,7 @@ from edge_agent.bays.geometry import BayShape, assign_bay, merge_boxes
 from edge_agent.bays.machine import FREE, BayMachine
 from edge_agent.bays.occupancy import FIRM_CHANGE, MOTION_GAIN, ChangeGate, OccupancyClassifier, PresenceFusion
 from edge_agent.bays.occupancy import Verdict as CameraVerdict
-from edge_agent.bays.old_ground import REDRAWN, OldGround, Unplaced, ground_picture
+from edge_agent.bays.old_ground import REDRAWN, SEEN_PARKED_S, OldGround, Unplaced, ground_picture
 from edge_agent.bays.vision import BayPictures, blind_vision, classifier_vision
 from edge_agent.bays.visit_verdict import decide_visit
 from edge_agent.clock import Clock, iso
@@ -670,7 +670,8 @@ class BayMonitor:
         occ = self.cfg.occupancy
         for bay in [b for b in self._unplaced if b in due]:
             p = float(probs.get(bay, float("nan"))) if self.aligned and self.matched else float("nan")
-            if self._unplaced[bay].read(p, now, occ.enter_p, occ.confirm_frames, self.cfg.timers.arrival_confirm_s):
+            if self._unplaced[bay].read(p, now, occ.enter_p, occ.confirm_frames,
+                                         max(SEEN_PARKED_S, self.cfg.timers.arrival_confirm_s)):
                 del self._unplaced[bay]
                 log.info("bay %s: a car seen on its outline; its view vouches again (its departure is watched there)",
                          bay)

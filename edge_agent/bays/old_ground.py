@@ -31,6 +31,8 @@ REDRAWN = "bay_redrawn"  # the view code while an old ground is watched (BayVisi
 LEFT_CHANGE = 0.25  # share of the old ground that must change from its picture at the redraw: a car driving off
 # changes a median 0.4-0.55 of its bay (``occupancy.FIRM_CHANGE`` is the slighter 0.1 that counts as any motion); the
 # picture here is minutes to hours old, so a quarter, which a drifting shadow rarely reaches once the gain divides out
+SEEN_PARKED_S = 30.0  # an unbroken run of "occupied" readings this long is a car come to rest (``Unplaced``): a
+# passer-by or someone standing at the kerb for a few seconds is not; a car parked there holds for minutes
 SIDE = 32  # px of the grey picture compared (the crop shrunk: a 5x5 blur's worth of detail is enough for a car)
 
 
@@ -91,8 +93,8 @@ class Unplaced:
     relation to the old one is unknown (one matching no reference, another frame size over a moved view): where the
     car stands on the new view is unknown, so neither its old outline nor its new one can say it left. The lock
     waits (``bay_redrawn``) until a car is seen on the new outline: ``confirm_frames`` readings in a row at or above
-    ``enter_p``, spanning ``arrival_confirm_s`` (a car come to rest, not a passer-by), on frames the camera vouches
-    for. Then the bay is an occupied bay as any other: its departure is witnessed on the outline that covers the
+    ``enter_p``, spanning ``SEEN_PARKED_S`` (or ``arrival_confirm_s`` if longer: a car come to rest, not a
+    passer-by), on frames the camera vouches for. Then the bay is an occupied bay as any other: its departure is witnessed on the outline that covers the
     car, as every departure is. An outline left off the car reads empty and keeps waiting: the car leaving it is
     never seen. Why: such a Save left the outline on the asphalt beside the car, the bay read free and the arm rose
     under the car 23 s later (probe review14)."""

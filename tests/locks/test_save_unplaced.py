@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 import yaml
 
+from edge_agent.bays.old_ground import SEEN_PARKED_S, Unplaced
 from edge_agent.clock import FakeClock
 from edge_agent.control import ControlError
 from edge_agent.events.types import EventType
@@ -172,7 +173,7 @@ def test_the_outline_then_redrawn_onto_the_car_departs_and_rises(site, after_s):
     bays[0]["polygon"] = _on_the_knocked_view(BAY_A)
     site.write(bays=bays)
     assert site.agent.reload_config(installer=True).ok
-    _never_up(site, 30)
+    _never_up(site, 45)  # 30 s of the car seen on the new outline
     assert site.agent.monitor.feed.vision("A").vision == "ok"
     site.src.next = _knocked_hard(render(Scene()))  # the car drives off, seen on the outline that covers it
     site.run(60)
@@ -199,3 +200,14 @@ def test_a_save_at_another_size_over_a_moved_view_waits_for_the_car_too(site):  
     site.src.next = _knocked(render(PARKED))
     _never_up(site, 60)
     assert site.agent.monitor.feed.vision("A").vision == "bay_redrawn"
+
+
+def test_a_car_is_thirty_seconds_of_unbroken_occupied_readings():
+    """``Unplaced.read``: a passer-by standing in the outline a few seconds, or a run broken by a doubtful or
+    unread crop, is no car; 30 s of readings at or above ``enter_p`` are."""
+    u = Unplaced()
+    assert not any(u.read(0.9, t, 0.7, 2, SEEN_PARKED_S) for t in range(5))  # 5 s of someone standing there
+    assert not u.read(0.5, 5, 0.7, 2, SEEN_PARKED_S)  # they walk off: the run starts over
+    assert not any(u.read(p, t, 0.7, 2, SEEN_PARKED_S) for t, p in zip(range(6, 40), [0.9] * 20 + [float("nan")]))
+    assert not any(u.read(0.9, t, 0.7, 2, SEEN_PARKED_S) for t in range(40, 70))  # 29 s
+    assert u.read(0.9, 70, 0.7, 2, SEEN_PARKED_S)
