@@ -94,9 +94,9 @@ class Unplaced:
     car stands on the new view is unknown, so neither its old outline nor its new one can say it left. The lock
     waits (``bay_redrawn``) until a car is seen on the new outline: ``confirm_frames`` readings in a row at or above
     ``enter_p``, spanning ``SEEN_PARKED_S`` (or ``arrival_confirm_s`` if longer: a car come to rest, not a
-    passer-by), on frames the camera vouches for. Then the bay is an occupied bay as any other: its departure is witnessed on the outline that covers the
-    car, as every departure is. An outline left off the car reads empty and keeps waiting: the car leaving it is
-    never seen. Why: such a Save left the outline on the asphalt beside the car, the bay read free and the arm rose
+    passer-by), on frames the camera vouches for. Then the bay is an occupied bay as any other: its departure is
+    witnessed on the outline that covers the car, as every departure is. An outline left off the car reads empty
+    and keeps waiting: the car leaving it is never seen. Why: such a Save left the outline on the asphalt beside the car, the bay read free and the arm rose
     under the car 23 s later (probe review14)."""
 
     since: float | None = None  # the first reading of the unbroken run at or above enter_p
