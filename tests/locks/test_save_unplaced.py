@@ -211,3 +211,24 @@ def test_a_car_is_thirty_seconds_of_unbroken_occupied_readings():
     assert not any(u.read(p, t, 0.7, 2, SEEN_PARKED_S) for t, p in zip(range(6, 40), [0.9] * 20 + [float("nan")]))
     assert not any(u.read(0.9, t, 0.7, 2, SEEN_PARKED_S) for t in range(40, 70))  # 29 s
     assert u.read(0.9, 70, 0.7, 2, SEEN_PARKED_S)
+
+
+def test_the_wait_outlasts_a_knock_and_its_return_and_a_confirmation(site):  # noqa: ANN001
+    """The camera knocked 60 px again after the Save (``camera_moved``) and put back (``camera_aligned``), then
+    knocked and confirmed (a shift measured): none of it is a car seen on A's outline, so A still waits."""
+    _save_over_the_knocked_view(site)
+    _never_up(site, 20)
+    base = _knocked_hard(render(PARKED))
+    again = cv2.warpAffine(base, np.float32([[1, 0, 60], [0, 1, 0]]), base.shape[1::-1],
+                           borderMode=cv2.BORDER_REPLICATE)
+    site.src.next = again
+    _never_up(site, 20)
+    site.src.next = base
+    _never_up(site, 30)
+    assert [t for t, _ in site.camera()][-2:] == ["camera_moved", "camera_aligned"]
+    assert site.agent.monitor.feed.vision("A").vision == "bay_redrawn"
+    site.src.next = again
+    site.run(8)
+    assert site.agent.confirm_camera().ok
+    _never_up(site, 100)
+    assert site.agent.monitor.feed.vision("A").vision == "bay_redrawn"
