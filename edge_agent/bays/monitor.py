@@ -24,7 +24,7 @@ from edge_agent.bays.geometry import BayShape, assign_bay, merge_boxes
 from edge_agent.bays.machine import FREE, BayMachine
 from edge_agent.bays.occupancy import FIRM_CHANGE, MOTION_GAIN, ChangeGate, OccupancyClassifier, PresenceFusion
 from edge_agent.bays.occupancy import Verdict as CameraVerdict
-from edge_agent.bays.old_ground import REDRAWN, OldGround, ground_picture
+from edge_agent.bays.old_ground import REDRAWN, SEEN_PARKED_S, OldGround, Unplaced, ground_picture
 from edge_agent.bays.vision import BayPictures, blind_vision, classifier_vision
 from edge_agent.bays.visit_verdict import decide_visit
 from edge_agent.clock import Clock, iso
@@ -108,6 +108,7 @@ class BayMonitor:
         self._followed: set[str] = set()  # bays whose outline moved since their last classification (set_warp)
         self._redrawn: set[str] = set()  # bays whose outline was set anew: their next frame starts the gate's reference
         self._old_ground: dict[str, list[OldGround]] = {}  # bay redrawn off parked cars → the ground they stood on
+        self._unplaced: dict[str, Unplaced] = {}  # bay saved over an unplaced view with a car: no car seen on it since
         self._unseen: dict[str, str] = {}  # bay → bay_flat | bay_clipped: its last crop showed nothing (bays.blank)
         self._polygons = {b.id: b.polygon for b in cfg.bays}  # as drawn: a camera shift moves, not resizes, them
         self._scale = 1.0  # the camera's pixels per bay-drawing pixel (set_source_scale)
@@ -218,6 +219,8 @@ class BayMonitor:
                 if b.id in old._best:
                     self._best[b.id] = old._best[b.id]
                 self._keep_old_ground(old, b.id, before.get(b.id), b.polygon)
+                if b.id in old._unplaced:  # still no car seen on its outline: a run of readings starts over
+                    self._unplaced[b.id] = Unplaced()
                 if b.id in old._seen_empty and before.get(b.id) == b.polygon:  # a new outline is yet unseen
                     self._seen_empty.add(b.id)
                 if m.visit is None and (b.id in old._unmeasured or before.get(b.id) != b.polygon):
@@ -252,7 +255,9 @@ class BayMonitor:
             back = any(_same_outline(g.polygon, now) for g in grounds)  # the outline left was the slip: no ground
             car = (not back and verdict.occupied is True and last is not None and last >= self.cfg.occupancy.enter_p
                    ) if grounds else (old.machines[bay].visit is not None or verdict.occupied is True)
-            if car and not any(_same_outline(g.polygon, polygon) for g in grounds):
+            # a bay waiting for a car on its outline (``Unplaced``) goes on waiting on the new one: the outline left
+            # is no ground known to be the car's (kept, its asphalt never changed from its picture: held for good)
+            if car and bay not in old._unplaced and not any(_same_outline(g.polygon, polygon) for g in grounds):
                 grounds.append(OldGround(polygon, self._picture_before(old, was)))
                 log.warning("bay %s redrawn with a car in it: its lock stays down (%s) until the ground of its old "
                             "outline is seen empty", bay, REDRAWN)
@@ -340,10 +345,37 @@ class BayMonitor:
                     self._old_ground.pop(bay, None)
 
     def holding_cars(self) -> list[str]:
-        """The bays holding a car (a visit open, or the classifier's verdict occupied), as ``confirming`` tells them."""
+        """The bays holding a car (a visit open, or the classifier's verdict occupied, as ``confirming`` tells them),
+        or waiting for one to be seen leaving (an old ground, ``unplaced``). Why the waiting ones: their car is where
+        an old outline lay on the old view, and a view matching no reference says nothing of where that is now; an
+        old ground judged on such a view as drawn lay on other ground, changed from the car's picture and read empty
+        (the car left, to it), and the arm rose under the car."""
         with self._lock:
             return [b for b in self._polygons
-                    if self.machines[b].visit is not None or self.fusion[b].verdict.occupied is True]
+                    if self.machines[b].visit is not None or self.fusion[b].verdict.occupied is True
+                    or b in self._old_ground or b in self._unplaced]
+
+    def unplace(self, bays: Sequence[str], keep_grounds: bool = False) -> None:
+        """(The installer's Save over a view whose relation to the old one is unknown, ``bays`` the ones that held
+        a car or waited for a ground then; at the start, the ones the last run left waiting: ``keep_grounds``.)
+        Each waits for a car to be seen on its outline (``Unplaced``); its old grounds, in the old view's pixels,
+        lie on unrelated ground now and are dropped (kept at the start: they were saved in this view's)."""
+        with self._lock:
+            for bay in bays:
+                if bay not in self.machines:
+                    continue
+                if not keep_grounds:
+                    self._old_ground.pop(bay, None)
+                if bay not in self._unplaced:
+                    self._unplaced[bay] = Unplaced()
+                    log.warning("bay %s: its outline saved over a view the bays did not fit, with no shift to say where "
+                                "its car stands on it: its lock stays down (%s) until a car is seen on the outline "
+                                "(and then leaves it)", bay, REDRAWN)
+
+    def unplaced(self) -> list[str]:
+        """The bays waiting for a car on their outline (``unplace``), to be kept over a restart."""
+        with self._lock:
+            return sorted(self._unplaced)
 
     def watched_grounds(self) -> dict[str, list[list[tuple[float, float]]]]:
         """Bay → the old outlines whose ground its lock waits for (``old_ground``), to be kept over a restart."""
@@ -417,7 +449,7 @@ class BayMonitor:
         """Bay → why its view vouches for nothing, on a frame the camera sends aligned (``unseen``)."""
         if not self.matched:
             return dict.fromkeys(self.machines, "camera_unmatched")
-        redrawn = dict.fromkeys(self._old_ground, REDRAWN)
+        redrawn = dict.fromkeys([*self._old_ground, *self._unplaced], REDRAWN)
         return {**redrawn, **self._unseen, **self._small, **self.gate.mask_problems}  # too small says why it is blank
 
     def set_source_scale(self, scale: float) -> None:
@@ -511,6 +543,9 @@ class BayMonitor:
             else:
                 f.hysteresis.unvouched()
                 self.gate.keep(b)  # the last picture of the bay it vouched for: the return is compared with it
+        if not vouched:
+            for u in self._unplaced.values():  # a car is seen on frames in a row the camera vouches for
+                u.since, u.reads = None, 0
 
     # ---- per frame ----------------------------------------------------------------------
     def on_frame(self, image: np.ndarray, reader: PlateReader | None, usable: bool = True,
@@ -618,6 +653,7 @@ class BayMonitor:
         self._unseen = {b: w for b, w in self._unseen.items() if b not in due} | unseen
         self.classified += len(due) - len(unseen)
         self._followed.difference_update(due)
+        self._seek_cars(probs, due, now)
         for b in due:
             v = self.fusion[b].hysteresis.update(float(probs.get(b, float("nan"))), now,
                                                  self._firm_moved_at.get(b, float("-inf")),
@@ -625,6 +661,20 @@ class BayMonitor:
             self.gate.reset(grey, b)
             if v.occupied is False:
                 self._seen_empty.add(b)
+
+    def _seek_cars(self, probs: Mapping[str, float], due: Mapping[str, object], now: float) -> None:
+        """(``_classify``.) Each fresh reading of a bay waiting for a car on its outline (``Unplaced``), on a frame
+        the camera vouches for; one it does not vouch for breaks the run."""
+        if not self._unplaced:
+            return
+        occ = self.cfg.occupancy
+        for bay in [b for b in self._unplaced if b in due]:
+            p = float(probs.get(bay, float("nan"))) if self.aligned and self.matched else float("nan")
+            if self._unplaced[bay].read(p, now, occ.enter_p, occ.confirm_frames,
+                                         max(SEEN_PARKED_S, self.cfg.timers.arrival_confirm_s)):
+                del self._unplaced[bay]
+                log.info("bay %s: a car seen on its outline; its view vouches again (its departure is watched there)",
+                         bay)
 
     def _changed_since_vouched(self, grey: np.ndarray, bay: str, now: float) -> bool | None:
         """Whether the bay, as the view returns, changed like a car coming or going since the last picture of it the

@@ -31,6 +31,8 @@ REDRAWN = "bay_redrawn"  # the view code while an old ground is watched (BayVisi
 LEFT_CHANGE = 0.25  # share of the old ground that must change from its picture at the redraw: a car driving off
 # changes a median 0.4-0.55 of its bay (``occupancy.FIRM_CHANGE`` is the slighter 0.1 that counts as any motion); the
 # picture here is minutes to hours old, so a quarter, which a drifting shadow rarely reaches once the gain divides out
+SEEN_PARKED_S = 30.0  # an unbroken run of "occupied" readings this long is a car come to rest (``Unplaced``): a
+# passer-by or someone standing at the kerb for a few seconds is not; a car parked there holds for minutes
 SIDE = 32  # px of the grey picture compared (the crop shrunk: a 5x5 blur's worth of detail is enough for a car)
 
 
@@ -83,3 +85,28 @@ class OldGround:
         the small grey picture.)"""
         self.empty_reads = self.empty_reads + 1 if changed and np.isfinite(p) and p <= exit_p else 0
         return self.empty_reads >= confirm
+
+
+@dataclass
+class Unplaced:
+    """A bay that held a car (or waited for an old ground) when the installer saved its outline over a view whose
+    relation to the old one is unknown (one matching no reference, another frame size over a moved view): where the
+    car stands on the new view is unknown, so neither its old outline nor its new one can say it left. The lock
+    waits (``bay_redrawn``) until a car is seen on the new outline: ``confirm_frames`` readings in a row at or above
+    ``enter_p``, spanning ``SEEN_PARKED_S`` (or ``arrival_confirm_s`` if longer: a car come to rest, not a
+    passer-by), on frames the camera vouches for. Then the bay is an occupied bay as any other: its departure is
+    witnessed on the outline that covers the car, as every departure is. An outline left off the car reads empty
+    and keeps waiting: the car leaving it is never seen. Why: such a Save left the outline on the asphalt beside the car, the bay read free and the arm rose
+    under the car 23 s later (probe review14)."""
+
+    since: float | None = None  # the first reading of the unbroken run at or above enter_p
+    reads: int = 0
+
+    def read(self, p: float, now: float, enter_p: float, confirm: int, settle_s: float) -> bool:
+        """One fresh reading ``p`` of the bay's outline (NaN: not read, breaks the run). True once a car is seen."""
+        if np.isfinite(p) and p >= enter_p:
+            self.since = now if self.since is None else self.since
+            self.reads += 1
+        else:
+            self.since, self.reads = None, 0
+        return self.since is not None and self.reads >= confirm and now - self.since >= settle_s - 1e-6

@@ -141,7 +141,8 @@ class BayVision:
     #                     (registration matched the view to no reference) | mask_empty |
     #                     mask_outside_frame | bay_flat | bay_clipped (the bay's crop shows nothing) |
     #                     bay_too_small (under 8 of the camera's pixels across) | bay_redrawn (redrawn with
-    #                     a car in it, its old outline's ground not yet seen empty: ``bays.old_ground``)
+    #                     a car in it, its old outline's ground not yet seen empty; or saved over an unmatched
+    #                     view with a car in it, no car yet seen on the new outline: ``bays.old_ground``)
     camera_empty: bool = False  # the camera alone (the classifier's settled verdict, without plate reads and
     #                             the presence sensor) says the bay is empty, confidently
 

@@ -40,7 +40,7 @@ from edge_agent.runtime.chargers import ChargerWatch
 from edge_agent.runtime.clock_watch import ClockWatch
 from edge_agent.runtime.models import classifier_fingerprint, default_classifier, default_reader
 from edge_agent.runtime.notices import DeviceNotices
-from edge_agent.runtime.outlines import OutlineStore, grounds_to_watch
+from edge_agent.runtime.outlines import OutlineStore, grounds_to_watch, was_named
 from edge_agent.runtime.reload import ConfigReload
 from edge_agent.sqlite_damage import expire_aside
 
@@ -159,16 +159,19 @@ class Agent:
     def _watch_left_grounds(self, left_open: set[str]) -> None:
         """At the start: bays whose lock must wait for a ground the last run left a car on (``outlines``), then
         this run's outlines kept."""
-        now = {b.id: b.polygon for b in self.cfg.bays}
-        for bay, grounds in grounds_to_watch(self._kept_outlines, now, left_open).items():
+        now, kept, locks = {b.id: b.polygon for b in self.cfg.bays}, self._kept_outlines, self.cfg.lock_bays()
+        for bay, grounds in grounds_to_watch(kept, now, left_open, locks).items():
             for ground in grounds:
                 self.monitor.watch_old_ground(bay, ground)
+        self.monitor.unplace([b for b, names in was_named(kept, now, locks).items()
+                              if any(n in kept.unplaced for n in names)], keep_grounds=True)
         self.keep_outlines()
 
     def keep_outlines(self) -> None:
         """Write the bays' outlines and the old grounds their locks wait for (at the start, after a reload, and
         once a minute and at the stop for a ground let go), so the next start knows them (``outlines``)."""
-        self.outlines.save({b.id: b.polygon for b in self.cfg.bays}, self.monitor.watched_grounds())
+        self.outlines.save({b.id: b.polygon for b in self.cfg.bays}, self.monitor.watched_grounds(),
+                           self.monitor.unplaced(), self.cfg.lock_bays())
 
     def stop(self, keep: Component | None = None) -> None:
         """Stop the loop, the components newest first (but ``keep``: its owner stops it), the camera."""

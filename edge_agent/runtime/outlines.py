@@ -4,7 +4,9 @@ A bay redrawn while a car stood in it keeps its old outline's ground for its loc
 is where the car was. A reload keeps that in memory; a restart knew nothing of it, nor of an outline edited while
 the agent was stopped: the new outline on empty ground beside a parked car read empty, and the policy raised the
 arm under the car once the bay had been free ``auto_raise_delay_s``. So ``{data_dir}/bays/outlines.json`` keeps
-each bay's outline and any old ground being waited for; at the next start a bay is watched again on the ground
+each bay's outline and any old ground being waited for (and the bays waiting for a car on their outline after a
+Save over a view matching no reference: ``unplaced``, ``bays/old_ground.Unplaced``), and the bay each lock guarded
+(``locks``: a bay renamed with its lock has that bay's past, ``was_named``); at the next start a bay is watched again on the ground
 the last run waited for, or on its last outline if that run left a visit open there and the outline changed since.
 
 The file only ever adds waiting: one that is missing (a data dir of 0.11.0), damaged or not this format is read as
@@ -16,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -71,6 +74,8 @@ class Kept:
 
     bays: dict[str, Outline] = field(default_factory=dict)
     old_ground: dict[str, list[Outline]] = field(default_factory=dict)
+    unplaced: list[str] = field(default_factory=list)  # bays waiting for a car on their outline (``Unplaced``)
+    locks: dict[str, str] = field(default_factory=dict)  # lock id → the bay it guarded (``was_named``)
 
 
 class OutlineStore:
@@ -78,7 +83,7 @@ class OutlineStore:
 
     def __init__(self, data_dir: Path) -> None:
         self.path = Path(data_dir) / "bays" / FILE
-        self._saved: tuple[dict[str, Outline], dict[str, list[Outline]]] | None = None
+        self._saved: tuple[dict[str, Outline], dict[str, list[Outline]], list[str], dict[str, str]] | None = None
 
     def load(self) -> Kept:
         try:
@@ -95,16 +100,22 @@ class OutlineStore:
             log.warning("%s is not this agent's (version %r): no bay outline of the last run is known", self.path,
                         doc.get("version") if isinstance(doc, dict) else None)
             return Kept()
-        return Kept(_outlines(doc.get("bays")), _grounds(doc.get("old_ground")))
+        unplaced, locks = doc.get("unplaced"), doc.get("locks")
+        return Kept(_outlines(doc.get("bays")), _grounds(doc.get("old_ground")),
+                    sorted({b for b in unplaced if isinstance(b, str)}) if isinstance(unplaced, list) else [],
+                    {k: v for k, v in locks.items() if isinstance(v, str)} if isinstance(locks, dict) else {})
 
-    def save(self, bays: dict[str, Outline], old_ground: dict[str, list[Outline]]) -> None:
+    def save(self, bays: dict[str, Outline], old_ground: dict[str, list[Outline]],
+             unplaced: Sequence[str] = (), locks: Mapping[str, str] | None = None) -> None:
         """Write when changed since the last write (a failure is logged and tried again at the next call)."""
         state = ({b: [(float(x), float(y)) for x, y in o] for b, o in bays.items()},
-                 {b: [[(float(x), float(y)) for x, y in o] for o in os] for b, os in old_ground.items()})
+                 {b: [[(float(x), float(y)) for x, y in o] for o in os] for b, os in old_ground.items()},
+                 sorted(unplaced), dict(sorted((locks or {}).items())))
         if state == self._saved:
             return
         doc = {"version": VERSION, "bays": {b: [list(p) for p in o] for b, o in sorted(state[0].items())},
-               "old_ground": {b: [[list(p) for p in o] for o in os] for b, os in sorted(state[1].items())}}
+               "old_ground": {b: [[list(p) for p in o] for o in os] for b, os in sorted(state[1].items())},
+               "unplaced": state[2], "locks": state[3]}
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             write_durably(self.path, json.dumps(doc).encode())
@@ -114,17 +125,33 @@ class OutlineStore:
         self._saved = state
 
 
-def grounds_to_watch(kept: Kept, bays: dict[str, Outline], left_open: set[str]) -> dict[str, list[Outline]]:
+def was_named(kept: Kept, bays: Iterable[str], locks: Mapping[str, str]) -> dict[str, list[str]]:
+    """Bay → the ids the last run knew it by: its own, and that of the bay its lock (``locks``: lock id → bay now)
+    guarded then. The arm is where the lock is: a Save that renamed a locked bay (its ``lock_id`` taken along; the
+    reload refused, "lock changes need a restart") and moved its outline off the parked car left the renamed bay no
+    past at the restart, its outline beside the car read free and the arm rose under the car 20 s after the start."""
+    out = {b: [b] for b in bays}
+    for lock, bay in locks.items():
+        was = kept.locks.get(lock)
+        if bay in out and was is not None and was not in out[bay]:
+            out[bay].append(was)
+    return out
+
+
+def grounds_to_watch(kept: Kept, bays: dict[str, Outline], left_open: set[str],
+                     locks: Mapping[str, str] | None = None) -> dict[str, list[Outline]]:
     """Bay → the grounds its lock must wait for at this start: those the last run waited for, and its last outline
     where that run left a visit open (``left_open``: ended at this start, ``agent_stopped``) and it is drawn
-    elsewhere now. A ground the bay is drawn back onto is left out (its own readings cover it:
-    ``BayMonitor.watch_old_ground``)."""
+    elsewhere now, under each id it had then (``was_named``). A ground the bay is drawn back onto is left out (its
+    own readings cover it: ``BayMonitor.watch_old_ground``)."""
     out = {}
-    for bay in bays:
-        grounds = list(kept.old_ground.get(bay, []))
-        last = kept.bays.get(bay)
-        if bay in left_open and last is not None:
-            grounds.append(last)
+    for bay, names in was_named(kept, bays, locks or {}).items():
+        grounds = []
+        for was in names:
+            grounds += kept.old_ground.get(was, [])
+            last = kept.bays.get(was)
+            if was in left_open and last is not None:
+                grounds.append(last)
         if grounds:
             out[bay] = grounds
     return out

@@ -253,6 +253,7 @@ class ConfigReload:
         # the installer's Save over a view the bays did not fit takes it as their reference (``CameraWatch``), as
         # Confirm current view does: where the cars parked in them stood on it, by the shift measured until now
         placed, measured = a.camera.placement, a.camera.measured
+        holding = a.monitor.holding_cars()
         a.cfg = new
         kept: list[str] = a.bay_ids()
         if {"bays", "occupancy"} & set(changed):
@@ -269,9 +270,12 @@ class ConfigReload:
             anew = a.camera.reconfigure(new, bays_changed=False, installer=installer)
             if "timers" in changed:
                 a.monitor.set_timers(new)
-        if installer and placed != "ok" and measured is not None and \
-                (new.camera.width, new.camera.height) == (before.camera.width, before.camera.height):
-            a.monitor.confirming(measured, {b.id: b.polygon for b in before.bays})
+        if installer and placed != "ok":
+            if measured is not None and \
+                    (new.camera.width, new.camera.height) == (before.camera.width, before.camera.height):
+                a.monitor.confirming(measured, {b.id: b.polygon for b in before.bays})
+            else:  # no shift to carry the cars' grounds by (a view matching no reference, another frame size): their
+                a.monitor.unplace(holding)  # bays wait for a car seen on the new outlines (``Unplaced``)
         if anew:  # the outlines are the current view's, its new reference: the old reference's shift no longer
             # applies (the new monitor took it over, and for a frame or more put every redrawn bay twice as far)
             a.monitor.set_offset(0.0, 0.0)
