@@ -258,7 +258,8 @@ class CommandHandler:
         name = cmd.name
         known = SIM_COMMANDS if cmd.namespace == "sim" else COMMANDS
         if name not in known:
-            raise Refused("unknown_command", f"unknown {cmd.namespace} command {quote(name, 60)}; "
+            kind = "sim command" if cmd.namespace == "sim" else "command"  # the namespace of the rest is "cmd"
+            raise Refused("unknown_command", f"unknown {kind} {quote(name, 60)}; "
                           f"known: {', '.join(known)}")
         if cmd.retained:  # the broker kept it and hands it to every (re)connect: never acted on, signed or not
             raise Refused("retained", "a retained command (published with the retain flag) is not run: it would "

@@ -61,8 +61,9 @@ def hold_data_dir(data_dir: Path, command: str) -> str | None:
         f.seek(0)
         holder = f.read().strip() or "unknown pid"
         f.close()
-        raise DataDirBusy(f"data_dir {data_dir} is in use by another edge-agent (pid {holder}); "
-                          "one agent per data_dir: stop it, or give this one its own data_dir") from None
+        # a second agent may go elsewhere; a maintenance command (``evidence forget``) says "stop the agent" itself
+        advice = "" if command.startswith("evidence") else "; one agent per data_dir: stop it, or give this one its own data_dir"
+        raise DataDirBusy(f"data_dir {data_dir} is in use by another edge-agent (pid {holder}){advice}") from None
     f.truncate(0)
     f.write(f"{os.getpid()} {command}\n")
     f.flush()

@@ -160,6 +160,7 @@ def test_a_huge_command_name_and_unknown_bay_are_quoted_short(setup, caplog):
     name = "n" * 20_000
     msg = reply_with(backend, send(backend, name, {"ts": now(clock)}, "backend/r"))
     assert msg.json()["code"] == "unknown_command" and len(msg.payload) < 1500
+    assert msg.json()["message"].startswith("unknown command 'nnn")  # was "unknown cmd command"
     body = {"ts": now(clock), "bay": "B" * 64, "reason": "r", "operator": "o"}
     msg = reply_with(backend, send(backend, "lock", body, "backend/r"))
     assert msg.json()["code"] == "unknown_bay" and len(msg.payload) < 1500

@@ -47,8 +47,11 @@ def test_a_second_run_on_the_same_data_dir_is_refused(tmp_path, models_dir, held
 
 def test_the_lock_goes_with_a_killed_process(held):
     data, holder = held
-    with pytest.raises(DataDirBusy):
+    with pytest.raises(DataDirBusy, match="give this one its own data_dir"):
         hold_data_dir(data, "run")
+    with pytest.raises(DataDirBusy) as busy:  # forget says "stop the agent" itself; another folder is no answer
+        hold_data_dir(data, "evidence forget")
+    assert "own data_dir" not in str(busy.value) and str(busy.value).endswith(f"(pid {holder.pid} run)")
     os.kill(holder.pid, signal.SIGKILL)
     holder.wait(10)
     try:
