@@ -399,6 +399,8 @@ def _save_bays_now(request: Request, ctx: WebContext, config_file: ConfigFile, r
         reload = {"ok": result.ok, "message": result.message}
     except Exception as exc:
         reload = {"ok": False, "message": str(exc)}
+    # one line, as SIGHUP's and MQTT's reloads leave: the Save's said nothing in the log (operator15)
+    log.log(logging.INFO if reload["ok"] else logging.ERROR, "installer save (%s): %s", drawn, reload["message"])
     _rebase_views(ctx, before)
     audit_outcome(request, row, f"{drawn}; backup {backup.name if backup else '-'}")
     return JSONResponse({"ok": True, "saved": str(config_file.overrides),

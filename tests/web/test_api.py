@@ -218,7 +218,8 @@ def test_add_plate_to_allow_list_reaches_agent_and_config(client, site):
     assert "在黑名单中" in client.get("/violations/1").text
 
 
-def test_installer_save_validates_backs_up_and_reloads(client, site):
+def test_installer_save_validates_backs_up_and_reloads(client, site, caplog):
+    caplog.set_level("INFO")
     tok = token(client, "/installer")
     before = site.config_path.read_text(encoding="utf-8")
     bad = {"bays": [{"id": "A1", "polygon": [[0, 0], [10, 10]]}, {"id": "A1", "polygon": [[0, 0], [9, 0], [9, 9]]}]}
@@ -244,6 +245,8 @@ def test_installer_save_validates_backs_up_and_reloads(client, site):
     assert saved.site.site_id == "plaza-7" and r.json()["saved"] == str(site.root / "data" / "overrides.yaml")
     assert [b.id for b in site.control.reloads[0].bays] == ["A1", "C3"]
     assert site.log.audit_entries()[0]["action"] == "save_bays"
+    said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("installer save (")]
+    assert said == [f"installer save (A1:4pts, C3:3pts): {r.json()['reload']['message']}"]  # one line, as a SIGHUP's
 
 
 @pytest.mark.parametrize("size", [[720], [720, 540, 3], ["720", 540], [720.0, 540], [True, 540], [4, 540],
