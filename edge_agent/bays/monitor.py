@@ -109,6 +109,9 @@ class BayMonitor:
         self._redrawn: set[str] = set()  # bays whose outline was set anew: their next frame starts the gate's reference
         self._old_ground: dict[str, list[OldGround]] = {}  # bay redrawn off parked cars → the ground they stood on
         self._unplaced: dict[str, Unplaced] = {}  # bay saved over an unplaced view with a car: no car seen on it since
+        # bays the last run left a car in (a visit open at its stop, or itself still unsure of them), not yet judged
+        # on a view this run vouches for (``left_by_last_run``)
+        self._unverified: set[str] = set()
         self._unseen: dict[str, str] = {}  # bay → bay_flat | bay_clipped: its last crop showed nothing (bays.blank)
         self._polygons = {b.id: b.polygon for b in cfg.bays}  # as drawn: a camera shift moves, not resizes, them
         self._scale = 1.0  # the camera's pixels per bay-drawing pixel (set_source_scale)
@@ -221,6 +224,8 @@ class BayMonitor:
                 self._keep_old_ground(old, b.id, before.get(b.id), b.polygon)
                 if b.id in old._unplaced:  # still no car seen on its outline: a run of readings starts over
                     self._unplaced[b.id] = Unplaced()
+                if b.id in old._unverified:
+                    self._unverified.add(b.id)
                 if b.id in old._seen_empty and before.get(b.id) == b.polygon:  # a new outline is yet unseen
                     self._seen_empty.add(b.id)
                 if m.visit is None and (b.id in old._unmeasured or before.get(b.id) != b.polygon):
@@ -254,7 +259,7 @@ class BayMonitor:
             last = verdict.p_occupied
             back = any(_same_outline(g.polygon, now) for g in grounds)  # the outline left was the slip: no ground
             car = (not back and verdict.occupied is True and last is not None and last >= self.cfg.occupancy.enter_p
-                   ) if grounds else (old.machines[bay].visit is not None or verdict.occupied is True)
+                   ) if grounds else old._holds(bay)
             # a bay waiting for a car on its outline (``Unplaced``) goes on waiting on the new one: the outline left
             # is no ground known to be the car's (kept, its asphalt never changed from its picture: held for good)
             if car and bay not in old._unplaced and not any(_same_outline(g.polygon, polygon) for g in grounds):
@@ -327,7 +332,7 @@ class BayMonitor:
                            for g in self._old_ground.get(bay, [])]
                 judged = before.get(bay, drawn) if before is not None else drawn
                 ground = [(a * float(x) + b * float(y) + c, d * float(x) + e * float(y) + f) for x, y in judged]
-                car = self.machines[bay].visit is not None or self.fusion[bay].verdict.occupied is True
+                car = self._holds(bay)
                 if car and not any(_same_outline(g.polygon, ground) for g in carried):
                     picture = None  # the car as it stands in the view confirmed (else: the first look after)
                     if self._last_frame is not None:
@@ -351,9 +356,29 @@ class BayMonitor:
         old ground judged on such a view as drawn lay on other ground, changed from the car's picture and read empty
         (the car left, to it), and the arm rose under the car."""
         with self._lock:
-            return [b for b in self._polygons
-                    if self.machines[b].visit is not None or self.fusion[b].verdict.occupied is True
-                    or b in self._old_ground or b in self._unplaced]
+            return [b for b in self._polygons if self._holds(b) or b in self._old_ground or b in self._unplaced]
+
+    def _holds(self, bay: str) -> bool:
+        """A car in ``bay``: a visit open, the classifier's verdict occupied, or one the last run left there not yet
+        judged on a view this run vouches for (``left_by_last_run``)."""
+        return (self.machines[bay].visit is not None or self.fusion[bay].verdict.occupied is True
+                or bay in self._unverified)
+
+    def left_by_last_run(self, bays: Sequence[str]) -> None:
+        """(At the start.) ``bays`` held a car when the last run stopped (a visit it left open, or one it was itself
+        still unsure of: ``unverified``). Each counts as holding it (``holding_cars``, ``confirming``, a redraw) until
+        this run judges the bay on a view it vouches for. Why: the start ends the last run's visits
+        (``agent_stopped``) and a new run knows a bay only by its readings, so started on a view matching no reference
+        no bay held a car: Confirm current view was not refused (``cars_unplaced``), the installer's Save did not make
+        the bay wait for its car (``Unplaced``), its outline beside the car read free and the arm rose under the car
+        20 s later (probe review15)."""
+        with self._lock:
+            self._unverified.update(b for b in bays if b in self.machines)
+
+    def unverified(self) -> list[str]:
+        """The bays ``left_by_last_run`` not yet judged, to be kept over a restart (one on a view still unmatched)."""
+        with self._lock:
+            return sorted(self._unverified)
 
     def unplace(self, bays: Sequence[str], keep_grounds: bool = False) -> None:
         """(The installer's Save over a view whose relation to the old one is unknown, ``bays`` the ones that held
@@ -661,6 +686,8 @@ class BayMonitor:
             self.gate.reset(grey, b)
             if v.occupied is False:
                 self._seen_empty.add(b)
+            if v.occupied is not None and self.aligned and self.matched:
+                self._unverified.discard(b)  # judged on a view this run vouches for: its verdict says the rest
 
     def _seek_cars(self, probs: Mapping[str, float], due: Mapping[str, object], now: float) -> None:
         """(``_classify``.) Each fresh reading of a bay waiting for a car on its outline (``Unplaced``), on a frame
