@@ -5,7 +5,9 @@ occupancy model, a gpiozero lock on MockFactory pins (no presence sensor), a fak
 The start ends the last run's visits and a new run knows a bay only by its readings, so on a view it cannot vouch
 for no bay held a car: Confirm current view was not refused (``cars_unplaced``), and the installer's Save over the
 view did not make the bay wait for its car (``Unplaced``); A's outline beside the car read free and the arm rose
-under the car 20 s later (probe review15). A bay the last run left a car in now holds it until this run judges it.
+under the car 20 s later (probe review15). Restarted on a view knocked 60 px (a shift measured), Confirm kept no
+ground for the car either, and the arm rose under it. A bay the last run left a car in now holds it until this run
+judges it.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from edge_agent.clock import FakeClock
 from edge_agent.control import ControlError
 from edge_agent.sim.synthetic import Scene, render
 from tests.locks.test_confirm_with_a_car import _knocked_hard, _never_up
-from tests.locks.test_knocked_edit import PARKED
+from tests.locks.test_knocked_edit import PARKED, _knocked
 from tests.locks.test_renamed_lock_bay import Run
 
 
@@ -73,3 +75,18 @@ def test_a_restart_on_the_view_in_place_judges_the_bay_as_before(site):  # noqa:
     assert site.position == 1.0
     kept = json.loads((site.path.parent / "data" / "bays" / "outlines.json").read_text())
     assert kept["unverified"] == []
+
+
+def test_confirm_after_a_restart_on_a_moved_view_keeps_the_cars_ground(site):  # noqa: ANN001
+    """Knocked 60 px (a shift measured) and restarted: confirmed, A's outline lies beside the car, and the car's
+    ground (its outline carried by the shift) is what the lock waits for, as without the restart."""
+    site.src.next = render(PARKED)
+    site.run(8)
+    site.src.next = _knocked(render(PARKED))
+    site.run(8)
+    site.restart()
+    site.run(8)
+    assert site.agent.camera.placement == "moved" and site.agent.monitor.holding_cars() == ["A"]
+    assert site.agent.confirm_camera().ok
+    _never_up(site, 150)
+    assert site.agent.monitor.feed.vision("A").vision == "bay_redrawn"
