@@ -587,8 +587,9 @@ class BayMonitor:
                 self._last_frame = image
             if not usable or not self.aligned or self.held:
                 return self.on_blind(why if not usable else "moved" if not self.aligned else "unmatched")
-            self._classify(image, now)
+            sought = self._classify(image, now)
             bay_shown = self._pictures.update(image, self.shapes, now)
+            self._seek_cars(sought, bay_shown, now)
             reads_by_bay: dict[str, list[PlateRead]] = {b: [] for b in self.machines}
             due = self._reads_due(now) if reader is not None else None
             if reader is not None and due is not None:
@@ -642,8 +643,9 @@ class BayMonitor:
         for b, v in blind_vision(self.machines, why, measured).items():
             self.feed.publish_vision(b, v)
 
-    def _classify(self, image: np.ndarray, now: float) -> None:
-        """Classify the bays whose gate opened or whose verdict is due (every ``classify_every_s``)."""
+    def _classify(self, image: np.ndarray, now: float) -> dict[str, float]:
+        """Classify the bays whose gate opened or whose verdict is due (every ``classify_every_s``). Returns the
+        readings of the bays waiting for a car on their outline (``_seek_cars``; NaN: not vouched for)."""
         occ = self.cfg.occupancy
         self._grey = grey = self.gate.prepare(image)
         self._redrawn.update(self.gate.take_resized())  # its first at this size: as a redrawn outline's, no motion
@@ -671,14 +673,15 @@ class BayMonitor:
                 self._read_since[s.bay_id] = now  # something new in a bay still unidentified: read fast again
         self._watch_old_ground(image, now)
         if not due or self.classifier is None:
-            return
+            return {}
         # A crop that shows nothing (uniform, burnt out) is no measurement: NaN, the verdict holds, unconfident.
         unseen: dict[str, str] = {}
         probs = self.classifier.classify(image, due, unseen)
         self._unseen = {b: w for b, w in self._unseen.items() if b not in due} | unseen
         self.classified += len(due) - len(unseen)
         self._followed.difference_update(due)
-        self._seek_cars(probs, due, now)
+        vouched = self.aligned and self.matched
+        sought = {b: float(probs.get(b, float("nan"))) if vouched else float("nan") for b in self._unplaced if b in due}
         for b in due:
             v = self.fusion[b].hysteresis.update(float(probs.get(b, float("nan"))), now,
                                                  self._firm_moved_at.get(b, float("-inf")),
@@ -688,15 +691,22 @@ class BayMonitor:
                 self._seen_empty.add(b)
             if v.occupied is not None and self.aligned and self.matched:
                 self._unverified.discard(b)  # judged on a view this run vouches for: its verdict says the rest
+        return sought
 
-    def _seek_cars(self, probs: Mapping[str, float], due: Mapping[str, object], now: float) -> None:
-        """(``_classify``.) Each fresh reading of a bay waiting for a car on its outline (``Unplaced``), on a frame
-        the camera vouches for; one it does not vouch for breaks the run."""
+    def _seek_cars(self, sought: Mapping[str, float], shown: Mapping[str, float | None], now: float) -> None:
+        """(``on_frame``.) Each fresh reading (``sought``, from ``_classify``) of a bay waiting for a car on its
+        outline (``Unplaced``), on a frame the camera vouches for; one it does not vouch for breaks the run. A reading
+        of a picture of the bay that has not changed since the last frame (``shown``: ``BayPictures``) is no
+        reading: it neither counts nor breaks the run. Why: a camera hung on a car passing through the outline (bit
+        for bit, or under its ticking clock) was read "occupied" until ``frozen_after_s``; 5 s live and 25 s hung
+        ended the wait before ``camera_frozen``, and once the camera was back the outline beside the parked car read
+        free and the arm rose under it 23 s later (probe review15). A live camera's noise changes every bay's pixels."""
         if not self._unplaced:
             return
         occ = self.cfg.occupancy
-        for bay in [b for b in self._unplaced if b in due]:
-            p = float(probs.get(bay, float("nan"))) if self.aligned and self.matched else float("nan")
+        for bay, p in sought.items():
+            if bay not in self._unplaced or (np.isfinite(p) and shown.get(bay) != now):
+                continue
             if self._unplaced[bay].read(p, now, occ.enter_p, occ.confirm_frames,
                                          max(SEEN_PARKED_S, self.cfg.timers.arrival_confirm_s)):
                 del self._unplaced[bay]
