@@ -109,6 +109,9 @@ class BayMonitor:
         self._redrawn: set[str] = set()  # bays whose outline was set anew: their next frame starts the gate's reference
         self._old_ground: dict[str, list[OldGround]] = {}  # bay redrawn off parked cars → the ground they stood on
         self._unplaced: dict[str, Unplaced] = {}  # bay saved over an unplaced view with a car: no car seen on it since
+        # bays the last run left a car in (a visit open at its stop, or itself still unsure of them), not yet judged
+        # on a view this run vouches for (``left_by_last_run``)
+        self._unverified: set[str] = set()
         self._unseen: dict[str, str] = {}  # bay → bay_flat | bay_clipped: its last crop showed nothing (bays.blank)
         self._polygons = {b.id: b.polygon for b in cfg.bays}  # as drawn: a camera shift moves, not resizes, them
         self._scale = 1.0  # the camera's pixels per bay-drawing pixel (set_source_scale)
@@ -221,6 +224,8 @@ class BayMonitor:
                 self._keep_old_ground(old, b.id, before.get(b.id), b.polygon)
                 if b.id in old._unplaced:  # still no car seen on its outline: a run of readings starts over
                     self._unplaced[b.id] = Unplaced()
+                if b.id in old._unverified:
+                    self._unverified.add(b.id)
                 if b.id in old._seen_empty and before.get(b.id) == b.polygon:  # a new outline is yet unseen
                     self._seen_empty.add(b.id)
                 if m.visit is None and (b.id in old._unmeasured or before.get(b.id) != b.polygon):
@@ -254,7 +259,7 @@ class BayMonitor:
             last = verdict.p_occupied
             back = any(_same_outline(g.polygon, now) for g in grounds)  # the outline left was the slip: no ground
             car = (not back and verdict.occupied is True and last is not None and last >= self.cfg.occupancy.enter_p
-                   ) if grounds else (old.machines[bay].visit is not None or verdict.occupied is True)
+                   ) if grounds else old._holds(bay)
             # a bay waiting for a car on its outline (``Unplaced``) goes on waiting on the new one: the outline left
             # is no ground known to be the car's (kept, its asphalt never changed from its picture: held for good)
             if car and bay not in old._unplaced and not any(_same_outline(g.polygon, polygon) for g in grounds):
@@ -327,7 +332,7 @@ class BayMonitor:
                            for g in self._old_ground.get(bay, [])]
                 judged = before.get(bay, drawn) if before is not None else drawn
                 ground = [(a * float(x) + b * float(y) + c, d * float(x) + e * float(y) + f) for x, y in judged]
-                car = self.machines[bay].visit is not None or self.fusion[bay].verdict.occupied is True
+                car = self._holds(bay)
                 if car and not any(_same_outline(g.polygon, ground) for g in carried):
                     picture = None  # the car as it stands in the view confirmed (else: the first look after)
                     if self._last_frame is not None:
@@ -351,9 +356,29 @@ class BayMonitor:
         old ground judged on such a view as drawn lay on other ground, changed from the car's picture and read empty
         (the car left, to it), and the arm rose under the car."""
         with self._lock:
-            return [b for b in self._polygons
-                    if self.machines[b].visit is not None or self.fusion[b].verdict.occupied is True
-                    or b in self._old_ground or b in self._unplaced]
+            return [b for b in self._polygons if self._holds(b) or b in self._old_ground or b in self._unplaced]
+
+    def _holds(self, bay: str) -> bool:
+        """A car in ``bay``: a visit open, the classifier's verdict occupied, or one the last run left there not yet
+        judged on a view this run vouches for (``left_by_last_run``)."""
+        return (self.machines[bay].visit is not None or self.fusion[bay].verdict.occupied is True
+                or bay in self._unverified)
+
+    def left_by_last_run(self, bays: Sequence[str]) -> None:
+        """(At the start.) ``bays`` held a car when the last run stopped (a visit it left open, or one it was itself
+        still unsure of: ``unverified``). Each counts as holding it (``holding_cars``, ``confirming``, a redraw) until
+        this run judges the bay on a view it vouches for. Why: the start ends the last run's visits
+        (``agent_stopped``) and a new run knows a bay only by its readings, so started on a view matching no reference
+        no bay held a car: Confirm current view was not refused (``cars_unplaced``), the installer's Save did not make
+        the bay wait for its car (``Unplaced``), its outline beside the car read free and the arm rose under the car
+        20 s later (probe review15)."""
+        with self._lock:
+            self._unverified.update(b for b in bays if b in self.machines)
+
+    def unverified(self) -> list[str]:
+        """The bays ``left_by_last_run`` not yet judged, to be kept over a restart (one on a view still unmatched)."""
+        with self._lock:
+            return sorted(self._unverified)
 
     def unplace(self, bays: Sequence[str], keep_grounds: bool = False) -> None:
         """(The installer's Save over a view whose relation to the old one is unknown, ``bays`` the ones that held
@@ -562,8 +587,9 @@ class BayMonitor:
                 self._last_frame = image
             if not usable or not self.aligned or self.held:
                 return self.on_blind(why if not usable else "moved" if not self.aligned else "unmatched")
-            self._classify(image, now)
+            sought = self._classify(image, now)
             bay_shown = self._pictures.update(image, self.shapes, now)
+            self._seek_cars(sought, bay_shown, now)
             reads_by_bay: dict[str, list[PlateRead]] = {b: [] for b in self.machines}
             due = self._reads_due(now) if reader is not None else None
             if reader is not None and due is not None:
@@ -617,8 +643,9 @@ class BayMonitor:
         for b, v in blind_vision(self.machines, why, measured).items():
             self.feed.publish_vision(b, v)
 
-    def _classify(self, image: np.ndarray, now: float) -> None:
-        """Classify the bays whose gate opened or whose verdict is due (every ``classify_every_s``)."""
+    def _classify(self, image: np.ndarray, now: float) -> dict[str, float]:
+        """Classify the bays whose gate opened or whose verdict is due (every ``classify_every_s``). Returns the
+        readings of the bays waiting for a car on their outline (``_seek_cars``; NaN: not vouched for)."""
         occ = self.cfg.occupancy
         self._grey = grey = self.gate.prepare(image)
         self._redrawn.update(self.gate.take_resized())  # its first at this size: as a redrawn outline's, no motion
@@ -646,14 +673,15 @@ class BayMonitor:
                 self._read_since[s.bay_id] = now  # something new in a bay still unidentified: read fast again
         self._watch_old_ground(image, now)
         if not due or self.classifier is None:
-            return
+            return {}
         # A crop that shows nothing (uniform, burnt out) is no measurement: NaN, the verdict holds, unconfident.
         unseen: dict[str, str] = {}
         probs = self.classifier.classify(image, due, unseen)
         self._unseen = {b: w for b, w in self._unseen.items() if b not in due} | unseen
         self.classified += len(due) - len(unseen)
         self._followed.difference_update(due)
-        self._seek_cars(probs, due, now)
+        vouched = self.aligned and self.matched
+        sought = {b: float(probs.get(b, float("nan"))) if vouched else float("nan") for b in self._unplaced if b in due}
         for b in due:
             v = self.fusion[b].hysteresis.update(float(probs.get(b, float("nan"))), now,
                                                  self._firm_moved_at.get(b, float("-inf")),
@@ -661,15 +689,24 @@ class BayMonitor:
             self.gate.reset(grey, b)
             if v.occupied is False:
                 self._seen_empty.add(b)
+            if v.occupied is not None and self.aligned and self.matched:
+                self._unverified.discard(b)  # judged on a view this run vouches for: its verdict says the rest
+        return sought
 
-    def _seek_cars(self, probs: Mapping[str, float], due: Mapping[str, object], now: float) -> None:
-        """(``_classify``.) Each fresh reading of a bay waiting for a car on its outline (``Unplaced``), on a frame
-        the camera vouches for; one it does not vouch for breaks the run."""
+    def _seek_cars(self, sought: Mapping[str, float], shown: Mapping[str, float | None], now: float) -> None:
+        """(``on_frame``.) Each fresh reading (``sought``, from ``_classify``) of a bay waiting for a car on its
+        outline (``Unplaced``), on a frame the camera vouches for; one it does not vouch for breaks the run. A reading
+        of a picture of the bay that has not changed since the last frame (``shown``: ``BayPictures``) is no
+        reading: it neither counts nor breaks the run. Why: a camera hung on a car passing through the outline (bit
+        for bit, or under its ticking clock) was read "occupied" until ``frozen_after_s``; 5 s live and 25 s hung
+        ended the wait before ``camera_frozen``, and once the camera was back the outline beside the parked car read
+        free and the arm rose under it 23 s later (probe review15). A live camera's noise changes every bay's pixels."""
         if not self._unplaced:
             return
         occ = self.cfg.occupancy
-        for bay in [b for b in self._unplaced if b in due]:
-            p = float(probs.get(bay, float("nan"))) if self.aligned and self.matched else float("nan")
+        for bay, p in sought.items():
+            if bay not in self._unplaced or (np.isfinite(p) and shown.get(bay) != now):
+                continue
             if self._unplaced[bay].read(p, now, occ.enter_p, occ.confirm_frames,
                                          max(SEEN_PARKED_S, self.cfg.timers.arrival_confirm_s)):
                 del self._unplaced[bay]

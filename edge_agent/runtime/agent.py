@@ -163,15 +163,17 @@ class Agent:
         for bay, grounds in grounds_to_watch(kept, now, left_open, locks).items():
             for ground in grounds:
                 self.monitor.watch_old_ground(bay, ground)
-        self.monitor.unplace([b for b, names in was_named(kept, now, locks).items()
-                              if any(n in kept.unplaced for n in names)], keep_grounds=True)
+        named = was_named(kept, now, locks).items()
+        self.monitor.unplace([b for b, names in named if any(n in kept.unplaced for n in names)], keep_grounds=True)
+        self.monitor.left_by_last_run([b for b, names in named
+                                       if any(n in left_open or n in kept.unverified for n in names)])
         self.keep_outlines()
 
     def keep_outlines(self) -> None:
         """Write the bays' outlines and the old grounds their locks wait for (at the start, after a reload, and
         once a minute and at the stop for a ground let go), so the next start knows them (``outlines``)."""
         self.outlines.save({b.id: b.polygon for b in self.cfg.bays}, self.monitor.watched_grounds(),
-                           self.monitor.unplaced(), self.cfg.lock_bays())
+                           self.monitor.unplaced(), self.cfg.lock_bays(), self.monitor.unverified())
 
     def stop(self, keep: Component | None = None) -> None:
         """Stop the loop, the components newest first (but ``keep``: its owner stops it), the camera."""

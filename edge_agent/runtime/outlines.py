@@ -8,6 +8,9 @@ each bay's outline and any old ground being waited for (and the bays waiting for
 Save over a view matching no reference: ``unplaced``, ``bays/old_ground.Unplaced``), and the bay each lock guarded
 (``locks``: a bay renamed with its lock has that bay's past, ``was_named``); at the next start a bay is watched again on the ground
 the last run waited for, or on its last outline if that run left a visit open there and the outline changed since.
+A bay the last run left a car in (a visit open at its stop, or ``unverified``: one it had itself started with and
+not yet judged on a view it vouched for, as on a camera matching no reference) counts as holding that car until
+this run judges it (``BayMonitor.left_by_last_run``): Confirm and Save treat it as they treat a parked car.
 
 The file only ever adds waiting: one that is missing (a data dir of 0.11.0), damaged or not this format is read as
 nothing known, with a log line, and the agent starts as before.
@@ -76,6 +79,8 @@ class Kept:
     old_ground: dict[str, list[Outline]] = field(default_factory=dict)
     unplaced: list[str] = field(default_factory=list)  # bays waiting for a car on their outline (``Unplaced``)
     locks: dict[str, str] = field(default_factory=dict)  # lock id → the bay it guarded (``was_named``)
+    # bays the run started with a car left in and had not yet judged on a view it vouched for (``left_by_last_run``)
+    unverified: list[str] = field(default_factory=list)
 
 
 class OutlineStore:
@@ -83,7 +88,7 @@ class OutlineStore:
 
     def __init__(self, data_dir: Path) -> None:
         self.path = Path(data_dir) / "bays" / FILE
-        self._saved: tuple[dict[str, Outline], dict[str, list[Outline]], list[str], dict[str, str]] | None = None
+        self._saved: tuple[dict[str, Outline], dict[str, list[Outline]], list[str], dict[str, str], list[str]] | None = None
 
     def load(self) -> Kept:
         try:
@@ -101,21 +106,22 @@ class OutlineStore:
                         doc.get("version") if isinstance(doc, dict) else None)
             return Kept()
         unplaced, locks = doc.get("unplaced"), doc.get("locks")
-        return Kept(_outlines(doc.get("bays")), _grounds(doc.get("old_ground")),
-                    sorted({b for b in unplaced if isinstance(b, str)}) if isinstance(unplaced, list) else [],
-                    {k: v for k, v in locks.items() if isinstance(v, str)} if isinstance(locks, dict) else {})
+        return Kept(_outlines(doc.get("bays")), _grounds(doc.get("old_ground")), _names(unplaced),
+                    {k: v for k, v in locks.items() if isinstance(v, str)} if isinstance(locks, dict) else {},
+                    _names(doc.get("unverified")))
 
     def save(self, bays: dict[str, Outline], old_ground: dict[str, list[Outline]],
-             unplaced: Sequence[str] = (), locks: Mapping[str, str] | None = None) -> None:
+             unplaced: Sequence[str] = (), locks: Mapping[str, str] | None = None,
+             unverified: Sequence[str] = ()) -> None:
         """Write when changed since the last write (a failure is logged and tried again at the next call)."""
         state = ({b: [(float(x), float(y)) for x, y in o] for b, o in bays.items()},
                  {b: [[(float(x), float(y)) for x, y in o] for o in os] for b, os in old_ground.items()},
-                 sorted(unplaced), dict(sorted((locks or {}).items())))
+                 sorted(unplaced), dict(sorted((locks or {}).items())), sorted(unverified))
         if state == self._saved:
             return
         doc = {"version": VERSION, "bays": {b: [list(p) for p in o] for b, o in sorted(state[0].items())},
                "old_ground": {b: [[list(p) for p in o] for o in os] for b, os in sorted(state[1].items())},
-               "unplaced": state[2], "locks": state[3]}
+               "unplaced": state[2], "locks": state[3], "unverified": state[4]}
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             write_durably(self.path, json.dumps(doc).encode())
@@ -123,6 +129,11 @@ class OutlineStore:
             log.warning("%s not written (%s): a restart would not know the bays' outlines", self.path, exc)
             return
         self._saved = state
+
+
+def _names(value: object) -> list[str]:
+    """A kept list of bay ids (anything else in it dropped; not a list: none)."""
+    return sorted({b for b in value if isinstance(b, str)}) if isinstance(value, list) else []
 
 
 def was_named(kept: Kept, bays: Iterable[str], locks: Mapping[str, str]) -> dict[str, list[str]]:

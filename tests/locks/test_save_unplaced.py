@@ -26,6 +26,7 @@ from edge_agent.events.types import EventType
 from edge_agent.sim.scenario import FUEL
 from edge_agent.sim.synthetic import Car, Person, Scene, render
 from tests.locks.test_confirm_with_a_car import _knocked_hard, _never_up
+from tests.locks.test_frozen_under_clock import FrozenUnderClock
 from tests.locks.test_knocked_edit import BAY_A, PARKED, Site, _knocked
 
 
@@ -232,3 +233,33 @@ def test_the_wait_outlasts_a_knock_and_its_return_and_a_confirmation(site):  # n
     assert site.agent.confirm_camera().ok
     _never_up(site, 100)
     assert site.agent.monitor.feed.vision("A").vision == "bay_redrawn"
+
+
+@pytest.mark.parametrize("stamp", [False, True])
+def test_a_picture_hung_on_a_car_passing_through_the_outline_is_no_car_seen(tmp_path, clock, stamp):  # noqa: ANN001
+    """A car passes through A's outline (left beside the parked car), 5 s live, and the camera hangs on it — bit for
+    bit, or under its ticking clock: the hung picture read "occupied" until ``frozen_after_s`` (30 s), so the wait
+    ended 25 s into the hang, and once the camera was back the outline read free and the arm rose under the parked
+    car 23 s later. Readings of a bay's picture unchanged since the last frame count for nothing now."""
+    site = Site(tmp_path, clock)
+    site.src.__class__ = FrozenUnderClock  # the same source, able to hang (``test_frozen_under_clock``)
+    site.src.stamp = stamp
+    try:
+        _save_over_the_knocked_view(site)
+        _never_up(site, 10)
+        knocked = _knocked_hard(render(PARKED))
+        passing = knocked.copy()
+        passing[290:515, 70:160] = render(PARKED)[290:515, 70:160]  # a car's side filling A's outline
+        site.src.next = passing
+        _never_up(site, 5)
+        assert site.agent.monitor.feed.vision("A").occupied is True  # seen on the outline, live
+        frame = site.src.latest()
+        assert frame is not None
+        site.src.frozen = frame.image
+        _never_up(site, 40)
+        assert site.agent.health.health().reason == "frozen" and site.agent.monitor.unplaced() == ["A"]
+        site.src.frozen, site.src.next = None, knocked  # back live: the passing car gone, the parked one in place
+        _never_up(site, 120)
+        assert site.agent.monitor.feed.vision("A").vision == "bay_redrawn"
+    finally:
+        site.close()
