@@ -25,6 +25,18 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _wait_listening(proc: subprocess.Popen, port: int) -> None:
+    """A real subprocess: poll until it listens (never asserts on the time it took)."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/login")
+            return
+        except httpx.TransportError:
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+
+
 def _ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
@@ -38,14 +50,7 @@ def test_review_stops_on_a_signal_even_if_started_with_sigint_ignored(site, sig)
     proc = subprocess.Popen([sys.executable, "-m", "edge_agent", "review", "--config", str(site.config_path)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=_ignore_sigint)
     try:
-        deadline = time.monotonic() + 60
-        while True:  # a real subprocess: poll until it listens (never asserts on the time it took)
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/login")
-                break
-            except httpx.TransportError:
-                assert proc.poll() is None and time.monotonic() < deadline
-                time.sleep(0.1)
+        _wait_listening(proc, port)
         proc.send_signal(sig)
         assert proc.wait(timeout=30) == 0
     finally:
@@ -67,14 +72,7 @@ def test_review_logs_in_the_format_and_zone_the_config_sets(site, fmt):
     proc = subprocess.Popen([sys.executable, "-m", "edge_agent", "review", "--config", str(site.config_path)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/login")
-                break
-            except httpx.TransportError:
-                assert proc.poll() is None and time.monotonic() < deadline
-                time.sleep(0.1)
+        _wait_listening(proc, port)
         with httpx.Client(base_url=f"http://127.0.0.1:{port}") as c:
             for _ in range(60):  # past the login bucket: the page logs the 429
                 if c.post("/login", data={"username": "x", "password": "y"}).status_code == 429:
