@@ -94,10 +94,16 @@ def test_the_wait_survives_a_crash_just_after_the_confirmation(site):  # noqa: A
     site.run(5)
     assert site.agent.confirm_camera().ok
     site.run(5)
+    _killed_then_never_up(site)
+
+
+def _killed_then_never_up(site: Site, seconds: float = 90) -> None:
+    """The agent killed (nothing stopped it: it wrote nothing more); a new one on the same data keeps A's arm down
+    for ``seconds``, waiting (``bay_redrawn``)."""
     killed, factory = site.agent, site.factory
-    site._begin()  # killed: nothing stopped the old agent (it wrote nothing more); a new one starts on the same data
+    site._begin()
     try:
-        _never_up(site, 90)
+        _never_up(site, seconds)
         assert site.agent.monitor.feed.vision("A").vision == "bay_redrawn"
     finally:
         killed.stop()

@@ -25,7 +25,7 @@ from edge_agent.control import ControlError
 from edge_agent.events.types import EventType
 from edge_agent.sim.scenario import FUEL
 from edge_agent.sim.synthetic import Car, Person, Scene, render
-from tests.locks.test_confirm_with_a_car import _knocked_hard, _never_up
+from tests.locks.test_confirm_with_a_car import _killed_then_never_up, _knocked_hard, _never_up
 from tests.locks.test_frozen_under_clock import FrozenUnderClock
 from tests.locks.test_knocked_edit import BAY_A, PARKED, Site, _knocked
 
@@ -112,14 +112,7 @@ def test_the_hold_survives_a_restart(site):  # noqa: ANN001
     site.run(2)
     kept = json.loads((site.path.parent / "data" / "bays" / "outlines.json").read_text())
     assert kept.get("unplaced") == ["A"], kept
-    killed, factory = site.agent, site.factory
-    site._begin()  # killed just after the Save: a new agent on the same data
-    try:
-        _never_up(site, 90)
-        assert site.agent.monitor.feed.vision("A").vision == "bay_redrawn"
-    finally:
-        killed.stop()
-        factory.reset()
+    _killed_then_never_up(site)  # killed just after the Save: a new agent on the same data
 
 
 OFF_THE_CAR = [[430.0, 300.0], [484.0, 300.0], [484.0, 505.0], [430.0, 505.0]]  # A's outline beside the car

@@ -142,20 +142,18 @@
     useButton.disabled = false;
     if (applied(r, body, T.used)) useButton.hidden = true;
   };
-  backButton.onclick = async () => {
-    if (!window.confirm(T.back_confirm)) return;
-    backButton.disabled = true;
-    const [r, body] = await post("/installer/teach/back", {});
-    backButton.disabled = false;
-    applied(r, body, T.backed);
-  };
-  shippedButton.onclick = async () => {
-    if (!window.confirm(T.shipped_confirm)) return;
-    shippedButton.disabled = true;
-    const [r, body] = await post("/installer/teach/shipped", {});
-    shippedButton.disabled = false;
-    applied(r, body, T.shipped_done);
-  };
+  // both ways back: asked first, then the same answer as Use it's
+  function wayBack(button, question, path, done) {
+    button.onclick = async () => {
+      if (!window.confirm(question)) return;
+      button.disabled = true;
+      const [r, body] = await post(path, {});
+      button.disabled = false;
+      applied(r, body, done);
+    };
+  }
+  wayBack(backButton, T.back_confirm, "/installer/teach/back", T.backed);
+  wayBack(shippedButton, T.shipped_confirm, "/installer/teach/shipped", T.shipped_done);
   document.getElementById("teach-new").onclick = () => window.location.reload();
   // the labelled pictures show plates, and a wrong label had no other way back: removed, with their rows
   document.getElementById("teach-forget").onclick = async () => {
