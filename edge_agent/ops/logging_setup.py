@@ -21,7 +21,7 @@ from datetime import datetime, timezone, tzinfo
 from typing import IO, Iterable
 
 from edge_agent.config.ops import LoggingConfig
-from edge_agent.masking import MASK, URL_CREDENTIALS, URL_QUERY_SECRETS
+from edge_agent.masking import MASK, URL_CREDENTIALS, URL_QUERY_SECRETS, mask_secrets
 
 _KEYS = r"(?:password|passwd|secret|token|api[_-]?key|hmac[_-]?key|psk)"
 _PATTERNS = [
@@ -38,8 +38,7 @@ _STD_ATTRS = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"messag
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
     """Mask known secret values and anything that looks like a credential."""
-    for s in sorted((s for s in secrets if s and len(s) >= 3), key=len, reverse=True):
-        text = text.replace(s, MASK)
+    text = mask_secrets(text, secrets)  # a short one only where it stands as a value: no garbled paths
     for pat in _PATTERNS:
         text = pat.sub(lambda m: m.group(1) + MASK, text)
     return text

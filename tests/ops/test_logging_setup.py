@@ -123,6 +123,25 @@ def test_redact_leaves_ordinary_text_alone():
     assert redact(text, ["xy"]) == text  # too-short secrets are not masked everywhere
 
 
+@pytest.mark.parametrize("fmt", ["plain", "json"])
+def test_a_short_password_is_masked_as_a_value_and_garbles_nothing_else(root_restored, fmt):
+    """A broker password ``edge`` (or ``123``) was masked by substring search wherever it appeared: ``run``
+    logged "data dir /var/lib/***-agent", "***4 events". A secret under 8 characters is masked only where it
+    stands as a value; a longer one still everywhere."""
+    buf = io.StringIO()
+    setup_logging(LoggingConfig(format=fmt), secrets=["edge", "123", "1", SECRET], stream=buf)
+    log = logging.getLogger("edge_agent.runtime")
+    log.info("data dir /var/lib/edge-agent/edge, 1234 events, bay 1 of 12, edge_agent 0.12.1")
+    log.info("connecting with %s", {"username": "dev1", "password": "edge"})
+    log.info("password=123 pwd: 1 key='edge' args %s", ("edge", "x"))
+    log.info("broker mqtts://dev1:edge@broker:8883, then %s inside/%s.txt", SECRET, SECRET)
+    out = buf.getvalue()
+    assert "/var/lib/edge-agent/edge, 1234 events, bay 1 of 12, edge_agent 0.12.1" in out
+    for value in ("'edge'", '"edge"', "=123", ": 1 ", ":edge@", '\\"edge\\"', SECRET):
+        assert value not in out, value
+    assert out.count("***") >= 7 and "mqtts://dev1:***@broker:8883" in out
+
+
 def test_plain_times_carry_their_offset_in_the_sites_zone(root_restored):
     """The hour that repeats when summer time ends (Berlin, 25 October 2026): two records an hour apart
     read the same ``02:30:00`` in logging's own format, and a host on UTC wrote UTC times beside events
