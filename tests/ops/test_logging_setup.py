@@ -5,12 +5,16 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
+import subprocess
+import sys
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from edge_agent.config.ops import LoggingConfig
+from edge_agent.ops.doctor import CHECKS
 from edge_agent.ops.logging_setup import redact, setup_logging
 
 SECRET = "s3cr3t-broker-pw"
@@ -196,3 +200,22 @@ def test_a_terminal_or_a_redirect_gets_no_priority_prefix(root_restored, monkeyp
         logging.getLogger("edge_agent.x").warning("disk 91% full")
     assert path.read_text(encoding="utf-8").rstrip().endswith("WARNING edge_agent.x: disk 91% full")
     assert not path.read_text(encoding="utf-8").startswith("<")
+
+
+@pytest.mark.parametrize("command", [["check-config", "{path}"], ["doctor", "--config", "{path}",
+                                     *(w for name in CHECKS for w in ("--skip", name))]])
+def test_check_config_and_doctor_stamp_their_warnings_in_the_sites_zone(tmp_path, command):
+    """They logged through the cli's handler in the host's zone: on a host (or container) on UTC a warning said
+    ``+00:00`` while the events, the page and ``run``'s log said ``+08:00`` for the site in Shanghai."""
+    path = tmp_path / "site.yaml"
+    path.write_text(f"""site: {{site_id: s1, device_id: d1, timezone: Asia/Shanghai}}
+camera: {{source: {tmp_path / "frames"}}}
+bays: [{{id: A, polygon: [[0, 0], [100, 0], [100, 100], [0, 100]]}}]
+occupancy: {{learn_rate: 0.1}}
+data_dir: {tmp_path / "data"}
+""", encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-m", "edge_agent", *(w.format(path=path) for w in command)],
+                          capture_output=True, text=True, timeout=60, env={**os.environ, "TZ": "UTC"})
+    assert proc.returncode == 0, proc.stderr
+    warning = next(line for line in proc.stderr.splitlines() if "learn_rate no longer used" in line)
+    assert warning.split(" ")[0].endswith("+08:00") and " WARNING edge_agent.config.bays: " in warning, warning
