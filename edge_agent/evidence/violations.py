@@ -29,6 +29,7 @@ from typing import Any, Callable, Iterable
 from edge_agent.clock import Clock, iso
 from edge_agent.events.types import Event, EventType
 from edge_agent.evidence.violation_records import Page, Violation, ViolationFilter
+from edge_agent.ids import is_uuid
 from edge_agent.jsondepth import MAX_DEPTH, too_deep
 from edge_agent.masking import MASK
 from edge_agent.plates import PLATE_VOCAB, normalise_plate
@@ -123,7 +124,6 @@ def _epoch_or(ts: str | None, default: float) -> float:
         return default
 
 
-_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _TYPE = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 
@@ -141,7 +141,7 @@ def held_event(line: bytes) -> Event:
     d = json.loads(line, parse_constant=_no_constant)  # UnicodeDecodeError is a ValueError too
     if not isinstance(d, dict):
         raise ValueError("not a JSON object")
-    if not (isinstance(d.get("event_id"), str) and _UUID.fullmatch(d["event_id"])):
+    if not is_uuid(d.get("event_id")):
         raise ValueError("event_id is no UUID")
     if not (isinstance(d.get("type"), str) and _TYPE.fullmatch(d["type"])):
         raise ValueError("type is no event type")
