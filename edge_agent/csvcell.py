@@ -22,3 +22,17 @@ def text_cell(value: object) -> str:
 def safe_row(row: dict) -> dict:
     """A ``csv.DictWriter`` row with every text value made a :func:`text_cell` (numbers kept)."""
     return {k: text_cell(v) if isinstance(v, str) else v for k, v in row.items()}
+
+
+
+def kept_cell(text: str) -> str:
+    """``text`` as a cell no spreadsheet runs that :func:`read_cell` gives back exactly (nothing dropped): for files
+    the agent reads again (``labels.csv``: a bay id ``-A1``, a frame named ``=1+2.jpg``). Every text whose quotes
+    at the start stand before such a character gets one more, so the reading is never in doubt."""
+    return "'" + text if text.lstrip("'").startswith(FORMULA_START) else text
+
+
+def read_cell(text: str) -> str:
+    """A cell :func:`kept_cell` wrote, as it was; a cell written without it (by hand, by an older agent) unchanged
+    unless its quotes at the start stand before ``=``, ``+``, ``-``, ``@`` (one of them is then taken off)."""
+    return text[1:] if text.startswith("'") and text.lstrip("'").startswith(FORMULA_START) else text

@@ -29,6 +29,16 @@ def write_durably(path: Path, data: bytes, tmp: Path | None = None, sync_dir: bo
     ``like``: the replaced file's ``stat``, whose mode (and, run as root, owner and group) the new one keeps — root's
     ``evidence forget`` rewrote ``events.jsonl`` as ``root:root``, and the agent, its own user, then refused to start
     ("not writable by this user"). Raises OSError, leaving ``path`` as it was."""
+    with replacing(path, tmp, sync_dir, sync, like) as fh:
+        fh.write(data)
+
+
+@contextmanager
+def replacing(path: Path, tmp: Path | None = None, sync_dir: bool = True, sync: bool = True,
+              like: os.stat_result | None = None) -> Iterator[BinaryIO]:
+    """:func:`write_durably` for content written piece by piece: the scratch file, to write to; at the block's end
+    synced and renamed over ``path``, and on an exception in it removed, ``path`` left as it was. Why: ``evidence
+    forget`` rewrites ``events.jsonl``, a year of which is hundreds of MB, on a device with 1 GB of memory."""
     tmp = tmp or path.with_name(f".{path.name}.{os.getpid()}.{threading.get_native_id()}.tmp")
     try:
         with open_scratch(tmp) as fh:
@@ -36,7 +46,7 @@ def write_durably(path: Path, data: bytes, tmp: Path | None = None, sync_dir: bo
                 if os.geteuid() == 0:
                     os.fchown(fh.fileno(), like.st_uid, like.st_gid)
                 os.fchmod(fh.fileno(), stat.S_IMODE(like.st_mode))
-            fh.write(data)
+            yield fh
             fh.flush()
             if sync:
                 os.fsync(fh.fileno())

@@ -10,6 +10,7 @@ and these texts reach terminals, tickets and logs.
 from __future__ import annotations
 
 import re
+from typing import Iterable
 
 MASK = "***"
 # The password runs to the last "@" before the host (an unencoded "@" in it, which FFmpeg reads so, left its end
@@ -25,3 +26,24 @@ URL_QUERY_SECRETS = re.compile(
 def mask_url_credentials(text: str) -> str:
     text = URL_CREDENTIALS.sub(lambda m: m.group(1) + MASK, text)
     return URL_QUERY_SECRETS.sub(lambda m: m.group(1) + MASK, text)
+
+
+# A known secret at least this long is masked wherever it appears; a shorter one only where it stands as a value.
+# Why: a broker password "edge" or "123" masked by substring garbled the log ("/var/lib/***-agent",
+# "***4 events"), and an 8-character run of a real password inside unrelated text is all but impossible.
+SUBSTRING_MIN = 8
+# where a short secret is a value: after "=" or ":" (password=ab, "pwd": "ab", key: ab; a quote after them
+# allowed), ending at the end, a space, a quote or a separator; or quoted whole ('ab' in a repr). URL userinfo is
+# URL_CREDENTIALS's.
+_VALUE = r"(=['\"]?|:\s*['\"]|:\s+)({s})(?=$|[\s'\",;&)\]}}#])|(['\"])({s})(?=\3)"
+
+
+def mask_secrets(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with each known secret value masked: one of :data:`SUBSTRING_MIN` characters or more wherever it
+    appears, a shorter one only where it stands as a value (``password=ab``, ``"pwd": "ab"``, ``'ab'``)."""
+    for s in sorted({s for s in secrets if s}, key=len, reverse=True):
+        if len(s) >= SUBSTRING_MIN:
+            text = text.replace(s, MASK)
+        else:
+            text = re.sub(_VALUE.format(s=re.escape(s)), lambda m: (m.group(1) or m.group(3)) + MASK, text)
+    return text

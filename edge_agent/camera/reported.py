@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from edge_agent.durable import fsync_dir, read_small, write_durably
+from edge_agent.ids import is_uuid
 from edge_agent.jsondepth import too_deep
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,6 @@ VERSION = 1  # the file's format; another is another program's, read as nothing 
 #: what kind of move the episode's ``camera_moved`` said (its data's key): the next run restores it as such
 KINDS = ("shift", "turned", "reference_lost", "unmatched", "frame_size")
 MAX_BYTES = 1 << 20  # the file is a few hundred bytes (an episode and the bays' outlines): more is not ours
-_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
 def kind_of(data: dict[str, Any]) -> str:
@@ -81,7 +80,7 @@ class ReportedState:
         if not isinstance(doc, dict) or doc.get("version") != VERSION:
             return self._refused(f"not a version-{VERSION} camera state")
         event_id, ts, kind, data, bays = (doc.get(k) for k in ("event_id", "ts", "kind", "data", "bays"))
-        if doc.get("state") != "moved" or not isinstance(event_id, str) or not _UUID.match(event_id) \
+        if doc.get("state") != "moved" or not is_uuid(event_id) \
                 or not isinstance(ts, str) or kind not in KINDS or not isinstance(data, dict) \
                 or not isinstance(bays, list):
             return self._refused("fields missing or of the wrong type")

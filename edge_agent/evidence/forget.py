@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_agent.clock import Clock, iso
-from edge_agent.durable import write_durably
+from edge_agent.durable import replacing
 from edge_agent.evidence.store import SNAPSHOT, remove_photo
 from edge_agent.evidence.violations import HELD_FILE, plate_pattern, without_plates
 from edge_agent.masking import MASK
@@ -337,31 +337,41 @@ def _scrub_lines(path: Path, match: _Match, drop: bool = False) -> int:
     """Lines of a JSON-lines file that name the forgotten car (``_Match``), with its plates taken out (``drop``: the
     lines removed); the file replaced atomically. Worked on bytes: every other line stays byte for byte as it was (a torn write's invalid
     UTF-8, a ``\r``, a U+2028 inside a text); decoding the whole file with ``errors="replace"`` turned such bytes
-    into U+FFFD, data changed that nobody asked to change."""
+    into U+FFFD, data changed that nobody asked to change. Read line by line, twice (whether any line names the car,
+    then the copy): a year of ``events.jsonl`` is hundreds of MB, and it was read whole, then split, on a device with
+    1 GB of memory."""
     try:  # never through a link (``refuse_links``: one planted since fails, ELOOP), nor a FIFO's wait for a writer
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         return 0
     with os.fdopen(fd, "rb") as fh:
         st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
+        if not stat.S_ISREG(st.st_mode) or not any(_scrubbed(raw, match, drop) is not None for raw in fh):
             return 0
-        content = fh.read()
-    lines = content.split(b"\n")  # the last item is what follows the last newline (b"" when it ends one)
-    n = 0
-    for i, raw in enumerate(lines):
-        body, end = (raw[:-1], b"\r") if raw.endswith(b"\r") else (raw, b"")
-        text = body.decode("utf-8", "surrogateescape")  # invalid bytes kept as lone surrogates, given back as they were
-        plates = match.plates_in(text)
-        if plates is None:
-            continue
-        lines[i] = b"" if drop else _without(body, text, plates) + end
-        n += 1
-    if drop:
-        lines = [raw for raw in lines[:-1] if raw] + lines[-1:]
-    if n:
-        write_durably(path, b"\n".join(lines), like=st)  # still the agent's: it appends to it
+        fh.seek(0)
+        n = 0
+        with replacing(path, like=st) as out:  # still the agent's: it appends to it
+            for raw in fh:
+                line = _scrubbed(raw, match, drop)
+                if line is None:  # not the car's; a blank line is left out where lines are dropped, as it was
+                    line = b"" if drop and raw == b"\n" else raw
+                else:
+                    n += 1
+                out.write(line)
     return n
+
+
+def _scrubbed(raw: bytes, match: _Match, drop: bool) -> bytes | None:
+    """``raw`` (one line, its ``\n`` if it has one) as written back when it names the car (``drop``: nothing), else
+    None."""
+    newline = b"\n" if raw.endswith(b"\n") else b""
+    body = raw[:-1] if newline else raw
+    body, end = (body[:-1], b"\r") if body.endswith(b"\r") else (body, b"")
+    text = body.decode("utf-8", "surrogateescape")  # invalid bytes kept as lone surrogates, given back as they were
+    plates = match.plates_in(text)
+    if plates is None:
+        return None
+    return b"" if drop else _without(body, text, plates) + end + newline
 
 
 def _without(body: bytes, text: str, plates: list[str]) -> bytes:

@@ -37,6 +37,7 @@ from typing import Any
 
 from edge_agent.clock import Clock, iso
 from edge_agent.durable import write_durably
+from edge_agent.ids import UUID_TEXT
 from edge_agent.sqlite_damage import Damaged, is_corruption, is_no_space, prune_aside, salvage_from
 
 SCHEMA = """
@@ -78,7 +79,7 @@ _PROTECT_VISITS = (f"UPDATE evidence SET protected=1 WHERE protected=0 AND kind 
 RETENTION_BATCH = 50  # records one retention call deletes at most: it runs on the frame loop, ~5 ms a photo file
 ORPHAN_AGE_S = 3600.0  # an unindexed photo file this old is a crash's leftover, not a save in flight
 _DAY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")  # the folder of one day's photos
-_PHOTO = re.compile(r"^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})(_crop)?\.jpg$")
+_PHOTO = re.compile(rf"^({UUID_TEXT})(_crop)?\.jpg$")
 
 log = logging.getLogger(__name__)
 

@@ -29,6 +29,7 @@ from typing import Any, Callable, Iterable
 from edge_agent.clock import Clock, iso
 from edge_agent.events.types import Event, EventType
 from edge_agent.evidence.violation_records import Page, Violation, ViolationFilter
+from edge_agent.ids import is_uuid
 from edge_agent.jsondepth import MAX_DEPTH, too_deep
 from edge_agent.masking import MASK
 from edge_agent.plates import PLATE_VOCAB, normalise_plate
@@ -123,7 +124,6 @@ def _epoch_or(ts: str | None, default: float) -> float:
         return default
 
 
-_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _TYPE = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 
@@ -141,7 +141,7 @@ def held_event(line: bytes) -> Event:
     d = json.loads(line, parse_constant=_no_constant)  # UnicodeDecodeError is a ValueError too
     if not isinstance(d, dict):
         raise ValueError("not a JSON object")
-    if not (isinstance(d.get("event_id"), str) and _UUID.fullmatch(d["event_id"])):
+    if not is_uuid(d.get("event_id")):
         raise ValueError("event_id is no UUID")
     if not (isinstance(d.get("type"), str) and _TYPE.fullmatch(d["type"])):
         raise ValueError("type is no event type")
@@ -346,19 +346,32 @@ class ViolationLog:
         if not self._held:
             self._drop_kept()
 
-    def _keep_held(self) -> bool:
-        """At stop, with events still held: keep them in ``HELD_FILE`` (synced) for the next start. Why: a stop
-        while a backup held the database lost them (the violations they begin or end never reached the page)."""
+    def _keep_held(self) -> int | None:
+        """At stop, with events still held: keep them in ``HELD_FILE`` (synced) for the next start; returns how many
+        were kept (None: none could be). Why: a stop while a backup held the database lost them (the violations they
+        begin or end never reached the page). At most what the next start reads (``HELD_FILE_MAX_BYTES``): a larger
+        file was written whole and then refused whole, every event lost; the newest are kept (as in memory past
+        ``HELD_MAX``: the latest violations and their ends are what the page is missing), the oldest named."""
         from edge_agent.durable import write_durably
 
-        lines = [json.dumps(e.to_dict(), ensure_ascii=False, default=str) for e in self._held]
+        lines = [(json.dumps(e.to_dict(), ensure_ascii=False, default=str) + "\n").encode("utf-8") for e in self._held]
+        first, size = len(lines), 0
+        while first and size + len(lines[first - 1]) <= HELD_FILE_MAX_BYTES:
+            first -= 1
+            size += len(lines[first])
+        if first:
+            gone = list(self._held)[:first]
+            log.error("violation log: %d held event(s), the oldest (%s to %s), not kept: more than the %d MiB the "
+                      "next start reads (the violations they begin or end are not on the review page; the events "
+                      "themselves are in events.jsonl and the MQTT outbox)", first, gone[0].ts, gone[-1].ts,
+                      HELD_FILE_MAX_BYTES >> 20)
         try:  # readable by whom the database is (it names plates as the database does)
-            write_durably(self.held_path, ("\n".join(lines) + "\n").encode("utf-8"), like=os.stat(self.db_path))
+            write_durably(self.held_path, b"".join(lines[first:]), like=os.stat(self.db_path))
         except OSError as exc:
             log.error("violation log: cannot keep the held events in %s: %s", self.held_path, exc)
-            return False
+            return None
         self._held_kept = True
-        return True
+        return len(lines) - first
 
     def _write_one_by_one(self, first: Exception) -> int:
         """A batch failed for another reason than space: write its events one at a time; one that fails so is
@@ -769,9 +782,10 @@ class ViolationLog:
             except Exception as exc:  # noqa: BLE001 - closing must close, whatever an event did
                 left = len(self._held)
                 log.error("violation log %s: held events not written at stop: %s", self.db_path, exc)
-            if left and self._keep_held():  # until 2026-12-05 they were lost (a backup's lock through a stop)
+            kept = self._keep_held() if left else None  # until 2026-12-05 they were lost (a backup's lock, a stop)
+            if kept is not None:
                 log.warning("violation log %s: %s at stop: %d held event(s) kept in %s, written at the next start",
-                            self.db_path, self._held_why, left, self.held_path)
+                            self.db_path, self._held_why, kept, self.held_path)
             elif left:  # a stop (an upgrade, going back) during a backup's lock said "disk still full" until 2026-12-05
                 log.error("violation log %s: %s at stop: %d held event(s) not recorded (the violations they begin or "
                           "end are not on the review page; the events themselves are in events.jsonl and the MQTT "

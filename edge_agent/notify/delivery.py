@@ -39,7 +39,7 @@ from edge_agent.clock import Clock
 from edge_agent.config.notify import SinkConfig
 from edge_agent.events.outbox import Outbox, OutboxRow
 from edge_agent.events.types import Event
-from edge_agent.masking import MASK, mask_url_credentials
+from edge_agent.masking import mask_secrets, mask_url_credentials
 from edge_agent.notify import messages
 from edge_agent.notify.answers import Answer, Outcome, outcome, retry_after_s
 from edge_agent.notify.dead_letters import DeadLetters
@@ -263,9 +263,7 @@ class Delivery:
         found += [v for k, vs in parse_qs(urlsplit(req.url).query).items() if k != "timestamp" for v in vs]
         found += [v.split("=", 1)[-1] for k, v in req.headers.items() if k.lower() == "x-edge-signature"]
         found += [quote_plus(v) for v in found if v]
-        for value in sorted({v for v in found if v and len(v) >= 3}, key=len, reverse=True):
-            text = text.replace(value, MASK)
-        return mask_url_credentials(text)
+        return mask_url_credentials(mask_secrets(text, (v for v in found if v)))
 
     def request(self, ev: Event) -> messages.Request:
         s, k, wall = self.site, self.sink, self.clock.now().timestamp()

@@ -19,6 +19,7 @@ import numpy as np
 
 from edge_agent.bays.crop import bay_crop, bay_quad, patch_crop
 from edge_agent.camera.frame_size import same_shape
+from edge_agent.csvcell import read_cell
 from edge_agent.perception.evaluate import first_non_utf8_line
 from edge_agent.perception.imageio import ImageReadError, read_image_scaled
 from edge_agent.quad import MAX_COORD_PX, quad_problem
@@ -170,9 +171,11 @@ def _read_rows(csv_path: Path, images_root: Path | None, columns: Sequence[str],
             missing = [c for c in columns if c not in (reader.fieldnames or [])]
             if missing:
                 raise LabelError(f"{csv_path}: missing column(s) {', '.join(missing)}{header_note(reader.fieldnames)}")
-            for row in reader:
-                if blank_row(row):
+            for raw in reader:
+                if blank_row(raw):
                     continue
+                # labels.csv's cells that a spreadsheet would run carry a quote (``occupancy.labels``): taken off
+                row = {k: read_cell(v) if isinstance(v, str) else v for k, v in raw.items()}
                 where = f"{csv_path}:{reader.line_num}"
                 file = _text(row, "file", where)
                 if "\0" in file:  # no file name holds one (os.open raises ValueError): was eval's traceback

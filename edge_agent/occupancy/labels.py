@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_agent.csvcell import kept_cell, read_cell
 from edge_agent.durable import folder_lock, write_output
 from edge_agent.occupancy.dataset import FRAME_COLUMNS
 
@@ -70,7 +71,7 @@ def read_existing(path: Path) -> list[dict[str, str]]:
             missing = [c for c in FRAME_COLUMNS if c not in (reader.fieldnames or [])]
             if missing:
                 raise LabelInputError(f"{path}: not a labels file (missing column(s) {', '.join(missing)})")
-            return list(reader)
+            return [{k: read_cell(v) if isinstance(v, str) else v for k, v in row.items()} for row in reader]
     except UnicodeDecodeError:  # --out named a photo or a UTF-16 export: was a traceback
         raise LabelInputError(f"{path}: not UTF-8 text, so not a labels file to append to") from None
     except csv.Error as exc:  # a NUL, a cell over 128 KiB
@@ -107,7 +108,8 @@ def _write(out: Path, rows: Sequence[dict[str, str]]) -> None:
     text = io.StringIO(newline="")
     w = csv.DictWriter(text, fieldnames=fields, extrasaction="ignore")
     w.writeheader()
-    w.writerows(rows)
+    # a cell a spreadsheet would run (a bay id "-A1", a frame "=1+2.jpg") gets a quote, which the readers take off
+    w.writerows({k: kept_cell(v) if isinstance(v, str) else v for k, v in r.items()} for r in rows)
     write_output(out, text.getvalue())
 
 

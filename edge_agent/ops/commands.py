@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from edge_agent.config.load import load_config
+from edge_agent.ops.logging_setup import load_config_in_site_zone
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,7 +33,7 @@ class _CheckNames:
 def _doctor(args: argparse.Namespace) -> int:
     from edge_agent.ops.doctor import CHECKS, render_table, run_doctor
 
-    cfg = load_config(args.config)
+    cfg = load_config_in_site_zone(args.config)  # its warnings, and doctor's, in the site's zone
     unknown = sorted(set(args.skip) - set(CHECKS))
     if unknown:
         print(f"doctor: unknown check(s) {', '.join(unknown)}; known: {', '.join(CHECKS)}", file=sys.stderr)

@@ -18,10 +18,14 @@ import os
 import re
 import sys
 from datetime import datetime, timezone, tzinfo
-from typing import IO, Iterable
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Iterable
 
 from edge_agent.config.ops import LoggingConfig
-from edge_agent.masking import MASK, URL_CREDENTIALS, URL_QUERY_SECRETS
+from edge_agent.masking import MASK, URL_CREDENTIALS, URL_QUERY_SECRETS, mask_secrets
+
+if TYPE_CHECKING:
+    from edge_agent.config.models import AgentConfig
 
 _KEYS = r"(?:password|passwd|secret|token|api[_-]?key|hmac[_-]?key|psk)"
 _PATTERNS = [
@@ -38,8 +42,7 @@ _STD_ATTRS = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"messag
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
     """Mask known secret values and anything that looks like a credential."""
-    for s in sorted((s for s in secrets if s and len(s) >= 3), key=len, reverse=True):
-        text = text.replace(s, MASK)
+    text = mask_secrets(text, secrets)  # a short one only where it stands as a value: no garbled paths
     for pat in _PATTERNS:
         text = pat.sub(lambda m: m.group(1) + MASK, text)
     return text
@@ -184,3 +187,56 @@ def setup_logging(
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else getattr(logging, cfg.level))
     return redactor
+
+
+class _Held(logging.Handler):
+    """Keeps the records given it, to be written once the site's zone is known."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def _put_in_zone(handler: logging.Handler, tz: tzinfo) -> None:
+    formatter = handler.formatter
+    if isinstance(formatter, JournalPriority):
+        formatter = formatter.inner
+    if isinstance(formatter, PlainFormatter):
+        formatter.tz = tz
+
+
+def load_config_in_site_zone(path: str | Path) -> AgentConfig:
+    """``load_config``, with what it logs (a deprecated key, an ``Etc/GMT`` zone, two bays overlapping) and every
+    later record stamped in the config's ``site.timezone``, as ``run`` and ``review`` log.
+
+    Why: ``check-config`` and ``doctor`` log through the cli's handler, in the host's zone: on a host or container
+    on UTC their warnings said ``+00:00`` while the events, the page and the agent's log say ``+08:00``. The
+    records are held while the file is read (its zone is not known before) and written after it, at the time
+    each was made; a config refused (``ConfigError``) has them written in the host's zone, before its report."""
+    from zoneinfo import ZoneInfo
+
+    from edge_agent.config.load import load_config
+
+    root = logging.getLogger()
+    handlers, held = list(root.handlers), _Held()
+    for handler in handlers:
+        root.removeHandler(handler)
+    root.addHandler(held)
+    zone: tzinfo | None = None
+    try:
+        cfg = load_config(path)
+        zone = ZoneInfo(cfg.site.timezone)  # checked by the config: a zone this host's database has
+        return cfg
+    finally:
+        root.removeHandler(held)
+        for handler in handlers:
+            root.addHandler(handler)
+            if zone is not None:
+                _put_in_zone(handler, zone)
+        for record in held.records:
+            for handler in handlers:
+                if record.levelno >= handler.level:
+                    handler.handle(record)

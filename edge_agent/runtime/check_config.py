@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import argparse
 
-from edge_agent.config.load import ConfigError, load_config
+from edge_agent.config.load import ConfigError
 from edge_agent.config.models import AgentConfig
 from edge_agent.masking import mask_url_credentials
+from edge_agent.ops.logging_setup import load_config_in_site_zone
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _check(args: argparse.Namespace) -> int:
-    cfg = load_config(args.file)  # a ConfigError is reported by the cli (exit 2)
+    cfg = load_config_in_site_zone(args.file)  # a ConfigError is reported by the cli (exit 2)
     check_calibration(cfg)
     locks = len(cfg.locks)
     print(

@@ -359,6 +359,11 @@ def format_report(r: dict) -> str:
     return "\n".join(lines)
 
 
+def _few(ids: list[str]) -> str:
+    """The first five bay ids, and how many more."""
+    return ", ".join(ids[:5]) + (f" (+{len(ids) - 5} more)" if len(ids) > 5 else "")
+
+
 def _eval_visits(args: argparse.Namespace) -> int:
     if output_over_input("eval-visits", "--json", args.json, {"truth file": args.truth, "events file": args.events}):
         return 2
@@ -374,15 +379,21 @@ def _eval_visits(args: argparse.Namespace) -> int:
         return 2
     unknown = sorted({e.bay_id for e in replay.events} - {v.bay_id for v in truth})
     if unknown:  # a truth file lists visits, so such a bay was empty all along — or its id is spelt otherwise
-        shown = ", ".join(unknown[:5]) + (f" (+{len(unknown) - 5} more)" if len(unknown) > 5 else "")
-        print(f"eval-visits: no truth visit for bay(s) {shown} with events: scored as empty all along "
+        print(f"eval-visits: no truth visit for bay(s) {_few(unknown)} with events: scored as empty all along "
               "(check the bay ids if they were not)", file=sys.stderr)
-    if replay.bays is not None:
-        absent = sorted({v.bay_id for v in truth} - set(replay.bays))
-        if absent:  # the agent could not report them: every visit is missed, and nothing else says why
-            shown = ", ".join(absent[:5]) + (f" (+{len(absent) - 5} more)" if len(absent) > 5 else "")
-            print(f"eval-visits: truth bay(s) {shown} not in the replayed config: their visits count as missed "
-                  "(check the bay ids)", file=sys.stderr)
+    # the bays the replay knows: its config's (the marker's list), or, in a file without it (an older replay, one
+    # put together by hand), those its events name
+    known = set(replay.bays) if replay.bays is not None else {e.bay_id for e in replay.events}
+    truth_bays = {v.bay_id for v in truth}
+    absent = sorted(truth_bays - known)
+    where = "the replayed config" if replay.bays is not None else "the events (whose marker lists no bays)"
+    if absent and known and not truth_bays & known:  # a truth file for another site, or every id spelt otherwise
+        print(f"eval-visits: no truth bay is in {where}: truth {_few(sorted(truth_bays))}, replay "
+              f"{_few(sorted(known))}; check the bay ids (nothing scored)", file=sys.stderr)
+        return 2
+    if absent:  # the agent could not report them, or did under another id: every visit is missed
+        print(f"eval-visits: truth bay(s) {_few(absent)} not in {where}: their visits count as missed "
+              "(check the bay ids)", file=sys.stderr)
     report = score(truth, replay)
     print(format_report(report))
     if args.json:

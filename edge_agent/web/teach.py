@@ -49,6 +49,9 @@ MAX_FRAMES = 60  # pictures kept for calibration: 5-10 are enough, 60 at differe
 CALIBRATION_NAME = "occupancy-calibration.json"  # in data_dir: what "Use it" writes and the overrides name
 # in data_dir: the calibration "Use it" replaced (one generation), what "Go back to the previous" puts in use again
 PREVIOUS_NAME = "occupancy-calibration.previous.json"
+# "Go back"'s swap in three steps, this the one in use before it, kept aside (complete, synced) until the calibration
+# in use is replaced; a crash between the steps leaves it for ``finish_swap`` to complete or undo
+SWAP_NAME = "occupancy-calibration.previous.json.swap"
 SITE_MODEL_NAME = "occupancy-site.onnx"  # the model whose head is refitted, as `occupancy calibrate` defaults to
 PICTURE_ID = PAGE_PICTURE  # an evidence id (uuid4), the labelled frame's file name
 
@@ -341,9 +344,28 @@ def keep_previous(cfg: AgentConfig) -> None:
     overwritten with no way back, and an installer who calibrated on bad frames could only return over SSH."""
     from edge_agent.durable import write_durably
 
+    finish_swap(Path(cfg.data_dir))  # a go back cut short: its file would later be taken for this one's
     data = read_own(Path(cfg.data_dir) / CALIBRATION_NAME)
     if data is not None:
         write_durably(Path(cfg.data_dir) / PREVIOUS_NAME, data)
+
+
+def finish_swap(data_dir: Path) -> None:
+    """Complete or undo a "Go back" a crash (power lost, the agent killed) cut short, from ``SWAP_NAME``, which holds
+    the calibration in use before it: still the one in use, the swap never happened (the file goes); another, the
+    calibration in use was replaced, and it becomes the previous one. Why: the swap was two writes, and a crash
+    between them left the same calibration under both names, the other generation lost."""
+    from edge_agent.durable import fsync_dir
+
+    pending = data_dir / SWAP_NAME
+    kept = read_own(pending)
+    if kept is None:
+        return
+    if kept == read_own(data_dir / CALIBRATION_NAME):
+        pending.unlink()
+    else:
+        os.replace(pending, data_dir / PREVIOUS_NAME)
+    fsync_dir(data_dir)
 
 
 def go_back(cfg: AgentConfig, in_use: bool) -> Path:
@@ -351,10 +373,11 @@ def go_back(cfg: AgentConfig, in_use: bool) -> Path:
     the previous one, swapped with it (a second go back returns); after "Use the shipped model", the one that was
     in use then. Refused (``TeachRefused``) when there is none, or it was made for another model than the site
     model on disk (the agent would refuse it). Returns the file the overrides are to name."""
-    from edge_agent.durable import write_durably
+    from edge_agent.durable import fsync_dir, write_durably
 
     data_dir = Path(cfg.data_dir)
     out, previous = data_dir / CALIBRATION_NAME, data_dir / PREVIOUS_NAME
+    finish_swap(data_dir)
     target = previous if in_use else out
     back = read_own(target)
     if back is None:
@@ -368,12 +391,16 @@ def go_back(cfg: AgentConfig, in_use: bool) -> Path:
         raise TeachRefused(409, f"cannot read {exc.filename or model} ({exc.strerror or exc})") from None
     except CalibrationError as exc:
         raise TeachRefused(409, str(exc)) from None
-    if in_use:  # swap: the calibration in use now becomes the previous one
+    if in_use and now is not None:  # swap: the calibration in use now becomes the previous one
+        # any crash leaves a usable calibration in use and both generations on disk: (1) the one in use kept aside,
+        # (2) the previous one put in use (the step that counts), (3) the one kept aside made the previous one
+        write_durably(data_dir / SWAP_NAME, now)
         write_durably(out, back)
-        if now is not None:
-            write_durably(previous, now)
-        else:
-            previous.unlink()
+        os.replace(data_dir / SWAP_NAME, previous)
+        fsync_dir(data_dir)
+    elif in_use:  # nothing in use to keep (removed by hand): a crash between leaves the same file twice, no loss
+        write_durably(out, back)
+        previous.unlink()
     return out
 
 

@@ -366,3 +366,32 @@ def test_the_events_a_stop_kept_for_a_locked_database_lose_the_forgotten_car_s_l
         assert not held.exists()
     finally:
         rec.stop()
+
+
+def test_forget_reads_the_events_file_line_by_line_not_whole(tmp_path, repo):
+    """A year of ``events.jsonl`` is hundreds of MB, and forget read it whole and split it (twice its size in memory)
+    on a device with 1 GB. It goes through it a line at a time now, the rewrite still atomic and only when a line
+    names the car: its memory stays far under the file's size (here 24 MB of other cars' lines)."""
+    import tracemalloc
+
+    from edge_agent.evidence.forget import forget_plate
+
+    _config, data = _site(tmp_path, repo)
+    events = data / "events.jsonl"
+    other = json.dumps({"type": "vehicle_identified", "bay_id": "A", "data": {"plate": KEPT, "pad": "x" * 150}},
+                       ensure_ascii=False).encode() + b"\n"
+    with events.open("ab") as fh:
+        for _ in range(24 * 1024 * 1024 // len(other)):
+            fh.write(other)
+        fh.write(json.dumps({"type": "vehicle_departed", "data": {"plate": GONE}}, ensure_ascii=False).encode() + b"\n")
+    size, inode = events.stat().st_size, events.stat().st_ino
+    tracemalloc.start()
+    try:
+        out = forget_plate(data, GONE, FakeClock(), "dpo", [data / "mqtt-outbox.sqlite", data / "notify-wecom.sqlite"])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert out.event_lines >= 5 and GONE.encode() not in events.read_bytes()
+    assert events.stat().st_ino != inode and size - 200 < events.stat().st_size < size  # replaced whole, one rename
+    assert peak < size // 8, f"{peak / 1e6:.1f} MB for a {size / 1e6:.1f} MB events file"
+    assert not [p.name for p in data.iterdir() if p.name.endswith(".tmp")]

@@ -205,3 +205,47 @@ def test_a_held_events_file_larger_than_a_stop_writes_is_not_read(tmp_path, capl
     assert any("cannot read the events kept at the last stop" in m and "MiB a stop writes" in m for m in said), said
     assert list(rec.log.iter_all(ViolationFilter())) == []
     rec.runs.close()
+
+
+def test_a_stop_keeps_the_newest_held_events_the_next_start_reads_and_names_the_rest(tmp_path, caplog, monkeypatch):
+    """The start reads at most ``HELD_FILE_MAX_BYTES`` of ``held-events.jsonl`` (refusing a larger file whole), but
+    the stop wrote every held event: more than that (10,000 held events of over 6.7 KiB each) and the next start
+    refused the file, every event lost. The stop keeps the newest that fit, names the oldest it drops, and the next
+    start writes those it kept. (The cap made small here: the rule, not 64 MiB of events, is under test.)"""
+    from edge_agent.evidence import violations
+
+    monkeypatch.setattr(violations, "HELD_FILE_MAX_BYTES", 64 << 10)
+    clock = FakeClock()
+    bus = EventBus()
+    db = tmp_path / "evidence.db"
+    rec = ViolationRecorder(db, clock, bus, history_days=400)
+    rec.runs.begin()
+    rec.start()
+    rec.log._db.execute("PRAGMA busy_timeout=20")
+    other = sqlite3.connect(db, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        for k in range(30):  # each line about 4 KiB: 30 of them are about twice what the start reads
+            clock.advance(10)
+            bus.publish(Event.make(EventType.VIOLATION_STARTED, clock, bay_id="A", visit_id=f"v{k:02d}",
+                                   data={"plate": "京A12345", "reason": "fuel_vehicle", "note": "x" * 4000}))
+        assert rec.log.held == 30
+        with caplog.at_level(logging.WARNING):
+            rec.log.close()
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    kept = tmp_path / "held-events.jsonl"
+    lines = kept.read_bytes().splitlines()
+    assert kept.stat().st_size <= 64 << 10 and 10 <= len(lines) < 30
+    said = [r.getMessage() for r in caplog.records]
+    dropped = [m for m in said if "MiB the next start reads" in m]
+    assert len(dropped) == 1 and dropped[0].startswith(f"violation log: {30 - len(lines)} held event(s), the oldest"), said
+    assert any(f"{len(lines)} held event(s) kept in" in m for m in said), said
+    rec.runs.close()
+
+    again = ViolationRecorder(db, clock, EventBus(), history_days=400)  # the next start
+    assert [v.visit_id for v in again.log.iter_all(ViolationFilter())][::-1] == \
+        [f"v{k:02d}" for k in range(30 - len(lines), 30)]  # the newest, all written
+    assert not kept.exists()
+    again.runs.close()

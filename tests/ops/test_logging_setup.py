@@ -5,12 +5,16 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
+import subprocess
+import sys
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from edge_agent.config.ops import LoggingConfig
+from edge_agent.ops.doctor import CHECKS
 from edge_agent.ops.logging_setup import redact, setup_logging
 
 SECRET = "s3cr3t-broker-pw"
@@ -123,6 +127,25 @@ def test_redact_leaves_ordinary_text_alone():
     assert redact(text, ["xy"]) == text  # too-short secrets are not masked everywhere
 
 
+@pytest.mark.parametrize("fmt", ["plain", "json"])
+def test_a_short_password_is_masked_as_a_value_and_garbles_nothing_else(root_restored, fmt):
+    """A broker password ``edge`` (or ``123``) was masked by substring search wherever it appeared: ``run``
+    logged "data dir /var/lib/***-agent", "***4 events". A secret under 8 characters is masked only where it
+    stands as a value; a longer one still everywhere."""
+    buf = io.StringIO()
+    setup_logging(LoggingConfig(format=fmt), secrets=["edge", "123", "1", SECRET], stream=buf)
+    log = logging.getLogger("edge_agent.runtime")
+    log.info("data dir /var/lib/edge-agent/edge, 1234 events, bay 1 of 12, edge_agent 0.12.1")
+    log.info("connecting with %s", {"username": "dev1", "password": "edge"})
+    log.info("password=123 pwd: 1 key='edge' args %s", ("edge", "x"))
+    log.info("broker mqtts://dev1:edge@broker:8883, then %s inside/%s.txt", SECRET, SECRET)
+    out = buf.getvalue()
+    assert "/var/lib/edge-agent/edge, 1234 events, bay 1 of 12, edge_agent 0.12.1" in out
+    for value in ("'edge'", '"edge"', "=123", ": 1 ", ":edge@", '\\"edge\\"', SECRET):
+        assert value not in out, value
+    assert out.count("***") >= 7 and "mqtts://dev1:***@broker:8883" in out
+
+
 def test_plain_times_carry_their_offset_in_the_sites_zone(root_restored):
     """The hour that repeats when summer time ends (Berlin, 25 October 2026): two records an hour apart
     read the same ``02:30:00`` in logging's own format, and a host on UTC wrote UTC times beside events
@@ -177,3 +200,22 @@ def test_a_terminal_or_a_redirect_gets_no_priority_prefix(root_restored, monkeyp
         logging.getLogger("edge_agent.x").warning("disk 91% full")
     assert path.read_text(encoding="utf-8").rstrip().endswith("WARNING edge_agent.x: disk 91% full")
     assert not path.read_text(encoding="utf-8").startswith("<")
+
+
+@pytest.mark.parametrize("command", [["check-config", "{path}"], ["doctor", "--config", "{path}",
+                                     *(w for name in CHECKS for w in ("--skip", name))]])
+def test_check_config_and_doctor_stamp_their_warnings_in_the_sites_zone(tmp_path, command):
+    """They logged through the cli's handler in the host's zone: on a host (or container) on UTC a warning said
+    ``+00:00`` while the events, the page and ``run``'s log said ``+08:00`` for the site in Shanghai."""
+    path = tmp_path / "site.yaml"
+    path.write_text(f"""site: {{site_id: s1, device_id: d1, timezone: Asia/Shanghai}}
+camera: {{source: {tmp_path / "frames"}}}
+bays: [{{id: A, polygon: [[0, 0], [100, 0], [100, 100], [0, 100]]}}]
+occupancy: {{learn_rate: 0.1}}
+data_dir: {tmp_path / "data"}
+""", encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-m", "edge_agent", *(w.format(path=path) for w in command)],
+                          capture_output=True, text=True, timeout=60, env={**os.environ, "TZ": "UTC"})
+    assert proc.returncode == 0, proc.stderr
+    warning = next(line for line in proc.stderr.splitlines() if "learn_rate no longer used" in line)
+    assert warning.split(" ")[0].endswith("+08:00") and " WARNING edge_agent.config.bays: " in warning, warning

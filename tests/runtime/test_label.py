@@ -271,3 +271,40 @@ def test_frames_may_follow_the_out_option(tmp_path, capsys):
     labels = tmp_path / "site" / "labels.csv"
     assert main(["occupancy", "label", str(_config(tmp_path, cam)), "--out", str(labels), str(cam)]) == 0
     assert {r["file"] for r in _rows(labels)} == {"../cam/000.jpg", "../cam/001.jpg"}
+
+
+def test_bay_ids_and_file_names_a_spreadsheet_would_run_round_trip_through_eval_and_calibrate(tmp_path, capsys):
+    """A bay id may start with "-" (``-A1``: a formula in a spreadsheet, which shows what A1 holds) and a frame's
+    name with anything (``=1+2.jpg``, ``@x,"q".jpg``): the labels file wrote them bare, the installer opening it
+    to correct the rows got formulas. Written with a leading quote, read back without it: eval names the bays
+    and files as the config and the folder do, calibrate reads every row."""
+    cam, _ = _camera(tmp_path, 30)  # calibrate needs 10 of each
+    names = ["=1+2.jpg", '@x,"q".jpg', "-3\n.jpg", "+4.jpg", "'=5.jpg", "''-6.jpg"]
+    for k, name in enumerate(names):
+        (cam / f"{k:03d}.jpg").rename(cam / name)
+    cfg = _config(tmp_path, cam)
+    doc = yaml.safe_load(cfg.read_text(encoding="utf-8"))
+    ids = {"A": "-A1", "B": "-B"}
+    for bay in doc["bays"]:
+        bay["id"] = ids[bay["id"]]
+    cfg.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    labels = cam / "labels.csv"  # beside the frames: a file cell is the bare name
+    assert main(["occupancy", "label", str(cfg), str(cam), "--out", str(labels)]) == 0
+    text = labels.read_text(encoding="utf-8")
+    cells = [c for row in csv.reader(text.splitlines(keepends=True)) for c in row]
+    assert not [c for c in cells if c.startswith(("=", "+", "-", "@"))], text
+    rows = _rows(labels)
+    for r in rows:  # the installer answers the unsure ones
+        r["occupied"] = r["occupied"] or str(int(float(r["p_occupied"]) >= 0.5))
+    with labels.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    report = tmp_path / "eval.json"
+    assert main(["occupancy", "eval", str(labels), "--json", str(report)]) == 0
+    predicted = json.loads(report.read_text(encoding="utf-8"))["predictions"]
+    frames = [*names, *(f"{k:03d}.jpg" for k in range(len(names), 30))]
+    assert sorted((p["file"], p["bay_id"]) for p in predicted) == sorted((n, b) for n in frames for b in ids.values())
+    capsys.readouterr()
+    assert main(["occupancy", "calibrate", str(labels), "--out", str(tmp_path / "cal.json")]) == 0
+    assert "labelled bays from 30 frames" in capsys.readouterr().out

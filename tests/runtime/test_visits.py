@@ -335,3 +335,27 @@ def test_a_device_or_fifo_is_refused_not_read_for_ever(tmp_path, which):
                          capture_output=True, text=True, timeout=90, cwd=root, preexec_fn=cap)
     bad = truth if which == "truth" else ev
     assert out.returncode == 2 and out.stderr == f"eval-visits: {bad}: not a regular file\n", out.stderr[-500:]
+
+
+def test_a_truth_bay_the_events_never_name_is_said_and_no_match_at_all_is_refused(tmp_path, capsys):
+    """An events file whose marker lists no bays (an older replay, one put together by hand): a truth bay spelt
+    otherwise ("A1" for "A01") scored as all missed, exit 0, with no word. Now named; and a truth file none of
+    whose bays the replay knows (another site's, every id misspelt) is refused, exit 2, nothing scored."""
+    truth = tmp_path / "truth.csv"
+    truth.write_text("bay_id,start_s,end_s\nA01,10,50\nA1,5,40\n")
+    ev, out = tmp_path / "ev.jsonl", tmp_path / "r.json"
+    write_events(ev, [(12, "A01", "vehicle_arrived"), (55, "A01", "vehicle_departed")], clip_s=60)
+    assert main(["occupancy", "eval-visits", str(truth), str(ev)]) == 0
+    captured = capsys.readouterr()
+    assert "eval-visits: truth bay(s) A1 not in the events (whose marker lists no bays): their visits count as " \
+           "missed (check the bay ids)" in captured.err and "bay A1" in captured.out
+    truth.write_text("bay_id,start_s,end_s\na01,10,50\nA-01,5,40\n")
+    assert main(["occupancy", "eval-visits", str(truth), str(ev), "--json", str(out)]) == 2
+    captured = capsys.readouterr()
+    assert "eval-visits: no truth bay is in the events (whose marker lists no bays): truth A-01, a01, replay A01; " \
+           "check the bay ids (nothing scored)" in captured.err
+    assert captured.out == "" and not out.exists()
+    marker = json.loads(ev.read_text().splitlines()[0])  # a replay's own marker names its config's bays
+    ev.write_text("\n".join([json.dumps({**marker, "bays": ["A01", "B01"]}), *ev.read_text().splitlines()[1:]]))
+    assert main(["occupancy", "eval-visits", str(truth), str(ev)]) == 2
+    assert "no truth bay is in the replayed config: truth A-01, a01, replay A01, B01" in capsys.readouterr().err

@@ -488,6 +488,61 @@ def test_use_it_keeps_the_calibration_before_and_the_page_goes_back_to_it_or_to_
     assert audit.count("calibration_back") >= 4 and audit.count("calibration_shipped") >= 2
 
 
+class Crash(BaseException):
+    """The process gone at that point (power lost, killed): nothing after it runs."""
+
+
+@pytest.mark.parametrize("step", [1, 2, 3])
+def test_go_back_cut_short_at_any_step_loses_no_generation(teach_site, monkeypatch, step):
+    """"Go back" swapped the two calibrations with two writes: a crash between them (power lost, the agent killed)
+    left the previous one under both names, the one in use before lost. Now: kept aside first, then put in use,
+    then renamed; cut short at each rename, the calibration in use is a whole one, and the next way back (or
+    "Use it") completes or undoes the swap from what was kept aside: both generations are there."""
+    import os
+
+    from edge_agent.web import teach
+
+    site = teach_site
+    client, app = logged_in(site, "sam", "installer")
+    label_all(site, client, 15)
+    headers = {"X-CSRF-Token": page_data(client)["csrf"]}
+    assert client.post("/installer/teach/calibrate", json={}, headers=headers).status_code == 202
+    assert app.state.ctx.teach.wait(300)
+    job = client.get("/installer/teach/status").json()["result"]["job"]
+    data_dir = Path(site.cfg.data_dir)
+    current, previous = data_dir / "occupancy-calibration.json", data_dir / "occupancy-calibration.previous.json"
+    assert client.post("/installer/teach/use", json={"job": job}, headers=headers).status_code == 200
+    fitted = current.read_bytes()
+    older = json.loads(fitted)  # a calibration used before (made on other frames): another head
+    older["head"]["b"] += 0.5
+    current.write_text(json.dumps(older), encoding="utf-8")
+    older_bytes = current.read_bytes()
+    assert client.post("/installer/teach/use", json={"job": job}, headers=headers).status_code == 200
+    assert (current.read_bytes(), previous.read_bytes()) == (fitted, older_bytes)
+
+    real, calls = os.replace, []
+
+    def replace(src, dst):  # noqa: ANN001, ANN202
+        calls.append(dst)
+        if len(calls) == step:
+            raise Crash
+        return real(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(Crash):
+        teach.go_back(site.cfg, in_use=True)
+    monkeypatch.setattr(os, "replace", real)
+    assert current.read_bytes() in (fitted, older_bytes)  # the agent's next load finds a whole calibration
+    teach.finish_swap(data_dir)  # what the next "Go back" or "Use it" does first
+    # the rename that puts the previous one in use (2) is the swap: before it undone, after it completed
+    assert (current.read_bytes(), previous.read_bytes()) == ((fitted, older_bytes) if step < 3 else
+                                                             (older_bytes, fitted))
+    assert sorted(p.name for p in data_dir.glob("occupancy-calibration*")) == [current.name, previous.name]
+    assert client.post("/installer/teach/back", json={}, headers=headers).status_code == 200  # and goes on
+    assert (current.read_bytes(), previous.read_bytes()) == ((older_bytes, fitted) if step < 3 else
+                                                             (fitted, older_bytes))
+
+
 def test_use_it_and_go_back_never_copy_what_a_link_planted_in_the_data_folder_names(teach_site, tmp_path):
     """The data folder may be written by others. "Use it" copied whatever ``occupancy-calibration.json`` led to into
     ``occupancy-calibration.previous.json`` with the folder's default mode (a link to a key only the agent may read
