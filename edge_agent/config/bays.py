@@ -268,7 +268,8 @@ def _max_age_problems(cfg) -> list[tuple[tuple, str]]:  # noqa: ANN001 - AgentCo
     dropped frame more: else the evidence goes stale between them, and the arm never rises, or
     aborts its rise, in a bay that is plainly empty. A still bay is classified on the first frame
     ``occupancy.classify_every_s`` after the last (so gaps of whole frame periods); at 1 / fps or
-    less that is every frame, and the rule is two frame periods."""
+    less that is every frame, and the rule is two frame periods. And no longer than ``camera.lost_after_s``
+    (below)."""
     fps, every = cfg.camera.fps, cfg.occupancy.classify_every_s
     frames = max(1, math.ceil(every * fps - 1e-6))  # frame periods between two measurements of a still bay
     least = (frames + 1) / fps
@@ -280,6 +281,17 @@ def _max_age_problems(cfg) -> list[tuple[tuple, str]]:  # noqa: ANN001 - AgentCo
             f"occupancy.classify_every_s {every:g} and one frame period at camera.fps {fps:g}"
         out.append((("locks", i, "occupancy_max_age_s"),
                     f"{lk.occupancy_max_age_s:g}s is under {why} (needs ≥ {least:g}s)"))
+    # Nor may it outlast the camera's own limit: a picture the camera keeps sending unchanged (a hung sensor under
+    # its ticking on-screen clock, a hung encoder) is as old as its first arrival, and judged by this age alone
+    # until camera.frozen_after_s (30 s); frames that stop are blind after lost_after_s. With 20 s (allowed, with
+    # lost_after_s 5) a remote `lock` 12 s into a freeze raised the arm over the bay a car had parked in unseen.
+    lost = cfg.camera.lost_after_s
+    for i, lk in enumerate(cfg.locks):
+        if lk.occupancy_max_age_s > lost + 1e-9:
+            out.append((("locks", i, "occupancy_max_age_s"),
+                        f"{lk.occupancy_max_age_s:g}s is over camera.lost_after_s {lost:g}s: a picture that stops "
+                        "changing (a hung sensor, its on-screen clock ticking on) would be trusted longer than a "
+                        "camera that sends no frame at all (set it ≤ camera.lost_after_s, or raise that)"))
     # Where the camera looks is part of the evidence too: between two registration checks the bays are judged on
     # outlines nobody has verified. With shift_every_s 60 a camera knocked 5 s after a check (its zoom slipped)
     # read a parked NEV's bay as empty asphalt, the visit ended, and the policy raised the arm under the car at
