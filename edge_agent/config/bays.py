@@ -216,6 +216,12 @@ def cross_section_problems(cfg) -> list[tuple[tuple, str]]:  # noqa: ANN001 - Ag
                     (("bays", i, "polygon"), f"point ({x:g}, {y:g}) is outside the {w}x{h} camera frame")
                 )
     problems += _max_age_problems(cfg)
+    if cfg.locks and cfg.occupancy.confirm_frames < 2:
+        # the verdict "empty" then rests on one classification, and with still_confirm_s 0 and
+        # timers.departure_confirm_s 0 (both allowed) so did the departure: one reading of 0.05 in a parked car's bay
+        # ended its visit, and a remote `lock` answered "raising" on it, the car still there
+        problems.append((("occupancy", "confirm_frames"), "1 with locks: a bay's verdict, and with it a lock's raise, "
+                         "would rest on one classification (needs ≥ 2)"))
     for i, lk in enumerate(cfg.locks):  # no second, independent witness under the arm: allowed, but said
         if lk.driver != "simulator" and lk.presence is None and lk.policy.auto_raise:
             log.warning("locks[%d].presence (%s): none fitted, so the arm rises on the camera's word alone; on lots "
