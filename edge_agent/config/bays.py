@@ -15,6 +15,7 @@ from typing import Annotated
 from pydantic import AfterValidator, Field, Strict, field_validator, model_validator
 
 from edge_agent.config.base import Ident, StrictModel, problems_at
+from edge_agent.config.camera import is_recording
 from edge_agent.config.errors import key_path
 from edge_agent.config.pins import describe, header_pin
 from edge_agent.plates import not_a_plate
@@ -216,6 +217,21 @@ def cross_section_problems(cfg) -> list[tuple[tuple, str]]:  # noqa: ANN001 - Ag
                     (("bays", i, "polygon"), f"point ({x:g}, {y:g}) is outside the {w}x{h} camera frame")
                 )
     problems += _max_age_problems(cfg)
+    armed = [(i, lk) for i, lk in enumerate(cfg.locks) if lk.driver != "simulator"]
+    if armed and is_recording(cfg.camera.source):
+        # `replay` leaves the locks out of a recording; `run` drove a real arm on one: the recording's empty bay,
+        # fresh to every check, raised the arm over whatever car stood in the real bay (and again at each loop)
+        i, lk = armed[0]
+        problems.append((("camera", "source"), f"a recording (a file or folder on disk), and locks[{i}] ({lk.id}) "
+                         f"drives a real arm ({lk.driver}): it would rise on the recording's picture of the bay, "
+                         "not on the bay as it is now; use the camera, or driver: simulator (`replay` plays a "
+                         "recording without locks)"))
+    if cfg.locks and cfg.occupancy.confirm_frames < 2:
+        # the verdict "empty" then rests on one classification, and with still_confirm_s 0 and
+        # timers.departure_confirm_s 0 (both allowed) so did the departure: one reading of 0.05 in a parked car's bay
+        # ended its visit, and a remote `lock` answered "raising" on it, the car still there
+        problems.append((("occupancy", "confirm_frames"), "1 with locks: a bay's verdict, and with it a lock's raise, "
+                         "would rest on one classification (needs ≥ 2)"))
     for i, lk in enumerate(cfg.locks):  # no second, independent witness under the arm: allowed, but said
         if lk.driver != "simulator" and lk.presence is None and lk.policy.auto_raise:
             log.warning("locks[%d].presence (%s): none fitted, so the arm rises on the camera's word alone; on lots "
@@ -268,7 +284,8 @@ def _max_age_problems(cfg) -> list[tuple[tuple, str]]:  # noqa: ANN001 - AgentCo
     dropped frame more: else the evidence goes stale between them, and the arm never rises, or
     aborts its rise, in a bay that is plainly empty. A still bay is classified on the first frame
     ``occupancy.classify_every_s`` after the last (so gaps of whole frame periods); at 1 / fps or
-    less that is every frame, and the rule is two frame periods."""
+    less that is every frame, and the rule is two frame periods. And no longer than ``camera.lost_after_s``
+    (below)."""
     fps, every = cfg.camera.fps, cfg.occupancy.classify_every_s
     frames = max(1, math.ceil(every * fps - 1e-6))  # frame periods between two measurements of a still bay
     least = (frames + 1) / fps
@@ -280,6 +297,17 @@ def _max_age_problems(cfg) -> list[tuple[tuple, str]]:  # noqa: ANN001 - AgentCo
             f"occupancy.classify_every_s {every:g} and one frame period at camera.fps {fps:g}"
         out.append((("locks", i, "occupancy_max_age_s"),
                     f"{lk.occupancy_max_age_s:g}s is under {why} (needs ≥ {least:g}s)"))
+    # Nor may it outlast the camera's own limit: a picture the camera keeps sending unchanged (a hung sensor under
+    # its ticking on-screen clock, a hung encoder) is as old as its first arrival, and judged by this age alone
+    # until camera.frozen_after_s (30 s); frames that stop are blind after lost_after_s. With 20 s (allowed, with
+    # lost_after_s 5) a remote `lock` 12 s into a freeze raised the arm over the bay a car had parked in unseen.
+    lost = cfg.camera.lost_after_s
+    for i, lk in enumerate(cfg.locks):
+        if lk.occupancy_max_age_s > lost + 1e-9:
+            out.append((("locks", i, "occupancy_max_age_s"),
+                        f"{lk.occupancy_max_age_s:g}s is over camera.lost_after_s {lost:g}s: a picture that stops "
+                        "changing (a hung sensor, its on-screen clock ticking on) would be trusted longer than a "
+                        "camera that sends no frame at all (set it ≤ camera.lost_after_s, or raise that)"))
     # Where the camera looks is part of the evidence too: between two registration checks the bays are judged on
     # outlines nobody has verified. With shift_every_s 60 a camera knocked 5 s after a check (its zoom slipped)
     # read a parked NEV's bay as empty asphalt, the visit ended, and the policy raised the arm under the car at

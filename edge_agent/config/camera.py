@@ -7,6 +7,7 @@ a USB index (``"0"``) or its device path (``/dev/video0``), a video file or a fo
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -33,6 +34,18 @@ _ENCODE = "percent-encode it (/ is %2F, ? %3F, # %23, @ %40, a space %20)"
 def is_pipeline(source: str) -> bool:
     """``source`` is a GStreamer pipeline (``… ! appsink``), which OpenCV opens as it is."""
     return _PIPELINE.search(source) is not None
+
+
+def is_recording(source: str) -> bool:
+    """``source`` is a recording on disk now: a folder of images or a regular file (``camera.source.recording``, the
+    same rule; a USB index, a device node, a stream URL or a GStreamer pipeline is a camera)."""
+    if source.isdigit() or "://" in source or source.startswith("/dev/") or is_pipeline(source):
+        return False
+    p = Path(source)
+    try:
+        return p.is_dir() or p.is_file()
+    except OSError:  # a name the file system refuses (too long): no file there
+        return False
 
 
 def stream_url_problem(url: str) -> str | None:

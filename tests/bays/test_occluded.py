@@ -338,7 +338,7 @@ def test_a_knock_between_two_measurements_is_measured_at_once(tmp_path, knock): 
     Now a frame whose structure shows another scene than the last one measured is measured at once: held from the
     knock's first frame, the stories as they were."""
     both = render(Scene(cars=(A_CAR, B_CAR)))
-    lot = _Lot(tmp_path, lock={"occupancy_max_age_s": 12.0}, shift_every_s=10.0)
+    lot = _Lot(tmp_path, lock={"occupancy_max_age_s": 12.0}, shift_every_s=10.0, lost_after_s=12.0)
     try:
         lot.run(15, both, True)
         lot.run(0.2, knock(both), True)

@@ -150,6 +150,7 @@ def test_the_view_is_checked_at_least_as_often_as_lock_evidence_may_age() -> Non
                               "fit, for longer than a lock trusts any evidence (set it ≤ the shortest "
                               "occupancy_max_age_s)"]
     data["locks"][0]["occupancy_max_age_s"] = 60
+    data["camera"]["lost_after_s"] = 60  # a lock trusts no picture longer than the camera is given to send one
     assert parse_config(data).camera.shift_every_s == 60
     data = with_key("camera.shift_every_s", 60)
     data["camera"]["track_shift"] = False  # nothing checked at all: nothing to pace

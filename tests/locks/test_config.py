@@ -180,3 +180,38 @@ def test_jetson_pins_are_board_numbers_of_gpio_capable_header_pins():
         "16, 18, 19, 21, 22, 23, 24, 26, 29, 31, 32, 33, 35, 36, 37, 38, 40)"]
     assert problems(gpio_lock(**jetson, warning={"pin": "29"})) == [
         "locks[0].warning.pin: header pin 29 is already used by locks[0].motor.up.pin (one pin, one job)"]
+
+
+@pytest.mark.parametrize(("source", "lock", "refused"), [
+    ("frames", gpio_lock(), True),  # a folder of images
+    ("clip.mp4", gpio_lock(driver="jetson", presence=None, warning={"pin": 22},
+                           motor={"kind": "relays", "up": {"pin": 29}, "down": {"pin": 31}},
+                           switches={"down": {"pin": 33}, "up": {"pin": 35}}), True),  # a video file
+    ("frames", sim_lock(), False),  # the demo's arm: nothing moves
+    ("0", gpio_lock(), False),  # a camera
+    ("rtsp://192.168.1.64:554/Streaming/Channels/102", gpio_lock(), False),
+    ("missing.mp4", gpio_lock(), False),  # nothing on disk (yet): `run` fails to open it, nothing rises
+])
+def test_a_real_arm_is_never_driven_by_a_recording(tmp_path, monkeypatch, source, lock, refused):
+    """``replay`` leaves the locks out of a recording, so that no motor acts on one; ``run`` did not: with
+    ``camera.source`` a clip or a folder of pictures (one left from the bench test, or ``loop: true`` for a demo) and
+    a real lock, the recording's empty bay was fresh, confident evidence at every check: a looping folder of 40
+    pictures of the empty bay raised a gpiozero arm within 35 s of the start (``auto_raise_delay_s``), over whatever
+    car stood in the real bay. Refused at load (check-config, run, reload)."""
+    from edge_agent.config.load import parse_config
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "frames").mkdir()
+    (tmp_path / "frames" / "000.jpg").write_bytes(b"\xff\xd8")
+    (tmp_path / "clip.mp4").write_bytes(b"\x00")
+    data = {"site": {"site_id": "s1", "device_id": "d1"}, "camera": {"source": source},
+            "bays": [{"id": "B1", "polygon": [[0, 0], [100, 0], [100, 100]]}], "locks": [lock]}
+    if not refused:
+        assert parse_config(data).camera.source == source
+        return
+    with pytest.raises(ConfigError) as err:
+        parse_config(data)
+    assert err.value.problems == [
+        f"camera.source: a recording (a file or folder on disk), and locks[0] (L1) drives a real arm "
+        f"({lock['driver']}): it would rise on the recording's picture of the bay, not on the bay as it is now; use "
+        "the camera, or driver: simulator (`replay` plays a recording without locks)"]

@@ -18,8 +18,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import yaml
 
 from edge_agent.camera.source import Frame
+from edge_agent.config.errors import ConfigError
 from edge_agent.config.load import load_config
 from edge_agent.runtime.agent import Agent
 from edge_agent.runtime.assemble import attach_locks
@@ -134,5 +136,44 @@ def test_a_restart_on_a_hung_camera_does_not_take_its_picture_for_new(tmp_path, 
         rig.src.frozen = None  # the camera rebooted: live pictures of the (empty) bay again
         rig.run(1)
         assert rig.agent.lock("A", "close the bay", "ops").ok
+    finally:
+        rig.agent.stop()
+
+
+def _max_age(path: Path, age: float) -> Path:
+    """The config ``write`` made, its lock trusting camera evidence up to ``age`` seconds old."""
+    cfg = yaml.safe_load(path.read_text())
+    cfg["locks"][0]["occupancy_max_age_s"] = age
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def test_no_lock_trusts_a_picture_longer_than_the_camera_is_given_to_send_one(tmp_path, clock):  # noqa: ANN001
+    """``occupancy_max_age_s`` took up to 60 s whatever ``camera.lost_after_s`` (5 s) said. A hung picture is judged
+    by that age alone until ``camera.frozen_after_s`` (30 s), so at 20 s a remote ``lock`` 12 s into the freeze
+    raised the arm (``raising``) over the bay a car could have parked in unseen, where frames that stopped would
+    have blinded the bay after 5 s. Refused at load now; at the most allowed (5 s) the same ``lock`` is refused."""
+    with pytest.raises(ConfigError) as refused:
+        load_config(_max_age(write(tmp_path / "agent.yaml", tmp_path / "data", out=False, sensor=False), 20))
+    assert refused.value.problems == [
+        "locks[0].occupancy_max_age_s: 20s is over camera.lost_after_s 5s: a picture that stops changing (a hung "
+        "sensor, its on-screen clock ticking on) would be trusted longer than a camera that sends no frame at all "
+        "(set it ≤ camera.lost_after_s, or raise that)"]
+
+    rig = _lowered_for_a_visitor(tmp_path, clock)
+    try:
+        _max_age(rig.path, 5)  # the most camera.lost_after_s (5 s) allows; lock settings apply at a start
+        rig.agent.stop()
+        rig.agent = Agent(load_config(rig.path), clock=clock, source=rig.src, reader=NoPlates())
+        rig.manager = attach_locks(rig.agent, thread=False)
+        rig.agent.start()
+        rig.run(3)
+        assert rig.agent.lock("A", "close the bay", "ops").ok  # live pictures of the empty bay: it may rise
+        assert rig.agent.unlock("A", "visitor", "ops").ok
+        rig.run(2)
+        _freeze(rig)
+        rig.run(12, lambda: _never_up(rig))
+        res = rig.agent.lock("A", "close the bay", "ops")
+        assert not res.ok and res.data["code"] == "occupancy_stale", res
     finally:
         rig.agent.stop()

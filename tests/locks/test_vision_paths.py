@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from edge_agent.camera.source import Frame
+from edge_agent.config.errors import ConfigError
 from edge_agent.config.load import load_config
 from edge_agent.events.types import EventType
 from edge_agent.runtime.agent import Agent
@@ -485,5 +486,59 @@ def test_a_bay_left_in_doubt_ends_its_visit_but_raises_no_arm(tmp_path, clock): 
         assert not res.ok and res.data["code"] == "occupancy_unsure", res
         run(40)  # past auto_raise_delay_s (20 s): the policy wants A up, the interlock does not trust "empty"
         assert manager.state("A") == "down"
+    finally:
+        agent.stop()
+
+
+class _Misread:
+    """Bay A reads a parked car (0.95) but for ``once``: the next classification only (the classifier's costly
+    mistake, docs/locks.md "Camera-only locks")."""
+
+    def __init__(self) -> None:
+        self.once: float | None = None
+
+    def classify(self, frame, polygons, unseen=None):  # noqa: ANN001, ANN201
+        p, self.once = (0.95 if self.once is None else self.once), None
+        return dict.fromkeys(polygons, p)
+
+
+@pytest.mark.parametrize("confirm_frames", [1, 2])
+def test_no_raise_rests_on_one_reading(tmp_path, clock, confirm_frames):  # noqa: ANN001
+    """``occupancy.confirm_frames`` 1, ``still_confirm_s`` 0 and ``timers.departure_confirm_s`` 0 were each allowed:
+    one reading of 0.05 in a parked car's bay ended its visit at once, the bay read free, and a remote ``lock``
+    answered "raising" over the car. With locks, ``confirm_frames`` 1 is refused at load; at 2 (the least) the
+    same misread changes nothing."""
+    path = write(tmp_path / "agent.yaml", tmp_path / "data", out=False, sensor=False, confirm_frames=confirm_frames,
+                 still_confirm_s=0)
+    cfg = yaml.safe_load(path.read_text())
+    cfg["timers"]["departure_confirm_s"] = 0
+    path.write_text(yaml.safe_dump(cfg))
+    if confirm_frames == 1:
+        with pytest.raises(ConfigError) as refused:
+            load_config(path)
+        assert refused.value.problems == ["occupancy.confirm_frames: 1 with locks: a bay's verdict, and with it a "
+                                          "lock's raise, would rest on one classification (needs ≥ 2)"]
+        return
+    misread = _Misread()
+    agent = Agent(load_config(path), clock=clock, source=Frames(clock), reader=NoPlates(), classifier=misread)
+    manager = attach_locks(agent, thread=False)
+    agent.start()
+
+    def run(seconds: float) -> None:
+        for _ in range(round(seconds * FPS)):
+            agent.step()
+            manager.tick()
+            clock.advance(1 / FPS)
+
+    try:
+        agent.source.next = render(EMPTY)  # what the frames show does not matter: the classifier says a car
+        run(30)
+        assert agent.bus.states()["A"].state == "occupied" and manager.state("A") == "down"
+        misread.once = 0.05
+        for _ in range(10):  # a lock at every frame of the next 2 s
+            run(0.2)
+            res = agent.lock("A", "close the bay", "ops")
+            assert not res.ok and res.data["code"] == "bay_occupied", res
+        assert agent.bus.states()["A"].state == "occupied" and manager.state("A") == "down"
     finally:
         agent.stop()

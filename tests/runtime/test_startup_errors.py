@@ -230,7 +230,9 @@ def test_a_lock_driver_this_machine_cannot_run_is_one_line_naming_the_lock(tmp_p
         pass
     if driver == "gpiozero" and (Path("/dev/gpiochip0").exists() or os.environ.get("GPIOZERO_PIN_FACTORY")):
         pytest.skip("this machine has GPIO (or a pin factory is set)")
-    proc = _run(_with(_config(tmp_path, models_dir, tmp_path / "data"), locks=[{**LOCK, "driver": driver}]))
+    camera = {"source": "rtsp://127.0.0.1:9/cam", "fps": 20, "width": 960, "height": 540}  # a real arm needs a camera
+    proc = _run(_with(_config(tmp_path, models_dir, tmp_path / "data"), locks=[{**LOCK, "driver": driver}],
+                      camera=camera))
     assert proc.returncode == 2
     assert expected in _one_line(proc)
 
