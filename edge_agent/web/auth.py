@@ -219,6 +219,10 @@ class KnownDevices:
         stamp = self._users.stamp(name)
         return None if stamp is None else f"{name}:{self._mac(name, stamp)}"
 
+    def valid(self, cookie: str) -> bool:
+        """Whether ``cookie`` says this browser signed in as the user it names, under that user's password."""
+        return self.known(cookie, cookie.rpartition(":")[0])
+
     def known(self, cookie: str | None, name: str) -> bool:
         """Whether ``cookie`` says this browser signed in as ``name`` under its current password."""
         if not cookie or not name:
