@@ -6,6 +6,7 @@ PostgreSQL's JSONB refuses ``\\u0000``; an event whose ``bay_id`` was an object 
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 
 import pytest
@@ -109,3 +110,30 @@ def test_hostile_payloads_are_set_aside_and_logged_and_the_consumer_goes_on(brok
     assert (consumer.counters.written, consumer.counters.rejected) == (6, 5)
     refused = [r.getMessage() for r in caplog.records if "refused a message on edge/s1/d1/events" in r.getMessage()]
     assert len(refused) == 5, refused
+
+
+@pytest.mark.broker
+def test_a_device_flooding_junk_writes_a_few_log_lines_not_one_a_message(broker, tmp_path, caplog):
+    """Each message the consumer refuses was an ERROR line: with its own credentials a device (or whoever holds
+    them) sent 171,696 one-byte heartbeats in 5 s on loopback and the consumer wrote 45,204 lines, 10.7 MB, about
+    2 MB of log a second for as long as it went on. Now a burst of 20, then one a minute, each saying how many
+    were left out; every refusal is still counted (``counters.rejected``)."""
+    burst, every_s = 20, 60.0  # the command handler's budget on the device (events/command_handler.py)
+    now = [1000.0]
+    consumer = Consumer(broker.url(), SqliteStore(tmp_path / "c.sqlite"), group="g", client_id="c-junk",
+                        clock=lambda: now[0]).start()
+    assert consumer.wait_ready(10)
+    try:
+        with caplog.at_level(logging.ERROR, "edge_agent.consumer.service"):
+            publish_as_device(broker.port, [("edge/s1/d1/health", b"x")] * 100)
+            wait_until(lambda: consumer.counters.rejected >= 100, what="100 refusals")
+            said = [r.getMessage() for r in caplog.records if "refused a message" in r.getMessage()]
+            assert len(said) == burst, len(said)
+            now[0] += every_s
+            publish_as_device(broker.port, [("edge/s1/d1/health", b"y")])
+            wait_until(lambda: consumer.counters.rejected >= 101, what="one more refusal")
+        said = [r.getMessage() for r in caplog.records if "refused a message" in r.getMessage()]
+        assert len(said) == burst + 1
+        assert "80 refused message(s) before this one were not logged" in said[-1], said[-1]
+    finally:
+        consumer.stop()
