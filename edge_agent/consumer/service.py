@@ -54,6 +54,11 @@ _SAID_MAX = 4096
 FUTURE_SINCE_S = 86400.0
 #: messages waiting for the writer past which a QoS 0 one (a heartbeat) is dropped on arrival
 QUEUE_MAX = 10_000
+#: the largest document stored. The agent's are a few kB (a heartbeat ~1.5 kB, an event under 64 kB with every
+#: field at its cap); a device's credentials stored three 100 MB events in 3 s (the broker's default limit is
+#: 256 MB a message). Told to the broker as the Maximum Packet Size (MQTT 5), with room for topic and properties
+MAX_DOCUMENT_BYTES = 1 << 20
+PACKET_OVERHEAD = 64 * 1024
 #: refused messages in the log: a burst of this many lines, then one more every REFUSAL_LOG_EVERY_S (the rest at
 #: debug, counted in the next line), as the agent logs refused commands. Why: each was an ERROR line, and a
 #: device's credentials sent 171,696 one-byte heartbeats in 5 s: 45,204 lines, 10.7 MB, ~2 MB of log a second
@@ -124,6 +129,8 @@ def read(topic: str, payload: bytes, now: float | None = None) -> Record | str:
     ``now`` (epoch seconds, the consumer's clock): a bay state whose ``since`` is more than FUTURE_SINCE_S
     ahead of it is refused. The newest ``since`` wins in ``bay_states``, so one state from a device whose clock
     ran to 2099 (or from anyone posing as it) held the bay's row for ever: every true state after it was older."""
+    if len(payload) > MAX_DOCUMENT_BYTES:  # before any parse: a broker that ignores the Maximum Packet Size
+        return f"{len(payload)} bytes, over the {MAX_DOCUMENT_BYTES} bytes any document of the agent's fits in"
     parts = topic.split("/")
     if len(parts) < 4:
         return "not a device topic"
@@ -263,6 +270,7 @@ class Consumer:
     def start(self) -> "Consumer":
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = self._session_expiry
+        props.MaximumPacketSize = MAX_DOCUMENT_BYTES + PACKET_OVERHEAD  # the broker drops a bigger one unsent
         self.client.connect_async(self.host, self.port, keepalive=30, clean_start=False, properties=props)
         self._worker.start()
         self.client.loop_start()

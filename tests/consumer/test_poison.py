@@ -12,7 +12,7 @@ import sqlite3
 import pytest
 
 from edge_agent.consumer.service import Consumer, parse, read
-from edge_agent.consumer.store import PostgresStore, SqliteStore
+from edge_agent.consumer.store import PostgresStore, Record, SqliteStore
 from tests.consumer.device import publish_as_device
 from tests.events.helpers import wait_until
 
@@ -137,3 +137,33 @@ def test_a_device_flooding_junk_writes_a_few_log_lines_not_one_a_message(broker,
         assert "80 refused message(s) before this one were not logged" in said[-1], said[-1]
     finally:
         consumer.stop()
+
+
+def test_a_document_over_the_size_bound_is_refused_unread():
+    from edge_agent.consumer.service import MAX_DOCUMENT_BYTES
+
+    pad = "x" * (MAX_DOCUMENT_BYTES + 1)
+    found = read("edge/s1/d1/events", _event(1, data={"pad": pad}))
+    assert isinstance(found, str) and "bytes" in found and str(MAX_DOCUMENT_BYTES) in found
+    assert isinstance(read("edge/s1/d1/events", _event(1, data={"pad": "x" * 60_000})), Record)
+
+
+@pytest.mark.broker
+def test_a_device_cannot_fill_the_database_with_one_huge_event(broker, tmp_path):
+    """With its own credentials a device published three 100 MB events on its ``events`` topic: the consumer
+    read each whole into memory (332 MB of RSS at its peak), parsed it and stored it, 300 MB in the database
+    from three messages — the broker's default limit is 256 MB a message, and nothing bounded how many. The
+    consumer now tells the broker its Maximum Packet Size in CONNECT (MQTT 5: the broker drops a bigger message
+    for it, never sending it) and refuses a bigger document unread where a broker sends one all the same."""
+    import sqlite3
+
+    consumer = Consumer(broker.url(), SqliteStore(tmp_path / "c.sqlite"), group="g", client_id="c-huge").start()
+    assert consumer.wait_ready(10)
+    try:
+        publish_as_device(broker.port, [("edge/s1/d1/events", _event(1, data={"pad": "x" * (4 << 20)})),
+                                        ("edge/s1/d1/events", _event(2))])
+        wait_until(lambda: consumer.counters.written >= 1, what="the small event stored")
+    finally:
+        consumer.stop()
+    with sqlite3.connect(tmp_path / "c.sqlite") as db:
+        assert [r[0] for r in db.execute("SELECT event_id FROM events")] == ["e-2"]
