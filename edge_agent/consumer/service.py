@@ -54,6 +54,45 @@ _SAID_MAX = 4096
 FUTURE_SINCE_S = 86400.0
 #: messages waiting for the writer past which a QoS 0 one (a heartbeat) is dropped on arrival
 QUEUE_MAX = 10_000
+#: the largest document stored. The agent's are a few kB (a heartbeat ~1.5 kB, an event under 64 kB with every
+#: field at its cap); a device's credentials stored three 100 MB events in 3 s (the broker's default limit is
+#: 256 MB a message). Told to the broker as the Maximum Packet Size (MQTT 5), with room for topic and properties
+MAX_DOCUMENT_BYTES = 1 << 20
+PACKET_OVERHEAD = 64 * 1024
+#: refused messages in the log: a burst of this many lines, then one more every REFUSAL_LOG_EVERY_S (the rest at
+#: debug, counted in the next line), as the agent logs refused commands. Why: each was an ERROR line, and a
+#: device's credentials sent 171,696 one-byte heartbeats in 5 s: 45,204 lines, 10.7 MB, ~2 MB of log a second
+REFUSAL_LOG_BURST, REFUSAL_LOG_EVERY_S = 20, 60.0
+
+
+class RefusalSay:
+    """A token bucket for one kind of log line, on the consumer's injected monotonic clock."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()  # the network thread (parse refusals) and the writer (database refusals)
+        self._tokens: float = float(REFUSAL_LOG_BURST)
+        self._unsaid = 0  # lines left out since the last one said
+        self._at: float | None = None
+
+    def say(self, fmt: str, *args: object) -> None:
+        """Log at error while the budget allows, else at debug (counted, and told in the next error line)."""
+        now = self._clock()
+        with self._lock:
+            if self._at is not None:
+                self._tokens = min(float(REFUSAL_LOG_BURST),
+                                   self._tokens + max(0.0, now - self._at) / REFUSAL_LOG_EVERY_S)
+            self._at = now
+            if self._tokens < 1:
+                self._unsaid += 1
+                log.debug(fmt, *args)
+                return
+            self._tokens -= 1
+            unsaid, self._unsaid = self._unsaid, 0
+        if unsaid:
+            fmt += "; %d refused message(s) before this one were not logged (over %d a minute: see -v)"
+            args = (*args, unsaid, REFUSAL_LOG_BURST)
+        log.error(fmt, *args)
 
 
 def schema_version(msg: mqtt.MQTTMessage) -> str | None:
@@ -90,6 +129,8 @@ def read(topic: str, payload: bytes, now: float | None = None) -> Record | str:
     ``now`` (epoch seconds, the consumer's clock): a bay state whose ``since`` is more than FUTURE_SINCE_S
     ahead of it is refused. The newest ``since`` wins in ``bay_states``, so one state from a device whose clock
     ran to 2099 (or from anyone posing as it) held the bay's row for ever: every true state after it was older."""
+    if len(payload) > MAX_DOCUMENT_BYTES:  # before any parse: a broker that ignores the Maximum Packet Size
+        return f"{len(payload)} bytes, over the {MAX_DOCUMENT_BYTES} bytes any document of the agent's fits in"
     parts = topic.split("/")
     if len(parts) < 4:
         return "not a device topic"
@@ -214,6 +255,7 @@ class Consumer:
         self.taken_over = threading.Event()
         self._on_taken_over = on_taken_over
         self._clock = clock
+        self._refusals = RefusalSay(clock)  # a device sending junk must not fill the log (one line a message)
         self._wall = wall  # epoch seconds: how far ahead a bay state's `since` is
         self._connected_at: float | None = None
         self._flaps, self._flap_said = 0, False
@@ -228,6 +270,7 @@ class Consumer:
     def start(self) -> "Consumer":
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = self._session_expiry
+        props.MaximumPacketSize = MAX_DOCUMENT_BYTES + PACKET_OVERHEAD  # the broker drops a bigger one unsent
         self.client.connect_async(self.host, self.port, keepalive=30, clean_start=False, properties=props)
         self._worker.start()
         self.client.loop_start()
@@ -318,8 +361,8 @@ class Consumer:
         except Exception as exc:  # noqa: BLE001 - read never raises; the network thread must not die if it did
             found = f"{type(exc).__name__}: {exc}"
         if isinstance(found, str):
-            log.error("consumer: refused a message on %s (%d bytes): %s; set aside", msg.topic[:200],
-                      len(msg.payload), found)
+            self._refusals.say("consumer: refused a message on %s (%d bytes): %s; set aside", msg.topic[:200],
+                               len(msg.payload), found)
             self._q.put((msg.mid, msg.qos, None))
             return
         version = schema_version(msg)
@@ -400,8 +443,9 @@ class Consumer:
                 if not refuses_content(exc):
                     raise
                 refused += 1
-                log.error("consumer: the database refused a %s from %s/%s (%s); set aside: %s", r.kind, r.site,
-                          r.device, str(exc).splitlines()[0][:200], json.dumps(r.doc, ensure_ascii=True)[:300])
+                self._refusals.say("consumer: the database refused a %s from %s/%s (%s); set aside: %s", r.kind,
+                                   r.site, r.device, str(exc).splitlines()[0][:200],
+                                   json.dumps(r.doc, ensure_ascii=True)[:300])
         return refused
 
 

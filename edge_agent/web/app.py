@@ -243,7 +243,7 @@ def create_app(
     # costly paths (snapshots, exports, evidence pictures, sign-in) at a bounded rate per client, refused before the
     # session's row is read; inside the security headers, so a 429 carries them too, and inside the signed cookie's
     # decoding (no database), so the 429 is in the user's language (``rate_refusal``)
-    app.add_middleware(RateLimit, clock=clock, refusal=rate_refusal)
+    app.add_middleware(RateLimit, clock=clock, refusal=rate_refusal, known=app.state.ctx.known.valid)
     app.add_middleware(
         SessionMiddleware, secret_key=secret, session_cookie="edge_session",
         max_age=web.session_max_age_s, same_site="lax", https_only=web.cookies_secure,

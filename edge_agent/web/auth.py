@@ -219,6 +219,10 @@ class KnownDevices:
         stamp = self._users.stamp(name)
         return None if stamp is None else f"{name}:{self._mac(name, stamp)}"
 
+    def valid(self, cookie: str) -> bool:
+        """Whether ``cookie`` says this browser signed in as the user it names, under that user's password."""
+        return self.known(cookie, cookie.rpartition(":")[0])
+
     def known(self, cookie: str | None, name: str) -> bool:
         """Whether ``cookie`` says this browser signed in as ``name`` under its current password."""
         if not cookie or not name:
@@ -259,9 +263,12 @@ class LoginLimiter:
         self._lock = threading.Lock()
 
     def _keys(self, ip: str, user: str, by_name: bool = True) -> tuple[str, ...]:
-        """A browser known to have signed in as ``user`` (``by_name`` False) counts by its own address: a /64 is
-        a whole LAN too (SLAAC), and anyone's wrong tries on it kept the known reviewers out."""
-        return (f"ip:{address_key(ip)}", f"user:{user.lower()}") if by_name else (f"ip:{address_key(ip, 128)}",)
+        """A browser known to have signed in as ``user`` (``by_name`` False) counts by its own address and that
+        name, apart from everyone else's tries: a /64 is a whole LAN too (SLAAC), one IPv4 address a whole office
+        behind its NAT, and anyone's wrong tries there kept the known reviewers out."""
+        if by_name:
+            return (f"ip:{address_key(ip)}", f"user:{user.lower()}")
+        return (f"known:{address_key(ip, 128)}:{user.lower()}",)
 
     def _live(self, key: str, now: float) -> deque[float]:
         q = self._fails.get(key) or deque()

@@ -8,6 +8,13 @@ those 8). Here each client (an IPv6 host by its /64, as the
 login limits and the connection bounds count it) has a bucket per kind below, refilled on the injected clock;
 a request that finds it empty gets **429** with ``Retry-After`` before any session row, database or camera is
 touched, in the user's language for a browser or the installer's script (``refusal``: ``app.rate_refusal``). Pages, static files and decisions are not counted: they are cheap, and staff must never meet this.
+
+Whose bucket (``RateLimit.who``): a request whose signed session cookie names a session (someone signed in from
+this browser) draws on the address's signed-in bucket, any other on the address's anonymous one; a sign-in whose
+known-device cookie checks out (``auth.KnownDevices``) on its own address's. Before, anyone sharing the address
+(one IPv4 behind a NAT, the office's /64 under SLAAC) could keep the staff at 429 without signing in: 1,100 refused
+requests a second to ``/evidence/…`` and the admin's pictures were all 429, 3 login posts a second and nobody on
+the /64 could sign in. Telling them apart costs no database read: the cookie's signature was checked outside.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from dataclasses import dataclass
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from edge_agent.clock import Clock
-from edge_agent.web.auth import SWEEP_AT, RefusalLog, address_key
+from edge_agent.web.auth import SWEEP_AT, KnownDevices, RefusalLog, address_key
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +81,9 @@ class TokenBuckets:
         self._lock = threading.Lock()
 
     def take(self, kind: str, client: str) -> float:
-        """Take one token: 0.0 when there was one, else the seconds until there is (nothing taken)."""
-        rate, now, key = self.rates[kind], self._clock.monotonic(), (kind, address_key(client))
+        """Take one token from ``client``'s bucket (``RateLimit.who``'s key): 0.0 when there was one, else the
+        seconds until there is (nothing taken)."""
+        rate, now, key = self.rates[kind], self._clock.monotonic(), (kind, client)
         with self._lock:
             if len(self._buckets) > SWEEP_AT:  # forget the full ones: rotating addresses must not pile up
                 self._buckets = {k: (t, at) for k, (t, at) in self._buckets.items()
@@ -89,15 +97,39 @@ class TokenBuckets:
             return (1.0 - tokens) / rate.per_s
 
 
+def _cookie(scope: Scope, name: str) -> str | None:
+    """One cookie's value from the raw header (the known-device cookie: the session middleware reads only its own)."""
+    for key, value in scope.get("headers", ()):
+        if key == b"cookie":
+            for part in value.decode("latin-1").split(";"):
+                k, _, v = part.strip().partition("=")
+                if k == name:
+                    return v.strip('"')
+    return None
+
+
 class RateLimit:
     """ASGI middleware: ``TokenBuckets`` on the paths ``kind_of`` names; 429 with ``Retry-After`` past them."""
 
     def __init__(self, app: ASGIApp, clock: Clock, rates: dict[str, Rate] | None = None,
-                 refusal: Callable[[Scope, str, int], ASGIApp | None] | None = None) -> None:
+                 refusal: Callable[[Scope, str, int], ASGIApp | None] | None = None,
+                 known: Callable[[str], bool] | None = None) -> None:
         self.app = app
         self.refusal = refusal  # the 429 in the user's words (``app.rate_refusal``): None, or it gives None: plain text
+        self.known = known  # whether a known-device cookie checks out (``KnownDevices.valid``); None: never
         self.buckets = TokenBuckets(clock, rates)
         self._said = RefusalLog(clock, SAY_EVERY_S)  # a log line per client and kind at most this often
+
+    def who(self, scope: Scope, kind: str, client: str) -> str:
+        """The bucket a request draws on: its address's (an IPv6 host by its /64), the signed-in one when its
+        signed session names a session, else the anonymous one; a sign-in from a known browser its own address's
+        (as the failure limit counts it). A session the server has since ended still counts as signed in here:
+        its cookie was issued at a login, which no one without a password gets."""
+        if "sid" in (scope.get("session") or {}):
+            return f"{address_key(client)} signed-in"
+        if kind == "login" and self.known is not None and self.known(_cookie(scope, KnownDevices.COOKIE) or ""):
+            return f"{address_key(client, 128)} known"
+        return address_key(client)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = kind_of(scope["method"], scope["path"]) if scope["type"] == "http" else None
@@ -105,7 +137,7 @@ class RateLimit:
             await self.app(scope, receive, send)
             return
         client = scope["client"][0] if scope.get("client") else "?"
-        wait = self.buckets.take(kind, client)
+        wait = self.buckets.take(kind, self.who(scope, kind, client))
         if wait <= 0:
             await self.app(scope, receive, send)
             return

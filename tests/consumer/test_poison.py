@@ -6,12 +6,13 @@ PostgreSQL's JSONB refuses ``\\u0000``; an event whose ``bay_id`` was an object 
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 
 import pytest
 
 from edge_agent.consumer.service import Consumer, parse, read
-from edge_agent.consumer.store import PostgresStore, SqliteStore
+from edge_agent.consumer.store import PostgresStore, Record, SqliteStore
 from tests.consumer.device import publish_as_device
 from tests.events.helpers import wait_until
 
@@ -109,3 +110,60 @@ def test_hostile_payloads_are_set_aside_and_logged_and_the_consumer_goes_on(brok
     assert (consumer.counters.written, consumer.counters.rejected) == (6, 5)
     refused = [r.getMessage() for r in caplog.records if "refused a message on edge/s1/d1/events" in r.getMessage()]
     assert len(refused) == 5, refused
+
+
+@pytest.mark.broker
+def test_a_device_flooding_junk_writes_a_few_log_lines_not_one_a_message(broker, tmp_path, caplog):
+    """Each message the consumer refuses was an ERROR line: with its own credentials a device (or whoever holds
+    them) sent 171,696 one-byte heartbeats in 5 s on loopback and the consumer wrote 45,204 lines, 10.7 MB, about
+    2 MB of log a second for as long as it went on. Now a burst of 20, then one a minute, each saying how many
+    were left out; every refusal is still counted (``counters.rejected``)."""
+    burst, every_s = 20, 60.0  # the command handler's budget on the device (events/command_handler.py)
+    now = [1000.0]
+    consumer = Consumer(broker.url(), SqliteStore(tmp_path / "c.sqlite"), group="g", client_id="c-junk",
+                        clock=lambda: now[0]).start()
+    assert consumer.wait_ready(10)
+    try:
+        with caplog.at_level(logging.ERROR, "edge_agent.consumer.service"):
+            publish_as_device(broker.port, [("edge/s1/d1/health", b"x")] * 100)
+            wait_until(lambda: consumer.counters.rejected >= 100, what="100 refusals")
+            said = [r.getMessage() for r in caplog.records if "refused a message" in r.getMessage()]
+            assert len(said) == burst, len(said)
+            now[0] += every_s
+            publish_as_device(broker.port, [("edge/s1/d1/health", b"y")])
+            wait_until(lambda: consumer.counters.rejected >= 101, what="one more refusal")
+        said = [r.getMessage() for r in caplog.records if "refused a message" in r.getMessage()]
+        assert len(said) == burst + 1
+        assert "80 refused message(s) before this one were not logged" in said[-1], said[-1]
+    finally:
+        consumer.stop()
+
+
+def test_a_document_over_the_size_bound_is_refused_unread():
+    from edge_agent.consumer.service import MAX_DOCUMENT_BYTES
+
+    pad = "x" * (MAX_DOCUMENT_BYTES + 1)
+    found = read("edge/s1/d1/events", _event(1, data={"pad": pad}))
+    assert isinstance(found, str) and "bytes" in found and str(MAX_DOCUMENT_BYTES) in found
+    assert isinstance(read("edge/s1/d1/events", _event(1, data={"pad": "x" * 60_000})), Record)
+
+
+@pytest.mark.broker
+def test_a_device_cannot_fill_the_database_with_one_huge_event(broker, tmp_path):
+    """With its own credentials a device published three 100 MB events on its ``events`` topic: the consumer
+    read each whole into memory (332 MB of RSS at its peak), parsed it and stored it, 300 MB in the database
+    from three messages — the broker's default limit is 256 MB a message, and nothing bounded how many. The
+    consumer now tells the broker its Maximum Packet Size in CONNECT (MQTT 5: the broker drops a bigger message
+    for it, never sending it) and refuses a bigger document unread where a broker sends one all the same."""
+    import sqlite3
+
+    consumer = Consumer(broker.url(), SqliteStore(tmp_path / "c.sqlite"), group="g", client_id="c-huge").start()
+    assert consumer.wait_ready(10)
+    try:
+        publish_as_device(broker.port, [("edge/s1/d1/events", _event(1, data={"pad": "x" * (4 << 20)})),
+                                        ("edge/s1/d1/events", _event(2))])
+        wait_until(lambda: consumer.counters.written >= 1, what="the small event stored")
+    finally:
+        consumer.stop()
+    with sqlite3.connect(tmp_path / "c.sqlite") as db:
+        assert [r[0] for r in db.execute("SELECT event_id FROM events")] == ["e-2"]

@@ -531,3 +531,19 @@ def test_a_known_browser_is_not_kept_out_by_a_guesser_sharing_its_ipv6_64(site):
     assert _login(TestClient(app, client=("2001:db8:1:2::99", 50000)), PASSWORD) == 429  # an unknown browser: /64
     assert _login(staff, PASSWORD) == 303  # the known browser gets in (was 429)
     assert [_login(staff, f"typo{i}") for i in range(4)] == [401, 401, 401, 429]  # its own tries are still limited
+
+
+def test_a_known_browser_is_not_kept_out_by_a_guesser_behind_the_same_ipv4_address(site):
+    """A known browser counted "by its own address", which for IPv4 is the very key everyone else's wrong tries
+    from that address fill: staff reaching the page through one NAT (an office router, a VPN gateway) were kept
+    out by anyone behind it making three wrong guesses at made-up names, again at every window. A known browser's
+    tries now count under its address and the name it signed in as, apart from everyone else's."""
+    app = site.app()
+    staff = TestClient(app, client=("10.0.0.5", 50000))
+    assert _login(staff, PASSWORD) == 303
+    staff.post("/logout", data={"csrf": token(staff, "/violations")})
+    guesser = TestClient(app, client=("10.0.0.5", 50001))  # the same address: another PC behind the NAT
+    assert [_login(guesser, "Summer2026!", f"user{i}") for i in range(4)] == [401, 401, 401, 429]
+    assert _login(guesser, PASSWORD) == 429  # an unknown browser there is still held by the address
+    assert _login(staff, PASSWORD) == 303  # the known browser gets in (was 429)
+    assert [_login(staff, f"typo{i}") for i in range(4)] == [401, 401, 401, 429]  # its own tries are still limited

@@ -216,3 +216,58 @@ def test_a_refusal_past_the_rate_is_in_the_users_language_and_the_installers_sav
     script = c.get("/installer")
     assert script.status_code == 429 and script.headers["content-type"].startswith("text/plain")
     assert site.control.reloads == []  # nothing was saved
+
+
+@pytest.mark.parametrize(("path", "kind"), [("/evidence/x/frame.jpg", "image"), ("/stats.csv", "export"),
+                                            ("/installer", "camera")])
+def test_anyone_at_the_staffs_address_cannot_spend_the_staffs_rate(site, path, kind):
+    """The buckets were the address's alone: anyone sharing it (one IPv4 behind a NAT, the office's /64 under
+    SLAAC) sending requests without signing in — each a 401 — kept the signed-in staff at 429. Measured on the real
+    agent over loopback: 1,100 such requests a second and the admin's evidence pictures were all 429. Requests
+    that carry a signed-in session now draw on a bucket of their own."""
+    with WebServer(site.app(), "127.0.0.1", 0) as srv:
+        staff, _ = signed_in(srv.url, "127.0.0.2")
+        anyone = httpx.Client(base_url=srv.url, transport=httpx.HTTPTransport(local_address="127.0.0.2"))
+        codes = [anyone.get(path).status_code for _ in range(int(RATES[kind].burst) + 3)]
+        assert codes[:-3] == [401] * int(RATES[kind].burst) and codes[-3:] == [429] * 3  # still limited
+        assert staff.get(path).status_code != 429
+        codes = [staff.get(path).status_code for _ in range(int(RATES[kind].burst))]
+        assert codes[-1] == 429  # the staff's own bucket is still one: a signed-in flood is limited as before
+        for c in (staff, anyone):
+            c.close()
+
+
+def test_a_login_flood_on_the_offices_64_leaves_a_known_browser_its_logins(site):
+    """The per-name failure limit spares a browser that signed in before (``KnownDevices``), counting it by its own
+    address, but the login bucket before it counted everyone on the /64 together: a neighbour on the office LAN
+    sending 3 login posts a second (each refused unread) kept every member of staff at 429 for as long as it
+    went on. A browser whose known-device cookie checks out now has a bucket of its own address; a forged cookie
+    counts with the /64."""
+    app = site.app()
+
+    def client(address: str, cookies: httpx.Cookies | None = None) -> httpx.AsyncClient:
+        return httpx.AsyncClient(transport=httpx.ASGITransport(app, client=(address, 5000)),
+                                 base_url="http://edge.example", follow_redirects=False, cookies=cookies)
+
+    async def token(c: httpx.AsyncClient, path: str = "/login") -> str:
+        return re.search(r'name="csrf" value="([^"]+)"', (await c.get(path)).text).group(1)
+
+    async def run() -> tuple[list[int], int, int, int]:
+        async with client("2001:db8:1:2::10") as staff:
+            r = await staff.post("/login", data={"username": "admin", "password": PASSWORD,
+                                                 "csrf": await token(staff)})
+            assert r.status_code == 303 and "edge_known" in staff.cookies
+            assert (await staff.post("/logout", data={"csrf": await token(staff, "/bays")})).status_code == 303
+            forged = httpx.Cookies({"edge_known": "admin:" + "0" * 64})
+            async with client("2001:db8:1:2::66") as neighbour, client("2001:db8:1:2::67", forged) as forger:
+                flood = [(await neighbour.post("/login")).status_code for _ in range(int(RATES["login"].burst) + 1)]
+                forged_code = (await forger.post("/login")).status_code
+                other_code = (await neighbour.post("/login")).status_code
+            r = await staff.post("/login", data={"username": "admin", "password": PASSWORD,
+                                                 "csrf": await token(staff)})
+            return flood, forged_code, other_code, r.status_code
+
+    flood, forged_code, other_code, staff_code = asyncio.run(run())
+    assert flood[0] == 403 and flood[-1] == 429  # no CSRF token: refused unread, then past the /64's rate
+    assert forged_code == 429 and other_code == 429
+    assert staff_code == 303
