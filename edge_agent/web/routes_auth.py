@@ -48,7 +48,8 @@ def login(request: Request, username: str = Form("", max_length=64), password: s
         _refused(ctx, name, "login_busy", "", ip)
         return _limited(request, next, t("login_busy"), 1.0)
     if not ok:  # its row or a 503 (AuditUnavailable): a guess the log cannot keep is not answered
-        ctx.views.action(name or "-", ip, "login_failed")
+        who, unknown = _who(ctx, name)
+        ctx.views.action(who, ip, "login_failed", "", unknown)
         return render(request, "login.html", status_code=401, next=safe_next(next), error=t("login_failed"))
     ctx.limiter.succeeded(ip, name, by_name)
     # the row first: no session opens that the log does not name (a read-only log opened one, then a bare 500)
@@ -81,9 +82,19 @@ def _refused(ctx: WebContext, name: str, kind: str, detail: str, ip: str) -> Non
     if skipped is not None:
         more = f"{skipped} more refused since the last entry" if skipped else ""
         try:
-            ctx.views.action(name or "-", ip, kind, "", "; ".join(p for p in (detail, more) if p))
+            who, unknown = _who(ctx, name)
+            ctx.views.action(who, ip, kind, "", "; ".join(p for p in (unknown, detail, more) if p))
         except AuditUnavailable:  # nothing was done: the refusal stands (logged once)
             pass
+
+
+def _who(ctx: WebContext, name: str) -> tuple[str, str]:
+    """The name a refused login's audit row may keep, and a note when it keeps none. A name that is no user is
+    often a password typed into the wrong field (or a guesser's list); the log keeps its rows for years and every
+    admin reads it, so only names of real users are written."""
+    if name and ctx.users.role(name) is not None:
+        return name, ""
+    return "-", "no such user" if name else "no name"
 
 
 def _limited(request: Request, next: str, message: str, wait: float):

@@ -109,6 +109,22 @@ def test_failed_logins_are_rate_limited_per_user_and_ip(site):
     assert actions.count("login_failed") == 3 and actions.count("login_blocked") == 2 and actions[0] == "login"
 
 
+def test_a_name_that_is_no_user_is_not_kept_in_the_audit_log(site):
+    """A password typed into the name field must not sit in a log every admin reads for two years."""
+    c = TestClient(site.app())
+    tok = token(c)
+    typed = "Tr0ub4dor&3-secret"
+    assert c.post("/login", data={"username": typed, "password": "x", "csrf": tok}).status_code == 401
+    assert c.post("/login", data={"username": "admin", "password": "wrong", "csrf": tok}).status_code == 401
+    for _ in range(2):  # past the limit: the refusal's row is coalesced, but its first one is written
+        c.post("/login", data={"username": typed, "password": "x", "csrf": tok})
+    rows = site.log.audit_entries()
+    assert not any(typed in str(v) for r in rows for v in r.values())
+    failed = [(r["user"], r["detail"]) for r in rows if r["action"] == "login_failed"]
+    assert ("-", "no such user") in failed and ("admin", "") in failed
+    assert any(r["action"] == "login_blocked" and r["user"] == "-" and "no such user" in r["detail"] for r in rows)
+
+
 def test_list_filters_and_pagination(client):
     def ids(query: str) -> list[str]:
         return re.findall(r'<tr class="row" data-id="(\d+)"', client.get("/violations" + query).text)
