@@ -59,3 +59,33 @@ def test_the_consumer_user_reads_every_site_and_commands_none(tmp_path, acl) -> 
         device.close()
         consumer.stop()
         broker.stop()
+
+
+@pytest.mark.broker
+@pytest.mark.parametrize("acl", ["acl.example", "acl-shared.example"])
+def test_home_assistant_reads_its_entities_topics_and_no_command_or_event(tmp_path, acl) -> None:
+    """Home Assistant read ``edge/#``: every lock command and every event's plate sat on a home-automation box."""
+    if mosquitto_path() is None or shutil.which("mosquitto_passwd") is None:
+        pytest.skip("mosquitto / mosquitto_passwd not installed")
+    users = {**USERS, "homeassistant": "pw-ha"}
+    pwfile = tmp_path / "passwd"
+    for i, (user, pw) in enumerate(users.items()):
+        subprocess.run(["mosquitto_passwd", *(["-c"] if i == 0 else []), "-b", str(pwfile), user, pw], check=True,
+                       capture_output=True)
+    broker = LocalBroker(tmp_path / "broker", password_file=pwfile, acl_file=ACLS / acl).start()
+    ha = Client(broker.port, "ha", "homeassistant", users["homeassistant"])
+    root = "edge/mall3/mall3-pole-7"
+    try:
+        ha.subscribe("edge/#")  # mosquitto grants it and filters each message by the read lines
+        as_backend = Client(broker.port, "backend-cmd", "backend", users["backend"])
+        as_backend.publish(f"{root}/cmd/unlock", "{}")
+        as_backend.close()
+        device = Client(broker.port, "device", "mall3-pole-7", users["mall3-pole-7"])
+        # one publisher after the other, each message acknowledged: the broker routes them in this order
+        for sub in ("events", "status", "health", "bays/A/state"):
+            device.publish(f"{root}/{sub}", "{}")
+        device.close()
+        assert [ha.get().topic for _ in range(3)] == [f"{root}/status", f"{root}/health", f"{root}/bays/A/state"]
+    finally:
+        ha.close()
+        broker.stop()
