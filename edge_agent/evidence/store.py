@@ -18,6 +18,7 @@ counted in ``space``, and the runtime announces it.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import logging
@@ -115,7 +116,7 @@ INDEX_SLACK = 64 * 1024  # an index row and its WAL frames, beside the photo's o
 
 
 class EvidenceSkipped(OSError):
-    """Not saved: the disk is (nearly) full and the outbox's reserve comes first."""
+    """Not saved: the disk is (nearly) full and the outbox's reserve comes first, or the card is read-only."""
 
 
 @dataclass
@@ -189,6 +190,7 @@ class EvidenceStore:
         self.root = Path(root)
         self.min_free_bytes = min_free_bytes
         self.space = SpaceState()
+        self._unwritable = 0  # photos a read-only or failing card refused (each logged once per 100)
         self.root.mkdir(parents=True, exist_ok=True)
         self.clock = clock
         self.max_age_days = max_age_days
@@ -301,10 +303,19 @@ class EvidenceStore:
                     size += len(data)
         except OSError as exc:
             for p in written:  # a half-written photo is worth nothing and holds space the events need
-                p.unlink(missing_ok=True)
+                with contextlib.suppress(OSError):  # a read-only card refuses this too
+                    p.unlink(missing_ok=True)
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 self.space.skipped += 1
                 raise EvidenceSkipped(exc.errno, f"disk full writing evidence: {exc.strerror}") from None
+            if exc.errno in (errno.EROFS, errno.EIO):  # the kernel turned the card read-only: no bug of ours
+                self.space.skipped += 1
+                self._unwritable += 1
+                if self._unwritable == 1 or self._unwritable % 100 == 0:
+                    log.error("evidence cannot be written in %s (%s): the card is read-only or failing; evidence "
+                              "skipped (%d so far), the events go on without it", self.root, exc.strerror,
+                              self._unwritable)
+                raise EvidenceSkipped(exc.errno, f"cannot write evidence: {exc.strerror}") from None
             raise
         with self._lock:
             try:
