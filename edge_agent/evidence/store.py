@@ -355,8 +355,7 @@ class EvidenceStore:
             if eid != newest and (i >= SNAPSHOT_KEEP or total > budget):
                 over.append((eid, frame, crop))
         if over:
-            with self._transaction():
-                self._delete(over)
+            self._delete(over)
 
     def _free(self) -> int:
         return shutil.disk_usage(self.root).free
@@ -513,8 +512,7 @@ class EvidenceStore:
                     break
                 old.append((eid, frame, crop))
             cur.close()
-            with self._transaction():
-                removed += self._delete(old)
+            removed += self._delete(old)
             total = int(self._db.execute("SELECT COALESCE(SUM(bytes),0) FROM evidence").fetchone()[0])
             room = limit - len(old)
             if total > self.max_bytes and room <= 0:
@@ -523,25 +521,27 @@ class EvidenceStore:
                 rows = self._db.execute(  # snapshots first, then plain identifications, then violations
                     "SELECT id,frame_file,crop_file,bytes FROM evidence ORDER BY protected, kind <> ?, epoch LIMIT ?",
                     (SNAPSHOT, room)).fetchall()
-                with self._transaction():
-                    for r in rows:
-                        if total <= self.max_bytes:
-                            break
-                        if self._delete([r[:3]]):  # one that cannot be deleted does not count as freed
-                            total -= r[3]
-                            removed += 1
+                for r in rows:
+                    if total <= self.max_bytes:
+                        break
+                    if self._delete([r[:3]]):  # one that cannot be deleted does not count as freed
+                        total -= r[3]
+                        removed += 1
                 self.behind = total > self.max_bytes and len(rows) == room
         self.behind = self.behind and removed > 0  # a batch of photos it cannot delete waits an hour, as before
         return removed
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
-        """One commit for a batch of deletions, not one per photo (the connection autocommits)."""
+        """One commit for a batch of deletions' rows, not one per photo (the connection autocommits)."""
         self._db.execute("BEGIN")
         try:
             yield
-        finally:
-            self._db.execute("COMMIT")
+        except BaseException:
+            if self._db.in_transaction:  # SQLite may have rolled it back itself (a full disk)
+                self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     def _undecided(self) -> set[str]:
         """Evidence ids and visit ids of violations still open on the review page (the violation log
@@ -554,9 +554,19 @@ class EvidenceStore:
         return {v for r in rows for v in r if v}
 
     def _delete(self, rows: list) -> int:
-        """Delete each record's files, then its row; returns how many went. A photo that cannot be
-        deleted (read-only folder, wrong owner) keeps its row, so the next run tries again: it must
-        not stop the frame loop, which runs retention, on every start."""
+        """Delete records ``(id, frame_file, crop_file)``: their rows first, in one commit, then their files;
+        returns how many went. Why this order: the two cannot be one atomic step, and with the files first a
+        process killed (or a power cut) before the commit left rows naming photos no longer on disk — the review
+        page showed a broken picture; now a crash leaves files no row names, which ``sweep_orphans`` deletes.
+        A photo that cannot be deleted (read-only folder, wrong owner) gets its row back, so the next pass tries
+        again: it must not stop the frame loop, which runs retention, on every start."""
+        if not rows:
+            return 0
+        ids = [r[0] for r in rows]
+        marks = ",".join("?" * len(ids))
+        saved = {r[0]: r for r in self._db.execute(f"SELECT * FROM evidence WHERE id IN ({marks})", ids)}
+        with self._transaction():
+            self._db.execute(f"DELETE FROM evidence WHERE id IN ({marks})", ids)
         removed = 0
         for eid, frame, crop in rows:
             try:
@@ -568,7 +578,9 @@ class EvidenceStore:
                 if self.undeletable == 1 or self.undeletable % 100 == 0:
                     log.error("evidence %s cannot be deleted (%s): kept, retried at the next retention "
                               "(%d such so far)", eid, exc, self.undeletable)
+                if eid in saved:
+                    self._db.execute(f"INSERT OR IGNORE INTO evidence VALUES ({','.join('?' * len(saved[eid]))})",
+                                     saved[eid])
                 continue
-            self._db.execute("DELETE FROM evidence WHERE id=?", (eid,))
             removed += 1
         return removed
