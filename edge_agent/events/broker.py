@@ -129,6 +129,15 @@ class LocalBroker:
             self._proc = None
         self._close_log()
 
+    def kill(self) -> None:
+        """SIGKILL and reap: a crash or power cut, no persistence file written on the way out."""
+        if self._proc is not None:
+            if self._proc.poll() is None:
+                self._proc.kill()
+            self._proc.wait()
+            self._proc = None
+        self._close_log()
+
     def _close_log(self) -> None:
         if self._log is not None:
             self._log.close()

@@ -308,6 +308,7 @@ class Connection:
         self._status = LinkStatus(broker=str(self._brokers[0]))
         self._stopping = False
         self._connack = False
+        self._answered: set[int] = set()  # brokers (by index) that sent a CONNACK in this run: no TLS port
         self._max_packet: int | None = None  # the broker's Maximum Packet Size (MQTT 5 CONNACK), if it sets one
         self._refusals = 0  # failed PUBACKs on this connection (logged the first and every 100th)
         self._sub_mids: dict[int, str] = {}  # SUBSCRIBE mid -> its filter, until its SUBACK
@@ -453,6 +454,7 @@ class Connection:
 
     def _connected(self, _c: object, _u: object, _flags: object, rc: ReasonCode, props: object) -> None:
         self._connack = True
+        self._answered.add(self._index)
         self._max_packet = getattr(props, "MaximumPacketSize", None) if self._v5 else None
         self._refusals = 0
         with self._lock:  # this connection's SUBACKs say again what the broker takes
@@ -498,10 +500,16 @@ class Connection:
         on ``mqtts://`` that hint was wrong, and a broker that requires or refuses a client certificate (TLS 1.3
         says so only after the handshake) read as one: the TLS alert is named instead. A listener that accepts the
         connection and never answers (a hung broker, something else on that port, a proxy that swallows it) was
-        "plain mqtt:// to a TLS port?" too, though paho had closed it itself after ``keepalive_s``."""
+        "plain mqtt:// to a TLS port?" too, though paho had closed it itself after ``keepalive_s``; and so was a
+        proxy (HAProxy, a load balancer) closing each reconnect while the broker behind it restarted, on an address
+        that had answered MQTT before."""
         if rc.value == _KEEPALIVE_TIMEOUT:
             self._fail("unreachable", f"no answer to CONNECT within keepalive_s ({self._cfg.keepalive_s} s): is it an "
                                       "MQTT broker on that port, and is it hung or overloaded?")
+        elif not self._brokers[self._index].tls and self._index in self._answered:
+            # it spoke MQTT on this plain port before: a proxy whose broker is down (it accepts and closes), not TLS
+            self._fail("closed_early", "connection closed before the broker answered; it answered on this address "
+                                       "before: is the broker restarting, or down behind a proxy?")
         else:
             self._fail(*closed_before_connack(self._brokers[self._index].tls, self.client.last_tls_read_error,
                                               self._cert_file))

@@ -18,6 +18,7 @@ counted in ``space``, and the runtime announces it.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import logging
@@ -116,7 +117,7 @@ INDEX_SLACK = 64 * 1024  # an index row and its WAL frames, beside the photo's o
 
 
 class EvidenceSkipped(OSError):
-    """Not saved: the disk is (nearly) full and the outbox's reserve comes first."""
+    """Not saved: the disk is (nearly) full and the outbox's reserve comes first, or the card is read-only."""
 
 
 @dataclass
@@ -190,6 +191,7 @@ class EvidenceStore:
         self.root = Path(root)
         self.min_free_bytes = min_free_bytes
         self.space = SpaceState()
+        self._unwritable = 0  # photos a read-only or failing card refused (each logged once per 100)
         self.root.mkdir(parents=True, exist_ok=True)
         self.clock = clock
         self.max_age_days = max_age_days
@@ -302,10 +304,19 @@ class EvidenceStore:
                     size += len(data)
         except OSError as exc:
             for p in written:  # a half-written photo is worth nothing and holds space the events need
-                p.unlink(missing_ok=True)
+                with contextlib.suppress(OSError):  # a read-only card refuses this too
+                    p.unlink(missing_ok=True)
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 self.space.skipped += 1
                 raise EvidenceSkipped(exc.errno, f"disk full writing evidence: {exc.strerror}") from None
+            if exc.errno in (errno.EROFS, errno.EIO):  # the kernel turned the card read-only: no bug of ours
+                self.space.skipped += 1
+                self._unwritable += 1
+                if self._unwritable == 1 or self._unwritable % 100 == 0:
+                    log.error("evidence cannot be written in %s (%s): the card is read-only or failing; evidence "
+                              "skipped (%d so far), the events go on without it", self.root, exc.strerror,
+                              self._unwritable)
+                raise EvidenceSkipped(exc.errno, f"cannot write evidence: {exc.strerror}") from None
             raise
         with self._lock:
             try:
@@ -345,8 +356,7 @@ class EvidenceStore:
             if eid != newest and (i >= SNAPSHOT_KEEP or total > budget):
                 over.append((eid, frame, crop))
         if over:
-            with self._transaction():
-                self._delete(over)
+            self._delete(over)
 
     def _free(self) -> int:
         return shutil.disk_usage(self.root).free
@@ -503,8 +513,7 @@ class EvidenceStore:
                     break
                 old.append((eid, frame, crop))
             cur.close()
-            with self._transaction():
-                removed += self._delete(old)
+            removed += self._delete(old)
             total = int(self._db.execute("SELECT COALESCE(SUM(bytes),0) FROM evidence").fetchone()[0])
             room = limit - len(old)
             if total > self.max_bytes and room <= 0:
@@ -513,25 +522,27 @@ class EvidenceStore:
                 rows = self._db.execute(  # snapshots first, then plain identifications, then violations
                     "SELECT id,frame_file,crop_file,bytes FROM evidence ORDER BY protected, kind <> ?, epoch LIMIT ?",
                     (SNAPSHOT, room)).fetchall()
-                with self._transaction():
-                    for r in rows:
-                        if total <= self.max_bytes:
-                            break
-                        if self._delete([r[:3]]):  # one that cannot be deleted does not count as freed
-                            total -= r[3]
-                            removed += 1
+                for r in rows:
+                    if total <= self.max_bytes:
+                        break
+                    if self._delete([r[:3]]):  # one that cannot be deleted does not count as freed
+                        total -= r[3]
+                        removed += 1
                 self.behind = total > self.max_bytes and len(rows) == room
         self.behind = self.behind and removed > 0  # a batch of photos it cannot delete waits an hour, as before
         return removed
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
-        """One commit for a batch of deletions, not one per photo (the connection autocommits)."""
+        """One commit for a batch of deletions' rows, not one per photo (the connection autocommits)."""
         self._db.execute("BEGIN")
         try:
             yield
-        finally:
-            self._db.execute("COMMIT")
+        except BaseException:
+            if self._db.in_transaction:  # SQLite may have rolled it back itself (a full disk)
+                self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     def _undecided(self) -> set[str]:
         """Evidence ids and visit ids of violations still open on the review page (the violation log
@@ -544,9 +555,19 @@ class EvidenceStore:
         return {v for r in rows for v in r if v}
 
     def _delete(self, rows: list) -> int:
-        """Delete each record's files, then its row; returns how many went. A photo that cannot be
-        deleted (read-only folder, wrong owner) keeps its row, so the next run tries again: it must
-        not stop the frame loop, which runs retention, on every start."""
+        """Delete records ``(id, frame_file, crop_file)``: their rows first, in one commit, then their files;
+        returns how many went. Why this order: the two cannot be one atomic step, and with the files first a
+        process killed (or a power cut) before the commit left rows naming photos no longer on disk — the review
+        page showed a broken picture; now a crash leaves files no row names, which ``sweep_orphans`` deletes.
+        A photo that cannot be deleted (read-only folder, wrong owner) gets its row back, so the next pass tries
+        again: it must not stop the frame loop, which runs retention, on every start."""
+        if not rows:
+            return 0
+        ids = [r[0] for r in rows]
+        marks = ",".join("?" * len(ids))
+        saved = {r[0]: r for r in self._db.execute(f"SELECT * FROM evidence WHERE id IN ({marks})", ids)}
+        with self._transaction():
+            self._db.execute(f"DELETE FROM evidence WHERE id IN ({marks})", ids)
         removed = 0
         for eid, frame, crop in rows:
             try:
@@ -558,7 +579,9 @@ class EvidenceStore:
                 if self.undeletable == 1 or self.undeletable % 100 == 0:
                     log.error("evidence %s cannot be deleted (%s): kept, retried at the next retention "
                               "(%d such so far)", eid, exc, self.undeletable)
+                if eid in saved:
+                    self._db.execute(f"INSERT OR IGNORE INTO evidence VALUES ({','.join('?' * len(saved[eid]))})",
+                                     saved[eid])
                 continue
-            self._db.execute("DELETE FROM evidence WHERE id=?", (eid,))
             removed += 1
         return removed

@@ -62,8 +62,12 @@ class JsonLinesSink:
             u()
         self._unsub.clear()
         if self._file:
-            self._file.close()
-            self._file = None
+            file, self._file = self._file, None
+            try:
+                file.close()  # writes the lines a failing card refused once more
+            except OSError as exc:  # a card turned read-only: say so once, not as a traceback of the stop
+                log.error("event log %s: %s at stop (%d line(s) not written in all)", self.path, exc.strerror or exc,
+                          self.failed)
 
     def _write(self, obj: dict) -> None:
         line = json.dumps(obj, ensure_ascii=False, default=str)

@@ -152,3 +152,65 @@ def test_a_connect_refused_for_what_the_agent_needs_says_what_it_needs(tmp_path,
     broker.start()
     st = first_failure(_link(broker.url(), tmp_path, "data"), broker, "the refused CONNECT")
     assert st.state == "closed_early" and said in st.last_error, st.last_error
+
+
+def _forward(listener, upstream_port: int) -> None:
+    """A TCP proxy in front of the broker (HAProxy, a cloud load balancer): it accepts every connection and, when the
+    broker behind it is down, closes it at once."""
+    import select
+    import socket
+    import threading
+
+    def serve(client: socket.socket) -> None:
+        with client:
+            try:
+                upstream = socket.create_connection(("127.0.0.1", upstream_port))
+            except OSError:
+                return  # the broker is down: the proxy just closes
+            with upstream:
+                while True:
+                    ready, _, _ = select.select([client, upstream], [], [])
+                    for s in ready:
+                        data = s.recv(65536)
+                        if not data:
+                            return
+                        (upstream if s is client else client).sendall(data)
+
+    def accept() -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return  # the test closed the listener
+            threading.Thread(target=serve, args=(client,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+
+
+def test_a_broker_down_behind_a_proxy_is_not_called_a_tls_port(tmp_path):
+    """The broker behind a proxy restarts: the proxy accepts each reconnect and closes it. On an ``mqtt://`` link
+    that answered before, the line said "plain mqtt:// to a TLS port? (use mqtts://)" at every attempt of the
+    outage (measured: attempts 1, 10, 20 of a 40 s broker stop), sending the operator to change a setting that
+    was right."""
+    import socket
+
+    from edge_agent.events.broker import LocalBroker
+    from tests.events.conftest import _need_mosquitto
+
+    _need_mosquitto()
+    broker = LocalBroker(tmp_path / "broker").start()
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        _forward(listener, broker.port)
+        link = _link(f"mqtt://127.0.0.1:{listener.getsockname()[1]}", tmp_path, "behind-proxy")
+        link.start()
+        try:
+            wait_until(lambda: link.status().state == "connected", what="the link to connect through the proxy")
+            broker.stop()
+            wait_until(lambda: link.status().state == "closed_early", 30, "a reconnect the proxy closes")
+            st = link.status()
+        finally:
+            link.stop()
+    assert "mqtts" not in st.last_error and "TLS port" not in st.last_error, st.last_error
+    assert "answered on this address before" in st.last_error

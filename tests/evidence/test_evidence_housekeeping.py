@@ -4,6 +4,8 @@ must neither stop the agent nor cost evidence that is younger than ``max_age_day
 from __future__ import annotations
 
 import subprocess
+import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -294,3 +296,38 @@ def test_damaged_copies_that_name_plates_go_after_max_age_days(tmp_path, clock):
         os.utime(p, (now - 8 * 86400, now - 8 * 86400) if p in old or p == latches else (now - 86400, now - 86400))
     agent.step()  # retention runs on the first turn
     assert [p for p in old if p.exists()] == [] and all(p.exists() for p in young) and latches.exists()
+
+
+_DIE_AFTER_FIRST_PHOTO_UNLINK = """
+import os, sys
+from datetime import datetime, timezone
+from pathlib import Path
+from edge_agent.clock import FakeClock
+from edge_agent.evidence.store import EvidenceStore
+
+real = Path.unlink
+def unlink_then_die(self, missing_ok=False):
+    real(self, missing_ok=missing_ok)
+    if self.suffix == ".jpg":
+        os._exit(9)  # the process is gone here, as with kill -9 or a power cut
+Path.unlink = unlink_then_die
+s = EvidenceStore(Path(sys.argv[1]), FakeClock(datetime(2026, 3, 1, tzinfo=timezone.utc)), max_age_days=7)
+s.enforce_retention()
+"""
+
+
+def test_a_crash_while_retention_deletes_leaves_no_row_naming_a_missing_photo(repo, tmp_path):
+    """Deleting a photo and its row cannot be one atomic step. Files went first and the row's DELETE was committed
+    after the batch, so a process killed in between left rows naming photos no longer on disk: measured with 50
+    SIGKILLs of a real ``run`` taking snapshots, one such row (the review page showed a broken picture, the photo's
+    URL a 404). Rows go first now: a crash leaves a file no row names, which ``sweep_orphans`` deletes."""
+    old = FakeClock(datetime(2026, 1, 1, tzinfo=timezone.utc))
+    s = EvidenceStore(tmp_path, old, max_age_days=7)
+    ids = [s.save("A", f"v{i}", "vehicle_identified", JPEG, JPEG) for i in range(3)]
+    s.close()
+    child = subprocess.run([sys.executable, "-c", _DIE_AFTER_FIRST_PHOTO_UNLINK, str(tmp_path)], cwd=repo,
+                           capture_output=True, text=True)
+    assert child.returncode == 9, child.stderr  # it died inside retention, after one photo was unlinked
+    s = EvidenceStore(tmp_path, old, max_age_days=7)
+    kept = [i for i in ids if s.get(i) is not None]
+    assert [i for i in kept if not s.image_path(i).is_file() or not s.image_path(i, "crop").is_file()] == []

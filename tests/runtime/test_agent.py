@@ -20,6 +20,7 @@ from edge_agent.runtime.agent import Agent
 from edge_agent.runtime.sinks import JsonLinesSink
 from edge_agent.sim.scenario import EMPTY, FUEL, NEV, Scene, ScriptedSource, hold, run_scripted, scene_config
 from edge_agent.sim.synthetic import render
+from tests.tmpfs import failing_disk  # noqa: F401  (fixture)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -543,3 +544,22 @@ def test_a_snapshot_is_drawn_and_stored_with_the_camera_loop_free(parked):
     assert free == [True, True]
     assert parked.evidence.get(eid).kind == "snapshot" and parked.evidence.get(view.evidence_id).kind == "snapshot"
     assert view.placed == parked.monitor.placed()
+
+
+def test_the_event_log_stops_quietly_on_a_card_turned_read_only(failing_disk, clock, caplog):  # noqa: F811
+    """The lines the read-only card refused stay in the file's buffer, and closing it tries them again: the stop
+    logged a traceback ("stopping <JsonLinesSink …> failed", seen in a real ``run`` stopped after its card failed)
+    and the sink kept its file. The stop says how many lines were lost, in one line, and lets the file go."""
+    from edge_agent.events.bus import EventBus
+
+    folder, fail = failing_disk
+    bus = EventBus()
+    sink = JsonLinesSink(bus, folder / "events.jsonl", None)
+    sink.start()
+    bus.publish(Event.make("vehicle_arrived", clock, bay_id="A"))
+    fail()
+    bus.publish(Event.make("vehicle_departed", clock, bay_id="A"))
+    with caplog.at_level("ERROR", logger="edge_agent.runtime.sinks"):
+        sink.stop()  # raised OSError (EROFS) before
+    assert sink._file is None and sink.failed >= 1
+    assert any("at stop" in r.getMessage() and not r.exc_info for r in caplog.records)
