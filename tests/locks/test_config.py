@@ -215,3 +215,31 @@ def test_a_real_arm_is_never_driven_by_a_recording(tmp_path, monkeypatch, source
         f"camera.source: a recording (a file or folder on disk), and locks[0] (L1) drives a real arm "
         f"({lock['driver']}): it would rise on the recording's picture of the bay, not on the bay as it is now; use "
         "the camera, or driver: simulator (`replay` plays a recording without locks)"]
+
+
+def test_a_recording_under_dev_is_a_recording_to_the_lock_rule_as_to_run():
+    """``run`` plays a folder or a file as a recording wherever it is (``camera.source.recording``); the load's rule
+    took every path under ``/dev`` for a camera: ``/dev/shm/frames`` (pictures a bench tool left on the RAM disk)
+    with a gpio lock loaded, and the arm would rise on the recording. Only a device node (or an absent
+    ``/dev/video*``, a camera unplugged) is a camera."""
+    import tempfile
+    from pathlib import Path
+
+    from edge_agent.camera.source import recording
+    from edge_agent.config.camera import is_recording
+    from edge_agent.config.load import parse_config
+
+    if not Path("/dev/shm").is_dir():
+        pytest.skip("no /dev/shm on this host")
+    with tempfile.TemporaryDirectory(dir="/dev/shm") as d:
+        (Path(d) / "000.jpg").write_bytes(b"\xff\xd8")
+        (Path(d) / "clip.mp4").write_bytes(b"\x00")
+        for source in (d, f"{d}/clip.mp4"):
+            assert recording(source) and is_recording(source), source
+            data = {"site": {"site_id": "s1", "device_id": "d1"}, "camera": {"source": source},
+                    "bays": [{"id": "B1", "polygon": [[0, 0], [100, 0], [100, 100]]}], "locks": [gpio_lock()]}
+            with pytest.raises(ConfigError) as err:
+                parse_config(data)
+            assert err.value.problems[0].startswith("camera.source: a recording (a file or folder on disk)")
+    for camera in ("/dev/video0", "/dev/v4l/by-id/usb-cam-video-index0", "/dev/null"):
+        assert not is_recording(camera) and not recording(camera), camera
