@@ -52,12 +52,20 @@ def is_device(source: str) -> bool:
         return source.startswith(("/dev/video", "/dev/v4l/"))
 
 
+# a GStreamer pipeline that reads a file: its source element (``filesrc``, ``multifilesrc`` for numbered pictures) or
+# a ``uri=file:…`` (``uridecodebin``, ``playbin``)
+_FILE_PIPELINE = re.compile(r"(?i)(?:^|!)\s*(?:multi)?filesrc\b|\buri\s*=\s*[\"']?file:")
+
+
 def is_recording(source: str) -> bool:
     """``source`` is a recording on disk now: a folder of images or a regular file (``camera.source.recording``, the
-    same rule; a USB index, a device node, a stream URL or a GStreamer pipeline is a camera). Why the device rule
-    is :func:`is_device` and not "under /dev": ``run`` played ``/dev/shm/frames`` as the recording it is, while this
-    took it for a camera and let a real arm rise on it."""
-    if source.isdigit() or "://" in source or is_device(source) or is_pipeline(source):
+    same rule), or a GStreamer pipeline that reads a file; a USB index, a device node, a stream URL or another
+    pipeline is a camera. Why the device rule is :func:`is_device` and not "under /dev": ``run`` played
+    ``/dev/shm/frames`` as the recording it is, while this took it for a camera and let a real arm rise on it; and
+    ``filesrc location=clip.mp4 ! decodebin ! videoconvert ! appsink`` is the same clip as ``clip.mp4``."""
+    if is_pipeline(source):
+        return _FILE_PIPELINE.search(source) is not None
+    if source.isdigit() or "://" in source or is_device(source):
         return False
     p = Path(source)
     try:

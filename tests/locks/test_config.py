@@ -191,6 +191,12 @@ def test_jetson_pins_are_board_numbers_of_gpio_capable_header_pins():
     ("0", gpio_lock(), False),  # a camera
     ("rtsp://192.168.1.64:554/Streaming/Channels/102", gpio_lock(), False),
     ("missing.mp4", gpio_lock(), False),  # nothing on disk (yet): `run` fails to open it, nothing rises
+    # a GStreamer pipeline that reads a file is that file (was taken for a camera: every pipeline was)
+    ("filesrc location=clip.mp4 ! decodebin ! videoconvert ! appsink", gpio_lock(), True),
+    ("multifilesrc location=frames/%03d.jpg ! jpegdec ! videoconvert ! appsink", gpio_lock(), True),
+    ("uridecodebin uri=file:///srv/clip.mp4 ! videoconvert ! appsink", gpio_lock(), True),
+    ("rtspsrc location=rtsp://192.168.1.64:554/1 latency=0 ! decodebin ! videoconvert ! appsink", gpio_lock(), False),
+    ("v4l2src device=/dev/video0 ! videoconvert ! appsink", gpio_lock(), False),
 ])
 def test_a_real_arm_is_never_driven_by_a_recording(tmp_path, monkeypatch, source, lock, refused):
     """``replay`` leaves the locks out of a recording, so that no motor acts on one; ``run`` did not: with
