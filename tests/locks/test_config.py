@@ -249,3 +249,29 @@ def test_a_recording_under_dev_is_a_recording_to_the_lock_rule_as_to_run():
             assert err.value.problems[0].startswith("camera.source: a recording (a file or folder on disk)")
     for camera in ("/dev/video0", "/dev/v4l/by-id/usb-cam-video-index0", "/dev/null"):
         assert not is_recording(camera) and not recording(camera), camera
+
+
+def test_a_slow_camera_refused_for_its_max_age_is_told_the_one_way_out():
+    """At camera.fps 0.2 a lock's occupancy_max_age_s needs ≥ 10 s (two frame periods), and since locksafety16 it
+    may not pass camera.lost_after_s (5 s by default): a site that ran with 10 s was refused with "set it ≤
+    camera.lost_after_s, or raise that", and set to 5 s it was told "needs ≥ 10s" — each line sent the operator to
+    the other. Both now name the one way out: camera.lost_after_s raised with it."""
+    from edge_agent.config.load import parse_config
+
+    def config(**lock: object) -> dict:
+        return {"site": {"site_id": "s1", "device_id": "d1"}, "camera": {"source": "0", "fps": 0.2},
+                "bays": [{"id": "B1", "polygon": [[0, 0], [100, 0], [100, 100]]}], "locks": [gpio_lock(**lock)]}
+
+    with pytest.raises(ConfigError) as err:
+        parse_config(config(occupancy_max_age_s=10))
+    assert err.value.problems == [
+        "locks[0].occupancy_max_age_s: 10s is over camera.lost_after_s 5s: a picture that stops changing (a hung "
+        "sensor, its on-screen clock ticking on) would be trusted longer than a camera that sends no frame at all "
+        "(camera.fps 0.2 needs ≥ 10s here: raise camera.lost_after_s to ≥ 10s)"]
+    with pytest.raises(ConfigError) as err:
+        parse_config(config(occupancy_max_age_s=5))
+    assert err.value.problems == ["locks[0].occupancy_max_age_s: 5s is under two frame periods at camera.fps 0.2 "
+                                  "(needs ≥ 10s, and camera.lost_after_s 5s raised to ≥ 10s with it)"]
+    fixed = config(occupancy_max_age_s=10)
+    fixed["camera"]["lost_after_s"] = 10
+    assert parse_config(fixed).locks[0].occupancy_max_age_s == 10
