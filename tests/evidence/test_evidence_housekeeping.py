@@ -294,3 +294,20 @@ def test_damaged_copies_that_name_plates_go_after_max_age_days(tmp_path, clock):
         os.utime(p, (now - 8 * 86400, now - 8 * 86400) if p in old or p == latches else (now - 86400, now - 86400))
     agent.step()  # retention runs on the first turn
     assert [p for p in old if p.exists()] == [] and all(p.exists() for p in young) and latches.exists()
+
+
+def test_a_name_with_a_line_break_after_it_is_not_a_photo_name_the_store_writes(tmp_path):
+    """``remove_photo`` unlinks only names the store writes (``YYYY-MM-DD/<uuid>[_crop].jpg``): its patterns ended
+    in ``$``, which also matches before a final line break, so an index row naming ``…/<uuid>.jpg\\n`` or a day
+    ``2026-01-01\\n`` passed, as the camera's event id once did (``ids.is_uuid``: one rule, matched whole)."""
+    from edge_agent.evidence.store import remove_photo
+
+    uid = "0f8fad5b-d9cb-469f-a165-70867728950e"
+    day = tmp_path / "2026-01-01"
+    day.mkdir()
+    (day / f"{uid}.jpg\n").write_bytes(b"not the store's")
+    assert remove_photo(tmp_path, f"2026-01-01/{uid}.jpg\n") is False
+    assert (day / f"{uid}.jpg\n").exists()
+    assert remove_photo(tmp_path, f"2026-01-01\n/{uid}.jpg") is False
+    (day / f"{uid}.jpg").write_bytes(b"\xff\xd8")
+    assert remove_photo(tmp_path, f"2026-01-01/{uid}.jpg") is True and not (day / f"{uid}.jpg").exists()
