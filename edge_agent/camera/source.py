@@ -42,7 +42,7 @@ from edge_agent import imfile
 from edge_agent.camera.decode import MAX_PIXELS, REDUCE_LIMIT, ImageReadError, ImageTooLarge, decode_file
 from edge_agent.camera.unopened import why_unopened
 from edge_agent.clock import Clock
-from edge_agent.config.camera import is_pipeline
+from edge_agent.config.camera import is_device, is_pipeline
 
 log = logging.getLogger(__name__)
 
@@ -256,25 +256,12 @@ def _frames_left(cap: object) -> int:
 
 
 def describe_source(source: str) -> str:
-    if source.isdigit() or _device(source):
+    if source.isdigit() or is_device(source):
         return "usb"
     if "://" in source:
         return "stream"
     p = Path(source)
     return "folder" if p.is_dir() else "file"
-
-
-def _device(source: str) -> bool:
-    """A camera's device node (``/dev/video0``, ``/dev/v4l/by-id/…``): a live camera, not a file.
-
-    Why: read as a file it was played by its timestamps (V4L2's count from boot: a wait of the
-    uptime after the first frame), and unplugging it ended the "file", so ``run`` exited."""
-    if not source.startswith("/dev/"):
-        return False
-    try:
-        return stat.S_ISCHR(os.stat(source).st_mode)
-    except OSError:  # unplugged: its node comes back with the camera
-        return source.startswith(("/dev/video", "/dev/v4l/"))
 
 
 FFMPEG_LOG_LEVEL_ENV = "OPENCV_FFMPEG_LOGLEVEL"  # read by OpenCV's FFmpeg backend when its first capture opens

@@ -290,24 +290,30 @@ def _max_age_problems(cfg) -> list[tuple[tuple, str]]:  # noqa: ANN001 - AgentCo
     frames = max(1, math.ceil(every * fps - 1e-6))  # frame periods between two measurements of a still bay
     least = (frames + 1) / fps
     out: list[tuple[tuple, str]] = []
+    lost = cfg.camera.lost_after_s
+    # a slow camera (fps 0.2: ≥ 10 s) needs more than the default lost_after_s (5 s) allows: both lines then name
+    # the one way out: "set it ≤ camera.lost_after_s" contradicted "needs ≥ 10s" (a site the release before ran)
+    squeezed = least > lost + 1e-9
     for i, lk in enumerate(cfg.locks):
         if lk.occupancy_max_age_s >= least - 1e-9:
             continue
         why = f"two frame periods at camera.fps {fps:g}" if frames == 1 else \
             f"occupancy.classify_every_s {every:g} and one frame period at camera.fps {fps:g}"
+        also = f", and camera.lost_after_s {lost:g}s raised to ≥ {least:g}s with it" if squeezed else ""
         out.append((("locks", i, "occupancy_max_age_s"),
-                    f"{lk.occupancy_max_age_s:g}s is under {why} (needs ≥ {least:g}s)"))
+                    f"{lk.occupancy_max_age_s:g}s is under {why} (needs ≥ {least:g}s{also})"))
     # Nor may it outlast the camera's own limit: a picture the camera keeps sending unchanged (a hung sensor under
     # its ticking on-screen clock, a hung encoder) is as old as its first arrival, and judged by this age alone
     # until camera.frozen_after_s (30 s); frames that stop are blind after lost_after_s. With 20 s (allowed, with
     # lost_after_s 5) a remote `lock` 12 s into a freeze raised the arm over the bay a car had parked in unseen.
-    lost = cfg.camera.lost_after_s
     for i, lk in enumerate(cfg.locks):
         if lk.occupancy_max_age_s > lost + 1e-9:
+            fix = f"camera.fps {fps:g} needs ≥ {least:g}s here: raise camera.lost_after_s to ≥ " \
+                f"{lk.occupancy_max_age_s:g}s" if squeezed else "set it ≤ camera.lost_after_s, or raise that"
             out.append((("locks", i, "occupancy_max_age_s"),
                         f"{lk.occupancy_max_age_s:g}s is over camera.lost_after_s {lost:g}s: a picture that stops "
                         "changing (a hung sensor, its on-screen clock ticking on) would be trusted longer than a "
-                        "camera that sends no frame at all (set it ≤ camera.lost_after_s, or raise that)"))
+                        f"camera that sends no frame at all ({fix})"))
     # Where the camera looks is part of the evidence too: between two registration checks the bays are judged on
     # outlines nobody has verified. With shift_every_s 60 a camera knocked 5 s after a check (its zoom slipped)
     # read a parked NEV's bay as empty asphalt, the visit ended, and the policy raised the arm under the car at

@@ -6,7 +6,9 @@ a USB index (``"0"``) or its device path (``/dev/video0``), a video file or a fo
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -36,10 +38,34 @@ def is_pipeline(source: str) -> bool:
     return _PIPELINE.search(source) is not None
 
 
+def is_device(source: str) -> bool:
+    """A camera's device node (``/dev/video0``, ``/dev/v4l/by-id/…``): a live camera, not a file.
+
+    Why: read as a file it was played by its timestamps (V4L2's count from boot: a wait of the
+    uptime after the first frame), and unplugging it ended the "file", so ``run`` exited. Not every
+    path under ``/dev`` is one: ``/dev/shm/clip.mp4`` is a recording on a RAM disk (``is_recording``)."""
+    if not source.startswith("/dev/"):
+        return False
+    try:
+        return stat.S_ISCHR(os.stat(source).st_mode)
+    except OSError:  # unplugged: its node comes back with the camera
+        return source.startswith(("/dev/video", "/dev/v4l/"))
+
+
+# a GStreamer pipeline that reads a file: its source element (``filesrc``, ``multifilesrc`` for numbered pictures) or
+# a ``uri=file:…`` (``uridecodebin``, ``playbin``)
+_FILE_PIPELINE = re.compile(r"(?i)(?:^|!)\s*(?:multi)?filesrc\b|\buri\s*=\s*[\"']?file:")
+
+
 def is_recording(source: str) -> bool:
     """``source`` is a recording on disk now: a folder of images or a regular file (``camera.source.recording``, the
-    same rule; a USB index, a device node, a stream URL or a GStreamer pipeline is a camera)."""
-    if source.isdigit() or "://" in source or source.startswith("/dev/") or is_pipeline(source):
+    same rule), or a GStreamer pipeline that reads a file; a USB index, a device node, a stream URL or another
+    pipeline is a camera. Why the device rule is :func:`is_device` and not "under /dev": ``run`` played
+    ``/dev/shm/frames`` as the recording it is, while this took it for a camera and let a real arm rise on it; and
+    ``filesrc location=clip.mp4 ! decodebin ! videoconvert ! appsink`` is the same clip as ``clip.mp4``."""
+    if is_pipeline(source):
+        return _FILE_PIPELINE.search(source) is not None
+    if source.isdigit() or "://" in source or is_device(source):
         return False
     p = Path(source)
     try:

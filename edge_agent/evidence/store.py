@@ -79,8 +79,10 @@ _PROTECT_VISITS = (f"UPDATE evidence SET protected=1 WHERE protected=0 AND kind 
                    "AND visit_id IS NOT NULL)")
 RETENTION_BATCH = 50  # records one retention call deletes at most: it runs on the frame loop, ~5 ms a photo file
 ORPHAN_AGE_S = 3600.0  # an unindexed photo file this old is a crash's leftover, not a save in flight
-_DAY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")  # the folder of one day's photos
-_PHOTO = re.compile(rf"^({UUID_TEXT})(_crop)?\.jpg$")
+# matched whole (``fullmatch``), as ``ids.is_uuid``: ``$`` also matches before a final line break, and a row naming
+# ``2026-01-01/<uuid>.jpg\n`` was taken for a name the store writes
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # the folder of one day's photos
+_PHOTO = re.compile(rf"({UUID_TEXT})(_crop)?\.jpg")
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +95,7 @@ def remove_photo(root: Path, rel: str) -> bool:
     whoever ran as the agent had root delete any file on the device. A link at the photo's own name is removed,
     not followed."""
     day, sep, name = rel.partition("/")
-    if not sep or not _DAY.match(day) or not _PHOTO.match(name):
+    if not sep or not _DAY.fullmatch(day) or not _PHOTO.fullmatch(name):
         return False
     try:
         fd = os.open(root / day, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
@@ -260,7 +262,7 @@ class EvidenceStore:
         how many rows it added."""
         found: dict[str, dict[str, Path]] = {}
         for p in self.root.glob("*/*.jpg"):
-            m = _PHOTO.match(p.name)
+            m = _PHOTO.fullmatch(p.name)
             if m:
                 found.setdefault(m.group(1), {})["crop" if m.group(2) else "frame"] = p
         db.execute("BEGIN")
@@ -451,7 +453,7 @@ class EvidenceStore:
         with self._lock:
             known = {r[0] for r in self._db.execute("SELECT id FROM evidence")}
             for p in self.root.glob("*/*"):
-                m = _PHOTO.match(p.name) or _PHOTO.match(p.name.removesuffix(".tmp") + ".jpg")
+                m = _PHOTO.fullmatch(p.name) or _PHOTO.fullmatch(p.name.removesuffix(".tmp") + ".jpg")
                 if m is None or (p.suffix == ".jpg" and m.group(1) in known):
                     continue
                 try:
@@ -471,7 +473,7 @@ class EvidenceStore:
         last change is older than ``cutoff`` (a save in flight has just made or written in its folder)."""
         today = self.clock.now().strftime("%Y-%m-%d")
         for d in self.root.iterdir():
-            if not _DAY.match(d.name) or d.name >= today:
+            if not _DAY.fullmatch(d.name) or d.name >= today:
                 continue
             try:
                 if d.is_dir() and d.stat().st_mtime < cutoff:

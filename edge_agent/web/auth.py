@@ -263,12 +263,14 @@ class LoginLimiter:
         self._lock = threading.Lock()
 
     def _keys(self, ip: str, user: str, by_name: bool = True) -> tuple[str, ...]:
-        """A browser known to have signed in as ``user`` (``by_name`` False) counts by its own address and that
-        name, apart from everyone else's tries: a /64 is a whole LAN too (SLAAC), one IPv4 address a whole office
-        behind its NAT, and anyone's wrong tries there kept the known reviewers out."""
+        """A browser known to have signed in as ``user`` (``by_name`` False) counts by its address and that name,
+        apart from everyone else's tries: a /64 is a whole LAN too (SLAAC), one IPv4 address a whole office behind
+        its NAT, and anyone's wrong tries there kept the known reviewers out. Its /64, not its /128: only holders of
+        that name's cookie share the count, and by the /128 one copied cookie guessed without end, a fresh address
+        of the /64 for every three tries."""
         if by_name:
             return (f"ip:{address_key(ip)}", f"user:{user.lower()}")
-        return (f"known:{address_key(ip, 128)}:{user.lower()}",)
+        return (f"known:{address_key(ip)}:{user.lower()}",)
 
     def _live(self, key: str, now: float) -> deque[float]:
         q = self._fails.get(key) or deque()

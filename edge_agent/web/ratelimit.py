@@ -11,7 +11,7 @@ touched, in the user's language for a browser or the installer's script (``refus
 
 Whose bucket (``RateLimit.who``): a request whose signed session cookie names a session (someone signed in from
 this browser) draws on the address's signed-in bucket, any other on the address's anonymous one; a sign-in whose
-known-device cookie checks out (``auth.KnownDevices``) on its own address's. Before, anyone sharing the address
+known-device cookie checks out (``auth.KnownDevices``) on the address's bucket for that name. Before, anyone sharing the address
 (one IPv4 behind a NAT, the office's /64 under SLAAC) could keep the staff at 429 without signing in: 1,100 refused
 requests a second to ``/evidence/…`` and the admin's pictures were all 429, 3 login posts a second and nobody on
 the /64 could sign in. Telling them apart costs no database read: the cookie's signature was checked outside.
@@ -122,13 +122,15 @@ class RateLimit:
 
     def who(self, scope: Scope, kind: str, client: str) -> str:
         """The bucket a request draws on: its address's (an IPv6 host by its /64), the signed-in one when its
-        signed session names a session, else the anonymous one; a sign-in from a known browser its own address's
-        (as the failure limit counts it). A session the server has since ended still counts as signed in here:
-        its cookie was issued at a login, which no one without a password gets."""
+        signed session names a session, else the anonymous one; a sign-in from a known browser the address's for
+        the name its cookie names (as the failure limit counts it). A session the server has since ended still
+        counts as signed in here: its cookie was issued at a login, which no one without a password gets. Not the
+        known browser's /128: one copied cookie then took a fresh address of its /64 for each post, unlimited."""
         if "sid" in (scope.get("session") or {}):
             return f"{address_key(client)} signed-in"
-        if kind == "login" and self.known is not None and self.known(_cookie(scope, KnownDevices.COOKIE) or ""):
-            return f"{address_key(client, 128)} known"
+        cookie = _cookie(scope, KnownDevices.COOKIE) or ""
+        if kind == "login" and self.known is not None and self.known(cookie):
+            return f"{address_key(client)} known:{cookie.rpartition(':')[0].lower()}"
         return address_key(client)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

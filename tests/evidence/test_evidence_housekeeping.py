@@ -331,3 +331,20 @@ def test_a_crash_while_retention_deletes_leaves_no_row_naming_a_missing_photo(re
     s = EvidenceStore(tmp_path, old, max_age_days=7)
     kept = [i for i in ids if s.get(i) is not None]
     assert [i for i in kept if not s.image_path(i).is_file() or not s.image_path(i, "crop").is_file()] == []
+
+
+def test_a_name_with_a_line_break_after_it_is_not_a_photo_name_the_store_writes(tmp_path):
+    """``remove_photo`` unlinks only names the store writes (``YYYY-MM-DD/<uuid>[_crop].jpg``): its patterns ended
+    in ``$``, which also matches before a final line break, so an index row naming ``…/<uuid>.jpg\\n`` or a day
+    ``2026-01-01\\n`` passed, as the camera's event id once did (``ids.is_uuid``: one rule, matched whole)."""
+    from edge_agent.evidence.store import remove_photo
+
+    uid = "0f8fad5b-d9cb-469f-a165-70867728950e"
+    day = tmp_path / "2026-01-01"
+    day.mkdir()
+    (day / f"{uid}.jpg\n").write_bytes(b"not the store's")
+    assert remove_photo(tmp_path, f"2026-01-01/{uid}.jpg\n") is False
+    assert (day / f"{uid}.jpg\n").exists()
+    assert remove_photo(tmp_path, f"2026-01-01\n/{uid}.jpg") is False
+    (day / f"{uid}.jpg").write_bytes(b"\xff\xd8")
+    assert remove_photo(tmp_path, f"2026-01-01/{uid}.jpg") is True and not (day / f"{uid}.jpg").exists()

@@ -191,6 +191,12 @@ def test_jetson_pins_are_board_numbers_of_gpio_capable_header_pins():
     ("0", gpio_lock(), False),  # a camera
     ("rtsp://192.168.1.64:554/Streaming/Channels/102", gpio_lock(), False),
     ("missing.mp4", gpio_lock(), False),  # nothing on disk (yet): `run` fails to open it, nothing rises
+    # a GStreamer pipeline that reads a file is that file (was taken for a camera: every pipeline was)
+    ("filesrc location=clip.mp4 ! decodebin ! videoconvert ! appsink", gpio_lock(), True),
+    ("multifilesrc location=frames/%03d.jpg ! jpegdec ! videoconvert ! appsink", gpio_lock(), True),
+    ("uridecodebin uri=file:///srv/clip.mp4 ! videoconvert ! appsink", gpio_lock(), True),
+    ("rtspsrc location=rtsp://192.168.1.64:554/1 latency=0 ! decodebin ! videoconvert ! appsink", gpio_lock(), False),
+    ("v4l2src device=/dev/video0 ! videoconvert ! appsink", gpio_lock(), False),
 ])
 def test_a_real_arm_is_never_driven_by_a_recording(tmp_path, monkeypatch, source, lock, refused):
     """``replay`` leaves the locks out of a recording, so that no motor acts on one; ``run`` did not: with
@@ -215,3 +221,57 @@ def test_a_real_arm_is_never_driven_by_a_recording(tmp_path, monkeypatch, source
         f"camera.source: a recording (a file or folder on disk), and locks[0] (L1) drives a real arm "
         f"({lock['driver']}): it would rise on the recording's picture of the bay, not on the bay as it is now; use "
         "the camera, or driver: simulator (`replay` plays a recording without locks)"]
+
+
+def test_a_recording_under_dev_is_a_recording_to_the_lock_rule_as_to_run():
+    """``run`` plays a folder or a file as a recording wherever it is (``camera.source.recording``); the load's rule
+    took every path under ``/dev`` for a camera: ``/dev/shm/frames`` (pictures a bench tool left on the RAM disk)
+    with a gpio lock loaded, and the arm would rise on the recording. Only a device node (or an absent
+    ``/dev/video*``, a camera unplugged) is a camera."""
+    import tempfile
+    from pathlib import Path
+
+    from edge_agent.camera.source import recording
+    from edge_agent.config.camera import is_recording
+    from edge_agent.config.load import parse_config
+
+    if not Path("/dev/shm").is_dir():
+        pytest.skip("no /dev/shm on this host")
+    with tempfile.TemporaryDirectory(dir="/dev/shm") as d:
+        (Path(d) / "000.jpg").write_bytes(b"\xff\xd8")
+        (Path(d) / "clip.mp4").write_bytes(b"\x00")
+        for source in (d, f"{d}/clip.mp4"):
+            assert recording(source) and is_recording(source), source
+            data = {"site": {"site_id": "s1", "device_id": "d1"}, "camera": {"source": source},
+                    "bays": [{"id": "B1", "polygon": [[0, 0], [100, 0], [100, 100]]}], "locks": [gpio_lock()]}
+            with pytest.raises(ConfigError) as err:
+                parse_config(data)
+            assert err.value.problems[0].startswith("camera.source: a recording (a file or folder on disk)")
+    for camera in ("/dev/video0", "/dev/v4l/by-id/usb-cam-video-index0", "/dev/null"):
+        assert not is_recording(camera) and not recording(camera), camera
+
+
+def test_a_slow_camera_refused_for_its_max_age_is_told_the_one_way_out():
+    """At camera.fps 0.2 a lock's occupancy_max_age_s needs ≥ 10 s (two frame periods), and since locksafety16 it
+    may not pass camera.lost_after_s (5 s by default): a site that ran with 10 s was refused with "set it ≤
+    camera.lost_after_s, or raise that", and set to 5 s it was told "needs ≥ 10s" — each line sent the operator to
+    the other. Both now name the one way out: camera.lost_after_s raised with it."""
+    from edge_agent.config.load import parse_config
+
+    def config(**lock: object) -> dict:
+        return {"site": {"site_id": "s1", "device_id": "d1"}, "camera": {"source": "0", "fps": 0.2},
+                "bays": [{"id": "B1", "polygon": [[0, 0], [100, 0], [100, 100]]}], "locks": [gpio_lock(**lock)]}
+
+    with pytest.raises(ConfigError) as err:
+        parse_config(config(occupancy_max_age_s=10))
+    assert err.value.problems == [
+        "locks[0].occupancy_max_age_s: 10s is over camera.lost_after_s 5s: a picture that stops changing (a hung "
+        "sensor, its on-screen clock ticking on) would be trusted longer than a camera that sends no frame at all "
+        "(camera.fps 0.2 needs ≥ 10s here: raise camera.lost_after_s to ≥ 10s)"]
+    with pytest.raises(ConfigError) as err:
+        parse_config(config(occupancy_max_age_s=5))
+    assert err.value.problems == ["locks[0].occupancy_max_age_s: 5s is under two frame periods at camera.fps 0.2 "
+                                  "(needs ≥ 10s, and camera.lost_after_s 5s raised to ≥ 10s with it)"]
+    fixed = config(occupancy_max_age_s=10)
+    fixed["camera"]["lost_after_s"] = 10
+    assert parse_config(fixed).locks[0].occupancy_max_age_s == 10

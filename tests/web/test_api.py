@@ -563,3 +563,23 @@ def test_a_known_browser_is_not_kept_out_by_a_guesser_behind_the_same_ipv4_addre
     assert _login(guesser, PASSWORD) == 429  # an unknown browser there is still held by the address
     assert _login(staff, PASSWORD) == 303  # the known browser gets in (was 429)
     assert [_login(staff, f"typo{i}") for i in range(4)] == [401, 401, 401, 429]  # its own tries are still limited
+
+
+def test_a_known_browsers_cookie_cannot_rotate_ipv6_addresses_past_its_failure_limit(site):
+    """A known browser's wrong tries counted under its own /128 (and, since attack16, the name): its cookie copied
+    (a shared PC, an old laptop) and sent from fresh addresses of one /64, each with its three tries, guessed at the
+    admin's password without end — 40 wrong tries from 40 addresses, every one answered 401 — as the /64's limits
+    hold every other client. The known browser's count is the /64's and the name's: only holders of that name's
+    cookie share it, so no one else on the LAN keeps the staff out (the tests above)."""
+    app = site.app()
+    staff = TestClient(app, client=("2001:db8:1:2::5", 50000))
+    assert _login(staff, PASSWORD) == 303
+    known = staff.cookies.get("edge_known")
+    assert known
+    codes = []
+    for i in range(40):
+        thief = TestClient(app, client=(f"2001:db8:1:2::{i + 0x100:x}", 50000))
+        thief.cookies.set("edge_known", known)
+        codes.append(_login(thief, f"guess{i}"))
+    assert codes[:3] == [401, 401, 401] and set(codes[3:]) == {429}, codes
+    assert _login(TestClient(app, client=("2001:db8:1:3::5", 50000)), PASSWORD) == 303  # the name is not locked

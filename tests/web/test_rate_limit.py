@@ -271,3 +271,30 @@ def test_a_login_flood_on_the_offices_64_leaves_a_known_browser_its_logins(site)
     assert flood[0] == 403 and flood[-1] == 429  # no CSRF token: refused unread, then past the /64's rate
     assert forged_code == 429 and other_code == 429
     assert staff_code == 303
+
+
+def test_a_known_browsers_cookie_cannot_rotate_ipv6_addresses_past_the_login_rate(site):
+    """A known browser's login bucket was its own /128's: with one copied ``edge_known`` cookie a host took a fresh
+    address of its /64 for each post and met no login rate at all (60 posts from 60 addresses, none refused),
+    where everyone else on the /64 shares one bucket — each post a password check on a 2-core device. The bucket
+    is now the /64's for that name: the known browsers of other names keep theirs."""
+    app = site.app()
+
+    def client(address: str, cookies: httpx.Cookies | None = None) -> httpx.AsyncClient:
+        return httpx.AsyncClient(transport=httpx.ASGITransport(app, client=(address, 5000)),
+                                 base_url="http://edge.example", follow_redirects=False, cookies=cookies)
+
+    async def run() -> list[int]:
+        async with client("2001:db8:1:2::10") as staff:
+            r = await staff.post("/login", data={"username": "admin", "password": PASSWORD, "csrf": re.search(
+                r'name="csrf" value="([^"]+)"', (await staff.get("/login")).text).group(1)})
+            assert r.status_code == 303
+            known = httpx.Cookies({"edge_known": staff.cookies["edge_known"]})
+        codes = []
+        for i in range(int(RATES["login"].burst) + 10):
+            async with client(f"2001:db8:1:2::{i + 0x100:x}", known) as thief:
+                codes.append((await thief.post("/login")).status_code)  # no CSRF token: refused unread
+        return codes
+
+    codes = asyncio.run(run())
+    assert codes[0] == 403 and codes[-1] == 429, codes
