@@ -135,6 +135,7 @@ class Pipeline:
             if shape.complete and not double:
                 shape, read = self._civil_on_green(crop, shape, read)
                 shape = self._nev_on_blue(crop, shape)
+                shape = self._military_off_white(crop, shape)
             elif not double:  # one character skipped: the ``?`` where the plate's pitch shows the gap
                 shape = placed(shape, char_centres(read))
             text, conf, char_confs = read
@@ -202,6 +203,22 @@ class Pipeline:
         if res.colour == "blue" and res.dark_chars is False and res.scores.get("polarity", 0.0) >= POLARITY_MIN:
             return Shape(shape.text, False)
         return shape
+
+    @staticmethod
+    def _military_off_white(crop: np.ndarray, shape: Shape) -> Shape:
+        """Two letters + five digits is the military shape (outside GA 36), printed on white plates; a
+        civil plate's province read as a letter makes it too (a probe's windscreen reflection of 津RB7992
+        read ``IR87992``, complete at 0.85 on a blue plate). When the colour chosen for the text (the
+        colour rules move a plate to white only with no pixel evidence against it) is not white — or
+        ``unknown``, where greyscale and infrared leave the text alone — the letter is a misread
+        province: that position is not read (``?R87992``), as for a letter before a whole civil plate
+        (``plate_shape``). The verdict then judges the colour, as for any partial read."""
+        if parse_plate(shape.text).kind != "military":
+            return shape
+        res = choose_colour(classify_colour(crop, shape.text), shape.text, True)
+        if res.colour in ("white", "unknown"):
+            return shape
+        return Shape(MISSING + shape.text[1:], False, "left")
 
     @staticmethod
     def _whole_image(frame: np.ndarray) -> list[Detection]:

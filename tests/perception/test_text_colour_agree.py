@@ -138,3 +138,25 @@ def test_an_nev_text_on_a_blue_plate_with_white_characters_is_no_complete_read(p
     green, _ = render_scene(render_plate("苏AD12345", "small_nev"), seed=5, frame=(1280, 720), plate_width=220)
     [p] = reader.process(green)
     assert (p.text, p.complete, p.colour, p.nev, p.nev_reason) == ("苏AD12345", True, "green", True, "allow_list")
+
+
+# 津R87992's province read as the letter I (a windscreen reflection of 津RB7992, rotated): two letters + five
+# digits, the military shape — with no NEV serial in it, so it used to stay complete
+LETTER_LED = frames("-", "I", "-", "R", "-", "8", "-", "7", "-", "9", "-", "9", "-", "2", "-")
+
+
+def test_a_military_text_on_a_plate_that_is_not_white_is_a_misread_province(pipeline, monkeypatch):
+    """Military plates (two letters + five digits, outside GA 36) are white; on a blue plate with white
+    characters such a text is a civil plate whose province was read as a letter (``IR87992``, complete
+    at 0.85 on a blue plate of a probe). Its first position is not read (``?R87992``): partial, a partial
+    read's confidence, no list match; the same frames on a white plate stay the complete military text."""
+    monkeypatch.setattr("edge_agent.perception.pipeline.covered", lambda crop, centres: ())
+    lists = PlateLists(deny=["IR87992"])
+    reader = Pipeline(pipeline.detector, FixedFrames(LETTER_LED), pipeline.cfg, lists)
+    blue, _ = render_scene(render_plate("津R87992", "blue"), seed=5, frame=(1280, 720), plate_width=220)
+    [p] = reader.process(blue)
+    assert (p.text, p.complete, p.colour, p.nev, p.nev_reason) == ("?R87992", False, "blue", False, "colour")
+    assert p.confidence <= PARTIAL_CONFIDENCE and p.type_code == "02"
+    white, _ = render_scene(render_plate("VR87992", "police"), seed=5, frame=(1280, 720), plate_width=220)
+    [p] = reader.process(white)
+    assert (p.text, p.complete, p.colour, p.nev_reason) == ("IR87992", True, "white", "deny_list")
