@@ -52,6 +52,7 @@ _SER_LETTER = "[A-HJ-NP-Z]"
 # Issuing authority: A–Z without I; 'O' is real (provincial offices, e.g. 粤O).
 _ISSUER = "[A-HJ-Z]"
 _PROV = f"[{PROVINCES}]"
+_TEAM = "[XS0-9]"  # the emergency plate's team code: X fire, S forest rescue; a digit on the ministry's own
 BATTERY_LETTERS = "ABCDE"  # D first, then A B C E when the D series runs out
 OTHER_ENERGY_LETTERS = "FGHJK"  # F first, then G H J K
 ENERGY_LETTERS = BATTERY_LETTERS + OTHER_ENERGY_LETTERS
@@ -70,7 +71,7 @@ _FORMATS: tuple[tuple[str, str, re.Pattern[str]], ...] = (
     ("police", "23", re.compile(f"^{_PROV}{_ISSUER}{_SER}{{4}}警$")),
     ("coach", "16", re.compile(f"^{_PROV}{_ISSUER}{_SER}{{4}}学$")),
     ("trailer", "15", re.compile(f"^{_PROV}{_ISSUER}{_SER}{{4}}挂$")),
-    ("emergency", "99", re.compile(f"^{_PROV}{_SER}[0-9]{{4}}{EMERGENCY}$")),
+    ("emergency", "99", re.compile(f"^{_PROV}{_TEAM}[0-9]{{4}}{EMERGENCY}$")),
     ("agricultural", "99", re.compile(f"^{_PROV}[0-9]{{7}}$")),
     ("armed_police", "31", re.compile("^WJ[0-9]{2}[A-Z0-9]{5}$")),
     ("military", "32", re.compile("^[A-Z]{2}[0-9]{5}$")),

@@ -41,7 +41,7 @@ _PARTIAL: tuple[tuple[str, str, re.Pattern[str]], ...] = (
     ("left", "?", re.compile(f"^{_ISSUER}(?:{_SER}{{5}}|[{ENERGY_LETTERS}]{_SER}[0-9]{{4}}|[0-9]{{5}}[{ENERGY_LETTERS}]"
                              f"|{_SER}{{4}}{_SUFFIX})$")),
     # province dropped from an emergency plate (team code or the ministry's digit, four digits, 应急)
-    ("left", "?", re.compile(f"^{_SER}[0-9]{{4}}{EMERGENCY}$")),
+    ("left", "?", re.compile(f"^[XS0-9][0-9]{{4}}{EMERGENCY}$")),
     # last character dropped: province + issuer + 4 serial characters
     ("right", "?", re.compile(f"^{_PROV}{_ISSUER}{_SER}{{4}}$")),
     # province and issuer dropped, or the lower row of a two-row plate alone

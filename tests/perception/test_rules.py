@@ -40,6 +40,9 @@ CASES = [
     ("粤S0518应急", True, "emergency", "99", False, None),
     ("京12345应急", True, "emergency", "99", False, None),  # the ministry's own: no team letter
     ("京X123应急", False, "unknown", "99", False, None),
+    # the team code is X (fire) or S (forest), a digit on the ministry's own: any other letter was complete
+    ("京Q1234应急", False, "unknown", "99", False, None),
+    ("粤D0518应急", False, "unknown", "99", False, None),
     # I and O never appear in a serial
     ("皖AI12345", False, "unknown", "99", False, None),
     ("京AO1234", False, "unknown", "99", False, None),

@@ -25,6 +25,7 @@ from tests.perception.render import render_plate, render_scene
     ("A1234学", False, "?A1234学", "left"),
     ("京X1234应急", True, "京X1234应急", None),  # the emergency plate: 8 characters, no NEV serial
     ("X1234应急", False, "?X1234应急", "left"),
+    ("Q1234应急", False, "Q1234应急", None),  # no team code X / S nor a digit: no emergency plate
     ("12345", False, "??12345", "left"),       # province and letter dropped
     ("D1234", False, "??D1234", "left"),       # the lower row of a two-row plate alone
     ("渝A1234", False, "渝A1234?", "right"),   # last character dropped
