@@ -406,6 +406,8 @@ def decode_file(path: str | Path, max_pixels: int = MAX_PIXELS) -> Decoded:
 
     Opened once and read to at most ``MAX_FILE_BYTES``: ``recognize /dev/zero`` (or a huge file dropped
     in a camera folder) was read whole and grew to 23 GB before the kernel killed it."""
+    if isinstance(path, str) and not path:  # Path("") is the current folder: "is a directory: ." named no file given
+        raise ImageReadError("no such file: '' (an empty name)")
     p = Path(path)
     try:
         fd = os.open(p, os.O_RDONLY)

@@ -378,3 +378,11 @@ def test_a_dash_reads_the_photo_on_standard_input(tmp_path, models_dir):
     assert [(p["text"], p["colour"], p["nev"]) for p in first["plates"]] == [("皖AD12345", "green", True)]
     assert second == {"file": "-", "error": "empty file: standard input", "plates": []}
     assert proc.returncode == 1 and "Traceback" not in proc.stderr.decode()
+
+
+def test_an_empty_name_is_no_file_not_the_current_folder(capsys, models_dir):
+    """``recognize ""`` (a script's unset variable) was reported ``is a directory: .`` — the empty name was read as
+    the current folder. It names no file."""
+    assert main(["recognize", "", "--json", "--models", str(models_dir)]) == 1
+    [line] = _lines(capsys.readouterr().out)
+    assert line["file"] == "" and line["plates"] == [] and line["error"].startswith("no such file: ''")
