@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_agent.clock import Clock, iso
-from edge_agent.durable import write_durably
+from edge_agent.durable import fsync_dir, write_durably
 from edge_agent.ids import UUID_TEXT
 from edge_agent.sqlite_damage import Damaged, is_corruption, is_no_space, prune_aside, salvage_from
 
@@ -215,7 +215,11 @@ class EvidenceStore:
         db = sqlite3.connect(self.db_path, check_same_thread=False, isolation_level=None)
         try:
             db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
+            # FULL: each commit syncs the WAL. The event naming a photo goes into the (synced) outbox right after
+            # ``save`` returns; at NORMAL the row sat unsynced in the WAL, a power cut kept the event and lost the
+            # row, and ``sweep_orphans`` then deleted the violation's photo as a crash's leftover. One fsync a
+            # photo more, beside the photo's own (``docs/bays.md``, crashes and power cuts).
+            db.execute("PRAGMA synchronous=FULL")
             # a few writes a minute: fold the WAL in often and keep it short, so on a small disk the
             # index holds ~0.5 MB, not the ~4 MB SQLite's defaults allow
             db.execute("PRAGMA wal_autocheckpoint=100")
@@ -284,9 +288,11 @@ class EvidenceStore:
 
     def save(self, bay_id: str | None, visit_id: str | None, kind: str, image_jpeg: bytes | None,
              crop_jpeg: bytes | None, plate: str | None = None, meta: dict[str, Any] | None = None) -> str:
-        """Write the files (synced, then renamed into place), then the index row: a crash or power
-        cut leaves an orphan file (``sweep_orphans`` removes it), never a row naming a truncated photo.
-        Raises ``EvidenceSkipped`` when the reserve cannot be kept."""
+        """Write the files (synced, renamed into place, their folder synced), then the index row, synced
+        (``synchronous=FULL``): a crash or power cut leaves an orphan file (``sweep_orphans`` removes it), never
+        a row naming a truncated or missing photo; and once this returns, both are on the card, so the event the
+        caller then puts in the outbox names a photo and a row a power cut cannot take back (the sweep would
+        delete a photo whose row was lost). Raises ``EvidenceSkipped`` when the reserve cannot be kept."""
         eid = str(uuid.uuid4())
         now, mono = self.clock.now(), self.clock.monotonic()
         protected = kind in PROTECTED_KINDS or (kind != SNAPSHOT and visit_id is not None and self._violating(visit_id))
@@ -296,7 +302,11 @@ class EvidenceStore:
         size = 0
         written: list[Path] = []
         try:
-            day.mkdir(exist_ok=True)
+            try:
+                day.mkdir()
+                fsync_dir(self.root)  # the day's new folder: its name is on the card before the photos in it
+            except FileExistsError:
+                pass
             for which, data in (("frame", image_jpeg), ("crop", crop_jpeg)):
                 if data:
                     p = day / f"{eid}{'' if which == 'frame' else '_crop'}.jpg"
@@ -304,6 +314,8 @@ class EvidenceStore:
                     write_durably(p, data, p.with_suffix(".tmp"), sync_dir=False)  # the sweep knows .tmp
                     files[which] = str(p.relative_to(self.root))
                     size += len(data)
+            if written:
+                fsync_dir(day)  # the renames of both: one folder sync, before the row that names them
         except OSError as exc:
             for p in written:  # a half-written photo is worth nothing and holds space the events need
                 with contextlib.suppress(OSError):  # a read-only card refuses this too
