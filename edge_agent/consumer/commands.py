@@ -11,6 +11,7 @@ import threading
 from urllib.parse import parse_qsl, urlsplit
 
 from edge_agent.config.mqtt import parse_broker, refuse_readable_by_all
+from edge_agent.consumer.store import HEALTH_DAYS, HEALTH_EVERY_S
 from edge_agent.events.topics import valid_topic_level
 from edge_agent.masking import mask_url_credentials
 
@@ -37,7 +38,7 @@ def _consume(args: argparse.Namespace) -> int:
         print(f"consume: --password-env {args.password_env}: that environment variable is not set", file=sys.stderr)
         return 2
     try:
-        store = open_store(args.db)
+        store = open_store(args.db, health_every_s=args.health_every_s, health_days=args.health_days)
     except Exception as exc:  # sqlite3 / psycopg / OSError: was their traceback; the database is outside the agent
         why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         print(f"consume: cannot open --db {mask_url_credentials(args.db)}: {mask_url_credentials(why)}",
@@ -121,6 +122,22 @@ def _client_id(text: str) -> str:
     return text
 
 
+def _number(low: float, high: float, low_open: bool = False):  # noqa: ANN202 - an argparse type
+    """A finite number in [``low``, ``high``] (``low_open``: above ``low``): ``nan`` or ``inf`` is no bound."""
+
+    def check(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not (low < value <= high if low_open else low <= value <= high):
+            raise argparse.ArgumentTypeError(f"{text!r}: a number {'over' if low_open else 'from'} {low:g}, "
+                                             f"at most {high:g}")
+        return value
+
+    return check
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("consume", help="reference backend consumer: MQTT events into PostgreSQL or SQLite")
     p.add_argument("--broker", default="mqtt://127.0.0.1:1883", type=_broker,
@@ -138,6 +155,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--key", metavar="FILE", help="client key for mutual TLS (with --cert)")
     p.add_argument("--username")
     p.add_argument("--password-env", help="environment variable holding the password")
+    p.add_argument("--health-every-s", type=_number(0, 86400), default=HEALTH_EVERY_S,
+                   help="store at most one heartbeat per device this often, 0: every one (the latest is always in "
+                        "devices.last_health) (default: %(default)s)")
+    p.add_argument("--health-days", type=_number(0, 3650, low_open=True), default=HEALTH_DAYS,
+                   help="keep stored heartbeats this many days after they were received (default: %(default)s)")
     p.set_defaults(func=_consume)
 
 

@@ -4,7 +4,8 @@ Every write is idempotent, so a redelivered message (QoS 1 is at-least-once; a c
 before its PUBACK gets it again) never makes a second row:
 
 - ``events``       one row per ``event_id`` (primary key; ``ON CONFLICT DO NOTHING``)
-- ``health``       one row per (site, device, ts)
+- ``health``       one row per (site, device, ts), at most one per device every ``health_every_s`` (the others
+                   update ``devices.last_health`` only), kept ``health_days`` after it was received
 - ``bay_states``   the current state per (site, device, bay): the newest ``since`` wins; an empty retained
                    state (the device cleared it: the bay left its config) deletes the row
 - ``devices``      the current per-device view: status (online/offline), last health, last seen
@@ -16,8 +17,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -56,6 +58,7 @@ CREATE TABLE IF NOT EXISTS health (
     device TEXT NOT NULL,
     ts     TEXT NOT NULL,
     doc    {json} NOT NULL,
+    received_at TEXT,
     PRIMARY KEY (site, device, ts)
 );
 CREATE TABLE IF NOT EXISTS bay_states (
@@ -82,7 +85,18 @@ CREATE TABLE IF NOT EXISTS devices (
 _EVENT = ("INSERT INTO events (event_id, site, device, type, ts, bay_id, visit_id, evidence_id, data, received_at, "
           "schema_version) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}) "
           "ON CONFLICT (event_id) DO NOTHING")
-_HEALTH = "INSERT INTO health (site, device, ts, doc) VALUES ({p}, {p}, {p}, {p}) ON CONFLICT DO NOTHING"
+_HEALTH = ("INSERT INTO health (site, device, ts, doc, received_at) VALUES ({p}, {p}, {p}, {p}, {p}) "
+           "ON CONFLICT DO NOTHING")
+_HEALTH_RECENT = "SELECT 1 FROM health WHERE site = {p} AND device = {p} AND received_at > {p} LIMIT 1"
+_HEALTH_PRUNE = "DELETE FROM health WHERE received_at < {p}"
+#: a heartbeat row per device at most this often by default: the agent's ``mqtt.heartbeat_s`` is 60 s by default
+#: but any value over 0 is valid, and a device's credentials flooded its health topic with one-byte heartbeats of
+#: distinct ``ts``, each a row kept for ever. The latest is always in ``devices.last_health``
+HEALTH_EVERY_S = 10.0
+#: heartbeat rows kept this many days after they were received by default
+HEALTH_DAYS = 30.0
+#: expired heartbeat rows are deleted at most this often (a write's batch does it)
+PRUNE_EVERY_S = 3600.0
 # the newest `since` wins; for one `since` (the lock moved, a plate was read: the state published again) the
 # latest `ts`: consumers sharing a group commit one bay's messages in any order (of 200 bays whose lock went
 # moving, moving, down, 120 were left `moving` by two consumers ordering by `since` alone)
@@ -98,8 +112,12 @@ _STATUS = "UPDATE devices SET status = {p} WHERE site = {p} AND device = {p}"
 _LAST_HEALTH = "UPDATE devices SET last_health = {p} WHERE site = {p} AND device = {p}"
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+def _wall() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _iso(when: datetime) -> str:
+    return when.astimezone(timezone.utc).isoformat(timespec="milliseconds")
 
 
 def utc_instant(text: object, default: str | None) -> str | None:
@@ -130,8 +148,15 @@ class _SqlStore:
     placeholder = "?"
     json_type = "TEXT"
 
-    def __init__(self, conn: Any) -> None:
+    def __init__(self, conn: Any, health_every_s: float = HEALTH_EVERY_S, health_days: float = HEALTH_DAYS,
+                 clock: Callable[[], datetime] = _wall) -> None:
+        """``health_every_s``: at most one heartbeat row per device this often (0: every one);
+        ``health_days``: heartbeat rows kept this long after they were received; ``clock``: aware UTC time."""
+        if not (0 <= health_every_s <= 86400 and 0 < health_days <= 3650):
+            raise ValueError("health_every_s is 0-86400 and health_days over 0, at most 3650")
         self.conn = conn
+        self.health_every_s, self.health_days, self._clock = health_every_s, health_days, clock
+        self._pruned_at: datetime | None = None
         self._before_schema()
         for stmt in SCHEMA.format(json=self.json_type).split(";"):
             if stmt.strip():
@@ -143,10 +168,14 @@ class _SqlStore:
     def _add_columns(self) -> None:
         """Columns a newer consumer added, on a database an older one made (``CREATE … IF NOT EXISTS`` keeps
         an existing table as it was)."""
-        for table, column in (("events", "schema_version"), ("bay_states", "ts")):
+        for table, column in (("events", "schema_version"), ("bay_states", "ts"), ("health", "received_at")):
             cur = self.conn.execute(f"SELECT * FROM {table} LIMIT 0")
             if column not in {c[0] for c in cur.description}:
                 self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
+        # an older consumer's heartbeat rows: their retention counts from now
+        self.conn.execute(self._sql("UPDATE health SET received_at = {p} WHERE received_at IS NULL"),
+                          (_iso(self._clock()),))
+        self.conn.execute("CREATE INDEX IF NOT EXISTS health_received ON health (site, device, received_at)")
 
     def _utc_since(self) -> None:
         """Rows an older consumer stored kept the device's offset: rewrite them as UTC (one row per bay)."""
@@ -168,10 +197,15 @@ class _SqlStore:
 
     def write(self, batch: list[Record]) -> None:
         self._connected()
-        now = _now()
+        clock = self._clock()
+        now = _iso(clock)
         now_us = utc_instant(now, now)
+        recent = _iso(clock - timedelta(seconds=self.health_every_s))
         cur = self.conn.cursor()
         try:
+            if self._pruned_at is None or not timedelta(0) <= clock - self._pruned_at < timedelta(seconds=PRUNE_EVERY_S):
+                cur.execute(self._sql(_HEALTH_PRUNE), (_iso(clock - timedelta(days=self.health_days)),))
+                self._pruned_at = clock
             for r in batch:
                 body = json.dumps(r.doc, ensure_ascii=False)
                 cur.execute(self._sql(_SEEN), (r.site, r.device, now))
@@ -182,7 +216,9 @@ class _SqlStore:
                                                     json.dumps(d.get("data", {}), ensure_ascii=False), now,
                                                     r.schema))
                 elif r.kind == "health":
-                    cur.execute(self._sql(_HEALTH), (r.site, r.device, r.doc.get("ts", now), body))
+                    if not self.health_every_s or cur.execute(self._sql(_HEALTH_RECENT),
+                                                              (r.site, r.device, recent)).fetchone() is None:
+                        cur.execute(self._sql(_HEALTH), (r.site, r.device, r.doc.get("ts", now), body, now))
                     cur.execute(self._sql(_LAST_HEALTH), (body, r.site, r.device))
                 elif r.kind == "state" and r.bay_id is not None:
                     cur.execute(self._sql(_STATE), (r.site, r.device, r.bay_id, r.doc.get("state", "unknown"),
@@ -207,12 +243,12 @@ class _SqlStore:
 class SqliteStore(_SqlStore):
     """The embedded default: one file, WAL, a committed batch survives a power cut."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, **keep: Any) -> None:
         conn = sqlite3.connect(str(path), check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA secure_delete=ON")  # events name plates: a deleted row's bytes overwritten
-        super().__init__(conn)
+        super().__init__(conn, **keep)
 
 
 class PostgresStore(_SqlStore):
@@ -221,13 +257,13 @@ class PostgresStore(_SqlStore):
     placeholder = "%s"
     json_type = "JSONB"
 
-    def __init__(self, dsn: str) -> None:
+    def __init__(self, dsn: str, **keep: Any) -> None:
         try:
             import psycopg
         except ImportError as exc:  # pragma: no cover - depends on the install
             raise RuntimeError("PostgreSQL needs psycopg: pip install -e '.[consumer]' in the source checkout") from exc
         self._dsn, self._psycopg = dsn, psycopg
-        super().__init__(psycopg.connect(dsn))
+        super().__init__(psycopg.connect(dsn), **keep)
 
     def _connected(self) -> None:
         """A server that restarted (or a failover, an idle timeout) closed the connection for good: each retry
@@ -242,8 +278,9 @@ class PostgresStore(_SqlStore):
         self.conn.execute("SELECT pg_advisory_xact_lock(7312040)")
 
 
-def open_store(url: str) -> Store:
-    """``postgresql://…`` → PostgreSQL; ``sqlite:///path`` or a plain path → SQLite."""
+def open_store(url: str, **keep: Any) -> Store:
+    """``postgresql://…`` → PostgreSQL; ``sqlite:///path`` or a plain path → SQLite. ``keep``: the heartbeats'
+    ``health_every_s`` / ``health_days``."""
     if url.startswith(("postgresql://", "postgres://")):
-        return PostgresStore(url)
-    return SqliteStore(url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url)
+        return PostgresStore(url, **keep)
+    return SqliteStore(url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url, **keep)

@@ -322,27 +322,47 @@ class LoginLimiter:
 class RefusalLog:
     """Which refused logins get an audit row: the first per address and kind in each ``every_s``;
     the next row says how many came in between. A flood then costs a few rows, not one per
-    request (each a write on the database the agent records its events in)."""
+    request (each a write on the database the agent records its events in).
 
-    def __init__(self, clock: Clock, every_s: float = 10.0) -> None:
+    And at most ``per_hour`` rows in any hour over every address and kind (0: no cap): per address alone, 254 IPv4
+    aliases on a LAN (or an IPv6 host's many /64s, as many as it likes) each wrote a row every ``every_s``, ~25 a
+    second kept two years. Past the cap a request is counted, not written; the next row written says how many."""
+
+    def __init__(self, clock: Clock, every_s: float = 10.0, per_hour: int = 0) -> None:
         self._clock = clock
         self._every = every_s
+        self._per_hour = per_hour
         self._last: dict[tuple[str, str], float] = {}
         self._skipped: dict[tuple[str, str], int] = {}
+        self._rows: deque[float] = deque()  # when the rows of the last hour were let through (at most per_hour)
+        self._capped = 0  # refusals not recorded since the last row, for the cap
         self._lock = threading.Lock()
 
-    def note(self, ip: str, kind: str) -> int | None:
-        """None: counted, no row now; else write a row, with this many unrecorded since the last."""
-        now, key = self._clock.monotonic(), (address_key(ip), kind)  # a host's /64 is one address, as for limits
+    def note(self, ip: str, kind: str, everyone: bool = False) -> tuple[int, int] | None:
+        """None: counted, no row now; else write a row, with (this many unrecorded since this key's last row, this
+        many more not recorded for the hourly cap). ``everyone``: one key for every address (``ip`` ignored)."""
+        now = self._clock.monotonic()
+        key = ("*" if everyone else address_key(ip), kind)  # a host's /64 is one address, as for limits
         with self._lock:
             last = self._last.get(key)
-            if last is not None and now - last < self._every:
+            if last is not None and 0.0 <= now - last < self._every:
                 self._skipped[key] = self._skipped.get(key, 0) + 1
+                return None
+            while self._rows and not 0.0 <= now - self._rows[0] < 3600.0:
+                self._rows.popleft()
+            if self._per_hour and len(self._rows) >= self._per_hour:
+                self._capped += 1
                 return None
             if len(self._last) > SWEEP_AT:
                 self._last = {k: t for k, t in self._last.items() if now - t < self._every or k in self._skipped}
+            if len(self._skipped) > SWEEP_AT:  # counts of keys never heard from again go to the cap's count
+                self._capped += sum(self._skipped.values())
+                self._skipped = {}
             self._last[key] = now
-            return self._skipped.pop(key, 0)
+            if self._per_hour:
+                self._rows.append(now)
+            capped, self._capped = self._capped, 0
+            return self._skipped.pop(key, 0), capped
 
 
 def lower_priority(nice: int) -> None:

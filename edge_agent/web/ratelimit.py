@@ -53,6 +53,8 @@ RATES = {
     "login": Rate(50, 2.0),
 }
 SAY_EVERY_S = 60.0  # one log line per client and kind at most this often
+# and at most this many in an hour over all clients: many addresses (an IPv6 host's /64s) each got their own line
+SAY_PER_HOUR = 60
 
 
 def kind_of(method: str, path: str) -> str | None:
@@ -118,7 +120,7 @@ class RateLimit:
         self.refusal = refusal  # the 429 in the user's words (``app.rate_refusal``): None, or it gives None: plain text
         self.known = known  # whether a known-device cookie checks out (``KnownDevices.valid``); None: never
         self.buckets = TokenBuckets(clock, rates)
-        self._said = RefusalLog(clock, SAY_EVERY_S)  # a log line per client and kind at most this often
+        self._said = RefusalLog(clock, SAY_EVERY_S, SAY_PER_HOUR)  # a log line per client and kind at most this often
 
     def who(self, scope: Scope, kind: str, client: str) -> str:
         """The bucket a request draws on: its address's (an IPv6 host by its /64), the signed-in one when its
@@ -143,8 +145,11 @@ class RateLimit:
         if wait <= 0:
             await self.app(scope, receive, send)
             return
-        if (count := self._said.note(client, kind)) is not None:
+        if (counts := self._said.note(client, kind)) is not None:
+            count, unsaid = counts
             more = f" ({count} more refused since the last line)" if count else ""
+            more += f" ({unsaid} more refusals of any client not logged: at most {SAY_PER_HOUR} lines an hour)" \
+                if unsaid else ""
             log.warning("review page: %r sends %s requests faster than allowed: 429%s", address_key(client), kind,
                         more)
         retry = max(1, int(wait + 0.999))

@@ -23,6 +23,9 @@ from edge_agent.web.sessions import SessionsUnavailable
 from edge_agent.web.views import AuditUnavailable
 
 router = APIRouter()
+# rows an hour for refused logins and wrong passwords at names that are no user, over every address: ~1,440 rows a
+# day (~150 KB) at most from anyone who can reach the page unauthenticated, kept ``evidence.review_days``
+REFUSAL_ROWS_PER_HOUR = 60
 
 
 @router.get("/login")
@@ -49,7 +52,10 @@ def login(request: Request, username: str = Form("", max_length=64), password: s
         return _limited(request, next, t("login_busy"), 1.0)
     if not ok:  # its row or a 503 (AuditUnavailable): a guess the log cannot keep is not answered
         who, unknown = _who(ctx, name)
-        ctx.views.action(who, ip, "login_failed", "", unknown)
+        if unknown:  # counted in a coalesced row (or a 503 while the log fails)
+            _failed_no_user(ctx, unknown, ip)
+        else:  # a guess at a real account: a row each (the per-name limit bounds them)
+            ctx.views.action(who, ip, "login_failed")
         return render(request, "login.html", status_code=401, next=safe_next(next), error=t("login_failed"))
     ctx.limiter.succeeded(ip, name, by_name)
     # the row first: no session opens that the log does not name (a read-only log opened one, then a bare 500)
@@ -78,14 +84,33 @@ def login(request: Request, username: str = Form("", max_length=64), password: s
 
 def _refused(ctx: WebContext, name: str, kind: str, detail: str, ip: str) -> None:
     """Audit a refused login, coalesced: a flood must not write one row per request."""
-    skipped = ctx.refusals.note(ip, kind)
-    if skipped is not None:
-        more = f"{skipped} more refused since the last entry" if skipped else ""
+    counts = ctx.refusals.note(ip, kind)
+    if counts is not None:
         try:
             who, unknown = _who(ctx, name)
-            ctx.views.action(who, ip, kind, "", "; ".join(p for p in (unknown, detail, more) if p))
+            ctx.views.action(who, ip, kind, "", "; ".join(p for p in (unknown, detail, *_more(counts, "refused")) if p))
         except AuditUnavailable:  # nothing was done: the refusal stands (logged once)
             pass
+
+
+def _failed_no_user(ctx: WebContext, unknown: str, ip: str) -> None:
+    """Audit a wrong password at a name that is no user: one row for every address in each ``RefusalLog`` period,
+    counting the others, under the hourly cap. Such a guess reaches no account, and made-up names from many
+    addresses are not limited by name: one row each was ~4 rows a second kept two years from 254 addresses (the
+    limit is per address), without end from an IPv6 host's /64s. A guess counted, not written, is still one the log
+    keeps (the next row's count); while the log cannot be written it is written (or 503) like the others."""
+    counts = ctx.refusals.note(ip, "login_failed", everyone=True)
+    if counts is None and ctx.views.failing is None:
+        return
+    ctx.views.action("-", ip, "login_failed", "", "; ".join((unknown, *_more(counts or (0, 0), "failed"))))
+
+
+def _more(counts: tuple[int, int], what: str) -> list[str]:
+    """What a coalesced row says of the refused (``what``) or failed logins it stands for besides its own."""
+    skipped, capped = counts
+    return [*([f"{skipped} more {what} since the last entry"] if skipped else []),
+            *([f"{capped} more refused or failed logins not recorded (at most {REFUSAL_ROWS_PER_HOUR} such rows "
+               "an hour)"] if capped else [])]
 
 
 def _who(ctx: WebContext, name: str) -> tuple[str, str]:

@@ -41,7 +41,7 @@ def _heartbeats(port: int, count: int) -> None:
 @pytest.mark.broker
 def test_qos0_messages_past_the_bound_are_dropped_while_the_database_is_down(broker, tmp_path, caplog):
     db = tmp_path / "c.sqlite"
-    store = SqliteStore(db)
+    store = SqliteStore(db, health_every_s=0)  # every heartbeat a row: the queue's bound is the point here
     down, attempts, write = threading.Event(), [0], store.write
     down.set()
 
