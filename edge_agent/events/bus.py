@@ -28,11 +28,18 @@ class EventBus:
         self._state_subs: list[StateHandler] = []
         self._states: dict[str, BayState] = {}
 
-    def subscribe(self, handler: EventHandler, types: set[str] | None = None) -> Callable[[], None]:
-        """Call ``handler`` for each event (of ``types`` only, if given). Returns an unsubscribe."""
+    def subscribe(self, handler: EventHandler, types: set[str] | None = None,
+                  first: bool = False) -> Callable[[], None]:
+        """Call ``handler`` for each event (of ``types`` only, if given). Returns an unsubscribe.
+
+        ``first``: before every handler subscribed so far (the violation log: its row is on the card before the
+        MQTT outbox, which subscribes as it is built, holds the event; see docs/bays.md "Crashes and power cuts")."""
         entry = (handler, frozenset(types) if types else None)
         with self._lock:
-            self._event_subs.append(entry)
+            if first:
+                self._event_subs.insert(0, entry)
+            else:
+                self._event_subs.append(entry)
         return lambda: self._remove(self._event_subs, entry)
 
     def subscribe_state(self, handler: StateHandler) -> Callable[[], None]:

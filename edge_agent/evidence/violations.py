@@ -227,7 +227,9 @@ class ViolationLog:
         self._db = sqlite3.connect(str(self.db_path), check_same_thread=False, timeout=10)
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        # each commit syncs the WAL: the row is on the card before the outbox (synced) holds the event (``attach``);
+        # at NORMAL a power cut kept the event the backend got and lost the violation from the review page
+        self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA secure_delete=ON")  # retention's deleted plates overwritten, not left in free pages
         self._db.executescript(_SCHEMA)
         # the page's reads: a connection of their own, so that none queues behind a write (the recorder's, waiting up
@@ -250,8 +252,10 @@ class ViolationLog:
 
     # -- writing -------------------------------------------------------------------------------
     def attach(self, bus: Any) -> None:
-        """Subscribe to every event on ``bus`` (call once; ``close`` unsubscribes)."""
-        self._unsubscribe = bus.subscribe(self.record)
+        """Subscribe to every event on ``bus`` (call once; ``close`` unsubscribes), before every other subscriber:
+        the MQTT link subscribes as it is built and put each event into its (synced) outbox before this log wrote
+        it, so a power cut between kept the event the backend got and lost the violation from the review page."""
+        self._unsubscribe = bus.subscribe(self.record, first=True)
 
     def record(self, event: Event) -> None:
         """Store ``event``; violation_started / _ended open and close a violation row. Idempotent.

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import threading
 
+from edge_agent.clock import FakeClock
 from edge_agent.events.bus import EventBus
-from edge_agent.events.types import BayState
+from edge_agent.events.types import BayState, Event, EventType
 
 
 def test_a_bay_state_published_from_two_threads_reaches_every_sink_last_as_the_bus_keeps_it():
@@ -45,3 +46,19 @@ def test_a_state_is_handed_over_once_when_nothing_newer_came():
     bus.publish_state(a)
     bus.publish_state(b)
     assert heard == [a, b]
+
+
+def test_a_handler_subscribed_first_hears_each_event_before_the_earlier_ones():
+    """The violation log subscribes ``first``: its row is written before the MQTT outbox, subscribed earlier, holds
+    the event (``tests/evidence/test_violation_log_power_cut.py``); the others keep their order."""
+    bus = EventBus()
+    heard: list[str] = []
+    bus.subscribe(lambda e: heard.append("outbox"))
+    bus.subscribe(lambda e: heard.append("locks"))
+    off = bus.subscribe(lambda e: heard.append("log"), first=True)
+    bus.publish(Event.make(EventType.VEHICLE_ARRIVED, FakeClock(), bay_id="A", visit_id="v1"))
+    assert heard == ["log", "outbox", "locks"]
+    off()
+    heard.clear()
+    bus.publish(Event.make(EventType.VEHICLE_ARRIVED, FakeClock(), bay_id="A", visit_id="v2"))
+    assert heard == ["outbox", "locks"]
