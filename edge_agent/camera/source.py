@@ -42,7 +42,7 @@ from edge_agent import imfile
 from edge_agent.camera.decode import MAX_PIXELS, REDUCE_LIMIT, ImageReadError, ImageTooLarge, decode_file
 from edge_agent.camera.unopened import why_unopened
 from edge_agent.clock import Clock
-from edge_agent.config.camera import is_device, is_pipeline
+from edge_agent.config.camera import is_device, is_pipeline, still_a_device
 
 log = logging.getLogger(__name__)
 
@@ -299,6 +299,8 @@ def default_opener(source: str, loop: bool, counts: DecodeCounts | None = None,
         if still:
             return _ImageFolder(Path(source), loop, counts, max_pixels, folder=kind == "folder")
         if kind == "usb":
+            if not source.isdigit() and _no_longer_a_device(source):
+                return _Unopened()  # fail closed: camera lost, reconnect with backoff, no frame played
             return cv2.VideoCapture(int(source) if source.isdigit() else source)
         # A stream URL goes to OpenCV as is; a file through imfile (a non-UTF-8 name crashes OpenCV).
         if kind != "stream":
@@ -312,6 +314,29 @@ def default_opener(source: str, loop: bool, counts: DecodeCounts | None = None,
         return cap
 
     return open_
+
+
+def _no_longer_a_device(source: str) -> bool:
+    """``source``, taken for a camera's device when the opener was made, is something else now: a regular file a
+    local user put in its name (OpenCV's FFmpeg backend would play it as the live camera, and a real arm rise on
+    it). Absent is still a device (unplugged): OpenCV fails to open it as before."""
+    try:
+        return not still_a_device(source)
+    except OSError:
+        return False  # the reader's log says why (``why_unopened``), once per outage and then every REMIND_S
+
+
+class _Unopened:
+    """A capture that did not open (``isOpened`` false), for a source refused before OpenCV saw it."""
+
+    def isOpened(self) -> bool:  # noqa: N802 - VideoCapture's name
+        return False
+
+    def read(self) -> tuple[bool, None]:
+        return False, None
+
+    def release(self) -> None:
+        pass
 
 
 def _sized(cap: cv2.VideoCapture, source: str, limit: int) -> cv2.VideoCapture:

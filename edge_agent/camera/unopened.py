@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
+import stat
 from urllib.parse import urlsplit
 
 from edge_agent.config.camera import is_pipeline
@@ -60,6 +61,12 @@ def _device(source: str) -> str:
     path = f"/dev/video{source}" if source.isdigit() else source
     if not os.path.exists(path):
         return f"no device {path} (camera unplugged, or another index: ls /dev/video*)"
+    try:
+        node = os.stat(path).st_mode
+    except OSError:
+        node = stat.S_IFCHR  # gone between the two looks: said as it opens next
+    if not stat.S_ISCHR(node):  # not opened at all (source.default_opener): no file is a camera
+        return f"{path} is no camera device now (a file or another kind of node in its name): not opened"
     if not os.access(path, os.R_OK | os.W_OK):
         return f"{path} exists but this user may not open it (add the service user to the 'video' group)"
     return f"{path} exists but did not open (in use by another program, or no video capture device)"

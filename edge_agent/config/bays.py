@@ -15,7 +15,7 @@ from typing import Annotated
 from pydantic import AfterValidator, Field, Strict, field_validator, model_validator
 
 from edge_agent.config.base import Ident, StrictModel, problems_at
-from edge_agent.config.camera import is_recording
+from edge_agent.config.camera import live_camera_problem
 from edge_agent.config.errors import key_path
 from edge_agent.config.pins import describe, header_pin
 from edge_agent.plates import not_a_plate
@@ -218,14 +218,20 @@ def cross_section_problems(cfg) -> list[tuple[tuple, str]]:  # noqa: ANN001 - Ag
                 )
     problems += _max_age_problems(cfg)
     armed = [(i, lk) for i, lk in enumerate(cfg.locks) if lk.driver != "simulator"]
-    if armed and is_recording(cfg.camera.source):
+    not_live = live_camera_problem(cfg.camera.source) if armed else None
+    if armed and not_live:
         # `replay` leaves the locks out of a recording; `run` drove a real arm on one: the recording's empty bay,
-        # fresh to every check, raised the arm over whatever car stood in the real bay (and again at each loop)
+        # fresh to every check, raised the arm over whatever car stood in the real bay (and again at each loop). A
+        # path with nothing there was retried as a camera until a clip copied there was played (camsource17).
         i, lk = armed[0]
-        problems.append((("camera", "source"), f"a recording (a file or folder on disk), and locks[{i}] ({lk.id}) "
-                         f"drives a real arm ({lk.driver}): it would rise on the recording's picture of the bay, "
-                         "not on the bay as it is now; use the camera, or driver: simulator (`replay` plays a "
-                         "recording without locks)"))
+        if not_live.startswith("a recording"):
+            what = ("it would rise on the recording's picture of the bay, not on the bay as it is now; use the "
+                    "camera, or driver: simulator (`replay` plays a recording without locks)")
+        else:
+            what = ("whatever is put there would be played as the camera; use the camera's URL (rtsp://…), its USB "
+                    "index (0) or device node (/dev/video0, /dev/v4l/by-id/…), or driver: simulator")
+        problems.append((("camera", "source"), f"{not_live}, and locks[{i}] ({lk.id}) drives a real arm "
+                         f"({lk.driver}): {what}"))
     if cfg.locks and cfg.occupancy.confirm_frames < 2:
         # the verdict "empty" then rests on one classification, and with still_confirm_s 0 and
         # timers.departure_confirm_s 0 (both allowed) so did the departure: one reading of 0.05 in a parked car's bay

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from edge_agent.config.base import StrictModel
 from edge_agent.config.hosts import host_problem
@@ -39,17 +39,49 @@ def is_pipeline(source: str) -> bool:
 
 
 def is_device(source: str) -> bool:
-    """A camera's device node (``/dev/video0``, ``/dev/v4l/by-id/…``): a live camera, not a file.
+    """A camera's device node (``/dev/video0``, ``/dev/v4l/by-id/…``, or a link to one): a live camera, not a file.
 
     Why: read as a file it was played by its timestamps (V4L2's count from boot: a wait of the
     uptime after the first frame), and unplugging it ended the "file", so ``run`` exited. Not every
-    path under ``/dev`` is one: ``/dev/shm/clip.mp4`` is a recording on a RAM disk (``is_recording``)."""
-    if not source.startswith("/dev/"):
+    path under ``/dev`` is one: ``/dev/shm/clip.mp4`` is a recording on a RAM disk (``is_recording``). Only a
+    camera's own names may be absent (unplugged: its node comes back with the camera)."""
+    if source.isdigit() or "://" in source or is_pipeline(source):
         return False
     try:
-        return stat.S_ISCHR(os.stat(source).st_mode)
-    except OSError:  # unplugged: its node comes back with the camera
-        return source.startswith(("/dev/video", "/dev/v4l/"))
+        return still_a_device(source)
+    except OSError:  # unplugged, or a name the file system refuses
+        return source.startswith(DEVICE_NAMES)
+
+
+DEVICE_NAMES = ("/dev/video", "/dev/v4l/")  # a camera's node, and udev's by-id / by-path links to it
+
+
+def still_a_device(path: str) -> bool:
+    """``path`` is a character device now (following links); ``OSError`` when there is nothing there. One stat: the
+    camera's opener asks it at each (re)open, so a device name a local user replaced by a video file is not played."""
+    return stat.S_ISCHR(os.stat(path).st_mode)
+
+
+def is_path(source: str) -> bool:
+    """``source`` names a file, folder or device node: not a USB index (``0``: digits only), not a URL (``://``),
+    not a GStreamer pipeline (``… ! appsink``). Only a path is resolved against the config file's folder."""
+    return not (source.isdigit() or "://" in source or is_pipeline(source))
+
+
+def live_camera_problem(source: str) -> str | None:
+    """Why ``source`` is no live camera a real arm may rise on, or None: a USB index, a stream URL, a device node
+    (present, or one of a camera's names while unplugged) or a GStreamer pipeline from a live element is one.
+    A recording is refused (:func:`is_recording`); so is a path with nothing there — a recording to come, or a
+    typo: retried as a camera, the clip copied there later was played — and one that is no file, folder or
+    device (a FIFO, a socket: fed by whatever writes into it)."""
+    if is_recording(source):
+        return "a recording (a file or folder on disk)"
+    if not is_path(source) or is_device(source):
+        return None
+    if not os.path.lexists(source):
+        return (f"{source} does not exist (a recording to come, or a typo; a camera's device is /dev/video* or "
+                "/dev/v4l/by-id/…)")
+    return f"{source} is not a camera (no file, folder or device node: a pipe or socket, fed by whatever writes to it)"
 
 
 # a GStreamer pipeline that reads a file: its source element (``filesrc``, ``multifilesrc`` for numbered pictures) or
@@ -65,7 +97,7 @@ def is_recording(source: str) -> bool:
     ``filesrc location=clip.mp4 ! decodebin ! videoconvert ! appsink`` is the same clip as ``clip.mp4``."""
     if is_pipeline(source):
         return _FILE_PIPELINE.search(source) is not None
-    if source.isdigit() or "://" in source or is_device(source):
+    if not is_path(source) or is_device(source):
         return False
     p = Path(source)
     try:
@@ -136,10 +168,15 @@ class CameraConfig(StrictModel):
 
     @field_validator("source")
     @classmethod
-    def _stream_url(cls, v: str) -> str:
+    def _stream_url(cls, v: str, info: ValidationInfo) -> str:
         """A stream URL that can be opened, its scheme in lower case: ``RTSP://`` (as some camera manuals
-        print it; schemes are case-insensitive) was handed to OpenCV as is, which cannot open it."""
+        print it; schemes are case-insensitive) was handed to OpenCV as is, which cannot open it. A relative path
+        is the config file's folder's, as every path in the file: looked up in the working folder, ``check-config``
+        (run in the install folder) and ``run`` (in ``/var/lib/edge-agent``) read two different files."""
         if "://" not in v:
+            base = (info.context or {}).get("base_dir") if info.context else None
+            if base is not None and is_path(v) and not os.path.isabs(v):
+                return os.path.join(base, v)
             return v
         problem = stream_url_problem(v)
         if problem:

@@ -66,7 +66,7 @@ class _Lot:
         path = tmp / "agent.yaml"
         path.write_text(yaml.safe_dump({
             "site": {"site_id": "s", "device_id": "d"},
-            "camera": {"source": "synthetic", "fps": FPS, "width": 960, "height": 540, **camera},
+            "camera": {"source": "0", "fps": FPS, "width": 960, "height": 540, **camera},
             "timers": {"arrival_confirm_s": ARRIVE_S, "departure_confirm_s": DEPART_S},
             "bays": [{"id": "A", "polygon": [list(p) for p in BAY_A]}, {"id": "B", "polygon": [list(p) for p in BAY_B]}],
             "data_dir": str(tmp / "data"),

@@ -139,7 +139,7 @@ def test_bays_saved_with_their_snapshot_size_carry_it_as_camera_width_and_height
     snapshot's size with them; only width and height may come from the overrides."""
     files = ConfigFile(config, FakeClock())
     cfg, _ = files.set_bays([{"id": "A", "polygon": [[0, 0], [700, 0], [700, 500]]}], size=(720, 540))
-    assert (cfg.camera.width, cfg.camera.height, cfg.camera.source) == (720, 540, "none")
+    assert (cfg.camera.width, cfg.camera.height, cfg.camera.source) == (720, 540, str(config.parent / "none"))
     assert (load_config(config).camera.width, load_config(config).camera.height) == (720, 540)
     cfg, _ = files.set_bays([{"id": "A", "polygon": SQUARE}])  # no snapshot on the page: the size stays
     assert (cfg.camera.width, cfg.camera.height) == (720, 540)

@@ -190,7 +190,7 @@ def test_jetson_pins_are_board_numbers_of_gpio_capable_header_pins():
     ("frames", sim_lock(), False),  # the demo's arm: nothing moves
     ("0", gpio_lock(), False),  # a camera
     ("rtsp://192.168.1.64:554/Streaming/Channels/102", gpio_lock(), False),
-    ("missing.mp4", gpio_lock(), False),  # nothing on disk (yet): `run` fails to open it, nothing rises
+    # a path with nothing there (yet) is refused too, with its own words: tests/locks/test_live_camera.py
     # a GStreamer pipeline that reads a file is that file (was taken for a camera: every pipeline was)
     ("filesrc location=clip.mp4 ! decodebin ! videoconvert ! appsink", gpio_lock(), True),
     ("multifilesrc location=frames/%03d.jpg ! jpegdec ! videoconvert ! appsink", gpio_lock(), True),

@@ -66,7 +66,7 @@ class Site:
     def write(self, **over: object) -> None:
         cfg = yaml.safe_load(self.path.read_text()) if self.path.exists() else {
             "site": {"site_id": "s", "device_id": "d"},
-            "camera": {"source": "synthetic", "fps": FPS, "width": 960, "height": 540},
+            "camera": {"source": "0", "fps": FPS, "width": 960, "height": 540},
             "timers": {"arrival_confirm_s": 2, "departure_confirm_s": 3},
             "locks": [{"id": "LA", "bay": "A", "driver": "gpiozero", "auto_raise_delay_s": 20,
                        "motor": {"kind": "relays", "up": {"pin": UP}, "down": {"pin": DOWN}},

@@ -217,7 +217,7 @@ def test_the_agent_built_twice_on_one_data_dir_keeps_the_fault(tmp_path, clock):
     cfg_path = tmp_path / "agent.yaml"
     cfg_path.write_text(yaml.safe_dump({
         "site": {"site_id": "s", "device_id": "d"},
-        "camera": {"source": "synthetic", "fps": FPS, "width": W, "height": H},
+        "camera": {"source": "0", "fps": FPS, "width": W, "height": H},
         "bays": [{"id": b, "polygon": [list(p) for p in BAYS[b]]} for b in ("A", "B")],
         "locks": [{"id": f"L{b}", "bay": b, "driver": "simulator", "simulator": {"travel_time_s": 1.0, "start": "down"}}
                   for b in ("A", "B")],

@@ -25,7 +25,7 @@ def write(path: Path, data_dir: Path, lock: dict, swap_bays: bool = False, overs
     a, b = [list(p) for p in BAYS["A"]], [list(p) for p in BAYS["B"]]
     cfg = {
         "site": {"site_id": "s", "device_id": "d"},
-        "camera": {"source": "synthetic", "fps": FPS, "width": W, "height": H},
+        "camera": {"source": "0", "fps": FPS, "width": W, "height": H},
         "bays": [{"id": "A", "polygon": b if swap_bays else a}, {"id": "B", "polygon": a if swap_bays else b}],
         "timers": {"arrival_confirm_s": 2, "departure_confirm_s": 3, "overstay_s": overstay_s},
         "locks": [{"id": "LA", "driver": "simulator", "simulator": {"travel_time_s": 1.0, "start": "down"}, **lock}],

@@ -28,7 +28,7 @@ class NoPlates:
 def write_config(path: Path, data_dir: Path, b_polygon: list) -> Path:
     cfg = {
         "site": {"site_id": "s", "device_id": "d"},
-        "camera": {"source": "synthetic", "fps": FPS, "width": W, "height": H},
+        "camera": {"source": "0", "fps": FPS, "width": W, "height": H},
         "bays": [{"id": "A", "polygon": [list(p) for p in BAYS["A"]], "lock_id": "LA"},
                  {"id": "B", "polygon": b_polygon}],
         "timers": {"arrival_confirm_s": 2, "departure_confirm_s": 3},

@@ -36,7 +36,7 @@ class Site:
                 "switches": {"down": {"pin": SW_DOWN}, "up": {"pin": SW_UP}},
                 "presence": {"kind": "digital", "pin": {"pin": PRESENCE}, "pin_active": "clear"}, **lock_over}
         cfg = {"site": {"site_id": "s", "device_id": "d"},
-               "camera": {"source": "synthetic", "fps": FPS, "width": W, "height": H},
+               "camera": {"source": "0", "fps": FPS, "width": W, "height": H},
                "bays": [{"id": "A", "polygon": [list(p) for p in BAYS["A"]]}],
                "timers": {"arrival_confirm_s": 2, "departure_confirm_s": 3},
                "locks": [lock], "data_dir": str(tmp / "data")}

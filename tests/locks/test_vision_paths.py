@@ -34,7 +34,7 @@ def write(path: Path, data_dir: Path, a_shift: float = 0.0, out: bool = True, se
     locks = ("LA", "LO") if out else ("LA",)
     cfg = {
         "site": {"site_id": "s", "device_id": "d"},
-        "camera": {"source": "synthetic", "fps": FPS},  # no size: polygons cannot be checked against it
+        "camera": {"source": "0", "fps": FPS},  # no size: polygons cannot be checked against it
         "bays": [{"id": "A", "polygon": [[x + a_shift, y] for x, y in BAYS["A"]], "lock_id": "LA"},
                  {"id": "OUT", "polygon": [[2000, 100], [2400, 100], [2400, 400]], "lock_id": "LO"}][:len(locks)],
         "timers": {"arrival_confirm_s": 2, "departure_confirm_s": 3},

@@ -279,7 +279,7 @@ def test_gpio_rows(write_config, tmp_path, monkeypatch):
     chip = tmp_path / "gpiochip0"
     chip.write_bytes(b"")
     os.chmod(chip, 0o600)
-    cfg = load_config(write_config("pi.yaml", locks=[_gpiozero_lock()]))
+    cfg = load_config(write_config("pi.yaml", locks=[_gpiozero_lock()], camera={"source": "0"}))
     no_chip = check_gpio(cfg, env={}, chips=[])
     assert no_chip.status == "fail" and "no /dev/gpiochip" in no_chip.detail
     # A chip is there but this is no Raspberry Pi and lgpio is not installed: gpiozero finds no pin factory.
@@ -296,7 +296,7 @@ def test_gpio_with_gpiozero_mock_factory(write_config):
     from gpiozero import Device
     from gpiozero.pins.mock import MockFactory
 
-    cfg = load_config(write_config("pi.yaml", locks=[_gpiozero_lock()]))
+    cfg = load_config(write_config("pi.yaml", locks=[_gpiozero_lock()], camera={"source": "0"}))
     old = Device.pin_factory
     Device.pin_factory = MockFactory()
     try:
