@@ -172,9 +172,10 @@ class _SqlStore:
             cur = self.conn.execute(f"SELECT * FROM {table} LIMIT 0")
             if column not in {c[0] for c in cur.description}:
                 self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
-        # an older consumer's heartbeat rows: their retention counts from now
+        # an older consumer's heartbeat rows: their retention counts from now, less one period: stamped ``now`` they
+        # were "recent" and held back every device's first heartbeat for ``health_every_s`` (up to a day)
         self.conn.execute(self._sql("UPDATE health SET received_at = {p} WHERE received_at IS NULL"),
-                          (_iso(self._clock()),))
+                          (_iso(self._clock() - timedelta(seconds=self.health_every_s)),))
         self.conn.execute("CREATE INDEX IF NOT EXISTS health_received ON health (site, device, received_at)")
 
     def _utc_since(self) -> None:
