@@ -172,9 +172,10 @@ class _SqlStore:
             cur = self.conn.execute(f"SELECT * FROM {table} LIMIT 0")
             if column not in {c[0] for c in cur.description}:
                 self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
-        # an older consumer's heartbeat rows: their retention counts from now
+        # an older consumer's heartbeat rows: their retention counts from now, less one period: stamped ``now`` they
+        # were "recent" and held back every device's first heartbeat for ``health_every_s`` (up to a day)
         self.conn.execute(self._sql("UPDATE health SET received_at = {p} WHERE received_at IS NULL"),
-                          (_iso(self._clock()),))
+                          (_iso(self._clock() - timedelta(seconds=self.health_every_s)),))
         self.conn.execute("CREATE INDEX IF NOT EXISTS health_received ON health (site, device, received_at)")
 
     def _utc_since(self) -> None:
@@ -249,6 +250,12 @@ class SqliteStore(_SqlStore):
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA secure_delete=ON")  # events name plates: a deleted row's bytes overwritten
         super().__init__(conn, **keep)
+
+    def _before_schema(self) -> None:
+        # Consumers starting together on an older consumer's database each saw a column missing and added it: all
+        # but one failed "duplicate column name" (3 of 4 on 0.14.0's, ``received_at``). The write lock first: the
+        # others wait for this one's schema (``timeout``, 5 s), then find it done; committed at the end of set-up.
+        self.conn.execute("BEGIN IMMEDIATE")
 
 
 class PostgresStore(_SqlStore):

@@ -338,19 +338,20 @@ class RefusalLog:
         self._capped = 0  # refusals not recorded since the last row, for the cap
         self._lock = threading.Lock()
 
-    def note(self, ip: str, kind: str, everyone: bool = False) -> tuple[int, int] | None:
+    def note(self, ip: str, kind: str, everyone: bool = False, row: bool = False) -> tuple[int, int] | None:
         """None: counted, no row now; else write a row, with (this many unrecorded since this key's last row, this
-        many more not recorded for the hourly cap). ``everyone``: one key for every address (``ip`` ignored)."""
+        many more not recorded for the hourly cap). ``everyone``: one key for every address (``ip`` ignored).
+        ``row``: a row now whatever the period and the cap (a guess answered only once its row is written)."""
         now = self._clock.monotonic()
         key = ("*" if everyone else address_key(ip), kind)  # a host's /64 is one address, as for limits
         with self._lock:
             last = self._last.get(key)
-            if last is not None and 0.0 <= now - last < self._every:
+            if not row and last is not None and 0.0 <= now - last < self._every:
                 self._skipped[key] = self._skipped.get(key, 0) + 1
                 return None
             while self._rows and not 0.0 <= now - self._rows[0] < 3600.0:
                 self._rows.popleft()
-            if self._per_hour and len(self._rows) >= self._per_hour:
+            if not row and self._per_hour and len(self._rows) >= self._per_hour:
                 self._capped += 1
                 return None
             if len(self._last) > SWEEP_AT:
@@ -363,6 +364,15 @@ class RefusalLog:
                 self._rows.append(now)
             capped, self._capped = self._capped, 0
             return self._skipped.pop(key, 0), capped
+
+    def unnote(self, ip: str, kind: str, counts: tuple[int, int], everyone: bool = False) -> None:
+        """The row ``note`` gave ``counts`` for could not be written: they go to the next row. Why: they are
+        requests already answered, and the log keeps them only as a count (they were dropped with the row)."""
+        key = ("*" if everyone else address_key(ip), kind)
+        with self._lock:
+            if counts[0]:
+                self._skipped[key] = self._skipped.get(key, 0) + counts[0]
+            self._capped += counts[1]
 
 
 def lower_priority(nice: int) -> None:

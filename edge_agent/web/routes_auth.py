@@ -89,8 +89,8 @@ def _refused(ctx: WebContext, name: str, kind: str, detail: str, ip: str) -> Non
         try:
             who, unknown = _who(ctx, name)
             ctx.views.action(who, ip, kind, "", "; ".join(p for p in (unknown, detail, *_more(counts, "refused")) if p))
-        except AuditUnavailable:  # nothing was done: the refusal stands (logged once)
-            pass
+        except AuditUnavailable:  # nothing was done: the refusal stands (logged once); its counts go to the next row
+            ctx.refusals.unnote(ip, kind, counts)
 
 
 def _failed_no_user(ctx: WebContext, unknown: str, ip: str) -> None:
@@ -98,11 +98,17 @@ def _failed_no_user(ctx: WebContext, unknown: str, ip: str) -> None:
     counting the others, under the hourly cap. Such a guess reaches no account, and made-up names from many
     addresses are not limited by name: one row each was ~4 rows a second kept two years from 254 addresses (the
     limit is per address), without end from an IPv6 host's /64s. A guess counted, not written, is still one the log
-    keeps (the next row's count); while the log cannot be written it is written (or 503) like the others."""
-    counts = ctx.refusals.note(ip, "login_failed", everyone=True)
-    if counts is None and ctx.views.failing is None:
+    keeps (the next row's count); while the log cannot be written it is written (or 503) like the others, and the
+    counts a row that could not be written carried go to the next one (until 2026-12-05 they were dropped with it:
+    guesses answered 401 that no row counted; and a guess written while the log failed was counted again)."""
+    counts = ctx.refusals.note(ip, "login_failed", everyone=True, row=ctx.views.failing is not None)
+    if counts is None:
         return
-    ctx.views.action("-", ip, "login_failed", "", "; ".join((unknown, *_more(counts or (0, 0), "failed"))))
+    try:
+        ctx.views.action("-", ip, "login_failed", "", "; ".join((unknown, *_more(counts, "failed"))))
+    except Exception:  # this guess: a 503 (a full disk: 507), not answered; those counted before it: the next row's
+        ctx.refusals.unnote(ip, "login_failed", counts, everyone=True)
+        raise
 
 
 def _more(counts: tuple[int, int], what: str) -> list[str]:

@@ -15,7 +15,7 @@ import pytest
 
 from edge_agent.clock import FakeClock
 from edge_agent.consumer.service import Consumer
-from edge_agent.consumer.store import PRUNE_EVERY_S, SqliteStore
+from edge_agent.consumer.store import PRUNE_EVERY_S, Record, SqliteStore
 from tests.consumer.device import publish_as_device
 from tests.events.helpers import wait_until
 
@@ -60,3 +60,32 @@ def test_heartbeats_are_one_row_per_device_each_period_and_expire(broker, tmp_pa
     finally:
         consumer.stop()
         rows.close()
+
+
+def test_a_database_an_older_consumer_made_keeps_its_heartbeats_and_stores_the_next_at_once(tmp_path):
+    """0.14.0's ``health`` table had no ``received_at``: its rows are kept ``health_days`` from the upgrade. Until
+    2026-12-05 they were stamped with the upgrade's instant, so they counted as "recent" and every device's first
+    heartbeat for ``health_every_s`` (up to a day) after the upgrade was no row."""
+    db = tmp_path / "c.sqlite"
+    old = sqlite3.connect(db)  # the table as 0.14.0's consumer made it (6c9d8e8), with its rows
+    old.execute("CREATE TABLE health (site TEXT NOT NULL, device TEXT NOT NULL, ts TEXT NOT NULL, doc TEXT NOT NULL, "
+                "PRIMARY KEY (site, device, ts))")
+    old.executemany("INSERT INTO health VALUES ('s1', 'd1', ?, '{}')", [(f"2026-01-01T00:00:0{i}+08:00",) for i in
+                                                                        range(3)])
+    old.commit()
+    old.close()
+    clock = FakeClock(datetime(2026, 3, 1, tzinfo=timezone.utc))
+    store = SqliteStore(db, health_every_s=3600, health_days=30, clock=clock.now)
+    try:
+        store.write([Record("s1", "d1", "health", None, {"ts": "2026-03-01T08:00:00+08:00", "n": 1})])
+        rows = store.conn.execute("SELECT ts FROM health ORDER BY ts").fetchall()
+        assert [r[0] for r in rows][-1] == "2026-03-01T08:00:00+08:00" and len(rows) == 4
+        clock.advance(29 * 86400)
+        store.write([Record("s1", "d1", "health", None, {"ts": "2026-03-30T08:00:00+08:00", "n": 2})])
+        assert store.conn.execute("SELECT count(*) FROM health").fetchone()[0] == 5  # the old ones still kept
+        clock.advance(86400 + PRUNE_EVERY_S)
+        store.write([Record("s1", "d1", "health", None, {"ts": "2026-03-31T09:00:00+08:00", "n": 3})])
+        kept = [r[0] for r in store.conn.execute("SELECT ts FROM health ORDER BY ts")]
+        assert kept == ["2026-03-30T08:00:00+08:00", "2026-03-31T09:00:00+08:00"]  # 30 days on: the old rows gone
+    finally:
+        store.close()

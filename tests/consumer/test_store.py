@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 
 import pytest
 
@@ -69,6 +70,32 @@ def test_sqlite_rows_an_older_consumer_stored_are_compared_as_instants(tmp_path)
     store.write([_state("occupied", "not a time")])  # no instant: the time it was received, which is later
     assert db.execute("SELECT state FROM bay_states").fetchone()[0] == "occupied"
     store.close()
+
+
+def test_sqlite_consumers_starting_together_on_an_older_consumer_s_database_all_open(tmp_path):
+    """Each saw ``health.received_at`` missing on 0.14.0's database and added it: until 2026-12-05 all but one failed
+    "duplicate column name" (5 runs of 5 here), the schema set-up was not one transaction (PostgreSQL's is, locked)."""
+    db = tmp_path / "c.sqlite"
+    SqliteStore(db).close()
+    old = sqlite3.connect(db)  # the tables as 0.14.0's consumer made them (6c9d8e8): no received_at
+    old.execute("DROP INDEX health_received")
+    old.execute("ALTER TABLE health DROP COLUMN received_at")
+    old.close()
+    start, errors = threading.Barrier(6), []
+
+    def consumer() -> None:
+        start.wait()
+        try:
+            SqliteStore(db).close()
+        except sqlite3.Error as exc:
+            errors.append(str(exc))
+
+    threads = [threading.Thread(target=consumer) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
 
 
 @pytest.mark.postgres

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import warnings
 
+from edge_agent.web.auth import UsersFile
 from edge_agent.web.ratelimit import RATES, SAY_PER_HOUR
 from edge_agent.web.routes_auth import REFUSAL_ROWS_PER_HOUR
 from tests.web.conftest import PASSWORD
@@ -79,6 +80,40 @@ def test_a_guess_the_log_cannot_keep_is_not_answered_even_when_its_row_is_coales
     assert _login(app, "10.0.0.5", "guess3", "x") == 401
     assert _login(app, "10.0.0.6", "guess4", "x") == 401  # written again: coalesced again
     assert len(_rows(site, "login_failed")) == 2
+
+
+def test_once_the_hour_s_rows_are_used_up_a_guess_at_a_real_name_still_keeps_its_own_row(site):
+    """The cap is for names that are no user: made-up names spending the hour's rows first cannot hide a guess at a
+    real account in a count, nor at a user added while the cap is reached (the users file is read at each login)."""
+    app = site.app()
+    for k in range(REFUSAL_ROWS_PER_HOUR + 5):  # one row every 10 s for every address: the cap in ten minutes
+        assert _login(app, f"10.4.{k // 250}.{k % 250 + 1}", f"made-up{k}", "x") == 401
+        site.clock.advance(10)
+    assert len(_rows(site, "login_failed")) == REFUSAL_ROWS_PER_HOUR
+    UsersFile(site.root / "users.txt").set("carol", "carol-password", "reviewer")
+    assert _login(app, "10.5.0.1", "admin", "wrong") == 401
+    assert _login(app, "10.5.0.2", "carol", "wrong") == 401
+    assert [(r["user"], r["ip"]) for r in _rows(site, "login_failed")[:2]] == [("carol", "10.5.0.2"),
+                                                                              ("admin", "10.5.0.1")]
+
+
+def test_guesses_counted_before_a_row_that_cannot_be_written_are_counted_in_the_next_row(site, unwritable):  # noqa: F811
+    """Every guess answered is in the log, as a row or a count. Until 2026-12-05 the counts went with a row that could
+    not be written: two made-up-name guesses answered 401 were in no row; and a guess written on its own while the log
+    failed was counted again in the next row (the count said 2 for 1)."""
+    app = site.app()
+    assert [_login(app, f"10.0.0.{i + 2}", f"guess{i}", "x") for i in range(3)] == [401] * 3  # a row, 2 counted
+    site.clock.advance(10)
+    undo = unwritable()
+    assert _login(app, "10.0.1.2", "guess3", "x") == 503  # the row due carries the 2: not written
+    undo()
+    assert _login(app, "10.0.1.3", "guess4", "x") == 401  # written on its own (the log failed last), with the 2
+    assert _login(app, "10.0.1.4", "guess5", "x") == 401  # counted again
+    site.clock.advance(10)
+    assert _login(app, "10.0.1.5", "guess6", "x") == 401
+    details = [r["detail"] for r in _rows(site, "login_failed")]  # newest first
+    assert details == ["no such user; 1 more failed since the last entry",
+                       "no such user; 2 more failed since the last entry", "no such user"]
 
 
 def test_the_rate_limits_warning_lines_are_capped_per_hour_over_all_clients(site, caplog):
