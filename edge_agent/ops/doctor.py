@@ -49,11 +49,13 @@ def probe_camera(cfg: AgentConfig) -> Probe:
     from edge_agent.camera.orient import Orientation
     from edge_agent.camera.source import default_opener, describe_source
     from edge_agent.camera.unopened import why_unopened
+    from edge_agent.config.camera import is_pipeline
 
     source = cfg.camera.source
     kind = describe_source(source)
     shown = redact(source)  # rtsp://user:pass@… must not reach the terminal or a ticket
-    if kind in ("folder", "file") and not Path(source).exists():
+    # a GStreamer pipeline (``v4l2src … ! appsink``) is "file" to describe_source, and is opened by OpenCV as run does
+    if kind in ("folder", "file") and not is_pipeline(source) and not Path(source).exists():
         return Probe(Check("camera", "fail", f"{shown}: no such file or folder"))
     seen: list[tuple[np.ndarray, float]] = []
 

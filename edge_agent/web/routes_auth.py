@@ -89,8 +89,9 @@ def _refused(ctx: WebContext, name: str, kind: str, detail: str, ip: str) -> Non
         try:
             who, unknown = _who(ctx, name)
             ctx.views.action(who, ip, kind, "", "; ".join(p for p in (unknown, detail, *_more(counts, "refused")) if p))
-        except AuditUnavailable:  # nothing was done: the refusal stands (logged once); its counts go to the next row
-            ctx.refusals.unnote(ip, kind, counts)
+        except AuditUnavailable:  # nothing was done: the refusal stands (logged once); it and the counts its row
+            # carried go to the next row (answered either way: before, this one was in no row nor count)
+            ctx.refusals.unnote(ip, kind, (counts[0] + 1, counts[1]))
 
 
 def _failed_no_user(ctx: WebContext, unknown: str, ip: str) -> None:

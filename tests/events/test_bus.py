@@ -62,3 +62,18 @@ def test_a_handler_subscribed_first_hears_each_event_before_the_earlier_ones():
     heard.clear()
     bus.publish(Event.make(EventType.VEHICLE_ARRIVED, FakeClock(), bay_id="A", visit_id="v2"))
     assert heard == ["outbox", "locks"]
+
+
+def test_a_failing_first_handler_keeps_no_event_from_the_locks():
+    """The log, now heard first, may fail (a damaged database): the outbox and the lock controller still hear it."""
+    bus = EventBus()
+    heard: list[str] = []
+    bus.subscribe(lambda e: heard.append("outbox"))
+    bus.subscribe(lambda e: heard.append("locks"))
+
+    def broken(_e: Event) -> None:
+        raise RuntimeError("database disk image is malformed")
+
+    bus.subscribe(broken, first=True)
+    bus.publish(Event.make(EventType.VEHICLE_IDENTIFIED, FakeClock(), bay_id="A", visit_id="v1"))
+    assert heard == ["outbox", "locks"]

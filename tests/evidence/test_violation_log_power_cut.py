@@ -112,3 +112,23 @@ def test_a_locked_log_still_lets_the_event_into_the_outbox(tmp_path, clock):
     assert log.held == 0 and [v.visit_id for v in log.iter_all(ViolationFilter())] == ["v1"]
     parts.recorder.stop()
     parts.link.stop(flush_s=0)
+
+
+def test_the_locks_hear_each_event_after_the_log_as_before_it_went_first(tmp_path, clock):
+    """``first`` moves the log before the outbox only: the lock controller, subscribed as the locks start (after the
+    recorder), heard every bay event after the log before 2026-12-05 too, so a backup's wait delays it no more."""
+    cfg = scene_config(str(tmp_path / "data"), mqtt={"enabled": True, "brokers": ["mqtt://127.0.0.1:1"]},
+                       locks=[{"id": "L1", "bay": "A", "driver": "simulator"}])
+    parts = assemble(cfg, clock=clock, source=ScriptedSource(hold(1, EMPTY), clock), lock_thread=False)
+    assert parts.locks is not None and parts.recorder is not None and parts.link is not None
+    parts.recorder.start()
+    parts.locks.start()
+    try:
+        names = [getattr(h, "__qualname__", "") for h, _ in parts.agent.bus._event_subs]
+        log_at, outbox_at = names.index("ViolationLog.record"), names.index("MqttLink._on_event")
+        locks_at = names.index("LockController.on_event")
+        assert log_at < outbox_at and log_at < locks_at, names
+    finally:
+        parts.locks.stop()
+        parts.recorder.stop()
+        parts.link.stop(flush_s=0)

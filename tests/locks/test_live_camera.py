@@ -119,3 +119,36 @@ def test_a_device_replaced_by_a_file_is_not_opened(tmp_path):
     finally:
         cap.release()
     assert "is no camera device now" in why_unopened(str(cam), "usb")
+
+
+@pytest.mark.parametrize("now", ["fifo", "link to a file"])
+def test_a_device_name_made_a_pipe_or_a_link_to_a_file_is_not_opened(tmp_path, now):
+    """The re-open check follows links and wants a character device: a FIFO fed by ``ffmpeg`` or a link to a clip in
+    the camera's name fails closed (camera lost), as a plain file does."""
+    cam = tmp_path / "video0"
+    cam.symlink_to("/dev/null")
+    opener = default_opener(str(cam), False)
+    cam.unlink()
+    if now == "fifo":
+        os.mkfifo(cam)
+    else:
+        cam.symlink_to(clip(tmp_path / "bay.avi"))
+    cap = opener()  # a FIFO opened for reading would block here until a writer came
+    try:
+        assert not cap.isOpened()
+    finally:
+        cap.release()
+    assert "is no camera device now" in why_unopened(str(cam), "usb")
+
+
+def test_a_link_of_its_own_to_the_camera_must_be_there_at_load_with_a_real_lock(tmp_path):
+    """A udev rule's own name (``SYMLINK+="camera0"``) is taken while it names the device; absent at load it is no
+    camera's name the agent knows (only ``/dev/video*`` and ``/dev/v4l/…`` may be absent): refused with a real lock,
+    and the service's restart (every 5 s) starts the agent once the camera is there (docs/locks.md)."""
+    link = tmp_path / "camera0"
+    with pytest.raises(ConfigError) as err:
+        parse_config(data(str(link), gpio_lock()))
+    assert any(p.startswith("camera.source: ") and "does not exist" in p for p in err.value.problems), err.value
+    link.symlink_to("/dev/null")  # plugged: udev made the link
+    cfg = parse_config(data(str(link), gpio_lock()))
+    assert describe_source(cfg.camera.source) == "usb"

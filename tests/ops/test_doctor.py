@@ -166,6 +166,19 @@ def test_camera_row_gives_the_size_after_the_turn(tmp_path):
     assert upright.status == "fail" and "one frame read, 540x960, but the bays are drawn on 960x540" in upright.detail
 
 
+def test_camera_row_tries_a_gstreamer_pipeline_rather_than_calling_it_a_missing_file(tmp_path):
+    """A pipeline without ``://`` (``v4l2src … ! appsink``) is read as the agent reads it, by OpenCV: the row said
+    ``no such file or folder`` (``describe_source`` calls it a "file") without opening it, so a working pipeline
+    camera failed the doctor. Here OpenCV is built without GStreamer: it cannot open, and says that."""
+    from edge_agent.ops.doctor import check_camera
+    from edge_agent.sim.scenario import scene_config
+
+    pipeline = "videotestsrc num-buffers=1 ! videoconvert ! appsink"
+    row = check_camera(scene_config(str(tmp_path / "data"), camera={"source": pipeline}))
+    assert "no such file or folder" not in row.detail, row.detail
+    assert row.detail.startswith(f"file {pipeline}: ")
+
+
 def test_camera_row_says_how_the_frames_fit_the_bays_size(tmp_path):
     """``camera.width`` / ``height`` are the size the bays are drawn on: the same shape is scaled, another fails."""
     import cv2

@@ -116,6 +116,23 @@ def test_guesses_counted_before_a_row_that_cannot_be_written_are_counted_in_the_
                        "no such user; 2 more failed since the last entry", "no such user"]
 
 
+def test_a_refusal_answered_while_its_row_cannot_be_written_is_counted_in_the_next_row(site, unwritable):  # noqa: F811
+    """A refused login (``login_blocked``: 429) is answered whether or not its row is written; the row that failed took
+    the refusal itself with it (only the counts it carried went to the next row): a 429 the log never counted."""
+    app = site.app()
+    for _ in range(3):  # "admin" is blocked by name (login_max_failures 3 here)
+        assert _login(app, "10.9.0.1", "admin", "wrong") == 401
+    assert _login(app, "10.1.0.2", "admin", "wrong") == 429  # its row
+    site.clock.advance(10)
+    undo = unwritable()
+    assert _login(app, "10.1.0.2", "admin", "wrong") == 429  # its row is due, and cannot be written
+    undo()
+    site.clock.advance(10)
+    assert _login(app, "10.1.0.2", "admin", "wrong") == 429
+    rows = _rows(site, "login_blocked")  # newest first
+    assert len(rows) == 2 and rows[0]["detail"].endswith("; 1 more refused since the last entry"), rows[0]
+
+
 def test_the_rate_limits_warning_lines_are_capped_per_hour_over_all_clients(site, caplog):
     """One line a minute per client was one line per address: 80 addresses past their rate, 80 WARNING lines."""
     app, burst = site.app(), int(RATES["export"].burst)
