@@ -42,7 +42,7 @@ from edge_agent import imfile
 from edge_agent.camera.decode import MAX_PIXELS, REDUCE_LIMIT, ImageReadError, ImageTooLarge, decode_file
 from edge_agent.camera.unopened import why_unopened
 from edge_agent.clock import Clock
-from edge_agent.config.camera import is_device, is_pipeline, still_a_device
+from edge_agent.config.camera import is_device, is_pipeline, is_recording, still_a_device
 
 log = logging.getLogger(__name__)
 
@@ -256,6 +256,11 @@ def _frames_left(cap: object) -> int:
 
 
 def describe_source(source: str) -> str:
+    """``usb``, ``stream``, ``file`` or ``folder``: how the reader plays ``source``. A GStreamer pipeline is a
+    ``stream`` (reconnected when it stops) unless it reads a file: a live one (``v4l2src``, a Jetson CSI camera's
+    ``nvarguscamerasrc``) was taken for a file, so its first hiccup was the file's end and ``run`` stopped for good."""
+    if is_pipeline(source):
+        return "file" if is_recording(source) else "stream"
     if source.isdigit() or is_device(source):
         return "usb"
     if "://" in source:
@@ -288,7 +293,7 @@ def default_opener(source: str, loop: bool, counts: DecodeCounts | None = None,
     ``read_timeout_s``: how long one read of a stream may wait for its frame before it fails. Without
     it OpenCV's FFmpeg backend waits 30 s: a camera that keeps the connection open and stops sending
     left the reader blind that long before it even tried to reconnect. ``open_timeout_s``: the same for
-    opening a stream URL (not a GStreamer pipeline, left as OpenCV opens it). Without it a camera that
+    opening a stream URL (a GStreamer pipeline gets neither: it is opened as OpenCV opens it). Without it a camera that
     accepts the connection and never answers (one booting, a hung RTSP server) held each open 30 s, and
     OpenCV's FFmpeg backend opens one capture at a time in a process (an open with a 1 s deadline started
     beside a hung one returned after 31 s), so nothing else in it could open a capture meanwhile."""
@@ -305,11 +310,14 @@ def default_opener(source: str, loop: bool, counts: DecodeCounts | None = None,
         # A stream URL goes to OpenCV as is; a file through imfile (a non-UTF-8 name crashes OpenCV).
         if kind != "stream":
             return _sized(imfile.video_capture(source), source, max_pixels * REDUCE_LIMIT)
-        params = [] if read_timeout_s is None else \
-            [cv2.CAP_PROP_READ_TIMEOUT_MSEC, max(1, round(read_timeout_s * 1000))]
-        if open_timeout_s is not None and not is_pipeline(source):
-            params += [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, max(1, round(open_timeout_s * 1000))]
-        cap = cv2.VideoCapture(source, cv2.CAP_ANY, params)
+        if is_pipeline(source):  # opened as OpenCV opens it, no parameters: a GStreamer backend that knows
+            cap = cv2.VideoCapture(source)  # no timeout refuses the open for an unknown one (older OpenCV builds)
+        else:
+            params = [] if read_timeout_s is None else \
+                [cv2.CAP_PROP_READ_TIMEOUT_MSEC, max(1, round(read_timeout_s * 1000))]
+            if open_timeout_s is not None:
+                params += [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, max(1, round(open_timeout_s * 1000))]
+            cap = cv2.VideoCapture(source, cv2.CAP_ANY, params)
         cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)
         return cap
 
@@ -572,6 +580,6 @@ def open_source(cfg, clock: Clock) -> OpenCVSource:  # noqa: ANN001 - CameraConf
 
 def recording(source: str) -> bool:
     """A folder, or a file on disk: played whole by ``run``. Never a camera: a stream, a device, or a GStreamer
-    pipeline (read as a "file", but live: held back, its appsink would queue frames without bound)."""
+    pipeline (even one reading a file is not held back: its appsink would queue frames without bound)."""
     kind = describe_source(source)
     return kind == "folder" or (kind == "file" and Path(source).is_file())

@@ -54,7 +54,7 @@ def probe_camera(cfg: AgentConfig) -> Probe:
     source = cfg.camera.source
     kind = describe_source(source)
     shown = redact(source)  # rtsp://user:pass@… must not reach the terminal or a ticket
-    # a GStreamer pipeline (``v4l2src … ! appsink``) is "file" to describe_source, and is opened by OpenCV as run does
+    # a GStreamer pipeline (``v4l2src … ! appsink``; ``filesrc …`` is a "file" to describe_source) is opened as run does
     if kind in ("folder", "file") and not is_pipeline(source) and not Path(source).exists():
         return Probe(Check("camera", "fail", f"{shown}: no such file or folder"))
     seen: list[tuple[np.ndarray, float]] = []

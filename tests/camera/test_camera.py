@@ -666,3 +666,48 @@ def test_a_video_at_its_real_rate_keeps_its_own_timestamps(tmp_path, caplog):
     with caplog.at_level("WARNING"):
         got = list(sample(cv2.VideoCapture(str(path)), "file", 5.0))
     assert [round(t, 2) for _, t in got] == [0.0, 0.2, 0.4] and "timed by" not in caplog.text
+
+
+@pytest.mark.parametrize("pipeline, kind", [
+    ("v4l2src device=/dev/video0 ! videoconvert ! appsink", "stream"),
+    ("nvarguscamerasrc ! video/x-raw(memory:NVMM),width=1920,height=1080 ! nvvidconv ! video/x-raw,format=BGRx ! "
+     "videoconvert ! video/x-raw,format=BGR ! appsink drop=1", "stream"),
+    ("rtspsrc location=rtsp://cam/1 latency=200 ! rtph264depay ! avdec_h264 ! videoconvert ! appsink", "stream"),
+    ("filesrc location=clip.mp4 ! decodebin ! videoconvert ! appsink", "file"),
+])
+def test_a_live_gstreamer_pipeline_is_reconnected_not_played_to_an_end(pipeline, kind):
+    """A live pipeline (a Jetson CSI camera's ``nvarguscamerasrc``, ``v4l2src``) was read as a file: the first time
+    its frames stopped was the file's end, the reader finished with no reconnect, and ``run`` left its loop for good
+    (exit 0, which ``Restart=on-failure`` does not restart). It is a stream now; one that reads a file stays a file."""
+    clock = FakeClock()
+    stops = {"n": 0}
+
+    class Hiccup:
+        """Three frames, then the pipeline stops sending (a CSI camera's driver resetting)."""
+
+        def __init__(self) -> None:
+            self.left = 3
+
+        def isOpened(self) -> bool:  # noqa: N802 - VideoCapture's name
+            return True
+
+        def read(self):  # noqa: ANN201
+            if self.left:
+                self.left -= 1
+                return True, np.zeros((48, 64, 3), np.uint8)
+            stops["n"] += 1
+            return False, None
+
+        def release(self) -> None:
+            pass
+
+    assert describe_source(pipeline) == kind
+    if kind != "stream":
+        return
+    src = OpenCVSource(pipeline, clock, fps=5, reconnect_min_s=0.001, reconnect_max_s=0.01, opener=Hiccup)
+    src.start()
+    try:
+        wait_for(lambda: src.reconnects >= 2)  # opened again after each stop, as any stream
+        assert not src.finished
+    finally:
+        src.stop()

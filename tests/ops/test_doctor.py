@@ -176,7 +176,7 @@ def test_camera_row_tries_a_gstreamer_pipeline_rather_than_calling_it_a_missing_
     pipeline = "videotestsrc num-buffers=1 ! videoconvert ! appsink"
     row = check_camera(scene_config(str(tmp_path / "data"), camera={"source": pipeline}))
     assert "no such file or folder" not in row.detail, row.detail
-    assert row.detail.startswith(f"file {pipeline}: ")
+    assert row.detail.startswith(f"stream {pipeline}: ")  # a live pipeline is a stream (reconnected), not a file
 
 
 def test_camera_row_says_how_the_frames_fit_the_bays_size(tmp_path):
