@@ -24,7 +24,12 @@ def why_unopened(source: str, kind: str, timeout_s: float = 3.0, gave_up_s: floa
     was blamed on the URL's path or the password)."""
     if kind == "usb":
         return _device(source)
-    if kind != "stream" or is_pipeline(source):  # files say it themselves; a GStreamer pipeline is OpenCV's
+    if kind in ("file", "folder") and not os.path.lexists(source):
+        # after an upgrade a relative source that worked from the working folder is looked up beside the config:
+        # "camera file: cannot open" named neither the path nor why (the frames never came, camera_lost)
+        return (f"no file or folder {source} (a relative camera.source is the config file's folder's, not the "
+                "working folder's: write the path absolute)")
+    if kind != "stream" or is_pipeline(source):  # a file there but no video, a GStreamer pipeline: OpenCV says
         return ""
     try:
         parts = urlsplit(source)

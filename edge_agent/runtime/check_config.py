@@ -30,7 +30,26 @@ def _check(args: argparse.Namespace) -> int:
     )
     if cfg.overrides_path is not None:
         print(f"  overrides applied from {cfg.overrides_path} (installer page, set-lists): {overrides_line(args.file)}")
+    missing = missing_source(cfg.camera.source)
+    if missing:
+        print(f"  note: camera.source: {missing}")
     return 0
+
+
+def missing_source(source: str) -> str | None:
+    """Why a file or folder ``source`` names is not there, or None (a camera, a URL, a pipeline, a path that is).
+
+    Why: from 0.15.0 a relative source is read beside the config, not in the working folder; one that worked from
+    ``/var/lib/edge-agent`` passed ``check-config`` (exit 0) and ``run`` then saw no frame (``camera_lost``). Not a
+    refusal: without a real lock a recording still to come is allowed (a real lock's is refused, naming the key)."""
+    import os
+
+    from edge_agent.config.camera import is_device, is_path
+
+    if not is_path(source) or is_device(source) or os.path.lexists(source):
+        return None
+    return (f"no file or folder {source}: run will see no frame (a relative camera.source is the config file's "
+            "folder's, not the working folder's: write the path absolute)")
 
 
 def check_calibration(cfg: AgentConfig) -> None:

@@ -27,8 +27,11 @@ def _absent_device() -> str:
     return next(f"/dev/video{n}" for n in range(40, 200) if not os.path.exists(f"/dev/video{n}"))
 
 
-@pytest.fixture(params=["name", "port", "device"])
-def dead_camera(request):  # noqa: ANN001, ANN201 - (source, what the cause says)
+@pytest.fixture(params=["name", "port", "device", "file"])
+def dead_camera(request, tmp_path):  # noqa: ANN001, ANN201 - (source, what the cause says)
+    if request.param == "file":  # a relative source read beside the config after the upgrade: it named no path
+        clip = str(tmp_path / "clips" / "bay.mp4")
+        return clip, clip  # the doctor's row named it already; run's log said "camera file: cannot open"
     if request.param == "name":
         return "rtsp://admin:pw@no-such-camera.invalid/Channels/102", "no-such-camera.invalid does not resolve"
     if request.param == "port":

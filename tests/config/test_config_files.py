@@ -298,6 +298,25 @@ def test_a_config_named_by_a_relative_path_resolves_its_files_in_its_own_folder(
     assert "li.wei" in capsys.readouterr().out
 
 
+def test_a_relative_camera_file_that_worked_from_the_working_folder_is_named(tmp_path, monkeypatch, capsys):
+    """0.14.0 read ``camera.source: frames`` in the working folder; 0.15.0 reads it beside the config. On the upgrade
+    probe's site (the frames in the folder ``run`` started in, simulated locks) ``check-config`` said ok, exit 0,
+    and ``run`` saw no frame: the path it reads and why are said, still exit 0 (a recording to come is allowed)."""
+    (tmp_path / "frames").mkdir()
+    (tmp_path / "etc").mkdir()
+    path = tmp_path / "etc" / "config.yaml"
+    path.write_text(yaml.safe_dump({**GOOD, "camera": {**GOOD["camera"], "source": "frames"},
+                                    "data_dir": str(tmp_path / "data")}), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["check-config", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert f"note: camera.source: no file or folder {tmp_path / 'etc' / 'frames'}" in out, out
+    assert "config file's folder's" in out
+    (tmp_path / "etc" / "frames").mkdir()
+    assert cli.main(["check-config", str(path)]) == 0
+    assert "note:" not in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("text", ["site:\n\tsite_id: s1\n", "site:\n  site_id: s1\n  device_id:\td1\n"])
 def test_a_tab_in_the_yaml_is_named_as_a_tab(tmp_path, text):
     """PyYAML says "found character '\\t' that cannot start any token": an installer does not see a tab."""
