@@ -28,7 +28,7 @@ def why_unopened(source: str, kind: str, timeout_s: float = 3.0, gave_up_s: floa
         # after an upgrade a relative source that worked from the working folder is looked up beside the config:
         # "camera file: cannot open" named neither the path nor why (the frames never came, camera_lost)
         return (f"no file or folder {source} (a relative camera.source is the config file's folder's, not the "
-                "working folder's: write the path absolute)")
+                "working folder's: a file elsewhere is named by its absolute path)")
     if kind != "stream" or is_pipeline(source):  # a file there but no video, a GStreamer pipeline: OpenCV says
         return ""
     try:

@@ -49,7 +49,7 @@ def missing_source(source: str) -> str | None:
     if not is_path(source) or is_device(source) or os.path.lexists(source):
         return None
     return (f"no file or folder {source}: run will see no frame (a relative camera.source is the config file's "
-            "folder's, not the working folder's: write the path absolute)")
+            "folder's, not the working folder's: a file elsewhere is named by its absolute path)")
 
 
 def check_calibration(cfg: AgentConfig) -> None:
