@@ -107,6 +107,16 @@ def label_all(site, client: TestClient, n: int) -> list[dict]:  # noqa: ANN001
     return seen
 
 
+
+def calibrated(site):  # noqa: ANN001, ANN201
+    """An installer signed in who labelled 15 pictures and calibrated on them: (client, app, CSRF headers, job)."""
+    client, app = logged_in(site, "sam", "installer")
+    label_all(site, client, 15)
+    headers = {"X-CSRF-Token": page_data(client)["csrf"]}
+    assert client.post("/installer/teach/calibrate", json={}, headers=headers).status_code == 202
+    assert app.state.ctx.teach.wait(300)
+    return client, app, headers, client.get("/installer/teach/status").json()["result"]["job"]
+
 def test_frames_labelled_on_the_page_calibrate_as_the_command_does_and_use_it_reloads(teach_site, tmp_path,
                                                                                     caplog):
     site = teach_site
@@ -418,13 +428,7 @@ def test_use_it_keeps_the_calibration_before_and_the_page_goes_back_to_it_or_to_
     (``occupancy-calibration.previous.json``); "Go back to the previous calibration" swaps them (again: back), "Use
     the shipped model" takes the page's calibration out of the overrides; each audited, each reloads the agent."""
     site = teach_site
-    client, app = logged_in(site, "sam", "installer")
-    label_all(site, client, 15)
-    tok = page_data(client)["csrf"]
-    headers = {"X-CSRF-Token": tok}
-    assert client.post("/installer/teach/calibrate", json={}, headers=headers).status_code == 202
-    assert app.state.ctx.teach.wait(300)
-    job = client.get("/installer/teach/status").json()["result"]["job"]
+    client, app, headers, job = calibrated(site)
     data_dir = Path(site.cfg.data_dir)
     current, previous = data_dir / "occupancy-calibration.json", data_dir / "occupancy-calibration.previous.json"
     overrides = data_dir / "overrides.yaml"
@@ -503,12 +507,7 @@ def test_go_back_cut_short_at_any_step_loses_no_generation(teach_site, monkeypat
     from edge_agent.web import teach
 
     site = teach_site
-    client, app = logged_in(site, "sam", "installer")
-    label_all(site, client, 15)
-    headers = {"X-CSRF-Token": page_data(client)["csrf"]}
-    assert client.post("/installer/teach/calibrate", json={}, headers=headers).status_code == 202
-    assert app.state.ctx.teach.wait(300)
-    job = client.get("/installer/teach/status").json()["result"]["job"]
+    client, app, headers, job = calibrated(site)
     data_dir = Path(site.cfg.data_dir)
     current, previous = data_dir / "occupancy-calibration.json", data_dir / "occupancy-calibration.previous.json"
     assert client.post("/installer/teach/use", json={"job": job}, headers=headers).status_code == 200
@@ -549,12 +548,7 @@ def test_use_it_and_go_back_never_copy_what_a_link_planted_in_the_data_folder_na
     made a readable copy of it), and "Go back" did the same through either name. A link (or FIFO, folder) at either
     name is refused with what to do, nothing is copied, the link stays, the overrides are not touched."""
     site = teach_site
-    client, app = logged_in(site, "sam", "installer")
-    label_all(site, client, 15)
-    headers = {"X-CSRF-Token": page_data(client)["csrf"]}
-    assert client.post("/installer/teach/calibrate", json={}, headers=headers).status_code == 202
-    assert app.state.ctx.teach.wait(300)
-    job = client.get("/installer/teach/status").json()["result"]["job"]
+    client, app, headers, job = calibrated(site)
     data_dir = Path(site.cfg.data_dir)
     current, previous = data_dir / "occupancy-calibration.json", data_dir / "occupancy-calibration.previous.json"
     secret = tmp_path / "outside" / "web.key"
