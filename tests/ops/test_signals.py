@@ -58,6 +58,9 @@ CHILD = textwrap.dedent(
         say("ready")
     while not stop.wait(0.05):
         pass  # the agent's main loop would run here
+    if os.environ.get("SECOND_SIGNAL"):  # stopping, the handlers still in: the test's second signal lands now
+        say("stopping")
+        sys.stdin.readline()
     results = plan.run()
     handlers.restore()
     say(json.dumps({"done": done, "results": [[r.name, r.status] for r in results]}))
@@ -147,9 +150,14 @@ def test_hanging_flush_is_cut_off_offline_still_published_exit_0(child_factory):
 
 
 def test_sigint_is_a_stop_too_and_a_second_signal_is_harmless(child_factory):
-    child = child_factory()
+    """The second signal is sent while the first one's stop is under way (the handlers in): sent blindly right after
+    the first, a loaded machine could deliver it after the child had finished and restored the default handlers."""
+    child = child_factory(SECOND_SIGNAL="1")
     child.proc.send_signal(signal.SIGINT)
+    assert child.line() == "stopping"
     child.proc.send_signal(signal.SIGTERM)
+    child.proc.stdin.write("go\n")
+    child.proc.stdin.flush()
     report = json.loads(child.line())
     assert child.proc.wait(timeout=5) == 0
     assert report["done"][-1] == "publish offline"
