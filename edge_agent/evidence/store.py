@@ -536,12 +536,15 @@ class EvidenceStore:
                 rows = self._db.execute(  # snapshots first, then plain identifications, then violations
                     "SELECT id,frame_file,crop_file,bytes FROM evidence ORDER BY protected, kind <> ?, epoch LIMIT ?",
                     (SNAPSHOT, room)).fetchall()
-                for r in rows:
-                    if total <= self.max_bytes:
+                over, excess = [], total - self.max_bytes
+                for r in rows:  # the fewest that bring the total under the cap, deleted in one commit
+                    if excess <= 0:
                         break
-                    if self._delete([r[:3]]):  # one that cannot be deleted does not count as freed
-                        total -= r[3]
-                        removed += 1
+                    over.append(r[:3])
+                    excess -= r[3]
+                removed += self._delete(over)
+                # measured again: one that cannot be deleted keeps its row and does not count as freed
+                total = int(self._db.execute("SELECT COALESCE(SUM(bytes),0) FROM evidence").fetchone()[0])
                 self.behind = total > self.max_bytes and len(rows) == room
         self.behind = self.behind and removed > 0  # a batch of photos it cannot delete waits an hour, as before
         return removed
