@@ -13,7 +13,7 @@ import socket
 import stat
 from urllib.parse import urlsplit
 
-from edge_agent.config.camera import is_pipeline
+from edge_agent.config.camera import RELATIVE_HINT, is_pipeline, missing_path
 
 DEFAULT_PORTS = {"rtsp": 554, "rtsps": 322, "rtmp": 1935, "rtmps": 443, "http": 80, "https": 443}
 
@@ -24,11 +24,9 @@ def why_unopened(source: str, kind: str, timeout_s: float = 3.0, gave_up_s: floa
     was blamed on the URL's path or the password)."""
     if kind == "usb":
         return _device(source)
-    if kind in ("file", "folder") and not os.path.lexists(source):
-        # after an upgrade a relative source that worked from the working folder is looked up beside the config:
+    if kind in ("file", "folder") and (missing := missing_path(source)):
         # "camera file: cannot open" named neither the path nor why (the frames never came, camera_lost)
-        return (f"no file or folder {source} (a relative camera.source is the config file's folder's, not the "
-                "working folder's: a file elsewhere is named by its absolute path)")
+        return f"{missing} ({RELATIVE_HINT})"
     if kind != "stream" or is_pipeline(source):  # a file there but no video, a GStreamer pipeline: OpenCV says
         return ""
     try:

@@ -68,6 +68,20 @@ def is_path(source: str) -> bool:
     return not (source.isdigit() or "://" in source or is_pipeline(source))
 
 
+# said wherever a missing path is: after the upgrade to 0.15.0 a relative source that worked from the working folder
+# is looked up beside the config
+RELATIVE_HINT = ("a relative camera.source is the config file's folder's, not the working folder's: a file elsewhere "
+                 "is named by its absolute path")
+
+
+def missing_path(source: str) -> str | None:
+    """``"no file or folder PATH"`` when ``source`` is a path (not an index, URL, pipeline or a camera's device name)
+    with nothing there, else None: ``check-config``'s note and the camera's "cannot open" say the same."""
+    if not is_path(source) or is_device(source) or os.path.lexists(source):
+        return None
+    return f"no file or folder {source}"
+
+
 def live_camera_problem(source: str) -> str | None:
     """Why ``source`` is no live camera a real arm may rise on, or None: a USB index, a stream URL, a device node
     (present, or one of a camera's names while unplugged) or a GStreamer pipeline from a live element is one.

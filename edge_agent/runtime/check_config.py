@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 
+from edge_agent.config.camera import RELATIVE_HINT, missing_path
 from edge_agent.config.load import ConfigError
 from edge_agent.config.models import AgentConfig
 from edge_agent.masking import mask_url_credentials
@@ -30,26 +31,13 @@ def _check(args: argparse.Namespace) -> int:
     )
     if cfg.overrides_path is not None:
         print(f"  overrides applied from {cfg.overrides_path} (installer page, set-lists): {overrides_line(args.file)}")
-    missing = missing_source(cfg.camera.source)
+    missing = missing_path(cfg.camera.source)
     if missing:
-        print(f"  note: camera.source: {missing}")
+        # not a refusal: without a real lock a recording still to come is allowed (a real lock's is refused); but
+        # from 0.15.0 a relative source is read beside the config, and one that worked from /var/lib/edge-agent
+        # passed here (exit 0) while run then saw no frame (camera_lost)
+        print(f"  note: camera.source: {missing}: run will see no frame ({RELATIVE_HINT})")
     return 0
-
-
-def missing_source(source: str) -> str | None:
-    """Why a file or folder ``source`` names is not there, or None (a camera, a URL, a pipeline, a path that is).
-
-    Why: from 0.15.0 a relative source is read beside the config, not in the working folder; one that worked from
-    ``/var/lib/edge-agent`` passed ``check-config`` (exit 0) and ``run`` then saw no frame (``camera_lost``). Not a
-    refusal: without a real lock a recording still to come is allowed (a real lock's is refused, naming the key)."""
-    import os
-
-    from edge_agent.config.camera import is_device, is_path
-
-    if not is_path(source) or is_device(source) or os.path.lexists(source):
-        return None
-    return (f"no file or folder {source}: run will see no frame (a relative camera.source is the config file's "
-            "folder's, not the working folder's: a file elsewhere is named by its absolute path)")
 
 
 def check_calibration(cfg: AgentConfig) -> None:

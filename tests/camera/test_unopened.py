@@ -61,3 +61,12 @@ def test_doctors_camera_row_says_why(dead_camera):
     row = check_camera(cfg)
     assert row.status == "fail" and cause in row.detail, row.detail
     assert "pw" not in row.detail
+
+
+def test_a_pipeline_reading_a_missing_file_is_not_called_a_missing_path():
+    """A pipeline reading a file is a "file" to the reader; its text is no path to look up beside the config (the
+    hint said "no file or folder filesrc location=…"). GStreamer says what it could not open."""
+    from edge_agent.camera.unopened import why_unopened
+
+    assert why_unopened("filesrc location=/nowhere/clip.mp4 ! decodebin ! videoconvert ! appsink", "file") == ""
+    assert why_unopened("/nowhere/clip.mp4", "file").startswith("no file or folder /nowhere/clip.mp4 (")
