@@ -34,6 +34,7 @@ from paho.mqtt.properties import Properties
 
 from edge_agent.clock import parse_iso
 from edge_agent.consumer.store import Record, Store
+from edge_agent.events.log_budget import LogBudget
 from edge_agent.events.schemas import SCHEMA_VERSION
 from edge_agent.jsondepth import too_deep
 
@@ -63,36 +64,6 @@ PACKET_OVERHEAD = 64 * 1024
 #: debug, counted in the next line), as the agent logs refused commands. Why: each was an ERROR line, and a
 #: device's credentials sent 171,696 one-byte heartbeats in 5 s: 45,204 lines, 10.7 MB, ~2 MB of log a second
 REFUSAL_LOG_BURST, REFUSAL_LOG_EVERY_S = 20, 60.0
-
-
-class RefusalSay:
-    """A token bucket for one kind of log line, on the consumer's injected monotonic clock."""
-
-    def __init__(self, clock: Callable[[], float]) -> None:
-        self._clock = clock
-        self._lock = threading.Lock()  # the network thread (parse refusals) and the writer (database refusals)
-        self._tokens: float = float(REFUSAL_LOG_BURST)
-        self._unsaid = 0  # lines left out since the last one said
-        self._at: float | None = None
-
-    def say(self, fmt: str, *args: object) -> None:
-        """Log at error while the budget allows, else at debug (counted, and told in the next error line)."""
-        now = self._clock()
-        with self._lock:
-            if self._at is not None:
-                self._tokens = min(float(REFUSAL_LOG_BURST),
-                                   self._tokens + max(0.0, now - self._at) / REFUSAL_LOG_EVERY_S)
-            self._at = now
-            if self._tokens < 1:
-                self._unsaid += 1
-                log.debug(fmt, *args)
-                return
-            self._tokens -= 1
-            unsaid, self._unsaid = self._unsaid, 0
-        if unsaid:
-            fmt += "; %d refused message(s) before this one were not logged (over %d a minute: see -v)"
-            args = (*args, unsaid, REFUSAL_LOG_BURST)
-        log.error(fmt, *args)
 
 
 def schema_version(msg: mqtt.MQTTMessage) -> str | None:
@@ -255,7 +226,9 @@ class Consumer:
         self.taken_over = threading.Event()
         self._on_taken_over = on_taken_over
         self._clock = clock
-        self._refusals = RefusalSay(clock)  # a device sending junk must not fill the log (one line a message)
+        # a device sending junk must not fill the log (one line a message)
+        self._refusals = LogBudget(log, clock, REFUSAL_LOG_BURST, REFUSAL_LOG_EVERY_S, logging.ERROR,
+                                   "refused message(s)")
         self._wall = wall  # epoch seconds: how far ahead a bay state's `since` is
         self._connected_at: float | None = None
         self._flaps, self._flap_said = 0, False

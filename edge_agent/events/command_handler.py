@@ -19,13 +19,13 @@ import json
 import logging
 import math
 import re
-import threading
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from edge_agent.clock import Clock, iso, parse_iso
 from edge_agent.control import AgentControl, ControlError, ControlResult
+from edge_agent.events.log_budget import LogBudget
 from edge_agent.events.replay import ReplayMemory
 from edge_agent.events.schemas import QUOTE_MAX, clip, command_schema, first_error, quote, sim_schema
 from edge_agent.events.topics import COMMANDS, SIM_COMMANDS, Topics
@@ -146,28 +146,13 @@ class CommandHandler:
     def __post_init__(self) -> None:
         if self.hmac_key is not None and self.replay is None:
             raise ValueError("signed commands need a ReplayMemory (on disk, so a restart does not forget)")
-        self._log_lock = threading.Lock()  # too_large runs on the MQTT thread, the rest on the command thread
-        self._log_tokens, self._unlogged = float(REFUSAL_LOG_BURST), 0
-        self._log_at: float | None = None
+        # too_large runs on the MQTT thread, the rest on the command thread
+        self._refusals = LogBudget(log, self.clock.monotonic, REFUSAL_LOG_BURST, REFUSAL_LOG_EVERY_S,
+                                   logging.WARNING, "refused command(s)")
 
     def _refusal(self, fmt: str, *args: object) -> None:
         """Log a refused command at warning while the budget allows, else at debug (counted)."""
-        now = self.clock.monotonic()
-        with self._log_lock:
-            if self._log_at is not None:
-                self._log_tokens = min(float(REFUSAL_LOG_BURST),
-                                       self._log_tokens + max(0.0, now - self._log_at) / REFUSAL_LOG_EVERY_S)
-            self._log_at = now
-            if self._log_tokens < 1:
-                self._unlogged += 1
-                log.debug(fmt, *args)
-                return
-            self._log_tokens -= 1
-            unlogged, self._unlogged = self._unlogged, 0
-        if unlogged:
-            fmt += "; %d refused command(s) before this one were not logged (over %d a minute: see -v)"
-            args = (*args, unlogged, REFUSAL_LOG_BURST)
-        log.warning(fmt, *args)
+        self._refusals.say(fmt, *args)
 
     def set_keys(self, key: bytes, previous: bytes | None = None) -> None:
         """A reload re-read the key file (a rotation): commands are checked against these from now on."""
