@@ -111,7 +111,7 @@ class Delivery:
 
     def quiet(self) -> bool:
         q = self.sink.quiet_hours
-        return q is not None and q.contains(self.clock.now().astimezone(self.site.tz).time())
+        return q is not None and q.holds(self.clock.now().astimezone(self.site.tz))
 
     def pump(self, limit: int = 50) -> float:
         """Send what is due, in order; returns seconds until it is worth calling again."""
