@@ -8,7 +8,7 @@ against the config file's folder.
 from __future__ import annotations
 
 import re
-from datetime import time
+from datetime import datetime, time
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -52,6 +52,30 @@ class QuietHours(StrictModel):
     def contains(self, t: time) -> bool:
         start, end = time.fromisoformat(self.start), time.fromisoformat(self.end)
         return start <= t < end if start < end else (t >= start or t < end)
+
+    def holds(self, local: datetime) -> bool:
+        """Whether ``local`` (aware, in the site's zone) is quiet: its clock reading is in the window, except
+        in the hour the clocks show twice (summer time ends), whose second pass keeps the state the first pass
+        ended in. Why: read as a bare reading, a window starting in that hour ('02:30'-'06:00' in Berlin) let
+        the night's held alerts out at the second 02:00 (before 02:30: "not quiet"), and one ending in it
+        ('22:00'-'01:30' in New York) shut again for the repeated half hour. A window the spring change skips
+        starts or ends as the clocks jump past it."""
+        if local.fold and local.utcoffset() != local.replace(fold=0).utcoffset():
+            local = _before_clocks_went_back(local)
+        return self.contains(local.time())
+
+
+def _before_clocks_went_back(local: datetime) -> datetime:
+    """The last second of the first pass, for ``local`` in the second pass of a reading the clocks show twice."""
+    first = local.replace(fold=0)
+    lo, hi = int(first.timestamp()), int(local.timestamp())  # before the change (its old offset) / after it
+    while hi - lo > 1:  # transitions fall on whole seconds
+        mid = (lo + hi) // 2
+        if datetime.fromtimestamp(mid, local.tzinfo).utcoffset() == first.utcoffset():
+            lo = mid
+        else:
+            hi = mid
+    return datetime.fromtimestamp(lo, local.tzinfo)
 
 
 class SinkConfig(StrictModel):

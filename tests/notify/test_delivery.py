@@ -16,6 +16,7 @@ from edge_agent.clock import FakeClock
 from edge_agent.events.bus import EventBus
 from edge_agent.events.types import Event
 from edge_agent.notify.service import NotifyService
+from edge_agent.sim.scenario import scene_config
 from tests.notify.helpers import config, drain, violation
 
 KEY = "webhook-signing-key-0123456789"
@@ -105,6 +106,52 @@ def test_quiet_hours_hold_messages_until_morning(tmp_path, receiver, monkeypatch
     d.pump()
     svc.stop()
     assert len(receiver.unique) == 1 and "x-edge-signature" not in receiver.requests[0].headers  # no key: unsigned
+
+
+def _sent_at(tmp_path, receiver, zone: str, quiet: tuple[str, str], publish: datetime, until: datetime) -> datetime:
+    """The UTC minute a violation published at ``publish`` reached the receiver, pumping every minute."""
+    cfg = scene_config(str(tmp_path / "data"), site={"timezone": zone},
+                       notify={"sinks": [{"name": "night", "kind": "webhook", "url": receiver.url,
+                                          "quiet_hours": {"start": quiet[0], "end": quiet[1]}}]})
+    clock = FakeClock(publish)
+    svc = NotifyService(cfg, EventBus(), clock)
+    (d,) = svc.open()
+    svc.bus.publish(violation(clock))
+    try:
+        while clock.now() <= until:
+            d.pump()
+            if receiver.requests:
+                return clock.now().astimezone(timezone.utc)
+            clock.advance(60)
+    finally:
+        svc.stop()
+    raise AssertionError(f"not sent by {until}")
+
+
+@pytest.mark.parametrize(("zone", "quiet", "publish", "sent"), [
+    # quiet from the first 02:30 of the night summer time ends (00:30 UTC); the clocks go back from 03:00 to 02:00
+    # at 01:00 UTC: the night's alerts went out then, at 02:00 (before 02:30, so "not quiet"), not at 06:00
+    ("Europe/Berlin", ("02:30", "06:00"), datetime(2026, 10, 25, 0, 45), datetime(2026, 10, 25, 5, 0)),
+    # the same with the 1-hour-back at 02:00 in New York (06:00 UTC) and a window from 01:30 (05:30 UTC)
+    ("America/New_York", ("01:30", "07:00"), datetime(2026, 11, 1, 5, 40), datetime(2026, 11, 1, 12, 0)),
+    # Lord Howe Island turns back half an hour, 02:00 to 01:30 (15:00 UTC): quiet from 01:45 (14:45 UTC)
+    ("Australia/Lord_Howe", ("01:45", "07:00"), datetime(2026, 4, 4, 14, 50), datetime(2026, 4, 4, 20, 30)),
+    # quiet until 01:30 (EDT: 05:30 UTC), then the clocks went back to 01:00 and an alert at 01:10 EST waited
+    # a second 01:30 (06:30 UTC): the window closed twice
+    ("America/New_York", ("22:00", "01:30"), datetime(2026, 11, 1, 6, 10), datetime(2026, 11, 1, 6, 10)),
+    # the spring change: 02:00 to 03:00 (01:00 UTC); a window ending at 02:30, which the clocks skip, ends then
+    ("Europe/Berlin", ("22:00", "02:30"), datetime(2026, 3, 28, 23, 0), datetime(2026, 3, 29, 1, 0)),
+    ("Europe/Berlin", ("02:30", "06:00"), datetime(2026, 3, 29, 0, 59), datetime(2026, 3, 29, 0, 59)),
+    ("Asia/Kathmandu", ("22:00", "06:00"), datetime(2026, 6, 1, 16, 30), datetime(2026, 6, 2, 0, 15)),
+])
+def test_quiet_hours_open_and_close_once_in_the_night_the_clocks_change(tmp_path, receiver, zone, quiet, publish,
+                                                                          sent):
+    """Quiet hours are the site's clock readings, except in the hour a clock shows twice (summer time ends):
+    its second pass keeps the state the first pass ended in. Read as a bare clock reading, a window starting in
+    that hour let the night's held alerts out when the clocks went back (02:00 < 02:30), and one ending in it
+    shut again for the repeated part."""
+    publish, sent = publish.replace(tzinfo=timezone.utc), sent.replace(tzinfo=timezone.utc)
+    assert _sent_at(tmp_path, receiver, zone, quiet, publish, sent + timedelta(hours=2)) == sent
 
 
 def test_wecom_and_dingtalk_robot_markdown_and_their_error_codes(tmp_path, receiver, monkeypatch):

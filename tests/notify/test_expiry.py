@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -111,3 +112,37 @@ def test_max_age_h_out_of_range_is_a_config_error_naming_the_key(tmp_path, value
     with pytest.raises(ConfigError) as exc:
         config(tmp_path, [{"name": "x", "kind": "wecom", "secret_env": "K", "max_age_h": value}])
     assert any(p.startswith("notify.sinks[0].max_age_h") for p in exc.value.problems), exc.value.problems
+
+
+@pytest.mark.parametrize(("zone", "day"), [
+    ("Europe/Berlin", datetime(2026, 10, 24, 20, 0)),  # 22:00 CEST; the clocks go back at 03:00: 10 h to 07:00
+    ("America/New_York", datetime(2026, 11, 1, 2, 0)),  # 22:00 EDT; back at 02:00
+    ("Australia/Lord_Howe", datetime(2026, 4, 4, 11, 0)),  # 22:00 +11:00; back half an hour at 02:00
+    ("Europe/Berlin", datetime(2026, 3, 28, 21, 0)),  # 22:00 CET; forward at 02:00: 8 h
+    ("Asia/Kathmandu", datetime(2026, 6, 1, 16, 15)),  # 22:00 +05:45, no summer time
+])
+def test_an_alert_held_by_quiet_hours_is_sent_when_they_end_also_the_night_the_clocks_go_back(
+        tmp_path, receiver, monkeypatch, zone, day):
+    """``max_age_h`` above the quiet hours (as the docs advise: 9.25 for '22:00'-'07:00') keeps the night's alerts;
+    an alert's age is counted as the site's clock reads it when that is less. Before, the night summer time
+    ends is an hour longer (half an hour on Lord Howe Island): the alert of 22:00 was 10 h old at 07:00 and
+    went to the dead letters unsent."""
+    from edge_agent.sim.scenario import scene_config
+
+    monkeypatch.setenv("ROBOT_KEY", "robot-key-0123456789")
+    clock = FakeClock(day.replace(tzinfo=timezone.utc))
+    cfg = scene_config(str(tmp_path / "data"), site={"timezone": zone}, notify={"sinks": [
+        {"name": "group", "kind": "wecom", "url": receiver.url, "secret_env": "ROBOT_KEY", "max_age_h": 9.25,
+         "quiet_hours": {"start": "22:00", "end": "07:00"}}]})
+    svc = NotifyService(cfg, EventBus(), clock)
+    (d,) = svc.open()
+    svc.bus.publish(violation(clock))
+    sent_at = None
+    for _ in range(11 * 60):  # every minute until after 07:00
+        d.pump()
+        if sent_at is None and d.counts.delivered:
+            sent_at = clock.now().astimezone(ZoneInfo(zone))
+        clock.advance(60)
+    svc.stop()
+    assert (d.counts.delivered, d.counts.expired) == (1, 0)
+    assert sent_at is not None and sent_at.strftime("%H:%M") == "07:00"  # held, then sent as the quiet hours end
