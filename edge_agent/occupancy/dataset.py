@@ -278,6 +278,20 @@ def jitter_polygon(polygon: Sequence[tuple[float, float]], rng: np.random.Genera
     return [(float(x), float(y)) for x, y in out]
 
 
+def quarter_turned(path: Path) -> bool:
+    """Whether ``path`` carries an EXIF orientation that turns it a quarter (5-8): the decoder shows it so, and a
+    labelling tool that drew on the stored pixels wrote the size transposed. Only asked for a bay being skipped."""
+    from PIL import Image
+
+    from edge_agent.camera.decode import PILLOW_FORMATS  # never EPS: Pillow hands it to Ghostscript
+
+    try:
+        with Image.open(path, formats=PILLOW_FORMATS) as im:
+            return im.getexif().get(0x0112) in (5, 6, 7, 8)
+    except Exception:  # noqa: BLE001 - no header Pillow reads: nothing to say about it
+        return False
+
+
 def polygon_in_image(b: BayLabel, shape: tuple[int, ...], factor: int = 1) -> tuple[list[tuple[float, float]], str]:
     """``b``'s polygon in the pixels of its decoded image (``shape``, reduced ``factor`` times on decode), and
     "" — or why the image does not show the bay. Polygons are pixels of one image size: with the labels'
@@ -289,6 +303,11 @@ def polygon_in_image(b: BayLabel, shape: tuple[int, ...], factor: int = 1) -> tu
     full = (w * factor, h * factor)
     if b.drawn is not None and b.drawn != full:
         if not same_shape(full, b.drawn):
+            if same_shape(full, (b.drawn[1], b.drawn[0])) and quarter_turned(b.path):
+                return [], (f"the image is {full[0]}x{full[1]} as displayed: its EXIF orientation turns the "
+                            "stored picture a quarter, and polygons are read on the image as displayed (as the "
+                            "agent's camera reads it); these were drawn on the stored pixels, "
+                            f"{b.drawn[0]}x{b.drawn[1]} (columns width/height)")
             return [], (f"the image is {full[0]}x{full[1]} but the polygons were drawn on {b.drawn[0]}x"
                         f"{b.drawn[1]} (columns width/height): another aspect ratio, not the same view")
         sx, sy = w / b.drawn[0], h / b.drawn[1]

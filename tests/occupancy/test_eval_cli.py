@@ -393,3 +393,33 @@ def test_a_report_over_its_own_labels_is_refused(tmp_path, capsys):
     assert main(["occupancy", "calibrate", str(labels), "--out", str(labels)]) == 2
     assert f"--out {labels} is the labels file" in capsys.readouterr().err
     assert labels.read_text(encoding="utf-8") == "file,bay_id,polygon,occupied\n"
+
+
+def test_eval_says_when_polygons_were_drawn_on_a_photo_before_its_exif_turn(tmp_path, capsys):
+    """A phone or camera JPEG stored on its side with an EXIF orientation: the decoder turns it upright, as the
+    agent's camera folder does, and polygons are read on the image as displayed. A labelling tool that drew on
+    the stored pixels writes the stored size in width/height; the skip said only "another aspect ratio", which
+    its owner could not square with the file's own size."""
+    from PIL import Image
+
+    frame = render(Scene(cars=(CAR_A, CAR_B)))  # 960x540 as displayed
+    stored = Image.fromarray(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)).transpose(Image.Transpose.ROTATE_90)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown turned 90° clockwise: the stored 540x960 pixels are the view turned back
+    stored.save(tmp_path / "phone.jpg", quality=95, exif=exif.tobytes())
+    stored.save(tmp_path / "plain.jpg", quality=95)  # the same stored pixels, no orientation: really another view
+    path = tmp_path / "labels.csv"
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["file", "bay_id", "polygon", "occupied", "width", "height"])
+        w.writerow(["phone.jpg", "A", json.dumps(BAYS["A"]), 1, 960, 540])  # drawn as displayed: scored
+        w.writerow(["phone.jpg", "B", json.dumps([[y, 960 - x] for x, y in BAYS["B"]]), 1, 540, 960])  # as stored
+        w.writerow(["plain.jpg", "A", json.dumps([[y, 960 - x] for x, y in BAYS["A"]]), 1, 960, 540])
+    out = tmp_path / "out.json"
+    assert main(["occupancy", "eval", str(path), "--json", str(out)]) == 1
+    doc = json.loads(out.read_text())
+    assert [(p["file"], p["bay_id"]) for p in doc["predictions"]] == [("phone.jpg", "A")]
+    assert doc["predictions"][0]["p_occupied"] >= 0.5
+    why = {(s["file"], s["bay_id"]): s["why"] for s in doc["metrics"]["skipped_bays"]}
+    assert "EXIF orientation" in why[("phone.jpg", "B")] and "as displayed" in why[("phone.jpg", "B")]
+    assert "EXIF" not in why[("plain.jpg", "A")]
