@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -164,7 +165,7 @@ def _read_rows(csv_path: Path, images_root: Path | None, columns: Sequence[str],
     csv_path = Path(csv_path)
     root = Path(images_root) if images_root is not None else csv_path.parent
     out: list[BayLabel] = []
-    first_line: dict[tuple[str, str], int] = {}  # (image, bay) → the line that labelled it
+    first_line: dict[tuple[str, str], tuple[int, str]] = {}  # (image path, bay) → the line that labelled it, its file
     try:
         with csv_path.open(newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh, skipinitialspace=True)  # "file, bay_id, …" typed by hand
@@ -181,10 +182,13 @@ def _read_rows(csv_path: Path, images_root: Path | None, columns: Sequence[str],
                 if "\0" in file:  # no file name holds one (os.open raises ValueError): was eval's traceback
                     raise LabelError(f"{where}: column 'file' holds a NUL character (\\0): no file name can")
                 b = replace(label(row, where, file, _image_path(root, file)), line=reader.line_num)
-                first = first_line.setdefault((b.file, b.bay_id), reader.line_num)
+                # keyed by the image itself, not its spelling: ``./img/a.png``, ``img\\a.png`` or an absolute path
+                # beside ``img/a.png`` (labels merged from two tools) scored the bay twice, silently
+                first, spelt = first_line.setdefault((os.path.abspath(b.path), b.bay_id), (reader.line_num, b.file))
                 if first != reader.line_num:  # scored twice, or against two flags: every figure moves silently
+                    also = f", as {spelt}" if spelt != b.file else ""
                     raise LabelError(f"{where}: bay {b.bay_id!r} of {b.file} is labelled again (first at line "
-                                     f"{first}): keep one row per bay and image")
+                                     f"{first}{also}): keep one row per bay and image")
                 out.append(b)
     except UnicodeDecodeError:
         raise LabelError(f"{csv_path}:{first_non_utf8_line(csv_path)}: not UTF-8 text: save the labels file "

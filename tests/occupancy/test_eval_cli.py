@@ -423,3 +423,15 @@ def test_eval_says_when_polygons_were_drawn_on_a_photo_before_its_exif_turn(tmp_
     why = {(s["file"], s["bay_id"]): s["why"] for s in doc["metrics"]["skipped_bays"]}
     assert "EXIF orientation" in why[("phone.jpg", "B")] and "as displayed" in why[("phone.jpg", "B")]
     assert "EXIF" not in why[("plain.jpg", "A")]
+
+
+def test_eval_refuses_a_bay_labelled_twice_under_two_spellings_of_its_image(tmp_path, capsys):
+    """Labels merged from two tools name one image as ``img/a.png`` and ``./img/a.png`` (or with backslashes,
+    doubled slashes, its absolute path): the same bay was scored twice, exit 0, every figure moved silently."""
+    labels = _write(tmp_path, [("empty.png", Scene(), ""), ("a.png", Scene(cars=(CAR_A,)), "A")])
+    rows = _rows(labels)
+    for other in ("./img/a.png", "img\\a.png", "img//a.png", str(tmp_path / "img" / "a.png")):
+        _rewrite(labels, rows + [dict(rows[2], file=other)])  # a.png's bay A again
+        assert main(["occupancy", "eval", str(labels)]) == 2, other
+        assert (f"{labels}:6: bay 'A' of {other} is labelled again (first at line 4, as img/a.png)"
+                in capsys.readouterr().err)
