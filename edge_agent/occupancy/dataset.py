@@ -35,6 +35,7 @@ SHIPPABLE_WITH_OWN_LABELS = ("pklot_ufpr05",)
 OWN_LABELS_DIR = Path(__file__).resolve().parents[2] / "models" / "labels"
 FRAME_COLUMNS = ("file", "bay_id", "polygon", "occupied")
 PATCH_COLUMNS = ("file", "occupied")
+READ_COLUMNS = ("file", "bay_id", "polygon", "occupied", "scene", "weather", "daypart", "width", "height")
 # How datasets write the flag: PKLot's XML says occupied="1", CNRPark's folders busy/free.
 _OCCUPIED = ("1", "true", "yes", "occupied", "busy")
 _EMPTY = ("0", "false", "no", "empty", "free")
@@ -169,12 +170,22 @@ def _read_rows(csv_path: Path, images_root: Path | None, columns: Sequence[str],
     try:
         with csv_path.open(newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh, skipinitialspace=True)  # "file, bay_id, …" typed by hand
-            missing = [c for c in columns if c not in (reader.fieldnames or [])]
+            header = list(reader.fieldnames or [])
+            missing = [c for c in columns if c not in header]
             if missing:
                 raise LabelError(f"{csv_path}: missing column(s) {', '.join(missing)}{header_note(reader.fieldnames)}")
+            for c in READ_COLUMNS:  # the reader keeps the last of two: every bay scored against a column unseen
+                at = [i + 1 for i, h in enumerate(header) if h == c]
+                if len(at) > 1:
+                    raise LabelError(f"{csv_path}: column {c!r} is in the header twice (columns "
+                                     f"{' and '.join(map(str, at))}): keep the one that holds the labels")
             for raw in reader:
                 if blank_row(raw):
                     continue
+                extra = raw.get(None)  # cells past the header's (DictReader files them under None)
+                if extra and any(isinstance(v, str) and v.strip() for v in extra):
+                    raise LabelError(f"{csv_path}:{reader.line_num}: {len(extra)} more cells than the header's "
+                                     f"{len(header)} (a polygon written without quotes? its commas split it)")
                 # labels.csv's cells that a spreadsheet would run carry a quote (``occupancy.labels``): taken off
                 row = {k: read_cell(v) if isinstance(v, str) else v for k, v in raw.items()}
                 where = f"{csv_path}:{reader.line_num}"

@@ -435,3 +435,24 @@ def test_eval_refuses_a_bay_labelled_twice_under_two_spellings_of_its_image(tmp_
         assert main(["occupancy", "eval", str(labels)]) == 2, other
         assert (f"{labels}:6: bay 'A' of {other} is labelled again (first at line 4, as img/a.png)"
                 in capsys.readouterr().err)
+
+
+def test_eval_refuses_a_header_naming_a_column_twice_and_names_a_row_split_by_an_unquoted_polygon(tmp_path, capsys):
+    """Two ``occupied`` columns (a spreadsheet's helper column, two exports pasted side by side): the CSV reader
+    kept the last one, and every bay was scored against it, exit 0 (120 PKLot bays, every flag inverted). A
+    polygon written without quotes (``','.join``) split the row, and the message blamed ``occupied`` ('613]')."""
+    labels = _write(tmp_path, [("a.png", Scene(cars=(CAR_A,)), "A")])
+    rows = _rows(labels)
+    lines = ["file,bay_id,polygon,occupied,occupied"] + [
+        f"{r['file']},{r['bay_id']},\"{r['polygon']}\",{r['occupied']},{1 - int(r['occupied'])}" for r in rows]
+    labels.write_text("\n".join(lines) + "\n")
+    assert main(["occupancy", "eval", str(labels)]) == 2
+    assert f"{labels}: column 'occupied' is in the header twice (columns 4 and 5)" in capsys.readouterr().err
+    lines = ["file,bay_id,polygon,occupied"] + [f"{r['file']},{r['bay_id']},{r['polygon']},{r['occupied']}" for r in rows]
+    labels.write_text("\n".join(lines) + "\n")
+    assert main(["occupancy", "eval", str(labels)]) == 2
+    assert (f"{labels}:2: 7 more cells than the header's 4 (a polygon written without quotes? its commas split it)"
+            in capsys.readouterr().err)
+    lines = ["file,bay_id,polygon,occupied"] + [f"{r['file']},{r['bay_id']},\"{r['polygon']}\",{r['occupied']}," for r in rows]
+    labels.write_text("\n".join(lines) + "\n")  # a trailing comma on every row: an empty cell, nothing lost
+    assert main(["occupancy", "eval", str(labels)]) == 0
