@@ -20,7 +20,7 @@ import numpy as np
 
 from edge_agent.bays.crop import bay_crop, bay_quad, patch_crop
 from edge_agent.camera.frame_size import same_shape
-from edge_agent.csvcell import read_cell
+from edge_agent.csvcell import read_cell, repeated_column
 from edge_agent.perception.evaluate import first_non_utf8_line
 from edge_agent.perception.imageio import ImageReadError, read_image_scaled
 from edge_agent.quad import MAX_COORD_PX, quad_problem
@@ -174,11 +174,9 @@ def _read_rows(csv_path: Path, images_root: Path | None, columns: Sequence[str],
             missing = [c for c in columns if c not in header]
             if missing:
                 raise LabelError(f"{csv_path}: missing column(s) {', '.join(missing)}{header_note(reader.fieldnames)}")
-            for c in READ_COLUMNS:  # the reader keeps the last of two: every bay scored against a column unseen
-                at = [i + 1 for i, h in enumerate(header) if h == c]
-                if len(at) > 1:
-                    raise LabelError(f"{csv_path}: column {c!r} is in the header twice (columns "
-                                     f"{' and '.join(map(str, at))}): keep the one that holds the labels")
+            twice = repeated_column(header, READ_COLUMNS)
+            if twice:
+                raise LabelError(f"{csv_path}: {twice}")
             for raw in reader:
                 if blank_row(raw):
                     continue

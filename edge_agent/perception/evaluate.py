@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_agent.csvcell import text_cell
+from edge_agent.csvcell import repeated_column, text_cell
 from edge_agent.perception.colour import COLOURS
 from edge_agent.perception.detector import iou
 from edge_agent.perception.imageio import ImageReadError, read_image_scaled
@@ -138,6 +138,10 @@ class LabelError(ValueError):
     """A plate labels file that cannot be scored; the message names the file, line and column."""
 
 
+# the columns ``load_labels`` reads: one named twice in a header is refused (the reader kept the last)
+LABEL_COLUMNS = ("file", "plate_text", "plate_color", "scene", *BOX_COLUMNS, "note")
+
+
 def load_labels(csv_path: Path, scene: str | None = "full", root: Path | None = None) -> dict[str, list[Label]]:
     """The labelled plates of ``csv_path`` (plates-dev format) by image file, rows of ``scene`` only
     (a blank or absent ``scene`` is a full scene). Every problem is a ``LabelError`` naming the file, line
@@ -159,6 +163,9 @@ def load_labels(csv_path: Path, scene: str | None = "full", root: Path | None = 
             if "file" not in (reader.fieldnames or []):
                 have = ", ".join(repr(c) for c in reader.fieldnames or []) or "nothing"
                 raise LabelError(f"{csv_path}: missing column file; the header has: {have}")
+            twice = repeated_column(reader.fieldnames, LABEL_COLUMNS)
+            if twice:
+                raise LabelError(f"{csv_path}: {twice}")
             for row in reader:
                 if not any(isinstance(v, str) and v.strip() for k, v in row.items() if k is not None):
                     continue  # a spreadsheet's empty rows below its table

@@ -327,3 +327,14 @@ def test_one_image_under_two_spellings_is_one_image(tmp_path):
                           encoding="utf-8")
         [(name, rows)] = load_labels(labels).items()  # two plates of one photo, decoded once, under its first name
         assert name == "img/a.png" and [r.text for r in rows] == ["苏E12345", "皖A11111"], other
+
+
+def test_a_labels_header_naming_a_column_twice_is_refused(tmp_path):
+    """``file,plate_text,plate_color,plate_text`` (a corrected column pasted beside the first): the reader kept
+    the last, and every plate was scored against it, exit 0."""
+    from edge_agent.perception.evaluate import load_labels
+
+    labels = tmp_path / "labels.csv"
+    labels.write_text("file,plate_text,plate_color,plate_text\na.jpg,京A88731,blue,京A00000\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"labels.csv: column 'plate_text' is in the header twice \(columns 2 and 4\)"):
+        load_labels(labels)
