@@ -99,7 +99,10 @@ def test_unreadable_image_is_reported_not_fatal(tmp_path, capsys):
     out = tmp_path / "pred.json"
     assert main(["occupancy", "eval", str(labels), "--json", str(out)]) == 1
     assert "gone.png" in capsys.readouterr().err
-    assert len(json.loads(out.read_text())["predictions"]) == 2
+    doc = json.loads(out.read_text())
+    assert len(doc["predictions"]) == 2
+    # every labelled bay is in the JSON once: scored, skipped, or here (only the image's name was, not its bays)
+    assert doc["metrics"]["missing_bays"] == [{"file": "img/gone.png", "bay_id": "A", "line": 4}]
 
 
 def test_train_without_the_train_extra_says_how_to_get_it(tmp_path, capsys):
