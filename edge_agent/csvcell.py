@@ -7,6 +7,8 @@ are left as they are: a spreadsheet reads ``-3`` as minus three, and only text c
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # Unicode's bidirectional controls (UAX #9: embeddings, overrides, isolates, marks): inside a cell they reorder
 # what a spreadsheet shows ("\u202e" turns "京A12345" into "54321A京"), and one in front hides a formula's "=".
@@ -36,3 +38,15 @@ def read_cell(text: str) -> str:
     """A cell :func:`kept_cell` wrote, as it was; a cell written without it (by hand, by an older agent) unchanged
     unless its quotes at the start stand before ``=``, ``+``, ``-``, ``@`` (one of them is then taken off)."""
     return text[1:] if text.startswith("'") and text.lstrip("'").startswith(FORMULA_START) else text
+
+
+def repeated_column(header: Sequence[str] | None, columns: Iterable[str]) -> str:
+    """Why a labels or truth file's header cannot be read as meant — one of ``columns`` named twice (two exports
+    pasted side by side, a spreadsheet's helper column) — or "". ``csv.DictReader`` keeps the last of the two
+    without a word: every row was scored against a column its author never looked at."""
+    names = list(header or [])
+    for c in columns:
+        at = [i + 1 for i, h in enumerate(names) if h == c]
+        if len(at) > 1:
+            return f"column {c!r} is in the header twice (columns {' and '.join(map(str, at))}): keep the one meant"
+    return ""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -19,7 +20,7 @@ import numpy as np
 
 from edge_agent.bays.crop import bay_crop, bay_quad, patch_crop
 from edge_agent.camera.frame_size import same_shape
-from edge_agent.csvcell import read_cell
+from edge_agent.csvcell import read_cell, repeated_column
 from edge_agent.perception.evaluate import first_non_utf8_line
 from edge_agent.perception.imageio import ImageReadError, read_image_scaled
 from edge_agent.quad import MAX_COORD_PX, quad_problem
@@ -34,6 +35,7 @@ SHIPPABLE_WITH_OWN_LABELS = ("pklot_ufpr05",)
 OWN_LABELS_DIR = Path(__file__).resolve().parents[2] / "models" / "labels"
 FRAME_COLUMNS = ("file", "bay_id", "polygon", "occupied")
 PATCH_COLUMNS = ("file", "occupied")
+READ_COLUMNS = ("file", "bay_id", "polygon", "occupied", "scene", "weather", "daypart", "width", "height")
 # How datasets write the flag: PKLot's XML says occupied="1", CNRPark's folders busy/free.
 _OCCUPIED = ("1", "true", "yes", "occupied", "busy")
 _EMPTY = ("0", "false", "no", "empty", "free")
@@ -164,16 +166,24 @@ def _read_rows(csv_path: Path, images_root: Path | None, columns: Sequence[str],
     csv_path = Path(csv_path)
     root = Path(images_root) if images_root is not None else csv_path.parent
     out: list[BayLabel] = []
-    first_line: dict[tuple[str, str], int] = {}  # (image, bay) → the line that labelled it
+    first_line: dict[tuple[str, str], tuple[int, str]] = {}  # (image path, bay) → the line that labelled it, its file
     try:
         with csv_path.open(newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh, skipinitialspace=True)  # "file, bay_id, …" typed by hand
-            missing = [c for c in columns if c not in (reader.fieldnames or [])]
+            header = list(reader.fieldnames or [])
+            missing = [c for c in columns if c not in header]
             if missing:
                 raise LabelError(f"{csv_path}: missing column(s) {', '.join(missing)}{header_note(reader.fieldnames)}")
+            twice = repeated_column(header, READ_COLUMNS)
+            if twice:
+                raise LabelError(f"{csv_path}: {twice}")
             for raw in reader:
                 if blank_row(raw):
                     continue
+                extra = raw.get(None)  # cells past the header's (DictReader files them under None)
+                if extra and any(isinstance(v, str) and v.strip() for v in extra):
+                    raise LabelError(f"{csv_path}:{reader.line_num}: {len(extra)} more cells than the header's "
+                                     f"{len(header)} (a polygon written without quotes? its commas split it)")
                 # labels.csv's cells that a spreadsheet would run carry a quote (``occupancy.labels``): taken off
                 row = {k: read_cell(v) if isinstance(v, str) else v for k, v in raw.items()}
                 where = f"{csv_path}:{reader.line_num}"
@@ -181,10 +191,13 @@ def _read_rows(csv_path: Path, images_root: Path | None, columns: Sequence[str],
                 if "\0" in file:  # no file name holds one (os.open raises ValueError): was eval's traceback
                     raise LabelError(f"{where}: column 'file' holds a NUL character (\\0): no file name can")
                 b = replace(label(row, where, file, _image_path(root, file)), line=reader.line_num)
-                first = first_line.setdefault((b.file, b.bay_id), reader.line_num)
+                # keyed by the image itself, not its spelling: ``./img/a.png``, ``img\\a.png`` or an absolute path
+                # beside ``img/a.png`` (labels merged from two tools) scored the bay twice, silently
+                first, spelt = first_line.setdefault((os.path.abspath(b.path), b.bay_id), (reader.line_num, b.file))
                 if first != reader.line_num:  # scored twice, or against two flags: every figure moves silently
+                    also = f", as {spelt}" if spelt != b.file else ""
                     raise LabelError(f"{where}: bay {b.bay_id!r} of {b.file} is labelled again (first at line "
-                                     f"{first}): keep one row per bay and image")
+                                     f"{first}{also}): keep one row per bay and image")
                 out.append(b)
     except UnicodeDecodeError:
         raise LabelError(f"{csv_path}:{first_non_utf8_line(csv_path)}: not UTF-8 text: save the labels file "
@@ -278,6 +291,20 @@ def jitter_polygon(polygon: Sequence[tuple[float, float]], rng: np.random.Genera
     return [(float(x), float(y)) for x, y in out]
 
 
+def quarter_turned(path: Path) -> bool:
+    """Whether ``path`` carries an EXIF orientation that turns it a quarter (5-8): the decoder shows it so, and a
+    labelling tool that drew on the stored pixels wrote the size transposed. Only asked for a bay being skipped."""
+    from PIL import Image
+
+    from edge_agent.camera.decode import PILLOW_FORMATS  # never EPS: Pillow hands it to Ghostscript
+
+    try:
+        with Image.open(path, formats=PILLOW_FORMATS) as im:
+            return im.getexif().get(0x0112) in (5, 6, 7, 8)
+    except Exception:  # noqa: BLE001 - no header Pillow reads: nothing to say about it
+        return False
+
+
 def polygon_in_image(b: BayLabel, shape: tuple[int, ...], factor: int = 1) -> tuple[list[tuple[float, float]], str]:
     """``b``'s polygon in the pixels of its decoded image (``shape``, reduced ``factor`` times on decode), and
     "" — or why the image does not show the bay. Polygons are pixels of one image size: with the labels'
@@ -289,6 +316,11 @@ def polygon_in_image(b: BayLabel, shape: tuple[int, ...], factor: int = 1) -> tu
     full = (w * factor, h * factor)
     if b.drawn is not None and b.drawn != full:
         if not same_shape(full, b.drawn):
+            if same_shape(full, (b.drawn[1], b.drawn[0])) and quarter_turned(b.path):
+                return [], (f"the image is {full[0]}x{full[1]} as displayed: its EXIF orientation turns the "
+                            "stored picture a quarter, and polygons are read on the image as displayed (as the "
+                            "agent's camera reads it); these were drawn on the stored pixels, "
+                            f"{b.drawn[0]}x{b.drawn[1]} (columns width/height)")
             return [], (f"the image is {full[0]}x{full[1]} but the polygons were drawn on {b.drawn[0]}x"
                         f"{b.drawn[1]} (columns width/height): another aspect ratio, not the same view")
         sx, sy = w / b.drawn[0], h / b.drawn[1]

@@ -76,6 +76,8 @@ class Scored:
                 "scene_weather": {k: m.as_dict() for k, m in self.by("scene", "weather").items()},
                 "scene_daypart": {k: m.as_dict() for k, m in self.by("scene", "daypart").items()},
                 "missing_images": sorted({b.file for b in self.missing}),
+                # each bay of those, so that every labelled bay is in the JSON once (predictions, skipped or here)
+                "missing_bays": [{"file": b.file, "bay_id": b.bay_id, "line": b.line} for b in self.missing],
                 "skipped_bays": [{"file": b.file, "bay_id": b.bay_id, "line": b.line, "why": why}
                                  for b, why in self.skipped]}
 

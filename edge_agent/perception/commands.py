@@ -462,7 +462,7 @@ def _eval(args: argparse.Namespace) -> int:
         print(f"eval: --failures {args.failures} {problem}", file=sys.stderr)
         return 2
     try:  # checked whole before the run: a bad row is one line naming it, not a traceback after minutes
-        labelled = load_labels(args.labels)
+        labelled = load_labels(args.labels, root=args.root)
     except LabelError as exc:
         print(f"eval: {exc}", file=sys.stderr)
         return 2

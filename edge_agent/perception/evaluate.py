@@ -12,6 +12,7 @@ import csv
 import dataclasses
 import difflib
 import math
+import os
 import re
 import sys
 import time
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_agent.csvcell import text_cell
+from edge_agent.csvcell import repeated_column, text_cell
 from edge_agent.perception.colour import COLOURS
 from edge_agent.perception.detector import iou
 from edge_agent.perception.imageio import ImageReadError, read_image_scaled
@@ -137,22 +138,34 @@ class LabelError(ValueError):
     """A plate labels file that cannot be scored; the message names the file, line and column."""
 
 
-def load_labels(csv_path: Path, scene: str | None = "full") -> dict[str, list[Label]]:
+# the columns ``load_labels`` reads: one named twice in a header is refused (the reader kept the last)
+LABEL_COLUMNS = ("file", "plate_text", "plate_color", "scene", *BOX_COLUMNS, "note")
+
+
+def load_labels(csv_path: Path, scene: str | None = "full", root: Path | None = None) -> dict[str, list[Label]]:
     """The labelled plates of ``csv_path`` (plates-dev format) by image file, rows of ``scene`` only
     (a blank or absent ``scene`` is a full scene). Every problem is a ``LabelError`` naming the file, line
     and column: a missing ``file`` column, text that is not UTF-8, a box with a blank, non-numeric,
     non-finite or inverted coordinate, a colour the pipeline never reports, a plate labelled twice in
     one image (same box, or same text). Why: each was a traceback, or worse a score moved silently — a
-    duplicated row halved the recall, a misspelt colour was a colour failure, a box of ``nan`` a miss."""
+    duplicated row halved the recall, a misspelt colour was a colour failure, a box of ``nan`` a miss.
+    An image is its path under ``root`` (default: the labels file's folder), not its spelling: ``./img/a.png``,
+    ``img\\a.png`` or the absolute path beside ``img/a.png`` (labels merged from two tools) is the same photo, kept
+    under the name it first had (it was two images, decoded and scored twice)."""
     csv_path = Path(csv_path)
+    root = Path(root) if root is not None else csv_path.parent
     by_file: dict[str, list[Label]] = {}
-    first: dict[tuple, int] = {}  # (file, box or text) → the line that labelled it
+    first: dict[tuple, int] = {}  # (image path, box or text) → the line that labelled it
+    named: dict[str, str] = {}  # image path → the name it was first given
     try:
         with open(csv_path, newline="", encoding="utf-8-sig") as f:
             reader = csv.DictReader(f, skipinitialspace=True)
             if "file" not in (reader.fieldnames or []):
                 have = ", ".join(repr(c) for c in reader.fieldnames or []) or "nothing"
                 raise LabelError(f"{csv_path}: missing column file; the header has: {have}")
+            twice = repeated_column(reader.fieldnames, LABEL_COLUMNS)
+            if twice:
+                raise LabelError(f"{csv_path}: {twice}")
             for row in reader:
                 if not any(isinstance(v, str) and v.strip() for k, v in row.items() if k is not None):
                     continue  # a spreadsheet's empty rows below its table
@@ -165,6 +178,7 @@ def load_labels(csv_path: Path, scene: str | None = "full") -> dict[str, list[La
                 lab = Label(name, normalise_plate(row.get("plate_text") or ""), _colour(row, where), _box(row, where),
                             row.get("note") or "", reader.line_num)
                 unique_text = parse_plate(lab.text).valid  # "", "?" or "unread" may label two plates of one image
+                name = named.setdefault(os.path.abspath(image_path(root, name)), name)
                 for key in ((name, "box", lab.box) if lab.box else None, (name, "text", lab.text) if unique_text else None):
                     if key is not None and first.setdefault(key, reader.line_num) != reader.line_num:
                         raise LabelError(f"{where}: this plate of {name} is labelled again (same {key[1]} as line "
@@ -262,7 +276,7 @@ def evaluate(process: Callable, labels_csv: Path, root: Path | None = None, prog
     photo the decoder reduced (over 12 MP: every 4032×3024 phone photo), are mapped back to
     the file's pixels, which the labelled boxes are in."""
     root = root or labels_csv.parent
-    by_file = load_labels(labels_csv)
+    by_file = load_labels(labels_csv, root=root)
     rep = Report()
     for n, (name, labels) in enumerate(by_file.items(), 1):
         if progress:

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from edge_agent.camera.source import DecodeCounts, Frame, default_opener, describe_source, sample
+from edge_agent.camera.source import DecodeCounts, Frame, default_opener, describe_source, folder_frames, sample
 from edge_agent.clock import FakeClock, iso
 from edge_agent.config.load import parse_config
 from edge_agent.config.models import AgentConfig
@@ -51,7 +51,8 @@ class ClipSource:
         self.decode_counts = DecodeCounts()
         self._cap = default_opener(path, loop=False, counts=self.decode_counts)()
         if not self._cap.isOpened():
-            raise ValueError(f"cannot open {path} as video or image folder")
+            raise ValueError(no_frames(Path(path)) if self.kind == "folder" else
+                             f"cannot open {path} as video or image folder")
         self._frames = sample(self._cap, self.kind, fps)
         self._next: tuple[np.ndarray | None, float] | None = None  # sampled, its clip time not reached yet
         self.period = 1.0 / fps
@@ -94,6 +95,26 @@ class ClipSource:
                 continue
             self.seq += 1
             return Frame(img, self.seq, self.clock.monotonic())
+
+
+def no_frames(folder: Path) -> str:
+    """Why a folder gives no frame: no image in it, and the subfolders that do hold some (a camera's export in one
+    folder per day). "cannot open … as video or image folder" sent its owner looking for a broken file."""
+    try:
+        subs = [d for d in folder.iterdir() if d.is_dir()]
+    except OSError as exc:
+        return f"cannot read the folder {folder}: {exc.strerror or exc}"
+    held = []
+    for d in sorted(subs):
+        try:
+            if folder_frames(d):
+                held.append(d.name)
+        except OSError:  # one we may not read: not ours to name
+            continue
+    if not held:
+        return f"no images in the folder {folder}"
+    return (f"no images in the folder {folder}: its subfolders {', '.join(held[:5])}{' …' if len(held) > 5 else ''} "
+            "hold some, and a folder is not read into (name one of them)")
 
 
 def replay_config(cfg: AgentConfig, source: str, data_dir: Path) -> AgentConfig:

@@ -30,6 +30,7 @@ import numpy as np
 
 from edge_agent.cliargs import os_error_text, output_over_input, output_ready
 from edge_agent.config.camera import MAX_FPS
+from edge_agent.csvcell import repeated_column
 from edge_agent.durable import write_output
 from edge_agent.occupancy.dataset import blank_row, header_note
 
@@ -99,6 +100,9 @@ def _read_truth(path: Path) -> list[TruthVisit]:
         if missing:
             raise ValueError(f"{path}: missing column(s) {', '.join(sorted(missing))} (need bay_id,start_s,end_s)"
                              f"{header_note(rows.fieldnames)}")
+        twice = repeated_column(rows.fieldnames, ("bay_id", "start_s", "end_s", "scene"))
+        if twice:
+            raise ValueError(f"{path}: {twice}")
         for r in rows:
             if blank_row(r):
                 continue

@@ -99,7 +99,10 @@ def test_unreadable_image_is_reported_not_fatal(tmp_path, capsys):
     out = tmp_path / "pred.json"
     assert main(["occupancy", "eval", str(labels), "--json", str(out)]) == 1
     assert "gone.png" in capsys.readouterr().err
-    assert len(json.loads(out.read_text())["predictions"]) == 2
+    doc = json.loads(out.read_text())
+    assert len(doc["predictions"]) == 2
+    # every labelled bay is in the JSON once: scored, skipped, or here (only the image's name was, not its bays)
+    assert doc["metrics"]["missing_bays"] == [{"file": "img/gone.png", "bay_id": "A", "line": 4}]
 
 
 def test_train_without_the_train_extra_says_how_to_get_it(tmp_path, capsys):
@@ -393,3 +396,66 @@ def test_a_report_over_its_own_labels_is_refused(tmp_path, capsys):
     assert main(["occupancy", "calibrate", str(labels), "--out", str(labels)]) == 2
     assert f"--out {labels} is the labels file" in capsys.readouterr().err
     assert labels.read_text(encoding="utf-8") == "file,bay_id,polygon,occupied\n"
+
+
+def test_eval_says_when_polygons_were_drawn_on_a_photo_before_its_exif_turn(tmp_path, capsys):
+    """A phone or camera JPEG stored on its side with an EXIF orientation: the decoder turns it upright, as the
+    agent's camera folder does, and polygons are read on the image as displayed. A labelling tool that drew on
+    the stored pixels writes the stored size in width/height; the skip said only "another aspect ratio", which
+    its owner could not square with the file's own size."""
+    from PIL import Image
+
+    frame = render(Scene(cars=(CAR_A, CAR_B)))  # 960x540 as displayed
+    stored = Image.fromarray(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)).transpose(Image.Transpose.ROTATE_90)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown turned 90° clockwise: the stored 540x960 pixels are the view turned back
+    stored.save(tmp_path / "phone.jpg", quality=95, exif=exif.tobytes())
+    stored.save(tmp_path / "plain.jpg", quality=95)  # the same stored pixels, no orientation: really another view
+    path = tmp_path / "labels.csv"
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["file", "bay_id", "polygon", "occupied", "width", "height"])
+        w.writerow(["phone.jpg", "A", json.dumps(BAYS["A"]), 1, 960, 540])  # drawn as displayed: scored
+        w.writerow(["phone.jpg", "B", json.dumps([[y, 960 - x] for x, y in BAYS["B"]]), 1, 540, 960])  # as stored
+        w.writerow(["plain.jpg", "A", json.dumps([[y, 960 - x] for x, y in BAYS["A"]]), 1, 960, 540])
+    out = tmp_path / "out.json"
+    assert main(["occupancy", "eval", str(path), "--json", str(out)]) == 1
+    doc = json.loads(out.read_text())
+    assert [(p["file"], p["bay_id"]) for p in doc["predictions"]] == [("phone.jpg", "A")]
+    assert doc["predictions"][0]["p_occupied"] >= 0.5
+    why = {(s["file"], s["bay_id"]): s["why"] for s in doc["metrics"]["skipped_bays"]}
+    assert "EXIF orientation" in why[("phone.jpg", "B")] and "as displayed" in why[("phone.jpg", "B")]
+    assert "EXIF" not in why[("plain.jpg", "A")]
+
+
+def test_eval_refuses_a_bay_labelled_twice_under_two_spellings_of_its_image(tmp_path, capsys):
+    """Labels merged from two tools name one image as ``img/a.png`` and ``./img/a.png`` (or with backslashes,
+    doubled slashes, its absolute path): the same bay was scored twice, exit 0, every figure moved silently."""
+    labels = _write(tmp_path, [("empty.png", Scene(), ""), ("a.png", Scene(cars=(CAR_A,)), "A")])
+    rows = _rows(labels)
+    for other in ("./img/a.png", "img\\a.png", "img//a.png", str(tmp_path / "img" / "a.png")):
+        _rewrite(labels, rows + [dict(rows[2], file=other)])  # a.png's bay A again
+        assert main(["occupancy", "eval", str(labels)]) == 2, other
+        assert (f"{labels}:6: bay 'A' of {other} is labelled again (first at line 4, as img/a.png)"
+                in capsys.readouterr().err)
+
+
+def test_eval_refuses_a_header_naming_a_column_twice_and_names_a_row_split_by_an_unquoted_polygon(tmp_path, capsys):
+    """Two ``occupied`` columns (a spreadsheet's helper column, two exports pasted side by side): the CSV reader
+    kept the last one, and every bay was scored against it, exit 0 (120 PKLot bays, every flag inverted). A
+    polygon written without quotes (``','.join``) split the row, and the message blamed ``occupied`` ('613]')."""
+    labels = _write(tmp_path, [("a.png", Scene(cars=(CAR_A,)), "A")])
+    rows = _rows(labels)
+    lines = ["file,bay_id,polygon,occupied,occupied"] + [
+        f"{r['file']},{r['bay_id']},\"{r['polygon']}\",{r['occupied']},{1 - int(r['occupied'])}" for r in rows]
+    labels.write_text("\n".join(lines) + "\n")
+    assert main(["occupancy", "eval", str(labels)]) == 2
+    assert f"{labels}: column 'occupied' is in the header twice (columns 4 and 5)" in capsys.readouterr().err
+    lines = ["file,bay_id,polygon,occupied"] + [f"{r['file']},{r['bay_id']},{r['polygon']},{r['occupied']}" for r in rows]
+    labels.write_text("\n".join(lines) + "\n")
+    assert main(["occupancy", "eval", str(labels)]) == 2
+    assert (f"{labels}:2: 7 more cells than the header's 4 (a polygon written without quotes? its commas split it)"
+            in capsys.readouterr().err)
+    lines = ["file,bay_id,polygon,occupied"] + [f"{r['file']},{r['bay_id']},\"{r['polygon']}\",{r['occupied']}," for r in rows]
+    labels.write_text("\n".join(lines) + "\n")  # a trailing comma on every row: an empty cell, nothing lost
+    assert main(["occupancy", "eval", str(labels)]) == 0

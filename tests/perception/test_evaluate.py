@@ -309,3 +309,32 @@ def test_failures_csv_runs_no_formula_from_a_labels_file(tmp_path):
         row = list(csv.DictReader(f))[0]
     assert row["file"] == "'=HYPERLINK(\"http://x\",\"car\").jpg" and row["label_text"] == "'+54321E苏"
     assert row["why"] == "missed" and row["label_colour"] == "blue"
+
+
+def test_one_image_under_two_spellings_is_one_image(tmp_path):
+    """Labels merged from two tools name one photo ``img/a.png`` and ``./img/a.png`` (or with backslashes, its
+    absolute path): it was two images, decoded and scored twice, and a plate labelled in both rows counted twice
+    (recall 6/7 → 7/8 on six plates-dev photos), exit 0."""
+    from edge_agent.perception.evaluate import load_labels
+
+    labels = tmp_path / "labels.csv"
+    for other in ("./img/a.png", "img\\a.png", "img//a.png", str(tmp_path / "img" / "a.png")):
+        labels.write_text(f"{HEADER}\nimg/a.png,苏E12345,blue,full,10,10,50,30,\n{other},苏E12345,blue,full,10,10,50,30,\n",
+                          encoding="utf-8")
+        with pytest.raises(ValueError, match=r"labels.csv:3: this plate of .* is labelled again \(same box as line 2\)"):
+            load_labels(labels)
+        labels.write_text(f"{HEADER}\nimg/a.png,苏E12345,blue,full,10,10,50,30,\n{other},皖A11111,blue,full,60,10,99,30,\n",
+                          encoding="utf-8")
+        [(name, rows)] = load_labels(labels).items()  # two plates of one photo, decoded once, under its first name
+        assert name == "img/a.png" and [r.text for r in rows] == ["苏E12345", "皖A11111"], other
+
+
+def test_a_labels_header_naming_a_column_twice_is_refused(tmp_path):
+    """``file,plate_text,plate_color,plate_text`` (a corrected column pasted beside the first): the reader kept
+    the last, and every plate was scored against it, exit 0."""
+    from edge_agent.perception.evaluate import load_labels
+
+    labels = tmp_path / "labels.csv"
+    labels.write_text("file,plate_text,plate_color,plate_text\na.jpg,京A88731,blue,京A00000\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"labels.csv: column 'plate_text' is in the header twice \(columns 2 and 4\)"):
+        load_labels(labels)

@@ -114,6 +114,27 @@ def test_replay_names_a_missing_source(tmp_path, capsys):
     assert "nope.mp4" in capsys.readouterr().err
 
 
+def test_a_folder_whose_images_are_in_subfolders_says_so(tmp_path, capsys):
+    """A camera's export in one folder per day (``clip/day1/0001.jpg``): "cannot open clip as video or image
+    folder" sent its owner looking for a broken file. A folder is not read into: the message says so and names
+    the subfolders that hold images; a folder with nothing to play says it is empty of images."""
+    cfg = scene_config(str(tmp_path / "data"))
+    p = tmp_path / "c.yaml"
+    p.write_text(yaml.safe_dump(cfg.model_dump(mode="json"), allow_unicode=True), encoding="utf-8")
+    clip = tmp_path / "clip"
+    for day in ("day2", "day1"):
+        (clip / day).mkdir(parents=True)
+        cv2.imwrite(str(clip / day / "0001.jpg"), render(EMPTY))
+    (clip / "notes.txt").write_text("x", encoding="utf-8")
+    assert main(["replay", str(p), str(clip), "-o", str(tmp_path / "e.jsonl")]) == 2
+    assert capsys.readouterr().err == (f"replay: no images in the folder {clip}: its subfolders day1, day2 hold "
+                                       "some, and a folder is not read into (name one of them)\n")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["replay", str(p), str(empty), "-o", str(tmp_path / "e.jsonl")]) == 2
+    assert capsys.readouterr().err == f"replay: no images in the folder {empty}\n"
+
+
 def test_a_replay_that_cannot_start_leaves_the_events_file_of_the_last_one_as_it_was(tmp_path, models_dir, capsys):
     """``replay site.yaml missing.mp4 -o ev.jsonl`` emptied ev.jsonl (the events of the last replay, 18 bytes → 0),
     then said the clip was missing; so did a clip that is no video and a config whose calibration the agent refuses.

@@ -359,3 +359,15 @@ def test_a_truth_bay_the_events_never_name_is_said_and_no_match_at_all_is_refuse
     ev.write_text("\n".join([json.dumps({**marker, "bays": ["A01", "B01"]}), *ev.read_text().splitlines()[1:]]))
     assert main(["occupancy", "eval-visits", str(truth), str(ev)]) == 2
     assert "no truth bay is in the replayed config: truth A-01, a01, replay A01, B01" in capsys.readouterr().err
+
+
+def test_a_truth_header_naming_a_column_twice_is_refused(tmp_path, capsys):
+    """``bay_id,start_s,end_s,end_s`` (a corrected column pasted beside the old one): the reader kept the last,
+    blank, and every visit was scored as still running at the clip's end, exit 0."""
+    ev = tmp_path / "ev.jsonl"
+    write_events(ev, [(12, "A", "vehicle_arrived"), (62, "A", "vehicle_departed")], clip_s=120)
+    truth = tmp_path / "truth.csv"
+    truth.write_text("bay_id,start_s,end_s,end_s\nA,10,60,\n")
+    assert main(["occupancy", "eval-visits", str(truth), str(ev)]) == 2
+    assert capsys.readouterr().err == (f"eval-visits: {truth}: column 'end_s' is in the header twice (columns 3 "
+                                       "and 4): keep the one meant\n")
