@@ -21,6 +21,14 @@ from edge_agent.perception.types import PlateRead
 from edge_agent.perception.verdict import Verdict
 from edge_agent.plates import normalise_plate
 
+# Reads one visit's vote keeps, each kind (complete, partial): the first ones, later reads are not counted. A visit
+# nothing identifies (a plate under mud, a fuel car's partial plate) is read every ``read_slow_every_s`` (5 s) for
+# as long as it stays, and every read was kept: 17,280 a day per bay, 6.5 MB a day and a vote that is O(reads) after
+# each of them (0.3 s per read after a week on a PC; a Pi several times that) — a car left for a month, 200 MB
+# per bay. Partial reads decide at ``unidentified_timeout_s`` (minutes), complete reads have their own room (the
+# mud falls off: the plate is still identified); 5,000 is about 7 hours of reads at the slow pace, under 2 MB.
+READS_KEPT = 5_000
+
 
 @dataclass(frozen=True)
 class Consensus:
@@ -61,12 +69,15 @@ class PlateVote:
         return len(self._reads)
 
     def add(self, read: PlateRead) -> bool:
-        """Count ``read`` if it says something; returns whether it was counted."""
+        """Count ``read`` if it says something and its kind has fewer than ``READS_KEPT``; returns whether it
+        was counted."""
         text = normalise_plate(read.text)
         if not text or read.confidence < self.min_confidence:
             return False
         cc = tuple(read.char_confidences)
         partial = not getattr(read, "complete", True) or "?" in text
+        if len(self._partial if partial else self._reads) >= READS_KEPT:
+            return False
         if partial:
             cc = tuple(0.0 if ch == "?" else read.confidence for ch in text)
         elif len(cc) != len(text):  # recogniser gave no per-character scores: spread the plate's

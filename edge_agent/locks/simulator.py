@@ -14,6 +14,7 @@ The tests also drive gpiozero ``MockFactory`` pins from an ``Arm`` (see tests/lo
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Callable
 
 from edge_agent.clock import Clock
@@ -22,6 +23,9 @@ from edge_agent.locks.driver import Direction, LockDriver, Switches
 from edge_agent.locks.sim_script import FaultScript, apply_step
 
 _EPS = 1e-6
+# the arm's last drive changes kept (``Arm.history``): two per stroke, so a simulator lock run for months (a demo
+# stand, a site trialled without hardware) kept every one it ever made
+HISTORY_KEPT = 1000
 
 
 class Arm:
@@ -39,7 +43,7 @@ class Arm:
         self.stalled = False
         self.powered = True  # False: the motor supply is cut, the arm does not move whatever is driven
         self.stuck: dict[str, bool | None] = {"down": None, "up": None}
-        self.history: list[tuple[float, Direction | None]] = []  # (monotonic, drive) on each change
+        self.history: deque[tuple[float, Direction | None]] = deque(maxlen=HISTORY_KEPT)  # (monotonic, drive) per change
         self._t = clock.monotonic()
         self._listeners: list[Callable[[], None]] = []
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from edge_agent.bays import consensus
 from edge_agent.bays.machine import BayMachine
 from edge_agent.bays.visit_verdict import decide_visit
 from edge_agent.config.bays import TimersConfig
@@ -299,3 +300,21 @@ def test_complete_reads_after_a_partial_class_still_identify_the_plate(clock):
     assert types(evs) == ["vehicle_identified", "violation_started"]
     assert "partial" not in evs[0].data and evs[0].data["plate"] == "皖AD19789"
     assert evs[1].data["reason"] == "deny_list" and m.state().plate == "皖AD19789"
+
+
+def test_a_visit_nothing_identifies_keeps_a_bounded_vote(clock, monkeypatch):
+    """A fuel car's plate under mud, parked for days: read every 5 s (``read_slow_every_s``) for as long as it
+    stays, every partial read was kept — 17,280 a day per bay, and a vote redone over all of them after each. The
+    first ``READS_KEPT`` count (300 here, to keep the test quick); the story is the same, and a plate read whole
+    later still identifies the visit."""
+    monkeypatch.setattr(consensus, "READS_KEPT", 300, raising=False)
+    m = machine(clock)
+    evs = feed(m, clock, 40, True, [covered("京A12?45", False, "blue", "colour")])
+    assert types(evs) == ["vehicle_arrived", "violation_started"] and evs[1].data["plate"] == "京A12?45"
+    evs = feed(m, clock, 7200, True, [covered("京A12?45", False, "blue", "colour")], dt=5.0)  # 1,440 reads
+    assert types(evs) == []
+    assert len(m.vote._partial) == len(m.vote._partial_nev) == 300
+    evs = feed(m, clock, 1, True, [read("京A12345")])
+    assert types(evs) == ["vehicle_identified"] and evs[0].data["plate"] == "京A12345"
+    evs = feed(m, clock, 6, False)
+    assert types(evs) == ["violation_ended", "vehicle_departed"] and evs[1].data["plate"] == "京A12345"

@@ -18,6 +18,7 @@ from edge_agent.locks import build_locks
 from edge_agent.locks.driver import DriverUnavailable, make_driver
 from edge_agent.locks.gpiozero_driver import GpiozeroLock
 from edge_agent.locks.jetson_driver import JetsonLock, load_jetson_gpio
+from edge_agent.locks.simulator import HISTORY_KEPT, Arm, SimulatedLock
 from tests.locks.conftest import BAY, DOWN, HEALTH, PRESENCE, SW_DOWN, SW_UP, UP, WARN, agent_config, gpio_lock
 
 
@@ -277,3 +278,18 @@ def test_jetson_gpio_raising_at_import_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.raises(DriverUnavailable, match="cannot run on this machine: Could not determine Jetson model"):
         load_jetson_gpio()
+
+
+def test_a_simulated_arm_keeps_a_bounded_history(clock):
+    """Every drive change went into ``Arm.history`` for as long as the lock ran: two per stroke, so a demo stand
+    or a site trialled on ``driver: simulator`` kept each one it ever made. The last ``HISTORY_KEPT`` stay."""
+    lock = SimulatedLock(Arm(clock, travel_time_s=1.0))
+    for _ in range(HISTORY_KEPT):  # a stroke each way: four changes
+        lock.motor_up()
+        clock.advance(1.0)
+        lock.motor_stop()
+        lock.motor_down()
+        clock.advance(1.0)
+        lock.motor_stop()
+    assert len(lock.arm.history) == HISTORY_KEPT
+    assert lock.arm.history[-1] == (clock.monotonic(), None) and lock.read_switches().down
