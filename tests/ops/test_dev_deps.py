@@ -131,6 +131,24 @@ def test_venv_installs_only_python3_venv(tmp_path):
     assert res.returncode == 0 and calls == []
 
 
+def test_venv_line_without_root_names_the_venv_not_the_tests(tmp_path):
+    """`make demo` as a user on a bare Debian said "the tests need these Debian packages" for python3-venv."""
+    res, calls = run(tmp_path, [], "--venv", uid=1000)
+    assert res.returncode == 1 and calls == []
+    assert res.stderr.splitlines() == ["dev-deps: python3 -m venv (the project's .venv) needs these Debian packages; "
+                                       "as root run: apt-get install python3-venv"]
+
+
+def test_with_venv_adds_python3_venv_to_the_one_line_and_the_one_install(tmp_path):
+    res, calls = run(tmp_path / "user", [p for p in NEEDED if p != "strace"], "--with-venv", uid=1000)
+    assert res.returncode == 1 and calls == []
+    assert res.stderr.splitlines() == [
+        "dev-deps: the tests need these Debian packages; as root run: apt-get install strace python3-venv"]
+    res, calls = run(tmp_path / "root", [], "--with-venv")
+    assert res.returncode == 0, res.stderr
+    assert calls[-1] == "apt-get install -y -qq --no-install-recommends " + " ".join([*NEEDED, "python3-venv"])
+
+
 FAKE_PYTHON = """#!/bin/sh
 # a Debian python3 without python3-venv until $FAKE_INSTALLED lists it; `-m venv DIR` makes a DIR/bin/python
 case "$1 $2" in "-c import ensurepip") grep -qx python3-venv "$FAKE_INSTALLED"; exit;; -c*) exit 0;; esac
@@ -167,6 +185,34 @@ def test_make_installs_python3_venv_only_when_ensurepip_is_missing(tmp_path, has
     else:
         assert calls[-1] == "apt-get install -y -qq --no-install-recommends python3-venv", calls
     assert (repo / ".venv" / ".installed").exists()
+
+
+@pytest.mark.parametrize("has_venv", [False, True])
+def test_make_test_asks_for_python3_venv_in_the_same_line_as_the_test_packages(tmp_path, has_venv):
+    """`make test` as a user without root on a bare Debian (python3 without ensurepip): the line named the test
+    packages only; once they were installed, the venv's step stopped again on python3-venv. Now one line has both,
+    and a python3 with ensurepip adds nothing."""
+    if shutil.which("make") is None:
+        pytest.skip("make not installed")
+    repo = tmp_path / "repo"
+    (repo / "deploy").mkdir(parents=True)
+    for name in ("Makefile", "pyproject.toml", "deploy/dev-deps.sh"):
+        shutil.copy2(REPO / name, repo / name)
+    run(tmp_path / "tools", ["python3-venv"] if has_venv else [], "--check", uid=1000)  # builds the fake tools
+    bin_dir = tmp_path / "tools" / "bin"
+    (bin_dir / "fakepython").write_text(FAKE_PYTHON)
+    (bin_dir / "fakepython").chmod(0o755)
+    for real in ("sh", "bash"):
+        (bin_dir / real).symlink_to(shutil.which(real))
+    env = {"PATH": str(bin_dir), "FAKE_INSTALLED": str(tmp_path / "tools" / "installed"),
+           "FAKE_LOG": str(tmp_path / "tools" / "log"), "MAKEFLAGS": ""}
+    res = subprocess.run([shutil.which("make"), "-C", str(repo), "--no-print-directory", "test", "PYTHON=fakepython"],
+                         env=env, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2
+    wanted = [*NEEDED, "python3-venv"] if not has_venv else NEEDED
+    assert res.stderr.splitlines()[0] == ("dev-deps: the tests need these Debian packages; as root run: apt-get install "
+                                          + " ".join(wanted))
+    assert not (repo / ".venv").exists()
 
 
 # logs `-m venv ...` calls; `-m venv [--clear] DIR` makes a DIR/bin/python that accepts anything
@@ -238,7 +284,8 @@ def _fake_make_tree(tmp_path: Path, dev_deps_rc: int = 0) -> tuple[Path, dict[st
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "fakepython").write_text(LOGGING_PYTHON.replace("exit 0\n", (  # the version make asks when parsing: not a step
-        'case "$1 $2" in "-c "*python_version*) ;; -c*) echo "python -c" >> "$FAKE_LOG";; esac\nexit 0\n')))
+        'case "$1 $2" in "-c "*python_version*|"-c import ensurepip") ;; -c*) echo "python -c" >> "$FAKE_LOG";; esac\n'
+        'exit 0\n')))
     (bin_dir / "npm").write_text('#!/bin/sh\necho "npm $*" >> "$FAKE_LOG"\nmkdir -p node_modules\n')
     for name in ("fakepython", "npm"):
         (bin_dir / name).chmod(0o755)
@@ -289,8 +336,8 @@ def test_npm_waits_for_the_packages_that_bring_it(tmp_path):
     if shutil.which("make") is None:
         pytest.skip("make not installed")
     repo, env, log = _fake_make_tree(tmp_path)
-    res = subprocess.run([shutil.which("make"), "-C", str(repo), "asyncapi-tools"], env=env, capture_output=True,
-                         text=True, timeout=60)
+    res = subprocess.run([shutil.which("make"), "-C", str(repo), "asyncapi-tools", "PYTHON=fakepython"], env=env,
+                         capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stdout + res.stderr
     assert log.read_text().splitlines() == ["dev-deps ", "npm ci --silent --no-audit --no-fund"]
 
