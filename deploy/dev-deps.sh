@@ -75,7 +75,10 @@ elif command -v sudo >/dev/null 2>&1; then
   as_root=(sudo)
   [[ -t 0 ]] || as_root=(sudo -n)  # no terminal to ask for a password on: fail instead of hanging
 else
-  echo "dev-deps: ${NEEDED_BY} these Debian packages; as root run: apt-get install ${missing[*]}" >&2
+  # What root's run below does: a bare Debian image has no package lists until `apt-get update` (the line was a bare
+  # `apt-get install`: "Unable to locate package"), and recommends would add a desktop's worth to chromium.
+  echo "dev-deps: ${NEEDED_BY} these Debian packages; as root run:" \
+    "apt-get update && apt-get install --no-install-recommends ${missing[*]}" >&2
   exit 1
 fi
 

@@ -16,6 +16,8 @@ REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "deploy" / "dev-deps.sh"
 NEEDED = ["mosquitto", "chromium", "shellcheck", "systemd", "openssl", "postgresql", "nodejs", "npm", "libatomic1",
           "strace"]
+# the line a user without root or sudo is given, then the packages
+APT_LINE = "apt-get update && apt-get install --no-install-recommends "
 
 FAKE_DPKG_QUERY = """#!/bin/sh
 # dpkg-query -W -f=FORMAT PKG: "installed" for the packages listed in $FAKE_INSTALLED, else not found
@@ -78,10 +80,12 @@ def test_not_root_goes_through_sudo_without_waiting_for_a_password(tmp_path):
 
 
 def test_no_root_no_sudo_one_line_naming_the_packages_and_exit_1(tmp_path):
+    """The line is what root's run does: on a bare Debian image (no package lists yet) a plain `apt-get install`
+    answered "Unable to locate package", and it pulled chromium's recommends."""
     res, calls = run(tmp_path, [p for p in NEEDED if p not in ("chromium", "shellcheck", "openssl")], uid=1000)
     assert res.returncode == 1 and calls == []
-    assert res.stderr.splitlines() == [
-        "dev-deps: the tests need these Debian packages; as root run: apt-get install chromium shellcheck openssl"]
+    assert res.stderr.splitlines() == [f"dev-deps: the tests need these Debian packages; as root run: {APT_LINE}"
+                                       "chromium shellcheck openssl"]
 
 
 def test_a_command_already_on_path_counts_as_installed(tmp_path):
@@ -136,14 +140,14 @@ def test_venv_line_without_root_names_the_venv_not_the_tests(tmp_path):
     res, calls = run(tmp_path, [], "--venv", uid=1000)
     assert res.returncode == 1 and calls == []
     assert res.stderr.splitlines() == ["dev-deps: python3 -m venv (the project's .venv) needs these Debian packages; "
-                                       "as root run: apt-get install python3-venv"]
+                                       f"as root run: {APT_LINE}python3-venv"]
 
 
 def test_with_venv_adds_python3_venv_to_the_one_line_and_the_one_install(tmp_path):
     res, calls = run(tmp_path / "user", [p for p in NEEDED if p != "strace"], "--with-venv", uid=1000)
     assert res.returncode == 1 and calls == []
     assert res.stderr.splitlines() == [
-        "dev-deps: the tests need these Debian packages; as root run: apt-get install strace python3-venv"]
+        f"dev-deps: the tests need these Debian packages; as root run: {APT_LINE}strace python3-venv"]
     res, calls = run(tmp_path / "root", [], "--with-venv")
     assert res.returncode == 0, res.stderr
     assert calls[-1] == "apt-get install -y -qq --no-install-recommends " + " ".join([*NEEDED, "python3-venv"])
@@ -210,7 +214,7 @@ def test_make_test_asks_for_python3_venv_in_the_same_line_as_the_test_packages(t
                          env=env, capture_output=True, text=True, timeout=60)
     assert res.returncode == 2
     wanted = [*NEEDED, "python3-venv"] if not has_venv else NEEDED
-    assert res.stderr.splitlines()[0] == ("dev-deps: the tests need these Debian packages; as root run: apt-get install "
+    assert res.stderr.splitlines()[0] == (f"dev-deps: the tests need these Debian packages; as root run: {APT_LINE}"
                                           + " ".join(wanted))
     assert not (repo / ".venv").exists()
 
