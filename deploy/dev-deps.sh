@@ -9,8 +9,9 @@
 #   deploy/dev-deps.sh --venv           # only python3-venv (Debian splits ensurepip out of python3)
 #   deploy/dev-deps.sh --with-venv      # the test packages and python3-venv, in one apt-get (`make test`)
 #
-# Without root and without sudo it prints one line naming the exact packages and exits 1, before any
-# test runs. Not a Debian system (no dpkg-query): it says so, lists the packages, and exits 0.
+# Without root and without sudo (or with a sudo that wants a password, and no terminal) it prints one line
+# naming the exact packages and exits 1, before any test runs. Not a Debian system (no dpkg-query): it
+# says so, lists the packages, and exits 0.
 set -euo pipefail
 
 # mosquitto (+ mosquitto_passwd): the real broker of the MQTT tests; chromium: the review page's browser
@@ -28,7 +29,7 @@ PADDLE_PACKAGES=(libgl1 libglib2.0-0)
 CHECK=0
 # Whom the packages are for, in the line that names them where nothing can install them.
 NEEDED_BY="the tests need"
-usage() { sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 while (($#)); do
   case "$1" in
     --check) CHECK=1 ;;
@@ -71,10 +72,11 @@ fi
 
 if [[ "$(id -u)" == 0 ]]; then
   as_root=()
-elif command -v sudo >/dev/null 2>&1; then
+elif command -v sudo >/dev/null 2>&1 && { [[ -t 0 ]] || sudo -n true 2>/dev/null; }; then
   as_root=(sudo)
   [[ -t 0 ]] || as_root=(sudo -n)  # no terminal to ask for a password on: fail instead of hanging
 else
+  # (Also a sudo that wants a password with no terminal to type it on: it said only "sudo: a password is required".)
   # What root's run below does: a bare Debian image has no package lists until `apt-get update` (the line was a bare
   # `apt-get install`: "Unable to locate package"), and recommends would add a desktop's worth to chromium.
   echo "dev-deps: ${NEEDED_BY} these Debian packages; as root run:" \

@@ -30,19 +30,22 @@ echo "$(basename "$0") $*" >> "$FAKE_LOG"
 
 
 def run(tmp_path: Path, installed: list[str], *args: str, uid: int = 0, sudo: bool = False,
-        dpkg: bool = True, commands: tuple[str, ...] = ()) -> tuple[subprocess.CompletedProcess, list[str]]:
+        dpkg: bool = True, commands: tuple[str, ...] = (), sudo_password: bool = False,
+        ) -> tuple[subprocess.CompletedProcess, list[str]]:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(parents=True)
     tools = {"id": f"#!/bin/sh\necho {uid}\n", "apt-get": FAKE_LOGGER}
     if dpkg:
         tools["dpkg-query"] = FAKE_DPKG_QUERY
-    if sudo:  # logs itself, then runs the command (the fake apt-get logs too)
-        tools["sudo"] = FAKE_LOGGER + 'while [ "${1#-}" != "$1" ]; do shift; done\nexec "$@"\n'
+    if sudo:  # logs itself, then runs the command (the fake apt-get logs too), or with -n wants a password
+        refuse = 'echo "sudo: a password is required" >&2; exit 1\n' if sudo_password else ""
+        tools["sudo"] = (FAKE_LOGGER + (f'[ "$1" = -n ] && {{ {refuse}}}\n' if refuse else "")
+                         + 'while [ "${1#-}" != "$1" ]; do shift; done\nexec "$@"\n')
     tools.update(dict.fromkeys(commands, "#!/bin/sh\n"))  # e.g. a node that some other installer put there
     for name, body in tools.items():
         (bin_dir / name).write_text(body)
         (bin_dir / name).chmod(0o755)
-    for real in ("env", "grep", "basename", "sed"):
+    for real in ("env", "grep", "basename", "sed", "true"):
         (bin_dir / real).symlink_to(shutil.which(real))
     (tmp_path / "installed").write_text("".join(f"{p}\n" for p in installed))
     log = tmp_path / "log"
@@ -75,7 +78,7 @@ def test_root_installs_exactly_the_missing_packages(tmp_path):
 def test_not_root_goes_through_sudo_without_waiting_for_a_password(tmp_path):
     res, calls = run(tmp_path, [p for p in NEEDED if p != "mosquitto"], uid=1000, sudo=True)
     assert res.returncode == 0, res.stderr
-    assert calls[0] == "sudo -n apt-get update -qq"  # stdin is not a terminal: -n, never a hanging prompt
+    assert calls[:2] == ["sudo -n true", "sudo -n apt-get update -qq"]  # no terminal: -n, never a hanging prompt
     assert calls[-1] == "apt-get install -y -qq --no-install-recommends mosquitto"
 
 
@@ -86,6 +89,14 @@ def test_no_root_no_sudo_one_line_naming_the_packages_and_exit_1(tmp_path):
     assert res.returncode == 1 and calls == []
     assert res.stderr.splitlines() == [f"dev-deps: the tests need these Debian packages; as root run: {APT_LINE}"
                                        "chromium shellcheck openssl"]
+
+
+def test_sudo_that_wants_a_password_without_a_terminal_gives_the_line(tmp_path):
+    """A user in the sudo group, run with no terminal (a script, CI): it said "dev-deps: installing strace" and then
+    only sudo's "a password is required", never which packages to install."""
+    res, calls = run(tmp_path, [p for p in NEEDED if p != "strace"], uid=1000, sudo=True, sudo_password=True)
+    assert res.returncode == 1 and calls == ["sudo -n true"]
+    assert res.stderr.splitlines() == [f"dev-deps: the tests need these Debian packages; as root run: {APT_LINE}strace"]
 
 
 def test_a_command_already_on_path_counts_as_installed(tmp_path):
