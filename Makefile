@@ -60,9 +60,11 @@ demo: models
 # The Debian packages the tests need (mosquitto, chromium, …), installed when missing; first and alone, so a
 # machine without root or sudo stops in seconds with the exact apt-get line, before anything else, and no other
 # job runs apt-get (the venv's python3-venv) or npm while it installs (`make -j2 test` ran all three at once:
-# apt's lock refused one, npm was not there yet).
+# apt's lock refused one, npm was not there yet). A $(PYTHON) without ensurepip adds python3-venv to the same
+# apt-get: on a bare Debian without root the line named the test packages only, and once they were installed
+# the venv's step sent the user back for python3-venv.
 dev-deps:
-	deploy/dev-deps.sh
+	deploy/dev-deps.sh $$($(PYTHON) -c 'import ensurepip' 2>/dev/null || echo --with-venv)
 
 ifneq ($(filter test all,$(or $(MAKECMDGOALS),all)),)
 $(STAMP): | dev-deps

@@ -7,9 +7,11 @@
 #   deploy/dev-deps.sh --check          # only say what is missing (exit 1 if anything is)
 #   deploy/dev-deps.sh --extras paddle  # also what `make test-paddle` needs
 #   deploy/dev-deps.sh --venv           # only python3-venv (Debian splits ensurepip out of python3)
+#   deploy/dev-deps.sh --with-venv      # the test packages and python3-venv, in one apt-get (`make test`)
 #
-# Without root and without sudo it prints one line naming the exact packages and exits 1, before any
-# test runs. Not a Debian system (no dpkg-query): it says so, lists the packages, and exits 0.
+# Without root and without sudo (or with a sudo that wants a password, and no terminal) it prints one line
+# naming the exact packages and exits 1, before any test runs. Not a Debian system (no dpkg-query): it
+# says so, lists the packages, and exits 0.
 set -euo pipefail
 
 # mosquitto (+ mosquitto_passwd): the real broker of the MQTT tests; chromium: the review page's browser
@@ -25,7 +27,9 @@ declare -A PROVIDES=([nodejs]=node [npm]=npm)
 PADDLE_PACKAGES=(libgl1 libglib2.0-0)
 
 CHECK=0
-usage() { sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+# Whom the packages are for, in the line that names them where nothing can install them.
+NEEDED_BY="the tests need"
+usage() { sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 while (($#)); do
   case "$1" in
     --check) CHECK=1 ;;
@@ -36,7 +40,10 @@ while (($#)); do
         *) echo "dev-deps: unknown extra '$2' (known: paddle)" >&2; exit 2 ;;
       esac
       shift ;;
-    --venv) PACKAGES=(python3-venv) ;;  # the Makefile asks for it before its first `python3 -m venv`
+    --venv) PACKAGES=(python3-venv); NEEDED_BY="python3 -m venv (the project's .venv) needs" ;;  # the Makefile's venv step
+    # `make test` on a Debian whose python3 lacks ensurepip: one apt-get (and one line without root) for both, where
+    # the venv's own --venv came after and a user without root was sent back a second time for python3-venv.
+    --with-venv) PACKAGES+=(python3-venv) ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; echo "dev-deps: unknown option: $1" >&2; exit 2 ;;
   esac
@@ -65,11 +72,15 @@ fi
 
 if [[ "$(id -u)" == 0 ]]; then
   as_root=()
-elif command -v sudo >/dev/null 2>&1; then
+elif command -v sudo >/dev/null 2>&1 && { [[ -t 0 ]] || sudo -n true 2>/dev/null; }; then
   as_root=(sudo)
   [[ -t 0 ]] || as_root=(sudo -n)  # no terminal to ask for a password on: fail instead of hanging
 else
-  echo "dev-deps: the tests need these Debian packages; as root run: apt-get install ${missing[*]}" >&2
+  # (Also a sudo that wants a password with no terminal to type it on: it said only "sudo: a password is required".)
+  # What root's run below does: a bare Debian image has no package lists until `apt-get update` (the line was a bare
+  # `apt-get install`: "Unable to locate package"), and recommends would add a desktop's worth to chromium.
+  echo "dev-deps: ${NEEDED_BY} these Debian packages; as root run:" \
+    "apt-get update && apt-get install --no-install-recommends ${missing[*]}" >&2
   exit 1
 fi
 

@@ -16,6 +16,8 @@ REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "deploy" / "dev-deps.sh"
 NEEDED = ["mosquitto", "chromium", "shellcheck", "systemd", "openssl", "postgresql", "nodejs", "npm", "libatomic1",
           "strace"]
+# the line a user without root or sudo is given, then the packages
+APT_LINE = "apt-get update && apt-get install --no-install-recommends "
 
 FAKE_DPKG_QUERY = """#!/bin/sh
 # dpkg-query -W -f=FORMAT PKG: "installed" for the packages listed in $FAKE_INSTALLED, else not found
@@ -28,19 +30,22 @@ echo "$(basename "$0") $*" >> "$FAKE_LOG"
 
 
 def run(tmp_path: Path, installed: list[str], *args: str, uid: int = 0, sudo: bool = False,
-        dpkg: bool = True, commands: tuple[str, ...] = ()) -> tuple[subprocess.CompletedProcess, list[str]]:
+        dpkg: bool = True, commands: tuple[str, ...] = (), sudo_password: bool = False,
+        ) -> tuple[subprocess.CompletedProcess, list[str]]:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(parents=True)
     tools = {"id": f"#!/bin/sh\necho {uid}\n", "apt-get": FAKE_LOGGER}
     if dpkg:
         tools["dpkg-query"] = FAKE_DPKG_QUERY
-    if sudo:  # logs itself, then runs the command (the fake apt-get logs too)
-        tools["sudo"] = FAKE_LOGGER + 'while [ "${1#-}" != "$1" ]; do shift; done\nexec "$@"\n'
+    if sudo:  # logs itself, then runs the command (the fake apt-get logs too), or with -n wants a password
+        refuse = 'echo "sudo: a password is required" >&2; exit 1\n' if sudo_password else ""
+        tools["sudo"] = (FAKE_LOGGER + (f'[ "$1" = -n ] && {{ {refuse}}}\n' if refuse else "")
+                         + 'while [ "${1#-}" != "$1" ]; do shift; done\nexec "$@"\n')
     tools.update(dict.fromkeys(commands, "#!/bin/sh\n"))  # e.g. a node that some other installer put there
     for name, body in tools.items():
         (bin_dir / name).write_text(body)
         (bin_dir / name).chmod(0o755)
-    for real in ("env", "grep", "basename", "sed"):
+    for real in ("env", "grep", "basename", "sed", "true"):
         (bin_dir / real).symlink_to(shutil.which(real))
     (tmp_path / "installed").write_text("".join(f"{p}\n" for p in installed))
     log = tmp_path / "log"
@@ -73,15 +78,25 @@ def test_root_installs_exactly_the_missing_packages(tmp_path):
 def test_not_root_goes_through_sudo_without_waiting_for_a_password(tmp_path):
     res, calls = run(tmp_path, [p for p in NEEDED if p != "mosquitto"], uid=1000, sudo=True)
     assert res.returncode == 0, res.stderr
-    assert calls[0] == "sudo -n apt-get update -qq"  # stdin is not a terminal: -n, never a hanging prompt
+    assert calls[:2] == ["sudo -n true", "sudo -n apt-get update -qq"]  # no terminal: -n, never a hanging prompt
     assert calls[-1] == "apt-get install -y -qq --no-install-recommends mosquitto"
 
 
 def test_no_root_no_sudo_one_line_naming_the_packages_and_exit_1(tmp_path):
+    """The line is what root's run does: on a bare Debian image (no package lists yet) a plain `apt-get install`
+    answered "Unable to locate package", and it pulled chromium's recommends."""
     res, calls = run(tmp_path, [p for p in NEEDED if p not in ("chromium", "shellcheck", "openssl")], uid=1000)
     assert res.returncode == 1 and calls == []
-    assert res.stderr.splitlines() == [
-        "dev-deps: the tests need these Debian packages; as root run: apt-get install chromium shellcheck openssl"]
+    assert res.stderr.splitlines() == [f"dev-deps: the tests need these Debian packages; as root run: {APT_LINE}"
+                                       "chromium shellcheck openssl"]
+
+
+def test_sudo_that_wants_a_password_without_a_terminal_gives_the_line(tmp_path):
+    """A user in the sudo group, run with no terminal (a script, CI): it said "dev-deps: installing strace" and then
+    only sudo's "a password is required", never which packages to install."""
+    res, calls = run(tmp_path, [p for p in NEEDED if p != "strace"], uid=1000, sudo=True, sudo_password=True)
+    assert res.returncode == 1 and calls == ["sudo -n true"]
+    assert res.stderr.splitlines() == [f"dev-deps: the tests need these Debian packages; as root run: {APT_LINE}strace"]
 
 
 def test_a_command_already_on_path_counts_as_installed(tmp_path):
@@ -131,6 +146,24 @@ def test_venv_installs_only_python3_venv(tmp_path):
     assert res.returncode == 0 and calls == []
 
 
+def test_venv_line_without_root_names_the_venv_not_the_tests(tmp_path):
+    """`make demo` as a user on a bare Debian said "the tests need these Debian packages" for python3-venv."""
+    res, calls = run(tmp_path, [], "--venv", uid=1000)
+    assert res.returncode == 1 and calls == []
+    assert res.stderr.splitlines() == ["dev-deps: python3 -m venv (the project's .venv) needs these Debian packages; "
+                                       f"as root run: {APT_LINE}python3-venv"]
+
+
+def test_with_venv_adds_python3_venv_to_the_one_line_and_the_one_install(tmp_path):
+    res, calls = run(tmp_path / "user", [p for p in NEEDED if p != "strace"], "--with-venv", uid=1000)
+    assert res.returncode == 1 and calls == []
+    assert res.stderr.splitlines() == [
+        f"dev-deps: the tests need these Debian packages; as root run: {APT_LINE}strace python3-venv"]
+    res, calls = run(tmp_path / "root", [], "--with-venv")
+    assert res.returncode == 0, res.stderr
+    assert calls[-1] == "apt-get install -y -qq --no-install-recommends " + " ".join([*NEEDED, "python3-venv"])
+
+
 FAKE_PYTHON = """#!/bin/sh
 # a Debian python3 without python3-venv until $FAKE_INSTALLED lists it; `-m venv DIR` makes a DIR/bin/python
 case "$1 $2" in "-c import ensurepip") grep -qx python3-venv "$FAKE_INSTALLED"; exit;; -c*) exit 0;; esac
@@ -167,6 +200,34 @@ def test_make_installs_python3_venv_only_when_ensurepip_is_missing(tmp_path, has
     else:
         assert calls[-1] == "apt-get install -y -qq --no-install-recommends python3-venv", calls
     assert (repo / ".venv" / ".installed").exists()
+
+
+@pytest.mark.parametrize("has_venv", [False, True])
+def test_make_test_asks_for_python3_venv_in_the_same_line_as_the_test_packages(tmp_path, has_venv):
+    """`make test` as a user without root on a bare Debian (python3 without ensurepip): the line named the test
+    packages only; once they were installed, the venv's step stopped again on python3-venv. Now one line has both,
+    and a python3 with ensurepip adds nothing."""
+    if shutil.which("make") is None:
+        pytest.skip("make not installed")
+    repo = tmp_path / "repo"
+    (repo / "deploy").mkdir(parents=True)
+    for name in ("Makefile", "pyproject.toml", "deploy/dev-deps.sh"):
+        shutil.copy2(REPO / name, repo / name)
+    run(tmp_path / "tools", ["python3-venv"] if has_venv else [], "--check", uid=1000)  # builds the fake tools
+    bin_dir = tmp_path / "tools" / "bin"
+    (bin_dir / "fakepython").write_text(FAKE_PYTHON)
+    (bin_dir / "fakepython").chmod(0o755)
+    for real in ("sh", "bash"):
+        (bin_dir / real).symlink_to(shutil.which(real))
+    env = {"PATH": str(bin_dir), "FAKE_INSTALLED": str(tmp_path / "tools" / "installed"),
+           "FAKE_LOG": str(tmp_path / "tools" / "log"), "MAKEFLAGS": ""}
+    res = subprocess.run([shutil.which("make"), "-C", str(repo), "--no-print-directory", "test", "PYTHON=fakepython"],
+                         env=env, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2
+    wanted = [*NEEDED, "python3-venv"] if not has_venv else NEEDED
+    assert res.stderr.splitlines()[0] == (f"dev-deps: the tests need these Debian packages; as root run: {APT_LINE}"
+                                          + " ".join(wanted))
+    assert not (repo / ".venv").exists()
 
 
 # logs `-m venv ...` calls; `-m venv [--clear] DIR` makes a DIR/bin/python that accepts anything
@@ -238,7 +299,8 @@ def _fake_make_tree(tmp_path: Path, dev_deps_rc: int = 0) -> tuple[Path, dict[st
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "fakepython").write_text(LOGGING_PYTHON.replace("exit 0\n", (  # the version make asks when parsing: not a step
-        'case "$1 $2" in "-c "*python_version*) ;; -c*) echo "python -c" >> "$FAKE_LOG";; esac\nexit 0\n')))
+        'case "$1 $2" in "-c "*python_version*|"-c import ensurepip") ;; -c*) echo "python -c" >> "$FAKE_LOG";; esac\n'
+        'exit 0\n')))
     (bin_dir / "npm").write_text('#!/bin/sh\necho "npm $*" >> "$FAKE_LOG"\nmkdir -p node_modules\n')
     for name in ("fakepython", "npm"):
         (bin_dir / name).chmod(0o755)
@@ -289,8 +351,8 @@ def test_npm_waits_for_the_packages_that_bring_it(tmp_path):
     if shutil.which("make") is None:
         pytest.skip("make not installed")
     repo, env, log = _fake_make_tree(tmp_path)
-    res = subprocess.run([shutil.which("make"), "-C", str(repo), "asyncapi-tools"], env=env, capture_output=True,
-                         text=True, timeout=60)
+    res = subprocess.run([shutil.which("make"), "-C", str(repo), "asyncapi-tools", "PYTHON=fakepython"], env=env,
+                         capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stdout + res.stderr
     assert log.read_text().splitlines() == ["dev-deps ", "npm ci --silent --no-audit --no-fund"]
 
