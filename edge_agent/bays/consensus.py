@@ -14,7 +14,7 @@ letter, which one covered or skipped serial character does not change.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 
 from edge_agent.perception.types import PlateRead
@@ -57,8 +57,10 @@ class PlateVote:
         self._partial: list[tuple[str, tuple[float, ...], float, str]] = []
         self._polarity: list[tuple[str, float, bool, float]] = []  # complete reads: colour, conf, dark, strength
         self._red: list[tuple[str, float, float]] = []  # complete reads: colour, conf, red_end
-        # partial reads: the frame's verdict, its reason and type code (None: undecided, or a list's)
-        self._partial_nev: list[tuple[bool | None, str, str]] = []
+        # partial reads by the frame's verdict, its reason and type code (None: undecided, or a list's): a tally,
+        # counted past ``READS_KEPT`` (a handful of keys) — daylight judging a plate NEV after a night of undecided
+        # infrared reads still decides the class, as it did before the cap
+        self._partial_nev: Counter[tuple[bool | None, str, str]] = Counter()
         # the last result, until a read is added: the machine asks at every frame while a visit is undecided, and
         # the vote is O(reads) — an undecided car parked for hours, read every few seconds, holds thousands
         self._result: Consensus | None = None
@@ -70,24 +72,25 @@ class PlateVote:
 
     def add(self, read: PlateRead) -> bool:
         """Count ``read`` if it says something and its kind has fewer than ``READS_KEPT``; returns whether it
-        was counted."""
+        was counted. A partial read past them still counts in the class tally (``partial_class``'s verdict)."""
         text = normalise_plate(read.text)
         if not text or read.confidence < self.min_confidence:
             return False
         cc = tuple(read.char_confidences)
         partial = not getattr(read, "complete", True) or "?" in text
+        if partial:  # a list verdict on a partial read came from a text the plate does not show (a covered
+            # character read as another): it says nothing of the class
+            reason = str(getattr(read, "nev_reason", "") or "unread")
+            nev = None if reason.endswith("_list") else getattr(read, "nev", None)
+            self._partial_nev[(nev, reason, str(getattr(read, "type_code", "99")))] += 1
+            self._partial_result.clear()
         if len(self._partial if partial else self._reads) >= READS_KEPT:
-            return False
+            return partial  # a partial one still counted in the class tally
         if partial:
             cc = tuple(0.0 if ch == "?" else read.confidence for ch in text)
         elif len(cc) != len(text):  # recogniser gave no per-character scores: spread the plate's
             cc = (read.confidence,) * len(text)
         (self._partial if partial else self._reads).append((text, cc, read.confidence, read.colour or "unknown"))
-        if partial:  # a list verdict on a partial read came from a text the plate does not show (a covered
-            # character read as another): it says nothing of the class
-            reason = str(getattr(read, "nev_reason", "") or "unread")
-            nev = None if reason.endswith("_list") else getattr(read, "nev", None)
-            self._partial_nev.append((nev, reason, str(getattr(read, "type_code", "99"))))
         self._fresh = False
         self._partial_result.clear()
         dark, strength = read.extra.get("dark_chars"), read.extra.get("polarity")
@@ -162,13 +165,13 @@ class PlateVote:
         text = max(texts, key=lambda t: (texts[t], -t.count("?")))
         colour = max(colours, key=colours.__getitem__) if colours else "unknown"
         share = colours[colour] / sum(colours.values()) if colours else 0.0
-        yes = [(r, t) for v, r, t in self._partial_nev if v is True]
-        no = [(r, t) for v, r, t in self._partial_nev if v is False]
-        nev = True if len(yes) >= n and not no else False if len(no) >= n and not yes else None
-        agreeing = yes if nev else no if nev is False else []
-        reason, type_code = max(set(agreeing), key=lambda a: (agreeing.count(a), a)) if agreeing else ("conflict", "99")
+        yes = Counter({(r, t): k for (v, r, t), k in self._partial_nev.items() if v is True})
+        no = Counter({(r, t): k for (v, r, t), k in self._partial_nev.items() if v is False})
+        nev = True if yes.total() >= n and not no else False if no.total() >= n and not yes else None
+        agreeing = yes if nev else no if nev is False else Counter()
+        reason, type_code = max(agreeing, key=lambda a: (agreeing[a], a)) if agreeing else ("conflict", "99")
         confidence = sum(conf for _, _, conf, _ in self._partial) / len(self._partial)
-        return (Consensus(text, confidence, colour, share, len(agreeing), len(self._partial)),
+        return (Consensus(text, confidence, colour, share, agreeing.total(), len(self._partial)),
                 Verdict(nev, reason, type_code))
 
     def _measured_polarity(self, colour: str) -> tuple[bool | None, float | None]:

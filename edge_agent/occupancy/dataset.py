@@ -149,6 +149,16 @@ def header_note(fieldnames: Sequence[str] | None) -> str:
     return f"; the header has: {', '.join(repr(f) for f in fieldnames or []) or 'nothing'}"
 
 
+def _extra_cells_why(raw: dict) -> str:
+    """The likely cause of a row with cells past the header's: a polygon written without quotes leaves its cell
+    unclosed (``[[608``); else a cell typed beside the table. Why: a note right of a patches file's table (no
+    polygon there) was blamed on a polygon."""
+    polygon = raw.get("polygon")
+    if isinstance(polygon, str) and polygon.strip().startswith("[") and not polygon.strip().endswith("]"):
+        return "a polygon written without quotes? its commas split it"
+    return "a cell beside the table, a note? name its column in the header, or remove it"
+
+
 def _image_path(root: Path, file: str) -> Path:
     """``file`` under ``root``; a labels file written on Windows separates folders with backslashes,
     which on POSIX are part of a name (every image was "unreadable")."""
@@ -183,7 +193,7 @@ def _read_rows(csv_path: Path, images_root: Path | None, columns: Sequence[str],
                 extra = raw.get(None)  # cells past the header's (DictReader files them under None)
                 if extra and any(isinstance(v, str) and v.strip() for v in extra):
                     raise LabelError(f"{csv_path}:{reader.line_num}: {len(extra)} more cells than the header's "
-                                     f"{len(header)} (a polygon written without quotes? its commas split it)")
+                                     f"{len(header)} ({_extra_cells_why(raw)})")
                 # labels.csv's cells that a spreadsheet would run carry a quote (``occupancy.labels``): taken off
                 row = {k: read_cell(v) if isinstance(v, str) else v for k, v in raw.items()}
                 where = f"{csv_path}:{reader.line_num}"

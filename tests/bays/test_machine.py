@@ -313,8 +313,23 @@ def test_a_visit_nothing_identifies_keeps_a_bounded_vote(clock, monkeypatch):
     assert types(evs) == ["vehicle_arrived", "violation_started"] and evs[1].data["plate"] == "京A12?45"
     evs = feed(m, clock, 7200, True, [covered("京A12?45", False, "blue", "colour")], dt=5.0)  # 1,440 reads
     assert types(evs) == []
-    assert len(m.vote._partial) == len(m.vote._partial_nev) == 300
+    assert len(m.vote._partial) == 300 and m.vote._partial_nev.total() == 1640  # texts kept; the class tally counts
     evs = feed(m, clock, 1, True, [read("京A12345")])
     assert types(evs) == ["vehicle_identified"] and evs[0].data["plate"] == "京A12345"
     evs = feed(m, clock, 6, False)
     assert types(evs) == ["violation_ended", "vehicle_departed"] and evs[1].data["plate"] == "京A12345"
+
+
+def test_a_class_the_daylight_shows_after_the_cap_still_ends_the_unidentified_violation(clock, monkeypatch):
+    """A green NEV plate under mud parked at dusk: infrared all night, so every partial read is undecided (no
+    colour), ``READS_KEPT`` of them by morning (5,000: 7 hours at ``read_slow_every_s``). Daylight shows the green:
+    the partial reads judge it NEV. The cap dropped every read after the first ones, undecided, so the
+    ``unidentified`` violation ran on all day; counting them kept the NEV owner from being fined for mud."""
+    monkeypatch.setattr(consensus, "READS_KEPT", 300, raising=False)
+    m = machine(clock)
+    night = covered("粤B?12345", None, "unknown", "unread")
+    evs = feed(m, clock, 40, True, [night]) + feed(m, clock, 1800, True, [night], dt=5.0)  # 560 partial reads
+    assert types(evs) == ["vehicle_arrived", "violation_started"] and evs[1].data["reason"] == "unidentified"
+    evs = feed(m, clock, 30, True, [covered("粤B?12345", True, "green", "colour")], dt=5.0)  # morning: 6 reads
+    assert types(evs) == ["vehicle_identified", "violation_ended"], types(evs)
+    assert evs[0].data["partial"] is True and evs[1].data["reason"] == "identified"

@@ -459,3 +459,8 @@ def test_eval_refuses_a_header_naming_a_column_twice_and_names_a_row_split_by_an
     lines = ["file,bay_id,polygon,occupied"] + [f"{r['file']},{r['bay_id']},\"{r['polygon']}\",{r['occupied']}," for r in rows]
     labels.write_text("\n".join(lines) + "\n")  # a trailing comma on every row: an empty cell, nothing lost
     assert main(["occupancy", "eval", str(labels)]) == 0
+    lines[1] += "checked by Li"  # a note typed beside the table: the polygon is whole, not what split the row
+    labels.write_text("\n".join(lines) + "\n")
+    assert main(["occupancy", "eval", str(labels)]) == 2
+    assert (f"{labels}:2: 1 more cells than the header's 4 (a cell beside the table, a note? name its column in "
+            "the header, or remove it)") in capsys.readouterr().err
