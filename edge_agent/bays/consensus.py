@@ -16,18 +16,16 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from typing import TypeVar
 
 from edge_agent.perception.types import PlateRead
 from edge_agent.perception.verdict import Verdict
 from edge_agent.plates import normalise_plate
 
-# Reads one visit's vote keeps, each kind (complete, partial): the first ones, later reads are not counted. A visit
-# nothing identifies (a plate under mud, a fuel car's partial plate) is read every ``read_slow_every_s`` (5 s) for
-# as long as it stays, and every read was kept: 17,280 a day per bay, 6.5 MB a day and a vote that is O(reads) after
-# each of them (0.3 s per read after a week on a PC; a Pi several times that) — a car left for a month, 200 MB
-# per bay. Partial reads decide at ``unidentified_timeout_s`` (minutes), complete reads have their own room (the
-# mud falls off: the plate is still identified); 5,000 is about 7 hours of reads at the slow pace, under 2 MB.
-READS_KEPT = 5_000
+# Distinct partial texts whose weights the vote keeps (``partial_class``'s heaviest text); a text first seen past
+# them is counted everywhere else, only not named. Reads of one plate give a handful; the bound is for noise.
+PARTIAL_TEXTS_KEPT = 1_000
+K = TypeVar("K")
 
 
 @dataclass(frozen=True)
@@ -49,56 +47,81 @@ class Consensus:
 
 
 class PlateVote:
-    """Accumulates the reads of one visit; ``result()`` is cheap enough to call every frame."""
+    """Accumulates the reads of one visit; ``result()`` is cheap enough to call every frame.
+
+    It keeps running totals, never the reads: a visit nothing identifies (a plate under mud, a fuel car's partial
+    plate) is read every ``read_slow_every_s`` for as long as it stays, and a vote that kept every read grew 6.5 MB
+    a day per bay and was redone over all of them after each read (0.3 s a read after a week, on a PC). The
+    totals are what the vote over all reads sums — per length, position and character; per colour; per polarity
+    and red end — so a car parked for a month decides as one parked for a minute would, in bounded memory (one
+    entry per character seen at a position, per colour, per verdict)."""
 
     def __init__(self, min_confidence: float = 0.3) -> None:
         self.min_confidence = min_confidence
-        self._reads: list[tuple[str, tuple[float, ...], float, str]] = []
-        self._partial: list[tuple[str, tuple[float, ...], float, str]] = []
-        self._polarity: list[tuple[str, float, bool, float]] = []  # complete reads: colour, conf, dark, strength
-        self._red: list[tuple[str, float, float]] = []  # complete reads: colour, conf, red_end
-        # partial reads by the frame's verdict, its reason and type code (None: undecided, or a list's): a tally,
-        # counted past ``READS_KEPT`` (a handful of keys) — daylight judging a plate NEV after a night of undecided
-        # infrared reads still decides the class, as it did before the cap
+        # complete reads: count; confidence and reads per length; per length and position, per character the
+        # sum of its confidences and its reads (insertion order = first seen: ties go to the first, as before)
+        self._complete = 0
+        self._len_conf: dict[int, float] = defaultdict(float)
+        self._len_reads: dict[int, int] = defaultdict(int)
+        self._chars: dict[int, list[dict[str, list[float]]]] = {}
+        self._colours: dict[str, float] = defaultdict(float)
+        self._polarity: dict[tuple[str, bool], list[float]] = {}  # (colour, dark) → [Σ conf, Σ conf × strength]
+        self._red: dict[str, list[float]] = {}  # colour → [Σ conf, Σ conf × red_end]
+        # partial reads: the same per position (they back a character a complete read saw), per text and colour,
+        # and by the frame's verdict, its reason and type code (None: undecided, or a list's)
+        self._partial = 0
+        self._partial_conf = 0.0
+        self._partial_chars: dict[int, list[dict[str, list[float]]]] = {}
+        self._partial_texts: dict[str, float] = defaultdict(float)
+        self._partial_colours: dict[str, float] = defaultdict(float)
         self._partial_nev: Counter[tuple[bool | None, str, str]] = Counter()
-        # the last result, until a read is added: the machine asks at every frame while a visit is undecided, and
-        # the vote is O(reads) — an undecided car parked for hours, read every few seconds, holds thousands
+        # the last result, until a read is added: the machine asks at every frame while a visit is undecided
         self._result: Consensus | None = None
         self._fresh = False
         self._partial_result: dict[int, tuple[Consensus, Verdict] | None] = {}  # partial_class's, until a read
 
     def __len__(self) -> int:
-        return len(self._reads)
+        return self._complete
 
     def add(self, read: PlateRead) -> bool:
-        """Count ``read`` if it says something and its kind has fewer than ``READS_KEPT``; returns whether it
-        was counted. A partial read past them still counts in the class tally (``partial_class``'s verdict)."""
+        """Count ``read`` if it says something; returns whether it was counted."""
         text = normalise_plate(read.text)
         if not text or read.confidence < self.min_confidence:
             return False
         cc = tuple(read.char_confidences)
         partial = not getattr(read, "complete", True) or "?" in text
-        if partial:  # a list verdict on a partial read came from a text the plate does not show (a covered
-            # character read as another): it says nothing of the class
+        colour = read.colour or "unknown"
+        if partial:
+            cc = tuple(0.0 if ch == "?" else read.confidence for ch in text)
+            self._partial += 1
+            self._partial_conf += read.confidence
+            _tally(self._partial_chars, text, cc)
+            if text in self._partial_texts or len(self._partial_texts) < PARTIAL_TEXTS_KEPT:
+                self._partial_texts[text] += read.confidence
+            if colour != "unknown":
+                self._partial_colours[colour] += read.confidence
+            # a list verdict on a partial read came from a text the plate does not show (a covered character
+            # read as another): it says nothing of the class
             reason = str(getattr(read, "nev_reason", "") or "unread")
             nev = None if reason.endswith("_list") else getattr(read, "nev", None)
             self._partial_nev[(nev, reason, str(getattr(read, "type_code", "99")))] += 1
-            self._partial_result.clear()
-        if len(self._partial if partial else self._reads) >= READS_KEPT:
-            return partial  # a partial one still counted in the class tally
-        if partial:
-            cc = tuple(0.0 if ch == "?" else read.confidence for ch in text)
-        elif len(cc) != len(text):  # recogniser gave no per-character scores: spread the plate's
-            cc = (read.confidence,) * len(text)
-        (self._partial if partial else self._reads).append((text, cc, read.confidence, read.colour or "unknown"))
+        else:
+            if len(cc) != len(text):  # recogniser gave no per-character scores: spread the plate's
+                cc = (read.confidence,) * len(text)
+            self._complete += 1
+            self._len_conf[len(text)] += read.confidence
+            self._len_reads[len(text)] += 1
+            _tally(self._chars, text, cc)
+            if colour != "unknown":
+                self._colours[colour] += read.confidence
+            dark, strength = read.extra.get("dark_chars"), read.extra.get("polarity")
+            if isinstance(dark, bool) and isinstance(strength, (int, float)):
+                _add(self._polarity, (colour, dark), read.confidence, float(strength))
+            red = read.extra.get("red_end")
+            if isinstance(red, (int, float)) and not isinstance(red, bool):
+                _add(self._red, colour, read.confidence, float(red))
         self._fresh = False
         self._partial_result.clear()
-        dark, strength = read.extra.get("dark_chars"), read.extra.get("polarity")
-        if not partial and isinstance(dark, bool) and isinstance(strength, (int, float)):
-            self._polarity.append((read.colour or "unknown", read.confidence, dark, float(strength)))
-        red = read.extra.get("red_end")
-        if not partial and isinstance(red, (int, float)) and not isinstance(red, bool):
-            self._red.append((read.colour or "unknown", read.confidence, float(red)))
         return True
 
     def result(self) -> Consensus | None:
@@ -107,40 +130,30 @@ class PlateVote:
         return self._result
 
     def _count(self) -> Consensus | None:
-        if not self._reads:
+        if not self._complete:
             return None
-        by_len: dict[int, float] = defaultdict(float)
-        for text, _, conf, _ in self._reads:
-            by_len[len(text)] += conf
-        n = max(by_len, key=lambda k: (by_len[k], k))
-        group = [r for r in self._reads if len(r[0]) == n]
-        support = [r for r in self._partial if len(r[0]) == n]
+        n = max(self._len_conf, key=lambda k: (self._len_conf[k], k))
+        support = self._partial_chars.get(n)
         chars, score = [], 0.0
-        for i in range(n):
-            votes: dict[str, list[float]] = defaultdict(list)
-            for text, cc, _, _ in group:
-                votes[text[i]].append(cc[i])
-            for text, cc, _, _ in support:
-                if text[i] in votes:  # a partial read backs a character a complete read saw
-                    votes[text[i]].append(cc[i])
-            total = sum(sum(v) for v in votes.values()) or 1.0
-            ch, ws = max(votes.items(), key=lambda kv: (sum(kv[1]), len(kv[1])))
+        for i, votes in enumerate(self._chars[n]):
+            backed = support[i] if support is not None else {}
+            # a partial read backs a character a complete read saw
+            weights = {ch: (w + backed[ch][0], k + backed[ch][1]) if ch in backed else (w, k)
+                       for ch, (w, k) in votes.items()}
+            total = sum(w for w, _ in weights.values()) or 1.0
+            ch, (w, k) = max(weights.items(), key=lambda kv: kv[1])
             chars.append(ch)
-            score += (sum(ws) / total) * (sum(ws) / len(ws))
-        colours: dict[str, float] = defaultdict(float)
-        for _, _, conf, colour in self._reads:
-            if colour != "unknown":
-                colours[colour] += conf
-        if colours:
-            colour = max(colours, key=colours.__getitem__)
-            share = colours[colour] / sum(colours.values())
+            score += (w / total) * (w / k)
+        if self._colours:
+            colour = max(self._colours, key=self._colours.__getitem__)
+            share = self._colours[colour] / sum(self._colours.values())
         else:
             colour, share = "unknown", 0.0
         dark, strength = self._measured_polarity(colour)
-        red = [(conf, r) for c, conf, r in self._red if c == colour]
-        red_end = sum(conf * r for conf, r in red) / sum(conf for conf, _ in red) if red else None
-        return Consensus("".join(chars), score / n, colour, share, len(group), len(self._reads) + len(self._partial),
-                         dark, strength, red_end)
+        red = self._red.get(colour)
+        red_end = red[1] / red[0] if red else None
+        return Consensus("".join(chars), score / n, colour, share, self._len_reads[n],
+                         self._complete + self._partial, dark, strength, red_end)
 
     def partial_class(self, n: int) -> tuple[Consensus, Verdict] | None:
         """What ``n`` or more partial reads say together, without any complete read's help: their
@@ -154,15 +167,11 @@ class PlateVote:
         return self._partial_result[n]
 
     def _partial_class(self, n: int) -> tuple[Consensus, Verdict] | None:
-        if len(self._partial) < n:
+        if self._partial < n or not self._partial:
             return None
-        texts: dict[str, float] = defaultdict(float)
-        colours: dict[str, float] = defaultdict(float)
-        for text, _, conf, colour in self._partial:
-            texts[text] += conf
-            if colour != "unknown":
-                colours[colour] += conf
+        texts = self._partial_texts
         text = max(texts, key=lambda t: (texts[t], -t.count("?")))
+        colours = self._partial_colours
         colour = max(colours, key=colours.__getitem__) if colours else "unknown"
         share = colours[colour] / sum(colours.values()) if colours else 0.0
         yes = Counter({(r, t): k for (v, r, t), k in self._partial_nev.items() if v is True})
@@ -170,17 +179,30 @@ class PlateVote:
         nev = True if yes.total() >= n and not no else False if no.total() >= n and not yes else None
         agreeing = yes if nev else no if nev is False else Counter()
         reason, type_code = max(agreeing, key=lambda a: (agreeing[a], a)) if agreeing else ("conflict", "99")
-        confidence = sum(conf for _, _, conf, _ in self._partial) / len(self._partial)
-        return (Consensus(text, confidence, colour, share, agreeing.total(), len(self._partial)),
+        return (Consensus(text, self._partial_conf / self._partial, colour, share, agreeing.total(), self._partial),
                 Verdict(nev, reason, type_code))
 
     def _measured_polarity(self, colour: str) -> tuple[bool | None, float | None]:
-        weight = {True: 0.0, False: 0.0}
-        for c, conf, dark, _ in self._polarity:
-            if c == colour:
-                weight[dark] += conf
+        on_dark, on_light = self._polarity.get((colour, True)), self._polarity.get((colour, False))
+        weight = {True: on_dark[0] if on_dark else 0.0, False: on_light[0] if on_light else 0.0}
         if weight[True] == weight[False]:
             return None, None
         side = weight[True] > weight[False]
-        on = [(conf, s) for c, conf, dark, s in self._polarity if c == colour and dark is side]
-        return side, sum(conf * s for conf, s in on) / sum(conf for conf, _ in on)
+        conf, weighted = self._polarity[(colour, side)]
+        return side, weighted / conf
+
+
+def _tally(table: dict[int, list[dict[str, list[float]]]], text: str, cc: tuple[float, ...]) -> None:
+    """Adds one read's characters to ``table`` (length → position → character → [Σ confidence, reads])."""
+    positions = table.setdefault(len(text), [{} for _ in text])
+    for i, ch in enumerate(text):
+        entry = positions[i].setdefault(ch, [0.0, 0.0])
+        entry[0] += cc[i]
+        entry[1] += 1
+
+
+def _add(table: dict[K, list[float]], key: K, conf: float, value: float) -> None:
+    """``table[key]`` += [conf, conf × value]."""
+    entry = table.setdefault(key, [0.0, 0.0])
+    entry[0] += conf
+    entry[1] += conf * value

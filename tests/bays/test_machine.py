@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from edge_agent.bays import consensus
 from edge_agent.bays.machine import BayMachine
 from edge_agent.bays.visit_verdict import decide_visit
 from edge_agent.config.bays import TimersConfig
@@ -302,30 +301,27 @@ def test_complete_reads_after_a_partial_class_still_identify_the_plate(clock):
     assert evs[1].data["reason"] == "deny_list" and m.state().plate == "皖AD19789"
 
 
-def test_a_visit_nothing_identifies_keeps_a_bounded_vote(clock, monkeypatch):
-    """A fuel car's plate under mud, parked for days: read every 5 s (``read_slow_every_s``) for as long as it
+def test_a_visit_nothing_identifies_keeps_a_bounded_vote(clock):
+    """A fuel car's plate under mud, parked for hours: read every 5 s (``read_slow_every_s``) for as long as it
     stays, every partial read was kept — 17,280 a day per bay, and a vote redone over all of them after each. The
-    first ``READS_KEPT`` count (300 here, to keep the test quick); the story is the same, and a plate read whole
-    later still identifies the visit."""
-    monkeypatch.setattr(consensus, "READS_KEPT", 300, raising=False)
+    vote keeps totals (``tests/bays/test_vote_totals.py``); the story is the same, and a plate read whole later
+    still identifies the visit."""
     m = machine(clock)
     evs = feed(m, clock, 40, True, [covered("京A12?45", False, "blue", "colour")])
     assert types(evs) == ["vehicle_arrived", "violation_started"] and evs[1].data["plate"] == "京A12?45"
     evs = feed(m, clock, 7200, True, [covered("京A12?45", False, "blue", "colour")], dt=5.0)  # 1,440 reads
     assert types(evs) == []
-    assert len(m.vote._partial) == 300 and m.vote._partial_nev.total() == 1640  # texts kept; the class tally counts
+    assert m.vote.partial_class(3)[0].total_reads == 1640  # every read counted, none kept
     evs = feed(m, clock, 1, True, [read("京A12345")])
     assert types(evs) == ["vehicle_identified"] and evs[0].data["plate"] == "京A12345"
     evs = feed(m, clock, 6, False)
     assert types(evs) == ["violation_ended", "vehicle_departed"] and evs[1].data["plate"] == "京A12345"
 
 
-def test_a_class_the_daylight_shows_after_the_cap_still_ends_the_unidentified_violation(clock, monkeypatch):
+def test_a_class_the_daylight_shows_after_a_night_of_reads_ends_the_unidentified_violation(clock):
     """A green NEV plate under mud parked at dusk: infrared all night, so every partial read is undecided (no
-    colour), ``READS_KEPT`` of them by morning (5,000: 7 hours at ``read_slow_every_s``). Daylight shows the green:
-    the partial reads judge it NEV. The cap dropped every read after the first ones, undecided, so the
-    ``unidentified`` violation ran on all day; counting them kept the NEV owner from being fined for mud."""
-    monkeypatch.setattr(consensus, "READS_KEPT", 300, raising=False)
+    colour). Daylight shows the green: the partial reads judge it NEV and the ``unidentified`` violation ends
+    (a cap of 5,000 kept reads, for a day, dropped the morning's reads: the NEV owner was fined for mud)."""
     m = machine(clock)
     night = covered("粤B?12345", None, "unknown", "unread")
     evs = feed(m, clock, 40, True, [night]) + feed(m, clock, 1800, True, [night], dt=5.0)  # 560 partial reads
