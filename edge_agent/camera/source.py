@@ -107,7 +107,12 @@ class _ImageFolder:
 
     A looping folder is listed again at each pass: files replaced under new names are played, and
     a folder emptied or removed is an ``OSError`` (the source reconnects with backoff) instead of
-    a list of vanished names read as "no such file" for ever."""
+    a list of vanished names read as "no such file" for ever. A name gone in the middle of a pass has the
+    folder listed again at once (``_vanished``): the pass goes on with what is there, and a folder removed or
+    emptied is that ``OSError`` now, a lost camera, like a USB camera unplugged. Before, the rest of the old
+    list was played as bad frames (no reconnect, no frame): a folder of 500 images at 5 fps went 100 s
+    without either, and ``run``'s watchdog (90 s) took the camera loop for stuck and ended the agent (exit 1).
+    A single image that is gone is that ``OSError`` too (before: its "no such file" at every frame, for ever)."""
 
     def __init__(self, source: Path, loop: bool, counts: DecodeCounts | None = None,
                  max_pixels: int = MAX_PIXELS, folder: bool | None = None) -> None:
@@ -147,6 +152,8 @@ class _ImageFolder:
         try:
             d = decode_file(p, self.max_pixels)
         except ImageReadError as exc:
+            if not os.path.lexists(p):
+                self._vanished(p)  # raises OSError when nothing is left to play
             self.counts.add("too_large" if isinstance(exc, ImageTooLarge) else "unreadable", str(exc))
             return True, None  # None → corrupt frame, counted by the source
         except Exception as exc:  # noqa: BLE001 - whatever a decoder throws is a bad frame, not a dead reader
@@ -155,6 +162,18 @@ class _ImageFolder:
         for kind in d.warnings:
             self.counts.add(kind, f"{kind} image: {p}" + (f" (decoded at 1/{d.factor})" if kind == "reduced" else ""))
         return True, d.image
+
+    def _vanished(self, p: Path) -> None:
+        """``p`` was listed and is gone: a single image source is lost (``OSError``); a folder is listed again, and
+        the pass goes on with the names after ``p`` (its own slot is one bad frame), or, with no image left (the
+        folder removed or emptied), it is lost (``OSError``: the source reconnects with backoff)."""
+        if not self.folder:
+            raise OSError(f"{self.source} is gone")
+        files = self._list()
+        if not files:
+            raise OSError(f"no images left in {self.source} (it was removed or emptied while played)")
+        after = frame_order(p)
+        self.files, self.i = files, next((k for k, f in enumerate(files) if frame_order(f) > after), len(files))
 
     def release(self) -> None:
         pass

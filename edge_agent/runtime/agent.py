@@ -77,6 +77,7 @@ class Agent:
         self.bus = bus or EventBus()
         self.lists = lists or PlateLists(cfg.lists.allow, cfg.lists.deny)
         self.data_dir = Path(cfg.data_dir)
+        self._own_evidence = evidence is None  # one handed in is closed by whoever opened it
         self.evidence = evidence or EvidenceStore(self.data_dir / "evidence", self.clock,
                                                   cfg.evidence.max_age_days, int(cfg.evidence.max_mb * 1024 * 1024),
                                                   int(cfg.evidence.min_free_mb * 1e6))
@@ -190,6 +191,18 @@ class Agent:
             except Exception:  # one sink failing to stop must not keep the others running
                 log.exception("stopping %r failed", c)
         self.source.stop()
+
+    def close(self) -> None:
+        """After ``stop`` and the MQTT link's stop (a command it took may still save a snapshot): the evidence
+        index this agent opened is closed, so SQLite folds its WAL in and removes it. Before, the connection was
+        never closed and every clean stop left ``evidence.db-wal`` (megabytes) beside the index. A close that
+        fails is logged: the WAL is still read back by the next start."""
+        if not self._own_evidence:
+            return
+        try:
+            self.evidence.close()
+        except Exception:
+            log.exception("closing the evidence index %s failed", self.evidence.db_path)
 
     # ---- the loop -----------------------------------------------------------------------
     def step(self) -> bool:

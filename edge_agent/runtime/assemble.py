@@ -69,6 +69,11 @@ class Assembled:
         if self.link is not None:
             self.link.stop(flush_s=flush_s)
 
+    def close(self) -> None:
+        """After the link stopped: the databases the agent itself holds (the evidence index) closed, their WAL
+        folded in. Not part of ``stop``: ``demo`` still reads the index for its summary after stopping."""
+        self.agent.close()
+
     def stop(self) -> None:
         self.stop_sinks()
         self.stop_link()

@@ -200,6 +200,8 @@ def _build(args: argparse.Namespace) -> tuple[Assembled, OpsRuntime]:
         ops.plan.add("mqtt flush + offline", lambda left: parts.stop_link(flush_s=max(left - 1.0, 0.5)))
     else:
         ops.plan.add("stop sinks", parts.stop, timeout_s=2.0)
+    # last, once nothing writes there: the evidence index closed, its WAL folded in (no -wal left behind)
+    ops.plan.add("close databases", parts.close)
     return parts, ops
 
 

@@ -144,12 +144,13 @@ def _run(data_dir: Path, fps: float, json_lines: bool, out, broker, opts: DemoOp
             time.sleep(0.05)
     depth = link.outbox_depth()
     parts.stop()
+    n = agent.evidence.total_bytes()
+    parts.close()  # the evidence index's WAL folded in, as the outbox's is
     if watcher is not None:
         time.sleep(0.2)
         watcher.disconnect()
         watcher.loop_stop()
     if not json_lines:
-        n = agent.evidence.total_bytes()
         print(f"done: {source.duration:.0f} s of scenario in {time.perf_counter() - wall:.1f} s wall time; "
               f"{agent.monitor.frames} frames, detector ran on {agent.monitor.detector_runs}; "
               f"evidence {n // 1024} KiB " + (TEMPORARY if opts.temporary_data else f"in {data_dir / 'evidence'}"),

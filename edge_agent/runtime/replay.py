@@ -170,6 +170,7 @@ def replay(cfg: AgentConfig, source: str, events_out: IO[str], data_dir: Path,
         agent.run_forever(sleep=lambda s: None, until=until)  # the loop run uses; a clip is never waited for
     finally:
         parts.stop()
+        parts.close()
     wall = time.perf_counter() - wall
     cpu = time.process_time() - cpu
     summary = {"kind": "marker", "type": "replay_finished", "ts": iso(clock.now()), "clip_s": round(clip.clip_s, 3),

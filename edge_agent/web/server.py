@@ -150,9 +150,17 @@ class WebServer:
             self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout)
-        views = getattr(getattr(getattr(self.app, "state", None), "ctx", None), "views", None)
+        ctx = getattr(getattr(self.app, "state", None), "ctx", None)
+        views = getattr(ctx, "views", None)
         if views is not None:  # the looks coalesced in memory (``views.py``), written before the log closes
             views.flush()
+        sessions = getattr(ctx, "sessions", None)
+        if sessions is not None:
+            # its connection to the evidence index, never closed before: every clean stop left evidence.db-wal
+            try:
+                sessions.close()
+            except Exception:  # the rest of the stop goes on; the next start reads the WAL back
+                logger.exception("closing the page's sessions table failed")
         if self._sock is not None:
             self._sock.close()
         if self._noise is not None:

@@ -711,3 +711,53 @@ def test_a_live_gstreamer_pipeline_is_reconnected_not_played_to_an_end(pipeline,
         assert not src.finished
     finally:
         src.stop()
+
+
+def test_a_looping_folder_removed_mid_pass_is_a_lost_camera_at_once(tmp_path):
+    """Removed while played, a folder's reader played the rest of its old list as bad frames: no frame and no
+    reconnect for as long as the list lasted (500 images at 5 fps: 100 s), and ``run``'s watchdog (90 s) took the
+    camera loop for stuck and ended the agent. Now the next vanished name has it listed again, and nothing left
+    is a lost camera: it reconnects with backoff within a frame. Media time runs on a fake clock."""
+    import shutil
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i in range(50):
+        cv2.imwrite(str(folder / f"{i:03d}.png"), np.full((40, 40, 3), i, np.uint8))
+    clock = FakeClock()
+    src = OpenCVSource(str(folder), clock, fps=5, loop=True, reconnect_min_s=0.001, reconnect_max_s=0.004,
+                       sleep=clock.advance, whole=True)
+    src.start()
+    try:
+        assert len(collect(src, 3)) == 3
+        shutil.rmtree(folder)
+        removed_at = clock.monotonic()
+        wait_for(lambda: src.latest() is None and src.reconnects >= 1)  # frames taken, as the agent does
+    finally:
+        src.stop()
+    assert src.corrupt <= 1  # at most the one name found gone (before: the other 46 or so)
+    assert clock.monotonic() - removed_at <= 1.0  # within a frame or two of media time (before: 9 s)
+
+
+def test_names_gone_mid_pass_are_listed_again_and_a_single_image_gone_is_lost(tmp_path):
+    """A folder whose next names were deleted (a clean-up job) goes on with the names that remain after them; a
+    single looping image that is removed is a lost camera (before: "no such file" as a bad frame, for ever)."""
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i in range(6):
+        cv2.imwrite(str(folder / f"{i}.png"), np.full((40, 40, 3), 10 * i, np.uint8))
+    cap = default_opener(str(folder), loop=True)()
+    assert cap.read()[1][0, 0, 0] == 0
+    for i in (1, 2, 3):
+        (folder / f"{i}.png").unlink()
+    ok, img = cap.read()  # the slot of 1.png: one bad frame, and the folder is listed again
+    assert ok and img is None
+    assert [cap.read()[1][0, 0, 0] for _ in range(3)] == [40, 50, 0]  # on after the vanished name, then round
+
+    one = tmp_path / "still.png"
+    cv2.imwrite(str(one), np.full((40, 40, 3), 7, np.uint8))
+    cap = default_opener(str(one), loop=True)()
+    assert cap.read()[1][0, 0, 0] == 7
+    one.unlink()
+    with pytest.raises(OSError, match="is gone"):  # → the source reconnects with backoff
+        cap.read()

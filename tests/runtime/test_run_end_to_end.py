@@ -176,3 +176,37 @@ def test_backend_drives_a_lock_of_a_running_agent(tmp_path: Path, broker, models
                if m.json()["type"] == "lock_moved" and m.json()["bay_id"] == "B"]
     assert all(e["data"]["state"] != "up" or e["data"].get("reason", "").startswith("position read")
                for e in moved_b), moved_b  # B never rose with the car there
+
+
+@pytest.mark.broker
+def test_a_clean_stop_closes_every_database_and_folds_its_wal_in(tmp_path: Path, broker, models_dir: Path) -> None:  # noqa: F811
+    """SIGTERM on a run with every store open (MQTT outbox, evidence index with the violation log, run ledger and
+    the page's sessions, a push sink's outbox and dead letters): each connection closed, so SQLite folds the WAL
+    in and removes it. Before, the evidence index's own connection and the sessions table's were never closed:
+    every clean stop left evidence.db-wal (megabytes on a busy site) and -shm beside the index."""
+    import signal
+
+    _frames(tmp_path / "frames")
+    config = _config(tmp_path, broker.port, models_dir)
+    data = yaml.safe_load(config.read_text())
+    data["camera"]["loop"] = True
+    data["web"] = {"enabled": True, "port": 0}
+    data["notify"] = {"sinks": [{"name": "hook", "kind": "webhook", "url": "http://127.0.0.1:9/never"}]}
+    config.write_text(yaml.safe_dump(data, allow_unicode=True))
+    sub = Subscriber(broker.port, "edge/s1/cam1/#").start()
+    proc = _start(config)
+    try:
+        # a car's arrival: its evidence photo is indexed, the recorder and the outboxes have written
+        sub.wait_for("edge/s1/cam1/events", lambda m: m.json()["type"] == "vehicle_arrived", timeout=60)
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(15)
+        assert rc == 0, proc.stderr.read()[-3000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        sub.stop()
+    folder = tmp_path / "data"
+    dbs = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.suffix in (".db", ".sqlite")}
+    assert {"evidence/evidence.db", "mqtt-outbox.sqlite", "notify-hook.sqlite", "notify-dead/hook.sqlite"} <= dbs
+    left = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.name.endswith(("-wal", "-shm")))
+    assert left == []
