@@ -162,3 +162,38 @@ def non_finite(value: Any, seen: set[int] | None = None, where: str = "") -> str
 
 
 __all__ = ["EXAMPLES", "documents", "names_a_key", "non_finite", "problem_lines"]
+
+
+OVERRIDES = {  # what the installer page and set-lists write to {data_dir}/overrides.yaml (config/overrides.py)
+    "bays": [{"id": "bay-01", "polygon": [[140, 420], [930, 420], [950, 1060], [60, 1060]]},
+             {"id": "new", "polygon": [[1000, 100], [1100, 100], [1100, 200]]}],
+    "removed_bays": ["bay-02"], "added_bays": ["new"], "lists": {"allow": ["粤B12345D"], "deny": []},
+    "camera": {"width": 1920, "height": 1080}, "occupancy": {"model": "m.onnx", "calibration": "c.json"},
+}
+
+
+@st.composite
+def overrides_documents(draw: st.DrawFn) -> bytes:
+    """An overrides file: some of its sections, then up to three values replaced, dropped or added."""
+    doc: dict[str, Any] = {k: v for k, v in yaml.safe_load(yaml.safe_dump(OVERRIDES)).items() if draw(st.booleans())}
+    raw = None
+    for _ in range(draw(st.integers(0, 3))):
+        where_all = paths(doc)
+        if not where_all:
+            break
+        where = draw(st.sampled_from(where_all))
+        parent = _parent(doc, where)
+        kind = draw(st.sampled_from(["junk", "drop", "raw", "unknown"]))
+        if kind == "drop":
+            del parent[where[-1]]
+        elif kind == "unknown" and isinstance(parent, dict):
+            parent[draw(_TEXT)] = draw(JUNK)
+        elif kind == "raw" and raw is None:
+            raw = draw(st.sampled_from(RAW_VALUES))
+            parent[where[-1]] = _RAW.format(0)
+        else:
+            parent[where[-1]] = draw(JUNK)
+    text = yaml.safe_dump(doc, allow_unicode=True, sort_keys=False, width=10_000)
+    if raw is not None:
+        text = text.replace(_RAW.format(0), raw.replace("\n", " "), 1)
+    return text.encode("utf-8", "surrogatepass")

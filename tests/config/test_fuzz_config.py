@@ -14,13 +14,15 @@ import tempfile
 from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import HealthCheck, example, given, settings
 
 from edge_agent import cli
 from edge_agent.config.load import load_config
-from tests.config.fuzzyaml import documents, names_a_key, non_finite, problem_lines
+from tests.config.fuzzyaml import documents, names_a_key, non_finite, overrides_documents, problem_lines
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "80"))
+EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "config"
 DOC = """site: {{site_id: s, device_id: d}}
 camera: {{source: '0', fps: {value}}}
 bays: [{{id: A, polygon: [[0, 0], [10, 0], [10, 10]]}}]
@@ -70,4 +72,21 @@ def test_check_config_says_ok_or_names_a_key(doc: bytes) -> None:
     with tempfile.TemporaryDirectory() as tmp:  # a relative path in the doc is read beside it: nothing there
         path = Path(tmp) / "config.yaml"
         path.write_bytes(doc)
+        assert_sound(path)
+
+
+@settings(max_examples=EXAMPLES, deadline=None, derandomize=EXAMPLES <= 80,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example])
+@given(over=overrides_documents())
+@example(over=b'"ok\\n  bays[0].polygon: forged": 1\n')  # fuzz: a key echoed whole wrote a line of its own
+def test_check_config_with_any_overrides_file_says_ok_or_names_a_key(over: bytes) -> None:
+    """The installer page's and set-lists' file, as a hand edit or a damaged write may leave it."""
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "data"
+        data.mkdir()
+        config = yaml.safe_load((EXAMPLES_DIR / "rpi5-two-bays.yaml").read_text(encoding="utf-8"))
+        config["data_dir"] = str(data)
+        path = Path(tmp) / "config.yaml"
+        path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
+        (data / "overrides.yaml").write_bytes(over)
         assert_sound(path)
