@@ -130,8 +130,9 @@ def documents(draw: st.DrawFn, data_dir: Path) -> bytes:
 
 
 def problem_lines(report: str) -> list[str]:
-    """The problem lines of a ``ConfigError`` report (after its first line)."""
-    return report.splitlines()[1:]
+    """The problem lines of a ``ConfigError`` report (after its first line; not the count of those past
+    ``errors.MAX_PROBLEMS``)."""
+    return [line for line in report.splitlines()[1:] if not re.fullmatch(r"  … and \d+ more problems \(.*\)", line)]
 
 
 def names_a_key(line: str) -> bool:
