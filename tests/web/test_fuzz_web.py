@@ -2,7 +2,7 @@
 Content-Types, headers and cookies, signed in or not, with the session's CSRF token, a wrong one or none; and raw
 HTTP to a real server (Content-Length that lies, chunked bodies that break off, bytes no header may hold).
 
-Whatever arrives: never a 5xx nor a traceback, and nothing changes (a decision, a list, an overrides file, a reload,
+Whatever arrives: never a 5xx nor a traceback, no redirect off the site, and nothing changes (a decision, a list, an overrides file, a reload,
 an audited action) unless a signed-in user sent the session's token. Locally run longer with
 ``FUZZ_EXAMPLES=6000``."""
 
@@ -13,6 +13,7 @@ import re
 import socket
 import warnings
 from typing import Any
+from urllib.parse import urlsplit
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -36,6 +37,16 @@ def state(site: Any) -> tuple:
     actions = sorted(e["action"] for e in site.log.audit_entries(100_000) if not e["action"].startswith(WATCHED))
     return (tuple(site.log.get(i).decision for i in range(1, 8)), actions, len(site.control.reloads),
             len(site.control.list_calls), overrides.read_bytes() if overrides.exists() else None)
+
+
+def on_site(location: str | None) -> bool:
+    """A redirect stays on this page's own host (a trailing slash's redirect names it whole: ``http://testserver/…``)."""
+    if location is None:
+        return True
+    rest = location.removeprefix("http://testserver")
+    parts = urlsplit(rest)
+    return (not parts.scheme and not parts.netloc and rest.startswith("/") and not rest.startswith(("//", "/\\"))
+            and not set(rest) & set("\r\n\t\\"))
 
 
 def sign_in(app: Any, site: Any) -> tuple[TestClient, str]:
@@ -73,6 +84,7 @@ def test_no_request_is_a_server_error_or_acts_without_session_and_token(site) ->
         before = state(site)
         r = client.request(req.method, url, data=form, content=req.body, headers=headers, follow_redirects=False)
         assert r.status_code < 500 and "Traceback" not in r.text, (r.status_code, r.text[:300])
+        assert on_site(r.headers.get("location")), r.headers["location"]  # next=//evil.example goes nowhere
         if who == "nobody" or req.token != "good" or req.method in ("GET", "HEAD"):
             assert state(site) == before, (who, req)
         if who == "admin" and req.method == "POST" and req.token == "good" and req.path in ("/logout", "/login"):
