@@ -19,7 +19,7 @@ from edge_agent.config.camera import live_camera_problem
 from edge_agent.config.errors import key_path
 from edge_agent.config.pins import describe, header_pin
 from edge_agent.plates import not_a_plate
-from edge_agent.quad import quad_problem
+from edge_agent.quad import MAX_COORD_PX, quad_problem
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,10 @@ class BayConfig(StrictModel):
         # this stays right for a polygon built without validation)
         if not all(x >= 0 and y >= 0 for x, y in v):
             raise ValueError("points must have non-negative pixel coordinates")
+        # before the geometry below: past ~1e305 its products overflow to inf, and [[40, 300], [1e308, 300], …] was
+        # refused as "points are in a line" (the installer page's save, a config)
+        if not all(x <= MAX_COORD_PX and y <= MAX_COORD_PX for x, y in v):
+            raise ValueError(quad_problem(v) or f"a point is beyond any camera frame (over {MAX_COORD_PX:g} px)")
         crossing = _edges_cross(v)
         if crossing:
             i, j = crossing

@@ -36,7 +36,7 @@ from typing import Any
 import yaml
 
 from edge_agent.clock import Clock
-from edge_agent.config.errors import ConfigError
+from edge_agent.config.errors import ConfigError, key_path
 from edge_agent.config.yamlfile import MAX_BYTES, read_yaml
 from edge_agent.durable import write_durably
 
@@ -81,23 +81,25 @@ def read_overrides(path: Path) -> tuple[dict[str, Any], str] | None:
 def _shape_problems(data: Any) -> list[str]:
     if not isinstance(data, dict):
         return ["(top level): must be a mapping with bays and/or lists"]
-    problems = [f"{k}: not allowed in overrides (only bays, removed_bays, added_bays, lists, camera width / height and "
-                "occupancy model / calibration; set it in the config file)"
+    # every key as key_path shows it: an unknown one by a short prefix, as the config's own errors (a key with a line
+    # break in it wrote a line of its own into the report, and an empty one left the line without a key)
+    problems = [f"{key_path((k,))}: not allowed in overrides (only bays, removed_bays, added_bays, lists, camera "
+                "width / height and occupancy model / calibration; set it in the config file)"
                 for k in data if k not in ("bays", "removed_bays", "added_bays", "lists", "camera", "occupancy")]
     occupancy = data.get("occupancy", {})
     if not isinstance(occupancy, dict):
         problems.append("occupancy: must be a mapping with model and/or calibration")
     else:
-        problems += [f"occupancy.{k}: not allowed in overrides (only model and calibration; set it in the config "
-                     "file)" for k in occupancy if k not in _OCCUPANCY_KEYS]
+        problems += [f"{key_path(('occupancy', k))}: not allowed in overrides (only model and calibration; set it "
+                     "in the config file)" for k in occupancy if k not in _OCCUPANCY_KEYS]
         problems += [f"occupancy.{k}: must be a file name (text)" for k in _OCCUPANCY_KEYS & set(occupancy)
                      if not isinstance(occupancy[k], str) or not occupancy[k]]
     camera = data.get("camera", {})
     if not isinstance(camera, dict):
         problems.append("camera: must be a mapping with width and height")
     else:
-        problems += [f"camera.{k}: not allowed in overrides (only width and height; set it in the config file)"
-                     for k in camera if k not in _CAMERA_KEYS]
+        problems += [f"{key_path(('camera', k))}: not allowed in overrides (only width and height; set it in the "
+                     "config file)" for k in camera if k not in _CAMERA_KEYS]
         # one of them merged over the config's other made a size no snapshot had (1920 over a 960x540 config:
         # 1920x540, every bay blind for "another aspect ratio"), and check-config printed "1920xNone"
         if len(_CAMERA_KEYS & set(camera)) == 1:
@@ -115,7 +117,7 @@ def _shape_problems(data: Any) -> list[str]:
             if not isinstance(b, dict):
                 problems.append(f"bays[{i}]: must be a mapping with id and polygon")
                 continue
-            problems += [f"bays[{i}].{k}: not allowed in overrides (set it in the config file)"
+            problems += [f"{key_path(('bays', i, k))}: not allowed in overrides (set it in the config file)"
                          for k in b if k not in _BAY_KEYS]
             if "id" in b and not isinstance(b["id"], str):  # merge() keys bays by id: a list there was a TypeError
                 problems.append(f"bays[{i}].id: must be a bay id (text)")
@@ -123,7 +125,7 @@ def _shape_problems(data: Any) -> list[str]:
     if not isinstance(lists, dict):
         problems.append("lists: must be a mapping with allow and/or deny")
     else:
-        problems += [f"lists.{k}: unknown key (allow or deny)" for k in lists if k not in _LIST_KEYS]
+        problems += [f"{key_path(('lists', k))}: unknown key (allow or deny)" for k in lists if k not in _LIST_KEYS]
         # merge() copies each as a list: a number was a TypeError, a text one plate per character
         problems += [f"lists.{k}: must be a list of plates" for k in _LIST_KEYS & set(lists)
                      if lists[k] is not None and not isinstance(lists[k], list)]

@@ -21,6 +21,8 @@ and the installer page alike, and each problem is a ``ConfigError`` line, never 
   or ``~`` in the working directory; secrets have ``*_env`` keys;
 - **numbers in decimal**: a plain ``012`` (octal 10), ``22:00`` (base 60: 1320), ``0x10`` or ``0b11`` is named with
   what YAML 1.1 made of it (``pin: 012`` drove GPIO10 without a word);
+- **a value YAML can build**: a plain ``2026-02-30`` (no such date), ``0x_``, a tagged ``!!float abc`` or
+  ``!!bool maybe`` is named with its key path (PyYAML's constructor raised a ``ValueError`` / ``KeyError`` of its own);
 - **a syntax error names a look-alike** on its line: a full-width ``：`` or ``，``, an ideographic space, ``“ ”``;
 - **nesting and numbers a parser can hold**: a few thousand ``[`` deep overflowed PyYAML's recursive
   composer (``RecursionError``), an integer of over 4300 digits Python's int parser (``ValueError``).
@@ -215,7 +217,7 @@ def _scalar_problem(node: yaml.ScalarNode, key: bool = False) -> str | None:
         return "holds a NUL character (\\0): no setting can; remove it"
     if node.tag == _INT and sum(c.isdigit() for c in node.value) > MAX_INT_DIGITS:
         return f"a number of over {MAX_INT_DIGITS} digits: no setting takes one"
-    trap = _not_decimal(node)
+    trap = _not_decimal(node) or _unreadable(node)
     if trap:
         return trap
     if key:
@@ -250,7 +252,7 @@ def _not_decimal(node: yaml.ScalarNode) -> str | None:
         return None
     try:
         value = yaml.constructor.SafeConstructor().construct_object(node)
-    except (yaml.YAMLError, ValueError):
+    except Exception:  # noqa: BLE001 - not a number after all: _unreadable says so
         return None
     if base == "octal":
         meant = int(text.replace("_", ""), 10)
@@ -262,13 +264,42 @@ def _not_decimal(node: yaml.ScalarNode) -> str | None:
             f"(an id, a time) in quotes ('{text}')")
 
 
+# The scalar kinds whose constructor reads the text itself and fails with a Python error, not a YAML one.
+_CONSTRUCTED = {_INT: "an integer", _FLOAT: "a number", "tag:yaml.org,2002:bool": "a true/false value",
+                "tag:yaml.org,2002:timestamp": "a date"}
+
+
+def _unreadable(node: yaml.ScalarNode) -> str | None:
+    """A value YAML calls a number, a true/false or a date and cannot build as one: a plain ``2026-02-30`` (a date
+    that does not exist), ``0x_`` or ``0b_``, or a value tagged ``!!float abc``, ``!!int ''``, ``!!bool maybe``,
+    ``!!timestamp x``. PyYAML's constructor then raised a ``ValueError`` / ``KeyError`` / ``IndexError`` /
+    ``AttributeError`` of its own, not a ``YAMLError``: a traceback from ``check-config``, ``run`` and a reload."""
+    kind = _CONSTRUCTED.get(node.tag)
+    if kind is None:
+        return None
+    try:
+        yaml.constructor.SafeConstructor().construct_object(node)
+    except yaml.YAMLError:
+        return None  # said with its line by the constructor itself
+    except Exception as exc:  # noqa: BLE001 - whatever PyYAML's own parsing of the text raises
+        why = f" ({exc})" if isinstance(exc, ValueError) else ""
+        return (f"{_shown(node.value)} is read by YAML 1.1 as {kind}, and it is not a valid one{why}: "
+                "correct it, or put a text in quotes")
+    return None
+
+
+def _shown(text: str, limit: int = 60) -> str:
+    """A scalar's text as an error line shows it: quoted, cut to ``limit`` characters."""
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + "…"
+
+
 def _key(constructor: yaml.constructor.SafeConstructor, node: yaml.Node) -> Any:
     """A mapping key as the loader would build it, for comparison (None: not a plain scalar key)."""
     if not isinstance(node, yaml.ScalarNode):
         return None
     try:
         value = constructor.construct_object(node)
-    except (yaml.YAMLError, ValueError):  # ValueError: an integer key too long for Python (named by walk)
+    except Exception:  # noqa: BLE001 - an integer key too long for Python, a ``!!bool maybe`` key (named by walk)
         return None
     try:
         hash(value)

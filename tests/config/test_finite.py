@@ -81,6 +81,12 @@ def test_polygon_area_must_be_positive_inside_the_frame() -> None:
     assert problems({**GOOD, "bays": [huge]}) == [
         "bays[0].polygon: bay polygon has a coordinate beyond any camera frame (over 1e+06 px): "
         "[[0.0, 0.0], [1e+300, 0.0], [0.0, 1e+300]]"]
+    # past ~1e305 the area overflowed to inf - inf: the fuzz's [[40, 300], [1e308, 300], …] from the installer page
+    # was "points are in a line"
+    overflow = {"id": "A", "polygon": [[40, 300], [1e308, 300], [470, 530], [20, 530]]}
+    assert problems({**GOOD, "bays": [overflow]}) == [
+        "bays[0].polygon: bay polygon has a coordinate beyond any camera frame (over 1e+06 px): "
+        "[[40.0, 300.0], [1e+308, 300.0], [470.0, 530.0], [20.0, 530.0]]"]
     far = {"id": "A", "polygon": [[0, 0], [9000, 0], [0, 9000]]}  # in range for the crop: the frame check names it
     assert problems({**GOOD, "bays": [far]}) == ["bays[0].polygon: point (9000, 0) is outside the 640x480 camera frame"]
 

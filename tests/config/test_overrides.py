@@ -173,6 +173,17 @@ def test_bays_saved_with_their_snapshot_size_carry_it_as_camera_width_and_height
     ({"occupancy": "site"}, "occupancy: must be a mapping with model and/or calibration"),
     ({"camera": {"width": 1920}}, "camera: width and height go together in overrides (the size of the snapshot the "
                                   "saved bays were drawn on): give both or neither"),
+    # a key the file should not hold is shown as the config's own unknown keys are (a short prefix): found by the
+    # fuzz, such a key was echoed whole — a line break in it wrote a line of its own into the report, and an empty
+    # key left the line without one
+    ({"ok\n  bays[0].polygon: forged": 1}, "ok…: not allowed in overrides (only bays, removed_bays, added_bays, "
+                                              "lists, camera width / height and occupancy model / calibration; set it "
+                                              "in the config file)"),
+    ({"": 1}, "…: not allowed in overrides (only bays, removed_bays, added_bays, lists, camera width / height and "
+              "occupancy model / calibration; set it in the config file)"),
+    ({"camera": {"width": 1, "height": 1, "/proc/self/mem": 1}}, "camera.…: not allowed in overrides (only width "
+                                                                 "and height; set it in the config file)"),
+    ({"lists": {"allow\x1b[2J": []}}, "lists.allow…: unknown key (allow or deny)"),
 ])
 def test_overrides_of_the_wrong_shape_are_named_before_the_merge(config, tmp_path, over, problem):
     """An id that is a list was a ``TypeError: unhashable type`` traceback in ``merge``, ``allow: 5`` a
