@@ -265,7 +265,7 @@ def _apply(request: Request, ctx: WebContext, action: str, detail: str, write: W
             return JSONResponse({"ok": False, "problems": exc.problems}, status_code=422)
         except OSError as exc:
             audit_outcome(request, row, f"not written: {exc.strerror or exc}")
-            raise NotWritten(config_file.overrides, exc) from None  # 507 / 503, never a 500
+            raise NotWritten(ctx.cfg.data_dir, exc) from None  # the overrides or a calibration file: 507 / 503
         ctx.cfg.occupancy = cfg.occupancy  # the page guesses with what was saved even before the agent reloads
         try:
             result = ctx.control.reload_config()
