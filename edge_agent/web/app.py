@@ -48,6 +48,7 @@ from edge_agent.web.context import (
     TEMPLATES,
     CsrfFailed,
     NotAuthenticated,
+    NotWritten,
     WebContext,
     error_json,
     error_page,
@@ -338,6 +339,21 @@ def create_app(
         if wants_json(request):
             return error_json(request, 503, text, kind="err_sessions", headers={"Retry-After": SESSIONS_RETRY_S})
         return PlainTextResponse(text, status_code=503, headers={"Retry-After": SESSIONS_RETRY_S})
+
+    @app.exception_handler(NotWritten)
+    async def _not_written(request: Request, exc: NotWritten):
+        """A Save, a list edit, a labelled picture the data folder cannot take: the disk's status (507 full, 503
+        read-only or not the agent's to write, as the database's), the path and the cause in the user's words.
+        The page never answers these 500: a full or read-only card is the operator's to fix, not a bug."""
+        _log.error("review page: %s %s: %s", request.method, quote(request.url.path, "/"), exc)
+        status, kind = (507, "err_disk_full") if exc.full else (503, "err_not_writable")
+        headers = None if exc.full else {"Retry-After": "60"}
+        message = translator(lang_of(request))("err_not_written_msg", path=exc.path, why=exc.why)
+        if wants_html(request):
+            return error_page(request, status, str(exc), kind=kind, headers=headers, message=message)
+        if wants_json(request):
+            return error_json(request, status, str(exc), kind=kind, headers=headers, message=message)
+        return PlainTextResponse(str(exc), status_code=status, headers=headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def _refused(request: Request, exc: StarletteHTTPException):

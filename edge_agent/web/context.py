@@ -5,6 +5,7 @@ Routes take ``ctx = request.app.state.ctx`` instead of globals, so tests build a
 
 from __future__ import annotations
 
+import errno
 import hmac
 import secrets
 import threading
@@ -229,6 +230,18 @@ def same_site_referer(request: Request) -> str | None:
 
 
 ERROR_KEYS = (400, 403, 404, 409, 413, 500)
+
+
+class NotWritten(Exception):
+    """A file of the data folder the page could not write: a full disk (507), a card gone read-only or a folder the
+    agent may not write (503). An operator's matter, answered by the app's handler with the path and the cause, in
+    the user's language; raised only once nothing was changed. Until 2026-12-05 each route answered these a 500."""
+
+    def __init__(self, path: str | Path, exc: OSError) -> None:
+        self.path = str(path)  # the file the user's action writes, not a scratch copy of it the error may name
+        self.why = exc.strerror or str(exc)
+        self.full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+        super().__init__(f"cannot write {self.path}: {self.why}: nothing was changed")
 
 
 def named_fields(detail: str) -> list[str]:

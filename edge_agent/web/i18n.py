@@ -325,6 +325,10 @@ _TEXT: dict[str, tuple[str, str]] = {
     "err_disk_full_msg": ("设备存储空间已满，本次操作可能未保存。请通知管理员清理空间后重试。",
                           "The device has no room left: what you did may not have been saved. Tell the administrator "
                           "to free space, then try again."),
+    "err_not_writable": ("设备存储无法写入", "The device's storage cannot be written"),
+    "err_not_written_msg": ("无法写入 {path}（{why}），未做任何更改。请通知管理员（存储已满，或存储卡变为只读）。",
+                            "Cannot write {path} ({why}): nothing was changed. Tell the administrator (the disk is "
+                            "full, or the card has gone read-only)."),
     "err_audit": ("审计日志无法写入", "The audit log cannot be written"),
     "err_audit_msg": ("查看车牌、照片和违规记录须先记入审计日志，而设备现在无法写入（存储已满、只读或被占用）。实时车位和地锁仍可使用。"
                       "请通知管理员。",

@@ -19,6 +19,7 @@ from edge_agent.events.schemas import quote
 from edge_agent.evidence.forget import masked
 from edge_agent.sqlite_damage import is_no_space, is_unavailable
 from edge_agent.web.context import (
+    NotWritten,
     WebContext,
     audit,
     audit_outcome,
@@ -385,11 +386,9 @@ def _save_bays_now(request: Request, ctx: WebContext, config_file: ConfigFile, r
         return JSONResponse({"ok": False, "problems": exc.problems}, status_code=422)
     except ValueError as exc:
         return JSONResponse({"ok": False, "problems": [str(exc)]}, status_code=400)
-    except OSError as exc:  # a data dir the agent cannot write: say where, keep running
-        log.error("installer save: cannot write %s: %s", config_file.overrides, exc)
-        problem = f"cannot write {config_file.overrides}: {exc.strerror or exc}"
+    except OSError as exc:  # a data dir the agent cannot write: say where and why (507 / 503), keep running
         audit_outcome(request, row, f"{drawn}; not written: {exc.strerror or exc}")
-        return JSONResponse({"ok": False, "problems": [problem]}, status_code=500)
+        raise NotWritten(config_file.overrides, exc) from None
     ctx.cfg.bays = cfg.bays  # the page shows what was saved even before the agent reloads
     ctx.cfg.camera = cfg.camera
     ctx.installer_snapshot = None  # its outlines were placed for the bays before this Save: the page asks again

@@ -17,6 +17,7 @@ from edge_agent.config.models import AgentConfig
 from edge_agent.control import InstallerView
 from edge_agent.occupancy.labels import LabelInputError
 from edge_agent.web.context import (
+    NotWritten,
     WebContext,
     audit,
     audit_outcome,
@@ -37,6 +38,7 @@ from edge_agent.web.teach import (
     TeachRefused,
     counts,
     go_back,
+    labels_folder,
     parse_labels,
     way_back,
 )
@@ -158,10 +160,12 @@ def _add_frame(request: Request, ctx: WebContext, body: Any) -> JSONResponse:
     except TeachRefused as exc:
         audit_outcome(request, row, f"{detail}; refused: {exc}")
         return _refused(exc.status, str(exc))
-    except (LabelInputError, OSError) as exc:
+    except LabelInputError as exc:  # a labels file or folder the page cannot use: the operator's to remove
         audit_outcome(request, row, f"{detail}; not written: {exc}")
-        log.error("teach: cannot store the labelled picture: %s", exc)
-        return _refused(500, f"cannot store the labels: {exc}")
+        return _refused(409, f"cannot store the labels: {exc}")
+    except OSError as exc:  # a full or read-only data folder: 507 / 503, never a 500
+        audit_outcome(request, row, f"{detail}; not written: {exc}")
+        raise NotWritten(labels_folder(ctx.cfg), exc) from None
     audit_outcome(request, row, f"{detail}; stored")
     return JSONResponse({"ok": True, "counts": now.as_dict()})
 
@@ -173,10 +177,12 @@ def forget(request: Request):
     row = audit(request, "teach_forget", str(ctx.cfg.data_dir), "")
     try:
         removed = ctx.teach.forget(ctx.cfg)
-    except (LabelInputError, OSError) as exc:
+    except LabelInputError as exc:  # a linked labels folder: nothing deleted, the operator's to remove
         audit_outcome(request, row, f"not removed: {exc}")
-        log.error("teach: cannot forget the labelled pictures: %s", exc)
-        return _refused(500, f"cannot remove the labelled pictures: {exc}")
+        return _refused(409, f"cannot remove the labelled pictures: {exc}")
+    except OSError as exc:  # a read-only data folder: 503, never a 500
+        audit_outcome(request, row, f"not removed: {exc}")
+        raise NotWritten(labels_folder(ctx.cfg), exc) from None
     audit_outcome(request, row, f"{removed} picture(s) removed")
     log.info("teach: %d labelled picture(s) forgotten by %s", removed, current_user(request))
     return JSONResponse({"ok": True, "removed": removed, "counts": _counts(ctx)})
@@ -259,7 +265,7 @@ def _apply(request: Request, ctx: WebContext, action: str, detail: str, write: W
             return JSONResponse({"ok": False, "problems": exc.problems}, status_code=422)
         except OSError as exc:
             audit_outcome(request, row, f"not written: {exc.strerror or exc}")
-            return _refused(500, f"cannot write to {ctx.cfg.data_dir}: {exc.strerror or exc}")
+            raise NotWritten(ctx.cfg.data_dir, exc) from None  # the overrides or a calibration file: 507 / 503
         ctx.cfg.occupancy = cfg.occupancy  # the page guesses with what was saved even before the agent reloads
         try:
             result = ctx.control.reload_config()

@@ -18,6 +18,7 @@ from edge_agent.evidence.forget import masked
 from edge_agent.evidence.violations import DECISIONS, StaleDecision, ViolationFilter
 from edge_agent.plates import check_plate_list, normalise_plate
 from edge_agent.web.context import (
+    NotWritten,
     WebContext,
     audit,
     audit_outcome,
@@ -216,7 +217,7 @@ def add_to_list(request: Request, vid: str, which: str = Form(...)):
                 raise HTTPException(400, "; ".join(exc.problems)) from None
             except OSError as exc:
                 audit_outcome(request, row, f"violation:{v.id}; not saved: {exc.strerror or exc}")
-                raise HTTPException(500, f"cannot write {ctx.config_file.overrides}: {exc.strerror or exc}") from None
+                raise NotWritten(ctx.config_file.overrides, exc) from None  # 507 / 503, never a 500
             new = {"allow": lists.allow, "deny": lists.deny}
         else:
             other = "deny" if which == "allow" else "allow"

@@ -593,7 +593,7 @@ def test_a_labels_frames_folder_linked_to_the_evidence_is_refused_and_no_photo_i
     (labels / "frames").symlink_to(photo.parent)
     headers = {"X-CSRF-Token": data["csrf"]}
     r = client.post("/installer/teach/forget", json={}, headers=headers)
-    assert r.status_code == 500 and "a symbolic link where the page keeps" in r.text, r.text
+    assert r.status_code == 409 and "a symbolic link where the page keeps" in r.text, r.text
     assert sorted(photo.parent.glob("*.jpg")) == day
     r = client.post("/installer/teach/frame", json={"picture": data["picture"],
                                                     "labels": truth(site.control.shown[-1])}, headers=headers)
@@ -623,3 +623,27 @@ def test_a_fifo_at_the_labels_file_is_said_and_the_page_answers(teach_site):
     assert not waited, "the request waited on the FIFO"
     assert got and got[0].status_code == 200
     assert "not a regular file" in got[0].json()["counts"]["error"]
+
+
+def test_a_labelled_picture_on_a_read_only_labels_folder_is_a_503_naming_it_not_a_500(teach_site):
+    """A card gone read-only under the labels folder: the page's 503 for a disk it cannot write, in the user's
+    words with the folder and the cause (a 500 "cannot store the labels" until 2026-12-05); nothing stored."""
+    import subprocess
+
+    site = teach_site
+    client, _ = logged_in(site, "sam", "installer")
+    labels = Path(site.cfg.data_dir) / "labels"
+    labels.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(labels)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a read-only tmpfs here")
+    try:
+        data = page_data(client)
+        r = client.post("/installer/teach/frame", json={"picture": data["picture"],
+                                                        "labels": truth(site.control.shown[-1])},
+                        headers={"X-CSRF-Token": data["csrf"], "Accept": "application/json"})
+        assert r.status_code == 503 and r.headers["retry-after"] == "60", r.text
+        assert str(labels) in r.json()["message"] and "Read-only file system" in r.json()["message"], r.text
+        assert list(labels.iterdir()) == []
+    finally:
+        subprocess.run(["umount", str(labels)], check=False)
