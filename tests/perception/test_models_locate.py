@@ -93,3 +93,21 @@ def test_a_working_directory_the_user_may_not_search_is_not_where_models_are(tmp
         assert os.waitpid(pid, 0)[1] == 0
     finally:
         private.rmdir()
+
+
+def test_models_commands_default_to_the_install_layout(tmp_path, monkeypatch, capsys, models_dir):
+    """In ``install.sh``'s venv (``/opt/edge-agent/venv``) the checkout's ``models/`` is ``site-packages/models``,
+    which does not exist: `run`'s advice for a missing model, "run `edge-agent models fetch`", then failed with
+    exit 2 ("is …/site-packages/models a models folder?") while `run` read ``/opt/edge-agent/models``."""
+    from edge_agent.cli import main
+
+    install = tmp_path / "opt" / "edge-agent"
+    (install / "venv").mkdir(parents=True)
+    (install / "models").mkdir()
+    for f in models_dir.iterdir():  # the real files, as install.sh leaves them beside the venv
+        (install / "models" / f.name).symlink_to(f.resolve())
+    monkeypatch.setattr("edge_agent.perception.locate.CHECKOUT_MODELS",
+                        tmp_path / "venv-lib" / "site-packages" / "models")
+    monkeypatch.setattr("sys.prefix", str(install / "venv"))
+    assert main(["models", "verify"]) == 0
+    assert f"all files verified in {install / 'models'}" in capsys.readouterr().out
