@@ -141,7 +141,7 @@ class PlateVote:
             weights = {ch: (w + backed[ch][0], k + backed[ch][1]) if ch in backed else (w, k)
                        for ch, (w, k) in votes.items()}
             total = sum(w for w, _ in weights.values()) or 1.0
-            ch, (w, k) = max(weights.items(), key=lambda kv: kv[1])
+            ch, (w, k) = max(weights.items(), key=lambda kv: (_tied(kv[1][0]), kv[1][1]))
             chars.append(ch)
             score += (w / total) * (w / k)
         if self._colours:
@@ -190,6 +190,13 @@ class PlateVote:
         side = weight[True] > weight[False]
         conf, weighted = self._polarity[(colour, side)]
         return side, weighted / conf
+
+
+def _tied(weight: float) -> float:
+    """A character's weight as the vote compares it: sums equal but for their last bits (0.2 + 0.4 + 0.3 and 0.9,
+    added in another order by a total than by a list) are a tie, which the reads' count and then the first seen
+    break — not the order the floats were added in, which the totals cannot keep."""
+    return round(weight, 9)
 
 
 def _tally(table: dict[int, list[dict[str, list[float]]]], text: str, cc: tuple[float, ...]) -> None:
