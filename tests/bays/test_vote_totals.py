@@ -9,7 +9,7 @@ import pickle
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge_agent.bays.consensus import PlateVote
+from edge_agent.bays.consensus import PARTIAL_TEXTS_KEPT, PlateVote
 from edge_agent.perception.types import PlateRead
 from tests.bays.reference.listed_vote import ListedVote
 
@@ -101,3 +101,19 @@ def test_a_tie_in_weight_goes_to_more_reads_whatever_order_it_was_added_in() -> 
     for r in reads:
         new.add(r), old.add(r)
     assert new.result().text == old.result().text == "京A12345"
+
+
+def test_a_partial_text_first_read_past_the_kept_texts_still_names_the_plate() -> None:
+    """A night of noise: ``PARTIAL_TEXTS_KEPT`` different partial misreads, once each; then the plate under mud is read
+    50 times. Its text came after the kept ones and was never weighed: the visit's events named the first misread."""
+    def partial(text: str, conf: float) -> PlateRead:
+        return PlateRead(text=text, confidence=conf, colour="blue", nev=False, nev_reason="colour",
+                         corners=((0, 0),) * 4, box=(0, 0, 1, 1), complete=False)
+
+    v = PlateVote()
+    for i in range(PARTIAL_TEXTS_KEPT):
+        v.add(partial(f"京A{i:04d}?", 0.35))
+    for _ in range(50):
+        v.add(partial("京A12?45", 0.9))
+    found = v.partial_class(3)
+    assert found is not None and found[0].text == "京A12?45" and found[0].total_reads == PARTIAL_TEXTS_KEPT + 50
