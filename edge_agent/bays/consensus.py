@@ -22,8 +22,8 @@ from edge_agent.perception.types import PlateRead
 from edge_agent.perception.verdict import Verdict
 from edge_agent.plates import normalise_plate
 
-# Distinct partial texts whose weights the vote keeps (``partial_class``'s heaviest text); a text first seen past
-# them is counted everywhere else, only not named. Reads of one plate give a handful; the bound is for noise.
+# Distinct partial texts whose weights the vote keeps (``partial_class``'s heaviest text). Reads of one plate give a
+# handful; the bound is for noise. Past it a new text takes the lightest one's place and weight (``_weigh_text``).
 PARTIAL_TEXTS_KEPT = 1_000
 K = TypeVar("K")
 
@@ -96,8 +96,7 @@ class PlateVote:
             self._partial += 1
             self._partial_conf += read.confidence
             _tally(self._partial_chars, text, cc)
-            if text in self._partial_texts or len(self._partial_texts) < PARTIAL_TEXTS_KEPT:
-                self._partial_texts[text] += read.confidence
+            _weigh_text(self._partial_texts, text, read.confidence)
             if colour != "unknown":
                 self._partial_colours[colour] += read.confidence
             # a list verdict on a partial read came from a text the plate does not show (a covered character
@@ -141,7 +140,7 @@ class PlateVote:
             weights = {ch: (w + backed[ch][0], k + backed[ch][1]) if ch in backed else (w, k)
                        for ch, (w, k) in votes.items()}
             total = sum(w for w, _ in weights.values()) or 1.0
-            ch, (w, k) = max(weights.items(), key=lambda kv: kv[1])
+            ch, (w, k) = max(weights.items(), key=lambda kv: (_tied(kv[1][0]), kv[1][1]))
             chars.append(ch)
             score += (w / total) * (w / k)
         if self._colours:
@@ -190,6 +189,24 @@ class PlateVote:
         side = weight[True] > weight[False]
         conf, weighted = self._polarity[(colour, side)]
         return side, weighted / conf
+
+
+def _weigh_text(texts: dict[str, float], text: str, conf: float) -> None:
+    """``texts[text] += conf``, at most ``PARTIAL_TEXTS_KEPT`` texts: past them a new text replaces the lightest and
+    starts from its weight (space-saving: a text over 1/1,000 of the weight is never dropped, and one leading by
+    more than the lightest kept is the one named). Before, a text first seen past them was never weighed: after
+    1,000 different misreads, a plate then read 50 times was named after the first misread."""
+    if text not in texts and len(texts) >= PARTIAL_TEXTS_KEPT:
+        lightest = min(texts, key=texts.__getitem__)
+        texts[text] = texts.pop(lightest)
+    texts[text] += conf
+
+
+def _tied(weight: float) -> float:
+    """A character's weight as the vote compares it: sums equal but for their last bits (0.2 + 0.4 + 0.3 and 0.9,
+    added in another order by a total than by a list) are a tie, which the reads' count and then the first seen
+    break — not the order the floats were added in, which the totals cannot keep."""
+    return round(weight, 9)
 
 
 def _tally(table: dict[int, list[dict[str, list[float]]]], text: str, cc: tuple[float, ...]) -> None:

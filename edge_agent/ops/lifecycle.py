@@ -146,6 +146,11 @@ class OpsRuntime:
 
     def _reload(self, on_reload: Callable[[], object]) -> Callable[[], None]:
         def reload() -> None:
+            if self.stop_requested.is_set():
+                # SIGHUP is served on its own thread until the stop plan ends: a reload then rebuilt the bays over
+                # stopped parts and a closed evidence index ("close databases"), and told systemd READY while stopping
+                log.info("SIGHUP while stopping: no reload")
+                return
             # systemd's reload protocol: RELOADING=1 … READY=1 when done.
             self.notifier.reloading()
             try:

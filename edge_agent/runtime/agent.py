@@ -78,6 +78,7 @@ class Agent:
         self.lists = lists or PlateLists(cfg.lists.allow, cfg.lists.deny)
         self.data_dir = Path(cfg.data_dir)
         self._own_evidence = evidence is None  # one handed in is closed by whoever opened it
+        self._stopping = False  # ``stop`` under way: its components may still write the evidence index
         self.evidence = evidence or EvidenceStore(self.data_dir / "evidence", self.clock,
                                                   cfg.evidence.max_age_days, int(cfg.evidence.max_mb * 1024 * 1024),
                                                   int(cfg.evidence.min_free_mb * 1e6))
@@ -181,23 +182,32 @@ class Agent:
         self._stop.set()
         if not self._started:
             return
-        self._started = False
-        self.keep_outlines()  # a ground let go since the last minute's write is not waited for again at the next start
-        for c in reversed(self.components):
-            if c is keep:
-                continue
-            try:
-                c.stop()
-            except Exception:  # one sink failing to stop must not keep the others running
-                log.exception("stopping %r failed", c)
-        self.source.stop()
+        self._started, self._stopping = False, True
+        try:
+            self.keep_outlines()  # a ground let go since the last minute's write is not waited for at the next start
+            for c in reversed(self.components):
+                if c is keep:
+                    continue
+                try:
+                    c.stop()
+                except Exception:  # one sink failing to stop must not keep the others running
+                    log.exception("stopping %r failed", c)
+            self.source.stop()
+        finally:
+            self._stopping = False
 
     def close(self) -> None:
         """After ``stop`` and the MQTT link's stop (a command it took may still save a snapshot): the evidence
         index this agent opened is closed, so SQLite folds its WAL in and removes it. Before, the connection was
         never closed and every clean stop left ``evidence.db-wal`` (megabytes) beside the index. A close that
-        fails is logged: the WAL is still read back by the next start."""
+        fails is logged: the WAL is still read back by the next start. One whose ``stop`` is still under way (its
+        step in ``run``'s stop plan timed out: a lock's motor, a notifier's last send, the page answering a request)
+        is left open: closed under it, a snapshot or evidence row that stop still wrote was lost, with a traceback."""
         if not self._own_evidence:
+            return
+        if self._stopping:
+            log.warning("the evidence index %s is left open: the components' stop is still under way (the next "
+                        "start reads its WAL back)", self.evidence.db_path)
             return
         try:
             self.evidence.close()

@@ -89,3 +89,15 @@ def test_ops_runtime_lifecycle(tmp_path, notify, clock):
     assert signal.getsignal(signal.SIGTERM) is not ops._signals._handle  # handlers restored
     with pytest.raises(httpx.HTTPError):
         httpx.get(url, timeout=2)
+
+
+def test_a_sighup_while_stopping_reloads_nothing(tmp_path, clock):
+    """SIGHUP is served on its own thread until the stop plan has run: one during the stop rebuilt the bays over
+    stopped parts, after "close databases" on a closed evidence index, and told systemd READY while it stopped."""
+    ops = OpsRuntime(_cfg(tmp_path), EventBus(), clock, env={})
+    reloads: list[int] = []
+    reload = ops._reload(lambda: reloads.append(1))
+    reload()
+    ops.stop_requested.set()  # SIGTERM, the watchdog's stop or --max-seconds
+    reload()
+    assert reloads == [1]
