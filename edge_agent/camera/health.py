@@ -1,12 +1,15 @@
 """Camera health as the consumer sees it: fps, last-frame age, frozen and black frames.
 
 Judged on the frames the agent actually gets, so a stream that "connects" but delivers
-grey garbage or the same frame forever still reads as unhealthy.
+grey garbage or the same frame forever still reads as unhealthy. A frame's age counts the loop's waiting for frames,
+never its own work (``HealthTracker.turn``): a slow SD card's syncs pause the loop, not the camera.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -73,6 +76,51 @@ class HealthTracker:
         # packets) was a camera_lost / camera_restored pair per flicker, 150 a minute at 5 fps, every bay's state
         # published at each, and the bays judged on each good frame between.
         self._bad: tuple[float, str] | None = None
+        # When the loop's current turn began (None between turns): the time the loop spends on its own work is no
+        # time the camera was silent (``turn``).
+        self._turn_from: float | None = None
+
+    def begin(self) -> None:
+        """The source starts now: the camera's ``lost_after_s`` for its first frame counts from here, not from when
+        the agent was built (its models, sinks and databases opened meanwhile are no silence of the camera's)."""
+        if self._last is None:
+            self._born = self.clock.monotonic()
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        """Bracket one loop turn: the time inside it is the loop's own work, not the camera's silence. The camera is
+        silent only while the loop waits for a frame and none comes. Why: on a slow SD card a violation's synced
+        writes (photos, index rows, the violation log) held one turn ~7 s at 1 s per sync, and the frame taken
+        next, fresh from the reader, was judged after a gap of lost_after_s: a healthy camera was published
+        ``camera_lost`` / ``camera_restored`` on every violation, its bays blinded another lost_after_s and the
+        locks' free timers restarted. A camera that stops while the loop is busy is still lost, once the loop
+        has waited lost_after_s for it after the turn. ``last_frame_age_s`` is that waiting."""
+        self._turn_from = self.clock.monotonic()
+        try:
+            yield
+        finally:
+            now, began = self.clock.monotonic(), self._turn_from
+            busy = now - max(began, self._last if self._last is not None else self._born)
+            if busy > 0:  # slide the camera's last word (or its start) past the loop's own work
+                if self._last is None:
+                    self._born += busy
+                else:
+                    self._last += busy
+            self._turn_from = None  # after the slide: the heartbeat's thread never sees the turn's time as silence
+
+    def waited(self, since: float) -> None:
+        """Inside a turn, the loop waited for the source from ``since`` (monotonic) until now: the camera's time, not
+        the loop's work (``replay``'s clip moves the clock to its next frame's time as it is asked for one)."""
+        if self._turn_from is not None:
+            self._turn_from += max(0.0, self.clock.monotonic() - since)
+
+    def _silent_until(self, now: float) -> float:
+        """``now``, or within a turn, when the turn began (the loop's own work since is no silence; not before the
+        last frame: one taken in this turn is its age 0)."""
+        began = self._turn_from
+        if began is None:
+            return now
+        return min(now, max(began, self._last if self._last is not None else self._born))
 
     def on_frame(self, image: object) -> bool:
         """Record a frame; returns False (and counts it) when it is not a usable image."""
@@ -82,7 +130,7 @@ class HealthTracker:
             self.corrupt += 1
             return False
         now = self.clock.monotonic()
-        gap = now - (self._born if self._last is None else self._last) > self.lost_after_s
+        gap = self._silent_until(now) - (self._born if self._last is None else self._last) > self.lost_after_s
         if gap:
             self._back_since = now
         elif self._back_since is not None and now - self._back_since >= self.lost_after_s:
@@ -137,7 +185,8 @@ class HealthTracker:
 
     def health(self) -> CameraHealth:
         now = self.clock.monotonic()
-        age = None if self._last is None else now - self._last
+        until = self._silent_until(now)
+        age = None if self._last is None else until - self._last
         # a copy taken in one step: the heartbeat and /metrics ask from their own threads while the camera
         # loop appends, and iterating the deque itself raised "deque mutated during iteration"
         recent = [t for t in tuple(self._times) if now - t <= 5.0]
@@ -147,7 +196,7 @@ class HealthTracker:
         frozen = still is not None and age is not None and (now - still) >= self.frozen_after_s
         reason = ""
         back = self._back_since
-        if (now - self._born if age is None else age) > self.lost_after_s or \
+        if (until - self._born if age is None else age) > self.lost_after_s or \
                 (back is not None and now - back < self.lost_after_s):
             reason = "no_frames"
         elif frozen:

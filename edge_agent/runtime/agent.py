@@ -141,7 +141,15 @@ class Agent:
         self.feed.set_sensor(bay_id, sensor)
 
     def start(self) -> None:
+        """Start the source, then the sinks, and say what the last run left. Its time is the agent's own work, not
+        the camera's silence (``HealthTracker.turn``): on a slow SD card the closing events' synced rows took
+        lost_after_s and a healthy camera's first frame was published as ``camera_lost`` / ``camera_restored``."""
         self.source.start()
+        self.health.begin()
+        with self.health.turn():
+            self._start()
+
+    def _start(self) -> None:
         self._started = True
         for c in self.components:
             c.start()
@@ -217,9 +225,12 @@ class Agent:
     # ---- the loop -----------------------------------------------------------------------
     def step(self) -> bool:
         """One loop turn: judge the newest frame if there is one, else let timers run.
-        Returns whether a frame was processed."""
-        with self.loop_lock:
+        Returns whether a frame was processed. The turn's time, its wait for the loop lock included, is the loop's
+        own work, never the camera's silence (``HealthTracker.turn``: synced writes on a slow SD card)."""
+        with self.health.turn(), self.loop_lock:
+            asked = self.clock.monotonic()
             frame = self.source.latest()
+            self.health.waited(asked)  # a replay's clip moves the clock to its frame's time: the camera's time
             got = frame is not None
             if frame is not None:
                 image = self.view.apply(frame_bgr(frame.image))  # BGR and upright once, here: one view after

@@ -1,0 +1,146 @@
+"""A slow SD card: each sync ~1 s (a worn or cheap card on a Raspberry Pi), the loop's own writes on it.
+
+The frame loop writes an arrival's and a violation's evidence (photos synced, their folder synced, the index row under
+``synchronous=FULL``) and the violation log's row per event (``synchronous=FULL``) on its own thread: at 1 s a sync
+one turn took 6-7 s. Before (probe sdslow19): the frame taken after such a turn, fresh from the reader, was judged after
+a gap of ``camera.lost_after_s``, and a healthy camera was published ``camera_lost`` / ``camera_restored`` on every
+identification and violation (3 pairs in the demo story at 1 s a sync, 4 losses at 2 s), its bays were blinded
+another ``lost_after_s``, and the lock's free timer restarted at each (the arm on the emptied bay never rose). The
+loop's own work is no silence of the camera's (``HealthTracker.turn``); a camera that really stops is still lost.
+The real agent, the shipped occupancy model and plate reader, the violation log, an injected clock.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge_agent.camera.health import HealthTracker
+from edge_agent.clock import FakeClock
+from edge_agent.events.types import Event, EventType
+from edge_agent.evidence.store import EvidenceStore
+from edge_agent.evidence.violations import ViolationLog
+from edge_agent.runtime.assemble import assemble
+from edge_agent.sim.scenario import EMPTY, NEV, Scene, ScriptedSource, drive, hold, run_scripted, scene_config
+
+FPS = 5
+SYNC_S = 1.0
+
+
+@pytest.fixture
+def slow_card(monkeypatch: pytest.MonkeyPatch, clock: FakeClock) -> list[int]:
+    """Every sync the agent makes costs ``SYNC_S`` on the injected clock: the photos' and folders' fsyncs, the
+    evidence index's commit, and the violation log's commit per event (both ``synchronous=FULL``)."""
+    syncs = [0]
+    fsync, save, record = os.fsync, EvidenceStore.save, ViolationLog.record
+
+    def slow() -> None:
+        syncs[0] += 1
+        clock.advance(SYNC_S)
+
+    def slow_fsync(fd: int) -> None:
+        fsync(fd)
+        slow()
+
+    def slow_save(self: EvidenceStore, *args: object, **kwargs: object) -> str:
+        eid = save(self, *args, **kwargs)  # type: ignore[arg-type]
+        slow()
+        return eid
+
+    def slow_record(self: ViolationLog, event: Event) -> None:
+        record(self, event)
+        slow()
+
+    monkeypatch.setattr(os, "fsync", slow_fsync)
+    monkeypatch.setattr(EvidenceStore, "save", slow_save)
+    monkeypatch.setattr(ViolationLog, "record", slow_record)
+    return syncs
+
+
+def test_the_loops_synced_writes_are_no_camera_loss_and_a_real_stall_still_is(tmp_path: Path, clock: FakeClock,
+                                                                             slow_card: list[int]) -> None:
+    story = (hold(6, EMPTY) + drive(NEV, -200, NEV.x, 1.6, FPS) + hold(30, Scene(cars=(NEV,)))
+             + hold(8, None, "the camera stops") + hold(15, Scene(cars=(NEV,))))
+    cfg = scene_config(str(tmp_path), mqtt={"enabled": False}, web={"enabled": False})
+    source = ScriptedSource(story, clock)
+    agent = assemble(cfg, clock=clock, source=source).agent
+    events: list[Event] = []
+    t0 = clock.monotonic()
+    at: dict[str, float] = {}
+    agent.bus.subscribe(lambda e: (events.append(e), at.setdefault(e.event_id, clock.monotonic() - t0)))
+    longest = 0.0
+    try:
+        agent.start()
+        while clock.monotonic() - t0 < 6 + 1.6 + 30:
+            before = clock.monotonic()
+            agent.step()
+            longest = max(longest, clock.monotonic() - before)
+            clock.advance(1 / FPS)
+        assert longest > cfg.camera.lost_after_s, "the story holds the loop past lost_after_s (the card's cost)"
+        ident = [e for e in events if e.type == EventType.VEHICLE_IDENTIFIED]
+        assert ident and ident[0].data.get("plate") == NEV.plate and ident[0].evidence_id and slow_card[0] >= 6
+        assert not [e for e in events if e.type.startswith("camera_")], "the loop's own writes were a camera loss"
+        assert agent.health.health().ok and agent.bus.states()["A"].camera_ok
+
+        run_scripted(agent.step, clock, 8 + 15, FPS)  # the camera stops for 8 s, then delivers again
+    finally:
+        agent.stop()
+        agent.close()
+    camera = [e for e in events if e.type.startswith("camera_")]
+    assert [(e.type, e.data.get("reason")) for e in camera] == [("camera_lost", "no_frames"), ("camera_restored", None)]
+    assert source._t0 is not None
+    stopped = source._t0 - t0 + 6 + 1.6 + 30  # scenario time is the clock's: the camera stops then, whatever the loop
+    # lost once the loop waited lost_after_s for a frame; later only by the turn that took the last one (its syncs)
+    assert stopped + cfg.camera.lost_after_s <= at[camera[0].event_id] <= stopped + cfg.camera.lost_after_s + 2 * SYNC_S
+
+
+def test_a_long_turn_is_no_gap_but_the_waiting_after_it_is(clock: FakeClock) -> None:
+    """The tracker alone: time inside a turn never ages the last frame, for the loop itself or another thread
+    (the heartbeat's ``camera_ok``); time between turns (the loop waiting for a frame) does."""
+    h = HealthTracker(clock, lost_after_s=5)
+    frame = np.random.default_rng(1).integers(0, 255, (64, 64, 3), np.uint8)
+    with h.turn():
+        h.on_frame(frame)
+        clock.advance(7)  # a violation's synced writes
+        assert h.health().ok and h.health().last_frame_age_s == 0.0  # the heartbeat asks mid-turn
+    assert h.health().ok
+    clock.advance(0.2)
+    with h.turn():
+        h.on_frame(frame)  # taken after the long turn: no gap, no outage to come back from
+        assert h.health().ok
+    for _ in range(24):  # the camera stops: the loop waits 4.8 s, turn by turn
+        clock.advance(0.2)
+        with h.turn():
+            clock.advance(0.05)  # each turn's own work is not counted
+    assert h.health().ok
+    clock.advance(0.3)
+    assert not h.health().ok and h.health().reason == "no_frames"
+
+
+def test_a_camera_that_stops_during_a_long_turn_is_lost_once_the_loop_waited_lost_after_s(clock: FakeClock) -> None:
+    h = HealthTracker(clock, lost_after_s=5)
+    frame = np.random.default_rng(2).integers(0, 255, (64, 64, 3), np.uint8)
+    with h.turn():
+        h.on_frame(frame)
+        clock.advance(9)
+    clock.advance(4.9)
+    assert h.health().ok
+    clock.advance(0.2)
+    assert h.health().reason == "no_frames"
+
+
+def test_the_start_is_no_silence_of_the_camera(clock: FakeClock) -> None:
+    """``begin`` at the source's start, the agent's start in a turn: a first frame right after a slow start (the
+    closing events' synced rows) is on time."""
+    h = HealthTracker(clock, lost_after_s=5)
+    clock.advance(30)  # models, sinks, databases opened after the tracker was built
+    h.begin()
+    with h.turn():
+        clock.advance(8)
+    clock.advance(0.2)
+    with h.turn():
+        h.on_frame(np.random.default_rng(3).integers(0, 255, (64, 64, 3), np.uint8))
+    assert h.health().ok
