@@ -174,14 +174,16 @@ class _Reader:
         return f
 
 
-@pytest.mark.parametrize("left_in_slot", [True, False])
+@pytest.mark.parametrize("dies_at", [0.1, 6.0, None])
 def test_a_frame_left_in_the_readers_slot_during_a_long_turn_is_as_old_as_its_capture(tmp_path: Path, clock: FakeClock,
-                                                                                         left_in_slot: bool) -> None:
+                                                                                         dies_at: float | None) -> None:
     """The camera dies 0.1 s into a 10 s turn (a violation's syncs on a slow card); its last frame waits in the
     reader's slot, taken after the turn. It shows the bay as it was 9.9 s before: no evidence for a rise (``lock``
     refused at once, the camera lost). Before (probe review21): it was judged a fresh, healthy frame and the policy's
     free timer (20 s, run out meanwhile) raised the arm on it at once; before the turn bracket it read as a gap.
-    Nothing left in the slot: the camera reads healthy lost_after_s more, the bay's 10 s old measurement refuses."""
+    Dying 6 s in, its last frame is 4 s old: the camera still healthy (under lost_after_s), the bay's evidence aged
+    from the capture (``occupancy_stale``, over 3 s). Nothing left in the slot (None): the camera reads healthy
+    lost_after_s more, the bay's 10 s old measurement refuses."""
     src = _Reader(clock)
     rig = Rig(tmp_path, clock, src, out=False, sensor=False)
     agent, manager = rig.agent, rig.manager
@@ -192,10 +194,10 @@ def test_a_frame_left_in_the_readers_slot_during_a_long_turn_is_as_old_as_its_ca
         check()
         if busy[0]:
             busy[0] = False
-            clock.advance(0.1)
-            if left_in_slot:
+            if dies_at is not None:
+                clock.advance(dies_at)
                 src.put(empty)  # the camera's last frame, then it dies
-            clock.advance(9.9)
+            clock.advance(10 - (dies_at or 0.0))
 
     agent.clock_watch.check = long_turn  # type: ignore[method-assign]
     try:
@@ -210,13 +212,14 @@ def test_a_frame_left_in_the_readers_slot_during_a_long_turn_is_as_old_as_its_ca
         agent.step()  # takes a frame, then 10 s of the loop's own work; the camera dies meanwhile
         manager.tick()
         clock.advance(1 / RIG_FPS)
-        agent.step()  # takes the frame left in the slot: captured 9.9 s ago
+        agent.step()  # takes the frame left in the slot: captured 10 - dies_at s ago
         manager.tick()  # the free timer (20 s) ran out: the policy wants A up, on that frame's evidence
-        assert manager.driver("A").arm.drive != "up" and manager.state("A") == "down", "raised on a 9.9 s old view"
+        assert manager.driver("A").arm.drive != "up" and manager.state("A") == "down", "raised on an old view"
         res = agent.lock("A", "close the bay", "ops")
         # with nothing in the slot the camera reads healthy for lost_after_s more (the loop's work is no silence),
         # but the bay's last measurement is 10 s old: refused all the same
-        assert not res.ok and res.data["code"] == ("camera_lost" if left_in_slot else "occupancy_stale"), res
-        assert agent.health.health().ok is not left_in_slot
+        lost = dies_at is not None and 10 - dies_at > 5
+        assert not res.ok and res.data["code"] == ("camera_lost" if lost else "occupancy_stale"), res
+        assert agent.health.health().ok is not lost
     finally:
         agent.stop()
