@@ -7,6 +7,7 @@ never its own work (``HealthTracker.turn``): a slow SD card's syncs pause the lo
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -122,8 +123,12 @@ class HealthTracker:
             return now
         return min(now, max(began, self._last if self._last is not None else self._born))
 
-    def on_frame(self, image: object) -> bool:
-        """Record a frame; returns False (and counts it) when it is not a usable image."""
+    def on_frame(self, image: object, captured: float | None = None) -> bool:
+        """Record a frame; returns False (and counts it) when it is not a usable image. ``captured``: when the
+        source got it (``Frame.t``, monotonic; None or later than now: now). The frame is as old as that, not as
+        the loop's taking it: a reader's slot keeps the last frame a camera sent before it died, and taken after a
+        long turn (a slow SD card's syncs, ``turn``) it was judged fresh and healthy, the lock raised on a view
+        9.9 s old (probe review21)."""
         if not isinstance(image, np.ndarray) or image.ndim not in (2, 3) or image.size == 0 \
                 or image.shape[0] < 8 or image.shape[1] < 8 or image.dtype != np.uint8 \
                 or (image.ndim == 3 and image.shape[2] != 3):  # the loop gets BGR (camera/decode.py: frame_bgr)
@@ -136,6 +141,9 @@ class HealthTracker:
         elif self._back_since is not None and now - self._back_since >= self.lost_after_s:
             self._back_since = None
         self._times.append(now)
+        # from here on the frame's time is its capture (never after now), not its taking: its age, its picture's
+        # (``picture_since``: the lock's evidence ages from it), even before a ``turn``'s slide of the last one
+        now = now if captured is None or not math.isfinite(captured) else min(now, captured)
         self._last = now
         small = image[:: max(1, image.shape[0] // 32), :: max(1, image.shape[1] // 32)]
         sig = small.tobytes()

@@ -234,7 +234,7 @@ class Agent:
             got = frame is not None
             if frame is not None:
                 image = self.view.apply(frame_bgr(frame.image))  # BGR and upright once, here: one view after
-                image, h = self.camera.accept(image, self.monitor)  # at the bays' frame size
+                image, h = self.camera.accept(image, self.monitor, frame.t)  # at the bays' size; aged from capture
                 if h is not None:
                     runs = self.monitor.detector_runs
                     self.monitor.on_frame(image, self.reader, usable=h.ok, why=h.reason,

@@ -221,11 +221,12 @@ class CameraWatch:
             size.lost = before.lost
         return size
 
-    def accept(self, image: Any, monitor: BayMonitor) -> tuple[Any, CameraHealth | None]:
+    def accept(self, image: Any, monitor: BayMonitor, captured: float | None = None) -> tuple[Any, CameraHealth | None]:
         """A new frame → (the frame at the bays' size, its health if it counts; None: a frame that is
-        no image, counted as corrupt). Aligns the bays; a frame of another aspect ratio blinds them."""
+        no image, counted as corrupt). Aligns the bays; a frame of another aspect ratio blinds them. ``captured``:
+        the frame's capture time (``Frame.t``): its age is from then (``HealthTracker.on_frame``)."""
         self._close_redrawn()
-        if not self.health.on_frame(image):
+        if not self.health.on_frame(image, captured):
             return image, None
         fit = self.frame_size.fit(image, self.clock.monotonic())
         image = fit.image

@@ -19,12 +19,16 @@ import numpy as np
 import pytest
 
 from edge_agent.camera.health import HealthTracker
+from edge_agent.camera.source import Frame
 from edge_agent.clock import FakeClock
 from edge_agent.events.types import Event, EventType
 from edge_agent.evidence.store import EvidenceStore
 from edge_agent.evidence.violations import ViolationLog
 from edge_agent.runtime.assemble import assemble
 from edge_agent.sim.scenario import EMPTY, NEV, Scene, ScriptedSource, drive, hold, run_scripted, scene_config
+from edge_agent.sim.synthetic import render
+from tests.locks.test_vision_paths import FPS as RIG_FPS
+from tests.locks.test_vision_paths import Rig
 
 FPS = 5
 SYNC_S = 1.0
@@ -144,3 +148,78 @@ def test_the_start_is_no_silence_of_the_camera(clock: FakeClock) -> None:
     with h.turn():
         h.on_frame(np.random.default_rng(3).integers(0, 255, (64, 64, 3), np.uint8))
     assert h.health().ok
+
+
+class _Reader:
+    """A reader thread's latest-frame slot (``OpenCVSource``): the test puts frames when the camera sends them, each
+    stamped with its capture time; the loop takes the newest, whenever it gets to it."""
+
+    reconnects = 0
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock, self.slot, self.seq = clock, None, 0
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def put(self, image: np.ndarray) -> None:
+        self.seq += 1
+        noisy = np.clip(image.astype(np.int16) + np.random.default_rng(self.seq).integers(-2, 3, image.shape), 0,
+                        255).astype(np.uint8)
+        self.slot = Frame(noisy, self.seq, self.clock.monotonic())
+
+    def latest(self) -> Frame | None:
+        f, self.slot = self.slot, None
+        return f
+
+
+@pytest.mark.parametrize("dies_at", [0.1, 6.0, None])
+def test_a_frame_left_in_the_readers_slot_during_a_long_turn_is_as_old_as_its_capture(tmp_path: Path, clock: FakeClock,
+                                                                                         dies_at: float | None) -> None:
+    """The camera dies 0.1 s into a 10 s turn (a violation's syncs on a slow card); its last frame waits in the
+    reader's slot, taken after the turn. It shows the bay as it was 9.9 s before: no evidence for a rise (``lock``
+    refused at once, the camera lost). Before (probe review21): it was judged a fresh, healthy frame and the policy's
+    free timer (20 s, run out meanwhile) raised the arm on it at once; before the turn bracket it read as a gap.
+    Dying 6 s in, its last frame is 4 s old: the camera still healthy (under lost_after_s), the bay's evidence aged
+    from the capture (``occupancy_stale``, over 3 s). Nothing left in the slot (None): the camera reads healthy
+    lost_after_s more, the bay's 10 s old measurement refuses."""
+    src = _Reader(clock)
+    rig = Rig(tmp_path, clock, src, out=False, sensor=False)
+    agent, manager = rig.agent, rig.manager
+    empty, busy = render(EMPTY), [False]
+    check = agent.clock_watch.check
+
+    def long_turn() -> None:
+        check()
+        if busy[0]:
+            busy[0] = False
+            if dies_at is not None:
+                clock.advance(dies_at)
+                src.put(empty)  # the camera's last frame, then it dies
+            clock.advance(10 - (dies_at or 0.0))
+
+    agent.clock_watch.check = long_turn  # type: ignore[method-assign]
+    try:
+        for _ in range(int(10 * RIG_FPS)):  # a live camera, the bay empty; A down (auto_raise_delay_s 20)
+            src.put(empty)
+            agent.step()
+            manager.tick()
+            clock.advance(1 / RIG_FPS)
+        assert manager.state("A") == "down" and agent.health.health().ok
+        src.put(empty)
+        busy[0] = True
+        agent.step()  # takes a frame, then 10 s of the loop's own work; the camera dies meanwhile
+        manager.tick()
+        clock.advance(1 / RIG_FPS)
+        agent.step()  # takes the frame left in the slot: captured 10 - dies_at s ago
+        manager.tick()  # the free timer (20 s) ran out: the policy wants A up, on that frame's evidence
+        assert manager.driver("A").arm.drive != "up" and manager.state("A") == "down", "raised on an old view"
+        res = agent.lock("A", "close the bay", "ops")
+        # with nothing in the slot the camera reads healthy for lost_after_s more (the loop's work is no silence),
+        # but the bay's last measurement is 10 s old: refused all the same
+        lost = dies_at is not None and 10 - dies_at > 5
+        assert not res.ok and res.data["code"] == ("camera_lost" if lost else "occupancy_stale"), res
+        assert agent.health.health().ok is not lost
+    finally:
+        agent.stop()
