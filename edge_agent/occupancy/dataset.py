@@ -21,7 +21,7 @@ import numpy as np
 from edge_agent.bays.crop import bay_crop, bay_quad, patch_crop
 from edge_agent.camera.frame_size import same_shape
 from edge_agent.csvcell import read_cell, repeated_column
-from edge_agent.perception.evaluate import first_non_utf8_line
+from edge_agent.perception.evaluate import first_non_utf8_line, image_path
 from edge_agent.perception.imageio import ImageReadError, read_image_scaled
 from edge_agent.quad import MAX_COORD_PX, quad_problem
 
@@ -159,15 +159,6 @@ def _extra_cells_why(raw: dict) -> str:
     return "a cell beside the table, a note? name its column in the header, or remove it"
 
 
-def _image_path(root: Path, file: str) -> Path:
-    """``file`` under ``root``; a labels file written on Windows separates folders with backslashes,
-    which on POSIX are part of a name (every image was "unreadable")."""
-    path = root / file
-    if "\\" in file and not path.exists():
-        return root / file.replace("\\", "/")
-    return path
-
-
 def _read_rows(csv_path: Path, images_root: Path | None, columns: Sequence[str],
                label: Callable[[dict, str, str, Path], BayLabel]) -> list[BayLabel]:
     """Every row of a labels CSV through ``label(row, where, file, image path)``: the required ``columns``
@@ -200,7 +191,7 @@ def _read_rows(csv_path: Path, images_root: Path | None, columns: Sequence[str],
                 file = _text(row, "file", where)
                 if "\0" in file:  # no file name holds one (os.open raises ValueError): was eval's traceback
                     raise LabelError(f"{where}: column 'file' holds a NUL character (\\0): no file name can")
-                b = replace(label(row, where, file, _image_path(root, file)), line=reader.line_num)
+                b = replace(label(row, where, file, image_path(root, file)), line=reader.line_num)
                 # keyed by the image itself, not its spelling: ``./img/a.png``, ``img\\a.png`` or an absolute path
                 # beside ``img/a.png`` (labels merged from two tools) scored the bay twice, silently
                 first, spelt = first_line.setdefault((os.path.abspath(b.path), b.bay_id), (reader.line_num, b.file))

@@ -19,10 +19,18 @@ MANIFEST = "manifest.json"
 CHECKOUT_MODELS = Path(__file__).resolve().parents[2] / "models"
 
 
+def _installed() -> list[Path]:
+    """The checkout's ``models/``, then the install layout's (``/opt/edge-agent/venv`` → ``/opt/edge-agent/models``)."""
+    return [CHECKOUT_MODELS, Path(sys.prefix).resolve().parent / "models"]
+
+
+def _first_holding_manifest(found: list[Path]) -> Path:
+    return next((p for p in found if (p / MANIFEST).is_file()), found[0])
+
+
 def candidates(data_dir: str | Path) -> list[Path]:
     """Folders searched when ``models_dir`` is unset, in order."""
-    out = [CHECKOUT_MODELS, Path(sys.prefix).resolve().parent / "models", Path(data_dir).resolve() / "models"]
-    return list(dict.fromkeys(out))
+    return list(dict.fromkeys([*_installed(), Path(data_dir).resolve() / "models"]))
 
 
 def default_models_dir() -> Path:
@@ -31,15 +39,13 @@ def default_models_dir() -> Path:
     ``manifest.json``, as ``run`` finds it. Why: in ``install.sh``'s venv the checkout's folder is
     ``site-packages/models``, which does not exist, so `run`'s own advice for a missing model ("run `edge-agent
     models fetch`") failed there (exit 2, "is …/site-packages/models a models folder?")."""
-    found = [CHECKOUT_MODELS, Path(sys.prefix).resolve().parent / "models"]
-    return next((p for p in found if (p / MANIFEST).is_file()), found[0])
+    return _first_holding_manifest(_installed())
 
 
 def resolve_models_dir(models_dir: str | None, data_dir: str | Path, config_path: Path | None = None) -> Path:
     """The folder the agent loads models from (it may not exist: loading then names it)."""
     if models_dir is None:
-        found = candidates(data_dir)
-        return next((p for p in found if (p / MANIFEST).is_file()), found[0])
+        return _first_holding_manifest(candidates(data_dir))
     p = Path(models_dir)
     # os.path.exists: in a working directory this user may not search (`sudo -u edge-agent` from a 0700
     # home) the folder is not there; Path.exists raised PermissionError, and `run` said "Permission denied".

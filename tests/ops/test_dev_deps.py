@@ -172,19 +172,26 @@ exit 0
 """
 
 
-@pytest.mark.parametrize("has_venv", [False, True])
-def test_make_installs_python3_venv_only_when_ensurepip_is_missing(tmp_path, has_venv):
-    """The Makefile's venv step, run by make against a python without ensurepip (and fake apt tools)."""
+def _repo_with_fake_tools(tmp_path: Path, has_venv: bool, uid: int = 0) -> tuple[Path, Path]:
+    """A copy of the Makefile and dev-deps.sh, and a PATH folder of fake apt tools (python3-venv installed or not)
+    plus ``fakepython``, a python without ensurepip."""
     if shutil.which("make") is None:
         pytest.skip("make not installed")
     repo = tmp_path / "repo"
     (repo / "deploy").mkdir(parents=True)
     for name in ("Makefile", "pyproject.toml", "deploy/dev-deps.sh"):
         shutil.copy2(REPO / name, repo / name)
-    _, _ = run(tmp_path / "tools", ["python3-venv"] if has_venv else [], "--check")  # builds the fake tools
+    run(tmp_path / "tools", ["python3-venv"] if has_venv else [], "--check", uid=uid)  # builds the fake tools
     bin_dir = tmp_path / "tools" / "bin"
     (bin_dir / "fakepython").write_text(FAKE_PYTHON)
     (bin_dir / "fakepython").chmod(0o755)
+    return repo, bin_dir
+
+
+@pytest.mark.parametrize("has_venv", [False, True])
+def test_make_installs_python3_venv_only_when_ensurepip_is_missing(tmp_path, has_venv):
+    """The Makefile's venv step, run by make against a python without ensurepip (and fake apt tools)."""
+    repo, bin_dir = _repo_with_fake_tools(tmp_path, has_venv)
     for real in ("mkdir", "printf", "chmod", "touch", "sh", "bash"):
         if not (bin_dir / real).exists():
             (bin_dir / real).symlink_to(shutil.which(real))
@@ -207,16 +214,7 @@ def test_make_test_asks_for_python3_venv_in_the_same_line_as_the_test_packages(t
     """`make test` as a user without root on a bare Debian (python3 without ensurepip): the line named the test
     packages only; once they were installed, the venv's step stopped again on python3-venv. Now one line has both,
     and a python3 with ensurepip adds nothing."""
-    if shutil.which("make") is None:
-        pytest.skip("make not installed")
-    repo = tmp_path / "repo"
-    (repo / "deploy").mkdir(parents=True)
-    for name in ("Makefile", "pyproject.toml", "deploy/dev-deps.sh"):
-        shutil.copy2(REPO / name, repo / name)
-    run(tmp_path / "tools", ["python3-venv"] if has_venv else [], "--check", uid=1000)  # builds the fake tools
-    bin_dir = tmp_path / "tools" / "bin"
-    (bin_dir / "fakepython").write_text(FAKE_PYTHON)
-    (bin_dir / "fakepython").chmod(0o755)
+    repo, bin_dir = _repo_with_fake_tools(tmp_path, has_venv, uid=1000)
     for real in ("sh", "bash"):
         (bin_dir / real).symlink_to(shutil.which(real))
     env = {"PATH": str(bin_dir), "FAKE_INSTALLED": str(tmp_path / "tools" / "installed"),
