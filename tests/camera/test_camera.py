@@ -834,3 +834,37 @@ def test_a_folder_that_may_not_be_opened_any_more_is_a_lost_camera(tmp_path):
     assert out["no_r"][3:] == [f"lost: no images left in {tmp_path / 'frames'} (permission denied: this user may not "
                                "list the folder any more)"], out["no_r"]
     assert out["single_no_r"] == [f"lost: permission denied: this user may not read {tmp_path / 'still.png'} any more"]
+
+
+def test_last_frame_age_is_never_negative_when_a_turn_ends_during_the_heartbeats_read():
+    """``health()`` (the heartbeat's thread) read the clock, then the loop's fields one by one: a turn ending between
+    (``turn`` slides the last frame to the turn's end) gave ``last_frame_age_s`` -0.3, a frame from the future. The
+    clock here ends the turn right after ``health`` reads it, as the loop's thread would, every time."""
+
+    class TurnEndsAtTheRead(FakeClock):
+        then: object = None  # run once, just after the next reading is taken (the other thread's step)
+
+        def monotonic(self) -> float:
+            t = super().monotonic()
+            step, self.then = self.then, None
+            if callable(step):
+                step()
+            return t
+
+    clock = TurnEndsAtTheRead()
+    h = HealthTracker(clock, lost_after_s=5)
+    h.on_frame(np.random.default_rng(0).integers(0, 255, (40, 40, 3), dtype=np.uint8))
+    clock.advance(0.2)
+    turn = h.turn()
+    turn.__enter__()  # the loop's turn begins 0.2 s after the frame, and works for 1 s
+    clock.advance(0.5)
+
+    def loop_ends_the_turn() -> None:
+        clock.advance(0.5)
+        turn.__exit__(None, None, None)
+
+    clock.then = loop_ends_the_turn
+    h_mid = h.health()
+    assert h_mid.last_frame_age_s is not None and h_mid.last_frame_age_s >= 0, h_mid  # before: -0.3
+    assert h_mid.last_frame_age_s == pytest.approx(0.2)  # the silence before the turn; its work is no silence
+    assert h.health().last_frame_age_s == pytest.approx(0.2)  # after the turn: the same silence, slid past it
