@@ -222,6 +222,13 @@ install_docs() {
   run install -m 0644 "$SOURCE"/docs/*.md "$SOURCE/docs/asyncapi.yaml" "$APP_DIR/docs/"
 }
 
+# How to start the agent once the doctor's problems are fixed (its closing note), by what install_unit found: where
+# systemd is not installed or not running, "sudo systemctl start" failed ("command not found", "System has not been
+# booted with systemd"), so the note says how to start it by hand, as the unit would, and where the unit is.
+START_HINT="sudo systemctl start $UNIT"
+by_hand() { printf 'cd %s && sudo runuser -u %s -- %s/bin/edge-agent run --config %s' "$DATA_DIR" "$SERVICE_USER" \
+  "$VENV" "$CONFIG"; }
+
 install_unit() {
   step "systemd unit $UNIT_DIR/$UNIT"
   run install -m 0644 "$SOURCE/deploy/$UNIT" "$UNIT_DIR/$UNIT"
@@ -231,6 +238,8 @@ install_unit() {
   if ((!DRY_RUN)) && ! command -v systemctl >/dev/null; then
     note "no systemctl here (the systemd package is not installed): the unit is in place; once it is, run:"
     note "sudo systemctl enable $UNIT (and start it once the doctor below passes)"
+    START_HINT="start the agent by hand (no systemd here: nothing starts it at boot or restarts it): $(by_hand); or \
+install systemd, then: sudo systemctl enable --now $UNIT (the unit is $UNIT_DIR/$UNIT)"
     return
   fi
   # sd_booted(3): a system image built in a container or chroot has no systemd running; daemon-reload then
@@ -240,6 +249,8 @@ install_unit() {
     run systemctl daemon-reload
   else
     note "systemd is not running here (an image build, a container): the unit starts at the next boot"
+    START_HINT="boot this system (the unit $UNIT_DIR/$UNIT is enabled: it starts the agent at boot); without \
+systemd meanwhile, by hand: $(by_hand)"
   fi
   run systemctl enable "$UNIT"
   if ((CONFIG_REFUSED)); then
@@ -250,7 +261,7 @@ install_unit() {
     note "running: restarting on the new version"
     run systemctl restart "$UNIT"
   else
-    note "not started: check the config, then: sudo systemctl start $UNIT"
+    note "not started: check the config, then: $START_HINT"
   fi
 }
 
@@ -270,7 +281,7 @@ run_doctor() {
   cd "$DATA_DIR" || die "cannot enter $DATA_DIR"
   # Advice, not a gate: a fresh config still has the example's camera and broker.
   "${as_user[@]}" "$VENV/bin/edge-agent" doctor --config "$CONFIG" ||
-    note "doctor found problems (above); fix them, then: sudo systemctl start $UNIT"
+    note "doctor found problems (above); fix them, then: $START_HINT"
 }
 
 main() {

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import pwd
+import shutil
+import subprocess
 
 import pytest
 
@@ -16,3 +18,15 @@ def root_beside(user: str, why: str) -> pwd.struct_passwd:
         return pwd.getpwnam(user)
     except KeyError:
         pytest.skip(f"no user {user} on this host")
+
+
+def with_file_modes(argv: list[str]) -> list[str]:
+    """``argv`` made to run with file modes applying to it: as is for a user; for root, under ``setpriv`` without the
+    two capabilities that let root ignore modes (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH), still root and the files'
+    owner. Skips where that cannot be done. Why: a test of "permission denied" passed as root only by skipping."""
+    if os.geteuid() != 0:
+        return argv
+    cmd = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--"]
+    if not shutil.which("setpriv") or subprocess.run([*cmd, "true"], capture_output=True).returncode != 0:
+        pytest.skip("root ignores file modes here, and setpriv cannot drop that")
+    return [*cmd, *argv]

@@ -115,13 +115,13 @@ class HealthTracker:
         if self._turn_from is not None:
             self._turn_from += max(0.0, self.clock.monotonic() - since)
 
-    def _silent_until(self, now: float) -> float:
-        """``now``, or within a turn, when the turn began (the loop's own work since is no silence; not before the
-        last frame: one taken in this turn is its age 0)."""
-        began = self._turn_from
+    @staticmethod
+    def _silent_until(now: float, began: float | None, last: float | None, born: float) -> float:
+        """``now``, or within a turn (``began``: its start), when the turn began (the loop's own work since is no
+        silence; not before the ``last`` frame, or ``born`` before any: one taken in this turn is its age 0)."""
         if began is None:
             return now
-        return min(now, max(began, self._last if self._last is not None else self._born))
+        return min(now, max(began, last if last is not None else born))
 
     def on_frame(self, image: object, captured: float | None = None) -> bool:
         """Record a frame; returns False (and counts it) when it is not a usable image. ``captured``: when the
@@ -135,7 +135,8 @@ class HealthTracker:
             self.corrupt += 1
             return False
         now = self.clock.monotonic()
-        gap = self._silent_until(now) - (self._born if self._last is None else self._last) > self.lost_after_s
+        last, born = self._last, self._born
+        gap = self._silent_until(now, self._turn_from, last, born) - (born if last is None else last) > self.lost_after_s
         if gap:
             self._back_since = now
         elif self._back_since is not None and now - self._back_since >= self.lost_after_s:
@@ -192,9 +193,14 @@ class HealthTracker:
         return h.ok
 
     def health(self) -> CameraHealth:
+        # One snapshot of the loop's fields, read before the clock: the heartbeat and /metrics ask from their own
+        # threads while a turn ends (``turn`` slides ``_last`` to the turn's end, then clears ``_turn_from``). Read
+        # one by one after the clock, a turn ending between the reads gave ``last_frame_age_s`` -0.3 (a frame "from
+        # the future"); now every time in the snapshot is at or before ``now``, so the age is never negative.
+        began, last, born = self._turn_from, self._last, self._born
         now = self.clock.monotonic()
-        until = self._silent_until(now)
-        age = None if self._last is None else until - self._last
+        until = self._silent_until(now, began, last, born)
+        age = None if last is None else max(0.0, until - last)
         # a copy taken in one step: the heartbeat and /metrics ask from their own threads while the camera
         # loop appends, and iterating the deque itself raised "deque mutated during iteration"
         recent = [t for t in tuple(self._times) if now - t <= 5.0]
@@ -204,7 +210,7 @@ class HealthTracker:
         frozen = still is not None and age is not None and (now - still) >= self.frozen_after_s
         reason = ""
         back = self._back_since
-        if (until - self._born if age is None else age) > self.lost_after_s or \
+        if (until - born if age is None else age) > self.lost_after_s or \
                 (back is not None and now - back < self.lost_after_s):
             reason = "no_frames"
         elif frozen:

@@ -112,12 +112,17 @@ class _ImageFolder:
     emptied is that ``OSError`` now, a lost camera, like a USB camera unplugged. Before, the rest of the old
     list was played as bad frames (no reconnect, no frame): a folder of 500 images at 5 fps went 100 s
     without either, and ``run``'s watchdog (90 s) took the camera loop for stuck and ended the agent (exit 1).
-    A single image that is gone is that ``OSError`` too (before: its "no such file" at every frame, for ever)."""
+    A single image that is gone is that ``OSError`` too (before: its "no such file" at every frame, for ever).
+    A folder whose files may not be opened any more (``chmod a-x`` on it: its names still list, no file opens) is
+    lost the same way, saying "permission denied": before, every name was a bad frame, for ever, with no lost
+    camera and no reconnect; so is one that may not be listed any more (``a-r``) at its next pass, and a single
+    image that may not be read."""
 
     def __init__(self, source: Path, loop: bool, counts: DecodeCounts | None = None,
                  max_pixels: int = MAX_PIXELS, folder: bool | None = None) -> None:
         self.source = source
         self.folder = source.is_dir() if folder is None else folder  # the opener knows, even once it is gone
+        self._why = ""  # why the last listing found nothing, when it is not plain absence
         self.files = self._list()
         self.loop = loop
         self.counts = counts or DecodeCounts()
@@ -129,7 +134,11 @@ class _ImageFolder:
             return [self.source]
         try:
             return folder_frames(self.source)
+        except PermissionError:  # no longer readable by this user: nothing to play, said as such
+            self._why = " (permission denied: this user may not list the folder any more)"
+            return []
         except OSError:  # removed, or no longer a folder
+            self._why = ""
             return []
 
     def isOpened(self) -> bool:  # noqa: N802 - VideoCapture's name
@@ -143,7 +152,7 @@ class _ImageFolder:
             if self.folder:
                 self.files = self._list()
                 if not self.files:
-                    raise OSError(f"no images left in {self.source}")
+                    raise OSError(f"no images left in {self.source}{self._why}")
         p = self.files[self.i]
         self.i += 1
         if self.folder and _special(p):  # opening a FIFO waits for a writer: the reader (and replay) hung
@@ -152,8 +161,7 @@ class _ImageFolder:
         try:
             d = decode_file(p, self.max_pixels)
         except ImageReadError as exc:
-            if not os.path.lexists(p):
-                self._vanished(p)  # raises OSError when nothing is left to play
+            self._unreachable(p, exc)  # raises OSError when nothing is left to play
             self.counts.add("too_large" if isinstance(exc, ImageTooLarge) else "unreadable", str(exc))
             return True, None  # None → corrupt frame, counted by the source
         except Exception as exc:  # noqa: BLE001 - whatever a decoder throws is a bad frame, not a dead reader
@@ -163,6 +171,21 @@ class _ImageFolder:
             self.counts.add(kind, f"{kind} image: {p}" + (f" (decoded at 1/{d.factor})" if kind == "reduced" else ""))
         return True, d.image
 
+    def _unreachable(self, p: Path, exc: ImageReadError) -> None:
+        """``p`` did not open: raise ``OSError`` (a lost camera) when the source is gone or may not be read any more;
+        return when only ``p`` is bad (one bad frame). Why: a folder that lost its x bit lists its names but opens
+        none of them, and ``lexists`` says False there as for a removed name, so the folder was listed again with
+        the same names and played them all as bad frames, for ever."""
+        if not self.folder and isinstance(exc.__cause__, PermissionError):
+            raise OSError(f"permission denied: this user may not read {self.source} any more") from None
+        try:
+            os.lstat(p)
+        except PermissionError:  # a folder on the way may not be entered: no file in it opens
+            raise OSError(f"permission denied: the images in {self.source} may not be opened any more (this user may "
+                          "not enter the folder or one above it: its x bit)") from None
+        except OSError:
+            self._vanished(p)  # raises OSError when nothing is left to play
+
     def _vanished(self, p: Path) -> None:
         """``p`` was listed and is gone: a single image source is lost (``OSError``); a folder is listed again, and
         the pass goes on with the names after ``p`` (its own slot is one bad frame), or, with no image left (the
@@ -171,7 +194,7 @@ class _ImageFolder:
             raise OSError(f"{self.source} is gone")
         files = self._list()
         if not files:
-            raise OSError(f"no images left in {self.source} (it was removed or emptied while played)")
+            raise OSError(f"no images left in {self.source}{self._why or ' (it was removed or emptied while played)'}")
         after = frame_order(p)
         self.files, self.i = files, next((k for k, f in enumerate(files) if frame_order(f) > after), len(files))
 

@@ -7,6 +7,7 @@ against the config file's folder.
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import datetime, time
 from typing import Literal
@@ -24,6 +25,8 @@ OFFICIAL_URL = {
     "wecom": "https://qyapi.weixin.qq.com/cgi-bin/webhook/send",
     "dingtalk": "https://oapi.dingtalk.com/robot/send",
 }
+log = logging.getLogger(__name__)
+
 ROBOT_MAX_AGE_H = 24.0  # a group robot's alert older than this is not sent (moved to the dead letters)
 ROBOT_PER_MINUTE = 20  # WeCom and DingTalk take 20 messages a minute per robot; DingTalk then blocks it 10 min
 _HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")  # 7:00 is 07:00 (a clock's way, and YAML's advice to quote 7:00)
@@ -48,6 +51,13 @@ class QuietHours(StrictModel):
         if self.start == self.end:
             raise ValueError("start and end are equal: quiet for no time or all day? Remove the section instead")
         return self
+
+    @property
+    def length_h(self) -> float:
+        """Hours from start to end on the clock's face (over midnight when end is before start)."""
+        start, end = time.fromisoformat(self.start), time.fromisoformat(self.end)
+        minutes = (end.hour * 60 + end.minute - start.hour * 60 - start.minute) % (24 * 60)
+        return minutes / 60
 
     def contains(self, t: time) -> bool:
         start, end = time.fromisoformat(self.start), time.fromisoformat(self.end)
@@ -184,6 +194,21 @@ class NotifyConfig(StrictModel):
         if dup:
             raise ValueError(f"duplicate sink names {dup}")
         return v
+
+    @model_validator(mode="after")
+    def _quiet_within_max_age(self) -> NotifyConfig:
+        """Said at load (check-config, run), not refused: a sink whose quiet hours outlast its ``max_age_h`` sends the
+        night's early alerts to the dead letters unsent at the window's end, in silence. A warning, not a refusal:
+        the alerts of the window's last ``max_age_h`` still go, and "only what is still fresh in the morning" can be
+        meant; refusing would also stop an upgrade on a config that ran before."""
+        for i, sink in enumerate(self.sinks):
+            q, age_s = sink.quiet_hours, sink.max_age_s
+            if q is not None and age_s is not None and age_s <= q.length_h * 3600:
+                log.warning("notify.sinks[%d] (%s): max_age_h %g is not above its quiet_hours %s-%s (%g h): an alert "
+                            "that comes in more than %g h before %s is that old when the window ends, and goes to the "
+                            "dead letters unsent; set max_age_h above %g (or 0: sent however old)", i, sink.name,
+                            age_s / 3600, q.start, q.end, q.length_h, age_s / 3600, q.end, q.length_h)
+        return self
 
 
 __all__ = ["DEFAULT_EVENTS", "ROBOT_MAX_AGE_H", "ROBOT_PER_MINUTE", "NotifyConfig", "QuietHours", "SecretError", "SinkConfig"]

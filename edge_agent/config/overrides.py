@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import copy
 import os
+from datetime import timezone
 from pathlib import Path
 from typing import Any
 
@@ -249,13 +250,16 @@ def backups(path: Path) -> list[Path]:
 
 
 def _backup(path: Path, clock: Clock) -> Path:
-    """Copy ``path`` to ``config-backups/NAME.<seq>-<time>``: a new sequence number each time, so two
+    """Copy ``path`` to ``config-backups/NAME.<seq>-<UTC time>Z``: a new sequence number each time, so two
     saves in one second are two backups; the first backup is kept for ever, the newest few too."""
     folder = path.parent / BACKUPS_DIR
     folder.mkdir(exist_ok=True)
     old = backups(path)
     seq = int(old[-1].name.split(".")[-1].split("-")[0]) + 1 if old else 1
-    stamp = clock.now().strftime("%Y%m%dT%H%M%S")
+    # UTC with its Z: the site's local time repeats an hour at a DST fall-back, and two backups an hour apart were
+    # named alike (only their sequence number, which orders them, told them apart). Older local names still parse:
+    # the order and the pruning read the sequence number alone.
+    stamp = clock.now().astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     data = path.read_bytes()
     while True:
         target = folder / f"{path.name}.{seq:06d}-{stamp}"

@@ -18,6 +18,7 @@ import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timezone
 from pathlib import Path
 
 import cv2
@@ -27,6 +28,7 @@ from edge_agent import imfile
 from edge_agent.bays.occupancy import OccupancyClassifier
 from edge_agent.camera.source import folder_frames
 from edge_agent.cliargs import output_ready
+from edge_agent.clock import Clock, SystemClock
 from edge_agent.config.models import AgentConfig
 from edge_agent.occupancy.labels import COLUMNS, Guess, LabelInputError, append_rows, guess, read_existing
 
@@ -63,14 +65,13 @@ def check_frame(image: np.ndarray, name: str, cfg: AgentConfig) -> None:
                                   "(the bay polygons are in the camera's pixels)")
 
 
-def grab(cfg: AgentConfig, folder: Path) -> Path:
-    """One frame from the configured camera, saved as ``folder/<site-local time>.jpg``, turned as the
-    agent turns it (``camera.rotate`` / ``flip``): the bay polygons are drawn on that view."""
-    from zoneinfo import ZoneInfo
-
+def grab(cfg: AgentConfig, folder: Path, clock: Clock | None = None) -> Path:
+    """One frame from the configured camera, saved as ``folder/<UTC time>Z.jpg``, turned as the agent turns it
+    (``camera.rotate`` / ``flip``): the bay polygons are drawn on that view. UTC, not the site's local time: in the
+    hour a DST fall-back repeats, a grab named by the local clock took the name of the one an hour before and wrote
+    over it (and names sorted out of time order). Names written before (local, no ``Z``) are read as any image."""
     from edge_agent.camera.orient import Orientation
     from edge_agent.camera.source import default_opener
-    from edge_agent.clock import SystemClock
 
     c = cfg.camera
     cap = default_opener(c.source, False, read_timeout_s=c.lost_after_s, open_timeout_s=c.open_timeout_s)()
@@ -88,7 +89,7 @@ def grab(cfg: AgentConfig, folder: Path) -> Path:
                               "for one process only: stop the agent while grabbing; see `edge-agent doctor`)")
     frame = Orientation.of(cfg.camera).apply(frame)
     folder.mkdir(parents=True, exist_ok=True)
-    stamp = SystemClock(ZoneInfo(cfg.site.timezone)).now().strftime("%Y-%m-%d_%H_%M_%S")
+    stamp = (clock or SystemClock()).now().astimezone(timezone.utc).strftime("%Y-%m-%d_%H_%M_%SZ")
     path = folder / f"{stamp}.jpg"
     if not imfile.imwrite(path, frame, [cv2.IMWRITE_JPEG_QUALITY, 95]):
         raise LabelInputError(f"{path}: cannot write the grabbed frame")

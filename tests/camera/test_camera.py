@@ -761,3 +761,110 @@ def test_names_gone_mid_pass_are_listed_again_and_a_single_image_gone_is_lost(tm
     one.unlink()
     with pytest.raises(OSError, match="is gone"):  # → the source reconnects with backoff
         cap.read()
+
+
+FOLDER_DENIED = """
+import json, os, sys
+from pathlib import Path
+import cv2, numpy as np
+from edge_agent.camera.source import default_opener
+
+def reads(cap, n=8):
+    # what the next reads give, up to the first OSError (the source's lost camera)
+    got = []
+    for _ in range(n):
+        try:
+            got.append("frame" if cap.read()[1] is not None else "bad")
+        except OSError as exc:
+            return got + ["lost: " + str(exc)]
+    return got
+
+root = Path(sys.argv[1])
+folder = root / "frames"
+folder.mkdir()
+for i in range(4):
+    cv2.imwrite(str(folder / f"{i}.png"), np.full((20, 20, 3), 10 * i, np.uint8))
+out = {}
+open_ = default_opener(str(folder), loop=True)
+cap = open_()
+cap.read()
+os.chmod(folder, 0o644)  # chmod a-x: the names still list, no file opens
+out["no_x"] = reads(cap)
+out["no_x_reopened"] = reads(open_())
+os.chmod(folder, 0o755)
+out["back"] = reads(open_(), 1)
+cap = open_()
+cap.read()
+os.chmod(folder, 0o311)  # chmod a-r: the files open, the folder does not list
+out["no_r"] = reads(cap)
+os.chmod(folder, 0o755)
+one = root / "still.png"
+cv2.imwrite(str(one), np.full((20, 20, 3), 7, np.uint8))
+cap = default_opener(str(one), loop=True)()
+cap.read()
+os.chmod(one, 0o200)
+out["single_no_r"] = reads(cap)
+print(json.dumps(out))
+"""
+
+
+def test_a_folder_that_may_not_be_opened_any_more_is_a_lost_camera(tmp_path):
+    """``chmod a-x`` on a looping folder being played: its names still list but none opens, and ``lexists`` says
+    False there as for a removed name, so the folder was listed again with the same names and played them all as bad
+    frames, for ever (no lost camera, no reconnect). Now it is lost at once, saying "permission denied", as a removed
+    folder is, and plays again once the mode is back; so is one that may not be listed (``a-r``) at its next pass, and
+    a single image that may not be read. Run without root's override of file modes (root ignores them)."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.rootuser import with_file_modes
+
+    repo = Path(__file__).resolve().parents[2]
+    proc = subprocess.run(with_file_modes([sys.executable, "-c", FOLDER_DENIED, str(tmp_path)]), cwd=repo,
+                          env={"PYTHONPATH": str(repo), "PATH": "/usr/bin:/bin"}, capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout)
+    lost = f"lost: permission denied: the images in {tmp_path / 'frames'} may not be opened any more"
+    assert len(out["no_x"]) == 1 and out["no_x"][0].startswith(lost), out["no_x"]  # before: 8 bad frames
+    assert len(out["no_x_reopened"]) == 1 and out["no_x_reopened"][0].startswith(lost)  # the reconnect: lost again
+    assert out["back"] == ["frame"]
+    assert out["no_r"][:3] == ["frame"] * 3  # the pass goes on (its files open), then the folder is listed again
+    assert out["no_r"][3:] == [f"lost: no images left in {tmp_path / 'frames'} (permission denied: this user may not "
+                               "list the folder any more)"], out["no_r"]
+    assert out["single_no_r"] == [f"lost: permission denied: this user may not read {tmp_path / 'still.png'} any more"]
+
+
+def test_last_frame_age_is_never_negative_when_a_turn_ends_during_the_heartbeats_read():
+    """``health()`` (the heartbeat's thread) read the clock, then the loop's fields one by one: a turn ending between
+    (``turn`` slides the last frame to the turn's end) gave ``last_frame_age_s`` -0.3, a frame from the future. The
+    clock here ends the turn right after ``health`` reads it, as the loop's thread would, every time."""
+
+    class TurnEndsAtTheRead(FakeClock):
+        then: object = None  # run once, just after the next reading is taken (the other thread's step)
+
+        def monotonic(self) -> float:
+            t = super().monotonic()
+            step, self.then = self.then, None
+            if callable(step):
+                step()
+            return t
+
+    clock = TurnEndsAtTheRead()
+    h = HealthTracker(clock, lost_after_s=5)
+    h.on_frame(np.random.default_rng(0).integers(0, 255, (40, 40, 3), dtype=np.uint8))
+    clock.advance(0.2)
+    turn = h.turn()
+    turn.__enter__()  # the loop's turn begins 0.2 s after the frame, and works for 1 s
+    clock.advance(0.5)
+
+    def loop_ends_the_turn() -> None:
+        clock.advance(0.5)
+        turn.__exit__(None, None, None)
+
+    clock.then = loop_ends_the_turn
+    h_mid = h.health()
+    assert h_mid.last_frame_age_s is not None and h_mid.last_frame_age_s >= 0, h_mid  # before: -0.3
+    assert h_mid.last_frame_age_s == pytest.approx(0.2)  # the silence before the turn; its work is no silence
+    assert h.health().last_frame_age_s == pytest.approx(0.2)  # after the turn: the same silence, slid past it

@@ -95,6 +95,34 @@ def test_three_saves_in_one_second_leave_distinct_backups_and_the_first_is_alway
     assert kept[0].parent.name == BACKUPS_DIR and kept[0].parent.parent == f.overrides.parent
 
 
+def test_backups_over_a_dst_fall_back_are_named_in_utc_and_older_local_names_are_still_ordered_and_pruned(config):
+    """Backups were named by the site's local time without an offset: the hour a fall-back repeats named two saves
+    an hour apart alike (``…T013000``), told apart only by their sequence number. New names are UTC with a ``Z``;
+    names written before (local, no ``Z``) are still listed, ordered and pruned with them, by sequence number."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    first_0130 = datetime(2026, 11, 1, 1, 30, tzinfo=ZoneInfo("America/New_York"))  # EDT; an hour on: 01:30 EST
+    clock = FakeClock(first_0130)
+    f = ConfigFile(config, clock)
+    f.set_lists(["粤B10000"], [])  # the overrides file itself: no backup yet
+    folder = f.overrides.parent / BACKUPS_DIR
+    folder.mkdir()
+    old = folder / f"{f.overrides.name}.000001-20261031T233000"  # as an older version named it, local time
+    old.write_text("lists: {allow: [粤B00000], deny: []}\n", encoding="utf-8")
+    for n in (1, 2):
+        f.set_lists([f"粤B1000{n}"], [])
+        clock.advance(3600)
+    kept = backups(f.overrides)
+    assert [p.name.split(".")[-1] for p in kept] == ["000001-20261031T233000", "000002-20261101T053000Z",
+                                                     "000003-20261101T063000Z"]  # before: both …T013000
+    for n in range(KEEP_BACKUPS + 5):
+        f.set_lists([f"粤B{n:05d}"], [])
+    kept = backups(f.overrides)
+    assert len(kept) == KEEP_BACKUPS + 1 and kept[0] == old and old.exists()  # the first, an old name, kept
+    assert all(p.name.endswith("Z") for p in kept[1:])
+
+
 def test_a_broken_or_overreaching_overrides_file_is_a_config_error_naming_file_and_key(config, tmp_path):
     over = tmp_path / "data" / "overrides.yaml"
     over.parent.mkdir()

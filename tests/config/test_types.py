@@ -96,6 +96,24 @@ def test_two_bays_with_one_outline_and_no_lock_are_a_warning(caplog):
     assert "bays[1].polygon (B): the same outline as bays[0] ('A'); one car will be reported in both" in caplog.text
 
 
+def test_quiet_hours_longer_than_a_sinks_max_age_are_a_warning_naming_both(caplog):
+    """Nothing compared them: a sink quiet 22:00-07:00 with ``max_age_h: 6`` sent every alert that came in before
+    01:00 to the dead letters at 07:00, unsent and unsaid until then. Said at load (check-config, run), not
+    refused: the window's last hours still go out, and an upgrade must not stop on a config that ran before."""
+    sink = {"name": "ops", "kind": "webhook", "url": "https://example.com/h", "max_age_h": 6,
+            "quiet_hours": {"start": "22:00", "end": "07:00"}}
+    parse_config({**GOOD, "notify": {"sinks": [sink]}})
+    assert ("notify.sinks[0] (ops): max_age_h 6 is not above its quiet_hours 22:00-07:00 (9 h): an alert that comes "
+            "in more than 6 h before 07:00 is that old when the window ends") in caplog.text
+    caplog.clear()
+    parse_config({**GOOD, "notify": {"sinks": [{**sink, "max_age_h": 9.5}, {**sink, "name": "all", "max_age_h": 0},
+                                               {**sink, "name": "day", "quiet_hours": {"start": "01:00",
+                                                                                        "end": "06:30"}},
+                                               {**sink, "name": "bot", "kind": "wecom", "url": None,
+                                                "secret_env": "BOT_KEY", "max_age_h": None}]}})
+    assert "quiet_hours" not in caplog.text  # above it, no limit, a 5.5 h window, a robot's default 24 h
+
+
 def test_a_lock_without_a_presence_sensor_is_a_warning(caplog):
     """Allowed (the interlock still asks the camera for positive evidence), but its only witness is a classifier
     that misreads some parked cars on a lot it never saw: said at load, with the way out."""

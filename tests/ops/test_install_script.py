@@ -307,12 +307,28 @@ def test_a_minimal_debian_without_the_pi_archive_or_systemd_installs(tmp_path, e
     the two lgpio packages only Raspberry Pi OS's archive has ("Unable to locate package liblgpio1", exit 100),
     and once past that, set -e ended the install at `systemctl enable` (exit 127: no systemd package), before the
     doctor. The user and system tools are stand-ins that log what they were asked; no systemctl is on the PATH."""
+    prefix = tmp_path / "root"
+    res, log = _install_on_a_bare_debian(tmp_path, example, doctor_rc=0)
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out
+    apt = next(ln.split() for ln in log.read_text().splitlines() if ln.startswith("apt-get") and "install" in ln)
+    assert {"python3-venv", "procps"} <= set(apt) and not {"liblgpio1", "liblgpio-dev"} & set(apt), apt
+    assert "liblgpio1: not in this system's apt sources" in out
+    assert "no systemctl here" in out and "==> doctor" in out and "==> done" in out
+    assert (prefix / "etc/systemd/system/edge-agent.service").is_file()
+
+
+def _install_on_a_bare_debian(tmp_path: Path, example: Path, doctor_rc: int,
+                              systemctl: bool = False) -> tuple[subprocess.CompletedProcess, Path]:
+    """The install as root on stand-ins for a bare Debian's system tools (they log what they were asked to
+    ``calls``), no systemctl on the PATH unless ``systemctl`` (then a stand-in that logs); the doctor ends
+    ``doctor_rc``."""
     if os.geteuid() != 0:
         pytest.skip("the script's system steps need root")
     prefix = tmp_path / "root"
     stand_in_venv(prefix)
     agent = prefix / "opt/edge-agent/venv/bin/edge-agent"
-    agent.write_text(agent.read_text().replace("#!/bin/sh\n", '#!/bin/sh\n[ "$1" = doctor ] && exit 0\n', 1))
+    agent.write_text(agent.read_text().replace("#!/bin/sh\n", f'#!/bin/sh\n[ "$1" = doctor ] && exit {doctor_rc}\n', 1))
     log = tmp_path / "calls"
     stubs, tools = tmp_path / "stubs", tmp_path / "tools"
     stubs.mkdir()
@@ -323,6 +339,8 @@ def test_a_minimal_debian_without_the_pi_archive_or_systemd_installs(tmp_path, e
                 (tools / exe.name).symlink_to(exe)
     for name in ("apt-get", "groupadd", "usermod", "useradd"):
         _stub(stubs, name, f'echo "{name} $*" >> {log}')
+    if systemctl:  # installed, the unit not running (is-active: 3)
+        _stub(stubs, "systemctl", f'echo "systemctl $*" >> {log}; [[ "$1" == is-active ]] && exit 3; exit 0')
     _stub(stubs, "apt-cache", '[[ "$2" == liblgpio* ]] && exit 100; exit 0')
     _stub(stubs, "getent", "exit 0")
     _stub(stubs, "id", "exit 0")
@@ -333,10 +351,31 @@ def test_a_minimal_debian_without_the_pi_archive_or_systemd_installs(tmp_path, e
     res = subprocess.run(["bash", str(SCRIPT), "--prefix", str(prefix), "--config-example", str(example),
                           "--no-models"], capture_output=True, text=True, timeout=300,
                          env={**os.environ, "PATH": f"{stubs}:{tools}"})
+    return res, log
+
+
+def test_the_doctors_closing_note_says_how_to_start_the_agent_where_systemd_is_not_there(tmp_path, example):
+    """The doctor finding problems ended the install with "fix them, then: sudo systemctl start edge-agent.service"
+    on a host with no systemctl (exit 127 there) or no systemd running (an image built in a container: "System has
+    not been booted with systemd"). It says how to start the agent by hand there, and where the unit is."""
+    def by_hand(prefix: Path) -> str:
+        return (f"cd {prefix}/var/lib/edge-agent && sudo runuser -u edge-agent -- {prefix}/opt/edge-agent/venv/bin/"
+                f"edge-agent run --config {prefix}/etc/edge-agent/config.yaml")
+
+    res, _ = _install_on_a_bare_debian(tmp_path, example, doctor_rc=1)
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out  # the doctor is advice, not a gate
+    note = next(ln for ln in out.splitlines() if "doctor found problems" in ln)
+    assert "systemctl start" not in note and by_hand(tmp_path / "root") in note, note
+    assert f"the unit is {tmp_path}/root/etc/systemd/system/edge-agent.service" in note, note
+    if Path("/run/systemd/system").is_dir():
+        return  # the second case needs a host not booted with systemd
+    image = tmp_path / "image"
+    image.mkdir()
+    res, log = _install_on_a_bare_debian(image, example, doctor_rc=1, systemctl=True)
     out = res.stdout + res.stderr
     assert res.returncode == 0, out
-    apt = next(ln.split() for ln in log.read_text().splitlines() if ln.startswith("apt-get") and "install" in ln)
-    assert {"python3-venv", "procps"} <= set(apt) and not {"liblgpio1", "liblgpio-dev"} & set(apt), apt
-    assert "liblgpio1: not in this system's apt sources" in out
-    assert "no systemctl here" in out and "==> doctor" in out and "==> done" in out
-    assert (prefix / "etc/systemd/system/edge-agent.service").is_file()
+    assert "systemctl enable edge-agent.service" in log.read_text()
+    notes = [ln for ln in out.splitlines() if "doctor found problems" in ln or "not started" in ln]
+    assert len(notes) == 2 and all("systemctl start" not in ln and by_hand(image / "root") in ln for ln in notes), notes
+    assert "edge-agent.service is enabled: it starts the agent at boot" in notes[-1], notes

@@ -140,6 +140,33 @@ def test_label_without_images_grabs_a_frame_from_the_camera(tmp_path, capsys):
     assert (labels.parent / "sheets" / f"frames_{grabbed[0].name}").is_file()
 
 
+def test_grabs_an_hour_apart_over_a_dst_fall_back_get_two_names_in_time_order(tmp_path):
+    """The grabbed frame was named by the site's local time without an offset: at a fall-back the grab at 01:30 EST
+    took the name of the one at 01:30 EDT and wrote over it. Named in UTC with a ``Z`` now: two files, sorted as
+    taken; a frame named the old way (local) is still labelled as any image."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from edge_agent.clock import FakeClock
+    from edge_agent.config import load_config
+    from edge_agent.runtime.label import grab
+
+    cam, _ = _camera(tmp_path, 1)
+    cfg = load_config(_config(tmp_path, cam))
+    clock = FakeClock(datetime(2026, 11, 1, 1, 30, tzinfo=ZoneInfo("America/New_York")))
+    frames = tmp_path / "site" / "frames"
+    first = grab(cfg, frames, clock)
+    clock.advance(3600)  # 01:30 again on the wall, an hour later
+    second = grab(cfg, frames, clock)
+    assert (first.name, second.name) == ("2026-11-01_05_30_00Z.jpg", "2026-11-01_06_30_00Z.jpg")
+    assert sorted(p.name for p in frames.glob("*.jpg")) == [first.name, second.name]
+    old = frames / "2026-11-01_01_30_00.jpg"  # as an older version named its grab
+    old.write_bytes(first.read_bytes())
+    labels = tmp_path / "site" / "labels.csv"
+    assert main(["occupancy", "label", str(_config(tmp_path, cam)), str(old), "--out", str(labels)]) == 0
+    assert {r["file"] for r in _rows(labels)} == {"frames/2026-11-01_01_30_00.jpg"}
+
+
 def test_a_grabbed_frame_is_turned_as_the_agent_turns_it(tmp_path, capsys):
     """The bay polygons are drawn on the turned view (``camera.rotate``): a frame grabbed as the camera
     sends it would label the ground of the other bay."""
