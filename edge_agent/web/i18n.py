@@ -63,6 +63,9 @@ _TEXT: dict[str, tuple[str, str]] = {
     "open": ("待处理", "Open"),
     "confirmed": ("已确认", "Confirmed"),
     "dismissed": ("已驳回", "Dismissed"),
+    "expired": ("已过期", "Expired"),
+    "expired_note": ("{n} 条违规超过 {days} 天无人处理，已自动关闭为「已过期」", "{n} violation(s) nobody decided within "
+                     "{days} days were closed as expired"),
     "no_violations": ("没有符合条件的违规记录", "No violations match"),
     "total": ("共 {n} 条", "{n} in total"),
     "page_of": ("第 {page} / {pages} 页", "Page {page} of {pages}"),
