@@ -204,6 +204,8 @@ _TEXT: dict[str, tuple[str, str]] = {
     "au_violation_confirmed": ("确认违规", "confirmed a violation"),
     "au_violation_dismissed": ("驳回违规", "dismissed a violation"),
     "au_violation_open": ("重新打开违规", "reopened a violation"),
+    "au_violations_expired": ("无人处理的违规已过期关闭（evidence.open_days）",
+                              "closed violations nobody decided as expired (evidence.open_days)"),
     "au_list_allow": ("加入白名单", "added to the allow-list"),
     "au_list_deny": ("加入黑名单", "added to the deny-list"),
     "au_export_csv": ("导出 CSV", "exported CSV"),
