@@ -163,3 +163,19 @@ def test_open_days_is_a_finite_number_from_0_to_3650(bad):
     with pytest.raises(ValidationError, match="open_days"):
         EvidenceConfig(open_days=bad)
     assert EvidenceConfig().open_days == 180 and EvidenceConfig(open_days=0).open_days == 0
+
+
+@pytest.mark.parametrize(("open_days", "given"), [(None, 180.0), (30, 30.0), (0, None)])
+def test_the_agent_hands_open_days_to_its_recorder_0_keeps_them(tmp_path, models_dir, open_days, given):
+    from edge_agent.runtime.assemble import assemble
+    from edge_agent.sim.scenario import ScriptedSource, demo_story, scene_config
+
+    clock = FakeClock()
+    evidence = {} if open_days is None else {"open_days": open_days}
+    cfg = scene_config(str(tmp_path / "data"), perception={"models_dir": str(models_dir)}, evidence=evidence)
+    parts = assemble(cfg, clock=clock, source=ScriptedSource(demo_story(5.0), clock))
+    parts.start()
+    try:
+        assert parts.recorder is not None and parts.recorder.open_days == given
+    finally:
+        parts.stop()
