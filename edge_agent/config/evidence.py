@@ -25,7 +25,14 @@ class EvidenceConfig(StrictModel):
     review_days: float = Field(
         730.0, gt=0, le=3650, allow_inf_nan=False,
         description="decided violations (with their decisions) and the review page's audit log are kept this long "
-                    "after the decision / entry; an undecided violation is kept until someone decides it")
+                    "after the decision / entry; an undecided violation until someone decides it or open_days "
+                    "expires it")
+    open_days: float = Field(
+        180.0, ge=0, le=3650, allow_inf_nan=False,
+        description="a violation nobody decided within this many days of its end (or of a reviewer reopening it) is "
+                    "closed as expired: a decision row and an audit row by retention, its photos then go "
+                    "max_age_days later, its row review_days later; a reviewer may still decide it. 0: undecided "
+                    "violations are kept until someone decides them")
     jpeg_quality: int = Field(85, ge=30, le=100)
     photo: Literal["bay", "frame"] = Field(
         "bay", description="what a visit's photo shows: the bay with a tenth of its size around it, and the read plate (neighbouring "

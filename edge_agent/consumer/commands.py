@@ -11,7 +11,7 @@ import threading
 from urllib.parse import parse_qsl, urlsplit
 
 from edge_agent.config.mqtt import parse_broker, refuse_readable_by_all
-from edge_agent.consumer.store import HEALTH_DAYS, HEALTH_EVERY_S
+from edge_agent.consumer.store import EVENT_DAYS, HEALTH_DAYS, HEALTH_EVERY_S
 from edge_agent.events.topics import valid_topic_level
 from edge_agent.masking import mask_url_credentials
 
@@ -38,7 +38,8 @@ def _consume(args: argparse.Namespace) -> int:
         print(f"consume: --password-env {args.password_env}: that environment variable is not set", file=sys.stderr)
         return 2
     try:
-        store = open_store(args.db, health_every_s=args.health_every_s, health_days=args.health_days)
+        store = open_store(args.db, health_every_s=args.health_every_s, health_days=args.health_days,
+                           event_days=args.event_days)
     except Exception as exc:  # sqlite3 / psycopg / OSError: was their traceback; the database is outside the agent
         why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         print(f"consume: cannot open --db {mask_url_credentials(args.db)}: {mask_url_credentials(why)}",
@@ -160,6 +161,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                         "devices.last_health) (default: %(default)s)")
     p.add_argument("--health-days", type=_number(0, 3650, low_open=True), default=HEALTH_DAYS,
                    help="keep stored heartbeats this many days after they were received (default: %(default)s)")
+    p.add_argument("--event-days", type=_number(0, 3650, low_open=True), default=EVENT_DAYS,
+                   help="keep stored events this many days after they were received (default: %(default)s)")
     p.set_defaults(func=_consume)
 
 

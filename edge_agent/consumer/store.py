@@ -3,7 +3,8 @@
 Every write is idempotent, so a redelivered message (QoS 1 is at-least-once; a consumer killed
 before its PUBACK gets it again) never makes a second row:
 
-- ``events``       one row per ``event_id`` (primary key; ``ON CONFLICT DO NOTHING``)
+- ``events``       one row per ``event_id`` (primary key; ``ON CONFLICT DO NOTHING``): ``ts`` as the device wrote it,
+                   ``ts_utc`` the same instant in UTC (what to order by), kept ``event_days`` after it was received
 - ``health``       one row per (site, device, ts), at most one per device every ``health_every_s`` (the others
                    update ``devices.last_health`` only), kept ``health_days`` after it was received
 - ``bay_states``   the current state per (site, device, bay): the newest ``since`` wins; an empty retained
@@ -50,7 +51,8 @@ CREATE TABLE IF NOT EXISTS events (
     evidence_id TEXT,
     data        {json} NOT NULL,
     received_at TEXT NOT NULL,
-    schema_version TEXT
+    schema_version TEXT,
+    ts_utc      TEXT
 );
 CREATE INDEX IF NOT EXISTS events_site_ts ON events (site, device, ts);
 CREATE TABLE IF NOT EXISTS health (
@@ -83,8 +85,12 @@ CREATE TABLE IF NOT EXISTS devices (
 """
 
 _EVENT = ("INSERT INTO events (event_id, site, device, type, ts, bay_id, visit_id, evidence_id, data, received_at, "
-          "schema_version) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}) "
+          "schema_version, ts_utc) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}) "
           "ON CONFLICT (event_id) DO NOTHING")
+_EVENT_PRUNE = "DELETE FROM events WHERE received_at < {p}"
+# rows an older consumer (or one of an older version sharing the group) stored without ``ts_utc``
+_EVENT_NO_UTC = "SELECT event_id, ts, received_at FROM events WHERE ts_utc IS NULL"
+_EVENT_SET_UTC = "UPDATE events SET ts_utc = {p} WHERE event_id = {p}"
 _HEALTH = ("INSERT INTO health (site, device, ts, doc, received_at) VALUES ({p}, {p}, {p}, {p}, {p}) "
            "ON CONFLICT DO NOTHING")
 _HEALTH_RECENT = "SELECT 1 FROM health WHERE site = {p} AND device = {p} AND received_at > {p} LIMIT 1"
@@ -95,7 +101,10 @@ _HEALTH_PRUNE = "DELETE FROM health WHERE received_at < {p}"
 HEALTH_EVERY_S = 10.0
 #: heartbeat rows kept this many days after they were received by default
 HEALTH_DAYS = 30.0
-#: expired heartbeat rows are deleted at most this often (a write's batch does it)
+#: events kept this many days after they were received by default: the agent's own ``evidence.history_days``. A
+#: device's ``ts`` is no age to go by: a clock run ahead kept its events for ever, one behind lost them at once
+EVENT_DAYS = 400.0
+#: expired heartbeat and event rows are deleted at most this often (a write's batch does it)
 PRUNE_EVERY_S = 3600.0
 # the newest `since` wins; for one `since` (the lock moved, a plate was read: the state published again) the
 # latest `ts`: consumers sharing a group commit one bay's messages in any order (of 200 bays whose lock went
@@ -149,13 +158,15 @@ class _SqlStore:
     json_type = "TEXT"
 
     def __init__(self, conn: Any, health_every_s: float = HEALTH_EVERY_S, health_days: float = HEALTH_DAYS,
-                 clock: Callable[[], datetime] = _wall) -> None:
+                 clock: Callable[[], datetime] = _wall, event_days: float = EVENT_DAYS) -> None:
         """``health_every_s``: at most one heartbeat row per device this often (0: every one);
-        ``health_days``: heartbeat rows kept this long after they were received; ``clock``: aware UTC time."""
-        if not (0 <= health_every_s <= 86400 and 0 < health_days <= 3650):
-            raise ValueError("health_every_s is 0-86400 and health_days over 0, at most 3650")
+        ``health_days`` / ``event_days``: heartbeat / event rows kept this long after they were received;
+        ``clock``: aware UTC time."""
+        if not (0 <= health_every_s <= 86400 and 0 < health_days <= 3650 and 0 < event_days <= 3650):
+            raise ValueError("health_every_s is 0-86400, health_days and event_days over 0, at most 3650")
         self.conn = conn
         self.health_every_s, self.health_days, self._clock = health_every_s, health_days, clock
+        self.event_days = event_days
         self._pruned_at: datetime | None = None
         self._before_schema()
         for stmt in SCHEMA.format(json=self.json_type).split(";"):
@@ -168,7 +179,8 @@ class _SqlStore:
     def _add_columns(self) -> None:
         """Columns a newer consumer added, on a database an older one made (``CREATE … IF NOT EXISTS`` keeps
         an existing table as it was)."""
-        for table, column in (("events", "schema_version"), ("bay_states", "ts"), ("health", "received_at")):
+        for table, column in (("events", "schema_version"), ("bay_states", "ts"), ("health", "received_at"),
+                              ("events", "ts_utc")):
             cur = self.conn.execute(f"SELECT * FROM {table} LIMIT 0")
             if column not in {c[0] for c in cur.description}:
                 self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
@@ -177,6 +189,21 @@ class _SqlStore:
         self.conn.execute(self._sql("UPDATE health SET received_at = {p} WHERE received_at IS NULL"),
                           (_iso(self._clock() - timedelta(seconds=self.health_every_s)),))
         self.conn.execute("CREATE INDEX IF NOT EXISTS health_received ON health (site, device, received_at)")
+        # the order of events: one device's, and every device's (sites in different zones); and their retention
+        self.conn.execute("CREATE INDEX IF NOT EXISTS events_site_ts_utc ON events (site, device, ts_utc)")
+        self.conn.execute("CREATE INDEX IF NOT EXISTS events_ts_utc ON events (ts_utc)")
+        self.conn.execute("CREATE INDEX IF NOT EXISTS events_received ON events (received_at)")
+        self._utc_events()
+
+    def _utc_events(self) -> None:
+        """``ts_utc`` for the rows that lack it: an older consumer's (at the first start), or one of an older version
+        sharing the group (at the next hourly prune). From ``ts``; one no aware time, the time it was received."""
+        cur = self.conn.cursor()
+        rows = cur.execute(_EVENT_NO_UTC).fetchall()
+        if rows:
+            cur.executemany(self._sql(_EVENT_SET_UTC),
+                            [(utc_instant(ts, utc_instant(received, received)), event_id)
+                             for event_id, ts, received in rows])
 
     def _utc_since(self) -> None:
         """Rows an older consumer stored kept the device's offset: rewrite them as UTC (one row per bay)."""
@@ -206,6 +233,8 @@ class _SqlStore:
         try:
             if self._pruned_at is None or not timedelta(0) <= clock - self._pruned_at < timedelta(seconds=PRUNE_EVERY_S):
                 cur.execute(self._sql(_HEALTH_PRUNE), (_iso(clock - timedelta(days=self.health_days)),))
+                cur.execute(self._sql(_EVENT_PRUNE), (_iso(clock - timedelta(days=self.event_days)),))
+                self._utc_events()
                 self._pruned_at = clock
             for r in batch:
                 body = json.dumps(r.doc, ensure_ascii=False)
@@ -215,7 +244,7 @@ class _SqlStore:
                     cur.execute(self._sql(_EVENT), (d["event_id"], r.site, r.device, d["type"], d["ts"], d.get("bay_id"),
                                                     d.get("visit_id"), d.get("evidence_id"),
                                                     json.dumps(d.get("data", {}), ensure_ascii=False), now,
-                                                    r.schema))
+                                                    r.schema, utc_instant(d["ts"], now_us)))
                 elif r.kind == "health":
                     if not self.health_every_s or cur.execute(self._sql(_HEALTH_RECENT),
                                                               (r.site, r.device, recent)).fetchone() is None:
@@ -287,7 +316,7 @@ class PostgresStore(_SqlStore):
 
 def open_store(url: str, **keep: Any) -> Store:
     """``postgresql://…`` → PostgreSQL; ``sqlite:///path`` or a plain path → SQLite. ``keep``: the heartbeats'
-    ``health_every_s`` / ``health_days``."""
+    ``health_every_s`` / ``health_days``, the events' ``event_days``."""
     if url.startswith(("postgresql://", "postgres://")):
         return PostgresStore(url, **keep)
     return SqliteStore(url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url, **keep)

@@ -3,9 +3,9 @@
 Its own component (not a side job of the web page) because ``review`` and the statistics read
 the log whether or not the page is served. It also forgets bay events older than
 ``history_days`` once an hour (a violation's own story stays with it), takes the plate out of the events of
-visits with no violation after ``plate_days`` (the photos' ``evidence.max_age_days``), and decided violations, their
-decisions and the audit log older than ``review_days``: on an SD card that runs for years, a table that
-only grows is a disk that fills. And it keeps the run ledger
+visits with no violation after ``plate_days`` (the photos' ``evidence.max_age_days``), closes as ``expired`` the
+violations nobody decided within ``open_days``, and forgets decided violations, their decisions and the audit log older
+than ``review_days``: on an SD card that runs for years, a table that only grows is a disk that fills. And it keeps the run ledger
 (``runs.py``): what the previous run left open is ended at this run's start.
 """
 
@@ -32,7 +32,8 @@ class ViolationRecorder:
     """``start()`` subscribes the log to the bus; ``stop()`` unsubscribes and closes it."""
 
     def __init__(self, db_path: str | Path, clock: Clock, bus: EventBus, history_days: float | None = None,
-                 review_days: float | None = None, plate_days: float | None = None) -> None:
+                 review_days: float | None = None, plate_days: float | None = None,
+                 open_days: float | None = None) -> None:
         self.log = ViolationLog(db_path, clock)  # open now: the web page is built on it before start
         self.runs = RunLedger(db_path, clock)
         self.bus = bus
@@ -40,13 +41,14 @@ class ViolationRecorder:
         self.history_days = history_days
         self.review_days = review_days
         self.plate_days = plate_days
+        self.open_days = open_days  # None (or 0 in the config): undecided violations wait for a decision for ever
         self._pruned_at: float | None = None
         self._unname_more = False  # the last pass hit UNNAME_BATCH: the next event goes on, not in an hour
         self._unsubscribe: Callable[[], None] | None = None
 
     def start(self) -> None:
         self.log.attach(self.bus)
-        if self.history_days is not None or self.review_days is not None or self.plate_days is not None:
+        if any(d is not None for d in (self.history_days, self.review_days, self.plate_days, self.open_days)):
             self._unsubscribe = self.bus.subscribe(self._maybe_prune)
 
     def close_previous_run(self) -> None:
@@ -77,6 +79,11 @@ class ViolationRecorder:
             return
         self._pruned_at = now
         try:  # the decided violations first: their visits' events are then bay events like any other
+            if self.open_days is not None:
+                expired = self.log.expire_open(self.open_days)
+                if expired:
+                    log.warning("closed %d violation(s) nobody decided within %g days as expired "
+                                "(evidence.open_days; audit log: violations_expired)", len(expired), self.open_days)
             if self.review_days is not None:
                 cases, audit = self.log.forget_decided(self.review_days)
                 if cases or audit:

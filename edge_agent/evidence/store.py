@@ -494,7 +494,8 @@ class EvidenceStore:
                 continue
 
     def enforce_retention(self, limit: int = RETENTION_BATCH) -> int:
-        """Delete evidence older than ``max_age_days`` (except an undecided violation's), then the
+        """Delete evidence older than ``max_age_days`` (except an undecided violation's, or one expired less than
+        ``max_age_days`` ago), then the
         oldest (unprotected first) until the total fits ``max_bytes``. Returns how many records went.
 
         At most ``limit`` records a call, in one transaction: the frame loop runs this, and a backlog
@@ -513,7 +514,7 @@ class EvidenceStore:
         removed, self.behind = 0, False
         with self._lock:
             self._saved_at = {k: t for k, t in self._saved_at.items() if mono - t < max_age_s}
-            held = self._undecided()
+            held = self._undecided(cutoff)
             old: list[tuple[str, str | None, str | None]] = []
             cur = self._db.execute(
                 "SELECT id,frame_file,crop_file,visit_id,kind FROM evidence WHERE epoch < ? ORDER BY epoch", (cutoff,))
@@ -561,14 +562,18 @@ class EvidenceStore:
             raise
         self._db.execute("COMMIT")
 
-    def _undecided(self) -> set[str]:
+    def _undecided(self, cutoff: float) -> set[str]:
         """Evidence ids and visit ids of violations still open on the review page (the violation log
         shares this database; without it, none). Their photos are the case a property manager has not
-        judged yet: the calendar does not take them, only ``max_mb`` and a full disk do."""
+        judged yet: the calendar does not take them, only ``max_mb`` and a full disk do. So are those of
+        a violation retention closed as ``expired`` (``ViolationLog.expire_open``) after ``cutoff`` (epoch):
+        the expiry goes by the wall clock, and one a clock run ahead made must not take the photos with it
+        (the reviewer reopens the case); they go ``max_age_days`` after it."""
         if self._db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='violations'").fetchone() is None:
             return set()
-        rows = self._db.execute(
-            "SELECT evidence_id, end_evidence_id, visit_id FROM violations WHERE decision='open'").fetchall()
+        rows = self._db.execute(  # julianday reads the ISO time with its offset; NULL (unreadable) holds nothing
+            "SELECT evidence_id, end_evidence_id, visit_id FROM violations WHERE decision='open' OR (decision="
+            "'expired' AND (julianday(decided_at) - 2440587.5) * 86400.0 >= ?)", (cutoff,)).fetchall()
         return {v for r in rows for v in r if v}
 
     def _delete(self, rows: list) -> int:

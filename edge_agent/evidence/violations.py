@@ -35,9 +35,15 @@ from edge_agent.masking import MASK
 from edge_agent.plates import PLATE_VOCAB, normalise_plate
 from edge_agent.sqlite_damage import is_no_space, is_unavailable
 
-__all__ = ["DECISIONS", "Page", "StaleDecision", "Violation", "ViolationFilter", "ViolationLog"]
+__all__ = ["DECISIONS", "EXPIRED", "STATES", "Page", "StaleDecision", "Violation", "ViolationFilter", "ViolationLog"]
 
-DECISIONS = ("open", "confirmed", "dismissed")
+DECISIONS = ("open", "confirmed", "dismissed")  # what a reviewer decides
+# what retention sets on a violation nobody decided within ``evidence.open_days`` (``expire_open``): no reviewer's word,
+# so not one of DECISIONS; a reviewer may still confirm, dismiss or reopen it
+EXPIRED = "expired"
+STATES = (*DECISIONS, EXPIRED)  # what the list filters on
+RETENTION_USER = "retention"  # who an expiry's decision and audit rows name
+EXPIRED_NAMED = 50  # violations an expiry's audit row names by id at most (a first pass after an upgrade meets years)
 LOCK_PREFIX = "lock_"
 LOCK_MARGIN_S = 5.0  # lock moves a moment after the departure still belong to the visit
 # the page's reads wait this long on a busy database: a reader in WAL waits only for a moment's recovery or checkpoint
@@ -247,6 +253,8 @@ class ViolationLog:
         self._unnamed_upto: tuple[float, int] = (float("-inf"), -1)
         self.unname_more = False  # the last unname pass stopped at its limit: departures old enough wait
         self.held_path = self.db_path.with_name(HELD_FILE)
+        # monotonic time this process opened each violation (by its event id): ``expire_open`` times them on it too
+        self._opened_at: dict[str, float] = {}
         self._held_kept = False  # ``held_path`` holds events not yet written: removed once they are
         self._load_held()
 
@@ -459,7 +467,7 @@ class ViolationLog:
             return v if v is not None else ident.get(ident_key or key)
 
         nev = pick("nev")
-        self._db.execute(
+        cur = self._db.execute(
             """INSERT OR IGNORE INTO violations (event_id, bay_id, visit_id, plate, colour, nev, nev_reason,
                reason, type_code, confidence, started_at, started_epoch, evidence_id)
                VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)""",
@@ -467,6 +475,8 @@ class ViolationLog:
              pick("colour"), None if nev is None else int(bool(nev)), pick("nev_reason", "reason"),
              d.get("reason"), pick("type_code"), pick("confidence"), e.ts, _epoch(e.ts), e.evidence_id),
         )
+        if cur.rowcount:
+            self._opened_at[e.event_id] = self._clock.monotonic()
 
     def _close(self, e: Event) -> None:
         if e.visit_id:
@@ -576,6 +586,53 @@ class ViolationLog:
                 old_audit.append((r["id"],))
             self._db.executemany("DELETE FROM audit WHERE id=?", old_audit)
         return len(doomed), len(old_audit)
+
+    def expire_open(self, max_age_days: float) -> list[int]:
+        """Close as ``expired`` the violations still ``open`` that started and ended (or, never ended, started) more
+        than ``max_age_days`` ago and were not reopened within them; returns their ids. Each gets a decision row
+        (user ``retention``, the reason) and the pass one audit row naming them, in the same transaction.
+
+        Why: a site nobody reviews kept every violation open for ever, and with it its row, its visit's events (the
+        plate among them: ``unname`` spares a violation's visit) and its photos (the calendar spared them; only
+        ``max_mb`` took them, and then every other visit's photo first): ~4.2 KB of ``evidence.db`` and two photos
+        per violation, 77 MB a year at 50 a day, never shrinking. Expired, it is a decided violation: its photos go
+        ``max_age_days`` after the expiry (``EvidenceStore._undecided``), its row ``review_days`` after it.
+
+        Clock steps: age is the wall clock's, as the store's; a violation this process opened is also timed on the
+        monotonic clock and none expires before ``max_age_days`` have really passed. A clock run ahead can still
+        expire older ones, but expiring deletes nothing: the reviewer reopens it, and its photos stay held while the
+        expiry is younger than ``max_age_days`` by the wall clock (a step back keeps them longer)."""
+        max_age_s = max_age_days * 86400
+        now = self._clock.now()
+        cutoff = now.timestamp() - max_age_s
+        mono = self._clock.monotonic()
+        with self._lock, self._db:
+            self._opened_at = {k: t for k, t in self._opened_at.items() if mono - t < max_age_s}
+            # reopened by a reviewer (``decided_at``: when): counted from then; an unreadable time keeps it open
+            ids = [int(r["id"]) for r in self._db.execute(
+                "SELECT id, event_id, decided_at FROM violations WHERE decision='open' AND started_epoch < ?"
+                " AND COALESCE(ended_epoch, started_epoch) < ? ORDER BY id", (cutoff, cutoff))
+                if r["event_id"] not in self._opened_at
+                and (r["decided_at"] is None or _epoch_or(r["decided_at"], float("inf")) < cutoff)]
+            if not ids:
+                return []
+            at = iso(now)
+            reason = f"undecided for {max_age_days:g} days (evidence.open_days)"
+            self._db.executemany("UPDATE violations SET decision=?, decision_reason=NULL, decided_by=?, decided_at=?"
+                                 " WHERE id=? AND decision='open'", [(EXPIRED, RETENTION_USER, at, i) for i in ids])
+            self._db.executemany("INSERT INTO decisions (violation_id, decision, reason, user, ts) VALUES (?,?,?,?,?)",
+                                 [(i, EXPIRED, reason, RETENTION_USER, at) for i in ids])
+            named = ", ".join(f"#{i}" for i in ids[:EXPIRED_NAMED])
+            more = f" and {len(ids) - EXPIRED_NAMED} more" if len(ids) > EXPIRED_NAMED else ""
+            self._db.execute("INSERT INTO audit (ts, user, action, target, detail, ip) VALUES (?,?,?,?,?,?)",
+                             (at, RETENTION_USER, "violations_expired", f"violations:{len(ids)}",
+                              f"{reason}: {named}{more}", ""))
+        return ids
+
+    def count(self, decision: str) -> int:
+        """How many violations stand at ``decision`` (the list's note of expired ones)."""
+        with self._reading() as db:
+            return int(db.execute("SELECT COUNT(*) FROM violations WHERE decision=?", (decision,)).fetchone()[0])
 
     def decide(self, violation_id: int, decision: str, user: str, reason: str = "",
                seen: str | None = None, audit_ip: str | None = None, wait_s: float | None = None) -> Violation:

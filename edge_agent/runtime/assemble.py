@@ -118,7 +118,8 @@ def assemble(cfg: AgentConfig, *, clock: Clock | None = None, source: FrameSourc
         out.recorder = agent.add_component(ViolationRecorder(agent.evidence.db_path, agent.clock, agent.bus,
                                                                      cfg.evidence.history_days,
                                                                      cfg.evidence.review_days,
-                                                                     cfg.evidence.max_age_days))
+                                                                     cfg.evidence.max_age_days,
+                                                                     cfg.evidence.open_days or None))
         agent.on_started.append(out.recorder.close_previous_run)  # with MQTT and notify listening
         agent.every_minute.append(out.recorder.mark_alive)
         if cfg.web.enabled:

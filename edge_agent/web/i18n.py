@@ -63,6 +63,9 @@ _TEXT: dict[str, tuple[str, str]] = {
     "open": ("待处理", "Open"),
     "confirmed": ("已确认", "Confirmed"),
     "dismissed": ("已驳回", "Dismissed"),
+    "expired": ("已过期", "Expired"),
+    "expired_note": ("{n} 条违规超过 {days} 天无人处理，已自动关闭为「已过期」", "{n} violation(s) nobody decided within "
+                     "{days} days were closed as expired"),
     "no_violations": ("没有符合条件的违规记录", "No violations match"),
     "total": ("共 {n} 条", "{n} in total"),
     "page_of": ("第 {page} / {pages} 页", "Page {page} of {pages}"),
@@ -201,6 +204,8 @@ _TEXT: dict[str, tuple[str, str]] = {
     "au_violation_confirmed": ("确认违规", "confirmed a violation"),
     "au_violation_dismissed": ("驳回违规", "dismissed a violation"),
     "au_violation_open": ("重新打开违规", "reopened a violation"),
+    "au_violations_expired": ("无人处理的违规已过期关闭（evidence.open_days）",
+                              "closed violations nobody decided as expired (evidence.open_days)"),
     "au_list_allow": ("加入白名单", "added to the allow-list"),
     "au_list_deny": ("加入黑名单", "added to the deny-list"),
     "au_export_csv": ("导出 CSV", "exported CSV"),

@@ -42,7 +42,7 @@ class ListQuery(BaseModel):
 
     model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
     bay: str | None = Field(None, max_length=64)
-    decision: Literal["open", "confirmed", "dismissed"] | None = None
+    decision: Literal["open", "confirmed", "dismissed", "expired"] | None = None
     plate: str | None = Field(None, max_length=PLATE_QUERY_MAX)
     since: date | None = Field(None, alias="from")
     until: date | None = Field(None, alias="to")

@@ -15,7 +15,7 @@ from fastapi.responses import FileResponse, RedirectResponse, StreamingResponse
 from edge_agent.config.load import ConfigError
 from edge_agent.csvcell import text_cell
 from edge_agent.evidence.forget import masked
-from edge_agent.evidence.violations import DECISIONS, StaleDecision, ViolationFilter
+from edge_agent.evidence.violations import EXPIRED, STATES, StaleDecision, ViolationFilter
 from edge_agent.plates import check_plate_list, normalise_plate
 from edge_agent.web.context import (
     NotWritten,
@@ -72,8 +72,11 @@ def violations(request: Request):
     configured = [b.id for b in ctx.cfg.bays]
     bays = configured + sorted(set(ctx.log.bay_ids()) - set(configured), key=natural_key)
     keep = {k: v for k, v in q.items() if k != "page" and v}
-    return render(request, "violations.html", page=page, q=q, keep=keep, bays=bays, decisions=DECISIONS,
-                  plate_max=PLATE_QUERY_MAX, flash=request.session.pop("flash", []))
+    # retention closed these unseen (evidence.open_days): said above the list, a link to them, until reviewed or gone
+    expired = ctx.log.count(EXPIRED)
+    return render(request, "violations.html", page=page, q=q, keep=keep, bays=bays, decisions=STATES,
+                  plate_max=PLATE_QUERY_MAX, expired=expired, open_days=ctx.cfg.evidence.open_days,
+                  flash=request.session.pop("flash", []))
 
 
 def _cell(value: object) -> str:
@@ -166,7 +169,7 @@ def detail(request: Request, vid: str):
 
 @router.post("/violations/{vid}/decide", dependencies=[Depends(require_csrf), Depends(require_role(*MAY_REVIEW))])
 def decide(request: Request, vid: str, decision: str = Form(...), reason: str = Form("", max_length=REASON_MAX),
-           seen: Literal["open", "confirmed", "dismissed"] | None = Form(None)):
+           seen: Literal["open", "confirmed", "dismissed", "expired"] | None = Form(None)):
     """``seen``: the decision the page showed (its forms send it); a violation decided since is left as it stands."""
     ctx = ctx_of(request)
     reason = one_line(reason, "reason")

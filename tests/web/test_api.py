@@ -143,6 +143,27 @@ def test_list_filters_and_pagination(client):
     assert 'href="?decision=open&amp;page=2"' in page2  # pager keeps the filter
 
 
+def test_violations_retention_expired_are_counted_above_the_list_filtered_and_still_decided(client, site):
+    """``evidence.open_days``: a violation nobody decided is closed as ``expired``; the list says how many, links
+    them, and a reviewer's form on one (``seen=expired``) still decides it."""
+    assert 'id="expired-note"' not in client.get("/violations").text
+    client.post("/violations/6/decide", data={"decision": "confirmed", "csrf": token(client, "/violations")})
+    site.clock.advance(200 * 86400)
+    assert site.log.expire_open(180) == [1, 2, 3, 4, 5, 7]
+    client = logged_in(site)  # the session ended meanwhile
+    page = client.get("/violations").text
+    assert re.search(r'id="expired-note"><a href="/violations\?decision=expired">6 条违规超过 180 天无人处理', page)
+    assert '<option value="expired" >已过期</option>' in page
+    expired = client.get("/violations?decision=expired").text
+    assert re.findall(r'<tr class="row" data-id="(\d+)"', expired) == ["7", "5", "4", "3", "2"]  # page_size 5, newest first
+    assert "共 6 条" in expired
+    detail = client.get("/violations/4").text
+    assert 'name="seen" value="expired"' in detail and "retention: 已过期 — undecided for 180 days" in detail
+    r = client.post("/violations/4/decide", data={"decision": "confirmed", "seen": "expired",
+                                                  "csrf": token(client, "/violations")}, follow_redirects=False)
+    assert r.status_code == 303 and site.log.get(4).decision == "confirmed"
+
+
 def test_the_dismiss_box_takes_as_long_a_reason_as_the_server(client):
     """The box said maxlength 200 while the server (and docs/web.md) take 500: a browser cut a longer reason."""
     page = client.get("/violations/6").text
