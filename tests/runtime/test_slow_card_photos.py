@@ -100,3 +100,30 @@ def test_the_photos_syncs_leave_the_loop_and_the_events_stay_the_same(tmp_path: 
     finally:
         old.close()
         new.close()
+
+
+def test_a_clean_stop_writes_the_queued_photos_before_the_index_closes(tmp_path: Path, clock: FakeClock,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``run``'s stop plan: "write photos" (time-boxed) before "close databases"; every photo queued is on disk and
+    indexed after the stop, and the index is closed (its WAL folded in)."""
+    from edge_agent.ops.signals import ShutdownPlan
+    from edge_agent.runtime.commands import PHOTO_DRAIN_S
+
+    parts = assemble(scene_config(str(tmp_path), mqtt={"enabled": False}, web={"enabled": False}), clock=clock,
+                     review=False, photo_thread=True)
+    agent = parts.agent
+    gate = threading.Event()
+    write = EvidenceStore.write
+    monkeypatch.setattr(EvidenceStore, "write", lambda self, *a: (gate.wait(10), write(self, *a))[1])
+    ids = [agent.evidence.save("A", f"v{i}", "violation_started", b"\xff\xd8photo\xff\xd9", None) for i in range(3)]
+    assert agent.photo_writer is not None and agent.photo_writer.pending == 3  # the card stalled: all queued
+    gate.set()
+    plan = ShutdownPlan(budget_s=10.0)
+    plan.add("stop sinks", parts.stop, timeout_s=2.0)
+    plan.add("write photos", parts.drain_photos, timeout_s=PHOTO_DRAIN_S)
+    plan.add("close databases", parts.close)
+    assert [r.status for r in plan.run()] == ["ok", "ok", "ok"]
+    assert not Path(str(agent.evidence.db_path) + "-wal").exists()  # closed: nothing was left to write
+    again = EvidenceStore(agent.evidence.root, clock)
+    assert all(again.image_path(i) is not None and again.image_path(i).is_file() for i in ids)  # type: ignore[union-attr]
+    again.close()
