@@ -75,7 +75,7 @@ class Agent:
                  classifier_factory: Callable[[AgentConfig], OccupancyClassifier] = default_classifier,
                  photo_thread: bool = False) -> None:
         """``photo_thread`` (``run``): evidence photos are written on a thread of their own, off the frame loop
-        (``evidence/writer.py``); without it (tests, ``demo``, ``replay``) on the loop, written when the event is."""
+        (``evidence/writer.py``); without it (tests, ``replay``) on the loop, written when the event is."""
         self.cfg = cfg
         self.clock = clock or SystemClock(ZoneInfo(cfg.site.timezone))
         self.bus = bus or EventBus()
