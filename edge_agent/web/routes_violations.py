@@ -161,7 +161,8 @@ def detail(request: Request, vid: str):
     # the photos the index has: one the evidence writer has not written yet (``run`` writes them off the frame loop)
     # or a process ended before it did is said so, not shown as a broken picture
     named = {v.evidence_id, v.end_evidence_id} | {e.evidence_id for e in timeline}
-    saved = {e for e in named if e and ctx.store.get(e) is not None}
+    store = ctx.store  # none: a page over the log alone (``web bench``), which links as before
+    saved = {e for e in named if e and (store is None or store.get(e) is not None)}
     return render(request, "detail.html", v=v, timeline=timeline, saved=saved,
                   locks=[e for e in timeline if e.type.startswith("lock_")],
                   decisions=ctx.log.decisions(v.id), listed=ctx.lists.lookup(v.plate) if v.plate else None,
