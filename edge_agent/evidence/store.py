@@ -34,7 +34,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from edge_agent.clock import Clock, iso
 from edge_agent.durable import fsync_dir, write_durably
@@ -116,6 +116,12 @@ def remove_photo(root: Path, rel: str) -> bool:
 
 RESTORED_FACTOR = 1.5  # "low" ends when this multiple of the reserve is free again
 INDEX_SLACK = 64 * 1024  # an index row and its WAL frames, beside the photo's own bytes
+
+
+class PhotoQueue(Protocol):
+    """Where ``save`` hands a photo to be written later (``evidence.writer.PhotoWriter``)."""
+
+    def take(self, job: tuple[Any, ...]) -> bool: ...
 
 
 class EvidenceSkipped(OSError):
@@ -204,6 +210,7 @@ class EvidenceStore:
         self.undeletable = 0  # photos retention or pruning could not delete (kept, retried)
         self.behind = False  # the last retention stopped at its batch limit: more is due
         self._saved_at: dict[str, float] = {}  # monotonic save time of this process's records (retention)
+        self.writer: PhotoQueue | None = None  # ``run``: the photos written off the frame loop (``save``)
         try:
             self._db = self._connect()
         except sqlite3.DatabaseError as exc:
@@ -288,13 +295,27 @@ class EvidenceStore:
 
     def save(self, bay_id: str | None, visit_id: str | None, kind: str, image_jpeg: bytes | None,
              crop_jpeg: bytes | None, plate: str | None = None, meta: dict[str, Any] | None = None) -> str:
+        """The record's id, its time fixed now; written now (``write``), or, with a ``writer`` attached (``run``),
+        queued to it in order and written on its thread: the frame loop publishes the event naming the id at once,
+        not after four syncs (``evidence/writer.py``). Snapshots are written now, on the caller's thread (the page
+        shows the picture it asked for)."""
+        eid = str(uuid.uuid4())
+        at = (self.clock.now(), self.clock.monotonic())
+        writer = self.writer
+        if writer is not None and kind != SNAPSHOT and writer.take(
+                (eid, at, bay_id, visit_id, kind, image_jpeg, crop_jpeg, plate, meta)):
+            return eid
+        return self.write(eid, at, bay_id, visit_id, kind, image_jpeg, crop_jpeg, plate, meta)
+
+    def write(self, eid: str, at: tuple[datetime, float], bay_id: str | None, visit_id: str | None, kind: str,
+              image_jpeg: bytes | None, crop_jpeg: bytes | None, plate: str | None = None,
+              meta: dict[str, Any] | None = None) -> str:
         """Write the files (synced, renamed into place, their folder synced), then the index row, synced
         (``synchronous=FULL``): a crash or power cut leaves an orphan file (``sweep_orphans`` removes it), never
         a row naming a truncated or missing photo; and once this returns, both are on the card, so the event the
         caller then puts in the outbox names a photo and a row a power cut cannot take back (the sweep would
         delete a photo whose row was lost). Raises ``EvidenceSkipped`` when the reserve cannot be kept."""
-        eid = str(uuid.uuid4())
-        now, mono = self.clock.now(), self.clock.monotonic()
+        now, mono = at
         protected = kind in PROTECTED_KINDS or (kind != SNAPSHOT and visit_id is not None and self._violating(visit_id))
         self._make_room(len(image_jpeg or b"") + len(crop_jpeg or b"") + INDEX_SLACK, protected, kind == SNAPSHOT)
         day = self.root / now.strftime("%Y-%m-%d")

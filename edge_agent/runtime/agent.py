@@ -33,6 +33,7 @@ from edge_agent.events.health import HealthFigures
 from edge_agent.events.types import EventType
 from edge_agent.evidence.runs import AGENT_STOPPED
 from edge_agent.evidence.store import EvidenceSkipped, EvidenceStore
+from edge_agent.evidence.writer import PhotoWriter
 from edge_agent.perception.lists import PlateLists
 from edge_agent.plates import check_plate_list
 from edge_agent.runtime.camera_watch import CameraWatch
@@ -71,7 +72,10 @@ class Agent:
                  lists: PlateLists | None = None, evidence: EvidenceStore | None = None,
                  reader_factory: Callable[[AgentConfig, PlateLists], PlateReader] = default_reader,
                  classifier: OccupancyClassifier | None = None,
-                 classifier_factory: Callable[[AgentConfig], OccupancyClassifier] = default_classifier) -> None:
+                 classifier_factory: Callable[[AgentConfig], OccupancyClassifier] = default_classifier,
+                 photo_thread: bool = False) -> None:
+        """``photo_thread`` (``run``): evidence photos are written on a thread of their own, off the frame loop
+        (``evidence/writer.py``); without it (tests, ``replay``) on the loop, written when the event is."""
         self.cfg = cfg
         self.clock = clock or SystemClock(ZoneInfo(cfg.site.timezone))
         self.bus = bus or EventBus()
@@ -82,6 +86,7 @@ class Agent:
         self.evidence = evidence or EvidenceStore(self.data_dir / "evidence", self.clock,
                                                   cfg.evidence.max_age_days, int(cfg.evidence.max_mb * 1024 * 1024),
                                                   int(cfg.evidence.min_free_mb * 1e6))
+        self.photo_writer = PhotoWriter(self.evidence) if photo_thread else None
         self.source = source or open_source(cfg.camera, self.clock)
         # Fixed for the agent's life like the source: a reload that turns the view is refused (reload.py).
         self.view = Orientation.of(cfg.camera)
@@ -204,18 +209,28 @@ class Agent:
         finally:
             self._stopping = False
 
+    def drain_photos(self, timeout: float | None = None) -> bool:
+        """After the loop stopped: the photos queued to the writer written, up to ``timeout`` (``run``'s stop
+        plan, before "close databases"). True when none is left."""
+        return self.photo_writer is None or self.photo_writer.drain(timeout)
+
     def close(self) -> None:
         """After ``stop`` and the MQTT link's stop (a command it took may still save a snapshot): the evidence
         index this agent opened is closed, so SQLite folds its WAL in and removes it. Before, the connection was
         never closed and every clean stop left ``evidence.db-wal`` (megabytes) beside the index. A close that
         fails is logged: the WAL is still read back by the next start. One whose ``stop`` is still under way (its
         step in ``run``'s stop plan timed out: a lock's motor, a notifier's last send, the page answering a request)
-        is left open: closed under it, a snapshot or evidence row that stop still wrote was lost, with a traceback."""
+        is left open: closed under it, a snapshot or evidence row that stop still wrote was lost, with a traceback.
+        So is one whose photo writer still writes (``drain_photos`` ran out of its time in the stop plan)."""
         if not self._own_evidence:
             return
         if self._stopping:
             log.warning("the evidence index %s is left open: the components' stop is still under way (the next "
                         "start reads its WAL back)", self.evidence.db_path)
+            return
+        if self.photo_writer is not None and not self.photo_writer.close(timeout=0):
+            log.warning("the evidence index %s is left open: %d photo(s) are still being written (a process ended "
+                        "now loses them; the index stays whole)", self.evidence.db_path, self.photo_writer.pending)
             return
         try:
             self.evidence.close()

@@ -18,6 +18,7 @@ exactly what a device runs.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ if TYPE_CHECKING:  # built lazily: paho, FastAPI and the notifiers load only whe
     from edge_agent.web.server import WebServer
 
 MQTT_FLUSH_S = 3.0
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -68,6 +70,13 @@ class Assembled:
         """Last: the link sends what the others left in its outbox and says ``offline``."""
         if self.link is not None:
             self.link.stop(flush_s=flush_s)
+
+    def drain_photos(self, left: float) -> None:
+        """After the loop and the sinks stopped, before ``close``: the evidence photos still queued written, within
+        the stop plan's ``left`` seconds (``evidence/writer.py``)."""
+        if not self.agent.drain_photos(left):
+            log.warning("stop: %d evidence photo(s) not written within %.1f s", self.agent.photo_writer.pending
+                        if self.agent.photo_writer else 0, left)
 
     def close(self) -> None:
         """After the link stopped: the databases the agent itself holds (the evidence index) closed, their WAL
@@ -95,12 +104,14 @@ class Assembled:
 
 def assemble(cfg: AgentConfig, *, clock: Clock | None = None, source: FrameSource | None = None,
              pin_factory: object | None = None, lock_thread: bool = True, config_path: str | Path | None = None,
-             review: bool = True, sinks: Callable[[Agent], list[Component]] | None = None) -> Assembled:
+             review: bool = True, sinks: Callable[[Agent], list[Component]] | None = None,
+             photo_thread: bool = False) -> Assembled:
     """Compose an agent with every configured component (nothing is started yet).
 
-    ``review=False`` (replay, benchmarks) leaves out the violation log and the web page.
+    ``review=False`` (replay, benchmarks) leaves out the violation log and the web page. ``photo_thread``
+    (``run``): evidence photos written off the frame loop (``evidence/writer.py``).
     """
-    agent = Agent(cfg, clock=clock, source=source)
+    agent = Agent(cfg, clock=clock, source=source, photo_thread=photo_thread)
     out = Assembled(agent)
     if cfg.mqtt.enabled:
         out.link = _init_mqtt(agent)

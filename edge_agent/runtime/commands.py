@@ -26,6 +26,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+# the stop plan's step for the evidence photos the loop queued (``evidence/writer.py``): ~20 syncs of a healthy
+# card; a process the budget ends with photos still queued loses those photos only (the index stays whole, and is
+# left open: "close databases" does not close it under the writer)
+PHOTO_DRAIN_S = 1.5
 MAX_RUN_S = 366 * 86400.0  # --max-seconds: a year is past any test or benchmark
 
 
@@ -188,7 +192,7 @@ def _build(args: argparse.Namespace) -> tuple[Assembled, OpsRuntime]:
         a.every_minute.append(sink.expire)
         return [sink]
 
-    parts = assemble(cfg, config_path=args.config, sinks=event_lines)
+    parts = assemble(cfg, config_path=args.config, sinks=event_lines, photo_thread=True)
     agent = parts.agent
     ops = OpsRuntime(cfg, agent.bus, agent.clock)
     ops.plan.add("stop frames", agent.source.stop, timeout_s=1.0)
@@ -197,9 +201,11 @@ def _build(args: argparse.Namespace) -> tuple[Assembled, OpsRuntime]:
         # the assembly's stop order, time-boxed: sinks first (locks stop their motors, web closes),
         # the MQTT link last: it flushes and says offline
         ops.plan.add("stop sinks", parts.stop_sinks, timeout_s=1.5)
+        ops.plan.add("write photos", parts.drain_photos, timeout_s=PHOTO_DRAIN_S)
         ops.plan.add("mqtt flush + offline", lambda left: parts.stop_link(flush_s=max(left - 1.0, 0.5)))
     else:
         ops.plan.add("stop sinks", parts.stop, timeout_s=2.0)
+        ops.plan.add("write photos", parts.drain_photos, timeout_s=PHOTO_DRAIN_S)
     # last, once nothing writes there: the evidence index closed, its WAL folded in (no -wal left behind)
     ops.plan.add("close databases", parts.close)
     return parts, ops

@@ -139,7 +139,8 @@ def _run(data_dir: Path, fps: float, json_lines: bool, out, broker, opts: DemoOp
     t0 = clock.monotonic()
     sinks = _sinks(data_dir, json_lines, out, opts.events_path)
     try:
-        parts = assemble(cfg, clock=clock, source=source, lock_thread=False, sinks=sinks)
+        # photos written off the frame loop, as ``run`` does (``evidence/writer.py``)
+        parts = assemble(cfg, clock=clock, source=source, lock_thread=False, sinks=sinks, photo_thread=True)
     except (FileNotFoundError, ConfigError) as exc:  # plate models, or the occupancy model
         print(f"demo: models missing ({exc}); run `edge-agent models fetch`", file=sys.stderr)
         return 1
@@ -174,6 +175,7 @@ def _run(data_dir: Path, fps: float, json_lines: bool, out, broker, opts: DemoOp
             time.sleep(0.05)
     depth = link.outbox_depth()
     parts.stop()
+    agent.drain_photos()  # every photo on disk before the summary counts them and the index closes
     n = agent.evidence.total_bytes()
     parts.close()  # the evidence index's WAL folded in, as the outbox's is
     if watcher is not None:

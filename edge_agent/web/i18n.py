@@ -112,6 +112,8 @@ _TEXT: dict[str, tuple[str, str]] = {
     "alt_frame": ("车位 {bay} 违规开始时的现场照片，{time}", "Bay {bay} when the violation started, {time}"),
     "alt_end": ("车位 {bay} 违规结束时的现场照片，{time}", "Bay {bay} when the violation ended, {time}"),
     "alt_crop": ("车牌特写：{plate}", "Plate close-up: {plate}"),
+    "photo_pending": ("照片尚未保存（正在写入，或设备在写入前停止）",
+                      "Photo not saved yet (being written, or the device stopped before writing it)"),
     "alt_bay": ("车位 {bay} 最新画面", "Bay {bay}: last snapshot"),
     "nev_plate": ("新能源", "NEV"),
     "take_snapshot": ("拍摄画面", "Take snapshot"),

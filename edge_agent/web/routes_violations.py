@@ -161,7 +161,12 @@ def detail(request: Request, vid: str):
         raise HTTPException(404, "no such violation")
     timeline = ctx.log.timeline(v.visit_id, v.bay_id, v.started_at, v.ended_at)
     viewed(request, "viewed_violation", f"#{v.id}", f"violation:{v.id}")
-    return render(request, "detail.html", v=v, timeline=timeline,
+    # the photos the index has: one the evidence writer has not written yet (``run`` writes them off the frame loop)
+    # or a process ended before it did is said so, not shown as a broken picture
+    named = {v.evidence_id, v.end_evidence_id} | {e.evidence_id for e in timeline}
+    store = ctx.store  # none: a page over the log alone (``web bench``), which links as before
+    saved = {e for e in named if e and (store is None or store.get(e) is not None)}
+    return render(request, "detail.html", v=v, timeline=timeline, saved=saved,
                   locks=[e for e in timeline if e.type.startswith("lock_")],
                   decisions=ctx.log.decisions(v.id), listed=ctx.lists.lookup(v.plate) if v.plate else None,
                   reason_max=REASON_MAX, flash=request.session.pop("flash", []))
