@@ -12,9 +12,9 @@ is not on disk. Until it is written the page says so ("photo not saved yet"). Wh
 - a clean stop drains the queue (``drain``, a step of ``run``'s stop plan before "close databases");
 - a process killed with photos queued loses those photos (their events name ids no row has; the page says the photo
   was not saved), never the index's consistency;
-- a full queue (the card stalled for minutes) drops the oldest photo, counted (``dropped``, and in the store's
-  ``space.skipped``: the ``evidence_skipped`` metric) and logged: never an event, never the loop's time, never
-  memory without bound;
+- a full queue (the card stalled for minutes) drops the oldest photo, a plain one before a violation's, counted
+  (``dropped``, and in the store's ``space.skipped``: the ``evidence_skipped`` metric) and logged: never an event,
+  never the loop's time, never memory without bound;
 - a photo the card refuses after its event went out (full, read-only) is counted as before; its event names an id
   with no photo. Short of space, a photo with nothing queued ahead of it is written on the loop as before, so the
   event names no photo the store skips.
@@ -29,7 +29,7 @@ import threading
 from collections import deque
 from typing import Any
 
-from edge_agent.evidence.store import INDEX_SLACK, RESTORED_FACTOR, EvidenceSkipped, EvidenceStore
+from edge_agent.evidence.store import INDEX_SLACK, PROTECTED_KINDS, RESTORED_FACTOR, EvidenceSkipped, EvidenceStore
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,11 @@ class PhotoWriter:
             if not self._q and not self._busy and self._short_of_space(size):
                 return False
             if len(self._q) >= self.max_pending:
-                old = self._q.popleft()
+                # the oldest plain photo goes first: a violation's is the case under review (the store prunes in the
+                # same order, ``_make_room``); only a queue of violation photos loses its oldest
+                at = next((i for i, j in enumerate(self._q) if j[4] not in PROTECTED_KINDS), 0)
+                old = self._q[at]
+                del self._q[at]
                 self._bytes -= len(old[5] or b"") + len(old[6] or b"")
                 self.dropped += 1
                 self.store.space.skipped += 1

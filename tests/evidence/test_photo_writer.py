@@ -145,3 +145,17 @@ def test_the_agents_close_leaves_the_index_open_while_photos_are_still_written(t
     assert agent.photo_writer.drain(timeout=10) and agent.evidence.get(eid) is not None  # the index still open
     agent.evidence.close()
     assert os.path.exists(agent.evidence.db_path)
+
+
+def test_a_full_queue_drops_a_plain_photo_before_a_violations(tmp_path: Path, clock: FakeClock) -> None:
+    """The violation's photo is the case a reviewer decides: the identifications queued after it go first (probe
+    review22: it was dropped as the oldest, its violation named a photo never written, the identifications kept)."""
+    store = EvidenceStore(tmp_path, clock)
+    writer = PhotoWriter(store, thread=False, max_pending=3)
+    vio = store.save("A", "v1", "violation_started", JPEG, None)
+    plain = [store.save("B", f"v{i}", "vehicle_identified", JPEG, None) for i in range(3)]
+    assert writer.dropped == 1
+    writer.drain()
+    assert store.get(vio) is not None
+    assert [store.get(i) is not None for i in plain] == [False, True, True]
+    store.close()
