@@ -123,6 +123,8 @@ class PhotoQueue(Protocol):
 
     def take(self, job: tuple[Any, ...]) -> bool: ...
 
+    def holds(self, eid: str) -> bool: ...
+
 
 class EvidenceSkipped(OSError):
     """Not saved: the disk is (nearly) full and the outbox's reserve comes first, or the card is read-only."""

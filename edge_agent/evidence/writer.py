@@ -55,6 +55,7 @@ class PhotoWriter:
         self._q: deque[tuple[Any, ...]] = deque()
         self._bytes = 0  # queued photos' bytes: counted against the store's free-space reserve
         self._busy = False  # a photo taken from the queue is being written
+        self._current: str | None = None  # its id
         self._closed = False
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
@@ -68,6 +69,12 @@ class PhotoWriter:
         """Photos queued or being written."""
         with self._cond:
             return len(self._q) + self._busy
+
+    def holds(self, eid: str) -> bool:
+        """Photo ``eid`` is queued or being written: the page says "being written" for it, and for no other
+        photo its index lacks (retention deleted it, or it was dropped, skipped or lost with a process)."""
+        with self._cond:
+            return self._current == eid or any(j[0] == eid for j in self._q)
 
     def take(self, job: tuple[Any, ...]) -> bool:
         """Queue ``job`` (``EvidenceStore.write``'s arguments); False: write it now instead (the writer is closed,
@@ -138,6 +145,7 @@ class PhotoWriter:
             job = self._q.popleft()
             self._bytes -= len(job[5] or b"") + len(job[6] or b"")
             self._busy = True
+            self._current = job[0]
             return job
 
     def _write(self, job: tuple[Any, ...]) -> None:
@@ -151,7 +159,7 @@ class PhotoWriter:
             log.exception("writing evidence %s (%s) failed", job[0], job[4])
         finally:
             with self._cond:
-                self._busy = False
+                self._busy, self._current = False, None
                 self._cond.notify_all()
 
     def _run(self) -> None:

@@ -166,7 +166,11 @@ def detail(request: Request, vid: str):
     named = {v.evidence_id, v.end_evidence_id} | {e.evidence_id for e in timeline}
     store = ctx.store  # none: a page over the log alone (``web bench``), which links as before
     saved = {e for e in named if e and (store is None or store.get(e) is not None)}
-    return render(request, "detail.html", v=v, timeline=timeline, saved=saved,
+    # "being written" only for a photo this process's writer holds: one retention deleted (a decided violation's
+    # photos go max_age_days after it, its row review_days), or dropped, skipped or lost, never comes
+    writer = store.writer if store is not None else None
+    pending = {e for e in named if e and e not in saved and writer is not None and writer.holds(e)}
+    return render(request, "detail.html", v=v, timeline=timeline, saved=saved, pending=pending,
                   locks=[e for e in timeline if e.type.startswith("lock_")],
                   decisions=ctx.log.decisions(v.id), listed=ctx.lists.lookup(v.plate) if v.plate else None,
                   reason_max=REASON_MAX, flash=request.session.pop("flash", []))
