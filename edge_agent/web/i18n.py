@@ -115,6 +115,9 @@ _TEXT: dict[str, tuple[str, str]] = {
     "photo_pending": ("照片尚未保存（正在写入）", "Photo not saved yet (being written)"),
     "photo_gone": ("设备上没有这张照片（已按保留期限删除，或未能保存）",
                    "The photo is not on the device (deleted by retention, or never saved)"),
+    "photo_not_here": ("设备上没有这张照片（代理尚未写入、已按保留期限删除，或未能保存）",
+                       "The photo is not on the device (not written by the agent yet, deleted by retention, or never "
+                       "saved)"),
     "alt_bay": ("车位 {bay} 最新画面", "Bay {bay}: last snapshot"),
     "nev_plate": ("新能源", "NEV"),
     "take_snapshot": ("拍摄画面", "Take snapshot"),

@@ -167,10 +167,12 @@ def detail(request: Request, vid: str):
     store = ctx.store  # none: a page over the log alone (``web bench``), which links as before
     saved = {e for e in named if e and (store is None or store.get(e) is not None)}
     # "being written" only for a photo this process's writer holds: one retention deleted (a decided violation's
-    # photos go max_age_days after it, its row review_days), or dropped, skipped or lost, never comes
+    # photos go max_age_days after it, its row review_days), or dropped, skipped or lost, never comes. A page with no
+    # writer (``review`` beside ``run``) cannot tell the agent's queue from the rest, and says so
     writer = store.writer if store is not None else None
     pending = {e for e in named if e and e not in saved and writer is not None and writer.holds(e)}
     return render(request, "detail.html", v=v, timeline=timeline, saved=saved, pending=pending,
+                  writes_here=writer is not None,
                   locks=[e for e in timeline if e.type.startswith("lock_")],
                   decisions=ctx.log.decisions(v.id), listed=ctx.lists.lookup(v.plate) if v.plate else None,
                   reason_max=REASON_MAX, flash=request.session.pop("flash", []))

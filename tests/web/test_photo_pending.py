@@ -33,7 +33,11 @@ def test_a_photo_retention_deleted_is_not_said_to_be_saved_later(site) -> None: 
     site.log.decide(v.id, "confirmed", "alice")
     site.clock.advance(site.store.max_age_days * 86400 + 1)
     site.store._saved_at.clear()  # another run: the wall clock alone decides (``enforce_retention``)
+    PhotoWriter(site.store, thread=False)  # ``run`` serving the page: its writer says what it still holds
     assert site.store.enforce_retention() >= 1 and site.store.get(v.evidence_id) is None
     page = logged_in(site).get(f"/violations/{v.id}").text
     assert 'id="photo-pending"' not in page and 'id="photo-gone"' in page
     assert "not saved yet" not in page and "尚未保存" not in page
+    site.store.writer = None  # ``review`` beside ``run``: the agent's queue is not this process's to see
+    page = logged_in(site).get(f"/violations/{v.id}").text
+    assert 'id="photo-gone"' in page and "代理尚未写入" in page
