@@ -41,3 +41,20 @@ def test_a_photo_retention_deleted_is_not_said_to_be_saved_later(site) -> None: 
     site.store.writer = None  # ``review`` beside ``run``: the agent's queue is not this process's to see
     page = logged_in(site).get(f"/violations/{v.id}").text
     assert 'id="photo-gone"' in page and "代理尚未写入" in page
+
+
+class _WritesAsAsked(PhotoWriter):
+    """The writer finishing the photo at the moment the page asks about it."""
+
+    def holds(self, eid: str) -> bool:
+        self.drain()
+        return super().holds(eid)
+
+
+def test_a_photo_written_while_the_page_asks_is_shown_not_called_missing(site) -> None:  # noqa: ANN001
+    _WritesAsAsked(site.store, thread=False)
+    publish_visit(site, "A2", "粤B77777", "blue", False, "format+colour", "fuel_vehicle")
+    v = max((site.log.get(i) for i in range(1, 50)), key=lambda x: x.id if x else 0)
+    assert v is not None and v.evidence_id and site.store.get(v.evidence_id) is None
+    page = logged_in(site).get(f"/violations/{v.id}").text
+    assert 'id="photo-gone"' not in page and f"/evidence/{v.evidence_id}/frame.jpg" in page
