@@ -123,6 +123,8 @@ class PhotoQueue(Protocol):
 
     def take(self, job: tuple[Any, ...]) -> bool: ...
 
+    def holds(self, eid: str) -> bool: ...
+
 
 class EvidenceSkipped(OSError):
     """Not saved: the disk is (nearly) full and the outbox's reserve comes first, or the card is read-only."""
@@ -480,14 +482,19 @@ class EvidenceStore:
 
         A crash between a photo's write and its row leaves such a file; nothing else would ever
         delete it, and ``max_mb`` does not count it. The age spares a save in flight in another
-        process (``review`` opens the same store)."""
+        process (``review`` opens the same store); the writer's photo in flight is asked about (``holds``)."""
         cutoff = time.time() - min_age_s  # file times are the filesystem's wall clock
         removed = 0
+        writer = self.writer
         with self._lock:
             known = {r[0] for r in self._db.execute("SELECT id FROM evidence")}
             for p in self.root.glob("*/*"):
                 m = _PHOTO.fullmatch(p.name) or _PHOTO.fullmatch(p.name.removesuffix(".tmp") + ".jpg")
                 if m is None or (p.suffix == ".jpg" and m.group(1) in known):
+                    continue
+                # the writer's photo between its files and its row: a clock stepped forward makes its files look an
+                # hour old, and deleted here, the row the writer then adds named a photo not on disk
+                if writer is not None and writer.holds(m.group(1)):
                     continue
                 try:
                     if p.is_file() and p.stat().st_mtime < cutoff:

@@ -12,9 +12,9 @@ is not on disk. Until it is written the page says so ("photo not saved yet"). Wh
 - a clean stop drains the queue (``drain``, a step of ``run``'s stop plan before "close databases");
 - a process killed with photos queued loses those photos (their events name ids no row has; the page says the photo
   was not saved), never the index's consistency;
-- a full queue (the card stalled for minutes) drops the oldest photo, counted (``dropped``, and in the store's
-  ``space.skipped``: the ``evidence_skipped`` metric) and logged: never an event, never the loop's time, never
-  memory without bound;
+- a full queue (the card stalled for minutes) drops the oldest photo, a plain one before a violation's, counted
+  (``dropped``, and in the store's ``space.skipped``: the ``evidence_skipped`` metric) and logged: never an event,
+  never the loop's time, never memory without bound;
 - a photo the card refuses after its event went out (full, read-only) is counted as before; its event names an id
   with no photo. Short of space, a photo with nothing queued ahead of it is written on the loop as before, so the
   event names no photo the store skips.
@@ -29,7 +29,7 @@ import threading
 from collections import deque
 from typing import Any
 
-from edge_agent.evidence.store import INDEX_SLACK, RESTORED_FACTOR, EvidenceSkipped, EvidenceStore
+from edge_agent.evidence.store import INDEX_SLACK, PROTECTED_KINDS, RESTORED_FACTOR, EvidenceSkipped, EvidenceStore
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,7 @@ class PhotoWriter:
         self._q: deque[tuple[Any, ...]] = deque()
         self._bytes = 0  # queued photos' bytes: counted against the store's free-space reserve
         self._busy = False  # a photo taken from the queue is being written
+        self._current: str | None = None  # its id
         self._closed = False
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
@@ -69,6 +70,12 @@ class PhotoWriter:
         with self._cond:
             return len(self._q) + self._busy
 
+    def holds(self, eid: str) -> bool:
+        """Photo ``eid`` is queued or being written: the page says "being written" for it, and for no other
+        photo its index lacks (retention deleted it, or it was dropped, skipped or lost with a process)."""
+        with self._cond:
+            return self._current == eid or any(j[0] == eid for j in self._q)
+
     def take(self, job: tuple[Any, ...]) -> bool:
         """Queue ``job`` (``EvidenceStore.write``'s arguments); False: write it now instead (the writer is closed,
         or the card is short of space and nothing is queued: the store then prunes or skips it on the caller's
@@ -80,7 +87,11 @@ class PhotoWriter:
             if not self._q and not self._busy and self._short_of_space(size):
                 return False
             if len(self._q) >= self.max_pending:
-                old = self._q.popleft()
+                # the oldest plain photo goes first: a violation's is the case under review (the store prunes in the
+                # same order, ``_make_room``); only a queue of violation photos loses its oldest
+                at = next((i for i, j in enumerate(self._q) if j[4] not in PROTECTED_KINDS), 0)
+                old = self._q[at]
+                del self._q[at]
                 self._bytes -= len(old[5] or b"") + len(old[6] or b"")
                 self.dropped += 1
                 self.store.space.skipped += 1
@@ -134,6 +145,7 @@ class PhotoWriter:
             job = self._q.popleft()
             self._bytes -= len(job[5] or b"") + len(job[6] or b"")
             self._busy = True
+            self._current = job[0]
             return job
 
     def _write(self, job: tuple[Any, ...]) -> None:
@@ -147,7 +159,7 @@ class PhotoWriter:
             log.exception("writing evidence %s (%s) failed", job[0], job[4])
         finally:
             with self._cond:
-                self._busy = False
+                self._busy, self._current = False, None
                 self._cond.notify_all()
 
     def _run(self) -> None:

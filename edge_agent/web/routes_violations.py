@@ -165,8 +165,16 @@ def detail(request: Request, vid: str):
     # or a process ended before it did is said so, not shown as a broken picture
     named = {v.evidence_id, v.end_evidence_id} | {e.evidence_id for e in timeline}
     store = ctx.store  # none: a page over the log alone (``web bench``), which links as before
+    # "being written" only for a photo this process's writer holds: one retention deleted (a decided violation's
+    # photos go max_age_days after it, its row review_days), or dropped, skipped or lost, never comes. A page with no
+    # writer (``review`` beside ``run``) cannot tell the agent's queue from the rest, and says so. Asked before the
+    # index: the writer lets go of a photo only after its row is in, so one written meanwhile is found there
+    writer = store.writer if store is not None else None
+    pending = {e for e in named if e and writer is not None and writer.holds(e)}
     saved = {e for e in named if e and (store is None or store.get(e) is not None)}
-    return render(request, "detail.html", v=v, timeline=timeline, saved=saved,
+    pending -= saved
+    return render(request, "detail.html", v=v, timeline=timeline, saved=saved, pending=pending,
+                  writes_here=writer is not None,
                   locks=[e for e in timeline if e.type.startswith("lock_")],
                   decisions=ctx.log.decisions(v.id), listed=ctx.lists.lookup(v.plate) if v.plate else None,
                   reason_max=REASON_MAX, flash=request.session.pop("flash", []))

@@ -145,3 +145,45 @@ def test_the_agents_close_leaves_the_index_open_while_photos_are_still_written(t
     assert agent.photo_writer.drain(timeout=10) and agent.evidence.get(eid) is not None  # the index still open
     agent.evidence.close()
     assert os.path.exists(agent.evidence.db_path)
+
+
+def test_a_full_queue_drops_a_plain_photo_before_a_violations(tmp_path: Path, clock: FakeClock) -> None:
+    """The violation's photo is the case a reviewer decides: the identifications queued after it go first (probe
+    review22: it was dropped as the oldest, its violation named a photo never written, the identifications kept)."""
+    store = EvidenceStore(tmp_path, clock)
+    writer = PhotoWriter(store, thread=False, max_pending=3)
+    vio = store.save("A", "v1", "violation_started", JPEG, None)
+    plain = [store.save("B", f"v{i}", "vehicle_identified", JPEG, None) for i in range(3)]
+    assert writer.dropped == 1
+    writer.drain()
+    assert store.get(vio) is not None
+    assert [store.get(i) is not None for i in plain] == [False, True, True]
+    store.close()
+
+
+def test_the_hourly_sweep_leaves_a_photo_the_writer_is_writing(tmp_path: Path, clock: FakeClock,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sweep (the loop) deletes photo files no row names, an hour old by the file system's clock; the writer
+    writes the files, then the row. NTP stepping the clock forward over an hour between the two (a Pi boots behind)
+    let the sweep delete the files and the writer then add a row naming them: the index named a photo not on disk
+    (probe review22). On the loop both ran on one thread and could not meet."""
+    import edge_agent.evidence.store as store_mod
+
+    store = EvidenceStore(tmp_path, clock)
+    PhotoWriter(store, thread=False)
+    synced = store_mod.fsync_dir
+
+    def step_then_sweep(path: Path) -> None:
+        synced(path)
+        for p in path.glob("*.jpg"):  # the files are now 2 h old by the stepped clock
+            st = p.stat()
+            os.utime(p, (st.st_atime - 7200, st.st_mtime - 7200))
+        store.sweep_orphans()  # the loop's hourly pass, while the writer is between the files and the row
+
+    eid = store.save("A", "v1", "violation_started", JPEG, JPEG)
+    monkeypatch.setattr(store_mod, "fsync_dir", step_then_sweep)
+    assert store.writer is not None and store.writer.drain()  # type: ignore[attr-defined]
+    monkeypatch.setattr(store_mod, "fsync_dir", synced)
+    assert store.get(eid) is not None
+    assert store.image_path(eid).is_file() and store.image_path(eid, "crop").is_file()  # type: ignore[union-attr]
+    store.close()

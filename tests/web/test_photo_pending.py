@@ -21,3 +21,40 @@ def test_a_violation_whose_photo_is_queued_says_so_and_shows_it_once_written(sit
     page = c.get(f"/violations/{v.id}").text
     assert 'id="photo-pending"' not in page and f"/evidence/{v.evidence_id}/frame.jpg" in page
     assert c.get(f"/evidence/{v.evidence_id}/frame.jpg").status_code == 200
+
+
+def test_a_photo_retention_deleted_is_not_said_to_be_saved_later(site) -> None:  # noqa: ANN001
+    """A decided violation keeps its row ``review_days`` (730) but its photos go ``max_age_days`` (30) after: the page
+    said "not saved yet (being written, or the device stopped before writing it)" for every such case (probe
+    review22). Only a photo this process's writer still holds is "being written"."""
+    publish_visit(site, "A2", "粤B77777", "blue", False, "format+colour", "fuel_vehicle")
+    v = max((site.log.get(i) for i in range(1, 50)), key=lambda x: x.id if x else 0)
+    assert v is not None and v.evidence_id and site.store.get(v.evidence_id) is not None
+    site.log.decide(v.id, "confirmed", "alice")
+    site.clock.advance(site.store.max_age_days * 86400 + 1)
+    site.store._saved_at.clear()  # another run: the wall clock alone decides (``enforce_retention``)
+    PhotoWriter(site.store, thread=False)  # ``run`` serving the page: its writer says what it still holds
+    assert site.store.enforce_retention() >= 1 and site.store.get(v.evidence_id) is None
+    page = logged_in(site).get(f"/violations/{v.id}").text
+    assert 'id="photo-pending"' not in page and 'id="photo-gone"' in page
+    assert "not saved yet" not in page and "尚未保存" not in page
+    site.store.writer = None  # ``review`` beside ``run``: the agent's queue is not this process's to see
+    page = logged_in(site).get(f"/violations/{v.id}").text
+    assert 'id="photo-gone"' in page and "代理尚未写入" in page
+
+
+class _WritesAsAsked(PhotoWriter):
+    """The writer finishing the photo at the moment the page asks about it."""
+
+    def holds(self, eid: str) -> bool:
+        self.drain()
+        return super().holds(eid)
+
+
+def test_a_photo_written_while_the_page_asks_is_shown_not_called_missing(site) -> None:  # noqa: ANN001
+    _WritesAsAsked(site.store, thread=False)
+    publish_visit(site, "A2", "粤B77777", "blue", False, "format+colour", "fuel_vehicle")
+    v = max((site.log.get(i) for i in range(1, 50)), key=lambda x: x.id if x else 0)
+    assert v is not None and v.evidence_id and site.store.get(v.evidence_id) is None
+    page = logged_in(site).get(f"/violations/{v.id}").text
+    assert 'id="photo-gone"' not in page and f"/evidence/{v.evidence_id}/frame.jpg" in page
