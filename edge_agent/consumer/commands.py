@@ -162,7 +162,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--health-days", type=_number(0, 3650, low_open=True), default=HEALTH_DAYS,
                    help="keep stored heartbeats this many days after they were received (default: %(default)s)")
     p.add_argument("--event-days", type=_number(0, 3650, low_open=True), default=EVENT_DAYS,
-                   help="keep stored events this many days after they were received (default: %(default)s)")
+                   help="delete stored events this many days after they were received (default: keep them for ever)")
     p.set_defaults(func=_consume)
 
 

@@ -101,9 +101,12 @@ _HEALTH_PRUNE = "DELETE FROM health WHERE received_at < {p}"
 HEALTH_EVERY_S = 10.0
 #: heartbeat rows kept this many days after they were received by default
 HEALTH_DAYS = 30.0
-#: events kept this many days after they were received by default: the agent's own ``evidence.history_days``. A
-#: device's ``ts`` is no age to go by: a clock run ahead kept its events for ever, one behind lost them at once
-EVENT_DAYS = 400.0
+#: events are kept for ever unless ``event_days`` is given (opt-in: the backend's history is the backend's to cut; a
+#: default that deleted would empty an upgraded database's older years at its first write). Counted from when they were
+#: received: a device's ``ts`` is no age to go by (a clock run ahead kept its events for ever, one behind lost them)
+EVENT_DAYS: float | None = None
+#: rows lacking ``ts_utc`` filled per batch: an older database's 300,000 events read at once took 140 MB
+UTC_BATCH = 5000
 #: expired heartbeat and event rows are deleted at most this often (a write's batch does it)
 PRUNE_EVERY_S = 3600.0
 # the newest `since` wins; for one `since` (the lock moved, a plate was read: the state published again) the
@@ -158,12 +161,14 @@ class _SqlStore:
     json_type = "TEXT"
 
     def __init__(self, conn: Any, health_every_s: float = HEALTH_EVERY_S, health_days: float = HEALTH_DAYS,
-                 clock: Callable[[], datetime] = _wall, event_days: float = EVENT_DAYS) -> None:
+                 clock: Callable[[], datetime] = _wall, event_days: float | None = EVENT_DAYS) -> None:
         """``health_every_s``: at most one heartbeat row per device this often (0: every one);
-        ``health_days`` / ``event_days``: heartbeat / event rows kept this long after they were received;
+        ``health_days`` / ``event_days``: heartbeat / event rows kept this long after they were received (events:
+        ``None``, for ever);
         ``clock``: aware UTC time."""
-        if not (0 <= health_every_s <= 86400 and 0 < health_days <= 3650 and 0 < event_days <= 3650):
-            raise ValueError("health_every_s is 0-86400, health_days and event_days over 0, at most 3650")
+        if not (0 <= health_every_s <= 86400 and 0 < health_days <= 3650
+                and (event_days is None or 0 < event_days <= 3650)):
+            raise ValueError("health_every_s is 0-86400, health_days and event_days (or none) over 0, at most 3650")
         self.conn = conn
         self.health_every_s, self.health_days, self._clock = health_every_s, health_days, clock
         self.event_days = event_days
@@ -199,11 +204,13 @@ class _SqlStore:
         """``ts_utc`` for the rows that lack it: an older consumer's (at the first start), or one of an older version
         sharing the group (at the next hourly prune). From ``ts``; one no aware time, the time it was received."""
         cur = self.conn.cursor()
-        rows = cur.execute(_EVENT_NO_UTC).fetchall()
-        if rows:
+        after = ""  # by event_id, so a row left without a time (nothing readable in it) is not read again
+        while rows := cur.execute(self._sql(f"{_EVENT_NO_UTC} AND event_id > {{p}} ORDER BY event_id LIMIT {UTC_BATCH}"),
+                                  (after,)).fetchall():
             cur.executemany(self._sql(_EVENT_SET_UTC),
                             [(utc_instant(ts, utc_instant(received, received)), event_id)
                              for event_id, ts, received in rows])
+            after = rows[-1][0]
 
     def _utc_since(self) -> None:
         """Rows an older consumer stored kept the device's offset: rewrite them as UTC (one row per bay)."""
@@ -233,7 +240,8 @@ class _SqlStore:
         try:
             if self._pruned_at is None or not timedelta(0) <= clock - self._pruned_at < timedelta(seconds=PRUNE_EVERY_S):
                 cur.execute(self._sql(_HEALTH_PRUNE), (_iso(clock - timedelta(days=self.health_days)),))
-                cur.execute(self._sql(_EVENT_PRUNE), (_iso(clock - timedelta(days=self.event_days)),))
+                if self.event_days is not None:
+                    cur.execute(self._sql(_EVENT_PRUNE), (_iso(clock - timedelta(days=self.event_days)),))
                 self._utc_events()
                 self._pruned_at = clock
             for r in batch:

@@ -102,6 +102,40 @@ def test_events_an_older_consumer_stored_get_their_utc_instant_at_the_first_star
         store.close()
 
 
+def test_an_upgraded_database_keeps_its_older_events_unless_asked_and_fills_their_utc_in_batches(tmp_path, monkeypatch):
+    """Review22: with a 400-day default, the first write after the upgrade deleted 1,000 of 1,000 events received
+    552 days before (nothing had ever deleted an event); and the first start read every row lacking ``ts_utc`` at
+    once (300,000 rows: 14 → 155 MB)."""
+    db = tmp_path / "c.sqlite"
+    SqliteStore(db).close()
+    old = sqlite3.connect(db)
+    for index in ("events_site_ts_utc", "events_ts_utc"):
+        old.execute(f"DROP INDEX {index}")
+    old.execute("ALTER TABLE events DROP COLUMN ts_utc")
+    old.executemany("INSERT INTO events (event_id, site, device, type, ts, data, received_at) VALUES "
+                    "(?, 's1', 'd1', 'vehicle_arrived', ?, '{}', ?)",
+                    [(f"old-{i:02d}", f"2025-06-01T08:{i:02d}:00.000+08:00", "2025-06-01T00:00:00.000+00:00")
+                     for i in range(7)])
+    old.commit()
+    old.close()
+    monkeypatch.setattr("edge_agent.consumer.store.UTC_BATCH", 2)  # four batches, the last one short
+    clock = FakeClock(datetime(2026, 12, 5, tzinfo=timezone.utc))  # 552 days later
+    store = SqliteStore(db, clock=clock.now)
+    try:
+        store.write([_record("new", "2026-12-05T08:00:00.000+08:00")])
+        rows = store.conn.execute("SELECT event_id, ts_utc FROM events ORDER BY ts_utc").fetchall()
+        assert [r[0] for r in rows] == [f"old-{i:02d}" for i in range(7)] + ["new"]
+        assert rows[0][1] == "2025-06-01T00:00:00.000000+00:00" and all(r[1] for r in rows)
+    finally:
+        store.close()
+    asked = SqliteStore(db, event_days=400, clock=clock.now)
+    try:
+        asked.write([_record("newer", "2026-12-05T09:00:00.000+08:00")])
+        assert {r[0] for r in asked.conn.execute("SELECT event_id FROM events")} == {"new", "newer"}
+    finally:
+        asked.close()
+
+
 @pytest.mark.postgres
 def test_postgres_orders_by_instant_and_expires_events(pg_db):
     import psycopg
@@ -127,6 +161,6 @@ def test_event_days_is_a_number_over_0_at_most_3650(value, capsys):
         build_parser().parse_args(["consume", "--event-days", value])
     assert exc.value.code == 2
     assert f"argument --event-days: {value!r}" in capsys.readouterr().err
-    assert build_parser().parse_args(["consume"]).event_days == 400
+    assert build_parser().parse_args(["consume"]).event_days is None  # opt-in: nothing deleted unless asked
     with pytest.raises(ValueError, match="event_days"):
         SqliteStore(":memory:", event_days=float("nan"))
