@@ -1,8 +1,8 @@
 """The outbox syncs the SD card only for what a power cut must not take (docs/deployment.md#sd-card-writes-and-wear).
 
-Measured on a simulated busy hour (two bays, 12 visits, 6 violations, broker up): 102 rows went in and 90 PUBACK
-batches came out, each a commit with ``synchronous=FULL`` — 192 syncs of the outbox's WAL, 90 of them for deletions
-and 55 for bay states that the next start publishes anew anyway. The syncs are counted here as the kernel sees them:
+Measured on a simulated busy hour (two bays, 12 visits, 6 violations, broker up): 102 rows went in (55 of them bay
+states, which the next start publishes anew anyway) and 90 PUBACK batches came out, each a commit with
+``synchronous=FULL`` — 290 syncs of the outbox's WAL; now 66. The syncs are counted here as the kernel sees them:
 the operations run in a child process under ``strace`` (SQLite's ``fdatasync`` is C code that no Python hook sees),
 each operation between two marker lines on stdout."""
 
