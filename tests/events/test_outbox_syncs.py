@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -88,3 +90,54 @@ def test_a_state_that_carries_a_lost_count_or_a_drop_is_synced(tmp_path):
         box.put(STATE, b"occupied", retain=True, protected=True, key=STATE)
         assert (box.synced_commits, box.unsynced_commits) == (2, 0)
         assert box.lost() == 1 and box.dropped() == 1
+
+
+class _Contended:
+    """The outbox's lock, telling when a second thread has to wait for it."""
+
+    def __init__(self, turn: threading.Event) -> None:
+        self._lock, self._turn = threading.Lock(), turn
+
+    def __enter__(self) -> "_Contended":
+        if not self._lock.acquire(blocking=False):
+            self._turn.set()  # the other thread waits: it cannot commit inside the NORMAL window
+            self._lock.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
+
+
+@pytest.mark.parametrize("lazy", ["deletion", "bay state"])
+def test_an_event_never_commits_while_another_thread_has_the_connection_at_normal(tmp_path, lazy):
+    """The pump's thread deletes and the stats thread puts a retained document at ``NORMAL`` on the connection the
+    loop's events use. Deterministic: right after the pragma says NORMAL, the loop puts an event and this thread
+    waits until that put either waits for the outbox's lock or has committed. Had the switch and its transaction
+    not been under one lock, the event's COMMIT would run at NORMAL (synchronous 1) — an event a power cut takes."""
+    box = Outbox(tmp_path / "o.sqlite")
+    e1 = box.put("t/events", b"e1")
+    turn = threading.Event()
+    box._lock = _Contended(turn)  # type: ignore[assignment]
+    run, seen, started = box._x, [], []
+    loop = threading.Thread(target=lambda: (box.put("t/events", b"e2"), turn.set()), name="loop")
+
+    def x(sql: str, args: tuple[object, ...] = ()) -> sqlite3.Cursor:
+        seen.append((threading.current_thread().name, sql, run("PRAGMA synchronous").fetchone()[0]))
+        cur = run(sql, args)
+        if sql == "PRAGMA synchronous=NORMAL" and not started:
+            started.append(loop.start())
+            assert turn.wait(10)
+        return cur
+
+    box._x = x  # type: ignore[method-assign]
+    if lazy == "deletion":
+        box.remove([e1])
+    else:
+        box.put(STATE, b"occupied", retain=True, protected=True, key=STATE)
+    loop.join(10)
+    box._x = run  # type: ignore[method-assign]
+    assert started and not loop.is_alive()
+    loops = [(sql, level) for name, sql, level in seen if name == "loop"]
+    assert ("COMMIT", 2) in loops and all(level == 2 for _, level in loops)  # FULL: the event is on the card
+    assert box.synced_commits == 2 and box.unsynced_commits == 1
+    box.close()
