@@ -107,6 +107,7 @@ class MqttLink:
             self.outbox = Outbox(
                 outbox_path, m.outbox.max_rows, m.outbox.overflow, m.outbox.synchronous, notice=self._overflow_notice,
                 reserve_bytes=int(m.outbox.reserve_mb * 1e6), lost_notice=self._lost_notice, on_lost=self._on_lost,
+                lazy=True,  # consumers de-duplicate on event_id; every start publishes each retained document anew
             )
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError("mqtt", [f"mqtt.outbox.path: cannot open {outbox_path}: {exc}"]) from None

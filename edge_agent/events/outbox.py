@@ -14,13 +14,15 @@ protected notice row (``notice`` callback) so the backend learns how many were d
 
 Rows with a ``key`` coalesce: a newer retained bay state replaces a pending older one.
 
-Only what a power cut must not take is synced (SD-card wear, docs/deployment.md#sd-card-writes-and-wear): an event,
+With ``lazy`` (the MQTT link's outbox) only what a power cut must not take is synced (SD-card wear,
+docs/deployment.md#sd-card-writes-and-wear): an event,
 a notice, an empty retained message (it clears a removed bay, and nothing says it again) commit with the
 connection's ``synchronous``; a delivered row's deletion and a non-empty retained document (a bay state, the daily
 statistics: every start publishes each anew) commit at ``NORMAL``. In WAL mode that keeps the database whole and
 in order and costs only those commits after the last synced one: a deletion lost is a row sent again (consumers
 de-duplicate on ``event_id``), a retained document lost is replaced by the next start's. The next synced commit
-syncs them with it. On a busy two-bay hour the outbox's syncs went 290 → 66.
+syncs them with it. On a busy two-bay hour the outbox's syncs went 290 → 66. A notification sink's outbox is not
+lazy: a WeCom / DingTalk group cannot de-duplicate, and a deletion a power cut took posted the alert to it again.
 
 A full disk loses nothing silently: the outbox keeps a small reserve file beside its database
 (``reserve_bytes``) and releases it the first time a write fails for space, so the event goes
@@ -86,8 +88,12 @@ class Outbox:
         reserve_bytes: int = 0,
         lost_notice: Notice | None = None,
         on_lost: Callable[[int], None] | None = None,
+        lazy: bool = False,
     ) -> None:
+        """``lazy``: deletions and superseded retained documents commit unsynced (module docstring) — only where
+        every row sent again is de-duplicated by its receiver and every retained document is published anew."""
         self.path = Path(path)
+        self.lazy = lazy
         self.max_rows = max_rows
         self.overflow = overflow
         self._notice = notice
@@ -185,7 +191,7 @@ class Outbox:
     def _commits(self, synced: bool) -> Iterator[None]:
         """The transactions inside commit synced (the connection's setting) or at ``NORMAL`` (see the module).
         SQLite takes the setting only outside a transaction, so it is set before ``BEGIN`` and put back after."""
-        lazy = not synced and self._synchronous == "full"
+        lazy = self.lazy and not synced and self._synchronous == "full"
         if lazy:
             self._x("PRAGMA synchronous=NORMAL")
         try:

@@ -10,19 +10,27 @@ from __future__ import annotations
 
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 
+from edge_agent.clock import FakeClock
+from edge_agent.events.bus import EventBus
+from edge_agent.events.health import no_health
+from edge_agent.events.mqtt_link import build_mqtt
 from edge_agent.events.outbox import Outbox
+from edge_agent.events.types import Event, EventType
+from tests.events.helpers import RecordingControl, make_config, wait_until
 
 STATE = "t/bays/A/state"
 CHILD = """
 import os, sys
 from edge_agent.events.outbox import Outbox
-box = Outbox(sys.argv[1])
+box = Outbox(sys.argv[1], lazy=True)
 def mark(name):
     os.write(1, f"@@{name}\\n".encode())
 mark("event"); e1 = box.put("t/events", b'{"type": "vehicle_arrived"}')
@@ -68,13 +76,13 @@ def test_a_state_lost_before_the_next_event_is_synced_with_it(tmp_path):
     """The unsynced commits stay in the WAL in order: the next synced one carries them, and a reopened outbox has
     them (the file is whole; a power cut takes at most what came after the last synced commit)."""
     path = tmp_path / "o.sqlite"
-    with Outbox(path) as box:
+    with Outbox(path, lazy=True) as box:
         e1 = box.put("t/events", b"e1")
         box.put(STATE, b"occupied", retain=True, protected=True, key=STATE)
         box.remove([e1])
         box.put("t/events", b"e2")
         assert (box.synced_commits, box.unsynced_commits) == (2, 2)
-    with Outbox(path) as box:
+    with Outbox(path, lazy=True) as box:
         assert [r.payload for r in box.pending(0, 10)] == [b"occupied", b"e2"]
         assert box._db is not None and box._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL again
 
@@ -82,9 +90,77 @@ def test_a_state_lost_before_the_next_event_is_synced_with_it(tmp_path):
 def test_a_state_that_carries_a_lost_count_or_a_drop_is_synced(tmp_path):
     """A bay state's transaction may also save the count of messages lost to a full disk, or drop an unprotected
     row at the bound (counted, with a protected notice): both must survive, so that commit is synced."""
-    with Outbox(tmp_path / "o.sqlite", max_rows=1) as box:
+    with Outbox(tmp_path / "o.sqlite", max_rows=1, lazy=True) as box:
         box.put("t/events", b"e1")
         box._lost_unsaved = 1  # as a write refused by a full disk leaves it
         box.put(STATE, b"occupied", retain=True, protected=True, key=STATE)
         assert (box.synced_commits, box.unsynced_commits) == (2, 0)
         assert box.lost() == 1 and box.dropped() == 1
+
+
+class _Contended:
+    """The outbox's lock, telling when a second thread has to wait for it."""
+
+    def __init__(self, turn: threading.Event) -> None:
+        self._lock, self._turn = threading.Lock(), turn
+
+    def __enter__(self) -> "_Contended":
+        if not self._lock.acquire(blocking=False):
+            self._turn.set()  # the other thread waits: it cannot commit inside the NORMAL window
+            self._lock.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
+
+
+@pytest.mark.parametrize("lazy", ["deletion", "bay state"])
+def test_an_event_never_commits_while_another_thread_has_the_connection_at_normal(tmp_path, lazy):
+    """The pump's thread deletes and the stats thread puts a retained document at ``NORMAL`` on the connection the
+    loop's events use. Deterministic: right after the pragma says NORMAL, the loop puts an event and this thread
+    waits until that put either waits for the outbox's lock or has committed. Had the switch and its transaction
+    not been under one lock, the event's COMMIT would run at NORMAL (synchronous 1) — an event a power cut takes."""
+    box = Outbox(tmp_path / "o.sqlite", lazy=True)
+    e1 = box.put("t/events", b"e1")
+    turn = threading.Event()
+    box._lock = _Contended(turn)  # type: ignore[assignment]
+    run, seen, started = box._x, [], []
+    loop = threading.Thread(target=lambda: (box.put("t/events", b"e2"), turn.set()), name="loop")
+
+    def x(sql: str, args: tuple[object, ...] = ()) -> sqlite3.Cursor:
+        seen.append((threading.current_thread().name, sql, run("PRAGMA synchronous").fetchone()[0]))
+        cur = run(sql, args)
+        if sql == "PRAGMA synchronous=NORMAL" and not started:
+            started.append(loop.start())
+            assert turn.wait(10)
+        return cur
+
+    box._x = x  # type: ignore[method-assign]
+    if lazy == "deletion":
+        box.remove([e1])
+    else:
+        box.put(STATE, b"occupied", retain=True, protected=True, key=STATE)
+    loop.join(10)
+    box._x = run  # type: ignore[method-assign]
+    assert started and not loop.is_alive()
+    loops = [(sql, level) for name, sql, level in seen if name == "loop"]
+    assert ("COMMIT", 2) in loops and all(level == 2 for _, level in loops)  # FULL: the event is on the card
+    assert box.synced_commits == 2 and box.unsynced_commits == 1
+    box.close()
+
+
+def test_the_agents_mqtt_link_deletes_what_the_broker_took_unsynced(broker, tmp_path):
+    """The MQTT link is the one outbox made lazy (its consumers de-duplicate on event_id); the event's row is synced.
+    A real mosquitto takes 3 events; their rows are gone and none of the deletions synced the card."""
+    link = build_mqtt(make_config(broker.url(), tmp_path / "data"), (bus := EventBus()), RecordingControl(),
+                      FakeClock(), no_health)
+    link.start()
+    try:
+        wait_until(lambda: link.status().connected, what="the link to connect")
+        synced = link.outbox.synced_commits
+        for _ in range(3):
+            bus.publish(Event.make(EventType.VEHICLE_ARRIVED, FakeClock(), bay_id="B1"))
+        wait_until(lambda: link.outbox_depth() == 0, what="the broker's PUBACKs")
+        assert link.outbox.lazy and link.outbox.synced_commits - synced == 3 and link.outbox.unsynced_commits >= 1
+    finally:
+        link.stop(flush_s=0.5)

@@ -311,3 +311,23 @@ def test_one_sinks_queue_failing_does_not_cost_the_other_sinks_the_event(tmp_pat
     drain(svc, clock)
     assert [p for p, _ in receiver.unique] == ["/other"]
     svc.stop()
+
+
+def test_a_delivered_alert_is_deleted_synced_a_robot_group_cannot_de_duplicate(tmp_path, receiver, monkeypatch):
+    """A WeCom / DingTalk group shows every post to people: a deletion a power cut took would post the alert again
+    at the next start. The MQTT outbox deletes unsynced (its consumers de-duplicate on event_id); a sink's may not.
+    Before: each of the 3 deliveries' deletion committed at synchronous=NORMAL."""
+    monkeypatch.setenv("WECOM_KEY", "wk-123")
+    clock = FakeClock(datetime(2026, 3, 2, 1, 0, tzinfo=timezone.utc))
+    base = receiver.url.rsplit("/", 1)[0]
+    cfg = config(tmp_path, [{"name": "wecom", "kind": "wecom", "url": base + "/cgi-bin/webhook/send",
+                             "secret_env": "WECOM_KEY", "events": ["violation_started"]}])
+    bus = EventBus()
+    svc = NotifyService(cfg, bus, clock)
+    (d,) = svc.open()
+    for i in range(3):
+        bus.publish(violation(clock, i=i))
+    drain(svc, clock)
+    assert len(receiver.unique) == 3 and d.depth() == 0
+    assert (d.outbox.synced_commits, d.outbox.unsynced_commits) == (6, 0)  # 3 rows in, 3 deletions: all synced
+    svc.stop()
