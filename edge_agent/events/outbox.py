@@ -357,10 +357,15 @@ class Outbox:
                 return 0
             with self._commits(synced=False):
                 self._x("BEGIN IMMEDIATE")
-                n = 0
-                for args in batch:
-                    n += self._x("DELETE FROM outbox WHERE seq = ?", args).rowcount
-                self._x("COMMIT")
+                try:
+                    n = 0
+                    for args in batch:
+                        n += self._x("DELETE FROM outbox WHERE seq = ?", args).rowcount
+                    self._x("COMMIT")
+                except BaseException:  # no transaction left open: the pragma is put back only outside one
+                    if self._db is not None and self._db.in_transaction:
+                        self._x("ROLLBACK")
+                    raise
             self._depth -= n
         return n
 

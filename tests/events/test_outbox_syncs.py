@@ -164,3 +164,28 @@ def test_the_agents_mqtt_link_deletes_what_the_broker_took_unsynced(broker, tmp_
         assert link.outbox.lazy and link.outbox.synced_commits - synced == 3 and link.outbox.unsynced_commits >= 1
     finally:
         link.stop(flush_s=0.5)
+
+
+def test_a_deletion_that_fails_leaves_no_transaction_open_and_the_connection_synced(tmp_path, monkeypatch):
+    """review23: ``remove`` left its transaction open when a DELETE failed, so the ``FULL`` put back after it did not
+    take (SQLite changes the setting only outside a transaction) and the next event would have committed in it."""
+    box = Outbox(tmp_path / "o.sqlite", lazy=True)
+    try:
+        seq = box.put("t/events", b'{"type": "vehicle_arrived"}')
+        assert seq is not None
+        real = box._x
+
+        def failing(sql: str, *args):  # noqa: ANN202 - the outbox's own helper's shape
+            if sql.startswith("DELETE"):
+                raise sqlite3.OperationalError("disk I/O error")
+            return real(sql, *args)
+
+        monkeypatch.setattr(box, "_x", failing)
+        with pytest.raises(sqlite3.OperationalError):
+            box.remove([seq])
+        monkeypatch.setattr(box, "_x", real)
+        assert box._db is not None and not box._db.in_transaction
+        assert box._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL again
+        assert box.depth() == 1 and box.remove([seq]) == 1
+    finally:
+        box.close()
