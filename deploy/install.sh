@@ -226,6 +226,8 @@ install_docs() {
 # systemd is not installed or not running, "sudo systemctl start" failed ("command not found", "System has not been
 # booted with systemd"), so the note says how to start it by hand, as the unit would, and where the unit is.
 START_HINT="sudo systemctl start $UNIT"
+# And once a refused config is fixed (the config-refused notes): there too "sudo systemctl restart" failed.
+RESTART_HINT="sudo systemctl restart $UNIT"
 by_hand() { printf 'cd %s && sudo runuser -u %s -- %s/bin/edge-agent run --config %s' "$DATA_DIR" "$SERVICE_USER" \
   "$VENV" "$CONFIG"; }
 
@@ -240,6 +242,7 @@ install_unit() {
     note "sudo systemctl enable $UNIT (and start it once the doctor below passes)"
     START_HINT="start the agent by hand (no systemd here: nothing starts it at boot or restarts it): $(by_hand); or \
 install systemd, then: sudo systemctl enable --now $UNIT (the unit is $UNIT_DIR/$UNIT)"
+    RESTART_HINT="stop an agent you started by hand, then $START_HINT"
     return
   fi
   # sd_booted(3): a system image built in a container or chroot has no systemd running; daemon-reload then
@@ -251,9 +254,12 @@ install systemd, then: sudo systemctl enable --now $UNIT (the unit is $UNIT_DIR/
     note "systemd is not running here (an image build, a container): the unit starts at the next boot"
     START_HINT="boot this system (the unit $UNIT_DIR/$UNIT is enabled: it starts the agent at boot); without \
 systemd meanwhile, by hand: $(by_hand)"
+    RESTART_HINT="$START_HINT"
   fi
   run systemctl enable "$UNIT"
-  if ((CONFIG_REFUSED)); then
+  if ((CONFIG_REFUSED)) && [[ ! -d /run/systemd/system ]]; then
+    note "not started: the new version would not start on this config (above); fix it, then: $RESTART_HINT"
+  elif ((CONFIG_REFUSED)); then
     note "not restarted: the new version would not start on this config (above); fix it, then:"
     note "sudo systemctl restart $UNIT (a running service keeps the old version until it restarts: a reboot or a"
     note "crash starts the new one, which would refuse this config too; fix it first)"
@@ -297,7 +303,7 @@ main() {
   install_unit
   if ((CONFIG_REFUSED)); then
     step "installed, but the config is refused"
-    note "fix $CONFIG as check-config says above, then: sudo systemctl restart $UNIT"
+    note "fix $CONFIG as check-config says above, then: $RESTART_HINT"
     exit 2
   fi
   run_doctor

@@ -115,8 +115,9 @@ class _ImageFolder:
     A single image that is gone is that ``OSError`` too (before: its "no such file" at every frame, for ever).
     A folder whose files may not be opened any more (``chmod a-x`` on it: its names still list, no file opens) is
     lost the same way, saying "permission denied": before, every name was a bad frame, for ever, with no lost
-    camera and no reconnect; so is one that may not be listed any more (``a-r``) at its next pass, and a single
-    image that may not be read."""
+    camera and no reconnect; so is one that may not be listed any more (``a-r``) at its next pass, a single
+    image that may not be read, and a looping folder none of whose files may be read (each file's mode) at the last
+    file of such a pass (``_all_denied``): one such file among readable ones stays a bad frame."""
 
     def __init__(self, source: Path, loop: bool, counts: DecodeCounts | None = None,
                  max_pixels: int = MAX_PIXELS, folder: bool | None = None) -> None:
@@ -128,6 +129,8 @@ class _ImageFolder:
         self.counts = counts or DecodeCounts()
         self.max_pixels = max_pixels
         self.i = 0
+        # this pass's files: how many this user may not read, and whether any other came (a frame, another fault)
+        self._denied, self._other = 0, False
 
     def _list(self) -> list[Path]:
         if not self.folder:
@@ -153,20 +156,26 @@ class _ImageFolder:
                 self.files = self._list()
                 if not self.files:
                     raise OSError(f"no images left in {self.source}{self._why}")
+        if self.i == 0:
+            self._denied, self._other = 0, False
         p = self.files[self.i]
         self.i += 1
         if self.folder and _special(p):  # opening a FIFO waits for a writer: the reader (and replay) hung
             self.counts.add("unreadable", f"not an image file (a FIFO, device or folder): {p}")
+            self._other = True
             return True, None
         try:
             d = decode_file(p, self.max_pixels)
         except ImageReadError as exc:
             self._unreachable(p, exc)  # raises OSError when nothing is left to play
+            self._all_denied(exc)  # raises OSError when this user may read none of a looping folder's files
             self.counts.add("too_large" if isinstance(exc, ImageTooLarge) else "unreadable", str(exc))
             return True, None  # None → corrupt frame, counted by the source
         except Exception as exc:  # noqa: BLE001 - whatever a decoder throws is a bad frame, not a dead reader
             self.counts.add("unreadable", f"cannot decode {p}: {exc}")
+            self._other = True
             return True, None
+        self._other = True
         for kind in d.warnings:
             self.counts.add(kind, f"{kind} image: {p}" + (f" (decoded at 1/{d.factor})" if kind == "reduced" else ""))
         return True, d.image
@@ -185,6 +194,21 @@ class _ImageFolder:
                           "not enter the folder or one above it: its x bit)") from None
         except OSError:
             self._vanished(p)  # raises OSError when nothing is left to play
+
+    def _all_denied(self, exc: ImageReadError) -> None:
+        """At the last file of a looping folder's pass: raise ``OSError`` (a lost camera) when every file of it was
+        "permission denied" (each file's mode; the folder itself fine). Why: they were played as counted bad frames,
+        for ever, with no lost camera and no reconnect. A single unreadable file among readable ones stays a bad
+        frame."""
+        if not (self.folder and self.loop):
+            return
+        if isinstance(exc.__cause__, PermissionError):
+            self._denied += 1
+        else:
+            self._other = True
+        if self.i >= len(self.files) and self._denied and not self._other:
+            raise OSError(f"permission denied: this user may read none of the images in {self.source} (each "
+                          "file's mode)")
 
     def _vanished(self, p: Path) -> None:
         """``p`` was listed and is gone: a single image source is lost (``OSError``); a folder is listed again, and

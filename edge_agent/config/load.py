@@ -6,6 +6,7 @@ import hashlib
 import math
 import os
 import re
+from collections.abc import Collection
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,9 @@ from edge_agent.config.yamlfile import lookalikes, read_yaml
 __all__ = ["ConfigError", "key_path", "load_config", "parse_config"]
 
 
-def parse_config(data: Any, source: str = "<config>", base_dir: Path | None = None) -> AgentConfig:
+def parse_config(data: Any, source: str = "<config>", base_dir: Path | None = None,
+                 said: Collection[str] = ()) -> AgentConfig:
+    """``said``: the warnings the last load of this config gave (a reload's), not logged again."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -30,7 +33,7 @@ def parse_config(data: Any, source: str = "<config>", base_dir: Path | None = No
         raise ConfigError(source, ["(top level): none of the agent's settings (site, camera, bays, …) is in this "
                                    "file: is this the agent's config file?"])
     try:
-        cfg = AgentConfig.model_validate(data, context={"base_dir": base_dir})
+        cfg = AgentConfig.model_validate(data, context={"base_dir": base_dir, "said": said})
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
@@ -104,9 +107,9 @@ def _kind(data: object) -> str:
         type(data), shown_key(type(data).__name__))
 
 
-def load_config(path: str | Path) -> AgentConfig:
+def load_config(path: str | Path, said: Collection[str] = ()) -> AgentConfig:
     """Read ``path`` and the run-time overrides in its data dir (``config/overrides.py``) →
-    validated config. Raises ``ConfigError`` (never a traceback)."""
+    validated config. Raises ``ConfigError`` (never a traceback). ``said``: as ``parse_config``."""
     from edge_agent.config.overrides import merge, overrides_path, read_overrides  # it raises our ConfigError
 
     p = Path(path)
@@ -118,10 +121,11 @@ def load_config(path: str | Path) -> AgentConfig:
     data, text = read_yaml(p)
     over = read_overrides(overrides_path(data)) if isinstance(data, dict) else None
     if over is None:
-        cfg = parse_config(data, str(p), base_dir=base)
+        cfg = parse_config(data, str(p), base_dir=base, said=said)
     else:
         over_path = overrides_path(data)
-        cfg = parse_config(merge(data, over[0]), f"{p} with the overrides in {over_path}", base_dir=base)
+        cfg = parse_config(merge(data, over[0]), f"{p} with the overrides in {over_path}", base_dir=base,
+                           said=said)
         cfg._overrides_path = over_path
         text += "\n" + over[1]
     # absolute, but a symlink kept as one: a reload reads the file the link names *now* (a deploy that

@@ -13,7 +13,7 @@ from datetime import datetime, time
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
 from edge_agent.config.base import Ident, StrictModel
 from edge_agent.config.eventtypes import BUS_EVENT_TYPES, unknown_types
@@ -185,6 +185,12 @@ class SinkConfig(StrictModel):
 class NotifyConfig(StrictModel):
     sinks: list[SinkConfig] = Field(default_factory=list)
     max_rows: int = Field(10_000, ge=100, le=10_000_000, description="per sink outbox; beyond it, loud but kept")
+    # what the load warned about (``_quiet_within_max_age``): a reload says only what the last load did not
+    _warnings: list[str] = PrivateAttr(default_factory=list)
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        return tuple(self._warnings)
 
     @field_validator("sinks")
     @classmethod
@@ -196,18 +202,23 @@ class NotifyConfig(StrictModel):
         return v
 
     @model_validator(mode="after")
-    def _quiet_within_max_age(self) -> NotifyConfig:
+    def _quiet_within_max_age(self, info: ValidationInfo) -> NotifyConfig:
         """Said at load (check-config, run), not refused: a sink whose quiet hours outlast its ``max_age_h`` sends the
         night's early alerts to the dead letters unsent at the window's end, in silence. A warning, not a refusal:
         the alerts of the window's last ``max_age_h`` still go, and "only what is still fresh in the morning" can be
-        meant; refusing would also stop an upgrade on a config that ran before."""
+        meant; refusing would also stop an upgrade on a config that ran before. A reload (``said`` in the context:
+        what the last load warned about) says it only when it differs: before, every SIGHUP repeated it."""
+        said = (info.context or {}).get("said") or ()
         for i, sink in enumerate(self.sinks):
             q, age_s = sink.quiet_hours, sink.max_age_s
             if q is not None and age_s is not None and age_s <= q.length_h * 3600:
-                log.warning("notify.sinks[%d] (%s): max_age_h %g is not above its quiet_hours %s-%s (%g h): an alert "
-                            "that comes in more than %g h before %s is that old when the window ends, and goes to the "
-                            "dead letters unsent; set max_age_h above %g (or 0: sent however old)", i, sink.name,
-                            age_s / 3600, q.start, q.end, q.length_h, age_s / 3600, q.end, q.length_h)
+                msg = (f"notify.sinks[{i}] ({sink.name}): max_age_h {age_s / 3600:g} is not above its quiet_hours "
+                       f"{q.start}-{q.end} ({q.length_h:g} h): an alert that comes in more than {age_s / 3600:g} h "
+                       f"before {q.end} is that old when the window ends, and goes to the dead letters unsent; set "
+                       f"max_age_h above {q.length_h:g} (or 0: sent however old)")
+                self._warnings.append(msg)
+                if msg not in said:
+                    log.warning("%s", msg)
         return self
 
 

@@ -325,16 +325,21 @@ class EvidenceStore:
         size = 0
         written: list[Path] = []
         try:
-            try:
-                day.mkdir()
-                fsync_dir(self.root)  # the day's new folder: its name is on the card before the photos in it
-            except FileExistsError:
-                pass
+            self._make_day(day)
             for which, data in (("frame", image_jpeg), ("crop", crop_jpeg)):
                 if data:
                     p = day / f"{eid}{'' if which == 'frame' else '_crop'}.jpg"
                     written += [p, p.with_suffix(".tmp")]
-                    write_durably(p, data, p.with_suffix(".tmp"), sync_dir=False)  # the sweep knows .tmp
+                    try:
+                        write_durably(p, data, p.with_suffix(".tmp"), sync_dir=False)  # the sweep knows .tmp
+                    except FileNotFoundError:
+                        if day.is_dir():
+                            raise
+                        # the sweep (``_remove_empty_days``, outside the lock) removed the still empty folder
+                        # between its mkdir and this first file: a clock stepped forward made it look old. Made
+                        # again; once a file is in it, rmdir refuses it
+                        self._make_day(day)
+                        write_durably(p, data, p.with_suffix(".tmp"), sync_dir=False)
                     files[which] = str(p.relative_to(self.root))
                     size += len(data)
             if written:
@@ -380,6 +385,13 @@ class EvidenceStore:
             if kind == SNAPSHOT:
                 self._trim_snapshots(eid)
         return eid
+
+    def _make_day(self, day: Path) -> None:
+        try:
+            day.mkdir()
+            fsync_dir(self.root)  # the day's new folder: its name is on the card before the photos in it
+        except FileExistsError:
+            pass
 
     def _trim_snapshots(self, newest: str) -> None:
         """Delete the oldest snapshots past their budget (``SNAPSHOT_SHARE`` of ``max_bytes``, at most

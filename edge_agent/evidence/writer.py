@@ -16,7 +16,8 @@ is not on disk. Until it is written the page says so ("photo not saved yet"). Wh
   (``dropped``, and in the store's ``space.skipped``: the ``evidence_skipped`` metric) and logged: never an event,
   never the loop's time, never memory without bound;
 - a photo the card refuses after its event went out (full, read-only) is counted as before; its event names an id
-  with no photo. Short of space, a photo with nothing queued ahead of it is written on the loop as before, so the
+  with no photo. Any other error (``database is locked``, a folder gone) is logged with its traceback and counted
+  (``errors``: the ``edge_agent_evidence_failed`` metric). Short of space, a photo with nothing queued ahead of it is written on the loop as before, so the
   event names no photo the store skips.
 
 The violation log's and the outbox's synced rows stay on the loop: they are the exactly-once guarantee.
@@ -51,6 +52,9 @@ class PhotoWriter:
         self.max_pending = max_pending
         self.dropped = 0  # photos dropped from a full queue
         self.failed = 0  # photos the writer could not write (a bug, or the card refused them)
+        # of those, the ones not counted in the store's ``space.skipped`` (a full or read-only card): "database is
+        # locked", a folder gone. Before, only here: no metric showed them (``edge_agent_evidence_failed``)
+        self.errors = 0
         self.written = 0
         self._q: deque[tuple[Any, ...]] = deque()
         self._bytes = 0  # queued photos' bytes: counted against the store's free-space reserve
@@ -156,6 +160,7 @@ class PhotoWriter:
             self.failed += 1
         except Exception:  # noqa: BLE001 - one photo must not end the writer
             self.failed += 1
+            self.errors += 1
             log.exception("writing evidence %s (%s) failed", job[0], job[4])
         finally:
             with self._cond:

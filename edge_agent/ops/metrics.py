@@ -51,6 +51,9 @@ class AgentMetrics:
                                  registry=r)
         self.evidence_skipped = Gauge("edge_agent_evidence_skipped",
                                       "Evidence photos not saved to keep the outbox's free-space reserve", registry=r)
+        self.evidence_failed = Gauge("edge_agent_evidence_failed",
+                                     "Evidence photos the photo writer lost to an error, not a full or read-only card",
+                                     registry=r)
         self.events = Counter("edge_agent_events", "Events published on the bus", ["type"], registry=r)
         self.lock_moves = Counter("edge_agent_lock_moves", "Parking-lock moves", ["bay", "to"], registry=r)
         self.lock_faults = Counter("edge_agent_lock_faults", "Parking-lock faults", ["bay"], registry=r)

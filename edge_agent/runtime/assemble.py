@@ -95,6 +95,7 @@ class Assembled:
         metrics.fps.set_function(lambda: agent.health.health().fps)  # 0 once frames stop (camera lost)
         agent.inference_observers.append(metrics.inference_seconds.observe)
         metrics.evidence_skipped.set_function(lambda: agent.evidence.space.skipped)
+        metrics.evidence_failed.set_function(lambda: agent.photo_writer.errors if agent.photo_writer else 0)
         if self.link is not None:
             link = self.link
             metrics.outbox_depth.set_function(link.outbox_depth)

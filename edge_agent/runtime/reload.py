@@ -150,6 +150,8 @@ class ConfigReload:
         # SIGHUP, MQTT and the installer's Save reload on their own threads: one at a time, each reading the
         # file and applying it before the next reads (else an older copy could be applied after a newer one)
         self._one_at_a_time = threading.Lock()
+        # the config's load warnings last said (at start, then by the last reload): SIGHUP repeated them all
+        self._said: tuple[str, ...] = agent.cfg.notify.warnings
 
     def reload(self, installer: bool = False) -> ControlResult:
         """Re-read the YAML; an invalid file keeps the running config and says why. ``installer``: the installer
@@ -168,12 +170,13 @@ class ConfigReload:
         if path is None:
             raise ControlError("no_config_file", "the agent was not started from a config file")
         try:
-            new = load_config(path)
+            new = load_config(path, said=self._said)
         except ConfigError as exc:
             data: dict[str, object] = {"problems": exc.problems}
             if exc.source != str(path):  # in (or with) the overrides the page saved: "bays[2]" is not the file's
                 data["file"] = exc.source
             return ControlResult(False, "config invalid, kept the running one", data)
+        self._said = new.notify.warnings
         problems = locks_problems(self.agent.cfg, new)
         if problems:
             log.warning("reload refused: %s", "; ".join(problems))

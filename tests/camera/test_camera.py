@@ -868,3 +868,68 @@ def test_last_frame_age_is_never_negative_when_a_turn_ends_during_the_heartbeats
     assert h_mid.last_frame_age_s is not None and h_mid.last_frame_age_s >= 0, h_mid  # before: -0.3
     assert h_mid.last_frame_age_s == pytest.approx(0.2)  # the silence before the turn; its work is no silence
     assert h.health().last_frame_age_s == pytest.approx(0.2)  # after the turn: the same silence, slid past it
+
+
+FILES_DENIED = """
+import json, os, sys
+from pathlib import Path
+import cv2, numpy as np
+from edge_agent.camera.source import default_opener
+
+def reads(cap, n):
+    # what the next reads give, up to the first OSError (the source's lost camera)
+    got = []
+    for _ in range(n):
+        try:
+            got.append("frame" if cap.read()[1] is not None else "bad")
+        except OSError as exc:
+            return got + ["lost: " + str(exc)]
+    return got
+
+folder = Path(sys.argv[1]) / "frames"
+folder.mkdir()
+files = [folder / f"{i}.png" for i in range(4)]
+for i, f in enumerate(files):
+    cv2.imwrite(str(f), np.full((20, 20, 3), 10 * i, np.uint8))
+out = {}
+open_ = default_opener(str(folder), loop=True)
+cap = open_()
+cap.read()
+os.chmod(files[2], 0o200)  # one file among readable ones: a bad frame at each pass, never a lost camera
+out["one"] = reads(cap, 10)
+for f in files:
+    os.chmod(f, 0o200)  # chmod a-r on each file, the folder itself fine
+out["all"] = reads(cap, 12)
+out["all_reopened"] = reads(open_(), 12)
+for f in files:
+    os.chmod(f, 0o644)
+out["back"] = reads(open_(), 1)
+print(json.dumps(out))
+"""
+
+
+def test_a_looping_folder_none_of_whose_files_may_be_read_is_a_lost_camera(tmp_path):
+    """Every image of a looping folder losing its read bit (the folder itself fine) was played as counted bad frames,
+    for ever: no lost camera, no reconnect (probe leftovers21). A pass whose every file is "permission denied" is now
+    lost, naming the folder, as an unenterable folder is; one unreadable file among readable ones stays a bad frame.
+    Run without root's override of file modes (root ignores them)."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.rootuser import with_file_modes
+
+    repo = Path(__file__).resolve().parents[2]
+    proc = subprocess.run(with_file_modes([sys.executable, "-c", FILES_DENIED, str(tmp_path)]), cwd=repo,
+                          env={"PYTHONPATH": str(repo), "PATH": "/usr/bin:/bin"}, capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout)
+    assert out["one"] == ["frame", "bad", "frame"] + ["frame", "frame", "bad", "frame"] + ["frame", "frame", "bad"], \
+        out["one"]
+    lost = f"lost: permission denied: this user may read none of the images in {tmp_path / 'frames'}"
+    # the rest of the pass under way (its first files were read), then a whole pass denied: lost at its last file
+    assert out["all"][:4] == ["bad"] * 4 and len(out["all"]) == 5 and out["all"][4].startswith(lost), out["all"]
+    assert out["all_reopened"][:3] == ["bad"] * 3 and len(out["all_reopened"]) == 4, out["all_reopened"]
+    assert out["all_reopened"][3].startswith(lost)  # the reconnect: lost again after one pass
+    assert out["back"] == ["frame"]

@@ -187,3 +187,33 @@ def test_the_hourly_sweep_leaves_a_photo_the_writer_is_writing(tmp_path: Path, c
     assert store.get(eid) is not None
     assert store.image_path(eid).is_file() and store.image_path(eid, "crop").is_file()  # type: ignore[union-attr]
     store.close()
+
+
+def test_the_sweep_removing_the_writers_empty_day_folder_loses_no_photo(tmp_path: Path, clock: FakeClock,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sweep removes empty day folders before the store's today whose last change is old, outside the store's
+    lock. The writer makes the photo's day folder, then writes its files: a clock stepped forward a day between the
+    two made the new folder look old, the sweep removed it, and the photo was lost ("no such file", probe
+    leftovers21). The writer makes the folder again."""
+    import edge_agent.evidence.store as store_mod
+
+    store = EvidenceStore(tmp_path, clock)
+    writer = PhotoWriter(store, thread=False)
+    synced = store_mod.fsync_dir
+    swept: list[bool] = []
+
+    def step_then_sweep(path: Path) -> None:
+        synced(path)
+        if path == store.root and not swept:  # the writer has just made the day folder, still empty
+            swept.append(True)
+            clock.advance(86400)  # NTP steps the store's clock a day forward
+            store.sweep_orphans(min_age_s=-60)  # ... and the file system's: the new folder looks old
+            assert not [d for d in store.root.iterdir() if d.is_dir()]  # the sweep removed it
+
+    eid = store.save("A", "v1", "violation_started", JPEG, JPEG)
+    monkeypatch.setattr(store_mod, "fsync_dir", step_then_sweep)
+    assert writer.drain()
+    monkeypatch.setattr(store_mod, "fsync_dir", synced)
+    assert swept and writer.failed == 0 and store.get(eid) is not None
+    assert store.image_path(eid).is_file() and store.image_path(eid, "crop").is_file()  # type: ignore[union-attr]
+    store.close()

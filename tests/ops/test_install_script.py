@@ -379,3 +379,33 @@ def test_the_doctors_closing_note_says_how_to_start_the_agent_where_systemd_is_n
     notes = [ln for ln in out.splitlines() if "doctor found problems" in ln or "not started" in ln]
     assert len(notes) == 2 and all("systemctl start" not in ln and by_hand(image / "root") in ln for ln in notes), notes
     assert "edge-agent.service is enabled: it starts the agent at boot" in notes[-1], notes
+
+
+def test_the_config_refused_notes_say_how_to_start_the_agent_where_systemd_is_not_there(tmp_path, example):
+    """A refused config ended the install with "fix it, then: sudo systemctl restart edge-agent.service" on a host
+    with no systemctl (exit 127 there) or no systemd running ("System has not been booted with systemd"), as the
+    doctor's closing note did until leftovers20 (probe leftovers21). Here the example itself is refused."""
+    def by_hand(prefix: Path) -> str:
+        return (f"cd {prefix}/var/lib/edge-agent && sudo runuser -u edge-agent -- {prefix}/opt/edge-agent/venv/bin/"
+                f"edge-agent run --config {prefix}/etc/edge-agent/config.yaml")
+
+    refused = tmp_path / "refused.yaml"
+    refused.write_text(example.read_text(encoding="utf-8").replace(
+        "\nweb:\n", "\nweb:\n  session_max_age_s: 31536000\n", 1), encoding="utf-8")
+    assert "session_max_age_s: 31536000" in refused.read_text(encoding="utf-8")
+    res, _ = _install_on_a_bare_debian(tmp_path, refused, doctor_rc=0)
+    out = res.stdout + res.stderr
+    assert res.returncode == 2 and "installed, but the config is refused" in out, out
+    note = next(ln for ln in out.splitlines() if "as check-config says above" in ln)
+    assert "systemctl restart" not in note and by_hand(tmp_path / "root") in note, note
+    if Path("/run/systemd/system").is_dir():
+        return  # the second case needs a host not booted with systemd
+    image = tmp_path / "image"
+    image.mkdir()
+    res, _ = _install_on_a_bare_debian(image, refused, doctor_rc=0, systemctl=True)
+    out = res.stdout + res.stderr
+    assert res.returncode == 2, out
+    notes = [ln for ln in out.splitlines() if "as check-config says above" in ln or "would not start" in ln]
+    assert len(notes) == 2 and all("systemctl restart" not in ln and by_hand(image / "root") in ln for ln in notes), \
+        notes
+    assert "edge-agent.service is enabled: it starts the agent at boot" in notes[-1], notes

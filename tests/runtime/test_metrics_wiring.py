@@ -31,3 +31,26 @@ def test_fps_and_inference_follow_the_camera_and_the_reader(tmp_path, clock, mod
         assert value("edge_agent_inference_seconds_count") == parts.agent.monitor.detector_runs
     finally:
         parts.stop()
+
+
+def test_a_photo_the_writer_loses_to_an_error_is_counted_where_an_operator_sees_it(tmp_path, clock) -> None:  # noqa: ANN001
+    """A full or read-only card counts in ``edge_agent_evidence_skipped``; any other error the photo writer met
+    (here a file where the day's folder should be; "database is locked" or a folder gone alike) was counted only in
+    ``PhotoWriter.failed``, which no metric or heartbeat showed (probe leftovers21)."""
+
+    parts = assemble(scene_config(str(tmp_path)), clock=clock, source=ScriptedSource([], clock), review=False,
+                     photo_thread=True)
+    metrics = AgentMetrics()
+    parts.export_metrics(metrics)
+    value = metrics.registry.get_sample_value
+    writer, store = parts.agent.photo_writer, parts.agent.evidence
+    assert writer is not None and value("edge_agent_evidence_failed") == 0
+    try:
+        (store.root / clock.now().strftime("%Y-%m-%d")).write_text("not a folder")  # ENOTDIR, not the card's space
+        store.save("A", "v1", "vehicle_identified", b"\xff\xd8" + b"x" * 100 + b"\xff\xd9", None)
+        assert writer.drain(timeout=30)
+        assert writer.failed == 1 and value("edge_agent_evidence_failed") == 1
+        assert value("edge_agent_evidence_skipped") == 0  # not the card's space
+    finally:
+        parts.stop()
+        parts.agent.close()

@@ -82,8 +82,8 @@ def test_two_reloads_at_once_end_with_the_newer_file_running(tmp_path, clock, mo
     agent = _agent(path, clock)
     real_load, second_read, others = reload_module.load_config, threading.Event(), []
 
-    def load(p):  # noqa: ANN001, ANN202
-        cfg = real_load(p)
+    def load(p, **kw):  # noqa: ANN001, ANN003, ANN202
+        cfg = real_load(p, **kw)
         if threading.current_thread() is not threading.main_thread():
             second_read.set()
             return cfg
@@ -246,8 +246,8 @@ def test_set_lists_during_a_reload_is_not_undone_by_the_reload(tmp_path, clock, 
         progress.set()
         return saved
 
-    def load(p):  # noqa: ANN001, ANN202
-        cfg = real_load(p)  # the old lists
+    def load(p, **kw):  # noqa: ANN001, ANN003, ANN202
+        cfg = real_load(p, **kw)  # the old lists
         commands.append(threading.Thread(target=lambda: replies.append(agent.set_lists(allow=["粤B12345"], deny=None))))
         commands[0].start()
         assert progress.wait(10)
@@ -400,3 +400,33 @@ def test_a_reload_whose_plate_reader_cannot_be_built_is_refused_and_applies_noth
     _write(path, data)
     res = agent.reload_config()
     assert res.ok and res.data["changed"] == ["timers"] and agent.lists.allow == ["粤B12345"]
+
+
+def test_the_quiet_hours_warning_is_said_at_start_and_again_only_when_it_changes(tmp_path, clock, caplog):
+    """A sink whose ``max_age_h`` is not above its quiet hours is warned about at load (check-config, run); every
+    SIGHUP repeated it, the journal filling with the same lines of a config nobody had changed (probe
+    leftovers21). Said at start, again only when a reload brings another (here ``max_age_h`` 6, then 7)."""
+    data = _data(tmp_path)
+    sink = {"name": "ops", "kind": "webhook", "url": "https://example.com/h", "max_age_h": 6,
+            "quiet_hours": {"start": "22:00", "end": "07:00"}}
+    data["notify"] = {"sinks": [sink]}
+    path = _write(tmp_path / "agent.yaml", data)
+
+    def said() -> int:
+        n = sum("is not above its quiet_hours" in r.getMessage() for r in caplog.records)
+        caplog.clear()
+        return n
+
+    agent = _agent(path, clock)
+    assert said() == 1
+    for _ in range(3):
+        assert agent.reload_config().ok
+    assert said() == 0
+    data["timers"]["overstay_s"] = 600  # another change: the warning's values are the same
+    _write(path, data)
+    assert agent.reload_config().ok and said() == 0
+    sink["max_age_h"] = 7
+    _write(path, data)
+    assert agent.reload_config().ok and said() == 1  # another config's warning: said once
+    assert agent.reload_config().ok and said() == 0
+    assert "max_age_h 7" in load_config(path).notify.warnings[0] and said() == 1  # check-config: always said
