@@ -65,7 +65,8 @@ class ConfigFile:
                 over = found[0] if found else {}
                 change(over, merge(base, over))
                 cfg = parse_config(merge(base, over), f"{self.path} with the overrides in {target}",
-                                   base_dir=Path(os.path.abspath(self.path)).parent)  # as load_config
+                                   base_dir=Path(os.path.abspath(self.path)).parent,  # as load_config
+                                   quiet=True)  # its warnings: the agent's reload after a Save says new ones
                 backup = write_overrides(target, over, self._clock)
                 return cfg, backup
 

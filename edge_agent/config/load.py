@@ -22,8 +22,9 @@ __all__ = ["ConfigError", "key_path", "load_config", "parse_config"]
 
 
 def parse_config(data: Any, source: str = "<config>", base_dir: Path | None = None,
-                 said: Collection[str] = ()) -> AgentConfig:
-    """``said``: the warnings the last load of this config gave (a reload's), not logged again."""
+                 said: Collection[str] = (), quiet: bool = False) -> AgentConfig:
+    """``said``: the warnings the last load of this config gave (a reload's), not logged again. ``quiet``: none logged
+    (an edit's validation, ``ConfigFile.update``: the reload that follows it says what differs)."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -33,7 +34,7 @@ def parse_config(data: Any, source: str = "<config>", base_dir: Path | None = No
         raise ConfigError(source, ["(top level): none of the agent's settings (site, camera, bays, …) is in this "
                                    "file: is this the agent's config file?"])
     try:
-        cfg = AgentConfig.model_validate(data, context={"base_dir": base_dir, "said": said})
+        cfg = AgentConfig.model_validate(data, context={"base_dir": base_dir, "said": said, "quiet": quiet})
     except ValidationError as exc:
         problems = []
         for err in exc.errors():

@@ -207,8 +207,10 @@ class NotifyConfig(StrictModel):
         night's early alerts to the dead letters unsent at the window's end, in silence. A warning, not a refusal:
         the alerts of the window's last ``max_age_h`` still go, and "only what is still fresh in the morning" can be
         meant; refusing would also stop an upgrade on a config that ran before. A reload (``said`` in the context:
-        what the last load warned about) says it only when it differs: before, every SIGHUP repeated it."""
+        what the last load warned about) says it only when it differs: before, every SIGHUP repeated it; an edit's
+        validation (``quiet``: the installer page's Save, set-lists) says none, the reload after it does."""
         said = (info.context or {}).get("said") or ()
+        quiet = bool((info.context or {}).get("quiet"))
         for i, sink in enumerate(self.sinks):
             q, age_s = sink.quiet_hours, sink.max_age_s
             if q is not None and age_s is not None and age_s <= q.length_h * 3600:
@@ -217,7 +219,7 @@ class NotifyConfig(StrictModel):
                        f"before {q.end} is that old when the window ends, and goes to the dead letters unsent; set "
                        f"max_age_h above {q.length_h:g} (or 0: sent however old)")
                 self._warnings.append(msg)
-                if msg not in said:
+                if not quiet and msg not in said:
                     log.warning("%s", msg)
         return self
 

@@ -430,3 +430,27 @@ def test_the_quiet_hours_warning_is_said_at_start_and_again_only_when_it_changes
     assert agent.reload_config().ok and said() == 1  # another config's warning: said once
     assert agent.reload_config().ok and said() == 0
     assert "max_age_h 7" in load_config(path).notify.warnings[0] and said() == 1  # check-config: always said
+
+
+def test_the_quiet_hours_warning_is_not_said_again_by_an_installer_save_or_a_set_lists(tmp_path, clock, caplog):
+    """The installer page's Save (and its teach Save, and a set-lists) validates the edited config before writing it
+    (``ConfigFile.update``): that validation said the quiet-hours warning again at every Save, though the config's
+    notify section had not changed (review24), the journal filling as SIGHUP's did before. The reload that follows a
+    Save says a warning that differs from the last load's; the edit's own validation says none."""
+    data = _data(tmp_path)
+    data["notify"] = {"sinks": [{"name": "ops", "kind": "webhook", "url": "https://example.com/h", "max_age_h": 6,
+                                 "quiet_hours": {"start": "22:00", "end": "07:00"}}]}
+    path = _write(tmp_path / "agent.yaml", data)
+
+    def said() -> int:
+        n = sum("is not above its quiet_hours" in r.getMessage() for r in caplog.records)
+        caplog.clear()
+        return n
+
+    agent = _agent(path, clock)
+    assert said() == 1
+    for _ in range(3):  # the installer page's Save: the edit validated and written, then the agent reloads
+        ConfigFile(path, FakeClock()).set_bays([{"id": b["id"], "polygon": b["polygon"]} for b in data["bays"]])
+        assert agent.reload_config(installer=True).ok
+    assert said() == 0  # before: 3, one per Save
+    assert agent.set_lists(allow=["粤B12345"], deny=None).ok and said() == 0  # before: 1 (its save to the overrides)
