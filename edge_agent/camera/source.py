@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 
 MAX_DAMAGED_S = 30.0  # a damaged stretch of a video file is read over up to this long (its own frame rate)
 MAX_FILE_FPS = 1000.0  # no camera records faster: a header or timestamps saying more are not the recording's time
+DENIED_PASSES = 2  # a looping folder's passes in a row none of whose files may be read: a lost camera (one is a flicker)
 DENSE_FRAMES = 3  # this many frames in a row closer than 1 / MAX_FILE_FPS: the file's timestamps are not used
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}  # what the decode path reads
 
@@ -131,6 +132,7 @@ class _ImageFolder:
         self.i = 0
         # this pass's files: how many this user may not read, and whether any other came (a frame, another fault)
         self._denied, self._other = 0, False
+        self._denied_passes = 0  # passes in a row none of whose files this user might read
 
     def _list(self) -> list[Path]:
         if not self.folder:
@@ -157,6 +159,8 @@ class _ImageFolder:
                 if not self.files:
                     raise OSError(f"no images left in {self.source}{self._why}")
         if self.i == 0:
+            if self._other:
+                self._denied_passes = 0
             self._denied, self._other = 0, False
         p = self.files[self.i]
         self.i += 1
@@ -196,10 +200,11 @@ class _ImageFolder:
             self._vanished(p)  # raises OSError when nothing is left to play
 
     def _all_denied(self, exc: ImageReadError) -> None:
-        """At the last file of a looping folder's pass: raise ``OSError`` (a lost camera) when every file of it was
-        "permission denied" (each file's mode; the folder itself fine). Why: they were played as counted bad frames,
-        for ever, with no lost camera and no reconnect. A single unreadable file among readable ones stays a bad
-        frame."""
+        """At the last file of a looping folder's pass: raise ``OSError`` (a lost camera) when every file of it, and
+        of the pass before, was "permission denied" (each file's mode; the folder itself fine). Why: they were played
+        as counted bad frames, for ever, with no lost camera and no reconnect. A single unreadable file among
+        readable ones stays a bad frame; so does one pass denied alone (review24: a one-image folder whose uploader
+        renames the new file in before it makes it readable was a lost camera and a reconnect at each such read)."""
         if not (self.folder and self.loop):
             return
         if isinstance(exc.__cause__, PermissionError):
@@ -207,6 +212,8 @@ class _ImageFolder:
         else:
             self._other = True
         if self.i >= len(self.files) and self._denied and not self._other:
+            self._denied_passes += 1
+        if self._denied_passes >= DENIED_PASSES:
             raise OSError(f"permission denied: this user may read none of the images in {self.source} (each "
                           "file's mode)")
 

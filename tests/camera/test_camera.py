@@ -904,6 +904,18 @@ out["all_reopened"] = reads(open_(), 12)
 for f in files:
     os.chmod(f, 0o644)
 out["back"] = reads(open_(), 1)
+# one image, replaced by an uploader that renames the new file in before making it readable: one pass denied
+single = Path(sys.argv[1]) / "single"
+single.mkdir()
+cv2.imwrite(str(single / "cam.png"), np.full((20, 20, 3), 50, np.uint8))
+cap = default_opener(str(single), loop=True)()
+out["flicker"] = reads(cap, 2)
+os.chmod(single / "cam.png", 0o200)
+out["flicker"] += reads(cap, 1)
+os.chmod(single / "cam.png", 0o644)
+out["flicker"] += reads(cap, 2)
+os.chmod(single / "cam.png", 0o200)
+out["single_denied"] = reads(cap, 5)
 print(json.dumps(out))
 """
 
@@ -928,8 +940,12 @@ def test_a_looping_folder_none_of_whose_files_may_be_read_is_a_lost_camera(tmp_p
     assert out["one"] == ["frame", "bad", "frame"] + ["frame", "frame", "bad", "frame"] + ["frame", "frame", "bad"], \
         out["one"]
     lost = f"lost: permission denied: this user may read none of the images in {tmp_path / 'frames'}"
-    # the rest of the pass under way (its first files were read), then a whole pass denied: lost at its last file
-    assert out["all"][:4] == ["bad"] * 4 and len(out["all"]) == 5 and out["all"][4].startswith(lost), out["all"]
-    assert out["all_reopened"][:3] == ["bad"] * 3 and len(out["all_reopened"]) == 4, out["all_reopened"]
-    assert out["all_reopened"][3].startswith(lost)  # the reconnect: lost again after one pass
+    # the rest of the pass under way (its first files were read), then two whole passes denied: lost at the last file
+    assert out["all"][:8] == ["bad"] * 8 and len(out["all"]) == 9 and out["all"][8].startswith(lost), out["all"]
+    assert out["all_reopened"][:7] == ["bad"] * 7 and len(out["all_reopened"]) == 8, out["all_reopened"]
+    assert out["all_reopened"][7].startswith(lost)  # the reconnect: lost again after two passes
     assert out["back"] == ["frame"]
+    # review24: one pass denied between readable ones is a bad frame, not a lost camera and a reconnect
+    assert out["flicker"] == ["frame", "frame", "bad", "frame", "frame"], out["flicker"]
+    assert out["single_denied"][:1] == ["bad"] and len(out["single_denied"]) == 2, out["single_denied"]
+    assert out["single_denied"][1].startswith("lost: permission denied: this user may read none of the images in")
