@@ -258,7 +258,8 @@ systemd meanwhile, by hand: $(by_hand)"
   fi
   run systemctl enable "$UNIT"
   if ((CONFIG_REFUSED)) && [[ ! -d /run/systemd/system ]]; then
-    note "not started: the new version would not start on this config (above); fix it, then: $RESTART_HINT"
+    # the hint is main's closing note's (said once: here too it printed the long by-hand line twice)
+    note "not started: the new version would not start on this config (above); how to start it once fixed: below"
   elif ((CONFIG_REFUSED)); then
     note "not restarted: the new version would not start on this config (above); fix it, then:"
     note "sudo systemctl restart $UNIT (a running service keeps the old version until it restarts: a reboot or a"

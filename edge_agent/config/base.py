@@ -4,9 +4,10 @@ reach a decision: a NaN bay polygon once made a bay read "free" for ever)."""
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError, ValidationInfo
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 #: An id that goes into MQTT topics, file names and log lines (site, device, bay, lock, notify sink): letters,
@@ -30,6 +31,19 @@ class StrictModel(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=False, validate_assignment=True, allow_inf_nan=False,
                               strict=True, str_max_length=MAX_TEXT)
+
+
+def load_warning(info: ValidationInfo | None, log: logging.Logger, msg: str) -> None:
+    """The one way a config check warns (allowed, but said): kept in the load's ``warnings`` (``parse_config``
+    puts them on ``AgentConfig.warnings``) and logged unless the load is ``quiet`` (an edit's validation) or the
+    last load of this config said the same (``said``: a reload's). Each check logging for itself repeated every
+    warning at every SIGHUP and every installer Save of a config nobody had changed."""
+    ctx = (info.context if info is not None else None) or {}
+    collected = ctx.get("warnings")
+    if isinstance(collected, list):
+        collected.append(msg)
+    if not ctx.get("quiet") and msg not in (ctx.get("said") or ()):
+        log.warning("%s", msg)
 
 
 def problems_at(model: str, problems: list[tuple[tuple[str | int, ...], str]]) -> ValidationError:

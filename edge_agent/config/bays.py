@@ -12,9 +12,9 @@ import logging
 import math
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, Strict, field_validator, model_validator
+from pydantic import AfterValidator, Field, Strict, ValidationInfo, field_validator, model_validator
 
-from edge_agent.config.base import Ident, StrictModel, problems_at
+from edge_agent.config.base import Ident, StrictModel, load_warning, problems_at
 from edge_agent.config.camera import live_camera_problem
 from edge_agent.config.errors import key_path
 from edge_agent.config.pins import describe, header_pin
@@ -150,13 +150,13 @@ class OccupancyConfig(StrictModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _drop_deprecated(cls, data):  # noqa: ANN001, ANN206 - raw YAML mapping
+    def _drop_deprecated(cls, data, info: ValidationInfo):  # noqa: ANN001, ANN206 - raw YAML mapping
         """The change-fraction keys of the old reference-picture model: accepted, ignored, warned about."""
         if isinstance(data, dict):
             old = [k for k in DEPRECATED_OCCUPANCY_KEYS if k in data]
             if old:
-                log.warning("occupancy: %s no longer used (the per-bay classifier decides); remove them",
-                            ", ".join(old))
+                load_warning(info, log, f"occupancy: {', '.join(old)} no longer used (the per-bay classifier "
+                             "decides); remove them")
                 data = {k: v for k, v in data.items() if k not in old}
         return data
 
@@ -187,8 +187,9 @@ class ListsConfig(StrictModel):
     deny: list[Annotated[str, AfterValidator(_a_plate)]] = Field(default_factory=list)
 
 
-def cross_section_problems(cfg) -> list[tuple[tuple, str]]:  # noqa: ANN001 - AgentConfig (import cycle)
-    """Checks that span sections: ``[(key path, message)]`` for ``AgentConfig``'s validator.
+def cross_section_problems(cfg, info: ValidationInfo | None = None) -> list[tuple[tuple, str]]:  # noqa: ANN001
+    """Checks that span sections: ``[(key path, message)]`` for ``AgentConfig``'s validator (``cfg``: an
+    ``AgentConfig``, an import cycle; ``info``: its validation's, where the warnings go: ``base.load_warning``).
 
     Each problem names the exact key (``bays[1].polygon``) so ``check-config`` can point at it.
     """
@@ -210,7 +211,7 @@ def cross_section_problems(cfg) -> list[tuple[tuple, str]]:  # noqa: ANN001 - Ag
             problems.append((("bays", i, "polygon"), f"{same}: one bay's view would decide both, and a lock "
                                                      "rises only on its own bay's view"))
         else:  # events twice for one car: a mistake, but no arm moves on it
-            log.warning("bays[%d].polygon (%s): %s; one car will be reported in both", i, bay.id, same)
+            load_warning(info, log, f"bays[{i}].polygon ({bay.id}): {same}; one car will be reported in both")
     w, h = cfg.camera.width, cfg.camera.height
     if w and h:
         for i, bay in enumerate(cfg.bays):
@@ -244,9 +245,9 @@ def cross_section_problems(cfg) -> list[tuple[tuple, str]]:  # noqa: ANN001 - Ag
                          "would rest on one classification (needs ≥ 2)"))
     for i, lk in enumerate(cfg.locks):  # no second, independent witness under the arm: allowed, but said
         if lk.driver != "simulator" and lk.presence is None and lk.policy.auto_raise:
-            log.warning("locks[%d].presence (%s): none fitted, so the arm rises on the camera's word alone; on lots "
-                        "the model never saw, up to 6 %% of parked-car crops read as empty (p <= 0.3): fit a presence "
-                        "sensor, or calibrate the site (docs/locks.md#camera-only-locks)", i, lk.id)
+            load_warning(info, log, f"locks[{i}].presence ({lk.id}): none fitted, so the arm rises on the camera's "
+                         "word alone; on lots the model never saw, up to 6 % of parked-car crops read as empty "
+                         "(p <= 0.3): fit a presence sensor, or calibrate the site (docs/locks.md#camera-only-locks)")
     first_lock: dict[str, int] = {}
     for i, lk in enumerate(cfg.locks):  # a second lock of one id would leave one bay silently without a lock
         if lk.id in first_lock:

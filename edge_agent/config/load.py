@@ -33,8 +33,10 @@ def parse_config(data: Any, source: str = "<config>", base_dir: Path | None = No
     if data and not set(map(str, data)) & set(AgentConfig.model_fields):
         raise ConfigError(source, ["(top level): none of the agent's settings (site, camera, bays, …) is in this "
                                    "file: is this the agent's config file?"])
+    warnings: list[str] = []  # the load's warnings, each check's (``base.load_warning``)
     try:
-        cfg = AgentConfig.model_validate(data, context={"base_dir": base_dir, "said": said, "quiet": quiet})
+        cfg = AgentConfig.model_validate(data, context={"base_dir": base_dir, "said": said, "quiet": quiet,
+                                                        "warnings": warnings})
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
@@ -49,6 +51,7 @@ def parse_config(data: Any, source: str = "<config>", base_dir: Path | None = No
                 msg = _not_an_ident(str(err.get("input")))
             problems.append(f"{key_path(loc)}: {msg}")
         raise ConfigError(source, problems) from None
+    cfg._warnings = tuple(dict.fromkeys(warnings))
     return cfg
 
 

@@ -7,10 +7,10 @@ import re
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import Field, PrivateAttr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from edge_agent.config.base import Ident, StrictModel
+from edge_agent.config.base import Ident, StrictModel, load_warning
 from edge_agent.config.bays import (
     BayConfig,
     ListsConfig,
@@ -42,7 +42,7 @@ class SiteConfig(StrictModel):
 
     @field_validator("timezone")
     @classmethod
-    def _known_zone(cls, v: str) -> str:
+    def _known_zone(cls, v: str, info: ValidationInfo) -> str:
         """Checked here so a typo is a config error, not a crash at the first event."""
         try:
             ZoneInfo(v)
@@ -55,9 +55,9 @@ class SiteConfig(StrictModel):
         if m and int(m.group(2)):  # Etc/GMT+8 written for China: quiet hours, daily statistics 16 hours off
             sign, hours = m.group(1), int(m.group(2))
             other = "-" if sign == "+" else "+"
-            log.warning("site.timezone: %s is UTC%s%02d:00 (the tz database's Etc/GMT zones carry the POSIX sign, "
-                        "the opposite of what they look like: Etc/GMT%s%d is UTC%s%02d:00); a region's name such as "
-                        "Asia/Shanghai leaves no doubt", v, other, hours, other, hours, sign, hours)
+            load_warning(info, log, f"site.timezone: {v} is UTC{other}{hours:02d}:00 (the tz database's Etc/GMT "
+                         f"zones carry the POSIX sign, the opposite of what they look like: Etc/GMT{other}{hours} is "
+                         f"UTC{sign}{hours:02d}:00); a region's name such as Asia/Shanghai leaves no doubt")
         return v
 
 
@@ -82,6 +82,9 @@ class AgentConfig(StrictModel):
     _source_path: Path | None = PrivateAttr(default=None)
     _hash: str = PrivateAttr(default="")
     _overrides_path: Path | None = PrivateAttr(default=None)  # <data_dir>/overrides.yaml when it applied
+    # what this load warned about (``base.load_warning``), set by ``parse_config``: a reload says only what the
+    # last load did not
+    _warnings: tuple[str, ...] = PrivateAttr(default=())
 
     @field_validator("data_dir")
     @classmethod
@@ -94,10 +97,10 @@ class AgentConfig(StrictModel):
 
     @model_validator(mode="wrap")
     @classmethod
-    def _cross_section(cls, data, handler):  # noqa: ANN001, ANN206 - pydantic wrap validator
+    def _cross_section(cls, data, handler, info: ValidationInfo):  # noqa: ANN001, ANN206 - pydantic wrap validator
         """Checks spanning sections (see ``bays.cross_section_problems``), reported at their key path."""
         cfg = handler(data)
-        problems = cross_section_problems(cfg)
+        problems = cross_section_problems(cfg, info)
         if problems:
             raise ValidationError.from_exception_data(
                 cls.__name__,
@@ -111,6 +114,11 @@ class AgentConfig(StrictModel):
     def lock_bays(self) -> dict[str, str]:
         """lock id → bay id (each lock's bay, however the YAML named it; checked at validation)."""
         return lock_bays(self)
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """What the load that made this config warned about (each once, in order): a reload's ``said``."""
+        return self._warnings
 
     @property
     def source_path(self) -> Path | None:

@@ -13,9 +13,9 @@ from datetime import datetime, time
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from edge_agent.config.base import Ident, StrictModel
+from edge_agent.config.base import Ident, StrictModel, load_warning
 from edge_agent.config.eventtypes import BUS_EVENT_TYPES, unknown_types
 from edge_agent.config.mqtt import ConfigPath, EnvName, SecretError, _read
 
@@ -185,13 +185,6 @@ class SinkConfig(StrictModel):
 class NotifyConfig(StrictModel):
     sinks: list[SinkConfig] = Field(default_factory=list)
     max_rows: int = Field(10_000, ge=100, le=10_000_000, description="per sink outbox; beyond it, loud but kept")
-    # what the load warned about (``_quiet_within_max_age``): a reload says only what the last load did not
-    _warnings: list[str] = PrivateAttr(default_factory=list)
-
-    @property
-    def warnings(self) -> tuple[str, ...]:
-        return tuple(self._warnings)
-
     @field_validator("sinks")
     @classmethod
     def _unique(cls, v: list[SinkConfig]) -> list[SinkConfig]:
@@ -208,9 +201,8 @@ class NotifyConfig(StrictModel):
         the alerts of the window's last ``max_age_h`` still go, and "only what is still fresh in the morning" can be
         meant; refusing would also stop an upgrade on a config that ran before. A reload (``said`` in the context:
         what the last load warned about) says it only when it differs: before, every SIGHUP repeated it; an edit's
-        validation (``quiet``: the installer page's Save, set-lists) says none, the reload after it does."""
-        said = (info.context or {}).get("said") or ()
-        quiet = bool((info.context or {}).get("quiet"))
+        validation (``quiet``: the installer page's Save, set-lists) says none, the reload after it does
+        (``base.load_warning``)."""
         for i, sink in enumerate(self.sinks):
             q, age_s = sink.quiet_hours, sink.max_age_s
             if q is not None and age_s is not None and age_s <= q.length_h * 3600:
@@ -218,9 +210,7 @@ class NotifyConfig(StrictModel):
                        f"{q.start}-{q.end} ({q.length_h:g} h): an alert that comes in more than {age_s / 3600:g} h "
                        f"before {q.end} is that old when the window ends, and goes to the dead letters unsent; set "
                        f"max_age_h above {q.length_h:g} (or 0: sent however old)")
-                self._warnings.append(msg)
-                if not quiet and msg not in said:
-                    log.warning("%s", msg)
+                load_warning(info, log, msg)
         return self
 
 

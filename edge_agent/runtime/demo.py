@@ -157,8 +157,12 @@ def _run(data_dir: Path, fps: float, json_lines: bool, out, broker, opts: DemoOp
 
     def step() -> None:
         agent.step()
-        _presence(source, locks)
-        locks.tick()
+        # the locks' tick is the loop's own work too (``HealthTracker.turn``), as ``run``'s lock thread is none of
+        # the camera's: on a slow card (1 s a sync) its events' synced rows read as camera silence, and the story
+        # told a healthy camera's ``camera_lost`` / ``camera_restored``
+        with agent.health.turn():
+            _presence(source, locks)
+            locks.tick()
         seg = source.current
         if not json_lines and seg is not None and seg.label and seg.label != last_label[0]:
             last_label[0] = seg.label

@@ -151,7 +151,7 @@ class ConfigReload:
         # file and applying it before the next reads (else an older copy could be applied after a newer one)
         self._one_at_a_time = threading.Lock()
         # the config's load warnings last said (at start, then by the last reload): SIGHUP repeated them all
-        self._said: tuple[str, ...] = agent.cfg.notify.warnings
+        self._said: tuple[str, ...] = agent.cfg.warnings
 
     def reload(self, installer: bool = False) -> ControlResult:
         """Re-read the YAML; an invalid file keeps the running config and says why. ``installer``: the installer
@@ -176,7 +176,7 @@ class ConfigReload:
             if exc.source != str(path):  # in (or with) the overrides the page saved: "bays[2]" is not the file's
                 data["file"] = exc.source
             return ControlResult(False, "config invalid, kept the running one", data)
-        self._said = new.notify.warnings
+        self._said = new.warnings
         problems = locks_problems(self.agent.cfg, new)
         if problems:
             log.warning("reload refused: %s", "; ".join(problems))

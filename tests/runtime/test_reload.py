@@ -429,7 +429,7 @@ def test_the_quiet_hours_warning_is_said_at_start_and_again_only_when_it_changes
     _write(path, data)
     assert agent.reload_config().ok and said() == 1  # another config's warning: said once
     assert agent.reload_config().ok and said() == 0
-    assert "max_age_h 7" in load_config(path).notify.warnings[0] and said() == 1  # check-config: always said
+    assert "max_age_h 7" in load_config(path).warnings[0] and said() == 1  # check-config: always said
 
 
 def test_the_quiet_hours_warning_is_not_said_again_by_an_installer_save_or_a_set_lists(tmp_path, clock, caplog):
@@ -454,3 +454,39 @@ def test_the_quiet_hours_warning_is_not_said_again_by_an_installer_save_or_a_set
         assert agent.reload_config(installer=True).ok
     assert said() == 0  # before: 3, one per Save
     assert agent.set_lists(allow=["粤B12345"], deny=None).ok and said() == 0  # before: 1 (its save to the overrides)
+
+
+def test_every_load_warning_is_said_once_per_message_by_reloads_and_saves(tmp_path, clock, caplog):
+    """The other load-time warnings (an ``Etc/GMT`` zone, two bays of one outline, a deprecated occupancy key) were
+    logged by each check itself: every SIGHUP and every installer Save said them all again, of a config nobody had
+    changed (leftovers22). Now each goes through the load's one collector (``AgentConfig.warnings``): said at start,
+    by a reload only when it is not the last load's, never by an edit's validation; ``check-config`` says them all."""
+    data = _data(tmp_path)
+    data["site"]["timezone"] = "Etc/GMT-8"
+    twin = dict(data["bays"][0], id="twin", lock_id=None)
+    data["bays"].append(twin)
+    data["occupancy"]["learn_rate"] = 0.1
+    path = _write(tmp_path / "agent.yaml", data)
+    marks = ("site.timezone: Etc/GMT-8", "one car will be reported in both", "learn_rate no longer used")
+
+    def said() -> list[int]:
+        n = [sum(m in r.getMessage() for r in caplog.records) for m in marks]
+        caplog.clear()
+        return n
+
+    agent = _agent(path, clock)
+    assert said() == [1, 1, 1]
+    for _ in range(3):  # SIGHUP
+        assert agent.reload_config().ok
+    assert said() == [0, 0, 0]  # before: [3, 3, 3]
+    for _ in range(2):  # the installer page's Save, then its reload; a set-lists
+        ConfigFile(path, FakeClock()).set_bays([{"id": b["id"], "polygon": b["polygon"]} for b in data["bays"]])
+        assert agent.reload_config(installer=True).ok
+    assert agent.set_lists(allow=["粤B12345"], deny=None).ok
+    assert said() == [0, 0, 0]  # before: [4, 4, 4]
+    assert len(agent.cfg.warnings) == 3
+    data["occupancy"]["change_threshold"] = 0.2  # another warning's text: said once, the others not again
+    _write(path, data)
+    assert agent.reload_config().ok and said() == [0, 0, 1]  # "change_threshold, learn_rate no longer used"
+    assert agent.reload_config().ok and said() == [0, 0, 0]
+    assert len(load_config(path).warnings) == 3 and said() == [1, 1, 1]  # check-config: all said

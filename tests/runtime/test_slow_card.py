@@ -12,7 +12,9 @@ The real agent, the shipped occupancy model and plate reader, the violation log,
 
 from __future__ import annotations
 
+import io
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -21,9 +23,11 @@ import pytest
 from edge_agent.camera.health import HealthTracker
 from edge_agent.camera.source import Frame
 from edge_agent.clock import FakeClock
+from edge_agent.events.outbox import Outbox
 from edge_agent.events.types import Event, EventType
 from edge_agent.evidence.store import EvidenceStore
 from edge_agent.evidence.violations import ViolationLog
+from edge_agent.runtime import demo
 from edge_agent.runtime.assemble import assemble
 from edge_agent.sim.scenario import EMPTY, NEV, Scene, ScriptedSource, drive, hold, run_scripted, scene_config
 from edge_agent.sim.synthetic import render
@@ -223,3 +227,37 @@ def test_a_frame_left_in_the_readers_slot_during_a_long_turn_is_as_old_as_its_ca
         assert agent.health.health().ok is not lost
     finally:
         agent.stop()
+
+
+def test_the_demos_lock_turn_is_no_camera_loss_on_a_slow_card(tmp_path: Path, clock: FakeClock,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The demo ticks its locks on the loop, after ``agent.step`` (``run`` ticks them on their own thread): at 1 s a
+    sync the lock events' synced rows (violation log, outbox) were counted as the camera's silence, and the story
+    told a healthy camera's ``camera_lost`` at 73.8 s / ``camera_restored`` at 78.0 s (syncbatch21). The lock tick
+    is the loop's own work too (``HealthTracker.turn``). Each sync of the loop thread costs 1 s of the demo's clock."""
+    loop = threading.current_thread()
+
+    def slow() -> None:
+        if threading.current_thread() is loop:
+            clock.advance(SYNC_S)
+
+    record, put = ViolationLog.record, Outbox.put
+
+    def slow_record(self: ViolationLog, event: Event) -> None:
+        record(self, event)
+        slow()
+
+    def slow_put(self: Outbox, *args: object, **kwargs: object) -> object:
+        r = put(self, *args, **kwargs)  # type: ignore[arg-type]
+        slow()
+        return r
+
+    monkeypatch.setattr(ViolationLog, "record", slow_record)
+    monkeypatch.setattr(Outbox, "put", slow_put)
+    monkeypatch.setattr(demo, "FakeClock", lambda: clock)
+    out = io.StringIO()
+    assert demo.run_demo(tmp_path / "data", out=out, broker=False) == 0
+    lines = out.getvalue().splitlines()
+    story = lines[:next(i for i, ln in enumerate(lines) if "bay B   departed" in ln)]  # the scenario's last event
+    assert "VIOLATION: fuel_vehicle" in "\n".join(story)  # the lock turns with synced rows were played
+    assert not [ln for ln in lines if "camera back" in ln] and not [ln for ln in story if "CAMERA LOST" in ln], lines
