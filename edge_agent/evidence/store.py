@@ -521,11 +521,15 @@ class EvidenceStore:
 
     def _remove_empty_days(self, cutoff: float) -> None:
         """Remove the day folders retention has emptied: one a day stayed for ever (a folder costs a block on
-        the card, and every hourly sweep lists them all). Only an empty folder before the store's today whose
-        last change is older than ``cutoff`` (a save in flight has just made or written in its folder)."""
-        today = self.clock.now().strftime("%Y-%m-%d")
+        the card, and every hourly sweep lists them all). Only an empty folder whose last change is older than
+        ``cutoff``: a save in flight has just made or written in its folder, and the writer makes it again if it
+        went between its mkdir and the photo (a clock stepped forward). The folder's name is not compared with the
+        store's today: a ``site.timezone`` moved west (Asia/Shanghai to UTC) names today the folder the old zone
+        named after the next midnight, and that guard kept it, emptied, for up to the offsets' difference (26 h
+        from UTC+14 to UTC-12). The photos in a folder go by their own recorded time (the index's ``epoch``),
+        never by the folder's name, so no zone change takes one early, and ``rmdir`` removes only empty ones."""
         for d in self.root.iterdir():
-            if not _DAY.fullmatch(d.name) or d.name >= today:
+            if not _DAY.fullmatch(d.name):
                 continue
             try:
                 if d.is_dir() and d.stat().st_mtime < cutoff:

@@ -17,6 +17,14 @@ of reaching a server, so a device still unsynchronised an hour later has none (a
 internet; a battery-backed RTC, which the kernel never counts as synchronised) and its clock is the
 only one there is. Its summaries then go out, saying ``clock_synced: false`` — never for a day before
 ``EARLIEST_DAY``: a clock that was never set stays held.
+
+A changed ``site.timezone`` must not step the retained topic back a day: moved west (Asia/Shanghai to UTC), the
+new zone's yesterday is for some hours the day before the one already retained, and its summary replaced the
+newer one. The last day published and its zone are kept in a small file beside the database (``LAST_FILE``: the
+retained message itself is not read back), and a day before it, in another zone, is held until the new zone's
+yesterday reaches it — only within ``ZONE_SPAN_DAYS``, what a change of zone can move a date (UTC-12 to +14). In
+the same zone nothing is held: a day before the last is a clock that ran ahead and was corrected, and the right
+day must replace what it sent.
 """
 
 from __future__ import annotations
@@ -29,12 +37,15 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from edge_agent.clock import Clock, iso
+from edge_agent.durable import write_durably
 from edge_agent.stats.source import first_event_day, query
 from edge_agent.timesync import EARLIEST_DAY
 
 log = logging.getLogger(__name__)
 
 UNSYNCED_HOLD_S = 3600.0  # monotonic seconds of the agent's run to wait for NTP before trusting the clock as it is
+LAST_FILE = "stats-daily-last.txt"  # beside the database: "<ISO day> <zone>" last published, across restarts
+ZONE_SPAN_DAYS = 2  # how far apart two zones' dates can be at one instant (UTC-12 … UTC+14: 26 h)
 
 
 def summary(db_path: str | Path, bays: list[str], day: date, tz: ZoneInfo, now: float, device: str,
@@ -58,6 +69,8 @@ class DailyStats:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._started = clock.monotonic()  # the NTP wait is counted from here (UNSYNCED_HOLD_S)
+        self._last_file = Path(db_path).parent / LAST_FILE
+        self.last = self._read_last()  # (day, zone) last published by any run: a zone change must not go back
 
     def check(self) -> date | None:
         """Publish the last complete day if not done yet; returns the day published now, else None."""
@@ -76,7 +89,24 @@ class DailyStats:
                       self.clock.synced())
         self.link.publish_retained(self.link.topics.stats_daily, doc)
         self.published = yesterday
+        self._write_last((yesterday, str(self.tz)))
         return yesterday
+
+    def _read_last(self) -> tuple[date, str] | None:
+        """The day and zone in ``LAST_FILE``; None when there is none or it does not read so (no hold then)."""
+        try:
+            day, zone = self._last_file.read_text(encoding="ascii").split()
+            return date.fromisoformat(day), zone
+        except (OSError, ValueError, UnicodeDecodeError):
+            return None
+
+    def _write_last(self, last: tuple[date, str]) -> None:
+        """Remember what went out for the next run; a failure only loses the hold across a zone change (logged)."""
+        self.last = last
+        try:
+            write_durably(self._last_file, f"{last[0].isoformat()} {last[1]}\n".encode("ascii"))
+        except OSError as exc:
+            log.warning("cannot record the daily summary's day in %s (%s)", self._last_file, exc)
 
     def not_yet(self, day: date) -> str | None:
         """Why ``day`` must not be published now (None: it may)."""
@@ -88,6 +118,9 @@ class DailyStats:
         first = first_event_day(self.db_path, self.bays, self.tz, floor)
         if first is None or day < first:
             return f"before the first recorded event ({first.isoformat() if first else 'none yet'})"
+        if self.last is not None and self.last[1] != str(self.tz) and 0 < (self.last[0] - day).days <= ZONE_SPAN_DAYS:
+            return (f"{self.last[0].isoformat()} ({self.last[1]}) is already published: site.timezone changed, "
+                    "not going back a day")
         return None
 
     def start(self) -> None:
