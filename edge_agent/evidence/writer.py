@@ -39,6 +39,12 @@ log = logging.getLogger(__name__)
 MAX_PENDING = 16
 
 
+
+def _size(job: tuple[Any, ...]) -> int:
+    """A queued photo's bytes (the frame's and the crop's JPEG: ``EvidenceStore.write``'s 6th and 7th arguments)."""
+    return len(job[5] or b"") + len(job[6] or b"")
+
+
 class PhotoWriter:
     """Attached to ``store`` (``store.writer``): ``take`` queues a photo ``save`` has given its id, the thread
     writes them in order. ``thread=False``: nothing runs until ``drain`` writes them on the caller's thread (tests,
@@ -84,7 +90,7 @@ class PhotoWriter:
         """Queue ``job`` (``EvidenceStore.write``'s arguments); False: write it now instead (the writer is closed,
         or the card is short of space and nothing is queued: the store then prunes or skips it on the caller's
         thread as before, so a skipped photo's event names none). Never waits for the card."""
-        size = len(job[5] or b"") + len(job[6] or b"")
+        size = _size(job)
         with self._cond:
             if self._closed:
                 return False
@@ -96,7 +102,7 @@ class PhotoWriter:
                 at = next((i for i, j in enumerate(self._q) if j[4] not in PROTECTED_KINDS), 0)
                 old = self._q[at]
                 del self._q[at]
-                self._bytes -= len(old[5] or b"") + len(old[6] or b"")
+                self._bytes -= _size(old)
                 self.dropped += 1
                 self.store.space.skipped += 1
                 if self.dropped == 1 or self.dropped % 100 == 0:
@@ -147,7 +153,7 @@ class PhotoWriter:
                     return None
                 self._cond.wait()
             job = self._q.popleft()
-            self._bytes -= len(job[5] or b"") + len(job[6] or b"")
+            self._bytes -= _size(job)
             self._busy = True
             self._current = job[0]
             return job
