@@ -830,8 +830,9 @@ class ViolationLog:
 
     def timeline(self, visit_id: str | None, bay_id: str | None = None,
                  start: str | None = None, end: str | None = None) -> list[Event]:
-        """The visit's events in order, plus the bay's lock events (they carry no visit id) from the
-        visit's first event until shortly after its last (or now, while the car is still there)."""
+        """The visit's events in order, plus the bay's lock events that carry no visit id (a move while the bay had
+        no visit in progress: the arm rising after the car left) from the visit's first event until shortly after
+        its last (or now, while the car is still there)."""
         with self._reading() as db:
             rows = db.execute(
                 "SELECT * FROM events WHERE visit_id=? ORDER BY ts_epoch", (visit_id,)
