@@ -228,6 +228,7 @@ install_docs() {
 START_HINT="sudo systemctl start $UNIT"
 # And once a refused config is fixed (the config-refused notes): there too "sudo systemctl restart" failed.
 RESTART_HINT="sudo systemctl restart $UNIT"
+START_PENDING=0  # install_unit did not start the service: the doctor's step closes with START_HINT, pass or fail
 by_hand() { printf 'cd %s && sudo runuser -u %s -- %s/bin/edge-agent run --config %s' "$DATA_DIR" "$SERVICE_USER" \
   "$VENV" "$CONFIG"; }
 
@@ -240,6 +241,7 @@ install_unit() {
   if ((!DRY_RUN)) && ! command -v systemctl >/dev/null; then
     note "no systemctl here (the systemd package is not installed): the unit is in place; once it is, run:"
     note "sudo systemctl enable $UNIT (and start it once the doctor below passes)"
+    START_PENDING=1
     START_HINT="start the agent by hand (no systemd here: nothing starts it at boot or restarts it): $(by_hand); or \
 install systemd, then: sudo systemctl enable --now $UNIT (the unit is $UNIT_DIR/$UNIT)"
     RESTART_HINT="stop an agent you started by hand, then $START_HINT"
@@ -257,18 +259,20 @@ systemd meanwhile, by hand: $(by_hand)"
     RESTART_HINT="$START_HINT"
   fi
   run systemctl enable "$UNIT"
+  # How to start or restart it is said once, by the closing note (main's, or the doctor's): said here as well, it
+  # came twice in a row (the long by-hand line too, leftovers22; the systemctl ones, leftovers25).
   if ((CONFIG_REFUSED)) && [[ ! -d /run/systemd/system ]]; then
-    # the hint is main's closing note's (said once: here too it printed the long by-hand line twice)
     note "not started: the new version would not start on this config (above); how to start it once fixed: below"
   elif ((CONFIG_REFUSED)); then
-    note "not restarted: the new version would not start on this config (above); fix it, then:"
-    note "sudo systemctl restart $UNIT (a running service keeps the old version until it restarts: a reboot or a"
-    note "crash starts the new one, which would refuse this config too; fix it first)"
+    note "not restarted: the new version would not start on this config (above); a running service keeps the old"
+    note "version until it restarts (a reboot or a crash starts the new one, which would refuse this config too);"
+    note "how to restart it once fixed: below"
   elif systemctl is-active --quiet "$UNIT" 2>/dev/null; then
     note "running: restarting on the new version"
     run systemctl restart "$UNIT"
   else
-    note "not started: check the config, then: $START_HINT"
+    START_PENDING=1
+    note "not started: how to start it once the doctor passes: below"
   fi
 }
 
@@ -283,12 +287,16 @@ run_doctor() {
   if ((DRY_RUN)); then
     run cd "$DATA_DIR"
     run "${as_user[@]}" "$VENV/bin/edge-agent" doctor --config "$CONFIG"
+    if ((START_PENDING)); then note "once it passes: $START_HINT"; fi
     return
   fi
   cd "$DATA_DIR" || die "cannot enter $DATA_DIR"
   # Advice, not a gate: a fresh config still has the example's camera and broker.
-  "${as_user[@]}" "$VENV/bin/edge-agent" doctor --config "$CONFIG" ||
+  if ! "${as_user[@]}" "$VENV/bin/edge-agent" doctor --config "$CONFIG"; then
     note "doctor found problems (above); fix them, then: $START_HINT"
+  elif ((START_PENDING)); then
+    note "not started yet: $START_HINT"
+  fi
 }
 
 main() {

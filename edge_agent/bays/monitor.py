@@ -753,6 +753,12 @@ class BayMonitor:
             if m.state() != before:
                 self.bus.publish_state(self._told(m))
 
+    def open_visit(self, bay_id: str) -> str | None:
+        """The id of the bay's visit in progress (None: no car there, as far as the bay knows)."""
+        with self._lock:
+            m = self.machines[bay_id]
+            return m.visit.visit_id if m.visit is not None else None
+
     def charger_status(self, bay_id: str, status: str) -> list[Event]:
         with self._lock:
             return self._publish_all({bay_id: self.machines[bay_id].charger(status)})

@@ -256,6 +256,10 @@ class ViolationLog:
         # monotonic time this process opened each violation (by its event id): ``expire_open`` times them on it too
         self._opened_at: dict[str, float] = {}
         self._held_kept = False  # ``held_path`` holds events not yet written: removed once they are
+        # bytes in ``held_path`` a held event may be appended after (None: write it whole first); False once a spill
+        # failed: the rest of the episode's events wait in memory only (one line said, not one per event)
+        self._spilled: int | None = None
+        self._spill_ok = True
         self._load_held()
 
     # -- writing -------------------------------------------------------------------------------
@@ -280,7 +284,45 @@ class ViolationLog:
                 if self.held_dropped == 1 or self.held_dropped % 1000 == 0:
                     log.error("violation log: still %s, %d held event(s) given up (the oldest)",
                               self._held_why, self.held_dropped)
-            self.write_held()
+            if self.write_held():
+                self._spill(event)
+
+    def _spill(self, event: Event) -> None:
+        """A held event goes into ``HELD_FILE`` at once (appended, synced), not only at a stop: a power cut or a
+        SIGKILL while events were held (a backup's lock, a full disk) lost them from the review page — the violations
+        they begin or end, a departure then ended again as ``agent_stopped`` — though the outbox had them. The file
+        is written whole for an episode's first event, and again when an append would take it past what the next
+        start reads (then with the newest held events that fill half of it); where it cannot be written (the disk full for it too) the episode's events wait in memory only,
+        as before."""
+        if not self._spill_ok:
+            return
+        line = (json.dumps(event.to_dict(), ensure_ascii=False, default=str) + "\n").encode("utf-8")
+        if self._held_kept and self._spilled is not None and self._spilled + len(line) <= HELD_FILE_MAX_BYTES:
+            try:  # never through a link planted there (the file is written whole otherwise)
+                fd = os.open(self.held_path, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+                with os.fdopen(fd, "ab") as fh:
+                    fh.write(line)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                self._spilled += len(line)
+                return
+            except FileNotFoundError:
+                pass  # removed meanwhile: written whole below
+            except OSError as exc:
+                return self._spill_failed(exc)
+        try:  # half the cap: the appends after have room (written whole at each event past the cap, the file cost a
+            # rewrite of up to 64 MiB per event)
+            self._keep_held(HELD_FILE_MAX_BYTES // 2, say=False)
+            self._spilled = self.held_path.stat().st_size
+        except OSError as exc:
+            self._spill_failed(exc)
+
+    def _spill_failed(self, exc: OSError) -> None:
+        """Said once an episode, a warning: the episode's error line said the events are held in memory (a full disk
+        fails this too); what it adds is that a power cut would lose them from the page."""
+        self._spill_ok, self._spilled = False, None
+        log.warning("violation log: cannot keep the held events in %s as well (%s): they wait in memory only, and a "
+                    "power cut loses them from the review page (they are in the MQTT outbox)", self.held_path, exc)
 
     def write_held(self) -> int:
         """Write the events held for a full disk or a locked database, in order, in one transaction; returns how many
@@ -311,6 +353,7 @@ class ViolationLog:
                     self._db.execute(f"PRAGMA busy_timeout={before}")
             self._held_for_lock = False
             self._held.clear()
+            self._spill_ok = True
             if waiting > 1:
                 log.warning("violation log %s: writable again, %d held event(s) written", self.db_path, waiting)
             self._drop_kept()
@@ -321,7 +364,7 @@ class ViolationLog:
         if self._held_kept:
             try:
                 self.held_path.unlink(missing_ok=True)
-                self._held_kept = False
+                self._held_kept, self._spilled = False, None
             except OSError as exc:  # written again at the next start: INSERT OR IGNORE, no harm
                 log.warning("violation log: cannot remove %s: %s", self.held_path, exc)
 
@@ -349,6 +392,7 @@ class ViolationLog:
             except ValueError as exc:
                 log.error("violation log: %s line %d is no event, skipped: %s", self.held_path, n, exc)
         self._held_kept = True
+        self._spilled = len(raw) if raw.endswith(b"\n") else None  # a torn last line: appended to, it took the next
         self._held.extend(kept[-HELD_MAX:])
         log.info("violation log: %d event(s) held at the last stop to be written (%s)", len(kept), self.held_path)
         try:
@@ -358,20 +402,23 @@ class ViolationLog:
         if not self._held:
             self._drop_kept()
 
-    def _keep_held(self) -> int | None:
+    def _keep_held(self, limit: int | None = None, say: bool = True) -> int | None:
         """At stop, with events still held: keep them in ``HELD_FILE`` (synced) for the next start; returns how many
         were kept (None: none could be). Why: a stop while a backup held the database lost them (the violations they
         begin or end never reached the page). At most what the next start reads (``HELD_FILE_MAX_BYTES``): a larger
         file was written whole and then refused whole, every event lost; the newest are kept (as in memory past
-        ``HELD_MAX``: the latest violations and their ends are what the page is missing), the oldest named."""
+        ``HELD_MAX``: the latest violations and their ends are what the page is missing), the oldest named.
+        ``limit``: fewer bytes than that (``_spill``: room to append after); ``say=False``: the oldest not named (they
+        are still in memory: the stop names what it cannot keep), and OSError raised, not said."""
         from edge_agent.durable import write_durably
 
+        limit = HELD_FILE_MAX_BYTES if limit is None else limit
         lines = [(json.dumps(e.to_dict(), ensure_ascii=False, default=str) + "\n").encode("utf-8") for e in self._held]
         first, size = len(lines), 0
-        while first and size + len(lines[first - 1]) <= HELD_FILE_MAX_BYTES:
+        while first and size + len(lines[first - 1]) <= limit:
             first -= 1
             size += len(lines[first])
-        if first:
+        if first and say:
             gone = list(self._held)[:first]
             log.error("violation log: %d held event(s), the oldest (%s to %s), not kept: more than the %d MiB the "
                       "next start reads (the violations they begin or end are not on the review page; the events "
@@ -380,6 +427,8 @@ class ViolationLog:
         try:  # readable by whom the database is (it names plates as the database does)
             write_durably(self.held_path, b"".join(lines[first:]), like=os.stat(self.db_path))
         except OSError as exc:
+            if not say:
+                raise
             log.error("violation log: cannot keep the held events in %s: %s", self.held_path, exc)
             return None
         self._held_kept = True
@@ -781,8 +830,9 @@ class ViolationLog:
 
     def timeline(self, visit_id: str | None, bay_id: str | None = None,
                  start: str | None = None, end: str | None = None) -> list[Event]:
-        """The visit's events in order, plus the bay's lock events (they carry no visit id) from the
-        visit's first event until shortly after its last (or now, while the car is still there)."""
+        """The visit's events in order, plus the bay's lock events that carry no visit id (a move while the bay had
+        no visit in progress: the arm rising after the car left) from the visit's first event until shortly after
+        its last (or now, while the car is still there)."""
         with self._reading() as db:
             rows = db.execute(
                 "SELECT * FROM events WHERE visit_id=? ORDER BY ts_epoch", (visit_id,)

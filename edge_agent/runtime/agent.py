@@ -490,7 +490,7 @@ class Agent:
             self._bay(bay_id)
             if status not in CHARGER_STATES:
                 raise ControlError("bad_status", f"status must be one of {', '.join(CHARGER_STATES)}")
-            found = self.chargers.on_status(bay_id, status)
+            found = self.chargers.on_status(bay_id, status, self.monitor.open_visit(bay_id))
             events = self.monitor.charger_status(bay_id, status) + self.chargers.flush(extra=found)
         return ControlResult(True, f"{bay_id}: charger {status}", {"events": [e.type for e in events]})
 

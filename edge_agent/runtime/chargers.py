@@ -48,13 +48,15 @@ class ChargerWatch:
         with self._lock:
             return self.health.active()
 
-    def on_status(self, bay_id: str, status: str) -> list[Event]:
-        """The backend's charger status: ``charger_status`` when it changed; the warnings it settles."""
+    def on_status(self, bay_id: str, status: str, visit_id: str | None = None) -> list[Event]:
+        """The backend's charger status: ``charger_status`` when it changed; the warnings it settles.
+        ``visit_id``: the bay's visit in progress, carried by the event: a backend joins it to the stay as it
+        joins the stay's other events (before, it came null, and the backend had to match bay and time)."""
         with self._lock:
             previous = self.health.status(bay_id)
             found = self.health.on_status(bay_id, status)
         if status != previous:  # a change is worth keeping (statistics: time charging); repeats are not
-            self.bus.publish(Event.make(EventType.CHARGER_STATUS, self.clock, bay_id=bay_id,
+            self.bus.publish(Event.make(EventType.CHARGER_STATUS, self.clock, bay_id=bay_id, visit_id=visit_id,
                                         data={"status": status, "previous": previous}))
         return found
 

@@ -249,3 +249,56 @@ def test_a_stop_keeps_the_newest_held_events_the_next_start_reads_and_names_the_
         [f"v{k:02d}" for k in range(30 - len(lines), 30)]  # the newest, all written
     assert not kept.exists()
     again.runs.close()
+
+
+def test_events_held_for_a_lock_survive_a_power_cut_and_are_written_at_the_next_start(tmp_path):
+    """Held events went into ``held-events.jsonl`` only at a stop: a power cut (or a SIGKILL, the watchdog's) while a
+    backup held the database lost them from the review page — the violation that began meanwhile, and the visit's
+    departure, which the next start then ended again as ``agent_stopped`` — though the outbox had them all (probe
+    leftovers25). Each held event is in that file (synced) as it is held now. The cut copies the folder as it is on
+    the card at that moment (everything the log wrote is synced: ``synchronous=FULL``, the file's fsync)."""
+    import shutil
+
+    clock = FakeClock()
+    bus = EventBus()
+    data = tmp_path / "data"
+    data.mkdir()
+    rec = ViolationRecorder(data / "evidence.db", clock, bus, history_days=400)
+    rec.runs.begin()
+    rec.start()
+    bus.publish(Event.make(EventType.VEHICLE_ARRIVED, clock, bay_id="A", visit_id="v1"))
+    rec.mark_alive()
+    rec.log._db.execute("PRAGMA busy_timeout=20")  # the recorder's 10 s wait ran out: the point is what follows
+    other = sqlite3.connect(data / "evidence.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        clock.advance(30)
+        bus.publish(Event.make(EventType.VIOLATION_STARTED, clock, bay_id="A", visit_id="v1",
+                               data={"plate": "京A12345", "reason": "fuel_vehicle"}))
+        clock.advance(30)
+        bus.publish(Event.make(EventType.VIOLATION_ENDED, clock, bay_id="A", visit_id="v1",
+                               data={"plate": "京A12345", "reason": "departed"}))
+        bus.publish(Event.make(EventType.VEHICLE_DEPARTED, clock, bay_id="A", visit_id="v1"))
+        assert rec.log.held == 3
+        cut = tmp_path / "after-cut"
+        shutil.copytree(data, cut)  # the power goes: no stop, nothing more written
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+
+    clock.advance(600)
+    bus = EventBus()
+    again = ViolationRecorder(cut / "evidence.db", clock, bus, history_days=400)  # the next start
+    published: list[Event] = []
+    bus.subscribe(published.append)
+    again.start()
+    again.close_previous_run()
+    assert [v.visit_id for v in again.log.iter_all(ViolationFilter())] == ["v1"], "the page lost the violation"
+    assert [e.type for e in again.log.timeline("v1")] == [EventType.VEHICLE_ARRIVED, EventType.VIOLATION_STARTED,
+                                                          EventType.VIOLATION_ENDED, EventType.VEHICLE_DEPARTED]
+    assert published == []  # its departure was published: not ended again as agent_stopped
+    assert not (cut / "held-events.jsonl").exists()  # it names plates: gone once written
+    again.stop()
+    rec.log.write_held()  # the lock went: the running log (the copy's original) writes them, and drops its file
+    assert rec.log.held == 0 and not (data / "held-events.jsonl").exists()
+    rec.stop()

@@ -318,11 +318,12 @@ def test_a_minimal_debian_without_the_pi_archive_or_systemd_installs(tmp_path, e
     assert (prefix / "etc/systemd/system/edge-agent.service").is_file()
 
 
-def _install_on_a_bare_debian(tmp_path: Path, example: Path, doctor_rc: int,
-                              systemctl: bool = False) -> tuple[subprocess.CompletedProcess, Path]:
+def _install_on_a_bare_debian(tmp_path: Path, example: Path, doctor_rc: int, systemctl: bool = False,
+                              booted: bool = False) -> tuple[subprocess.CompletedProcess, Path]:
     """The install as root on stand-ins for a bare Debian's system tools (they log what they were asked to
     ``calls``), no systemctl on the PATH unless ``systemctl`` (then a stand-in that logs); the doctor ends
-    ``doctor_rc``."""
+    ``doctor_rc``. ``booted``: as on a host running systemd (sd_booted: ``/run/systemd/system`` is a folder), in
+    a mount namespace of its own with a tmpfs on ``/run`` (this host's ``/run`` is left as it is)."""
     if os.geteuid() != 0:
         pytest.skip("the script's system steps need root")
     prefix = tmp_path / "root"
@@ -348,9 +349,14 @@ def _install_on_a_bare_debian(tmp_path: Path, example: Path, doctor_rc: int,
     real_install = shutil.which("install")
     _stub(stubs, "install", f'a=(); while (($#)); do case "$1" in -o|-g) shift 2;; *) a+=("$1"); shift;; esac; done\n'
                             f'exec {real_install} "${{a[@]}}"')
-    res = subprocess.run(["bash", str(SCRIPT), "--prefix", str(prefix), "--config-example", str(example),
-                          "--no-models"], capture_output=True, text=True, timeout=300,
-                         env={**os.environ, "PATH": f"{stubs}:{tools}"})
+    argv = ["bash", str(SCRIPT), "--prefix", str(prefix), "--config-example", str(example), "--no-models"]
+    if booted:
+        unshare = ["unshare", "--mount", "--propagation", "private"]
+        if subprocess.run([*unshare, "true"], capture_output=True).returncode != 0:
+            pytest.skip("no mount namespace here")
+        argv = [*unshare, "bash", "-c", 'mount -t tmpfs tmpfs /run && mkdir -p /run/systemd/system && exec "$@"',
+                "booted", *argv]
+    res = subprocess.run(argv, capture_output=True, text=True, timeout=300, env={**os.environ, "PATH": f"{stubs}:{tools}"})
     return res, log
 
 
@@ -377,8 +383,9 @@ def test_the_doctors_closing_note_says_how_to_start_the_agent_where_systemd_is_n
     assert res.returncode == 0, out
     assert "systemctl enable edge-agent.service" in log.read_text()
     notes = [ln for ln in out.splitlines() if "doctor found problems" in ln or "not started" in ln]
-    assert len(notes) == 2 and all("systemctl start" not in ln and by_hand(image / "root") in ln for ln in notes), notes
+    assert len(notes) == 2 and all("systemctl start" not in ln for ln in notes), notes
     assert "edge-agent.service is enabled: it starts the agent at boot" in notes[-1], notes
+    assert out.count(by_hand(image / "root")) == 1, notes  # once, at the end: the unit's step said it too (leftovers25)
 
 
 def test_the_config_refused_notes_say_how_to_start_the_agent_where_systemd_is_not_there(tmp_path, example):
@@ -409,3 +416,30 @@ def test_the_config_refused_notes_say_how_to_start_the_agent_where_systemd_is_no
     assert len(notes) == 2 and all("systemctl restart" not in ln for ln in notes), notes
     assert "edge-agent.service is enabled: it starts the agent at boot" in notes[-1], notes
     assert out.count(by_hand(image / "root")) == 1, notes  # once, at the end: the unit's step said it too (leftovers22)
+
+
+def test_where_systemd_runs_the_start_and_restart_advice_is_said_once(tmp_path, example):
+    """On a host running systemd (probe leftovers25): a service not started and a doctor that found problems gave
+    "sudo systemctl start edge-agent.service" twice in a row (the unit's step, then the doctor's closing note), and
+    a refused config gave "sudo systemctl restart edge-agent.service" twice (the unit's step, then the closing
+    note). Each is said once now, at the end; a doctor that passes still says how to start what was not started."""
+    start, restart = "sudo systemctl start edge-agent.service", "sudo systemctl restart edge-agent.service"
+    for doctor_rc in (1, 0):
+        run = tmp_path / f"doctor{doctor_rc}"
+        run.mkdir()
+        res, log = _install_on_a_bare_debian(run, example, doctor_rc=doctor_rc, systemctl=True, booted=True)
+        out = res.stdout + res.stderr
+        assert res.returncode == 0 and "systemctl daemon-reload" in log.read_text(), out  # systemd ran: it reloaded
+        assert out.count(start) == 1, out
+        closing = out.split("==> doctor", 1)[1]
+        assert start in closing and "not restarted" not in out, out
+    refused = tmp_path / "refused.yaml"
+    refused.write_text(example.read_text(encoding="utf-8").replace(
+        "\nweb:\n", "\nweb:\n  session_max_age_s: 31536000\n", 1), encoding="utf-8")
+    run = tmp_path / "refused"
+    run.mkdir()
+    res, _ = _install_on_a_bare_debian(run, refused, doctor_rc=0, systemctl=True, booted=True)
+    out = res.stdout + res.stderr
+    assert res.returncode == 2 and "not restarted" in out, out
+    assert out.count(restart) == 1 and restart in out.split("installed, but the config is refused", 1)[1], out
+    assert "a running service keeps the old" in out, out  # what the unit's step still says: why not restarted

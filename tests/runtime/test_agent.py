@@ -16,6 +16,7 @@ import yaml
 from edge_agent.control import ControlError, ControlResult
 from edge_agent.events.broker import mosquitto_path
 from edge_agent.events.types import Event, EventType
+from edge_agent.evidence.violations import ViolationLog
 from edge_agent.runtime.agent import Agent
 from edge_agent.runtime.sinks import JsonLinesSink
 from edge_agent.sim.scenario import EMPTY, FUEL, NEV, Scene, ScriptedSource, hold, run_scripted, scene_config
@@ -148,6 +149,26 @@ def test_charger_finished_via_control(parked, clock):
     parked.bus.subscribe(events.append)
     run_scripted(parked.step, clock, 31, 5)
     assert "overstay_started" in [e.type for e in events]
+
+
+def test_a_charger_status_names_the_visit_in_progress(parked, clock, tmp_path):
+    """``charger_status`` came with ``visit_id: null`` while a car was parked (probe integrator16, leftovers25): the
+    stay's other events (``overstay_started`` the same report caused, the lock's) carry the visit, so a backend
+    joining by visit missed whether the car charged. It carries the bay's visit in progress now, and the review
+    page's timeline of the visit shows it; a report on an empty bay still carries none."""
+    events: list[Event] = []
+    parked.bus.subscribe(events.append)
+    log = ViolationLog(tmp_path / "violations.db", clock)
+    log.attach(parked.bus)
+    visit = parked.bus.states()["B"].visit_id
+    assert visit and parked.charger_status("B", "finished").ok and parked.charger_status("A", "charging").ok
+    run_scripted(parked.step, clock, 31, 5)
+    status = [(e.bay_id, e.visit_id, e.data["status"]) for e in events if e.type == EventType.CHARGER_STATUS]
+    assert status == [("B", visit, "finished"), ("A", None, "charging")]
+    overstay = next(e for e in events if e.type == EventType.OVERSTAY_STARTED)
+    assert overstay.visit_id == visit
+    assert "charger_status" in [e.type for e in log.timeline(visit, "B")]
+    log.close()
 
 
 def test_the_loop_reports_an_ntp_step_on_the_bus(parked, clock):

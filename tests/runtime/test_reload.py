@@ -282,11 +282,11 @@ def test_a_charger_status_while_a_reload_removes_its_bay_is_answered_not_a_crash
     agent.loop_lock = _WatchedRLock(progress)  # type: ignore[assignment]
     real_on_status, reloads = agent.chargers.on_status, []
 
-    def on_status(bay_id, status):  # noqa: ANN001, ANN202 - between the command's look and its change
+    def on_status(bay_id, status, *visit):  # noqa: ANN001, ANN002, ANN202 - between the command's look and its change
         reloads.append(threading.Thread(target=lambda: (agent.reload_config(), progress.set())))
         reloads[0].start()
         assert progress.wait(10)
-        return real_on_status(bay_id, status)
+        return real_on_status(bay_id, status, *visit)
 
     monkeypatch.setattr(agent.chargers, "on_status", on_status)
     res = agent.charger_status("C", "finished")

@@ -369,3 +369,30 @@ def test_pruning_the_run_ledger_keeps_the_gap_that_reaches_into_the_history(stor
     story.at(local(17, 0))  # the whole gap older than history_days: the first run may go now
     assert second.prune(8) == 1
     second.close()
+
+
+def test_charging_time_is_the_same_whether_charger_status_names_the_visit_or_not(story):
+    """``charger_status`` carries the visit in progress (leftovers25; null before). Statistics read it by bay and
+    time, but a visit cut by the window is read by visit id, from before the window and after it: a report named
+    by such a visit comes back there too, and must not change any day's figures. Bay A's reports name the visit,
+    bay B's (the same story) do not."""
+    story.at(local(1, 9))
+    for bay in ("A", "B"):
+        story.emit("charger_status", bay, None, status="idle", previous=None)
+    visits = {bay: story.visit(bay, local(1, 22), None, nev=True) for bay in ("A", "B")}
+    for when, status, previous in ((local(1, 22, 5), "charging", "idle"), (local(2, 1), "finished", "charging"),
+                                   (local(2, 3), "charging", "finished"), (local(3, 2), "idle", "charging")):
+        story.at(when)
+        for bay in ("A", "B"):
+            story.emit("charger_status", bay, visits[bay] if bay == "A" else None, status=status, previous=previous)
+    story.at(local(3, 4))
+    for bay in ("A", "B"):
+        story.emit("vehicle_departed", bay, visits[bay], stayed_s=(local(3, 4) - local(1, 22)).total_seconds())
+    for start, end in ((1, 1), (2, 2), (3, 3), (2, 3), (1, 4)):
+        _, rows = figures(story, date(2026, 3, start), date(2026, 3, end), now=local(5, 0))
+        for day in range(start, end + 1):
+            a, b = rows[(f"2026-03-0{day}", "A")], rows[(f"2026-03-0{day}", "B")]
+            assert (a.occupied_s, a.charging_s, a.parked_not_charging_s) == \
+                (b.occupied_s, b.charging_s, b.parked_not_charging_s), (start, end, day)
+    _, rows = figures(story, date(2026, 3, 2), date(2026, 3, 2), now=local(5, 0))
+    assert rows[("2026-03-02", "A")].charging_s == 22 * 3600  # 00:00-01:00 and 03:00-24:00

@@ -41,3 +41,14 @@ def test_stats_page_refuses_bad_windows_and_exports_each_table(site):
         assert r.status_code == 200 and r.text.lstrip("\ufeff").split(",")[0] == first
     days = c.get("/stats.csv?table=days&from=2026-03-02&to=2026-03-03").text.lstrip("\ufeff").splitlines()
     assert [line.split(",")[:2] for line in days[1:]] == [["2026-03-02", "2"], ["2026-03-03", "2"]]
+
+
+def test_a_violations_timeline_says_what_the_charger_reported(site):
+    """``charger_status`` names the visit in progress (leftovers25): the violation's timeline lists it, and a bare
+    "充电桩状态" told the reviewer nothing; it says the status reported, in the page's language."""
+    c = logged_in(site)
+    v = site.log.get(3)
+    site.log.record(Event.make(EventType.CHARGER_STATUS, site.clock, bay_id=v.bay_id, visit_id=v.visit_id,
+                               data={"status": "finished", "previous": "charging"}))
+    html = c.get("/violations/3").text
+    assert "充电桩状态" in html and "充电完成" in html
