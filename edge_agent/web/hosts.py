@@ -100,7 +100,8 @@ class HostCheck:
     def _say(self, name: str) -> None:
         with self._lock:
             first = name not in self._said and len(self._said) < SAID_MAX
-            self._said.add(name)
+            if first:  # bounded: a client sending a new name a request must not grow it
+                self._said.add(name)
         log.log(logging.WARNING if first else logging.DEBUG,
                 "review page: a request for the host name %s refused (400); if people reach the page by that name, "
                 "add it to web.hostnames", name)

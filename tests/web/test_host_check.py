@@ -9,6 +9,7 @@ in a real headless Chromium whose resolver points the attacker's name at the pag
 from __future__ import annotations
 
 import http.client
+import logging
 import re
 import socket
 import urllib.parse
@@ -18,6 +19,7 @@ import pytest
 
 from edge_agent.config import load_config
 from edge_agent.config.errors import ConfigError
+from edge_agent.web.hosts import SAID_MAX, HostCheck
 from edge_agent.web.server import WebServer, build_web
 from tests.web.conftest import PASSWORD
 from tests.web.test_login_flood import set_web
@@ -156,3 +158,27 @@ def test_a_rebound_name_in_chromium_reads_nothing(lan_page):
         finally:
             browser.close()
     assert (form, token_read, guess) == (400, False, 400)  # (200, True, 401) before: the form read, a guess made
+
+
+def test_names_said_are_bounded(caplog):
+    """One warning per refused name, for the first ``SAID_MAX`` names; a flood of made-up names neither writes a line
+    each nor grows the memory of which were said."""
+    import asyncio
+
+    check = HostCheck(lambda *a: None, frozenset({"localhost"}))
+    sent: list[dict] = []
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    async def flood() -> None:
+        for i in range(SAID_MAX + 500):
+            scope = {"type": "http", "client": ("192.0.2.9", 4000), "headers": [(b"host", f"n{i}.example".encode())],
+                     "method": "GET", "path": "/login"}
+            await check(scope, None, send)
+
+    with caplog.at_level(logging.WARNING, logger="edge_agent.web.hosts"):
+        asyncio.run(flood())
+    assert sum(m.get("status") == 400 for m in sent) == SAID_MAX + 500
+    assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == SAID_MAX
+    assert len(check._said) == SAID_MAX
