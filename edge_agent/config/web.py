@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import ssl
 import stat
 from pathlib import Path
@@ -115,6 +116,11 @@ class WebConfig(StrictModel):
     trusted_proxies: list[str] = Field(
         default_factory=list,
         description="reverse proxies (addresses or networks) whose X-Forwarded-For is believed; empty: none")
+    hostnames: list[str] = Field(
+        default_factory=list,
+        description="DNS names people reach the page by, besides its IP addresses, localhost, this machine's host "
+        "name (and NAME.local) and public_url's host; a request naming another host is refused (DNS rebinding). "
+        "Not checked with trusted_proxies")
     login_max_failures: int = Field(5, ge=1, le=10_000, description="failed logins per IP or per user name in the window")
     login_window_s: float = Field(300.0, gt=0, le=86400)
     login_concurrency: int = Field(
@@ -149,6 +155,15 @@ class WebConfig(StrictModel):
         if v is not None and "@" in urlsplit(v).netloc:
             raise ValueError("no credentials in the URL (people sign in on the page; the link is sent in "
                              "notifications)")
+        return v
+
+    @field_validator("hostnames")
+    @classmethod
+    def _names(cls, v: list[str]) -> list[str]:
+        for item in v:
+            if not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*\.?",
+                                item) or len(item) > 253:
+                raise ValueError(f"{item!r} is not a host name (letters, digits, - and ., e.g. parking.example.com)")
         return v
 
     @field_validator("trusted_proxies")

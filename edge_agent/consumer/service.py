@@ -106,6 +106,8 @@ def read(topic: str, payload: bytes, now: float | None = None) -> Record | str:
     if len(parts) < 4:
         return "not a device topic"
     site, device, rest = parts[1], parts[2], parts[3:]
+    if not site or not device:  # ``edge//dev/status``: no device publishes there (``+`` matches an empty level)
+        return "not a device topic (an empty site or device level)"
     if len(rest) == 3 and rest[0] == "bays" and rest[2] == "state":
         kind, bay = "state", rest[1]
     elif len(rest) == 1 and rest[0] in KINDS:

@@ -21,7 +21,9 @@ class Topics:
 
     def __post_init__(self) -> None:
         if self.template:
-            levels = re.escape(self.template).replace(r"\{site\}", "[^/]+").replace(r"\{device\}", "[^/]+")
+            # ``*``, not ``+``: an empty level is one too (MQTT's ``+`` matches it), and ``edge//dev2/status`` was
+            # let through, where ``consume`` (``edge/+/+/status``) stored the reply as a device's
+            levels = re.escape(self.template).replace(r"\{site\}", "[^/]*").replace(r"\{device\}", "[^/]*")
             object.__setattr__(self, "_any_device", re.compile(f"(?:{levels})(/.*)"))
 
     def _another_devices_document(self, topic: str) -> bool:

@@ -59,6 +59,7 @@ from edge_agent.web.context import (
     wants_html,
     wants_json,
 )
+from edge_agent.web.hosts import HostCheck, loopback, own_names
 from edge_agent.web.i18n import translator
 from edge_agent.web.ratelimit import RateLimit
 from edge_agent.web.sessions import SessionsUnavailable, SessionTable
@@ -255,6 +256,9 @@ def create_app(
     # rest of the page's middleware. Starlette's limiter, not FastAPI(max_body_size=…): that needs
     # FastAPI ≥ 0.165, which needs Python ≥ 3.11, and the Jetson's JetPack 6 has 3.10 (its install failed).
     app.add_middleware(RequestBodyLimitMiddleware, max_body_size=web.max_body_kib * 1024)
+    # a Host not this page's (DNS rebinding: another site's script reading the page through a staff browser): 400
+    app.add_middleware(HostCheck, names=own_names([*web.hostnames, urlsplit(web.public_url or "").hostname or ""]),
+                       enabled=not web.trusted_proxies and not loopback(web.host) and web.tls is None)
     # outside the body cap too: its 413 went out without them (no CSP, no nosniff)
     app.add_middleware(SecurityHeaders, hsts=web.tls is not None)
     app.add_middleware(HeadAsGet)  # outermost: everything inside sees the GET it answers

@@ -6,7 +6,6 @@ start-up, not a silent thread death, and tests can read the real port from ``.po
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import socket
 import ssl
@@ -22,6 +21,7 @@ from edge_agent.config.models import AgentConfig
 from edge_agent.web.auth import lower_priority
 from edge_agent.web.certs import ServedCertificate, fixed
 from edge_agent.web.connections import BACKLOG, MAX_CONNECTIONS, REQUEST_TIMEOUT_S, bounded_h11, with_mapped
+from edge_agent.web.hosts import loopback
 
 logger = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ class WebServer:
             time.sleep(0.02)
         logger.info("review page on %s%s", self.url,
                     " (HTTPS only: http:// to this port is closed unanswered)" if self.tls else "")
-        if not self.behind_tls and not _loopback(self.host):
+        if not self.behind_tls and not loopback(self.host):
             # said at every start: the page itself speaks plain HTTP, and the site network (a car park's Wi-Fi)
             # is where its users' passwords and session cookies travel
             logger.warning("review page on %s:%d in clear text: anyone on the site network can read the passwords "
@@ -173,16 +173,6 @@ class WebServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-def _loopback(host: str) -> bool:
-    """Whether a bind address is reachable only from this machine (an HTTPS proxy beside it)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:  # "" (every interface) or a name: reachable from the network
-        return False
 
 
 def build_web(cfg: AgentConfig, *parts: Any, **kw: Any) -> WebServer:

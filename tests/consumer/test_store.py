@@ -28,6 +28,10 @@ def test_topics_are_parsed_and_foreign_or_broken_messages_refused():
     assert parse("edge/s1/pole-7/events", b"not json") is None
     assert parse("edge/s1/pole-7/events", b'{"type": "no id"}') is None
     assert parse("edge/s1/pole-7/cmd/lock", b"{}") is None
+    # an empty site or device level is no device's (``edge/+/+/…`` matches it): a reply a device was told to send
+    # there was stored as site ""'s bay state
+    for topic in ("edge//pole-7/bays/A/state", "edge/s1//status", "edge///health"):
+        assert parse(topic, b'{"ok": false, "ts": "2026-01-01T08:00:00+08:00"}') is None, topic
     assert subscriptions("g")[0] == "$share/g/edge/+/+/events"
 
 

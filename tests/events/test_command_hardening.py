@@ -102,7 +102,10 @@ def test_replies_never_land_in_the_agents_own_tree_or_a_command_inbox(setup):
 # Another device's documents: `edge-agent consume` (and any backend subscribed to edge/+/+/…) stored a reply
 # published there as that device's status, health or bay state.
 OTHER_DEVICES = ["edge/s1/dev2/status", "edge/s1/dev2/health", "edge/s1/dev2/bays/B1/state",
-                 "edge/s1/dev2/events", "edge/s2/dev9/stats/daily"]
+                 "edge/s1/dev2/events", "edge/s2/dev9/stats/daily",
+                 # empty levels: ``edge/+/+/…`` matches them, and ``consume`` stored the reply as site "" (or device
+                 # "")'s document until 2026-12-06
+                 "edge//dev2/status", "edge/s1//health", "edge///bays/A/state", "edge//dev2/bays/B1/state"]
 
 
 def test_replies_never_land_on_another_devices_documents(setup):
