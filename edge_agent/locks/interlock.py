@@ -441,8 +441,8 @@ class Interlock:
             self._up_losses.rising()
         elif wait > 0:  # the motor drove up until just now: down once it has stopped turning (as after a rise)
             self._deferred, self._reverse_at = m, self.clock.monotonic() + wait
-            if not self.fault:
-                self._set_state("reversing", m.reason, m.operator)
+            if not self.fault:  # "moving" with its direction, as every lock_moved of a moving arm says
+                self._set_state("reversing", m.reason, m.operator, direction="down", safety=m.recovery or None)
             return None
         else:
             self.driver.motor_down()
@@ -475,14 +475,14 @@ class Interlock:
     def _abort_rise(self, why: tuple[str, str]) -> None:
         self._motor_stop()
         m, self._motion = self._motion, None
-        self._reverse("vehicle possible while rising")
+        self._reverse("vehicle possible while rising", safety=True)
         self.emit(EventType.LOCK_REFUSED, code=why[0], reason=f"rise aborted: {why[1]}; lowering",
                   operator=m.operator if m else None)
 
-    def _reverse(self, reason: str) -> None:
+    def _reverse(self, reason: str, safety: bool = False) -> None:
         self._reverse_at, self._deferred = self.clock.monotonic() + self.cfg.reverse_delay_s, None
         if not self.fault:
-            self._set_state("reversing", reason)
+            self._set_state("reversing", reason, direction="down", safety=safety or None)
         if self.cfg.reverse_delay_s == 0:
             self.check()
 

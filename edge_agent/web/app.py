@@ -147,6 +147,8 @@ class SecurityHeaders:
 
         try:
             await self.app(scope, receive, send_with_headers)
+        except _HeadDone:  # HeadAsGet stopping a HEAD's streamed body once its headers went out: no failure
+            raise
         except Exception:
             _log.exception("review page: %s %s failed", scope.get("method"), quote(scope.get("path", ""), "/"))
             if started:  # part of an answer is out: nothing sound can follow it on this connection

@@ -4,6 +4,7 @@ someone moving it by hand. On MockFactory pins and on the simulator."""
 
 from __future__ import annotations
 
+from edge_agent.events.types import EventType
 from tests.locks.conftest import BAY, Rig
 
 
@@ -87,4 +88,30 @@ def test_a_lock_unlock_flood_cannot_run_the_motor_past_its_duty(make_rig, kind):
     # a lowering is never held back, also with the duty spent: every raise was followed by its lowering
     assert all(r.ok for r in unlocks)
     assert [d for _, d in starts] == ["up", "down"] * (len(starts) // 2) and rig.state == "down"
+    rig.safe()
+
+
+def test_every_lock_moved_of_a_moving_arm_names_its_direction(make_rig, kind):
+    """docs/locks.md: `lock_moved` carries `direction` while moving. The pause before a reversal (a rise stopped
+    by `unlock`, maintenance or a car seen under the arm) is published as `moving` too, and said no direction:
+    a backend reading `direction` found none on the first event of each lowering that followed a rise."""
+    rig = make_rig(kind, position=0.0)
+    assert rig.manager.lock(BAY, "close", "ops").ok
+    rig.step(0.3, dt=0.05)
+    assert rig.manager.unlock(BAY, "an NEV after all", "ops").data["state"] == "moving"  # rise stopped; lowering
+    rig.step(4)
+    assert rig.manager.lock(BAY, "close", "ops").ok
+    rig.step(0.3, dt=0.05)
+    assert rig.manager.set_maintenance(BAY, True, "ops").ok
+    rig.step(4)
+    assert rig.manager.set_maintenance(BAY, False, "ops").ok
+    rig.step(rig.lock_cfg.reverse_delay_s + 0.1)
+    assert rig.manager.lock(BAY, "close", "ops").ok
+    rig.step(0.3, dt=0.05)
+    rig.set_vehicle(True)  # a car under the rising arm: the interlock stops it and lowers it by itself
+    rig.step(4)
+    moving = [e.data for e in rig.of(EventType.LOCK_MOVED) if e.data["state"] == "moving"]
+    assert [d.get("direction") for d in moving] == ["up", "down", "down", "up", "down", "down", "up", "down", "down"]
+    assert [d.get("safety") for d in moving][-2:] == [True, True]  # the car's: both the pause and the lowering
+    assert rig.state == "down"
     rig.safe()
