@@ -9,7 +9,11 @@ reads its answers. Until 2026-12-06 a page on the internet, with no access to th
 the device's is refused before any page is made.
 
 Answered: an IP address (no name to rebind), ``localhost``, this machine's host name (bare, as given, and
-``NAME.local``: mDNS), the host of ``web.public_url`` and the names in ``web.hostnames``. Checked only where the page
+``NAME.local``: mDNS), the host of ``web.public_url``, the names in ``web.hostnames``, and any name the public DNS
+cannot serve (``private_name``): the attacker's page was loaded by the victim's browser under its name, so that name
+resolves in the public DNS; a single-label name or one under ``.local``, ``.lan``, ``.home.arpa``… does not. Until
+2026-12-06 those were refused too, and an upgrade met 400 under the router's DNS name (``parking-cam.lan``), a name
+Avahi renamed (``jetson-2.local``) and a compose service's name (``edge-agent``, a scraper in the next container). Checked only where the page
 answers plain HTTP to the network itself: bound to a loopback address (an HTTPS proxy beside it) or with
 ``web.trusted_proxies`` it is the proxy that is reached by the site's names and answers only its own; with
 ``web.tls`` the browser checks the name against the page's certificate, which names no attacker's site (and staff
@@ -53,6 +57,18 @@ def host_name(header: str) -> str:
     return text.rstrip(".")
 
 
+# suffixes no public DNS serves: mDNS (RFC 6762), RFC 6761's localhost, RFC 8375's home.arpa, ICANN's .internal
+# (2024), and what routers hand out that ICANN never delegated (OpenWrt's .lan; .home; .localdomain)
+PRIVATE_SUFFIXES = ("local", "localhost", "home.arpa", "internal", "lan", "home", "localdomain")
+
+
+def private_name(name: str) -> bool:
+    """Whether no public DNS can resolve ``name`` (as ``host_name`` leaves it): a single label (``edge-agent``, a
+    compose service; ``jetson``, a router's bare name) or a name under ``PRIVATE_SUFFIXES``. Only a name the public
+    DNS answers can carry a rebinding attacker's page into a browser."""
+    return "." not in name or any(name == s or name.endswith("." + s) for s in PRIVATE_SUFFIXES)
+
+
 def _address(name: str) -> bool:
     try:
         ipaddress.ip_address(name)
@@ -88,13 +104,15 @@ class HostCheck:
             return
         header = next((v for k, v in scope.get("headers", []) if k == b"host"), None)
         name = host_name(header.decode("latin-1")) if header is not None else ""
-        if not name or name in self.names or _address(name):  # no Host at all: HTTP/1.0, never a browser
+        if not name or name in self.names or _address(name) or private_name(name):  # no Host: HTTP/1.0, no browser
             await self.app(scope, receive, send)
             return
         shown = ascii(name)[1:-1][:100]
         self._say(shown)
+        here = _reached(scope)
         text = (f"this page is not served under the name {shown} (the request's Host): reach it by this device's "
-                "address or a name in web.hostnames (another site's name pointed at this device is refused)")
+                f"address{f' ({here})' if here else ''} or a name in web.hostnames (another site's name pointed at "
+                "this device is refused)")
         await PlainTextResponse(text, status_code=400)(scope, receive, send)
 
     def _say(self, name: str) -> None:
@@ -104,7 +122,23 @@ class HostCheck:
                 self._said.add(name)
         log.log(logging.WARNING if first else logging.DEBUG,
                 "review page: a request for the host name %s refused (400); if people reach the page by that name, "
-                "add it to web.hostnames", name)
+                "add it to web.hostnames and restart the agent (web settings apply at start)", name)
+
+
+def _reached(scope: Scope) -> str:
+    """The URL by the address the request reached (the connection's own, not the bind's ``0.0.0.0``): what staff
+    meeting the 400 can open now; "" when the server did not say it."""
+    server = scope.get("server")
+    try:
+        ip = ipaddress.ip_address(server[0]) if server else None
+    except ValueError:
+        return ""
+    if ip is None or ip.is_unspecified:
+        return ""
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:  # bound to ``::``: an IPv4 visitor
+        ip = ip.ipv4_mapped
+    host = f"[{ip}]" if ip.version == 6 else str(ip)
+    return f"http://{host}:{server[1]}/" if server[1] else f"http://{host}/"
 
 
 def _network_client(scope: Scope) -> bool:
