@@ -14,8 +14,11 @@ cannot serve (``private_name``): the attacker's page was loaded by the victim's 
 resolves in the public DNS; a single-label name or one under ``.local``, ``.lan``, ``.home.arpa``… does not. Until
 2026-12-06 those were refused too, and an upgrade met 400 under the router's DNS name (``parking-cam.lan``), a name
 Avahi renamed (``jetson-2.local``) and a compose service's name (``edge-agent``, a scraper in the next container). Checked only where the page
-answers plain HTTP to the network itself: bound to a loopback address (an HTTPS proxy beside it) or with
-``web.trusted_proxies`` it is the proxy that is reached by the site's names and answers only its own; with
+answers plain HTTP to the network itself: bound to a loopback address (an HTTPS proxy beside it) it is the proxy
+that is reached by the site's names and answers only its own, and so for a request whose connection comes from one
+of ``web.trusted_proxies`` (the proxy's address, ``PEER``: uvicorn puts the visitor's from ``X-Forwarded-For`` in
+``client``); a browser reaching the page's own port past such a proxy is checked (until 2026-12-06
+``trusted_proxies`` switched the check off for every request, and a rebound browser went round the proxy); with
 ``web.tls`` the browser checks the name against the page's certificate, which names no attacker's site (and staff
 reach it by the certificate's names, which a list here would have to repeat). A client without an IP address (an
 in-process test client) is not checked.
@@ -33,6 +36,7 @@ from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 log = logging.getLogger(__name__)
+PEER = "edge_agent.peer"  # scope key: the connection's own address, before X-Forwarded-For is believed (``mark_peer``)
 SAID_MAX = 100  # refused names said at warning, one line each; the rest at debug (a flood writes no journal)
 
 
@@ -91,15 +95,16 @@ def own_names(extra: Iterable[str] = ()) -> frozenset[str]:
 class HostCheck:
     """ASGI middleware: a request naming a host that is not this page's gets 400 (``enabled``: see above)."""
 
-    def __init__(self, app: ASGIApp, names: frozenset[str], enabled: bool = True) -> None:
+    def __init__(self, app: ASGIApp, names: frozenset[str], enabled: bool = True, proxies: Iterable[str] = ()) -> None:
         self.app = app
         self.names = names
         self.enabled = enabled
+        self.proxies = [ipaddress.ip_network(p, strict=False) for p in proxies]  # their requests: the proxy checked
         self._said: set[str] = set()
         self._lock = threading.Lock()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if not self.enabled or scope["type"] != "http" or not _network_client(scope):
+        if not self.enabled or scope["type"] != "http" or not _network_client(scope) or self._via_proxy(scope):
             await self.app(scope, receive, send)
             return
         header = next((v for k, v in scope.get("headers", []) if k == b"host"), None)
@@ -114,6 +119,14 @@ class HostCheck:
                 f"address{f' ({here})' if here else ''} or a name in web.hostnames (another site's name pointed at "
                 "this device is refused)")
         await PlainTextResponse(text, status_code=400)(scope, receive, send)
+
+    def _via_proxy(self, scope: Scope) -> bool:
+        peer = scope.get(PEER) or scope.get("client")
+        try:
+            ip = ipaddress.ip_address(peer[0]) if peer else None
+        except ValueError:
+            return False
+        return ip is not None and any(ip in net for net in self.proxies)
 
     def _say(self, name: str) -> None:
         with self._lock:
@@ -150,3 +163,13 @@ def _network_client(scope: Scope) -> bool:
     except ValueError:  # no IP address: not a network client
         return False
     return True
+
+
+def mark_peer(app: ASGIApp) -> ASGIApp:
+    """``app`` with the connection's own address kept under ``PEER``: put outside the middleware that believes
+    ``X-Forwarded-For`` (which rewrites ``client``), so ``HostCheck`` can tell a trusted proxy's request apart."""
+    async def marked(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            scope[PEER] = scope.get("client")
+        await app(scope, receive, send)
+    return marked

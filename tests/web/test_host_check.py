@@ -213,3 +213,23 @@ def test_the_refusal_says_the_address_to_open_and_the_log_that_a_restart_applies
     assert f"http://127.0.0.1:{lan_page.port}/".encode() in body, body
     said = [r.getMessage() for r in caplog.records if "parking.not-listed.example" in r.getMessage()]
     assert len(said) == 1 and "restart" in said[0], said
+
+
+def test_with_trusted_proxies_a_browser_reaching_the_page_directly_is_still_checked(site):
+    """A proxy on another host needs the page on the network (``0.0.0.0``) and its address in ``trusted_proxies``.
+    The proxy answers for the names it is reached by, but a rebound browser goes to the page's own port, past the
+    proxy: until 2026-12-06 ``trusted_proxies`` switched the check off for every request, and the rebinding attack
+    worked there as before it. Now only a request whose connection comes from a trusted proxy is let through
+    whatever its ``Host`` — also where uvicorn took the visitor's address from its ``X-Forwarded-For``."""
+    set_web(site, host="0.0.0.0", trusted_proxies=["192.0.2.1"])  # the proxy is elsewhere: 127.0.0.1 is a browser
+    with WebServer(site.app(), "0.0.0.0", 0, trusted_proxies=["192.0.2.1"]) as srv:
+        status, body, _ = Browserless(srv.port, EVIL).req("GET", "/login")
+        assert status == 400, body  # 200 before: the check was off
+    set_web(site, host="0.0.0.0", trusted_proxies=["127.0.0.1"])  # now 127.0.0.1 is the proxy
+    with WebServer(site.app(), "0.0.0.0", 0, trusted_proxies=["127.0.0.1"]) as srv:
+        c = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+        c.request("GET", "/login", headers={"Host": "parking.somewhere-else.example",
+                                            "X-Forwarded-For": "198.51.100.7"})  # the visitor, as Caddy says it
+        r = c.getresponse()
+        assert r.status == 200, r.read()
+        c.close()
