@@ -119,8 +119,9 @@ class WebConfig(StrictModel):
     hostnames: list[str] = Field(
         default_factory=list,
         description="DNS names people reach the page by, besides its IP addresses, localhost, this machine's host "
-        "name (and NAME.local) and public_url's host; a request naming another host is refused (DNS rebinding). "
-        "Not checked with trusted_proxies")
+        "name (and NAME.local), public_url's host and names no public DNS serves (one label, .local, .lan, .home, "
+        ".home.arpa, .internal…); a request naming another host is refused (DNS rebinding). "
+        "Not checked for a request from one of trusted_proxies")
     login_max_failures: int = Field(5, ge=1, le=10_000, description="failed logins per IP or per user name in the window")
     login_window_s: float = Field(300.0, gt=0, le=86400)
     login_concurrency: int = Field(

@@ -259,6 +259,7 @@ class ViolationLog:
         # bytes in ``held_path`` a held event may be appended after (None: write it whole first); False once a spill
         # failed: the rest of the episode's events wait in memory only (one line said, not one per event)
         self._spilled: int | None = None
+        self._spilled_lines = 0  # events in ``held_path``: written again from memory at twice ``HELD_MAX``
         self._spill_ok = True
         self._load_held()
 
@@ -297,7 +298,10 @@ class ViolationLog:
         if not self._spill_ok:
             return
         line = (json.dumps(event.to_dict(), ensure_ascii=False, default=str) + "\n").encode("utf-8")
-        if self._held_kept and self._spilled is not None and self._spilled + len(line) <= HELD_FILE_MAX_BYTES:
+        # past twice HELD_MAX lines the file is written again from memory (HELD_MAX): appended on, a long episode
+        # grew it to the cap, ~250 000 events a start parsed to keep the newest HELD_MAX (4 s and 330 MiB on a desktop core)
+        if (self._held_kept and self._spilled is not None and self._spilled + len(line) <= HELD_FILE_MAX_BYTES
+                and self._spilled_lines < 2 * HELD_MAX):
             try:  # never through a link planted there (the file is written whole otherwise)
                 fd = os.open(self.held_path, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
                 with os.fdopen(fd, "ab") as fh:
@@ -305,6 +309,7 @@ class ViolationLog:
                     fh.flush()
                     os.fsync(fh.fileno())
                 self._spilled += len(line)
+                self._spilled_lines += 1
                 return
             except FileNotFoundError:
                 pass  # removed meanwhile: written whole below
@@ -312,7 +317,7 @@ class ViolationLog:
                 return self._spill_failed(exc)
         try:  # half the cap: the appends after have room (written whole at each event past the cap, the file cost a
             # rewrite of up to 64 MiB per event)
-            self._keep_held(HELD_FILE_MAX_BYTES // 2, say=False)
+            self._spilled_lines = self._keep_held(HELD_FILE_MAX_BYTES // 2, say=False) or 0
             self._spilled = self.held_path.stat().st_size
         except OSError as exc:
             self._spill_failed(exc)
@@ -386,13 +391,24 @@ class ViolationLog:
             log.error("violation log: cannot read the events kept at the last stop (%s): %s", self.held_path, exc)
             return
         kept: list[Event] = []
-        for n, line in enumerate(raw.splitlines(), 1):
+        # only the newest HELD_MAX are held (and a torn last line): a file of an older agent's long episode held up to
+        # ~250 000, each parsed and checked before the rest were dropped
+        lines = raw.rsplit(b"\n", HELD_MAX + 1)
+        older = raw.count(b"\n", 0, len(lines[0]) + 1) if len(lines) > HELD_MAX + 1 else 0
+        if older:
+            log.error("violation log: %s: the %d oldest event(s) not read (more than the %d held)", self.held_path,
+                      older, HELD_MAX)
+            lines = lines[1:]
+        for n, line in enumerate(lines, older + 1):
+            if not line:
+                continue
             try:
                 kept.append(held_event(line))
             except ValueError as exc:
                 log.error("violation log: %s line %d is no event, skipped: %s", self.held_path, n, exc)
         self._held_kept = True
         self._spilled = len(raw) if raw.endswith(b"\n") else None  # a torn last line: appended to, it took the next
+        self._spilled_lines = raw.count(b"\n")
         self._held.extend(kept[-HELD_MAX:])
         log.info("violation log: %d event(s) held at the last stop to be written (%s)", len(kept), self.held_path)
         try:

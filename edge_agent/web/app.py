@@ -43,6 +43,7 @@ from edge_agent.web.auth import (
     UsersFile,
     session_secret,
 )
+from edge_agent.web.connections import with_mapped
 from edge_agent.web.context import (
     HEAD_ONLY,
     TEMPLATES,
@@ -260,7 +261,7 @@ def create_app(
     app.add_middleware(RequestBodyLimitMiddleware, max_body_size=web.max_body_kib * 1024)
     # a Host not this page's (DNS rebinding: another site's script reading the page through a staff browser): 400
     app.add_middleware(HostCheck, names=own_names([*web.hostnames, urlsplit(web.public_url or "").hostname or ""]),
-                       enabled=not web.trusted_proxies and not loopback(web.host) and web.tls is None)
+                       enabled=not loopback(web.host) and web.tls is None, proxies=with_mapped(web.trusted_proxies))
     # outside the body cap too: its 413 went out without them (no CSP, no nosniff)
     app.add_middleware(SecurityHeaders, hsts=web.tls is not None)
     app.add_middleware(HeadAsGet)  # outermost: everything inside sees the GET it answers

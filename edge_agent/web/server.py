@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 import uvicorn
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from edge_agent.clock import Clock
 from edge_agent.config.errors import ListenError
@@ -21,7 +22,7 @@ from edge_agent.config.models import AgentConfig
 from edge_agent.web.auth import lower_priority
 from edge_agent.web.certs import ServedCertificate, fixed
 from edge_agent.web.connections import BACKLOG, MAX_CONNECTIONS, REQUEST_TIMEOUT_S, bounded_h11, with_mapped
-from edge_agent.web.hosts import loopback
+from edge_agent.web.hosts import loopback, mark_peer
 
 logger = logging.getLogger(__name__)
 
@@ -104,10 +105,12 @@ class WebServer:
         self._sock = sock
         # log_config=None: uvicorn's records go to the agent's handler (its format, time, secret filter, journal
         # priority) instead of a stderr handler of uvicorn's own
-        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off", http=self.protocol,
-                                log_config=None,
-                                backlog=BACKLOG, proxy_headers=bool(self.trusted_proxies),
-                                forwarded_allow_ips=self.trusted_proxies or None, server_header=False)
+        # uvicorn's own proxy-header middleware, outside which ``mark_peer`` keeps the connection's address (the Host
+        # check lets a trusted proxy's requests through, and ``client`` is the visitor's once X-Forwarded-For is read)
+        app = mark_peer(ProxyHeadersMiddleware(self.app, trusted_hosts=self.trusted_proxies)) \
+            if self.trusted_proxies else self.app
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", http=self.protocol,
+                                log_config=None, backlog=BACKLOG, proxy_headers=False, server_header=False)
         self._server = uvicorn.Server(config)
         self._noise = _ClientNoiseOnce()
         logging.getLogger("uvicorn.error").addFilter(self._noise)

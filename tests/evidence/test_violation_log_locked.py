@@ -302,3 +302,47 @@ def test_events_held_for_a_lock_survive_a_power_cut_and_are_written_at_the_next_
     rec.log.write_held()  # the lock went: the running log (the copy's original) writes them, and drops its file
     assert rec.log.held == 0 and not (data / "held-events.jsonl").exists()
     rec.stop()
+
+
+def test_a_long_episode_keeps_the_held_file_near_what_memory_holds_and_a_start_reads_only_that(tmp_path,
+                                                                                                monkeypatch):
+    """Each held event is appended to ``held-events.jsonl``, but memory keeps only the newest ``HELD_MAX``: a long
+    episode (a day of a full disk on a busy pole) grew the file up to its 64 MiB cap, ~250 000 events, and the next
+    start parsed and checked every line before keeping the newest ``HELD_MAX`` — 4 s and 330 MiB on a desktop core
+    before the agent ran, on a device with 1 GB (probe review25). The file is written again from memory once it
+    holds twice ``HELD_MAX``, and a start parses no more than the newest ``HELD_MAX`` lines (and a torn one)."""
+    import json
+
+    from edge_agent.evidence import violations as V
+    from edge_agent.evidence.violations import ViolationLog
+
+    monkeypatch.setattr(V, "HELD_MAX", 5)
+    clock = FakeClock()
+    db = tmp_path / "evidence.db"
+    log = ViolationLog(db, clock)
+    log._db.execute("PRAGMA busy_timeout=20")
+    other = sqlite3.connect(db, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    held = tmp_path / V.HELD_FILE
+    try:
+        most = 0
+        for i in range(40):
+            clock.advance(1)
+            log.record(Event.make(EventType.VEHICLE_ARRIVED, clock, bay_id="A", visit_id=f"v{i:02d}"))
+            most = max(most, len(held.read_bytes().splitlines()))
+        assert most <= 2 * 5, most  # 40 before: every event the episode held
+        lines = held.read_bytes().splitlines()
+        assert [json.loads(x)["visit_id"] for x in lines][-5:] == [f"v{i:02d}" for i in range(35, 40)]
+        # a file a long episode of an older agent left: many more lines than a start keeps
+        held.write_bytes(b"".join(lines[:1] * 50 + [x + b"\n" for x in lines]))
+        parsed: list[bytes] = []
+        real = V.held_event
+        monkeypatch.setattr(V, "held_event", lambda line: (parsed.append(line), real(line))[1])
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    again = ViolationLog(db, clock)
+    assert len(parsed) <= 5 + 1, len(parsed)  # 50 + len(lines) before
+    assert again.held == 0 and not held.exists()
+    assert [r[0] for r in again._db.execute("SELECT visit_id FROM events ORDER BY ts_epoch")][-5:] == \
+        [f"v{i:02d}" for i in range(35, 40)]

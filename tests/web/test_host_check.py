@@ -182,3 +182,54 @@ def test_names_said_are_bounded(caplog):
     assert sum(m.get("status") == 400 for m in sent) == SAID_MAX + 500
     assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == SAID_MAX
     assert len(check._said) == SAID_MAX
+
+
+@pytest.mark.parametrize("host", ["edge-agent:{port}", "JETSON", "parking-cam.lan:{port}", "jetson-2.local",
+                                  "cam.home.arpa", "pole-3.internal.", "parking-cam.home", "cam.localdomain"])
+def test_names_no_public_dns_serves_are_answered(lan_page, host):
+    """An attacker's page is served under a name the public DNS resolves (the victim's browser looked it up to load
+    the script), and that name is the ``Host`` a rebound request sends. A single-label name (a compose service,
+    ``edge-agent``; a bare router name) or one under a suffix no public DNS serves (``.local``, ``.lan``,
+    ``.home.arpa``, ``.internal``…) cannot be such a name: refusing them gave a 400 after the upgrade to the
+    router's DNS name, an mDNS name Avahi renamed (``jetson-2.local``) and a scraper in the next container."""
+    with socket.create_connection(("127.0.0.1", lan_page.port), timeout=10) as s:
+        s.sendall(f"GET /login HTTP/1.1\r\nHost: {host.format(port=lan_page.port)}\r\nConnection: close\r\n\r\n"
+                  .encode())
+        status_line = s.makefile("rb").readline()
+    assert status_line.split()[1] == b"200", status_line
+
+
+@pytest.mark.parametrize("host", ["lan.attacker.example", "local.attacker.example", "jetson.attacker.example",
+                                  "evil.local.attacker.example", "attacker.lan.example"])
+def test_a_public_name_ending_like_a_local_one_is_still_refused(lan_page, host):
+    assert Browserless(lan_page.port, host).req("GET", "/login")[0] == 400
+
+
+def test_the_refusal_says_the_address_to_open_and_the_log_that_a_restart_applies_the_list(lan_page, caplog):
+    """Staff meeting the 400 under a name the list lacks are told a URL that works now (the address their request
+    reached), and the operator that ``web.hostnames`` is read at start (``web`` changes need a restart)."""
+    status, body, _ = Browserless(lan_page.port, f"parking.not-listed.example:{lan_page.port}").req("GET", "/login")
+    assert status == 400
+    assert f"http://127.0.0.1:{lan_page.port}/".encode() in body, body
+    said = [r.getMessage() for r in caplog.records if "parking.not-listed.example" in r.getMessage()]
+    assert len(said) == 1 and "restart" in said[0], said
+
+
+def test_with_trusted_proxies_a_browser_reaching_the_page_directly_is_still_checked(site):
+    """A proxy on another host needs the page on the network (``0.0.0.0``) and its address in ``trusted_proxies``.
+    The proxy answers for the names it is reached by, but a rebound browser goes to the page's own port, past the
+    proxy: until 2026-12-06 ``trusted_proxies`` switched the check off for every request, and the rebinding attack
+    worked there as before it. Now only a request whose connection comes from a trusted proxy is let through
+    whatever its ``Host`` — also where uvicorn took the visitor's address from its ``X-Forwarded-For``."""
+    set_web(site, host="0.0.0.0", trusted_proxies=["192.0.2.1"])  # the proxy is elsewhere: 127.0.0.1 is a browser
+    with WebServer(site.app(), "0.0.0.0", 0, trusted_proxies=["192.0.2.1"]) as srv:
+        status, body, _ = Browserless(srv.port, EVIL).req("GET", "/login")
+        assert status == 400, body  # 200 before: the check was off
+    set_web(site, host="0.0.0.0", trusted_proxies=["127.0.0.1"])  # now 127.0.0.1 is the proxy
+    with WebServer(site.app(), "0.0.0.0", 0, trusted_proxies=["127.0.0.1"]) as srv:
+        c = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+        c.request("GET", "/login", headers={"Host": "parking.somewhere-else.example",
+                                            "X-Forwarded-For": "198.51.100.7"})  # the visitor, as Caddy says it
+        r = c.getresponse()
+        assert r.status == 200, r.read()
+        c.close()
