@@ -307,6 +307,11 @@ class ChangeGate:
         m = np.float64(moved).copy()
         m[:, 2] *= self._scale  # full-frame px → working px (a turn and a zoom are the same at any scale)
         carried = cv2.warpAffine(last, m, (self._grid[1], self._grid[0]), borderMode=cv2.BORDER_REPLICATE)
+        # The scene's light is followed on: the last frame's pixels outside the moved bays, carried the same way.
+        # Dropped (as ``_build`` does), the next frame's light step was lost, and a camera's exposure or IR-cut
+        # jump — which itself moves the measured shift a hair, so the bays follow the view on that very frame —
+        # counted as every bay turning brighter than the view: motion in all 43 (probe ircut25).
+        self._prev_light = carried.reshape(-1).take(self._background).astype(np.float32)
         for s in self._shapes:
             for since in ("classified", "read"):
                 self.reset(carried, s.bay_id, since)

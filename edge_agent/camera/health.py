@@ -184,8 +184,12 @@ class HealthTracker:
         """Monotonic time the picture now showing first arrived (None before any frame). A camera that repeats
         one frame (a hung encoder, a stuck capture buffer) shows the world as it was then, however often it
         sends it: what the bays measure on it is that old. ``frozen`` (an event, the heartbeat) waits
-        ``frozen_after_s`` so a still scene's odd repeat is no alarm; the lock's evidence ages from here."""
-        return self._same_since
+        ``frozen_after_s`` so a still scene's odd repeat is no alarm; the lock's evidence ages from here.
+        A picture unchanged apart from one small box (the clock an IP camera stamps over a hung sensor) is as old
+        as that picture, wherever the clock lies: the bays' own pixels (``bays.vision.BayPictures``) saw the
+        picture as new in every bay whose box the clock crosses, and until probe ircut25 such a bay's reading of
+        the hung picture was fresh evidence for a raise until ``frozen_after_s`` (30 s) blinded it."""
+        return self._still_since if self._still_since is not None else self._same_since
 
     def usable(self) -> bool:
         """A frame the bays may judge: not black, not frozen, recent."""

@@ -6,7 +6,7 @@ import numpy as np
 
 from edge_agent.bays.consensus import PlateVote
 from edge_agent.bays.geometry import BayShape, assign_bay
-from edge_agent.bays.occupancy import ChangeGate, Hysteresis, PresenceFusion
+from edge_agent.bays.occupancy import MOTION_GAIN, ChangeGate, Hysteresis, PresenceFusion
 from edge_agent.config.bays import OccupancyConfig
 from edge_agent.perception.types import PlateRead
 from edge_agent.sim.scenario import EMPTY, FUEL, Scene
@@ -372,6 +372,34 @@ def test_a_gate_that_follows_the_view_sees_what_moved_in_the_bay_not_the_view():
         assert gate.changed(still, "A") < cfg.gate_fraction and gate.changed(still, "B") < cfg.gate_fraction
         came = gate.prepare(cv2.warpAffine(parked, m, (w, h), borderMode=cv2.BORDER_REPLICATE))
         assert gate.changed(came, "A") >= cfg.gate_fraction  # the NEV parks in A
+
+
+def test_a_light_step_on_the_frame_the_bays_follow_the_view_is_the_views_not_each_bays():
+    """A camera's exposure jump or IR-cut switch brightens the whole view in one frame, and moves the measured
+    shift a hair, so the bays follow the view on that very frame. The scene's light must be followed across it:
+    until probe ircut25 ``follow`` dropped the last frame's light, the step was lost, and every bay read as
+    turning 1.45x brighter than the view — motion in all 43 bays of a real PKLot clip at each exposure jump."""
+    import cv2
+    import numpy as np
+
+    cfg = OccupancyConfig()
+    empty = render(EMPTY)
+    h, w = empty.shape[:2]
+    m = np.float64([[1, 0, 1], [0, 1, 0]])  # the sway re-measured on the jump's frame
+    gate = ChangeGate(cfg)
+    gate.set_shapes([BayShape(b, p) for b, p in BAYS.items()])
+    last = gate.prepare(empty)
+    for b in BAYS:
+        gate.reset(last, b)
+    moved = [BayShape(b, [tuple(m[:, :2] @ np.float64(pt) + m[:, 2]) for pt in p]) for b, p in BAYS.items()]
+    gate.follow(moved, m, last)
+    bright = np.clip(cv2.warpAffine(empty, m, (w, h), borderMode=cv2.BORDER_REPLICATE).astype(np.float32) * 1.45,
+                     0, 255).astype(np.uint8)
+    grey = gate.prepare(bright)
+    for b in BAYS:
+        change, gain = gate.compare(grey, b)
+        assert change < cfg.gate_fraction, b
+        assert 1 / MOTION_GAIN < gain / gate.light_since(b) < MOTION_GAIN, (b, gain, gate.light_since(b))
 
 
 def test_readings_in_doubt_do_not_hold_a_verdict_for_ever():

@@ -37,6 +37,8 @@ class FrozenUnderClock(Frames):
 
     frozen: np.ndarray | None = None
     stamp = True  # False: the picture alone, bit for bit (a hung encoder: ``camera_frozen`` after frozen_after_s)
+    at = (10, 40)  # where the clock is stamped: the top left corner, outside the bays
+    font, stroke = (1.2,), 3
 
     def latest(self):  # noqa: ANN201 - Frame | None
         if self.frozen is None:
@@ -46,8 +48,8 @@ class FrozenUnderClock(Frames):
         if not self.stamp:
             return Frame(image, self.seq, self.clock.monotonic())
         t = int(self.clock.monotonic())
-        cv2.putText(image, f"2026-12-05 11:{t // 60 % 60:02d}:{t % 60:02d}", (10, 40), cv2.FONT_HERSHEY_SIMPLEX,
-                    1.2, (255, 255, 255), 3)
+        cv2.putText(image, f"2026-12-05 11:{t // 60 % 60:02d}:{t % 60:02d}", self.at, cv2.FONT_HERSHEY_SIMPLEX,
+                    *self.font, (255, 255, 255), self.stroke)
         return Frame(image, self.seq, self.clock.monotonic())
 
 
@@ -85,6 +87,29 @@ def test_a_frozen_picture_under_a_ticking_clock_raises_no_arm(tmp_path, clock): 
         assert not res.ok and res.data["code"] == "occupancy_stale", res
         rig.run(150, lambda: _never_up(rig))  # past the admit window: the policy wants A up, on no fresh evidence
         assert rig.manager.state("A") == "down"
+        rig.src.frozen = None  # the camera rebooted: live pictures of the (empty) bay again
+        rig.run(1)
+        assert agent.lock("A", "close the bay", "ops").ok
+    finally:
+        agent.stop()
+
+
+def test_a_frozen_picture_with_the_clock_stamped_over_the_bay_raises_no_arm(tmp_path, clock):  # noqa: ANN001
+    """The camera's clock lies over the bay (an installer moved the OSD, a bay drawn up to the frame's edge). The
+    bay's own pixels change every second, so they said nothing of the freeze; the rest of the picture does: the
+    evidence ages from the freeze all the same. Until probe ircut25 a ``lock`` 12 s into the freeze raised the arm,
+    and the policy's admit-window timer could too, until ``camera_frozen`` (30 s)."""
+    rig = _lowered_for_a_visitor(tmp_path, clock)
+    agent = rig.agent
+    try:
+        rig.src.at = (70, 262)  # across bay A's box (and B's); each second changes the sampled pixels too
+        frame = rig.src.latest()
+        assert frame is not None
+        rig.src.frozen = frame.image
+        rig.run(12, lambda: _never_up(rig))
+        assert agent.health.health().ok  # not frozen yet: frozen_after_s is 30 s
+        res = agent.lock("A", "close the bay", "ops")
+        assert not res.ok and res.data["code"] == "occupancy_stale", res
         rig.src.frozen = None  # the camera rebooted: live pictures of the (empty) bay again
         rig.run(1)
         assert agent.lock("A", "close the bay", "ops").ok
