@@ -18,7 +18,9 @@ from typing import Protocol
 import numpy as np
 
 from edge_agent.bays.blank import too_small
+from edge_agent.bays.blur import BlurWatch
 from edge_agent.bays.consensus import Consensus
+from edge_agent.bays.crop import bay_crop
 from edge_agent.bays.feed import BayFeed
 from edge_agent.bays.geometry import BayShape, assign_bay, merge_boxes
 from edge_agent.bays.machine import FREE, BayMachine
@@ -112,7 +114,9 @@ class BayMonitor:
         # bays the last run left a car in (a visit open at its stop, or itself still unsure of them), not yet judged
         # on a view this run vouches for (``left_by_last_run``)
         self._unverified: set[str] = set()
-        self._unseen: dict[str, str] = {}  # bay → bay_flat | bay_clipped: its last crop showed nothing (bays.blank)
+        self._unseen: dict[str, str] = {}  # bay → bay_flat | bay_clipped: its last crop showed nothing (bays.blank);
+        #                                    bay_blurred: its fine detail washed out (bays.blur)
+        self._blur = BlurWatch()
         self._polygons = {b.id: b.polygon for b in cfg.bays}  # as drawn: a camera shift moves, not resizes, them
         self._scale = 1.0  # the camera's pixels per bay-drawing pixel (set_source_scale)
         self._small = too_small(self._polygons, self._scale)  # bay → bay_too_small
@@ -197,6 +201,7 @@ class BayMonitor:
             kept_ids = [b.id for b in self.cfg.bays if b.id in old.fusion]
             same = set(self.gate.adopt(old.gate, kept_ids))
             self._pictures.adopt(old._pictures)  # the hung picture a reload finds is no newer for it
+            self._blur.adopt(old._blur, same)  # a drop on the lens a reload finds is still a drop (bays.blur)
             for bay in kept_ids:
                 f = self.fusion[bay] = old.fusion[bay]
                 f.cfg = f.hysteresis.cfg = self.cfg.occupancy
@@ -462,7 +467,7 @@ class BayMonitor:
         """Bays the camera's view vouches for no empty bay on, though the camera itself is healthy, with the
         code a lock refusal on them gives (the heartbeat's ``bays_unseen``): all of them while it points
         elsewhere (``camera_moved``) or its view matches no reference (``camera_unmatched``); else those whose
-        last crop showed nothing (``bay_flat`` / ``bay_clipped``), too few of the camera's pixels across
+        last crop showed nothing (``bay_flat`` / ``bay_clipped``) or lost its fine detail (``bay_blurred``), too few of the camera's pixels across
         (``bay_too_small``) or whose outline shows no pixels of the frame (``mask_empty`` / ...). Camera health
         (black, frozen, lost) is the heartbeat's ``camera_ok`` / ``camera_reason``."""
         with self._lock:
@@ -677,8 +682,15 @@ class BayMonitor:
         # A crop that shows nothing (uniform, burnt out) is no measurement: NaN, the verdict holds, unconfident.
         unseen: dict[str, str] = {}
         probs = self.classifier.classify(image, due, unseen)
-        self._unseen = {b: w for b, w in self._unseen.items() if b not in due} | unseen
         self.classified += len(due) - len(unseen)
+        # A crop that lost its fine detail with nothing moving in it (a drop on the lens) is still classified, but
+        # its view vouches for no empty bay (bays.blur)
+        for b in due:
+            if b not in unseen:
+                moved = now - self._moved_at.get(b, float("-inf")) <= occ.classify_every_s
+                if (why := self._blur.see(b, bay_crop(image, due[b]), now, moved)) is not None:
+                    unseen[b] = why
+        self._unseen = {b: w for b, w in self._unseen.items() if b not in due} | unseen
         self._followed.difference_update(due)
         vouched = self.aligned and self.matched
         sought = {b: float(probs.get(b, float("nan"))) if vouched else float("nan") for b in self._unplaced if b in due}
