@@ -126,7 +126,8 @@ def _contract(doc: dict) -> str:
 # vehicle_departed's data (stayed_s, plate, partial, reason) documented, partial new; 1.10.0 a command's sig in hex
 # of either case (what the agent accepts, which it already compared lowered; nothing it sends changed); 1.11.0
 # camera_aligned's earlier_run / moved_event_id (it closes a camera_moved an earlier run published) and the
-# bays_unseen code bay_redrawn; 1.12.0 charger_status's visit_id (the bay's visit in progress, null before).
+# bays_unseen code bay_redrawn; 1.12.0 charger_status's visit_id (the bay's visit in progress, null before) and the
+# bays_unseen code bay_blurred.
 # A change here needs a new SCHEMA_VERSION, its line below, and `edge-agent api asyncapi --out docs/asyncapi.yaml`.
 CONTRACTS = {
     "1.3.0": "aefa20c16f2558fbf9cfdce695fa936768fa55cff97ec09600031be9bec003af",
@@ -138,7 +139,7 @@ CONTRACTS = {
     "1.9.0": "e28c44232307a4f2f8f3d366fe836947f8aca04b6ee2e9bef9a86271b32892e2",
     "1.10.0": "2c1cacb809f08870ffc4d902d6dd87c205713e3b25044251de6df1084881e7dd",
     "1.11.0": "a3f2b700dd60248d832fe054a2b14d0afe9e622864f9714cbca5627199174a5e",
-    "1.12.0": "f74f6a6d6cca8ffab6899b1134840715afad203318f3def6c979a4ebabc250b5",
+    "1.12.0": "1c83d320f7c7fc9b5e8c265c4455799dc9db13656fec31a90651040c32d79fd2",
 }
 
 
