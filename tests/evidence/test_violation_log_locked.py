@@ -15,6 +15,17 @@ from edge_agent.evidence.recorder import ViolationRecorder
 from edge_agent.evidence.violations import ViolationFilter
 
 
+def _violation_and_departure(bus, clock) -> None:
+    """A fuel car's violation of visit v1 in bay A, its end and the car's departure, 30 s apart."""
+    clock.advance(30)
+    bus.publish(Event.make(EventType.VIOLATION_STARTED, clock, bay_id="A", visit_id="v1",
+                           data={"plate": "京A12345", "reason": "fuel_vehicle"}))
+    clock.advance(30)
+    bus.publish(Event.make(EventType.VIOLATION_ENDED, clock, bay_id="A", visit_id="v1",
+                           data={"plate": "京A12345", "reason": "departed"}))
+    bus.publish(Event.make(EventType.VEHICLE_DEPARTED, clock, bay_id="A", visit_id="v1"))
+
+
 def test_events_a_locked_database_kept_out_are_held_and_written_when_it_is_free(tmp_path, caplog):
     clock = FakeClock()
     bus = EventBus()
@@ -60,13 +71,7 @@ def test_events_held_for_a_lock_through_a_stop_are_kept_and_written_at_the_next_
     other = sqlite3.connect(db, isolation_level=None)
     other.execute("BEGIN IMMEDIATE")
     try:
-        clock.advance(30)
-        bus.publish(Event.make(EventType.VIOLATION_STARTED, clock, bay_id="A", visit_id="v1",
-                               data={"plate": "京A12345", "reason": "fuel_vehicle"}))
-        clock.advance(30)
-        bus.publish(Event.make(EventType.VIOLATION_ENDED, clock, bay_id="A", visit_id="v1",
-                               data={"plate": "京A12345", "reason": "departed"}))
-        bus.publish(Event.make(EventType.VEHICLE_DEPARTED, clock, bay_id="A", visit_id="v1"))
+        _violation_and_departure(bus, clock)
         assert rec.log.held == 3
         with caplog.at_level(logging.WARNING):
             rec.log.close()  # the stop, the lock still held
@@ -272,13 +277,7 @@ def test_events_held_for_a_lock_survive_a_power_cut_and_are_written_at_the_next_
     other = sqlite3.connect(data / "evidence.db", isolation_level=None)
     other.execute("BEGIN IMMEDIATE")
     try:
-        clock.advance(30)
-        bus.publish(Event.make(EventType.VIOLATION_STARTED, clock, bay_id="A", visit_id="v1",
-                               data={"plate": "京A12345", "reason": "fuel_vehicle"}))
-        clock.advance(30)
-        bus.publish(Event.make(EventType.VIOLATION_ENDED, clock, bay_id="A", visit_id="v1",
-                               data={"plate": "京A12345", "reason": "departed"}))
-        bus.publish(Event.make(EventType.VEHICLE_DEPARTED, clock, bay_id="A", visit_id="v1"))
+        _violation_and_departure(bus, clock)
         assert rec.log.held == 3
         cut = tmp_path / "after-cut"
         shutil.copytree(data, cut)  # the power goes: no stop, nothing more written
