@@ -7,6 +7,7 @@ import os
 import shlex
 import shutil
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -124,23 +125,23 @@ def test_the_documented_file_modes_let_mosquitto_2_start_as_its_own_user(repo, t
             conf = conf.replace(path, str(root / name))
         (root / "mosquitto.conf").write_text(conf)
 
+        trust = ssl.create_default_context(cafile=str(tls_material.ca))
+        trust.check_hostname = False  # the broker's own certificate, whatever name it was made for
+
         def starts() -> tuple[bool, str]:
             proc = subprocess.Popen(["mosquitto", "-c", str(root / "mosquitto.conf")], stdout=subprocess.PIPE,
                                     stderr=subprocess.STDOUT, text=True)
             try:
                 deadline = time.monotonic() + 10
                 while time.monotonic() < deadline and proc.poll() is None:
-                    try:
-                        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
-                            # a connection to a port nothing listens on can meet itself (TCP self-connect: the
-                            # kernel picked the port as the retry's own): that is no broker, and CI once took it
-                            # for one while this broker was refusing its key
-                            itself = s.getsockname() == s.getpeername()
-                        if not itself and proc.poll() is None:
+                    try:  # started = a TLS handshake with its certificate: a port that merely accepts is not
+                        # (mosquitto listens before it reads the key it then refuses, and under CI's load the
+                        # retry landed in between)
+                        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as raw, \
+                                trust.wrap_socket(raw, server_hostname="localhost"):
                             return True, ""
                     except OSError:
-                        pass
-                    time.sleep(0.1)
+                        time.sleep(0.1)
                 return False, proc.stdout.read() if proc.poll() is not None else "no listener"
             finally:
                 if proc.poll() is None:
