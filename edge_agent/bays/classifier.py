@@ -11,6 +11,7 @@ take a per-site calibration (``edge_agent.bays.calibration``): a head refitted o
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,8 @@ class BayClassifier:
             raise ValueError(f"occupancy model input must be [N, 3, S, S], got {shape}")
         self.session = session
         self.size = int(shape[2])
+        # this thread's last ``classify`` crops (``crops``): per thread, as the installer page classifies too
+        self._made = threading.local()
         self.model_sha256 = model_sha256
         self._input = inp.name
         outputs = {o.name: o for o in session.get_outputs()}
@@ -111,11 +114,18 @@ class BayClassifier:
                for i in range(0, len(batch), MAX_BATCH)]
         return np.concatenate(out)
 
+    @property
+    def crops(self) -> dict[str, np.ndarray]:
+        """The crops this thread's last ``classify`` made, by bay: the bays stage's blur check (``bays.blur``)
+        measures them instead of cropping every classified bay a second time."""
+        return getattr(self._made, "crops", {})
+
     def classify(self, frame_bgr: np.ndarray, polygons: Mapping[str, Polygon],
                  unseen: dict[str, str] | None = None) -> dict[str, float]:
         """p(occupied) per bay id for one frame. With ``unseen``, a bay whose crop shows nothing
         (``bays.blank``: uniform, burnt out) is not classified: its p is NaN and ``unseen[bay]`` says why."""
         crops = {b: bay_crop(frame_bgr, polygon, size=self.size) for b, polygon in polygons.items()}
+        self._made.crops = crops
         blank = {} if unseen is None else {b: why for b, c in crops.items() if (why := crop_problem(c)) is not None}
         if unseen is not None:
             unseen.update(blank)

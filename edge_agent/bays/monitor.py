@@ -20,7 +20,7 @@ import numpy as np
 from edge_agent.bays.blank import too_small
 from edge_agent.bays.blur import BlurWatch
 from edge_agent.bays.consensus import Consensus
-from edge_agent.bays.crop import bay_crop
+from edge_agent.bays.crop import CROP_SIZE, bay_crop
 from edge_agent.bays.feed import BayFeed
 from edge_agent.bays.geometry import BayShape, assign_bay, merge_boxes
 from edge_agent.bays.machine import FREE, BayMachine
@@ -685,10 +685,14 @@ class BayMonitor:
         self.classified += len(due) - len(unseen)
         # A crop that lost its fine detail with nothing moving in it (a drop on the lens) is still classified, but
         # its view vouches for no empty bay (bays.blur)
+        made: dict[str, np.ndarray] = getattr(self.classifier, "crops", None) or {}  # its crops of this frame
         for b in due:
             if b not in unseen:
                 moved = now - self._moved_at.get(b, float("-inf")) <= occ.classify_every_s
-                if (why := self._blur.see(b, bay_crop(image, due[b]), now, moved)) is not None:
+                crop = made.get(b)
+                if crop is None or crop.shape[0] != CROP_SIZE:  # a classifier that keeps none, or another size
+                    crop = bay_crop(image, due[b])
+                if (why := self._blur.see(b, crop, now, moved)) is not None:
                     unseen[b] = why
         self._unseen = {b: w for b, w in self._unseen.items() if b not in due} | unseen
         self._followed.difference_update(due)

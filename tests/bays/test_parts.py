@@ -361,13 +361,7 @@ def test_a_gate_that_follows_the_view_sees_what_moved_in_the_bay_not_the_view():
     empty, parked = render(EMPTY), render(Scene(cars=(NEV,)))
     h, w = empty.shape[:2]
     for m in (np.float64([[1, 0, 6], [0, 1, -4]]), cv2.getRotationMatrix2D((w / 2, h / 2), 1.0, 1.02)):
-        gate = ChangeGate(cfg)
-        gate.set_shapes([BayShape(b, p) for b, p in BAYS.items()])
-        last = gate.prepare(empty)
-        for b in BAYS:
-            gate.reset(last, b)
-        moved = [BayShape(b, [tuple(m[:, :2] @ np.float64(pt) + m[:, 2]) for pt in p]) for b, p in BAYS.items()]
-        gate.follow(moved, m, last)
+        gate = _followed_gate(cfg, empty, m)
         still = gate.prepare(cv2.warpAffine(empty, m, (w, h), borderMode=cv2.BORDER_REPLICATE))
         assert gate.changed(still, "A") < cfg.gate_fraction and gate.changed(still, "B") < cfg.gate_fraction
         came = gate.prepare(cv2.warpAffine(parked, m, (w, h), borderMode=cv2.BORDER_REPLICATE))
@@ -386,13 +380,7 @@ def test_a_light_step_on_the_frame_the_bays_follow_the_view_is_the_views_not_eac
     empty = render(EMPTY)
     h, w = empty.shape[:2]
     m = np.float64([[1, 0, 1], [0, 1, 0]])  # the sway re-measured on the jump's frame
-    gate = ChangeGate(cfg)
-    gate.set_shapes([BayShape(b, p) for b, p in BAYS.items()])
-    last = gate.prepare(empty)
-    for b in BAYS:
-        gate.reset(last, b)
-    moved = [BayShape(b, [tuple(m[:, :2] @ np.float64(pt) + m[:, 2]) for pt in p]) for b, p in BAYS.items()]
-    gate.follow(moved, m, last)
+    gate = _followed_gate(cfg, empty, m)
     bright = np.clip(cv2.warpAffine(empty, m, (w, h), borderMode=cv2.BORDER_REPLICATE).astype(np.float32) * 1.45,
                      0, 255).astype(np.uint8)
     grey = gate.prepare(bright)
@@ -471,3 +459,17 @@ def test_a_verdict_reached_on_doubt_is_backed_only_by_a_confirmed_streak():
     v = h.update(0.25, 135, walked)  # confirm_frames in a row: what an ordinary change to "empty" needs
     assert v.occupied is False and v.confident
     assert h.update(0.25, 136, walked).confident  # and backed, it stays so reading by reading
+
+
+def _followed_gate(cfg, empty, m):  # noqa: ANN001, ANN202
+    """A change gate that took ``empty`` as every bay's reference, then followed the view by the affine move ``m``."""
+    import numpy as np
+
+    gate = ChangeGate(cfg)
+    gate.set_shapes([BayShape(b, p) for b, p in BAYS.items()])
+    last = gate.prepare(empty)
+    for b in BAYS:
+        gate.reset(last, b)
+    moved = [BayShape(b, [tuple(m[:, :2] @ np.float64(pt) + m[:, 2]) for pt in p]) for b, p in BAYS.items()]
+    gate.follow(moved, m, last)
+    return gate
