@@ -29,6 +29,7 @@ from edge_agent.bays.occupancy import Verdict as CameraVerdict
 from edge_agent.bays.old_ground import REDRAWN, SEEN_PARKED_S, OldGround, Unplaced, ground_picture
 from edge_agent.bays.vision import BayPictures, blind_vision, classifier_vision
 from edge_agent.bays.visit_verdict import decide_visit
+from edge_agent.camera.overlay import OVERLAY, Overlay, TickWatch
 from edge_agent.clock import Clock, iso
 from edge_agent.config.models import AgentConfig
 from edge_agent.control import IDENTITY, Warp
@@ -116,7 +117,11 @@ class BayMonitor:
         self._unverified: set[str] = set()
         self._unseen: dict[str, str] = {}  # bay → bay_flat | bay_clipped: its last crop showed nothing (bays.blank);
         #                                    bay_blurred: its fine detail washed out (bays.blur)
+        #                                    (and ``_under_overlay``: bay_overlay, an on-screen clock over it)
         self._blur = BlurWatch()
+        # an on-screen clock ticking over bays (camera.overlay): those bays' views read text, not the ground
+        self._osd = TickWatch()
+        self._osd_bays: tuple[tuple[tuple[int, int, int, int], ...], dict[str, str]] = ((), {})
         self._polygons = {b.id: b.polygon for b in cfg.bays}  # as drawn: a camera shift moves, not resizes, them
         self._scale = 1.0  # the camera's pixels per bay-drawing pixel (set_source_scale)
         self._small = too_small(self._polygons, self._scale)  # bay → bay_too_small
@@ -201,6 +206,7 @@ class BayMonitor:
             kept_ids = [b.id for b in self.cfg.bays if b.id in old.fusion]
             same = set(self.gate.adopt(old.gate, kept_ids))
             self._pictures.adopt(old._pictures)  # the hung picture a reload finds is no newer for it
+            self._osd = old._osd  # the same camera's clock: no TICKS seconds to find it again
             self._blur.adopt(old._blur, same)  # a drop on the lens a reload finds is still a drop (bays.blur)
             for bay in kept_ids:
                 f = self.fusion[bay] = old.fusion[bay]
@@ -467,7 +473,8 @@ class BayMonitor:
         """Bays the camera's view vouches for no empty bay on, though the camera itself is healthy, with the
         code a lock refusal on them gives (the heartbeat's ``bays_unseen``): all of them while it points
         elsewhere (``camera_moved``) or its view matches no reference (``camera_unmatched``); else those whose
-        last crop showed nothing (``bay_flat`` / ``bay_clipped``) or lost its fine detail (``bay_blurred``), too few of the camera's pixels across
+        last crop showed nothing (``bay_flat`` / ``bay_clipped``) or lost its fine detail (``bay_blurred``), lie under an on-screen clock
+        (``bay_overlay``), too few of the camera's pixels across
         (``bay_too_small``) or whose outline shows no pixels of the frame (``mask_empty`` / ...). Camera health
         (black, frozen, lost) is the heartbeat's ``camera_ok`` / ``camera_reason``."""
         with self._lock:
@@ -480,7 +487,18 @@ class BayMonitor:
         if not self.matched:
             return dict.fromkeys(self.machines, "camera_unmatched")
         redrawn = dict.fromkeys([*self._old_ground, *self._unplaced], REDRAWN)
-        return {**redrawn, **self._unseen, **self._small, **self.gate.mask_problems}  # too small says why it is blank
+        return {**redrawn, **self._under_overlay(), **self._unseen, **self._small,  # too small says why it is blank
+                **self.gate.mask_problems}
+
+    def _under_overlay(self) -> dict[str, str]:
+        """Bays an on-screen clock ticks over (``bay_overlay``): their crop holds the clock's text, which the
+        classifier reads as a car or not, never the ground beneath (camera.overlay)."""
+        boxes = tuple(o.box for o in self._osd.overlays())
+        if boxes != self._osd_bays[0]:
+            found = [Overlay(b) for b in boxes]
+            self._osd_bays = (boxes, {s.bay_id: OVERLAY for s in self.shapes
+                                      if any(o.overlaps(s.polygon) for o in found)})
+        return self._osd_bays[1]
 
     def set_source_scale(self, scale: float) -> None:
         """The camera sends ``scale`` of the pixels the bays were drawn on (a sub-stream under 1): the frames
@@ -592,6 +610,7 @@ class BayMonitor:
                 self._last_frame = image
             if not usable or not self.aligned or self.held:
                 return self.on_blind(why if not usable else "moved" if not self.aligned else "unmatched")
+            self._osd.see(image, now)
             sought = self._classify(image, now)
             bay_shown = self._pictures.update(image, self.shapes, now)
             self._seek_cars(sought, bay_shown, now)

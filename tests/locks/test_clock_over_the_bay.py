@@ -1,0 +1,55 @@
+"""An on-screen clock stamped over a bay: no evidence of an empty bay while it ticks there (``camera/overlay.py``).
+The real agent, the shipped occupancy model, a simulated lock without a presence sensor, a fake clock.
+
+Probe ircut25 painted the camera's date and time across the top rows of the live-like 2013-03-19 clip: the text read
+as cars in two bays. A bay under the clock is judged on text, not on its ground; before ``bay_overlay`` its view
+vouched as any other and a ``lock`` raised the arm. The same clock in a corner no bay reaches names no bay.
+"""
+
+from __future__ import annotations
+
+from edge_agent.camera.overlay import TICKS
+from edge_agent.sim.scenario import EMPTY
+from edge_agent.sim.synthetic import render
+from tests.bays.test_vision import Frames
+from tests.camera.test_overlay import stamp
+from tests.locks.test_vision_paths import Rig
+
+
+def _ticking(rig: Rig, at: tuple[int, int], seconds: float) -> None:
+    kept = None  # the last frame held on: ``Frames`` knows a new frame by its id, which a freed one's may take
+    for _ in range(int(seconds * 5)):
+        kept, rig.src.next = rig.src.next, stamp(render(EMPTY), rig.clock.monotonic() + 0.37, at)  # the clock ticks
+        rig.run(0.2)
+    del kept
+
+
+def test_a_clock_over_the_bay_raises_no_arm(tmp_path, clock):  # noqa: ANN001
+    rig = Rig(tmp_path, clock, Frames(clock), out=False, sensor=False)
+    agent = rig.agent
+    try:
+        _ticking(rig, (120, 380), TICKS + 10)  # across bay A
+        a = agent.feed.vision("A")
+        assert a.vision == "bay_overlay" and a.p_occupied is not None  # still classified, vouching for nothing
+        assert agent.health.health().ok  # the camera as a whole is fine
+        assert agent.health_figures().extra["bays_unseen"] == {"A": "bay_overlay"}
+        res = agent.lock("A", "close the bay", "ops")
+        assert not res.ok and res.data["code"] == "bay_overlay", res
+        assert rig.manager.driver("A").arm.drive != "up"
+        rig.src.next = render(EMPTY)  # the installer moved the OSD out of the picture's bays
+        rig.run(8)
+        assert agent.feed.vision("A").vision == "ok" and agent.health_figures().extra["bays_unseen"] == {}
+    finally:
+        agent.stop()
+
+
+def test_a_clock_in_a_free_corner_names_no_bay(tmp_path, clock):  # noqa: ANN001
+    rig = Rig(tmp_path, clock, Frames(clock), out=False, sensor=False)
+    agent = rig.agent
+    try:
+        _ticking(rig, (560, 120), 3 * TICKS)  # above the bays (they start at y 200)
+        assert agent.monitor._osd.overlays()  # found all the same
+        assert agent.health_figures().extra["bays_unseen"] == {}
+        assert agent.feed.vision("A").vision == "ok"
+    finally:
+        agent.stop()
