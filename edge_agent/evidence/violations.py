@@ -12,6 +12,7 @@ from __future__ import annotations
 import bisect
 import json
 import logging
+import math
 import os
 import re
 import sqlite3
@@ -22,7 +23,7 @@ import unicodedata
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -158,7 +159,8 @@ def held_event(line: bytes) -> Event:
         at = datetime.fromisoformat(ts)
         if at.tzinfo is None:
             raise ValueError("ts has no UTC offset")
-        at.timestamp()
+        if not _SHOWN[0] <= at.astimezone(timezone.utc) <= _SHOWN[1]:
+            raise ValueError("out of the range a page shows in any time zone")
     except (ValueError, OverflowError) as exc:
         raise ValueError(f"ts {ts[:40]!r}: {exc}") from None
     for key in ("bay_id", "visit_id", "evidence_id"):
@@ -166,7 +168,34 @@ def held_event(line: bytes) -> Event:
             raise ValueError(f"{key} is neither text nor null")
     if not isinstance(d.get("data", {}), dict):
         raise ValueError("data is no JSON object")
+    if d["type"] in _ROW_EVENTS and (problem := _row_problem(d.get("data", {}))):
+        raise ValueError(problem)
     return Event.from_dict(d)
+
+
+# a time the review page can show in the site's zone, any zone (±1 day off ``datetime``'s ends): ``9999-12-31T23:00
+# -12:00`` passed ``timestamp()`` and its violation made the list, its page and the CSV export 500 (OverflowError)
+_SHOWN = (datetime.min.replace(tzinfo=timezone.utc) + timedelta(days=1),
+          datetime.max.replace(tzinfo=timezone.utc) - timedelta(days=1))
+# the events whose data fill a violation's row and its page (``_open``), as the agent writes them
+_ROW_EVENTS = (EventType.VIOLATION_STARTED, EventType.VEHICLE_IDENTIFIED)
+_ROW_TEXT = ("plate", "colour", "reason", "nev_reason", "type_code")
+
+
+def _row_problem(data: dict[str, Any]) -> str | None:
+    """Why ``data`` of a violation's or an identification's event is no data the agent writes, or None. Why: from a
+    held file, a ``confidence`` of ``"abc"`` or a ``reason`` of ``5`` reached the violation's row and its page was a
+    500 for good (``'%.0f' % ('abc' * 100)``, ``5 .split``); a list was an ``Error binding parameter``."""
+    for key in _ROW_TEXT:
+        if not isinstance(data.get(key), (str, type(None))):
+            return f"data.{key} is neither text nor null"
+    conf = data.get("confidence")
+    if conf is not None and (isinstance(conf, bool) or not isinstance(conf, (int, float))
+                             or not (math.isfinite(conf) and 0.0 <= conf <= 1.0)):
+        return "data.confidence is no number from 0 to 1"
+    if not isinstance(data.get("nev"), (bool, type(None))):
+        return "data.nev is neither true, false nor null"
+    return None
 
 
 def _json_or_none(text: str | None) -> Any:

@@ -121,6 +121,7 @@ HEADER = "file,plate_text,plate_color,scene,bbox_x1,bbox_y1,bbox_x2,bbox_y2,note
 
 @pytest.mark.parametrize("body,says", [
     ("plate_text,plate_color\n苏E12345,blue\n", "missing column file; the header has: 'plate_text'"),
+    ("file,scene,note\na.png,full,\n", "no column plate_text, plate_color or bbox_x1"),  # was scored
     (f"{HEADER}\na.png,苏E12345,blue,full,abc,10,50,30,\n", ":2: columns bbox_x1, bbox_y1, bbox_x2, bbox_y2 must be four numbers"),
     (f"{HEADER}\na.png,苏E12345,blue,full,10,,50,30,\n", ":2: columns bbox_x1"),  # one cell blank
     (f"{HEADER}\na.png,苏E12345,blue,full,10,10,50\n", ":2: columns bbox_x1"),  # a short row
