@@ -189,21 +189,21 @@ class HealthTracker:
             self._box, self._repeated = box, True
             return
         if self._repeated:  # a picture shown before, but for the box?
-            for old in self._seen:
-                if (box := self._changed_box(old, small)) is None or self._overlay(box):
+            for old in self._seen:  # (its box alone: a stray refinement since is no part of the overlay)
+                if (box := self._changed_box(old, small, since=False)) is None or self._overlay(box):
                     self._box = box
                     return
         self._box, self._still_since, self._repeated = None, now, False  # the picture itself changed
         self._seen.append(small)
 
-    def _changed_box(self, old: np.ndarray, small: np.ndarray) -> tuple[int, int, int, int] | None:
-        """The (top, bottom, left, right) sample rows and columns holding every change from ``old`` to ``small``
-        and every change since ``_still_since`` (None: nothing changed, and no box yet)."""
+    def _changed_box(self, old: np.ndarray, small: np.ndarray, since: bool = True) -> tuple[int, int, int, int] | None:
+        """The (top, bottom, left, right) sample rows and columns holding every change from ``old`` to ``small``,
+        and with ``since`` every change since ``_still_since`` (None: nothing changed, and no box yet)."""
         changed = small != old
         if changed.ndim == 3:
             changed = changed.any(axis=2)
         rows, cols = np.flatnonzero(changed.any(axis=1)), np.flatnonzero(changed.any(axis=0))
-        b = self._box
+        b = self._box if since else None
         if not rows.size:
             return b
         box = (int(rows[0]), int(rows[-1]), int(cols[0]), int(cols[-1]))
