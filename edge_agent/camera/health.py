@@ -22,6 +22,11 @@ from edge_agent.clock import Clock
 #: to 600×50 px, 0.8–1.5 %).
 OVERLAY_MAX_SHARE = 0.02
 
+#: The last distinct pictures the health keeps (``_seen``) to tell a hung picture's re-encodings from new ones. Why
+#: so many: an MPEG-4 stream of one still picture cycles through up to 12 distinct decoded pictures (its key frame
+#: and the P-frames refining it), whatever its key-frame interval (1–10 s).
+SEEN_MAX = 32
+
 
 @dataclass(frozen=True)
 class CameraHealth:
@@ -60,6 +65,18 @@ class HealthTracker:
         self._grid: np.ndarray | None = None
         self._box: tuple[int, int, int, int] | None = None
         self._still_since: float | None = None
+        # The last SEEN_MAX distinct pictures (samples): a frame showing one of them again, outside the box, shows no
+        # new picture. Why: an IP camera's encoder runs on when its sensor hangs, and each key frame (every 1–10 s)
+        # re-quantises the same picture, the P-frames after it refining it again: a little change all over the
+        # frame, so "frozen" and the lock evidence's age restarted at every key frame and the hung picture was fresh
+        # evidence for a raise for ever. Its encoder cycles through the same few decoded pictures, bit for bit; a
+        # live sensor's noise never shows a picture again (a skip-coded still scene's next key frame codes new
+        # noise), nor does a car arriving.
+        self._seen: deque[np.ndarray] = deque(maxlen=SEEN_MAX)
+        # Whether a frame repeated the last one (but for the box) since the picture last changed: only such a stream
+        # is judged by ``_seen``. A sensor's noise changes every frame (a simulator's bank of noise frames that
+        # cycles included); an encoder coding a still picture repeats it between key frames.
+        self._repeated = False
         self._black = False
         self._flat = False  # one grey level everywhere: nothing in it can be seen, empty bay or not
         self.corrupt = 0  # frames taken that were no usable image
@@ -158,26 +175,45 @@ class HealthTracker:
         return True
 
     def _still(self, small: np.ndarray, now: float, gap: bool) -> None:
-        """Follow the picture unchanged apart from one small box (``_still_since``). The samples are pixels, not
-        averages: averaging would smooth a live sensor's noise into a still picture."""
+        """Follow the picture unchanged apart from one small box (``_still_since``), a picture shown before (in the
+        last SEEN_MAX) counting as no change. The samples are pixels, not averages: averaging would smooth a live
+        sensor's noise into a still picture."""
         prev, self._grid = self._grid, small
         if prev is None or prev.shape != small.shape or gap:
-            self._box, self._still_since = None, now
+            self._box, self._still_since, self._repeated = None, now, False
+            self._seen.clear()
+            self._seen.append(small)
             return
-        changed = small != prev
+        box = self._changed_box(prev, small)
+        if box is None or self._overlay(box):  # the frame repeats the last one, but for the box
+            self._box, self._repeated = box, True
+            return
+        if self._repeated:  # a picture shown before, but for the box?
+            for old in self._seen:  # (its box alone: a stray refinement since is no part of the overlay)
+                if (box := self._changed_box(old, small, since=False)) is None or self._overlay(box):
+                    self._box = box
+                    return
+        self._box, self._still_since, self._repeated = None, now, False  # the picture itself changed
+        self._seen.append(small)
+
+    def _changed_box(self, old: np.ndarray, small: np.ndarray, since: bool = True) -> tuple[int, int, int, int] | None:
+        """The (top, bottom, left, right) sample rows and columns holding every change from ``old`` to ``small``,
+        and with ``since`` every change since ``_still_since`` (None: nothing changed, and no box yet)."""
+        changed = small != old
         if changed.ndim == 3:
             changed = changed.any(axis=2)
         rows, cols = np.flatnonzero(changed.any(axis=1)), np.flatnonzero(changed.any(axis=0))
+        b = self._box if since else None
         if not rows.size:
-            return
+            return b
         box = (int(rows[0]), int(rows[-1]), int(cols[0]), int(cols[-1]))
-        if self._box is not None:
-            b = self._box
-            box = (min(b[0], box[0]), max(b[1], box[1]), min(b[2], box[2]), max(b[3], box[3]))
-        if (box[1] - box[0] + 1) * (box[3] - box[2] + 1) > OVERLAY_MAX_SHARE * changed.size:
-            self._box, self._still_since = None, now  # the picture itself changed
-        else:
-            self._box = box
+        return box if b is None else (min(b[0], box[0]), max(b[1], box[1]), min(b[2], box[2]), max(b[3], box[3]))
+
+    def _overlay(self, box: tuple[int, int, int, int]) -> bool:
+        """Whether changes confined to ``box`` are an overlay's (at most OVERLAY_MAX_SHARE of the samples)."""
+        grid = self._grid
+        size = 0 if grid is None else grid.shape[0] * grid.shape[1]
+        return (box[1] - box[0] + 1) * (box[3] - box[2] + 1) <= OVERLAY_MAX_SHARE * size
 
     @property
     def picture_since(self) -> float | None:
@@ -188,7 +224,9 @@ class HealthTracker:
         A picture unchanged apart from one small box (the clock an IP camera stamps over a hung sensor) is as old
         as that picture, wherever the clock lies: the bays' own pixels (``bays.vision.BayPictures``) saw the
         picture as new in every bay whose box the clock crosses, and until probe ircut25 such a bay's reading of
-        the hung picture was fresh evidence for a raise until ``frozen_after_s`` (30 s) blinded it."""
+        the hung picture was fresh evidence for a raise until ``frozen_after_s`` (30 s) blinded it. So is a picture
+        an encoder keeps re-encoding at its key frames over a hung sensor (``_seen``): until probe keyframe27 each
+        key frame made it new, for ever."""
         return self._still_since if self._still_since is not None else self._same_since
 
     def usable(self) -> bool:

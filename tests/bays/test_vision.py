@@ -36,6 +36,7 @@ class Frames:
 
     def __init__(self, clock) -> None:  # noqa: ANN001
         self.clock, self.next, self.seq = clock, None, 0
+        self.seed = 0  # another seed: another sensor's noise (a camera rebooted after a hang sends no old frame)
         self._noisy: tuple[int, list[np.ndarray]] | None = None
 
     def start(self) -> None: ...
@@ -47,7 +48,7 @@ class Frames:
             return None
         self.seq += 1
         if self._noisy is None or self._noisy[0] != id(self.next):  # sensor noise: a live camera never
-            rng = np.random.default_rng(0)                          # repeats a frame exactly
+            rng = np.random.default_rng(self.seed)                  # repeats a frame exactly
             self._noisy = (id(self.next), [np.clip(self.next.astype(np.int16) + rng.integers(-2, 3, self.next.shape),
                                                    0, 255).astype(np.uint8) for _ in range(4)])
         return Frame(self._noisy[1][self.seq % 4], self.seq, self.clock.monotonic())

@@ -151,5 +151,6 @@ def test_the_agent_says_camera_lost_frozen_for_a_picture_hung_under_its_clock(tm
     assert [(e.type, e.data["reason"]) for e in events] == [("camera_lost", "frozen")]
     assert {agent.feed.vision(b.id).vision for b in agent.cfg.bays} == {"camera_frozen"}  # what the locks read
     cam.hung = None
+    live[:] = [_sensor(render(EMPTY), rng, 0.6) for _ in range(4)]  # the sensor's noise is new: no old frame again
     run(1)
     assert [e.type for e in events] == ["camera_lost", "camera_restored"]

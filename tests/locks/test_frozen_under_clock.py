@@ -39,12 +39,21 @@ class FrozenUnderClock(Frames):
     stamp = True  # False: the picture alone, bit for bit (a hung encoder: ``camera_frozen`` after frozen_after_s)
     at = (10, 40)  # where the clock is stamped: the top left corner, outside the bays
     font, stroke = (1.2,), 3
+    _hung = False
+    gop = 0  # frames between key frames of the encoder behind the hung sensor (0: the picture sent bit for bit)
 
     def latest(self):  # noqa: ANN201 - Frame | None
         if self.frozen is None:
+            if self._hung:  # back from the hang: the sensor's noise is new (no frame sent before the hang again)
+                self._hung, self.seed, self._noisy = False, self.seed + 1, None
             return super().latest()
+        self._hung = True
         self.seq += 1
         image = self.frozen.copy()
+        if self.gop:  # its encoder runs on: each key frame re-quantises the hung picture, two P-frames refine it
+            k = self.seq % self.gop
+            image = cv2.imdecode(cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, (70, 80, 90)[min(k, 2)]])[1],
+                                 cv2.IMREAD_COLOR)
         if not self.stamp:
             return Frame(image, self.seq, self.clock.monotonic())
         t = int(self.clock.monotonic())
@@ -110,6 +119,28 @@ def test_a_frozen_picture_with_the_clock_stamped_over_the_bay_raises_no_arm(tmp_
         assert agent.health.health().ok  # not frozen yet: frozen_after_s is 30 s
         res = agent.lock("A", "close the bay", "ops")
         assert not res.ok and res.data["code"] == "occupancy_stale", res
+        rig.src.frozen = None  # the camera rebooted: live pictures of the (empty) bay again
+        rig.run(1)
+        assert agent.lock("A", "close the bay", "ops").ok
+    finally:
+        agent.stop()
+
+
+def test_a_hung_sensor_behind_a_running_encoder_raises_no_arm(tmp_path, clock):  # noqa: ANN001
+    """The encoder keeps running over the hung sensor: a key frame every 2 s re-quantises the picture (a little
+    change all over the frame), the clock ticks on. Each key frame made the hung picture new: the evidence fresh
+    for a raise for ever, never ``camera_frozen`` (probe keyframe27)."""
+    rig = _lowered_for_a_visitor(tmp_path, clock)
+    agent = rig.agent
+    try:
+        rig.src.gop = 10
+        _freeze(rig)
+        rig.run(12, lambda: _never_up(rig))
+        res = agent.lock("A", "close the bay", "ops")
+        assert not res.ok and res.data["code"] == "occupancy_stale", res
+        rig.run(150, lambda: _never_up(rig))  # past the admit window: the policy wants A up, on no fresh evidence
+        assert rig.manager.state("A") == "down"
+        assert agent.health.health().reason == "frozen"
         rig.src.frozen = None  # the camera rebooted: live pictures of the (empty) bay again
         rig.run(1)
         assert agent.lock("A", "close the bay", "ops").ok

@@ -182,10 +182,14 @@ class Freezable(Frames):
     """A camera that can start repeating one frame exactly (a hung encoder or capture buffer)."""
 
     frozen: np.ndarray | None = None
+    _hung = False
 
     def latest(self):  # noqa: ANN201 - Frame | None
         if self.frozen is None:
+            if self._hung:  # back from the hang: the sensor's noise is new (no frame sent before the hang again)
+                self._hung, self.seed, self._noisy = False, self.seed + 1, None
             return super().latest()
+        self._hung = True
         self.seq += 1
         return Frame(self.frozen, self.seq, self.clock.monotonic())
 
