@@ -21,6 +21,7 @@ from edge_agent.bays.blank import too_small
 from edge_agent.bays.blur import BlurWatch
 from edge_agent.bays.consensus import Consensus
 from edge_agent.bays.crop import CROP_SIZE, bay_crop
+from edge_agent.bays.cut import CUT, CUT_SETTLE_S, CutWatch
 from edge_agent.bays.feed import BayFeed
 from edge_agent.bays.geometry import BayShape, assign_bay, merge_boxes
 from edge_agent.bays.machine import FREE, BayMachine
@@ -117,6 +118,7 @@ class BayMonitor:
         self._unseen: dict[str, str] = {}  # bay → bay_flat | bay_clipped: its last crop showed nothing (bays.blank);
         #                                    bay_blurred: its fine detail washed out (bays.blur)
         self._blur = BlurWatch()
+        self._cut = CutWatch()  # when the picture last jumped to another moment (bays.cut): the evidence starts over
         self._polygons = {b.id: b.polygon for b in cfg.bays}  # as drawn: a camera shift moves, not resizes, them
         self._scale = 1.0  # the camera's pixels per bay-drawing pixel (set_source_scale)
         self._small = too_small(self._polygons, self._scale)  # bay → bay_too_small
@@ -202,6 +204,7 @@ class BayMonitor:
             same = set(self.gate.adopt(old.gate, kept_ids))
             self._pictures.adopt(old._pictures)  # the hung picture a reload finds is no newer for it
             self._blur.adopt(old._blur, same)  # a drop on the lens a reload finds is still a drop (bays.blur)
+            self._cut.adopt(old._cut)  # a replayed buffer a reload finds is still a replay (bays.cut)
             for bay in kept_ids:
                 f = self.fusion[bay] = old.fusion[bay]
                 f.cfg = f.hysteresis.cfg = self.cfg.occupancy
@@ -480,7 +483,10 @@ class BayMonitor:
         if not self.matched:
             return dict.fromkeys(self.machines, "camera_unmatched")
         redrawn = dict.fromkeys([*self._old_ground, *self._unplaced], REDRAWN)
-        return {**redrawn, **self._unseen, **self._small, **self.gate.mask_problems}  # too small says why it is blank
+        # the picture jumped to another moment (a replayed buffer, a stream switch): every bay, unless it has a reason
+        # of its own (which outlasts the cut's settling)
+        cut = dict.fromkeys(self.machines, CUT) if self._cut.settling(self.clock.monotonic()) else {}
+        return {**cut, **redrawn, **self._unseen, **self._small, **self.gate.mask_problems}  # too small says why blank
 
     def set_source_scale(self, scale: float) -> None:
         """The camera sends ``scale`` of the pixels the bays were drawn on (a sub-stream under 1): the frames
@@ -659,10 +665,13 @@ class BayMonitor:
             for b, f in self.fusion.items():
                 f.hysteresis.vouched(now, self._changed_since_vouched(grey, b, now))
         due: dict[str, list[tuple[float, float]]] = {}
+        compared: dict[str, float] = {}  # bay → its change, where there is a picture of it to compare with (bays.cut)
         for s in self.shapes:
             f = self.fusion[s.bay_id]
             change, gain = self.gate.compare(grey, s.bay_id)
             self.changes[s.bay_id] = change
+            if self.gate.has(s.bay_id) and s.bay_id not in self._redrawn and s.bay_id not in self.gate.mask_problems:
+                compared[s.bay_id] = change
             own = gain / self.gate.light_since(s.bay_id)  # the bay's light against the whole view's
             if s.bay_id in self._redrawn:  # no reference on its new outline yet: that says nothing moved
                 self._redrawn.discard(s.bay_id)
@@ -676,6 +685,11 @@ class BayMonitor:
                 due[s.bay_id] = [(float(x), float(y)) for x, y in s.polygon]
             if change >= occ.big_change_fraction and s.bay_id in self._read_since:
                 self._read_since[s.bay_id] = now  # something new in a bay still unidentified: read fast again
+        if self._cut.see(compared, now):
+            n = sum(1 for c in compared.values() if c >= FIRM_CHANGE)
+            log.warning("the picture jumped (%d of %d bays changed by a car's worth at once: a replayed buffer, a "
+                        "stream switch?): no bay vouches for an empty bay for %gs (%s)", n, len(compared),
+                        CUT_SETTLE_S, CUT)
         self._watch_old_ground(image, now)
         if not due or self.classifier is None:
             return {}
