@@ -23,8 +23,8 @@ from edge_agent.bays.occupancy import FIRM_CHANGE
 
 CUT = "picture_cut"
 CUT_MIN_BAYS = 3  # never fewer bays than this at once: two cars leaving together, a van across two bays
-CUT_SHARE = 1 / 3  # …and at least this share of the bays compared (the most a lot showed at once: 7 of 43, a band
-#                   of cloud with a car driving along a row; 22 of 43 at a replayed buffer 3 minutes old)
+CUT_SHARE = 1 / 3  # …and at least this share of the bays compared (the most the live-like PKLot clips showed on one
+#                   frame: 7 of 43, three cars pulling in together; 22 of 43 at a replayed buffer 3 minutes old)
 CUT_SETTLE_S = 30.0  # the picture runs on this long without a cut before a bay vouches again: an NVR's replayed
 #                      buffer (seconds to tens of seconds) is over by then; as long as camera.frozen_after_s's
 #                      default, the time a picture must misbehave to be called frozen
