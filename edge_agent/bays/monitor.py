@@ -21,6 +21,7 @@ from edge_agent.bays.blank import too_small
 from edge_agent.bays.blur import BlurWatch
 from edge_agent.bays.consensus import Consensus
 from edge_agent.bays.crop import CROP_SIZE, bay_crop
+from edge_agent.bays.cut import CUT, CUT_SETTLE_S, CutWatch
 from edge_agent.bays.feed import BayFeed
 from edge_agent.bays.geometry import BayShape, assign_bay, merge_boxes
 from edge_agent.bays.machine import FREE, BayMachine
@@ -122,6 +123,7 @@ class BayMonitor:
         # an on-screen clock ticking over bays (camera.overlay): those bays' views read text, not the ground
         self._osd = TickWatch()
         self._osd_bays: tuple[tuple[tuple[int, int, int, int], ...], dict[str, str]] = ((), {})
+        self._cut = CutWatch()  # when the picture last jumped to another moment (bays.cut): the evidence starts over
         self._polygons = {b.id: b.polygon for b in cfg.bays}  # as drawn: a camera shift moves, not resizes, them
         self._scale = 1.0  # the camera's pixels per bay-drawing pixel (set_source_scale)
         self._small = too_small(self._polygons, self._scale)  # bay → bay_too_small
@@ -208,6 +210,7 @@ class BayMonitor:
             self._pictures.adopt(old._pictures)  # the hung picture a reload finds is no newer for it
             self._osd = old._osd  # the same camera's clock: no TICKS seconds to find it again
             self._blur.adopt(old._blur, same)  # a drop on the lens a reload finds is still a drop (bays.blur)
+            self._cut.adopt(old._cut)  # a replayed buffer a reload finds is still a replay (bays.cut)
             for bay in kept_ids:
                 f = self.fusion[bay] = old.fusion[bay]
                 f.cfg = f.hysteresis.cfg = self.cfg.occupancy
@@ -487,7 +490,10 @@ class BayMonitor:
         if not self.matched:
             return dict.fromkeys(self.machines, "camera_unmatched")
         redrawn = dict.fromkeys([*self._old_ground, *self._unplaced], REDRAWN)
-        return {**redrawn, **self._under_overlay(), **self._unseen, **self._small,  # too small says why it is blank
+        # the picture jumped to another moment (a replayed buffer, a stream switch): every bay, unless it has a reason
+        # of its own (which outlasts the cut's settling)
+        cut = dict.fromkeys(self.machines, CUT) if self._cut.settling(self.clock.monotonic()) else {}
+        return {**cut, **redrawn, **self._under_overlay(), **self._unseen, **self._small,  # too small says why blank
                 **self.gate.mask_problems}
 
     def _under_overlay(self) -> dict[str, str]:
@@ -678,10 +684,13 @@ class BayMonitor:
             for b, f in self.fusion.items():
                 f.hysteresis.vouched(now, self._changed_since_vouched(grey, b, now))
         due: dict[str, list[tuple[float, float]]] = {}
+        compared: dict[str, float] = {}  # bay → its change, where there is a picture of it to compare with (bays.cut)
         for s in self.shapes:
             f = self.fusion[s.bay_id]
             change, gain = self.gate.compare(grey, s.bay_id)
             self.changes[s.bay_id] = change
+            if self.gate.has(s.bay_id) and s.bay_id not in self._redrawn and s.bay_id not in self.gate.mask_problems:
+                compared[s.bay_id] = change
             own = gain / self.gate.light_since(s.bay_id)  # the bay's light against the whole view's
             if s.bay_id in self._redrawn:  # no reference on its new outline yet: that says nothing moved
                 self._redrawn.discard(s.bay_id)
@@ -695,6 +704,11 @@ class BayMonitor:
                 due[s.bay_id] = [(float(x), float(y)) for x, y in s.polygon]
             if change >= occ.big_change_fraction and s.bay_id in self._read_since:
                 self._read_since[s.bay_id] = now  # something new in a bay still unidentified: read fast again
+        if self._cut.see(compared, now):
+            n = sum(1 for c in compared.values() if c >= FIRM_CHANGE)
+            log.warning("the picture jumped (%d of %d bays changed by a car's worth at once: a replayed buffer, a "
+                        "stream switch?): no bay vouches for an empty bay for %gs (%s)", n, len(compared),
+                        CUT_SETTLE_S, CUT)
         self._watch_old_ground(image, now)
         if not due or self.classifier is None:
             return {}

@@ -144,7 +144,8 @@ class BayVision:
     #                     bay_overlay (an on-screen clock ticks over it: ``camera.overlay``) |
     #                     bay_too_small (under 8 of the camera's pixels across) | bay_redrawn (redrawn with
     #                     a car in it, its old outline's ground not yet seen empty; or saved over an unmatched
-    #                     view with a car in it, no car yet seen on the new outline: ``bays.old_ground``)
+    #                     view with a car in it, no car yet seen on the new outline: ``bays.old_ground``) |
+    #                     picture_cut (the picture jumped to another moment, a replayed buffer: ``bays.cut``)
     camera_empty: bool = False  # the camera alone (the classifier's settled verdict, without plate reads and
     #                             the presence sensor) says the bay is empty, confidently
 

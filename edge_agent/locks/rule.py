@@ -36,7 +36,7 @@ def vehicle_possible(driver: LockDriver, evidence: VehicleEvidence, cfg: LockCon
     Codes, in the order checked: presence_unknown, vehicle_present, bay_occupied, bay_in_visit,
     vision_unknown, the camera-evidence code (camera_lost, camera_frozen, camera_black, camera_flat,
     camera_unusable, camera_moved, camera_unmatched, mask_empty, mask_outside_frame, bay_flat, bay_clipped, bay_blurred,
-    bay_overlay, bay_too_small, bay_redrawn),
+    bay_overlay, bay_too_small, bay_redrawn, picture_cut),
     bay_unknown, camera_not_ok, occupancy_stale, vision_occupied, occupancy_unsure, recent_read.
     ``now`` is monotonic; comparisons are written so that a NaN fails them (refuses).
     """

@@ -299,6 +299,8 @@ _TEXT: dict[str, tuple[str, str]] = {
     "lr_bay_overlay": ("摄像机的屏幕时钟（OSD）叠在车位上：请在摄像机设置中移开或关闭", "the camera's on-screen clock (OSD) is stamped over the bay: move it or turn it off in the camera's settings"),
     "lr_bay_blurred": ("车位区域画面模糊（镜头上有水滴或污渍）", "the bay's picture is blurred (a drop or smear on the lens)"),
     "lr_bay_too_small": ("车位在画面中太小", "the bay is too small in the picture"),
+    "lr_picture_cut": ("画面跳变（录像机回放缓存、切换码流），等待画面稳定", "the picture jumped (an NVR replaying its buffer, a stream "
+                       "switch): waiting for it to settle"),
     "lr_bay_redrawn": ("车位框在有车时被改画，尚未看到车辆离开", "the bay was redrawn with a car in it; the car not yet seen to leave"),
     "lr_bay_unknown": ("车位状态未知", "bay state unknown"),
     "lr_camera_not_ok": ("摄像头异常，无法判断是否有车", "camera not ok: occupancy unknown"),

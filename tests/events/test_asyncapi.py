@@ -127,7 +127,8 @@ def _contract(doc: dict) -> str:
 # of either case (what the agent accepts, which it already compared lowered; nothing it sends changed); 1.11.0
 # camera_aligned's earlier_run / moved_event_id (it closes a camera_moved an earlier run published) and the
 # bays_unseen code bay_redrawn; 1.12.0 charger_status's visit_id (the bay's visit in progress, null before) and the
-# bays_unseen code bay_blurred.
+# bays_unseen code bay_blurred; 1.13.0 the bays_unseen codes bay_overlay (an on-screen clock over the bay) and
+# picture_cut (the picture jumped to another moment).
 # A change here needs a new SCHEMA_VERSION, its line below, and `edge-agent api asyncapi --out docs/asyncapi.yaml`.
 CONTRACTS = {
     "1.3.0": "aefa20c16f2558fbf9cfdce695fa936768fa55cff97ec09600031be9bec003af",
@@ -140,6 +141,7 @@ CONTRACTS = {
     "1.10.0": "2c1cacb809f08870ffc4d902d6dd87c205713e3b25044251de6df1084881e7dd",
     "1.11.0": "a3f2b700dd60248d832fe054a2b14d0afe9e622864f9714cbca5627199174a5e",
     "1.12.0": "1c83d320f7c7fc9b5e8c265c4455799dc9db13656fec31a90651040c32d79fd2",
+    "1.13.0": "31210340ce4ebdaa3712a48ea246f00c605030f3ec2747266ad181f1b64084b3",
 }
 
 

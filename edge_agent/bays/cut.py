@@ -1,0 +1,60 @@
+"""A cut in the picture: the whole view jumped to another moment (``picture_cut``).
+
+A lot changes a bay or two at a time: cars come and go one by one. When on one frame many bays change by a car's
+worth at once, the picture itself jumped: an NVR or camera replaying its buffer after a reconnect (the frames of
+minutes ago, then a jump back to live), a switch between streams, a PTZ preset recalled, a camera swapped for
+another. Each bay then shows another moment than the one it is read at, and a parked car that was not there in the
+replayed frames read confidently empty — with a car's worth of change in the bay, so the still-bay rule
+(``Hysteresis``) believed it at once: on the live-like 2013-03-19 PKLot clip a 10 s replay of the frames of 3
+minutes before left 18 parked cars confidently empty for up to 9.5 s, 242 bay-seconds in which a lock could rise
+under a car (probe nvrcut27).
+
+After such a cut the camera's evidence starts over: no bay vouches for an empty bay until the picture has run on
+without another cut for ``CUT_SETTLE_S`` — a replayed buffer then has ended (the jump back to live is a cut too)
+and the bays have been read on live frames since. Only the lock evidence waits; the occupancy story is the
+classifier's as before (a cut changes no event).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from edge_agent.bays.occupancy import FIRM_CHANGE
+
+CUT = "picture_cut"
+CUT_MIN_BAYS = 3  # never fewer bays than this at once: two cars leaving together, a van across two bays
+CUT_SHARE = 1 / 3  # …and at least this share of the bays compared (the most the live-like PKLot clips showed on one
+#                   frame: 7 of 43, three cars pulling in together; 22 of 43 at a replayed buffer 3 minutes old)
+CUT_SETTLE_S = 30.0  # the picture runs on this long without a cut before a bay vouches again: an NVR's replayed
+#                      buffer (seconds to tens of seconds) is over by then; as long as camera.frozen_after_s's
+#                      default, the time a picture must misbehave to be called frozen
+
+
+def is_cut(changes: Mapping[str, float]) -> bool:
+    """``changes``: bay → the share of it changed since the classifier last looked at it (bays with a picture to
+    compare with only). A cut: ``CUT_MIN_BAYS`` or more, and ``CUT_SHARE`` of them, changed by a car's worth
+    (``FIRM_CHANGE``; a car coming or going changes a median 0.4–0.55 of its bay)."""
+    n = sum(1 for c in changes.values() if c >= FIRM_CHANGE)
+    return n >= CUT_MIN_BAYS and n >= CUT_SHARE * len(changes)
+
+
+class CutWatch:
+    """When the picture last jumped (``is_cut``), and whether the bays' evidence is still settling from it."""
+
+    def __init__(self) -> None:
+        self.at: float | None = None  # monotonic time of the last cut
+
+    def adopt(self, old: CutWatch) -> None:
+        """(A reload's new monitor.) A cut the old one saw is no less recent for it."""
+        self.at = old.at
+
+    def see(self, changes: Mapping[str, float], now: float) -> bool:
+        """Note one frame's changes (``is_cut``) at ``now``; True: the picture jumped on it."""
+        if not is_cut(changes):
+            return False
+        self.at = now
+        return True
+
+    def settling(self, now: float) -> bool:
+        """Less than ``CUT_SETTLE_S`` since the last cut (a NaN or a clock stepped back counts as settling)."""
+        return self.at is not None and not now - self.at >= CUT_SETTLE_S
