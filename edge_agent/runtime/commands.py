@@ -317,6 +317,7 @@ def _hold(data_dir: Path, command: str) -> bool:
 def _demo(args: argparse.Namespace) -> int:
     from edge_agent.ops.signals import stop_on_signals
     from edge_agent.runtime.demo import run_demo
+    from edge_agent.runtime.preflight import explain
 
     opts = _demo_options(args)
     if opts is None:
@@ -324,6 +325,14 @@ def _demo(args: argparse.Namespace) -> int:
     if args.data_dir and not _hold(Path(args.data_dir), "demo"):
         return 2
     with tempfile.TemporaryDirectory(prefix="edge-agent-demo-") as tmp, stop_on_signals() as signals:
-        rc = run_demo(Path(args.data_dir or tmp), args.fps, json_lines=args.json, broker=not args.no_broker,
-                      opts=opts, until=signals.stop_requested)
+        try:
+            rc = run_demo(Path(args.data_dir or tmp), args.fps, json_lines=args.json, broker=not args.no_broker,
+                          opts=opts, until=signals.stop_requested)
+        except Exception as exc:  # a data dir another program holds (a backup's lock …): one line, as `run` says it
+            known = explain(exc)
+            if known is None:
+                raise
+            log.debug("demo failed", exc_info=True)
+            print(f"edge-agent demo: {known}", file=sys.stderr)
+            return known.code
     return 128 + (signals.stopped_by or signal.SIGINT) if signals.stop_requested.is_set() and rc == 0 else rc
