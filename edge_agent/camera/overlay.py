@@ -13,7 +13,8 @@ one counts up, one at a time no tick explains (sooner, or between whole seconds)
 seconds later (a digit step too faint in this cell) counts nothing. ``TICKS`` seconds in a row tick a cell; the
 clock's other digits (tens of seconds, minutes) are then found by changing **only on the frames** the ticking cells
 change on, in the same text line. Needs ≥ ~2 frames a second: at 1 fps a cell that changes on every frame reads as
-ticking, so slower frames are never judged.
+ticking, so slower frames are never judged; a frame after a slow turn of the loop counts neither way, but keeps what
+was found.
 """
 
 from __future__ import annotations
@@ -64,6 +65,9 @@ class TickWatch:
         self._score = np.empty(0)  # per cell: ticks in a row, less the changes no tick explains
         self._sync = np.empty(0, np.int32)  # per cell: sharp changes on the frames the ticking cells changed
         self._async = np.empty(0, np.int32)  # per cell: sharp changes on other frames, since something ticked
+        # per cell: its last change was seen across a gap (``MAX_FRAME_GAP_S``), at no time a beat can be told from:
+        # its next change is timed from there, and counts neither way
+        self._unsure = np.empty(0, bool)
         self._now = 0.0
 
     def _reset(self, shape: tuple[int, int]) -> None:
@@ -71,6 +75,7 @@ class TickWatch:
         self._score = np.zeros(shape)
         self._sync = np.zeros(shape, np.int32)
         self._async = np.zeros(shape, np.int32)
+        self._unsure = np.zeros(shape, bool)
 
     def see(self, image: np.ndarray, now: float) -> None:
         """One frame (BGR or grey) at ``now`` (seconds, monotonic)."""
@@ -85,22 +90,27 @@ class TickWatch:
             self._cell, self._width = w / cols, w
             self._reset(small.shape)
             return
-        if now - t > MAX_FRAME_GAP_S:  # too slow to see a tick apart: what was ticking is forgotten
-            self._reset(small.shape)
-            return
         sharp = np.abs(small - prev) > STEP
         if not sharp.any():
             return
         # a digit's step changes only part of its cells, a different part at each second: the cell counts the steps
         # near it (NEAR cells), as the digit's place does
         changed = cv2.dilate(sharp.astype(np.uint8), np.ones((2 * NEAR + 1,) * 2, np.uint8)) > 0
+        if now - t > MAX_FRAME_GAP_S:
+            # too far apart to see a tick apart (a slow turn of the loop): a change across the gap counts neither
+            # way, nor does the next one, timed from it. Why not forget all: one slow turn (a plate read on a small
+            # board, an SD card's sync) lifted every bay_overlay at once, for the TICKS seconds to find it again
+            self._last[changed], self._unsure[changed] = now, True
+            return
         dt = now - self._last[changed]
         whole = np.round(dt)
         near = np.abs(dt - whole) <= TOL_S
         score = self._score[changed]
-        score = np.where(near & (whole == 1), score + 1, np.where(near & (whole >= 2), score, np.maximum(score - BAD, 0)))
+        score = np.where(self._unsure[changed], score, np.where(near & (whole == 1), score + 1,
+                                                                np.where(near & (whole >= 2), score,
+                                                                         np.maximum(score - BAD, 0))))
         self._score[changed] = score
-        self._last[changed] = now
+        self._last[changed], self._unsure[changed] = now, False
         ticking = self._ticking()
         if ticking.any():
             if (sharp & ticking).any():

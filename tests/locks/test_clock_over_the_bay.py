@@ -92,3 +92,23 @@ def test_a_camera_shift_that_brings_a_bay_under_the_clock_names_it(tmp_path, clo
         assert not res.ok and res.data["code"] == "bay_overlay", res
     finally:
         agent.stop()
+
+
+def test_one_slow_turn_does_not_lift_the_clock(tmp_path, clock):  # noqa: ANN001
+    """A turn of the loop over 0.6 s (a plate read on a small board, an SD card's sync at a violation): the clock's
+    beat cannot be seen across it, but nothing says it stopped. Before, the watch forgot the clock at once: the next
+    frame's view of A vouched again, and a ``lock`` raised the arm over the clock's text for the 20 s it took to find
+    it again."""
+    rig = Rig(tmp_path, clock, Frames(clock), out=False, sensor=False)
+    agent = rig.agent
+    try:
+        _ticking(rig, (120, 380), TICKS + 10)  # across bay A
+        assert agent.feed.vision("A").vision == "bay_overlay"
+        assert agent.unlock("A", "visitor", "ops").ok
+        rig.clock.advance(1.1)  # the slow turn
+        _ticking(rig, (120, 380), 0.4)
+        assert agent.feed.vision("A").vision == "bay_overlay"
+        res = agent.lock("A", "close the bay", "ops")
+        assert not res.ok and res.data["code"] == "bay_overlay", res
+    finally:
+        agent.stop()
