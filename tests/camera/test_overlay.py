@@ -4,6 +4,8 @@ camera too slow to tell) is no clock. Frames: the rendered car park with sensor 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import cv2
 import numpy as np
 
@@ -94,3 +96,19 @@ def test_frames_too_far_apart_now_and_then_are_still_never_judged() -> None:
             cv2.rectangle(img, (300, 300), (330, 320), (255, 255, 255), -1)
         w.see(live(img, rng), t)
     assert w.overlays() == []
+
+
+def test_a_light_blinking_slowly_is_no_clock() -> None:
+    """A light 1 s on, 1 s off (or 1 s on, 2 s off: a beacon, a charger's status light) steps once a second, every
+    second, as a seconds digit does; but it shows again what it showed before, where a clock shows a new digit. It was
+    called a clock, and its guessed text line blanked a band 654 px wide of the 960: both bays, as long as it blinked."""
+    def blink(period: float) -> Callable[[float], np.ndarray]:
+        def frame(t: float) -> np.ndarray:
+            img = render(EMPTY).copy()
+            if (t + 0.13) % period < 1.0:
+                cv2.rectangle(img, (300, 300), (330, 320), (255, 255, 255), -1)
+            return img
+        return frame
+    assert watch(blink(2.0), 90).overlays() == []
+    assert watch(blink(3.0), 90).overlays() == []
+    assert watch(blink(2.0), 90, fps=2.0).overlays() == []
