@@ -122,7 +122,10 @@ class BayMonitor:
         self._blur = BlurWatch()
         # an on-screen clock ticking over bays (camera.overlay): those bays' views read text, not the ground
         self._osd = TickWatch()
-        self._osd_bays: tuple[tuple[tuple[int, int, int, int], ...], dict[str, str]] = ((), {})
+        # the bays under the boxes last found, on the outlines they were found for (a camera shift moves the outlines
+        # under a clock burnt into the frame, which stays put)
+        self._osd_bays: tuple[tuple[tuple[int, int, int, int], ...], list[BayShape] | None, dict[str, str]] = \
+            ((), None, {})
         self._cut = CutWatch()  # when the picture last jumped to another moment (bays.cut): the evidence starts over
         self._polygons = {b.id: b.polygon for b in cfg.bays}  # as drawn: a camera shift moves, not resizes, them
         self._scale = 1.0  # the camera's pixels per bay-drawing pixel (set_source_scale)
@@ -500,11 +503,11 @@ class BayMonitor:
         """Bays an on-screen clock ticks over (``bay_overlay``): their crop holds the clock's text, which the
         classifier reads as a car or not, never the ground beneath (camera.overlay)."""
         boxes = tuple(o.box for o in self._osd.overlays())
-        if boxes != self._osd_bays[0]:
+        if boxes != self._osd_bays[0] or self.shapes is not self._osd_bays[1]:
             found = [Overlay(b) for b in boxes]
-            self._osd_bays = (boxes, {s.bay_id: OVERLAY for s in self.shapes
-                                      if any(o.overlaps(s.polygon) for o in found)})
-        return self._osd_bays[1]
+            self._osd_bays = (boxes, self.shapes, {s.bay_id: OVERLAY for s in self.shapes
+                                                   if any(o.overlaps(s.polygon) for o in found)})
+        return self._osd_bays[2]
 
     def set_source_scale(self, scale: float) -> None:
         """The camera sends ``scale`` of the pixels the bays were drawn on (a sub-stream under 1): the frames

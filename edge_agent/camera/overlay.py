@@ -6,14 +6,16 @@ start and a real arrival was lost (docs/occupancy.md, "Camera quirks"), and a ba
 not the ground, for the lock. The camera's menu moves or turns the OSD off; the agent's part is to notice and say so.
 
 The one thing that tells a clock from the scene: its seconds digit changes **once a second, every second**, a sharp
-step (text on the picture, tens of grey levels) on one frame and none on the frames between. Sensor noise is a few
+step (text on the picture, tens of grey levels) on one frame and none on the frames between, to a new digit (a light
+blinking 1 s on, 1 s off steps at the same beat, back to what it showed before). Sensor noise is a few
 grey levels on a cell's mean; a car, a tree in the wind or a passer-by changes at no fixed period. So each cell of a
 coarse grid (``GRID_COLS`` across) keeps the time of its last sharp change and a score: a change ~1 s after the last
 one counts up, one at a time no tick explains (sooner, or between whole seconds) counts well down, a whole number of
 seconds later (a digit step too faint in this cell) counts nothing. ``TICKS`` seconds in a row tick a cell; the
 clock's other digits (tens of seconds, minutes) are then found by changing **only on the frames** the ticking cells
 change on, in the same text line. Needs ≥ ~2 frames a second: at 1 fps a cell that changes on every frame reads as
-ticking, so slower frames are never judged.
+ticking, so slower frames are never judged; a frame after a slow turn of the loop counts neither way, but keeps what
+was found.
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ GAP = 3  # cells: the clock's digits lie this close side by side (a separator ":
 LINE_CHARS = 20  # an OSD line "2024-01-05 14:23:11" is ~19 characters, the seconds at one end (or a weekday after)
 CHAR_W = 0.6  # an OSD character's width per its height
 NEAR = 2  # cells: a step this close counts for a cell (a digit is 2-4 cells tall)
+BACK = 0.75  # a ticking place whose ticks showed again what it showed before more than this share of the time is a
+#              light blinking (1 s on, 1 s off: every tick), no clock: a seconds digit shows a new digit at most ticks
+#              (two digits apart look alike on the coarse grid now and then: 0.2-0.41 of the ticks, painted clocks)
 SYNC = 2  # a cell in the clock's line that changed this many times, each on a tick's frame and never otherwise
 
 
@@ -64,6 +69,13 @@ class TickWatch:
         self._score = np.empty(0)  # per cell: ticks in a row, less the changes no tick explains
         self._sync = np.empty(0, np.int32)  # per cell: sharp changes on the frames the ticking cells changed
         self._async = np.empty(0, np.int32)  # per cell: sharp changes on other frames, since something ticked
+        # per cell: its last change was seen across a gap (``MAX_FRAME_GAP_S``), at no time a beat can be told from:
+        # its next change is timed from there, and counts neither way
+        self._unsure = np.empty(0, bool)
+        # per cell: its mean grey before the last sharp change near it. A clock's digit shows a new digit at each
+        # tick; a light blinking 1 s on, 1 s off shows again what it showed before, at the same beat
+        self._before = np.empty(0, np.float32)
+        self._back = np.empty(0)  # per cell: of its ticks in a row (``_score``), those that showed nothing new
         self._now = 0.0
 
     def _reset(self, shape: tuple[int, int]) -> None:
@@ -71,6 +83,9 @@ class TickWatch:
         self._score = np.zeros(shape)
         self._sync = np.zeros(shape, np.int32)
         self._async = np.zeros(shape, np.int32)
+        self._unsure = np.zeros(shape, bool)
+        self._before = np.full(shape, np.nan, np.float32)
+        self._back = np.zeros(shape)
 
     def see(self, image: np.ndarray, now: float) -> None:
         """One frame (BGR or grey) at ``now`` (seconds, monotonic)."""
@@ -85,22 +100,33 @@ class TickWatch:
             self._cell, self._width = w / cols, w
             self._reset(small.shape)
             return
-        if now - t > MAX_FRAME_GAP_S:  # too slow to see a tick apart: what was ticking is forgotten
-            self._reset(small.shape)
-            return
         sharp = np.abs(small - prev) > STEP
         if not sharp.any():
             return
         # a digit's step changes only part of its cells, a different part at each second: the cell counts the steps
         # near it (NEAR cells), as the digit's place does
-        changed = cv2.dilate(sharp.astype(np.uint8), np.ones((2 * NEAR + 1,) * 2, np.uint8)) > 0
+        near_of = np.ones((2 * NEAR + 1,) * 2, np.uint8)
+        changed = cv2.dilate(sharp.astype(np.uint8), near_of) > 0
+        # a tick only where the place shows something new: a cell near it unlike before the last change there (a
+        # seconds digit's next digit; not a light going back to what it showed; NaN: nothing known before)
+        new = cv2.dilate((changed & (np.abs(small - self._before) > STEP)).astype(np.uint8), near_of) > 0
+        self._before[changed] = prev[changed]
+        if now - t > MAX_FRAME_GAP_S:
+            # too far apart to see a tick apart (a slow turn of the loop): a change across the gap counts neither
+            # way, nor does the next one, timed from it. Why not forget all: one slow turn (a plate read on a small
+            # board, an SD card's sync) lifted every bay_overlay at once, for the TICKS seconds to find it again
+            self._last[changed], self._unsure[changed] = now, True
+            return
         dt = now - self._last[changed]
         whole = np.round(dt)
         near = np.abs(dt - whole) <= TOL_S
-        score = self._score[changed]
-        score = np.where(near & (whole == 1), score + 1, np.where(near & (whole >= 2), score, np.maximum(score - BAD, 0)))
+        score, unsure = self._score[changed], self._unsure[changed]
+        tick = near & (whole == 1) & ~unsure
+        score = np.where(unsure, score,
+                         np.where(tick, score + 1, np.where(near & (whole >= 2), score, np.maximum(score - BAD, 0))))
         self._score[changed] = score
-        self._last[changed] = now
+        self._back[changed] = np.minimum(self._back[changed] + (tick & ~new[changed]), score)
+        self._last[changed], self._unsure[changed] = now, False
         ticking = self._ticking()
         if ticking.any():
             if (sharp & ticking).any():
@@ -126,7 +152,10 @@ class TickWatch:
         along = (self._sync >= SYNC) & (self._async == 0)
         out = []
         for i in range(1, n):
-            ys, xs = np.nonzero(ticking & (labels == i))  # the digits' place, NEAR cells round them
+            place = ticking & (labels == i)
+            if self._back[place].sum() > BACK * self._score[place].sum():  # a light blinking, no digits
+                continue
+            ys, xs = np.nonzero(place)  # the digits' place, NEAR cells round them
             # less NEAR - 1 cells each side: one cell round the digits (their edges step too little to count)
             x, y = int(xs.min()) + NEAR - 1, int(ys.min()) + NEAR - 1
             bw, bh = max(1, int(xs.max()) - NEAR + 2 - x), max(1, int(ys.max()) - NEAR + 2 - y)

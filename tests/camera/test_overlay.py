@@ -4,6 +4,8 @@ camera too slow to tell) is no clock. Frames: the rendered car park with sensor 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import cv2
 import numpy as np
 
@@ -69,3 +71,44 @@ def test_a_light_blinking_on_every_frame_is_no_clock() -> None:
 def test_a_camera_at_one_frame_a_second_is_never_judged() -> None:
     """At 1 fps a box changing on every frame changes once a second: no beat can be told apart."""
     assert watch(lambda t: stamp(render(EMPTY), t, (200, 300)), 60, fps=1.0).overlays() == []
+
+
+def test_a_slow_turn_keeps_the_clock() -> None:
+    """One turn of the loop slower than ``MAX_FRAME_GAP_S`` (a plate read on a small board, an SD card's sync at a
+    violation) says nothing about the beat across it, and nothing against the beat found before it. It forgot the
+    clock: the bays under it vouched again at once, for the ``TICKS`` seconds it took to find it again."""
+    w, rng = TickWatch(), np.random.default_rng(1)
+    t, found = 0.37, 5 * (TICKS + 10)
+    for i, gap in enumerate([0.2] * found + [0.8, 0.2, 0.2, 2.2, 0.2, 4.4] + [0.2] * 15):
+        t += gap
+        w.see(live(stamp(render(EMPTY), t, (200, 300)), rng), t)
+        assert i < found or w.overlays(), t  # through the slow turns, and the ticks after them
+
+
+def test_frames_too_far_apart_now_and_then_are_still_never_judged() -> None:
+    """A camera at under 2 fps with jitter (0.5 s, 0.7 s, …): the close pairs alone never make a beat of a box
+    changing on every frame."""
+    w, rng, t = TickWatch(), np.random.default_rng(1), 0.0
+    for i in range(400):
+        t += 0.5 if i % 2 else 0.7
+        img = render(EMPTY).copy()
+        if i % 2:
+            cv2.rectangle(img, (300, 300), (330, 320), (255, 255, 255), -1)
+        w.see(live(img, rng), t)
+    assert w.overlays() == []
+
+
+def test_a_light_blinking_slowly_is_no_clock() -> None:
+    """A light 1 s on, 1 s off (or 1 s on, 2 s off: a beacon, a charger's status light) steps once a second, every
+    second, as a seconds digit does; but it shows again what it showed before, where a clock shows a new digit. It was
+    called a clock, and its guessed text line blanked a band 654 px wide of the 960: both bays, as long as it blinked."""
+    def blink(period: float) -> Callable[[float], np.ndarray]:
+        def frame(t: float) -> np.ndarray:
+            img = render(EMPTY).copy()
+            if (t + 0.13) % period < 1.0:
+                cv2.rectangle(img, (300, 300), (330, 320), (255, 255, 255), -1)
+            return img
+        return frame
+    assert watch(blink(2.0), 90).overlays() == []
+    assert watch(blink(3.0), 90).overlays() == []
+    assert watch(blink(2.0), 90, fps=2.0).overlays() == []

@@ -8,6 +8,8 @@ vouched as any other and a ``lock`` raised the arm. The same clock in a corner n
 
 from __future__ import annotations
 
+import numpy as np
+
 from edge_agent.camera.overlay import TICKS
 from edge_agent.sim.scenario import EMPTY
 from edge_agent.sim.synthetic import render
@@ -51,5 +53,62 @@ def test_a_clock_in_a_free_corner_names_no_bay(tmp_path, clock):  # noqa: ANN001
         assert agent.monitor._osd.overlays()  # found all the same
         assert agent.health_figures().extra["bays_unseen"] == {}
         assert agent.feed.vision("A").vision == "ok"
+    finally:
+        agent.stop()
+
+
+
+def _tilted(rise: int) -> np.ndarray:
+    """The scene ``rise`` px higher in the frame (the camera tilted down a little), the bottom rows repeated."""
+    img = render(EMPTY)
+    return np.vstack([img[rise:], np.repeat(img[-1:], rise, axis=0)])
+
+
+def test_a_camera_shift_that_brings_a_bay_under_the_clock_names_it(tmp_path, clock):  # noqa: ANN001
+    """The clock is burnt into the frame, where it stays when the camera shifts; the bays follow the view
+    (registration's ``set_warp``). Before, the bays under the clock were kept per box found and the box had not moved:
+    A, carried up under the clock, still vouched for an empty bay."""
+    rig = Rig(tmp_path, clock, Frames(clock), out=False, sensor=False)
+    agent = rig.agent
+    at = (150, 185)  # just above bay A (it starts at y 200)
+    try:
+        _ticking(rig, at, 3 * TICKS)
+        assert agent.monitor._osd.overlays() and agent.bays_unseen() == {}
+        assert agent.unlock("A", "visitor", "ops").ok  # the policy raised the free bay meanwhile
+        kept = None  # the last frame held on (``_ticking``)
+        for _ in range(10 * 5):  # the camera tilts: the scene 20 px higher, the clock where it was
+            kept, rig.src.next = rig.src.next, stamp(_tilted(20), rig.clock.monotonic() + 0.37, at)
+            rig.run(0.2)
+            if agent.monitor.shapes[0].polygon[0][1] < 190:
+                break
+        assert agent.monitor.aligned and agent.monitor.shapes[0].polygon[0][1] < 190  # the bays followed the view
+        (found,) = agent.monitor._osd.overlays()
+        assert found.overlaps(np.array(agent.monitor.shapes[0].polygon))  # A now lies under the clock
+        kept, rig.src.next = rig.src.next, stamp(_tilted(20), rig.clock.monotonic() + 0.37, at)
+        rig.run(0.2)
+        del kept
+        assert agent.bays_unseen() == {"A": "bay_overlay"} and agent.feed.vision("A").vision == "bay_overlay"
+        res = agent.lock("A", "close the bay", "ops")
+        assert not res.ok and res.data["code"] == "bay_overlay", res
+    finally:
+        agent.stop()
+
+
+def test_one_slow_turn_does_not_lift_the_clock(tmp_path, clock):  # noqa: ANN001
+    """A turn of the loop over 0.6 s (a plate read on a small board, an SD card's sync at a violation): the clock's
+    beat cannot be seen across it, but nothing says it stopped. Before, the watch forgot the clock at once: the next
+    frame's view of A vouched again, and a ``lock`` raised the arm over the clock's text for the 20 s it took to find
+    it again."""
+    rig = Rig(tmp_path, clock, Frames(clock), out=False, sensor=False)
+    agent = rig.agent
+    try:
+        _ticking(rig, (120, 380), TICKS + 10)  # across bay A
+        assert agent.feed.vision("A").vision == "bay_overlay"
+        assert agent.unlock("A", "visitor", "ops").ok
+        rig.clock.advance(1.1)  # the slow turn
+        _ticking(rig, (120, 380), 0.4)
+        assert agent.feed.vision("A").vision == "bay_overlay"
+        res = agent.lock("A", "close the bay", "ops")
+        assert not res.ok and res.data["code"] == "bay_overlay", res
     finally:
         agent.stop()
