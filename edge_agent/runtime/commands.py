@@ -110,7 +110,7 @@ def _demo_options(args: argparse.Namespace):  # noqa: ANN202 - DemoOptions
 
 def _run(args: argparse.Namespace) -> int:
     """The device's main loop: every configured sink, systemd watchdog, signals, metrics."""
-    from edge_agent.runtime.preflight import StartupError, explain
+    from edge_agent.runtime.preflight import StartupError
 
     try:  # a SIGHUP while starting is held since cli.main (ops.signals.EarlyHangups): one reload once running
         parts, ops = _build(args)
@@ -119,13 +119,21 @@ def _run(args: argparse.Namespace) -> int:
         print(f"edge-agent run: {exc}", file=sys.stderr)
         return exc.code
     except Exception as exc:
-        known = explain(exc)
-        if known is None:
-            raise
-        log.debug("start-up failed", exc_info=True)
-        print(f"edge-agent run: {known}", file=sys.stderr)
-        return known.code
+        return _explained("run", exc)
     return _loop(args, parts, ops)
+
+
+def _explained(command: str, exc: Exception) -> int:
+    """One line saying what stopped ``command`` (``runtime.preflight.explain``) and its exit code; an error with
+    no such line is a bug, raised again with its traceback."""
+    from edge_agent.runtime.preflight import explain
+
+    known = explain(exc)
+    if known is None:
+        raise exc
+    log.debug("%s failed", command, exc_info=exc)
+    print(f"edge-agent {command}: {known}", file=sys.stderr)
+    return known.code
 
 
 def _record_added_bays(config_path: str) -> None:
@@ -317,7 +325,6 @@ def _hold(data_dir: Path, command: str) -> bool:
 def _demo(args: argparse.Namespace) -> int:
     from edge_agent.ops.signals import stop_on_signals
     from edge_agent.runtime.demo import run_demo
-    from edge_agent.runtime.preflight import explain
 
     opts = _demo_options(args)
     if opts is None:
@@ -329,10 +336,5 @@ def _demo(args: argparse.Namespace) -> int:
             rc = run_demo(Path(args.data_dir or tmp), args.fps, json_lines=args.json, broker=not args.no_broker,
                           opts=opts, until=signals.stop_requested)
         except Exception as exc:  # a data dir another program holds (a backup's lock …): one line, as `run` says it
-            known = explain(exc)
-            if known is None:
-                raise
-            log.debug("demo failed", exc_info=True)
-            print(f"edge-agent demo: {known}", file=sys.stderr)
-            return known.code
+            return _explained("demo", exc)
     return 128 + (signals.stopped_by or signal.SIGINT) if signals.stop_requested.is_set() and rc == 0 else rc

@@ -30,12 +30,7 @@ def test_a_drop_on_the_lens_over_the_bay_raises_no_arm(tmp_path, clock):  # noqa
             rig.src.next = drop(render(EMPTY), 0.1 * k)
             rig.run(0.2)
         rig.run(2)
-        a = agent.feed.vision("A")
-        assert a.vision == "bay_blurred" and a.p_occupied is not None  # still classified, vouching for nothing
-        assert agent.health.health().ok  # the camera as a whole is fine
-        assert agent.health_figures().extra["bays_unseen"] == {"A": "bay_blurred"}
-        res = agent.lock("A", "close the bay", "ops")
-        assert not res.ok and res.data["code"] == "bay_blurred", res
+        rig.assert_unvouched("A", "bay_blurred")  # still classified, vouching for nothing
         rig.run(150, lambda: rig.manager.driver("A").arm.drive != "up" or (_ for _ in ()).throw(
             AssertionError("the arm rose on a blurred view of the bay")))
         assert rig.manager.state("A") == "down"  # past the admit window: the policy wants A up, on no evidence

@@ -70,6 +70,16 @@ class Rig:
                 check()
             self.clock.advance(1 / FPS)
 
+    def assert_unvouched(self, bay: str, code: str) -> None:
+        """``bay`` is still classified but its view vouches for no empty bay (``code``) while the camera as a whole
+        is fine: the heartbeat names it alone, and a remote ``lock`` is refused with that code."""
+        v = self.agent.feed.vision(bay)
+        assert v.vision == code and v.p_occupied is not None, v
+        assert self.agent.health.health().ok
+        assert self.agent.health_figures().extra["bays_unseen"] == {bay: code}
+        res = self.agent.lock(bay, "close the bay", "ops")
+        assert not res.ok and res.data["code"] == code, res
+
 
 def _never_up(manager, why: str) -> None:  # noqa: ANN001
     assert manager.driver("A").arm.drive != "up", why
