@@ -391,6 +391,9 @@ class BayMonitor:
         20 s later (probe review15)."""
         with self._lock:
             self._unverified.update(b for b in bays if b in self.machines)
+            for b in bays:  # its first "empty" needs something seen moving there (``Hysteresis.car_left``), unless
+                if b in self.fusion and b not in self._old_ground:  # the ground the car stood on says when it leaves
+                    self.fusion[b].hysteresis.car_left()
 
     def unverified(self) -> list[str]:
         """The bays ``left_by_last_run`` not yet judged, to be kept over a restart (one on a view still unmatched)."""
@@ -741,7 +744,7 @@ class BayMonitor:
             self.gate.reset(grey, b)
             if v.occupied is False:
                 self._seen_empty.add(b)
-            if v.occupied is not None and self.aligned and self.matched:
+            if v.occupied is not None and (v.occupied or v.confident) and self.aligned and self.matched:
                 self._unverified.discard(b)  # judged on a view this run vouches for: its verdict says the rest
         return sought
 

@@ -101,6 +101,7 @@ class Hysteresis:
         self._held: bool | None = None  # the verdict when it stopped vouching
         self._blind_readings = 0  # readings made since (on ground the outline may not cover)
         self._vouched_at: float | None = None  # when it last vouched again: motion then is the view's, not a car's
+        self._car_left_here = False  # the last run left a car here and this run has made no verdict yet (``car_left``)
 
     @property
     def unsettled(self) -> bool:
@@ -165,11 +166,14 @@ class Hysteresis:
                 flip = None
             elif flip is False and c.still_confirm_s > 0 and not self._moved_since_backed(moved_at):
                 self._still_empty_at = now
+        if flip is False and occupied is None and self._car_left_here and c.still_confirm_s > 0:
+            self._still_empty_at = now  # the first verdict, over the car the last run left: nothing seen to leave
         if flip is not None:
             if flip != occupied:
                 self._lean_since, self._lean_n = None, 0
                 self._doubted = by_doubt
             occupied = flip
+            self._car_left_here = False
         if occupied is not False or (moved_at is not None and self._still_empty_at is not None
                                      and moved_at > self._still_empty_at):
             self._still_empty_at = None
@@ -185,6 +189,17 @@ class Hysteresis:
             self._streak_since = None
         self.verdict = Verdict(occupied, float(p), now, bool(confident))
         return self.verdict
+
+    def car_left(self) -> None:
+        """(At the start, before any verdict.) The last run left a car in the bay: a first verdict "empty" is then
+        reached with nothing seen moving (``still_confirm_s`` > 0), confident only once something moves in the bay.
+        Why: the start knows the bay by its readings alone, and its first verdict needs no motion; a still parked car
+        the model had come to read empty (dusk: held, not confident, by the still-bay rule for as long as the last
+        run ran) was confidently empty two readings after a restart, and the policy raised the arm under it 20 s
+        later (probe raise27). A car that drove off while the agent was stopped leaves the arm down until something
+        moves in the bay, as a car that "left" without moving does."""
+        if self.verdict.occupied is None:
+            self._car_left_here = True
 
     def unvouched(self) -> None:
         """The camera stopped vouching for the bay's outline (moved, turned, another frame shape, a view that matches
