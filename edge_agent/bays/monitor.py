@@ -30,7 +30,7 @@ from edge_agent.bays.occupancy import Verdict as CameraVerdict
 from edge_agent.bays.old_ground import REDRAWN, SEEN_PARKED_S, OldGround, Unplaced, ground_picture
 from edge_agent.bays.vision import BayPictures, blind_vision, classifier_vision
 from edge_agent.bays.visit_verdict import decide_visit
-from edge_agent.camera.overlay import OVERLAY, Overlay, TickWatch
+from edge_agent.camera.overlay import OVERLAY, Overlay, TickWatch, fill
 from edge_agent.clock import Clock, iso
 from edge_agent.config.models import AgentConfig
 from edge_agent.control import IDENTITY, Warp
@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 
 EVIDENCE_EVENTS = (EventType.VEHICLE_IDENTIFIED, EventType.VIOLATION_STARTED)
 BAY_REMOVED = "bay_removed"  # the reason that ends the visit of a bay a reload took out of the config
+Boxes = tuple[tuple[int, int, int, int], ...]  # boxes in frame pixels (x0, y0, x1, y1), x1 and y1 exclusive
 VOUCH_READ_EVERY_S = 1.0  # detector rate for a visit only the plates see (the classifier says empty)
 VOUCH_HOLD_S = 3.0  # one read vouches for presence this long there (survives two missed reads)
 READ_PAD = 0.5  # a bay's read region reaches this share of the bay's size beyond it: its plate and context
@@ -124,8 +125,8 @@ class BayMonitor:
         self._osd = TickWatch()
         # the bays under the boxes last found, on the outlines they were found for (a camera shift moves the outlines
         # under a clock burnt into the frame, which stays put)
-        self._osd_bays: tuple[tuple[tuple[int, int, int, int], ...], list[BayShape] | None, dict[str, str]] = \
-            ((), None, {})
+        # and those of the boxes that lie over a bay (their pixels are filled in for the bays' eyes: ``_masked``)
+        self._osd_bays: tuple[Boxes, list[BayShape] | None, dict[str, str], Boxes] = ((), None, {}, ())
         self._cut = CutWatch()  # when the picture last jumped to another moment (bays.cut): the evidence starts over
         self._polygons = {b.id: b.polygon for b in cfg.bays}  # as drawn: a camera shift moves, not resizes, them
         self._scale = 1.0  # the camera's pixels per bay-drawing pixel (set_source_scale)
@@ -509,8 +510,18 @@ class BayMonitor:
         if boxes != self._osd_bays[0] or self.shapes is not self._osd_bays[1]:
             found = [Overlay(b) for b in boxes]
             self._osd_bays = (boxes, self.shapes, {s.bay_id: OVERLAY for s in self.shapes
-                                                   if any(o.overlaps(s.polygon) for o in found)})
+                                                   if any(o.overlaps(s.polygon) for o in found)},
+                              tuple(o.box for o in found if any(o.overlaps(s.polygon) for s in self.shapes)))
         return self._osd_bays[2]
+
+    def _masked(self, image: np.ndarray) -> np.ndarray:
+        """``image`` as the bays' classifier and change gate see it: the boxes of a clock ticking over bays filled in
+        (``overlay.fill``), as an NVR masks a burnt-in timestamp. Why: the text read as a car — on the live-like
+        2013-03-19 clip painted with the camera's clock across its top rows, two bays made false visits from the
+        start and a real arrival was lost (docs/occupancy.md). The bays keep ``bay_overlay``: filled pixels are no
+        evidence of an empty bay for a lock. A clock over no bay is left alone (nothing there is judged)."""
+        self._under_overlay()
+        return fill(image, self._osd_bays[3])
 
     def set_source_scale(self, scale: float) -> None:
         """The camera sends ``scale`` of the pixels the bays were drawn on (a sub-stream under 1): the frames
@@ -623,7 +634,7 @@ class BayMonitor:
             if not usable or not self.aligned or self.held:
                 return self.on_blind(why if not usable else "moved" if not self.aligned else "unmatched")
             self._osd.see(image, now)
-            sought = self._classify(image, now)
+            sought = self._classify(self._masked(image), now)
             bay_shown = self._pictures.update(image, self.shapes, now)
             self._seek_cars(sought, bay_shown, now)
             reads_by_bay: dict[str, list[PlateRead]] = {b: [] for b in self.machines}

@@ -20,6 +20,7 @@ was found.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -40,6 +41,7 @@ NEAR = 2  # cells: a step this close counts for a cell (a digit is 2-4 cells tal
 BACK = 0.75  # a ticking place whose ticks showed again what it showed before more than this share of the time is a
 #              light blinking (1 s on, 1 s off: every tick), no clock: a seconds digit shows a new digit at most ticks
 #              (two digits apart look alike on the coarse grid now and then: 0.2-0.41 of the ticks, painted clocks)
+PAD = 2  # px: a filled box reaches this far past the box found (the text's dark edge, its anti-aliasing)
 SYNC = 2  # a cell in the clock's line that changed this many times, each on a tick's frame and never otherwise
 
 
@@ -55,6 +57,33 @@ class Overlay:
         rect = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float32)
         area, _ = cv2.intersectConvexConvex(rect, cv2.convexHull(np.asarray(polygon, np.float32)))
         return area > 0.0
+
+
+def fill(image: np.ndarray, boxes: Sequence[tuple[int, int, int, int]]) -> np.ndarray:
+    """``image`` with each box's pixels filled in from the rows just above and below it (a copy; ``image`` itself
+    when there is no box). Why: the clock's text reads as a car to the bay classifier and as motion to the change
+    gate; an NVR masks a burnt-in timestamp out of its motion detection the same way. The box is a text line, wide
+    and a few digits tall, so each column is drawn straight across from its edge above to its edge below (a box at
+    the frame's edge: from the one edge it has) — the ground under the text is not known, only that it is not text.
+    """
+    if not boxes:
+        return image
+    out = image.copy()
+    h, w = image.shape[:2]
+    for bx0, by0, bx1, by1 in boxes:
+        x0, x1 = max(0, bx0 - PAD), min(w, bx1 + PAD)
+        y0, y1 = max(0, by0 - PAD), min(h, by1 + PAD)
+        if x1 <= x0 or y1 <= y0:
+            continue
+        above = image[y0 - 1, x0:x1].astype(np.float32) if y0 > 0 else None
+        below = image[y1, x0:x1].astype(np.float32) if y1 < h else None
+        if above is None and below is None:  # the box spans the frame's height: nothing to draw from
+            continue
+        top = above if above is not None else below
+        bottom = below if below is not None else above
+        k = ((np.arange(y1 - y0, dtype=np.float32) + 1) / (y1 - y0 + 1)).reshape((-1, 1) + (1,) * (image.ndim - 2))
+        out[y0:y1, x0:x1] = np.rint(top[None] * (1 - k) + bottom[None] * k).astype(image.dtype)
+    return out
 
 
 class TickWatch:

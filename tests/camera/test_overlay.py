@@ -9,7 +9,7 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from edge_agent.camera.overlay import TICKS, TickWatch
+from edge_agent.camera.overlay import PAD, TICKS, TickWatch, fill
 from edge_agent.sim.scenario import EMPTY
 from edge_agent.sim.synthetic import render
 
@@ -112,3 +112,18 @@ def test_a_light_blinking_slowly_is_no_clock() -> None:
     assert watch(blink(2.0), 90).overlays() == []
     assert watch(blink(3.0), 90).overlays() == []
     assert watch(blink(2.0), 90, fps=2.0).overlays() == []
+
+
+def test_the_found_box_is_filled_in_from_its_edges_and_nothing_else_moves() -> None:
+    """``fill``: what the bays' classifier and change gate see once a clock ticks over a bay (bays.monitor)."""
+    clean = render(EMPTY)
+    painted = stamp(clean, 3.37, (200, 300))
+    (found,) = watch(lambda t: stamp(clean, t, (200, 300)), TICKS + 10).overlays()
+    x0, y0, x1, y1 = found.box
+    out = fill(painted, [found.box])
+    text = np.abs(painted.astype(int) - clean.astype(int))[y0:y1, x0:x1].mean()
+    left = np.abs(out.astype(int) - clean.astype(int))[y0:y1, x0:x1].mean()
+    assert left < 0.7 * text, (text, left)  # the text is gone (the ground under it is only guessed: 28 vs 48)
+    outside = np.ones(clean.shape[:2], bool)
+    outside[y0 - PAD:y1 + PAD, x0 - PAD:x1 + PAD] = False
+    assert np.array_equal(out[outside], painted[outside]) and fill(painted, []) is painted
