@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from edge_agent.bays.classifier import BayClassifier
 from edge_agent.camera.overlay import TICKS
 from edge_agent.sim.scenario import EMPTY
 from edge_agent.sim.synthetic import render
 from tests.bays.test_vision import Frames
 from tests.camera.test_overlay import stamp
+from tests.conftest import MODELS
 from tests.locks.test_vision_paths import Rig
 
 
@@ -105,5 +107,47 @@ def test_one_slow_turn_does_not_lift_the_clock(tmp_path, clock):  # noqa: ANN001
         assert agent.feed.vision("A").vision == "bay_overlay"
         res = agent.lock("A", "close the bay", "ops")
         assert not res.ok and res.data["code"] == "bay_overlay", res
+    finally:
+        agent.stop()
+
+
+class _Seen:
+    """The shipped classifier, keeping the last frame it was given (what the bays' eyes saw)."""
+
+    def __init__(self, inner) -> None:  # noqa: ANN001
+        self.inner, self.frame = inner, None
+
+    @property
+    def crops(self):  # noqa: ANN201 - the real one's per-thread crops (bays.blur measures them)
+        return self.inner.crops
+
+    def classify(self, frame, polygons, unseen=None):  # noqa: ANN001, ANN201
+        self.frame = frame
+        return self.inner.classify(frame, polygons, unseen)
+
+
+def _white(px: np.ndarray) -> int:
+    """Pixels of the clock's white strokes (the scene has none this bright)."""
+    return int((px.min(axis=-1) > 240).sum())
+
+
+def test_the_bays_see_a_found_clock_filled_in_not_its_text(tmp_path, clock):  # noqa: ANN001
+    """Once the clock over bay A is found, the frame the classifier reads has the clock's box filled in from its
+    edges (an NVR's timestamp mask): no text pixel left there, every pixel outside the box as the camera sent it.
+    Before it is found, the classifier reads the frame as sent."""
+    seen = _Seen(BayClassifier.load(MODELS / "occupancy.onnx", threads=1))
+    rig = Rig(tmp_path, clock, Frames(clock), seen, out=False, sensor=False)
+    agent = rig.agent
+    try:
+        _ticking(rig, (120, 380), 5)  # not found yet
+        assert seen.frame is not None and _white(seen.frame[350:400, 100:400]) > 50  # the text, as sent
+        _ticking(rig, (120, 380), TICKS + 10)  # across bay A
+        assert agent.feed.vision("A").vision == "bay_overlay"
+        (x0, y0, x1, y1), = (o.box for o in agent.monitor._osd.overlays())
+        sent, got = rig.src.next, seen.frame
+        inside = np.zeros(sent.shape[:2], bool)
+        inside[max(0, y0 - 2):y1 + 2, max(0, x0 - 2):x1 + 2] = True
+        assert np.abs(got.astype(np.int16) - sent)[~inside].max() <= 2  # outside the box: as sent (its noise)
+        assert _white(sent[inside]) > 50 and _white(got[inside]) == 0  # no white text stroke is left in the box
     finally:
         agent.stop()
