@@ -28,10 +28,13 @@ from tests.locks.test_knocked_edit import PARKED, Site
 
 class Run(Site):
     """``Site`` wired as ``run`` wires it: the violation log's recorder ends at the start what the last run left
-    open (``agent_stopped``)."""
+    open (``agent_stopped``). A subclass may set ``classifier`` (else the shipped model)."""
+
+    classifier: object | None = None
 
     def _begin(self) -> None:
-        self.agent = Agent(load_config(self.path), clock=self.clock, source=self.src, reader=NoPlates())
+        model = {} if self.classifier is None else {"classifier": self.classifier}
+        self.agent = Agent(load_config(self.path), clock=self.clock, source=self.src, reader=NoPlates(), **model)
         self.factory = MockFactory()
         self.locks = attach_locks(self.agent, pin_factory=self.factory, thread=False)
         recorder = self.agent.add_component(ViolationRecorder(self.agent.evidence.db_path, self.clock,

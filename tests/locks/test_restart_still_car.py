@@ -12,15 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from gpiozero.pins.mock import MockFactory
 
 from edge_agent.clock import FakeClock
-from edge_agent.config.load import load_config
-from edge_agent.evidence.recorder import ViolationRecorder
-from edge_agent.runtime.agent import Agent
-from edge_agent.runtime.assemble import attach_locks
 from edge_agent.sim.synthetic import render
-from tests.bays.test_vision import NoPlates
 from tests.locks.test_confirm_with_a_car import _never_up
 from tests.locks.test_knocked_edit import PARKED
 from tests.locks.test_renamed_lock_bay import Run
@@ -37,18 +31,7 @@ class Scripted:
 
 
 class ScriptedRun(Run):
-    def _begin(self) -> None:
-        self.agent = Agent(load_config(self.path), clock=self.clock, source=self.src, reader=NoPlates(),
-                           classifier=self.classifier)
-        self.factory = MockFactory()
-        self.locks = attach_locks(self.agent, pin_factory=self.factory, thread=False)
-        recorder = self.agent.add_component(ViolationRecorder(self.agent.evidence.db_path, self.clock,
-                                                              self.agent.bus))
-        self.agent.on_started.append(recorder.close_previous_run)
-        self.position, self.ups, self.events = 0.0, 0, []
-        self.agent.bus.subscribe(self.events.append)
-        self._sync()
-        self.agent.start()
+    """``Run`` reading bay A through ``Scripted``."""
 
 
 @pytest.fixture
