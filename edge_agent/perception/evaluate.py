@@ -160,13 +160,13 @@ def load_labels(csv_path: Path, scene: str | None = "full", root: Path | None = 
     try:
         with open(csv_path, newline="", encoding="utf-8-sig") as f:
             reader = csv.DictReader(f, skipinitialspace=True)
-            if "file" not in (reader.fieldnames or []):
-                have = ", ".join(repr(c) for c in reader.fieldnames or []) or "nothing"
+            columns = set(reader.fieldnames or [])
+            have = ", ".join(repr(c) for c in reader.fieldnames or []) or "nothing"
+            if "file" not in columns:
                 raise LabelError(f"{csv_path}: missing column file; the header has: {have}")
-            if not ({"plate_text", "plate_color"} & set(reader.fieldnames) or set(BOX_COLUMNS) <= set(reader.fieldnames)):
+            if not ({"plate_text", "plate_color"} & columns or set(BOX_COLUMNS) <= columns):
                 # a list of image files (or another tool's CSV with a ``file`` column) labels nothing: every image
                 # was one plate of no text, colour or box, and the run printed "detection recall 1.0000", exit 0
-                have = ", ".join(repr(c) for c in reader.fieldnames)
                 raise LabelError(f"{csv_path}: no column plate_text, plate_color or {', '.join(BOX_COLUMNS)}: it "
                                  f"labels nothing to score; the header has: {have}")
             twice = repeated_column(reader.fieldnames, LABEL_COLUMNS)
