@@ -168,8 +168,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--event-days", type=_number(0, 3650, low_open=True), default=EVENT_DAYS,
                    help="delete stored events this many days after they were received (default: keep them for ever)")
     p.add_argument("--device-mib-per-day", type=_number(0, 1_000_000, low_open=True), default=MIB_PER_DAY,
-                   help="what one device may have stored: its events, bay states and heartbeat rows, in MiB a day and "
-                        "at once; past it, its messages are refused until it sends less (an agent sends a few MB a "
+                   help="what one device may have stored, in MiB a day and at once (its messages' sizes, each plus "
+                        "512 bytes); past it, its messages are refused until it sends less (an agent sends a few MB a "
                         "day) (default: %(default)s)")
     p.set_defaults(func=_consume)
 

@@ -8,7 +8,7 @@ waiting behind them. An agent sends a few MB a day (a heartbeat of ~1.5 kB a min
 outbox replays at most ``mqtt.outbox.max_rows`` (100,000) after an outage: the default quota holds that burst.
 
 A message costs its payload plus ``ROW_COST`` (a row's keys and indexes), so a flood of tiny documents is bounded
-too. Over the quota, a device's messages are refused (acknowledged, not stored, counted) until its bucket refills
+too. Every message but a cleared bay state costs. Over the quota, a device's messages are refused (acknowledged, not stored, counted) until its bucket refills
 at ``mib_per_day`` a day; the other devices' messages are not touched. The bucket is per consumer instance: the
 instances of a group share a device's messages, so a group of N stores at most N times the quota from one device.
 """

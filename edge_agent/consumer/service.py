@@ -360,9 +360,10 @@ class Consumer:
         self._q.put((msg.mid, msg.qos, found))
 
     def _within_quota(self, r: Record, nbytes: int) -> bool:
-        """Whether the device may have this stored (``quota``): events, bay states and heartbeats that may become
-        rows cost; its status (one row per device) and a cleared bay state (a row deleted) do not."""
-        if r.kind not in ("event", "state", "health"):
+        """Whether the device may have this stored (``quota``): every message costs but a cleared bay state (a row
+        deleted) and a heartbeat within ``health_every_s`` of the last that cost (it only updates the device's row).
+        A status costs too: on a broker that leaves the site level open, each made-up site was a ``devices`` row."""
+        if r.kind == "state_cleared":
             return True
         every = max(0.0, float(getattr(self.store, "health_every_s", 0.0))) if r.kind == "health" else None
         ok, refused, refused_bytes = self.quota.take((r.site, r.device), nbytes, self._clock(), every)
@@ -376,7 +377,7 @@ class Consumer:
             self.counters.over_quota += 1
         if refused == 1:
             self._quota_log.say("consumer: %s/%s is over its quota of %g MiB a day (--device-mib-per-day): its "
-                                "events, bay states and heartbeats are refused (acknowledged, not stored) until it "
+                                "messages are refused (acknowledged, not stored) until it "
                                 "sends less; other devices are not affected", r.site[:64], r.device[:64],
                                 self.quota.size / (1 << 20))
         return False

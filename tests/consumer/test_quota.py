@@ -32,22 +32,24 @@ def test_a_device_over_its_quota_is_refused_and_the_others_are_all_stored(broker
     caplog.set_level(logging.WARNING, "edge_agent.consumer.service")
     try:
         publish_as_device(broker.port, [("edge/s1/bad/events", _event(f"bad-{i:02d}")) for i in range(30)]
+                          + [("edge/s1/bad/status", b'{"state": "online"}')]  # a status costs too
                           + [("edge/s1/good/events", _event(f"good-{i}")) for i in range(5)])
-        wait_until(lambda: consumer.counters.received == 35, 20, "every message handled")
-        assert consumer.counters.over_quota == 20
+        wait_until(lambda: consumer.counters.received == 36, 20, "every message handled")
+        assert consumer.counters.over_quota == 21
         now[0] += 86400 / 10 * 1.01  # a tenth of a day: room for one more
         publish_as_device(broker.port, [("edge/s1/bad/events", _event("bad-late"))])
-        wait_until(lambda: consumer.counters.received == 36, 20, "the later event handled")
+        wait_until(lambda: consumer.counters.received == 37, 20, "the later event handled")
     finally:
         consumer.stop()
     rows = sqlite3.connect(db)
     per_device = dict(rows.execute("SELECT device, count(*) FROM events GROUP BY device").fetchall())
     assert per_device == {"bad": 11, "good": 5}
     assert rows.execute("SELECT 1 FROM events WHERE event_id = 'bad-late'").fetchone()
+    assert rows.execute("SELECT status FROM devices WHERE device = 'bad'").fetchone() == (None,)
     said = [r.getMessage() for r in caplog.records if "quota" in r.getMessage()]
     assert len(said) == 2, said
     assert "s1/bad is over its quota" in said[0] and "--device-mib-per-day" in said[0]
-    assert "20 message(s)" in said[1]
+    assert "21 message(s)" in said[1]
 
 
 def test_a_heartbeat_costs_only_as_often_as_it_may_become_a_row():
