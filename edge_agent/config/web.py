@@ -7,6 +7,7 @@ so a config and its users file can travel together.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import re
 import ssl
@@ -17,7 +18,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from edge_agent.config.base import StrictModel
+from edge_agent.config.base import StrictModel, load_warning
 from edge_agent.config.hosts import bind_host
 from edge_agent.config.mqtt import ConfigPath, SecretError, refuse_readable_by_all, secret_file_lines
 
@@ -45,6 +46,25 @@ def _no_passphrase() -> bytes:
     start would hang)."""
     raise ValueError("encrypted")
 
+
+
+log = logging.getLogger(__name__)
+
+#: the widest ``web.trusted_proxies`` network taken, by address family: its prefix length at least this
+MIN_PREFIX = {4: 8, 6: 16}
+#: a network wider than one subnet (IPv4 /24; IPv6 /64, compared as /24 + 40) is said at load
+WARN_PREFIX_V4 = 24
+
+
+def _v4_prefix(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> int | None:
+    """The IPv4 prefix length ``net`` amounts to: its own, or an IPv6 one's within (or holding all of) the
+    IPv4-mapped range ``::ffff:0:0/96``, which a page bound to ``::`` sees every IPv4 client in; None for IPv6."""
+    if net.version == 4:
+        return net.prefixlen
+    mapped = ipaddress.ip_network("::ffff:0:0/96")
+    if net.subnet_of(mapped):  # type: ignore[arg-type]
+        return net.prefixlen - 96
+    return 0 if net.supernet_of(mapped) else None  # type: ignore[arg-type]
 
 class WebTlsConfig(StrictModel):
     """The page's own HTTPS (``web.tls``): read and checked at every load, so ``check-config`` and a reload
@@ -115,7 +135,8 @@ class WebConfig(StrictModel):
         "reverse proxy)")
     trusted_proxies: list[str] = Field(
         default_factory=list,
-        description="reverse proxies (addresses or networks) whose X-Forwarded-For is believed; empty: none")
+        description="reverse proxies (addresses or networks, each at most an IPv4 /8 or an IPv6 /16 wide) whose "
+        "X-Forwarded-For is believed; empty: none")
     hostnames: list[str] = Field(
         default_factory=list,
         description="DNS names people reach the page by, besides its IP addresses, localhost, this machine's host "
@@ -169,12 +190,27 @@ class WebConfig(StrictModel):
 
     @field_validator("trusted_proxies")
     @classmethod
-    def _addresses(cls, v: list[str]) -> list[str]:
+    def _addresses(cls, v: list[str], info: ValidationInfo) -> list[str]:
+        """Addresses or networks of the reverse proxies. Every address in one may say whose request it passes on
+        (X-Forwarded-For), and the page then counts failed logins and connections per that address: a network of
+        the whole address space (``0.0.0.0/0``) let any client make up a new address per guess and never meet the
+        per-IP login limit. Refused wider than an IPv4 /8 (an IPv6 /16): no proxy fleet is that large (a CDN's
+        largest published range is a /13); a network wider than one subnet (/24, /64) is said at load."""
         for item in v:
             try:
-                ipaddress.ip_network(item, strict=False)
+                net = ipaddress.ip_network(item, strict=False)
             except ValueError:
                 raise ValueError(f"{item!r} is not an IP address or network (e.g. 127.0.0.1, 10.0.0.0/8)") from None
+            v4_bits = _v4_prefix(net)
+            if v4_bits is not None and v4_bits < MIN_PREFIX[4] or v4_bits is None and net.prefixlen < MIN_PREFIX[6]:
+                raise ValueError(
+                    f"{item!r} is wider than any proxy's network (at most an IPv4 /{MIN_PREFIX[4]}, an IPv6 "
+                    f"/{MIN_PREFIX[6]}): every client in it could send X-Forwarded-For with a made-up address per "
+                    "request and never meet the per-address login limit; name the proxy's address (e.g. 10.0.0.5)")
+            if (v4_bits if v4_bits is not None else net.prefixlen - 40) < WARN_PREFIX_V4 and not net.is_loopback:
+                load_warning(info, log, f"web.trusted_proxies: {item} is a whole network: every address in it may "
+                             "say whose request it passes on (X-Forwarded-For), so a client there can dodge the "
+                             "per-address login limit; name the proxy's own address where you can")
         return v
 
     def secret_file(self, config_path: Path | None, data_dir: str) -> Path:

@@ -11,12 +11,14 @@ import threading
 from urllib.parse import parse_qsl, urlsplit
 
 from edge_agent.config.mqtt import parse_broker, refuse_readable_by_all
+from edge_agent.consumer.quota import MIB_PER_DAY
 from edge_agent.consumer.store import EVENT_DAYS, HEALTH_DAYS, HEALTH_EVERY_S
 from edge_agent.events.topics import valid_topic_level
 from edge_agent.masking import mask_url_credentials
 
 
 def _consume(args: argparse.Namespace) -> int:
+    from edge_agent.consumer.quota import DeviceQuota
     from edge_agent.consumer.service import Consumer
     from edge_agent.consumer.store import open_store
 
@@ -49,7 +51,8 @@ def _consume(args: argparse.Namespace) -> int:
     try:
         consumer = Consumer(args.broker, store, group=args.group, client_id=args.client_id, root=args.root,
                             username=args.username, password=password, on_taken_over=stop.set,
-                            ca_file=args.ca, cert_file=args.cert, key_file=args.key)
+                            ca_file=args.ca, cert_file=args.cert, key_file=args.key,
+                            quota=DeviceQuota(args.device_mib_per_day))
     except (OSError, ssl.SSLError) as exc:  # a CA / certificate / key that cannot be read or is no PEM
         store.close()
         print(f"consume: --ca / --cert / --key: {exc}", file=sys.stderr)
@@ -65,7 +68,8 @@ def _consume(args: argparse.Namespace) -> int:
     stop.wait()
     consumer.stop()
     c = consumer.counters
-    print(f"stopped: {c.received} messages, {c.written} written, {c.rejected} rejected", flush=True)
+    print(f"stopped: {c.received} messages, {c.written} written, {c.rejected} rejected"
+          + (f" ({c.over_quota} over a device's quota)" if c.over_quota else ""), flush=True)
     if consumer.taken_over.is_set():
         print(f"consume: another consumer connected as --client-id {args.client_id} and took this one's session; "
               "give each instance its own --client-id", file=sys.stderr, flush=True)
@@ -163,6 +167,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="keep stored heartbeats this many days after they were received (default: %(default)s)")
     p.add_argument("--event-days", type=_number(0, 3650, low_open=True), default=EVENT_DAYS,
                    help="delete stored events this many days after they were received (default: keep them for ever)")
+    p.add_argument("--device-mib-per-day", type=_number(0, 1_000_000, low_open=True), default=MIB_PER_DAY,
+                   help="what one device may have stored, in MiB a day and at once (its messages' sizes, each plus "
+                        "512 bytes); past it, its messages are refused until it sends less (an agent sends a few MB a "
+                        "day) (default: %(default)s)")
     p.set_defaults(func=_consume)
 
 

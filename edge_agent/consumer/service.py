@@ -33,6 +33,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from edge_agent.clock import parse_iso
+from edge_agent.consumer.quota import DeviceQuota
 from edge_agent.consumer.store import Record, Store
 from edge_agent.events.log_budget import LogBudget
 from edge_agent.events.schemas import SCHEMA_VERSION
@@ -190,6 +191,7 @@ class Counters:
     written: int = 0
     rejected: int = 0
     dropped: int = 0  # QoS 0 messages not queued: QUEUE_MAX were waiting for the writer
+    over_quota: int = 0  # refused (and counted in ``rejected``): their device was over its quota
     batches: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -203,7 +205,7 @@ class Consumer:
                  on_taken_over: Callable[[], None] | None = None,
                  clock: Callable[[], float] = time.monotonic, ca_file: str | None = None,
                  cert_file: str | None = None, key_file: str | None = None,
-                 wall: Callable[[], float] = time.time) -> None:
+                 wall: Callable[[], float] = time.time, quota: DeviceQuota | None = None) -> None:
         u = urlparse(broker_url)
         self.host, self.port = u.hostname or "127.0.0.1", u.port or (8883 if u.scheme == "mqtts" else 1883)
         self.store, self.group, self.root = store, group, root
@@ -232,6 +234,9 @@ class Consumer:
         self._refusals = LogBudget(log, clock, REFUSAL_LOG_BURST, REFUSAL_LOG_EVERY_S, logging.ERROR,
                                    "refused message(s)")
         self._wall = wall  # epoch seconds: how far ahead a bay state's `since` is
+        self.quota = quota if quota is not None else DeviceQuota()
+        self._quota_log = LogBudget(log, clock, REFUSAL_LOG_BURST, REFUSAL_LOG_EVERY_S, logging.WARNING,
+                                    "quota line(s)")
         self._connected_at: float | None = None
         self._flaps, self._flap_said = 0, False
         self._said_newer: set[tuple[str, str, str]] = set()
@@ -340,6 +345,9 @@ class Consumer:
                                len(msg.payload), found)
             self._q.put((msg.mid, msg.qos, None))
             return
+        if not self._within_quota(found, len(msg.payload)):
+            self._q.put((msg.mid, msg.qos, None))
+            return
         version = schema_version(msg)
         if version is not None:
             found = replace(found, schema=version)
@@ -350,6 +358,29 @@ class Consumer:
                             "(events.schema_version says which), fields it does not know kept in the document",
                             found.site, found.device, version, SCHEMA_VERSION)
         self._q.put((msg.mid, msg.qos, found))
+
+    def _within_quota(self, r: Record, nbytes: int) -> bool:
+        """Whether the device may have this stored (``quota``): every message costs but a cleared bay state (a row
+        deleted) and a heartbeat within ``health_every_s`` of the last that cost (it only updates the device's row).
+        A status costs too: on a broker that leaves the site level open, each made-up site was a ``devices`` row."""
+        if r.kind == "state_cleared":
+            return True
+        every = max(0.0, float(getattr(self.store, "health_every_s", 0.0))) if r.kind == "health" else None
+        ok, refused, refused_bytes = self.quota.take((r.site, r.device), nbytes, self._clock(), every)
+        if ok:
+            if refused:
+                self._quota_log.say("consumer: %s/%s is within its quota again; %d message(s) (%.1f MiB) were "
+                                    "refused while it was over", r.site[:64], r.device[:64], refused,
+                                    refused_bytes / (1 << 20))
+            return True
+        with self.counters.lock:
+            self.counters.over_quota += 1
+        if refused == 1:
+            self._quota_log.say("consumer: %s/%s is over its quota of %g MiB a day (--device-mib-per-day): its "
+                                "messages are refused (acknowledged, not stored) until it "
+                                "sends less; other devices are not affected", r.site[:64], r.device[:64],
+                                self.quota.size / (1 << 20))
+        return False
 
     # -- writer thread ----------------------------------------------------------------------------
     def _work(self) -> None:

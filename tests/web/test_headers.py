@@ -90,9 +90,27 @@ def test_trusted_proxies_must_be_addresses_or_networks(site, bad):
     assert "web.trusted_proxies" in str(err.value)
 
 
-def test_trusted_proxies_take_addresses_and_networks(site):
-    set_web(site, trusted_proxies=["127.0.0.1", "10.0.0.0/8", "::1"])
-    assert load_config(site.config_path).web.trusted_proxies == ["127.0.0.1", "10.0.0.0/8", "::1"]
+def test_trusted_proxies_take_addresses_and_networks(site, caplog):
+    set_web(site, trusted_proxies=["127.0.0.1", "10.0.0.0/8", "::1", "192.168.1.0/24", "127.0.0.0/8"])
+    cfg = load_config(site.config_path)
+    assert cfg.web.trusted_proxies == ["127.0.0.1", "10.0.0.0/8", "::1", "192.168.1.0/24", "127.0.0.0/8"]
+    assert [w for w in cfg.warnings if "trusted_proxies" in w] == [  # wider than a subnet and not loopback
+        "web.trusted_proxies: 10.0.0.0/8 is a whole network: every address in it may say whose request it passes on "
+        "(X-Forwarded-For), so a client there can dodge the per-address login limit; name the proxy's own address "
+        "where you can"]
+
+
+@pytest.mark.parametrize("wide", ["0.0.0.0/0", "::/0", "::ffff:0:0/96", "0.0.0.0/1", "2000::/3"])
+def test_trusted_proxies_wider_than_any_proxy_network_are_refused(site, wide):
+    """Every address in a trusted network may name the client it passes on. With ``0.0.0.0/0`` a client on a real
+    HTTP connection sent 30 wrong passwords, each with a new X-Forwarded-For, and met no 429 (the limit is 3 here)."""
+    if ":" not in wide:  # what such a config served (the page on 127.0.0.1: an IPv4 peer)
+        with WebServer(site.app(), "127.0.0.1", 0, trusted_proxies=[wide]) as srv:
+            assert 429 not in attempts(srv.url, [f"203.0.113.{i}" for i in range(1, 7)])
+    set_web(site, trusted_proxies=["127.0.0.1", wide])
+    with pytest.raises(ConfigError) as err:
+        load_config(site.config_path)
+    assert "web.trusted_proxies" in str(err.value) and "wider than any proxy's network" in str(err.value)
 
 
 def _get_paths(fill: dict[str, str]) -> list[str]:
