@@ -1,9 +1,9 @@
 """A cut in the picture: the whole view jumped to another moment (``picture_cut``).
 
-A lot changes a bay or two at a time: cars come and go one by one. When on one frame many bays change by a car's
-worth at once, the picture itself jumped: an NVR or camera replaying its buffer after a reconnect (the frames of
-minutes ago, then a jump back to live), a switch between streams, a PTZ preset recalled, a camera swapped for
-another. Each bay then shows another moment than the one it is read at, and a parked car that was not there in the
+A lot changes a bay or two at a time: cars come and go one by one, and each bay moves on the frames before its car is
+in. When on one frame many bays leap from stillness to a car's worth of change at once, the picture itself jumped:
+an NVR or camera replaying its buffer after a reconnect (the frames of minutes ago, then a jump back to live), a
+switch between streams, a PTZ preset recalled, a camera swapped for another. Each bay then shows another moment than the one it is read at, and a parked car that was not there in the
 replayed frames read confidently empty — with a car's worth of change in the bay, so the still-bay rule
 (``Hysteresis``) believed it at once: on the live-like 2013-03-19 PKLot clip a 10 s replay of the frames of 3
 minutes before left 18 parked cars confidently empty for up to 9.5 s, 242 bay-seconds in which a lock could rise
