@@ -21,7 +21,7 @@ from edge_agent.bays.blank import too_small
 from edge_agent.bays.blur import BlurWatch
 from edge_agent.bays.consensus import Consensus
 from edge_agent.bays.crop import CROP_SIZE, bay_crop
-from edge_agent.bays.cut import CUT, CUT_SETTLE_S, CutWatch
+from edge_agent.bays.cut import CUT, CUT_SETTLE_S, CUT_STILL_S, CutWatch, leaps
 from edge_agent.bays.feed import BayFeed
 from edge_agent.bays.geometry import BayShape, assign_bay, merge_boxes
 from edge_agent.bays.machine import FREE, BayMachine
@@ -702,12 +702,15 @@ class BayMonitor:
                 f.hysteresis.vouched(now, self._changed_since_vouched(grey, b, now))
         due: dict[str, list[tuple[float, float]]] = {}
         compared: dict[str, float] = {}  # bay → its change, where there is a picture of it to compare with (bays.cut)
+        still: set[str] = set()  # …and nothing moved in it for CUT_STILL_S before this frame (bays.cut)
         for s in self.shapes:
             f = self.fusion[s.bay_id]
             change, gain = self.gate.compare(grey, s.bay_id)
             self.changes[s.bay_id] = change
             if self.gate.has(s.bay_id) and s.bay_id not in self._redrawn and s.bay_id not in self.gate.mask_problems:
                 compared[s.bay_id] = change
+                if not now - self._moved_at.get(s.bay_id, float("-inf")) <= CUT_STILL_S:
+                    still.add(s.bay_id)
             own = gain / self.gate.light_since(s.bay_id)  # the bay's light against the whole view's
             if s.bay_id in self._redrawn:  # no reference on its new outline yet: that says nothing moved
                 self._redrawn.discard(s.bay_id)
@@ -721,11 +724,10 @@ class BayMonitor:
                 due[s.bay_id] = [(float(x), float(y)) for x, y in s.polygon]
             if change >= occ.big_change_fraction and s.bay_id in self._read_since:
                 self._read_since[s.bay_id] = now  # something new in a bay still unidentified: read fast again
-        if self._cut.see(compared, now):
-            n = sum(1 for c in compared.values() if c >= FIRM_CHANGE)
-            log.warning("the picture jumped (%d of %d bays changed by a car's worth at once: a replayed buffer, a "
-                        "stream switch?): no bay vouches for an empty bay for %gs (%s)", n, len(compared),
-                        CUT_SETTLE_S, CUT)
+        if self._cut.see(compared, still, now):
+            log.warning("the picture jumped (%d of %d bays leapt from stillness to a car's worth of change at once: a "
+                        "replayed buffer, a stream switch?): no bay vouches for an empty bay for %gs (%s)",
+                        leaps(compared, still), len(compared), CUT_SETTLE_S, CUT)
         self._watch_old_ground(image, now)
         if not due or self.classifier is None:
             return {}

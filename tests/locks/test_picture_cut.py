@@ -5,11 +5,13 @@ simulated lock without a presence sensor (the camera is its only witness), a fak
 Probe nvrcut27 replayed 10 s of frames from 3 minutes before on the live-like 2013-03-19 PKLot clip: 18 parked cars
 read confidently empty for up to 9.5 s, each with a car's worth of change in its bay (the still-bay rule believed
 it). Here the buffer shows the lot before three cars parked: before ``picture_cut`` bay A's car "departed" on the
-replayed frames and a remote ``lock`` raised the arm under it.
+replayed frames and a remote ``lock`` raised the arm under it. Cars that drive in together are no cut (probe
+cutsmall28): each bay moved on the frames before its car was in.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -27,20 +29,21 @@ FPS = 5.0
 LEFT, RIGHT = Car(250, None, body=(180, 30, 30)), Car(710, None, body=(40, 90, 160))
 
 
-def lot(a: bool, b: bool, c: bool) -> np.ndarray:
-    """Two synthetic views side by side: bays A, B on the left, C, D on the right; a car in A, B, C as asked."""
-    left = render(Scene(tuple(car for car, here in ((LEFT, a), (RIGHT, b)) if here)))
-    right = render(Scene((LEFT,) if c else ()))
+def lot(a: bool, b: bool, c: bool, y_bottom: float = LEFT.y_bottom) -> np.ndarray:
+    """Two synthetic views side by side: bays A, B on the left, C, D on the right; a car in A, B, C as asked (its
+    bottom at ``y_bottom``: short of the bays' 505, on its way in from the lane behind them)."""
+    left = render(Scene(tuple(replace(car, y_bottom=y_bottom) for car, here in ((LEFT, a), (RIGHT, b)) if here)))
+    right = render(Scene((replace(LEFT, y_bottom=y_bottom),) if c else ()))
     return np.hstack([left, right])
 
 
-def config(tmp_path: Path, **occupancy: float) -> Path:
+def config(tmp_path: Path, lock_bay: str = "A", **occupancy: float) -> Path:
     bays = {"A": BAYS["A"], "B": BAYS["B"], "C": [(x + W, y) for x, y in BAYS["A"]],
             "D": [(x + W, y) for x, y in BAYS["B"]]}
     cfg = {
         "site": {"site_id": "s", "device_id": "d"},
         "camera": {"source": "0", "fps": FPS},
-        "bays": [{"id": b, "polygon": [[x, y] for x, y in p], **({"lock_id": "LA"} if b == "A" else {})}
+        "bays": [{"id": b, "polygon": [[x, y] for x, y in p], **({"lock_id": "LA"} if b == lock_bay else {})}
                  for b, p in bays.items()],
         "timers": {"arrival_confirm_s": 2, "departure_confirm_s": 3},
         "locks": [{"id": "LA", "driver": "simulator", "auto_raise_delay_s": 20,
@@ -110,5 +113,43 @@ def test_a_replayed_buffer_raises_no_arm_under_a_parked_car(tmp_path, clock):  #
         run(6)
         assert agent.feed.vision("A").vision == "ok" and agent.health_figures().extra["bays_unseen"] == {}
         assert agent.lock("A", "close the bay", "ops").ok
+    finally:
+        agent.stop()
+
+
+def test_cars_driving_in_together_on_a_small_view_are_no_cut(tmp_path, clock):  # noqa: ANN001
+    """A camera over four bays; three cars drive in from the lane in front of them together, over 2 s. Each frame changes
+    a car's worth of three of the four bays, which the rule took for a cut (the picture jumped): D's view vouched for
+    nothing for 30 s and a raise of D's lock was refused. Each of those bays moved on the frames before: traffic."""
+    src = Frames(clock)
+    agent = Agent(load_config(config(tmp_path, lock_bay="D")), clock=clock, source=src, reader=NoPlates())
+    manager = attach_locks(agent, thread=False)
+    agent.start()
+    seen: set[str] = set()
+
+    def run(seconds: float) -> None:
+        for _ in range(int(round(seconds * FPS))):
+            agent.step()
+            manager.tick()
+            seen.add(agent.feed.vision("D").vision)
+            clock.advance(1 / FPS)
+
+    try:
+        src.next = lot(False, False, False)
+        run(30)
+        assert manager.state("D") == "up"  # the policy raised D on the empty bay
+        assert agent.unlock("D", "visitor", "ops").ok
+        run(2)
+        seen.clear()
+        # from the lane in front of the bays (under the picture), nose over the line slowly, then in at a walking
+        # pace: up to 50 px a frame, a sixth of the bay, so each frame changes a car's worth of three of the four bays
+        for y in (790, 785, 780, 775, 765, 750, 725, 690, 640, 590, 545, LEFT.y_bottom):
+            src.next = lot(True, True, True, y_bottom=y)
+            run(1 / FPS)
+        run(3)
+        assert "picture_cut" not in seen, seen  # (before: from the second frame of the cars' coming)
+        assert agent.feed.vision("D").vision == "ok"
+        res = agent.lock("D", "close the bay", "ops")
+        assert res.ok, res  # (before: refused with picture_cut)
     finally:
         agent.stop()
