@@ -28,26 +28,34 @@ CUT_SHARE = 1 / 3  # …and at least this share of the bays compared (the most t
 CUT_STILL_S = 1.0  # a bay counts towards a cut only if nothing moved in it this long before the frame: a car drives
 #                   into a bay over seconds, so its bay moves on the frames before it is in; a replayed or switched
 #                   picture leaps from a still bay to a car's worth on one frame
+CUT_LEAP = 4.0  # …or changed this many times more than on any frame in that second: rain, snow, a flickering lamp or
+#                 night noise open the gate of most bays on every frame, so none was ever still and a replayed buffer
+#                 went uncaught (probe review28); their frame-to-frame change stays far under a car's worth
 CUT_SETTLE_S = 30.0  # the picture runs on this long without a cut before a bay vouches again: an NVR's replayed
 #                      buffer (seconds to tens of seconds) is over by then; as long as camera.frozen_after_s's
 #                      default, the time a picture must misbehave to be called frozen
 
 
-def leaps(changes: Mapping[str, float], still: Collection[str]) -> int:
+def leaps(changes: Mapping[str, float], still: Collection[str], before: Mapping[str, float] | None = None) -> int:
     """How many bays leapt: changed by a car's worth (``FIRM_CHANGE``; a car coming or going changes a median
     0.4–0.55 of its bay) on this frame, out of stillness (in ``still``: nothing moved in them for ``CUT_STILL_S``
-    before it)."""
-    return sum(1 for b, c in changes.items() if c >= FIRM_CHANGE and b in still)
+    before it) or out of a far smaller stir (``before``: bay → its largest change on the frames of that second;
+    this frame's is ``CUT_LEAP`` times that or more)."""
+    stir = before or {}
+    return sum(1 for b, c in changes.items()
+               if c >= FIRM_CHANGE and (b in still or c >= CUT_LEAP * stir.get(b, float("inf"))))
 
 
-def is_cut(changes: Mapping[str, float], still: Collection[str]) -> bool:
+def is_cut(changes: Mapping[str, float], still: Collection[str], before: Mapping[str, float] | None = None) -> bool:
     """``changes``: bay → the share of it changed since the classifier last looked at it (bays with a picture to
     compare with only); ``still``: the bays nothing moved in for ``CUT_STILL_S`` before this frame. A cut:
     ``CUT_MIN_BAYS`` or more, and ``CUT_SHARE`` of them, leapt (``leaps``). Why out of stillness: cars pulling in
     together, or one driving along a row, change a car's worth of several bays at once too, but each bay moved on
     the frames before as the car came in; on a camera over a few bays (3–6 of a row) counting every bay changed by
-    a car's worth made such traffic a cut for up to a third of the live-like clips (probe cutsmall28)."""
-    n = leaps(changes, still)
+    a car's worth made such traffic a cut for up to a third of the live-like clips (probe cutsmall28). Why a leap
+    over ``before`` too: in rain, snow, a flickering lamp's light or night noise the gate opens on most bays every
+    frame, and a cut in such weather was missed where the rule before it caught it (probe review28)."""
+    n = leaps(changes, still, before)
     return n >= CUT_MIN_BAYS and n >= CUT_SHARE * len(changes)
 
 
@@ -61,9 +69,10 @@ class CutWatch:
         """(A reload's new monitor.) A cut the old one saw is no less recent for it."""
         self.at = old.at
 
-    def see(self, changes: Mapping[str, float], still: Collection[str], now: float) -> bool:
-        """Note one frame's changes and still bays (``is_cut``) at ``now``; True: the picture jumped on it."""
-        if not is_cut(changes, still):
+    def see(self, changes: Mapping[str, float], still: Collection[str], now: float,
+            before: Mapping[str, float] | None = None) -> bool:
+        """Note one frame's changes, still bays and stir before (``is_cut``) at ``now``; True: the picture jumped."""
+        if not is_cut(changes, still, before):
             return False
         self.at = now
         return True

@@ -110,6 +110,7 @@ class BayMonitor:
         self._last_read: dict[str, float] = {}  # per bay: when a detector run last covered it
         self._moved_at: dict[str, float] = {}  # per bay: when its change gate last opened (see Hysteresis)
         self._firm_moved_at: dict[str, float] = {}  # per bay: when FIRM_CHANGE of it last changed (see Hysteresis)
+        self._stir: dict[str, list[tuple[float, float]]] = {}  # per bay: (time, change) of the last CUT_STILL_S (bays.cut)
         self._followed: set[str] = set()  # bays whose outline moved since their last classification (set_warp)
         self._redrawn: set[str] = set()  # bays whose outline was set anew: their next frame starts the gate's reference
         self._old_ground: dict[str, list[OldGround]] = {}  # bay redrawn off parked cars → the ground they stood on
@@ -222,6 +223,8 @@ class BayMonitor:
                     self._moved_at[bay] = old._moved_at[bay]
                 if bay in old._firm_moved_at:
                     self._firm_moved_at[bay] = old._firm_moved_at[bay]
+                if bay in old._stir:
+                    self._stir[bay] = old._stir[bay]
                 if bay not in same:
                     self._redrawn.add(bay)
                 self._followed.add(bay)  # classified on the next frame, under this config's thresholds
@@ -703,6 +706,7 @@ class BayMonitor:
         due: dict[str, list[tuple[float, float]]] = {}
         compared: dict[str, float] = {}  # bay → its change, where there is a picture of it to compare with (bays.cut)
         still: set[str] = set()  # …and nothing moved in it for CUT_STILL_S before this frame (bays.cut)
+        before: dict[str, float] = {}  # …and its largest change on the frames of that second (bays.cut)
         for s in self.shapes:
             f = self.fusion[s.bay_id]
             change, gain = self.gate.compare(grey, s.bay_id)
@@ -711,6 +715,9 @@ class BayMonitor:
                 compared[s.bay_id] = change
                 if not now - self._moved_at.get(s.bay_id, float("-inf")) <= CUT_STILL_S:
                     still.add(s.bay_id)
+                stir = [(t, c) for t, c in self._stir.get(s.bay_id, ()) if now - t <= CUT_STILL_S]
+                before[s.bay_id] = max((c for _, c in stir), default=0.0)
+                self._stir[s.bay_id] = [*stir, (now, change)]
             own = gain / self.gate.light_since(s.bay_id)  # the bay's light against the whole view's
             if s.bay_id in self._redrawn:  # no reference on its new outline yet: that says nothing moved
                 self._redrawn.discard(s.bay_id)
@@ -724,10 +731,10 @@ class BayMonitor:
                 due[s.bay_id] = [(float(x), float(y)) for x, y in s.polygon]
             if change >= occ.big_change_fraction and s.bay_id in self._read_since:
                 self._read_since[s.bay_id] = now  # something new in a bay still unidentified: read fast again
-        if self._cut.see(compared, still, now):
+        if self._cut.see(compared, still, now, before):
             log.warning("the picture jumped (%d of %d bays leapt from stillness to a car's worth of change at once: a "
                         "replayed buffer, a stream switch?): no bay vouches for an empty bay for %gs (%s)",
-                        leaps(compared, still), len(compared), CUT_SETTLE_S, CUT)
+                        leaps(compared, still, before), len(compared), CUT_SETTLE_S, CUT)
         self._watch_old_ground(image, now)
         if not due or self.classifier is None:
             return {}

@@ -56,3 +56,16 @@ def test_the_evidence_settles_for_a_while_after_the_last_cut() -> None:
     new = CutWatch()
     new.adopt(w)  # a reload during the settling keeps it
     assert new.settling(110.0 + CUT_SETTLE_S - 0.1)
+
+
+def test_a_leap_far_past_the_weathers_stir_counts() -> None:
+    """In rain, snow, a flickering lamp or night noise the gate opens on most bays every frame: none is still, and a
+    replayed buffer was no cut (probe review28: the 2013-03-19 NVR replay painted with heavy rain, 11 of 43 bays
+    still, 7 leapt). A bay that changed ``CUT_LEAP`` times its largest change of the second before leapt too."""
+    jump = shares(22, 0, 21)  # a replayed buffer: 22 of 43 bays change by a car's worth
+    wet = dict.fromkeys(jump, 0.06)  # the rain's stir on each bay's frames in the second before
+    assert not is_cut(jump, set())  # no bay still: missed
+    assert is_cut(jump, set(), wet)  # each changed 0.45 against 0.06: a leap
+    driving = dict.fromkeys(jump, 0.2)  # cars driving in: as much change on the frames before
+    assert not is_cut(jump, set(), driving)
+    assert leaps({"B00": 0.4, "B01": 0.4}, set(), {"B00": 0.1, "B01": 0.11}) == 1  # 4x: the leap's least
