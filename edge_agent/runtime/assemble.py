@@ -131,7 +131,8 @@ def assemble(cfg: AgentConfig, *, clock: Clock | None = None, source: FrameSourc
                                                                      cfg.evidence.history_days,
                                                                      cfg.evidence.review_days,
                                                                      cfg.evidence.max_age_days,
-                                                                     cfg.evidence.open_days or None))
+                                                                     cfg.evidence.open_days or None,
+                                                                     mark_thread=photo_thread))
         agent.on_started.append(out.recorder.close_previous_run)  # with MQTT and notify listening
         agent.every_minute.append(out.recorder.mark_alive)
         if cfg.web.enabled:
