@@ -191,7 +191,9 @@ class AliveMarks:
     ``occupancy_stale`` with nothing happening in the bays (probe sdcard28). The stamp is taken when the loop asks
     (the loop was alive then), so a mark written late says no more than the loop did; one slot, newest wins: a card
     stalled for minutes holds one mark back, never a queue. Its durability is the same as before (synced). A clean
-    stop's own mark (``ViolationRecorder.stop``) is written on the stopping thread after this one is closed."""
+    stop's own mark (``ViolationRecorder.stop``) is written on the stopping thread after this one is closed. An
+    event's violation-log row that falls during a mark's commit waits for it (one writer at a time; the log's
+    connection waits up to 10 s): the old pause, only on such a coincidence."""
 
     def __init__(self, ledger: RunLedger, *, thread: bool = True) -> None:
         self.ledger = ledger
