@@ -18,7 +18,7 @@ from typing import Callable
 from edge_agent.clock import Clock
 from edge_agent.events.bus import EventBus
 from edge_agent.events.types import Event
-from edge_agent.evidence.runs import RunLedger
+from edge_agent.evidence.runs import AliveMarks, RunLedger
 from edge_agent.evidence.violations import ViolationLog
 
 log = logging.getLogger(__name__)
@@ -33,9 +33,12 @@ class ViolationRecorder:
 
     def __init__(self, db_path: str | Path, clock: Clock, bus: EventBus, history_days: float | None = None,
                  review_days: float | None = None, plate_days: float | None = None,
-                 open_days: float | None = None) -> None:
+                 open_days: float | None = None, mark_thread: bool = False) -> None:
+        """``mark_thread`` (``run``, ``demo``): the run ledger's minute mark is written off the frame loop
+        (``runs.AliveMarks``); without it (tests) at once, on the loop."""
         self.log = ViolationLog(db_path, clock)  # open now: the web page is built on it before start
         self.runs = RunLedger(db_path, clock)
+        self.marks = AliveMarks(self.runs, thread=mark_thread)
         self.bus = bus
         self.clock = clock
         self.history_days = history_days
@@ -65,10 +68,11 @@ class ViolationRecorder:
                      sum(ev.type == "vehicle_departed" for ev in closing))
 
     def mark_alive(self) -> None:
-        """Once a minute: events a full disk kept from the log are written once there is room (also without
-        a new event), before the ledger notes this run alive."""
+        """Once a minute (from the loop): events a full disk kept from the log are written once there is room (also
+        without a new event; their synced rows stay on the loop, as every event's), then the ledger notes this run
+        alive as of now — on the marks' thread where there is one (``AliveMarks``)."""
         self.log.write_held()
-        self.runs.mark_alive()
+        self.marks.request(self.clock.now())
 
     def _maybe_prune(self, _event: Event) -> None:
         """At the first event and then hourly (monotonic): events are what make the tables grow."""
@@ -117,6 +121,7 @@ class ViolationRecorder:
     def stop(self) -> None:
         if self._unsubscribe is not None:
             self._unsubscribe()
+        self.marks.close()  # a minute's mark being written finishes first: the connection closes below
         try:
             self.runs.mark_alive()  # a clean stop: the next run ends what is open at this moment
         except Exception:  # noqa: BLE001 - a full or read-only card must not keep the others from stopping

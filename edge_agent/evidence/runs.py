@@ -79,11 +79,12 @@ class RunLedger:
                                          (stamp, stamp, now.timestamp())).lastrowid
         return closing
 
-    def mark_alive(self) -> None:
-        """This run is alive now (a stop or a power cut comes after the last such mark)."""
+    def mark_alive(self, at: datetime | None = None) -> None:
+        """This run was alive at ``at`` (default now: a stop or a power cut comes after the last such mark; the minute's
+        mark is stamped when the loop asked, ``AliveMarks``)."""
         if self._run is None:
             return
-        now = self._clock.now()
+        now = at or self._clock.now()
         with self._lock:
             try:
                 with self._db:
@@ -178,3 +179,83 @@ class RunLedger:
             return json.loads(row[0]).get("plate") if row else None
         except (ValueError, AttributeError):
             return None
+
+
+class AliveMarks:
+    """The ledger's minute mark written on a thread of its own, off the frame loop (``thread=True``: ``run``,
+    ``demo``); without it (tests, ``replay``) at once, on the caller's thread.
+
+    Why: the mark is a synced commit (the evidence index's WAL at ``synchronous=FULL``) asked for by the frame loop
+    once a minute. On a worn SD card (~0.3-1 s a sync, seconds while it collects garbage) each held the loop that
+    long: the only loop pause of a quiet site, and a lock asked to rise meanwhile could be refused
+    ``occupancy_stale`` with nothing happening in the bays (probe sdcard28). The stamp is taken when the loop asks
+    (the loop was alive then), so a mark written late says no more than the loop did; one slot, newest wins: a card
+    stalled for minutes holds one mark back, never a queue. Its durability is the same as before (synced). A clean
+    stop's own mark (``ViolationRecorder.stop``) is written on the stopping thread after this one is closed. An
+    event's violation-log row that falls during a mark's commit waits for it (one writer at a time; the log's
+    connection waits up to 10 s): the old pause, only on such a coincidence."""
+
+    def __init__(self, ledger: RunLedger, *, thread: bool = True) -> None:
+        self.ledger = ledger
+        self.failed = 0  # marks that raised (logged with their traceback)
+        self._wanted: datetime | None = None
+        self._busy = False
+        self._closed = False
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+        if thread:
+            self._thread = threading.Thread(target=self._run, name="run-ledger-marks", daemon=True)
+            self._thread.start()
+
+    @property
+    def pending(self) -> bool:
+        """A mark is waiting or being written."""
+        with self._cond:
+            return self._wanted is not None or self._busy
+
+    def request(self, at: datetime) -> None:
+        """Mark the run alive at ``at``: queued for the thread (never waits for the card), or written now."""
+        if self._thread is None:
+            self._write(at)
+            return
+        with self._cond:
+            if self._closed:
+                return
+            self._wanted = at
+            self._cond.notify_all()
+
+    def drain(self, timeout: float | None = None) -> bool:
+        """The mark asked for written (up to ``timeout``); True when none is left. Tests join the thread with it."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._wanted is None and not self._busy, timeout)
+
+    def close(self) -> None:
+        """No more marks: a mark not yet taken is dropped (the stop's own mark follows it), one being written is
+        waited for, so the ledger's connection is free to close."""
+        with self._cond:
+            self._closed, self._wanted = True, None
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _write(self, at: datetime) -> None:
+        try:
+            self.ledger.mark_alive(at)
+        except Exception:  # noqa: BLE001 - as the loop's minute hooks: logged, the next minute tries again
+            self.failed += 1
+            log.exception("run ledger: marking this run alive failed; trying again in a minute")
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._wanted is not None or self._closed)
+                if self._closed:
+                    return
+                at, self._wanted, self._busy = self._wanted, None, True
+            try:
+                if at is not None:
+                    self._write(at)
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()

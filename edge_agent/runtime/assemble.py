@@ -110,7 +110,8 @@ def assemble(cfg: AgentConfig, *, clock: Clock | None = None, source: FrameSourc
     """Compose an agent with every configured component (nothing is started yet).
 
     ``review=False`` (replay, benchmarks) leaves out the violation log and the web page. ``photo_thread``
-    (``run``): evidence photos written off the frame loop (``evidence/writer.py``).
+    (``run``): evidence photos written off the frame loop (``evidence/writer.py``), and the run ledger's minute mark
+    (``evidence/runs.AliveMarks``).
     """
     agent = Agent(cfg, clock=clock, source=source, photo_thread=photo_thread)
     out = Assembled(agent)
@@ -131,7 +132,8 @@ def assemble(cfg: AgentConfig, *, clock: Clock | None = None, source: FrameSourc
                                                                      cfg.evidence.history_days,
                                                                      cfg.evidence.review_days,
                                                                      cfg.evidence.max_age_days,
-                                                                     cfg.evidence.open_days or None))
+                                                                     cfg.evidence.open_days or None,
+                                                                     mark_thread=photo_thread))
         agent.on_started.append(out.recorder.close_previous_run)  # with MQTT and notify listening
         agent.every_minute.append(out.recorder.mark_alive)
         if cfg.web.enabled:
