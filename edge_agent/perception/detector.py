@@ -128,8 +128,13 @@ class PlateDetector:
         part = image if region is None else image[y1:y2, x1:x2]
         dets = self._run(part, scale, (x1, y1), True)
         zoom = self.zoom_pass if region is None else max(self.zoom_pass, self.region_zoom)
-        if zoom > 1 and scale < 1:  # a far bay's plate is as small in its region as in the frame
-            dets += [d for d in self._run(part, min(1.0, scale * zoom), (x1, y1)) if not _covered(d, dets)]
+        level = scale
+        while zoom > 1 and level < 1:  # a far bay's plate is as small in its region as in the frame
+            level = min(1.0, level * zoom)
+            dets += [d for d in self._run(part, level, (x1, y1)) if not _covered(d, dets)]
+            # deeper only while nothing is found, and never in a camera's region reads (a frame's time budget)
+            if dets or region is not None:
+                break
         if self.refine_below > 0:
             dets = [self._refine(image, d) if d.width < self.refine_below else d for d in dets]
         return dets
