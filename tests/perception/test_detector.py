@@ -114,6 +114,23 @@ def test_no_deeper_zoom_pass_once_a_plate_is_found(models_dir):
     assert scales == pytest.approx([0.24, 0.48])
 
 
+@pytest.mark.parametrize(("size", "passes"), [((3000, 4000), [0.24, 0.48, 0.96]),
+                                              ((6000, 8000), [0.12, 0.24, 0.48]),
+                                              ((12000, 16000), [0.06, 0.12, 0.24]),
+                                              ((3000, 20000), [0.048, 0.096, 0.192, 0.384])])
+def test_deeper_zoom_passes_are_bounded(models_dir, size, passes):
+    """A blank photo (nothing to find) gets the deeper passes, but none past a 12 MP phone photo's pixels
+    (a blank 48 MP image decoded whole would be a 48 MP pass) and none that enlarges by less than half an
+    octave (a 4000 px photo: 0.96 and not again at 1.0, which sees the same plates)."""
+    session = SessionFactory(2).get(models_dir / "clp_det.onnx")
+    det = PlateDetector(session, size=960, threshold=0.2, zoom_pass=2.0)
+    scales: list[float] = []
+    det._run = lambda image, scale, *a: scales.append(scale) or []  # type: ignore[method-assign]
+    assert det.detect(np.broadcast_to(np.uint8(90), (*size, 3))) == []
+    assert scales == pytest.approx(passes)
+    assert size[0] * size[1] * scales[-1] ** 2 <= 4032 * 3024
+
+
 def test_session_factory_falls_back_to_cpu_and_caches(models_dir):
     f = SessionFactory(1, ["TensorrtExecutionProvider", "CUDAExecutionProvider"])
     assert f.providers[-1] == "CPUExecutionProvider"
