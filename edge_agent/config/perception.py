@@ -62,6 +62,7 @@ class PerceptionConfig(StrictModel):
     det_zoom_pass: float = Field(
         0.0, ge=0, le=4, description="0: off; above 1: an image larger than det_size gets a second detector pass at "
         "this many times the first one's scale (never beyond its own pixels) for plates too small for the first, "
+        "repeated at this many times the last while none has found a plate (whole images only), "
         "a bay region read as well; recognize and eval use 2 unless set (a camera frame's time budget has no room "
         "for it on a whole frame; 1080p plates under ~70 px wide are missed without it)")
     det_region_zoom: float = Field(

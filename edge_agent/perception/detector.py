@@ -37,6 +37,8 @@ MEAN_BGR = np.array([104.0, 117.0, 123.0], dtype=np.float32)
 # landms order in the model: bottom-right, bottom-left, top-left, top-right → TL, TR, BR, BL
 _LANDMARK_TO_TL_TR_BR_BL = (2, 3, 0, 1)
 REDETECT_MAX = 480.0  # px: wider than this a plate nears the largest anchor (384–768)
+#: The largest input of a zoom pass past the first (a 12 MP phone photo, 4032×3024): passes grow with the area
+DEEP_PASS_MAX_PIXELS = 4032 * 3024
 PRIORS_KEPT = 32  # input shapes whose anchor grids are kept
 BLOBS_KEPT = 4  # input buffers kept: the whole frame's and those of the bay regions read every frame
 
@@ -128,8 +130,17 @@ class PlateDetector:
         part = image if region is None else image[y1:y2, x1:x2]
         dets = self._run(part, scale, (x1, y1), True)
         zoom = self.zoom_pass if region is None else max(self.zoom_pass, self.region_zoom)
-        if zoom > 1 and scale < 1:  # a far bay's plate is as small in its region as in the frame
-            dets += [d for d in self._run(part, min(1.0, scale * zoom), (x1, y1)) if not _covered(d, dets)]
+        level = scale
+        while zoom > 1 and level < 1:  # a far bay's plate is as small in its region as in the frame
+            level = min(1.0, level * zoom)
+            dets += [d for d in self._run(part, level, (x1, y1)) if not _covered(d, dets)]
+            # deeper only while nothing is found, and never in a camera's region reads (a frame's time budget);
+            # an input at most a phone photo's pixels (a blank 48 MP image would be a 48 MP pass), and only a pass
+            # that enlarges by half an octave at least (0.96 → 1.0 sees the same plates at the cost of both)
+            deeper = min(1.0, level * zoom, math.sqrt(DEEP_PASS_MAX_PIXELS / (part.shape[0] * part.shape[1])))
+            if dets or region is not None or deeper < level * math.sqrt(zoom):
+                break
+            level = deeper / zoom
         if self.refine_below > 0:
             dets = [self._refine(image, d) if d.width < self.refine_below else d for d in dets]
         return dets

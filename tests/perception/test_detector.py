@@ -79,6 +79,58 @@ def test_zoom_pass_finds_a_plate_too_small_for_the_frame_pass(models_dir, seed):
     assert np.abs(det.corners - truth).max() < 12
 
 
+@pytest.mark.parametrize("seed", [0, 4])
+def test_zoom_passes_go_on_to_the_photos_own_pixels_while_nothing_is_found(models_dir, seed):
+    """A 50 px plate in a 4000×3000 phone photo of a far car is 12 px in the frame pass and 24 px in the
+    zoom pass, at the smallest anchor: missed, though the photo holds it at 50 px. Passes go on, each
+    ``zoom_pass`` times the last, up to the photo's own pixels while none has found a plate."""
+    session = SessionFactory(2).get(models_dir / "clp_det.onnx")
+    scene, truth = render_scene(render_plate("苏E12345", "blue"), seed=seed, frame=(4000, 3000), plate_width=50)
+    det = PlateDetector(session, size=960, threshold=0.2, zoom_pass=2.0)
+    scales: list[float] = []
+    run = det._run
+    det._run = lambda image, scale, *a: scales.append(scale) or run(image, scale, *a)  # type: ignore[method-assign]
+    [found] = det.detect(scene)
+    assert np.abs(found.corners - truth).max() < 6
+    assert scales == pytest.approx([0.24, 0.48, 0.96])
+
+
+def test_no_deeper_zoom_pass_once_a_plate_is_found(models_dir):
+    """A plate the zoom pass finds ends the search: a phone photo of a near car costs no pass at its own
+    pixels (16× the frame pass's area), and a camera's region read gets one zoomed pass, as before."""
+    session = SessionFactory(2).get(models_dir / "clp_det.onnx")
+    scene, _ = render_scene(render_plate("苏E12345", "blue"), seed=0, frame=(4000, 3000), plate_width=110)
+    det = PlateDetector(session, size=960, threshold=0.2, zoom_pass=2.0)
+    scales: list[float] = []
+    run = det._run
+    det._run = lambda image, scale, *a: scales.append(scale) or run(image, scale, *a)  # type: ignore[method-assign]
+    assert len(det.detect(scene)) == 1
+    assert scales == pytest.approx([0.24, 0.48])
+    scales.clear()
+    far, truth = render_scene(render_plate("苏E12345", "blue"), seed=0, frame=(4000, 3000), plate_width=50)
+    x1, y1 = truth.min(axis=0) - 400
+    x2, y2 = truth.max(axis=0) + 400
+    det.detect(far, (int(x1), int(y1), int(x2), int(y2)))
+    assert scales == pytest.approx([0.24, 0.48])
+
+
+@pytest.mark.parametrize(("size", "passes"), [((3000, 4000), [0.24, 0.48, 0.96]),
+                                              ((6000, 8000), [0.12, 0.24, 0.48]),
+                                              ((12000, 16000), [0.06, 0.12, 0.24]),
+                                              ((3000, 20000), [0.048, 0.096, 0.192, 0.384])])
+def test_deeper_zoom_passes_are_bounded(models_dir, size, passes):
+    """A blank photo (nothing to find) gets the deeper passes, but none past a 12 MP phone photo's pixels
+    (a blank 48 MP image decoded whole would be a 48 MP pass) and none that enlarges by less than half an
+    octave (a 4000 px photo: 0.96 and not again at 1.0, which sees the same plates)."""
+    session = SessionFactory(2).get(models_dir / "clp_det.onnx")
+    det = PlateDetector(session, size=960, threshold=0.2, zoom_pass=2.0)
+    scales: list[float] = []
+    det._run = lambda image, scale, *a: scales.append(scale) or []  # type: ignore[method-assign]
+    assert det.detect(np.broadcast_to(np.uint8(90), (*size, 3))) == []
+    assert scales == pytest.approx(passes)
+    assert size[0] * size[1] * scales[-1] ** 2 <= 4032 * 3024
+
+
 def test_session_factory_falls_back_to_cpu_and_caches(models_dir):
     f = SessionFactory(1, ["TensorrtExecutionProvider", "CUDAExecutionProvider"])
     assert f.providers[-1] == "CPUExecutionProvider"
