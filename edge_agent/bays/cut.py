@@ -13,6 +13,14 @@ After such a cut the camera's evidence starts over: no bay vouches for an empty 
 without another cut for ``CUT_SETTLE_S`` — a replayed buffer then has ended (the jump back to live is a cut too)
 and the bays have been read on live frames since. Only the lock evidence waits; the occupancy story is the
 classifier's as before (a cut changes no event).
+
+The change a cut makes in a bay is the picture's jump, not a car's motion: once the cut has settled, a bay that
+shows what it showed before the cut (under ``FIRM_CHANGE`` of it changed), and had not moved since its verdict was
+last backed before it, has had nothing move in it meanwhile
+(``Hysteresis.no_motion_until``), and a verdict turned "empty" since on it was reached with nothing moving, confident
+only once something moves there. The story meanwhile is the classifier's as before. Before (until 2026-12-06, probe raise28)
+the cut was the motion that let a still parked car's misread (dusk, held by the still-bay rule) be believed at
+once: confidently empty once the cut settled, and the arm rose under the car 50 s after the cut.
 """
 
 from __future__ import annotations
@@ -64,10 +72,13 @@ class CutWatch:
 
     def __init__(self) -> None:
         self.at: float | None = None  # monotonic time of the last cut
+        self.open = False  # a cut's episode not settled yet (``BayMonitor`` compares each bay with before it then)
+        # bay → its verdict before the episode's first cut, and whether it had moved since that verdict was last backed
+        self.held: dict[str, tuple[bool | None, bool]] = {}
 
     def adopt(self, old: CutWatch) -> None:
         """(A reload's new monitor.) A cut the old one saw is no less recent for it."""
-        self.at = old.at
+        self.at, self.open, self.held = old.at, old.open, old.held
 
     def see(self, changes: Mapping[str, float], still: Collection[str], now: float,
             before: Mapping[str, float] | None = None) -> bool:

@@ -703,10 +703,20 @@ class BayMonitor:
             self._revouch = False
             for b, f in self.fusion.items():
                 f.hysteresis.vouched(now, self._changed_since_vouched(grey, b, now))
+        if self._cut.open and not self._cut.settling(now):
+            self._cut.open = False  # settled: each bay compared with its picture from before the cut (bays.cut)
+            for b, f in self.fusion.items():
+                # (no picture to compare with — an outline redrawn, another frame size —: nothing says it changed)
+                if b in self._redrawn or not self.gate.has(b, "cut") or \
+                        self.gate.compare(grey, b, "cut")[0] < FIRM_CHANGE:
+                    held, moved = self._cut.held.get(b, (None, True))
+                    if not moved:  # (a car seen going before the cut went: the cut hid nothing of it)
+                        f.hysteresis.no_motion_until(now, held)
         due: dict[str, list[tuple[float, float]]] = {}
         compared: dict[str, float] = {}  # bay → its change, where there is a picture of it to compare with (bays.cut)
         still: set[str] = set()  # …and nothing moved in it for CUT_STILL_S before this frame (bays.cut)
         before: dict[str, float] = {}  # …and its largest change on the frames of that second (bays.cut)
+        firm_before = dict(self._firm_moved_at)  # a cut's own change is no motion: what moved before it (bays.cut)
         for s in self.shapes:
             f = self.fusion[s.bay_id]
             change, gain = self.gate.compare(grey, s.bay_id)
@@ -735,6 +745,15 @@ class BayMonitor:
             log.warning("the picture jumped (%d of %d bays leapt from stillness to a car's worth of change at once: a "
                         "replayed buffer, a stream switch?): no bay vouches for an empty bay for %gs (%s)",
                         leaps(compared, still, before), len(compared), CUT_SETTLE_S, CUT)
+            if not self._cut.open and self._vouched:
+                # the change across a cut is the picture's jump, not a car's motion (bays.cut): each bay's picture and
+                # verdict from before it kept, to tell at its settling whether anything in the bay changed since
+                self._cut.open = True
+                self._cut.held = {b: (f.verdict.occupied,
+                                      f.hysteresis.moved_since_backed(firm_before.get(b, float("-inf"))))
+                                  for b, f in self.fusion.items()}
+                for b in self.fusion:
+                    self.gate.keep(b, as_="cut")
         self._watch_old_ground(image, now)
         if not due or self.classifier is None:
             return {}

@@ -239,6 +239,20 @@ class Hysteresis:
         v = self.verdict
         self.verdict = Verdict(v.occupied, v.p_occupied, v.measured_at, False)
 
+    def no_motion_until(self, now: float, held: bool | None) -> None:
+        """Nothing moved in the bay up to monotonic ``now`` whatever the change gate saw (a cut in the picture that
+        settled on the bay as it was before it: ``bays.cut``); ``held``: the verdict before. A verdict turned "empty"
+        since was then reached with nothing moving (``still_confirm_s``): confident only once something moves in the
+        bay. Why: the cut's change was the motion that let a still parked car's misread (dusk, held by the still-bay
+        rule) be believed at once, and the arm rose under the car once the cut had settled (probe raise28)."""
+        if self.cfg.still_confirm_s <= 0:
+            return
+        self._vouched_at = now if self._vouched_at is None else max(self._vouched_at, now)
+        if held is True and self.verdict.occupied is False:
+            self._still_empty_at = now
+            v = self.verdict
+            self.verdict = Verdict(v.occupied, v.p_occupied, v.measured_at, False)
+
     def _leaned_long(self, now: float) -> bool:
         """The readings have leaned "empty" against an "occupied" verdict for ``doubt_confirm_s`` (and
         ``confirm_frames`` readings)."""
@@ -259,6 +273,11 @@ class Hysteresis:
         if self._blind and to is False and by_doubt:
             return False
         return since is not None and now - since >= self.cfg.still_confirm_s - 1e-6
+
+    def moved_since_backed(self, moved_at: float | None) -> bool:
+        """Whether motion at ``moved_at`` (None: not tracked) came after the verdict was last backed (a cut's
+        settling asks it of the motion before the cut: ``bays.cut``)."""
+        return self._moved_since_backed(moved_at)
 
     def _moved_since_backed(self, moved_at: float | None) -> bool:
         return moved_at is None or self._backed_at is None or moved_at >= self._backed_at - MOTION_LEAD_S

@@ -153,3 +153,58 @@ def test_cars_driving_in_together_on_a_small_view_are_no_cut(tmp_path, clock):  
         assert res.ok, res  # (before: refused with picture_cut)
     finally:
         agent.stop()
+
+
+class _Dusk:
+    """Bay A reads ``p`` (its still parked car as the model sees it now); every other bay reads empty."""
+
+    p = 0.95
+
+    def classify(self, frame, polygons, unseen=None):  # noqa: ANN001, ANN201
+        return {b: self.p if b == "A" else 0.05 for b in polygons}
+
+
+def test_a_cut_is_no_motion_that_lets_a_misread_still_car_leave(tmp_path, clock):  # noqa: ANN001
+    """A parked car the model reads empty at dusk is held, not confident, by the still-bay rule (nothing moved in the
+    bay). The NVR then replays its buffer of the day: bay A's car lit by day, cars in B and C, a car's worth of change
+    in three bays. That change is the picture's jump, not the car leaving: until probe raise28 it backed the misread
+    at once, the bay was confidently empty once the cut settled, and the arm rose under the car 50 s after it."""
+    src, dusk, parked = Frames(clock), _Dusk(), False
+    agent = Agent(load_config(config(tmp_path)), clock=clock, source=src, reader=NoPlates(), classifier=dusk)
+    manager = attach_locks(agent, thread=False)
+    agent.start()
+
+    def run(seconds: float) -> None:
+        for _ in range(int(round(seconds * FPS))):
+            agent.step()
+            manager.tick()
+            assert not parked or manager.driver("A").arm.drive != "up", "the arm rose under the parked car"
+            clock.advance(1 / FPS)
+
+    day_lit = Car(250, None, body=(200, 200, 200))
+    try:
+        dusk.p = 0.05
+        src.next = lot(False, False, False)
+        run(30)
+        assert manager.state("A") == "up"
+        assert agent.unlock("A", "visitor", "ops").ok
+        src.next, dusk.p, parked = lot(True, False, False), 0.95, True  # the visitor parks
+        run(10)
+        assert agent.bus.states()["A"].state == "occupied"
+        dusk.p = 0.15  # dusk: the still car reads empty to the model
+        run(60)
+        assert not agent.feed.vision("A").confident
+        src.next = np.hstack([render(Scene((day_lit, RIGHT))), render(Scene((LEFT,)))])  # the day's frames
+        run(10)
+        assert agent.feed.vision("A").vision == "picture_cut"
+        src.next = lot(True, False, False)  # live again: the car as before the cut
+        run(CUT_SETTLE_S + 120)  # the cut settled, past auto_raise_delay_s
+        a = agent.feed.vision("A")
+        assert a.vision == "ok" and not a.confident, a
+        res = agent.lock("A", "close the bay", "ops")
+        assert not res.ok and res.data["code"] == "occupancy_unsure", res
+        src.next, parked = lot(False, False, False), False  # the car drives off: motion in the bay, believed
+        run(30)
+        assert manager.state("A") == "up"
+    finally:
+        agent.stop()
