@@ -30,6 +30,7 @@ from edge_agent.bays.occupancy import Verdict as CameraVerdict
 from edge_agent.bays.old_ground import REDRAWN, SEEN_PARKED_S, OldGround, Unplaced, ground_picture
 from edge_agent.bays.vision import BayPictures, blind_vision, classifier_vision
 from edge_agent.bays.visit_verdict import decide_visit
+from edge_agent.camera.masks import MaskFill, under_masks
 from edge_agent.camera.overlay import OVERLAY, Overlay, TickWatch, fill
 from edge_agent.clock import Clock, iso
 from edge_agent.config.models import AgentConfig
@@ -128,6 +129,11 @@ class BayMonitor:
         # under a clock burnt into the frame, which stays put)
         # and those of the boxes that lie over a bay (their pixels are filled in for the bays' eyes: ``_masked``)
         self._osd_bays: tuple[Boxes, list[BayShape] | None, dict[str, str], Boxes] = ((), None, {}, ())
+        # the installer's masks (camera.masks), as drawn; the bays under them, for the outlines they were found for;
+        # their fill, for the warp and frame size it was worked out for
+        self._masks: list[list[tuple[float, float]]] = [list(m) for m in cfg.camera.masks]
+        self._mask_bays: tuple[list[BayShape] | None, dict[str, str]] = (None, {})
+        self._mask_fill: tuple[tuple[Warp, tuple[int, ...]], MaskFill] | None = None
         self._cut = CutWatch()  # when the picture last jumped to another moment (bays.cut): the evidence starts over
         self._polygons = {b.id: b.polygon for b in cfg.bays}  # as drawn: a camera shift moves, not resizes, them
         self._scale = 1.0  # the camera's pixels per bay-drawing pixel (set_source_scale)
@@ -487,7 +493,7 @@ class BayMonitor:
         code a lock refusal on them gives (the heartbeat's ``bays_unseen``): all of them while it points
         elsewhere (``camera_moved``) or its view matches no reference (``camera_unmatched``); else those whose
         last crop showed nothing (``bay_flat`` / ``bay_clipped``) or lost its fine detail (``bay_blurred``), lie under an on-screen clock
-        (``bay_overlay``), too few of the camera's pixels across
+        or the installer's masks (``bay_overlay``), too few of the camera's pixels across
         (``bay_too_small``) or whose outline shows no pixels of the frame (``mask_empty`` / ...). Camera health
         (black, frozen, lost) is the heartbeat's ``camera_ok`` / ``camera_reason``."""
         with self._lock:
@@ -503,7 +509,8 @@ class BayMonitor:
         # the picture jumped to another moment (a replayed buffer, a stream switch): every bay, unless it has a reason
         # of its own (which outlasts the cut's settling)
         cut = dict.fromkeys(self.machines, CUT) if self._cut.settling(self.clock.monotonic()) else {}
-        return {**cut, **redrawn, **self._under_overlay(), **self._unseen, **self._small,  # too small says why blank
+        return {**cut, **redrawn, **self._under_overlay(), **self._under_mask(), **self._unseen,
+                **self._small,  # too small says why blank
                 **self.gate.mask_problems}
 
     def _under_overlay(self) -> dict[str, str]:
@@ -519,12 +526,46 @@ class BayMonitor:
 
     def _masked(self, image: np.ndarray) -> np.ndarray:
         """``image`` as the bays' classifier and change gate see it: the boxes of a clock ticking over bays filled in
-        (``overlay.fill``), as an NVR masks a burnt-in timestamp. Why: the text read as a car — on the live-like
-        2013-03-19 clip painted with the camera's clock across its top rows, two bays made false visits from the
-        start and a real arrival was lost (docs/occupancy.md). The bays keep ``bay_overlay``: filled pixels are no
-        evidence of an empty bay for a lock. A clock over no bay is left alone (nothing there is judged)."""
+        (``overlay.fill``), as an NVR masks a burnt-in timestamp, and so are the installer's masks (``camera.masks``,
+        the same rule). Why: the text read as a car — on the live-like 2013-03-19 clip painted
+        with the camera's clock across its top rows, two bays made false visits from the start and a real arrival
+        was lost (docs/occupancy.md). The bays keep ``bay_overlay``: filled pixels are no evidence of an empty bay
+        for a lock. A clock over no bay is left alone (nothing there is judged)."""
         self._under_overlay()
-        return fill(image, self._osd_bays[3])
+        image = fill(image, self._osd_bays[3])
+        if not self._masks:
+            return image
+        key = (self.warp, image.shape[:2])
+        if self._mask_fill is None or self._mask_fill[0] != key:
+            self._mask_fill = (key, MaskFill(self._mask_polygons(), image.shape[:2]))
+        return self._mask_fill[1].apply(image)
+
+    def _mask_polygons(self) -> list[list[tuple[float, float]]]:
+        """The masks on the frame: where they were drawn, and where the camera shift carried them (``warp``). Why
+        both: text the camera burns in (its name, a logo, a privacy block: what masks are for) stays where it was
+        drawn when the camera is knocked, as a clock does (``_under_overlay``), while a mask over a part of the
+        scene follows the view as the bays do; either way the area stays covered (within ``shift_tolerance_px``)."""
+        (a, b, c), (d, e, f) = self.warp
+        moved = [[(a * x + b * y + c, d * x + e * y + f) for x, y in m] for m in self._masks]
+        return self._masks + [m for m, was in zip(moved, self._masks) if not _same_outline(m, was)]
+
+    def _under_mask(self) -> dict[str, str]:
+        """Bays more than ``masks.MASK_SHARE`` under the installer's masks (``bay_overlay``): their verdict leans on
+        the filled pixels, a guess, not on the ground (camera.masks)."""
+        if not self._masks:
+            return {}
+        if self._mask_bays[0] is not self.shapes:
+            covered = under_masks({s.bay_id: s.polygon for s in self.shapes}, self._mask_polygons())
+            self._mask_bays = (self.shapes, dict.fromkeys(covered, OVERLAY))
+        return self._mask_bays[1]
+
+    def set_masks(self, masks: Sequence[Sequence[tuple[float, float]]]) -> None:
+        """(A reload that changed only ``camera.masks``.) The bays are judged under the new masks from the next
+        frame; a bay whose pixels the change uncovers or covers has changed for the change gate, which is motion
+        there (its verdict may turn at once: a car the old mask hid is seen, and the lock waits for it)."""
+        with self._lock:
+            self._masks = [[(float(x), float(y)) for x, y in m] for m in masks]
+            self._mask_bays, self._mask_fill = (None, {}), None
 
     def set_source_scale(self, scale: float) -> None:
         """The camera sends ``scale`` of the pixels the bays were drawn on (a sub-stream under 1): the frames

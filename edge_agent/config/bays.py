@@ -12,43 +12,19 @@ import logging
 import math
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, Strict, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from edge_agent.config.base import Ident, StrictModel, load_warning, problems_at
 from edge_agent.config.camera import live_camera_problem
 from edge_agent.config.errors import key_path
 from edge_agent.config.pins import describe, header_pin
+from edge_agent.config.polygon import Point
+from edge_agent.config.polygon import edges_cross as _edges_cross
+from edge_agent.config.polygon import polygon_area as _polygon_area
 from edge_agent.plates import not_a_plate
 from edge_agent.quad import MAX_COORD_PX, quad_problem
 
 log = logging.getLogger(__name__)
-
-
-def _polygon_area(pts: list[tuple[float, float]]) -> float:
-    return 0.5 * abs(sum(x1 * y2 - x2 * y1 for (x1, y1), (x2, y2) in zip(pts, pts[1:] + pts[:1])))
-
-
-def _edges_cross(pts: list[tuple[float, float]]) -> tuple[int, int] | None:
-    """The first two sides (indices of their first points) that cross each other, or None.
-
-    Why: a bay's outline masks its change gate and decides which plates lie in it, while its crop
-    sorts the corners itself; corners clicked out of order (a bow tie) masked two triangles of the
-    bay and cropped a rectangle, so the parts disagreed on where the bay is."""
-    def side(a: tuple[float, float], b: tuple[float, float], c: tuple[float, float]) -> float:
-        return (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])
-
-    n = len(pts)
-    for i in range(n):
-        a, b = pts[i], pts[(i + 1) % n]
-        for j in range(i + 2, n if i else n - 1):  # sides that share no corner with side i
-            c, d = pts[j], pts[(j + 1) % n]
-            if side(c, d, a) * side(c, d, b) < 0 and side(a, b, c) * side(a, b, d) < 0:
-                return i, j
-    return None
-
-
-#: An (x, y) pair: YAML writes it as a list, so the pair itself is lax (list → tuple), its numbers strict.
-Point = Annotated[tuple[Annotated[float, Strict()], Annotated[float, Strict()]], Strict(False)]
 
 
 MAX_POLYGON_POINTS = 64  # a bay is four corners and a few clicks along its sides, not a traced outline

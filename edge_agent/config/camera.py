@@ -10,15 +10,18 @@ import os
 import re
 import stat
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from edge_agent.config.base import StrictModel
+from edge_agent.config.base import StrictModel, problems_at
 from edge_agent.config.hosts import host_problem
+from edge_agent.config.polygon import Point, mask_problem
 
 MAX_FPS = 60.0  # camera.fps; also the ceiling of demo --fps and of a replay file's fps
+MAX_MASKS = 32  # camera.masks: a few text lines, a logo, a privacy block or two; not a picture traced out
+MAX_MASK_POINTS = 64  # as a bay's outline
 
 # What a camera is read over (OpenCV's FFmpeg backend). A source with "://" is a stream: with another scheme, no
 # host or no valid port it can never open, and the agent retried it for ever with only "cannot open" in its log.
@@ -179,6 +182,12 @@ class CameraConfig(StrictModel):
                                       "camera_moved and the camera's verdicts stop counting")
     shift_every_s: float = Field(1.0, ge=0, le=60, description="match a frame against the reference this often")
     moved_confirm_s: float = Field(2.0, ge=0, le=600, description="a shift, or frames of another shape, held this long is reported")
+    masks: list[Annotated[list[Point], Field(max_length=MAX_MASK_POINTS)]] = Field(
+        default_factory=list, max_length=MAX_MASKS,
+        description="areas of the picture the bays' eyes never judge, each a polygon in the pixels the bays are drawn "
+        "on (a box is its 4 corners): text the camera burns in that does not tick (its name, a logo, a privacy "
+        "block). Filled in from their edges for the bays' classifier and change gate; a bay more than "
+        "a twentieth under them vouches for no empty bay (bay_overlay)")
 
     @field_validator("source")
     @classmethod
@@ -204,4 +213,8 @@ class CameraConfig(StrictModel):
             raise ValueError("width and height go together (give both or neither)")
         if self.reconnect_max_s < self.reconnect_min_s:
             raise ValueError("reconnect_max_s must be ≥ reconnect_min_s")
+        problems: list[tuple[tuple[str | int, ...], str]] = [
+            (("masks", i), why) for i, m in enumerate(self.masks) if (why := mask_problem(m, self.width, self.height))]
+        if problems:
+            raise problems_at(type(self).__name__, problems)
         return self

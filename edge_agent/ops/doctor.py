@@ -135,6 +135,32 @@ def check_bay_view(cfg: AgentConfig, probe: Probe) -> Check:
     return Check("bay view", "pass", f"all {len(cfg.bays)} bays show texture in the frame read")
 
 
+def check_masks(cfg: AgentConfig) -> Check:
+    """Which bays the installer's masks (``camera.masks``) cover, and how much of each. One more than
+    ``masks.MASK_SHARE`` under them vouches for no empty bay (``bay_overlay``): its lock never rises on the camera's
+    word, as a blank bay's (the "bay view" row). Said from the config alone: the masks and bays are both drawn there."""
+    from edge_agent.camera.masks import MASK_SHARE, covered_shares
+
+    masks = cfg.camera.masks
+    if not masks:
+        return Check("masks", "skip", "no camera.masks")
+    bays = {b.id: b.polygon for b in cfg.bays}
+    shares = covered_shares(bays, masks)
+    by = {b: [f"masks[{i}]" for i, m in enumerate(masks) if covered_shares({b: bays[b]}, [m])] for b in shares}
+    said = {b: f"{b} {s:.0%} ({', '.join(by[b])})" for b, s in shares.items()}
+    blind = [said[b] for b, s in shares.items() if s > MASK_SHARE]
+    n = f"{len(masks)} mask{'s' if len(masks) != 1 else ''}"
+    if blind:
+        return Check("masks", "fail", f"{n} cover {len(blind)} of {len(cfg.bays)} bays by more than "
+                     f"{MASK_SHARE:.0%}: {', '.join(blind)} — such a bay vouches for no empty bay (bay_overlay) and "
+                     "its lock never rises on the camera's word: move the camera's text off the bays in its "
+                     "settings, and draw each mask round its text alone")
+    if said:
+        return Check("masks", "pass", f"{n}; no bay more than {MASK_SHARE:.0%} under them (touched: "
+                     f"{', '.join(said.values())})")
+    return Check("masks", "pass", f"{n}; over no bay")
+
+
 def camera_rows(cfg: AgentConfig) -> list[Check]:
     probe = probe_camera(cfg)
     return [probe.row, check_bay_view(cfg, probe)]
@@ -324,7 +350,7 @@ def _kernel_clock(why: str, kernel: Callable[[], bool | None] | None) -> Check:
 
 
 CHECKS: dict[str, Callable[[AgentConfig, Runner], list[Check]]] = {
-    "camera": lambda cfg, run: camera_rows(cfg),  # and the "bay view" row, from the same frame
+    "camera": lambda cfg, run: [*camera_rows(cfg), check_masks(cfg)],  # "bay view" from the same frame; "masks"
     "models": lambda cfg, run: [check_models(cfg)],
     "onnx providers": lambda cfg, run: [check_providers(cfg)],
     "broker": lambda cfg, run: check_brokers(cfg),

@@ -3,7 +3,7 @@
 ``reload()`` re-reads the YAML and applies only what changed: lists at once, timers in place,
 bays / occupancy by a new ``BayMonitor`` that adopts the story of every bay that keeps its id (the ``BayFeed``
 and so the lock presence sensors stay plugged in), perception by a new reader. Camera changes
-need a restart and are reported as such, as are the sections read only at start (``START_ONLY``:
+need a restart and are reported as such (but the frame size and the masks, ``APPLIED_CAMERA_KEYS``), as are the sections read only at start (``START_ONLY``:
 they keep their running values until then); one that turns the view (``camera.rotate`` / ``flip``)
 is refused (``view_problems``). A changed lock (its settings, or the bay it guards) is
 refused, the running config kept: the locks are built once, at start, and would go on with their
@@ -39,9 +39,11 @@ log = logging.getLogger(__name__)
 RELOADABLE = ("bays", "timers", "occupancy", "camera", "perception")
 # Read once, at start, by what they build (the MQTT link, web server, evidence store, notify sinks, the
 # clock's zone, the data folder): a reload cannot apply them. (``lists`` and ``charger_health`` apply at
-# once, ``locks`` are refused, ``camera`` applies only its ``width`` / ``height``.)
+# once, ``locks`` are refused, ``camera`` applies only ``APPLIED_CAMERA_KEYS``.)
 START_ONLY = ("site", "mqtt", "web", "evidence", "ops", "notify")  # (``data_dir``: refused, data_dir_problems)
-_SIZE = {"width", "height"}  # the bays' frame size: applied now (CameraWatch.reconfigure), not at a restart
+# the bays' frame size (applied now: CameraWatch.reconfigure) and the masks over the picture (BayMonitor.set_masks):
+# what the bays are drawn on and judged on, which an installer edits with them, not at a restart
+APPLIED_CAMERA_KEYS = {"width", "height", "masks"}
 
 
 def web_as_running(running: WebConfig, new: WebConfig) -> WebConfig:
@@ -61,7 +63,7 @@ def restart_needed(running: AgentConfig, new: AgentConfig) -> list[str]:
     broker, the site's time zone, ``notify``…) answered "config reloaded", nothing to restart, while
     the old values ran on; and once the running config had taken the file's values the next reload
     could not tell either."""
-    camera = new.camera.model_dump(exclude=_SIZE) != running.camera.model_dump(exclude=_SIZE)
+    camera = new.camera.model_dump(exclude=APPLIED_CAMERA_KEYS) != running.camera.model_dump(exclude=APPLIED_CAMERA_KEYS)
     after = as_running(running, new)
     return (["camera"] if camera else []) + [k for k in START_ONLY if getattr(new, k) != getattr(after, k)]
 
@@ -72,7 +74,7 @@ def as_running(running: AgentConfig, new: AgentConfig) -> AgentConfig:
     update: dict[str, Any] = {k: getattr(running, k) for k in START_ONLY}
     update["web"] = web_as_running(running.web, new.web)
     update["data_dir"] = running.data_dir  # another spelling of the same folder (data_dir_problems): as it runs
-    update["camera"] = running.camera.model_copy(update={k: getattr(new.camera, k) for k in _SIZE})
+    update["camera"] = running.camera.model_copy(update={k: getattr(new.camera, k) for k in APPLIED_CAMERA_KEYS})
     return new.model_copy(update=update)  # keeps the file's path and hash
 
 
@@ -273,6 +275,8 @@ class ConfigReload:
             anew = a.camera.reconfigure(new, bays_changed=False, installer=installer)
             if "timers" in changed:
                 a.monitor.set_timers(new)
+            if new.camera.masks != before.camera.masks:
+                a.monitor.set_masks(new.camera.masks)
         if installer and placed != "ok":
             if measured is not None and \
                     (new.camera.width, new.camera.height) == (before.camera.width, before.camera.height):

@@ -27,10 +27,10 @@ FPS = 5.0
 
 
 def write(path: Path, data_dir: Path, a_shift: float = 0.0, out: bool = True, sensor: bool = True,
-          **occupancy: float) -> Path:
+          masks: list | None = None, **occupancy: float) -> Path:
     """``out``: with bay OUT (its corners 2000 px from the view's middle: a turn of the view moves them furthest);
     ``sensor``: the simulated locks have a presence sensor (it never sees the rendered cars: a blind spell then
-    reads them gone); ``occupancy``: keys of the config's ``occupancy`` section."""
+    reads them gone); ``masks``: the camera's ``masks``; ``occupancy``: keys of the config's ``occupancy`` section."""
     locks = ("LA", "LO") if out else ("LA",)
     cfg = {
         "site": {"site_id": "s", "device_id": "d"},
@@ -44,6 +44,8 @@ def write(path: Path, data_dir: Path, a_shift: float = 0.0, out: bool = True, se
     }
     if occupancy:
         cfg["occupancy"] = occupancy
+    if masks:
+        cfg["camera"]["masks"] = masks
     path.write_text(yaml.safe_dump(cfg))
     return path
 
@@ -52,9 +54,10 @@ class Rig:
     """The real agent with simulated locks on ``src``; ``events`` collects the bus; ``run`` steps both loops."""
 
     def __init__(self, tmp_path: Path, clock, src, classifier=None, out: bool = True,  # noqa: ANN001
-                 sensor: bool = True, **occupancy: float) -> None:
+                 sensor: bool = True, masks: list | None = None, **occupancy: float) -> None:
         self.clock, self.src = clock, src
-        self.path = write(tmp_path / "agent.yaml", tmp_path / "data", out=out, sensor=sensor, **occupancy)
+        self.path = write(tmp_path / "agent.yaml", tmp_path / "data", out=out, sensor=sensor, masks=masks,
+                          **occupancy)
         self.agent = Agent(load_config(self.path), clock=clock, source=src, reader=NoPlates(),
                            **({"classifier": classifier} if classifier is not None else {}))
         self.manager = attach_locks(self.agent, thread=False)

@@ -490,3 +490,23 @@ def test_disk_row_passes_a_data_dir_the_first_run_makes(write_config, tmp_path):
     blocked = load_config(write_config(data_dir=str(tmp_path / "afile" / "data")))
     row = check_disk(blocked)
     assert row.status == "fail" and "cannot make it in" in row.detail, row
+
+
+def test_masks_row_names_the_bays_a_mask_covers(tmp_path):
+    """``camera.masks`` over most of bay A (and a sliver of B's far edge): the row fails naming A, the share and the
+    mask, as the agent holds A ``bay_overlay`` with its lock down; a mask clipping a bay only passes, naming it; and
+    ``doctor`` lists the row with the camera's."""
+    from edge_agent.ops.doctor import CHECKS, check_masks
+    from edge_agent.sim.scenario import scene_config
+
+    line = [[480, 190], [900, 190], [900, 205], [480, 205]]
+    block = [[60, 220], [460, 220], [460, 530], [60, 530]]
+    row = check_masks(scene_config(str(tmp_path), camera={"masks": [line, block]}))
+    assert row.status == "fail" and "1 of 2 bays" in row.detail and "A 91% (masks[1])" in row.detail, row
+    assert "B " not in row.detail and "bay_overlay" in row.detail
+    row = check_masks(scene_config(str(tmp_path), camera={"masks": [line]}))
+    assert row.status == "pass" and "B 2% (masks[0])" in row.detail and "A " not in row.detail, row
+    assert check_masks(scene_config(str(tmp_path))).status == "skip"
+    rows = CHECKS["camera"](scene_config(str(tmp_path), camera={"source": str(tmp_path / "none"), "masks": [block]}),
+                            subprocess.run)
+    assert [r.name for r in rows] == ["camera", "bay view", "masks"] and rows[2].status == "fail"
