@@ -38,6 +38,11 @@ def _union(polygons: Sequence[Polygon], shape: tuple[int, int]) -> np.ndarray:
     return m.astype(bool)
 
 
+def covered(polygons: Sequence[Polygon], shape: tuple[int, int]) -> np.ndarray:
+    """The pixels of ``shape`` the masks cover as filled (``PAD`` round them): bool, rows x columns."""
+    return _union(polygons, shape)
+
+
 class MaskFill:
     """The masks' fill for frames of one size: where each masked pixel takes its value from, worked out once."""
 

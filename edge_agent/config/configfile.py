@@ -74,12 +74,15 @@ class ConfigFile:
                  size: tuple[int, int] | None = None) -> tuple[AgentConfig, Path | None]:
         """Replace bay ids and polygons; charger and lock ids of bays that keep their id stay
         (they come from the config file's bay of that id). ``size``: the frame the polygons were
-        drawn on, kept as ``camera.width`` / ``height`` (None: the size stays as it was)."""
+        drawn on, kept as ``camera.width`` / ``height`` (None: the size stays as it was), with the
+        masks scaled to it as the bays' pixels are (``scaled_masks``)."""
         base_ids = [b.get("id") for b in self._base().get("bays") or [] if isinstance(b, dict)]
 
-        def change(over: dict[str, Any], _now: dict[str, Any]) -> None:
+        def change(over: dict[str, Any], now: dict[str, Any]) -> None:
             if size is not None:
-                over["camera"] = {"width": int(size[0]), "height": int(size[1])}
+                kept = over.get("camera") if isinstance(over.get("camera"), dict) else {}
+                over["camera"] = {"width": int(size[0]), "height": int(size[1]),
+                                  **scaled_masks(self._base(), now, kept, (int(size[0]), int(size[1])))}
             over["bays"] = [{"id": b.get("id"),
                              "polygon": [[round(float(x), 1), round(float(y), 1)] for x, y in b.get("polygon", [])]}
                             for b in bays]
@@ -166,6 +169,38 @@ class ConfigFile:
 
 
 __all__ = ["ConfigError", "ConfigFile"]
+
+
+def scaled_masks(base: dict[str, Any], now: dict[str, Any], kept: dict[str, Any],
+                 size: tuple[int, int]) -> dict[str, Any]:
+    """The overrides' ``camera.masks`` / ``masks_of`` for a Save at ``size``: the masks as they run now (``now``, the
+    merged config) scaled per axis from the bays' size now to ``size``, as the page carries a kept drawing to a
+    picture of another size and the agent an old outline (``BayMonitor._drawn_scale``); at the same size (or one not
+    known before: a config without ``camera.width`` / ``height``, whose frames are the first Save's) the ones
+    ``kept`` in the overrides, never dropped. Empty when the config draws no masks.
+
+    Why: ``camera.masks`` are pixels of the frame the bays are drawn on. A Save on a 4:3 sub-stream's 640x480 picture
+    under a 1280x720 config wrote the bays and the size, not the masks: one past 640 px made the Save fail ("outside
+    the 640x480 camera frame", the installer with no way to fix it on the page); one inside covered other pixels than
+    the text, which was judged again, and the bays under it vouched for empty ground."""
+    camera = base.get("camera") if isinstance(base.get("camera"), dict) else {}
+    masks = camera.get("masks")
+    if not isinstance(masks, list) or not masks:
+        return {}
+    was = now.get("camera") if isinstance(now.get("camera"), dict) else {}
+    w0, h0 = was.get("width"), was.get("height")
+    if not (isinstance(w0, int) and isinstance(h0, int) and w0 > 0 and h0 > 0) or (w0, h0) == size:
+        return {k: kept[k] for k in ("masks", "masks_of") if k in kept}
+    running = was.get("masks")
+    if not isinstance(running, list):
+        return {}
+    kx, ky = size[0] / w0, size[1] / h0
+    try:
+        scaled = [[[min(size[0], round(float(x) * kx, 1)), min(size[1], round(float(y) * ky, 1))] for x, y in m]
+                  for m in running]
+    except (TypeError, ValueError):  # not polygons: left for the config's own check to name
+        return {}
+    return {"masks": scaled, "masks_of": masks}
 
 
 def _legacy(over: dict[str, Any]) -> bool:

@@ -19,6 +19,9 @@ Merge rule — the merged document goes through the same models as any config:
 - ``camera.width`` / ``camera.height``: the size of the snapshot the installer drew the saved
   bays on, which replaces the config's (polygons are pixels of one frame size: bays redrawn on a
   camera that now sends another shape would otherwise stay blind until someone edits the config).
+- ``camera.masks`` / ``camera.masks_of``: the config's masks scaled to that size by a Save at another size
+  (``masks_of``: the config's masks they were scaled from). They replace the config's masks only while the
+  config's are still ``masks_of``: masks edited in the config since are its own, drawn on the frames as they are.
 - ``occupancy.model`` / ``occupancy.calibration``: the installer page's "Use it" after a per-site calibration
   (the model the calibration was made for, and the calibration file in ``data_dir``); each replaces the config's.
 
@@ -47,6 +50,7 @@ KEEP_BACKUPS = 20  # the newest ones; the first backup (the first version writte
 _BAY_KEYS = {"id", "polygon"}
 _LIST_KEYS = {"allow", "deny"}
 _CAMERA_KEYS = {"width", "height"}
+_MASK_KEYS = {"masks", "masks_of"}  # camera.masks as a Save at another size scaled them (``scaled_masks``)
 _OCCUPANCY_KEYS = {"model", "calibration"}
 DEFAULT_DATA_DIR = "/var/lib/edge-agent"
 
@@ -100,7 +104,13 @@ def _shape_problems(data: Any) -> list[str]:
         problems.append("camera: must be a mapping with width and height")
     else:
         problems += [f"{key_path(('camera', k))}: not allowed in overrides (only width and height; set it in the "
-                     "config file)" for k in camera if k not in _CAMERA_KEYS]
+                     "config file)" for k in camera
+                     if k not in _CAMERA_KEYS | _MASK_KEYS]
+        problems += [f"camera.{k}: must be a list of polygons" for k in sorted(_MASK_KEYS & set(camera))
+                     if not isinstance(camera[k], list)]
+        if len(_MASK_KEYS & set(camera)) == 1:
+            problems.append("camera: masks and masks_of go together in overrides (the config's masks as a Save "
+                            "scaled them, and the ones they were scaled from): give both or neither")
         # one of them merged over the config's other made a size no snapshot had (1920 over a 960x540 config:
         # 1920x540, every bay blind for "another aspect ratio"), and check-config printed "1920xNone"
         if len(_CAMERA_KEYS & set(camera)) == 1:
@@ -151,6 +161,8 @@ def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     if over.get("camera") and _mapping_or_absent(base.get("camera")):  # the saved bays' frame size
         camera: dict[str, Any] = out.get("camera") or {}
         camera.update({k: over["camera"][k] for k in _CAMERA_KEYS if k in over["camera"]})
+        if "masks" in over["camera"] and camera.get("masks") == over["camera"].get("masks_of"):
+            camera["masks"] = copy.deepcopy(over["camera"]["masks"])  # as the Save scaled them (still the config's)
         out["camera"] = camera
     if over.get("occupancy") and _mapping_or_absent(base.get("occupancy")):  # the page's per-site calibration
         occupancy: dict[str, Any] = out.get("occupancy") or {}

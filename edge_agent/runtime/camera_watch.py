@@ -151,6 +151,8 @@ class CameraWatch:
         parked car read empty in 1.7 % of PKLot crops, none in place)."""
         before, self.cfg = self.cfg, cfg
         self.fit.confirm_s = cfg.camera.moved_confirm_s
+        if self.alignment is not None and cfg.camera.masks != before.camera.masks:  # burnt-in text left out anew
+            self.alignment.reg.set_masks(cfg.camera.masks)
         sized = (cfg.camera.width, cfg.camera.height) != (before.camera.width, before.camera.height)
         bays_changed = bays_changed or (installer and self.placement != "ok")
         placement = self.placement
@@ -203,6 +205,7 @@ class CameraWatch:
             return None
         reg = Registration(c.shift_tolerance_px, [[b.id, b.polygon] for b in self.cfg.bays], self._ref_dir, self.view,
                            inherit=inherit, hide=self.hide)
+        reg.set_masks(c.masks)
         return Alignment(reg, c.moved_confirm_s, c.shift_every_s)
 
     def _new_frame_size(self, before: FrameSize | None = None, inherit: bool = False) -> FrameSize:

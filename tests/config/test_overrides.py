@@ -422,3 +422,39 @@ def test_the_file_use_it_writes_says_what_to_do_before_going_back_and_doing_it_k
     assert (after.occupancy.model, after.occupancy.calibration) == (before.occupancy.model,
                                                                      before.occupancy.calibration)
     assert [b.polygon for b in after.bays] == [b.polygon for b in before.bays]
+
+
+def test_a_save_at_another_size_scales_the_masks_as_the_bays_and_a_later_save_keeps_them(config, tmp_path):
+    """``camera.masks`` are pixels of the frame the bays are drawn on. A Save on a picture of another size wrote the
+    bays and the size, not the masks: one past the new frame's edge failed the Save (the installer with no way to
+    fix it on the page), one inside covered other pixels than the camera's text. They are scaled per axis as the
+    bays' pixels are; a later Save at the same size, or one without a picture, keeps them; an edit of the masks in
+    the config file takes over (drawn on the frames as they are)."""
+    text = yaml.safe_load(config.read_text())
+    text["camera"]["masks"] = [[[600, 20], [940, 20], [940, 60], [600, 60]], [[10, 500], [200, 500], [200, 530]]]
+    config.write_text(yaml.safe_dump(text))
+    files = ConfigFile(config, FakeClock())
+    drawn = [{"id": "A", "polygon": [[0, 0], [300, 0], [300, 200]]}]
+    cfg, _ = files.set_bays(drawn, size=(640, 480))  # a 4:3 sub-stream under bays drawn on 960x540
+    scaled = [[[400.0, 17.8], [626.7, 17.8], [626.7, 53.3], [400.0, 53.3]],
+              [[6.7, 444.4], [133.3, 444.4], [133.3, 471.1]]]
+    assert [[list(p) for p in m] for m in cfg.camera.masks] == scaled
+    assert [[list(p) for p in m] for m in load_config(config).camera.masks] == scaled
+    for size in ((640, 480), None):  # the next Save on that picture, and one with no picture: the masks stay
+        cfg, _ = files.set_bays(drawn, size=size)
+        assert [[list(p) for p in m] for m in cfg.camera.masks] == scaled
+    cfg, _ = files.set_bays(drawn, size=(960, 540))  # back: the masks as drawn (to a tenth of a pixel)
+    assert [[list(p) for p in m] for m in cfg.camera.masks] == [
+        [[600.0, 20.0], [940.1, 20.0], [940.1, 60.0], [600.0, 60.0]], [[10.1, 499.9], [200.0, 499.9], [200.0, 530.0]]]
+    cfg, _ = files.set_bays(drawn, size=(640, 480))
+    text["camera"]["masks"] = [[[1, 1], [50, 1], [50, 30]]]  # the operator redraws them on the 640x480 frames
+    config.write_text(yaml.safe_dump(text))
+    assert [[list(p) for p in m] for m in load_config(config).camera.masks] == [[[1, 1], [50, 1], [50, 30]]]
+    cfg, _ = files.set_bays(drawn, size=(640, 480))
+    assert [[list(p) for p in m] for m in cfg.camera.masks] == [[[1, 1], [50, 1], [50, 30]]]
+
+    over = tmp_path / "data" / "overrides.yaml"
+    over.write_text(yaml.safe_dump({"camera": {"width": 640, "height": 480, "masks": []}}))
+    with pytest.raises(ConfigError) as err:
+        load_config(config)
+    assert "camera: masks and masks_of go together in overrides" in err.value.report()

@@ -308,6 +308,23 @@ def test_installer_save_keeps_the_snapshot_size_the_bays_were_drawn_on(client, s
     assert 'width="720" height="540"' in client.get("/installer").text  # the page's own view follows
 
 
+def test_installer_save_keeps_the_masks_and_scales_them_with_the_size(client, site):
+    """The page sends bays and the picture's size, never the masks (``camera.masks``, in the config file): a Save
+    must leave them in force, scaled to the picture's size as the bays' pixels are (a mask past the 720 px edge
+    failed the Save, "outside the 720x540 camera frame")."""
+    text = yaml.safe_load(site.config_path.read_text())
+    text["camera"]["masks"] = [[[700, 10], [950, 10], [950, 50], [700, 50]]]
+    site.config_path.write_text(yaml.safe_dump(text, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    tok = token(client, "/installer")
+    body = {"bays": [{"id": "A1", "polygon": [[10, 300], [400, 300], [400, 530]]}], "size": [720, 540]}
+    for _ in range(2):  # the Save, and the next one on the same picture
+        r = client.post("/installer", json=body, headers={"X-CSRF-Token": tok})
+        assert r.status_code == 200 and r.json()["ok"], r.json()
+        masks = [[list(p) for p in m] for m in load_config(site.config_path).camera.masks]
+        assert masks == [[[525.0, 10.0], [712.5, 10.0], [712.5, 50.0], [525.0, 50.0]]]
+        assert [[list(p) for p in m] for m in site.control.reloads[-1].camera.masks] == masks
+
+
 def test_live_bays_page_shows_state_lock_and_picture(client, site):
     html = client.get("/bays").text
     assert "粤B99999" in html and "违规" in html and "升起" in html
