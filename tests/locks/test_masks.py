@@ -52,6 +52,8 @@ def test_a_masked_label_over_a_bay_makes_no_arrival_and_raises_no_arm(tmp_path, 
     try:
         rig.src.next = labelled()
         rig.run(10)
+        assert agent.camera.alignment is not None  # the shift is tracked: its features leave the label out too
+        assert agent.camera.alignment.reg.masks == [[(float(x), float(y)) for x, y in BLOCK]]
         assert _arrivals(rig) == []
         assert agent.feed.vision("A").p_occupied < 0.3  # the classifier read the filled-in ground, not the text
         rig.assert_unvouched("A", "bay_overlay")  # classified, vouching for nothing: a lock refuses to rise
@@ -77,10 +79,12 @@ def test_a_reload_applies_the_masks(tmp_path, clock):  # noqa: ANN001
         assert res.ok and res.data["restart_needed"] == [] and "camera" in res.data["changed"], res
         rig.run(1)
         rig.assert_unvouched("A", "bay_overlay")
+        assert agent.camera.alignment is not None and len(agent.camera.alignment.reg.masks) == 1  # and registration
         del cfg["camera"]["masks"]
         rig.path.write_text(yaml.safe_dump(cfg))
         assert agent.reload_config().ok
         rig.run(1)
+        assert agent.camera.alignment.reg.masks == []
         assert agent.feed.vision("A").vision == "ok" and agent.bays_unseen() == {}
     finally:
         agent.stop()
