@@ -30,7 +30,7 @@ from edge_agent.bays.occupancy import Verdict as CameraVerdict
 from edge_agent.bays.old_ground import REDRAWN, SEEN_PARKED_S, OldGround, Unplaced, ground_picture
 from edge_agent.bays.vision import BayPictures, blind_vision, classifier_vision
 from edge_agent.bays.visit_verdict import decide_visit
-from edge_agent.camera.masks import MaskFill, under_masks
+from edge_agent.camera.masks import MaskFill, covered_shares, under_masks
 from edge_agent.camera.overlay import OVERLAY, Overlay, TickWatch, fill
 from edge_agent.clock import Clock, iso
 from edge_agent.config.models import AgentConfig
@@ -222,6 +222,8 @@ class BayMonitor:
             self._osd = old._osd  # the same camera's clock: no TICKS seconds to find it again
             self._blur.adopt(old._blur, same)  # a drop on the lens a reload finds is still a drop (bays.blur)
             self._cut.adopt(old._cut)  # a replayed buffer a reload finds is still a replay (bays.cut)
+            if old._masks != self._masks:  # the masks edited with the bays: no car's motion either (``set_masks``)
+                self._mask_edited(old._mask_polygons() if old._masks else [])
             for bay in kept_ids:
                 f = self.fusion[bay] = old.fusion[bay]
                 f.cfg = f.hysteresis.cfg = self.cfg.occupancy
@@ -561,11 +563,29 @@ class BayMonitor:
 
     def set_masks(self, masks: Sequence[Sequence[tuple[float, float]]]) -> None:
         """(A reload that changed only ``camera.masks``.) The bays are judged under the new masks from the next
-        frame; a bay whose pixels the change uncovers or covers has changed for the change gate, which is motion
-        there (its verdict may turn at once: a car the old mask hid is seen, and the lock waits for it)."""
+        frame. The fill appearing or going changes the picture of each bay a mask touched, before or now: that is
+        the installer's edit, no car's motion, so their next frame is taken as a redrawn outline's (``_mask_edited``).
+        Why: a mask over most of a bay, taken out, left it ``bay_overlay``-free on the very frame its change was the
+        motion that let a still parked car's held misread (dusk) be believed: confidently empty, and the arm rose
+        under the car 20 s later (probe review29). A car the old mask hid is seen all the same; the lock waits for it
+        (a reading against the verdict with nothing moving is no confident verdict)."""
         with self._lock:
+            was = self._mask_polygons() if self._masks else []
             self._masks = [[(float(x), float(y)) for x, y in m] for m in masks]
             self._mask_bays, self._mask_fill = (None, {}), None
+            self._mask_edited(was)
+
+    def _mask_edited(self, was: Sequence[Sequence[tuple[float, float]]]) -> None:
+        """The masks changed from ``was`` (as they lay on the frame): each bay either touches has its next frame taken
+        as no motion (``_redrawn``), and its pictures kept for a view's return or a cut's settling, taken under the
+        old fill, are dropped (no picture: nothing says it changed)."""
+        now = self._mask_polygons() if self._masks else []
+        polygons = {s.bay_id: s.polygon for s in self.shapes}
+        touched = set(covered_shares(polygons, was)) | set(covered_shares(polygons, now))
+        self._redrawn.update(touched)
+        for b in touched:
+            for since in ("vouched", "cut"):
+                self.gate.forget(b, since)
 
     def set_source_scale(self, scale: float) -> None:
         """The camera sends ``scale`` of the pixels the bays were drawn on (a sub-stream under 1): the frames

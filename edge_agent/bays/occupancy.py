@@ -479,6 +479,12 @@ class ChangeGate:
         self._ref[dst], self._ref_light[dst] = self._ref[src], self._ref_light[src]
         self._ref_scale[dst] = self._ref_scale.get(src, 1.0)
 
+    def forget(self, bay_id: str, since: str) -> None:
+        """Drop the bay's reference for ``since`` (its pixels were judged under another fill: ``camera.masks``)."""
+        self._ref.pop((since, bay_id), None)
+        self._ref_light.pop((since, bay_id), None)
+        self._ref_scale.pop((since, bay_id), None)
+
     def has(self, bay_id: str, since: str = "classified") -> bool:
         """The bay has a reference for ``since`` (``compare`` reads none as all changed)."""
         return (since, bay_id) in self._ref
