@@ -10,27 +10,18 @@ keeps vouching; or one over most of it, once it is taken out and the bay leaves 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import yaml
 
-from edge_agent.clock import FakeClock
 from edge_agent.sim.synthetic import Scene, render
+from tests.locks import test_restart_still_car as still
 from tests.locks.test_confirm_with_a_car import _never_up
 from tests.locks.test_knocked_edit import PARKED
-from tests.locks.test_restart_still_car import Scripted, ScriptedRun
+from tests.locks.test_restart_still_car import ScriptedRun
 
 CLIP = [[80.0, 400.0], [150.0, 400.0], [150.0, 404.0], [80.0, 404.0]]  # a text line across A: 4.4 % of it, padded
 COVER = [[80.0, 290.0], [150.0, 290.0], [150.0, 420.0], [80.0, 420.0]]  # a label block over 60 % of A
-
-
-@pytest.fixture
-def site(tmp_path: Path, clock: FakeClock):  # noqa: ANN201
-    ScriptedRun.classifier = Scripted()
-    s = ScriptedRun(tmp_path, clock)
-    yield s
-    s.close()
+site = still.site  # the fixture: the still car's run, bay A read by a script
 
 
 def _masks(site: ScriptedRun, masks: list, with_bay: bool) -> None:

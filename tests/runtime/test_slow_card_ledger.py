@@ -19,8 +19,8 @@ from edge_agent.clock import FakeClock
 from edge_agent.evidence.runs import AliveMarks, RunLedger
 from edge_agent.runtime.assemble import assemble
 from edge_agent.sim.scenario import EMPTY, ScriptedSource, hold, scene_config
+from tests.runtime.test_slow_card_photos import FPS, step_through
 
-FPS = 5
 SYNC_S = 4.0  # a worn card collecting garbage: past the locks' default occupancy_max_age_s (3 s)
 
 
@@ -43,15 +43,11 @@ def test_the_minute_mark_leaves_the_loop_and_still_reaches_the_ledger(tmp_path: 
     agent, recorder = parts.agent, parts.recorder
     assert recorder is not None
     parts.start()
-    longest, t0, asked = 0.0, clock.monotonic(), []
+    asked: list[datetime] = []
     request = recorder.marks.request
     monkeypatch.setattr(recorder.marks, "request", lambda at: (asked.append(at), request(at)))
     try:
-        while clock.monotonic() - t0 < source.duration:
-            before = clock.monotonic()
-            agent.step()
-            longest = max(longest, clock.monotonic() - before)
-            clock.advance(1 / FPS)
+        longest = step_through(agent, clock, source.duration)
         assert recorder.marks.drain(timeout=30)
         assert len(asked) == 2 and not on_loop  # the first turn's and a minute later's: none written on the loop
         assert longest < 1 / FPS, longest  # no turn held for a mark

@@ -18,11 +18,23 @@ from edge_agent.clock import FakeClock
 from edge_agent.events.types import Event, EventType
 from edge_agent.evidence.store import EvidenceStore
 from edge_agent.evidence.violations import ViolationLog
+from edge_agent.runtime.agent import Agent
 from edge_agent.runtime.assemble import assemble
 from edge_agent.sim.scenario import EMPTY, NEV, Scene, ScriptedSource, drive, hold, scene_config
 
 FPS = 5
 SYNC_S = 1.0
+
+
+def step_through(agent: Agent, clock: FakeClock, duration: float) -> float:
+    """Step ``agent`` at ``FPS`` for ``duration`` s of ``clock``; the longest turn, on the clock the slow writes move."""
+    longest, t0 = 0.0, clock.monotonic()
+    while clock.monotonic() - t0 < duration:
+        before = clock.monotonic()
+        agent.step()
+        longest = max(longest, clock.monotonic() - before)
+        clock.advance(1 / FPS)
+    return longest
 
 
 def _story(tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch, photo_thread: bool
@@ -66,15 +78,9 @@ def _story(tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch, ph
     agent = parts.agent
     events: list[Event] = []
     agent.bus.subscribe(events.append)
-    longest = 0.0
     parts.start()
-    t0 = clock.monotonic()
     try:
-        while clock.monotonic() - t0 < source.duration:
-            before = clock.monotonic()
-            agent.step()
-            longest = max(longest, clock.monotonic() - before)
-            clock.advance(1 / FPS)
+        longest = step_through(agent, clock, source.duration)
         assert agent.drain_photos(timeout=30)
     finally:
         parts.stop()
