@@ -9,9 +9,10 @@ import pytest
 from edge_agent.config.perception import PerceptionConfig
 from edge_agent.perception.evaluate import evaluate, write_failures
 from edge_agent.perception.lists import PlateLists
+from edge_agent.perception.lowlight import brightened, median_luma
 from edge_agent.perception.pipeline import Pipeline
 from edge_agent.plates import parse_plate
-from tests.perception.render import render_plate, render_scene
+from tests.perception.render import render_plate, render_scene, scene
 
 
 @pytest.fixture(scope="module")
@@ -262,3 +263,24 @@ def test_the_province_character_confidence_is_the_province_call(pipeline, monkey
     [r] = pipeline.process(scene)
     assert calls and r.text == "苏E12345"
     assert r.province_confidence == 0.3 and r.char_confidences[0] == 0.3
+
+
+def _at_night(frame: np.ndarray, gain: float = 0.1, sigma: float = 5.0) -> np.ndarray:
+    """A tenth of the light and the sensor's noise over it (seeded)."""
+    noisy = frame.astype(np.float32) * gain + np.random.default_rng(0).normal(0.0, sigma, frame.shape)
+    return np.clip(noisy, 0, 255).astype(np.uint8)
+
+
+def test_a_night_photos_plate_the_detector_misses_is_found_on_a_brightened_copy_and_read(pipeline):
+    frame = _at_night(scene("沪B67890", "yellow", seed=0, plate_width=160)[0])
+    assert pipeline.detector.detect(frame) == []  # the photo itself: nothing found
+    reads = pipeline.process(frame)
+    assert [(r.text, r.colour, r.nev, r.complete) for r in reads] == [("沪B67890", "yellow", False, True)]
+
+
+def test_a_lit_photo_gets_no_brightened_copy_and_a_dark_one_two():
+    lit = scene("沪B67890", "yellow", seed=0)[0]
+    assert median_luma(lit) >= 64 and list(brightened(lit)) == []
+    dark = _at_night(lit)
+    copies = list(brightened(dark))
+    assert len(copies) == 2 and all(median_luma(c) > 2 * median_luma(dark) for c in copies)
