@@ -76,7 +76,7 @@ class Pipeline:
         self.cfg = cfg
         self.lists = lists
         self.completer = Completer(detector, recognizer, cfg.pad_x, cfg.pad_y, cfg.province_widen)
-        self.provinces = ProvinceReader(recognizer, cfg.priority_provinces)
+        self.provinces = ProvinceReader(recognizer, cfg.priority_provinces, pad=(cfg.pad_x, cfg.pad_y))
 
     @classmethod
     def from_config(cls, cfg: PerceptionConfig | None = None, models_dir: str | Path | None = None,
