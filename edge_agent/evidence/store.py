@@ -227,7 +227,10 @@ class EvidenceStore:
         # or a power cut left are written now
         self.held = HeldRows(self.root / HELD_PHOTOS_FILE, self.db_path, PROTECTED_KINDS)
         self.held.load()
-        self.write_held()
+        try:
+            self.write_held()
+        except sqlite3.Error as exc:  # a row that cannot go in must not keep the agent from starting: it stays held
+            log.error("evidence index: the photo rows held at the last stop not written: %s", exc)
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.db_path, check_same_thread=False, isolation_level=None)
