@@ -34,6 +34,7 @@ from typing import Any
 
 from edge_agent.clock import Clock, iso
 from edge_agent.durable import replacing
+from edge_agent.evidence.held_rows import HELD_PHOTOS_FILE
 from edge_agent.evidence.store import SNAPSHOT, remove_photo
 from edge_agent.evidence.violations import HELD_FILE, plate_pattern, without_plates
 from edge_agent.masking import MASK
@@ -149,7 +150,8 @@ def refuse_links(data_dir: Path, outboxes: list[Path]) -> None:
     into a new ``events.jsonl`` the agent's group reads. The agent itself makes none of these a link. The teach
     page's ``labels/`` too (``occupancy.labels``' names): a ``labels/frames`` linked to another folder had root delete
     the pictures there that a car's visit spans (by name and file time), ``labels/labels.csv`` was read through a link."""
-    names = [data_dir / "evidence" / "evidence.db", data_dir / "evidence" / HELD_FILE, *(data_dir / n for n in EVENTS_FILES),
+    names = [data_dir / "evidence" / "evidence.db", data_dir / "evidence" / HELD_FILE,
+             data_dir / "evidence" / HELD_PHOTOS_FILE, *(data_dir / n for n in EVENTS_FILES),
              *(b for b in outboxes if b.is_relative_to(data_dir)),
              *(data_dir / n for n in LABELS_NAMES)]
     names += [Path(f"{n}{x}") for n in list(names) if n.suffix in (".db", ".sqlite") for x in ("-wal", "-shm",
@@ -178,6 +180,9 @@ def forget_plate(data_dir: Path, plate: str, clock: Clock, user: str, outboxes: 
     # the events a stop kept for the next start (the database was locked): those naming the car go whole, as the
     # index's violations of its visits do; the next start writes the others
     out.event_lines += _scrub_lines(data_dir / "evidence" / HELD_FILE, match, drop=True)
+    # the photo rows a lock kept out of the index (``held_rows.py``): the car's, and the snapshots taken while it
+    # stood in view, go with their photos, as the index's do
+    out.photos += _forget_held_photos(data_dir / "evidence", match, out)
     for box in outboxes:
         if box.is_file():
             out.outbox[str(box.relative_to(data_dir)) if box.is_relative_to(data_dir) else str(box)] = \
@@ -331,6 +336,44 @@ def _forget_snapshots(db: sqlite3.Connection, root: Path, visits: set[str], out:
                 out.foreign += 1
     db.executemany("DELETE FROM evidence WHERE id=?", [(eid,) for eid in rows])
     return len(rows)
+
+
+def _forget_held_photos(root: Path, match: _Match, out: Forgotten) -> int:
+    """Held photo rows (``HELD_PHOTOS_FILE``) naming the car, or snapshots taken while it stood in view: their photos
+    deleted and their lines dropped (the file rewritten); returns how many."""
+    path = root / HELD_PHOTOS_FILE
+    try:  # never through a link, nor a FIFO's wait for a writer
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        return 0
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return 0
+        lines = fh.read().splitlines(keepends=True)
+    kept, gone = [], 0
+    for raw in lines:
+        try:
+            row = json.loads(raw)
+        except ValueError:
+            row = None
+        if not isinstance(row, dict):
+            kept.append(raw)  # no row of ours: the next start skips it, named
+            continue
+        epoch = row.get("epoch")
+        in_view = row.get("kind") == SNAPSHOT and isinstance(epoch, (int, float)) and \
+            any(lo <= epoch <= hi for lo, hi in out.in_view)
+        if not in_view and match.plates_in(raw.decode("utf-8", "replace")) is None:
+            kept.append(raw)
+            continue
+        for rel in (row.get("frame_file"), row.get("crop_file")):
+            if isinstance(rel, str) and not remove_photo(root, rel):
+                out.foreign += 1
+        gone += 1
+    if gone:
+        with replacing(path, like=st) as fh_out:
+            fh_out.write(b"".join(kept))
+    return gone
 
 
 def _scrub_lines(path: Path, match: _Match, drop: bool = False) -> int:

@@ -38,8 +38,9 @@ from typing import Any, Protocol
 
 from edge_agent.clock import Clock, iso
 from edge_agent.durable import fsync_dir, write_durably
+from edge_agent.evidence.held_rows import HELD_PHOTOS_FILE, HeldRows
 from edge_agent.ids import UUID_TEXT
-from edge_agent.sqlite_damage import Damaged, is_corruption, is_no_space, prune_aside, salvage_from
+from edge_agent.sqlite_damage import Damaged, is_corruption, is_no_space, is_unavailable, prune_aside, salvage_from
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS evidence (
@@ -79,6 +80,9 @@ _PROTECT_VISITS = (f"UPDATE evidence SET protected=1 WHERE protected=0 AND kind 
                    "AND visit_id IS NOT NULL)")
 RETENTION_BATCH = 50  # records one retention call deletes at most: it runs on the frame loop, ~5 ms a photo file
 ORPHAN_AGE_S = 3600.0  # an unindexed photo file this old is a crash's leftover, not a save in flight
+# while photo rows are held for a lock, a later try waits this long for it, not the connection's 5 s: the minute's
+# retry runs on the frame loop, and a backup may hold the lock for minutes (as ``violations.HELD_RETRY_WAIT_S``)
+HELD_RETRY_WAIT_S = 0.1
 # matched whole (``fullmatch``), as ``ids.is_uuid``: ``$`` also matches before a final line break, and a row naming
 # ``2026-01-01/<uuid>.jpg\n`` was taken for a name the store writes
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # the folder of one day's photos
@@ -219,6 +223,14 @@ class EvidenceStore:
             if not is_corruption(exc):  # a full disk is no damage: keep the index, fail, retry later
                 raise
             self._db = self._recover(exc)
+        # photo rows another program's lock kept out, on disk until written (``held_rows.py``); those a stop, a kill
+        # or a power cut left are written now
+        self.held = HeldRows(self.root / HELD_PHOTOS_FILE, self.db_path, PROTECTED_KINDS)
+        self.held.load()
+        try:
+            self.write_held()
+        except sqlite3.Error as exc:  # a row that cannot go in must not keep the agent from starting: it stays held
+            log.error("evidence index: the photo rows held at the last stop not written: %s", exc)
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.db_path, check_same_thread=False, isolation_level=None)
@@ -293,6 +305,12 @@ class EvidenceStore:
 
     def close(self) -> None:
         with self._lock:
+            if self.held:  # the lock may have gone since the last photo or minute: written now, not at the next start
+                with contextlib.suppress(sqlite3.Error):
+                    self._write_held()
+            if self.held:
+                log.warning("evidence index %s still locked at close: %d photo row(s) held in %s, written at the "
+                            "next start", self.db_path, len(self.held), self.held.path)
             self._db.close()
 
     def save(self, bay_id: str | None, visit_id: str | None, kind: str, image_jpeg: bytes | None,
@@ -360,16 +378,21 @@ class EvidenceStore:
                               self._unwritable)
                 raise EvidenceSkipped(exc.errno, f"cannot write evidence: {exc.strerror}") from None
             raise
+        row = (eid, bay_id, visit_id, kind, iso(now), now.timestamp(), plate, int(protected), files["frame"],
+               files["crop"], size, json.dumps(meta or {}, ensure_ascii=False, default=str))
         with self._lock:
             try:
-                self._db.execute(
-                    "INSERT INTO evidence VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (eid, bay_id, visit_id, kind, iso(now), now.timestamp(), plate, int(protected),
-                     files["frame"], files["crop"], size, json.dumps(meta or {}, ensure_ascii=False, default=str)),
-                )
-                if kind in PROTECTED_KINDS and visit_id is not None:  # the visit's identifications: the same case
-                    self._db.execute(_PROTECT_VISITS + " AND visit_id=?", (*PROTECTED_KINDS, visit_id))
+                if self.held:  # rows held for a lock go in first, in order; while it holds, this one joins them
+                    self._write_held()
+                if self.held:
+                    self._hold(row)
+                else:
+                    self._insert([row], wait=False)
             except sqlite3.Error as exc:
+                if is_unavailable(exc):  # another program holds the lock past the wait: held, never swept
+                    self._hold(row)
+                    self._saved_at[eid] = mono
+                    return eid
                 if not is_no_space(exc):
                     raise
                 # the photo fitted, its row did not: a photo no row names is worth nothing and holds the room
@@ -385,6 +408,62 @@ class EvidenceStore:
             if kind == SNAPSHOT:
                 self._trim_snapshots(eid)
         return eid
+
+    def _insert(self, rows: list[tuple[Any, ...]], wait: bool) -> None:
+        """The rows in one transaction, each violation's visit protected with it; ``wait=False``: glance at a lock
+        held rows already wait for (``HELD_RETRY_WAIT_S``), not the connection's 5 s."""
+        before = int(self._db.execute("PRAGMA busy_timeout").fetchone()[0])
+        glance = not wait and bool(self.held)
+        if glance:
+            self._db.execute(f"PRAGMA busy_timeout={min(before, int(HELD_RETRY_WAIT_S * 1000))}")
+        try:
+            with self._transaction():
+                for row in rows:
+                    self._db.execute("INSERT OR IGNORE INTO evidence VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", row)
+                    if row[3] in PROTECTED_KINDS and row[2] is not None:  # the visit's identifications: the same case
+                        self._db.execute(_PROTECT_VISITS + " AND visit_id=?", (*PROTECTED_KINDS, row[2]))
+        finally:
+            if glance:
+                self._db.execute(f"PRAGMA busy_timeout={before}")
+
+    def _hold(self, row: tuple[Any, ...]) -> None:
+        """Another program holds the index's lock: the row waits in ``held`` (and its file) for ``write_held``."""
+        if not self.held:
+            log.error("evidence index %s is locked by another program (a backup, a sqlite3 shell in a transaction): "
+                      "photo rows are held in %s and written when it is free; the photos stay", self.db_path,
+                      self.held.path)
+        gone = self.held.add(row)
+        if gone is not None:  # more than HELD_PHOTOS_MAX: the oldest plain photo goes, counted as skipped
+            self.space.skipped += 1
+            for rel in (gone[8], gone[9]):
+                if rel:
+                    with contextlib.suppress(OSError):
+                        remove_photo(self.root, rel)
+            log.error("evidence index still locked: %d photo rows held, the oldest (%s of %s) given up and its photo "
+                      "deleted (%d skipped so far)", len(self.held), gone[3], gone[1] or "-", self.space.skipped)
+
+    def write_held(self) -> int:
+        """Write the photo rows held for a lock (once a minute from the loop, at start, and before each photo's
+        row); returns how many still wait. A glance while the lock holds (``HELD_RETRY_WAIT_S``)."""
+        if not self.held:
+            return 0
+        with self._lock:
+            try:
+                self._write_held()
+            except sqlite3.Error as exc:
+                if not (is_unavailable(exc) or is_no_space(exc)):
+                    raise
+            return len(self.held)
+
+    def _write_held(self) -> None:
+        waiting = len(self.held)
+        self._insert(list(self.held.rows.values()), wait=False)
+        self.held.clear()
+        log.warning("evidence index %s: writable again, %d held photo row(s) written", self.db_path, waiting)
+
+    def holds(self, eid: str) -> bool:
+        """Photo ``eid``'s row is held for a lock: on disk, not in the index yet (the page says "being written")."""
+        return self.held.holds(eid)
 
     def _make_day(self, day: Path) -> None:
         try:
@@ -507,6 +586,10 @@ class EvidenceStore:
                 # the writer's photo between its files and its row: a clock stepped forward makes its files look an
                 # hour old, and deleted here, the row the writer then adds named a photo not on disk
                 if writer is not None and writer.holds(m.group(1)):
+                    continue
+                # nor one whose row waits for another program's lock (``held_rows.py``): until 2026-12-06 it went an
+                # hour after a backup's lock kept its row out, a violation's photo its event named with it
+                if self.held.holds(m.group(1)):
                     continue
                 try:
                     if p.is_file() and p.stat().st_mtime < cutoff:

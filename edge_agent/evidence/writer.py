@@ -16,8 +16,9 @@ is not on disk. Until it is written the page says so ("photo not saved yet"). Wh
   (``dropped``, and in the store's ``space.skipped``: the ``evidence_skipped`` metric) and logged: never an event,
   never the loop's time, never memory without bound;
 - a photo the card refuses after its event went out (full, read-only) is counted as before; its event names an id
-  with no photo. Any other error (``database is locked``, a folder gone) is logged with its traceback and counted
-  (``errors``: the ``edge_agent_evidence_failed`` metric). Short of space, a photo with nothing queued ahead of it is written on the loop as before, so the
+  with no photo. A row another program's lock keeps out (a backup) is no error: the store holds it on disk and
+  writes it once the lock goes, and the sweep spares its photo (``held_rows.py``). Any other error (a folder gone)
+  is logged with its traceback and counted (``errors``: the ``edge_agent_evidence_failed`` metric). Short of space, a photo with nothing queued ahead of it is written on the loop as before, so the
   event names no photo the store skips.
 
 The violation log's and the outbox's synced rows stay on the loop: they are the exactly-once guarantee.

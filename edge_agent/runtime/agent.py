@@ -125,6 +125,8 @@ class Agent:
         self.every_minute: list[Callable[[], None]] = []  # from the loop (the run ledger's "alive" mark)
         self._last_minute = float("-inf")
         self.every_minute.append(self.keep_outlines)
+        # photo rows another program's lock kept out of the index, written once it is free (``held_rows.py``)
+        self.every_minute.append(self.evidence.write_held)
         self.every_hour: list[Callable[[], None]] = []  # from the loop, first turn then hourly (dead letters' age)
         self._last_hour = float("-inf")
 

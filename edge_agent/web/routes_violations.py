@@ -170,7 +170,9 @@ def detail(request: Request, vid: str):
     # writer (``review`` beside ``run``) cannot tell the agent's queue from the rest, and says so. Asked before the
     # index: the writer lets go of a photo only after its row is in, so one written meanwhile is found there
     writer = store.writer if store is not None else None
-    pending = {e for e in named if e and writer is not None and writer.holds(e)}
+    # and one whose row waits for another program's lock on the index (a backup): on disk, its row comes
+    pending = {e for e in named if e and ((writer is not None and writer.holds(e))
+                                          or (store is not None and store.holds(e)))}
     saved = {e for e in named if e and (store is None or store.get(e) is not None)}
     pending -= saved
     return render(request, "detail.html", v=v, timeline=timeline, saved=saved, pending=pending,

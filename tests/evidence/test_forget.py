@@ -368,6 +368,37 @@ def test_the_events_a_stop_kept_for_a_locked_database_lose_the_forgotten_car_s_l
         rec.stop()
 
 
+def test_the_photo_rows_held_for_a_locked_index_lose_the_forgotten_car_s_with_its_photos(tmp_path, repo):
+    """A lock (a backup) keeps photo rows out of the index; they wait in ``evidence/held-photos.jsonl`` with their
+    photos on disk (probe photohold28). A forget meanwhile deletes the car's held photos and their lines, as it
+    deletes the index's; the next start writes the other car's row."""
+    import sqlite3
+
+    config, data = _site(tmp_path, repo)
+    clock = FakeClock()
+    store = EvidenceStore(data / "evidence", clock)
+    store._db.execute("PRAGMA busy_timeout=20")
+    other = sqlite3.connect(store.db_path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        gone = store.save("B", "fuel2", "vehicle_identified", JPEG, JPEG[:300], GONE, {})
+        kept = store.save("A", "nev2", "vehicle_identified", JPEG, None, KEPT, {})
+        store.close()  # the stop, the lock held
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    held = data / "evidence" / "held-photos.jsonl"
+    assert GONE.encode() in held.read_bytes() and len(list(data.glob(f"evidence/*/{gone}*.jpg"))) == 2
+    r = _forget(config, GONE)
+    assert r.returncode == 0, r.stderr
+    assert _holding(data, GONE) == [] and not list(data.glob(f"evidence/*/{gone}*.jpg"))
+    again = EvidenceStore(data / "evidence", FakeClock())  # the next start
+    try:
+        assert again.get(gone) is None and again.get(kept) is not None and not held.exists()
+    finally:
+        again.close()
+
+
 def test_forget_reads_the_events_file_line_by_line_not_whole(tmp_path, repo):
     """A year of ``events.jsonl`` is hundreds of MB, and forget read it whole and split it (twice its size in memory)
     on a device with 1 GB. It goes through it a line at a time now, the rewrite still atomic and only when a line

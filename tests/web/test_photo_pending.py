@@ -58,3 +58,30 @@ def test_a_photo_written_while_the_page_asks_is_shown_not_called_missing(site) -
     assert v is not None and v.evidence_id and site.store.get(v.evidence_id) is None
     page = logged_in(site).get(f"/violations/{v.id}").text
     assert 'id="photo-gone"' not in page and f"/evidence/{v.evidence_id}/frame.jpg" in page
+
+
+def test_a_photo_whose_row_a_lock_kept_out_is_pending_not_gone_and_shown_once_written(site) -> None:  # noqa: ANN001
+    """Another program holding the index's lock (a backup) kept the photo's row out (probe photohold28): the photo is
+    on disk, its row held (``held_rows.py``). The page says it is not saved yet, not that it is gone, and shows it
+    once the row is in."""
+    import sqlite3
+
+    site.store._db.execute("PRAGMA busy_timeout=20")  # the store's 5 s wait ran out: the point is what follows
+    site.log._db.execute("PRAGMA busy_timeout=20")
+    other = sqlite3.connect(site.store.db_path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        publish_visit(site, "A2", "粤B77777", "blue", False, "format+colour", "fuel_vehicle")
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    site.log.write_held()  # the log's events first (its minute's retry); the store's rows still wait
+    v = max((site.log.get(i) for i in range(1, 50)), key=lambda x: x.id if x else 0)
+    assert v is not None and v.evidence_id and site.store.get(v.evidence_id) is None
+    c = logged_in(site)
+    page = c.get(f"/violations/{v.id}").text
+    assert 'id="photo-pending"' in page and 'id="photo-gone"' not in page
+    assert site.store.write_held() == 0
+    page = c.get(f"/violations/{v.id}").text
+    assert 'id="photo-pending"' not in page and f"/evidence/{v.evidence_id}/frame.jpg" in page
+    assert c.get(f"/evidence/{v.evidence_id}/frame.jpg").status_code == 200
