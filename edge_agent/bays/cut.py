@@ -18,7 +18,9 @@ The change a cut makes in a bay is the picture's jump, not a car's motion: once 
 shows what it showed before the cut (under ``FIRM_CHANGE`` of it changed), and had not moved since its verdict was
 last backed before it, has had nothing move in it meanwhile
 (``Hysteresis.no_motion_until``), and a verdict turned "empty" since on it was reached with nothing moving, confident
-only once something moves there. The story meanwhile is the classifier's as before. Before (until 2026-12-06, probe raise28)
+only once something moves there. That picture follows the view through a camera shift and a reload meanwhile
+(``ChangeGate.follow``, ``ChangeGate.adopt``; dropped until probe cutkeep28, every bay counted as unchanged and a car
+gone on the cut's frame was not believed gone for ``still_confirm_s``). The story meanwhile is the classifier's as before. Before (until 2026-12-06, probe raise28)
 the cut was the motion that let a still parked car's misread (dusk, held by the still-bay rule) be believed at
 once: confidently empty once the cut settled, and the arm rose under the car 50 s after the cut.
 """

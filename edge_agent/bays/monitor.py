@@ -773,6 +773,7 @@ class BayMonitor:
                     held, moved = self._cut.held.get(b, (None, True))
                     if not moved:  # (a car seen going before the cut went: the cut hid nothing of it)
                         f.hysteresis.no_motion_until(now, held)
+                self.gate.forget(b, "cut")  # compared: not carried through the shifts and reloads to come
         due: dict[str, list[tuple[float, float]]] = {}
         compared: dict[str, float] = {}  # bay → its change, where there is a picture of it to compare with (bays.cut)
         still: set[str] = set()  # …and nothing moved in it for CUT_STILL_S before this frame (bays.cut)

@@ -37,6 +37,8 @@ CONTRAST_REF = 14.0  # grey spread (std) of the view along a bay's rows that ``g
 # daylight (the PKLot, CNRPark and NORPark views all show ≥ 14.3); fog, dusk or a dirty dome scale every difference
 MIN_GATE_SCALE = 1 / 3  # the threshold never falls below a third of itself (6 grey levels: over 10x the blurred
 # working copy's sensor noise), however flat the view
+CARRIED_KEPT = ("cut",)  # kept pictures ``follow`` carries onto the moved outlines and a reload takes over (bays.cut)
+CARRY_MIN = 0.9  # …where the old outline showed at least this share of the new one (else no picture: nothing said)
 
 
 class OccupancyClassifier(Protocol):
@@ -317,6 +319,9 @@ class ChangeGate:
         self._resized: set[str] = set()  # bays whose reference a new frame size dropped (``take_resized``)
         self._rows: dict[str, tuple[int, int]] = {}  # bay → the working copy's rows whose contrast scales its threshold
         self._ref_scale: dict[tuple[str, str], float] = {}  # (since, bay) → share of gate_threshold that counts then
+        # (since, bay) → a kept picture ``follow`` carried (CARRIED_KEPT): its pixels' flat indices and its reference
+        # as taken, and the view's motion since (2x3, working px then → now), so each follow warps it from as taken
+        self._origin: dict[tuple[str, str], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
     def set_shapes(self, shapes: Sequence[BayShape]) -> None:
         """New (or shifted) polygons: every bay's reference is dropped, so all are classified next."""
@@ -325,6 +330,7 @@ class ChangeGate:
         self._ref.clear()
         self._ref_light.clear()
         self._ref_scale.clear()
+        self._origin.clear()
 
     def follow(self, shapes: Sequence[BayShape], moved: np.ndarray, last: np.ndarray | None) -> None:
         """The polygons moved with the view (a sway, a small turn or zoom the camera made, measured as ``moved``:
@@ -332,8 +338,15 @@ class ChangeGate:
         working copy), carried the same way onto its new outline: the same ground as before, so what changed
         there since is what moved in the bay. ``set_shapes`` alone left no reference, which reads as every bay
         changed: motion in each, and a reading that had turned on a still parked car (the model's false
-        "empty", held by the still-bay rule) was believed at the next sway of the pole."""
-        size = self._size
+        "empty", held by the still-bay rule) was believed at the next sway of the pole.
+
+        A kept picture of ``CARRIED_KEPT`` (each bay as it was before a picture cut, ``bays.cut``) is carried onto the
+        new outline with the view's motion since it was taken (``_carried``). Dropped, a shift between a cut and its
+        settling left no bay a picture from before the cut, each was taken as unchanged, and a car that left on the
+        cut's frame (PKLot 5 fps: B05 at 100 s) was not believed gone for ``still_confirm_s`` (probe cutkeep28)."""
+        size, pixels = self._size, self._pixels
+        kept = {k: (self._ref[k], self._ref_light[k], self._ref_scale.get(k, 1.0), self._origin.get(k))
+                for k in self._ref if k[0] in CARRIED_KEPT}
         self.set_shapes(shapes)
         if size is None or last is None or last.shape[:2] != self._grid:
             return
@@ -349,13 +362,30 @@ class ChangeGate:
         for s in self._shapes:
             for since in ("classified", "read"):
                 self.reset(carried, s.bay_id, since)
+        flat = carried.reshape(-1)
+        for key, (ref, light, scale, origin) in kept.items():
+            onto, was = self._pixels.get(key[1]), pixels.get(key[1])
+            if origin is None:
+                if was is None:
+                    continue
+                origin = (was, ref, np.eye(2, 3))
+            if onto is None:
+                continue
+            idx, taken, acc = origin
+            acc = np.hstack([m[:, :2] @ acc[:, :2], (m[:, :2] @ acc[:, 2] + m[:, 2])[:, None]])  # then → now
+            out = _carried(taken, idx, acc, onto, self._grid[1], flat)
+            if out is not None:
+                self._ref[key], self._ref_light[key], self._ref_scale[key] = out, light, scale
+                self._origin[key] = (idx, taken, acc)
 
     def adopt(self, old: ChangeGate, bay_ids: Iterable[str]) -> list[str]:
         """(A reload's new monitor.) Take over ``old``'s references of the bays whose mask is pixel for pixel the
         same here (outline and camera shift unchanged); returns those bays. Why: a bay without a reference reads
         as all changed, which is motion in it, and a reload (another bay saved, a threshold edited) was then the
         motion that let a reading that had turned on a still parked car (held by the still-bay rule) be believed
-        at once: a departure, and the lock raised under the car."""
+        at once: a departure, and the lock raised under the car. The pictures kept from before a picture cut
+        (``CARRIED_KEPT``) are taken over too: dropped, each bay was taken as unchanged at the cut's settling, and a
+        car that left on the cut's frame was not believed gone for ``still_confirm_s`` (probe cutkeep28)."""
         if old._size is None:
             return []
         self._build(*old._size)
@@ -368,10 +398,12 @@ class ChangeGate:
             if mine is None or theirs is None or not np.array_equal(mine, theirs):
                 continue
             same.append(b)
-            for key in (("classified", b), ("read", b)):
+            for key in (("classified", b), ("read", b), *((k, b) for k in CARRIED_KEPT)):
                 if key in old._ref:
                     self._ref[key], self._ref_light[key] = old._ref[key], old._ref_light[key]
                     self._ref_scale[key] = old._ref_scale.get(key, 1.0)
+                    if key in old._origin:
+                        self._origin[key] = old._origin[key]
         return same
 
     def _build(self, w: int, h: int) -> None:
@@ -383,6 +415,7 @@ class ChangeGate:
         self._ref.clear()
         self._ref_light.clear()
         self._ref_scale.clear()
+        self._origin.clear()
         self.mask_problems = {}
         sh, sw = max(1, round(h * self._scale)), max(1, round(w * self._scale))
         self._grid = (sh, sw)
@@ -473,6 +506,7 @@ class ChangeGate:
         """Keep the bay's reference for ``since`` as ``as_`` too (the camera stops vouching for the outlines: the
         last picture it vouched for, which the view's return is compared with; ``BayMonitor._vouching_changed``)."""
         src, dst = (since, bay_id), (as_, bay_id)
+        self._origin.pop(dst, None)
         if src not in self._ref:
             self._ref.pop(dst, None)
             return
@@ -484,6 +518,7 @@ class ChangeGate:
         self._ref.pop((since, bay_id), None)
         self._ref_light.pop((since, bay_id), None)
         self._ref_scale.pop((since, bay_id), None)
+        self._origin.pop((since, bay_id), None)
 
     def has(self, bay_id: str, since: str = "classified") -> bool:
         """The bay has a reference for ``since`` (``compare`` reads none as all changed)."""
@@ -498,6 +533,7 @@ class ChangeGate:
             self._spread_of = (grey, *_swayed(grey, SWAY_PX))
         lo, hi = self._take(self._spread_of[1], bay_id), self._take(self._spread_of[2], bay_id)
         assert lo is not None and hi is not None
+        self._origin.pop((since, bay_id), None)
         self._ref[(since, bay_id)] = np.stack([cur, lo, hi])
         self._ref_light[(since, bay_id)] = self._log_light
         self._ref_scale[(since, bay_id)] = self._contrast_scale(grey, bay_id)
@@ -519,6 +555,33 @@ class ChangeGate:
         if idx is None or grey.shape[:2] != self._grid:
             return None
         return np.ascontiguousarray(grey).reshape(-1).take(idx).astype(np.float32)
+
+
+def _carried(ref: np.ndarray, idx: np.ndarray, acc: np.ndarray, onto: np.ndarray, width: int,
+             fill: np.ndarray) -> np.ndarray | None:
+    """A bay's reference ``ref`` (3 x n: its pixels and their sway band, on the flat indices ``idx`` of a working copy
+    ``width`` wide) carried by the view's motion ``acc`` (2x3, working px then → now) onto the bay's pixels now
+    (``onto``), bilinearly. A pixel the old outline did not show (a turn's new corner, rounding at the outline's edge)
+    can show no change (its band all grey levels; its value ``fill``'s, the last frame, for the light's median); None
+    where the old outline showed under ``CARRY_MIN`` of the new one: no picture, which says nothing changed."""
+    ys, xs = np.divmod(idx, width)
+    y0, x0 = int(ys.min()), int(xs.min())
+    planes = np.zeros((4, int(ys.max()) - y0 + 1, int(xs.max()) - x0 + 1), np.float32)
+    planes[:3, ys - y0, xs - x0] = ref
+    planes[3, ys - y0, xs - x0] = 1.0
+    inv = cv2.invertAffineTransform(acc)
+    ny, nx = np.divmod(onto, width)
+    sx = (inv[0, 0] * nx + inv[0, 1] * ny + inv[0, 2] - x0).astype(np.float32)[None, :]
+    sy = (inv[1, 0] * nx + inv[1, 1] * ny + inv[1, 2] - y0).astype(np.float32)[None, :]
+    got = np.stack([cv2.remap(p, sx, sy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)[0]
+                    for p in planes])
+    shown = got[3] >= 0.5
+    if not np.count_nonzero(shown) >= CARRY_MIN * len(onto):
+        return None
+    out = got[:3] / np.where(shown, got[3], 1.0)
+    out[0, ~shown] = fill.take(onto[~shown])
+    out[1, ~shown], out[2, ~shown] = -np.inf, np.inf
+    return out.astype(np.float32)
 
 
 def _swayed(grey: np.ndarray, px: float) -> tuple[np.ndarray, np.ndarray]:

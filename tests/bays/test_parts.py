@@ -368,6 +368,48 @@ def test_a_gate_that_follows_the_view_sees_what_moved_in_the_bay_not_the_view():
         assert gate.changed(came, "A") >= cfg.gate_fraction  # the NEV parks in A
 
 
+def test_the_picture_kept_from_before_a_cut_follows_the_view_and_a_reload():
+    """Each bay's picture from before a picture cut (``bays.cut``) is compared with the bay once the cut has settled.
+    The camera may shift or turn meanwhile, the bays following it (``ChangeGate.follow``, here twice), and a reload may
+    come: the picture is carried with the view, so a car still there is no change and a car gone is. Until probe
+    cutkeep28 a follow or a reload dropped it: every bay then counted as unchanged, and a car that left on the cut's
+    frame was not believed gone for ``still_confirm_s``."""
+    import cv2
+    import numpy as np
+
+    from edge_agent.bays.occupancy import FIRM_CHANGE
+    from edge_agent.sim.scenario import NEV
+
+    cfg = OccupancyConfig()
+    empty, parked = render(EMPTY), render(Scene(cars=(NEV,)))
+    h, w = empty.shape[:2]
+    gate = ChangeGate(cfg)
+    gate.set_shapes([BayShape(b, p) for b, p in BAYS.items()])
+    before = gate.prepare(parked)
+    for b in BAYS:
+        gate.reset(before, b)
+        gate.keep(b, as_="cut")  # the cut: each bay's picture from before it kept
+    total = np.float64([[1, 0, 0], [0, 1, 0]])
+    last = gate.prepare(empty)  # the cut's picture: A's car gone
+    for m in (np.float64([[1, 0, 9], [0, 1, -6]]), cv2.getRotationMatrix2D((w / 2, h / 2), 1.0, 1.02)):
+        total = np.vstack([m, [0, 0, 1]])[:2] @ np.vstack([total, [0, 0, 1]])
+        moved = [BayShape(b, [tuple(total[:, :2] @ np.float64(pt) + total[:, 2]) for pt in p])
+                 for b, p in BAYS.items()]
+        gate.follow(moved, m, last)
+        last = gate.prepare(cv2.warpAffine(empty, total, (w, h), borderMode=cv2.BORDER_REPLICATE))
+    reloaded = ChangeGate(cfg)
+    reloaded.set_shapes(moved)
+    assert reloaded.adopt(gate, list(BAYS)) == list(BAYS)
+    for g in (gate, reloaded):
+        assert all(g.has(b, "cut") for b in BAYS)  # (before: none, after either)
+        still = g.prepare(cv2.warpAffine(parked, total, (w, h), borderMode=cv2.BORDER_REPLICATE))
+        assert g.changed(still, "A", "cut") < FIRM_CHANGE and g.changed(still, "B", "cut") < FIRM_CHANGE
+        gone = g.prepare(cv2.warpAffine(empty, total, (w, h), borderMode=cv2.BORDER_REPLICATE))
+        assert g.changed(gone, "A", "cut") >= 0.3 and g.changed(gone, "B", "cut") < FIRM_CHANGE
+        g.forget("A", "cut")
+        assert not g.has("A", "cut")
+
+
 def test_a_light_step_on_the_frame_the_bays_follow_the_view_is_the_views_not_each_bays():
     """A camera's exposure jump or IR-cut switch brightens the whole view in one frame, and moves the measured
     shift a hair, so the bays follow the view on that very frame. The scene's light must be followed across it:

@@ -14,7 +14,9 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import cv2
 import numpy as np
+import pytest
 import yaml
 
 from edge_agent.bays.cut import CUT_SETTLE_S
@@ -155,6 +157,11 @@ def test_cars_driving_in_together_on_a_small_view_are_no_cut(tmp_path, clock):  
         agent.stop()
 
 
+def _moved(img: np.ndarray, dy: float) -> np.ndarray:
+    """The view ``dy`` px lower: the camera's mount sagged a little (within ``shift_tolerance_px``)."""
+    return cv2.warpAffine(img, np.float32([[1, 0, 0], [0, 1, dy]]), img.shape[1::-1], borderMode=cv2.BORDER_REPLICATE)
+
+
 class _Dusk:
     """Bay A reads ``p`` (its still parked car as the model sees it now); every other bay reads empty."""
 
@@ -164,11 +171,14 @@ class _Dusk:
         return {b: self.p if b == "A" else 0.05 for b in polygons}
 
 
-def test_a_cut_is_no_motion_that_lets_a_misread_still_car_leave(tmp_path, clock):  # noqa: ANN001
+@pytest.mark.parametrize("sag", [0.0, 18.0])
+def test_a_cut_is_no_motion_that_lets_a_misread_still_car_leave(tmp_path, clock, sag):  # noqa: ANN001
     """A parked car the model reads empty at dusk is held, not confident, by the still-bay rule (nothing moved in the
     bay). The NVR then replays its buffer of the day: bay A's car lit by day, cars in B and C, a car's worth of change
     in three bays. That change is the picture's jump, not the car leaving: until probe raise28 it backed the misread
-    at once, the bay was confidently empty once the cut settled, and the arm rose under the car 50 s after it."""
+    at once, the bay was confidently empty once the cut settled, and the arm rose under the car 50 s after it. A
+    ``sag`` of the mount as the live picture returns (the bays follow it) leaves the car as still: the picture from
+    before the cut, carried with the view (probe cutkeep28), shows it as it was."""
     src, dusk, parked = Frames(clock), _Dusk(), False
     agent = Agent(load_config(config(tmp_path)), clock=clock, source=src, reader=NoPlates(), classifier=dusk)
     manager = attach_locks(agent, thread=False)
@@ -198,13 +208,75 @@ def test_a_cut_is_no_motion_that_lets_a_misread_still_car_leave(tmp_path, clock)
         run(10)
         assert agent.feed.vision("A").vision == "picture_cut"
         src.next = lot(True, False, False)  # live again: the car as before the cut
-        run(CUT_SETTLE_S + 120)  # the cut settled, past auto_raise_delay_s
+        run(5)
+        warp = agent.monitor.warp
+        src.next = _moved(lot(True, False, False), sag)  # the mount sags: the bays follow the view
+        run(5)
+        assert (agent.monitor.warp != warp) == bool(sag), "the shift was not followed"
+        run(CUT_SETTLE_S + 110)  # the cut settled, past auto_raise_delay_s
         a = agent.feed.vision("A")
         assert a.vision == "ok" and not a.confident, a
         res = agent.lock("A", "close the bay", "ops")
         assert not res.ok and res.data["code"] == "occupancy_unsure", res
-        src.next, parked = lot(False, False, False), False  # the car drives off: motion in the bay, believed
+        src.next, parked = _moved(lot(False, False, False), sag), False  # the car drives off: motion, believed
         run(30)
         assert manager.state("A") == "up"
+    finally:
+        agent.stop()
+
+
+@pytest.mark.parametrize("meanwhile", ["shift", "reload", "nothing"])
+def test_a_departure_during_a_cut_survives_a_camera_shift_or_a_reload_before_the_settle(tmp_path, clock,  # noqa: ANN001
+                                                                                        meanwhile):
+
+    """A car leaves bay A on the very frame the picture cuts (PKLot 5 fps: a picture every 20 s, B05's car gone on the
+    cut at 100 s); before the cut settles the camera shifts a few pixels and the bays follow it. At the settle each bay
+    is compared with its picture from before the cut: A changed by a car's worth, so the cut's change is its motion and
+    the departure is believed. Until probe cutkeep28 the shift's ``ChangeGate.follow`` dropped every bay's picture from
+    before the cut, each bay then counted as unchanged, A's "empty" needed ``still_confirm_s`` (300 s) and the arm
+    stayed down on the empty bay (PKLot 5 fps: B05's departure 150 s → 310 s); so did a reload's new monitor, which
+    took over only the bays' other pictures. With nothing between the cut and its settling it was believed."""
+    src = Frames(clock)
+    agent = Agent(load_config(config(tmp_path)), clock=clock, source=src, reader=NoPlates())
+    manager = attach_locks(agent, thread=False)
+    events: list = []
+    agent.bus.subscribe(events.append)
+    agent.start()
+
+    def run(seconds: float) -> None:
+        for _ in range(int(round(seconds * FPS))):
+            agent.step()
+            manager.tick()
+            clock.advance(1 / FPS)
+
+    # the picture jumps to another moment: A's car gone, B's and C's parked otherwise (other cars, the same bays)
+    cut = np.hstack([render(Scene((Car(640, None, body=(200, 200, 200)),))),
+                     render(Scene((Car(320, None, body=(40, 150, 60)),)))])
+    try:
+        src.next = lot(False, False, False)
+        run(30)
+        assert agent.unlock("A", "visitor", "ops").ok
+        for scene in (lot(True, False, False), lot(True, True, False), lot(True, True, True)):
+            src.next = scene
+            run(4)
+        run(20)
+        assert {e.bay_id for e in events if e.type == EventType.VEHICLE_ARRIVED} == {"A", "B", "C"}
+        src.next = cut
+        run(5)
+        assert agent.feed.vision("A").vision == "picture_cut"
+        warp = agent.monitor.warp
+        if meanwhile == "shift":
+            src.next = _moved(cut, 18)  # the mount sags 18 px: the bays follow the view
+        elif meanwhile == "reload":
+            config(tmp_path, gate_fraction=0.05)  # a threshold edited: the bays' outlines as they were
+            assert agent.reload_config().ok
+        run(5)
+        assert (agent.monitor.warp != warp) == (meanwhile == "shift"), "the shift was not followed"
+        run(CUT_SETTLE_S)
+        a = agent.feed.vision("A")
+        assert a.vision == "ok" and a.confident and a.p_occupied < 0.5, a  # (before: not confident for 300 s)
+        assert [e.bay_id for e in events if e.type == EventType.VEHICLE_DEPARTED] == ["A"]
+        res = agent.lock("A", "close the bay", "ops")
+        assert res.ok, res  # (before: refused, occupancy_unsure)
     finally:
         agent.stop()
