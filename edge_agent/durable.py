@@ -154,13 +154,15 @@ class NotRegularFile(OSError):
         self.folder = folder
 
 
-def read_small(path: str | os.PathLike[str], limit: int) -> bytes:
+def read_small(path: str | os.PathLike[str], limit: int, nofollow: bool = False) -> bytes:
     """A small file named by the operator or kept by the agent (a config, a secret, a calibration, ``bays/
     outlines.json``, ``camera/reported.json``), at most ``limit`` + 1 bytes: the caller refuses more. Raises
     ``FileNotFoundError`` when absent, ``NotRegularFile`` for a folder, FIFO or device (a FIFO opens at once here and
     is refused, where a plain read waited for a writer for ever and the start hung; ``/dev/zero`` was read without
-    end), another ``OSError`` when it cannot be read."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    end), another ``OSError`` when it cannot be read. ``nofollow``: a file the agent alone writes in its data dir
+    (held events, held photo rows) is never read through a link planted in its place (``ELOOP``)."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | (os.O_NOFOLLOW if nofollow else 0)
+    fd = os.open(path, flags)
     mode = os.fstat(fd).st_mode
     if not stat.S_ISREG(mode):  # checked before fdopen, which refuses a folder with its own error (and leaks fd)
         os.close(fd)

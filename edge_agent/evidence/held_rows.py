@@ -18,11 +18,10 @@ import json
 import logging
 import os
 import re
-import stat
 from pathlib import Path
 from typing import Any
 
-from edge_agent.durable import write_durably
+from edge_agent.durable import read_small, write_durably
 from edge_agent.ids import is_uuid
 
 log = logging.getLogger(__name__)
@@ -80,12 +79,9 @@ class HeldRows:
         """At start: the rows a stop, a kill or a power cut left held. One whose photo is gone from disk is no row
         to write (it would name a missing picture)."""
         try:  # never through a link planted there, nor a FIFO's wait for a writer
-            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-            with os.fdopen(fd, "rb") as fh:
-                st = os.fstat(fd)
-                if not stat.S_ISREG(st.st_mode) or st.st_size > HELD_PHOTOS_MAX_BYTES:
-                    raise OSError(f"not a regular file of at most {HELD_PHOTOS_MAX_BYTES >> 20} MiB")
-                raw = fh.read(HELD_PHOTOS_MAX_BYTES + 1)
+            raw = read_small(self.path, HELD_PHOTOS_MAX_BYTES, nofollow=True)
+            if len(raw) > HELD_PHOTOS_MAX_BYTES:
+                raise OSError(f"more than {HELD_PHOTOS_MAX_BYTES >> 20} MiB")
         except FileNotFoundError:
             return
         except OSError as exc:

@@ -16,7 +16,6 @@ import math
 import os
 import re
 import sqlite3
-import stat
 import threading
 import time
 import unicodedata
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from edge_agent.clock import Clock, iso
+from edge_agent.durable import read_small
 from edge_agent.events.types import Event, EventType
 from edge_agent.evidence.violation_records import Page, Violation, ViolationFilter
 from edge_agent.ids import is_uuid
@@ -406,14 +406,9 @@ class ViolationLog:
         """At start: the events a stop kept (``HELD_FILE``) are held first and written now, before the run ledger
         ends what the last run left open (a departure among them is not ended again as ``agent_stopped``)."""
         try:  # never through a link planted there, nor a FIFO's wait for a writer
-            fd = os.open(self.held_path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-            with os.fdopen(fd, "rb") as fh:
-                st = os.fstat(fd)
-                if not stat.S_ISREG(st.st_mode):
-                    raise OSError(f"{self.held_path}: not a regular file")
-                if st.st_size > HELD_FILE_MAX_BYTES:
-                    raise OSError(f"{st.st_size} bytes, more than the {HELD_FILE_MAX_BYTES >> 20} MiB a stop writes")
-                raw = fh.read(HELD_FILE_MAX_BYTES + 1)
+            raw = read_small(self.held_path, HELD_FILE_MAX_BYTES, nofollow=True)
+            if len(raw) > HELD_FILE_MAX_BYTES:
+                raise OSError(f"more than the {HELD_FILE_MAX_BYTES >> 20} MiB a stop writes")
         except FileNotFoundError:
             return
         except OSError as exc:

@@ -58,6 +58,16 @@ def config(tmp_path: Path, lock_bay: str = "A", **occupancy: float) -> Path:
     return path
 
 
+def drive(agent: Agent, manager, clock, seconds: float, each=None) -> None:  # noqa: ANN001
+    """``seconds`` of frames at ``FPS``: the agent's turn, the locks' tick, ``each()`` after them, the clock on."""
+    for _ in range(int(round(seconds * FPS))):
+        agent.step()
+        manager.tick()
+        if each is not None:
+            each()
+        clock.advance(1 / FPS)
+
+
 def test_a_replayed_buffer_raises_no_arm_under_a_parked_car(tmp_path, clock):  # noqa: ANN001
     src = Frames(clock)
     agent = Agent(load_config(config(tmp_path)), clock=clock, source=src, reader=NoPlates())
@@ -67,12 +77,7 @@ def test_a_replayed_buffer_raises_no_arm_under_a_parked_car(tmp_path, clock):  #
     agent.start()
 
     def run(seconds: float, check=None) -> None:  # noqa: ANN001
-        for _ in range(int(round(seconds * FPS))):
-            agent.step()
-            manager.tick()
-            if check is not None:
-                check()
-            clock.advance(1 / FPS)
+        drive(agent, manager, clock, seconds, check)
 
     def never_up() -> None:
         assert manager.driver("A").arm.drive != "up", "the arm rose under the parked car"
@@ -130,11 +135,7 @@ def test_cars_driving_in_together_on_a_small_view_are_no_cut(tmp_path, clock):  
     seen: set[str] = set()
 
     def run(seconds: float) -> None:
-        for _ in range(int(round(seconds * FPS))):
-            agent.step()
-            manager.tick()
-            seen.add(agent.feed.vision("D").vision)
-            clock.advance(1 / FPS)
+        drive(agent, manager, clock, seconds, lambda: seen.add(agent.feed.vision("D").vision))
 
     try:
         src.next = lot(False, False, False)
@@ -184,12 +185,11 @@ def test_a_cut_is_no_motion_that_lets_a_misread_still_car_leave(tmp_path, clock,
     manager = attach_locks(agent, thread=False)
     agent.start()
 
+    def never_up_under_the_car() -> None:
+        assert not parked or manager.driver("A").arm.drive != "up", "the arm rose under the parked car"
+
     def run(seconds: float) -> None:
-        for _ in range(int(round(seconds * FPS))):
-            agent.step()
-            manager.tick()
-            assert not parked or manager.driver("A").arm.drive != "up", "the arm rose under the parked car"
-            clock.advance(1 / FPS)
+        drive(agent, manager, clock, seconds, never_up_under_the_car)
 
     day_lit = Car(250, None, body=(200, 200, 200))
     try:
@@ -244,10 +244,7 @@ def test_a_departure_during_a_cut_survives_a_camera_shift_or_a_reload_before_the
     agent.start()
 
     def run(seconds: float) -> None:
-        for _ in range(int(round(seconds * FPS))):
-            agent.step()
-            manager.tick()
-            clock.advance(1 / FPS)
+        drive(agent, manager, clock, seconds)
 
     # the picture jumps to another moment: A's car gone, B's and C's parked otherwise (other cars, the same bays)
     cut = np.hstack([render(Scene((Car(640, None, body=(200, 200, 200)),))),

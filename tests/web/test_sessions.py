@@ -6,9 +6,10 @@ from __future__ import annotations
 import sqlite3
 import time
 import warnings
-from contextlib import contextmanager
+from pathlib import Path
 
 from edge_agent.cli import main
+from tests.evidence.test_evidence_locked import locked
 from tests.web.conftest import PASSWORD
 from tests.web.test_api import HTML, logged_in, token
 
@@ -115,16 +116,9 @@ def test_a_session_opened_while_the_clock_ran_ahead_ends_when_it_is_stepped_back
     assert table.user(fresh, lambda user: "stamp") == "admin"
 
 
-@contextmanager
-def write_locked(site):
+def write_locked(site):  # noqa: ANN001, ANN201
     """Another connection holding the database's write lock (a backup, ``evidence forget``, another program)."""
-    other = sqlite3.connect(site.log.db_path, isolation_level=None)
-    other.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    finally:
-        other.execute("ROLLBACK")
-        other.close()
+    return locked(Path(site.log.db_path))
 
 
 def _rows(site) -> int:
