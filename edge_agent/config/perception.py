@@ -72,7 +72,8 @@ class PerceptionConfig(StrictModel):
     det_roll_pass: float = Field(
         0.0, ge=0, le=45, description="0: off; otherwise an image in which the detector finds no plate is searched "
         "again turned this many degrees each way (plates rolled past ~15 degrees are missed); recognize and eval use 20 "
-        "unless set (two more detector passes on every frame without a plate)")
+        "unless set (two more detector passes on every frame without a plate); with it, a dark image (median luma under "
+        "64) still without a plate is searched once more on two brightened copies")
     pad_x: float = Field(0.0, ge=0, lt=0.3, description="rectified crop margin, fraction of width per side")
     pad_y: float = Field(0.0, ge=0, lt=0.3, description="rectified crop margin, fraction of height per side")
     province_widen: float = Field(0.15, ge=0, le=0.5, description="an incomplete read missing its province is re-read widened left by this (and twice this)")

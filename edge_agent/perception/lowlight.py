@@ -30,9 +30,9 @@ def median_luma(image: np.ndarray) -> float:
     return float(np.median(grey))
 
 
-def _lifted(image: np.ndarray) -> np.ndarray:
-    """The photo under a linear gain that brings its median to mid-grey: a camera's exposure, late."""
-    return cv2.convertScaleAbs(image, alpha=MID_GREY / max(median_luma(image), 1.0))
+def _lifted(image: np.ndarray, median: float) -> np.ndarray:
+    """The photo under a linear gain that brings its ``median`` luma to mid-grey: a camera's exposure, late."""
+    return cv2.convertScaleAbs(image, alpha=MID_GREY / max(median, 1.0))
 
 
 def brightened(image: np.ndarray) -> Iterator[np.ndarray]:
@@ -40,7 +40,7 @@ def brightened(image: np.ndarray) -> Iterator[np.ndarray]:
     m = median_luma(image)
     if m >= DARK_MEDIAN or image.ndim != 3:
         return
-    yield cv2.GaussianBlur(_lifted(image), (5, 5), 0)
+    yield cv2.GaussianBlur(_lifted(image, m), (5, 5), 0)
     lab = cv2.cvtColor(cv2.GaussianBlur(image, (5, 5), 0), cv2.COLOR_BGR2LAB)
     lab[..., 0] = cv2.createCLAHE(3.0, (8, 8)).apply(lab[..., 0])
     yield cv2.cvtColor(lab, cv2.COLOR_LAB2BGR)

@@ -246,7 +246,12 @@ class Pipeline:
         """A dark photo in which nothing was found searched again on brightened copies (``lowlight``); the
         plates found are read from the copy they were found on (plates-dev at night: read from the dark
         photo, 3 of 4 yellow plates were "white" and one a complete wrong plate; from the copy all colours
-        right, no wrong complete read; under a gain alone, the noise with it, mostly partial reads)."""
+        right, no wrong complete read; under a gain alone, the noise with it, mostly partial reads).
+        A stills pass, as the roll pass it follows: only where that is on (``det_roll_pass``; ``recognize`` and
+        ``eval``), never on a camera's frames by default — a night camera's frames are all dark, and two more
+        detector passes on every frame without a plate have no room in a frame's time budget."""
+        if self.cfg.det_roll_pass <= 0:
+            return [], frame
         for copy in brightened(frame):
             dets = self.detector.detect(copy)
             if dets:

@@ -271,11 +271,14 @@ def _at_night(frame: np.ndarray, gain: float = 0.1, sigma: float = 5.0) -> np.nd
     return np.clip(noisy, 0, 255).astype(np.uint8)
 
 
-def test_a_night_photos_plate_the_detector_misses_is_found_on_a_brightened_copy_and_read(pipeline):
+def test_a_night_photos_plate_the_detector_misses_is_found_on_a_brightened_copy_and_read(models_dir):
+    """A stills pass (``recognize``, ``eval``: the roll pass on); a camera's frames, all dark at night, never pay it."""
     frame = _at_night(scene("沪B67890", "yellow", seed=0, plate_width=160)[0])
-    assert pipeline.detector.detect(frame) == []  # the photo itself: nothing found
-    reads = pipeline.process(frame)
+    stills = Pipeline.from_config(PerceptionConfig(threads=2, det_roll_pass=20), models_dir)
+    assert stills.detector.detect(frame) == []  # the photo itself: nothing found
+    reads = stills.process(frame)
     assert [(r.text, r.colour, r.nev, r.complete) for r in reads] == [("沪B67890", "yellow", False, True)]
+    assert Pipeline(stills.detector, stills.recognizer, PerceptionConfig(threads=2)).process(frame) == []  # a camera
 
 
 def test_a_lit_photo_gets_no_brightened_copy_and_a_dark_one_two():
