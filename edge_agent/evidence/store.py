@@ -412,9 +412,9 @@ class EvidenceStore:
     def _insert(self, rows: list[tuple[Any, ...]], wait: bool) -> None:
         """The rows in one transaction, each violation's visit protected with it; ``wait=False``: glance at a lock
         held rows already wait for (``HELD_RETRY_WAIT_S``), not the connection's 5 s."""
-        before = int(self._db.execute("PRAGMA busy_timeout").fetchone()[0])
         glance = not wait and bool(self.held)
-        if glance:
+        before = int(self._db.execute("PRAGMA busy_timeout").fetchone()[0]) if glance else 0  # (a photo's row alone:
+        if glance:  # no extra query)
             self._db.execute(f"PRAGMA busy_timeout={min(before, int(HELD_RETRY_WAIT_S * 1000))}")
         try:
             with self._transaction():
