@@ -65,6 +65,12 @@ PACKET_OVERHEAD = 64 * 1024
 #: debug, counted in the next line), as the agent logs refused commands. Why: each was an ERROR line, and a
 #: device's credentials sent 171,696 one-byte heartbeats in 5 s: 45,204 lines, 10.7 MB, ~2 MB of log a second
 REFUSAL_LOG_BURST, REFUSAL_LOG_EVERY_S = 20, 60.0
+#: the longest text (UTF-8 bytes) taken for a value the store indexes: the topic's site, device and bay levels, an
+#: event's ``event_id`` and ``ts``, a heartbeat's ``ts``. The agent's are at most 64 (ids) and ~30 (times); three of
+#: these make one index entry (``events (site, device, ts)``), and PostgreSQL refuses an entry over 2,704 bytes
+#: (``program_limit_exceeded``, which no retry gets past): one event whose ``event_id`` was 8,000 characters held
+#: every device's messages behind it for ever, and again after each restart (it was never acknowledged)
+MAX_KEY_BYTES = 256
 
 
 def schema_version(msg: mqtt.MQTTMessage) -> str | None:
@@ -109,6 +115,9 @@ def read(topic: str, payload: bytes, now: float | None = None) -> Record | str:
     site, device, rest = parts[1], parts[2], parts[3:]
     if not site or not device:  # ``edge//dev/status``: no device publishes there (``+`` matches an empty level)
         return "not a device topic (an empty site or device level)"
+    long = _too_long(("site", site), ("device", device), *((("bay", rest[1]),) if len(rest) == 3 else ()))
+    if long:
+        return f"the topic's {long}"
     if len(rest) == 3 and rest[0] == "bays" and rest[2] == "state":
         kind, bay = "state", rest[1]
     elif len(rest) == 1 and rest[0] in KINDS:
@@ -131,6 +140,9 @@ def read(topic: str, payload: bytes, now: float | None = None) -> Record | str:
     wrong = [k for k, rule in _COLUMNS[kind].items() if not _fits(doc, k, rule)]
     if wrong:
         return f"{', '.join(wrong)} missing or of the wrong type for a {kind}"
+    long = _too_long(*((k, doc.get(k)) for k in _KEYS.get(kind, ())))
+    if long:
+        return f"the {kind}'s {long}"
     if kind == "state":
         for key in ("since", "ts"):  # the store keeps both in UTC: one past its range stopped every write
             if _ahead_s(doc.get(key), 0.0) is None:
@@ -174,6 +186,18 @@ _COLUMNS = {
     "health": {"ts": "str-"},
     "status": {"state": "str?"},
 }
+
+
+# the document's values the store indexes (MAX_KEY_BYTES)
+_KEYS = {"event": ("event_id", "ts"), "health": ("ts",)}
+
+
+def _too_long(*named: tuple[str, object]) -> str:
+    """The first of ``named`` (name, value) whose text is over MAX_KEY_BYTES in UTF-8, said; "" when none is."""
+    for name, value in named:
+        if isinstance(value, str) and len(value.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
+            return f"{name} is {len(value)} characters, over the {MAX_KEY_BYTES} bytes a key the store indexes may be"
+    return ""
 
 
 def _fits(doc: dict[str, Any], key: str, rule: str) -> bool:
@@ -457,5 +481,9 @@ class Consumer:
 
 def refuses_content(exc: BaseException) -> bool:
     """The DB-API says the data itself is wrong (``DataError``, ``IntegrityError``), in sqlite3 and
-    psycopg alike; ``OperationalError`` and the rest are the database's own trouble, worth a retry."""
+    psycopg alike; ``OperationalError`` and the rest are the database's own trouble, worth a retry. PostgreSQL's
+    class 54, a limit exceeded (an index entry too large), is an ``OperationalError`` to psycopg, but it is the
+    value's: no retry ever gets past it (``MAX_KEY_BYTES`` keeps the known ones out before the database)."""
+    if str(getattr(exc, "sqlstate", None) or "").startswith("54"):
+        return True
     return any(c.__name__ in ("DataError", "IntegrityError") for c in type(exc).__mro__)

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 import sqlite3
 
 import pytest
 
-from edge_agent.consumer.service import Consumer, parse, read
+from edge_agent.consumer.service import Consumer, parse, read, refuses_content
 from edge_agent.consumer.store import PostgresStore, Record, SqliteStore
 from tests.consumer.device import publish_as_device
 from tests.events.helpers import wait_until
@@ -167,3 +168,62 @@ def test_a_device_cannot_fill_the_database_with_one_huge_event(broker, tmp_path)
         consumer.stop()
     with sqlite3.connect(tmp_path / "c.sqlite") as db:
         assert [r[0] for r in db.execute("SELECT event_id FROM events")] == ["e-2"]
+
+
+# values the store indexes, too long for an index entry: PostgreSQL refuses an entry over 2,704 bytes with
+# program_limit_exceeded, an OperationalError to psycopg, which the consumer took for the database being down
+_LONG = "k" + secrets.token_hex(4000)  # 8,001 characters, random: compression does not bring it under the limit
+_OVERSIZED_KEYS = {
+    "event_id": ("edge/s1/d1/events", _event(0, event_id=_LONG)),
+    "an event's ts": ("edge/s1/d1/events", _event(0, ts=_LONG)),
+    "a heartbeat's ts": ("edge/s1/d1/health", json.dumps({"ts": _LONG}).encode()),
+    "the bay level": (f"edge/s1/d1/bays/{_LONG}/state", b'{"state": "free", "since": "2026-01-01T08:00:00+08:00"}'),
+    "the device level": (f"edge/s1/{_LONG}/status", b'{"state": "online"}'),
+}
+
+
+def test_values_the_store_indexes_are_refused_over_their_bound():
+    for what, (topic, payload) in _OVERSIZED_KEYS.items():
+        found = read(topic, payload)
+        assert isinstance(found, str) and "256 bytes" in found, (what, found)
+    ok = "甲" * 85  # 255 bytes of UTF-8
+    assert isinstance(read(f"edge/{ok}/{ok}/bays/{ok}/state", b'{"state": "free"}'), Record)
+    assert isinstance(read("edge/s1/d1/events", _event(0, event_id=ok, ts=ok)), Record)
+    assert isinstance(read("edge/s1/d1/events", _event(0, event_id="x" * 257)), str)
+
+
+@pytest.mark.broker
+@pytest.mark.postgres
+def test_an_oversized_key_does_not_stop_a_postgres_consumer(broker, pg_db):
+    """One event with an 8,000-character ``event_id`` (one device's credentials, or any publisher on a device's
+    topic): PostgreSQL refused its index entry at every retry, nothing was acknowledged, and the five good events
+    of another device behind it were never stored, after a restart neither (the broker delivered it again)."""
+    import psycopg
+
+    consumer = Consumer(broker.url(), PostgresStore(pg_db), group="g", client_id="c-long").start()
+    assert consumer.wait_ready(10)
+    try:
+        publish_as_device(broker.port, list(_OVERSIZED_KEYS.values())
+                          + [("edge/s1/d2/events", _event(20 + i)) for i in range(5)])
+        wait_until(lambda: consumer.counters.received == len(_OVERSIZED_KEYS) + 5, 20, "every message acknowledged")
+    finally:
+        consumer.stop()
+    assert consumer.counters.rejected == len(_OVERSIZED_KEYS)
+    with psycopg.connect(pg_db) as conn:
+        assert {r[0] for r in conn.execute("SELECT event_id FROM events")} == {f"e-{20 + i}" for i in range(5)}
+
+
+@pytest.mark.postgres
+def test_a_limit_the_database_names_is_the_value_refused_not_an_outage(pg_db):
+    """Past the parse's bounds, PostgreSQL's class 54 (a value over one of its limits) is set aside like a
+    ``DataError``: retried, it only ever fails again."""
+    import psycopg
+
+    store = PostgresStore(pg_db)
+    try:
+        with pytest.raises(psycopg.OperationalError) as raised:
+            store.write([Record("s1", "d1", "event", None, json.loads(_event(0, event_id=_LONG)))])
+    finally:
+        store.close()
+    assert raised.value.sqlstate == "54000" and refuses_content(raised.value)
+    assert not refuses_content(psycopg.OperationalError("connection refused"))
