@@ -35,6 +35,7 @@ class LockController:
         held = interlock.latches.maintenance(cfg.id) is not None  # set before a restart
         self.mode: Literal["auto", "maintenance"] = "maintenance" if held else "auto"
         self.free_since: float | None = None
+        self.seen_at: float | None = None  # the camera's last measurement of the bay seen fresh (``_track_free``)
         self.admitted_at: float | None = None
         self.vehicle_since_admission = False
         self._warning_until: float | None = None
@@ -194,6 +195,7 @@ class LockController:
 
     def _track_free(self) -> None:
         why = self.il.vehicle_possible()
+        now = self.clock.monotonic()
         if why is not None and why[0] == "occupancy_stale":
             # a pause in the camera's evidence (a picture repeated between a still scene's key frames, a slow
             # inference, a stream stalled under camera.lost_after_s) says nothing either way: it neither starts
@@ -201,10 +203,19 @@ class LockController:
             # scene whose decoded frames repeat for over occupancy_max_age_s once in every auto_raise_delay_s keep
             # the arm down for good, with nothing said. A camera called lost or frozen is blind: that restarts it.
             return
+        v = self.il.evidence.vision() if self.il.evidence.vision is not None else None
+        at = v.measured_at if v is not None and v.vision == "ok" else None
+        if at is not None:
+            if self.seen_at is not None and at - self.seen_at >= self.cfg.auto_raise_delay_s:
+                # but a pause as long as the whole delay is no pause in a watch: nothing of the bay was seen for the
+                # time it must be seen free. Spanned, the arm rose on the first frame after 10 minutes of silence
+                # (a camera loop stalled, a bay's picture hung under a ticking clock) on 2 s of watching
+                self.free_since = None
+            self.seen_at = at
         # a recent read only blocks the raise itself (interlock); the free timer runs from departure
         if why is None or why[0] == "recent_read":
             if self.free_since is None:
-                self.free_since = self.clock.monotonic()
+                self.free_since = now
             return
         self.free_since = None
         if self.admitted_at is not None and why[0] in _VEHICLE_CODES:

@@ -283,10 +283,15 @@ class Interlock:
                 self._enter_fault("switch_flapping", f"{len(self._uncommanded)} uncommanded switch changes "
                                   f"in {self.cfg.flap_window_s:g}s", lower=True)
             if self._reverse_at is not None and now >= self._reverse_at:
+                owed = self._reverse_at, self._deferred
                 self._reverse_at, deferred, self._deferred = None, self._deferred, None
                 reason = "safe position after fault" if self.fault else "lowering after aborted rise"
-                self._start(replace(deferred, started=now) if deferred and not self.fault
-                            else _Motion("down", now, reason, recovery=True))
+                try:
+                    self._start(replace(deferred, started=now) if deferred and not self.fault
+                                else _Motion("down", now, reason, recovery=True))
+                except BaseException:  # the motor did not take it (a GPIO write failed): still owed, retried at the
+                    self._reverse_at, self._deferred = owed  # next check — dropped, the arm stayed half up for good
+                    raise
             m = self._motion
             if m is not None:
                 self._check_motion(m, raw, now)  # the end stop is where the arm is now, not the debounced view
@@ -436,7 +441,7 @@ class Interlock:
                 self.latches.set_rising(self.cfg.id, True)
             except OSError as exc:
                 return self._rise_unrecorded(m, exc)
-            self.driver.motor_up()
+            self._drive(self.driver.motor_up)
             self._moves.append(self.clock.monotonic())
             self._up_losses.rising()
         elif wait > 0:  # the motor drove up until just now: down once it has stopped turning (as after a rise)
@@ -445,7 +450,7 @@ class Interlock:
                 self._set_state("reversing", m.reason, m.operator, direction="down", safety=m.recovery or None)
             return None
         else:
-            self.driver.motor_down()
+            self._drive(self.driver.motor_down)
             self._moves.append(self.clock.monotonic())
         m.full = self._switches.position == ("down" if m.target == "up" else "up") and self._pending is None
         self._motion = m
@@ -453,6 +458,21 @@ class Interlock:
         if not self.fault:
             self._set_state("moving", m.reason, m.operator, direction=m.target, safety=m.recovery or None)
         return None
+
+    def _drive(self, switch_on: Callable[[], None]) -> None:
+        """Switch the motor on, or leave it stopped: a line write that fails (a GPIO chip's I/O error, a line
+        released) may have switched a line all the same, and a motor the interlock does not know it drives is an
+        arm moving with nothing watching it for a car — a rise left on ran until its switch changed and was taken
+        for a tamper. The error goes on to the caller; the tick, which retries what is owed, latches
+        ``tick_failed`` when it fails too."""
+        try:
+            switch_on()
+        except BaseException:
+            try:
+                self._motor_stop()
+            except Exception:  # noqa: BLE001 - the driver is what failed; the first error is the one to report
+                log.warning("lock %s: motor stop failed too", self.cfg.id)
+            raise
 
     def _rise_unrecorded(self, m: _Motion, exc: OSError) -> Decision:
         """A rise whose record cannot be saved (disk full, read-only or failing data dir) is refused: killed

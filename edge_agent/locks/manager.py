@@ -13,6 +13,7 @@ Remote commands (MQTT, web) call ``lock`` / ``unlock`` / ``reset`` / ``set_maint
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -32,6 +33,8 @@ from edge_agent.locks.interlock import Decision, Interlock
 from edge_agent.locks.latches import Latches
 from edge_agent.locks.rule import VehicleEvidence
 from edge_agent.locks.simulator import SimulatedLock
+
+log = logging.getLogger(__name__)
 
 SIM_STEP: TypeAdapter[Any] = TypeAdapter(SimStep)
 
@@ -73,8 +76,14 @@ class LockManager:
     def _on_vision(self, bay_id: str) -> None:
         """The camera's evidence for a bay changed (frame loop's thread): judge it now, not at the next tick."""
         u = self._units.get(bay_id)
-        if u is not None:
+        if u is None:
+            return
+        try:
             u.controller.on_vision()
+        except Exception:  # noqa: BLE001 - a lock's driver failing (a GPIO write's I/O error) must not end the
+            # camera loop, which published the evidence: it did, and every camera and bay stopped with it. What the
+            # lock owes (a lowering) stays owed; its tick retries it, and latches tick_failed when that fails too
+            log.exception("lock %s: judging the camera's evidence failed", u.interlock.cfg.id)
 
     def stop(self) -> None:
         for unsub in self._unsubscribe:

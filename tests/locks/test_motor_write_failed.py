@@ -1,0 +1,83 @@
+"""A motor line write that fails at run time (the GPIO chip's I/O error, a line released under the agent).
+
+The lowering a rise aborted for a car was dropped when its write failed on the camera loop's thread (the evidence
+changed just as ``reverse_delay_s`` ran out): the arm stayed half up in front of the car, the lock said ``moving``
+for ever with no fault, and the error went on into the camera loop, which it ended. A rise whose write failed
+after switching its line left the motor driving up with nothing watching for a car.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from edge_agent.events.types import EventType
+from tests.locks.conftest import DOWN, UP, Rig
+
+
+def failing(pin: Any, level: bool, times: int | None = 1, after: bool = False) -> None:
+    """Writes of ``level`` to ``pin`` raise EIO (``times``: how many; None: all); ``after``: the line switches first."""
+    orig, left = pin._set_state, [times]
+
+    def set_state(value: Any) -> None:
+        if bool(value) == level and (left[0] is None or left[0] > 0):
+            if left[0] is not None:
+                left[0] -= 1
+            if after:
+                orig(value)
+            raise OSError(5, "Input/output error")
+        orig(value)
+
+    pin._set_state = set_state
+
+
+def rise_aborted_by_the_camera(rig: Rig) -> None:
+    """Half way up, a car noses in: the camera's evidence stops the rise; the lowering waits ``reverse_delay_s``,
+    which runs out as the camera's evidence changes again (its thread, before the lock's tick)."""
+    assert rig.manager.lock("B1", reason="test raise", operator="ops").ok
+    rig.step(1.5)
+    assert rig.up_active() and 0.0 < rig.arm.position < 1.0
+    rig.see(occupied=True, p_occupied=0.9)
+    assert not rig.up_active() and rig.of(EventType.LOCK_REFUSED)
+    rig.clock.advance(rig.lock_cfg.reverse_delay_s + 0.05)
+    rig.sync()
+    rig.see(p_occupied=0.95)  # the lowering is due now, on this thread: its DOWN write fails; nothing raised here
+
+
+def test_a_lowering_whose_write_fails_is_retried(make_rig):
+    rig = make_rig("gpio", position=0.0)
+    failing(rig.pin(DOWN), True)
+    rise_aborted_by_the_camera(rig)
+    assert not rig.down_active() and rig.arm.position > 0.3
+    rig.step(0.1)  # the lock's tick: the lowering was still owed
+    assert rig.down_active()
+    rig.step(3)
+    assert rig.arm.position == 0.0 and rig.state == "down"
+    assert not rig.of(EventType.LOCK_FAULT)
+    rig.safe()
+
+
+def test_a_lowering_that_keeps_failing_is_a_fault(make_rig):
+    rig = make_rig("gpio", position=0.0)
+    failing(rig.pin(DOWN), True, times=None)
+    rise_aborted_by_the_camera(rig)
+    rig.step(1)
+    faults = [e.data["code"] for e in rig.of(EventType.LOCK_FAULT)]
+    assert faults == ["tick_failed"], "an arm stuck half up must be said, not left 'moving' for ever"
+    assert rig.state == "fault" and not rig.up_active()
+    assert not rig.violations
+
+
+def test_a_rise_whose_write_fails_leaves_no_motor_on(make_rig):
+    rig = make_rig("gpio", position=0.0)
+    failing(rig.pin(UP), True, after=True)  # the relay switched, the write said it failed
+    with pytest.raises(OSError):
+        rig.manager.lock("B1", reason="test raise", operator="ops")
+    assert not rig.up_active(), "a motor the interlock does not know it drives rises unwatched"
+    rig.step(1)
+    assert rig.arm.position == 0.0 and rig.state == "down"
+    assert rig.manager.lock("B1", reason="again", operator="ops").ok  # the line works again: a watched rise
+    rig.step(3.5)
+    assert rig.state == "up"
+    assert not rig.violations
