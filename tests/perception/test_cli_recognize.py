@@ -413,3 +413,17 @@ def test_coordinates_of_a_plate_cut_by_the_edge_are_floats_like_every_other(tmp_
     assert edge == (w if cut == "right" else h)  # clipped at the edge: the case that was an int
     values = _numbers(plate["box"]) + _numbers(plate["corners"])
     assert all(type(v) is float for v in values), plate["box"]
+
+
+def test_a_file_name_with_a_line_separator_stays_one_json_line(tmp_path, capsys, models_dir):
+    """JSON allows U+2028, U+2029 and U+0085 raw, but ``str.splitlines`` — how a consumer (this file's ``_lines``
+    too) usually cuts the output — breaks a line there: a photo named with one was read as two broken records.
+    They are written as ``\\u`` escapes, and ``json.loads`` gives the name back."""
+    photo = tmp_path / "a.jpg"
+    cv2.imwrite(str(photo), np.zeros((40, 60, 3), np.uint8))
+    names = [str(tmp_path / f"car{sep}park.jpg") for sep in ("\u2028", "\u2029", "\x85")]
+    for name in names:
+        Path(name).write_bytes(photo.read_bytes())
+    assert main(["recognize", *names, "--json", "--models", str(models_dir)]) == 0
+    out = capsys.readouterr().out
+    assert [line["file"] for line in _lines(out)] == names
