@@ -28,7 +28,10 @@ from edge_agent.perception.locate import default_models_dir
 if TYPE_CHECKING:
     from edge_agent.camera.orient import Orientation
 
-_SURROGATE = re.compile("[\udc80-\udcff]")  # what Python makes of file-name bytes that are not UTF-8
+# written as \u escapes in a JSON line: lone surrogates (what Python makes of file-name bytes that are not UTF-8),
+# and what line readers split on besides \n and \r (str.splitlines: NEL, LINE / PARAGRAPH SEPARATOR; JSON
+# escapes the other controls already)
+_ESCAPED = re.compile("[\udc80-\udcff\u0085\u2028\u2029]")
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1: never sent to a terminal as they are
 STILLS_ZOOM_PASS = 2.0  # recognize / eval: see _pipeline
 STILLS_ROLL_PASS = 20.0  # recognize / eval: a photo with no plate found is searched turned ±20°
@@ -391,10 +394,12 @@ def _file_ids(paths: list[str]) -> set[tuple[int, int]]:
 def _json_line(doc: dict) -> str:
     """One JSON Lines record, UTF-8 without ``\\u`` escapes — except the bytes of a file name that
     are not UTF-8 (lone surrogates in Python): those become ``\\udcXX`` escapes, so the line stays
-    valid UTF-8 and ``os.fsencode(json.loads(line)["file"])`` gives the name's bytes back."""
+    valid UTF-8 and ``os.fsencode(json.loads(line)["file"])`` gives the name's bytes back; and U+0085,
+    U+2028, U+2029 in a file name, which JSON allows raw but ``str.splitlines`` (a consumer's usual
+    ``out.splitlines()``) breaks a line at: one photo's record was read as two broken ones."""
     import json
 
-    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(doc, ensure_ascii=False))
+    return _ESCAPED.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(doc, ensure_ascii=False))
 
 
 def _shown(text: str) -> str:

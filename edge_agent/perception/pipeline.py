@@ -297,7 +297,8 @@ def _clipped(det: Detection, shape: tuple[int, ...]) -> Detection:
     h, w = shape[:2]
     corners = np.clip(np.asarray(det.corners, np.float32), 0, [w - 1, h - 1])
     x1, y1, x2, y2 = det.box
-    box = (min(max(x1, 0.0), w), min(max(y1, 0.0), h), min(max(x2, 0.0), w), min(max(y2, 0.0), h))
+    fw, fh = float(w), float(h)  # not the shape's ints: a box clipped at the edge was written 190 beside 166.4
+    box = (min(max(x1, 0.0), fw), min(max(y1, 0.0), fh), min(max(x2, 0.0), fw), min(max(y2, 0.0), fh))
     return Detection(corners, box, det.score)
 
 

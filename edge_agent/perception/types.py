@@ -34,8 +34,9 @@ class PlateRead:
         d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "crop"}
         d["extra"] = dict(self.extra)
         d["char_confidences"] = list(self.char_confidences)
-        d["corners"] = [[round(x, 1), round(y, 1)] for x, y in self.corners]
-        d["box"] = [round(v, 1) for v in self.box]
+        # floats whatever the producer passed: the JSON contract writes every coordinate with its decimal
+        d["corners"] = [[round(float(x), 1), round(float(y), 1)] for x, y in self.corners]
+        d["box"] = [round(float(v), 1) for v in self.box]
         d["confidence"] = round(self.confidence, 4)
         d["det_score"] = round(self.det_score, 4)
         d["char_confidences"] = [round(c, 4) for c in self.char_confidences]

@@ -386,3 +386,44 @@ def test_an_empty_name_is_no_file_not_the_current_folder(capsys, models_dir):
     assert main(["recognize", "", "--json", "--models", str(models_dir)]) == 1
     [line] = _lines(capsys.readouterr().out)
     assert line["file"] == "" and line["plates"] == [] and line["error"].startswith("no such file: ''")
+
+
+def _numbers(node) -> list:
+    return [v for item in node for v in (_numbers(item) if isinstance(item, list) else [item])]
+
+
+@pytest.mark.parametrize("cut", ["right", "bottom"])
+def test_coordinates_of_a_plate_cut_by_the_edge_are_floats_like_every_other(tmp_path, capsys, models_dir, cut):
+    """The contract's ``box`` and ``corners`` are pixel coordinates written with one decimal (``203.0``). A plate
+    the photo's edge cuts had its box clipped to the image's width or height, a Python ``int``, and written
+    ``190`` beside ``166.4``: a consumer that types the field by its first value (pandas, a Go or Rust struct
+    built from a sample line) met an integer in a float column."""
+    scene, truth = render_scene(render_plate("粤B12345", "blue"), seed=4, frame=(1280, 720), plate_width=240)
+    x1, y1 = truth.min(axis=0)
+    x2, y2 = truth.max(axis=0)
+    # cut the photo through the plate's last quarter: the detector still finds it and reaches past the edge
+    photo = scene[:, : int(x2 - (x2 - x1) / 4)] if cut == "right" else scene[: int(y2 - (y2 - y1) / 4)]
+    path = tmp_path / "cut.png"
+    cv2.imwrite(str(path), photo)
+    assert main(["recognize", str(path), "--json", "--models", str(models_dir)]) == 0
+    [line] = _lines(capsys.readouterr().out)
+    [plate] = line["plates"]
+    h, w = photo.shape[:2]
+    edge = plate["box"][2] if cut == "right" else plate["box"][3]
+    assert edge == (w if cut == "right" else h)  # clipped at the edge: the case that was an int
+    values = _numbers(plate["box"]) + _numbers(plate["corners"])
+    assert all(type(v) is float for v in values), plate["box"]
+
+
+def test_a_file_name_with_a_line_separator_stays_one_json_line(tmp_path, capsys, models_dir):
+    """JSON allows U+2028, U+2029 and U+0085 raw, but ``str.splitlines`` — how a consumer (this file's ``_lines``
+    too) usually cuts the output — breaks a line there: a photo named with one was read as two broken records.
+    They are written as ``\\u`` escapes, and ``json.loads`` gives the name back."""
+    photo = tmp_path / "a.jpg"
+    cv2.imwrite(str(photo), np.zeros((40, 60, 3), np.uint8))
+    names = [str(tmp_path / f"car{sep}park.jpg") for sep in ("\u2028", "\u2029", "\x85")]
+    for name in names:
+        Path(name).write_bytes(photo.read_bytes())
+    assert main(["recognize", *names, "--json", "--models", str(models_dir)]) == 0
+    out = capsys.readouterr().out
+    assert [line["file"] for line in _lines(out)] == names
