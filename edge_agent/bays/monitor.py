@@ -378,6 +378,29 @@ class BayMonitor:
                 else:
                     self._old_ground.pop(bay, None)
 
+    def carry_grounds(self, warp: Warp) -> None:
+        """(The installer's Save over a view followed within tolerance, which takes that view as the reference: the
+        outlines are its pixels now, ``set_offset(0, 0)`` follows.) Each old ground was kept in the old drawing's
+        pixels (``_keep_old_ground``) and is carried by ``warp`` (the shift followed until the Save) onto that view,
+        where the car stands; one that then lies on its bay's outline was no redraw — the page carried an outline
+        nobody touched with the view — and is dropped. Why (probe leftovers29): with the view drifted 3-5 px, a Save
+        that changed no outline made every bay holding a car ``bay_redrawn`` until the car left, its old ground
+        watched 3-5 px off the car's."""
+        (a, b, c), (d, e, f) = warp
+        with self._lock:
+            for bay in list(self._old_ground):
+                drawn = [(float(x), float(y)) for x, y in self._polygons[bay]]
+                carried = [dataclasses.replace(g, polygon=[(a * x + b * y + c, d * x + e * y + f) for x, y in g.polygon])
+                           for g in self._old_ground[bay]]
+                kept = [g for g in carried if not _same_outline(g.polygon, drawn)]
+                if len(kept) < len(carried):
+                    log.info("bay %s: its outline was carried with the view by the Save, not redrawn: no wait for "
+                             "its old ground", bay)
+                if kept:
+                    self._old_ground[bay] = kept
+                else:
+                    del self._old_ground[bay]
+
     def holding_cars(self) -> list[str]:
         """The bays holding a car (a visit open, or the classifier's verdict occupied, as ``confirming`` tells them),
         or waiting for one to be seen leaving (an old ground, ``unplaced``). Why the waiting ones: their car is where

@@ -70,19 +70,20 @@ class ConfigFile:
                 backup = write_overrides(target, over, self._clock)
                 return cfg, backup
 
-    def set_bays(self, bays: list[dict[str, Any]],
-                 size: tuple[int, int] | None = None) -> tuple[AgentConfig, Path | None]:
+    def set_bays(self, bays: list[dict[str, Any]], size: tuple[int, int] | None = None,
+                 learned: tuple[int, int] | None = None) -> tuple[AgentConfig, Path | None]:
         """Replace bay ids and polygons; charger and lock ids of bays that keep their id stay
         (they come from the config file's bay of that id). ``size``: the frame the polygons were
         drawn on, kept as ``camera.width`` / ``height`` (None: the size stays as it was), with the
-        masks scaled to it as the bays' pixels are (``scaled_masks``)."""
+        masks scaled to it as the bays' pixels are (``scaled_masks``). ``learned``: the running agent's frame size
+        of the bays where the config names none (learned from the frames): the masks' pixels too."""
         base_ids = [b.get("id") for b in self._base().get("bays") or [] if isinstance(b, dict)]
 
         def change(over: dict[str, Any], now: dict[str, Any]) -> None:
             if size is not None:
                 kept = over.get("camera") if isinstance(over.get("camera"), dict) else {}
                 over["camera"] = {"width": int(size[0]), "height": int(size[1]),
-                                  **scaled_masks(self._base(), now, kept, (int(size[0]), int(size[1])))}
+                                  **scaled_masks(self._base(), now, kept, (int(size[0]), int(size[1])), learned)}
             over["bays"] = [{"id": b.get("id"),
                              "polygon": [[round(float(x), 1), round(float(y), 1)] for x, y in b.get("polygon", [])]}
                             for b in bays]
@@ -172,12 +173,16 @@ __all__ = ["ConfigError", "ConfigFile"]
 
 
 def scaled_masks(base: dict[str, Any], now: dict[str, Any], kept: dict[str, Any],
-                 size: tuple[int, int]) -> dict[str, Any]:
+                 size: tuple[int, int], learned: tuple[int, int] | None = None) -> dict[str, Any]:
     """The overrides' ``camera.masks`` / ``masks_of`` for a Save at ``size``: the masks as they run now (``now``, the
     merged config) scaled per axis from the bays' size now to ``size``, as the page carries a kept drawing to a
     picture of another size and the agent an old outline (``BayMonitor._drawn_scale``); at the same size (or one not
     known before: a config without ``camera.width`` / ``height``, whose frames are the first Save's) the ones
-    ``kept`` in the overrides, never dropped. Empty when the config draws no masks.
+    ``kept`` in the overrides, never dropped. Empty when the config draws no masks. A config without ``camera.width``
+    / ``height`` has its masks in the pixels of the size the agent learned from the frames (``learned``): scaled from
+    it. Until 2026-12-06 they were kept as they were (probe leftovers29): with the camera switched from 1920x1080 to
+    a 4:3 640x480 stream (the bays blind), the installer's Save of the bays redrawn on its picture failed on a mask
+    past 640 px ("outside the 640x480 camera frame"), and one inside covered other pixels than the text.
 
     Why: ``camera.masks`` are pixels of the frame the bays are drawn on. A Save on a 4:3 sub-stream's 640x480 picture
     under a 1280x720 config wrote the bays and the size, not the masks: one past 640 px made the Save fail ("outside
@@ -189,6 +194,8 @@ def scaled_masks(base: dict[str, Any], now: dict[str, Any], kept: dict[str, Any]
         return {}
     was = now.get("camera") if isinstance(now.get("camera"), dict) else {}
     w0, h0 = was.get("width"), was.get("height")
+    if w0 is None and h0 is None and learned is not None:
+        w0, h0 = learned
     if not (isinstance(w0, int) and isinstance(h0, int) and w0 > 0 and h0 > 0) or (w0, h0) == size:
         return {k: kept[k] for k in ("masks", "masks_of") if k in kept}
     running = was.get("masks")

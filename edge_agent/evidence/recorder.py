@@ -12,14 +12,17 @@ than ``review_days``: on an SD card that runs for years, a table that only grows
 from __future__ import annotations
 
 import logging
+import sqlite3
+from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
 from edge_agent.clock import Clock
 from edge_agent.events.bus import EventBus
-from edge_agent.events.types import Event
+from edge_agent.events.types import Event, EventType
 from edge_agent.evidence.runs import AliveMarks, RunLedger
-from edge_agent.evidence.violations import ViolationLog
+from edge_agent.evidence.violations import HELD_RETRY_WAIT_S, ViolationLog
+from edge_agent.sqlite_damage import is_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +51,11 @@ class ViolationRecorder:
         self._pruned_at: float | None = None
         self._unname_more = False  # the last pass hit UNNAME_BATCH: the next event goes on, not in an hour
         self._unsubscribe: Callable[[], None] | None = None
+        self._started: datetime | None = None  # this run's start (``close_previous_run``)
+        # while a lock puts the run's start off: the visits this run opened (never the previous run's to end), and
+        # the bus subscription collecting them
+        self._opened: set[str] = set()
+        self._track: Callable[[], None] | None = None
 
     def start(self) -> None:
         self.log.attach(self.bus)
@@ -55,23 +63,59 @@ class ViolationRecorder:
             self._unsubscribe = self.bus.subscribe(self._maybe_prune)
 
     def close_previous_run(self) -> None:
-        """At start, every sink listening: end the stories the previous run left open (``runs.py``)."""
+        """At start, every sink listening: end the stories the previous run left open (``runs.py``).
+
+        Another program holding ``evidence.db``'s lock (a backup, a ``sqlite3`` shell) past the wait, or events of
+        the previous run still held for it (``ViolationLog.held``: a departure among them must be read first, or
+        its visit would be "ended" again as ``agent_stopped``), puts this off to the minute once it is free
+        (``mark_alive``); the visits this run opens meanwhile are its own, never ended. Until 2026-12-06 such a
+        start logged a traceback and the previous run's visits and violations stayed open for good."""
+        self._started = self.clock.now()
+        if self.log.held:
+            self._begin_later("events of the previous run are held for it")
+            return
+        self._begin(None)
+
+    def _begin(self, wait_s: float | None) -> None:
         try:
-            closing = self.runs.begin()
-        except Exception:  # noqa: BLE001 - a locked or damaged index must not keep the agent from starting
+            closing = self.runs.begin(self._started, self._opened, wait_s)
+        except sqlite3.OperationalError as exc:
+            if not is_unavailable(exc):
+                log.exception("could not end what the previous run left open; its visits stay open")
+                return
+            if self._track is None:
+                self._begin_later(str(exc))
+            return
+        except Exception:  # noqa: BLE001 - a damaged index must not keep the agent from starting
             log.exception("could not end what the previous run left open; its visits stay open")
             return
+        if self._track is not None:
+            self._track()
+            self._track = None
+            log.warning("violation log %s: free again, this run's start recorded", self.log.db_path)
         for ev in closing:
             self.bus.publish(ev)
         if closing:
             log.info("ended %d visit(s) the previous run left open (reason agent_stopped)",
                      sum(ev.type == "vehicle_departed" for ev in closing))
 
+    def _begin_later(self, why: str) -> None:
+        log.warning("violation log %s is locked by another program (%s): the visits the previous run left open "
+                    "are ended once it is free (checked each minute)", self.log.db_path, why)
+        self._track = self.bus.subscribe(self._opens, {EventType.VEHICLE_ARRIVED})
+
+    def _opens(self, event: Event) -> None:
+        if event.visit_id:
+            self._opened.add(event.visit_id)
+
     def mark_alive(self) -> None:
         """Once a minute (from the loop): events a full disk kept from the log are written once there is room (also
         without a new event; their synced rows stay on the loop, as every event's), then the ledger notes this run
-        alive as of now — on the marks' thread where there is one (``AliveMarks``)."""
-        self.log.write_held()
+        alive as of now — on the marks' thread where there is one (``AliveMarks``). A start a lock put off
+        (``close_previous_run``) is recorded first, once the log holds nothing more (a glance at the lock)."""
+        held = self.log.write_held()
+        if self._track is not None and not held:
+            self._begin(HELD_RETRY_WAIT_S)
         self.marks.request(self.clock.now())
 
     def _maybe_prune(self, _event: Event) -> None:

@@ -15,6 +15,7 @@ import json
 import logging
 import sqlite3
 import threading
+from collections.abc import Collection
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -65,18 +66,30 @@ class RunLedger:
         with self._db:
             self._db.executescript(_SCHEMA)
 
-    def begin(self) -> list[Event]:
-        """Record this run's start; return the events that end the stories the runs before left open, in
-        time order: per visit, ``violation_ended`` / ``overstay_ended`` where one is open, then
+    def begin(self, started: datetime | None = None, exclude: Collection[str] = (), wait_s: float | None = None
+              ) -> list[Event]:
+        """Record this run's start (``started``, default now); return the events that end the stories the runs
+        before left open, in time order: per visit, ``violation_ended`` / ``overstay_ended`` where one is open, then
         ``vehicle_departed`` (all ``reason: agent_stopped``), stamped when that run was last alive (or at the
-        bay's next arrival, if an older run's visit was never ended either)."""
+        bay's next arrival, if an older run's visit was never ended either). ``exclude``: visits this run opened
+        before a lock let it begin (``ViolationRecorder``); ``wait_s``: how long to wait for another program's
+        lock (the connection's 10 s by default). Raises, recording nothing, where the row cannot be written."""
         now = self._clock.now()
-        with self._lock, self._db:
-            until = self._last_alive()
-            closing = self._closing(until, now) if until is not None else []
-            stamp = iso(now)
-            self._run = self._db.execute("INSERT INTO runs (started_at, alive_at, alive_epoch) VALUES (?,?,?)",
-                                         (stamp, stamp, now.timestamp())).lastrowid
+        started = started or now
+        with self._lock:
+            before = int(self._db.execute("PRAGMA busy_timeout").fetchone()[0])
+            if wait_s is not None:
+                self._db.execute(f"PRAGMA busy_timeout={int(wait_s * 1000)}")
+            try:
+                with self._db:
+                    until = self._last_alive()
+                    closing = self._closing(until, now, set(exclude)) if until is not None else []
+                    stamp = iso(started)
+                    self._run = self._db.execute(
+                        "INSERT INTO runs (started_at, alive_at, alive_epoch) VALUES (?,?,?)",
+                        (stamp, iso(now), now.timestamp())).lastrowid
+            finally:
+                self._db.execute(f"PRAGMA busy_timeout={before}")
         return closing
 
     def mark_alive(self, at: datetime | None = None) -> None:
@@ -131,10 +144,12 @@ class RunLedger:
         row = self._db.execute("SELECT MAX(ts_epoch) FROM events").fetchone()
         return None if row is None or row[0] is None else float(row[0])
 
-    def _closing(self, until: float, now: datetime) -> list[Event]:
+    def _closing(self, until: float, now: datetime, exclude: set[str]) -> list[Event]:
         if not self._table("events"):
             return []
-        opened = self._db.execute(_OPEN_VISITS, (EventType.VEHICLE_ARRIVED, EventType.VEHICLE_DEPARTED)).fetchall()
+        opened = [row for row in self._db.execute(_OPEN_VISITS, (EventType.VEHICLE_ARRIVED,
+                                                                 EventType.VEHICLE_DEPARTED)).fetchall()
+                  if row[0] not in exclude]
         self._violations = self._table("violations")
         out: list[tuple[float, int, Event]] = []
         for n, (visit, bay, arrived) in enumerate(opened):

@@ -78,11 +78,14 @@ SNAPSHOT_KEEP = 200  # at most, whatever the budget: 6–7 minutes of one client
 _PROTECT_VISITS = (f"UPDATE evidence SET protected=1 WHERE protected=0 AND kind <> '{SNAPSHOT}' AND visit_id IN "
                    f"(SELECT visit_id FROM evidence WHERE kind IN ({','.join('?' * len(PROTECTED_KINDS))}) "
                    "AND visit_id IS NOT NULL)")
+_UNPROTECTED_VISITS = _PROTECT_VISITS.replace("UPDATE evidence SET protected=1 WHERE", "SELECT 1 FROM evidence WHERE", 1) \
+    + " LIMIT 1"
 RETENTION_BATCH = 50  # records one retention call deletes at most: it runs on the frame loop, ~5 ms a photo file
 ORPHAN_AGE_S = 3600.0  # an unindexed photo file this old is a crash's leftover, not a save in flight
 # while photo rows are held for a lock, a later try waits this long for it, not the connection's 5 s: the minute's
 # retry runs on the frame loop, and a backup may hold the lock for minutes (as ``violations.HELD_RETRY_WAIT_S``)
 HELD_RETRY_WAIT_S = 0.1
+LOCK_WAIT_S = 5.0  # how long a write waits for another program's lock on the index (sqlite3's default)
 # matched whole (``fullmatch``), as ``ids.is_uuid``: ``$`` also matches before a final line break, and a row naming
 # ``2026-01-01/<uuid>.jpg\n`` was taken for a name the store writes
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # the folder of one day's photos
@@ -233,7 +236,7 @@ class EvidenceStore:
             log.error("evidence index: the photo rows held at the last stop not written: %s", exc)
 
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.db_path, check_same_thread=False, isolation_level=None)
+        db = sqlite3.connect(self.db_path, check_same_thread=False, isolation_level=None, timeout=LOCK_WAIT_S)
         try:
             db.execute("PRAGMA journal_mode=WAL")
             # FULL: each commit syncs the WAL. The event naming a photo goes into the (synced) outbox right after
@@ -250,11 +253,30 @@ class EvidenceStore:
             if bad != ["ok"]:
                 raise Damaged("; ".join(bad[:3]))
             db.executescript(SCHEMA)
-            db.execute(_PROTECT_VISITS, PROTECTED_KINDS)  # an index an older version wrote ranked them as plain
         except sqlite3.DatabaseError:
             db.close()
             raise
+        # an index an older version wrote ranked a violating visit's identifications as plain. A write: another
+        # program holding the lock (a backup, a sqlite3 shell) must not keep the agent from starting, so it is done
+        # before the first retention or row instead (``_protect_visits``); until 2026-12-06 the start failed
+        # after 5 s ("database is locked", exit 1) while every read and the rows held for a lock would have worked
+        self._protect_due = db.execute(_UNPROTECTED_VISITS, PROTECTED_KINDS).fetchone() is not None
+        if self._protect_due:
+            try:
+                self._protect_visits(db)
+            except sqlite3.OperationalError as exc:
+                if not is_unavailable(exc):
+                    db.close()
+                    raise
+                log.warning("evidence index %s is locked by another program (%s): it opens all the same; a violating "
+                            "visit's older photos are ranked with its violation's once it is free", self.db_path, exc)
         return db
+
+    def _protect_visits(self, db: sqlite3.Connection | None = None) -> None:
+        """The protection ``_connect`` could not write for a lock, written now (before any row goes in or out)."""
+        if self._protect_due:
+            (db or self._db).execute(_PROTECT_VISITS, PROTECTED_KINDS)
+            self._protect_due = False
 
     def _violating(self, visit_id: str) -> bool:
         """Whether ``visit_id`` has a violation's photo already (its later photos rank with it)."""
@@ -418,6 +440,7 @@ class EvidenceStore:
             self._db.execute(f"PRAGMA busy_timeout={min(before, int(HELD_RETRY_WAIT_S * 1000))}")
         try:
             with self._transaction():
+                self._protect_visits()
                 for row in rows:
                     self._db.execute("INSERT OR IGNORE INTO evidence VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", row)
                     if row[3] in PROTECTED_KINDS and row[2] is not None:  # the visit's identifications: the same case
@@ -508,6 +531,7 @@ class EvidenceStore:
                 return
             was_low, before = self.space.low, self.space.pruned
             self.space.low = True  # evidence has to give way: announced by the runtime
+            self._protect_visits()  # a lock kept it out at the start: the ranking comes before any deletion
             # snapshots first; a snapshot takes room from older snapshots only
             rows = self._db.execute(
                 "SELECT id,frame_file,crop_file FROM evidence WHERE protected <= ? AND (kind = ? OR ?) "
@@ -640,6 +664,7 @@ class EvidenceStore:
         mono = self.clock.monotonic()
         removed, self.behind = 0, False
         with self._lock:
+            self._protect_visits()  # a lock kept it out at the start: the ranking comes before any deletion
             self._saved_at = {k: t for k, t in self._saved_at.items() if mono - t < max_age_s}
             held = self._undecided(cutoff)
             old: list[tuple[str, str | None, str | None]] = []

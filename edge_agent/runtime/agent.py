@@ -454,6 +454,13 @@ class Agent:
         with self.loop_lock:
             return self.monitor.warp, self.camera.placement, self.camera.reference
 
+    def bays_size(self) -> tuple[int, int] | None:
+        """The frame size the bays (and ``camera.masks``) are drawn on when the config names none (learned from the
+        frames), else None: what the installer's Save scales the masks from (``configfile.scaled_masks``)."""
+        with self.loop_lock:
+            fs = self.camera.frame_size
+            return fs.expected if fs.learned else None
+
     def confirm_camera(self) -> ControlResult:
         """The installer confirmed that the bays fit the current view: it becomes the reference. The grounds of the
         cars parked meanwhile (``BayMonitor.confirming``) are kept on disk at once, as at a reload: written only

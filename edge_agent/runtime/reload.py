@@ -285,6 +285,9 @@ class ConfigReload:
                 a.monitor.unplace(holding)  # bays wait for a car seen on the new outlines (``Unplaced``)
         if anew:  # the outlines are the current view's, its new reference: the old reference's shift no longer
             # applies (the new monitor took it over, and for a frame or more put every redrawn bay twice as far)
+            if installer and placed == "ok" and \
+                    (new.camera.width, new.camera.height) == (before.camera.width, before.camera.height):
+                a.monitor.carry_grounds(old_monitor.warp)  # the cars' grounds onto that view too
             a.monitor.set_offset(0.0, 0.0)
         a.chargers.reconfigure(new)
         a.monitor.reverify()

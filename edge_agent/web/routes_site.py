@@ -376,7 +376,8 @@ def _save_bays_now(request: Request, ctx: WebContext, config_file: ConfigFile, r
         drawn = ", ".join(f"{b['id']}:{len(b['polygon'])}pts" for b in bays)
         # the row before anything is written (503 when the log cannot take it); what came of it amends it
         row = audit(request, "save_bays", str(config_file.overrides), drawn)
-        cfg, backup = config_file.set_bays(bays, size)
+        learned = getattr(ctx.control, "bays_size", None)  # a config without camera.width / height: the agent's
+        cfg, backup = config_file.set_bays(bays, size, learned() if learned is not None else None)
     except ViewMoved as exc:  # nothing written: the drawing stays on the page
         return JSONResponse({"ok": False, "view_moved": True, "problems": [str(exc)]}, status_code=409)
     except StaleReference as exc:

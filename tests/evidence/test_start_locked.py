@@ -1,0 +1,103 @@
+"""A start while another program (a ``sqlite3`` shell in a transaction, a backup that writes) holds ``evidence.db``'s
+write lock. Before (probe leftovers29), the photo index's start-up ranking (an UPDATE) waited 5 s and the start failed,
+``edge-agent run: cannot start: database error: database is locked``, exit 1, for as long as the lock held; past that,
+the run ledger's start row failed too and the visits the previous run left open stayed open for good (a traceback).
+Now the agent starts, holds what it cannot write and writes it when the lock goes. The lock is a second connection's
+``BEGIN IMMEDIATE``; the waits are cut to 20 ms (the point is what follows them)."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from edge_agent.clock import FakeClock
+from edge_agent.events.bus import EventBus
+from edge_agent.events.types import Event, EventType
+from edge_agent.evidence import store as store_module
+from edge_agent.evidence.recorder import ViolationRecorder
+from edge_agent.evidence.store import EvidenceStore
+
+JPEG = b"\xff\xd8" + b"x" * 2000 + b"\xff\xd9"
+
+
+@contextmanager
+def locked(db: Path) -> Iterator[None]:
+    other = sqlite3.connect(db, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+
+
+def test_the_photo_index_opens_under_another_programs_lock_and_ranks_old_rows_once_it_is_free(
+        tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An index an older version wrote (a violating visit's identification ranked plain) needs one write at the
+    start; under a lock it waits for the first row or retention instead of refusing the start."""
+    monkeypatch.setattr(store_module, "LOCK_WAIT_S", 0.02)
+    first = EvidenceStore(tmp_path, clock)
+    ident = first.save("A", "v1", "vehicle_identified", JPEG, None, "粤B12345")
+    first.save("A", "v1", "violation_started", JPEG, None, "粤B12345")
+    first._db.execute("UPDATE evidence SET protected=0 WHERE id=?", (ident,))  # as an older version left it
+    first.close()
+    with locked(tmp_path / "evidence.db"):
+        store = EvidenceStore(tmp_path, clock)  # raised "database is locked"
+        rec = store.get(ident)
+        assert rec is not None and not rec.protected  # read as it is; the write waits
+        held = store.save("B", "v2", "vehicle_identified", JPEG, None)
+        assert store.holds(held)
+    assert store.enforce_retention() == 0
+    rec = store.get(ident)
+    assert rec is not None and rec.protected  # ranked with its violation before anything was deleted
+    assert store.write_held() == 0 and store.get(held) is not None
+    store.close()
+
+
+def _recorder(db: Path, clock: FakeClock, bus: EventBus) -> ViolationRecorder:
+    rec = ViolationRecorder(db, clock, bus, history_days=400)
+    for conn in (rec.log._db, rec.runs._db):  # the 10 s waits ran out: the point is what follows
+        conn.execute("PRAGMA busy_timeout=20")
+    return rec
+
+
+def test_a_start_under_a_lock_ends_the_previous_runs_visits_once_it_is_free_and_never_its_own(
+        tmp_path: Path, clock: FakeClock, caplog: pytest.LogCaptureFixture) -> None:
+    db = tmp_path / "evidence.db"
+    bus = EventBus()
+    last = ViolationRecorder(db, clock, bus, history_days=400)
+    last.start()
+    last.close_previous_run()
+    bus.publish(Event.make(EventType.VEHICLE_ARRIVED, clock, bay_id="A", visit_id="old"))
+    clock.advance(60)
+    last.mark_alive()
+    last.marks.close()  # killed (a power cut): its visit stays open in the log
+    last.runs.close()
+    last.log.close()
+
+    clock.advance(600)
+    bus = EventBus()
+    seen: list[Event] = []
+    bus.subscribe(seen.append)
+    rec = _recorder(db, clock, bus)
+    rec.start()
+    with locked(db), caplog.at_level(logging.WARNING):
+        rec.close_previous_run()  # a traceback, and the old visit open for good
+        bus.publish(Event.make(EventType.VEHICLE_ARRIVED, clock, bay_id="A", visit_id="new"))  # held for the lock
+        clock.advance(60)
+        rec.mark_alive()  # still locked: a glance, nothing ended
+        assert [e.visit_id for e in seen] == ["new"] and rec.log.held == 1
+    assert not [r for r in caplog.records if r.exc_info]
+    clock.advance(60)
+    rec.mark_alive()  # the lock gone: the held event written, then the start recorded
+    ended = [e for e in seen if e.type == EventType.VEHICLE_DEPARTED]
+    assert [(e.visit_id, e.data["reason"]) for e in ended] == [("old", "agent_stopped")]
+    assert rec.log.held == 0 and rec.runs._run is not None
+    rec.mark_alive()  # once
+    assert len([e for e in seen if e.type == EventType.VEHICLE_DEPARTED]) == 1
+    rec.stop()
