@@ -366,7 +366,8 @@ class CtcPlateDecoder:
         picks = [self._best(s, SERIAL + SUFFIXES + EMERGENCY) if i >= 2 else (s.char, float(s.probs[self._pos[s.char]]))
                  for i, s in enumerate(segs)]
         confs = [p for _, p in picks]
-        return "".join(c for c, _ in picks), float(np.prod(confs) ** (1 / len(confs))), tuple(confs)
+        return Read("".join(c for c, _ in picks), float(np.prod(confs) ** (1 / len(confs))), tuple(confs),
+                    centres=tuple(s.centre for s in segs))
 
 
 def _normalise(crops: Sequence[np.ndarray], height: int, width: int, pad_to: int | None = None) -> np.ndarray:
