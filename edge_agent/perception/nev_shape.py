@@ -44,8 +44,8 @@ WIDE_DOT = 2.3
 EMPTY_MAX = 0.2
 #: How much wider (in pitches) the step after the second read character of a province-less read must be than the
 #: step after its first for the dot to sit after two letters (``dot_after_two``): military plates read ``?GA13189``
-#: measured +0.4 … +1.2 (plates-dev, under seven casts, JPEG, half size, rain), NEV plates with the province under
-#: mud ``?AD00518`` −2.0 … −0.33.
+#: measured +0.4 … +1.2 (plates-dev: clean, sodium, green and cyan casts, JPEG q20, half size, rain, 60–90 px), NEV
+#: plates with the province under mud (``?AD00518``) or lost to JPEG / half size / rain −2.0 … −0.33.
 DOT_LATER = 0.2
 #: The NEV plate each colour is: green the small one, yellow-green (the two-tone) the large one.
 KINDS = {"green": "small_nev", "yellow_green": "large_nev"}
