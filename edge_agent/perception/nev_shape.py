@@ -42,6 +42,11 @@ WIDE_DOT = 2.3
 #: The empty slot's stroke energy, a share of the plate's median character: below the faintest real
 #: character measured (0.22, ``occlusion``).
 EMPTY_MAX = 0.2
+#: How much wider (in pitches) the step after the second read character of a province-less read must be than the
+#: step after its first for the dot to sit after two letters (``dot_after_two``): military plates read ``?GA13189``
+#: measured +0.4 … +1.2 (plates-dev: clean, sodium, green and cyan casts, JPEG q20, half size, rain, 60–90 px), NEV
+#: plates with the province under mud (``?AD00518``) or lost to JPEG / half size / rain −2.0 … −0.33.
+DOT_LATER = 0.2
 #: The NEV plate each colour is: green the small one, yellow-green (the two-tone) the large one.
 KINDS = {"green": "small_nev", "yellow_green": "large_nev"}
 
@@ -78,3 +83,26 @@ def features(text: str, centres: Sequence[float], crop: np.ndarray | None) -> tu
         return None
     energy = stroke_energy(crop, (*centres[:gap], at, *centres[gap:]))
     return misfit, float(across / pitch), float(energy[gap])
+
+
+def dot_after_two(text: str, centres: Sequence[float]) -> bool:
+    """Whether a read whose first place is missing shows the separator dot after its second read character
+    (``dot_steps``): two letters and five digits then are a military plate's number (white, ``GA·13189``),
+    not an NEV serial whose province was not read — GA 36 puts an NEV plate's dot after its issuing letter."""
+    steps = dot_steps(text, centres)
+    return steps is not None and steps[1] - steps[0] >= DOT_LATER
+
+
+def dot_steps(text: str, centres: Sequence[float]) -> tuple[float, float] | None:
+    """For a read whose first place is missing (``?AD12345``: seven centres), the steps from its first read
+    character to the second and from the second to the third, in pitches (the median of the steps after
+    them). An NEV plate without its province shows the dot after its first read character (the issuing
+    letter: 52 mm pitch, 92 mm across the dot, 1.8 pitches); a plate of seven characters led by two letters
+    (the military plate, ``GA·13189``) after its second. None for any other read."""
+    if not text.startswith(MISSING) or text.count(MISSING) != 1 or len(centres) != len(text) - 1 or len(centres) < 6:
+        return None
+    steps = np.diff(np.asarray(centres, float))
+    pitch = float(np.median(steps[2:]))
+    if pitch <= 0:
+        return None
+    return float(steps[0] / pitch), float(steps[1] / pitch)

@@ -20,7 +20,7 @@ from edge_agent.perception.detector import Detection, PlateDetector
 from edge_agent.perception.double_row import is_double_row, read_double_row
 from edge_agent.perception.lists import PlateLists
 from edge_agent.perception.lowlight import brightened
-from edge_agent.perception.nev_shape import nev_shaped
+from edge_agent.perception.nev_shape import dot_after_two, nev_shaped
 from edge_agent.perception.occlusion import covered
 from edge_agent.perception.pitch import placed
 from edge_agent.perception.province import ProvinceCall, ProvinceReader
@@ -274,6 +274,10 @@ class Pipeline:
         NEV plate under mud)."""
         colour = choose_colour(classify_colour(crop, text if complete else None), text, complete)
         v = decide(text, colour, self.lists if listed else None)
+        if v.nev is True and v.reason == "colour" and dot_after_two(text, seen[1]):
+            # an NEV serial without its province whose dot follows two letters: a military plate (white) that a
+            # green or cold cast turned green (``?GA13189``), not an NEV plate with its province unread
+            v = Verdict(None, "conflict", "99", "unknown", None)
         shaped = nev_shaped(text, seen[1], seen[0], colour) if v.nev is None and not complete and not double else None
         if shaped is not None:
             v = Verdict(True, "format+colour", {"small_nev": "52", "large_nev": "51"}[shaped], shaped, None)

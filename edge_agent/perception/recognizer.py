@@ -362,11 +362,14 @@ class CtcPlateDecoder:
         return self.vocab[j], float(seg.probs[j])
 
     def _plain(self, segs: list[Segment]) -> ReadResult:
-        """A reading without a province: only the serial rule (no I / O after two characters) applies."""
+        """A reading without a province: only the serial rule (no I / O after two characters) applies. Its
+        characters' centres are kept: the pitch places a gap in it, and where its dot is tells a military plate
+        (``GA·13189``) from an NEV plate whose province was not read (``nev_shape.dot_after_two``)."""
         picks = [self._best(s, SERIAL + SUFFIXES + EMERGENCY) if i >= 2 else (s.char, float(s.probs[self._pos[s.char]]))
                  for i, s in enumerate(segs)]
         confs = [p for _, p in picks]
-        return "".join(c for c, _ in picks), float(np.prod(confs) ** (1 / len(confs))), tuple(confs)
+        return Read("".join(c for c, _ in picks), float(np.prod(confs) ** (1 / len(confs))), tuple(confs),
+                    centres=tuple(s.centre for s in segs))
 
 
 def _normalise(crops: Sequence[np.ndarray], height: int, width: int, pad_to: int | None = None) -> np.ndarray:

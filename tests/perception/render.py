@@ -41,6 +41,7 @@ STYLES = {
     "yellow_double": Style("yellow", True, (440, 220), double=True),
     "police": Style("white", True, (440, 140)),  # red 警
     "emergency": Style("white", True, (440, 140)),  # red 应急 (fire / forest rescue, 8 characters)
+    "military": Style("white", True, (440, 140)),  # its leading code letter red (GA·13189)
     "black": Style("black", False, (440, 140)),
     "green_white": Style("green", False, (440, 140)),  # civil aviation / agricultural
     # GA 36 two-row layouts (440×220): province + letter (agricultural: province + 2 digits) small on
@@ -65,7 +66,7 @@ def _background(style: str, w: int, h: int) -> np.ndarray:
         img[:] = DARK_GREEN
     else:
         bg = {"blue": BLUE, "yellow": YELLOW, "yellow_double": YELLOW, "police": WHITE, "emergency": WHITE,
-              "black": BLACK}[style]
+              "military": WHITE, "black": BLACK}[style]
         img[:] = bg
     return img.astype(np.uint8)
 
@@ -81,9 +82,9 @@ def glyph(ch: str, w: int, h: int) -> np.ndarray:
 
 
 def _draw_row(img: np.ndarray, chars: str, box: tuple[int, int, int, int],
-              colour: tuple[int, int, int], dot_after: int | None, red_last: int) -> None:
+              colour: tuple[int, int, int], dot_after: int | None, red_last: int, red_first: int = 0) -> None:
     """Characters evenly spaced across ``box`` (x0, y0, x1, y1), drawn into ``img`` in place; the
-    last ``red_last`` of them red (police 警, emergency 应急)."""
+    last ``red_last`` of them red (police 警, emergency 应急), the first ``red_first`` too (military)."""
     x0, y0, x1, y1 = box
     n = len(chars)
     gap = (x1 - x0) * 0.06 if dot_after is not None else 0.0
@@ -93,7 +94,7 @@ def _draw_row(img: np.ndarray, chars: str, box: tuple[int, int, int, int],
         cx = x0 + cell * (i + 0.5) + (gap if dot_after is not None and i >= dot_after else 0.0)
         m = glyph(ch, gw, gh)[..., None]
         gx = int(round(cx - gw / 2))
-        fill = np.float32(RED if i >= n - red_last else colour)
+        fill = np.float32(RED if i >= n - red_last or i < red_first else colour)
         region = img[y0:y0 + gh, gx:gx + gw].astype(np.float32)
         img[y0:y0 + gh, gx:gx + gw] = (region * (1 - m) + fill * m).astype(np.uint8)
     if dot_after is not None:
@@ -117,7 +118,7 @@ def render_plate(text: str, style: str, scale: float = 1.0) -> np.ndarray:
     else:
         dot = 2 if text[:2] != "民航" and not text.startswith("使") else None
         red = {"police": 1, "emergency": 2}.get(style, 0)
-        _draw_row(img, text, (mx, int(0.16 * h), w - mx, int(0.84 * h)), ink, dot, red)
+        _draw_row(img, text, (mx, int(0.16 * h), w - mx, int(0.84 * h)), ink, dot, red, int(style == "military"))
     return img
 
 

@@ -4,13 +4,14 @@ recogniser, rendered plates with a brown mud spot over one character)."""
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
 from edge_agent.perception.colour import ColourResult
-from edge_agent.perception.nev_shape import WIDE_DOT, WIDE_GAP, features, nev_shaped
+from edge_agent.perception.nev_shape import WIDE_DOT, WIDE_GAP, dot_after_two, features, nev_shaped
 from edge_agent.perception.pitch import SLOTS
-from tests.perception.render import plate_crop
+from tests.perception.render import plate_crop, render_plate, render_scene
 from tests.perception.test_camera_casts import _muddy, cast
 
 GREEN = ColourResult(colour="green", dark_chars=True, scores={"polarity": 0.25}, confidence=0.9)
@@ -82,3 +83,44 @@ def test_a_fuel_plate_with_a_character_under_mud_is_never_nev_under_any_cast(pip
     when a cold cast turns it green or two-tone and a spot takes one of its characters."""
     for r in pipeline.process(cast(_muddy(text, style, pos), *gains)):
         assert r.nev is not True, (r.text, r.colour, r.nev_reason)
+
+
+def test_the_dot_after_two_read_letters_is_no_nev_plate_without_its_province():
+    """GA 36 puts an NEV plate's dot after its issuing letter: read without its province (``?AD12345``) the wide
+    step comes after the first read character; a military plate's seven characters (``GA·13189``) have theirs
+    after the second."""
+    assert not dot_after_two("?AD12345", _centres(8, left_out=0))
+    assert dot_after_two("?GA13189", _centres(7))
+    assert not dot_after_two("粤AD12345", _centres(8))  # a read with its province: not asked
+
+
+def _shaded_military(text: str, width: int, gains: tuple[float, float, float]) -> np.ndarray:
+    """A military plate (white, its first letter red) in shade, as a camera with a cast sees it: its grey-white
+    takes the cast's hue (plates-dev's two military photos read green under a green cast and a cyan one)."""
+    plate = (render_plate(text, "military").astype(np.float32) * 0.75).astype(np.uint8)
+    frame, _ = render_scene(plate, seed=0, plate_width=width)
+    return cast(frame, *gains)
+
+
+@pytest.mark.parametrize("text,width", [("GA13189", 110), ("GA13189", 160), ("VA30093", 160)])
+@pytest.mark.parametrize("gains", [(0.5, 1.0, 0.9), (0.7, 1.4, 0.75)], ids=["cyan_awb", "green_cast"])
+def test_a_military_plate_turned_green_by_a_cast_is_not_nev(pipeline, text, width, gains):
+    """Its two letters and five digits are an NEV serial without a province, and the cast made it green with dark
+    characters: it was NEV (``colour``), a fuel car let charge-park. The dot after two letters says military."""
+    [r] = pipeline.process(_shaded_military(text, width, gains))
+    assert (r.text, r.colour) == ("?" + text, "green")  # the case, as the cast makes it
+    assert (r.nev, r.nev_reason) == (None, "conflict")
+
+
+@pytest.mark.parametrize("text", ["京AD12345", "粤BD01366"])
+@pytest.mark.parametrize("gains", [(1.0, 1.0, 1.0), (0.61, 1.0, 1.0), (0.8, 1.3, 0.85)], ids=["none", "cyan", "green"])
+def test_an_nev_plate_with_its_province_covered_stays_nev(pipeline, text, gains):
+    """The price guarded: a sticker over the province of a small NEV plate leaves ``?AD12345`` on green, its dot
+    after the issuing letter — still NEV by its serial and colour."""
+    plate = render_plate(text, "small_nev")
+    h, w = plate.shape[:2]
+    x, cw = int(w * 0.05), int(w * 0.9 / 8)
+    cv2.rectangle(plate, (x - 2, int(h * 0.12)), (x + cw + 2, int(h * 0.88)), (40, 40, 40), -1)
+    frame, _ = render_scene(plate, seed=0, plate_width=160)
+    [r] = pipeline.process(cast(frame, *gains))
+    assert (r.text, r.colour, r.nev, r.nev_reason) == ("?" + text[1:], "green", True, "colour")
