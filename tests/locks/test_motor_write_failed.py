@@ -8,6 +8,7 @@ after switching its line left the motor driving up with nothing watching for a c
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -119,3 +120,19 @@ def test_a_faults_lowering_whose_write_fails_off_the_tick_is_retried(make_rig):
     assert rig.arm.position == 0.0
     assert [e.data["code"] for e in rig.of(EventType.LOCK_FAULT)] == ["presence_unknown"]
     rig.safe()
+
+
+def test_a_driver_that_keeps_failing_is_logged_once_not_at_every_measurement(make_rig, caplog):
+    """The camera's evidence changes at nearly every classification (``p_occupied``, twice a second): a lock whose
+    driver fails for good (its GPIO chip gone) logged a traceback at each, on top of its one ``tick_failed``."""
+    rig = make_rig("gpio", position=0.0)
+    rig.step(1)
+    pins = rig.manager.driver("B1")
+    pins.read_switches = lambda: (_ for _ in ()).throw(OSError(5, "Input/output error"))  # the chip gone
+    with caplog.at_level(logging.DEBUG, logger="edge_agent.locks.manager"):
+        for k in range(40):
+            rig.see(p_occupied=0.01 * (k % 7))
+            rig.step(0.1)
+    judged = [r for r in caplog.records if r.name == "edge_agent.locks.manager" and r.levelno >= logging.WARNING]
+    assert len(judged) == 1 and judged[0].exc_info, [r.getMessage() for r in judged]
+    assert rig.state == "fault" and [e.data["code"] for e in rig.of(EventType.LOCK_FAULT)] == ["tick_failed"]
