@@ -62,33 +62,53 @@ class ViolationRecorder:
         if any(d is not None for d in (self.history_days, self.review_days, self.plate_days, self.open_days)):
             self._unsubscribe = self.bus.subscribe(self._maybe_prune)
 
-    def close_previous_run(self) -> None:
+    def close_previous_run(self) -> set[str]:
         """At start, every sink listening: end the stories the previous run left open (``runs.py``).
 
         Another program holding ``evidence.db``'s lock (a backup, a ``sqlite3`` shell) past the wait, or events of
         the previous run still held for it (``ViolationLog.held``: a departure among them must be read first, or
         its visit would be "ended" again as ``agent_stopped``), puts this off to the minute once it is free
         (``mark_alive``); the visits this run opens meanwhile are its own, never ended. Until 2026-12-06 such a
-        start logged a traceback and the previous run's visits and violations stayed open for good."""
+        start logged a traceback and the previous run's visits and violations stayed open for good.
+
+        Returns the bays the previous run left a visit open in that this start did not end (put off, or failed):
+        the start counts them as left holding a car (``Agent._watch_left_grounds``), as it does the bays of the
+        ``agent_stopped`` departures published here. Put off, those came a minute later, after that look: a bay
+        redrawn while the agent was stopped read its new outline beside the parked car free and the arm rose under
+        the car (review30)."""
         self._started = self.clock.now()
         if self.log.held:
             self._begin_later("events of the previous run are held for it")
-            return
-        self._begin(None)
+        elif self._begin(None):
+            return set()
+        return self._left_open()
 
-    def _begin(self, wait_s: float | None) -> None:
+    def _left_open(self) -> set[str]:
+        """The bays with a visit open, as far as the index (read only) and the events held for it say: a departure
+        still held leaves its bay in (a car counted that is gone only waits for its ground to be seen empty)."""
+        bays = self.log.held_bays(EventType.VEHICLE_ARRIVED)
+        try:
+            bays |= self.runs.open_bays()
+        except sqlite3.Error as exc:
+            log.warning("violation log %s: the visits the previous run left open cannot be read (%s): no bay counts "
+                        "as left holding a car", self.log.db_path, exc)
+        return bays
+
+    def _begin(self, wait_s: float | None) -> bool:
+        """Record this run's start and end what the previous run left open; False: not recorded (put off where a lock
+        kept it out)."""
         try:
             closing = self.runs.begin(self._started, self._opened, wait_s)
         except sqlite3.OperationalError as exc:
             if not is_unavailable(exc):
                 log.exception("could not end what the previous run left open; its visits stay open")
-                return
+                return False
             if self._track is None:
                 self._begin_later(str(exc))
-            return
+            return False
         except Exception:  # noqa: BLE001 - a damaged index must not keep the agent from starting
             log.exception("could not end what the previous run left open; its visits stay open")
-            return
+            return False
         if self._track is not None:
             self._track()
             self._track = None
@@ -98,6 +118,7 @@ class ViolationRecorder:
         if closing:
             log.info("ended %d visit(s) the previous run left open (reason agent_stopped)",
                      sum(ev.type == "vehicle_departed" for ev in closing))
+        return True
 
     def _begin_later(self, why: str) -> None:
         log.warning("violation log %s is locked by another program (%s): the visits the previous run left open "

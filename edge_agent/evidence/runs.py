@@ -92,6 +92,15 @@ class RunLedger:
                 self._db.execute(f"PRAGMA busy_timeout={before}")
         return closing
 
+    def open_bays(self) -> set[str]:
+        """The bays with a visit no departure ended, read only (as ``begin`` finds them): where another program's
+        write lock puts the start off, a read still goes through (WAL)."""
+        with self._lock:
+            if not self._table("events"):
+                return set()
+            rows = self._db.execute(_OPEN_VISITS, (EventType.VEHICLE_ARRIVED, EventType.VEHICLE_DEPARTED)).fetchall()
+        return {bay for _, bay, _ in rows}
+
     def mark_alive(self, at: datetime | None = None) -> None:
         """This run was alive at ``at`` (default now: a stop or a power cut comes after the last such mark; the minute's
         mark is stamped when the loop asked, ``AliveMarks``)."""

@@ -497,6 +497,11 @@ class ViolationLog:
         with self._lock:
             return len(self._held)
 
+    def held_bays(self, type_: str) -> set[str]:
+        """The bays of the held events of ``type_`` (``ViolationRecorder``: the visits a put-off start cannot read)."""
+        with self._lock:
+            return {e.bay_id for e in self._held if e.type == type_ and e.bay_id}
+
     def record_many(self, events: list[Event]) -> None:
         """One transaction for many events (bulk import, benchmarks)."""
         with self._lock, self._db:

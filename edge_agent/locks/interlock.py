@@ -283,15 +283,10 @@ class Interlock:
                 self._enter_fault("switch_flapping", f"{len(self._uncommanded)} uncommanded switch changes "
                                   f"in {self.cfg.flap_window_s:g}s", lower=True)
             if self._reverse_at is not None and now >= self._reverse_at:
-                owed = self._reverse_at, self._deferred
                 self._reverse_at, deferred, self._deferred = None, self._deferred, None
                 reason = "safe position after fault" if self.fault else "lowering after aborted rise"
-                try:
-                    self._start(replace(deferred, started=now) if deferred and not self.fault
-                                else _Motion("down", now, reason, recovery=True))
-                except BaseException:  # the motor did not take it (a GPIO write failed): still owed, retried at the
-                    self._reverse_at, self._deferred = owed  # next check — dropped, the arm stayed half up for good
-                    raise
+                self._start(replace(deferred, started=now) if deferred and not self.fault
+                            else _Motion("down", now, reason, recovery=True))  # a failed write: owed again (_start)
             m = self._motion
             if m is not None:
                 self._check_motion(m, raw, now)  # the end stop is where the arm is now, not the debounced view
@@ -450,7 +445,14 @@ class Interlock:
                 self._set_state("reversing", m.reason, m.operator, direction="down", safety=m.recovery or None)
             return None
         else:
-            self._drive(self.driver.motor_down)
+            try:
+                self._drive(self.driver.motor_down)
+            except BaseException:  # the motor did not take it (a GPIO write failed): still owed, due now — retried at
+                # the next check, the tick's at the latest. Dropped, the arm stayed where it was for good, with no fault
+                # where the lowering began off the tick: the aborted rise's half up in front of the car, an NEV's
+                # lowering (the bus's thread), a fault's safe position judged on the camera's evidence
+                self._deferred, self._reverse_at = m, self.clock.monotonic()
+                raise
             self._moves.append(self.clock.monotonic())
         m.full = self._switches.position == ("down" if m.target == "up" else "up") and self._pending is None
         self._motion = m

@@ -53,6 +53,7 @@ class LockUnit:
     driver: LockDriver
     interlock: Interlock
     controller: LockController
+    judging_failed: bool = False  # the last judgement of the camera's evidence raised (logged once an episode)
 
 
 class LockManager:
@@ -82,8 +83,18 @@ class LockManager:
             u.controller.on_vision()
         except Exception:  # noqa: BLE001 - a lock's driver failing (a GPIO write's I/O error) must not end the
             # camera loop, which published the evidence: it did, and every camera and bay stopped with it. What the
-            # lock owes (a lowering) stays owed; its tick retries it, and latches tick_failed when that fails too
-            log.exception("lock %s: judging the camera's evidence failed", u.interlock.cfg.id)
+            # lock owes (a lowering) stays owed; its tick retries it, and latches tick_failed when that fails too.
+            # Logged once an episode: the evidence changes at nearly every classification (twice a second), and a
+            # driver failing for good wrote a traceback at each
+            if not u.judging_failed:
+                log.exception("lock %s: judging the camera's evidence failed", u.interlock.cfg.id)
+            else:
+                log.debug("lock %s: judging the camera's evidence failed again", u.interlock.cfg.id, exc_info=True)
+            u.judging_failed = True
+            return
+        if u.judging_failed:
+            u.judging_failed = False
+            log.warning("lock %s: the camera's evidence is judged again", u.interlock.cfg.id)
 
     def stop(self) -> None:
         for unsub in self._unsubscribe:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -117,7 +117,9 @@ class Agent:
         self._stop = threading.Event()
         self._started = False
         self._next_retention = float("-inf")
-        self.on_started: list[Callable[[], None]] = []  # after every sink listens (the run ledger's closing events)
+        # after every sink listens (the run ledger's closing events); a hook may return bays the last run left a visit
+        # open in that it did not end now (the ledger's start put off by a lock): counted as left holding a car
+        self.on_started: list[Callable[[], Iterable[str] | None]] = []
         # the outlines the last run judged the bays on and the old grounds its locks waited for (``outlines``)
         self.outlines = OutlineStore(self.data_dir)
         self._kept_outlines = self.outlines.load()
@@ -167,7 +169,7 @@ class Agent:
             {EventType.VEHICLE_DEPARTED})
         try:
             for hook in self.on_started:
-                hook()
+                left_open.update(hook() or ())
         finally:
             unsubscribe()
         self._watch_left_grounds(left_open)

@@ -101,3 +101,39 @@ def test_a_start_under_a_lock_ends_the_previous_runs_visits_once_it_is_free_and_
     rec.mark_alive()  # once
     assert len([e for e in seen if e.type == EventType.VEHICLE_DEPARTED]) == 1
     rec.stop()
+
+
+def test_a_start_put_off_names_the_bays_the_previous_run_left_a_car_in(
+        tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The start learns which bays the last run left holding a car from the ``agent_stopped`` departures it
+    publishes (``Agent._watch_left_grounds``: their locks wait for the car seen leaving). Put off, it names them
+    from what it can read — the index, and the events of that run still held (``B``: its arrival never reached the
+    index) — and a start that ended them names none (its departures say it)."""
+    connect = sqlite3.connect
+    monkeypatch.setattr(sqlite3, "connect", lambda *a, **kw: connect(*a, **{**kw, "timeout": 0.02}))
+    db = tmp_path / "evidence.db"
+    bus = EventBus()
+    last = ViolationRecorder(db, clock, bus)
+    last.start()
+    assert last.close_previous_run() == set()
+    bus.publish(Event.make(EventType.VEHICLE_ARRIVED, clock, bay_id="A", visit_id="a"))
+    with locked(db):
+        bus.publish(Event.make(EventType.VEHICLE_ARRIVED, clock, bay_id="B", visit_id="b"))  # held
+        last.stop()  # kept for the next start (held-events.jsonl)
+    clock.advance(600)
+    bus = EventBus()
+    seen: list[Event] = []
+    bus.subscribe(seen.append)
+    with locked(db):
+        rec = ViolationRecorder(db, clock, bus)
+        rec.start()
+        assert rec.log.held == 1
+        assert rec.close_previous_run() == {"A", "B"}  # named none: both bays' locks forgot their cars
+    assert not seen
+    rec.mark_alive()
+    assert sorted((e.visit_id, e.data["reason"]) for e in seen) == [("a", "agent_stopped"), ("b", "agent_stopped")]
+    rec.stop()
+    again = ViolationRecorder(db, clock, EventBus())
+    again.start()
+    assert again.close_previous_run() == set()
+    again.stop()

@@ -8,12 +8,13 @@ after switching its line left the motor driving up with nothing watching for a c
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
 
 from edge_agent.events.types import EventType
-from tests.locks.conftest import DOWN, UP, Rig
+from tests.locks.conftest import DOWN, NEV_PLATE, UP, Rig
 
 
 def failing(pin: Any, level: bool, times: int | None = 1, after: bool = False) -> None:
@@ -81,3 +82,57 @@ def test_a_rise_whose_write_fails_leaves_no_motor_on(make_rig):
     rig.step(3.5)
     assert rig.state == "up"
     assert not rig.violations
+
+
+def test_an_nevs_lowering_whose_write_fails_is_retried(make_rig):
+    """The NEV's lowering is started on the bus's thread (the ``vehicle_identified`` event), not the lock's tick: its
+    failed write was dropped (the bus logs a subscriber's error and goes on) — the arm stayed up in front of the NEV,
+    the lock said ``up`` with no fault, and nothing ever tried again."""
+    rig = make_rig("gpio", position=1.0)
+    rig.step(1)
+    assert rig.state == "up"
+    failing(rig.pin(DOWN), True)
+    rig.vehicle_arrives(NEV_PLATE, nev=True)
+    assert not rig.down_active()
+    rig.step(0.1)  # the lock's tick: the lowering was still owed
+    assert rig.down_active()
+    rig.step(4)
+    assert rig.arm.position == 0.0 and rig.state == "down"
+    assert not rig.of(EventType.LOCK_FAULT)
+    rig.safe()
+
+
+def test_a_faults_lowering_whose_write_fails_off_the_tick_is_retried(make_rig):
+    """A fault that lowers (here the presence sensor lost, found by a check the camera's evidence ran) whose DOWN
+    write fails: the fault was said, but the arm stayed up for good — nothing owed, so no tick retried it and none
+    failed (no ``tick_failed`` either)."""
+    rig = make_rig("gpio", position=1.0)
+    rig.step(1)
+    assert rig.state == "up"
+    failing(rig.pin(DOWN), True)
+    rig.inject("lose_presence")  # the health line drops: pending for presence.stale_s, then lost
+    rig.clock.advance(rig.lock_cfg.presence.stale_s + 0.1)
+    rig.see(p_occupied=0.1)  # the camera's thread judges first: the fault, its lowering's write fails
+    assert rig.state == "fault" and not rig.down_active()
+    rig.step(0.1)
+    assert rig.down_active(), "the fault's lowering is owed: the tick tries again"
+    rig.step(4)
+    assert rig.arm.position == 0.0
+    assert [e.data["code"] for e in rig.of(EventType.LOCK_FAULT)] == ["presence_unknown"]
+    rig.safe()
+
+
+def test_a_driver_that_keeps_failing_is_logged_once_not_at_every_measurement(make_rig, caplog):
+    """The camera's evidence changes at nearly every classification (``p_occupied``, twice a second): a lock whose
+    driver fails for good (its GPIO chip gone) logged a traceback at each, on top of its one ``tick_failed``."""
+    rig = make_rig("gpio", position=0.0)
+    rig.step(1)
+    pins = rig.manager.driver("B1")
+    pins.read_switches = lambda: (_ for _ in ()).throw(OSError(5, "Input/output error"))  # the chip gone
+    with caplog.at_level(logging.DEBUG, logger="edge_agent.locks.manager"):
+        for k in range(40):
+            rig.see(p_occupied=0.01 * (k % 7))
+            rig.step(0.1)
+    judged = [r for r in caplog.records if r.name == "edge_agent.locks.manager" and r.levelno >= logging.WARNING]
+    assert len(judged) == 1 and judged[0].exc_info, [r.getMessage() for r in judged]
+    assert rig.state == "fault" and [e.data["code"] for e in rig.of(EventType.LOCK_FAULT)] == ["tick_failed"]
