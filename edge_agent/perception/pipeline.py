@@ -274,11 +274,14 @@ class Pipeline:
         NEV plate under mud)."""
         colour = choose_colour(classify_colour(crop, text if complete else None), text, complete)
         v = decide(text, colour, self.lists if listed else None)
-        if v.nev is True and v.reason == "colour" and dot_after_two(text, seen[1]):
+        military = v.nev is True and v.reason == "colour" and dot_after_two(text, seen[1])
+        if military:
             # an NEV serial without its province whose dot follows two letters: a military plate (white) that a
-            # green or cold cast turned green (``?GA13189``), not an NEV plate with its province unread
+            # green or cold cast turned green (``?GA13189``), not an NEV plate with its province unread — nor one
+            # for the plate's shape to call NEV again below
             v = Verdict(None, "conflict", "99", "unknown", None)
-        shaped = nev_shaped(text, seen[1], seen[0], colour) if v.nev is None and not complete and not double else None
+        shaped = (nev_shaped(text, seen[1], seen[0], colour)
+                  if v.nev is None and not complete and not double and not military else None)
         if shaped is not None:
             v = Verdict(True, "format+colour", {"small_nev": "52", "large_nev": "51"}[shaped], shaped, None)
         extra = {"dark_chars": colour.dark_chars, "polarity": round(float(colour.scores.get("polarity", 0.0)), 4),
