@@ -22,6 +22,7 @@ from edge_agent.bays.blur import BlurWatch
 from edge_agent.bays.consensus import Consensus
 from edge_agent.bays.crop import CROP_SIZE, bay_crop
 from edge_agent.bays.cut import CUT, CUT_SETTLE_S, CUT_STILL_S, CutWatch, leaps
+from edge_agent.bays.empty_picture import EmptyPictures
 from edge_agent.bays.feed import BayFeed
 from edge_agent.bays.geometry import BayShape, assign_bay, merge_boxes
 from edge_agent.bays.machine import FREE, BayMachine
@@ -94,6 +95,7 @@ class BayMonitor:
         self.warp: Warp = IDENTITY  # drawn px → the frame's px (``set_warp``)
         self.gate = ChangeGate(cfg.occupancy)
         self.gate.set_shapes(self.shapes)
+        self._empty = EmptyPictures(self.gate)  # each bay's picture when last confidently empty (bay_changed)
         self.fusion = {b.id: PresenceFusion(cfg.occupancy, partial(self.feed.read_sensor, b.id)) for b in cfg.bays}
         self.machines = {
             b.id: BayMachine(b.id, cfg.timers, self._verdict, clock, cfg.occupancy.identify_reads,
@@ -218,6 +220,7 @@ class BayMonitor:
             # a car driving out)
             kept_ids = [b.id for b in self.cfg.bays if b.id in old.fusion]
             same = set(self.gate.adopt(old.gate, kept_ids))
+            self._empty.adopt(old._empty, same)
             self._pictures.adopt(old._pictures)  # the hung picture a reload finds is no newer for it
             self._osd = old._osd  # the same camera's clock: no TICKS seconds to find it again
             self._blur.adopt(old._blur, same)  # a drop on the lens a reload finds is still a drop (bays.blur)
@@ -511,7 +514,8 @@ class BayMonitor:
         # the picture jumped to another moment (a replayed buffer, a stream switch): every bay, unless it has a reason
         # of its own (which outlasts the cut's settling)
         cut = dict.fromkeys(self.machines, CUT) if self._cut.settling(self.clock.monotonic()) else {}
-        return {**cut, **redrawn, **self._under_overlay(), **self._under_mask(), **self._unseen,
+        return {**self._empty.changed(),  # the least of them: something in the bay the classifier calls empty
+                **cut, **redrawn, **self._under_overlay(), **self._under_mask(), **self._unseen,
                 **self._small,  # too small says why blank
                 **self.gate.mask_problems}
 
@@ -842,6 +846,7 @@ class BayMonitor:
             v = self.fusion[b].hysteresis.update(float(probs.get(b, float("nan"))), now,
                                                  self._firm_moved_at.get(b, float("-inf")),
                                                  self._moved_at.get(b, float("-inf")))
+            self._empty.see(grey, b, v, now, self._moved_at.get(b, float("-inf")), occ.still_confirm_s)
             self.gate.reset(grey, b)
             if v.occupied is False:
                 self._seen_empty.add(b)
