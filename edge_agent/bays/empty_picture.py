@@ -8,13 +8,15 @@ evidence of an empty bay, and the policy raised the arm under someone crouched i
 (``tests/locks/test_person_in_bay.py``).
 
 So each bay keeps its **empty picture**: the change gate's picture of it (``since="empty"``, sway- and
-light-tolerant like the gate) taken at a confident "empty" reading and followed, reading by reading, while the bay
-still matches it (under ``MATCH`` of it changed: dusk, a shadow creeping, a cloud). A bay that has changed from it
-by more than that while the classifier calls it empty holds something the classifier does not know: its view vouches
-for no empty bay (``bay_changed``) until the picture matches again (the person walked off) or the change has stood
-with nothing moving in the bay for ``still_confirm_s`` (a neighbour's car parked over the line, a shadow, a stain:
-the scene, not someone in it). A car in the bay (the verdict not "empty") drops the picture: the next confident
-"empty" after it leaves takes a new one.
+light-tolerant like the gate), taken at a confident "empty" reading and taken again, at most every ``FOLLOW_S``,
+while the bay still matches it (under ``MATCH`` of it changed: dusk, a creeping shadow). Taken at every matching
+reading it followed a drop spreading over the lens step by step, and the bay wiped clean then differed from it. A bay
+that differs from it by more while the classifier calls it empty holds something the classifier does not know: the
+interlock refuses a raise on it (``BayVision.changed``, code ``bay_changed``) until the picture matches again (the
+person walked off) or the change has stood with nothing moving in the bay for ``still_confirm_s`` (a neighbour's
+car over the line, a shadow, a stain: the scene, not someone in it). A car in the bay (the verdict not "empty"), or
+a view that vouches for nothing (blurred, under an on-screen clock, a cut), drops the picture: the next confident
+"empty" on a view that vouches takes a new one.
 
 Limits: what was in the bay when its picture was taken (at the start, or as the departing car's bay first read
 confidently empty) is part of it; someone who stays motionless in the bay for ``still_confirm_s`` (a person sways,
@@ -28,9 +30,11 @@ import numpy as np
 
 from edge_agent.bays.occupancy import ChangeGate, Verdict
 
-CHANGED = "bay_changed"  # the view code (BayVision.vision, bays_unseen) while a bay differs from its empty picture
+CHANGED = "bay_changed"  # the interlock's code while a bay differs from its empty picture (BayVision.changed)
 EMPTY = "empty"  # the change gate's key for it (carried through camera shifts and reloads: CARRIED_KEPT)
 MATCH = 0.01  # share of a bay that may differ from its empty picture: a person is 2-5 % of a bay, a car 40-55 %
+FOLLOW_S = 60.0  # the empty picture is taken again at most this often (while the bay matches it): light and shadows
+#                  creep slower, a drop spreading on the lens or someone edging in does not
 
 
 class EmptyPictures:
@@ -39,32 +43,43 @@ class EmptyPictures:
     def __init__(self, gate: ChangeGate) -> None:
         self.gate = gate
         self._since: dict[str, float] = {}  # bay → when it first differed from its empty picture, this time
+        self._taken: dict[str, float] = {}  # bay → when its empty picture was taken
 
-    def see(self, grey: np.ndarray, bay: str, verdict: Verdict, now: float, moved_at: float, still_s: float) -> None:
+    def see(self, grey: np.ndarray, bay: str, verdict: Verdict | None, now: float, moved_at: float,
+            still_s: float) -> None:
         """One classification of ``bay`` on the working copy ``grey`` (before the gate's ``classified`` reset).
-        ``moved_at``: when something last moved in the bay (the gate opened); ``still_s``: ``still_confirm_s``."""
-        if verdict.occupied is not False:
+        ``verdict`` None: the bay's view vouches for nothing now (blurred, under an on-screen clock, a cut…): what
+        it shows is no picture of the bay to keep, and what it showed before is not known to hold (a drop wiped,
+        the clock moved off: the first picture may have held the clock's text). ``moved_at``: when something last
+        moved in the bay (the gate opened); ``still_s``: ``still_confirm_s``."""
+        if verdict is None or verdict.occupied is not False:
             self.gate.forget(bay, EMPTY)  # a car (or no verdict): its departure takes a new picture
             self._since.pop(bay, None)
             return
         if not self.gate.has(bay, EMPTY):
             if verdict.confident:
-                self.gate.reset(grey, bay, EMPTY)
+                self._take(grey, bay, now)
             return
         if self.gate.compare(grey, bay, EMPTY)[0] < MATCH:
-            self.gate.reset(grey, bay, EMPTY)  # the bay as it is: light and shadows move slowly
             self._since.pop(bay, None)
+            if not now - self._taken.get(bay, float("-inf")) < FOLLOW_S:
+                self._take(grey, bay, now)  # the bay as it is: light and shadows creep
             return
         since = self._since.setdefault(bay, now)
         if now - since >= still_s and now - moved_at >= still_s:  # stood that long, nothing moving: the scene
-            self.gate.reset(grey, bay, EMPTY)
+            self._take(grey, bay, now)
             self._since.pop(bay, None)
 
-    def changed(self) -> dict[str, str]:
-        """Bay → ``CHANGED`` for each bay that differs from its empty picture now."""
-        return dict.fromkeys(self._since, CHANGED)
+    def _take(self, grey: np.ndarray, bay: str, now: float) -> None:
+        self.gate.reset(grey, bay, EMPTY)
+        self._taken[bay] = now
+
+    def changed(self) -> set[str]:
+        """The bays that differ from their empty picture now."""
+        return set(self._since)
 
     def adopt(self, old: EmptyPictures, bays: set[str]) -> None:
         """A reload: the bays kept pixel for pixel (``bays``) keep when they began to differ (their empty pictures
         come over with the gate's references)."""
         self._since = {b: t for b, t in old._since.items() if b in bays}
+        self._taken = {b: t for b, t in old._taken.items() if b in bays}

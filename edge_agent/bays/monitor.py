@@ -514,8 +514,7 @@ class BayMonitor:
         # the picture jumped to another moment (a replayed buffer, a stream switch): every bay, unless it has a reason
         # of its own (which outlasts the cut's settling)
         cut = dict.fromkeys(self.machines, CUT) if self._cut.settling(self.clock.monotonic()) else {}
-        return {**self._empty.changed(),  # the least of them: something in the bay the classifier calls empty
-                **cut, **redrawn, **self._under_overlay(), **self._under_mask(), **self._unseen,
+        return {**cut, **redrawn, **self._under_overlay(), **self._under_mask(), **self._unseen,
                 **self._small,  # too small says why blank
                 **self.gate.mask_problems}
 
@@ -749,7 +748,7 @@ class BayMonitor:
         occ = self.cfg.occupancy
         problems = self._view_problems()
         for b, v in classifier_vision(self.verdicts(), present, problems, occ.enter_p, shown_since,
-                                      bay_shown).items():
+                                      bay_shown, self._empty.changed()).items():
             self.feed.publish_vision(b, v)
 
     def _publish_blind(self, why: str) -> None:
@@ -842,11 +841,13 @@ class BayMonitor:
         self._followed.difference_update(due)
         vouched = self.aligned and self.matched
         sought = {b: float(probs.get(b, float("nan"))) if vouched else float("nan") for b in self._unplaced if b in due}
+        problems = self._view_problems()  # a bay whose view vouches for nothing keeps no empty picture (empty_picture)
         for b in due:
             v = self.fusion[b].hysteresis.update(float(probs.get(b, float("nan"))), now,
                                                  self._firm_moved_at.get(b, float("-inf")),
                                                  self._moved_at.get(b, float("-inf")))
-            self._empty.see(grey, b, v, now, self._moved_at.get(b, float("-inf")), occ.still_confirm_s)
+            self._empty.see(grey, b, v if b not in problems else None, now, self._moved_at.get(b, float("-inf")),
+                            occ.still_confirm_s)
             self.gate.reset(grey, b)
             if v.occupied is False:
                 self._seen_empty.add(b)

@@ -45,7 +45,10 @@ def test_the_arm_stays_down_over_a_person_in_the_bay(tmp_path, clock, pose):  # 
         rig.run(200, lambda: ps.append(agent.feed.vision("A").p_occupied))  # past admit_window_s: a raise is due
         assert max(ps) <= 0.3  # the classifier calls the bay surely empty: it knows cars, not people
         assert manager.state("A") == "down", f"the arm rose over someone {pose} in the bay"
-        rig.assert_unvouched("A", "bay_changed")
+        v = agent.feed.vision("A")
+        assert v.vision == "ok" and v.changed and v.confident, v  # seen, and called empty: not its empty picture
+        res = agent.lock("A", "close the bay", "ops")
+        assert not res.ok and res.data["code"] == "bay_changed", res
         for x in range(250, 500, 30):  # they walk off: the bay is its empty self again, and the policy raises
             rig.src.next = render(Scene(people=(Person(x),)))
             rig.run(0.6)
