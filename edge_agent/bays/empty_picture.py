@@ -33,6 +33,7 @@ from edge_agent.bays.occupancy import ChangeGate, Verdict
 CHANGED = "bay_changed"  # the interlock's code while a bay differs from its empty picture (BayVision.changed)
 EMPTY = "empty"  # the change gate's key for it (carried through camera shifts and reloads: CARRIED_KEPT)
 MATCH = 0.01  # share of a bay that may differ from its empty picture: a person is 2-5 % of a bay, a car 40-55 %
+SETTLE_S = 3.0  # a first empty picture waits for the bay at rest this long: a departing car's tail is no empty bay
 FOLLOW_S = 60.0  # the empty picture is taken again at most this often (while the bay matches it): light and shadows
 #                  creep slower, a drop spreading on the lens or someone edging in does not
 
@@ -57,7 +58,7 @@ class EmptyPictures:
             self._since.pop(bay, None)
             return
         if not self.gate.has(bay, EMPTY):
-            if verdict.confident:
+            if verdict.confident and now - moved_at >= SETTLE_S:
                 self._take(grey, bay, now)
             return
         if self.gate.compare(grey, bay, EMPTY)[0] < MATCH:
