@@ -22,6 +22,7 @@ from edge_agent.bays.blur import BlurWatch
 from edge_agent.bays.consensus import Consensus
 from edge_agent.bays.crop import CROP_SIZE, bay_crop
 from edge_agent.bays.cut import CUT, CUT_SETTLE_S, CUT_STILL_S, CutWatch, leaps
+from edge_agent.bays.empty_picture import EmptyPictures
 from edge_agent.bays.feed import BayFeed
 from edge_agent.bays.geometry import BayShape, assign_bay, merge_boxes
 from edge_agent.bays.machine import FREE, BayMachine
@@ -94,6 +95,7 @@ class BayMonitor:
         self.warp: Warp = IDENTITY  # drawn px → the frame's px (``set_warp``)
         self.gate = ChangeGate(cfg.occupancy)
         self.gate.set_shapes(self.shapes)
+        self._empty = EmptyPictures(self.gate)  # each bay's picture when last confidently empty (bay_changed)
         self.fusion = {b.id: PresenceFusion(cfg.occupancy, partial(self.feed.read_sensor, b.id)) for b in cfg.bays}
         self.machines = {
             b.id: BayMachine(b.id, cfg.timers, self._verdict, clock, cfg.occupancy.identify_reads,
@@ -218,6 +220,7 @@ class BayMonitor:
             # a car driving out)
             kept_ids = [b.id for b in self.cfg.bays if b.id in old.fusion]
             same = set(self.gate.adopt(old.gate, kept_ids))
+            self._empty.adopt(old._empty, same)
             self._pictures.adopt(old._pictures)  # the hung picture a reload finds is no newer for it
             self._osd = old._osd  # the same camera's clock: no TICKS seconds to find it again
             self._blur.adopt(old._blur, same)  # a drop on the lens a reload finds is still a drop (bays.blur)
@@ -768,7 +771,7 @@ class BayMonitor:
         occ = self.cfg.occupancy
         problems = self._view_problems()
         for b, v in classifier_vision(self.verdicts(), present, problems, occ.enter_p, shown_since,
-                                      bay_shown).items():
+                                      bay_shown, self._empty.changed()).items():
             self.feed.publish_vision(b, v)
 
     def _publish_blind(self, why: str) -> None:
@@ -861,10 +864,13 @@ class BayMonitor:
         self._followed.difference_update(due)
         vouched = self.aligned and self.matched
         sought = {b: float(probs.get(b, float("nan"))) if vouched else float("nan") for b in self._unplaced if b in due}
+        problems = self._view_problems()  # a bay whose view vouches for nothing keeps no empty picture (empty_picture)
         for b in due:
             v = self.fusion[b].hysteresis.update(float(probs.get(b, float("nan"))), now,
                                                  self._firm_moved_at.get(b, float("-inf")),
                                                  self._moved_at.get(b, float("-inf")))
+            self._empty.see(grey, b, v if b not in problems else None, now, self._moved_at.get(b, float("-inf")),
+                            occ.still_confirm_s)
             self.gate.reset(grey, b)
             if v.occupied is False:
                 self._seen_empty.add(b)

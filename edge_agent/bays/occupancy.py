@@ -37,7 +37,7 @@ CONTRAST_REF = 14.0  # grey spread (std) of the view along a bay's rows that ``g
 # daylight (the PKLot, CNRPark and NORPark views all show ≥ 14.3); fog, dusk or a dirty dome scale every difference
 MIN_GATE_SCALE = 1 / 3  # the threshold never falls below a third of itself (6 grey levels: over 10x the blurred
 # working copy's sensor noise), however flat the view
-CARRIED_KEPT = ("cut",)  # kept pictures ``follow`` carries onto the moved outlines and a reload takes over (bays.cut)
+CARRIED_KEPT = ("cut", "empty")  # kept pictures ``follow`` carries onto the moved outlines and a reload takes over (bays.cut)
 CARRY_MIN = 0.9  # …where the old outline showed at least this share of the new one (else no picture: nothing said)
 
 

@@ -23,7 +23,8 @@ CAMERA_VISION = {"no_frames": "camera_lost", "frozen": "camera_frozen", "black":
 def classifier_vision(verdicts: Mapping[str, Verdict], present: Mapping[str, bool | None],
                       view_problems: Mapping[str, str], enter_p: float,
                       shown_since: float | None = None,
-                      bay_shown_since: Mapping[str, float | None] | None = None) -> dict[str, BayVision]:
+                      bay_shown_since: Mapping[str, float | None] | None = None,
+                      changed: Iterable[str] = ()) -> dict[str, BayVision]:
     """Evidence from the per-bay classifier: its last p_occupied and when it was measured (a bay is
     classified at least every ``occupancy.classify_every_s``, so this stays fresh), confident only
     while that p is clear of the hysteresis band on the side of the verdict (``Hysteresis``).
@@ -36,8 +37,10 @@ def classifier_vision(verdicts: Mapping[str, Verdict], present: Mapping[str, boo
     ``camera.frozen_after_s`` (30 s) on a picture from before a car drove in; the evidence is as old as the
     picture, so such a camera blocks UP (``occupancy_stale``) after ``occupancy_max_age_s``. ``bay_shown_since``:
     per bay, when the picture of its own ground first arrived (``BayPictures``): a hung picture under a ticking
-    on-screen clock is new as a whole frame, never on the bay; None: not yet seen live (``measured_at`` None)."""
+    on-screen clock is new as a whole frame, never on the bay; None: not yet seen live (``measured_at`` None).
+    ``changed``: bays that differ from their picture when last confidently empty (``bays.empty_picture``)."""
     out = {}
+    changed = set(changed)
     for b, v in verdicts.items():
         seen = v.p_occupied is not None and v.p_occupied >= enter_p
         occupied = True if seen else present.get(b)
@@ -48,7 +51,7 @@ def classifier_vision(verdicts: Mapping[str, Verdict], present: Mapping[str, boo
             shown = bay_shown_since[b]
             at = None if shown is None else min(at, shown)
         out[b] = BayVision(at, v.p_occupied, occupied, v.confident, view_problems.get(b, "ok"),
-                           camera_empty=v.occupied is False and v.confident)
+                           camera_empty=v.occupied is False and v.confident, changed=b in changed)
     return out
 
 

@@ -149,6 +149,8 @@ class BayVision:
     #                     picture_cut (the picture jumped to another moment, a replayed buffer: ``bays.cut``)
     camera_empty: bool = False  # the camera alone (the classifier's settled verdict, without plate reads and
     #                             the presence sensor) says the bay is empty, confidently
+    changed: bool = False  # the bay differs from its own picture when last confidently empty: something in it
+    #                        the classifier calls empty (a person, a bicycle, a box: ``bays.empty_picture``)
 
 
 def now_iso(clock: Clock) -> str:

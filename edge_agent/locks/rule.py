@@ -37,7 +37,7 @@ def vehicle_possible(driver: LockDriver, evidence: VehicleEvidence, cfg: LockCon
     vision_unknown, the camera-evidence code (camera_lost, camera_frozen, camera_black, camera_flat,
     camera_unusable, camera_moved, camera_unmatched, mask_empty, mask_outside_frame, bay_flat, bay_clipped, bay_blurred,
     bay_overlay, bay_too_small, bay_redrawn, picture_cut),
-    bay_unknown, camera_not_ok, occupancy_stale, vision_occupied, occupancy_unsure, recent_read.
+    bay_unknown, camera_not_ok, occupancy_stale, vision_occupied, bay_changed, occupancy_unsure, recent_read.
     ``now`` is monotonic; comparisons are written so that a NaN fails them (refuses).
     """
     if driver.has_presence:
@@ -68,6 +68,8 @@ def vehicle_possible(driver: LockDriver, evidence: VehicleEvidence, cfg: LockCon
                                    f"(limit {cfg.occupancy_max_age_s:g}s)")
     if v.occupied is True:
         return "vision_occupied", "the camera sees something in the bay (arrival not confirmed yet)"
+    if v.changed:  # a person, a bicycle, a box: the classifier knows cars and empty bays, and reads them empty
+        return "bay_changed", "the bay does not look as it did when last seen empty (a person or a thing in it?)"
     if v.occupied is None or not v.confident or (v.p_occupied is not None and not 0.0 <= v.p_occupied < 0.5):
         p_txt = "" if v.p_occupied is None else f", p_occupied {v.p_occupied:.2f}"
         return "occupancy_unsure", f"the camera is not sure the bay is empty{p_txt}"

@@ -1,0 +1,86 @@
+"""A raise needs the bay to look as it did when it was last confidently empty: ``bay_changed``.
+
+The occupancy classifier was trained on cars and empty bays. Anything else in a bay — a person standing or crouched,
+a child, a bicycle, a cone, a box — is neither, and it reads mostly "empty": on the real PKLot frames of bays-dev,
+with such things drawn into the empty bays at a camera's scale, 41–70 % of the crops read at or under ``exit_p``
+(confidently empty), and a person in the rendered scene reads 0.03–0.05. The interlock then had fresh, confident
+evidence of an empty bay, and the policy raised the arm under someone crouched in the bay
+(``tests/locks/test_person_in_bay.py``).
+
+So each bay keeps its **empty picture**: the change gate's picture of it (``since="empty"``, sway- and
+light-tolerant like the gate), taken at a confident "empty" reading and taken again, at most every ``FOLLOW_S``,
+while the bay still matches it (under ``MATCH`` of it changed: dusk, a creeping shadow). Taken at every matching
+reading it followed a drop spreading over the lens step by step, and the bay wiped clean then differed from it. A bay
+that differs from it by more while the classifier calls it empty holds something the classifier does not know: the
+interlock refuses a raise on it (``BayVision.changed``, code ``bay_changed``) until the picture matches again (the
+person walked off) or the change has stood with nothing moving in the bay for ``still_confirm_s`` (a neighbour's
+car over the line, a shadow, a stain: the scene, not someone in it). A car in the bay (the verdict not "empty"), or
+a view that vouches for nothing (blurred, under an on-screen clock, a cut), drops the picture: the next confident
+"empty" on a view that vouches takes a new one.
+
+Limits: what was in the bay when its picture was taken (at the start, or as the departing car's bay first read
+confidently empty) is part of it; someone who stays motionless in the bay for ``still_confirm_s`` (a person sways,
+and that is motion only past ``gate_fraction`` of the bay) is taken in; a person under ``MATCH`` of the bay (far off,
+a small camera) is not seen. A presence sensor on the lock is the witness for those.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edge_agent.bays.occupancy import ChangeGate, Verdict
+
+CHANGED = "bay_changed"  # the interlock's code while a bay differs from its empty picture (BayVision.changed)
+EMPTY = "empty"  # the change gate's key for it (carried through camera shifts and reloads: CARRIED_KEPT)
+MATCH = 0.01  # share of a bay that may differ from its empty picture: a person is 2-5 % of a bay, a car 40-55 %
+SETTLE_S = 3.0  # a first empty picture waits for the bay at rest this long: a departing car's tail is no empty bay
+FOLLOW_S = 60.0  # the empty picture is taken again at most this often (while the bay matches it): light and shadows
+#                  creep slower, a drop spreading on the lens or someone edging in does not
+
+
+class EmptyPictures:
+    """Per bay: its empty picture in ``gate`` and since when the bay has differed from it (``changed``)."""
+
+    def __init__(self, gate: ChangeGate) -> None:
+        self.gate = gate
+        self._since: dict[str, float] = {}  # bay → when it first differed from its empty picture, this time
+        self._taken: dict[str, float] = {}  # bay → when its empty picture was taken
+
+    def see(self, grey: np.ndarray, bay: str, verdict: Verdict | None, now: float, moved_at: float,
+            still_s: float) -> None:
+        """One classification of ``bay`` on the working copy ``grey`` (before the gate's ``classified`` reset).
+        ``verdict`` None: the bay's view vouches for nothing now (blurred, under an on-screen clock, a cut…): what
+        it shows is no picture of the bay to keep, and what it showed before is not known to hold (a drop wiped,
+        the clock moved off: the first picture may have held the clock's text). ``moved_at``: when something last
+        moved in the bay (the gate opened); ``still_s``: ``still_confirm_s``."""
+        if verdict is None or verdict.occupied is not False:
+            self.gate.forget(bay, EMPTY)  # a car (or no verdict): its departure takes a new picture
+            self._since.pop(bay, None)
+            return
+        if not self.gate.has(bay, EMPTY):
+            if verdict.confident and now - moved_at >= SETTLE_S:
+                self._take(grey, bay, now)
+            return
+        if self.gate.compare(grey, bay, EMPTY)[0] < MATCH:
+            self._since.pop(bay, None)
+            if not now - self._taken.get(bay, float("-inf")) < FOLLOW_S:
+                self._take(grey, bay, now)  # the bay as it is: light and shadows creep
+            return
+        since = self._since.setdefault(bay, now)
+        if now - since >= still_s and now - moved_at >= still_s:  # stood that long, nothing moving: the scene
+            self._take(grey, bay, now)
+            self._since.pop(bay, None)
+
+    def _take(self, grey: np.ndarray, bay: str, now: float) -> None:
+        self.gate.reset(grey, bay, EMPTY)
+        self._taken[bay] = now
+
+    def changed(self) -> set[str]:
+        """The bays that differ from their empty picture now."""
+        return set(self._since)
+
+    def adopt(self, old: EmptyPictures, bays: set[str]) -> None:
+        """A reload: the bays kept pixel for pixel (``bays``) keep when they began to differ (their empty pictures
+        come over with the gate's references)."""
+        self._since = {b: t for b, t in old._since.items() if b in bays}
+        self._taken = {b: t for b, t in old._taken.items() if b in bays}
