@@ -78,7 +78,7 @@ class ViolationRecorder:
         the car (review30)."""
         self._started = self.clock.now()
         if self.log.held:
-            self._begin_later("events of the previous run are held for it")
+            self._begin_later("events are held for it")
         elif self._begin(None):
             return set()
         return self._left_open()
