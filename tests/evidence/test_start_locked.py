@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -21,19 +19,10 @@ from edge_agent.events.types import Event, EventType
 from edge_agent.evidence import store as store_module
 from edge_agent.evidence.recorder import ViolationRecorder
 from edge_agent.evidence.store import EvidenceStore
+from tests.evidence.test_evidence_locked import locked
 
 JPEG = b"\xff\xd8" + b"x" * 2000 + b"\xff\xd9"
 
-
-@contextmanager
-def locked(db: Path) -> Iterator[None]:
-    other = sqlite3.connect(db, isolation_level=None)
-    other.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    finally:
-        other.execute("ROLLBACK")
-        other.close()
 
 
 def test_the_photo_index_opens_under_another_programs_lock_and_ranks_old_rows_once_it_is_free(

@@ -9,9 +9,6 @@ car read free and the arm rose under the car 20 s after the start (review30). Th
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -25,20 +22,9 @@ from edge_agent.runtime.assemble import attach_locks
 from edge_agent.sim.scenario import EMPTY
 from edge_agent.sim.synthetic import BAYS
 from tests.bays.test_vision import NoPlates
+from tests.evidence.test_evidence_locked import locked
 from tests.locks.test_redrawn_ground import PARKED, Run, _set_a
 from tests.locks.test_vision_paths import Frames, write
-
-
-@contextmanager
-def locked(db: Path) -> Iterator[None]:
-    """Another program's write lock on the index (a ``sqlite3`` shell's ``BEGIN IMMEDIATE``, a backup)."""
-    other = sqlite3.connect(db, isolation_level=None)
-    other.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    finally:
-        other.execute("ROLLBACK")
-        other.close()
 
 
 class LockedStart(Run):
