@@ -14,9 +14,12 @@ reading it followed a drop spreading over the lens step by step, and the bay wip
 that differs from it by more while the classifier calls it empty holds something the classifier does not know: the
 interlock refuses a raise on it (``BayVision.changed``, code ``bay_changed``) until the picture matches again (the
 person walked off) or the change has stood with nothing moving in the bay for ``still_confirm_s`` (a neighbour's
-car over the line, a shadow, a stain: the scene, not someone in it). A car in the bay (the verdict not "empty"), or
-a view that vouches for nothing (blurred, under an on-screen clock, a cut), drops the picture: the next confident
-"empty" on a view that vouches takes a new one.
+car over the line, a shadow, a stain: the scene, not someone in it). A car in the bay (the verdict not "empty")
+drops the picture: the next confident "empty", with nothing moving in the bay for ``SETTLE_S``, takes a new one. A
+view that vouches for nothing (unmatched, a cut settling, blurred, under an on-screen clock) neither takes, follows
+nor drops it: the picture and the change from it wait for a view that vouches. A picture lost while the bay
+differed from it (outlines set anew, a new frame size, a shift it could not be carried over) is taken again only the
+scene's way (``still_confirm_s`` with nothing moving): the person it saw is still there as far as anything knows.
 
 Limits: what was in the bay when its picture was taken (at the start, or as the departing car's bay first read
 confidently empty) is part of it; someone who stays motionless in the bay for ``still_confirm_s`` (a person sways,
@@ -49,16 +52,22 @@ class EmptyPictures:
     def see(self, grey: np.ndarray, bay: str, verdict: Verdict | None, now: float, moved_at: float,
             still_s: float) -> None:
         """One classification of ``bay`` on the working copy ``grey`` (before the gate's ``classified`` reset).
-        ``verdict`` None: the bay's view vouches for nothing now (blurred, under an on-screen clock, a cut…): what
-        it shows is no picture of the bay to keep, and what it showed before is not known to hold (a drop wiped,
-        the clock moved off: the first picture may have held the clock's text). ``moved_at``: when something last
-        moved in the bay (the gate opened); ``still_s``: ``still_confirm_s``."""
-        if verdict is None or verdict.occupied is not False:
-            self.gate.forget(bay, EMPTY)  # a car (or no verdict): its departure takes a new picture
+        ``verdict`` None: the bay's view vouches for nothing now (unmatched, a cut settling, blurred, under an
+        on-screen clock…): what it shows is no picture of the bay to keep or to judge, and the picture and the change
+        from it are held as they are, as through a blind camera. Dropped (until review31), the next confident
+        "empty" 3 s later took a new one with whatever stood in the bay then: one second of a view too dark to
+        match made someone crouched there part of the empty bay, and the arm rose over them. ``moved_at``: when
+        something last moved in the bay (the gate opened); ``still_s``: ``still_confirm_s``."""
+        if verdict is None:
+            return
+        if verdict.occupied is not False:
+            self.gate.forget(bay, EMPTY)  # a car: its departure takes a new picture
             self._since.pop(bay, None)
             return
         if not self.gate.has(bay, EMPTY):
-            if verdict.confident and now - moved_at >= SETTLE_S:
+            if bay in self._since:  # lost while the bay differed from it (a camera shift it could not be carried
+                self._still(grey, bay, now, moved_at, still_s)  # over, a reload, a new frame size): the scene's way
+            elif verdict.confident and now - moved_at >= SETTLE_S:
                 self._take(grey, bay, now)
             return
         if self.gate.compare(grey, bay, EMPTY)[0] < MATCH:
@@ -66,8 +75,12 @@ class EmptyPictures:
             if not now - self._taken.get(bay, float("-inf")) < FOLLOW_S:
                 self._take(grey, bay, now)  # the bay as it is: light and shadows creep
             return
-        since = self._since.setdefault(bay, now)
-        if now - since >= still_s and now - moved_at >= still_s:  # stood that long, nothing moving: the scene
+        self._since.setdefault(bay, now)
+        self._still(grey, bay, now, moved_at, still_s)
+
+    def _still(self, grey: np.ndarray, bay: str, now: float, moved_at: float, still_s: float) -> None:
+        """The change has stood ``still_s`` with nothing moving in the bay: it is the scene, taken as the picture."""
+        if now - self._since[bay] >= still_s and now - moved_at >= still_s:
             self._take(grey, bay, now)
             self._since.pop(bay, None)
 
@@ -79,8 +92,10 @@ class EmptyPictures:
         """The bays that differ from their empty picture now."""
         return set(self._since)
 
-    def adopt(self, old: EmptyPictures, bays: set[str]) -> None:
-        """A reload: the bays kept pixel for pixel (``bays``) keep when they began to differ (their empty pictures
-        come over with the gate's references)."""
-        self._since = {b: t for b, t in old._since.items() if b in bays}
-        self._taken = {b: t for b, t in old._taken.items() if b in bays}
+    def adopt(self, old: EmptyPictures, kept: set[str]) -> None:
+        """A reload: every bay that keeps its id (``kept``) keeps when its empty picture was taken and when it began
+        to differ from it; the pictures come over with the gate's references (pixel for pixel, or carried onto a
+        redrawn outline: ``ChangeGate.adopt``). Why the redrawn: dropped with the picture, the next confident "empty"
+        took in the person who stood in the bay at the Save, and the arm rose over them (review31)."""
+        self._since = {b: t for b, t in old._since.items() if b in kept}
+        self._taken = {b: t for b, t in old._taken.items() if b in kept}

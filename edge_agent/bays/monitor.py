@@ -22,7 +22,7 @@ from edge_agent.bays.blur import BlurWatch
 from edge_agent.bays.consensus import Consensus
 from edge_agent.bays.crop import CROP_SIZE, bay_crop
 from edge_agent.bays.cut import CUT, CUT_SETTLE_S, CUT_STILL_S, CutWatch, leaps
-from edge_agent.bays.empty_picture import EmptyPictures
+from edge_agent.bays.empty_picture import EMPTY, EmptyPictures
 from edge_agent.bays.feed import BayFeed
 from edge_agent.bays.geometry import BayShape, assign_bay, merge_boxes
 from edge_agent.bays.machine import FREE, BayMachine
@@ -219,8 +219,8 @@ class BayMonitor:
             # first from the next frame, which is no motion in it (nothing says anything moved: a redraw is not
             # a car driving out)
             kept_ids = [b.id for b in self.cfg.bays if b.id in old.fusion]
-            same = set(self.gate.adopt(old.gate, kept_ids))
-            self._empty.adopt(old._empty, same)
+            same = set(self.gate.adopt(old.gate, kept_ids, old._grey))
+            self._empty.adopt(old._empty, set(kept_ids))
             self._pictures.adopt(old._pictures)  # the hung picture a reload finds is no newer for it
             self._osd = old._osd  # the same camera's clock: no TICKS seconds to find it again
             self._blur.adopt(old._blur, same)  # a drop on the lens a reload finds is still a drop (bays.blur)
@@ -604,13 +604,15 @@ class BayMonitor:
     def _mask_edited(self, was: Sequence[Sequence[tuple[float, float]]]) -> None:
         """The masks changed from ``was`` (as they lay on the frame): each bay either touches has its next frame taken
         as no motion (``_redrawn``), and its pictures kept for a view's return or a cut's settling, taken under the
-        old fill, are dropped (no picture: nothing says it changed)."""
+        old fill, are dropped (no picture: nothing says it changed). So is its empty picture (``empty_picture``): the
+        next confident "empty" takes it under the new fill (one that differed from it waits ``still_confirm_s``).
+        Kept, a label clipping 2 % of a bay, masked, made the bay ``bay_changed`` for ``still_confirm_s`` (review31)."""
         now = self._mask_polygons() if self._masks else []
         polygons = {s.bay_id: s.polygon for s in self.shapes}
         touched = set(covered_shares(polygons, was)) | set(covered_shares(polygons, now))
         self._redrawn.update(touched)
         for b in touched:
-            for since in ("vouched", "cut"):
+            for since in ("vouched", "cut", EMPTY):
                 self.gate.forget(b, since)
 
     def set_source_scale(self, scale: float) -> None:

@@ -38,6 +38,7 @@ CONTRAST_REF = 14.0  # grey spread (std) of the view along a bay's rows that ``g
 MIN_GATE_SCALE = 1 / 3  # the threshold never falls below a third of itself (6 grey levels: over 10x the blurred
 # working copy's sensor noise), however flat the view
 CARRIED_KEPT = ("cut", "empty")  # kept pictures ``follow`` carries onto the moved outlines and a reload takes over (bays.cut)
+REDRAWN_KEPT = ("empty",)  # kept pictures a reload carries onto a redrawn outline (bays.empty_picture)
 CARRY_MIN = 0.9  # …where the old outline showed at least this share of the new one (else no picture: nothing said)
 
 
@@ -378,14 +379,18 @@ class ChangeGate:
                 self._ref[key], self._ref_light[key], self._ref_scale[key] = out, light, scale
                 self._origin[key] = (idx, taken, acc)
 
-    def adopt(self, old: ChangeGate, bay_ids: Iterable[str]) -> list[str]:
+    def adopt(self, old: ChangeGate, bay_ids: Iterable[str], last: np.ndarray | None = None) -> list[str]:
         """(A reload's new monitor.) Take over ``old``'s references of the bays whose mask is pixel for pixel the
         same here (outline and camera shift unchanged); returns those bays. Why: a bay without a reference reads
         as all changed, which is motion in it, and a reload (another bay saved, a threshold edited) was then the
         motion that let a reading that had turned on a still parked car (held by the still-bay rule) be believed
         at once: a departure, and the lock raised under the car. The pictures kept from before a picture cut
         (``CARRIED_KEPT``) are taken over too: dropped, each bay was taken as unchanged at the cut's settling, and a
-        car that left on the cut's frame was not believed gone for ``still_confirm_s`` (probe cutkeep28)."""
+        car that left on the cut's frame was not believed gone for ``still_confirm_s`` (probe cutkeep28).
+
+        A bay redrawn keeps its empty picture (``REDRAWN_KEPT``), carried onto its new outline where the old one showed
+        ``CARRY_MIN`` of it (``last``: ``old``'s last working copy, for the pixels the old outline did not show).
+        Dropped, the next confident "empty" took in the person who stood in the bay at the Save (review31)."""
         if old._size is None:
             return []
         self._build(*old._size)
@@ -395,7 +400,16 @@ class ChangeGate:
         same = []
         for b in bay_ids:
             mine, theirs = self._pixels.get(b), old._pixels.get(b)
-            if mine is None or theirs is None or not np.array_equal(mine, theirs):
+            if mine is None or theirs is None:
+                continue
+            if not np.array_equal(mine, theirs):
+                if last is not None and last.shape == self._grid:
+                    for key in ((k, b) for k in REDRAWN_KEPT if (k, b) in old._ref):
+                        origin = old._origin.get(key) or (theirs, old._ref[key], np.eye(2, 3))
+                        out = _carried(origin[1], origin[0], origin[2], mine, self._grid[1], last.reshape(-1))
+                        if out is not None:
+                            self._ref[key], self._ref_light[key] = out, old._ref_light[key]
+                            self._ref_scale[key], self._origin[key] = old._ref_scale.get(key, 1.0), origin
                 continue
             same.append(b)
             for key in (("classified", b), ("read", b), *((k, b) for k in CARRIED_KEPT)):

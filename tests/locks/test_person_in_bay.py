@@ -9,7 +9,7 @@ import pytest
 from edge_agent.events.types import EventType
 from edge_agent.sim.synthetic import Person, Scene, render
 from tests.bays.test_vision import Frames
-from tests.locks.test_vision_paths import Rig
+from tests.locks.test_vision_paths import Rig, write
 
 
 def _crouching(x: float) -> np.ndarray:
@@ -57,5 +57,110 @@ def test_the_arm_stays_down_over_a_person_in_the_bay(tmp_path, clock, pose):  # 
         assert manager.state("A") == "up"
         refused = [e.data["code"] for e in rig.events if e.type == EventType.LOCK_REFUSED]
         assert refused == ["bay_changed"], refused  # the remote lock's, above
+    finally:
+        agent.stop()
+
+
+def _exposure_dip(img: np.ndarray) -> np.ndarray:
+    """The view for a moment far too dark to match the reference (an exposure hunting, an IR switch): the same scene,
+    so the bays are still judged, but every one is ``camera_unmatched`` (vouching for nothing)."""
+    return (img.astype(np.float32) * 0.08).astype(np.uint8)
+
+
+def test_a_moment_the_view_vouches_for_nothing_does_not_take_the_person_into_the_empty_picture(
+        tmp_path, clock):  # noqa: ANN001
+    """(Review31.) A view problem dropped the empty picture, and the next confident "empty" 3 s later took a new one:
+    with someone crouched in the bay, one second of a view too dark to match made them part of the bay's empty
+    picture, and the arm rose over them at the admit window's end. A person is about the change gate's
+    ``gate_fraction`` of a bay: keeping still there is "nothing moving", so the 3 s settle did not stop it."""
+    rig = _crouched_in_a(tmp_path, clock)
+    try:
+        rig.src.next = _exposure_dip(_crouching(250))
+        rig.run(1)
+        assert rig.agent.feed.vision("A").vision == "camera_unmatched"
+        _stays_down_until_they_leave(rig)
+    finally:
+        rig.agent.stop()
+
+
+def test_a_reload_that_redraws_the_bay_does_not_take_the_person_into_the_empty_picture(tmp_path, clock):  # noqa: ANN001
+    """(Review31.) A reload that nudged bay A's outline 6 px (the installer's Save) dropped its empty picture and when
+    it began to differ; the next confident "empty" took in the person crouched there, and the arm rose over them."""
+    rig = _crouched_in_a(tmp_path, clock)
+    try:
+        write(rig.path, tmp_path / "data", a_shift=6.0, out=False)
+        res = rig.agent.reload_config()
+        assert res.ok and res.data["restart_needed"] == [], res
+        _stays_down_until_they_leave(rig)
+    finally:
+        rig.agent.stop()
+
+
+def _crouched_in_a(tmp_path, clock) -> Rig:  # noqa: ANN001
+    """Bay A lowered for a visitor; someone walks in and crouches there: ``bay_changed``."""
+    rig = Rig(tmp_path, clock, Frames(clock), out=False)
+    rig.src.next = render(Scene())
+    rig.run(40)
+    assert rig.agent.unlock("A", "visitor", "ops").ok
+    rig.run(3)
+    for x in range(470, 240, -30):
+        rig.src.next = render(Scene(people=(Person(x),)))
+        rig.run(0.6)
+    rig.src.next = _crouching(250)
+    rig.run(20)
+    assert rig.agent.feed.vision("A").changed
+    return rig
+
+
+def _stays_down_until_they_leave(rig: Rig) -> None:
+    """Past the admit window the arm stays down over them; they walk off and the policy raises it."""
+    rig.src.next = _crouching(250)
+    rig.run(150, lambda: rig.manager.driver("A").arm.drive != "up" or (_ for _ in ()).throw(
+        AssertionError("the arm rose over someone crouched in the bay")))
+    v = rig.agent.feed.vision("A")
+    assert v.vision == "ok" and v.changed and v.confident, v
+    for x in range(250, 500, 30):  # they walk off: the bay matches its picture again, and the policy raises
+        rig.src.next = render(Scene(people=(Person(x),)))
+        rig.run(0.6)
+    rig.src.next = render(Scene())
+    rig.run(25)
+    assert rig.manager.state("A") == "up"
+
+
+def _labelled(img: np.ndarray) -> np.ndarray:
+    """The view with a label the camera burns in (its name on a light block) clipping bay A's near corner: 2 % of A."""
+    import cv2
+
+    out = img.copy()
+    out[500:528, 36:175] = (235, 235, 235)
+    cv2.putText(out, "CAM7", (40, 524), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (20, 20, 20), 2)
+    return out
+
+
+def test_a_mask_drawn_over_a_label_in_the_bay_leaves_no_bay_changed(tmp_path, clock):  # noqa: ANN001
+    """(Review31.) The installer masks the label: its fill changes 2 % of the bay's picture (under ``MASK_SHARE``, so
+    the bay still vouches), and the empty picture, taken under the old fill, no longer matched — ``bay_changed`` for
+    ``still_confirm_s`` (300 s, longer with anything moving there) after the edit: the arm lowered for a visitor stayed
+    down past its admit window. The edit's change is the installer's, not a thing in the bay."""
+    import yaml
+
+    rig = Rig(tmp_path, clock, Frames(clock), out=False)
+    agent, manager = rig.agent, rig.manager
+    try:
+        rig.src.next = _labelled(render(Scene()))
+        rig.run(40)
+        assert manager.state("A") == "up"
+        assert agent.unlock("A", "visitor", "ops").ok
+        rig.run(5)
+        cfg = yaml.safe_load(rig.path.read_text())
+        cfg["camera"]["masks"] = [[[36.0, 500.0], [175.0, 500.0], [175.0, 528.0], [36.0, 528.0]]]
+        rig.path.write_text(yaml.safe_dump(cfg))
+        res = agent.reload_config()
+        assert res.ok and res.data["restart_needed"] == [], res
+        rig.run(10)
+        v = agent.feed.vision("A")
+        assert v.vision == "ok" and not v.changed, v  # still vouching (under a twentieth of A), and nothing in it
+        rig.run(110)  # past the admit window (120 s from the lowering): the policy raises A
+        assert manager.state("A") == "up"
     finally:
         agent.stop()
