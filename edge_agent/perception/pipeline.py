@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_agent.config.perception import PerceptionConfig
+from edge_agent.perception.cast import warm_green
 from edge_agent.perception.colour import classify_colour
 from edge_agent.perception.colour_rules import GREENS, POLARITY_MIN, choose_colour
 from edge_agent.perception.detector import Detection, PlateDetector
@@ -45,6 +46,8 @@ DOUBLE_ROW_SURE = 0.9
 #: the energy letter of an NEV plate read as a digit (苏ED51712: D 0.006), a province read as a letter
 #: (豫S33909: 0.004). One such guess per plate is what those rules are for; two are no read (``_guessed``)
 GUESSED_BELOW = 0.05
+#: the colours a warm cast (sodium, tungsten) gives a green NEV plate: asked ``cast.warm_green`` on a conflict
+_WARMED = ("yellow", "yellow_green")
 #: Under this width (px, in the frame) a plate's province glyph is a few pixels of many strokes: a province
 #: whose margin over the runner-up stays below ``SMALL_PROVINCE_MARGIN`` after the re-read is a coin toss and
 #: is not read (``?``). Measured on plates-dev scaled to 40–60 px (JPEG q70, 150 plates per width): a wrong
@@ -161,7 +164,7 @@ class Pipeline:
             plate = self._plate(_clipped(det, frame_bgr.shape), crop, evidence, text, conf, char_confs, double,
                                 shape.complete, prov,
                                 listed=not hidden and not unsure and (shape.complete or MISSING in text),
-                                seen=(read_crop, char_centres(read)))
+                                seen=(read_crop, char_centres(read)), frame=frame_bgr)
             if unsure:
                 plate = _province_unread(plate)
             out.append(_covered(plate, hidden) if hidden else plate)
@@ -266,14 +269,20 @@ class Pipeline:
 
     def _plate(self, det: Detection, crop, evidence, text: str, conf: float, char_confs,
                double: bool, complete: bool, prov, listed: bool = True,
-               seen: tuple[np.ndarray | None, tuple[float, ...]] = (None, ())) -> PlateRead:
+               seen: tuple[np.ndarray | None, tuple[float, ...]] = (None, ()),
+               frame: np.ndarray | None = None) -> PlateRead:
         """``listed`` False: a text with a covered character read as another (``_covered``) — no plate the
         camera saw, so no list is looked up (the verdict would be of another car: 湘A97071 for 湘A97971).
         ``seen``: the crop the read came from and its characters' centres there — a partial read the text
         leaves undecided is NEV when the plate's shape says so (``nev_shape``: one character of a green
-        NEV plate under mud)."""
+        NEV plate under mud). ``frame``: the whole frame, looked at only when a complete small NEV serial on a
+        plate called yellow is undecided — a green plate under warm light (``cast.warm_green``) is green."""
         colour = choose_colour(classify_colour(crop, text if complete else None), text, complete)
         v = decide(text, colour, self.lists if listed else None)
+        if (frame is not None and complete and not double and v.nev is None and v.reason == "conflict"
+                and v.kind == "small_nev" and colour.colour in _WARMED and warm_green(frame, crop)):
+            colour = replace(colour, colour="green")
+            v = decide(text, colour, self.lists if listed else None)
         military = v.nev is True and v.reason == "colour" and dot_after_two(text, seen[1])
         if military:
             # an NEV serial without its province whose dot follows two letters: a military plate (white) that a
