@@ -70,6 +70,11 @@ FEATURES_N = 800  # corners kept per view (the inlier counts below are calibrate
 # reference: unmatched for 80 s, and every departure then withheld. Spread, 34-56 (the whole clip the same view).
 SPREAD_CELL = 80
 SPREAD_POOL = 8
+# How ``FEATURES`` chose its corners; a file without it (0.21.0's: the 800 strongest) is not read, the picture's own
+# (spread) taken instead. Why: the strongest corners of the sharp picture against the spread ones of each view matched
+# a quarter fewer (bays-dev PKLot: median 134-140 against 156-180 with the picture's own, more views unmatched), and
+# a tight view's reference kept its cars' corners, the unmatched minute the spread ended, for as long as its bays.
+CHOSEN = f"spread {FEATURES_N}/{SPREAD_CELL}"
 BANK = 6  # reference views kept (the installation's + later ones at other light)
 FRESH_INLIERS = 120  # a view matching its best reference by fewer than this joins the bank...
 BANK_EVERY_S = 600.0  # ...at most this often: a view banked with a car driving through would match that
@@ -518,7 +523,7 @@ class Registration:
             return
         buf = io.BytesIO()
         np.savez(buf, keypoints=self._sharp.keypoints, descriptors=self._sharp.descriptors,
-                 key=np.array(reference_key(size, self.polygons, self.view.key)),
+                 key=np.array(reference_key(size, self.polygons, self.view.key)), chosen=np.array(CHOSEN),
                  picture=np.array(hashlib.sha256(png).hexdigest()))
         try:
             write_durably(path, buf.getvalue())
@@ -527,12 +532,14 @@ class Registration:
 
     def _features(self, size: tuple[int, int]) -> _View | None:
         """The stored picture's sharp features (``_keep_features``) when they name it and these bays; None: the
-        picture's own are taken (a reference scaled, re-keyed to edited bays, or stored before 2026-12-05)."""
+        picture's own are taken (a reference scaled, re-keyed to edited bays, stored before 2026-12-05, or its
+        corners chosen otherwise: ``CHOSEN``)."""
         assert self.store is not None
         try:
             with np.load(self.store / FEATURES, allow_pickle=False) as f:
                 kp, des, key, picture = f["keypoints"], f["descriptors"], str(f["key"]), str(f["picture"])
-            if picture != hashlib.sha256((self.store / "reference.png").read_bytes()).hexdigest() \
+                chosen = str(f["chosen"]) if "chosen" in f.files else None
+            if chosen != CHOSEN or picture != hashlib.sha256((self.store / "reference.png").read_bytes()).hexdigest() \
                     or not stored_for(key, size, self.polygons, self.view.key) or kp.ndim != 2 or kp.shape[1] != 2 \
                     or des.dtype != np.uint8 or des.shape != (len(kp), 32) or len(kp) < MASKED_MIN_KEYPOINTS:
                 return None

@@ -3,9 +3,12 @@ empties, and a knock or another picture is still caught there (``registration.sp
 
 from __future__ import annotations
 
+import io
+
 import cv2
 import numpy as np
 
+from edge_agent.camera import registration
 from edge_agent.camera.registration import UNMATCHED_REPORT_S, Alignment, Registration
 from edge_agent.sim.scenario import NEV, Scene
 from edge_agent.sim.synthetic import render
@@ -90,3 +93,21 @@ def test_another_picture_in_the_tight_view_is_still_unmatched():
     other = render(Scene((NEV,)))
     align, told, blind, _ = replay([(t, other) for t in np.arange(1.0, 100.0, 1.0)])
     assert told == [(1.0 + UNMATCHED_REPORT_S, "unmatched")] and len(blind) == 99
+
+
+def test_a_reference_whose_features_an_older_release_kept_is_matched_by_the_pictures_own(tmp_path, monkeypatch):
+    """0.21.0 kept the reference's 800 strongest corners beside it (``reference-features.npz``); taken with the lot
+    full, they were its cars'. Read after the upgrade against spread views, the emptied lot matched nothing (0-29
+    of 800): the tight view's unmatched minute came back for as long as its bays. Not read; the picture's own are."""
+    monkeypatch.setattr(registration, "SPREAD_POOL", 1)  # the 800 strongest, as 0.21.0 chose them
+    Registration(24, BAYS, tmp_path).measure(lot(FULL))
+    monkeypatch.undo()
+    path = tmp_path / registration.FEATURES
+    with np.load(path) as f:
+        old = {k: f[k] for k in f.files if k != "chosen"}  # as 0.21.0 wrote it
+    buf = io.BytesIO()
+    np.savez(buf, **old)
+    path.write_bytes(buf.getvalue())
+    for cars in ([], FULL[::2], FULL[::3]):
+        s = Registration(24, BAYS, tmp_path).measure(lot(cars))
+        assert s is not None and s.px < 3
