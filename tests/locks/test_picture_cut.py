@@ -68,13 +68,19 @@ def drive(agent: Agent, manager, clock, seconds: float, each=None) -> None:  # n
         clock.advance(1 / FPS)
 
 
-def test_a_replayed_buffer_raises_no_arm_under_a_parked_car(tmp_path, clock):  # noqa: ANN001
+def started(tmp_path: Path, clock):  # noqa: ANN001, ANN201
+    """The real agent on ``config(tmp_path)`` with its locks (no thread), started: (frames, agent, locks, events)."""
     src = Frames(clock)
     agent = Agent(load_config(config(tmp_path)), clock=clock, source=src, reader=NoPlates())
     manager = attach_locks(agent, thread=False)
     events: list = []
     agent.bus.subscribe(events.append)
     agent.start()
+    return src, agent, manager, events
+
+
+def test_a_replayed_buffer_raises_no_arm_under_a_parked_car(tmp_path, clock):  # noqa: ANN001
+    src, agent, manager, events = started(tmp_path, clock)
 
     def run(seconds: float, check=None) -> None:  # noqa: ANN001
         drive(agent, manager, clock, seconds, check)
@@ -236,12 +242,7 @@ def test_a_departure_during_a_cut_survives_a_camera_shift_or_a_reload_before_the
     before the cut, each bay then counted as unchanged, A's "empty" needed ``still_confirm_s`` (300 s) and the arm
     stayed down on the empty bay (PKLot 5 fps: B05's departure 150 s → 310 s); so did a reload's new monitor, which
     took over only the bays' other pictures. With nothing between the cut and its settling it was believed."""
-    src = Frames(clock)
-    agent = Agent(load_config(config(tmp_path)), clock=clock, source=src, reader=NoPlates())
-    manager = attach_locks(agent, thread=False)
-    events: list = []
-    agent.bus.subscribe(events.append)
-    agent.start()
+    src, agent, manager, events = started(tmp_path, clock)
 
     def run(seconds: float) -> None:
         drive(agent, manager, clock, seconds)
