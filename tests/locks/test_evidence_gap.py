@@ -100,3 +100,25 @@ def test_a_picture_sooner_now_and_then_does_not_end_the_episode(make_rig, kind):
     assert rig.state in ("moving", "up")
     rig.step(5)
     assert not rig.violations
+
+
+def test_a_car_parked_between_makes_another_episode(make_rig, kind):
+    """The word is kept until the arm rises, another cause is named or a car parks: after a car came and went under
+    the same sparse camera, the refusal is said again."""
+    rig = make_rig(kind, position=0.0, bay_state="free")
+    delay = rig.lock_cfg.auto_raise_delay_s
+
+    def sparse_pictures() -> None:
+        for _ in range(4):
+            silent(rig, delay + 10)
+            rig.step(0.25, dt=0.25)
+
+    rig.step(2)
+    sparse_pictures()
+    rig.bay("occupied")
+    rig.step(5)
+    rig.bay("free")
+    sparse_pictures()
+    assert rig.state == "down"
+    codes = [e.data["code"] for e in rig.of("lock_refused")]
+    assert codes == ["occupancy_stale", "occupancy_sparse"] * 2, codes
