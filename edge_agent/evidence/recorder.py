@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 PRUNE_EVERY_S = 3600.0
 #: visits unnamed per event at most (``ViolationLog.unname``): ~20 ms here; a backlog goes on at the next event
 UNNAME_BATCH = 100
+#: the stop's wait for a put-off start another thread is recording (its 0.1 s glance, then its closing events)
+STOP_WAIT_S = 5.0
 
 
 class ViolationRecorder:
@@ -176,7 +178,7 @@ class ViolationRecorder:
             log.exception("violation log %s: held events not written at stop", self.log.db_path)
             held = self.log.held
         if not held:
-            self._begin_put_off()
+            self._begin(HELD_RETRY_WAIT_S)  # ``_beginning`` is the stop's (``stop``)
         if self._track is not None:
             self._track()
             self._track = None
@@ -228,8 +230,20 @@ class ViolationRecorder:
                      if self._unname_more else "")
 
     def stop(self) -> None:
-        if self._track is not None:
-            self._stop_put_off()
+        # A put-off start another thread is recording (an MQTT command's lock event, a charger status) is waited
+        # for: not waited for, the stop said "not recorded" and closed the log before that thread's closing events
+        # went out (the backend got the previous run's departures, the log did not, and the next start sent them
+        # again), or closed the ledger under it (no run recorded though the lock had gone) (review33).
+        mine = self._beginning.acquire(timeout=STOP_WAIT_S)
+        try:
+            if self._track is not None and mine:
+                self._stop_put_off()
+            elif self._track is not None:
+                log.warning("violation log %s: this run's start still being recorded at stop after %g s",
+                            self.log.db_path, STOP_WAIT_S)
+        finally:
+            if mine:
+                self._beginning.release()
         if self._unsubscribe is not None:
             self._unsubscribe()
         self.marks.close()  # a minute's mark being written finishes first: the connection closes below

@@ -42,6 +42,11 @@ class LockController:
         # free timer): from the second, the policy's raise refused stale says why it never comes (SPARSE)
         self.gaps_in_a_row = 0
         self.last_gap_s = 0.0
+        # SPARSE said and the arm not risen since: a stale raise keeps that word until it rises, another cause is
+        # named or a car parks. Ended at the first sooner picture, a camera whose pictures come mostly a delay apart
+        # (the odd one sooner: someone walking past) said stale, then sparse, then stale again: two events per few
+        # minutes where one was said before (review33)
+        self.sparse = False
         self.admitted_at: float | None = None
         self.vehicle_since_admission = False
         self._warning_until: float | None = None
@@ -196,7 +201,9 @@ class LockController:
         only the refusal's code and words differ."""
         reason = self._raise_reason()
         why = self.il.vehicle_possible()
-        if self.gaps_in_a_row >= 2 and why is not None and why[0] == "occupancy_stale":
+        stale = why is not None and why[0] == "occupancy_stale"
+        self.sparse = stale and (self.sparse or self.gaps_in_a_row >= 2)
+        if self.sparse:
             return self.il.refuse(SPARSE, (
                 f"the camera's new pictures of the bay come {self.last_gap_s:.0f}s apart, at least auto_raise_delay_s "
                 f"({self.cfg.auto_raise_delay_s:g}s): the bay is never seen free that long between two, so it never "
@@ -244,6 +251,8 @@ class LockController:
                 self.free_since = now
             return
         self.free_since = None
+        if why[0] in _VEHICLE_CODES:
+            self.sparse = False  # a car parked: whatever comes after it is another episode
         if self.admitted_at is not None and why[0] in _VEHICLE_CODES:
             self.vehicle_since_admission = True
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -226,3 +227,73 @@ def test_a_stop_while_the_lock_still_holds_records_no_run_and_says_so(
         rec.stop()
     assert "this run's start not recorded" in caplog.text
     assert not [e for e in seen if e.type == EventType.VEHICLE_DEPARTED] and len(_runs(db)) == 1
+
+
+class _Proxy:
+    """The recorder's put-off-start lock, telling when someone waits for it (``blocking``)."""
+
+    def __init__(self, inner: threading.Lock, waiting: threading.Event) -> None:
+        self.inner, self.waiting = inner, waiting
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        if blocking:
+            self.waiting.set()
+        return self.inner.acquire(blocking, timeout)
+
+    def release(self) -> None:
+        self.inner.release()
+
+
+def test_a_stop_while_another_threads_event_records_the_put_off_start_waits_for_it(
+        tmp_path: Path, clock: FakeClock, caplog: pytest.LogCaptureFixture) -> None:
+    """review33: an event from another thread (an MQTT command's lock event, a charger status) just after the lock
+    went was recording the put-off start when the stop came. The stop did not wait: it said "still locked at stop,
+    this run's start not recorded" (it was), and closed the log before that thread published the previous run's
+    closing events: the backend got "old" departed, the log never had it, and the next start ended "old" again and
+    published a second departure. (Held a moment earlier, inside its begin, the thread's start failed on the closed
+    ledger: no run recorded though the lock had gone.) Now the stop waits for that try (a moment: its 0.1 s glance
+    and its closing events): the run is recorded, its closing events out and logged once, its end at the stop. (The
+    try is held between its row and its events here to make the moment certain.)"""
+    db = tmp_path / "evidence.db"
+    _killed_with_a_visit_open(db, clock)
+    seen: list[Event] = []
+    rec, bus = _started_under_a_lock(db, clock, seen)
+    started = clock.now()
+    entered, go = threading.Event(), threading.Event()
+    real_begin = rec.runs.begin
+
+    def begin(*args: object, **kw: object) -> list[Event]:
+        closing = real_begin(*args, **kw)  # type: ignore[arg-type]
+        entered.set()  # recorded; its closing events about to go out
+        assert go.wait(10)
+        return closing
+
+    rec.runs.begin = begin  # type: ignore[method-assign]
+    rec._beginning = _Proxy(rec._beginning, go)  # type: ignore[assignment]
+    clock.advance(20)
+    other = threading.Thread(target=bus.publish, args=(Event.make(
+        EventType.CHARGER_STATUS, clock, bay_id="B", visit_id="new", data={"status": "charging"}),))
+    other.start()
+    assert entered.wait(10)
+    with caplog.at_level(logging.WARNING):
+        stopping = threading.Thread(target=rec.stop)
+        stopping.start()
+        stopping.join(10)
+        go.set()  # (without the wait, the stop had finished by now)
+        other.join(10)
+    assert not stopping.is_alive() and not other.is_alive()
+    assert "this run's start not recorded" not in caplog.text
+    runs = _runs(db)
+    assert len(runs) == 2 and runs[1] == (iso(started), iso(clock.now()))
+    assert [e.visit_id for e in seen if e.type == EventType.VEHICLE_DEPARTED] == ["old"]
+
+    clock.advance(600)
+    bus = EventBus()
+    after: list[Event] = []
+    bus.subscribe(after.append)
+    nxt = ViolationRecorder(db, clock, bus)
+    nxt.start()
+    nxt.close_previous_run()
+    assert [(e.visit_id, e.data["stayed_s"]) for e in after if e.type == EventType.VEHICLE_DEPARTED] == [
+        ("new", 20.0)]  # "old" ended once, by the run above; "new" at its stop
+    nxt.stop()
