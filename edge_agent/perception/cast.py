@@ -1,4 +1,5 @@
-"""Is a "yellow" small NEV plate a green one under warm light? (colour constancy, asked only on a conflict)
+"""Is a "yellow" small NEV plate a green one under warm light, a "green" 7-character plate a yellow one under cold
+light? (colour constancy, asked only on a conflict)
 
 Sodium lamps and tungsten light multiply a scene's red over its blue (in linear light); a green NEV plate
 then reads yellow or yellow-green, and a complete small NEV serial on it stays undecided (``verdict``: a
@@ -13,6 +14,16 @@ green NEV plates corrected 53–90; no yellow, blue, white or black plate passed
 
 Asked only for a complete small NEV serial on a plate the classifier called yellow / yellow-green, so a
 clean photo and every fuel plate's verdict path cost nothing: the frame is looked at on a conflict only.
+
+The cold half (``cold_yellow``) is the same engineer's rule the other way round: a blue sky, shade or an 8000 K+
+LED turns a yellow plate green (hue past 34: 21 of 27 plates-dev yellow plates under a cold daylight cast), and its
+complete 7-character civil read on green stayed undecided (``conflict``; GA 36 gives a dark-character green plate 8
+characters, so one was taken as skipped). When **both** estimates say the light is cold (log B/R ≥ ``COLD_MIN``)
+and the background divided by **each** is clearly yellow (hue ≤ ``HUE_YELLOW_MAX``), the plate is yellow — a
+7-character yellow plate, "not NEV". Measured (photos30 probe, docs/perception.md): yellow plates corrected 10–31
+(one at 48 under 16000 K, left); green NEV plates 50–101 (the lower of the two estimates' hues: 36–61), the large
+NEV's two-tone 38–68, so a dropped character on an NEV plate never makes it yellow; clean photos never both cold
+(the largest log B/R of the lower estimate 0.24).
 """
 
 from __future__ import annotations
@@ -31,6 +42,12 @@ HUE_GREEN_MAX = 95  # beyond: cyan / blue (colour.HUE_GREEN ends at 90), no gree
 #: saturation (0..255) of the corrected background: the small NEV plate's light top half keeps it pale (down to
 #: ~30 on plates-dev, 6–9 for the palest, left undecided); a clipped or washed-out plate has no hue left (1–19)
 SAT_MIN = 20
+#: log(B / R) of both estimates from which the light is cold: as ``WARM_MIN`` the other way (clean plates-dev
+#: frames at most 0.24 for the lower estimate; cold daylight's median 0.79, 16000 K 0.80, blue shade 0.49)
+COLD_MIN = 0.3
+#: OpenCV hue of the corrected background at or under which it is yellow, no green plate's (NEV plates ≥ 50 by the
+#: higher estimate, the large NEV's two-tone ≥ 38 by either; yellow plates corrected 10–31)
+HUE_YELLOW_MAX = 32
 #: pixels of a channel at or above this are clipped: no measure of the light
 CLIPPED = 250
 #: the frame is subsampled to at most this many pixels for the estimates (a conflict only, still cheap)
@@ -49,6 +66,16 @@ def warm_green(frame_bgr: np.ndarray, crop_bgr: np.ndarray) -> bool:
         return False
     bg = _background(crop_bgr)
     return bg is not None and all(_green(bg / light) for light in lights)
+
+
+def cold_yellow(frame_bgr: np.ndarray, crop_bgr: np.ndarray) -> bool:
+    """True when the frame's light is cold by grey world and white patch, and the plate in ``crop_bgr``,
+    corrected by either estimate, is clearly yellow: a yellow plate a cold white balance turned green."""
+    lights = _illuminants(frame_bgr)
+    if lights is None or any(np.log(light[0] / light[2]) < COLD_MIN for light in lights):
+        return False
+    bg = _background(crop_bgr)
+    return bg is not None and all(_yellow(bg / light) for light in lights)
 
 
 def _illuminants(frame_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
@@ -78,11 +105,22 @@ def _background(crop_bgr: np.ndarray) -> np.ndarray | None:
     return bg.mean(axis=0) if len(bg) else None
 
 
-def _green(bgr_lin: np.ndarray) -> bool:
+def _hue_sat(bgr_lin: np.ndarray) -> tuple[int, int] | None:
+    """OpenCV hue (0..180) and saturation (0..255) of a linear BGR colour, scaled to its brightest channel."""
     top = float(bgr_lin.max())
     if top <= 0:
-        return False
+        return None
     x = np.clip(bgr_lin / top, 0, 1)
     enc = np.where(x <= 0.0031308, x * 12.92, 1.055 * x ** (1 / 2.4) - 0.055)
     hue, sat, _ = cv2.cvtColor((enc * 255).astype(np.uint8).reshape(1, 1, 3), cv2.COLOR_BGR2HSV)[0, 0]
-    return HUE_GREEN_MIN <= int(hue) <= HUE_GREEN_MAX and int(sat) >= SAT_MIN
+    return int(hue), int(sat)
+
+
+def _green(bgr_lin: np.ndarray) -> bool:
+    hs = _hue_sat(bgr_lin)
+    return hs is not None and HUE_GREEN_MIN <= hs[0] <= HUE_GREEN_MAX and hs[1] >= SAT_MIN
+
+
+def _yellow(bgr_lin: np.ndarray) -> bool:
+    hs = _hue_sat(bgr_lin)
+    return hs is not None and hs[0] <= HUE_YELLOW_MAX and hs[1] >= SAT_MIN

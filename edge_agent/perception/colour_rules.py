@@ -27,7 +27,8 @@ These guards keep the NEV verdict exactly as safe as the pixels made it:
   count (defocus: a 340 px ``皖AD19789`` read ``皖AD19S9``, green 0.98, blue 0.08) nothing in the
   pixels backs blue either. Both keep green, so the read is partial or the verdict undecided; the
   price is a yellow plate turned lime by a cold white balance, undecided instead of "not NEV" (as
-  such plates with no yellow left at all already were);
+  such plates with no yellow left at all already were) — unless the frame's light says it is cold and the
+  plate corrected for it is yellow (``cast.cold_yellow``, asked by the pipeline);
 - polarity measured weaker than ``POLARITY_MIN`` restricts nothing (and, above, moves nothing off green);
 - a green or yellow-green plate whose text is a complete NEV one keeps its hue under a "white"
   polarity: the text and the hue agree, and blur on a small plate makes its dark characters

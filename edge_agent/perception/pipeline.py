@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_agent.config.perception import PerceptionConfig
-from edge_agent.perception.cast import warm_green
+from edge_agent.perception.cast import cold_yellow, warm_green
 from edge_agent.perception.colour import classify_colour
 from edge_agent.perception.colour_rules import GREENS, POLARITY_MIN, choose_colour
 from edge_agent.perception.detector import Detection, PlateDetector
@@ -138,8 +138,9 @@ class Pipeline:
                 if found is not None:
                     read_det, read, read_crop = found
                     shape = plate_shape(read[0])
+            yellowed = False
             if shape.complete and not double:
-                shape, read = self._civil_on_green(crop, shape, read)
+                shape, read, yellowed = self._civil_on_green(crop, shape, read, frame_bgr)
                 shape = self._nev_on_blue(crop, shape)
                 shape = self._military_off_white(crop, shape)
             elif not double:  # one character skipped: the ``?`` where the plate's pitch shows the gap
@@ -164,14 +165,15 @@ class Pipeline:
             plate = self._plate(_clipped(det, frame_bgr.shape), crop, evidence, text, conf, char_confs, double,
                                 shape.complete, prov,
                                 listed=not hidden and not unsure and (shape.complete or MISSING in text),
-                                seen=(read_crop, char_centres(read)), frame=frame_bgr)
+                                seen=(read_crop, char_centres(read)), frame=frame_bgr, yellowed=yellowed)
             if unsure:
                 plate = _province_unread(plate)
             out.append(_covered(plate, hidden) if hidden else plate)
         return out
 
     @staticmethod
-    def _civil_on_green(crop: np.ndarray, shape: Shape, read: ReadResult) -> tuple[Shape, ReadResult]:
+    def _civil_on_green(crop: np.ndarray, shape: Shape, read: ReadResult,
+                        frame: np.ndarray | None = None) -> tuple[Shape, ReadResult, bool]:
         """Text and colour must agree (GA 36): a 7-character civil plate is blue or yellow, a
         green one with dark characters has 8. When the colour chosen for the read (the pixels'
         ranking restricted by the text, ``colour_rules``) stays green because no blue / yellow
@@ -179,17 +181,21 @@ class Pipeline:
         character the recogniser skips turns an NEV plate into a 7-character civil text. If the
         recogniser's frames show that character (a repeat merged over an outvoted blank,
         ``皖AD11111`` read ``皖AD1111``: ``split_read``) and it makes the NEV plate of that colour,
-        that is the read; otherwise the read is partial: one character not read (``nev_gap``)."""
+        that is the read; otherwise the read is partial: one character not read (``nev_gap``) — unless the frame's
+        light is cold and the plate, corrected for it, is yellow (``cast.cold_yellow``): a yellow plate a cold white
+        balance turned green has its 7 characters, the read stays whole and the third value says the plate is yellow."""
         if parse_plate(shape.text).kind not in ("small", "large"):
-            return shape, read
+            return shape, read, False
         res = choose_colour(classify_colour(crop, shape.text), shape.text, True)
         if res.colour in GREENS and res.dark_chars is True and res.scores.get("polarity", 0.0) >= POLARITY_MIN:
             split = split_read(read)
             want = "large_nev" if res.colour == "yellow_green" else "small_nev"
             if split is not None and parse_plate(split[0]).valid and parse_plate(split[0]).kind == want:
-                return plate_shape(split[0]), split
-            return placed(nev_gap(shape.text, res.colour), char_centres(read), want), read
-        return shape, read
+                return plate_shape(split[0]), split, False
+            if frame is not None and cold_yellow(frame, crop):
+                return shape, read, True
+            return placed(nev_gap(shape.text, res.colour), char_centres(read), want), read, False
+        return shape, read, False
 
     @staticmethod
     def _nev_on_blue(crop: np.ndarray, shape: Shape) -> Shape:
@@ -270,14 +276,17 @@ class Pipeline:
     def _plate(self, det: Detection, crop, evidence, text: str, conf: float, char_confs,
                double: bool, complete: bool, prov, listed: bool = True,
                seen: tuple[np.ndarray | None, tuple[float, ...]] = (None, ()),
-               frame: np.ndarray | None = None) -> PlateRead:
+               frame: np.ndarray | None = None, yellowed: bool = False) -> PlateRead:
         """``listed`` False: a text with a covered character read as another (``_covered``) — no plate the
         camera saw, so no list is looked up (the verdict would be of another car: 湘A97071 for 湘A97971).
         ``seen``: the crop the read came from and its characters' centres there — a partial read the text
         leaves undecided is NEV when the plate's shape says so (``nev_shape``: one character of a green
         NEV plate under mud). ``frame``: the whole frame, looked at only when a complete small NEV serial on a
-        plate called yellow is undecided — a green plate under warm light (``cast.warm_green``) is green."""
+        plate called yellow is undecided — a green plate under warm light (``cast.warm_green``) is green.
+        ``yellowed``: a 7-character civil read on green that ``cast.cold_yellow`` found yellow under cold light."""
         colour = choose_colour(classify_colour(crop, text if complete else None), text, complete)
+        if yellowed and colour.colour in GREENS:
+            colour = replace(colour, colour="yellow")
         v = decide(text, colour, self.lists if listed else None)
         if (frame is not None and complete and not double and v.nev is None and v.reason == "conflict"
                 and v.kind == "small_nev" and colour.colour in _WARMED and warm_green(frame, crop)):

@@ -81,7 +81,7 @@ def test_a_large_nev_read_without_its_energy_letter_stays_yellow_green(seed):
     assert pixels.colour == "yellow_green" and pixels.dark_chars is True
     chosen = choose_colour(pixels, "粤B12345", True)
     assert chosen.colour == "yellow_green" and decide("粤B12345", chosen).nev is not False
-    shape, _ = Pipeline._civil_on_green(crop, Shape("粤B12345", True), ("粤B12345", 0.9, (0.9,) * 7))
+    shape, _, _ = Pipeline._civil_on_green(crop, Shape("粤B12345", True), ("粤B12345", 0.9, (0.9,) * 7))
     assert (shape.text, shape.complete) == ("粤B12345?", False)
     assert decide(shape.text, choose_colour(classify_colour(crop), shape.text, False)).nev is not False
 
@@ -121,7 +121,7 @@ def test_a_stain_over_an_nev_character_does_not_make_a_yellow_truck(seed):
     assert dict(pixels.ranking)["yellow"] >= EVIDENCE_MIN  # the stain is pixel evidence of yellow
     chosen = choose_colour(pixels, "苏A39970", True)
     assert chosen.colour == "green" and decide("苏A39970", chosen).nev is not False
-    shape, _ = Pipeline._civil_on_green(crop, Shape("苏A39970", True), ("苏A39970", 0.99, (0.99,) * 7))
+    shape, _, _ = Pipeline._civil_on_green(crop, Shape("苏A39970", True), ("苏A39970", 0.99, (0.99,) * 7))
     assert not shape.complete and "?" in shape.text
     assert decide(shape.text, choose_colour(classify_colour(crop), shape.text, False)).nev is not False
 
