@@ -185,3 +185,30 @@ def test_an_unlock_whose_write_fails_keeps_its_admit_window(make_rig):
     assert rig.state == "up"  # nobody came: up again at the window's end
     assert not rig.of(EventType.LOCK_FAULT)
     assert not rig.violations
+
+
+def test_a_rise_cut_short_by_one_failed_read_is_lowered_not_latched(make_rig):
+    """One read of the switches that fails on the tick mid-rise (a transient ``EIO``): the motor stops there. It
+    latched ``tick_failed`` with the arm half up, for good, until an operator came; now the rise cut short is lowered
+    as an aborted one, and the policy may raise it again, watched, on the evidence of then."""
+    rig = make_rig("gpio", position=0.0)
+    assert rig.manager.lock("B1", reason="test raise", operator="ops").ok
+    rig.step(1.5)
+    assert rig.up_active() and 0.0 < rig.arm.position < 1.0
+    pins = rig.manager.driver("B1")
+    real, calls = pins.read_switches, [0]
+
+    def once() -> object:
+        calls[0] += 1
+        if calls[0] == 1:
+            raise OSError(5, "Input/output error")
+        return real()
+
+    pins.read_switches = once
+    rig.step(0.1)
+    assert not rig.up_active() and rig.state == "moving"
+    rig.step(4)
+    assert rig.arm.position == 0.0 and rig.state == "down", (rig.arm.position, rig.state)
+    assert not rig.of(EventType.LOCK_FAULT)
+    assert any(e.data.get("safety") for e in rig.of(EventType.LOCK_MOVED)), "the lowering is the interlock's own"
+    assert not rig.violations
