@@ -9,7 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r",
+                 # their full-width forms (U+FF1D, FF0B, FF0D, FF20), which a Chinese or Japanese input method types:
+                 # LibreOffice 7.4's CSV import keeps them text (measured, en-US / zh-CN / ja-JP); Excel converts
+                 # full-width formula input in East Asian locales and was not at hand to check, so they are quoted
+                 # too (probe leftovers30): a quote on a text starting so costs little, a formula run costs much
+                 "\uff1d", "\uff0b", "\uff0d", "\uff20")
 # Unicode's bidirectional controls (UAX #9: embeddings, overrides, isolates, marks): inside a cell they reorder
 # what a spreadsheet shows ("\u202e" turns "京A12345" into "54321A京"), and one in front hides a formula's "=".
 BIDI_CONTROLS = dict.fromkeys(map(ord, "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"))

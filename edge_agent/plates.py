@@ -79,6 +79,15 @@ _FORMATS: tuple[tuple[str, str, re.Pattern[str]], ...] = (
 )
 
 
+def _small_code(colour: str | None) -> str:
+    """An ordinary 7-character plate's type code when it is not yellow: ``02`` (small vehicle, **blue**) only where
+    the plate was seen blue, or no colour was asked (the text alone, as for a list entry). A colour that decides
+    nothing between blue and yellow (unknown: infrared, a monochrome camera; white / black: night, glare, fading;
+    green: a yellow plate under a cold cast) is ``99``: the type cannot be told. It was ``02``, a guess that called
+    a yellow truck's plate under infrared a small car's (``recognize --json``, ``vehicle_identified``)."""
+    return "02" if colour in (None, "blue") else "99"
+
+
 @dataclass(frozen=True)
 class PlateInfo:
     text: str  # normalised (no dots/spaces, upper case)
@@ -124,7 +133,7 @@ def parse_plate(text: str, colour: str | None = None) -> PlateInfo:
     for kind, code, pat in _FORMATS:
         if pat.match(t):
             if kind == "ordinary":
-                kind, code = ("large", "01") if colour in ("yellow", "yellow_green") else ("small", "02")
+                kind, code = ("large", "01") if colour in ("yellow", "yellow_green") else ("small", _small_code(colour))
             return PlateInfo(t, True, kind, code, False, None, prov)
     return PlateInfo(t, False, "unknown", "99", False, None, prov)
 

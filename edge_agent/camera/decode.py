@@ -36,6 +36,10 @@ from edge_agent.imfile import opencv_path
 MAX_PIXELS = 12_000_000
 # A non-JPEG is decoded whole before it can be reduced: above this multiple of the limit, refuse.
 REDUCE_LIMIT = 4
+# A progressive JPEG has about ten scans; libjpeg decodes each over the whole image, and one with thousands of tiny
+# repeated scans costs seconds per kilobyte (a 371 KB 12 MP file: 10 s of a core; 3.7 MB: 100 s). libjpeg-turbo's
+# TurboJPEG refuses more than this many (TJPARAM_SCANLIMIT, `-limitscans`).
+MAX_SCANS = 500
 # A file is read whole before its header is looked at: beyond this it is no camera image (a 64 × 12 MP
 # JPEG, the largest decoded, is well under it), and a device (/dev/zero) never ends.
 MAX_FILE_BYTES = 256 << 20
@@ -278,6 +282,17 @@ def _jpeg_markers(data: bytes) -> Iterator[tuple[int, int]]:
         i += length
 
 
+def jpeg_scans(data: bytes, stop: int) -> int:
+    """How many scans the main image has, counted up to ``stop`` (found as libjpeg finds them)."""
+    scans = 0
+    for marker, _i in _jpeg_markers(data):
+        if marker == 0xDA:
+            scans += 1
+            if scans >= stop:
+                break
+    return scans
+
+
 def truncated_jpeg(data: bytes) -> bool:
     """No end-of-image marker after the main image's last scan.
 
@@ -321,6 +336,9 @@ def decode_bytes(data: bytes, name: str = "image", max_pixels: int = MAX_PIXELS,
     except ImageReadError as exc:
         raise ImageReadError(f"not a readable image ({exc}): {name}") from None
     flag, factor = _plan(data, size, name, max_pixels)
+    if is_jpeg(data) and (scans := jpeg_scans(data, MAX_SCANS + 1)) > MAX_SCANS:
+        raise ImageReadError(f"a JPEG of over {scans - 1} scans (at most {MAX_SCANS}; a photo has about ten, "
+                             f"and each is decoded over the whole image): {name}")
     tile = _tiff_tile(data) if is_tiff(data) else None
     if tile and tile[0] * tile[1] > max_pixels * REDUCE_LIMIT:
         raise ImageTooLarge(f"image too large: its TIFF tile is {tile[0]}x{tile[1]} = {tile[0] * tile[1] / 1e6:.0f} MP "

@@ -70,7 +70,7 @@ FEATURES_N = 800  # corners kept per view (the inlier counts below are calibrate
 # reference: unmatched for 80 s, and every departure then withheld. Spread, 34-56 (the whole clip the same view).
 SPREAD_CELL = 80
 SPREAD_POOL = 8
-# How ``FEATURES`` chose its corners; a file without it (0.21.0's: the 800 strongest) is not read, the picture's own
+# How ``FEATURES`` chose its corners; a file without it (0.20.0's and older: the 800 strongest) is not read, the picture's own
 # (spread) taken instead. Why: the strongest corners of the sharp picture against the spread ones of each view matched
 # a quarter fewer (bays-dev PKLot: median 134-140 against 156-180 with the picture's own, more views unmatched), and
 # a tight view's reference kept its cars' corners, the unmatched minute the spread ended, for as long as its bays.

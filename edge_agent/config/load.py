@@ -71,6 +71,9 @@ def _as_yaml_read_it(kind: str, value: Any, msg: str) -> str:
         return f"{msg}: YAML 1.1 read this as the date {value.isoformat()}: put the text in quotes"
     if kind == "string_type" and isinstance(value, (int, float)):
         return f"{msg}: YAML read this as the number {value!r}: put the text in quotes ('{value!r}')"
+    if kind in ("float_type", "int_type") and isinstance(value, bool):  # `fps: yes`: said only "a valid number"
+        return (f"{msg}: YAML 1.1 read this as {str(value).lower()} (yes, no, on, off, true, false unquoted are "
+                "true / false): write a number")
     if kind in ("float_type", "int_type") and isinstance(value, str):
         try:
             number = float(value.replace("_", ""))

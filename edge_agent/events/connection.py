@@ -55,6 +55,7 @@ _PAHO_LOG.addFilter(_NotConnectedIsDebug())
 # or so: a "connected" and a "connection lost" line each time, ~7,000 lines an hour. After FLAPS such connections in
 # a row the likely cause is said once, then the drops are debug, with a reminder every FLAP_REMIND_S.
 FLAPS, FLAP_S, FLAP_REMIND_S = 3, 30.0, 600.0
+INFLIGHT = 20  # QoS 1 messages sent before their PUBACKs (paho's default), unless the broker takes fewer
 
 INCOMING_OVERHEAD = 64 * 1024  # a PUBLISH's header, topic and properties around the payload (topics ≤ 64 KiB)
 
@@ -101,6 +102,18 @@ class PahoClient(mqtt.Client):
         except OSError as exc:
             self.last_connect_error = exc
             raise
+
+    def take_receive_maximum(self, announced: int | None) -> None:
+        """Send at most ``announced`` QoS 1 messages before their PUBACKs (the CONNACK's Receive Maximum; absent:
+        65,535), never more than paho's own 20. Why: paho ignores it, and a broker may close the connection for
+        the excess (MQTT 5 §4.9, DISCONNECT 0x93; HiveMQ announces 10): the same 20 went again at every reconnect
+        and the outbox never moved. Called from ``on_connect``, before paho re-sends what it holds on this
+        connection, so those are re-counted under the new limit (paho takes the limit only while disconnected)."""
+        want = max(1, min(announced or 65_535, INFLIGHT))
+        if want != self._max_inflight_messages:
+            with self._out_message_mutex:
+                self._max_inflight_messages = want
+                self._messages_reconnect_reset_out()
 
     def _handle_pubackcomp(self, cmd: Any) -> MQTTErrorCode:
         """A PUBACK whose reason code MQTT 5 does not allow there is still that message's refusal. mosquitto
@@ -456,6 +469,8 @@ class Connection:
         self._connack = True
         self._answered.add(self._index)
         self._max_packet = getattr(props, "MaximumPacketSize", None) if self._v5 else None
+        if self._v5 and not rc.is_failure:
+            self.client.take_receive_maximum(getattr(props, "ReceiveMaximum", None))
         self._refusals = 0
         with self._lock:  # this connection's SUBACKs say again what the broker takes
             self._sub_mids.clear()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import threading
 from datetime import datetime
 from pathlib import Path
 from typing import Callable
@@ -56,6 +57,9 @@ class ViolationRecorder:
         # the bus subscription collecting them
         self._opened: set[str] = set()
         self._track: Callable[[], None] | None = None
+        # one put-off start at a time (the loop's minute, an event from another thread, the stop): never two rows
+        self._beginning = threading.Lock()
+        self._event_tries = True  # False after a try at an event failed other than by a lock: the minute retries
 
     def start(self) -> None:
         self.log.attach(self.bus)
@@ -101,14 +105,12 @@ class ViolationRecorder:
             closing = self.runs.begin(self._started, self._opened, wait_s)
         except sqlite3.OperationalError as exc:
             if not is_unavailable(exc):
-                log.exception("could not end what the previous run left open; its visits stay open")
-                return False
+                return self._failed()
             if self._track is None:
                 self._begin_later(str(exc))
             return False
         except Exception:  # noqa: BLE001 - a damaged index must not keep the agent from starting
-            log.exception("could not end what the previous run left open; its visits stay open")
-            return False
+            return self._failed()
         if self._track is not None:
             self._track()
             self._track = None
@@ -120,14 +122,37 @@ class ViolationRecorder:
                      sum(ev.type == "vehicle_departed" for ev in closing))
         return True
 
+    def _failed(self) -> bool:
+        log.exception("could not end what the previous run left open; its visits stay open")
+        self._event_tries = False  # not a lock: put off, it is tried again each minute, not at each event
+        return False
+
     def _begin_later(self, why: str) -> None:
         log.warning("violation log %s is locked by another program (%s): the visits the previous run left open "
                     "are ended once it is free (checked each minute)", self.log.db_path, why)
-        self._track = self.bus.subscribe(self._opens, {EventType.VEHICLE_ARRIVED})
+        self._track = self.bus.subscribe(self._while_put_off)
 
-    def _opens(self, event: Event) -> None:
-        if event.visit_id:
+    def _while_put_off(self, event: Event) -> None:
+        """Each event while the start is put off (after every other subscriber: the event is out first): an arrival's
+        visit is this run's own; and when the log has just written it with nothing left held, the lock is gone and
+        the start is recorded now, not at the minute's mark. Why: a run stopped (or killed) within that minute
+        recorded no run; the next start ended its visits at their last event and the statistics counted its time as
+        the agent's absence (leftovers29)."""
+        if event.type == EventType.VEHICLE_ARRIVED and event.visit_id:
             self._opened.add(event.visit_id)
+        if self._event_tries and not self.log.held:
+            self._begin_put_off()
+
+    def _begin_put_off(self) -> None:
+        """The put-off start recorded if the lock let it (a glance), once: whoever is already at it (another
+        thread; this one publishing its closing events) is left to it, never waited for."""
+        if not self._beginning.acquire(blocking=False):
+            return
+        try:
+            if self._track is not None:
+                self._begin(HELD_RETRY_WAIT_S)
+        finally:
+            self._beginning.release()
 
     def mark_alive(self) -> None:
         """Once a minute (from the loop): events a full disk kept from the log are written once there is room (also
@@ -136,8 +161,27 @@ class ViolationRecorder:
         (``close_previous_run``) is recorded first, once the log holds nothing more (a glance at the lock)."""
         held = self.log.write_held()
         if self._track is not None and not held:
-            self._begin(HELD_RETRY_WAIT_S)
+            self._begin_put_off()
         self.marks.request(self.clock.now())
+
+    def _stop_put_off(self) -> None:
+        """A stop while the start is still put off: recorded now if the lock has gone (the sinks before this one, the
+        MQTT link among them, still listen: ``assemble`` stops the recorder before them, so its closing events go
+        out). Before, the start waited for the minute's mark and a stop within that minute recorded no run: the
+        next start ended this run's visits at their last event, not at this stop, and the statistics counted its
+        time as the agent's absence."""
+        try:
+            held = self.log.write_held()
+        except Exception:  # noqa: BLE001 - the log's close tries them again and says what it keeps
+            log.exception("violation log %s: held events not written at stop", self.log.db_path)
+            held = self.log.held
+        if not held:
+            self._begin_put_off()
+        if self._track is not None:
+            self._track()
+            self._track = None
+            log.warning("violation log %s: still locked at stop, this run's start not recorded: the next start ends "
+                        "its visits at their last event", self.log.db_path)
 
     def _maybe_prune(self, _event: Event) -> None:
         """At the first event and then hourly (monotonic): events are what make the tables grow."""
@@ -184,6 +228,8 @@ class ViolationRecorder:
                      if self._unname_more else "")
 
     def stop(self) -> None:
+        if self._track is not None:
+            self._stop_put_off()
         if self._unsubscribe is not None:
             self._unsubscribe()
         self.marks.close()  # a minute's mark being written finishes first: the connection closes below

@@ -29,6 +29,8 @@ _VEHICLE_CODES = {"vehicle_present", "bay_occupied"}
 # codes that say the bay is not free (a vehicle there, arriving, or a visit not yet ended): the policy wants no raise
 _NOT_FREE = _VEHICLE_CODES | {"bay_in_visit", "vision_occupied"}
 _READ_EVENTS = set(EventType.BAY_STORY) - {EventType.VEHICLE_DEPARTED}
+#: the policy's raise refused because the camera's fresh pictures come too far apart for any watch (``_policy_raise``)
+SPARSE = "occupancy_sparse"
 
 
 class LockController:
@@ -38,6 +40,10 @@ class LockController:
         self.mode: Literal["auto", "maintenance"] = "maintenance" if held else "auto"
         self.free_since: float | None = None
         self.seen_at: float | None = None  # the camera's last measurement of the bay seen fresh (``_track_free``)
+        # fresh measurements in a row that came at least auto_raise_delay_s after the one before (each restarted the
+        # free timer): from the second, the policy's raise refused stale says why it never comes (SPARSE)
+        self.gaps_in_a_row = 0
+        self.last_gap_s = 0.0
         self.admitted_at: float | None = None
         self.vehicle_since_admission = False
         self.held_since: float | None = None  # no vehicle in the bay, but something else refuses the raise, since
@@ -163,7 +169,7 @@ class LockController:
             self._track_free()
             due = self.raise_due()
             if due is not None and now >= due:
-                d = self.il.request("up", self._raise_reason())
+                d = self._policy_raise()
                 if d.ok:
                     self.admitted_at = None
 
@@ -185,6 +191,23 @@ class LockController:
         return due
 
     # -- internals --------------------------------------------------------------------------------------
+    def _policy_raise(self) -> Decision:
+        """The policy's UP. Refused stale where the camera's fresh pictures of the bay keep coming
+        ``auto_raise_delay_s`` or more apart, it is refused ``occupancy_sparse``, saying so: each such picture
+        restarts the free timer (a pause that long is no watch), so the raise never comes — before, the only word
+        was one ``occupancy_stale`` refusal, and the arm stayed down for good (a camera sending a frame a minute, a
+        still scene's key frames under a raised ``camera.frozen_after_s``). Never a raise the interlock would refuse:
+        only the refusal's code and words differ."""
+        reason = self._raise_reason()
+        why = self.il.vehicle_possible()
+        if self.gaps_in_a_row >= 2 and why is not None and why[0] == "occupancy_stale":
+            return self.il.refuse(SPARSE, (
+                f"the camera's new pictures of the bay come {self.last_gap_s:.0f}s apart, at least auto_raise_delay_s "
+                f"({self.cfg.auto_raise_delay_s:g}s): the bay is never seen free that long between two, so it never "
+                "rises (a camera sending fewer frames than camera.fps says, or a still scene's key frames that far "
+                "apart)"), reason, None)
+        return self.il.request("up", reason)
+
     def _raise_reason(self) -> str:
         if self.admitted_at is not None and not self.vehicle_since_admission:
             return f"nobody parked within the admit window ({self.cfg.admit_window_s:g}s)"
@@ -215,6 +238,9 @@ class LockController:
                 # time it must be seen free. Spanned, the arm rose on the first frame after 10 minutes of silence
                 # (a camera loop stalled, a bay's picture hung under a ticking clock) on 2 s of watching
                 self.free_since = None
+                self.gaps_in_a_row, self.last_gap_s = self.gaps_in_a_row + 1, at - self.seen_at
+            elif self.seen_at is not None and at > self.seen_at:
+                self.gaps_in_a_row = 0
             self.seen_at = at
         # a recent read only blocks the raise itself (interlock); the free timer runs from departure
         if why is None or why[0] == "recent_read":

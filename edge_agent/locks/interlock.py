@@ -200,7 +200,9 @@ class Interlock:
                 return self._request_down(reason, operator)
             if self.fault:
                 return self.refuse("fault", f"lock in fault ({self.fault}): needs reset", reason, operator)
-            if self.state == "up" or self._rising():
+            if self._rising():  # said "already up" beside state moving (a slow or stalled motor): as "already lowering"
+                return Decision(True, "already raising")
+            if self.state == "up":
                 return Decision(True, "already up")
             why = self.vehicle_possible()
             if why:

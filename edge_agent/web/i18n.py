@@ -309,6 +309,9 @@ _TEXT: dict[str, tuple[str, str]] = {
     "lr_bay_unknown": ("车位状态未知", "bay state unknown"),
     "lr_camera_not_ok": ("摄像头异常，无法判断是否有车", "camera not ok: occupancy unknown"),
     "lr_occupancy_stale": ("车位占用状态已过时", "occupancy not measured recently"),
+    "lr_occupancy_sparse": ("摄像头新画面间隔不短于自动升起延时，车位无法被持续确认为空（检查摄像机帧率或关键帧间隔）",
+                            "the camera's new pictures come too far apart for the bay to be seen free long enough "
+                            "(check the camera's frame rate or key-frame interval)"),
     "lr_vision_occupied": ("摄像头看到车位内有物体", "the camera sees something in the bay"),
     "lr_occupancy_unsure": ("摄像头无法确定车位为空", "the camera is not sure the bay is empty"),
     "lr_recent_read": ("刚识别到车牌", "a plate was read moments ago"),

@@ -102,6 +102,11 @@ def test_decimal_numbers_and_quoted_texts_still_pass(tmp_path):
     ({"camera": ", fps:"}, "camera.fps: empty (nothing after the colon, or null): input should be a valid number"),
     ({"camera": ", loop: 'yes'"}, "camera.loop: Input should be a valid boolean: this is text; write true or false "
                                   "without quotes"),
+    # a number key given yes / on / true: it said only "Input should be a valid number", not what YAML made of it
+    ({"camera": ", fps: yes"}, "camera.fps: Input should be a valid number: YAML 1.1 read this as true (yes, no, on, "
+                               "off, true, false unquoted are true / false): write a number"),
+    ({"extra": "occupancy: {confirm_frames: off}"}, "occupancy.confirm_frames: Input should be a valid integer: YAML "
+                                                    "1.1 read this as false"),
 ])
 def test_a_value_yaml_typed_otherwise_says_what_yaml_made_of_it(tmp_path, parts, expected):
     found = _problems(tmp_path, **parts)

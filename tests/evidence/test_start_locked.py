@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent.clock import FakeClock
+from edge_agent.clock import FakeClock, iso
 from edge_agent.events.bus import EventBus
 from edge_agent.events.types import Event, EventType
 from edge_agent.evidence import store as store_module
@@ -126,3 +126,103 @@ def test_a_start_put_off_names_the_bays_the_previous_run_left_a_car_in(
     again.start()
     assert again.close_previous_run() == set()
     again.stop()
+
+
+def _killed_with_a_visit_open(db: Path, clock: FakeClock) -> None:
+    """A run that parked a car in A and died a minute later (a power cut): its visit stays open in the log."""
+    bus = EventBus()
+    last = ViolationRecorder(db, clock, bus, history_days=400)
+    last.start()
+    last.close_previous_run()
+    bus.publish(Event.make(EventType.VEHICLE_ARRIVED, clock, bay_id="A", visit_id="old"))
+    clock.advance(60)
+    last.mark_alive()
+    last.marks.close()
+    last.runs.close()
+    last.log.close()
+
+
+def _started_under_a_lock(db: Path, clock: FakeClock, seen: list[Event]) -> tuple[ViolationRecorder, EventBus]:
+    """A start 10 minutes later while a backup holds the lock; a car parks in B meanwhile (held)."""
+    clock.advance(600)
+    bus = EventBus()
+    bus.subscribe(seen.append)
+    rec = _recorder(db, clock, bus)
+    rec.start()
+    with locked(db):
+        rec.close_previous_run()
+        bus.publish(Event.make(EventType.VEHICLE_ARRIVED, clock, bay_id="B", visit_id="new"))
+        assert rec.log.held == 1 and rec.runs._run is None
+    return rec, bus
+
+
+def _runs(db: Path) -> list[tuple[str, str]]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT started_at, alive_at FROM runs ORDER BY id").fetchall()
+
+
+def test_a_stop_within_the_minute_after_the_lock_went_records_the_run_and_its_visits_end_at_the_stop(
+        tmp_path: Path, clock: FakeClock) -> None:
+    """leftovers30: the put-off start waited for the minute's mark and a clean stop did not write it. Stopped 20 s
+    after the lock went, the run was never recorded: the previous run's visit was not ended by it (only by the start
+    after), this run's parked car was "ended" by the next start at its arrival, 20 s early, and the statistics
+    counted the whole run as the agent's absence. The stop now records the start (the closing events published
+    while the sinks still listen), so the next start ends B at this stop."""
+    db = tmp_path / "evidence.db"
+    _killed_with_a_visit_open(db, clock)
+    seen: list[Event] = []
+    rec, _ = _started_under_a_lock(db, clock, seen)
+    started = clock.now()
+    clock.advance(20)  # the lock gone, no event since, no minute's mark yet
+    rec.stop()
+    ended = [(e.visit_id, e.data["reason"]) for e in seen if e.type == EventType.VEHICLE_DEPARTED]
+    assert ended == [("old", "agent_stopped")]  # by this stop, as the minute's mark would have
+    runs = _runs(db)
+    assert len(runs) == 2 and runs[1] == (iso(started), iso(clock.now()))
+
+    clock.advance(600)
+    bus = EventBus()
+    after: list[Event] = []
+    bus.subscribe(after.append)
+    nxt = ViolationRecorder(db, clock, bus)
+    nxt.start()
+    nxt.close_previous_run()
+    departed = [e for e in after if e.type == EventType.VEHICLE_DEPARTED]
+    assert [(e.visit_id, e.data["stayed_s"]) for e in departed] == [("new", 20.0)]  # before: 0.0, at its arrival
+    nxt.stop()
+    assert len(_runs(db)) == 3
+
+
+def test_the_first_event_written_after_the_lock_went_records_the_put_off_start_once(
+        tmp_path: Path, clock: FakeClock) -> None:
+    """Not the minute's mark: a run killed (a power cut, a crash) before that mark recorded no run either. The
+    event that the log writes with nothing left held shows the lock gone; the start is recorded there, after every
+    other subscriber has the event, exactly once whatever follows."""
+    db = tmp_path / "evidence.db"
+    _killed_with_a_visit_open(db, clock)
+    seen: list[Event] = []
+    rec, bus = _started_under_a_lock(db, clock, seen)
+    clock.advance(5)
+    bus.publish(Event.make(EventType.VEHICLE_ARRIVED, clock, bay_id="C", visit_id="third"))
+    assert [(e.type, e.visit_id) for e in seen] == [
+        (EventType.VEHICLE_ARRIVED, "new"), (EventType.VEHICLE_ARRIVED, "third"),
+        (EventType.VEHICLE_DEPARTED, "old")]  # the event out first, then the previous run's visit ended
+    assert rec.runs._run is not None and rec.log.held == 0 and len(_runs(db)) == 2
+    bus.publish(Event.make(EventType.VEHICLE_IDENTIFIED, clock, bay_id="C", visit_id="third"))
+    clock.advance(60)
+    rec.mark_alive()
+    rec.stop()
+    assert [e.visit_id for e in seen if e.type == EventType.VEHICLE_DEPARTED] == ["old"]
+    assert len(_runs(db)) == 2 and len({e.event_id for e in seen}) == len(seen)
+
+
+def test_a_stop_while_the_lock_still_holds_records_no_run_and_says_so(
+        tmp_path: Path, clock: FakeClock, caplog: pytest.LogCaptureFixture) -> None:
+    db = tmp_path / "evidence.db"
+    _killed_with_a_visit_open(db, clock)
+    seen: list[Event] = []
+    rec, _ = _started_under_a_lock(db, clock, seen)
+    with locked(db), caplog.at_level(logging.WARNING):
+        rec.stop()
+    assert "this run's start not recorded" in caplog.text
+    assert not [e for e in seen if e.type == EventType.VEHICLE_DEPARTED] and len(_runs(db)) == 1

@@ -47,3 +47,33 @@ def test_a_short_pause_is_spanned(make_rig, kind):
     rig.step(1, dt=0.25)
     assert rig.state in ("moving", "up")
     assert not rig.violations
+
+
+def test_pictures_that_keep_coming_a_delay_apart_say_why_the_arm_never_rises(make_rig, kind):
+    """leftovers30: a camera whose new pictures of a still bay come ``auto_raise_delay_s`` or more apart (a frame a
+    minute, or a still scene's key frames under a raised ``camera.frozen_after_s``) restarts the free timer at each,
+    so the arm never rises. Before, the one word was a ``lock_refused`` ``occupancy_stale`` at the first due: the arm
+    stayed down for good with nothing naming the cause. Now the policy's raise is refused ``occupancy_sparse``, the
+    gap and the delay in its reason (once an episode); pictures at the camera's rate again end it and it rises."""
+    rig = make_rig(kind, position=0.0, bay_state="free")
+    delay = rig.lock_cfg.auto_raise_delay_s
+    rig.step(2)
+    for _ in range(6):
+        silent(rig, delay + 10)
+        rig.step(0.25, dt=0.25)
+    assert rig.state == "down"
+    sparse = [e for e in rig.of("lock_refused") if e.data["code"] == "occupancy_sparse"]
+    assert len(sparse) == 1, [e.data for e in rig.of("lock_refused")]
+    assert f"come {delay + 10:.0f}s apart" in sparse[0].data["reason"] and f"({delay:g}s)" in sparse[0].data["reason"]
+    rig.step(delay + 1, dt=0.25)  # pictures at the camera's rate again: watched free for the delay, it rises
+    assert rig.state in ("moving", "up")
+    assert not rig.violations
+
+
+def test_one_long_pause_is_no_sparse_camera(make_rig, kind):
+    rig = make_rig(kind, position=0.0, bay_state="free")
+    rig.step(2)
+    silent(rig, 600)
+    rig.step(rig.lock_cfg.auto_raise_delay_s + 1, dt=0.25)
+    assert rig.state in ("moving", "up")
+    assert not [e for e in rig.of("lock_refused") if e.data["code"] == "occupancy_sparse"]

@@ -115,3 +115,25 @@ def test_every_lock_moved_of_a_moving_arm_names_its_direction(make_rig, kind):
     assert [d.get("safety") for d in moving][-2:] == [True, True]  # the car's: both the pause and the lowering
     assert rig.state == "down"
     rig.safe()
+
+
+def test_a_repeated_command_says_whether_the_arm_is_there_or_still_on_its_way(make_rig, kind):
+    """A backend that sends ``lock`` again (a lost reply) reads the reply's message: while the arm was still rising
+    (a slow or stalled motor) it said "already up" beside ``state: moving``, where the way down says "already
+    lowering"."""
+    rig = make_rig(kind, position=0.0)
+    assert rig.manager.lock(BAY, "close", "ops").message == "raising"
+    rig.step(0.05, dt=0.05)
+    again = rig.manager.lock(BAY, "close", "ops")
+    assert (again.ok, again.message, again.data["state"]) == (True, "already raising", "moving"), again
+    while rig.state != "up":
+        rig.step(0.05, dt=0.05)
+    assert rig.manager.lock(BAY, "close", "ops").message == "already up"
+    rig.step(rig.lock_cfg.reverse_delay_s + 0.1, dt=0.05)
+    assert rig.manager.unlock(BAY, "an NEV", "ops").message == "lowering"
+    rig.step(0.05, dt=0.05)
+    assert rig.manager.unlock(BAY, "an NEV", "ops").message == "already lowering"
+    while rig.state != "down":
+        rig.step(0.05, dt=0.05)
+    assert rig.manager.unlock(BAY, "an NEV", "ops").message == "already down"
+    rig.safe()

@@ -83,6 +83,15 @@ def test_colour_separates_small_from_large_ordinary_plates():
     assert (parse_plate("皖A12345", "blue").kind, parse_plate("皖A12345", "blue").type_code) == ("small", "02")
 
 
+@pytest.mark.parametrize("colour", ["unknown", "white", "black", "green"])
+def test_an_ordinary_plate_whose_colour_tells_neither_blue_nor_yellow_has_no_type(colour):
+    """plate-rules.md: ``01`` large vehicle (yellow), ``02`` small vehicle (blue). ``recognize --json`` printed ``02``
+    for a 7-character plate under infrared (colour unknown): a guess, a yellow truck's plate called a small car's.
+    ``99`` where the colour does not tell (leftovers30); the text alone (no colour asked) stays ``02``."""
+    assert parse_plate("皖A12345", colour).type_code == "99"
+    assert parse_plate("皖A12345").type_code == "02"
+
+
 def test_dots_spaces_and_lower_case_are_normalised():
     info = parse_plate("皖a·d1234 5")
     assert info.text == "皖AD12345" and info.kind == "small_nev"

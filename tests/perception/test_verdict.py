@@ -60,17 +60,17 @@ TABLE = [
     ("使198476", "black", False, False, "colour", "03"),
     ("粤Z1234港", "black", False, False, "colour", "26"),
     # undecided rather than wrong
-    ("皖A12345", "green", True, None, "conflict", "02"),  # a yellow plate at night looks lime
+    ("皖A12345", "green", True, None, "conflict", "99"),  # a yellow plate at night looks lime: no type told
     ("", "green", True, None, "unread", "99"),
     ("AD12345", "unknown", True, None, "format", "99"),  # IR + dropped province: could be blue; undecided: no NEV type
     ("AD12345", "white", True, None, "format", "99"),  # undecided: no NEV type (was 52)
-    ("皖A12345", "unknown", False, False, "format", "02"),
+    ("皖A12345", "unknown", False, False, "format", "99"),  # blue (02) or yellow (01): not told (leftovers30)
     # white / black are no hue (night, infrared, glare, fading): they exclude only what the text does
     ("皖AD12345", "black", False, None, "conflict", "52"),  # a dark NEV plate, light polarity from glare
     ("皖AD12345", "white", False, None, "conflict", "52"),
     ("皖A1234?", "white", True, None, "unread", "99"),  # a partial read says nothing either way
     ("?AD1234", "black", False, None, "unread", "99"),
-    ("皖A12345", "black", False, False, "colour", "02"),  # a blue plate at night: civil text, not NEV
+    ("皖A12345", "black", False, False, "colour", "99"),  # a blue or yellow plate at night: civil, not NEV
     ("", "unknown", None, None, "unread", "99"),
 ]
 
@@ -214,7 +214,7 @@ def test_blurred_rendered_blue_plate_is_never_nev():
 
 
 @pytest.mark.parametrize("strength,nev", [(0.16, None), (0.3, None), (0.34, False)])
-@pytest.mark.parametrize("text,reason,code", [("皖AD12345", "conflict", "52"), ("皖A12345", "conflict", "02"),
+@pytest.mark.parametrize("text,reason,code", [("皖AD12345", "conflict", "52"), ("皖A12345", "conflict", "99"),
                                               ("", "unread", "99")])
 def test_white_characters_on_green_need_a_white_on_green_text_or_clear_dominance(strength, nev, text, reason, code):
     """Blur on a small dark-character NEV plate measures "white" (rendered: up to 0.16, above the

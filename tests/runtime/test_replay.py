@@ -384,3 +384,45 @@ def test_a_video_of_frames_too_large_to_decode_is_refused_from_its_header(tmp_pa
     assert main(["replay", str(p), str(clip), "-o", str(tmp_path / "e.jsonl")]) == 2
     assert capsys.readouterr().err == f"replay: video frames of 8000x7000 = 56 MP, over the 48 MP a frame may have: " \
                                       f"{clip}\n"
+
+
+def test_a_header_that_puts_frames_days_apart_is_walked_an_hour_then_jumped(tmp_path, models_dir):
+    """Eight bytes of an AVI header (each frame 10^7 s long) and the replay turned its loop once a period through
+    every second of it: a 2-frame file took minutes of CPU at 1 fps (10^7 turns), a longer gap for ever. The
+    first ``GAP_WALK_S`` of a stretch without frames is walked as before (the camera is lost when ``run`` would find
+    it lost); the rest is one jump, counted in the summary's ``jumped_s``."""
+    from edge_agent.runtime.replay import GAP_WALK_S
+
+    clip = tmp_path / "clip.avi"
+    w = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), NATIVE_FPS, (W, H))
+    for _ in range(2):
+        w.write(render(EMPTY))
+    w.release()
+    data = bytearray(clip.read_bytes())
+    strh = data.find(b"strh")
+    assert data[strh + 8:strh + 12] == b"vids"
+    data[strh + 28:strh + 36] = (10_000_000).to_bytes(4, "little") + (1).to_bytes(4, "little")  # dwScale / dwRate
+    clip.write_bytes(bytes(data))
+    cfg = scene_config(str(tmp_path / "data"), site={"site_id": "s", "device_id": "d", "timezone": "UTC"},
+                       perception={"models_dir": str(models_dir), "threads": 1})
+    doc = cfg.model_dump(mode="json")
+    doc["camera"]["fps"] = 1.0
+    cfg_path = tmp_path / "site.yaml"
+    cfg_path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    out = tmp_path / "events.jsonl"
+    root = Path(__file__).resolve().parents[2]
+    try:
+        run = subprocess.run([sys.executable, "-m", "edge_agent", "replay", str(cfg_path), str(clip), "-o", str(out),
+                              "--start", "2026-05-01T08:00:00Z"], capture_output=True, text=True, timeout=120,
+                             cwd=root, env={**os.environ, "PYTHONPATH": str(root)})
+    except subprocess.TimeoutExpired:  # run() has killed it
+        pytest.fail("the replay walked the 10^7 s between two frames period by period")
+    assert run.returncode == 0, run.stderr[-2000:]
+    lines = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
+    done = lines[-1]
+    assert done["type"] == "replay_finished" and done["frames"] == 2 and done["clip_s"] == 10_000_000
+    assert done["jumped_s"] == pytest.approx(10_000_000 - GAP_WALK_S, abs=5)
+    lost = [x for x in lines if x.get("type") == "camera_lost"]
+    t0 = datetime.fromisoformat(lines[0]["ts"])
+    assert len(lost) == 1 and (datetime.fromisoformat(lost[0]["ts"]) - t0).total_seconds() < 60  # found in the walk
+    assert "rest jumped" in run.stderr

@@ -77,7 +77,7 @@ def test_remote_lock_on_a_bay_the_camera_cannot_see_is_refused(tmp_path: Path, b
         first = ask("lock", bay="A", reason="night", operator="ops")
         ra = wait_until(lambda: (r := ask("lock", bay="A", reason="night", operator="ops"))["ok"] and r,
                         timeout=30, what="bay A to be measured and raised")
-        assert ra["message"] in ("raising", "already up"), ra
+        assert ra["message"] in ("raising", "already raising", "already up"), ra
         sub.wait_for(f"{PREFIX}/events", lambda m: m.json()["type"] == "lock_moved" and m.json()["bay_id"] == "A"
                      and m.json()["data"]["state"] == "up", timeout=20)
         assert first["ok"] or first["data"].get("code") in ("occupancy_stale", "occupancy_unsure", "bay_unknown"), first

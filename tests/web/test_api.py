@@ -394,6 +394,17 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(client, site):
         assert not any(cell[:1] in ("=", "+", "-", "@", "\t", "\r") for cell in row), row
 
 
+def test_csv_cells_starting_with_a_full_width_formula_sign_are_neutralised_too(client, site):
+    """＝ ＋ － ＠ (what a Chinese input method types): LibreOffice 7.4 keeps them text; an East Asian Excel converts
+    full-width formula input, so they get the quote as their ASCII forms do (probe leftovers30)."""
+    tok = token(client, "/violations")
+    for vid, reason in ((6, "＝HYPERLINK(\"http://evil.example\")"), (4, "＋1"), (2, "－1"), (3, "＠SUM(1)")):
+        client.post(f"/violations/{vid}/decide", data={"decision": "dismissed", "reason": reason, "csrf": tok})
+    rows = list(csv.reader(io.StringIO(client.get("/violations.csv").content.decode("utf-8-sig"))))
+    body = {r[0]: dict(zip(rows[0], r)) for r in rows[1:]}
+    assert [body[v]["decision_reason"][:2] for v in ("6", "4", "2", "3")] == ["'＝", "'＋", "'－", "'＠"]
+
+
 def test_csv_cells_lose_bidirectional_controls_that_reorder_or_hide_a_formula(client, site):
     """A reviewer's reason (or a stored field) with U+202E shows reversed in a spreadsheet; one in front of
     "=" slipped past the formula rule. Both are dropped, and the formula rule then applies."""

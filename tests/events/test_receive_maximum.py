@@ -1,0 +1,60 @@
+"""A broker's MQTT 5 Receive Maximum: no more unacknowledged events in flight than the broker said it takes.
+
+paho sends up to 20 QoS 1 messages before their PUBACKs whatever the CONNACK says. A broker that announces fewer
+(HiveMQ's default is 10; mosquitto's ``max_inflight_messages``) may close the connection for the excess (MQTT 5
+§4.9, DISCONNECT 0x93, as EMQX does): at the next connection paho would send the same 20 again, and a burst of
+events (a morning's arrivals after an outage) would jam the outbox behind a disconnect at every reconnect. Measured
+on a real mosquitto announcing 5 (it does not enforce it for QoS 1), held still so that no PUBACK comes back, from
+paho's own log of what it sent.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import signal
+
+import pytest
+
+from tests.events.helpers import Subscriber, wait_until
+from tests.events.test_broker_refusals import EVENTS, _ids, _limited_broker, parts  # noqa: F401
+
+pytestmark = pytest.mark.broker
+
+SENT = re.compile(r"Sending PUBLISH \(d\d, q1, r\d, m(\d+)\)")
+ACKED = re.compile(r"Received PUBACK \(Mid: (\d+)\)")
+
+
+def _peak_in_flight(lines: list[str]) -> int:
+    """The most QoS 1 messages sent and not yet acknowledged at once, in the order paho logged them."""
+    out: set[int] = set()
+    peak = 0
+    for line in lines:
+        if m := SENT.search(line):
+            out.add(int(m.group(1)))
+        elif m := ACKED.search(line):
+            out.discard(int(m.group(1)))
+        peak = max(peak, len(out))
+    return peak
+
+
+def test_no_more_events_in_flight_than_the_brokers_receive_maximum(parts, tmp_path, caplog):  # noqa: F811
+    caplog.set_level(logging.DEBUG, logger="edge_agent.events.connection.paho")
+    link_of, publish = parts
+    broker = _limited_broker(tmp_path, "max_inflight_messages 5")  # announced as Receive Maximum 5
+    backend = Subscriber(broker.port, EVENTS, client_id="backend", persistent=True).start()
+    try:
+        link = link_of(broker)
+        os.kill(broker._proc.pid, signal.SIGSTOP)  # the broker takes its time: no PUBACK comes until it goes on
+        try:
+            ids = publish(60)
+            wait_until(lambda: link.stats()["published"] == 60, what="every row handed to paho")
+            lines = [r.getMessage() for r in caplog.records if r.name.endswith(".paho")]
+        finally:
+            os.kill(broker._proc.pid, signal.SIGCONT)
+        assert _peak_in_flight(lines) == 5  # as many as the broker takes, not paho's own 20
+        wait_until(lambda: _ids(backend) >= set(ids), 20, "every event, five at a time")
+    finally:
+        backend.stop()
+        broker.stop()
