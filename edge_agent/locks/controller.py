@@ -26,6 +26,8 @@ from edge_agent.locks.interlock import Decision, Interlock
 
 # codes of vehicle_possible() that mean "a vehicle is (or was just) there", not "unknown"
 _VEHICLE_CODES = {"vehicle_present", "bay_occupied"}
+# codes that say the bay is not free (a vehicle there, arriving, or a visit not yet ended): the policy wants no raise
+_NOT_FREE = _VEHICLE_CODES | {"bay_in_visit", "vision_occupied"}
 _READ_EVENTS = set(EventType.BAY_STORY) - {EventType.VEHICLE_DEPARTED}
 #: the policy's raise refused because the camera's fresh pictures come too far apart for any watch (``_policy_raise``)
 SPARSE = "occupancy_sparse"
@@ -49,6 +51,8 @@ class LockController:
         self.sparse = False
         self.admitted_at: float | None = None
         self.vehicle_since_admission = False
+        self.held_since: float | None = None  # no vehicle in the bay, but something else refuses the raise, since
+        self._held_said = False  # that held raise has been said (``_held``: once an episode)
         self._warning_until: float | None = None
         self._warned_visit: str | None = None
         interlock.on_input = self.on_input
@@ -247,14 +251,35 @@ class LockController:
             self.seen_at = at
         # a recent read only blocks the raise itself (interlock); the free timer runs from departure
         if why is None or why[0] == "recent_read":
+            self.held_since, self._held_said = None, False
             if self.free_since is None:
                 self.free_since = now
             return
         self.free_since = None
         if why[0] in _VEHICLE_CODES:
             self.sparse = False  # a car parked: whatever comes after it is another episode
+        self._held(why, now)
         if self.admitted_at is not None and why[0] in _VEHICLE_CODES:
             self.vehicle_since_admission = True
+
+    def _held(self, why: tuple[str, str], now: float) -> None:
+        """No vehicle in the bay, but something else (``why``) refuses the raise: once that has lasted
+        ``auto_raise_delay_s`` — as long as a free bay waits for its raise — the policy's held raise is said
+        (``lock_refused`` with the code, once an episode). Such a code restarts the free timer, so the raise never fell
+        due and nothing was refused: a bay held ``bay_changed`` (its picture differing from its empty picture while
+        something keeps moving in it), which neither the heartbeat's ``bays_unseen`` nor any event names, kept its arm
+        down for as long as that lasted, with nothing said (probe lock30)."""
+        if why[0] in _NOT_FREE:
+            self.held_since, self._held_said = None, False
+            return
+        if self.held_since is None:
+            self.held_since = now
+        il = self.il
+        if not self._held_said and now - self.held_since >= self.cfg.auto_raise_delay_s and self.mode == "auto" \
+                and self.cfg.policy.auto_raise and not il.fault and il.state == "down":
+            self._held_said = True  # the first code says it; the episode's later codes (a reload's flicker) do not
+            il.refuse(why[0], why[1], f"the policy's raise: no vehicle in the bay for {now - self.held_since:.0f}s",
+                      None)
 
     def _warn(self, ev: Event, what: str) -> None:
         visit = ev.visit_id or ev.event_id

@@ -45,6 +45,8 @@ STROKES_KEPT = 5  # whole strokes remembered per direction
 STROKES_NEEDED = 3  # before an end switch can be called early
 EARLY_SHARE = 0.5  # a whole stroke ending in under this share of the usual one did not reach the end (a motor slows
 #                   with cold, load or a sagging supply; none runs an arm twice as fast as it did the last strokes)
+TICK_FAILS = 3  # ticks failed within TICK_FAIL_WINDOW_S that latch tick_failed: one transient error is retried
+TICK_FAIL_WINDOW_S = 10.0
 
 
 @dataclass
@@ -93,6 +95,7 @@ class Interlock:
         self._last_refusal: str | None = None
         self._published: str | None = None
         self._recovery_timed_out = False
+        self._tick_failures: deque[float] = deque(maxlen=TICK_FAILS)  # when this lock's tick last raised
         self.on_input: Callable[[], None] | None = None  # the policy hears every input edge too (controller)
         # the visit the bay's story last named (its events, then its state), for the lock events' visit_id:
         # the monitor publishes a visit's events before the state that names it, so the state alone lags
@@ -239,6 +242,7 @@ class Interlock:
             self._uncommanded.clear()
             self._up_losses.clear()
             self._presence_changes.clear()
+            self._tick_failures.clear()
             for strokes in self._strokes.values():  # someone looked at the arm: maybe a new motor or battery, whose
                 strokes.clear()  # faster stroke would otherwise be called early at every move until a restart
             self._motor_stop()
@@ -396,7 +400,16 @@ class Interlock:
             return Decision(True, "rise stopped; lowering")
         if self.fault and self.driver.read_switches().down:
             return Decision(True, "already down (fault)")
-        self._start(_Motion("down", self.clock.monotonic(), reason, operator, recovery=bool(self.fault)))
+        try:
+            self._start(_Motion("down", self.clock.monotonic(), reason, operator, recovery=bool(self.fault)))
+        except Exception as exc:  # noqa: BLE001 - the lowering is owed (``_start``): the tick tries it again
+            # and latches tick_failed if that keeps failing. Raised to the caller, the command was answered with an
+            # error and the controller took no note of it: an `unlock` for a visitor had no admit window, and the
+            # arm, lowered by the tick's retry 0.1 s later, rose again at once ("bay free for 30s") in front of them
+            log.warning("lock %s: lowering (%s): the motor line write failed (%s): tried again at the next tick",
+                        self.cfg.id, reason, exc)
+            return Decision(True, f"lowering (the motor line write failed: {type(exc).__name__}: {exc}; "
+                            "tried again at the next tick)")
         return Decision(True, "lowering")
 
     def _motor_stop(self) -> None:
@@ -511,16 +524,38 @@ class Interlock:
             self.check()
 
     def tick_failed(self, message: str) -> None:
-        """This lock's tick raised: nothing watches its motor's timeout any more, so the motor is stopped and the
-        lock latches ``tick_failed`` (not lowered: the driver that just failed would have to drive the arm down
-        unwatched). Logged once, with the traceback, until an operator's reset."""
+        """This lock's tick raised (a driver's read or write failed): the motor is stopped and what the lock owed
+        stays owed — a lowering (an aborted rise's, an NEV's, a fault's safe position) is tried again at the next
+        tick, and a rise cut short is lowered after ``reverse_delay_s``, as a rise aborted for a car. ``tick_failed``
+        is latched once the tick has failed ``TICK_FAILS`` times within ``TICK_FAIL_WINDOW_S`` (a chip gone, a line
+        released: every tick fails), not at the first: one transient ``EIO`` latched a FAULT that needs an operator
+        at the bay, and dropped the lowering it interrupted — the arm stayed half up in front of the car that had
+        stopped its rise. Latched, the owed lowering is still tried at each tick (the tick that watches it runs on):
+        a driver that works again brings the arm down. Logged once, with the traceback, until an operator's reset."""
         with self.guard():
+            now = self.clock.monotonic()
             try:
                 self._motor_stop()
             except Exception:  # noqa: BLE001 - the driver is what failed; the fault below is what matters
                 log.warning("lock %s: motor stop failed too", self.cfg.id)
-            self._motion, self._reverse_at = None, None
+            was, self._motion = self._motion, None
+            if was is not None and self._reverse_at is None:
+                if was.target == "down":  # the lowering is owed, due now
+                    self._deferred, self._reverse_at = was, now
+                else:  # a rise cut short, its arm between the ends: lowered once the motor has stopped turning
+                    self._deferred, self._reverse_at = None, now + self.cfg.reverse_delay_s
+                    if not self.fault:
+                        self._set_state("reversing", "rise stopped: the lock's supervision failed", direction="down",
+                                        safety=True)
+            owed = self._reverse_at
             if self.fault == "tick_failed":
+                return
+            while self._tick_failures and now - self._tick_failures[0] > TICK_FAIL_WINDOW_S:
+                self._tick_failures.popleft()
+            self._tick_failures.append(now)
+            if len(self._tick_failures) < TICK_FAILS:
+                log.warning("lock %s: its tick failed (%s); motor stopped, tried again at the next tick", self.cfg.id,
+                            message)
                 return
             log.exception("lock %s: its tick failed (%s); motor stopped, fault latched", self.cfg.id, message)
             try:
@@ -530,6 +565,8 @@ class Interlock:
                 self.latches.set_fault(self.cfg.id, "tick_failed", message, None)
                 self.emit(EventType.LOCK_FAULT, code="tick_failed", message=message, switches="unknown")
                 self._publish_state("fault", message)
+            if owed is not None:  # still owed: the safe position after the fault, when the driver takes it
+                self._reverse_at, self._deferred = owed, None
 
     def _enter_fault(self, code: str, message: str, lower: bool, restored: SavedFault | None = None) -> None:
         """Latch ``code`` and save it; ``restored``: saved before a restart (``restored: true``, its ``since``)."""

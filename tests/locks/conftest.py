@@ -82,6 +82,7 @@ class Rig:
         self.feed = BayFeed()
         self.measuring, self.vision_code, self.confident, self.p_occupied = True, "ok", True, None
         self.occupied = False  # what the measurement itself says (before the bay state confirms it)
+        self.changed = False  # the bay differs from its empty picture (``BayVision.changed``: rule bay_changed)
         self.measured_at: float | None = None
         self.measure()
         if bay_state is not None:
@@ -212,7 +213,7 @@ class Rig:
         if self.measuring:
             self.measured_at = self.clock.monotonic()
         self.feed.publish_vision(BAY, BayVision(self.measured_at, self.p_occupied, self.occupied, self.confident,
-                                                self.vision_code))
+                                                self.vision_code, changed=self.changed))
 
     def see(self, vision: str | None = None, confident: bool | None = None, measuring: bool | None = None,
             p_occupied: float | None | str = "keep", occupied: bool | None = None) -> None:

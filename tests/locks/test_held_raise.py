@@ -1,0 +1,41 @@
+"""A raise the policy wants, held back by something that is no vehicle, is said.
+
+Every code but a vehicle's restarts the policy's free timer, so the raise never falls due and nothing is refused. A bay
+held ``bay_changed`` (its picture differs from its empty picture: rain, a swaying shadow or a lamp that came on keep
+something moving in it, so the change never stands still ``still_confirm_s``) is named neither by the heartbeat's
+``bays_unseen`` nor by any event: the arm stayed down for as long as it lasted, with nothing said.
+"""
+
+from __future__ import annotations
+
+from edge_agent.events.types import EventType
+
+
+def refusals(rig) -> list[tuple[str, str | None]]:  # noqa: ANN001
+    return [(e.data["code"], e.data.get("operator")) for e in rig.of(EventType.LOCK_REFUSED)]
+
+
+def test_a_raise_held_by_a_changed_bay_is_said_once(make_rig):
+    rig = make_rig("gpio", position=0.0)
+    rig.see(p_occupied=0.05)
+    rig.changed = True
+    rig.step(10 * 60)
+    assert rig.state == "down" and rig.arm.position == 0.0  # held: something may be in the bay
+    assert refusals(rig) == [("bay_changed", None)], "the held raise must be said, once"
+    rig.changed = False  # it looks as it did when last seen empty again: the bay's own wait, then up
+    rig.step(rig.lock_cfg.auto_raise_delay_s + 5)
+    assert rig.state == "up"
+    assert not rig.violations
+
+
+def test_a_short_hold_or_a_vehicle_says_nothing(make_rig):
+    """Held for less than a free bay waits anyway, or by a car in the bay: nothing to say."""
+    rig = make_rig("gpio", position=0.0)
+    rig.see(p_occupied=0.05)
+    rig.changed = True
+    rig.step(rig.lock_cfg.auto_raise_delay_s - 5)
+    rig.changed = False
+    rig.vehicle_arrives("粤B1234X", nev=False)
+    rig.step(10 * 60)
+    assert refusals(rig) == []
+    assert not rig.violations
