@@ -221,7 +221,8 @@ def describe(base: dict[str, Any], over: dict[str, Any]) -> str:
                                               if k in over["occupancy"]) + " (the installer page's calibration)")
     for k in ("allow", "deny"):
         if k in (over.get("lists") or {}):
-            parts.append(f"{k} list ({len(over['lists'][k] or [])} plates)")
+            n = len(over["lists"][k] or [])
+            parts.append(f"{k} list ({n} plate{'' if n == 1 else 's'})")
     return "; ".join(parts) or "nothing"
 
 

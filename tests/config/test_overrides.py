@@ -488,3 +488,16 @@ def test_the_file_s_header_and_check_config_name_everything_it_holds_the_frame_s
     with pytest.raises(ConfigError) as err:
         load_config(config)
     assert "camera.fps: not allowed in overrides (only width, height, masks and masks_of" in err.value.report()
+
+
+def test_check_config_counts_the_lists_plates_in_words_a_reader_expects(config):
+    """"deny list (1 plates)": one plate is a plate."""
+    ConfigFile(config, FakeClock()).set_lists(["粤B12345", "粤B12346"], ["京A12345"])
+    r = subprocess.run([sys.executable, "-m", "edge_agent", "check-config", str(config)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "allow list (2 plates); deny list (1 plate)" in r.stdout, r.stdout
+    ConfigFile(config, FakeClock()).set_lists([], ["京A12345"])
+    r = subprocess.run([sys.executable, "-m", "edge_agent", "check-config", str(config)],
+                       capture_output=True, text=True, timeout=60)
+    assert "allow list (0 plates); deny list (1 plate)" in r.stdout, r.stdout
