@@ -282,6 +282,9 @@ _TEXT: dict[str, tuple[str, str]] = {
     # why a lock refused to move (lock_refused's ``code``; locks/rule.py and the interlock)
     "lr_presence_unknown": ("车位传感器失联", "presence sensor lost"),
     "lr_vehicle_present": ("车位传感器检测到车辆", "presence sensor detects a vehicle"),
+    "lr_presence_blind": ("车位传感器长时间未检测到摄像头看到的车辆（偏位、卡在无车状态或损坏）：在它再次检测到车辆或复位前不升起",
+                          "the presence sensor missed a car the camera saw (off its aim, stuck clear or dead): no "
+                          "raise until it sees a car again or a reset"),
     "lr_bay_occupied": ("摄像头显示车位有车", "the camera reports the bay occupied"),
     "lr_bay_in_visit": ("车辆离开尚未确认", "the visit is still open (departure not confirmed)"),
     "lr_vision_unknown": ("没有摄像头画面证据", "no camera evidence for the bay"),
