@@ -406,7 +406,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "colour_white": ("白牌", "white"),
     "colour_black": ("黑牌", "black"),
     "colour_unknown": ("未知颜色", "unknown colour"),
-    # the verdict's plate type code (GA 24.7 号牌种类, /work/shared/docs/plate-rules.md), shown with its words: a bare
+    # the verdict's plate type code (GA 24.7 号牌种类, the shared plate-rules.md), shown with its words: a bare
     # "· 02" on the detail page meant nothing to a property manager
     "plate_type": ("号牌种类", "Plate type"),
     "plate_type_code": ("{name}（{code}）", "{name} ({code})"),
