@@ -212,3 +212,32 @@ def test_a_rise_cut_short_by_one_failed_read_is_lowered_not_latched(make_rig):
     assert not rig.of(EventType.LOCK_FAULT)
     assert any(e.data.get("safety") for e in rig.of(EventType.LOCK_MOVED)), "the lowering is the interlock's own"
     assert not rig.violations
+
+
+def test_a_stop_whose_write_fails_is_tried_again_before_anything_else(make_rig):
+    """Mid-rise, one tick's read fails and so does the stop's write of the UP line (one bad moment on the GPIO chip):
+    the rise was no longer the lock's motion, so nothing watched the motor, which drove the arm on up for
+    ``reverse_delay_s`` — over a car that nosed in meanwhile — until the lowering began. A line the interlock drives with
+    no motion of its own is switched off at the next check."""
+    rig = make_rig("gpio", position=0.0, reverse_delay_s=1.0)
+    assert rig.manager.lock("B1", reason="test raise", operator="ops").ok
+    rig.step(1.0)
+    assert rig.up_active()
+    pins = rig.manager.driver("B1")
+    real, calls = pins.read_switches, [0]
+
+    def once() -> object:
+        calls[0] += 1
+        if calls[0] == 1:
+            raise OSError(5, "Input/output error")
+        return real()
+
+    pins.read_switches = once
+    failing(rig.pin(UP), False)  # the stop's write of the UP line fails once too
+    rig.step(0.1)
+    rig.set_vehicle(True)  # a car noses in
+    rig.step(0.1)
+    assert not rig.up_active(), "a motor driven up that nothing watches"
+    rig.step(3)
+    assert rig.arm.position == 0.0 and not rig.of(EventType.LOCK_FAULT)
+    assert not rig.violations
