@@ -241,3 +241,26 @@ def test_a_stop_whose_write_fails_is_tried_again_before_anything_else(make_rig):
     rig.step(3)
     assert rig.arm.position == 0.0 and not rig.of(EventType.LOCK_FAULT)
     assert not rig.violations
+
+
+def test_a_driver_failing_every_few_seconds_is_a_fault_not_a_rise_cut_short_for_ever(make_rig):
+    """A GPIO chip whose read fails once every 5 s (never 3 times within 10 s): each failure cut the policy's rise short,
+    the arm lowered and rose again, and the next failure cut that one short too — the bay never guarded, the motor run
+    until ``max_moves`` held it, and no fault: only ``tick_failed`` says the driver is failing. Counted over a minute,
+    such a driver latches it; one transient error still does not."""
+    rig = make_rig("gpio", position=0.0)
+    rig.step(1)
+    pins = rig.manager.driver("B1")
+    real, last = pins.read_switches, [rig.clock.monotonic()]
+
+    def every_5s() -> object:
+        if rig.clock.monotonic() - last[0] >= 5.05:
+            last[0] = rig.clock.monotonic()
+            raise OSError(5, "Input/output error")
+        return real()
+
+    pins.read_switches = every_5s
+    rig.step(rig.lock_cfg.auto_raise_delay_s + 60)
+    cut = [e for e in rig.of(EventType.LOCK_MOVED) if "supervision failed" in e.data.get("reason", "")]
+    assert [e.data["code"] for e in rig.of(EventType.LOCK_FAULT)] == ["tick_failed"], (len(cut), rig.state)
+    assert not rig.violations
