@@ -679,8 +679,10 @@ class Interlock:
             self._uncommanded.popleft()
         return len(self._uncommanded) >= self.cfg.flap_changes
 
-    def refuse(self, code: str, message: str, reason: str, operator: str | None) -> Decision:
-        if operator is not None or self._last_refusal != code:
+    def refuse(self, code: str, message: str, reason: str, operator: str | None, again: bool = False) -> Decision:
+        """A refusal, said (``lock_refused``) unless the policy's last refusal had the same code; ``again``: the
+        caller has its own once-an-episode rule (the controller's held raise), which this one would swallow."""
+        if operator is not None or again or self._last_refusal != code:
             self._last_refusal = code
             self.emit(EventType.LOCK_REFUSED, code=code, reason=message, request=reason, operator=operator)
         return Decision(False, message, code)
