@@ -252,8 +252,15 @@ class Interlock:
             reason = f"fault {old} reset"
             if sw.position == "down":
                 self._set_state("down", reason, operator)
-            else:  # between the switches, or up after a fault: any doubt leaves the arm down
+                return Decision(True, reason)
+            try:  # between the switches, or up after a fault: any doubt leaves the arm down
                 self._start(_Motion("down", self.clock.monotonic(), reason, operator, recovery=True))
+            except Exception as exc:  # noqa: BLE001 - owed (``_start``), as a lowering command's: the fault is
+                # cleared by now, and the error answered the reset with the lock still saying "fault" (review35)
+                log.warning("lock %s: reset's lowering: the motor line write failed (%s): tried again at the next "
+                            "tick", self.cfg.id, exc)
+                return Decision(True, f"{reason}; lowering (the motor line write failed: {type(exc).__name__}: "
+                                f"{exc}; tried again at the next tick)")
             return Decision(True, reason)
 
     @property
@@ -476,6 +483,9 @@ class Interlock:
                 # where the lowering began off the tick: the aborted rise's half up in front of the car, an NEV's
                 # lowering (the bus's thread), a fault's safe position judged on the camera's evidence
                 self._deferred, self._reverse_at = m, self.clock.monotonic()
+                if not self.fault and self.state != "reversing":  # said as the lowering it is: a reset left "fault"
+                    # with no fault, an NEV's lowering "up" (a lock then answered "already up")
+                    self._set_state("reversing", m.reason, m.operator, direction="down", safety=m.recovery or None)
                 raise
             self._moves.append(self.clock.monotonic())
         m.full = self._switches.position == ("down" if m.target == "up" else "up") and self._pending is None

@@ -264,3 +264,26 @@ def test_a_driver_failing_every_few_seconds_is_a_fault_not_a_rise_cut_short_for_
     cut = [e for e in rig.of(EventType.LOCK_MOVED) if "supervision failed" in e.data.get("reason", "")]
     assert [e.data["code"] for e in rig.of(EventType.LOCK_FAULT)] == ["tick_failed"], (len(cut), rig.state)
     assert not rig.violations
+
+
+def test_a_reset_whose_lowering_write_fails_is_accepted_and_owed(make_rig):
+    """An operator's reset of a lock latched half up, whose lowering's DOWN write fails once: the reset cleared the
+    fault, then answered with the error, and the lock was left saying ``fault`` with no fault (status: state fault,
+    fault None) until the tick's retry. As ``unlock``'s lowering: accepted, owed, and said as a lowering."""
+    rig = make_rig("gpio", position=0.0)
+    mended = rig.pin(DOWN)._set_state
+    failing(rig.pin(DOWN), True, times=None)
+    assert rig.manager.lock("B1", reason="test raise", operator="ops").ok
+    rig.step(1.5)
+    rig.see(occupied=True, p_occupied=0.9)  # a car noses in; the lowering's write keeps failing: latched
+    rig.step(2)
+    assert rig.manager.status()["B1"]["fault"] == "tick_failed" and 0.0 < rig.arm.position < 1.0
+    rig.pin(DOWN)._set_state = mended
+    failing(rig.pin(DOWN), True)  # the driver mended, but for one more bad write
+    res = rig.manager.reset("B1", operator="ops")
+    assert res.ok, res
+    st = rig.manager.status()["B1"]
+    assert (st["state"], st["fault"]) == ("moving", None), st
+    rig.step(3)
+    assert rig.arm.position == 0.0 and rig.state == "down"
+    assert not rig.violations
