@@ -291,7 +291,8 @@ class LockController:
         if not self._held_said and now >= due:
             self._held_said = True  # the first code says it; the episode's later codes (a reload's flicker) do not
             self.il.refuse(why[0], why[1], f"the policy's raise: no vehicle in the bay for "
-                           f"{now - self.held_since:.0f}s", None, again=True)  # a later episode of the same code
+                           f"{now - self.held_since:.0f}s", None, since=self.held_since)  # said in it already (a
+            # remote lock's refusal): not again
 
     def _warn(self, ev: Event, what: str) -> None:
         visit = ev.visit_id or ev.event_id

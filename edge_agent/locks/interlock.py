@@ -95,6 +95,7 @@ class Interlock:
         self._strokes: dict[Direction, deque[float]] = {"up": deque(maxlen=STROKES_KEPT),
                                                          "down": deque(maxlen=STROKES_KEPT)}
         self._last_refusal: str | None = None
+        self.refused_at: float | None = None  # when a refusal was last said (``refuse``)
         self._published: str | None = None
         self._recovery_timed_out = False
         self._tick_failures: deque[float] = deque(maxlen=TICK_FAILS)  # when this lock's tick last raised
@@ -689,11 +690,13 @@ class Interlock:
             self._uncommanded.popleft()
         return len(self._uncommanded) >= self.cfg.flap_changes
 
-    def refuse(self, code: str, message: str, reason: str, operator: str | None, again: bool = False) -> Decision:
-        """A refusal, said (``lock_refused``) unless the policy's last refusal had the same code; ``again``: the
-        caller has its own once-an-episode rule (the controller's held raise), which this one would swallow."""
-        if operator is not None or again or self._last_refusal != code:
-            self._last_refusal = code
+    def refuse(self, code: str, message: str, reason: str, operator: str | None, since: float | None = None) -> Decision:
+        """A refusal, said (``lock_refused``) unless the last one said had the same code — and, with ``since`` (the
+        controller's held raise, once an episode), was said at or after it: the last word of an earlier episode
+        swallowed the next one's (a car parked and left between, the arm never up)."""
+        if operator is not None or self._last_refusal != code or (
+                since is not None and (self.refused_at is None or self.refused_at < since)):
+            self._last_refusal, self.refused_at = code, self.clock.monotonic()
             self.emit(EventType.LOCK_REFUSED, code=code, reason=message, request=reason, operator=operator)
         return Decision(False, message, code)
 
