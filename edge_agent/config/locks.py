@@ -94,7 +94,9 @@ class PresenceConfig(StrictModel):
         "→ FAULT presence_unknown (a loose wire, interference, a reading hovering at its threshold)")
     disagree_s: float = Field(
         600.0, ge=60, le=86_400, description="the sensor reports a vehicle this long while the camera sees the "
-        "bay empty, confidently → FAULT presence_unknown (stuck, covered, or pin_active the wrong way round)")
+        "bay empty, confidently → FAULT presence_unknown (stuck, covered, or pin_active the wrong way round); it "
+        "reports the bay clear this long while the camera confidently sees a car, the arm down → raises refused "
+        "presence_blind until it sees a car the camera sees, or a reset (stuck clear, knocked off its aim)")
 
     @model_validator(mode="after")
     def _wiring(self) -> "PresenceConfig":

@@ -89,7 +89,7 @@ def _shape_problems(data: Any) -> list[str]:
     # every key as key_path shows it: an unknown one by a short prefix, as the config's own errors (a key with a line
     # break in it wrote a line of its own into the report, and an empty one left the line without a key)
     problems = [f"{key_path((k,))}: not allowed in overrides (only bays, removed_bays, added_bays, lists, camera "
-                "width / height and occupancy model / calibration; set it in the config file)"
+                "width / height / masks / masks_of and occupancy model / calibration; set it in the config file)"
                 for k in data if k not in ("bays", "removed_bays", "added_bays", "lists", "camera", "occupancy")]
     occupancy = data.get("occupancy", {})
     if not isinstance(occupancy, dict):
@@ -101,10 +101,10 @@ def _shape_problems(data: Any) -> list[str]:
                      if not isinstance(occupancy[k], str) or not occupancy[k]]
     camera = data.get("camera", {})
     if not isinstance(camera, dict):
-        problems.append("camera: must be a mapping with width and height")
+        problems.append("camera: must be a mapping with width and height (and masks, masks_of)")
     else:
-        problems += [f"{key_path(('camera', k))}: not allowed in overrides (only width and height; set it in the "
-                     "config file)" for k in camera
+        problems += [f"{key_path(('camera', k))}: not allowed in overrides (only width, height, masks and "
+                     "masks_of; set it in the config file)" for k in camera
                      if k not in _CAMERA_KEYS | _MASK_KEYS]
         problems += [f"camera.{k}: must be a list of polygons" for k in sorted(_MASK_KEYS & set(camera))
                      if not isinstance(camera[k], list)]
@@ -211,15 +211,18 @@ def describe(base: dict[str, Any], over: dict[str, Any]) -> str:
         parts.append(f"saved bays left out, no longer in the config file (renamed or removed there): {', '.join(gone)}")
     if over.get("removed_bays"):
         parts.append(f"bays removed by the installer: {', '.join(over['removed_bays'])}")
-    if over.get("camera"):
-        parts.append("camera frame size {}x{} (the installer's snapshot)".format(
-            over["camera"].get("width"), over["camera"].get("height")))
+    camera = over.get("camera") or {}
+    if "width" in camera:
+        parts.append("camera frame size {}x{} (the installer's snapshot)".format(camera["width"], camera["height"]))
+    if "masks" in camera:
+        parts.append("camera masks (the config's, scaled to that size by a Save)")
     if over.get("occupancy"):
         parts.append("occupancy " + ", ".join(f"{k} {over['occupancy'][k]}" for k in sorted(_OCCUPANCY_KEYS)
                                               if k in over["occupancy"]) + " (the installer page's calibration)")
     for k in ("allow", "deny"):
         if k in (over.get("lists") or {}):
-            parts.append(f"{k} list ({len(over['lists'][k] or [])} plates)")
+            n = len(over["lists"][k] or [])
+            parts.append(f"{k} list ({n} plate{'' if n == 1 else 's'})")
     return "; ".join(parts) or "nothing"
 
 
@@ -237,8 +240,10 @@ def write_overrides(path: Path, data: dict[str, Any], clock: Clock) -> Path | No
     going_back = ("# edge-agent 0.12.0 and older refuse the occupancy line (exit 2): before going back, put its model "
                   "and calibration in the config file's occupancy section, then delete the line "
                   "(docs/deployment.md).\n" if data.get("occupancy") else "")
-    text = ("# Written by edge-agent (installer page, set-lists): merged over the config file at load.\n"
-            "# Delete this file to go back to the config file's bays, lists and occupancy classifier.\n"
+    text = ("# Written by edge-agent (installer page; review page, set-lists command): merged over the config "
+            "file at load.\n"
+            "# Delete this file to go back to the config file's bays, lists, camera frame size and masks, and "
+            "occupancy classifier.\n"
             + going_back + yaml.safe_dump(data, allow_unicode=True, sort_keys=False, default_flow_style=None))
     raw = text.encode("utf-8")
     if len(raw) > MAX_BYTES:

@@ -108,12 +108,20 @@ class PahoClient(mqtt.Client):
         65,535), never more than paho's own 20. Why: paho ignores it, and a broker may close the connection for
         the excess (MQTT 5 §4.9, DISCONNECT 0x93; HiveMQ announces 10): the same 20 went again at every reconnect
         and the outbox never moved. Called from ``on_connect``, before paho re-sends what it holds on this
-        connection, so those are re-counted under the new limit (paho takes the limit only while disconnected)."""
+        connection, on every connection, the limit changed or not."""
         want = max(1, min(announced or 65_535, INFLIGHT))
-        if want != self._max_inflight_messages:
-            with self._out_message_mutex:
-                self._max_inflight_messages = want
-                self._messages_reconnect_reset_out()
+        with self._out_message_mutex:
+            self._max_inflight_messages = want
+            # paho's reset at reconnect counts nothing (every held message is marked to send) and its CONNACK handler
+            # then sends every one so marked: the 5 a broker took and the 55 waiting went out together after each
+            # reconnect (review34). So all wait their turn, and as many as the limit allows are sent from here, as
+            # PUBACKs free room; a message already sent on this connection (``on_connect``'s own) is counted.
+            sent = (mqtt.mqtt_ms_wait_for_puback, mqtt.mqtt_ms_wait_for_pubrec, mqtt.mqtt_ms_wait_for_pubcomp)
+            self._inflight_messages = sum(1 for m in self._out_messages.values() if m.qos and m.state in sent)
+            for m in self._out_messages.values():
+                if m.qos and m.state == mqtt.mqtt_ms_publish:
+                    m.state = mqtt.mqtt_ms_queued
+            self._update_inflight()
 
     def _handle_pubackcomp(self, cmd: Any) -> MQTTErrorCode:
         """A PUBACK whose reason code MQTT 5 does not allow there is still that message's refusal. mosquitto

@@ -13,6 +13,9 @@ Rules (README "locks" lists them for the field):
 - At start-up the switches say where the arm is; between them → FAULT, lower.
 - A presence sensor lost, unreadable, flapping, or saying "vehicle" for ``presence.disagree_s`` while the camera
   alone sees the bay empty → FAULT ``presence_unknown``, lower.
+- A presence sensor saying "clear" for ``presence.disagree_s`` while the camera confidently sees a car in the bay,
+  the arm down → raises refused ``presence_blind`` until it sees a car the camera sees too, or a reset: its "clear"
+  is no second witness (``_judge_blindness``).
 - A FAULT lowers the arm if it can, holds it there, and only ``reset()`` clears it; the reset
   lowers an arm it finds off its down end (any doubt leaves the arm down). A FAULT is saved
   (``locks/latches.py``) and a restart starts the lock in it again, lowered, until that reset.
@@ -105,6 +108,8 @@ class Interlock:
         self.visit_id: str | None = None
         self.tampered_at: float | None = None  # monotonic time the arm last moved without a command
         self._disagree_since: float | None = None  # sensor "vehicle" while the camera alone sees the bay empty
+        self._blind_since: float | None = None  # sensor "clear" while the camera sees a car, the arm down
+        self.presence_blind: str | None = None  # why the sensor's "clear" is no witness now (``_judge_blindness``)
         self._presence_seen: bool | None = None  # the sensor's last reading (flapping is judged on its changes)
         self._presence_read = False  # whether _presence_seen holds a reading yet
         # the last flap_changes changes (a line bouncing at kHz must not grow it without bound)
@@ -192,8 +197,13 @@ class Interlock:
                 self.on_input()
 
     def vehicle_possible(self) -> tuple[str, str] | None:
-        """``(code, message)`` unless there is positive evidence that the bay is empty (``locks.rule``)."""
-        return vehicle_possible(self.driver, self.evidence, self.cfg, self.clock.monotonic())
+        """``(code, message)`` unless there is positive evidence that the bay is empty (``locks.rule``); then
+        ``presence_blind`` while the sensor's "clear" is no witness (``_judge_blindness``). Last, so that a car
+        in the bay is still called a car (the policy's free timer, the drift watch read the code)."""
+        why = vehicle_possible(self.driver, self.evidence, self.cfg, self.clock.monotonic())
+        if why is None and self.presence_blind is not None:
+            return "presence_blind", self.presence_blind
+        return why
 
     def request(self, target: Direction, reason: str, operator: str | None = None) -> Decision:
         """Ask for a move; UP is refused (with a ``lock_refused`` event) when unsafe."""
@@ -234,13 +244,18 @@ class Interlock:
         """
         with self.guard():
             if not self.fault:
-                return Decision(True, "no fault")
+                if self.presence_blind is None:
+                    return Decision(True, "no fault")
+                self._trust_presence_again(f"reset by {operator or 'an operator'}")
+                return Decision(True, "presence sensor trusted again")
             sw = self.driver.read_switches()
             if sw.position == "both":
                 return self.refuse("switches_both", "both limit switches still active", "reset", operator)
             if self.driver.has_presence and self.driver.read_presence() is None:
                 return self.refuse("presence_unknown", "presence sensor still lost", "reset", operator)
             old, self.fault, self._recovery_timed_out = self.fault, None, False
+            if self.presence_blind is not None:
+                self._trust_presence_again(f"reset by {operator or 'an operator'}")
             self.latches.clear_fault(self.cfg.id)
             self._uncommanded.clear()
             self._up_losses.clear()
@@ -298,6 +313,7 @@ class Interlock:
                     and not self.driver.presence_pending:  # first reading not due, health off briefly: not lost yet
                 self._enter_fault("presence_unknown", "presence sensor lost or unhealthy", lower=True)
             self._judge_disagreement(now, presence)
+            self._judge_blindness(now, presence)
             if self._presence_flapping(now, presence) and not self.fault:
                 self._enter_fault("presence_unknown", f"presence sensor flapping: {len(self._presence_changes)} changes "
                                   f"in {self.cfg.flap_window_s:g}s (loose wire, interference, or a reading at its "
@@ -347,6 +363,52 @@ class Interlock:
             self._enter_fault("presence_unknown", f"presence sensor reports a vehicle for {pr.disagree_s:g}s while "
                               "the camera sees the bay empty (sensor stuck or covered, or presence.pin_active "
                               "the wrong way round?)", lower=True)
+
+    def _judge_blindness(self, now: float, presence: bool | None) -> None:
+        """A presence sensor that keeps reporting the bay clear while the camera, fresh and confident, sees a car in
+        it, the arm down (a parked car sits over the lock and its sensor), for ``presence.disagree_s`` → raises
+        refused ``presence_blind``, said once: a sensor stuck clear, dead in its clear state or knocked off its aim
+        never sees the cars the camera sees, so its "clear" is no second witness before a raise, and the arm rose
+        on the camera's word alone with nothing said. It ends when the sensor reports a vehicle while the camera
+        sees one (it sees cars again), or at an operator's reset. Not a FAULT: a car parked off the sensor's beam or
+        a motorbike it misses is no broken sensor, and the next car it does see ends the hold with no one at the
+        bay; meanwhile the arm only stays down (the safe side). Judged with the arm down only: a car stopped in front
+        of a raised arm is outside the sensor's beam by design. Kept in memory: a restart trusts the sensor again
+        until the next car it misses for ``disagree_s``."""
+        pr = self.cfg.presence
+        if pr is None or self.fault or not self.driver.has_presence:
+            self._blind_since = None
+            return
+        v = self.evidence.vision() if self.evidence.vision is not None else None
+        car_at = v.measured_at if v is not None and v.vision == "ok" and v.occupied is True else None
+        car = car_at is not None and now - car_at <= self.cfg.occupancy_max_age_s
+        if presence is True and car:
+            self._blind_since = None
+            if self.presence_blind is not None:
+                self._trust_presence_again("it reports a vehicle the camera sees too")
+            return
+        if car_at is not None and not car and presence is False:
+            return  # a pause in the camera's word ends no watch (as in _judge_disagreement); firing needs fresh evidence
+        if not (car and v is not None and v.confident) or presence is not False or self.presence_blind is not None \
+                or self.state != "down" or self._motion is not None:
+            self._blind_since = None
+            return
+        if self._blind_since is None:
+            self._blind_since = now
+        elif now - self._blind_since >= pr.disagree_s:
+            self._blind_since = None
+            self.presence_blind = (
+                f"presence sensor reported the bay clear for {pr.disagree_s:g}s while the camera saw a vehicle in it, "
+                "the arm down (sensor knocked off its aim, stuck clear or dead, or a vehicle parked off its beam): its "
+                "\"clear\" is no witness; raises refused until it reports a vehicle the camera sees too, or a reset")
+            log.warning("lock %s: %s", self.cfg.id, self.presence_blind)
+            self.refuse("presence_blind", self.presence_blind, "every raise from now (said as it starts)", None)
+
+    def _trust_presence_again(self, why: str) -> None:
+        log.info("lock %s: presence sensor trusted again as a witness: %s", self.cfg.id, why)
+        self.presence_blind, self._blind_since = None, None
+        if self._last_refusal == "presence_blind":
+            self._last_refusal = None  # a later episode is said again
 
     def _check_motion(self, m: _Motion, sw: Switches, now: float) -> None:
         if m.target == "up":

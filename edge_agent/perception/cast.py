@@ -48,6 +48,14 @@ COLD_MIN = 0.3
 #: OpenCV hue of the corrected background at or under which it is yellow, no green plate's (NEV plates ≥ 50 by the
 #: higher estimate, the large NEV's two-tone ≥ 38 by either; yellow plates corrected 10–31)
 HUE_YELLOW_MAX = 32
+#: OpenCV hue of the plate's background *as seen* beyond which no correction makes it yellow: a cold light turns a
+#: yellow plate lime (plates-dev yellow plates under cold casts: median 30, most under 60), while a plate still seen
+#: clear green is an NEV whose pale top a light estimate fooled by the frame (a blue sky as the white patch and in
+#: the mean) corrects to pale yellow: plates-dev's 皖AD11166 under *neutral* light with a sky band, 72 -> 14-20
+HUE_SEEN_MAX = 60
+#: the inner plate's left and right halves, each asked on its own: a large NEV plate is yellow on the left and
+#: green on the right, and their mean (the two-tone faded, under a blue sky) corrected to yellow
+HALVES = ((0.0, 0.5), (0.5, 1.0))
 #: pixels of a channel at or above this are clipped: no measure of the light
 CLIPPED = 250
 #: the frame is subsampled to at most this many pixels for the estimates (a conflict only, still cheap)
@@ -74,8 +82,13 @@ def cold_yellow(frame_bgr: np.ndarray, crop_bgr: np.ndarray) -> bool:
     lights = _illuminants(frame_bgr)
     if lights is None or any(np.log(light[0] / light[2]) < COLD_MIN for light in lights):
         return False
-    bg = _background(crop_bgr)
-    return bg is not None and all(_yellow(bg / light) for light in lights)
+    for part in HALVES:  # a yellow plate is yellow across; the large NEV's right part is green
+        bg = _background(crop_bgr, part)
+        if bg is None or (seen := _hue_sat(bg)) is None or seen[0] > HUE_SEEN_MAX:
+            return False
+        if not all(_yellow(bg / light) for light in lights):
+            return False
+    return True
 
 
 def _illuminants(frame_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
@@ -94,11 +107,13 @@ def _illuminants(frame_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     return lights
 
 
-def _background(crop_bgr: np.ndarray) -> np.ndarray | None:
-    """Mean linear BGR of the inner plate's brighter half: the background of dark characters."""
+def _background(crop_bgr: np.ndarray, part: tuple[float, float] = (0.0, 1.0)) -> np.ndarray | None:
+    """Mean linear BGR of the inner plate's brighter half: the background of dark characters. ``part``: the
+    share of the inner plate's width looked at, from its left."""
     img = cv2.resize(crop_bgr, WORK_SIZE, interpolation=cv2.INTER_AREA)
     h, w = img.shape[:2]
-    inner = img[int(h * ROWS[0]):int(h * ROWS[1]), int(w * COLS[0]):int(w * COLS[1])].reshape(-1, 3)
+    x0, x1 = COLS[0] + (COLS[1] - COLS[0]) * part[0], COLS[0] + (COLS[1] - COLS[0]) * part[1]
+    inner = img[int(h * ROWS[0]):int(h * ROWS[1]), int(w * x0):int(w * x1)].reshape(-1, 3)
     lin = _LIN[inner]
     luma = lin @ _LUMA
     bg = lin[luma >= np.median(luma)]

@@ -36,6 +36,12 @@ GAP_PERIODS = 2.0  # a frame further ahead than this many sampling periods follo
 # ``run``); the rest is one jump, as ``run`` sees a process paused. Why: walked whole, 8 bytes of an AVI header (frames
 # 10^6 s apart) had a 4-frame file replayed for over an hour of CPU, a larger gap for ever (0.3 ms a period).
 GAP_WALK_S = 3600.0
+# After that hour, the stretch is walked GAP_STEP_S at a time for as long as a bay's timer may run (fuel_grace_s,
+# unidentified_timeout_s, overstay_s: at most a day), then jumped. Why: jumped at once, a timer due 2 h into a 6 h
+# stretch (a motion-triggered export's night, a fuel grace set to hours) fired at the jump, 4 h late; walked
+# coarsely, at most GAP_STEP_S late, for 8,640 turns a day (seconds of CPU, under an hour's 18,000 at 5 fps).
+GAP_STEP_S = 10.0
+GAP_TIMERS_S = 86_400.0
 
 
 class ClipSource:
@@ -90,9 +96,10 @@ class ClipSource:
             img, t = self._next
             ahead = self._t0 + t - self.clock.monotonic()
             if ahead > GAP_PERIODS * self.period:
-                if self._walked < GAP_WALK_S:
-                    self._walked += self.period
-                    self.clock.advance(self.period)
+                if self._walked < GAP_WALK_S + GAP_TIMERS_S:
+                    step = self.period if self._walked < GAP_WALK_S else min(GAP_STEP_S, ahead - self.period)
+                    self._walked += step
+                    self.clock.advance(step)
                     return None
                 if not self.jumped_s:
                     log.warning("replay: no frame in the recording for %.0f s after clip %.0f s: %.0f s walked, the "

@@ -282,6 +282,9 @@ _TEXT: dict[str, tuple[str, str]] = {
     # why a lock refused to move (lock_refused's ``code``; locks/rule.py and the interlock)
     "lr_presence_unknown": ("车位传感器失联", "presence sensor lost"),
     "lr_vehicle_present": ("车位传感器检测到车辆", "presence sensor detects a vehicle"),
+    "lr_presence_blind": ("车位传感器长时间未检测到摄像头看到的车辆（偏位、卡在无车状态或损坏）：在它再次检测到车辆或复位前不升起",
+                          "the presence sensor missed a car the camera saw (off its aim, stuck clear or dead): no "
+                          "raise until it sees a car again or a reset"),
     "lr_bay_occupied": ("摄像头显示车位有车", "the camera reports the bay occupied"),
     "lr_bay_in_visit": ("车辆离开尚未确认", "the visit is still open (departure not confirmed)"),
     "lr_vision_unknown": ("没有摄像头画面证据", "no camera evidence for the bay"),
@@ -403,6 +406,24 @@ _TEXT: dict[str, tuple[str, str]] = {
     "colour_white": ("白牌", "white"),
     "colour_black": ("黑牌", "black"),
     "colour_unknown": ("未知颜色", "unknown colour"),
+    # the verdict's plate type code (GA 24.7 号牌种类, /work/shared/docs/plate-rules.md), shown with its words: a bare
+    # "· 02" on the detail page meant nothing to a property manager
+    "plate_type": ("号牌种类", "Plate type"),
+    "plate_type_code": ("{name}（{code}）", "{name} ({code})"),
+    "tc_01": ("大型汽车号牌", "large vehicle"),
+    "tc_02": ("小型汽车号牌", "small vehicle"),
+    "tc_03": ("使馆汽车号牌", "embassy vehicle"),
+    "tc_04": ("领馆汽车号牌", "consulate vehicle"),
+    "tc_15": ("挂车号牌", "trailer"),
+    "tc_16": ("教练汽车号牌", "driving-school vehicle"),
+    "tc_23": ("警用汽车号牌", "police vehicle"),
+    "tc_26": ("香港入出境车号牌", "Hong Kong cross-border vehicle"),
+    "tc_27": ("澳门入出境车号牌", "Macau cross-border vehicle"),
+    "tc_31": ("武警号牌", "armed police"),
+    "tc_32": ("军队号牌", "military"),
+    "tc_51": ("大型新能源汽车号牌", "large NEV"),
+    "tc_52": ("小型新能源汽车号牌", "small NEV"),
+    "tc_99": ("其他号牌", "other"),
     # the installer's "teach this camera" (templates/teach.html, static/teach.js)
     "teach_link": ("教会此摄像头识别车位占用", "Teach this camera occupancy"),
     "teach_title": ("教会此摄像头（车位占用校准）", "Teach this camera (occupancy calibration)"),
@@ -493,6 +514,14 @@ class Translator:
             return ""
         pair = _TEXT.get(f"{prefix}_{value}")
         return pair[self._idx] if pair else value
+
+    def plate_type(self, code: str | None) -> str:
+        """A plate type code in words with the code kept (the code is what cameras and platforms use): "小型汽车号牌
+        （02）"; an unknown code as it came."""
+        if not code:
+            return ""
+        name = self.label("tc", code)
+        return self("plate_type_code", name=name, code=code) if name != code else code
 
     def lock_why(self, data: dict) -> str:
         """Why a lock event happened: a refusal's ``code`` in words where it has them, else the agent's text."""

@@ -164,7 +164,8 @@ def test_a_bay_the_operator_adds_to_the_config_after_an_installer_save_is_monito
 def test_bays_saved_with_their_snapshot_size_carry_it_as_camera_width_and_height(config, tmp_path):
     """Polygons are pixels of one frame size: bays redrawn on a 4:3 snapshot under a config that says 960x540
     would stay blind (``camera/frame_size.py``) until someone edited the operator's file. The save keeps the
-    snapshot's size with them; only width and height may come from the overrides."""
+    snapshot's size with them; only width and height (and the masks scaled to them) may come from the
+    overrides."""
     files = ConfigFile(config, FakeClock())
     cfg, _ = files.set_bays([{"id": "A", "polygon": [[0, 0], [700, 0], [700, 500]]}], size=(720, 540))
     assert (cfg.camera.width, cfg.camera.height, cfg.camera.source) == (720, 540, str(config.parent / "none"))
@@ -182,7 +183,7 @@ def test_bays_saved_with_their_snapshot_size_carry_it_as_camera_width_and_height
     over.write_text(yaml.safe_dump({"camera": {"width": 720, "height": 540, "source": "rtsp://elsewhere"}}))
     with pytest.raises(ConfigError) as err:
         load_config(config)
-    assert "camera.source: not allowed in overrides (only width and height" in err.value.report()
+    assert "camera.source: not allowed in overrides (only width, height, masks and masks_of" in err.value.report()
     over.write_text(yaml.safe_dump({"camera": {"width": -3, "height": 540}}))
     with pytest.raises(ConfigError) as err:
         load_config(config)
@@ -205,12 +206,13 @@ def test_bays_saved_with_their_snapshot_size_carry_it_as_camera_width_and_height
     # fuzz, such a key was echoed whole — a line break in it wrote a line of its own into the report, and an empty
     # key left the line without one
     ({"ok\n  bays[0].polygon: forged": 1}, "ok…: not allowed in overrides (only bays, removed_bays, added_bays, "
-                                              "lists, camera width / height and occupancy model / calibration; set it "
-                                              "in the config file)"),
-    ({"": 1}, "…: not allowed in overrides (only bays, removed_bays, added_bays, lists, camera width / height and "
-              "occupancy model / calibration; set it in the config file)"),
-    ({"camera": {"width": 1, "height": 1, "/proc/self/mem": 1}}, "camera.…: not allowed in overrides (only width "
-                                                                 "and height; set it in the config file)"),
+                                              "lists, camera width / height / masks / masks_of and occupancy model / "
+                                              "calibration; set it in the config file)"),
+    ({"": 1}, "…: not allowed in overrides (only bays, removed_bays, added_bays, lists, camera width / height / "
+              "masks / masks_of and occupancy model / calibration; set it in the config file)"),
+    ({"camera": {"width": 1, "height": 1, "/proc/self/mem": 1}}, "camera.…: not allowed in overrides (only width, "
+                                                                 "height, masks and masks_of; set it in the config "
+                                                                 "file)"),
     ({"lists": {"allow\x1b[2J": []}}, "lists.allow…: unknown key (allow or deny)"),
 ])
 def test_overrides_of_the_wrong_shape_are_named_before_the_merge(config, tmp_path, over, problem):
@@ -458,3 +460,44 @@ def test_a_save_at_another_size_scales_the_masks_as_the_bays_and_a_later_save_ke
     with pytest.raises(ConfigError) as err:
         load_config(config)
     assert "camera: masks and masks_of go together in overrides" in err.value.report()
+
+
+def test_the_file_s_header_and_check_config_name_everything_it_holds_the_frame_size_and_masks_too(config, tmp_path):
+    """Its header said "go back to the config file's bays, lists and occupancy classifier" while a Save at another
+    size also wrote the frame size and the config's masks scaled to it: an operator deleting it for the lists
+    learnt only at the next start that the camera's size and masks had changed too."""
+    text = yaml.safe_load(config.read_text())
+    text["camera"]["masks"] = [[[600, 20], [940, 20], [940, 60], [600, 60]]]
+    config.write_text(yaml.safe_dump(text))
+    files = ConfigFile(config, FakeClock())
+    files.set_bays([{"id": "A", "polygon": [[0, 0], [300, 0], [300, 200]]}], size=(640, 480))
+    files.set_lists(["粤B12345"], [])
+    r = subprocess.run([sys.executable, "-m", "edge_agent", "check-config", str(config)],
+                       capture_output=True, text=True, timeout=60)
+    assert "camera frame size 640x480" in r.stdout and "camera masks (the config's, scaled" in r.stdout, r.stdout
+    files.set_occupancy("occupancy-site.onnx", "occupancy-calibration.json")  # no calibration: check-config refuses
+    written = files.overrides.read_text(encoding="utf-8")
+    data = yaml.safe_load(written)
+    assert {"bays", "lists", "occupancy"} <= set(data) and {"width", "masks"} <= set(data["camera"])
+    header = " ".join(line for line in written.splitlines() if line.startswith("#"))
+    for words in ("bays", "lists", "camera frame size", "masks", "occupancy", "review page", "set-lists"):
+        assert words in header, (words, header)
+
+    over = tmp_path / "data" / "overrides.yaml"
+    over.write_text(yaml.safe_dump({"camera": {"width": 640, "height": 480, "fps": 5}}))
+    with pytest.raises(ConfigError) as err:
+        load_config(config)
+    assert "camera.fps: not allowed in overrides (only width, height, masks and masks_of" in err.value.report()
+
+
+def test_check_config_counts_the_lists_plates_in_words_a_reader_expects(config):
+    """"deny list (1 plates)": one plate is a plate."""
+    ConfigFile(config, FakeClock()).set_lists(["粤B12345", "粤B12346"], ["京A12345"])
+    r = subprocess.run([sys.executable, "-m", "edge_agent", "check-config", str(config)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "allow list (2 plates); deny list (1 plate)" in r.stdout, r.stdout
+    ConfigFile(config, FakeClock()).set_lists([], ["京A12345"])
+    r = subprocess.run([sys.executable, "-m", "edge_agent", "check-config", str(config)],
+                       capture_output=True, text=True, timeout=60)
+    assert "allow list (0 plates); deny list (1 plate)" in r.stdout, r.stdout

@@ -58,3 +58,30 @@ def test_no_more_events_in_flight_than_the_brokers_receive_maximum(parts, tmp_pa
     finally:
         backend.stop()
         broker.stop()
+
+
+def test_after_a_reconnect_paho_resends_no_more_than_the_receive_maximum(parts, tmp_path, caplog):  # noqa: F811
+    """The events paho held when the connection went (5 sent, 55 waiting their turn) were all sent at once after the
+    next CONNACK: paho's own reconnect reset never counts what it marks to send (every held message is "publish",
+    none "queued"), and its CONNACK handler sends every one so marked — 60 in flight to a broker that takes 5, the
+    DISCONNECT 0x93 and the same 60 again at every reconnect that the limit was there to end."""
+    caplog.set_level(logging.DEBUG, logger="edge_agent.events.connection.paho")
+    link_of, publish = parts
+    broker = _limited_broker(tmp_path, "max_inflight_messages 5")
+    backend = Subscriber(broker.port, EVENTS, client_id="backend", persistent=True).start()
+    try:
+        link = link_of(broker)
+        os.kill(broker._proc.pid, signal.SIGSTOP)  # no PUBACK: 5 in flight, the rest held by paho
+        ids = publish(60)
+        wait_until(lambda: link.stats()["published"] == 60, what="every row handed to paho")
+        os.kill(broker._proc.pid, signal.SIGKILL)  # the connection goes with the 5 unacknowledged
+        broker._proc.wait()
+        wait_until(lambda: not link.status().connected, what="the link to see the broker gone")
+        mark = len(caplog.records)
+        broker.start()
+        wait_until(lambda: _ids(backend) >= set(ids), 30, "every event after the reconnect")
+        lines = [r.getMessage() for r in caplog.records[mark:] if r.name.endswith(".paho")]
+        assert _peak_in_flight(lines) == 5
+    finally:
+        backend.stop()
+        broker.stop()

@@ -75,3 +75,24 @@ def test_the_frame_is_looked_at_only_on_a_conflict(pipeline, monkeypatch, text, 
     monkeypatch.setattr(pipeline_module, "cold_yellow", asked)
     [r] = pipeline.process(_scene(text, style, NEUTRAL))
     assert r.text == text and r.nev is (style == "small_nev")
+
+
+SKY = (245, 215, 170)  # a bright blue sky (BGR): the brightest pixels, and a fifth of the mean
+
+
+@pytest.mark.parametrize("text,style,pale,gains", [
+    ("粤BD12345", "small_nev", 0.5, NEUTRAL), ("粤BD12345", "small_nev", 0.6, (0.75, 0.92, 1.0)),
+    ("粤B12345D", "large_nev", 0.6, NEUTRAL)], ids=["small_neutral", "small_mild_cold", "large_neutral"])
+def test_a_blue_sky_in_the_frame_never_makes_a_faded_nev_plate_yellow(pipeline, text, style, pale, gains):
+    """A pole camera's frame with sky in its top fifth: the sky is the white patch and pulls the grey world blue,
+    so both estimates say "cold" under a light that is not. A faded NEV plate's pale background divided by that
+    light was pale yellow (hue 22-31), and a read that skipped the energy letter was a whole yellow plate, "not
+    NEV": a fuel violation for an EV (plates-dev's 皖AD11166 the same under neutral light). A plate still seen
+    clear green (hue > ``HUE_SEEN_MAX``) is not one a cold light made from yellow."""
+    frame = _scene(text, style, gains, pale)
+    frame[: frame.shape[0] // 5] = SKY
+    [r] = pipeline.process(frame)
+    assert r.nev is True
+    civil = text[:2] + text[3:] if style == "small_nev" else text[:-1]
+    _, _, yellowed = Pipeline._civil_on_green(r.crop, Shape(civil, True), (civil, 0.9, (0.9,) * 7), frame)
+    assert not yellowed

@@ -390,8 +390,8 @@ def test_a_header_that_puts_frames_days_apart_is_walked_an_hour_then_jumped(tmp_
     """Eight bytes of an AVI header (each frame 10^7 s long) and the replay turned its loop once a period through
     every second of it: a 2-frame file took minutes of CPU at 1 fps (10^7 turns), a longer gap for ever. The
     first ``GAP_WALK_S`` of a stretch without frames is walked as before (the camera is lost when ``run`` would find
-    it lost); the rest is one jump, counted in the summary's ``jumped_s``."""
-    from edge_agent.runtime.replay import GAP_WALK_S
+    it lost), the next ``GAP_TIMERS_S`` coarsely; the rest is one jump, counted in the summary's ``jumped_s``."""
+    from edge_agent.runtime.replay import GAP_TIMERS_S, GAP_WALK_S
 
     clip = tmp_path / "clip.avi"
     w = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), NATIVE_FPS, (W, H))
@@ -421,8 +421,35 @@ def test_a_header_that_puts_frames_days_apart_is_walked_an_hour_then_jumped(tmp_
     lines = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
     done = lines[-1]
     assert done["type"] == "replay_finished" and done["frames"] == 2 and done["clip_s"] == 10_000_000
-    assert done["jumped_s"] == pytest.approx(10_000_000 - GAP_WALK_S, abs=5)
+    assert done["jumped_s"] == pytest.approx(10_000_000 - GAP_WALK_S - GAP_TIMERS_S, abs=5)
     lost = [x for x in lines if x.get("type") == "camera_lost"]
     t0 = datetime.fromisoformat(lines[0]["ts"])
     assert len(lost) == 1 and (datetime.fromisoformat(lost[0]["ts"]) - t0).total_seconds() < 60  # found in the walk
     assert "rest jumped" in run.stderr
+
+
+def test_a_timer_due_after_the_first_hour_of_a_stretch_without_frames_is_not_put_off_to_its_end(tmp_path):
+    """A recording with a 6 h stretch without frames (a motion-triggered export's night): walked one period at a time
+    for an hour, then jumped whole, the loop did not turn between 1 h and 6 h, so a timer due at 2 h (a fuel grace
+    set to hours; timers may run a day) fired at the jump, 4 h late. After the first hour the loop turns every
+    ``GAP_STEP_S`` for as long as a timer may run, then jumps."""
+    from edge_agent.clock import FakeClock
+    from edge_agent.runtime.replay import GAP_STEP_S, ClipSource
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "0001.jpg"), render(EMPTY))
+    clock = FakeClock()
+    clip = ClipSource(str(folder), clock, fps=5.0)
+    img = render(EMPTY)
+    clip._frames = iter([(img, 0.0), (img, 6 * 3600.0)])
+    t0 = clock.monotonic()
+    assert clip.latest() is not None
+    seen = [clock.monotonic() - t0]
+    while (frame := clip.latest()) is None:
+        seen.append(clock.monotonic() - t0)
+    assert frame.t - t0 == pytest.approx(6 * 3600.0)
+    steps = np.diff(seen + [frame.t - t0])
+    assert steps.max() <= GAP_STEP_S + 1e-6  # no turn of the loop skipped more than a step of the night
+    assert len(seen) < 3600 * 5 + 5 * 3600 / GAP_STEP_S + 10
+    assert clip.jumped_s == 0

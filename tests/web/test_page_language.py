@@ -479,3 +479,18 @@ def test_a_lock_refusal_says_why_in_chinese(site):
     timeline = html.split('<ol class="timeline">')[1].split("</ol>")[0]
     assert "车位传感器检测到车辆" in timeline and f'title="{message}"' in timeline
     assert message not in re.sub(r'title="[^"]*"', "", html)
+
+
+def test_the_plate_type_is_named_in_the_pages_language_with_its_code(browser, server):  # noqa: F811
+    """The detail page showed the verdict's plate type as a bare "· 02" after the colour; it is now a row of its own
+    in words, the code kept (GA 24.7: what cameras and platforms show)."""
+    ctx, page = login(browser, server.url)
+    page.goto(server.url + "/violations/4")
+    row = page.locator("dt:has-text('号牌种类') + dd#plate-type")
+    assert row.inner_text() == "小型汽车号牌（02）"
+    page.click("header.top button:has-text('English')")
+    page.wait_for_selector("text=Live bays")
+    page.goto(server.url + "/violations/4")
+    assert page.locator("dt:has-text('Plate type') + dd#plate-type").inner_text() == "small vehicle (02)"
+    assert "· 02" not in page.inner_text("main")
+    ctx.close()
