@@ -29,6 +29,9 @@ _VEHICLE_CODES = {"vehicle_present", "bay_occupied"}
 # codes that say the bay is not free (a vehicle there, arriving, or a visit not yet ended): the policy wants no raise
 _NOT_FREE = _VEHICLE_CODES | {"bay_in_visit", "vision_occupied"}
 _READ_EVENTS = set(EventType.BAY_STORY) - {EventType.VEHICLE_DEPARTED}
+#: held codes the interlock says itself, once an episode of its own that spans the cars coming and going
+#: (``Interlock._judge_blindness``): the held raise's word after a car would say it twice
+_SAID_BY_INTERLOCK = {"presence_blind"}
 #: the policy's raise refused because the camera's fresh pictures come too far apart for any watch (``_policy_raise``)
 SPARSE = "occupancy_sparse"
 
@@ -290,9 +293,10 @@ class LockController:
             due = max(due, self.admitted_at + self.cfg.admit_window_s)
         if not self._held_said and now >= due:
             self._held_said = True  # the first code says it; the episode's later codes (a reload's flicker) do not
+            # said in this episode already (a remote lock's refusal of the code): not again
+            since = None if why[0] in _SAID_BY_INTERLOCK else self.held_since
             self.il.refuse(why[0], why[1], f"the policy's raise: no vehicle in the bay for "
-                           f"{now - self.held_since:.0f}s", None, since=self.held_since)  # said in it already (a
-            # remote lock's refusal): not again
+                           f"{now - self.held_since:.0f}s", None, since=since)
 
     def _warn(self, ev: Event, what: str) -> None:
         visit = ev.visit_id or ev.event_id
