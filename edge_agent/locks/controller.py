@@ -29,6 +29,9 @@ _VEHICLE_CODES = {"vehicle_present", "bay_occupied"}
 # codes that say the bay is not free (a vehicle there, arriving, or a visit not yet ended): the policy wants no raise
 _NOT_FREE = _VEHICLE_CODES | {"bay_in_visit", "vision_occupied"}
 _READ_EVENTS = set(EventType.BAY_STORY) - {EventType.VEHICLE_DEPARTED}
+#: held codes the interlock says itself, once an episode of its own that spans the cars coming and going
+#: (``Interlock._judge_blindness``): the held raise's word after a car would say it twice
+_SAID_BY_INTERLOCK = {"presence_blind"}
 #: the policy's raise refused because the camera's fresh pictures come too far apart for any watch (``_policy_raise``)
 SPARSE = "occupancy_sparse"
 
@@ -251,7 +254,8 @@ class LockController:
             self.seen_at = at
         # a recent read only blocks the raise itself (interlock); the free timer runs from departure
         if why is None or why[0] == "recent_read":
-            self.held_since, self._held_said = None, False
+            if not self._policy_waits():  # a free moment ends no held episode: only a car, a rise or a mode does
+                self.held_since, self._held_said = None, False
             if self.free_since is None:
                 self.free_since = now
             return
@@ -262,24 +266,37 @@ class LockController:
         if self.admitted_at is not None and why[0] in _VEHICLE_CODES:
             self.vehicle_since_admission = True
 
+    def _policy_waits(self) -> bool:
+        """The policy wants the arm up once the bay is free: automatic mode, no fault, the arm down."""
+        il = self.il
+        return self.mode == "auto" and self.cfg.policy.auto_raise and not il.fault and il.state == "down"
+
     def _held(self, why: tuple[str, str], now: float) -> None:
-        """No vehicle in the bay, but something else (``why``) refuses the raise: once that has lasted
-        ``auto_raise_delay_s`` — as long as a free bay waits for its raise — the policy's held raise is said
-        (``lock_refused`` with the code, once an episode). Such a code restarts the free timer, so the raise never fell
-        due and nothing was refused: a bay held ``bay_changed`` (its picture differing from its empty picture while
-        something keeps moving in it), which neither the heartbeat's ``bays_unseen`` nor any event names, kept its arm
-        down for as long as that lasted, with nothing said (probe lock30)."""
-        if why[0] in _NOT_FREE:
+        """No vehicle in the bay, but something else (``why``) refuses the raise: once that episode has lasted
+        ``auto_raise_delay_s`` — as long as a free bay waits for its raise; an admission's ``admit_window_s`` — the
+        policy's held raise is said (``lock_refused`` with the code, once an episode). Such a code restarts the free
+        timer, so the raise never fell due and nothing was refused: a bay held ``bay_changed`` (its picture differing
+        from its empty picture while something keeps moving in it), which neither the heartbeat's ``bays_unseen`` nor
+        any event names, kept its arm down for as long as that lasted, with nothing said (probe lock30).
+
+        The episode is ended by a vehicle, a rise, a fault or maintenance mode — not by a free moment: a code coming
+        and going more often than ``auto_raise_delay_s`` (15 s changed, 10 s plain) held the arm down for good and
+        was never said; nor does it run while the policy waits for nothing (the arm up, in maintenance): an unlock or
+        the end of maintenance said at once a hold that had begun long before (probe review35)."""
+        if why[0] in _NOT_FREE or not self._policy_waits():
             self.held_since, self._held_said = None, False
             return
         if self.held_since is None:
             self.held_since = now
-        il = self.il
-        if not self._held_said and now - self.held_since >= self.cfg.auto_raise_delay_s and self.mode == "auto" \
-                and self.cfg.policy.auto_raise and not il.fault and il.state == "down":
+        due = self.held_since + self.cfg.auto_raise_delay_s
+        if self.admitted_at is not None and not self.vehicle_since_admission:
+            due = max(due, self.admitted_at + self.cfg.admit_window_s)
+        if not self._held_said and now >= due:
             self._held_said = True  # the first code says it; the episode's later codes (a reload's flicker) do not
-            il.refuse(why[0], why[1], f"the policy's raise: no vehicle in the bay for {now - self.held_since:.0f}s",
-                      None)
+            # said in this episode already (a remote lock's refusal of the code): not again
+            since = None if why[0] in _SAID_BY_INTERLOCK else self.held_since
+            self.il.refuse(why[0], why[1], f"the policy's raise: no vehicle in the bay for "
+                           f"{now - self.held_since:.0f}s", None, since=since)
 
     def _warn(self, ev: Event, what: str) -> None:
         visit = ev.visit_id or ev.event_id

@@ -49,7 +49,9 @@ STROKES_NEEDED = 3  # before an end switch can be called early
 EARLY_SHARE = 0.5  # a whole stroke ending in under this share of the usual one did not reach the end (a motor slows
 #                   with cold, load or a sagging supply; none runs an arm twice as fast as it did the last strokes)
 TICK_FAILS = 3  # ticks failed within TICK_FAIL_WINDOW_S that latch tick_failed: one transient error is retried
-TICK_FAIL_WINDOW_S = 10.0
+# a minute, not 10 s: a driver failing once every 5 s never latched, and each failure cut the policy's next rise short
+# (a 3 s stroke between two): the arm rose and lowered until max_moves held it, the bay never guarded, no fault said
+TICK_FAIL_WINDOW_S = 60.0
 
 
 @dataclass
@@ -96,6 +98,7 @@ class Interlock:
         self._strokes: dict[Direction, deque[float]] = {"up": deque(maxlen=STROKES_KEPT),
                                                          "down": deque(maxlen=STROKES_KEPT)}
         self._last_refusal: str | None = None
+        self.refused_at: float | None = None  # when a refusal was last said (``refuse``)
         self._published: str | None = None
         self._recovery_timed_out = False
         self._tick_failures: deque[float] = deque(maxlen=TICK_FAILS)  # when this lock's tick last raised
@@ -265,8 +268,15 @@ class Interlock:
             reason = f"fault {old} reset"
             if sw.position == "down":
                 self._set_state("down", reason, operator)
-            else:  # between the switches, or up after a fault: any doubt leaves the arm down
+                return Decision(True, reason)
+            try:  # between the switches, or up after a fault: any doubt leaves the arm down
                 self._start(_Motion("down", self.clock.monotonic(), reason, operator, recovery=True))
+            except Exception as exc:  # noqa: BLE001 - owed (``_start``), as a lowering command's: the fault is
+                # cleared by now, and the error answered the reset with the lock still saying "fault" (review35)
+                log.warning("lock %s: reset's lowering: the motor line write failed (%s): tried again at the next "
+                            "tick", self.cfg.id, exc)
+                return Decision(True, f"{reason}; lowering (the motor line write failed: {type(exc).__name__}: "
+                                f"{exc}; tried again at the next tick)")
             return Decision(True, reason)
 
     @property
@@ -280,6 +290,13 @@ class Interlock:
         """Re-evaluate every rule now (input edge, bus update, tick)."""
         with self.guard():
             now = self.clock.monotonic()
+            if self._motion is None and self.driver.motor is not None:
+                # a line left on that no motion of ours watches: a stop whose write failed (``tick_failed``,
+                # ``_drive``). The rise it drove ran on for reverse_delay_s with nothing asking about a car, until
+                # the lowering began; stopped first, before a read that may fail as well (a failure: tick_failed)
+                driven = self.driver.motor
+                self._motor_stop()
+                log.warning("lock %s: motor found driving %s with no move under way: stopped", self.cfg.id, driven)
             raw = self.driver.read_switches()
             sw = self._debounced(raw, now)
             self._note_changes(sw, now)
@@ -529,6 +546,9 @@ class Interlock:
                 # where the lowering began off the tick: the aborted rise's half up in front of the car, an NEV's
                 # lowering (the bus's thread), a fault's safe position judged on the camera's evidence
                 self._deferred, self._reverse_at = m, self.clock.monotonic()
+                if not self.fault and self.state != "reversing":  # said as the lowering it is: a reset left "fault"
+                    # with no fault, an NEV's lowering "up" (a lock then answered "already up")
+                    self._set_state("reversing", m.reason, m.operator, direction="down", safety=m.recovery or None)
                 raise
             self._moves.append(self.clock.monotonic())
         m.full = self._switches.position == ("down" if m.target == "up" else "up") and self._pending is None
@@ -732,9 +752,13 @@ class Interlock:
             self._uncommanded.popleft()
         return len(self._uncommanded) >= self.cfg.flap_changes
 
-    def refuse(self, code: str, message: str, reason: str, operator: str | None) -> Decision:
-        if operator is not None or self._last_refusal != code:
-            self._last_refusal = code
+    def refuse(self, code: str, message: str, reason: str, operator: str | None, since: float | None = None) -> Decision:
+        """A refusal, said (``lock_refused``) unless the last one said had the same code — and, with ``since`` (the
+        controller's held raise, once an episode), was said at or after it: the last word of an earlier episode
+        swallowed the next one's (a car parked and left between, the arm never up)."""
+        if operator is not None or self._last_refusal != code or (
+                since is not None and (self.refused_at is None or self.refused_at < since)):
+            self._last_refusal, self.refused_at = code, self.clock.monotonic()
             self.emit(EventType.LOCK_REFUSED, code=code, reason=message, request=reason, operator=operator)
         return Decision(False, message, code)
 

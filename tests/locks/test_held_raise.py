@@ -39,3 +39,60 @@ def test_a_short_hold_or_a_vehicle_says_nothing(make_rig):
     rig.step(10 * 60)
     assert refusals(rig) == []
     assert not rig.violations
+
+
+def test_a_hold_that_comes_and_goes_is_said(make_rig):
+    """Something moving in the bay on and off (changed 15 s, plain 10 s: each shorter than ``auto_raise_delay_s``):
+    every plain spell ended the held episode and every changed one the free timer, so the arm stayed down for good
+    and nothing was said."""
+    rig = make_rig("gpio", position=0.0)
+    rig.see(p_occupied=0.05)
+    for _ in range(12):  # 5 minutes
+        rig.changed = True
+        rig.step(15)
+        rig.changed = False
+        rig.step(10)
+    assert rig.state == "down"
+    assert refusals(rig) == [("bay_changed", None)]
+    assert not rig.violations
+
+
+def test_a_hold_is_counted_from_when_the_policy_waits_for_a_raise(make_rig):
+    """A hold begun while the arm was up or the bay in maintenance was said the moment the policy began to wait (an
+    unlock, maintenance off), though a free bay would have waited ``admit_window_s`` / ``auto_raise_delay_s`` then."""
+    rig = make_rig("gpio", position=1.0)
+    rig.see(p_occupied=0.05)
+    rig.step(5)
+    assert rig.state == "up"
+    rig.changed = True
+    rig.step(120)
+    assert rig.manager.unlock("B1", reason="visitor", operator="ops").ok
+    rig.step(rig.lock_cfg.admit_window_s - 5)
+    assert refusals(rig) == [], "said inside the visitor's admit window"
+    rig.step(10)
+    assert refusals(rig) == [("bay_changed", None)]
+    rig.manager.set_maintenance("B1", True)
+    rig.step(120)
+    rig.manager.set_maintenance("B1", False)
+    rig.step(rig.lock_cfg.auto_raise_delay_s - 5)
+    assert refusals(rig) == [("bay_changed", None)], "said again at once after maintenance"
+    rig.step(10)
+    assert refusals(rig) == [("bay_changed", None)] * 2
+    assert not rig.violations
+
+
+def test_a_second_hold_after_a_car_is_said_again(make_rig):
+    """The held raise was said through the interlock's refusal, which keeps quiet about the code it refused last: with
+    no rise between (a car parked and left while the arm was down), the next episode of ``bay_changed`` was swallowed."""
+    rig = make_rig("gpio", position=0.0)
+    rig.see(p_occupied=0.05)
+    rig.changed = True
+    rig.step(rig.lock_cfg.auto_raise_delay_s + 5)
+    assert refusals(rig) == [("bay_changed", None)]
+    rig.vehicle_arrives("粤B1234X", nev=False)
+    rig.step(60)
+    rig.vehicle_leaves()
+    rig.step(rig.lock_cfg.auto_raise_delay_s + 5)
+    assert rig.state == "down"
+    assert refusals(rig) == [("bay_changed", None)] * 2
+    assert not rig.violations

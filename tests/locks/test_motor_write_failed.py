@@ -212,3 +212,78 @@ def test_a_rise_cut_short_by_one_failed_read_is_lowered_not_latched(make_rig):
     assert not rig.of(EventType.LOCK_FAULT)
     assert any(e.data.get("safety") for e in rig.of(EventType.LOCK_MOVED)), "the lowering is the interlock's own"
     assert not rig.violations
+
+
+def test_a_stop_whose_write_fails_is_tried_again_before_anything_else(make_rig):
+    """Mid-rise, one tick's read fails and so does the stop's write of the UP line (one bad moment on the GPIO chip):
+    the rise was no longer the lock's motion, so nothing watched the motor, which drove the arm on up for
+    ``reverse_delay_s`` — over a car that nosed in meanwhile — until the lowering began. A line the interlock drives with
+    no motion of its own is switched off at the next check."""
+    rig = make_rig("gpio", position=0.0, reverse_delay_s=1.0)
+    assert rig.manager.lock("B1", reason="test raise", operator="ops").ok
+    rig.step(1.0)
+    assert rig.up_active()
+    pins = rig.manager.driver("B1")
+    real, calls = pins.read_switches, [0]
+
+    def once() -> object:
+        calls[0] += 1
+        if calls[0] == 1:
+            raise OSError(5, "Input/output error")
+        return real()
+
+    pins.read_switches = once
+    failing(rig.pin(UP), False)  # the stop's write of the UP line fails once too
+    rig.step(0.1)
+    rig.set_vehicle(True)  # a car noses in
+    rig.step(0.1)
+    assert not rig.up_active(), "a motor driven up that nothing watches"
+    rig.step(3)
+    assert rig.arm.position == 0.0 and not rig.of(EventType.LOCK_FAULT)
+    assert not rig.violations
+
+
+def test_a_driver_failing_every_few_seconds_is_a_fault_not_a_rise_cut_short_for_ever(make_rig):
+    """A GPIO chip whose read fails once every 5 s (never 3 times within 10 s): each failure cut the policy's rise short,
+    the arm lowered and rose again, and the next failure cut that one short too — the bay never guarded, the motor run
+    until ``max_moves`` held it, and no fault: only ``tick_failed`` says the driver is failing. Counted over a minute,
+    such a driver latches it; one transient error still does not."""
+    rig = make_rig("gpio", position=0.0)
+    rig.step(1)
+    pins = rig.manager.driver("B1")
+    real, last = pins.read_switches, [rig.clock.monotonic()]
+
+    def every_5s() -> object:
+        if rig.clock.monotonic() - last[0] >= 5.05:
+            last[0] = rig.clock.monotonic()
+            raise OSError(5, "Input/output error")
+        return real()
+
+    pins.read_switches = every_5s
+    rig.step(rig.lock_cfg.auto_raise_delay_s + 60)
+    cut = [e for e in rig.of(EventType.LOCK_MOVED) if "supervision failed" in e.data.get("reason", "")]
+    assert [e.data["code"] for e in rig.of(EventType.LOCK_FAULT)] == ["tick_failed"], (len(cut), rig.state)
+    assert not rig.violations
+
+
+def test_a_reset_whose_lowering_write_fails_is_accepted_and_owed(make_rig):
+    """An operator's reset of a lock latched half up, whose lowering's DOWN write fails once: the reset cleared the
+    fault, then answered with the error, and the lock was left saying ``fault`` with no fault (status: state fault,
+    fault None) until the tick's retry. As ``unlock``'s lowering: accepted, owed, and said as a lowering."""
+    rig = make_rig("gpio", position=0.0)
+    mended = rig.pin(DOWN)._set_state
+    failing(rig.pin(DOWN), True, times=None)
+    assert rig.manager.lock("B1", reason="test raise", operator="ops").ok
+    rig.step(1.5)
+    rig.see(occupied=True, p_occupied=0.9)  # a car noses in; the lowering's write keeps failing: latched
+    rig.step(2)
+    assert rig.manager.status()["B1"]["fault"] == "tick_failed" and 0.0 < rig.arm.position < 1.0
+    rig.pin(DOWN)._set_state = mended
+    failing(rig.pin(DOWN), True)  # the driver mended, but for one more bad write
+    res = rig.manager.reset("B1", operator="ops")
+    assert res.ok, res
+    st = rig.manager.status()["B1"]
+    assert (st["state"], st["fault"]) == ("moving", None), st
+    rig.step(3)
+    assert rig.arm.position == 0.0 and rig.state == "down"
+    assert not rig.violations
