@@ -59,16 +59,7 @@ def _recorder(db: Path, clock: FakeClock, bus: EventBus) -> ViolationRecorder:
 def test_a_start_under_a_lock_ends_the_previous_runs_visits_once_it_is_free_and_never_its_own(
         tmp_path: Path, clock: FakeClock, caplog: pytest.LogCaptureFixture) -> None:
     db = tmp_path / "evidence.db"
-    bus = EventBus()
-    last = ViolationRecorder(db, clock, bus, history_days=400)
-    last.start()
-    last.close_previous_run()
-    bus.publish(Event.make(EventType.VEHICLE_ARRIVED, clock, bay_id="A", visit_id="old"))
-    clock.advance(60)
-    last.mark_alive()
-    last.marks.close()  # killed (a power cut): its visit stays open in the log
-    last.runs.close()
-    last.log.close()
+    _killed_with_a_visit_open(db, clock)
 
     clock.advance(600)
     bus = EventBus()
