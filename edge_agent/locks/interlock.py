@@ -208,9 +208,13 @@ class Interlock:
     def request(self, target: Direction, reason: str, operator: str | None = None) -> Decision:
         """Ask for a move; UP is refused (with a ``lock_refused`` event) when unsafe."""
         with self.guard():
-            self.check()
             if target == "down":
+                try:
+                    self.check()
+                except Exception as exc:  # noqa: BLE001 - a lowering is owed whatever the check met (review36)
+                    return self._owe_down(reason, operator, exc)
                 return self._request_down(reason, operator)
+            self.check()
             if self.fault:
                 return self.refuse("fault", f"lock in fault ({self.fault}): needs reset", reason, operator)
             if self._rising():  # said "already up" beside state moving (a slow or stalled motor): as "already lowering"
@@ -263,7 +267,12 @@ class Interlock:
             self._tick_failures.clear()
             for strokes in self._strokes.values():  # someone looked at the arm: maybe a new motor or battery, whose
                 strokes.clear()  # faster stroke would otherwise be called early at every move until a restart
-            self._motor_stop()
+            try:
+                self._motor_stop()
+            except Exception:  # noqa: BLE001 - the fault is cleared by now: raised, the lock said "fault" with none,
+                # nothing owed, the arm left half up for good (review36). The lowering below is tried, and owed if its
+                # write fails too; a line left on is stopped at the next check
+                log.warning("lock %s: reset's motor stop failed", self.cfg.id)
             self._motion, self._reverse_at, self._switches, self._pending = None, None, sw, None
             reason = f"fault {old} reset"
             if sw.position == "down":
@@ -490,6 +499,28 @@ class Interlock:
             return Decision(True, f"lowering (the motor line write failed: {type(exc).__name__}: {exc}; "
                             "tried again at the next tick)")
         return Decision(True, "lowering")
+
+    def _owe_down(self, reason: str, operator: str | None, exc: Exception) -> Decision:
+        """A lowering asked for while the check before it failed (a line left driving whose stop fails again, a read
+        that fails): accepted and owed, as one whose own write failed (``_start``), tried again at the next tick. The
+        check's error answered the ``unlock`` / NEV / maintenance lowering, and the controller took no note of it: no
+        admit window, so once the tick's retry had lowered the arm the policy raised it again in front of the
+        visitor (probe review36)."""
+        log.warning("lock %s: lowering (%s): the check before it failed (%s): tried again at the next tick",
+                    self.cfg.id, reason, exc)
+        m = self._motion
+        if not (m is not None and m.target == "down") and self._reverse_at is None:
+            try:
+                self._motor_stop()  # a rise's line, or one left driving
+            except Exception:  # noqa: BLE001 - the next check stops a line left on before anything else
+                log.warning("lock %s: motor stop failed too", self.cfg.id)
+            now = self.clock.monotonic()
+            self._motion = None
+            self._deferred, self._reverse_at = _Motion("down", now, reason, operator, recovery=bool(self.fault)), now
+            if not self.fault and self.state != "reversing":
+                self._set_state("reversing", reason, operator, direction="down")
+        return Decision(True, f"lowering (the lock's check failed: {type(exc).__name__}: {exc}; tried again at the "
+                        "next tick)")
 
     def _motor_stop(self) -> None:
         """Every stop of the motor: notes the direction that was driven and when, for ``_reversal_wait``."""

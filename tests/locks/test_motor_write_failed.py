@@ -287,3 +287,56 @@ def test_a_reset_whose_lowering_write_fails_is_accepted_and_owed(make_rig):
     rig.step(3)
     assert rig.arm.position == 0.0 and rig.state == "down"
     assert not rig.violations
+
+
+def test_a_reset_whose_motor_stop_fails_is_accepted_and_owed(make_rig):
+    """An operator's reset of a lock latched half up (its writes failing), whose own stop's write fails once more: the
+    reset cleared the fault and its saved latch, then answered with the error before its lowering — the lock said
+    ``fault`` with no fault, nothing owed, the policy (which waits for ``down``) never moved it: the arm stayed half up
+    for good with no fault on record. As a failed lowering's write: accepted, owed, said as a lowering."""
+    rig = make_rig("gpio", position=0.0)
+    mended = rig.pin(DOWN)._set_state
+    failing(rig.pin(DOWN), True, times=None)
+    assert rig.manager.lock("B1", reason="test raise", operator="ops").ok
+    rig.step(1.5)
+    rig.see(occupied=True, p_occupied=0.9)  # a car noses in; the lowering's write keeps failing: latched
+    rig.step(2)
+    assert rig.manager.status()["B1"]["fault"] == "tick_failed" and 0.0 < rig.arm.position < 1.0
+    rig.pin(DOWN)._set_state = mended
+    failing(rig.pin(UP), False)  # the reset's stop: its write of the UP line fails once
+    res = rig.manager.reset("B1", operator="ops")
+    assert res.ok, res
+    st = rig.manager.status()["B1"]
+    assert (st["state"], st["fault"]) == ("moving", None), st
+    rig.step(3)
+    assert rig.arm.position == 0.0 and rig.state == "down", (rig.arm.position, rig.state)
+    assert not rig.violations
+
+
+def test_an_unlock_while_a_stop_keeps_failing_is_accepted_and_owed(make_rig):
+    """Mid-rise the tick's read fails and the stop's write of the UP line fails twice: the check an ``unlock`` runs
+    first switches that line off before anything else, and its failed write answered the visitor's ``unlock`` with the
+    error — no admit window, so once the tick's retry had lowered the arm the policy raised it again in front of them
+    (the bay long free). A lowering is owed whatever the check met, and accepted."""
+    rig = make_rig("gpio", position=0.0, reverse_delay_s=1.0)
+    rig.step(rig.lock_cfg.auto_raise_delay_s - 5)  # the bay long free: the policy's raise is due once the arm is down
+    assert rig.manager.lock("B1", reason="test raise", operator="ops").ok
+    rig.step(1.0)
+    assert rig.up_active()
+    pins = rig.manager.driver("B1")
+    real, calls = pins.read_switches, [0]
+
+    def once() -> object:
+        calls[0] += 1
+        if calls[0] == 1:
+            raise OSError(5, "Input/output error")
+        return real()
+
+    pins.read_switches = once
+    failing(rig.pin(UP), False, times=2)  # the tick's stop, then the unlock's check's stop
+    rig.step(0.1)
+    res = rig.manager.unlock("B1", reason="visitor", operator="ops")
+    assert res.ok, res
+    rig.step(rig.lock_cfg.admit_window_s - 5)
+    assert rig.state == "down" and rig.arm.position == 0.0, "the visitor's admit window was cut short"
+    assert not rig.violations
