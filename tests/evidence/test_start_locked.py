@@ -148,6 +148,19 @@ def _started_under_a_lock(db: Path, clock: FakeClock, seen: list[Event]) -> tupl
     return rec, bus
 
 
+def _next_start_ends(db: Path, clock: FakeClock) -> list[tuple[str | None, float]]:
+    """A start 10 minutes later: the visits it ends (``agent_stopped``), with their stays."""
+    clock.advance(600)
+    bus = EventBus()
+    after: list[Event] = []
+    bus.subscribe(after.append)
+    nxt = ViolationRecorder(db, clock, bus)
+    nxt.start()
+    nxt.close_previous_run()
+    nxt.stop()
+    return [(e.visit_id, e.data["stayed_s"]) for e in after if e.type == EventType.VEHICLE_DEPARTED]
+
+
 def _runs(db: Path) -> list[tuple[str, str]]:
     with sqlite3.connect(db) as conn:
         return conn.execute("SELECT started_at, alive_at FROM runs ORDER BY id").fetchall()
@@ -172,16 +185,7 @@ def test_a_stop_within_the_minute_after_the_lock_went_records_the_run_and_its_vi
     runs = _runs(db)
     assert len(runs) == 2 and runs[1] == (iso(started), iso(clock.now()))
 
-    clock.advance(600)
-    bus = EventBus()
-    after: list[Event] = []
-    bus.subscribe(after.append)
-    nxt = ViolationRecorder(db, clock, bus)
-    nxt.start()
-    nxt.close_previous_run()
-    departed = [e for e in after if e.type == EventType.VEHICLE_DEPARTED]
-    assert [(e.visit_id, e.data["stayed_s"]) for e in departed] == [("new", 20.0)]  # before: 0.0, at its arrival
-    nxt.stop()
+    assert _next_start_ends(db, clock) == [("new", 20.0)]  # before: 0.0, at its arrival
     assert len(_runs(db)) == 3
 
 
@@ -278,13 +282,4 @@ def test_a_stop_while_another_threads_event_records_the_put_off_start_waits_for_
     assert len(runs) == 2 and runs[1] == (iso(started), iso(clock.now()))
     assert [e.visit_id for e in seen if e.type == EventType.VEHICLE_DEPARTED] == ["old"]
 
-    clock.advance(600)
-    bus = EventBus()
-    after: list[Event] = []
-    bus.subscribe(after.append)
-    nxt = ViolationRecorder(db, clock, bus)
-    nxt.start()
-    nxt.close_previous_run()
-    assert [(e.visit_id, e.data["stayed_s"]) for e in after if e.type == EventType.VEHICLE_DEPARTED] == [
-        ("new", 20.0)]  # "old" ended once, by the run above; "new" at its stop
-    nxt.stop()
+    assert _next_start_ends(db, clock) == [("new", 20.0)]  # "old" ended once, by the run above; "new" at its stop

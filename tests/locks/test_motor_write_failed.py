@@ -46,6 +46,19 @@ def rise_aborted_by_the_camera(rig: Rig) -> None:
     rig.see(p_occupied=0.95)  # the lowering is due now, on this thread: its DOWN write fails; nothing raised here
 
 
+def _read_fails_once(pins: Any) -> None:
+    """The driver's next read of the switches raises ``EIO`` once (a bad moment on the GPIO chip), then reads again."""
+    real, calls = pins.read_switches, [0]
+
+    def once() -> object:
+        calls[0] += 1
+        if calls[0] == 1:
+            raise OSError(5, "Input/output error")
+        return real()
+
+    pins.read_switches = once
+
+
 def test_a_lowering_whose_write_fails_is_retried(make_rig):
     rig = make_rig("gpio", position=0.0)
     failing(rig.pin(DOWN), True)
@@ -196,15 +209,7 @@ def test_a_rise_cut_short_by_one_failed_read_is_lowered_not_latched(make_rig):
     rig.step(1.5)
     assert rig.up_active() and 0.0 < rig.arm.position < 1.0
     pins = rig.manager.driver("B1")
-    real, calls = pins.read_switches, [0]
-
-    def once() -> object:
-        calls[0] += 1
-        if calls[0] == 1:
-            raise OSError(5, "Input/output error")
-        return real()
-
-    pins.read_switches = once
+    _read_fails_once(pins)
     rig.step(0.1)
     assert not rig.up_active() and rig.state == "moving"
     rig.step(4)
@@ -224,15 +229,7 @@ def test_a_stop_whose_write_fails_is_tried_again_before_anything_else(make_rig):
     rig.step(1.0)
     assert rig.up_active()
     pins = rig.manager.driver("B1")
-    real, calls = pins.read_switches, [0]
-
-    def once() -> object:
-        calls[0] += 1
-        if calls[0] == 1:
-            raise OSError(5, "Input/output error")
-        return real()
-
-    pins.read_switches = once
+    _read_fails_once(pins)
     failing(rig.pin(UP), False)  # the stop's write of the UP line fails once too
     rig.step(0.1)
     rig.set_vehicle(True)  # a car noses in
@@ -324,15 +321,7 @@ def test_an_unlock_while_a_stop_keeps_failing_is_accepted_and_owed(make_rig):
     rig.step(1.0)
     assert rig.up_active()
     pins = rig.manager.driver("B1")
-    real, calls = pins.read_switches, [0]
-
-    def once() -> object:
-        calls[0] += 1
-        if calls[0] == 1:
-            raise OSError(5, "Input/output error")
-        return real()
-
-    pins.read_switches = once
+    _read_fails_once(pins)
     failing(rig.pin(UP), False, times=2)  # the tick's stop, then the unlock's check's stop
     rig.step(0.1)
     res = rig.manager.unlock("B1", reason="visitor", operator="ops")
