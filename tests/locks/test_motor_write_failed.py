@@ -263,10 +263,9 @@ def test_a_driver_failing_every_few_seconds_is_a_fault_not_a_rise_cut_short_for_
     assert not rig.violations
 
 
-def test_a_reset_whose_lowering_write_fails_is_accepted_and_owed(make_rig):
-    """An operator's reset of a lock latched half up, whose lowering's DOWN write fails once: the reset cleared the
-    fault, then answered with the error, and the lock was left saying ``fault`` with no fault (status: state fault,
-    fault None) until the tick's retry. As ``unlock``'s lowering: accepted, owed, and said as a lowering."""
+def _latched_half_up(make_rig: Any) -> Rig:
+    """A lock latched ``tick_failed`` half up (a car nosed in mid-rise, the lowering's writes kept failing), its
+    driver then mended."""
     rig = make_rig("gpio", position=0.0)
     mended = rig.pin(DOWN)._set_state
     failing(rig.pin(DOWN), True, times=None)
@@ -276,6 +275,14 @@ def test_a_reset_whose_lowering_write_fails_is_accepted_and_owed(make_rig):
     rig.step(2)
     assert rig.manager.status()["B1"]["fault"] == "tick_failed" and 0.0 < rig.arm.position < 1.0
     rig.pin(DOWN)._set_state = mended
+    return rig
+
+
+def test_a_reset_whose_lowering_write_fails_is_accepted_and_owed(make_rig):
+    """An operator's reset of a lock latched half up, whose lowering's DOWN write fails once: the reset cleared the
+    fault, then answered with the error, and the lock was left saying ``fault`` with no fault (status: state fault,
+    fault None) until the tick's retry. As ``unlock``'s lowering: accepted, owed, and said as a lowering."""
+    rig = _latched_half_up(make_rig)
     failing(rig.pin(DOWN), True)  # the driver mended, but for one more bad write
     res = rig.manager.reset("B1", operator="ops")
     assert res.ok, res
@@ -291,15 +298,7 @@ def test_a_reset_whose_motor_stop_fails_is_accepted_and_owed(make_rig):
     reset cleared the fault and its saved latch, then answered with the error before its lowering — the lock said
     ``fault`` with no fault, nothing owed, the policy (which waits for ``down``) never moved it: the arm stayed half up
     for good with no fault on record. As a failed lowering's write: accepted, owed, said as a lowering."""
-    rig = make_rig("gpio", position=0.0)
-    mended = rig.pin(DOWN)._set_state
-    failing(rig.pin(DOWN), True, times=None)
-    assert rig.manager.lock("B1", reason="test raise", operator="ops").ok
-    rig.step(1.5)
-    rig.see(occupied=True, p_occupied=0.9)  # a car noses in; the lowering's write keeps failing: latched
-    rig.step(2)
-    assert rig.manager.status()["B1"]["fault"] == "tick_failed" and 0.0 < rig.arm.position < 1.0
-    rig.pin(DOWN)._set_state = mended
+    rig = _latched_half_up(make_rig)
     failing(rig.pin(UP), False)  # the reset's stop: its write of the UP line fails once
     res = rig.manager.reset("B1", operator="ops")
     assert res.ok, res
