@@ -22,8 +22,10 @@ characters, so one was taken as skipped). When **both** estimates say the light 
 and the background divided by **each** is clearly yellow (hue ≤ ``HUE_YELLOW_MAX``), the plate is yellow — a
 7-character yellow plate, "not NEV". Measured (photos30 probe, docs/perception.md): yellow plates corrected 10–31
 (one at 48 under 16000 K, left); green NEV plates 50–101 (the lower of the two estimates' hues: 36–61), the large
-NEV's two-tone 38–68, so a dropped character on an NEV plate never makes it yellow; clean photos never both cold
-(the largest log B/R of the lower estimate 0.24).
+NEV's two-tone 38–68; clean photos never both cold (the largest log B/R of the lower estimate 0.24). Those margins
+alone did not hold: a blue sky in the frame made both estimates "cold" under neutral light and a real NEV plate
+corrected to yellow (review34), so the plate as seen must not be clear green (``HUE_SEEN_MAX``) and each half must
+correct yellow on its own (``HALVES``): real NEV plates under six lights, with and without sky, called yellow 3 -> 0.
 """
 
 from __future__ import annotations
