@@ -85,7 +85,8 @@ class AgentControl(Protocol):
         """Open charger health warnings per bay: ``[{"kind", "since", "event_id", "reason"}]``."""
 
     def reset_lock(self, bay_id: str, operator: str) -> ControlResult:
-        """Clear a latched lock FAULT (refused while its cause persists); the lock stays down."""
+        """Clear a latched lock FAULT (refused while its cause persists; the lock stays down), or end a
+        ``presence_blind`` hold: whoever checked the sensor trusts it again."""
 
     def set_maintenance(self, bay_id: str, on: bool, operator: str) -> ControlResult:
         """Maintenance mode: the lock is held DOWN and makes no automatic moves."""

@@ -131,7 +131,8 @@ class ViolationRecorder:
 
     def _begin_later(self, why: str) -> None:
         log.warning("violation log %s is locked by another program (%s): the visits the previous run left open "
-                    "are ended once it is free (checked each minute)", self.log.db_path, why)
+                    "are ended once it is free (checked at each event written, each minute and at the stop)",
+                    self.log.db_path, why)
         self._track = self.bus.subscribe(self._while_put_off)
 
     def _while_put_off(self, event: Event) -> None:

@@ -74,6 +74,8 @@ def test_a_start_under_a_lock_ends_the_previous_runs_visits_once_it_is_free_and_
         rec.mark_alive()  # still locked: a glance, nothing ended
         assert [e.visit_id for e in seen] == ["new"] and rec.log.held == 1
     assert not [r for r in caplog.records if r.exc_info]
+    # when it is looked at again, as it is (an operator reading "each minute" waited a minute to stop it: leftovers29)
+    assert "checked at each event written, each minute and at the stop" in caplog.text
     clock.advance(60)
     rec.mark_alive()  # the lock gone: the held event written, then the start recorded
     ended = [e for e in seen if e.type == EventType.VEHICLE_DEPARTED]
