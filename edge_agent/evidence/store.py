@@ -26,6 +26,7 @@ import os
 import re
 import shutil
 import sqlite3
+import stat
 import threading
 import time
 import uuid
@@ -119,6 +120,37 @@ def remove_photo(root: Path, rel: str) -> bool:
     finally:
         os.close(fd)
     return True
+
+
+MAX_PHOTO_BYTES = 64 * 2**20  # a 48 MP frame (the most a camera may send) as JPEG is well under this
+
+
+def read_photo(root: Path, rel: str) -> bytes | None:
+    """The bytes of the photo an index row names, ``rel`` under ``root``, read only as a regular file of a name the
+    store writes (``YYYY-MM-DD/<uuid>[_crop].jpg``) in a day folder that is no link, opened through no link at any
+    step (one open, no check before it that a swap could outrun); None when there is none such. Why: the page served
+    ``root / rel`` with whatever it led to, and a link planted at a photo's name (the data folder may be written by
+    others) handed any signed-in viewer a file only the agent may read: ``web.session_secret_file`` (every session
+    forged), the command key, the users file."""
+    day, sep, name = rel.partition("/")
+    if not sep or not _DAY.fullmatch(day) or not _PHOTO.fullmatch(name):
+        return None
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    try:
+        folder = os.open(root / day, flags | os.O_DIRECTORY)
+    except OSError:  # gone, or ELOOP / ENOTDIR: a link or a file where the day folder should be
+        return None
+    try:
+        fd = os.open(name, flags, dir_fd=folder)
+    except OSError:  # gone, or a link at the photo's name
+        return None
+    finally:
+        os.close(folder)
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_PHOTO_BYTES:  # a FIFO, a device
+            return None
+        return fh.read(MAX_PHOTO_BYTES)
 
 
 RESTORED_FACTOR = 1.5  # "low" ends when this multiple of the reserve is free again
@@ -587,6 +619,14 @@ class EvidenceStore:
         rec = self.get(evidence_id)
         rel = None if rec is None else (rec.frame_file if which == "frame" else rec.crop_file)
         return None if rel is None else self.root / rel
+
+    def read_image(self, evidence_id: str, which: str = "frame") -> bytes | None:
+        """The photo's bytes (``read_photo``: never through a link), None when it is gone or not the store's."""
+        if which not in ("frame", "crop"):
+            raise ValueError("which must be 'frame' or 'crop'")
+        rec = self.get(evidence_id)
+        rel = None if rec is None else (rec.frame_file if which == "frame" else rec.crop_file)
+        return None if rel is None else read_photo(self.root, rel)
 
     def total_bytes(self) -> int:
         with self._lock:

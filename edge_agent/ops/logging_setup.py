@@ -89,13 +89,22 @@ class JsonFormatter(logging.Formatter):
             record.exc_text = self.formatException(record.exc_info)
         if record.exc_text:
             out["exc"] = record.exc_text
-        return json.dumps(out, ensure_ascii=False)
+        # json.dumps escapes C0 controls only: DEL, the C1 controls (0x9b is a terminal's CSI, as ESC [) and the
+        # Unicode line separators went out raw to whoever reads the journal in a terminal; as \uXXXX the line
+        # stays the same JSON
+        return _JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(out, ensure_ascii=False))
 
 
 PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # Line breaks and other control characters a message may carry from outside (a file name in a camera folder):
 # written as escapes, so that one record stays one line.
 _CONTROLS = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+# what ``json.dumps`` leaves raw of the above (it escapes U+0000-U+001F)
+_JSON_RAW = re.compile("[\x7f-\x9f\u2028\u2029]")
+# a traceback keeps its line breaks (and tabs); every other control character is escaped
+_IN_TRACEBACK = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def one_line(text: str) -> str:
@@ -123,6 +132,12 @@ class PlainFormatter(logging.Formatter):
         ``f1\\n2026-12-05 ERROR …`` wrote a second, forged line into the log under ``run`` and ``replay``; the
         JSON format was never split."""
         return self._style._fmt % dict(vars(record), message=one_line(record.message))  # type: ignore[operator]
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The record with its traceback's control characters escaped too (its lines kept). Why: an exception's
+        text may quote what came from outside (a value a database refused, a path), and ESC, BEL or CR in it
+        reached the terminal of whoever read the log: a title set, a line erased and written over."""
+        return _IN_TRACEBACK.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), super().format(record))
 
 
 # syslog priorities (sd-daemon(3)) of logging's levels: what journald files each line under

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import threading
 from collections.abc import Callable
 from datetime import datetime
@@ -18,6 +19,11 @@ from edge_agent.events.types import BayState, Event
 log = logging.getLogger(__name__)
 
 
+# What json.dumps leaves raw (it escapes U+0000-U+001F) and must not be: a lock command's ``operator`` / ``reason``
+# (free text from whoever may publish a command) carried DEL or C1 controls (0x9b: a terminal's CSI) to the terminal
+# ``run`` prints events on, and U+0085 / U+2028 / U+2029, at which ``str.splitlines`` (a reader's usual way through
+# events.jsonl) cut one event into two broken lines. As ``\uXXXX`` each line reads back the same.
+_RAW = re.compile("[\x7f-\x9f\u2028\u2029]")
 EVENTS_LOG_MAX_BYTES = 32 * 1024 * 1024  # ``run``'s events.jsonl; with its one older file at most ~64 MiB
 
 
@@ -70,7 +76,7 @@ class JsonLinesSink:
                           self.failed)
 
     def _write(self, obj: dict) -> None:
-        line = json.dumps(obj, ensure_ascii=False, default=str)
+        line = _RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(obj, ensure_ascii=False, default=str))
         with self._lock:
             for out in (self.stream, self._file):
                 if out is None:

@@ -70,12 +70,12 @@ def teach_page(request: Request):
     # a lost, frozen, black or covered camera: its picture is no moment to label (the last frame it sent, again)
     if view is not None and view.camera == "ok" and not view.camera_problem:
         try:
-            from edge_agent.camera.decode import decode_file
+            from edge_agent.camera.decode import decode_bytes
 
-            path = ctx.store.image_path(view.evidence_id)
-            if path is None:
+            data = ctx.store.read_image(view.evidence_id)  # never through a link (a FIFO there hung this view)
+            if data is None:
                 raise FileNotFoundError(view.evidence_id)
-            guesses = {g.bay_id: g for g in ctx.teach.guesses(ctx.cfg, decode_file(path).image, polygons)}
+            guesses = {g.bay_id: g for g in ctx.teach.guesses(ctx.cfg, decode_bytes(data).image, polygons)}
         except Exception as exc:  # the model cannot be loaded, the picture is gone: the page says it
             error = str(exc)
             log.warning("teach: cannot classify the picture: %s", exc)

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
-from fastapi.responses import FileResponse, RedirectResponse, StreamingResponse
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
 from edge_agent.config.load import ConfigError
 from edge_agent.csvcell import text_cell
@@ -255,11 +255,11 @@ def add_to_list(request: Request, vid: str, which: str = Form(...)):
 def image(request: Request, evidence_id: str, which: str):
     if which not in ("frame", "crop"):
         raise HTTPException(404)
-    try:
-        path = ctx_of(request).store.image_path(evidence_id, which=which)
-    except (KeyError, ValueError, FileNotFoundError):
-        path = None
-    if path is None or not path.exists():
+    try:  # read here, never through a link (``read_photo``): a path handed on was opened again by name
+        data = ctx_of(request).store.read_image(evidence_id, which=which)
+    except (KeyError, ValueError, OSError):
+        data = None
+    if data is None:
         raise HTTPException(404, "no such image (retention may have removed it)")
     viewed(request, "viewed_photo", f"{evidence_id}/{which}")
-    return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": IMAGE_CACHE})
+    return Response(data, media_type="image/jpeg", headers={"Cache-Control": IMAGE_CACHE})

@@ -190,8 +190,9 @@ class Teacher:
 
     def _add_frame(self, cfg: AgentConfig, picture: str, frame: Path, polygons: dict[str, list],
                    flags: dict[str, str], taken: float | None) -> Counts:
-        from edge_agent.camera.decode import ImageReadError, decode_file
+        from edge_agent.camera.decode import ImageReadError, decode_bytes
         from edge_agent.durable import write_durably
+        from edge_agent.evidence.store import read_photo
 
         folder = labels_folder(cfg)
         try:
@@ -206,10 +207,14 @@ class Teacher:
         if now.frames >= MAX_FRAMES:
             raise TeachRefused(409, f"{MAX_FRAMES} pictures are labelled already, the most kept: calibrate, or "
                                     "forget the labelled pictures to start again")
+        # read as the store's own file, never through a link: a FIFO planted at the photo's name held this lock
+        # (every later Save) for ever, a link copied whatever it led to into the labels
+        data = read_photo(frame.parent.parent, f"{frame.parent.name}/{frame.name}")
         try:
-            data = frame.read_bytes()
-            image = decode_file(frame).image
-        except (OSError, ImageReadError) as exc:
+            if data is None:
+                raise ImageReadError(f"{frame.name} is not there, or not the store's own file")
+            image = decode_bytes(data, frame.name).image
+        except ImageReadError as exc:
             raise TeachRefused(409, f"the picture is gone from the evidence ({exc}): reload the page") from None
         from edge_agent.bays.calibration import classifier_files
 

@@ -80,6 +80,32 @@ def test_a_plain_record_stays_one_line_whatever_its_message_carries(root_restore
 
 
 @pytest.mark.parametrize("fmt", ["plain", "json"])
+def test_no_terminal_control_reaches_the_log_raw_from_a_message_or_a_traceback(root_restored, fmt):
+    """What a terminal obeys (ESC, BEL, CR, DEL, C1's CSI 0x9b) never reaches the log raw, in either format: a
+    traceback's text (an exception quoting a value from outside, say one a database refused) set the reader's
+    terminal title and erased lines in the plain log, and the JSON log left DEL, the C1 controls and U+2028 raw
+    (``json.dumps`` escapes only U+0000-U+001F). Line breaks of a traceback stay; the JSON reads back the same."""
+    buf = io.StringIO()
+    setup_logging(LoggingConfig(format=fmt), stream=buf)
+    log = logging.getLogger("edge_agent.x")
+    hostile = "v\x1b]0;pwned\x07\r\x1b[2Kforged\x9b2J\x7f\u2028end"
+    log.warning("command %s refused", hostile)
+    try:
+        raise ValueError(f"invalid input value {hostile!s}")
+    except ValueError:
+        log.exception("consumer: write failed")
+    text = buf.getvalue()
+    assert not any(c in text for c in "\x1b\x07\r\x9b\x7f\u2028"), repr(text)
+    if fmt == "json":
+        first, second = (json.loads(line) for line in text.splitlines())
+        assert first["msg"] == f"command {hostile} refused" and second["exc"].endswith(f"ValueError: invalid input "
+                                                                                     f"value {hostile}")
+    else:
+        assert text.splitlines()[-1] == "ValueError: invalid input value " \
+            "v\\x1b]0;pwned\\x07\\r\\x1b[2Kforged\\x9b2J\\x7f\\u2028end"
+
+
+@pytest.mark.parametrize("fmt", ["plain", "json"])
 def test_secrets_never_logged(root_restored, fmt):
     buf = io.StringIO()
     redactor = setup_logging(LoggingConfig(format=fmt), secrets=[SECRET], stream=buf)

@@ -647,3 +647,22 @@ def test_a_labelled_picture_on_a_read_only_labels_folder_is_a_503_naming_it_not_
         assert list(labels.iterdir()) == []
     finally:
         subprocess.run(["umount", str(labels)], check=False)
+
+
+def test_a_link_planted_at_the_picture_is_not_copied_into_the_labels(teach_site, tmp_path):
+    """The data folder may be written by others: the picture is read as the store's own file, never through a link
+    (it copied whatever the link led to into ``labels/frames``, and a FIFO there held the labels' lock for ever)."""
+    site = teach_site
+    client, _ = logged_in(site)
+    site.clock.advance(11)
+    data = page_data(client)
+    frame = site.store.image_path(data["picture"])
+    outside = tmp_path / "outside.jpg"
+    outside.write_bytes(frame.read_bytes())  # any picture the agent may read
+    frame.unlink()
+    frame.symlink_to(outside)
+    r = client.post("/installer/teach/frame", json={"picture": data["picture"], "labels": truth(site.control.shown[-1])},
+                    headers={"X-CSRF-Token": data["csrf"]})
+    assert r.status_code == 409 and "gone from the evidence" in r.json()["problems"][0]
+    assert not (Path(site.cfg.data_dir) / "labels" / "frames").exists() or \
+        not list((Path(site.cfg.data_dir) / "labels" / "frames").iterdir())
