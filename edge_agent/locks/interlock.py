@@ -299,11 +299,12 @@ class Interlock:
         """Re-evaluate every rule now (input edge, bus update, tick)."""
         with self.guard():
             now = self.clock.monotonic()
-            if self._motion is None and self.driver.motor is not None:
+            if self._motion is None and self.driver.driving:
                 # a line left on that no motion of ours watches: a stop whose write failed (``tick_failed``,
                 # ``_drive``). The rise it drove ran on for reverse_delay_s with nothing asking about a car, until
-                # the lowering began; stopped first, before a read that may fail as well (a failure: tick_failed)
-                driven = self.driver.motor
+                # the lowering began; stopped first, before a read that may fail as well (a failure: tick_failed).
+                # Both lines on counts too (an H-bridge shorted, relays fighting): ``motor`` says None for it
+                driven = self.driver.motor or "both lines"
                 self._motor_stop()
                 log.warning("lock %s: motor found driving %s with no move under way: stopped", self.cfg.id, driven)
             raw = self.driver.read_switches()

@@ -328,3 +328,16 @@ def test_an_unlock_while_a_stop_keeps_failing_is_accepted_and_owed(make_rig):
     rig.step(rig.lock_cfg.admit_window_s - 5)
     assert rig.state == "down" and rig.arm.position == 0.0, "the visitor's admit window was cut short"
     assert not rig.violations
+
+
+def test_both_motor_lines_left_on_are_switched_off(make_rig):
+    """Both direction lines on at once (a shoot-through through an H-bridge, two relays fighting) has no direction:
+    the driver's ``motor`` says None, and the interlock took it for stopped — the lines were never switched off,
+    though its own writes never make it and only failed ones can leave it (probe lock31)."""
+    rig = make_rig("gpio", position=0.0)
+    rig.step(0.5)
+    assert rig.state == "down"
+    rig.pin(UP).state, rig.pin(DOWN).state = True, True  # what two failed writes can leave behind
+    rig.step(0.1)
+    assert not rig.up_active() and not rig.down_active(), "both lines on read as stopped and were left on"
+    rig.safe()
