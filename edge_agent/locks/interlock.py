@@ -661,7 +661,7 @@ class Interlock:
                     if not self.fault:
                         self._set_state("reversing", "rise stopped: the lock's supervision failed", direction="down",
                                         safety=True)
-            owed = self._reverse_at
+            owed, rested = self._reverse_at, self.state
             if self.fault == "tick_failed":
                 return
             while self._tick_failures and now - self._tick_failures[0] > TICK_FAIL_WINDOW_S:
@@ -679,6 +679,11 @@ class Interlock:
                 self.latches.set_fault(self.cfg.id, "tick_failed", message, None)
                 self.emit(EventType.LOCK_FAULT, code="tick_failed", message=message, switches="unknown")
                 self._publish_state("fault", message)
+            if owed is None and rested != "down":
+                # every FAULT's safe position is down, and this one's too: latched with the arm resting up (a driver
+                # failing between moves), nothing was owed, and the arm stood up in front of the next car for as long
+                # as the fault lasted, though the driver worked again a moment later (probe lock31)
+                owed = now
             if owed is not None:  # still owed: the safe position after the fault, when the driver takes it
                 self._reverse_at, self._deferred = owed, None
 

@@ -341,3 +341,27 @@ def test_both_motor_lines_left_on_are_switched_off(make_rig):
     rig.step(0.1)
     assert not rig.up_active() and not rig.down_active(), "both lines on read as stopped and were left on"
     rig.safe()
+
+
+def test_a_tick_failed_latched_with_the_arm_up_lowers_it_once_the_driver_works(make_rig):
+    """Every FAULT's safe position is down. ``tick_failed`` latched while the arm rested up (its switch reads failing
+    three times in a minute between moves) owed nothing: the arm stood up, the lock in FAULT, in front of the next car
+    that wanted in, though the driver read again a moment later (probe lock31)."""
+    rig = make_rig("gpio", position=1.0)
+    rig.step(1)
+    assert rig.state == "up"
+    pins = rig.manager.driver("B1")
+    real, fails = pins.read_switches, [3]
+
+    def three_fail() -> object:
+        if fails[0] > 0:
+            fails[0] -= 1
+            raise OSError(5, "Input/output error")
+        return real()
+
+    pins.read_switches = three_fail
+    rig.step(0.3)  # three ticks fail: latched
+    assert [e.data["code"] for e in rig.of(EventType.LOCK_FAULT)] == ["tick_failed"]
+    rig.step(4)  # the driver reads again: the fault's safe position is taken
+    assert rig.arm.position == 0.0 and rig.manager.status()["B1"]["fault"] == "tick_failed"
+    rig.safe()
