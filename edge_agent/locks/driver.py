@@ -64,6 +64,12 @@ class LockDriver(ABC):
     def motor(self) -> Direction | None:
         """The direction currently driven (read back from the outputs), ``None`` when stopped."""
 
+    @property
+    def driving(self) -> bool:
+        """Any motor line on. ``motor`` says None for both at once (no direction), which the interlock took for
+        stopped: a shoot-through its own writes never make, but a failed write may leave, was never switched off."""
+        return self.motor is not None
+
     @abstractmethod
     def read_switches(self) -> Switches: ...
 
@@ -172,6 +178,10 @@ class TwoLineMotor(LockDriver):
         self._line("enable", False)
         self._line("up", False)
         self._line("down", False)
+
+    @property
+    def driving(self) -> bool:
+        return self._line_state("up") or self._line_state("down")
 
     @property
     def motor(self) -> Direction | None:

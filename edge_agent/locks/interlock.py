@@ -136,6 +136,8 @@ class Interlock:
                 # record is what lowers an arm that ran up unwatched at the next start
                 if done and self._depth.n == 0 and not self._rising():
                     self.latches.set_rising(self.cfg.id, False)
+                if self._depth.n == 0 and (done or self._owes_lowering()):  # kept the same way: the safe side
+                    self.latches.set_lowering(self.cfg.id, self._owes_lowering())
         if self._depth.n == 0:
             self._flush()
 
@@ -167,6 +169,8 @@ class Interlock:
             self._pending = None
             saved = self.latches.fault(self.cfg.id)
             rose = self.latches.rising(self.cfg.id)
+            owed = self.latches.lowering(self.cfg.id)
+            self._restore_blindness()
             if saved is not None:
                 self._enter_fault(saved.code, saved.message, lower=True, restored=saved)
             elif sw.position == "both":
@@ -179,10 +183,34 @@ class Interlock:
                             self.cfg.id, rose)
                 self._start(_Motion("down", self.clock.monotonic(), f"found up after a rise begun {rose} that "
                                     "nothing watched to its end (the agent stopped mid-rise)", recovery=True))
+            elif sw.position == "up" and owed is not None:
+                # a lowering owed when the last run ended (an NEV's whose write had failed, one waiting out
+                # reverse_delay_s): taken as up, the arm stood in front of the car it was owed to (probe lock31)
+                log.warning("lock %s: found up at start-up with a lowering owed since %s: lowered", self.cfg.id, owed)
+                self._start(_Motion("down", self.clock.monotonic(), f"a lowering owed since {owed} that the last run "
+                                    "did not finish", recovery=True))
             else:
                 self._set_state(sw.position, "position read from limit switches at start-up")
             self.driver.on_input_change(self._input_changed)
             self.check()
+
+    def _owes_lowering(self) -> bool:
+        """A lowering is owed (due, or waiting out ``reverse_delay_s``) or under way."""
+        return self._reverse_at is not None or (self._motion is not None and self._motion.target == "down")
+
+    def _restore_blindness(self) -> None:
+        """A presence sensor found blind before a restart is no witness after it either: the hold ends by what the
+        sensor does at the bay (a car it sees) or an operator's reset, never by a restart. Forgotten, the arm rose
+        on the camera's word alone for ``presence.disagree_s`` after each restart (probe lock31)."""
+        saved = self.latches.presence_blind(self.cfg.id)
+        if saved is None:
+            return
+        if self.cfg.presence is None or not self.driver.has_presence:  # the sensor is gone from the config
+            self.latches.set_presence_blind(self.cfg.id, None)
+            return
+        self.presence_blind = f"{saved.reason} (since {saved.since}, kept over a restart)"
+        log.warning("lock %s: %s", self.cfg.id, self.presence_blind)
+        self.refuse("presence_blind", self.presence_blind, "every raise from now (kept over a restart)", None)
 
     def _input_changed(self) -> None:
         """A switch or presence edge (the driver's thread): judged now, then the policy hears of it.
@@ -299,11 +327,12 @@ class Interlock:
         """Re-evaluate every rule now (input edge, bus update, tick)."""
         with self.guard():
             now = self.clock.monotonic()
-            if self._motion is None and self.driver.motor is not None:
+            if self._motion is None and self.driver.driving:
                 # a line left on that no motion of ours watches: a stop whose write failed (``tick_failed``,
                 # ``_drive``). The rise it drove ran on for reverse_delay_s with nothing asking about a car, until
-                # the lowering began; stopped first, before a read that may fail as well (a failure: tick_failed)
-                driven = self.driver.motor
+                # the lowering began; stopped first, before a read that may fail as well (a failure: tick_failed).
+                # Both lines on counts too (an H-bridge shorted, relays fighting): ``motor`` says None for it
+                driven = self.driver.motor or "both lines"
                 self._motor_stop()
                 log.warning("lock %s: motor found driving %s with no move under way: stopped", self.cfg.id, driven)
             raw = self.driver.read_switches()
@@ -382,8 +411,8 @@ class Interlock:
         sees one (it sees cars again), or at an operator's reset. Not a FAULT: a car parked off the sensor's beam or
         a motorbike it misses is no broken sensor, and the next car it does see ends the hold with no one at the
         bay; meanwhile the arm only stays down (the safe side). Judged with the arm down only: a car stopped in front
-        of a raised arm is outside the sensor's beam by design. Kept in memory: a restart trusts the sensor again
-        until the next car it misses for ``disagree_s``."""
+        of a raised arm is outside the sensor's beam by design. Kept over a restart (``latches.py``,
+        ``_restore_blindness``)."""
         pr = self.cfg.presence
         if pr is None or self.fault or not self.driver.has_presence:
             self._blind_since = None
@@ -411,11 +440,13 @@ class Interlock:
                 "the arm down (sensor knocked off its aim, stuck clear or dead, or a vehicle parked off its beam): its "
                 "\"clear\" is no witness; raises refused until it reports a vehicle the camera sees too, or a reset")
             log.warning("lock %s: %s", self.cfg.id, self.presence_blind)
+            self.latches.set_presence_blind(self.cfg.id, self.presence_blind)
             self.refuse("presence_blind", self.presence_blind, "every raise from now (said as it starts)", None)
 
     def _trust_presence_again(self, why: str) -> None:
         log.info("lock %s: presence sensor trusted again as a witness: %s", self.cfg.id, why)
         self.presence_blind, self._blind_since = None, None
+        self.latches.set_presence_blind(self.cfg.id, None)
         if self._last_refusal == "presence_blind":
             self._last_refusal = None  # a later episode is said again
 
@@ -660,7 +691,7 @@ class Interlock:
                     if not self.fault:
                         self._set_state("reversing", "rise stopped: the lock's supervision failed", direction="down",
                                         safety=True)
-            owed = self._reverse_at
+            owed, rested = self._reverse_at, self.state
             if self.fault == "tick_failed":
                 return
             while self._tick_failures and now - self._tick_failures[0] > TICK_FAIL_WINDOW_S:
@@ -678,6 +709,11 @@ class Interlock:
                 self.latches.set_fault(self.cfg.id, "tick_failed", message, None)
                 self.emit(EventType.LOCK_FAULT, code="tick_failed", message=message, switches="unknown")
                 self._publish_state("fault", message)
+            if owed is None and rested != "down":
+                # every FAULT's safe position is down, and this one's too: latched with the arm resting up (a driver
+                # failing between moves), nothing was owed, and the arm stood up in front of the next car for as long
+                # as the fault lasted, though the driver worked again a moment later (probe lock31)
+                owed = now
             if owed is not None:  # still owed: the safe position after the fault, when the driver takes it
                 self._reverse_at, self._deferred = owed, None
 

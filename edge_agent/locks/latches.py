@@ -11,11 +11,19 @@ policy again with nobody having looked, and a lock held down for a technician ro
     {"version": 1, "locks": {"lock-01": {"fault": {"code": "arm_drift", "message": "…",
                                                    "since": "2026-01-01T08:00:00.000+08:00"},
                                          "maintenance": {"since": "…", "operator": "ops"},
-                                         "rising": {"since": "…"}}}}
+                                         "rising": {"since": "…"},
+                                         "lowering": {"since": "…"},
+                                         "presence_blind": {"since": "…", "reason": "…"}}}}
 
 ``rising`` is written before the UP line is switched on and dropped once the rise has ended (at its up
 switch, aborted, faulted): a process killed mid-rise leaves the relay on and the arm runs on to its end stop
 with nothing checking the bay (``Interlock.start`` lowers an arm whose rise nobody saw end).
+
+``lowering`` stands while a lowering is owed or under way (an NEV's, an ``unlock``'s, an aborted rise's), and
+``presence_blind`` while the presence sensor's "clear" is no witness (``Interlock._judge_blindness``): both end only
+by what happens at the bay, so a restart must not end them either. Forgotten, an arm whose lowering's write had
+failed came back ``up`` in front of the NEV that was owed it, and a sensor known blind to parked cars was trusted
+again for ``presence.disagree_s``, the arm rising on the camera's word alone (probe lock31).
 
 Written whole on every change: a temp file, fsync, rename over the old one, fsync of the folder
 (a power cut leaves the old file or the new one, never half of one). Faults are rare; the cost is nil.
@@ -54,6 +62,12 @@ class SavedFault:
 
 
 @dataclass(frozen=True)
+class SavedBlind:
+    since: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class SavedMaintenance:
     since: str
     operator: str | None = None
@@ -71,6 +85,8 @@ class Latches:
         self._faults: dict[str, SavedFault] = {}
         self._maintenance: dict[str, SavedMaintenance] = {}
         self._rising: dict[str, str] = {}  # lock id → when its unfinished rise began (wall time, for people)
+        self._lowering: dict[str, str] = {}  # lock id → since when a lowering is owed or under way
+        self._blind: dict[str, SavedBlind] = {}  # lock id → why its presence sensor is no witness, since when
 
     def fault(self, lock_id: str) -> SavedFault | None:
         with self._lock:
@@ -105,6 +121,38 @@ class Latches:
             except OSError:
                 del self._rising[lock_id]
                 raise
+
+    def lowering(self, lock_id: str) -> str | None:
+        """Since when a lowering is owed or under way, if no run saw it end (None: none)."""
+        with self._lock:
+            return self._lowering.get(lock_id)
+
+    def set_lowering(self, lock_id: str, on: bool) -> None:
+        """Note a lowering owed (or under way) or ended; a failed write is only logged (``_save``)."""
+        with self._lock:
+            if on == (lock_id in self._lowering):
+                return
+            if on:
+                self._lowering[lock_id] = iso(self.clock.now())
+            else:
+                del self._lowering[lock_id]
+            self._save()
+
+    def presence_blind(self, lock_id: str) -> SavedBlind | None:
+        with self._lock:
+            return self._blind.get(lock_id)
+
+    def set_presence_blind(self, lock_id: str, reason: str | None) -> None:
+        """Note the presence sensor no witness (``reason``) or trusted again (None)."""
+        with self._lock:
+            if reason is None:
+                if self._blind.pop(lock_id, None) is not None:
+                    self._save()
+                return
+            if lock_id in self._blind:
+                return
+            self._blind[lock_id] = SavedBlind(iso(self.clock.now()), reason)
+            self._save()
 
     def set_fault(self, lock_id: str, code: str, message: str, since: str | None = None) -> None:
         """Latch a fault (a restored one keeps its ``since``; a fresh one is stamped now)."""
@@ -153,6 +201,10 @@ class Latches:
             locks.setdefault(lock_id, {})["maintenance"] = asdict(m)
         for lock_id, since in self._rising.items():
             locks.setdefault(lock_id, {})["rising"] = {"since": since}
+        for lock_id, since in self._lowering.items():
+            locks.setdefault(lock_id, {})["lowering"] = {"since": since}
+        for lock_id, b in self._blind.items():
+            locks.setdefault(lock_id, {})["presence_blind"] = asdict(b)
         return {"version": VERSION, "locks": dict(sorted(locks.items()))}
 
 
@@ -169,22 +221,24 @@ class LatchFile(Latches):
         lock faulted (and the file moved aside); entries of other locks dropped."""
         self = cls(path, clock)
         try:
-            faults, maintenance, rising = _parse(json.loads(self.path.read_text(encoding="utf-8")))
+            faults, maintenance, rising, lowering, blind = _parse(json.loads(self.path.read_text(encoding="utf-8")))
         except FileNotFoundError:
             return self  # first start: nothing latched yet
         except (OSError, ValueError, RecursionError) as exc:  # JSON and UTF-8 errors are ValueErrors
             self._fail_safe(lock_ids, exc)
             return self
         known = set(lock_ids)
-        stale = sorted((faults.keys() | maintenance.keys() | rising.keys()) - known)
+        stale = sorted((faults.keys() | maintenance.keys() | rising.keys() | lowering.keys() | blind.keys()) - known)
         for lock_id in stale:
             f = faults.get(lock_id)
             log.warning("lock %s is no longer configured: its saved %s dropped", lock_id,
-                        f"FAULT {f.code}" if f else "maintenance mode" if lock_id in maintenance else "rise")
+                        f"FAULT {f.code}" if f else "maintenance mode" if lock_id in maintenance else "state")
         with self._lock:
             self._faults = {k: v for k, v in faults.items() if k in known}
             self._maintenance = {k: v for k, v in maintenance.items() if k in known}
             self._rising = {k: v for k, v in rising.items() if k in known}
+            self._lowering = {k: v for k, v in lowering.items() if k in known}
+            self._blind = {k: v for k, v in blind.items() if k in known}
             if stale:
                 self._save()
         for lock_id, f in self._faults.items():
@@ -222,16 +276,21 @@ class LatchFile(Latches):
         return str(self.path)
 
 
-def _parse(doc: object) -> tuple[dict[str, SavedFault], dict[str, SavedMaintenance], dict[str, str]]:
+def _parse(doc: object) -> tuple[dict[str, SavedFault], dict[str, SavedMaintenance], dict[str, str], dict[str, str],
+                                 dict[str, SavedBlind]]:
     """The file's content, checked field by field; anything unexpected raises ``ValueError``."""
     if not isinstance(doc, dict) or doc.get("version") != VERSION or not isinstance(doc.get("locks"), dict):
         raise ValueError(f"not a version {VERSION} lock latch file")
     faults: dict[str, SavedFault] = {}
     maintenance: dict[str, SavedMaintenance] = {}
     rising: dict[str, str] = {}
+    lowering: dict[str, str] = {}
+    blind: dict[str, SavedBlind] = {}
     for lock_id, entry in doc["locks"].items():
-        if not isinstance(entry, dict) or not entry.keys() <= {"fault", "maintenance", "rising"}:
-            raise ValueError(f"locks.{lock_id}: not an object with fault / maintenance / rising")
+        if not isinstance(entry, dict) or not entry.keys() <= {"fault", "maintenance", "rising", "lowering",
+                                                               "presence_blind"}:
+            raise ValueError(f"locks.{lock_id}: not an object with fault / maintenance / rising / lowering / "
+                             "presence_blind")
         if "fault" in entry:
             f = entry["fault"]
             if not isinstance(f, dict) or not all(isinstance(f.get(k), str) and f[k] for k in ("code", "message")):
@@ -246,7 +305,15 @@ def _parse(doc: object) -> tuple[dict[str, SavedFault], dict[str, SavedMaintenan
         if "rising" in entry:
             r = entry["rising"]
             rising[lock_id] = _since(r.get("since") if isinstance(r, dict) else None, f"locks.{lock_id}.rising")
-    return faults, maintenance, rising
+        if "lowering" in entry:
+            lw = entry["lowering"]
+            lowering[lock_id] = _since(lw.get("since") if isinstance(lw, dict) else None, f"locks.{lock_id}.lowering")
+        if "presence_blind" in entry:
+            b = entry["presence_blind"]
+            if not isinstance(b, dict) or not (isinstance(b.get("reason"), str) and b["reason"]):
+                raise ValueError(f"locks.{lock_id}.presence_blind: reason must be text")
+            blind[lock_id] = SavedBlind(_since(b.get("since"), f"locks.{lock_id}.presence_blind"), b["reason"])
+    return faults, maintenance, rising, lowering, blind
 
 
 def _since(value: object, where: str) -> str:

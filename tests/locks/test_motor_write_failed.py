@@ -328,3 +328,40 @@ def test_an_unlock_while_a_stop_keeps_failing_is_accepted_and_owed(make_rig):
     rig.step(rig.lock_cfg.admit_window_s - 5)
     assert rig.state == "down" and rig.arm.position == 0.0, "the visitor's admit window was cut short"
     assert not rig.violations
+
+
+def test_both_motor_lines_left_on_are_switched_off(make_rig):
+    """Both direction lines on at once (a shoot-through through an H-bridge, two relays fighting) has no direction:
+    the driver's ``motor`` says None, and the interlock took it for stopped — the lines were never switched off,
+    though its own writes never make it and only failed ones can leave it (probe lock31)."""
+    rig = make_rig("gpio", position=0.0)
+    rig.step(0.5)
+    assert rig.state == "down"
+    rig.pin(UP).state, rig.pin(DOWN).state = True, True  # what two failed writes can leave behind
+    rig.step(0.1)
+    assert not rig.up_active() and not rig.down_active(), "both lines on read as stopped and were left on"
+    rig.safe()
+
+
+def test_a_tick_failed_latched_with_the_arm_up_lowers_it_once_the_driver_works(make_rig):
+    """Every FAULT's safe position is down. ``tick_failed`` latched while the arm rested up (its switch reads failing
+    three times in a minute between moves) owed nothing: the arm stood up, the lock in FAULT, in front of the next car
+    that wanted in, though the driver read again a moment later (probe lock31)."""
+    rig = make_rig("gpio", position=1.0)
+    rig.step(1)
+    assert rig.state == "up"
+    pins = rig.manager.driver("B1")
+    real, fails = pins.read_switches, [3]
+
+    def three_fail() -> object:
+        if fails[0] > 0:
+            fails[0] -= 1
+            raise OSError(5, "Input/output error")
+        return real()
+
+    pins.read_switches = three_fail
+    rig.step(0.3)  # three ticks fail: latched
+    assert [e.data["code"] for e in rig.of(EventType.LOCK_FAULT)] == ["tick_failed"]
+    rig.step(4)  # the driver reads again: the fault's safe position is taken
+    assert rig.arm.position == 0.0 and rig.manager.status()["B1"]["fault"] == "tick_failed"
+    rig.safe()
