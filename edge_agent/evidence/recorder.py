@@ -87,7 +87,31 @@ class ViolationRecorder:
             self._begin_later("events are held for it")
         elif self._begin(None):
             return set()
+        elif self._track is not None:
+            self._end_before_begin()
         return self._left_open()
+
+    def _end_before_begin(self) -> None:
+        """Put off by a lock, with nothing of an earlier run held: the visits the previous run left open are ended
+        now, from a read (WAL lets it through), before this run's first event. The log holds these events until the
+        lock goes and writes them before the start is recorded (``_while_put_off`` waits for ``held`` to empty), so
+        that start finds them ended and ends nothing twice. Why: ended only once the lock went, a bay's
+        ``agent_stopped`` departure (stamped an hour ago) came after this run's arrival in it — a consumer reading
+        one bay's events in order saw the new car leave (leftovers32). A read that fails leaves them to the start."""
+        with self._beginning:  # an event from another thread does not record the start while these go out
+            try:
+                closing = self.runs.closing()
+            except sqlite3.Error as exc:
+                log.warning("violation log %s: the visits the previous run left open cannot be read (%s): they are "
+                            "ended once the lock goes", self.log.db_path, exc)
+                return
+            for ev in closing:
+                self.bus.publish(ev)
+        if closing:
+            log.info("ended %d visit(s) the previous run left open (reason agent_stopped), recorded once the lock "
+                     "goes", sum(ev.type == "vehicle_departed" for ev in closing))
+        if not self.log.held:  # the lock went meanwhile: recorded now, not at the next event
+            self._begin_put_off()
 
     def _left_open(self) -> set[str]:
         """The bays with a visit open, as far as the index (read only) and the events held for it say: a departure
@@ -130,9 +154,9 @@ class ViolationRecorder:
         return False
 
     def _begin_later(self, why: str) -> None:
-        log.warning("violation log %s is locked by another program (%s): the visits the previous run left open "
-                    "are ended once it is free (checked at each event written, each minute and at the stop)",
-                    self.log.db_path, why)
+        log.warning("violation log %s is locked by another program (%s): this run's start, and the end of the visits "
+                    "the previous run left open, are recorded once it is free (checked at each event written, each "
+                    "minute and at the stop)", self.log.db_path, why)
         self._track = self.bus.subscribe(self._while_put_off)
 
     def _while_put_off(self, event: Event) -> None:

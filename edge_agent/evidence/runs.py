@@ -92,6 +92,19 @@ class RunLedger:
                 self._db.execute(f"PRAGMA busy_timeout={before}")
         return closing
 
+    def closing(self) -> list[Event]:
+        """The events ``begin`` would return, read only and recording nothing: where another program's write lock
+        puts the start off, a read still goes through (WAL), so the previous run's visits are ended before this
+        run's first event (``ViolationRecorder.close_previous_run``). One read transaction: a consistent picture."""
+        now = self._clock.now()
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                until = self._last_alive()
+                return self._closing(until, now, set()) if until is not None else []
+            finally:
+                self._db.execute("COMMIT")
+
     def open_bays(self) -> set[str]:
         """The bays with a visit no departure ended, read only (as ``begin`` finds them): where another program's
         write lock puts the start off, a read still goes through (WAL)."""

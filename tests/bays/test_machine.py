@@ -100,6 +100,23 @@ def test_allow_list_change_ends_a_fuel_violation(clock):
     assert types(evs) == ["violation_ended"] and evs[0].data["reason"] == "allowed"
 
 
+def test_a_visit_may_violate_again_after_an_end_and_each_end_names_the_visit(clock):
+    """docs/bays.md (pairing a `violation_ended`): one violation open at a time, but the lists changed back start a
+    second one in the same visit; every end carries the visit's `visit_id`, a reload's (`bay_removed`) too."""
+    lists = PlateLists()
+    m = machine(clock, lists)
+    evs = feed(m, clock, 25, True, [read("京A12345")])
+    lists.add("京A12345", "allow")
+    evs += m.reverify()
+    lists.update(allow=[])
+    evs += m.reverify() + feed(m, clock, 1, True)
+    evs += m.close("bay_removed")
+    story = [(e.type, e.data.get("reason")) for e in evs if e.type.startswith("violation")]
+    assert story == [("violation_started", "fuel_vehicle"), ("violation_ended", "allowed"),
+                     ("violation_started", "fuel_vehicle"), ("violation_ended", "bay_removed")]
+    assert {e.visit_id for e in evs} == {evs[0].visit_id} and evs[0].visit_id
+
+
 def test_overstay_starts_after_finished_and_ends_on_charging(clock):
     m = machine(clock)
     feed(m, clock, 4, True, [read("粤BD12345", "green")])
