@@ -11,9 +11,9 @@ policy again with nobody having looked, and a lock held down for a technician ro
     {"version": 1, "locks": {"lock-01": {"fault": {"code": "arm_drift", "message": "…",
                                                    "since": "2026-01-01T08:00:00.000+08:00"},
                                          "maintenance": {"since": "…", "operator": "ops"},
-                                         "rising": {"since": "…"},
-                                         "lowering": {"since": "…"},
-                                         "presence_blind": {"since": "…", "reason": "…"}}}}
+                                         "rising": {"since": "…"}}},
+     "held": {"lock-01": {"lowering": {"since": "…"},
+                          "presence_blind": {"since": "…", "reason": "…"}}}}
 
 ``rising`` is written before the UP line is switched on and dropped once the rise has ended (at its up
 switch, aborted, faulted): a process killed mid-rise leaves the relay on and the arm runs on to its end stop
@@ -23,7 +23,11 @@ with nothing checking the bay (``Interlock.start`` lowers an arm whose rise nobo
 ``presence_blind`` while the presence sensor's "clear" is no witness (``Interlock._judge_blindness``): both end only
 by what happens at the bay, so a restart must not end them either. Forgotten, an arm whose lowering's write had
 failed came back ``up`` in front of the NEV that was owed it, and a sensor known blind to parked cars was trusted
-again for ``presence.disagree_s``, the arm rising on the camera's word alone (probe lock31).
+again for ``presence.disagree_s``, the arm rising on the camera's word alone (probe lock31). Both lie under
+``held``, not in ``locks``: 0.22.0 and older refuse an entry in ``locks`` with a key they do not know (the whole file
+unreadable: every lock FAULT ``fault_record_unreadable``, the file moved aside, its faults' codes and maintenance
+gone, and these records with them on the way forward again) but pass over a key beside ``locks``. Going back, they
+keep every fault and maintenance as saved and lose only what 0.22.0 never kept (probe review38).
 
 Written whole on every change: a temp file, fsync, rename over the old one, fsync of the folder
 (a power cut leaves the old file or the new one, never half of one). Faults are rare; the cost is nil.
@@ -201,11 +205,15 @@ class Latches:
             locks.setdefault(lock_id, {})["maintenance"] = asdict(m)
         for lock_id, since in self._rising.items():
             locks.setdefault(lock_id, {})["rising"] = {"since": since}
+        held: dict[str, dict[str, Any]] = {}  # beside ``locks``, where 0.22.0's reader passes it over
         for lock_id, since in self._lowering.items():
-            locks.setdefault(lock_id, {})["lowering"] = {"since": since}
+            held.setdefault(lock_id, {})["lowering"] = {"since": since}
         for lock_id, b in self._blind.items():
-            locks.setdefault(lock_id, {})["presence_blind"] = asdict(b)
-        return {"version": VERSION, "locks": dict(sorted(locks.items()))}
+            held.setdefault(lock_id, {})["presence_blind"] = asdict(b)
+        doc: dict[str, Any] = {"version": VERSION, "locks": dict(sorted(locks.items()))}
+        if held:
+            doc["held"] = dict(sorted(held.items()))
+        return doc
 
 
 class LatchFile(Latches):
@@ -287,10 +295,8 @@ def _parse(doc: object) -> tuple[dict[str, SavedFault], dict[str, SavedMaintenan
     lowering: dict[str, str] = {}
     blind: dict[str, SavedBlind] = {}
     for lock_id, entry in doc["locks"].items():
-        if not isinstance(entry, dict) or not entry.keys() <= {"fault", "maintenance", "rising", "lowering",
-                                                               "presence_blind"}:
-            raise ValueError(f"locks.{lock_id}: not an object with fault / maintenance / rising / lowering / "
-                             "presence_blind")
+        if not isinstance(entry, dict) or not entry.keys() <= {"fault", "maintenance", "rising"}:
+            raise ValueError(f"locks.{lock_id}: not an object with fault / maintenance / rising")
         if "fault" in entry:
             f = entry["fault"]
             if not isinstance(f, dict) or not all(isinstance(f.get(k), str) and f[k] for k in ("code", "message")):
@@ -305,14 +311,20 @@ def _parse(doc: object) -> tuple[dict[str, SavedFault], dict[str, SavedMaintenan
         if "rising" in entry:
             r = entry["rising"]
             rising[lock_id] = _since(r.get("since") if isinstance(r, dict) else None, f"locks.{lock_id}.rising")
+    held = doc.get("held", {})
+    if not isinstance(held, dict):
+        raise ValueError("held: not an object")
+    for lock_id, entry in held.items():
+        if not isinstance(entry, dict) or not entry.keys() <= {"lowering", "presence_blind"}:
+            raise ValueError(f"held.{lock_id}: not an object with lowering / presence_blind")
         if "lowering" in entry:
             lw = entry["lowering"]
-            lowering[lock_id] = _since(lw.get("since") if isinstance(lw, dict) else None, f"locks.{lock_id}.lowering")
+            lowering[lock_id] = _since(lw.get("since") if isinstance(lw, dict) else None, f"held.{lock_id}.lowering")
         if "presence_blind" in entry:
             b = entry["presence_blind"]
             if not isinstance(b, dict) or not (isinstance(b.get("reason"), str) and b["reason"]):
-                raise ValueError(f"locks.{lock_id}.presence_blind: reason must be text")
-            blind[lock_id] = SavedBlind(_since(b.get("since"), f"locks.{lock_id}.presence_blind"), b["reason"])
+                raise ValueError(f"held.{lock_id}.presence_blind: reason must be text")
+            blind[lock_id] = SavedBlind(_since(b.get("since"), f"held.{lock_id}.presence_blind"), b["reason"])
     return faults, maintenance, rising, lowering, blind
 
 

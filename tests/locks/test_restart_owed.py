@@ -15,9 +15,23 @@ from tests.locks.conftest import BAY, DOWN, NEV_PLATE, gpio_lock
 from tests.locks.test_blind_sensor import DISAGREE_S, car_leaves, car_parks, refusals
 from tests.locks.test_motor_write_failed import failing
 
+OLD_KEYS = {"fault", "maintenance", "rising"}  # all 0.22.0's reader takes in an entry of ``locks``: any other, and
+# every lock started in FAULT fault_record_unreadable, the file moved aside (git show 7a54e2ec:edge_agent/locks/latches.py)
+
 
 def saved(path) -> dict:  # noqa: ANN001
-    return json.loads(path.read_text())["locks"].get("L1", {}) if path.exists() else {}
+    if not path.exists():
+        return {}
+    doc = json.loads(path.read_text())
+    return {**doc["locks"].get("L1", {}), **doc.get("held", {}).get("L1", {})}
+
+
+def readable_by_0_22(path) -> bool:  # noqa: ANN001
+    """0.22.0's own check of the document: version 1, ``locks`` an object, each entry's keys its three; the keys
+    beside ``locks`` it passes over."""
+    doc = json.loads(path.read_text())
+    return doc.get("version") == 1 and isinstance(doc.get("locks"), dict) and all(
+        isinstance(e, dict) and e.keys() <= OLD_KEYS for e in doc["locks"].values())
 
 
 def test_a_sensor_found_blind_is_no_witness_after_a_restart(make_rig, tmp_path):
@@ -86,4 +100,31 @@ def test_a_lowering_seen_to_its_end_leaves_no_record(make_rig, tmp_path):
     rig.vehicle_arrives(NEV_PLATE, nev=True)
     rig.step(4)
     assert rig.state == "down" and saved(latches) == {}
+    rig.safe()
+
+
+def test_going_back_to_0_22_keeps_the_faults_and_maintenance_as_saved(make_rig, tmp_path):
+    """The new records lie beside ``locks``, where 0.22.0 passes them over. In ``locks`` (as first written), going
+    back after a clean stop with a sensor held as no witness — a hold that lasts until a car comes, days at a bay
+    seldom used — started every lock of the site in FAULT ``fault_record_unreadable``, the file moved aside with
+    each lock's fault code and maintenance, and the hold gone all the same on the way forward again (probe
+    review38)."""
+    latches = tmp_path / "lock-latches.json"
+    presence = {**gpio_lock()["presence"], "disagree_s": DISAGREE_S}
+    rig = make_rig("gpio", position=0.0, presence=presence, latches_at=latches)
+    rig.see(occupied=False, p_occupied=0.05)
+    car_parks(rig, over_sensor=False)
+    rig.step(DISAGREE_S + 5)
+    car_leaves(rig)
+    assert rig.manager.set_maintenance(BAY, True, "tech").ok
+    rig.manager.stop()
+    assert {"presence_blind", "maintenance"} <= saved(latches).keys()
+    assert readable_by_0_22(latches), latches.read_text()
+
+    doc = json.loads(latches.read_text())  # what 0.22.0 writes back at its next change: ``held`` gone
+    latches.write_text(json.dumps({"version": 1, "locks": doc["locks"]}))
+    rig.restart()
+    rig.step(1)
+    assert "presence_blind" not in saved(latches) and "maintenance" in saved(latches)
+    assert not rig.of(EventType.LOCK_FAULT)
     rig.safe()
