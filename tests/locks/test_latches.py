@@ -190,19 +190,13 @@ def test_a_fifo_or_a_link_at_the_file_faults_the_locks_at_once(tmp_path):
     (no lock driven), and a link was read as the agent's own record (one to ``/dev/zero`` until memory ran out).
     Neither is a file the agent wrote: the start fails safe, as for a damaged one, and goes on."""
     import os
-    import threading
+
+    from tests.fifo_reads import without_waiting
 
     fifo = tmp_path / LATCH_FILE
     os.mkfifo(fifo)
-    opened: list[LatchFile] = []
-    reader = threading.Thread(target=lambda: opened.append(LatchFile.open(fifo, ["L1"], FakeClock())), daemon=True)
-    reader.start()
-    reader.join(10)  # returns at once when fixed; the bound only ends a read that waits for a writer
-    if reader.is_alive():
-        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))  # the writer it waits for, and EOF: the thread ends
-        reader.join()
-        pytest.fail("the start waited for a writer at the FIFO")
-    fault = opened[0].fault("L1")
+    opened = without_waiting(lambda: LatchFile.open(fifo, ["L1"], FakeClock()), fifo)
+    fault = opened.fault("L1")
     assert fault is not None and fault.code == UNREADABLE and saved(fifo)["L1"]["fault"]["code"] == UNREADABLE
 
     other = tmp_path / "other"
