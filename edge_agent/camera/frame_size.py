@@ -32,8 +32,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge_agent import imfile
-from edge_agent.camera.registration import before_named, reference_key, shares_outline, stored_for
+from edge_agent.camera.registration import (
+    before_named,
+    read_meta,
+    read_picture,
+    reference_key,
+    shares_outline,
+    stored_for,
+)
 from edge_agent.durable import write_durably
 
 log = logging.getLogger(__name__)
@@ -81,7 +87,7 @@ class FrameSize:
         if self._store is None:
             return None
         try:
-            doc = json.loads((self._store / FILE).read_text())
+            doc = read_meta(self._store / FILE)  # through no link: a FIFO there held the frame loop for ever
             w, h = doc["size"]
             if not (isinstance(w, int) and isinstance(h, int) and w > 0 and h > 0):
                 return self._lost(inherit, f"{FILE} unreadable (size {doc['size']!r})")
@@ -131,7 +137,7 @@ class FrameSize:
         assert self._store is not None
         meta, pic = self._store / "reference.json", self._store / "reference.png"
         try:
-            doc = json.loads(meta.read_text())
+            doc = read_meta(meta)
         except FileNotFoundError:
             return "lost" if pic.exists() else "none"
         except (OSError, ValueError):
@@ -140,7 +146,7 @@ class FrameSize:
             return "lost"
         size = doc.get("size")
         if not (isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) and v > 0 for v in size)):
-            img = imfile.imread(pic, cv2.IMREAD_GRAYSCALE)  # a file written before it named its size
+            img = read_picture(pic)  # a file written before it named its size
             if img is None:
                 return "lost"
             size = [img.shape[1], img.shape[0]]

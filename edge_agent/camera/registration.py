@@ -46,15 +46,15 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 
-from edge_agent import imfile
 from edge_agent.camera.masks import MaskFill, covered
 from edge_agent.camera.orient import Orientation, all_orientations
 from edge_agent.control import IDENTITY, Warp  # 2x3: reference px -> this view's px
-from edge_agent.durable import write_durably
+from edge_agent.durable import read_small, write_durably
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +112,36 @@ PLATE_GROW = 0.5  # a plate's box on the kept reference blurred with this much o
 PlateBoxes = Callable[[np.ndarray], list[tuple[float, float, float, float]]]
 KEPT = 1  # reference.json's ``kept``: the picture is stored as ``kept_view`` makes it (absent: a raw frame)
 FEATURES = "reference-features.npz"  # the kept reference's features outside the bays, taken before their blur
+
+# what is read of the reference's files at most: its JSON is a few KiB (bays' outlines), its picture a grey PNG of
+# one frame (a 48 MP frame, the most a camera may send, is 48 MB raw), its features a few thousand keypoints
+META_MAX_BYTES = 4 << 20
+PICTURE_MAX_BYTES = 128 << 20
+
+
+def read_own(path: Path, limit: int) -> bytes:
+    """A file the agent keeps in ``{data_dir}/camera``, read as its own regular file through no link (``OSError``
+    otherwise, ``FileNotFoundError`` when absent; ``ValueError`` over ``limit``). Why: the frame loop read these by
+    name, and a FIFO planted there (the data folder may be written by others) held it for ever, every bay and lock
+    with it; a link to ``/dev/zero`` was read until memory ran out."""
+    data = read_small(path, limit, nofollow=True)
+    if len(data) > limit:
+        raise ValueError(f"{Path(path).name} is larger than {limit >> 20} MiB: no file the agent wrote")
+    return data
+
+
+def read_meta(path: Path) -> Any:
+    """The JSON document at ``path`` (``read_own``)."""
+    return json.loads(read_own(path, META_MAX_BYTES))
+
+
+def read_picture(path: Path) -> np.ndarray | None:
+    """The stored grey reference picture (``read_own``); None when it cannot be read or decoded, as ``imread``."""
+    try:
+        data = read_own(path, PICTURE_MAX_BYTES)
+    except (OSError, ValueError):
+        return None
+    return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE) if data else None
 
 
 
@@ -432,10 +462,10 @@ class Registration:
         key = reference_key(size, self.polygons, self.view.key)
         meta, pic = self.store / "reference.json", self.store / "reference.png"
         try:
-            doc = json.loads(meta.read_text())
+            doc = read_meta(meta)
             stored = doc.get("key")
             if stored_for(stored, size, self.polygons, self.view.key):
-                img = imfile.imread(pic, cv2.IMREAD_GRAYSCALE)
+                img = read_picture(pic)
                 if img is not None and (img.shape[1], img.shape[0]) == size:
                     if doc.get("kept") != KEPT:  # a raw frame stored before 2026-12-05: kept as it is kept now
                         img = self._keep_stored(img, doc)
@@ -456,7 +486,7 @@ class Registration:
                         return self._lost(frame_bgr, f"{pic.name} missing or unreadable under a {meta.name} "
                                                      "naming bays that share an outline with these")
                 if self.turned is not None:  # keep the old reference: it remembers the view the bays fit
-                    old = imfile.imread(pic, cv2.IMREAD_GRAYSCALE) if doc.get("kept") != KEPT else None
+                    old = read_picture(pic) if doc.get("kept") != KEPT else None
                     if old is not None:  # the bays were drawn on it: their outlines lie on its ground
                         self._keep_stored(old, doc)
                         self._sharp = None  # the old view's features: this run measures on its own frame
@@ -536,10 +566,10 @@ class Registration:
         corners chosen otherwise: ``CHOSEN``)."""
         assert self.store is not None
         try:
-            with np.load(self.store / FEATURES, allow_pickle=False) as f:
+            with np.load(io.BytesIO(read_own(self.store / FEATURES, PICTURE_MAX_BYTES)), allow_pickle=False) as f:
                 kp, des, key, picture = f["keypoints"], f["descriptors"], str(f["key"]), str(f["picture"])
                 chosen = str(f["chosen"]) if "chosen" in f.files else None
-            if chosen != CHOSEN or picture != hashlib.sha256((self.store / "reference.png").read_bytes()).hexdigest() \
+            if chosen != CHOSEN or picture != hashlib.sha256(read_own(self.store / "reference.png", PICTURE_MAX_BYTES)).hexdigest() \
                     or not stored_for(key, size, self.polygons, self.view.key) or kp.ndim != 2 or kp.shape[1] != 2 \
                     or des.dtype != np.uint8 or des.shape != (len(kp), 32) or len(kp) < MASKED_MIN_KEYPOINTS:
                 return None
@@ -568,7 +598,7 @@ class Registration:
         """The stored picture at ``size`` (scaled and stored so when it was another), re-keyed to these bays."""
         assert self.store is not None
         pic = self.store / "reference.png"
-        img = imfile.imread(pic, cv2.IMREAD_GRAYSCALE)
+        img = read_picture(pic)
         if img is None:
             return None
         if (img.shape[1], img.shape[0]) != size:  # unchanged outlines under a new size: the drawing read at it
@@ -614,8 +644,8 @@ class Registration:
             return
         meta = self.store / "reference.json"
         try:
-            stored = json.loads(meta.read_text()).get("key")
-            pic = imfile.imread(self.store / "reference.png", cv2.IMREAD_GRAYSCALE)
+            stored = read_meta(meta).get("key")
+            pic = read_picture(self.store / "reference.png")
             if pic is None:
                 return
             have = (pic.shape[1], pic.shape[0])  # the picture's own size and view (another one's when turned)

@@ -49,11 +49,13 @@ from pathlib import Path
 from typing import Any
 
 from edge_agent.clock import Clock, iso
-from edge_agent.durable import write_durably
+from edge_agent.durable import read_small, write_durably
 
 log = logging.getLogger(__name__)
 
 LATCH_FILE = "lock-latches.json"
+# what a start reads of it at most: a few hundred bytes a lock; more is no file the agent wrote
+LATCH_FILE_MAX_BYTES = 1 << 20
 VERSION = 1
 UNREADABLE = "fault_record_unreadable"  # the lock_fault code when the file could not be trusted
 
@@ -229,7 +231,7 @@ class LatchFile(Latches):
         lock faulted (and the file moved aside); entries of other locks dropped."""
         self = cls(path, clock)
         try:
-            faults, maintenance, rising, lowering, blind = _parse(json.loads(self.path.read_text(encoding="utf-8")))
+            faults, maintenance, rising, lowering, blind = _parse(json.loads(_read(self.path)))
         except FileNotFoundError:
             return self  # first start: nothing latched yet
         except (OSError, ValueError, RecursionError) as exc:  # JSON and UTF-8 errors are ValueErrors
@@ -332,3 +334,13 @@ def _since(value: object, where: str) -> str:
     if not isinstance(value, str) or datetime.fromisoformat(value).tzinfo is None:
         raise ValueError(f"{where}.since: not an ISO-8601 time with offset")
     return value
+
+
+def _read(path: Path) -> str:
+    """The file's text, read as the agent's own regular file through no link (``OSError`` otherwise, which fails
+    safe). Why: a FIFO planted at its name (the data folder may be written by others) held ``run``'s start for ever
+    before a lock was driven, and a link to ``/dev/zero`` was read until memory ran out."""
+    data = read_small(path, LATCH_FILE_MAX_BYTES, nofollow=True)
+    if len(data) > LATCH_FILE_MAX_BYTES:
+        raise ValueError(f"larger than {LATCH_FILE_MAX_BYTES >> 20} MiB: no file the agent wrote")
+    return data.decode("utf-8")

@@ -37,7 +37,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from edge_agent.clock import Clock, iso
-from edge_agent.durable import write_durably
+from edge_agent.durable import read_small, write_durably
 from edge_agent.stats.source import first_event_day, query
 from edge_agent.timesync import EARLIEST_DAY
 
@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 
 UNSYNCED_HOLD_S = 3600.0  # monotonic seconds of the agent's run to wait for NTP before trusting the clock as it is
 LAST_FILE = "stats-daily-last.txt"  # beside the database: "<ISO day> <zone>" last published, across restarts
+LAST_FILE_MAX_BYTES = 256  # "<ISO day> <zone>": an IANA zone name is at most a few dozen characters
 ZONE_SPAN_DAYS = 2  # how far apart two zones' dates can be at one instant (UTC-12 … UTC+14: 26 h)
 
 
@@ -95,7 +96,9 @@ class DailyStats:
     def _read_last(self) -> tuple[date, str] | None:
         """The day and zone in ``LAST_FILE``; None when there is none or it does not read so (no hold then)."""
         try:
-            day, zone = self._last_file.read_text(encoding="ascii").split()
+            # the agent's own file, read through no link: a FIFO planted at its name (the data folder may be written
+            # by others) held ``run``'s start for ever, a link to ``/dev/zero`` was read until memory ran out
+            day, zone = read_small(self._last_file, LAST_FILE_MAX_BYTES, nofollow=True).decode("ascii").split()
             return date.fromisoformat(day), zone
         except (OSError, ValueError, UnicodeDecodeError):
             return None

@@ -149,14 +149,14 @@ def _add_frame(request: Request, ctx: WebContext, body: Any) -> JSONResponse:
         picture, flags = parse_labels(body, list(polygons))
     except ValueError as exc:
         return _refused(400, str(exc))
-    frame = ctx.store.image_path(picture)
-    if frame is None:
+    rec = ctx.store.get(picture)
+    if rec is None or rec.frame_file is None:
         return _refused(409, "the picture is gone from the evidence: reload the page")
     detail = ", ".join(f"{b}:{f}" for b, f in flags.items())
     row = audit(request, "teach_frame", f"picture:{picture}", detail)  # a copy of a picture with plates is kept
     try:
         taken = _taken(ctx, picture)
-        now = ctx.teach.add_frame(ctx.cfg, picture, frame, polygons, flags, taken)
+        now = ctx.teach.add_frame(ctx.cfg, picture, (ctx.store.root, rec.frame_file), polygons, flags, taken)
     except TeachRefused as exc:
         audit_outcome(request, row, f"{detail}; refused: {exc}")
         return _refused(exc.status, str(exc))

@@ -181,14 +181,15 @@ class Teacher:
                                               unseen)
         return guess(probs, cfg.occupancy.enter_p, cfg.occupancy.exit_p, unseen)
 
-    def add_frame(self, cfg: AgentConfig, picture: str, frame: Path, polygons: dict[str, list],
+    def add_frame(self, cfg: AgentConfig, picture: str, photo: tuple[Path, str], polygons: dict[str, list],
                   flags: dict[str, str], taken: float | None = None) -> Counts:
-        """Copy the picture to ``labels/frames/<picture>.jpg`` and append a row per labelled bay (its polygon as
-        placed on the picture, the classifier's p beside the installer's flag)."""
+        """Copy the picture (``photo``: the store's folder and the name its row gives) to
+        ``labels/frames/<picture>.jpg`` and append a row per labelled bay (its polygon as placed on the picture, the
+        classifier's p beside the installer's flag)."""
         with self._labels:
-            return self._add_frame(cfg, picture, frame, polygons, flags, taken)
+            return self._add_frame(cfg, picture, photo, polygons, flags, taken)
 
-    def _add_frame(self, cfg: AgentConfig, picture: str, frame: Path, polygons: dict[str, list],
+    def _add_frame(self, cfg: AgentConfig, picture: str, photo: tuple[Path, str], polygons: dict[str, list],
                    flags: dict[str, str], taken: float | None) -> Counts:
         from edge_agent.camera.decode import ImageReadError, decode_bytes
         from edge_agent.durable import write_durably
@@ -208,8 +209,11 @@ class Teacher:
             raise TeachRefused(409, f"{MAX_FRAMES} pictures are labelled already, the most kept: calibrate, or "
                                     "forget the labelled pictures to start again")
         # read as the store's own file, never through a link: a FIFO planted at the photo's name held this lock
-        # (every later Save) for ever, a link copied whatever it led to into the labels
-        data = read_photo(frame.parent.parent, f"{frame.parent.name}/{frame.name}")
+        # (every later Save) for ever, a link copied whatever it led to into the labels; and by the row's own name
+        # under the store's folder, as the page's photo (a row naming a path elsewhere was read from there)
+        root, rel = photo
+        frame = root / rel
+        data = read_photo(root, rel)
         try:
             if data is None:
                 raise ImageReadError(f"{frame.name} is not there, or not the store's own file")

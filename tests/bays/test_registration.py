@@ -513,3 +513,28 @@ def test_burnt_in_text_under_a_mask_does_not_hold_the_measured_shift_at_zero(dx,
     s = reg.measure(cur, now=100.0)
     assert s is not None and s.dx == pytest.approx(dx, abs=1.5) and s.dy == pytest.approx(dy, abs=1.5)
     assert reg.moved(s) == (dx == 40)
+
+
+@pytest.mark.parametrize("name", ["reference.json", "reference.png", "frame_size.json"])
+def test_a_fifo_planted_among_the_reference_files_is_not_waited_on(tmp_path, name):
+    """The data folder may be written by others: a FIFO at one of ``camera/``'s names held the frame loop (every bay,
+    every lock) for ever at the agent's start, where it reads them by name. It is no file the agent wrote: the
+    stored reference is lost (the bays blind until the view is confirmed), never a wait."""
+    import os
+
+    from edge_agent.camera.frame_size import FrameSize
+    from tests.fifo_reads import without_waiting
+
+    ref = render(EMPTY)
+    Registration(24, POLYS, tmp_path).measure(ref)
+    FrameSize(None, POLYS, store=tmp_path)._save((ref.shape[1], ref.shape[0]))
+    assert (tmp_path / name).is_file()
+    (tmp_path / name).unlink()
+    os.mkfifo(tmp_path / name)
+    if name == "frame_size.json":
+        size = without_waiting(lambda: FrameSize(None, POLYS, store=tmp_path, inherit=True), tmp_path / name)
+        assert size.expected == (ref.shape[1], ref.shape[0])  # the size the reference stored for these bays names
+        return
+    again = Registration(24, POLYS, tmp_path, inherit=True)
+    without_waiting(lambda: again.measure(ref), tmp_path / name)
+    assert again.lost is not None

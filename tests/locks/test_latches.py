@@ -186,8 +186,32 @@ def test_a_folder_in_place_of_the_file_faults_the_locks(tmp_path):
     (path / "x").write_text("something")
     latches = LatchFile.open(path, ["L1"], FakeClock())
     fault = latches.fault("L1")
-    assert fault is not None and fault.code == UNREADABLE and "IsADirectoryError" in fault.message
+    assert fault is not None and fault.code == UNREADABLE and "a folder" in fault.message
     assert saved(path)["L1"]["fault"]["code"] == UNREADABLE  # the folder moved aside, a file written in its place
+
+
+def test_a_fifo_or_a_link_at_the_file_faults_the_locks_at_once(tmp_path):
+    """The data folder may be written by others: a FIFO planted at the file's name held ``run``'s start for ever
+    (no lock driven), and a link was read as the agent's own record (one to ``/dev/zero`` until memory ran out).
+    Neither is a file the agent wrote: the start fails safe, as for a damaged one, and goes on."""
+    import os
+
+    from tests.fifo_reads import without_waiting
+
+    fifo = tmp_path / LATCH_FILE
+    os.mkfifo(fifo)
+    opened = without_waiting(lambda: LatchFile.open(fifo, ["L1"], FakeClock()), fifo)
+    fault = opened.fault("L1")
+    assert fault is not None and fault.code == UNREADABLE and saved(fifo)["L1"]["fault"]["code"] == UNREADABLE
+
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "clean.json").write_text("{}", encoding="utf-8")
+    link = other / LATCH_FILE
+    link.symlink_to(other / "clean.json")
+    fault = LatchFile.open(link, ["L1"], FakeClock()).fault("L1")
+    assert fault is not None and fault.code == UNREADABLE  # not read through: no record says the lock is clean
+    assert not link.is_symlink() and (other / "clean.json").read_text(encoding="utf-8") == "{}"
 
 
 def test_a_removed_lock_loses_its_entry_and_a_new_lock_has_none(tmp_path):

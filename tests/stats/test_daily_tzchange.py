@@ -93,3 +93,17 @@ def test_an_unreadable_record_holds_nothing(days, content):
     log, clock = days
     (log.db_path.parent / LAST_FILE).write_bytes(content.encode("latin-1"))
     assert DailyStats(Link(), log.db_path, BAYS, UTC, clock, "dev1").check().isoformat() == "2026-03-02"
+
+
+def test_a_fifo_at_the_record_holds_nothing_and_is_not_waited_on(days):
+    """The data folder may be written by others: a FIFO planted at the record's name held ``run``'s start (this
+    constructor) for ever."""
+    import os
+
+    from tests.fifo_reads import without_waiting
+
+    log, clock = days
+    fifo = log.db_path.parent / LAST_FILE
+    os.mkfifo(fifo)
+    daily = without_waiting(lambda: DailyStats(Link(), log.db_path, BAYS, UTC, clock, "dev1"), fifo)
+    assert daily.last is None and daily.check().isoformat() == "2026-03-02"

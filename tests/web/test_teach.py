@@ -666,3 +666,29 @@ def test_a_link_planted_at_the_picture_is_not_copied_into_the_labels(teach_site,
     assert r.status_code == 409 and "gone from the evidence" in r.json()["problems"][0]
     assert not (Path(site.cfg.data_dir) / "labels" / "frames").exists() or \
         not list((Path(site.cfg.data_dir) / "labels" / "frames").iterdir())
+
+
+def test_a_row_naming_a_picture_outside_the_store_is_not_copied_into_the_labels(teach_site, tmp_path):
+    """The picture is read by its row's name under the store's folder, as the page's photo is: a row naming a path
+    elsewhere (the index is a file the data folder's writers may replace) had the teach mode read a
+    ``<day>/<uuid>.jpg`` from there, where the photo page refused it."""
+    import sqlite3
+
+    site = teach_site
+    client, _ = logged_in(site)
+    site.clock.advance(11)
+    data = page_data(client)
+    frame = site.store.image_path(data["picture"])
+    outside = tmp_path / "elsewhere" / frame.parent.name
+    outside.mkdir(parents=True)
+    (outside / frame.name).write_bytes(frame.read_bytes())  # a picture of the same name, away from the store
+    db = sqlite3.connect(site.store.root / "evidence.db")
+    with db:
+        db.execute("UPDATE evidence SET frame_file=? WHERE id=?", (str(outside / frame.name), data["picture"]))
+    db.close()
+    assert client.get(f"/evidence/{data['picture']}/frame.jpg").status_code == 404  # the page's photo: refused
+    r = client.post("/installer/teach/frame", json={"picture": data["picture"], "labels": truth(site.control.shown[-1])},
+                    headers={"X-CSRF-Token": data["csrf"]})
+    assert r.status_code == 409 and "gone from the evidence" in r.json()["problems"][0]
+    frames = Path(site.cfg.data_dir) / "labels" / "frames"
+    assert not frames.exists() or not list(frames.iterdir())
