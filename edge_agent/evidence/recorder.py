@@ -72,8 +72,8 @@ class ViolationRecorder:
         """At start, every sink listening: end the stories the previous run left open (``runs.py``).
 
         Another program holding ``evidence.db``'s lock (a backup, a ``sqlite3`` shell) past the wait, or events of
-        the previous run still held for it (``ViolationLog.held``: a departure among them must be read first, or
-        its visit would be "ended" again as ``agent_stopped``), puts this off to the minute once it is free
+        the previous run still held for it (``ViolationLog.held_from_before``: a departure among them must be read
+        first, or its visit would be "ended" again as ``agent_stopped``), puts this off to the minute once it is free
         (``mark_alive``); the visits this run opens meanwhile are its own, never ended. Until 2026-12-06 such a
         start logged a traceback and the previous run's visits and violations stayed open for good.
 
@@ -83,9 +83,9 @@ class ViolationRecorder:
         redrawn while the agent was stopped read its new outline beside the parked car free and the arm rose under
         the car (review30)."""
         self._started = self.clock.now()
-        if self.log.held:
-            self._begin_later("events are held for it")
-        elif self._begin(None):
+        if self.log.held_from_before:
+            self._begin_later("events of the last run are held for it")
+        elif self._begin(HELD_RETRY_WAIT_S if self.log.held else None):  # the log just waited its 10 s for it
             return set()
         elif self._track is not None:
             self._end_before_begin()
@@ -98,6 +98,7 @@ class ViolationRecorder:
         that start finds them ended and ends nothing twice. Why: ended only once the lock went, a bay's
         ``agent_stopped`` departure (stamped an hour ago) came after this run's arrival in it — a consumer reading
         one bay's events in order saw the new car leave (leftovers32). A read that fails leaves them to the start."""
+        self.log.lock_seen()  # the ledger just waited for it: the first of these glances, not 10 s more
         with self._beginning:  # an event from another thread does not record the start while these go out
             try:
                 closing = self.runs.closing()

@@ -290,6 +290,7 @@ class ViolationLog:
         self._spilled: int | None = None
         self._spilled_lines = 0  # events in ``held_path``: written again from memory at twice ``HELD_MAX``
         self._spill_ok = True
+        self._last_kept: Event | None = None  # the newest event the last stop kept (``held_from_before``)
         self._load_held()
 
     # -- writing -------------------------------------------------------------------------------
@@ -434,6 +435,7 @@ class ViolationLog:
         self._spilled = len(raw) if raw.endswith(b"\n") else None  # a torn last line: appended to, it took the next
         self._spilled_lines = raw.count(b"\n")
         self._held.extend(kept[-HELD_MAX:])
+        self._last_kept = kept[-1] if kept else None
         log.info("violation log: %d event(s) held at the last stop to be written (%s)", len(kept), self.held_path)
         try:
             self.write_held()
@@ -496,6 +498,22 @@ class ViolationLog:
         """Events waiting in memory for room on the disk."""
         with self._lock:
             return len(self._held)
+
+    @property
+    def held_from_before(self) -> bool:
+        """Events the last run kept (``HELD_FILE``) are still held, unwritten: what the index says of that run's
+        visits is not all of it. Events of this run held behind them (a lock's start-up ``lock_moved``) are not
+        the last run's: they leave its visits as the index has them (``ViolationRecorder.close_previous_run``)."""
+        with self._lock:
+            last = self._last_kept
+            return last is not None and any(e is last for e in self._held)
+
+    def lock_seen(self) -> None:
+        """Another connection to the index was just kept out by a lock: the next write only glances for it
+        (``HELD_RETRY_WAIT_S``), as after a write of this log's own kept out. Why: the put-off start's closing
+        events, written right after the run ledger waited its 10 s for the lock, waited 10 s more."""
+        with self._lock:
+            self._held_for_lock = True
 
     def held_bays(self, type_: str) -> set[str]:
         """The bays of the held events of ``type_`` (``ViolationRecorder``: the visits a put-off start cannot read)."""

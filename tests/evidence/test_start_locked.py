@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -293,3 +294,58 @@ def test_a_stop_while_another_threads_event_records_the_put_off_start_waits_for_
     assert [e.visit_id for e in seen if e.type == EventType.VEHICLE_DEPARTED] == ["old"]
 
     assert _next_start_ends(db, clock) == [("new", 20.0)]  # "old" ended once, by the run above; "new" at its stop
+
+
+def test_this_runs_own_events_held_before_the_start_do_not_put_the_previous_runs_end_off(
+        tmp_path: Path, clock: FakeClock) -> None:
+    """review39: ``assemble`` starts the locks after the recorder, so each lock's start-up ``lock_moved`` is held for
+    the lock before ``close_previous_run`` runs. That start took "events are held" for the last run's (which must
+    be written first) and ended the previous run's visits only once the lock went: on every site with a lock, A's
+    ``agent_stopped`` departure came after the new car's arrival in A (leftovers32's order, undone). Only the last
+    run's held events (``held-events.jsonl``) put it off."""
+    db = tmp_path / "evidence.db"
+    _killed_with_a_visit_open(db, clock)
+    clock.advance(600)
+    bus = EventBus()
+    seen: list[Event] = []
+    bus.subscribe(seen.append)
+    rec = _recorder(db, clock, bus)
+    rec.start()
+    with locked(db):
+        bus.publish(Event.make(EventType.LOCK_MOVED, clock, bay_id="A", data={"lock_id": "LA", "state": "down"}))
+        assert rec.log.held == 1 and not rec.log.held_from_before
+        rec.close_previous_run()
+        bus.publish(Event.make(EventType.VEHICLE_ARRIVED, clock, bay_id="A", visit_id="new"))
+        assert rec.runs._run is None
+    clock.advance(60)
+    rec.mark_alive()
+    rec.stop()
+    assert [(e.type, e.visit_id) for e in seen if e.type != EventType.LOCK_MOVED] == [
+        (EventType.VEHICLE_DEPARTED, "old"), (EventType.VEHICLE_ARRIVED, "new")]
+    assert len(_runs(db)) == 2 and _next_start_ends(db, clock) == [("new", 60.0)]
+
+
+def test_the_closing_events_of_a_put_off_start_wait_for_the_lock_no_longer_than_a_glance(
+        tmp_path: Path, clock: FakeClock) -> None:
+    """review39: the run ledger's start had just waited out the lock; the first closing event's write then waited
+    the log's 10 s for it again (a start under a lock took 20 s, ``agent.start`` on the main thread, every publisher
+    behind the log's lock meanwhile). It glances now (``HELD_RETRY_WAIT_S``): the log keeps its real 10 s here, the
+    ledger's wait is cut."""
+    db = tmp_path / "evidence.db"
+    _killed_with_a_visit_open(db, clock)
+    clock.advance(600)
+    bus = EventBus()
+    seen: list[Event] = []
+    bus.subscribe(seen.append)
+    rec = ViolationRecorder(db, clock, bus)
+    rec.runs._db.execute("PRAGMA busy_timeout=20")
+    rec.start()
+    with locked(db):
+        began = time.monotonic()
+        rec.close_previous_run()
+        took = time.monotonic() - began
+        assert [e.visit_id for e in seen] == ["old"] and rec.log.held == 1
+    assert took < 5, f"the closing events waited {took:.1f} s for a lock the ledger had just waited out"
+    rec.mark_alive()
+    assert rec.log.held == 0 and rec.runs._run is not None
+    rec.stop()

@@ -8,6 +8,7 @@ violation every day since.
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -160,3 +161,44 @@ def test_a_ledger_it_cannot_read_never_keeps_the_agent_from_starting(tmp_path, c
     recorder.close_previous_run()
     recorder.stop()
     assert "could not end what the previous run left open" in caplog.text
+
+
+def test_a_start_under_another_programs_lock_ends_the_old_story_first_on_a_site_with_a_lock(
+        tmp_path, models_dir, monkeypatch):  # noqa: ANN001
+    """review39: the whole agent as ``assemble`` builds it, a lock on B (its start-up ``lock_moved`` held for the
+    index's lock before the run ledger's start), a ``BEGIN IMMEDIATE`` held through the start and the first frames.
+    Before, B's old violation and stay were ended after the new car's arrival and violation in B: a backend
+    pairing B's ``violation_ended`` with the bay's latest ``violation_started`` ended the new one."""
+    from edge_agent.evidence import store as store_module
+    from edge_agent.sim.synthetic import BAYS
+    from tests.evidence.test_evidence_locked import locked
+
+    clock = FakeClock(datetime(2026, 11, 2, 9, 0, tzinfo=SH))
+    bays = [{"id": b, "polygon": [list(p) for p in poly], **({"lock_id": "LB"} if b == "B" else {})}
+            for b, poly in BAYS.items()]
+    cfg = scene_config(str(tmp_path / "data"), perception={"models_dir": str(models_dir), "threads": 1},
+                       timers={"arrival_confirm_s": 1, "departure_confirm_s": 2, "fuel_grace_s": 2},
+                       web={"enabled": False}, bays=bays,
+                       locks=[{"id": "LB", "driver": "simulator", "auto_raise_delay_s": 20,
+                               "simulator": {"travel_time_s": 1.0, "start": "down", "presence": False}}])
+    first = _run(cfg, clock, hold(6, Scene(cars=(FUEL,))))
+    old = next(e.visit_id for e in first if e.type == EventType.VEHICLE_ARRIVED and e.bay_id == "B")
+    clock.advance(600)
+    connect = sqlite3.connect  # the waits for the lock cut to 20 ms: what follows them is the point
+    monkeypatch.setattr(sqlite3, "connect", lambda *a, **kw: connect(*a, **{**kw, "timeout": 0.02}))
+    monkeypatch.setattr(store_module, "LOCK_WAIT_S", 0.02)
+    src = ScriptedSource(hold(8, Scene(cars=(FUEL,))), clock)
+    parts = assemble(cfg, clock=clock, source=src, lock_thread=False)
+    seen: list[Event] = []
+    parts.agent.bus.subscribe(seen.append)
+    try:
+        with locked(parts.agent.evidence.db_path):
+            parts.start()
+            run_scripted(parts.agent.step, clock, 4, FPS)
+        run_scripted(parts.agent.step, clock, 4, FPS)
+    finally:
+        parts.stop()
+    story = [(e.type, e.visit_id == old) for e in seen if e.bay_id == "B" and e.type in EventType.BAY_STORY]
+    assert story[:4] == [(EventType.VIOLATION_ENDED, True), (EventType.VEHICLE_DEPARTED, True),
+                         (EventType.VEHICLE_ARRIVED, False), (EventType.VEHICLE_IDENTIFIED, False)], story
+    assert sum(e.type == EventType.VEHICLE_DEPARTED for e in seen) == 1  # ended once, by the start
