@@ -79,13 +79,21 @@ _FORMATS: tuple[tuple[str, str, re.Pattern[str]], ...] = (
 )
 
 
-def _small_code(colour: str | None) -> str:
-    """An ordinary 7-character plate's type code when it is not yellow: ``02`` (small vehicle, **blue**) only where
-    the plate was seen blue, or no colour was asked (the text alone, as for a list entry). A colour that decides
-    nothing between blue and yellow (unknown: infrared, a monochrome camera; white / black: night, glare, fading;
-    green: a yellow plate under a cold cast) is ``99``: the type cannot be told. It was ``02``, a guess that called
-    a yellow truck's plate under infrared a small car's (``recognize --json``, ``vehicle_identified``)."""
-    return "02" if colour in (None, "blue") else "99"
+def _ordinary(colour: str | None) -> tuple[str, str]:
+    """An ordinary 7-character plate's kind and type code by its colour (plate-rules.md: ``01`` large vehicle,
+    **yellow**; ``02`` small vehicle, **blue**). ``02`` also where no colour was asked (the text alone, as for a list
+    entry). A colour that decides nothing between blue and yellow (unknown: infrared, a monochrome camera; white /
+    black: night, glare, fading; green: a yellow plate under a cold cast) is ``99``: the type cannot be told. It was
+    ``02``, a guess that called a yellow truck's plate under infrared a small car's (``recognize --json``,
+    ``vehicle_identified``). The large NEV plate's yellow-green two-tone is a large plate's colour but no yellow
+    one: seven characters on it are a large NEV plate with its energy letter lost (``51``) or a yellow plate under a
+    cold cast (``01``) — ``99`` too (it was ``01``, the large *fuel* vehicle's code, against the docs' "only seen
+    yellow")."""
+    if colour == "yellow":
+        return "large", "01"
+    if colour == "yellow_green":
+        return "large", "99"
+    return "small", "02" if colour in (None, "blue") else "99"
 
 
 @dataclass(frozen=True)
@@ -133,7 +141,7 @@ def parse_plate(text: str, colour: str | None = None) -> PlateInfo:
     for kind, code, pat in _FORMATS:
         if pat.match(t):
             if kind == "ordinary":
-                kind, code = ("large", "01") if colour in ("yellow", "yellow_green") else ("small", _small_code(colour))
+                kind, code = _ordinary(colour)
             return PlateInfo(t, True, kind, code, False, None, prov)
     return PlateInfo(t, False, "unknown", "99", False, None, prov)
 

@@ -48,6 +48,10 @@ CASES = [
     ("京AO1234", False, "unknown", "99", False, None),
     ("京A1234O", False, "unknown", "99", False, None),
     ("皖AD1234I", False, "unknown", "99", False, None),
+    # the issuing letter: never I (no authority uses it); O only on a 7-character plate (粤O), never an NEV one
+    ("苏I12345", False, "unknown", "99", False, None),
+    ("粤O12345", True, "small", "02", False, None),
+    ("粤OD12345", False, "unknown", "99", False, None),
     # not an energy letter in position 3 (L) and a 6-char serial → no format at all
     ("皖AL12345", False, "unknown", "99", False, None),
     ("", False, "unknown", "99", False, None),
@@ -90,6 +94,16 @@ def test_an_ordinary_plate_whose_colour_tells_neither_blue_nor_yellow_has_no_typ
     ``99`` where the colour does not tell (leftovers30); the text alone (no colour asked) stays ``02``."""
     assert parse_plate("皖A12345", colour).type_code == "99"
     assert parse_plate("皖A12345").type_code == "02"
+
+
+def test_an_ordinary_plate_seen_yellow_green_has_no_type():
+    """plate-rules.md: ``01`` is the large vehicle's **yellow** plate; yellow-green is the large NEV plate's two-tone
+    (``51``), which carries 8 characters. Seven on it are a large NEV plate with its energy letter lost or a yellow
+    plate under a cold cast: a large plate whose type is not told (``99``). It was ``01``, the large fuel vehicle's
+    code, on a read the verdict itself leaves undecided."""
+    info = parse_plate("粤B12345", "yellow_green")
+    assert (info.kind, info.type_code) == ("large", "99")
+    assert parse_plate("粤B12345D", "yellow_green").type_code == "51"  # the plate's own 8 characters
 
 
 def test_dots_spaces_and_lower_case_are_normalised():
