@@ -32,8 +32,12 @@ import numpy as np
 from edge_agent.imfile import opencv_path
 
 # Above this many pixels a photo is decoded at reduced size (the detector never needs more,
-# and decoding a 16 MP JPEG costs more than the whole pipeline).
-MAX_PIXELS = 12_000_000
+# and decoding a 16 MP JPEG costs more than the whole pipeline). The limit is a 12 MP phone photo, 4032×3024 —
+# what phones write by default (a 48 / 50 MP sensor bins to it) — itself decoded whole: at 12_000_000 it was just over
+# and read at 2016×1512, so a far car's plate, 1–2 % of the width, lost half its pixels before the detector's deeper
+# passes (which go up to the same 4032×3024) could find it: plates-dev in such photos, plate 2 % wide, 0.66 found
+# (photos31 probe, 2026-12-06).
+MAX_PIXELS = 4032 * 3024
 # A non-JPEG is decoded whole before it can be reduced: above this multiple of the limit, refuse.
 REDUCE_LIMIT = 4
 # A progressive JPEG has about ten scans; libjpeg decodes each over the whole image, and one with thousands of tiny

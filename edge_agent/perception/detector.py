@@ -141,9 +141,27 @@ class PlateDetector:
             if dets or region is not None or deeper < level * math.sqrt(zoom):
                 break
             level = deeper / zoom
+        if region is None and self.zoom_pass > 1:  # a still photo's passes (a camera's frames never pay this one)
+            dets = self._zoomed_out(part, scale, dets)
         if self.refine_below > 0:
             dets = [self._refine(image, d) if d.width < self.refine_below else d for d in dets]
         return dets
+
+    def _zoomed_out(self, image: np.ndarray, scale: float, dets: list[Detection]) -> list[Detection]:
+        """A close-up: a plate wider than ``REDETECT_MAX`` at the net's input outgrows its largest anchors and is
+        found in pieces or not at all (a phone photo of the plate, 90 % of its width: plates-dev's so cropped,
+        found 0.67, read 0.38); a photo in which one is that wide (or nothing) is searched again shrunk so that
+        even a plate its whole width is not, and what that pass finds replaces what it covers. Only a large find
+        counts (half ``REDETECT_MAX`` at the frame pass, a quarter of its width): a smaller plate is that pass's
+        to find, at more pixels."""
+        h, w = image.shape[:2]
+        out = REDETECT_MAX / w
+        if out >= scale or (dets and max(d.width for d in dets) * scale <= REDETECT_MAX):
+            return dets
+        found = [d for d in self._run(image, out) if d.width * scale > REDETECT_MAX / 2]
+        if not found:
+            return dets
+        return found + [d for d in dets if not _covered(d, found)]
 
     def _run(self, image: np.ndarray, scale: float, offset: tuple[float, float] = (0.0, 0.0),
              reuse: bool = False) -> list[Detection]:

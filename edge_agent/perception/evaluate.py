@@ -279,7 +279,7 @@ def evaluate(process: Callable, labels_csv: Path, root: Path | None = None, prog
     """Run ``process(frame_bgr) -> list[PlateRead]`` over every image of ``labels_csv``.
 
     ``transform`` (``degrade.py``) alters each image first; reads on a resized copy, and on a
-    photo the decoder reduced (over 12 MP: every 4032×3024 phone photo), are mapped back to
+    photo the decoder reduced (one larger than a 4032×3024 phone photo), are mapped back to
     the file's pixels, which the labelled boxes are in."""
     root = root or labels_csv.parent
     by_file = load_labels(labels_csv, root=root)

@@ -427,3 +427,18 @@ def test_a_file_name_with_a_line_separator_stays_one_json_line(tmp_path, capsys,
     assert main(["recognize", *names, "--json", "--models", str(models_dir)]) == 0
     out = capsys.readouterr().out
     assert [line["file"] for line in _lines(out)] == names
+
+
+def test_a_far_plate_in_a_12_mp_phone_photo_is_read(tmp_path, capsys, models_dir):
+    """A far NEV in a 4032×3024 phone photo (the plate 1.4–2 % of its width): read from the photo's own pixels.
+    The photo used to be decoded at half size (12.2 MP, over a 12_000_000 limit): the 56 px plate was not
+    found, the 80 px one a partial read with a wrong serial."""
+    files = []
+    for width in (56, 80):
+        scene, _ = render_scene(render_plate("皖AD12345", "small_nev"), seed=5, frame=(4032, 3024), plate_width=width)
+        files.append(tmp_path / f"far{width}.jpg")
+        cv2.imwrite(str(files[-1]), scene, [cv2.IMWRITE_JPEG_QUALITY, 92])
+    assert main(["recognize", *map(str, files), "--json", "--threads", "2", "--models", str(models_dir)]) == 0
+    at56, at80 = (line["plates"] for line in _lines(capsys.readouterr().out))
+    assert [(p["text"], p["nev"]) for p in at80] == [("皖AD12345", True)]
+    assert [p["nev"] for p in at56] == [True] and at56[0]["text"].endswith("AD12345")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge_agent.perception.detector import PlateDetector, decode, make_priors
+from edge_agent.perception.detector import PlateDetector, decode, iou, make_priors
 from edge_agent.perception.sessions import SessionFactory
 from tests.perception.render import render_plate, render_scene
 
@@ -114,14 +114,15 @@ def test_no_deeper_zoom_pass_once_a_plate_is_found(models_dir):
     assert scales == pytest.approx([0.24, 0.48])
 
 
-@pytest.mark.parametrize(("size", "passes"), [((3000, 4000), [0.24, 0.48, 0.96]),
-                                              ((6000, 8000), [0.12, 0.24, 0.48]),
-                                              ((12000, 16000), [0.06, 0.12, 0.24]),
-                                              ((3000, 20000), [0.048, 0.096, 0.192, 0.384])])
+@pytest.mark.parametrize(("size", "passes"), [((3000, 4000), [0.24, 0.48, 0.96, 0.12]),
+                                              ((6000, 8000), [0.12, 0.24, 0.48, 0.06]),
+                                              ((12000, 16000), [0.06, 0.12, 0.24, 0.03]),
+                                              ((3000, 20000), [0.048, 0.096, 0.192, 0.384, 0.024])])
 def test_deeper_zoom_passes_are_bounded(models_dir, size, passes):
     """A blank photo (nothing to find) gets the deeper passes, but none past a 12 MP phone photo's pixels
     (a blank 48 MP image decoded whole would be a 48 MP pass) and none that enlarges by less than half an
-    octave (a 4000 px photo: 0.96 and not again at 1.0, which sees the same plates)."""
+    octave (a 4000 px photo: 0.96 and not again at 1.0, which sees the same plates); then one shrunk to
+    ``REDETECT_MAX`` wide, for a plate too large for the net (a close-up), a quarter of the first pass's area."""
     session = SessionFactory(2).get(models_dir / "clp_det.onnx")
     det = PlateDetector(session, size=960, threshold=0.2, zoom_pass=2.0)
     scales: list[float] = []
@@ -187,3 +188,28 @@ def test_zoom_pass_finds_a_small_plate_in_a_bay_region_too(models_dir):
     assert regions_only.detect(scene) == []
     [det] = regions_only.detect(scene, region)
     assert np.abs(det.corners - truth).max() < 6
+
+
+@pytest.mark.parametrize("seed", [0, 4])
+def test_a_close_up_plate_is_found_whole_at_a_zoomed_out_pass(models_dir, seed):
+    """A phone's close-up: the plate 90 % of a 1200 px photo is 1080 px wide at the frame pass (960 / 1200),
+    past the largest anchors (384–768): found in pieces (`苏E123`, a second plate beside the whole one) or not
+    at all. A still photo holding a plate that wide is searched again shrunk to ``REDETECT_MAX`` wide, and
+    what that finds replaces the pieces it covers. A camera's frames (no zoom pass) never pay it."""
+    import cv2
+
+    session = SessionFactory(2).get(models_dir / "clp_det.onnx")
+    scene, truth = render_scene(render_plate("苏E12345", "blue"), seed=seed, frame=(1280, 720), plate_width=220)
+    (x1, y1), (x2, y2) = truth.min(axis=0), truth.max(axis=0)
+    cw = (x2 - x1) / 0.9
+    ox, oy = int((x1 + x2) / 2 - cw / 2), int((y1 + y2) / 2 - cw * 3 / 8)
+    k = 1200 / int(cw)
+    photo = cv2.resize(scene[oy:oy + int(cw * 3 / 4), ox:ox + int(cw)], None, fx=k, fy=k, interpolation=cv2.INTER_CUBIC)
+    [det] = PlateDetector(session, size=960, threshold=0.2, zoom_pass=2.0).detect(photo)
+    assert iou(det.box, (*((truth.min(axis=0) - (ox, oy)) * k), *((truth.max(axis=0) - (ox, oy)) * k))) > 0.7
+    camera = PlateDetector(session, size=960, threshold=0.2)
+    scales: list[float] = []
+    run = camera._run
+    camera._run = lambda image, scale, *a: scales.append(scale) or run(image, scale, *a)  # type: ignore[method-assign]
+    camera.detect(photo)
+    assert scales == [0.8]

@@ -77,7 +77,7 @@ def test_eval_command_on_rendered_labels(tmp_path, models_dir, capsys):
 
 
 def test_eval_scores_a_phone_sized_photo_in_its_own_pixels(tmp_path, pipeline):
-    """A photo over 12 MP (a 4032×3024 phone photo is 12.2 MP) is decoded reduced; its labels
+    """A photo over 12.2 MP (a 4032×3024 phone photo's pixels) is decoded reduced; its labels
     are in the file's pixels, so the reads must be mapped back before matching (they were
     matched at half scale: every plate of such a photo scored as missed)."""
     import csv

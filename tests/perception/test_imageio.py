@@ -353,10 +353,10 @@ def test_a_progressive_jpeg_is_reduced_only_as_far_as_other_formats():
     """libjpeg decodes a sequential JPEG reduced a band at a time, but keeps every coefficient of a progressive
     one (two bytes a sample, whatever the reduction): a 1.7 MB progressive 20000×15000 file took ``recognize``
     to 1 GB (a 768 MP one, under the JPEG limit, to about 2.3 GB: a Pi's whole memory, in a camera folder too).
-    Over 48 MP it is refused from its header, as a PNG is; a sequential one that size is still decoded reduced."""
+    Over 49 MP it is refused from its header, as a PNG is; a sequential one that size is still decoded reduced."""
     from edge_agent.camera.decode import ImageTooLarge, _plan
 
-    with pytest.raises(ImageTooLarge, match=r"20000x15000 = 300 MP \(limit 48 MP for a progressive, lossless or multi-scan JPEG\)"):
+    with pytest.raises(ImageTooLarge, match=r"20000x15000 = 300 MP \(limit 49 MP for a progressive, lossless or multi-scan JPEG\)"):
         decode_bytes(_sized_jpeg(True, 20000, 15000), "p.jpg")
     assert _plan(_sized_jpeg(False, 20000, 15000), (20000, 15000), "b.jpg", 12_000_000) == (
         cv2.IMREAD_REDUCED_COLOR_8, 8)
@@ -406,3 +406,14 @@ def test_a_header_number_of_thousands_of_digits_is_refused_not_a_traceback(head)
     out of ``decode_bytes`` as that, not as the ImageReadError its callers handle (``recognize``: a traceback)."""
     with pytest.raises(ImageReadError, match=r"holds no (size|WIDTH)"):
         decode_bytes(head % (b"9" * 5000) + bytes(30), "x")
+
+
+def test_a_12_mp_phone_photo_is_decoded_whole_and_a_larger_one_reduced():
+    """4032×3024 is what phones write by default; at a limit of 12_000_000 it was 12.2 MP, just over, and decoded
+    at half size — a far car's plate lost half its pixels before the detector saw it. One more row: reduced."""
+    flat = np.full((3024, 4032, 3), 90, np.uint8)
+    ok, phone = cv2.imencode(".jpg", flat, [cv2.IMWRITE_JPEG_QUALITY, 50])
+    d = decode_bytes(phone.tobytes(), "phone.jpg")
+    assert d.image.shape == (3024, 4032, 3) and d.factor == 1 and d.warnings == ()
+    ok, over = cv2.imencode(".jpg", np.full((3032, 4032, 3), 90, np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 50])
+    assert decode_bytes(over.tobytes(), "over.jpg").factor == 2

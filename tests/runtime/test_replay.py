@@ -373,7 +373,7 @@ def test_a_source_that_is_a_fifo_is_refused_not_waited_on(tmp_path, name):
 def test_a_video_of_frames_too_large_to_decode_is_refused_from_its_header(tmp_path, capsys):
     """FFmpeg decodes frames up to 268 MP: a 5 MB MJPEG file of 12000x12000 frames took the replay to 1.4 GB at
     its first frame (``run`` playing it too). Its header says the size before any frame is decoded: over the
-    48 MP a still image may have, it is one line, exit 2."""
+    49 MP a still image may have, it is one line, exit 2."""
     from tests.perception.bigimage import sequential_jpeg
 
     cfg = scene_config(str(tmp_path / "data"))
@@ -382,7 +382,7 @@ def test_a_video_of_frames_too_large_to_decode_is_refused_from_its_header(tmp_pa
     clip = tmp_path / "big.mjpeg"
     clip.write_bytes(sequential_jpeg(8000, 7000) * 2)
     assert main(["replay", str(p), str(clip), "-o", str(tmp_path / "e.jsonl")]) == 2
-    assert capsys.readouterr().err == f"replay: video frames of 8000x7000 = 56 MP, over the 48 MP a frame may have: " \
+    assert capsys.readouterr().err == f"replay: video frames of 8000x7000 = 56 MP, over the 49 MP a frame may have: " \
                                       f"{clip}\n"
 
 
