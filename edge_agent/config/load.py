@@ -38,10 +38,14 @@ def parse_config(data: Any, source: str = "<config>", base_dir: Path | None = No
         cfg = AgentConfig.model_validate(data, context={"base_dir": base_dir, "said": said, "quiet": quiet,
                                                         "warnings": warnings})
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
+        problems: dict[str, list[str]] = {}  # key path → its lines (more than one: a union's members, merged)
+        errors = exc.errors()
+        for err in errors:
             loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+            loc = _as_written(loc, data, err["type"])
             msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] in ("union_tag_invalid", "union_tag_not_found"):  # a script entry's action: at its key
+                loc, msg = _tag_problem(loc, err)
             if err["type"] == "extra_forbidden":
                 msg = "unknown key (not a setting of this section; check the spelling)"
             msg = _as_yaml_read_it(err["type"], err.get("input"), msg)
@@ -49,10 +53,97 @@ def parse_config(data: Any, source: str = "<config>", base_dir: Path | None = No
             msg += f": {hint}" if hint and hint not in msg else ""
             if err["type"] == "string_pattern_mismatch" and (err.get("ctx") or {}).get("pattern") == IDENT_PATTERN:
                 msg = _not_an_ident(str(err.get("input")))
-            problems.append(f"{key_path(loc)}: {msg}")
-        raise ConfigError(source, problems) from None
+            problems.setdefault(key_path(loc), []).append(msg)
+        raise ConfigError(source, [f"{key}: {_one_of(msgs, errors, key, data)}" for key, msgs in problems.items()]) from None
     cfg._warnings = tuple(dict.fromkeys(warnings))
     return cfg
+
+
+def _as_written(loc: tuple[Any, ...], data: Any, kind: str) -> tuple[Any, ...]:
+    """``loc`` with pydantic's own member tags left out: only the keys and indexes the YAML holds.
+
+    A value of a union type is tried against each member, and pydantic names the member in the key path: a wrong
+    ``pin: 1.5`` (``int | str``) was two lines, ``locks[0].motor.up.pin.int: …`` and ``….pin.constrained-str: …``,
+    and a wrong ``at_s`` in a simulator script ``locks[0].simulator.script[0].presence.at_s`` (``presence``, the
+    entry's ``action``) — neither a key of the file. A tag is a step below a value that holds no keys, or the value
+    of the mapping's own discriminating key; a key the file lacks (a missing one, a default a cross-check names)
+    stays (``kind``: the error's type; ``missing`` and a cross-check's ``config`` name a key)."""
+    out: list[Any] = []
+    node = data
+    for i, part in enumerate(loc):
+        if node is _MISSING:
+            out.append(part)
+        elif isinstance(node, dict) and part in node and not (
+                i < len(loc) - 1 and not isinstance(node[part], (dict, list)) and part in map(_hashable, node.values())):
+            out.append(part)  # (not a tag that is a key too, with the error below it: ``action: switch, switch: up``)
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            out.append(part)
+            node = node[part]
+        elif node is _GONE or not isinstance(node, (dict, list)) or isinstance(node, list):
+            if not out:  # the document itself is not a mapping: said before validation
+                out.append(part)
+            node = _GONE  # below a scalar or a list, or below a tag: a member's name, not a key
+        elif isinstance(part, str) and part in map(_hashable, node.values()):
+            continue  # a tagged union's tag (the entry's ``action: presence``)
+        elif i == len(loc) - 1 and kind not in ("missing", "config"):
+            node = _GONE  # a union member's name below a mapping given where a number or text belongs
+        else:
+            out.append(part)
+            node = _MISSING
+    return tuple(out)
+
+
+def _tag_problem(loc: tuple[Any, ...], err: Any) -> tuple[tuple[Any, ...], str]:
+    """A tagged union's refusal at its key (``script[0].action``), without the value: pydantic's own line named the
+    entry and quoted the tag whole ("Input tag 'xxxx…' found using 'action'"), 10 kB of it for a 10 kB value."""
+    ctx = err.get("ctx") or {}
+    key = str(ctx.get("discriminator", "")).strip("'")
+    expected = ctx.get("expected_tags")
+    if not key:
+        return loc, err["msg"]
+    if err["type"] == "union_tag_not_found":
+        return (*loc, key), "missing: the key that says which kind of entry this is"
+    return (*loc, key), f"Input should be {expected}" if expected else "not a kind this list takes"
+
+
+_GONE = object()  # below a scalar: the rest of a key path are pydantic's tags
+_MISSING = object()  # a key the file does not hold (missing, or defaulted): the rest is its own path
+
+
+def _hashable(value: object) -> object:
+    return value if isinstance(value, (str, int, float, bool)) or value is None else None
+
+
+_WANTED = {"int_type": "a whole number", "int_parsing": "a whole number", "int_from_float": "a whole number",
+           "string_type": "text", "float_type": "a number", "float_parsing": "a number", "bool_type": "true or false",
+           "dict_type": "a mapping", "model_type": "a mapping", "list_type": "a list"}
+
+
+def _one_of(msgs: list[str], errors: list[Any], key: str, data: Any) -> str:
+    """The one line of a key: its message, or for a union's members that each refused the value, what it may be.
+
+    Where one member took the value's kind and refused the value (a name too long, a number out of range), that
+    member's message is the one that applies; where every member refused the kind, the line says what kinds the key
+    takes (``pin``: a whole number or text) — not one member's hint ("put the text in quotes") for ``pin: 1.5``."""
+    if len(msgs) == 1:
+        return msgs[0]
+    mine = [e for e in errors if key_path(_as_written(tuple(
+        p for p in e["loc"] if not (isinstance(p, str) and p.startswith("function-"))), data, e["type"])) == key]
+    if len(mine) != len(msgs):  # not one key's union members: each line as it is
+        return "; ".join(dict.fromkeys(msgs))
+    kinds = [_WANTED.get(e["type"]) for e in mine]
+    if any(k is None for k in kinds):  # a member took the kind: its own message
+        return "; ".join(dict.fromkeys(m for m, k in zip(msgs, kinds, strict=True) if k is None))
+    value = mine[0].get("input")
+    line = f"Input should be {' or '.join(dict.fromkeys(k for k in kinds if k))}"
+    if value is None:
+        return f"empty (nothing after the colon, or null): {line[0].lower()}{line[1:]}"
+    if isinstance(value, bool):
+        return (f"{line}: YAML 1.1 read this as {str(value).lower()} (yes, no, on, off, true, false unquoted are "
+                "true / false)")
+    shown = {dict: "a mapping", list: "a list"}.get(type(value)) or repr(value)[:40]
+    return f"{line}, not {shown}"
 
 
 def _as_yaml_read_it(kind: str, value: Any, msg: str) -> str:

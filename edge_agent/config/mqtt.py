@@ -274,7 +274,11 @@ class MqttConfig(StrictModel):
     @field_validator("protocol", mode="before")
     @classmethod
     def _proto(cls, v: object) -> object:
-        return {5: "5", "3": "3.1.1", "311": "3.1.1", "v5": "5"}.get(v, str(v) if v is not None else v)  # type: ignore[arg-type]
+        """The spellings people write for the two versions; anything not a number or text is left for the type check
+        to refuse (a list or a mapping was a ``TypeError`` traceback here: unhashable)."""
+        if isinstance(v, bool) or not isinstance(v, (int, str)):
+            return v
+        return {5: "5", "3": "3.1.1", "311": "3.1.1", "v5": "5"}.get(v, str(v))
 
     @field_validator("client_id")
     @classmethod

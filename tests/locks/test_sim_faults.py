@@ -106,10 +106,13 @@ def test_run_time_injection_refused_for_a_real_lock_and_for_bad_values(clock):
 
 @pytest.mark.parametrize(("lock", "key"), [
     (gpio_lock(simulator={"script": [{"at_s": 1, "action": "stall"}]}), "only played by driver: simulator"),
-    (sim_lock(simulator={"script": [{"at_s": float("nan"), "action": "stall"}]}), "locks[0].simulator.script[0]"),
-    (sim_lock(simulator={"script": [{"at_s": 1, "action": "explode"}]}), "locks[0].simulator.script[0]"),
+    (sim_lock(simulator={"script": [{"at_s": float("nan"), "action": "stall"}]}),
+     "locks[0].simulator.script[0].at_s: Input should be a finite number"),
+    (sim_lock(simulator={"script": [{"at_s": 1, "action": "explode"}]}),
+     "locks[0].simulator.script[0].action: Input should be 'presence', 'stall', 'switch', 'tamper', 'power-loss'"),
+    # the key as the file writes it (it was ``script[0].switch.switch``: the entry's action, then its key)
     (sim_lock(simulator={"script": [{"at_s": 1, "action": "switch", "switch": "left", "stuck": "active"}]}),
-     "switch.switch"),
+     "locks[0].simulator.script[0].switch: Input should be 'down' or 'up'"),
 ])
 def test_bad_scripts_are_config_errors_naming_the_key(lock, key):
     with pytest.raises(ConfigError) as e:
