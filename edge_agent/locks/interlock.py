@@ -338,7 +338,7 @@ class Interlock:
             raw = self.driver.read_switches()
             sw = self._debounced(raw, now)
             self._note_changes(sw, now)
-            self._switches = sw
+            left_down, self._switches = self._switches.position == "down" and sw.position != "down", sw
             if sw.position == "both":  # position unknown: motor off whatever was going on
                 if self.fault != "switches_both":
                     self._enter_fault("switches_both", "both limit switches active", lower=False)
@@ -369,6 +369,8 @@ class Interlock:
                 self._check_motion(m, raw, now)  # the end stop is where the arm is now, not the debounced view
             elif self.state in ("up", "down") and sw.position != self.state:
                 self._tamper(sw)
+            elif self.fault and left_down and self._reverse_at is None and not self._recovery_timed_out:
+                self._faulted_arm_moved(sw, now)
             self._up_losses.explain(self.vehicle_possible)  # a car seen since the arm lost its up position
 
     # -- internals ----------------------------------------------------------------------------
@@ -751,6 +753,19 @@ class Interlock:
         else:  # off its rest switch (or lifted): lower it to the safe end
             self._start(_Motion("down", now, f"arm moved off {was} without a command", recovery=True))
         self.emit(EventType.LOCK_TAMPER, **tamper)
+
+    def _faulted_arm_moved(self, sw: Switches, now: float) -> None:
+        """A FAULT holds the arm at its safe end: one that leaves its down end with no command (lifted by hand, a
+        brake or a spring letting go) is said and lowered again, as in automatic mode. Only the ``up`` / ``down``
+        states were watched, so a faulted lock's arm pushed up stayed up in front of the next car for as long as the
+        fault lasted, the lock saying ``fault`` and nothing more (probe lock32). Not again once a lowering in this
+        fault has timed out (a motor that cannot lower it), and said only where the switches themselves are not the
+        fault (a flapping one would say it at each flap)."""
+        self.tampered_at = now
+        if self.fault != "switch_flapping":
+            self.emit(EventType.LOCK_TAMPER, was="fault", switches=sw.position, fault=self.fault,
+                      message=f"arm moved off its down end without a command during fault {self.fault}: lowered")
+        self._start(_Motion("down", now, f"arm moved off its down end during fault {self.fault}", recovery=True))
 
     def _lost_up(self, now: float) -> bool:
         """Count a loss of the up position (unless a vehicle already explains it); True: the arm drifts."""
