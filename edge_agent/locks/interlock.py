@@ -101,6 +101,9 @@ class Interlock:
         self.refused_at: float | None = None  # when a refusal was last said (``refuse``)
         self._published: str | None = None
         self._recovery_timed_out = False
+        # a faulted arm off its down end whose lowering waits for the motor's duty (``_faulted_arm_moved``), and
+        # whether that wait was said since the motor last started
+        self._lift_held, self._lift_held_said = False, False
         self._tick_failures: deque[float] = deque(maxlen=TICK_FAILS)  # when this lock's tick last raised
         self.on_input: Callable[[], None] | None = None  # the policy hears every input edge too (controller)
         # the visit the bay's story last named (its events, then its state), for the lock events' visit_id:
@@ -286,6 +289,7 @@ class Interlock:
             if self.driver.has_presence and self.driver.read_presence() is None:
                 return self.refuse("presence_unknown", "presence sensor still lost", "reset", operator)
             old, self.fault, self._recovery_timed_out = self.fault, None, False
+            self._lift_held, self._lift_held_said = False, False
             if self.presence_blind is not None:
                 self._trust_presence_again(f"reset by {operator or 'an operator'}")
             self.latches.clear_fault(self.cfg.id)
@@ -369,8 +373,9 @@ class Interlock:
                 self._check_motion(m, raw, now)  # the end stop is where the arm is now, not the debounced view
             elif self.state in ("up", "down") and sw.position != self.state:
                 self._tamper(sw)
-            elif self.fault and left_down and self._reverse_at is None and not self._recovery_timed_out:
-                self._faulted_arm_moved(sw, now)
+            elif self.fault and (left_down or self._lift_held) and self._reverse_at is None \
+                    and not self._recovery_timed_out:
+                self._faulted_arm_moved(sw, now, left_down)
             self._up_losses.explain(self.vehicle_possible)  # a car seen since the arm lost its up position
 
     # -- internals ----------------------------------------------------------------------------
@@ -482,6 +487,10 @@ class Interlock:
                     self.emit(EventType.LOCK_FAULT, code="motor_timeout", message=msg, fault=self.fault)
                 return
             self._enter_fault("motor_timeout", msg, lower=m.target == "up")
+            # a lowering that timed out is this fault's timed-out lowering: the motor that could not lower the arm
+            # is not driven again when the arm later leaves its down end (``_faulted_arm_moved``); it was, for
+            # another motor_timeout_s, at the first opening of a down switch that had closed late (probe review41)
+            self._recovery_timed_out = m.target == "down"
 
     def _usual_stroke(self, target: Direction) -> float | None:
         """The median of the arm's last whole strokes toward ``target`` (None: too few seen yet)."""
@@ -754,17 +763,41 @@ class Interlock:
             self._start(_Motion("down", now, f"arm moved off {was} without a command", recovery=True))
         self.emit(EventType.LOCK_TAMPER, **tamper)
 
-    def _faulted_arm_moved(self, sw: Switches, now: float) -> None:
+    def _faulted_arm_moved(self, sw: Switches, now: float, left: bool) -> None:
         """A FAULT holds the arm at its safe end: one that leaves its down end with no command (lifted by hand, a
         brake or a spring letting go) is said and lowered again, as in automatic mode. Only the ``up`` / ``down``
         states were watched, so a faulted lock's arm pushed up stayed up in front of the next car for as long as the
         fault lasted, the lock saying ``fault`` and nothing more (probe lock32). Not again once a lowering in this
         fault has timed out (a motor that cannot lower it), and said only where the switches themselves are not the
-        fault (a flapping one would say it at each flap)."""
-        self.tampered_at = now
-        if self.fault != "switch_flapping":
+        fault (a flapping one would say it at each flap).
+
+        Within the motor's duty (``max_moves`` starts a ``max_moves_window_s``, as a raise): past it the lowering
+        waits (``_lift_held``) and starts once the motor may, if the arm is still off its down end then. Unbounded,
+        a down switch whose own flapping latched ``switch_flapping`` (the arm resting on its stop, the contact
+        opening for a moment over and over) ran the motor against the stop at each opening — 300 starts in 3
+        minutes, for as long as the fault lasted — and someone working at the arm was fought at each lift (probe
+        review41). Said once per start, and once a wait: never at each flap or tick."""
+        if left:
+            self.tampered_at = now
+        if sw.position == "down":  # back at its end (pushed down, the contact closed again): nothing owed
+            self._lift_held = False
+            return
+        rest, said = self._duty_rest(), self.fault == "switch_flapping"
+        if rest > 0:
+            self._lift_held = True
+            if not said and not self._lift_held_said:
+                self._lift_held_said = True
+                log.warning("lock %s: arm off its down end during fault %s: lowered in %.0fs (max_moves)",
+                            self.cfg.id, self.fault, rest)
+                self.emit(EventType.LOCK_TAMPER, was="fault", switches=sw.position, fault=self.fault,
+                          message=f"arm moved off its down end without a command during fault {self.fault}: "
+                          f"lowered in {rest:.0f}s (the motor started {len(self._moves)} times in the last "
+                          f"{self.cfg.max_moves_window_s:g}s, max_moves)")
+            return
+        if left and not said:  # a wait that ends starts the lowering it said already
             self.emit(EventType.LOCK_TAMPER, was="fault", switches=sw.position, fault=self.fault,
                       message=f"arm moved off its down end without a command during fault {self.fault}: lowered")
+        self._lift_held, self._lift_held_said = False, False
         self._start(_Motion("down", now, f"arm moved off its down end during fault {self.fault}", recovery=True))
 
     def _lost_up(self, now: float) -> bool:
