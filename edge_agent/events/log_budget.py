@@ -40,7 +40,15 @@ class LogBudget:
                 return
             self._tokens -= 1
             unsaid, self._unsaid = self._unsaid, 0
-        if unsaid:
-            fmt += f"; %d {self._left_out} before this one were not logged (over %d a minute: see -v)"
-            args = (*args, unsaid, self._burst)
+        if unsaid:  # the budget as it is: "over 20 a minute" was said of a sender refused 3 times a minute
+            fmt += (f"; %d {self._left_out} before this one were not logged (the log keeps a burst of %d, then one "
+                    f"every %s: see -v)")
+            args = (*args, unsaid, self._burst, _every(self._every))
         self._log.log(self._level, fmt, *args)
+
+
+def _every(seconds: float) -> str:
+    """``60.0`` → ``"minute"``, ``90.0`` → ``"90 s"``: the refill period as a person reads it."""
+    if seconds == 60:
+        return "minute"
+    return f"{seconds:g} s"

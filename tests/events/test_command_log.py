@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 from edge_agent.clock import FakeClock, iso
 from edge_agent.events import command_handler
@@ -35,3 +36,24 @@ def test_a_backend_retrying_a_refused_command_every_second_for_an_hour(tmp_path,
     assert "; 40 refused command(s) before this one were not logged" in said[burst], said[burst]
     logged = len(said) + sum(int(m.split("; ")[1].split()[0]) for m in said if "were not logged" in m)
     assert logged + 59 >= 3600  # every refusal is logged or counted (the last minute's wait for the next line)
+
+
+def test_the_left_out_count_names_the_budget_not_a_rate_the_sender_never_reached(caplog):
+    """soak31: a backend asking for an unknown ``status`` every 20 s (3 refusals a minute) spent the burst in ~10
+    minutes, and each line after said "not logged (over 20 a minute)", which told the operator of a flood that never
+    was. The line names the budget as it is: a burst, then one a minute."""
+    clock = FakeClock()
+    handler = CommandHandler(RecordingControl(), Topics("edge/s1/dev1"), "dev1", clock, 60.0)
+    with caplog.at_level(logging.DEBUG, logger="edge_agent.events.command_handler"):
+        for i in range(3 * 30):  # 30 minutes
+            handler.handle(Command("status", json.dumps({"ts": iso(clock.now()), "id": f"s{i}"}).encode(), "b/r"))
+            clock.advance(20.0)
+    said = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    counted = [m for m in said if "were not logged" in m]
+    assert counted, said[-3:]  # 90 refusals at 3 a minute outrun a budget of 20 + one a minute
+    burst = command_handler.REFUSAL_LOG_BURST
+    for m in counted:
+        assert "over" not in m.split("were not logged")[1], m  # no rate the sender was said to exceed
+        assert f"(the log keeps a burst of {burst}, then one every minute: see -v)" in m, m
+    logged = len(said) + sum(int(re.search(r"; (\d+) refused command", m).group(1)) for m in counted)
+    assert 90 - 3 <= logged <= 90  # every refusal logged or counted (but the last minute's, awaiting the next line)
