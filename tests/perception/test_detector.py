@@ -114,15 +114,15 @@ def test_no_deeper_zoom_pass_once_a_plate_is_found(models_dir):
     assert scales == pytest.approx([0.24, 0.48])
 
 
-@pytest.mark.parametrize(("size", "passes"), [((3000, 4000), [0.24, 0.48, 0.96, 0.12]),
-                                              ((6000, 8000), [0.12, 0.24, 0.48, 0.06]),
-                                              ((12000, 16000), [0.06, 0.12, 0.24, 0.03]),
-                                              ((3000, 20000), [0.048, 0.096, 0.192, 0.384, 0.024])])
+@pytest.mark.parametrize(("size", "passes"), [((3000, 4000), [0.24, 0.48, 0.96, 0.06]),
+                                              ((6000, 8000), [0.12, 0.24, 0.48, 0.03]),
+                                              ((12000, 16000), [0.06, 0.12, 0.24, 0.015]),
+                                              ((3000, 20000), [0.048, 0.096, 0.192, 0.384, 0.012])])
 def test_deeper_zoom_passes_are_bounded(models_dir, size, passes):
     """A blank photo (nothing to find) gets the deeper passes, but none past a 12 MP phone photo's pixels
     (a blank 48 MP image decoded whole would be a 48 MP pass) and none that enlarges by less than half an
-    octave (a 4000 px photo: 0.96 and not again at 1.0, which sees the same plates); then one shrunk to
-    ``REDETECT_MAX`` wide, for a plate too large for the net (a close-up), a quarter of the first pass's area."""
+    octave (a 4000 px photo: 0.96 and not again at 1.0, which sees the same plates); then one shrunk to half
+    ``REDETECT_MAX`` wide, for a plate too large for the net (a close-up), a sixteenth of the first pass's area."""
     session = SessionFactory(2).get(models_dir / "clp_det.onnx")
     det = PlateDetector(session, size=960, threshold=0.2, zoom_pass=2.0)
     scales: list[float] = []
@@ -213,3 +213,32 @@ def test_a_close_up_plate_is_found_whole_at_a_zoomed_out_pass(models_dir, seed):
     camera._run = lambda image, scale, *a: scales.append(scale) or run(image, scale, *a)  # type: ignore[method-assign]
     camera.detect(photo)
     assert scales == [0.8]
+
+
+@pytest.fixture(scope="module")
+def stills(models_dir):  # noqa: ANN201 - the pipeline as `recognize` reads a photo (zoom pass 2)
+    from edge_agent.config.perception import PerceptionConfig
+    from edge_agent.perception.pipeline import Pipeline
+
+    return Pipeline.from_config(PerceptionConfig(threads=1, det_zoom_pass=2.0), models_dir)
+
+
+@pytest.mark.parametrize(("text", "style", "share", "seed"), [("浙B7K392", "blue", 0.9, 0), ("浙B7K392", "blue", 0.9, 3),
+                                                            ("苏E12345", "yellow_double", 0.5, 3)])
+def test_a_close_up_found_at_the_zoomed_out_pass_is_read_right(stills, text, style, share, seed):
+    """The zoomed-out pass's plate must sit well inside the net's anchors: shrunk to ``REDETECT_MAX`` wide, a plate
+    90 % of the photo's width was 432 px there, at the largest anchors' edge, and its corners strayed — the left edge
+    12 % of the plate in (浙 cut to its right half, read 新) or a double-row plate's top row cut (苏E read 苏B): a
+    wrong *complete* read, where the frame pass alone had read the double-row one right (review40)."""
+    import cv2
+
+    scene, truth = render_scene(render_plate(text, style), seed=seed, frame=(1280, 720), plate_width=220)
+    (x1, y1), (x2, y2) = truth.min(axis=0), truth.max(axis=0)
+    cw = (x2 - x1) / share
+    ox, oy = max(int((x1 + x2) / 2 - cw / 2), 0), max(int((y1 + y2) / 2 - cw * 3 / 8), 0)
+    crop = scene[oy:oy + int(cw * 3 / 4), ox:ox + int(cw)]
+    photo = cv2.resize(crop, None, fx=1200 / crop.shape[1], fy=1200 / crop.shape[1], interpolation=cv2.INTER_CUBIC)
+    ok, jpg = cv2.imencode(".jpg", photo, [cv2.IMWRITE_JPEG_QUALITY, 92])
+    photo = cv2.imdecode(jpg, cv2.IMREAD_COLOR)
+    reads = stills.process(photo)
+    assert [r.text for r in reads if r.complete] == [text]
