@@ -64,13 +64,8 @@ def test_a_start_under_a_lock_ends_the_previous_runs_visits_once_it_is_free_and_
     events in order saw the new car leave); the start itself is recorded once the lock goes, ending nothing twice."""
     db = tmp_path / "evidence.db"
     _killed_with_a_visit_open(db, clock)
-
-    clock.advance(600)
-    bus = EventBus()
     seen: list[Event] = []
-    bus.subscribe(seen.append)
-    rec = _recorder(db, clock, bus)
-    rec.start()
+    rec, bus = _restarted(db, clock, seen)
     with locked(db), caplog.at_level(logging.WARNING):
         rec.close_previous_run()  # a traceback, and the old visit open for good
         bus.publish(Event.make(EventType.VEHICLE_ARRIVED, clock, bay_id="A", visit_id="new"))  # held for the lock
@@ -141,13 +136,19 @@ def _killed_with_a_visit_open(db: Path, clock: FakeClock) -> None:
     last.log.close()
 
 
-def _started_under_a_lock(db: Path, clock: FakeClock, seen: list[Event]) -> tuple[ViolationRecorder, EventBus]:
-    """A start 10 minutes later while a backup holds the lock; a car parks in B meanwhile (held)."""
+def _restarted(db: Path, clock: FakeClock, seen: list[Event]) -> tuple[ViolationRecorder, EventBus]:
+    """The recorder of a start 10 minutes later, started, its bus's events into ``seen``."""
     clock.advance(600)
     bus = EventBus()
     bus.subscribe(seen.append)
     rec = _recorder(db, clock, bus)
     rec.start()
+    return rec, bus
+
+
+def _started_under_a_lock(db: Path, clock: FakeClock, seen: list[Event]) -> tuple[ViolationRecorder, EventBus]:
+    """A start 10 minutes later while a backup holds the lock; a car parks in B meanwhile (held)."""
+    rec, bus = _restarted(db, clock, seen)
     with locked(db):
         rec.close_previous_run()
         bus.publish(Event.make(EventType.VEHICLE_ARRIVED, clock, bay_id="B", visit_id="new"))
@@ -305,12 +306,8 @@ def test_this_runs_own_events_held_before_the_start_do_not_put_the_previous_runs
     run's held events (``held-events.jsonl``) put it off."""
     db = tmp_path / "evidence.db"
     _killed_with_a_visit_open(db, clock)
-    clock.advance(600)
-    bus = EventBus()
     seen: list[Event] = []
-    bus.subscribe(seen.append)
-    rec = _recorder(db, clock, bus)
-    rec.start()
+    rec, bus = _restarted(db, clock, seen)
     with locked(db):
         bus.publish(Event.make(EventType.LOCK_MOVED, clock, bay_id="A", data={"lock_id": "LA", "state": "down"}))
         assert rec.log.held == 1 and not rec.log.held_from_before

@@ -34,13 +34,19 @@ def readable_by_0_22(path) -> bool:  # noqa: ANN001
         isinstance(e, dict) and e.keys() <= OLD_KEYS for e in doc["locks"].values())
 
 
-def test_a_sensor_found_blind_is_no_witness_after_a_restart(make_rig, tmp_path):
-    latches = tmp_path / "lock-latches.json"
+def _held_blind(make_rig, latches):
+    """A rig whose presence sensor stayed clear under a car the camera saw for ``disagree_s``: held as no witness."""
     presence = {**gpio_lock()["presence"], "disagree_s": DISAGREE_S}
     rig = make_rig("gpio", position=0.0, presence=presence, latches_at=latches)
     rig.see(occupied=False, p_occupied=0.05)
     car_parks(rig, over_sensor=False)
     rig.step(DISAGREE_S + 5)
+    return rig
+
+
+def test_a_sensor_found_blind_is_no_witness_after_a_restart(make_rig, tmp_path):
+    latches = tmp_path / "lock-latches.json"
+    rig = _held_blind(make_rig, latches)
     assert refusals(rig) == ["presence_blind"]
     car_leaves(rig)
     rig.restart()
@@ -61,11 +67,7 @@ def test_a_sensor_found_blind_is_no_witness_after_a_restart(make_rig, tmp_path):
 
 def test_a_reset_ends_the_saved_hold(make_rig, tmp_path):
     latches = tmp_path / "lock-latches.json"
-    presence = {**gpio_lock()["presence"], "disagree_s": DISAGREE_S}
-    rig = make_rig("gpio", position=0.0, presence=presence, latches_at=latches)
-    rig.see(occupied=False, p_occupied=0.05)
-    car_parks(rig, over_sensor=False)
-    rig.step(DISAGREE_S + 5)
+    rig = _held_blind(make_rig, latches)
     car_leaves(rig)
     assert rig.manager.reset(BAY, "tech").ok
     assert "presence_blind" not in saved(latches)
@@ -110,11 +112,7 @@ def test_going_back_to_0_22_keeps_the_faults_and_maintenance_as_saved(make_rig, 
     each lock's fault code and maintenance, and the hold gone all the same on the way forward again (probe
     review38)."""
     latches = tmp_path / "lock-latches.json"
-    presence = {**gpio_lock()["presence"], "disagree_s": DISAGREE_S}
-    rig = make_rig("gpio", position=0.0, presence=presence, latches_at=latches)
-    rig.see(occupied=False, p_occupied=0.05)
-    car_parks(rig, over_sensor=False)
-    rig.step(DISAGREE_S + 5)
+    rig = _held_blind(make_rig, latches)
     car_leaves(rig)
     assert rig.manager.set_maintenance(BAY, True, "tech").ok
     rig.manager.stop()
