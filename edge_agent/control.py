@@ -54,6 +54,30 @@ class InstallerView:
     camera_problem: str = ""
 
 
+@dataclass(frozen=True)
+class LockNote:
+    """What the live page says of a bay's lock beyond up / down / moving / fault: why it is faulted or stays down,
+    and what the operator can do. Before, these lived only in ``lock_fault`` / ``lock_refused`` events, and an
+    operator at the page could not tell a jammed motor from a sensor knocked off its aim. Times are wall-clock ISO
+    (for people); the retained bay state and the MQTT schema are unchanged."""
+
+    lock_id: str
+    fault: str | None = None  # the latched FAULT's code
+    fault_message: str = ""  # the agent's words for it (English)
+    fault_since: str | None = None
+    lowering_timed_out: bool = False  # a lowering in this fault timed out: the arm may not be down
+    maintenance: bool = False
+    maintenance_since: str | None = None
+    maintenance_by: str | None = None
+    blind_since: str | None = None  # the presence sensor is no witness (``presence_blind``) since
+    blind_min: float | None = None  # for how long it missed a car the camera saw (``presence.disagree_s``)
+    refused: str | None = None  # the refusal the interlock said last, while it stands and says more than the above
+    refused_reason: str = ""
+    refused_at: str | None = None
+    lowering_in_s: float | None = None  # a lowering owed, not under way: seconds until it starts (0: overdue)
+    lowering_since: str | None = None
+
+
 class AgentControl(Protocol):
     def bay_ids(self) -> list[str]: ...
 
@@ -107,3 +131,6 @@ class LockControl(Protocol):
     def set_maintenance(self, bay_id: str, on: bool, operator: str = "operator") -> ControlResult: ...
 
     def simulate(self, bay_id: str, action: str, fields: dict[str, Any]) -> ControlResult: ...
+
+    def lock_notes(self) -> dict[str, LockNote]:
+        """Per bay with a lock, what the live page says of it (``LockNote``)."""

@@ -20,6 +20,7 @@ from typing import Literal
 
 from edge_agent.clock import Clock
 from edge_agent.config.locks import LockConfig
+from edge_agent.control import LockNote
 from edge_agent.events.bus import EventBus
 from edge_agent.events.types import BayState, Event, EventType
 from edge_agent.locks.interlock import Decision, Interlock
@@ -32,6 +33,8 @@ _READ_EVENTS = set(EventType.BAY_STORY) - {EventType.VEHICLE_DEPARTED}
 #: held codes the interlock says itself, once an episode of its own that spans the cars coming and going
 #: (``Interlock._judge_blindness``): the held raise's word after a car would say it twice
 _SAID_BY_INTERLOCK = {"presence_blind"}
+#: refusals the live page's note says otherwise (the fault, maintenance, the blind sensor's hold: ``note``)
+_NOTED_APART = {"fault", "maintenance", "presence_blind"}
 #: the policy's raise refused because the camera's fresh pictures come too far apart for any watch (``_policy_raise``)
 SPARSE = "occupancy_sparse"
 
@@ -157,6 +160,29 @@ class LockController:
             self.free_since = None  # the confirm delay starts again from now
             self._track_free()
             return Decision(True, "automatic mode")
+
+    def note(self) -> LockNote:
+        """What the live page says of this lock (``LockNote``): its fault, maintenance, a blind sensor's hold, the
+        refusal said last while the arm is not up, and a lowering owed. Call with the interlock's lock held."""
+        il, lock_id = self.il, self.cfg.id
+        fault = il.latches.fault(lock_id) if il.fault else None
+        maint = il.latches.maintenance(lock_id) if self.mode == "maintenance" else None
+        blind = il.latches.presence_blind(lock_id) if il.presence_blind is not None else None
+        said = il.said_refusal()
+        if said is not None and (said[0] in _NOTED_APART or il.fault or il.public_state == "up"):
+            said = None
+        owed = il.owed_lowering_in()
+        return LockNote(
+            lock_id, fault=il.fault, fault_message=fault.message if fault else "",
+            fault_since=fault.since if fault else None, lowering_timed_out=il.lowering_timed_out,
+            maintenance=self.mode == "maintenance", maintenance_since=maint.since if maint else None,
+            maintenance_by=maint.operator if maint else None,
+            blind_since=blind.since if blind else None,
+            blind_min=self.cfg.presence.disagree_s / 60 if il.presence_blind is not None and self.cfg.presence else None,
+            refused=said[0] if said else None, refused_reason=said[1] if said else "",
+            refused_at=said[2] if said else None,
+            lowering_in_s=None if owed is None else round(owed, 1),
+            lowering_since=il.latches.lowering(lock_id) if owed is not None else None)
 
     def _maintenance_event(self, on: bool, operator: str | None = None, since: str | None = None,
                            restored: bool = False) -> None:

@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterator, Literal
 
-from edge_agent.clock import Clock
+from edge_agent.clock import Clock, iso
 from edge_agent.config.locks import LockConfig
 from edge_agent.events.bus import EventBus
 from edge_agent.events.types import Event, EventType
@@ -99,6 +99,7 @@ class Interlock:
                                                          "down": deque(maxlen=STROKES_KEPT)}
         self._last_refusal: str | None = None
         self.refused_at: float | None = None  # when a refusal was last said (``refuse``)
+        self._refusal_said: tuple[str, str, str] | None = None  # that refusal: code, words, wall time (live page)
         self._published: str | None = None
         self._recovery_timed_out = False
         # a faulted arm off its down end whose lowering waits for the motor's duty (``_faulted_arm_moved``), and
@@ -319,6 +320,28 @@ class Interlock:
                 return Decision(True, f"{reason}; lowering (the motor line write failed: {type(exc).__name__}: "
                                 f"{exc}; tried again at the next tick)")
             return Decision(True, reason)
+
+    # -- what the live page says of the lock (``LockController.note``) ---------------------------------
+    def said_refusal(self) -> tuple[str, str, str] | None:
+        """The refusal said last (code, words, wall time) while it stands: a move of the arm, or the sensor
+        trusted again, ends it (as it ends the dedup of ``refuse``)."""
+        said = self._refusal_said
+        return said if said is not None and said[0] == self._last_refusal else None
+
+    def owed_lowering_in(self) -> float | None:
+        """Seconds until a lowering that is owed, not under way, starts: waiting out ``reverse_delay_s``, or a
+        faulted arm's waiting for the motor's duty (``_lift_held``); 0 when due and not started (its motor line
+        write failed: tried again at each tick). None: none owed."""
+        if self._reverse_at is not None:
+            return max(0.0, self._reverse_at - self.clock.monotonic())
+        if self._lift_held:
+            return self._duty_rest()
+        return None
+
+    @property
+    def lowering_timed_out(self) -> bool:
+        """A lowering in this fault timed out: the motor could not bring the arm down, and is not driven again."""
+        return self.fault is not None and self._recovery_timed_out
 
     @property
     def public_state(self) -> str:
@@ -874,6 +897,7 @@ class Interlock:
         if operator is not None or self._last_refusal != code or (
                 since is not None and (self.refused_at is None or self.refused_at < since)):
             self._last_refusal, self.refused_at = code, self.clock.monotonic()
+            self._refusal_said = (code, message, iso(self.clock.now()))
             self.emit(EventType.LOCK_REFUSED, code=code, reason=message, request=reason, operator=operator)
         return Decision(False, message, code)
 

@@ -24,7 +24,7 @@ from pydantic import TypeAdapter, ValidationError
 from edge_agent.clock import Clock
 from edge_agent.config.locks import SimStep
 from edge_agent.config.models import AgentConfig
-from edge_agent.control import ControlError, ControlResult
+from edge_agent.control import ControlError, ControlResult, LockNote
 from edge_agent.events.bus import EventBus
 from edge_agent.events.types import BayVision, EventType
 from edge_agent.locks.controller import LockController
@@ -189,6 +189,14 @@ class LockManager:
                     "presence": u.driver.read_presence() if u.driver.has_presence else None,
                     "raise_due_in_s": _due_in(u),
                 }
+        return out
+
+    def lock_notes(self) -> dict[str, LockNote]:
+        """Per bay, what the live page says of its lock (``LockController.note``), each read under its lock."""
+        out = {}
+        for bay_id, u in self._units.items():
+            with u.interlock.lock:
+                out[bay_id] = u.controller.note()
         return out
 
     def _unit(self, bay_id: str) -> LockUnit:

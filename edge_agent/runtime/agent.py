@@ -27,7 +27,15 @@ from edge_agent.camera.source import FrameSource, open_source
 from edge_agent.clock import Clock, SystemClock
 from edge_agent.config.models import AgentConfig
 from edge_agent.config.overrides import OverridesTooLarge
-from edge_agent.control import CHARGER_STATES, ControlError, ControlResult, InstallerView, LockControl, Warp
+from edge_agent.control import (
+    CHARGER_STATES,
+    ControlError,
+    ControlResult,
+    InstallerView,
+    LockControl,
+    LockNote,
+    Warp,
+)
 from edge_agent.events.bus import EventBus
 from edge_agent.events.health import HealthFigures
 from edge_agent.events.types import EventType
@@ -364,6 +372,11 @@ class Agent:
         """Bays the camera's view vouches for no empty bay on, with the lock refusal's code (live page,
         heartbeat): ``BayMonitor.unseen``."""
         return self.monitor.unseen()
+
+    def lock_notes(self) -> dict[str, LockNote]:
+        """Per bay with a lock, its fault, hold, maintenance and owed lowering in words for the live page (``LockNote``;
+        none without a lock stage)."""
+        return self.lock_manager.lock_notes() if self.lock_manager is not None else {}
 
     def status(self) -> dict[str, Any]:
         """For health reports (MQTT heartbeat, web): camera health and detector load."""

@@ -325,6 +325,52 @@ _TEXT: dict[str, tuple[str, str]] = {
     "lr_rise_unrecorded": ("升起记录无法写入磁盘（磁盘已满或只读），地锁保持降下",
                            "the rise cannot be recorded on disk (full or read-only): the lock stays down"),
     "lr_switches_both": ("两个限位开关同时触发", "both limit switches active"),
+    # a latched lock FAULT's code (lock_fault; docs/locks.md's interlock rules): what it means and the next step
+    "lf_motor_timeout": ("电机运行超时仍未到达限位（卡住、受阻或电机无电）：清除地锁处的障碍、检查电机供电后复位",
+                         "the motor reached no limit switch in time (stalled, blocked, or no power to the motor): "
+                         "clear the arm, check the motor's supply, then reset"),
+    "lf_switches_both": ("两个限位开关同时触发（开关卡住或短路）：检查限位开关及接线；两者仍同时触发时复位会被拒绝",
+                         "both limit switches are active (a switch stuck or shorted): check the switches and their "
+                         "wiring; a reset is refused while both are active"),
+    "lf_switch_flapping": ("限位开关在没有指令时反复变化（开关或接线松动，或有人在扳动地锁）：检查限位开关后复位",
+                           "the limit switches changed again and again with no command (a loose switch or wire, or "
+                           "someone working the arm): check the switches, then reset"),
+    "lf_arm_drift": ("地锁升起后保持不住（无车时多次掉落：齿轮磨损、刹车打滑或上限位松动）：检修地锁后复位",
+                     "the arm will not stay up (it lost its up position again and again with no car: a worn gear, a "
+                     "slipping brake or a loose up switch): service the arm, then reset"),
+    "lf_position_unknown": ("启动时地锁停在两个限位之间（移动中断电？）：确认地锁处无车无人后复位",
+                            "the arm was between its switches at start-up (power lost mid-move?): check the arm and "
+                            "the bay, then reset"),
+    "lf_presence_unknown": ("车位传感器失联、抖动，或报告有车而摄像头看到空车位：检查传感器（遮挡、接线、朝向）后复位；传感器仍失联时复位会被拒绝",
+                            "the presence sensor is lost, flapping, or reports a car the camera does not see: check "
+                            "the sensor (covered, wiring, aim), then reset; a reset is refused while it is lost"),
+    "lf_fault_record_unreadable": ("启动时无法读取地锁的故障记录：到现场检查地锁后复位",
+                                   "the lock's saved record could not be read at start-up: check the lock at the "
+                                   "bay, then reset"),
+    "lf_tick_failed": ("地锁监控反复出错（GPIO 读写失败）：检查地锁驱动板和接线后复位",
+                       "the lock's supervision kept failing (GPIO reads or writes): check the lock's driver and "
+                       "wiring, then reset"),
+    "lf_switch_early": ("限位开关过早闭合（开关卡住、被石块或冰压住、线路磨破）：检查限位开关后复位",
+                        "an end switch closed too soon (stuck shut, pressed by a stone or ice, a chafed wire): check "
+                        "the switch, then reset"),
+    "lf_other": ("地锁故障：到现场检查地锁后复位", "lock fault: check the lock at the bay, then reset"),
+    "lock_fault_since": ("{since} 起故障：", "fault since {since}: "),
+    "lock_lowering_timed_out": ("本次故障中的降下已超时：地锁可能没有降到底，请到现场查看",
+                                "the fault's lowering timed out: the arm may not be down; check it at the bay"),
+    "lock_maintenance": ("维护模式（{since} 起）：地锁保持降下，不自动升降；维护完成后请关闭维护模式",
+                         "maintenance mode since {since}: the arm is held down, no automatic moves; turn maintenance "
+                         "off when the work is done"),
+    "lock_maintenance_by": ("维护模式（{since} 起，{by}）：地锁保持降下，不自动升降；维护完成后请关闭维护模式",
+                            "maintenance mode since {since} ({by}): the arm is held down, no automatic moves; turn "
+                            "maintenance off when the work is done"),
+    "lock_blind": ("车位传感器已 {min} 分钟没有检测到摄像头看到的车辆（{since} 起），不升起：请检查传感器朝向；它检测到车辆或复位后恢复",
+                   "the presence sensor saw no car the camera saw for {min} min (since {since}): no raise; check its "
+                   "aim; a car it sees, or a reset, ends it"),
+    "lock_refused_at": ("拒绝升起（{at}）：{why}", "raise refused ({at}): {why}"),
+    "lock_owed_in": ("待降下：{s} 秒后", "a lowering is owed: in {s}s"),
+    "lock_owed_overdue": ("待降下（{since} 起），电机线路未执行，每次检查都会重试：请检查地锁驱动板和接线",
+                          "a lowering is owed since {since}: the motor line did not take it, tried again at every "
+                          "tick; check the lock's driver and wiring"),
     "lk_up": ("升起", "raised"),
     "lk_down": ("降下", "lowered"),
     "lk_moving": ("移动中", "moving"),
@@ -529,6 +575,13 @@ class Translator:
         if code and f"lr_{code}" in _TEXT:
             return self.label("lr", code)
         return str(data.get("reason") or code or "")
+
+    def lock_fault(self, code: str | None) -> str:
+        """A latched lock FAULT's code in words with the operator's next step; one the page has no words for (a
+        newer agent's, a restored record's) as a fault to check at the bay."""
+        if not code:
+            return ""
+        return self.label("lf", code) if f"lf_{code}" in _TEXT else self("lf_other")
 
     def camera_problem(self, reason: str | None) -> str:
         """The camera health's reason (``no_frames``, ``frozen``, ``black``, ``flat``) in words, as the lock

@@ -55,7 +55,11 @@ def live_bays(request: Request):
     park_min = ctx.cfg.charger_health.suspect_park_min
     unseen_of = getattr(ctx.control, "bays_unseen", None)  # the review page's control has no camera
     unseen = unseen_of() if unseen_of is not None else {}
+    # why a lock is faulted or stays down, and what to do (``LockNote``): only the events said it before
+    notes_of = getattr(ctx.control, "lock_notes", None)  # the review page's control has no locks
+    notes = notes_of() if notes_of is not None else {}
     bays = [{"id": i, "state": states.get(i), "evidence": ctx.log.last_evidence(i), "unseen": unseen.get(i),
+             "lock_note": notes.get(i),
              "chargers": [{**w, "words": _charger_words(t, w, ctx.log.event_data(str(w.get("event_id"))), park_min)}
                           for w in warnings.get(i, [])]}
             for i in ids]

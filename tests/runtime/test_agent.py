@@ -13,7 +13,7 @@ import cv2
 import pytest
 import yaml
 
-from edge_agent.control import ControlError, ControlResult
+from edge_agent.control import ControlError, ControlResult, LockNote
 from edge_agent.events.broker import mosquitto_path
 from edge_agent.events.types import Event, EventType
 from edge_agent.evidence.violations import ViolationLog
@@ -110,6 +110,9 @@ def test_lock_manager_and_components_attach(parked):
             calls.append(("unlock", bay_id))
             return ControlResult(True)
 
+        def lock_notes(self):  # noqa: ANN201
+            return {"B": LockNote("L1", fault="motor_timeout")}
+
         def start(self) -> None:
             order.append("locks.start")
 
@@ -124,7 +127,9 @@ def test_lock_manager_and_components_attach(parked):
             order.append("sink.stop")
 
     locks = Locks()
+    assert parked.lock_notes() == {}  # no lock stage: the live page says nothing of locks
     parked.attach_lock_manager(locks)
+    assert parked.lock_notes() == {"B": LockNote("L1", fault="motor_timeout")}  # the live page reads the manager's
     parked.add_component(locks)  # agent already started: starts at once
     parked.add_component(Sink())
     assert parked.lock("B", "remote", "alice").message == "interlock: vehicle present"
