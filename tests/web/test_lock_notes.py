@@ -205,6 +205,16 @@ def test_a_reset_ends_the_refusal_the_page_said_before_it(site):
         rig.close()
 
 
+def test_both_switches_say_the_arm_was_not_lowered():
+    """The one FAULT that moves nothing (its position unknown: docs/locks.md, rule 7): its words said only "check the
+    switches", and an operator took the arm for down like every other faulted lock's, though it may stand up in
+    front of the next car (review42)."""
+    assert "may still be up" in translator("en").lock_fault("switches_both")
+    assert "可能仍处于升起状态" in translator("zh").lock_fault("switches_both")
+    for code in ("motor_timeout", "switch_flapping", "presence_unknown"):  # lowered: not said of them
+        assert "may still be up" not in translator("en").lock_fault(code)
+
+
 @pytest.fixture
 def client_with_notes(site):  # noqa: ANN201
     from tests.web.test_api import logged_in
