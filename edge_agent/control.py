@@ -74,8 +74,9 @@ class LockNote:
     refused: str | None = None  # the refusal the interlock said last, while it stands and says more than the above
     refused_reason: str = ""
     refused_at: str | None = None
-    lowering_in_s: float | None = None  # a lowering owed, not under way: seconds until it starts (0: overdue)
+    lowering_in_s: float | None = None  # a lowering owed, not under way: seconds until it starts (0: due)
     lowering_since: str | None = None
+    lowering_retried: bool = False  # that lowering's motor line write failed: tried again at each tick
 
 
 class AgentControl(Protocol):

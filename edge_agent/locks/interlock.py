@@ -100,6 +100,9 @@ class Interlock:
         self._last_refusal: str | None = None
         self.refused_at: float | None = None  # when a refusal was last said (``refuse``)
         self._refusal_said: tuple[str, str, str] | None = None  # that refusal: code, words, wall time (live page)
+        # the due time a lowering was left owed at because its motor line write (or the check before it) failed:
+        # the live page's "overdue" (``lowering_retried``); a lowering merely due before the next tick is not that
+        self._failed_due: float | None = None
         self._published: str | None = None
         self._recovery_timed_out = False
         # a faulted arm off its down end whose lowering waits for the motor's duty (``_faulted_arm_moved``), and
@@ -291,6 +294,10 @@ class Interlock:
                 return self.refuse("presence_unknown", "presence sensor still lost", "reset", operator)
             old, self.fault, self._recovery_timed_out = self.fault, None, False
             self._lift_held, self._lift_held_said = False, False
+            # the page's word of what was refused before ends with the fault: the reset's own refused tries
+            # ("presence sensor still lost") stood after the sensor was back and the reset done (review42); the
+            # dedup of ``refuse`` (``_last_refusal``), and so every event, is as it was
+            self._refusal_said = None
             if self.presence_blind is not None:
                 self._trust_presence_again(f"reset by {operator or 'an operator'}")
             self.latches.clear_fault(self.cfg.id)
@@ -330,13 +337,20 @@ class Interlock:
 
     def owed_lowering_in(self) -> float | None:
         """Seconds until a lowering that is owed, not under way, starts: waiting out ``reverse_delay_s``, or a
-        faulted arm's waiting for the motor's duty (``_lift_held``); 0 when due and not started (its motor line
-        write failed: tried again at each tick). None: none owed."""
+        faulted arm's waiting for the motor's duty (``_lift_held``); 0 when due and not started (at the next tick,
+        or retried there: ``lowering_retried``). None: none owed."""
         if self._reverse_at is not None:
             return max(0.0, self._reverse_at - self.clock.monotonic())
         if self._lift_held:
             return self._duty_rest()
         return None
+
+    @property
+    def lowering_retried(self) -> bool:
+        """The lowering owed is due because its motor line write (or the check before it) failed, and is tried again
+        at each tick. Not one merely due since the last tick: "0 s left" said that for every lowering after a
+        reversal, up to a tick long, "the motor line did not take it, check the driver and wiring" (review42)."""
+        return self._reverse_at is not None and self._reverse_at == self._failed_due
 
     @property
     def lowering_timed_out(self) -> bool:
@@ -582,6 +596,7 @@ class Interlock:
             now = self.clock.monotonic()
             self._motion = None
             self._deferred, self._reverse_at = _Motion("down", now, reason, operator, recovery=bool(self.fault)), now
+            self._failed_due = now
             if not self.fault and self.state != "reversing":
                 self._set_state("reversing", reason, operator, direction="down")
         return Decision(True, f"lowering (the lock's check failed: {type(exc).__name__}: {exc}; tried again at the "
@@ -642,6 +657,7 @@ class Interlock:
                 # where the lowering began off the tick: the aborted rise's half up in front of the car, an NEV's
                 # lowering (the bus's thread), a fault's safe position judged on the camera's evidence
                 self._deferred, self._reverse_at = m, self.clock.monotonic()
+                self._failed_due = self._reverse_at
                 if not self.fault and self.state != "reversing":  # said as the lowering it is: a reset left "fault"
                     # with no fault, an NEV's lowering "up" (a lock then answered "already up")
                     self._set_state("reversing", m.reason, m.operator, direction="down", safety=m.recovery or None)
@@ -720,6 +736,7 @@ class Interlock:
             if was is not None and self._reverse_at is None:
                 if was.target == "down":  # the lowering is owed, due now
                     self._deferred, self._reverse_at = was, now
+                    self._failed_due = now
                 else:  # a rise cut short, its arm between the ends: lowered once the motor has stopped turning
                     self._deferred, self._reverse_at = None, now + self.cfg.reverse_delay_s
                     if not self.fault:

@@ -329,9 +329,11 @@ _TEXT: dict[str, tuple[str, str]] = {
     "lf_motor_timeout": ("电机运行超时仍未到达限位（卡住、受阻或电机无电）：清除地锁处的障碍、检查电机供电后复位",
                          "the motor reached no limit switch in time (stalled, blocked, or no power to the motor): "
                          "clear the arm, check the motor's supply, then reset"),
-    "lf_switches_both": ("两个限位开关同时触发（开关卡住或短路）：检查限位开关及接线；两者仍同时触发时复位会被拒绝",
-                         "both limit switches are active (a switch stuck or shorted): check the switches and their "
-                         "wiring; a reset is refused while both are active"),
+    "lf_switches_both": ("两个限位开关同时触发（开关卡住或短路）：位置不明，地锁未被降下，可能仍处于升起状态，请到现场查看；"
+                         "检查限位开关及接线后复位；两者仍同时触发时复位会被拒绝",
+                         "both limit switches are active (a switch stuck or shorted): its position unknown, the arm "
+                         "was not lowered and may still be up: check it at the bay; check the switches and their "
+                         "wiring, then reset; a reset is refused while both are active"),
     "lf_switch_flapping": ("限位开关在没有指令时反复变化（开关或接线松动，或有人在扳动地锁）：检查限位开关后复位",
                            "the limit switches changed again and again with no command (a loose switch or wire, or "
                            "someone working the arm): check the switches, then reset"),

@@ -157,6 +157,64 @@ def test_every_fault_the_interlock_latches_has_words_and_a_next_step():
         assert en.lock_fault(code).endswith("reset") or "reset" in en.lock_fault(code), code
 
 
+def test_a_lowering_due_before_the_next_tick_is_no_wiring_fault(site):
+    """A rise stopped for a car lowers after ``reverse_delay_s``, at the next tick: a page loaded in between said
+    "overdue: the motor line did not take it; check the lock's driver and wiring" of a lock whose writes all worked
+    (review42). One whose DOWN write fails still says it (``test_the_live_page_says_why_each_lock_is_down…``)."""
+    from tests.web.test_api import logged_in
+
+    rig = rig_at(site)
+    try:
+        assert rig.manager.lock(BAY, "test raise", "ops").ok
+        rig.step(1.0)
+        rig.set_vehicle(True)  # a car noses in: the rise stops, the lowering waits reverse_delay_s
+        rig.clock.advance(rig.lock_cfg.reverse_delay_s + 0.05)  # due; the lock's tick has not run yet
+        site.control.lock_notes = lambda: {"A1": rig.manager.lock_notes()[BAY]}
+        client = logged_in(site)
+        html = client.get("/bays").text
+        assert "lock-owed" in html and "驱动板和接线" not in html and "待降下：0 秒后" in html
+        rig.step(0.1)  # the tick starts it
+        assert rig.down_active() and "lock-owed" not in client.get("/bays").text
+    finally:
+        rig.close()
+
+
+def test_a_reset_ends_the_refusal_the_page_said_before_it(site):
+    """"presence sensor still lost" (the reset refused) stood on the page after the sensor was back and the reset
+    done, for as long as a car then stayed: the operator read the reset as failed (review42)."""
+    from tests.web.test_api import logged_in
+
+    rig = rig_at(site)
+    try:
+        rig.step(1)
+        rig.inject("lose_presence", True)
+        rig.step(5)  # past presence.stale_s
+        assert rig.manager.status()[BAY]["fault"] == "presence_unknown"
+        assert not rig.manager.reset(BAY, "ops").ok  # still lost: refused
+        rig.inject("lose_presence", False)
+        rig.step(1)
+        assert rig.manager.reset(BAY, "ops").ok and rig.state == "down"
+        rig.bay("occupied")
+        rig.see(occupied=True, p_occupied=0.95)
+        rig.set_vehicle(True)
+        rig.step(60)
+        site.control.lock_notes = lambda: {"A1": rig.manager.lock_notes()[BAY]}
+        html = logged_in(site).get("/bays").text
+        assert "lock-refused" not in html and "车位传感器失联" not in html
+    finally:
+        rig.close()
+
+
+def test_both_switches_say_the_arm_was_not_lowered():
+    """The one FAULT that moves nothing (its position unknown: docs/locks.md, rule 7): its words said only "check the
+    switches", and an operator took the arm for down like every other faulted lock's, though it may stand up in
+    front of the next car (review42)."""
+    assert "may still be up" in translator("en").lock_fault("switches_both")
+    assert "可能仍处于升起状态" in translator("zh").lock_fault("switches_both")
+    for code in ("motor_timeout", "switch_flapping", "presence_unknown"):  # lowered: not said of them
+        assert "may still be up" not in translator("en").lock_fault(code)
+
+
 @pytest.fixture
 def client_with_notes(site):  # noqa: ANN201
     from tests.web.test_api import logged_in
