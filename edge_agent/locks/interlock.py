@@ -52,6 +52,10 @@ TICK_FAILS = 3  # ticks failed within TICK_FAIL_WINDOW_S that latch tick_failed:
 # a minute, not 10 s: a driver failing once every 5 s never latched, and each failure cut the policy's next rise short
 # (a 3 s stroke between two): the arm rose and lowered until max_moves held it, the bay never guarded, no fault said
 TICK_FAIL_WINDOW_S = 60.0
+# faults that say a limit switch of the lock reads what the arm is not doing (a stone or ice on its lever, a switch
+# stuck shut, a wire chafed to ground): their reset does not take the down switch's word (``reset``), unless the
+# lock knows the liar was the up switch (a rise's ``switch_early``)
+SWITCH_LIES = frozenset({"switch_early", "switches_both", "switch_flapping"})
 
 
 @dataclass
@@ -70,6 +74,7 @@ class _Motion:
     recovery: bool = False  # a lowering the interlock started itself (fault, tamper, aborted rise, start-up)
     full: bool = False  # started at rest on the other end switch: a whole stroke (set by _start)
     early_at: float | None = None  # a lowering's end switch closed implausibly soon: it runs on (_end_switch_early)
+    run_on_s: float | None = None  # a lowering that runs this long whatever its down switch says (``reset``)
 
 
 class Interlock:
@@ -84,6 +89,7 @@ class Interlock:
         self._flushing = threading.Lock()
         self.state: State = "down"
         self.fault: str | None = None
+        self._down_doubted = False  # the fault says the down switch may lie (``SWITCH_LIES``): its reset lowers anyway
         self._motion: _Motion | None = None
         self._reverse_at: float | None = None
         self._deferred: _Motion | None = None  # a lowering waiting out reverse_delay_s (started at _reverse_at)
@@ -280,6 +286,12 @@ class Interlock:
         on fresh evidence that the bay is empty, does. The arm's stroke is learned anew (``switch_early``): a
         stroke called early is never learned, so an arm made faster (a new motor, a fresh battery) faulted at
         every move until the agent restarted.
+
+        A fault that says a switch lies (``SWITCH_LIES``) leaves the down switch no witness: the arm is driven down
+        for its usual stroke (``motor_timeout_s`` when none is known, at most that) whatever that switch says, and
+        only then said ``down``. It was taken at its word: a stone still on it, the arm left half up (a slow
+        stroke's run-on, a lift, a sag off the up switch), and the lock said ``down`` — an NEV admitted over the arm
+        (probe lock33).
         """
         with self.guard():
             if not self.fault:
@@ -305,6 +317,8 @@ class Interlock:
             self._up_losses.clear()
             self._presence_changes.clear()
             self._tick_failures.clear()
+            # the arm's usual lowering, before it is learned anew: how long a reset that doubts the down switch drives
+            run_on = min(self._usual_stroke("down") or self.cfg.motor_timeout_s, self.cfg.motor_timeout_s)
             for strokes in self._strokes.values():  # someone looked at the arm: maybe a new motor or battery, whose
                 strokes.clear()  # faster stroke would otherwise be called early at every move until a restart
             try:
@@ -315,11 +329,14 @@ class Interlock:
                 log.warning("lock %s: reset's motor stop failed", self.cfg.id)
             self._motion, self._reverse_at, self._switches, self._pending = None, None, sw, None
             reason = f"fault {old} reset"
-            if sw.position == "down":
+            doubted = self._down_doubted  # the down switch may be the one that lies: it says nothing of the arm
+            self._down_doubted = False
+            if sw.position == "down" and not doubted:
                 self._set_state("down", reason, operator)
                 return Decision(True, reason)
-            try:  # between the switches, or up after a fault: any doubt leaves the arm down
-                self._start(_Motion("down", self.clock.monotonic(), reason, operator, recovery=True))
+            try:  # between the switches, or up after a fault, or a down switch in doubt: any doubt leaves the arm down
+                self._start(_Motion("down", self.clock.monotonic(), reason, operator, recovery=True,
+                                    run_on_s=run_on if doubted else None))
             except Exception as exc:  # noqa: BLE001 - owed (``_start``), as a lowering command's: the fault is
                 # cleared by now, and the error answered the reset with the lock still saying "fault" (review35)
                 log.warning("lock %s: reset's lowering: the motor line write failed (%s): tried again at the next "
@@ -540,6 +557,8 @@ class Interlock:
         first edge and the lock said ``down`` with the arm half up (an NEV admitted over it), or ``up`` with it
         half raised, nothing said. Up: FAULT ``switch_early``, lowered. Down (always safe): the motor runs on for
         the usual stroke, then the FAULT. True while the lowering runs on (the caller does not stop it)."""
+        if m.run_on_s is not None:  # a reset's lowering that does not take the down switch's word
+            return now - m.started < m.run_on_s
         usual = self._usual_stroke(m.target)
         if m.early_at is not None:
             return now - m.started < min(usual or 0.0, self.cfg.motor_timeout_s)
@@ -548,6 +567,9 @@ class Interlock:
         if m.target == "up":
             self._enter_fault("switch_early", f"up switch closed {now - m.started:.1f}s into a rise that takes the "
                               f"arm {usual:.1f}s (a switch stuck shut or pressed, a chafed wire?)", lower=True)
+            # the up switch lied; the lowering to the safe end stops at the down switch, which nothing doubts (an arm
+            # made faster, a new motor, faults so too: its reset need not drive the motor against the down stop)
+            self._down_doubted = False
             return True
         m.early_at = now
         log.warning("lock %s: down switch closed %.1fs into a %.1fs stroke: lowering on", self.cfg.id,
@@ -774,6 +796,7 @@ class Interlock:
         self._motor_stop()
         self._motion, self._reverse_at = None, None
         self.fault = code
+        self._down_doubted = code in SWITCH_LIES  # restored too: which switch lied is not saved, and down is safe
         self.state = "fault"
         self.latches.set_fault(self.cfg.id, code, message, restored.since if restored else None)
         sw = self.driver.read_switches()
