@@ -150,7 +150,9 @@ class Interlock:
                 if done and self._depth.n == 0 and not self._rising():
                     self.latches.set_rising(self.cfg.id, False)
                 if self._depth.n == 0 and (done or self._owes_lowering()):  # kept the same way: the safe side
-                    self.latches.set_lowering(self.cfg.id, self._owes_lowering())
+                    # a run-on not done stands too, in a fault that cut it short as well: a restart drives it again
+                    self.latches.set_lowering(self.cfg.id, self._owes_lowering() or self._down_doubted,
+                                              self._down_doubted)
         if self._depth.n == 0:
             self._flush()
 
@@ -183,6 +185,10 @@ class Interlock:
             saved = self.latches.fault(self.cfg.id)
             rose = self.latches.rising(self.cfg.id)
             owed = self.latches.lowering(self.cfg.id)
+            # a run-on (``reset``) the last run did not see end: the down switch is still no witness. Taken at its
+            # word, a restart during the run-on said ``down`` with the arm part way up under a stone (review43)
+            self._down_doubted = owed is not None and self.latches.lowering_doubted(self.cfg.id)
+            run_on = self.cfg.motor_timeout_s if self._down_doubted else None  # the stroke is not known yet
             self._restore_blindness()
             if saved is not None:
                 self._enter_fault(saved.code, saved.message, lower=True, restored=saved)
@@ -201,7 +207,12 @@ class Interlock:
                 # reverse_delay_s): taken as up, the arm stood in front of the car it was owed to (probe lock31)
                 log.warning("lock %s: found up at start-up with a lowering owed since %s: lowered", self.cfg.id, owed)
                 self._start(_Motion("down", self.clock.monotonic(), f"a lowering owed since {owed} that the last run "
-                                    "did not finish", recovery=True))
+                                    "did not finish", recovery=True, run_on_s=run_on))
+            elif sw.position == "down" and run_on is not None:
+                log.warning("lock %s: a run-on owed since %s that the last run did not finish: the down switch is no "
+                            "witness, driven down for %gs", self.cfg.id, owed, run_on)
+                self._start(_Motion("down", self.clock.monotonic(), f"a lowering owed since {owed} that the last run "
+                                    "did not finish, its down switch in doubt", recovery=True, run_on_s=run_on))
             else:
                 self._set_state(sw.position, "position read from limit switches at start-up")
             self.driver.on_input_change(self._input_changed)
@@ -329,8 +340,10 @@ class Interlock:
                 log.warning("lock %s: reset's motor stop failed", self.cfg.id)
             self._motion, self._reverse_at, self._switches, self._pending = None, None, sw, None
             reason = f"fault {old} reset"
-            doubted = self._down_doubted  # the down switch may be the one that lies: it says nothing of the arm
-            self._down_doubted = False
+            # the down switch may be the one that lies: it says nothing of the arm. The doubt ends only with a run-on
+            # driven to its end (``_check_motion``): a fault that cut the last one short (a sensor lost, a tick
+            # failed) dropped it, and that fault's reset said ``down`` at once, the arm part way up (review43)
+            doubted = self._down_doubted
             if sw.position == "down" and not doubted:
                 self._set_state("down", reason, operator)
                 return Decision(True, reason)
@@ -522,12 +535,18 @@ class Interlock:
                 return
             self._motor_stop()
             self._motion = None
-            if m.full and m.early_at is None:
+            if m.run_on_s is not None:  # driven to its end whatever the down switch said: the doubt is spent
+                self._down_doubted = False
+            elif m.full and m.early_at is None:  # a run-on measures its own length, not the arm's (review43)
                 self._strokes[m.target].append(now - m.started)
-            if m.early_at is not None and not self.fault:
-                self._enter_fault("switch_early", f"down switch closed {m.early_at - m.started:.1f}s into a "
-                                  f"lowering that takes the arm {self._usual_stroke('down'):.1f}s: lowered on for "
-                                  "that long (a switch stuck shut or pressed, a chafed wire?)", lower=False)
+            if m.early_at is not None:
+                # a down switch that closed early is no witness, also in a fault's lowering (no switch_early is
+                # latched over it): its reset took it at its word, a slow arm left part way up (review43)
+                self._down_doubted = True
+                if not self.fault:
+                    self._enter_fault("switch_early", f"down switch closed {m.early_at - m.started:.1f}s into a "
+                                      f"lowering that takes the arm {self._usual_stroke('down'):.1f}s: lowered on for "
+                                      "that long (a switch stuck shut or pressed, a chafed wire?)", lower=False)
             elif not self.fault:
                 self._set_state(m.target, m.reason, m.operator)
             return
@@ -757,6 +776,9 @@ class Interlock:
             was, self._motion = self._motion, None
             if was is not None and self._reverse_at is None:
                 if was.target == "down":  # the lowering is owed, due now
+                    if was.run_on_s is not None:  # a run-on goes on for what is left of it, not all of it again: its
+                        # stop failing at its end drove the motor against the stop another stroke (review43)
+                        was = replace(was, run_on_s=max(0.0, was.run_on_s - (now - was.started)))
                     self._deferred, self._reverse_at = was, now
                     self._failed_due = now
                 else:  # a rise cut short, its arm between the ends: lowered once the motor has stopped turning
@@ -796,7 +818,8 @@ class Interlock:
         self._motor_stop()
         self._motion, self._reverse_at = None, None
         self.fault = code
-        self._down_doubted = code in SWITCH_LIES  # restored too: which switch lied is not saved, and down is safe
+        # kept while a run-on owed to an earlier fault is not done; restored too: which switch lied is not saved
+        self._down_doubted = self._down_doubted or code in SWITCH_LIES
         self.state = "fault"
         self.latches.set_fault(self.cfg.id, code, message, restored.since if restored else None)
         sw = self.driver.read_switches()

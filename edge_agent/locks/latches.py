@@ -19,7 +19,10 @@ policy again with nobody having looked, and a lock held down for a technician ro
 switch, aborted, faulted): a process killed mid-rise leaves the relay on and the arm runs on to its end stop
 with nothing checking the bay (``Interlock.start`` lowers an arm whose rise nobody saw end).
 
-``lowering`` stands while a lowering is owed or under way (an NEV's, an ``unlock``'s, an aborted rise's), and
+``lowering`` stands while a lowering is owed or under way (an NEV's, an ``unlock``'s, an aborted rise's) — with
+``"down_doubted": true`` while the down switch is no witness (a fault said a switch lies, and the reset's run-on for the
+arm's stroke is not done: ``Interlock.reset``; read back a restart drives it again, whatever the switch says; 0.22.0
+passes the key over) — and
 ``presence_blind`` while the presence sensor's "clear" is no witness (``Interlock._judge_blindness``): both end only
 by what happens at the bay, so a restart must not end them either. Forgotten, an arm whose lowering's write had
 failed came back ``up`` in front of the NEV that was owed it, and a sensor known blind to parked cars was trusted
@@ -92,6 +95,7 @@ class Latches:
         self._maintenance: dict[str, SavedMaintenance] = {}
         self._rising: dict[str, str] = {}  # lock id → when its unfinished rise began (wall time, for people)
         self._lowering: dict[str, str] = {}  # lock id → since when a lowering is owed or under way
+        self._doubted: set[str] = set()  # locks whose lowering owed ends only by a run-on (the down switch doubted)
         self._blind: dict[str, SavedBlind] = {}  # lock id → why its presence sensor is no witness, since when
 
     def fault(self, lock_id: str) -> SavedFault | None:
@@ -133,15 +137,26 @@ class Latches:
         with self._lock:
             return self._lowering.get(lock_id)
 
-    def set_lowering(self, lock_id: str, on: bool) -> None:
-        """Note a lowering owed (or under way) or ended; a failed write is only logged (``_save``)."""
+    def lowering_doubted(self, lock_id: str) -> bool:
+        """The lowering owed is a run-on whatever the down switch says (that switch in doubt)."""
         with self._lock:
-            if on == (lock_id in self._lowering):
+            return lock_id in self._doubted
+
+    def set_lowering(self, lock_id: str, on: bool, doubted: bool = False) -> None:
+        """Note a lowering owed (or under way; ``doubted``: a run-on, the down switch no witness) or ended; a failed
+        write is only logged (``_save``)."""
+        doubted = on and doubted
+        with self._lock:
+            if on == (lock_id in self._lowering) and doubted == (lock_id in self._doubted):
                 return
-            if on:
-                self._lowering[lock_id] = iso(self.clock.now())
-            else:
+            if not on:
                 del self._lowering[lock_id]
+            elif lock_id not in self._lowering:
+                self._lowering[lock_id] = iso(self.clock.now())
+            if doubted:
+                self._doubted.add(lock_id)
+            else:
+                self._doubted.discard(lock_id)
             self._save()
 
     def presence_blind(self, lock_id: str) -> SavedBlind | None:
@@ -209,7 +224,8 @@ class Latches:
             locks.setdefault(lock_id, {})["rising"] = {"since": since}
         held: dict[str, dict[str, Any]] = {}  # beside ``locks``, where 0.22.0's reader passes it over
         for lock_id, since in self._lowering.items():
-            held.setdefault(lock_id, {})["lowering"] = {"since": since}
+            held.setdefault(lock_id, {})["lowering"] = {"since": since, **({"down_doubted": True}
+                                                                          if lock_id in self._doubted else {})}
         for lock_id, b in self._blind.items():
             held.setdefault(lock_id, {})["presence_blind"] = asdict(b)
         doc: dict[str, Any] = {"version": VERSION, "locks": dict(sorted(locks.items()))}
@@ -231,7 +247,7 @@ class LatchFile(Latches):
         lock faulted (and the file moved aside); entries of other locks dropped."""
         self = cls(path, clock)
         try:
-            faults, maintenance, rising, lowering, blind = _parse(json.loads(_read(self.path)))
+            faults, maintenance, rising, lowering, blind, doubted = _parse(json.loads(_read(self.path)))
         except FileNotFoundError:
             return self  # first start: nothing latched yet
         except (OSError, ValueError, RecursionError) as exc:  # JSON and UTF-8 errors are ValueErrors
@@ -248,6 +264,7 @@ class LatchFile(Latches):
             self._maintenance = {k: v for k, v in maintenance.items() if k in known}
             self._rising = {k: v for k, v in rising.items() if k in known}
             self._lowering = {k: v for k, v in lowering.items() if k in known}
+            self._doubted = doubted & known
             self._blind = {k: v for k, v in blind.items() if k in known}
             if stale:
                 self._save()
@@ -287,7 +304,7 @@ class LatchFile(Latches):
 
 
 def _parse(doc: object) -> tuple[dict[str, SavedFault], dict[str, SavedMaintenance], dict[str, str], dict[str, str],
-                                 dict[str, SavedBlind]]:
+                                 dict[str, SavedBlind], set[str]]:
     """The file's content, checked field by field; anything unexpected raises ``ValueError``."""
     if not isinstance(doc, dict) or doc.get("version") != VERSION or not isinstance(doc.get("locks"), dict):
         raise ValueError(f"not a version {VERSION} lock latch file")
@@ -296,6 +313,7 @@ def _parse(doc: object) -> tuple[dict[str, SavedFault], dict[str, SavedMaintenan
     rising: dict[str, str] = {}
     lowering: dict[str, str] = {}
     blind: dict[str, SavedBlind] = {}
+    doubted: set[str] = set()
     for lock_id, entry in doc["locks"].items():
         if not isinstance(entry, dict) or not entry.keys() <= {"fault", "maintenance", "rising"}:
             raise ValueError(f"locks.{lock_id}: not an object with fault / maintenance / rising")
@@ -322,12 +340,16 @@ def _parse(doc: object) -> tuple[dict[str, SavedFault], dict[str, SavedMaintenan
         if "lowering" in entry:
             lw = entry["lowering"]
             lowering[lock_id] = _since(lw.get("since") if isinstance(lw, dict) else None, f"held.{lock_id}.lowering")
+            if lw.get("down_doubted", False) not in (True, False):
+                raise ValueError(f"held.{lock_id}.lowering.down_doubted: not true or false")
+            if lw.get("down_doubted"):
+                doubted.add(lock_id)
         if "presence_blind" in entry:
             b = entry["presence_blind"]
             if not isinstance(b, dict) or not (isinstance(b.get("reason"), str) and b["reason"]):
                 raise ValueError(f"held.{lock_id}.presence_blind: reason must be text")
             blind[lock_id] = SavedBlind(_since(b.get("since"), f"held.{lock_id}.presence_blind"), b["reason"])
-    return faults, maintenance, rising, lowering, blind
+    return faults, maintenance, rising, lowering, blind, doubted
 
 
 def _since(value: object, where: str) -> str:
