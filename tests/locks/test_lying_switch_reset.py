@@ -14,17 +14,7 @@ from __future__ import annotations
 
 from edge_agent.events.types import EventType
 from tests.locks.conftest import BAY, NEV_PLATE, Rig
-
-
-def _cycles(rig: Rig, n: int) -> None:
-    """``n`` whole strokes each way, watched: what the interlock learns the arm's 3 s stroke from."""
-    for _ in range(n):
-        assert rig.manager.unlock(BAY, reason="admit", operator="ops").ok
-        rig.step(4)
-        assert rig.state == "down"
-        assert rig.manager.lock(BAY, reason="reserve", operator="ops").ok
-        rig.step(4)
-        assert rig.state == "up"
+from tests.locks.test_unwatched import _cycles  # n whole strokes each way: what the arm's stroke is learned from
 
 
 def _fault(rig: Rig) -> str:
