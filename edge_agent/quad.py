@@ -17,6 +17,7 @@ MIN_SIDE_PX = 1.0
 MIN_AREA_PX2 = 4.0
 MAX_COORD_PX = 1e6
 SIDE_TOLERANCE = 0.02  # share of the outline's length a point may stray from a side and still lie on it
+CONCAVE_TOLERANCE_DEG = 1.0  # a corner bent inward by more than this makes the quad concave (a click's jitter less)
 
 
 def bay_quad(polygon: Sequence[tuple[float, float]], margin: float = 0.0) -> np.ndarray:
@@ -56,10 +57,33 @@ def _four_corners(pts: np.ndarray) -> np.ndarray:
     return cv2.boxPoints(cv2.minAreaRect(curve)).astype(np.float64)
 
 
+def concave_corner(quad: np.ndarray) -> tuple[float, float] | None:
+    """The corner of ``bay_quad``'s quad (clockwise on screen) that points inward by more than
+    ``CONCAVE_TOLERANCE_DEG``, or None when the quad is convex. A bay is a rectangle on the ground, and
+    a camera's view of a flat convex shape is convex: a concave quad is a misplaced click. Its crop is no
+    picture of it: the perspective warp onto the square sends the line through the bent corner to
+    infinity and folds the picture over (ground outside the outline, mirrored, stands for the bay)."""
+    q = quad.astype(np.float64)
+    a = np.roll(q, -1, axis=0) - q  # side leaving each corner
+    b = np.roll(a, 1, axis=0)  # side arriving at it
+    turn = (b[:, 0] * a[:, 1] - b[:, 1] * a[:, 0]) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    i = int(np.argmin(turn))
+    if turn[i] < -np.sin(np.deg2rad(CONCAVE_TOLERANCE_DEG)):
+        return float(q[i, 0]), float(q[i, 1])
+    return None
+
+
 def quad_problem(polygon: Sequence[tuple[float, float]]) -> str:
-    """Why a bay polygon cannot be cropped ("" when it can): for validators that name the key."""
+    """Why a bay polygon cannot be cropped ("" when it can): for validators that name the key. Beyond what
+    ``bay_quad`` refuses, a concave quad (``concave_corner``): the crop would warp it, but onto folded ground.
+    The crop itself takes one (training's jittered outlines may bend a corner), the config and labels do not."""
     try:
-        bay_quad(polygon)
+        quad = bay_quad(polygon)
     except ValueError as exc:
         return str(exc)
+    corner = concave_corner(quad)
+    if corner is not None:
+        return (f"bay polygon is concave at its corner ({corner[0]:g}, {corner[1]:g}): a bay seen by a camera is a "
+                "convex quadrilateral, and the crop of this one folds the picture over; move that corner out past "
+                f"the line between its neighbours: {np.asarray(polygon, np.float64).reshape(-1, 2).tolist()}")
     return ""

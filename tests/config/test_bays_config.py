@@ -7,9 +7,13 @@ import subprocess
 import sys
 import textwrap
 
+import cv2
+import numpy as np
 import pytest
 
+from edge_agent.bays.crop import bay_crop
 from edge_agent.config import ConfigError, load_config, parse_config
+from edge_agent.sim.synthetic import BAY_A
 
 GOOD = {
     "site": {"site_id": "s1", "device_id": "d1"},
@@ -93,6 +97,30 @@ def test_polygon_the_crop_cannot_use():
     bays = [{"id": "A", "polygon": [[100, 100], [200, 100], [200, 100], [100, 150]]}, GOOD["bays"][1]]
     (problem,) = problems(bays=bays)
     assert problem.startswith("bays[0].polygon: bay polygon is degenerate (two corners within 1 px")
+
+
+def test_a_polygon_with_a_corner_bent_inward():
+    """A bay is a rectangle on the ground and a camera's view of it is convex: a corner clicked inside the
+    bay (past the line between its neighbours) is a slip. Accepted until 2026-12-06, and the crop's
+    perspective warp folded the picture over: on a rendered frame whose bay is painted white and the rest
+    black, the crop was all black, ground from outside the outline. On bays-dev's 1,200 PKLot bays, each with one
+    corner moved 1.1 of the way to the diagonal, 19 parked cars read surely empty (none as drawn)."""
+    bay = np.array(BAY_A)  # the rendered scene's bay A
+    mid = (bay[0] + bay[2]) / 2
+    bent = bay.copy()
+    bent[3] = bay[3] + 1.1 * (mid - bay[3])  # corner 3 just past the diagonal from corner 0 to corner 2
+    sloppy = bay.copy()
+    sloppy[3] = bay[3] + 0.8 * (mid - bay[3])  # badly drawn but convex: the installer's to fix, not refused
+    bays = [{"id": "A", "polygon": bent.tolist()}, {"id": "B", "polygon": sloppy.tolist()}]
+    (problem,) = problems(bays=bays, camera={**GOOD["camera"], "width": 960, "height": 540})
+    assert problem.startswith("bays[0].polygon: bay polygon is concave at its corner (288.5, 348.5): a bay seen by "
+                              "a camera is a convex quadrilateral"), problem
+    # why: the crop of the bent outline is folded ground, much of it from outside the outline
+    for poly, outside in ((sloppy, 0.0), (bent, 0.9)):
+        frame = np.zeros((540, 960, 3), np.uint8)
+        cv2.fillPoly(frame, [poly.round().astype(np.int32)], (255, 255, 255))
+        share = float((bay_crop(frame, [tuple(p) for p in poly])[2:-2, 2:-2] < 128).mean())
+        assert (share > outside) if outside else share < 0.02, (poly.tolist(), share)
 
 
 def test_duplicate_bay_ids():

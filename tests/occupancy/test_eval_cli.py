@@ -149,6 +149,22 @@ def test_eval_refuses_a_polygon_the_crop_cannot_use(tmp_path, capsys):
     assert f"{path}:3: column 'polygon'" in err and "degenerate" in err and "Traceback" not in err
 
 
+def test_eval_refuses_a_concave_polygon(tmp_path, capsys):
+    """A corner clicked inside the bay (past the line between its neighbours): the crop's warp folds the
+    picture over, and until 2026-12-06 eval scored that folded ground (on the rendered frame with a car in bay
+    A, p 0.41 instead of 0.94; the empty bay with the corner further in, 0.81). Named by line, as the config
+    refuses it."""
+    labels = _write(tmp_path, [("a.png", Scene(cars=(CAR_A,)), "A")])
+    rows = labels.read_text().splitlines()
+    bent = [[60, 200], [460, 200], [470, 530], [288.5, 348.5]]  # BAY_A, corner 3 past the diagonal 0-2
+    rows[1] = rows[1].replace(json.dumps(BAYS["A"]).replace('"', '""'), json.dumps(bent).replace('"', '""'))
+    assert "288.5" in rows[1]
+    labels.write_text("\n".join(rows) + "\n")
+    assert main(["occupancy", "eval", str(labels)]) == 2
+    err = capsys.readouterr().err
+    assert f"{labels}:2: column 'polygon'" in err and "concave at its corner (288.5, 348.5)" in err, err
+
+
 def test_eval_reads_a_spreadsheet_export(tmp_path, capsys):
     """A byte-order mark and CRLF line ends (what spreadsheets save) score like the plain file."""
     labels = _write(tmp_path, [("a.png", Scene(cars=(CAR_A,)), "A")])
