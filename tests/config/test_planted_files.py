@@ -47,3 +47,20 @@ def test_other_names_and_the_photo_days_are_not_its_to_judge(tmp_path):
     (data / "notes.txt").symlink_to("/etc/hostname")
     os.mkfifo(data / "camera-pipe")
     assert planted_problem(data) is None
+
+
+def test_review_refuses_a_fifo_at_the_evidence_index(tmp_path, models_dir, capsys):
+    """``review`` opens ``evidence.db`` by name too: one line, exit 2, before the page starts."""
+    from edge_agent.cli import main
+    from tests.runtime.test_startup_errors import _config
+
+    data = tmp_path / "data"
+    (data / "evidence").mkdir(parents=True)
+    config = _config(tmp_path, models_dir, data)
+    (tmp_path / "pw").write_text("a-long-password\n")
+    assert main(["users", "add", "admin", "--config", str(config), "--password-file", str(tmp_path / "pw")]) == 0
+    os.mkfifo(data / "evidence" / "evidence.db")
+    capsys.readouterr()
+    assert main(["review", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("review: data_dir ") and "evidence/evidence.db (a FIFO)" in err, err
