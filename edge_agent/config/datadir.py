@@ -10,6 +10,7 @@ backup on a read-only mount, a card the kernel remounted read-only) was a traceb
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -61,6 +62,52 @@ def not_writable(data: Path) -> list[str]:
             (p.name.endswith(_WRITTEN_SUFFIXES) and not os.access(p, os.W_OK))
             or (p.name.endswith(_READ_SUFFIXES) and not os.access(p, os.R_OK)))]
     return out
+
+
+# the files the agent opens by name there (SQLite's own sidecars among them), which it only ever makes as regular files
+_OWN_SUFFIXES = (*_WRITTEN_SUFFIXES, "-journal")
+
+
+def planted_problem(data: Path) -> str | None:
+    """One line naming the agent's files in ``data`` that are no regular file (a symbolic link, a FIFO, a device,
+    a folder), or None. Why: the agent opens them by name and makes none of them so, and through each ``run``
+    went wrong: a FIFO at ``events.jsonl`` hung the start for ever (no lock driven, not even SIGTERM's stop), one
+    at ``evidence/evidence.db`` or its ``-shm`` stopped it as "disk full: free space under data_dir", and a link at
+    ``evidence.db`` had the plates' index written wherever it led. Only ``evidence forget`` refused links there."""
+    folders = [data] + [data / f for f in WRITTEN_FOLDERS if (data / f).is_dir() and not (data / f).is_symlink()]
+    found: list[str] = []
+    for folder in folders:
+        try:
+            entries = sorted(folder.iterdir())
+        except OSError:
+            continue
+        for p in entries:
+            if not p.name.endswith(_OWN_SUFFIXES):
+                continue
+            try:
+                mode = os.lstat(p).st_mode
+            except OSError:
+                continue
+            if not stat.S_ISREG(mode):
+                found.append(f"{p.relative_to(data).as_posix()} ({_kind(mode)})")
+    if not found:
+        return None
+    shown = ", ".join(found[:3]) + (f" (+{len(found) - 3} more)" if len(found) > 3 else "")
+    return (f"data_dir {data.resolve()}: not a file the agent wrote: {shown}; the agent makes these only as its own "
+            "regular files and opens them by name (planted by whoever writes the folder?): remove them; nothing "
+            "was opened")
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a device"
 
 
 def _rel(p: Path, data: Path) -> str:

@@ -32,6 +32,8 @@ config file, delete the overrides file (its backups stay in ``config-backups/``)
 from __future__ import annotations
 
 import copy
+import errno
+import logging
 import os
 from datetime import timezone
 from pathlib import Path
@@ -42,10 +44,11 @@ import yaml
 from edge_agent.clock import Clock
 from edge_agent.config.errors import ConfigError, key_path
 from edge_agent.config.yamlfile import MAX_BYTES, read_yaml
-from edge_agent.durable import write_durably
+from edge_agent.durable import NotRegularFile, read_small, write_durably
 
 OVERRIDES_NAME = "overrides.yaml"
 BACKUPS_DIR = "config-backups"
+log = logging.getLogger(__name__)
 KEEP_BACKUPS = 20  # the newest ones; the first backup (the first version written) is never pruned
 _BAY_KEYS = {"id", "polygon"}
 _LIST_KEYS = {"allow", "deny"}
@@ -254,7 +257,7 @@ def write_overrides(path: Path, data: dict[str, Any], clock: Clock) -> Path | No
             f"{MAX_BYTES >> 20} MiB any config file may be (the next start and every reload would refuse it); "
             "nothing written"])
     path.parent.mkdir(parents=True, exist_ok=True)
-    backup = _backup(path, clock) if path.exists() else None
+    backup = _backup(path, clock) if os.path.lexists(path) else None
     write_durably(path, raw)
     return backup
 
@@ -266,9 +269,21 @@ def backups(path: Path) -> list[Path]:
     return sorted(found, key=lambda p: int(p.name.split(".")[-1].split("-")[0]))
 
 
-def _backup(path: Path, clock: Clock) -> Path:
+def _backup(path: Path, clock: Clock) -> Path | None:
     """Copy ``path`` to ``config-backups/NAME.<seq>-<UTC time>Z``: a new sequence number each time, so two
     saves in one second are two backups; the first backup is kept for ever, the newest few too."""
+    try:  # read once, as the loader reads it, never by name again: the file was checked, then re-read by name
+        data = read_small(path, MAX_BYTES, nofollow=True)
+    except (NotRegularFile, OSError) as exc:
+        if not isinstance(exc, NotRegularFile) and exc.errno != errno.ELOOP:
+            raise
+        # Why: a FIFO put there after the load hung the Save (or set-lists, and every command after it) for ever,
+        # a link to /dev/zero read until memory ran out, and a link to the session key was copied into the backups
+        log.warning("%s: a link, FIFO or device where the agent keeps its own file (planted?): not backed up, "
+                    "replaced by the edit", path)
+        return None
+    if len(data) > MAX_BYTES:  # no loader took it: no backup to go back to
+        return None
     folder = path.parent / BACKUPS_DIR
     folder.mkdir(exist_ok=True)
     old = backups(path)
@@ -277,7 +292,6 @@ def _backup(path: Path, clock: Clock) -> Path:
     # named alike (only their sequence number, which orders them, told them apart). Older local names still parse:
     # the order and the pruning read the sequence number alone.
     stamp = clock.now().astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    data = path.read_bytes()
     while True:
         target = folder / f"{path.name}.{seq:06d}-{stamp}"
         try:

@@ -19,6 +19,7 @@ import json
 import logging
 import math
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -42,6 +43,11 @@ REFUSAL_LOG_BURST, REFUSAL_LOG_EVERY_S = 20, 60.0
 
 
 ENVELOPE = ("ts", "id", "reply_to", "correlation_id", "sig")  # command-envelope.json's fields
+# A person's words, as the review page takes a dismissal's reason: any text, line breaks and tabs too, but no other
+# control character (NUL, ESC, DEL, C1). Why: a NUL went into the lock's events, the outbox and events.jsonl as
+# \u0000, which PostgreSQL's jsonb refuses ("unsupported Unicode escape sequence"): one command's text could keep
+# a device's event out of a backend's store.
+TEXT_FIELDS = ("operator", "reason")
 # The largest command the schemas allow is a set-lists of 2 × 100,000 plates of at most 16 characters, each
 # written as \uXXXX escapes: 19.8 MB. A bigger payload is no command; it is refused before it is parsed (a
 # 20 MB one took 2 s of the command thread to refuse, and a flood of them held hundreds of MB in the queue).
@@ -263,6 +269,12 @@ class CommandHandler:
         problem = first_error(sim_schema(name) if cmd.namespace == "sim" else command_schema(name), body)
         if problem:
             raise Refused("schema_violation", problem)
+        for field in TEXT_FIELDS:
+            text = body.get(field)
+            bad = next((c for c in text if unicodedata.category(c) == "Cc" and not c.isspace()), None) \
+                if isinstance(text, str) else None
+            if bad is not None:
+                raise Refused("schema_violation", f"{field}: control character U+{ord(bad):04X} is not text")
         sent = self._check_fresh(body["ts"])
         memory = self.replay if self.hmac_key is not None else None
         # what was signed, not the signature: during a rollout one command signed with each key is still one

@@ -97,14 +97,16 @@ class JsonFormatter(logging.Formatter):
 
 PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # Line breaks and other control characters a message may carry from outside (a file name in a camera folder):
-# written as escapes, so that one record stays one line.
-_CONTROLS = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+# written as escapes, so that one record stays one line. Bidirectional controls too (U+202A-202E, U+2066-2069, the marks
+# U+061C, U+200E, U+200F): a lock command's ``operator`` with U+202E showed the rest of its line reversed to whoever
+# read the log, so text from outside could reorder what the line seemed to say (plate, bay, who).
+_CONTROLS = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 # what ``json.dumps`` leaves raw of the above (it escapes U+0000-U+001F)
-_JSON_RAW = re.compile("[\x7f-\x9f\u2028\u2029]")
+_JSON_RAW = re.compile("[\x7f-\x9f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 # a traceback keeps its line breaks (and tabs); every other control character is escaped
-_IN_TRACEBACK = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+_IN_TRACEBACK = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def one_line(text: str) -> str:

@@ -30,9 +30,9 @@ if TYPE_CHECKING:
 
 # written as \u escapes in a JSON line: lone surrogates (what Python makes of file-name bytes that are not UTF-8),
 # and what line readers split on besides \n and \r (str.splitlines: NEL, LINE / PARAGRAPH SEPARATOR; JSON
-# escapes the other controls already)
-_ESCAPED = re.compile("[\udc80-\udcff\u0085\u2028\u2029]")
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1: never sent to a terminal as they are
+# escapes the other controls already); the bidirectional controls, which reorder how the rest of a line shows
+_ESCAPED = re.compile("[\udc80-\udcff\u0085\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")  # C0, DEL, C1, bidi: never sent to a terminal as they are
 STILLS_ZOOM_PASS = 2.0  # recognize / eval: see _pipeline
 STILLS_ROLL_PASS = 20.0  # recognize / eval: a photo with no plate found is searched turned ±20°
 STDIN = "-"  # recognize: the photo on standard input (``./-`` names a file called -)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from edge_agent.config.datadir import data_dir_problem
+from edge_agent.config.datadir import data_dir_problem, planted_problem
 from edge_agent.config.models import AgentConfig
 from edge_agent.sqlite_damage import is_no_space
 
@@ -28,9 +28,9 @@ class StartupError(Exception):
 
 
 def check_data_dir(cfg: AgentConfig) -> None:
-    """The data folder exists (or can be made) and this user can write it and what the agent writes in it,
-    else exit 2 (``config/datadir.py`` holds the rule)."""
-    problem = data_dir_problem(Path(cfg.data_dir))
+    """The data folder exists (or can be made), this user can write it and what the agent writes in it, and
+    none of those files is a link or a FIFO, else exit 2 (``config/datadir.py`` holds the rules)."""
+    problem = data_dir_problem(Path(cfg.data_dir)) or planted_problem(Path(cfg.data_dir))
     if problem is not None:
         raise StartupError(f"{problem}; `edge-agent doctor` checks this", 2)
 

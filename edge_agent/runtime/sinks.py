@@ -22,8 +22,9 @@ log = logging.getLogger(__name__)
 # What json.dumps leaves raw (it escapes U+0000-U+001F) and must not be: a lock command's ``operator`` / ``reason``
 # (free text from whoever may publish a command) carried DEL or C1 controls (0x9b: a terminal's CSI) to the terminal
 # ``run`` prints events on, and U+0085 / U+2028 / U+2029, at which ``str.splitlines`` (a reader's usual way through
-# events.jsonl) cut one event into two broken lines. As ``\uXXXX`` each line reads back the same.
-_RAW = re.compile("[\x7f-\x9f\u2028\u2029]")
+# events.jsonl) cut one event into two broken lines; and the bidirectional controls (U+202E showed the rest of an
+# event's line reversed on that terminal). As ``\uXXXX`` each line reads back the same.
+_RAW = re.compile("[\x7f-\x9f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 EVENTS_LOG_MAX_BYTES = 32 * 1024 * 1024  # ``run``'s events.jsonl; with its one older file at most ~64 MiB
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from edge_agent.cliargs import os_error_text, whole_number
-from edge_agent.config.datadir import data_dir_problem
+from edge_agent.config.datadir import data_dir_problem, planted_problem
 from edge_agent.config.errors import ListenError
 from edge_agent.config.hosts import bind_host
 from edge_agent.config.load import load_config
@@ -197,6 +197,10 @@ def _review(args: argparse.Namespace) -> int:
     if problem is not None:  # a backup on a read-only mount, a card turned read-only: was a traceback
         print(f"review: {problem}; the page writes its session key, sessions, decisions and audit log there: "
               "review a copy in a writable folder", file=sys.stderr)
+        return 2
+    planted = planted_problem(Path(cfg.data_dir))
+    if planted is not None:  # the page opens evidence.db by name: through a link, another file; a FIFO: an error
+        print(f"review: {planted}", file=sys.stderr)
         return 2
     users = UsersFile(cfg.web.file(cfg.web.users_file, cfg.source_path))
     try:

@@ -245,3 +245,29 @@ data_dir: {tmp_path / "data"}
     assert proc.returncode == 0, proc.stderr
     warning = next(line for line in proc.stderr.splitlines() if "learn_rate no longer used" in line)
     assert warning.split(" ")[0].endswith("+08:00") and " WARNING edge_agent.config.bays: " in warning, warning
+
+
+BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"
+
+
+@pytest.mark.parametrize("fmt", ["plain", "json"])
+def test_bidirectional_controls_reach_the_log_escaped(root_restored, fmt):
+    """A lock command's ``operator`` "ops\\u202e1A yab" logged as it came showed the rest of its line reversed
+    (``bay A1``) to whoever read the log: outside text reordered what the line seemed to say. Escaped in both
+    formats, message and traceback; the JSON reads back the same."""
+    buf = io.StringIO()
+    setup_logging(LoggingConfig(format=fmt), stream=buf)
+    log = logging.getLogger("edge_agent.x")
+    hostile = f"ops{BIDI}1A yab"
+    log.warning("maintenance by %s", hostile)
+    try:
+        raise ValueError(hostile)
+    except ValueError:
+        log.exception("failed")
+    text = buf.getvalue()
+    assert not any(c in text for c in BIDI), ascii(text)
+    if fmt == "json":
+        first, second = (json.loads(line) for line in text.splitlines())
+        assert first["msg"] == f"maintenance by {hostile}" and second["exc"].endswith(hostile)
+    else:
+        assert "maintenance by ops\\u202a\\u202b" in text and "\\u2069\\u200e\\u200f\\u061c1A yab" in text

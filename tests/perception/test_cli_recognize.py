@@ -442,3 +442,18 @@ def test_a_far_plate_in_a_12_mp_phone_photo_is_read(tmp_path, capsys, models_dir
     at56, at80 = (line["plates"] for line in _lines(capsys.readouterr().out))
     assert [(p["text"], p["nev"]) for p in at80] == [("皖AD12345", True)]
     assert [p["nev"] for p in at56] == [True] and at56[0]["text"].endswith("AD12345")
+
+
+def test_the_table_shows_bidirectional_controls_of_file_names_escaped(tmp_path, capsys, models_dir):
+    """A file named ``car\\u202egpj.exe`` showed as ``carexe.jpg`` in the table: a name from outside reordered
+    the row the operator read. Escaped in the table; the JSON keeps the name exact (escaped in its text)."""
+    scene, _ = render_scene(render_plate("苏E12345", "blue"), seed=4, frame=(1280, 720), plate_width=200)
+    ok, buf = cv2.imencode(".jpg", scene)
+    name = tmp_path / "car\u202egpj.exe\u2066x\u2069"
+    name.write_bytes(buf.tobytes())
+    assert main(["recognize", str(name), "--models", str(models_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "\u202e" not in out and "\u2066" not in out and "car\\u202egpj.exe\\u2066x\\u2069" in out, ascii(out)
+    assert main(["recognize", str(name), "--json", "--models", str(models_dir)]) == 0
+    text = capsys.readouterr().out
+    assert "\u202e" not in text and [line["file"] for line in _lines(text)] == [str(name)]

@@ -31,3 +31,19 @@ def test_an_operators_text_is_one_line_with_no_raw_control_and_reads_back_the_sa
         assert len(lines) == 2
         first = json.loads(lines[0])
         assert first["data"]["operator"] == HOSTILE and first["data"]["reason"] == HOSTILE
+
+
+def test_bidirectional_controls_in_an_operators_text_are_escaped_and_read_back(tmp_path):
+    """U+202E in a command's ``operator`` turned the rest of ``run``'s event line around on the terminal (and in
+    ``events.jsonl`` shown by ``less``/``cat``): the line seemed to say another bay or plate."""
+    bidi = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"
+    clock, bus, out = FakeClock(datetime(2026, 3, 2, tzinfo=timezone.utc)), EventBus(), io.StringIO()
+    path = tmp_path / "events.jsonl"
+    sink = JsonLinesSink(bus, path, out)
+    sink.start()
+    bus.publish(Event.make(EventType.LOCK_MAINTENANCE, clock, bay_id="A1",
+                           data={"lock_id": "L1", "on": True, "operator": f"ops{bidi}1A"}))
+    sink.stop()
+    for text in (out.getvalue(), path.read_text(encoding="utf-8")):
+        assert not any(c in text for c in bidi), ascii(text)
+        assert json.loads(text)["data"]["operator"] == f"ops{bidi}1A"

@@ -317,3 +317,27 @@ def test_the_start_says_what_the_overrides_change(tmp_path, models_dir):
     assert line.endswith(f"run-time edits apply from {data / 'overrides.yaml'} (delete it to use the config file's): "
                          "occupancy calibration occupancy-calibration.json, model occupancy-site.onnx (the installer "
                          "page's calibration)"), line
+
+
+@pytest.mark.parametrize(("name", "plant", "kind"), [
+    ("events.jsonl", "fifo", "a FIFO"),  # hung the start for ever: no line, no lock driven, SIGTERM not handled
+    ("evidence/evidence.db-shm", "fifo", "a FIFO"),  # was "cannot start: disk full: free space under data_dir"
+    ("evidence/evidence.db", "fifo", "a FIFO"),  # the same
+    ("evidence/evidence.db", "link", "a symbolic link"),  # the plates' index was written where it led
+])
+def test_a_link_or_fifo_planted_at_an_agent_file_is_one_line_naming_it(tmp_path, models_dir, name, plant, kind):
+    """``run`` opens its databases and ``events.jsonl`` by name and never makes them a link or a FIFO: one planted
+    there is refused before anything opens it (exit 2), nothing written through it."""
+    data = tmp_path / "data"
+    (data / "evidence").mkdir(parents=True)
+    elsewhere = tmp_path / "elsewhere.db"
+    if plant == "fifo":
+        os.mkfifo(data / name)
+    else:
+        (data / name).symlink_to(elsewhere)
+    cmd = [sys.executable, "-m", "edge_agent", "run", "--config", str(_config(tmp_path, models_dir, data)), "--quiet"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    line = _one_line(proc)
+    assert f"{name} ({kind})" in line and "remove" in line, line
+    assert not elsewhere.exists()

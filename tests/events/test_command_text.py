@@ -1,0 +1,27 @@
+"""A command's ``operator`` and ``reason`` are a person's words: a NUL or another control character that is no
+whitespace is refused naming the field, nothing acts; line breaks and tabs pass, as on the review page.
+
+Why: a NUL went on into the lock's events, the outbox and ``events.jsonl`` as ``\\u0000``, which PostgreSQL's jsonb
+refuses: one command's text could keep a device's event out of a backend's store."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.events.test_command_every_field import send
+
+
+@pytest.mark.parametrize(("full", "field"), [("lock", "reason"), ("unlock", "operator"), ("lock-reset", "reason"),
+                                             ("maintenance", "operator")])
+@pytest.mark.parametrize("char", ["\x00", "\x1b", "\x7f", "\x9b"])
+def test_a_control_character_in_a_persons_words_is_refused_naming_the_field(full, field, char):
+    reply, calls, unmoved = send(full, field, json.dumps(f"ok{char}text"))
+    assert not reply["ok"] and reply["code"] == "schema_violation" and not calls and unmoved, reply
+    assert reply["message"] == f"{field}: control character U+{ord(char):04X} is not text"
+
+
+def test_line_breaks_and_tabs_are_words():
+    reply, calls, _ = send("lock", "reason", json.dumps("NEV confirmed\tby phone\r\nsee ticket 12"))
+    assert reply["ok"] and calls, reply
