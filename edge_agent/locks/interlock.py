@@ -343,6 +343,9 @@ class Interlock:
                 # nothing owed, the arm left half up for good (review36). The lowering below is tried, and owed if its
                 # write fails too; a line left on is stopped at the next check
                 log.warning("lock %s: reset's motor stop failed", self.cfg.id)
+            # a lowering under way goes on from when it began, not from the reset: started again, a run-on reset near
+            # its end drove the motor unbroken against the down stop past motor_timeout_s (2.8 s + 3.1 s, review44)
+            under_way = self._motion.started if self._motion is not None and self._motion.target == "down" else None
             self._motion, self._reverse_at, self._switches, self._pending = None, None, sw, None
             reason = f"fault {old} reset"
             # the down switch may be the one that lies: it says nothing of the arm. The doubt ends only with a run-on
@@ -353,8 +356,8 @@ class Interlock:
                 self._set_state("down", reason, operator)
                 return Decision(True, reason)
             try:  # between the switches, or up after a fault, or a down switch in doubt: any doubt leaves the arm down
-                self._start(_Motion("down", self.clock.monotonic(), reason, operator, recovery=True,
-                                    run_on_s=run_on if doubted else None))
+                self._start(_Motion("down", self.clock.monotonic() if under_way is None else under_way, reason,
+                                    operator, recovery=True, run_on_s=run_on if doubted else None))
             except Exception as exc:  # noqa: BLE001 - owed (``_start``), as a lowering command's: the fault is
                 # cleared by now, and the error answered the reset with the lock still saying "fault" (review35)
                 log.warning("lock %s: reset's lowering: the motor line write failed (%s): tried again at the next "
@@ -620,10 +623,20 @@ class Interlock:
             self._motion = None
             self._reverse(reason)
             return Decision(True, "rise stopped; lowering")
-        if self.fault and self.driver.read_switches().down:
-            if not self._down_doubted:
+        if self.fault:
+            sw = self.driver.read_switches()
+            if sw.position == "both":  # position unknown: the motor is kept off (``check``), so nothing is driven
+                return self._not_driven(reason, "both limit switches are active: the motor is not driven while they "
+                                        "are (position unknown)")
+            if sw.down and not self._down_doubted:
                 return Decision(True, "already down (fault)")
-            return self._lower_doubted(reason, operator)
+            if self._recovery_timed_out and operator is None:  # the motor that could not lower the arm is driven
+                # again by a person's command (an ``unlock``, a reset), never by the policy: each NEV that came drove
+                # a stalled motor another motor_timeout_s, after a restart too (review44)
+                return self._not_driven(reason, "a lowering in this fault timed out (the motor could not bring the arm "
+                                        "down): not driven again but by an operator's unlock or reset")
+            if sw.down:
+                return self._lower_doubted(reason, operator)
         try:
             self._start(_Motion("down", self.clock.monotonic(), reason, operator, recovery=bool(self.fault)))
         except Exception as exc:  # noqa: BLE001 - the lowering is owed (``_start``): the tick tries it again
@@ -641,20 +654,13 @@ class Interlock:
         shut: it says nothing of the arm, which may stand part way up (lifted during the fault, a slow stroke's run-on
         cut short). It was answered "already down (fault)", the arm left at 0.5 in front of the NEV (probe lock34).
         Down is always safe: the arm is driven down for its usual stroke (``motor_timeout_s`` when none is known), as
-        a reset does, within the motor's duty and not once a lowering in this fault has timed out (a stalled motor is
-        not driven again); where it cannot be driven the answer says the arm may not be down (``down_unconfirmed``).
+        a reset does, within the motor's duty and, once a lowering in this fault has timed out, only for an operator
+        (``_request_down``); where it cannot be driven the answer says the arm may not be down (``down_unconfirmed``).
         The doubt stays with the fault: the stone is still on the switch."""
-        why = ""
-        if self._recovery_timed_out:
-            why = "a lowering in this fault timed out: the motor is not driven again"
-        elif (rest := self._duty_rest()) > 0:
-            why = (f"the motor started {len(self._moves)} times in the last {self.cfg.max_moves_window_s:g}s "
-                   f"(max_moves): not driven for {rest:.0f}s")
-        if why:
-            log.warning("lock %s: lowering (%s) in fault %s not driven (%s): the arm may not be down", self.cfg.id,
-                        reason, self.fault, why)
-            return Decision(False, f"the arm may not be down: fault {self.fault} says the down switch may lie, and "
-                            f"{why}; check the arm at the bay", "down_unconfirmed")
+        if (rest := self._duty_rest()) > 0:
+            return self._not_driven(reason, f"fault {self.fault} says the down switch may lie, and the motor started "
+                                    f"{len(self._moves)} times in the last {self.cfg.max_moves_window_s:g}s "
+                                    f"(max_moves): not driven for {rest:.0f}s")
         run_on = min(self._usual_stroke("down") or self.cfg.motor_timeout_s, self.cfg.motor_timeout_s)
         try:
             self._start(_Motion("down", self.clock.monotonic(), reason, operator, recovery=True, run_on_s=run_on))
@@ -665,6 +671,13 @@ class Interlock:
                             "tried again at the next tick)")
         return Decision(True, f"lowering for {run_on:g}s: fault {self.fault} says the down switch may lie, so it is "
                         "no witness that the arm is down")
+
+    def _not_driven(self, reason: str, why: str) -> Decision:
+        """A faulted arm's lowering asked for that is not driven (``why``): the answer says the arm may not be down
+        (``down_unconfirmed``), never "lowering" or "already down" (review44)."""
+        log.warning("lock %s: lowering (%s) in fault %s not driven (%s): the arm may not be down", self.cfg.id,
+                    reason, self.fault, why)
+        return Decision(False, f"the arm may not be down: {why}; check the arm at the bay", "down_unconfirmed")
 
     def _owe_down(self, reason: str, operator: str | None, exc: Exception) -> Decision:
         """A lowering asked for while the check before it failed (a line left driving whose stop fails again, a read
