@@ -191,7 +191,12 @@ class Interlock:
             run_on = self.cfg.motor_timeout_s if self._down_doubted else None  # the stroke is not known yet
             self._restore_blindness()
             if saved is not None:
-                self._enter_fault(saved.code, saved.message, lower=True, restored=saved)
+                # a lowering that timed out in this fault is not driven again by a restart: only a reset tries again
+                self._recovery_timed_out = saved.lowering_timed_out is not None
+                if self._recovery_timed_out and sw.position != "down":
+                    log.warning("lock %s: a lowering in fault %s timed out at %s: not driven again until a reset, the "
+                                "arm off its down end", self.cfg.id, saved.code, saved.lowering_timed_out)
+                self._enter_fault(saved.code, saved.message, lower=not self._recovery_timed_out, restored=saved)
             elif sw.position == "both":
                 self._enter_fault("switches_both", "both limit switches active at start-up", lower=False)
             elif sw.position == "neither":
@@ -338,6 +343,9 @@ class Interlock:
                 # nothing owed, the arm left half up for good (review36). The lowering below is tried, and owed if its
                 # write fails too; a line left on is stopped at the next check
                 log.warning("lock %s: reset's motor stop failed", self.cfg.id)
+            # a lowering under way goes on from when it began, not from the reset: started again, a run-on reset near
+            # its end drove the motor unbroken against the down stop past motor_timeout_s (2.8 s + 3.1 s, review44)
+            under_way = self._motion.started if self._motion is not None and self._motion.target == "down" else None
             self._motion, self._reverse_at, self._switches, self._pending = None, None, sw, None
             reason = f"fault {old} reset"
             # the down switch may be the one that lies: it says nothing of the arm. The doubt ends only with a run-on
@@ -348,8 +356,8 @@ class Interlock:
                 self._set_state("down", reason, operator)
                 return Decision(True, reason)
             try:  # between the switches, or up after a fault, or a down switch in doubt: any doubt leaves the arm down
-                self._start(_Motion("down", self.clock.monotonic(), reason, operator, recovery=True,
-                                    run_on_s=run_on if doubted else None))
+                self._start(_Motion("down", self.clock.monotonic() if under_way is None else under_way, reason,
+                                    operator, recovery=True, run_on_s=run_on if doubted else None))
             except Exception as exc:  # noqa: BLE001 - owed (``_start``), as a lowering command's: the fault is
                 # cleared by now, and the error answered the reset with the lock still saying "fault" (review35)
                 log.warning("lock %s: reset's lowering: the motor line write failed (%s): tried again at the next "
@@ -535,7 +543,8 @@ class Interlock:
                 return
             self._motor_stop()
             self._motion = None
-            if m.run_on_s is not None:  # driven to its end whatever the down switch said: the doubt is spent
+            if m.run_on_s is not None and self.fault not in SWITCH_LIES:  # driven to its end whatever the down
+                # switch said: the doubt is spent — not while a fault says the switch still lies (``_lower_doubted``)
                 self._down_doubted = False
             elif m.full and m.early_at is None:  # a run-on measures its own length, not the arm's (review43)
                 self._strokes[m.target].append(now - m.started)
@@ -556,14 +565,22 @@ class Interlock:
                 self._motor_stop()
                 self._motion = None
                 if not self._recovery_timed_out:
-                    self._recovery_timed_out = True
+                    self._lowering_timed_out()
                     self.emit(EventType.LOCK_FAULT, code="motor_timeout", message=msg, fault=self.fault)
                 return
             self._enter_fault("motor_timeout", msg, lower=m.target == "up")
             # a lowering that timed out is this fault's timed-out lowering: the motor that could not lower the arm
             # is not driven again when the arm later leaves its down end (``_faulted_arm_moved``); it was, for
             # another motor_timeout_s, at the first opening of a down switch that had closed late (probe review41)
-            self._recovery_timed_out = m.target == "down"
+            if m.target == "down":
+                self._lowering_timed_out()
+
+    def _lowering_timed_out(self) -> None:
+        """A lowering in this fault timed out: the motor is not driven again until a reset — over a restart too (the
+        saved fault keeps it). Forgotten, every restart (a crash loop under systemd's ``Restart=``) drove a stalled
+        motor another ``motor_timeout_s`` (probe lock34: 5 restarts, 5 × 5 s against the stall)."""
+        self._recovery_timed_out = True
+        self.latches.set_lowering_timed_out(self.cfg.id)
 
     def _usual_stroke(self, target: Direction) -> float | None:
         """The median of the arm's last whole strokes toward ``target`` (None: too few seen yet)."""
@@ -606,8 +623,20 @@ class Interlock:
             self._motion = None
             self._reverse(reason)
             return Decision(True, "rise stopped; lowering")
-        if self.fault and self.driver.read_switches().down:
-            return Decision(True, "already down (fault)")
+        if self.fault:
+            sw = self.driver.read_switches()
+            if sw.position == "both":  # position unknown: the motor is kept off (``check``), so nothing is driven
+                return self._not_driven(reason, "both limit switches are active: the motor is not driven while they "
+                                        "are (position unknown)")
+            if sw.down and not self._down_doubted:
+                return Decision(True, "already down (fault)")
+            if self._recovery_timed_out and operator is None:  # the motor that could not lower the arm is driven
+                # again by a person's command (an ``unlock``, a reset), never by the policy: each NEV that came drove
+                # a stalled motor another motor_timeout_s, after a restart too (review44)
+                return self._not_driven(reason, "a lowering in this fault timed out (the motor could not bring the arm "
+                                        "down): not driven again but by an operator's unlock or reset")
+            if sw.down:
+                return self._lower_doubted(reason, operator)
         try:
             self._start(_Motion("down", self.clock.monotonic(), reason, operator, recovery=bool(self.fault)))
         except Exception as exc:  # noqa: BLE001 - the lowering is owed (``_start``): the tick tries it again
@@ -619,6 +648,36 @@ class Interlock:
             return Decision(True, f"lowering (the motor line write failed: {type(exc).__name__}: {exc}; "
                             "tried again at the next tick)")
         return Decision(True, "lowering")
+
+    def _lower_doubted(self, reason: str, operator: str | None) -> Decision:
+        """A lowering asked for (an NEV, ``unlock``, maintenance) in a fault that says the down switch lies, that switch
+        shut: it says nothing of the arm, which may stand part way up (lifted during the fault, a slow stroke's run-on
+        cut short). It was answered "already down (fault)", the arm left at 0.5 in front of the NEV (probe lock34).
+        Down is always safe: the arm is driven down for its usual stroke (``motor_timeout_s`` when none is known), as
+        a reset does, within the motor's duty and, once a lowering in this fault has timed out, only for an operator
+        (``_request_down``); where it cannot be driven the answer says the arm may not be down (``down_unconfirmed``).
+        The doubt stays with the fault: the stone is still on the switch."""
+        if (rest := self._duty_rest()) > 0:
+            return self._not_driven(reason, f"fault {self.fault} says the down switch may lie, and the motor started "
+                                    f"{len(self._moves)} times in the last {self.cfg.max_moves_window_s:g}s "
+                                    f"(max_moves): not driven for {rest:.0f}s")
+        run_on = min(self._usual_stroke("down") or self.cfg.motor_timeout_s, self.cfg.motor_timeout_s)
+        try:
+            self._start(_Motion("down", self.clock.monotonic(), reason, operator, recovery=True, run_on_s=run_on))
+        except Exception as exc:  # noqa: BLE001 - owed (``_start``), tried again at the next tick
+            log.warning("lock %s: lowering (%s): the motor line write failed (%s): tried again at the next tick",
+                        self.cfg.id, reason, exc)
+            return Decision(True, f"lowering (the motor line write failed: {type(exc).__name__}: {exc}; "
+                            "tried again at the next tick)")
+        return Decision(True, f"lowering for {run_on:g}s: fault {self.fault} says the down switch may lie, so it is "
+                        "no witness that the arm is down")
+
+    def _not_driven(self, reason: str, why: str) -> Decision:
+        """A faulted arm's lowering asked for that is not driven (``why``): the answer says the arm may not be down
+        (``down_unconfirmed``), never "lowering" or "already down" (review44)."""
+        log.warning("lock %s: lowering (%s) in fault %s not driven (%s): the arm may not be down", self.cfg.id,
+                    reason, self.fault, why)
+        return Decision(False, f"the arm may not be down: {why}; check the arm at the bay", "down_unconfirmed")
 
     def _owe_down(self, reason: str, operator: str | None, exc: Exception) -> Decision:
         """A lowering asked for while the check before it failed (a line left driving whose stop fails again, a read

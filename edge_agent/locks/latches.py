@@ -9,7 +9,8 @@ policy again with nobody having looked, and a lock held down for a technician ro
 ``{data_dir}/lock-latches.json``, keyed by lock id (the fault belongs to the hardware, not the bay)::
 
     {"version": 1, "locks": {"lock-01": {"fault": {"code": "arm_drift", "message": "…",
-                                                   "since": "2026-01-01T08:00:00.000+08:00"},
+                                                   "since": "2026-01-01T08:00:00.000+08:00",
+                                                   "lowering_timed_out": "…"},
                                          "maintenance": {"since": "…", "operator": "ops"},
                                          "rising": {"since": "…"}}},
      "held": {"lock-01": {"lowering": {"since": "…"},
@@ -46,7 +47,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,10 @@ class SavedFault:
     code: str
     message: str
     since: str  # wall time, ISO-8601 with offset: for people, never for timers
+    # when a lowering in this fault timed out: the motor could not bring the arm down and is not driven again until
+    # a reset, over a restart too (``Interlock.start``). Inside ``fault``, where 0.22.0's and 0.23.0's readers pass
+    # an unknown field over (a new key under ``held`` is refused by 0.23.0's: going back faulted every lock)
+    lowering_timed_out: str | None = None
 
 
 @dataclass(frozen=True)
@@ -181,7 +186,18 @@ class Latches:
             old = self._faults.get(lock_id)
             if old is not None and (old.code, old.message) == (code, message) and since in (None, old.since):
                 return
-            self._faults[lock_id] = SavedFault(code, message, since or iso(self.clock.now()))
+            # a fault latched over another keeps its timed-out lowering: the motor is the same (``Interlock``)
+            self._faults[lock_id] = SavedFault(code, message, since or iso(self.clock.now()),
+                                               old.lowering_timed_out if old is not None else None)
+            self._save()
+
+    def set_lowering_timed_out(self, lock_id: str) -> None:
+        """Note that a lowering in the lock's fault timed out (kept with the fault, ended by its reset)."""
+        with self._lock:
+            old = self._faults.get(lock_id)
+            if old is None or old.lowering_timed_out is not None:
+                return
+            self._faults[lock_id] = replace(old, lowering_timed_out=iso(self.clock.now()))
             self._save()
 
     def clear_fault(self, lock_id: str) -> None:
@@ -217,7 +233,7 @@ class Latches:
     def _document(self) -> dict[str, Any]:
         locks: dict[str, dict[str, Any]] = {}
         for lock_id, f in self._faults.items():
-            locks.setdefault(lock_id, {})["fault"] = asdict(f)
+            locks.setdefault(lock_id, {})["fault"] = {k: v for k, v in asdict(f).items() if v is not None}
         for lock_id, m in self._maintenance.items():
             locks.setdefault(lock_id, {})["maintenance"] = asdict(m)
         for lock_id, since in self._rising.items():
@@ -321,7 +337,10 @@ def _parse(doc: object) -> tuple[dict[str, SavedFault], dict[str, SavedMaintenan
             f = entry["fault"]
             if not isinstance(f, dict) or not all(isinstance(f.get(k), str) and f[k] for k in ("code", "message")):
                 raise ValueError(f"locks.{lock_id}.fault: code and message must be text")
-            faults[lock_id] = SavedFault(f["code"], f["message"], _since(f.get("since"), f"locks.{lock_id}.fault"))
+            timed_out = f.get("lowering_timed_out")
+            faults[lock_id] = SavedFault(f["code"], f["message"], _since(f.get("since"), f"locks.{lock_id}.fault"),
+                                         None if timed_out is None else
+                                         _since(timed_out, f"locks.{lock_id}.fault.lowering_timed_out"))
         if "maintenance" in entry:
             m = entry["maintenance"]
             op = m.get("operator") if isinstance(m, dict) else None
