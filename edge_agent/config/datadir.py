@@ -74,7 +74,9 @@ def planted_problem(data: Path) -> str | None:
     went wrong: a FIFO at ``events.jsonl`` hung the start for ever (no lock driven, not even SIGTERM's stop), one
     at ``evidence/evidence.db`` or its ``-shm`` stopped it as "disk full: free space under data_dir", and a link at
     ``evidence.db`` had the plates' index written wherever it led. Only ``evidence forget`` refused links there."""
-    folders = [data] + [data / f for f in WRITTEN_FOLDERS if (data / f).is_dir() and not (data / f).is_symlink()]
+    # a folder of its own that is a link (``evidence`` moved to a larger disk) is looked in too: the agent opens the
+    # files there by name through it, and a FIFO at ``evidence/evidence.db`` behind such a link went unseen
+    folders = [data] + [data / f for f in WRITTEN_FOLDERS if (data / f).is_dir()]
     found: list[str] = []
     for folder in folders:
         try:

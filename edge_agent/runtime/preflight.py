@@ -50,6 +50,10 @@ def explain(exc: BaseException) -> StartupError | None:
         return StartupError(str(exc), 2)
     if isinstance(exc, ListenError):  # names web.host / web.port or ops.metrics.*
         return StartupError(str(exc.strerror), 2)
+    from edge_agent.runtime.sinks import NotOwnFile
+
+    if isinstance(exc, NotOwnFile):  # swapped in after check_data_dir looked: refused as that check refuses it
+        return StartupError(f"data_dir: {exc.filename}: {exc.strerror}", 2)
     if is_no_space(exc):  # before OSError: ENOSPC is one
         return StartupError(f"cannot start: disk full ({exc}): free space under data_dir; nothing was moved aside "
                             "and the outbox keeps its events (systemd starts the agent again)", 1)

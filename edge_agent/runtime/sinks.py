@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
 import re
+import stat
 import threading
 from collections.abc import Callable
 from datetime import datetime
@@ -36,14 +38,21 @@ class JsonLinesSink:
     3.6 KB a visit); unbounded, the file grew past any budget and, once the card filled, the evidence
     store pruned photos to make room for it. ``None`` (replay's output, the demo's): never rotated.
 
+    ``own``: the file is the agent's own in its data dir (``run``'s ``events.jsonl``): opened through no link and never
+    a FIFO or device (``NotOwnFile``). Why: ``run`` refuses one planted there before it starts (``planted_problem``),
+    then opened it by name seconds later, after the models loaded: one swapped in meanwhile (or at a rotation) hung
+    the start for ever on a FIFO, or had the events (plates) appended wherever a link led.
+
     ``max_age_s`` (with ``clock``): no line is kept longer (``expire``, called every minute): the file turns over
     once its first line is half that old, and the older file goes once its last line is. Why: each event names
     the plate, and a plate tied to a place and a time is personal information, kept as long as the evidence
     photos (``evidence.max_age_days``); the size bound alone kept a quiet site's plates for a year or more."""
 
     def __init__(self, bus: EventBus, path: Path | None, stream: IO[str] | None, states: bool = True,
-                 max_bytes: int | None = None, max_age_s: float | None = None, clock: Clock | None = None) -> None:
+                 max_bytes: int | None = None, max_age_s: float | None = None, clock: Clock | None = None,
+                 own: bool = False) -> None:
         self.bus, self.path, self.stream, self.states = bus, path, stream, states
+        self.own = own
         self.max_bytes = max_bytes
         self.max_age_s, self.clock = max_age_s, clock
         self._first: float | None = None  # when the file's first line was written (epoch), None while empty
@@ -56,9 +65,9 @@ class JsonLinesSink:
     def start(self) -> None:
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = self.path.open("a", encoding="utf-8")
-            self._size = self.path.stat().st_size
-            self._first = _line_epoch(self.path, first=True) if self._size else None
+            self._file = self._open()
+            self._size = os.fstat(self._file.fileno()).st_size
+            self._first = _line_epoch(self.path, first=True, nofollow=self.own) if self._size else None
             self.expire()
         self._unsub.append(self.bus.subscribe(lambda e: self._write({"kind": "event", **e.to_dict()})))
         if self.states:
@@ -105,7 +114,7 @@ class JsonLinesSink:
         now = self.clock.now().timestamp()
         older = self.path.with_name(self.path.name + ".1")
         with self._lock:
-            last = _line_epoch(older, first=False) if older.is_file() else None
+            last = _line_epoch(older, first=False, nofollow=self.own) if older.is_file() else None
             if last is not None and now - last >= half:
                 older.unlink(missing_ok=True)
             if self._first is not None and now - self._first >= half:
@@ -122,7 +131,36 @@ class JsonLinesSink:
             os.replace(self.path, self.path.with_name(self.path.name + ".1"))
             self._size, self._first = 0, None
         finally:  # a failed rename (a card gone read-only) still appends to the file it has, when it can
-            self._file = self.path.open("a", encoding="utf-8")
+            self._file = self._open()
+
+    def _open(self) -> IO[str]:
+        assert self.path is not None
+        if not self.own:
+            return self.path.open("a", encoding="utf-8")
+        return append_own(self.path)
+
+
+class NotOwnFile(OSError):
+    """A link, FIFO, device or folder where the agent keeps a file of its own (planted there?)."""
+
+
+def append_own(path: Path) -> IO[str]:
+    """``path`` opened to append, made when missing, through no link and never a FIFO or device: ``NotOwnFile``
+    naming it. ``O_NONBLOCK``: a FIFO with no reader is refused at once (``ENXIO``), where a plain open waited for
+    one for ever."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    why = "a link, FIFO, device or folder where the agent keeps its own file (planted?): remove it"
+    try:
+        fd = os.open(path, flags, 0o666)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENXIO, errno.EISDIR):
+            raise NotOwnFile(exc.errno, why, str(path)) from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise NotOwnFile(errno.EINVAL, why, str(path))
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "a", encoding="utf-8")
 
 
 def _epoch_of(obj: dict) -> float | None:
@@ -135,10 +173,24 @@ def _epoch_of(obj: dict) -> float | None:
     return None
 
 
-def _line_epoch(path: Path, first: bool) -> float | None:
-    """The time of a file's first or last line; its modification time when that line tells none."""
+def _line_epoch(path: Path, first: bool, nofollow: bool = False) -> float | None:
+    """The time of a file's first or last line; its modification time when that line tells none. Read never from a
+    FIFO (``O_NONBLOCK``, a regular file only: one swapped in by name hung the start or the minute's expiry), and
+    through no link when ``nofollow`` (the agent's own file)."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | (os.O_NOFOLLOW if nofollow else 0)
     try:
-        with path.open("rb") as fh:
+        fd = os.open(path, flags)
+    except OSError:  # unreadable: its modification time, as before
+        try:
+            st = os.stat(path, follow_symlinks=not nofollow)
+        except OSError:
+            return None
+        return st.st_mtime if stat.S_ISREG(st.st_mode) else None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return None
+    try:
+        with os.fdopen(fd, "rb") as fh:
             if first:
                 raw = fh.readline()
             else:
@@ -146,14 +198,15 @@ def _line_epoch(path: Path, first: bool) -> float | None:
                 fh.seek(max(0, size - TAIL_BYTES))
                 lines = fh.read().rstrip(b"\n").split(b"\n")
                 raw = lines[-1] if lines else b""
+            mtime = os.fstat(fh.fileno()).st_mtime
+    except OSError:
+        return None
+    try:
         obj = json.loads(raw)
-        when = _epoch_of(obj) if isinstance(obj, dict) else None
-        return when if when is not None else path.stat().st_mtime
-    except (OSError, ValueError):
-        try:
-            return path.stat().st_mtime
-        except OSError:
-            return None
+    except ValueError:
+        return mtime
+    when = _epoch_of(obj) if isinstance(obj, dict) else None
+    return when if when is not None else mtime
 
 
 TAIL_BYTES = 64 * 1024  # more than one line: an event is ~1 KB

@@ -46,6 +46,7 @@ def test_other_names_and_the_photo_days_are_not_its_to_judge(tmp_path):
     (data / "labels").symlink_to(tmp_path)
     (data / "notes.txt").symlink_to("/etc/hostname")
     os.mkfifo(data / "camera-pipe")
+    os.mkfifo(data / ".lgd-nfy-3")  # lgpio's own pipe, made in data_dir on a Raspberry Pi 5 (locks/lgpio_dir.py)
     assert planted_problem(data) is None
 
 
@@ -64,3 +65,18 @@ def test_review_refuses_a_fifo_at_the_evidence_index(tmp_path, models_dir, capsy
     assert main(["review", "--config", str(config)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("review: data_dir ") and "evidence/evidence.db (a FIFO)" in err, err
+
+
+def test_a_folder_of_its_own_moved_behind_a_link_is_looked_in(tmp_path):
+    """``evidence`` linked to a larger disk is a lawful install (passes); the agent opens ``evidence.db`` by name through
+    the link, so a FIFO there is named as one beside it would be (it was skipped: the start hung or said disk full)."""
+    data = _folder(tmp_path)
+    moved = tmp_path / "big-disk" / "evidence"
+    moved.parent.mkdir()
+    (data / "evidence").rename(moved)
+    (data / "evidence").symlink_to(moved)
+    assert planted_problem(data) is None
+    (moved / "evidence.db-shm").unlink()
+    os.mkfifo(moved / "evidence.db-shm")
+    line = planted_problem(data)
+    assert line is not None and "evidence/evidence.db-shm (a FIFO)" in line, line

@@ -510,3 +510,24 @@ def test_masks_row_names_the_bays_a_mask_covers(tmp_path):
     rows = CHECKS["camera"](scene_config(str(tmp_path), camera={"source": str(tmp_path / "none"), "masks": [block]}),
                             subprocess.run)
     assert [r.name for r in rows] == ["camera", "bay view", "masks"] and rows[2].status == "fail"
+
+
+def test_disk_row_fails_what_run_refuses_as_planted(write_config, tmp_path):
+    """A FIFO at ``events.jsonl`` or a link at ``evidence/evidence.db``: `run` and `review` refuse to start, exit 2,
+    with a line that says "`edge-agent doctor` checks this"; the row passed (the upgrade's check before a restart
+    said all was well)."""
+    import os
+
+    from edge_agent.ops.doctor import check_disk
+
+    data = tmp_path / "data"
+    (data / "evidence").mkdir(parents=True)
+    cfg = load_config(write_config(data_dir=str(data)))
+    (data / "events.jsonl").write_text("")
+    assert check_disk(cfg).status == "pass"
+    (data / "events.jsonl").unlink()
+    os.mkfifo(data / "events.jsonl")
+    (data / "evidence" / "evidence.db").symlink_to(tmp_path / "elsewhere.db")
+    row = check_disk(cfg)
+    assert row.status == "fail" and "events.jsonl (a FIFO)" in row.detail, row
+    assert "evidence/evidence.db (a symbolic link)" in row.detail, row

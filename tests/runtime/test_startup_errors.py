@@ -341,3 +341,29 @@ def test_a_link_or_fifo_planted_at_an_agent_file_is_one_line_naming_it(tmp_path,
     line = _one_line(proc)
     assert f"{name} ({kind})" in line and "remove" in line, line
     assert not elsewhere.exists()
+
+
+@pytest.mark.parametrize("plant", ["fifo", "link"])
+def test_a_file_swapped_in_after_the_check_is_refused_at_the_open(tmp_path, models_dir, plant):
+    """The check above looks before the models load; the log is opened seconds later. Here the check is stubbed to see
+    nothing (as a swap just after it leaves it): a FIFO at ``events.jsonl`` hung the start for ever (this run's 60 s
+    timeout), a link had the events appended where it led. Now the open refuses it: one line naming it, after the
+    stop plan, exit 2 as the check's own refusal."""
+    data = tmp_path / "data"
+    (data / "evidence").mkdir(parents=True)
+    elsewhere = tmp_path / "elsewhere.txt"
+    if plant == "fifo":
+        os.mkfifo(data / "events.jsonl")
+    else:
+        elsewhere.write_text("")
+        (data / "events.jsonl").symlink_to(elsewhere)
+    config = _config(tmp_path, models_dir, data)
+    code = ("import sys, edge_agent.runtime.preflight as p; p.planted_problem = lambda d: None; "
+            "from edge_agent.cli import main; sys.exit(main(sys.argv[1:]))")
+    proc = subprocess.run([sys.executable, "-c", code, "run", "--config", str(config), "--quiet", "--max-seconds", "5"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    line = _one_line_after_the_stop(proc)
+    assert line.startswith(f"edge-agent run: data_dir: {data / 'events.jsonl'}: a link, FIFO, device or folder where "
+                           "the agent keeps its own file (planted?): remove it"), line
+    assert plant == "fifo" or elsewhere.read_text() == ""
