@@ -61,7 +61,8 @@ def _consume(args: argparse.Namespace) -> int:
         signal.signal(sig, lambda *_: stop.set())
     consumer.start()
     if _ready_unless_stopped(consumer, stop, 30):
-        print(f"consuming {args.root}/+/+ as {args.client_id} in group {args.group} into "
+        group = f"in group {args.group}" if args.group else "(no group)"
+        print(f"consuming {args.root}/+/+ as {args.client_id} {group} into "
               f"{mask_url_credentials(args.db)}", flush=True)  # a PostgreSQL URL carries its password
     elif not stop.is_set():  # say so instead of waiting in silence: the log names why (unreachable, refused)
         print(f"consume: not subscribed at {args.broker} after 30 s; still trying", file=sys.stderr, flush=True)
@@ -150,8 +151,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--db", default="edge-events.sqlite", type=_db,
                    help="postgresql://user@host/db (needs the consumer extra; the password in PGPASSWORD or "
                         "~/.pgpass, never here) or a SQLite file path")
-    p.add_argument("--group", default="edge-consumers", type=_level("a share name"),
-                   help="shared-subscription group: instances split the load")
+    p.add_argument("--group", default=None, type=_level("a share name"),
+                   help="shared-subscription group: instances split the load (mosquitto drops a group's messages "
+                        "published between its restart and a member's reconnect); left out, a plain "
+                        "subscription, which the broker keeps over its restart: one instance")
     p.add_argument("--client-id", default="consumer-1", type=_client_id, help="stable per instance and unique: its session keeps its messages, and a second instance with the same id takes the session (then the first stops, exit 1) (default: %(default)s)")
     p.add_argument("--root", default="edge", type=_level("the root"), help="first topic level of the agents' prefix")
     p.add_argument("--ca", metavar="FILE", help="PEM CA bundle for an mqtts:// broker signed by a CA of its own "

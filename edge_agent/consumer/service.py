@@ -1,4 +1,9 @@
-"""Shared-subscription MQTT consumer: several instances in one group split the agents' messages.
+"""MQTT consumer: one instance on a plain subscription, or several in one group (``$share``) splitting the messages.
+
+Without a group the subscription is a plain one, which mosquitto (2.0.11, measured) keeps in an offline session
+over its own restart; a ``$share`` subscription it does not: what the agents published between the broker's
+restart and the member's reconnect reached no member and was gone (probe chaos34: 314 of 906 events). So a single
+instance subscribes plainly, and a group is the choice for load, with that caveat.
 
 Exactly once per ``event_id`` in the database, from at-least-once delivery:
 1. the session is persistent (MQTT 5 ``clean_start=False`` + session expiry) and the client id stable, so
@@ -87,9 +92,10 @@ def newer_contract(version: str, ours: str = SCHEMA_VERSION) -> bool:
     return major != our_major or minor > our_minor
 
 
-def subscriptions(group: str, root: str = "edge") -> list[str]:
-    """The filters one consumer group shares (``$share`` splits each message to one member)."""
-    base = f"$share/{group}/{root}/+/+"
+def subscriptions(group: str | None, root: str = "edge") -> list[str]:
+    """The filters a consumer subscribes: plain ones without a group (the broker keeps them, and the messages for
+    them, in the session over its restart); with one, shared (``$share`` splits each message to one member)."""
+    base = f"$share/{group}/{root}/+/+" if group else f"{root}/+/+"
     return [f"{base}/events", f"{base}/bays/+/state", f"{base}/health", f"{base}/status"]
 
 
@@ -221,9 +227,9 @@ class Counters:
 
 
 class Consumer:
-    """One member of a consumer group. ``start()``, then ``stop()``; ``counters`` for the curious."""
+    """One consumer (a member of a group with ``group``). ``start()``, then ``stop()``; ``counters`` for the curious."""
 
-    def __init__(self, broker_url: str, store: Store, group: str = "edge-consumers", client_id: str = "consumer-1",
+    def __init__(self, broker_url: str, store: Store, group: str | None = None, client_id: str = "consumer-1",
                  root: str = "edge", username: str | None = None, password: str | None = None,
                  batch_max: int = 500, session_expiry_s: int = 86400,
                  on_taken_over: Callable[[], None] | None = None,

@@ -33,6 +33,7 @@ def test_topics_are_parsed_and_foreign_or_broken_messages_refused():
     for topic in ("edge//pole-7/bays/A/state", "edge/s1//status", "edge///health"):
         assert parse(topic, b'{"ok": false, "ts": "2026-01-01T08:00:00+08:00"}') is None, topic
     assert subscriptions("g")[0] == "$share/g/edge/+/+/events"
+    assert subscriptions(None) == ["edge/+/+/events", "edge/+/+/bays/+/state", "edge/+/+/health", "edge/+/+/status"]
 
 
 def _check_store(store, rows) -> None:  # noqa: ANN001
