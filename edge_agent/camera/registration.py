@@ -60,6 +60,12 @@ log = logging.getLogger(__name__)
 
 WORK_WIDTH = 640
 MIN_INLIERS = 30  # fewer agreeing matches: no measurement (night without lamps, view blocked)
+# A view whose ground moved unlike a similarity (the mount slid sideways: near ground moves more than far, parallax,
+# a shear in the picture) is measured by the general affine fit when that explains this many times the matches. Why:
+# the similarity agreed with the far structure (1/3 of the matches) and carried the bays by it, 20-43 px off the
+# ground they lie on, trusted (bays-dev PKLot, a slide moving the near bays 30-50 px: never ``camera_moved``). The
+# ratio on unmoved PKLot pairs hours to days apart: 0.56-1.16; on such slides 1.68-2.56; turns, zooms, shifts ~1.0.
+GENERAL_GAIN = 1.4
 MASKED_MIN_KEYPOINTS = 200  # fewer outside the bays (a view that is nearly all bay): use the whole frame
 FEATURES_N = 800  # corners kept per view (the inlier counts below are calibrated on this many)
 # Kept spread over the view: cells of this many work px, each given its share of ``FEATURES_N`` (its strongest
@@ -693,7 +699,8 @@ class Registration:
         self.measure(frame_bgr)
 
     def _match(self, ref: _View, cur: _View) -> tuple[np.ndarray, int] | None:
-        """(2x3 similarity from ``ref``'s full-frame px to ``cur``'s, RANSAC inliers), or None."""
+        """(2x3 similarity from ``ref``'s full-frame px to ``cur``'s, or the affine fit where it explains
+        ``GENERAL_GAIN`` times the matches: a sheared view; RANSAC inliers), or None."""
         matches = self._matcher.match(ref.descriptors, cur.descriptors)
         if len(matches) < MIN_INLIERS:
             return None
@@ -702,9 +709,13 @@ class Registration:
         m, inl = cv2.estimateAffinePartial2D(a, b, method=cv2.RANSAC, ransacReprojThreshold=3.0)
         if m is None or inl is None:
             return None
-        m = np.float64(m)
-        m[:, 2] /= self._scale  # work px -> full-frame px (a turn and a zoom are the same at any scale)
-        return m, int(inl.sum())
+        m, n = np.float64(m), int(inl.sum())
+        if GENERAL_GAIN * n <= len(matches):  # the similarity leaves most matches out: does the view shear?
+            g, g_inl = cv2.estimateAffine2D(a, b, method=cv2.RANSAC, ransacReprojThreshold=3.0)
+            if g is not None and g_inl is not None and int(g_inl.sum()) >= max(GENERAL_GAIN * n, n + MIN_INLIERS):
+                m, n = np.float64(g), int(g_inl.sum())
+        m[:, 2] /= self._scale  # work px -> full-frame px (a turn, a zoom and a shear are the same at any scale)
+        return m, n
 
     def measure(self, frame_bgr: np.ndarray, now: float = 0.0, thumb: np.ndarray | None = None) -> Shift | None:
         """This frame's shift, or None when it cannot be matched (too little structure in view).
