@@ -134,10 +134,14 @@ def _decide(text: str, colour: ColourResult, lists: PlateLists | None) -> Verdic
     strength = colour.scores.get("polarity", 1.0)
     if c == "blue":
         if nev_format and dark is True and colour.scores.get("cyan", 1.0) >= CYAN_SHARE and kind == "small_nev":
-            # blue with dark characters is not a blue plate: an over-exposed (cyan) green one —
-            # the small NEV plate's gradient; a large NEV serial there is as well a white
-            # emergency plate under a cold cast, its 应急 misread (京X12342J): undecided below
-            return Verdict(True, "format+polarity", code, kind, energy)
+            # dark characters on a cyan "blue": an over-exposed or cold-lit green plate (the small NEV
+            # plate's gradient) — or a sun-bleached blue one under a cold light, its pale background
+            # measuring the white characters dark, read with one character too many (plates-dev's
+            # 皖AYL250 faded, under a 6500 K LED: 皖ABT1250, called NEV). The hue cannot tell them apart:
+            # the colour says fuel, the length says NEV — undecided, never NEV (nor "not NEV", whatever
+            # the polarity's strength). This is also what the visit decides (``visit_verdict``: no hue
+            # shares there), and ``colour_rules`` no longer turns such a plate green (NEV evidence)
+            return Verdict(None, "conflict", code, kind, energy)
         if dark is True and strength >= POLARITY_MIN and (tail is not None or not info.valid):
             # blue plates carry white characters: dark ones say the hue is a cast (a camera on
             # the wrong white-balance preset turns green blue). Only a civil text backs "blue".
