@@ -18,6 +18,8 @@ import cv2
 import numpy as np
 import pytest
 
+from edge_agent.bays.consensus import PlateVote
+from edge_agent.bays.visit_verdict import decide_visit
 from edge_agent.perception.colour import classify_colour
 from edge_agent.perception.colour_rules import choose_colour
 from edge_agent.perception.verdict import CYAN_SHARE, decide
@@ -57,3 +59,30 @@ def test_the_faded_blue_plate_in_a_scene_is_never_nev(pipeline):
     reads = pipeline.process(frame)
     assert reads, "the plate is found"
     assert all(r.nev is not True for r in reads), [(r.text, r.colour, r.nev, r.nev_reason) for r in reads]
+
+
+def _bleached(text: str) -> np.ndarray:
+    """A blue plate bleached to a pale cyan-green, its white characters still white (no grime)."""
+    plate = render_plate(text, "blue")
+    hsv = cv2.cvtColor(plate, cv2.COLOR_BGR2HSV).astype(np.float32)
+    hsv[..., 0] = np.where(hsv[..., 1] > 60, np.clip(hsv[..., 0] - 22, 0, 179), hsv[..., 0])
+    hsv[..., 1] *= 0.6
+    hsv[..., 2] = np.clip(hsv[..., 2] * 1.25 + 10, 0, 255)
+    return cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2BGR)
+
+
+def test_a_visit_whose_reads_measured_white_characters_is_never_nev(pipeline):
+    """Bleached further, the plate reads green with white characters; read with the same character too many in
+    every frame (a screw, the frame's edge: ``皖ABT1250``), each frame is "not NEV" or undecided — white characters
+    on green are no GA 36 NEV plate. The visit's consensus took the polarity from the colour (green: dark) and
+    called it NEV: the arm lowered for a fuel car on evidence every frame had refused."""
+    frames = [render_scene(_bleached(TEXT), seed=seed, plate_width=160)[0] for seed in (1, 2, 3)]
+    vote = PlateVote()
+    for frame in frames:
+        for read in pipeline.process(frame):
+            assert read.nev is not True, (read.text, read.colour, read.nev_reason)
+            vote.add(read)
+    c = vote.result()
+    assert c is not None and c.colour == "green" and c.dark_chars is False, c  # the case: white characters on green
+    v = decide_visit(c.text, c.colour, None, c.dark_chars, c.polarity, c.red_end)
+    assert v.nev is not True, (c.text, v)
