@@ -6,7 +6,9 @@ evidence. Character polarity follows from the plate colour (Chinese plates: dark
 green / yellow / white, white ones on blue / black) — unless the reads measured otherwise: a
 camera on the wrong white-balance preset turns a green plate blue while its characters stay
 dark. Then a "not NEV" is judged again with the measured polarity, and where the two disagree the
-visit is undecided, not fined. Green is the one colour GA 36 gives both polarities: dark characters
+visit is undecided, not fined. The other way round, an NEV verdict on a plate whose reads measured white
+characters (a blue plate under a green light with a character too many read into an NEV serial: every frame
+undecided) is judged again too, and is undecided where the measured polarity does not give NEV. Green is the one colour GA 36 gives both polarities: dark characters
 on NEV plates, white ones on civil-aviation and agricultural plates (the green traps). Implying dark
 there left a clearly read 民航 plate undecided for ever (an ``unidentified`` violation, where every
 frame said "not NEV"), so on green an undecided visit whose text is one of those kinds is judged
@@ -19,7 +21,7 @@ from dataclasses import replace
 
 from edge_agent.perception.colour import ColourResult
 from edge_agent.perception.lists import PlateLists
-from edge_agent.perception.verdict import WHITE_ON_GREEN, Verdict, decide
+from edge_agent.perception.verdict import POLARITY_MIN, WHITE_ON_GREEN, Verdict, decide
 
 _DARK_CHAR_COLOURS = {"green", "yellow_green", "yellow", "white"}
 _GREENS = ("green", "yellow_green")
@@ -32,8 +34,10 @@ def decide_visit(text: str, colour: str, lists: PlateLists | None, dark_chars: b
     """Verdict for ``text`` seen (by majority) on a ``colour`` plate; the operator's lists win.
 
     ``dark_chars`` / ``polarity``: what the reads of that colour measured (``Consensus``). They
-    only ever turn a "not NEV" — the verdict that fines — into doubt: never into NEV (the visit
-    has no hue shares to tell an over-exposed cyan "blue" apart), and an NEV verdict stays.
+    only ever turn a verdict into doubt: a "not NEV" — the verdict that fines — where the measured
+    polarity does not give it, and an NEV one where the reads measured white characters on a
+    green or white plate (each frame judged those undecided); never anything into NEV (the visit
+    has no hue shares to tell an over-exposed cyan "blue" apart).
     ``red_end``: the red strokes the reads measured at the plate's end (警 / 应急): with an NEV text,
     what the frames judged undecided stays so (a small emergency plate read as an NEV serial)."""
     implied = None if colour == "unknown" else colour in _DARK_CHAR_COLOURS
@@ -44,6 +48,16 @@ def decide_visit(text: str, colour: str, lists: PlateLists | None, dark_chars: b
         # only a text of a white-on-green kind: an NEV plate read without its energy letter (粤B12345) with
         # its polarity mismeasured stays in doubt, as before
         return white if white.nev is False and white.kind in WHITE_ON_GREEN else v
+    if v.nev is True and dark_chars is False and implied is True and (polarity or 0.0) >= POLARITY_MIN \
+            and not v.reason.endswith("_list"):
+        # GA 36 prints an NEV plate's characters black: white ones measured on the plate are a blue plate
+        # under a green or cyan light, a faded one gone cyan, or a civil-aviation / agricultural plate — with an
+        # NEV text (a character too many, read the same in every frame: a screw, the frame's edge) the colour
+        # and the ink disagree, and every frame said so (undecided, or "not NEV" on clearly white ones): the
+        # visit is undecided too, never NEV. Polarity weaker than ``POLARITY_MIN`` says nothing (blur's grey); real NEV
+        # plates measured white at ≤ 0.053 (plates-dev, 2,853 reads on green / white under 30 conditions)
+        measured = decide(text, _measured(colour, False, polarity, red), lists)
+        return v if measured.nev is True else replace(v, nev=None, reason="conflict")
     if v.nev is not False or dark_chars is None or implied is None or dark_chars == implied \
             or v.reason.endswith("_list"):
         return v

@@ -44,7 +44,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from edge_agent.perception.colour import ColourResult
-from edge_agent.perception.verdict import WHITE_ON_GREEN, decide
+from edge_agent.perception.verdict import WHITE_ON_GREEN, cyan_green, decide
 from edge_agent.plates import parse_plate
 
 GREENS = ("green", "yellow_green")
@@ -100,8 +100,8 @@ def choose_colour(res: ColourResult, text: str, complete: bool) -> ColourResult:
     for colour, score in res.ranking:
         if colour not in allowed or (top in HUES and score < EVIDENCE_MIN):
             continue
-        if colour in GREENS and top not in GREENS and decide(text, res).nev is not True:
-            continue  # never create NEV evidence
+        if colour in GREENS and top not in GREENS and decide(text, res).nev is not True and not cyan_green(text, res):
+            continue  # never create NEV evidence, but for a cyan "blue" whose pixels show green (``cyan_green``)
         ranking = ((colour, score), *(kv for kv in res.ranking if kv[0] != colour))
         return replace(res, colour=colour, confidence=round(score, 3), ranking=ranking,
                        scores=dict(res.scores, rule_changed=1.0))

@@ -106,6 +106,21 @@ def decide(text: str, colour: ColourResult, lists: PlateLists | None = None) -> 
     return v
 
 
+def cyan_green(text: str, colour: ColourResult) -> bool:
+    """Dark characters on a cyan "blue" under a whole small NEV serial: a green NEV plate under a cold light or
+    over-exposed (its gradient) — or a sun-bleached blue plate under a cool light, its grimy characters darker than
+    its pale background, read with one character too many. The hue cannot tell them apart, so on blue the verdict
+    is undecided; ``colour_rules`` may still move such a plate to green where its pixels show green (evidence
+    ≥ ``EVIDENCE_MIN``): a blue plate shows none (plates-dev under 16000 K: 7 of 24 NEV plates green that way)."""
+    if "?" in (text or "") or colour.colour != "blue" or colour.dark_chars is not True \
+            or colour.scores.get("red_end", 0.0) >= RED_END_MIN:  # 警 / 应急: a white plate
+        return False
+    info = parse_plate(text or "", colour.colour)
+    tail = nev_tail(info.text[-7:]) if len(info.text) >= 7 else None
+    return (info.is_nev_format and colour.scores.get("cyan", 1.0) >= CYAN_SHARE
+            and (tail[0] if tail else info.kind) == "small_nev")
+
+
 def _complete_nev(text: str) -> bool:
     info = parse_plate(text or "")
     return info.valid and info.is_nev_format and plate_shape(text).complete
@@ -133,11 +148,12 @@ def _decide(text: str, colour: ColourResult, lists: PlateLists | None) -> Verdic
         return Verdict(None, "conflict", code, kind, energy)
     strength = colour.scores.get("polarity", 1.0)
     if c == "blue":
-        if nev_format and dark is True and colour.scores.get("cyan", 1.0) >= CYAN_SHARE and kind == "small_nev":
-            # blue with dark characters is not a blue plate: an over-exposed (cyan) green one —
-            # the small NEV plate's gradient; a large NEV serial there is as well a white
-            # emergency plate under a cold cast, its 应急 misread (京X12342J): undecided below
-            return Verdict(True, "format+polarity", code, kind, energy)
+        if cyan_green(text, colour):
+            # an over-exposed or cold-lit green plate, or a faded blue one read with a character too many
+            # (plates-dev's 皖AYL250 bleached, under a 6500 K LED: 皖ABT1250, was NEV): the colour says fuel,
+            # the length NEV — undecided, never NEV (nor "not NEV", whatever the polarity's strength), as the
+            # visit decides (``visit_verdict``: no hue shares there)
+            return Verdict(None, "conflict", code, kind, energy)
         if dark is True and strength >= POLARITY_MIN and (tail is not None or not info.valid):
             # blue plates carry white characters: dark ones say the hue is a cast (a camera on
             # the wrong white-balance preset turns green blue). Only a civil text backs "blue".

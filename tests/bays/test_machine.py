@@ -175,16 +175,24 @@ def test_arrival_settle_0_is_presence_alone(clock):
     assert _arrival_time(clock, m, 10, moving_until=99) == 3.0
 
 
-def test_measured_polarity_only_turns_not_nev_into_doubt():
+def test_measured_polarity_only_turns_a_verdict_into_doubt():
     """The visit's verdict from the consensus: a measured polarity can keep a visit from being
-    fined, never make one NEV, never take an NEV verdict away."""
+    fined or from being NEV, never make one NEV."""
     lists = PlateLists()
     assert decide_visit("皖AD12345", "blue", lists).nev is False  # the colour alone: fuel
     cast = decide_visit("皖AD12345", "blue", lists, dark_chars=True, polarity=0.2)
     assert (cast.nev, cast.reason) == (None, "conflict")
     assert decide_visit("皖AD12345", "blue", lists, dark_chars=True, polarity=0.01).nev is False  # blur, not ink
     assert decide_visit("京A12345", "blue", lists, dark_chars=True, polarity=0.2).nev is False  # a civil text backs blue
-    assert decide_visit("皖AD12345", "green", lists, dark_chars=False, polarity=0.5).nev is True  # NEV stays NEV
+    # white characters measured on green: no GA 36 NEV plate (a blue one under a green light, a character too many);
+    # every frame judged it undecided or "not NEV": the visit is undecided, never NEV
+    white = decide_visit("皖AD12345", "green", lists, dark_chars=False, polarity=0.2)
+    assert (white.nev, white.reason) == (None, "conflict")
+    assert decide_visit("皖AD12345", "green", lists, dark_chars=False, polarity=0.5).nev is None
+    assert decide_visit("皖AD12345", "white", lists, dark_chars=False, polarity=0.2).nev is None
+    assert decide_visit("皖AD12345", "green", lists, dark_chars=False, polarity=0.01).nev is True  # blur's grey: NEV
+    allowed = decide_visit("皖AD12345", "green", PlateLists(["皖AD12345"], []), dark_chars=False, polarity=0.5)
+    assert (allowed.nev, allowed.reason) == (True, "allow_list")
     # an NEV plate read without its energy letter looks like a civil plate: white measured on it is a polarity
     # error, not a trap (no white-on-green kind has that text): still in doubt
     assert decide_visit("粤B12345", "green", lists, dark_chars=False, polarity=0.3).nev is None
@@ -213,7 +221,15 @@ def test_a_clearly_read_green_trap_plate_is_identified_not_nev(clock):
     # 民航 is no province and no NEV plate carries it: the text decides, whatever polarity blur measured
     assert decide_visit("民航B9016", "green", lists).nev is False
     assert decide_visit("民航B9016", "green", lists, dark_chars=True, polarity=0.2).nev is False
-    assert decide_visit("皖AD12345", "green", lists, dark_chars=False, polarity=0.5).nev is True  # NEV stays NEV
+    # white characters measured on green: no GA 36 NEV plate (a blue one under a green light, a character too many);
+    # every frame judged it undecided or "not NEV": the visit is undecided, never NEV
+    white = decide_visit("皖AD12345", "green", lists, dark_chars=False, polarity=0.2)
+    assert (white.nev, white.reason) == (None, "conflict")
+    assert decide_visit("皖AD12345", "green", lists, dark_chars=False, polarity=0.5).nev is None
+    assert decide_visit("皖AD12345", "white", lists, dark_chars=False, polarity=0.2).nev is None
+    assert decide_visit("皖AD12345", "green", lists, dark_chars=False, polarity=0.01).nev is True  # blur's grey: NEV
+    allowed = decide_visit("皖AD12345", "green", PlateLists(["皖AD12345"], []), dark_chars=False, polarity=0.5)
+    assert (allowed.nev, allowed.reason) == (True, "allow_list")
     # an NEV plate read without its energy letter looks like a civil plate: white measured on it is a polarity
     # error, not a trap (no white-on-green kind has that text): still in doubt
     assert decide_visit("粤B12345", "green", lists, dark_chars=False, polarity=0.3).nev is None

@@ -33,7 +33,8 @@ TABLE = [
     ("皖皖AD12345", "green", True, True, "colour", "52"),  # junk before the serial
     ("皖AD12345", "unknown", True, True, "format", "52"),  # infrared night: format alone
     ("皖AD12345", "white", True, True, "format", "52"),  # washed-out gradient green
-    ("皖AD12345", "blue", True, True, "format+polarity", "52"),  # cyan green: dark characters
+    # dark characters on blue: a cast green plate or a faded blue one read with a character too many — undecided
+    ("皖AD12345", "blue", True, None, "conflict", "52"),
     # blue is never NEV, whatever the text
     ("皖AD12345", "blue", False, False, "colour", "02"),
     ("皖A12345", "blue", False, False, "colour", "02"),
@@ -145,7 +146,11 @@ def test_deep_blue_plate_with_blur_faked_dark_characters_is_not_nev():
     deep = ColourResult("blue", True, {"blue": 1.0, "chroma": 1.0, "cyan": 0.0, "polarity": 0.01}, 1.0)
     assert decide("豫NB19579", deep).nev is False
     cyan = ColourResult("blue", True, {"blue": 0.9, "chroma": 0.9, "cyan": 0.9, "polarity": 0.2}, 0.9)
-    assert decide("皖AD12345", cyan).nev is True
+    # cyan is no proof of an over-exposed green plate either: a sun-bleached blue one under a cool light is as
+    # cyan, its grimy characters as dark (test_faded_blue) — undecided, never NEV
+    assert (decide("皖AD12345", cyan).nev, decide("皖AD12345", cyan).reason) == (None, "conflict")
+    weak = ColourResult("blue", True, {"blue": 0.9, "chroma": 0.9, "cyan": 0.9, "polarity": 0.01}, 0.9)
+    assert decide("皖AD12345", weak).nev is None  # never "not NEV" there, whatever the polarity's strength
     # a large NEV serial on cyan with dark characters is as well a white emergency plate under a
     # cold cast, its red 应急 read as a digit and a letter (京X12342J, tungsten preset in daylight)
     assert (decide("京X12342J", cyan).nev, decide("京X12342J", cyan).reason) == (None, "conflict")
