@@ -106,8 +106,9 @@ OLD_DEFAULT_GROUP = "edge-consumers"
 def stale_subscriptions(group: str | None, root: str = "edge") -> list[str]:
     """The filters an earlier run under the same client id may have left in its persistent session that this one
     must not keep: the plain ones when in a group, the old default group's when not (or in another group). Why: the
-    session keeps every filter ever subscribed; upgraded from the old default, an instance got each event twice, and instances that ran plainly and
-    were then given a group each still received every message: the group split nothing."""
+    session keeps every filter ever subscribed; upgraded from the old default, an instance got each event twice,
+    and instances that ran plainly and were then given a group each still received every message: the group split
+    nothing."""
     stale = subscriptions(OLD_DEFAULT_GROUP, root) if group != OLD_DEFAULT_GROUP else []
     return stale + (subscriptions(None, root) if group else [])
 
