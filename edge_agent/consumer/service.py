@@ -99,6 +99,20 @@ def subscriptions(group: str | None, root: str = "edge") -> list[str]:
     return [f"{base}/events", f"{base}/bays/+/state", f"{base}/health", f"{base}/status"]
 
 
+#: the group every instance joined by default until 2026-12-06 (0.23.0 and older)
+OLD_DEFAULT_GROUP = "edge-consumers"
+
+
+def stale_subscriptions(group: str | None, root: str = "edge") -> list[str]:
+    """The filters an earlier run under the same client id may have left in its persistent session that this one
+    must not keep: the plain ones when in a group, the old default group's when not (or in another group). Why: the
+    session keeps every filter ever subscribed; upgraded from the old default, an instance got each event twice,
+    and instances that ran plainly and were then given a group each still received every message: the group split
+    nothing."""
+    stale = subscriptions(OLD_DEFAULT_GROUP, root) if group != OLD_DEFAULT_GROUP else []
+    return stale + (subscriptions(None, root) if group else [])
+
+
 def parse(topic: str, payload: bytes, now: float | None = None) -> Record | None:
     """``{root}/{site}/{device}/…`` → a Record; None for anything that is not one of ours or not JSON."""
     found = read(topic, payload, now)
@@ -338,6 +352,7 @@ class Consumer:
             log.warning("consumer: broker refused the connection: %s", rc)
             return
         self._connected_at = self._clock()
+        client.unsubscribe(stale_subscriptions(self.group, self.root))  # before: none of its messages arrive after
         client.subscribe([(f, 1) for f in subscriptions(self.group, self.root)])
 
     def _on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: int, codes: Any, _p: Any) -> None:

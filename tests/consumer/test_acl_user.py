@@ -29,7 +29,8 @@ USERS = {"mall3-pole-7": "pw-device", "backend": "pw-backend", "consumer": "pw-c
 
 @pytest.mark.broker
 @pytest.mark.parametrize("acl", ["acl.example", "acl-shared.example"])
-def test_the_consumer_user_reads_every_site_and_commands_none(tmp_path, acl) -> None:
+@pytest.mark.parametrize("group", [None, "g"])  # plain (the CLI's default) and shared: the ACL reads both alike
+def test_the_consumer_user_reads_every_site_and_commands_none(tmp_path, acl, group) -> None:
     if mosquitto_path() is None or shutil.which("mosquitto_passwd") is None:
         pytest.skip("mosquitto / mosquitto_passwd not installed")
     pwfile = tmp_path / "passwd"
@@ -38,7 +39,7 @@ def test_the_consumer_user_reads_every_site_and_commands_none(tmp_path, acl) -> 
                        capture_output=True)
     broker = LocalBroker(tmp_path / "broker", password_file=pwfile, acl_file=ACLS / acl).start()
     store = SqliteStore(tmp_path / "c.sqlite")
-    consumer = Consumer(broker.url(), store, group="g", client_id="c-acl", username="consumer",
+    consumer = Consumer(broker.url(), store, group=group, client_id="c-acl", username="consumer",
                         password=USERS["consumer"]).start()
     device = Client(broker.port, "device", "mall3-pole-7", USERS["mall3-pole-7"])
     try:
