@@ -59,6 +59,9 @@ SWITCH_LIES = frozenset({"switch_early", "switches_both", "switch_flapping"})
 # a move that reached the OTHER end's switch: the motor turns the arm away from where it is driven (its lines swapped
 # in the wiring or the config). Driven again it does the same — a lowering raises the arm — so it is not, until a reset
 REVERSED = "motor_reversed"
+# how long the other end's switch stays shut, driven, before the move is called reversed: an end stop holds the arm
+# there (the motor pushing it against the stop, or a car, that long and a tick); a flapping contact flicks shut and open
+REVERSED_HOLD_S = 0.5
 
 
 @dataclass
@@ -78,7 +81,8 @@ class _Motion:
     full: bool = False  # started at rest on the other end switch: a whole stroke (set by _start)
     early_at: float | None = None  # a lowering's end switch closed implausibly soon: it runs on (_end_switch_early)
     run_on_s: float | None = None  # a lowering that runs this long whatever its down switch says (``reset``)
-    other_open: bool = False  # the other end's switch was seen open (debounced) during this move (``_went_back``)
+    other_open: bool = False  # the other end's switch read open as this move began (set by _start; ``_went_back``)
+    other_shut_at: float | None = None  # since when that switch reads shut in this move
 
 
 class Interlock:
@@ -116,6 +120,9 @@ class Interlock:
         self._published: str | None = None
         self._recovery_timed_out = False
         self._reversed = False  # this run saw the motor drive the arm away from its target (``REVERSED``): not driven
+        # the switches say where the arm is: a watched move ended at the one it drove toward in this run, or the start
+        # read where the last run left it (``latches.rest``); only then is where the arm rests saved (``_set_state``)
+        self._switches_proven = False
         # a faulted arm off its down end whose lowering waits for the motor's duty (``_faulted_arm_moved``), and
         # whether that wait was said since the motor last started
         self._lift_held, self._lift_held_said = False, False
@@ -197,6 +204,7 @@ class Interlock:
             # word, a restart during the run-on said ``down`` with the arm part way up under a stone (review43)
             self._down_doubted = owed is not None and self.latches.lowering_doubted(self.cfg.id)
             run_on = self.cfg.motor_timeout_s if self._down_doubted else None  # the stroke is not known yet
+            rest = self.latches.rest(self.cfg.id)  # where the last run's proven switches left the arm
             self._restore_blindness()
             if saved is not None:
                 # a lowering that timed out in this fault is not driven again by a restart: only a reset tries again
@@ -228,10 +236,32 @@ class Interlock:
                             "witness, driven down for %gs", self.cfg.id, owed, run_on)
                 self._start(_Motion("down", self.clock.monotonic(), f"a lowering owed since {owed} that the last run "
                                     "did not finish, its down switch in doubt", recovery=True, run_on_s=run_on))
+            elif rest is not None and rest != sw.position:
+                self._unproven_start(sw, rest)
             else:
+                self._switches_proven = rest is not None
                 self._set_state(sw.position, "position read from limit switches at start-up")
             self.driver.on_input_change(self._input_changed)
             self.check()
+
+    def _unproven_start(self, sw: Switches, rest: str) -> None:
+        """The start reads the other end from where the last run's proven switches left the arm: its switches (their
+        wires or pins swapped, their polarity inverted, while the agent was stopped) are not taken at their word — or
+        the arm was moved by hand meanwhile, which a lowering settles too. Read ``up``: lowered. Read ``down``: driven
+        down for ``motor_timeout_s`` whatever the down switch says (the arm may be up with swapped switches reading
+        ``down``, an NEV told "already down" in front of it). Either ends at the down switch, which proves the wiring
+        (``rest`` saved), or in a fault that says why: the bottom read as the up switch (``motor_reversed``), both
+        read at once mid-stroke (``switches_both``), no switch (``motor_timeout``). Until then nothing rises: the
+        lock is ``moving``. Before (probe lock35), a start took the reading at its word and the policy raised an arm
+        its swapped switches read down against its up stop, the arm left up after the fault, "already down"."""
+        doubt = sw.position == "down"
+        log.warning("lock %s: found %s at start-up where the last run left it %s: its switches are not taken at their "
+                    "word (wires or pins swapped, or the arm moved by hand, while the agent was stopped?): lowered%s",
+                    self.cfg.id, sw.position, rest, " for %gs whatever the down switch says" % self.cfg.motor_timeout_s
+                    if doubt else "")
+        self._start(_Motion("down", self.clock.monotonic(), f"found {sw.position} at start-up where the last run left "
+                            f"it {rest}: its switches unproven, lowered", recovery=True,
+                            run_on_s=self.cfg.motor_timeout_s if doubt else None))
 
     def _owes_lowering(self) -> bool:
         """A lowering is owed (due, or waiting out ``reverse_delay_s``) or under way."""
@@ -542,7 +572,7 @@ class Interlock:
             self._last_refusal = None  # a later episode is said again
 
     def _check_motion(self, m: _Motion, sw: Switches, now: float) -> None:
-        if self._went_back(m):
+        if self._went_back(m, sw, now):
             return
         if m.target == "up":
             why = self.vehicle_possible()
@@ -554,6 +584,9 @@ class Interlock:
                 return
             self._motor_stop()
             self._motion = None
+            if m.early_at is None:  # a watched move ended at the switch it drove toward: the switches say the arm
+                self._switches_proven = True
+                self.latches.set_rest(self.cfg.id, m.target)
             if m.run_on_s is not None and self.fault not in SWITCH_LIES:  # driven to its end whatever the down
                 # switch said: the doubt is spent — not while a fault says the switch still lies (``_lower_doubted``)
                 self._down_doubted = False
@@ -586,24 +619,28 @@ class Interlock:
             if m.target == "down":
                 self._lowering_timed_out()
 
-    def _went_back(self, m: _Motion) -> bool:
-        """A move that reaches the OTHER end's switch (seen open in this move, so not a bounce as it leaves it;
-        closed for ``switch_debounce_s``, so not one flick of a loose contact) turns the arm away from its target: the
-        motor's lines are swapped (up ↔ down in the wiring or the config) — or its end switches are, which reads the
-        same (a lowering from between the ends reaches the bottom, read as the up switch: stopped there, the safe end).
-        Stopped at once, FAULT ``motor_reversed``, and the motor is not driven again until a reset — every lowering
-        would raise the arm. Before (probe lock34), an arm found between its switches at start with a car over it
-        was "lowered" by ``position_unknown`` up over the car and pushed against the up stop until
-        ``motor_timeout_s``; each later lowering (an NEV's, an ``unlock``) drove it up again."""
+    def _went_back(self, m: _Motion, sw: Switches, now: float) -> bool:
+        """A move begun off the OTHER end's switch that reaches it, and stays there ``REVERSED_HOLD_S`` while driven,
+        turns the arm away from its target: the motor's lines are swapped (up ↔ down in the wiring or the config) — or
+        its end switches are, which reads the same (a lowering from between the ends reaches the bottom, read as the up
+        switch: stopped there, the safe end). Stopped, FAULT ``motor_reversed``, and the motor is not driven again
+        until a reset — every lowering would raise the arm. Before (probe lock34), an arm found between its switches
+        at start with a car over it was "lowered" by ``position_unknown`` up over the car and pushed against the up
+        stop until ``motor_timeout_s``; each later lowering (an NEV's, an ``unlock``) drove it up again. Not a move
+        begun on that switch (the arm leaving it; a swapped motor there only pushes the arm against that stop: a plain
+        timeout), nor a contact that closes for less than the hold (a flapping switch: ``switch_flapping``)."""
         other = "up" if m.target == "down" else "down"
-        if not getattr(self._switches, other):  # the debounced view: a reading that held, not a bounce
-            m.other_open = True
+        if not m.other_open or not getattr(sw, other):
+            m.other_shut_at = None
             return False
-        if not m.other_open:  # still on the end it left
+        if m.other_shut_at is None:
+            m.other_shut_at = now
+        if now - m.other_shut_at < REVERSED_HOLD_S:
             return False
-        self._enter_fault(REVERSED, f"moving {m.target}, the arm reached its {other} switch: the motor turns it the "
-                          "wrong way, or the switches are the wrong way round (up and down swapped in the wiring or in "
-                          "the config's motor or switches pins?); not driven again until a reset", lower=False)
+        self._enter_fault(REVERSED, f"moving {m.target}, the arm reached its {other} switch and stayed there: the motor "
+                          "turns it the wrong way, or the switches are the wrong way round (up and down swapped in the "
+                          "wiring or in the config's motor or switches pins?); not driven again until a reset",
+                          lower=False)
         return True
 
     def _lowering_timed_out(self) -> None:
@@ -660,6 +697,11 @@ class Interlock:
             return Decision(False, f"the arm may not be down: the motor turned it the wrong way ({self.fault}), "
                             "and a lowering would raise it; check the motor's wiring at the bay, then reset",
                             "down_unconfirmed")
+        if self.fault and self.driver.read_switches().position == "both":
+            # position unknown: every check stops a motor driven now (rule 4), so a lowering would run a tick at a
+            # time, against the invariant (hypothesis found ``_lower_doubted``'s run-on doing it, probe lock35)
+            return Decision(False, "the arm may not be down: both limit switches read active (position unknown), the "
+                            "motor is not driven; check the arm at the bay", "down_unconfirmed")
         if self.fault and self.driver.read_switches().down:
             if not self._down_doubted:
                 return Decision(True, "already down (fault)")
@@ -823,6 +865,7 @@ class Interlock:
             self._moves.append(self.clock.monotonic())
             self._asked_held = None  # a lowering under way is the one a held request waited for
         m.full = self._switches.position == ("down" if m.target == "up" else "up") and self._pending is None
+        m.other_open = not getattr(self._switches, "down" if m.target == "up" else "up")
         self._motion = m
         self._last_refusal = None
         if not self.fault:
@@ -1085,6 +1128,8 @@ class Interlock:
 
     def _set_state(self, state: State, reason: str, operator: str | None = None, **extra: Any) -> None:
         self.state = state
+        if state in ("up", "down") and self._switches_proven:  # (a tamper adopted down, a reset at the down end)
+            self.latches.set_rest(self.cfg.id, state)
         self._publish_state(self.public_state, reason, operator, **extra)
 
     def _publish_state(self, public: str, reason: str, operator: str | None = None, **extra: Any) -> None:

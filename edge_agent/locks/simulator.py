@@ -43,6 +43,7 @@ class Arm:
         self.stalled = False
         self.powered = True  # False: the motor supply is cut, the arm does not move whatever is driven
         self.reversed = False  # True: the motor's lines are swapped (up ↔ down in the wiring or the config)
+        self.switches_swapped = False  # True: the end switches' lines are swapped (each reads the other end)
         self.stuck: dict[str, bool | None] = {"down": None, "up": None}
         self.history: deque[tuple[float, Direction | None]] = deque(maxlen=HISTORY_KEPT)  # (monotonic, drive) per change
         self._t = clock.monotonic()
@@ -68,7 +69,7 @@ class Arm:
         self.update()
         down = self.position <= _EPS if self.stuck["down"] is None else self.stuck["down"]
         up = self.position >= 1.0 - _EPS if self.stuck["up"] is None else self.stuck["up"]
-        return Switches(down=down, up=up)
+        return Switches(down=up, up=down) if self.switches_swapped else Switches(down=down, up=up)
 
     def presence(self) -> bool | None:
         if not self.has_presence or self.presence_lost:
@@ -109,6 +110,11 @@ class Arm:
         rises."""
         self.update()
         self.reversed = swapped
+
+    def swap_switches(self, swapped: bool = True) -> None:
+        """Swap the end switches' lines: the down switch reads the up end, and the other way round."""
+        self.switches_swapped = swapped
+        self._changed()
 
     @property
     def moving(self) -> Direction | None:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_agent.events.types import EventType
+from edge_agent.locks.interlock import REVERSED_HOLD_S
 from tests.locks.conftest import BAY, DOWN, NEV_PLATE, SW_DOWN, SW_UP, UP, Rig
 
 SWAPPED = {"kind": "relays", "up": {"pin": DOWN}, "down": {"pin": UP}}  # the installer's mistake, in the config
@@ -50,9 +51,9 @@ def test_a_swapped_motor_found_between_the_switches_with_a_car_stops_at_the_up_s
     rig.start()
     pushed = _up_driven_s(rig, 8)
     assert _codes(rig) == ["position_unknown", "motor_reversed"], _codes(rig)  # before: position_unknown, motor_timeout
-    # the lowering raised it (nothing between the switches tells), but the motor stopped at the up switch: under
-    # 1.5 s (the half stroke) and a tick, where it pushed the arm against the stop and the car for 5 s
-    assert pushed <= 0.5 * rig.lock_cfg.simulator.travel_time_s + 0.2, pushed  # before: 5.0
+    # the lowering raised it (nothing between the switches tells), but the motor stopped at the up switch: 1.5 s (the
+    # half stroke), the hold and a tick, where it pushed the arm against the stop and the car until motor_timeout_s
+    assert pushed <= 0.5 * rig.lock_cfg.simulator.travel_time_s + REVERSED_HOLD_S + 0.2, pushed  # before: 5.0
     assert rig.state == "fault" and not rig.up_active() and not rig.down_active()
     # nothing drives it again: an NEV's lowering, an unlock, the next minutes
     t0 = rig.clock.monotonic()
