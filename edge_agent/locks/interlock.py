@@ -637,10 +637,10 @@ class Interlock:
             m.other_shut_at = now
         if now - m.other_shut_at < REVERSED_HOLD_S:
             return False
-        self._enter_fault(REVERSED, f"moving {m.target}, the arm reached its {other} switch and stayed there: the motor "
-                          "turns it the wrong way, or the switches are the wrong way round (up and down swapped in the "
-                          "wiring or in the config's motor or switches pins?); not driven again until a reset",
-                          lower=False)
+        self._enter_fault("motor_reversed", f"moving {m.target}, the arm reached its {other} switch and stayed "
+                          "there: the motor turns it the wrong way, or the switches are the wrong way round (up and down "
+                          "swapped in the wiring or in the config's motor or switches pins?); not driven again until a "
+                          "reset", lower=False)
         return True
 
     def _lowering_timed_out(self) -> None:
