@@ -56,6 +56,12 @@ TICK_FAIL_WINDOW_S = 60.0
 # stuck shut, a wire chafed to ground): their reset does not take the down switch's word (``reset``), unless the
 # lock knows the liar was the up switch (a rise's ``switch_early``)
 SWITCH_LIES = frozenset({"switch_early", "switches_both", "switch_flapping"})
+# a move that reached the OTHER end's switch: the motor turns the arm away from where it is driven (its lines swapped
+# in the wiring or the config). Driven again it does the same — a lowering raises the arm — so it is not, until a reset
+REVERSED = "motor_reversed"
+# how long the other end's switch stays shut, driven, before the move is called reversed: an end stop holds the arm
+# there (the motor pushing it against the stop, or a car, that long and a tick); a flapping contact flicks shut and open
+REVERSED_HOLD_S = 0.5
 
 
 @dataclass
@@ -75,6 +81,8 @@ class _Motion:
     full: bool = False  # started at rest on the other end switch: a whole stroke (set by _start)
     early_at: float | None = None  # a lowering's end switch closed implausibly soon: it runs on (_end_switch_early)
     run_on_s: float | None = None  # a lowering that runs this long whatever its down switch says (``reset``)
+    other_open: bool = False  # the other end's switch read open as this move began (set by _start; ``_went_back``)
+    other_shut_at: float | None = None  # since when that switch reads shut in this move
 
 
 class Interlock:
@@ -111,9 +119,16 @@ class Interlock:
         self._failed_due: float | None = None
         self._published: str | None = None
         self._recovery_timed_out = False
+        self._reversed = False  # this run saw the motor drive the arm away from its target (``REVERSED``): not driven
+        # the switches say where the arm is: a watched move ended at the one it drove toward in this run, or the start
+        # read where the last run left it (``latches.rest``); only then is where the arm rests saved (``_set_state``)
+        self._switches_proven = False
         # a faulted arm off its down end whose lowering waits for the motor's duty (``_faulted_arm_moved``), and
         # whether that wait was said since the motor last started
         self._lift_held, self._lift_held_said = False, False
+        # a lowering asked for (an NEV's, ``unlock``, maintenance) in a fault, waiting for the motor's duty: its reason
+        # and operator (``_hold_asked``)
+        self._asked_held: tuple[str, str | None] | None = None
         self._tick_failures: deque[float] = deque(maxlen=TICK_FAILS)  # when this lock's tick last raised
         self.on_input: Callable[[], None] | None = None  # the policy hears every input edge too (controller)
         # the visit the bay's story last named (its events, then its state), for the lock events' visit_id:
@@ -189,14 +204,17 @@ class Interlock:
             # word, a restart during the run-on said ``down`` with the arm part way up under a stone (review43)
             self._down_doubted = owed is not None and self.latches.lowering_doubted(self.cfg.id)
             run_on = self.cfg.motor_timeout_s if self._down_doubted else None  # the stroke is not known yet
+            rest = self.latches.rest(self.cfg.id)  # where the last run's proven switches left the arm
             self._restore_blindness()
             if saved is not None:
                 # a lowering that timed out in this fault is not driven again by a restart: only a reset tries again
                 self._recovery_timed_out = saved.lowering_timed_out is not None
+                self._reversed = saved.code == REVERSED  # nor a motor seen to turn the wrong way
                 if self._recovery_timed_out and sw.position != "down":
                     log.warning("lock %s: a lowering in fault %s timed out at %s: not driven again until a reset, the "
                                 "arm off its down end", self.cfg.id, saved.code, saved.lowering_timed_out)
-                self._enter_fault(saved.code, saved.message, lower=not self._recovery_timed_out, restored=saved)
+                self._enter_fault(saved.code, saved.message, lower=not (self._recovery_timed_out or self._reversed),
+                                  restored=saved)
             elif sw.position == "both":
                 self._enter_fault("switches_both", "both limit switches active at start-up", lower=False)
             elif sw.position == "neither":
@@ -218,10 +236,32 @@ class Interlock:
                             "witness, driven down for %gs", self.cfg.id, owed, run_on)
                 self._start(_Motion("down", self.clock.monotonic(), f"a lowering owed since {owed} that the last run "
                                     "did not finish, its down switch in doubt", recovery=True, run_on_s=run_on))
+            elif rest is not None and rest != sw.position:
+                self._unproven_start(sw, rest)
             else:
+                self._switches_proven = rest is not None
                 self._set_state(sw.position, "position read from limit switches at start-up")
             self.driver.on_input_change(self._input_changed)
             self.check()
+
+    def _unproven_start(self, sw: Switches, rest: str) -> None:
+        """The start reads the other end from where the last run's proven switches left the arm: its switches (their
+        wires or pins swapped, their polarity inverted, while the agent was stopped) are not taken at their word — or
+        the arm was moved by hand meanwhile, which a lowering settles too. Read ``up``: lowered. Read ``down``: driven
+        down for ``motor_timeout_s`` whatever the down switch says (the arm may be up with swapped switches reading
+        ``down``, an NEV told "already down" in front of it). Either ends at the down switch, which proves the wiring
+        (``rest`` saved), or in a fault that says why: the bottom read as the up switch (``motor_reversed``), both
+        read at once mid-stroke (``switches_both``), no switch (``motor_timeout``). Until then nothing rises: the
+        lock is ``moving``. Before (probe lock35), a start took the reading at its word and the policy raised an arm
+        its swapped switches read down against its up stop, the arm left up after the fault, "already down"."""
+        doubt = sw.position == "down"
+        log.warning("lock %s: found %s at start-up where the last run left it %s: its switches are not taken at their "
+                    "word (wires or pins swapped, or the arm moved by hand, while the agent was stopped?): lowered%s",
+                    self.cfg.id, sw.position, rest, " for %gs whatever the down switch says" % self.cfg.motor_timeout_s
+                    if doubt else "")
+        self._start(_Motion("down", self.clock.monotonic(), f"found {sw.position} at start-up where the last run left "
+                            f"it {rest}: its switches unproven, lowered", recovery=True,
+                            run_on_s=self.cfg.motor_timeout_s if doubt else None))
 
     def _owes_lowering(self) -> bool:
         """A lowering is owed (due, or waiting out ``reverse_delay_s``) or under way."""
@@ -320,8 +360,8 @@ class Interlock:
                 return self.refuse("switches_both", "both limit switches still active", "reset", operator)
             if self.driver.has_presence and self.driver.read_presence() is None:
                 return self.refuse("presence_unknown", "presence sensor still lost", "reset", operator)
-            old, self.fault, self._recovery_timed_out = self.fault, None, False
-            self._lift_held, self._lift_held_said = False, False
+            old, self.fault, self._recovery_timed_out, self._reversed = self.fault, None, False, False
+            self._lift_held, self._lift_held_said, self._asked_held = False, False, None
             # the page's word of what was refused before ends with the fault: the reset's own refused tries
             # ("presence sensor still lost") stood after the sensor was back and the reset done (review42); the
             # dedup of ``refuse`` (``_last_refusal``), and so every event, is as it was
@@ -379,7 +419,7 @@ class Interlock:
         or retried there: ``lowering_retried``). None: none owed."""
         if self._reverse_at is not None:
             return max(0.0, self._reverse_at - self.clock.monotonic())
-        if self._lift_held:
+        if self._lift_held or self._asked_held is not None:
             return self._duty_rest()
         return None
 
@@ -449,8 +489,10 @@ class Interlock:
             elif self.state in ("up", "down") and sw.position != self.state:
                 self._tamper(sw)
             elif self.fault and (left_down or self._lift_held) and self._reverse_at is None \
-                    and not self._recovery_timed_out:
+                    and not self._recovery_timed_out and not self._reversed:
                 self._faulted_arm_moved(sw, now, left_down)
+            elif self.fault and self._asked_held is not None and self._reverse_at is None:
+                self._start_asked(sw, now)
             self._up_losses.explain(self.vehicle_possible)  # a car seen since the arm lost its up position
 
     # -- internals ----------------------------------------------------------------------------
@@ -533,6 +575,8 @@ class Interlock:
             self._last_refusal = None  # a later episode is said again
 
     def _check_motion(self, m: _Motion, sw: Switches, now: float) -> None:
+        if self._went_back(m, sw, now):
+            return
         if m.target == "up":
             why = self.vehicle_possible()
             if why:
@@ -543,6 +587,9 @@ class Interlock:
                 return
             self._motor_stop()
             self._motion = None
+            if m.early_at is None:  # a watched move ended at the switch it drove toward: the switches say the arm
+                self._switches_proven = True
+                self.latches.set_rest(self.cfg.id, m.target)
             if m.run_on_s is not None and self.fault not in SWITCH_LIES:  # driven to its end whatever the down
                 # switch said: the doubt is spent — not while a fault says the switch still lies (``_lower_doubted``)
                 self._down_doubted = False
@@ -574,6 +621,30 @@ class Interlock:
             # another motor_timeout_s, at the first opening of a down switch that had closed late (probe review41)
             if m.target == "down":
                 self._lowering_timed_out()
+
+    def _went_back(self, m: _Motion, sw: Switches, now: float) -> bool:
+        """A move begun off the OTHER end's switch that reaches it, and stays there ``REVERSED_HOLD_S`` while driven,
+        turns the arm away from its target: the motor's lines are swapped (up ↔ down in the wiring or the config) — or
+        its end switches are, which reads the same (a lowering from between the ends reaches the bottom, read as the up
+        switch: stopped there, the safe end). Stopped, FAULT ``motor_reversed``, and the motor is not driven again
+        until a reset — every lowering would raise the arm. Before (probe lock34), an arm found between its switches
+        at start with a car over it was "lowered" by ``position_unknown`` up over the car and pushed against the up
+        stop until ``motor_timeout_s``; each later lowering (an NEV's, an ``unlock``) drove it up again. Not a move
+        begun on that switch (the arm leaving it; a swapped motor there only pushes the arm against that stop: a plain
+        timeout), nor a contact that closes for less than the hold (a flapping switch: ``switch_flapping``)."""
+        other = "up" if m.target == "down" else "down"
+        if not m.other_open or not getattr(sw, other):
+            m.other_shut_at = None
+            return False
+        if m.other_shut_at is None:
+            m.other_shut_at = now
+        if now - m.other_shut_at < REVERSED_HOLD_S:
+            return False
+        self._enter_fault("motor_reversed", f"moving {m.target}, the arm reached its {other} switch and stayed "
+                          "there: the motor turns it the wrong way, or the switches are the wrong way round (up and down "
+                          "swapped in the wiring or in the config's motor or switches pins?); not driven again until a "
+                          "reset", lower=False)
+        return True
 
     def _lowering_timed_out(self) -> None:
         """A lowering in this fault timed out: the motor is not driven again until a reset — over a restart too (the
@@ -623,6 +694,12 @@ class Interlock:
             self._motion = None
             self._reverse(reason)
             return Decision(True, "rise stopped; lowering")
+        if self._reversed and not (self.driver.read_switches().down and not self._down_doubted):
+            # a lowering would raise the arm (``_went_back``); a shut down switch no fault doubts: "already down"
+            log.warning("lock %s: lowering (%s) not driven: the motor turns the arm the wrong way", self.cfg.id, reason)
+            return Decision(False, f"the arm may not be down: the motor turned it the wrong way ({self.fault}), "
+                            "and a lowering would raise it; check the motor's wiring at the bay, then reset",
+                            "down_unconfirmed")
         if self.fault:
             sw = self.driver.read_switches()
             if sw.position == "both":  # position unknown: the motor is kept off (``check``), so nothing is driven
@@ -637,6 +714,8 @@ class Interlock:
                                         "down): not driven again but by an operator's unlock or reset")
             if sw.down:
                 return self._lower_doubted(reason, operator)
+            if (rest := self._duty_rest()) > 0:
+                return self._hold_asked(reason, operator, rest)
         try:
             self._start(_Motion("down", self.clock.monotonic(), reason, operator, recovery=bool(self.fault)))
         except Exception as exc:  # noqa: BLE001 - the lowering is owed (``_start``): the tick tries it again
@@ -678,6 +757,32 @@ class Interlock:
         log.warning("lock %s: lowering (%s) in fault %s not driven (%s): the arm may not be down", self.cfg.id,
                     reason, self.fault, why)
         return Decision(False, f"the arm may not be down: {why}; check the arm at the bay", "down_unconfirmed")
+
+    def _hold_asked(self, reason: str, operator: str | None, rest: float) -> Decision:
+        """A lowering asked for in a fault, the arm off its down end, past the motor's duty (``max_moves`` starts a
+        ``max_moves_window_s``): it waits, and starts once the motor may if the arm is still off its down end then
+        (``_start_asked``). Each NEV or ``unlock`` drove the motor again at once — under a plain ``motor_timeout``,
+        one start per request against the stall, with no bound (probe lock34): the bound that holds a faulted arm's
+        other lowerings (``_faulted_arm_moved``, probe review41). Said once a wait (log, and the reply of each)."""
+        self._asked_held = (reason, operator)
+        if not self._lift_held_said:
+            self._lift_held_said = True
+            log.warning("lock %s: lowering (%s) in fault %s waits %.0fs: the motor started %d times in the last %gs "
+                        "(max_moves)", self.cfg.id, reason, self.fault, rest, len(self._moves),
+                        self.cfg.max_moves_window_s)
+        return Decision(True, f"lowering in {rest:.0f}s: lock in fault ({self.fault}), the motor started "
+                        f"{len(self._moves)} times in the last {self.cfg.max_moves_window_s:g}s (max_moves)")
+
+    def _start_asked(self, sw: Switches, now: float) -> None:
+        """The held lowering (``_hold_asked``) starts once the motor may, if the arm is still off its down end."""
+        if sw.position == "down" or self._reversed:
+            self._asked_held = None
+            return
+        if self._duty_rest() > 0:
+            return
+        (reason, operator), self._asked_held = self._asked_held or ("", None), None
+        self._lift_held_said = False
+        self._start(_Motion("down", now, reason, operator, recovery=True))
 
     def _owe_down(self, reason: str, operator: str | None, exc: Exception) -> Decision:
         """A lowering asked for while the check before it failed (a line left driving whose stop fails again, a read
@@ -749,6 +854,9 @@ class Interlock:
             if not self.fault:  # "moving" with its direction, as every lock_moved of a moving arm says
                 self._set_state("reversing", m.reason, m.operator, direction="down", safety=m.recovery or None)
             return None
+        elif self._reversed:  # the last gate: a lowering would raise the arm (``_went_back``)
+            log.error("lock %s: lowering (%s) not driven: the motor turns the arm the wrong way", self.cfg.id, m.reason)
+            return None
         else:
             try:
                 self._drive(self.driver.motor_down)
@@ -763,7 +871,9 @@ class Interlock:
                     self._set_state("reversing", m.reason, m.operator, direction="down", safety=m.recovery or None)
                 raise
             self._moves.append(self.clock.monotonic())
+            self._asked_held = None  # a lowering under way is the one a held request waited for
         m.full = self._switches.position == ("down" if m.target == "up" else "up") and self._pending is None
+        m.other_open = not getattr(self._switches, "down" if m.target == "up" else "up")
         self._motion = m
         self._last_refusal = None
         if not self.fault:
@@ -877,6 +987,7 @@ class Interlock:
         self._motor_stop()
         self._motion, self._reverse_at = None, None
         self.fault = code
+        self._reversed = self._reversed or code == REVERSED
         # kept while a run-on owed to an earlier fault is not done; restored too: which switch lied is not saved
         self._down_doubted = self._down_doubted or code in SWITCH_LIES
         self.state = "fault"
@@ -1025,6 +1136,8 @@ class Interlock:
 
     def _set_state(self, state: State, reason: str, operator: str | None = None, **extra: Any) -> None:
         self.state = state
+        if state in ("up", "down") and self._switches_proven:  # (a tamper adopted down, a reset at the down end)
+            self.latches.set_rest(self.cfg.id, state)
         self._publish_state(self.public_state, reason, operator, **extra)
 
     def _publish_state(self, public: str, reason: str, operator: str | None = None, **extra: Any) -> None:

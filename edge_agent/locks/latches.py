@@ -14,7 +14,13 @@ policy again with nobody having looked, and a lock held down for a technician ro
                                          "maintenance": {"since": "…", "operator": "ops"},
                                          "rising": {"since": "…"}}},
      "held": {"lock-01": {"lowering": {"since": "…"},
-                          "presence_blind": {"since": "…", "reason": "…"}}}}
+                          "presence_blind": {"since": "…", "reason": "…"}}},
+     "rest": {"lock-01": {"position": "down", "since": "…"}}}
+
+``rest`` is where the arm last came to rest with its switches proven in that run (a watched move ended at the switch
+it drove toward): a start that reads the other end (the switches' wires or pins swapped while the agent was
+stopped) does not take that reading at its word (``Interlock.start``). Its own key beside ``locks`` and ``held``:
+0.22.0's and 0.23.0's readers refuse a new key under either but pass one beside them over.
 
 ``rising`` is written before the UP line is switched on and dropped once the rise has ended (at its up
 switch, aborted, faulted): a process killed mid-rise leaves the relay on and the arm runs on to its end stop
@@ -102,6 +108,7 @@ class Latches:
         self._lowering: dict[str, str] = {}  # lock id → since when a lowering is owed or under way
         self._doubted: set[str] = set()  # locks whose lowering owed ends only by a run-on (the down switch doubted)
         self._blind: dict[str, SavedBlind] = {}  # lock id → why its presence sensor is no witness, since when
+        self._rest: dict[str, tuple[str, str]] = {}  # lock id → (up / down, since): where proven switches left it
 
     def fault(self, lock_id: str) -> SavedFault | None:
         with self._lock:
@@ -162,6 +169,21 @@ class Latches:
                 self._doubted.add(lock_id)
             else:
                 self._doubted.discard(lock_id)
+            self._save()
+
+    def rest(self, lock_id: str) -> str | None:
+        """Where the arm last came to rest (``up`` / ``down``) with its switches proven; None: not known."""
+        with self._lock:
+            r = self._rest.get(lock_id)
+            return r[0] if r is not None else None
+
+    def set_rest(self, lock_id: str, position: str) -> None:
+        """Note where the arm rests now (its switches proven); written only when it changes."""
+        with self._lock:
+            r = self._rest.get(lock_id)
+            if r is not None and r[0] == position:
+                return
+            self._rest[lock_id] = (position, iso(self.clock.now()))
             self._save()
 
     def presence_blind(self, lock_id: str) -> SavedBlind | None:
@@ -247,6 +269,8 @@ class Latches:
         doc: dict[str, Any] = {"version": VERSION, "locks": dict(sorted(locks.items()))}
         if held:
             doc["held"] = dict(sorted(held.items()))
+        if self._rest:  # its own key: 0.22.0's and 0.23.0's readers refuse a new one under locks or held
+            doc["rest"] = {k: {"position": p, "since": since} for k, (p, since) in sorted(self._rest.items())}
         return doc
 
 
@@ -263,14 +287,17 @@ class LatchFile(Latches):
         lock faulted (and the file moved aside); entries of other locks dropped."""
         self = cls(path, clock)
         try:
-            faults, maintenance, rising, lowering, blind, doubted = _parse(json.loads(_read(self.path)))
+            doc = json.loads(_read(self.path))
+            faults, maintenance, rising, lowering, blind, doubted = _parse(doc)
+            rest = _parse_rest(doc)
         except FileNotFoundError:
             return self  # first start: nothing latched yet
         except (OSError, ValueError, RecursionError) as exc:  # JSON and UTF-8 errors are ValueErrors
             self._fail_safe(lock_ids, exc)
             return self
         known = set(lock_ids)
-        stale = sorted((faults.keys() | maintenance.keys() | rising.keys() | lowering.keys() | blind.keys()) - known)
+        stale = sorted((faults.keys() | maintenance.keys() | rising.keys() | lowering.keys() | blind.keys()
+                        | rest.keys()) - known)
         for lock_id in stale:
             f = faults.get(lock_id)
             log.warning("lock %s is no longer configured: its saved %s dropped", lock_id,
@@ -282,6 +309,7 @@ class LatchFile(Latches):
             self._lowering = {k: v for k, v in lowering.items() if k in known}
             self._doubted = doubted & known
             self._blind = {k: v for k, v in blind.items() if k in known}
+            self._rest = {k: v for k, v in rest.items() if k in known}
             if stale:
                 self._save()
         for lock_id, f in self._faults.items():
@@ -369,6 +397,19 @@ def _parse(doc: object) -> tuple[dict[str, SavedFault], dict[str, SavedMaintenan
                 raise ValueError(f"held.{lock_id}.presence_blind: reason must be text")
             blind[lock_id] = SavedBlind(_since(b.get("since"), f"held.{lock_id}.presence_blind"), b["reason"])
     return faults, maintenance, rising, lowering, blind, doubted
+
+
+def _parse_rest(doc: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """The ``rest`` key (none in a file 0.23.0 or older wrote); anything unexpected raises ``ValueError``."""
+    rest = doc.get("rest", {})
+    if not isinstance(rest, dict):
+        raise ValueError("rest: not an object")
+    out: dict[str, tuple[str, str]] = {}
+    for lock_id, r in rest.items():
+        if not isinstance(r, dict) or r.get("position") not in ("up", "down"):
+            raise ValueError(f"rest.{lock_id}: position must be up or down")
+        out[lock_id] = (r["position"], _since(r.get("since"), f"rest.{lock_id}"))
+    return out
 
 
 def _since(value: object, where: str) -> str:

@@ -42,6 +42,8 @@ class Arm:
         self.presence_lost = False
         self.stalled = False
         self.powered = True  # False: the motor supply is cut, the arm does not move whatever is driven
+        self.reversed = False  # True: the motor's lines are swapped (up ↔ down in the wiring or the config)
+        self.switches_swapped = False  # True: the end switches' lines are swapped (each reads the other end)
         self.stuck: dict[str, bool | None] = {"down": None, "up": None}
         self.history: deque[tuple[float, Direction | None]] = deque(maxlen=HISTORY_KEPT)  # (monotonic, drive) per change
         self._t = clock.monotonic()
@@ -54,7 +56,7 @@ class Arm:
         dt, self._t = now - self._t, now
         if self.drive and not self.stalled and self.powered and dt > 0:
             step = dt / self.travel_time_s
-            pos = self.position + step if self.drive == "up" else self.position - step
+            pos = self.position + step if (self.drive == "up") != self.reversed else self.position - step
             self.position = 1.0 if pos >= 1.0 - _EPS else 0.0 if pos <= _EPS else pos  # at the end stop
 
     def set_drive(self, drive: Direction | None) -> None:
@@ -67,7 +69,7 @@ class Arm:
         self.update()
         down = self.position <= _EPS if self.stuck["down"] is None else self.stuck["down"]
         up = self.position >= 1.0 - _EPS if self.stuck["up"] is None else self.stuck["up"]
-        return Switches(down=down, up=up)
+        return Switches(down=up, up=down) if self.switches_swapped else Switches(down=down, up=up)
 
     def presence(self) -> bool | None:
         if not self.has_presence or self.presence_lost:
@@ -102,6 +104,24 @@ class Arm:
         """Cut (or restore) the motor supply while the agent runs on: the arm stops where it is."""
         self.update()
         self.powered = on
+
+    def reverse_motor(self, swapped: bool = True) -> None:
+        """Swap the motor's lines (an installer's up ↔ down, in the wiring or the config): driven down, the arm
+        rises."""
+        self.update()
+        self.reversed = swapped
+
+    def swap_switches(self, swapped: bool = True) -> None:
+        """Swap the end switches' lines: the down switch reads the up end, and the other way round."""
+        self.switches_swapped = swapped
+        self._changed()
+
+    @property
+    def moving(self) -> Direction | None:
+        """The way the motor turns the arm (not the line driven: a swapped motor turns it the other way)."""
+        if self.drive is None or not self.reversed:
+            return self.drive
+        return "down" if self.drive == "up" else "up"
 
     def stick_switch(self, which: str, value: bool | None) -> None:
         """Force a switch to read ``value`` (``None`` releases it to follow the arm)."""

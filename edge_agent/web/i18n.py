@@ -355,6 +355,10 @@ _TEXT: dict[str, tuple[str, str]] = {
     "lf_switch_early": ("限位开关过早闭合（开关卡住、被石块或冰压住、线路磨破）：检查限位开关后复位",
                         "an end switch closed too soon (stuck shut, pressed by a stone or ice, a chafed wire): check "
                         "the switch, then reset"),
+    "lf_motor_reversed": ("电机转向或限位开关接反（降下时到了上限位，或升起时到了下限位）：电机在复位前不再驱动；检查电机和限位开关的接线及配置中 motor、switches 的 up/down 引脚，确认地锁处无车后复位",
+                          "the motor or the end switches are the wrong way round (a lowering reached the up switch, or "
+                          "a rise the down switch): the motor is not driven until a reset; check the wiring and the "
+                          "config's motor and switches up/down pins, and the bay, then reset"),
     "lf_other": ("地锁故障：到现场检查地锁后复位", "lock fault: check the lock at the bay, then reset"),
     "lock_fault_since": ("{since} 起故障：", "fault since {since}: "),
     "lock_lowering_timed_out": ("本次故障中的降下已超时：地锁可能没有降到底，请到现场查看",

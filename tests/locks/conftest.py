@@ -145,12 +145,12 @@ class Rig:
     def up_active(self) -> bool:
         if self.kind == "gpio":
             return bool(self.pin(UP).state)
-        return self.arm.drive == "up"
+        return self.arm.moving == "up"
 
     def down_active(self) -> bool:
         if self.kind == "gpio":
             return bool(self.pin(DOWN).state)
-        return self.arm.drive == "down"
+        return self.arm.moving == "down"
 
     def warning_on(self) -> bool:
         if self.kind == "gpio":

@@ -78,3 +78,33 @@ def test_no_lowering_again_once_the_faults_own_lowering_timed_out(make_rig, kind
     assert _starts(rig, t0) == 0, "a motor whose lowering timed out in this fault driven again"
     assert len([e for e in rig.of(EventType.LOCK_FAULT) if e.data.get("code") == "motor_timeout"]) == 1
     rig.safe()
+
+
+def test_lowerings_asked_for_in_a_plain_motor_timeout_keep_to_the_motor_duty(make_rig, kind, caplog):
+    """A stalled motor's lowering timed out (``motor_timeout``), the arm up: each later NEV or ``unlock`` drove it again
+    at once, one start per request with no bound — a backend retrying every 6 s ran the stalled motor 5 s in every 6
+    (probe lock35). They keep to ``max_moves`` a window now; past it the lowering waits, said once, and starts when
+    the motor may if the arm is still off its down end."""
+    rig = make_rig(kind, position=1.0)
+    rig.see(occupied=False, p_occupied=0.05)
+    rig.step(1)
+    rig.inject("stall")
+    assert rig.manager.unlock(BAY, "visitor", "ops").ok
+    rig.step(rig.lock_cfg.motor_timeout_s + 1)
+    assert rig.state == "fault" and rig.arm.position == 1.0
+    t0 = rig.clock.monotonic()
+    replies = []
+    for _ in range(30):  # three minutes of a backend's retries
+        replies.append(rig.manager.unlock(BAY, "visitor", "backend"))
+        rig.step(6)
+    starts = _starts(rig, t0)
+    assert starts <= rig.lock_cfg.max_moves - 1, f"{starts} starts of a stalled motor in 3 minutes"  # before: 30
+    assert all(d.ok for d in replies) and "max_moves" in replies[-1].message
+    waits = [r for r in caplog.records if "waits" in r.getMessage() and "max_moves" in r.getMessage()]
+    assert len(waits) == 1, [r.getMessage() for r in waits]
+    owed = rig.manager.lock_notes()[BAY].lowering_in_s
+    assert owed is not None and owed > 0  # the page says when
+    rig.inject("stall", False)  # the motor works again: the held lowering starts once it may
+    rig.step(rig.lock_cfg.max_moves_window_s)
+    assert rig.arm.position == 0.0 and rig.state == "fault"
+    rig.safe()

@@ -150,8 +150,11 @@ def test_maintenance_mode_survives_a_restart(make_rig, kind, tmp_path):
     b"{\"version\": 1, \"locks\": {}, \"held\": {\"L1\": {\"presence_blind\": {\"since\": "
     b"\"2026-01-01T08:00:00+08:00\"}}}}",  # a hold with no reason
     b"{\"version\": 1, \"locks\": {}, \"held\": {\"L1\": {\"lowering\": {}}}}",
+    b"{\"version\": 1, \"locks\": {}, \"rest\": {\"L1\": {\"position\": \"middle\", "
+    b"\"since\": \"2026-01-01T08:00:00+08:00\"}}}",  # a rest that is no end
+    b"{\"version\": 1, \"locks\": {}, \"rest\": {\"L1\": {\"position\": \"up\"}}}",
 ], ids=["truncated", "empty", "binary", "not_an_object", "version", "bad_code", "naive_since", "held_list",
-        "blind_no_reason", "lowering_no_since"])
+        "blind_no_reason", "lowering_no_since", "rest_middle", "rest_no_since"])
 def test_an_unreadable_file_faults_the_lock(make_rig, tmp_path, content):
     path = tmp_path / LATCH_FILE
     path.write_bytes(content)

@@ -114,6 +114,8 @@ def run_sequence(kind: str, start: float, actions: list[tuple]) -> None:
                              ("stick_switch", "up", True), ("identified", True)])  # found: ran into the end stop
 @example(start=0.0, actions=[("vision", "mask_empty"), ("lock",), ("advance", 31.0)])  # the probe
 @example(start=0.0, actions=[("measuring", False), ("advance", 2.0), ("lock",)])
+@example(start=0.0, actions=[("stick_switch", "up", True), ("advance", 0.25), ("unlock",)])  # found: a run-on
+# lowering driven under switches_both, both switches active (probe lock35)
 def test_interlock_invariant(kind: str, start: float, actions: list[tuple]) -> None:
     run_sequence(kind, start, actions)
 

@@ -1,0 +1,92 @@
+"""A start that reads the other end from where the last run's proven switches left the arm does not take the reading at
+its word (probe lock35).
+
+End switches swapped while the agent was stopped (a technician's rewiring, a config edit of the ``switches`` pins),
+the arm up: the start read ``down``, the lock said ``down`` (an NEV told "already down" in front of the arm), and the
+policy's raise drove it against its up stop until ``motor_timeout_s``, the arm left up under a fault. The last run's
+rest (``lock-latches.json`` ``rest``, saved when a watched move ends at the switch it drove toward) tells: a start
+reading the other end lowers the arm — for ``motor_timeout_s`` whatever a ``down`` reading says — which either ends at
+the down switch (the wiring proven) or in a fault that says why.
+
+On gpiozero's MockFactory pins (the config's switch pins swapped) and on the simulator (its arm's switches swapped), on
+a fake clock (``tests/locks/conftest.py``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from edge_agent.events.types import EventType
+from tests.locks.conftest import BAY, NEV_PLATE, SW_DOWN, SW_UP, Rig
+
+SWAPPED = {"down": {"pin": SW_UP}, "up": {"pin": SW_DOWN}}
+
+
+def _raised_and_stopped(make_rig: Any, kind: str, path: Path) -> Rig:
+    """A run that raised the arm, watched, to its up switch, then stopped."""
+    rig = make_rig(kind, position=0.0, latches_at=path)
+    rig.see(occupied=False, p_occupied=0.05)
+    rig.step(1)
+    assert rig.manager.lock(BAY, "close", "ops").ok
+    rig.step(4)
+    assert rig.state == "up"
+    assert json.loads(path.read_text())["rest"]["L1"]["position"] == "up"
+    return rig
+
+
+def _restarted(make_rig: Any, kind: str, rig: Rig, path: Path, swap: bool) -> Rig:
+    """The agent stopped; (``swap``) the switches' lines swapped meanwhile; started again, the arm where it was."""
+    position = rig.arm.position
+    if kind == "sim":
+        if swap:
+            rig.arm.swap_switches()
+        rig.restart()
+        return rig
+    rig.close()
+    return make_rig(kind, position=position, latches_at=path, **({"switches": SWAPPED} if swap else {}))
+
+
+def test_switches_swapped_while_stopped_do_not_leave_the_arm_up_said_down(make_rig, kind, tmp_path):
+    path = tmp_path / "lock-latches.json"
+    rig = _restarted(make_rig, kind, _raised_and_stopped(make_rig, kind, path), path, swap=True)
+    rig.see(occupied=False, p_occupied=0.05)
+    assert rig.arm.position == 1.0
+    assert rig.state == "moving"  # before: "down", the arm up
+    rig.vehicle_arrives(NEV_PLATE, nev=True)
+    rig.step(rig.lock_cfg.motor_timeout_s + 1)
+    assert rig.arm.position == 0.0, rig.arm.position  # before: 1.0, the NEV in front of it
+    codes = [e.data["code"] for e in rig.of(EventType.LOCK_FAULT)]
+    assert codes[-1] == "motor_reversed", codes  # the bottom read as the up switch: stopped there, said
+    assert rig.arm.drive is None
+    rig.safe()
+
+
+def test_an_arm_moved_by_hand_while_stopped_is_lowered_once_and_then_trusted(make_rig, kind, tmp_path):
+    """The same reading with the switches right (the arm pushed down by hand while the agent was stopped): driven down
+    against its stop for ``motor_timeout_s`` — the cost — then ``down``, its rest saved; the next start moves nothing."""
+    path = tmp_path / "lock-latches.json"
+    rig = _raised_and_stopped(make_rig, kind, path)
+    rig.manager.stop()
+    rig.arm.position = 0.0
+    rig = _restarted(make_rig, kind, rig, path, swap=False)
+    assert rig.state == "moving" and rig.down_active()
+    rig.step(rig.lock_cfg.motor_timeout_s + 0.5)
+    assert rig.state == "down" and not rig.down_active() and not rig.of(EventType.LOCK_FAULT)
+    assert json.loads(path.read_text())["rest"]["L1"]["position"] == "down"
+    t0 = rig.clock.monotonic()
+    rig = _restarted(make_rig, kind, rig, path, swap=False)
+    rig.step(1)
+    assert rig.state == "down" and not [t for t, d in rig.arm.history if t > t0 and d is not None]
+    rig.safe()
+
+
+def test_a_start_where_the_last_run_left_the_arm_moves_nothing(make_rig, kind, tmp_path):
+    path = tmp_path / "lock-latches.json"
+    rig = _raised_and_stopped(make_rig, kind, path)
+    t0 = rig.clock.monotonic()
+    rig = _restarted(make_rig, kind, rig, path, swap=False)
+    rig.step(1)
+    assert rig.state == "up" and not [t for t, d in rig.arm.history if t > t0 and d is not None]
+    rig.safe()
