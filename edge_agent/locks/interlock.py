@@ -213,6 +213,14 @@ class Interlock:
                 log.warning("lock %s: found up at start-up with a lowering owed since %s: lowered", self.cfg.id, owed)
                 self._start(_Motion("down", self.clock.monotonic(), f"a lowering owed since {owed} that the last run "
                                     "did not finish", recovery=True, run_on_s=run_on))
+            elif sw.position == "up" and rose is None and owed is None \
+                    and (dropped := self.latches.unclaimed_move(self.cfg.id)) is not None:
+                # a lock renamed in the config is the same arm under a new id, its records dropped: which arm the
+                # file cannot say, so any found up with no record of its own is lowered (leftovers34)
+                log.warning("lock %s: found up at start-up while %s was dropped with its lock id (renamed?): "
+                            "lowered", self.cfg.id, dropped)
+                self._start(_Motion("down", self.clock.monotonic(), f"found up while {dropped} was dropped with its "
+                                    "lock id (renamed in the config?)", recovery=True))
             elif sw.position == "down" and run_on is not None:
                 log.warning("lock %s: a run-on owed since %s that the last run did not finish: the down switch is no "
                             "witness, driven down for %gs", self.cfg.id, owed, run_on)
