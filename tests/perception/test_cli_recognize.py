@@ -442,3 +442,22 @@ def test_a_far_plate_in_a_12_mp_phone_photo_is_read(tmp_path, capsys, models_dir
     at56, at80 = (line["plates"] for line in _lines(capsys.readouterr().out))
     assert [(p["text"], p["nev"]) for p in at80] == [("皖AD12345", True)]
     assert [p["nev"] for p in at56] == [True] and at56[0]["text"].endswith("AD12345")
+
+
+def test_several_plates_in_one_photo_are_listed_left_to_right(tmp_path, capsys, models_dir):
+    """Three cars side by side, the nearest (biggest plate) on the right: listed in the detector's order, by its
+    confidence, the JSON and the table said right to left, and a script taking each car's plate in the photo's order
+    took them reversed (leftovers34). Now left to right by the box's left edge, in both."""
+    parts = [render_scene(render_plate(text, style), seed=i + 1, frame=(640, 400), plate_width=width)[0]
+             for i, (text, style, width) in enumerate((("京A12345", "blue", 120), ("皖AD12345", "small_nev", 150),
+                                                       ("粤B67890", "blue", 190)))]
+    photo = tmp_path / "row.png"
+    cv2.imwrite(str(photo), cv2.hconcat(parts))
+    assert main(["recognize", str(photo), "--json", "--models", str(models_dir)]) == 0
+    [doc] = _lines(capsys.readouterr().out)
+    assert [p["text"] for p in doc["plates"]] == ["京A12345", "皖AD12345", "粤B67890"]
+    lefts = [p["box"][0] for p in doc["plates"]]
+    assert lefts == sorted(lefts)
+    assert main(["recognize", str(photo), "--models", str(models_dir)]) == 0
+    table = capsys.readouterr().out
+    assert table.index("京A12345") < table.index("皖AD12345") < table.index("粤B67890")
