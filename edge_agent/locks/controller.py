@@ -169,7 +169,8 @@ class LockController:
         maint = il.latches.maintenance(lock_id) if self.mode == "maintenance" else None
         blind = il.latches.presence_blind(lock_id) if il.presence_blind is not None else None
         said = il.said_refusal()
-        if said is not None and (said[0] in _NOTED_APART or il.fault or il.public_state == "up"):
+        if said is not None and (said[0] in _NOTED_APART or il.fault or il.public_state == "up"
+                                 or (said[0] == SPARSE and not self.sparse)):  # the interlock judges the others
             said = None
         owed = il.owed_lowering_in()
         return LockNote(

@@ -64,6 +64,11 @@ REVERSED = "motor_reversed"
 REVERSED_HOLD_S = 0.5
 
 
+#: refusals whose cause the live page cannot judge again without trying (``Interlock._still_refused``): a fault and
+#: maintenance (said apart), a disk that would not take the rise's record, the controller's ``occupancy_sparse``
+_STAND_UNTIL_MOVED = frozenset({"fault", "maintenance", "switches_both", "rise_unrecorded", "occupancy_sparse"})
+
+
 @dataclass
 class Decision:
     ok: bool
@@ -231,6 +236,14 @@ class Interlock:
                 log.warning("lock %s: found up at start-up with a lowering owed since %s: lowered", self.cfg.id, owed)
                 self._start(_Motion("down", self.clock.monotonic(), f"a lowering owed since {owed} that the last run "
                                     "did not finish", recovery=True, run_on_s=run_on))
+            elif sw.position == "up" and rose is None and owed is None \
+                    and (dropped := self.latches.unclaimed_move(self.cfg.id)) is not None:
+                # a lock renamed in the config is the same arm under a new id, its records dropped: which arm the
+                # file cannot say, so any found up with no record of its own is lowered (leftovers34)
+                log.warning("lock %s: found up at start-up while %s was dropped with its lock id (renamed?): "
+                            "lowered", self.cfg.id, dropped)
+                self._start(_Motion("down", self.clock.monotonic(), f"found up while {dropped} was dropped with its "
+                                    "lock id (renamed in the config?)", recovery=True))
             elif sw.position == "down" and run_on is not None:
                 log.warning("lock %s: a run-on owed since %s that the last run did not finish: the down switch is no "
                             "witness, driven down for %gs", self.cfg.id, owed, run_on)
@@ -409,9 +422,29 @@ class Interlock:
     # -- what the live page says of the lock (``LockController.note``) ---------------------------------
     def said_refusal(self) -> tuple[str, str, str] | None:
         """The refusal said last (code, words, wall time) while it stands: a move of the arm, or the sensor
-        trusted again, ends it (as it ends the dedup of ``refuse``)."""
+        trusted again, ends it (as it ends the dedup of ``refuse``) — and so does its cause going (``_still_refused``):
+        "presence sensor detects a vehicle" or "raise in 30s" stood on the page, hours after the car left or the
+        wait ran out, until the arm next moved, and an operator trusted it (leftovers34). The dedup is unchanged."""
         said = self._refusal_said
-        return said if said is not None and said[0] == self._last_refusal else None
+        if said is None or said[0] != self._last_refusal or not self._still_refused(said[0]):
+            return None
+        return said
+
+    def _still_refused(self, code: str) -> bool:
+        """Whether a raise asked now would still be refused for ``code``, judged from what the lock already knows
+        (its last presence reading, not the hardware: the page reads it). Codes judged elsewhere or only by trying
+        again (the controller's ``occupancy_sparse``, a fault, maintenance, ``rise_unrecorded``) stand."""
+        if code == "busy":
+            return self.state == "reversing" or self._motion is not None or self._reversal_wait("up") > 0
+        if code == "motor_duty":
+            return self._duty_rest() > 0
+        if code in _STAND_UNTIL_MOVED or (self.driver.has_presence and not self._presence_read):
+            return True
+        why = vehicle_possible(self.driver, self.evidence, self.cfg, self.clock.monotonic(),
+                               presence=lambda: self._presence_seen)
+        if why is None and self.presence_blind is not None:
+            why = "presence_blind", self.presence_blind
+        return why is not None and why[0] == code
 
     def owed_lowering_in(self) -> float | None:
         """Seconds until a lowering that is owed, not under way, starts: waiting out ``reverse_delay_s``, or a

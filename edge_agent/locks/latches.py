@@ -45,7 +45,9 @@ Written whole on every change: a temp file, fsync, rename over the old one, fsyn
 Failing safe: a file that cannot be read or makes no sense is never "no fault". It is moved aside
 (``.corrupt-<time>``, for whoever investigates) and every configured lock starts in FAULT
 ``fault_record_unreadable`` until an operator has looked at it and reset it. Entries of locks no
-longer configured are dropped; a lock new to the config has none.
+longer configured are dropped, each record named in the log; a lock new to the config has none. A dropped unfinished
+rise or owed lowering may be a renamed lock's: a lock found up with no record of its own is then lowered
+(``unclaimed_move``).
 """
 
 from __future__ import annotations
@@ -109,6 +111,10 @@ class Latches:
         self._doubted: set[str] = set()  # locks whose lowering owed ends only by a run-on (the down switch doubted)
         self._blind: dict[str, SavedBlind] = {}  # lock id → why its presence sensor is no witness, since when
         self._rest: dict[str, tuple[str, str]] = {}  # lock id → (up / down, since): where proven switches left it
+        # an unfinished rise or an owed lowering read for a lock no longer configured (renamed, or removed) — the arm
+        # it names may be any of this run's that has no record of its own (``unclaimed_move``) — and the locks told
+        self._orphaned_moves: dict[str, str] = {}
+        self._told: set[str] = set()
 
     def fault(self, lock_id: str) -> SavedFault | None:
         with self._lock:
@@ -185,6 +191,18 @@ class Latches:
                 return
             self._rest[lock_id] = (position, iso(self.clock.now()))
             self._save()
+
+    def unclaimed_move(self, lock_id: str) -> str | None:
+        """Once per lock: the unfinished rises and owed lowerings the start dropped for locks no longer configured,
+        in words (None: none). A lock renamed in the config is the same arm under another id, and which one the
+        file cannot say: its record, dropped, left an arm that rose unwatched (or was owed a lowering in front of
+        an NEV) taken as resting up (probe leftovers34). A start that finds its arm up with no record of its own
+        lowers it when one was dropped: the safe side, and the policy raises it again on fresh evidence."""
+        with self._lock:
+            if not self._orphaned_moves or lock_id in self._told:
+                return None
+            self._told.add(lock_id)
+            return "; ".join(f"lock {k}'s {v}" for k, v in sorted(self._orphaned_moves.items()))
 
     def presence_blind(self, lock_id: str) -> SavedBlind | None:
         with self._lock:
@@ -299,9 +317,13 @@ class LatchFile(Latches):
         stale = sorted((faults.keys() | maintenance.keys() | rising.keys() | lowering.keys() | blind.keys()
                         | rest.keys()) - known)
         for lock_id in stale:
-            f = faults.get(lock_id)
-            log.warning("lock %s is no longer configured: its saved %s dropped", lock_id,
-                        f"FAULT {f.code}" if f else "maintenance mode" if lock_id in maintenance else "state")
+            what = _records(lock_id, faults, maintenance, rising, lowering, blind) or ["rest position"]
+            log.warning("lock %s is no longer configured: its saved %s dropped (configured: %s; a lock renamed "
+                        "starts under its new id without them: check its arm, its fault and maintenance)", lock_id,
+                        ", ".join(what), ", ".join(lock_ids) or "none")
+            moves = [w for w in what if w.startswith(("unfinished rise", "owed lowering"))]
+            if moves:
+                self._orphaned_moves[lock_id] = " and ".join(moves)
         with self._lock:
             self._faults = {k: v for k, v in faults.items() if k in known}
             self._maintenance = {k: v for k, v in maintenance.items() if k in known}
@@ -345,6 +367,23 @@ class LatchFile(Latches):
 
     def where(self) -> str:
         return str(self.path)
+
+
+def _records(lock_id: str, faults: dict[str, SavedFault], maintenance: dict[str, SavedMaintenance],
+             rising: dict[str, str], lowering: dict[str, str], blind: dict[str, SavedBlind]) -> list[str]:
+    """What the file keeps for ``lock_id``, in words for the log: each record, since when."""
+    out = []
+    if (f := faults.get(lock_id)) is not None:
+        out.append(f"FAULT {f.code} (since {f.since})")
+    if (m := maintenance.get(lock_id)) is not None:
+        out.append(f"maintenance mode (since {m.since}, by {m.operator or 'no operator named'})")
+    if lock_id in rising:
+        out.append(f"unfinished rise (begun {rising[lock_id]})")
+    if lock_id in lowering:
+        out.append(f"owed lowering (since {lowering[lock_id]})")
+    if (b := blind.get(lock_id)) is not None:
+        out.append(f"blind presence sensor's hold (since {b.since})")
+    return out
 
 
 def _parse(doc: object) -> tuple[dict[str, SavedFault], dict[str, SavedMaintenance], dict[str, str], dict[str, str],

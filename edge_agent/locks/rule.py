@@ -29,8 +29,8 @@ class VehicleEvidence:
     vision: Callable[[], BayVision | None] | None = None  # None: nothing wired → never UP
 
 
-def vehicle_possible(driver: LockDriver, evidence: VehicleEvidence, cfg: LockConfig,
-                     now: float) -> tuple[str, str] | None:
+def vehicle_possible(driver: LockDriver, evidence: VehicleEvidence, cfg: LockConfig, now: float,
+                     presence: Callable[[], bool | None] | None = None) -> tuple[str, str] | None:
     """``(code, message)`` unless there is positive evidence that the bay is empty, else None.
 
     Codes, in the order checked: presence_unknown, vehicle_present, bay_occupied, bay_in_visit,
@@ -38,10 +38,11 @@ def vehicle_possible(driver: LockDriver, evidence: VehicleEvidence, cfg: LockCon
     camera_unusable, camera_moved, camera_unmatched, mask_empty, mask_outside_frame, bay_flat, bay_clipped, bay_blurred,
     bay_overlay, bay_too_small, bay_redrawn, picture_cut),
     bay_unknown, camera_not_ok, occupancy_stale, vision_occupied, bay_changed, occupancy_unsure, recent_read.
-    ``now`` is monotonic; comparisons are written so that a NaN fails them (refuses).
+    ``now`` is monotonic; comparisons are written so that a NaN fails them (refuses). ``presence``: how the sensor
+    is read (default: the driver, now); the live page passes the interlock's last reading, never the hardware.
     """
     if driver.has_presence:
-        p = driver.read_presence()
+        p = (presence or driver.read_presence)()
         if p is None:
             return "presence_unknown", "presence sensor lost or unhealthy"
         if p:

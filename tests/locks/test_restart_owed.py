@@ -126,3 +126,46 @@ def test_going_back_to_0_22_keeps_the_faults_and_maintenance_as_saved(make_rig, 
     assert "presence_blind" not in saved(latches) and "maintenance" in saved(latches)
     assert not rig.of(EventType.LOCK_FAULT)
     rig.safe()
+
+
+def test_a_lock_renamed_over_a_restart_does_not_leave_its_owed_lowering_up(make_rig, tmp_path, caplog):
+    """The lock's id changed in the config (``L1`` → ``gate-1``, the same pins and bay) while an NEV's lowering was
+    owed: its record was dropped with the old id, the arm found up was taken as resting up in front of the NEV, and
+    the log said only "its saved state dropped" (probe leftovers34). Now the dropped records are named, and an arm
+    found up with no record of its own is lowered while such a move was dropped."""
+    from tests.locks.conftest import agent_config
+
+    latches = tmp_path / "lock-latches.json"
+    rig = make_rig("gpio", position=1.0, latches_at=latches)
+    rig.step(1)
+    failing(rig.pin(DOWN), True, times=None)
+    rig.vehicle_arrives(NEV_PLATE, nev=True)
+    assert rig.arm.position == 1.0 and "lowering" in saved(latches)
+    rig.cfg = agent_config(gpio_lock(id="gate-1"))
+    rig.lock_cfg = rig.cfg.locks[0]
+    with caplog.at_level("WARNING", logger="edge_agent.locks"):
+        rig.restart()  # new pins: the driver works again
+        rig.step(4)
+    assert rig.arm.position == 0.0 and rig.state == "down", "the renamed lock's owed lowering left the arm up"
+    said = [r.getMessage() for r in caplog.records if "no longer configured" in r.getMessage()]
+    assert len(said) == 1 and "lock L1" in said[0] and "owed lowering (since " in said[0] and "gate-1" in said[0]
+    assert "L1" not in json.loads(latches.read_text()).get("held", {})
+    assert not rig.violations
+
+
+def test_a_lock_removed_with_nothing_owed_leaves_the_others_up(make_rig, tmp_path):
+    """Only a dropped rise or lowering lowers an arm found up: a removed lock's maintenance alone is said, and the
+    arms that rest up stay up."""
+    from tests.locks.conftest import agent_config
+
+    latches = tmp_path / "lock-latches.json"
+    rig = make_rig("gpio", position=1.0, latches_at=latches)
+    rig.step(1)
+    assert rig.state == "up" and saved(latches) == {}
+    latches.write_text(json.dumps({"version": 1, "locks": {"L9": {"maintenance": {"since": "2026-01-01T08:00:00+08:00",
+                                                                                  "operator": "tech"}}}}))
+    rig.cfg = agent_config(gpio_lock(id="gate-1"))
+    rig.lock_cfg = rig.cfg.locks[0]
+    rig.restart()
+    rig.step(4)
+    assert rig.state == "up" and rig.arm.position == 1.0

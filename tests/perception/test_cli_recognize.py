@@ -457,3 +457,22 @@ def test_the_table_shows_bidirectional_controls_of_file_names_escaped(tmp_path, 
     assert main(["recognize", str(name), "--json", "--models", str(models_dir)]) == 0
     text = capsys.readouterr().out
     assert "\u202e" not in text and [line["file"] for line in _lines(text)] == [str(name)]
+
+
+def test_several_plates_in_one_photo_are_listed_left_to_right(tmp_path, capsys, models_dir):
+    """Three cars side by side, the nearest (biggest plate) on the right: listed in the detector's order, by its
+    confidence, the JSON and the table said right to left, and a script taking each car's plate in the photo's order
+    took them reversed (leftovers34). Now left to right by the box's left edge, in both."""
+    parts = [render_scene(render_plate(text, style), seed=i + 1, frame=(640, 400), plate_width=width)[0]
+             for i, (text, style, width) in enumerate((("京A12345", "blue", 120), ("皖AD12345", "small_nev", 150),
+                                                       ("粤B67890", "blue", 190)))]
+    photo = tmp_path / "row.png"
+    cv2.imwrite(str(photo), cv2.hconcat(parts))
+    assert main(["recognize", str(photo), "--json", "--models", str(models_dir)]) == 0
+    [doc] = _lines(capsys.readouterr().out)
+    assert [p["text"] for p in doc["plates"]] == ["京A12345", "皖AD12345", "粤B67890"]
+    lefts = [p["box"][0] for p in doc["plates"]]
+    assert lefts == sorted(lefts)
+    assert main(["recognize", str(photo), "--models", str(models_dir)]) == 0
+    table = capsys.readouterr().out
+    assert table.index("京A12345") < table.index("皖AD12345") < table.index("粤B67890")
