@@ -21,10 +21,16 @@ from dataclasses import replace
 
 from edge_agent.perception.colour import ColourResult
 from edge_agent.perception.lists import PlateLists
-from edge_agent.perception.verdict import POLARITY_MIN, WHITE_ON_GREEN, Verdict, decide
+from edge_agent.perception.verdict import WHITE_ON_GREEN, Verdict, decide
 
 _DARK_CHAR_COLOURS = {"green", "yellow_green", "yellow", "white"}
 _GREENS = ("green", "yellow_green")
+# White characters a visit's reads must have measured (pooled strength, ``Consensus.polarity``) before they take an NEV
+# verdict away: white energy at least 1.5 times the dark one. Blur at a bay camera's size makes a dark-character NEV
+# plate measure "white" (rendered ≤ 0.16; plates-dev's 皖AD00518 at 50–80 px under σ 0.8–1.5 blur: 0.075 pooled over
+# five reads), and an EV's visit left undecided ends an ``unidentified`` violation; a blue plate bleached or lit green
+# with white characters measured 0.29–0.36 (clean white-on-green plates 0.37–0.49).
+WHITE_OVER_BLUR = 0.2
 
 __all__ = ["Verdict", "decide_visit"]
 
@@ -36,7 +42,7 @@ def decide_visit(text: str, colour: str, lists: PlateLists | None, dark_chars: b
     ``dark_chars`` / ``polarity``: what the reads of that colour measured (``Consensus``). They
     only ever turn a verdict into doubt: a "not NEV" — the verdict that fines — where the measured
     polarity does not give it, and an NEV one where the reads measured white characters on a
-    green or white plate (each frame judged those undecided); never anything into NEV (the visit
+    green or white plate stronger than blur fakes (``WHITE_OVER_BLUR``); never anything into NEV (the visit
     has no hue shares to tell an over-exposed cyan "blue" apart).
     ``red_end``: the red strokes the reads measured at the plate's end (警 / 应急): with an NEV text,
     what the frames judged undecided stays so (a small emergency plate read as an NEV serial)."""
@@ -48,14 +54,14 @@ def decide_visit(text: str, colour: str, lists: PlateLists | None, dark_chars: b
         # only a text of a white-on-green kind: an NEV plate read without its energy letter (粤B12345) with
         # its polarity mismeasured stays in doubt, as before
         return white if white.nev is False and white.kind in WHITE_ON_GREEN else v
-    if v.nev is True and dark_chars is False and implied is True and (polarity or 0.0) >= POLARITY_MIN \
+    if v.nev is True and dark_chars is False and implied is True and (polarity or 0.0) >= WHITE_OVER_BLUR \
             and not v.reason.endswith("_list"):
         # GA 36 prints an NEV plate's characters black: white ones measured on the plate are a blue plate
         # under a green or cyan light, a faded one gone cyan, or a civil-aviation / agricultural plate — with an
         # NEV text (a character too many, read the same in every frame: a screw, the frame's edge) the colour
         # and the ink disagree, and every frame said so (undecided, or "not NEV" on clearly white ones): the
-        # visit is undecided too, never NEV. Polarity weaker than ``POLARITY_MIN`` says nothing (blur's grey); real NEV
-        # plates measured white at ≤ 0.053 (plates-dev, 2,853 reads on green / white under 30 conditions)
+        # visit is undecided too, never NEV. White weaker than ``WHITE_OVER_BLUR`` is what blur makes of black strokes
+        # on a small plate (each frame undecided, the visit NEV: the format and the colour agree, as before)
         measured = decide(text, _measured(colour, False, polarity, red), lists)
         return v if measured.nev is True else replace(v, nev=None, reason="conflict")
     if v.nev is not False or dark_chars is None or implied is None or dark_chars == implied \

@@ -191,6 +191,10 @@ def test_measured_polarity_only_turns_a_verdict_into_doubt():
     assert decide_visit("皖AD12345", "green", lists, dark_chars=False, polarity=0.5).nev is None
     assert decide_visit("皖AD12345", "white", lists, dark_chars=False, polarity=0.2).nev is None
     assert decide_visit("皖AD12345", "green", lists, dark_chars=False, polarity=0.01).nev is True  # blur's grey: NEV
+    # white no stronger than blur fakes on a small NEV plate (plates-dev's 皖AD00518 at a bay camera's size, blurred:
+    # 0.075 pooled over five reads; rendered up to 0.16): the EV stays NEV, no ``unidentified`` violation
+    assert decide_visit("皖AD00518", "green", lists, dark_chars=False, polarity=0.075).nev is True
+    assert decide_visit("皖AD12345", "green", lists, dark_chars=False, polarity=0.16).nev is True
     allowed = decide_visit("皖AD12345", "green", PlateLists(["皖AD12345"], []), dark_chars=False, polarity=0.5)
     assert (allowed.nev, allowed.reason) == (True, "allow_list")
     # an NEV plate read without its energy letter looks like a civil plate: white measured on it is a polarity
