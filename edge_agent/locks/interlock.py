@@ -218,6 +218,14 @@ class Interlock:
                 if self._recovery_timed_out and sw.position != "down":
                     log.warning("lock %s: a lowering in fault %s timed out at %s: not driven again until a reset, the "
                                 "arm off its down end", self.cfg.id, saved.code, saved.lowering_timed_out)
+                if sw.position == "down" and rest == "up":
+                    # read down where the last run's proven switches left the arm up (``_unproven_start``): its
+                    # switches swapped while the agent was stopped (a technician at the faulted lock) — the down
+                    # switch is no witness until a run-on proves it. Taken at its word, the NEV was told "already
+                    # down (fault)" and the reset said ``down``, the arm up in front of it (review48)
+                    log.warning("lock %s: found down at start-up in fault %s where the last run left it up: the down "
+                                "switch is no witness until a lowering proves it", self.cfg.id, saved.code)
+                    self._down_doubted = True
                 self._enter_fault(saved.code, saved.message, lower=not (self._recovery_timed_out or self._reversed),
                                   restored=saved)
             elif sw.position == "both":
