@@ -114,3 +114,25 @@ def test_switches_swapped_at_a_faulted_lock_do_not_leave_its_arm_up_said_down(ma
     assert rig.arm.position == 0.0, rig.arm.position  # before: 1.0, the lock saying "down"
     assert rig.state == "fault" and rig.arm.drive is None  # the bottom read as the up switch: motor_reversed
     rig.safe()
+
+
+def test_a_stroke_rewrites_the_file_twice_not_three_times(make_rig, kind, tmp_path, monkeypatch):
+    """The saved rest rides on the write that ends the move's ``rising`` / ``lowering`` record: written on its own, it
+    added a third fsync'd rewrite of the whole file to each stroke (an SD card's wear, review48); what a restart
+    reads is the same."""
+    import edge_agent.locks.latches as latches_mod
+
+    path, writes = tmp_path / "lock-latches.json", []
+    real = latches_mod.write_durably
+    monkeypatch.setattr(latches_mod, "write_durably", lambda p, data: (writes.append(data), real(p, data)))
+    rig = _raised_and_stopped(make_rig, kind, path)
+    writes.clear()
+    for _ in range(3):
+        assert rig.manager.unlock(BAY, "open", "ops").ok
+        rig.step(4)
+        assert json.loads(path.read_text())["rest"]["L1"]["position"] == "down"
+        assert rig.manager.lock(BAY, "close", "ops").ok
+        rig.step(4)
+        assert json.loads(path.read_text())["rest"]["L1"]["position"] == "up"
+    assert len(writes) == 6 * 2, len(writes)  # before: 6 × 3
+    rig.safe()
