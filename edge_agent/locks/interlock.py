@@ -110,6 +110,8 @@ class Interlock:
         self._switches = Switches(down=False, up=False)  # debounced view
         self._pending: tuple[Switches, float, Direction | None] | None = None  # reading, since, motor's direction then
         self._change_driven: Direction | None = None  # the direction driven when the committed change began
+        # when each switch's debounced reading last changed in this run (``_note_changes``; ``_start``'s other_open)
+        self._switch_changed_at: dict[str, float] = {}
         self._uncommanded: deque[float] = deque()
         self._moves: deque[float] = deque(maxlen=cfg.max_moves)  # the last motor starts (its duty: _duty_rest)
         self._up_losses = UpLosses()
@@ -218,6 +220,14 @@ class Interlock:
                 if self._recovery_timed_out and sw.position != "down":
                     log.warning("lock %s: a lowering in fault %s timed out at %s: not driven again until a reset, the "
                                 "arm off its down end", self.cfg.id, saved.code, saved.lowering_timed_out)
+                if sw.position == "down" and rest == "up":
+                    # read down where the last run's proven switches left the arm up (``_unproven_start``): its
+                    # switches swapped while the agent was stopped (a technician at the faulted lock) — the down
+                    # switch is no witness until a run-on proves it. Taken at its word, the NEV was told "already
+                    # down (fault)" and the reset said ``down``, the arm up in front of it (review48)
+                    log.warning("lock %s: found down at start-up in fault %s where the last run left it up: the down "
+                                "switch is no witness until a lowering proves it", self.cfg.id, saved.code)
+                    self._down_doubted = True
                 self._enter_fault(saved.code, saved.message, lower=not (self._recovery_timed_out or self._reversed),
                                   restored=saved)
             elif sw.position == "both":
@@ -906,7 +916,15 @@ class Interlock:
             self._moves.append(self.clock.monotonic())
             self._asked_held = None  # a lowering under way is the one a held request waited for
         m.full = self._switches.position == ("down" if m.target == "up" else "up") and self._pending is None
-        m.other_open = not getattr(self._switches, "down" if m.target == "up" else "up")
+        # off the other end only once its switch has read open a while: one that opened a moment ago (an arm resting
+        # up, jolted off its switch: the tamper's lowering) may still be on it — its lever's travel, a slow arm, the
+        # arm springing back — and reads shut again as the lowering begins. Taken for the arm driven back, a healthy
+        # lock latched motor_reversed and its arm stood up in front of every NEV until a reset (review48). A switch
+        # seen open since start-up with no change counts as open a while (an arm found between its switches)
+        other = "down" if m.target == "up" else "up"
+        opened = self._switch_changed_at.get(other)
+        m.other_open = not getattr(self._switches, other) and (
+            opened is None or self.clock.monotonic() - opened >= REVERSED_HOLD_S)
         self._motion = m
         self._last_refusal = None
         if not self.fault:
@@ -1128,6 +1146,7 @@ class Interlock:
             before, after = getattr(prev, name), getattr(sw, name)
             if before == after:
                 continue
+            self._switch_changed_at[name] = now
             expected = driven is not None and (
                 (name == driven and after) or (name != driven and not after)
             )

@@ -184,13 +184,17 @@ class Latches:
             return r[0] if r is not None else None
 
     def set_rest(self, lock_id: str, position: str) -> None:
-        """Note where the arm rests now (its switches proven); written only when it changes."""
+        """Note where the arm rests now (its switches proven); written only when it changes — and not at a move's end
+        while its ``rising`` / ``lowering`` record stands: that record's end, written in the same decision
+        (``Interlock.guard``), carries it. Written on its own, each stroke cost a third fsync'd rewrite of the file
+        (an SD card's wear); lost with that record's write, the restart has the record to act on (it lowers)."""
         with self._lock:
             r = self._rest.get(lock_id)
             if r is not None and r[0] == position:
                 return
             self._rest[lock_id] = (position, iso(self.clock.now()))
-            self._save()
+            if lock_id not in self._rising and lock_id not in self._lowering:
+                self._save()
 
     def unclaimed_move(self, lock_id: str) -> str | None:
         """Once per lock: the unfinished rises and owed lowerings the start dropped for locks no longer configured,

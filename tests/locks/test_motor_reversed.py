@@ -138,3 +138,29 @@ def test_swapped_end_switches_read_the_same_and_stop_the_arm_at_the_bottom(make_
     assert _codes(rig) == ["position_unknown", "motor_reversed"], _codes(rig)
     assert rig.arm.position == 0.0 and rig.arm.drive is None
     rig.safe()
+
+
+def test_a_healthy_arm_jolted_off_its_up_switch_is_lowered_not_called_reversed(make_rig, kind):
+    """An arm resting up, jolted (a gust, a bump): its up contact opens 0.1 s — a tamper, lowered — and reads shut
+    again for 0.6 s as the lowering begins (the arm springing back, its lever's travel on a slow arm). Taken for the
+    arm driven back to its up switch, the healthy lock latched ``motor_reversed``, stopped with the arm near up, and
+    refused every NEV's lowering until a reset (review48). A switch left only a moment before the move is no sign
+    the arm was off that end."""
+    rig = make_rig(kind, position=0.0)
+    rig.see(occupied=False, p_occupied=0.05)
+    rig.step(1)
+    assert rig.manager.lock(BAY, "close", "ops").ok
+    rig.step(4)
+    assert rig.state == "up"
+    rig.inject("stick_switch", "up", False)
+    rig.step(0.1)
+    assert rig.down_active()  # the tamper's lowering
+    rig.inject("stick_switch", "up", True)
+    rig.step(REVERSED_HOLD_S + 0.1)
+    rig.inject("stick_switch", "up", None)
+    rig.step(4)
+    assert "motor_reversed" not in _codes(rig), _codes(rig)
+    rig.vehicle_arrives(NEV_PLATE, nev=True)
+    rig.step(1)
+    assert rig.arm.position == 0.0 and rig.state == "down", (rig.state, rig.arm.position)  # before: fault, 0.83
+    rig.safe()

@@ -90,3 +90,49 @@ def test_a_start_where_the_last_run_left_the_arm_moves_nothing(make_rig, kind, t
     rig.step(1)
     assert rig.state == "up" and not [t for t, d in rig.arm.history if t > t0 and d is not None]
     rig.safe()
+
+
+def test_switches_swapped_at_a_faulted_lock_do_not_leave_its_arm_up_said_down(make_rig, kind, tmp_path):
+    """The same swap while a saved fault holds the lock (the technician at the bay for it): a stalled lowering left the
+    arm up (``motor_timeout``), the motor is mended and the switches' lines swapped with the agent stopped. The start
+    restores the fault, which skipped the rest check: the swapped switches read ``down``, an NEV's lowering was
+    answered "already down (fault)", and the reset said ``down`` — the arm up in front of the NEV (review48)."""
+    path = tmp_path / "lock-latches.json"
+    rig = _raised_and_stopped(make_rig, kind, path)
+    rig.inject("stall")
+    assert rig.manager.unlock(BAY, "visitor", "ops").ok
+    rig.step(rig.lock_cfg.motor_timeout_s + 1)
+    assert rig.state == "fault" and rig.arm.position == 1.0
+    rig.inject("stall", False)
+    rig = _restarted(make_rig, kind, rig, path, swap=True)
+    rig.see(occupied=False, p_occupied=0.05)
+    assert rig.state == "fault" and rig.arm.position == 1.0
+    d = rig.manager._unit(BAY).interlock.request("down", "NEV arrived")
+    assert not d.ok and d.code == "down_unconfirmed", d  # before: "already down (fault)"
+    assert rig.manager.reset(BAY, operator="tech").ok
+    rig.step(rig.lock_cfg.motor_timeout_s + 1)
+    assert rig.arm.position == 0.0, rig.arm.position  # before: 1.0, the lock saying "down"
+    assert rig.state == "fault" and rig.arm.drive is None  # the bottom read as the up switch: motor_reversed
+    rig.safe()
+
+
+def test_a_stroke_rewrites_the_file_twice_not_three_times(make_rig, kind, tmp_path, monkeypatch):
+    """The saved rest rides on the write that ends the move's ``rising`` / ``lowering`` record: written on its own, it
+    added a third fsync'd rewrite of the whole file to each stroke (an SD card's wear, review48); what a restart
+    reads is the same."""
+    import edge_agent.locks.latches as latches_mod
+
+    path, writes = tmp_path / "lock-latches.json", []
+    real = latches_mod.write_durably
+    monkeypatch.setattr(latches_mod, "write_durably", lambda p, data: (writes.append(data), real(p, data)))
+    rig = _raised_and_stopped(make_rig, kind, path)
+    writes.clear()
+    for _ in range(3):
+        assert rig.manager.unlock(BAY, "open", "ops").ok
+        rig.step(4)
+        assert json.loads(path.read_text())["rest"]["L1"]["position"] == "down"
+        assert rig.manager.lock(BAY, "close", "ops").ok
+        rig.step(4)
+        assert json.loads(path.read_text())["rest"]["L1"]["position"] == "up"
+    assert len(writes) == 6 * 2, len(writes)  # before: 6 × 3
+    rig.safe()
