@@ -11,31 +11,12 @@ from __future__ import annotations
 
 import sqlite3
 
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from edge_agent.consumer.service import Consumer
 from edge_agent.consumer.store import SqliteStore
+from tests.consumer.test_subscription_change import EVENTS, _publish
 from tests.events.helpers import wait_until
-
-EVENTS = 20
-
-
-def _publish(port: int) -> None:
-    """``EVENTS`` events at QoS 1, each acknowledged by the broker (the agent deletes its row at this PUBACK)."""
-    pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="agent-stand-in", protocol=mqtt.MQTTv5)
-    pub.connect("127.0.0.1", port)
-    pub.loop_start()
-    try:
-        for i in range(EVENTS):
-            body = f'{{"event_id": "00000000-0000-0000-0000-{i:012d}", "type": "t", "ts": "2026-01-01T08:00:00Z"}}'
-            info = pub.publish("edge/s1/d1/events", body, qos=1)
-            info.wait_for_publish(5)
-            assert info.is_published()
-    finally:
-        pub.loop_stop()
-        pub.disconnect()
 
 
 @pytest.mark.broker

@@ -11,22 +11,16 @@ On gpiozero's MockFactory pins and on the simulator (``tests/locks/conftest.py``
 
 from __future__ import annotations
 
-from edge_agent.events.types import EventType
 from tests.locks.conftest import BAY, NEV_PLATE, Rig
+from tests.locks.test_lying_switch_run_on import _switch_early_with_the_arm_lifted
 from tests.locks.test_unwatched import _cycles
 
 
 def _stone_then_lift(rig: Rig) -> None:
     """FAULT ``switch_early`` (a stone on the down switch 1.1 s into a 3 s lowering), then the arm lifted half up:
     the switch, still shut, does not see it."""
-    _cycles(rig, 3)
-    assert rig.manager.unlock(BAY, reason="NEV", operator="ops").ok
-    rig.step(1.1)
-    rig.inject("stick_switch", "down", True)
-    rig.step(3)
-    assert rig.state == "fault" and rig.of(EventType.LOCK_FAULT)[-1].data["code"] == "switch_early"
-    rig.inject("move_to", 0.5)
-    rig.step(2)
+    _switch_early_with_the_arm_lifted(rig)
+    rig.step(1)
     assert rig.arm.position == 0.5
 
 
