@@ -228,8 +228,15 @@ class Interlock:
                     log.warning("lock %s: found down at start-up in fault %s where the last run left it up: the down "
                                 "switch is no witness until a lowering proves it", self.cfg.id, saved.code)
                     self._down_doubted = True
-                self._enter_fault(saved.code, saved.message, lower=not (self._recovery_timed_out or self._reversed),
-                                  restored=saved)
+                lower = not (self._recovery_timed_out or self._reversed)
+                self._enter_fault(saved.code, saved.message, lower=lower, restored=saved)
+                if lower and sw.position == "down" and rest == "up":
+                    # the fault's safe position is driven whatever the down switch says, as ``_unproven_start`` does:
+                    # doubted only, the arm swapped switches read down stood up in front of the next NEV until one
+                    # came or a reset (review49). Once: it ends at the down switch (``rest`` saved down) or reversed
+                    self._start(_Motion("down", self.clock.monotonic(), f"found down at start-up in fault "
+                                        f"{saved.code} where the last run left it up: its switches unproven, lowered",
+                                        recovery=True, run_on_s=self.cfg.motor_timeout_s))
             elif sw.position == "both":
                 self._enter_fault("switches_both", "both limit switches active at start-up", lower=False)
             elif sw.position == "neither":
