@@ -228,8 +228,15 @@ class Interlock:
                     log.warning("lock %s: found down at start-up in fault %s where the last run left it up: the down "
                                 "switch is no witness until a lowering proves it", self.cfg.id, saved.code)
                     self._down_doubted = True
-                self._enter_fault(saved.code, saved.message, lower=not (self._recovery_timed_out or self._reversed),
-                                  restored=saved)
+                lower = not (self._recovery_timed_out or self._reversed)
+                self._enter_fault(saved.code, saved.message, lower=lower, restored=saved)
+                if lower and sw.position == "down" and rest == "up":
+                    # the fault's safe position is driven whatever the down switch says, as ``_unproven_start`` does:
+                    # doubted only, the arm swapped switches read down stood up in front of the next NEV until one
+                    # came or a reset (review49). Once: it ends at the down switch (``rest`` saved down) or reversed
+                    self._start(_Motion("down", self.clock.monotonic(), f"found down at start-up in fault "
+                                        f"{saved.code} where the last run left it up: its switches unproven, lowered",
+                                        recovery=True, run_on_s=self.cfg.motor_timeout_s))
             elif sw.position == "both":
                 self._enter_fault("switches_both", "both limit switches active at start-up", lower=False)
             elif sw.position == "neither":
@@ -524,8 +531,9 @@ class Interlock:
             if self._reverse_at is not None and now >= self._reverse_at:
                 self._reverse_at, deferred, self._deferred = None, self._deferred, None
                 reason = "safe position after fault" if self.fault else "lowering after aborted rise"
-                self._start(replace(deferred, started=now) if deferred and not self.fault
-                            else _Motion("down", now, reason, recovery=True))  # a failed write: owed again (_start)
+                self._start(replace(deferred, started=now) if deferred and not self.fault  # a failed write: owed
+                            else _Motion("down", now, reason, deferred.operator if deferred else None,  # again
+                                         recovery=True))  # (its operator kept: ``_forbids_lowering``)
             m = self._motion
             if m is not None:
                 self._check_motion(m, raw, now)  # the end stop is where the arm is now, not the debounced view
@@ -832,7 +840,9 @@ class Interlock:
         that fails): accepted and owed, as one whose own write failed (``_start``), tried again at the next tick. The
         check's error answered the ``unlock`` / NEV / maintenance lowering, and the controller took no note of it: no
         admit window, so once the tick's retry had lowered the arm the policy raised it again in front of the
-        visitor (probe review36)."""
+        visitor (probe review36). Not where the fault forbids it (``_forbids_lowering``): said as not driven."""
+        if (why := self._forbids_lowering(operator)) is not None:
+            return self._not_driven(reason, why)
         log.warning("lock %s: lowering (%s): the check before it failed (%s): tried again at the next tick",
                     self.cfg.id, reason, exc)
         m = self._motion
@@ -892,13 +902,13 @@ class Interlock:
             self._drive(self.driver.motor_up)
             self._moves.append(self.clock.monotonic())
             self._up_losses.rising()
+        elif (why := self._forbids_lowering(m.operator)) is not None:  # the last gate, as for a rise
+            log.error("lock %s: lowering (%s) in fault %s not driven: %s", self.cfg.id, m.reason, self.fault, why)
+            return None
         elif wait > 0:  # the motor drove up until just now: down once it has stopped turning (as after a rise)
             self._deferred, self._reverse_at = m, self.clock.monotonic() + wait
             if not self.fault:  # "moving" with its direction, as every lock_moved of a moving arm says
                 self._set_state("reversing", m.reason, m.operator, direction="down", safety=m.recovery or None)
-            return None
-        elif self._reversed:  # the last gate: a lowering would raise the arm (``_went_back``)
-            log.error("lock %s: lowering (%s) not driven: the motor turns the arm the wrong way", self.cfg.id, m.reason)
             return None
         else:
             try:
@@ -929,6 +939,23 @@ class Interlock:
         self._last_refusal = None
         if not self.fault:
             self._set_state("moving", m.reason, m.operator, direction=m.target, safety=m.recovery or None)
+        return None
+
+    def _forbids_lowering(self, operator: str | None) -> str | None:
+        """Why this fault forbids driving a lowering (None: it does not): a motor seen to turn the arm the wrong way
+        (``_went_back``: a lowering would raise it), or, but for an operator's command, one whose lowering in this
+        fault timed out (``_request_down``). Asked by ``_start`` itself, the last gate: a lowering owed by another
+        path came back to it unasked — the "safe position" owed by ``tick_failed`` latched over the timed-out fault,
+        an NEV's lowering whose check had failed (``_owe_down``) — and drove the stalled motor another
+        ``motor_timeout_s`` at the next tick (review49)."""
+        if not self.fault:
+            return None
+        if self._reversed:
+            return (f"the motor turned the arm the wrong way ({self.fault}), and a lowering would raise it; check "
+                    "the motor's wiring at the bay, then reset")
+        if self._recovery_timed_out and operator is None:
+            return ("a lowering in this fault timed out (the motor could not bring the arm down): not driven again "
+                    "but by an operator's unlock or reset")
         return None
 
     def _drive(self, switch_on: Callable[[], None]) -> None:
@@ -1024,7 +1051,7 @@ class Interlock:
                 self.latches.set_fault(self.cfg.id, "tick_failed", message, None)
                 self.emit(EventType.LOCK_FAULT, code="tick_failed", message=message, switches="unknown")
                 self._publish_state("fault", message)
-            if owed is None and rested != "down":
+            if owed is None and rested != "down" and self._forbids_lowering(None) is None:
                 # every FAULT's safe position is down, and this one's too: latched with the arm resting up (a driver
                 # failing between moves), nothing was owed, and the arm stood up in front of the next car for as long
                 # as the fault lasted, though the driver worked again a moment later (probe lock31)

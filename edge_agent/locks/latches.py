@@ -111,6 +111,7 @@ class Latches:
         self._doubted: set[str] = set()  # locks whose lowering owed ends only by a run-on (the down switch doubted)
         self._blind: dict[str, SavedBlind] = {}  # lock id → why its presence sensor is no witness, since when
         self._rest: dict[str, tuple[str, str]] = {}  # lock id → (up / down, since): where proven switches left it
+        self._rest_unsaved = False  # a rest noted at a move's end, for the end of its record's write (``set_rest``)
         # an unfinished rise or an owed lowering read for a lock no longer configured (renamed, or removed) — the arm
         # it names may be any of this run's that has no record of its own (``unclaimed_move``) — and the locks told
         self._orphaned_moves: dict[str, str] = {}
@@ -146,6 +147,7 @@ class Latches:
             self._rising[lock_id] = iso(self.clock.now())
             try:
                 self._write()
+                self._rest_unsaved = False
             except OSError:
                 del self._rising[lock_id]
                 raise
@@ -166,6 +168,7 @@ class Latches:
         doubted = on and doubted
         with self._lock:
             if on == (lock_id in self._lowering) and doubted == (lock_id in self._doubted):
+                self._save_rest()
                 return
             if not on:
                 del self._lowering[lock_id]
@@ -195,6 +198,15 @@ class Latches:
             self._rest[lock_id] = (position, iso(self.clock.now()))
             if lock_id not in self._rising and lock_id not in self._lowering:
                 self._save()
+            else:
+                self._rest_unsaved = True
+
+    def _save_rest(self) -> None:
+        """A rest noted at a move's end whose record's write changed nothing (``_lock`` held): a lowering record that
+        stands on (a fault that doubts the down switch keeps it) carried no rest to the file — a faulted arm driven
+        down, its rest left ``up`` there, was lowered again at every restart (review49)."""
+        if self._rest_unsaved:
+            self._save()
 
     def unclaimed_move(self, lock_id: str) -> str | None:
         """Once per lock: the unfinished rises and owed lowerings the start dropped for locks no longer configured,
@@ -263,6 +275,7 @@ class Latches:
         """Called with ``_lock`` held after every change; a failed write is logged, the change kept in memory."""
         try:
             self._write()
+            self._rest_unsaved = False
         except OSError as exc:
             log.error("saved lock faults %s not written (%s): a restart now would forget what changed",
                       self.where(), exc.strerror or exc)

@@ -81,6 +81,12 @@ def test_a_reset_after_a_restart_in_switch_early_lowers_for_motor_timeout_s(make
     assert rig.state == "fault" and _fault(rig) == "switch_early"
     rig.inject("move_to", 0.5)
     rig.restart()
+    # the restored fault's safe position: its down switch read shut where the last run's proven switches left the arm
+    # up (the early stroke proved nothing), so the start drives it down for motor_timeout_s (review49; before: left
+    # half up until the reset)
+    rig.step(rig.lock_cfg.motor_timeout_s + 0.5)
+    assert rig.state == "fault" and rig.arm.position == 0.0 and not rig.down_active()
+    rig.inject("move_to", 0.5)  # lifted again under the stone
     rig.step(1)
     assert rig.state == "fault" and rig.arm.position == 0.5
     _reset_lowers_for_the_stroke(rig, rig.lock_cfg.motor_timeout_s)

@@ -136,3 +136,49 @@ def test_a_stroke_rewrites_the_file_twice_not_three_times(make_rig, kind, tmp_pa
         assert json.loads(path.read_text())["rest"]["L1"]["position"] == "up"
     assert len(writes) == 6 * 2, len(writes)  # before: 6 × 3
     rig.safe()
+
+
+def test_switches_swapped_at_a_faulted_lock_whose_fault_lowers_are_driven_down_at_start(make_rig, kind, tmp_path):
+    """The same swap under a saved fault whose safe position the start drives (no lowering timed out in it): a stuck
+    switch latched ``switches_both`` with the arm up (the motor kept off), the technician freed it and swapped the
+    switches' lines with the agent stopped. A fault restored with its arm off the down end is lowered at start; the
+    swapped switches read ``down``, so it was not — doubted (review48) but left up, in front of the next NEV, until one
+    came or a reset (review49). Now driven down whatever the down switch says: the bottom read as the up switch."""
+    path = tmp_path / "lock-latches.json"
+    rig = _raised_and_stopped(make_rig, kind, path)
+    rig.inject("stick_switch", "down", True)
+    rig.step(1)
+    assert rig.state == "fault" and rig.arm.position == 1.0
+    assert [e.data["code"] for e in rig.of(EventType.LOCK_FAULT)] == ["switches_both"]
+    rig.inject("stick_switch", "down", None)
+    rig = _restarted(make_rig, kind, rig, path, swap=True)
+    rig.step(rig.lock_cfg.motor_timeout_s + 1)
+    assert rig.arm.position == 0.0, rig.arm.position  # before: 1.0, nothing driven
+    codes = [e.data["code"] for e in rig.of(EventType.LOCK_FAULT)]
+    assert codes[-1] == "motor_reversed", codes
+    assert rig.state == "fault" and rig.arm.drive is None
+    rig.safe()
+
+
+def test_a_faulted_arm_pushed_down_by_hand_while_stopped_is_proven_down_once(make_rig, kind, tmp_path):
+    """The same start with the switches right (the arm pushed down by hand meanwhile): driven against its down stop
+    for ``motor_timeout_s`` once, its rest saved ``down``; the next start drives nothing; the fault stands."""
+    path = tmp_path / "lock-latches.json"
+    rig = _raised_and_stopped(make_rig, kind, path)
+    rig.inject("stick_switch", "down", True)
+    rig.step(1)
+    assert rig.state == "fault"
+    rig.inject("stick_switch", "down", None)
+    rig.manager.stop()
+    rig.arm.position = 0.0
+    rig = _restarted(make_rig, kind, rig, path, swap=False)
+    assert rig.down_active()
+    rig.step(rig.lock_cfg.motor_timeout_s + 0.5)
+    assert not rig.down_active() and rig.arm.position == 0.0
+    assert json.loads(path.read_text())["rest"]["L1"]["position"] == "down"
+    t0 = rig.clock.monotonic()
+    rig = _restarted(make_rig, kind, rig, path, swap=False)
+    rig.step(rig.lock_cfg.motor_timeout_s + 0.5)
+    assert not [t for t, d in rig.arm.history if t > t0 and d is not None]
+    assert rig.state == "fault" and [e.data["code"] for e in rig.of(EventType.LOCK_FAULT)][-1] == "switches_both"
+    rig.safe()

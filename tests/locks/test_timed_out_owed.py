@@ -1,0 +1,72 @@
+"""A lowering that timed out in a fault is driven again only by an operator — also where it comes back owed (review49).
+
+A stalled motor's lowering timed out (FAULT ``motor_timeout``): the policy's lowerings are not driven again, only an
+operator's ``unlock`` or reset (review44, lock34). Two ways round that guard drove the stalled motor another
+``motor_timeout_s`` all the same: the lock's tick failing three times in a minute (a GPIO read's transient ``EIO``)
+latched ``tick_failed`` over the fault and owed the "safe position" lowering, and an NEV's lowering whose check failed
+once was owed (``_owe_down``); each was started at the next tick with nobody having asked.
+
+On gpiozero's MockFactory pins and on the simulator (``tests/locks/conftest.py``), on a fake clock.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from edge_agent.events.types import EventType
+from tests.locks.conftest import BAY, Rig
+
+
+def _down_driven_s(rig: Rig, seconds: float) -> float:
+    driven = 0.0
+    for _ in range(round(seconds / 0.1)):
+        rig.step(0.1)
+        driven += 0.1 if rig.down_active() else 0.0
+    return driven
+
+
+def _timed_out(make_rig: Any, kind: str) -> Rig:
+    """An arm up whose operator's lowering timed out against a stalled motor: FAULT motor_timeout, the arm up."""
+    rig = make_rig(kind, position=1.0)
+    rig.step(1)
+    rig.inject("stall")
+    assert rig.manager.unlock(BAY, reason="admit", operator="ops").ok
+    rig.step(rig.lock_cfg.motor_timeout_s + 1)
+    assert rig.state == "fault" and rig.manager.lock_notes()[BAY].lowering_timed_out
+    return rig
+
+
+def _failing_reads(rig: Rig, on: bool) -> None:
+    """The driver's switch reads raise (a GPIO chip's transient I/O error) or work again."""
+    driver = rig.manager.driver(BAY)
+    if on:
+        driver.read_switches = lambda: (_ for _ in ()).throw(OSError(5, "Input/output error"))
+    else:
+        del driver.read_switches  # the class's own again
+
+
+def test_a_tick_failing_over_a_timed_out_lowering_does_not_drive_the_stalled_motor(make_rig, kind):
+    rig = _timed_out(make_rig, kind)
+    _failing_reads(rig, True)
+    rig.step(0.5)  # three failed ticks within a minute: tick_failed latched over motor_timeout
+    assert [e.data["code"] for e in rig.of(EventType.LOCK_FAULT)][-1] == "tick_failed"
+    _failing_reads(rig, False)
+    assert _down_driven_s(rig, 10) == 0.0  # before: 5.0, the stalled motor driven by nobody's request
+    assert rig.arm.position == 1.0 and rig.manager.lock_notes()[BAY].lowering_timed_out
+    # an operator's unlock still drives it (the motor repaired)
+    rig.inject("stall", False)
+    assert rig.manager.unlock(BAY, reason="admit", operator="ops").ok
+    rig.step(4)
+    assert rig.arm.position == 0.0
+    rig.safe()
+
+
+def test_an_nevs_lowering_owed_by_a_failed_check_is_not_driven_after_a_timed_out_one(make_rig, kind):
+    rig = _timed_out(make_rig, kind)
+    _failing_reads(rig, True)
+    d = rig.manager._unit(BAY).interlock.request("down", "NEV arrived")
+    _failing_reads(rig, False)
+    assert not d.ok and d.code == "down_unconfirmed", d  # before: "lowering (the lock's check failed: …)"
+    assert _down_driven_s(rig, 10) == 0.0  # before: 5.0
+    assert rig.arm.position == 1.0
+    rig.safe()
