@@ -531,9 +531,12 @@ class Interlock:
             if self._reverse_at is not None and now >= self._reverse_at:
                 self._reverse_at, deferred, self._deferred = None, self._deferred, None
                 reason = "safe position after fault" if self.fault else "lowering after aborted rise"
-                self._start(replace(deferred, started=now) if deferred and not self.fault  # a failed write: owed
-                            else _Motion("down", now, reason, deferred.operator if deferred else None,  # again
-                                         recovery=True))  # (its operator kept: ``_forbids_lowering``)
+                # a failed write: owed again. In a fault its operator (``_forbids_lowering``) and what is left of its
+                # run-on are kept: a plain lowering stopped at once at the down switch in doubt, and saved the rest
+                # ``down``, an arm part way up under a stone (tick_failed latched over the run-on; review50)
+                self._start(replace(deferred, started=now) if deferred and not self.fault
+                            else _Motion("down", now, reason, deferred.operator if deferred else None, recovery=True,
+                                         run_on_s=deferred.run_on_s if deferred else None))
             m = self._motion
             if m is not None:
                 self._check_motion(m, raw, now)  # the end stop is where the arm is now, not the debounced view
@@ -1034,6 +1037,7 @@ class Interlock:
                         self._set_state("reversing", "rise stopped: the lock's supervision failed", direction="down",
                                         safety=True)
             owed, rested = self._reverse_at, self.state
+            owed_motion = self._deferred if owed is not None else None  # whose lowering is owed (its operator)
             if self.fault == "tick_failed":
                 return
             while self._tick_failures and now - self._tick_failures[0] > TICK_FAIL_WINDOW_S:
@@ -1056,12 +1060,19 @@ class Interlock:
                 # failing between moves), nothing was owed, and the arm stood up in front of the next car for as long
                 # as the fault lasted, though the driver worked again a moment later (probe lock31)
                 owed = now
-            if owed is not None:  # still owed: the safe position after the fault, when the driver takes it
-                self._reverse_at, self._deferred = owed, None
+            if owed is not None:  # still owed: the safe position after the fault, when the driver takes it — still
+                # the operator's where it was (``_forbids_lowering``): dropped, an unlock's lowering of a timed-out
+                # arm, cut short by this latch, was refused once the driver worked again, the arm part way up (review50)
+                self._reverse_at, self._deferred = owed, owed_motion
 
     def _enter_fault(self, code: str, message: str, lower: bool, restored: SavedFault | None = None) -> None:
         """Latch ``code`` and save it; ``restored``: saved before a restart (``restored: true``, its ``since``)."""
         was_rising = self._rising()
+        # whose lowering this fault cuts short (under way, or owed): its safe position is still that operator's
+        # (``_forbids_lowering``): nobody's, an unlock's lowering of a timed-out arm ended at a switch_flapping latched
+        # on the way, refused, the arm part way up (review50)
+        cut = self._motion if self._motion is not None else self._deferred if self._reverse_at is not None else None
+        operator = cut.operator if cut is not None and cut.target == "down" else None
         self._motor_stop()
         self._motion, self._reverse_at = None, None
         self.fault = code
@@ -1078,7 +1089,8 @@ class Interlock:
             if was_rising and self.cfg.reverse_delay_s > 0:
                 self._reverse_at, self._deferred = self.clock.monotonic() + self.cfg.reverse_delay_s, None
             else:
-                self._start(_Motion("down", self.clock.monotonic(), "safe position after fault", recovery=True))
+                self._start(_Motion("down", self.clock.monotonic(), "safe position after fault", operator,
+                                    recovery=True))
 
     def _tamper(self, sw: Switches) -> None:
         was = self.state

@@ -144,3 +144,30 @@ def test_a_reset_after_a_fault_that_doubts_no_switch_takes_the_down_switch_at_it
     assert rig.manager.reset(BAY, operator="ops").ok
     assert rig.state == "down" and not rig.down_active()
     rig.safe()
+
+
+def test_a_restored_faults_run_on_cut_short_by_a_latched_tick_failed_runs_on(make_rig, kind, tmp_path):
+    """The restart's run-on of the arm half up under the stone (review49); the lock's tick fails three times on the
+    way (tick_failed latched over the fault). The lowering owed is what is left of that run-on: it was resumed as a
+    plain lowering, which stopped at once at the shut down switch and saved the rest ``down`` — the arm left part way
+    up, and no later start drove it (review50)."""
+    path = tmp_path / "lock-latches.json"
+    rig = make_rig(kind, position=1.0, latches_at=path)
+    _cycles(rig, 3)
+    assert rig.manager.unlock(BAY, reason="NEV", operator="ops").ok
+    rig.step(1.1)
+    rig.inject("stick_switch", "down", True)
+    rig.step(3)
+    assert rig.state == "fault" and _fault(rig) == "switch_early"
+    rig.inject("move_to", 0.5)
+    rig.restart()
+    rig.step(0.5)
+    driver = rig.manager.driver(BAY)
+    driver.read_switches = lambda: (_ for _ in ()).throw(OSError(5, "Input/output error"))
+    rig.step(0.5)
+    assert _fault(rig) == "tick_failed"
+    del driver.read_switches  # the driver's reads work again
+    rig.step(rig.lock_cfg.motor_timeout_s + 0.5)
+    assert rig.arm.position == 0.0, rig.arm.position  # before: 0.3, its rest saved "down"
+    assert not rig.down_active()
+    rig.safe()

@@ -70,3 +70,41 @@ def test_an_nevs_lowering_owed_by_a_failed_check_is_not_driven_after_a_timed_out
     assert _down_driven_s(rig, 10) == 0.0  # before: 5.0
     assert rig.arm.position == 1.0
     rig.safe()
+
+
+def test_an_operators_lowering_cut_short_by_a_latched_tick_failed_is_still_driven(make_rig, kind):
+    """An operator's unlock drives the timed-out arm again (the motor repaired); its tick fails three times on the way
+    (tick_failed latched over the fault): the lowering it owes is still the operator's. Before (review50), the latch
+    dropped it for the fault's "safe position", nobody's, which ``_forbids_lowering`` refused once the driver worked
+    again: the arm left part way up with the operator told "lowering"."""
+    rig = _timed_out(make_rig, kind)
+    rig.inject("stall", False)
+    assert rig.manager.unlock(BAY, reason="admit", operator="ops").ok
+    rig.step(1)
+    assert 0.0 < rig.arm.position < 1.0 and rig.down_active()
+    _failing_reads(rig, True)
+    rig.step(0.5)
+    assert [e.data["code"] for e in rig.of(EventType.LOCK_FAULT)][-1] == "tick_failed"
+    _failing_reads(rig, False)
+    rig.step(5)
+    assert rig.arm.position == 0.0  # before: left part way up (0.67), nothing owed
+    rig.safe()
+
+
+def test_an_operators_lowering_cut_short_by_a_flapping_switch_is_still_driven(make_rig, kind):
+    """The same operator's lowering of a timed-out arm, its up switch flapping on the way (a loose wire):
+    ``switch_flapping`` latched over the fault and began its own "safe position", nobody's, which
+    ``_forbids_lowering`` refused — the operator's lowering ended there, the arm part way up (review50)."""
+    rig = _timed_out(make_rig, kind)
+    rig.inject("stall", False)
+    assert rig.manager.unlock(BAY, reason="admit", operator="ops").ok
+    rig.step(0.6)
+    for _ in range(3):  # three short closings of the up switch, each under REVERSED_HOLD_S
+        rig.arm.stuck["up"] = True
+        rig.step(0.2)
+        rig.arm.stuck["up"] = None
+        rig.step(0.2)
+    assert [e.data["code"] for e in rig.of(EventType.LOCK_FAULT)][-1] == "switch_flapping"
+    rig.step(5)
+    assert rig.arm.position == 0.0  # before: left part way up, nothing owed
+    rig.safe()
