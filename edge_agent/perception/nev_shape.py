@@ -93,6 +93,15 @@ def dot_after_two(text: str, centres: Sequence[float]) -> bool:
     return steps is not None and steps[1] - steps[0] >= DOT_LATER
 
 
+def dot_after_one(text: str, centres: Sequence[float]) -> bool:
+    """Whether a read whose first place is missing shows GA 36's dot after its first read character (the NEV plate's
+    issuing letter): the step after it wider than the next by ``DOT_LATER``. A province-less NEV serial is only a
+    claim of eight characters — seven read, as many as a yellow or blue plate has, whose province a cast or a small
+    frame can turn into a letter (苏DLA031 read ``?FDL4031``) — and this dot is what says an eighth slot is there."""
+    steps = dot_steps(text, centres)
+    return steps is not None and steps[0] - steps[1] >= DOT_LATER
+
+
 def dot_steps(text: str, centres: Sequence[float]) -> tuple[float, float] | None:
     """For a read whose first place is missing (``?AD12345``: seven centres), the steps from its first read
     character to the second and from the second to the third, in pitches (the median of the steps after

@@ -21,7 +21,7 @@ from edge_agent.perception.detector import Detection, PlateDetector
 from edge_agent.perception.double_row import is_double_row, read_double_row
 from edge_agent.perception.lists import PlateLists
 from edge_agent.perception.lowlight import brightened
-from edge_agent.perception.nev_shape import dot_after_two, nev_shaped
+from edge_agent.perception.nev_shape import dot_after_one, dot_after_two, nev_shaped
 from edge_agent.perception.occlusion import covered
 from edge_agent.perception.pitch import placed
 from edge_agent.perception.province import ProvinceCall, ProvinceReader
@@ -292,11 +292,14 @@ class Pipeline:
                 and v.kind == "small_nev" and colour.colour in _WARMED and warm_green(frame, crop)):
             colour = replace(colour, colour="green")
             v = decide(text, colour, self.lists if listed else None)
-        military = v.nev is True and v.reason == "colour" and dot_after_two(text, seen[1])
-        if military:
-            # an NEV serial without its province whose dot follows two letters: a military plate (white) that a
-            # green or cold cast turned green (``?GA13189``), not an NEV plate with its province unread — nor one
-            # for the plate's shape to call NEV again below
+        unread_province = v.nev is True and v.reason == "colour" and text.startswith(MISSING)
+        military = unread_province and dot_after_two(text, seen[1])
+        if military or (unread_province and not dot_after_one(text, seen[1])):
+            # an NEV serial without its province is NEV only where the plate shows the NEV plate's dot after the
+            # issuing letter: after two letters it is a military plate (white) that a green or cold cast turned
+            # green (``?GA13189``); unseen (the recogniser's centres too coarse at a bay camera's size) the seven
+            # read characters are as many as a yellow plate's whose province was read as a letter (苏DLA031 under
+            # a green fluorescent: ``?FDL4031`` — a fuel truck let into a charging bay by its partial reads)
             v = Verdict(None, "conflict", "99", "unknown", None)
         shaped = (nev_shaped(text, seen[1], seen[0], colour)
                   if v.nev is None and not complete and not double and not military else None)

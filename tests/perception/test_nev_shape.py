@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from edge_agent.perception.colour import ColourResult
-from edge_agent.perception.nev_shape import WIDE_DOT, WIDE_GAP, dot_after_two, features, nev_shaped
+from edge_agent.perception.nev_shape import WIDE_DOT, WIDE_GAP, dot_after_one, dot_after_two, features, nev_shaped
 from edge_agent.perception.pitch import SLOTS
 from tests.perception.render import plate_crop, render_plate, render_scene
 from tests.perception.test_camera_casts import _muddy, cast
@@ -110,6 +110,36 @@ def test_a_military_plate_turned_green_by_a_cast_is_not_nev(pipeline, text, widt
     [r] = pipeline.process(_shaded_military(text, width, gains))
     assert (r.text, r.colour) == ("?" + text, "green")  # the case, as the cast makes it
     assert (r.nev, r.nev_reason) == (None, "conflict")
+
+
+def _bay_camera_yellow(text: str, gains: tuple[float, float, float]) -> np.ndarray:
+    """A shaded yellow plate at a bay camera's size (64 px wide, JPEG q40) under a green light, as plates-dev's 苏DLA031
+    under a green fluorescent was read: its province read as a letter, so ``text`` puts a letter in the province's
+    place — the seven characters the recogniser saw."""
+    plate = (render_plate(text, "yellow").astype(np.float32) * 0.75).astype(np.uint8)
+    frame, _ = render_scene(plate, seed=2, plate_width=64)
+    ok, buf = cv2.imencode(".jpg", cast(frame, *gains), [cv2.IMWRITE_JPEG_QUALITY, 40])
+    return cv2.imdecode(buf, cv2.IMREAD_COLOR)
+
+
+def test_a_province_less_nev_serial_without_the_nev_dot_is_undecided(pipeline):
+    """A yellow truck plate turned green by the light, its province read as a letter (苏DLA031 read ``?FDL4031``):
+    seven read characters — a yellow plate's count — that are an NEV serial without its province. It was NEV
+    (``colour``), and such frames, repeated over a visit, identify it NEV by its partial reads: a fuel truck let into a
+    charging bay. GA 36 puts an NEV plate's dot after its issuing letter; at this size the recogniser's centres do not
+    show it, so nothing says an eighth slot is there: undecided."""
+    [r] = pipeline.process(_bay_camera_yellow("FD12345", (0.5, 1.4, 0.7)))
+    assert (r.text, r.colour, r.complete) == ("?FD12345", "green", False)  # the case, as light and size make it
+    assert (r.nev, r.nev_reason, r.type_code) == (None, "conflict", "99")
+
+
+def test_the_nev_dot_after_the_issuing_letter_is_asked_of_the_read_centres():
+    """The dot after the first read character (an NEV plate without its province: 1.8 pitches, then 1) is seen; steps
+    alike (a frame too coarse to show it) or the dot after the second (a 7-character plate) are not."""
+    assert dot_after_one("?AD12345", _centres(8, left_out=0))
+    assert not dot_after_one("?FD12345", (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7))
+    assert not dot_after_one("?GA13189", _centres(7))
+    assert not dot_after_one("粤AD12345", _centres(8))  # a read with its province: not asked
 
 
 @pytest.mark.parametrize("text", ["京AD12345", "粤BD01366"])
