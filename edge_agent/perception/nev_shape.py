@@ -107,10 +107,15 @@ def dot_steps(text: str, centres: Sequence[float]) -> tuple[float, float] | None
     character to the second and from the second to the third, in pitches (the median of the steps after
     them). An NEV plate without its province shows the dot after its first read character (the issuing
     letter: 52 mm pitch, 92 mm across the dot, 1.8 pitches); a plate of seven characters led by two letters
-    (the military plate, ``GA·13189``) after its second. None for any other read."""
-    if not text.startswith(MISSING) or text.count(MISSING) != 1 or len(centres) != len(text) - 1 or len(centres) < 6:
+    (the military plate, ``GA·13189``) after its second. A read whose first place was read as a letter and then not
+    trusted (``shape.plate_shape``: ``WAD12345`` → ``?AD12345``, a dirty province read as W) has a centre there
+    too: the steps start after it. None for any other read."""
+    if not text.startswith(MISSING) or text.count(MISSING) != 1 or len(centres) not in (len(text) - 1, len(text)):
         return None
-    steps = np.diff(np.asarray(centres, float))
+    serial = centres[len(centres) - (len(text) - 1):]
+    if len(serial) < 6:
+        return None
+    steps = np.diff(np.asarray(serial, float))
     pitch = float(np.median(steps[2:]))
     if pitch <= 0:
         return None

@@ -142,6 +142,27 @@ def test_the_nev_dot_after_the_issuing_letter_is_asked_of_the_read_centres():
     assert not dot_after_one("粤AD12345", _centres(8))  # a read with its province: not asked
 
 
+def test_the_nev_dot_is_asked_after_a_province_read_as_a_letter_and_not_trusted():
+    """A dirty province read as a letter (``WAD12345``) is not read (``?AD12345``) but its centre stays among the
+    read's eight: the dot is looked for after the issuing letter, not after the province's place (the eight
+    centres were no read of this shape at all, and an NEV plate that shows its dot was undecided)."""
+    assert dot_after_one("?AD12345", _centres(8))
+    assert not dot_after_one("?GA13189", (0.05, *_centres(7)))
+    assert dot_after_two("?GA13189", (0.05, *_centres(7)))
+
+
+@pytest.mark.parametrize("width", [120, 160])
+@pytest.mark.parametrize("text", ["JAD12345", "HAF05568"])
+def test_an_nev_plate_whose_province_reads_as_a_letter_stays_nev(pipeline, text, width):
+    """Mud or a sticker over an NEV plate's province reads as a letter: eight characters read, the letter not
+    trusted (``?AD12345``), the plate green and its dot after the issuing letter plain at these sizes — the very
+    plate partial reads exist for. It was undecided (``conflict``): an EV fined ``unidentified``."""
+    frame, _ = render_scene(render_plate(text, "small_nev"), seed=1, plate_width=width)
+    [r] = pipeline.process(frame)
+    assert (r.text, r.colour, r.complete) == ("?" + text[1:], "green", False)
+    assert (r.nev, r.nev_reason) == (True, "colour")
+
+
 @pytest.mark.parametrize("text", ["京AD12345", "粤BD01366"])
 @pytest.mark.parametrize("gains", [(1.0, 1.0, 1.0), (0.61, 1.0, 1.0), (0.8, 1.3, 0.85)], ids=["none", "cyan", "green"])
 def test_an_nev_plate_with_its_province_covered_stays_nev(pipeline, text, gains):
