@@ -15,14 +15,7 @@ from typing import Any
 
 from edge_agent.events.types import EventType
 from tests.locks.conftest import BAY, Rig
-
-
-def _down_driven_s(rig: Rig, seconds: float) -> float:
-    driven = 0.0
-    for _ in range(round(seconds / 0.1)):
-        rig.step(0.1)
-        driven += 0.1 if rig.down_active() else 0.0
-    return driven
+from tests.locks.test_stalled_restart import _down_driven_s
 
 
 def _timed_out(make_rig: Any, kind: str) -> Rig:
