@@ -160,12 +160,18 @@ _CLIENT_CERT_ALERTS = ("CERTIFICATE_REQUIRED", "BAD_CERTIFICATE", "UNKNOWN_CA", 
                        "CERTIFICATE_REVOKED", "CERTIFICATE_UNKNOWN", "UNSUPPORTED_CERTIFICATE", "ACCESS_DENIED")
 
 
-def closed_before_connack(tls: bool, tls_error: ssl.SSLError | None, cert_file: str | None) -> tuple[str, str]:
+def closed_before_connack(tls: bool, tls_error: ssl.SSLError | None, cert_file: str | None,
+                          v311: bool = False) -> tuple[str, str]:
     """(state, why) for a broker that closed the connection before its CONNACK, for the link and the doctor alike.
     On plain ``mqtt://`` the likely cause is a TLS port; on ``mqtts://`` a broker that requires or refuses a client
-    certificate (TLS 1.3 says so only after the handshake) is named by its alert."""
+    certificate (TLS 1.3 says so only after the handshake) is named by its alert. With MQTT 3.1.1 (``v311``) a broker
+    that refuses the agent's last will (mosquitto ``max_qos 0``, ``retain_available false``) closes the connection
+    the same way, a CONNACK having no code for it: the line read "use mqtts://" alone (probe delivery35)."""
     if not tls:
-        return "closed_early", "connection closed before the broker answered: plain mqtt:// to a TLS port? (use mqtts://)"
+        will = (" or, with MQTT 3.1.1, a broker that refuses QoS 1 or retained messages (the agent's last will: "
+                "mosquitto max_qos / retain_available; MQTT 5 names the reason)") if v311 else ""
+        return "closed_early", ("connection closed before the broker answered: plain mqtt:// to a TLS port? (use "
+                                f"mqtts://){will}")
     if tls_error is not None:
         why = tls_error.reason or tls_error
         return "tls_error", (describe_tls_alert(tls_error, cert_file)
@@ -535,7 +541,7 @@ class Connection:
                                        "before: is the broker restarting, or down behind a proxy?")
         else:
             self._fail(*closed_before_connack(self._brokers[self._index].tls, self.client.last_tls_read_error,
-                                              self._cert_file))
+                                              self._cert_file, not self._v5))
 
     def _published(self, mid: int, rc: ReasonCode) -> None:
         if rc.is_failure:

@@ -293,8 +293,28 @@ class MqttLink:
             return
         event = admitted
         protected = event.type in self._protected
-        self.outbox.put(self.topics.events, _json(event.to_dict()), qos=1, protected=protected)
+        self.outbox.put(self.topics.events, _json(event.to_dict()), qos=1, protected=protected, event_id=event.event_id)
         self.pump.wake()
+
+    def put_missing(self, logged: list[Event]) -> int:
+        """At the start, before the previous run's open visits are ended: of ``logged`` (the violation log's newest
+        events, oldest first; it writes each before the outbox takes it) those the outbox never took are put in now,
+        in order, not through the bus (nothing else must hear them again). A kill between the two writes left the
+        arrival in the log only: the start then published an ``agent_stopped`` departure for an arrival the backend
+        never got. Returns how many were put."""
+        taken = self.outbox.taken(ev.event_id for ev in logged)
+        if taken is None:  # an outbox that noted nothing yet (a fresh one, or one from before the note)
+            return 0
+        missing = [ev for ev in logged if ev.event_id not in taken]
+        for ev in missing:
+            self.outbox.put(self.topics.events, _json(ev.to_dict()), qos=1, protected=ev.type in self._protected,
+                            event_id=ev.event_id)
+        if missing:
+            log.warning("MQTT outbox: %d event(s) the violation log holds never reached the outbox (the agent was "
+                        "stopped between the two writes): sent now (%s)", len(missing),
+                        ", ".join(f"{ev.type} {ev.event_id}" for ev in missing[:5]))
+            self.pump.wake()
+        return len(missing)
 
     def _on_state(self, state: BayState) -> None:
         if not valid_topic_level(state.bay_id):

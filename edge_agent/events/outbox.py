@@ -75,6 +75,10 @@ class OutboxRow:
     retain: bool
 
 
+#: events whose id ``taken`` keeps (at least; up to 63 more between two prunes)
+TAKEN_KEPT = 256
+
+
 class Outbox:
     """Thread-safe: the bus thread writes, the publisher thread reads and deletes."""
 
@@ -156,9 +160,11 @@ class Outbox:
         retain: bool = False,
         protected: bool = False,
         key: str | None = None,
+        event_id: str | None = None,
     ) -> int | None:
         """Store one message; returns its ``seq``, or None when the overflow policy refused it or
-        the disk is full even after releasing the reserve (then it is counted in ``lost()``)."""
+        the disk is full even after releasing the reserve (then it is counted in ``lost()``). ``event_id``: noted
+        as taken in the same transaction (``taken``), whether the bound kept the row or not."""
         with self._lock:
             if not self._reopen():
                 assert self.unavailable is not None
@@ -168,7 +174,7 @@ class Outbox:
             superseded = retain and bool(payload) and key is not None  # the next start publishes it anew
             while True:
                 try:
-                    seq = self._put(topic, payload, qos, retain, protected, key, superseded)
+                    seq = self._put(topic, payload, qos, retain, protected, key, superseded, event_id)
                 except sqlite3.Error as exc:
                     if not _disk_full(exc):
                         raise
@@ -180,12 +186,12 @@ class Outbox:
                 return seq
 
     def _put(self, topic: str, payload: bytes, qos: int, retain: bool, protected: bool, key: str | None,
-             superseded: bool = False) -> int | None:
+             superseded: bool = False, event_id: str | None = None) -> int | None:
         """One transaction: the message, and the count of what was lost before it (if any). Unsynced only for a
         ``superseded`` document alone: a lost count to save, or a drop the bound may force, is synced."""
         saving = self._lost_unsaved
         with self._commits(synced=not superseded or bool(saving) or self._depth >= self.max_rows):
-            return self._put_tx(topic, payload, qos, retain, protected, key, saving)
+            return self._put_tx(topic, payload, qos, retain, protected, key, saving, event_id)
 
     @contextmanager
     def _commits(self, synced: bool) -> Iterator[None]:
@@ -205,7 +211,7 @@ class Outbox:
             self.synced_commits += 1
 
     def _put_tx(self, topic: str, payload: bytes, qos: int, retain: bool, protected: bool, key: str | None,
-                saving: int) -> int | None:
+                saving: int, event_id: str | None = None) -> int | None:
         self._x("BEGIN IMMEDIATE")
         try:
             if saving:
@@ -222,6 +228,8 @@ class Outbox:
                 seq = self._insert(topic, payload, qos, retain, protected, key)
                 if dropped:
                     self._count_drop(dropped)
+            if event_id is not None:
+                self._note_taken(event_id)
             self._x("COMMIT")
         except BaseException:
             if self._db is not None and self._db.in_transaction:
@@ -232,6 +240,23 @@ class Outbox:
             self._lost_unsaved -= saving
             log.warning("outbox writable again: %d message(s) lost in all, the backend is told", self._lost_total())
         return seq
+
+    def _note_taken(self, event_id: str) -> None:
+        n = self._x("INSERT INTO taken (event_id) VALUES (?)", (event_id,)).lastrowid or 0
+        if n % 64 == 0:  # the newest TAKEN_KEPT or so are kept; pruned now and then, not at every event
+            self._x("DELETE FROM taken WHERE n <= ?", (n - TAKEN_KEPT,))
+
+    def taken(self, event_ids: Iterable[str]) -> set[str] | None:
+        """Which of ``event_ids`` this outbox took among its newest ``TAKEN_KEPT`` events; None where it has noted
+        none (a file older than the note, or a fresh one): then nothing can be told."""
+        ids = list(event_ids)
+        with self._lock:
+            if not self._reopen():
+                return None
+            if self._x("SELECT 1 FROM taken LIMIT 1").fetchone() is None:
+                return None
+            marks = ",".join("?" * len(ids))
+            return {r[0] for r in self._x(f"SELECT event_id FROM taken WHERE event_id IN ({marks})", tuple(ids))}
 
     # -- a full disk -------------------------------------------------------------------
     def _fold_wal(self) -> None:

@@ -34,6 +34,11 @@ UNNAME_BATCH = 100
 STOP_WAIT_S = 5.0
 
 
+#: how many of the log's newest events the start compares with the MQTT outbox's (one thread at a time can be
+#: between the two writes: a handful; the outbox remembers TAKEN_KEPT)
+UNSENT_LOOK = 32
+
+
 class ViolationRecorder:
     """``start()`` subscribes the log to the bus; ``stop()`` unsubscribes and closes it."""
 
@@ -62,6 +67,9 @@ class ViolationRecorder:
         # one put-off start at a time (the loop's minute, an event from another thread, the stop): never two rows
         self._beginning = threading.Lock()
         self._event_tries = True  # False after a try at an event failed other than by a lock: the minute retries
+        # the MQTT link's ``put_missing`` (``assemble``): given the log's newest events at the start, before the
+        # previous run's visits are ended
+        self.unsent: Callable[[list[Event]], int] | None = None
 
     def start(self) -> None:
         self.log.attach(self.bus)
@@ -83,6 +91,8 @@ class ViolationRecorder:
         redrawn while the agent was stopped read its new outline beside the parked car free and the arm rose under
         the car (review30)."""
         self._started = self.clock.now()
+        if self.unsent is not None:  # the log is written first: a kill between it and the outbox left these out
+            self.unsent(self.log.newest_events(UNSENT_LOOK))
         if self.log.held_from_before:
             self._begin_later("events of the last run are held for it")
         elif self._begin(HELD_RETRY_WAIT_S if self.log.held else None):  # the log just waited its 10 s for it

@@ -520,6 +520,26 @@ class ViolationLog:
         with self._lock:
             return {e.bay_id for e in self._held if e.type == type_ and e.bay_id}
 
+    def newest_events(self, n: int) -> list[Event]:
+        """The ``n`` events written last (in the order written, oldest first): what the start compares with the
+        MQTT outbox, which takes each event after this log (``MqttLink.put_missing``). [] where it cannot be read."""
+        try:
+            with self._read_lock:  # a read: never queued behind another program's write lock
+                rows = self._reader.execute("SELECT event_id, type, ts, bay_id, visit_id, evidence_id, data FROM "
+                                            "events ORDER BY rowid DESC LIMIT ?", (n,)).fetchall()
+        except sqlite3.Error as exc:
+            log.warning("violation log %s: its newest events cannot be read (%s)", self.db_path, exc)
+            return []
+        out = []
+        for r in reversed(rows):
+            try:
+                data = json.loads(r[6])
+            except ValueError:
+                continue
+            out.append(Event(type=r[1], ts=r[2], bay_id=r[3], visit_id=r[4], evidence_id=r[5],
+                             data=data if isinstance(data, dict) else {}, event_id=r[0]))
+        return out
+
     def record_many(self, events: list[Event]) -> None:
         """One transaction for many events (bulk import, benchmarks)."""
         with self._lock, self._db:

@@ -73,7 +73,8 @@ def _probe(cfg: "AgentConfig", addr: BrokerAddress, password: str | None, timeou
         while "rc" not in result and time.monotonic() < deadline:
             if client.loop(timeout=0.1) != mqtt.MQTT_ERR_SUCCESS and "rc" not in result:
                 return Check(name, "fail", closed_before_connack(addr.tls, client.last_tls_read_error,
-                                                                  m.tls.cert_file if m.tls else None)[1])
+                                                                  m.tls.cert_file if m.tls else None,
+                                                                  m.protocol == "3.1.1")[1])
         rc = result.get("rc")
         if rc is None:
             return Check(name, "fail", f"no CONNACK within {timeout:g} s")

@@ -134,6 +134,8 @@ def assemble(cfg: AgentConfig, *, clock: Clock | None = None, source: FrameSourc
                                                                      cfg.evidence.max_age_days,
                                                                      cfg.evidence.open_days or None,
                                                                      mark_thread=photo_thread))
+        if out.link is not None:  # events the log took and a kill kept from the outbox go out before any ending
+            out.recorder.unsent = out.link.put_missing
         agent.on_started.append(out.recorder.close_previous_run)  # with MQTT and notify listening
         agent.every_minute.append(out.recorder.mark_alive)
         if cfg.web.enabled:

@@ -156,3 +156,46 @@ def test_heartbeats_over_the_brokers_max_packet_size_are_one_error_not_one_each(
         assert len(said) == 2 and "(100 heartbeat(s) not sent so far" in said[1], said
     finally:
         broker.stop()
+
+
+@pytest.mark.parametrize("setting, named", [("retain_available false", "retain_available"), ("max_qos 0", "max_qos")])
+def test_a_broker_refusing_the_last_will_under_mqtt_311_is_named_and_events_wait(tmp_path, setting, named):
+    """MQTT 3.1.1 has no CONNACK code for a refused will: mosquitto closes the connection, and the line said only
+    "plain mqtt:// to a TLS port? (use mqtts://)" — the operator changed the URL, not the broker. (MQTT 5 names it.)"""
+    _need_mosquitto()
+    clock, bus = FakeClock(), EventBus()
+    broker = _limited_broker(tmp_path, setting)
+    link = build_mqtt(make_config(broker.url(), tmp_path / "data", reconnect_min_s=1, protocol="3.1.1"), bus,
+                      RecordingControl(), clock, no_health)
+    link.start()
+    try:
+        wait_until(lambda: link.status().last_error is not None, what="the first failed attempt")
+        assert link.status().state == "closed_early" and named in (link.status().last_error or "")
+        bus.publish(Event.make(EventType.VEHICLE_ARRIVED, clock, bay_id="B1"))
+        assert link.outbox_depth() == 1  # waits on disk, not lost
+    finally:
+        link.stop(flush_s=0)
+        broker.stop()
+
+
+def test_under_mqtt_311_an_acl_denied_event_is_acknowledged_and_dropped_by_mosquitto(tmp_path):
+    """What the docs say of 3.1.1, kept true: mosquitto sends PUBACK for a denied publish and drops it, so the outbox
+    deletes the row and nothing tells (the reason to prefer MQTT 5, where the row is held: above)."""
+    _need_mosquitto()
+    acl = tmp_path / "acl"
+    acl.write_text(DENY_EVENTS)
+    broker = LocalBroker(tmp_path / "broker", acl_file=acl).start()
+    backend = Subscriber(broker.port, EVENTS, client_id="backend", persistent=True).start()
+    try:
+        clock, bus = FakeClock(), EventBus()
+        v311 = build_mqtt(make_config(broker.url(), tmp_path / "data", protocol="3.1.1"), bus, RecordingControl(),
+                          clock, no_health)
+        v311.start()
+        wait_until(lambda: v311.status().connected, what="the 3.1.1 link")
+        bus.publish(Event.make(EventType.VEHICLE_ARRIVED, clock, bay_id="B1"))
+        wait_until(lambda: v311.outbox_depth() == 0, what="the row acknowledged")
+        assert v311.stats()["rejected"] == 0 and not backend.on(EVENTS)
+        v311.stop(flush_s=0)
+    finally:
+        backend.stop()
+        broker.stop()
