@@ -520,13 +520,14 @@ class ViolationLog:
         with self._lock:
             return {e.bay_id for e in self._held if e.type == type_ and e.bay_id}
 
-    def newest_events(self, n: int) -> list[Event]:
-        """The ``n`` events written last (in the order written, oldest first): what the start compares with the
-        MQTT outbox, which takes each event after this log (``MqttLink.put_missing``). [] where it cannot be read."""
+    def newest_events(self, n: int, after: int = 0) -> list[Event]:
+        """The ``n`` events written last after row ``after`` (in the order written, oldest first): what the start
+        compares with the MQTT outbox, which takes each event after this log (``MqttLink.put_missing``). [] where it
+        cannot be read."""
         try:
             with self._read_lock:  # a read: never queued behind another program's write lock
                 rows = self._reader.execute("SELECT event_id, type, ts, bay_id, visit_id, evidence_id, data FROM "
-                                            "events ORDER BY rowid DESC LIMIT ?", (n,)).fetchall()
+                                            "events WHERE rowid > ? ORDER BY rowid DESC LIMIT ?", (after, n)).fetchall()
         except sqlite3.Error as exc:
             log.warning("violation log %s: its newest events cannot be read (%s)", self.db_path, exc)
             return []
@@ -539,6 +540,17 @@ class ViolationLog:
             out.append(Event(type=r[1], ts=r[2], bay_id=r[3], visit_id=r[4], evidence_id=r[5],
                              data=data if isinstance(data, dict) else {}, event_id=r[0]))
         return out
+
+    def last_rowid(self) -> int | None:
+        """The row the newest event was written to (0: none yet); None where it cannot be read. The MQTT outbox notes
+        it at each start: the events after it are that run's (``events/unsent.py``)."""
+        try:
+            with self._read_lock:
+                row = self._reader.execute("SELECT MAX(rowid) FROM events").fetchone()
+        except sqlite3.Error as exc:
+            log.warning("violation log %s: its newest row cannot be read (%s)", self.db_path, exc)
+            return None
+        return int(row[0] or 0)
 
     def record_many(self, events: list[Event]) -> None:
         """One transaction for many events (bulk import, benchmarks)."""
