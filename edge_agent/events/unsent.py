@@ -8,7 +8,8 @@ start and the log's last row then), and the next start compares only when the ru
 Why: compared with the log's newest events whatever run logged them, the start published events never meant for
 MQTT — those of runs with MQTT disabled (enabled again: up to 32 of them, days old, a departure without its arrival),
 those logged before an upgrade from 0.24.0 (the second start after it) or under an outbox replaced since (a damaged
-one moved aside) — review52.
+one moved aside) — review52. This run's own events are left out: one another thread (the lock's, the commands')
+had just logged and was about to put in was put in twice.
 """
 
 from __future__ import annotations
@@ -26,9 +27,10 @@ UNSENT_LOOK = 32
 class LoggedEvents(Protocol):
     """What of the violation log the comparison reads (``ViolationLog``)."""
 
-    def last_rowid(self) -> int | None: ...
+    #: the last row written before this run's first event (None: unreadable)
+    opened_upto: int | None
 
-    def newest_events(self, n: int, after: int = 0) -> list[Event]: ...
+    def newest_events(self, n: int, after: int, upto: int) -> list[Event]: ...
 
 
 def missing_events(outbox: Outbox, logged: LoggedEvents, previous_start: str | None, started: str) -> list[Event]:
@@ -36,10 +38,10 @@ def missing_events(outbox: Outbox, logged: LoggedEvents, previous_start: str | N
     outbox (``previous_start``: its start as the run ledger recorded it; None: no run, or unreadable); [] where that
     cannot be told. Notes this start (``started``) for the next one, whatever it found."""
     mark = outbox.start_mark()
-    upto = logged.last_rowid()
+    upto = logged.opened_upto  # this run's own events are not looked at: one may be between its writes right now
     missing: list[Event] = []
-    if mark is not None and previous_start is not None and mark[0] == previous_start:
-        events = logged.newest_events(UNSENT_LOOK, after=mark[1])
+    if mark is not None and upto is not None and previous_start is not None and mark[0] == previous_start:
+        events = logged.newest_events(UNSENT_LOOK, after=mark[1], upto=upto)
         taken = outbox.taken(ev.event_id for ev in events) if events else set()
         if taken is not None:
             missing = [ev for ev in events if ev.event_id not in taken]

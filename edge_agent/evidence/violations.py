@@ -292,6 +292,9 @@ class ViolationLog:
         self._spill_ok = True
         self._last_kept: Event | None = None  # the newest event the last stop kept (``held_from_before``)
         self._load_held()
+        # the last row written before this run's first event (the last stop's held events in): the MQTT outbox
+        # compares the rows up to it with what it took (``events/unsent.py``); None where it cannot be read
+        self.opened_upto = self._last_rowid()
 
     # -- writing -------------------------------------------------------------------------------
     def attach(self, bus: Any) -> None:
@@ -520,14 +523,15 @@ class ViolationLog:
         with self._lock:
             return {e.bay_id for e in self._held if e.type == type_ and e.bay_id}
 
-    def newest_events(self, n: int, after: int = 0) -> list[Event]:
-        """The ``n`` events written last after row ``after`` (in the order written, oldest first): what the start
-        compares with the MQTT outbox, which takes each event after this log (``MqttLink.put_missing``). [] where it
-        cannot be read."""
+    def newest_events(self, n: int, after: int, upto: int) -> list[Event]:
+        """The ``n`` events written last in rows ``after`` < row <= ``upto`` (in the order written, oldest first): what
+        the start compares with the MQTT outbox, which takes each event after this log (``MqttLink.put_missing``). []
+        where it cannot be read."""
         try:
             with self._read_lock:  # a read: never queued behind another program's write lock
                 rows = self._reader.execute("SELECT event_id, type, ts, bay_id, visit_id, evidence_id, data FROM "
-                                            "events WHERE rowid > ? ORDER BY rowid DESC LIMIT ?", (after, n)).fetchall()
+                                            "events WHERE rowid > ? AND rowid <= ? ORDER BY rowid DESC LIMIT ?",
+                                            (after, upto, n)).fetchall()
         except sqlite3.Error as exc:
             log.warning("violation log %s: its newest events cannot be read (%s)", self.db_path, exc)
             return []
@@ -541,9 +545,7 @@ class ViolationLog:
                              data=data if isinstance(data, dict) else {}, event_id=r[0]))
         return out
 
-    def last_rowid(self) -> int | None:
-        """The row the newest event was written to (0: none yet); None where it cannot be read. The MQTT outbox notes
-        it at each start: the events after it are that run's (``events/unsent.py``)."""
+    def _last_rowid(self) -> int | None:
         try:
             with self._read_lock:
                 row = self._reader.execute("SELECT MAX(rowid) FROM events").fetchone()

@@ -130,3 +130,22 @@ def test_events_of_before_a_replaced_outbox_are_not_sent_again(tmp_path):
         assert not set(_ids(third)) & {ev.event_id for ev in before}, "events of the replaced outbox sent again"
     finally:
         _stop(third)
+
+
+def test_an_event_of_this_run_between_its_two_writes_at_the_start_is_not_put_twice(tmp_path):
+    """Another thread (the lock's, the command thread's) publishes while the start looks: the log has the event, the
+    outbox not yet. Taken for one a kill kept out, it was put in by the start and then by its own thread: twice."""
+    clock = FakeClock()
+    first = _run(tmp_path, clock)
+    _events(first, clock, 2)
+    _stop(first)
+    clock.advance(60)
+    second = _run(tmp_path, clock, start=False)
+    now = Event.make(EventType.LOCK_MOVED, clock, bay_id="A", data={"position": "down"})
+    try:
+        second.recorder.log.record(now)  # the bus calls the log first ...
+        second.recorder.close_previous_run()  # ... the start looks meanwhile ...
+        second.link._on_event(now)  # ... then the same thread's second write
+        assert _ids(second).count(now.event_id) == 1, "put twice"
+    finally:
+        _stop(second)
