@@ -166,10 +166,11 @@ def closed_before_connack(tls: bool, tls_error: ssl.SSLError | None, cert_file: 
     On plain ``mqtt://`` the likely cause is a TLS port; on ``mqtts://`` a broker that requires or refuses a client
     certificate (TLS 1.3 says so only after the handshake) is named by its alert. With MQTT 3.1.1 (``v311``) a broker
     that refuses the agent's last will (mosquitto ``max_qos 0``, ``retain_available false``) closes the connection
-    the same way, a CONNACK having no code for it: the line read "use mqtts://" alone (probe delivery35)."""
+    the same way, a CONNACK having no code for it: the line read "use mqtts://" alone (probe delivery35), and on
+    ``mqtts://`` asked about a client certificate alone (review52)."""
+    will = (" or, with MQTT 3.1.1, a broker that refuses QoS 1 or retained messages (the agent's last will: "
+            "mosquitto max_qos / retain_available; MQTT 5 names the reason)") if v311 else ""
     if not tls:
-        will = (" or, with MQTT 3.1.1, a broker that refuses QoS 1 or retained messages (the agent's last will: "
-                "mosquitto max_qos / retain_available; MQTT 5 names the reason)") if v311 else ""
         return "closed_early", ("connection closed before the broker answered: plain mqtt:// to a TLS port? (use "
                                 f"mqtts://){will}")
     if tls_error is not None:
@@ -179,7 +180,8 @@ def closed_before_connack(tls: bool, tls_error: ssl.SSLError | None, cert_file: 
     # the alert may be lost: a reset discards it when the broker closed before our CONNECT was read
     ask = (f"does it refuse this device's client certificate mqtt.tls.cert_file={cert_file}?"
            if cert_file else "does it require a client certificate (mqtt.tls.cert_file and key_file)?")
-    return "closed_early", f"connection closed before the broker answered, after the TLS handshake: {ask} the broker's log says why"
+    return "closed_early", (f"connection closed before the broker answered, after the TLS handshake: {ask}{will}; the "
+                            "broker's log says why")
 
 
 def describe_tls_alert(exc: ssl.SSLError, cert_file: str | None) -> str | None:

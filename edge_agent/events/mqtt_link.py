@@ -47,6 +47,7 @@ from edge_agent.events.replay import ReplayMemory
 from edge_agent.events.schemas import quote
 from edge_agent.events.topics import Topics, valid_topic_level, valid_topic_name
 from edge_agent.events.types import BayState, Event, EventType
+from edge_agent.events.unsent import LoggedEvents, missing_events
 
 log = logging.getLogger(__name__)
 
@@ -290,22 +291,23 @@ class MqttLink:
             self._clock_stepped(event.data.get("step_s"))
         admitted = self.refusals.admit(event)
         if admitted is None:  # the same refusal again within the interval: counted, not stored
+            # nor sent by the next start as one a kill kept out (``put_missing``): every start after a flood of
+            # refused commands sent the held-back copies (review52)
+            self.outbox.note_taken(event.event_id)
             return
         event = admitted
         protected = event.type in self._protected
         self.outbox.put(self.topics.events, _json(event.to_dict()), qos=1, protected=protected, event_id=event.event_id)
         self.pump.wake()
 
-    def put_missing(self, logged: list[Event]) -> int:
-        """At the start, before the previous run's open visits are ended: of ``logged`` (the violation log's newest
-        events, oldest first; it writes each before the outbox takes it) those the outbox never took are put in now,
+    def put_missing(self, logged: LoggedEvents, previous_start: str | None, started: str) -> int:
+        """At the start, before the previous run's open visits are ended: the events the previous run logged (the
+        violation log, ``logged``, writes each before the outbox takes it) and the outbox never took are put in now,
         in order, not through the bus (nothing else must hear them again). A kill between the two writes left the
         arrival in the log only: the start then published an ``agent_stopped`` departure for an arrival the backend
-        never got. Returns how many were put."""
-        taken = self.outbox.taken(ev.event_id for ev in logged)
-        if taken is None:  # an outbox that noted nothing yet (a fresh one, or one from before the note)
-            return 0
-        missing = [ev for ev in logged if ev.event_id not in taken]
+        never got. Only where the previous run (``previous_start``, the run ledger's) started with this outbox
+        (``events/unsent.py``); ``started``: this run's start as the ledger records it. Returns how many were put."""
+        missing = missing_events(self.outbox, logged, previous_start, started)
         for ev in missing:
             self.outbox.put(self.topics.events, _json(ev.to_dict()), qos=1, protected=ev.type in self._protected,
                             event_id=ev.event_id)

@@ -246,17 +246,61 @@ class Outbox:
         if n % 64 == 0:  # the newest TAKEN_KEPT or so are kept; pruned now and then, not at every event
             self._x("DELETE FROM taken WHERE n <= ?", (n - TAKEN_KEPT,))
 
+    def note_taken(self, event_id: str) -> None:
+        """Note an event taken without a row: one the link holds back on purpose (a repeated ``lock_refused``), so
+        that the next start does not take it for one a kill kept out (``MqttLink.put_missing``). Unsynced where
+        ``lazy``: a note a power cut takes costs one refusal sent. A full disk skips it (the same cost)."""
+        with self._lock:
+            if not self._reopen():
+                return
+            try:
+                with self._commits(synced=False):
+                    self._x("BEGIN IMMEDIATE")
+                    try:
+                        self._note_taken(event_id)
+                        self._x("COMMIT")
+                    except BaseException:
+                        if self._db is not None and self._db.in_transaction:
+                            self._x("ROLLBACK")
+                        raise
+            except sqlite3.Error as exc:
+                if not _disk_full(exc):
+                    raise
+
     def taken(self, event_ids: Iterable[str]) -> set[str] | None:
-        """Which of ``event_ids`` this outbox took among its newest ``TAKEN_KEPT`` events; None where it has noted
-        none (a file older than the note, or a fresh one): then nothing can be told."""
+        """Which of ``event_ids`` this outbox took among its newest ``TAKEN_KEPT`` events; None where the file
+        cannot be opened (a full disk)."""
         ids = list(event_ids)
         with self._lock:
             if not self._reopen():
                 return None
-            if self._x("SELECT 1 FROM taken LIMIT 1").fetchone() is None:
-                return None
             marks = ",".join("?" * len(ids))
             return {r[0] for r in self._x(f"SELECT event_id FROM taken WHERE event_id IN ({marks})", tuple(ids))}
+
+    def start_mark(self) -> tuple[str, int] | None:
+        """(recorded start of the run, violation log's last rowid then) noted by the last start (``note_start``);
+        None where none did (a fresh or replaced outbox, one from before the note) or the file cannot be opened."""
+        with self._lock:
+            if not self._reopen():
+                return None
+            row = self._x("SELECT started, log_upto FROM start_mark").fetchone()
+        return None if row is None else (str(row[0]), int(row[1]))
+
+    def note_start(self, started: str, log_upto: int) -> None:
+        """This run (its start as the run ledger records it) takes the events the violation log writes after its
+        row ``log_upto``. Synced: one commit a start. A full disk skips it: the next start then tells nothing."""
+        with self._lock:
+            if not self._reopen():
+                return
+            try:
+                with self._commits(synced=True):
+                    self._x("INSERT OR REPLACE INTO start_mark (one, started, log_upto) VALUES (1, ?, ?)",
+                            (started, log_upto))
+            except sqlite3.Error as exc:
+                if not _disk_full(exc):
+                    raise
+                log.warning("outbox %s: this start not noted (%s): the next start cannot tell which events a kill "
+                            "kept from it", self.path, exc)
 
     # -- a full disk -------------------------------------------------------------------
     def _fold_wal(self) -> None:

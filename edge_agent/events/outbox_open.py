@@ -38,6 +38,10 @@ CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NU
 -- the newest events taken (their ids, written in the event's own transaction): what the violation log, written
 -- first, holds beyond them never reached the outbox (a kill between the two writes; MqttLink.put_missing)
 CREATE TABLE IF NOT EXISTS taken (n INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL);
+-- the last start that compared the violation log with ``taken``: its run's recorded start and how far the log went
+-- then. Only the events that run logged are this outbox's to take (never salvaged: a fresh outbox tells nothing)
+CREATE TABLE IF NOT EXISTS start_mark (one INTEGER PRIMARY KEY CHECK (one = 1), started TEXT NOT NULL,
+                                       log_upto INTEGER NOT NULL);
 """
 
 

@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
-from edge_agent.clock import Clock
+from edge_agent.clock import Clock, iso
 from edge_agent.events.bus import EventBus
 from edge_agent.events.types import Event, EventType
 from edge_agent.evidence.runs import AliveMarks, RunLedger
@@ -32,11 +32,6 @@ PRUNE_EVERY_S = 3600.0
 UNNAME_BATCH = 100
 #: the stop's wait for a put-off start another thread is recording (its 0.1 s glance, then its closing events)
 STOP_WAIT_S = 5.0
-
-
-#: how many of the log's newest events the start compares with the MQTT outbox's (one thread at a time can be
-#: between the two writes: a handful; the outbox remembers TAKEN_KEPT)
-UNSENT_LOOK = 32
 
 
 class ViolationRecorder:
@@ -67,9 +62,9 @@ class ViolationRecorder:
         # one put-off start at a time (the loop's minute, an event from another thread, the stop): never two rows
         self._beginning = threading.Lock()
         self._event_tries = True  # False after a try at an event failed other than by a lock: the minute retries
-        # the MQTT link's ``put_missing`` (``assemble``): given the log's newest events at the start, before the
-        # previous run's visits are ended
-        self.unsent: Callable[[list[Event]], int] | None = None
+        # the MQTT link's ``put_missing`` (``assemble``): given the log, the previous run's start as the ledger has
+        # it and this run's, at the start, before the previous run's visits are ended
+        self.unsent: Callable[[ViolationLog, str | None, str], int] | None = None
 
     def start(self) -> None:
         self.log.attach(self.bus)
@@ -92,7 +87,7 @@ class ViolationRecorder:
         the car (review30)."""
         self._started = self.clock.now()
         if self.unsent is not None:  # the log is written first: a kill between it and the outbox left these out
-            self.unsent(self.log.newest_events(UNSENT_LOOK))
+            self.unsent(self.log, self._previous_start(), iso(self._started))
         if self.log.held_from_before:
             self._begin_later("events of the last run are held for it")
         elif self._begin(HELD_RETRY_WAIT_S if self.log.held else None):  # the log just waited its 10 s for it
@@ -100,6 +95,16 @@ class ViolationRecorder:
         elif self._track is not None:
             self._end_before_begin()
         return self._left_open()
+
+    def _previous_start(self) -> str | None:
+        """The previous run's start as the ledger recorded it (None: none, or unreadable): the MQTT outbox compares
+        the log with what it took only where that run started with it (``events/unsent.py``)."""
+        try:
+            return self.runs.last_started()
+        except sqlite3.Error as exc:
+            log.warning("run ledger: the previous run cannot be read (%s): events a kill kept from the MQTT outbox "
+                        "are not looked for", exc)
+            return None
 
     def _end_before_begin(self) -> None:
         """Put off by a lock, with nothing of an earlier run held: the visits the previous run left open are ended

@@ -92,6 +92,12 @@ class RunLedger:
                 self._db.execute(f"PRAGMA busy_timeout={before}")
         return closing
 
+    def last_started(self) -> str | None:
+        """The newest run's start as recorded (before ``begin``: the previous run's); None where no run is."""
+        with self._lock:
+            row = self._db.execute("SELECT started_at FROM runs ORDER BY id DESC LIMIT 1").fetchone()
+        return None if row is None else str(row[0])
+
     def closing(self) -> list[Event]:
         """The events ``begin`` would return, read only and recording nothing: where another program's write lock
         puts the start off, a read still goes through (WAL), so the previous run's visits are ended before this

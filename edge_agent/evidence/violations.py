@@ -292,6 +292,9 @@ class ViolationLog:
         self._spill_ok = True
         self._last_kept: Event | None = None  # the newest event the last stop kept (``held_from_before``)
         self._load_held()
+        # the last row written before this run's first event (the last stop's held events in): the MQTT outbox
+        # compares the rows up to it with what it took (``events/unsent.py``); None where it cannot be read
+        self.opened_upto = self._last_rowid()
 
     # -- writing -------------------------------------------------------------------------------
     def attach(self, bus: Any) -> None:
@@ -520,13 +523,15 @@ class ViolationLog:
         with self._lock:
             return {e.bay_id for e in self._held if e.type == type_ and e.bay_id}
 
-    def newest_events(self, n: int) -> list[Event]:
-        """The ``n`` events written last (in the order written, oldest first): what the start compares with the
-        MQTT outbox, which takes each event after this log (``MqttLink.put_missing``). [] where it cannot be read."""
+    def newest_events(self, n: int, after: int, upto: int) -> list[Event]:
+        """The ``n`` events written last in rows ``after`` < row <= ``upto`` (in the order written, oldest first): what
+        the start compares with the MQTT outbox, which takes each event after this log (``MqttLink.put_missing``). []
+        where it cannot be read."""
         try:
             with self._read_lock:  # a read: never queued behind another program's write lock
                 rows = self._reader.execute("SELECT event_id, type, ts, bay_id, visit_id, evidence_id, data FROM "
-                                            "events ORDER BY rowid DESC LIMIT ?", (n,)).fetchall()
+                                            "events WHERE rowid > ? AND rowid <= ? ORDER BY rowid DESC LIMIT ?",
+                                            (after, upto, n)).fetchall()
         except sqlite3.Error as exc:
             log.warning("violation log %s: its newest events cannot be read (%s)", self.db_path, exc)
             return []
@@ -539,6 +544,15 @@ class ViolationLog:
             out.append(Event(type=r[1], ts=r[2], bay_id=r[3], visit_id=r[4], evidence_id=r[5],
                              data=data if isinstance(data, dict) else {}, event_id=r[0]))
         return out
+
+    def _last_rowid(self) -> int | None:
+        try:
+            with self._read_lock:
+                row = self._reader.execute("SELECT MAX(rowid) FROM events").fetchone()
+        except sqlite3.Error as exc:
+            log.warning("violation log %s: its newest row cannot be read (%s)", self.db_path, exc)
+            return None
+        return int(row[0] or 0)
 
     def record_many(self, events: list[Event]) -> None:
         """One transaction for many events (bulk import, benchmarks)."""
