@@ -246,10 +246,11 @@ class Outbox:
         if n % 64 == 0:  # the newest TAKEN_KEPT or so are kept; pruned now and then, not at every event
             self._x("DELETE FROM taken WHERE n <= ?", (n - TAKEN_KEPT,))
 
-    def note_taken(self, event_id: str) -> None:
-        """Note an event taken without a row: one the link holds back on purpose (a repeated ``lock_refused``), so
-        that the next start does not take it for one a kill kept out (``MqttLink.put_missing``). Unsynced where
-        ``lazy``: a note a power cut takes costs one refusal sent. A full disk skips it (the same cost)."""
+    def note_taken(self, *event_ids: str) -> None:
+        """Note events taken without a row: one the link holds back on purpose (a repeated ``lock_refused``), those
+        the start must never compare (``events/unsent.py``), so that the next start does not take them for ones a
+        kill kept out (``MqttLink.put_missing``). Unsynced where ``lazy``: a note a power cut takes costs one refusal
+        sent. A full disk skips it (the same cost)."""
         with self._lock:
             if not self._reopen():
                 return
@@ -257,7 +258,8 @@ class Outbox:
                 with self._commits(synced=False):
                     self._x("BEGIN IMMEDIATE")
                     try:
-                        self._note_taken(event_id)
+                        for event_id in event_ids:
+                            self._note_taken(event_id)
                         self._x("COMMIT")
                     except BaseException:
                         if self._db is not None and self._db.in_transaction:

@@ -291,6 +291,9 @@ class ViolationLog:
         self._spilled_lines = 0  # events in ``held_path``: written again from memory at twice ``HELD_MAX``
         self._spill_ok = True
         self._last_kept: Event | None = None  # the newest event the last stop kept (``held_from_before``)
+        # the ids of the events the last stop kept (``HELD_FILE``), oldest first: the MQTT outbox's start look leaves
+        # them out, the run that kept them not being known (``events/unsent.py``)
+        self.kept_ids: list[str] = []
         self._load_held()
         # the last row written before this run's first event (the last stop's held events in): the MQTT outbox
         # compares the rows up to it with what it took (``events/unsent.py``); None where it cannot be read
@@ -439,6 +442,7 @@ class ViolationLog:
         self._spilled_lines = raw.count(b"\n")
         self._held.extend(kept[-HELD_MAX:])
         self._last_kept = kept[-1] if kept else None
+        self.kept_ids = [e.event_id for e in kept]
         log.info("violation log: %d event(s) held at the last stop to be written (%s)", len(kept), self.held_path)
         try:
             self.write_held()
