@@ -17,6 +17,7 @@ from typing import IO
 from edge_agent.clock import Clock
 from edge_agent.events.bus import EventBus
 from edge_agent.events.types import BayState, Event
+from edge_agent.owndb import WHY, NotOwnFile
 
 log = logging.getLogger(__name__)
 
@@ -140,16 +141,12 @@ class JsonLinesSink:
         return append_own(self.path)
 
 
-class NotOwnFile(OSError):
-    """A link, FIFO, device or folder where the agent keeps a file of its own (planted there?)."""
-
-
 def append_own(path: Path) -> IO[str]:
     """``path`` opened to append, made when missing, through no link and never a FIFO or device: ``NotOwnFile``
     naming it. ``O_NONBLOCK``: a FIFO with no reader is refused at once (``ENXIO``), where a plain open waited for
     one for ever."""
     flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
-    why = "a link, FIFO, device or folder where the agent keeps its own file (planted?): remove it"
+    why = WHY
     try:
         fd = os.open(path, flags, 0o666)
     except OSError as exc:
