@@ -430,6 +430,10 @@ class Connection:
                 raise PacketTooLarge(f"{size} bytes, over the broker's maximum packet size of {limit} bytes")
         return self.client.publish(topic, payload, qos=qos, retain=retain, properties=props if self._v5 else None).mid
 
+    def waiting(self) -> int:
+        """Messages paho holds to send or to see acknowledged (its own queue, in memory, unbounded)."""
+        return len(self.client._out_messages)
+
     @staticmethod
     def payload_properties() -> Properties:
         """JSON content type and the contract's version, so a consumer can tell payload versions apart."""

@@ -40,6 +40,7 @@ from edge_agent.events.command_handler import COMMAND_MAX_BYTES, Command, Comman
 from edge_agent.events.connection import Connection, LinkStatus, PacketTooLarge, TlsFileError
 from edge_agent.events.discovery import discovery_messages
 from edge_agent.events.health import HealthSource, cpu_temp_c, disk_use
+from edge_agent.events.log_budget import LogBudget
 from edge_agent.events.outbox import Outbox
 from edge_agent.events.pump import OutboxPump
 from edge_agent.events.refusals import RefusalLimiter
@@ -60,6 +61,13 @@ OPEN_RETRY_S = 5.0  # an outbox a full disk kept closed is tried again this ofte
 # Payload bytes the command queue may hold: a count alone let 1,000 queued commands of 20 MB each hold 20 GB.
 # One command of any allowed size always fits in an empty queue.
 COMMAND_QUEUE_BYTES = 32 * 2**20
+# Replies waiting in paho's queue beyond this many messages are dropped (counted ``replies_dropped``). Why: every
+# command gets a reply, a busy or malformed one too, and paho holds each in memory until the broker acknowledges it
+# (20 in flight): a flood of 8,000 garbage commands a second, within mosquitto's defaults, grew a real ``run`` from
+# 197 to 768 MB in 100 s, and a real command's reply waited behind the flood's tens of thousands (23 of 24 never
+# came). Events go out of the outbox a window at a time and so wait behind at most this many replies.
+REPLY_BACKLOG = 500
+REPLY_LOG_BURST, REPLY_LOG_EVERY_S = 5, 60.0
 
 
 def _json(obj: Any) -> bytes:
@@ -149,6 +157,9 @@ class MqttLink:
         self.heartbeats_too_large = 0  # over the broker's Maximum Packet Size: skipped
         self.commands_busy = 0
         self.commands_too_large = 0
+        self.replies_dropped = 0  # over REPLY_BACKLOG waiting in paho's queue
+        self._reply_log = LogBudget(log, clock.monotonic, REPLY_LOG_BURST, REPLY_LOG_EVERY_S, logging.WARNING,
+                                    "dropped reply line(s)")
         self._threads: list[threading.Thread] = []
         self._ha_file = outbox_path.parent / HA_FILE
         self._discovery = self._published_discovery()  # HA config topics on the broker (this run's or a previous)
@@ -221,6 +232,7 @@ class MqttLink:
             "refusals_suppressed": self.refusals.suppressed_total,
             "commands_busy": self.commands_busy,
             "commands_too_large": self.commands_too_large,
+            "replies_dropped": self.replies_dropped,
         }
 
     def tick(self) -> None:
@@ -587,6 +599,12 @@ class MqttLink:
             self._send_reply(self.commands.handle(cmd))
 
     def _send_reply(self, reply: Reply) -> None:
+        if self.conn.waiting() >= REPLY_BACKLOG:  # a flood's replies must not fill the memory (REPLY_BACKLOG)
+            self.replies_dropped += 1
+            self._reply_log.say("reply %s to %s dropped: %d messages already waiting to go out; %d dropped so far",
+                                quote(str(reply.body.get("code")), 40), quote(reply.topic, 100), self.conn.waiting(),
+                                self.replies_dropped)
+            return
         props = self.conn.reply_properties(reply.correlation) if self.conn.v5 else None
         try:
             self.conn.publish(reply.topic, _json(reply.body), qos=1, props=props)

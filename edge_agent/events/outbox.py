@@ -49,6 +49,7 @@ from typing import Callable, Iterable, Iterator, Literal
 
 from edge_agent.events.outbox_open import open_outbox_db
 from edge_agent.events.outbox_space import SpaceKeeper
+from edge_agent.owndb import NotOwnFile
 from edge_agent.sqlite_damage import is_no_space
 
 log = logging.getLogger(__name__)
@@ -108,23 +109,33 @@ class Outbox:
         self._synchronous = synchronous
         self._db: sqlite3.Connection | None = None
         self._depth = 0
-        self.unavailable: sqlite3.Error | None = None  # why the file cannot be opened now (a full disk)
+        # why the file cannot be opened now (a full disk; a link or FIFO put in its place meanwhile)
+        self.unavailable: sqlite3.Error | OSError | None = None
         self.synced_commits = 0  # commits at the connection's ``synchronous`` (FULL: each a sync of the WAL)
         self.unsynced_commits = 0  # commits at NORMAL: deletions of delivered rows, superseded retained documents
         self._over_logged = 0
         self._lost_unsaved = 0  # lost while nothing could be written; saved with the next row that fits
-        self._reopen()
+        self._reopen(first=True)
         self.space = SpaceKeeper(self.path, reserve_bytes, self._fold_wal)
 
-    def _reopen(self) -> bool:
+    def _reopen(self, first: bool = False) -> bool:
         """Open the file if it is not open (under the lock, or before threads exist). A full disk
         leaves it closed — never moved aside — and is retried by every ``put``, ``pending`` and
-        ``retry_open``; meanwhile messages are counted as lost, as for any write that does not fit."""
+        ``retry_open``; meanwhile messages are counted as lost, as for any write that does not fit. So does a link,
+        FIFO or device put at its name meanwhile (``owndb.NotOwnFile``); at the ``first`` open it is raised."""
         if self._db is not None:
             return True
         try:
             db = open_outbox_db(self.path, self._synchronous)
             depth = int(db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+        except NotOwnFile as exc:  # swapped in while the file was closed (a full disk): refused, never followed
+            if first:  # the start refuses it (exit 2, ``runtime.preflight``)
+                raise
+            if self.unavailable is None:
+                log.error("outbox %s: %s; new messages are counted as lost until it is removed", self.path,
+                          exc.strerror)
+            self.unavailable = exc
+            return False
         except sqlite3.Error as exc:
             if not is_no_space(exc):
                 raise
@@ -317,7 +328,7 @@ class Outbox:
     def reserve_used(self) -> int:
         return self.space.used
 
-    def _lose(self, topic: str, exc: sqlite3.Error) -> None:
+    def _lose(self, topic: str, exc: sqlite3.Error | OSError) -> None:
         self._lost_unsaved += 1
         total = self._lost_total()
         if total == 1 or total % 100 == 0 or self._lost_unsaved == 1:

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
+from edge_agent.owndb import connect_own
 from edge_agent.sqlite_damage import integrity_problems, is_corruption, move_aside, prune_aside, salvage_from
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ def open_outbox_db(path: Path, synchronous: str) -> sqlite3.Connection:
 
 
 def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
-    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=10)
+    db = connect_own(path, check_same_thread=False, isolation_level=None, timeout=10)
     try:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute(f"PRAGMA synchronous={synchronous.upper()}")

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from edge_agent.clock import Clock
 from edge_agent.config.mqtt import COMMAND_MAX_AGE_CAP_S
+from edge_agent.owndb import connect_own
 from edge_agent.sqlite_damage import is_corruption, prune_aside
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ class ReplayMemory:
             self._db = self._open()
 
     def _open(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        db = connect_own(self.path, check_same_thread=False, isolation_level=None)
         try:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")

@@ -22,6 +22,7 @@ from typing import Any
 
 from edge_agent.clock import Clock, iso
 from edge_agent.events.types import Event, EventType
+from edge_agent.owndb import connect_own
 from edge_agent.sqlite_damage import is_no_space
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,7 @@ class RunLedger:
         self._violations = False  # whether the violation log's table exists (begin() looks)
         self._full = False  # the last mark found the disk full (said once an episode)
         Path(db_path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(db_path), check_same_thread=False, timeout=10)
+        self._db = connect_own(db_path, check_same_thread=False, timeout=10)
         self._db.execute("PRAGMA journal_mode=WAL")
         with self._db:
             self._db.executescript(_SCHEMA)

@@ -41,6 +41,7 @@ from edge_agent.clock import Clock, iso
 from edge_agent.durable import fsync_dir, write_durably
 from edge_agent.evidence.held_rows import HELD_PHOTOS_FILE, HeldRows
 from edge_agent.ids import UUID_TEXT
+from edge_agent.owndb import connect_own
 from edge_agent.sqlite_damage import Damaged, is_corruption, is_no_space, is_unavailable, prune_aside, salvage_from
 
 SCHEMA = """
@@ -268,7 +269,7 @@ class EvidenceStore:
             log.error("evidence index: the photo rows held at the last stop not written: %s", exc)
 
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.db_path, check_same_thread=False, isolation_level=None, timeout=LOCK_WAIT_S)
+        db = connect_own(self.db_path, check_same_thread=False, isolation_level=None, timeout=LOCK_WAIT_S)
         try:
             db.execute("PRAGMA journal_mode=WAL")
             # FULL: each commit syncs the WAL. The event naming a photo goes into the (synced) outbox right after

@@ -33,6 +33,7 @@ from edge_agent.evidence.violation_records import Page, Violation, ViolationFilt
 from edge_agent.ids import is_uuid
 from edge_agent.jsondepth import MAX_DEPTH, too_deep
 from edge_agent.masking import MASK
+from edge_agent.owndb import connect_own
 from edge_agent.plates import PLATE_VOCAB, normalise_plate
 from edge_agent.sqlite_damage import is_no_space, is_unavailable
 
@@ -259,7 +260,7 @@ class ViolationLog:
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
         self._clock = clock
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(str(self.db_path), check_same_thread=False, timeout=10)
+        self._db = connect_own(self.db_path, check_same_thread=False, timeout=10)
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
         # each commit syncs the WAL: the row is on the card before the outbox (synced) holds the event (``attach``);
@@ -270,7 +271,7 @@ class ViolationLog:
         # the page's reads: a connection of their own, so that none queues behind a write (the recorder's, waiting up
         # to 10 s for another connection's lock while holding ``_lock``): in WAL a write lock holds up no reader
         self._read_lock = threading.Lock()
-        self._reader = sqlite3.connect(str(self.db_path), check_same_thread=False, timeout=READ_WAIT_S)
+        self._reader = connect_own(self.db_path, check_same_thread=False, timeout=READ_WAIT_S)
         self._reader.row_factory = sqlite3.Row
         self._reader.execute("PRAGMA query_only=ON")
         self._unsubscribe: Callable[[], None] | None = None

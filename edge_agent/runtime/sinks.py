@@ -17,6 +17,7 @@ from typing import IO
 from edge_agent.clock import Clock
 from edge_agent.events.bus import EventBus
 from edge_agent.events.types import BayState, Event
+from edge_agent.owndb import WHY, NotOwnFile
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ class JsonLinesSink:
         self._file: IO[str] | None = None
         self._unsub: list[Callable[[], None]] = []
         self._lock = threading.Lock()
+        self._started = False
         self.failed = 0  # lines the log file could not take (disk full): counted, not a traceback per event
 
     def start(self) -> None:
@@ -68,6 +70,7 @@ class JsonLinesSink:
             self._file = self._open()
             self._size = os.fstat(self._file.fileno()).st_size
             self._first = _line_epoch(self.path, first=True, nofollow=self.own) if self._size else None
+            self._started = True
             self.expire()
         self._unsub.append(self.bus.subscribe(lambda e: self._write({"kind": "event", **e.to_dict()})))
         if self.states:
@@ -77,6 +80,7 @@ class JsonLinesSink:
         for u in self._unsub:
             u()
         self._unsub.clear()
+        self._started = False
         if self._file:
             file, self._file = self._file, None
             try:
@@ -88,6 +92,8 @@ class JsonLinesSink:
     def _write(self, obj: dict) -> None:
         line = _RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(obj, ensure_ascii=False, default=str))
         with self._lock:
+            if self._started and self._file is None:  # its file could not be opened again at a turn: counted
+                self.failed += 1
             for out in (self.stream, self._file):
                 if out is None:
                     continue
@@ -107,7 +113,10 @@ class JsonLinesSink:
 
     def expire(self) -> None:
         """Drop what is older than ``max_age_s`` (see the class): the older file once its last line is half that
-        old, the current one turned over once its first line is."""
+        old, the current one turned over once its first line is. First, a file a turn could not open (a FIFO or a
+        link put at its name: ``NotOwnFile``) is tried again: before, the log stayed shut for the rest of the run
+        after one line said so, and every later event's line went nowhere, uncounted."""
+        self._open_again()
         if self.max_age_s is None or self.clock is None or self.path is None:
             return
         half = self.max_age_s / 2
@@ -119,6 +128,22 @@ class JsonLinesSink:
                 older.unlink(missing_ok=True)
             if self._first is not None and now - self._first >= half:
                 self._rotate(force=True)
+
+    def _open_again(self) -> None:
+        if not self._started or self.path is None:
+            return
+        with self._lock:
+            if self._file is not None or not self._started:
+                return
+            try:
+                self._file = self._open()
+            except OSError as exc:
+                log.error("event log %s: still cannot be opened: %s (%d line(s) not written)", self.path,
+                          exc.strerror or exc, self.failed)
+                return
+            self._size = os.fstat(self._file.fileno()).st_size
+            self._first = _line_epoch(self.path, first=True, nofollow=self.own) if self._size else None
+            log.warning("event log %s: open again (%d line(s) not written)", self.path, self.failed)
 
     def _rotate(self, force: bool = False) -> None:
         """The full (or, ``force``, aged) file becomes ``<name>.1`` and a new one starts (called under the lock)."""
@@ -140,16 +165,12 @@ class JsonLinesSink:
         return append_own(self.path)
 
 
-class NotOwnFile(OSError):
-    """A link, FIFO, device or folder where the agent keeps a file of its own (planted there?)."""
-
-
 def append_own(path: Path) -> IO[str]:
     """``path`` opened to append, made when missing, through no link and never a FIFO or device: ``NotOwnFile``
     naming it. ``O_NONBLOCK``: a FIFO with no reader is refused at once (``ENXIO``), where a plain open waited for
     one for ever."""
     flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
-    why = "a link, FIFO, device or folder where the agent keeps its own file (planted?): remove it"
+    why = WHY
     try:
         fd = os.open(path, flags, 0o666)
     except OSError as exc:

@@ -46,6 +46,7 @@ from pathlib import Path
 
 from edge_agent.clock import Clock
 from edge_agent.durable import fsync_dir
+from edge_agent.owndb import connect_own
 
 log = logging.getLogger(__name__)
 # the longest a session write (a login's row, a sign-out) waits for another connection's write lock: the page's audit
@@ -99,7 +100,7 @@ class SessionTable:
         self.failing: str | None = None  # why the last access failed, until one succeeds (logged once)
         Path(db_path).parent.mkdir(parents=True, exist_ok=True)
         self._ended_file = Path(db_path).parent / ENDED_FILE
-        self._db = sqlite3.connect(str(db_path), check_same_thread=False, timeout=wait_s)
+        self._db = connect_own(db_path, check_same_thread=False, timeout=wait_s)
         self._db.execute("PRAGMA journal_mode=WAL")
         with self._db:
             self._db.executescript(_SCHEMA)

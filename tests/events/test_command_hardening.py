@@ -231,6 +231,35 @@ def test_commands_dropped_by_a_full_queue_get_a_busy_reply(setup, broker, tmp_pa
         control.release.set()
 
 
+def test_replies_waiting_to_go_out_are_bounded(setup, broker, caplog):
+    """Every command gets a reply (a busy or malformed one too) and paho held each in memory until the broker
+    acknowledged it: 8,000 garbage commands a second grew a real ``run`` from 197 to 729 MB in 25 s and the outbox's
+    events waited behind them. A broker that acknowledges nothing (stopped) stands for one the flood outpaces."""
+    import os
+    import signal
+
+    from edge_agent.events.command_handler import Reply
+    from edge_agent.events.mqtt_link import REPLY_BACKLOG
+
+    make, backend, control, clock = setup
+    link = make()
+    held = link.conn.client._out_messages
+    assert broker._proc is not None
+    os.kill(broker._proc.pid, signal.SIGSTOP)
+    try:
+        with caplog.at_level(logging.WARNING, logger="edge_agent.events.mqtt_link"):
+            for _ in range(3 * REPLY_BACKLOG):
+                link._send_reply(Reply(f"{PREFIX}/reply/flood", {"ok": False, "code": "busy"}))
+        assert len(held) <= REPLY_BACKLOG
+        assert link.replies_dropped >= 2 * REPLY_BACKLOG and link.stats()["replies_dropped"] == link.replies_dropped
+        assert len([r for r in caplog.records if "waiting to go out" in r.getMessage()]) <= 5  # the log's budget
+    finally:
+        os.kill(broker._proc.pid, signal.SIGCONT)
+    wait_until(lambda: len(held) == 0, timeout=30, what="the held replies to go out")
+    sent = send(backend, "charger-status", {"ts": now(clock), "bay": "B1", "status": "charging"}, "backend/after")
+    assert reply_with(backend, sent).json()["ok"]
+
+
 def _plates(n: int) -> list[str]:
     return [f"京AD{i:05d}" for i in range(n)]
 

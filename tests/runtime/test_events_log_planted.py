@@ -86,8 +86,38 @@ def test_a_link_planted_at_the_turn_is_refused_and_the_agent_goes_on(tmp_path, m
     monkeypatch.setattr(os, "replace", real_replace)
     sink.bus.publish(Event.make(EventType.VEHICLE_DEPARTED, clock, bay_id="A1", visit_id="v1"))
     sink.stop()
-    assert elsewhere.read_text() == "" and sink.failed == 1
+    assert elsewhere.read_text() == "" and sink.failed == 2  # the turn, and the departure's line after it
     assert "vehicle_arrived" in (tmp_path / "events.jsonl.1").read_text()
+
+
+def test_a_fifo_planted_at_the_turn_does_not_hold_the_loop_and_the_log_opens_again_once_it_is_gone(tmp_path,
+                                                                                               monkeypatch):
+    """Before: no hang (never a FIFO), but the log stayed shut for the rest of the run after one line said so, every
+    later event's line written nowhere and not counted. Now each is counted, and the minute's ``expire`` opens the
+    file again once the plant is removed."""
+    path = tmp_path / "events.jsonl"
+    sink, clock = _sink(path, max_bytes=10, max_age_s=30 * 86400)
+    sink.start()
+    real_replace = os.replace
+
+    def replace_then_plant(src, dst):
+        real_replace(src, dst)
+        os.mkfifo(path)
+
+    monkeypatch.setattr(os, "replace", replace_then_plant)
+    sink.bus.publish(Event.make(EventType.VEHICLE_ARRIVED, clock, bay_id="A1", visit_id="v1"))  # the turn
+    monkeypatch.setattr(os, "replace", real_replace)
+    sink.bus.publish(Event.make(EventType.VEHICLE_IDENTIFIED, clock, bay_id="A1", visit_id="v1"))
+    assert sink.failed == 2
+    sink.expire()  # the plant still there: still refused, nothing waits on the FIFO
+    sink.bus.publish(Event.make(EventType.VIOLATION_STARTED, clock, bay_id="A1", visit_id="v1"))
+    assert sink.failed == 3
+    path.unlink()
+    sink.expire()
+    sink.bus.publish(Event.make(EventType.VEHICLE_DEPARTED, clock, bay_id="A1", visit_id="v1"))
+    sink.stop()
+    assert sink.failed == 3
+    assert "vehicle_departed" in (tmp_path / "events.jsonl.1").read_text() + path.read_text()
 
 
 def test_its_own_regular_file_is_appended_and_its_age_read(tmp_path):
