@@ -741,7 +741,8 @@ class Registration:
     def _lens(self, a: np.ndarray, b: np.ndarray, n: int) -> float:
         """The radial term (``LENS_KS``) whose undoing on ``b`` lets a similarity explain ``GENERAL_GAIN`` times
         ``n`` matches (and ``MIN_INLIERS`` more), the best such; 0.0 if none. Only asked where the fit left most
-        matches out, so an unmoved view pays nothing (about 1 ms a term where it is asked)."""
+        matches out: on PKLot views hours apart most feature measurements, +8 ms CPU each (29.7 -> 37.5 ms); the
+        still frames between them (phase correlation) pay nothing."""
         assert self._size is not None
         c = np.float32([self._size[0], self._size[1]]) * self._scale / 2
         q = (b - c) / c[0]
