@@ -44,7 +44,7 @@ import io
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +66,13 @@ MIN_INLIERS = 30  # fewer agreeing matches: no measurement (night without lamps,
 # ground they lie on, trusted (bays-dev PKLot, a slide moving the near bays 30-50 px: never ``camera_moved``). The
 # ratio on unmoved PKLot pairs hours to days apart: 0.56-1.16; on such slides 1.68-2.56; turns, zooms, shifts ~1.0.
 GENERAL_GAIN = 1.4
+# A view whose lens distortion changed (the camera's lens distortion correction switched on or off, a wide lens
+# swapped in) bends the picture about its centre: no similarity or affine fit follows it, and the one fitted to the
+# middle (most of the matches) carried the bays 20-75 px off their ground at the edges, trusted, under 24 px
+# (bays-dev PKLot, k1 -0.1: 12 parked cars read surely empty). Where undoing a radial term about the frame's centre
+# (x_u = x_d (1 + k r^2), r in half-widths) lets the similarity explain ``GENERAL_GAIN`` times the matches (and
+# ``MIN_INLIERS`` more), the bays' corners are moved by that bend too: beyond the tolerance the camera moved.
+LENS_KS = tuple(k for k in np.round(np.arange(-0.3, 0.301, 0.025), 3) if k != 0)
 MASKED_MIN_KEYPOINTS = 200  # fewer outside the bays (a view that is nearly all bay): use the whole frame
 FEATURES_N = 800  # corners kept per view (the inlier counts below are calibrated on this many)
 # Kept spread over the view: cells of this many work px, each given its share of ``FEATURES_N`` (its strongest
@@ -183,6 +190,18 @@ class Shift:
         """``points`` (reference px) where this view shows them."""
         (a, b, c), (d, e, f) = self.warp
         return [(a * float(x) + b * float(y) + c, d * float(x) + e * float(y) + f) for x, y in points]
+
+
+def bent(shift: Shift, points: np.ndarray, k: float, size: tuple[int, int]) -> Shift:
+    """``shift`` with ``px`` the most a bay corner moved once the lens's changed radial term ``k`` (``LENS_KS``)
+    bends the view too: the warp cannot carry them there, so only the verdict "moved" changes."""
+    c = np.float64(size) / 2
+    u = (np.float64(shift.apply(points.tolist())) - c) / c[0]  # where the similarity puts them, undistorted
+    d = u.copy()
+    for _ in range(20):  # x_u = x_d (1 + k r_d^2), solved for x_d
+        d = u / np.maximum(1 + k * (d * d).sum(axis=1, keepdims=True), 0.2)
+    moved = float(np.hypot(*(d * c[0] + c - points).T).max())
+    return replace(shift, px=max(shift.px, moved))
 
 
 def reference_key(size: tuple[int, int] | None, polygons: list, view: str | None = None,
@@ -698,9 +717,10 @@ class Registration:
         self._anchor = None
         self.measure(frame_bgr)
 
-    def _match(self, ref: _View, cur: _View) -> tuple[np.ndarray, int] | None:
+    def _match(self, ref: _View, cur: _View) -> tuple[np.ndarray, int, float] | None:
         """(2x3 similarity from ``ref``'s full-frame px to ``cur``'s, or the affine fit where it explains
-        ``GENERAL_GAIN`` times the matches: a sheared view; RANSAC inliers), or None."""
+        ``GENERAL_GAIN`` times the matches: a sheared view; RANSAC inliers; the radial term ``k`` of a changed
+        lens distortion where undoing it explains that many more (``LENS_KS``), else 0), or None."""
         matches = self._matcher.match(ref.descriptors, cur.descriptors)
         if len(matches) < MIN_INLIERS:
             return None
@@ -714,8 +734,26 @@ class Registration:
             g, g_inl = cv2.estimateAffine2D(a, b, method=cv2.RANSAC, ransacReprojThreshold=3.0)
             if g is not None and g_inl is not None and int(g_inl.sum()) >= max(GENERAL_GAIN * n, n + MIN_INLIERS):
                 m, n = np.float64(g), int(g_inl.sum())
+        k = self._lens(a, b, n) if GENERAL_GAIN * n <= len(matches) else 0.0
         m[:, 2] /= self._scale  # work px -> full-frame px (a turn, a zoom and a shear are the same at any scale)
-        return m, n
+        return m, n, k
+
+    def _lens(self, a: np.ndarray, b: np.ndarray, n: int) -> float:
+        """The radial term (``LENS_KS``) whose undoing on ``b`` lets a similarity explain ``GENERAL_GAIN`` times
+        ``n`` matches (and ``MIN_INLIERS`` more), the best such; 0.0 if none. Only asked where the fit left most
+        matches out: on PKLot views hours apart most feature measurements, +8 ms CPU each (29.7 -> 37.5 ms); the
+        still frames between them (phase correlation) pay nothing."""
+        assert self._size is not None
+        c = np.float32([self._size[0], self._size[1]]) * self._scale / 2
+        q = (b - c) / c[0]
+        r2 = (q * q).sum(axis=1, keepdims=True)
+        best, best_n = 0.0, max(GENERAL_GAIN * n, n + MIN_INLIERS) - 1
+        for k in LENS_KS:
+            got, inl = cv2.estimateAffinePartial2D(a, np.float32(b + (b - c) * k * r2), method=cv2.RANSAC,
+                                                   ransacReprojThreshold=3.0)
+            if got is not None and inl is not None and int(inl.sum()) > best_n:
+                best, best_n = float(k), int(inl.sum())
+        return best
 
     def measure(self, frame_bgr: np.ndarray, now: float = 0.0, thumb: np.ndarray | None = None) -> Shift | None:
         """This frame's shift, or None when it cannot be matched (too little structure in view).
@@ -752,10 +790,12 @@ class Registration:
                 best = (ref, got)
         if best is None or best[1][1] < MIN_INLIERS:
             return None
-        ref, (m, n) = best
+        ref, (m, n, k) = best
         total = m[:, :2] @ ref.warp  # reference -> ref view -> this frame
         total[:, 2] += m[:, 2]
         self.last = Shift.of(total, self._points(size), min(1.0, n / 200))
+        if k:
+            self.last = bent(self.last, self._points(size), k, size)
         self._anchor, self._anchor_at = thumb, now
         if 2 * MIN_INLIERS <= n < FRESH_INLIERS and not self.moved(self.last) \
                 and now - self._banked_at >= BANK_EVERY_S:  # the light moved on: remember this view too

@@ -585,3 +585,53 @@ def test_a_mount_slid_sideways_moves_the_near_bays_by_their_ground_not_the_far_f
     for still in (ref, shifted(ref, 8, -5)):  # an unmoved or plainly shifted view is measured as before
         s = reg.measure(still)
         assert s is not None and not reg.moved(s) and s.px < 10.5
+
+
+FRAME = "2013-03-09_09_30_04.jpg"  # a PKLot frame whose matches the old similarity fitted to the middle
+
+
+def _lens_bent(img: np.ndarray, k: float) -> tuple[np.ndarray, Callable]:
+    """The camera's lens distortion correction switched (a radial bend about the centre, ``k`` per half-width
+    squared: ``x_u = x_d (1 + k r_d^2)``), and where it takes a point of the old view."""
+    h, w = img.shape[:2]
+    c, f = np.float64([w / 2, h / 2]), w / 2
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    q = np.stack([(xs - c[0]) / f, (ys - c[1]) / f])
+    grow = 1 + k * (q * q).sum(axis=0)
+    view = cv2.remap(img, np.float32(q[0] * grow * f + c[0]), np.float32(q[1] * grow * f + c[1]), cv2.INTER_LINEAR)
+
+    def where(points: np.ndarray) -> np.ndarray:
+        u = (points - c) / f
+        d = u.copy()
+        for _ in range(30):
+            d = u / (1 + k * (d * d).sum(axis=1, keepdims=True))
+        return d * f + c
+
+    return view, where
+
+
+@pytest.mark.dataset
+@pytest.mark.parametrize("k", [0.1, -0.1])
+def test_a_lens_distortion_switched_under_the_bays_is_a_move(k):
+    """The lens distortion correction switched after the bays were drawn (k ±0.1: the bays' corners 40-70 px off
+    at the edges of a PKLot frame, the middle unmoved). The similarity fitted the middle and said "in place"
+    (12-22 px), the bays trusted off their ground (12 parked cars read surely empty over 20 such views). Undoing a
+    radial term explains the matches it left out: beyond the tolerance, moved. An unmoved or shifted view finds
+    no such term."""
+    if not (PKLOT / FRAME).is_file():
+        pytest.skip("../shared/datasets/bays-dev is not present")
+    with (PKLOT.parents[1] / "frames.csv").open(encoding="utf-8") as f:
+        rows = [r for r in csv.DictReader(f) if r["file"].endswith(FRAME)]
+    bays = [(r["bay_id"], [tuple(map(float, p)) for p in json.loads(r["polygon"])]) for r in rows]
+    ref = cv2.imread(str(PKLOT / FRAME))
+    reg = Registration(24, bays)
+    reg.measure(ref)
+    view, where = _lens_bent(ref, k)
+    corners = np.float64([p for _, poly in bays for p in poly])
+    assert np.hypot(*(where(corners) - corners).T).max() > 40  # the bays did move off their ground
+    s = reg.measure(view)
+    assert s is not None and reg.moved(s), s
+    for still in (ref, shifted(ref, 8, -5)):
+        s = reg.measure(still)
+        assert s is not None and not reg.moved(s) and s.px < 10.5, s
+
