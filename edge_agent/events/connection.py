@@ -430,10 +430,6 @@ class Connection:
                 raise PacketTooLarge(f"{size} bytes, over the broker's maximum packet size of {limit} bytes")
         return self.client.publish(topic, payload, qos=qos, retain=retain, properties=props if self._v5 else None).mid
 
-    def waiting(self) -> int:
-        """Messages paho holds to send or to see acknowledged (its own queue, in memory, unbounded)."""
-        return len(self.client._out_messages)
-
     def still_waiting(self, mids: Iterable[int]) -> set[int]:
         """Those of ``mids`` paho still holds (not yet acknowledged). A membership test per mid, atomic under the
         GIL: iterating paho's dict from another thread while its network thread changes it would raise."""
