@@ -51,10 +51,17 @@ def connect_own(path: str | Path, **kwargs: Any) -> sqlite3.Connection:
 
 def check_opened(db: sqlite3.Connection, path: Path) -> None:
     """Raise ``NotOwnFile`` naming ``path`` unless ``db``'s main database is the regular file at ``path``."""
-    row = db.execute("PRAGMA database_list").fetchone()
-    opened = str(row[2]) if row else ""
-    folder, name = os.path.split(os.path.abspath(path))
-    if opened != os.path.join(os.path.realpath(folder), name):  # a link at the name was followed
+    # as bytes: a name that is not UTF-8 (surrogate escapes) failed to decode as text, its start refused
+    row = db.execute("SELECT CAST(file AS BLOB) FROM pragma_database_list WHERE name = 'main'").fetchone()
+    if row is None or not row[0]:  # no file at all (":memory:", "" a temporary one): nothing at a name to judge
+        if str(path) in (":memory:", ""):
+            return
+        raise NotOwnFile(errno.EINVAL, WHY, str(path))
+    opened = os.fsdecode(bytes(row[0]))
+    # the folder as the kernel (and SQLite) walk it: ``..`` after a linked folder goes up from where the link leads
+    # (a lexical ``abspath`` went up from the link, and the name was refused as a planted link)
+    folder, name = os.path.split(os.fspath(path))
+    if opened != os.path.join(os.path.realpath(folder or "."), name):  # a link at the name was followed
         raise NotOwnFile(errno.ELOOP, WHY, str(path))
     modes = _modes_open_on(opened)
     if modes is None:  # no /proc: the name, looked at once more

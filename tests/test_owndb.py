@@ -114,3 +114,26 @@ def test_a_descriptor_on_a_fifo_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(owndb, "_modes_open_on", lambda name: modes)
     with pytest.raises(NotOwnFile):
         connect_own(tmp_path / "evidence.db")
+
+
+def test_names_an_operator_may_give_are_opened(tmp_path, monkeypatch):
+    """Names SQLite opens as the kernel does are no plant: a name that is not UTF-8 (a data dir given on the command
+    line, read with Python's surrogate escapes; SQLite's name for it failed to decode: "Could not decode to UTF-8",
+    the start refused), ``..`` after a linked folder (the kernel goes up from where the link leads, as SQLite does,
+    where a lexical ``abspath`` went up from the link: refused as a planted link), and a database in memory (no file
+    at all: refused as ``':memory:'`` being a link)."""
+    raw = os.fsdecode(os.fsencode(str(tmp_path)) + b"/evid\xffence.db")
+    db = connect_own(raw, isolation_level=None)
+    db.execute("CREATE TABLE t (x)")
+    db.close()
+    assert os.fsencode(str(tmp_path)) + b"/evid\xffence.db" in [os.fsencode(str(p)) for p in tmp_path.iterdir()]
+    deep = tmp_path / "ssd" / "agent"
+    deep.mkdir(parents=True)
+    (tmp_path / "data").symlink_to(deep)
+    monkeypatch.chdir(tmp_path)
+    for name in (tmp_path / "data" / ".." / "up.db", Path("data/../rel.db")):
+        connect_own(name, isolation_level=None).execute("CREATE TABLE t (x)")
+    assert _tables(tmp_path / "ssd" / "up.db") == ["t"] and _tables(tmp_path / "ssd" / "rel.db") == ["t"]
+    memory = connect_own(":memory:")
+    assert memory.execute("SELECT 1").fetchone() == (1,)
+    memory.close()

@@ -18,7 +18,7 @@ import threading
 import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
@@ -430,9 +430,11 @@ class Connection:
                 raise PacketTooLarge(f"{size} bytes, over the broker's maximum packet size of {limit} bytes")
         return self.client.publish(topic, payload, qos=qos, retain=retain, properties=props if self._v5 else None).mid
 
-    def waiting(self) -> int:
-        """Messages paho holds to send or to see acknowledged (its own queue, in memory, unbounded)."""
-        return len(self.client._out_messages)
+    def still_waiting(self, mids: Iterable[int]) -> set[int]:
+        """Those of ``mids`` paho still holds (not yet acknowledged). A membership test per mid, atomic under the
+        GIL: iterating paho's dict from another thread while its network thread changes it would raise."""
+        out = self.client._out_messages
+        return {mid for mid in mids if mid in out}
 
     @staticmethod
     def payload_properties() -> Properties:

@@ -61,11 +61,13 @@ OPEN_RETRY_S = 5.0  # an outbox a full disk kept closed is tried again this ofte
 # Payload bytes the command queue may hold: a count alone let 1,000 queued commands of 20 MB each hold 20 GB.
 # One command of any allowed size always fits in an empty queue.
 COMMAND_QUEUE_BYTES = 32 * 2**20
-# Replies waiting in paho's queue beyond this many messages are dropped (counted ``replies_dropped``). Why: every
-# command gets a reply, a busy or malformed one too, and paho holds each in memory until the broker acknowledges it
-# (20 in flight): a flood of 8,000 garbage commands a second, within mosquitto's defaults, grew a real ``run`` from
-# 197 to 768 MB in 100 s, and a real command's reply waited behind the flood's tens of thousands (23 of 24 never
-# came). Events go out of the outbox a window at a time and so wait behind at most this many replies.
+# Replies beyond this many of the link's own replies waiting in paho's queue are dropped (counted
+# ``replies_dropped``). Why: every command gets a reply, a busy or malformed one too, and paho holds each in memory
+# until the broker acknowledges it (20 in flight): a flood of 8,000 garbage commands a second, within mosquitto's
+# defaults, grew a real ``run`` from 197 to 768 MB in 100 s, and a real command's reply waited behind the flood's tens
+# of thousands (23 of 24 never came). Events go out of the outbox a window at a time and so wait behind at most this
+# many replies. Only replies count: a bound on paho's whole queue dropped every reply, a done lock command's too,
+# while the outbox drained (``outbox.window`` up to 10,000) or a reconnect said the retained states again.
 REPLY_BACKLOG = 500
 REPLY_LOG_BURST, REPLY_LOG_EVERY_S = 5, 60.0
 
@@ -157,7 +159,9 @@ class MqttLink:
         self.heartbeats_too_large = 0  # over the broker's Maximum Packet Size: skipped
         self.commands_busy = 0
         self.commands_too_large = 0
-        self.replies_dropped = 0  # over REPLY_BACKLOG waiting in paho's queue
+        self.replies_dropped = 0  # over REPLY_BACKLOG of our replies waiting in paho's queue
+        self._replies: set[int] = set()  # mids of the replies paho may still hold (pruned at each reply)
+        self._replies_lock = threading.Lock()  # replies go out from the command worker and paho's thread (busy)
         self._reply_log = LogBudget(log, clock.monotonic, REPLY_LOG_BURST, REPLY_LOG_EVERY_S, logging.WARNING,
                                     "dropped reply line(s)")
         self._threads: list[threading.Thread] = []
@@ -599,17 +603,19 @@ class MqttLink:
             self._send_reply(self.commands.handle(cmd))
 
     def _send_reply(self, reply: Reply) -> None:
-        if self.conn.waiting() >= REPLY_BACKLOG:  # a flood's replies must not fill the memory (REPLY_BACKLOG)
-            self.replies_dropped += 1
-            self._reply_log.say("reply %s to %s dropped: %d messages already waiting to go out; %d dropped so far",
-                                quote(str(reply.body.get("code")), 40), quote(reply.topic, 100), self.conn.waiting(),
-                                self.replies_dropped)
-            return
-        props = self.conn.reply_properties(reply.correlation) if self.conn.v5 else None
-        try:
-            self.conn.publish(reply.topic, _json(reply.body), qos=1, props=props)
-        except ValueError as exc:
-            log.error("reply to %s not sent: %s", quote(reply.topic, 100), exc)
+        with self._replies_lock:
+            self._replies = self.conn.still_waiting(self._replies)
+            if len(self._replies) >= REPLY_BACKLOG:  # a flood's replies must not fill the memory (REPLY_BACKLOG)
+                self.replies_dropped += 1
+                self._reply_log.say("reply %s to %s dropped: %d replies already waiting to go out; %d dropped so far",
+                                    quote(str(reply.body.get("code")), 40), quote(reply.topic, 100),
+                                    len(self._replies), self.replies_dropped)
+                return
+            props = self.conn.reply_properties(reply.correlation) if self.conn.v5 else None
+            try:
+                self._replies.add(self.conn.publish(reply.topic, _json(reply.body), qos=1, props=props))
+            except ValueError as exc:
+                log.error("reply to %s not sent: %s", quote(reply.topic, 100), exc)
 
     def _tick_loop(self) -> None:
         while not self._stop.wait(0.25):

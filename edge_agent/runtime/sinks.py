@@ -63,6 +63,7 @@ class JsonLinesSink:
         self._lock = threading.Lock()
         self._started = False
         self.failed = 0  # lines the log file could not take (disk full): counted, not a traceback per event
+        self.turns_failed = 0  # turns that found no new file (a rename refused, a plant at the name): their line kept
 
     def start(self) -> None:
         if self.path is not None:
@@ -100,16 +101,24 @@ class JsonLinesSink:
                 try:
                     out.write(line + "\n")
                     out.flush()
-                    if out is self._file:
-                        self._size += len(line.encode()) + 1
-                        if self._first is None:
-                            self._first = _epoch_of(obj)
-                        self._rotate()
                 except OSError as exc:
                     self.failed += 1
                     if self.failed == 1 or self.failed % 100 == 0:
                         log.error("event log %s: %s (%d line(s) not written)", self.path, exc.strerror or exc,
                                   self.failed)
+                    continue
+                if out is self._file:
+                    self._size += len(line.encode()) + 1
+                    if self._first is None:
+                        self._first = _epoch_of(obj)
+                    try:
+                        self._rotate()
+                    except OSError as exc:  # this line is in the file turned over: only the lines after it are lost
+                        self.turns_failed += 1
+                        if self.turns_failed == 1 or self.turns_failed % 100 == 0:
+                            log.error("event log %s: no new file at its turn: %s (%d turn(s) failed; a line that "
+                                      "finds no file is counted as not written, the file tried again each minute)",
+                                      self.path, exc.strerror or exc, self.turns_failed)
 
     def expire(self) -> None:
         """Drop what is older than ``max_age_s`` (see the class): the older file once its last line is half that

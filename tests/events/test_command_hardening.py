@@ -260,6 +260,33 @@ def test_replies_waiting_to_go_out_are_bounded(setup, broker, caplog):
     assert reply_with(backend, sent).json()["ok"]
 
 
+def test_a_reply_is_not_dropped_behind_the_outbox_s_events(setup, broker):
+    """The bound is on the replies themselves, not on everything paho holds: with 600 events waiting for the broker
+    (an outbox drained after an hour's outage at ``outbox.window`` 1,000, or the retained states and Home Assistant
+    configs said again at a reconnect) the bound on paho's whole queue dropped every command's reply, a lock
+    command's too, done but never answered, so the backend sent it again."""
+    import os
+    import signal
+
+    from edge_agent.events.command_handler import Reply
+
+    make, backend, control, clock = setup
+    link = make()
+    held = link.conn.client._out_messages
+    assert broker._proc is not None
+    os.kill(broker._proc.pid, signal.SIGSTOP)
+    try:
+        for i in range(600):
+            link.conn.publish(f"{PREFIX}/events", b'{"n": %d}' % i, qos=1)
+        assert len(held) >= 600
+        corr = b"lock-42"
+        link._send_reply(Reply(f"{PREFIX}/reply/lock", {"ok": True, "code": "lowered"}, corr))
+        assert link.replies_dropped == 0
+    finally:
+        os.kill(broker._proc.pid, signal.SIGCONT)
+    wait_until(lambda: list(backend.on(f"{PREFIX}/reply/lock")) or None, timeout=30, what="the lock's reply")
+
+
 def _plates(n: int) -> list[str]:
     return [f"京AD{i:05d}" for i in range(n)]
 
