@@ -153,7 +153,13 @@ class LockController:
                     self._maintenance_event(True, operator=operator)
                 self.mode = "maintenance"
                 self.admitted_at = None
-                return self.il.request("down", "maintenance mode", operator)
+                d = self.il.request("down", "maintenance mode", operator)
+                if not d.ok and d.code == "down_unconfirmed":
+                    # the mode is on all the same: answered ``ok: false``, a backend reading ``ok`` took the command
+                    # for refused and the bay for automatic, the lock held in maintenance (probe lock36). ``ok`` says
+                    # what the command did; ``data.code`` and the words say the arm may not be down
+                    return Decision(True, f"maintenance mode on; {d.message}", d.code)
+                return d
             if self.mode == "maintenance":
                 self._maintenance_event(False, operator=operator, since=began.since if began else None)
             self.mode = "auto"
