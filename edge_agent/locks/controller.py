@@ -190,7 +190,8 @@ class LockController:
             refused_at=said[2] if said else None,
             lowering_in_s=None if owed is None else round(owed, 1),
             lowering_since=il.latches.lowering(lock_id) if owed is not None else None,
-            lowering_retried=owed is not None and il.lowering_retried)
+            lowering_retried=owed is not None and il.lowering_retried,
+            lowering_blocked=il.lowering_blocked if owed is not None else None)
 
     def _maintenance_event(self, on: bool, operator: str | None = None, since: str | None = None,
                            restored: bool = False) -> None:

@@ -503,6 +503,14 @@ class Interlock:
         return None
 
     @property
+    def lowering_blocked(self) -> str | None:
+        """Why the lowering owed cannot start now, whatever ``owed_lowering_in`` says (None: nothing stops it): both
+        limit switches read active — the motor is kept off while they do (``check``), so a faulted arm's lowering held
+        for the motor's duty waited on past its time, and the live page said "in 0 s" for as long as they did (probe
+        lock36)."""
+        return "switches_both" if self._switches.position == "both" else None
+
+    @property
     def lowering_retried(self) -> bool:
         """The lowering owed is due because its motor line write (or the check before it) failed, and is tried again
         at each tick. Not one merely due since the last tick: "0 s left" said that for every lowering after a
