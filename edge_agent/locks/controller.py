@@ -69,7 +69,7 @@ class LockController:
         if self.mode == "maintenance":
             with self.il.guard():
                 self._maintenance_event(True, restored=True)
-                self.il.request("down", "maintenance mode (kept over a restart)")
+                self.il.lower_at_start("maintenance mode (kept over a restart)")
 
     # -- inputs from the bay stage --------------------------------------------------------------
     def on_input(self) -> None:

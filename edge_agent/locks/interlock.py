@@ -290,6 +290,17 @@ class Interlock:
         self.driver.on_input_change(self._input_changed)
         self.check()
 
+    def lower_at_start(self, reason: str) -> Decision:
+        """A lowering the start owes beyond the interlock's own (maintenance mode kept over a restart: the
+        controller's ``start``): within the motor's duty as the start's own drives are (``_hold_start``). Asked as
+        any lowering, a crash loop under maintenance with the arm off its down end drove the motor at every start."""
+        with self.guard():
+            self._starting = True
+            try:
+                return self.request("down", reason)
+            finally:
+                self._starting = False
+
     def _restore_duty(self) -> None:
         """The motor's starts the runs before saved (``latches.starts``), as this run's: its duty (``max_moves`` starts
         a ``max_moves_window_s``) holds across a restart. Forgotten, a crash loop killing the agent during a start's
@@ -831,9 +842,10 @@ class Interlock:
         if held is None or due is None:  # ``_duty_held`` said both stand
             return Decision(True, "already lowering")
         rest = due - self.clock.monotonic()
-        if self.fault:
-            return Decision(True, f"lowering in {rest:.0f}s: lock in fault ({self.fault}), the motor started "
-                            f"{len(self._moves)} times in the last {self.cfg.max_moves_window_s:g}s (max_moves)")
+        if self.fault or self._starting:  # (the start's own: maintenance kept over a restart, ``lower_at_start``)
+            return Decision(True, f"lowering in {rest:.0f}s: " + (f"lock in fault ({self.fault}), " if self.fault
+                                                                  else "") + f"the motor started {len(self._moves)} "
+                            f"times in the last {self.cfg.max_moves_window_s:g}s (max_moves)")
         self._deferred, self._reverse_at, self._duty_due = None, None, None
         try:
             self._start(replace(held, started=self.clock.monotonic(), reason=reason, operator=operator))

@@ -148,3 +148,20 @@ def test_starts_older_than_the_window_or_from_a_clock_set_back(make_rig, kind, t
     assert not rig.down_active() and rig.manager.lock_notes()[BAY].lowering_in_s == pytest.approx(
         rig.lock_cfg.max_moves_window_s, abs=1)
     rig.safe()
+
+
+def test_maintenance_kept_over_a_crash_loop_keeps_to_the_motor_duty(make_rig, kind, tmp_path):
+    """Maintenance mode restored at each start lowers an arm found off its down end — the start's own drive too: a
+    crash loop with the arm held up by a stall (no fault: each run killed before the timeout) started the motor at
+    every start."""
+    path = tmp_path / "lock-latches.json"
+    rig = make_rig(kind, position=1.0, latches_at=path)
+    rig.inject("stall")
+    assert rig.manager.set_maintenance(BAY, True, "tech").ok
+    t0 = rig.clock.monotonic()
+    _crash_loop(rig, 29, seed=5)
+    assert rig.manager.status()[BAY]["mode"] == "maintenance"
+    starts = _down_starts(rig, t0)
+    assert _most_in_a_window(starts, rig.lock_cfg.max_moves_window_s) <= rig.lock_cfg.max_moves, starts
+    rig.step(rig.lock_cfg.max_moves_window_s + rig.lock_cfg.motor_timeout_s)
+    rig.safe()
