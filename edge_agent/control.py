@@ -77,6 +77,9 @@ class LockNote:
     lowering_in_s: float | None = None  # a lowering owed, not under way: seconds until it starts (0: due)
     lowering_since: str | None = None
     lowering_retried: bool = False  # that lowering's motor line write failed: tried again at each tick
+    # why that lowering cannot start now, whatever its time says (``switches_both``: both limit switches read active,
+    # the motor kept off): "in 0 s" stood on the page for as long as they did (probe lock36)
+    lowering_blocked: str | None = None
 
 
 class AgentControl(Protocol):

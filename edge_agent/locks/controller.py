@@ -69,7 +69,7 @@ class LockController:
         if self.mode == "maintenance":
             with self.il.guard():
                 self._maintenance_event(True, restored=True)
-                self.il.request("down", "maintenance mode (kept over a restart)")
+                self.il.lower_at_start("maintenance mode (kept over a restart)")
 
     # -- inputs from the bay stage --------------------------------------------------------------
     def on_input(self) -> None:
@@ -153,7 +153,13 @@ class LockController:
                     self._maintenance_event(True, operator=operator)
                 self.mode = "maintenance"
                 self.admitted_at = None
-                return self.il.request("down", "maintenance mode", operator)
+                d = self.il.request("down", "maintenance mode", operator)
+                if not d.ok and d.code == "down_unconfirmed":
+                    # the mode is on all the same: answered ``ok: false``, a backend reading ``ok`` took the command
+                    # for refused and the bay for automatic, the lock held in maintenance (probe lock36). ``ok`` says
+                    # what the command did; ``data.code`` and the words say the arm may not be down
+                    return Decision(True, f"maintenance mode on; {d.message}", d.code)
+                return d
             if self.mode == "maintenance":
                 self._maintenance_event(False, operator=operator, since=began.since if began else None)
             self.mode = "auto"
@@ -184,7 +190,8 @@ class LockController:
             refused_at=said[2] if said else None,
             lowering_in_s=None if owed is None else round(owed, 1),
             lowering_since=il.latches.lowering(lock_id) if owed is not None else None,
-            lowering_retried=owed is not None and il.lowering_retried)
+            lowering_retried=owed is not None and il.lowering_retried,
+            lowering_blocked=il.lowering_blocked if owed is not None else None)
 
     def _maintenance_event(self, on: bool, operator: str | None = None, since: str | None = None,
                            restored: bool = False) -> None:

@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterator, Literal
 
-from edge_agent.clock import Clock, iso
+from edge_agent.clock import Clock, iso, parse_iso
 from edge_agent.config.locks import LockConfig
 from edge_agent.events.bus import EventBus
 from edge_agent.events.types import Event, EventType
@@ -124,6 +124,10 @@ class Interlock:
         # the due time a lowering was left owed at because its motor line write (or the check before it) failed:
         # the live page's "overdue" (``lowering_retried``); a lowering merely due before the next tick is not that
         self._failed_due: float | None = None
+        # the due time a start's own lowering was left owed at because the motor's duty, saved over the restart, was
+        # spent (``_start``): it waits and is said; an NEV's or an operator's lowering meanwhile is not held by it
+        self._duty_due: float | None = None
+        self._starting = False  # inside ``start``: its drives keep to the duty saved by the runs before
         self._published: str | None = None
         self._recovery_timed_out = False
         self._reversed = False  # this run saw the motor drive the arm away from its target (``REVERSED``): not driven
@@ -199,80 +203,116 @@ class Interlock:
         An arm found up whose last rise no run saw end is lowered: the agent died mid-rise (SIGKILL, out of
         memory, a hang and the watchdog), the relay stayed on and the arm ran on to its end stop with nothing
         checking the bay on the way — a car that rolled in meanwhile is over it. It was taken as up, for good,
-        with nothing said. An arm that reached its up switch watched and rested there stays up."""
+        with nothing said. An arm that reached its up switch watched and rested there stays up.
+
+        The motor's duty holds across the restart (``_restore_duty``): a drive of the start's own past it waits
+        (``_hold_start``)."""
         with self.guard():
-            self._motor_stop()
-            sw = self._switches = self.driver.read_switches()
-            self._pending = None
-            saved = self.latches.fault(self.cfg.id)
-            rose = self.latches.rising(self.cfg.id)
-            owed = self.latches.lowering(self.cfg.id)
-            # a run-on (``reset``) the last run did not see end: the down switch is still no witness. Taken at its
-            # word, a restart during the run-on said ``down`` with the arm part way up under a stone (review43)
-            self._down_doubted = owed is not None and self.latches.lowering_doubted(self.cfg.id)
-            run_on = self.cfg.motor_timeout_s if self._down_doubted else None  # the stroke is not known yet
-            rest = self.latches.rest(self.cfg.id)  # where the last run's proven switches left the arm
-            self._restore_blindness()
-            if saved is not None:
-                # a lowering that timed out in this fault is not driven again by a restart: only a reset tries again
-                self._recovery_timed_out = saved.lowering_timed_out is not None
-                self._reversed = saved.code == REVERSED  # nor a motor seen to turn the wrong way
-                if self._recovery_timed_out and sw.position != "down":
-                    log.warning("lock %s: a lowering in fault %s timed out at %s: not driven again until a reset, the "
-                                "arm off its down end", self.cfg.id, saved.code, saved.lowering_timed_out)
-                if sw.position == "down" and rest == "up":
-                    # read down where the last run's proven switches left the arm up (``_unproven_start``): its
-                    # switches swapped while the agent was stopped (a technician at the faulted lock) — the down
-                    # switch is no witness until a run-on proves it. Taken at its word, the NEV was told "already
-                    # down (fault)" and the reset said ``down``, the arm up in front of it (review48)
-                    log.warning("lock %s: found down at start-up in fault %s where the last run left it up: the down "
-                                "switch is no witness until a lowering proves it", self.cfg.id, saved.code)
-                    self._down_doubted = True
-                lower = not (self._recovery_timed_out or self._reversed)
-                self._enter_fault(saved.code, saved.message, lower=lower, restored=saved)
-                if lower and sw.position == "down" and rest == "up":
-                    # the fault's safe position is driven whatever the down switch says, as ``_unproven_start`` does:
-                    # doubted only, the arm swapped switches read down stood up in front of the next NEV until one
-                    # came or a reset (review49). Once: it ends at the down switch (``rest`` saved down) or reversed
-                    self._start(_Motion("down", self.clock.monotonic(), f"found down at start-up in fault "
-                                        f"{saved.code} where the last run left it up: its switches unproven, lowered",
-                                        recovery=True, run_on_s=self.cfg.motor_timeout_s))
-            elif sw.position == "both":
-                self._enter_fault("switches_both", "both limit switches active at start-up", lower=False)
-            elif sw.position == "neither":
-                self._enter_fault("position_unknown", "arm between the limit switches at start-up "
-                                  "(power lost mid-move?)", lower=True)
-            elif sw.position == "up" and rose is not None:
-                log.warning("lock %s: found up at start-up after a rise begun %s that no run saw end: lowered",
-                            self.cfg.id, rose)
-                self._start(_Motion("down", self.clock.monotonic(), f"found up after a rise begun {rose} that "
-                                    "nothing watched to its end (the agent stopped mid-rise)", recovery=True))
-            elif sw.position == "up" and owed is not None:
-                # a lowering owed when the last run ended (an NEV's whose write had failed, one waiting out
-                # reverse_delay_s): taken as up, the arm stood in front of the car it was owed to (probe lock31)
-                log.warning("lock %s: found up at start-up with a lowering owed since %s: lowered", self.cfg.id, owed)
-                self._start(_Motion("down", self.clock.monotonic(), f"a lowering owed since {owed} that the last run "
-                                    "did not finish", recovery=True, run_on_s=run_on))
-            elif sw.position == "up" and rose is None and owed is None \
-                    and (dropped := self.latches.unclaimed_move(self.cfg.id)) is not None:
-                # a lock renamed in the config is the same arm under a new id, its records dropped: which arm the
-                # file cannot say, so any found up with no record of its own is lowered (leftovers34)
-                log.warning("lock %s: found up at start-up while %s was dropped with its lock id (renamed?): "
-                            "lowered", self.cfg.id, dropped)
-                self._start(_Motion("down", self.clock.monotonic(), f"found up while {dropped} was dropped with its "
-                                    "lock id (renamed in the config?)", recovery=True))
-            elif sw.position == "down" and run_on is not None:
-                log.warning("lock %s: a run-on owed since %s that the last run did not finish: the down switch is no "
-                            "witness, driven down for %gs", self.cfg.id, owed, run_on)
-                self._start(_Motion("down", self.clock.monotonic(), f"a lowering owed since {owed} that the last run "
-                                    "did not finish, its down switch in doubt", recovery=True, run_on_s=run_on))
-            elif rest is not None and rest != sw.position:
-                self._unproven_start(sw, rest)
-            else:
-                self._switches_proven = rest is not None
-                self._set_state(sw.position, "position read from limit switches at start-up")
-            self.driver.on_input_change(self._input_changed)
-            self.check()
+            self._starting = True
+            try:
+                self._start_up()
+            finally:
+                self._starting = False
+
+    def _start_up(self) -> None:
+        """``start``'s decision (the lock held)."""
+        self._motor_stop()
+        self._restore_duty()
+        sw = self._switches = self.driver.read_switches()
+        self._pending = None
+        saved = self.latches.fault(self.cfg.id)
+        rose = self.latches.rising(self.cfg.id)
+        owed = self.latches.lowering(self.cfg.id)
+        # a run-on (``reset``) the last run did not see end: the down switch is still no witness. Taken at its
+        # word, a restart during the run-on said ``down`` with the arm part way up under a stone (review43)
+        self._down_doubted = owed is not None and self.latches.lowering_doubted(self.cfg.id)
+        run_on = self.cfg.motor_timeout_s if self._down_doubted else None  # the stroke is not known yet
+        rest = self.latches.rest(self.cfg.id)  # where the last run's proven switches left the arm
+        self._restore_blindness()
+        if saved is not None:
+            # a lowering that timed out in this fault is not driven again by a restart: only a reset tries again
+            self._recovery_timed_out = saved.lowering_timed_out is not None
+            self._reversed = saved.code == REVERSED  # nor a motor seen to turn the wrong way
+            if self._recovery_timed_out and sw.position != "down":
+                log.warning("lock %s: a lowering in fault %s timed out at %s: not driven again until a reset, the "
+                            "arm off its down end", self.cfg.id, saved.code, saved.lowering_timed_out)
+            if sw.position == "down" and rest == "up":
+                # read down where the last run's proven switches left the arm up (``_unproven_start``): its
+                # switches swapped while the agent was stopped (a technician at the faulted lock) — the down
+                # switch is no witness until a run-on proves it. Taken at its word, the NEV was told "already
+                # down (fault)" and the reset said ``down``, the arm up in front of it (review48)
+                log.warning("lock %s: found down at start-up in fault %s where the last run left it up: the down "
+                            "switch is no witness until a lowering proves it", self.cfg.id, saved.code)
+                self._down_doubted = True
+            lower = not (self._recovery_timed_out or self._reversed)
+            self._enter_fault(saved.code, saved.message, lower=lower, restored=saved)
+            if lower and sw.position == "down" and rest == "up":
+                # the fault's safe position is driven whatever the down switch says, as ``_unproven_start`` does:
+                # doubted only, the arm swapped switches read down stood up in front of the next NEV until one
+                # came or a reset (review49). Once: it ends at the down switch (``rest`` saved down) or reversed
+                self._start(_Motion("down", self.clock.monotonic(), f"found down at start-up in fault "
+                                    f"{saved.code} where the last run left it up: its switches unproven, lowered",
+                                    recovery=True, run_on_s=self.cfg.motor_timeout_s))
+        elif sw.position == "both":
+            self._enter_fault("switches_both", "both limit switches active at start-up", lower=False)
+        elif sw.position == "neither":
+            self._enter_fault("position_unknown", "arm between the limit switches at start-up "
+                              "(power lost mid-move?)", lower=True)
+        elif sw.position == "up" and rose is not None:
+            log.warning("lock %s: found up at start-up after a rise begun %s that no run saw end: lowered",
+                        self.cfg.id, rose)
+            self._start(_Motion("down", self.clock.monotonic(), f"found up after a rise begun {rose} that "
+                                "nothing watched to its end (the agent stopped mid-rise)", recovery=True))
+        elif sw.position == "up" and owed is not None:
+            # a lowering owed when the last run ended (an NEV's whose write had failed, one waiting out
+            # reverse_delay_s): taken as up, the arm stood in front of the car it was owed to (probe lock31)
+            log.warning("lock %s: found up at start-up with a lowering owed since %s: lowered", self.cfg.id, owed)
+            self._start(_Motion("down", self.clock.monotonic(), f"a lowering owed since {owed} that the last run "
+                                "did not finish", recovery=True, run_on_s=run_on))
+        elif sw.position == "up" and rose is None and owed is None \
+                and (dropped := self.latches.unclaimed_move(self.cfg.id)) is not None:
+            # a lock renamed in the config is the same arm under a new id, its records dropped: which arm the
+            # file cannot say, so any found up with no record of its own is lowered (leftovers34)
+            log.warning("lock %s: found up at start-up while %s was dropped with its lock id (renamed?): "
+                        "lowered", self.cfg.id, dropped)
+            self._start(_Motion("down", self.clock.monotonic(), f"found up while {dropped} was dropped with its "
+                                "lock id (renamed in the config?)", recovery=True))
+        elif sw.position == "down" and run_on is not None:
+            log.warning("lock %s: a run-on owed since %s that the last run did not finish: the down switch is no "
+                        "witness, driven down for %gs", self.cfg.id, owed, run_on)
+            self._start(_Motion("down", self.clock.monotonic(), f"a lowering owed since {owed} that the last run "
+                                "did not finish, its down switch in doubt", recovery=True, run_on_s=run_on))
+        elif rest is not None and rest != sw.position:
+            self._unproven_start(sw, rest)
+        else:
+            self._switches_proven = rest is not None
+            self._set_state(sw.position, "position read from limit switches at start-up")
+        self.driver.on_input_change(self._input_changed)
+        self.check()
+
+    def lower_at_start(self, reason: str) -> Decision:
+        """A lowering the start owes beyond the interlock's own (maintenance mode kept over a restart: the
+        controller's ``start``): within the motor's duty as the start's own drives are (``_hold_start``). Asked as
+        any lowering, a crash loop under maintenance with the arm off its down end drove the motor at every start."""
+        with self.guard():
+            self._starting = True
+            try:
+                return self.request("down", reason)
+            finally:
+                self._starting = False
+
+    def _restore_duty(self) -> None:
+        """The motor's starts the runs before saved (``latches.starts``), as this run's: its duty (``max_moves`` starts
+        a ``max_moves_window_s``) holds across a restart. Forgotten, a crash loop killing the agent during a start's
+        own drive (a restored fault's lowering, an unproven start's run-on for ``motor_timeout_s``) drove the motor
+        again at every start: 30 kills, 30 starts in 3.7 minutes, 71 s against a stall or a stop (probe lock36).
+        Their age is read on the wall clock (the monotonic one starts again at a reboot); one in the future (the wall
+        clock set back since, a Pi booted before NTP) counts as now: the motor's side."""
+        now, wall, window = self.clock.monotonic(), self.clock.now(), self.cfg.max_moves_window_s
+        ages = sorted((max(0.0, (wall - parse_iso(t)).total_seconds()) for t in self.latches.starts(self.cfg.id)),
+                      reverse=True)
+        self._moves.clear()
+        self._moves.extend(now - age for age in ages if age < window)
 
     def _unproven_start(self, sw: Switches, rest: str) -> None:
         """The start reads the other end from where the last run's proven switches left the arm: its switches (their
@@ -472,6 +512,14 @@ class Interlock:
         if self._lift_held or self._asked_held is not None:
             return self._duty_rest()
         return None
+
+    @property
+    def lowering_blocked(self) -> str | None:
+        """Why the lowering owed cannot start now, whatever ``owed_lowering_in`` says (None: nothing stops it): both
+        limit switches read active — the motor is kept off while they do (``check``), so a faulted arm's lowering held
+        for the motor's duty waited on past its time, and the live page said "in 0 s" for as long as they did (probe
+        lock36)."""
+        return "switches_both" if self._switches.position == "both" else None
 
     @property
     def lowering_retried(self) -> bool:
@@ -741,6 +789,8 @@ class Interlock:
         m = self._motion
         if self.state == "down" and not m:
             return Decision(True, "already down")
+        if self._duty_held():
+            return self._ask_held_start(reason, operator)
         if m and m.target == "down" or self._reverse_at is not None:
             return Decision(True, "already lowering")
         if m and m.target == "up":
@@ -776,6 +826,30 @@ class Interlock:
             # and latches tick_failed if that keeps failing. Raised to the caller, the command was answered with an
             # error and the controller took no note of it: an `unlock` for a visitor had no admit window, and the
             # arm, lowered by the tick's retry 0.1 s later, rose again at once ("bay free for 30s") in front of them
+            log.warning("lock %s: lowering (%s): the motor line write failed (%s): tried again at the next tick",
+                        self.cfg.id, reason, exc)
+            return Decision(True, f"lowering (the motor line write failed: {type(exc).__name__}: {exc}; "
+                            "tried again at the next tick)")
+        return Decision(True, "lowering")
+
+    def _ask_held_start(self, reason: str, operator: str | None) -> Decision:
+        """A lowering asked for (an NEV's, an ``unlock``, maintenance) while the start's own waits for the motor's duty
+        (``_hold_start``). In a fault it waits with it, as any lowering asked for in a fault past the duty does
+        (``_hold_asked``); with none, a lowering asked for is never held by the duty (DOWN is always allowed): the
+        start's lowering, its run-on kept, starts now as this request's. Answered "already lowering", nothing
+        driven, it was neither."""
+        held, due = self._deferred, self._reverse_at
+        if held is None or due is None:  # ``_duty_held`` said both stand
+            return Decision(True, "already lowering")
+        rest = due - self.clock.monotonic()
+        if self.fault or self._starting:  # (the start's own: maintenance kept over a restart, ``lower_at_start``)
+            return Decision(True, f"lowering in {rest:.0f}s: " + (f"lock in fault ({self.fault}), " if self.fault
+                                                                  else "") + f"the motor started {len(self._moves)} "
+                            f"times in the last {self.cfg.max_moves_window_s:g}s (max_moves)")
+        self._deferred, self._reverse_at, self._duty_due = None, None, None
+        try:
+            self._start(replace(held, started=self.clock.monotonic(), reason=reason, operator=operator))
+        except Exception as exc:  # noqa: BLE001 - owed (``_start``), tried again at the next tick
             log.warning("lock %s: lowering (%s): the motor line write failed (%s): tried again at the next tick",
                         self.cfg.id, reason, exc)
             return Decision(True, f"lowering (the motor line write failed: {type(exc).__name__}: {exc}; "
@@ -898,8 +972,9 @@ class Interlock:
             if self.fault or self.vehicle_possible() or wait > 0:  # the last gate before the UP line
                 log.error("lock %s: UP start while unsafe (or reversing) ignored", self.cfg.id)
                 return None
-            try:  # on disk before the line: a kill now leaves it rising, and the next start lowers the arm
-                self.latches.set_rising(self.cfg.id, True)
+            try:  # on disk before the line: a kill now leaves it rising, and the next start lowers the arm; the
+                # motor's start rides the same write (its duty over a restart: ``_restore_duty``)
+                self.latches.set_rising(self.cfg.id, True, keep_starts=self.cfg.max_moves)
             except OSError as exc:
                 return self._rise_unrecorded(m, exc)
             self._drive(self.driver.motor_up)
@@ -907,6 +982,9 @@ class Interlock:
             self._up_losses.rising()
         elif (why := self._forbids_lowering(m.operator)) is not None:  # the last gate, as for a rise
             log.error("lock %s: lowering (%s) in fault %s not driven: %s", self.cfg.id, m.reason, self.fault, why)
+            return None
+        elif self._starting and (rest := self._duty_rest()) > 0:
+            self._hold_start(m, rest)
             return None
         elif wait > 0:  # the motor drove up until just now: down once it has stopped turning (as after a rise)
             self._deferred, self._reverse_at = m, self.clock.monotonic() + wait
@@ -927,6 +1005,9 @@ class Interlock:
                     self._set_state("reversing", m.reason, m.operator, direction="down", safety=m.recovery or None)
                 raise
             self._moves.append(self.clock.monotonic())
+            # written with the lowering's record at the end of this decision (``guard``), not before the line: no
+            # lowering waits for an fsync, and no stroke costs an extra write
+            self.latches.note_start(self.cfg.id, self.cfg.max_moves)
             self._asked_held = None  # a lowering under way is the one a held request waited for
         m.full = self._switches.position == ("down" if m.target == "up" else "up") and self._pending is None
         # off the other end only once its switch has read open a while: one that opened a moment ago (an arm resting
@@ -943,6 +1024,27 @@ class Interlock:
         if not self.fault:
             self._set_state("moving", m.reason, m.operator, direction=m.target, safety=m.recovery or None)
         return None
+
+    def _hold_start(self, m: _Motion, rest: float) -> None:
+        """A start's own lowering (a restored fault's, an unproven start's run-on, an owed or unwatched one's) past the
+        motor's duty as the runs before left it (``_restore_duty``): it waits ``rest`` seconds and is said (the log,
+        ``lock_moved`` with the wait where no fault holds the state, the live page's "a lowering is owed: in …s"),
+        then starts as a lowering waiting out ``reverse_delay_s`` does (``check``). Driven at once, each start of a
+        crash loop killed during it drove the motor again: N kills, N × up to ``motor_timeout_s`` against a stall
+        (probe lock36). An NEV's or an operator's lowering meanwhile is not held by it (``_request_down``)."""
+        now = self.clock.monotonic()
+        self._deferred, self._reverse_at = m, now + rest
+        self._duty_due = self._reverse_at
+        why = (f"the motor started {len(self._moves)} times in the last {self.cfg.max_moves_window_s:g}s, before "
+               "this start too (max_moves)")
+        log.warning("lock %s: %s: lowered in %.0fs: %s", self.cfg.id, m.reason, rest, why)
+        if not self.fault:
+            self._set_state("reversing", f"{m.reason}: lowered in {rest:.0f}s ({why})", m.operator,
+                            direction="down", safety=True)
+
+    def _duty_held(self) -> bool:
+        """A start's own lowering waits for the motor's duty (``_hold_start``)."""
+        return self._reverse_at is not None and self._reverse_at == self._duty_due and self._deferred is not None
 
     def _forbids_lowering(self, operator: str | None) -> str | None:
         """Why this fault forbids driving a lowering (None: it does not): a motor seen to turn the arm the wrong way

@@ -15,7 +15,15 @@ policy again with nobody having looked, and a lock held down for a technician ro
                                          "rising": {"since": "…"}}},
      "held": {"lock-01": {"lowering": {"since": "…"},
                           "presence_blind": {"since": "…", "reason": "…"}}},
-     "rest": {"lock-01": {"position": "down", "since": "…"}}}
+     "rest": {"lock-01": {"position": "down", "since": "…"}},
+     "starts": {"lock-01": ["2026-01-03T07:12:40.031+08:00", "…"]}}
+
+``starts`` are the motor's last starts (at most ``max_moves``): its duty (``max_moves`` starts a
+``max_moves_window_s``) holds across a restart. Kept in memory only, a crash loop killing the agent during a start's
+own drive (a restored fault's lowering, an unproven start's run-on) drove the motor again at every start, with no
+bound: 30 kills in 3.7 minutes, 30 starts and 71 s against a stall or a stop (probe lock36). Noted at each start and
+written with the move's own record (``rising`` before the UP line, ``lowering`` once the DOWN line is on): no extra
+write a stroke. Its own key, for the same reason as ``rest``.
 
 ``rest`` is where the arm last came to rest with its switches proven in that run (a watched move ended at the switch
 it drove toward): a start that reads the other end (the switches' wires or pins swapped while the agent was
@@ -112,6 +120,8 @@ class Latches:
         self._blind: dict[str, SavedBlind] = {}  # lock id → why its presence sensor is no witness, since when
         self._rest: dict[str, tuple[str, str]] = {}  # lock id → (up / down, since): where proven switches left it
         self._rest_unsaved = False  # a rest noted at a move's end, for the end of its record's write (``set_rest``)
+        self._starts: dict[str, list[str]] = {}  # lock id → its motor's last starts (wall time): its duty over restarts
+        self._starts_unsaved = False  # a start noted for the write of its move's record (``note_start``)
         # an unfinished rise or an owed lowering read for a lock no longer configured (renamed, or removed) — the arm
         # it names may be any of this run's that has no record of its own (``unclaimed_move``) — and the locks told
         self._orphaned_moves: dict[str, str] = {}
@@ -130,8 +140,9 @@ class Latches:
         with self._lock:
             return self._rising.get(lock_id)
 
-    def set_rising(self, lock_id: str, on: bool) -> None:
-        """Note a rise begun (before its motor starts) or ended; saved at once either way.
+    def set_rising(self, lock_id: str, on: bool, keep_starts: int = 0) -> None:
+        """Note a rise begun (before its motor starts; with ``keep_starts``, the motor's start noted in the same write,
+        the last ``keep_starts`` kept: ``note_start``) or ended; saved at once either way.
 
         A rise's record that cannot be written raises ``OSError`` and is not kept: a rise nobody could see end
         after a kill must not start (the interlock refuses it; the next raise tries the write again). An end's
@@ -139,17 +150,24 @@ class Latches:
         the safe side."""
         with self._lock:
             if on == (lock_id in self._rising):
+                if on and keep_starts:  # a record left standing (its end's write failed): the start is noted still
+                    self._note_start(lock_id, keep_starts)
+                    self._save()
                 return
             if not on:
                 del self._rising[lock_id]
                 self._save()
                 return
             self._rising[lock_id] = iso(self.clock.now())
+            starts = list(self._starts.get(lock_id, []))
+            if keep_starts:
+                self._note_start(lock_id, keep_starts)
             try:
                 self._write()
-                self._rest_unsaved = False
+                self._rest_unsaved = self._starts_unsaved = False
             except OSError:
                 del self._rising[lock_id]
+                self._starts[lock_id] = starts  # the rise is refused: the motor did not start
                 raise
 
     def lowering(self, lock_id: str) -> str | None:
@@ -168,7 +186,7 @@ class Latches:
         doubted = on and doubted
         with self._lock:
             if on == (lock_id in self._lowering) and doubted == (lock_id in self._doubted):
-                self._save_rest()
+                self._save_unsaved()
                 return
             if not on:
                 del self._lowering[lock_id]
@@ -201,12 +219,29 @@ class Latches:
             else:
                 self._rest_unsaved = True
 
-    def _save_rest(self) -> None:
-        """A rest noted at a move's end whose record's write changed nothing (``_lock`` held): a lowering record that
-        stands on (a fault that doubts the down switch keeps it) carried no rest to the file — a faulted arm driven
-        down, its rest left ``up`` there, was lowered again at every restart (review49)."""
-        if self._rest_unsaved:
+    def _save_unsaved(self) -> None:
+        """A rest noted at a move's end, or a motor start, whose record's write changed nothing (``_lock`` held): a
+        lowering record that stands on (a fault that doubts the down switch keeps it) carried no rest to the file — a
+        faulted arm driven down, its rest left ``up`` there, was lowered again at every restart (review49); a lowering
+        owed before it started (a reversal's, a retry, one waiting for the duty) carried no start."""
+        if self._rest_unsaved or self._starts_unsaved:
             self._save()
+
+    def starts(self, lock_id: str) -> list[str]:
+        """The motor's last starts saved (wall time, oldest first): its duty over a restart (``Interlock.start``)."""
+        with self._lock:
+            return list(self._starts.get(lock_id, []))
+
+    def note_start(self, lock_id: str, keep: int) -> None:
+        """Note a start of the motor now (the last ``keep`` kept); written with the move's record — the lowering's,
+        at the end of the decision that switched the DOWN line on (``Interlock.guard``): no extra write a stroke. A
+        rise's goes with its ``rising`` record, before the UP line (``set_rising``)."""
+        with self._lock:
+            self._note_start(lock_id, keep)
+
+    def _note_start(self, lock_id: str, keep: int) -> None:
+        self._starts[lock_id] = (self._starts.get(lock_id, []) + [iso(self.clock.now())])[-keep:]
+        self._starts_unsaved = True
 
     def unclaimed_move(self, lock_id: str) -> str | None:
         """Once per lock: the unfinished rises and owed lowerings the start dropped for locks no longer configured,
@@ -275,7 +310,7 @@ class Latches:
         """Called with ``_lock`` held after every change; a failed write is logged, the change kept in memory."""
         try:
             self._write()
-            self._rest_unsaved = False
+            self._rest_unsaved = self._starts_unsaved = False
         except OSError as exc:
             log.error("saved lock faults %s not written (%s): a restart now would forget what changed",
                       self.where(), exc.strerror or exc)
@@ -306,6 +341,8 @@ class Latches:
             doc["held"] = dict(sorted(held.items()))
         if self._rest:  # its own key: 0.22.0's and 0.23.0's readers refuse a new one under locks or held
             doc["rest"] = {k: {"position": p, "since": since} for k, (p, since) in sorted(self._rest.items())}
+        if any(self._starts.values()):  # its own key too (``rest``)
+            doc["starts"] = {k: list(v) for k, v in sorted(self._starts.items()) if v}
         return doc
 
 
@@ -325,6 +362,7 @@ class LatchFile(Latches):
             doc = json.loads(_read(self.path))
             faults, maintenance, rising, lowering, blind, doubted = _parse(doc)
             rest = _parse_rest(doc)
+            starts = _parse_starts(doc)
         except FileNotFoundError:
             return self  # first start: nothing latched yet
         except (OSError, ValueError, RecursionError) as exc:  # JSON and UTF-8 errors are ValueErrors
@@ -332,9 +370,10 @@ class LatchFile(Latches):
             return self
         known = set(lock_ids)
         stale = sorted((faults.keys() | maintenance.keys() | rising.keys() | lowering.keys() | blind.keys()
-                        | rest.keys()) - known)
+                        | rest.keys() | starts.keys()) - known)
         for lock_id in stale:
-            what = _records(lock_id, faults, maintenance, rising, lowering, blind) or ["rest position"]
+            what = _records(lock_id, faults, maintenance, rising, lowering, blind) or \
+                [w for k, w in ((rest, "rest position"), (starts, "motor starts")) if lock_id in k]
             log.warning("lock %s is no longer configured: its saved %s dropped (configured: %s; a lock renamed "
                         "starts under its new id without them: check its arm, its fault and maintenance)", lock_id,
                         ", ".join(what), ", ".join(lock_ids) or "none")
@@ -349,6 +388,7 @@ class LatchFile(Latches):
             self._doubted = doubted & known
             self._blind = {k: v for k, v in blind.items() if k in known}
             self._rest = {k: v for k, v in rest.items() if k in known}
+            self._starts = {k: v for k, v in starts.items() if k in known}
             if stale:
                 self._save()
         for lock_id, f in self._faults.items():
@@ -465,6 +505,19 @@ def _parse_rest(doc: dict[str, Any]) -> dict[str, tuple[str, str]]:
         if not isinstance(r, dict) or r.get("position") not in ("up", "down"):
             raise ValueError(f"rest.{lock_id}: position must be up or down")
         out[lock_id] = (r["position"], _since(r.get("since"), f"rest.{lock_id}"))
+    return out
+
+
+def _parse_starts(doc: dict[str, Any]) -> dict[str, list[str]]:
+    """The ``starts`` key (none in a file 0.24.0 or older wrote); anything unexpected raises ``ValueError``."""
+    starts = doc.get("starts", {})
+    if not isinstance(starts, dict):
+        raise ValueError("starts: not an object")
+    out: dict[str, list[str]] = {}
+    for lock_id, times in starts.items():
+        if not isinstance(times, list):
+            raise ValueError(f"starts.{lock_id}: not a list of times")
+        out[lock_id] = [_since(t, f"starts.{lock_id}") for t in times]
     return out
 
 

@@ -374,6 +374,9 @@ _TEXT: dict[str, tuple[str, str]] = {
                    "aim; a car it sees, or a reset, ends it"),
     "lock_refused_at": ("拒绝升起（{at}）：{why}", "raise refused ({at}): {why}"),
     "lock_owed_in": ("待降下：{s} 秒后", "a lowering is owed: in {s}s"),
+    "lock_owed_blocked": ("待降下：两个限位开关同时有效（位置未知），电机保持停止，开关恢复正常前不会降下：请检查限位开关",
+                          "a lowering is owed: it waits while both limit switches read active (position unknown, the "
+                          "motor kept off); check the switches"),
     "lock_owed_overdue": ("待降下（{since} 起），电机线路未执行，每次检查都会重试：请检查地锁驱动板和接线",
                           "a lowering is owed since {since}: the motor line did not take it, tried again at every "
                           "tick; check the lock's driver and wiring"),

@@ -264,3 +264,32 @@ def test_a_refusal_whose_cause_is_gone_leaves_the_page(site):
         assert rig.state == "down" and rig.manager.lock_notes()[BAY].refused is None
     finally:
         rig.close()
+
+
+def test_a_lowering_held_while_both_switches_read_active_says_why_it_waits(site):
+    """A faulted arm's lowering held for the motor's duty (a backend's ``unlock`` retries under a stalled motor), then
+    both limit switches read active (a stone on the down switch, the arm up): the motor is kept off while they do, so
+    the lowering waits on past its time — and the page said "a lowering is owed: in 0 s" for as long as they did
+    (probe lock36). It says why it waits now."""
+    from tests.web.test_api import logged_in
+
+    rig = stalled_motor(site)
+    try:
+        for _ in range(rig.lock_cfg.max_moves + 2):  # a backend retrying its unlock: past the motor's duty
+            assert rig.manager.unlock(BAY, "visitor", "backend").ok
+            rig.step(6)
+        assert rig.manager.lock_notes()[BAY].lowering_in_s > 0
+        rig.inject("stick_switch", "down", True)
+        rig.step(rig.lock_cfg.max_moves_window_s)  # the duty free again; the switches still both active
+        note = rig.manager.lock_notes()[BAY]
+        assert note.fault == "switches_both" and note.lowering_in_s == 0 and not rig.down_active()
+        site.control.lock_notes = lambda: {"A1": rig.manager.lock_notes()[BAY]}
+        html = logged_in(site).get("/bays").text
+        assert "待降下：0 秒后" not in html, html  # before: said, for as long as both read active
+        assert "两个限位开关同时有效" in html and "lock-owed" in html
+        rig.inject("stick_switch", "down", None)  # the stone gone: the held lowering starts
+        rig.inject("stall", False)
+        rig.step(rig.lock_cfg.motor_timeout_s)
+        assert rig.arm.position == 0.0 and "lock-owed" not in logged_in(site).get("/bays").text
+    finally:
+        rig.close()
