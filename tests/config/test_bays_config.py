@@ -6,6 +6,7 @@ import math
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -211,6 +212,17 @@ def run_check(path) -> subprocess.CompletedProcess:  # noqa: ANN001
                           capture_output=True, text=True, timeout=60)
 
 
+def check_in_process(path: Path, capsys: pytest.CaptureFixture[str]) -> subprocess.CompletedProcess[str]:
+    """``check-config`` through ``cli.main`` in this process: a subprocess costs about a second of imports each;
+    test_check_config_lists_every_problem runs the real command (``run_check``) end to end."""
+    from edge_agent.cli import main
+
+    capsys.readouterr()
+    code = main(["check-config", str(path)])
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(["edge-agent", "check-config", str(path)], code, out, err)
+
+
 @pytest.mark.parametrize("text, expected", [
     ("site: {site_id: s\n  device_id: [", "(yaml): line "),
     ("site: {site_id: s, device_id: d}\ncamera: {source: '0'}\nbays: []\nbogus: 1\n", "bogus: unknown key"),
@@ -232,10 +244,10 @@ def run_check(path) -> subprocess.CompletedProcess:  # noqa: ANN001
     ("site: {site_id: s, device_id: d}\ncamera: {source: '0', flip: both}\nbays: []\n",
      "camera.flip: Input should be 'none', 'horizontal' or 'vertical'"),
 ])
-def test_check_config_exits_2_naming_the_key(tmp_path, text, expected):
+def test_check_config_exits_2_naming_the_key(tmp_path, text, expected, capsys):
     p = tmp_path / "bad.yaml"
     p.write_text(textwrap.dedent(text), encoding="utf-8")
-    r = run_check(p)
+    r = check_in_process(p, capsys)
     assert r.returncode == 2
     assert expected in r.stderr and "Traceback" not in r.stderr
     with pytest.raises(ConfigError):

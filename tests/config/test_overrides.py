@@ -25,6 +25,17 @@ def square(x: int) -> list[list[int]]:
     return [[px + x, py] for px, py in SQUARE]
 
 
+def check_config(config: Path, capsys: pytest.CaptureFixture[str]) -> subprocess.CompletedProcess[str]:
+    """``edge-agent check-config`` in this process (``cli.main``): a subprocess costs about a second of imports
+    each; test_check_config_says_that_overrides_apply runs the real command end to end."""
+    from edge_agent.cli import main
+
+    capsys.readouterr()
+    code = main(["check-config", str(config)])
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(["edge-agent", "check-config", str(config)], code, out, err)
+
+
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
     cfg = {
@@ -161,7 +172,7 @@ def test_a_bay_the_operator_adds_to_the_config_after_an_installer_save_is_monito
     assert [(b.id, b.charger_id) for b in cfg.bays] == [("C", None), ("A", "C1"), ("D", "C4")]
 
 
-def test_bays_saved_with_their_snapshot_size_carry_it_as_camera_width_and_height(config, tmp_path):
+def test_bays_saved_with_their_snapshot_size_carry_it_as_camera_width_and_height(config, tmp_path, capsys):
     """Polygons are pixels of one frame size: bays redrawn on a 4:3 snapshot under a config that says 960x540
     would stay blind (``camera/frame_size.py``) until someone edited the operator's file. The save keeps the
     snapshot's size with them; only width and height (and the masks scaled to them) may come from the
@@ -175,8 +186,7 @@ def test_bays_saved_with_their_snapshot_size_carry_it_as_camera_width_and_height
     with pytest.raises(ConfigError) as err:  # drawn beyond the snapshot it names
         files.set_bays([{"id": "A", "polygon": [[0, 0], [900, 0], [900, 50]]}], size=(720, 540))
     assert "bays[0].polygon" in err.value.report() and "outside the 720x540 camera frame" in err.value.report()
-    r = subprocess.run([sys.executable, "-m", "edge_agent", "check-config", str(config)],
-                       capture_output=True, text=True, timeout=60)
+    r = check_config(config, capsys)
     assert "camera frame size 720x540 (the installer's snapshot)" in r.stdout
 
     over = tmp_path / "data" / "overrides.yaml"
@@ -317,7 +327,7 @@ def test_saves_a_full_disk_refuses_leave_no_truncated_backups_and_push_no_good_o
     assert "粤BD00002" in path.read_text(encoding="utf-8")  # the file itself as the last good save left it
 
 
-def test_a_saved_bay_the_config_renames_later_is_left_out_not_kept_beside_its_successor(config):
+def test_a_saved_bay_the_config_renames_later_is_left_out_not_kept_beside_its_successor(config, capsys):
     """The installer redrew bay A (Save); later the operator renamed A to A1 in the config (the backend's name) and
     reloaded. The saved A came back by its old id, without its charger and lock, beside A1 over the same ground:
     every car was reported in two bays. A bay the installer added on the page (C) is the installer's and stays."""
@@ -329,8 +339,7 @@ def test_a_saved_bay_the_config_renames_later_is_left_out_not_kept_beside_its_su
     config.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")  # the operator, as root
     cfg = load_config(config)
     assert [(b.id, b.charger_id) for b in cfg.bays] == [("B", None), ("C", None), ("A1", "C1")]
-    r = subprocess.run([sys.executable, "-m", "edge_agent", "check-config", str(config)],
-                       capture_output=True, text=True, timeout=60)
+    r = check_config(config, capsys)
     assert r.returncode == 0, r.stderr
     assert "bays B, C (polygons)" in r.stdout and "no longer in the config file (renamed or removed there): A" in r.stdout
 
@@ -380,7 +389,7 @@ def test_recording_the_installers_bays_leaves_a_file_without_bays_or_a_current_o
     assert f.record_added_bays() is None and f.overrides.read_bytes() == before
 
 
-def test_the_installer_page_s_calibration_is_an_override_the_config_loads_and_check_config_names(config, tmp_path):
+def test_the_installer_page_s_calibration_is_an_override_the_config_loads_and_check_config_names(config, tmp_path, capsys):
     """"Use it" on the installer page sets the model and the calibration it made, never the operator's file; the
     bays saved there stay, and the rest of the occupancy section is still the config's."""
     from edge_agent.bays.calibration import SiteCalibration
@@ -396,8 +405,7 @@ def test_the_installer_page_s_calibration_is_an_override_the_config_loads_and_ch
     loaded = load_config(config)
     assert loaded.occupancy.model == "occupancy-site.onnx" and loaded.occupancy.enter_p == cfg.occupancy.enter_p
     assert [b.id for b in loaded.bays] == ["A", "B"] and "occupancy" not in yaml.safe_load(config.read_text())
-    r = subprocess.run([sys.executable, "-m", "edge_agent", "check-config", str(config)],
-                       capture_output=True, text=True, timeout=60)
+    r = check_config(config, capsys)
     assert ("occupancy calibration occupancy-calibration.json, model occupancy-site.onnx (the installer page's "
             "calibration)") in r.stdout
 
@@ -462,7 +470,7 @@ def test_a_save_at_another_size_scales_the_masks_as_the_bays_and_a_later_save_ke
     assert "camera: masks and masks_of go together in overrides" in err.value.report()
 
 
-def test_the_file_s_header_and_check_config_name_everything_it_holds_the_frame_size_and_masks_too(config, tmp_path):
+def test_the_file_s_header_and_check_config_name_everything_it_holds_the_frame_size_and_masks_too(config, tmp_path, capsys):
     """Its header said "go back to the config file's bays, lists and occupancy classifier" while a Save at another
     size also wrote the frame size and the config's masks scaled to it: an operator deleting it for the lists
     learnt only at the next start that the camera's size and masks had changed too."""
@@ -472,8 +480,7 @@ def test_the_file_s_header_and_check_config_name_everything_it_holds_the_frame_s
     files = ConfigFile(config, FakeClock())
     files.set_bays([{"id": "A", "polygon": [[0, 0], [300, 0], [300, 200]]}], size=(640, 480))
     files.set_lists(["粤B12345"], [])
-    r = subprocess.run([sys.executable, "-m", "edge_agent", "check-config", str(config)],
-                       capture_output=True, text=True, timeout=60)
+    r = check_config(config, capsys)
     assert "camera frame size 640x480" in r.stdout and "camera masks (the config's, scaled" in r.stdout, r.stdout
     files.set_occupancy("occupancy-site.onnx", "occupancy-calibration.json")  # no calibration: check-config refuses
     written = files.overrides.read_text(encoding="utf-8")
@@ -490,14 +497,12 @@ def test_the_file_s_header_and_check_config_name_everything_it_holds_the_frame_s
     assert "camera.fps: not allowed in overrides (only width, height, masks and masks_of" in err.value.report()
 
 
-def test_check_config_counts_the_lists_plates_in_words_a_reader_expects(config):
+def test_check_config_counts_the_lists_plates_in_words_a_reader_expects(config, capsys):
     """"deny list (1 plates)": one plate is a plate."""
     ConfigFile(config, FakeClock()).set_lists(["粤B12345", "粤B12346"], ["京A12345"])
-    r = subprocess.run([sys.executable, "-m", "edge_agent", "check-config", str(config)],
-                       capture_output=True, text=True, timeout=60)
+    r = check_config(config, capsys)
     assert r.returncode == 0, r.stderr
     assert "allow list (2 plates); deny list (1 plate)" in r.stdout, r.stdout
     ConfigFile(config, FakeClock()).set_lists([], ["京A12345"])
-    r = subprocess.run([sys.executable, "-m", "edge_agent", "check-config", str(config)],
-                       capture_output=True, text=True, timeout=60)
+    r = check_config(config, capsys)
     assert "allow list (0 plates); deny list (1 plate)" in r.stdout, r.stdout
