@@ -72,6 +72,8 @@ GENERAL_GAIN = 1.4
 # (bays-dev PKLot, k1 -0.1: 12 parked cars read surely empty). Where undoing a radial term about the frame's centre
 # (x_u = x_d (1 + k r^2), r in half-widths) lets the similarity explain ``GENERAL_GAIN`` times the matches (and
 # ``MIN_INLIERS`` more), the bays' corners are moved by that bend too: beyond the tolerance the camera moved.
+# Only a bend about the frame's centre is found: one about a point 5 % of the width off it (a cropped or
+# off-centre stream) was trusted as before (docs/occupancy.md, camera shift).
 LENS_KS = tuple(k for k in np.round(np.arange(-0.3, 0.301, 0.025), 3) if k != 0)
 MASKED_MIN_KEYPOINTS = 200  # fewer outside the bays (a view that is nearly all bay): use the whole frame
 FEATURES_N = 800  # corners kept per view (the inlier counts below are calibrated on this many)
