@@ -155,10 +155,11 @@ class LockController:
                 self.admitted_at = None
                 d = self.il.request("down", "maintenance mode", operator)
                 if not d.ok and d.code == "down_unconfirmed":
-                    # the mode is on all the same: answered ``ok: false``, a backend reading ``ok`` took the command
-                    # for refused and the bay for automatic, the lock held in maintenance (probe lock36). ``ok`` says
-                    # what the command did; ``data.code`` and the words say the arm may not be down
-                    return Decision(True, f"maintenance mode on; {d.message}", d.code)
+                    # the mode is on all the same (the words and ``data.mode`` say so), but not what the command
+                    # promises — the lock held down: ``ok: false`` as for an ``unlock`` that cannot be driven. Answered
+                    # ``ok: true`` (probe lock36), a backend reading ``ok`` believed the arm down with it up, the
+                    # belief that let an NEV in front of it (lock34); a mode believed off holds nothing up (review56)
+                    return Decision(False, f"maintenance mode on; {d.message}", d.code)
                 return d
             if self.mode == "maintenance":
                 self._maintenance_event(False, operator=operator, since=began.since if began else None)

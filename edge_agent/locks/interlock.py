@@ -306,13 +306,23 @@ class Interlock:
         a ``max_moves_window_s``) holds across a restart. Forgotten, a crash loop killing the agent during a start's
         own drive (a restored fault's lowering, an unproven start's run-on for ``motor_timeout_s``) drove the motor
         again at every start: 30 kills, 30 starts in 3.7 minutes, 71 s against a stall or a stop (probe lock36).
-        Their age is read on the wall clock (the monotonic one starts again at a reboot); one in the future (the wall
-        clock set back since, a Pi booted before NTP) counts as now: the motor's side."""
+        Their age is read on the wall clock (the monotonic one starts again at a reboot). One ahead of it was saved
+        before the clock was set back (a Pi without an RTC boots at 1970 or at its last saved time; NTP stepped it
+        back): its age is unknown, and it is dropped. Counted as now, every start of a busy lock in the hour before a
+        power cut stood "now" at the boot after it, and an arm the cut left half up stayed so for a whole window;
+        each start of a crash loop counted them as now again, and its held lowering never started while the clock
+        was behind them — an hour after a step back of one (probe review56). Dropped, the duty holds again once
+        this run's own starts, on the clock as it reads now, fill it: at most ``max_moves`` more after a step."""
         now, wall, window = self.clock.monotonic(), self.clock.now(), self.cfg.max_moves_window_s
-        ages = sorted((max(0.0, (wall - parse_iso(t)).total_seconds()) for t in self.latches.starts(self.cfg.id)),
-                      reverse=True)
+        saved = self.latches.starts(self.cfg.id)
+        aged = [(t, (wall - parse_iso(t)).total_seconds()) for t in saved]
+        if any(age < 0 for _, age in aged):
+            ahead = [t for t, age in aged if age < 0]
+            log.warning("lock %s: %d saved motor start(s) lie ahead of the wall clock (%s; set back since?): their age "
+                        "is unknown, not counted", self.cfg.id, len(ahead), ahead[-1])
+            self.latches.keep_starts(self.cfg.id, [t for t, age in aged if age >= 0])
         self._moves.clear()
-        self._moves.extend(now - age for age in ages if age < window)
+        self._moves.extend(now - age for age in sorted((a for _, a in aged if 0 <= a < window), reverse=True))
 
     def _unproven_start(self, sw: Switches, rest: str) -> None:
         """The start reads the other end from where the last run's proven switches left the arm: its switches (their

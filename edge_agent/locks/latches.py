@@ -23,7 +23,8 @@ policy again with nobody having looked, and a lock held down for a technician ro
 own drive (a restored fault's lowering, an unproven start's run-on) drove the motor again at every start, with no
 bound: 30 kills in 3.7 minutes, 30 starts and 71 s against a stall or a stop (probe lock36). Noted at each start and
 written with the move's own record (``rising`` before the UP line, ``lowering`` once the DOWN line is on): no extra
-write a stroke. Its own key, for the same reason as ``rest``.
+write a stroke. Its own key, for the same reason as ``rest``. A start the wall clock now reads as ahead of it (set
+back since: a Pi without an RTC at boot, NTP) has no known age and is dropped at the start (review56).
 
 ``rest`` is where the arm last came to rest with its switches proven in that run (a watched move ended at the switch
 it drove toward): a start that reads the other end (the switches' wires or pins swapped while the agent was
@@ -231,6 +232,12 @@ class Latches:
         """The motor's last starts saved (wall time, oldest first): its duty over a restart (``Interlock.start``)."""
         with self._lock:
             return list(self._starts.get(lock_id, []))
+
+    def keep_starts(self, lock_id: str, starts: list[str]) -> None:
+        """Keep only ``starts`` of the lock's saved ones (those the wall clock can age: ``Interlock._restore_duty``);
+        written with the next write, no extra one."""
+        with self._lock:
+            self._starts[lock_id] = list(starts)
 
     def note_start(self, lock_id: str, keep: int) -> None:
         """Note a start of the motor now (the last ``keep`` kept); written with the move's record — the lowering's,

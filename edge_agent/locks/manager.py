@@ -136,7 +136,9 @@ class LockManager:
 
     def set_maintenance(self, bay_id: str, on: bool, operator: str = "operator") -> ControlResult:
         u = self._unit(bay_id)
-        return self._result(u, u.controller.set_maintenance(on, operator))
+        res = self._result(u, u.controller.set_maintenance(on, operator))
+        res.data["mode"] = u.controller.mode  # on also where ``ok`` is false: the arm not proven down (review56)
+        return res
 
     def simulate(self, bay_id: str, action: str, fields: dict[str, Any]) -> ControlResult:
         """Inject a fault into a simulated lock now (MQTT ``sim/{action}``); refused for a real lock."""
