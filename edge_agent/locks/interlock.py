@@ -29,6 +29,7 @@ import threading
 from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any, Callable, Iterator, Literal
 
 from edge_agent.clock import Clock, iso, parse_iso
@@ -306,23 +307,26 @@ class Interlock:
         a ``max_moves_window_s``) holds across a restart. Forgotten, a crash loop killing the agent during a start's
         own drive (a restored fault's lowering, an unproven start's run-on for ``motor_timeout_s``) drove the motor
         again at every start: 30 kills, 30 starts in 3.7 minutes, 71 s against a stall or a stop (probe lock36).
-        Their age is read on the wall clock (the monotonic one starts again at a reboot). One ahead of it was saved
-        before the clock was set back (a Pi without an RTC boots at 1970 or at its last saved time; NTP stepped it
-        back): its age is unknown, and it is dropped. Counted as now, every start of a busy lock in the hour before a
-        power cut stood "now" at the boot after it, and an arm the cut left half up stayed so for a whole window;
-        each start of a crash loop counted them as now again, and its held lowering never started while the clock
-        was behind them — an hour after a step back of one (probe review56). Dropped, the duty holds again once
-        this run's own starts, on the clock as it reads now, fill it: at most ``max_moves`` more after a step."""
+        Their age is read on the wall clock (the monotonic one starts again at a reboot). A clock set back since (a Pi
+        without an RTC boots at 1970 or at its last saved time; NTP) leaves them ahead of it, their ages unknown but
+        their order and spacing known: the newest is taken as now, each before it as far before it as saved (a step
+        back between two: none), and they are saved so at once (``_ages``). Counted as now but left ahead on disk
+        (lock36), each start of a crash loop counted them as now again and its held lowering never started while the
+        clock was behind (review56). Dropped (review56), a Pi reset by its own motor at each drive (a stall sagging
+        the supply) and booting at the same saved time each time found its duty empty at every boot: one start a boot,
+        22 in a window with a 12 s boot, no bound (probe review58). Kept so, no start is forgotten or counted twice,
+        and a wait after a step back is at most one window; a step forward only ages them early (at most
+        ``max_moves`` more, once a step)."""
         now, wall, window = self.clock.monotonic(), self.clock.now(), self.cfg.max_moves_window_s
         saved = self.latches.starts(self.cfg.id)
-        aged = [(t, (wall - parse_iso(t)).total_seconds()) for t in saved]
-        if any(age < 0 for _, age in aged):
-            ahead = [t for t, age in aged if age < 0]
-            log.warning("lock %s: %d saved motor start(s) lie ahead of the wall clock (%s; set back since?): their age "
-                        "is unknown, not counted", self.cfg.id, len(ahead), ahead[-1])
-            self.latches.keep_starts(self.cfg.id, [t for t, age in aged if age >= 0])
+        ages, stepped = _ages([parse_iso(t) for t in saved], wall)
+        if stepped:
+            log.warning("lock %s: saved motor start(s) lie ahead of the wall clock or out of order (newest %s; set "
+                        "back since?): the newest taken as now, the ones before it as far before it as saved",
+                        self.cfg.id, saved[-1])
+            self.latches.keep_starts(self.cfg.id, [iso(wall - timedelta(seconds=a)) for a in ages])
         self._moves.clear()
-        self._moves.extend(now - age for age in sorted((a for _, a in aged if 0 <= a < window), reverse=True))
+        self._moves.extend(now - a for a in ages if a < window)
 
     def _unproven_start(self, sw: Switches, rest: str) -> None:
         """The start reads the other end from where the last run's proven switches left the arm: its switches (their
@@ -1357,3 +1361,24 @@ class Interlock:
         payload = {"lock_id": self.cfg.id, **{k: v for k, v in data.items() if v is not None}}
         with self.lock:  # queued; published by guard() once the lock is released
             self._outbox.append(Event.make(type_, self.clock, bay_id=self.bay_id, visit_id=self.visit_id, data=payload))
+
+
+def _ages(starts: list[datetime], wall: datetime) -> tuple[list[float], bool]:
+    """The saved starts' ages in seconds on ``wall`` (oldest first, as saved), and whether the clock was set back
+    since or between them (``Interlock._restore_duty``): the newest no younger than now, each before it at least as
+    old as the one after it, by the spacing saved where that is not negative."""
+    ages: list[float] = []
+    stepped = False
+    after: datetime | None = None
+    for t in reversed(starts):
+        if after is None:
+            age = (wall - t).total_seconds()
+        else:
+            gap = (after - t).total_seconds()
+            age = ages[-1] + gap
+        if not ages and age < 0 or ages and age < ages[-1]:
+            stepped = True
+            age = max(age, ages[-1] if ages else 0.0)
+        ages.append(age)
+        after = t
+    return ages[::-1], stepped

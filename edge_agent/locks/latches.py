@@ -234,10 +234,13 @@ class Latches:
             return list(self._starts.get(lock_id, []))
 
     def keep_starts(self, lock_id: str, starts: list[str]) -> None:
-        """Keep only ``starts`` of the lock's saved ones (those the wall clock can age: ``Interlock._restore_duty``);
-        written with the next write, no extra one."""
+        """Save ``starts`` as the lock's, at once: the saved ones put on the wall clock as it reads now, after it was
+        set back (``Interlock._restore_duty``). Left to the next write, a crash loop whose start's drive the duty held
+        (no write) read them ahead again at every start, as now again: the held lowering never started."""
         with self._lock:
             self._starts[lock_id] = list(starts)
+            self._starts_unsaved = True
+            self._save()
 
     def note_start(self, lock_id: str, keep: int) -> None:
         """Note a start of the motor now (the last ``keep`` kept); written with the move's record — the lowering's,

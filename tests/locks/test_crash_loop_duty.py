@@ -131,9 +131,9 @@ def test_an_nev_is_lowered_for_while_a_starts_lowering_waits_for_the_duty(make_r
 
 def test_starts_older_than_the_window_or_from_a_clock_set_back(make_rig, kind, tmp_path):
     """Ages are read on the wall clock (the monotonic one starts again at a reboot): starts a window old hold
-    nothing; a wall clock set back behind them (a Pi booted before NTP) leaves their age unknown: dropped, not counted
-    as now (``tests/locks/test_duty_clock_set_back.py``: a crash loop's held lowering never started while the clock
-    was behind them)."""
+    nothing; a wall clock set back behind them (a Pi booted before NTP) leaves their age unknown: the newest is taken as
+    now, once, and saved so — a wait of one window at most (``tests/locks/test_duty_clock_set_back.py``: counted as
+    now at every start, a crash loop's held lowering never started while the clock was behind them)."""
     path = tmp_path / "lock-latches.json"
     rig = _pushed_down_while_stopped(make_rig, kind, path)
     _crash_loop(rig, 12, seed=3)
@@ -147,7 +147,10 @@ def test_starts_older_than_the_window_or_from_a_clock_set_back(make_rig, kind, t
     rig.clock.advance(rig.lock_cfg.max_moves_window_s)
     rig.clock.step_wall(-2 * rig.lock_cfg.max_moves_window_s)
     rig.restart(killed=True)
-    assert rig.down_active() and rig.manager.lock_notes()[BAY].lowering_in_s is None
+    owed = rig.manager.lock_notes()[BAY].lowering_in_s  # the newest taken as now: a wait of one window at most
+    assert not rig.down_active() and owed is not None and 0 < owed <= rig.lock_cfg.max_moves_window_s
+    rig.step(owed + 0.5)
+    assert rig.down_active(), "the clock set back held the lowering past one window"
     rig.safe()
 
 
