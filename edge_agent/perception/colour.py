@@ -53,6 +53,11 @@ YELLOW_GREEN_SHARE = 0.18
 # green plate: 0.25-0.35 of the votes yellow); a stain on a large NEV plate leaves its band yellow.
 YELLOW_BAND = 0.2
 YELLOW_BAND_MIN = 0.5
+# ... and that band is paint: under the light that falls on the green beside it, yellow is at least as light as
+# the green (plates-dev's large NEV: 1.04 times). Mud, rust or dirt is brown, a dark yellow hue: over a small NEV's
+# province it measured 0.35-0.68 of the green beside it (0.42-0.58 lit like the plate) and made the plate a
+# two-tone — undecided, an EV fined in its bay. A yellow vote under BAND_LIGHT of that green is a stain.
+BAND_LIGHT = 0.75
 # Weakly tinted plates (night, haze, dark blue): when at least TINT_COVER of the background
 # has saturation ≥ TINT_S and TINT_MIN of those pixels are blue-ish, the plate is blue —
 # blue plates outnumber black ones a hundred to one.
@@ -160,7 +165,7 @@ def classify_colour(crop_bgr: np.ndarray | None, text: str | None = None) -> Col
     blue_votes = vote & (h >= HUE_BLUE[0]) & (h < HUE_BLUE[1])
     cyan = float((blue_votes & (h < CYAN_MAX)).sum() / blue_votes.sum()) if blue_votes.any() else 0.0
     band = _left_band(vote & (h >= HUE_YELLOW[0]) & (h < HUE_YELLOW[1]), vote & (h >= HUE_GREEN[0]) & (h < HUE_GREEN[1]),
-                      np.nonzero(background)[1], inner.shape[1])
+                      np.nonzero(background)[1], inner.shape[1], gray[background])
     scores = dict(shares, chroma=chroma, polarity=strength, cyan=cyan, red_end=_red_end(inner, strokes),
                   yellow_left=band)
     # a two-tone whose yellow is no left band is a green plate with a stain (``YELLOW_BAND``)
@@ -192,16 +197,23 @@ def _red_end(inner: np.ndarray, strokes: np.ndarray) -> float:
     return round(float(red.mean()), 4)
 
 
-def _left_band(yellow: np.ndarray, green: np.ndarray, cols: np.ndarray, width: int) -> float:
-    """Yellow's share of the yellow and green votes (``yellow``, ``green``: one per background pixel,
-    ``cols`` their columns) in the first ``YELLOW_BAND`` of the plate's coloured columns (from the first to the
-    last column with a yellow or green vote; ``width``: the crop's, when none): where a large NEV plate's yellow
+def _left_band(yellow: np.ndarray, green: np.ndarray, cols: np.ndarray, width: int, gray: np.ndarray) -> float:
+    """Yellow's share of the yellow and green votes (``yellow``, ``green``: one per background pixel, ``cols`` their
+    columns, ``gray`` their brightness) in the first ``YELLOW_BAND`` of the plate's coloured columns (from the first to
+    the last column with a yellow or green vote; ``width``: the crop's, when none): where a large NEV plate's yellow
     band is. Measured on the coloured part, not the crop: a crop cut loose on the left (the car's body) moved the
     band right, and one cut into the plate (a tilt, a tight box) narrowed it — a third of the crop then held the
-    band and as much green (0.47-0.50), and a large NEV read green (small NEV layout)."""
+    band and as much green (0.47-0.50), and a large NEV read green (small NEV layout). A yellow vote darker than
+    ``BAND_LIGHT`` of the green next to the band (the plate's following fifth, under the same light; all its green
+    where none is there) is a stain, not the band's paint, and votes neither way."""
     both = cols[yellow | green]
     lo, hi = (float(np.percentile(both, 1)), float(np.percentile(both, 99))) if both.size else (0.0, float(width))
-    left = cols < lo + YELLOW_BAND * (hi - lo)
+    end = lo + YELLOW_BAND * (hi - lo)
+    left = cols < end
+    beside = green & ~left & (cols < end + YELLOW_BAND * (hi - lo))
+    ref = gray[beside] if beside.any() else gray[green & ~left]
+    if ref.size:
+        yellow = yellow & (gray >= BAND_LIGHT * float(np.median(ref)))
     y, g = int((yellow & left).sum()), int((green & left).sum())
     return round(y / (y + g), 4) if y + g else 0.0
 

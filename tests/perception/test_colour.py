@@ -11,6 +11,7 @@ import pytest
 
 from edge_agent.perception.colour import COLOURS, classify_colour
 from tests.perception.render import STYLES, plate_crop
+from tests.perception.test_camera_casts import cast
 
 SAMPLES = {
     "blue": "皖A12345",
@@ -211,3 +212,20 @@ def test_a_brown_spot_after_the_separator_of_a_cut_green_plate_is_no_band(cut, t
     centre = 181.5 / 480
     res = classify_colour(_cut_tilted(_mud(plate_crop(text, "small_nev", seed=0), centre, 0.09), cut, tilt))
     assert res.colour == "green", res.scores
+
+
+# the mud under the same light as the plate: channel gains in linear light (``test_camera_casts.cast``)
+_LIGHTS = {"none": (1.0, 1.0, 1.0), "cold_daylight": (0.41, 0.83, 1.0), "warm_3000K": (1.0, 0.80, 0.55),
+           "sodium": (1.0, 0.62, 0.22), "green_fluorescent": (0.8, 1.3, 0.85)}
+
+
+@pytest.mark.parametrize("light", sorted(_LIGHTS))
+@pytest.mark.parametrize("style,text,colour", [("small_nev", "京AD12345", "green"), ("small_nev", "皖AF06789", "green"),
+                                               ("large_nev", "沪A01230D", "yellow_green"), ("yellow", "京A12345", "yellow"),
+                                               ("blue", "粤B01366", "blue")])
+def test_mud_over_the_province_is_no_large_nev_band(light, style, text, colour):
+    """Brown mud is a dark yellow hue: over a small NEV plate's province it sat where the large NEV's yellow band
+    is and read as one (yellow-green, on which the small NEV serial is undecided: an EV fined). The band is paint,
+    as light as the green beside it; the mud is not. A large NEV keeps its band, fuel plates their colour."""
+    crop = cast(_mud(plate_crop(text, style, seed=1), 37.5 / 480, 0.05), *_LIGHTS[light])
+    assert classify_colour(crop).colour == colour

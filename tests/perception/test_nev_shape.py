@@ -175,3 +175,33 @@ def test_an_nev_plate_with_its_province_covered_stays_nev(pipeline, text, gains)
     frame, _ = render_scene(plate, seed=0, plate_width=160)
     [r] = pipeline.process(cast(frame, *gains))
     assert (r.text, r.colour, r.nev, r.nev_reason) == ("?" + text[1:], "green", True, "colour")
+
+
+def _mud_over_province(text: str, style: str, width: int) -> np.ndarray:
+    """A rendered scene whose plate has brown mud over its province (GA 36's first slot, 15-60 mm of 480 / 440)."""
+    plate = render_plate(text, style)
+    h, w = plate.shape[:2]
+    x0, x1 = int(w * 15 / 480), int(w * 62 / 480)
+    cv2.rectangle(plate, (x0, int(h * 0.12)), (x1, int(h * 0.88)), (40, 75, 110), -1)
+    return render_scene(plate, seed=1, plate_width=width)[0]
+
+
+@pytest.mark.parametrize("width", [120, 140])
+@pytest.mark.parametrize("text", ["京AD12345", "粤BD01366"])
+def test_mud_over_a_small_nev_plates_province_is_no_large_nev_band(pipeline, text, width):
+    """Mud is brown, a dark yellow hue: over a small NEV plate's province it sat where the large NEV's yellow band
+    is and made the plate a two-tone yellow-green, on which the small NEV serial read is undecided (``conflict``) —
+    an EV fined in its bay. The band is paint, as light as the green beside it; the mud is not."""
+    [r] = pipeline.process(_mud_over_province(text, "small_nev", width))
+    assert r.text.endswith(text[1:]) and r.colour == "green"
+    assert (r.nev, r.nev_reason) == (True, "colour")
+
+
+@pytest.mark.parametrize("text,style,colour", [("京A12345", "yellow", "yellow"), ("粤B01366", "blue", "blue"),
+                                               ("沪A01230D", "large_nev", "yellow_green")])
+def test_mud_over_the_province_of_other_plates_keeps_their_colour(pipeline, text, style, colour):
+    """The price guarded: the same mud leaves a yellow or blue fuel plate its colour and "not NEV" or undecided,
+    never NEV, and a large NEV plate its two-tone band (its letter still stands on yellow)."""
+    [r] = pipeline.process(_mud_over_province(text, style, 160))
+    assert r.colour == colour
+    assert r.nev is (True if style == "large_nev" else r.nev) and (style == "large_nev" or r.nev is not True)
