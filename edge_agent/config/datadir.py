@@ -100,6 +100,28 @@ def planted_problem(data: Path) -> str | None:
             "was opened")
 
 
+def planted_outbox(path: Path) -> str | None:
+    """One line where ``mqtt.outbox.path`` (or a sidecar SQLite opens beside it) is no regular file, or None. Why:
+    ``run`` refuses the outbox's name when it is a link, FIFO or device (``owndb``), exit 2, but ``planted_problem``
+    looks in ``data_dir`` only: an outbox kept elsewhere through a link, which 0.24.0 followed, passed the doctor
+    the upgrade ran before its restart, and the new start was refused (probe updown33)."""
+    found = []
+    for p in (path, *(path.with_name(path.name + s) for s in ("-wal", "-shm", "-journal"))):
+        try:
+            mode = os.lstat(p).st_mode
+        except OSError:
+            continue
+        if not stat.S_ISREG(mode):
+            found.append((p, mode))
+    if not found:
+        return None
+    shown = ", ".join(f"{p} ({_kind(mode)})" for p, mode in found)
+    fix = ("with the agent stopped, move the file it leads to over the link (its -wal too) or set mqtt.outbox.path "
+           "to where it leads: removing the link alone starts an empty outbox, the events queued in the old one "
+           "never sent" if any(stat.S_ISLNK(mode) for _, mode in found) else "remove it")
+    return f"mqtt.outbox.path: not a file the agent wrote: {shown}; `run` refuses to start with it: {fix}"
+
+
 def _kind(mode: int) -> str:
     if stat.S_ISLNK(mode):
         return "a symbolic link"

@@ -4,7 +4,8 @@ The log is written first, the outbox second: a kill between left an event in the
 its visit with an ``agent_stopped`` departure for an arrival the backend never got. The outbox notes each event it
 takes (``taken``); the start puts in those the log holds beyond them. Only the events logged by the run that last
 started with this very outbox can be missing: each start notes itself (``Outbox.note_start``: its run's recorded
-start and the log's last row then), and the next start compares only when the run ledger's previous run is that one.
+start and ledger row, and the log's last row then), and the next start compares only when the run ledger's previous run
+is that one (its row too: ``demo`` starts every run at the same simulated instant, probe updown33).
 Why: compared with the log's newest events whatever run logged them, the start published events never meant for
 MQTT — those of runs with MQTT disabled (enabled again: up to 32 of them, days old, a departure without its arrival),
 those logged before an upgrade from 0.24.0 (the second start after it) or under an outbox replaced since (a damaged

@@ -87,7 +87,7 @@ class ViolationRecorder:
         the car (review30)."""
         self._started = self.clock.now()
         if self.unsent is not None:  # the log is written first: a kill between it and the outbox left these out
-            self.unsent(self.log, self._previous_start(), iso(self._started))
+            self.unsent(self.log, self._previous_start(), self._this_start())
         if self.log.held_from_before:
             self._begin_later("events of the last run are held for it")
         elif self._begin(HELD_RETRY_WAIT_S if self.log.held else None):  # the log just waited its 10 s for it
@@ -105,6 +105,16 @@ class ViolationRecorder:
             log.warning("run ledger: the previous run cannot be read (%s): events a kill kept from the MQTT outbox "
                         "are not looked for", exc)
             return None
+
+    def _this_start(self) -> str:
+        """This run as ``_previous_start`` will read it at the next start (its start and ledger row)."""
+        assert self._started is not None
+        try:
+            return self.runs.next_started(self._started)
+        except sqlite3.Error as exc:  # the next start then finds no match: it looks for nothing (the safe side)
+            log.warning("run ledger: this run's row cannot be read (%s): the next start will not look for events a "
+                        "kill kept from the MQTT outbox", exc)
+            return iso(self._started)
 
     def _end_before_begin(self) -> None:
         """Put off by a lock, with nothing of an earlier run held: the visits the previous run left open are ended

@@ -94,10 +94,27 @@ class RunLedger:
         return closing
 
     def last_started(self) -> str | None:
-        """The newest run's start as recorded (before ``begin``: the previous run's); None where no run is."""
+        """The newest run (before ``begin``: the previous run) as recorded, ``"<start> #<row>"``; None where no run
+        is. The row too: two runs' recorded starts can be the same (``demo``'s simulated clock starts every run at
+        2026-01-01 08:00), and the start's look for events a kill kept from the outbox (``events/unsent.py``) took a
+        0.24.0 demo run between two of this version's for the one that noted itself, and sent its events again."""
         with self._lock:
-            row = self._db.execute("SELECT started_at FROM runs ORDER BY id DESC LIMIT 1").fetchone()
-        return None if row is None else str(row[0])
+            row = self._db.execute("SELECT id, started_at FROM runs ORDER BY id DESC LIMIT 1").fetchone()
+        return None if row is None else f"{row[1]} #{row[0]}"
+
+    def next_started(self, started: datetime) -> str:
+        """What ``last_started`` will say of this run once ``begin`` records it (before it): ``started`` and the row
+        it will take — AUTOINCREMENT's, one past the highest ever used (``sqlite_sequence``). A row never written
+        (a start put off for good) leaves the number to the next run: the note then names that run, whose start,
+        on the wall clock, differs."""
+        with self._lock:
+            try:
+                row = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'runs'").fetchone()
+            except sqlite3.OperationalError:  # no AUTOINCREMENT row written yet in this file
+                row = None
+            if row is None:
+                row = self._db.execute("SELECT COALESCE(MAX(id), 0) FROM runs").fetchone()
+        return f"{iso(started)} #{int(row[0]) + 1}"
 
     def closing(self) -> list[Event]:
         """The events ``begin`` would return, read only and recording nothing: where another program's write lock

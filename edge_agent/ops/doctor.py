@@ -21,7 +21,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from edge_agent.config.datadir import not_writable, planted_problem
+from edge_agent.config.datadir import not_writable, planted_outbox, planted_problem
 from edge_agent.config.models import AgentConfig
 from edge_agent.ops.broker_check import check_brokers
 from edge_agent.ops.checks import Check, resolve_path, with_timeout
@@ -275,6 +275,10 @@ def check_disk(cfg: AgentConfig) -> Check:
     # what `run` and `review` refuse as well (a link, FIFO, device or folder at the agent's own files): their line says
     # "`edge-agent doctor` checks this", and this row passed while `run` exited 2
     planted = planted_problem(data) if not yet else None
+    if planted is not None:
+        return Check("disk", "fail", planted)
+    box = cfg.mqtt.outbox.path if cfg.mqtt.enabled else None
+    planted = planted_outbox(Path(box)) if box else None  # kept outside data_dir: not looked at above
     if planted is not None:
         return Check("disk", "fail", planted)
     usage = shutil.disk_usage(where)

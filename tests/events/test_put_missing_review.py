@@ -149,3 +149,32 @@ def test_an_event_of_this_run_between_its_two_writes_at_the_start_is_not_put_twi
         assert _ids(second).count(now.event_id) == 1, "put twice"
     finally:
         _stop(second)
+
+
+def test_a_run_between_that_noted_nothing_is_not_taken_for_the_noting_one_when_both_started_alike(tmp_path):
+    """Every ``demo`` run starts at the same simulated instant. Between two of this version's runs, one that noted
+    no start with the outbox (0.24.0's, or one with MQTT disabled) recorded the same start as the run that noted
+    itself: the look took it for that run and sent its events again (probe updown33: 0.24.0's demo between two
+    0.25.0 ones, its 15 events twice on the wire). The ledger's row tells them apart; a kill is still caught."""
+    clock = FakeClock()
+    first = _run(tmp_path, clock)
+    _events(first, clock, 2)
+    _stop(first)
+    clock = FakeClock()
+    off = _run(tmp_path, clock, mqtt=False)  # the same recorded start as ``first``
+    quiet = _events(off, clock, 4, "B")
+    off.recorder.stop()
+    again = _run(tmp_path, FakeClock())
+    try:
+        assert not set(_ids(again)) & {ev.event_id for ev in quiet}, "a run that noted nothing taken for the noting one"
+    finally:
+        _stop(again)
+    killed = _run(tmp_path, FakeClock())  # noted itself; its last event logged, then killed before the outbox took it
+    lost = Event.make(EventType.VEHICLE_ARRIVED, FakeClock(), bay_id="A", visit_id="v-killed")
+    killed.recorder.log.record(lost)
+    killed.link.stop(flush_s=0)
+    after = _run(tmp_path, FakeClock())
+    try:
+        assert lost.event_id in _ids(after), "an event a kill kept from the outbox not sent"
+    finally:
+        _stop(after)

@@ -531,3 +531,34 @@ def test_disk_row_fails_what_run_refuses_as_planted(write_config, tmp_path):
     row = check_disk(cfg)
     assert row.status == "fail" and "events.jsonl (a FIFO)" in row.detail, row
     assert "evidence/evidence.db (a symbolic link)" in row.detail, row
+
+
+def test_disk_row_fails_a_linked_outbox_outside_data_dir(write_config, tmp_path):
+    """``mqtt.outbox.path`` outside ``data_dir`` made a link to the file on another disk (0.24.0 followed it): `run`
+    refuses it, exit 2, and the row passed, so the upgrade's doctor before the restart said all was well (probe
+    updown33). The row names it and the move that keeps the queued events; a FIFO there is to be removed."""
+    import os
+
+    from edge_agent.ops.doctor import check_disk
+
+    data, keep = tmp_path / "data", tmp_path / "keep"
+    data.mkdir()
+    keep.mkdir()
+    box = keep / "outbox.sqlite"
+    cfg = load_config(write_config(data_dir=str(data), mqtt={"enabled": True, "outbox": {"path": str(box)}}))
+    (tmp_path / "ssd.sqlite").write_bytes(b"")
+    assert check_disk(cfg).status == "pass"  # no outbox yet
+    box.symlink_to(tmp_path / "ssd.sqlite")
+    row = check_disk(cfg)
+    assert row.status == "fail" and f"{box} (a symbolic link)" in row.detail, row
+    assert "move the file it leads to over the link" in row.detail, row
+    box.unlink()
+    os.mkfifo(box)
+    row = check_disk(cfg)
+    assert row.status == "fail" and f"{box} (a FIFO)" in row.detail and row.detail.endswith("remove it"), row
+    box.unlink()
+    box.write_bytes(b"")
+    (keep / "outbox.sqlite-wal").symlink_to(tmp_path / "ssd.sqlite")
+    assert "outbox.sqlite-wal (a symbolic link)" in check_disk(cfg).detail
+    disabled = load_config(write_config(data_dir=str(data), mqtt={"enabled": False, "outbox": {"path": str(box)}}))
+    assert check_disk(disabled).status == "pass"
