@@ -324,7 +324,7 @@ class Interlock:
             log.warning("lock %s: saved motor start(s) lie ahead of the wall clock or out of order (newest %s; set "
                         "back since?): the newest taken as now, the ones before it as far before it as saved",
                         self.cfg.id, saved[-1])
-            self.latches.keep_starts(self.cfg.id, [iso(wall - timedelta(seconds=a)) for a in ages])
+            self.latches.keep_starts(self.cfg.id, _on_wall(ages, wall, window))
         self._moves.clear()
         self._moves.extend(now - a for a in ages if a < window)
 
@@ -1382,3 +1382,11 @@ def _ages(starts: list[datetime], wall: datetime) -> tuple[list[float], bool]:
         ages.append(age)
         after = t
     return ages[::-1], stepped
+
+
+def _on_wall(ages: list[float], wall: datetime, window: float) -> list[str]:
+    """The starts of ``ages`` put on ``wall`` as it reads now (``Interlock._restore_duty``), in the same order; one
+    older than ``window`` counts nothing and is kept a window old. At its age, a start from before the calendar's
+    start (year 1 beside year 9999 in a file edited by hand: any time with an offset parses) raised
+    ``OverflowError`` in the interlock's start, at every start: the agent died before its locks were read (review59)."""
+    return [iso(wall - timedelta(seconds=min(a, window))) for a in ages]
