@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from edge_agent.bays.classifier import DEFAULT_MODEL, SITE_MODEL
+from edge_agent.bays.model_files import DEFAULT_MODEL, SITE_MODEL
 from edge_agent.cliargs import output_over_input, repeat_arg, whole_number
 from edge_agent.config.perception import MAX_THREADS
 from edge_agent.durable import write_output
