@@ -40,8 +40,7 @@ COMMAND_MODULES = (
     "edge_agent.ops.commands",
     "edge_agent.consumer.commands",
     "edge_agent.occupancy.commands",
-    "edge_agent.runtime.visits",  # eval-visits and label join the ``occupancy`` group (occupancy.commands.actions)
-    "edge_agent.runtime.label",
+    "edge_agent.runtime.occupancy_commands",  # eval-visits and label join the ``occupancy`` group
 )
 
 
