@@ -24,7 +24,7 @@ import threading
 
 from edge_agent import __version__
 from edge_agent.cliargs import Terminated, os_error_text, stdout_gone
-from edge_agent.config.load import ConfigError
+from edge_agent.config.errors import ConfigError
 from edge_agent.ops.logging_setup import PlainFormatter, setup_logging
 from edge_agent.perception.heap import heap_returns_large_blocks
 
@@ -40,8 +40,7 @@ COMMAND_MODULES = (
     "edge_agent.ops.commands",
     "edge_agent.consumer.commands",
     "edge_agent.occupancy.commands",
-    "edge_agent.runtime.visits",  # eval-visits and label join the ``occupancy`` group (occupancy.commands.actions)
-    "edge_agent.runtime.label",
+    "edge_agent.runtime.occupancy_commands",  # eval-visits and label join the ``occupancy`` group
 )
 
 

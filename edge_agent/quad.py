@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import cv2
 import numpy as np
 
 MIN_SIDE_PX = 1.0
@@ -25,7 +24,12 @@ def bay_quad(polygon: Sequence[tuple[float, float]], margin: float = 0.0) -> np.
     has four points, its four corners if its other points lie on its sides, else its minimum-area
     rectangle; clockwise from the corner nearest the image's top-left, widened by ``margin`` of its
     size about its centre. ValueError when there is no such quad (under three finite points, two
-    corners within 1 px, or under 4 px² of area)."""
+    corners within 1 px, or under 4 px² of area).
+
+    OpenCV is imported here, not with the module: the config models import this file, and every command's
+    parser (``edge-agent --help``) with them, which need no OpenCV (~0.1 s of CPU)."""
+    import cv2
+
     pts = np.asarray(polygon, dtype=np.float64).reshape(-1, 2) if len(polygon) else np.zeros((0, 2))
     if len(pts) < 3 or not np.isfinite(pts).all():
         raise ValueError(f"bay polygon needs >= 3 finite points, got {pts.tolist()}")
@@ -50,6 +54,8 @@ def _four_corners(pts: np.ndarray) -> np.ndarray:
     """A bay drawn with other points than its four corners: the corners themselves when the extra
     points lie on its sides (a click in the middle of an edge must not turn the crop), else the polygon's
     minimum-area rectangle. "On its sides": within 2 % of the outline's length (Douglas-Peucker)."""
+    import cv2
+
     curve = pts.astype(np.float32).reshape(-1, 1, 2)
     simple = cv2.approxPolyDP(curve, SIDE_TOLERANCE * cv2.arcLength(curve, True), True).reshape(-1, 2)
     if len(simple) == 4:

@@ -99,6 +99,43 @@ def test_bench_labels_and_json_are_checked_before_the_work(tmp_path, capsys):
     assert capsys.readouterr().err.startswith(f"bench: cannot write --json {blocker / 'b.json'}: ")
 
 
+_IMPORTS_OF = """
+import contextlib, io, json, sys
+from edge_agent import cli
+seen = {}
+for line in sys.argv[1:]:
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        try:
+            cli.main(line.split())
+        except SystemExit:
+            pass
+    seen[line] = sorted(m for m in ("fastapi", "cv2", "onnxruntime", "jsonschema", "paho") if m in sys.modules)
+print(json.dumps(seen))
+"""
+
+
+def test_the_quick_commands_load_no_heavy_library(tmp_path):
+    """Every command builds every command's parser, so a parser module that imports a heavy library at its top
+    loads it for all: ``edge-agent --help`` cost ~1 s of CPU (3–5 s on a Pi), FastAPI, Jinja2 and jsonschema
+    through ``edge_agent.web``'s package file, OpenCV through the occupancy parsers. The parsers import none;
+    each command imports what it needs when it runs. ``check-config`` checks the bay polygons with OpenCV, so
+    it may load that one, never the page's, the models' or MQTT's libraries. One process, commands in order:
+    what a command loads stays loaded for the ones after it."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    lines = ["--help", "--version", "consume --help", "occupancy label --help", "review --help",
+             f"check-config {root / 'config' / 'demo.yaml'}"]
+    out = subprocess.run([sys.executable, "-c", _IMPORTS_OF, *lines], capture_output=True, text=True, timeout=120,
+                         cwd=tmp_path, env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8"})
+    assert out.returncode == 0, out.stderr
+    expected = {line: [] for line in lines} | {lines[-1]: ["cv2"]}
+    assert json.loads(out.stdout) == expected
+
+
 _SIGNAL_AT = """
 import os, signal, sys
 from edge_agent import cli

@@ -22,12 +22,10 @@ import numpy as np
 from edge_agent.bays.blank import crop_problem
 from edge_agent.bays.calibration import CalibrationError, Head, SiteCalibration, file_sha256
 from edge_agent.bays.crop import bay_crop
+from edge_agent.bays.model_files import DEFAULT_MODEL, SITE_MODEL  # noqa: F401 - SITE_MODEL: its importers
 
 Polygon = Sequence[tuple[float, float]]
 
-DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "models" / "occupancy.onnx"
-# ImageNet-pretrained MobileNetV2 features: the model to calibrate per site (edge_agent.occupancy.backbone)
-SITE_MODEL = DEFAULT_MODEL.with_name("occupancy-site.onnx")
 MAX_BATCH = 64  # bounds the activation memory of one run; a site has tens of bays, not thousands
 
 

@@ -17,9 +17,9 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from edge_agent.config.base import StrictModel, problems_at
 from edge_agent.config.hosts import host_problem
+from edge_agent.config.limits import MAX_FPS
 from edge_agent.config.polygon import Point, mask_problem
 
-MAX_FPS = 60.0  # camera.fps; also the ceiling of demo --fps and of a replay file's fps
 MAX_MASKS = 32  # camera.masks: a few text lines, a logo, a privacy block or two; not a picture traced out
 MAX_MASK_POINTS = 64  # as a bay's outline
 

@@ -11,10 +11,8 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from edge_agent.config.base import StrictModel, problems_at
+from edge_agent.config.limits import MAX_THREADS
 from edge_agent.plates import PROVINCES
-
-#: onnxruntime intra-op threads: a ceiling for the key and every --threads (100000 hung recognize)
-MAX_THREADS = 64
 
 
 class PpocrV4Options(StrictModel):

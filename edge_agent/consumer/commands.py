@@ -10,14 +10,13 @@ import sys
 import threading
 from urllib.parse import parse_qsl, urlsplit
 
-from edge_agent.config.mqtt import parse_broker, refuse_readable_by_all
 from edge_agent.consumer.quota import MIB_PER_DAY
 from edge_agent.consumer.store import EVENT_DAYS, HEALTH_DAYS, HEALTH_EVERY_S
-from edge_agent.events.topics import valid_topic_level
 from edge_agent.masking import mask_url_credentials
 
 
 def _consume(args: argparse.Namespace) -> int:
+    from edge_agent.config.mqtt import refuse_readable_by_all
     from edge_agent.consumer.quota import DeviceQuota
     from edge_agent.consumer.service import Consumer
     from edge_agent.consumer.store import open_store
@@ -81,6 +80,8 @@ def _consume(args: argparse.Namespace) -> int:
 def _broker(text: str) -> str:
     """``mqtt[s]://host[:port]``, checked as ``mqtt.brokers`` is: ``broker:1883`` (no scheme) was read as no host
     and the consumer silently consumed from 127.0.0.1 instead."""
+    from edge_agent.config.mqtt import parse_broker  # here: pydantic's config models, not in every command's start
+
     try:
         parse_broker(text)
     except ValueError as exc:
@@ -108,6 +109,8 @@ def _level(what: str):  # noqa: ANN202 - an argparse type
     or ``#`` in it made a filter the broker refuses, and the consumer waited, subscribed to nothing."""
 
     def check(text: str) -> str:
+        from edge_agent.events.topics import valid_topic_level
+
         if not valid_topic_level(text):
             raise argparse.ArgumentTypeError(f"{text!r}: {what} is one topic level (no '/', '+', '#')")
         return text

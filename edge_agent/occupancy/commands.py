@@ -13,9 +13,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from edge_agent.bays.classifier import DEFAULT_MODEL, SITE_MODEL
+from edge_agent.bays.model_files import DEFAULT_MODEL, SITE_MODEL
 from edge_agent.cliargs import output_over_input, repeat_arg, whole_number
-from edge_agent.config.perception import MAX_THREADS
+from edge_agent.config.limits import MAX_THREADS
 from edge_agent.durable import write_output
 from edge_agent.occupancy.backbone import PRETRAINED  # a constant: torch is imported only to build the net
 

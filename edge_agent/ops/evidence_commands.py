@@ -10,8 +10,6 @@ import sys
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from edge_agent.config.load import load_config
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     e = sub.add_parser("evidence", help="the stored evidence: forget one plate")
@@ -29,6 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _forget(args: argparse.Namespace) -> int:
     from edge_agent.clock import SystemClock
+    from edge_agent.config.load import load_config
     from edge_agent.evidence.forget import LinkedFile, forget_plate, masked, partial_visits, refuse_links
     from edge_agent.ops.instance_lock import DataDirBusy, hold_data_dir
     from edge_agent.plates import normalise_plate, not_a_plate

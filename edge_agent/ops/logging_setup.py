@@ -21,11 +21,11 @@ from datetime import datetime, timezone, tzinfo
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Iterable
 
-from edge_agent.config.ops import LoggingConfig
 from edge_agent.masking import MASK, URL_CREDENTIALS, URL_QUERY_SECRETS, mask_secrets
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the config models only when a config is set up: every command's start imports this module
     from edge_agent.config.models import AgentConfig
+    from edge_agent.config.ops import LoggingConfig
 
 _KEYS = r"(?:password|passwd|secret|token|api[_-]?key|hmac[_-]?key|psk)"
 _PATTERNS = [
@@ -191,7 +191,10 @@ def setup_logging(
     Returns the redaction filter so secrets loaded later (e.g. a password file read at connect) can
     be added with ``add_secret``.
     """
-    cfg = cfg or LoggingConfig()
+    if cfg is None:
+        from edge_agent.config.ops import LoggingConfig
+
+        cfg = LoggingConfig()
     stream = stream or sys.stderr
     handler = logging.StreamHandler(stream)
     formatter: logging.Formatter = JsonFormatter() if cfg.format == "json" else PlainFormatter(tz)

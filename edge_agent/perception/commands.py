@@ -20,7 +20,7 @@ from edge_agent.cliargs import (
     whole_number,
     whole_numbers,
 )
-from edge_agent.config.perception import MAX_THREADS, PerceptionConfig
+from edge_agent.config.limits import MAX_THREADS
 from edge_agent.durable import write_output
 from edge_agent.perception import fetch as fetch_mod
 from edge_agent.perception.locate import default_models_dir
@@ -117,6 +117,7 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _quantize(args: argparse.Namespace) -> int:
+    from edge_agent.config.perception import PerceptionConfig
     from edge_agent.perception.pipeline import Pipeline
     from edge_agent.perception.quantize import calibration_files, calibration_frames, quantize
     from edge_agent.perception.sessions import ModelMissingError
@@ -193,6 +194,7 @@ threads_arg = whole_number(1, MAX_THREADS)
 
 def _settings(args: argparse.Namespace):
     """(PerceptionConfig, models dir, PlateLists | None) from --config / --models / --threads."""
+    from edge_agent.config.perception import PerceptionConfig
     from edge_agent.perception.lists import PlateLists
 
     lists = None
@@ -218,6 +220,7 @@ def _load_perception(path: Path):
 
     from edge_agent.config.bays import ListsConfig
     from edge_agent.config.load import ConfigError, key_path, load_config
+    from edge_agent.config.perception import PerceptionConfig
     from edge_agent.config.yamlfile import read_yaml
 
     data, _text = read_yaml(path)  # ConfigError: unreadable, too big, not UTF-8, a key twice

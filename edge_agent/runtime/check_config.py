@@ -6,12 +6,14 @@ reads it (``bays.calibration``), which ``config`` may not import."""
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from edge_agent.config.camera import RELATIVE_HINT, missing_path
-from edge_agent.config.load import ConfigError
-from edge_agent.config.models import AgentConfig
+from edge_agent.config.errors import ConfigError
 from edge_agent.masking import mask_url_credentials
 from edge_agent.ops.logging_setup import load_config_in_site_zone
+
+if TYPE_CHECKING:  # the models when a config is checked, not in every command's parser
+    from edge_agent.config.models import AgentConfig
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,6 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _check(args: argparse.Namespace) -> int:
+    from edge_agent.config.camera import RELATIVE_HINT, missing_path
+
     cfg = load_config_in_site_zone(args.file)  # a ConfigError is reported by the cli (exit 2)
     check_calibration(cfg)
     locks = len(cfg.locks)

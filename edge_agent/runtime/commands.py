@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from edge_agent.cliargs import OpenedAtFirstWrite, output_over_input, output_ready, positive_number
-from edge_agent.config.camera import MAX_FPS
-from edge_agent.config.load import ConfigError, load_config
+from edge_agent.config.errors import ConfigError
+from edge_agent.config.limits import MAX_FPS
 from edge_agent.perception.heap import set_heap_mmap_threshold
 
 if TYPE_CHECKING:
@@ -157,6 +157,7 @@ def _record_added_bays(config_path: str) -> None:
 
 def _build(args: argparse.Namespace) -> tuple[Assembled, OpsRuntime]:
     from edge_agent.camera.source import quiet_decoder_log
+    from edge_agent.config.load import load_config
     from edge_agent.config.mqtt import read_secrets
     from edge_agent.config.secretmodes import open_secret_files
     from edge_agent.ops.instance_lock import DataDirBusy, hold_data_dir
@@ -258,6 +259,7 @@ START_RANGE = (datetime(1970, 1, 1, tzinfo=timezone.utc), datetime(3000, 1, 1, t
 def _replay(args: argparse.Namespace) -> int:
     from edge_agent.camera.source import quiet_decoder_log
     from edge_agent.clock import local_time, parse_iso
+    from edge_agent.config.load import load_config
     from edge_agent.ops.signals import stop_on_signals
     from edge_agent.runtime.replay import replay
 

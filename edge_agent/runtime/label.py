@@ -174,22 +174,8 @@ def label(cfg: AgentConfig, images: Sequence[Path], out: Path, classifier: Occup
     return Labelled(new, len(existing), skipped)
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    """Adds ``label`` to the ``occupancy`` group (made by ``edge_agent.occupancy.commands``)."""
-    from edge_agent.occupancy.commands import actions
-
-    osub = actions(sub)
-    p = osub.add_parser("label", help="pre-fill a labels file for `occupancy calibrate` from this camera's frames "
-                                      "(the classifier's guesses, a sheet per frame to check them)")
-    p.add_argument("config", type=Path, metavar="CONFIG", help="the agent's config (bays, camera, model)")
-    p.add_argument("images", type=Path, nargs="*", metavar="IMAGE|DIR",
-                   help="frames of this camera (default: grab one now from camera.source)")
-    p.add_argument("--out", type=Path, required=True, metavar="LABELS.csv",
-                   help="labels file, appended to (rows already there are kept)")
-    p.set_defaults(func=_label, more=("images", Path))  # frames after --out too (cli._parse)
-
-
-def _label(args: argparse.Namespace) -> int:
+def label_command(args: argparse.Namespace) -> int:
+    """``edge-agent occupancy label`` (its parser: ``runtime/occupancy_commands.py``)."""
     from edge_agent.config.load import load_config
     from edge_agent.runtime.models import classifier_files, default_classifier
 

@@ -368,7 +368,8 @@ def _few(ids: list[str]) -> str:
     return ", ".join(ids[:5]) + (f" (+{len(ids) - 5} more)" if len(ids) > 5 else "")
 
 
-def _eval_visits(args: argparse.Namespace) -> int:
+def eval_visits_command(args: argparse.Namespace) -> int:
+    """``edge-agent occupancy eval-visits`` (its parser: ``runtime/occupancy_commands.py``)."""
     if output_over_input("eval-visits", "--json", args.json, {"truth file": args.truth, "events file": args.events}):
         return 2
     if not output_ready("eval-visits", "--json", args.json, args.json and args.json.parent):  # as eval's --json
@@ -407,15 +408,3 @@ def _eval_visits(args: argparse.Namespace) -> int:
             print(f"eval-visits: cannot write --json {args.json}: {exc.strerror or exc}", file=sys.stderr)
             return 2
     return 0
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    """Adds ``eval-visits`` to the ``occupancy`` group (created here if no other module made it)."""
-    from edge_agent.occupancy.commands import actions
-
-    osub = actions(sub)
-    p = osub.add_parser("eval-visits", help="score a replay's events against truth visits per bay")
-    p.add_argument("truth", type=Path, metavar="TRUTH.csv", help="bay_id,start_s,end_s[,scene] in clip seconds")
-    p.add_argument("events", type=Path, metavar="EVENTS.jsonl", help="what edge-agent replay wrote")
-    p.add_argument("--json", type=Path, default=None, metavar="OUT", help="the full report as JSON")
-    p.set_defaults(func=_eval_visits)

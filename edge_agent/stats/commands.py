@@ -12,7 +12,6 @@ from typing import TextIO
 from zoneinfo import ZoneInfo
 
 from edge_agent.clock import FIRST_DAY, LAST_DAY
-from edge_agent.config.load import load_config
 from edge_agent.csvcell import safe_row
 
 COLUMNS = ("day", "bay", "occupied_share", "occupied_s", "unknown_s", "charging_s", "parked_not_charging_s", "visits_nev",
@@ -51,6 +50,7 @@ def _hours(v: float | None) -> str:
 
 
 def _stats(args: argparse.Namespace) -> int:
+    from edge_agent.config.load import load_config
     from edge_agent.stats.source import query
 
     cfg = load_config(args.config)  # a ConfigError is reported by the cli like every command's: exit 2

@@ -16,7 +16,6 @@ from edge_agent.cliargs import os_error_text, whole_number
 from edge_agent.config.datadir import data_dir_problem, planted_problem
 from edge_agent.config.errors import ListenError
 from edge_agent.config.hosts import bind_host
-from edge_agent.config.load import load_config
 from edge_agent.web.roles import ROLES
 
 
@@ -56,6 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _users(args: argparse.Namespace) -> int:
+    from edge_agent.config.load import load_config
     from edge_agent.web.auth import UsersFile
 
     cfg = load_config(args.config)
@@ -168,6 +168,7 @@ def _this_command() -> str:
 
 def _review(args: argparse.Namespace) -> int:
     from edge_agent.clock import SystemClock
+    from edge_agent.config.load import load_config
     from edge_agent.config.mqtt import SecretError
     from edge_agent.config.secretmodes import open_secret_files
     from edge_agent.events.bus import EventBus
