@@ -48,7 +48,7 @@ from edge_agent.events.replay import ReplayMemory
 from edge_agent.events.schemas import quote
 from edge_agent.events.topics import Topics, valid_topic_level, valid_topic_name
 from edge_agent.events.types import BayState, Event, EventType
-from edge_agent.events.unsent import LoggedEvents, missing_events
+from edge_agent.events.unsent import LoggedEvents, missing_events, note_start
 
 log = logging.getLogger(__name__)
 
@@ -323,10 +323,11 @@ class MqttLink:
         arrival in the log only: the start then published an ``agent_stopped`` departure for an arrival the backend
         never got. Only where the previous run (``previous_start``, the run ledger's) started with this outbox
         (``events/unsent.py``); ``started``: this run's start as the ledger records it. Returns how many were put."""
-        missing = missing_events(self.outbox, logged, previous_start, started)
+        missing = missing_events(self.outbox, logged, previous_start)
         for ev in missing:
             self.outbox.put(self.topics.events, _json(ev.to_dict()), qos=1, protected=ev.type in self._protected,
                             event_id=ev.event_id)
+        note_start(self.outbox, logged, started)  # after the puts: a kill before it leaves the next start to look
         if missing:
             log.warning("MQTT outbox: %d event(s) the violation log holds never reached the outbox (the agent was "
                         "stopped between the two writes): sent now (%s)", len(missing),

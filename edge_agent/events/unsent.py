@@ -42,10 +42,10 @@ class LoggedEvents(Protocol):
     def newest_events(self, n: int, after: int, upto: int) -> list[Event]: ...
 
 
-def missing_events(outbox: Outbox, logged: LoggedEvents, previous_start: str | None, started: str) -> list[Event]:
+def missing_events(outbox: Outbox, logged: LoggedEvents, previous_start: str | None) -> list[Event]:
     """The events (oldest first) the previous run logged and the outbox never took, where that run started with this
     outbox (``previous_start``: its start as the run ledger recorded it; None: no run, or unreadable); [] where that
-    cannot be told. Notes this start (``started``) for the next one, whatever it found."""
+    cannot be told. Notes nothing: ``note_start`` comes once they are in the outbox."""
     mark = outbox.start_mark()
     upto = logged.opened_upto  # this run's own events are not looked at: one may be between its writes right now
     missing: list[Event] = []
@@ -56,8 +56,16 @@ def missing_events(outbox: Outbox, logged: LoggedEvents, previous_start: str | N
         taken = outbox.taken(ev.event_id for ev in events) if events else set()
         if taken is not None:
             missing = [ev for ev in events if ev.event_id not in taken]
+    return missing
+
+
+def note_start(outbox: Outbox, logged: LoggedEvents, started: str) -> None:
+    """Notes this start (``started``, as the run ledger records it) for the next one, whatever the look found — only
+    once what it found is in the outbox. Why: noted first, a kill between the note and those puts (a crash loop's
+    kills land at the start) moved the mark off the run that logged them, so no later start looked at them again and
+    they never went out (probe chaos35)."""
+    upto = logged.opened_upto
     if upto is not None:
         if logged.kept_ids:  # before the synced note: a power cut keeps both or neither
             outbox.note_taken(*logged.kept_ids[-UNSENT_LOOK:])
         outbox.note_start(started, upto)
-    return missing
