@@ -108,6 +108,8 @@ class MqttLink:
         self._restart_needed: list[str] = []  # sections a reload read but only a restart applies
         # more of the online status: the page's certificate's dates (web/cert_notices), asked at each publish
         self.status_fields: list[Callable[[], dict[str, Any]]] = []
+        # who else hears the events ``put_missing`` puts in (run's events.jsonl: ``assemble``), oldest first
+        self.resending: list[Callable[[list[Event]], object]] = []
         self.site, self.device = cfg.site.site_id, cfg.site.device_id
         self.topics = Topics(m.prefix(self.site, self.device), m.home_assistant.discovery_prefix, m.topic_prefix)
         self.simulator = any(lk.driver == "simulator" for lk in cfg.locks)  # only then: {prefix}/sim/+
@@ -319,11 +321,18 @@ class MqttLink:
     def put_missing(self, logged: LoggedEvents, previous_start: str | None, started: str) -> int:
         """At the start, before the previous run's open visits are ended: the events the previous run logged (the
         violation log, ``logged``, writes each before the outbox takes it) and the outbox never took are put in now,
-        in order, not through the bus (nothing else must hear them again). A kill between the two writes left the
-        arrival in the log only: the start then published an ``agent_stopped`` departure for an arrival the backend
-        never got. Only where the previous run (``previous_start``, the run ledger's) started with this outbox
-        (``events/unsent.py``); ``started``: this run's start as the ledger records it. Returns how many were put."""
+        in order, not through the bus (nothing that heard them must hear them again), and handed to ``resending``
+        (events.jsonl: it hears the bus after the outbox, so it never wrote them either). A kill between the two
+        writes left the arrival in the log only: the start then published an ``agent_stopped`` departure for an
+        arrival the backend never got. Only where the previous run (``previous_start``, the run ledger's) started
+        with this outbox (``events/unsent.py``); ``started``: this run's start as the ledger records it. Returns how
+        many were put."""
         missing = missing_events(self.outbox, logged, previous_start)
+        # handed before the outbox takes them: a kill between leaves them missing, and the next start hands them
+        # again (a sink writes only those it lacks: ``JsonLinesSink.resent``); handed after, such a kill lost them
+        # from the sink for good
+        for hand in self.resending if missing else ():
+            hand(missing)
         for ev in missing:
             self.outbox.put(self.topics.events, _json(ev.to_dict()), qos=1, protected=ev.type in self._protected,
                             event_id=ev.event_id)

@@ -9,7 +9,8 @@ stops them in reverse. The order is the design:
 3. violation recorder — recording sinks start before anything that produces events;
 4. review web page (reads the recorder's log, acts through the agent as ``AgentControl``);
 5. notifications;
-6. the caller's sinks (``run``: the JSON-lines event log; ``replay``: its output file);
+6. the caller's sinks (``run``: the JSON-lines event log, also handed what the start re-sends for a kill;
+   ``replay``: its output file);
 7. locks — last: they publish their position at start, and stop (motors off) first.
 
 ``run``, ``demo``, ``replay`` and the benchmarks all build through here, so the demo exercises
@@ -36,6 +37,7 @@ from edge_agent.locks.lgpio_dir import lgpio_workdir
 from edge_agent.locks.manager import LockManager, build_locks
 from edge_agent.locks.ticker import DEFAULT_TICK_S, LockTicker
 from edge_agent.runtime.agent import Agent, Component
+from edge_agent.runtime.sinks import JsonLinesSink
 
 if TYPE_CHECKING:  # built lazily: paho, FastAPI and the notifiers load only when configured
     from edge_agent.events.mqtt_link import MqttLink
@@ -127,6 +129,8 @@ def assemble(cfg: AgentConfig, *, clock: Clock | None = None, source: FrameSourc
         out.notify = _init_notify(agent)
     for sink in sinks(agent) if sinks else ():
         agent.add_component(sink)
+        if out.link is not None and isinstance(sink, JsonLinesSink):  # after the outbox on the bus: what a kill
+            out.link.resending.append(sink.resent)  # kept from the outbox it never wrote either
     if review:
         out.recorder = agent.add_component(ViolationRecorder(agent.evidence.db_path, agent.clock, agent.bus,
                                                                      cfg.evidence.history_days,

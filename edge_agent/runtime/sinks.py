@@ -120,6 +120,22 @@ class JsonLinesSink:
                                       "finds no file is counted as not written, the file tried again each minute)",
                                       self.path, exc.strerror or exc, self.turns_failed)
 
+    def resent(self, events: list[Event]) -> int:
+        """The events the start puts into the MQTT outbox because a kill kept them out (``MqttLink.put_missing``),
+        written as the bus would have: this sink hears the bus after the outbox, so it never wrote them either —
+        events.jsonl showed a departure with its violation still open, and then a second ``violation_started``
+        (probe chaos35). Those among the file's last lines are not written again: the start hands them here before
+        the outbox takes them, so a kill between leaves them for the next start to hand again; and an outbox that
+        lost one to a full disk has it missing after this file took it. Returns how many were written."""
+        if self.path is not None:
+            have: set[str] = set()
+            for path in (self.path.with_name(self.path.name + ".1"), self.path):  # a turn may have just come
+                have |= _tail_event_ids(path, RESENT_TAIL_BYTES, self.own)
+            events = [ev for ev in events if ev.event_id not in have]
+        for ev in events:
+            self._write({"kind": "event", **ev.to_dict()})
+        return len(events)
+
     def expire(self) -> None:
         """Drop what is older than ``max_age_s`` (see the class): the older file once its last line is half that
         old, the current one turned over once its first line is. First, a file a turn could not open (a FIFO or a
@@ -240,6 +256,36 @@ def _line_epoch(path: Path, first: bool, nofollow: bool = False) -> float | None
 
 
 TAIL_BYTES = 64 * 1024  # more than one line: an event is ~1 KB
+#: how much of each file ``resent`` reads for the ids it holds: the start looks at the previous run's last 32 events
+#: (``events/unsent.UNSENT_LOOK``), ~1 KB each with their bays' states — a few tens of KB; read once, at a start
+RESENT_TAIL_BYTES = 1024 * 1024
+
+
+def _tail_event_ids(path: Path, nbytes: int, nofollow: bool) -> set[str]:
+    """The ``event_id`` of each event line in the last ``nbytes`` of ``path`` (none where it cannot be read: missing,
+    not a regular file, a link where ``nofollow``; never a FIFO, ``O_NONBLOCK``)."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | (os.O_NOFOLLOW if nofollow else 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        return set()
+    try:
+        with os.fdopen(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return set()
+            fh.seek(max(0, fh.seek(0, os.SEEK_END) - nbytes))
+            lines = fh.read().split(b"\n")
+    except OSError:
+        return set()
+    ids = set()
+    for raw in lines:
+        try:
+            obj = json.loads(raw)
+        except ValueError:  # the first, cut by the bound; one a kill cut
+            continue
+        if isinstance(obj, dict) and obj.get("kind") == "event" and isinstance(obj.get("event_id"), str):
+            ids.add(obj["event_id"])
+    return ids
 
 EVENT_WORDS = {
     "vehicle_arrived": "arrived", "vehicle_identified": "identified", "violation_started": "VIOLATION",

@@ -3,8 +3,9 @@
 The arrival was then in the log only: the next start ended that visit with an ``agent_stopped`` departure, which went
 out, for an arrival the backend never received. Now the start puts into the outbox, before any ending, the log's
 newest events the outbox never took (it notes each event it takes, in the event's own transaction), in order, and
-through no other sink. The kill is taken inside the outbox's ``put``, before it writes: an exception the bus does not
-catch (it catches ``Exception``) stops the publication where a SIGKILL would.
+through no other sink but events.jsonl (``test_put_missing_events_log.py``). The kill is taken inside the outbox's
+``put``, before it writes: an exception the bus does not catch (it catches ``Exception``) stops the publication where a
+SIGKILL would.
 """
 
 from __future__ import annotations
