@@ -26,7 +26,7 @@ import numpy as np
 from edge_agent.perception.colour import ColourResult
 from edge_agent.perception.colour_rules import POLARITY_MIN
 from edge_agent.perception.occlusion import stroke_energy
-from edge_agent.perception.pitch import nev_fit
+from edge_agent.perception.pitch import CLEAR, nev_fit, whole_misfit
 from edge_agent.perception.shape import MISSING, fillable
 
 #: The seven centres' misfit on the 8 slots (share of the pitch), stricter than ``pitch.MAX_MISFIT``'s 0.25 for
@@ -39,6 +39,11 @@ NEV_MISFIT = 0.2
 #: recogniser's centres come in steps of its frames (a quarter of a pitch or so on a plate's crop).
 WIDE_GAP = 1.6
 WIDE_DOT = 2.3
+# Across the dot the gap alone is not enough: a whole plate already has its widest step there, and the frame steps
+# stretch it — a yellow 京A12903 under a green light, read whole and given a ``?`` after the dot (``京A?12903``, the
+# slot of a small NEV's type letter), measured 2.5 pitches and misfit 0.17–0.18 on the 8 slots, only 0.01–0.05
+# better than on its own 7 (NEV plates with that slot covered: 0.14–0.28 better). There the seven must fit the
+# 8 slots clearly better (``pitch.CLEAR``) than a whole plate's 7 slots.
 #: The empty slot's stroke energy, a share of the plate's median character: below the faintest real
 #: character measured (0.22, ``occlusion``).
 EMPTY_MAX = 0.2
@@ -59,14 +64,18 @@ def nev_shaped(text: str, centres: Sequence[float], crop: np.ndarray | None, col
     if kind is None or f is None or colour.dark_chars is not True \
             or colour.scores.get("polarity", 0.0) < POLARITY_MIN or not fillable(text, kind):
         return None
-    misfit, wide, energy = f
+    misfit, wide, energy, whole = f
     dot = text.find(MISSING) <= 2
+    if dot and whole - misfit < CLEAR:
+        return None  # the dot's own wide step, no empty slot: the seven sit as well in a whole plate's seven slots
     return kind if misfit < NEV_MISFIT and wide >= (WIDE_DOT if dot else WIDE_GAP) and energy < EMPTY_MAX else None
 
 
-def features(text: str, centres: Sequence[float], crop: np.ndarray | None) -> tuple[float, float, float] | None:
-    """``(misfit on the NEV plate's 8 slots, the spacing across the gap in pitches, the gap's stroke energy)`` of
-    a read with one ``?`` inside (slot 1–6: a character on each side), None for any other."""
+def features(text: str, centres: Sequence[float],
+             crop: np.ndarray | None) -> tuple[float, float, float, float] | None:
+    """``(misfit on the NEV plate's 8 slots, the spacing across the gap in pitches, the gap's stroke energy, the
+    misfit on a whole blue / yellow plate's 7 slots)`` of a read with one ``?`` inside (slot 1–6: a character on
+    each side), None for any other."""
     gap = text.find(MISSING)
     if len(text) != 8 or not 1 <= gap <= 6 or text.count(MISSING) != 1 or crop is None or crop.ndim != 3:
         return None
@@ -82,7 +91,7 @@ def features(text: str, centres: Sequence[float], crop: np.ndarray | None) -> tu
     if pitch <= 0:
         return None
     energy = stroke_energy(crop, (*centres[:gap], at, *centres[gap:]))
-    return misfit, float(across / pitch), float(energy[gap])
+    return misfit, float(across / pitch), float(energy[gap]), whole_misfit(centres)
 
 
 def dot_after_two(text: str, centres: Sequence[float]) -> bool:

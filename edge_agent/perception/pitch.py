@@ -70,6 +70,14 @@ def nev_fit(centres: Sequence[float], gap: int) -> tuple[float, float] | None:
     return misfit, a * SLOTS[8][gap] + b
 
 
+def whole_misfit(centres: Sequence[float]) -> float:
+    """Seven read characters' ``centres`` as a whole blue / yellow plate's (440 mm, all 7 slots filled): the
+    misfit (share of its pitch), ``inf`` where the fit needs an implausible scale or the centres are no seven."""
+    if len(centres) != 7:
+        return float("inf")
+    return _misfit(centres, 7, ())
+
+
 def gap_slot(centres: Sequence[float], n: int, candidates: Sequence[int] | None = None) -> int | None:
     """The slot of an ``n``-character single-row plate (7 or 8) that ``centres`` (``n - 1`` read
     characters' centres, shares of the crop's width, left to right) leave out, among

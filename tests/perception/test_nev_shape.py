@@ -205,3 +205,35 @@ def test_mud_over_the_province_of_other_plates_keeps_their_colour(pipeline, text
     [r] = pipeline.process(_mud_over_province(text, style, 160))
     assert r.colour == colour
     assert r.nev is (True if style == "large_nev" else r.nev) and (style == "large_nev" or r.nev is not True)
+
+
+def _green_tube(text: str, width: int) -> np.ndarray:
+    """A yellow plate (render seed 1, 200 px) under a green fluorescent tube (BGR gains 0.9, 1.2, 0.7), scaled so
+    the plate is ``width`` px: it reads green, whole, and the ``?`` goes after the dot (``京A?12903``)."""
+    img = render_scene(render_plate(text, "yellow"), seed=1, plate_width=200)[0]
+    img = np.clip(img.astype(np.float32) * np.float32((0.9, 1.2, 0.7)), 0, 255).astype(np.uint8)
+    k = width / 200
+    return img if k == 1 else cv2.resize(img, (round(img.shape[1] * k), round(img.shape[0] * k)),
+                                         interpolation=cv2.INTER_AREA)
+
+
+@pytest.mark.parametrize("text,width", [("京A12903", 200), ("京A12903", 120), ("京A12345", 200), ("京A12345", 120),
+                                        ("川A80765", 200)])
+def test_a_fuel_plate_read_whole_on_green_has_no_empty_slot_after_the_dot(pipeline, text, width):
+    """The dot is a whole plate's widest step (1.4 pitches), and the recogniser's frame steps stretched it to 2.5 —
+    the NEV plate's empty type-letter slot — so a fuel car under a green light was NEV by its shape in 3–5 of 5
+    frames, let into a charging bay. Its seven fit a whole plate's seven slots about as well as the 8 with one
+    empty: no NEV."""
+    for r in pipeline.process(_green_tube(text, width)):
+        assert r.nev is not True, (r.text, r.colour, r.nev_reason)
+
+
+def test_a_gap_at_the_dot_must_fit_the_nev_slots_clearly_better_than_a_whole_plate():
+    """The measured centres of 京A?12903 above (misfit 0.18 on the 8 slots, 0.19 on a whole plate's 7) against an
+    NEV plate's with its type letter covered (皖A?22939, plates-dev under glare: 0.10 against 0.32)."""
+    crop = plate_crop("京AD12903", "small_nev")
+    fuel = (0.119, 0.2143, 0.4524, 0.5476, 0.6905, 0.7857, 0.881)
+    nev = (0.0714, 0.1667, 0.5, 0.5952, 0.6905, 0.8333, 0.9286)
+    f, g = features("京A?12903", fuel, crop), features("皖A?22939", nev, crop)
+    assert f is not None and f[0] < 0.2 and f[1] >= WIDE_DOT and f[3] - f[0] < 0.1
+    assert g is not None and g[3] - g[0] > 0.2
