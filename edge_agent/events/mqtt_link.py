@@ -331,8 +331,13 @@ class MqttLink:
         # handed before the outbox takes them: a kill between leaves them missing, and the next start hands them
         # again (a sink writes only those it lacks: ``JsonLinesSink.resent``); handed after, such a kill lost them
         # from the sink for good
+        # one that fails is logged and never keeps them from the outbox (the bus's rule): a line events.jsonl's tail
+        # read could not parse raised here, and the start failed with the events a kill kept out never put in
         for hand in self.resending if missing else ():
-            hand(missing)
+            try:
+                hand(missing)
+            except Exception:  # noqa: BLE001 - any sink's fault; the outbox's puts come next regardless
+                log.exception("the events re-sent at the start not handed to %r", hand)
         for ev in missing:
             self.outbox.put(self.topics.events, _json(ev.to_dict()), qos=1, protected=ev.type in self._protected,
                             event_id=ev.event_id)

@@ -91,34 +91,39 @@ class JsonLinesSink:
                           self.failed)
 
     def _write(self, obj: dict) -> None:
-        line = _RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(obj, ensure_ascii=False, default=str))
         with self._lock:
-            if self._started and self._file is None:  # its file could not be opened again at a turn: counted
+            self._write_locked(obj)
+
+    def _write_locked(self, obj: dict) -> None:
+        """One line to the stream and the file (called under the lock). A stream that cannot take it (a non-UTF-8
+        locale's stdout and a Chinese plate: ``UnicodeEncodeError``) costs the stream its line, never the file's."""
+        line = _RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(obj, ensure_ascii=False, default=str))
+        if self._started and self._file is None:  # its file could not be opened again at a turn: counted
+            self.failed += 1
+        for out in (self.stream, self._file):
+            if out is None:
+                continue
+            try:
+                out.write(line + "\n")
+                out.flush()
+            except (OSError, ValueError) as exc:  # ValueError: an encoding the line does not fit
                 self.failed += 1
-            for out in (self.stream, self._file):
-                if out is None:
-                    continue
+                if self.failed == 1 or self.failed % 100 == 0:
+                    log.error("event log %s: %s (%d line(s) not written)", self.path if out is self._file else
+                              "stream", getattr(exc, "strerror", None) or exc, self.failed)
+                continue
+            if out is self._file:
+                self._size += len(line.encode()) + 1
+                if self._first is None:
+                    self._first = _epoch_of(obj)
                 try:
-                    out.write(line + "\n")
-                    out.flush()
-                except OSError as exc:
-                    self.failed += 1
-                    if self.failed == 1 or self.failed % 100 == 0:
-                        log.error("event log %s: %s (%d line(s) not written)", self.path, exc.strerror or exc,
-                                  self.failed)
-                    continue
-                if out is self._file:
-                    self._size += len(line.encode()) + 1
-                    if self._first is None:
-                        self._first = _epoch_of(obj)
-                    try:
-                        self._rotate()
-                    except OSError as exc:  # this line is in the file turned over: only the lines after it are lost
-                        self.turns_failed += 1
-                        if self.turns_failed == 1 or self.turns_failed % 100 == 0:
-                            log.error("event log %s: no new file at its turn: %s (%d turn(s) failed; a line that "
-                                      "finds no file is counted as not written, the file tried again each minute)",
-                                      self.path, exc.strerror or exc, self.turns_failed)
+                    self._rotate()
+                except OSError as exc:  # this line is in the file turned over: only the lines after it are lost
+                    self.turns_failed += 1
+                    if self.turns_failed == 1 or self.turns_failed % 100 == 0:
+                        log.error("event log %s: no new file at its turn: %s (%d turn(s) failed; a line that "
+                                  "finds no file is counted as not written, the file tried again each minute)",
+                                  self.path, exc.strerror or exc, self.turns_failed)
 
     def resent(self, events: list[Event]) -> int:
         """The events the start puts into the MQTT outbox because a kill kept them out (``MqttLink.put_missing``),
@@ -126,14 +131,17 @@ class JsonLinesSink:
         events.jsonl showed a departure with its violation still open, and then a second ``violation_started``
         (probe chaos35). Those among the file's last lines are not written again: the start hands them here before
         the outbox takes them, so a kill between leaves them for the next start to hand again; and an outbox that
-        lost one to a full disk has it missing after this file took it. Returns how many were written."""
-        if self.path is not None:
-            have: set[str] = set()
-            for path in (self.path.with_name(self.path.name + ".1"), self.path):  # a turn may have just come
-                have |= _tail_event_ids(path, RESENT_TAIL_BYTES, self.own)
-            events = [ev for ev in events if ev.event_id not in have]
-        for ev in events:
-            self._write({"kind": "event", **ev.to_dict()})
+        lost one to a full disk has it missing after this file took it. The reads and the writes hold the sink's lock:
+        read outside it, a line another thread wrote between ``.1``'s read and this file's turned the file over, and
+        the event it held, moved to ``.1`` unread, was written twice (probe review60). Returns how many were written."""
+        with self._lock:  # no turn between the reads and the writes: the sink's own lines (other threads') wait
+            if self.path is not None:
+                have: set[str] = set()
+                for path in (self.path.with_name(self.path.name + ".1"), self.path):  # a turn may have just come
+                    have |= _tail_event_ids(path, RESENT_TAIL_BYTES, self.own)
+                events = [ev for ev in events if ev.event_id not in have]
+            for ev in events:
+                self._write_locked({"kind": "event", **ev.to_dict()})
         return len(events)
 
     def expire(self) -> None:
