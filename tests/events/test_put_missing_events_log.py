@@ -111,6 +111,11 @@ def test_a_kill_during_the_starts_own_put_writes_it_once_in_events_jsonl(tmp_pat
     with pytest.raises(Killed):
         second.recorder.close_previous_run()
     _stop(second, sink)
+    once_after_the_next_start(tmp_path, clock, lost)
+
+
+def once_after_the_next_start(tmp_path: Path, clock: FakeClock, lost: Event) -> None:
+    """A minute later the next start runs whole: ``lost`` is then once in ``events.jsonl`` and once in the outbox."""
     clock.advance(60)
     third, sink = _parts(tmp_path, clock)
     try:

@@ -28,7 +28,13 @@ from edge_agent.events.bus import EventBus
 from edge_agent.events.types import Event, EventType
 from edge_agent.runtime import sinks as sinks_module
 from edge_agent.runtime.sinks import JsonLinesSink
-from tests.events.test_put_missing_events_log import _file_story, _killed_at_the_outbox, _outbox_ids, _parts, _stop
+from tests.events.test_put_missing_events_log import (
+    _killed_at_the_outbox,
+    _outbox_ids,
+    _parts,
+    _stop,
+    once_after_the_next_start,
+)
 
 
 def test_a_sink_that_fails_at_the_hand_over_never_keeps_the_events_from_the_outbox(tmp_path):
@@ -110,15 +116,7 @@ def test_a_kill_after_the_puts_before_the_note_neither_re_puts_nor_re_writes(tmp
         with pytest.raises(_Killed):
             second.recorder.close_previous_run()
     _stop(second, sink)
-    clock.advance(60)
-    third, sink = _parts(tmp_path, clock)
-    try:
-        assert third.recorder is not None
-        third.recorder.close_previous_run()
-        assert [i for i, _, _ in _file_story(tmp_path)].count(lost.event_id) == 1
-        assert _outbox_ids(third).count(lost.event_id) == 1
-    finally:
-        _stop(third, sink)
+    once_after_the_next_start(tmp_path, clock, lost)
 
 
 class _Killed(BaseException):
