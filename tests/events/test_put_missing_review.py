@@ -52,6 +52,17 @@ def _events(parts, clock: FakeClock, n: int, bay: str = "A") -> list[Event]:  # 
         clock.advance(1)
     return out
 
+def none_sent_at_the_next_start(tmp_path: Path, clock: FakeClock, events: list[Event], why: str,
+                                after_s: float = 60) -> None:
+    """``after_s`` later the next start runs whole: none of ``events`` may be among what its outbox holds."""
+    clock.advance(after_s)
+    nxt = _run(tmp_path, clock)
+    try:
+        assert not set(_ids(nxt)) & {ev.event_id for ev in events}, why
+    finally:
+        _stop(nxt)
+
+
 
 def test_a_refusal_the_filter_held_back_is_not_sent_at_the_next_start(tmp_path):
     clock = FakeClock()
@@ -61,12 +72,7 @@ def test_a_refusal_the_filter_held_back_is_not_sent_at_the_next_start(tmp_path):
         first.agent.bus.publish(ev)
     assert _ids(first).count(refusals[0].event_id) == 1 and first.link.refusals.suppressed_total == 2
     _stop(first)
-    clock.advance(60)
-    second = _run(tmp_path, clock)
-    try:
-        assert not set(_ids(second)) & {ev.event_id for ev in refusals}, "refusals held back on purpose sent"
-    finally:
-        _stop(second)
+    none_sent_at_the_next_start(tmp_path, clock, refusals, "refusals held back on purpose sent")
 
 
 def test_events_logged_while_mqtt_was_disabled_are_not_published_when_it_is_enabled_again(tmp_path):
@@ -105,12 +111,7 @@ def test_events_logged_before_an_upgrade_are_not_sent_at_the_second_start_after_
     first = _run(tmp_path, clock)  # the upgrade's start: nothing can be told
     _events(first, clock, 2, "B")
     _stop(first)
-    clock.advance(60)
-    second = _run(tmp_path, clock)
-    try:
-        assert not set(_ids(second)) & {ev.event_id for ev in before}, "events of before the upgrade sent again"
-    finally:
-        _stop(second)
+    none_sent_at_the_next_start(tmp_path, clock, before, "events of before the upgrade sent again")
 
 
 def test_events_of_before_a_replaced_outbox_are_not_sent_again(tmp_path):
@@ -124,12 +125,7 @@ def test_events_of_before_a_replaced_outbox_are_not_sent_again(tmp_path):
     second = _run(tmp_path, clock)
     _events(second, clock, 2, "B")
     _stop(second)
-    clock.advance(60)
-    third = _run(tmp_path, clock)
-    try:
-        assert not set(_ids(third)) & {ev.event_id for ev in before}, "events of the replaced outbox sent again"
-    finally:
-        _stop(third)
+    none_sent_at_the_next_start(tmp_path, clock, before, "events of the replaced outbox sent again")
 
 
 def test_an_event_of_this_run_between_its_two_writes_at_the_start_is_not_put_twice(tmp_path):

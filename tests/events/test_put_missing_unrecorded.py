@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from edge_agent.clock import FakeClock
-from tests.events.test_put_missing_review import _events, _ids, _run, _stop
+from tests.events.test_put_missing_review import _events, _run, _stop, none_sent_at_the_next_start
 from tests.evidence.test_evidence_locked import locked
 
 
@@ -36,12 +36,7 @@ def test_events_of_an_unrecorded_run_without_mqtt_are_not_published_by_the_next_
         quiet = _events(off, clock, 4, "B")
         off.recorder.stop()
     assert (tmp_path / "data" / "evidence" / "held-events.jsonl").exists(), "the set-up: the events kept for the next start"
-    clock.advance(86400)
-    again = _run(tmp_path, clock)
-    try:
-        assert not set(_ids(again)) & {ev.event_id for ev in quiet}, "days-old events of a run without MQTT published"
-    finally:
-        _stop(again)
+    none_sent_at_the_next_start(tmp_path, clock, quiet, "days-old events of a run without MQTT published", after_s=86400)
 
 
 def test_held_events_of_a_run_without_mqtt_written_late_are_not_published_at_the_start_after(tmp_path: Path) -> None:
@@ -66,9 +61,4 @@ def test_held_events_of_a_run_without_mqtt_written_late_are_not_published_at_the
     on.recorder.mark_alive()  # the lock went: the kept events written, then this run's start
     _events(on, clock, 2, "C")
     _stop(on)
-    clock.advance(60)
-    again = _run(tmp_path, clock)
-    try:
-        assert not set(_ids(again)) & {ev.event_id for ev in quiet}, "days-old events of a run without MQTT published"
-    finally:
-        _stop(again)
+    none_sent_at_the_next_start(tmp_path, clock, quiet, "days-old events of a run without MQTT published")
