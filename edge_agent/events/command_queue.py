@@ -9,7 +9,7 @@ them) made an ``unlock`` wait 24.5 s in a real run. So:
   taken first, with room of their own (a flood of other commands never makes one ``busy``); a bigger payload on
   their topics is no lock command and waits with the rest, so the lane never carries a parser's cost ahead;
 - at most ``snapshots`` snapshots wait at once; more are refused (``busy``) while they do, so every other command
-  waits behind a handful of photos at most, and a flood stores a photo only as fast as the thread serves them.
+  waits behind a few photos at most, and a flood stores a photo only as fast as the thread serves them.
 
 The rest keep their order, bounded by count and by payload bytes.
 """

@@ -71,7 +71,7 @@ COMMAND_QUEUE_BYTES = 32 * 2**20
 REPLY_BACKLOG = 500
 # Snapshot commands waiting at once; more are told ``busy`` (``command_queue.py``: 1,000 queued made an ``unlock``
 # wait 24.5 s, and any command behind them as long).
-SNAPSHOTS_WAITING = 5
+SNAPSHOTS_WAITING = 16
 REPLY_LOG_BURST, REPLY_LOG_EVERY_S = 5, 60.0
 
 
