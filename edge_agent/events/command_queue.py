@@ -1,4 +1,4 @@
-"""The commands waiting for the command thread: a lock's command first, a flood of snapshots bounded.
+"""The commands waiting for the command thread: a lock's command first, floods of the dear ones bounded.
 
 One thread runs the commands, one at a time (a lock move may take seconds). With one first-in-first-out queue a
 ``lock`` or ``unlock`` waited behind every command queued before it: 1,000 queued ``snapshot`` commands (each writes
@@ -8,8 +8,9 @@ them) made an ``unlock`` wait 24.5 s in a real run. So:
 - the lock commands (``URGENT``) of the size such a command has (``URGENT_MAX_BYTES``) wait in a lane of their own,
   taken first, with room of their own (a flood of other commands never makes one ``busy``); a bigger payload on
   their topics is no lock command and waits with the rest, so the lane never carries a parser's cost ahead;
-- at most ``snapshots`` snapshots wait at once; more are refused (``busy``) while they do, so every other command
-  waits behind a few photos at most, and a flood stores a photo only as fast as the thread serves them.
+- of each command dear to serve (``caps``: a snapshot writes a photo, a set-lists rewrites ``overrides.yaml`` and
+  re-decides the open visits, a reload-config loads models: seconds) only a few wait at once; more are refused
+  (``busy``) while they do, so every other command waits behind a few of them at most.
 
 The rest keep their order, bounded by count and by payload bytes.
 """
@@ -27,14 +28,17 @@ URGENT_WAITING = 100
 
 
 class CommandQueue:
-    def __init__(self, maxsize: int, max_bytes: int, snapshots: int, urgent: int = URGENT_WAITING) -> None:
-        self._max, self._max_bytes, self._max_snapshots, self._max_urgent = maxsize, max_bytes, snapshots, urgent
+    def __init__(self, maxsize: int, max_bytes: int, caps: dict[str, int], urgent: int = URGENT_WAITING) -> None:
+        self._max, self._max_bytes, self._caps, self._max_urgent = maxsize, max_bytes, dict(caps), urgent
         self._urgent: deque[Command] = deque()
         self._rest: deque[Command] = deque()
         self._bytes = 0  # payload bytes waiting in ``_rest``
-        self._snapshots = 0
+        self._waiting: dict[str, int] = dict.fromkeys(self._caps, 0)  # of each capped command
         self._closed = False
         self._cv = threading.Condition()
+
+    def _capped(self, cmd: Command) -> str | None:
+        return cmd.name if cmd.namespace == "cmd" and cmd.name in self._caps else None
 
     @staticmethod
     def _is_urgent(cmd: Command) -> bool:
@@ -49,16 +53,17 @@ class CommandQueue:
                     return False
                 self._urgent.append(cmd)
             else:
-                snapshot = cmd.namespace == "cmd" and cmd.name == "snapshot"
+                capped = self._capped(cmd)
                 if (
                     len(self._rest) >= self._max
                     or (self._bytes and self._bytes + size > self._max_bytes)
-                    or (snapshot and self._snapshots >= self._max_snapshots)
+                    or (capped is not None and self._waiting[capped] >= self._caps[capped])
                 ):
                     return False
                 self._rest.append(cmd)
                 self._bytes += size
-                self._snapshots += snapshot
+                if capped is not None:
+                    self._waiting[capped] += 1
             self._cv.notify()
             return True
 
@@ -73,7 +78,8 @@ class CommandQueue:
             if self._rest:
                 cmd = self._rest.popleft()
                 self._bytes -= len(cmd.payload)
-                self._snapshots -= cmd.namespace == "cmd" and cmd.name == "snapshot"
+                if (capped := self._capped(cmd)) is not None:
+                    self._waiting[capped] -= 1
                 return cmd
             return None
 

@@ -69,9 +69,10 @@ COMMAND_QUEUE_BYTES = 32 * 2**20
 # many replies. Only replies count: a bound on paho's whole queue dropped every reply, a done lock command's too,
 # while the outbox drained (``outbox.window`` up to 10,000) or a reconnect said the retained states again.
 REPLY_BACKLOG = 500
-# Snapshot commands waiting at once; more are told ``busy`` (``command_queue.py``: 1,000 queued made an ``unlock``
-# wait 24.5 s, and any command behind them as long).
+# Commands dear to serve that may wait at once, each; more are told ``busy`` (``command_queue.py``: 1,000 queued
+# snapshots held a real run's command thread over 60 s, and the ``unlock`` behind them was refused ``stale``).
 SNAPSHOTS_WAITING = 16
+DEAR_WAITING = {"snapshot": SNAPSHOTS_WAITING, "set-lists": 4, "reload-config": 4}
 REPLY_LOG_BURST, REPLY_LOG_EVERY_S = 5, 60.0
 
 
@@ -153,7 +154,7 @@ class MqttLink:
         self.commands = CommandHandler(control, self.topics, self.device, clock, m.command_max_age_s,
                                        secrets.hmac_key, replay, secrets.hmac_previous)
         self.refusals = RefusalLimiter(clock, m.outbox.repeat_refusal_s)
-        self._cmd_q = CommandQueue(command_queue, queue_bytes, SNAPSHOTS_WAITING)
+        self._cmd_q = CommandQueue(command_queue, queue_bytes, DEAR_WAITING)
         self._stop = threading.Event()
         self._next_beat: float | None = None  # monotonic; None until connected
         self._next_open_try = 0.0
@@ -593,7 +594,7 @@ class MqttLink:
             self.commands_too_large += 1
             self._send_reply(self.commands.too_large(cmd, self._command_max_bytes))
             return
-        # bounded in count, in bytes (a flood of big payloads must not eat the memory) and in snapshots; a lock
+        # bounded in count, in bytes (a flood of big payloads must not eat the memory) and per dear command; a lock
         # command goes first (``command_queue.py``)
         if not self._cmd_q.offer(cmd):  # a flood must not grow memory without bound; the sender still learns it
             self.commands_busy += 1

@@ -8,9 +8,16 @@ import threading
 
 import pytest
 
-from edge_agent.events.mqtt_link import SNAPSHOTS_WAITING
+from edge_agent.events.mqtt_link import DEAR_WAITING, SNAPSHOTS_WAITING
 from tests.events.helpers import RecordingControl, wait_until
-from tests.events.test_command_hardening import PREFIX, now, reply_with, send, setup  # noqa: F401 - the fixture
+from tests.events.test_command_hardening import (  # noqa: F401 - setup: the fixture
+    PREFIX,
+    BlockingControl,
+    now,
+    reply_with,
+    send,
+    setup,
+)
 
 pytestmark = pytest.mark.broker
 
@@ -70,6 +77,26 @@ def test_a_flood_of_snapshots_leaves_room_for_the_other_commands(setup):  # noqa
         assert reply_with(backend, charger).json()["ok"]
         order = [c[0] for c in control.calls]
         assert order.index("charger_status") == 1 + SNAPSHOTS_WAITING
+    finally:
+        control.release.set()
+
+
+@pytest.mark.parametrize("name, body", [("reload-config", {}), ("set-lists", {"deny": ["粤B12345"]})])
+def test_floods_of_the_other_dear_commands_are_bounded_too(setup, name, body):  # noqa: F811
+    """A reload loads models (seconds) and a set-lists rewrites overrides.yaml: only a few of each wait at once."""
+    make, backend, _, clock = setup
+    control = BlockingControl()
+    link = make(ctl=control)
+    try:
+        send(backend, "charger-status", {"ts": now(clock), "bay": "B1", "status": "charging"}, "backend/q")
+        wait_until(control.entered.is_set, what="the first command to run")
+        flood = [send(backend, name, {**body, "ts": now(clock)}, "backend/q") for _ in range(12)]
+        wait_until(lambda: link._cmd_q.qsize() + link.commands_busy == 12, what="the flood in")
+        cap = DEAR_WAITING[name]
+        assert (link._cmd_q.qsize(), link.commands_busy) == (cap, 12 - cap)
+        control.release.set()
+        codes = [reply_with(backend, s).json()["code"] for s in flood]
+        assert codes.count("busy") == 12 - cap
     finally:
         control.release.set()
 
