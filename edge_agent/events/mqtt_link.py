@@ -36,7 +36,7 @@ from edge_agent.control import AgentControl
 from edge_agent.durable import write_durably
 from edge_agent.events.bus import EventBus
 from edge_agent.events.command_handler import COMMAND_MAX_BYTES, Command, CommandHandler, Reply
-from edge_agent.events.command_queue import CommandQueue
+from edge_agent.events.command_queue import URGENT, CommandQueue
 from edge_agent.events.connection import Connection, LinkStatus, PacketTooLarge, TlsFileError
 from edge_agent.events.discovery import discovery_messages
 from edge_agent.events.health import HealthSource, cpu_temp_c, disk_use
@@ -165,6 +165,8 @@ class MqttLink:
         self.commands_too_large = 0
         self.replies_dropped = 0  # over REPLY_BACKLOG of our replies waiting in paho's queue
         self._replies: set[int] = set()  # mids of the replies paho may still hold (pruned at each reply)
+        # and those of lock commands the agent acted on: room of their own (``_send_reply``)
+        self._lock_replies: set[int] = set()
         self._replies_lock = threading.Lock()  # replies go out from the command worker and paho's thread (busy)
         self._reply_log = LogBudget(log, clock.monotonic, REPLY_LOG_BURST, REPLY_LOG_EVERY_S, logging.WARNING,
                                     "dropped reply line(s)")
@@ -611,20 +613,28 @@ class MqttLink:
                 if self._stop.is_set() or self._cmd_q.closed:
                     return
                 continue
-            self._send_reply(self.commands.handle(cmd))
+            self._run(cmd)
 
-    def _send_reply(self, reply: Reply) -> None:
+    def _run(self, cmd: Command) -> None:
+        reply = self.commands.handle(cmd)
+        # a lock command the agent acted on (checked, then done or refused by it): its reply is what the backend
+        # acts on, and a flood's busy replies, made as fast as messages are read, filled the 500 and dropped it (a
+        # real unlock ran with no reply behind 1,000 snapshots). Bounded apart: as many again, never the flood's.
+        self._send_reply(reply, lock=reply.acted and cmd.namespace == "cmd" and cmd.name in URGENT)
+
+    def _send_reply(self, reply: Reply, lock: bool = False) -> None:
         with self._replies_lock:
-            self._replies = self.conn.still_waiting(self._replies)
-            if len(self._replies) >= REPLY_BACKLOG:  # a flood's replies must not fill the memory (REPLY_BACKLOG)
+            waiting = self._lock_replies if lock else self._replies
+            waiting &= self.conn.still_waiting(waiting)
+            if len(waiting) >= REPLY_BACKLOG:  # a flood's replies must not fill the memory (REPLY_BACKLOG)
                 self.replies_dropped += 1
                 self._reply_log.say("reply %s to %s dropped: %d replies already waiting to go out; %d dropped so far",
                                     quote(str(reply.body.get("code")), 40), quote(reply.topic, 100),
-                                    len(self._replies), self.replies_dropped)
+                                    len(waiting), self.replies_dropped)
                 return
             props = self.conn.reply_properties(reply.correlation) if self.conn.v5 else None
             try:
-                self._replies.add(self.conn.publish(reply.topic, _json(reply.body), qos=1, props=props))
+                waiting.add(self.conn.publish(reply.topic, _json(reply.body), qos=1, props=props))
             except ValueError as exc:
                 log.error("reply to %s not sent: %s", quote(reply.topic, 100), exc)
 

@@ -4,6 +4,7 @@ commands and replies a flood cost reach the backend in the heartbeat, not only t
 
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
@@ -142,3 +143,33 @@ def test_the_heartbeat_carries_the_flood_counts(setup):  # noqa: F811
         "replies_dropped": 1,
     }
     assert first_error("health.json", doc) is None
+
+
+def test_a_lock_command_s_reply_is_not_crowded_out_by_a_flood_s_replies(setup, broker):  # noqa: F811
+    """The flood's ``busy`` replies are made as fast as the messages are read: in a real run 1,000 snapshots filled
+    the 500 replies that may wait, and the ``unlock`` behind them ran ("already down") with its reply dropped, so
+    the backend never learnt it. A lock command the agent acted on has room of its own."""
+    import os
+    import signal
+
+    from edge_agent.events.command_handler import Command, Reply
+    from edge_agent.events.mqtt_link import REPLY_BACKLOG
+
+    make, backend, control, clock = setup
+    link = make()
+    assert broker._proc is not None
+    os.kill(broker._proc.pid, signal.SIGSTOP)  # a broker the flood outpaces: nothing acknowledged
+    try:
+        for _ in range(REPLY_BACKLOG + 10):
+            link._send_reply(Reply(f"{PREFIX}/reply/flood", {"ok": False, "code": "busy"}))
+        dropped = link.replies_dropped
+        body = {"ts": now(clock), "bay": "B2", "reason": "r", "operator": "op"}
+        link._run(Command("unlock", json.dumps(body).encode(), response_topic="backend/unlock"))
+        garbage = Command("unlock", b'{"bay": 1}', response_topic="backend/unlock")  # refused unread: no room
+        link._run(garbage)
+        assert link.replies_dropped == dropped + 1
+    finally:
+        os.kill(broker._proc.pid, signal.SIGCONT)
+    r = wait_until(lambda: list(backend.on("backend/unlock")) or None, timeout=30, what="the unlock's reply")
+    assert r[0].json()["ok"] and r[0].json()["command"] == "unlock"
+    assert ("unlock", "B2", "r", "op") in control.calls
