@@ -132,6 +132,7 @@ class Reply:
     topic: str
     body: dict[str, Any]
     correlation: bytes | None = None
+    acted: bool = False  # the command passed every check and reached the agent (done or refused by it)
 
 
 class Refused(ControlError):
@@ -167,9 +168,11 @@ class CommandHandler:
     def handle(self, cmd: Command) -> Reply:
         body: dict[str, Any] = {}
         name = quote(cmd.signed_name, 60)
+        acted = False
         try:
             body = self._parse(cmd)
             self._check(cmd, body)
+            acted = True
             ok, code, message, data = self._dispatch(cmd, body)
         except Refused as exc:
             ok, code, message, data = False, exc.code, clip(str(exc)), {}
@@ -182,7 +185,9 @@ class CommandHandler:
             ok, code, message, data = False, "internal_error", clip(f"{type(exc).__name__}: {exc}"), {}
         else:
             log.info("command %s: %s %s", name, code, clip(message))
-        return self._reply(cmd, body, ok, code, message, data)
+        reply = self._reply(cmd, body, ok, code, message, data)
+        reply.acted = acted
+        return reply
 
     def busy(self, cmd: Command) -> Reply:
         """The reply for a command the full queue dropped: nothing ran, try again later."""

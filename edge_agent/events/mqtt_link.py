@@ -18,7 +18,6 @@ import hashlib
 import json
 import logging
 import math
-import queue
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -37,6 +36,7 @@ from edge_agent.control import AgentControl
 from edge_agent.durable import write_durably
 from edge_agent.events.bus import EventBus
 from edge_agent.events.command_handler import COMMAND_MAX_BYTES, Command, CommandHandler, Reply
+from edge_agent.events.command_queue import URGENT, CommandQueue
 from edge_agent.events.connection import Connection, LinkStatus, PacketTooLarge, TlsFileError
 from edge_agent.events.discovery import discovery_messages
 from edge_agent.events.health import HealthSource, cpu_temp_c, disk_use
@@ -69,6 +69,10 @@ COMMAND_QUEUE_BYTES = 32 * 2**20
 # many replies. Only replies count: a bound on paho's whole queue dropped every reply, a done lock command's too,
 # while the outbox drained (``outbox.window`` up to 10,000) or a reconnect said the retained states again.
 REPLY_BACKLOG = 500
+# Commands dear to serve that may wait at once, each; more are told ``busy`` (``command_queue.py``: 1,000 queued
+# snapshots held a real run's command thread over 60 s, and the ``unlock`` behind them was refused ``stale``).
+SNAPSHOTS_WAITING = 16
+DEAR_WAITING = {"snapshot": SNAPSHOTS_WAITING, "set-lists": 4, "reload-config": 4}
 REPLY_LOG_BURST, REPLY_LOG_EVERY_S = 5, 60.0
 
 
@@ -124,7 +128,7 @@ class MqttLink:
             )
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError("mqtt", [f"mqtt.outbox.path: cannot open {outbox_path}: {exc}"]) from None
-        self._command_max_bytes, self._queue_bytes = command_max_bytes, queue_bytes
+        self._command_max_bytes = command_max_bytes
         try:
             self.conn = Connection(
                 m, secrets, m.client_id or self.device, (self.topics.status, _json(self._status_doc(False))),
@@ -150,9 +154,7 @@ class MqttLink:
         self.commands = CommandHandler(control, self.topics, self.device, clock, m.command_max_age_s,
                                        secrets.hmac_key, replay, secrets.hmac_previous)
         self.refusals = RefusalLimiter(clock, m.outbox.repeat_refusal_s)
-        self._cmd_q: queue.Queue[Command | None] = queue.Queue(maxsize=command_queue)
-        self._queued = 0  # payload bytes waiting in _cmd_q
-        self._queued_lock = threading.Lock()
+        self._cmd_q = CommandQueue(command_queue, queue_bytes, DEAR_WAITING)
         self._stop = threading.Event()
         self._next_beat: float | None = None  # monotonic; None until connected
         self._next_open_try = 0.0
@@ -163,6 +165,8 @@ class MqttLink:
         self.commands_too_large = 0
         self.replies_dropped = 0  # over REPLY_BACKLOG of our replies waiting in paho's queue
         self._replies: set[int] = set()  # mids of the replies paho may still hold (pruned at each reply)
+        # and those of lock commands the agent acted on: room of their own (``_send_reply``)
+        self._lock_replies: set[int] = set()
         self._replies_lock = threading.Lock()  # replies go out from the command worker and paho's thread (busy)
         self._reply_log = LogBudget(log, clock.monotonic, REPLY_LOG_BURST, REPLY_LOG_EVERY_S, logging.WARNING,
                                     "dropped reply line(s)")
@@ -200,10 +204,7 @@ class MqttLink:
         if self.conn.status().connected and not self.pump.flush(flush_s):
             log.warning("MQTT stop: %d message(s) left in the outbox for the next start", self.outbox.depth())
         self._stop.set()
-        try:
-            self._cmd_q.put_nowait(None)  # after the commands already queued
-        except queue.Full:
-            pass  # the command thread sees _stop once the queue is empty
+        self._cmd_q.close()  # the command thread ends once the commands already queued have run
         self.conn.stop(final=(self.topics.status, _json(self._status_doc(False, clean=True))))
         for t in self._threads:
             if t is not threading.current_thread():  # reload-config may stop us from the command thread
@@ -287,6 +288,12 @@ class MqttLink:
             extra["outbox_unavailable"] = f"disk full: {self.outbox.unavailable}"
         if self.pump.held:
             extra["outbox_refused"] = self.pump.held
+        # what a command flood cost, since the start (the log only before: a backend could not tell a flooded
+        # device from one whose commands were lost on the way)
+        for name, count in (("commands_busy", self.commands_busy), ("commands_too_large", self.commands_too_large),
+                            ("replies_dropped", self.replies_dropped)):
+            if count:
+                extra[name] = count
         if refused := self.conn.refused_subscriptions():
             extra["subscriptions_refused"] = sorted(refused)
         if extra:
@@ -589,13 +596,9 @@ class MqttLink:
             self.commands_too_large += 1
             self._send_reply(self.commands.too_large(cmd, self._command_max_bytes))
             return
-        try:
-            with self._queued_lock:  # bounded in bytes too: a flood of big payloads must not eat the memory
-                if self._queued and self._queued + size > self._queue_bytes:
-                    raise queue.Full
-                self._cmd_q.put_nowait(cmd)
-                self._queued += size
-        except queue.Full:  # a flood must not grow memory without bound; the sender still learns it
+        # bounded in count, in bytes (a flood of big payloads must not eat the memory) and per dear command; a lock
+        # command goes first (``command_queue.py``)
+        if not self._cmd_q.offer(cmd):  # a flood must not grow memory without bound; the sender still learns it
             self.commands_busy += 1
             if self.commands_busy == 1 or self.commands_busy % 100 == 0:
                 log.warning("command %s dropped (busy reply): %d commands already waiting; %d dropped so far",
@@ -605,30 +608,33 @@ class MqttLink:
     def _command_loop(self) -> None:
         """Commands run one at a time off paho's thread: a lock move may take seconds."""
         while True:
-            try:
-                cmd = self._cmd_q.get(timeout=0.5)
-            except queue.Empty:
-                if self._stop.is_set():
+            cmd = self._cmd_q.get(timeout=0.5)
+            if cmd is None:
+                if self._stop.is_set() or self._cmd_q.closed:
                     return
                 continue
-            if cmd is None:
-                return
-            with self._queued_lock:
-                self._queued -= len(cmd.payload)
-            self._send_reply(self.commands.handle(cmd))
+            self._run(cmd)
 
-    def _send_reply(self, reply: Reply) -> None:
+    def _run(self, cmd: Command) -> None:
+        reply = self.commands.handle(cmd)
+        # a lock command the agent acted on (checked, then done or refused by it): its reply is what the backend
+        # acts on, and a flood's busy replies, made as fast as messages are read, filled the 500 and dropped it (a
+        # real unlock ran with no reply behind 1,000 snapshots). Bounded apart: as many again, never the flood's.
+        self._send_reply(reply, lock=reply.acted and cmd.namespace == "cmd" and cmd.name in URGENT)
+
+    def _send_reply(self, reply: Reply, lock: bool = False) -> None:
         with self._replies_lock:
-            self._replies = self.conn.still_waiting(self._replies)
-            if len(self._replies) >= REPLY_BACKLOG:  # a flood's replies must not fill the memory (REPLY_BACKLOG)
+            waiting = self._lock_replies if lock else self._replies
+            waiting &= self.conn.still_waiting(waiting)
+            if len(waiting) >= REPLY_BACKLOG:  # a flood's replies must not fill the memory (REPLY_BACKLOG)
                 self.replies_dropped += 1
                 self._reply_log.say("reply %s to %s dropped: %d replies already waiting to go out; %d dropped so far",
                                     quote(str(reply.body.get("code")), 40), quote(reply.topic, 100),
-                                    len(self._replies), self.replies_dropped)
+                                    len(waiting), self.replies_dropped)
                 return
             props = self.conn.reply_properties(reply.correlation) if self.conn.v5 else None
             try:
-                self._replies.add(self.conn.publish(reply.topic, _json(reply.body), qos=1, props=props))
+                waiting.add(self.conn.publish(reply.topic, _json(reply.body), qos=1, props=props))
             except ValueError as exc:
                 log.error("reply to %s not sent: %s", quote(reply.topic, 100), exc)
 

@@ -311,7 +311,7 @@ def test_big_commands_are_bounded_by_the_bytes_waiting_not_only_by_their_count(s
         for sent in (first, queued, small):
             assert reply_with(backend, sent).json()["ok"]
         assert [c[0] for c in control.calls] == ["charger_status", "set_lists", "set_lists"]
-        assert link._queued == 0
+        assert link._cmd_q.bytes_waiting() == 0
     finally:
         control.release.set()
 

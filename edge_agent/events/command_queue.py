@@ -1,0 +1,107 @@
+"""The commands waiting for the command thread: a lock's command first, floods of the dear ones bounded.
+
+One thread runs the commands, one at a time (a lock move may take seconds). With one first-in-first-out queue a
+``lock`` or ``unlock`` waited behind every command queued before it: 1,000 queued ``snapshot`` commands (each writes
+a photo; anyone allowed to publish to the command topic can send them, signed or not, as fast as the broker takes
+them) made an ``unlock`` wait 24.5 s in a real run. So:
+
+- the lock commands (``URGENT``) of the size such a command has (``URGENT_MAX_BYTES``) wait in a lane of their own,
+  taken first, with room of their own (a flood of other commands never makes one ``busy``); a bigger payload on
+  their topics is no lock command and waits with the rest, so the lane never carries a parser's cost ahead;
+- of each command dear to serve (``caps``: a snapshot writes a photo, a set-lists rewrites ``overrides.yaml`` and
+  re-decides the open visits, a reload-config loads models: seconds) only a few wait at once; more are refused
+  (``busy``) while they do, so every other command waits behind a few of them at most.
+
+The rest keep their order, bounded by count and by payload bytes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+
+from edge_agent.events.command_handler import Command
+
+URGENT = frozenset({"lock", "unlock", "lock-reset", "maintenance"})
+URGENT_MAX_BYTES = 64 * 1024  # the largest lock command (500-character reason, every field escaped) is under 8 KB
+URGENT_WAITING = 100
+
+
+class CommandQueue:
+    def __init__(self, maxsize: int, max_bytes: int, caps: dict[str, int], urgent: int = URGENT_WAITING) -> None:
+        self._max, self._max_bytes, self._caps, self._max_urgent = maxsize, max_bytes, dict(caps), urgent
+        self._urgent: deque[Command] = deque()
+        self._rest: deque[Command] = deque()
+        self._bytes = 0  # payload bytes waiting in ``_rest``
+        self._waiting: dict[str, int] = dict.fromkeys(self._caps, 0)  # of each capped command
+        self._closed = False
+        self._cv = threading.Condition()
+
+    def _capped(self, cmd: Command) -> str | None:
+        return cmd.name if cmd.namespace == "cmd" and cmd.name in self._caps else None
+
+    @staticmethod
+    def _is_urgent(cmd: Command) -> bool:
+        return cmd.namespace == "cmd" and cmd.name in URGENT and len(cmd.payload) <= URGENT_MAX_BYTES
+
+    def offer(self, cmd: Command) -> bool:
+        """Queue ``cmd``; False when its room is full (the sender is told ``busy``)."""
+        size = len(cmd.payload)
+        with self._cv:
+            if self._is_urgent(cmd):
+                if len(self._urgent) >= self._max_urgent:
+                    return False
+                self._urgent.append(cmd)
+            else:
+                capped = self._capped(cmd)
+                if (
+                    len(self._rest) >= self._max
+                    or (self._bytes and self._bytes + size > self._max_bytes)
+                    or (capped is not None and self._waiting[capped] >= self._caps[capped])
+                ):
+                    return False
+                self._rest.append(cmd)
+                self._bytes += size
+                if capped is not None:
+                    self._waiting[capped] += 1
+            self._cv.notify()
+            return True
+
+    def get(self, timeout: float) -> Command | None:
+        """The next command, a lock command first; None when none came within ``timeout`` or the queue is closed
+        and empty."""
+        with self._cv:
+            if not self._urgent and not self._rest and not self._closed:
+                self._cv.wait(timeout)
+            if self._urgent:
+                return self._urgent.popleft()
+            if self._rest:
+                cmd = self._rest.popleft()
+                self._bytes -= len(cmd.payload)
+                if (capped := self._capped(cmd)) is not None:
+                    self._waiting[capped] -= 1
+                return cmd
+            return None
+
+    def close(self) -> None:
+        """No more commands: ``get`` returns None once those waiting are taken."""
+        with self._cv:
+            self._closed = True
+            self._cv.notify_all()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def qsize(self) -> int:
+        with self._cv:
+            return len(self._urgent) + len(self._rest)
+
+    def full(self) -> bool:
+        """The room of the commands that are not lock commands is full."""
+        with self._cv:
+            return len(self._rest) >= self._max
+
+    def bytes_waiting(self) -> int:
+        with self._cv:
+            return self._bytes
