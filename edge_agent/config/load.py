@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from edge_agent.config.base import IDENT_PATTERN
 from edge_agent.config.errors import ConfigError, key_path, shown_key
 from edge_agent.config.models import AgentConfig
+from edge_agent.config.suggest import suggest_key
 from edge_agent.config.yamlfile import lookalikes, read_yaml
 
 __all__ = ["ConfigError", "key_path", "load_config", "parse_config"]
@@ -48,6 +49,8 @@ def parse_config(data: Any, source: str = "<config>", base_dir: Path | None = No
                 loc, msg = _tag_problem(loc, err)
             if err["type"] == "extra_forbidden":
                 msg = "unknown key (not a setting of this section; check the spelling)"
+                meant = suggest_key(AgentConfig, loc)
+                msg += f": did you mean {meant}?" if meant else ""
             msg = _as_yaml_read_it(err["type"], err.get("input"), msg)
             hint = lookalikes(err["input"]) if isinstance(err.get("input"), str) else ""
             msg += f": {hint}" if hint and hint not in msg else ""
