@@ -171,14 +171,17 @@ def _as_yaml_read_it(kind: str, value: Any, msg: str) -> str:
     if kind in ("float_type", "int_type") and isinstance(value, str):
         try:
             number = float(value.replace("_", ""))
-        except ValueError:
-            return msg
+        except ValueError:  # `fps: five`: said only "a valid number" (a full-width comma: its own hint)
+            return msg if lookalikes(value) else f"{msg}: {value[:40]!r} is text; write a number"
         if not math.isfinite(number):
             return msg
         return (f"{msg}: {value!r} is text, not a number (a number goes without quotes, and YAML 1.1 reads an "
                 f"exponent only with a dot and a sign: 1.0e+3): write {_yaml_number(number)}")
     if kind == "bool_type" and isinstance(value, str):
         return f"{msg}: this is text; write true or false without quotes"
+    if kind == "model_type":  # pydantic's "… or instance of TimersConfig": a class name the file never shows
+        shown = {list: "a list", bool: "true / false"}.get(type(value)) or repr(value)[:40]
+        return f"Input should be a section of settings (`key: value` lines indented under it), not {shown}"
     return msg
 
 

@@ -81,3 +81,17 @@ def test_a_key_like_no_setting_is_not_given_a_guess(tmp_path):
 def test_a_line_out_of_place_is_said_in_words(tmp_path, old, new, start, hint):
     (problem,) = _problems(tmp_path, old, new)
     assert problem.startswith(start) and f"; {hint}" in problem, problem
+
+
+@pytest.mark.parametrize(("old", "new", "line"), [
+    ("width: 960", "width: nine-sixty", "camera.width: Input should be a valid integer: 'nine-sixty' is text; write a "
+                                        "number"),
+    ("timers:\n  fuel_grace_s: 60", "timers: fuel_grace_s 60",
+     "timers: Input should be a section of settings (`key: value` lines indented under it), not 'fuel_grace_s 60'"),
+    ("timers:\n  fuel_grace_s: 60", "timers: [60]",
+     "timers: Input should be a section of settings (`key: value` lines indented under it), not a list"),
+])
+def test_a_value_of_the_wrong_kind_says_what_was_written(tmp_path, old, new, line):
+    """`fps: five` was "Input should be a valid number" alone; a section written as one line was "Input should be a
+    valid dictionary or instance of TimersConfig", a class name no config file shows."""
+    assert _problems(tmp_path, old, new) == [line]
