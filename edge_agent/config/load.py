@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from edge_agent.config.base import IDENT_PATTERN
 from edge_agent.config.errors import ConfigError, key_path, shown_key
 from edge_agent.config.models import AgentConfig
+from edge_agent.config.suggest import suggest_key
 from edge_agent.config.yamlfile import lookalikes, read_yaml
 
 __all__ = ["ConfigError", "key_path", "load_config", "parse_config"]
@@ -48,6 +49,8 @@ def parse_config(data: Any, source: str = "<config>", base_dir: Path | None = No
                 loc, msg = _tag_problem(loc, err)
             if err["type"] == "extra_forbidden":
                 msg = "unknown key (not a setting of this section; check the spelling)"
+                meant = suggest_key(AgentConfig, loc)
+                msg += f": did you mean {meant}?" if meant else ""
             msg = _as_yaml_read_it(err["type"], err.get("input"), msg)
             hint = lookalikes(err["input"]) if isinstance(err.get("input"), str) else ""
             msg += f": {hint}" if hint and hint not in msg else ""
@@ -168,14 +171,17 @@ def _as_yaml_read_it(kind: str, value: Any, msg: str) -> str:
     if kind in ("float_type", "int_type") and isinstance(value, str):
         try:
             number = float(value.replace("_", ""))
-        except ValueError:
-            return msg
+        except ValueError:  # `fps: five`: said only "a valid number" (a full-width comma: its own hint)
+            return msg if lookalikes(value) else f"{msg}: {value[:40]!r} is text; write a number"
         if not math.isfinite(number):
             return msg
         return (f"{msg}: {value!r} is text, not a number (a number goes without quotes, and YAML 1.1 reads an "
                 f"exponent only with a dot and a sign: 1.0e+3): write {_yaml_number(number)}")
     if kind == "bool_type" and isinstance(value, str):
         return f"{msg}: this is text; write true or false without quotes"
+    if kind == "model_type":  # pydantic's "… or instance of TimersConfig": a class name the file never shows
+        shown = {list: "a list", bool: "true / false"}.get(type(value)) or repr(value)[:40]
+        return f"Input should be a section of settings (`key: value` lines indented under it), not {shown}"
     return msg
 
 

@@ -97,6 +97,7 @@ def parse_yaml(text: str, source: str) -> Any:
         hint = lookalikes("".join(_COMMENT.sub("", lines[n]) for n in sorted(near)))  # a comment's ： is its own
         if "'\\t'" in problem or "tab character" in problem:  # "found character '\t' that cannot start any token"
             hint = TAB_HINT
+        hint = hint or next((h for p, h in _LAYOUT_HINTS if problem.startswith(p)), "")
         raise ConfigError(source, [f"(yaml): {where}{problem}" + (f"; {hint}" if hint else "")]) from None
     finally:
         loader.dispose()
@@ -128,6 +129,22 @@ _LOOKALIKES = {"\uff1a": ":", "\uff0c": ",", "\u3000": "a space", "\u00a0": "a s
 _COMMENT = re.compile(r"(^|\s)#.*$")
 # An editor's Tab key: PyYAML says only "found character '\t' that cannot start any token".
 TAB_HINT = "a tab character (an editor's Tab key): YAML indents with spaces only; replace the tab with spaces"
+# PyYAML's words for a line out of place name its parser's states ("expected <block end>, but found '<block mapping
+# start>'"): an operator who indented one key a space short was told nothing they could act on.
+_LAYOUT_HINTS = (
+    ("expected <block end>", "this line does not line up with the lines above it: the keys of one section (and the "
+                             "items of one list) start in the same column, indented with spaces"),
+    ("mapping values are not allowed here", "a ': ' where no key can start: this line is indented deeper than the "
+                                            "key above it, the line above lost its indentation, or a value holds "
+                                            "': ' (put such a value in quotes)"),
+    ("could not find expected ':'", "on this line or the one above, a key without ': ' after it (write "
+                                    "`key: value`, a space after the colon), or a line that does not line up with "
+                                    "the keys around it"),
+    ("expected ',' or ']'", "a [ … ] list not closed on its line (a missing ]), or text in it holding ':' or ',' "
+                            "that needs quotes"),
+    ("expected ',' or '}'", "a { … } mapping not closed on its line (a missing }), or text in it holding ':' or ',' "
+                            "that needs quotes"),
+)
 
 
 def lookalikes(text: str) -> str:
@@ -135,9 +152,14 @@ def lookalikes(text: str) -> str:
     found = list(dict.fromkeys(c for c in text if c in _LOOKALIKES))
     if not found:
         return ""
-    named = ", ".join(f"{c!r} (U+{ord(c):04X}) for {_LOOKALIKES[c]}" for c in found)
+    named = ", ".join(f"{c!r} (U+{ord(c):04X}) for {_ascii(_LOOKALIKES[c])}" for c in found)
     return (f"it holds {named}: a full-width or typographic character (a Chinese input method's, a word "
             "processor's) is not YAML syntax; type the ASCII one")
+
+
+def _ascii(meant: str) -> str:
+    """The character meant, quoted as the lookalike is (``for ':'``; unquoted it read ``for ::``)."""
+    return repr(meant) if len(meant) == 1 else meant
 
 
 def read_yaml(path: Path) -> tuple[Any, str]:

@@ -26,7 +26,7 @@ from edge_agent.config.models import AgentConfig
 from edge_agent.ops.broker_check import check_brokers
 from edge_agent.ops.checks import Check, resolve_path, with_timeout
 from edge_agent.ops.logging_setup import redact
-from edge_agent.ops.sandbox import check_sandbox
+from edge_agent.ops.sandbox import check_sandbox, unit_for
 from edge_agent.timesync import KernelSyncProbe
 
 Runner = Callable[..., subprocess.CompletedProcess]
@@ -366,7 +366,7 @@ CHECKS: dict[str, Callable[[AgentConfig, Runner], list[Check]]] = {
     "web": lambda cfg, run: [check_web(cfg), check_web_certificate(cfg)],
     "gpio": lambda cfg, run: [check_gpio(cfg)],
     "disk": lambda cfg, run: [check_disk(cfg)],
-    "service sandbox": lambda cfg, run: [check_sandbox(cfg)],
+    "service sandbox": lambda cfg, run: [check_sandbox(cfg, unit_for(cfg))],
     "clock": lambda cfg, run: [check_clock(run)],
 }
 

@@ -11,6 +11,8 @@ writes), so the fix it names is seen the next time.
 
 from __future__ import annotations
 
+import os
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterator
@@ -143,6 +145,31 @@ def _holds_something(path: Path) -> bool:
         return path.is_file() and path.stat().st_size > 0
     except OSError:
         return False
+
+
+def unit_for(cfg: AgentConfig, folder: Path | None = None) -> Path:
+    """The installed unit whose ``ExecStart`` runs this config, else the shipped unit's path.
+
+    Why: a device with two cameras runs a second agent from a copy of the unit (``edge-agent-cam2.service``,
+    docs/deployment.md) with its own config and ``data_dir``; its doctor judged it against the first unit, whose
+    sandbox does not hold the second ``data_dir``, and failed a service that ran fine."""
+    folder = folder or UNIT.parent
+    source = cfg._source_path
+    if source is not None:
+        for unit in sorted(folder.glob("edge-agent*.service")):
+            if any(key == "ExecStart" and _runs_config(value, source) for key, value in _service_lines(unit)):
+                return unit
+    return folder / UNIT.name
+
+
+def _runs_config(exec_start: str, config: Path) -> bool:
+    try:
+        words = shlex.split(exec_start.lstrip("@-:+!"))
+    except ValueError:  # an unclosed quote: not this config's unit
+        return False
+    named = [b for a, b in zip(words, words[1:]) if a in ("--config", "-c")]
+    named += [w.removeprefix("--config=") for w in words if w.startswith("--config=")]
+    return any(os.path.abspath(n) == os.path.abspath(config) for n in named)
 
 
 def check_sandbox(cfg: AgentConfig, unit: Path = UNIT) -> Check:

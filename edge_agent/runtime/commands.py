@@ -259,11 +259,12 @@ START_RANGE = (datetime(1970, 1, 1, tzinfo=timezone.utc), datetime(3000, 1, 1, t
 def _replay(args: argparse.Namespace) -> int:
     from edge_agent.camera.source import quiet_decoder_log
     from edge_agent.clock import local_time, parse_iso
-    from edge_agent.config.load import load_config
+    from edge_agent.ops.logging_setup import load_config_in_site_zone
     from edge_agent.ops.signals import stop_on_signals
     from edge_agent.runtime.replay import replay
 
-    cfg = load_config(args.config)
+    # its log lines in the site's zone, as its events and run's log: on a UTC host they said +00:00 beside +06:00
+    cfg = load_config_in_site_zone(args.config)
     set_heap_mmap_threshold(cfg.ops.heap_mmap_threshold_kb)
     start = None
     if args.start:

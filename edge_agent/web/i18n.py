@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 LANGUAGES = ("zh", "en")
 
 _TEXT: dict[str, tuple[str, str]] = {
@@ -263,6 +265,13 @@ _TEXT: dict[str, tuple[str, str]] = {
     "ev_lock_warning": ("地锁警告", "lock warning"),
     "ev_lock_tamper": ("地锁被破坏", "lock tampered"),
     "ev_lock_maintenance": ("地锁维护模式", "lock maintenance mode"),
+    # the lock controller's own reasons (lock_warning, lock_moved: no code), which the timeline showed in English
+    "lw_fuel": ("燃油车", "fuel vehicle"),
+    "lw_unidentified": ("未识别的车辆", "unidentified vehicle"),
+    "lw_violation": ("违规：{what}", "violation: {what}"),
+    "lm_nev": ("新能源车 {plate} 已识别", "NEV {plate} identified"),
+    "lm_free": ("车位空闲 {s} 秒", "bay free for {s} s"),
+    "lm_start": ("启动时按限位开关读取位置", "position read from the limit switches at start-up"),
     "ev_camera_lost": ("摄像头离线", "camera lost"),
     "ev_camera_restored": ("摄像头恢复", "camera restored"),
     "ev_camera_moved": ("摄像头移动", "camera moved"),
@@ -551,6 +560,18 @@ _TEXT: dict[str, tuple[str, str]] = {
 }
 
 
+# The lock controller's reasons (``locks/controller.py``: ``_warn``, ``_admit``, ``_free_reason``; the start-up read
+# in ``interlock.py``), matched whole: anything else — an operator's reason, a fault's message — is shown as sent.
+_LOCK_REASONS = (
+    (re.compile(r"fuel vehicle"), "lw_fuel"),
+    (re.compile(r"unidentified vehicle"), "lw_unidentified"),
+    (re.compile(r"violation: (?P<what>[a-z_]+)"), "lw_violation"),
+    (re.compile(r"NEV (?P<plate>\S+) identified"), "lm_nev"),
+    (re.compile(r"bay free for (?P<s>[0-9.]+)s"), "lm_free"),
+    (re.compile(r"position read from limit switches at start-up"), "lm_start"),
+)
+
+
 class Translator:
     """``t(key, **fmt)`` for one language; unknown keys show as themselves (visible, never a crash)."""
 
@@ -579,11 +600,21 @@ class Translator:
         return self("plate_type_code", name=name, code=code) if name != code else code
 
     def lock_why(self, data: dict) -> str:
-        """Why a lock event happened: a refusal's ``code`` in words where it has them, else the agent's text."""
+        """Why a lock event happened: a refusal's ``code`` in words where it has them, the lock controller's own
+        reasons of a warning or a move in words, else the agent's text (an operator's reason: their own words)."""
         code = data.get("code")
         if code and f"lr_{code}" in _TEXT:
             return self.label("lr", code)
-        return str(data.get("reason") or code or "")
+        reason = str(data.get("reason") or "")
+        if not code:
+            for pattern, key in _LOCK_REASONS:
+                m = pattern.fullmatch(reason)
+                if m:
+                    fmt = m.groupdict()
+                    if "what" in fmt:
+                        fmt["what"] = self.label("vr", fmt["what"])
+                    return self(key, **fmt)
+        return reason or str(code or "")
 
     def lock_fault(self, code: str | None) -> str:
         """A latched lock FAULT's code in words with the operator's next step; one the page has no words for (a

@@ -241,8 +241,9 @@ def test_overrides_of_the_wrong_shape_are_named_before_the_merge(config, tmp_pat
     ({"bays": [{"id": ["A"], "polygon": SQUARE}]}, {"removed_bays": ["B"]}, "bays[0].id: Input should be a valid string"),
     ({"bays": "A"}, {"removed_bays": ["B"]}, "bays: Input should be a valid list"),
     ({"bays": ["A", {"id": "B", "polygon": SQUARE}]}, {"removed_bays": ["B"]},
-     "bays[0]: Input should be a valid dictionary or instance of BayConfig"),
-    ({"lists": [1]}, {"lists": {"allow": []}}, "lists: Input should be a valid dictionary or instance of ListsConfig"),
+     "bays[0]: Input should be a section of settings (`key: value` lines indented under it), not 'A'"),
+    ({"lists": [1]}, {"lists": {"allow": []}},
+     "lists: Input should be a section of settings (`key: value` lines indented under it), not a list"),
 ])
 def test_the_config_s_own_mistake_is_named_when_overrides_apply(tmp_path, section, over, problem):
     """Merging over a section of the wrong shape raised ``TypeError: unhashable type`` (a bay id that is a

@@ -143,13 +143,14 @@ def test_an_id_names_the_characters_it_cannot_hold(tmp_path, bay_id, expected):
 
 @pytest.mark.parametrize(("text", "expected"), [
     ("site:\n  site_id: s1\n  device_id：d1\n  timezone: UTC\n",
-     "(yaml): line 4, column 3: could not find expected ':'; it holds '：' (U+FF1A) for :: a full-width or typographic "
+     "(yaml): line 4, column 3: could not find expected ':'; it holds '：' (U+FF1A) for ':': a full-width or typographic "
      "character (a Chinese input method's, a word processor's) is not YAML syntax; type the ASCII one"),
-    ("site:\n  site_id： s1\n", "site: Input should be a valid dictionary or instance of SiteConfig: it holds '：'"),
+    ("site:\n  site_id： s1\n", "site: Input should be a section of settings (`key: value` lines indented under "
+     "it), not 'site_id： s1': it holds '：'"),
     ("site:\n\u3000\u3000site_id: s1\n  device_id: d1\n", "it holds '\\u3000' (U+3000) for a space"),
-    ("site: {site_id: s1, device_id: d1}\ncamera: {source: “rtsp://cam/1”}\n", "'“' (U+201C) for \", '”' (U+201D) for \""),
+    ("site: {site_id: s1, device_id: d1}\ncamera: {source: “rtsp://cam/1”}\n", "'“' (U+201C) for '\"', '”' (U+201D) for '\"'"),
     ("site: {site_id: s1, device_id: d1}\ncamera: {source: x}\nbays: [{id: A, polygon: [[60，200], [9, 9], [9, 1]]}]\n",
-     "bays[0].polygon[0][0]: Input should be a valid number: it holds '，' (U+FF0C) for ,"),
+     "bays[0].polygon[0][0]: Input should be a valid number: it holds '，' (U+FF0C) for ','"),
 ])
 def test_a_full_width_character_where_yaml_wants_its_own_is_named(tmp_path, text, expected):
     """A Chinese input method types ：，［ and the ideographic space for : , [ and a space: the error was "could not

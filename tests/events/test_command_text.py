@@ -32,3 +32,15 @@ def test_the_other_white_space_controls_pass_as_docs_mqtt_says(char):
     """docs/mqtt.md lists them: what the review page takes in a dismissal's reason, the same rule."""
     reply, calls, _ = send("lock", "reason", json.dumps(f"NEV{char}confirmed"))
     assert reply["ok"] and calls, reply
+
+
+@pytest.mark.parametrize(("raw", "said"), [
+    ('"nonsense"', "ts: 'nonsense' is too short (ISO-8601 with offset;"),
+    ("1765076000", "ts: 1765076000 is not of type 'string' (ISO-8601 with offset;"),
+])
+def test_a_field_refused_by_its_schema_says_what_it_takes(raw, said):
+    """Probe newuser34, as a backend developer: a `ts` of 'nonsense' was refused as "ts: 'nonsense' is too short",
+    which reads as a length to pad; the field's own description from its schema now follows."""
+    reply, calls, unmoved = send("unlock", "ts", raw)
+    assert reply["code"] == "schema_violation" and not calls and unmoved, reply
+    assert reply["message"].startswith(said), reply

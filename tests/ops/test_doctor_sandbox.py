@@ -12,7 +12,7 @@ import shutil
 import yaml
 
 from edge_agent.config.load import load_config
-from edge_agent.ops.sandbox import check_sandbox
+from edge_agent.ops.sandbox import check_sandbox, unit_for
 from tests.conftest import REPO
 
 SHIPPED = REPO / "deploy" / "edge-agent.service"
@@ -103,3 +103,27 @@ def test_a_session_key_already_there_needs_no_write_access(tmp_path):
     key.write_text("k" * 64 + "\n")
     row = check_sandbox(cfg, unit)
     assert row.status == "pass", row.detail
+
+
+def test_a_second_agents_unit_is_the_one_its_doctor_reads(tmp_path):
+    """Probe newuser34: a second camera's agent runs from a copy of the unit (docs/deployment.md, "Two cameras on one
+    device") with its own config and data_dir. Its doctor read edge-agent.service, whose sandbox does not hold the
+    second data_dir, and failed a service that ran: the unit whose ExecStart names this config is read now."""
+    first = installed_unit(tmp_path)
+    second = first.with_name("edge-agent-cam2.service")
+    cfg = config(tmp_path, data_dir="/var/lib/edge-agent-cam2")
+    text = first.read_text(encoding="utf-8").replace("/var/lib/edge-agent", "/var/lib/edge-agent-cam2")
+    second.write_text(text.replace("/etc/edge-agent/config.yaml", str(cfg._source_path)), encoding="utf-8")
+    assert check_sandbox(cfg, first).status == "fail"  # what the doctor judged it by
+    assert unit_for(cfg, first.parent) == second
+    assert check_sandbox(cfg, unit_for(cfg, first.parent)).status == "pass"
+
+
+def test_a_config_no_unit_runs_is_judged_by_the_shipped_unit(tmp_path):
+    first = installed_unit(tmp_path)
+    cfg = config(tmp_path)
+    assert unit_for(cfg, first.parent) == first
+    first.with_name("edge-agent-cam2.service").write_text(
+        "[Service]\nExecStart=/opt/edge-agent/venv/bin/edge-agent run -c '/etc/edge-agent/cam 2.yaml'\n"
+        "ExecStart=-/bin/true '\n", encoding="utf-8")  # another config, and an unclosed quote: neither is this one
+    assert unit_for(cfg, first.parent) == first

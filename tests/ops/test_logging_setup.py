@@ -11,6 +11,8 @@ import sys
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
+import cv2
+import numpy as np
 import pytest
 
 from edge_agent.config.ops import LoggingConfig
@@ -229,10 +231,15 @@ def test_a_terminal_or_a_redirect_gets_no_priority_prefix(root_restored, monkeyp
 
 
 @pytest.mark.parametrize("command", [["check-config", "{path}"], ["doctor", "--config", "{path}",
-                                     *(w for name in CHECKS for w in ("--skip", name))]])
-def test_check_config_and_doctor_stamp_their_warnings_in_the_sites_zone(tmp_path, command):
+                                     *(w for name in CHECKS for w in ("--skip", name))],
+                                     # probe newuser34: replay's lines said +00:00 beside its events' +08:00
+                                     ["replay", "{path}", "{frames}", "-o", "{frames}/../ev.jsonl", "--data-dir",
+                                      "{frames}/../replay-data"]])
+def test_check_config_doctor_and_replay_stamp_their_warnings_in_the_sites_zone(tmp_path, command):
     """They logged through the cli's handler in the host's zone: on a host (or container) on UTC a warning said
     ``+00:00`` while the events, the page and ``run``'s log said ``+08:00`` for the site in Shanghai."""
+    (tmp_path / "frames").mkdir()
+    cv2.imwrite(str(tmp_path / "frames" / "f1.png"), np.full((120, 160, 3), 90, np.uint8))  # replay plays one
     path = tmp_path / "site.yaml"
     path.write_text(f"""site: {{site_id: s1, device_id: d1, timezone: Asia/Shanghai}}
 camera: {{source: {tmp_path / "frames"}}}
@@ -240,7 +247,8 @@ bays: [{{id: A, polygon: [[0, 0], [100, 0], [100, 100], [0, 100]]}}]
 occupancy: {{learn_rate: 0.1}}
 data_dir: {tmp_path / "data"}
 """, encoding="utf-8")
-    proc = subprocess.run([sys.executable, "-m", "edge_agent", *(w.format(path=path) for w in command)],
+    words = (w.format(path=path, frames=tmp_path / "frames") for w in command)
+    proc = subprocess.run([sys.executable, "-m", "edge_agent", *words],
                           capture_output=True, text=True, timeout=60, env={**os.environ, "TZ": "UTC"})
     assert proc.returncode == 0, proc.stderr
     warning = next(line for line in proc.stderr.splitlines() if "learn_rate no longer used" in line)

@@ -100,4 +100,7 @@ def first_error(filename: str, instance: object) -> str | None:
         message = message.replace(full, quote(e.instance))
     if e.validator == "anyOf" and all(set(b) == {"required"} for b in e.validator_value):
         message = "needs at least one of: " + ", ".join(k for b in e.validator_value for k in b["required"])
+    said = e.schema.get("description") if e.path and isinstance(e.schema, dict) else None
+    if isinstance(said, str) and said:  # what the field takes: "ts: 'nonsense' is too short" alone read as a length
+        message += f" ({said})"
     return clip(f"{clip(where, 80)}: {message}")

@@ -1,0 +1,64 @@
+"""The setting an unknown key was probably meant to be: ``timers.fuel_grace`` → ``fuel_grace_s``.
+
+Why: "unknown key … check the spelling" left the operator to find the right name in a 500-line table, and the
+commonest slips (a missing unit suffix ``_s``, a section's singular ``timer:``) are one edit from a real key,
+or the key without its suffix (``lock`` for ``lock_id``, ``ca`` for ``ca_file``). Only keys of the models are ever named, never the text written (``errors.shown_key``'s rule stands)."""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from collections.abc import Iterable
+from typing import Any
+
+from pydantic import BaseModel
+
+CUTOFF = 0.75  # difflib ratio: `fuel_grace` ~ `fuel_grace_s` 0.91, `timer` ~ `timers` 0.91, `colour` ~ `locks` 0.36
+
+
+def suggest_key(root: type[BaseModel], loc: tuple[Any, ...]) -> str | None:
+    """The model key closest to ``loc[-1]`` among the keys of the section ``loc[:-1]`` names, or None."""
+    if not loc or not isinstance(loc[-1], str):
+        return None
+    models = _section(root, loc[:-1])
+    names = sorted({n for m in models for n in _keys(m)})
+    suffixed = [n for n in names if n.startswith(loc[-1] + "_")]  # the suffix left off: `lock` → `lock_id`
+    if len(suffixed) == 1:
+        return suffixed[0]
+    found = difflib.get_close_matches(loc[-1], names, n=1, cutoff=CUTOFF)
+    return found[0] if found else None
+
+
+def _keys(model: type[BaseModel]) -> Iterable[str]:
+    for name, field in model.model_fields.items():
+        yield field.alias or name
+
+
+def _section(root: type[BaseModel], path: tuple[Any, ...]) -> list[type[BaseModel]]:
+    """The models a key path may lead to (several below a union of entry kinds: a lock's motor, a sink)."""
+    current: list[Any] = [root]
+    for part in path:
+        nxt: list[Any] = []
+        for t in current:
+            for u in _members(t):
+                if isinstance(part, int):
+                    if typing.get_origin(u) in (list, tuple):
+                        nxt += [a for a in typing.get_args(u) if a is not Ellipsis]
+                elif isinstance(u, type) and issubclass(u, BaseModel):
+                    field = u.model_fields.get(part) or next(
+                        (f for f in u.model_fields.values() if f.alias == part), None)
+                    if field is not None and field.annotation is not None:
+                        nxt.append(field.annotation)
+        current = nxt
+    return [m for t in current for m in _members(t) if isinstance(m, type) and issubclass(m, BaseModel)]
+
+
+def _members(t: Any) -> list[Any]:
+    """``t`` without its wrappers: the members of a union (``X | None``), the type inside ``Annotated``."""
+    origin = typing.get_origin(t)
+    if origin is typing.Annotated:
+        return _members(typing.get_args(t)[0])
+    if origin in (typing.Union, types.UnionType):
+        return [m for a in typing.get_args(t) for m in _members(a)]
+    return [t]

@@ -1,0 +1,97 @@
+"""An operator's first config, as probe newuser34 wrote one: each slip's line says what to write instead.
+
+Before: a misspelt key was "unknown key … check the spelling" with the right name left to a 500-line table, and a
+line indented one space short was PyYAML's "expected <block end>, but found '<block mapping start>'"."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edge_agent.config import ConfigError, load_config
+
+GOOD = """site: {site_id: s1, device_id: d1, timezone: Asia/Urumqi}
+camera:
+  source: 'rtsp://cam/1'
+  width: 960
+  height: 540
+bays:
+  - {id: P01, polygon: [[20, 200], [170, 200], [170, 530], [20, 530]], lock_id: L1}
+timers:
+  fuel_grace_s: 60
+locks:
+  - {id: L1, driver: gpiozero, motor: {kind: relays, up: {pin: 17}, down: {pin: 27}},
+     switches: {down: {pin: 22}, up: {pin: 23}}, presence: {kind: digital, pin: {pin: 24}}}
+mqtt: {enabled: true, brokers: ['mqtts://127.0.0.1:8883'], tls: {ca_file: /etc/ca.pem}}
+notify:
+  sinks: [{name: m, kind: webhook, url: 'https://example.com/h', events: [violation_started]}]
+"""
+
+
+def _problems(tmp_path: Path, old: str, new: str) -> list[str]:
+    assert old in GOOD
+    path = tmp_path / "config.yaml"
+    path.write_text(GOOD.replace(old, new, 1) + f"data_dir: {tmp_path / 'data'}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as exc:
+        load_config(path)
+    return exc.value.problems
+
+
+def test_the_config_the_slips_are_made_in_is_valid(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text(GOOD + f"data_dir: {tmp_path / 'data'}\n", encoding="utf-8")
+    assert load_config(path).timers.fuel_grace_s == 60
+
+
+@pytest.mark.parametrize(("old", "new", "line", "meant"), [
+    ("fuel_grace_s: 60", "fuel_grace: 60", "timers.fuel_grace: unknown key", "fuel_grace_s"),  # unit suffix left off
+    ("timers:", "timer:", "timer: unknown key", "timers"),  # a section in the singular
+    ("timezone: Asia", "time_zone: Asia", "site.time_zone: unknown key", "timezone"),
+    ("width: 960", "widht: 960", "camera.widht: unknown key", "width"),
+    ("lock_id: L1", "lock: L1", "bays[0].lock: unknown key", "lock_id"),
+    ("ca_file:", "ca:", "mqtt.tls.ca: unknown key", "ca_file"),
+    ("brokers:", "broker:", "mqtt.broker: unknown key", "brokers"),
+    ("down: {pin: 27}}", "down: {pin: 27}, upp: 3}", "locks[0].motor.upp: unknown key", "up"),  # a union's member
+    ("presence:", "presense:", "locks[0].presense: unknown key", "presence"),
+    ("events: [", "event: [", "notify.sinks[0].event: unknown key", "events"),
+])
+def test_a_misspelt_key_is_told_the_setting_it_was_probably_meant_to_be(tmp_path, old, new, line, meant):
+    problems = _problems(tmp_path, old, new)
+    assert problems == [f"{line} (not a setting of this section; check the spelling): did you mean {meant}?"]
+
+
+def test_a_key_like_no_setting_is_not_given_a_guess(tmp_path):
+    problems = _problems(tmp_path, "timers:", "colour: 1\ntimers:")
+    assert problems == ["colour: unknown key (not a setting of this section; check the spelling)"]
+
+
+@pytest.mark.parametrize(("old", "new", "start", "hint"), [
+    ("  width: 960", " width: 960", "(yaml): line 4, column 2: expected <block end>",
+     "this line does not line up with the lines above it"),
+    ("  width: 960", "  width: 960: 1", "(yaml): line 4, column 13: mapping values are not allowed here",
+     "a ': ' where no key can start"),
+    ("  width: 960", "  width:960", "(yaml): line 5, column 3: could not find expected ':'",
+     "on this line or the one above, a key without ': ' after it"),
+    ("[violation_started]", "[violation_started", "(yaml): line 15, column 92: expected ',' or ']'",
+     "a [ … ] list not closed on its line"),
+    ("tls: {ca_file: /etc/ca.pem}", "tls: {ca_file: /etc/ca.pem", "(yaml): line 14, column 1: expected ',' or '}'",
+     "a { … } mapping not closed on its line"),
+])
+def test_a_line_out_of_place_is_said_in_words(tmp_path, old, new, start, hint):
+    (problem,) = _problems(tmp_path, old, new)
+    assert problem.startswith(start) and f"; {hint}" in problem, problem
+
+
+@pytest.mark.parametrize(("old", "new", "line"), [
+    ("width: 960", "width: nine-sixty", "camera.width: Input should be a valid integer: 'nine-sixty' is text; write a "
+                                        "number"),
+    ("timers:\n  fuel_grace_s: 60", "timers: fuel_grace_s 60",
+     "timers: Input should be a section of settings (`key: value` lines indented under it), not 'fuel_grace_s 60'"),
+    ("timers:\n  fuel_grace_s: 60", "timers: [60]",
+     "timers: Input should be a section of settings (`key: value` lines indented under it), not a list"),
+])
+def test_a_value_of_the_wrong_kind_says_what_was_written(tmp_path, old, new, line):
+    """`fps: five` was "Input should be a valid number" alone; a section written as one line was "Input should be a
+    valid dictionary or instance of TimersConfig", a class name no config file shows."""
+    assert _problems(tmp_path, old, new) == [line]
