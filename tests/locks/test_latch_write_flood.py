@@ -1,6 +1,6 @@
 """``lock-latches.json`` on a card kept full (another program's log filling it as fast as space comes back): a refused
 rise left a flag saying "starts unsaved", so every decision's end (each tick, each lock) wrote the whole file again
-and logged the failure — 2,195 error lines in 60 s of a real ``run`` on an 8 MB tmpfs (probe chaos36), into the
+and logged the failure — 3,412 error lines in 104 s of a real ``run`` on an 8 MB tmpfs (probe chaos36), into the
 journal of the very card that was full. The failure is said once per episode, counted, and the write that succeeds
 again says so; and a refused rise no longer leaves anything to write."""
 
