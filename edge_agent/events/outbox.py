@@ -115,6 +115,8 @@ class Outbox:
         self.unsynced_commits = 0  # commits at NORMAL: deletions of delivered rows, superseded retained documents
         self._over_logged = 0
         self._lost_unsaved = 0  # lost while nothing could be written; saved with the next row that fits
+        # delivered rows whose deletion a full disk refused: never offered again, deleted with a later batch
+        self._undeleted: set[int] = set()
         self._reopen(first=True)
         self.space = SpaceKeeper(self.path, reserve_bytes, self._fold_wal)
 
@@ -409,9 +411,10 @@ class Outbox:
                 return []
             rows = self._x(
                 "SELECT seq, topic, payload, qos, retain FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
-                (after, limit),
+                (after, limit + len(self._undeleted)),
             ).fetchall()
-        return [OutboxRow(s, t, bytes(p), q, bool(r)) for s, t, p, q, r in rows]
+            gone = set(self._undeleted)  # delivered, their deletion waiting for room (``remove``)
+        return [OutboxRow(s, t, bytes(p), q, bool(r)) for s, t, p, q, r in rows if s not in gone][:limit]
 
     def pending_keys(self) -> set[str]:
         """The keys of the rows waiting (a retained topic with a newer document still to go out)."""
@@ -430,24 +433,40 @@ class Outbox:
 
     def remove(self, seqs: Iterable[int]) -> int:
         """Delete delivered rows (one transaction for a batch of PUBACKs), unsynced: a deletion a power cut takes
-        is a row sent again, which the consumers' de-duplication absorbs; the next synced commit syncs it."""
-        batch = [(s,) for s in seqs]
-        if not batch:
-            return 0
+        is a row sent again, which the consumers' de-duplication absorbs; the next synced commit syncs it.
+
+        A full disk refuses a deletion too (SQLite writes it to its WAL first): the rows are then kept out of
+        ``pending`` — the broker has them — and deleted with a later batch once there is room; said once per
+        episode. Why: the error went up into the pump's thread as a traceback, and the next connection sent the
+        rows again (probe chaos36). A restart meanwhile sends them again, as after a power cut."""
         with self._lock:
-            if self._db is None:
+            batch = [(s,) for s in {*seqs, *self._undeleted}]
+            if not batch or self._db is None:
                 return 0
-            with self._commits(synced=False):
-                self._x("BEGIN IMMEDIATE")
-                try:
-                    n = 0
-                    for args in batch:
-                        n += self._x("DELETE FROM outbox WHERE seq = ?", args).rowcount
-                    self._x("COMMIT")
-                except BaseException:  # no transaction left open: the pragma is put back only outside one
-                    if self._db is not None and self._db.in_transaction:
-                        self._x("ROLLBACK")
+            try:
+                with self._commits(synced=False):
+                    self._x("BEGIN IMMEDIATE")
+                    try:
+                        n = 0
+                        for args in batch:
+                            n += self._x("DELETE FROM outbox WHERE seq = ?", args).rowcount
+                        self._x("COMMIT")
+                    except BaseException:  # no transaction left open: the pragma is put back only outside one
+                        if self._db is not None and self._db.in_transaction:
+                            self._x("ROLLBACK")
+                        raise
+            except sqlite3.Error as exc:
+                if not _disk_full(exc):
                     raise
+                if not self._undeleted:
+                    log.warning("outbox %s: %d delivered message(s) not deleted (%s): not sent again, deleted "
+                                "once the disk has room", self.path, len(batch), exc)
+                self._undeleted.update(s for (s,) in batch)
+                return 0
+            if self._undeleted:
+                log.warning("outbox %s: the %d delivered message(s) a full disk kept are deleted now", self.path,
+                            len(self._undeleted))
+                self._undeleted.clear()
             self._depth -= n
         return n
 

@@ -23,7 +23,7 @@ from edge_agent.events.bus import EventBus
 from edge_agent.events.types import Event, EventType
 from edge_agent.evidence.runs import AliveMarks, RunLedger
 from edge_agent.evidence.violations import HELD_RETRY_WAIT_S, ViolationLog
-from edge_agent.sqlite_damage import is_unavailable
+from edge_agent.sqlite_damage import is_no_space, is_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -156,10 +156,14 @@ class ViolationRecorder:
         try:
             closing = self.runs.begin(self._started, self._opened, wait_s)
         except sqlite3.OperationalError as exc:
-            if not is_unavailable(exc):
+            # a full disk is put off as a lock is: the visits ended from a read now, the start recorded at the minute
+            # once there is room. Before, one traceback, the previous run's visits left open beside this run's, and
+            # this run never recorded (probe chaos36)
+            full = is_no_space(exc)
+            if not (full or is_unavailable(exc)):
                 return self._failed()
             if self._track is None:
-                self._begin_later(str(exc))
+                self._begin_later(str(exc), full)
             return False
         except Exception:  # noqa: BLE001 - a damaged index must not keep the agent from starting
             return self._failed()
@@ -179,10 +183,11 @@ class ViolationRecorder:
         self._event_tries = False  # not a lock: put off, it is tried again each minute, not at each event
         return False
 
-    def _begin_later(self, why: str) -> None:
-        log.warning("violation log %s is locked by another program (%s): this run's start, and the end of the visits "
-                    "the previous run left open, are recorded once it is free (checked at each event written, each "
-                    "minute and at the stop)", self.log.db_path, why)
+    def _begin_later(self, why: str, full: bool = False) -> None:
+        log.warning("violation log %s %s (%s): this run's start, and the end of the visits the previous run left "
+                    "open, are recorded once it is %s (checked at each event written, each minute and at the stop)",
+                    self.log.db_path, "has no room: disk full" if full else "is locked by another program", why,
+                    "written" if full else "free")
         self._track = self.bus.subscribe(self._while_put_off)
 
     def _while_put_off(self, event: Event) -> None:

@@ -78,6 +78,7 @@ LATCH_FILE = "lock-latches.json"
 # what a start reads of it at most: a few hundred bytes a lock; more is no file the agent wrote
 LATCH_FILE_MAX_BYTES = 1 << 20
 VERSION = 1
+UNWRITTEN_SAY_S = 600  # a latch file that cannot be written is said again this often (seconds) while it lasts
 UNREADABLE = "fault_record_unreadable"  # the lock_fault code when the file could not be trusted
 
 
@@ -127,6 +128,8 @@ class Latches:
         # it names may be any of this run's that has no record of its own (``unclaimed_move``) — and the locks told
         self._orphaned_moves: dict[str, str] = {}
         self._told: set[str] = set()
+        self._unwritten = 0  # writes failed since the last one that went through (a full or read-only card)
+        self._unwritten_said: float | None = None  # when (monotonic) the failure was last said
 
     def fault(self, lock_id: str) -> SavedFault | None:
         with self._lock:
@@ -160,15 +163,18 @@ class Latches:
                 self._save()
                 return
             self._rising[lock_id] = iso(self.clock.now())
-            starts = list(self._starts.get(lock_id, []))
+            starts, starts_unsaved = list(self._starts.get(lock_id, [])), self._starts_unsaved
             if keep_starts:
                 self._note_start(lock_id, keep_starts)
             try:
                 self._write()
                 self._rest_unsaved = self._starts_unsaved = False
+                self._written_again()
             except OSError:
                 del self._rising[lock_id]
-                self._starts[lock_id] = starts  # the rise is refused: the motor did not start
+                # the rise is refused: the motor did not start, and nothing is left to write. Left flagged unsaved,
+                # every decision's end rewrote the file on the full card and logged it (probe chaos36)
+                self._starts[lock_id], self._starts_unsaved = starts, starts_unsaved
                 raise
 
     def lowering(self, lock_id: str) -> str | None:
@@ -317,13 +323,32 @@ class Latches:
             self._save()
 
     def _save(self) -> None:
-        """Called with ``_lock`` held after every change; a failed write is logged, the change kept in memory."""
+        """Called with ``_lock`` held after every change; a failed write is logged, the change kept in memory (and
+        written with the next change, or the next decision's end where a rest or a start waits). The failure is said
+        once per episode (again every ``UNWRITTEN_SAY_S`` while it lasts, with the count), and the write that goes
+        through again says so. Why: a card kept full retried at every decision's end, and each retry was an error
+        line — 3,412 in 104 s of a real ``run`` (probe chaos36), into the journal of that full card."""
         try:
             self._write()
             self._rest_unsaved = self._starts_unsaved = False
         except OSError as exc:
-            log.error("saved lock faults %s not written (%s): a restart now would forget what changed",
-                      self.where(), exc.strerror or exc)
+            self._unwritten += 1
+            now = self.clock.monotonic()
+            if self._unwritten_said is None or now - self._unwritten_said >= UNWRITTEN_SAY_S:
+                self._unwritten_said = now
+                log.error("saved lock faults %s not written (%s): a restart now would forget what changed (%d "
+                          "write(s) failed; tried again at each change, said again every %d s while it lasts)",
+                          self.where(), exc.strerror or exc, self._unwritten, UNWRITTEN_SAY_S)
+            else:
+                log.debug("saved lock faults %s not written (%s)", self.where(), exc.strerror or exc)
+            return
+        self._written_again()
+
+    def _written_again(self) -> None:
+        """A write went through after failed ones: said once (``_lock`` held)."""
+        if self._unwritten:
+            log.warning("saved lock faults %s written again (%d write(s) had failed)", self.where(), self._unwritten)
+            self._unwritten, self._unwritten_said = 0, None
 
     def _write(self) -> None:
         """Save the whole state (``_lock`` held); raises ``OSError``. Nothing to do in memory."""

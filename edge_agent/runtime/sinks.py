@@ -69,6 +69,7 @@ class JsonLinesSink:
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = self._open()
+            _end_torn_line(self._file, self.path, self.own)
             self._size = os.fstat(self._file.fileno()).st_size
             self._first = _line_epoch(self.path, first=True, nofollow=self.own) if self._size else None
             self._started = True
@@ -174,6 +175,7 @@ class JsonLinesSink:
                 log.error("event log %s: still cannot be opened: %s (%d line(s) not written)", self.path,
                           exc.strerror or exc, self.failed)
                 return
+            _end_torn_line(self._file, self.path, self.own)
             self._size = os.fstat(self._file.fileno()).st_size
             self._first = _line_epoch(self.path, first=True, nofollow=self.own) if self._size else None
             log.warning("event log %s: open again (%d line(s) not written)", self.path, self.failed)
@@ -215,6 +217,37 @@ def append_own(path: Path) -> IO[str]:
         raise NotOwnFile(errno.EINVAL, why, str(path))
     os.set_blocking(fd, True)
     return os.fdopen(fd, "a", encoding="utf-8")
+
+
+def _end_torn_line(file: IO[str], path: Path, nofollow: bool) -> None:
+    """End the file's last line where it was cut short, so that the lines appended now read back each alone. Why: a
+    power cut takes the unsynced tail of the file, and a kill on a full disk the rest of a line still in the buffer;
+    the next run's first line was glued onto what was left of it and lost to every reader too (probe chaos36). Read
+    through a descriptor of its own, checked to be the very file appended to; anything else (a stream, a file that
+    cannot be read) is left as it is, and a disk too full for the line break gets it with the next line."""
+    st = os.fstat(file.fileno())
+    if not stat.S_ISREG(st.st_mode) or st.st_size == 0:
+        return
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | (os.O_NOFOLLOW if nofollow else 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        return
+    try:
+        same = os.fstat(fd)
+        last = os.pread(fd, 1, st.st_size - 1) if (same.st_dev, same.st_ino) == (st.st_dev, st.st_ino) else b"\n"
+    except OSError:
+        last = b"\n"
+    finally:
+        os.close(fd)
+    if last not in (b"", b"\n"):
+        log.warning("event log %s: its last line was cut short (a power cut or a kill on a full disk); the lines "
+                    "from here on start on a line of their own", path)
+        file.write("\n")
+        try:
+            file.flush()
+        except OSError:
+            pass  # kept in the buffer: written before the next line, when the disk takes it
 
 
 def _epoch_of(obj: dict) -> float | None:

@@ -181,8 +181,7 @@ def test_a_deletion_that_fails_leaves_no_transaction_open_and_the_connection_syn
             return real(sql, *args)
 
         monkeypatch.setattr(box, "_x", failing)
-        with pytest.raises(sqlite3.OperationalError):
-            box.remove([seq])
+        assert box.remove([seq]) == 0  # a full disk's error (chaos36): kept for a later batch, not raised
         monkeypatch.setattr(box, "_x", real)
         assert box._db is not None and not box._db.in_transaction
         assert box._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL again

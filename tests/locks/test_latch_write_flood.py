@@ -1,0 +1,76 @@
+"""``lock-latches.json`` on a card kept full (another program's log filling it as fast as space comes back): a refused
+rise left a flag saying "starts unsaved", so every decision's end (each tick, each lock) wrote the whole file again
+and logged the failure — 3,412 error lines in 104 s of a real ``run`` on an 8 MB tmpfs (probe chaos36), into the
+journal of the very card that was full. The failure is said once per episode, counted, and the write that succeeds
+again says so; and a refused rise no longer leaves anything to write."""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import os
+
+from edge_agent.locks import latches
+from edge_agent.locks.latches import LATCH_FILE
+from tests.locks.conftest import BAY
+
+
+def _broken(err: int):  # noqa: ANN202
+    def write(target, data, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        write.calls += 1
+        raise OSError(err, os.strerror(err))
+
+    write.calls = 0
+    return write
+
+
+def _latch_errors(caplog) -> list[logging.LogRecord]:  # noqa: ANN001
+    return [r for r in caplog.records if r.name == latches.__name__ and r.levelno >= logging.ERROR]
+
+
+def test_a_refused_rise_on_a_full_card_is_no_write_and_no_error_line_per_tick(
+    make_rig, kind, tmp_path, monkeypatch, caplog
+):
+    path = tmp_path / LATCH_FILE
+    rig = make_rig(kind, position=0.0, latches_at=path, auto_raise_delay_s=20)
+    rig.step(1)
+    before = path.read_bytes() if path.exists() else None
+    broken = _broken(errno.ENOSPC)
+    monkeypatch.setattr(latches, "write_durably", broken)
+    caplog.set_level(logging.DEBUG)
+    d = rig.manager.lock(BAY, reason="reserve", operator="ops")
+    assert not d.ok and d.data["code"] == "rise_unrecorded"
+    rig.step(21, dt=0.25)  # the policy's raise falls due and is refused at every tick: 84 decisions
+    assert not rig.up_active() and rig.state == "down"
+    assert len(_latch_errors(caplog)) <= 1, [r.getMessage()[:80] for r in _latch_errors(caplog)][:3]
+    assert broken.calls <= 20  # the rises the policy tried (10 here), not a rewrite at every decision's end (95-179)
+    monkeypatch.undo()
+    rig.step(5)
+    assert rig.state == "up" and path.read_bytes() != before
+    rig.safe()
+
+
+def test_a_change_the_full_card_cannot_take_is_said_once_then_written_when_it_can(
+    make_rig, kind, tmp_path, monkeypatch, caplog
+):
+    path = tmp_path / LATCH_FILE
+    rig = make_rig(kind, position=1.0, latches_at=path)
+    rig.step(1)
+    broken = _broken(errno.ENOSPC)
+    monkeypatch.setattr(latches, "write_durably", broken)
+    caplog.set_level(logging.DEBUG)
+    d = rig.manager.unlock(BAY, reason="nev", operator="ops")  # DOWN is always allowed, the disk full or not
+    assert d.ok
+    rig.step(30, dt=0.25)  # the arm comes to rest down: its rest and the motor's start wait in memory
+    assert rig.state == "down"
+    errors = _latch_errors(caplog)
+    assert len(errors) == 1 and "No space left on device" in errors[0].getMessage()
+    monkeypatch.undo()
+    caplog.clear()
+    rig.step(1)
+    doc = json.loads(path.read_text())
+    assert doc["rest"]["L1"]["position"] == "down" and doc["starts"]["L1"]
+    again = [r for r in caplog.records if r.name == latches.__name__ and "written again" in r.getMessage()]
+    assert len(again) == 1
+    rig.safe()
