@@ -17,8 +17,8 @@ from datetime import timedelta
 from edge_agent.clock import iso
 from edge_agent.events.types import EventType
 from tests.locks.conftest import DOWN, NEV_PLATE
-from tests.locks.test_motor_write_failed import failing
 from tests.locks.test_crash_loop_duty import HELD_KEYS
+from tests.locks.test_motor_write_failed import failing
 from tests.locks.test_restart_owed import readable_by_0_22, saved
 
 
