@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import random
 
-from edge_agent.clock import FakeClock
+from edge_agent.clock import FakeClock, read_boot_id
 from edge_agent.locks.interlock import _ages
 from edge_agent.locks.latches import StartMark
 from tests.locks.conftest import BAY, Rig
@@ -91,3 +91,15 @@ def test_ages_in_this_boot_are_the_monotonic_clocks():
     # this boot's id not known (None): the newest is read on the wall clock, as before: ahead of it, taken as now
     ages, stepped = _ages(starts, wall, marks, None, 1000.0)
     assert stepped and ages[3] == 0.0
+
+
+def test_the_boot_id_is_read_as_the_kernel_writes_it_or_not_at_all(tmp_path):
+    """The kernel's boot id (a UUID and a newline); anything else, or nothing there, is no boot id: every start is then
+    read on the wall clock alone, as before."""
+    f = tmp_path / "boot_id"
+    f.write_text("467fc0d6-35f9-494d-9b8b-bf2aa35bc4f8\n")
+    assert read_boot_id(f) == "467fc0d6-35f9-494d-9b8b-bf2aa35bc4f8"
+    for bad in ("", "x" * 65, "../../etc\n", "\xff"):
+        f.write_text(bad, encoding="latin-1")
+        assert read_boot_id(f) is None, bad
+    assert read_boot_id(tmp_path / "missing") is None
