@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import date, datetime, timedelta, timezone, tzinfo
+from pathlib import Path
 from typing import Protocol
 
 from edge_agent.timesync import KernelSyncProbe
@@ -21,6 +22,23 @@ from edge_agent.timesync import KernelSyncProbe
 FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(2999, 12, 31)
 
 _BOOTTIME: int | None = getattr(time, "CLOCK_BOOTTIME", None)  # Linux: counts the time suspended too
+
+
+#: Linux's id of this boot: a new random one at each boot, the same for every process until the next
+BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
+
+
+def read_boot_id(path: Path = BOOT_ID) -> str | None:
+    """The id of the boot :class:`SystemClock`'s monotonic time counts in (None: not Linux, or unreadable).
+
+    Why: that clock starts again at each boot; within one, two of its readings are exactly as far apart as they say,
+    whatever the wall clock did between (a lock's saved motor starts, ``locks/latches.py``). Read by the agent's
+    assembly and handed on, never by the logic that uses it."""
+    try:
+        text = path.read_text(encoding="ascii").strip()
+    except (OSError, ValueError):
+        return None
+    return text if 0 < len(text) <= 64 and text.replace("-", "").isalnum() else None
 
 
 class Clock(Protocol):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 
 from edge_agent.bays.occupancy import PresenceSensor
 from edge_agent.events.types import BayVision
@@ -62,13 +63,14 @@ class BayFeed:
 
     def publish_vision(self, bay_id: str, v: BayVision) -> None:
         """Store ``v``; watchers hear of it when it says something new (not for a mere newer
-        measurement: staleness is the reader's judgement, on its own clock)."""
+        measurement: staleness is the reader's judgement, on its own clock). New is any field but the
+        measurement's time: ``changed`` left out (a person walking into the bay the classifier calls
+        empty), a rise went on until the lock's next tick (probe lock37)."""
         with self._lock:
             old = self._vision.get(bay_id)
             self._vision[bay_id] = v
             watchers = list(self._watchers)
-        if old is None or (old.vision, old.occupied, old.confident, old.p_occupied) != \
-                (v.vision, v.occupied, v.confident, v.p_occupied):
+        if old is None or _said(old) != _said(v):
             for w in watchers:
                 w(bay_id)
 
@@ -95,3 +97,8 @@ class BayFeed:
                 if watcher in self._watchers:
                     self._watchers.remove(watcher)
         return unsubscribe
+
+
+def _said(v: BayVision) -> BayVision:
+    """What ``v`` says, its measurement's time aside but for whether there is one."""
+    return replace(v, measured_at=None if v.measured_at is None else 0.0)

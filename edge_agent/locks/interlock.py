@@ -38,7 +38,7 @@ from edge_agent.events.bus import EventBus
 from edge_agent.events.types import Event, EventType
 from edge_agent.locks.drift import UpLosses
 from edge_agent.locks.driver import Direction, LockDriver, Switches
-from edge_agent.locks.latches import Latches, SavedFault
+from edge_agent.locks.latches import Asked, Latches, SavedFault, StartMark
 from edge_agent.locks.rule import VehicleEvidence, vehicle_possible
 
 log = logging.getLogger(__name__)
@@ -89,6 +89,9 @@ class _Motion:
     run_on_s: float | None = None  # a lowering that runs this long whatever its down switch says (``reset``)
     other_open: bool = False  # the other end's switch read open as this move began (set by _start; ``_went_back``)
     other_shut_at: float | None = None  # since when that switch reads shut in this move
+    # a lowering someone asked for in this run with no fault (an NEV's, an unlock's, maintenance turned on): saved
+    # with its record (``latches.Asked``), the next start drives it at once, not held by the duty (``_start_up``)
+    asked: bool = False
 
 
 class Interlock:
@@ -179,7 +182,7 @@ class Interlock:
                 if self._depth.n == 0 and (done or self._owes_lowering()):  # kept the same way: the safe side
                     # a run-on not done stands too, in a fault that cut it short as well: a restart drives it again
                     self.latches.set_lowering(self.cfg.id, self._owes_lowering() or self._down_doubted,
-                                              self._down_doubted)
+                                              self._down_doubted, self._lowering_asked())
         if self._depth.n == 0:
             self._flush()
 
@@ -267,9 +270,19 @@ class Interlock:
         elif sw.position == "up" and owed is not None:
             # a lowering owed when the last run ended (an NEV's whose write had failed, one waiting out
             # reverse_delay_s): taken as up, the arm stood in front of the car it was owed to (probe lock31)
-            log.warning("lock %s: found up at start-up with a lowering owed since %s: lowered", self.cfg.id, owed)
-            self._start(_Motion("down", self.clock.monotonic(), f"a lowering owed since {owed} that the last run "
-                                "did not finish", recovery=True, run_on_s=run_on))
+            asked = self.latches.lowering_asked(self.cfg.id)
+            log.warning("lock %s: found up at start-up with a lowering owed since %s%s: lowered", self.cfg.id, owed,
+                        f" ({asked.reason})" if asked else "")
+            m = _Motion("down", self.clock.monotonic(), f"a lowering owed since {owed} that the last run did not "
+                        "finish" + (f" ({asked.reason})" if asked else ""), asked.operator if asked else None,
+                        recovery=True, run_on_s=run_on)
+            # an NEV's or an operator's, no fault: DOWN is always allowed, as it was asked — once: driven now, it is
+            # the start's own (``recovery``), and a crash loop killing it too is held by the duty (probe lock37)
+            self._starting = asked is None
+            try:
+                self._start(m)
+            finally:
+                self._starting = True
         elif sw.position == "up" and rose is None and owed is None \
                 and (dropped := self.latches.unclaimed_move(self.cfg.id)) is not None:
             # a lock renamed in the config is the same arm under a new id, its records dropped: which arm the
@@ -316,14 +329,25 @@ class Interlock:
         the supply) and booting at the same saved time each time found its duty empty at every boot: one start a boot,
         22 in a window with a 12 s boot, no bound (probe review58). Kept so, no start is forgotten or counted twice,
         and a wait after a step back is at most one window; a step forward only ages them early (at most
-        ``max_moves`` more, once a step)."""
+        ``max_moves`` more, once a step).
+
+        Within one boot a start's age is read on the monotonic clock (``latches.StartMark``), exact whatever the wall
+        clock does: a crash loop in one boot whose wall clock stepped forward and back (NTP, a flapping time source)
+        found its duty empty at each forward step (probe lock37). Across boots only the wall links them, as above; the
+        spacing of two starts made in the same earlier boot is still that boot's monotonic one."""
         now, wall, window = self.clock.monotonic(), self.clock.now(), self.cfg.max_moves_window_s
         saved = self.latches.starts(self.cfg.id)
-        ages, stepped = _ages([parse_iso(t) for t in saved], wall)
+        marks, boot = self.latches.start_marks(self.cfg.id), self.latches.boot_id
+        ages, stepped = _ages([parse_iso(t) for t in saved], wall, marks, boot, now)
+        off = not stepped and _off_wall(saved, ages, wall, window)
         if stepped:
             log.warning("lock %s: saved motor start(s) lie ahead of the wall clock or out of order (newest %s; set "
                         "back since?): the newest taken as now, the ones before it as far before it as saved",
                         self.cfg.id, saved[-1])
+        elif off:
+            log.warning("lock %s: the wall clock stepped since saved motor start(s) of this boot (newest %s): counted "
+                        "on the monotonic clock, saved again on the wall clock as it reads now", self.cfg.id, saved[-1])
+        if stepped or off:
             self.latches.keep_starts(self.cfg.id, _on_wall(ages, wall, window))
         self._moves.clear()
         self._moves.extend(now - a for a in ages if a < window)
@@ -350,6 +374,15 @@ class Interlock:
     def _owes_lowering(self) -> bool:
         """A lowering is owed (due, or waiting out ``reverse_delay_s``) or under way."""
         return self._reverse_at is not None or (self._motion is not None and self._motion.target == "down")
+
+    def _lowering_asked(self) -> Asked | None:
+        """Whose the lowering owed or under way is, saved with its record: an NEV's or an operator's asked in this run
+        with no fault (``_Motion.asked``); None: the interlock's own, the start's, or one in a fault."""
+        m = self._motion if self._motion is not None and self._motion.target == "down" else \
+            self._deferred if self._reverse_at is not None else None
+        if m is None or not m.asked or self.fault:
+            return None
+        return Asked(m.reason, m.operator)
 
     def _restore_blindness(self) -> None:
         """A presence sensor found blind before a restart is no witness after it either: the hold ends by what the
@@ -811,6 +844,9 @@ class Interlock:
             self._motor_stop()
             self._motion = None
             self._reverse(reason)
+            if self._reverse_at is not None and self._deferred is None and not self.fault:  # whose it is (``asked``)
+                self._deferred = _Motion("down", self._reverse_at, "lowering after aborted rise", operator,
+                                         recovery=True, asked=not self._starting)
             return Decision(True, "rise stopped; lowering")
         if self._reversed and not (self.driver.read_switches().down and not self._down_doubted):
             # a lowering would raise the arm (``_went_back``); a shut down switch no fault doubts: "already down"
@@ -835,7 +871,8 @@ class Interlock:
             if (rest := self._duty_rest()) > 0:
                 return self._hold_asked(reason, operator, rest)
         try:
-            self._start(_Motion("down", self.clock.monotonic(), reason, operator, recovery=bool(self.fault)))
+            self._start(_Motion("down", self.clock.monotonic(), reason, operator, recovery=bool(self.fault),
+                                asked=not (self.fault or self._starting)))
         except Exception as exc:  # noqa: BLE001 - the lowering is owed (``_start``): the tick tries it again
             # and latches tick_failed if that keeps failing. Raised to the caller, the command was answered with an
             # error and the controller took no note of it: an `unlock` for a visitor had no admit window, and the
@@ -862,7 +899,7 @@ class Interlock:
                             f"times in the last {self.cfg.max_moves_window_s:g}s (max_moves)")
         self._deferred, self._reverse_at, self._duty_due = None, None, None
         try:
-            self._start(replace(held, started=self.clock.monotonic(), reason=reason, operator=operator))
+            self._start(replace(held, started=self.clock.monotonic(), reason=reason, operator=operator, asked=True))
         except Exception as exc:  # noqa: BLE001 - owed (``_start``), tried again at the next tick
             log.warning("lock %s: lowering (%s): the motor line write failed (%s): tried again at the next tick",
                         self.cfg.id, reason, exc)
@@ -944,7 +981,8 @@ class Interlock:
                 log.warning("lock %s: motor stop failed too", self.cfg.id)
             now = self.clock.monotonic()
             self._motion = None
-            self._deferred, self._reverse_at = _Motion("down", now, reason, operator, recovery=bool(self.fault)), now
+            self._deferred, self._reverse_at = _Motion("down", now, reason, operator, recovery=bool(self.fault),
+                                                       asked=not (self.fault or self._starting)), now
             self._failed_due = now
             if not self.fault and self.state != "reversing":
                 self._set_state("reversing", reason, operator, direction="down")
@@ -1363,25 +1401,44 @@ class Interlock:
             self._outbox.append(Event.make(type_, self.clock, bay_id=self.bay_id, visit_id=self.visit_id, data=payload))
 
 
-def _ages(starts: list[datetime], wall: datetime) -> tuple[list[float], bool]:
-    """The saved starts' ages in seconds on ``wall`` (oldest first, as saved), and whether the clock was set back
-    since or between them (``Interlock._restore_duty``): the newest no younger than now, each before it at least as
-    old as the one after it, by the spacing saved where that is not negative."""
+def _ages(starts: list[datetime], wall: datetime, marks: list[StartMark | None] | None = None,
+          boot: str | None = None, mono: float | None = None) -> tuple[list[float], bool]:
+    """The saved starts' ages in seconds (oldest first, as saved), and whether the wall clock was set back since or
+    between them where it was read (``Interlock._restore_duty``): the newest no younger than now, each before it at
+    least as old as the one after it. A start marked in this boot (``boot``, ``mono`` now) is aged on the monotonic
+    clock, and two marked in the same boot are spaced on it; else the wall clock's spacing, where not negative."""
+    marks = marks or [None] * len(starts)
     ages: list[float] = []
     stepped = False
-    after: datetime | None = None
-    for t in reversed(starts):
+    after: int | None = None
+    for i in reversed(range(len(starts))):
+        mark, exact = marks[i], False
         if after is None:
-            age = (wall - t).total_seconds()
+            if mark is not None and boot is not None and mono is not None and mark.boot == boot:
+                age, exact = max(0.0, mono - mark.mono), True
+            else:
+                age = (wall - starts[i]).total_seconds()
         else:
-            gap = (after - t).total_seconds()
+            later = marks[after]
+            if mark is not None and later is not None and mark.boot == later.boot and later.mono >= mark.mono:
+                gap, exact = later.mono - mark.mono, True
+            else:
+                gap = (starts[after] - starts[i]).total_seconds()
             age = ages[-1] + gap
-        if not ages and age < 0 or ages and age < ages[-1]:
+        if not exact and (not ages and age < 0 or ages and age < ages[-1]):
             stepped = True
             age = max(age, ages[-1] if ages else 0.0)
         ages.append(age)
-        after = t
+        after = i
     return ages[::-1], stepped
+
+
+def _off_wall(saved: list[str], ages: list[float], wall: datetime, window: float) -> bool:
+    """The wall clock reads a saved start more than a second off its age within ``window`` (counted on the monotonic
+    clock): it stepped since. Saved again as it reads now (``_on_wall``), the next boot, which has only the wall clock,
+    reads them right; one a window old or more counts nothing either way, and is not written again."""
+    return any(abs(min((wall - parse_iso(t)).total_seconds(), window) - min(a, window)) > 1.0
+               for t, a in zip(saved, ages))
 
 
 def _on_wall(ages: list[float], wall: datetime, window: float) -> list[str]:

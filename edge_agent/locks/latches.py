@@ -13,10 +13,11 @@ policy again with nobody having looked, and a lock held down for a technician ro
                                                    "lowering_timed_out": "…"},
                                          "maintenance": {"since": "…", "operator": "ops"},
                                          "rising": {"since": "…"}}},
-     "held": {"lock-01": {"lowering": {"since": "…"},
+     "held": {"lock-01": {"lowering": {"since": "…", "asked": {"reason": "NEV 粤B12345D identified"}},
                           "presence_blind": {"since": "…", "reason": "…"}}},
      "rest": {"lock-01": {"position": "down", "since": "…"}},
-     "starts": {"lock-01": ["2026-01-03T07:12:40.031+08:00", "…"]}}
+     "starts": {"lock-01": ["2026-01-03T07:12:40.031+08:00", "…"]},
+     "start_marks": {"lock-01": [{"boot": "0f3c…", "mono": 812.402}, "…"]}}
 
 ``starts`` are the motor's last starts (at most ``max_moves``): its duty (``max_moves`` starts a
 ``max_moves_window_s``) holds across a restart. Kept in memory only, a crash loop killing the agent during a start's
@@ -25,6 +26,19 @@ bound: 30 kills in 3.7 minutes, 30 starts and 71 s against a stall or a stop (pr
 written with the move's own record (``rising`` before the UP line, ``lowering`` once the DOWN line is on): no extra
 write a stroke. Its own key, for the same reason as ``rest``. A start the wall clock now reads as ahead of it (set
 back since: a Pi without an RTC at boot, NTP) has no known age and is dropped at the start (review56).
+
+``start_marks`` lie beside ``starts``, one for each (null where none was known): the boot the start was made in (the
+kernel's boot id, given by the caller) and the monotonic clock then. Within one boot a start's age is that clock's, exact
+whatever the wall clock does since; across boots only the wall clock links them (``Interlock._restore_duty``). On the
+wall clock alone, a crash loop in one boot whose wall clock stepped between starts (NTP, a flapping time source) found
+the saved starts a step old at each forward step, its duty empty (probe lock37). Their own key again: 0.25.0's reader
+passes it over, and its writer drops it with the marks' meaning (the next start reads its ``starts`` on the wall).
+
+``asked`` in a ``lowering`` record says whose it is: an NEV's, an operator's (``unlock``, maintenance turned on), asked
+in this run with no fault. The start that finds such a lowering owed drives it at once, not held by the motor's duty
+(DOWN is always allowed), and once: its own drive's record is the start's, so a crash loop killing that drive too is
+held by the duty again. Not said, the start held an NEV's lowering behind a crash loop's duty, the arm up in front of
+it for up to a window (probe lock37). 0.25.0's and older readers pass a field inside ``lowering`` over.
 
 ``rest`` is where the arm last came to rest with its switches proven in that run (a watched move ended at the switch
 it drove toward): a start that reads the other end (the switches' wires or pins swapped while the agent was
@@ -63,6 +77,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
@@ -100,6 +115,23 @@ class SavedBlind:
 
 
 @dataclass(frozen=True)
+class StartMark:
+    """When a motor start was made on the monotonic clock, and in which boot that clock counts (its age exact within
+    that boot, whatever the wall clock did)."""
+
+    boot: str
+    mono: float
+
+
+@dataclass(frozen=True)
+class Asked:
+    """Whose a lowering owed is: asked for in this run, with no fault (an NEV's, an operator's)."""
+
+    reason: str
+    operator: str | None = None
+
+
+@dataclass(frozen=True)
 class SavedMaintenance:
     since: str
     operator: str | None = None
@@ -111,8 +143,11 @@ class Latches:
     ``LatchFile`` is the same, written through to disk; the interlock and controller do not know which.
     """
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, boot_id: str | None = None) -> None:
         self.clock = clock
+        # the boot ``clock.monotonic()`` counts in (Linux: ``/proc/sys/kernel/random/boot_id``); None: not known, the
+        # starts noted without a mark and read on the wall clock alone
+        self.boot_id = boot_id
         self._lock = threading.Lock()
         self._faults: dict[str, SavedFault] = {}
         self._maintenance: dict[str, SavedMaintenance] = {}
@@ -124,6 +159,8 @@ class Latches:
         self._rest_unsaved = False  # a rest noted at a move's end, for the end of its record's write (``set_rest``)
         self._starts: dict[str, list[str]] = {}  # lock id → its motor's last starts (wall time): its duty over restarts
         self._starts_unsaved = False  # a start noted for the write of its move's record (``note_start``)
+        self._marks: dict[str, list[StartMark | None]] = {}  # beside ``_starts``, one each: boot and monotonic time
+        self._asked: dict[str, Asked] = {}  # lock id → whose the lowering owed is (an NEV's, an operator's)
         # an unfinished rise or an owed lowering read for a lock no longer configured (renamed, or removed) — the arm
         # it names may be any of this run's that has no record of its own (``unclaimed_move``) — and the locks told
         self._orphaned_moves: dict[str, str] = {}
@@ -163,7 +200,8 @@ class Latches:
                 self._save()
                 return
             self._rising[lock_id] = iso(self.clock.now())
-            starts, starts_unsaved = list(self._starts.get(lock_id, [])), self._starts_unsaved
+            starts, marks = list(self._starts.get(lock_id, [])), list(self._marks.get(lock_id, []))
+            starts_unsaved = self._starts_unsaved
             if keep_starts:
                 self._note_start(lock_id, keep_starts)
             try:
@@ -174,7 +212,8 @@ class Latches:
                 del self._rising[lock_id]
                 # the rise is refused: the motor did not start, and nothing is left to write. Left flagged unsaved,
                 # every decision's end rewrote the file on the full card and logged it (probe chaos36)
-                self._starts[lock_id], self._starts_unsaved = starts, starts_unsaved
+                self._starts[lock_id], self._marks[lock_id] = starts, marks
+                self._starts_unsaved = starts_unsaved
                 raise
 
     def lowering(self, lock_id: str) -> str | None:
@@ -187,12 +226,20 @@ class Latches:
         with self._lock:
             return lock_id in self._doubted
 
-    def set_lowering(self, lock_id: str, on: bool, doubted: bool = False) -> None:
-        """Note a lowering owed (or under way; ``doubted``: a run-on, the down switch no witness) or ended; a failed
-        write is only logged (``_save``)."""
-        doubted = on and doubted
+    def lowering_asked(self, lock_id: str) -> Asked | None:
+        """Whose the lowering owed is, where someone asked for it with no fault (an NEV, an operator); None: the
+        interlock's own (a fault's, a start's, an aborted rise's) or none owed."""
         with self._lock:
-            if on == (lock_id in self._lowering) and doubted == (lock_id in self._doubted):
+            return self._asked.get(lock_id) if lock_id in self._lowering else None
+
+    def set_lowering(self, lock_id: str, on: bool, doubted: bool = False, asked: Asked | None = None) -> None:
+        """Note a lowering owed (or under way; ``doubted``: a run-on, the down switch no witness; ``asked``: whose it
+        is) or ended; a failed write is only logged (``_save``)."""
+        doubted = on and doubted
+        asked = asked if on else None
+        with self._lock:
+            if on == (lock_id in self._lowering) and doubted == (lock_id in self._doubted) \
+                    and asked == self._asked.get(lock_id):
                 self._save_unsaved()
                 return
             if not on:
@@ -203,6 +250,10 @@ class Latches:
                 self._doubted.add(lock_id)
             else:
                 self._doubted.discard(lock_id)
+            if asked is not None:
+                self._asked[lock_id] = asked
+            else:
+                self._asked.pop(lock_id, None)
             self._save()
 
     def rest(self, lock_id: str) -> str | None:
@@ -239,11 +290,20 @@ class Latches:
         with self._lock:
             return list(self._starts.get(lock_id, []))
 
+    def start_marks(self, lock_id: str) -> list[StartMark | None]:
+        """Beside ``starts``, one each: the boot and the monotonic time of the start (None: not known)."""
+        with self._lock:
+            n = len(self._starts.get(lock_id, []))
+            return (list(self._marks.get(lock_id, [])) + [None] * n)[:n]
+
     def keep_starts(self, lock_id: str, starts: list[str]) -> None:
         """Save ``starts`` as the lock's, at once: the saved ones put on the wall clock as it reads now, after it was
         set back (``Interlock._restore_duty``). Left to the next write, a crash loop whose start's drive the duty held
-        (no write) read them ahead again at every start, as now again: the held lowering never started."""
+        (no write) read them ahead again at every start, as now again: the held lowering never started. The same
+        starts in the same order: their marks are kept."""
         with self._lock:
+            if len(starts) != len(self._starts.get(lock_id, [])):
+                raise ValueError("keep_starts: the same starts, put on the wall clock again")
             self._starts[lock_id] = list(starts)
             self._starts_unsaved = True
             self._save()
@@ -256,7 +316,11 @@ class Latches:
             self._note_start(lock_id, keep)
 
     def _note_start(self, lock_id: str, keep: int) -> None:
-        self._starts[lock_id] = (self._starts.get(lock_id, []) + [iso(self.clock.now())])[-keep:]
+        starts = self._starts.get(lock_id, [])
+        marks = (self._marks.get(lock_id, []) + [None] * len(starts))[:len(starts)]
+        mark = StartMark(self.boot_id, self.clock.monotonic()) if self.boot_id else None
+        self._starts[lock_id] = (starts + [iso(self.clock.now())])[-keep:]
+        self._marks[lock_id] = (marks + [mark])[-keep:]
         self._starts_unsaved = True
 
     def unclaimed_move(self, lock_id: str) -> str | None:
@@ -369,6 +433,8 @@ class Latches:
         for lock_id, since in self._lowering.items():
             held.setdefault(lock_id, {})["lowering"] = {"since": since, **({"down_doubted": True}
                                                                           if lock_id in self._doubted else {})}
+            if (a := self._asked.get(lock_id)) is not None:
+                held[lock_id]["lowering"]["asked"] = {k: v for k, v in asdict(a).items() if v is not None}
         for lock_id, b in self._blind.items():
             held.setdefault(lock_id, {})["presence_blind"] = asdict(b)
         doc: dict[str, Any] = {"version": VERSION, "locks": dict(sorted(locks.items()))}
@@ -378,26 +444,34 @@ class Latches:
             doc["rest"] = {k: {"position": p, "since": since} for k, (p, since) in sorted(self._rest.items())}
         if any(self._starts.values()):  # its own key too (``rest``)
             doc["starts"] = {k: list(v) for k, v in sorted(self._starts.items()) if v}
+            marks = {k: self._marks.get(k, []) for k in doc["starts"]}
+            if any(m is not None for ms in marks.values() for m in ms):  # beside it (0.25.0 passes it over)
+                doc["start_marks"] = {k: [None if m is None else asdict(m) for m in
+                                          (ms + [None] * len(doc["starts"][k]))[:len(doc["starts"][k])]]
+                                      for k, ms in marks.items()}
         return doc
 
 
 class LatchFile(Latches):
     """``Latches`` kept in ``path``; build with :meth:`open`, which reads what the last run left."""
 
-    def __init__(self, path: Path, clock: Clock) -> None:
-        super().__init__(clock)
+    def __init__(self, path: Path, clock: Clock, boot_id: str | None = None) -> None:
+        super().__init__(clock, boot_id)
         self.path = Path(path)
 
     @classmethod
-    def open(cls, path: Path, lock_ids: list[str], clock: Clock) -> LatchFile:
+    def open(cls, path: Path, lock_ids: list[str], clock: Clock, boot_id: str | None = None) -> LatchFile:
         """Read ``path`` for the configured ``lock_ids``: missing → nothing latched; unreadable → every
-        lock faulted (and the file moved aside); entries of other locks dropped."""
-        self = cls(path, clock)
+        lock faulted (and the file moved aside); entries of other locks dropped. ``boot_id``: the boot
+        ``clock.monotonic()`` counts in (``Latches``)."""
+        self = cls(path, clock, boot_id)
         try:
             doc = json.loads(_read(self.path))
             faults, maintenance, rising, lowering, blind, doubted = _parse(doc)
+            asked = _parse_asked(doc)
             rest = _parse_rest(doc)
             starts = _parse_starts(doc)
+            marks = _parse_start_marks(doc, starts)
         except FileNotFoundError:
             return self  # first start: nothing latched yet
         except (OSError, ValueError, RecursionError) as exc:  # JSON and UTF-8 errors are ValueErrors
@@ -424,6 +498,8 @@ class LatchFile(Latches):
             self._blind = {k: v for k, v in blind.items() if k in known}
             self._rest = {k: v for k, v in rest.items() if k in known}
             self._starts = {k: v for k, v in starts.items() if k in known}
+            self._marks = {k: v for k, v in marks.items() if k in known}
+            self._asked = {k: v for k, v in asked.items() if k in self._lowering}
             if stale:
                 self._save()
         for lock_id, f in self._faults.items():
@@ -530,6 +606,22 @@ def _parse(doc: object) -> tuple[dict[str, SavedFault], dict[str, SavedMaintenan
     return faults, maintenance, rising, lowering, blind, doubted
 
 
+def _parse_asked(doc: dict[str, Any]) -> dict[str, Asked]:
+    """Whose each owed lowering is (``held.*.lowering.asked``: none in a file 0.25.0 or older wrote); anything
+    unexpected raises ``ValueError``. ``_parse`` has checked ``held``'s shape."""
+    out: dict[str, Asked] = {}
+    for lock_id, entry in doc.get("held", {}).items():
+        a = entry.get("lowering", {}).get("asked")
+        if a is None:
+            continue
+        op = a.get("operator") if isinstance(a, dict) else None
+        if not isinstance(a, dict) or not (isinstance(a.get("reason"), str) and a["reason"]) \
+                or not (op is None or isinstance(op, str)):
+            raise ValueError(f"held.{lock_id}.lowering.asked: reason (and operator) must be text")
+        out[lock_id] = Asked(a["reason"], op)
+    return out
+
+
 def _parse_rest(doc: dict[str, Any]) -> dict[str, tuple[str, str]]:
     """The ``rest`` key (none in a file 0.23.0 or older wrote); anything unexpected raises ``ValueError``."""
     rest = doc.get("rest", {})
@@ -553,6 +645,30 @@ def _parse_starts(doc: dict[str, Any]) -> dict[str, list[str]]:
         if not isinstance(times, list):
             raise ValueError(f"starts.{lock_id}: not a list of times")
         out[lock_id] = [_since(t, f"starts.{lock_id}") for t in times]
+    return out
+
+
+def _parse_start_marks(doc: dict[str, Any], starts: dict[str, list[str]]) -> dict[str, list[StartMark | None]]:
+    """The ``start_marks`` key (none in a file 0.25.0 or older wrote, or rewrote): one mark (or null) for each saved
+    start, in order; anything unexpected raises ``ValueError``."""
+    marks = doc.get("start_marks", {})
+    if not isinstance(marks, dict):
+        raise ValueError("start_marks: not an object")
+    out: dict[str, list[StartMark | None]] = {}
+    for lock_id, ms in marks.items():
+        if not isinstance(ms, list) or len(ms) != len(starts.get(lock_id, [])):
+            raise ValueError(f"start_marks.{lock_id}: not one mark for each saved start")
+        row: list[StartMark | None] = []
+        for m in ms:
+            if m is None:
+                row.append(None)
+                continue
+            boot, mono = m.get("boot") if isinstance(m, dict) else None, m.get("mono") if isinstance(m, dict) else None
+            if not (isinstance(boot, str) and 0 < len(boot) <= 64) or isinstance(mono, bool) \
+                    or not isinstance(mono, (int, float)) or not math.isfinite(mono):
+                raise ValueError(f"start_marks.{lock_id}: each a boot id and a finite monotonic time, or null")
+            row.append(StartMark(boot, float(mono)))
+        out[lock_id] = row
     return out
 
 

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from edge_agent.camera.source import FrameSource
-from edge_agent.clock import Clock
+from edge_agent.clock import Clock, SystemClock, read_boot_id
 from edge_agent.config.models import AgentConfig
 from edge_agent.evidence.recorder import ViolationRecorder
 from edge_agent.locks.latches import LATCH_FILE, LatchFile
@@ -208,7 +208,10 @@ def attach_locks(agent: Agent, pin_factory: object | None = None, thread: bool =
     - ``agent.attach_lock_manager``: remote ``lock`` / ``unlock`` reach the controllers;
     - a ``LockTicker`` component: starts / stops the manager and ticks it (``thread=False``: the caller ticks).
     """
-    latches = LatchFile.open(agent.data_dir / LATCH_FILE, [lk.id for lk in agent.cfg.locks], agent.clock)
+    # the boot the monotonic clock counts in: only the system's clock is this boot's (a demo's or a replay's fake
+    # clock is not), and within one boot the saved motor starts are aged on it exactly (``locks/latches.py``)
+    boot = read_boot_id() if isinstance(agent.clock, SystemClock) else None
+    latches = LatchFile.open(agent.data_dir / LATCH_FILE, [lk.id for lk in agent.cfg.locks], agent.clock, boot)
     # gpiozero's default factory (lgpio) makes its pipe in a writable folder: the data dir, when `run` was
     # started from one this user may not write (locks/lgpio_dir.py)
     with lgpio_workdir(agent.data_dir) if pin_factory is None else nullcontext():

@@ -64,9 +64,11 @@ def agent_config(lock: dict) -> Any:
 
 class Rig:
     def __init__(self, kind: str, clock: FakeClock, position: float = 1.0, bay_state: str | None = "free",
-                 start: bool = True, latches_at: Path | None = None, **lock_over: Any) -> None:
+                 start: bool = True, latches_at: Path | None = None, boot_id: str | None = None,
+                 **lock_over: Any) -> None:
         self.kind, self.clock = kind, clock
         self.latches_at = latches_at  # the agent's lock-latches.json; None: faults kept in memory only
+        self.boot_id = boot_id  # the boot the clock's monotonic time counts in (None: not known); a test's to change
         self.bus = EventBus()
         self.events: list[Event] = []
         self.bus.subscribe(self.events.append)
@@ -96,8 +98,8 @@ class Rig:
 
     def build(self):  # noqa: ANN201 - LockManager
         """The lock stage as the agent builds it; with ``latches_at``, reading what the last run saved."""
-        latches = LatchFile.open(self.latches_at, [lk.id for lk in self.cfg.locks], self.clock) \
-            if self.latches_at is not None else Latches(self.clock)
+        latches = LatchFile.open(self.latches_at, [lk.id for lk in self.cfg.locks], self.clock, self.boot_id) \
+            if self.latches_at is not None else Latches(self.clock, self.boot_id)
         return build_locks(self.cfg, self.bus, self.clock, pin_factory=self.factory, vision=self.feed,
                            latches=latches)
 
