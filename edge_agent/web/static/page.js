@@ -17,10 +17,13 @@
     ["keydown", "pointerdown", "wheel", "touchstart"].forEach(function (kind) {
       window.addEventListener(kind, function () { last = Date.now(); }, {capture: true, passive: true});
     });
-    setInterval(function () {
+    // One reload, then the timer stops: the old page runs on until the new one arrives, and a second
+    // location.reload() a second later aborted the first (a /bays slower than a second never came back).
+    var timer = setInterval(function () {
       var idle = Date.now() - last;
       var focused = document.activeElement && document.activeElement !== document.body;
       if (document.visibilityState === "visible" && idle >= period && (!focused || idle >= 4 * period)) {
+        clearInterval(timer);
         location.reload();
       }
     }, 1000);
