@@ -7,7 +7,11 @@ them) made an ``unlock`` wait 24.5 s in a real run. So:
 
 - the lock commands (``URGENT``) of the size such a command has (``URGENT_MAX_BYTES``) wait in a lane of their own,
   taken first, with room of their own (a flood of other commands never makes one ``busy``); a bigger payload on
-  their topics is no lock command and waits with the rest, so the lane never carries a parser's cost ahead;
+  their topics waits with the rest, so the lane never carries a parser's cost ahead. It may still be a lock command
+  the agent acts on (JSON takes any whitespace), so while one waits, the lock commands sent after it wait behind it
+  too: a ``lock`` overtook the padded ``unlock`` sent before it, and the bay ended the reverse of the backend's
+  last word. A simulated lock's ``sim/…`` commands (its inputs: a car, a stuck switch) share the lane, so a lock
+  command never runs on the inputs before those sent ahead of it;
 - of each command dear to serve (``caps``: a snapshot writes a photo, a set-lists rewrites ``overrides.yaml`` and
   re-decides the open visits, a reload-config loads models: seconds) only a few wait at once; more are refused
   (``busy``) while they do, so every other command waits behind a few of them at most.
@@ -34,6 +38,7 @@ class CommandQueue:
         self._rest: deque[Command] = deque()
         self._bytes = 0  # payload bytes waiting in ``_rest``
         self._waiting: dict[str, int] = dict.fromkeys(self._caps, 0)  # of each capped command
+        self._lock_kind_in_rest = 0  # lock commands (``_lock_kind``) waiting in ``_rest``
         self._closed = False
         self._cv = threading.Condition()
 
@@ -41,8 +46,13 @@ class CommandQueue:
         return cmd.name if cmd.namespace == "cmd" and cmd.name in self._caps else None
 
     @staticmethod
-    def _is_urgent(cmd: Command) -> bool:
-        return cmd.namespace == "cmd" and cmd.name in URGENT and len(cmd.payload) <= URGENT_MAX_BYTES
+    def _lock_kind(cmd: Command) -> bool:
+        """A lock command, or a simulated lock's input (``sim/…``): these keep their order among themselves."""
+        return (cmd.namespace == "cmd" and cmd.name in URGENT) or cmd.namespace == "sim"
+
+    def _is_urgent(self, cmd: Command) -> bool:
+        # not while one of its kind waits with the rest (too big for the lane): it would overtake that one
+        return self._lock_kind(cmd) and len(cmd.payload) <= URGENT_MAX_BYTES and not self._lock_kind_in_rest
 
     def offer(self, cmd: Command) -> bool:
         """Queue ``cmd``; False when its room is full (the sender is told ``busy``)."""
@@ -62,6 +72,7 @@ class CommandQueue:
                     return False
                 self._rest.append(cmd)
                 self._bytes += size
+                self._lock_kind_in_rest += self._lock_kind(cmd)
                 if capped is not None:
                     self._waiting[capped] += 1
             self._cv.notify()
@@ -78,6 +89,7 @@ class CommandQueue:
             if self._rest:
                 cmd = self._rest.popleft()
                 self._bytes -= len(cmd.payload)
+                self._lock_kind_in_rest -= self._lock_kind(cmd)
                 if (capped := self._capped(cmd)) is not None:
                     self._waiting[capped] -= 1
                 return cmd
