@@ -1,10 +1,12 @@
-"""The command queue's lanes keep the order the lock commands were sent in (review62).
+"""Lock commands run in the order they were sent (review62).
 
-A lock command of a lock command's size goes first; a bigger payload on those topics waits with the rest. But a
-bigger one can still be a lock command the agent acts on (JSON allows any whitespace: 70 KiB of it around a valid
+A lock command of a lock command's size went first; a bigger payload on those topics waited with the rest. But a
+bigger one can still be a lock command the agent acts on (JSON allows any whitespace: 68 KiB of it around a valid
 ``unlock``), and a small ``lock`` sent after it overtook it: the agent ran ``lock`` then ``unlock``, the reverse of
-what the backend sent, and the bay ended down when its last word was up. A simulated lock's ``sim/…`` commands
-are the lock's inputs: a ``lock`` sent after ``sim/presence`` ran before it, on the presence before."""
+what the backend sent, and the bay ended down when its last word was up. Such a payload is now refused
+``too_large`` at once (no lock command is over 18.3 KB), nothing done, so none waits out of its order; and none
+holds the lock commands behind it either. A simulated lock's ``sim/…`` commands are the lock's inputs: a ``lock``
+sent after ``sim/presence`` ran before it, on the presence before."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import pytest
 
 from edge_agent.clock import FakeClock, iso
 from edge_agent.events.command_handler import Command, CommandHandler
-from edge_agent.events.command_queue import URGENT_MAX_BYTES, CommandQueue
+from edge_agent.events.command_queue import URGENT_MAX_BYTES, CommandQueue, lock_kind_too_big
 from edge_agent.events.topics import Topics
 from tests.events.helpers import RecordingControl, wait_until
 from tests.events.test_command_hardening import now, reply_with, send, setup  # noqa: F401 - setup: the fixture
@@ -25,10 +27,10 @@ def _cmd(name: str, payload: bytes = b"{}", namespace: str = "cmd") -> Command:
     return Command(name=name, payload=payload, namespace=namespace)
 
 
-def _drain(q: CommandQueue) -> list[tuple[str, str, int]]:
+def _drain(q: CommandQueue) -> list[tuple[str, str]]:
     out = []
     while (cmd := q.get(timeout=0)) is not None:
-        out.append((cmd.namespace, cmd.name, len(cmd.payload)))
+        out.append((cmd.namespace, cmd.name))
     return out
 
 
@@ -39,53 +41,39 @@ def _padded(body: dict, size: int) -> bytes:
 
 
 def test_a_whitespace_padded_lock_command_is_still_a_lock_command():
-    """Why the order of the big ones matters: the agent acts on it like on any other."""
+    """Why a big payload on a lock topic cannot simply wait with the rest: the agent acts on it like on any other."""
     clock, control = FakeClock(), RecordingControl()
     handler = CommandHandler(control, Topics("edge/s1/dev1"), "dev1", clock, 60.0)
     body = {"ts": iso(clock.now()), "bay": "B1", "reason": "r", "operator": "op"}
     payload = _padded(body, URGENT_MAX_BYTES + 4096)
-    assert len(payload) > URGENT_MAX_BYTES
     reply = handler.handle(_cmd("unlock", payload))
     assert reply.acted and reply.body["ok"] and control.calls == [("unlock", "B1", "r", "op")]
+    assert lock_kind_too_big(_cmd("unlock", payload)) and not lock_kind_too_big(_cmd("snapshot", payload))
 
 
-def test_lock_commands_run_in_the_order_sent_whatever_their_size():
+def test_no_lock_command_waits_out_of_its_order_in_the_queue():
     q = CommandQueue(1000, 32 * 2**20, {"snapshot": 16})
     big = b"{" + b" " * (URGENT_MAX_BYTES + 10) + b"}"
-    for cmd in (_cmd("snapshot"), _cmd("unlock", big), _cmd("snapshot"), _cmd("lock"), _cmd("maintenance")):
+    assert q.offer(_cmd("snapshot"))
+    assert not q.offer(_cmd("unlock", big))  # never queued (the link answers it too_large)
+    for cmd in (_cmd("snapshot"), _cmd("lock"), _cmd("maintenance")):
         assert q.offer(cmd)
-    order = [name for _, name, _ in _drain(q)]
-    assert [n for n in order if n != "snapshot"] == ["unlock", "lock", "maintenance"]
-    # the big one still does not jump the queue: it waits behind the snapshot sent before it
-    assert order[0] == "snapshot"
-
-
-def test_lock_commands_after_a_big_one_keep_their_order_once_it_has_run():
-    """The small ones that waited behind a big one are not overtaken by a small one sent after the big one ran."""
-    q = CommandQueue(1000, 32 * 2**20, {"snapshot": 16})
-    big = b"{" + b" " * (URGENT_MAX_BYTES + 10) + b"}"
-    assert q.offer(_cmd("snapshot")) and q.offer(_cmd("unlock", big)) and q.offer(_cmd("lock", b'{"n": 1}'))
-    assert q.get(timeout=0).name == "snapshot"
-    assert q.get(timeout=0).name == "unlock"
-    assert q.offer(_cmd("unlock", b'{"n": 2}'))
-    assert [(n, s) for _, n, s in _drain(q)] == [("lock", 8), ("unlock", 8)]
-    # once none waits behind, a lock command goes first again
-    assert q.offer(_cmd("snapshot")) and q.offer(_cmd("lock"))
-    assert [n for _, n, _ in _drain(q)] == ["lock", "snapshot"]
+    assert _drain(q) == [("cmd", "lock"), ("cmd", "maintenance"), ("cmd", "snapshot"), ("cmd", "snapshot")]
 
 
 def test_a_simulated_lock_s_inputs_keep_their_order_with_its_commands():
     q = CommandQueue(1000, 32 * 2**20, {"snapshot": 16})
     for cmd in (_cmd("snapshot"), _cmd("presence", namespace="sim"), _cmd("lock"), _cmd("stall", namespace="sim")):
         assert q.offer(cmd)
-    order = [(ns, n) for ns, n, _ in _drain(q)]
+    order = _drain(q)
     assert order.index(("sim", "presence")) < order.index(("cmd", "lock")) < order.index(("sim", "stall"))
 
 
 @pytest.mark.broker
-def test_over_mosquitto_the_later_lock_does_not_overtake_a_padded_unlock(setup):  # noqa: F811
-    """End to end: the command thread busy with a photo, a valid ``unlock`` padded past the lane's size, then a
-    ``lock`` of the same bay. The agent ran the ``lock`` first, then the ``unlock``: the bay ended down."""
+def test_over_mosquitto_a_later_lock_never_runs_before_a_padded_unlock(setup):  # noqa: F811
+    """End to end: the command thread busy with a photo, a valid ``unlock`` padded past any lock command's size,
+    then a ``lock`` of the same bay. The agent ran the ``lock`` first, then the ``unlock``: the bay ended down. Now
+    the padded one is refused ``too_large`` at once, unread and undone, and the ``lock`` runs."""
     make, backend, _, clock = setup
     control = SlowSnapshots()
     link = make(ctl=control)
@@ -95,11 +83,13 @@ def test_over_mosquitto_the_later_lock_does_not_overtake_a_padded_unlock(setup):
         body = {"ts": now(clock), "bay": "B2", "reason": "let the NEV in", "operator": "op"}
         unlock = send(backend, "unlock", None, "backend/q", raw=_padded(body, URGENT_MAX_BYTES + 4096))
         lock = send(
-            backend, "lock", {"ts": now(clock), "bay": "B2", "reason": "reserve again", "operator": "op"}, "backend/q"
+            backend, "lock", {"ts": now(clock), "bay": "B2", "reason": "reserve", "operator": "op"}, "backend/q"
         )
-        wait_until(lambda: link._cmd_q.qsize() == 2, what="both queued")
+        assert reply_with(backend, unlock).json()["code"] == "too_large"  # while the thread is still held
+        wait_until(lambda: link._cmd_q.qsize() == 1, what="the lock queued")
         control.release.set()
-        assert reply_with(backend, unlock).json()["ok"] and reply_with(backend, lock).json()["ok"]
-        assert [c[0] for c in control.calls if c[0] != "snapshot"] == ["unlock", "lock"]
+        assert reply_with(backend, lock).json()["ok"]
+        assert [c[0] for c in control.calls if c[0] != "snapshot"] == ["lock"]
+        assert link.commands_too_large == 1
     finally:
         control.release.set()
