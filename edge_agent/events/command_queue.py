@@ -5,9 +5,14 @@ One thread runs the commands, one at a time (a lock move may take seconds). With
 a photo; anyone allowed to publish to the command topic can send them, signed or not, as fast as the broker takes
 them) made an ``unlock`` wait 24.5 s in a real run. So:
 
-- the lock commands (``URGENT``) of the size such a command has (``URGENT_MAX_BYTES``) wait in a lane of their own,
-  taken first, with room of their own (a flood of other commands never makes one ``busy``); a bigger payload on
-  their topics is no lock command and waits with the rest, so the lane never carries a parser's cost ahead;
+- the lock commands (``URGENT``) wait in a lane of their own, taken first, with room of their own (a flood of other
+  commands never makes one ``busy``), in the order they came. A simulated lock's ``sim/…`` commands (its inputs: a
+  car, a stuck switch) share the lane, so a lock command never runs on the inputs before those sent ahead of it. A
+  bigger payload on their topics than such a command has (``URGENT_MAX_BYTES``) has no place here
+  (``lock_kind_too_big``: the link answers it ``too_large``, unread): sent to wait with the rest, a valid
+  ``unlock`` padded with whitespace was overtaken by the ``lock`` sent after it (the bay ended down when the
+  backend's last word was up), and had the lock commands after it waited behind it, one such payload would have
+  put every lock command behind a flood again;
 - of each command dear to serve (``caps``: a snapshot writes a photo, a set-lists rewrites ``overrides.yaml`` and
   re-decides the open visits, a reload-config loads models: seconds) only a few wait at once; more are refused
   (``busy``) while they do, so every other command waits behind a few of them at most.
@@ -23,8 +28,18 @@ from collections import deque
 from edge_agent.events.command_handler import Command
 
 URGENT = frozenset({"lock", "unlock", "lock-reset", "maintenance"})
-URGENT_MAX_BYTES = 64 * 1024  # the largest lock command (500-character reason, every field escaped) is under 8 KB
+URGENT_MAX_BYTES = 64 * 1024  # the largest lock command (every field at its longest, in \uXXXX pairs) is 18.3 KB
 URGENT_WAITING = 100
+
+
+def lock_kind(cmd: Command) -> bool:
+    """A lock command, or a simulated lock's input (``sim/…``): the lane's, kept in the order they came."""
+    return (cmd.namespace == "cmd" and cmd.name in URGENT) or cmd.namespace == "sim"
+
+
+def lock_kind_too_big(cmd: Command) -> bool:
+    """A payload on a lock command's topic bigger than any lock command (refused ``too_large``, never queued)."""
+    return lock_kind(cmd) and len(cmd.payload) > URGENT_MAX_BYTES
 
 
 class CommandQueue:
@@ -40,16 +55,13 @@ class CommandQueue:
     def _capped(self, cmd: Command) -> str | None:
         return cmd.name if cmd.namespace == "cmd" and cmd.name in self._caps else None
 
-    @staticmethod
-    def _is_urgent(cmd: Command) -> bool:
-        return cmd.namespace == "cmd" and cmd.name in URGENT and len(cmd.payload) <= URGENT_MAX_BYTES
-
     def offer(self, cmd: Command) -> bool:
-        """Queue ``cmd``; False when its room is full (the sender is told ``busy``)."""
+        """Queue ``cmd``; False when its room is full (the sender is told ``busy``), or when it is a lock command's
+        payload bigger than any (``lock_kind_too_big``: the link has answered those ``too_large`` already)."""
         size = len(cmd.payload)
         with self._cv:
-            if self._is_urgent(cmd):
-                if len(self._urgent) >= self._max_urgent:
+            if lock_kind(cmd):
+                if len(self._urgent) >= self._max_urgent or size > URGENT_MAX_BYTES:
                     return False
                 self._urgent.append(cmd)
             else:

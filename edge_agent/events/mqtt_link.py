@@ -36,7 +36,7 @@ from edge_agent.control import AgentControl
 from edge_agent.durable import write_durably
 from edge_agent.events.bus import EventBus
 from edge_agent.events.command_handler import COMMAND_MAX_BYTES, Command, CommandHandler, Reply
-from edge_agent.events.command_queue import URGENT, CommandQueue
+from edge_agent.events.command_queue import URGENT, URGENT_MAX_BYTES, CommandQueue, lock_kind_too_big
 from edge_agent.events.connection import Connection, LinkStatus, PacketTooLarge, TlsFileError
 from edge_agent.events.discovery import discovery_messages
 from edge_agent.events.health import HealthSource, cpu_temp_c, disk_use
@@ -595,6 +595,10 @@ class MqttLink:
         if size > self._command_max_bytes:  # no command is this big: refused unread (MQTT 3.1.1; 5 never gets one)
             self.commands_too_large += 1
             self._send_reply(self.commands.too_large(cmd, self._command_max_bytes))
+            return
+        if lock_kind_too_big(cmd):  # no lock command is this big either: queued, it would wait out of its order
+            self.commands_too_large += 1
+            self._send_reply(self.commands.too_large(cmd, URGENT_MAX_BYTES))
             return
         # bounded in count, in bytes (a flood of big payloads must not eat the memory) and per dear command; a lock
         # command goes first (``command_queue.py``)

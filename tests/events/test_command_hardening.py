@@ -138,11 +138,12 @@ def test_mqtt_311_reply_to_into_events_goes_to_the_reply_topic(setup, broker):
 
 
 # -- 3. field lengths ----------------------------------------------------------------------------
-MB = "x" * 1_000_000
+# far over every field's limit; under the 64 KiB a lock command's topic takes (over it: too_large, unread, review62)
+MB = "x" * 60_000
 
 
 @pytest.mark.parametrize("field", ["correlation_id", "bay", "reason", "operator", "id", "reply_to"])
-def test_a_1mb_value_is_refused_and_quoted_short(setup, caplog, field):
+def test_a_huge_value_is_refused_and_quoted_short(setup, caplog, field):
     make, backend, control, clock = setup
     make()
     caplog.set_level(logging.INFO)
@@ -481,7 +482,7 @@ def test_clearing_a_retained_command_gets_no_reply(setup):
     assert [c[0] for c in control.calls] == ["set_maintenance"]
 
 
-@pytest.mark.parametrize("raw, why", [(b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+@pytest.mark.parametrize("raw, why", [(b"[" * 30_000 + b"]" * 30_000, "nested too deeply"),
                                       (b'{"ts": ' + b"9" * 5000 + b"}", "a number has too many digits")])
 def test_parser_limits_are_malformed_json_not_internal_errors(setup, caplog, raw, why):
     make, backend, control, clock = setup

@@ -103,8 +103,10 @@ def test_floods_of_the_other_dear_commands_are_bounded_too(setup, name, body):  
 
 
 def test_a_lock_flood_with_a_big_payload_does_not_jump_the_queue(setup):  # noqa: F811
-    """Only a payload the size of a lock command goes first: 1 MB of anything on cmd/lock (refused once parsed)
-    waits its turn, so the fast lane cannot carry the parser's cost ahead of the rest."""
+    """Only a payload the size of a lock command goes first: 1 MB of anything on cmd/lock is refused ``too_large``
+    unread, at once, so the fast lane never carries the parser's cost ahead of the rest — and it does not wait with
+    the rest either, where a valid (whitespace-padded) one ran after the lock commands sent behind it (review62).
+    A lock command sent after it still goes first."""
     make, backend, _, clock = setup
     control = SlowSnapshots()
     link = make(ctl=control)
@@ -113,12 +115,13 @@ def test_a_lock_flood_with_a_big_payload_does_not_jump_the_queue(setup):  # noqa
         wait_until(control.entered.is_set, what="the first snapshot to run")
         charger = send(backend, "charger-status", {"ts": now(clock), "bay": "B1", "status": "charging"}, "backend/q")
         big = send(backend, "lock", None, "backend/q", raw=b'{"pad": "' + b"x" * 2**20 + b'"}')
-        wait_until(lambda: link._cmd_q.qsize() == 2, what="both queued")
+        unlock = send(backend, "unlock", {"ts": now(clock), "bay": "B2", "reason": "r", "operator": "op"}, "backend/q")
+        assert reply_with(backend, big).json()["code"] == "too_large"  # while the thread is still held
+        wait_until(lambda: link._cmd_q.qsize() == 2, what="the charger and the unlock queued")
         control.release.set()
-        first, second = reply_with(backend, charger), reply_with(backend, big)
-        assert first.json()["ok"] and second.json()["code"] == "schema_violation"
-        replies = [m for m in backend.all() if m.topic == "backend/q"]
-        assert replies.index(first) < replies.index(second)  # answered in the order they came
+        assert reply_with(backend, charger).json()["ok"] and reply_with(backend, unlock).json()["ok"]
+        assert [c[0] for c in control.calls] == ["snapshot", "unlock", "charger_status"]
+        assert link.commands_too_large == 1
     finally:
         control.release.set()
 
