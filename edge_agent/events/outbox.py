@@ -474,6 +474,13 @@ class Outbox:
         with self._lock:
             return self._depth
 
+    @property
+    def removals_held(self) -> int:
+        """Delivered rows whose deletion a full disk refused, waiting for room (``remove``, with any batch, an empty
+        one too: the pump asks at each wake, so a quiet site does not keep them until its next PUBACK)."""
+        with self._lock:
+            return len(self._undeleted)
+
     def lost(self) -> int:
         """Messages that could not be written at all (disk full), since the file was created."""
         with self._lock:

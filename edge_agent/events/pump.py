@@ -78,7 +78,9 @@ class OutboxPump:
         self._q.put(("ack" if ok else "nack", mid))
 
     def flush(self, timeout: float) -> bool:
-        """Wait until every row on disk has been acked (True) or ``timeout`` passes (False)."""
+        """Wait until every row on disk has been acked (True) or ``timeout`` passes (False). The pump is woken first:
+        delivered rows a full disk kept (``Outbox.removals_held``) are deleted now if it has room."""
+        self.wake()
         with self._idle:
             return self._idle.wait_for(lambda: self._outbox.depth() == 0, timeout)
 
@@ -109,7 +111,9 @@ class OutboxPump:
                         self._held.add(seq)
                         self.rejected += 1
             try:
-                if done:
+                # with none acked too: delivered rows a full disk kept go as soon as it has room, not at the next
+                # PUBACK — a quiet site kept them, counted as waiting, and the next start sent them again (review63)
+                if done or self._outbox.removals_held:
                     self._outbox.remove(done)
                 if running and self._online:
                     self._fill()
