@@ -9,6 +9,8 @@ derived from the visit, so a second telling is the same event."""
 
 from __future__ import annotations
 
+import logging
+
 from edge_agent.clock import FakeClock
 from edge_agent.events.bus import EventBus
 from edge_agent.events.types import Event, EventType
@@ -88,3 +90,30 @@ def test_a_read_of_what_a_start_would_end_names_the_same_events_as_the_start(tmp
         assert {e.event_id for e in read}.isdisjoint(e.event_id for e in heard)
     finally:
         rec.stop()
+
+
+def test_a_start_put_off_by_a_full_disk_says_so_at_the_stop_not_a_lock(tiny_disk, caplog):  # noqa: F811
+    """The stop's and the put-off's lines named "the lock" for a full card too: an operator went looking for a
+    ``sqlite3`` shell or a backup, not for what filled the card (probe review63)."""
+    disk = tiny_disk(2)
+    clock = FakeClock()
+    heard: list[Event] = []
+    rec = _run(disk, clock, heard)
+    rec.close_previous_run()
+    rec.bus.publish(Event.make(EventType.VEHICLE_ARRIVED, clock, bay_id="A", visit_id="v1"))
+    clock.advance(60)
+    rec.mark_alive()
+    rec.marks.drain(5)
+    rec.stop()
+    rec = _run(disk, clock, heard)
+    rec.log._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    filler = fill(disk)
+    try:
+        with caplog.at_level(logging.INFO, logger="edge_agent.evidence.recorder"):
+            rec.close_previous_run()
+            rec.stop()
+    finally:
+        filler.unlink()
+    said = [r.getMessage() for r in caplog.records if r.name == "edge_agent.evidence.recorder"]
+    assert said and not [m for m in said if "lock" in m], said
+    assert any("disk still full at stop" in m for m in said), said
