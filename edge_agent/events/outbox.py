@@ -417,11 +417,15 @@ class Outbox:
         return [OutboxRow(s, t, bytes(p), q, bool(r)) for s, t, p, q, r in rows if s not in gone][:limit]
 
     def pending_keys(self) -> set[str]:
-        """The keys of the rows waiting (a retained topic with a newer document still to go out)."""
+        """The keys of the rows waiting (a retained topic with a newer document still to go out). A row delivered
+        whose deletion waits for room (``remove``) waits for nothing: counted, the connect did not say that topic
+        again and the pump never sends it — a broker restarted without persistence kept no state for that bay
+        (probe review63)."""
         with self._lock:
             if not self._reopen():
                 return set()
-            return {k for (k,) in self._x("SELECT DISTINCT key FROM outbox WHERE key IS NOT NULL")}
+            rows = self._x("SELECT seq, key FROM outbox WHERE key IS NOT NULL").fetchall()
+            return {k for s, k in rows if s not in self._undeleted}
 
     def last(self) -> OutboxRow | None:
         """The newest row (a log of moved-aside messages shows its latest at start)."""
