@@ -48,3 +48,38 @@ def test_delivered_rows_a_full_card_kept_go_once_it_has_room_without_another_pub
         assert box.pending(0, 1000) == []
     finally:
         box.close()
+
+
+def test_a_held_deletion_that_keeps_failing_otherwise_never_stops_the_sending(tmp_path, monkeypatch):
+    """The retry of held deletions at each wake must not stand in the sending's way: a card turned read-only after
+    it was full (``attempt to write a readonly database``: no full disk, so raised) skipped the pump's fill at every
+    wake, and the rows still to go waited for a PUBACK that could not come."""
+    import sqlite3
+
+    box = Outbox(tmp_path / "o.sqlite", lazy=True)
+    mids = itertools.count(1)
+    sent: list[bytes] = []
+
+    def publish(topic: str, payload: bytes, qos: int, retain: bool) -> int:
+        sent.append(payload)
+        return next(mids)
+
+    def refuse(seqs):  # noqa: ANN001, ANN202
+        raise sqlite3.OperationalError("attempt to write a readonly database")
+
+    first = box.put("t/events", b"delivered")
+    assert first is not None
+    box._undeleted.add(first)  # delivered while the card was full: its deletion held
+    monkeypatch.setattr(box, "remove", refuse)
+    box.put("t/events", b"to go")
+    pump = OutboxPump(box, publish, window=100)
+    pump.start()
+    try:
+        pump.connected(True)
+        pump.wake()
+        pump.wake()
+        assert not pump.flush(1.0)  # the held deletion stays; the rest is sent
+        assert sent == [b"to go"]
+    finally:
+        pump.stop()
+        box.close()
