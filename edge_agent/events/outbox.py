@@ -478,6 +478,16 @@ class Outbox:
         with self._lock:
             return self._depth
 
+    def retry_removals(self) -> int:
+        """Delete the delivered rows a full disk kept (``remove``) if it has room now; any error leaves them held,
+        tried again at the next call: they are delivered, so a failure costs nothing but a resend after a restart,
+        and the caller (the pump, at each wake) must go on to its sending whatever it is."""
+        try:
+            return self.remove(())
+        except sqlite3.Error as exc:
+            log.debug("outbox %s: held deletions not retried now: %s", self.path, exc)
+            return 0
+
     @property
     def removals_held(self) -> int:
         """Delivered rows whose deletion a full disk refused, waiting for room (``remove``, with any batch, an empty

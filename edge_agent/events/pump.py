@@ -111,10 +111,11 @@ class OutboxPump:
                         self._held.add(seq)
                         self.rejected += 1
             try:
-                # with none acked too: delivered rows a full disk kept go as soon as it has room, not at the next
-                # PUBACK — a quiet site kept them, counted as waiting, and the next start sent them again (review63)
-                if done or self._outbox.removals_held:
+                if done:
                     self._outbox.remove(done)
+                elif self._outbox.removals_held:  # delivered rows a full disk kept go once it has room, not at the
+                    self._outbox.retry_removals()  # next PUBACK: a quiet site kept them, counted as waiting, and the
+                    # next start sent them again (review63); never raises, so the sending below goes on
                 if running and self._online:
                     self._fill()
             except Exception:  # a disk error must not kill the thread; the next item retries
