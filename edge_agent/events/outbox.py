@@ -417,11 +417,15 @@ class Outbox:
         return [OutboxRow(s, t, bytes(p), q, bool(r)) for s, t, p, q, r in rows if s not in gone][:limit]
 
     def pending_keys(self) -> set[str]:
-        """The keys of the rows waiting (a retained topic with a newer document still to go out)."""
+        """The keys of the rows waiting (a retained topic with a newer document still to go out). A row delivered
+        whose deletion waits for room (``remove``) waits for nothing: counted, the connect did not say that topic
+        again and the pump never sends it — a broker restarted without persistence kept no state for that bay
+        (probe review63)."""
         with self._lock:
             if not self._reopen():
                 return set()
-            return {k for (k,) in self._x("SELECT DISTINCT key FROM outbox WHERE key IS NOT NULL")}
+            rows = self._x("SELECT seq, key FROM outbox WHERE key IS NOT NULL").fetchall()
+            return {k for s, k in rows if s not in self._undeleted}
 
     def last(self) -> OutboxRow | None:
         """The newest row (a log of moved-aside messages shows its latest at start)."""
@@ -473,6 +477,23 @@ class Outbox:
     def depth(self) -> int:
         with self._lock:
             return self._depth
+
+    def retry_removals(self) -> int:
+        """Delete the delivered rows a full disk kept (``remove``) if it has room now; any error leaves them held,
+        tried again at the next call: they are delivered, so a failure costs nothing but a resend after a restart,
+        and the caller (the pump, at each wake) must go on to its sending whatever it is."""
+        try:
+            return self.remove(())
+        except sqlite3.Error as exc:
+            log.debug("outbox %s: held deletions not retried now: %s", self.path, exc)
+            return 0
+
+    @property
+    def removals_held(self) -> int:
+        """Delivered rows whose deletion a full disk refused, waiting for room (``remove``, with any batch, an empty
+        one too: the pump asks at each wake, so a quiet site does not keep them until its next PUBACK)."""
+        with self._lock:
+            return len(self._undeleted)
 
     def lost(self) -> int:
         """Messages that could not be written at all (disk full), since the file was created."""

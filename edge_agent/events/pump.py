@@ -78,7 +78,9 @@ class OutboxPump:
         self._q.put(("ack" if ok else "nack", mid))
 
     def flush(self, timeout: float) -> bool:
-        """Wait until every row on disk has been acked (True) or ``timeout`` passes (False)."""
+        """Wait until every row on disk has been acked (True) or ``timeout`` passes (False). The pump is woken first:
+        delivered rows a full disk kept (``Outbox.removals_held``) are deleted now if it has room."""
+        self.wake()
         with self._idle:
             return self._idle.wait_for(lambda: self._outbox.depth() == 0, timeout)
 
@@ -111,6 +113,9 @@ class OutboxPump:
             try:
                 if done:
                     self._outbox.remove(done)
+                elif self._outbox.removals_held:  # delivered rows a full disk kept go once it has room, not at the
+                    self._outbox.retry_removals()  # next PUBACK: a quiet site kept them, counted as waiting, and the
+                    # next start sent them again (review63); never raises, so the sending below goes on
                 if running and self._online:
                     self._fill()
             except Exception:  # a disk error must not kill the thread; the next item retries

@@ -59,6 +59,7 @@ class ViolationRecorder:
         # the bus subscription collecting them
         self._opened: set[str] = set()
         self._track: Callable[[], None] | None = None
+        self._put_off_full = False  # what put it off: a full disk, not a lock (said so in its lines, review63)
         # one put-off start at a time (the loop's minute, an event from another thread, the stop): never two rows
         self._beginning = threading.Lock()
         self._event_tries = True  # False after a try at an event failed other than by a lock: the minute retries
@@ -134,8 +135,9 @@ class ViolationRecorder:
             for ev in closing:
                 self.bus.publish(ev)
         if closing:
-            log.info("ended %d visit(s) the previous run left open (reason agent_stopped), recorded once the lock "
-                     "goes", sum(ev.type == "vehicle_departed" for ev in closing))
+            log.info("ended %d visit(s) the previous run left open (reason agent_stopped), recorded once the %s",
+                     sum(ev.type == "vehicle_departed" for ev in closing),
+                     "disk has room" if self._put_off_full else "lock goes")
         if not self.log.held:  # the lock went meanwhile: recorded now, not at the next event
             self._begin_put_off()
 
@@ -170,7 +172,8 @@ class ViolationRecorder:
         if self._track is not None:
             self._track()
             self._track = None
-            log.warning("violation log %s: free again, this run's start recorded", self.log.db_path)
+            log.warning("violation log %s: %s again, this run's start recorded", self.log.db_path,
+                        "room" if self._put_off_full else "free")
         for ev in closing:
             self.bus.publish(ev)
         if closing:
@@ -188,6 +191,7 @@ class ViolationRecorder:
                     "open, are recorded once it is %s (checked at each event written, each minute and at the stop)",
                     self.log.db_path, "has no room: disk full" if full else "is locked by another program", why,
                     "written" if full else "free")
+        self._put_off_full = full
         self._track = self.bus.subscribe(self._while_put_off)
 
     def _while_put_off(self, event: Event) -> None:
@@ -238,8 +242,9 @@ class ViolationRecorder:
         if self._track is not None:
             self._track()
             self._track = None
-            log.warning("violation log %s: still locked at stop, this run's start not recorded: the next start ends "
-                        "its visits at their last event", self.log.db_path)
+            log.warning("violation log %s: %s at stop, this run's start not recorded: the next start ends "
+                        "its visits at their last event", self.log.db_path,
+                        "disk still full" if self._put_off_full else "still locked")
 
     def _maybe_prune(self, _event: Event) -> None:
         """At the first event and then hourly (monotonic): events are what make the tables grow."""
