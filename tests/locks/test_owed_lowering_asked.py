@@ -126,3 +126,21 @@ def test_an_unlock_stopping_a_rise_killed_before_its_lowering_is_driven_at_once(
     rig.step(3)
     assert rig.arm.position == 0.0
     rig.safe()
+
+
+def test_a_lowering_asked_with_no_reason_is_saved_as_its_reader_takes_it(make_rig, tmp_path):
+    """An ``unlock`` with an empty reason (MQTT's schema refuses one; ``Agent.unlock`` does not): its record was written
+    with ``asked.reason`` empty, which the reader refuses — the next start latched ``fault_record_unreadable`` on every
+    lock and moved the file aside, its saved faults and motor starts with it (review64)."""
+    path = tmp_path / "lock-latches.json"
+    rig = make_rig("gpio", position=1.0, latches_at=path)
+    rig.step(1)
+    failing(rig.pin(DOWN), True, times=None)
+    assert rig.manager.unlock("B1", "", "ops").ok
+    assert saved(path)["lowering"]["asked"]["reason"]
+    rig.restart(killed=True)
+    assert rig.state != "fault" and not list(tmp_path.glob("*.corrupt*"))
+    assert rig.down_active()
+    rig.step(4)
+    assert rig.arm.position == 0.0
+    rig.safe()
