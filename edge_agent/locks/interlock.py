@@ -260,8 +260,17 @@ class Interlock:
         elif sw.position == "both":
             self._enter_fault("switches_both", "both limit switches active at start-up", lower=False)
         elif sw.position == "neither":
-            self._enter_fault("position_unknown", "arm between the limit switches at start-up "
-                              "(power lost mid-move?)", lower=True)
+            # the arm between its switches with an NEV's or an operator's lowering owed (killed mid-stroke, or while it
+            # waited out reverse_delay_s after stopping a rise): its safe position is that lowering still, driven at
+            # once as the arm found up is (below) — once, the record then the fault's. Held by the duty, the arm stood
+            # part way up in front of the NEV for up to a window (review64)
+            asked = self.latches.lowering_asked(self.cfg.id) if owed is not None else None
+            self._starting = asked is None
+            try:
+                self._enter_fault("position_unknown", "arm between the limit switches at start-up (power lost "
+                                  "mid-move?)" + (f"; a lowering owed ({asked.reason})" if asked else ""), lower=True)
+            finally:
+                self._starting = True
         elif sw.position == "up" and rose is not None:
             log.warning("lock %s: found up at start-up after a rise begun %s that no run saw end: lowered",
                         self.cfg.id, rose)

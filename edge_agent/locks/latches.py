@@ -236,7 +236,9 @@ class Latches:
         """Note a lowering owed (or under way; ``doubted``: a run-on, the down switch no witness; ``asked``: whose it
         is) or ended; a failed write is only logged (``_save``)."""
         doubted = on and doubted
-        asked = asked if on else None
+        # written as its reader takes it: a reason left empty (``Agent.unlock`` does not refuse one) made the whole file
+        # unreadable at the next start, every lock faulted (review64)
+        asked = None if not on or asked is None else asked if asked.reason else Asked("asked", asked.operator)
         with self._lock:
             if on == (lock_id in self._lowering) and doubted == (lock_id in self._doubted) \
                     and asked == self._asked.get(lock_id):

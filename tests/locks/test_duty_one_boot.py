@@ -103,3 +103,38 @@ def test_the_boot_id_is_read_as_the_kernel_writes_it_or_not_at_all(tmp_path):
         f.write_text(bad, encoding="latin-1")
         assert read_boot_id(f) is None, bad
     assert read_boot_id(tmp_path / "missing") is None
+
+
+def test_the_agent_marks_its_starts_with_this_boot_on_the_system_clock_only(tmp_path, clock):  # noqa: ANN001
+    """The agent's assembly hands the boot id to the locks' file with the system's clock, and with a simulated one
+    (a demo's, a test's) none: unwired, every test above passed and the agent aged its starts on the wall clock alone
+    (review64)."""
+    from edge_agent.clock import SystemClock
+    from edge_agent.runtime.agent import Agent
+    from edge_agent.runtime.assemble import attach_locks
+    from edge_agent.sim.scenario import EMPTY, ScriptedSource, hold, scene_config
+    from tests.locks.test_agent_locks import _NoPlates
+
+    boot = read_boot_id()
+    if boot is None:  # pragma: no cover - not Linux
+        import pytest
+        pytest.skip("no boot id on this system")
+    for name, clk in (("system", SystemClock()), ("fake", clock)):
+        data = tmp_path / name
+        locks = [{"id": "lock-A", "bay": "A", "driver": "simulator", "simulator": {"travel_time_s": 2.0,
+                                                                                   "start": "up"}}]
+        agent = Agent(scene_config(str(data), locks=locks), clock=clk,
+                      source=ScriptedSource(hold(30, EMPTY), clk), reader=_NoPlates())
+        manager = attach_locks(agent, thread=False)
+        agent.start()
+        try:
+            assert manager.unlock("A", "visitor", "ops").ok  # a lowering: a motor start, saved with its record
+        finally:
+            agent.stop()
+        doc = json.loads((data / "lock-latches.json").read_text())
+        assert len(doc["starts"]["lock-A"]) == 1
+        marks = doc.get("start_marks", {}).get("lock-A")
+        if name == "system":
+            assert marks is not None and marks[0]["boot"] == boot, doc
+        else:
+            assert marks is None, doc

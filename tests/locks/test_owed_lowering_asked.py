@@ -79,3 +79,68 @@ def test_a_crash_loop_killing_the_nevs_drive_is_held_by_the_duty_after_the_first
         rig.clock.advance(5)
     assert downs[0] and not any(downs[1:]), downs
     rig.safe()
+
+
+def test_an_nevs_lowering_killed_mid_stroke_is_driven_at_once_then_held(make_rig, kind, tmp_path, clock):
+    """Killed during the NEV's lowering, the arm between its switches: the start latches ``position_unknown`` and
+    lowers it — the NEV's lowering still, asked with no fault, so at once, as the arm found up is (review64). Held by
+    the duty, the arm stood two thirds up in front of the NEV for 242 s. Once: the start's drive killed too, the next
+    start holds it (the fault's own safe position, its record no longer the NEV's)."""
+    path = tmp_path / "lock-latches.json"
+    _duty_spent(path, clock, 12)
+    rig = make_rig(kind, position=1.0, latches_at=path)
+    rig.step(1)
+    assert rig.state == "up"
+    rig.vehicle_arrives(NEV_PLATE, nev=True)
+    rig.step(1)
+    assert rig.down_active() and 0.1 < rig.arm.position < 0.9
+    assert saved(path)["lowering"]["asked"]["reason"].startswith("NEV")
+    rig.arm.set_drive(None)  # killed mid-stroke: its motor lines released
+    rig.restart(killed=True)
+    assert rig.down_active(), "the NEV's lowering, cut short mid-stroke, was held by the motor's duty"
+    assert rig.state == "fault" and "asked" not in saved(path)["lowering"]
+    rig.step(0.5)
+    rig.arm.set_drive(None)  # killed again, the arm still between its switches
+    rig.restart(killed=True)
+    assert not rig.down_active(), "the start's own drive, killed, drove the motor again past the duty"
+    rig.safe()
+
+
+def test_an_unlock_stopping_a_rise_killed_before_its_lowering_is_driven_at_once(make_rig, kind, tmp_path, clock):
+    """An operator's ``unlock`` stops a rise; killed while its lowering waits out ``reverse_delay_s``, the arm part way
+    up: the start drives the operator's lowering at once (review64)."""
+    path = tmp_path / "lock-latches.json"
+    _duty_spent(path, clock, 11)  # the rise is the 12th start
+    rig = make_rig(kind, position=0.0, latches_at=path)
+    rig.see(occupied=False, p_occupied=0.05)
+    rig.step(1)
+    assert rig.manager.lock("B1", "close", "ops").ok
+    rig.step(1)
+    assert rig.up_active() and 0.1 < rig.arm.position < 0.9
+    assert rig.manager.unlock("B1", "visitor", "ops").ok
+    assert not rig.up_active() and not rig.down_active()  # waiting out reverse_delay_s
+    assert saved(path)["lowering"]["asked"]["operator"] == "ops"
+    rig.arm.set_drive(None)
+    rig.restart(killed=True)
+    assert rig.down_active(), "the operator's lowering after a stopped rise was held by the motor's duty"
+    rig.step(3)
+    assert rig.arm.position == 0.0
+    rig.safe()
+
+
+def test_a_lowering_asked_with_no_reason_is_saved_as_its_reader_takes_it(make_rig, tmp_path):
+    """An ``unlock`` with an empty reason (MQTT's schema refuses one; ``Agent.unlock`` does not): its record was written
+    with ``asked.reason`` empty, which the reader refuses — the next start latched ``fault_record_unreadable`` on every
+    lock and moved the file aside, its saved faults and motor starts with it (review64)."""
+    path = tmp_path / "lock-latches.json"
+    rig = make_rig("gpio", position=1.0, latches_at=path)
+    rig.step(1)
+    failing(rig.pin(DOWN), True, times=None)
+    assert rig.manager.unlock("B1", "", "ops").ok
+    assert saved(path)["lowering"]["asked"]["reason"]
+    rig.restart(killed=True)
+    assert rig.state != "fault" and not list(tmp_path.glob("*.corrupt*"))
+    assert rig.down_active()
+    rig.step(4)
+    assert rig.arm.position == 0.0
+    rig.safe()
