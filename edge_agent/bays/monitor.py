@@ -121,7 +121,8 @@ class BayMonitor:
         # bays the last run left a car in (a visit open at its stop, or itself still unsure of them), not yet judged
         # on a view this run vouches for (``left_by_last_run``)
         self._unverified: set[str] = set()
-        self._unseen: dict[str, str] = {}  # bay → bay_flat | bay_clipped: its last crop showed nothing (bays.blank);
+        self._unseen: dict[str, str] = {}  # bay → bay_flat | bay_clipped | bay_overlay: its last crop showed nothing
+        #                                    or a block the camera paints (bays.blank);
         #                                    bay_blurred: its fine detail washed out (bays.blur)
         #                                    (and ``_under_overlay``: bay_overlay, an on-screen clock over it)
         self._blur = BlurWatch()

@@ -142,7 +142,8 @@ class BayVision:
     #                     mask_outside_frame | bay_flat | bay_clipped (the bay's crop shows nothing) |
     #                     bay_blurred (its fine detail washed out, nothing moving: a drop on the lens) |
     #                     bay_overlay (an on-screen clock ticks over it: ``camera.overlay``; or over 5 % of it
-    #                     lies under the installer's ``camera.masks``: ``camera/masks.py``) |
+    #                     lies under the installer's ``camera.masks``: ``camera/masks.py``; or its crop holds a block
+    #                     the camera paints, one exact grey level: ``bays.blank``, not measured) |
     #                     bay_too_small (under 8 of the camera's pixels across) | bay_redrawn (redrawn with
     #                     a car in it, its old outline's ground not yet seen empty; or saved over an unmatched
     #                     view with a car in it, no car yet seen on the new outline: ``bays.old_ground``) |

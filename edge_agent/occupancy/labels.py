@@ -39,7 +39,7 @@ class Guess:
     bay_id: str
     p: float
     occupied: str  # "1", "0" or "" (unsure: the installer decides)
-    unseen: str = ""  # "bay_flat" / "bay_clipped" (bays.blank): nothing to label, no row
+    unseen: str = ""  # "bay_flat" / "bay_clipped" / "bay_overlay" (bays.blank): nothing to label, no row
 
 
 def guess(probs: Mapping[str, float], enter_p: float, exit_p: float,

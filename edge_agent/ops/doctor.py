@@ -94,7 +94,8 @@ def probe_camera(cfg: AgentConfig) -> Probe:
 
 def check_bay_view(cfg: AgentConfig, probe: Probe) -> Check:
     """Does the probe frame show something of every bay? A bay the camera sees as a uniform or burnt-out
-    patch (a leaf or smudge on the lens, sun or a lamp in the lens, an unlit corner) is unseen by the
+    patch (a leaf or smudge on the lens, sun or a lamp in the lens, an unlit corner), or under a block the
+    camera paints (its privacy mask, an on-screen text box: one exact grey level), is unseen by the
     running agent: its verdict holds and its lock never rises (``bays.blank``). A bay a few of the
     camera's pixels across (drawn far away, or a sub-stream scaled up) is guessed, not seen, and its lock
     never rises either. Say so at install time."""
@@ -113,18 +114,20 @@ def check_bay_view(cfg: AgentConfig, probe: Probe) -> Check:
             small.append(f"{bay.id} {across:.1f} px")
             continue
         crop = bay_crop(probe.frame, bay.polygon)
-        spread, clipped = measure(crop)
-        why = judge(spread, clipped)
+        spread, clipped, painted = measure(crop)
+        why = judge(spread, clipped, painted)
         if why == "bay_flat":  # the mean tells a covered or unlit lens (black) from glare (white)
             blank.append(f"{bay.id} uniform (grey spread {spread:.1f}, mean {np.mean(crop):.0f})")
         elif why == "bay_clipped":
             blank.append(f"{bay.id} {clipped:.0%} burnt out or black")
+        elif why == "bay_overlay":
+            blank.append(f"{bay.id} {painted:.0%} one exact grey level (a privacy mask or text box the camera paints)")
     if small or blank:
         found, advice = [], []
         if blank:
             found.append(f"blank: {', '.join(blank)}")
             advice.append("a blank bay stays unjudged with its lock down: clean the lens, keep sun and lamps out "
-                          "of it, light the bays")
+                          "of it, light the bays, move the camera's privacy masks and on-screen text off the bays")
         if small:
             found.append(f"under {MIN_BAY_PX:g} of the camera's pixels across: {', '.join(small)}")
             advice.append("a bay that small is guessed and its lock stays down: use the camera's main stream, or "

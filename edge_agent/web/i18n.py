@@ -308,9 +308,9 @@ _TEXT: dict[str, tuple[str, str]] = {
     "lr_mask_outside_frame": ("车位框超出画面", "bay outline outside the picture"),
     "lr_bay_flat": ("车位区域画面无内容", "the bay's picture is flat"),
     "lr_bay_clipped": ("车位框被画面边缘截断", "bay outline clipped by the picture's edge"),
-    "lr_bay_overlay": ("摄像机的屏幕文字（OSD 时钟或配置的遮挡区 camera.masks）叠在车位上：请在摄像机设置中移开或关闭",
-                       "the camera's on-screen text (its clock, or an area in camera.masks) is over the bay: move it or "
-                       "turn it off in the camera's settings"),
+    "lr_bay_overlay": ("摄像机的屏幕文字或遮挡块（OSD 时钟、隐私遮挡、配置的遮挡区 camera.masks）叠在车位上：请在摄像机设置中移开或关闭",
+                       "the camera's on-screen text or a block it paints (its clock, a privacy mask, an area in "
+                       "camera.masks) is over the bay: move it or turn it off in the camera's settings"),
     "lr_bay_blurred": ("车位区域画面模糊（镜头上有水滴或污渍）", "the bay's picture is blurred (a drop or smear on the lens)"),
     "lr_bay_too_small": ("车位在画面中太小", "the bay is too small in the picture"),
     "lr_picture_cut": ("画面跳变（录像机回放缓存、切换码流），等待画面稳定", "the picture jumped (an NVR replaying its buffer, a stream "

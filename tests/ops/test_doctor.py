@@ -399,6 +399,14 @@ def test_bay_view_row_names_the_bays_the_camera_shows_nothing_of(tmp_path):
     assert burnt and 45 < int(burnt.group(1)) < 100, view.detail
     assert re.search(rf"\b{second.id} uniform \(grey spread 0\.\d, mean 128\)", view.detail), view.detail
 
+    masked = frame.copy()  # the camera's own privacy mask over bay B's lower half: one exact grey, the rest seen
+    bx, by, bw, bh = cv2.boundingRect(np.round(np.array(second.polygon)).astype(np.int32))
+    masked[by + bh // 2:by + bh, bx:bx + bw] = 100
+    view = doctor_rows(masked)["bay view"]
+    assert view.status == "fail" and view.detail.startswith(f"1 of {len(cfg.bays)} bays cannot be seen — blank: ")
+    painted = re.search(rf"\b{second.id} (\d+)% one exact grey level \(a privacy mask", view.detail)
+    assert painted and 30 < int(painted.group(1)) < 60 and "privacy masks and on-screen text off" in view.detail, view.detail
+
     cv2.imwrite(str(folder / "000.png"), cv2.resize(frame, (640, 480)))  # another aspect ratio: no bay can be judged
     rows = {c.name: c for c in camera_rows(cfg)}
     assert rows["camera"].status == "fail" and rows["bay view"].status == "skip"
