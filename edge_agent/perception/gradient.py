@@ -1,0 +1,62 @@
+"""How much a plate's background changes colour from its top to its bottom, whatever the light's colour.
+
+Why: GA 36 gives the small NEV plate a gradient green background, white at the top fading to green; a blue or
+yellow plate is one colour. A coloured light (a green fluorescent tube, sodium, tungsten) changes every colour
+on the plate, but it changes them all the same way: a camera's channels are the light times the paint, so in
+linear light each channel is multiplied by the light's gain (the diagonal, von Kries, model). A ratio of two
+channels at the top over the same ratio at the bottom divides the light out. A uniform plate gives 0 under any
+light; the NEV plate's white top over its green bottom gives log(R/G) top minus bottom far above 0 (its red falls
+away towards the green bottom, its green does not). So a yellow plate that a green tube made green keeps 0, and a
+real small NEV plate keeps its number under any cast.
+
+Measured (plates38 probe, docs/perception.md "The NEV plate's gradient is that evidence"), under five lights: plates-dev's
+small NEV plates 0.17–3.6 (the palest, 皖AD11166, 0.17–0.20), yellow plates −0.39–0.105, the white-character green
+trap 0.02–0.04. A second light over part of the plate fakes one: white glare over a yellow plate's bottom half
+0.15–0.33 (rendered). Only for dark-character plates: a blue plate's red is near black (−0.3–0.8 measured).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from edge_agent.perception.colour import COLS, ROWS, WORK_SIZE, polarity
+
+#: channel values at or above this are clipped (no ratio left), at or below this too dark to carry one
+CLIPPED = 250
+DARK = 15
+#: background pixels a band needs for its median
+BAND_MIN = 20
+#: added to each linear channel before the ratio: a near-black channel's noise is no colour
+EPS = 0.005
+
+_LIN = np.where(
+    np.arange(256) / 255 <= 0.04045, np.arange(256) / 255 / 12.92, ((np.arange(256) / 255 + 0.055) / 1.055) ** 2.4
+).astype(np.float32)
+
+
+def top_to_bottom(crop_bgr: np.ndarray | None) -> float | None:
+    """The median log(R/G) of the inner plate's background pixels in its top third minus that in its bottom third
+    (linear light), or None where either third has too few unclipped background pixels to say. A median, not the
+    mean colour: white glare over a tenth of a green bottom third raised its mean red several-fold (a real NEV plate's
+    type letter under glare measured 0.01–0.09 so, its clean photo 1.8)."""
+    if crop_bgr is None or crop_bgr.ndim != 3 or crop_bgr.size == 0:
+        return None
+    img = cv2.resize(crop_bgr, WORK_SIZE, interpolation=cv2.INTER_AREA)
+    h, w = img.shape[:2]
+    inner = img[int(h * ROWS[0]) : int(h * ROWS[1]), int(w * COLS[0]) : int(w * COLS[1])]
+    gray = cv2.cvtColor(inner, cv2.COLOR_BGR2GRAY)
+    _dark, strokes, _ = polarity(gray, inner.shape[0])  # asked of dark-character plates: all off the strokes counts
+    brightest = inner.max(axis=2)
+    mask = ~strokes & (brightest < CLIPPED) & (brightest > DARK)
+    lin = _LIN[inner] + EPS
+    # each pixel's own log R/G: a glare patch is one vote, not a mean's weight
+    chroma = np.log(lin[..., 2] / lin[..., 1])
+    third = inner.shape[0] // 3
+    medians = []
+    for rows in (slice(0, third), slice(inner.shape[0] - third, inner.shape[0])):
+        votes = chroma[rows][mask[rows]]
+        if len(votes) < BAND_MIN:
+            return None
+        medians.append(float(np.median(votes)))
+    return medians[0] - medians[1]
