@@ -9,10 +9,10 @@ light; the NEV plate's white top over its green bottom gives log(R/G) top minus 
 away towards the green bottom, its green does not). So a yellow plate that a green tube made green keeps 0, and a
 real small NEV plate keeps its number under any cast.
 
-Measured (plates38 probe, docs/perception.md "The NEV plate's gradient is that evidence"), under five lights: plates-dev's
-small NEV plates 0.17–3.6 (the palest, 皖AD11166, 0.17–0.20), yellow plates −0.39–0.105, the white-character green
-trap 0.02–0.04. A second light over part of the plate fakes one: white glare over a yellow plate's bottom half
-0.15–0.33 (rendered). Only for dark-character plates: a blue plate's red is near black (−0.3–0.8 measured).
+Measured (plates38 probe, docs/perception.md "The NEV plate's gradient is that evidence"), under five lights:
+plates-dev's small NEV plates 0.21–3.5 (the palest, 皖AD11166, 0.21–0.27), yellow plates −0.11–0.094, the
+white-character green trap 0.03–0.04. A second light over part of the plate fakes one: white glare over a yellow
+plate's bottom half (rendered). Only for dark-character plates: a blue plate's red is near black.
 """
 
 from __future__ import annotations
@@ -25,8 +25,12 @@ from edge_agent.perception.colour import COLS, ROWS, WORK_SIZE, polarity
 #: channel values at or above this are clipped (no ratio left), at or below this too dark to carry one
 CLIPPED = 250
 DARK = 15
-#: background pixels a band needs for its median
-BAND_MIN = 20
+#: the inner plate is cut into this many upright strips, each compared top against bottom on its own, and the median
+#: strip's change is the plate's: mud or glare over a character's strip (its own colour, no light's) is outvoted
+STRIPS = 16
+#: background pixels a strip's third needs, and strips the plate needs, to say anything
+STRIP_MIN = 4
+STRIPS_MIN = 5
 #: added to each linear channel before the ratio: a near-black channel's noise is no colour
 EPS = 0.005
 
@@ -36,10 +40,12 @@ _LIN = np.where(
 
 
 def top_to_bottom(crop_bgr: np.ndarray | None) -> float | None:
-    """The median log(R/G) of the inner plate's background pixels in its top third minus that in its bottom third
-    (linear light), or None where either third has too few unclipped background pixels to say. A median, not the
-    mean colour: white glare over a tenth of a green bottom third raised its mean red several-fold (a real NEV plate's
-    type letter under glare measured 0.01–0.09 so, its clean photo 1.8)."""
+    """The change in log(R/G) from the inner plate's top third to its bottom third (linear light), off the strokes and
+    unclipped: each of ``STRIPS`` upright strips gives its top's median minus its bottom's, and the plate the median
+    strip's. None where too few strips have background to say. Medians, not the mean colour: white glare over a tenth of
+    a green bottom third raised its mean red several-fold (a real NEV plate's type letter under glare measured 0.01–0.09
+    so, its clean photo 1.8); per strip, as brown mud over the type letter is most of the background left between the
+    strokes in the bottom third (皖ADJ6382: −0.21 by the plate's medians, its clean photo 0.9)."""
     if crop_bgr is None or crop_bgr.ndim != 3 or crop_bgr.size == 0:
         return None
     img = cv2.resize(crop_bgr, WORK_SIZE, interpolation=cv2.INTER_AREA)
@@ -53,10 +59,10 @@ def top_to_bottom(crop_bgr: np.ndarray | None) -> float | None:
     # each pixel's own log R/G: a glare patch is one vote, not a mean's weight
     chroma = np.log(lin[..., 2] / lin[..., 1])
     third = inner.shape[0] // 3
-    medians = []
-    for rows in (slice(0, third), slice(inner.shape[0] - third, inner.shape[0])):
-        votes = chroma[rows][mask[rows]]
-        if len(votes) < BAND_MIN:
-            return None
-        medians.append(float(np.median(votes)))
-    return medians[0] - medians[1]
+    top, bottom = slice(0, third), slice(inner.shape[0] - third, inner.shape[0])
+    changes = []
+    for cols in np.array_split(np.arange(inner.shape[1]), STRIPS):
+        up, down = chroma[top, cols][mask[top, cols]], chroma[bottom, cols][mask[bottom, cols]]
+        if len(up) >= STRIP_MIN and len(down) >= STRIP_MIN:
+            changes.append(float(np.median(up) - np.median(down)))
+    return float(np.median(changes)) if len(changes) >= STRIPS_MIN else None

@@ -52,10 +52,11 @@ EMPTY_MAX = 0.2
 #: measured +0.4 … +1.2 (plates-dev: clean, sodium, green and cyan casts, JPEG q20, half size, rain, 60–90 px), NEV
 #: plates with the province under mud (``?AD00518``) or lost to JPEG / half size / rain −2.0 … −0.33.
 DOT_LATER = 0.2
-#: A small NEV plate's ``?`` at the dot needs the plate's own white-to-green gradient (``gradient``: median log R/G top
-#: minus bottom, the light divided out): the centres cannot tell a covered type letter from a yellow plate read whole
-#: under a green tube (review61), its colour can. plates-dev under five lights: small NEV plates 0.17–3.6, yellow
-#: plates at most 0.105 (under sodium; 0.08 under the green light); rendered yellow plates under green tubes 0.0.
+#: A small NEV plate's ``?`` at the dot needs the plate's own white-to-green gradient (``gradient``: log R/G top minus
+#: bottom, strip by strip, the light divided out): the centres cannot tell a covered type letter from a yellow plate
+#: read whole under a green tube (review61), its colour can. plates-dev under five lights: small NEV plates 0.21–3.5,
+#: yellow plates at most 0.094 (under sodium; 0.072 under the green light); rendered yellow plates under green tubes
+#: at most 0.045; 422 dot-gap NEV frames of plates-dev's NEV plates with the type letter covered all above it.
 GRADIENT_MIN = 0.1
 #: The NEV plate each colour is: green the small one, yellow-green (the two-tone) the large one.
 KINDS = {"green": "small_nev", "yellow_green": "large_nev"}
