@@ -100,3 +100,35 @@ def test_mud_over_a_real_nev_plates_type_letter_keeps_its_gradient(pipeline, pla
     [clean] = [r for r in pipeline.process(frame) if r.text == "皖ADJ6382"]
     reads = [r for r in pipeline.process(_mud_over_type_letter(frame, clean.corners)) if r.text == "皖A?J6382"]
     assert reads and all(r.nev is True for r in reads), [(r.text, r.colour, r.nev, r.nev_reason) for r in reads]
+
+
+def _sky_shade_over_top(frame: np.ndarray, corners, shift: float) -> np.ndarray:
+    """The plate's top half in the shade of the car's overhang on a sunny day, the bottom in the sun: the shade is lit
+    by the blue sky alone (a quarter of the light, log R/G ``shift`` lower than the sunlit bottom's, in linear light)."""
+    h = cv2.getPerspectiveTransform(np.float32([[0, 0], [480, 0], [480, 140], [0, 140]]), np.float32(corners))
+    m = np.zeros((140, 480), np.float32)
+    m[:70] = 1.0
+    a = cv2.warpPerspective(cv2.GaussianBlur(m, (0, 0), 3.0), h, (frame.shape[1], frame.shape[0]))[..., None]
+    lin = (frame / 255.0 + 0.055) / 1.055
+    lin = np.where(frame / 255.0 <= 0.04045, frame / 255.0 / 12.92, lin**2.4)
+    shade = np.float32([0.25 * np.exp(0.8 * shift), 0.25, 0.25 * np.exp(-shift)])  # B, G, R
+    lin = lin * (1 - a) + lin * shade * a
+    out = np.where(lin <= 0.0031308, 12.92 * lin, 1.055 * np.clip(lin, 0, 1) ** (1 / 2.4) - 0.055)
+    return np.clip(np.round(255 * out), 0, 255).astype(np.uint8)
+
+
+def test_a_real_nev_plate_with_its_top_in_the_sky_shade_keeps_its_verdict(pipeline, plates_dev):
+    """plates-dev's 黑AD03210 with a plate frame's tab over its type letter reads ``黑A?03210``, the dot-gap shape.
+    With its top half in clear-sky shade (log R/G 0.45 under the sunlit bottom's: a 5,500 K sun against a 10,000 –
+    15,000 K sky) its background's top-to-bottom change measured 0.015 (0.41 unshaded): a second light over part of
+    the plate carries its own colour, and the EV was fined. That top is four times darker than the bottom, which the
+    NEV plate's white top never is: the ratio then says nothing."""
+    frame = read_image(plates_dev / "images/we__18.jpg")
+    [clean] = [r for r in pipeline.process(frame) if r.text == "黑AD03210"]
+    h = cv2.getPerspectiveTransform(np.float32([[0, 0], [480, 0], [480, 140], [0, 140]]), np.float32(clean.corners))
+    tab = np.zeros((140, 480), np.float32)
+    tab[:, 150:213] = 1.0  # a dark frame tab over GA 36's type-letter slot
+    a = cv2.warpPerspective(cv2.GaussianBlur(tab, (0, 0), 2.0), h, (frame.shape[1], frame.shape[0]))[..., None]
+    covered = np.clip(frame * (1 - a) + a * 30.0, 0, 255).astype(np.uint8)
+    reads = [r for r in pipeline.process(_sky_shade_over_top(covered, clean.corners, 0.45)) if r.text == "黑A?03210"]
+    assert reads and all(r.nev is True for r in reads), [(r.text, r.colour, r.nev, r.nev_reason) for r in reads]
