@@ -33,6 +33,15 @@ STRIP_MIN = 4
 STRIPS_MIN = 5
 #: added to each linear channel before the ratio: a near-black channel's noise is no colour
 EPS = 0.005
+#: the top third in less than this share of the bottom third's light (median strip, linear, off the strokes) is under a
+#: second light — deep shade over the top on a sunny day (the sky's light alone, bluer than the sunlit bottom's), a
+#: light from below — whose colour the ratio would carry: nothing to say. The NEV plate's white top is brighter than
+#: its green bottom (plates-dev's small NEV plates 1.14–2.8×), a uniform plate as bright. review65: clear-sky shade
+#: over the top of a real NEV plate with its type letter covered (黑AD03210, a quarter of the light, log R/G 0.35–0.45
+#: lower) took its change from 0.39 to 0.08 … −0.03, the EV fined; its top then had 0.33× its bottom's light. A yellow
+#: plate under a green tube with its top in shade this deep is again NEV by its shape, as before the gate (rendered:
+#: top at 0.41× still withdrawn, at 0.31× not)
+SHADED = 0.4
 
 _LIN = np.where(
     np.arange(256) / 255 <= 0.04045, np.arange(256) / 255 / 12.92, ((np.arange(256) / 255 + 0.055) / 1.055) ** 2.4
@@ -45,7 +54,8 @@ def top_to_bottom(crop_bgr: np.ndarray | None) -> float | None:
     strip's. None where too few strips have background to say. Medians, not the mean colour: white glare over a tenth of
     a green bottom third raised its mean red several-fold (a real NEV plate's type letter under glare measured 0.01–0.09
     so, its clean photo 1.8); per strip, as brown mud over the type letter is most of the background left between the
-    strokes in the bottom third (皖ADJ6382: −0.21 by the plate's medians, its clean photo 0.9)."""
+    strokes in the bottom third (皖ADJ6382: −0.21 by the plate's medians, its clean photo 0.9). None too where the top
+    is in far less light than the bottom (``SHADED``): two lights on one plate, the ratio no longer divides one out."""
     if crop_bgr is None or crop_bgr.ndim != 3 or crop_bgr.size == 0:
         return None
     img = cv2.resize(crop_bgr, WORK_SIZE, interpolation=cv2.INTER_AREA)
@@ -58,11 +68,15 @@ def top_to_bottom(crop_bgr: np.ndarray | None) -> float | None:
     lin = _LIN[inner] + EPS
     # each pixel's own log R/G: a glare patch is one vote, not a mean's weight
     chroma = np.log(lin[..., 2] / lin[..., 1])
+    light = np.log(lin.mean(axis=2))
     third = inner.shape[0] // 3
     top, bottom = slice(0, third), slice(inner.shape[0] - third, inner.shape[0])
-    changes = []
+    changes, lights = [], []
     for cols in np.array_split(np.arange(inner.shape[1]), STRIPS):
-        up, down = chroma[top, cols][mask[top, cols]], chroma[bottom, cols][mask[bottom, cols]]
-        if len(up) >= STRIP_MIN and len(down) >= STRIP_MIN:
-            changes.append(float(np.median(up) - np.median(down)))
-    return float(np.median(changes)) if len(changes) >= STRIPS_MIN else None
+        up, down = mask[top, cols], mask[bottom, cols]
+        if up.sum() >= STRIP_MIN and down.sum() >= STRIP_MIN:
+            changes.append(float(np.median(chroma[top, cols][up]) - np.median(chroma[bottom, cols][down])))
+            lights.append(float(np.median(light[top, cols][up]) - np.median(light[bottom, cols][down])))
+    if len(changes) < STRIPS_MIN or np.median(lights) < np.log(SHADED):
+        return None
+    return float(np.median(changes))

@@ -132,3 +132,20 @@ def test_a_real_nev_plate_with_its_top_in_the_sky_shade_keeps_its_verdict(pipeli
     covered = np.clip(frame * (1 - a) + a * 30.0, 0, 255).astype(np.uint8)
     reads = [r for r in pipeline.process(_sky_shade_over_top(covered, clean.corners, 0.45)) if r.text == "黑A?03210"]
     assert reads and all(r.nev is True for r in reads), [(r.text, r.colour, r.nev, r.nev_reason) for r in reads]
+
+
+def _shade_top_half(crop: np.ndarray, gains) -> np.ndarray:
+    """``crop``'s top half lit by another light (channel gains R, G, B in linear light)."""
+    lin = np.where(crop / 255.0 <= 0.04045, crop / 255.0 / 12.92, ((crop / 255.0 + 0.055) / 1.055) ** 2.4)
+    lin[: crop.shape[0] // 2] *= np.float32(gains[::-1])
+    out = np.where(lin <= 0.0031308, 12.92 * lin, 1.055 * np.clip(lin, 0, 1) ** (1 / 2.4) - 0.055)
+    return np.clip(np.round(255 * out), 0, 255).astype(np.uint8)
+
+
+def test_a_yellow_plate_under_a_green_tube_in_a_shallow_shade_is_still_measured():
+    """Shade from the same tube (its own reflections, half the light) leaves the ratio alone: the fuel plate's top in
+    it is still measured uniform and the NEV verdict withdrawn; only a far deeper shade (the sky's alone) says nothing."""
+    crop = cast(plate_crop("京A12903", "yellow"), *LIGHTS["green_fluorescent"])
+    change = top_to_bottom(_shade_top_half(crop, (0.5, 0.5, 0.5)))
+    assert change is not None and abs(change) < GRADIENT_MIN / 2
+    assert top_to_bottom(_shade_top_half(crop, (0.25 * np.exp(-0.4), 0.25, 0.25 * np.exp(0.32)))) is None
