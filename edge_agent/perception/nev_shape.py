@@ -25,6 +25,7 @@ import numpy as np
 
 from edge_agent.perception.colour import ColourResult
 from edge_agent.perception.colour_rules import POLARITY_MIN
+from edge_agent.perception.gradient import top_to_bottom
 from edge_agent.perception.occlusion import stroke_energy
 from edge_agent.perception.pitch import nev_fit, whole_misfit
 from edge_agent.perception.shape import MISSING, fillable
@@ -51,6 +52,12 @@ EMPTY_MAX = 0.2
 #: measured +0.4 … +1.2 (plates-dev: clean, sodium, green and cyan casts, JPEG q20, half size, rain, 60–90 px), NEV
 #: plates with the province under mud (``?AD00518``) or lost to JPEG / half size / rain −2.0 … −0.33.
 DOT_LATER = 0.2
+#: A small NEV plate's ``?`` at the dot needs the plate's own white-to-green gradient (``gradient``: log R/G top minus
+#: bottom, strip by strip, the light divided out): the centres cannot tell a covered type letter from a yellow plate
+#: read whole under a green tube (review61), its colour can. plates-dev under five lights: small NEV plates 0.21–3.5,
+#: yellow plates at most 0.094 (under sodium; 0.072 under the green light); rendered yellow plates under green tubes
+#: at most 0.045; 422 dot-gap NEV frames of plates-dev's NEV plates with the type letter covered all above it.
+GRADIENT_MIN = 0.1
 #: The NEV plate each colour is: green the small one, yellow-green (the two-tone) the large one.
 KINDS = {"green": "small_nev", "yellow_green": "large_nev"}
 
@@ -65,7 +72,16 @@ def nev_shaped(text: str, centres: Sequence[float], crop: np.ndarray | None, col
         return None
     misfit, wide, energy, _whole = f
     dot = text.find(MISSING) <= 2
-    return kind if misfit < NEV_MISFIT and wide >= (WIDE_DOT if dot else WIDE_GAP) and energy < EMPTY_MAX else None
+    if not (misfit < NEV_MISFIT and wide >= (WIDE_DOT if dot else WIDE_GAP) and energy < EMPTY_MAX):
+        return None
+    return None if dot and kind == "small_nev" and not graded(crop) else kind
+
+
+def graded(crop: np.ndarray | None) -> bool:
+    """Whether the plate shows the small NEV plate's white-to-green gradient, or cannot say (clipped, too dark):
+    only a measured uniform plate — a yellow or blue one under a coloured light — is no small NEV plate."""
+    change = top_to_bottom(crop)
+    return change is None or change >= GRADIENT_MIN
 
 
 def features(text: str, centres: Sequence[float],
