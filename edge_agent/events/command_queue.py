@@ -7,7 +7,8 @@ them) made an ``unlock`` wait 24.5 s in a real run. So:
 
 - the lock commands (``URGENT``) wait in a lane of their own, taken first, with room of their own (a flood of other
   commands never makes one ``busy``), in the order they came. A simulated lock's ``sim/…`` commands (its inputs: a
-  car, a stuck switch) share the lane, so a lock command never runs on the inputs before those sent ahead of it. A
+  car, a stuck switch) share the lane, so a lock command never runs on the inputs before those sent ahead of it (half
+  its room at most, ``SIM_WAITING``: a flood of them must not make a lock command ``busy`` either). A
   bigger payload on their topics than such a command has (``URGENT_MAX_BYTES``) has no place here
   (``lock_kind_too_big``: the link answers it ``too_large``, unread): sent to wait with the rest, a valid
   ``unlock`` padded with whitespace was overtaken by the ``lock`` sent after it (the bay ended down when the
@@ -30,6 +31,9 @@ from edge_agent.events.command_handler import Command
 URGENT = frozenset({"lock", "unlock", "lock-reset", "maintenance"})
 URGENT_MAX_BYTES = 64 * 1024  # the largest lock command (every field at its longest, in \uXXXX pairs) is 18.3 KB
 URGENT_WAITING = 100
+# of that room, at most this many ``sim/…`` commands: they share the lane's order, not all its room — a flood of them
+# (unknown names too, refused only when run) made the next ``unlock`` ``busy`` (review66)
+SIM_WAITING = URGENT_WAITING // 2
 
 
 def lock_kind(cmd: Command) -> bool:
@@ -49,6 +53,8 @@ class CommandQueue:
         self._rest: deque[Command] = deque()
         self._bytes = 0  # payload bytes waiting in ``_rest``
         self._waiting: dict[str, int] = dict.fromkeys(self._caps, 0)  # of each capped command
+        self._sims = 0  # ``sim/…`` commands waiting in ``_urgent`` (at most ``SIM_WAITING``, a share of its room)
+        self._max_sims = min(SIM_WAITING, urgent // 2)
         self._closed = False
         self._cv = threading.Condition()
 
@@ -61,9 +67,12 @@ class CommandQueue:
         size = len(cmd.payload)
         with self._cv:
             if lock_kind(cmd):
-                if len(self._urgent) >= self._max_urgent or size > URGENT_MAX_BYTES:
+                sim = cmd.namespace == "sim"
+                if len(self._urgent) >= self._max_urgent or size > URGENT_MAX_BYTES \
+                        or (sim and self._sims >= self._max_sims):
                     return False
                 self._urgent.append(cmd)
+                self._sims += sim
             else:
                 capped = self._capped(cmd)
                 if (
@@ -86,7 +95,9 @@ class CommandQueue:
             if not self._urgent and not self._rest and not self._closed:
                 self._cv.wait(timeout)
             if self._urgent:
-                return self._urgent.popleft()
+                cmd = self._urgent.popleft()
+                self._sims -= cmd.namespace == "sim"
+                return cmd
             if self._rest:
                 cmd = self._rest.popleft()
                 self._bytes -= len(cmd.payload)

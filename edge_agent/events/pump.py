@@ -116,6 +116,11 @@ class OutboxPump:
                 elif self._outbox.removals_held:  # delivered rows a full disk kept go once it has room, not at the
                     self._outbox.retry_removals()  # next PUBACK: a quiet site kept them, counted as waiting, and the
                     # next start sent them again (review63); never raises, so the sending below goes on
+            except Exception:  # a disk error must not kill the thread, nor stop the sending: the window has room
+                # again all the same. Before, a read-only card's failed deletion of a batch of PUBACKs skipped the
+                # fill, and with no new row to wake it the rows behind the window waited for a reconnect (review66)
+                log.exception("outbox pump: delivered rows not deleted")
+            try:
                 if running and self._online:
                     self._fill()
             except Exception:  # a disk error must not kill the thread; the next item retries

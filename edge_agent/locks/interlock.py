@@ -215,6 +215,14 @@ class Interlock:
             self._starting = True
             try:
                 self._start_up()
+            except Exception as exc:
+                if self._deferred is None or not self.lowering_retried:
+                    raise
+                # a drive of the start's own whose motor line write failed is owed, due now (``_start``): the tick
+                # retries it (``tick_failed`` if that keeps failing), as every other lowering's. Raised, it stopped
+                # the agent's start — the arm in front of the NEV whose lowering the start was driving (review66)
+                log.warning("lock %s: start-up lowering: the motor line write failed (%s): tried again at the next "
+                            "tick", self.cfg.id, exc)
             finally:
                 self._starting = False
 

@@ -69,7 +69,12 @@ class LockManager:
             u.controller.start()
             states = self._bus.states()
             if u.bay_id in states:
-                u.controller.on_state(states[u.bay_id])
+                try:
+                    u.controller.on_state(states[u.bay_id])
+                except Exception:  # noqa: BLE001 - as the camera's evidence (``_on_vision``): a lowering owed whose motor
+                    # line write fails again stays owed, the tick retries it (``tick_failed`` if that fails too);
+                    # raised, it stopped the agent's start (review66)
+                    log.exception("lock %s: judging the bay's state at start-up failed", u.interlock.cfg.id)
             self._unsubscribe.append(self._bus.subscribe(u.controller.on_event, set(EventType.BAY_STORY)))
             self._unsubscribe.append(self._bus.subscribe_state(u.controller.on_state))
         self._unsubscribe.append(self._vision.watch(self._on_vision))

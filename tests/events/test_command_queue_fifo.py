@@ -93,3 +93,15 @@ def test_over_mosquitto_a_later_lock_never_runs_before_a_padded_unlock(setup):  
         assert link.commands_too_large == 1
     finally:
         control.release.set()
+
+
+def test_a_flood_of_sim_commands_never_makes_a_lock_command_busy():
+    """``sim/…`` share the lock commands' lane (their order kept), not its room: anyone who may publish on ``sim/+``
+    sent 100 of them (unknown names too: refused only when run) and the next ``unlock`` was told ``busy`` — the lane's
+    room is there so that a flood of other commands never does that (review66)."""
+    q = CommandQueue(maxsize=10, max_bytes=1 << 20, caps={})
+    offered = [q.offer(_cmd("junk", namespace="sim")) for _ in range(200)]
+    assert any(offered) and not all(offered)  # the sim commands have room, bounded
+    assert q.offer(_cmd("unlock")), "a flood of sim commands made the unlock busy"
+    assert _drain(q)[-1] == ("cmd", "unlock")  # behind the sim commands sent before it, in order
+    assert q.offer(_cmd("junk", namespace="sim"))  # room again once they ran

@@ -83,3 +83,40 @@ def test_a_held_deletion_that_keeps_failing_otherwise_never_stops_the_sending(tm
     finally:
         pump.stop()
         box.close()
+
+
+def test_a_batch_of_pubacks_whose_deletion_fails_otherwise_never_stops_the_sending(tmp_path, monkeypatch):
+    """The same card read-only, the deletion that fails being a batch of PUBACKs' (not a held one retried at a wake):
+    the pump skipped its fill for that batch, and on a card where no new row can be put (so no wake) the rows behind
+    the window waited for the next connection (review66)."""
+    import sqlite3
+
+    box = Outbox(tmp_path / "o.sqlite", lazy=True)
+    mids = itertools.count(1)
+    sent: list[bytes] = []
+
+    def publish(topic: str, payload: bytes, qos: int, retain: bool) -> int:
+        sent.append(payload)
+        return next(mids)
+
+    def refuse(seqs):  # noqa: ANN001, ANN202
+        raise sqlite3.OperationalError("attempt to write a readonly database")
+
+    for i in range(5):
+        assert box.put("t/events", bytes([i])) is not None
+    monkeypatch.setattr(box, "remove", refuse)  # the card turned read-only: nothing new can be put, no wake comes
+    pump = OutboxPump(box, publish, window=2)
+    pump.start()
+    try:
+        pump.connected(True)
+        pump.wake()
+        with pump._idle:
+            assert pump._idle.wait_for(lambda: len(sent) == 2, 5.0)
+        pump.acked(1, True)
+        pump.acked(2, True)  # delivered: their deletion fails, the window has room again
+        with pump._idle:  # no flush: it would wake the pump itself
+            assert pump._idle.wait_for(lambda: len(sent) >= 4, 5.0), sent
+        assert sent[:4] == [bytes([i]) for i in range(4)]
+    finally:
+        pump.stop()
+        box.close()
