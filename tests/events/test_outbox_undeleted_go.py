@@ -50,10 +50,9 @@ def test_delivered_rows_a_full_card_kept_go_once_it_has_room_without_another_pub
         box.close()
 
 
-def test_a_held_deletion_that_keeps_failing_otherwise_never_stops_the_sending(tmp_path, monkeypatch):
-    """The retry of held deletions at each wake must not stand in the sending's way: a card turned read-only after
-    it was full (``attempt to write a readonly database``: no full disk, so raised) skipped the pump's fill at every
-    wake, and the rows still to go waited for a PUBACK that could not come."""
+def _box_on_a_card_turning_read_only(tmp_path):  # noqa: ANN001, ANN202
+    """An outbox, what its publish sent, the publish, and a ``remove`` a read-only card refuses (raised: no full
+    disk)."""
     import sqlite3
 
     box = Outbox(tmp_path / "o.sqlite", lazy=True)
@@ -66,6 +65,15 @@ def test_a_held_deletion_that_keeps_failing_otherwise_never_stops_the_sending(tm
 
     def refuse(seqs):  # noqa: ANN001, ANN202
         raise sqlite3.OperationalError("attempt to write a readonly database")
+
+    return box, sent, publish, refuse
+
+
+def test_a_held_deletion_that_keeps_failing_otherwise_never_stops_the_sending(tmp_path, monkeypatch):
+    """The retry of held deletions at each wake must not stand in the sending's way: a card turned read-only after
+    it was full (``attempt to write a readonly database``: no full disk, so raised) skipped the pump's fill at every
+    wake, and the rows still to go waited for a PUBACK that could not come."""
+    box, sent, publish, refuse = _box_on_a_card_turning_read_only(tmp_path)
 
     first = box.put("t/events", b"delivered")
     assert first is not None
@@ -89,18 +97,7 @@ def test_a_batch_of_pubacks_whose_deletion_fails_otherwise_never_stops_the_sendi
     """The same card read-only, the deletion that fails being a batch of PUBACKs' (not a held one retried at a wake):
     the pump skipped its fill for that batch, and on a card where no new row can be put (so no wake) the rows behind
     the window waited for the next connection (review66)."""
-    import sqlite3
-
-    box = Outbox(tmp_path / "o.sqlite", lazy=True)
-    mids = itertools.count(1)
-    sent: list[bytes] = []
-
-    def publish(topic: str, payload: bytes, qos: int, retain: bool) -> int:
-        sent.append(payload)
-        return next(mids)
-
-    def refuse(seqs):  # noqa: ANN001, ANN202
-        raise sqlite3.OperationalError("attempt to write a readonly database")
+    box, sent, publish, refuse = _box_on_a_card_turning_read_only(tmp_path)
 
     for i in range(5):
         assert box.put("t/events", bytes([i])) is not None

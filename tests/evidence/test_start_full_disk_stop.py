@@ -26,6 +26,17 @@ def _run(disk, clock: FakeClock, heard: list[Event]) -> ViolationRecorder:  # no
     return rec
 
 
+def _a_run_left_with_a_car_parked(disk, clock: FakeClock, heard: list[Event]) -> None:  # noqa: ANN001
+    """A run whose car A (visit v1) is still parked when it stops, its last sign of life recorded."""
+    rec = _run(disk, clock, heard)
+    rec.close_previous_run()
+    rec.bus.publish(Event.make(EventType.VEHICLE_ARRIVED, clock, bay_id="A", visit_id="v1"))
+    clock.advance(60)
+    rec.mark_alive()
+    rec.marks.drain(5)
+    rec.stop()
+
+
 def test_a_visit_ended_by_a_start_the_full_disk_never_recorded_is_told_again_as_the_same_event(tiny_disk):  # noqa: F811
     disk = tiny_disk(2)
     clock = FakeClock()
@@ -76,13 +87,7 @@ def test_a_read_of_what_a_start_would_end_names_the_same_events_as_the_start(tmp
     or the next start's if the run was killed first) name the same events."""
     clock = FakeClock()
     heard: list[Event] = []
-    rec = _run(tmp_path, clock, heard)
-    rec.close_previous_run()
-    rec.bus.publish(Event.make(EventType.VEHICLE_ARRIVED, clock, bay_id="A", visit_id="v1"))
-    clock.advance(60)
-    rec.mark_alive()
-    rec.marks.drain(5)
-    rec.stop()
+    _a_run_left_with_a_car_parked(tmp_path, clock, heard)
     rec = ViolationRecorder(tmp_path / "evidence.db", clock, EventBus())
     try:
         read = rec.runs.closing()
@@ -98,13 +103,7 @@ def test_a_start_put_off_by_a_full_disk_says_so_at_the_stop_not_a_lock(tiny_disk
     disk = tiny_disk(2)
     clock = FakeClock()
     heard: list[Event] = []
-    rec = _run(disk, clock, heard)
-    rec.close_previous_run()
-    rec.bus.publish(Event.make(EventType.VEHICLE_ARRIVED, clock, bay_id="A", visit_id="v1"))
-    clock.advance(60)
-    rec.mark_alive()
-    rec.marks.drain(5)
-    rec.stop()
+    _a_run_left_with_a_car_parked(disk, clock, heard)
     rec = _run(disk, clock, heard)
     rec.log._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     filler = fill(disk)
