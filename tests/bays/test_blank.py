@@ -142,3 +142,25 @@ def test_ground_a_sensor_sees_is_never_painted() -> None:
         block = noisy(110, 12)
         block[:, :cols] = 180
         assert (crop_problem(block) == "bay_overlay") == painted == ((cols - 1) / 64 >= PAINTED_SHARE)
+
+
+def dusk(frame: np.ndarray, exposure: float = 0.2, quality: int = 50) -> np.ndarray:
+    """``frame`` as a camera sends it at dusk: a fifth of the light (linear), its noise reduction's smoothing, then
+    its encoder. Smooth ground comes out in blobs of one exact level, as a mask does (probe review67)."""
+    lin = (frame.astype(np.float32) / 255) ** 2.2 * exposure
+    smooth = cv2.GaussianBlur(lin ** (1 / 2.2) * 255, (0, 0), 1.5)
+    ok, jpeg = cv2.imencode(".jpg", np.round(smooth).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    assert ok
+    return cv2.imdecode(jpeg, cv2.IMREAD_COLOR)
+
+
+def test_smooth_ground_at_dusk_is_seen_but_a_mask_there_is_not() -> None:
+    """Probe review67: on bays-dev's real crops darkened to a fifth, smoothed and coded at JPEG 50, 24 % of
+    NORPark's empty bays (and 2.4 % of PKLot's) held a 0.15 blob of one exact level: not measured, locks refusing
+    to rise all evening. A blob the codec leaves is ragged (its outline follows the ground's shading); a block the
+    camera paints is one convex piece (a rectangle in the frame, a convex quadrilateral in the crop)."""
+    for scene in (EMPTY, Scene(cars=(NEV,))):
+        frame = dusk(sensor(render(scene)))
+        assert [crop_problem(bay_crop(frame, BAYS[b])) for b in BAYS] == [None, None]
+    masked = camera_block(sensor(render(Scene(cars=(NEV,)))), "A", 128)
+    assert crop_problem(bay_crop(dusk(masked, 0.6, 60), BAYS["A"])) == "bay_overlay"
