@@ -108,6 +108,8 @@ def test_replay_closes_a_folder_made_for_it_or_an_agents(tmp_path, made):
             (data / name).write_bytes(b"x")
         (data / "evidence" / "2026-12-05").mkdir(parents=True)
         (data / "camera").mkdir()
+        (data / "bays").mkdir()  # the kept outlines (`bays/outlines.json`)
+        (data / "bays" / "outlines.json").write_text("{}")
     proc = subprocess.run([sys.executable, "-c", HOLD, str(data)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
     assert oct(data.stat().st_mode & 0o777) == oct(0o750)

@@ -276,6 +276,7 @@ def test_files_root_left_in_the_data_dir_are_named_before_anything_starts(models
         EvidenceStore(data / "evidence", FakeClock()).close()  # the index restored by root: root's, 0644
         (data / "events.jsonl").write_text("")
         (data / "labels").mkdir()  # written by `sudo edge-agent occupancy label`: the agent only reads it
+        (data / "bays").mkdir()  # where the drawn outlines are kept (`bays/outlines.json`): the agent replaces files there
         config = _config(root, models_dir, data)
         os.chmod(config, 0o644)
         proc = subprocess.run(
@@ -287,6 +288,7 @@ def test_files_root_left_in_the_data_dir_are_named_before_anything_starts(models
         line = _one_line(proc)
         assert "not writable by this user" in line and "labels" not in line
         assert "evidence/evidence.db (owner root)" in line and "events.jsonl (owner root)" in line
+        assert "bays (owner root)" in line
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
