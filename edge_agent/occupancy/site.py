@@ -9,7 +9,7 @@ were all taken within a few hours of the day; the page offers it only when none 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -63,8 +63,9 @@ def fit_site(labels_csv: Path, model: Path, images: Path | None = None, l2: floa
     fit = SiteFit(len(labels), kept, skipped, unreadable, None, y, prior, span_h=hours_spanned(_taken(kept)))
     fit.features = clf.features(list(crops))
     try:
-        fit.cal = calibrate(fit.features, y, prior, clf.model_sha256, l2, groups=np.array([b.file for b in kept]),
-                            model=Path(model).name)
+        cal = calibrate(fit.features, y, prior, clf.model_sha256, l2, groups=np.array([b.file for b in kept]),
+                        model=Path(model).name)
+        fit.cal = replace(cal, bays=tuple(sorted({b.bay_id for b in kept})))
     except CalibrationError as exc:
         fit.error = exc
     return fit

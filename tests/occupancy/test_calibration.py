@@ -365,16 +365,18 @@ def test_labels_from_one_hour_of_the_day_are_not_usable_and_the_command_warns(tm
     check's held-out frames were of the same light. Frames spread over the day are judged as before."""
     from edge_agent.occupancy.site import fit_site, verdict
 
-    labels, _ = _site(tmp_path, n_frames=30)
+    labels, rows = _site(tmp_path, n_frames=30)
     _taken_at(labels, [9, 10])
     fit = fit_site(labels, SITE_MODEL)
     assert fit.cal is not None and fit.span_h == pytest.approx(1.0)
+    assert fit.cal.bays == tuple(sorted({r["bay_id"] for r in rows}))  # the bays it learnt (doctor names the others)
     judged = verdict(fit.cal, fit.span_h)
     assert judged.one_light and not judged.usable
     out = tmp_path / "cal.json"
     assert main(["occupancy", "calibrate", str(labels), "--out", str(out)]) == 0  # written: the installer may know
     err = capsys.readouterr().err
     assert "taken within 1.0 h of the day" in err and out.is_file()
+    assert json.loads(out.read_text())["bays"] == list(fit.cal.bays)
 
     _taken_at(labels, [8, 12, 17])
     fit = fit_site(labels, SITE_MODEL)
