@@ -315,7 +315,7 @@ def _calibrate(args: argparse.Namespace) -> int:
     import math
 
     from edge_agent.occupancy.dataset import LabelError
-    from edge_agent.occupancy.site import fit_site, verdict
+    from edge_agent.occupancy.site import LIGHT_SPAN_H, fit_site, verdict
 
     if not math.isfinite(args.l2) or not 0 <= args.l2 <= 1e4:
         print(f"occupancy calibrate: --l2 must be a finite number in [0, 10000], got {args.l2}", file=sys.stderr)
@@ -349,7 +349,12 @@ def _calibrate(args: argparse.Namespace) -> int:
           f"site head {cal.cv_accuracy_after:.3f}")
     print(f"occupied recall (cars found) on the same frames: shipped head {cal.cv_occupied_recall_before:.3f}, "
           f"site head {cal.cv_occupied_recall_after:.3f}")
-    judged = verdict(cal)
+    judged = verdict(cal, fit.span_h)
+    if judged.one_light:
+        print(f"occupancy calibrate: warning: the labelled frames were taken within {fit.span_h:.1f} h of the day "
+              f"(by their files' times): the held-out check saw one light only, and a head fitted on one light can "
+              f"call cars empty at another hour. Label frames over at least {LIGHT_SPAN_H:g} h (morning, noon, "
+              "dusk) before using it", file=sys.stderr)
     if judged.fewer_cars:
         print("occupancy calibrate: warning: the site head finds fewer of the labelled cars than the shipped one "
               "(it trades them for empty bays). A car called empty is the costly mistake: label more frames with "

@@ -170,7 +170,7 @@ def camera_rows(cfg: AgentConfig) -> list[Check]:
 
 
 def check_models(cfg: AgentConfig) -> Check:
-    from edge_agent.bays.calibration import classifier_files
+    from edge_agent.bays.calibration import classifier_files, not_fitted_on
     from edge_agent.perception.fetch import MANIFEST, verify
     from edge_agent.perception.locate import resolve_models_dir
 
@@ -189,12 +189,13 @@ def check_models(cfg: AgentConfig) -> Check:
     # named by its key and whole path: `occupancy.model` may name a file outside the models folder
     shipped = [] if occupancy.is_file() else [f"occupancy.model: {occupancy} (missing: the shipped models are in the "
                                               "source tree's models/, deploy/install.sh copies them)"]
+    loaded = None
     if not shipped:  # loaded as `run` loads it: a site calibration made for the model an upgrade replaced stops it
         from edge_agent.bays.calibration import CalibrationError
         from edge_agent.bays.classifier import BayClassifier
 
         try:
-            BayClassifier.load(occupancy, threads=1, calibration=cal)
+            loaded = BayClassifier.load(occupancy, threads=1, calibration=cal)
         except CalibrationError as exc:
             shipped.append(f"occupancy.calibration: {exc}")
         except ValueError as exc:
@@ -206,7 +207,14 @@ def check_models(cfg: AgentConfig) -> Check:
     # which classifier the bays run, as `run` loads it: after "teach this camera" (or `occupancy calibrate`) the row
     # is where an installer checks that the site calibration is the one in use (it said only "all files present")
     running = f"{occupancy.name} with the site calibration {cal}" if cal else f"{occupancy.name}, no site calibration"
-    return Check("models", "pass", f"{models}: all files present, sha256 verified; occupancy: {running}")
+    said = f"{models}: all files present, sha256 verified; occupancy: {running}"
+    # a bay added (or renamed) after the calibration runs on a head that never saw its looks
+    unseen = not_fitted_on(loaded.calibration, [b.id for b in cfg.bays]) if loaded and loaded.calibration else []
+    if unseen:
+        return Check("models", "warn", f"{said}; the site calibration was not fitted on bay {', '.join(unseen)} "
+                     "(added or renamed since): a head reads cars on bays it never saw as empty more often than the "
+                     "shipped model (docs/occupancy.md): label pictures with every bay and calibrate again")
+    return Check("models", "pass", said)
 
 
 def check_providers(cfg: AgentConfig) -> Check:

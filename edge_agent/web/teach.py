@@ -6,7 +6,7 @@ Why here and not only on the command line: a per-site calibration takes the clas
 ``{data_dir}/labels/frames/`` and its rows in ``{data_dir}/labels/labels.csv`` with the writer ``occupancy label``
 uses (``occupancy.labels.append_rows``), so the same file can be calibrated by the command too; it fits with the
 command's own function (``occupancy.site.fit_site``) on a worker thread, one fit at a time, and offers the result
-only when the command would write it without its recall warning.
+only when the command would write it without its warnings (fewer cars found; pictures all from one light).
 """
 
 from __future__ import annotations
@@ -274,7 +274,7 @@ class Teacher:
 
     def _fit(self, job: int, labels: Path, model: Path) -> None:
         from edge_agent.occupancy.dataset import LabelError
-        from edge_agent.occupancy.site import fit_site, verdict
+        from edge_agent.occupancy.site import LIGHT_SPAN_H, fit_site, verdict
 
         result: dict[str, Any] = {"job": job, "state": "refused"}
         made = None
@@ -284,11 +284,12 @@ class Teacher:
             if cal is None:
                 result["message"] = str(fit.error)
             else:
-                judged = verdict(cal)
+                judged = verdict(cal, fit.span_h)
                 result.update(state="done", frames=fit.frames, occupied=cal.occupied, empty=cal.empty,
                               before=cal.cv_accuracy_before, after=cal.cv_accuracy_after,
                               recall_before=cal.cv_occupied_recall_before, recall_after=cal.cv_occupied_recall_after,
-                              worse=judged.worse, fewer_cars=judged.fewer_cars, usable=judged.usable,
+                              worse=judged.worse, fewer_cars=judged.fewer_cars, one_light=judged.one_light,
+                              span_h=fit.span_h, min_span_h=LIGHT_SPAN_H, usable=judged.usable,
                               skipped=fit.labels - len(fit.kept))
                 made = cal if judged.usable else None
         except (LabelError, FileNotFoundError, ValueError) as exc:

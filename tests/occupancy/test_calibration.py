@@ -335,3 +335,51 @@ def test_check_config_refuses_the_calibration_run_refuses(tmp_path, capsys, case
         with pytest.raises(ConfigError) as run:
             default_classifier(cfg)
         assert run.value.problems[0] in err
+
+
+def _taken_at(labels, hours):
+    """Set each labelled frame's file time (when the camera took it, as the page and `occupancy label` keep it) to
+    the given hours of one UTC day, in the frames' order."""
+    import csv
+    import os
+
+    files = list(dict.fromkeys(r["file"] for r in csv.DictReader(labels.open(encoding="utf-8"))))
+    for k, name in enumerate(files):
+        t = 1_780_000_000 // 86_400 * 86_400 + hours[k % len(hours)] * 3600  # a midnight UTC, then that hour
+        os.utime(labels.parent / name, (t, t))
+
+
+def test_hours_spanned_is_the_shortest_arc_of_the_day_holding_every_frame():
+    from edge_agent.occupancy.site import hours_spanned
+
+    day = 1_780_000_000 // 86_400 * 86_400
+    assert hours_spanned([day + 10 * 3600, day + 86_400 + 10.5 * 3600]) == pytest.approx(0.5)  # noon on two days
+    assert hours_spanned([day + 9 * 3600, day + 17 * 3600, day + 13 * 3600]) == pytest.approx(8.0)
+    assert hours_spanned([day + 23 * 3600, day + 86_400 + 1 * 3600]) == pytest.approx(2.0)  # over midnight
+    assert hours_spanned([day]) == 0.0 and hours_spanned([]) is None
+
+
+def test_labels_from_one_hour_of_the_day_are_not_usable_and_the_command_warns(tmp_path, capsys):
+    """On NORPark (never seen by the model), 5 labelled frames within one hour of the day made a calibration whose
+    held-out check passed (0.988 -> 1.000) and which read 153 of 1,970 later cars p <= 0.3 (the shipped model 16): the
+    check's held-out frames were of the same light. Frames spread over the day are judged as before."""
+    from edge_agent.occupancy.site import fit_site, verdict
+
+    labels, rows = _site(tmp_path, n_frames=30)
+    _taken_at(labels, [9, 10])
+    fit = fit_site(labels, SITE_MODEL)
+    assert fit.cal is not None and fit.span_h == pytest.approx(1.0)
+    assert fit.cal.bays == tuple(sorted({r["bay_id"] for r in rows}))  # the bays it learnt (doctor names the others)
+    judged = verdict(fit.cal, fit.span_h)
+    assert judged.one_light and not judged.usable
+    out = tmp_path / "cal.json"
+    assert main(["occupancy", "calibrate", str(labels), "--out", str(out)]) == 0  # written: the installer may know
+    err = capsys.readouterr().err
+    assert "taken within 1.0 h of the day" in err and out.is_file()
+    assert json.loads(out.read_text())["bays"] == list(fit.cal.bays)
+
+    _taken_at(labels, [8, 12, 17])
+    fit = fit_site(labels, SITE_MODEL)
+    assert fit.span_h == pytest.approx(9.0) and verdict(fit.cal, fit.span_h).usable
+    assert main(["occupancy", "calibrate", str(labels), "--out", str(out)]) == 0
+    assert "of the day" not in capsys.readouterr().err
