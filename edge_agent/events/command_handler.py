@@ -191,13 +191,12 @@ class CommandHandler:
 
     def busy(self, cmd: Command) -> Reply:
         """The reply for a command the full queue dropped: nothing ran, try again later."""
-        body: dict[str, Any] = {}
-        if len(cmd.payload) <= 64 * 1024:  # enough to find reply_to / correlation_id; a flood stays cheap
-            try:
-                body = self._parse(cmd)
-            except Refused:
-                pass
-        return self._reply(cmd, body, False, "busy", "too many commands waiting; nothing done, send it again later", {})
+        return self._reply(cmd, self._cheap_parse(cmd), False, "busy", "too many commands waiting; nothing done, send it again later", {})
+
+    def shutting_down(self, cmd: Command) -> Reply:
+        """The reply for a command that came while the agent stops: nothing ran; send it again once it is back."""
+        return self._reply(cmd, self._cheap_parse(cmd), False, "shutting_down",
+                           "the agent is stopping; nothing done, send it again once it is back online", {})
 
     def too_large(self, cmd: Command, limit: int = COMMAND_MAX_BYTES) -> Reply:
         """The reply for a payload bigger than any command: never parsed, nothing done."""
@@ -205,6 +204,15 @@ class CommandHandler:
                       len(cmd.payload), limit)
         return self._reply(cmd, {}, False, "too_large",
                            f"payload of {len(cmd.payload)} bytes: no command is over {limit} bytes; nothing done", {})
+
+    def _cheap_parse(self, cmd: Command) -> dict[str, Any]:
+        """The payload read for its ``reply_to`` / ``correlation_id`` only when small: a flood stays cheap."""
+        if len(cmd.payload) <= 64 * 1024:
+            try:
+                return self._parse(cmd)
+            except Refused:
+                pass
+        return {}
 
     def _reply(self, cmd: Command, body: dict[str, Any], ok: bool, code: str, message: str,
                data: dict[str, Any]) -> Reply:

@@ -74,6 +74,9 @@ REPLY_BACKLOG = 500
 SNAPSHOTS_WAITING = 16
 DEAR_WAITING = {"snapshot": SNAPSHOTS_WAITING, "set-lists": 4, "reload-config": 4}
 REPLY_LOG_BURST, REPLY_LOG_EVERY_S = 5, 60.0
+# At stop, how long the commands already queued may still run (their replies go out before the disconnect): a lock
+# move takes seconds; a service manager's stop waits longer (systemd: 90 s)
+COMMANDS_DRAIN_S = 10.0
 
 
 def _json(obj: Any) -> bytes:
@@ -204,11 +207,21 @@ class MqttLink:
         if self.conn.status().connected and not self.pump.flush(flush_s):
             log.warning("MQTT stop: %d message(s) left in the outbox for the next start", self.outbox.depth())
         self._stop.set()
-        self._cmd_q.close()  # the command thread ends once the commands already queued have run
+        self._cmd_q.close()  # the command thread ends once the commands already queued have run …
+        # … and their replies go out before the disconnect, as does ``shutting_down`` to a command that comes
+        # meanwhile: disconnected first, the queued commands ran with their replies lost, and a command that came
+        # after the close waited for a thread that had ended. Never answered, nor redelivered: we connect with
+        # clean start, so the broker forgets a message paho has acknowledged (on receipt) once we are gone.
+        workers = [t for t in self._threads if t is not threading.current_thread()]  # reload-config may stop us
+        for t in workers:
+            if t.name == "mqtt-commands":
+                t.join(COMMANDS_DRAIN_S)
+                if t.is_alive():
+                    log.warning("MQTT stop: a command still running after %.0f s; its reply may be lost",
+                                COMMANDS_DRAIN_S)
         self.conn.stop(final=(self.topics.status, _json(self._status_doc(False, clean=True))))
-        for t in self._threads:
-            if t is not threading.current_thread():  # reload-config may stop us from the command thread
-                t.join(5)
+        for t in workers:
+            t.join(5)
         self.pump.stop()
         self.outbox.close()
         if self.commands.replay is not None:
@@ -603,6 +616,9 @@ class MqttLink:
         # bounded in count, in bytes (a flood of big payloads must not eat the memory) and per dear command; a lock
         # command goes first (``command_queue.py``)
         if not self._cmd_q.offer(cmd):  # a flood must not grow memory without bound; the sender still learns it
+            if self._cmd_q.closed:  # stopping: the sender learns it, and sends it again to the next start
+                self._send_reply(self.commands.shutting_down(cmd))
+                return
             self.commands_busy += 1
             if self.commands_busy == 1 or self.commands_busy % 100 == 0:
                 log.warning("command %s dropped (busy reply): %d commands already waiting; %d dropped so far",

@@ -232,6 +232,32 @@ def test_commands_dropped_by_a_full_queue_get_a_busy_reply(setup, broker, tmp_pa
         control.release.set()
 
 
+def test_at_stop_queued_commands_are_answered_and_a_late_one_is_told_shutting_down(setup):
+    """Stopping disconnected at once: a queued command ran after the disconnect, its reply lost, and one that came
+    after the queue closed was never answered (nor redelivered: clean start). Neither may be left without a word."""
+    make, backend, _, clock = setup
+    control = BlockingControl()
+    link = make(ctl=control)
+    body = {"ts": now(clock), "bay": "B1", "status": "charging"}
+    try:
+        running = send(backend, "charger-status", body, "backend/stop")
+        wait_until(control.entered.is_set, what="the first command to run")
+        queued = send(backend, "charger-status", body, "backend/stop")
+        wait_until(lambda: link._cmd_q.qsize() == 1, what="the second command queued")
+        stopper = threading.Thread(target=link.stop)
+        stopper.start()
+        wait_until(lambda: link._cmd_q.closed, what="the stop to begin")
+        late = send(backend, "charger-status", body, "backend/stop")
+        r = reply_with(backend, late).json()
+        assert (r["ok"], r["code"], r["command"]) == (False, "shutting_down", "charger-status")
+        control.release.set()
+        stopper.join(15)
+        assert [reply_with(backend, c).json()["ok"] for c in (running, queued)] == [True, True]
+        assert len(control.calls) == 2
+    finally:
+        control.release.set()
+
+
 def test_replies_waiting_to_go_out_are_bounded(setup, broker, caplog):
     """Every command gets a reply (a busy or malformed one too) and paho held each in memory until the broker
     acknowledged it: 8,000 garbage commands a second grew a real ``run`` from 197 to 729 MB in 25 s and the outbox's
